@@ -1,0 +1,232 @@
+"""Point → ICB, sub-ICB, local authority and region, by point-in-polygon on the built boundary files.
+
+Trees are built on geometries whose longitudes are multiplied by cos(52.5°), so that across England one
+unit is close to the same distance east-west as north-south: the nearest-polygon fallback for points
+just off super-generalised coasts then picks the truly nearest polygon. Containment is unaffected (the
+scaling is affine).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from geodata.distance import haversine_km_pairs
+from geodata.layout import AREA_LEVELS, AreaLevel, boundary_path
+from rehabmap.errors import InvalidCoordinates, OutsideEngland, UnknownArea
+
+# Super-generalised boundaries cut corners off coasts and estuaries; points this close still belong.
+NEAREST_WITHIN_KM = 5.0
+
+_X_SCALE = math.cos(math.radians(52.5))
+_KM_PER_DEGREE_LAT = 111.2
+# Across 50 to 56°N the scaled x unit is within ±12% of a latitude degree; search a little wider and let
+# the exact great-circle check decide.
+_SEARCH_RADIUS = NEAREST_WITHIN_KM / _KM_PER_DEGREE_LAT * 1.2
+
+
+@dataclass(frozen=True)
+class AreaCodes:
+    icb_code: str | None = None
+    icb_name: str | None = None
+    sub_icb_code: str | None = None
+    sub_icb_name: str | None = None
+    lad_code: str | None = None
+    lad_name: str | None = None
+    region_code: str | None = None
+    region_name: str | None = None
+
+    def codes(self) -> tuple[str, ...]:
+        return tuple(
+            code
+            for code in (self.icb_code, self.sub_icb_code, self.lad_code, self.region_code)
+            if code is not None
+        )
+
+
+@dataclass(frozen=True)
+class Area:
+    code: str
+    name: str
+    level: AreaLevel
+    geometry: BaseGeometry
+
+
+def check_coordinates(lat: float, lon: float) -> tuple[float, float]:
+    """Reject what cannot be a WGS84 point before it reaches geometry code."""
+    try:
+        lat, lon = float(lat), float(lon)
+    except (TypeError, ValueError):
+        raise InvalidCoordinates("Latitude and longitude must be numbers.", field="lat") from None
+    if not (math.isfinite(lat) and -90.0 <= lat <= 90.0):
+        raise InvalidCoordinates("Latitude must be a number between -90 and 90.", field="lat")
+    if not (math.isfinite(lon) and -180.0 <= lon <= 180.0):
+        raise InvalidCoordinates("Longitude must be a number between -180 and 180.", field="lon")
+    return lat, lon
+
+
+class _LevelIndex:
+    """The polygons of one level and the tree over their scaled copies."""
+
+    def __init__(self, areas: list[Area]) -> None:
+        self.areas = areas
+        self.codes = np.array([area.code for area in areas] + [None], dtype=object)
+        self.names = np.array([area.name for area in areas] + [None], dtype=object)
+        self.position = {area.code: i for i, area in enumerate(areas)}
+        self._scaled = np.array([_scale(area.geometry) for area in areas], dtype=object)
+        shapely.prepare(self._scaled)
+        # A prepared polygon builds its point-in-area index lazily, and that first build is not
+        # thread-safe; testing one point inside each envelope now builds them all before the API's
+        # threads share them.
+        centres = shapely.get_coordinates(shapely.centroid(self._scaled))
+        shapely.intersects_xy(self._scaled, centres[:, 0], centres[:, 1])
+        self._tree = shapely.STRtree(self._scaled)
+
+    def match(self, points: np.ndarray, xs: np.ndarray, lats: np.ndarray) -> np.ndarray:
+        """Per scaled point, the polygon holding it (or the nearest within 5 km); len(areas) if none."""
+        found = np.full(len(points), len(self.areas), dtype=np.int64)
+        # Boxes from the tree, then the exact test on the prepared polygons: the tree's own predicate
+        # prepares the query points rather than the polygons and is ~50 times slower for this.
+        point_idx, area_idx = self._tree.query(points)
+        inside = shapely.intersects_xy(self._scaled[area_idx], xs[point_idx], lats[point_idx])
+        point_idx, area_idx = point_idx[inside], area_idx[inside]
+        if point_idx.size:
+            # A point on a shared edge touches two polygons: the lower index wins, the same every time.
+            order = np.lexsort((area_idx, point_idx))
+            first_points, first = np.unique(point_idx[order], return_index=True)
+            found[first_points] = area_idx[order][first]
+        missing = np.flatnonzero((found == len(self.areas)) & np.isfinite(xs) & np.isfinite(lats))
+        if missing.size:
+            near_point, near_area = self._tree.query_nearest(
+                points[missing], max_distance=_SEARCH_RADIUS, all_matches=False
+            )
+            if near_point.size:
+                lines = shapely.shortest_line(points[missing][near_point], self._scaled[near_area])
+                ends = shapely.get_coordinates(lines).reshape(-1, 2, 2)
+                km = haversine_km_pairs(
+                    ends[:, 0, 1], ends[:, 0, 0] / _X_SCALE, ends[:, 1, 1], ends[:, 1, 0] / _X_SCALE
+                )
+                close = km <= NEAREST_WITHIN_KM
+                found[missing[near_point[close]]] = near_area[close]
+        return found
+
+
+def _scaled_points(lats: np.ndarray, lons: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    xs = lons * _X_SCALE
+    return shapely.points(xs, lats), xs, lats
+
+
+def _scale(geometry: BaseGeometry) -> BaseGeometry:
+    return shapely.transform(geometry, lambda coords: coords * (_X_SCALE, 1.0))
+
+
+class AreaIndex:
+    """All four levels of English areas.
+
+    The local authority decides the region (via the ONS LAD→region lookup written into the LAD file at
+    build time), so a point's LAD and region always agree; region polygons only answer for points whose
+    LAD has no region in the lookup.
+    """
+
+    def __init__(self, areas: dict[AreaLevel, list[Area]], lad_regions: dict[str, str]) -> None:
+        self._levels = {level: _LevelIndex(areas[level]) for level in AREA_LEVELS}
+        self._by_code = {area.code: area for level in AREA_LEVELS for area in areas[level]}
+        lad_index = self._levels["lad"]
+        region_position = {area.code: i for i, area in enumerate(self._levels["region"].areas)}
+        # For each LAD position (plus the 'none' slot), the position of its region; -1 when unmapped.
+        self._lad_region_position = np.array(
+            [region_position.get(lad_regions.get(area.code, ""), -1) for area in lad_index.areas] + [-1],
+            dtype=np.int64,
+        )
+
+    @classmethod
+    def load(cls, geodata_dir: Path) -> AreaIndex:
+        areas: dict[AreaLevel, list[Area]] = {}
+        lad_regions: dict[str, str] = {}
+        for level in AREA_LEVELS:
+            with boundary_path(geodata_dir, level).open(encoding="utf-8") as handle:
+                features = json.load(handle)["features"]
+            areas[level] = [
+                Area(
+                    feature["properties"]["code"],
+                    feature["properties"]["name"],
+                    level,
+                    shapely.from_geojson(json.dumps(feature["geometry"])),
+                )
+                for feature in features
+            ]
+            if level == "lad":
+                lad_regions = {
+                    feature["properties"]["code"]: feature["properties"]["region"]
+                    for feature in features
+                    if feature["properties"].get("region")
+                }
+        return cls(areas, lad_regions)
+
+    def locate(self, lat: float, lon: float, lad_code: str | None = None) -> AreaCodes:
+        """Areas of one point; `lad_code` (from the postcode directory) beats the generalised LAD polygons."""
+        lat, lon = check_coordinates(lat, lon)
+        scaled = _scaled_points(np.array([lat]), np.array([lon]))
+        found = {level: int(self._levels[level].match(*scaled)[0]) for level in AREA_LEVELS}
+        icb = self._levels["icb"]
+        if found["icb"] == len(icb.areas):
+            raise OutsideEngland(
+                "That location is outside England (more than "
+                f"{NEAREST_WITHIN_KM:g} km from any English NHS area). rehabmap covers England only.",
+                field="location",
+            )
+        sub_icb, lad, regions = self._levels["sub_icb"], self._levels["lad"], self._levels["region"]
+        # A code the boundaries do not know (a newer vintage) falls back to the polygon answer.
+        if lad_code in lad.position:
+            found["lad"] = lad.position[lad_code]
+        region = self._region_positions(np.array([found["lad"]]), np.array([found["region"]]))[0]
+        return AreaCodes(
+            icb_code=icb.codes[found["icb"]],
+            icb_name=icb.names[found["icb"]],
+            sub_icb_code=sub_icb.codes[found["sub_icb"]],
+            sub_icb_name=sub_icb.names[found["sub_icb"]],
+            lad_code=lad.codes[found["lad"]],
+            lad_name=lad.names[found["lad"]],
+            region_code=regions.codes[region],
+            region_name=regions.names[region],
+        )
+
+    def locate_many(self, lats: np.ndarray, lons: np.ndarray) -> dict[AreaLevel, np.ndarray]:
+        """Codes per level for many points: object arrays, None where a point is in no area of that level
+        (nor within 5 km of one), including points that are not numbers."""
+        lats = np.asarray(lats, dtype=float).ravel()
+        lons = np.asarray(lons, dtype=float).ravel()
+        if lats.shape != lons.shape:
+            raise InvalidCoordinates("Give as many longitudes as latitudes.", field="lon")
+        scaled = _scaled_points(lats, lons)
+        found = {level: self._levels[level].match(*scaled) for level in AREA_LEVELS}
+        found["region"] = self._region_positions(found["lad"], found["region"])
+        return {level: self._levels[level].codes[found[level]] for level in AREA_LEVELS}
+
+    def _region_positions(self, lad_positions: np.ndarray, polygon_positions: np.ndarray) -> np.ndarray:
+        from_lad = self._lad_region_position[lad_positions]
+        return np.where(from_lad >= 0, from_lad, polygon_positions)
+
+    def get(self, code: str) -> Area:
+        try:
+            return self._by_code[code]
+        except KeyError:
+            raise UnknownArea(
+                f"No ICB, sub-ICB, local authority or region has the code '{code}'.", field="area"
+            ) from None
+
+    def areas(self, level: AreaLevel) -> list[Area]:
+        if level not in self._levels:
+            raise UnknownArea(
+                f"'{level}' is not an area level; use one of {', '.join(AREA_LEVELS)}.", field="level"
+            )
+        return list(self._levels[level].areas)
+
+    def level_of(self, code: str) -> AreaLevel:
+        return self.get(code).level

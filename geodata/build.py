@@ -1,0 +1,282 @@
+"""Build the geodata folder (SQLite tables, English boundaries, manifest) from the official source files.
+
+Everything is written into a fresh folder beside the target and swapped in at the end, so a reader never
+sees half a build and a failed build leaves the previous one in place.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import shutil
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from geodata.areas import AreaIndex
+from geodata.layout import AREA_LEVELS, FORMAT_VERSION, MANIFEST_NAME, SQLITE_NAME, boundary_path
+from geodata.places import place_key
+from geodata.sources import (
+    Centroid,
+    NamedPlace,
+    PostcodeRows,
+    Sources,
+    find_sources,
+    lad_recodes,
+    read_boundary_features,
+    read_centroids,
+    read_geonames_england,
+    read_lad_centres,
+    read_lad_regions,
+)
+
+_BATCH = 50_000
+
+_SCHEMA = """
+CREATE TABLE postcodes (
+    key TEXT PRIMARY KEY, pcds TEXT NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL, lad TEXT, doterm TEXT
+) WITHOUT ROWID;
+CREATE TABLE sectors (
+    sector TEXT PRIMARY KEY, lat REAL NOT NULL, lon REAL NOT NULL, lad TEXT, n_postcodes INTEGER
+) WITHOUT ROWID;
+CREATE TABLE districts (
+    district TEXT PRIMARY KEY, lat REAL NOT NULL, lon REAL NOT NULL, lad TEXT, n_postcodes INTEGER
+) WITHOUT ROWID;
+CREATE TABLE places (
+    key TEXT NOT NULL, name TEXT NOT NULL, county TEXT, lat REAL NOT NULL, lon REAL NOT NULL,
+    population INTEGER NOT NULL, source TEXT NOT NULL
+);
+"""
+_PLACES_INDEX = "CREATE INDEX places_by_key ON places (key, population DESC)"
+
+_MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
+# ONS official LAD names put the title last: 'Bristol, City of'; people type 'Bristol'.
+_TITLED_NAME = re.compile(r"^(?P<place>.+), (?P<title>City of|County of)$")
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    out_dir: Path
+    postcodes: int
+    terminated: int
+    skipped_no_grid: int
+    skipped_other_countries: int
+    sectors: int
+    districts: int
+    places: int
+    areas: dict[str, int]
+    seconds: float
+
+
+def build_geodata(
+    source_dir: Path, out_dir: Path, progress: bool = True, *, all_countries: bool = False
+) -> BuildSummary:
+    """Build `out_dir` from `source_dir`; `all_countries` keeps Welsh, Scottish and NI postcodes too."""
+    started = time.perf_counter()
+    source_dir, out_dir = Path(source_dir), Path(out_dir)
+    sources = find_sources(source_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-building-", dir=out_dir.parent))
+    work.chmod(0o755)  # mkdtemp makes it private; the API may run as another user
+    try:
+        area_counts, lad_names = _write_boundaries(sources, work)
+        areas = AreaIndex.load(work)
+        recodes = lad_recodes(sources.district_names, lad_names)
+        rows = PostcodeRows(
+            sources.postcodes, all_countries=all_countries, lad_recodes=recodes, progress=progress
+        )
+        db = sqlite3.connect(work / SQLITE_NAME)
+        try:
+            db.executescript(
+                "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -262144;"
+            )
+            db.executescript(_SCHEMA)
+            _insert_batches(db, "INSERT OR REPLACE INTO postcodes VALUES (?, ?, ?, ?, ?, ?)", rows)
+            sectors, districts = _write_centroids(db, sources, recodes)
+            places = _write_places(db, sources, areas)
+            db.commit()
+        finally:
+            db.close()
+        summary = BuildSummary(
+            out_dir=out_dir,
+            postcodes=rows.kept,
+            terminated=rows.terminated,
+            skipped_no_grid=rows.skipped_no_grid,
+            skipped_other_countries=rows.skipped_other_countries,
+            sectors=sectors,
+            districts=districts,
+            places=places,
+            areas=area_counts,
+            seconds=round(time.perf_counter() - started, 1),
+        )
+        _write_manifest(work, sources, source_dir, summary, recodes, all_countries)
+        _swap_into_place(work, out_dir)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return summary
+
+
+def _write_boundaries(sources: Sources, work: Path) -> tuple[dict[str, int], dict[str, str]]:
+    """Copy the English features of each level; LADs also carry their region from the ONS lookup."""
+    lad_regions = read_lad_regions(sources.lad_regions)
+    counts: dict[str, int] = {}
+    lad_names: dict[str, str] = {}
+    for level in AREA_LEVELS:
+        features = read_boundary_features(sources.boundaries[level], level)
+        if level == "lad":
+            for feature in features:
+                properties = feature["properties"]
+                properties["region"] = lad_regions.get(properties["code"])
+                lad_names[properties["code"]] = properties["name"]
+        with boundary_path(work, level).open("w", encoding="utf-8") as handle:
+            json.dump({"type": "FeatureCollection", "features": features}, handle, separators=(",", ":"))
+        counts[level] = len(features)
+    return counts, lad_names
+
+
+def _insert_batches(db: sqlite3.Connection, statement: str, rows: Iterable[tuple[object, ...]]) -> None:
+    iterator = iter(rows)
+    while batch := list(itertools.islice(iterator, _BATCH)):
+        db.executemany(statement, batch)
+
+
+def _write_centroids(db: sqlite3.Connection, sources: Sources, recodes: dict[str, str]) -> tuple[int, int]:
+    """Sector and district points: the ONS-derived centroid files where they have the area, else the mean
+    of the area's current postcodes. Only areas holding at least one current stored postcode are kept,
+    so the sector table covers what the postcode table covers."""
+    computed = _centroids_from_postcodes(db)
+    counts = []
+    for table, key_column, path in (
+        ("sectors", "sector", sources.sector_centroids),
+        ("districts", "outcode", sources.district_centroids),
+    ):
+        points = computed[table]
+        if path is not None:
+            for centroid in read_centroids(path, key_column, recodes):
+                if centroid.key in points:
+                    points[centroid.key] = centroid
+        db.executemany(
+            f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?)",
+            [(c.key, c.lat, c.lon, c.lad, c.n_postcodes) for c in points.values()],
+        )
+        counts.append(len(points))
+    return counts[0], counts[1]
+
+
+def _centroids_from_postcodes(db: sqlite3.Connection) -> dict[str, dict[str, Centroid]]:
+    """Mean position and modal local authority of the live postcodes in each sector and district."""
+    groups = db.execute(
+        """SELECT substr(pcds, 1, length(pcds) - 2) AS sector, lad, count(*), sum(lat), sum(lon)
+           FROM postcodes WHERE doterm IS NULL GROUP BY sector, lad"""
+    ).fetchall()
+    sums: dict[str, dict[str, list[float]]] = {"sectors": {}, "districts": {}}
+    lads: dict[str, dict[str, Counter[str | None]]] = {"sectors": {}, "districts": {}}
+    for sector, lad, n, lat_sum, lon_sum in groups:
+        for table, key in (("sectors", sector), ("districts", sector.split(" ")[0])):
+            total = sums[table].setdefault(key, [0, 0.0, 0.0])
+            total[0] += n
+            total[1] += lat_sum
+            total[2] += lon_sum
+            lads[table].setdefault(key, Counter())[lad] += n
+    return {
+        table: {
+            key: Centroid(key, lat_sum / n, lon_sum / n, lads[table][key].most_common(1)[0][0], int(n))
+            for key, (n, lat_sum, lon_sum) in sums[table].items()
+        }
+        for table in sums
+    }
+
+
+def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) -> int:
+    """Towns, and local authorities by name.
+
+    A local authority named after a town in it (Leeds, Wakefield) is left to the town: its
+    population-weighted centre can sit kilometres from the town a person means. Places that do not land
+    in England are dropped (GeoNames files the odd Crown Dependency place under England).
+    """
+    towns = read_geonames_england(sources.places)
+    found = areas.locate_many(np.array([t.lat for t in towns]), np.array([t.lon for t in towns]))
+    towns_in_lads = {(place_key(town.name), lad) for town, lad in zip(towns, found["lad"], strict=True)}
+    authorities = [
+        centre
+        for centre in _with_plain_names(read_lad_centres(sources.small_areas))
+        if (place_key(centre.name), centre.lad_code) not in towns_in_lads
+    ]
+    kept = [town for town, icb in zip(towns, found["icb"], strict=True) if icb is not None] + authorities
+    rows = [(place_key(p.name), p.name, p.county, p.lat, p.lon, p.population, p.source) for p in kept]
+    db.executemany("INSERT INTO places VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    db.execute(_PLACES_INDEX)
+    return len(rows)
+
+
+def _with_plain_names(centres: list[NamedPlace]) -> list[NamedPlace]:
+    """'Bristol, City of' is also found as 'Bristol' and 'City of Bristol', and shown as 'Bristol'."""
+    result = []
+    for centre in centres:
+        match = _TITLED_NAME.match(centre.name)
+        if match is None:
+            result.append(centre)
+            continue
+        for name in (match["place"], f"{match['title']} {match['place']}"):
+            result.append(
+                NamedPlace(
+                    name, centre.county, centre.lat, centre.lon, centre.population, "lad", centre.lad_code
+                )
+            )
+    return result
+
+
+def _write_manifest(
+    work: Path,
+    sources: Sources,
+    source_dir: Path,
+    summary: BuildSummary,
+    recodes: dict[str, str],
+    all_countries: bool,
+) -> None:
+    vintage = re.search(rf"({_MONTHS})[_-]?(\d{{4}})", sources.postcodes.path.name, re.IGNORECASE)
+    manifest = {
+        "format": FORMAT_VERSION,
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "vintage": {
+            "postcodes": f"ONSPD {vintage[1].title()} {vintage[2]}" if vintage else None,
+            "boundaries": {level: sources.boundaries[level].stem for level in AREA_LEVELS},
+        },
+        "sources": sources.describe(source_dir),
+        "all_countries": all_countries,
+        "counts": {
+            "postcodes": summary.postcodes,
+            "terminated": summary.terminated,
+            "skipped_no_grid": summary.skipped_no_grid,
+            "skipped_other_countries": summary.skipped_other_countries,
+            "sectors": summary.sectors,
+            "districts": summary.districts,
+            "places": summary.places,
+            "areas": summary.areas,
+        },
+        "lad_recodes": recodes,
+        "seconds": summary.seconds,
+    }
+    (work / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def _swap_into_place(work: Path, out_dir: Path) -> None:
+    """Replace `out_dir` by `work`. A folder cannot be renamed over a non-empty one, so the old build is
+    moved aside first; between the two renames (microseconds) there is no build at all."""
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}-old-{uuid.uuid4().hex[:8]}")
+        out_dir.rename(old)
+        work.rename(out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        work.rename(out_dir)

@@ -1,0 +1,19 @@
+"""What a geodata build leaves on disk, named once so the builder and the readers cannot drift apart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+# Bump when the tables or files change shape: an older build is then rebuilt rather than misread.
+FORMAT_VERSION = 1
+
+SQLITE_NAME = "geodata.sqlite"
+MANIFEST_NAME = "manifest.json"
+
+AreaLevel = Literal["icb", "sub_icb", "lad", "region"]
+AREA_LEVELS: tuple[AreaLevel, ...] = ("icb", "sub_icb", "lad", "region")
+
+
+def boundary_path(geodata_dir: Path, level: AreaLevel) -> Path:
+    return geodata_dir / f"{level}.geojson"

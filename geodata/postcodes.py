@@ -1,0 +1,113 @@
+"""Postcodes: reading what people type, and finding postcodes, sectors and districts in the built tables."""
+
+from __future__ import annotations
+
+import calendar
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from rehabmap.errors import InvalidPostcode, TerminatedPostcode, UnknownPostcode
+
+# The letter restrictions of the Royal Mail format are deliberately not enforced: the ONS directory still
+# holds retired outward codes (W1M, …) that break them, and those must parse to give a precise answer.
+_OUTWARD = r"[A-Z]{1,2}[0-9][0-9A-Z]?"  # A9, A99, A9A, AA9, AA99, AA9A
+_FULL = re.compile(rf"({_OUTWARD})([0-9][A-Z]{{2}})")
+_OUTWARD_ONLY = re.compile(_OUTWARD)
+
+# Long junk is cut in error messages so they stay readable.
+_MAX_ECHO = 20
+
+PostcodeKind = Literal["full", "sector", "district"]
+
+
+@dataclass(frozen=True)
+class ParsedPostcode:
+    kind: PostcodeKind
+    value: str  # canonical: 'LS9 7TF', 'LS9 7' or 'LS9'
+    district: str  # the outward code: coarse enough to log
+
+
+@dataclass(frozen=True)
+class PostcodePoint:
+    query: ParsedPostcode
+    lat: float
+    lon: float
+    lad_code: str | None  # for a sector or district, the local authority most of its postcodes are in
+    precision: Literal["postcode", "sector", "district"]
+
+
+def parse_postcode(text: str) -> ParsedPostcode:
+    """Read a full postcode, a sector or a district in any case and spacing.
+
+    Without a space 'LS97' can only be read as the district LS97: a sector needs the space ('LS9 7').
+    """
+    parts = text.upper().split()
+    compact = "".join(parts)
+    if match := _FULL.fullmatch(compact):
+        return ParsedPostcode("full", f"{match[1]} {match[2]}", match[1])
+    outward = compact[:-1]
+    if len(parts) > 1 and parts[-1].isdigit() and len(parts[-1]) == 1 and _OUTWARD_ONLY.fullmatch(outward):
+        return ParsedPostcode("sector", f"{outward} {parts[-1]}", outward)
+    if _OUTWARD_ONLY.fullmatch(compact):
+        return ParsedPostcode("district", compact, compact)
+    raise InvalidPostcode(_echo(text))
+
+
+def postcode_key(canonical: str) -> str:
+    """The directory's key for a full postcode: upper case, no space."""
+    return canonical.replace(" ", "").upper()
+
+
+def describe_termination(doterm: str) -> str:
+    """ONSPD gives YYYYMM; people read 'December 1998'."""
+    if len(doterm) == 6 and doterm.isdigit() and 1 <= int(doterm[4:]) <= 12:
+        return f"{calendar.month_name[int(doterm[4:])]} {doterm[:4]}"
+    return doterm
+
+
+def _echo(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= _MAX_ECHO else text[:_MAX_ECHO] + "…"
+
+
+class PostcodeDirectory:
+    """Reads the postcode, sector and district tables of a built `geodata.sqlite`.
+
+    One read-only connection is kept and shared between threads (the API serves from a pool); the lock
+    keeps two threads from interleaving on it.
+    """
+
+    _QUERIES: ClassVar[dict[PostcodeKind, str]] = {
+        "full": "SELECT lat, lon, lad, doterm FROM postcodes WHERE key = ?",
+        "sector": "SELECT lat, lon, lad, NULL FROM sectors WHERE sector = ?",
+        "district": "SELECT lat, lon, lad, NULL FROM districts WHERE district = ?",
+    }
+    _PRECISION: ClassVar[dict[PostcodeKind, Literal["postcode", "sector", "district"]]] = {
+        "full": "postcode",
+        "sector": "sector",
+        "district": "district",
+    }
+
+    def __init__(self, sqlite_path: Path) -> None:
+        uri = f"{Path(sqlite_path).resolve().as_uri()}?mode=ro"
+        self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self._lock = threading.Lock()
+
+    def lookup(self, text: str) -> PostcodePoint:
+        parsed = parse_postcode(text)
+        key = postcode_key(parsed.value) if parsed.kind == "full" else parsed.value
+        with self._lock:
+            row = self._db.execute(self._QUERIES[parsed.kind], (key,)).fetchone()
+        if row is None:
+            raise UnknownPostcode(parsed.value)
+        lat, lon, lad, doterm = row
+        if doterm:
+            raise TerminatedPostcode(parsed.value, describe_termination(doterm))
+        return PostcodePoint(parsed, float(lat), float(lon), lad or None, self._PRECISION[parsed.kind])
+
+    def close(self) -> None:
+        self._db.close()

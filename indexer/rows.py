@@ -1,0 +1,39 @@
+"""What importers hand the pipeline: candidate rows with their origin, or rejections with a reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a row came from, kept on the record (provenance) and on any rejection."""
+
+    source: str          # short source name, also the id prefix: "oruk", "cqc", "csv-hospitals" ...
+    file: str
+    line: int            # 1-based line (CSV) or item number (JSON)
+    source_id: str | None = None
+    licence: str | None = None
+    fetched_at: datetime | None = None
+
+
+@dataclass
+class Candidate:
+    """Canonical field names (see rehabmap.record.Service); anything may be missing until the pipeline
+    fills it in (point from postcode, areas from point, type from label, needs from text)."""
+
+    fields: dict[str, Any]
+    origin: Origin
+    label_text: str = ""   # free text the classifier and needs extraction may read
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    origin: Origin
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.origin.file}:{self.origin.line}: {self.reason}"

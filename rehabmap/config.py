@@ -1,0 +1,51 @@
+"""One settings object for the whole product (environment prefix `REHABMAP_`)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    """The workplace keeps the real ONS/NHS files in ../shared/data beside the checkout."""
+    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        candidate = base.parent / "shared" / "data"
+        if candidate.is_dir():
+            return candidate
+    return Path.cwd() / "data"
+
+
+class Backend(str, Enum):
+    embedded = "embedded"
+    elasticsearch = "elasticsearch"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REHABMAP_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.cwd() / "var",
+                       description="Where built geodata and the embedded index live.")
+    data_dir: Path = Field(default_factory=_default_data_dir,
+                           description="Official source files (ONSPD, boundaries, small areas).")
+    backend: Backend = Backend.embedded
+    elasticsearch_url: str | None = Field(default=None, validation_alias="ELASTICSEARCH_URL")
+    elasticsearch_index: str = "rehabmap-services"
+    capacity_max_age_days: int = 14
+    log_level: str = "INFO"
+
+    @property
+    def geodata_dir(self) -> Path:
+        return self.home / "geodata"
+
+    @property
+    def index_path(self) -> Path:
+        return self.home / "index.sqlite"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

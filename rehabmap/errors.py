@@ -1,0 +1,110 @@
+"""Domain errors, in one place.
+
+Every error a person can cause (a bad postcode, an unknown need, an out-of-range value) is raised in the
+domain as one of these and turned into a precise 4xx exactly once, in the API's exception handler. The
+message is written for a person to act on; `field` names the input that was wrong.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of all errors a caller can cause; `status` is the HTTP status the API maps it to."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidPostcode(DomainError):
+    code = "invalid_postcode"
+
+    def __init__(self, postcode: str, field: str | None = "postcode") -> None:
+        super().__init__(
+            f"'{postcode}' is not a valid UK postcode. Enter a full postcode like 'LS9 7TF', "
+            "a sector like 'LS9 7' or a district like 'LS9'.",
+            field=field,
+        )
+        self.postcode = postcode
+
+
+class UnknownPostcode(DomainError):
+    status = 404
+    code = "unknown_postcode"
+
+    def __init__(self, postcode: str, field: str | None = "postcode") -> None:
+        super().__init__(
+            f"Postcode '{postcode}' was not found in the ONS Postcode Directory for England. "
+            "Check it, or try the first half of it (for example 'LS9').",
+            field=field,
+        )
+        self.postcode = postcode
+
+
+class TerminatedPostcode(DomainError):
+    status = 404
+    code = "terminated_postcode"
+
+    def __init__(self, postcode: str, terminated: str, field: str | None = "postcode") -> None:
+        super().__init__(
+            f"Postcode '{postcode}' was terminated ({terminated}) and is no longer in use. "
+            "Use the current postcode, or the first half of it.",
+            field=field,
+        )
+        self.postcode = postcode
+
+
+class UnknownPlace(DomainError):
+    status = 404
+    code = "unknown_place"
+
+    def __init__(self, place: str, field: str | None = "place") -> None:
+        super().__init__(
+            f"No place in England called '{place}' was found. Try a town name or a postcode.",
+            field=field,
+        )
+        self.place = place
+
+
+class InvalidCoordinates(DomainError):
+    code = "invalid_coordinates"
+
+
+class OutsideEngland(DomainError):
+    code = "outside_england"
+
+
+class UnknownArea(DomainError):
+    status = 404
+    code = "unknown_area"
+
+
+class UnknownServiceType(DomainError):
+    code = "unknown_service_type"
+
+
+class UnknownNeed(DomainError):
+    code = "unknown_need"
+
+
+class InvalidValue(DomainError):
+    code = "invalid_value"
+
+
+class ServiceNotFound(DomainError):
+    status = 404
+    code = "service_not_found"
+
+
+class IndexNotBuilt(DomainError):
+    status = 503
+    code = "index_not_built"
+
+
+class GeodataNotBuilt(DomainError):
+    status = 503
+    code = "geodata_not_built"

@@ -1,0 +1,218 @@
+"""The embedded backend: one SQLite file as the store of record, NumPy columns in memory for queries.
+
+A rebuild writes a complete new file beside the live one and renames it over it (atomic on POSIX), so
+a crash half way leaves the previous index served intact. Readers notice the swap by the file's
+identity and load the new generation on their next query.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from geodata.distance import haversine_km
+from rehabmap.errors import IndexNotBuilt
+from rehabmap.index.base import Hit, IndexInfo, Page, ServiceQuery
+from rehabmap.index.columns import ServiceColumns
+from rehabmap.record import Service
+
+SCHEMA_VERSION = "1"
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE services (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    service_type TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE VIRTUAL TABLE services_fts USING fts5(
+    name, organisation, description, content='', tokenize='porter unicode61'
+);
+"""
+_BATCH = 5000
+
+
+class EmbeddedWriter:
+    """Writes a whole new index generation, then swaps it in."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def replace_all(self, services: Iterable[Service]) -> int:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._remove_abandoned()
+        tmp = self.path.with_name(f"{self.path.name}.building-{os.getpid()}")
+        tmp.unlink(missing_ok=True)
+        conn = sqlite3.connect(tmp)
+        try:
+            conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SCHEMA)
+            count, sources = self._write_rows(conn, services)
+            built_at = datetime.now(timezone.utc).isoformat()
+            conn.executemany("INSERT INTO meta VALUES (?, ?)", [
+                ("schema_version", SCHEMA_VERSION), ("built_at", built_at), ("count", str(count)),
+                ("sources", json.dumps(dict(sources))),
+            ])
+            conn.commit()
+        finally:
+            conn.close()
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+        _fsync_dir(self.path.parent)
+        return count
+
+    def _remove_abandoned(self) -> None:
+        """Half-written files left by a build that crashed (its process is gone) are deleted."""
+        for leftover in self.path.parent.glob(f"{self.path.name}.building-*"):
+            pid = leftover.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and not _alive(int(pid)):
+                leftover.unlink(missing_ok=True)
+
+    @staticmethod
+    def _write_rows(conn: sqlite3.Connection, services: Iterable[Service]) -> tuple[int, Counter[str]]:
+        count, sources, rows, fts = 0, Counter[str](), [], []
+        for service in services:
+            count += 1
+            sources[service.source] += 1
+            rows.append((count, service.id, service.service_type.value, service.model_dump_json()))
+            fts.append((count, service.name, service.organisation or "", service.description))
+            if len(rows) >= _BATCH:
+                _flush(conn, rows, fts)
+        _flush(conn, rows, fts)
+        return count, sources
+
+
+def _flush(conn: sqlite3.Connection, rows: list[tuple], fts: list[tuple]) -> None:
+    conn.executemany("INSERT INTO services VALUES (?, ?, ?, ?)", rows)
+    conn.executemany("INSERT INTO services_fts (rowid, name, organisation, description) VALUES (?, ?, ?, ?)",
+                     fts)
+    rows.clear()
+    fts.clear()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _Generation:
+    """One loaded index file: its connection (for text search) and its columns."""
+
+    def __init__(self, path: Path) -> None:
+        stat = path.stat()
+        self.identity = (stat.st_ino, stat.st_mtime_ns)
+        self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        meta = dict(self.conn.execute("SELECT key, value FROM meta"))
+        self.built_at = datetime.fromisoformat(meta["built_at"])
+        self.sources = json.loads(meta.get("sources", "{}"))
+        docs = self.conn.execute("SELECT doc FROM services ORDER BY rowid").fetchall()
+        self.columns = ServiceColumns([Service.model_validate_json(d) for (d,) in docs])
+        self.lock = threading.Lock()
+
+    def text_rows(self, text: str) -> np.ndarray:
+        """Row positions matching the text, best first (bm25)."""
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT rowid FROM services_fts WHERE services_fts MATCH ? ORDER BY bm25(services_fts)",
+                (_fts_query(text),)).fetchall()
+        return np.array([r - 1 for (r,) in rows], dtype=np.int64)
+
+
+def _fts_query(text: str) -> str:
+    """Every word must appear (prefix match on the last): safe against FTS5 syntax in user input."""
+    words = ["".join(ch for ch in w if ch.isalnum()) for w in text.split()]
+    words = [w for w in words if w]
+    if not words:
+        return '""'
+    quoted = [f'"{w}"' for w in words]
+    quoted[-1] += "*"
+    return " ".join(quoted)
+
+
+class EmbeddedIndex:
+    """Reader. Cheap to call from many threads; reloads when the file on disk is replaced."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._generation: _Generation | None = None
+        self._load_lock = threading.Lock()
+
+    def _current(self) -> _Generation:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            if self._generation is not None:
+                return self._generation
+            raise IndexNotBuilt(f"No index at {self.path}. Run 'rehabmap index SOURCE...' first.") from None
+        identity = (stat.st_ino, stat.st_mtime_ns)
+        generation = self._generation
+        if generation is None or generation.identity != identity:
+            with self._load_lock:
+                if self._generation is None or self._generation.identity != identity:
+                    self._generation = _Generation(self.path)
+                generation = self._generation
+        return generation
+
+    def info(self) -> IndexInfo:
+        g = self._current()
+        return IndexInfo("embedded", len(g.columns), g.built_at, str(self.path), g.sources)
+
+    def get(self, service_id: str) -> Service | None:
+        columns = self._current().columns
+        row = columns.by_id.get(service_id)
+        return None if row is None else columns.services[row]
+
+    def find(self, query: ServiceQuery, *, limit: int = 20, offset: int = 0) -> Page:
+        g = self._current()
+        mask = g.columns.mask(query)
+        if query.text:
+            rows = g.text_rows(query.text)
+            rows = rows[mask[rows]]
+        else:
+            rows = np.flatnonzero(mask)
+            rows = rows[np.argsort(g.columns.name_rank[rows])]
+        chosen = rows[offset:offset + limit]
+        return Page([g.columns.services[i] for i in chosen], int(len(rows)))
+
+    def nearest(self, lat: float, lon: float, query: ServiceQuery, *, k: int,
+                radius_km: float | None = None) -> list[Hit]:
+        g = self._current()
+        columns = g.columns
+        rows = np.flatnonzero(columns.mask(query))
+        if query.text:
+            rows = np.intersect1d(rows, g.text_rows(query.text))
+        distances = haversine_km(lat, lon, columns.lat[rows], columns.lon[rows])
+        if radius_km is not None:
+            inside = distances <= radius_km
+            rows, distances = rows[inside], distances[inside]
+        if len(rows) > k:
+            # Keep every row tied with the k-th distance so the id tie-break below stays exact.
+            kth = np.partition(distances, k - 1)[k - 1]
+            keep = distances <= kth
+            rows, distances = rows[keep], distances[keep]
+        order = np.lexsort((columns.ids[rows], distances))[:k]
+        return [Hit(columns.services[rows[i]], float(distances[i])) for i in order]
+
+    def all(self) -> Iterator[Service]:
+        return iter(self._current().columns.services)

@@ -1,0 +1,199 @@
+"""Matching and ranking (DESIGN.md §4), as plain functions over an index backend.
+
+Ranking rule (deterministic, documented in the README):
+1. Hard filters: type, every stated need met or not stated by the service (a service that says it does
+   not meet a need never appears), age, gender, active, accepting referrals if asked, within the radius,
+   and coverage: a service whose catchment does not include the home is left out, or listed and marked
+   `out_of_catchment` when the caller asks to see those.
+2. Order: by effective distance = great-circle km, plus OUT_OF_AREA_MARGIN_KM for services outside the
+   person's ICB, so a service in the home ICB comes first unless an out-of-area one is more than that
+   margin nearer. Ties break by raw distance, then id.
+3. "Any suitable option" (no types given): each type in turn, least restrictive first, up to `limit`
+   of each, nearest first within the type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Protocol
+
+import shapely
+from shapely.geometry import shape
+
+from geodata.distance import great_circle_km
+from rehabmap.errors import InvalidValue
+from rehabmap.index.base import Coverage, Hit, IndexBackend, PersonGender, ServiceQuery
+from rehabmap.record import Capacity, Service
+from rehabmap.taxonomy import TYPE_LABELS, ServiceType, need_label
+
+OUT_OF_AREA_MARGIN_KM = 5.0
+MAX_LIMIT = 100
+
+
+class HomeAreas(Protocol):
+    icb_code: str | None
+    icb_name: str | None
+
+    def codes(self) -> tuple[str, ...]: ...
+
+
+class HomeLike(Protocol):
+    lat: float
+    lon: float
+    areas: HomeAreas
+
+
+@dataclass(frozen=True)
+class MatchRequest:
+    needs: tuple[str, ...] = ()
+    types: tuple[ServiceType, ...] | None = None  # None: any suitable option
+    subtypes: tuple[str, ...] | None = None
+    age: int | None = None
+    gender: PersonGender | None = None
+    max_distance_km: float | None = None
+    own_icb_only: bool = False
+    accepting_only: bool = False
+    needs_confirmed: bool = False
+    include_out_of_catchment: bool = False
+    limit: int = 10
+    current_placement: tuple[float, float] | None = None  # (lat, lon)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= MAX_LIMIT:
+            raise InvalidValue(f"limit must be between 1 and {MAX_LIMIT}, not {self.limit}.", field="limit")
+        if self.max_distance_km is not None and not 0 < self.max_distance_km <= 1000:
+            raise InvalidValue("max_distance_km must be more than 0 and at most 1000.",
+                               field="max_distance_km")
+        if self.age is not None and not 0 <= self.age <= 120:
+            raise InvalidValue("age must be between 0 and 120.", field="age")
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    service: Service
+    distance_km: float
+    in_home_icb: bool
+    matched_needs: list[str]
+    unknown_needs: list[str]
+    out_of_catchment: bool
+    capacity: Capacity | None
+    explanation: str
+    distance_saved_km: float | None = None
+
+
+@dataclass(frozen=True)
+class TypeSummary:
+    service_type: ServiceType
+    in_home_icb: int
+    nearest: MatchResult | None
+
+
+@dataclass(frozen=True)
+class MatchResponse:
+    results: list[MatchResult]
+    summary: list[TypeSummary] = field(default_factory=list)
+    current_placement_km: float | None = None
+
+
+def covers(service: Service, home: HomeLike) -> bool:
+    """Whether the home lies in the service's catchment (no stated catchment means it does)."""
+    area = service.service_area
+    if not area.restricted:
+        return True
+    if set(area.codes) & set(home.areas.codes()):
+        return True
+    return area.polygon is not None and shape(area.polygon).intersects(shapely.Point(home.lon, home.lat))
+
+
+def _base_query(request: MatchRequest, home: HomeLike, types: frozenset[ServiceType] | None) -> ServiceQuery:
+    coverage = None if request.include_out_of_catchment else Coverage(
+        frozenset(home.areas.codes()), home.lat, home.lon)
+    return ServiceQuery(
+        types=types, subtypes=frozenset(request.subtypes) if request.subtypes else None,
+        needs=request.needs, needs_confirmed=request.needs_confirmed, age=request.age,
+        gender=request.gender, covers=coverage, accepting_only=request.accepting_only)
+
+
+def _effective_key(hit: Hit, icb: str | None) -> tuple[float, float, str]:
+    margin = 0.0 if icb and hit.service.areas.icb_code == icb else OUT_OF_AREA_MARGIN_KM
+    return (hit.distance_km + margin, hit.distance_km, hit.service.id)
+
+
+def ranked_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int,
+                radius_km: float | None, own_icb_only: bool) -> list[Hit]:
+    """Top k by effective distance. Exact: the top k by effective key always lie in the union of
+    the k nearest inside the home ICB and the k nearest overall (the margin is one constant)."""
+    icb = home.areas.icb_code
+    inside = backend.nearest(home.lat, home.lon, replace(query, area_codes=frozenset({icb})),
+                             k=k, radius_km=radius_km) if icb else []
+    if own_icb_only:
+        return inside
+    overall = backend.nearest(home.lat, home.lon, query, k=k, radius_km=radius_km)
+    merged = {h.service.id: h for h in [*inside, *overall]}
+    return sorted(merged.values(), key=lambda h: _effective_key(h, icb))[:k]
+
+
+def explain(service: Service, distance_km: float, in_icb: bool, home: HomeLike, matched: list[str],
+            unknown: list[str], out_of_catchment: bool, capacity: Capacity | None) -> str:
+    """One short paragraph a clinician can read aloud in a placement review."""
+    where = (f"inside the person's ICB ({home.areas.icb_name})" if in_icb
+             else f"outside the person's ICB, in {service.areas.icb_name or 'another area'}")
+    parts = [f"{distance_km:.1f} km from home, {where}."]
+    label = TYPE_LABELS[service.service_type]
+    if service.original_label and service.original_label.casefold() != label.casefold():
+        parts.append(f"{label} (listed as '{service.original_label}').")
+    if service.legacy_locked_label:
+        parts.append("Uses the legacy 'locked rehabilitation' label.")
+    if matched:
+        parts.append("Meets: " + ", ".join(need_label(n) for n in matched) + ".")
+    if unknown:
+        parts.append("Not known: " + ", ".join(need_label(n) for n in unknown) + " (ask the service).")
+    if out_of_catchment:
+        parts.append("Out of catchment: the home is outside the area this service says it serves.")
+    if capacity:
+        parts.append(f"Capacity {capacity} as of {service.capacity_as_of.isoformat()}.")
+    elif service.capacity:
+        parts.append("Capacity unknown: the last report is more than 14 days old.")
+    return " ".join(parts)
+
+
+def to_result(hit: Hit, home: HomeLike, request: MatchRequest, today: date,
+              placement_km: float | None) -> MatchResult:
+    service = hit.service
+    in_icb = bool(home.areas.icb_code) and service.areas.icb_code == home.areas.icb_code
+    matched = [n for n in request.needs if n in service.needs_met]
+    unknown = [n for n in request.needs if n not in service.needs_met]
+    outside = not covers(service, home)
+    capacity = service.capacity_now(today)
+    saved = None if placement_km is None else round(placement_km - hit.distance_km, 3)
+    return MatchResult(service, round(hit.distance_km, 3), in_icb, matched, unknown, outside, capacity,
+                       explain(service, hit.distance_km, in_icb, home, matched, unknown, outside, capacity),
+                       saved)
+
+
+def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: date) -> MatchResponse:
+    placement_km = None
+    if request.current_placement is not None:
+        placement_km = great_circle_km(home.lat, home.lon, *request.current_placement)
+    type_groups = [frozenset(request.types)] if request.types else [frozenset({t}) for t in ServiceType]
+    results: list[MatchResult] = []
+    for types in type_groups:
+        hits = ranked_hits(backend, home, _base_query(request, home, types), request.limit,
+                           request.max_distance_km, request.own_icb_only)
+        results.extend(to_result(h, home, request, today, placement_km) for h in hits)
+    return MatchResponse(results, summarise(backend, home, request, today), placement_km)
+
+
+def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: date) -> list[TypeSummary]:
+    """Per type asked for: how many pass the filters inside the home ICB, and the nearest anywhere."""
+    wanted = request.types or tuple(ServiceType)
+    icb = home.areas.icb_code
+    summary = []
+    for service_type in sorted(wanted, key=lambda t: t.restrictiveness):
+        query = _base_query(request, home, frozenset({service_type}))
+        count = backend.find(replace(query, area_codes=frozenset({icb})), limit=0).total if icb else 0
+        nearest = backend.nearest(home.lat, home.lon, query, k=1)
+        summary.append(TypeSummary(service_type, count,
+                                   to_result(nearest[0], home, request, today, None) if nearest else None))
+    return summary

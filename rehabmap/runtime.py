@@ -1,0 +1,32 @@
+"""Opens the parts a command or the API needs, from the one settings object."""
+
+from __future__ import annotations
+
+from rehabmap.config import Backend, Settings
+from rehabmap.index.base import IndexBackend, IndexWriter
+
+
+def open_geography(settings: Settings):  # -> geodata.Geography (imported lazily: it loads shapely)
+    from geodata import Geography
+
+    return Geography.open(settings.geodata_dir, settings.data_dir)
+
+
+def open_backend(settings: Settings) -> IndexBackend:
+    if settings.backend is Backend.elasticsearch:
+        from rehabmap.index.elastic import ElasticIndex
+
+        return ElasticIndex.from_settings(settings)
+    from rehabmap.index.embedded import EmbeddedIndex
+
+    return EmbeddedIndex(settings.index_path)
+
+
+def open_writer(settings: Settings) -> IndexWriter:
+    if settings.backend is Backend.elasticsearch:
+        from rehabmap.index.elastic import ElasticWriter
+
+        return ElasticWriter.from_settings(settings)
+    from rehabmap.index.embedded import EmbeddedWriter
+
+    return EmbeddedWriter(settings.index_path)

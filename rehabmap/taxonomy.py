@@ -1,0 +1,207 @@
+"""The rehab pathway vocabulary (DESIGN.md §2): service types, subtypes, legacy labels and needs.
+
+Everything that names a type, a subtype or a need goes through this module, so the importers, the
+matching rules, the API and the ORUK taxonomy all speak the same words.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from rehabmap.errors import UnknownNeed, UnknownServiceType
+
+
+class ServiceType(str, Enum):
+    """Ordered least restrictive first: the order used for "any suitable option"."""
+
+    vcfse = "vcfse"
+    advocacy = "advocacy"
+    ips_employment = "ips_employment"
+    supported_accommodation = "supported_accommodation"
+    community_rehab_team = "community_rehab_team"
+    inpatient_rehab_level1 = "inpatient_rehab_level1"
+    inpatient_rehab_level2 = "inpatient_rehab_level2"
+
+    @property
+    def restrictiveness(self) -> int:
+        return list(ServiceType).index(self)
+
+    @property
+    def is_inpatient(self) -> bool:
+        return self in (ServiceType.inpatient_rehab_level1, ServiceType.inpatient_rehab_level2)
+
+
+TYPE_LABELS: dict[ServiceType, str] = {
+    ServiceType.vcfse: "Voluntary, community, faith and social enterprise support",
+    ServiceType.advocacy: "Advocacy",
+    ServiceType.ips_employment: "Individual Placement and Support (employment)",
+    ServiceType.supported_accommodation: "Supported accommodation",
+    ServiceType.community_rehab_team: "Community mental health rehabilitation team",
+    ServiceType.inpatient_rehab_level1: "Level 1 inpatient rehabilitation unit",
+    ServiceType.inpatient_rehab_level2: "Level 2 inpatient rehabilitation unit (higher support)",
+}
+
+SUBTYPES: dict[ServiceType, tuple[str, ...]] = {
+    ServiceType.advocacy: ("imha", "imca", "care_act", "community"),
+    ServiceType.supported_accommodation: ("floating_outreach", "supported_housing", "residential_24h"),
+}
+
+SUBTYPE_LABELS: dict[str, str] = {
+    "imha": "Independent Mental Health Advocate (IMHA)",
+    "imca": "Independent Mental Capacity Advocate (IMCA)",
+    "care_act": "Care Act advocacy",
+    "community": "Community advocacy",
+    "floating_outreach": "Floating outreach support",
+    "supported_housing": "Supported housing (high support, on-site staff)",
+    "residential_24h": "24-hour staffed residential care",
+}
+
+
+class Need(str, Enum):
+    learning_disability = "learning_disability"
+    autism = "autism"
+    personality_disorder_diagnosis = "personality_disorder_diagnosis"
+    detained_mha = "detained_mha"
+    restricted_s37_41 = "restricted_s37_41"
+    substance_misuse = "substance_misuse"
+    older_adult = "older_adult"
+    physical_health_complex = "physical_health_complex"
+    acquired_brain_injury = "acquired_brain_injury"
+    female_only = "female_only"
+    male_only = "male_only"
+    mixed_gender = "mixed_gender"
+    step_free_access = "step_free_access"
+    sensory_adapted = "sensory_adapted"
+
+
+NEED_LABELS: dict[str, str] = {
+    "learning_disability": "Learning disability",
+    "autism": "Autism",
+    "personality_disorder_diagnosis": "Diagnosis of personality disorder",
+    "detained_mha": "Detained under the Mental Health Act",
+    "restricted_s37_41": "Restricted patient (s37/41)",
+    "substance_misuse": "Substance misuse",
+    "older_adult": "Older adult",
+    "physical_health_complex": "Complex physical health needs",
+    "acquired_brain_injury": "Acquired brain injury",
+    "female_only": "Women-only service",
+    "male_only": "Men-only service",
+    "mixed_gender": "Mixed-gender service",
+    "step_free_access": "Step-free access",
+    "sensory_adapted": "Sensory-adapted environment",
+}
+
+GENDER_NEEDS = (Need.female_only.value, Need.male_only.value, Need.mixed_gender.value)
+_LANGUAGE = re.compile(r"^language:([a-z]{2,3})$")
+
+
+def parse_type(value: str) -> ServiceType:
+    """Accept a type code in any case; reject anything else with the list of valid codes."""
+    key = value.strip().lower()
+    try:
+        return ServiceType(key)
+    except ValueError:
+        valid = ", ".join(t.value for t in ServiceType)
+        raise UnknownServiceType(f"Unknown service type '{value}'. Use one of: {valid}, or 'any'.",
+                                 field="types") from None
+
+
+def parse_need(value: str) -> str:
+    """Normalise a need code; `language:<ISO 639 code>` is open-ended, the rest are fixed."""
+    key = value.strip().lower()
+    if key in NEED_LABELS or _LANGUAGE.match(key):
+        return key
+    valid = ", ".join(NEED_LABELS)
+    raise UnknownNeed(f"Unknown need '{value}'. Use one of: {valid}, or language:<code> (e.g. language:pl).",
+                      field="needs")
+
+
+def need_label(code: str) -> str:
+    match = _LANGUAGE.match(code)
+    if match:
+        return f"Language: {match.group(1)}"
+    return NEED_LABELS[code]
+
+
+def validate_subtype(service_type: ServiceType, subtype: str | None) -> str | None:
+    if subtype is None:
+        return None
+    allowed = SUBTYPES.get(service_type, ())
+    if subtype not in allowed:
+        options = ", ".join(allowed) or "none"
+        raise UnknownServiceType(
+            f"Subtype '{subtype}' does not belong to {service_type.value} (allowed: {options}).",
+            field="subtype")
+    return subtype
+
+
+@dataclass(frozen=True)
+class Classification:
+    """What a source label means in the pathway; `legacy_locked` and `pd_specialist` flag labels
+    the 2024 guidance says commissioners must see."""
+
+    service_type: ServiceType
+    subtype: str | None = None
+    legacy_locked: bool = False
+    pd_specialist: bool = False
+
+
+class NotRehab(ValueError):
+    """The label names a service that is not part of the rehab pathway (e.g. low/medium secure)."""
+
+
+# Ordered: the first pattern that matches wins, so specific labels come before general ones.
+_LABEL_RULES: tuple[tuple[re.Pattern[str], Classification | None], ...] = tuple(
+    (re.compile(pattern, re.I), cls) for pattern, cls in (
+        (r"\b(low|medium|high)\s+secure\b|\bforensic secure\b", None),
+        (r"\blocked\s+rehab", Classification(ServiceType.inpatient_rehab_level2, legacy_locked=True)),
+        (r"\bhigh(ly)?\s+(specialist\s+)?(high\s+)?dependency\b|\blonger\s+term\s+high\s+dependency\b",
+         Classification(ServiceType.inpatient_rehab_level2)),
+        (r"\bcomplex\s+care\b", Classification(ServiceType.inpatient_rehab_level2)),
+        (r"\blonger?\s+stay\b", Classification(ServiceType.inpatient_rehab_level2)),
+        (r"\blevel\s*2\b", Classification(ServiceType.inpatient_rehab_level2)),
+        (r"\bcommunity\s+rehab(ilitation)?\s+unit\b", Classification(ServiceType.inpatient_rehab_level1)),
+        (r"\blevel\s*1\b", Classification(ServiceType.inpatient_rehab_level1)),
+        (r"\b(community\s+)?(mental\s+health\s+)?rehab(ilitation)?\s+(and\s+recovery\s+)?team\b",
+         Classification(ServiceType.community_rehab_team)),
+        (r"\bindividual\s+placement\s+and\s+support\b|\bIPS\b|\bsupported\s+employment\b",
+         Classification(ServiceType.ips_employment)),
+        (r"\bIMHA\b|independent\s+mental\s+health\s+advoca",
+         Classification(ServiceType.advocacy, "imha")),
+        (r"\bIMCA\b|independent\s+mental\s+capacity\s+advoca",
+         Classification(ServiceType.advocacy, "imca")),
+        (r"\bcare\s+act\s+advoca", Classification(ServiceType.advocacy, "care_act")),
+        (r"\badvoca(cy|te)\b", Classification(ServiceType.advocacy, "community")),
+        (r"\bfloating\s+(support|outreach)\b|\boutreach\s+support\b",
+         Classification(ServiceType.supported_accommodation, "floating_outreach")),
+        (r"\b24[- ]?hour\b.*\b(residential|care\s+home|staffed)\b|\bresidential\s+care\b|\bcare\s+home\b",
+         Classification(ServiceType.supported_accommodation, "residential_24h")),
+        (r"\bsupported\s+(housing|accommodation|living)\b",
+         Classification(ServiceType.supported_accommodation, "supported_housing")),
+        (r"\binpatient\s+rehab|\brehab(ilitation)?\s+(unit|ward|hospital)\b",
+         Classification(ServiceType.inpatient_rehab_level1)),
+        (r"\bpeer\s+support\b|\brecovery\s+college\b|\bday\s+(centre|service)s?\b|\bcarers?\b|"
+         r"\bvoluntary\b|\bcommunity\s+(group|support)\b|\bcharity\b|\bsocial\s+enterprise\b|\bfaith\b",
+         Classification(ServiceType.vcfse)),
+    )
+)
+_PD = re.compile(r"personality\s+disorder|\bPD\s+(service|unit)\b", re.I)
+
+
+def classify_label(label: str) -> Classification | None:
+    """Map a source label (current or legacy) onto the taxonomy.
+
+    Returns None when nothing in the label says what it is; raises NotRehab for services the
+    guidance says are not rehab (adult secure), so importers can reject them with that reason.
+    """
+    for pattern, classification in _LABEL_RULES:
+        if pattern.search(label):
+            if classification is None:
+                raise NotRehab(f"'{label}' is an adult secure service, which is not rehabilitation")
+            if _PD.search(label) and classification.service_type.is_inpatient:
+                return Classification(classification.service_type, classification.subtype,
+                                      classification.legacy_locked, pd_specialist=True)
+            return classification
+    return None

@@ -1,0 +1,139 @@
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from shapely import Point
+
+from geodata import AreaCodes, Geography
+from rehabmap.errors import InvalidCoordinates, OutsideEngland, UnknownArea
+
+SAMPLE = 3000
+
+
+@pytest.fixture(scope="module")
+def lsoa_sample(data_dir: Path) -> list[dict[str, str]]:
+    """A seeded random sample of English LSOA population-weighted centroids with their official areas."""
+    with (data_dir / "smallareas" / "england_lsoa21_pwc_population_icb_lad.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 33755
+    picks = np.random.default_rng(20240401).choice(len(rows), SAMPLE, replace=False)
+    return [rows[i] for i in picks]
+
+
+def _located(geography: Geography, rows: list[dict[str, str]]) -> dict[str, np.ndarray]:
+    return geography.areas.locate_many(
+        np.array([float(r["lat"]) for r in rows]), np.array([float(r["lon"]) for r in rows])
+    )
+
+
+def test_icb_by_point_in_polygon_equals_the_official_lsoa_lookup(
+    geography: Geography, lsoa_sample: list[dict[str, str]]
+) -> None:
+    found = _located(geography, lsoa_sample)["icb"]
+    wrong = [
+        (r["lsoa21_code"], r["icb24_code"], f)
+        for r, f in zip(lsoa_sample, found, strict=True)
+        if f != r["icb24_code"]
+    ]
+    assert wrong == []
+
+
+def test_sub_icb_by_point_in_polygon_agrees_with_the_official_lookup(
+    geography: Geography, lsoa_sample: list[dict[str, str]]
+) -> None:
+    found = _located(geography, lsoa_sample)
+    sub_icb = np.mean([f == r["sicbl24_code"] for r, f in zip(lsoa_sample, found["sub_icb"], strict=True)])
+    lad = np.mean([f == r["ltla24_code"] for r, f in zip(lsoa_sample, found["lad"], strict=True)])
+    region = np.mean([f == r["region24_code"] for r, f in zip(lsoa_sample, found["region"], strict=True)])
+    print(
+        f"agreement with the official LSOA lookup: sub-ICB {sub_icb:.4%}, LAD {lad:.4%}, region {region:.4%}"
+    )
+    assert sub_icb >= 0.99
+    assert lad >= 0.99
+    assert region >= 0.99
+
+
+def test_locate_many_equals_locate(geography: Geography, lsoa_sample: list[dict[str, str]]) -> None:
+    rows = lsoa_sample[:200]
+    many = _located(geography, rows)
+    for i, row in enumerate(rows):
+        one = geography.locate(float(row["lat"]), float(row["lon"]))
+        assert (one.icb_code, one.sub_icb_code, one.lad_code, one.region_code) == (
+            many["icb"][i],
+            many["sub_icb"][i],
+            many["lad"][i],
+            many["region"][i],
+        )
+
+
+def test_locate_many_marks_points_outside_england_with_none(geography: Geography) -> None:
+    found = geography.areas.locate_many(
+        np.array([53.806869, 55.9533, 48.8566]), np.array([-1.520359, -3.1883, 2.3522])
+    )
+    assert list(found["icb"]) == ["E54000054", None, None]
+    assert found["lad"].dtype == object
+    junk = geography.areas.locate_many(np.array([np.nan, 53.8, 200.0]), np.array([0.0, np.nan, -1.5]))
+    assert all(list(codes) == [None, None, None] for codes in junk.values())
+    assert geography.areas.locate_many(np.array([]), np.array([]))["icb"].shape == (0,)
+
+
+def test_locate_names_every_level(geography: Geography) -> None:
+    areas = geography.locate(53.806869, -1.520359)
+    assert areas == AreaCodes(
+        icb_code="E54000054",
+        icb_name="NHS West Yorkshire Integrated Care Board",
+        sub_icb_code="E38000225",
+        sub_icb_name="NHS West Yorkshire ICB - 15F",
+        lad_code="E08000035",
+        lad_name="Leeds",
+        region_code="E12000003",
+        region_name="Yorkshire and The Humber",
+    )
+    assert areas.codes() == ("E54000054", "E38000225", "E08000035", "E12000003")
+
+
+def test_lad_code_from_the_directory_wins_and_brings_its_region(geography: Geography) -> None:
+    areas = geography.locate(53.806869, -1.520359, lad_code="E08000036")  # Wakefield
+    assert (areas.lad_code, areas.lad_name, areas.region_code) == ("E08000036", "Wakefield", "E12000003")
+    assert areas.icb_code == "E54000054"
+    # A code the boundaries do not know falls back to the polygon.
+    assert geography.locate(53.806869, -1.520359, lad_code="E99999999").lad_code == "E08000035"
+
+
+def test_point_just_off_a_generalised_coast_belongs_to_the_nearest_area(geography: Geography) -> None:
+    # In the sea off Southport, inside 5 km of the Sefton coast.
+    assert geography.locate(53.6, -3.1).icb_code == "E54000008"
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon"),
+    [(55.9533, -3.1883), (51.4816, -3.1791), (48.8566, 2.3522), (54.0, -3.3)],
+    ids=["Edinburgh", "Cardiff", "Paris", "Irish Sea"],
+)
+def test_outside_england(geography: Geography, lat: float, lon: float) -> None:
+    with pytest.raises(OutsideEngland, match="outside England"):
+        geography.locate(lat, lon)
+
+
+@pytest.mark.parametrize(("lat", "lon"), [(91, 0), (0, 181), (float("nan"), 0), ("north", 0)])
+def test_impossible_coordinates(geography: Geography, lat: object, lon: object) -> None:
+    with pytest.raises(InvalidCoordinates):
+        geography.locate(lat, lon)  # type: ignore[arg-type]
+
+
+def test_areas_get_and_level_of(geography: Geography) -> None:
+    index = geography.areas
+    assert [len(index.areas(level)) for level in ("icb", "sub_icb", "lad", "region")] == [42, 106, 296, 9]
+    leeds = index.get("E08000035")
+    assert (leeds.name, leeds.level) == ("Leeds", "lad")
+    assert leeds.geometry.contains(Point(-1.520359, 53.806869))
+    assert index.level_of("E54000057") == "icb"
+    assert index.level_of("E38000217") == "sub_icb"
+    assert index.level_of("E12000007") == "region"
+    assert all(area.code.startswith(("E06", "E07", "E08", "E09")) for area in index.areas("lad"))
+
+
+def test_unknown_area_code_is_named(geography: Geography) -> None:
+    with pytest.raises(UnknownArea, match="'W06000015'"):
+        geography.areas.get("W06000015")

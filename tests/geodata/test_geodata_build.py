@@ -1,0 +1,133 @@
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from geodata import Geography, build_geodata
+from rehabmap.errors import GeodataNotBuilt, OutsideEngland, TerminatedPostcode, UnknownPostcode
+
+
+def test_real_build_contents(geodata_dir: Path) -> None:
+    manifest = json.loads((geodata_dir / "manifest.json").read_text())
+    counts = manifest["counts"]
+    assert counts["postcodes"] == 2_264_892
+    assert counts["areas"] == {"icb": 42, "sub_icb": 106, "lad": 296, "region": 9}
+    assert 10_000 < counts["sectors"] < 12_018 and 2_000 < counts["districts"] < 2_997
+    assert counts["places"] > 3_500
+    assert manifest["vintage"]["postcodes"] == "ONSPD Nov 2025"
+    assert (
+        manifest["sources"]["postcodes"]["file"] == "postcodes/england_postcodes_latlon_onspd_nov2025.csv.gz"
+    )
+    assert manifest["sources"]["ignored_postcode_files"] == ["postcodes/onspd_schema_sample_2025.csv"]
+    with sqlite3.connect(geodata_dir / "geodata.sqlite") as db:
+        row = db.execute("SELECT pcds, lat, lon, lad, doterm FROM postcodes WHERE key = 'LS97TF'").fetchone()
+    assert row == ("LS9 7TF", 53.806869, -1.520359, "E08000035", None)
+    assert sorted(p.name for p in geodata_dir.iterdir()) == [
+        "geodata.sqlite", "icb.geojson", "lad.geojson", "manifest.json", "region.geojson", "sub_icb.geojson",
+    ]  # fmt: skip
+
+
+def test_geography_opens_quickly(geodata_dir: Path) -> None:
+    started = time.perf_counter()
+    geo = Geography.open(geodata_dir)
+    geo.resolve(postcode="LS9 7TF")
+    elapsed = time.perf_counter() - started
+    geo.close()
+    assert elapsed < 3.0
+
+
+@pytest.fixture(scope="module")
+def onspd_geodata(onspd_source_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("geodata-onspd") / "geodata"
+    summary = build_geodata(onspd_source_dir, out, progress=False)
+    assert (summary.postcodes, summary.terminated) == (5, 1)
+    assert summary.skipped_other_countries == 4  # Scottish and Jersey rows
+    return out
+
+
+def test_onspd_build_keeps_english_live_and_terminated_postcodes(onspd_geodata: Path) -> None:
+    geo = Geography.open(onspd_geodata, auto_build=False)
+    try:
+        assert geo.manifest["sources"]["postcodes"]["format"] == "onspd"
+        home = geo.resolve(postcode="M1 1AD")
+        assert (home.lat, home.lon, home.areas.lad_code) == (53.483784, -2.244866, "E08000003")
+        assert geo.resolve(postcode="SE1 2DL").areas.icb_code == "E54000030"
+        with pytest.raises(TerminatedPostcode, match=r"'SE1 9ZZ' was terminated \(December 1998\)"):
+            geo.resolve(postcode="se19zz")
+        with pytest.raises(UnknownPostcode):
+            geo.resolve(postcode="AB10 1AB")  # Scottish: left out of an England build
+    finally:
+        geo.close()
+
+
+def test_onspd_build_computes_sector_and_district_means_from_live_postcodes(onspd_geodata: Path) -> None:
+    geo = Geography.open(onspd_geodata, auto_build=False)
+    try:
+        sector = geo.postcodes.lookup("SE1 2")
+        assert (sector.lat, sector.lon, sector.lad_code) == (51.498972, -0.071609, "E09000028")
+        district = geo.postcodes.lookup("M1")
+        assert (district.lat, district.lon) == (53.483784, -2.244866)
+        with pytest.raises(UnknownPostcode):
+            geo.postcodes.lookup("SE1 9")  # only a terminated postcode there
+    finally:
+        geo.close()
+
+
+def test_onspd_build_of_all_countries_skips_postcodes_without_grid_reference(
+    onspd_source_dir: Path, tmp_path: Path
+) -> None:
+    summary = build_geodata(onspd_source_dir, tmp_path / "geodata", progress=False, all_countries=True)
+    assert (summary.postcodes, summary.skipped_no_grid, summary.skipped_other_countries) == (7, 2, 0)
+    geo = Geography.open(tmp_path / "geodata", auto_build=False)
+    try:
+        assert geo.postcodes.lookup("AB10 1AB").lad_code == "S12000033"
+        with pytest.raises(TerminatedPostcode):
+            geo.postcodes.lookup("AB1 0AA")
+        with pytest.raises(OutsideEngland):
+            geo.resolve(postcode="AB10 1AB")
+    finally:
+        geo.close()
+
+
+def test_rebuild_replaces_the_folder_and_leaves_nothing_behind(
+    onspd_source_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "geodata"
+    build_geodata(onspd_source_dir, out, progress=False)
+    first = json.loads((out / "manifest.json").read_text())["built_at"]
+    (out / "stale.txt").write_text("from the old build")
+    build_geodata(onspd_source_dir, out, progress=False)
+    assert not (out / "stale.txt").exists()
+    assert json.loads((out / "manifest.json").read_text())["built_at"] >= first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["geodata"]
+
+
+def test_failed_build_keeps_the_previous_one(onspd_source_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "geodata"
+    build_geodata(onspd_source_dir, out, progress=False)
+    empty_source = tmp_path / "empty"
+    empty_source.mkdir()
+    with pytest.raises(FileNotFoundError, match="postcode directory"):
+        build_geodata(empty_source, out, progress=False)
+    assert (out / "manifest.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "geodata"]
+
+
+def test_open_without_a_build(tmp_path: Path) -> None:
+    with pytest.raises(GeodataNotBuilt, match="rehabmap geodata build"):
+        Geography.open(tmp_path / "nothing")
+    with pytest.raises(GeodataNotBuilt, match="rehabmap geodata build"):
+        Geography.open(tmp_path / "nothing", source_dir=tmp_path / "no-sources")
+
+
+def test_open_builds_on_first_use(
+    onspd_source_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    geo = Geography.open(tmp_path / "geodata", source_dir=onspd_source_dir)
+    try:
+        assert "building geodata" in capsys.readouterr().err
+        assert geo.resolve(postcode="M11 1AA").areas.lad_code == "E08000003"
+    finally:
+        geo.close()

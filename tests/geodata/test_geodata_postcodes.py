@@ -1,0 +1,93 @@
+import pytest
+
+from geodata import Geography, ParsedPostcode, parse_postcode
+from rehabmap.errors import InvalidPostcode, UnknownPostcode
+
+
+@pytest.mark.parametrize("text", ["LS9 7TF", "ls97tf", " LS9  7TF ", "ls9 7tf", "LS97TF", "Ls9\t7tF"])
+def test_full_postcode_in_any_case_and_spacing(text: str) -> None:
+    assert parse_postcode(text) == ParsedPostcode("full", "LS9 7TF", "LS9")
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "district"),
+    [
+        ("M1 1AA", "M1 1AA", "M1"),  # A9
+        ("M11 1AA", "M11 1AA", "M11"),  # A99
+        ("W1A 0AX", "W1A 0AX", "W1A"),  # A9A
+        ("SE1 2DL", "SE1 2DL", "SE1"),  # AA9
+        ("DN55 1PT", "DN55 1PT", "DN55"),  # AA99
+        ("SW1A 1AA", "SW1A 1AA", "SW1A"),  # AA9A
+        ("EC1A1BB", "EC1A 1BB", "EC1A"),
+    ],
+)
+def test_every_outward_code_shape(text: str, value: str, district: str) -> None:
+    assert parse_postcode(text) == ParsedPostcode("full", value, district)
+
+
+@pytest.mark.parametrize("text", ["ls9 7", "LS9 7", " LS9   7 "])
+def test_sector(text: str) -> None:
+    assert parse_postcode(text) == ParsedPostcode("sector", "LS9 7", "LS9")
+
+
+@pytest.mark.parametrize("text", ["LS9", "ls9", " ls9 ", "SW1A"])
+def test_district(text: str) -> None:
+    parsed = parse_postcode(text)
+    assert parsed.kind == "district"
+    assert parsed.value == text.strip().upper()
+
+
+def test_unspaced_sector_reads_as_district() -> None:
+    assert parse_postcode("LS97") == ParsedPostcode("district", "LS97", "LS97")
+
+
+@pytest.mark.parametrize("text", ["", "   ", "LS9 7TFX", "9LS 7TF", "LS 7TF", "LS9 TTF", "hello", "LS9-7TF"])
+def test_malformed_postcode_is_refused_by_name(text: str) -> None:
+    with pytest.raises(InvalidPostcode) as raised:
+        parse_postcode(text)
+    assert f"'{text.strip()}'" in raised.value.message
+    assert raised.value.field == "postcode"
+
+
+def test_long_junk_is_cut_in_the_message() -> None:
+    with pytest.raises(InvalidPostcode) as raised:
+        parse_postcode("x" * 500)
+    assert len(raised.value.message) < 200
+
+
+def test_full_postcode_lookup(geography: Geography) -> None:
+    point = geography.postcodes.lookup("ls97tf")
+    assert (point.lat, point.lon) == (53.806869, -1.520359)
+    assert point.lad_code == "E08000035"
+    assert point.precision == "postcode"
+    assert point.query.value == "LS9 7TF"
+
+
+def test_sector_and_district_lookup(geography: Geography) -> None:
+    sector = geography.postcodes.lookup("LS9 7")
+    district = geography.postcodes.lookup("ls9")
+    assert sector.precision == "sector" and district.precision == "district"
+    assert sector.lad_code == district.lad_code == "E08000035"
+    # ONS-derived centroids: means of the postcodes in the sector / district.
+    assert (sector.lat, sector.lon) == pytest.approx((53.803172, -1.519848))
+    assert (district.lat, district.lon) == pytest.approx((53.79852, -1.51127))
+
+
+def test_retired_outward_codes_still_resolve(geography: Geography) -> None:
+    assert geography.postcodes.lookup("W1M 0AA").lad_code == "E09000033"
+
+
+def test_2025_lad_codes_are_expressed_in_the_boundary_vintage(geography: Geography) -> None:
+    # The Nov 2025 directory codes Sheffield E08000039; the 2024 boundaries know it as E08000019.
+    assert geography.postcodes.lookup("S1 2HE").lad_code == "E08000019"
+    assert geography.manifest["lad_recodes"] == {"E08000038": "E08000016", "E08000039": "E08000019"}
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"), [("ZZ1 1ZZ", "ZZ1 1ZZ"), ("ls9 9zz", "LS9 9ZZ"), ("LS9 4", "LS9 4"), ("ZZ9", "ZZ9")]
+)
+def test_unknown_postcode_sector_or_district(geography: Geography, text: str, shown: str) -> None:
+    with pytest.raises(UnknownPostcode) as raised:
+        geography.postcodes.lookup(text)
+    assert f"'{shown}'" in raised.value.message
+    assert raised.value.status == 404

@@ -1,0 +1,75 @@
+import pytest
+
+from geodata import Geography
+from rehabmap.errors import InvalidCoordinates, InvalidPostcode, InvalidValue, OutsideEngland, UnknownPostcode
+
+
+def test_full_postcode_in_leeds(geography: Geography) -> None:
+    home = geography.resolve(postcode=" ls97tf ")
+    assert (home.lat, home.lon) == (53.806869, -1.520359)
+    assert (home.label, home.precision, home.district) == ("LS9 7TF", "postcode", "LS9")
+    assert (home.areas.lad_code, home.areas.lad_name) == ("E08000035", "Leeds")
+    assert (home.areas.icb_code, home.areas.icb_name) == (
+        "E54000054",
+        "NHS West Yorkshire Integrated Care Board",
+    )
+    assert home.areas.region_code == "E12000003"
+
+
+def test_full_postcode_in_manchester(geography: Geography) -> None:
+    home = geography.resolve(postcode="M1 1AA")
+    assert (home.lat, home.lon) == (53.487362, -2.227197)
+    assert (home.areas.lad_code, home.areas.lad_name) == ("E08000003", "Manchester")
+    assert (home.areas.icb_code, home.areas.sub_icb_code) == ("E54000057", "E38000217")
+    assert home.areas.region_name == "North West"
+
+
+def test_islands_are_covered(geography: Geography) -> None:
+    home = geography.resolve(postcode="TR21 0HE")  # St Mary's, Isles of Scilly
+    assert (home.areas.lad_code, home.areas.icb_code) == ("E06000053", "E54000036")
+
+
+def test_sector_and_district(geography: Geography) -> None:
+    sector = geography.resolve(postcode="ls9 7")
+    district = geography.resolve(postcode="LS9")
+    assert (sector.label, sector.precision, sector.district) == ("LS9 7", "sector", "LS9")
+    assert (district.label, district.precision, district.district) == ("LS9", "district", "LS9")
+    assert sector.areas.icb_code == district.areas.icb_code == "E54000054"
+
+
+def test_place(geography: Geography) -> None:
+    home = geography.resolve(place="st. albans")
+    assert (home.label, home.precision, home.district) == ("St Albans", "place", None)
+    assert (home.areas.lad_code, home.areas.icb_code) == ("E07000240", "E54000025")
+
+
+def test_point(geography: Geography) -> None:
+    home = geography.resolve(lat=53.48095, lon=-2.23743)
+    assert (home.precision, home.district, home.label) == ("point", None, "53.48095, -2.23743")
+    assert home.areas.lad_code == "E08000003"
+
+
+def test_errors_name_the_postcode(geography: Geography) -> None:
+    with pytest.raises(InvalidPostcode, match="'LS9 7TFX'"):
+        geography.resolve(postcode="LS9 7TFX")
+    with pytest.raises(UnknownPostcode, match="'ZZ1 1ZZ'"):
+        geography.resolve(postcode="zz1 1zz")
+
+
+@pytest.mark.parametrize(
+    "given",
+    [{}, {"postcode": "LS9 7TF", "place": "Leeds"}, {"postcode": "LS9 7TF", "lat": 53.8, "lon": -1.5}],
+)
+def test_exactly_one_kind_of_location(geography: Geography, given: dict[str, object]) -> None:
+    with pytest.raises(InvalidValue, match="exactly one"):
+        geography.resolve(**given)  # type: ignore[arg-type]
+
+
+def test_coordinates_must_be_complete_in_range_and_in_england(geography: Geography) -> None:
+    with pytest.raises(InvalidCoordinates):
+        geography.resolve(lat=53.8)
+    with pytest.raises(InvalidCoordinates) as raised:
+        geography.resolve(lat=53.8, lon=200.0)
+    assert raised.value.field == "lon"
+    with pytest.raises(OutsideEngland):
+        geography.resolve(lat=55.9533, lon=-3.1883)  # Edinburgh

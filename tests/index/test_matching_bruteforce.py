@@ -1,0 +1,141 @@
+"""Matching on the embedded index equals an independent brute-force scan over the same records."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date
+
+import pytest
+
+from geodata.areas import AreaCodes
+from geodata.distance import great_circle_km
+from rehabmap.index.embedded import EmbeddedIndex, EmbeddedWriter
+from rehabmap.matching import OUT_OF_AREA_MARGIN_KM, MatchRequest, match
+from rehabmap.taxonomy import ServiceType
+from tests.synthetic import NEEDS, load_small_areas, make_services
+
+TODAY = date(2026, 11, 23)
+
+
+@dataclass(frozen=True)
+class Home:
+    lat: float
+    lon: float
+    areas: AreaCodes
+
+
+@pytest.fixture(scope="module")
+def small_areas(data_dir):
+    return load_small_areas(data_dir)
+
+
+@pytest.fixture(scope="module")
+def corpus(small_areas, tmp_path_factory):
+    services = make_services(small_areas, 4000, seed=7, today=TODAY)
+    path = tmp_path_factory.mktemp("index") / "index.sqlite"
+    EmbeddedWriter(path).replace_all(services)
+    return services, EmbeddedIndex(path)
+
+
+def brute_force(services, home: Home, request: MatchRequest) -> list[tuple[str, float]]:
+    """The rules of DESIGN.md §4 written out plainly, one service at a time."""
+    home_codes = {home.areas.icb_code, home.areas.lad_code}
+    groups = [set(request.types)] if request.types else [{t} for t in ServiceType]
+    answer = []
+    for types in groups:
+        scored = []
+        for s in services:
+            if s.status != "active" or s.service_type not in types:
+                continue
+            if any(n in s.needs_not_met for n in request.needs):
+                continue
+            if request.needs_confirmed and any(n not in s.needs_met for n in request.needs):
+                continue
+            if request.age is not None and ((s.min_age is not None and s.min_age > request.age)
+                                            or (s.max_age is not None and s.max_age < request.age)):
+                continue
+            if request.gender == "female" and s.gender == "male_only":
+                continue
+            if request.gender == "male" and s.gender == "female_only":
+                continue
+            if not request.include_out_of_catchment and s.service_area.codes \
+                    and not home_codes & set(s.service_area.codes):
+                continue
+            if request.accepting_only and s.accepting_referrals is not True:
+                continue
+            d = great_circle_km(home.lat, home.lon, s.lat, s.lon)
+            if request.max_distance_km is not None and d > request.max_distance_km:
+                continue
+            in_icb = s.areas.icb_code == home.areas.icb_code
+            if request.own_icb_only and not in_icb:
+                continue
+            scored.append((d + (0 if in_icb else OUT_OF_AREA_MARGIN_KM), d, s.id))
+        answer += [(sid, d) for _, d, sid in sorted(scored)[:request.limit]]
+    return answer
+
+
+def random_request(rng: random.Random) -> MatchRequest:
+    types = None if rng.random() < 0.3 else tuple(rng.sample(list(ServiceType), rng.randint(1, 3)))
+    return MatchRequest(
+        needs=tuple(rng.sample(NEEDS, rng.randint(0, 2))), types=types,
+        age=rng.choice([None, 30, 70]), gender=rng.choice([None, "female", "male"]),
+        max_distance_km=rng.choice([None, 25.0, 80.0]), own_icb_only=rng.random() < 0.2,
+        accepting_only=rng.random() < 0.3, needs_confirmed=rng.random() < 0.2,
+        include_out_of_catchment=rng.random() < 0.2, limit=rng.choice([1, 5, 10, 25]))
+
+
+def test_match_equals_brute_force(corpus, small_areas):
+    services, index = corpus
+    rng = random.Random(11)
+    nonempty = 0
+    for _ in range(60):
+        area = rng.choice(small_areas)
+        home = Home(area.lat, area.lon, AreaCodes(icb_code=area.icb, icb_name=area.icb_name, lad_code=area.lad))
+        request = random_request(rng)
+        got = [(r.service.id, r.distance_km) for r in match(index, home, request, TODAY).results]
+        expected = brute_force(services, home, request)
+        assert [sid for sid, _ in got] == [sid for sid, _ in expected], request
+        assert [d for _, d in got] == pytest.approx([round(d, 3) for _, d in expected], abs=1e-3)
+        nonempty += bool(got)
+    assert nonempty > 40  # the comparison exercised real results, not empty lists
+
+
+def test_results_explain_needs_and_icb(corpus, small_areas):
+    _, index = corpus
+    leeds = next(a for a in small_areas if a.lad_name == "Leeds")
+    home = Home(leeds.lat, leeds.lon, AreaCodes(icb_code=leeds.icb, icb_name=leeds.icb_name, lad_code=leeds.lad))
+    request = MatchRequest(needs=("autism", "detained_mha"), types=(ServiceType.inpatient_rehab_level2,), limit=5)
+    results = match(index, home, request, TODAY).results
+    assert results
+    for r in results:
+        assert "autism" not in r.service.needs_not_met and "detained_mha" not in r.service.needs_not_met
+        assert set(r.matched_needs) | set(r.unknown_needs) == {"autism", "detained_mha"}
+        assert set(r.matched_needs) <= set(r.service.needs_met)
+        assert r.in_home_icb == (r.service.areas.icb_code == leeds.icb)
+        assert f"{r.distance_km:.1f} km from home" in r.explanation
+        for need in r.unknown_needs:
+            assert "Not known" in r.explanation
+
+
+def test_coverage_excludes_or_marks(corpus, small_areas):
+    services, index = corpus
+    rng = random.Random(3)
+    area = rng.choice(small_areas)
+    home = Home(area.lat, area.lon, AreaCodes(icb_code=area.icb, icb_name=area.icb_name, lad_code=area.lad))
+    base = MatchRequest(types=(ServiceType.vcfse, ServiceType.advocacy), limit=100, max_distance_km=100)
+    excluded = match(index, home, base, TODAY).results
+    assert all(not r.out_of_catchment for r in excluded)
+    marked = match(index, home, MatchRequest(**{**base.__dict__, "include_out_of_catchment": True}), TODAY).results
+    outside = [r for r in marked if r.out_of_catchment]
+    assert outside, "expected some nearby services whose catchment excludes this home"
+    assert all("Out of catchment" in r.explanation for r in outside)
+    assert not {r.service.id for r in outside} & {r.service.id for r in excluded}
+
+
+def test_stale_capacity_reads_unknown(corpus):
+    services, index = corpus
+    stale = next(s for s in services if s.capacity and (TODAY - s.capacity_as_of).days > 14)
+    fresh = next(s for s in services if s.capacity and (TODAY - s.capacity_as_of).days <= 14)
+    assert stale.capacity_now(TODAY) is None
+    assert fresh.capacity_now(TODAY) == fresh.capacity
