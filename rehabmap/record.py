@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
+from shapely.geometry import shape
+from shapely.validation import explain_validity
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from geodata.areas import AreaCodes
@@ -40,6 +42,22 @@ class ServiceArea(BaseModel):
     codes: list[str] = Field(default_factory=list)
     polygon: dict[str, Any] | None = None  # GeoJSON Polygon/MultiPolygon, WGS84
     description: str | None = None
+
+    @field_validator("polygon")
+    @classmethod
+    def _valid_polygon(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """A catchment both backends can index: a valid GeoJSON Polygon or MultiPolygon."""
+        if value is None:
+            return None
+        if value.get("type") not in ("Polygon", "MultiPolygon"):
+            raise ValueError("service area polygon must be a GeoJSON Polygon or MultiPolygon")
+        try:
+            geometry = shape(value)
+        except (ValueError, TypeError, AttributeError, IndexError) as exc:
+            raise ValueError(f"service area polygon is not valid GeoJSON: {exc}") from None
+        if geometry.is_empty or not geometry.is_valid:
+            raise ValueError(f"service area polygon is invalid: {explain_validity(geometry)}")
+        return value
 
     @property
     def restricted(self) -> bool:

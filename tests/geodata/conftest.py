@@ -1,14 +1,12 @@
-"""Geodata built once per test session from the real ONS files (`data_dir`, from tests/conftest.py)."""
+"""Geodata fixtures of its own: a source folder in the full ONSPD layout."""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from geodata import Geography, build_geodata
 
 # English rows of the ONSPD schema sample (SE1 9ZZ was terminated in December 1998), the two rows with
 # no grid reference (ONSPD lat 99.999999) and a few Scottish rows, live and terminated.
@@ -17,20 +15,6 @@ ONSPD_FIXTURE_POSTCODES = (
     "AB11 3AG", "JE2 4WD",
     "AB1 0AA", "AB10 1AB",
 )  # fmt: skip
-
-
-@pytest.fixture(scope="session")
-def geodata_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("geodata-real") / "geodata"
-    build_geodata(data_dir, out, progress=False)
-    return out
-
-
-@pytest.fixture(scope="session")
-def geography(geodata_dir: Path) -> Iterator[Geography]:
-    geo = Geography.open(geodata_dir)
-    yield geo
-    geo.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,27 @@
+# The rehabmap API (and the `rehabmap` command for one-off jobs such as indexing).
+# Built by docker-compose.yml; the geodata source files are mounted at run time, never baked in.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY rehabmap ./rehabmap
+COPY geodata ./geodata
+COPY indexer ./indexer
+COPY api ./api
+COPY web ./web
+COPY mappings ./mappings
+
+# pyproject pins the Elasticsearch client to major 8, matching the cluster in docker-compose.yml.
+RUN pip install .
+
+RUN useradd --system --create-home --home-dir /var/rehabmap rehabmap
+USER rehabmap
+ENV REHABMAP_HOME=/var/rehabmap
+
+EXPOSE 8000
+CMD ["rehabmap", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,3 @@
+from rehabmap.cli import main
+
+main()

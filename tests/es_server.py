@@ -1,0 +1,129 @@
+"""A search server for the tests: osmem (an in-memory OpenSearch/Elasticsearch-compatible server), or a
+real cluster named by ELASTICSEARCH_URL.
+
+The official client (elasticsearch-py 9) sends `application/vnd.elasticsearch+json; compatible-with=9`
+as Accept and Content-Type on every request. Elasticsearch understands it; osmem answers 406. Rather
+than weaken the production client, the tests hand the backend a client built with `PlainJsonNode`, an
+HTTP node that sends the same requests with the plain `application/json` / `application/x-ndjson` media
+types. Against a real cluster the tests use an ordinary client, exactly as production does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from elastic_transport import HttpHeaders, Urllib3HttpNode
+from elasticsearch import Elasticsearch
+
+_COMPAT = re.compile(r"application/vnd\.elasticsearch\+(json|x-ndjson)\s*;\s*compatible-with=\d+")
+
+
+class PlainJsonNode(Urllib3HttpNode):
+    """Sends the client's compatibility media types as the plain ones osmem accepts (tests only)."""
+
+    def perform_request(self, method, target, body=None, headers=None, **kwargs):  # type: ignore[override]
+        if headers:
+            headers = HttpHeaders(headers)
+            for name in ("accept", "content-type"):
+                value = headers.get(name)
+                if value:
+                    headers[name] = _COMPAT.sub(r"application/\1", value)
+        return super().perform_request(method, target, body=body, headers=headers, **kwargs)
+
+
+@dataclass(frozen=True)
+class SearchServer:
+    url: str
+    kind: str  # "osmem" or "elasticsearch"
+
+    def client(self) -> Elasticsearch:
+        if self.kind == "osmem":
+            return Elasticsearch(self.url, node_class=PlainJsonNode, request_timeout=60)
+        return Elasticsearch(self.url, request_timeout=60)
+
+
+def osmem_binary() -> str | None:
+    try:
+        from osmem_server import OsmemError, resolve_binary
+    except ImportError:
+        return None
+    try:
+        return resolve_binary()
+    except OsmemError:
+        return None
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/", timeout=1) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@contextmanager
+def osmem(startup_timeout: float = 30.0) -> Iterator[SearchServer]:
+    """Start osmem on 127.0.0.1 with a port the OS picks, wait until it answers, stop it afterwards.
+
+    The server also exits by itself if this process dies (it watches our pid and its stdin).
+    """
+    binary = osmem_binary()
+    if binary is None:
+        raise RuntimeError("osmem-server is not installed (pip install osmem-server)")
+    process = subprocess.Popen(
+        [binary, "-addr", "127.0.0.1:0", "-no-ja", "-parent-pid", str(os.getpid())],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    ready: dict = {}
+
+    def read_ready_line() -> None:  # osmem prints {"url": ...} once it listens
+        assert process.stdout is not None
+        for line in process.stdout:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(message, dict) and "url" in message:
+                ready.update(message)
+                return
+
+    reader = threading.Thread(target=read_ready_line, daemon=True)
+    reader.start()
+    reader.join(startup_timeout)
+    try:
+        if not ready:
+            raise RuntimeError(f"osmem did not start within {startup_timeout} s")
+        url = ready["url"]
+        deadline = time.monotonic() + startup_timeout
+        while not _answers(url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"osmem at {url} does not answer")
+            time.sleep(0.05)
+        yield SearchServer(url, "osmem")
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+        if process.stdin:
+            process.stdin.close()
+        if process.stdout:
+            process.stdout.close()
+
+
+@contextmanager
+def search_server() -> Iterator[SearchServer]:
+    """The cluster at ELASTICSEARCH_URL when set, else a private osmem."""
+    url = os.environ.get("ELASTICSEARCH_URL")
+    if url:
+        yield SearchServer(url.rstrip("/"), "elasticsearch")
+        return
+    with osmem() as server:
+        yield server

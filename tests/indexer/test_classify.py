@@ -1,0 +1,85 @@
+"""Legacy rehab labels map onto level 1/2 and keep what commissioners must see."""
+
+from __future__ import annotations
+
+import pytest
+
+from indexer.needs import extract_gender, extract_needs
+from rehabmap.errors import UnknownNeed, UnknownServiceType
+from rehabmap.taxonomy import NotRehab, ServiceType, classify_label, parse_need, parse_type
+
+L1, L2 = ServiceType.inpatient_rehab_level1, ServiceType.inpatient_rehab_level2
+
+
+@pytest.mark.parametrize("label, expected, locked", [
+    ("Community Rehabilitation Unit", L1, False),
+    ("High Dependency Rehabilitation Unit", L2, False),
+    ("Longer term high dependency rehabilitation", L2, False),
+    ("Highly specialist high dependency unit", L2, False),
+    ("Complex care rehabilitation", L2, False),
+    ("Longer stay rehabilitation ward", L2, False),
+    ("Locked rehabilitation", L2, True),
+    ("LOCKED REHAB unit for men", L2, True),
+    ("Level 1 inpatient rehabilitation", L1, False),
+    ("Level 2 rehabilitation unit", L2, False),
+])
+def test_legacy_inpatient_labels(label, expected, locked):
+    c = classify_label(label)
+    assert c.service_type is expected
+    assert c.legacy_locked is locked
+
+
+def test_personality_disorder_units_are_flagged():
+    c = classify_label("Locked rehabilitation for women with a personality disorder")
+    assert (c.service_type, c.legacy_locked, c.pd_specialist) == (L2, True, True)
+
+
+@pytest.mark.parametrize("label", ["Low secure ward", "Medium Secure Unit", "forensic secure service"])
+def test_secure_services_are_not_rehab(label):
+    with pytest.raises(NotRehab, match="not rehabilitation"):
+        classify_label(label)
+
+
+@pytest.mark.parametrize("label, service_type, subtype", [
+    ("Community Mental Health Rehabilitation Team", ServiceType.community_rehab_team, None),
+    ("Individual Placement and Support service", ServiceType.ips_employment, None),
+    ("IMHA advocacy", ServiceType.advocacy, "imha"),
+    ("Independent Mental Capacity Advocate", ServiceType.advocacy, "imca"),
+    ("Care Act advocacy", ServiceType.advocacy, "care_act"),
+    ("Floating support", ServiceType.supported_accommodation, "floating_outreach"),
+    ("24-hour staffed residential care home", ServiceType.supported_accommodation, "residential_24h"),
+    ("Supported housing scheme", ServiceType.supported_accommodation, "supported_housing"),
+    ("Recovery College", ServiceType.vcfse, None),
+    ("Peer support group", ServiceType.vcfse, None),
+])
+def test_community_labels(label, service_type, subtype):
+    c = classify_label(label)
+    assert (c.service_type, c.subtype) == (service_type, subtype)
+
+
+def test_unrecognised_label_is_none():
+    assert classify_label("Kingfisher House") is None
+
+
+def test_needs_from_text_positive_and_negative():
+    met, not_met = extract_needs(
+        "Accepts people detained under the Mental Health Act and autistic adults. "
+        "Does not accept restricted patients. Step-free access throughout.")
+    assert met == {"detained_mha", "autism", "step_free_access"}
+    assert not_met == {"restricted_s37_41"}
+    assert extract_needs("A friendly place.") == (set(), set())
+
+
+def test_gender_from_text():
+    assert extract_gender("A women-only service") == "female_only"
+    assert extract_gender("Mixed gender ward") == "mixed_gender"
+    assert extract_gender("For men and for women only on Tuesdays") is None  # ambiguous stays unknown
+
+
+def test_vocabulary_errors_name_the_value():
+    assert parse_type("Inpatient_Rehab_Level2") is L2
+    with pytest.raises(UnknownServiceType, match="'hospital'"):
+        parse_type("hospital")
+    assert parse_need("language:pl") == "language:pl"
+    with pytest.raises(UnknownNeed, match="'dementia'"):
+        parse_need("dementia")
