@@ -1,0 +1,97 @@
+"""Source importers: each turns one source format into `Candidate` rows or `Rejection`s.
+
+`load_source` looks at a path and picks the importer, so the CLI and tests need to know only the path:
+
+* a directory → every `*.json` / `*.json.gz` in it, each detected as below;
+* `.json` → an ORUK/HSDS feed (one service, a list, or a `Page` with `contents`), or CQC API location
+  JSON (an object with `locationId`, a list of them, or `{"locations": [...]}`);
+* `.csv` → the CQC care directory when its header (under the title block) has that layout; otherwise
+  the generic CSV importer, which needs a mapping: `mapping`, a sidecar `<file>.mapping.toml`, or one in
+  `mappings/` whose `match_header` columns are all present.
+
+Any of these may be gzipped (`.csv.gz`, `.json.gz`). A file that cannot be read at all gives one
+rejection at line 0 saying why; a bad row gives a rejection for that row and the import goes on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from indexer.rows import Candidate, Origin, Rejection
+from indexer.sources import cqc, oruk
+from indexer.sources.common import FileUnreadable, base_suffix, csv_table, read_text
+from indexer.sources.csv_mapping import MAPPINGS_DIR, MappingError, find_mapping, read_mapped
+
+Row = Candidate | Rejection
+
+
+def load_source(path: Path, *, mapping: Path | None = None, source: str | None = None,
+                mappings_dir: Path = MAPPINGS_DIR) -> Iterator[Row]:
+    """Every row of the source at `path`; `source` overrides the source name (the id prefix)."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if base_suffix(p) == ".json")
+        if not files:
+            yield _file_rejection(path, source, "the directory has no .json files to import")
+        for file in files:
+            yield from _load_json(file, source)
+    elif not path.exists():
+        yield _file_rejection(path, source, "no such file or directory")
+    elif base_suffix(path) == ".json":
+        yield from _load_json(path, source)
+    elif base_suffix(path) == ".csv":
+        yield from _load_csv(path, mapping, source, mappings_dir)
+    else:
+        yield _file_rejection(path, source, f"unsupported file type '{''.join(path.suffixes)}': give an ORUK or "
+                                            "CQC .json, a CQC directory .csv, or a .csv with a mapping")
+
+
+def _load_json(path: Path, source: str | None) -> Iterator[Row]:
+    try:
+        data = json.loads(read_text(path))
+    except FileUnreadable as exc:
+        yield _file_rejection(path, source, str(exc))
+        return
+    except json.JSONDecodeError as exc:
+        yield _file_rejection(path, source, f"not valid JSON: {exc}")
+        return
+    if cqc.is_api_json(data):
+        yield from cqc.read_api(data, str(path), source)
+    elif oruk.is_oruk(data):
+        yield from oruk.read_oruk(data, str(path), source)
+    else:
+        yield _file_rejection(path, source, "neither an ORUK service, list or page (with 'contents') nor CQC "
+                                            "location JSON (with 'locationId')")
+
+
+def _load_csv(path: Path, mapping: Path | None, source: str | None, mappings_dir: Path) -> Iterator[Row]:
+    try:
+        text = read_text(path)
+    except FileUnreadable as exc:
+        yield _file_rejection(path, source, str(exc))
+        return
+    directory = None if mapping else csv_table(text, cqc.is_directory_header, cqc.TITLE_LINES_MAX)
+    if directory is not None:
+        yield from cqc.read_directory(directory, str(path), source)
+        return
+    table = csv_table(text)
+    if table is None:
+        yield _file_rejection(path, source, "the file is empty")
+        return
+    try:
+        chosen = find_mapping(path, table.header, mapping, mappings_dir)
+    except MappingError as exc:
+        yield _file_rejection(path, source, str(exc))
+        return
+    if chosen is None:
+        yield _file_rejection(
+            path, source, f"no mapping for this CSV: pass a mapping file (--mapping), put {path.name}.mapping.toml beside it, "
+                          f"or add one to mappings/ (see mappings/README.md); columns found: {table.header}")
+        return
+    yield from read_mapped(table, chosen, str(path), source)
+
+
+def _file_rejection(path: Path, source: str | None, reason: str) -> Rejection:
+    return Rejection(Origin(source or "file", str(path), 0), reason)

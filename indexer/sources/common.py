@@ -1,0 +1,225 @@
+"""What every importer needs: reading files (plain or gzipped), CSV rows with the line a person can open
+the file at, and parsing cell text into typed values with errors that name the column and the value.
+
+Importers only map fields; anything that cannot be mapped becomes a `Rejection` with a reason, never an
+exception that stops the import.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import re
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from geodata.postcodes import parse_postcode
+from rehabmap.errors import InvalidPostcode
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
+_TRUE = {"yes", "y", "true", "t", "1"}
+_FALSE = {"no", "n", "false", "f", "0"}
+# Day-first forms are what UK sources write; ISO first because it is unambiguous.
+_DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%Y%m%d", "%d/%b/%Y", "%d %B %Y", "%d %b %Y")
+
+
+class FileUnreadable(Exception):
+    """The whole file cannot be read; the importer reports it once, at line 0."""
+
+
+def read_text(path: Path) -> str:
+    """The file's text, gunzipped if it ends in .gz. UTF-8 (with or without BOM) is expected; older
+    NHS and council exports are often Windows-1252, which is the fallback."""
+    try:
+        raw = path.read_bytes()
+        if path.name.lower().endswith(".gz"):
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise FileUnreadable(f"cannot read the file: {exc}") from exc
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+def base_suffix(path: Path) -> str:
+    """'.csv' for both 'x.csv' and 'x.csv.gz'."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return suffixes[-1] if suffixes else ""
+
+
+@dataclass(frozen=True)
+class CsvRow:
+    line: int               # the physical line the row starts on (header = its own line number)
+    values: dict[str, str]
+
+
+@dataclass(frozen=True)
+class CsvProblem:
+    """A row that cannot be read as cells (bad quoting, too many cells)."""
+
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class CsvTable:
+    header: list[str]
+    header_line: int
+    rows: Iterator[CsvRow | CsvProblem]
+
+
+def csv_table(text: str, is_header: Callable[[list[str]], bool] | None = None, search_lines: int = 1) -> CsvTable | None:
+    """Find the header within the first `search_lines` records (some publishers put a title block
+    above it) and stream the rows after it. None when no header is found."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    for _ in range(search_lines):
+        try:
+            cells = next(reader)
+        except (StopIteration, csv.Error):
+            return None
+        header = [c.strip() for c in cells]
+        if is_header is None or is_header(header):
+            return CsvTable(header, reader.line_num, _rows(reader, header))
+    return None
+
+
+def _rows(reader: Any, header: list[str]) -> Iterator[CsvRow | CsvProblem]:
+    width = len(header)
+    while True:
+        start = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield CsvProblem(start, f"unreadable CSV from here on: {exc}")
+            return
+        if not any(c.strip() for c in cells):
+            continue  # a blank line is not a row
+        if len(cells) > width and any(c.strip() for c in cells[width:]):
+            yield CsvProblem(start, f"row has {len(cells)} cells but the header has {width} (check quoting)")
+            continue
+        cells = cells[:width] + [""] * (width - len(cells))
+        yield CsvRow(start, {h: c.strip() for h, c in zip(header, cells)})
+
+
+def parse_int(value: Any, what: str) -> int:
+    try:
+        number = float(str(value).replace(",", "").strip())
+    except ValueError:
+        raise ValueError(f"{what}: '{value}' is not a number") from None
+    if not number.is_integer():
+        raise ValueError(f"{what}: '{value}' is not a whole number")
+    return int(number)
+
+
+def parse_float(value: Any, what: str) -> float:
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{what}: '{value}' is not a number") from None
+
+
+def parse_date(value: Any, what: str) -> date:
+    if isinstance(value, date):
+        return value
+    text = str(value).strip().split(" - ")[0].split("T")[0]  # CQC writes '01/Jan/2024 - 00:00'
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError(f"{what}: '{value}' is not a date (use YYYY-MM-DD or DD/MM/YYYY)")
+
+
+def parse_bool(value: Any, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    key = str(value).strip().lower()
+    if key in _TRUE:
+        return True
+    if key in _FALSE:
+        return False
+    raise ValueError(f"{what}: '{value}' is not yes/no")
+
+
+def parse_list(value: Any, what: str) -> list[str]:
+    """Needs and codes: separated by ';', ',' or '|'."""
+    return [part.strip() for part in re.split(r"[;,|]", str(value)) if part.strip()]
+
+
+def parse_postcode_text(value: Any, what: str) -> str:
+    """Canonical 'LS9 7TF'; a value that is not a postcode at all is an error naming it."""
+    try:
+        return parse_postcode(str(value)).value
+    except InvalidPostcode:
+        raise ValueError(f"{what}: '{value}' is not a UK postcode") from None
+
+
+def parse_website(value: Any, what: str) -> str:
+    """Directories often drop the scheme ('www.example.org.uk'); a link needs one."""
+    text = str(value).strip()
+    return text if _SCHEME.match(text) else f"https://{text}"
+
+
+def parse_text(value: Any, what: str) -> str:
+    return " ".join(str(value).split())
+
+
+# How a cell becomes the value of a canonical field (rehabmap.record.Service); text by default.
+FIELD_PARSERS: dict[str, Callable[[Any, str], Any]] = {
+    "beds": parse_int, "min_age": parse_int, "max_age": parse_int,
+    "lat": parse_float, "lon": parse_float,
+    "capacity_as_of": parse_date, "cqc_rating_date": parse_date, "last_verified": parse_date,
+    "accepting_referrals": parse_bool, "legacy_locked_label": parse_bool, "pd_specialist": parse_bool,
+    "needs_met": parse_list, "needs_not_met": parse_list,
+    "postcode": parse_postcode_text, "website": parse_website,
+}
+
+
+def parse_field(field: str, value: Any, what: str) -> Any:
+    return FIELD_PARSERS.get(field, parse_text)(value, what)
+
+
+def compact(fields: dict[str, Any]) -> dict[str, Any]:
+    """Drop empty values: a field a source leaves empty is unknown, and the pipeline only fills in
+    (type from label, point from postcode) what is absent."""
+    return {k: v for k, v in fields.items() if v not in (None, "", [], {})}
+
+
+def join_address(*parts: str | None) -> str | None:
+    """Address lines (or comma-separated parts) as one string, each part once, in order ("12 High St, Leeds")."""
+    lines = [" ".join(p.split()) for part in parts if part for p in re.split(r"[\r\n,]+", part)]
+    return ", ".join(dict.fromkeys(line for line in lines if line)) or None
+
+
+def slugify(text: str) -> str:
+    return _SLUG.sub("-", text.casefold()).strip("-")
+
+
+class RowParser:
+    """Parses the cells of one row into canonical fields, collecting every error so a person can fix
+    the row in one go rather than one complaint per run."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, Any] = {}
+        self.errors: list[str] = []
+
+    def set(self, field: str, raw: Any, what: str) -> None:
+        """`what` names the source column or key, so the error points at the file, not at rehabmap."""
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return
+        try:
+            self.fields[field] = parse_field(field, raw, what)
+        except ValueError as exc:
+            if str(exc) not in self.errors:  # one column may feed two fields
+                self.errors.append(str(exc))

@@ -1,0 +1,227 @@
+"""Care Quality Commission registrations → candidate rows, from the public care directory CSV ("CQC care
+directory with filters") and from the CQC API's location JSON.
+
+CQC registers every regulated service, most of which are not part of the rehab pathway. Its words (service
+types, specialisms) and the location's name decide: a mental health hospital is indexed only when its name
+says rehabilitation (level from the name's legacy label, else level 1); care homes and supported living with
+a mental health specialism are supported accommodation; a community mental health service whose name says
+rehabilitation is a community rehab team. Everything else is rejected with the reason, never dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from indexer.rows import Candidate, Origin, Rejection
+from indexer.sources.common import CsvProblem, CsvTable, RowParser, compact, join_address
+from rehabmap.taxonomy import NotRehab, ServiceType, classify_label
+
+SOURCE = "cqc"
+LICENCE = "OGL-UK-3.0"
+TITLE_LINES_MAX = 10  # the directory has a title block of a few lines above its header
+
+COL_NAME, COL_AKA, COL_ADDRESS, COL_POSTCODE = "Name", "Also known as", "Address", "Postcode"
+COL_PHONE, COL_WEBSITE = "Phone number", "Service's website (if available)"
+COL_TYPES, COL_SPECIALISMS, COL_PROVIDER = "Service types", "Specialisms/services", "Provider name"
+COL_LOCATION_ID = "CQC Location ID (for office use only)"
+_DIRECTORY_REQUIRED = (COL_NAME, COL_POSTCODE, COL_TYPES, COL_SPECIALISMS, COL_LOCATION_ID)
+_DIRECTORY_USED = (*_DIRECTORY_REQUIRED, COL_AKA, COL_ADDRESS, COL_PHONE, COL_WEBSITE, COL_PROVIDER)
+
+# Service types as the directory names them ("Hospitals - Mental health/capacity") and as the API
+# describes them ("Hospital services for people with mental health needs, …").
+_MH_HOSPITAL = re.compile(r"hospital services for people with mental health|hospitals? - mental health", re.I)
+_CARE_HOME = re.compile(r"\b(residential|nursing) homes?\b|care home service", re.I)
+_SUPPORTED_LIVING = re.compile(r"supported living|supported housing|extra care housing", re.I)
+_COMMUNITY_MH = re.compile(r"community based services for people with mental health|community services - mental health",
+                           re.I)
+_MH_SPECIALISM = re.compile(r"mental health conditions|restricted under the mental health act|"
+                            r"detained under the (1983 act|mental health act)", re.I)
+_REHAB_WORD = re.compile(r"\brehab", re.I)
+
+# Specialisms (service user bands) that state a need; "Dementia" and the like state none.
+_SPECIALISM_NEEDS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.I), need) for p, need in (
+    (r"learning disabilit", "learning_disability"),
+    (r"autis", "autism"),
+    (r"restricted under the mental health act|detained under the (1983 act|mental health act)", "detained_mha"),
+    (r"substance misuse|misuse substances", "substance_misuse"),
+    (r"adults over 65|older people", "older_adult"),
+))
+_ADULTS = re.compile(r"caring for adults", re.I)
+_ADULTS_UNDER_65 = re.compile(r"adults under 65", re.I)
+_ADULTS_OVER_65 = re.compile(r"adults over 65", re.I)
+_CHILDREN = re.compile(r"children|0\s*-\s*18|young people", re.I)
+
+_API_PROVIDER_TYPES = {"nhs healthcare organisation": "nhs", "independent healthcare org": "independent"}
+_NHS_NAME = re.compile(r"\bNHS\b.*\btrust\b", re.I)
+_COUNCIL_NAME = re.compile(r"\bcouncil\b|\bborough of\b", re.I)
+
+
+class NotRehabPathway(ValueError):
+    """CQC registers the location, but for something outside the rehab pathway."""
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What either CQC layout says about a location, in CQC's words."""
+
+    name: str
+    also_known_as: str
+    service_types: tuple[str, ...]
+    specialisms: tuple[str, ...]
+    care_home: bool
+    provider_type: str | None
+
+
+def is_directory_header(cells: list[str]) -> bool:
+    present = {c.strip().lower() for c in cells}
+    return all(column.lower() in present for column in _DIRECTORY_REQUIRED)
+
+
+def is_api_json(data: Any) -> bool:
+    if isinstance(data, dict):
+        return "locationId" in data or isinstance(data.get("locations"), list)
+    return isinstance(data, list) and bool(data) and all(isinstance(i, dict) and "locationId" in i for i in data)
+
+
+def read_directory(table: CsvTable, file: str, source: str | None = None) -> Iterator[Candidate | Rejection]:
+    """Rows of the care directory CSV (already past its title block)."""
+    columns = {c.lower(): c for c in table.header}  # 'Local authority' is 'Local Authority' in some editions
+    for row in table.rows:
+        if isinstance(row, CsvProblem):
+            yield Rejection(Origin(source or SOURCE, file, row.line, licence=LICENCE), row.reason)
+            continue
+        cells = {column: row.values.get(columns.get(column.lower(), column), "") for column in _DIRECTORY_USED}
+        origin = Origin(source or SOURCE, file, row.line, source_id=cells[COL_LOCATION_ID] or None, licence=LICENCE)
+        registration = Registration(
+            name=cells[COL_NAME], also_known_as=cells[COL_AKA],
+            service_types=_split(cells[COL_TYPES]), specialisms=_split(cells[COL_SPECIALISMS]),
+            care_home=False, provider_type=_provider_type_from_name(cells[COL_PROVIDER]))
+        parser = RowParser()
+        parser.set("address", join_address(cells[COL_ADDRESS]), COL_ADDRESS)
+        for field, column in (("postcode", COL_POSTCODE), ("phone", COL_PHONE), ("website", COL_WEBSITE),
+                              ("organisation", COL_PROVIDER)):
+            parser.set(field, cells[column], column)
+        yield _candidate(origin, registration, parser)
+
+
+def read_api(data: Any, file: str, source: str | None = None) -> Iterator[Candidate | Rejection]:
+    """One API location, a list of them, or a `{"locations": [...]}` page."""
+    items = data.get("locations", [data]) if isinstance(data, dict) else data
+    for number, item in enumerate(items, start=1):
+        origin = Origin(source or SOURCE, file, number, licence=LICENCE)
+        if not isinstance(item, dict):
+            yield Rejection(origin, f"item is {type(item).__name__}, not a CQC location object")
+            continue
+        yield _api_location(item, Origin(origin.source, file, number, source_id=item.get("locationId"),
+                                         licence=LICENCE))
+
+
+def _api_location(item: dict[str, Any], origin: Origin) -> Candidate | Rejection:
+    status = str(item.get("registrationStatus") or "Registered")
+    if status.lower() != "registered":
+        since = f", deregistered {item['deregistrationDate']}" if item.get("deregistrationDate") else ""
+        return Rejection(origin, f"deregistered CQC location (registrationStatus '{status}'{since})")
+    gac = [t for t in item.get("gacServiceTypes") or [] if isinstance(t, dict)]
+    registration = Registration(
+        name=str(item.get("name") or "").strip(), also_known_as=str(item.get("alsoKnownAs") or ""),
+        service_types=tuple(dict.fromkeys(str(t[k]) for t in gac for k in ("name", "description") if t.get(k))),
+        specialisms=_names(item, "specialisms") + _names(item, "regulatedActivities"),
+        care_home=str(item.get("careHome", "")).upper() == "Y",
+        provider_type=_API_PROVIDER_TYPES.get(str(item.get("type", "")).lower()))
+    overall = ((item.get("currentRatings") or {}).get("overall") or {})
+    parser = RowParser()
+    parser.set("address", join_address(*(item.get(k) for k in ("postalAddressLine1", "postalAddressLine2",
+                                                             "postalAddressTownCity", "postalAddressCounty"))),
+               "postalAddressLine1")
+    for field, key in (("postcode", "postalCode"), ("lat", "onspdLatitude"), ("lon", "onspdLongitude"),
+                       ("phone", "mainPhoneNumber"), ("website", "website"), ("beds", "numberOfBeds")):
+        parser.set(field, item.get(key), key)
+    parser.set("cqc_rating", overall.get("rating"), "currentRatings.overall.rating")
+    parser.set("cqc_rating_date", overall.get("reportDate"), "currentRatings.overall.reportDate")
+    return _candidate(origin, registration, parser)
+
+
+def _candidate(origin: Origin, registration: Registration, parser: RowParser) -> Candidate | Rejection:
+    if not registration.name:
+        return Rejection(origin, "no name")
+    if not origin.source_id:
+        return Rejection(origin, f"'{registration.name}' has no CQC location id")
+    try:
+        pathway = pathway_fields(registration)
+    except NotRehabPathway as exc:
+        return Rejection(origin, f"not a rehab pathway service: {exc}")
+    if parser.errors:
+        return Rejection(origin, "; ".join(parser.errors))
+    fields = compact({**parser.fields, **pathway, **needs_fields(registration.specialisms),
+                      "name": registration.name, "cqc_location_id": origin.source_id,
+                      "provider_type": registration.provider_type})
+    # Only the names: CQC's type descriptions mention learning disabilities and substance misuse for
+    # every mental health hospital, which the pipeline's needs extraction would read as needs met.
+    label_text = " | ".join(filter(None, (registration.name, registration.also_known_as)))
+    return Candidate(fields, origin, label_text)
+
+
+def pathway_fields(registration: Registration) -> dict[str, Any]:
+    """Type, subtype and flags for a location on the rehab pathway; NotRehabPathway says why not."""
+    name = registration.name
+    types = " | ".join(registration.service_types)
+    mental_health = any(_MH_SPECIALISM.search(s) for s in registration.specialisms)
+    try:
+        named = classify_label(" | ".join(filter(None, (name, registration.also_known_as))))
+    except NotRehab as exc:
+        raise NotRehabPathway(str(exc)) from None
+    if _MH_HOSPITAL.search(types):
+        if named and named.service_type.is_inpatient:
+            return {"service_type": named.service_type, "legacy_locked_label": named.legacy_locked,
+                    "pd_specialist": named.pd_specialist}
+        if _REHAB_WORD.search(name):
+            return {"service_type": ServiceType.inpatient_rehab_level1}
+        raise NotRehabPathway(f"mental health hospital '{name}' whose name does not say rehabilitation "
+                              "(acute, PICU and assessment wards are not rehab)")
+    if _CARE_HOME.search(types) or _SUPPORTED_LIVING.search(types) or registration.care_home:
+        if not mental_health:
+            raise NotRehabPathway(f"'{types or 'care home'}' with no mental health specialism")
+        if _older_adults_only(registration.specialisms):
+            raise NotRehabPathway(f"'{types or 'care home'}' for adults over 65 only")
+        is_home = _CARE_HOME.search(types) or registration.care_home
+        return {"service_type": ServiceType.supported_accommodation,
+                "subtype": "residential_24h" if is_home else "supported_housing"}
+    if _COMMUNITY_MH.search(types):
+        if (named and named.service_type is ServiceType.community_rehab_team) or _REHAB_WORD.search(name):
+            return {"service_type": ServiceType.community_rehab_team}
+        raise NotRehabPathway(f"community mental health service '{name}' whose name does not say rehabilitation")
+    raise NotRehabPathway(f"CQC service types '{types or 'none given'}'")
+
+
+def needs_fields(specialisms: tuple[str, ...]) -> dict[str, Any]:
+    """Needs the registration states; adult-only registration means a minimum age of 18."""
+    met = sorted({need for s in specialisms for pattern, need in _SPECIALISM_NEEDS if pattern.search(s)})
+    adults_only = any(_ADULTS.search(s) for s in specialisms) and not any(_CHILDREN.search(s) for s in specialisms)
+    return {"needs_met": met, "min_age": 18 if adults_only else None}
+
+
+def _older_adults_only(specialisms: tuple[str, ...]) -> bool:
+    return any(_ADULTS_OVER_65.search(s) for s in specialisms) and not any(
+        _ADULTS_UNDER_65.search(s) for s in specialisms)
+
+
+def _names(item: dict[str, Any], key: str) -> tuple[str, ...]:
+    """`[{"name": ...}, ...]` lists of the API (specialisms, regulated activities)."""
+    return tuple(str(x["name"]) for x in item.get(key) or [] if isinstance(x, dict) and x.get("name"))
+
+
+def _provider_type_from_name(provider: str) -> str | None:
+    """The directory has no provider type column; NHS trusts and councils say what they are in their names."""
+    if _NHS_NAME.search(provider):
+        return "nhs"
+    if _COUNCIL_NAME.search(provider):
+        return "local_authority"
+    return None
+
+
+def _split(cell: str) -> tuple[str, ...]:
+    """Multi-valued cells are separated by '|' ("Homecare agencies|Supported living")."""
+    return tuple(part.strip() for part in cell.split("|") if part.strip())

@@ -1,0 +1,230 @@
+"""Any CSV → candidate rows, through a TOML mapping that says which column holds which canonical field.
+
+A mapping (format in mappings/README.md) names the source and its licence, the columns that identify the
+layout (`match_header`, for auto-detection), canonical field → column(s), constants, defaults, value maps
+and row filters. Rows a filter leaves out are reported as rejections "filtered out by mapping: …", so the
+report always accounts for every row of the file.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from indexer.rows import Candidate, Origin, Rejection
+from indexer.sources.common import CsvProblem, CsvRow, CsvTable, RowParser, compact, join_address, slugify
+from rehabmap.record import Service
+from rehabmap.taxonomy import NotRehab, classify_label
+
+MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
+SPECIAL_COLUMNS = ("id", "label_text")  # the source id; free text for the classifier (not stored)
+_NOT_MAPPABLE = {"id", "areas", "provenance", "field_sources", "service_area"}
+MAPPABLE_FIELDS = frozenset(set(Service.model_fields) - _NOT_MAPPABLE)
+_SECTIONS = {"source", "columns", "constants", "defaults", "values", "filter"}
+_SOURCE_NAME = re.compile(r"^[a-z0-9_-]+$")
+
+
+class MappingError(ValueError):
+    """The mapping file itself is wrong; nothing in the CSV can be read through it."""
+
+
+@dataclass(frozen=True)
+class FilterRule:
+    """Matches a row when the pattern is found in any of its columns."""
+
+    columns: tuple[str, ...]
+    pattern: re.Pattern[str]
+    why: str
+
+    def matches(self, values: dict[str, str]) -> bool:
+        return any(self.pattern.search(values.get(c, "")) for c in self.columns)
+
+    def explain(self, values: dict[str, str]) -> str:
+        shown = " | ".join(values.get(c, "") for c in self.columns)
+        return f"{'/'.join(self.columns)} '{shown}' {self.why}"
+
+
+@dataclass(frozen=True)
+class Mapping:
+    path: Path
+    source: str
+    licence: str | None
+    match_header: tuple[str, ...]
+    columns: dict[str, tuple[str, ...]]
+    constants: dict[str, Any]
+    defaults: dict[str, Any]
+    values: dict[str, dict[str, str]]
+    include: tuple[FilterRule, ...]
+    exclude: tuple[FilterRule, ...]
+
+    def matches(self, header: list[str]) -> bool:
+        return bool(self.match_header) and set(self.match_header) <= set(header)
+
+    def missing_columns(self, header: list[str]) -> list[str]:
+        used = [c for cols in self.columns.values() for c in cols] + [
+            c for rule in self.include + self.exclude for c in rule.columns]
+        return [c for c in dict.fromkeys(used) if c not in header]
+
+    def filtered_out(self, values: dict[str, str]) -> str | None:
+        """Why the row is left out, or None to keep it: every include rule must match, no exclude rule."""
+        failed = next((r for r in self.include if not r.matches(values)), None)
+        failed = failed or next((r for r in self.exclude if r.matches(values)), None)
+        return failed.explain(values) if failed else None
+
+
+def load_mapping(path: Path) -> Mapping:
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise MappingError(f"cannot read mapping {path}: {exc}") from exc
+    where = f"mapping {path.name}"
+    unknown = set(doc) - _SECTIONS
+    if unknown:
+        raise MappingError(f"{where}: unknown section(s) {sorted(unknown)}; use {sorted(_SECTIONS)}")
+    source = doc.get("source", {})
+    name = source.get("name", "")
+    if not _SOURCE_NAME.match(name):
+        raise MappingError(f"{where}: [source] name '{name}' must be lower-case letters, digits, '-' or '_'")
+    columns = {field: _column_list(value, f"{where} [columns] {field}") for field, value in doc.get("columns", {}).items()}
+    constants, defaults = doc.get("constants", {}), doc.get("defaults", {})
+    _check_fields(columns, where, "columns", MAPPABLE_FIELDS | set(SPECIAL_COLUMNS))
+    _check_fields(constants, where, "constants", MAPPABLE_FIELDS)
+    _check_fields(defaults, where, "defaults", MAPPABLE_FIELDS)
+    clash = set(columns) & set(constants)
+    if clash:
+        raise MappingError(f"{where}: {sorted(clash)} in both [columns] and [constants]; a constant replaces the column")
+    values = {field: {str(k): str(v) for k, v in table.items()} for field, table in doc.get("values", {}).items()}
+    if set(values) - set(columns):
+        raise MappingError(f"{where}: [values] for {sorted(set(values) - set(columns))}, which [columns] does not map")
+    filters = doc.get("filter", {})
+    return Mapping(
+        path=path, source=name, licence=source.get("licence"),
+        match_header=tuple(source.get("match_header", ())),
+        columns=columns, constants=constants, defaults=defaults, values=values,
+        include=tuple(_rule(r, f"{where} [[filter.include]]", "does not match") for r in filters.get("include", [])),
+        exclude=tuple(_rule(r, f"{where} [[filter.exclude]]", "matches") for r in filters.get("exclude", [])),
+    )
+
+
+def _column_list(value: Any, where: str) -> tuple[str, ...]:
+    columns = (value,) if isinstance(value, str) else tuple(value) if isinstance(value, list) else ()
+    if not columns or not all(isinstance(c, str) and c for c in columns):
+        raise MappingError(f"{where}: give a column name or a list of column names")
+    return columns
+
+
+def _check_fields(table: dict[str, Any], where: str, section: str, allowed: frozenset[str] | set[str]) -> None:
+    unknown = set(table) - allowed
+    if unknown:
+        raise MappingError(f"{where}: [{section}] has unknown field(s) {sorted(unknown)}; "
+                           f"canonical fields are {sorted(allowed)}")
+
+
+def _rule(rule: dict[str, Any], where: str, verb: str) -> FilterRule:
+    try:
+        pattern = re.compile(rule["pattern"])
+        return FilterRule(_column_list(rule["column"], f"{where} column"), pattern,
+                          rule.get("why") or f"{verb} /{rule['pattern']}/")
+    except KeyError as exc:
+        raise MappingError(f"{where}: needs {exc}") from None
+    except re.error as exc:
+        raise MappingError(f"{where}: bad pattern: {exc}") from None
+
+
+def find_mapping(csv_path: Path, header: list[str], explicit: Path | None = None,
+                 mappings_dir: Path = MAPPINGS_DIR) -> Mapping | None:
+    """The explicit mapping, else a sidecar `<file>.mapping.toml`, else the most specific mapping in
+    `mappings/` whose `match_header` columns are all in the header."""
+    if explicit is not None:
+        return load_mapping(explicit)
+    stem = re.sub(r"\.csv(\.gz)?$", "", csv_path.name, flags=re.I)
+    for sidecar in (csv_path.with_name(csv_path.name + ".mapping.toml"), csv_path.with_name(stem + ".mapping.toml")):
+        if sidecar.is_file():
+            return load_mapping(sidecar)
+    matching = [m for m in map(load_mapping, sorted(mappings_dir.glob("*.toml"))) if m.matches(header)]
+    if not matching:
+        return None
+    best = max(len(m.match_header) for m in matching)
+    chosen = [m for m in matching if len(m.match_header) == best]
+    if len(chosen) > 1:
+        raise MappingError(f"several mappings fit this header equally ({', '.join(m.path.name for m in chosen)}); "
+                           "pass one explicitly")
+    return chosen[0]
+
+
+def read_mapped(table: CsvTable, mapping: Mapping, file: str, source: str | None = None
+                ) -> Iterator[Candidate | Rejection]:
+    source = source or mapping.source
+    missing = mapping.missing_columns(table.header)
+    if missing:
+        yield Rejection(Origin(source, file, 0, licence=mapping.licence),
+                        f"mapping {mapping.path.name} names column(s) {missing} that the file does not have; "
+                        f"columns found: {table.header}")
+        return
+    for row in table.rows:
+        if isinstance(row, CsvProblem):
+            yield Rejection(Origin(source, file, row.line, licence=mapping.licence), row.reason)
+            continue
+        yield _row(row, mapping, file, source)
+
+
+def _row(row: CsvRow, mapping: Mapping, file: str, source: str) -> Candidate | Rejection:
+    origin = Origin(source, file, row.line, licence=mapping.licence)
+    why = mapping.filtered_out(row.values)
+    if why:
+        return Rejection(origin, f"filtered out by mapping {mapping.path.name}: {why}")
+    parser = RowParser()
+    for field, columns in mapping.columns.items():
+        if field not in SPECIAL_COLUMNS:
+            _map_cell(parser, mapping, field, columns, row.values)
+    fields = {**compact(parser.fields), **mapping.constants}
+    name_column = ", ".join(mapping.columns.get("name", ("name",)))
+    if not fields.get("name"):
+        return Rejection(origin, f"no name (column '{name_column}')")
+    source_id = _source_id(mapping, row.values, fields)
+    origin = Origin(source, file, row.line, source_id=source_id, licence=mapping.licence)
+    if not source_id:
+        return Rejection(origin, f"no id (column '{mapping.columns['id'][0]}')")
+    if parser.errors:
+        return Rejection(origin, "; ".join(parser.errors))
+    label_columns = mapping.columns.get("label_text")
+    label_text = " | ".join(filter(None, (row.values[c] for c in label_columns))) if label_columns else fields["name"]
+    for field, value in mapping.defaults.items():
+        if fields.get(field) is None and (field != "service_type" or _unclassified(fields, label_text)):
+            fields[field] = value
+    return Candidate(fields, origin, label_text)
+
+
+def _map_cell(parser: RowParser, mapping: Mapping, field: str, columns: tuple[str, ...],
+              values: dict[str, str]) -> None:
+    what = ", ".join(columns)
+    raw = join_address(*(values[c] for c in columns)) if len(columns) > 1 else values[columns[0]]
+    table = mapping.values.get(field)
+    if table is not None and raw:
+        folded = {k.casefold(): v for k, v in table.items()}
+        if raw.casefold() not in folded:
+            parser.errors.append(f"{what}: '{raw}' is not in the mapping's [values.{field}] "
+                                 f"(known: {', '.join(table)})")
+            return
+        raw = folded[raw.casefold()]
+    parser.set(field, raw, what)
+
+
+def _source_id(mapping: Mapping, values: dict[str, str], fields: dict[str, Any]) -> str | None:
+    """The id column's value; without an id column, a slug of name and postcode (stable across editions)."""
+    if "id" in mapping.columns:
+        return values[mapping.columns["id"][0]] or None
+    return slugify(f"{fields['name']} {fields.get('postcode', '')}")
+
+
+def _unclassified(fields: dict[str, Any], label_text: str) -> bool:
+    """A default service type is for rows whose label says nothing; a label that names a type (or an
+    adult secure service, which the pipeline rejects) is left to the pipeline's classifier."""
+    try:
+        return classify_label(fields.get("original_label") or label_text) is None
+    except NotRehab:
+        return False

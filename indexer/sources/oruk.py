@@ -1,0 +1,72 @@
+"""Open Referral UK / HSDS 3.0 JSON feeds → candidate rows.
+
+The mapping itself lives in `rehabmap.oruk` (shared with the API's export); this module walks a feed —
+one service, a list, or an ORUK `Page` with `contents` — and turns each item into a `Candidate` or a
+`Rejection` with its item number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from indexer.rows import Candidate, Origin, Rejection
+from rehabmap.oruk import oruk_to_fields
+
+DEFAULT_SOURCE = "oruk"
+# Fields only a service has: a name alone could be a taxonomy term or an organisation.
+_SERVICE_KEYS = frozenset({"status", "service_at_locations", "service_areas", "organization", "organization_id",
+                           "attributes", "url", "email", "application_process"})
+
+
+def is_oruk(data: Any) -> bool:
+    """One service, a list of services, or a `Page` of them. A page or list counts when any item looks
+    like a service, so a feed with a few broken items still imports (and reports them)."""
+    if isinstance(data, dict) and "contents" in data:
+        data = data["contents"]
+        if data == []:
+            return True
+    items = data if isinstance(data, list) else [data]
+    return any(_looks_like_service(item) for item in items)
+
+
+def _looks_like_service(item: Any) -> bool:
+    return isinstance(item, dict) and "name" in item and bool(_SERVICE_KEYS & item.keys())
+
+
+def read_oruk(data: Any, file: str, source: str | None = None) -> Iterator[Candidate | Rejection]:
+    items = data["contents"] if isinstance(data, dict) and "contents" in data else data
+    for number, item in enumerate(items if isinstance(items, list) else [items], start=1):
+        yield _candidate(item, file, number, source)
+
+
+def _candidate(item: Any, file: str, number: int, source: str | None) -> Candidate | Rejection:
+    origin = Origin(source or DEFAULT_SOURCE, file, number)
+    if not isinstance(item, dict):
+        return Rejection(origin, f"item is {type(item).__name__}, not an ORUK service object")
+    origin = Origin(origin.source, file, number, source_id=item.get("id"))
+    try:
+        fields, label_text = oruk_to_fields(item)
+        provenance = fields.pop("provenance", None) or [{}]
+        fetched_at = provenance[0].get("fetched_at")
+        origin = Origin(
+            # rehabmap's own exports say where each record came from, unless the caller names the source.
+            source=source or provenance[0].get("source") or DEFAULT_SOURCE,
+            file=file, line=number,
+            source_id=provenance[0].get("source_id") or item.get("id"),
+            licence=provenance[0].get("licence"),
+            fetched_at=datetime.fromisoformat(fetched_at) if fetched_at else None,
+        )
+    except (ValueError, TypeError) as exc:
+        return Rejection(origin, f"cannot read the service: {exc}")
+    except AttributeError:
+        return Rejection(origin, "malformed ORUK service: an object field holds something else (text or a list)")
+    if not fields.get("name"):
+        return Rejection(origin, "service has no name")
+    if not origin.source_id and "id" not in fields:
+        return Rejection(origin, f"service '{fields['name']}' has no id")
+    warnings = []
+    if len(item.get("service_at_locations") or []) > 1:
+        warnings.append(f"service has {len(item['service_at_locations'])} locations; only the first is indexed")
+    return Candidate(fields, origin, label_text, warnings)

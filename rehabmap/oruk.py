@@ -1,0 +1,470 @@
+"""Open Referral UK / HSDS 3.0 and rehabmap's record: the one home of the convention, in both directions.
+
+rehabmap publishes its vocabulary (DESIGN.md §2) as four HSDS taxonomies and attaches a service's type,
+subtype, needs and the details HSDS has no field for as `attributes` pointing at those terms:
+
+* `rehabmap-service-types` — the seven types, subtypes as children (`parent_id`); attribute, no value.
+* `rehabmap-needs` — attribute value "yes" (met) or "no" (not met); no attribute means unknown.
+* `rehabmap-legacy-labels` — older inpatient labels ("locked rehabilitation", "high dependency" …); the
+  attribute's value is the source's original label. A label with no legacy phrase uses the `rehabmap`
+  term `original_label` instead.
+* `rehabmap` — record details: id, provider type, gender, beds, capacity and its date, accepting
+  referrals, CQC rating and date, flags, provenance (JSON: source, source_id, fetched_at, licence; the
+  local file and line an installation read it from are not published).
+
+Standard HSDS fields carry the rest: `minimum_age`/`maximum_age`, `application_process` (referral route),
+`assured_date` (last verified), `url`, `email`, `phones`, `organization`, `service_at_locations[0].location`
+(latitude, longitude, `addresses` with `postal_code`, CQC location id as `external_identifier`), and
+`service_areas` (ONS codes as `uri` http://statistics.data.gov.uk/id/statistical-geography/<CODE>, the code
+also in `name`; a polygon as GeoJSON `extent` with `extent_type` "geojson").
+
+Feeds that do not use rehabmap's taxonomy still import: their term names, the service's name and
+descriptions become label text for the classifier (see `oruk_to_fields`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from rehabmap.record import Service
+from rehabmap.taxonomy import (
+    NEED_LABELS,
+    SUBTYPE_LABELS,
+    SUBTYPES,
+    TYPE_LABELS,
+    ServiceType,
+    classify_label,
+    need_label,
+)
+
+ONS_AREA_URI = "http://statistics.data.gov.uk/id/statistical-geography/"
+CQC_IDENTIFIER_TYPE = "CQC location ID"
+_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "rehabmap:oruk")
+_ONS_CODE = re.compile(r"^[EWSNK]\d{8}$")
+_LANGUAGE_NAME = re.compile(r"^Language: ([a-z]{2,3})$")
+_LANGUAGE_CODE = re.compile(r"^language:[a-z]{2,3}$")
+_YES, _NO = "yes", "no"
+_LOCAL_PROVENANCE = {"file", "line"}  # where this installation read the record: not for publishing
+
+
+def _uuid(key: str) -> str:
+    """HSDS ids are UUIDs; deriving them from rehabmap keys keeps every export of a record identical."""
+    return str(uuid.uuid5(_NAMESPACE, key))
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    key: str
+    name: str
+    description: str
+
+    @property
+    def id(self) -> str:
+        return _uuid(f"taxonomy/{self.key}")
+
+    def to_hsds(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "description": self.description}
+
+
+@dataclass(frozen=True)
+class Term:
+    taxonomy: Taxonomy
+    code: str
+    name: str
+    description: str
+    parent: str | None = None  # code of the parent term in the same taxonomy
+
+    @property
+    def id(self) -> str:
+        return _uuid(f"{self.taxonomy.key}/{self.code}")
+
+    def to_hsds(self) -> dict[str, Any]:
+        """`term` repeats `name` for the ORUK profile, which names the field so."""
+        term = {"id": self.id, "code": self.code, "name": self.name, "term": self.name,
+                "description": self.description, "taxonomy": self.taxonomy.key, "taxonomy_id": self.taxonomy.id}
+        if self.parent:
+            term["parent_id"] = _uuid(f"{self.taxonomy.key}/{self.parent}")
+        return term
+
+
+SERVICE_TYPES = Taxonomy(
+    "rehabmap-service-types", "rehabmap service types",
+    "The adult mental health rehabilitation pathway, least restrictive first; subtypes are children of their type.")
+NEEDS = Taxonomy(
+    "rehabmap-needs", "rehabmap needs",
+    "Needs a service can meet. Attribute value 'yes': met; 'no': not met; no attribute: unknown.")
+LEGACY_LABELS = Taxonomy(
+    "rehabmap-legacy-labels", "rehabmap legacy labels",
+    "Older names for inpatient rehabilitation units and how rehabmap reads them. The attribute value is the "
+    "label as the source wrote it.")
+DETAILS = Taxonomy(
+    "rehabmap", "rehabmap record details",
+    "Record fields HSDS has no standard field for; the attribute value is the field's value.")
+TAXONOMIES = (SERVICE_TYPES, NEEDS, LEGACY_LABELS, DETAILS)
+
+# The labels DESIGN.md §2 lists; what each means comes from the classifier, so the two cannot disagree.
+LEGACY_LABEL_TEXTS = ("community rehabilitation unit", "high dependency", "longer term high dependency",
+                      "highly specialist high dependency", "complex care", "longer stay", "locked rehabilitation")
+
+_DETAIL_TEXTS: dict[str, tuple[str, str]] = {
+    "id": ("rehabmap id", "The record's stable, source-prefixed rehabmap id (e.g. cqc:1-123456789)."),
+    "provider_type": ("Provider type", "nhs, independent, local_authority or vcfse."),
+    "gender": ("Gender", "Who the service admits: female_only, male_only or mixed_gender."),
+    "original_label": ("Original label", "The source's own label for the service, kept for display."),
+    "legacy_locked_label": ("Legacy 'locked rehabilitation' label",
+                            "yes: labelled locked rehabilitation, commissioning the guidance says should cease."),
+    "pd_specialist": ("Personality disorder specialist unit",
+                      "yes: a rehab unit commissioned for people with a diagnosis of personality disorder."),
+    "beds": ("Beds", "Total beds."),
+    "capacity": ("Capacity", "available, limited or none on capacity_as_of; older than 14 days reads as unknown."),
+    "capacity_as_of": ("Capacity as of", "Date (YYYY-MM-DD) the capacity was reported."),
+    "accepting_referrals": ("Accepting referrals", "yes or no."),
+    "cqc_rating": ("CQC rating", "Overall CQC rating (Outstanding, Good, Requires improvement, Inadequate)."),
+    "cqc_rating_date": ("CQC rating date", "Date (YYYY-MM-DD) of the report that gave the CQC rating."),
+    "provenance": ("Provenance", "Where the record came from: JSON with source, source_id, fetched_at, licence."),
+}
+_FLAGS = ("legacy_locked_label", "pd_specialist")  # exported only when set
+_BOOLEAN_DETAILS = (*_FLAGS, "accepting_referrals")
+# Exported in this order after the type, needs and original label.
+_VALUE_DETAILS = ("id", "provider_type", "gender", "legacy_locked_label", "pd_specialist", "beds", "capacity",
+                  "capacity_as_of", "accepting_referrals", "cqc_rating", "cqc_rating_date")
+
+
+def _legacy_description(label: str) -> str:
+    classification = classify_label(label)
+    assert classification is not None, f"legacy label '{label}' must classify"
+    text = f"Legacy label read as {classification.service_type.value} ({TYPE_LABELS[classification.service_type]})."
+    if classification.legacy_locked:
+        text += " Flagged for commissioners: the guidance says locked rehabilitation commissioning should cease."
+    return text
+
+
+def _need_term(code: str) -> Term:
+    label = need_label(code)
+    return Term(NEEDS, code, label, f"{label}. Value 'yes': the service meets this need; 'no': it does not.")
+
+
+def _build_terms() -> dict[tuple[str, str], Term]:
+    terms: list[Term] = []
+    for service_type in ServiceType:
+        terms.append(Term(SERVICE_TYPES, service_type.value, TYPE_LABELS[service_type],
+                          f"{TYPE_LABELS[service_type]}: step {service_type.restrictiveness + 1} of "
+                          f"{len(ServiceType)} of the rehab pathway, least restrictive first."))
+        terms += [Term(SERVICE_TYPES, sub, SUBTYPE_LABELS[sub], f"{SUBTYPE_LABELS[sub]}: a kind of "
+                       f"{TYPE_LABELS[service_type].lower()}.", parent=service_type.value)
+                  for sub in SUBTYPES.get(service_type, ())]
+    terms += [_need_term(code) for code in NEED_LABELS]
+    terms += [Term(LEGACY_LABELS, label.replace(" ", "_"), label, _legacy_description(label))
+              for label in LEGACY_LABEL_TEXTS]
+    terms += [Term(DETAILS, code, name, text) for code, (name, text) in _DETAIL_TEXTS.items()]
+    return {(t.taxonomy.key, t.code): t for t in terms}
+
+
+_TERMS = _build_terms()
+_TERMS_BY_ID = {t.id: t for t in _TERMS.values()}
+_TAXONOMY_KEYS = {key: t for t in TAXONOMIES for key in (t.key, t.name, t.id)}
+
+
+def taxonomies() -> list[dict[str, Any]]:
+    """rehabmap's taxonomies as HSDS `taxonomy` objects."""
+    return [t.to_hsds() for t in TAXONOMIES]
+
+
+def taxonomy_terms() -> list[dict[str, Any]]:
+    """Every fixed term as an HSDS `taxonomy_term` (language needs, `language:<code>`, are open-ended and
+    appear only on services that state them)."""
+    return [t.to_hsds() for t in _TERMS.values()]
+
+
+def _term(taxonomy: Taxonomy, code: str) -> Term:
+    found = _TERMS.get((taxonomy.key, code))
+    return found if found else _need_term(code)  # only needs are open-ended (language:<code>)
+
+
+def _legacy_term(label: str) -> Term:
+    """The longest legacy phrase inside the label ('longer term high dependency' before 'high dependency')."""
+    text = label.casefold()
+    found = [phrase for phrase in LEGACY_LABEL_TEXTS if phrase in text]
+    if not found:
+        return _TERMS[(DETAILS.key, "original_label")]
+    return _TERMS[(LEGACY_LABELS.key, max(found, key=len).replace(" ", "_"))]
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return _YES if value else _NO
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+# --- export -------------------------------------------------------------------------------------------
+
+def service_to_oruk(service: Service) -> dict[str, Any]:
+    """A full ORUK 3.0 / HSDS 3.0 service object for one rehabmap record."""
+    sid = _uuid(f"service/{service.id}")
+    pairs: list[tuple[Term, str | None]] = [(_term(SERVICE_TYPES, service.service_type.value), None)]
+    if service.subtype:
+        pairs.append((_term(SERVICE_TYPES, service.subtype), None))
+    pairs += [(_term(NEEDS, code), _YES) for code in service.needs_met]
+    pairs += [(_term(NEEDS, code), _NO) for code in service.needs_not_met]
+    if service.original_label:
+        pairs.append((_legacy_term(service.original_label), service.original_label))
+    for code in _VALUE_DETAILS:
+        value = getattr(service, code)
+        if value is not None and not (code in _FLAGS and value is False):
+            pairs.append((_term(DETAILS, code), _value_text(value)))
+    pairs += [(_term(DETAILS, "provenance"), json.dumps(p.model_dump(mode="json", exclude_none=True,
+                                                                     exclude=_LOCAL_PROVENANCE)))
+              for p in service.provenance]
+    attributes = [_drop_none({"id": _uuid(f"service/{service.id}/attribute/{n}"), "link_id": sid,
+                              "link_type": term.taxonomy.key, "link_entity": "service",
+                              "taxonomy_term_id": term.id, "taxonomy_term": term.to_hsds(), "value": value})
+                  for n, (term, value) in enumerate(pairs)]
+    return _drop_none({
+        "id": sid,
+        "name": service.name,
+        "description": service.description,
+        "url": service.website,
+        "email": service.email,
+        "status": service.status,
+        "application_process": service.referral_route,
+        "minimum_age": service.min_age,
+        "maximum_age": service.max_age,
+        "assured_date": service.last_verified.isoformat() if service.last_verified else None,
+        "organization_id": _uuid(f"organization/{service.organisation}") if service.organisation else None,
+        "organization": _organization(service.organisation),
+        "phones": [{"id": _uuid(f"service/{service.id}/phone"), "service_id": sid, "number": service.phone}]
+        if service.phone else None,
+        "service_areas": _service_areas(service, sid) or None,
+        "service_at_locations": [_service_at_location(service, sid)],
+        "attributes": attributes,
+    })
+
+
+def _organization(name: str | None) -> dict[str, Any] | None:
+    return {"id": _uuid(f"organization/{name}"), "name": name, "description": ""} if name else None
+
+
+def _service_areas(service: Service, sid: str) -> list[dict[str, Any]]:
+    area = service.service_area
+    items = [{"name": code, "uri": ONS_AREA_URI + code} for code in area.codes]
+    if area.polygon is not None:
+        items.append({"name": "Service area (GeoJSON polygon)", "extent": json.dumps(area.polygon),
+                      "extent_type": "geojson"})
+    if not items and area.description:
+        items.append({"name": area.description})
+    return [_drop_none({"id": _uuid(f"service/{service.id}/area/{n}"), "service_id": sid,
+                        "description": area.description, **item})
+            for n, item in enumerate(items)]
+
+
+def _service_at_location(service: Service, sid: str) -> dict[str, Any]:
+    lid = _uuid(f"service/{service.id}/location")
+    location = _drop_none({
+        "id": lid, "location_type": "physical", "name": service.name,
+        "latitude": service.lat, "longitude": service.lon,
+        "external_identifier": service.cqc_location_id,
+        "external_identifier_type": CQC_IDENTIFIER_TYPE if service.cqc_location_id else None,
+        "addresses": [_address(service, lid)] if service.address or service.postcode else None,
+    })
+    return {"id": _uuid(f"service/{service.id}/service_at_location"), "service_id": sid, "location_id": lid,
+            "location": location}
+
+
+def _address(service: Service, lid: str) -> dict[str, Any]:
+    """HSDS wants lines and a city; the last comma-separated part is taken as the city. The ORUK profile
+    has no address_2, so everything before the city stays in address_1."""
+    parts = [p.strip() for p in (service.address or "").split(",") if p.strip()]
+    city = parts.pop() if len(parts) > 1 else ""
+    return {"id": _uuid(f"service/{service.id}/address"), "location_id": lid,
+            "address_1": ", ".join(parts), "city": city, "state_province": service.areas.region_name or "",
+            "postal_code": service.postcode or "", "country": "GB", "address_type": "physical"}
+
+
+def _drop_none(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if v is not None}
+
+
+# --- import -------------------------------------------------------------------------------------------
+
+def oruk_to_fields(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """One ORUK/HSDS service → (canonical fields, label text).
+
+    Fields are those of `rehabmap.record.Service` that the object states (absent means unknown), plus
+    `provenance` as a list of dicts when the object came from rehabmap. The label text — the service's
+    name, descriptions and any foreign taxonomy terms — is what the pipeline classifies when no rehabmap
+    type is given. Raises ValueError, naming the field, for values that cannot be read.
+    """
+    fields: dict[str, Any] = {
+        "name": obj.get("name"),
+        "description": obj.get("description"),
+        "status": _status(obj.get("status")),
+        "website": obj.get("url"),
+        "email": obj.get("email") or _first(c.get("email") for c in _all_contacts(obj)),
+        "referral_route": obj.get("application_process"),
+        "min_age": obj.get("minimum_age"),
+        "max_age": obj.get("maximum_age"),
+        "last_verified": obj.get("assured_date"),
+        "organisation": (obj.get("organization") or {}).get("name"),
+        "phone": _first(p.get("number") for p in _all_phones(obj)),
+    }
+    fields |= _location_fields(obj)
+    fields |= _service_area_fields(obj.get("service_areas") or [])
+    foreign_terms: list[str] = []
+    met: list[str] = []
+    not_met: list[str] = []
+    for n, attribute in enumerate(obj.get("attributes") or []):
+        term_obj = attribute.get("taxonomy_term") or {}
+        term = _known_term(term_obj, attribute.get("taxonomy_term_id"), f"attributes[{n}]")
+        value = attribute.get("value")
+        if term is None:
+            foreign_terms.append(term_obj.get("name") or term_obj.get("term") or "")
+        elif term.taxonomy is SERVICE_TYPES:
+            if term.parent:
+                fields["subtype"] = term.code
+                fields.setdefault("service_type", term.parent)
+            else:
+                fields["service_type"] = term.code
+        elif term.taxonomy is NEEDS:
+            answer = _yes_no(value, f"attributes[{n}] need {term.code}")
+            if answer is not None:
+                (met if answer else not_met).append(term.code)
+        elif term.taxonomy is LEGACY_LABELS or term.code == "original_label":
+            fields["original_label"] = value
+        elif term.code == "provenance":
+            fields.setdefault("provenance", []).append(_json(value, f"attributes[{n}] provenance"))
+        elif term.code in _BOOLEAN_DETAILS:
+            fields[term.code] = _yes_no(value, f"attributes[{n}] {term.code}")
+        else:
+            fields[term.code] = value
+    fields["needs_met"], fields["needs_not_met"] = met, not_met
+    label_parts = [obj.get("name"), obj.get("alternate_name"), obj.get("description"),
+                   obj.get("eligibility_description"), *foreign_terms]
+    return ({k: v for k, v in fields.items() if v not in (None, "", [])},
+            " | ".join(p.strip() for p in label_parts if p and p.strip()))
+
+
+def _status(value: Any) -> str | None:
+    """HSDS has four statuses; rehabmap has two. Missing means active."""
+    if value is None:
+        return None
+    return "active" if str(value).strip().lower() == "active" else "inactive"
+
+
+def _first(values: Any) -> Any:
+    return next((v for v in values if v), None)
+
+
+def _all_contacts(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    contacts = list(obj.get("contacts") or [])
+    for sal in obj.get("service_at_locations") or []:
+        contacts += sal.get("contacts") or []
+        contacts += (sal.get("location") or {}).get("contacts") or []
+    return contacts
+
+
+def _all_phones(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """Feeds put phones in different places (the ORUK profile drops service.phones); the service's own
+    come first."""
+    phones = list(obj.get("phones") or [])
+    for sal in obj.get("service_at_locations") or []:
+        phones += sal.get("phones") or []
+        phones += (sal.get("location") or {}).get("phones") or []
+    for contact in _all_contacts(obj):
+        phones += contact.get("phones") or []
+    return phones
+
+
+def _location_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    locations = [sal.get("location") or {} for sal in obj.get("service_at_locations") or []]
+    location = locations[0] if locations else {}
+    addresses = location.get("addresses") or []
+    address = next((a for a in addresses if a.get("address_type") == "physical"), addresses[0] if addresses else {})
+    identifier_type = str(location.get("external_identifier_type") or "")
+    return {
+        "lat": location.get("latitude"),
+        "lon": location.get("longitude"),
+        "address": ", ".join(p.strip() for p in (address.get("address_1"), address.get("address_2"),
+                                                 address.get("city")) if p and p.strip()),
+        "postcode": address.get("postal_code"),
+        "cqc_location_id": location.get("external_identifier") if "cqc" in identifier_type.lower() else None,
+    }
+
+
+def _service_area_fields(items: list[dict[str, Any]]) -> dict[str, Any]:
+    codes: list[str] = []
+    polygon = None
+    descriptions: list[str] = []
+    for n, item in enumerate(items):
+        uri = str(item.get("uri") or "")
+        name = str(item.get("name") or "").strip()
+        if uri.startswith(ONS_AREA_URI):
+            codes.append(uri.removeprefix(ONS_AREA_URI).strip("/"))
+        elif _ONS_CODE.match(name):
+            codes.append(name)
+        if item.get("extent") and str(item.get("extent_type", "")).lower() == "geojson":
+            polygon = _geojson_polygon(item["extent"], f"service_areas[{n}].extent")
+        descriptions.append(item.get("description") or "")
+        if not uri.startswith(ONS_AREA_URI) and not _ONS_CODE.match(name) and not item.get("extent"):
+            descriptions.append(name)  # a free-text area ('All residents of MyCity') describes, not restricts
+    area = {"codes": list(dict.fromkeys(codes)), "polygon": polygon,
+            "description": _first(d.strip() for d in descriptions)}
+    return {"service_area": {k: v for k, v in area.items() if v}} if any(area.values()) else {}
+
+
+def _geojson_polygon(extent: Any, where: str) -> dict[str, Any]:
+    geometry = _json(extent, where) if isinstance(extent, str) else extent
+    if isinstance(geometry, dict) and geometry.get("type") == "Feature":
+        geometry = geometry.get("geometry")
+    if not isinstance(geometry, dict) or geometry.get("type") not in ("Polygon", "MultiPolygon"):
+        raise ValueError(f"{where}: GeoJSON extent must be a Polygon or MultiPolygon")
+    return geometry
+
+
+def _json(value: Any, where: str) -> Any:
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: '{str(value)[:40]}' is not valid JSON") from None
+
+
+def _yes_no(value: Any, where: str) -> bool | None:
+    """'yes'/'no' (true/false accepted); 'unknown' or no value means unknown."""
+    key = str(value).strip().lower() if value is not None else ""
+    if key in ("yes", "true", "y"):
+        return True
+    if key in ("no", "false", "n"):
+        return False
+    if key in ("", "unknown"):
+        return None
+    raise ValueError(f"{where}: value '{value}' should be yes, no or unknown")
+
+
+def _known_term(term: dict[str, Any], term_id: Any, where: str) -> Term | None:
+    """One of rehabmap's terms, recognised by id, or by taxonomy and code (or name, for feeds following
+    the ORUK profile, which drops `code`). None for another taxonomy's term; an unknown term claiming a
+    rehabmap taxonomy is an error, not something to guess at."""
+    known = _TERMS_BY_ID.get(term.get("id") or term_id)
+    if known:
+        return known
+    taxonomy = _TAXONOMY_KEYS.get(term.get("taxonomy") or term.get("taxonomy_id") or "")
+    if taxonomy is None:
+        return None
+    code = term.get("code")
+    if not code:
+        name = term.get("name") or term.get("term") or ""
+        code = next((t.code for t in _TERMS.values() if t.taxonomy is taxonomy and t.name == name), None)
+        if code is None and taxonomy is NEEDS and (language := _LANGUAGE_NAME.match(name)):
+            code = f"language:{language.group(1)}"
+    found = _TERMS.get((taxonomy.key, code or ""))
+    if found:
+        return found
+    if taxonomy is NEEDS and code and _LANGUAGE_CODE.match(code):
+        return _need_term(code)
+    raise ValueError(f"{where}: '{code or term.get('name')}' is not a term of the {taxonomy.name} taxonomy")

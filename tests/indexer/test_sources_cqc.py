@@ -1,0 +1,175 @@
+"""CQC importers: the public care directory CSV (title block above the header) and API location JSON.
+Fixtures follow the published layouts with fictional locations; malformed rows are rejected by line."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from indexer.rows import Candidate, Rejection
+from indexer.sources import load_source
+from indexer.sources.cqc import NotRehabPathway, Registration, needs_fields, pathway_fields
+from rehabmap.record import Provenance, Service
+from rehabmap.taxonomy import ServiceType, classify_label
+
+FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "sources"
+DIRECTORY = FIXTURES / "cqc_care_directory.csv"
+API = FIXTURES / "cqc_api_locations.json"
+
+
+def split(rows: list[Candidate | Rejection]) -> tuple[dict[int, Candidate], dict[int, Rejection]]:
+    return ({r.origin.line: r for r in rows if isinstance(r, Candidate)},
+            {r.origin.line: r for r in rows if isinstance(r, Rejection)})
+
+
+def as_service(candidate: Candidate) -> Service:
+    """What the pipeline would validate, with a point where the row has none (no geocoding here)."""
+    fields = {"lat": 53.8, "lon": -1.5, **candidate.fields, "id": f"cqc:{candidate.origin.source_id}"}
+    return Service.model_validate({**fields, "provenance": [Provenance(
+        source="cqc", source_id=candidate.origin.source_id, fetched_at=datetime.now(timezone.utc))]})
+
+
+@pytest.fixture(scope="module")
+def directory() -> tuple[dict[int, Candidate], dict[int, Rejection]]:
+    return split(list(load_source(DIRECTORY)))
+
+
+def test_directory_is_detected_below_its_title_block(directory):
+    candidates, _ = directory
+    # Lines are the file's own: the header is line 5, and the first row's quoted address spans lines 6-7.
+    assert {n: (c.fields["service_type"], c.fields.get("subtype")) for n, c in candidates.items()} == {
+        6: (ServiceType.inpatient_rehab_level1, None),
+        8: (ServiceType.inpatient_rehab_level2, None),
+        9: (ServiceType.inpatient_rehab_level2, None),
+        10: (ServiceType.community_rehab_team, None),
+        11: (ServiceType.supported_accommodation, "residential_24h"),
+        12: (ServiceType.supported_accommodation, "supported_housing"),
+    }
+    assert all(c.origin.source == "cqc" and c.origin.licence == "OGL-UK-3.0" for c in candidates.values())
+    for candidate in candidates.values():
+        as_service(candidate)
+
+
+def test_directory_rejections_say_why(directory):
+    _, rejections = directory
+    reasons = {n: r.reason for n, r in rejections.items()}
+    assert reasons == {
+        13: "not a rehab pathway service: 'Nursing homes' for adults over 65 only",
+        14: "not a rehab pathway service: CQC service types 'Doctors/GPs'",
+        15: "not a rehab pathway service: CQC service types 'Dentist'",
+        16: "not a rehab pathway service: mental health hospital 'Harrowgate Acute Mental Health Unit' whose name "
+            "does not say rehabilitation (acute, PICU and assessment wards are not rehab)",
+        17: "not a rehab pathway service: 'Kestrel Medium Secure Unit' is an adult secure service, which is not "
+            "rehabilitation",
+        18: "no name",
+        19: "Postcode: 'Not known' is not a UK postcode",
+        20: "not a rehab pathway service: CQC service types 'Hospital'",
+        21: "row has 17 cells but the header has 15 (check quoting)",
+    }
+    assert all(r.origin.file == str(DIRECTORY) for r in rejections.values())
+
+
+def test_directory_fields(directory):
+    candidates, _ = directory
+    first = candidates[6].fields
+    assert first["address"] == "Bramblewood House, 12 Sample Road, Leeds"     # multi-line, comma-joined
+    assert first["website"] == "https://www.bramblewood.example.org"          # scheme added
+    assert (first["postcode"], first["cqc_location_id"], first["min_age"]) == ("LS9 7TF", "1-FX00000001", 18)
+    assert first["needs_met"] == ["detained_mha"]                             # rights restricted under the MHA
+    assert candidates[9].fields["provider_type"] == "nhs"                     # "... NHS Foundation Trust"
+    assert candidates[12].fields["provider_type"] == "local_authority"        # "... Borough Council"
+    assert candidates[11].fields["needs_met"] == ["substance_misuse"]
+
+
+def test_level_and_legacy_flag_come_from_the_name(directory):
+    candidates, _ = directory
+    locked = candidates[8]
+    assert locked.fields["legacy_locked_label"] is True
+    assert classify_label(locked.label_text).legacy_locked  # the pipeline reads the same label
+    assert locked.fields["needs_met"] == ["detained_mha", "learning_disability"]
+    # The label text is the name only: CQC's type wording mentions needs every MH hospital would "meet".
+    assert locked.label_text == "Thistledown Locked Rehabilitation Ward | Thistledown"
+
+
+@pytest.fixture(scope="module")
+def api() -> tuple[dict[int, Candidate], dict[int, Rejection]]:
+    return split(list(load_source(API)))
+
+
+def test_api_locations(api):
+    candidates, rejections = api
+    assert sorted(candidates) == [1, 3, 9]
+    hospital = candidates[1].fields
+    assert (hospital["service_type"], hospital["beds"], hospital["provider_type"]) == (
+        ServiceType.inpatient_rehab_level1, 18, "independent")
+    assert (hospital["lat"], hospital["lon"]) == (53.806869, -1.520359)
+    assert (hospital["cqc_rating"], hospital["cqc_rating_date"]) == ("Good", date(2025, 6, 12))
+    assert hospital["needs_met"] == ["detained_mha"]   # from the regulated activity for detained patients
+    home = candidates[3].fields
+    assert (home["service_type"], home["subtype"], home["needs_met"]) == (
+        ServiceType.supported_accommodation, "residential_24h", ["substance_misuse"])
+    assert "lat" not in candidates[9].fields and candidates[9].fields["postcode"] == "LS9 7TF"
+    for candidate in candidates.values():
+        as_service(candidate)
+    assert {n: r.reason for n, r in rejections.items()} == {
+        2: "deregistered CQC location (registrationStatus 'Deregistered', deregistered 2024-03-31)",
+        4: "not a rehab pathway service: CQC service types 'Doctors/GPs | Doctors consultation service'",
+        5: "onspdLatitude: 'north' is not a number; numberOfBeds: 'sixteen' is not a number",
+        6: "no name",
+        7: "not a rehab pathway service: CQC service types 'Acute services with overnight beds'",
+        8: "item is str, not a CQC location object",
+    }
+
+
+def test_api_single_location_and_bare_list(tmp_path):
+    locations = json.loads(API.read_text())["locations"]
+    (tmp_path / "one.json").write_text(json.dumps(locations[0]))
+    (tmp_path / "list.json").write_text(json.dumps(locations[:3]))
+    assert [type(r) for r in load_source(tmp_path / "one.json")] == [Candidate]
+    assert [type(r) for r in load_source(tmp_path / "list.json")] == [Candidate, Rejection, Candidate]
+
+
+def test_gzipped_directory_reads_the_same(tmp_path):
+    path = tmp_path / "directory.csv.gz"
+    path.write_bytes(gzip.compress(DIRECTORY.read_bytes()))
+    plain = [(type(r).__name__, r.origin.line) for r in load_source(DIRECTORY)]
+    assert [(type(r).__name__, r.origin.line) for r in load_source(path)] == plain
+
+
+def registration(types: str, specialisms: str, name: str = "Anywhere House", care_home: bool = False) -> Registration:
+    return Registration(name, "", tuple(types.split("|")), tuple(specialisms.split("|")), care_home, None)
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("Ashby Rehabilitation Unit", ServiceType.inpatient_rehab_level1),
+    ("Ashby Longer Term High Dependency Unit", ServiceType.inpatient_rehab_level2),
+    ("Ashby Rehab Service", ServiceType.inpatient_rehab_level1),   # rehab word, no level: level 1
+])
+def test_mental_health_hospital_level_from_name(name, expected):
+    fields = pathway_fields(registration("Hospital services for people with mental health needs, learning "
+                                         "disabilities and problems with substance misuse", "Mental health conditions",
+                                         name))
+    assert fields["service_type"] is expected
+
+
+def test_personality_disorder_unit_is_flagged():
+    fields = pathway_fields(registration("Hospitals - Mental health/capacity", "Mental health conditions",
+                                         "Ashby Personality Disorder Rehabilitation Unit"))
+    assert fields["pd_specialist"] is True
+
+
+def test_care_home_needs_a_mental_health_specialism():
+    with pytest.raises(NotRehabPathway, match="no mental health specialism"):
+        pathway_fields(registration("Residential homes", "Caring for adults under 65 yrs|Physical disabilities"))
+    assert pathway_fields(registration("", "Mental health conditions", care_home=True))["subtype"] == "residential_24h"
+
+
+def test_specialisms_to_needs():
+    assert needs_fields(("Dementia", "Caring for adults over 65 yrs")) == {"needs_met": ["older_adult"], "min_age": 18}
+    assert needs_fields(("Caring for adults under 65 yrs", "Caring for children (0 - 18yrs)", "Learning disabilities",
+                         "Substance misuse problems")) == {"needs_met": ["learning_disability", "substance_misuse"],
+                                                           "min_age": None}

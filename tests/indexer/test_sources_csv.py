@@ -1,0 +1,188 @@
+"""Generic CSV with a TOML mapping: finding the mapping, typed parsing with errors that name the column,
+value maps, constants, defaults, filters — and the real 2018 NHS files, where no row may go missing."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import shutil
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from indexer.rows import Candidate, Rejection
+from indexer.sources import load_source
+from indexer.sources.csv_mapping import MAPPINGS_DIR, MappingError, load_mapping
+from rehabmap.taxonomy import classify_label
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "sources"
+HOUSING = FIXTURES / "council_supported_housing.csv"
+HOUSING_MAPPING = FIXTURES / "council_supported_housing.mapping.toml"
+SERVICES = ROOT.parent / "shared" / "data" / "services"
+DATED = "Dated 2018 NHS dataset entry"
+
+
+def split(rows: list[Candidate | Rejection]) -> tuple[dict[int, Candidate], dict[int, Rejection]]:
+    return ({r.origin.line: r for r in rows if isinstance(r, Candidate)},
+            {r.origin.line: r for r in rows if isinstance(r, Rejection)})
+
+
+def data_rows(path: Path) -> int:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        return sum(1 for _ in csv.DictReader(f))
+
+
+def test_sidecar_mapping_maps_good_rows_and_rejects_bad_ones_by_line():
+    candidates, rejections = split(list(load_source(HOUSING)))
+    assert sorted(candidates) == [2, 9]
+    assert {n: r.reason for n, r in rejections.items()} == {
+        3: "Units: 'ten' is not a number",
+        4: "filtered out by mapping council_supported_housing.mapping.toml: Client group 'Older people' is not a "
+           "mental health scheme",
+        5: "no name (column 'Scheme name')",
+        6: "Sector: 'Charity' is not in the mapping's [values.provider_type] (known: Council, Housing association, "
+           "Private); Last checked: '31/31/2026' is not a date (use YYYY-MM-DD or DD/MM/YYYY)",
+        7: "Postcode: 'TBC' is not a UK postcode",
+        8: "Open to referrals: 'maybe' is not yes/no",
+    }
+    assert len(candidates) + len(rejections) == data_rows(HOUSING)
+    larch = candidates[2]
+    assert larch.fields == {
+        "name": "Larch Court", "organisation": "Larch Housing (Fictional)", "provider_type": "vcfse",
+        "address": "4 Sample Road, Leeds", "postcode": "LS9 7TF", "beds": 12, "capacity": "available",
+        "capacity_as_of": date(2026, 11, 14), "accepting_referrals": True, "last_verified": date(2026, 11, 14),
+        "service_type": "supported_accommodation", "subtype": "supported_housing",
+        "description": "Mental health supported housing scheme on the council's register.",
+    }
+    assert (larch.origin.source, larch.origin.source_id, larch.origin.licence) == ("nowhere-housing", "NH001",
+                                                                                    "OGL-UK-3.0")
+    assert larch.label_text == "Larch Court | Mental health"
+
+
+def test_csv_without_a_mapping_is_one_rejection_naming_the_columns():
+    [rejection] = load_source(FIXTURES / "unmapped_layout.csv")
+    assert isinstance(rejection, Rejection) and rejection.origin.line == 0
+    assert "no mapping for this CSV" in rejection.reason
+    assert "['Ref', 'Service title', 'Where', 'Post code']" in rejection.reason
+
+
+def test_explicit_mapping(tmp_path):
+    mapping = tmp_path / "cafes.toml"
+    mapping.write_text('[source]\nname = "cafes"\n[columns]\nid = "Ref"\nname = "Service title"\n'
+                       'postcode = "Post code"\n[constants]\nservice_type = "vcfse"\n')
+    [row] = load_source(FIXTURES / "unmapped_layout.csv", mapping=mapping, source="leeds-cafes")
+    assert row.fields == {"name": "Somewhere Recovery Café (fictional)", "postcode": "LS9 7TF", "service_type": "vcfse"}
+    assert (row.origin.source, row.origin.source_id, row.origin.line) == ("leeds-cafes", "A1", 2)
+
+
+def test_mapping_found_by_header_in_the_mappings_folder_and_gzip(tmp_path):
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    shutil.copy(HOUSING_MAPPING, mappings / "housing.toml")
+    (mappings / "other.toml").write_text('[source]\nname = "other"\nmatch_header = ["Scheme ID", "Nope"]\n')
+    plain = tmp_path / "register.csv"
+    shutil.copy(HOUSING, plain)
+    packed = tmp_path / "register2.csv.gz"
+    packed.write_bytes(gzip.compress(HOUSING.read_bytes()))
+    expected = [(type(r).__name__, r.origin.line) for r in load_source(HOUSING)]
+    for path in (plain, packed):
+        rows = list(load_source(path, mappings_dir=mappings))
+        assert [(type(r).__name__, r.origin.line) for r in rows] == expected
+
+
+def test_equally_good_mappings_are_an_error_not_a_guess(tmp_path):
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    shutil.copy(HOUSING_MAPPING, mappings / "a.toml")
+    shutil.copy(HOUSING_MAPPING, mappings / "b.toml")
+    plain = tmp_path / "register.csv"
+    shutil.copy(HOUSING, plain)
+    [rejection] = load_source(plain, mappings_dir=mappings)
+    assert rejection.origin.line == 0 and "several mappings fit this header equally (a.toml, b.toml)" in rejection.reason
+
+
+@pytest.mark.parametrize("toml, message", [
+    ('[source]\nname = "x"\n[columns]\nnmae = "A"\n', "unknown field(s) ['nmae']"),
+    ('[source]\nname = "X Y"\n', "[source] name 'X Y' must be lower-case"),
+    ('[source]\nname = "x"\n[colums]\nname = "A"\n', "unknown section(s) ['colums']"),
+    ('[source]\nname = "x"\n[[filter.include]]\ncolumn = "A"\npattern = "("\n', "bad pattern"),
+    ('[source]\nname = "x"\n[values.provider_type]\nA = "nhs"\n', "which [columns] does not map"),
+    ('[source]\nname = "x"\n[columns]\nname = "A"\n[constants]\nname = "B"\n', "in both [columns] and [constants]"),
+    ('[source\n', "cannot read mapping"),
+])
+def test_mapping_errors_name_the_problem(tmp_path, toml, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(toml)
+    with pytest.raises(MappingError) as error:
+        load_mapping(path)
+    assert message in str(error.value)
+
+
+def test_mapping_naming_a_missing_column_rejects_the_file(tmp_path):
+    mapping = tmp_path / "m.toml"
+    mapping.write_text('[source]\nname = "x"\n[columns]\nname = "Service title"\npostcode = "Postcode"\n')
+    [rejection] = load_source(FIXTURES / "unmapped_layout.csv", mapping=mapping)
+    assert rejection.origin.line == 0 and "column(s) ['Postcode'] that the file does not have" in rejection.reason
+
+
+@pytest.mark.parametrize("name, content, reason", [
+    ("missing.csv", None, "no such file or directory"),
+    ("list.xlsx", b"PK", "unsupported file type '.xlsx'"),
+    ("broken.csv.gz", b"not gzip", "cannot read the file"),
+    ("empty.csv", b"", "the file is empty"),
+])
+def test_unreadable_files_are_one_rejection_at_line_0(tmp_path, name, content, reason):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    [rejection] = load_source(path)
+    assert rejection.origin.line == 0 and reason in rejection.reason and rejection.origin.file == str(path)
+
+
+def test_every_shipped_mapping_loads():
+    mappings = sorted(MAPPINGS_DIR.glob("*.toml"))
+    assert [m.name for m in mappings] == ["nhs_website_hospitals_2018.toml", "ods_trusts_and_sites_2018.toml"]
+    for path in mappings:
+        assert load_mapping(path).licence == "OGL-UK-3.0"
+
+
+def check_dated_nhs_file(path: Path, source: str) -> tuple[list[Candidate], list[Rejection]]:
+    """Every row is a candidate or a rejection; candidates are marked as dated, unverified entries."""
+    rows = list(load_source(path))
+    candidates = [r for r in rows if isinstance(r, Candidate)]
+    rejections = [r for r in rows if isinstance(r, Rejection)]
+    assert len(rows) == data_rows(path)
+    assert sorted(r.origin.line for r in rows) == list(range(2, len(rows) + 2))
+    assert all(r.reason.startswith("filtered out by mapping") for r in rejections)
+    for candidate in candidates:
+        assert candidate.origin.source == source and candidate.origin.licence == "OGL-UK-3.0"
+        assert candidate.fields["description"].startswith(DATED)
+        assert "not a verified rehab service" in candidate.fields["description"]
+        # A default type is given only when the name says nothing; otherwise the pipeline classifies it.
+        assert ("service_type" in candidate.fields) == (classify_label(candidate.label_text) is None)
+    assert len({c.origin.source_id for c in candidates}) == len(candidates)
+    return candidates, rejections
+
+
+def test_nhs_website_hospitals_2018_through_its_mapping():
+    candidates, rejections = check_dated_nhs_file(SERVICES / "nhs_website_hospitals_2018.csv", "nhs-hospitals-2018")
+    assert (len(candidates), len(rejections)) == (143, 1088)
+    names = {c.fields["name"] for c in candidates}
+    assert {"Cygnet Hospital Bierley", "Forward House", "Newham Centre for Mental Health"} <= names
+    assert not names & {"Broadmoor Hospital", "Walton Community Hospital - Virgin Care Services Ltd",
+                        "Humber Centre for Forensic Psychiatry"}
+    assert Counter(c.fields["provider_type"] for c in candidates).keys() == {"nhs", "independent"}
+
+
+def test_ods_trusts_and_sites_2018_through_its_mapping():
+    candidates, rejections = check_dated_nhs_file(SERVICES / "ods_trusts_and_sites_2018_geocoded.csv",
+                                                  "ods-sites-2018")
+    assert (len(candidates), len(rejections)) == (64, 29321)
+    by_name = {c.fields["name"]: c for c in candidates}
+    assert classify_label(by_name["COMMUNITY REHABILITATION TEAM (WEST)"].label_text).service_type.value == \
+        "community_rehab_team"
+    assert by_name["REHAB SOUTHAMPTON"].fields["service_type"] == "inpatient_rehab_level1"
+    assert "DRUG REHAB REQUIREMENT GP PRESCRIBER" not in by_name

@@ -1,0 +1,195 @@
+"""ORUK / HSDS 3.0 JSON import: foreign feeds, the Open Referral examples, rehabmap's own sample, format
+detection. Rows the importer cannot map are rejected with file, item number and reason; the rest go on."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from indexer.pipeline import prepare
+from indexer.rows import Candidate, Rejection
+from indexer.sources import load_source
+from rehabmap.oruk import oruk_to_fields, service_to_oruk
+from rehabmap.record import Provenance, Service
+from rehabmap.taxonomy import ServiceType, classify_label
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "sources"
+FEED = FIXTURES / "oruk_foreign_feed.json"
+SAMPLE = ROOT / "sample"
+EXAMPLES = ROOT.parent / "shared" / "oruk" / "examples"
+ICBS = {"E54000054", "E54000057", "E54000029", "E54000055", "E54000036"}  # WY, GM, NEL, BSol, Cornwall
+
+
+class FixedPlacer:
+    """The pipeline's placer without geodata: every postcode is at LS9 7TF; no area codes."""
+
+    def place_postcode(self, postcode: str) -> tuple[float, float, str | None]:
+        return 53.806869, -1.520359, "E08000035"
+
+    def area_codes(self, lat: float, lon: float, lad_code: str | None) -> dict[str, str | None]:
+        return {"lad_code": lad_code}
+
+
+def split(rows: list[Candidate | Rejection]) -> tuple[dict[int, Candidate], dict[int, Rejection]]:
+    return ({r.origin.line: r for r in rows if isinstance(r, Candidate)},
+            {r.origin.line: r for r in rows if isinstance(r, Rejection)})
+
+
+@pytest.fixture(scope="module")
+def feed() -> tuple[dict[int, Candidate], dict[int, Rejection]]:
+    return split(list(load_source(FEED)))
+
+
+def test_foreign_feed_yields_good_items_and_rejects_bad_ones_by_item_number(feed):
+    candidates, rejections = feed
+    assert sorted(candidates) == [1, 2, 8]
+    assert {n: r.reason for n, r in rejections.items()} == {
+        3: "service has no name",
+        4: "item is str, not an ORUK service object",
+        5: "cannot read the service: service_areas[0].extent: 'not geojson' is not valid JSON",
+        6: "cannot read the service: attributes[0] need autism: value 'perhaps' should be yes, no or unknown",
+        7: "cannot read the service: attributes[0]: 'flying' is not a term of the rehabmap needs taxonomy",
+    }
+    assert all(r.origin.file == str(FEED) and r.origin.source == "oruk" for r in [*candidates.values(),
+                                                                                 *rejections.values()])
+
+
+def test_foreign_terms_name_and_description_become_label_text(feed):
+    candidates, _ = feed
+    peer = candidates[1]
+    assert "service_type" not in peer.fields
+    assert peer.label_text == ("Riverside Peer Support Group | A weekly peer support group for adults living with "
+                               "mental illness, run by volunteers. | Mental health support")
+    assert classify_label(peer.label_text).service_type is ServiceType.vcfse
+    # A foreign record has no rehabmap id: the pipeline makes one from the source and the ORUK id.
+    assert "id" not in peer.fields and peer.origin.source_id == "13fd89dd-7cee-5702-9861-cdd1a9bddda1"
+
+
+def test_foreign_service_areas_phones_and_locations(feed):
+    candidates, _ = feed
+    assert candidates[1].fields["service_area"] == {"codes": ["E08000035"], "description": "Leeds residents"}
+    advocacy = candidates[2]
+    assert advocacy.fields["service_area"] == {"codes": ["E09000030"]}   # from the ONS statistical-geography uri
+    assert advocacy.fields["phone"] == "020 7946 0700"                    # ORUK profile: phones on contacts
+    assert advocacy.fields["postcode"] == "E3 2AN" and "lat" not in advocacy.fields   # the pipeline geocodes
+    assert advocacy.warnings == ["service has 2 locations; only the first is indexed"]
+
+
+def test_foreign_feed_through_the_pipeline(feed):
+    candidates, _ = feed
+    advocacy = prepare(candidates[2], FixedPlacer())
+    assert isinstance(advocacy, Service)
+    assert (advocacy.service_type, advocacy.subtype) == (ServiceType.advocacy, "imha")
+    assert "detained_mha" in advocacy.needs_met
+    bad_age = prepare(candidates[8], FixedPlacer())
+    assert isinstance(bad_age, Rejection) and "min_age" in bad_age.reason and bad_age.origin.line == 8
+
+
+def test_open_referral_examples():
+    """The specification's examples are placeholders: the full service's extent is the word 'extent',
+    which the importer rejects rather than drop a service area; the listed service imports, and the
+    pipeline cannot tell what kind of service 'Community Counselling' is."""
+    full = list(load_source(EXAMPLES / "service_full.json"))
+    assert len(full) == 1 and isinstance(full[0], Rejection)
+    assert "service_areas[0].extent" in full[0].reason and full[0].origin.line == 1
+    listed = list(load_source(EXAMPLES / "service_list.json"))
+    assert len(listed) == 1 and isinstance(listed[0], Candidate)
+    assert listed[0].fields["name"] == "Community Counselling" and listed[0].fields["min_age"] == 12
+    outcome = prepare(listed[0], FixedPlacer())
+    assert isinstance(outcome, Rejection) and outcome.reason.startswith("cannot tell the service type")
+
+
+def test_directory_imports_every_json_file_and_detects_each():
+    rows = list(load_source(EXAMPLES))
+    files = {Path(r.origin.file).name: r for r in rows if isinstance(r, Rejection) and r.origin.line == 0}
+    assert set(files) == {"service_at_location_full.json", "service_at_location_list.json", "taxonomy_term_list.json"}
+    assert all("neither an ORUK service" in r.reason for r in files.values())
+    assert sum(isinstance(r, Candidate) for r in rows) == 1
+
+
+@pytest.fixture(scope="module")
+def sample() -> list[Candidate | Rejection]:
+    return list(load_source(SAMPLE))
+
+
+def test_sample_is_marked_as_sample_everywhere(sample):
+    assert len(sample) == 60 and all(isinstance(r, Candidate) for r in sample)
+    for row in sample:
+        assert row.fields["id"].startswith("sample:")
+        assert row.fields["name"].endswith(" (sample)")
+        assert row.fields["description"].startswith("Sample data — not a real service.")
+        assert (row.origin.source, row.origin.licence) == ("sample", "CC0-1.0")
+
+
+def test_sample_covers_the_pathway(sample):
+    fields = [r.fields for r in sample]
+    assert {f["service_type"] for f in fields} == {t.value for t in ServiceType}
+    assert {f.get("subtype") for f in fields} >= {"imha", "imca", "care_act", "community", "floating_outreach",
+                                                 "supported_housing", "residential_24h"}
+    labels = [classify_label(f["original_label"]) for f in fields if f.get("original_label")]
+    assert any(c.legacy_locked for c in labels)
+    originals = " ".join(f.get("original_label", "") for f in fields).lower()
+    assert "high dependency" in originals and "community rehabilitation unit" in originals
+    assert any(f.get("pd_specialist") for f in fields) and any(f.get("gender") == "female_only" for f in fields)
+    assert {c for f in fields for c in f.get("service_area", {}).get("codes", [])} >= ICBS
+    assert sum("polygon" in f.get("service_area", {}) for f in fields) == 1
+    as_of = [f["capacity_as_of"] for f in fields if "capacity_as_of" in f]
+    assert min(as_of) < "2026-10-01" and max(as_of) > "2026-11-10"  # stale and recent
+    assert {f.get("accepting_referrals") for f in fields} == {True, False, None}
+    assert any("LS9 7TF" == f["postcode"] for f in fields)
+
+
+def test_sample_passes_the_pipeline_unchanged(sample):
+    """The pipeline reads needs and flags from names and descriptions too; the sample's text must not
+    contradict its structured data."""
+    for row in sample:
+        stated = copy.deepcopy(row.fields)  # the pipeline fills the candidate's fields in place
+        service = prepare(row, FixedPlacer())
+        assert isinstance(service, Service), service
+        expected = Service.model_validate({**stated, "provenance": service.provenance})
+        assert service.model_dump(exclude={"areas"}) == expected.model_dump(exclude={"areas"})
+
+
+def test_rehabmap_export_keeps_id_and_provenance_unless_the_caller_names_the_source(tmp_path):
+    service = Service(id="cqc:1-123", name="Ashgrove Rehabilitation Unit", service_type="inpatient_rehab_level1",
+                      lat=53.8, lon=-1.5, provenance=[Provenance(source="cqc", source_id="1-123", licence="OGL-UK-3.0",
+                                                                 fetched_at=datetime(2026, 11, 1, tzinfo=timezone.utc))])
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps([service_to_oruk(service)]))
+    [row] = load_source(path)
+    assert (row.fields["id"], row.origin.source, row.origin.source_id, row.origin.licence) == (
+        "cqc:1-123", "cqc", "1-123", "OGL-UK-3.0")
+    assert row.origin.fetched_at == datetime(2026, 11, 1, tzinfo=timezone.utc)
+    [renamed] = load_source(path, source="leeds-feed")
+    assert renamed.origin.source == "leeds-feed" and renamed.fields["id"] == "cqc:1-123"
+
+
+def test_single_service_object_and_gzip(tmp_path):
+    item = json.loads(FEED.read_text())["contents"][0]
+    (tmp_path / "one.json").write_text(json.dumps(item))
+    (tmp_path / "page.json.gz").write_bytes(gzip.compress(FEED.read_bytes()))
+    single = list(load_source(tmp_path / "one.json"))
+    assert [type(r) for r in single] == [Candidate] and single[0].fields["name"] == "Riverside Peer Support Group"
+    assert len(list(load_source(tmp_path / "page.json.gz"))) == 8
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"{not json", "not valid JSON"),
+    (b'{"hello": "world"}', "neither an ORUK service"),
+])
+def test_unusable_json_file_is_one_rejection_at_line_0(tmp_path, content, reason):
+    path = tmp_path / "feed.json"
+    path.write_bytes(content)
+    [rejection] = load_source(path)
+    assert isinstance(rejection, Rejection) and rejection.origin.line == 0 and reason in rejection.reason
+
+
+def test_fields_are_those_of_the_record():
+    fields, _ = oruk_to_fields(json.loads(FEED.read_text())["contents"][0])
+    assert set(fields) <= set(Service.model_fields)

@@ -1,0 +1,175 @@
+"""rehabmap's ORUK convention, both directions: Service → ORUK → fields → Service gives the same record for
+every field ORUK carries, and the export is valid HSDS 3.0.
+
+Schema: ../shared/oruk/hsds-3.0/compiled/service.json — the self-contained HSDS 3.0 service schema from
+openreferral/specification `schema/compiled/`, commit 279fd2e (the ORUK UK profile 3.0 only removes and
+renames fields of it). Formats (uuid, email, date-time) are checked too.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from rehabmap.oruk import LEGACY_LABEL_TEXTS, ONS_AREA_URI, oruk_to_fields, service_to_oruk, taxonomies, taxonomy_terms
+from rehabmap.record import Provenance, Service
+from rehabmap.taxonomy import NEED_LABELS, SUBTYPES, ServiceType
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = ROOT.parent / "shared" / "oruk" / "hsds-3.0" / "compiled" / "service.json"
+SAMPLE = ROOT / "sample" / "rehabmap-sample.oruk.json"
+NOT_CARRIED = {"areas", "field_sources"}  # derived from the point by the pipeline; merge bookkeeping
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+@pytest.fixture(scope="module")
+def validator(schema) -> jsonschema.Validator:
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+def provenance(source: str = "cqc", licence: str | None = "OGL-UK-3.0") -> Provenance:
+    return Provenance(source=source, source_id="1-101", fetched_at=datetime(2026, 11, 2, 8, 30, tzinfo=timezone.utc),
+                      licence=licence, file="cqc.json", line=3)
+
+
+FULL = Service(
+    id="cqc:1-101", name="Foxglove Locked Rehabilitation Ward", organisation="Harbourlight Care Group Ltd",
+    provider_type="independent", service_type=ServiceType.inpatient_rehab_level2,
+    original_label="Longer term high dependency / locked rehabilitation", legacy_locked_label=True, pd_specialist=True,
+    description="A ward for women.", needs_met=["autism", "detained_mha", "language:pl"],
+    needs_not_met=["restricted_s37_41"], min_age=18, max_age=65, gender="female_only",
+    address="Foxglove House, 12 Sample Road, Leeds", postcode="LS9 7TF", lat=53.806869, lon=-1.520359,
+    service_area={"codes": ["E08000035", "E54000054"], "description": "Leeds residents first",
+                  "polygon": {"type": "Polygon", "coordinates": [[[-1.6, 53.7], [-1.4, 53.7], [-1.4, 53.9],
+                                                                  [-1.6, 53.7]]]}},
+    beds=14, capacity="limited", capacity_as_of=date(2026, 11, 20), accepting_referrals=False,
+    referral_route="Care coordinator to the rehab panel", phone="0113 496 0999", email="referrals@foxglove.example.org",
+    website="https://foxglove.example.org", cqc_location_id="1-101", cqc_rating="Good", cqc_rating_date=date(2025, 5, 1),
+    status="inactive", provenance=[provenance(), provenance("oruk-leeds", None)], last_verified=date(2026, 11, 3),
+)
+MINIMAL = Service(id="oruk:x", name="Quiet Support", service_type=ServiceType.vcfse, lat=50.1, lon=-5.5,
+                  provenance=[provenance("oruk", None)])
+SUBTYPED = Service(id="sample:imha", name="An IMHA", service_type=ServiceType.advocacy, subtype="imha", lat=51.5,
+                   lon=-0.05, address="Single Line Address", accepting_referrals=True,
+                   service_area={"description": "Anyone detained in north east London"}, provenance=[provenance()])
+
+
+def round_trip(service: Service) -> Service:
+    fields, _ = oruk_to_fields(json.loads(json.dumps(service_to_oruk(service))))
+    return Service.model_validate(fields)
+
+
+def carried(service: Service) -> dict:
+    """The record as ORUK carries it: provenance without the local file and line it was read from."""
+    data = service.model_dump(exclude=NOT_CARRIED)
+    data["provenance"] = [p | {"file": None, "line": None} for p in data["provenance"]]
+    return data
+
+
+@pytest.mark.parametrize("service", [FULL, MINIMAL, SUBTYPED], ids=["full", "minimal", "subtype"])
+def test_round_trip_keeps_every_field_oruk_carries(service, validator):
+    exported = service_to_oruk(service)
+    validator.validate(exported)
+    assert carried(round_trip(service)) == carried(service)
+    assert "cqc.json" not in json.dumps(exported)
+
+
+def test_export_uses_standard_fields_where_hsds_has_them():
+    exported = service_to_oruk(FULL)
+    assert (exported["minimum_age"], exported["maximum_age"]) == (18, 65)
+    assert exported["application_process"] == FULL.referral_route and exported["assured_date"] == "2026-11-03"
+    assert (exported["url"], exported["email"], exported["status"]) == (FULL.website, FULL.email, "inactive")
+    location = exported["service_at_locations"][0]["location"]
+    assert (location["latitude"], location["longitude"], location["external_identifier"]) == (53.806869, -1.520359,
+                                                                                             "1-101")
+    assert location["addresses"][0] | {"id": None, "location_id": None} == {
+        "id": None, "location_id": None, "address_1": "Foxglove House, 12 Sample Road", "city": "Leeds",
+        "state_province": "", "postal_code": "LS9 7TF", "country": "GB", "address_type": "physical"}
+    areas = exported["service_areas"]
+    assert [a.get("uri") for a in areas[:2]] == [ONS_AREA_URI + "E08000035", ONS_AREA_URI + "E54000054"]
+    assert areas[2]["extent_type"] == "geojson" and json.loads(areas[2]["extent"]) == FULL.service_area.polygon
+    assert exported["organization"]["name"] == "Harbourlight Care Group Ltd"
+
+
+def attributes(exported: dict) -> dict[str, list[tuple[str, str | None]]]:
+    found: dict[str, list[tuple[str, str | None]]] = {}
+    for attribute in exported["attributes"]:
+        term = attribute["taxonomy_term"]
+        found.setdefault(term["taxonomy"], []).append((term["code"], attribute.get("value")))
+    return found
+
+
+def test_type_needs_and_labels_are_attributes_on_rehabmap_terms():
+    found = attributes(service_to_oruk(FULL))
+    assert found["rehabmap-service-types"] == [("inpatient_rehab_level2", None)]
+    assert sorted(found["rehabmap-needs"]) == [
+        ("autism", "yes"), ("detained_mha", "yes"), ("female_only", "yes"), ("language:pl", "yes"),
+        ("male_only", "no"), ("mixed_gender", "no"), ("restricted_s37_41", "no")]
+    # The longest legacy phrase in the label names the term; the value keeps the label as written.
+    assert found["rehabmap-legacy-labels"] == [("longer_term_high_dependency", FULL.original_label)]
+    details = dict(found["rehabmap"][:-2])
+    assert details == {"id": "cqc:1-101", "provider_type": "independent", "gender": "female_only",
+                       "legacy_locked_label": "yes", "pd_specialist": "yes", "beds": "14", "capacity": "limited",
+                       "capacity_as_of": "2026-11-20", "accepting_referrals": "no", "cqc_rating": "Good",
+                       "cqc_rating_date": "2025-05-01"}
+    assert [json.loads(v)["source"] for code, v in found["rehabmap"][-2:]] == ["cqc", "oruk-leeds"]
+    assert attributes(service_to_oruk(SUBTYPED))["rehabmap-service-types"] == [("advocacy", None), ("imha", None)]
+
+
+def test_export_is_deterministic():
+    assert service_to_oruk(FULL) == service_to_oruk(FULL.model_copy())
+
+
+def test_oruk_profile_terms_without_code_and_bare_ons_codes_import():
+    """A feed following the ORUK profile drops taxonomy_term.code and may give an area by its code only."""
+    exported = service_to_oruk(FULL)
+    for attribute in exported["attributes"]:
+        term = attribute["taxonomy_term"]
+        del term["code"], term["id"]
+        attribute.pop("taxonomy_term_id")
+    exported["service_areas"] = [{"id": a["id"], "name": a["name"]} for a in exported["service_areas"][:2]]
+    fields, _ = oruk_to_fields(exported)
+    assert fields["service_type"] == "inpatient_rehab_level2" and "language:pl" in fields["needs_met"]
+    assert fields["service_area"] == {"codes": ["E08000035", "E54000054"]}
+
+
+def test_taxonomy_terms_publish_the_vocabulary(schema):
+    terms = taxonomy_terms()
+    term_schema = schema["properties"]["attributes"]["items"]["properties"]["taxonomy_term"]
+    taxonomy_schema = term_schema["properties"]["taxonomy_detail"]
+    checker = jsonschema.FormatChecker()
+    for term in terms:
+        jsonschema.validate(term, term_schema, format_checker=checker)
+    for taxonomy in taxonomies():
+        jsonschema.validate(taxonomy, taxonomy_schema, format_checker=checker)
+    assert len({t["id"] for t in terms}) == len(terms)
+    by_taxonomy: dict[str, set[str]] = {}
+    for term in terms:
+        by_taxonomy.setdefault(term["taxonomy"], set()).add(term["code"])
+    subtypes = {s for group in SUBTYPES.values() for s in group}
+    assert by_taxonomy["rehabmap-service-types"] == {t.value for t in ServiceType} | subtypes
+    assert by_taxonomy["rehabmap-needs"] == set(NEED_LABELS)
+    assert by_taxonomy["rehabmap-legacy-labels"] == {label.replace(" ", "_") for label in LEGACY_LABEL_TEXTS}
+    parents = {t["id"]: t["code"] for t in terms}
+    imha = next(t for t in terms if t["code"] == "imha")
+    assert parents[imha["parent_id"]] == "advocacy"
+    locked = next(t for t in terms if t["code"] == "locked_rehabilitation")
+    assert "inpatient_rehab_level2" in locked["description"] and "cease" in locked["description"]
+
+
+def test_sample_file_is_valid_hsds_and_round_trips(validator):
+    page = json.loads(SAMPLE.read_text())
+    assert page["total_items"] == len(page["contents"]) == 60
+    for item in page["contents"]:
+        validator.validate(item)
+        fields, _ = oruk_to_fields(item)
+        service = Service.model_validate(fields)
+        assert service_to_oruk(service) == item
