@@ -7,7 +7,7 @@ line and reason in the report.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Protocol
 
@@ -64,6 +64,7 @@ class IndexReport:
                  f"rejected {len(self.rejected)}"]
         lines += [f"  {t}: {n}" for t, n in sorted(self.by_type.items())]
         lines += [f"merged {m.merged} into {m.kept} (same {m.key})" for m in self.merged]
+        lines += [f"warning {w}" for w in self.warnings]
         lines += [f"rejected {r}" for r in self.rejected]
         return lines
 
@@ -109,6 +110,7 @@ def _place(candidate: Candidate, placer: Placer) -> None:
 def prepare(candidate: Candidate, placer: Placer) -> Service | Rejection:
     """One candidate row → a valid record, or a rejection that says why."""
     origin = candidate.origin
+    candidate = replace(candidate, fields=dict(candidate.fields))  # the caller's row stays as it was
     try:
         _classify(candidate)
         _extract_needs(candidate)
@@ -137,6 +139,8 @@ def build_index(rows: Iterable[Candidate | Rejection], placer: Placer, writer: I
     services: list[Service] = []
     for row in tqdm(rows, desc="indexing", unit=" rows", disable=not progress, leave=False):
         report.read += 1
+        if isinstance(row, Candidate):
+            report.warnings += [f"{row.origin.file}:{row.origin.line}: {w}" for w in row.warnings]
         outcome = row if isinstance(row, Rejection) else prepare(row, placer)
         if isinstance(outcome, Rejection):
             report.rejected.append(outcome)

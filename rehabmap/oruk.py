@@ -33,6 +33,7 @@ from typing import Any
 
 from rehabmap.record import Service
 from rehabmap.taxonomy import (
+    LEGACY_LABEL_TEXTS,
     NEED_LABELS,
     SUBTYPE_LABELS,
     SUBTYPES,
@@ -107,9 +108,6 @@ DETAILS = Taxonomy(
     "Record fields HSDS has no standard field for; the attribute value is the field's value.")
 TAXONOMIES = (SERVICE_TYPES, NEEDS, LEGACY_LABELS, DETAILS)
 
-# The labels DESIGN.md §2 lists; what each means comes from the classifier, so the two cannot disagree.
-LEGACY_LABEL_TEXTS = ("community rehabilitation unit", "high dependency", "longer term high dependency",
-                      "highly specialist high dependency", "complex care", "longer stay", "locked rehabilitation")
 
 _DETAIL_TEXTS: dict[str, tuple[str, str]] = {
     "id": ("rehabmap id", "The record's stable, source-prefixed rehabmap id (e.g. cqc:1-123456789)."),

@@ -152,6 +152,10 @@ class NotRehab(ValueError):
     """The label names a service that is not part of the rehab pathway (e.g. low/medium secure)."""
 
 
+# The legacy inpatient labels DESIGN.md §2 lists; what each means comes from `classify_label`.
+LEGACY_LABEL_TEXTS = ("community rehabilitation unit", "high dependency", "longer term high dependency",
+                      "highly specialist high dependency", "complex care", "longer stay", "locked rehabilitation")
+
 # Ordered: the first pattern that matches wins, so specific labels come before general ones.
 _LABEL_RULES: tuple[tuple[re.Pattern[str], Classification | None], ...] = tuple(
     (re.compile(pattern, re.I), cls) for pattern, cls in (
@@ -159,12 +163,13 @@ _LABEL_RULES: tuple[tuple[re.Pattern[str], Classification | None], ...] = tuple(
         (r"\blocked\s+rehab", Classification(ServiceType.inpatient_rehab_level2, legacy_locked=True)),
         (r"\bhigh(ly)?\s+(specialist\s+)?(high\s+)?dependency\b|\blonger\s+term\s+high\s+dependency\b",
          Classification(ServiceType.inpatient_rehab_level2)),
-        (r"\bcomplex\s+care\b", Classification(ServiceType.inpatient_rehab_level2)),
+        (r"\bcomplex\s+care\b(?!.*\bteams?\b)", Classification(ServiceType.inpatient_rehab_level2)),
         (r"\blonger?\s+stay\b", Classification(ServiceType.inpatient_rehab_level2)),
         (r"\blevel\s*2\b", Classification(ServiceType.inpatient_rehab_level2)),
         (r"\bcommunity\s+rehab(ilitation)?\s+unit\b", Classification(ServiceType.inpatient_rehab_level1)),
         (r"\blevel\s*1\b", Classification(ServiceType.inpatient_rehab_level1)),
-        (r"\b(community\s+)?(mental\s+health\s+)?rehab(ilitation)?\s+(and\s+recovery\s+)?team\b",
+        (r"\b(community\s+)?(mental\s+health\s+)?rehab(ilitation)?\s+(and\s+recovery\s+)?teams?\b"
+         r"|\bcomm(unity)?\s+rehab(ilitation)?\s*$|^comm(unity)?\s+rehab(ilitation)?\b",
          Classification(ServiceType.community_rehab_team)),
         (r"\bindividual\s+placement\s+and\s+support\b|\bIPS\b|\bsupported\s+employment\b",
          Classification(ServiceType.ips_employment)),

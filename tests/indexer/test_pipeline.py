@@ -79,3 +79,24 @@ def test_duplicates_merge_and_remember_sources(geography, index):
     assert "detained_mha" in merged.needs_met
     assert {(m.kept, m.merged, m.key) for m in report.merged} == {
         ("cqc:2", "oruk:3", "name+postcode"), ("cqc:2", "csv:4", "cqc")}
+
+
+def test_importer_warnings_reach_the_report_and_rows_are_not_mutated(geography, index):
+    candidate = row(2, name="Leeds Recovery College", postcode="LS9 7TF", original_label="Recovery college")
+    candidate.warnings.append("service has 2 locations; only the first is indexed")
+    before = dict(candidate.fields)
+    report = build_index([candidate], GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
+    assert report.indexed == 1
+    assert report.warnings == ["rows.csv:2: service has 2 locations; only the first is indexed"]
+    assert "warning rows.csv:2: service has 2 locations; only the first is indexed" in report.summary_lines()
+    assert candidate.fields == before
+
+
+def test_invalid_catchment_polygon_is_rejected_with_reason(geography, index):
+    bowtie = {"type": "Polygon", "coordinates": [[[0, 51], [1, 52], [1, 51], [0, 52], [0, 51]]]}
+    bad = row(2, name="Leeds Floating Support", postcode="LS9 7TF", service_type="supported_accommodation",
+              service_area={"polygon": bowtie})
+    report = build_index([bad], GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
+    assert report.indexed == 0
+    assert "service_area.polygon" in report.rejected[0].reason
+    assert "Self-intersection" in report.rejected[0].reason
