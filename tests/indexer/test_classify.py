@@ -49,6 +49,9 @@ def test_secure_services_are_not_rehab(label):
     ("Floating support", ServiceType.supported_accommodation, "floating_outreach"),
     ("24-hour staffed residential care home", ServiceType.supported_accommodation, "residential_24h"),
     ("Supported housing scheme", ServiceType.supported_accommodation, "supported_housing"),
+    ("Rehab teams (north and south)", ServiceType.community_rehab_team, None),
+    ("KCW COMMUNITY REHAB", ServiceType.community_rehab_team, None),
+    ("COMM REHAB HARROW", ServiceType.community_rehab_team, None),
     ("Recovery College", ServiceType.vcfse, None),
     ("Peer support group", ServiceType.vcfse, None),
 ])
@@ -59,6 +62,8 @@ def test_community_labels(label, service_type, subtype):
 
 def test_unrecognised_label_is_none():
     assert classify_label("Kingfisher House") is None
+    # A community "complex care" team is not the legacy inpatient label.
+    assert classify_label("Complex care & treatment team") is None
 
 
 def test_needs_from_text_positive_and_negative():
