@@ -28,6 +28,7 @@ from rehabmap.record import Capacity, Service
 from rehabmap.taxonomy import TYPE_LABELS, ServiceType, need_label
 
 OUT_OF_AREA_MARGIN_KM = 5.0
+_GENDER_NOTES = {"female_only": "Women only.", "male_only": "Men only."}
 MAX_LIMIT = 100
 
 
@@ -145,6 +146,10 @@ def explain(service: Service, distance_km: float, in_icb: bool, home: HomeLike, 
         parts.append(f"{label} (listed as '{service.original_label}').")
     if service.legacy_locked_label:
         parts.append("Uses the legacy 'locked rehabilitation' label.")
+    if service.pd_specialist:
+        parts.append("Commissioned for people with a diagnosis of personality disorder.")
+    if service.gender in _GENDER_NOTES:
+        parts.append(_GENDER_NOTES[service.gender])
     if matched:
         parts.append("Meets: " + ", ".join(need_label(n) for n in matched) + ".")
     if unknown:
