@@ -3,25 +3,76 @@
 from __future__ import annotations
 
 import logging
+import traceback
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rehabmap.errors import DomainError
 
 log = logging.getLogger("rehabmap.api")
 
 
-def _body(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+class TaxonomyNotFound(DomainError):
+    """An ORUK taxonomy or term id that rehabmap does not publish."""
+
+    status = 404
+    code = "taxonomy_not_found"
+
+
+def _body(status: int, code: str, message: str, field: str | None = None,
+          headers: dict[str, str] | None = None) -> JSONResponse:
     error = {"code": code, "message": message}
     if field:
         error["field"] = field
-    return JSONResponse({"error": error}, status_code=status)
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
+
+
+def _internal_error() -> JSONResponse:
+    return _body(500, "internal_error", "Something went wrong on our side. Please try again.")
+
+
+def _log_unexpected(exc: BaseException) -> None:
+    """The exception's type and where it was raised, never its message: a message can quote the input
+    (a postcode, a need), and the log must not hold that."""
+    frames = traceback.extract_tb(exc.__traceback__)[-6:]
+    where = " < ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in reversed(frames))
+    log.error("unexpected error: %s at %s", type(exc).__name__, where or "?")
+
+
+class CatchAllMiddleware:
+    """Turns an unexpected exception into the JSON 500 inside the app, so it never reaches the server,
+    which would log its traceback with the exception's message."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception as exc:
+            _log_unexpected(exc)
+            if not started:
+                await _internal_error()(scope, receive, send)
 
 
 def install(app: FastAPI) -> None:
+    """The handlers, and the catch-all (innermost of the app's middleware: add others after this)."""
+    app.add_middleware(CatchAllMiddleware)
+
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         return _body(exc.status, exc.code, exc.message, exc.field)
@@ -38,9 +89,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return _body(exc.status_code, "http_error", str(exc.detail))
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _body(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.error("unexpected error: %s", type(exc).__name__)
-        return _body(500, "internal_error", "Something went wrong on our side. Please try again.")
+        _log_unexpected(exc)
+        return _internal_error()

@@ -12,6 +12,7 @@ import time
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Mount
 
 log = logging.getLogger("rehabmap.access")
 
@@ -21,7 +22,9 @@ class PrivacyLogMiddleware(BaseHTTPMiddleware):
         started = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
+        # Under a mounted app (/oruk) the route is the sub-app's, and root_path holds the mount point.
+        template = None if isinstance(route, Mount) else getattr(route, "path_format", None)
+        path = request.scope.get("root_path", "") + template if template else "unmatched"
         log.info("%s %s %s %.1fms", request.method, path, response.status_code,
                  (time.perf_counter() - started) * 1000)
         return response

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Literal
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rehabmap.matching import MatchResponse, MatchResult
+from rehabmap.record import Service
+from rehabmap.taxonomy import NEED_LABELS, SUBTYPE_LABELS, TYPE_LABELS, ServiceType
+
+# A need or type code is short; a longer string is junk and is refused before it is echoed in an error.
+Code = Annotated[str, Field(min_length=1, max_length=40)]
 
 
 class HomeIn(BaseModel):
     """Where the person lives: exactly one of a postcode, a place name, or a point."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"postcode": "LS9 7TF"}]})
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
+        {"postcode": "LS9 7TF"}, {"postcode": "LS9"}, {"place": "Bradford"}, {"lat": 53.79648, "lon": -1.54785}]})
 
-    postcode: str | None = Field(default=None, max_length=10)
-    place: str | None = Field(default=None, max_length=80)
-    lat: float | None = Field(default=None, ge=-90, le=90)
-    lon: float | None = Field(default=None, ge=-180, le=180)
+    postcode: str | None = Field(default=None, max_length=10,
+                                 description="Full postcode ('LS9 7TF'), sector ('LS9 7') or district ('LS9').")
+    place: str | None = Field(default=None, max_length=80, description="A town or place in England.")
+    lat: float | None = Field(default=None, ge=-90, le=90, description="Latitude (WGS84), with lon.")
+    lon: float | None = Field(default=None, ge=-180, le=180, description="Longitude (WGS84), with lat.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> HomeIn:
@@ -31,10 +38,12 @@ class HomeIn(BaseModel):
 
 
 class PlacementIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Where the person is placed now, to say how much nearer each option is: a service id or a postcode."""
 
-    service_id: str | None = Field(default=None, max_length=200)
-    postcode: str | None = Field(default=None, max_length=10)
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    service_id: str | None = Field(default=None, max_length=200, description="rehabmap id of the current service.")
+    postcode: str | None = Field(default=None, max_length=10, description="Postcode of the current placement.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> PlacementIn:
@@ -44,25 +53,40 @@ class PlacementIn(BaseModel):
 
 
 class MatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "home": {"postcode": "LS9 7TF"}, "needs": ["autism", "restricted_s37_41"],
-        "types": ["inpatient_rehab_level2"], "max_distance_km": 100,
-        "current_placement": {"postcode": "TR1 3LJ"}}]})
+    """One person's question. Strict: `true` is a boolean and 30 an age; "true" and "30" are refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
+        {"home": {"postcode": "LS9 7TF"}, "needs": ["autism", "restricted_s37_41"],
+         "types": ["inpatient_rehab_level2"], "max_distance_km": 100,
+         "current_placement": {"postcode": "TR1 3LJ"}},
+        {"home": {"place": "Bradford"}, "types": "any", "needs": ["language:ur"], "limit": 3},
+        {"home": {"lat": 53.4794, "lon": -2.2453}, "types": ["community_rehab_team"], "own_icb_only": True,
+         "accepting_referrals_only": True, "current_placement": {"service_id": "sample:bodmin-rehabilitation-unit"}},
+    ]})
 
     home: HomeIn
-    needs: list[str] = Field(default_factory=list, max_length=20,
-                             description="Needs every result must meet or not rule out (DESIGN.md vocabulary).")
-    types: list[str] | Literal["any"] = Field(default="any", description="Service types, or 'any'.")
-    subtypes: list[str] | None = Field(default=None, max_length=10)
-    age: int | None = Field(default=None, ge=0, le=120)
-    gender: Literal["female", "male"] | None = None
-    max_distance_km: float | None = Field(default=None, gt=0, le=1000)
-    own_icb_only: bool = False
-    accepting_referrals_only: bool = False
+    needs: list[Code] = Field(
+        default_factory=list, max_length=20,
+        description="Needs every result must meet or not rule out: " + ", ".join(NEED_LABELS)
+        + ", or language:<ISO 639 code>.")
+    types: list[Code] | Literal["any"] = Field(
+        default="any", max_length=7,
+        description="Service types (" + ", ".join(t.value for t in ServiceType) + "), or 'any' for every "
+        "type, least restrictive first, up to `limit` of each.")
+    subtypes: list[Code] | None = Field(default=None, max_length=10,
+                                        description="Subtypes: " + ", ".join(SUBTYPE_LABELS) + ".")
+    age: int | None = Field(default=None, ge=0, le=120, description="Leave out services whose age range excludes it.")
+    gender: Literal["female", "male"] | None = Field(
+        default=None, description="Leave out single-gender services for the other gender.")
+    max_distance_km: float | None = Field(default=None, gt=0, le=1000, description="Only options within this.")
+    own_icb_only: bool = Field(default=False, description="Only options in the person's own ICB.")
+    accepting_referrals_only: bool = Field(default=False, description="Only services that say they are "
+                                           "accepting referrals now.")
     needs_confirmed: bool = Field(default=False, description="Leave out services that have not said.")
     include_out_of_catchment: bool = Field(default=False, description="List them, marked, instead of leaving out.")
     limit: int = Field(default=10, ge=1, le=100, description="Results per request (per type when types is 'any').")
-    current_placement: PlacementIn | None = None
+    current_placement: PlacementIn | None = Field(
+        default=None, description="Where the person is now; each option then says the distance saved.")
 
 
 class CapacityOut(BaseModel):
@@ -154,3 +178,205 @@ class MatchOut(BaseModel):
                      for t in response.summary],
             current_placement_km=None if response.current_placement_km is None
             else round(response.current_placement_km, 3))
+
+
+# --- errors -------------------------------------------------------------------------------------------
+
+_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {
+            "code": {"type": "string", "description": "Stable machine-readable code, e.g. unknown_postcode."},
+            "message": {"type": "string", "description": "What was wrong and what to do, for a person."},
+            "field": {"type": "string", "description": "The input that was wrong, when there is one."}}}},
+}
+_ERROR_EXAMPLES: dict[int, tuple[str, dict[str, str]]] = {
+    400: ("Bad input: an invalid postcode, an unknown type or need, a value out of range.",
+          {"code": "unknown_need", "field": "needs",
+           "message": "Unknown need 'flying'. Use one of: learning_disability, autism, … (e.g. language:pl)."}),
+    404: ("Not found: an unknown postcode, place, service or area.",
+          {"code": "unknown_postcode", "field": "postcode",
+           "message": "Postcode 'ZZ1 1ZZ' was not found in the ONS Postcode Directory for England. …"}),
+    422: ("The request does not have the documented shape (wrong type, missing or extra field).",
+          {"code": "invalid_request", "field": "limit",
+           "message": "query.limit: Input should be less than or equal to 100"}),
+    503: ("The index or the geodata has not been built yet.",
+          {"code": "index_not_built",
+           "message": "No index at var/index.sqlite. Run 'rehabmap index SOURCE...' first."}),
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for error replies. Always JSON, also on routes whose success is CSV or GeoJSON."""
+    return {status: {"description": _ERROR_EXAMPLES[status][0], "content": {"application/json": {
+        "schema": _ERROR_SCHEMA, "example": {"error": _ERROR_EXAMPLES[status][1]}}}}
+        for status in statuses}
+
+
+ERRORS = error_responses(400, 404, 422, 503)
+
+
+# --- services -----------------------------------------------------------------------------------------
+
+class AreasOut(BaseModel):
+    """The ONS areas a service's point lies in."""
+
+    icb_code: str | None
+    icb_name: str | None
+    sub_icb_code: str | None
+    sub_icb_name: str | None
+    lad_code: str | None
+    lad_name: str | None
+    region_code: str | None
+    region_name: str | None
+
+
+class ServiceAreaOut(BaseModel):
+    """Who the service serves: ONS area codes and/or a polygon; none stated means no restriction."""
+
+    codes: list[str]
+    description: str | None
+    has_polygon: bool
+    polygon: dict[str, Any] | None = Field(
+        default=None, description="GeoJSON (WGS84) catchment; given on GET /services/{id} only.")
+
+
+class ProvenanceOut(BaseModel):
+    source: str
+    source_id: str
+    fetched_at: datetime
+    licence: str | None
+
+
+def capacity_of(service: Service, today: date) -> CapacityOut:
+    now = service.capacity_now(today)
+    return CapacityOut(status=now or "unknown", as_of=service.capacity_as_of, reported=service.capacity)
+
+
+class ServiceOut(BaseModel):
+    """One service as rehabmap holds it. Capacity older than 14 days reads `unknown`; `reported` keeps
+    what the service last said."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "sample:aire-valley-rehabilitation-unit", "name": "Aire Valley Rehabilitation Unit (sample)",
+        "service_type": "inpatient_rehab_level1", "service_type_label": "Level 1 inpatient rehabilitation unit",
+        "postcode": "LS9 7TF", "lat": 53.806869, "lon": -1.520359,
+        "capacity": {"status": "available", "as_of": "2026-11-20", "reported": "available"}}]})
+
+    id: str
+    name: str
+    organisation: str | None
+    provider_type: str | None
+    service_type: str
+    service_type_label: str
+    subtype: str | None
+    subtype_label: str | None
+    original_label: str | None
+    legacy_locked_label: bool
+    pd_specialist: bool
+    description: str
+    needs_met: list[str]
+    needs_not_met: list[str]
+    min_age: int | None
+    max_age: int | None
+    gender: str | None
+    address: str | None
+    postcode: str | None
+    lat: float
+    lon: float
+    areas: AreasOut
+    service_area: ServiceAreaOut
+    beds: int | None
+    capacity: CapacityOut
+    accepting_referrals: bool | None
+    referral_route: str | None
+    phone: str | None
+    email: str | None
+    website: str | None
+    cqc: CqcOut
+    status: str
+    last_verified: date | None
+    provenance: list[ProvenanceOut]
+
+    @classmethod
+    def fields_of(cls, s: Service, today: date, *, polygon: bool) -> dict[str, Any]:
+        area = s.service_area
+        return dict(
+            id=s.id, name=s.name, organisation=s.organisation, provider_type=s.provider_type,
+            service_type=s.service_type.value, service_type_label=TYPE_LABELS[s.service_type],
+            subtype=s.subtype, subtype_label=SUBTYPE_LABELS.get(s.subtype) if s.subtype else None,
+            original_label=s.original_label, legacy_locked_label=s.legacy_locked_label,
+            pd_specialist=s.pd_specialist, description=s.description, needs_met=s.needs_met,
+            needs_not_met=s.needs_not_met, min_age=s.min_age, max_age=s.max_age, gender=s.gender,
+            address=s.address, postcode=s.postcode, lat=s.lat, lon=s.lon,
+            areas=AreasOut(**vars(s.areas)),
+            service_area=ServiceAreaOut(codes=area.codes, description=area.description,
+                                        has_polygon=area.polygon is not None,
+                                        polygon=area.polygon if polygon else None),
+            beds=s.beds, capacity=capacity_of(s, today), accepting_referrals=s.accepting_referrals,
+            referral_route=s.referral_route, phone=s.phone, email=s.email, website=s.website,
+            cqc=CqcOut(location_id=s.cqc_location_id, rating=s.cqc_rating, rating_date=s.cqc_rating_date),
+            status=s.status, last_verified=s.last_verified,
+            provenance=[ProvenanceOut(source=p.source, source_id=p.source_id, fetched_at=p.fetched_at,
+                                      licence=p.licence) for p in s.provenance])
+
+    @classmethod
+    def of(cls, s: Service, today: date) -> ServiceOut:
+        return cls(**cls.fields_of(s, today, polygon=True))
+
+
+class ListedServiceOut(ServiceOut):
+    """A service in a list. Near a place, it also says how far and whether the place is in its catchment."""
+
+    distance_km: float | None = Field(description="Great-circle km from the place searched near.")
+    in_home_icb: bool | None = Field(description="In the same ICB as the place searched near.")
+    out_of_catchment: bool | None = Field(
+        description="The place searched near is outside the area the service says it serves.")
+
+    @classmethod
+    def of(cls, s: Service, today: date, distance_km: float | None = None, in_home_icb: bool | None = None,
+           out_of_catchment: bool | None = None) -> ListedServiceOut:
+        return cls(**cls.fields_of(s, today, polygon=False), distance_km=distance_km, in_home_icb=in_home_icb,
+                   out_of_catchment=out_of_catchment)
+
+
+class ServiceListOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "total": 1, "page": 1, "per_page": 20, "total_pages": 1, "sort": "distance",
+        "near": {"district": "LS9", "icb_code": "E54000054", "icb_name": "NHS West Yorkshire ICB",
+                 "lad_code": "E08000035", "lad_name": "Leeds", "precision": "postcode"},
+        "radius_km": 10, "results": []}]})
+
+    total: int = Field(description="Services passing the filters (within the radius, when one is given).")
+    page: int
+    per_page: int
+    total_pages: int
+    sort: Literal["distance", "relevance", "name"]
+    near: HomeOut | None = Field(description="Where the search was centred: district and areas only.")
+    radius_km: float | None
+    results: list[ListedServiceOut]
+
+
+# --- areas --------------------------------------------------------------------------------------------
+
+class AreaOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "code": "E08000035", "name": "Leeds", "level": "lad", "level_label": "Local authority district",
+        "bbox": [-1.8, 53.69, -1.29, 53.95], "total": 1,
+        "counts": {"vcfse": 0, "advocacy": 1, "ips_employment": 0, "supported_accommodation": 0,
+                   "community_rehab_team": 0, "inpatient_rehab_level1": 0, "inpatient_rehab_level2": 0},
+        "page": 1, "per_page": 50, "total_pages": 1, "services": []}]})
+
+    code: str
+    name: str
+    level: Literal["icb", "sub_icb", "lad", "region"]
+    level_label: str
+    bbox: list[float] = Field(description="[west, south, east, north] in WGS84 degrees.")
+    total: int = Field(description="Active services located in the area.")
+    counts: dict[str, int] = Field(description="Active services located in the area, per service type "
+                                               "(every type listed, least restrictive first).")
+    page: int
+    per_page: int
+    total_pages: int
+    services: list[ListedServiceOut]

@@ -141,3 +141,12 @@ def serve(host: str, port: int) -> None:
     import uvicorn
 
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, access_log=False)
+
+
+def _register_gaps() -> None:
+    from rehabmap.gaps_cli import gaps_command
+
+    main.add_command(gaps_command)
+
+
+_register_gaps()

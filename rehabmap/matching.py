@@ -125,14 +125,20 @@ def ranked_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: i
                 radius_km: float | None, own_icb_only: bool) -> list[Hit]:
     """Top k by effective distance. Exact: the top k by effective key always lie in the union of
     the k nearest inside the home ICB and the k nearest overall (the margin is one constant)."""
+    return _ranked(backend, home, query, k, radius_km, own_icb_only)[0]
+
+
+def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, radius_km: float | None,
+            own_icb_only: bool) -> tuple[list[Hit], list[Hit] | None]:
+    """`ranked_hits`, and the k nearest overall it looked at (None when it did not look)."""
     icb = home.areas.icb_code
     inside = backend.nearest(home.lat, home.lon, replace(query, area_codes=frozenset({icb})),
                              k=k, radius_km=radius_km) if icb else []
     if own_icb_only:
-        return inside
+        return inside, None
     overall = backend.nearest(home.lat, home.lon, query, k=k, radius_km=radius_km)
     merged = {h.service.id: h for h in [*inside, *overall]}
-    return sorted(merged.values(), key=lambda h: _effective_key(h, icb))[:k]
+    return sorted(merged.values(), key=lambda h: _effective_key(h, icb))[:k], overall
 
 
 def explain(service: Service, distance_km: float, in_icb: bool, home: HomeLike, matched: list[str],
@@ -183,22 +189,47 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
         placement_km = great_circle_km(home.lat, home.lon, *request.current_placement)
     type_groups = [frozenset(request.types)] if request.types else [frozenset({t}) for t in ServiceType]
     results: list[MatchResult] = []
+    nearest_known: dict[ServiceType, Hit] = {}
     for types in type_groups:
-        hits = ranked_hits(backend, home, _base_query(request, home, types), request.limit,
-                           request.max_distance_km, request.own_icb_only)
+        hits, overall = _ranked(backend, home, _base_query(request, home, types), request.limit,
+                                request.max_distance_km, request.own_icb_only)
         results.extend(to_result(h, home, request, today, placement_km) for h in hits)
-    return MatchResponse(results, summarise(backend, home, request, today), placement_km)
+        # The k nearest overall are sorted by distance then id, like the summary's nearest of each type,
+        # and pass the same filters (the radius only cuts further ones): so the first of a type among
+        # them is that type's nearest anywhere.
+        for hit in overall or ():
+            nearest_known.setdefault(hit.service.service_type, hit)
+    return MatchResponse(results, summarise(backend, home, request, today, nearest_known=nearest_known),
+                         placement_km)
 
 
-def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: date) -> list[TypeSummary]:
-    """Per type asked for: how many pass the filters inside the home ICB, and the nearest anywhere."""
+def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: date, *,
+              nearest_known: dict[ServiceType, Hit] | None = None) -> list[TypeSummary]:
+    """Per type asked for: how many pass the filters inside the home ICB, and the nearest anywhere.
+
+    `nearest_known`: per type, its nearest service passing the request's filters, where the caller
+    already knows it (so it is not asked again)."""
     wanted = request.types or tuple(ServiceType)
     icb = home.areas.icb_code
+    counts = _counts_in_icb(backend, home, request, wanted) if icb else {}
     summary = []
     for service_type in sorted(wanted, key=lambda t: t.restrictiveness):
         query = _base_query(request, home, frozenset({service_type}))
-        count = backend.find(replace(query, area_codes=frozenset({icb})), limit=0).total if icb else 0
-        nearest = backend.nearest(home.lat, home.lon, query, k=1)
-        summary.append(TypeSummary(service_type, count,
+        known = (nearest_known or {}).get(service_type)
+        nearest = [known] if known is not None else backend.nearest(home.lat, home.lon, query, k=1)
+        summary.append(TypeSummary(service_type, counts.get(service_type, 0),
                                    to_result(nearest[0], home, request, today, None) if nearest else None))
     return summary
+
+
+def _counts_in_icb(backend: IndexBackend, home: HomeLike, request: MatchRequest,
+                   wanted: tuple[ServiceType, ...]) -> dict[ServiceType, int]:
+    """Per wanted type, how many services pass the filters inside the home ICB: one pass where the
+    backend can count by type, else one count per type."""
+    icb = frozenset({home.areas.icb_code})
+    count_by_type = getattr(backend, "count_by_type", None)
+    if count_by_type is not None:
+        counts = count_by_type(replace(_base_query(request, home, frozenset(wanted)), area_codes=icb))
+        return {t: counts.get(t, 0) for t in wanted}
+    return {t: backend.find(replace(_base_query(request, home, frozenset({t})), area_codes=icb), limit=0).total
+            for t in wanted}

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import State
+from api.schemas import ERRORS
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=ERRORS)
 
 
-@router.get("/health", summary="Service health and index facts")
-def health(state: State) -> dict:
+class HealthOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "status": "ok", "backend": "embedded", "services": 860, "built_at": "2026-11-23T18:36:16+00:00",
+        "sources": {"cqc": 800, "sample": 60}}]})
+
+    status: str
+    backend: str
+    services: int = Field(description="Records in the index, active or not.")
+    built_at: datetime | None
+    sources: dict[str, int] = Field(description="Records per source (the id prefix).")
+
+
+@router.get("/health", response_model=HealthOut, summary="Service health and index facts")
+def health(state: State) -> HealthOut:
+    """200 with the index's size and build time when it is loaded; 503 when it has not been built."""
     info = state.backend.info()
-    return {"status": "ok", "backend": info.backend, "services": info.count,
-            "built_at": info.built_at.isoformat() if info.built_at else None, "sources": info.sources}
+    return HealthOut(status="ok", backend=info.backend, services=info.count, built_at=info.built_at,
+                     sources=info.sources)

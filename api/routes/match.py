@@ -4,23 +4,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.browse import locate
 from api.deps import State
-from api.schemas import MatchIn, MatchOut
+from api.schemas import ERRORS, MatchIn, MatchOut
 from rehabmap import matching
-from rehabmap.errors import ServiceNotFound
+from rehabmap.errors import ServiceNotFound, UnknownServiceType
 from rehabmap.matching import MatchRequest
-from rehabmap.taxonomy import parse_need, parse_type
+from rehabmap.taxonomy import SUBTYPES, ServiceType, parse_need, parse_type
 
-router = APIRouter(tags=["match"])
-RANKING = " ".join(matching.__doc__.split("Ranking rule", 1)[1].split())
+router = APIRouter(tags=["match"], responses=ERRORS)
+# The rule as rehabmap.matching documents it (its docstring from "Ranking rule" on), in one line.
+RANKING = " ".join((matching.__doc__ or "").partition("Ranking rule")[2].split()) or "nearest first"
 
 
 @router.post("/match", response_model=MatchOut, summary="Rank local options that meet a person's needs")
 def post_match(body: MatchIn, state: State) -> MatchOut:
     """Options nearest the person's home that meet every stated need, each with why it matched, what is
     unknown, distance, in/out of the home ICB and, given a current placement, the distance saved."""
-    geography = state.geography
-    home = geography.resolve(**body.home.model_dump())
+    home = locate(state, "home", **body.home.model_dump())
     placement = None
     if body.current_placement is not None:
         if body.current_placement.service_id is not None:
@@ -30,15 +31,29 @@ def post_match(body: MatchIn, state: State) -> MatchOut:
                                       field="current_placement.service_id")
             placement = (current.lat, current.lon)
         else:
-            point = geography.resolve(postcode=body.current_placement.postcode)
+            point = locate(state, "current_placement", postcode=body.current_placement.postcode)
             placement = (point.lat, point.lon)
-    types = None if body.types == "any" else tuple(parse_type(t) for t in body.types) or None
+    wanted = [] if body.types == "any" else [t for t in body.types if t.strip().lower() != "any"]
+    types = tuple(dict.fromkeys(parse_type(t) for t in wanted)) or None
     request = MatchRequest(
         needs=tuple(parse_need(n) for n in body.needs), types=types,
-        subtypes=tuple(body.subtypes) if body.subtypes else None, age=body.age, gender=body.gender,
+        subtypes=_subtypes(body.subtypes, types), age=body.age, gender=body.gender,
         max_distance_km=body.max_distance_km, own_icb_only=body.own_icb_only,
         accepting_only=body.accepting_referrals_only, needs_confirmed=body.needs_confirmed,
         include_out_of_catchment=body.include_out_of_catchment, limit=body.limit,
         current_placement=placement)
     response = matching.match(state.backend, home, request, state.today())
     return MatchOut.of(home, response, RANKING)
+
+
+def _subtypes(given: list[str] | None, types: tuple[ServiceType, ...] | None) -> tuple[str, ...] | None:
+    """Subtypes must exist and, when types are named, belong to one of them; an unknown one is a 400."""
+    if not given:
+        return None
+    allowed = {sub: t for t in (types or tuple(ServiceType)) for sub in SUBTYPES.get(t, ())}
+    subtypes = tuple(dict.fromkeys(s.strip().lower() for s in given))
+    for sub in subtypes:
+        if sub not in allowed:
+            options = ", ".join(allowed) or "none for the types asked for"
+            raise UnknownServiceType(f"Unknown subtype '{sub}'. Use one of: {options}.", field="subtypes")
+    return subtypes

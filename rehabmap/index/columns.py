@@ -1,24 +1,48 @@
 """Column arrays over a list of services, so filters are NumPy masks and k-nearest is one scan.
 
 Kept apart from the SQLite store: the arrays are the query engine, the file is the store of record.
+
+Speed without giving up exactness: the points also sit in a fixed grid of small cells (rows sorted by cell,
+with a summed-area table of counts), so a k-nearest query looks only at the rows in a box around the
+home, evaluates the filters on those rows alone, and widens the box until the answer is provably the
+same as a scan over every row (see `ServiceColumns.nearest`). Filters on area codes and catchments are
+lookups in small per-query tables, so no query allocates or scans a full-length array unless it has to.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import shapely
 from shapely.geometry import shape
 
+from geodata.distance import EARTH_RADIUS_KM, haversine_km
 from rehabmap.index.base import Coverage, ServiceQuery
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType
 
 _NEED_BITS = {need: np.uint32(1 << i) for i, need in enumerate(NEED_LABELS)}
 _TYPES = list(ServiceType)
+_TYPE_BIT = {t: 1 << i for i, t in enumerate(_TYPES)}
+assert len(_TYPES) <= 8, "a type's bit must fit in the low byte of the packed flags"
 _UNKNOWN_AGE_MIN, _UNKNOWN_AGE_MAX = -1, 999
+# Bits of the packed flags word: the type's bit (0-7), then these.
+_ACTIVE_SHIFT, _ACCEPTING_SHIFT, _RESTRICTED_SHIFT, _GENDER_SHIFT = 8, 9, 10, 11
+_ACTIVE, _ACCEPTING, _RESTRICTED = 1 << _ACTIVE_SHIFT, 1 << _ACCEPTING_SHIFT, 1 << _RESTRICTED_SHIFT
+_GENDER_MASK = 3 << _GENDER_SHIFT
+_GENDERS = ["", "female_only", "male_only", "mixed_gender"]
+
+# Grid cells of about 2 km: small enough that a dense city block holds a few hundred services at 500k.
+_CELL_LAT, _CELL_LON = 0.02, 0.03
+# Widen every box by this much (relative, plus an absolute hair) so rounding can never leave out a row
+# whose computed distance is inside the radius.
+_SAFETY = 1e-6
+# First box: about this many rows per wanted result, before filters.
+_ROWS_PER_RESULT, _MIN_ROWS = 24, 64
 
 
 def _index_lists(keys: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
@@ -27,6 +51,144 @@ def _index_lists(keys: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
         for value in values:
             lists[value].append(i)
     return {k: np.asarray(v, dtype=np.int64) for k, v in lists.items()}
+
+
+class _CodeSets:
+    """Per row, a small set of codes; answers 'does the row hold any of these codes' for some rows.
+
+    Codes are numbered; each row's numbers sit in a padded matrix (-1 = none), so the answer for any set
+    of rows is one gather into a per-query boolean table. The rare row with more codes than the matrix
+    is wide is answered from Python sets.
+    """
+
+    _WIDTH = 8
+
+    def __init__(self, keys: Sequence[Sequence[str]], rows_by_code: dict[str, np.ndarray]) -> None:
+        self.rows_by_code = rows_by_code
+        self.number = {code: i for i, code in enumerate(rows_by_code)}
+        width = min(max((len(set(k)) for k in keys), default=0), self._WIDTH)
+        # One array per slot (not a 2-D matrix): a gather per slot is cheaper than gathering rows.
+        self.slots = [np.full(len(keys), len(self.number), dtype=np.int32) for _ in range(max(width, 1))]
+        overflow: dict[int, frozenset[str]] = {}
+        for i, values in enumerate(keys):
+            unique = list(dict.fromkeys(values))
+            if len(unique) > width:
+                overflow[i] = frozenset(unique)
+            for j, value in enumerate(unique[:width]):
+                self.slots[j][i] = self.number[value]
+        self.overflow_rows = np.array(sorted(overflow), dtype=np.int64)
+        self.overflow = overflow
+
+    def any_of(self, codes: frozenset[str] | Sequence[str], rows: np.ndarray) -> np.ndarray:
+        table = np.zeros(len(self.number) + 1, dtype=bool)
+        for code in codes:
+            number = self.number.get(code)
+            if number is not None:
+                table[number] = True
+        found = table[self.slots[0][rows]]
+        for slot in self.slots[1:]:
+            found |= table[slot[rows]]
+        if len(self.overflow_rows):
+            wanted = set(codes)
+            extra = np.flatnonzero(np.isin(rows, self.overflow_rows))
+            for at in extra:
+                found[at] = bool(self.overflow[int(rows[at])] & wanted)
+        return found
+
+    def rows_with(self, codes: frozenset[str] | Sequence[str]) -> np.ndarray:
+        """Every row holding any of the codes, ascending."""
+        lists = [self.rows_by_code[c] for c in codes if c in self.rows_by_code]
+        if not lists:
+            return np.zeros(0, dtype=np.int64)
+        return lists[0] if len(lists) == 1 else np.unique(np.concatenate(lists))
+
+
+class _Grid:
+    """Rows sorted by a fixed lat/lon cell, with where each cell starts and a summed-area table of counts."""
+
+    def __init__(self, lat: np.ndarray, lon: np.ndarray) -> None:
+        n = len(lat)
+        self.empty = n == 0
+        self.lat0 = float(lat.min()) if n else 0.0
+        self.lon0 = float(lon.min()) if n else 0.0
+        self.ny = int((float(lat.max()) - self.lat0) // _CELL_LAT) + 1 if n else 1
+        self.nx = int((float(lon.max()) - self.lon0) // _CELL_LON) + 1 if n else 1
+        iy = np.clip(((lat - self.lat0) // _CELL_LAT).astype(np.int64), 0, self.ny - 1)
+        ix = np.clip(((lon - self.lon0) // _CELL_LON).astype(np.int64), 0, self.nx - 1)
+        cell = iy * self.nx + ix
+        self.order = np.argsort(cell, kind="stable")
+        self.start = np.searchsorted(cell[self.order], np.arange(self.ny * self.nx + 1))
+        counts = np.bincount(cell, minlength=self.ny * self.nx).reshape(self.ny, self.nx)
+        self.sat = np.zeros((self.ny + 1, self.nx + 1), dtype=np.int64)
+        self.sat[1:, 1:] = counts.cumsum(axis=0).cumsum(axis=1)
+
+    def cells(self, lat_lo: float, lat_hi: float, lon_lo: float, lon_hi: float) -> tuple[int, int, int, int] | None:
+        """Inclusive cell range covering the box, or None when the box misses the grid."""
+        y0 = max(math.floor((lat_lo - self.lat0) / _CELL_LAT), 0)
+        y1 = min(math.floor((lat_hi - self.lat0) / _CELL_LAT), self.ny - 1)
+        x0 = max(math.floor((lon_lo - self.lon0) / _CELL_LON), 0)
+        x1 = min(math.floor((lon_hi - self.lon0) / _CELL_LON), self.nx - 1)
+        if y0 > y1 or x0 > x1:
+            return None
+        return y0, y1, x0, x1
+
+    def everything(self, box: tuple[int, int, int, int] | None) -> bool:
+        return box is not None and box == (0, self.ny - 1, 0, self.nx - 1)
+
+    def count(self, box: tuple[int, int, int, int] | None) -> int:
+        if box is None:
+            return 0
+        y0, y1, x0, x1 = box
+        s = self.sat
+        return int(s[y1 + 1, x1 + 1] - s[y0, x1 + 1] - s[y1 + 1, x0] + s[y0, x0])
+
+    def rows(self, box: tuple[int, int, int, int] | None) -> np.ndarray:
+        if box is None:
+            return np.zeros(0, dtype=np.int64)
+        y0, y1, x0, x1 = box
+        first = np.arange(y0, y1 + 1) * self.nx
+        begins, ends = self.start[first + x0], self.start[first + x1 + 1]
+        lengths = ends - begins
+        total = int(lengths.sum())
+        if total == 0:
+            return np.zeros(0, dtype=np.int64)
+        # Positions begins[j] .. ends[j]-1 of every cell row j, in one vectorised step.
+        offsets = np.repeat(begins - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+        return self.order[np.arange(total) + offsets]
+
+
+def _box(lat: float, lon: float, radius_km: float) -> tuple[float, float, float, float] | None:
+    """A lat/lon box holding every point within radius_km of the point (None: it may hold anything)."""
+    angle = radius_km / EARTH_RADIUS_KM
+    if not math.isfinite(angle) or angle >= math.pi / 2:
+        return None
+    dlat = math.degrees(angle) * (1 + _SAFETY) + 1e-9
+    if abs(lat) + dlat >= 90.0:
+        return None
+    ratio = math.sin(angle) / math.cos(math.radians(abs(lat) + dlat))
+    if ratio >= 1.0:
+        return None
+    dlon = math.degrees(math.asin(ratio)) * (1 + _SAFETY) + 1e-9
+    return lat - dlat, lat + dlat, lon - dlon, lon + dlon
+
+
+@dataclass
+class _Prepared:
+    """One query's filters, turned into the constants and tables the row tests use."""
+
+    include_inactive: bool
+    type_bits: int | None
+    subtypes: list[str] | None
+    wanted: np.uint32
+    confirmed: bool
+    languages: list[str]
+    age: int | None
+    other_gender: int | None
+    area_codes: frozenset[str] | None
+    exclude_area_codes: frozenset[str] | None
+    covers: Coverage | None
+    polygon_hits: np.ndarray | None
+    accepting_only: bool
 
 
 class ServiceColumns:
@@ -39,31 +201,61 @@ class ServiceColumns:
         self.lat = np.array([s.lat for s in services], dtype=np.float64)
         self.lon = np.array([s.lon for s in services], dtype=np.float64)
         self.type = np.array([_TYPES.index(s.service_type) for s in services], dtype=np.int8)
+        self.type_bit = (np.ones(n, dtype=np.uint8) << self.type.astype(np.uint8))
         self.subtype = np.array([s.subtype or "" for s in services], dtype=object)
-        self.met = np.zeros(n, dtype=np.uint32)
-        self.not_met = np.zeros(n, dtype=np.uint32)
-        for i, s in enumerate(services):
-            self.met[i] = _bits(s.needs_met)
-            self.not_met[i] = _bits(s.needs_not_met)
-        self.lang_met = _index_lists([[x for x in s.needs_met if x.startswith("language:")] for s in services])
-        self.lang_not = _index_lists([[x for x in s.needs_not_met if x.startswith("language:")]
-                                      for s in services])
-        self.min_age = np.array([_UNKNOWN_AGE_MIN if s.min_age is None else s.min_age for s in services])
-        self.max_age = np.array([_UNKNOWN_AGE_MAX if s.max_age is None else s.max_age for s in services])
+        self.met = np.array([_bits(s.needs_met) for s in services], dtype=np.uint32)
+        self.not_met = np.array([_bits(s.needs_not_met) for s in services], dtype=np.uint32)
+        met_languages = [[x for x in s.needs_met if x.startswith("language:")] for s in services]
+        not_languages = [[x for x in s.needs_not_met if x.startswith("language:")] for s in services]
+        self.lang_met = _index_lists(met_languages)
+        self.lang_not = _index_lists(not_languages)
+        self._lang_met = _CodeSets(met_languages, self.lang_met)
+        self._lang_not = _CodeSets(not_languages, self.lang_not)
+        self.min_age = np.array([_UNKNOWN_AGE_MIN if s.min_age is None else s.min_age for s in services],
+                                dtype=np.int64)
+        self.max_age = np.array([_UNKNOWN_AGE_MAX if s.max_age is None else s.max_age for s in services],
+                                dtype=np.int64)
         self.gender = np.array([s.gender or "" for s in services], dtype=object)
+        self.gender_code = np.array([_GENDERS.index(s.gender or "") for s in services], dtype=np.int8)
         self.accepting = np.array([s.accepting_referrals is True for s in services], dtype=bool)
         self.active = np.array([s.status == "active" for s in services], dtype=bool)
-        self.located_in = _index_lists([s.areas.codes() for s in services])
+        located = [s.areas.codes() for s in services]
+        self.located_in = _index_lists(located)
+        self._located = _CodeSets(located, self.located_in)
         self.restricted = np.array([s.service_area.restricted for s in services], dtype=bool)
-        self.serves = _index_lists([s.service_area.codes for s in services])
+        serves = [s.service_area.codes for s in services]
+        self.serves = _index_lists(serves)
+        self._serves = _CodeSets(serves, self.serves)
         self.polygon_rows = np.array([i for i, s in enumerate(services) if s.service_area.polygon],
                                      dtype=np.int64)
         self.polygons = [shape(services[i].service_area.polygon) for i in self.polygon_rows]
         self._polygon_tree = shapely.STRtree(self.polygons) if self.polygons else None
+        self._prepared_polygons = np.array(self.polygons, dtype=object)
+        if self.polygons:
+            # Prepared polygons answer point-in-polygon fast; their index is built lazily and that first
+            # build is not thread-safe, so build them all now (one test at each centroid).
+            shapely.prepare(self._prepared_polygons)
+            centres = shapely.get_coordinates(shapely.centroid(self._prepared_polygons))
+            shapely.intersects_xy(self._prepared_polygons, centres[:, 0], centres[:, 1])
+        # Per row, its polygon's position in self.polygons, or len(self.polygons) for none.
+        self._polygon_slot = np.full(n, len(self.polygons), dtype=np.int64)
+        self._polygon_slot[self.polygon_rows] = np.arange(len(self.polygons))
+        self._polygon_hits: dict[tuple[float, float], np.ndarray] = {}
+        # The one-bit and two-bit columns packed in one word per row: one gather answers them all.
+        self._flags = (self.type_bit.astype(np.uint16)
+                       | (self.active.astype(np.uint16) << _ACTIVE_SHIFT)
+                       | (self.accepting.astype(np.uint16) << _ACCEPTING_SHIFT)
+                       | (self.restricted.astype(np.uint16) << _RESTRICTED_SHIFT)
+                       | (self.gender_code.astype(np.uint16) << _GENDER_SHIFT))
         self.by_id = {s.id: i for i, s in enumerate(services)}
         order = sorted(range(n), key=lambda i: (services[i].name.casefold(), services[i].id))
         self.name_rank = np.empty(n, dtype=np.int64)
         self.name_rank[order] = np.arange(n)
+        # Ids are unique, so ordering by this rank is ordering by id.
+        self.id_rank = np.empty(n, dtype=np.int64)
+        self.id_rank[np.argsort(self.ids, kind="stable")] = np.arange(n)
+        self._grid = _Grid(self.lat, self.lon)
+        self._all = np.arange(n, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.services)
@@ -85,36 +277,170 @@ class ServiceColumns:
         return mask
 
     def mask(self, query: ServiceQuery) -> np.ndarray:
-        n = len(self)
-        mask = np.ones(n, dtype=bool) if query.include_inactive else self.active.copy()
-        if query.types is not None:
-            mask &= np.isin(self.type, [_TYPES.index(t) for t in query.types])
-        if query.subtypes is not None:
-            mask &= np.isin(self.subtype, list(query.subtypes))
-        fixed = [x for x in query.needs if not x.startswith("language:")]
-        wanted = _bits(fixed)
-        if wanted:
-            mask &= (self.not_met & wanted) == 0
-            if query.needs_confirmed:
-                mask &= (self.met & wanted) == wanted
-        for language in (x for x in query.needs if x.startswith("language:")):
-            mask &= ~self._rows(self.lang_not, [language])
-            if query.needs_confirmed:
-                mask &= self._rows(self.lang_met, [language])
-        if query.age is not None:
-            mask &= (self.min_age <= query.age) & (self.max_age >= query.age)
+        return self.passing(query, self._all)
+
+    # --- filters on some rows --------------------------------------------------------------------------
+
+    def prepare(self, query: ServiceQuery) -> _Prepared:
+        polygon_hits = None
+        if query.covers is not None and self._polygon_tree is not None:
+            table = self._polygons_holding(query.covers.lat, query.covers.lon)
+            polygon_hits = table if table.any() else None
+        other = None
         if query.gender is not None:
-            other = "male_only" if query.gender == "female" else "female_only"
-            mask &= self.gender != other
-        if query.area_codes is not None:
-            mask &= self._rows(self.located_in, query.area_codes)
-        if query.exclude_area_codes is not None:
-            mask &= ~self._rows(self.located_in, query.exclude_area_codes)
-        if query.covers is not None:
-            mask &= self.covered(query.covers)
-        if query.accepting_only:
-            mask &= self.accepting
+            other = _GENDERS.index("male_only" if query.gender == "female" else "female_only")
+        return _Prepared(
+            include_inactive=query.include_inactive,
+            type_bits=None if query.types is None else sum(_TYPE_BIT[t] for t in set(query.types)),
+            subtypes=None if query.subtypes is None else list(query.subtypes),
+            wanted=_bits([x for x in query.needs if not x.startswith("language:")]),
+            confirmed=query.needs_confirmed,
+            languages=[x for x in query.needs if x.startswith("language:")],
+            age=query.age, other_gender=other, area_codes=query.area_codes,
+            exclude_area_codes=query.exclude_area_codes, covers=query.covers, polygon_hits=polygon_hits,
+            accepting_only=query.accepting_only)
+
+    def passing(self, query: ServiceQuery | _Prepared, rows: np.ndarray) -> np.ndarray:
+        """For each of `rows`, whether that service passes the query's hard filters."""
+        q = query if isinstance(query, _Prepared) else self.prepare(query)
+        flags = self._flags[rows]
+        need = (0 if q.include_inactive else _ACTIVE) | (_ACCEPTING if q.accepting_only else 0)
+        mask = (flags & np.uint16(need)) == need if need else np.ones(len(rows), dtype=bool)
+        if q.type_bits is not None:
+            mask &= (flags & np.uint16(q.type_bits)) != 0
+        if q.subtypes is not None:
+            mask &= np.isin(self.subtype[rows], q.subtypes)
+        if q.wanted:
+            mask &= (self.not_met[rows] & q.wanted) == 0
+            if q.confirmed:
+                mask &= (self.met[rows] & q.wanted) == q.wanted
+        for language in q.languages:
+            mask &= ~self._lang_not.any_of((language,), rows)
+            if q.confirmed:
+                mask &= self._lang_met.any_of((language,), rows)
+        if q.age is not None:
+            mask &= (self.min_age[rows] <= q.age) & (self.max_age[rows] >= q.age)
+        if q.other_gender is not None:
+            mask &= (flags & np.uint16(_GENDER_MASK)) != np.uint16(q.other_gender << _GENDER_SHIFT)
+        if q.area_codes is not None:
+            mask &= self._located.any_of(q.area_codes, rows)
+        if q.exclude_area_codes is not None:
+            mask &= ~self._located.any_of(q.exclude_area_codes, rows)
+        if q.covers is not None:
+            covered = (flags & np.uint16(_RESTRICTED)) == 0
+            covered |= self._serves.any_of(q.covers.codes, rows)
+            if q.polygon_hits is not None:
+                covered |= q.polygon_hits[self._polygon_slot[rows]]
+            mask &= covered
         return mask
+
+    def _polygons_holding(self, lat: float, lon: float) -> np.ndarray:
+        """Per polygon (plus a last 'none' slot), whether it holds the point; the last few points are kept,
+        as one match asks about the same home several times."""
+        key = (lat, lon)
+        table = self._polygon_hits.get(key)
+        if table is None:
+            # Boxes from the tree, then the exact test on the prepared polygons (the tree's own predicate
+            # would prepare the point instead, which is slower).
+            boxes = self._polygon_tree.query(shapely.Point(lon, lat))
+            hits = boxes[shapely.intersects_xy(self._prepared_polygons[boxes], lon, lat)]
+            table = np.zeros(len(self.polygons) + 1, dtype=bool)
+            table[hits] = True
+            if len(self._polygon_hits) >= 64:
+                self._polygon_hits.clear()
+            self._polygon_hits[key] = table
+        return table
+
+    def candidates(self, query: ServiceQuery) -> np.ndarray:
+        """Rows that can pass the query, ascending: every row, or only those in the asked areas."""
+        if query.area_codes is not None:
+            return self._located.rows_with(query.area_codes)
+        return self._all
+
+    def select(self, query: ServiceQuery) -> np.ndarray:
+        """Every row passing the query, ascending (what `np.flatnonzero(mask(query))` gives)."""
+        rows = self.candidates(query)
+        prepared = self.prepare(query)
+        if query.area_codes is not None:
+            prepared.area_codes = None  # every candidate lies in the areas asked for
+        return rows[self.passing(prepared, rows)]
+
+    def count_by_type(self, query: ServiceQuery) -> np.ndarray:
+        """How many services pass the query, per type (indexed like `ServiceType`)."""
+        return np.bincount(self.type[self.select(query)], minlength=len(_TYPES))
+
+    # --- k nearest -------------------------------------------------------------------------------------
+
+    def nearest(self, lat: float, lon: float, query: ServiceQuery, k: int,
+                radius_km: float | None) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and distances of the k passing services nearest the point (by distance, then id), exactly
+        as a scan over every row would give them.
+
+        Looks in a box around the point first. Every row within r km of the point lies in the box for r
+        (widened for rounding), so once at least k passing rows are within r of the point (or r reaches
+        the radius asked for), the k nearest of all rows are among them, ties at the k-th distance too.
+        Otherwise r grows, until the box holds every row.
+        """
+        prepared = self.prepare(query)
+        grid = self._grid
+        if query.area_codes is not None:
+            pool = self._located.rows_with(query.area_codes)
+            if len(pool) <= max(_MIN_ROWS, _ROWS_PER_RESULT * k) * 4:
+                return self._top_k(lat, lon, pool[self.passing(prepared, pool)], k, radius_km)
+        r = self._first_radius(lat, lon, k, radius_km)
+        while True:
+            bounds = None if r is None else _box(lat, lon, r)
+            box = None if bounds is None else grid.cells(*bounds)
+            if bounds is None or grid.everything(box):
+                rows = self._all
+                final = True
+            else:
+                rows = grid.rows(box)
+                final = radius_km is not None and r >= radius_km
+            rows = rows[self.passing(prepared, rows)]
+            distances = haversine_km(lat, lon, self.lat[rows], self.lon[rows])
+            if final:
+                return self._top_k_of(rows, distances, k, radius_km)
+            inside = distances <= r
+            found = int(np.count_nonzero(inside))
+            if found >= k:
+                return self._top_k_of(rows[inside], distances[inside], k, None)
+            # Grow the area by about what should bring 2k passing rows within r: 4 to 64 times.
+            r = _grow(r, 2.0 * k / max(found, 0.5), radius_km)
+
+    def _first_radius(self, lat: float, lon: float, k: int, radius_km: float | None) -> float:
+        """The smallest box radius (doubling from 1 km) whose box holds enough rows to start with."""
+        target = max(_MIN_ROWS, _ROWS_PER_RESULT * k)
+        r = 1.0
+        while radius_km is None or r < radius_km:
+            bounds = _box(lat, lon, r)
+            if bounds is None or self._grid.count(self._grid.cells(*bounds)) >= target or r > 4096:
+                break
+            r *= 2.0
+        return r if radius_km is None else min(r, radius_km)
+
+    def _top_k(self, lat: float, lon: float, rows: np.ndarray, k: int,
+               radius_km: float | None) -> tuple[np.ndarray, np.ndarray]:
+        distances = haversine_km(lat, lon, self.lat[rows], self.lon[rows])
+        return self._top_k_of(rows, distances, k, radius_km)
+
+    def _top_k_of(self, rows: np.ndarray, distances: np.ndarray, k: int,
+                  radius_km: float | None) -> tuple[np.ndarray, np.ndarray]:
+        if radius_km is not None:
+            inside = distances <= radius_km
+            rows, distances = rows[inside], distances[inside]
+        if len(rows) > k:
+            # Keep every row tied with the k-th distance so the id tie-break below stays exact.
+            kth = np.partition(distances, k - 1)[k - 1]
+            keep = distances <= kth
+            rows, distances = rows[keep], distances[keep]
+        order = np.lexsort((self.id_rank[rows], distances))[:k]
+        return rows[order], distances[order]
+
+
+def _grow(r: float, area_factor: float, radius_km: float | None) -> float:
+    r = r * math.sqrt(min(max(area_factor, 4.0), 64.0))
+    return r if radius_km is None else min(r, radius_km)
 
 
 def _bits(needs: Sequence[str]) -> np.uint32:

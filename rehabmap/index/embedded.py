@@ -23,6 +23,7 @@ from rehabmap.errors import IndexNotBuilt
 from rehabmap.index.base import Hit, IndexInfo, Page, ServiceQuery
 from rehabmap.index.columns import ServiceColumns
 from rehabmap.record import Service
+from rehabmap.taxonomy import ServiceType
 
 SCHEMA_VERSION = "1"
 _SCHEMA = """
@@ -139,6 +140,20 @@ class _Generation:
         return np.array([r - 1 for (r,) in rows], dtype=np.int64)
 
 
+def _by_name(name_rank: np.ndarray, rows: np.ndarray, offset: int, limit: int) -> np.ndarray:
+    """rows[order by name][offset:offset + limit], sorting only as far as the page reaches."""
+    end = offset + limit
+    ranks = name_rank[rows]
+    if offset < 0 or limit < 0:
+        return rows[np.argsort(ranks)][offset:end]
+    if limit == 0 or offset >= len(rows):
+        return rows[:0]
+    if end < len(rows) // 4:
+        head = np.argpartition(ranks, end - 1)[:end]  # name ranks are unique: no ties to break
+        return rows[head[np.argsort(ranks[head])]][offset:end]
+    return rows[np.argsort(ranks)][offset:end]
+
+
 def _fts_query(text: str) -> str:
     """Every word must appear (prefix match on the last): safe against FTS5 syntax in user input."""
     words = ["".join(ch for ch in w if ch.isalnum()) for w in text.split()]
@@ -185,34 +200,33 @@ class EmbeddedIndex:
 
     def find(self, query: ServiceQuery, *, limit: int = 20, offset: int = 0) -> Page:
         g = self._current()
-        mask = g.columns.mask(query)
+        columns = g.columns
         if query.text:
             rows = g.text_rows(query.text)
-            rows = rows[mask[rows]]
+            rows = rows[columns.passing(query, rows)]
+            chosen = rows[offset:offset + limit]
         else:
-            rows = np.flatnonzero(mask)
-            rows = rows[np.argsort(g.columns.name_rank[rows])]
-        chosen = rows[offset:offset + limit]
-        return Page([g.columns.services[i] for i in chosen], int(len(rows)))
+            rows = columns.select(query)
+            chosen = _by_name(columns.name_rank, rows, offset, limit)
+        return Page([columns.services[i] for i in chosen], int(len(rows)))
+
+    def count_by_type(self, query: ServiceQuery) -> dict[ServiceType, int]:
+        """Per type, how many services pass the query (the query's own types still filter): what
+        `find(replace(query, types={t}), limit=0).total` gives for each type t, in one pass."""
+        counts = self._current().columns.count_by_type(query)
+        return {t: int(counts[i]) for i, t in enumerate(ServiceType)}
 
     def nearest(self, lat: float, lon: float, query: ServiceQuery, *, k: int,
                 radius_km: float | None = None) -> list[Hit]:
         g = self._current()
         columns = g.columns
-        rows = np.flatnonzero(columns.mask(query))
         if query.text:
-            rows = np.intersect1d(rows, g.text_rows(query.text))
-        distances = haversine_km(lat, lon, columns.lat[rows], columns.lon[rows])
-        if radius_km is not None:
-            inside = distances <= radius_km
-            rows, distances = rows[inside], distances[inside]
-        if len(rows) > k:
-            # Keep every row tied with the k-th distance so the id tie-break below stays exact.
-            kth = np.partition(distances, k - 1)[k - 1]
-            keep = distances <= kth
-            rows, distances = rows[keep], distances[keep]
-        order = np.lexsort((columns.ids[rows], distances))[:k]
-        return [Hit(columns.services[rows[i]], float(distances[i])) for i in order]
+            rows = np.intersect1d(columns.select(query), g.text_rows(query.text))
+            distances = haversine_km(lat, lon, columns.lat[rows], columns.lon[rows])
+            rows, distances = columns._top_k_of(rows, distances, k, radius_km)
+        else:
+            rows, distances = columns.nearest(lat, lon, query, k, radius_km)
+        return [Hit(columns.services[row], float(d)) for row, d in zip(rows.tolist(), distances.tolist())]
 
     def all(self) -> Iterator[Service]:
         return iter(self._current().columns.services)

@@ -18,7 +18,7 @@ from rehabmap.index.elastic import ElasticIndex, ElasticWriter
 from rehabmap.index.embedded import EmbeddedIndex, EmbeddedWriter
 from rehabmap.record import Service
 from tests.es_server import SearchServer, osmem_binary, search_server
-from tests.synthetic import load_small_areas, make_services
+from bench.synthetic import load_small_areas, make_services
 
 TODAY = date(2026, 11, 23)
 CORPUS_SIZE = 1500

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rehabmap.index.base import ServiceQuery
 from rehabmap.index.embedded import EmbeddedIndex, EmbeddedWriter
-from tests.synthetic import load_small_areas, make_services
+from bench.synthetic import load_small_areas, make_services
 
 TODAY = date(2026, 11, 23)
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ REBUILD = textwrap.dedent("""
     from datetime import date
     from pathlib import Path
     from rehabmap.index.embedded import EmbeddedWriter
-    from tests.synthetic import load_small_areas, make_services
+    from bench.synthetic import load_small_areas, make_services
 
     services = make_services(load_small_areas(Path(sys.argv[2])), 400, seed=2, today=date(2026, 11, 23))
 

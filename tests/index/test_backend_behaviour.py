@@ -23,7 +23,7 @@ from rehabmap.index.elastic import ElasticIndex, ElasticWriter
 from rehabmap.record import Service, ServiceArea
 from rehabmap.taxonomy import NEED_LABELS, ServiceType
 from tests.index.conftest import DESCRIPTION_WORD, NAME_WORD
-from tests.synthetic import NEEDS
+from bench.synthetic import NEEDS
 
 LANGUAGES = ["language:pl", "language:ur", "language:pa"]
 

@@ -13,7 +13,7 @@ from geodata.distance import great_circle_km
 from rehabmap.index.embedded import EmbeddedIndex, EmbeddedWriter
 from rehabmap.matching import OUT_OF_AREA_MARGIN_KM, MatchRequest, match
 from rehabmap.taxonomy import ServiceType
-from tests.synthetic import NEEDS, load_small_areas, make_services
+from bench.synthetic import NEEDS, load_small_areas, make_services
 
 TODAY = date(2026, 11, 23)
 

@@ -1,0 +1,130 @@
+"""Browsing the index: the filters GET /services, its exports and the ORUK lists share, read once.
+
+Near a place, results come from `backend.nearest` (exact, nearest first) and carry their distance and
+whether the place lies in their catchment; otherwise from `backend.find` (by relevance when there is text,
+else by name).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+from api.deps import AppState
+from geodata import Home
+from rehabmap.errors import DomainError, InvalidValue
+from rehabmap.index.base import Coverage, ServiceQuery
+from rehabmap.matching import covers
+from rehabmap.record import Service
+from rehabmap.taxonomy import parse_need, parse_type
+
+# Deep pages cost a scan each; like Elasticsearch's result window, paging stops here.
+MAX_WINDOW = 10_000
+_EXPORT_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Listed:
+    service: Service
+    distance_km: float | None = None
+    in_home_icb: bool | None = None
+    out_of_catchment: bool | None = None
+
+
+@dataclass(frozen=True)
+class Browse:
+    query: ServiceQuery
+    near: Home | None = None
+    radius_km: float | None = None
+
+    @property
+    def sort(self) -> str:
+        return "distance" if self.near else "relevance" if self.query.text else "name"
+
+
+def locate(state: AppState, prefix: str | None = None, **where: str | float | None) -> Home:
+    """Resolve a home; a domain error names the input as the caller sent it (e.g. `home.postcode`)."""
+    try:
+        return state.geography.resolve(**where)
+    except DomainError as error:
+        if prefix and error.field:
+            error.field = f"{prefix}.{error.field}"
+        raise
+
+
+def browse(state: AppState, *, text: str | None = None, types: list[str] | None = None,
+           needs: list[str] | None = None, postcode: str | None = None, place: str | None = None,
+           radius_km: float | None = None, query: ServiceQuery | None = None) -> Browse:
+    """Read the filters; unknown types and needs, and a radius with nothing to measure from, are 400s."""
+    query = query or ServiceQuery()
+    if types:
+        query = replace(query, types=frozenset(parse_type(t) for t in types))
+    if needs:
+        query = replace(query, needs=tuple(dict.fromkeys(parse_need(n) for n in needs)))
+    text = (text or "").strip()
+    if text:
+        query = replace(query, text=text)
+    near = None
+    if postcode is not None or place is not None:
+        near = locate(state, postcode=postcode, place=place)
+    elif radius_km is not None:
+        raise InvalidValue("radius_km needs a place to measure from: give a postcode or a place as well.",
+                           field="radius_km")
+    return Browse(query, near, radius_km)
+
+
+def check_window(page: int, per_page: int) -> None:
+    if page * per_page > MAX_WINDOW:
+        raise InvalidValue(f"Paging stops at result {MAX_WINDOW}: page × per_page must be at most {MAX_WINDOW}. "
+                           "Narrow the search instead.", field="page")
+
+
+def listed(b: Browse, service: Service, distance_km: float) -> Listed:
+    home = b.near
+    assert home is not None
+    icb = home.areas.icb_code
+    return Listed(service, round(distance_km, 3), bool(icb) and service.areas.icb_code == icb,
+                  not covers(service, home))
+
+
+def page_of(state: AppState, b: Browse, page: int, per_page: int) -> tuple[list[Listed], int]:
+    """One page of results and the total passing the filters (within the radius, when given)."""
+    check_window(page, per_page)
+    start = (page - 1) * per_page
+    backend = state.backend
+    if b.near is None:
+        found = backend.find(b.query, limit=per_page, offset=start)
+        return [Listed(s) for s in found.items], found.total
+    # Within a radius every hit in it is fetched, so the total is exact; otherwise the first pages' worth.
+    filtered = backend.find(b.query, limit=0).total
+    k = filtered if b.radius_km is not None else min(page * per_page, filtered)
+    hits = backend.nearest(b.near.lat, b.near.lon, b.query, k=k, radius_km=b.radius_km) if k else []
+    total = len(hits) if b.radius_km is not None else filtered
+    return [listed(b, h.service, h.distance_km) for h in hits[start:start + per_page]], total
+
+
+def every(state: AppState, b: Browse) -> Iterator[Listed]:
+    """All results in order, for the exports: nearest first near a place, else in batches by name."""
+    backend = state.backend
+    if b.near is not None:
+        k = backend.find(b.query, limit=0).total
+        hits = backend.nearest(b.near.lat, b.near.lon, b.query, k=k, radius_km=b.radius_km) if k else []
+        for hit in hits:
+            yield listed(b, hit.service, hit.distance_km)
+        return
+    offset = 0
+    while True:
+        found = backend.find(b.query, limit=_EXPORT_BATCH, offset=offset)
+        yield from (Listed(s) for s in found.items)
+        offset += len(found.items)
+        if not found.items or offset >= found.total:
+            return
+
+
+def total_pages(total: int, per_page: int) -> int:
+    return math.ceil(total / per_page) if total else 0
+
+
+def coverage(home: Home) -> Coverage:
+    return Coverage(frozenset(home.areas.codes()), home.lat, home.lon)

@@ -1,0 +1,100 @@
+"""CSV and GeoJSON exports of browse results, streamed row by row so a whole index never sits in memory.
+
+The CSV column set is fixed (`COLUMNS`): a column never moves or disappears when a value is missing, so
+spreadsheets and scripts built on one export keep working on the next.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from datetime import date
+from typing import Any
+
+from api.browse import Listed
+
+COLUMNS: tuple[str, ...] = (
+    "id", "name", "organisation", "provider_type", "service_type", "subtype", "original_label",
+    "legacy_locked_label", "pd_specialist", "needs_met", "needs_not_met", "min_age", "max_age", "gender",
+    "address", "postcode", "lat", "lon", "icb_code", "icb_name", "sub_icb_code", "sub_icb_name", "lad_code",
+    "lad_name", "region_code", "region_name", "service_area_codes", "service_area_polygon", "beds",
+    "capacity", "capacity_reported", "capacity_as_of", "accepting_referrals", "referral_route", "phone",
+    "email", "website", "cqc_location_id", "cqc_rating", "cqc_rating_date", "status", "last_verified",
+    "source", "distance_km", "in_home_icb", "out_of_catchment", "description",
+)
+
+# Spreadsheets run a cell that starts with one of these as a formula (CSV injection); such text is
+# exported with a leading apostrophe, which spreadsheets show as plain text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def record(item: Listed, today: date) -> dict[str, Any]:
+    """One result as a flat record: the CSV row and the GeoJSON feature's properties."""
+    s = item.service
+    a = s.areas
+    return {
+        "id": s.id, "name": s.name, "organisation": s.organisation, "provider_type": s.provider_type,
+        "service_type": s.service_type.value, "subtype": s.subtype, "original_label": s.original_label,
+        "legacy_locked_label": s.legacy_locked_label, "pd_specialist": s.pd_specialist,
+        "needs_met": s.needs_met, "needs_not_met": s.needs_not_met, "min_age": s.min_age, "max_age": s.max_age,
+        "gender": s.gender, "address": s.address, "postcode": s.postcode, "lat": s.lat, "lon": s.lon,
+        "icb_code": a.icb_code, "icb_name": a.icb_name, "sub_icb_code": a.sub_icb_code,
+        "sub_icb_name": a.sub_icb_name, "lad_code": a.lad_code, "lad_name": a.lad_name,
+        "region_code": a.region_code, "region_name": a.region_name,
+        "service_area_codes": s.service_area.codes, "service_area_polygon": s.service_area.polygon is not None,
+        "beds": s.beds, "capacity": s.capacity_now(today) or "unknown", "capacity_reported": s.capacity,
+        "capacity_as_of": s.capacity_as_of.isoformat() if s.capacity_as_of else None,
+        "accepting_referrals": s.accepting_referrals, "referral_route": s.referral_route, "phone": s.phone,
+        "email": s.email, "website": s.website, "cqc_location_id": s.cqc_location_id,
+        "cqc_rating": s.cqc_rating,
+        "cqc_rating_date": s.cqc_rating_date.isoformat() if s.cqc_rating_date else None,
+        "status": s.status, "last_verified": s.last_verified.isoformat() if s.last_verified else None,
+        "source": s.source, "distance_km": item.distance_km, "in_home_icb": item.in_home_icb,
+        "out_of_catchment": item.out_of_catchment, "description": s.description,
+    }
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ";".join(value)
+    if isinstance(value, str):
+        return "'" + value if value.startswith(_FORMULA_START) else value
+    return str(value)
+
+
+def csv_lines(items: Iterable[Listed], today: date) -> Iterator[str]:
+    """The header, then one line per result (lists joined with ';', booleans as true/false)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+
+    def line(values: Iterable[Any]) -> str:
+        writer.writerow(values)
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    yield line(COLUMNS)
+    for item in items:
+        row = record(item, today)
+        yield line(_cell(row[c]) for c in COLUMNS)
+
+
+def feature(item: Listed, today: date) -> dict[str, Any]:
+    s = item.service
+    return {"type": "Feature", "id": s.id, "geometry": {"type": "Point", "coordinates": [s.lon, s.lat]},
+            "properties": record(item, today)}
+
+
+def geojson_chunks(items: Iterable[Listed], today: date) -> Iterator[str]:
+    """A FeatureCollection of points, written feature by feature."""
+    yield '{"type": "FeatureCollection", "features": ['
+    for n, item in enumerate(items):
+        yield ("," if n else "") + "\n" + json.dumps(feature(item, today), ensure_ascii=False)
+    yield "\n]}\n"

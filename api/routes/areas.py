@@ -1,0 +1,43 @@
+"""GET /areas/{code}: an ONS area (ICB, sub-ICB, local authority, region) and the services located in it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from api.browse import check_window, total_pages
+from api.deps import State
+from api.schemas import ERRORS, AreaOut, ListedServiceOut
+from rehabmap.index.base import ServiceQuery
+from rehabmap.taxonomy import ServiceType
+
+router = APIRouter(tags=["areas"], responses=ERRORS)
+
+LEVEL_LABELS = {"icb": "Integrated care board", "sub_icb": "Sub-ICB location",
+                "lad": "Local authority district", "region": "Region"}
+
+
+@router.get("/areas/{code}", response_model=AreaOut, summary="An ONS area and its services")
+def get_area(
+    state: State,
+    code: Annotated[str, Path(max_length=20, description="ONS code, any case: an ICB (E54…), sub-ICB (E38…), "
+                              "local authority (E06…–E09…) or region (E12…).",
+                              openapi_examples={"Leeds": {"value": "E08000035"},
+                                                "West Yorkshire ICB": {"value": "E54000054"}})],
+    page: Annotated[int, Query(ge=1, le=10_000, description="Page of the services list, from 1.")] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100, description="Services per page.")] = 50,
+) -> AreaOut:
+    """The area's name and level, how many active services are located in it per type, and a page of
+    them by name. 'Located in' is by the service's point, not by whom it serves."""
+    area = state.geography.areas.get(code.strip().upper())
+    check_window(page, per_page)
+    located = ServiceQuery(area_codes=frozenset({area.code}))
+    found = state.backend.find(located, limit=per_page, offset=(page - 1) * per_page)
+    counts = {t.value: state.backend.find(ServiceQuery(types=frozenset({t}), area_codes=located.area_codes),
+                                          limit=0).total for t in ServiceType}
+    west, south, east, north = area.geometry.bounds
+    return AreaOut(code=area.code, name=area.name, level=area.level, level_label=LEVEL_LABELS[area.level],
+                   bbox=[round(v, 5) for v in (west, south, east, north)], total=found.total, counts=counts,
+                   page=page, per_page=per_page, total_pages=total_pages(found.total, per_page),
+                   services=[ListedServiceOut.of(s, state.today()) for s in found.items])

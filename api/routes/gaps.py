@@ -1,0 +1,215 @@
+"""GET /gaps…: the commissioners' question, answered by rehabmap.gaps (indicators) and rehabmap.maps (SVG).
+
+    GET /gaps?level=icb|la                 every area side by side, with England totals (sortable)
+    GET /gaps/areas.csv?level=…            the same as CSV (England totals as the last row)
+    GET /gaps/areas.geojson?level=…        area polygons with their indicators
+    GET /gaps/england.svg?type=…&indicator=…   England overview map of one indicator
+    GET /gaps/{area_code}                  one ICB or local authority: indicators and pathway scorecard
+    GET /gaps/{area_code}/smallareas.csv   its small areas with the distance to the nearest service per type
+    GET /gaps/{area_code}/smallareas.geojson
+    GET /gaps/{area_code}/map.svg?type=…   map of its small areas shaded by distance to one type
+
+`area_code` E92000001 (England) gives every small area in the exports.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import shapely
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
+
+from api.deps import AppState, State
+from api.schemas import ERRORS
+from rehabmap.errors import InvalidValue, UnknownArea
+from rehabmap.gaps import (
+    INDICATORS,
+    GapAnalysis,
+    GapOptions,
+    analysis_for,
+    parse_categories,
+    parse_category,
+)
+from rehabmap.maps import LsoaBoundaries, area_map, overview_map
+from rehabmap.population import ENGLAND_CODE, parse_level
+
+router = APIRouter(tags=["gaps"], responses=ERRORS)
+
+Types = Annotated[list[str] | None, Query(
+    alias="type", description="Service type(s) or 'type:subtype' (repeat or comma-separate); default: all.")]
+CommunityKm = Annotated[float, Query(description="Threshold distance for community services (km).")]
+InpatientKm = Annotated[float, Query(description="Threshold distance for inpatient units (km).")]
+Level = Annotated[str, Query(description="'icb' (integrated care boards) or 'la' (local authorities).")]
+Sort = Annotated[str | None, Query(
+    description="'name', 'code', 'adult_population', 'missing_count', 'legacy_locked' or "
+                "'<type>.<indicator>', e.g. 'inpatient_rehab_level2.mean_km'.")]
+Order = Annotated[str, Query(description="'asc' or 'desc'.")]
+
+CSV = "text/csv; charset=utf-8"
+GEOJSON = "application/geo+json"
+SVG = "image/svg+xml"
+
+
+AreaCode = Annotated[str, Path(description="An ICB (E54…) or local authority (E06–E09…) code; any case.",
+                                examples=["E54000054"])]
+
+
+def _file(media_type: str) -> dict[int | str, dict[str, Any]]:
+    """Document a download's media type, so the OpenAPI document says what comes back."""
+    schema: dict[str, Any] = {"type": "string"}
+    if media_type == GEOJSON:
+        schema = {"type": "object", "required": ["type", "features"],
+                  "properties": {"type": {"const": "FeatureCollection"},
+                                 "features": {"type": "array", "items": {"type": "object"}}}}
+    return {200: {"description": f"A {media_type} document.", "content": {media_type: {"schema": schema}}}}
+
+
+def _analysis(state: AppState) -> GapAnalysis:
+    return analysis_for(state.backend, state.settings.data_dir, state.geography.areas)
+
+
+def _options(community_km: float, inpatient_km: float) -> GapOptions:
+    return GapOptions(community_km=community_km, inpatient_km=inpatient_km)
+
+
+def _level(level: str) -> str:
+    return parse_level(level)
+
+
+def _area_geometry(state: AppState, code: str) -> dict[str, Any] | None:
+    """The area's boundary from the built geodata (None if the boundaries do not know the code)."""
+    try:
+        area = state.geography.areas.get(code)
+    except UnknownArea:
+        return None
+    return json.loads(shapely.to_geojson(area.geometry))
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{name}"'}
+
+
+@router.get("/gaps", summary="Gap indicators for every ICB or local authority, with England totals")
+def get_gaps(state: State, level: Level = "icb", types: Types = None, sort: Sort = None, order: Order = "asc",
+             community_km: CommunityKm = 30.0, inpatient_km: InpatientKm = 50.0) -> dict:
+    """Every area of a level side by side, computed for all of England in one batch: per type, count,
+    per 100k adults (16+), population-weighted mean and 90th percentile distance to the nearest service,
+    share of adults beyond the threshold, out-of-area reliance and, for inpatient types, the distance if
+    local units were full."""
+    table = _analysis(state).table(_level(level), _options(community_km, inpatient_km), parse_categories(types))
+    return table.to_dict(sort, order)
+
+
+@router.get("/gaps/areas.csv", summary="The all-areas comparison as CSV", response_class=Response,
+            responses=_file(CSV))
+def get_gaps_csv(state: State, level: Level = "icb", types: Types = None, sort: Sort = None,
+                 order: Order = "asc", community_km: CommunityKm = 30.0,
+                 inpatient_km: InpatientKm = 50.0) -> Response:
+    """The same table as GET /gaps, one row per area plus England, as a CSV download."""
+    level = _level(level)
+    table = _analysis(state).table(level, _options(community_km, inpatient_km), parse_categories(types))
+    return Response(table.to_csv(sort, order), media_type=CSV, headers=_attachment(f"rehabmap-gaps-{level}.csv"))
+
+
+@router.get("/gaps/areas.geojson", summary="Areas with their indicators as GeoJSON", response_class=Response,
+            responses=_file(GEOJSON))
+def get_gaps_geojson(state: State, level: Level = "icb", types: Types = None,
+                     community_km: CommunityKm = 30.0, inpatient_km: InpatientKm = 50.0) -> Response:
+    """Areas as GeoJSON polygons carrying the same indicators as GET /gaps, for a GIS."""
+    level = _level(level)
+    table = _analysis(state).table(level, _options(community_km, inpatient_km), parse_categories(types))
+    body = table.to_geojson(lambda code: _area_geometry(state, code))
+    return Response(json.dumps(body, separators=(",", ":")), media_type=GEOJSON,
+                    headers=_attachment(f"rehabmap-gaps-{level}.geojson"))
+
+
+@router.get("/gaps/england.svg", summary="England map of one indicator by ICB or local authority",
+            response_class=Response,
+            responses=_file(SVG))
+def get_england_map(state: State, type: Annotated[str, Query(description="One service type or type:subtype.")]
+                    = "inpatient_rehab_level2",
+                    indicator: Annotated[str, Query(description=f"One of: {', '.join(INDICATORS)}.")] = "mean_km",
+                    level: Level = "icb", community_km: CommunityKm = 30.0,
+                    inpatient_km: InpatientKm = 50.0) -> Response:
+    """An SVG map of England shading each ICB or local authority by one indicator, drawn server-side."""
+    level = _level(level)
+    geo_level = "icb" if level == "icb" else "lad"
+    geometries = {a.code: a.geometry for a in state.geography.areas.areas(geo_level)}
+    svg = overview_map(_analysis(state), parse_category(type), indicator, geometries, level,
+                       _options(community_km, inpatient_km))
+    return Response(svg, media_type=SVG)
+
+
+@router.get("/gaps/{area_code}", summary="Gap indicators and pathway scorecard for one area")
+def get_area_gaps(area_code: AreaCode, state: State, types: Types = None, community_km: CommunityKm = 30.0,
+                  inpatient_km: InpatientKm = 50.0) -> dict:
+    """For an ICB (E54…) or local authority (E06…/E07…/E08…/E09…): which parts of the pathway are missing
+    inside it (and the nearest out-of-area provider of each), legacy 'locked rehabilitation' labels,
+    and per type the indicators and the ten small areas furthest from a service."""
+    report = _analysis(state).area(area_code, _options(community_km, inpatient_km), parse_categories(types))
+    return report.to_dict()
+
+
+@router.get("/gaps/{area_code}/smallareas.csv", summary="Small areas with distance to the nearest service",
+            response_class=Response,
+            responses=_file(CSV))
+def get_small_areas_csv(area_code: AreaCode, state: State, types: Types = None) -> Response:
+    """Every small area (LSOA) in the area with its adults and distance to the nearest service of each type."""
+    analysis = _analysis(state)
+    code = area_code.strip().upper()
+    analysis.small_areas.level_of(code)
+    rows = analysis.small_area_distances(code, parse_categories(types))
+    return Response(rows.to_csv(), media_type=CSV, headers=_attachment(f"rehabmap-smallareas-{code}.csv"))
+
+
+@router.get("/gaps/{area_code}/smallareas.geojson", summary="Small areas (polygons) with distance to nearest",
+            response_class=Response,
+            responses=_file(GEOJSON))
+def get_small_areas_geojson(area_code: AreaCode, state: State, types: Types = None) -> Response:
+    """The same small areas as GeoJSON polygons, for mapping access in a GIS."""
+    analysis = _analysis(state)
+    code = area_code.strip().upper()
+    analysis.small_areas.level_of(code)
+    rows = analysis.small_area_distances(code, parse_categories(types))
+    try:
+        lsoa = LsoaBoundaries.load(state.settings.data_dir)
+        geometry_of = lsoa.geometry
+    except FileNotFoundError:
+        geometry_of = None
+    body = rows.to_geojson(geometry_of)
+    return Response(json.dumps(body, separators=(",", ":")), media_type=GEOJSON,
+                    headers=_attachment(f"rehabmap-smallareas-{code}.geojson"))
+
+
+@router.get("/gaps/{area_code}/map.svg", summary="Map of an area's small areas by distance to one type",
+            response_class=Response,
+            responses=_file(SVG))
+def get_area_map(area_code: AreaCode, state: State,
+                 type: Annotated[str, Query(description="One service type or type:subtype.")]
+                 = "community_rehab_team",
+                 community_km: CommunityKm = 30.0, inpatient_km: InpatientKm = 50.0) -> Response:
+    """An SVG map: the area boundary, small areas shaded by distance to the nearest service of one type, and services."""
+    analysis = _analysis(state)
+    code = area_code.strip().upper()
+    level = analysis.small_areas.level_of(code)
+    if level == "england" or code == ENGLAND_CODE:
+        raise InvalidValue("Use /gaps/england.svg for a map of England.", field="area_code")
+    areas = state.geography.areas
+    boundary = areas.get(code).geometry
+    inner = None
+    if level == "icb":
+        inner = {c: areas.get(c).geometry for c in sorted(set(analysis.small_areas.la[
+            analysis.small_areas.members(code)].tolist())) if _known(areas, c)}
+    svg = area_map(analysis, code, parse_category(type), LsoaBoundaries.load(state.settings.data_dir), boundary,
+                   inner, _options(community_km, inpatient_km))
+    return Response(svg, media_type=SVG)
+
+
+def _known(areas: Any, code: str) -> bool:
+    try:
+        areas.get(code)
+    except UnknownArea:
+        return False
+    return True

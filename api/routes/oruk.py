@@ -1,0 +1,280 @@
+"""The Open Referral UK 3.0 API, mounted at /oruk (rehabmap's own /services has another shape).
+
+Objects come from `rehabmap.oruk`; this module only reads requests, pages and filters. Lists use the HSDS
+`Page` wrapper. /service_at_locations near a postcode is sorted by distance, which ORUK does not define:
+such replies say so in an `x-rehabmap-extension` field and an `X-Rehabmap-Extension` header.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import replace
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from api import errors
+from api.browse import browse, coverage, page_of, total_pages
+from api.cors import OpenCorsMiddleware
+from api.deps import AppState, State
+from api.errors import TaxonomyNotFound
+from api.oruk_schemas import OrukRoot, OrukService, OrukTaxonomy, OrukTaxonomyTerm, Page, ServiceAtLocationPage
+from api.schemas import ERRORS
+from rehabmap import __version__, oruk
+from rehabmap.errors import InvalidValue, ServiceNotFound
+from rehabmap.index.base import IndexBackend, ServiceQuery
+from rehabmap.taxonomy import ServiceType
+
+VERSION = "3.0"
+PROFILE = "https://github.com/OpenReferralUK/uk-profile/blob/main/docs/index.md"
+EXTENSION_NOTE = ("Sorted by distance from the postcode's centroid, nearest first, and each item carries "
+                  "distance_km: a rehabmap extension that Open Referral UK does not define.")
+# HSDS 3.0 `service_list`: the one-to-one fields of a service, and its organization.
+LIST_FIELDS = ("id", "organization_id", "program_id", "name", "alternate_name", "description", "url", "email",
+               "status", "interpretation_services", "application_process", "fees_description", "wait_time",
+               "fees", "accreditations", "eligibility_description", "minimum_age", "maximum_age",
+               "assured_date", "assurer_email", "licenses", "alert", "last_modified", "organization", "program")
+
+TAXONOMIES = oruk.taxonomies()
+TERMS = oruk.taxonomy_terms()
+_TERMS_BY_ID = {t["id"]: t for t in TERMS}
+_TAXONOMY_KEYS = {key: t for t in TAXONOMIES for key in (t["id"], t["name"])} | {
+    term["taxonomy"]: next(t for t in TAXONOMIES if t["id"] == term["taxonomy_id"]) for term in TERMS}
+
+router = APIRouter(responses=ERRORS)
+PageNumber = Annotated[int, Query(alias="page", ge=1, le=10_000,
+                                  description="Page number of paginated result, from 1.")]
+PerPage = Annotated[int, Query(ge=1, le=500, description="Number of results requested in a single page.")]
+Search = Annotated[str | None, Query(max_length=200, description="Full text search.",
+                                     openapi_examples={"recovery": {"value": "recovery college"}})]
+TermId = Annotated[str | None, Query(
+    max_length=100, description="Only services with this taxonomy term: a rehabmap service type, subtype "
+    "or need (met) from GET /taxonomy_terms.",
+    openapi_examples={"level 2 inpatient": {"value": next(
+        t["id"] for t in TERMS if t["code"] == ServiceType.inpatient_rehab_level2.value)}})]
+
+
+def service_uuid(service_id: str) -> str:
+    """The ORUK id `rehabmap.oruk.service_to_oruk` gives the service with this rehabmap id."""
+    return oruk._uuid(f"service/{service_id}")
+
+
+class OrukIds:
+    """ORUK service id → rehabmap id, rebuilt when the index is replaced."""
+
+    def __init__(self) -> None:
+        self._stamp: tuple[Any, ...] | None = None
+        self._ids: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, backend: IndexBackend, oruk_id: str) -> str | None:
+        info = backend.info()
+        stamp = (info.location, info.built_at, info.count)
+        with self._lock:
+            if stamp != self._stamp:
+                self._ids = {service_uuid(s.id): s.id for s in backend.all()}
+                self._stamp = stamp
+            return self._ids.get(oruk_id)
+
+
+def get_ids(request: Request) -> OrukIds:
+    return request.app.state.oruk_ids
+
+
+def page(contents: list[Any], total: int, number: int, per_page: int) -> dict[str, Any]:
+    pages = total_pages(total, per_page)
+    return {"total_items": total, "total_pages": pages, "page_number": number, "size": len(contents),
+            "first_page": number == 1, "last_page": number >= pages, "empty": not contents,
+            "contents": contents}
+
+
+def listed_service(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: obj[k] for k in LIST_FIELDS if k in obj}
+
+
+def term_query(term_id: str | None) -> ServiceQuery:
+    """A service type or subtype term filters by type; a need term asks for services that say they meet it."""
+    if term_id is None:
+        return ServiceQuery()
+    term = _TERMS_BY_ID.get(term_id.strip())
+    if term is None:
+        raise InvalidValue(f"Unknown taxonomy_term_id '{term_id[:60]}'. The terms rehabmap uses are listed at "
+                           "/oruk/taxonomy_terms.", field="taxonomy_term_id")
+    if term["taxonomy"] == oruk.SERVICE_TYPES.key:
+        parent = _TERMS_BY_ID[term["parent_id"]]["code"] if term.get("parent_id") else None
+        if parent:
+            return ServiceQuery(types=frozenset({ServiceType(parent)}), subtypes=frozenset({term["code"]}))
+        return ServiceQuery(types=frozenset({ServiceType(term["code"])}))
+    if term["taxonomy"] == oruk.NEEDS.key:
+        return ServiceQuery(needs=(term["code"],), needs_confirmed=True)
+    raise InvalidValue(f"Services cannot be filtered by '{term['name']}', a term of the {term['taxonomy']} "
+                       "taxonomy; use a service type, subtype or need term.", field="taxonomy_term_id")
+
+
+@router.get("/", response_model=OrukRoot, tags=["about"], summary="About this API and its relationship with HSDS")
+def root(request: Request) -> OrukRoot:
+    """The HSDS version, the Open Referral UK profile, and where this API's OpenAPI document is."""
+    # root_path is where this app is mounted (/oruk, behind any proxy prefix); base_url is the parent's.
+    here = request.url.replace(path=f"{request.scope.get('root_path', '')}{request.app.openapi_url}", query="")
+    return OrukRoot(version=VERSION, profile=PROFILE, openapi_url=str(here))
+
+
+@router.get("/services", response_model=Page[OrukService], tags=["services"],
+            summary="Paginated list of services")
+def list_services(
+    state: State, search: Search = None, page_number: PageNumber = 1,
+    per_page: PerPage = 50, taxonomy_term_id: TermId = None,
+    full: Annotated[bool, Query(description="Return fully nested services (locations, service areas, "
+                                "phones, attributes) instead of their one-to-one fields.")] = False,
+) -> JSONResponse:
+    """Active services by name (by relevance when searching)."""
+    b = browse(state, text=search, query=term_query(taxonomy_term_id))
+    items, total = page_of(state, b, page_number, per_page)
+    objects = [oruk.service_to_oruk(i.service) for i in items]
+    return JSONResponse(page(objects if full else [listed_service(o) for o in objects], total, page_number,
+                             per_page))
+
+
+@router.get("/services/{id}", response_model=OrukService, tags=["services"],
+            summary="A fully nested service")
+def get_service(
+    state: State, ids: Annotated[OrukIds, Depends(get_ids)],
+    id: Annotated[str, Path(max_length=300, description="The service's ORUK id (a UUID), or its rehabmap id.",
+                            openapi_examples={"sample": {"value": "7a25fc1c-74ad-5abf-823e-c934a94e0236"}})],
+) -> JSONResponse:
+    """Everything about one service, with its type, subtype, needs and details as attributes."""
+    service = state.backend.get(id)
+    if service is None and _is_uuid(id):
+        found = ids.lookup(state.backend, id.lower())
+        service = state.backend.get(found) if found else None
+    if service is None:
+        raise ServiceNotFound(f"No service with id '{id[:80]}'.", field="id")
+    return JSONResponse(oruk.service_to_oruk(service))
+
+
+@router.get("/service_at_locations", response_model=ServiceAtLocationPage, tags=["services"],
+            summary="Paginated list of services at locations; near a postcode, nearest first",
+            responses={200: {"headers": {"X-Rehabmap-Extension": {
+                "description": "'sorted-by-distance' when the list is sorted by distance (a rehabmap extension).",
+                "schema": {"type": "string"}}}}})
+def list_service_at_locations(
+    state: State, search: Search = None, page_number: PageNumber = 1,
+    per_page: PerPage = 50, taxonomy_term_id: TermId = None,
+    postcode: Annotated[str | None, Query(
+        max_length=10, description="Only services whose service area includes this postcode (or that state "
+        "none), sorted by distance from its centroid, nearest first (a rehabmap extension).",
+        openapi_examples={"Leeds": {"value": "LS9 7TF"}})] = None,
+    proximity: Annotated[float | None, Query(
+        gt=0, le=1_000_000, description="With postcode: only services within this many metres of it.",
+        openapi_examples={"10 km": {"value": 10000}})] = None,
+) -> JSONResponse:
+    """Each service at its location, with the service's one-to-one fields."""
+    if proximity is not None and postcode is None:
+        raise InvalidValue("proximity is measured from a postcode: give postcode as well.", field="proximity")
+    b = browse(state, text=search, postcode=postcode,
+               radius_km=None if proximity is None else proximity / 1000, query=term_query(taxonomy_term_id))
+    if b.near is not None:
+        b = replace(b, query=replace(b.query, covers=coverage(b.near)))
+    items, total = page_of(state, b, page_number, per_page)
+    contents = []
+    for item in items:
+        obj = oruk.service_to_oruk(item.service)
+        at = {**obj["service_at_locations"][0], "service": listed_service(obj)}
+        if item.distance_km is not None:
+            at["distance_km"] = item.distance_km
+        contents.append(at)
+    body = page(contents, total, page_number, per_page)
+    if b.near is None:
+        return JSONResponse(body)
+    return JSONResponse({**body, "x-rehabmap-extension": EXTENSION_NOTE},
+                        headers={"X-Rehabmap-Extension": "sorted-by-distance"})
+
+
+@router.get("/taxonomies", response_model=Page[OrukTaxonomy], tags=["taxonomies"],
+            summary="Paginated list of taxonomies")
+def list_taxonomies(
+    page_number: PageNumber = 1,
+    per_page: PerPage = 50,
+) -> JSONResponse:
+    """rehabmap's vocabulary: service types (subtypes as children), needs, legacy labels, record details."""
+    start = (page_number - 1) * per_page
+    return JSONResponse(page(TAXONOMIES[start:start + per_page], len(TAXONOMIES), page_number, per_page))
+
+
+@router.get("/taxonomies/{id}", response_model=OrukTaxonomy, tags=["taxonomies"], summary="A taxonomy")
+def get_taxonomy(id: Annotated[str, Path(max_length=100, description="Taxonomy id (or its key, e.g. "
+                                         "rehabmap-service-types).",
+                                         openapi_examples={"types": {"value": "rehabmap-service-types"}})],
+                 ) -> JSONResponse:
+    """The taxonomy with its terms."""
+    taxonomy = _TAXONOMY_KEYS.get(id)
+    if taxonomy is None:
+        raise TaxonomyNotFound(f"No taxonomy with id '{id[:80]}'. See /oruk/taxonomies.", field="id")
+    terms = [t for t in TERMS if t["taxonomy_id"] == taxonomy["id"]]
+    return JSONResponse({**taxonomy, "taxonomy_terms": terms})
+
+
+@router.get("/taxonomy_terms", response_model=Page[OrukTaxonomyTerm], tags=["taxonomies"],
+            summary="Paginated list of taxonomy terms")
+def list_taxonomy_terms(
+    page_number: PageNumber = 1,
+    per_page: PerPage = 50,
+    taxonomy_id: Annotated[str | None, Query(max_length=100, description="Only terms of this taxonomy (its "
+                                             "id or key).",
+                                             openapi_examples={"needs": {"value": "rehabmap-needs"}})] = None,
+    parent_id: Annotated[str | None, Query(max_length=100, description="Only children of this term.")] = None,
+    top_only: Annotated[bool, Query(description="Only terms without a parent.")] = False,
+) -> JSONResponse:
+    """Every fixed term of rehabmap's taxonomies (language needs, `language:<code>`, are open-ended)."""
+    terms = TERMS
+    if taxonomy_id is not None:
+        taxonomy = _TAXONOMY_KEYS.get(taxonomy_id)
+        if taxonomy is None:
+            raise InvalidValue(f"Unknown taxonomy_id '{taxonomy_id[:60]}'. See /oruk/taxonomies.",
+                               field="taxonomy_id")
+        terms = [t for t in terms if t["taxonomy_id"] == taxonomy["id"]]
+    if parent_id is not None:
+        terms = [t for t in terms if t.get("parent_id") == parent_id]
+    if top_only:
+        terms = [t for t in terms if not t.get("parent_id")]
+    start = (page_number - 1) * per_page
+    return JSONResponse(page(terms[start:start + per_page], len(terms), page_number, per_page))
+
+
+@router.get("/taxonomy_terms/{id}", response_model=OrukTaxonomyTerm, tags=["taxonomies"],
+            summary="A taxonomy term")
+def get_taxonomy_term(id: Annotated[str, Path(max_length=100, description="Term id.")]) -> JSONResponse:
+    """One term: its code, name, description, taxonomy and, for a subtype, its parent type."""
+    term = _TERMS_BY_ID.get(id)
+    if term is None:
+        raise TaxonomyNotFound(f"No taxonomy term with id '{id[:80]}'. See /oruk/taxonomy_terms.", field="id")
+    return JSONResponse(term)
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def create_oruk_app(state: AppState) -> FastAPI:
+    """The ORUK API as its own application, so it has its own OpenAPI document and open CORS."""
+    app = FastAPI(
+        title="rehabmap — Open Referral UK API", version=__version__,
+        description="Mental health rehabilitation services in England as an Open Referral UK 3.0 (HSDS 3.0) "
+                    "feed. Open: no key, `Access-Control-Allow-Origin: *` on every response. Services carry "
+                    "their rehabmap type, subtype and needs as attributes whose terms are published at "
+                    "/taxonomies and /taxonomy_terms.",
+        openapi_tags=[{"name": "about", "description": "What this API is."},
+                      {"name": "services", "description": "Services and services at locations."},
+                      {"name": "taxonomies", "description": "The rehab pathway vocabulary."}])
+    app.state.rehabmap = state
+    app.state.oruk_ids = OrukIds()
+    errors.install(app)
+    app.add_middleware(OpenCorsMiddleware)
+    app.include_router(router)
+    return app

@@ -1,0 +1,126 @@
+"""GET /services (browse), /services/{id}, and the same list as CSV and GeoJSON."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import StreamingResponse
+
+from api.browse import Browse, browse, every, page_of, total_pages
+from api.deps import State
+from api.exports import COLUMNS, csv_lines, geojson_chunks
+from api.schemas import ERRORS, HomeOut, ListedServiceOut, ServiceListOut, ServiceOut
+from rehabmap.errors import ServiceNotFound
+from rehabmap.taxonomy import NEED_LABELS, ServiceType
+
+router = APIRouter(tags=["services"], responses=ERRORS)
+
+_TYPES = ", ".join(t.value for t in ServiceType)
+_NEEDS = ", ".join(NEED_LABELS)
+
+
+def filters(
+    state: State,
+    q: Annotated[str | None, Query(max_length=200, description="Words to find in name, organisation or "
+                                   "description (all must appear; the last may be a prefix).",
+                                   openapi_examples={"recovery college": {"value": "recovery college"}})] = None,
+    types: Annotated[list[str] | None, Query(
+        alias="type", max_length=7, description=f"Service type; repeat for several. One of: {_TYPES}.",
+        openapi_examples={"inpatient": {"value": ["inpatient_rehab_level1", "inpatient_rehab_level2"]}})] = None,
+    needs: Annotated[list[str] | None, Query(
+        alias="need", max_length=20, description=f"A need every result must meet or not rule out; repeat for "
+        f"several. One of: {_NEEDS}, or language:<code>.",
+        openapi_examples={"autism": {"value": ["autism"]}})] = None,
+    postcode: Annotated[str | None, Query(max_length=10, description="Search near a postcode (full, sector or "
+                                          "district): results come nearest first, with their distance.",
+                                          openapi_examples={"Leeds": {"value": "LS9 7TF"}})] = None,
+    place: Annotated[str | None, Query(max_length=80, description="Search near a town or place instead.",
+                                       openapi_examples={"Bradford": {"value": "Bradford"}})] = None,
+    radius_km: Annotated[float | None, Query(gt=0, le=1000, description="Only results within this many km "
+                                             "of the postcode or place.")] = None,
+) -> Browse:
+    return browse(state, text=q, types=types, needs=needs, postcode=postcode, place=place, radius_km=radius_km)
+
+
+Filters = Annotated[Browse, Depends(filters)]
+
+
+@router.get("/services", response_model=ServiceListOut, summary="Browse and search services")
+def list_services(
+    b: Filters, state: State,
+    page: Annotated[int, Query(ge=1, le=10_000, description="Page number, from 1.")] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100, description="Results per page.")] = 20,
+) -> ServiceListOut:
+    """Active services passing the filters. Near a postcode or place they come nearest first with
+    `distance_km`, `in_home_icb` and `out_of_catchment`; otherwise by text relevance when `q` is given,
+    else by name. Catchment is marked, not filtered: a family browsing sees what is near and whether it
+    serves them."""
+    items, total = page_of(state, b, page, per_page)
+    today = state.today()
+    near = b.near
+    return ServiceListOut(
+        total=total, page=page, per_page=per_page, total_pages=total_pages(total, per_page), sort=b.sort,
+        near=HomeOut(district=near.district, icb_code=near.areas.icb_code, icb_name=near.areas.icb_name,
+                     lad_code=near.areas.lad_code, lad_name=near.areas.lad_name, precision=near.precision)
+        if near else None,
+        radius_km=b.radius_km,
+        results=[ListedServiceOut.of(i.service, today, i.distance_km, i.in_home_icb, i.out_of_catchment)
+                 for i in items])
+
+
+class CSVResponse(StreamingResponse):
+    media_type = "text/csv"
+
+
+class GeoJSONResponse(StreamingResponse):
+    media_type = "application/geo+json"
+
+
+_EXPORT = ("Every result, not a page: the same filters and order as GET /services. Streamed. Text cells that "
+           "a spreadsheet would run as a formula start with an apostrophe.")
+
+
+@router.get("/services.csv", response_class=CSVResponse, summary="Export services as CSV", description=_EXPORT,
+            responses={200: {"description": "CSV with a header row and the fixed column set: "
+                             + ", ".join(COLUMNS) + ". Lists are joined with ';'.",
+                             "content": {"text/csv": {"schema": {"type": "string"},
+                                                      "example": ",".join(COLUMNS[:5]) + ",…\r\n"}}}})
+def export_csv(b: Filters, state: State) -> CSVResponse:
+    state.backend.info()  # an unbuilt index is a 503 now, not a broken stream later
+    return CSVResponse(csv_lines(every(state, b), state.today()),
+                       headers={"Content-Disposition": 'attachment; filename="rehabmap-services.csv"'})
+
+
+@router.get("/services.geojson", response_class=GeoJSONResponse, summary="Export services as GeoJSON",
+            description=_EXPORT,
+            responses={200: {"description": "A GeoJSON FeatureCollection of points (WGS84); each feature's "
+                             "properties are the CSV columns, lists kept as arrays.",
+                             "content": {"application/geo+json": {"schema": {
+                                 "type": "object", "required": ["type", "features"],
+                                 "properties": {"type": {"const": "FeatureCollection"},
+                                                "features": {"type": "array", "items": {"type": "object"}}}},
+                                 "example": {"type": "FeatureCollection", "features": [{
+                                     "type": "Feature", "id": "sample:leeds-recovery-college",
+                                     "geometry": {"type": "Point", "coordinates": [-1.57, 53.81]},
+                                     "properties": {"name": "Leeds Recovery College (sample)",
+                                                    "service_type": "vcfse"}}]}}}}})
+def export_geojson(b: Filters, state: State) -> GeoJSONResponse:
+    state.backend.info()
+    return GeoJSONResponse(geojson_chunks(every(state, b), state.today()),
+                           headers={"Content-Disposition": 'attachment; filename="rehabmap-services.geojson"'})
+
+
+@router.get("/services/{service_id:path}", response_model=ServiceOut, summary="One service by id")
+def get_service(
+    state: State,
+    service_id: Annotated[str, Path(max_length=300, description="rehabmap id, e.g. sample:leeds-recovery-college",
+                                    openapi_examples={"sample": {"value": "sample:leeds-recovery-college"}})],
+) -> ServiceOut:
+    """The full record, including the catchment polygon when there is one; inactive services too."""
+    service = state.backend.get(service_id)
+    if service is None:
+        raise ServiceNotFound(f"No service with id '{service_id[:80]}'. Ids look like 'cqc:1-123456789' "
+                              "or 'sample:leeds-recovery-college'; search with GET /services.",
+                              field="service_id")
+    return ServiceOut.of(service, state.today())

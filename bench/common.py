@@ -1,0 +1,225 @@
+"""What every benchmark shares: the cached corpus and geodata, the fixed query set, timing and tables,
+and a throw-away PostgreSQL + PostGIS server on 127.0.0.1.
+
+Everything built here goes under bench/.cache (or $REHABMAP_BENCH_CACHE) and is reused by later runs:
+the geodata (~10 s), and one embedded index file per corpus size (the 500k corpus takes ~25 s to make).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from bench.synthetic import REALISTIC_MIX, load_small_areas, make_services
+from rehabmap.config import Settings
+from rehabmap.record import Service
+from rehabmap.taxonomy import ServiceType
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+CACHE = Path(os.environ.get("REHABMAP_BENCH_CACHE", BENCH / ".cache"))
+QUERIES = BENCH / "queries.csv"
+TODAY = date(2026, 11, 23)
+SEED = 2026
+SIZES = {"10k": 10_000, "100k": 100_000, "500k": 500_000}
+# The query shape of the targets: 10 nearest within 50 km, two types (any of), one need.
+K, RADIUS_KM = 10, 50.0
+CORPUS_VERSION = "1"  # bump when the generator changes, so cached index files are rebuilt
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def parse_sizes(text: str) -> list[int]:
+    return [SIZES[s] if s in SIZES else int(s) for s in text.split(",") if s]
+
+
+def label(n: int) -> str:
+    return f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
+def data_dir() -> Path:
+    return Settings().data_dir
+
+
+# --- corpus, index, geodata ------------------------------------------------------------------------------
+
+def corpus(n: int, seed: int = SEED) -> list[Service]:
+    """n services at population-weighted LSOA centroids, with the realistic mix of types and needs."""
+    return make_services(load_small_areas(data_dir()), n, seed=seed, today=TODAY, mix=REALISTIC_MIX)
+
+
+def index_file(n: int) -> Path:
+    """The embedded index of the n-service corpus, written once and reused."""
+    from rehabmap.index.embedded import EmbeddedWriter
+
+    path = CACHE / f"index-v{CORPUS_VERSION}-{n}.sqlite"
+    if not path.exists():
+        log(f"making the {label(n)} corpus and its index (once; cached in {CACHE}) …")
+        started = time.perf_counter()
+        EmbeddedWriter(path).replace_all(corpus(n))
+        log(f"  done in {time.perf_counter() - started:.1f} s")
+    return path
+
+
+def geodata_dir() -> Path:
+    """Geodata built from the real ONS files in ../shared/data (once)."""
+    from geodata import Geography
+
+    path = CACHE / "geodata"
+    Geography.open(path, source_dir=data_dir()).close()
+    return path
+
+
+def app_home(n: int) -> Path:
+    """A REHABMAP_HOME for the API: the cached geodata and the n-service index, linked in."""
+    home = CACHE / f"home-{n}"
+    home.mkdir(parents=True, exist_ok=True)
+    for name, target in (("geodata", geodata_dir()), ("index.sqlite", index_file(n))):
+        link = home / name
+        if link.is_symlink() or link.exists():
+            if link.resolve() == target.resolve():
+                continue
+            link.unlink()
+        link.symlink_to(target)
+    return home
+
+
+# --- queries ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Query:
+    postcode: str
+    types: tuple[ServiceType, ...]
+    needs: tuple[str, ...]
+
+
+def load_queries() -> list[Query]:
+    with QUERIES.open(newline="") as handle:
+        return [Query(r["postcode"], tuple(ServiceType(t) for t in r["types"].split(";")),
+                      tuple(n for n in r["needs"].split(";") if n))
+                for r in csv.DictReader(handle)]
+
+
+def resolve_homes(queries: list[Query]):
+    """Each query's home, through the product's own geography (postcode → point, ICB, LAD …)."""
+    from geodata import Geography
+
+    geography = Geography.open(geodata_dir())
+    try:
+        return [geography.resolve(postcode=q.postcode) for q in queries]
+    finally:
+        geography.close()
+
+
+# --- timing and tables -----------------------------------------------------------------------------------
+
+def percentile(samples: list[float] | np.ndarray, q: float) -> float:
+    return float(np.percentile(np.asarray(samples, dtype=float), q)) if len(samples) else float("nan")
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    """(milliseconds, result) of one call."""
+    started = time.perf_counter_ns()
+    result = fn()
+    return (time.perf_counter_ns() - started) / 1e6, result
+
+
+def fmt(value: float, digits: int = 3) -> str:
+    if value != value:  # NaN
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def table(title: str, header: list[str], rows: list[list[object]]) -> str:
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    line = "| " + " | ".join("-" * w for w in widths) + " |"
+    out = [f"### {title}", "", "| " + " | ".join(c.ljust(w) for c, w in zip(cells[0], widths)) + " |", line]
+    out += ["| " + " | ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
+            for r in cells[1:]]
+    return "\n".join(out)
+
+
+def load_average() -> str:
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    import numpy
+
+    return (f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB; Python {platform.python_version()}, "
+            f"NumPy {numpy.__version__}, {platform.system()} {platform.release()}")
+
+
+# --- PostgreSQL + PostGIS --------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _pg_bindir() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3]))
+    if not found:
+        raise SystemExit("PostgreSQL is not installed: apt-get install -y postgresql postgis (see bench/README.md)")
+    return found[-1].parent
+
+
+@contextmanager
+def postgres() -> Iterator[tuple[str, int]]:
+    """A fresh PostgreSQL cluster in a temporary folder, on 127.0.0.1 and a free port; stopped and deleted
+    on exit. As root the server runs as the 'postgres' user (PostgreSQL refuses to run as root)."""
+    bindir = _pg_bindir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        as_user = ["runuser", "-u", "postgres", "--"]
+    workdir = Path(tempfile.mkdtemp(prefix="rehabmap-pg-"))
+    data = workdir / "data"
+    if as_user:
+        shutil.chown(workdir, "postgres", "postgres")
+    port = free_port()
+
+    def run(*args: str) -> None:
+        subprocess.run([*as_user, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    try:
+        run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
+        options = (f"-c listen_addresses=127.0.0.1 -p {port} -k {workdir} -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c shared_buffers=1GB "
+                   "-c work_mem=64MB -c maintenance_work_mem=512MB -c jit=off")
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(workdir / "log"), "-o", options, "-w", "start")
+        try:
+            yield "127.0.0.1", port
+        finally:
+            subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,217 @@
+"""`rehabmap gaps AREA`: the commissioners' pathway scorecard in a terminal (registered on `main` in cli.py).
+
+A thin wrapper over `rehabmap.gaps`; the table is fixed-width so it pastes into a report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from rehabmap.gaps import (
+    ALL_CATEGORIES,
+    AreaGapReport,
+    GapAnalysis,
+    GapOptions,
+    GapTable,
+    ServicePoints,
+    csv_text,
+    parse_categories,
+    parse_category,
+)
+from rehabmap.population import ENGLAND_CODE, LEVEL_LABELS, SmallAreas
+
+
+def _km(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _grid(rows: list[list[str]], right: set[int]) -> str:
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(cell.rjust(w) if c in right else cell.ljust(w)
+                         for c, (cell, w) in enumerate(zip(row, widths))).rstrip()
+
+    return "\n".join([line(rows[0]), "  ".join("-" * w for w in widths)] + [line(r) for r in rows[1:]])
+
+
+def render_scorecard(report: AreaGapReport, furthest: int = 0) -> str:
+    """The scorecard: one row per type (subtypes indented), then what is missing and what to look at."""
+    options = report.options
+    lines = [f"{report.name} ({report.code}) — {LEVEL_LABELS.get(report.level, report.level)}",
+             (f"Adults (16+): {int(report.ind.adult_pop[report.g]):,} in {int(report.ind.small_areas[report.g]):,} "
+             f"small areas. Distances from small-area population centroids to the nearest service anywhere in "
+             f"England; thresholds {options.community_km:g} km community, {options.inpatient_km:g} km inpatient."),
+             ""]
+    header = ["type", "in area", "per 100k", "mean km", f"p{round(options.quantile * 100)} km", "beyond",
+              "nearest outside", "if local full km", "status"]
+    rows = [header]
+    for row in report.scorecard_rows():
+        category = parse_category(row["category"])
+        name = row["category"] if category.is_part else f"  {row['category'].split(':', 1)[1]}"
+        status = "present" if row["present"] else "MISSING"
+        if row["fallback_far"]:
+            status += ", fallback far"
+        rows.append([name, str(row["count"]),
+                     "-" if row["per_100k_adults"] is None else f"{row['per_100k_adults']:.2f}",
+                     _km(row["mean_km"]), _km(row["p90_km"]),
+                     f"{_pct(row['share_beyond_threshold'])} >{row['threshold_km']:g}km",
+                     _pct(row["share_nearest_outside_area"]),
+                     _km(row["fallback_mean_km"]) if parse_category(row["category"]).is_inpatient else "",
+                     status])
+    lines.append(_grid(rows, right={1, 2, 3, 4, 5, 6, 7}))
+    card = report.scorecard()
+    lines.append("")
+    if report.level == "england":
+        lines.append("England as a whole: every service counts as inside.")
+    else:
+        present = sum(1 for part in card["parts"] if part["present"])
+        if card["missing"]:
+            lines.append(f"Pathway: {present} of {len(card['parts'])} parts present inside the area. "
+                         f"MISSING: {', '.join(card['missing'])}.")
+        else:
+            lines.append(f"Pathway: all {len(card['parts'])} parts present inside the area.")
+        if card["missing_subtypes"]:
+            lines.append(f"Subtypes missing inside the area: {', '.join(card['missing_subtypes'])}.")
+        for key, provider in card["nearest_out_of_area_for_missing"].items():
+            if provider is None:
+                lines.append(f"  {key}: no service of this type anywhere in England.")
+            else:
+                lines.append(f"  {key}: nearest out-of-area provider {provider['name']} ({provider['id']}), "
+                             f"{provider['la_name'] or '?'}, {provider['icb_name'] or 'ICB unknown'} — "
+                             f"{provider['distance_km']:.1f} km from the area's population centre.")
+    locked = card["legacy_locked_rehabilitation"]
+    lines.append(f'Legacy "locked rehabilitation" labels inside: {len(locked) or "none"}'
+                 + ("" if not locked else " — " + "; ".join(f"{s['name']} ({s['id']})" for s in locked)))
+    pd = card["pd_specialist_units"]
+    lines.append(f"Personality-disorder specialist rehab units inside: {len(pd) or 'none'}"
+                 + ("" if not pd else " — " + "; ".join(f"{s['name']} ({s['id']})" for s in pd)))
+    if report.level != "england":
+        far = card["inpatient_fallback_far"]
+        lines.append("Inpatient units whose nearest out-of-area use would be far (mean over the threshold if "
+                     "every local unit were full): "
+                     + ("none" if not far else "; ".join(f"{f['type']} {f['fallback_mean_km']:.1f} km" for f in far)))
+    if furthest:
+        for category in report.shown:
+            lines.append("")
+            lines.append(f"Small areas furthest from a {category.label.lower()} ({category.key}):")
+            sub = [["small area", "name", "local authority", "adults", "km", "nearest"]]
+            for item in report.furthest(category, furthest):
+                sub.append([item["code"], item["name"], item["la_name"], f"{item['adult_population']:,}",
+                            _km(item["distance_km"]), item["nearest_id"] or "-"])
+            lines.append(_grid(sub, right={3, 4}))
+    return "\n".join(lines)
+
+
+def render_table(table: GapTable, sort: str | None, order: str | None) -> str:
+    """All areas: adults, missing parts, and per shown type the count and the mean distance."""
+    cats = table.ind.categories
+    header = ["code", "area", "adults", "missing"]
+    for category in cats:
+        header += [f"{category.key} n", "mean km"]
+    rows = [header]
+    for row in table.sorted_rows(sort, order) + [table.england_row()]:
+        cells = [row["code"], _short(row["name"]), f"{row['adult_population']:,}", str(row["missing_count"])]
+        for category in cats:
+            entry = row["types"][category.key]
+            cells += [str(entry["count"]), _km(entry["mean_km"])]
+        rows.append(cells)
+    return _grid(rows, right=set(range(2, len(header))))
+
+
+def _short(name: str) -> str:
+    if name.startswith("NHS ") and name.endswith(" Integrated Care Board"):
+        name = name[4:-len(" Integrated Care Board")]
+    return name[:40]
+
+
+@click.command("gaps")
+@click.argument("area")
+@click.option("--type", "types", multiple=True,
+              help="Service type(s) or type:subtype to show (repeat or comma-separate); default: all.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the table as CSV to this file.")
+@click.option("--smallareas-csv", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write every small area of AREA with its distance to the nearest service per type.")
+@click.option("--svg", "svg_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write an SVG map of AREA for the first --type (default community_rehab_team); with "
+                   "AREA icb or la, an England map of --indicator.")
+@click.option("--indicator", default="mean_km", show_default=True, help="Indicator for the England map.")
+@click.option("--community-km", type=float, default=30.0, show_default=True,
+              help="Threshold distance for community services.")
+@click.option("--inpatient-km", type=float, default=50.0, show_default=True,
+              help="Threshold distance for inpatient units.")
+@click.option("--furthest", type=int, default=None,
+              help="List the N small areas furthest from each shown type (default 10 with --type, else none).")
+@click.option("--sort", default=None, help="For AREA icb|la: sort key, e.g. 'inpatient_rehab_level2.mean_km'.")
+@click.option("--desc", is_flag=True, help="For AREA icb|la: sort descending.")
+def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, smallareas_csv: Path | None,
+                 svg_path: Path | None, indicator: str, community_km: float, inpatient_km: float,
+                 furthest: int | None, sort: str | None, desc: bool) -> None:
+    """Pathway scorecard and gap indicators for AREA: an ICB or local authority code or name
+    (e.g. E54000054, 'West Yorkshire', Leeds). AREA 'icb' or 'la' compares every area, with England totals."""
+    from rehabmap.config import get_settings
+    from rehabmap.runtime import open_backend, open_geography
+
+    settings = get_settings()
+    options = GapOptions(community_km=community_km, inpatient_km=inpatient_km)
+    categories = parse_categories(types)
+    small_areas = SmallAreas.load(settings.data_dir)
+    points = ServicePoints.from_services(open_backend(settings).all())
+    geography = None
+    if points.missing_areas() or svg_path:
+        geography = open_geography(settings)
+        points.fill_areas(geography.areas)
+    analysis = GapAnalysis(small_areas, points)
+
+    if area.strip().lower() in ("icb", "la", "lad"):
+        level = "icb" if area.strip().lower() == "icb" else "la"
+        shown = categories if types else tuple(c for c in ALL_CATEGORIES if c.is_part)
+        table = analysis.table(level, options, shown)
+        click.echo(f"All {LEVEL_LABELS[level]}s; adults are people aged 16 and over; mean km is the "
+                   "population-weighted mean distance to the nearest service.")
+        click.echo(render_table(table, sort, "desc" if desc else "asc"))
+        if csv_path:
+            csv_path.write_text(table.to_csv(sort, "desc" if desc else "asc"), encoding="utf-8")
+            click.echo(f"\nwrote {csv_path}")
+        if svg_path:
+            from rehabmap.maps import overview_map
+
+            assert geography is not None
+            geometries = {a.code: a.geometry for a in geography.areas.areas("icb" if level == "icb" else "lad")}
+            svg_path.write_text(overview_map(analysis, shown[0], indicator, geometries, level, options),
+                                encoding="utf-8")
+            click.echo(f"wrote {svg_path}")
+        return
+
+    code = small_areas.find(area)
+    report = analysis.area(code, options, categories)
+    n_furthest = furthest if furthest is not None else (options.furthest if types else 0)
+    click.echo(render_scorecard(report, n_furthest))
+    if csv_path:
+        csv_path.write_text(csv_text(report.scorecard_rows()), encoding="utf-8")
+        click.echo(f"\nwrote {csv_path}")
+    if smallareas_csv:
+        smallareas_csv.write_text(analysis.small_area_distances(code, categories).to_csv(), encoding="utf-8")
+        click.echo(f"wrote {smallareas_csv}")
+    if svg_path:
+        from rehabmap.maps import LsoaBoundaries, area_map
+
+        assert geography is not None
+        if code == ENGLAND_CODE:
+            raise click.UsageError("For England use AREA icb or la with --svg (an overview map).")
+        category = categories[0] if types else parse_category("community_rehab_team")
+        members = small_areas.members(code)
+        inner = None
+        if report.level == "icb":
+            inner = {c: geography.areas.get(c).geometry for c in sorted(set(small_areas.la[members].tolist()))}
+        svg = area_map(analysis, code, category, LsoaBoundaries.load(settings.data_dir),
+                       geography.areas.get(code).geometry, inner, options)
+        svg_path.write_text(svg, encoding="utf-8")
+        click.echo(f"wrote {svg_path}")

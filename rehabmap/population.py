@@ -1,0 +1,227 @@
+"""Small-area (LSOA 2021) population and population-weighted centroids, loaded once.
+
+The source is `smallareas/england_lsoa21_pwc_population_icb_lad.csv` in the data folder: every English
+LSOA with the ONS population-weighted centroid (2021), its ICB, sub-ICB and local authority (2024 codes)
+and Census 2021 usual residents by age band. Gap indicators weight by the **adult population, defined as
+everyone aged 16 and over** (`pop_total_c2021 - pop_15_under`): the census bands split at 15/16, so 16+
+is the nearest adult population the file gives.
+
+Areas are grouped by code, not by polygon: an LSOA belongs to the ICB and local authority the official
+ONS lookup says (the same codes the built geodata boundaries carry).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from rehabmap.errors import InvalidValue, UnknownArea
+
+SMALL_AREAS_FILE = Path("smallareas") / "england_lsoa21_pwc_population_icb_lad.csv"
+ENGLAND_CODE = "E92000001"
+ENGLAND_NAME = "England"
+
+GapLevel = Literal["icb", "la"]
+GAP_LEVELS: tuple[GapLevel, ...] = ("icb", "la")
+LEVEL_LABELS: dict[str, str] = {"icb": "integrated care board", "la": "local authority", "england": "country"}
+_LEVEL_ALIASES = {"icb": "icb", "la": "la", "lad": "la", "ltla": "la", "local_authority": "la"}
+
+
+def parse_level(value: str) -> GapLevel:
+    """`icb` or `la` (local authority district, LTLA 2024); anything else is an InvalidValue."""
+    key = (value or "").strip().lower()
+    if key not in _LEVEL_ALIASES:
+        raise InvalidValue(f"Unknown area level '{value}'. Use 'icb' (integrated care boards) or 'la' "
+                           "(local authorities).", field="level")
+    return _LEVEL_ALIASES[key]  # type: ignore[return-value]
+
+
+def unit_vectors(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
+    """WGS84 degrees → points on the unit sphere, shape (n, 3): chord length is monotone in great-circle
+    distance, so a Euclidean k-d tree over these answers exact great-circle nearest-neighbour queries."""
+    phi = np.radians(np.asarray(lats, dtype=float))
+    lam = np.radians(np.asarray(lons, dtype=float))
+    cos_phi = np.cos(phi)
+    return np.column_stack((cos_phi * np.cos(lam), cos_phi * np.sin(lam), np.sin(phi)))
+
+
+def to_latlon(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    xyz = np.atleast_2d(xyz)
+    norm = np.linalg.norm(xyz, axis=1)
+    lat = np.degrees(np.arcsin(np.clip(xyz[:, 2] / norm, -1.0, 1.0)))
+    lon = np.degrees(np.arctan2(xyz[:, 1], xyz[:, 0]))
+    return lat, lon
+
+
+@dataclass(frozen=True)
+class LevelGroups:
+    """The areas of one level and, per small area, the position of its area in `codes` (sorted)."""
+
+    level: str
+    codes: np.ndarray  # (G,) str, sorted
+    names: np.ndarray  # (G,) str
+    of_small_area: np.ndarray  # (N,) int64 in 0..G-1
+    position: dict[str, int]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+@dataclass(frozen=True)
+class SmallAreas:
+    """The 33,755 English LSOAs as columns (numpy arrays of equal length)."""
+
+    codes: np.ndarray
+    names: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    icb: np.ndarray
+    icb_name: np.ndarray
+    la: np.ndarray
+    la_name: np.ndarray
+    adult_pop: np.ndarray  # int64, aged 16 and over
+    total_pop: np.ndarray  # int64, all ages
+    source: str = ""
+    _cache: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @classmethod
+    def load(cls, data_dir: Path) -> SmallAreas:
+        """From a data folder (or the CSV itself); cached, so the API and the CLI read it once."""
+        path = Path(data_dir)
+        if path.is_dir():
+            path = path / SMALL_AREAS_FILE
+        return _load(path.resolve())
+
+    @classmethod
+    def from_rows(cls, rows: list[dict[str, str]], source: str = "") -> SmallAreas:
+        def col(name: str) -> np.ndarray:
+            return np.array([r[name] for r in rows], dtype=object)
+
+        total = np.array([int(r["pop_total_c2021"]) for r in rows], dtype=np.int64)
+        under16 = np.array([int(r["pop_15_under"]) for r in rows], dtype=np.int64)
+        return cls(
+            codes=col("lsoa21_code"), names=col("lsoa21_name"),
+            lat=np.array([float(r["lat"]) for r in rows]), lon=np.array([float(r["lon"]) for r in rows]),
+            icb=col("icb24_code"), icb_name=col("icb24_name"), la=col("ltla24_code"), la_name=col("ltla24_name"),
+            adult_pop=total - under16, total_pop=total, source=source)
+
+    def subset(self, mask: np.ndarray) -> SmallAreas:
+        """A smaller table (for tests and examples); groups are recomputed for it."""
+        return SmallAreas(self.codes[mask], self.names[mask], self.lat[mask], self.lon[mask], self.icb[mask],
+                          self.icb_name[mask], self.la[mask], self.la_name[mask], self.adult_pop[mask],
+                          self.total_pop[mask], self.source)
+
+    @property
+    def xyz(self) -> np.ndarray:
+        if "xyz" not in self._cache:
+            self._cache["xyz"] = unit_vectors(self.lat, self.lon)
+        return self._cache["xyz"]  # type: ignore[return-value]
+
+    def groups(self, level: str) -> LevelGroups:
+        """Small areas grouped by ICB (`icb`), local authority (`la`) or all England (`england`)."""
+        key = f"groups:{level}"
+        if key not in self._cache:
+            if level == "england":
+                groups = LevelGroups("england", np.array([ENGLAND_CODE], dtype=object),
+                                     np.array([ENGLAND_NAME], dtype=object),
+                                     np.zeros(len(self), dtype=np.int64), {ENGLAND_CODE: 0})
+            else:
+                level = parse_level(level)
+                code_col, name_col = (self.icb, self.icb_name) if level == "icb" else (self.la, self.la_name)
+                codes, first, inverse = np.unique(code_col.astype(str), return_index=True, return_inverse=True)
+                groups = LevelGroups(level, codes.astype(object), name_col[first],
+                                     inverse.astype(np.int64).ravel(), {c: i for i, c in enumerate(codes)})
+            self._cache[key] = groups
+        return self._cache[key]  # type: ignore[return-value]
+
+    def level_of(self, code: str) -> str:
+        """`icb`, `la` or `england` for a code the table knows; UnknownArea (naming it) otherwise."""
+        key = (code or "").strip().upper()
+        if key == ENGLAND_CODE:
+            return "england"
+        for level in GAP_LEVELS:
+            if key in self.groups(level).position:
+                return level
+        if key[:3] in ("E38", "E12", "E40"):
+            raise UnknownArea(f"'{code}' is a sub-ICB or region code; gap analysis is by ICB (E54…) or local "
+                              "authority (E06…, E07…, E08…, E09…).", field="area_code")
+        raise UnknownArea(f"No English ICB or local authority has the code '{code}'. Use an ICB code (E54…) "
+                          "or a local authority code (E06…, E07…, E08…, E09…).", field="area_code")
+
+    def find(self, text: str) -> str:
+        """An area code from a code or a name ('E54000054', 'Leeds', 'West Yorkshire'): exact code, then
+        exact name (ignoring case and the 'NHS … Integrated Care Board' wrapping), then a unique part of a
+        name; UnknownArea naming the text (and the candidates, when several match) otherwise."""
+        key = (text or "").strip()
+        if key.upper() == ENGLAND_CODE or key.lower() == "england":
+            return ENGLAND_CODE
+        if len(key) == 9 and key[0].upper() == "E" and key[1:].isdigit():
+            self.level_of(key)
+            return key.upper()
+        names: dict[str, str] = {}
+        for level in GAP_LEVELS:
+            groups = self.groups(level)
+            for code, name in zip(groups.codes, groups.names):
+                names[str(code)] = str(name)
+        wanted = _plain(key)
+        exact = [code for code, name in names.items() if _plain(name) == wanted]
+        if len(exact) == 1:
+            return exact[0]
+        partial = exact or [code for code, name in names.items() if wanted and wanted in _plain(name)]
+        if len(partial) == 1:
+            return partial[0]
+        if partial:
+            listed = "; ".join(f"{names[c]} ({c})" for c in sorted(partial)[:8])
+            raise UnknownArea(f"'{text}' matches several areas: {listed}. Give the code.", field="area")
+        raise UnknownArea(f"No English ICB or local authority is called or coded '{text}'.", field="area")
+
+    def members(self, code: str) -> np.ndarray:
+        """Positions of the small areas inside an area (sorted)."""
+        key = code.strip().upper()
+        level = self.level_of(key)
+        groups = self.groups(level)
+        return np.flatnonzero(groups.of_small_area == groups.position[key])
+
+    def area_name(self, code: str) -> str:
+        key = code.strip().upper()
+        groups = self.groups(self.level_of(key))
+        return str(groups.names[groups.position[key]])
+
+    def weighted_centre(self, rows: np.ndarray) -> tuple[float, float]:
+        """Adult-population-weighted centre of some small areas: the normalised weighted mean of their
+        centroids' unit vectors (a point on the sphere), as lat/lon."""
+        weights = self.adult_pop[rows].astype(float)
+        if weights.sum() <= 0:
+            weights = np.ones(len(rows))
+        vector = (self.xyz[rows] * weights[:, None]).sum(axis=0)
+        lat, lon = to_latlon(vector)
+        return float(lat[0]), float(lon[0])
+
+
+def _plain(name: str) -> str:
+    name = name.strip().lower()
+    name = name.removeprefix("nhs ")
+    for suffix in (" integrated care board", " icb"):
+        name = name.removesuffix(suffix)
+    return " ".join(name.split())
+
+
+@lru_cache(maxsize=4)
+def _load(path: Path) -> SmallAreas:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"small-area population file not found: {path}") from None
+    areas = SmallAreas.from_rows(rows, str(path))
+    if not (np.all(np.isfinite(areas.lat)) and np.all(np.isfinite(areas.lon))):
+        raise ValueError(f"{path}: some small areas have no centroid")
+    return areas

@@ -1,0 +1,136 @@
+"""A real API server for the HTTP tests, built once per session.
+
+Geodata is built from the real ONS files; the index holds the fictional sample (through the real import
+pipeline) plus synthetic services across England. The server is `rehabmap serve` itself, in a
+subprocess on a free port, so the tests see exactly what production runs (uvicorn, its access log off)
+and its log output can be read whole.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bench.synthetic import load_small_areas, make_services
+from geodata import Geography, build_geodata
+from indexer.pipeline import GeographyPlacer, build_index
+from indexer.sources import load_source
+from rehabmap.index.embedded import EmbeddedIndex, EmbeddedWriter
+from rehabmap.record import Service
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "sample"
+SYNTHETIC_COUNT = 800
+STARTUP_TIMEOUT_S = 60
+
+
+@pytest.fixture(scope="session")
+def geodata_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Geodata built once from the real ONS files (about 15 s)."""
+    out = tmp_path_factory.mktemp("api-geodata") / "geodata"
+    build_geodata(data_dir, out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def geography(geodata_dir: Path) -> Geography:
+    return Geography(geodata_dir)
+
+
+class _WithSynthetic:
+    """An index writer that adds the synthetic services to what the pipeline writes."""
+
+    def __init__(self, writer: EmbeddedWriter, extra: list[Service]) -> None:
+        self.writer, self.extra = writer, extra
+
+    def replace_all(self, services) -> int:
+        return self.writer.replace_all([*services, *self.extra])
+
+
+@pytest.fixture(scope="session")
+def api_home(data_dir: Path, geodata_dir: Path, geography: Geography,
+             tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A REHABMAP_HOME with the built geodata and an index of the sample plus synthetic services."""
+    home = tmp_path_factory.mktemp("api-home")
+    (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
+    synthetic = make_services(load_small_areas(data_dir), SYNTHETIC_COUNT, seed=11, today=date.today())
+    report = build_index(load_source(SAMPLE), GeographyPlacer(geography),
+                         _WithSynthetic(EmbeddedWriter(home / "index.sqlite"), synthetic), progress=False)
+    assert not report.rejected, report.summary_lines()
+    return home
+
+
+@pytest.fixture(scope="session")
+def backend(api_home: Path) -> EmbeddedIndex:
+    """The same index the server reads, opened in the test process for the domain-side answers."""
+    return EmbeddedIndex(api_home / "index.sqlite")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    log_path: Path
+    process: subprocess.Popen
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+@pytest.fixture(scope="session")
+def live_server(api_home: Path, data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`rehabmap serve` on 127.0.0.1 and a free port; stdout and stderr go to one log file."""
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("api-server") / "server.log"
+    env = {**os.environ, "REHABMAP_HOME": str(api_home), "REHABMAP_DATA_DIR": str(data_dir),
+           "REHABMAP_LOG_LEVEL": "DEBUG", "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from rehabmap.cli import main; main()", "serve", "--host", "127.0.0.1",
+             "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = LiveServer(f"http://127.0.0.1:{port}", log_path, process)
+    try:
+        _wait_until_up(server)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_up(server: LiveServer) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(f"the API server exited with {server.process.returncode}:\n{server.log_text()}")
+        try:
+            if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"the API server did not answer within {STARTUP_TIMEOUT_S} s:\n{server.log_text()}")
+
+
+@pytest.fixture(scope="session")
+def client(live_server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_server.url, timeout=30) as c:
+        yield c

@@ -1,0 +1,161 @@
+"""POST /match over HTTP: the same answers as `rehabmap.matching.match`, and precise errors."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from rehabmap import matching
+from rehabmap.matching import MatchRequest
+from rehabmap.taxonomy import ServiceType
+
+LS9 = {"postcode": "LS9 7TF"}
+
+
+def domain_answer(geography, backend, body: dict[str, Any]) -> matching.MatchResponse:
+    """What the domain says for the same inputs, built without the API's code."""
+    home = geography.resolve(**body["home"])
+    placement = body.get("current_placement")
+    point = None
+    if placement and "service_id" in placement:
+        service = backend.get(placement["service_id"])
+        point = (service.lat, service.lon)
+    elif placement:
+        where = geography.resolve(postcode=placement["postcode"])
+        point = (where.lat, where.lon)
+    types = body.get("types", "any")
+    request = MatchRequest(
+        needs=tuple(body.get("needs", ())), types=None if types == "any" else tuple(ServiceType(t) for t in types),
+        subtypes=tuple(body["subtypes"]) if body.get("subtypes") else None, age=body.get("age"),
+        gender=body.get("gender"), max_distance_km=body.get("max_distance_km"),
+        own_icb_only=body.get("own_icb_only", False), accepting_only=body.get("accepting_referrals_only", False),
+        needs_confirmed=body.get("needs_confirmed", False),
+        include_out_of_catchment=body.get("include_out_of_catchment", False), limit=body.get("limit", 10),
+        current_placement=point)
+    return matching.match(backend, home, request, date.today())
+
+
+def result_key(r: matching.MatchResult) -> dict[str, Any]:
+    return {"id": r.service.id, "distance_km": r.distance_km, "in_home_icb": r.in_home_icb,
+            "matched_needs": r.matched_needs, "unknown_needs": r.unknown_needs,
+            "out_of_catchment": r.out_of_catchment, "explanation": r.explanation,
+            "distance_saved_km": r.distance_saved_km}
+
+
+def api_key(r: dict[str, Any]) -> dict[str, Any]:
+    return {k: r[k] for k in ("id", "distance_km", "in_home_icb", "matched_needs", "unknown_needs",
+                              "out_of_catchment", "explanation", "distance_saved_km")}
+
+
+CASES = {
+    "postcode, level 2, needs, placement far away": {
+        "home": LS9, "needs": ["autism", "restricted_s37_41"], "types": ["inpatient_rehab_level2"],
+        "max_distance_km": 300, "current_placement": {"postcode": "TR1 3BT"}},
+    "place, any type, limit": {"home": {"place": "Bradford"}, "needs": ["detained_mha"], "limit": 3},
+    "point, own ICB, accepting only, two types": {
+        "home": {"lat": 53.4794, "lon": -2.2453}, "types": ["community_rehab_team", "ips_employment"],
+        "own_icb_only": True, "accepting_referrals_only": True, "limit": 20},
+    "district, out of catchment listed, placement by id, age and gender": {
+        "home": {"postcode": "LS9"}, "types": ["supported_accommodation", "advocacy"], "age": 30,
+        "gender": "female", "include_out_of_catchment": True, "limit": 15,
+        "current_placement": {"service_id": "sample:bodmin-rehabilitation-unit"}},
+    "needs confirmed, subtype, out of catchment listed": {
+        "home": LS9, "types": ["advocacy"], "subtypes": ["imha"], "needs": ["detained_mha"],
+        "needs_confirmed": True, "include_out_of_catchment": True},
+    "language need confirmed": {
+        "home": {"postcode": "E3 2AN"}, "types": ["inpatient_rehab_level1"], "needs": ["detained_mha", "language:bn"],
+        "needs_confirmed": True},
+}
+
+
+@pytest.mark.parametrize("body", CASES.values(), ids=CASES.keys())
+def test_match_equals_the_domain_answer(client, geography, backend, body):
+    reply = client.post("/match", json=body)
+    assert reply.status_code == 200, reply.text
+    got = reply.json()
+    expected = domain_answer(geography, backend, body)
+    assert [api_key(r) for r in got["results"]] == [result_key(r) for r in expected.results]
+    assert [(s["service_type"], s["in_home_icb"], s["nearest"] and s["nearest"]["id"],
+             s["nearest"] and s["nearest"]["distance_km"]) for s in got["summary"]] == [
+        (s.service_type.value, s.in_home_icb, s.nearest and s.nearest.service.id,
+         s.nearest and s.nearest.distance_km) for s in expected.summary]
+    expected_km = expected.current_placement_km
+    assert got["current_placement_km"] == (None if expected_km is None else round(expected_km, 3))
+    assert got["results"], "each case is chosen to have results"
+
+
+def test_match_result_carries_what_a_clinician_needs(client):
+    got = client.post("/match", json={"home": LS9, "types": ["inpatient_rehab_level1"], "limit": 1,
+                                      "current_placement": {"postcode": "TR1 3BT"}}).json()
+    first = got["results"][0]
+    assert first["id"] == "sample:aire-valley-rehabilitation-unit" and first["distance_km"] == 0.0
+    assert first["in_home_icb"] is True and first["icb_code"] == "E54000054"
+    assert first["capacity"] == {"status": "available", "as_of": "2026-11-20", "reported": "available"}
+    assert first["cqc"]["location_id"] and first["referral_route"]
+    assert first["distance_saved_km"] > 400  # Truro is far from Leeds
+    assert "km from home" in first["explanation"]
+    assert got["home"] == {"district": "LS9", "icb_code": "E54000054", "icb_name": got["home"]["icb_name"],
+                           "lad_code": "E08000035", "lad_name": "Leeds", "precision": "postcode"}
+    assert "distance" in got["ranking"]  # the documented rule, from rehabmap.matching
+    summary = {s["service_type"]: s for s in got["summary"]}
+    assert list(summary) == ["inpatient_rehab_level1"]
+    assert summary["inpatient_rehab_level1"]["in_home_icb"] >= 1
+
+
+def test_any_type_lists_each_type_least_restrictive_first(client):
+    got = client.post("/match", json={"home": LS9, "types": "any", "limit": 2}).json()
+    order = [r["service_type"] for r in got["results"]]
+    ranks = [list(ServiceType).index(ServiceType(t)) for t in order]
+    assert ranks == sorted(ranks)
+    assert [s["service_type"] for s in got["summary"]] == [t.value for t in ServiceType]
+    # 'any' may also be given inside the list
+    assert client.post("/match", json={"home": LS9, "types": ["any"], "limit": 2}).json()["results"] == got["results"]
+
+
+BAD = [
+    ({"home": {"postcode": "LS9 7TFX"}}, 400, "invalid_postcode", "home.postcode", "LS9 7TFX"),
+    ({"home": {"postcode": "ZZ9 9ZZ"}}, 404, "unknown_postcode", "home.postcode", "ZZ9 9ZZ"),
+    ({"home": {"place": "Atlantis"}}, 404, "unknown_place", "home.place", "Atlantis"),
+    ({"home": {"lat": 48.85, "lon": 2.35}}, 400, "outside_england", "home.location", "England"),
+    ({"home": LS9, "needs": ["flying"]}, 400, "unknown_need", "needs", "flying"),
+    ({"home": LS9, "types": ["hospital"]}, 400, "unknown_service_type", "types", "hospital"),
+    ({"home": LS9, "types": ["vcfse"], "subtypes": ["imha"]}, 400, "unknown_service_type", "subtypes", "imha"),
+    ({"home": LS9, "subtypes": ["penthouse"]}, 400, "unknown_service_type", "subtypes", "penthouse"),
+    ({"home": LS9, "current_placement": {"service_id": "cqc:nope"}}, 404, "service_not_found",
+     "current_placement.service_id", "cqc:nope"),
+    ({"home": LS9, "current_placement": {"postcode": "QQ"}}, 400, "invalid_postcode",
+     "current_placement.postcode", "QQ"),
+    ({"home": LS9, "limit": 0}, 422, "invalid_request", "limit", "greater than or equal to 1"),
+    ({"home": LS9, "max_distance_km": 5000}, 422, "invalid_request", "max_distance_km", "1000"),
+    ({"home": LS9, "age": -1}, 422, "invalid_request", "age", "0"),
+    ({"home": {"postcode": "LS9 7TF", "place": "Leeds"}}, 422, "invalid_request", "home", "exactly one"),
+    ({"home": {"lat": 53.8}}, 422, "invalid_request", "home", "both lat and lon"),
+    ({"needs": ["autism"]}, 422, "invalid_request", "home", "Field required"),
+    ({"home": LS9, "needs": ["x" * 500]}, 422, "invalid_request", "needs.0", "at most 40"),
+    ({"home": LS9, "colour": "blue"}, 422, "invalid_request", "colour", "Extra inputs"),
+]
+
+
+@pytest.mark.parametrize("body,status,code,field,words", BAD, ids=[f"{b[2]}:{b[3]}" for b in BAD])
+def test_bad_requests_get_a_precise_4xx_with_a_message(client, body, status, code, field, words):
+    reply = client.post("/match", json=body)
+    assert reply.status_code == status, reply.text
+    error = reply.json()["error"]
+    assert (error["code"], error.get("field")) == (code, field)
+    assert words in error["message"]
+
+
+def test_malformed_json_is_a_422_not_a_500(client):
+    reply = client.post("/match", content=b'{"home": {"postcode": ', headers={"Content-Type": "application/json"})
+    assert reply.status_code == 422 and reply.json()["error"]["code"] == "invalid_request"
+
+
+def test_match_is_not_an_open_cors_endpoint(client):
+    reply = client.post("/match", json={"home": LS9, "limit": 1}, headers={"Origin": "https://elsewhere.example"})
+    assert reply.status_code == 200
+    assert "access-control-allow-origin" not in reply.headers
+    preflight = client.options("/match", headers={"Origin": "https://elsewhere.example",
+                                                  "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in preflight.headers

@@ -1,0 +1,206 @@
+"""The Open Referral UK API at /oruk over HTTP: every reply validated against the official HSDS 3.0
+schemas and the ORUK 3.0 profile (see tests/api/hsds.py), its filters, sort extension and open CORS."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from geodata.distance import great_circle_km
+from rehabmap.index.base import ServiceQuery
+from rehabmap.matching import covers
+from rehabmap.oruk import service_to_oruk
+from rehabmap.taxonomy import ServiceType
+from tests.api import hsds
+from tests.api.conftest import SAMPLE
+
+SERVICE_LIST = [hsds.compiled("service_list"), hsds.entity("service", profile=True)]
+SERVICE_FULL = [hsds.compiled("service"), hsds.entity("service", profile=True)]
+AT_LOCATION = [hsds.compiled("service_at_location_list"), hsds.entity("service_at_location", profile=True)]
+TAXONOMY = [hsds.entity("taxonomy"), hsds.entity("taxonomy", profile=True)]
+TERM = [hsds.entity("taxonomy_term"), hsds.entity("taxonomy_term", profile=True)]
+
+
+def sample_ids() -> dict[str, str]:
+    page = json.loads((SAMPLE / "rehabmap-sample.oruk.json").read_text(encoding="utf-8"))
+    return {s["id"]: s["name"] for s in page["contents"]}
+
+
+def term_id(client, code: str) -> str:
+    terms = client.get("/oruk/taxonomy_terms", params={"per_page": 500}).json()["contents"]
+    return next(t["id"] for t in terms if t["code"] == code)
+
+
+def test_root_says_version_profile_and_openapi(client, live_server):
+    reply = client.get("/oruk/")
+    body = reply.json()
+    hsds.assert_valid(hsds.root_schema(), body)
+    assert body["version"] == "3.0" and "OpenReferralUK/uk-profile" in body["profile"]
+    assert body["openapi_url"] == f"{live_server.url}/oruk/openapi.json"
+    document = client.get(body["openapi_url"]).json()
+    assert {"/services", "/services/{id}", "/service_at_locations", "/taxonomies", "/taxonomy_terms"} <= set(
+        document["paths"])
+    assert "/match" not in document["paths"]
+
+
+def test_services_list_pages_are_hsds_service_lists(client, backend):
+    seen, page = [], 1
+    while True:
+        body = client.get("/oruk/services", params={"page": page, "per_page": 200}).json()
+        hsds.assert_page(body, SERVICE_LIST)
+        assert all("attributes" not in s and "service_at_locations" not in s for s in body["contents"])
+        seen += [s["id"] for s in body["contents"]]
+        if body["last_page"]:
+            break
+        page += 1
+    active = [s for s in backend.all() if s.status == "active"]
+    assert body["total_items"] == len(active) == len(seen) == len(set(seen))
+    assert set(seen) == {service_to_oruk(s)["id"] for s in active}
+
+
+def test_full_services_validate_as_fully_nested_services(client):
+    body = client.get("/oruk/services", params={"full": "true", "per_page": 100, "search": "sample"}).json()
+    assert body["total_items"] == 59  # the sample's active services ('sample' is in every description)
+    hsds.assert_page(body, SERVICE_FULL)
+    assert all(s["attributes"] and s["service_at_locations"] for s in body["contents"])
+
+
+def test_every_sample_service_by_its_oruk_id(client, backend):
+    for oruk_id, name in sample_ids().items():
+        reply = client.get(f"/oruk/services/{oruk_id}")
+        assert reply.status_code == 200, oruk_id
+        body = reply.json()
+        assert body["id"] == oruk_id and body["name"] == name
+        for validator in SERVICE_FULL:
+            hsds.assert_valid(validator, body)
+    synthetic = backend.get("synthetic:000001")
+    body = client.get(f"/oruk/services/{service_to_oruk(synthetic)['id']}").json()
+    assert body == service_to_oruk(synthetic)
+    # rehabmap's own id works too
+    assert client.get("/oruk/services/synthetic:000001").json() == body
+
+
+@pytest.mark.parametrize("oruk_id", ["3f7b145d-84af-42d7-8fae-eaca714b02b2", "nope", "sample:nothing"])
+def test_unknown_oruk_service_is_a_404(client, oruk_id):
+    reply = client.get(f"/oruk/services/{oruk_id}")
+    assert reply.status_code == 404 and reply.json()["error"]["code"] == "service_not_found"
+    assert reply.headers["access-control-allow-origin"] == "*"
+
+
+def test_service_at_locations_near_a_postcode_sorted_by_distance(client, geography, backend):
+    reply = client.get("/oruk/service_at_locations",
+                       params={"postcode": "LS9 7TF", "proximity": 20000, "per_page": 500})
+    body = reply.json()
+    hsds.assert_page(body, AT_LOCATION)
+    assert reply.headers["x-rehabmap-extension"] == "sorted-by-distance"
+    assert "extension" in body["x-rehabmap-extension"] and "distance" in body["x-rehabmap-extension"]
+    home = geography.resolve(postcode="LS9 7TF")
+    expected = sorted((round(great_circle_km(home.lat, home.lon, s.lat, s.lon), 3), s.id) for s in backend.all()
+                      if s.status == "active" and covers(s, home)
+                      and great_circle_km(home.lat, home.lon, s.lat, s.lon) <= 20)
+    assert [(c["distance_km"], c["service_id"]) for c in body["contents"]] == [
+        (km, service_to_oruk(backend.get(sid))["id"]) for km, sid in expected]
+    names = {c["service"]["name"] for c in body["contents"]}
+    # Catchment: Bradford's team serves Bradford only, so it is not offered to a Leeds postcode.
+    assert "Bradford Community Rehabilitation and Recovery Team (sample)" not in names
+    assert "Leeds East Community Rehabilitation Team (sample)" in names
+
+
+def test_service_at_locations_without_a_postcode_are_plain_hsds(client):
+    reply = client.get("/oruk/service_at_locations", params={"per_page": 20, "page": 3})
+    body = reply.json()
+    hsds.assert_page(body, AT_LOCATION)
+    assert "x-rehabmap-extension" not in reply.headers and "x-rehabmap-extension" not in body
+    assert all("distance_km" not in c for c in body["contents"]) and body["page_number"] == 3
+
+
+@pytest.mark.parametrize("params,status,field", [
+    ({"proximity": 1000}, 400, "proximity"),
+    ({"postcode": "LS9 7TFX"}, 400, "postcode"),
+    ({"postcode": "ZZ9 9ZZ"}, 404, "postcode"),
+    ({"postcode": "LS9 7TF", "proximity": "near"}, 422, "proximity"),
+    ({"taxonomy_term_id": "not-a-term"}, 400, "taxonomy_term_id"),
+    ({"per_page": 0}, 422, "per_page"),
+])
+def test_bad_service_at_location_requests(client, params, status, field):
+    reply = client.get("/oruk/service_at_locations", params=params)
+    assert reply.status_code == status
+    assert reply.json()["error"]["field"] == field
+    assert reply.headers["access-control-allow-origin"] == "*"
+
+
+def test_taxonomies_publish_the_rehab_pathway_vocabulary(client):
+    body = client.get("/oruk/taxonomies").json()
+    hsds.assert_page(body, TAXONOMY)
+    names = {t["name"] for t in body["contents"]}
+    assert {"rehabmap service types", "rehabmap needs"} <= names
+    types = next(t for t in body["contents"] if t["name"] == "rehabmap service types")
+    one = client.get(f"/oruk/taxonomies/{types['id']}").json()
+    hsds.assert_valid(hsds.entity("taxonomy", profile=True), one)
+    assert [t["code"] for t in one["taxonomy_terms"] if not t.get("parent_id")] == [t.value for t in ServiceType]
+    assert client.get("/oruk/taxonomies/rehabmap-service-types").json() == one
+
+
+def test_taxonomy_terms_and_their_filters(client):
+    body = client.get("/oruk/taxonomy_terms", params={"per_page": 500}).json()
+    hsds.assert_page(body, TERM)
+    codes = {t["code"] for t in body["contents"]}
+    assert {t.value for t in ServiceType} | {"imha", "autism", "restricted_s37_41", "locked_rehabilitation"} <= codes
+    advocacy = term_id(client, "advocacy")
+    children = client.get("/oruk/taxonomy_terms", params={"parent_id": advocacy}).json()
+    assert {t["code"] for t in children["contents"]} == {"imha", "imca", "care_act", "community"}
+    needs = client.get("/oruk/taxonomy_terms", params={"taxonomy_id": "rehabmap-needs", "per_page": 5}).json()
+    hsds.assert_page(needs, TERM)
+    assert needs["size"] == 5 and needs["total_pages"] == -(-needs["total_items"] // 5)
+    top = client.get("/oruk/taxonomy_terms", params={"top_only": "true", "per_page": 500}).json()["contents"]
+    assert all(not t.get("parent_id") for t in top) and len(top) < body["total_items"]
+    one = client.get(f"/oruk/taxonomy_terms/{advocacy}").json()
+    hsds.assert_valid(hsds.entity("taxonomy_term", profile=True), one)
+    assert client.get("/oruk/taxonomy_terms/nope").status_code == 404
+    assert client.get("/oruk/taxonomy_terms", params={"taxonomy_id": "nope"}).status_code == 400
+
+
+@pytest.mark.parametrize("code,query", [
+    ("inpatient_rehab_level2", ServiceQuery(types=frozenset({ServiceType.inpatient_rehab_level2}))),
+    ("imha", ServiceQuery(types=frozenset({ServiceType.advocacy}), subtypes=frozenset({"imha"}))),
+    ("autism", ServiceQuery(needs=("autism",), needs_confirmed=True)),
+])
+def test_services_by_taxonomy_term(client, backend, code, query):
+    body = client.get("/oruk/services", params={"taxonomy_term_id": term_id(client, code), "full": "true",
+                                                "per_page": 500}).json()
+    hsds.assert_page(body, SERVICE_FULL)
+    assert body["total_items"] == backend.find(query, limit=0).total > 0
+    for service in body["contents"]:
+        attribute = next(a for a in service["attributes"] if a["taxonomy_term"]["code"] == code)
+        assert attribute.get("value") in (None, "yes")
+
+
+def test_filtering_by_a_detail_term_is_refused_with_a_reason(client):
+    reply = client.get("/oruk/services", params={"taxonomy_term_id": term_id(client, "beds")})
+    assert reply.status_code == 400 and "cannot be filtered" in reply.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("path", ["/oruk/", "/oruk/services", "/oruk/services/nope", "/oruk/taxonomies",
+                                  "/oruk/taxonomy_terms", "/oruk/service_at_locations?postcode=LS9+7TF",
+                                  "/oruk/openapi.json", "/oruk/no-such-endpoint"])
+def test_open_cors_on_every_oruk_response(client, path):
+    for headers in ({}, {"Origin": "https://directory.example"}):
+        reply = client.get(path, headers=headers)
+        assert reply.headers["access-control-allow-origin"] == "*", (path, reply.status_code)
+    preflight = client.options(path.split("?")[0], headers={"Origin": "https://directory.example",
+                                                             "Access-Control-Request-Method": "GET"})
+    assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] == "*"
+
+
+@pytest.mark.parametrize("path", ["/services", "/health", "/areas/E08000035", "/openapi.json"])
+def test_no_open_cors_on_the_native_api(client, path):
+    reply = client.get(path, headers={"Origin": "https://directory.example"})
+    assert reply.status_code == 200 and "access-control-allow-origin" not in reply.headers
+
+
+def test_oruk_ids_are_the_ones_service_to_oruk_gives(backend):
+    from api.routes.oruk import service_uuid
+
+    for service in list(backend.all())[::50]:
+        assert service_uuid(service.id) == service_to_oruk(service)["id"]

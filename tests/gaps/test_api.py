@@ -1,0 +1,163 @@
+"""GET /gaps…: the router on a FastAPI app with the project's error handlers, the real geography and an
+in-memory backend holding the known services (what the lead wires into api/app.py)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api import errors
+from api.deps import AppState
+from api.routes import gaps as gaps_routes
+from rehabmap.config import Settings
+from rehabmap.index.base import IndexInfo
+from tests.gaps.conftest import CORNWALL_ICB
+
+
+class MemoryBackend:
+    """Just what the gap routes use: info() (for the cache key) and all()."""
+
+    def __init__(self, services, built_at: datetime) -> None:
+        self.services, self.built_at = list(services), built_at
+
+    def info(self) -> IndexInfo:
+        return IndexInfo("memory", len(self.services), self.built_at, "memory")
+
+    def all(self):
+        return iter(self.services)
+
+
+@pytest.fixture(scope="module")
+def backend(known_services):
+    return MemoryBackend(known_services, datetime(2026, 11, 23, tzinfo=UTC))
+
+
+@pytest.fixture(scope="module")
+def client(data_dir: Path, geography, backend, tmp_path_factory) -> TestClient:
+    app = FastAPI()
+    errors.install(app)
+    settings = Settings(home=tmp_path_factory.mktemp("gaps-home"), data_dir=data_dir)
+    app.state.rehabmap = AppState(settings, geography, backend)
+    app.include_router(gaps_routes.router)
+    return TestClient(app)
+
+
+def test_all_icbs_with_england_totals_sorted(client, analysis):
+    reply = client.get("/gaps", params={"level": "icb", "type": "inpatient_rehab_level2",
+                                        "sort": "inpatient_rehab_level2.mean_km", "order": "desc"})
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["level"] == "icb" and len(body["areas"]) == 42
+    assert body["england"]["code"] == "E92000001" and body["england"]["adult_population"] == 46_006_449
+    means = [a["types"]["inpatient_rehab_level2"]["mean_km"] for a in body["areas"]]
+    assert means == sorted(means, reverse=True)
+    expected = {r["code"]: r for r in analysis.table("icb").rows()}
+    for area in body["areas"]:
+        assert area["types"]["inpatient_rehab_level2"] == expected[area["code"]]["types"]["inpatient_rehab_level2"]
+    cornwall = next(a for a in body["areas"] if a["code"] == CORNWALL_ICB)
+    assert cornwall["missing_parts"] == ["inpatient_rehab_level2"]
+    assert body["options"]["adults"].startswith("aged 16 and over")
+
+
+def test_all_local_authorities(client):
+    body = client.get("/gaps", params={"level": "la", "community_km": 20}).json()
+    assert len(body["areas"]) == 296 and body["options"]["community_threshold_km"] == 20
+    assert len(body["areas"][0]["types"]) == 14
+
+
+@pytest.mark.parametrize("params, status, code, field", [
+    ({"level": "region"}, 400, "invalid_value", "level"),
+    ({"level": "icb", "type": "inpatient"}, 400, "unknown_service_type", "type"),
+    ({"level": "icb", "sort": "bogus"}, 400, "invalid_value", "sort"),
+    ({"level": "icb", "inpatient_km": -1}, 400, "invalid_value", "inpatient_km"),
+])
+def test_bad_parameters(client, params, status, code, field):
+    reply = client.get("/gaps", params=params)
+    assert reply.status_code == status
+    error = reply.json()["error"]
+    assert error["code"] == code and error["field"] == field
+
+
+def test_one_area_report(client):
+    reply = client.get(f"/gaps/{CORNWALL_ICB}")
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["area"]["name"] == "NHS Cornwall and the Isles of Scilly Integrated Care Board"
+    assert body["area"]["level"] == "icb" and body["area"]["small_areas"] > 300
+    assert "inpatient_rehab_level2" in body["scorecard"]["missing"]
+    provider = body["scorecard"]["nearest_out_of_area_for_missing"]["inpatient_rehab_level2"]
+    assert provider["icb_code"] != CORNWALL_ICB and provider["distance_km"] > 0
+    assert len(body["indicators"]) == 14 and len(body["indicators"][0]["furthest_small_areas"]) == 10
+    only = client.get("/gaps/e08000035", params={"type": ["vcfse", "advocacy:imha"]}).json()
+    assert [i["category"] for i in only["indicators"]] == ["vcfse", "advocacy:imha"]
+    assert len(only["scorecard"]["parts"]) == 7  # the scorecard always covers the whole pathway
+
+
+def test_unknown_area_is_a_404_naming_it(client):
+    reply = client.get("/gaps/E54999999")
+    assert reply.status_code == 404
+    assert reply.json()["error"]["code"] == "unknown_area" and "E54999999" in reply.json()["error"]["message"]
+    assert client.get("/gaps/E54999999/map.svg").status_code == 404
+    assert client.get("/gaps/E54999999/smallareas.csv").status_code == 404
+
+
+def test_area_table_exports(client):
+    reply = client.get("/gaps/areas.csv", params={"level": "icb", "type": "community_rehab_team"})
+    assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(reply.text)))
+    assert len(rows) == 43 and rows[-1]["code"] == "E92000001"
+    assert {"community_rehab_team.mean_km", "community_rehab_team.share_beyond_threshold"} <= set(rows[0])
+    reply = client.get("/gaps/areas.geojson", params={"level": "icb", "type": "community_rehab_team"})
+    assert reply.status_code == 200 and reply.headers["content-type"] == "application/geo+json"
+    features = reply.json()["features"]
+    assert len(features) == 42 and all(f["geometry"]["type"] in ("Polygon", "MultiPolygon") for f in features)
+    assert "community_rehab_team.p90_km" in features[0]["properties"]
+
+
+def test_small_area_exports(client, analysis, small_areas):
+    reply = client.get("/gaps/E08000035/smallareas.csv", params={"type": "inpatient_rehab_level1"})
+    assert reply.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(reply.text)))
+    members = small_areas.members("E08000035")
+    assert len(rows) == len(members) == 488
+    c = analysis.categories.index(next(c for c in analysis.categories if c.key == "inpatient_rehab_level1"))
+    by_code = {r["lsoa21_code"]: r for r in rows}
+    for i in members[:50]:
+        assert float(by_code[small_areas.codes[i]]["inpatient_rehab_level1.km"]) == pytest.approx(
+            analysis.distance_km[c, i], abs=1e-3)
+    geo = client.get("/gaps/E08000035/smallareas.geojson", params={"type": "inpatient_rehab_level1"}).json()
+    assert len(geo["features"]) == 488 and geo["features"][0]["geometry"]["type"] == "MultiPolygon"
+    england = client.get("/gaps/E92000001/smallareas.csv", params={"type": "vcfse"})
+    assert england.text.count("\n") == 1 + 33_755
+
+
+def test_maps(client):
+    reply = client.get(f"/gaps/{CORNWALL_ICB}/map.svg", params={"type": "inpatient_rehab_level2"})
+    assert reply.status_code == 200 and reply.headers["content-type"].startswith("image/svg+xml")
+    root = ET.fromstring(reply.text)
+    assert root.get("role") == "img"
+    reply = client.get("/gaps/england.svg", params={"type": "community_rehab_team", "indicator": "p90_km"})
+    assert reply.status_code == 200 and ET.fromstring(reply.text).get("role") == "img"
+    la = client.get("/gaps/england.svg", params={"level": "la", "indicator": "share_beyond_threshold"})
+    assert la.status_code == 200
+    assert client.get("/gaps/england.svg", params={"indicator": "nope"}).json()["error"]["field"] == "indicator"
+    assert client.get("/gaps/E92000001/map.svg").status_code == 400
+
+
+def test_analysis_is_rebuilt_when_the_index_changes(client, backend, known_services):
+    before = client.get("/gaps/E08000035", params={"type": "vcfse"}).json()["indicators"][0]["count"]
+    backend.services = [s for s in known_services if not (s.areas.lad_code == "E08000035"
+                                                          and s.service_type.value == "vcfse")]
+    backend.built_at = datetime(2026, 11, 24, tzinfo=UTC)
+    try:
+        after = client.get("/gaps/E08000035", params={"type": "vcfse"}).json()["indicators"][0]["count"]
+    finally:
+        backend.services, backend.built_at = list(known_services), datetime(2026, 11, 23, tzinfo=UTC)
+    assert before > 0 and after == 0

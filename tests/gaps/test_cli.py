@@ -1,0 +1,92 @@
+"""`rehabmap gaps AREA`: the command on a real embedded index of the known services and real geodata.
+
+The command is tested inside a group built like `rehabmap.cli.main` (its error handling), since the lead
+registers it there.
+"""
+
+from __future__ import annotations
+
+import csv
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rehabmap.cli import _Group
+from rehabmap.config import get_settings
+from rehabmap.gaps_cli import gaps_command
+from rehabmap.index.embedded import EmbeddedWriter
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, geodata_dir: Path, known_services) -> Path:
+    home = tmp_path_factory.mktemp("gaps-cli-home")
+    (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
+    EmbeddedWriter(home / "index.sqlite").replace_all(known_services)
+    return home
+
+
+@pytest.fixture()
+def run(home: Path, data_dir: Path, monkeypatch):
+    monkeypatch.setenv("REHABMAP_HOME", str(home))
+    monkeypatch.setenv("REHABMAP_DATA_DIR", str(data_dir))
+    get_settings.cache_clear()
+    group = _Group(commands={"gaps": gaps_command})
+
+    def invoke(*args: str):
+        return CliRunner().invoke(group, ["gaps", *args], catch_exceptions=False)
+
+    yield invoke
+    get_settings.cache_clear()
+
+
+def test_scorecard_for_an_icb_by_name(run, tmp_path):
+    out = tmp_path / "cornwall.csv"
+    done = run("Cornwall and the Isles of Scilly", "--csv", str(out))
+    assert done.exit_code == 0, done.output
+    lines = done.output.splitlines()
+    assert lines[0] == ("NHS Cornwall and the Isles of Scilly Integrated Care Board (E54000036) — "
+                        "integrated care board")
+    header = lines[3].split()
+    assert header[:4] == ["type", "in", "area", "per"]
+    assert any(line.startswith("inpatient_rehab_level2") and "MISSING" in line for line in lines)
+    assert any("MISSING: " in line and "inpatient_rehab_level2" in line for line in lines)
+    assert any("inpatient_rehab_level2: nearest out-of-area provider" in line for line in lines)
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 14 and rows[-1]["category"] == "inpatient_rehab_level2" and rows[-1]["count"] == "0"
+    assert rows[-1]["nearest_provider_id"]
+
+
+def test_one_type_with_furthest_small_areas_and_a_map(run, tmp_path):
+    svg = tmp_path / "leeds.svg"
+    small = tmp_path / "leeds-small.csv"
+    done = run("E08000035", "--type", "inpatient_rehab_level2", "--svg", str(svg), "--smallareas-csv", str(small))
+    assert done.exit_code == 0, done.output
+    assert "Small areas furthest from a level 2 inpatient" in done.output
+    assert 'Legacy "locked rehabilitation" labels inside: 1 — Old Mill locked rehabilitation unit' in done.output
+    assert ET.fromstring(svg.read_text()).get("role") == "img"
+    assert len(small.read_text().splitlines()) == 1 + 488
+
+
+def test_all_icbs(run, tmp_path):
+    done = run("icb", "--type", "community_rehab_team", "--sort", "community_rehab_team.mean_km", "--desc",
+               "--csv", str(tmp_path / "icb.csv"))
+    assert done.exit_code == 0, done.output
+    rows = [line for line in done.output.splitlines() if line.startswith("E54")]
+    assert len(rows) == 42
+    means = [float(line.split()[-1]) for line in rows]
+    assert means == sorted(means, reverse=True)
+    assert any(line.startswith("E92000001") for line in done.output.splitlines())
+
+
+@pytest.mark.parametrize("args, message", [
+    (("Atlantis",), "No English ICB or local authority is called or coded 'Atlantis'"),
+    (("E54999999",), "E54999999"),
+    (("Leeds", "--type", "hospital"), "Unknown service type 'hospital'"),
+    (("Leeds", "--inpatient-km", "0"), "inpatient_km must be a positive number"),
+])
+def test_errors_end_with_a_message(run, args, message):
+    done = run(*args)
+    assert done.exit_code == 2
+    assert message in done.output

@@ -1,0 +1,302 @@
+"""The three journeys end to end in real headless Chromium against a real uvicorn server: with a mouse,
+with the keyboard only, and with JavaScript off; axe-core on every page; no CSP violation and no request
+to any other site.
+
+Set REHABMAP_SCREENSHOTS=1 (or a directory) to write the README's screenshots (docs/img/pages/).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.web.site import ROOT
+
+pytestmark = pytest.mark.slow
+
+AIRE = "sample:aire-valley-rehabilitation-unit"
+WEST_YORKSHIRE = "E54000054"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
+SHOTS = os.environ.get("REHABMAP_SCREENSHOTS")
+SHOT_DIR = (ROOT / "docs" / "img" / "pages") if SHOTS == "1" else Path(SHOTS) if SHOTS else None
+
+
+def axe(page, axe_source: str) -> list[str]:
+    """axe-core's violations on the page as it is now, one line each (empty when there are none)."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(axe_source)
+    result = page.evaluate(
+        "async (tags) => { const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}, "
+        "resultTypes: ['violations']}); return r.violations.map(v => `${v.id} (${v.impact}): ${v.help} — ` "
+        "+ v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')); }", AXE_TAGS)
+    return result
+
+
+def shot(page, name: str) -> None:
+    if SHOT_DIR is None:
+        return
+    SHOT_DIR.mkdir(parents=True, exist_ok=True)
+    height = page.evaluate("() => document.documentElement.scrollHeight")
+    width = page.viewport_size["width"]
+    page.screenshot(path=str(SHOT_DIR / f"{name}.png"), full_page=True,
+                    clip={"x": 0, "y": 0, "width": width, "height": min(height, 2200)})
+
+
+def checked_in_all(watched, axe_source, name: str | None = None) -> None:
+    """Every page a journey passes through: axe finds nothing, and (optionally) a screenshot."""
+    assert axe(watched.page, axe_source) == [], watched.page.url
+    if name:
+        shot(watched.page, name)
+
+
+# --- 1. find support near you -----------------------------------------------------------------------
+
+def test_find_support_journey(watched, axe_source):
+    page = watched.page
+    watched.goto("/")
+    checked_in_all(watched, axe_source, "01-start")
+    page.get_by_role("link", name="Find support near you").first.click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Find support near you"
+    checked_in_all(watched, axe_source, "02-find-support-categories")
+    page.get_by_role("link", name="Rehabilitation teams and units").click()
+    # A bad postcode: the error summary names the field, takes focus, and nothing typed is lost.
+    page.get_by_label("Postcode or town").fill("ZZ99 9ZZ")
+    page.get_by_label("How far can you travel?").select_option("10")
+    page.get_by_role("button", name="Search").click()
+    summary = page.locator(".nhsuk-error-summary")
+    assert "Postcode 'ZZ99 9ZZ' was not found" in summary.inner_text()
+    assert page.evaluate("() => document.activeElement.classList.contains('nhsuk-error-summary')")
+    assert page.get_by_label("Postcode or town").input_value() == "ZZ99 9ZZ"
+    assert page.get_by_label("How far can you travel?").input_value() == "10"
+    assert page.title().startswith("Error: ")
+    checked_in_all(watched, axe_source, "04-find-support-error")
+    summary.get_by_role("link").click()
+    assert page.evaluate("() => document.activeElement.id") == "where"
+    page.get_by_label("Postcode or town").fill("LS9 7TF")
+    page.get_by_role("button", name="Search").click()
+    # Results: a numbered list with distances, and a map with the same numbers.
+    assert re.fullmatch(r"\d+ services within 10 miles", page.locator("#results-heading").inner_text())
+    assert page.locator(".rm-result").count() >= 3
+    first = page.locator(".rm-result").first
+    assert "away" in first.inner_text()
+    assert page.locator("svg.rm-map .rm-map__pin").count() == page.locator(".rm-result").count()
+    first.get_by_role("link", name=re.compile("^Add .* to shortlist$")).click()
+    assert "On your shortlist" in page.locator(".rm-result").first.inner_text()
+    checked_in_all(watched, axe_source, "03-find-support-results")
+    # A service page: how to get in touch; add it to the shortlist too.
+    page.locator(".rm-result").nth(1).locator("h3 a").click()
+    assert page.get_by_role("heading", name="How to get in touch").is_visible()
+    page.get_by_role("link", name="Add to shortlist").click()
+    checked_in_all(watched, axe_source, "05-service")
+    page.get_by_role("link", name=re.compile(r"View your shortlist \(2\)")).click()
+    assert page.locator(".rm-shortlist-card").count() == 2
+    share = page.get_by_label("Link to this shortlist").input_value()
+    assert "LS9" not in share and share.count("s=sample%3A") == 2
+    checked_in_all(watched, axe_source, "06-shortlist")
+    # The shortlist is the link: opened fresh (as on another computer), it shows the same two services.
+    page.goto(share)
+    assert page.locator(".rm-shortlist-card").count() == 2
+    # Printing hides the navigation and the buttons.
+    page.emulate_media(media="print")
+    assert not page.locator(".nhsuk-header").is_visible()
+    assert page.locator(".rm-shortlist-card").first.is_visible()
+    page.emulate_media(media="screen")
+    watched.assert_clean()
+
+
+# --- 2. find local alternatives ---------------------------------------------------------------------
+
+def test_find_local_alternatives_journey(watched, axe_source):
+    page = watched.page
+    watched.goto("/")
+    page.get_by_role("link", name="Find local alternatives").first.click()
+    checked_in_all(watched, axe_source, "07-alternatives-form")
+    page.get_by_label("Where does the person live?").fill("XX9 9XX")
+    page.get_by_label("Autism").check()
+    page.get_by_label("Detained under the Mental Health Act").check()
+    page.get_by_label("Level 1 inpatient rehabilitation unit").check()
+    page.get_by_label("Level 2 inpatient rehabilitation unit (higher support)").check()
+    page.get_by_label("Age (optional)").fill("34")
+    page.get_by_label("Male", exact=True).check()
+    page.get_by_label("Where is the person placed now? (optional)").fill("TR1 3LJ")
+    page.get_by_role("button", name="Find local alternatives").click()
+    # The bad postcode is named; everything else is as it was typed.
+    summary = page.locator(".nhsuk-error-summary")
+    assert "Postcode 'XX9 9XX' was not found" in summary.inner_text()
+    assert summary.get_by_role("link").get_attribute("href") == "#home"
+    assert page.get_by_label("Where does the person live?").input_value() == "XX9 9XX"
+    assert page.get_by_label("Autism").is_checked()
+    assert page.get_by_label("Detained under the Mental Health Act").is_checked()
+    assert page.get_by_label("Level 2 inpatient rehabilitation unit (higher support)").is_checked()
+    assert page.get_by_label("Age (optional)").input_value() == "34"
+    assert page.get_by_label("Male", exact=True).is_checked()
+    assert page.get_by_label("Where is the person placed now? (optional)").input_value() == "TR1 3LJ"
+    checked_in_all(watched, axe_source, "08-alternatives-error")
+    page.get_by_label("Where does the person live?").fill("LS9 7TF")
+    page.get_by_role("button", name="Find local alternatives").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Local alternatives near LS9 7TF"
+    options = page.locator(".rm-option")
+    assert options.count() >= 2
+    text = options.first.inner_text()
+    for expected in ("Why it is listed", "km from home", "nearer than the current placement", "Vacancy",
+                     "Not known", "In home ICB"):
+        assert expected in text, expected
+    assert "Halifax Women" not in page.locator("main").inner_text()
+    checked_in_all(watched, axe_source, "09-alternatives-results")
+    # The printable summary keeps the results and drops the form and navigation.
+    page.emulate_media(media="print")
+    assert not page.locator(".rm-match-form").is_visible()
+    assert options.first.is_visible()
+    page.emulate_media(media="screen")
+    watched.assert_clean()
+
+
+# --- 3. pathway gaps --------------------------------------------------------------------------------
+
+def test_pathway_gaps_journey(watched, axe_source):
+    page = watched.page
+    watched.goto("/")
+    page.get_by_role("link", name="Pathway gaps").first.click()
+    checked_in_all(watched, axe_source, "10-gaps-start")
+    page.get_by_role("button", name="Show the pathway").click()  # nothing chosen
+    assert page.locator(".nhsuk-error-summary a[href='#area']").is_visible()
+    checked_in_all(watched, axe_source)
+    page.get_by_label("Choose an area").select_option(WEST_YORKSHIRE)
+    page.get_by_role("button", name="Show the pathway").click()
+    assert page.url.endswith(f"/pathway-gaps/{WEST_YORKSHIRE}")
+    assert "West Yorkshire" in page.get_by_role("heading", level=1).inner_text()
+    assert page.get_by_role("heading", name="Pathway scorecard").is_visible()
+    page.get_by_label("Type of service to map").select_option("inpatient_rehab_level2")
+    page.get_by_role("button", name="Show map").click()
+    image = page.locator("img.rm-gap-map")
+    image.scroll_into_view_if_needed()
+    page.wait_for_function("() => document.querySelector('img.rm-gap-map').complete")
+    assert image.evaluate("img => img.naturalWidth") > 0
+    assert "inpatient_rehab_level2" in image.get_attribute("src")
+    checked_in_all(watched, axe_source, "11-gaps-area")
+    for name in ("(CSV)", "(GeoJSON)", "(JSON)"):
+        href = page.get_by_role("link", name=re.compile(re.escape(name))).first.get_attribute("href")
+        response = page.request.get(watched.base_url + href)
+        assert response.ok, href
+    page.get_by_role("link", name="Compare with every other integrated care board").click()
+    assert page.locator("table.rm-compare tbody tr").count() == 42
+    page.get_by_role("link", name=re.compile("^Parts missing")).click()
+    assert page.locator("th[aria-sort='ascending']").count() == 1
+    page.wait_for_function("() => document.querySelector('img.rm-gap-map').complete")
+    assert page.locator("img.rm-gap-map").evaluate("img => img.naturalWidth") > 0
+    checked_in_all(watched, axe_source, "12-gaps-compare")
+    watched.assert_clean()
+
+
+# --- every other page, through axe ------------------------------------------------------------------
+
+OTHER_PAGES = ["/find/work", "/find/housing?where=Leeds", "/find/work?where=LS9+7TF&within=5",
+               "/shortlist", f"/shortlist?s={AIRE}&s=sample:gone",
+               "/service/sample:former-chapel-allerton-rehabilitation-unit", "/service/sample:missing",
+               "/pathway-gaps/E54000008", f"/pathway-gaps/{WEST_YORKSHIRE}?community_km=far",
+               "/pathway-gaps/compare?level=la&type=advocacy:imha&indicator=share_beyond_threshold",
+               "/privacy", "/accessibility", "/about-the-data"]
+
+
+def test_axe_finds_nothing_on_the_other_pages(watched, axe_source):
+    found = {}
+    for path in OTHER_PAGES:
+        watched.goto(path)
+        violations = axe(watched.page, axe_source)
+        if violations:
+            found[path] = violations
+    assert found == {}
+    watched.assert_clean()
+
+
+def test_axe_finds_nothing_on_a_phone_screen(browser, live_server, axe_source):
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True)
+    page = context.new_page()
+    try:
+        for path in ("/find/rehabilitation?where=LS9+7TF", f"/pathway-gaps/{WEST_YORKSHIRE}", "/alternatives"):
+            page.goto(live_server + path)
+            assert axe(page, axe_source) == [], path
+            # Nothing but the wide tables (which scroll in their own box) is wider than the screen.
+            assert page.evaluate("() => document.documentElement.scrollWidth") <= 375, path
+    finally:
+        context.close()
+
+
+# --- keyboard only ----------------------------------------------------------------------------------
+
+def tab_to(page, selector: str, limit: int = 80) -> None:
+    """Press Tab until the focused element matches `selector`; every stop must show a visible focus."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("(s) => document.activeElement.matches(s)", selector):
+            style = page.evaluate(
+                "() => { const s = getComputedStyle(document.activeElement); "
+                "return [s.outlineStyle, s.boxShadow, s.backgroundColor]; }")
+            assert style[0] != "none" or style[1] != "none", f"no visible focus on {selector}: {style}"
+            return
+    raise AssertionError(f"could not reach {selector} with Tab")
+
+
+def test_keyboard_only_journeys(watched):
+    page = watched.page
+    watched.goto("/")
+    tab_to(page, ".nhsuk-skip-link")
+    tab_to(page, "main a[href='/find']")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/find")
+    tab_to(page, "a[href^='/find/work']")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/find/work")
+    tab_to(page, "#where")
+    page.keyboard.type("Leeds")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/find/work?where=Leeds*")
+    assert page.locator("#results-heading").is_visible()
+    # A clinician's search, keyboard only: type, tick with Space, submit with Enter.
+    watched.goto("/alternatives")
+    tab_to(page, "#home")
+    page.keyboard.type("LS9 7TF")
+    tab_to(page, "input[name=needs][value=autism]")
+    page.keyboard.press("Space")
+    tab_to(page, "input[name=types][value=community_rehab_team]")
+    page.keyboard.press("Space")
+    tab_to(page, "form.rm-match-form button[type=submit]")
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
+    assert page.get_by_role("heading", level=1).inner_text() == "Local alternatives near LS9 7TF"
+    assert "Leeds East Community Rehabilitation Team" in page.locator(".rm-option").first.inner_text()
+    # A commissioner's area, keyboard only: the select is operated with the arrow keys.
+    watched.goto("/pathway-gaps")
+    tab_to(page, "#area")
+    page.keyboard.type("NHS West Y")
+    tab_to(page, "main button[type=submit]")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/pathway-gaps/{WEST_YORKSHIRE}")
+    tab_to(page, ".rm-table-wrap")  # the wide tables scroll from the keyboard
+    watched.assert_clean()
+
+
+# --- no JavaScript ----------------------------------------------------------------------------------
+
+def test_every_core_journey_works_without_javascript(nojs):
+    page = nojs.page
+    nojs.goto("/find/advocacy")
+    page.get_by_label("Postcode or town").fill("LS9 7TF")
+    page.get_by_role("button", name="Search").click()
+    assert page.locator(".rm-result").count() >= 1
+    page.locator(".rm-result").first.get_by_role("link", name=re.compile("to shortlist$")).click()
+    page.get_by_role("link", name=re.compile("View your shortlist")).first.click()
+    assert page.locator(".rm-shortlist-card").count() == 1
+    nojs.goto("/alternatives")
+    page.get_by_label("Where does the person live?").fill("Manchester")
+    page.get_by_label("Step-free access").check()
+    page.get_by_role("button", name="Find local alternatives").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Local alternatives near Manchester"
+    nojs.goto("/pathway-gaps")
+    page.get_by_label("Choose an area").select_option(label="Cornwall")
+    page.get_by_role("button", name="Show the pathway").click()
+    assert page.get_by_role("heading", level=1).inner_text().startswith("Cornwall")
+    nojs.assert_clean()

@@ -1,0 +1,331 @@
+"""The pages, in process: status, structure a screen reader relies on, the error-summary pattern, the
+shortlist in the URL, headers (CSP, no-store, no cookies) and nothing about a search in the logs."""
+
+from __future__ import annotations
+
+import logging
+import re
+from html.parser import HTMLParser
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from web.render import CONTENT_SECURITY_POLICY
+
+AIRE = "sample:aire-valley-rehabilitation-unit"
+HAREHILLS = "sample:harehills-high-dependency-rehabilitation-unit"
+WEST_YORKSHIRE = "E54000054"
+
+PAGES = [
+    "/", "/find", "/find/work", "/find/housing?where=Leeds", "/find/rehabilitation?where=LS9+7TF",
+    "/find/advocacy?where=M1+3BG&within=50", "/find/peer-support?where=TR18+4BQ&within=5",
+    f"/shortlist?s={AIRE}&s={HAREHILLS}&where=LS9+7TF", "/shortlist",
+    f"/service/{AIRE}", f"/service/{AIRE}?where=LS9+7TF&cat=rehabilitation&s={AIRE}",
+    "/service/sample:former-chapel-allerton-rehabilitation-unit",
+    "/alternatives", "/pathway-gaps", f"/pathway-gaps/{WEST_YORKSHIRE}",
+    f"/pathway-gaps/{WEST_YORKSHIRE}?type=inpatient_rehab_level2&community_km=20", "/pathway-gaps/E08000035",
+    "/pathway-gaps/compare", "/pathway-gaps/compare?level=la&type=vcfse&indicator=share_beyond_threshold",
+    "/privacy", "/accessibility", "/about-the-data",
+]
+
+
+class Page(HTMLParser):
+    """What the tests look at in a page: tags with their attributes, heading levels, text of scripts."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.headings: list[int] = []
+        self.inline_scripts: list[str] = []
+        self._in_script = False
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        self.tags.append((tag, attributes))
+        if re.fullmatch(r"h[1-6]", tag):
+            self.headings.append(int(tag[1]))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script and data.strip():
+            self.inline_scripts.append(data)
+
+    def all(self, tag: str) -> list[dict[str, str | None]]:
+        return [a for t, a in self.tags if t == tag]
+
+    def by_id(self, element_id: str) -> tuple[str, dict[str, str | None]] | None:
+        return next(((t, a) for t, a in self.tags if a.get("id") == element_id), None)
+
+
+def parse(response) -> Page:
+    return Page(response.text)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_is_well_formed_for_people_and_assistive_technology(client, path):
+    response = client.get(path)
+    assert response.status_code == 200, response.text[:500]
+    assert response.headers["content-type"].startswith("text/html")
+    page = parse(response)
+    # One h1, and no heading level skipped on the way down.
+    assert page.headings.count(1) == 1, page.headings
+    for before, after in zip(page.headings, page.headings[1:]):
+        assert after <= before + 1, page.headings
+    # Unique ids; every visible control has a label.
+    ids = [a["id"] for _, a in page.tags if a.get("id")]
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
+    labelled = {a.get("for") for a in page.all("label")}
+    for tag in ("input", "select", "textarea"):
+        for control in page.all(tag):
+            if control.get("type") != "hidden":
+                assert control.get("id") in labelled, control
+    # No inline script, style or event handler (the CSP would block them anyway).
+    assert not page.inline_scripts
+    assert all(a.get("src") for a in page.all("script"))
+    assert not [a for _, a in page.tags if "style" in a or any(k.startswith("on") for k in a)]
+    assert page.all("html")[0].get("lang") == "en"
+
+
+@pytest.mark.parametrize("path", ["/", "/find/work?where=LS9+7TF", "/alternatives", "/pathway-gaps"])
+def test_headers_protect_the_person(client, path):
+    response = client.get(path)
+    assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert "script-src 'self'" in CONTENT_SECURITY_POLICY and "unsafe-inline" not in CONTENT_SECURITY_POLICY
+    assert response.headers["referrer-policy"] == "same-origin"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "set-cookie" not in response.headers
+
+
+def test_pages_showing_a_search_are_not_stored(client):
+    assert client.get("/find/work?where=LS9+7TF").headers["cache-control"] == "no-store"
+    assert client.post("/alternatives", data={"home": "LS9 7TF"}).headers["cache-control"] == "no-store"
+    assert client.get(f"/shortlist?s={AIRE}").headers["cache-control"] == "no-store"
+
+
+def test_static_assets_are_served(client):
+    for path in ("/static/nhsuk/nhsuk-frontend.min.css", "/static/nhsuk/nhsuk-frontend.min.js",
+                 "/static/rehabmap.css", "/static/rehabmap.js", "/static/favicon.svg"):
+        assert client.get(path).status_code == 200, path
+
+
+# --- find support near you --------------------------------------------------------------------------
+
+def test_category_results_are_nearest_first_with_distance_and_a_map(client):
+    page = client.get("/find/rehabilitation?where=LS9+7TF").text
+    names = re.findall(r'<h3 class="nhsuk-heading-s rm-result__name"><a href="([^"]+)">', page)
+    assert names and names[0].startswith(f"/service/{AIRE}")
+    distances = [float(d) for d in re.findall(r"\(([\d.]+) km\) away", page)]
+    assert distances == sorted(distances) or distances[0] <= min(distances) + 5  # own ICB may come first
+    assert 'class="rm-map"' in page and 'role="img"' in page
+    assert "Harehills" in page and "Bodmin" not in page  # within 25 miles only
+
+
+def test_no_result_offers_a_wider_search(client):
+    page = client.get("/find/work?where=LS9+7TF&within=5").text
+    assert "No services found within 5 miles" in page
+    assert "within=10" in page
+
+
+@pytest.mark.parametrize("where, message", [
+    ("ZZ99 9ZZ", "Postcode &#39;ZZ99 9ZZ&#39; was not found"),
+    ("LS9 7T", "is not a valid UK postcode"),
+    ("Nowheresville", "No place in England called &#39;Nowheresville&#39;"),
+    ("", "Enter a postcode or town"),
+])
+def test_bad_location_gives_an_error_summary_naming_the_field(client, where, message):
+    response = client.get("/find/work", params={"where": where, "within": "10", "s": AIRE})
+    assert response.status_code == 400
+    page = Page(response.text)
+    assert message in response.text
+    summary = response.text.split('class="nhsuk-error-summary"', 1)[1].split("</div>", 3)
+    assert 'href="#where"' in "".join(summary)
+    field = page.by_id("where")
+    assert field and field[1]["value"] == where and "nhsuk-input--error" in field[1]["class"]
+    assert "where-error" in field[1]["aria-describedby"]
+    assert page.by_id("within-2") is None  # a select, not radios
+    assert 'value="10" selected' in response.text  # nothing lost
+    assert [a for a in page.all("input") if a.get("name") == "s" and a.get("value") == AIRE]
+    assert response.text.count("<title>Error: ") == 1
+
+
+def test_shortlist_lives_only_in_the_link(client):
+    page = client.get(f"/find/rehabilitation?where=LS9+7TF&s={AIRE}").text
+    assert "On your shortlist" in page
+    add = re.search(r'<a href="([^"]+)">Add<span class="nhsuk-u-visually-hidden"> Harehills', page)
+    assert add
+    url = add.group(1).replace("&amp;", "&")
+    assert parse_qs(urlsplit(url).query)["s"] == [AIRE, HAREHILLS]
+    shortlist = client.get(f"/shortlist?s={AIRE}&s={HAREHILLS}&where=LS9+7TF")
+    assert shortlist.text.count('class="nhsuk-card rm-shortlist-card"') == 2
+    share = Page(shortlist.text).by_id("share-link")[1]["value"]
+    assert urlsplit(share).query == f"s={AIRE.replace(':', '%3A')}&s={HAREHILLS.replace(':', '%3A')}"
+    assert "LS9" not in share  # the link to share carries no postcode
+    assert "0113 496 0001" in shortlist.text  # how to get in touch, printable
+
+
+def test_unknown_ids_in_a_shortlist_are_reported_not_fatal(client):
+    response = client.get(f"/shortlist?s={AIRE}&s=sample:gone")
+    assert response.status_code == 200
+    assert "1 service in this link is no longer listed" in response.text
+
+
+def test_service_page_says_how_to_get_in_touch(client):
+    page = client.get(f"/service/{AIRE}?where=LS9+7TF&cat=rehabilitation").text
+    for text in ("How to get in touch", "0113 496 0001", "Referral by the person", "Details for professionals",
+                 "Vacancy", "less than 0.1 miles"):
+        assert text in page, text
+    assert 'href="/find/rehabilitation?where=LS9+7TF&amp;within=25"' in page  # back to the results
+
+
+def test_unknown_service_is_a_404_page(client):
+    response = client.get("/service/sample:no-such-service")
+    assert response.status_code == 404
+    assert "<h1>Page not found</h1>" in response.text
+
+
+def test_closed_service_says_so(client):
+    page = client.get("/service/sample:former-chapel-allerton-rehabilitation-unit").text
+    assert "This service has closed" in page
+
+
+# --- find local alternatives ------------------------------------------------------------------------
+
+FORM = {"home": "LS9 7TF", "needs": ["autism", "detained_mha"], "language": "", "types": [], "age": "34",
+        "gender": "male", "placement": "TR1 3LJ", "within": "", "limit": "3", "options": []}
+
+
+def test_match_results_say_why_each_matched(client):
+    response = client.post("/alternatives", data=FORM)
+    assert response.status_code == 200
+    page = response.text
+    assert "<h1>Local alternatives near LS9 7TF</h1>" in page
+    assert "Autism, Detained under the Mental Health Act" in page
+    assert "Why it is listed:" in page and "Not known" in page and "nearer than the current placement" in page
+    assert "In home ICB" in page and "Outside home ICB" in page
+    assert "Kirkstall Locked Rehabilitation Ward" in page and "Legacy &#39;locked&#39; label" in page
+    assert "Halifax Women" not in page  # a women-only unit is not offered to a man
+    assert re.search(r"Vacancy</dt>\s*<dd[^>]*>\s*(Vacancy|Limited vacancy|No vacancy|Unknown|Not reported)", page)
+    # The form comes back filled in, to change the search.
+    again = Page(page)
+    assert again.by_id("home")[1]["value"] == "LS9 7TF"
+    assert "checked" in again.by_id("needs-2")[1]  # autism
+
+
+def test_match_with_types_lists_only_those(client):
+    page = client.post("/alternatives", data={**FORM, "types": ["inpatient_rehab_level1"], "placement": ""}).text
+    assert "Aire Valley Rehabilitation Unit" in page
+    assert "Leeds Recovery College" not in page.split("Options</h2>", 1)[1].split("Change the search", 1)[0]
+
+
+def test_bad_postcode_keeps_everything_typed(client):
+    data = {**FORM, "home": "XX9 9XX", "age": "abc", "language": "polish", "within": "50",
+            "options": ["accepting_only"]}
+    response = client.post("/alternatives", data=data)
+    assert response.status_code == 400
+    page = Page(response.text)
+    summary = response.text.split('class="nhsuk-error-summary"', 1)[1].split("</ul>", 1)[0]
+    assert [h for h in re.findall(r'href="#([\w-]+)"', summary)] == ["home", "language", "age"]
+    assert "Postcode &#39;XX9 9XX&#39; was not found" in summary
+    assert page.by_id("home")[1]["value"] == "XX9 9XX"
+    assert page.by_id("age")[1]["value"] == "abc"
+    assert page.by_id("placement")[1]["value"] == "TR1 3LJ"
+    assert page.by_id("within")[1]["value"] == "50"
+    assert "checked" in page.by_id("needs-2")[1] and "checked" in page.by_id("needs-4")[1]
+    male = next(a for a in page.all("input") if a.get("name") == "gender" and a.get("value") == "male")
+    assert "checked" in male
+    accepting = next(a for a in page.all("input")
+                     if a.get("name") == "options" and a.get("value") == "accepting_only")
+    assert "checked" in accepting
+
+
+def test_types_and_any_together_is_an_error_on_types(client):
+    response = client.post("/alternatives", data={**FORM, "types": ["vcfse", "any"]})
+    assert response.status_code == 400
+    assert 'href="#types"' in response.text
+
+
+# --- pathway gaps -----------------------------------------------------------------------------------
+
+def test_area_picker_goes_to_the_area(client):
+    response = client.get("/pathway-gaps/area", params={"area": WEST_YORKSHIRE})
+    assert response.status_code == 303 and response.headers["location"] == f"/pathway-gaps/{WEST_YORKSHIRE}"
+    assert client.get("/pathway-gaps/area", params={"area": "Leeds"}).headers["location"] == \
+        "/pathway-gaps/E08000035"
+
+
+def test_area_picker_without_an_area_is_an_error(client):
+    response = client.get("/pathway-gaps/area", params={"area": ""})
+    assert response.status_code == 400
+    assert 'href="#area"' in response.text
+
+
+def test_scorecard_shows_the_pathway_and_flags(client):
+    page = client.get(f"/pathway-gaps/{WEST_YORKSHIRE}").text
+    assert "All seven parts of the rehabilitation pathway" in page
+    assert "Kirkstall Locked Rehabilitation Ward" in page  # legacy label, for commissioners
+    assert "Huddersfield Personality Disorder" in page
+    assert f'src="/gaps/{WEST_YORKSHIRE}/map.svg?type=community_rehab_team"' in page
+    assert "The small areas furthest from" in page
+    for link in (f"/gaps/{WEST_YORKSHIRE}/smallareas.csv", "/gaps/areas.csv?level=icb"):
+        assert f'href="{link}"' in page
+
+
+def test_area_with_gaps_names_the_nearest_provider(client):
+    page = client.get("/pathway-gaps/E54000008").text  # Cheshire and Merseyside: nothing in the sample
+    assert "7 of 7 parts of the pathway are missing" in page
+    assert "nearest is" in page
+
+
+def test_bad_threshold_is_an_error_and_keeps_the_value(client):
+    response = client.get(f"/pathway-gaps/{WEST_YORKSHIRE}", params={"community_km": "far"})
+    assert response.status_code == 400
+    assert 'href="#community_km"' in response.text
+    assert Page(response.text).by_id("community_km")[1]["value"] == "far"
+
+
+def test_unknown_area_is_a_404_page(client):
+    assert client.get("/pathway-gaps/E99999999").status_code == 404
+
+
+def test_comparison_sorts_and_links_downloads(client):
+    page = client.get("/pathway-gaps/compare", params={"sort": "missing", "order": "asc"}).text
+    rows = re.findall(r'<th class="nhsuk-table__header" scope="row"><a href="/pathway-gaps/(E\d+)"', page)
+    assert len(rows) == 42
+    missing = [int(n) for n in re.findall(
+        r'</a></th>\s*<td class="nhsuk-table__cell nhsuk-table__cell--numeric">(\d)</td>', page)]
+    assert len(missing) == 42 and missing == sorted(missing) and missing[0] == 0  # complete ones first
+    assert "E54000054" in rows[:5]
+    assert 'aria-sort="ascending"' in page
+    assert 'href="/gaps/areas.csv?level=icb"' in page
+    assert 'src="/gaps/england.svg?type=community_rehab_team&amp;indicator=mean_km&amp;level=icb"' in page
+
+
+# --- privacy ----------------------------------------------------------------------------------------
+
+def test_nothing_searched_for_reaches_the_logs(client, caplog):
+    caplog.set_level(logging.DEBUG)
+    client.get("/find/work", params={"where": "LS9 7TF"})
+    client.get("/find/work", params={"where": "ZZ99 9ZZ"})
+    client.post("/alternatives", data={**FORM, "needs": ["restricted_s37_41"]})
+    client.get(f"/shortlist?s={AIRE}&where=LS9+7TF")
+    ours = [r.getMessage() for r in caplog.records if not r.name.startswith("httpx")]
+    assert ours, "expected access log lines"
+    for secret in ("LS9", "ZZ99", "TR1", "restricted", "s37", "aire-valley"):
+        assert not [line for line in ours if secret in line], secret
+
+
+def test_gap_pages_say_when_the_population_file_is_missing(client, monkeypatch):
+    from web.routes import commissioner
+
+    def missing(*args, **kwargs):
+        raise FileNotFoundError("smallareas/england_lsoa21_pwc_population_icb_lad.csv")
+
+    monkeypatch.setattr(commissioner, "analysis_for", missing)
+    response = client.get(f"/pathway-gaps/{WEST_YORKSHIRE}")
+    assert response.status_code == 503
+    assert "Pathway gaps are not available" in response.text

@@ -1,0 +1,116 @@
+"""Reading what people typed, and the errors to show beside it (the NHS.UK error summary pattern).
+
+Forms are plain `application/x-www-form-urlencoded` (GET or POST, no JavaScript needed), read here with
+the standard library. Every problem is kept against the id of the input it is about, so the error
+summary links to that input and the message is shown beside it; the values typed are always sent back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+
+from rehabmap.errors import DomainError
+
+MAX_BODY = 16_384
+MAX_VALUE = 200
+_DIGIT = re.compile(r"\d")
+
+
+class Fields:
+    """Form or query values by name; every value trimmed and cut to a sane length."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self._values: dict[str, list[str]] = {}
+        for name, value in pairs:
+            self._values.setdefault(name, []).append(value.strip()[:MAX_VALUE])
+
+    @classmethod
+    def of_query(cls, request: Request) -> Fields:
+        return cls(list(request.query_params.multi_items()))
+
+    @classmethod
+    async def of_body(cls, request: Request) -> Fields:
+        body = b""
+        async for chunk in request.stream():  # a form is small: stop reading past the limit
+            body += chunk
+            if len(body) > MAX_BODY:
+                break
+        body = body[:MAX_BODY]
+        return cls(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+
+    def get(self, name: str) -> str:
+        values = self._values.get(name)
+        return values[0] if values else ""
+
+    def getlist(self, name: str) -> list[str]:
+        return [v for v in self._values.get(name, []) if v]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._values
+
+
+@dataclass
+class Errors:
+    """Problems by input id, in the order they were found (the order of the form)."""
+
+    by_field: dict[str, str] = field(default_factory=dict)
+
+    def add(self, field_id: str, message: str) -> None:
+        self.by_field.setdefault(field_id, message)
+
+    def add_domain(self, error: DomainError, field_id: str) -> None:
+        self.add(field_id, error.message)
+
+    def __bool__(self) -> bool:
+        return bool(self.by_field)
+
+    def get(self, field_id: str) -> str | None:
+        return self.by_field.get(field_id)
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self.by_field.items())
+
+
+def resolve_where(geography: object, text: str, field_id: str, errors: Errors, what: str = "a postcode or town"):
+    """A postcode (anything with a digit in it) or a place name, as a Home; None with an error when not."""
+    if not text:
+        errors.add(field_id, f"Enter {what}")
+        return None
+    try:
+        if _DIGIT.search(text):
+            return geography.resolve(postcode=text)  # type: ignore[attr-defined]
+        return geography.resolve(place=text)  # type: ignore[attr-defined]
+    except DomainError as error:
+        errors.add_domain(error, field_id)
+        return None
+
+
+def parse_int(text: str, field_id: str, label: str, errors: Errors, low: int, high: int) -> int | None:
+    if not text:
+        return None
+    if not re.fullmatch(r"\d{1,4}", text):
+        errors.add(field_id, f"{label} must be a whole number, like {low + (high - low) // 4}")
+        return None
+    value = int(text)
+    if not low <= value <= high:
+        errors.add(field_id, f"{label} must be between {low} and {high}")
+        return None
+    return value
+
+
+def parse_km(text: str, field_id: str, label: str, errors: Errors, high: float = 1000) -> float | None:
+    if not text:
+        return None
+    try:
+        value = float(text.removesuffix("km").strip())
+    except ValueError:
+        errors.add(field_id, f"{label} must be a number of kilometres, like 50")
+        return None
+    if not 0 < value <= high:
+        errors.add(field_id, f"{label} must be more than 0 and at most {high:g} km")
+        return None
+    return value

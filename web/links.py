@@ -1,0 +1,73 @@
+"""URLs that carry a public search and a shortlist: the state lives in the link, never on the server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from urllib.parse import quote, urlencode
+
+from web.forms import Fields
+from web.present import CATEGORY_BY_SLUG, PUBLIC_RADII_MILES
+
+MAX_SHORTLIST = 20
+MAX_ID = 200
+
+
+@dataclass(frozen=True)
+class SearchContext:
+    """Where a person searched, what for, how far, and what they shortlisted (all from the URL)."""
+
+    where: str = ""
+    within: int = PUBLIC_RADII_MILES[0]
+    category: str = ""
+    shortlist: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, fields: Fields, category: str = "") -> SearchContext:
+        within_text = fields.get("within")
+        within = int(within_text) if within_text.isdigit() and int(within_text) in PUBLIC_RADII_MILES \
+            else PUBLIC_RADII_MILES[0]
+        category = category or fields.get("cat")
+        ids = tuple(dict.fromkeys(i for i in fields.getlist("s") if len(i) <= MAX_ID and ":" in i))
+        return cls(fields.get("where"), within, category if category in CATEGORY_BY_SLUG else "",
+                   ids[:MAX_SHORTLIST])
+
+    def params(self, *, category: bool = False) -> list[tuple[str, str]]:
+        pairs: list[tuple[str, str]] = []
+        if self.where:
+            pairs += [("where", self.where), ("within", str(self.within))]
+        if category and self.category:
+            pairs.append(("cat", self.category))
+        pairs += [("s", i) for i in self.shortlist]
+        return pairs
+
+    def toggled(self, service_id: str) -> SearchContext:
+        if service_id in self.shortlist:
+            return replace(self, shortlist=tuple(i for i in self.shortlist if i != service_id))
+        return replace(self, shortlist=(*self.shortlist, service_id)[:MAX_SHORTLIST])
+
+    def widened(self, within: int) -> SearchContext:
+        return replace(self, within=within)
+
+    # -- the pages --------------------------------------------------------------------------------------
+
+    def start_url(self) -> str:
+        query = urlencode(self.params())
+        return "/find" + (f"?{query}" if query else "")
+
+    def results_url(self, category: str | None = None, fragment: str = "") -> str:
+        slug = category or self.category
+        query = urlencode(self.params())
+        return f"/find/{slug}" + (f"?{query}" if query else "") + (f"#{fragment}" if fragment else "")
+
+    def service_url(self, service_id: str, fragment: str = "") -> str:
+        query = urlencode(self.params(category=True))
+        return f"/service/{quote(service_id, safe=':')}" + (f"?{query}" if query else "") + \
+            (f"#{fragment}" if fragment else "")
+
+    def shortlist_url(self, fragment: str = "") -> str:
+        query = urlencode(self.params(category=True))
+        return "/shortlist" + (f"?{query}" if query else "") + (f"#{fragment}" if fragment else "")
+
+    def shortlist_only_url(self) -> str:
+        """The link to share: the shortlist alone, no postcode."""
+        return "/shortlist?" + urlencode([("s", i) for i in self.shortlist])

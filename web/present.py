@@ -1,0 +1,255 @@
+"""Words and numbers as the pages show them: plain-English categories for the public, distances,
+capacity with its age, and the labels of the vocabulary (DESIGN.md §2)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+
+from rehabmap.matching import OUT_OF_AREA_MARGIN_KM
+from rehabmap.record import CAPACITY_MAX_AGE, Service
+from rehabmap.taxonomy import SUBTYPE_LABELS, TYPE_LABELS, ServiceType, need_label
+
+KM_PER_MILE = 1.609344
+
+
+@dataclass(frozen=True)
+class Category:
+    """A tile on "Find support near you": plain words over one or more service types."""
+
+    slug: str
+    title: str
+    description: str
+    types: tuple[ServiceType, ...]
+
+
+CATEGORIES: tuple[Category, ...] = (
+    Category("work", "Getting back to work",
+             "Help to find and keep a paid job, alongside your mental health care.",
+             (ServiceType.ips_employment,)),
+    Category("housing", "Somewhere to live with support",
+             "Supported housing, support at home and care homes with staff.",
+             (ServiceType.supported_accommodation,)),
+    Category("advocacy", "Someone to speak up for you",
+             "Independent advocates who help you have your say and know your rights.",
+             (ServiceType.advocacy,)),
+    Category("peer-support", "Peer and community support",
+             "Peer support groups, recovery colleges, day services and help for carers.",
+             (ServiceType.vcfse,)),
+    Category("rehabilitation", "Rehabilitation teams and units",
+             "NHS and other mental health rehabilitation teams in the community, and rehabilitation units.",
+             (ServiceType.community_rehab_team, ServiceType.inpatient_rehab_level1,
+              ServiceType.inpatient_rehab_level2)),
+)
+CATEGORY_BY_SLUG = {c.slug: c for c in CATEGORIES}
+
+# What each type is called on the public pages.
+PUBLIC_TYPE_LABELS: dict[ServiceType, str] = {
+    ServiceType.vcfse: "Peer and community support",
+    ServiceType.advocacy: "Advocacy",
+    ServiceType.ips_employment: "Employment support (Individual Placement and Support)",
+    ServiceType.supported_accommodation: "Supported accommodation",
+    ServiceType.community_rehab_team: "Community rehabilitation team",
+    ServiceType.inpatient_rehab_level1: "Rehabilitation unit",
+    ServiceType.inpatient_rehab_level2: "Rehabilitation unit with more support",
+}
+
+# Column headings where seven parts of the pathway sit side by side.
+SHORT_TYPE_LABELS: dict[str, str] = {
+    "vcfse": "Voluntary and community",
+    "advocacy": "Advocacy",
+    "ips_employment": "Employment (IPS)",
+    "supported_accommodation": "Supported accommodation",
+    "community_rehab_team": "Community rehab team",
+    "inpatient_rehab_level1": "Inpatient level 1",
+    "inpatient_rehab_level2": "Inpatient level 2",
+}
+
+# Column headings for the gap indicators a commissioner compares areas by.
+SHORT_INDICATOR_LABELS: dict[str, str] = {
+    "mean_km": "Mean distance (km)",
+    "p90_km": "90% of adults within (km)",
+    "share_beyond_threshold": "Adults beyond threshold",
+    "per_100k_adults": "Per 100,000 adults",
+    "count": "Services",
+    "share_nearest_outside_area": "Nearest is outside the area",
+}
+
+PUBLIC_SUBTYPE_LABELS: dict[str, str] = {
+    "imha": "Advocacy for people detained under the Mental Health Act (IMHA)",
+    "imca": "Advocacy about decisions when you cannot decide for yourself (IMCA)",
+    "care_act": "Advocacy about care and support from the council (Care Act)",
+    "community": "Community advocacy",
+    "floating_outreach": "Support in your own home (floating support)",
+    "supported_housing": "Supported housing with staff on site",
+    "residential_24h": "Care home with staff 24 hours a day",
+}
+
+# Within how many miles the public search looks (the default first).
+PUBLIC_RADII_MILES: tuple[int, ...] = (25, 5, 10, 50)
+
+# The ranking rule of rehabmap.matching, in plain words.
+RANKING: tuple[str, ...] = (
+    ("Only services that meet every need given, or have not said either way, are listed. A service that says "
+     "it cannot meet a need is never listed; needs it has not stated are shown as unknown."),
+    ("Services whose catchment does not include the person's home are left out, unless you ask to see them: "
+     "they are then marked 'out of catchment'."),
+    ("Nearest first, by straight-line distance. Services in the person's own integrated care board (ICB) come "
+     f"first, unless one outside it is more than {OUT_OF_AREA_MARGIN_KM:g} km nearer."),
+    ("'Any suitable option' lists each type of service in turn, least restrictive first: community and "
+     "voluntary support, advocacy, employment, supported accommodation, community rehabilitation teams, then "
+     "level 1 and level 2 inpatient units."),
+)
+
+# The clinicians' "only show" options (MatchRequest flags), in the words of the form.
+MATCH_OPTIONS: dict[str, str] = {
+    "own_icb_only": "Only services in the person's own ICB",
+    "accepting_only": "Only services taking new referrals",
+    "needs_confirmed": "Only services that have confirmed every need (hide 'not known')",
+    "include_out_of_catchment": "Also show services whose catchment does not include the person's home",
+}
+
+CAPACITY_WORDS = {"available": "Vacancy", "limited": "Limited vacancy", "none": "No vacancy"}
+PROVIDER_WORDS = {"nhs": "NHS", "independent": "Independent sector", "local_authority": "Local authority",
+                  "vcfse": "Voluntary, community, faith or social enterprise"}
+
+
+def type_label(service: Service) -> str:
+    """The clinician's label: type, and subtype where there is one."""
+    label = TYPE_LABELS[service.service_type]
+    if service.subtype:
+        return f"{label}: {SUBTYPE_LABELS[service.subtype]}"
+    return label
+
+
+def public_type_label(service: Service) -> str:
+    if service.subtype:
+        return PUBLIC_SUBTYPE_LABELS[service.subtype]
+    return PUBLIC_TYPE_LABELS[service.service_type]
+
+
+def km(value: float | None) -> str:
+    if value is None:
+        return "unknown"
+    return f"{value:.1f} km" if value < 100 else f"{value:,.0f} km"
+
+
+def miles_and_km(value_km: float) -> str:
+    miles = value_km / KM_PER_MILE
+    if miles < 0.1:
+        return "less than 0.1 miles (100 m)"
+    shown = f"{miles:.1f}" if miles < 10 else f"{miles:,.0f}"
+    return f"{shown} {'mile' if shown == '1.0' else 'miles'} ({km(value_km)})"
+
+
+def long_date(value: date | None) -> str:
+    return f"{value.day} {value:%B %Y}" if value else "unknown"
+
+
+def days_ago(value: date, today: date) -> str:
+    days = (today - value).days
+    if days <= 0:
+        return "today"
+    if days == 1:
+        return "yesterday"
+    return f"{days} days ago"
+
+
+def capacity_text(service: Service, today: date) -> str:
+    """Capacity and how old the report is; a report older than the freshness window reads as unknown."""
+    if service.capacity is None or service.capacity_as_of is None:
+        return "Not reported"
+    word = CAPACITY_WORDS[service.capacity]
+    when = f"{days_ago(service.capacity_as_of, today)}, on {long_date(service.capacity_as_of)}"
+    if service.capacity_now(today) is None:
+        return f"Unknown: the last report ({word.lower()}, {when}) is older than {CAPACITY_MAX_AGE.days} days"
+    return f"{word}, reported {when}"
+
+
+def capacity_tag(service: Service, today: date) -> tuple[str, str]:
+    """(text, NHS tag colour) for a short badge."""
+    now = service.capacity_now(today)
+    if now is None:
+        return "Vacancy unknown", "grey"
+    return CAPACITY_WORDS[now], {"available": "green", "limited": "yellow", "none": "red"}[now]
+
+
+def referrals_text(service: Service) -> str:
+    if service.accepting_referrals is None:
+        return "Not known"
+    return "Yes" if service.accepting_referrals else "No, not at the moment"
+
+
+def age_range(service: Service) -> str | None:
+    if service.min_age is None and service.max_age is None:
+        return None
+    if service.max_age is None:
+        return f"{service.min_age} and over"
+    if service.min_age is None:
+        return f"Up to {service.max_age}"
+    return f"{service.min_age} to {service.max_age}"
+
+
+def needs_list(codes: list[str]) -> list[str]:
+    return [need_label(c) for c in codes]
+
+
+def tel_href(phone: str) -> str:
+    return "tel:" + "".join(ch for ch in phone if ch.isdigit() or ch == "+")
+
+
+def website_text(url: str) -> str:
+    return url.split("://", 1)[-1].rstrip("/")
+
+
+def first_sentences(text: str, limit: int = 220) -> str:
+    """A short summary of a description, cut at a sentence end where one is near."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(". ", 0, limit)
+    return text[: cut + 1] if cut > limit // 3 else text[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def fmt_km(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value:.1f}"
+
+
+def fmt_share(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{100 * value:.0f}%" if value >= 0.1 or value == 0 else f"{100 * value:.1f}%"
+
+
+def fmt_indicator(name: str, value: float | None) -> str:
+    if value is None:
+        return "–"
+    if name.startswith("share") or name.endswith("share_beyond_threshold"):
+        return fmt_share(value)
+    if name.endswith("_km"):
+        return fmt_km(value)
+    if name == "per_100k_adults":
+        return f"{value:.2f}"
+    return f"{value:,.0f}"
+
+
+def short_name(name: str) -> str:
+    if name.startswith("NHS ") and name.endswith(" Integrated Care Board"):
+        return name[4:-len(" Integrated Care Board")]
+    return name
+
+
+def filters() -> dict[str, object]:
+    """Jinja filters and globals the templates use."""
+    return {
+        "km": km, "miles_and_km": miles_and_km, "long_date": long_date, "type_label": type_label,
+        "public_type_label": public_type_label, "tel_href": tel_href, "website_text": website_text,
+        "first_sentences": first_sentences, "age_range": age_range, "referrals_text": referrals_text,
+        "need_label": need_label, "type_name": lambda t: TYPE_LABELS[t], "capacity_text": capacity_text,
+        "capacity_tag": capacity_tag, "option_label": lambda o: MATCH_OPTIONS.get(o, o),
+        "fmt_km": fmt_km, "fmt_share": fmt_share, "short_name": short_name,
+        "short_type": lambda key: SHORT_TYPE_LABELS.get(key, key),
+    }

@@ -1,0 +1,63 @@
+"""Rendering a page: one Jinja2 environment, and the headers every page carries.
+
+Privacy and safety headers are set here, once: a Content-Security-Policy that allows scripts, styles and
+images from this site only (no inline scripts, no inline styles, no third parties), no referrer sent to
+other sites (a results URL holds a postcode), and `no-store` on pages that show what someone searched for.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from rehabmap import __version__
+from web import present
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+
+CONTENT_SECURITY_POLICY = "; ".join((  # noqa: FLY002 - one directive a line
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self'",
+    "font-src 'self'",
+    "connect-src 'self'",
+    "manifest-src 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+))
+
+BASE_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": "geolocation=(), camera=(), microphone=(), payment=(), interest-cohort=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+environment = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR),
+    autoescape=select_autoescape(("html", "svg")),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+environment.filters.update(present.filters())
+environment.globals.update(version=__version__, categories=present.CATEGORIES, fmt_indicator=present.fmt_indicator)
+
+
+def page(request: Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200,
+         private: bool = True, today: date | None = None) -> HTMLResponse:
+    """Render `template`; `private` pages (anything showing a search) are never stored by browsers or proxies."""
+    values = {"request": request, "path": request.url.path, "today": today or date.today(), **(context or {})}
+    html = environment.get_template(template).render(values)
+    headers = dict(BASE_HEADERS)
+    headers["Cache-Control"] = "no-store" if private else "public, max-age=300"
+    return HTMLResponse(html, status_code=status, headers=headers)

@@ -1,0 +1,157 @@
+"""Find local alternatives: the clinicians' match form and a printable summary of what it found.
+
+The form is POSTed, so a person's needs and home never sit in a URL, a browser history or a log; the
+results page is the printable summary for a discharge or placement review, and carries the form again
+(filled in) to change the search.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import groupby
+
+from fastapi import APIRouter, Request
+from starlette.responses import HTMLResponse
+
+from api.deps import State
+from rehabmap import matching
+from rehabmap.errors import DomainError
+from rehabmap.matching import MatchRequest, MatchResult
+from rehabmap.taxonomy import NEED_LABELS, TYPE_LABELS, ServiceType, parse_need
+from web.forms import Errors, Fields, parse_int, parse_km, resolve_where
+from web.present import MATCH_OPTIONS, RANKING
+from web.render import page
+
+router = APIRouter()
+
+LIMITS = (3, 5, 10, 20)  # results per type; the first is the default
+OPTIONS = MATCH_OPTIONS
+GENDERS = {"": "Not stated", "female": "Female", "male": "Male"}
+
+
+@dataclass
+class MatchForm:
+    """What was typed, exactly, so that a form with errors comes back with nothing lost."""
+
+    home: str = ""
+    needs: list[str] = field(default_factory=list)
+    language: str = ""
+    types: list[str] = field(default_factory=list)
+    age: str = ""
+    gender: str = ""
+    placement: str = ""
+    within: str = ""
+    limit: str = str(LIMITS[0])
+    options: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, fields: Fields) -> MatchForm:
+        return cls(home=fields.get("home"), needs=fields.getlist("needs"), language=fields.get("language"),
+                   types=fields.getlist("types"), age=fields.get("age"), gender=fields.get("gender"),
+                   placement=fields.get("placement"), within=fields.get("within"),
+                   limit=fields.get("limit") or str(LIMITS[0]), options=fields.getlist("options"))
+
+
+@dataclass
+class Parsed:
+    request: MatchRequest
+    home: object
+    placement: object | None
+
+
+def parse(form: MatchForm, geography: object, errors: Errors) -> Parsed | None:
+    """Every problem in the form at once, each against its input's id; None when there is any."""
+    home = resolve_where(geography, form.home, "home", errors, "the person's home postcode or town")
+    needs: list[str] = []
+    for value in form.needs:
+        try:
+            needs.append(parse_need(value))
+        except DomainError as error:
+            errors.add_domain(error, "needs")
+    if form.language:
+        code = form.language.lower()
+        if code.startswith("language:"):
+            code = code.split(":", 1)[1]
+        try:
+            needs.append(parse_need(f"language:{code}"))
+        except DomainError:
+            errors.add("language", "Enter the language as a 2 or 3 letter ISO 639 code, like pl for Polish")
+    types: tuple[ServiceType, ...] | None = None
+    chosen = [t for t in form.types if t != "any"]
+    if "any" in form.types and chosen:
+        errors.add("types", "Select types of service, or 'any suitable option', not both")
+    elif chosen:
+        try:
+            types = tuple(ServiceType(t) for t in chosen)
+        except ValueError:
+            errors.add("types", "Select types of service from the list")
+    age = parse_int(form.age, "age", "Age", errors, 0, 120)
+    gender = form.gender if form.gender in GENDERS else None
+    if form.gender not in GENDERS:
+        errors.add("gender", "Select female, male or not stated")
+    placement = None
+    if form.placement:
+        placement = resolve_where(geography, form.placement, "placement", errors)
+    within = parse_km(form.within, "within", "Maximum distance", errors)
+    limit = int(form.limit) if form.limit.isdigit() and int(form.limit) in LIMITS else None
+    if limit is None:
+        errors.add("limit", "Select how many results to show for each type")
+    unknown = [o for o in form.options if o not in OPTIONS]
+    if unknown:
+        errors.add("options", "Select options from the list")
+    if errors or home is None:
+        return None
+    options = set(form.options)
+    try:
+        request = MatchRequest(
+            needs=tuple(dict.fromkeys(needs)), types=types, age=age, gender=gender or None,  # type: ignore[arg-type]
+            max_distance_km=within, own_icb_only="own_icb_only" in options,
+            accepting_only="accepting_only" in options, needs_confirmed="needs_confirmed" in options,
+            include_out_of_catchment="include_out_of_catchment" in options, limit=limit or LIMITS[0],
+            current_placement=(placement.lat, placement.lon) if placement is not None else None)  # type: ignore[attr-defined]
+    except DomainError as error:
+        errors.add_domain(error, {"max_distance_km": "within"}.get(error.field or "", error.field or "home"))
+        return None
+    return Parsed(request, home, placement)
+
+
+def form_context(form: MatchForm, errors: Errors) -> dict[str, object]:
+    return {
+        "form": form, "errors": errors,
+        "need_items": [{"value": code, "text": label} for code, label in NEED_LABELS.items()],
+        "type_items": [{"value": t.value, "text": TYPE_LABELS[t]} for t in ServiceType]
+        + [{"value": "any", "text": "Any suitable option, least restrictive first", "exclusive": True,
+            "divider": "or"}],
+        "gender_items": [{"value": v, "text": t} for v, t in GENDERS.items()],
+        "limit_items": [(n, f"{n} of each type") for n in sorted(LIMITS)],
+        "option_items": [{"value": v, "text": t} for v, t in OPTIONS.items()],
+    }
+
+
+@router.get("/alternatives")
+def alternatives_form(request: Request) -> HTMLResponse:
+    return page(request, "alternatives/form.html", form_context(MatchForm(), Errors()), private=False)
+
+
+@router.post("/alternatives")
+async def alternatives_results(request: Request, state: State) -> HTMLResponse:
+    form = MatchForm.of(await Fields.of_body(request))
+    errors = Errors()
+    parsed = parse(form, state.geography, errors)
+    if parsed is None:
+        return page(request, "alternatives/form.html", form_context(form, errors), status=400)
+    today = state.today()
+    response = matching.match(state.backend, parsed.home, parsed.request, today)  # type: ignore[arg-type]
+    groups: list[tuple[ServiceType | None, list[MatchResult]]]
+    if parsed.request.types is None:
+        groups = [(t, list(rs)) for t, rs in groupby(response.results, key=lambda r: r.service.service_type)]
+        groups += [(s.service_type, []) for s in response.summary
+                   if s.service_type not in {t for t, _ in groups}]
+        groups.sort(key=lambda g: g[0].restrictiveness)  # type: ignore[union-attr]
+    else:
+        groups = [(None, response.results)]
+    context = form_context(form, errors)
+    context.update(home=parsed.home, placement=parsed.placement, match=parsed.request, response=response,
+                   groups=groups, ranking=RANKING, type_labels=TYPE_LABELS, need_labels=NEED_LABELS,
+                   option_labels=OPTIONS)
+    return page(request, "alternatives/results.html", context, today=today)

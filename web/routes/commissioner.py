@@ -1,0 +1,264 @@
+"""Pathway gaps for commissioners: pick an area, see its scorecard, indicators, map and furthest small
+areas; compare all ICBs or local authorities; download the figures.
+
+The figures come from `rehabmap.gaps` (one analysis per index generation, shared with the JSON API) and
+the maps and downloads are the API's own (`/gaps/…`), shown here as images and links.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Request
+from starlette.responses import HTMLResponse, RedirectResponse
+
+from api.deps import AppState, State
+from rehabmap.errors import DomainError
+from rehabmap.gaps import (
+    ALL_CATEGORIES,
+    INDICATOR_LABELS,
+    PARTS,
+    Category,
+    GapAnalysis,
+    GapOptions,
+    GapTable,
+    analysis_for,
+    parse_category,
+)
+from rehabmap.population import LEVEL_LABELS
+from web.forms import Errors, Fields, parse_km
+from web.present import SHORT_INDICATOR_LABELS
+from web.render import page
+from web.routes.public import not_found
+
+router = APIRouter()
+
+# Indicators a commissioner can compare areas by (the first is the default).
+COMPARE_INDICATORS = ("mean_km", "p90_km", "share_beyond_threshold", "per_100k_adults", "count",
+                      "share_nearest_outside_area")
+DEFAULT_MAP_TYPE = "community_rehab_team"
+LEVEL_TITLES = {"icb": "integrated care boards", "la": "local authorities"}
+
+
+class GapsUnavailable(Exception):
+    """The small-area population file is missing, so no indicator can be worked out."""
+
+
+def analysis(state: AppState) -> GapAnalysis:
+    try:
+        return analysis_for(state.backend, state.settings.data_dir, state.geography.areas)  # type: ignore[attr-defined]
+    except FileNotFoundError as error:
+        raise GapsUnavailable(str(error)) from error
+
+
+def needs_gaps(route: Callable[..., Any]) -> Callable[..., Any]:
+    """Without the population file, a page that says so (503) instead of an error."""
+    @functools.wraps(route)
+    def wrapper(request: Request, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return route(request, *args, **kwargs)
+        except GapsUnavailable:
+            return page(request, "gaps/unavailable.html", status=503, private=False)
+    return wrapper
+
+
+_CACHE: OrderedDict[tuple[Any, ...], tuple[GapAnalysis, Any]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 64
+
+
+def cached(a: GapAnalysis, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    """Indicators take ~100 ms to reduce for a level; pages reuse them until the analysis (the index
+    generation) changes. Holds the analysis beside each value, so a recycled id() never matches."""
+    full = (id(a), *key)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(full)
+        if hit is not None and hit[0] is a:
+            _CACHE.move_to_end(full)
+            return hit[1]
+    value = compute()
+    with _CACHE_LOCK:
+        _CACHE[full] = (a, value)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return value
+
+
+def area_report(a: GapAnalysis, code: str, options: GapOptions) -> dict[str, Any]:
+    return cached(a, ("area", code, options), lambda: a.area(code, options, ALL_CATEGORIES).to_dict())
+
+
+def level_table(a: GapAnalysis, level: str, options: GapOptions, categories: tuple[Category, ...]) -> GapTable:
+    def compute() -> GapTable:
+        table = a.table(level, options, categories)
+        table.rows()
+        return table
+    return cached(a, ("table", level, options, categories), compute)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    community_km: float = GapOptions().community_km
+    inpatient_km: float = GapOptions().inpatient_km
+
+    @classmethod
+    def of(cls, fields: Fields, errors: Errors) -> Thresholds:
+        community = parse_km(fields.get("community_km"), "community_km", "Community threshold", errors, 500)
+        inpatient = parse_km(fields.get("inpatient_km"), "inpatient_km", "Inpatient threshold", errors, 500)
+        return cls(community or cls.community_km, inpatient or cls.inpatient_km)
+
+    @property
+    def options(self) -> GapOptions:
+        return GapOptions(community_km=self.community_km, inpatient_km=self.inpatient_km)
+
+    @property
+    def changed(self) -> bool:
+        return self != Thresholds()
+
+    def params(self) -> list[tuple[str, str]]:
+        if not self.changed:
+            return []
+        return [("community_km", f"{self.community_km:g}"), ("inpatient_km", f"{self.inpatient_km:g}")]
+
+
+def _query(pairs: list[tuple[str, str]]) -> str:
+    return ("?" + urlencode(pairs)) if pairs else ""
+
+
+def area_choices(a: GapAnalysis) -> list[tuple[str, list[tuple[str, str]]]]:
+    out = []
+    for level in ("icb", "la"):
+        groups = a.small_areas.groups(level)
+        options = sorted(((str(c), str(n)) for c, n in zip(groups.codes, groups.names)), key=lambda o: o[1])
+        out.append((LEVEL_TITLES[level].capitalize(), options))
+    return out
+
+
+@router.get("/pathway-gaps")
+@needs_gaps
+def gaps_start(request: Request, state: State) -> HTMLResponse:
+    a = analysis(state)
+    table = level_table(a, "icb", GapOptions(), PARTS)
+    complete = sum(1 for row in table.rows() if row["missing_count"] == 0)
+    return page(request, "gaps/start.html", {
+        "choices": area_choices(a), "errors": Errors(), "selected": "", "icb_count": len(table.rows()),
+        "complete": complete}, private=False)
+
+
+@router.get("/pathway-gaps/area", response_model=None)
+@needs_gaps
+def gaps_pick(request: Request, state: State) -> HTMLResponse | RedirectResponse:
+    """The area picker's target (a GET form, so it works without JavaScript): on to the area's page."""
+    fields = Fields.of_query(request)
+    a = analysis(state)
+    errors = Errors()
+    code = ""
+    text = fields.get("area")
+    if not text:
+        errors.add("area", "Select an integrated care board or local authority")
+    else:
+        try:
+            code = a.small_areas.find(text)
+        except DomainError as error:
+            errors.add_domain(error, "area")
+    if errors:
+        table = level_table(a, "icb", GapOptions(), PARTS)
+        return page(request, "gaps/start.html", {
+            "choices": area_choices(a), "errors": errors, "selected": text, "icb_count": len(table.rows()),
+            "complete": sum(1 for row in table.rows() if row["missing_count"] == 0)}, status=400)
+    return RedirectResponse(f"/pathway-gaps/{quote(code)}", status_code=303)
+
+
+@router.get("/pathway-gaps/compare")
+@needs_gaps
+def gaps_compare(request: Request, state: State) -> HTMLResponse:
+    fields = Fields.of_query(request)
+    errors = Errors()
+    level = fields.get("level") if fields.get("level") in LEVEL_TITLES else "icb"
+    thresholds = Thresholds.of(fields, errors)
+    try:
+        category = parse_category(fields.get("type") or DEFAULT_MAP_TYPE)
+    except DomainError:
+        category = parse_category(DEFAULT_MAP_TYPE)
+        errors.add("type", "Select a type of service from the list")
+    indicator = fields.get("indicator") if fields.get("indicator") in COMPARE_INDICATORS else COMPARE_INDICATORS[0]
+    sort = fields.get("sort") or "name"
+    order = fields.get("order") if fields.get("order") in ("asc", "desc") else "asc"
+    a = analysis(state)
+    categories = tuple(dict.fromkeys((*PARTS, category)))
+    table = level_table(a, level, thresholds.options, categories)
+    sort_key = {"name": "name", "missing": "missing_count", "indicator": f"{category.key}.{indicator}"}.get(sort)
+    if sort_key is None:
+        sort, sort_key = "name", "name"
+    rows = table.sorted_rows(sort_key, order)
+    base = [("level", level), ("type", category.key), ("indicator", indicator), *thresholds.params()]
+
+    def sort_url(column: str) -> str:
+        next_order = "desc" if sort == column and order == "asc" else "asc"
+        return "/pathway-gaps/compare" + _query([*base, ("sort", column), ("order", next_order)]) + "#areas"
+
+    map_params = [("type", category.key), ("indicator", indicator), ("level", level), *thresholds.params()]
+    return page(request, "gaps/compare.html", {
+        "level": level, "level_title": LEVEL_TITLES[level], "category": category, "indicator": indicator,
+        "indicator_label": INDICATOR_LABELS[indicator], "indicator_short": SHORT_INDICATOR_LABELS[indicator], "rows": rows, "england": table.england_row(),
+        "parts": PARTS, "sort": sort, "order": order, "sort_url": sort_url, "errors": errors,
+        "thresholds": thresholds, "type_items": [(c.key, c.label if c.is_part else f"– {c.label}")
+                                                 for c in ALL_CATEGORIES],
+        "indicator_items": [(i, INDICATOR_LABELS[i][0].upper() + INDICATOR_LABELS[i][1:])
+                            for i in COMPARE_INDICATORS],
+        "map_url": "/gaps/england.svg" + _query(map_params),
+        "csv_url": "/gaps/areas.csv" + _query([("level", level), *thresholds.params()]),
+        "geojson_url": "/gaps/areas.geojson" + _query([("level", level), *thresholds.params()]),
+        "json_url": "/gaps" + _query([("level", level), *thresholds.params()]),
+       }, status=400 if errors else 200, private=False)
+
+
+@router.get("/pathway-gaps/{code}")
+@needs_gaps
+def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
+    a = analysis(state)
+    key = code.strip().upper()
+    try:
+        level = a.small_areas.level_of(key)
+    except DomainError:
+        return not_found(request, "That area")
+    if level == "england":
+        return not_found(request, "A scorecard for all of England")
+    fields = Fields.of_query(request)
+    errors = Errors()
+    thresholds = Thresholds.of(fields, errors)
+    try:
+        category = parse_category(fields.get("type") or DEFAULT_MAP_TYPE)
+    except DomainError:
+        category = parse_category(DEFAULT_MAP_TYPE)
+        errors.add("type", "Select a type of service from the list")
+    data = area_report(a, key, thresholds.options)
+    name = data["area"]["name"]
+    indicators = {i["category"]: i for i in data["indicators"]}
+    chosen = indicators[category.key]
+    params = thresholds.params()
+    map_url = f"/gaps/{quote(key)}/map.svg" + _query([("type", category.key), *params])
+    map_alt = (f"Map of {name} shaded by the distance from each small area to the nearest "
+               f"{category.label.lower()}, from light yellow (near) to dark red (more than "
+               f"{thresholds.options.threshold(category):g} km). The figures are in the tables on this page.")
+    return page(request, "gaps/area.html", {
+        "area": data["area"], "name": name, "code": key, "level_label": LEVEL_LABELS[level],
+        "level": level, "scorecard": data["scorecard"], "indicators": data["indicators"], "chosen": chosen,
+        "category": category, "thresholds": thresholds, "errors": errors,
+        "threshold_values": {name: fields.get(name) or f"{getattr(thresholds, name):g}"
+                             for name in ("community_km", "inpatient_km")},
+        "type_items": [(c.key, c.label if c.is_part else f"– {c.label}") for c in ALL_CATEGORIES],
+        "category_labels": {c.key: c.label for c in ALL_CATEGORIES},
+        "map_url": map_url, "map_alt": map_alt,
+        "json_url": f"/gaps/{quote(key)}" + _query(params),
+        "smallareas_csv_url": f"/gaps/{quote(key)}/smallareas.csv",
+        "smallareas_geojson_url": f"/gaps/{quote(key)}/smallareas.geojson",
+        "compare_url": "/pathway-gaps/compare" + _query([("level", level), ("type", category.key), *params]),
+        "all_csv_url": "/gaps/areas.csv" + _query([("level", level), *params]),
+       }, status=400 if errors else 200, private=False)

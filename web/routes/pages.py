@@ -1,0 +1,37 @@
+"""The start page and the pages about the service itself."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import HTMLResponse
+
+from api.deps import State
+from web.present import RANKING, long_date
+from web.render import page
+
+router = APIRouter()
+
+
+@router.get("/")
+def home(request: Request) -> HTMLResponse:
+    return page(request, "pages/home.html", private=False)
+
+
+@router.get("/privacy")
+def privacy(request: Request) -> HTMLResponse:
+    return page(request, "pages/privacy.html", private=False)
+
+
+@router.get("/accessibility")
+def accessibility(request: Request) -> HTMLResponse:
+    return page(request, "pages/accessibility.html", private=False)
+
+
+@router.get("/about-the-data")
+def about_data(request: Request, state: State) -> HTMLResponse:
+    info = state.backend.info()
+    facts = [("Services listed", f"{info.count:,}"),
+             ("Index built", long_date(info.built_at.date()) if info.built_at else "unknown")]
+    if info.sources:
+        facts.append(("Sources", ", ".join(f"{name} ({count:,})" for name, count in sorted(info.sources.items()))))
+    return page(request, "pages/about_data.html", {"facts": facts, "ranking": RANKING}, private=False)

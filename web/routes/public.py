@@ -1,0 +1,96 @@
+"""Find support near you: category tiles, a postcode or town, results with distance and a map, service
+pages, and a shortlist kept only in the link (ids in the URL)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import HTMLResponse
+
+from api.deps import State
+from geodata.distance import great_circle_km
+from rehabmap import matching
+from rehabmap.matching import MatchRequest
+from web import service_view
+from web.forms import Errors, Fields, resolve_where
+from web.links import SearchContext
+from web.present import CATEGORIES, CATEGORY_BY_SLUG, KM_PER_MILE, PUBLIC_RADII_MILES
+from web.render import page
+from web.resultsmap import Pin, results_map
+
+router = APIRouter()
+
+MAX_RESULTS = 20
+
+
+def not_found(request: Request, what: str) -> HTMLResponse:
+    return page(request, "pages/not_found.html", {"what": what}, status=404, private=False)
+
+
+@router.get("/find")
+def find_start(request: Request) -> HTMLResponse:
+    context = SearchContext.of(Fields.of_query(request))
+    return page(request, "find/start.html", {"search": context}, private=bool(context.where or context.shortlist))
+
+
+@router.get("/find/{slug}")
+def find_category(request: Request, slug: str, state: State) -> HTMLResponse:
+    category = CATEGORY_BY_SLUG.get(slug)
+    if category is None:
+        return not_found(request, "That kind of support")
+    fields = Fields.of_query(request)
+    search = SearchContext.of(fields, slug)
+    context = {"category": category, "search": search, "radii": PUBLIC_RADII_MILES, "errors": Errors(),
+               "results": None}
+    if "where" not in fields:
+        return page(request, "find/category.html", context, private=bool(search.shortlist))
+    errors = Errors()
+    home = resolve_where(state.geography, search.where, "where", errors)
+    if home is None:
+        context["errors"] = errors
+        return page(request, "find/category.html", context, status=400)
+    today = state.today()
+    response = matching.match(state.backend, home, MatchRequest(
+        types=category.types, max_distance_km=search.within * KM_PER_MILE, limit=MAX_RESULTS), today)
+    results = response.results
+    pins = [Pin(n, r.service.lat, r.service.lon, r.service.name) for n, r in enumerate(results, 1)]
+    context.update(
+        home=home, results=results,
+        map=results_map(state.geography, home.lat, home.lon, home.label, pins) if results else None,
+        others=[c for c in CATEGORIES if c.slug != slug], wider=[r for r in sorted(PUBLIC_RADII_MILES)
+                                                                  if r > search.within])
+    return page(request, "find/category.html", context, today=today)
+
+
+@router.get("/shortlist")
+def shortlist(request: Request, state: State) -> HTMLResponse:
+    fields = Fields.of_query(request)
+    search = SearchContext.of(fields)
+    services = [s for s in (state.backend.get(i) for i in search.shortlist) if s is not None]
+    missing = len(search.shortlist) - len(services)
+    home = None
+    if search.where:
+        home = resolve_where(state.geography, search.where, "where", Errors())
+    distances = {s.id: great_circle_km(home.lat, home.lon, s.lat, s.lon) for s in services} if home else {}
+    share_url = str(request.base_url).rstrip("/") + search.shortlist_only_url() if services else ""
+    return page(request, "find/shortlist.html", {
+        "search": search, "services": services, "missing": missing, "home": home, "distances": distances,
+        "share_url": share_url}, today=state.today())
+
+
+@router.get("/service/{service_id:path}")
+def service_page(request: Request, service_id: str, state: State) -> HTMLResponse:
+    service = state.backend.get(service_id)
+    if service is None:
+        return not_found(request, "That service")
+    search = SearchContext.of(Fields.of_query(request))
+    home = None
+    if search.where:
+        home = resolve_where(state.geography, search.where, "where", Errors())
+    distance = great_circle_km(home.lat, home.lon, service.lat, service.lon) if home else None
+    today = state.today()
+    return page(request, "service.html", {
+        "service": service, "search": search, "home": home, "distance": distance,
+        "contact": service_view.contact_rows(service), "who": service_view.who_rows(service),
+        "professional": service_view.professional_rows(service, state.geography, today),
+        "category": CATEGORY_BY_SLUG.get(search.category)}, today=today,
+        private=bool(search.where or search.shortlist))

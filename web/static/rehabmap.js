@@ -1,0 +1,27 @@
+// rehabmap pages work without JavaScript; this adds what NHS.UK frontend's scripts give (menu, error
+// summary focus, exclusive checkboxes) and two conveniences: print buttons and "copy link".
+import { initAll } from "./nhsuk/nhsuk-frontend.min.js";
+
+document.body.classList.add("js-enabled", "nhsuk-frontend-supported");
+initAll();
+
+for (const button of document.querySelectorAll("[data-rm-print]")) {
+  button.hidden = false;
+  button.addEventListener("click", () => window.print());
+}
+
+for (const button of document.querySelectorAll("[data-rm-copy]")) {
+  const field = document.getElementById(button.dataset.rmCopy);
+  const status = document.getElementById(button.dataset.rmCopy + "-status");
+  if (!field || !navigator.clipboard) continue;
+  button.hidden = false;
+  button.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(field.value);
+      if (status) status.textContent = "Link copied.";
+    } catch {
+      field.select();
+      if (status) status.textContent = "Select the link and copy it.";
+    }
+  });
+}
