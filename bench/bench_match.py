@@ -134,8 +134,11 @@ class PostGIS:
         positional = self.SQL.format(**{name: f"${i}" for i, name in enumerate(self.NAMES, 1)})
         self.conn.execute("PREPARE knn_plan (float8, float8, int2[], int4, float8, int8) AS " + positional)
         p = self._params(lat, lon, types, needs, K + 1)
-        rows = self.conn.execute("EXPLAIN EXECUTE knn_plan (%s, %s, %s, %s, %s, %s)",
-                                 [p[name] for name in self.NAMES]).fetchall()
+        import psycopg
+
+        with psycopg.ClientCursor(self.conn) as cur:  # EXPLAIN takes no server-side parameters
+            rows = cur.execute("EXECUTE knn_plan (%s, %s, %s::int2[], %s, %s, %s)".join(["EXPLAIN ", ""]),
+                               [p[name] for name in self.NAMES]).fetchall()
         self.conn.execute("DEALLOCATE knn_plan")
         return "\n".join(r[0] for r in rows)
 
@@ -172,6 +175,9 @@ def run_size(n: int, rounds: int, pg: PostGIS | None, queries, homes) -> tuple[l
     services = list(index.all())
     floor = NumpyFloor(services)
     pg_load = pg.load(services) if pg else float("nan")
+    if pg:
+        home, q = homes[0], queries[0]
+        log(f"PostGIS plan at {label(n)} (first query):\n" + pg.plan(home.lat, home.lon, q.types, q.needs))
     log(f"{label(n)}: index opened in {load_s / 1000:.1f} s; PostGIS loaded in {pg_load:.1f} s")
 
     raw_queries = [ServiceQuery(types=frozenset(q.types), needs=q.needs) for q in queries]
@@ -244,8 +250,6 @@ def main() -> None:
                     rows, extra = run_size(n, args.rounds, pg, queries, homes)
                     results += rows
                     extras.append(extra)
-                q, home = queries[0], homes[0]
-                log("PostGIS plan for the first query:\n" + pg.plan(home.lat, home.lon, q.types, q.needs))
             finally:
                 pg.close()
     print(f"Machine: {common.machine()}")
