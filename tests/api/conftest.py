@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from bench.synthetic import load_small_areas, make_services
-from geodata import Geography, build_geodata
+from geodata import Geography
 from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
 from rehabmap.index.embedded import EmbeddedIndex, EmbeddedWriter
@@ -32,19 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample"
 SYNTHETIC_COUNT = 800
 STARTUP_TIMEOUT_S = 60
-
-
-@pytest.fixture(scope="session")
-def geodata_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Geodata built once from the real ONS files (about 15 s)."""
-    out = tmp_path_factory.mktemp("api-geodata") / "geodata"
-    build_geodata(data_dir, out, progress=False)
-    return out
-
-
-@pytest.fixture(scope="session")
-def geography(geodata_dir: Path) -> Geography:
-    return Geography(geodata_dir)
 
 
 class _WithSynthetic:
