@@ -157,10 +157,7 @@ def get_area_gaps(area_code: AreaCode, state: State, types: Types = None, commun
             responses=_file(CSV))
 def get_small_areas_csv(area_code: AreaCode, state: State, types: Types = None) -> Response:
     """Every small area (LSOA) in the area with its adults and distance to the nearest service of each type."""
-    analysis = _analysis(state)
-    code = area_code.strip().upper()
-    analysis.small_areas.level_of(code)
-    rows = analysis.small_area_distances(code, parse_categories(types))
+    code, rows = _small_area_rows(state, area_code, types)
     return Response(rows.to_csv(), media_type=CSV, headers=_attachment(f"rehabmap-smallareas-{code}.csv"))
 
 
@@ -169,10 +166,7 @@ def get_small_areas_csv(area_code: AreaCode, state: State, types: Types = None) 
             responses=_file(GEOJSON))
 def get_small_areas_geojson(area_code: AreaCode, state: State, types: Types = None) -> Response:
     """The same small areas as GeoJSON polygons, for mapping access in a GIS."""
-    analysis = _analysis(state)
-    code = area_code.strip().upper()
-    analysis.small_areas.level_of(code)
-    rows = analysis.small_area_distances(code, parse_categories(types))
+    code, rows = _small_area_rows(state, area_code, types)
     try:
         lsoa = LsoaBoundaries.load(state.settings.data_dir)
         geometry_of = lsoa.geometry
@@ -205,6 +199,14 @@ def get_area_map(area_code: AreaCode, state: State,
     svg = area_map(analysis, code, parse_category(type), LsoaBoundaries.load(state.settings.data_dir), boundary,
                    inner, _options(community_km, inpatient_km))
     return Response(svg, media_type=SVG)
+
+
+def _small_area_rows(state: AppState, area_code: str, types: list[str] | None):
+    """The area's small areas with their distances; an unknown code is a 404 naming it."""
+    analysis = _analysis(state)
+    code = area_code.strip().upper()
+    analysis.small_areas.level_of(code)
+    return code, analysis.small_area_distances(code, parse_categories(types))
 
 
 def _known(areas: Any, code: str) -> bool:
