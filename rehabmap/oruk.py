@@ -58,6 +58,11 @@ def _uuid(key: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, key))
 
 
+def service_uuid(service_id: str) -> str:
+    """The stable ORUK id of a rehabmap service (a UUID derived from its rehabmap id)."""
+    return _uuid(f"service/{service_id}")
+
+
 @dataclass(frozen=True)
 class Taxonomy:
     key: str
@@ -205,7 +210,7 @@ def _value_text(value: Any) -> str:
 
 def service_to_oruk(service: Service) -> dict[str, Any]:
     """A full ORUK 3.0 / HSDS 3.0 service object for one rehabmap record."""
-    sid = _uuid(f"service/{service.id}")
+    sid = service_uuid(service.id)
     pairs: list[tuple[Term, str | None]] = [(_term(SERVICE_TYPES, service.service_type.value), None)]
     if service.subtype:
         pairs.append((_term(SERVICE_TYPES, service.subtype), None))

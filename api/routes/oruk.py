@@ -56,11 +56,6 @@ TermId = Annotated[str | None, Query(
         t["id"] for t in TERMS if t["code"] == ServiceType.inpatient_rehab_level2.value)}})]
 
 
-def service_uuid(service_id: str) -> str:
-    """The ORUK id `rehabmap.oruk.service_to_oruk` gives the service with this rehabmap id."""
-    return oruk._uuid(f"service/{service_id}")
-
-
 class OrukIds:
     """ORUK service id → rehabmap id, rebuilt when the index is replaced."""
 
@@ -74,7 +69,7 @@ class OrukIds:
         stamp = (info.location, info.built_at, info.count)
         with self._lock:
             if stamp != self._stamp:
-                self._ids = {service_uuid(s.id): s.id for s in backend.all()}
+                self._ids = {oruk.service_uuid(s.id): s.id for s in backend.all()}
                 self._stamp = stamp
             return self._ids.get(oruk_id)
 

@@ -200,7 +200,7 @@ def test_no_open_cors_on_the_native_api(client, path):
 
 
 def test_oruk_ids_are_the_ones_service_to_oruk_gives(backend):
-    from api.routes.oruk import service_uuid
+    from rehabmap.oruk import service_uuid
 
     for service in list(backend.all())[::50]:
         assert service_uuid(service.id) == service_to_oruk(service)["id"]
