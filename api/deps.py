@@ -1,15 +1,20 @@
-"""What a route needs, injected with Depends: the settings, the geography and the index backend."""
+"""What a route needs, injected with Depends: the settings, the geography, the index backend and, for the
+maintainers' routes, the directory store and its editor."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
 from rehabmap.config import Settings
 from rehabmap.index.base import IndexBackend
+
+if TYPE_CHECKING:
+    from rehabmap.directory import Directory
+    from rehabmap.edits import Editor
 
 
 @dataclass
@@ -17,6 +22,8 @@ class AppState:
     settings: Settings
     geography: object  # geodata.Geography
     backend: IndexBackend
+    directory: Directory | None = None  # tokens, organisations, the edits overlay, the audit log
+    editor: Editor | None = None  # the maintainers' writes
 
     def today(self) -> date:
         return date.today()

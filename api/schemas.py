@@ -7,10 +7,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from rehabmap.freshness import DEFAULT_VERIFY_AFTER_DAYS, verification_due
 from rehabmap.matching import MatchResponse, MatchResult
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, SUBTYPE_LABELS, TYPE_LABELS, ServiceType
 
+VERIFICATION_DUE = ("True when nobody has verified the record for longer than the server's verify_after_days "
+                    "(default 180), or ever: check the details with the service before relying on them.")
 # A need or type code is short; a longer string is junk and is refused before it is echoed in an error.
 Code = Annotated[str, Field(min_length=1, max_length=40)]
 
@@ -126,9 +129,12 @@ class MatchResultOut(BaseModel):
     website: str | None
     postcode: str | None
     distance_saved_km: float | None
+    last_verified: date | None = Field(description="When the record was last checked with the service.")
+    verification_due: bool = Field(description=VERIFICATION_DUE)
 
     @classmethod
-    def of(cls, r: MatchResult) -> MatchResultOut:
+    def of(cls, r: MatchResult, today: date | None = None,
+           verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> MatchResultOut:
         s = r.service
         return cls(
             id=s.id, name=s.name, service_type=s.service_type.value, subtype=s.subtype,
@@ -140,7 +146,8 @@ class MatchResultOut(BaseModel):
             accepting_referrals=s.accepting_referrals, referral_route=s.referral_route,
             cqc=CqcOut(location_id=s.cqc_location_id, rating=s.cqc_rating, rating_date=s.cqc_rating_date),
             phone=s.phone, email=s.email, website=s.website, postcode=s.postcode,
-            distance_saved_km=r.distance_saved_km)
+            distance_saved_km=r.distance_saved_km, last_verified=s.last_verified,
+            verification_due=verification_due(s, today or date.today(), verify_after_days))
 
 
 class TypeSummaryOut(BaseModel):
@@ -168,13 +175,15 @@ class MatchOut(BaseModel):
     current_placement_km: float | None
 
     @classmethod
-    def of(cls, home, response: MatchResponse, ranking: str) -> MatchOut:
+    def of(cls, home, response: MatchResponse, ranking: str, today: date | None = None,
+           verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> MatchOut:
         return cls(
             home=HomeOut(district=home.district, icb_code=home.areas.icb_code, icb_name=home.areas.icb_name,
                          lad_code=home.areas.lad_code, lad_name=home.areas.lad_name, precision=home.precision),
-            ranking=ranking, results=[MatchResultOut.of(r) for r in response.results],
+            ranking=ranking, results=[MatchResultOut.of(r, today, verify_after_days) for r in response.results],
             summary=[TypeSummaryOut(service_type=t.service_type.value, in_home_icb=t.in_home_icb,
-                                    nearest=MatchResultOut.of(t.nearest) if t.nearest else None)
+                                    nearest=MatchResultOut.of(t.nearest, today, verify_after_days)
+                                    if t.nearest else None)
                      for t in response.summary],
             current_placement_km=None if response.current_placement_km is None
             else round(response.current_placement_km, 3))
@@ -297,10 +306,12 @@ class ServiceOut(BaseModel):
     cqc: CqcOut
     status: str
     last_verified: date | None
+    verification_due: bool = Field(description=VERIFICATION_DUE)
     provenance: list[ProvenanceOut]
 
     @classmethod
-    def fields_of(cls, s: Service, today: date, *, polygon: bool) -> dict[str, Any]:
+    def fields_of(cls, s: Service, today: date, *, polygon: bool,
+                  verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> dict[str, Any]:
         area = s.service_area
         return dict(
             id=s.id, name=s.name, organisation=s.organisation, provider_type=s.provider_type,
@@ -318,12 +329,13 @@ class ServiceOut(BaseModel):
             referral_route=s.referral_route, phone=s.phone, email=s.email, website=s.website,
             cqc=CqcOut(location_id=s.cqc_location_id, rating=s.cqc_rating, rating_date=s.cqc_rating_date),
             status=s.status, last_verified=s.last_verified,
+            verification_due=verification_due(s, today, verify_after_days),
             provenance=[ProvenanceOut(source=p.source, source_id=p.source_id, fetched_at=p.fetched_at,
                                       licence=p.licence) for p in s.provenance])
 
     @classmethod
-    def of(cls, s: Service, today: date) -> ServiceOut:
-        return cls(**cls.fields_of(s, today, polygon=True))
+    def of(cls, s: Service, today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> ServiceOut:
+        return cls(**cls.fields_of(s, today, polygon=True, verify_after_days=verify_after_days))
 
 
 class ListedServiceOut(ServiceOut):
@@ -336,8 +348,10 @@ class ListedServiceOut(ServiceOut):
 
     @classmethod
     def of(cls, s: Service, today: date, distance_km: float | None = None, in_home_icb: bool | None = None,
-           out_of_catchment: bool | None = None) -> ListedServiceOut:
-        return cls(**cls.fields_of(s, today, polygon=False), distance_km=distance_km, in_home_icb=in_home_icb,
+           out_of_catchment: bool | None = None,
+           verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> ListedServiceOut:
+        return cls(**cls.fields_of(s, today, polygon=False, verify_after_days=verify_after_days),
+                   distance_km=distance_km, in_home_icb=in_home_icb,
                    out_of_catchment=out_of_catchment)
 
 

@@ -59,12 +59,19 @@ def index_command(sources: tuple[Path, ...], mapping: Path | None, progress: boo
     """Build a new index from SOURCES (ORUK JSON, CQC CSV/JSON, mapped CSV) and swap it in."""
     from indexer.pipeline import GeographyPlacer, build_index, chain
     from indexer.sources import load_source
+    from rehabmap.directory import Directory
+    from rehabmap.edits import OverlayWriter
     from rehabmap.runtime import open_geography, open_writer
 
     settings = get_settings()
     placer = GeographyPlacer(open_geography(settings))
     rows = chain(*(load_source(path, mapping=mapping) for path in sources))
-    report = build_index(rows, placer, open_writer(settings), progress=progress and sys.stderr.isatty())
+    writer = open_writer(settings)
+    directory = Directory.existing(settings.directory_path)
+    if directory is not None:  # the maintainers' edits are laid over the new index before it goes live
+        writer = OverlayWriter(writer, directory)
+    report = build_index(rows, placer, writer, progress=progress and sys.stderr.isatty())
+    report.warnings += getattr(writer, "warnings", [])
     for line in report.summary_lines():
         click.echo(line)
 
@@ -150,3 +157,13 @@ def _register_gaps() -> None:
 
 
 _register_gaps()
+
+
+def _register_maintain() -> None:
+    from rehabmap.maintain_cli import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_register_maintain()

@@ -36,6 +36,14 @@ class Settings(BaseSettings):
     elasticsearch_index: str = "rehabmap-services"
     capacity_max_age_days: int = 14
     log_level: str = "INFO"
+    verify_after_days: int = Field(default=180, ge=1, le=3650,
+                                   description="A service not verified for this many days is due for verification.")
+    rate_limit_per_minute: int = Field(default=600, ge=0, description=(
+        "Requests per minute one client (IP address) may make to the public endpoints, with bursts of up "
+        "to this many; 0 turns rate limiting off."))
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest request body accepted.")
+    test_pause_in_write: str | None = Field(default=None, description=(
+        "Tests only: 'directory' or 'index' makes a write pause inside that transaction (see tests/maintain)."))
 
     @property
     def geodata_dir(self) -> Path:
@@ -44,6 +52,11 @@ class Settings(BaseSettings):
     @property
     def index_path(self) -> Path:
         return self.home / "index.sqlite"
+
+    @property
+    def directory_path(self) -> Path:
+        """The maintainers' store: tokens, organisations, edits overlay, audit log (survives re-imports)."""
+        return self.home / "directory.sqlite"
 
 
 @lru_cache(maxsize=1)

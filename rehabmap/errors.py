@@ -108,3 +108,52 @@ class IndexNotBuilt(DomainError):
 class GeodataNotBuilt(DomainError):
     status = 503
     code = "geodata_not_built"
+
+
+# --- maintainers: authentication, authorisation, edits ------------------------------------------------
+
+class Unauthenticated(DomainError):
+    """No token, or one that is not (or no longer) valid. The API adds `WWW-Authenticate: Bearer`."""
+
+    status = 401
+    code = "unauthenticated"
+
+    def __init__(self, message: str, *, error: str = "invalid_token") -> None:
+        super().__init__(message, field="Authorization")
+        self.headers = {"WWW-Authenticate": f'Bearer realm="rehabmap", error="{error}"'}
+
+
+class Forbidden(DomainError):
+    """A valid token whose role or organisation does not allow this."""
+
+    status = 403
+    code = "forbidden"
+
+
+class InvalidEdit(DomainError):
+    """An edit the service record refuses; nothing is written."""
+
+    status = 422
+    code = "invalid_edit"
+
+
+class ServiceExists(DomainError):
+    status = 409
+    code = "service_exists"
+
+
+class UnknownOrganisation(DomainError):
+    status = 404
+    code = "unknown_organisation"
+
+
+class UnknownToken(DomainError):
+    status = 404
+    code = "unknown_token"
+
+
+class DirectoryUnavailable(DomainError):
+    """The maintainers' store could not be opened (REHABMAP_HOME not writable)."""
+
+    status = 503
+    code = "directory_unavailable"

@@ -1,15 +1,6 @@
 """Matching and ranking (DESIGN.md §4), as plain functions over an index backend.
 
-Ranking rule (deterministic, documented in the README):
-1. Hard filters: type, every stated need met or not stated by the service (a service that says it does
-   not meet a need never appears), age, gender, active, accepting referrals if asked, within the radius,
-   and coverage: a service whose catchment does not include the home is left out, or listed and marked
-   `out_of_catchment` when the caller asks to see those.
-2. Order: by effective distance = great-circle km, plus OUT_OF_AREA_MARGIN_KM for services outside the
-   person's ICB, so a service in the home ICB comes first unless an out-of-area one is more than that
-   margin nearer. Ties break by raw distance, then id.
-3. "Any suitable option" (no types given): each type in turn, least restrictive first, up to `limit`
-   of each, nearest first within the type.
+The rule is `RANKING_RULE` below: the API returns it with every answer and the README repeats it.
 """
 
 from __future__ import annotations
@@ -28,6 +19,16 @@ from rehabmap.record import Capacity, Service
 from rehabmap.taxonomy import TYPE_LABELS, ServiceType, need_label
 
 OUT_OF_AREA_MARGIN_KM = 5.0
+RANKING_RULE = (
+    "1. Hard filters: type, every stated need met or not stated by the service (a service that says it does "
+    "not meet a need never appears), age, gender, active, accepting referrals if asked, within the radius, "
+    "and coverage: a service whose catchment does not include the home is left out, or listed and marked "
+    "out_of_catchment when the caller asks to see those. "
+    f"2. Order: by effective distance = great-circle km, plus {OUT_OF_AREA_MARGIN_KM:g} km for services "
+    "outside the person's ICB, so a service in the home ICB comes first unless an out-of-area one is more "
+    f"than {OUT_OF_AREA_MARGIN_KM:g} km nearer. Ties break by raw distance, then id. "
+    "3. Any suitable option (no types given): each type in turn, least restrictive first, up to `limit` of "
+    "each, nearest first within the type.")
 _GENDER_NOTES = {"female_only": "Women only.", "male_only": "Men only."}
 MAX_LIMIT = 100
 

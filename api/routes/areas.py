@@ -40,4 +40,5 @@ def get_area(
     return AreaOut(code=area.code, name=area.name, level=area.level, level_label=LEVEL_LABELS[area.level],
                    bbox=[round(v, 5) for v in (west, south, east, north)], total=found.total, counts=counts,
                    page=page, per_page=per_page, total_pages=total_pages(found.total, per_page),
-                   services=[ListedServiceOut.of(s, state.today()) for s in found.items])
+                   services=[ListedServiceOut.of(s, state.today(), verify_after_days=state.settings.verify_after_days)
+                             for s in found.items])

@@ -14,7 +14,6 @@ from rehabmap.taxonomy import SUBTYPES, ServiceType, parse_need, parse_type
 
 router = APIRouter(tags=["match"], responses=ERRORS)
 # The rule as rehabmap.matching documents it (its docstring from "Ranking rule" on), in one line.
-RANKING = " ".join((matching.__doc__ or "").partition("Ranking rule")[2].split()) or "nearest first"
 
 
 @router.post("/match", response_model=MatchOut, summary="Rank local options that meet a person's needs")
@@ -43,7 +42,7 @@ def post_match(body: MatchIn, state: State) -> MatchOut:
         include_out_of_catchment=body.include_out_of_catchment, limit=body.limit,
         current_placement=placement)
     response = matching.match(state.backend, home, request, state.today())
-    return MatchOut.of(home, response, RANKING)
+    return MatchOut.of(home, response, matching.RANKING_RULE, state.today(), state.settings.verify_after_days)
 
 
 def _subtypes(given: list[str] | None, types: tuple[ServiceType, ...] | None) -> tuple[str, ...] | None:

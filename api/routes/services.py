@@ -65,7 +65,8 @@ def list_services(
                      lad_code=near.areas.lad_code, lad_name=near.areas.lad_name, precision=near.precision)
         if near else None,
         radius_km=b.radius_km,
-        results=[ListedServiceOut.of(i.service, today, i.distance_km, i.in_home_icb, i.out_of_catchment)
+        results=[ListedServiceOut.of(i.service, today, i.distance_km, i.in_home_icb, i.out_of_catchment,
+                                     state.settings.verify_after_days)
                  for i in items])
 
 
@@ -123,4 +124,4 @@ def get_service(
         raise ServiceNotFound(f"No service with id '{service_id[:80]}'. Ids look like 'cqc:1-123456789' "
                               "or 'sample:leeds-recovery-college'; search with GET /services.",
                               field="service_id")
-    return ServiceOut.of(service, state.today())
+    return ServiceOut.of(service, state.today(), state.settings.verify_after_days)

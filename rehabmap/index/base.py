@@ -6,10 +6,10 @@ backends give the same answers by construction and the shared behaviour suite pr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
@@ -87,3 +87,33 @@ class IndexWriter(Protocol):
     def replace_all(self, services: Iterable[Service]) -> int:
         """Build a complete new index and switch to it atomically; the old one serves until then."""
         ...
+
+
+class RecordWriter(Protocol):
+    """Edits to single records of the live index, for the maintainers' API (both writers implement it)."""
+
+    def upsert(self, changes: Mapping[str, Mapping[str, Any]], *,
+               before_commit: Callable[[], None] | None = None) -> list[Service]:
+        """Lay each service's fields over its record in the live index (`overlay_record`), or insert the
+        fields as a whole record when there is none, in one transaction that readers see once it returns.
+        A change the record refuses is skipped and logged. Returns the records written."""
+        ...
+
+
+OVERLAY_SOURCE = "directory"
+_NOT_OVERLAID = frozenset({"id", "provenance", "field_sources"})
+
+
+def overlay_record(current: Service | None, fields: Mapping[str, Any]) -> Service:
+    """`current` with the fields (JSON values) laid over it, or the fields as a whole record when there is
+    no current one. On an imported record, each laid field is marked as coming from the directory in
+    `field_sources`. The same fields laid twice give the same record. Raises what `Service` validation
+    raises."""
+    if current is None:
+        return Service.model_validate(dict(fields))
+    data = current.model_dump(mode="json")
+    laid = {k: v for k, v in fields.items() if k not in _NOT_OVERLAID}
+    data.update(laid)
+    if current.source != OVERLAY_SOURCE:  # a service made in the directory comes from it whole
+        data["field_sources"] = {**data.get("field_sources", {}), **{k: OVERLAY_SOURCE for k in laid}}
+    return Service.model_validate(data)

@@ -15,18 +15,19 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 from elasticsearch import Elasticsearch, NotFoundError
 from elasticsearch.helpers import streaming_bulk
+from pydantic import ValidationError
 
 from geodata.distance import haversine_km
 from rehabmap.config import Settings
-from rehabmap.errors import IndexNotBuilt
-from rehabmap.index.base import Coverage, Hit, IndexInfo, Page, ServiceQuery
+from rehabmap.errors import DomainError, IndexNotBuilt
+from rehabmap.index.base import Coverage, Hit, IndexInfo, Page, ServiceQuery, overlay_record
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS
 
@@ -165,6 +166,28 @@ class ElasticWriter:
             raise
         self._delete_older_than(name)
         return count
+
+    def upsert(self, changes: Mapping[str, Mapping[str, Any]], *,
+               before_commit: Callable[[], None] | None = None) -> list[Service]:
+        """Edit records of the index behind the alias (see `RecordWriter.upsert`): each is read, laid over
+        and indexed again with refresh, so a search right after sees it."""
+        docs: list[Service] = []
+        for service_id, fields in changes.items():
+            found = self.client.options(ignore_status=404).get(index=self.base, id=service_id,
+                                                               source_includes=["record"])
+            current = Service.model_validate(found["_source"]["record"]) if found.get("found") else None
+            try:
+                service = overlay_record(current, fields)
+            except (ValidationError, DomainError, ValueError) as exc:
+                log.warning("edit to %s not applied: %s", service_id, type(exc).__name__)
+                continue
+            if service != current:
+                docs.append(service)
+        if before_commit is not None:
+            before_commit()
+        for service in docs:
+            self.client.index(index=self.base, id=service.id, document=to_document(service), refresh=True)
+        return docs
 
     def _write(self, name: str, services: Iterable[Service]) -> tuple[int, Counter[str]]:
         seen: set[str] = set()

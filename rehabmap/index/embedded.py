@@ -2,25 +2,30 @@
 
 A rebuild writes a complete new file beside the live one and renames it over it (atomic on POSIX), so
 a crash half way leaves the previous index served intact. Readers notice the swap by the file's
-identity and load the new generation on their next query.
+identity and load the new generation on their next query. A maintainer's edit (`EmbeddedWriter.upsert`)
+changes records of the live file in place, in one transaction, and readers reload it the same way.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from geodata.distance import haversine_km
-from rehabmap.errors import IndexNotBuilt
-from rehabmap.index.base import Hit, IndexInfo, Page, ServiceQuery
+from rehabmap.errors import DomainError, IndexNotBuilt
+from rehabmap.index.base import Hit, IndexInfo, Page, ServiceQuery, overlay_record
 from rehabmap.index.columns import ServiceColumns
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
@@ -39,6 +44,8 @@ CREATE VIRTUAL TABLE services_fts USING fts5(
 );
 """
 _BATCH = 5000
+_WRITE_TIMEOUT_S = 60.0  # an edit waits this long for readers loading a generation to finish
+_log = logging.getLogger(__name__)
 
 
 class EmbeddedWriter:
@@ -70,6 +77,74 @@ class EmbeddedWriter:
         _fsync_dir(self.path.parent)
         return count
 
+    def upsert(self, changes: Mapping[str, Mapping[str, Any]], *,
+               before_commit: Callable[[], None] | None = None) -> list[Service]:
+        """Edit records of the live file in place, in one transaction (rollback journal, synchronous=FULL);
+        see `RecordWriter.upsert`. Readers see the edit by the file's new modification time."""
+        if not changes:
+            return []
+        self.recover()
+        conn = sqlite3.connect(self.path, timeout=_WRITE_TIMEOUT_S, isolation_level=None)
+        written: list[Service] = []
+        try:
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("BEGIN IMMEDIATE")
+            added = Counter[str]()
+            for service_id, fields in changes.items():
+                row = conn.execute("SELECT rowid, doc FROM services WHERE id = ?", (service_id,)).fetchone()
+                current = Service.model_validate_json(row[1]) if row else None
+                try:
+                    service = overlay_record(current, fields)
+                except (ValidationError, DomainError, ValueError) as exc:
+                    _log.warning("edit to %s not applied: %s", service_id, type(exc).__name__)
+                    continue
+                if service == current:
+                    continue
+                if row is None:
+                    rowid = conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM services").fetchone()[0]
+                    added[service.source] += 1
+                else:
+                    rowid = row[0]
+                    conn.execute("INSERT INTO services_fts (services_fts, rowid, name, organisation, description) "
+                                 "VALUES ('delete', ?, ?, ?, ?)",
+                                 (rowid, current.name, current.organisation or "", current.description))
+                conn.execute("INSERT OR REPLACE INTO services VALUES (?, ?, ?, ?)",
+                             (rowid, service.id, service.service_type.value, service.model_dump_json()))
+                conn.execute("INSERT INTO services_fts (rowid, name, organisation, description) VALUES (?, ?, ?, ?)",
+                             (rowid, service.name, service.organisation or "", service.description))
+                written.append(service)
+            if added:
+                meta = dict(conn.execute("SELECT key, value FROM meta"))
+                sources = Counter[str](json.loads(meta.get("sources", "{}"))) + added
+                conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
+                    ("count", str(int(meta.get("count", "0")) + sum(added.values()))),
+                    ("sources", json.dumps(dict(sources)))])
+            if before_commit is not None:
+                before_commit()
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+        if written:
+            _touch(self.path)
+        return written
+
+    def recover(self) -> None:
+        """Roll back a write that a crash interrupted (its hot journal), which read-only readers cannot do.
+
+        Needed before readers open the file after a crash, and before a rebuild renames a new file over
+        it: SQLite would play an old journal into whatever file then has the name."""
+        if not self.path.with_name(self.path.name + "-journal").exists():
+            return
+        conn = sqlite3.connect(self.path, timeout=_WRITE_TIMEOUT_S)
+        try:
+            conn.execute("SELECT count(*) FROM meta").fetchone()
+        finally:
+            conn.close()
+
     def _remove_abandoned(self) -> None:
         """Half-written files left by a build that crashed (its process is gone) are deleted."""
         for leftover in self.path.parent.glob(f"{self.path.name}.building-*"):
@@ -97,6 +172,14 @@ def _flush(conn: sqlite3.Connection, rows: list[tuple], fts: list[tuple]) -> Non
                      fts)
     rows.clear()
     fts.clear()
+
+
+def _touch(path: Path) -> None:
+    """Give the file a modification time later than any it had, so readers comparing (inode, mtime) see
+    every edit, even two within one tick of the file system's clock."""
+    before = path.stat().st_mtime_ns
+    now = max(time.time_ns(), before + 1)
+    os.utime(path, ns=(now, now))
 
 
 def _alive(pid: int) -> bool:
@@ -137,7 +220,10 @@ class _Generation:
             rows = self.conn.execute(
                 "SELECT rowid FROM services_fts WHERE services_fts MATCH ? ORDER BY bm25(services_fts)",
                 (_fts_query(text),)).fetchall()
-        return np.array([r - 1 for (r,) in rows], dtype=np.int64)
+        # A service added in place after this generation loaded is not in its columns yet (the next query
+        # loads the new generation): leave it out rather than index past the end.
+        size = len(self.columns)
+        return np.array([r - 1 for (r,) in rows if r <= size], dtype=np.int64)
 
 
 def _by_name(name_rank: np.ndarray, rows: np.ndarray, offset: int, limit: int) -> np.ndarray:

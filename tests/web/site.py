@@ -45,7 +45,7 @@ def build_home(home: Path, geodata_dir: Path) -> Path:
 
 def make_app(home: Path, data_dir: Path) -> FastAPI:
     """The API app with the web pages (and the gap API the pages link to), each wired once."""
-    app = create_app(Settings(home=home, data_dir=data_dir))
+    app = create_app(Settings(home=home, data_dir=data_dir, rate_limit_per_minute=0))  # one client, many pages
     paths = {getattr(route, "path", None) for route in app.routes}
     if "/gaps" not in paths:  # until the lead wires api.routes.gaps into create_app
         from api.routes import gaps

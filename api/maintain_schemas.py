@@ -1,0 +1,227 @@
+"""Request and response shapes of the maintainers' API (/maintain).
+
+Strict: a boolean is `true`, a number is a number, a date is an ISO string ('2026-11-23'); strings have a
+length limit and contact details a shape, so junk is refused with a 422 naming the field before anything
+is looked at. What a field may hold beyond its shape (a known need, a subtype of the type, a valid
+catchment polygon) is then checked by the service record itself; an edit it refuses is a 422 too.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+
+from api.schemas import ServiceOut
+from rehabmap.taxonomy import NEED_LABELS, ServiceType
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date(value: Any) -> Any:
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise ValueError("give a date as YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("give a real date as YYYY-MM-DD") from None
+
+
+IsoDate = Annotated[date, Field(strict=False), BeforeValidator(_iso_date),
+                    WithJsonSchema({"type": "string", "format": "date"})]
+TypeCode = Literal[tuple(t.value for t in ServiceType)]  # type: ignore[valid-type]
+Code = Annotated[str, Field(min_length=1, max_length=40)]
+Phone = Annotated[str, Field(min_length=6, max_length=30, pattern=r"^\+?[0-9][0-9 ()-]{4,28}[0-9]$",
+                             description="Digits, spaces, brackets, hyphens; may start with +.")]
+Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$",
+                             examples=["referrals@example.nhs.uk"])]
+Website = Annotated[str, Field(max_length=500, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s]*)?$",
+                               examples=["https://www.example.nhs.uk/rehab"])]
+_NEEDS = "Needs: " + ", ".join(NEED_LABELS) + ", or language:<ISO 639 code>."
+
+
+class ServiceAreaIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    codes: list[Annotated[str, Field(pattern=r"^[EWSN]\d{8}$")]] = Field(
+        default_factory=list, max_length=500, description="ONS area codes the service serves.")
+    polygon: dict[str, Any] | None = Field(default=None, description="GeoJSON Polygon or MultiPolygon (WGS84).")
+    description: str | None = Field(default=None, max_length=500)
+
+
+class _EditableFields(BaseModel):
+    """Every field a maintainer may set. Omitted fields are left as they are; null clears a field that
+    may be empty."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(default=None, min_length=2, max_length=300)
+    organisation: str | None = Field(default=None, min_length=1, max_length=200)
+    provider_type: Literal["nhs", "independent", "local_authority", "vcfse"] | None = None
+    service_type: TypeCode = None
+    subtype: Code | None = None
+    original_label: str | None = Field(default=None, max_length=200)
+    legacy_locked_label: bool = None
+    pd_specialist: bool = None
+    description: str = Field(default=None, max_length=5000)
+    needs_met: list[Code] = Field(default=None, max_length=40, description=_NEEDS)
+    needs_not_met: list[Code] = Field(default=None, max_length=40, description=_NEEDS)
+    min_age: int | None = Field(default=None, ge=0, le=120)
+    max_age: int | None = Field(default=None, ge=0, le=120)
+    gender: Literal["female_only", "male_only", "mixed_gender"] | None = None
+    address: str | None = Field(default=None, max_length=300)
+    postcode: str | None = Field(default=None, min_length=5, max_length=10, description=(
+        "A full postcode. Given without lat and lon, the service is placed at it."))
+    lat: float = Field(default=None, ge=49.8, le=55.9, description="Latitude (WGS84); give lon with it.")
+    lon: float = Field(default=None, ge=-6.5, le=2.0, description="Longitude (WGS84); give lat with it.")
+    service_area: ServiceAreaIn = None
+    beds: int | None = Field(default=None, ge=0, le=10_000)
+    capacity: Literal["available", "limited", "none"] | None = Field(default=None, description=(
+        "Beds or places now. Without capacity_as_of it is stamped with today's date."))
+    capacity_as_of: IsoDate | None = Field(default=None, description="When capacity was reported; not in the future.")
+    accepting_referrals: bool | None = None
+    referral_route: str | None = Field(default=None, max_length=1000)
+    phone: Phone | None = None
+    email: Email | None = None
+    website: Website | None = None
+    cqc_location_id: str | None = Field(default=None, max_length=20, pattern=r"^1-[0-9]{1,15}$")
+    cqc_rating: Literal["Outstanding", "Good", "Requires improvement", "Inadequate"] | None = None
+    cqc_rating_date: IsoDate | None = None
+    status: Literal["active", "inactive"] = None
+
+    def given(self) -> dict[str, Any]:
+        """The fields the caller sent, as JSON values."""
+        return self.model_dump(mode="json", include=self.model_fields_set)
+
+
+class ServicePatchIn(_EditableFields):
+    """A change to some fields of one service. Providers may send only capacity, capacity_as_of,
+    accepting_referrals, phone, email, website and referral_route (`rehabmap.auth.PROVIDER_FIELDS`)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
+        {"capacity": "limited", "accepting_referrals": True},
+        {"phone": "0113 496 0000", "email": "referrals@example.nhs.uk"},
+        {"needs_met": ["autism", "restricted_s37_41"], "description": "Level 2 unit; accepts restricted patients."},
+    ]})
+
+    @model_validator(mode="after")
+    def _something(self) -> ServicePatchIn:
+        if not self.model_fields_set:
+            raise ValueError("send at least one field to change")
+        return self
+
+
+class ServiceIn(_EditableFields):
+    """A new service made by a maintainer. It needs a name, a type and where it is: a full postcode, or
+    lat and lon (and may have both). Its id starts `directory:`; leave it out to have one made."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
+        {"name": "Harehills Peer Support Group", "service_type": "vcfse", "postcode": "LS9 7TF",
+         "description": "Weekly peer support for people recovering from mental illness.",
+         "accepting_referrals": True, "email": "hello@example.org"}]})
+
+    id: str | None = Field(default=None, pattern=r"^directory:[a-z0-9][a-z0-9-]{1,78}$",
+                           description="directory:<lowercase letters, digits, hyphens>; made from the name "
+                                       "if left out.")
+    name: str = Field(min_length=2, max_length=300)
+    service_type: TypeCode
+
+    @model_validator(mode="after")
+    def _placed(self) -> ServiceIn:
+        if self.postcode is None and (self.lat is None or self.lon is None):
+            raise ValueError("give the service's full postcode, or its lat and lon")
+        return self
+
+
+class MeOut(BaseModel):
+    token_id: str
+    name: str
+    role: Literal["admin", "maintainer", "provider"]
+    organisation: str | None
+    services: list[str] | None = Field(description="For a provider: the services it may change.")
+
+
+class EditOut(BaseModel):
+    """The service as it now is, and what this request changed (empty when nothing differed)."""
+
+    service: ServiceOut
+    changed: list[str]
+
+
+class DueOut(BaseModel):
+    id: str
+    name: str
+    service_type: str
+    organisation: str | None
+    last_verified: date | None
+    days_since_verified: int | None = Field(description="Empty when never verified.")
+
+
+class DueListOut(BaseModel):
+    verify_after_days: int
+    total: int
+    results: list[DueOut]
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    uuid: str
+    at: str = Field(description="UTC, ISO 8601.")
+    actor: str = Field(description="The token's label and id, or 'command line (user)'.")
+    action: str = Field(description="create, update, retire, verify, link, unlink, revoke.")
+    resource_type: Literal["service", "organization", "token"]
+    resource_id: str
+    field: str
+    old: Any
+    new: Any
+
+
+class AuditOut(BaseModel):
+    total: int
+    next_after_id: int | None = Field(description="Pass as after_id for the next page; empty at the end.")
+    entries: list[AuditEntryOut]
+
+
+class HsdsMetadataOut(BaseModel):
+    """An HSDS 3.0 `metadata` row."""
+
+    id: str
+    resource_id: str
+    resource_type: str
+    last_action_date: date
+    last_action_type: str
+    field_name: str
+    previous_value: str
+    replacement_value: str
+    updated_by: str
+
+
+class HsdsAuditOut(BaseModel):
+    total: int
+    next_after_id: int | None
+    contents: list[HsdsMetadataOut]
+
+
+class OrganisationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(min_length=2, max_length=200)
+    service_ids: list[Annotated[str, Field(min_length=3, max_length=200)]] = Field(default_factory=list,
+                                                                                  max_length=500)
+
+
+class LinkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    service_ids: list[Annotated[str, Field(min_length=3, max_length=200)]] = Field(min_length=1, max_length=500)
+
+
+class OrganisationOut(BaseModel):
+    id: int
+    name: str
+    created_at: str
+    service_ids: list[str]

@@ -1,0 +1,232 @@
+"""/maintain: the maintainers' and providers' API. Every route needs a bearer token (see rehabmap.auth).
+
+Routes only read the request, ask `rehabmap.edits.Editor` or the directory store, and shape the reply;
+who may do what is decided there. Replies are never cached, and no CORS header is ever sent.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.deps import AppState, State
+from api.maintain_schemas import (
+    AuditEntryOut,
+    AuditOut,
+    DueListOut,
+    DueOut,
+    EditOut,
+    HsdsAuditOut,
+    HsdsMetadataOut,
+    LinkIn,
+    MeOut,
+    OrganisationIn,
+    OrganisationOut,
+    ServiceIn,
+    ServicePatchIn,
+)
+from api.schemas import ServiceOut, error_responses
+from rehabmap.auth import Principal, Role
+from rehabmap.directory import Directory, Organisation, hsds_metadata
+from rehabmap.edits import MAINTAINER_ROLES, Editor
+from rehabmap.errors import DirectoryUnavailable, ServiceNotFound
+from rehabmap.freshness import due_for_verification
+
+_SECURITY = HTTPBearer(auto_error=False, scheme_name="token",
+                       description="A rehabmap API token: 'Authorization: Bearer rmk_<id>_<secret>'. "
+                                   "Made with 'rehabmap tokens create'.")
+_ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
+    "type": "object", "required": ["code", "message"],
+    "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}}}
+
+
+def _doc(description: str, code: str, message: str, headers: dict[str, Any] | None = None) -> dict:
+    entry: dict[str, Any] = {"description": description, "content": {"application/json": {
+        "schema": _ERROR, "example": {"error": {"code": code, "message": message}}}}}
+    if headers:
+        entry["headers"] = headers
+    return entry
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    **error_responses(400, 404, 422, 503),
+    401: _doc("No token, or not a valid one.", "unauthenticated",
+              "This needs an API token: send 'Authorization: Bearer <token>'.",
+              {"WWW-Authenticate": {"description": "Bearer, with the error.", "schema": {"type": "string"}}}),
+    403: _doc("The token's role or organisation does not allow this.", "forbidden",
+              "Service 'cqc:1-123' is not linked to your organisation (Mind in Leeds); a provider may change "
+              "only its own services."),
+}
+router = APIRouter(prefix="/maintain", tags=["maintain"], responses=RESPONSES)
+
+
+_UNAVAILABLE = "The maintainers' directory store is not open on this server: is REHABMAP_HOME writable?"
+
+
+def _directory(state: AppState) -> Directory:
+    if state.directory is None:
+        raise DirectoryUnavailable(_UNAVAILABLE)
+    return state.directory
+
+
+def _editor(state: AppState) -> Editor:
+    if state.editor is None:
+        raise DirectoryUnavailable(_UNAVAILABLE)
+    return state.editor
+
+
+def principal(request: Request, state: State,
+              _: Annotated[HTTPAuthorizationCredentials | None, Depends(_SECURITY)] = None) -> Principal:
+    """The caller, from the bearer token; 401 (with WWW-Authenticate) when there is none or it is invalid.
+    (The security scheme is declared for the OpenAPI document; the header is read here, whatever it holds.)"""
+    return _directory(state).authenticate(request.headers.get("authorization"))
+
+
+Caller = Annotated[Principal, Depends(principal)]
+ServiceId = Annotated[str, Path(max_length=300, description="rehabmap id, e.g. sample:leeds-recovery-college",
+                                openapi_examples={"sample": {"value": "sample:leeds-recovery-college"}})]
+
+
+def _edit(state: AppState, result: tuple[Any, list[str]]) -> EditOut:
+    service, changed = result
+    return EditOut(service=ServiceOut.of(service, state.today(), verify_after_days=state.settings.verify_after_days),
+                   changed=changed)
+
+
+@router.get("/me", response_model=MeOut, summary="Who this token is")
+def me(caller: Caller, state: State) -> MeOut:
+    """The token's label, role and organisation; for a provider, the services it may change."""
+    services = _directory(state).owned_by(caller.organisation_id) if caller.role is Role.provider else None
+    return MeOut(token_id=caller.token_id, name=caller.name, role=caller.role.value,
+                 organisation=caller.organisation, services=services)
+
+
+@router.post("/services", response_model=EditOut, status_code=201, summary="Add a service",
+             responses={409: _doc("A service with that id exists.", "service_exists",
+                                  "There is already a service with id 'directory:x'.")})
+def create_service(body: ServiceIn, caller: Caller, state: State) -> EditOut:
+    """Maintainers and admins. The new service is live at once, audited field by field, and kept through
+    every re-import. Its areas come from its point; its capacity date defaults to today."""
+    return _edit(state, _editor(state).create(caller, body.given(), state.today()))
+
+
+@router.patch("/services/{service_id:path}", response_model=EditOut, summary="Change a service")
+def update_service(service_id: ServiceId, body: ServicePatchIn, caller: Caller, state: State) -> EditOut:
+    """Maintainers and admins may change any field shown; a provider only capacity, accepting referrals
+    and contact details, of its own organisation's services. The result must be a valid service record,
+    or nothing is written (422 naming the field). Each changed field is audited; the change is live at
+    once and survives re-imports."""
+    return _edit(state, _editor(state).update(caller, service_id, body.given(), state.today()))
+
+
+@router.post("/services/{service_id:path}/retire", response_model=EditOut, summary="Retire a service")
+def retire_service(service_id: ServiceId, caller: Caller, state: State) -> EditOut:
+    """Maintainers and admins: the service becomes inactive and leaves every search; it stays in the
+    index (and the audit log), and PATCH with status 'active' brings it back."""
+    return _edit(state, _editor(state).retire(caller, service_id))
+
+
+@router.post("/services/{service_id:path}/verify", response_model=EditOut, summary="Mark a service verified today")
+def verify_service(service_id: ServiceId, caller: Caller, state: State) -> EditOut:
+    """Stamps `last_verified` with today's date (audited). Maintainers and admins, or a provider for its
+    own services."""
+    return _edit(state, _editor(state).verify(caller, service_id, state.today()))
+
+
+@router.get("/verification-due", response_model=DueListOut, summary="Services due for verification")
+def verification_due(
+    caller: Caller, state: State,
+    page: Annotated[int, Query(ge=1, le=10_000, description="Page number, from 1.")] = 1,
+    per_page: Annotated[int, Query(ge=1, le=500, description="Results per page.")] = 100,
+) -> DueListOut:
+    """Active services never verified, or not verified for `verify_after_days` (REHABMAP_VERIFY_AFTER_DAYS),
+    the longest overdue first. A provider sees its own services only."""
+    days = state.settings.verify_after_days
+    if caller.role is Role.provider:
+        owned = _directory(state).owned_by(caller.organisation_id)
+        services = [s for s in (state.backend.get(i) for i in owned) if s is not None]
+    else:
+        services = state.backend.all()
+    due = due_for_verification(services, state.today(), days)
+    chosen = due[(page - 1) * per_page:page * per_page]
+    return DueListOut(verify_after_days=days, total=len(due), results=[
+        DueOut(id=d.service.id, name=d.service.name, service_type=d.service.service_type.value,
+               organisation=d.service.organisation, last_verified=d.service.last_verified,
+               days_since_verified=d.days_since) for d in chosen])
+
+
+@router.get("/audit", response_model=AuditOut | HsdsAuditOut, summary="The audit log (admins)")
+def audit(
+    caller: Caller, state: State,
+    service_id: Annotated[str | None, Query(max_length=300, description="Only changes to this service.")] = None,
+    after_id: Annotated[int, Query(ge=0, le=2**62, description="Entries after this id (the previous page's "
+                                                                 "next_after_id).")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Entries per page.")] = 100,
+    format: Annotated[Literal["native", "hsds"], Query(description="'hsds': HSDS 3.0 metadata rows (changes to "
+                                                                    "services only).")] = "native",
+) -> AuditOut | HsdsAuditOut:
+    """Every change, oldest first: when, who (the token's label and id), what, the old and new value. The
+    log is append-only; it records changes to the directory, never anything about a search."""
+    caller.require(Role.admin, action="read the audit log")
+    entries, total = _directory(state).audit(resource_id=service_id, after_id=after_id, limit=limit,
+                                             resource_type="service" if format == "hsds" else None)
+    next_after = entries[-1].id if entries and len(entries) == limit else None
+    if format == "hsds":
+        return HsdsAuditOut(total=total, next_after_id=next_after,
+                            contents=[HsdsMetadataOut(**hsds_metadata(e)) for e in entries])
+    return AuditOut(total=total, next_after_id=next_after, entries=[AuditEntryOut(**vars(e)) for e in entries])
+
+
+def _organisation_out(org: Organisation) -> OrganisationOut:
+    return OrganisationOut(id=org.id, name=org.name, created_at=org.created_at, service_ids=org.service_ids)
+
+
+@router.get("/organisations", response_model=list[OrganisationOut], summary="Organisations and their services")
+def organisations(caller: Caller, state: State) -> list[OrganisationOut]:
+    """Maintainers and admins: every organisation and the services linked to it (a provider token of the
+    organisation may change those)."""
+    caller.require(*MAINTAINER_ROLES, action="list organisations")
+    return [_organisation_out(o) for o in _directory(state).organisations()]
+
+
+def _known(state: AppState, service_ids: list[str]) -> None:
+    for service_id in service_ids:
+        if state.backend.get(service_id) is None:
+            raise ServiceNotFound(f"No service with id '{service_id[:80]}'.", field="service_ids")
+
+
+@router.post("/organisations", response_model=OrganisationOut, status_code=201, summary="Add an organisation")
+def add_organisation(body: OrganisationIn, caller: Caller, state: State) -> OrganisationOut:
+    """Admins: a provider organisation, optionally with the services it runs."""
+    caller.require(Role.admin, action="add organisations")
+    _known(state, body.service_ids)
+    directory = _directory(state)
+    org = directory.add_organisation(body.name, actor=caller.who)
+    if body.service_ids:
+        org = directory.link(org.id, body.service_ids, actor=caller.who)
+    return _organisation_out(org)
+
+
+OrganisationId = Annotated[int, Path(ge=1, le=2**62, description="The organisation's id.")]
+
+
+@router.post("/organisations/{organisation_id}/services", response_model=OrganisationOut,
+             summary="Link services to an organisation")
+def link_services(organisation_id: OrganisationId, body: LinkIn, caller: Caller, state: State) -> OrganisationOut:
+    """Admins: the organisation becomes the owner of these services (each service has one owner)."""
+    caller.require(Role.admin, action="link services to organisations")
+    directory = _directory(state)
+    directory.organisation(organisation_id)
+    _known(state, body.service_ids)
+    return _organisation_out(directory.link(organisation_id, body.service_ids, actor=caller.who))
+
+
+@router.delete("/organisations/{organisation_id}/services/{service_id:path}", response_model=OrganisationOut,
+               summary="Unlink a service from an organisation")
+def unlink_service(organisation_id: OrganisationId, service_id: ServiceId, caller: Caller,
+                   state: State) -> OrganisationOut:
+    """Admins: the organisation's provider tokens may no longer change this service."""
+    caller.require(Role.admin, action="unlink services from organisations")
+    return _organisation_out(_directory(state).unlink(organisation_id, [service_id], actor=caller.who))

@@ -1,0 +1,128 @@
+"""Index build throughput (records/s) and peak memory, for each corpus size.
+
+Two measurements, each in a fresh child process so its peak memory is its own:
+  - writer    `EmbeddedWriter.replace_all(services)`: validated records in, a complete new SQLite index file
+              (records as JSON, full-text index) written beside the old one and swapped in. This is "the
+              index build" of the target (>= 50k records/s).
+  - pipeline  `indexer.pipeline.build_index(rows, GeographyPlacer(real geodata), EmbeddedWriter)`: candidate
+              rows as an importer hands them over (fields by name, a point, label text) → type check,
+              needs from text, ONS areas by point-in-polygon, validation, duplicate merge, then the writer.
+The inputs (the synthetic corpus, or candidate rows made from it) are made first and are not timed;
+"peak RSS" is the child's maximum resident memory, "above inputs" is that less the RSS once the inputs
+were made (what the build itself added at its peak).
+
+    python -m bench.bench_build [--sizes 10k,100k,500k] [--steps writer,pipeline] [--rounds 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import common
+from bench.common import fmt, label, log
+
+TARGET_PER_S = 50_000
+
+
+def rss_mib() -> float:
+    """Current resident memory of this process."""
+    with open("/proc/self/statm") as handle:
+        pages = int(handle.read().split()[1])
+    import os
+
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def candidates(services):
+    """The corpus as an importer would hand it over: canonical fields, a point, label text; no id, areas
+    or provenance (the pipeline adds those)."""
+    from indexer.rows import Candidate, Origin
+
+    rows = []
+    for i, s in enumerate(services):
+        fields = s.model_dump(mode="json", exclude={"id", "areas", "provenance", "field_sources"},
+                              exclude_defaults=True)
+        origin = Origin(source="synthetic", file="bench", line=i + 1, source_id=str(i), licence="OGL-UK-3.0",
+                        fetched_at=s.provenance[0].fetched_at)
+        rows.append(Candidate(fields, origin, label_text=fields.get("name", "")))
+    return rows
+
+
+def child(step: str, n: int) -> dict:
+    """Runs in the child process: make the inputs, then time one step."""
+    from indexer.pipeline import GeographyPlacer, build_index
+    from rehabmap.index.embedded import EmbeddedWriter
+
+    services = common.corpus(n)
+    work = Path(tempfile.mkdtemp(prefix="rehabmap-build-"))
+    path = work / "index.sqlite"
+    if step == "writer":
+        inputs = services
+        run = lambda: EmbeddedWriter(path).replace_all(inputs)  # noqa: E731
+    else:
+        from geodata import Geography
+
+        inputs = candidates(services)
+        del services
+        geography = Geography.open(common.geodata_dir())
+        geography.areas  # load the boundaries before the clock starts (the API and CLI do the same)
+        placer = GeographyPlacer(geography)
+        run = lambda: build_index(inputs, placer, EmbeddedWriter(path), progress=False).indexed  # noqa: E731
+    before = rss_mib()
+    started = time.perf_counter()
+    count = run()
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    size = path.stat().st_size / 2**20
+    path.unlink()
+    work.rmdir()
+    return {"step": step, "n": n, "count": count, "seconds": seconds, "peak": peak, "before": before,
+            "file_mib": size}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10k,100k,500k")
+    parser.add_argument("--steps", default="writer,pipeline")
+    parser.add_argument("--rounds", type=int, default=1, help="runs per size and step (the median is shown)")
+    parser.add_argument("--child", nargs=2, metavar=("STEP", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print("RESULT " + json.dumps(child(args.child[0], int(args.child[1]))), flush=True)
+        return
+    common.geodata_dir()
+    load_before = common.load_average()
+    rows = []
+    for n in common.parse_sizes(args.sizes):
+        for step in args.steps.split(","):
+            results = []
+            for _ in range(args.rounds):
+                out = subprocess.run([sys.executable, "-m", "bench.bench_build", "--child", step, str(n)],
+                                     cwd=common.ROOT, capture_output=True, text=True, check=True).stdout
+                results.append(json.loads(out.split("RESULT ", 1)[1]))
+            results.sort(key=lambda r: r["seconds"])
+            r = results[len(results) // 2]
+            per_s = r["count"] / r["seconds"]
+            log(f"{label(n)} {step}: {r['count']:,} records in {r['seconds']:.2f} s = {per_s:,.0f}/s, "
+                f"peak RSS {r['peak']:,.0f} MiB")
+            rows.append([label(n), step, f"{r['count']:,}", fmt(r["seconds"], 2), f"{per_s:,.0f}",
+                         fmt(per_s / TARGET_PER_S, 2) if step == "writer" else "-", fmt(r["peak"], 0),
+                         fmt(r["peak"] - r["before"], 0), fmt(r["file_mib"], 0)])
+    print(f"Machine: {common.machine()}")
+    print(f"Before: {load_before}; after: {common.load_average()}")
+    print()
+    print(common.table(
+        f"Index build (median of {args.rounds} run(s) per row; target: writer >= {TARGET_PER_S:,} records/s)",
+        ["N", "step", "records", "seconds", "records/s", "/ target", "peak RSS MiB", "above inputs MiB",
+         "file MiB"], rows))
+
+
+if __name__ == "__main__":
+    main()

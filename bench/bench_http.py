@@ -1,0 +1,187 @@
+"""HTTP throughput and latency of `POST /match` under uvicorn on 127.0.0.1, with wrk as the load generator.
+
+The server is the product's own command, `python -m rehabmap serve --host 127.0.0.1 --port P` (one uvicorn
+worker, default settings: INFO logging, one privacy-safe access line per request; only the per-address rate
+limit is turned off, REHABMAP_RATE_LIMIT_PER_MINUTE=0, as all load comes from one address), over the cached
+benchmark index and geodata. `--workers N` runs `uvicorn api.app:create_app --factory --workers N` instead
+(the same app). Each request body is one of the fixed queries (bench/queries.csv: real postcode, two
+types, one need, 50 km, limit 10), cycled by a small wrk Lua script. Every body is first sent once and must
+answer 200. Then, per concurrency level, a short warm-up and a bounded run (--seconds, default 10); wrk
+reports requests/s and the latency percentiles; any non-2xx answer or socket error is counted and shown.
+Only 127.0.0.1 is ever addressed; the server is stopped at the end.
+
+    python -m bench.bench_http [--sizes 100k] [--concurrency 1,16,64] [--seconds 10] [--workers 1]
+
+Needs `wrk` (Debian package).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from bench import common
+from bench.common import K, RADIUS_KM, fmt, label, log
+
+TARGET_RPS, TARGET_P99_MS = 1000.0, 30.0
+
+LUA = r"""
+local bodies = {}
+local i = 0
+init = function(args)
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+  i = math.random(#bodies)
+end
+request = function()
+  i = i % #bodies + 1
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, bodies[i])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT {\"requests\": %d, \"seconds\": %.6f, \"p50\": %d, \"p90\": %d, \"p95\": %d, \"p99\": %d, " ..
+    "\"max\": %d, \"mean\": %.1f, \"status\": %d, \"connect\": %d, \"read\": %d, \"write\": %d, \"timeout\": %d}\n",
+    summary.requests, summary.duration / 1e6, latency:percentile(50), latency:percentile(90),
+    latency:percentile(95), latency:percentile(99), latency.max, latency.mean,
+    e.status, e.connect, e.read, e.write, e.timeout))
+end
+"""
+
+
+def bodies(queries) -> list[str]:
+    return [json.dumps({"home": {"postcode": q.postcode}, "types": [t.value for t in q.types],
+                        "needs": list(q.needs), "max_distance_km": RADIUS_KM, "limit": K})
+            for q in queries]
+
+
+def post(url: str, body: str, timeout: float = 30.0) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body.encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def start_server(n: int, port: int, workers: int) -> subprocess.Popen:
+    env = {**os.environ, "REHABMAP_HOME": str(common.app_home(n)), "REHABMAP_DATA_DIR": str(common.data_dir()),
+           # One load generator is one client address: the per-address rate limit would answer 429.
+           "REHABMAP_RATE_LIMIT_PER_MINUTE": "0"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(common.ROOT), env.get("PYTHONPATH")]))
+    if workers == 1:
+        command = [sys.executable, "-m", "rehabmap", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
+                   "--port", str(port), "--no-access-log", "--workers", str(workers)]
+    log_file = open(common.CACHE / f"server-{n}.log", "w")
+    return subprocess.Popen(command, cwd=common.ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def wait_ready(url: str, server: subprocess.Popen, timeout_s: float) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout_s:
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited with {server.returncode}; see {common.CACHE}/server-*.log")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=5) as response:
+                if response.status == 200:
+                    return time.perf_counter() - started
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"the server did not answer /health within {timeout_s:.0f} s")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def run_wrk(url: str, script: Path, bodies_file: Path, connections: int, seconds: int) -> dict:
+    threads = 1 if connections < 16 else 2
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "5s",
+               "-s", str(script), url, "--", str(bodies_file)]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    match = re.search(r"^RESULT (\{.*\})$", out, re.M)
+    if not match:
+        raise SystemExit(f"wrk gave no result:\n{out}")
+    result = json.loads(match.group(1))
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="100k")
+    parser.add_argument("--concurrency", default="1,16,64")
+    parser.add_argument("--seconds", type=int, default=10, help="length of each measured run (at most 120)")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of load before each measured run")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (1: `rehabmap serve`)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk (see bench/README.md)")
+    seconds = max(1, min(args.seconds, 120))
+    levels = [int(c) for c in args.concurrency.split(",")]
+    queries = common.load_queries()
+    work = Path(tempfile.mkdtemp(prefix="rehabmap-wrk-"))
+    script, bodies_file = work / "match.lua", work / "bodies.jsonl"
+    script.write_text(LUA)
+    all_bodies = bodies(queries)
+    bodies_file.write_text("\n".join(all_bodies) + "\n")
+    load_before = common.load_average()
+    rows = []
+    try:
+        for n in common.parse_sizes(args.sizes):
+            port = common.free_port()
+            url = f"http://127.0.0.1:{port}"
+            server = start_server(n, port, args.workers)
+            try:
+                ready = wait_ready(url, server, timeout_s=600)
+                log(f"{label(n)}: server ready in {ready:.1f} s ({args.workers} worker(s))")
+                for body in all_bodies:
+                    status, payload = post(url + "/match", body)
+                    if status != 200:
+                        raise SystemExit(f"POST /match answered {status}: {payload[:300]!r} for {body}")
+                for c in levels:
+                    if args.warmup:
+                        run_wrk(url + "/match", script, bodies_file, c, args.warmup)
+                    r = run_wrk(url + "/match", script, bodies_file, c, seconds)
+                    errors = r["status"] + r["connect"] + r["read"] + r["write"] + r["timeout"]
+                    ms = {p: r[p] / 1000 for p in ("p50", "p90", "p95", "p99", "max", "mean")}
+                    log(f"  c={c}: {r['rps']:.0f} req/s, p99 {ms['p99']:.1f} ms, errors {errors}")
+                    rows.append([label(n), args.workers, c, f"{r['requests']:,}", fmt(r["rps"], 0), fmt(ms["p50"], 2),
+                                 fmt(ms["p95"], 2), fmt(ms["p99"], 2), fmt(ms["max"], 1), errors])
+            finally:
+                stop_server(server)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"Machine: {common.machine()}")
+    print(f"Before: {load_before}; after: {common.load_average()}; wrk shares the 2 cores with the server")
+    print()
+    print(common.table(
+        f"POST /match under uvicorn on 127.0.0.1 (wrk, {seconds} s per level; {len(queries)} bodies cycled; "
+        f"target >= {TARGET_RPS:,.0f} req/s at c=16 with p99 <= {TARGET_P99_MS:.0f} ms)",
+        ["N", "workers", "connections", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"],
+        rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,345 @@
+"""Changing the directory: what maintainers and providers do, and how a rebuild keeps it.
+
+A write (`Editor`):
+
+1. checks the caller may make it (role, and for a provider, its organisation and the fields it may touch);
+2. lays the change over the service as the live index holds it and validates the result as a `Service`
+   (an edit the record refuses is a 422 naming the field, and nothing is written);
+3. commits the audit rows and the overlay row in one transaction in the directory store;
+4. applies the service's whole overlay to the live index (`RecordWriter.upsert`), so readers see it.
+
+Steps 2–4 run under the directory's index lock. If the process dies between 3 and 4, `Editor.reconcile`
+(run when the API starts) lays every overlay entry the live index lacks; if it dies inside 3, nothing
+was written. Laying an overlay entry twice gives the same record, so repeating is always safe.
+
+A rebuild (`OverlayWriter`) lays the overlay over the freshly imported records as they stream into the
+new index, adds the services made here, and takes the index lock before the new index goes live; edits
+committed while it was building are then laid over the new index before the lock is released.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+import unicodedata
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from rehabmap.auth import PROVIDER_FIELDS, Principal, Role
+from rehabmap.directory import Change, Directory, OverlayEntry
+from rehabmap.errors import DomainError, Forbidden, InvalidEdit, ServiceExists, ServiceNotFound
+from rehabmap.index.base import OVERLAY_SOURCE, IndexBackend, overlay_record
+from rehabmap.record import Provenance, Service
+from rehabmap.taxonomy import parse_need
+
+log = logging.getLogger(__name__)
+
+# Fields kept by the system, never compared or laid by an edit.
+_BOOKKEEPING = frozenset({"provenance", "field_sources"})
+MAINTAINER_ROLES = (Role.admin, Role.maintainer)
+ALL_ROLES = (Role.admin, Role.maintainer, Role.provider)
+
+
+class Geography(Protocol):
+    """The slice of `geodata.Geography` an edit needs to place a service."""
+
+    postcodes: Any
+
+    def locate(self, lat: float, lon: float, lad_code: str | None = None) -> Any: ...
+
+
+class Writer(Protocol):
+    def upsert(self, changes: Mapping[str, Mapping[str, Any]], *,
+               before_commit: Callable[[], None] | None = None) -> list[Service]: ...
+
+
+def pause_for_tests(stage: str | None, home: Path) -> Callable[[str], None]:
+    """For the crash tests only (REHABMAP_TEST_PAUSE_IN_WRITE=directory|index): inside that transaction,
+    say so in `home/paused-<stage>` and wait to be killed. Does nothing when the setting is empty."""
+
+    def pause(at: str) -> None:
+        if at != stage:
+            return
+        (home / f"paused-{at}").write_text(str(os.getpid()))
+        while True:
+            time.sleep(3600)
+
+    return pause
+
+
+def _field_of(message: str, loc: tuple[Any, ...]) -> str | None:
+    if loc:
+        return ".".join(str(p) for p in loc)
+    named = [f for f in Service.model_fields if re.search(rf"\b{f}\b", message)]
+    return named[0] if named else None
+
+
+def validated(data: Mapping[str, Any]) -> Service:
+    """The record, or a 422 naming the first field it refuses."""
+    try:
+        return Service.model_validate(dict(data))
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        field = _field_of(first["msg"], tuple(first["loc"]))
+        problems = "; ".join(f"{_field_of(e['msg'], tuple(e['loc'])) or 'record'}: {e['msg']}" for e in errors)
+        raise InvalidEdit(f"The service record refuses this edit: {problems}.", field=field) from None
+    except DomainError as exc:
+        raise InvalidEdit(exc.message, field=exc.field) from None
+
+
+def check_needs(fields: Mapping[str, Any]) -> None:
+    """An unknown need is a 422 naming the list it is in."""
+    for key in ("needs_met", "needs_not_met"):
+        for need in fields.get(key) or ():
+            try:
+                parse_need(need)
+            except DomainError as exc:
+                raise InvalidEdit(exc.message, field=key) from None
+
+
+def changes_between(before: Service | None, after: Service) -> list[Change]:
+    """Field by field, what differs (JSON values); for a new service, every field that is not empty."""
+    new = after.model_dump(mode="json")
+    if before is None:
+        default = {"legacy_locked_label": False, "pd_specialist": False, "description": "", "needs_met": [],
+                   "needs_not_met": [], "status": "active"}
+        return [Change(f, None, v) for f, v in new.items()
+                if f not in _BOOKKEEPING and f != "id" and v not in (None, {}, [], "") and default.get(f, ...) != v
+                and not (f in ("areas", "service_area") and not any(v.values()))]
+    old = before.model_dump(mode="json")
+    return [Change(f, old.get(f), v) for f, v in new.items() if f not in _BOOKKEEPING and old.get(f) != v]
+
+
+def _slug(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")[:60] or "service"
+
+
+class Editor:
+    """The maintainers' writes, each audited, validated, and applied to the live index."""
+
+    def __init__(self, directory: Directory, backend: IndexBackend, writer: Writer, geography: Geography, *,
+                 pause: Callable[[str], None] | None = None) -> None:
+        self.directory = directory
+        self.backend = backend
+        self.writer = writer
+        self.geography = geography
+        self.pause = pause or (lambda _stage: None)
+
+    # --- the four writes ----------------------------------------------------------------------------
+
+    def create(self, principal: Principal, fields: Mapping[str, Any], today: date) -> tuple[Service, list[str]]:
+        principal.require(*MAINTAINER_ROLES, action="create services")
+        check_needs(fields)
+        data = dict(fields)
+        service_id = data.pop("id", None) or f"{OVERLAY_SOURCE}:{_slug(data.get('name', ''))}-{uuid.uuid4().hex[:6]}"
+        with self.directory.index_lock():
+            if self.backend.get(service_id) is not None or self.directory.overlay_entry(service_id) is not None:
+                raise ServiceExists(f"There is already a service with id '{service_id}'. Leave id out to have "
+                                    "a new one made, or change that one with PATCH.", field="id")
+            data.setdefault("last_verified", today.isoformat())
+            data = self._placed(data, data)
+            data = self._capacity(data, data, today)
+            data.update(id=service_id, provenance=[Provenance(
+                source=OVERLAY_SOURCE, source_id=service_id.split(":", 1)[1],
+                fetched_at=datetime.now(timezone.utc)).model_dump(mode="json")])
+            return self._commit(principal, "create", None, validated(data))
+
+    def update(self, principal: Principal, service_id: str, fields: Mapping[str, Any],
+               today: date) -> tuple[Service, list[str]]:
+        principal.require(*ALL_ROLES, action="change services")
+        if principal.role is Role.provider:
+            refused = sorted(set(fields) - PROVIDER_FIELDS)
+            if refused:
+                raise Forbidden(f"A provider token may change only {', '.join(sorted(PROVIDER_FIELDS))}; "
+                                f"ask a maintainer to change {', '.join(refused)}.", field=refused[0])
+        check_needs(fields)
+        with self.directory.index_lock():
+            current = self._current(principal, service_id)
+            data = current.model_dump(mode="json")
+            data.update(fields)
+            data = self._placed(data, fields)
+            data = self._capacity(data, fields, today)
+            return self._save(principal, "update", current, data)
+
+    def retire(self, principal: Principal, service_id: str) -> tuple[Service, list[str]]:
+        principal.require(*MAINTAINER_ROLES, action="retire services")
+        with self.directory.index_lock():
+            current = self._current(principal, service_id)
+            return self._save(principal, "retire", current, {**current.model_dump(mode="json"), "status": "inactive"})
+
+    def verify(self, principal: Principal, service_id: str, today: date) -> tuple[Service, list[str]]:
+        principal.require(*ALL_ROLES, action="verify services")
+        with self.directory.index_lock():
+            current = self._current(principal, service_id)
+            return self._save(principal, "verify", current,
+                              {**current.model_dump(mode="json"), "last_verified": today.isoformat()})
+
+    # --- steps ----------------------------------------------------------------------------------------
+
+    def _current(self, principal: Principal, service_id: str) -> Service:
+        current = self.backend.get(service_id)
+        if current is None:
+            raise ServiceNotFound(f"No service with id '{service_id[:80]}'.", field="service_id")
+        if principal.role is Role.provider and self.directory.owner(service_id) != principal.organisation_id:
+            raise Forbidden(f"Service '{service_id[:80]}' is not linked to your organisation "
+                            f"({principal.organisation}); a provider may change only its own services.",
+                            field="service_id")
+        return current
+
+    def _placed(self, data: dict[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+        """A new point (lat and lon, or a full postcode alone) brings its ONS areas with it."""
+        if not {"lat", "lon", "postcode"} & set(given):
+            return data
+        if ("lat" in given) != ("lon" in given):
+            raise InvalidEdit("Give lat and lon together.", field="lat" if "lat" not in given else "lon")
+        lad = None
+        if "lat" not in given:
+            if given.get("postcode") is None:
+                return data  # the postcode was cleared; the point stays
+            try:
+                point = self.geography.postcodes.lookup(given["postcode"])
+            except DomainError as exc:
+                raise InvalidEdit(exc.message, field="postcode") from None
+            if point.precision != "postcode":
+                raise InvalidEdit(f"'{given['postcode']}' is a postcode {point.precision}; a service needs its "
+                                  "full postcode.", field="postcode")
+            data.update(lat=point.lat, lon=point.lon, postcode=point.query.value)
+            lad = point.lad_code
+        try:
+            areas = self.geography.locate(float(data["lat"]), float(data["lon"]), lad)
+        except DomainError as exc:
+            raise InvalidEdit(exc.message, field="lat") from None
+        data["areas"] = {k: v for k, v in vars(areas).items()}
+        return data
+
+    @staticmethod
+    def _capacity(data: dict[str, Any], given: Mapping[str, Any], today: date) -> dict[str, Any]:
+        """Capacity without a date is as of today; a date in the future is refused."""
+        if "capacity" in given and "capacity_as_of" not in given:
+            data["capacity_as_of"] = today.isoformat() if given["capacity"] is not None else None
+        as_of = data.get("capacity_as_of")
+        if "capacity_as_of" in given and as_of is not None and date.fromisoformat(str(as_of)) > today:
+            raise InvalidEdit("capacity_as_of cannot be in the future.", field="capacity_as_of")
+        return data
+
+    def _save(self, principal: Principal, action: str, current: Service,
+              data: Mapping[str, Any]) -> tuple[Service, list[str]]:
+        return self._commit(principal, action, current, validated(data))
+
+    def _commit(self, principal: Principal, action: str, current: Service | None,
+                service: Service) -> tuple[Service, list[str]]:
+        """Audit + overlay in one transaction, then the live index. Under the index lock. Returns the
+        record as the index now holds it, and the fields changed."""
+        changes = changes_between(current, service)
+        if not changes:
+            return current or service, []
+        created = current is None
+        fields = service.model_dump(mode="json") if created else {c.field: c.new for c in changes}
+        entry = self.directory.record(principal.who, action, service.id, changes, fields=fields, created=created,
+                                      before_commit=lambda: self.pause("directory"))
+        written = self.writer.upsert({service.id: entry.fields}, before_commit=lambda: self.pause("index"))
+        return (written[0] if written else service), [c.field for c in changes]
+
+    # --- after a crash --------------------------------------------------------------------------------
+
+    def reconcile(self) -> list[str]:
+        """Lay every overlay entry the live index does not reflect (a write cut short between the directory
+        and the index, or an index restored from a backup). Returns the ids it wrote."""
+        with self.directory.index_lock():
+            recover = getattr(self.writer, "recover", None)
+            if recover is not None:
+                recover()
+            entries, _ = self.directory.overlay()
+            stale = {}
+            for service_id, entry in entries.items():
+                current = self.backend.get(service_id)
+                try:
+                    expected = overlay_record(current, entry.fields)
+                except (ValidationError, DomainError, ValueError):
+                    continue  # an edit to a service the sources no longer have: kept, laid if it returns
+                if expected != current:
+                    stale[service_id] = entry.fields
+            if stale:
+                self.writer.upsert(stale)
+        if stale:
+            log.warning("laid %d directory edits the live index lacked", len(stale))
+        return sorted(stale)
+
+
+class OverlayWriter:
+    """An index writer that keeps the maintainers' edits through a rebuild (see the module docstring)."""
+
+    def __init__(self, inner: Any, directory: Directory) -> None:
+        self.inner = inner
+        self.directory = directory
+        self.warnings: list[str] = []
+
+    def replace_all(self, services: Iterable[Service]) -> int:
+        entries, revision = self.directory.overlay()
+        lock = self.directory.index_lock()
+        held = False
+
+        def stream() -> Iterator[Service]:
+            nonlocal held
+            seen: set[str] = set()
+            for service in services:
+                entry = entries.get(service.id)
+                yield self._laid(service, entry) if entry is not None else service
+                seen.add(service.id)
+            # Everything imported is written: from here until the new index is live, no edit may commit.
+            lock.__enter__()
+            held = True
+            recover = getattr(self.inner, "recover", None)
+            if recover is not None:
+                recover()
+            for service_id, entry in sorted(entries.items()):
+                if service_id in seen:
+                    continue
+                if not entry.created:
+                    self.warnings.append(f"directory: {service_id} was edited but is no longer in the sources; "
+                                         "its edits are kept and come back if it does")
+                    continue
+                try:
+                    yield overlay_record(None, entry.fields)
+                except (ValidationError, DomainError, ValueError) as exc:
+                    self.warnings.append(f"directory: {service_id} could not be added: {_reason(exc)}")
+
+        try:
+            count = self.inner.replace_all(stream())
+            if held:
+                later, _ = self.directory.overlay(since=revision)
+                if later:
+                    self.inner.upsert({sid: e.fields for sid, e in later.items()})
+        finally:
+            if held:
+                lock.__exit__(None, None, None)
+        return count
+
+    def _laid(self, service: Service, entry: OverlayEntry) -> Service:
+        try:
+            return overlay_record(service, entry.fields)
+        except (ValidationError, DomainError, ValueError):
+            pass
+        # The new import and an edit disagree (say, a new max_age below an edited min_age): keep what fits.
+        for field, value in entry.fields.items():
+            try:
+                service = overlay_record(service, {field: value})
+            except (ValidationError, DomainError, ValueError) as exc:
+                self.warnings.append(f"directory: edit of {service.id} {field} no longer fits the imported "
+                                     f"record and was not laid: {_reason(exc)}")
+        return service
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(e["msg"] for e in exc.errors())
+    return getattr(exc, "message", None) or str(exc)

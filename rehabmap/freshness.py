@@ -1,0 +1,40 @@
+"""How fresh a record is: when it was last verified, and which records need verifying.
+
+A service is *due for verification* when nobody has verified it (`last_verified` is empty) or its last
+verification is more than `verify_after_days` old (Settings, default 180). Results say so with
+`verification_due`; maintainers list what is due with `rehabmap verify-due` or
+`GET /maintain/verification-due`, and clear it with `POST /maintain/services/{id}/verify`.
+
+Capacity has its own, shorter window: a capacity report older than 14 days reads as unknown
+(`Service.capacity_now`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from rehabmap.record import Service
+
+DEFAULT_VERIFY_AFTER_DAYS = 180
+
+
+def verification_due(service: Service, today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> bool:
+    return service.last_verified is None or today - service.last_verified > timedelta(days=verify_after_days)
+
+
+@dataclass(frozen=True)
+class Due:
+    service: Service
+    days_since: int | None  # None: never verified
+
+
+def due_for_verification(services: Iterable[Service], today: date,
+                         verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS, *,
+                         include_inactive: bool = False) -> list[Due]:
+    """Services due for verification, the longest overdue first: never verified, then oldest; ties by id."""
+    due = [Due(s, None if s.last_verified is None else (today - s.last_verified).days)
+           for s in services
+           if (include_inactive or s.status == "active") and verification_due(s, today, verify_after_days)]
+    return sorted(due, key=lambda d: (d.days_since is not None, -(d.days_since or 0), d.service.id))

@@ -1,0 +1,153 @@
+"""`rehabmap tokens`, `rehabmap orgs`, `rehabmap verify-due`, `rehabmap audit`: the maintainers' commands,
+each a thin wrapper over `rehabmap.directory` or `rehabmap.freshness`."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from datetime import date
+
+import click
+
+from rehabmap.auth import Role
+from rehabmap.config import get_settings
+from rehabmap.directory import Directory, hsds_metadata
+from rehabmap.errors import ServiceNotFound
+
+
+def _directory() -> Directory:
+    return Directory(get_settings().directory_path)
+
+
+def _actor() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"command line ({user})"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+@click.group("tokens")
+def tokens() -> None:
+    """API tokens for /maintain (stored hashed; a token is shown once, when made)."""
+
+
+@tokens.command("create")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True,
+              help="admin: everything; maintainer: all services; provider: its organisation's services.")
+@click.option("--organisation", help="A provider token's organisation (see 'rehabmap orgs').")
+@click.option("--name", "label", help="A label saying whose token it is, shown in the audit log.")
+def tokens_create(role: str, organisation: str | None, label: str | None) -> None:
+    """Make a token and print it. It is not stored anywhere in readable form: copy it now."""
+    label = label or (f"{organisation} provider" if organisation else f"{role} token")
+    info, token = _directory().create_token(role, label, organisation=organisation, actor=_actor())
+    click.echo(token)
+    click.echo(f"made token {info.id} ({info.role.value}{', ' + info.organisation if info.organisation else ''}, "
+               f"'{info.name}'). It is shown only this once.", err=True)
+
+
+@tokens.command("list")
+def tokens_list() -> None:
+    """Every token: id, label, role, organisation, made, revoked. Never a secret."""
+    rows = [[t.id, t.name, t.role.value, t.organisation or "-", t.created_at, t.revoked_at or "-"]
+            for t in _directory().tokens()]
+    click.echo(_table(["id", "name", "role", "organisation", "created", "revoked"], rows) if rows else "No tokens.")
+
+
+@tokens.command("revoke")
+@click.argument("token_id")
+def tokens_revoke(token_id: str) -> None:
+    """Revoke a token by its id (the part after 'rmk_'); it stops working at once."""
+    info = _directory().revoke_token(token_id, actor=_actor())
+    click.echo(f"revoked token {info.id} ('{info.name}') at {info.revoked_at}")
+
+
+@click.group("orgs")
+def orgs() -> None:
+    """Provider organisations and the services each may change."""
+
+
+@orgs.command("add")
+@click.argument("name")
+def orgs_add(name: str) -> None:
+    org = _directory().add_organisation(name, actor=_actor())
+    click.echo(f"added organisation {org.id}: {org.name}")
+
+
+@orgs.command("list")
+def orgs_list() -> None:
+    rows = [[str(o.id), o.name, str(len(o.service_ids)), ", ".join(o.service_ids[:5])
+             + (" …" if len(o.service_ids) > 5 else "")] for o in _directory().organisations()]
+    click.echo(_table(["id", "name", "services", "first services"], rows) if rows else "No organisations.")
+
+
+def _check_services(service_ids: tuple[str, ...]) -> None:
+    from rehabmap.runtime import open_backend
+
+    backend = open_backend(get_settings())
+    for service_id in service_ids:
+        if backend.get(service_id) is None:
+            raise ServiceNotFound(f"No service with id '{service_id}' in the index.", field="service_id")
+
+
+@orgs.command("link")
+@click.argument("organisation")
+@click.argument("service_ids", nargs=-1, required=True)
+def orgs_link(organisation: str, service_ids: tuple[str, ...]) -> None:
+    """Make ORGANISATION (name or id) the owner of the services, so its provider tokens may change them."""
+    _check_services(service_ids)
+    org = _directory().link(organisation, list(service_ids), actor=_actor())
+    click.echo(f"{org.name} now owns {len(org.service_ids)} services")
+
+
+@orgs.command("unlink")
+@click.argument("organisation")
+@click.argument("service_ids", nargs=-1, required=True)
+def orgs_unlink(organisation: str, service_ids: tuple[str, ...]) -> None:
+    org = _directory().unlink(organisation, list(service_ids), actor=_actor())
+    click.echo(f"{org.name} now owns {len(org.service_ids)} services")
+
+
+@click.command("verify-due")
+@click.option("--days", type=click.IntRange(1, 3650), help="Due after this many days (default: "
+              "REHABMAP_VERIFY_AFTER_DAYS, 180).")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+def verify_due(days: int | None, limit: int) -> None:
+    """List active services never verified, or not verified for DAYS, the longest overdue first."""
+    from rehabmap.freshness import due_for_verification
+    from rehabmap.runtime import open_backend
+
+    settings = get_settings()
+    days = days or settings.verify_after_days
+    due = due_for_verification(open_backend(settings).all(), date.today(), days)
+    rows = [[d.service.id, d.service.name[:48], d.service.service_type.value,
+             d.service.last_verified.isoformat() if d.service.last_verified else "never",
+             "-" if d.days_since is None else str(d.days_since)] for d in due[:limit]]
+    click.echo(f"{len(due)} services need verifying (not verified for {days} days, or ever)"
+               + (f"; the first {limit}:" if len(due) > limit else ":" if due else "."))
+    if rows:
+        click.echo(_table(["id", "service", "type", "last verified", "days"], rows))
+
+
+@click.command("audit")
+@click.option("--service", "service_id", help="Only changes to this service.")
+@click.option("--after", "after_id", type=click.IntRange(0), default=0, help="Entries after this id.")
+@click.option("--limit", type=click.IntRange(1), default=1000, show_default=True)
+@click.option("--hsds", is_flag=True, help="HSDS 3.0 metadata rows (changes to services only).")
+def audit(service_id: str | None, after_id: int, limit: int, hsds: bool) -> None:
+    """Print the audit log, oldest first, one JSON object a line."""
+    entries, _total = _directory().audit(resource_id=service_id, after_id=after_id, limit=limit,
+                                         resource_type="service" if hsds else None)
+    for entry in entries:
+        click.echo(json.dumps(hsds_metadata(entry) if hsds else vars(entry), ensure_ascii=False))
+
+
+COMMANDS = [tokens, orgs, verify_due, audit]

@@ -1,0 +1,187 @@
+"""A maintainers' site to test against: the shipped sample directory indexed once with the real geodata,
+copied into a fresh REHABMAP_HOME per test module, with a directory store holding one token of each role
+and two provider organisations that own a few services each."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+
+from indexer.pipeline import GeographyPlacer, build_index
+from indexer.sources import load_source
+from rehabmap.config import Settings
+from rehabmap.directory import Directory
+from rehabmap.index.embedded import EmbeddedWriter
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "sample"
+TODAY = date(2026, 11, 23)
+# Organisation A (a fictional Leeds trust) owns these; organisation B owns the Manchester ones.
+OWNED_A = ["sample:leeds-recovery-college", "sample:aire-valley-rehabilitation-unit",
+           "sample:seacroft-community-rehabilitation-unit"]
+OWNED_B = ["sample:irwell-rehabilitation-unit", "sample:ancoats-carers-hub"]
+
+
+@pytest.fixture(scope="session")
+def sample_index(geography, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample directory through the real import pipeline, once; tests copy the file."""
+    path = tmp_path_factory.mktemp("maintain-sample") / "index.sqlite"
+    report = build_index(load_source(SAMPLE), GeographyPlacer(geography), EmbeddedWriter(path), progress=False)
+    assert not report.rejected and report.indexed == 60
+    return path
+
+
+@dataclass
+class Site:
+    home: Path
+    settings: Settings
+    directory: Directory
+    tokens: dict[str, str] = field(default_factory=dict)
+    token_ids: dict[str, str] = field(default_factory=dict)
+
+    def auth(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+
+def make_site(home: Path, sample_index: Path, geodata_dir: Path, data_dir: Path, **settings) -> Site:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
+    shutil.copyfile(sample_index, home / "index.sqlite")
+    config = Settings(home=home, data_dir=data_dir, **{"rate_limit_per_minute": 0, **settings})
+    directory = Directory(config.directory_path)
+    site = Site(home, config, directory)
+    directory.add_organisation("Aire Trust (fictional)", actor="test setup")
+    directory.add_organisation("Irwell Trust (fictional)", actor="test setup")
+    directory.link("Aire Trust (fictional)", OWNED_A, actor="test setup")
+    directory.link("Irwell Trust (fictional)", OWNED_B, actor="test setup")
+    for who, role, org in [("admin", "admin", None), ("maintainer", "maintainer", None),
+                           ("provider_a", "provider", "Aire Trust (fictional)"),
+                           ("provider_b", "provider", "Irwell Trust (fictional)")]:
+        info, token = directory.create_token(role, f"{who} of the tests", organisation=org, actor="test setup")
+        site.tokens[who], site.token_ids[who] = token, info.id
+    return site
+
+
+@pytest.fixture(scope="module")
+def site(sample_index, geodata_dir, data_dir, tmp_path_factory) -> Site:
+    return make_site(tmp_path_factory.mktemp("maintain-site") / "home", sample_index, geodata_dir, data_dir)
+
+
+class AppClient:
+    """The app in-process over httpx's ASGI transport, with 'today' fixed."""
+
+    def __init__(self, app, client_address: str = "127.0.0.1") -> None:
+        self.app = app
+        self.client_address = client_address
+
+    def request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        async def call() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app, client=(self.client_address, 40000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://rehabmap.test") as client:
+                return await client.request(method, path, **kwargs)
+
+        return asyncio.run(call())
+
+    def get(self, path: str, **kwargs) -> httpx.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs) -> httpx.Response:
+        return self.request("POST", path, **kwargs)
+
+    def patch(self, path: str, **kwargs) -> httpx.Response:
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs) -> httpx.Response:
+        return self.request("DELETE", path, **kwargs)
+
+
+def make_app(settings: Settings, today: date = TODAY):
+    from api.app import create_app
+
+    app = create_app(settings)
+    app.state.rehabmap.today = lambda: today
+    return app
+
+
+@pytest.fixture(scope="module")
+def api(site: Site) -> AppClient:
+    return AppClient(make_app(site.settings))
+
+
+# --- a real server, for the crash tests and schemathesis ------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind runs."""
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start_server(site: Site, **env: str) -> Server:
+    """`rehabmap serve` on 127.0.0.1 over the site's home, as production runs it."""
+    port = free_port()
+    log = site.home / f"server-{port}.log"
+    environment = {**os.environ, "REHABMAP_HOME": str(site.home), "REHABMAP_DATA_DIR": str(site.settings.data_dir),
+                   "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT), **env}
+    with log.open("ab") as out:
+        process = subprocess.Popen([sys.executable, "-m", "rehabmap", "serve", "--host", "127.0.0.1",
+                                    "--port", str(port)], cwd=ROOT, env=environment, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    pytest.fail(f"the server did not start:\n{log.read_text()}")
+
+
+@pytest.fixture
+def fresh_site(sample_index, geodata_dir, data_dir, tmp_path) -> Site:
+    return make_site(tmp_path / "home", sample_index, geodata_dir, data_dir)
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    """Servers a test starts; any still running at the end are stopped."""
+    started: list[Server] = []
+    yield started
+    for server in started:
+        server.stop()

@@ -1,0 +1,157 @@
+"""Who may do what: anonymous callers write nothing, a provider touches only its own organisation's
+services and only the fields providers may change, and tokens are kept as hashes only."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from rehabmap.auth import PROVIDER_FIELDS, make_token, parse_token, secret_matches
+from rehabmap.errors import Unauthenticated
+from tests.maintain.conftest import OWNED_A, OWNED_B
+
+OTHER = "sample:bow-rehabilitation-unit"  # owned by no organisation
+
+WRITES = [
+    ("PATCH", f"/maintain/services/{OWNED_A[0]}", {"capacity": "none"}),
+    ("POST", f"/maintain/services/{OWNED_A[0]}/retire", None),
+    ("POST", f"/maintain/services/{OWNED_A[0]}/verify", None),
+    ("POST", "/maintain/services", {"name": "Anonymous House", "service_type": "vcfse", "postcode": "LS9 7TF"}),
+    ("POST", "/maintain/organisations", {"name": "Anonymous Org"}),
+    ("POST", "/maintain/organisations/1/services", {"service_ids": [OTHER]}),
+    ("DELETE", f"/maintain/organisations/1/services/{OWNED_A[0]}", None),
+]
+READS = ["/maintain/me", "/maintain/audit", "/maintain/verification-due", "/maintain/organisations"]
+
+
+def snapshot(site) -> tuple[int, list, list]:
+    """Everything a write could change: the audit log, the overlay, and the index records."""
+    entries, total = site.directory.audit(limit=100_000)
+    with sqlite3.connect(site.home / "index.sqlite") as conn:
+        docs = conn.execute("SELECT id, doc FROM services ORDER BY id").fetchall()
+    overlay, _ = site.directory.overlay()
+    return total, sorted(overlay), docs
+
+
+@pytest.mark.parametrize("headers", [
+    {}, {"Authorization": "Bearer"}, {"Authorization": "Basic dXNlcjpwYXNz"},
+    {"Authorization": "Bearer not-a-token"},
+    {"Authorization": "Bearer rmk_000000000000_" + "A" * 43},
+], ids=["none", "empty", "basic", "malformed", "unknown"])
+def test_an_anonymous_or_unknown_caller_cannot_write_or_read(api, site, headers):
+    before = snapshot(site)
+    for method, path, body in WRITES:
+        reply = api.request(method, path, json=body, headers=headers)
+        assert reply.status_code == 401, (method, path, reply.text)
+        assert reply.headers["WWW-Authenticate"].startswith("Bearer realm=\"rehabmap\"")
+        error = reply.json()["error"]
+        assert error["code"] == "unauthenticated" and "token" in error["message"]
+    for path in READS:
+        assert api.get(path, headers=headers).status_code == 401
+    assert snapshot(site) == before
+
+
+def test_every_maintain_operation_in_the_openapi_needs_a_token(api, site):
+    """Not just the routes listed above: whatever /maintain grows, an anonymous call is a 401."""
+    before = snapshot(site)
+    document = api.get("/openapi.json").json()
+    operations = [(m.upper(), p) for p, item in document["paths"].items() if p.startswith("/maintain")
+                  for m in item]
+    assert len(operations) >= 11
+    for method, template in operations:
+        path = template.replace("{service_id}", OWNED_A[0]).replace("{organisation_id}", "1")
+        reply = api.request(method, path, json={"name": "x"} if method in ("POST", "PATCH") else None)
+        assert reply.status_code == 401, (method, template, reply.text)
+        assert reply.headers["WWW-Authenticate"].startswith("Bearer")
+    assert snapshot(site) == before
+
+
+def test_missing_and_invalid_tokens_get_precise_messages(api, site):
+    missing = api.get("/maintain/me").json()["error"]["message"]
+    assert "Authorization: Bearer <token>" in missing
+    def message(token: str) -> str:
+        return api.get("/maintain/me", headers={"Authorization": f"Bearer {token}"}).json()["error"]["message"]
+
+    assert "rmk_<id>_<secret>" in message("xyz")
+    assert "not valid" in message(site.tokens["admin"][:-5] + "AAAAA")
+
+
+def test_a_provider_cannot_touch_another_organisations_service(api, site):
+    before = snapshot(site)
+    for service_id in [*OWNED_B, OTHER]:
+        for method, path, body in [("PATCH", f"/maintain/services/{service_id}", {"capacity": "available"}),
+                                   ("POST", f"/maintain/services/{service_id}/verify", None)]:
+            reply = api.request(method, path, json=body, headers=site.auth("provider_a"))
+            assert reply.status_code == 403, reply.text
+            error = reply.json()["error"]
+            assert error["code"] == "forbidden" and "not linked to your organisation" in error["message"]
+            assert "Aire Trust" in error["message"] and error["field"] == "service_id"
+    assert snapshot(site) == before
+    # …while its own service takes the same change.
+    mine = api.patch(f"/maintain/services/{OWNED_A[0]}", json={"capacity": "available"},
+                     headers=site.auth("provider_a"))
+    assert mine.status_code == 200 and mine.json()["service"]["capacity"]["reported"] == "available"
+
+
+def test_a_provider_changes_only_capacity_referrals_and_contacts(api, site):
+    path = f"/maintain/services/{OWNED_A[1]}"
+    before = snapshot(site)
+    for body in [{"name": "Renamed"}, {"status": "inactive"}, {"needs_met": ["autism"]}, {"lat": 53.8, "lon": -1.5},
+                 {"capacity": "limited", "description": "sneaked in"}]:
+        reply = api.patch(path, json=body, headers=site.auth("provider_a"))
+        assert reply.status_code == 403, reply.text
+        refused = sorted(set(body) - PROVIDER_FIELDS)
+        assert reply.json()["error"]["field"] == refused[0]
+        assert all(f in reply.json()["error"]["message"] for f in refused)
+    for method, action in [("POST", "retire"), ("POST", "")]:
+        target = f"{path}/{action}" if action else "/maintain/services"
+        body = None if action else {"name": "Provider House", "service_type": "vcfse", "postcode": "LS9 7TF"}
+        reply = api.request(method, target, json=body, headers=site.auth("provider_a"))
+        assert reply.status_code == 403 and "maintainer" in reply.json()["error"]["message"]
+    assert snapshot(site) == before
+    allowed = {"capacity": "limited", "accepting_referrals": False, "phone": "0113 496 0999",
+               "email": "beds@aire.example.org", "website": "https://aire.example.org/beds",
+               "referral_route": "Email the bed manager."}
+    reply = api.patch(path, json=allowed, headers=site.auth("provider_a"))
+    assert reply.status_code == 200, reply.text
+    assert set(reply.json()["changed"]) >= set(allowed) - {"capacity"}
+
+
+def test_admin_only_routes_refuse_maintainers_and_providers(api, site):
+    for who in ("maintainer", "provider_a"):
+        reply = api.get("/maintain/audit", headers=site.auth(who))
+        assert reply.status_code == 403 and "admin" in reply.json()["error"]["message"]
+        assert api.post("/maintain/organisations", json={"name": "X Org"}, headers=site.auth(who)).status_code == 403
+    assert api.get("/maintain/organisations", headers=site.auth("provider_a")).status_code == 403
+    assert api.get("/maintain/audit", headers=site.auth("admin")).status_code == 200
+
+
+def test_a_revoked_token_stops_working_at_once(api, site):
+    info, token = site.directory.create_token("maintainer", "short-lived", actor="test")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert api.get("/maintain/me", headers=headers).json()["name"] == "short-lived"
+    site.directory.revoke_token(info.id, actor="test")
+    reply = api.get("/maintain/me", headers=headers)
+    assert reply.status_code == 401 and "revoked" in reply.json()["error"]["message"]
+
+
+def test_tokens_are_stored_as_argon2_hashes_only(site):
+    raw = b"".join(p.read_bytes() for p in site.home.glob("directory.sqlite*"))
+    for token in site.tokens.values():
+        _id, secret = parse_token(token)
+        assert secret.encode() not in raw and token.encode() not in raw
+    with sqlite3.connect(site.directory.path) as conn:
+        hashes = [h for (h,) in conn.execute("SELECT hash FROM tokens")]
+    assert hashes and all(h.startswith("$argon2id$") for h in hashes)
+    new = make_token()
+    assert secret_matches(parse_token(new.token)[1], new.salted_hash)
+    assert not secret_matches("x" * 43, new.salted_hash)
+    with pytest.raises(Unauthenticated):
+        parse_token("rmk_short_secret")
+
+
+def test_me_says_who_the_token_is(api, site):
+    me = api.get("/maintain/me", headers=site.auth("provider_b")).json()
+    assert me == {"token_id": site.token_ids["provider_b"], "name": "provider_b of the tests", "role": "provider",
+                  "organisation": "Irwell Trust (fictional)", "services": sorted(OWNED_B)}

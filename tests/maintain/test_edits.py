@@ -1,0 +1,237 @@
+"""Maintainers' writes: live at once, validated by the service record, audited field by field, kept through
+re-imports, and exported as HSDS 3.0 metadata."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator, FormatChecker
+
+from indexer.pipeline import GeographyPlacer, build_index
+from indexer.sources import load_source
+from rehabmap.edits import OverlayWriter
+from rehabmap.index.embedded import EmbeddedIndex, EmbeddedWriter
+from rehabmap.oruk import service_uuid
+from tests.maintain.conftest import OWNED_A, SAMPLE, TODAY
+
+HSDS_METADATA = Path(__file__).resolve().parents[3] / "shared" / "oruk" / "hsds-3.0" / "metadata.json"
+MATCH_LEEDS = {"home": {"postcode": "LS9 7TF"}, "types": ["inpatient_rehab_level1", "inpatient_rehab_level2"],
+               "max_distance_km": 30, "limit": 20}
+
+
+def result(reply, service_id: str) -> dict | None:
+    return next((r for r in reply.json()["results"] if r["id"] == service_id), None)
+
+
+def audit_rows(site, service_id: str) -> list:
+    return site.directory.audit(resource_id=service_id, limit=10_000)[0]
+
+
+def index_doc(site, service_id: str) -> dict | None:
+    with sqlite3.connect(site.home / "index.sqlite") as conn:
+        row = conn.execute("SELECT doc FROM services WHERE id = ?", (service_id,)).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def test_an_edit_is_live_at_once_and_audited_field_by_field(api, site):
+    service_id = "sample:kirkstall-locked-rehabilitation-ward"
+    before = api.get(f"/services/{service_id}").json()
+    need = next(n for n in ("substance_misuse", "older_adult", "sensory_adapted")
+                if n not in before["needs_met"] + before["needs_not_met"])
+    reply = api.patch(f"/maintain/services/{service_id}", headers=site.auth("maintainer"),
+                      json={"capacity": "available", "needs_met": [*before["needs_met"], need],
+                            "phone": "0113 496 0123"})
+    assert reply.status_code == 200, reply.text
+    assert sorted(reply.json()["changed"]) == ["capacity", "capacity_as_of", "needs_met", "phone"]
+
+    # Every read path sees the new record: one service, the browse list, the match.
+    one = api.get(f"/services/{service_id}").json()
+    assert one["capacity"] == {"status": "available", "as_of": TODAY.isoformat(), "reported": "available"}
+    assert need in one["needs_met"] and one["phone"] == "0113 496 0123"
+    listed = result(api.get("/services", params={"q": "Kirkstall"}), service_id)
+    assert listed["capacity"]["status"] == "available"
+    matched = result(api.post("/match", json={**MATCH_LEEDS, "needs": [need], "needs_confirmed": True}), service_id)
+    assert matched is not None and matched["matched_needs"] == [need] and matched["capacity"]["status"] == "available"
+
+    rows = audit_rows(site, service_id)
+    by_field = {r.field: r for r in rows}
+    assert set(by_field) == {"capacity", "capacity_as_of", "needs_met", "phone"}
+    assert by_field["capacity"].old == before["capacity"]["reported"] and by_field["capacity"].new == "available"
+    assert by_field["phone"].old == before["phone"] and by_field["phone"].new == "0113 496 0123"
+    assert all(r.actor == f"maintainer of the tests (token {site.token_ids['maintainer']})" and r.action == "update"
+               for r in rows)
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"needs_met": ["flying"]}, "needs_met"),
+    ({"min_age": 70, "max_age": 18}, "min_age"),
+    ({"subtype": "imha"}, "subtype"),
+    ({"service_area": {"polygon": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [0, 1], [1, 0], [0, 0]]]}}},
+     "service_area.polygon"),
+    ({"capacity_as_of": (TODAY + timedelta(days=3)).isoformat(), "capacity": "available"}, "capacity_as_of"),
+    ({"postcode": "ZZ99 9ZZ"}, "postcode"),
+    ({"postcode": "LS9"}, "postcode"),
+    ({"lat": 53.8}, "lon"),
+    ({"capacity": "plenty"}, "capacity"),
+    ({"accepting_referrals": "yes"}, "accepting_referrals"),
+    ({"email": "not an address"}, "email"),
+    ({"website": "javascript:alert(1)"}, "website"),
+    ({"beds": -1}, "beds"),
+    ({"name": None}, "name"),
+    ({"provenance": []}, "provenance"),
+    ({}, None),
+])
+def test_an_invalid_edit_is_a_422_naming_the_field_and_writes_nothing(api, site, body, field):
+    service_id = "sample:bodmin-rehabilitation-unit"
+    audit_before = site.directory.audit(limit=100_000)[1]
+    doc_before = index_doc(site, service_id)
+    reply = api.patch(f"/maintain/services/{service_id}", json=body, headers=site.auth("admin"))
+    assert reply.status_code == 422, reply.text
+    error = reply.json()["error"]
+    if field is not None:
+        assert error["field"] == field, error
+    assert error["message"]
+    assert site.directory.audit(limit=100_000)[1] == audit_before
+    assert index_doc(site, service_id) == doc_before
+    assert site.directory.overlay_entry(service_id) is None
+
+
+def test_a_new_service_is_placed_searchable_and_audited(api, site):
+    reply = api.post("/maintain/services", headers=site.auth("maintainer"), json={
+        "name": "Lantern Peer Support Group", "service_type": "vcfse", "postcode": "ls9 7tf",
+        "description": "Weekly peer support.", "needs_met": ["language:pl"], "accepting_referrals": True})
+    assert reply.status_code == 201, reply.text
+    created = reply.json()["service"]
+    service_id = created["id"]
+    assert service_id.startswith("directory:lantern-peer-support-group-")
+    assert created["postcode"] == "LS9 7TF" and created["areas"]["icb_code"] == "E54000054"
+    assert created["last_verified"] == TODAY.isoformat() and created["verification_due"] is False
+    assert created["provenance"][0]["source"] == "directory"
+    assert result(api.get("/services", params={"q": "Lantern"}), service_id)
+    near = api.get("/services", params={"postcode": "LS9 7TF", "type": "vcfse", "radius_km": 1})
+    assert result(near, service_id)["distance_km"] < 0.1
+    assert api.get("/health").json()["sources"]["directory"] >= 1
+    fields = {r.field for r in audit_rows(site, service_id)}
+    assert {"name", "service_type", "postcode", "lat", "lon", "areas", "needs_met"} <= fields
+    again = api.post("/maintain/services", headers=site.auth("maintainer"),
+                     json={"id": service_id, "name": "Twice", "service_type": "vcfse", "postcode": "LS9 7TF"})
+    assert again.status_code == 409 and again.json()["error"]["field"] == "id"
+
+
+def test_retire_takes_a_service_out_of_every_search_and_patch_brings_it_back(api, site):
+    service_id = "sample:seacroft-community-rehabilitation-unit"
+    assert result(api.post("/match", json=MATCH_LEEDS), service_id)
+    reply = api.post(f"/maintain/services/{service_id}/retire", headers=site.auth("maintainer"))
+    assert reply.status_code == 200 and reply.json()["changed"] == ["status"]
+    assert result(api.post("/match", json=MATCH_LEEDS), service_id) is None
+    assert result(api.get("/services", params={"q": "Seacroft"}), service_id) is None
+    assert api.get(f"/services/{service_id}").json()["status"] == "inactive"
+    assert api.post(f"/maintain/services/{service_id}/retire", headers=site.auth("maintainer")).json()["changed"] == []
+    back = api.patch(f"/maintain/services/{service_id}", json={"status": "active"}, headers=site.auth("maintainer"))
+    assert back.json()["changed"] == ["status"] and result(api.post("/match", json=MATCH_LEEDS), service_id)
+    assert [r.action for r in audit_rows(site, service_id) if r.field == "status"] == ["retire", "update"]
+
+
+def test_capacity_older_than_14_days_reads_unknown(api, site):
+    service_id = OWNED_A[1]
+    path = f"/maintain/services/{service_id}"
+    for days_old, status in [(0, "limited"), (14, "limited"), (15, "unknown")]:
+        as_of = (TODAY - timedelta(days=days_old)).isoformat()
+        reply = api.patch(path, json={"capacity": "limited", "capacity_as_of": as_of}, headers=site.auth("provider_a"))
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["service"]["capacity"] == {"status": status, "as_of": as_of, "reported": "limited"}
+        assert result(api.post("/match", json=MATCH_LEEDS), service_id)["capacity"]["status"] == status
+
+
+def test_verify_stamps_today_and_is_audited(api, site):
+    service_id = OWNED_A[2]
+    reply = api.post(f"/maintain/services/{service_id}/verify", headers=site.auth("provider_a"))
+    assert reply.status_code == 200 and reply.json()["service"]["last_verified"] == TODAY.isoformat()
+    row = audit_rows(site, service_id)[-1]
+    assert (row.action, row.field, row.new) == ("verify", "last_verified", TODAY.isoformat())
+
+
+def test_the_audit_log_is_append_only(site):
+    with sqlite3.connect(site.directory.path) as conn:
+        assert conn.execute("SELECT count(*) FROM audit").fetchone()[0] > 0
+        for statement in ("UPDATE audit SET actor = 'someone else'", "DELETE FROM audit",
+                          "DELETE FROM audit WHERE id = (SELECT max(id) FROM audit)"):
+            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                conn.execute(statement)
+
+
+def test_audit_reads_in_pages_and_as_hsds_metadata(api, site):
+    api.patch(f"/maintain/services/{OWNED_A[0]}", json={"website": "https://leeds-college.example.org/"},
+              headers=site.auth("admin"))
+    first = api.get("/maintain/audit", params={"limit": 5}, headers=site.auth("admin")).json()
+    assert len(first["entries"]) == 5 and first["total"] > 5
+    second = api.get("/maintain/audit", params={"limit": 5, "after_id": first["next_after_id"]},
+                     headers=site.auth("admin")).json()
+    assert second["entries"][0]["id"] > first["entries"][-1]["id"]
+
+    hsds = api.get("/maintain/audit", params={"format": "hsds", "service_id": OWNED_A[0], "limit": 1000},
+                   headers=site.auth("admin")).json()
+    schema = json.loads(HSDS_METADATA.read_text())
+    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    assert hsds["contents"]
+    for row in hsds["contents"]:
+        validator.validate(row)
+        assert row["resource_id"] == service_uuid(OWNED_A[0]) and row["resource_type"] == "service"
+    website = [r for r in hsds["contents"] if r["field_name"] == "website"][-1]
+    assert website["replacement_value"] == "https://leeds-college.example.org/"
+    assert website["last_action_type"] == "update" and website["last_action_date"] == api_today(site)
+    assert website["updated_by"].startswith("admin of the tests (token ")
+    # Lists and objects are given as JSON text; an empty old value as "".
+    needs = next((r for r in api.get("/maintain/audit", params={"format": "hsds", "limit": 1000},
+                                     headers=site.auth("admin")).json()["contents"] if r["field_name"] == "needs_met"))
+    assert isinstance(json.loads(needs["replacement_value"]), list)
+
+
+def api_today(site) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).date().isoformat()
+
+
+def test_edits_survive_a_rebuild_from_the_sources(api, site, geography):
+    """`rehabmap index` lays the overlay over the new import: edited fields, retirements, new services."""
+    api.patch("/maintain/services/sample:truro-level-2-rehabilitation-unit", headers=site.auth("maintainer"),
+              json={"beds": 17, "description": "Edited by a maintainer."})
+    api.post("/maintain/services/sample:penzance-peer-support/retire", headers=site.auth("maintainer"))
+    made = api.post("/maintain/services", headers=site.auth("maintainer"), json={
+        "name": "Rebuild Survivor House", "service_type": "supported_accommodation", "subtype": "supported_housing",
+        "lat": 50.2632, "lon": -5.0510}).json()["service"]
+    expected = {s.id: s for s in EmbeddedIndex(site.home / "index.sqlite").all()}
+
+    writer = OverlayWriter(EmbeddedWriter(site.settings.index_path), site.directory)
+    report = build_index(load_source(SAMPLE), GeographyPlacer(geography), writer, progress=False)
+    assert report.indexed == len(expected) and not writer.warnings
+
+    rebuilt = {s.id: s for s in EmbeddedIndex(site.home / "index.sqlite").all()}
+    assert set(rebuilt) == set(expected)
+    for service_id, service in expected.items():
+        assert rebuilt[service_id] == service, service_id
+    assert rebuilt["sample:truro-level-2-rehabilitation-unit"].beds == 17
+    assert rebuilt["sample:penzance-peer-support"].status == "inactive"
+    assert rebuilt[made["id"]].name == "Rebuild Survivor House"
+    assert rebuilt["sample:truro-level-2-rehabilitation-unit"].field_sources["beds"] == "directory"
+    # The server that was reading the old file sees the rebuilt one.
+    assert api.get(f"/services/{made['id']}").json()["areas"]["icb_code"] == "E54000036"
+
+
+def test_an_edit_the_new_import_contradicts_is_kept_but_reported(site, geography, tmp_path):
+    """When a new import no longer fits an edit, the edit is left out of the new index with a warning; it
+    stays in the overlay."""
+    from rehabmap.directory import Change
+
+    service_id = "sample:cornwall-ips-service"
+    site.directory.record("test", "update", service_id, [Change("subtype", None, "imha")], fields={"subtype": "imha"})
+    writer = OverlayWriter(EmbeddedWriter(tmp_path / "index.sqlite"), site.directory)
+    build_index(load_source(SAMPLE), GeographyPlacer(geography), writer, progress=False)
+    assert any(service_id in w and "subtype" in w for w in writer.warnings)
+    assert EmbeddedIndex(tmp_path / "index.sqlite").get(service_id).subtype is None
+    assert site.directory.overlay_entry(service_id).fields["subtype"] == "imha"

@@ -1,0 +1,126 @@
+"""Freshness: results say when a record is due for verification, maintainers list what is due (endpoint
+and command), and verifying clears it. Checked against a plain computation over the index's records."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+
+import pytest
+
+from rehabmap.index.embedded import EmbeddedIndex
+from tests.maintain.conftest import OWNED_A, ROOT, TODAY, AppClient, make_app, make_site
+
+DAYS = 12  # the sample's verification dates run from 2026-11-01 to 2026-11-20: some are due, some not
+
+
+@pytest.fixture(scope="module")
+def fresh(sample_index, geodata_dir, data_dir, tmp_path_factory):
+    site = make_site(tmp_path_factory.mktemp("freshness") / "home", sample_index, geodata_dir, data_dir,
+                     verify_after_days=DAYS)
+    return site, AppClient(make_app(site.settings))
+
+
+def due(service, today=TODAY, days=DAYS) -> bool:
+    return service.last_verified is None or (today - service.last_verified).days > days
+
+
+def records(site):
+    return {s.id: s for s in EmbeddedIndex(site.home / "index.sqlite").all()}
+
+
+def test_results_say_whether_a_record_is_due_for_verification(fresh):
+    site, api = fresh
+    services = records(site)
+    assert any(due(s) for s in services.values()) and not all(due(s) for s in services.values())
+    listed = api.get("/services", params={"per_page": 100}).json()["results"]
+    assert len(listed) == sum(s.status == "active" for s in services.values())
+    for item in listed:
+        assert item["verification_due"] is due(services[item["id"]]), item["id"]
+        assert item["last_verified"] == services[item["id"]].last_verified.isoformat()
+    match = api.post("/match", json={"home": {"postcode": "LS9 7TF"}, "types": "any", "limit": 5}).json()
+    assert match["results"]
+    for item in match["results"] + [t["nearest"] for t in match["summary"] if t["nearest"]]:
+        assert item["verification_due"] is due(services[item["id"]]), item["id"]
+        assert item["last_verified"] == services[item["id"]].last_verified.isoformat()
+    one = next(iter(services))
+    assert api.get(f"/services/{one}").json()["verification_due"] is due(services[one])
+
+
+def test_maintainers_list_what_is_due_longest_overdue_first_and_verifying_clears_it(fresh):
+    site, api = fresh
+    services = records(site)
+    expected = sorted((s for s in services.values() if s.status == "active" and due(s)),
+                      key=lambda s: (s.last_verified, s.id))
+    reply = api.get("/maintain/verification-due", params={"per_page": 500}, headers=site.auth("maintainer")).json()
+    assert reply["verify_after_days"] == DAYS and reply["total"] == len(expected)
+    assert [r["id"] for r in reply["results"]] == [s.id for s in expected]
+    assert reply["results"][0]["days_since_verified"] == (TODAY - expected[0].last_verified).days
+    page2 = api.get("/maintain/verification-due", params={"per_page": 3, "page": 2}, headers=site.auth("admin")).json()
+    assert [r["id"] for r in page2["results"]] == [s.id for s in expected[3:6]]
+
+    # A provider sees only its own organisation's services.
+    mine = api.get("/maintain/verification-due", headers=site.auth("provider_a")).json()
+    assert {r["id"] for r in mine["results"]} == {s for s in OWNED_A if due(services[s])}
+
+    target = expected[0].id
+    assert api.post(f"/maintain/services/{target}/verify", headers=site.auth("maintainer")).status_code == 200
+    after = api.get("/maintain/verification-due", params={"per_page": 500}, headers=site.auth("maintainer")).json()
+    assert after["total"] == len(expected) - 1 and target not in {r["id"] for r in after["results"]}
+    assert api.get(f"/services/{target}").json()["verification_due"] is False
+
+
+def cli(site, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "REHABMAP_HOME": str(site.home), "REHABMAP_DATA_DIR": str(site.settings.data_dir),
+           "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "rehabmap", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_the_verify_due_command_lists_the_same(fresh):
+    site, _api = fresh
+    today = date.today()
+    days = max(1, (today - date(2026, 11, 10)).days)  # a window that splits the sample, whatever today is
+    services = records(site)
+    expected = sorted((s for s in services.values() if s.status == "active" and due(s, today, days)),
+                      key=lambda s: (s.last_verified or date.min, s.id))
+    done = cli(site, "verify-due", "--days", str(days), "--limit", "500")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(f"{len(expected)} services need verifying (not verified for {days} days")
+    listed = [line.split()[0] for line in lines[3:]]
+    assert listed == [s.id for s in expected]
+
+
+def test_token_and_organisation_commands(fresh):
+    site, api = fresh
+    made = cli(site, "tokens", "create", "--role", "provider", "--organisation", "Aire Trust (fictional)",
+               "--name", "Aire bed manager")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    assert token.startswith("rmk_") and "shown only this once" in made.stderr
+    token_id = token.split("_")[1]
+    me = api.get("/maintain/me", headers={"Authorization": f"Bearer {token}"}).json()
+    assert me["role"] == "provider" and me["organisation"] == "Aire Trust (fictional)"
+
+    listing = cli(site, "tokens", "list")
+    assert token_id in listing.stdout and "Aire bed manager" in listing.stdout and token not in listing.stdout
+    assert cli(site, "tokens", "revoke", token_id).returncode == 0
+    assert api.get("/maintain/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert "revoked" in api.get("/maintain/me", headers={"Authorization": f"Bearer {token}"}).json()["error"]["message"]
+
+    bad = cli(site, "tokens", "create", "--role", "provider")
+    assert bad.returncode == 2 and "needs --organisation" in bad.stderr and "Traceback" not in bad.stderr
+    unknown = cli(site, "tokens", "create", "--role", "provider", "--organisation", "Nobody Ltd")
+    assert unknown.returncode == 2 and "No organisation 'Nobody Ltd'" in unknown.stderr
+
+    assert cli(site, "orgs", "add", "Harbourlight (fictional)").returncode == 0
+    linked = cli(site, "orgs", "link", "Harbourlight (fictional)", "sample:kirkstall-locked-rehabilitation-ward")
+    assert linked.returncode == 0 and "now owns 1 services" in linked.stdout
+    missing = cli(site, "orgs", "link", "Harbourlight (fictional)", "sample:no-such-service")
+    assert missing.returncode == 2 and "sample:no-such-service" in missing.stderr
+    assert "Harbourlight (fictional)" in cli(site, "orgs", "list").stdout
+    audit = cli(site, "audit", "--service", "sample:kirkstall-locked-rehabilitation-ward", "--hsds")
+    assert audit.returncode == 0 and '"replacement_value": "Harbourlight (fictional)"' in audit.stdout

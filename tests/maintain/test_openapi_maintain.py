@@ -1,0 +1,56 @@
+"""Schemathesis over the maintainers' API (/maintain) on a live `rehabmap serve`, with a valid admin token:
+no 5xx, and every reply as documented. Generated requests change the services of this test's own copy of
+the sample index, which is then checked for consistency. The public operations are fuzzed by
+tests/api/test_openapi.py; together they cover the whole API.
+"""
+
+from __future__ import annotations
+
+import os
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, settings
+
+from tests.maintain.conftest import make_site, start_server
+from tests.maintain.test_crash import assert_consistent
+
+MAX_EXAMPLES = int(os.environ.get("REHABMAP_FUZZ_EXAMPLES", "15"))
+CHECKS = [schemathesis.checks.not_a_server_error, schemathesis.checks.status_code_conformance,
+          schemathesis.checks.content_type_conformance, schemathesis.checks.response_schema_conformance,
+          schemathesis.checks.response_headers_conformance, schemathesis.checks.negative_data_rejection]
+FUZZ = settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
+                phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+
+
+@pytest.fixture(scope="module")
+def fuzzed_site(sample_index, geodata_dir, data_dir, tmp_path_factory):
+    return make_site(tmp_path_factory.mktemp("fuzz") / "home", sample_index, geodata_dir, data_dir)
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(fuzzed_site):
+    server = start_server(fuzzed_site)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def maintain_schema(fuzz_server):
+    return schemathesis.openapi.from_url(f"{fuzz_server.url}/openapi.json")
+
+
+maintain = schemathesis.pytest.from_fixture("maintain_schema").include(tag="maintain")
+
+
+@maintain.parametrize()
+@FUZZ
+def test_maintain_api_holds_to_its_openapi_with_an_admin_token(case, fuzzed_site):
+    case.call_and_validate(headers=fuzzed_site.auth("admin"), checks=CHECKS)
+
+
+def test_after_the_fuzzing_the_stores_agree(fuzz_server, fuzzed_site):
+    """Runs last in this module: whatever the generated requests changed, the index and directory agree."""
+    assert httpx.get(f"{fuzz_server.url}/health").status_code == 200
+    assert_consistent(fuzzed_site)
