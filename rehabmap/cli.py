@@ -143,11 +143,13 @@ def render_table(response: MatchResponse) -> str:
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes (each loads its own copy of the embedded index).")
+def serve(host: str, port: int, workers: int) -> None:
     """Run the API (and pages) with uvicorn."""
     import uvicorn
 
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, access_log=False)
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, access_log=False)
 
 
 def _register_gaps() -> None:

@@ -13,13 +13,14 @@ from rehabmap.matching import MatchRequest
 from rehabmap.taxonomy import SUBTYPES, ServiceType, parse_need, parse_type
 
 router = APIRouter(tags=["match"], responses=ERRORS)
-# The rule as rehabmap.matching documents it (its docstring from "Ranking rule" on), in one line.
 
 
 @router.post("/match", response_model=MatchOut, summary="Rank local options that meet a person's needs")
-def post_match(body: MatchIn, state: State) -> MatchOut:
+async def post_match(body: MatchIn, state: State) -> MatchOut:
     """Options nearest the person's home that meet every stated need, each with why it matched, what is
     unknown, distance, in/out of the home ICB and, given a current placement, the distance saved."""
+    # Runs on the event loop, not the threadpool: on the embedded index the whole answer takes about a
+    # millisecond, and sixteen threads contending for the GIL cost more than that (bench/RESULTS.md).
     home = locate(state, "home", **body.home.model_dump())
     placement = None
     if body.current_placement is not None:
