@@ -6,7 +6,7 @@ geography, matching or gap indicators, Jinja2). Each page is asked once cold (fi
 e.g. the gap indicators for new thresholds) and then --rounds times warm; the table gives cold, median,
 p95 and max, in milliseconds.
 
-    python -m tests.web.bench_pages [--rounds 20] [--home DIR]
+    python -m bench.bench_pages [--rounds 20] [--home DIR]
 
 Not part of the test suite (a timed unit test would be flaky on a busy machine); exit status 1 when a
 warm p95 is over the target.
