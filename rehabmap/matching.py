@@ -225,12 +225,9 @@ def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, toda
 
 def _counts_in_icb(backend: IndexBackend, home: HomeLike, request: MatchRequest,
                    wanted: tuple[ServiceType, ...]) -> dict[ServiceType, int]:
-    """Per wanted type, how many services pass the filters inside the home ICB: one pass where the
-    backend can count by type, else one count per type."""
+    """Per wanted type, how many services pass the filters inside the home ICB, in one pass."""
     icb = frozenset({home.areas.icb_code})
-    count_by_type = getattr(backend, "count_by_type", None)
-    if count_by_type is not None:
-        counts = count_by_type(replace(_base_query(request, home, frozenset(wanted)), area_codes=icb))
-        return {t: counts.get(t, 0) for t in wanted}
+    counts = backend.count_by_type(replace(_base_query(request, home, frozenset(wanted)), area_codes=icb))
+    return {t: counts.get(t, 0) for t in wanted}
     return {t: backend.find(replace(_base_query(request, home, frozenset({t})), area_codes=icb), limit=0).total
             for t in wanted}

@@ -10,7 +10,6 @@ from api.browse import check_window, total_pages
 from api.deps import State
 from api.schemas import ERRORS, AreaOut, ListedServiceOut
 from rehabmap.index.base import ServiceQuery
-from rehabmap.taxonomy import ServiceType
 
 router = APIRouter(tags=["areas"], responses=ERRORS)
 
@@ -34,8 +33,7 @@ def get_area(
     check_window(page, per_page)
     located = ServiceQuery(area_codes=frozenset({area.code}))
     found = state.backend.find(located, limit=per_page, offset=(page - 1) * per_page)
-    counts = {t.value: state.backend.find(ServiceQuery(types=frozenset({t}), area_codes=located.area_codes),
-                                          limit=0).total for t in ServiceType}
+    counts = {t.value: n for t, n in state.backend.count_by_type(located).items()}
     west, south, east, north = area.geometry.bounds
     return AreaOut(code=area.code, name=area.name, level=area.level, level_label=LEVEL_LABELS[area.level],
                    bbox=[round(v, 5) for v in (west, south, east, north)], total=found.total, counts=counts,

@@ -75,6 +75,10 @@ class IndexBackend(Protocol):
         """Services passing the filters: by text relevance when `query.text`, else by name then id."""
         ...
 
+    def count_by_type(self, query: ServiceQuery) -> dict[ServiceType, int]:
+        """Per service type, how many services pass the filters: one pass instead of one count a type."""
+        ...
+
     def nearest(self, lat: float, lon: float, query: ServiceQuery, *, k: int,
                 radius_km: float | None = None) -> list[Hit]:
         """The k services nearest the point by great-circle distance, ties broken by id: exact."""

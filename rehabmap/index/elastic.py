@@ -29,6 +29,7 @@ from rehabmap.config import Settings
 from rehabmap.errors import DomainError, IndexNotBuilt
 from rehabmap.index.base import Coverage, Hit, IndexInfo, Page, ServiceQuery, overlay_record
 from rehabmap.record import Service
+from rehabmap.taxonomy import ServiceType
 from rehabmap.taxonomy import NEED_LABELS
 
 log = logging.getLogger(__name__)
@@ -282,6 +283,14 @@ class ElasticIndex:
                                 track_total_hits=True, source_includes=["record"])
         hits = response["hits"]
         return Page([_service(h) for h in hits["hits"]], int(hits["total"]["value"]))
+
+    def count_by_type(self, query: ServiceQuery) -> dict[ServiceType, int]:
+        """Per type, how many services pass the query, in one terms aggregation."""
+        text = {"must": text_clauses(query.text)} if query.text else {}
+        response = self._search(query={"bool": {**text, "filter": filter_clauses(query)}}, size=0,
+                                aggs={"types": {"terms": {"field": "service_type", "size": len(ServiceType)}}})
+        counts = {b["key"]: int(b["doc_count"]) for b in response["aggregations"]["types"]["buckets"]}
+        return {t: counts.get(t.value, 0) for t in ServiceType}
 
     def nearest(self, lat: float, lon: float, query: ServiceQuery, *, k: int,
                 radius_km: float | None = None) -> list[Hit]:

@@ -8,6 +8,7 @@ where they matter; with ELASTICSEARCH_URL set the suite runs against a real clus
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Iterator
 
 import numpy as np
@@ -173,6 +174,17 @@ def test_find_filters_in_name_order(backend, case):
     page = index.find(query, limit=len(services))
     assert [s.id for s in page.items] == expected
     assert page.total == len(expected)
+
+
+@pytest.mark.parametrize("case", ["default", "types", "need", "covers by polygon", "combined"])
+def test_count_by_type_equals_the_brute_force_count(backend, case):
+    services, index = backend
+    query = _filter_cases(services)[case]
+    kept = {s.id for s in services if s.id in set(by_name(services, query))}
+    expected = Counter(s.service_type for s in services if s.id in kept)
+    counts = index.count_by_type(query)
+    assert set(counts) == set(ServiceType)
+    assert {t: n for t, n in counts.items() if n} == dict(expected)
 
 
 def test_the_filter_cases_are_not_trivial(corpus):
