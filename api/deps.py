@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
+from geodata import Geography
 from rehabmap.config import Settings
 from rehabmap.index.base import IndexBackend
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 @dataclass
 class AppState:
     settings: Settings
-    geography: object  # geodata.Geography
+    geography: Geography
     backend: IndexBackend
     directory: Directory | None = None  # tokens, organisations, the edits overlay, the audit log
     editor: Editor | None = None  # the maintainers' writes

@@ -34,16 +34,26 @@ MAX_LIMIT = 100
 
 
 class HomeAreas(Protocol):
-    icb_code: str | None
-    icb_name: str | None
+    @property
+    def icb_code(self) -> str | None: ...
+
+    @property
+    def icb_name(self) -> str | None: ...
 
     def codes(self) -> tuple[str, ...]: ...
 
 
 class HomeLike(Protocol):
-    lat: float
-    lon: float
-    areas: HomeAreas
+    """A person's home as matching needs it (geodata.Home is one; so is any frozen point with areas)."""
+
+    @property
+    def lat(self) -> float: ...
+
+    @property
+    def lon(self) -> float: ...
+
+    @property
+    def areas(self) -> HomeAreas: ...
 
 
 @dataclass(frozen=True)

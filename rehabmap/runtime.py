@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rehabmap.config import Backend, Settings
 from rehabmap.index.base import IndexBackend, IndexWriter
 
+if TYPE_CHECKING:
+    from geodata import Geography
 
-def open_geography(settings: Settings):  # -> geodata.Geography (imported lazily: it loads shapely)
+
+def open_geography(settings: Settings) -> Geography:
     from geodata import Geography
 
     return Geography.open(settings.geodata_dir, settings.data_dir)
