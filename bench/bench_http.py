@@ -19,14 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -75,46 +71,6 @@ def post(url: str, body: str, timeout: float = 30.0) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-def start_server(n: int, port: int, workers: int) -> subprocess.Popen:
-    env = {**os.environ, "REHABMAP_HOME": str(common.app_home(n)), "REHABMAP_DATA_DIR": str(common.data_dir()),
-           # One load generator is one client address: the per-address rate limit would answer 429.
-           "REHABMAP_RATE_LIMIT_PER_MINUTE": "0"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(common.ROOT), env.get("PYTHONPATH")]))
-    if workers == 1:
-        command = [sys.executable, "-m", "rehabmap", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    else:
-        command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-                   "--port", str(port), "--no-access-log", "--workers", str(workers)]
-    log_file = open(common.CACHE / f"server-{n}.log", "w")
-    return subprocess.Popen(command, cwd=common.ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def wait_ready(url: str, server: subprocess.Popen, timeout_s: float) -> float:
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout_s:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited with {server.returncode}; see {common.CACHE}/server-*.log")
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=5) as response:
-                if response.status == 200:
-                    return time.perf_counter() - started
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"the server did not answer /health within {timeout_s:.0f} s")
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGINT)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-
-
 def run_wrk(url: str, script: Path, bodies_file: Path, connections: int, seconds: int) -> dict:
     threads = 1 if connections < 16 else 2
     command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "5s",
@@ -152,9 +108,9 @@ def main() -> None:
         for n in common.parse_sizes(args.sizes):
             port = common.free_port()
             url = f"http://127.0.0.1:{port}"
-            server = start_server(n, port, args.workers)
+            server = common.start_server(n, port, args.workers)
             try:
-                ready = wait_ready(url, server, timeout_s=600)
+                ready = common.wait_ready(url, server, timeout_s=600)
                 log(f"{label(n)}: server ready in {ready:.1f} s ({args.workers} worker(s))")
                 for body in all_bodies:
                     status, payload = post(url + "/match", body)
@@ -170,7 +126,7 @@ def main() -> None:
                     rows.append([label(n), args.workers, c, f"{r['requests']:,}", fmt(r["rps"], 0), fmt(ms["p50"], 2),
                                  fmt(ms["p95"], 2), fmt(ms["p99"], 2), fmt(ms["max"], 1), errors])
             finally:
-                stop_server(server)
+                common.stop_server(server)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"Machine: {common.machine()}")

@@ -30,10 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import signal
-import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
@@ -67,40 +64,6 @@ def loopback(url: str) -> str:
     if host not in ("127.0.0.1", "localhost"):
         raise SystemExit(f"only 127.0.0.1 is load-tested, not {host!r}")
     return url.rstrip("/")
-
-
-def start_server(n: int, port: int) -> subprocess.Popen:
-    env = {**os.environ, "REHABMAP_HOME": str(common.app_home(n)), "REHABMAP_DATA_DIR": str(common.data_dir()),
-           "REHABMAP_RATE_LIMIT_PER_MINUTE": "0"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(common.ROOT), env.get("PYTHONPATH")]))
-    log_file = open(common.CACHE / f"server-load-{n}.log", "w")
-    return subprocess.Popen([sys.executable, "-m", "rehabmap", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=common.ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def wait_ready(url: str, server: subprocess.Popen | None, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server is not None and server.poll() is not None:
-            raise SystemExit(f"the server exited with {server.returncode}; see {common.CACHE}/server-load-*.log")
-        try:
-            if httpx.get(f"{url}/health", timeout=5).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"the server did not answer /health within {timeout_s:.0f} s")
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGINT)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 class Requests:
@@ -207,14 +170,14 @@ def main() -> None:
         port = common.free_port()
         url = f"http://127.0.0.1:{port}"
         log(f"starting `rehabmap serve` on {url} over the {label(n)} index …")
-        server = start_server(n, port)
+        server = common.start_server(n, port, log_name="server-load")
     try:
-        wait_ready(url, server)
+        common.wait_ready(url, server)
         log(f"load: {args.concurrency} clients, {args.seconds:g} s (max {args.max_requests:,} requests) …")
         tally = asyncio.run(run(url, args.seconds, args.concurrency, args.max_requests))
     finally:
         if server is not None:
-            stop_server(server)
+            common.stop_server(server)
     where = f"{label(n)} services" if n else url
     print(report(tally, f"Mixed load on 127.0.0.1: {where}, {args.concurrency} clients, "
                         f"{tally.finished - tally.started:.0f} s"))

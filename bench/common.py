@@ -11,11 +11,14 @@ import csv
 import os
 import platform
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -223,3 +226,43 @@ def postgres() -> Iterator[tuple[str, int]]:
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def start_server(n: int, port: int, workers: int = 1, log_name: str = "server") -> subprocess.Popen:
+    """`rehabmap serve` on 127.0.0.1 over the cached N-service home, in its own process group.
+
+    The per-address rate limit is off: one load generator is one client address, and would get 429s."""
+    env = {**os.environ, "REHABMAP_HOME": str(app_home(n)), "REHABMAP_DATA_DIR": str(data_dir()),
+           "REHABMAP_RATE_LIMIT_PER_MINUTE": "0"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "rehabmap", "serve", "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers)]
+    log_file = open(CACHE / f"{log_name}-{n}.log", "w")
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def wait_ready(url: str, server: subprocess.Popen | None, timeout_s: float = 120) -> float:
+    """Seconds until /health answers 200; the run stops if the server dies or never answers."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout_s:
+        if server is not None and server.poll() is not None:
+            raise SystemExit(f"the server exited with {server.returncode}; see its log in {CACHE}")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=5) as response:
+                if response.status == 200:
+                    return time.perf_counter() - started
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"the server did not answer /health within {timeout_s:.0f} s")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
