@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,15 @@ class Area:
     name: str
     level: AreaLevel
     geometry: BaseGeometry
+
+
+def outside_england() -> OutsideEngland:
+    """The error for a point in no English NHS area (nor within 5 km of one)."""
+    return OutsideEngland(
+        "That location is outside England (more than "
+        f"{NEAREST_WITHIN_KM:g} km from any English NHS area). rehabmap covers England only.",
+        field="location",
+    )
 
 
 def check_coordinates(lat: float, lon: float) -> tuple[float, float]:
@@ -172,30 +182,43 @@ class AreaIndex:
     def locate(self, lat: float, lon: float, lad_code: str | None = None) -> AreaCodes:
         """Areas of one point; `lad_code` (from the postcode directory) beats the generalised LAD polygons."""
         lat, lon = check_coordinates(lat, lon)
-        scaled = _scaled_points(np.array([lat]), np.array([lon]))
-        found = {level: int(self._levels[level].match(*scaled)[0]) for level in AREA_LEVELS}
-        icb = self._levels["icb"]
-        if found["icb"] == len(icb.areas):
-            raise OutsideEngland(
-                "That location is outside England (more than "
-                f"{NEAREST_WITHIN_KM:g} km from any English NHS area). rehabmap covers England only.",
-                field="location",
-            )
-        sub_icb, lad, regions = self._levels["sub_icb"], self._levels["lad"], self._levels["region"]
-        # A code the boundaries do not know (a newer vintage) falls back to the polygon answer.
-        if lad_code in lad.position:
-            found["lad"] = lad.position[lad_code]
-        region = self._region_positions(np.array([found["lad"]]), np.array([found["region"]]))[0]
-        return AreaCodes(
-            icb_code=icb.codes[found["icb"]],
-            icb_name=icb.names[found["icb"]],
-            sub_icb_code=sub_icb.codes[found["sub_icb"]],
-            sub_icb_name=sub_icb.names[found["sub_icb"]],
-            lad_code=lad.codes[found["lad"]],
-            lad_name=lad.names[found["lad"]],
-            region_code=regions.codes[region],
-            region_name=regions.names[region],
+        found = self.locate_all([lat], [lon], [lad_code])[0]
+        if found is None:
+            raise outside_england()
+        return found
+
+    def locate_all(
+        self, lats: Sequence[float] | np.ndarray, lons: Sequence[float] | np.ndarray,
+        lad_codes: Sequence[str | None] | None = None,
+    ) -> list[AreaCodes | None]:
+        """What `locate` gives for each point, in one vectorised pass; None where `locate` would raise
+        OutsideEngland (including points that are not numbers). The caller checks the coordinates."""
+        lats = np.asarray(lats, dtype=float).ravel()
+        lons = np.asarray(lons, dtype=float).ravel()
+        if lats.shape != lons.shape:
+            raise InvalidCoordinates("Give as many longitudes as latitudes.", field="lon")
+        if not lats.size:
+            return []
+        scaled = _scaled_points(lats, lons)
+        found = {level: self._levels[level].match(*scaled) for level in AREA_LEVELS}
+        icb, sub_icb = self._levels["icb"], self._levels["sub_icb"]
+        lad, regions = self._levels["lad"], self._levels["region"]
+        if lad_codes is not None:
+            if len(lad_codes) != len(lats):
+                raise InvalidCoordinates("Give as many LAD codes as points.", field="lad_code")
+            # A code the boundaries do not know (a newer vintage) falls back to the polygon answer.
+            override = np.array([lad.position.get(code, -1) if isinstance(code, str) else -1
+                                 for code in lad_codes], dtype=np.int64)
+            found["lad"] = np.where(override >= 0, override, found["lad"])
+        region = self._region_positions(found["lad"], found["region"])
+        inside = (found["icb"] != len(icb.areas)).tolist()
+        columns = zip(
+            icb.codes[found["icb"]].tolist(), icb.names[found["icb"]].tolist(),
+            sub_icb.codes[found["sub_icb"]].tolist(), sub_icb.names[found["sub_icb"]].tolist(),
+            lad.codes[found["lad"]].tolist(), lad.names[found["lad"]].tolist(),
+            regions.codes[region].tolist(), regions.names[region].tolist(),
         )
+        return [AreaCodes(*row) if ok else None for ok, row in zip(inside, columns)]
 
     def locate_many(self, lats: np.ndarray, lons: np.ndarray) -> dict[AreaLevel, np.ndarray]:
         """Codes per level for many points: object arrays, None where a point is in no area of that level

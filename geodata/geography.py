@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -70,6 +71,11 @@ class Geography:
 
     def locate(self, lat: float, lon: float, lad_code: str | None = None) -> AreaCodes:
         return self.areas.locate(lat, lon, lad_code)
+
+    def locate_all(
+        self, lats: Sequence[float], lons: Sequence[float], lad_codes: Sequence[str | None] | None = None
+    ) -> list[AreaCodes | None]:
+        return self.areas.locate_all(lats, lons, lad_codes)
 
     def resolve(
         self,

@@ -9,16 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 from tqdm import tqdm
 
 from geodata import Geography
-from geodata.areas import AreaCodes
+from geodata.areas import AreaCodes, check_coordinates, outside_england
 from indexer.merge import MergeNote, merge_duplicates
 from indexer.needs import extract_gender, extract_needs
-from indexer.rows import Candidate, Rejection
+from indexer.rows import Candidate, Origin, Rejection
 from rehabmap.errors import DomainError
 from rehabmap.index.base import IndexWriter
 from rehabmap.record import Provenance, Service
@@ -30,7 +30,10 @@ class Placer(Protocol):
 
     def place_postcode(self, postcode: str) -> tuple[float, float, str | None]: ...
 
-    def area_codes(self, lat: float, lon: float, lad_code: str | None) -> AreaCodes: ...
+    def area_codes_all(self, lats: list[float], lons: list[float],
+                       lads: list[str | None]) -> list[AreaCodes | DomainError]:
+        """Per point its areas, or the error that rejects it (bad coordinates, outside England)."""
+        ...
 
 
 class GeographyPlacer:
@@ -46,8 +49,22 @@ class GeographyPlacer:
                              "to place a service")
         return point.lat, point.lon, point.lad_code
 
-    def area_codes(self, lat: float, lon: float, lad_code: str | None) -> AreaCodes:
-        return self.geography.locate(lat, lon, lad_code)
+    def area_codes_all(self, lats: list[float], lons: list[float],
+                       lads: list[str | None]) -> list[AreaCodes | DomainError]:
+        checked: list[int] = []
+        found: list[AreaCodes | DomainError | None] = []
+        for i, (lat, lon) in enumerate(zip(lats, lons)):
+            try:
+                check_coordinates(lat, lon)
+                checked.append(i)
+                found.append(None)
+            except DomainError as exc:
+                found.append(exc)
+        located = self.geography.locate_all([lats[i] for i in checked], [lons[i] for i in checked],
+                                            [lads[i] for i in checked])
+        for i, areas in zip(checked, located):
+            found[i] = areas if areas is not None else outside_england()
+        return found  # type: ignore[return-value]
 
 
 @dataclass
@@ -96,7 +113,8 @@ def _extract_needs(candidate: Candidate) -> None:
         fields["gender"] = extract_gender(text)
 
 
-def _place(candidate: Candidate, placer: Placer) -> None:
+def _locate(candidate: Candidate, placer: Placer) -> tuple[float, float, str | None]:
+    """The row's point (from its postcode when it has no coordinates) and the postcode's LAD, if any."""
     fields = candidate.fields
     lad = None
     if fields.get("lat") is None or fields.get("lon") is None:
@@ -104,32 +122,66 @@ def _place(candidate: Candidate, placer: Placer) -> None:
         if not postcode:
             raise ValueError("no coordinates and no postcode to place the service")
         fields["lat"], fields["lon"], lad = placer.place_postcode(postcode)
-    fields["areas"] = placer.area_codes(float(fields["lat"]), float(fields["lon"]), lad)
+    return float(fields["lat"]), float(fields["lon"]), lad
 
 
-def prepare(candidate: Candidate, placer: Placer) -> Service | Rejection:
-    """One candidate row → a valid record, or a rejection that says why."""
+_REJECTABLE = (DomainError, ValidationError, ValueError, TypeError)
+
+
+def _rejection(origin: Origin, exc: Exception) -> Rejection:
+    if isinstance(exc, NotRehab):
+        return Rejection(origin, f"not indexed: {exc}")
+    if isinstance(exc, DomainError):
+        return Rejection(origin, exc.message)
+    if isinstance(exc, ValidationError):
+        reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in exc.errors())
+        return Rejection(origin, reasons)
+    return Rejection(origin, str(exc))
+
+
+def prepare_all(candidates: list[Candidate], placer: Placer) -> list[Service | Rejection]:
+    """Candidate rows → valid records or rejections that say why, in order; areas found in one batch."""
+    outcomes: list[Service | Rejection | Candidate] = []
+    points: list[tuple[float, float, str | None]] = []
+    for candidate in candidates:
+        candidate = replace(candidate, fields=dict(candidate.fields))  # the caller's row stays as it was
+        try:
+            _classify(candidate)
+            _extract_needs(candidate)
+            points.append(_locate(candidate, placer))
+            outcomes.append(candidate)
+        except _REJECTABLE as exc:
+            outcomes.append(_rejection(candidate.origin, exc))
+    lats, lons, lads = (list(column) for column in zip(*points)) if points else ([], [], [])
+    areas = iter(placer.area_codes_all(lats, lons, lads) if points else [])
+    for i, outcome in enumerate(outcomes):
+        if isinstance(outcome, Candidate):
+            outcomes[i] = _finish(outcome, next(areas))
+    return outcomes  # type: ignore[return-value]
+
+
+def _finish(candidate: Candidate, areas: Any) -> Service | Rejection:
     origin = candidate.origin
-    candidate = replace(candidate, fields=dict(candidate.fields))  # the caller's row stays as it was
     try:
-        _classify(candidate)
-        _extract_needs(candidate)
-        _place(candidate, placer)
+        if isinstance(areas, Exception):
+            raise areas
         fields = dict(candidate.fields)
+        fields["areas"] = areas
         fields.setdefault("id", f"{origin.source}:{origin.source_id}")
         fields["provenance"] = [Provenance(
             source=origin.source, source_id=str(origin.source_id), licence=origin.licence,
             fetched_at=origin.fetched_at or datetime.now(timezone.utc), file=origin.file, line=origin.line)]
         return Service.model_validate(fields)
-    except NotRehab as exc:
-        return Rejection(origin, f"not indexed: {exc}")
-    except DomainError as exc:
-        return Rejection(origin, exc.message)
-    except ValidationError as exc:
-        reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in exc.errors())
-        return Rejection(origin, reasons)
-    except (ValueError, TypeError) as exc:
-        return Rejection(origin, str(exc))
+    except _REJECTABLE as exc:
+        return _rejection(origin, exc)
+
+
+def prepare(candidate: Candidate, placer: Placer) -> Service | Rejection:
+    """One candidate row → a valid record, or a rejection that says why."""
+    return prepare_all([candidate], placer)[0]
+
+
+CHUNK = 2000
 
 
 def build_index(rows: Iterable[Candidate | Rejection], placer: Placer, writer: IndexWriter, *,
@@ -137,15 +189,26 @@ def build_index(rows: Iterable[Candidate | Rejection], placer: Placer, writer: I
     """Run the whole pipeline; the writer swaps the new index in only once it is complete."""
     report = IndexReport()
     services: list[Service] = []
+    chunk: list[Candidate | Rejection] = []
+
+    def flush() -> None:
+        prepared = iter(prepare_all([row for row in chunk if isinstance(row, Candidate)], placer))
+        for row in chunk:
+            outcome = row if isinstance(row, Rejection) else next(prepared)
+            if isinstance(outcome, Rejection):
+                report.rejected.append(outcome)
+            else:
+                services.append(outcome)
+        chunk.clear()
+
     for row in tqdm(rows, desc="indexing", unit=" rows", disable=not progress, leave=False):
         report.read += 1
         if isinstance(row, Candidate):
             report.warnings += [f"{row.origin.file}:{row.origin.line}: {w}" for w in row.warnings]
-        outcome = row if isinstance(row, Rejection) else prepare(row, placer)
-        if isinstance(outcome, Rejection):
-            report.rejected.append(outcome)
-        else:
-            services.append(outcome)
+        chunk.append(row)
+        if len(chunk) >= CHUNK:
+            flush()
+    flush()
     merged, report.merged = merge_duplicates(services)
     report.indexed = writer.replace_all(merged)
     for service in merged:

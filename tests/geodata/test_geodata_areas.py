@@ -67,6 +67,34 @@ def test_locate_many_equals_locate(geography: Geography, lsoa_sample: list[dict[
         )
 
 
+def test_locate_all_equals_locate(geography: Geography, lsoa_sample: list[dict[str, str]]) -> None:
+    lats = [float(r["lat"]) for r in lsoa_sample]
+    lons = [float(r["lon"]) for r in lsoa_sample]
+    lads: list[str | None] = [None] * len(lats)
+    # Postcode LADs: a known code (Barnsley's boundary code), the 2025 re-code the boundaries do not
+    # know (E08000038, which falls back to the polygon), a neighbour's code, and rubbish.
+    for i, code in enumerate(["E08000016", "E08000038", "E08000035", "E99999999", "E06000001"] * 40):
+        lads[i * 7] = code
+    # Just off generalised coasts, outside England, and far out at sea.
+    extra = [(53.6, -3.1, None), (50.05, -5.72, None), (52.95, 1.35, "E07000147"), (54.0, -3.3, None),
+             (55.9533, -3.1883, None), (51.4816, -3.1791, "E08000035"), (48.8566, 2.3522, None),
+             (53.55, -3.08, None), (51.15, 1.42, None), (50.57, -2.45, None)]
+    lats += [e[0] for e in extra]
+    lons += [e[1] for e in extra]
+    lads += [e[2] for e in extra]
+    found = geography.locate_all(lats, lons, lads)
+    expected: list[AreaCodes | None] = []
+    for lat, lon, lad in zip(lats, lons, lads, strict=True):
+        try:
+            expected.append(geography.locate(lat, lon, lad))
+        except OutsideEngland:
+            expected.append(None)
+    assert found == expected
+    assert sum(f is None for f in found) >= 4
+    assert any(f is not None and f.lad_code == "E08000016" for f in found)
+    assert geography.locate_all([], [], []) == []
+
+
 def test_locate_many_marks_points_outside_england_with_none(geography: Geography) -> None:
     found = geography.areas.locate_many(
         np.array([53.806869, 55.9533, 48.8566]), np.array([-1.520359, -3.1883, 2.3522])
