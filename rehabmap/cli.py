@@ -12,6 +12,7 @@ from rehabmap.config import get_settings
 from rehabmap.errors import DomainError
 from rehabmap.matching import MatchRequest, MatchResponse, match
 from rehabmap.taxonomy import parse_need, parse_type
+from rehabmap.textgrid import grid
 
 
 class _Group(click.Group):
@@ -132,10 +133,7 @@ def render_table(response: MatchResponse) -> str:
         if saved:
             row.append(f"{r.distance_saved_km:.1f}")
         rows.append(row)
-    widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append("")
+    lines = [grid(rows), ""]
     lines += [f"{i}. {r.service.name}: {r.explanation}" for i, r in enumerate(response.results, 1)]
     return "\n".join(lines)
 

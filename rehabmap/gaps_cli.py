@@ -21,6 +21,7 @@ from rehabmap.gaps import (
     parse_category,
 )
 from rehabmap.population import ENGLAND_CODE, LEVEL_LABELS, SmallAreas
+from rehabmap.textgrid import grid
 
 
 def _km(value: float | None) -> str:
@@ -29,16 +30,6 @@ def _km(value: float | None) -> str:
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
-
-
-def _grid(rows: list[list[str]], right: set[int]) -> str:
-    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
-
-    def line(row: list[str]) -> str:
-        return "  ".join(cell.rjust(w) if c in right else cell.ljust(w)
-                         for c, (cell, w) in enumerate(zip(row, widths))).rstrip()
-
-    return "\n".join([line(rows[0]), "  ".join("-" * w for w in widths)] + [line(r) for r in rows[1:]])
 
 
 def render_scorecard(report: AreaGapReport, furthest: int = 0) -> str:
@@ -65,7 +56,7 @@ def render_scorecard(report: AreaGapReport, furthest: int = 0) -> str:
                      _pct(row["share_nearest_outside_area"]),
                      _km(row["fallback_mean_km"]) if parse_category(row["category"]).is_inpatient else "",
                      status])
-    lines.append(_grid(rows, right={1, 2, 3, 4, 5, 6, 7}))
+    lines.append(grid(rows, right={1, 2, 3, 4, 5, 6, 7}))
     card = report.scorecard()
     lines.append("")
     if report.level == "england":
@@ -105,7 +96,7 @@ def render_scorecard(report: AreaGapReport, furthest: int = 0) -> str:
             for item in report.furthest(category, furthest):
                 sub.append([item["code"], item["name"], item["la_name"], f"{item['adult_population']:,}",
                             _km(item["distance_km"]), item["nearest_id"] or "-"])
-            lines.append(_grid(sub, right={3, 4}))
+            lines.append(grid(sub, right={3, 4}))
     return "\n".join(lines)
 
 
@@ -122,7 +113,7 @@ def render_table(table: GapTable, sort: str | None, order: str | None) -> str:
             entry = row["types"][category.key]
             cells += [str(entry["count"]), _km(entry["mean_km"])]
         rows.append(cells)
-    return _grid(rows, right=set(range(2, len(header))))
+    return grid(rows, right=set(range(2, len(header))))
 
 
 def _short(name: str) -> str:

@@ -13,6 +13,7 @@ from rehabmap.auth import Role
 from rehabmap.config import get_settings
 from rehabmap.directory import Directory, hsds_metadata
 from rehabmap.errors import ServiceNotFound
+from rehabmap.textgrid import grid
 
 
 def _directory() -> Directory:
@@ -25,14 +26,6 @@ def _actor() -> str:
     except (KeyError, OSError):
         user = "unknown"
     return f"command line ({user})"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 @click.group("tokens")
@@ -59,7 +52,8 @@ def tokens_list() -> None:
     """Every token: id, label, role, organisation, made, revoked. Never a secret."""
     rows = [[t.id, t.name, t.role.value, t.organisation or "-", t.created_at, t.revoked_at or "-"]
             for t in _directory().tokens()]
-    click.echo(_table(["id", "name", "role", "organisation", "created", "revoked"], rows) if rows else "No tokens.")
+    header = ["id", "name", "role", "organisation", "created", "revoked"]
+    click.echo(grid([header, *rows]) if rows else "No tokens.")
 
 
 @tokens.command("revoke")
@@ -86,7 +80,7 @@ def orgs_add(name: str) -> None:
 def orgs_list() -> None:
     rows = [[str(o.id), o.name, str(len(o.service_ids)), ", ".join(o.service_ids[:5])
              + (" …" if len(o.service_ids) > 5 else "")] for o in _directory().organisations()]
-    click.echo(_table(["id", "name", "services", "first services"], rows) if rows else "No organisations.")
+    click.echo(grid([["id", "name", "services", "first services"], *rows]) if rows else "No organisations.")
 
 
 def _check_services(service_ids: tuple[str, ...]) -> None:
@@ -134,7 +128,7 @@ def verify_due(days: int | None, limit: int) -> None:
     click.echo(f"{len(due)} services need verifying (not verified for {days} days, or ever)"
                + (f"; the first {limit}:" if len(due) > limit else ":" if due else "."))
     if rows:
-        click.echo(_table(["id", "service", "type", "last verified", "days"], rows))
+        click.echo(grid([["id", "service", "type", "last verified", "days"], *rows]))
 
 
 @click.command("audit")
