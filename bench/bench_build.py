@@ -41,17 +41,27 @@ def rss_mib() -> float:
 
 
 def candidates(services):
-    """The corpus as an importer would hand it over: canonical fields, a point, label text; no id, areas
-    or provenance (the pipeline adds those)."""
+    """The corpus as an importer would hand it over: canonical fields, a point, no id, areas or provenance
+    (the pipeline adds those). The synthetic records carry no prose, so each row takes the description and
+    label text of a sample service of its type (read by the product's own ORUK importer): the classifier and
+    needs extraction then read the kind of text real sources give them."""
     from indexer.rows import Candidate, Origin
+    from indexer.sources import load_source
 
+    prose: dict[str, list[tuple[str, str]]] = {}
+    for row in load_source(common.ROOT / "sample" / "rehabmap-sample.oruk.json"):
+        if isinstance(row, Candidate):
+            prose.setdefault(row.fields["service_type"], []).append((row.fields.get("description", ""),
+                                                                     row.label_text))
     rows = []
     for i, s in enumerate(services):
         fields = s.model_dump(mode="json", exclude={"id", "areas", "provenance", "field_sources"},
                               exclude_defaults=True)
+        texts = prose[fields["service_type"]]
+        fields["description"], label_text = texts[i % len(texts)]
         origin = Origin(source="synthetic", file="bench", line=i + 1, source_id=str(i), licence="OGL-UK-3.0",
                         fetched_at=s.provenance[0].fetched_at)
-        rows.append(Candidate(fields, origin, label_text=fields.get("name", "")))
+        rows.append(Candidate(fields, origin, label_text=label_text))
     return rows
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from rehabmap.textmatch import FoldedPattern, fold_case
+
 _NEGATION = r"(?:no|not|does\s+not\s+(?:accept|admit|take|support)|unable\s+to\s+(?:accept|support)|excludes?)\s+(?:\w+\s+){0,3}?"
 
 _PATTERNS: dict[str, str] = {
@@ -28,23 +30,25 @@ _GENDER: dict[str, str] = {
     "male_only": r"\b(?:men|male)(?:'s)?[- ]only\b|\bfor\s+men\b|\bmen'?s\s+(?:unit|service|ward)\b",
     "mixed_gender": r"\bmixed[- ](?:gender|sex)\b",
 }
-_COMPILED = {need: (re.compile(p, re.I), re.compile(_NEGATION + "(?:" + p + ")", re.I))
-             for need, p in _PATTERNS.items()}
-_GENDER_COMPILED = {g: re.compile(p, re.I) for g, p in _GENDER.items()}
+# Patterns are lowercase and run on folded text (rehabmap/textmatch.py): the answers of re.IGNORECASE, faster.
+_COMPILED = {need: (FoldedPattern(p), re.compile(_NEGATION + "(?:" + p + ")")) for need, p in _PATTERNS.items()}
+_GENDER_COMPILED = {g: FoldedPattern(p) for g, p in _GENDER.items()}
 
 
 def extract_needs(text: str) -> tuple[set[str], set[str]]:
     """(met, not_met) stated in the text."""
+    text = fold_case(text)
     met: set[str] = set()
     not_met: set[str] = set()
     for need, (positive, negative) in _COMPILED.items():
-        if negative.search(text):
-            not_met.add(need)
-        elif positive.search(text):
-            met.add(need)
+        # The negative pattern holds the positive one, so it can only match where the positive does:
+        # most texts never name most needs, and the costly negative search is skipped for them.
+        if positive.search(text):
+            (not_met if negative.search(text) else met).add(need)
     return met, not_met
 
 
 def extract_gender(text: str) -> str | None:
+    text = fold_case(text)
     found = [g for g, pattern in _GENDER_COMPILED.items() if pattern.search(text)]
     return found[0] if len(found) == 1 else None

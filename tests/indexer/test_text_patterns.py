@@ -1,0 +1,104 @@
+"""The label and needs patterns run on case-folded text without re.IGNORECASE (for speed); their answers
+must be exactly those of the plain definition: each pattern searched case-insensitively in the raw text,
+negation first."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from indexer import needs
+from rehabmap import taxonomy
+from rehabmap.taxonomy import Classification, NotRehab
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def reference_needs(text: str) -> tuple[set[str], set[str]]:
+    met: set[str] = set()
+    not_met: set[str] = set()
+    for need, pattern in needs._PATTERNS.items():
+        if re.search(needs._NEGATION + "(?:" + pattern + ")", text, re.I):
+            not_met.add(need)
+        elif re.search(pattern, text, re.I):
+            met.add(need)
+    return met, not_met
+
+
+def reference_gender(text: str) -> str | None:
+    found = [g for g, pattern in needs._GENDER.items() if re.search(pattern, text, re.I)]
+    return found[0] if len(found) == 1 else None
+
+
+def reference_label(label: str) -> Classification | None | str:
+    for pattern, classification in taxonomy._LABEL_RULES:
+        if re.search(pattern.regex.pattern, label, re.I):
+            if classification is None:
+                return "not rehab"
+            if re.search(taxonomy._PD.regex.pattern, label, re.I) and classification.service_type.is_inpatient:
+                return Classification(classification.service_type, classification.subtype,
+                                      classification.legacy_locked, pd_specialist=True)
+            return classification
+    return None
+
+
+def fast_label(label: str) -> Classification | None | str:
+    try:
+        return taxonomy.classify_label(label)
+    except NotRehab:
+        return "not rehab"
+
+
+def assert_same(text: str) -> None:
+    assert needs.extract_needs(text) == reference_needs(text), text
+    assert needs.extract_gender(text) == reference_gender(text), text
+    assert fast_label(text) == reference_label(text), text
+
+
+def real_texts(data_dir: Path) -> list[str]:
+    """Every service name in the real NHS files (ODS names are in capitals) and the sample's prose."""
+    services = data_dir / "services"
+    texts = []
+    with open(services / "ods_trusts_and_sites_2018_geocoded.csv", newline="", encoding="utf-8") as handle:
+        texts += [row["name"] for row in csv.DictReader(handle)]
+    with open(services / "nhs_website_hospitals_2018.csv", newline="", encoding="utf-8-sig") as handle:
+        texts += [f"{row['OrganisationName']} {row['SubType']} {row['Sector']}" for row in csv.DictReader(handle)]
+    sample = json.loads((ROOT / "sample" / "rehabmap-sample.oruk.json").read_text(encoding="utf-8"))
+    texts += [f"{s['name']} {s.get('description', '')}" for s in sample["contents"]]
+    return texts
+
+
+def test_same_answers_on_real_names_and_descriptions(data_dir):
+    texts = real_texts(data_dir)
+    assert len(texts) > 30_000
+    for text in texts:
+        assert_same(text)
+
+
+# Words the patterns look for, negations, and the four letters re.IGNORECASE treats as ASCII twins.
+_WORDS = ["no", "not", "does not accept", "unable to support", "excludes", "Autism", "AUTISTIC", "asc",
+          "learning disabilities", "Personality Disorder", "detained", "MHA", "section 3", "Section 37/41",
+          "s37/41", "restricted patients", "dual diagnosis", "older people", "ABI", "acquired brain injury",
+          "step-free", "wheelchair accessible", "sensory-friendly", "women-only", "for men", "men's ward",
+          "mixed-sex", "locked rehab", "high dependency", "complex care", "care team", "longer stay", "level 2",
+          "Level 1", "community rehabilitation unit", "rehabilitation team", "IPS", "IMHA", "imca",
+          "care act advocacy", "advocate", "floating support", "24-hour staffed", "care home", "supported living",
+          "rehab ward", "peer support", "charity", "low secure", "PD unit", "and", "the", "for", "with",
+          "İMHA", "ıps", "ſection 3", "Kare home", "\u212aare home", "wıth", "—", ",", "."]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS), min_size=1, max_size=12), st.sampled_from([" ", "  ", "\n", "-"]))
+def test_same_answers_on_generated_text(words, separator):
+    assert_same(separator.join(words))
+
+
+@pytest.mark.parametrize("text", ["İMHA service", "\u212aare home", "ſupported housing", "No ABI", "wıth autism"])
+def test_ascii_twins_match_as_ignorecase_does(text):
+    assert_same(text)
