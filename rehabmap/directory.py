@@ -91,6 +91,13 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid of the row an INSERT just made (sqlite3 types `lastrowid` as optional for other statements)."""
+    if cursor.lastrowid is None:
+        raise RuntimeError("an INSERT returned no row id")
+    return cursor.lastrowid
+
+
 @dataclass(frozen=True)
 class Change:
     field: str
@@ -202,13 +209,14 @@ class Directory:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (str(uuid.uuid4()), at, actor, action, resource_type, resource_id, change.field,
                  json.dumps(change.old), json.dumps(change.new)))
-            last = int(cursor.lastrowid)
+            last = _inserted_id(cursor)
         return last
 
     def audit(self, *, resource_id: str | None = None, resource_type: str | None = None,
               after_id: int = 0, limit: int = 100) -> tuple[list[AuditEntry], int]:
         """Entries oldest first, after `after_id` (a cursor), and how many match in all."""
-        where, params = ["id > ?"], [after_id]
+        where: list[str] = ["id > ?"]
+        params: list[int | str] = [after_id]
         if resource_id is not None:
             where.append("resource_id = ?")
             params.append(resource_id)
@@ -221,8 +229,10 @@ class Directory:
             rows = conn.execute(
                 f"SELECT id, uuid, at, actor, action, resource_type, resource_id, field, old, new FROM audit "
                 f"WHERE {clause} ORDER BY id LIMIT ?", [*params, limit]).fetchall()
-        entries = [AuditEntry(*row[:8], json.loads(row[8]) if row[8] is not None else None,
-                              json.loads(row[9]) if row[9] is not None else None) for row in rows]
+        entries = [AuditEntry(entry_id, entry_uuid, at, actor, action, rtype, rid, fname,
+                              json.loads(old) if old is not None else None,
+                              json.loads(new) if new is not None else None)
+                   for entry_id, entry_uuid, at, actor, action, rtype, rid, fname, old, new in rows]
         return entries, int(total)
 
     # --- overlay ------------------------------------------------------------------------------------
@@ -274,8 +284,8 @@ class Directory:
         with self._transaction() as conn:
             if conn.execute("SELECT 1 FROM organisations WHERE name = ?", (name,)).fetchone():
                 raise InvalidValue(f"There is already an organisation called '{name}'.", field="name")
-            org_id = int(conn.execute("INSERT INTO organisations (name, created_at) VALUES (?, ?)",
-                                      (name, at)).lastrowid)
+            org_id = _inserted_id(conn.execute("INSERT INTO organisations (name, created_at) VALUES (?, ?)",
+                                               (name, at)))
             self._audit(conn, actor, "create", "organization", str(org_id), [Change("name", None, name)], at)
         return Organisation(org_id, name, at)
 
