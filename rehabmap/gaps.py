@@ -249,6 +249,13 @@ def chord_to_km(chord: np.ndarray) -> np.ndarray:
         return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.clip(np.asarray(chord, dtype=float) / 2.0, 0.0, 1.0))
 
 
+def _query(tree: cKDTree, points: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """`tree.query` for an array of points: the chord lengths and the tree rows, as arrays. (scipy gives
+    scalars for a single point; its stubs cannot tell the two apart from the argument.)"""
+    chord, idx = tree.query(points, k=k)
+    return np.asarray(chord), np.asarray(idx)
+
+
 # --- the batch core -----------------------------------------------------------------------------------
 
 @dataclass
@@ -297,7 +304,7 @@ class GapAnalysis:
         for c, (rows, tree) in enumerate(zip(self._rows, self._trees)):
             if tree is None:
                 continue
-            chord, idx = tree.query(xyz, k=1)
+            chord, idx = _query(tree, xyz, k=1)
             self.distance_km[c] = chord_to_km(chord)
             self.nearest_row[c] = rows[idx]
         self._lock = threading.Lock()
@@ -348,7 +355,7 @@ class GapAnalysis:
             k = min(8, len(rows))
             xyz = self.small_areas.xyz
             while pending.size:
-                chord, idx = tree.query(xyz[pending], k=k)
+                chord, idx = _query(tree, xyz[pending], k=k)
                 chord, idx = chord.reshape(len(pending), k), idx.reshape(len(pending), k)
                 outside = service_group[idx] != own[pending][:, None]
                 found = outside.any(axis=1)
@@ -410,7 +417,7 @@ class GapAnalysis:
                     far[j] = values["fallback_mean_km"][j] > threshold
                 tree = self._trees[c]
                 assert tree is not None  # rows is not empty
-                chord, idx = tree.query(centres / np.linalg.norm(centres, axis=1)[:, None], k=1)
+                chord, idx = _query(tree, centres / np.linalg.norm(centres, axis=1)[:, None], k=1)
                 values["nearest_provider_km"][j] = chord_to_km(chord)
                 nearest_provider[j] = rows[idx]
         if level == "england":

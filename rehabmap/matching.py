@@ -173,7 +173,7 @@ def explain(service: Service, distance_km: float, in_icb: bool, home: HomeLike, 
         parts.append("Not known: " + ", ".join(need_label(n) for n in unknown) + " (ask the service).")
     if out_of_catchment:
         parts.append("Out of catchment: the home is outside the area this service says it serves.")
-    if capacity:
+    if capacity and service.capacity_as_of is not None:  # a capacity now always has its date
         parts.append(f"Capacity {capacity} as of {service.capacity_as_of.isoformat()}.")
     elif service.capacity:
         parts.append("Capacity unknown: the last report is more than 14 days old.")
@@ -222,7 +222,7 @@ def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, toda
     already knows it (so it is not asked again)."""
     wanted = request.types or tuple(ServiceType)
     icb = home.areas.icb_code
-    counts = _counts_in_icb(backend, home, request, wanted) if icb else {}
+    counts = _counts_in_icb(backend, home, request, wanted, icb) if icb else {}
     summary = []
     for service_type in sorted(wanted, key=lambda t: t.restrictiveness):
         query = _base_query(request, home, frozenset({service_type}))
@@ -234,10 +234,8 @@ def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, toda
 
 
 def _counts_in_icb(backend: IndexBackend, home: HomeLike, request: MatchRequest,
-                   wanted: tuple[ServiceType, ...]) -> dict[ServiceType, int]:
+                   wanted: tuple[ServiceType, ...], icb_code: str) -> dict[ServiceType, int]:
     """Per wanted type, how many services pass the filters inside the home ICB, in one pass."""
-    icb = frozenset({home.areas.icb_code})
+    icb = frozenset({icb_code})
     counts = backend.count_by_type(replace(_base_query(request, home, frozenset(wanted)), area_codes=icb))
     return {t: counts.get(t, 0) for t in wanted}
-    return {t: backend.find(replace(_base_query(request, home, frozenset({t})), area_codes=icb), limit=0).total
-            for t in wanted}

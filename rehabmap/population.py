@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -29,7 +29,7 @@ ENGLAND_NAME = "England"
 GapLevel = Literal["icb", "la"]
 GAP_LEVELS: tuple[GapLevel, ...] = ("icb", "la")
 LEVEL_LABELS: dict[str, str] = {"icb": "integrated care board", "la": "local authority", "england": "country"}
-_LEVEL_ALIASES = {"icb": "icb", "la": "la", "lad": "la", "ltla": "la", "local_authority": "la"}
+_LEVEL_ALIASES: dict[str, GapLevel] = {"icb": "icb", "la": "la", "lad": "la", "ltla": "la", "local_authority": "la"}
 
 
 def parse_level(value: str) -> GapLevel:
@@ -38,7 +38,7 @@ def parse_level(value: str) -> GapLevel:
     if key not in _LEVEL_ALIASES:
         raise InvalidValue(f"Unknown area level '{value}'. Use 'icb' (integrated care boards) or 'la' "
                            "(local authorities).", field="level")
-    return _LEVEL_ALIASES[key]  # type: ignore[return-value]
+    return _LEVEL_ALIASES[key]
 
 
 def unit_vectors(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
@@ -87,7 +87,7 @@ class SmallAreas:
     adult_pop: np.ndarray  # int64, aged 16 and over
     total_pop: np.ndarray  # int64, all ages
     source: str = ""
-    _cache: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+    _groups: dict[str, LevelGroups] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -119,16 +119,14 @@ class SmallAreas:
                           self.icb_name[mask], self.la[mask], self.la_name[mask], self.adult_pop[mask],
                           self.total_pop[mask], self.source)
 
-    @property
+    @cached_property
     def xyz(self) -> np.ndarray:
-        if "xyz" not in self._cache:
-            self._cache["xyz"] = unit_vectors(self.lat, self.lon)
-        return self._cache["xyz"]  # type: ignore[return-value]
+        return unit_vectors(self.lat, self.lon)
 
     def groups(self, level: str) -> LevelGroups:
         """Small areas grouped by ICB (`icb`), local authority (`la`) or all England (`england`)."""
-        key = f"groups:{level}"
-        if key not in self._cache:
+        key = level
+        if key not in self._groups:
             if level == "england":
                 groups = LevelGroups("england", np.array([ENGLAND_CODE], dtype=object),
                                      np.array([ENGLAND_NAME], dtype=object),
@@ -139,8 +137,8 @@ class SmallAreas:
                 codes, first, inverse = np.unique(code_col.astype(str), return_index=True, return_inverse=True)
                 groups = LevelGroups(level, codes.astype(object), name_col[first],
                                      inverse.astype(np.int64).ravel(), {c: i for i, c in enumerate(codes)})
-            self._cache[key] = groups
-        return self._cache[key]  # type: ignore[return-value]
+            self._groups[key] = groups
+        return self._groups[key]
 
     def level_of(self, code: str) -> str:
         """`icb`, `la` or `england` for a code the table knows; UnknownArea (naming it) otherwise."""
