@@ -129,7 +129,9 @@ class _LevelIndex:
 
 def _scaled_points(lats: np.ndarray, lons: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     xs = lons * _X_SCALE
-    return shapely.points(xs, lats), xs, lats
+    # Arrays in, an array of points out (the stubs also allow scalars, which give one Point); asarray
+    # returns that array itself.
+    return np.asarray(shapely.points(xs, lats)), xs, lats
 
 
 def _scale(geometry: BaseGeometry) -> BaseGeometry:

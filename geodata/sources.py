@@ -200,7 +200,8 @@ class PostcodeRows:
                 unit_divisor=1024,
                 disable=not self.progress,
             ) as watched,
-            _open_text(self.file.path, watched) as handle,
+            # tqdm's stubs type the wrapper as SupportsRead, but it proxies the whole binary file object.
+            _open_text(self.file.path, watched) as handle,  # type: ignore[arg-type]
         ):
             reader = csv.reader(handle)
             next(reader)
