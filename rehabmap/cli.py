@@ -62,15 +62,17 @@ def index_command(sources: tuple[Path, ...], mapping: Path | None, progress: boo
     from indexer.sources import load_source
     from rehabmap.directory import Directory
     from rehabmap.edits import OverlayWriter
+    from rehabmap.index.base import IndexWriter
     from rehabmap.runtime import open_geography, open_writer
 
     settings = get_settings()
     placer = GeographyPlacer(open_geography(settings))
     rows = chain(*(load_source(path, mapping=mapping) for path in sources))
-    writer = open_writer(settings)
+    live = open_writer(settings)
     directory = Directory.existing(settings.directory_path)
+    writer: IndexWriter = live
     if directory is not None:  # the maintainers' edits are laid over the new index before it goes live
-        writer = OverlayWriter(writer, directory)
+        writer = OverlayWriter(live, directory)
     report = build_index(rows, placer, writer, progress=progress and sys.stderr.isatty())
     report.warnings += getattr(writer, "warnings", [])
     for line in report.summary_lines():

@@ -28,16 +28,21 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
 from rehabmap.auth import PROVIDER_FIELDS, Principal, Role
 from rehabmap.directory import Change, Directory, OverlayEntry
 from rehabmap.errors import DomainError, Forbidden, InvalidEdit, ServiceExists, ServiceNotFound
-from rehabmap.index.base import OVERLAY_SOURCE, IndexBackend, overlay_record
+from rehabmap.index.base import OVERLAY_SOURCE, IndexBackend, RecordWriter, overlay_record
 from rehabmap.record import Provenance, Service
 from rehabmap.taxonomy import parse_need
+
+if TYPE_CHECKING:
+    from geodata.areas import AreaCodes
+    from geodata.postcodes import PostcodePoint
+    from rehabmap.runtime import LiveWriter
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +52,17 @@ MAINTAINER_ROLES = (Role.admin, Role.maintainer)
 ALL_ROLES = (Role.admin, Role.maintainer, Role.provider)
 
 
+class Postcodes(Protocol):
+    def lookup(self, text: str) -> PostcodePoint: ...
+
+
 class Geography(Protocol):
     """The slice of `geodata.Geography` an edit needs to place a service."""
 
-    postcodes: Any
+    @property
+    def postcodes(self) -> Postcodes: ...
 
-    def locate(self, lat: float, lon: float, lad_code: str | None = None) -> Any: ...
-
-
-class Writer(Protocol):
-    def upsert(self, changes: Mapping[str, Mapping[str, Any]], *,
-               before_commit: Callable[[], None] | None = None) -> list[Service]: ...
+    def locate(self, lat: float, lon: float, lad_code: str | None = None) -> AreaCodes: ...
 
 
 def pause_for_tests(stage: str | None, home: Path) -> Callable[[str], None]:
@@ -126,7 +131,7 @@ def _slug(text: str) -> str:
 class Editor:
     """The maintainers' writes, each audited, validated, and applied to the live index."""
 
-    def __init__(self, directory: Directory, backend: IndexBackend, writer: Writer, geography: Geography, *,
+    def __init__(self, directory: Directory, backend: IndexBackend, writer: RecordWriter, geography: Geography, *,
                  pause: Callable[[str], None] | None = None) -> None:
         self.directory = directory
         self.backend = backend
@@ -278,7 +283,7 @@ class Editor:
 class OverlayWriter:
     """An index writer that keeps the maintainers' edits through a rebuild (see the module docstring)."""
 
-    def __init__(self, inner: Any, directory: Directory) -> None:
+    def __init__(self, inner: LiveWriter, directory: Directory) -> None:
         self.inner = inner
         self.directory = directory
         self.warnings: list[str] = []

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from rehabmap.config import Backend, Settings
-from rehabmap.index.base import IndexBackend, IndexWriter
+from rehabmap.index.base import IndexBackend, IndexWriter, RecordWriter
 
 if TYPE_CHECKING:
     from geodata import Geography
+
+
+class LiveWriter(IndexWriter, RecordWriter, Protocol):
+    """A writer of the live index that both builds whole new indexes and edits single records, as each
+    backend's writer does."""
 
 
 def open_geography(settings: Settings) -> Geography:
@@ -27,7 +32,7 @@ def open_backend(settings: Settings) -> IndexBackend:
     return EmbeddedIndex(settings.index_path)
 
 
-def open_writer(settings: Settings) -> IndexWriter:
+def open_writer(settings: Settings) -> LiveWriter:
     if settings.backend is Backend.elasticsearch:
         from rehabmap.index.elastic import ElasticWriter
 
