@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from api.deps import AppState
 from geodata import Home
@@ -18,6 +19,8 @@ from rehabmap.index.base import Coverage, ServiceQuery
 from rehabmap.matching import covers
 from rehabmap.record import Service
 from rehabmap.taxonomy import parse_need, parse_type
+
+Sort = Literal["distance", "relevance", "name"]
 
 # Deep pages cost a scan each; like Elasticsearch's result window, paging stops here.
 MAX_WINDOW = 10_000
@@ -39,14 +42,15 @@ class Browse:
     radius_km: float | None = None
 
     @property
-    def sort(self) -> str:
+    def sort(self) -> Sort:
         return "distance" if self.near else "relevance" if self.query.text else "name"
 
 
-def locate(state: AppState, prefix: str | None = None, **where: str | float | None) -> Home:
+def locate(state: AppState, prefix: str | None = None, *, postcode: str | None = None, place: str | None = None,
+           lat: float | None = None, lon: float | None = None) -> Home:
     """Resolve a home; a domain error names the input as the caller sent it (e.g. `home.postcode`)."""
     try:
-        return state.geography.resolve(**where)
+        return state.geography.resolve(postcode=postcode, place=place, lat=lat, lon=lon)
     except DomainError as error:
         if prefix and error.field:
             error.field = f"{prefix}.{error.field}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,7 +25,7 @@ class TaxonomyNotFound(DomainError):
 
 
 def _body(status: int, code: str, message: str, field: str | None = None,
-          headers: dict[str, str] | None = None) -> JSONResponse:
+          headers: Mapping[str, str] | None = None) -> JSONResponse:
     error = {"code": code, "message": message}
     if field:
         error["field"] = field

@@ -10,9 +10,18 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import CoreSchema
 
 from api.schemas import ServiceOut
 from rehabmap.taxonomy import NEED_LABELS, ServiceType
@@ -33,7 +42,10 @@ def _iso_date(value: Any) -> Any:
 
 IsoDate = Annotated[date, Field(strict=False), BeforeValidator(_iso_date),
                     WithJsonSchema({"type": "string", "format": "date"})]
-TypeCode = Literal[tuple(t.value for t in ServiceType)]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # a Literal built at run time is not a type to mypy; what it holds is a str
+    TypeCode = str
+else:
+    TypeCode = Literal[tuple(t.value for t in ServiceType)]
 Code = Annotated[str, Field(min_length=1, max_length=40)]
 Phone = Annotated[str, Field(min_length=6, max_length=30, pattern=r"^\+?[0-9][0-9 ()-]{4,28}[0-9]$",
                              description="Digits, spaces, brackets, hyphens; may start with +.")]
@@ -41,6 +53,20 @@ Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]{1,64}@[A-Za-z0-9-
                              examples=["referrals@example.nhs.uk"])]
 Website = Annotated[str, Field(max_length=500, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s]*)?$",
                                examples=["https://www.example.nhs.uk/rehab"])]
+
+
+class _NotNull:
+    """Marks an `X | None` field as one that may be left out (it then reads None) but not sent as null:
+    it validates, and is documented, as X alone (a `default=None` is not validated)."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        schema = handler(source)
+        return schema["schema"] if schema["type"] == "nullable" else schema
+
+
+_T = TypeVar("_T")
+# `Optional`, not `_T | None`: the alias is evaluated at run time, where a TypeVar does not support `|`.
+Omittable = Annotated[Optional[_T], _NotNull()]  # noqa: UP007
 _NEEDS = "Needs: " + ", ".join(NEED_LABELS) + ", or language:<ISO 639 code>."
 
 
@@ -59,26 +85,26 @@ class _EditableFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: str = Field(default=None, min_length=2, max_length=300)
+    name: Omittable[str] = Field(default=None, min_length=2, max_length=300)
     organisation: str | None = Field(default=None, min_length=1, max_length=200)
     provider_type: Literal["nhs", "independent", "local_authority", "vcfse"] | None = None
-    service_type: TypeCode = None
+    service_type: Omittable[TypeCode] = None
     subtype: Code | None = None
     original_label: str | None = Field(default=None, max_length=200)
-    legacy_locked_label: bool = None
-    pd_specialist: bool = None
-    description: str = Field(default=None, max_length=5000)
-    needs_met: list[Code] = Field(default=None, max_length=40, description=_NEEDS)
-    needs_not_met: list[Code] = Field(default=None, max_length=40, description=_NEEDS)
+    legacy_locked_label: Omittable[bool] = None
+    pd_specialist: Omittable[bool] = None
+    description: Omittable[str] = Field(default=None, max_length=5000)
+    needs_met: Omittable[list[Code]] = Field(default=None, max_length=40, description=_NEEDS)
+    needs_not_met: Omittable[list[Code]] = Field(default=None, max_length=40, description=_NEEDS)
     min_age: int | None = Field(default=None, ge=0, le=120)
     max_age: int | None = Field(default=None, ge=0, le=120)
     gender: Literal["female_only", "male_only", "mixed_gender"] | None = None
     address: str | None = Field(default=None, max_length=300)
     postcode: str | None = Field(default=None, min_length=5, max_length=10, description=(
         "A full postcode. Given without lat and lon, the service is placed at it."))
-    lat: float = Field(default=None, ge=49.8, le=55.9, description="Latitude (WGS84); give lon with it.")
-    lon: float = Field(default=None, ge=-6.5, le=2.0, description="Longitude (WGS84); give lat with it.")
-    service_area: ServiceAreaIn = None
+    lat: Omittable[float] = Field(default=None, ge=49.8, le=55.9, description="Latitude (WGS84); give lon with it.")
+    lon: Omittable[float] = Field(default=None, ge=-6.5, le=2.0, description="Longitude (WGS84); give lat with it.")
+    service_area: Omittable[ServiceAreaIn] = None
     beds: int | None = Field(default=None, ge=0, le=10_000)
     capacity: Literal["available", "limited", "none"] | None = Field(default=None, description=(
         "Beds or places now. Without capacity_as_of it is stamped with today's date."))
@@ -91,7 +117,7 @@ class _EditableFields(BaseModel):
     cqc_location_id: str | None = Field(default=None, max_length=20, pattern=r"^1-[0-9]{1,15}$")
     cqc_rating: Literal["Outstanding", "Good", "Requires improvement", "Inadequate"] | None = None
     cqc_rating_date: IsoDate | None = None
-    status: Literal["active", "inactive"] = None
+    status: Omittable[Literal["active", "inactive"]] = None
 
     def given(self) -> dict[str, Any]:
         """The fields the caller sent, as JSON values."""

@@ -347,9 +347,9 @@ class ListedServiceOut(ServiceOut):
         description="The place searched near is outside the area the service says it serves.")
 
     @classmethod
-    def of(cls, s: Service, today: date, distance_km: float | None = None, in_home_icb: bool | None = None,
-           out_of_catchment: bool | None = None,
-           verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> ListedServiceOut:
+    def of(cls, s: Service, today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS, *,
+           distance_km: float | None = None, in_home_icb: bool | None = None,
+           out_of_catchment: bool | None = None) -> ListedServiceOut:
         return cls(**cls.fields_of(s, today, polygon=False, verify_after_days=verify_after_days),
                    distance_km=distance_km, in_home_icb=in_home_icb,
                    out_of_catchment=out_of_catchment)

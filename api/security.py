@@ -197,6 +197,7 @@ def document(app: FastAPI) -> None:
         app.openapi_schema = schema
         return schema
 
+    # FastAPI's documented way to extend the schema is to replace app.openapi, which it types as a method.
     app.openapi = openapi  # type: ignore[method-assign]
 
 

@@ -23,6 +23,7 @@ from fastapi.responses import Response
 
 from api.deps import AppState, State
 from api.schemas import ERRORS
+from geodata.layout import AreaLevel
 from rehabmap.errors import InvalidValue, UnknownArea
 from rehabmap.gaps import (
     INDICATORS,
@@ -135,7 +136,7 @@ def get_england_map(state: State, type: Annotated[str, Query(description="One se
                     inpatient_km: InpatientKm = 50.0) -> Response:
     """An SVG map of England shading each ICB or local authority by one indicator, drawn server-side."""
     level = _level(level)
-    geo_level = "icb" if level == "icb" else "lad"
+    geo_level: AreaLevel = "icb" if level == "icb" else "lad"
     geometries = {a.code: a.geometry for a in state.geography.areas.areas(geo_level)}
     svg = overview_map(_analysis(state), parse_category(type), indicator, geometries, level,
                        _options(community_km, inpatient_km))

@@ -6,6 +6,7 @@ who may do what is decided there. Replies are never cached, and no CORS header i
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -33,6 +34,7 @@ from rehabmap.directory import Directory, Organisation, hsds_metadata
 from rehabmap.edits import MAINTAINER_ROLES, Editor
 from rehabmap.errors import DirectoryUnavailable, ServiceNotFound
 from rehabmap.freshness import due_for_verification
+from rehabmap.record import Service
 
 _SECURITY = HTTPBearer(auto_error=False, scheme_name="token",
                        description="A rehabmap API token: 'Authorization: Bearer rmk_<id>_<secret>'. "
@@ -71,6 +73,14 @@ def _directory(state: AppState) -> Directory:
     return state.directory
 
 
+def _owned(state: AppState, caller: Principal) -> list[str] | None:
+    """The services a provider token's organisation owns; None for the other roles, which may see every one."""
+    if caller.role is not Role.provider:
+        return None
+    assert caller.organisation_id is not None  # a provider token always has one (a CHECK on the tokens table)
+    return _directory(state).owned_by(caller.organisation_id)
+
+
 def _editor(state: AppState) -> Editor:
     if state.editor is None:
         raise DirectoryUnavailable(_UNAVAILABLE)
@@ -98,7 +108,7 @@ def _edit(state: AppState, result: tuple[Any, list[str]]) -> EditOut:
 @router.get("/me", response_model=MeOut, summary="Who this token is")
 def me(caller: Caller, state: State) -> MeOut:
     """The token's label, role and organisation; for a provider, the services it may change."""
-    services = _directory(state).owned_by(caller.organisation_id) if caller.role is Role.provider else None
+    services = _owned(state, caller)
     return MeOut(token_id=caller.token_id, name=caller.name, role=caller.role.value,
                  organisation=caller.organisation, services=services)
 
@@ -144,8 +154,9 @@ def verification_due(
     """Active services never verified, or not verified for `verify_after_days` (REHABMAP_VERIFY_AFTER_DAYS),
     the longest overdue first. A provider sees its own services only."""
     days = state.settings.verify_after_days
-    if caller.role is Role.provider:
-        owned = _directory(state).owned_by(caller.organisation_id)
+    owned = _owned(state, caller)
+    services: Iterable[Service]
+    if owned is not None:
         services = [s for s in (state.backend.get(i) for i in owned) if s is not None]
     else:
         services = state.backend.all()
@@ -175,7 +186,7 @@ def audit(
     next_after = entries[-1].id if entries and len(entries) == limit else None
     if format == "hsds":
         return HsdsAuditOut(total=total, next_after_id=next_after,
-                            contents=[HsdsMetadataOut(**hsds_metadata(e)) for e in entries])
+                            contents=[HsdsMetadataOut(**row) for row in map(hsds_metadata, entries) if row is not None])
     return AuditOut(total=total, next_after_id=next_after, entries=[AuditEntryOut(**vars(e)) for e in entries])
 
 

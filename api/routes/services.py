@@ -65,8 +65,8 @@ def list_services(
                      lad_code=near.areas.lad_code, lad_name=near.areas.lad_name, precision=near.precision)
         if near else None,
         radius_km=b.radius_km,
-        results=[ListedServiceOut.of(i.service, today, i.distance_km, i.in_home_icb, i.out_of_catchment,
-                                     state.settings.verify_after_days)
+        results=[ListedServiceOut.of(i.service, today, state.settings.verify_after_days, distance_km=i.distance_km,
+                                     in_home_icb=i.in_home_icb, out_of_catchment=i.out_of_catchment)
                  for i in items])
 
 
