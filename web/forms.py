@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
 from rehabmap.errors import DomainError
+
+if TYPE_CHECKING:
+    from geodata import Geography, Home
 
 MAX_BODY = 16_384
 MAX_VALUE = 200
@@ -75,15 +79,16 @@ class Errors:
         return list(self.by_field.items())
 
 
-def resolve_where(geography: object, text: str, field_id: str, errors: Errors, what: str = "a postcode or town"):
+def resolve_where(geography: Geography, text: str, field_id: str, errors: Errors,
+                  what: str = "a postcode or town") -> Home | None:
     """A postcode (anything with a digit in it) or a place name, as a Home; None with an error when not."""
     if not text:
         errors.add(field_id, f"Enter {what}")
         return None
     try:
         if _DIGIT.search(text):
-            return geography.resolve(postcode=text)  # type: ignore[attr-defined]
-        return geography.resolve(place=text)  # type: ignore[attr-defined]
+            return geography.resolve(postcode=text)
+        return geography.resolve(place=text)
     except DomainError as error:
         errors.add_domain(error, field_id)
         return None

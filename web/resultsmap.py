@@ -11,11 +11,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
 import shapely.errors
 from markupsafe import Markup, escape
+
+if TYPE_CHECKING:
+    from geodata import Geography
 
 WIDTH, HEIGHT, PAD = 640, 420, 28
 MIN_SPAN_KM = 4.0
@@ -31,8 +35,8 @@ class Pin:
 
 
 @lru_cache(maxsize=4)
-def _boundaries(geography: object) -> tuple[shapely.STRtree, np.ndarray, list[str]]:
-    areas = geography.areas.areas("lad")  # type: ignore[attr-defined]
+def _boundaries(geography: Geography) -> tuple[shapely.STRtree, np.ndarray, list[str]]:
+    areas = geography.areas.areas("lad")
     geoms = np.array([a.geometry for a in areas], dtype=object)
     return shapely.STRtree(geoms), geoms, [a.name for a in areas]
 
@@ -75,7 +79,7 @@ def _path(geometry: shapely.Geometry, frame: Frame) -> str:
     return "".join(parts)
 
 
-def results_map(geography: object, home_lat: float, home_lon: float, home_label: str, pins: list[Pin],
+def results_map(geography: Geography, home_lat: float, home_lon: float, home_label: str, pins: list[Pin],
                 map_id: str = "results-map") -> Markup:
     frame = _frame([(home_lat, home_lon), *[(p.lat, p.lon) for p in pins]])
     lon0, lat_top, k, scale = frame

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 from markupsafe import Markup
 
 from rehabmap.errors import DomainError
 from rehabmap.record import Service
 from web import present
+
+if TYPE_CHECKING:
+    from geodata import Geography
 
 Row = tuple[str, "str | Markup"]
 
@@ -50,14 +54,14 @@ def who_rows(service: Service) -> list[Row]:
     return rows
 
 
-def area_name(geography: object, code: str) -> str:
+def area_name(geography: Geography, code: str) -> str:
     try:
-        return geography.areas.get(code).name  # type: ignore[attr-defined]
+        return geography.areas.get(code).name
     except (DomainError, AttributeError):
         return code
 
 
-def professional_rows(service: Service, geography: object, today: date) -> list[Row]:
+def professional_rows(service: Service, geography: Geography, today: date) -> list[Row]:
     rows: list[Row] = [("Service type", present.type_label(service))]
     if service.original_label:
         rows.append(("Listed by the source as", service.original_label))

@@ -52,7 +52,7 @@ class GapsUnavailable(Exception):
 
 def analysis(state: AppState) -> GapAnalysis:
     try:
-        return analysis_for(state.backend, state.settings.data_dir, state.geography.areas)  # type: ignore[attr-defined]
+        return analysis_for(state.backend, state.settings.data_dir, state.geography.areas)
     except FileNotFoundError as error:
         raise GapsUnavailable(str(error)) from error
 
