@@ -19,10 +19,10 @@ import re
 from typing import Any
 
 try:  # the parser is private; without it patterns simply run without needles (same answers, slower)
-    from re import _constants as sre
-    from re import _parser as sre_parse
+    from re import _constants as sre  # type: ignore[attr-defined]  # private: not in typeshed's stubs
+    from re import _parser as sre_parse  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - every supported Python (3.11+) has them
-    sre_parse = None  # type: ignore[assignment]
+    sre_parse = None
 
 _TWINS = {"İ": "i", "ı": "i", "ſ": "s", "K": "k"}
 _ASCII_TWINS = str.maketrans(_TWINS)
