@@ -69,9 +69,10 @@ def corpus(n: int, seed: int = SEED) -> list[Service]:
 
 def index_file(n: int) -> Path:
     """The embedded index of the n-service corpus, written once and reused."""
-    from rehabmap.index.embedded import EmbeddedWriter
+    from rehabmap.index.embedded import SCHEMA_VERSION, EmbeddedWriter
 
-    path = CACHE / f"index-v{CORPUS_VERSION}-{n}.sqlite"
+    # Named by the index schema too, so a file in an older layout (which cannot be opened) is never reused.
+    path = CACHE / f"index-v{CORPUS_VERSION}-schema{SCHEMA_VERSION}-{n}.sqlite"
     if not path.exists():
         log(f"making the {label(n)} corpus and its index (once; cached in {CACHE}) …")
         started = time.perf_counter()

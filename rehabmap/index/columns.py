@@ -11,15 +11,19 @@ lookups in small per-query tables, so no query allocates or scans a full-length 
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring
+from typing import Any
 
 import numpy as np
 import shapely
 from shapely.geometry import shape
 
+from geodata.areas import AreaCodes
 from geodata.distance import EARTH_RADIUS_KM, haversine_km
 from rehabmap.index.base import Coverage, ServiceQuery
 from rehabmap.record import Service
@@ -45,12 +49,55 @@ _SAFETY = 1e-6
 _ROWS_PER_RESULT, _MIN_ROWS = 24, 64
 
 
-def _index_lists(keys: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
-    lists: dict[str, list[int]] = defaultdict(list)
-    for i, values in enumerate(keys):
-        for value in values:
-            lists[value].append(i)
-    return {k: np.asarray(v, dtype=np.int64) for k, v in lists.items()}
+# What the columns are built from, one value per field per row, in this order. `row_values` is the one
+# place these are computed from a Service. They are plain facts about the record (no bit numbers, no
+# filter sentinels), so a stored file does not depend on how this module encodes them:
+#   - needs are space-separated codes (a need code never holds a space: `parse_need`);
+#   - the located area is the record's four area codes, read back through `AreaCodes.codes`;
+#   - the catchment codes, which are free text, are a JSON list; the polygon is GeoJSON text;
+#   - yes/no is 1/0, and an absent value is "" (text) or -1 (ages, never negative): Python's sqlite3 binds
+#     None and bools (not exactly int) through its adapter lookup, ~0.3 µs a value, which would cost the
+#     index build a fifth of its speed.
+ROW_FIELDS = ("id", "lat", "lon", "service_type", "subtype", "needs_met", "needs_not_met", "min_age",
+              "max_age", "gender", "accepting", "active", "icb_code", "sub_icb_code", "lad_code", "region_code",
+              "serves", "restricted", "polygon", "name_key")
+_NO_AGE = -1
+
+
+def row_values(s: Service) -> tuple[Any, ...]:
+    """A service's values for `ROW_FIELDS` (kept cheap: the index build calls it for every record)."""
+    area, located = s.service_area, s.areas
+    return (
+        s.id, s.lat, s.lon, s.service_type.value, s.subtype or "",
+        " ".join(s.needs_met), " ".join(s.needs_not_met),
+        _NO_AGE if s.min_age is None else s.min_age, _NO_AGE if s.max_age is None else s.max_age,
+        s.gender or "", 1 if s.accepting_referrals is True else 0, 1 if s.status == "active" else 0,
+        located.icb_code or "", located.sub_icb_code or "", located.lad_code or "", located.region_code or "",
+        "[" + ",".join(map(encode_basestring, area.codes)) + "]" if area.codes else "[]",
+        1 if area.restricted else 0, "" if area.polygon is None else json.dumps(area.polygon),
+        s.name.casefold(),
+    )
+
+
+def _factorize(values: Sequence[Hashable]) -> tuple[np.ndarray, list[Any]]:
+    """Number the distinct values, first seen first: (per row its value's number, the distinct values).
+
+    Most columns hold a few hundred distinct values at most, so each is decoded once, not once per row."""
+    distinct = list(dict.fromkeys(values))
+    number = {value: i for i, value in enumerate(distinct)}
+    return np.fromiter(map(number.__getitem__, values), dtype=np.int64, count=len(values)), distinct
+
+
+def _shared(values: list[str]) -> np.ndarray:
+    """An object array of the strings, each distinct string one object (rows repeat a handful of values)."""
+    of, distinct = _factorize(values)
+    table = np.empty(len(distinct), dtype=object)
+    table[:] = distinct
+    return table[of]
+
+
+def _languages(needs: Sequence[str]) -> tuple[str, ...]:
+    return tuple(x for x in needs if x.startswith("language:"))
 
 
 class _CodeSets:
@@ -59,25 +106,33 @@ class _CodeSets:
     Codes are numbered; each row's numbers sit in a padded matrix (-1 = none), so the answer for any set
     of rows is one gather into a per-query boolean table. The rare row with more codes than the matrix
     is wide is answered from Python sets.
+
+    Built from groups: per row, which of a few distinct code lists it holds (`keys[of[row]]`), so the work
+    is per distinct list plus a few vectorised passes over the rows.
     """
 
     _WIDTH = 8
 
-    def __init__(self, keys: Sequence[Sequence[str]], rows_by_code: dict[str, np.ndarray]) -> None:
-        self.rows_by_code = rows_by_code
-        self.number = {code: i for i, code in enumerate(rows_by_code)}
-        width = min(max((len(set(k)) for k in keys), default=0), self._WIDTH)
+    def __init__(self, of: np.ndarray, keys: Sequence[Sequence[str]]) -> None:
+        keys = [tuple(dict.fromkeys(k)) for k in keys]
+        # Rows of each group, ascending: one stable sort of the group numbers.
+        order = np.argsort(of, kind="stable")
+        bounds = np.searchsorted(of[order], np.arange(len(keys) + 1))
+        parts: dict[str, list[np.ndarray]] = defaultdict(list)
+        for group, key in enumerate(keys):
+            for code in key:
+                parts[code].append(order[bounds[group]:bounds[group + 1]])
+        self.rows_by_code = {code: p[0] if len(p) == 1 else np.sort(np.concatenate(p))
+                             for code, p in parts.items()}
+        self.number = {code: i for i, code in enumerate(self.rows_by_code)}
+        width = min(max((len(k) for k in keys), default=0), self._WIDTH)
+        none = len(self.number)
         # One array per slot (not a 2-D matrix): a gather per slot is cheaper than gathering rows.
-        self.slots = [np.full(len(keys), len(self.number), dtype=np.int32) for _ in range(max(width, 1))]
-        overflow: dict[int, frozenset[str]] = {}
-        for i, values in enumerate(keys):
-            unique = list(dict.fromkeys(values))
-            if len(unique) > width:
-                overflow[i] = frozenset(unique)
-            for j, value in enumerate(unique[:width]):
-                self.slots[j][i] = self.number[value]
-        self.overflow_rows = np.array(sorted(overflow), dtype=np.int64)
-        self.overflow = overflow
+        self.slots = [np.array([self.number[k[j]] if j < len(k) else none for k in keys], dtype=np.int32)[of]
+                      for j in range(max(width, 1))]
+        wide = [group for group, key in enumerate(keys) if len(key) > width]
+        self.overflow_rows = np.flatnonzero(np.isin(of, wide)).astype(np.int64)
+        self.overflow = {int(i): frozenset(keys[of[i]]) for i in self.overflow_rows}
 
     def any_of(self, codes: frozenset[str] | Sequence[str], rows: np.ndarray) -> np.ndarray:
         table = np.zeros(len(self.number) + 1, dtype=bool)
@@ -192,43 +247,52 @@ class _Prepared:
 
 
 class ServiceColumns:
-    """Immutable column view of one index generation."""
+    """Immutable column view of one index generation.
 
-    def __init__(self, services: Sequence[Service]) -> None:
-        n = len(services)
-        self.services = list(services)
-        self.ids = np.array([s.id for s in services], dtype=object)
-        self.lat = np.array([s.lat for s in services], dtype=np.float64)
-        self.lon = np.array([s.lon for s in services], dtype=np.float64)
-        self.type = np.array([_TYPES.index(s.service_type) for s in services], dtype=np.int8)
+    Built from plain per-row values (`ROW_FIELDS`, as `row_values` computes them from a Service), not from
+    Service objects: the embedded index stores those values beside each record, so a generation loads
+    without validating a single record, and holds no Service at all (records are fetched when returned).
+    """
+
+    def __init__(self, rows: Sequence[Sequence[Any]]) -> None:
+        n = len(rows)
+        (ids, lat, lon, types, subtypes, needs_met, needs_not_met, min_age, max_age, genders, accepting,
+         active, icb, sub_icb, lad, region, serves, restricted, polygons, name_keys) = \
+            (list(c) for c in zip(*rows)) if n else ([] for _ in ROW_FIELDS)
+        self.ids = np.array(ids, dtype=object)
+        self.lat = np.array(lat, dtype=np.float64)
+        self.lon = np.array(lon, dtype=np.float64)
+        type_of, type_values = _factorize(types)
+        self.type = np.array([_TYPES.index(ServiceType(t)) for t in type_values], dtype=np.int8)[type_of]
         self.type_bit = (np.ones(n, dtype=np.uint8) << self.type.astype(np.uint8))
-        self.subtype = np.array([s.subtype or "" for s in services], dtype=object)
-        self.met = np.array([_bits(s.needs_met) for s in services], dtype=np.uint32)
-        self.not_met = np.array([_bits(s.needs_not_met) for s in services], dtype=np.uint32)
-        met_languages = [[x for x in s.needs_met if x.startswith("language:")] for s in services]
-        not_languages = [[x for x in s.needs_not_met if x.startswith("language:")] for s in services]
-        self.lang_met = _index_lists(met_languages)
-        self.lang_not = _index_lists(not_languages)
-        self._lang_met = _CodeSets(met_languages, self.lang_met)
-        self._lang_not = _CodeSets(not_languages, self.lang_not)
-        self.min_age = np.array([_UNKNOWN_AGE_MIN if s.min_age is None else s.min_age for s in services],
-                                dtype=np.int64)
-        self.max_age = np.array([_UNKNOWN_AGE_MAX if s.max_age is None else s.max_age for s in services],
-                                dtype=np.int64)
-        self.gender = np.array([s.gender or "" for s in services], dtype=object)
-        self.gender_code = np.array([_GENDERS.index(s.gender or "") for s in services], dtype=np.int8)
-        self.accepting = np.array([s.accepting_referrals is True for s in services], dtype=bool)
-        self.active = np.array([s.status == "active" for s in services], dtype=bool)
-        located = [s.areas.codes() for s in services]
-        self.located_in = _index_lists(located)
-        self._located = _CodeSets(located, self.located_in)
-        self.restricted = np.array([s.service_area.restricted for s in services], dtype=bool)
-        serves = [s.service_area.codes for s in services]
-        self.serves = _index_lists(serves)
-        self._serves = _CodeSets(serves, self.serves)
-        self.polygon_rows = np.array([i for i, s in enumerate(services) if s.service_area.polygon],
-                                     dtype=np.int64)
-        self.polygons = [shape(services[i].service_area.polygon) for i in self.polygon_rows]
+        self.subtype = _shared(subtypes)
+        met_of, met_values = _factorize(needs_met)
+        not_of, not_values = _factorize(needs_not_met)
+        met_lists, not_lists = [v.split() for v in met_values], [v.split() for v in not_values]
+        self.met = np.array([_bits(x) for x in met_lists], dtype=np.uint32)[met_of]
+        self.not_met = np.array([_bits(x) for x in not_lists], dtype=np.uint32)[not_of]
+        self._lang_met = _CodeSets(met_of, [_languages(x) for x in met_lists])
+        self._lang_not = _CodeSets(not_of, [_languages(x) for x in not_lists])
+        self.lang_met, self.lang_not = self._lang_met.rows_by_code, self._lang_not.rows_by_code
+        self.min_age = np.array(min_age, dtype=np.int64)
+        self.min_age[self.min_age == _NO_AGE] = _UNKNOWN_AGE_MIN
+        self.max_age = np.array(max_age, dtype=np.int64)
+        self.max_age[self.max_age == _NO_AGE] = _UNKNOWN_AGE_MAX
+        self.gender = _shared(genders)
+        self.gender_code = np.array([_GENDERS.index(g) for g in self.gender], dtype=np.int8)
+        self.accepting = np.array(accepting, dtype=bool)
+        self.active = np.array(active, dtype=bool)
+        located_of, located = _factorize(list(zip(icb, sub_icb, lad, region)))
+        self._located = _CodeSets(located_of, [
+            AreaCodes(icb_code=a or None, sub_icb_code=b or None, lad_code=c or None, region_code=d or None).codes()
+            for a, b, c, d in located])
+        self.located_in = self._located.rows_by_code
+        self.restricted = np.array(restricted, dtype=bool)
+        serves_of, serves = _factorize(serves)
+        self._serves = _CodeSets(serves_of, [json.loads(text) for text in serves])
+        self.serves = self._serves.rows_by_code
+        self.polygon_rows = np.array([i for i, p in enumerate(polygons) if p], dtype=np.int64)
+        self.polygons = [shape(json.loads(polygons[i])) for i in self.polygon_rows]
         self._polygon_tree = shapely.STRtree(self.polygons) if self.polygons else None
         self._prepared_polygons = np.array(self.polygons, dtype=object)
         if self.polygons:
@@ -247,8 +311,8 @@ class ServiceColumns:
                        | (self.accepting.astype(np.uint16) << _ACCEPTING_SHIFT)
                        | (self.restricted.astype(np.uint16) << _RESTRICTED_SHIFT)
                        | (self.gender_code.astype(np.uint16) << _GENDER_SHIFT))
-        self.by_id = {s.id: i for i, s in enumerate(services)}
-        order = sorted(range(n), key=lambda i: (services[i].name.casefold(), services[i].id))
+        self.by_id = dict(zip(ids, range(n)))
+        order = sorted(range(n), key=lambda i: (name_keys[i], ids[i]))
         self.name_rank = np.empty(n, dtype=np.int64)
         self.name_rank[order] = np.arange(n)
         # Ids are unique, so ordering by this rank is ordering by id.
@@ -257,8 +321,12 @@ class ServiceColumns:
         self._grid = _Grid(self.lat, self.lon)
         self._all = np.arange(n, dtype=np.int64)
 
+    @classmethod
+    def from_services(cls, services: Iterable[Service]) -> ServiceColumns:
+        return cls([row_values(s) for s in services])
+
     def __len__(self) -> int:
-        return len(self.services)
+        return len(self._all)
 
     def _rows(self, table: dict[str, np.ndarray], keys: frozenset[str] | Sequence[str]) -> np.ndarray:
         mask = np.zeros(len(self), dtype=bool)
@@ -340,6 +408,7 @@ class ServiceColumns:
         key = (lat, lon)
         table = self._polygon_hits.get(key)
         if table is None:
+            assert self._polygon_tree is not None, "asked only when there are polygons"
             # Boxes from the tree, then the exact test on the prepared polygons (the tree's own predicate
             # would prepare the point instead, which is slower).
             boxes = self._polygon_tree.query(shapely.Point(lon, lat))

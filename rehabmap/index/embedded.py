@@ -8,18 +8,17 @@ changes records of the live file in place, in one transaction, and readers reloa
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import os
 import sqlite3
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import ValidationError
@@ -27,12 +26,30 @@ from pydantic import ValidationError
 from geodata.distance import haversine_km
 from rehabmap.errors import DomainError, IndexNotBuilt
 from rehabmap.index.base import Hit, IndexInfo, Page, ServiceQuery, overlay_record
-from rehabmap.index.columns import ServiceColumns
+from rehabmap.index.columns import ROW_FIELDS, ServiceColumns, row_values
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
 
-SCHEMA_VERSION = "1"
-_SCHEMA = """
+# Schema 2 stores each record's query columns (`service_columns`) beside its JSON doc, so a reader loads a
+# generation with one SELECT and builds no Service objects; schema 1 files held only the docs and must be
+# rebuilt.
+SCHEMA_VERSION = "2"
+# Declarations of the columns named by `ROW_FIELDS`, in that order.
+_COLUMN_DECLARATIONS = {
+    "id": "TEXT NOT NULL", "lat": "REAL NOT NULL", "lon": "REAL NOT NULL", "service_type": "TEXT NOT NULL",
+    "subtype": "TEXT NOT NULL", "needs_met": "TEXT NOT NULL", "needs_not_met": "TEXT NOT NULL",
+    "min_age": "INTEGER NOT NULL", "max_age": "INTEGER NOT NULL", "gender": "TEXT NOT NULL",
+    "accepting": "INTEGER NOT NULL", "active": "INTEGER NOT NULL", "icb_code": "TEXT NOT NULL",
+    "sub_icb_code": "TEXT NOT NULL", "lad_code": "TEXT NOT NULL", "region_code": "TEXT NOT NULL",
+    "serves": "TEXT NOT NULL", "restricted": "INTEGER NOT NULL", "polygon": "TEXT NOT NULL",
+    "name_key": "TEXT NOT NULL",
+}
+assert tuple(_COLUMN_DECLARATIONS) == ROW_FIELDS, "the stored columns must be exactly what ServiceColumns reads"
+# The columns live in their own table, row for row with `services` (same rowid), not in it: beside the
+# ~1.2 KB docs they would leave room for 2 rows a page instead of 3 (178 MiB against 158 MiB at 100k), and
+# a load would read every page of the docs to reach them. Alone, they fill ~15 rows a page, and a load
+# reads only those pages.
+_SCHEMA = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE services (
     rowid INTEGER PRIMARY KEY,
@@ -40,13 +57,30 @@ CREATE TABLE services (
     service_type TEXT NOT NULL,
     doc TEXT NOT NULL
 );
+CREATE TABLE service_columns (
+    rowid INTEGER PRIMARY KEY,
+    {", ".join(f"{name} {declaration}" for name, declaration in _COLUMN_DECLARATIONS.items())}
+);
 CREATE VIRTUAL TABLE services_fts USING fts5(
     name, organisation, description, content='', tokenize='porter unicode61'
 );
 """
+_COLUMNS_SQL = ", ".join(ROW_FIELDS)
+_INTO_COLUMNS = f"INTO service_columns VALUES ({', '.join('?' * (len(ROW_FIELDS) + 1))})"
 _BATCH = 5000
+# Services validated from their docs that each loaded generation keeps, least recently used dropped first.
+# A query returns a few dozen and the same answers come back (the 200 benchmark matches touch ~2,000), so
+# the records in use stay cached while the rest of a large index is never held in memory. The bound keeps
+# the cost of the cache small: ~3 KB per Service (~30 MiB when full), and a full collection of the cyclic
+# GC walks each cached Service's ~13 objects (~50 ms when full, measured at 100k; the index itself is
+# NumPy arrays and flat dicts, which the GC does not walk). That is why the index is no longer frozen out of
+# the GC (`gc.freeze()` after each load): the millions of objects that made full collections stall for
+# 0.7 s at 100k (3.6 s at 500k) are gone, and a full collection right after a load takes ~11 ms.
+RECORD_CACHE_SIZE = 10_000
 _WRITE_TIMEOUT_S = 60.0  # an edit waits this long for readers loading a generation to finish
+_STALE_RETRIES = 3
 _log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class EmbeddedWriter:
@@ -88,6 +122,7 @@ class EmbeddedWriter:
         conn = sqlite3.connect(self.path, timeout=_WRITE_TIMEOUT_S, isolation_level=None)
         written: list[Service] = []
         try:
+            _check_schema(conn, self.path)
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("BEGIN IMMEDIATE")
             added = Counter[str]()
@@ -101,7 +136,7 @@ class EmbeddedWriter:
                     continue
                 if service == current:
                     continue
-                if row is None:
+                if current is None:
                     rowid = conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM services").fetchone()[0]
                     added[service.source] += 1
                 else:
@@ -111,6 +146,7 @@ class EmbeddedWriter:
                                  (rowid, current.name, current.organisation or "", current.description))
                 conn.execute("INSERT OR REPLACE INTO services VALUES (?, ?, ?, ?)",
                              (rowid, service.id, service.service_type.value, service.model_dump_json()))
+                conn.execute("INSERT OR REPLACE " + _INTO_COLUMNS, (rowid, *row_values(service)))
                 conn.execute("INSERT INTO services_fts (rowid, name, organisation, description) VALUES (?, ?, ?, ?)",
                              (rowid, service.name, service.organisation or "", service.description))
                 written.append(service)
@@ -155,24 +191,26 @@ class EmbeddedWriter:
 
     @staticmethod
     def _write_rows(conn: sqlite3.Connection, services: Iterable[Service]) -> tuple[int, Counter[str]]:
-        count, sources, rows, fts = 0, Counter[str](), [], []
+        count, sources, rows, columns, fts = 0, Counter[str](), [], [], []
         for service in services:
             count += 1
             sources[service.source] += 1
             rows.append((count, service.id, service.service_type.value, service.model_dump_json()))
+            columns.append((count, *row_values(service)))
             fts.append((count, service.name, service.organisation or "", service.description))
             if len(rows) >= _BATCH:
-                _flush(conn, rows, fts)
-        _flush(conn, rows, fts)
+                _flush(conn, rows, columns, fts)
+        _flush(conn, rows, columns, fts)
         return count, sources
 
 
-def _flush(conn: sqlite3.Connection, rows: list[tuple], fts: list[tuple]) -> None:
+def _flush(conn: sqlite3.Connection, rows: list[tuple], columns: list[tuple], fts: list[tuple]) -> None:
     conn.executemany("INSERT INTO services VALUES (?, ?, ?, ?)", rows)
+    conn.executemany("INSERT " + _INTO_COLUMNS, columns)
     conn.executemany("INSERT INTO services_fts (rowid, name, organisation, description) VALUES (?, ?, ?, ?)",
                      fts)
-    rows.clear()
-    fts.clear()
+    for batch in (rows, columns, fts):
+        batch.clear()
 
 
 def _touch(path: Path) -> None:
@@ -201,19 +239,93 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """A file in another layout cannot be read or edited: say so, and how to fix it, rather than fail on a
+    missing column."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    found = row[0] if row else "unknown"
+    if found == SCHEMA_VERSION:
+        return
+    older = found.isdigit() and int(found) < int(SCHEMA_VERSION)
+    raise IndexNotBuilt(
+        f"The index at {path} was built by {'an older' if older else 'a different'} version of rehabmap "
+        f"(schema {found}; this version reads schema {SCHEMA_VERSION}). "
+        "Run 'rehabmap index SOURCE...' again to rebuild it.")
+
+
+class _Stale(RuntimeError):
+    """The file was edited after the generation loaded: its records no longer match its columns."""
+
+    def __init__(self) -> None:
+        super().__init__("The index kept changing while it was read (maintainers' edits); ask again.")
+
+
+class _RecordCache:
+    """Bounded, thread-safe LRU of the Service at each row (see RECORD_CACHE_SIZE)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[int, Service] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get_many(self, rows: Iterable[int]) -> dict[int, Service]:
+        found = {}
+        with self._lock:
+            for row in rows:
+                service = self._items.get(row)
+                if service is not None:
+                    self._items.move_to_end(row)
+                    found[row] = service
+        return found
+
+    def put_many(self, services: Mapping[int, Service]) -> None:
+        with self._lock:
+            self._items.update(services)
+            for row in services:
+                self._items.move_to_end(row)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
 class _Generation:
-    """One loaded index file: its connection (for text search) and its columns."""
+    """One loaded index file: its columns, and its connection (for text search and the records).
+
+    Loading reads the query columns (one SELECT) and builds no Service: records are read from the file
+    and validated only when a query returns them, and the most recent are cached. The file can be edited in
+    place after the load (`EmbeddedWriter.upsert`); a record read after such an edit may no longer match
+    the columns, so every read checks SQLite's data_version and, if the file changed, raises `_Stale`
+    (the reader then answers from the new generation). Row i is the record with rowid i + 1: a build
+    numbers rows from 1 and an edit only replaces rows or appends the next one.
+    """
 
     def __init__(self, path: Path) -> None:
         stat = path.stat()
         self.identity = (stat.st_ino, stat.st_mtime_ns)
-        self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        meta = dict(self.conn.execute("SELECT key, value FROM meta"))
+        self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False,
+                                    isolation_level=None)
+        try:
+            # One read transaction, so the columns and data_version describe the same state of the file.
+            self.conn.execute("BEGIN")
+            _check_schema(self.conn, path)
+            meta = dict(self.conn.execute("SELECT key, value FROM meta"))
+            rows = self.conn.execute(f"SELECT {_COLUMNS_SQL} FROM service_columns ORDER BY rowid").fetchall()
+            self.data_version = self._data_version()
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.close()
+            raise
         self.built_at = datetime.fromisoformat(meta["built_at"])
         self.sources = json.loads(meta.get("sources", "{}"))
-        docs = self.conn.execute("SELECT doc FROM services ORDER BY rowid").fetchall()
-        self.columns = ServiceColumns([Service.model_validate_json(d) for (d,) in docs])
+        self.columns = ServiceColumns(rows)
+        del rows
+        self.records = _RecordCache(RECORD_CACHE_SIZE)
         self.lock = threading.Lock()
+
+    def _data_version(self) -> int:
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
 
     def text_rows(self, text: str) -> np.ndarray:
         """Row positions matching the text, best first (bm25)."""
@@ -226,17 +338,38 @@ class _Generation:
         size = len(self.columns)
         return np.array([r - 1 for (r,) in rows if r <= size], dtype=np.int64)
 
+    def services(self, rows: Iterable[int]) -> list[Service]:
+        """The services at these rows, in this order: from the cache, the rest read in one statement."""
+        rows = list(rows)
+        found = self.records.get_many(rows)
+        missing = sorted(set(rows) - found.keys())
+        if missing:
+            read = self._read(missing)
+            self.records.put_many(read)
+            found.update(read)
+        return [found[row] for row in rows]
 
-def _exempt_from_gc() -> None:
-    """Keep the cyclic garbage collector off the loaded generation.
+    def stream(self, batch: int = 1000) -> Iterator[Service]:
+        """Every service of the generation in row order, read a batch at a time (each batch its own short
+        statement, so neither the file nor the connection stays locked while the caller works), past the
+        cache (a full pass would only evict the records in use).
 
-    A generation is millions of long-lived, immutable objects; every full collection walks them all (0.7 s
-    at 100k services, 3.6 s at 500k), which stalls whatever request triggered it (bench/RESULTS.md).
-    Freezing moves them out of the collector's sight. Unfreezing first lets the generation just replaced
-    be collected, so a reload never keeps the old one alive."""
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
+        A pass cannot start again part way, so it does not check for edits: a record edited during the pass
+        is given as edited if its batch is read after the edit, and each record is whole either way."""
+        size = len(self.columns)
+        for start in range(0, size, batch):
+            yield from self._read(range(start, min(start + batch, size)), check=False).values()
+
+    def _read(self, rows: Sequence[int], *, check: bool = True) -> dict[int, Service]:
+        """The services at these rows, ascending, in one statement (the rowids go in as one JSON array, so
+        no limit on bound variables applies)."""
+        with self.lock:
+            docs = self.conn.execute(
+                "SELECT rowid, doc FROM services WHERE rowid IN (SELECT value FROM json_each(?)) ORDER BY rowid",
+                (json.dumps([row + 1 for row in rows]),)).fetchall()
+            if check and self._data_version() != self.data_version:
+                raise _Stale
+        return {rowid - 1: Service.model_validate_json(doc) for rowid, doc in docs}
 
 
 def _by_name(name_rank: np.ndarray, rows: np.ndarray, offset: int, limit: int) -> np.ndarray:
@@ -285,30 +418,45 @@ class EmbeddedIndex:
             with self._load_lock:
                 if self._generation is None or self._generation.identity != identity:
                     self._generation = _Generation(self.path)
-                    _exempt_from_gc()
                 generation = self._generation
         return generation
+
+    def _answer(self, question: Callable[[_Generation], T]) -> T:
+        """The question answered from one consistent generation: if the file is edited while the answer
+        reads its records, the next generation is loaded and asked again (at most a few times; edits are
+        rare, and each attempt sees every edit committed before it; after that, `_Stale` is raised)."""
+        for _ in range(_STALE_RETRIES):
+            generation = self._current()
+            try:
+                return question(generation)
+            except _Stale:
+                with self._load_lock:
+                    if self._generation is generation:
+                        self._generation = None  # the edit's new mtime may not be visible yet: load anyway
+        return question(self._current())
 
     def info(self) -> IndexInfo:
         g = self._current()
         return IndexInfo("embedded", len(g.columns), g.built_at, str(self.path), g.sources)
 
     def get(self, service_id: str) -> Service | None:
-        columns = self._current().columns
-        row = columns.by_id.get(service_id)
-        return None if row is None else columns.services[row]
+        def question(g: _Generation) -> Service | None:
+            row = g.columns.by_id.get(service_id)
+            return None if row is None else g.services([row])[0]
+        return self._answer(question)
 
     def find(self, query: ServiceQuery, *, limit: int = 20, offset: int = 0) -> Page:
-        g = self._current()
-        columns = g.columns
-        if query.text:
-            rows = g.text_rows(query.text)
-            rows = rows[columns.passing(query, rows)]
-            chosen = rows[offset:offset + limit]
-        else:
-            rows = columns.select(query)
-            chosen = _by_name(columns.name_rank, rows, offset, limit)
-        return Page([columns.services[i] for i in chosen], int(len(rows)))
+        def question(g: _Generation) -> Page:
+            columns = g.columns
+            if query.text:
+                rows = g.text_rows(query.text)
+                rows = rows[columns.passing(query, rows)]
+                chosen = rows[offset:offset + limit]
+            else:
+                rows = columns.select(query)
+                chosen = _by_name(columns.name_rank, rows, offset, limit)
+            return Page(g.services(chosen.tolist()), int(len(rows)))
+        return self._answer(question)
 
     def count_by_type(self, query: ServiceQuery) -> dict[ServiceType, int]:
         """Per type, how many services pass the query (the query's own types still filter): what
@@ -318,15 +466,17 @@ class EmbeddedIndex:
 
     def nearest(self, lat: float, lon: float, query: ServiceQuery, *, k: int,
                 radius_km: float | None = None) -> list[Hit]:
-        g = self._current()
-        columns = g.columns
-        if query.text:
-            rows = np.intersect1d(columns.select(query), g.text_rows(query.text))
-            distances = haversine_km(lat, lon, columns.lat[rows], columns.lon[rows])
-            rows, distances = columns._top_k_of(rows, distances, k, radius_km)
-        else:
-            rows, distances = columns.nearest(lat, lon, query, k, radius_km)
-        return [Hit(columns.services[row], float(d)) for row, d in zip(rows.tolist(), distances.tolist())]
+        def question(g: _Generation) -> list[Hit]:
+            columns = g.columns
+            if query.text:
+                rows = np.intersect1d(columns.select(query), g.text_rows(query.text))
+                distances = haversine_km(lat, lon, columns.lat[rows], columns.lon[rows])
+                rows, distances = columns._top_k_of(rows, distances, k, radius_km)
+            else:
+                rows, distances = columns.nearest(lat, lon, query, k, radius_km)
+            return [Hit(s, float(d)) for s, d in zip(g.services(rows.tolist()), distances.tolist())]
+        return self._answer(question)
 
     def all(self) -> Iterator[Service]:
-        return iter(self._current().columns.services)
+        """Every service, in the order they were written, read as the caller goes (see `_Generation.stream`)."""
+        return self._current().stream()

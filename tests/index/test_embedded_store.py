@@ -1,0 +1,209 @@
+"""The embedded index's file: query columns stored beside each record, records read only when returned.
+
+Real SQLite files in temporary folders; the records read back must be exactly the records written, before
+and after maintainers' edits, and a file in the old layout must say how to fix it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from rehabmap.errors import IndexNotBuilt
+from rehabmap.index import embedded
+from rehabmap.index.base import ServiceQuery
+from rehabmap.index.columns import ServiceColumns
+from rehabmap.index.embedded import EmbeddedIndex, EmbeddedWriter, _RecordCache
+from rehabmap.record import Service
+from rehabmap.taxonomy import ServiceType
+from bench.synthetic import make_services
+from tests.index.conftest import TODAY, _vary
+
+# More rows than one streamed batch (1,000), so `all()` crosses batches.
+SIZE = 2300
+
+
+@pytest.fixture(scope="module")
+def services(small_areas) -> list[Service]:
+    return _vary(make_services(small_areas, SIZE, seed=5, today=TODAY), seed=5)
+
+
+@pytest.fixture
+def path(tmp_path, services):
+    path = tmp_path / "index.sqlite"
+    EmbeddedWriter(path).replace_all(services)
+    return path
+
+
+def test_a_file_of_the_old_layout_says_to_rebuild_it(tmp_path, services):
+    path = tmp_path / "index.sqlite"
+    with sqlite3.connect(path) as conn:  # what rehabmap wrote before schema 2: the docs alone
+        conn.executescript("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                           "CREATE TABLE services (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+                           " service_type TEXT NOT NULL, doc TEXT NOT NULL);")
+        conn.executemany("INSERT INTO meta VALUES (?, ?)", [("schema_version", "1"),
+                                                            ("built_at", "2026-11-23T10:00:00+00:00")])
+        conn.execute("INSERT INTO services VALUES (1, ?, ?, ?)",
+                     (services[0].id, services[0].service_type.value, services[0].model_dump_json()))
+    for attempt in (lambda: EmbeddedIndex(path).info(), lambda: EmbeddedIndex(path).get(services[0].id),
+                    lambda: EmbeddedWriter(path).upsert({services[0].id: {"phone": "0113 496 0000"}})):
+        with pytest.raises(IndexNotBuilt) as caught:
+            attempt()
+        message = str(caught.value)
+        assert str(path) in message and "older version of rehabmap (schema 1" in message
+        assert "Run 'rehabmap index SOURCE...' again" in message
+    # Nothing was changed by the refused edit.
+    with sqlite3.connect(path) as conn:
+        assert json.loads(conn.execute("SELECT doc FROM services").fetchone()[0]) == services[0].model_dump(mode="json")
+
+    # Once rebuilt, the same reader answers.
+    reader = EmbeddedIndex(path)
+    EmbeddedWriter(path).replace_all(services)
+    assert reader.info().count == SIZE and reader.get(services[0].id) == services[0]
+
+
+def test_the_stored_columns_are_the_columns_of_the_records(path, services):
+    """Loaded from the file without building a Service, the columns are what the records give."""
+    loaded = EmbeddedIndex(path)._current().columns
+    built = ServiceColumns.from_services(services)
+    for name, value in vars(built).items():
+        if isinstance(value, np.ndarray) and value.dtype != object:
+            assert np.array_equal(getattr(loaded, name), value), name
+    for name in ("ids", "subtype", "gender"):
+        assert getattr(loaded, name).tolist() == getattr(built, name).tolist(), name
+    for name in ("lang_met", "lang_not", "located_in", "serves"):
+        assert {k: v.tolist() for k, v in getattr(loaded, name).items()} == \
+            {k: v.tolist() for k, v in getattr(built, name).items()}, name
+    assert loaded.by_id == built.by_id
+    assert [p.wkt for p in loaded.polygons] == [p.wkt for p in built.polygons] and len(loaded.polygons) > 0
+    assert loaded.lang_met and loaded.serves  # the corpus has languages and coded catchments to compare
+
+
+def test_records_read_back_are_the_records_written(path, services):
+    index = EmbeddedIndex(path)
+    by_id = {s.id: s for s in services}
+    assert all(index.get(s.id) == s for s in services[::7])
+    assert index.get("synthetic:no-such-service") is None
+
+    everything = ServiceQuery(include_inactive=True)
+    page = index.find(everything, limit=40, offset=15)
+    assert len(page.items) == 40 and page.total == SIZE
+    assert all(s == by_id[s.id] for s in page.items)
+
+    home = services[100]
+    hits = index.nearest(home.lat, home.lon, everything, k=25, radius_km=200)
+    assert hits[0].service == home and all(h.service == by_id[h.service.id] for h in hits)
+    distances = [h.distance_km for h in hits]
+    assert distances == sorted(distances)
+
+    # A page asked twice (now from the cache) is the same, in the same order.
+    assert index.find(everything, limit=40, offset=15).items == page.items
+
+
+def test_all_streams_every_record_in_order_without_holding_them(path, services):
+    index = EmbeddedIndex(path)
+    stream = index.all()
+    first = next(stream)
+    assert first == services[0]
+    assert len(index._current().records) == 0  # a full pass goes past the cache
+    assert [first, *stream] == services
+
+
+def test_edits_and_added_services_read_back_as_written(path, services):
+    index = EmbeddedIndex(path)
+    edited, retired = services[10], services[11]
+    assert index.get(edited.id) == edited  # cached before the edit
+    added = services[12].model_copy(update={"id": "synthetic:added-by-edit", "name": "Wren Lodge Recovery House"})
+    written = EmbeddedWriter(path).upsert({
+        edited.id: {"name": "Kestrel Recovery House", "needs_met": ["autism"], "needs_not_met": []},
+        retired.id: {"status": "inactive"},
+        added.id: added.model_dump(mode="json"),
+    })
+    assert {s.id for s in written} == {edited.id, retired.id, added.id}
+    now = {s.id: s for s in written}
+
+    assert index.info().count == SIZE + 1
+    assert index.get(edited.id) == now[edited.id] and index.get(edited.id).name == "Kestrel Recovery House"
+    assert index.get(added.id) == now[added.id]
+    # The columns follow the edits: the new name sorts and is found, the retired service is left out.
+    assert [s.id for s in index.find(ServiceQuery(text="Kestrel", include_inactive=True)).items] == [edited.id]
+    assert [s.id for s in index.find(ServiceQuery(text="Wren Lodge", include_inactive=True)).items] == [added.id]
+    assert retired.id not in {s.id for s in index.find(ServiceQuery(), limit=SIZE).items}
+    assert index.find(ServiceQuery(needs=("autism",), needs_confirmed=True, include_inactive=True),
+                      limit=SIZE).items.count(now[edited.id]) == 1
+    streamed = list(index.all())
+    assert streamed == [now.get(s.id, s) for s in services] + [now[added.id]]
+
+
+def test_an_edit_the_reader_has_not_noticed_is_never_mixed_with_old_columns(path, services):
+    """A record read after an in-place edit belongs to the new state, so the reader answers from the new
+    state, even when the file's modification time does not show the edit yet."""
+    index = EmbeddedIndex(path)
+    target = services[20]
+    query = ServiceQuery(types=frozenset({target.service_type}), include_inactive=True)
+    assert index.info().count == SIZE  # loaded; the target's record not read yet
+    before = os.stat(path)
+    EmbeddedWriter(path).upsert({target.id: {"status": "inactive" if target.status == "active" else "active"}})
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # the reader's check sees no change
+
+    hit = index.nearest(target.lat, target.lon, query, k=1)[0]
+    assert hit.service.id == target.id and hit.service.status != target.status
+    columns = index._current().columns
+    assert bool(columns.active[columns.by_id[target.id]]) == (hit.service.status == "active")
+    active_only = index.nearest(target.lat, target.lon, replace(query, include_inactive=False), k=50)
+    assert (target.id in {h.service.id for h in active_only}) == (hit.service.status == "active")
+
+
+def test_readers_on_many_threads_while_edits_land(path, services):
+    index = EmbeddedIndex(path)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def read(offset: int) -> None:
+        try:
+            i = offset
+            while not stop.is_set():
+                s = services[i % SIZE]
+                got = index.get(s.id)
+                assert got is not None and got.id == s.id
+                hits = index.nearest(s.lat, s.lon, ServiceQuery(include_inactive=True), k=5)
+                assert s.id in {h.service.id for h in hits}
+                i += 37
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    writer = EmbeddedWriter(path)
+    for n in range(8):
+        writer.upsert({services[n].id: {"phone": f"0113 496 00{n:02d}"}})
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert [index.get(services[n].id).phone for n in range(8)] == [f"0113 496 00{n:02d}" for n in range(8)]
+
+
+def test_the_record_cache_is_bounded(path, services, monkeypatch):
+    cache = _RecordCache(3)
+    a, b, c, d = services[:4]
+    cache.put_many({0: a, 1: b, 2: c})
+    assert cache.get_many([0]) == {0: a}  # 0 is now the most recently used
+    cache.put_many({3: d})
+    assert len(cache) == 3 and cache.get_many([0, 1, 2, 3]) == {0: a, 2: c, 3: d}
+
+    monkeypatch.setattr(embedded, "RECORD_CACHE_SIZE", 50)
+    index = EmbeddedIndex(path)
+    for s in services[:400]:
+        assert index.get(s.id) == s
+    page = index.find(ServiceQuery(include_inactive=True), limit=120)  # one read larger than the cache
+    assert len(page.items) == 120 and len(index._current().records) == 50
+    assert index.find(replace(ServiceQuery(include_inactive=True), types=frozenset(ServiceType)),
+                      limit=120).items == page.items
