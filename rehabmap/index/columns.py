@@ -88,7 +88,7 @@ def _factorize(values: Sequence[Hashable]) -> tuple[np.ndarray, list[Any]]:
     return np.fromiter(map(number.__getitem__, values), dtype=np.int64, count=len(values)), distinct
 
 
-def _shared(values: list[str]) -> np.ndarray:
+def _shared(values: Sequence[str]) -> np.ndarray:
     """An object array of the strings, each distinct string one object (rows repeat a handful of values)."""
     of, distinct = _factorize(values)
     table = np.empty(len(distinct), dtype=object)
@@ -254,11 +254,11 @@ class ServiceColumns:
     without validating a single record, and holds no Service at all (records are fetched when returned).
     """
 
-    def __init__(self, rows: Sequence[Sequence[Any]]) -> None:
-        n = len(rows)
+    def __init__(self, fields: Sequence[Sequence[Any]]) -> None:
+        """`fields`: for each of `ROW_FIELDS` in order, its value on every row."""
         (ids, lat, lon, types, subtypes, needs_met, needs_not_met, min_age, max_age, genders, accepting,
-         active, icb, sub_icb, lad, region, serves, restricted, polygons, name_keys) = \
-            (list(c) for c in zip(*rows)) if n else ([] for _ in ROW_FIELDS)
+         active, icb, sub_icb, lad, region, serves, restricted, polygons, name_keys) = fields
+        n = len(ids)
         self.ids = np.array(ids, dtype=object)
         self.lat = np.array(lat, dtype=np.float64)
         self.lon = np.array(lon, dtype=np.float64)
@@ -322,8 +322,13 @@ class ServiceColumns:
         self._all = np.arange(n, dtype=np.int64)
 
     @classmethod
+    def from_rows(cls, rows: Sequence[Sequence[Any]]) -> ServiceColumns:
+        """From one tuple of `ROW_FIELDS` values per row."""
+        return cls(list(zip(*rows)) if rows else [() for _ in ROW_FIELDS])
+
+    @classmethod
     def from_services(cls, services: Iterable[Service]) -> ServiceColumns:
-        return cls([row_values(s) for s in services])
+        return cls.from_rows([row_values(s) for s in services])
 
     def __len__(self) -> int:
         return len(self._all)
