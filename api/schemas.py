@@ -76,8 +76,11 @@ class MatchIn(BaseModel):
         default="any", max_length=7,
         description="Service types (" + ", ".join(t.value for t in ServiceType) + "), or 'any' for every "
         "type, least restrictive first, up to `limit` of each.")
-    subtypes: list[Code] | None = Field(default=None, max_length=10,
-                                        description="Subtypes: " + ", ".join(SUBTYPE_LABELS) + ".")
+    subtypes: list[Code] | None = Field(
+        default=None, max_length=10,
+        description="Subtypes: " + ", ".join(SUBTYPE_LABELS) + ". Each narrows only its own type (imha "
+        "narrows advocacy to IMHA; other types asked for are unaffected); with types named, each subtype "
+        "must belong to one of them.")
     age: int | None = Field(default=None, ge=0, le=120, description="Leave out services whose age range excludes it.")
     gender: Literal["female", "male"] | None = Field(
         default=None, description="Leave out single-gender services for the other gender.")

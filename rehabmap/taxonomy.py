@@ -126,6 +126,27 @@ def need_label(code: str) -> str:
     return NEED_LABELS[code]
 
 
+def parse_subtypes(given: list[str] | tuple[str, ...] | None,
+                   types: tuple[ServiceType, ...] | None) -> tuple[str, ...] | None:
+    """Subtypes asked for in a search. Each narrows its own type only (IMHA narrows advocacy; other types
+    asked for are untouched), so with types named, each subtype must belong to one of them."""
+    if not given:
+        return None
+    allowed = {sub: t for t in (types or tuple(ServiceType)) for sub in SUBTYPES.get(t, ())}
+    subtypes = tuple(dict.fromkeys(s.strip().lower() for s in given))
+    for sub in subtypes:
+        if sub not in allowed:
+            options = ", ".join(allowed) or "none for the types asked for"
+            raise UnknownServiceType(f"Unknown subtype '{sub}'. Use one of: {options}.", field="subtypes")
+    return subtypes
+
+
+def types_narrowed_by(subtypes: frozenset[str]) -> frozenset[ServiceType]:
+    """The types that some of these subtypes belong to: a search asking for the subtypes keeps only those
+    subtypes of these types, and leaves every other type as it is."""
+    return frozenset(t for t, subs in SUBTYPES.items() if subtypes.intersection(subs))
+
+
 def validate_subtype(service_type: ServiceType, subtype: str | None) -> str | None:
     if subtype is None:
         return None

@@ -8,9 +8,9 @@ from api.browse import locate
 from api.deps import State
 from api.schemas import ERRORS, MatchIn, MatchOut
 from rehabmap import matching
-from rehabmap.errors import ServiceNotFound, UnknownServiceType
+from rehabmap.errors import ServiceNotFound
 from rehabmap.matching import MatchRequest
-from rehabmap.taxonomy import SUBTYPES, ServiceType, parse_need, parse_type
+from rehabmap.taxonomy import parse_need, parse_subtypes, parse_type
 
 router = APIRouter(tags=["match"], responses=ERRORS)
 
@@ -37,7 +37,7 @@ async def post_match(body: MatchIn, state: State) -> MatchOut:
     types = tuple(dict.fromkeys(parse_type(t) for t in wanted)) or None
     request = MatchRequest(
         needs=tuple(parse_need(n) for n in body.needs), types=types,
-        subtypes=_subtypes(body.subtypes, types), age=body.age, gender=body.gender,
+        subtypes=parse_subtypes(body.subtypes, types), age=body.age, gender=body.gender,
         max_distance_km=body.max_distance_km, own_icb_only=body.own_icb_only,
         accepting_only=body.accepting_referrals_only, needs_confirmed=body.needs_confirmed,
         include_out_of_catchment=body.include_out_of_catchment, limit=body.limit,
@@ -45,15 +45,3 @@ async def post_match(body: MatchIn, state: State) -> MatchOut:
     response = matching.match(state.backend, home, request, state.today())
     return MatchOut.of(home, response, matching.RANKING_RULE, state.today(), state.settings.verify_after_days)
 
-
-def _subtypes(given: list[str] | None, types: tuple[ServiceType, ...] | None) -> tuple[str, ...] | None:
-    """Subtypes must exist and, when types are named, belong to one of them; an unknown one is a 400."""
-    if not given:
-        return None
-    allowed = {sub: t for t in (types or tuple(ServiceType)) for sub in SUBTYPES.get(t, ())}
-    subtypes = tuple(dict.fromkeys(s.strip().lower() for s in given))
-    for sub in subtypes:
-        if sub not in allowed:
-            options = ", ".join(allowed) or "none for the types asked for"
-            raise UnknownServiceType(f"Unknown subtype '{sub}'. Use one of: {options}.", field="subtypes")
-    return subtypes

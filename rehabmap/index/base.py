@@ -29,7 +29,9 @@ class Coverage:
 @dataclass(frozen=True)
 class ServiceQuery:
     """Hard filters. A need passes when the service meets it or has not said; `needs_confirmed`
-    demands an explicit yes. Services with a stated 'not met' never pass."""
+    demands an explicit yes. Services with a stated 'not met' never pass. `subtypes` narrow only the
+    types they belong to (`types_narrowed_by`): {imha} keeps IMHA among advocacy services and leaves
+    every other type as it is."""
 
     types: frozenset[ServiceType] | None = None
     subtypes: frozenset[str] | None = None

@@ -27,7 +27,7 @@ from geodata.areas import AreaCodes
 from geodata.distance import EARTH_RADIUS_KM, haversine_km
 from rehabmap.index.base import Coverage, ServiceQuery
 from rehabmap.record import Service
-from rehabmap.taxonomy import NEED_LABELS, ServiceType
+from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
 
 _NEED_BITS = {need: np.uint32(1 << i) for i, need in enumerate(NEED_LABELS)}
 _TYPES = list(ServiceType)
@@ -233,7 +233,8 @@ class _Prepared:
 
     include_inactive: bool
     type_bits: int | None
-    subtypes: list[str] | None
+    subtypes: list[str]
+    narrowed_bits: int  # the types the subtypes belong to: only these are narrowed to the subtypes
     wanted: np.uint32
     confirmed: bool
     languages: list[str]
@@ -365,7 +366,8 @@ class ServiceColumns:
         return _Prepared(
             include_inactive=query.include_inactive,
             type_bits=None if query.types is None else sum(_TYPE_BIT[t] for t in set(query.types)),
-            subtypes=None if query.subtypes is None else list(query.subtypes),
+            subtypes=sorted(query.subtypes or ()),
+            narrowed_bits=sum(_TYPE_BIT[t] for t in types_narrowed_by(query.subtypes or frozenset())),
             wanted=_bits([x for x in query.needs if not x.startswith("language:")]),
             confirmed=query.needs_confirmed,
             languages=[x for x in query.needs if x.startswith("language:")],
@@ -381,8 +383,8 @@ class ServiceColumns:
         mask = (flags & np.uint16(need)) == need if need else np.ones(len(rows), dtype=bool)
         if q.type_bits is not None:
             mask &= (flags & np.uint16(q.type_bits)) != 0
-        if q.subtypes is not None:
-            mask &= np.isin(self.subtype[rows], q.subtypes)
+        if q.narrowed_bits:
+            mask &= ((flags & np.uint16(q.narrowed_bits)) == 0) | np.isin(self.subtype[rows], q.subtypes)
         if q.wanted:
             mask &= (self.not_met[rows] & q.wanted) == 0
             if q.confirmed:

@@ -29,8 +29,7 @@ from rehabmap.config import Settings
 from rehabmap.errors import DomainError, IndexNotBuilt
 from rehabmap.index.base import Coverage, Hit, IndexInfo, Page, ServiceQuery, overlay_record
 from rehabmap.record import Service
-from rehabmap.taxonomy import ServiceType
-from rehabmap.taxonomy import NEED_LABELS
+from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
 
 log = logging.getLogger(__name__)
 
@@ -382,8 +381,10 @@ def filter_clauses(query: ServiceQuery) -> list[dict[str, Any]]:
     if query.types is not None:
         clauses.append({"terms": {"service_type": sorted(t.value for t in query.types)}} if query.types
                        else _MATCH_NONE)
-    if query.subtypes is not None:
-        clauses.append({"terms": {"subtype": sorted(query.subtypes)}} if query.subtypes else _MATCH_NONE)
+    narrowed = types_narrowed_by(query.subtypes or frozenset())
+    if narrowed:
+        clauses.append(_either({"terms": {"subtype": sorted(query.subtypes or ())}},
+                               {"bool": {"must_not": [{"terms": {"service_type": sorted(t.value for t in narrowed)}}]}}))
     # A need passes unless the service says it is not met; confirmed needs demand an explicit yes. Codes
     # outside the vocabulary are ignored, as the embedded backend's need bits ignore them.
     needs = sorted({n for n in query.needs if n in NEED_LABELS or n.startswith("language:")})

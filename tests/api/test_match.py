@@ -64,6 +64,8 @@ CASES = {
     "needs confirmed, subtype, out of catchment listed": {
         "home": LS9, "types": ["advocacy"], "subtypes": ["imha"], "needs": ["detained_mha"],
         "needs_confirmed": True, "include_out_of_catchment": True},
+    "a subtype narrows its own type only": {
+        "home": LS9, "types": ["advocacy", "community_rehab_team"], "subtypes": ["imha"], "limit": 20},
     "language need confirmed": {
         "home": {"postcode": "E3 2AN"}, "types": ["inpatient_rehab_level1"], "needs": ["detained_mha", "language:bn"],
         "needs_confirmed": True},
@@ -102,6 +104,14 @@ def test_match_result_carries_what_a_clinician_needs(client):
     summary = {s["service_type"]: s for s in got["summary"]}
     assert list(summary) == ["inpatient_rehab_level1"]
     assert summary["inpatient_rehab_level1"]["in_home_icb"] >= 1
+
+
+def test_a_subtype_narrows_its_own_type_and_leaves_the_others(client):
+    body = {"home": LS9, "types": ["advocacy", "community_rehab_team"], "subtypes": ["imha"], "limit": 20}
+    results = client.post("/match", json=body).json()["results"]
+    kinds = {(r["service_type"], r["subtype"]) for r in results}
+    assert ("advocacy", "imha") in kinds and ("community_rehab_team", None) in kinds
+    assert {k for k in kinds if k[0] == "advocacy"} == {("advocacy", "imha")}
 
 
 def test_any_type_lists_each_type_least_restrictive_first(client):

@@ -22,7 +22,7 @@ from rehabmap.errors import IndexNotBuilt
 from rehabmap.index.base import Coverage, ServiceQuery
 from rehabmap.index.elastic import ElasticIndex, ElasticWriter
 from rehabmap.record import Service, ServiceArea
-from rehabmap.taxonomy import NEED_LABELS, ServiceType
+from rehabmap.taxonomy import NEED_LABELS, SUBTYPES, ServiceType
 from tests.index.conftest import DESCRIPTION_WORD, NAME_WORD
 from bench.synthetic import NEEDS
 
@@ -43,7 +43,8 @@ def passes(s: Service, q: ServiceQuery) -> bool:
         return False
     if q.types is not None and s.service_type not in q.types:
         return False
-    if q.subtypes is not None and s.subtype not in q.subtypes:
+    # A subtype narrows only its own type: IMHA asked for leaves IPS services as they are.
+    if q.subtypes and s.subtype not in q.subtypes and set(SUBTYPES.get(s.service_type, ())) & q.subtypes:
         return False
     for need in q.needs:
         if need not in NEED_LABELS and not need.startswith("language:"):
@@ -135,6 +136,8 @@ def _filter_cases(services: list[Service]) -> dict[str, ServiceQuery]:
         "types": ServiceQuery(types=frozenset({ServiceType.advocacy, ServiceType.inpatient_rehab_level2})),
         "no types": ServiceQuery(types=frozenset()),
         "subtypes": ServiceQuery(subtypes=frozenset({"imha", "supported_housing"})),
+        "subtype and another type": ServiceQuery(types=frozenset({ServiceType.advocacy, ServiceType.ips_employment}),
+                                                 subtypes=frozenset({"imha"})),
         "need": ServiceQuery(needs=("autism",)),
         "needs": ServiceQuery(needs=("autism", "detained_mha")),
         "needs confirmed": ServiceQuery(needs=("autism", "detained_mha"), needs_confirmed=True),
@@ -160,7 +163,7 @@ def _filter_cases(services: list[Service]) -> dict[str, ServiceQuery]:
     }
 
 
-CASES = ["default", "types", "no types", "subtypes", "need", "needs", "needs confirmed", "language",
+CASES = ["default", "types", "no types", "subtypes", "subtype and another type", "need", "needs", "needs confirmed", "language",
          "language confirmed", "language and need confirmed", "gender need", "age 17", "age 70", "female",
          "male", "area codes", "no area codes", "exclude area codes", "covers by code", "covers by polygon",
          "accepting only", "include inactive", "combined"]

@@ -249,6 +249,24 @@ def test_types_and_any_together_is_an_error_on_types(client):
     assert 'href="#types"' in response.text
 
 
+def test_a_kind_narrows_its_own_type_only(client):
+    data = {**FORM, "needs": [], "types": ["advocacy", "community_rehab_team"], "subtypes": ["imha"],
+            "placement": "", "limit": "5"}
+    page = client.post("/alternatives", data=data).text
+    options = page.split("Options</h2>", 1)[1].split("Change the search", 1)[0]
+    assert "Leeds IMHA Service" in options
+    assert "Care Act Advocacy" not in options and "Community Advocacy" not in options
+    assert "Leeds East Community Rehabilitation Team" in options  # the other type is not narrowed
+    assert "Only these kinds" in page and "Independent Mental Health Advocate (IMHA)" in page
+    assert "checked" in Page(page).by_id("subtypes")[1]  # the form comes back with the kind ticked
+
+
+def test_a_kind_outside_the_types_chosen_is_an_error_on_kinds(client):
+    response = client.post("/alternatives", data={**FORM, "types": ["vcfse"], "subtypes": ["imha"]})
+    assert response.status_code == 400
+    assert 'href="#subtypes"' in response.text
+
+
 # --- pathway gaps -----------------------------------------------------------------------------------
 
 def test_area_picker_goes_to_the_area(client):

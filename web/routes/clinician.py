@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import groupby
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
@@ -17,10 +18,15 @@ from api.deps import State
 from rehabmap import matching
 from rehabmap.errors import DomainError
 from rehabmap.matching import MatchRequest, MatchResult
-from rehabmap.taxonomy import NEED_LABELS, TYPE_LABELS, ServiceType, parse_need
+from rehabmap.taxonomy import (NEED_LABELS, SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType, parse_need,
+                               parse_subtypes)
 from web.forms import Errors, Fields, parse_int, parse_km, resolve_where
 from web.present import MATCH_OPTIONS, RANKING
 from web.render import page
+
+if TYPE_CHECKING:
+    from geodata import Geography, Home
+    from rehabmap.index.base import PersonGender
 
 router = APIRouter()
 
@@ -37,6 +43,7 @@ class MatchForm:
     needs: list[str] = field(default_factory=list)
     language: str = ""
     types: list[str] = field(default_factory=list)
+    subtypes: list[str] = field(default_factory=list)
     age: str = ""
     gender: str = ""
     placement: str = ""
@@ -47,7 +54,7 @@ class MatchForm:
     @classmethod
     def of(cls, fields: Fields) -> MatchForm:
         return cls(home=fields.get("home"), needs=fields.getlist("needs"), language=fields.get("language"),
-                   types=fields.getlist("types"), age=fields.get("age"), gender=fields.get("gender"),
+                   types=fields.getlist("types"), subtypes=fields.getlist("subtypes"), age=fields.get("age"), gender=fields.get("gender"),
                    placement=fields.get("placement"), within=fields.get("within"),
                    limit=fields.get("limit") or str(LIMITS[0]), options=fields.getlist("options"))
 
@@ -55,11 +62,11 @@ class MatchForm:
 @dataclass
 class Parsed:
     request: MatchRequest
-    home: object
-    placement: object | None
+    home: Home
+    placement: Home | None
 
 
-def parse(form: MatchForm, geography: object, errors: Errors) -> Parsed | None:
+def parse(form: MatchForm, geography: Geography, errors: Errors) -> Parsed | None:
     """Every problem in the form at once, each against its input's id; None when there is any."""
     home = resolve_where(geography, form.home, "home", errors, "the person's home postcode or town")
     needs: list[str] = []
@@ -85,8 +92,15 @@ def parse(form: MatchForm, geography: object, errors: Errors) -> Parsed | None:
             types = tuple(ServiceType(t) for t in chosen)
         except ValueError:
             errors.add("types", "Select types of service from the list")
+    subtypes = None
+    if "types" not in errors.by_field:
+        try:
+            subtypes = parse_subtypes(form.subtypes, types)
+        except DomainError:
+            errors.add("subtypes", "Select kinds of service from the list, each belonging to a type you selected, "
+                                   "or leave the types unselected")
     age = parse_int(form.age, "age", "Age", errors, 0, 120)
-    gender = form.gender if form.gender in GENDERS else None
+    gender: PersonGender | None = "female" if form.gender == "female" else "male" if form.gender == "male" else None
     if form.gender not in GENDERS:
         errors.add("gender", "Select female, male or not stated")
     placement = None
@@ -104,11 +118,11 @@ def parse(form: MatchForm, geography: object, errors: Errors) -> Parsed | None:
     options = set(form.options)
     try:
         request = MatchRequest(
-            needs=tuple(dict.fromkeys(needs)), types=types, age=age, gender=gender or None,  # type: ignore[arg-type]
+            needs=tuple(dict.fromkeys(needs)), types=types, subtypes=subtypes, age=age, gender=gender,
             max_distance_km=within, own_icb_only="own_icb_only" in options,
             accepting_only="accepting_only" in options, needs_confirmed="needs_confirmed" in options,
             include_out_of_catchment="include_out_of_catchment" in options, limit=limit or LIMITS[0],
-            current_placement=(placement.lat, placement.lon) if placement is not None else None)  # type: ignore[attr-defined]
+            current_placement=(placement.lat, placement.lon) if placement is not None else None)
     except DomainError as error:
         errors.add_domain(error, {"max_distance_km": "within"}.get(error.field or "", error.field or "home"))
         return None
@@ -122,6 +136,8 @@ def form_context(form: MatchForm, errors: Errors) -> dict[str, object]:
         "type_items": [{"value": t.value, "text": TYPE_LABELS[t]} for t in ServiceType]
         + [{"value": "any", "text": "Any suitable option, least restrictive first", "exclusive": True,
             "divider": "or"}],
+        "subtype_items": [{"value": sub, "text": f"{TYPE_LABELS[t]}: {SUBTYPE_LABELS[sub]}"}
+                          for t, subs in SUBTYPES.items() for sub in subs],
         "gender_items": [{"value": v, "text": t} for v, t in GENDERS.items()],
         "limit_items": [(n, f"{n} of each type") for n in sorted(LIMITS)],
         "option_items": [{"value": v, "text": t} for v, t in OPTIONS.items()],
@@ -141,7 +157,7 @@ async def alternatives_results(request: Request, state: State) -> HTMLResponse:
     if parsed is None:
         return page(request, "alternatives/form.html", form_context(form, errors), status=400)
     today = state.today()
-    response = matching.match(state.backend, parsed.home, parsed.request, today)  # type: ignore[arg-type]
+    response = matching.match(state.backend, parsed.home, parsed.request, today)
     groups: list[tuple[ServiceType | None, list[MatchResult]]]
     if parsed.request.types is None:
         groups = [(t, list(rs)) for t, rs in groupby(response.results, key=lambda r: r.service.service_type)]
