@@ -8,6 +8,7 @@ changes records of the live file in place, in one transaction, and readers reloa
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -75,9 +76,7 @@ _BATCH = 5000
 # the records in use stay cached while the rest of a large index is never held in memory. The bound keeps
 # the cost of the cache small: ~3 KB per Service (~30 MiB when full), and a full collection of the cyclic
 # GC walks each cached Service's ~13 objects (~50 ms when full, measured at 100k; the index itself is
-# NumPy arrays and flat dicts, which the GC does not walk). That is why the index is no longer frozen out of
-# the GC (`gc.freeze()` after each load): the millions of objects that made full collections stall for
-# 0.7 s at 100k (3.6 s at 500k) are gone, and a full collection right after a load takes ~11 ms.
+# NumPy arrays and flat dicts, which the GC does not walk; see `_exempt_from_gc`).
 RECORD_CACHE_SIZE = 10_000
 _WRITE_TIMEOUT_S = 60.0  # an edit waits this long for readers loading a generation to finish
 _STALE_RETRIES = 3
@@ -378,6 +377,20 @@ class _Generation:
         return {rowid - 1: Service.model_validate_json(doc) for rowid, doc in docs}
 
 
+def _exempt_from_gc() -> None:
+    """Keep the cyclic garbage collector off what is alive once a generation has loaded.
+
+    The generation itself is now NumPy arrays and flat dicts, which the collector barely sees; but in a
+    server, everything else loaded by then (the app, the geography's lookups) is long-lived too, and every
+    full collection walking it stalled the request that triggered it (HTTP p99 at c=16: 42-53 ms without
+    this, 26 ms with it; bench/RESULTS.md). Freezing moves it out of the collector's sight; what comes
+    later, such as the record cache (at most RECORD_CACHE_SIZE Services), is still collected. Unfreezing
+    first lets the generation just replaced be collected, so a reload never keeps the old one alive."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 def _by_name(name_rank: np.ndarray, rows: np.ndarray, offset: int, limit: int) -> np.ndarray:
     """rows[order by name][offset:offset + limit], sorting only as far as the page reaches."""
     end = offset + limit
@@ -424,6 +437,7 @@ class EmbeddedIndex:
             with self._load_lock:
                 if self._generation is None or self._generation.identity != identity:
                     self._generation = _Generation(self.path)
+                    _exempt_from_gc()
                 generation = self._generation
         return generation
 
