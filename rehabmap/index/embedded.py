@@ -56,7 +56,7 @@ CREATE TABLE services (
     rowid INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
     service_type TEXT NOT NULL,
-    doc TEXT NOT NULL
+    doc BLOB NOT NULL  -- the record as JSON, UTF-8 (bytes: no decode on write or read)
 );
 CREATE TABLE service_columns (
     rowid INTEGER PRIMARY KEY,
@@ -71,6 +71,11 @@ _LOADED = ROW_FIELDS[1:]  # all but the id, which a load reads first
 _COLUMNS_SQL = ", ".join(_LOADED)
 _INTO_COLUMNS = f"INTO service_columns VALUES ({', '.join('?' * (len(ROW_FIELDS) + 1))})"
 _BATCH = 5000
+# A new file is written once, start to end, and nothing reads it until it is renamed into place: no
+# journal, no syncs until the end. 16 KiB pages and a 128 MiB page cache cut the row inserts of a 500k build
+# by a third (fewer, larger writes; the B-tree paths stay cached).
+_BUILD_PRAGMAS = ("PRAGMA page_size=16384; PRAGMA cache_size=-131072; PRAGMA journal_mode=OFF; "
+                  "PRAGMA synchronous=OFF;")
 # Services validated from their docs that each loaded generation keeps, least recently used dropped first.
 # A query returns a few dozen and the same answers come back (the 200 benchmark matches touch ~2,000), so
 # the records in use stay cached while the rest of a large index is never held in memory. The bound keeps
@@ -97,7 +102,7 @@ class EmbeddedWriter:
         tmp.unlink(missing_ok=True)
         conn = sqlite3.connect(tmp)
         try:
-            conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SCHEMA)
+            conn.executescript(_BUILD_PRAGMAS + _SCHEMA)
             count, sources = self._write_rows(conn, services)
             built_at = datetime.now(timezone.utc).isoformat()
             conn.executemany("INSERT INTO meta VALUES (?, ?)", [
@@ -146,7 +151,7 @@ class EmbeddedWriter:
                                  "VALUES ('delete', ?, ?, ?, ?)",
                                  (rowid, current.name, current.organisation or "", current.description))
                 conn.execute("INSERT OR REPLACE INTO services VALUES (?, ?, ?, ?)",
-                             (rowid, service.id, service.service_type.value, service.model_dump_json()))
+                             (rowid, service.id, service.service_type.value, _doc(service)))
                 conn.execute("INSERT OR REPLACE " + _INTO_COLUMNS, (rowid, *row_values(service)))
                 conn.execute("INSERT INTO services_fts (rowid, name, organisation, description) VALUES (?, ?, ?, ?)",
                              (rowid, service.name, service.organisation or "", service.description))
@@ -196,13 +201,20 @@ class EmbeddedWriter:
         for service in services:
             count += 1
             sources[service.source] += 1
-            rows.append((count, service.id, service.service_type.value, service.model_dump_json()))
+            rows.append((count, service.id, service.service_type.value, _doc(service)))
             columns.append((count, *row_values(service)))
             fts.append((count, service.name, service.organisation or "", service.description))
             if len(rows) >= _BATCH:
                 _flush(conn, rows, columns, fts)
         _flush(conn, rows, columns, fts)
         return count, sources
+
+
+def _doc(service: Service) -> bytes:
+    """The stored JSON of a record: `model_dump_json` without the decode to str (a third of its cost), and
+    without null fields (a third of the bytes; every nullable field of a record defaults to null, so it
+    reads back equal: `tests/index/test_embedded_store.py`)."""
+    return service.__pydantic_serializer__.to_json(service, exclude_none=True)
 
 
 def _flush(conn: sqlite3.Connection, rows: list[tuple], columns: list[tuple], fts: list[tuple]) -> None:

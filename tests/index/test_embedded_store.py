@@ -207,3 +207,19 @@ def test_the_record_cache_is_bounded(path, services, monkeypatch):
     assert len(page.items) == 120 and len(index._current().records) == 50
     assert index.find(replace(ServiceQuery(include_inactive=True), types=frozenset(ServiceType)),
                       limit=120).items == page.items
+
+
+def test_the_sample_directory_reads_back_field_for_field(tmp_path, geography):
+    """The sample sets every kind of field (catchment polygons, capacity dates, CQC ratings, provenance with
+    licences): none is lost by storing records without their null fields."""
+    from indexer.pipeline import GeographyPlacer, prepare_all
+    from indexer.rows import Candidate
+    from indexer.sources import load_source
+    from tests.web.site import SAMPLE
+
+    rows = [r for r in load_source(SAMPLE) if isinstance(r, Candidate)]
+    written = [s for s in prepare_all(rows, GeographyPlacer(geography)) if isinstance(s, Service)]
+    assert len(written) == len(rows)
+    EmbeddedWriter(tmp_path / "index.sqlite").replace_all(written)
+    read = list(EmbeddedIndex(tmp_path / "index.sqlite").all())
+    assert [s.model_dump() for s in read] == [s.model_dump() for s in written]
