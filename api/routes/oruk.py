@@ -69,7 +69,7 @@ class OrukIds:
         stamp = (info.location, info.built_at, info.count)
         with self._lock:
             if stamp != self._stamp:
-                self._ids = {oruk.service_uuid(s.id): s.id for s in backend.all()}
+                self._ids = {oruk.service_uuid(i): i for i in backend.ids()}
                 self._stamp = stamp
             return self._ids.get(oruk_id)
 

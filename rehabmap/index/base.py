@@ -88,6 +88,10 @@ class IndexBackend(Protocol):
 
     def all(self) -> Iterator[Service]: ...
 
+    def ids(self) -> list[str]:
+        """Every service's id, without reading the records: for what needs the ids alone (the ORUK id map)."""
+        ...
+
 
 class IndexWriter(Protocol):
     def replace_all(self, services: Iterable[Service]) -> int:

@@ -337,17 +337,24 @@ class ElasticIndex:
 
     def all(self) -> Iterator[Service]:
         """Every service, in id order, read from the generation current when iteration starts."""
+        return (_service(h) for h in self._scan("record"))
+
+    def ids(self) -> list[str]:
+        return [h["_source"]["id"] for h in self._scan("id")]
+
+    def _scan(self, field: str) -> Iterator[dict[str, Any]]:
+        """Every document's hit with one source field, in id order, from the generation current at the start."""
         index: str | None = None
         search_after: list[Any] | None = None
         while True:
             extra = {"search_after": search_after} if search_after is not None else {}
             response = self._search(index, query={"match_all": {}}, sort=[{"id": "asc"}], size=_SCAN_PAGE,
-                                    track_total_hits=False, source_includes=["record"], **extra)
+                                    track_total_hits=False, source_includes=[field], **extra)
             hits = response["hits"]["hits"]
             if not hits:
                 return
             index = hits[0]["_index"]
-            yield from (_service(h) for h in hits)
+            yield from hits
             if len(hits) < _SCAN_PAGE:
                 return
             search_after = hits[-1]["sort"]

@@ -512,3 +512,6 @@ class EmbeddedIndex:
     def all(self) -> Iterator[Service]:
         """Every service, in the order they were written, read as the caller goes (see `_Generation.stream`)."""
         return self._current().stream()
+
+    def ids(self) -> list[str]:
+        return self._current().columns.ids.tolist()

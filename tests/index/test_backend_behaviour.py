@@ -115,6 +115,7 @@ def test_get_returns_the_exact_record(backend):
 def test_all_yields_every_record(backend):
     services, index = backend
     assert sorted(index.all(), key=lambda s: s.id) == sorted(services, key=lambda s: s.id)
+    assert sorted(index.ids()) == sorted(s.id for s in services)
 
 
 def test_info(backend):
