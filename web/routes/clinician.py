@@ -93,7 +93,7 @@ def parse(form: MatchForm, geography: Geography, errors: Errors) -> Parsed | Non
         except ValueError:
             errors.add("types", "Select types of service from the list")
     subtypes = None
-    if "types" not in errors.by_field:
+    if errors.get("types") is None:  # kinds are checked against the types only once those are valid
         try:
             subtypes = parse_subtypes(form.subtypes, types)
         except DomainError:
