@@ -8,6 +8,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
+COPY requirements/runtime.txt ./requirements/
+# The exact versions CI tests, with hashes; then the project itself without resolving anything again.
+RUN pip install --require-hashes -r requirements/runtime.txt
 COPY pyproject.toml README.md ./
 COPY rehabmap ./rehabmap
 COPY geodata ./geodata
@@ -16,8 +19,7 @@ COPY api ./api
 COPY web ./web
 COPY mappings ./mappings
 
-# pyproject pins the Elasticsearch client to major 8, matching the cluster in docker-compose.yml.
-RUN pip install .
+RUN pip install --no-deps .
 
 RUN useradd --system --create-home --home-dir /var/rehabmap rehabmap
 USER rehabmap
