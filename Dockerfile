@@ -15,8 +15,11 @@ COPY pyproject.toml README.md ./
 COPY rehabmap ./rehabmap
 COPY geodata ./geodata
 COPY indexer ./indexer
+COPY search ./search
 COPY api ./api
 COPY web ./web
+COPY app ./app
+COPY cli ./cli
 COPY mappings ./mappings
 
 RUN pip install --no-deps .

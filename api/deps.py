@@ -14,8 +14,8 @@ from rehabmap.config import Settings
 from rehabmap.index.base import IndexBackend
 
 if TYPE_CHECKING:
-    from rehabmap.directory import Directory
-    from rehabmap.edits import Editor
+    from rehabmap.maintain.store import Directory
+    from rehabmap.maintain.edits import Editor
 
 
 @dataclass

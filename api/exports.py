@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
 
-from api.browse import Listed
+from rehabmap.browse import Listed
 
 COLUMNS: tuple[str, ...] = (
     "id", "name", "organisation", "provider_type", "service_type", "subtype", "original_label",

@@ -126,7 +126,7 @@ class _EditableFields(BaseModel):
 
 class ServicePatchIn(_EditableFields):
     """A change to some fields of one service. Providers may send only capacity, capacity_as_of,
-    accepting_referrals, phone, email, website and referral_route (`rehabmap.auth.PROVIDER_FIELDS`)."""
+    accepting_referrals, phone, email, website and referral_route (`rehabmap.maintain.auth.PROVIDER_FIELDS`)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
         {"capacity": "limited", "accepting_referrals": True},

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rehabmap.freshness import DEFAULT_VERIFY_AFTER_DAYS, verification_due
-from rehabmap.matching import MatchResponse, MatchResult
+from rehabmap.maintain.freshness import DEFAULT_VERIFY_AFTER_DAYS, verification_due
+from rehabmap.match import MatchResponse, MatchResult
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, SUBTYPE_LABELS, TYPE_LABELS, ServiceType
 

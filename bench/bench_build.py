@@ -68,7 +68,7 @@ def candidates(services):
 def child(step: str, n: int) -> dict:
     """Runs in the child process: make the inputs, then time one step."""
     from indexer.pipeline import GeographyPlacer, build_index
-    from rehabmap.index.embedded import EmbeddedWriter
+    from search.embedded import EmbeddedWriter
 
     services = common.corpus(n)
     work = Path(tempfile.mkdtemp(prefix="rehabmap-build-"))

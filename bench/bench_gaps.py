@@ -1,7 +1,7 @@
 """Gap analysis for all of England in one run: time and memory.
 
 For each corpus size (default 10k services, the realistic mix of bench.synthetic), every step of
-`rehabmap.gaps` that the API's `/gaps?level=…` and `/gaps/{code}` need, from cold:
+`rehabmap.gaps.analysis` that the API's `/gaps?level=…` and `/gaps/{code}` need, from cold:
   - load small areas       the 33,755 LSOA rows from the CSV (cache cleared first)
   - services → columns     `ServicePoints.from_services` over the Service records
   - nearest, all types     one cKDTree per type/subtype (14), nearest service for every small area
@@ -29,9 +29,9 @@ import tracemalloc
 
 from bench import common
 from bench.common import fmt, label, log
-from rehabmap import population
-from rehabmap.gaps import ALL_CATEGORIES, GapAnalysis, GapOptions, ServicePoints
-from rehabmap.population import SmallAreas
+from rehabmap.gaps import population
+from rehabmap.gaps.analysis import ALL_CATEGORIES, GapAnalysis, GapOptions, ServicePoints
+from rehabmap.gaps.population import SmallAreas
 
 TARGET_S, TARGET_MB = 5.0, 1024.0
 STEPS = ("load small areas", "services → columns", "nearest, all types", "all ICBs, all types",

@@ -3,7 +3,7 @@
 The server is the product's own command, `python -m rehabmap serve --host 127.0.0.1 --port P` (one uvicorn
 worker, default settings: INFO logging, one privacy-safe access line per request; only the per-address rate
 limit is turned off, REHABMAP_RATE_LIMIT_PER_MINUTE=0, as all load comes from one address), over the cached
-benchmark index and geodata. `--workers N` runs `uvicorn api.app:create_app --factory --workers N` instead
+benchmark index and geodata. `--workers N` runs `uvicorn app.main:create_app --factory --workers N` instead
 (the same app). Each request body is one of the fixed queries (bench/queries.csv: real postcode, two
 types, one need, 50 km, limit 10), cycled by a small wrk Lua script. Every body is first sent once and must
 answer 200. Then, per concurrency level, a short warm-up and a bounded run (--seconds, default 10); wrk

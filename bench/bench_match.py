@@ -3,7 +3,7 @@
 For every corpus size, the fixed query set (bench/queries.csv: real postcodes, two types any-of, one need)
 is asked of:
   - `EmbeddedIndex.nearest`  the raw backend call: 10 nearest within 50 km, same filters as below;
-  - `match()`                the whole domain call (`rehabmap.matching.match`, with catchments, the home
+  - `match()`                the whole domain call (`rehabmap.match.match`, with catchments, the home
                              ICB margin, explanations and the per-type summary), radius 50 km, limit 10;
   - `summarise()`            the per-type summary alone (part of `match()`);
   - NumPy floor              a brute-force scan, the floor for exact answers: one pass of bitmask filters
@@ -32,8 +32,8 @@ from bench import common
 from bench.common import K, RADIUS_KM, fmt, label, log, timed
 from geodata.distance import EARTH_RADIUS_KM
 from rehabmap.index.base import ServiceQuery
-from rehabmap.index.embedded import EmbeddedIndex
-from rehabmap.matching import MatchRequest, match, summarise
+from search.embedded import EmbeddedIndex
+from rehabmap.match import MatchRequest, match, summarise
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType
 

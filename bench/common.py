@@ -69,7 +69,7 @@ def corpus(n: int, seed: int = SEED) -> list[Service]:
 
 def index_file(n: int) -> Path:
     """The embedded index of the n-service corpus, written once and reused."""
-    from rehabmap.index.embedded import SCHEMA_VERSION, EmbeddedWriter
+    from search.embedded import SCHEMA_VERSION, EmbeddedWriter
 
     # Named by the index schema too, so a file in an older layout (which cannot be opened) is never reused.
     path = CACHE / f"index-v{CORPUS_VERSION}-schema{SCHEMA_VERSION}-{n}.sqlite"
@@ -236,7 +236,7 @@ def start_server(n: int, port: int, workers: int = 1, log_name: str = "server") 
     env = {**os.environ, "REHABMAP_HOME": str(app_home(n)), "REHABMAP_DATA_DIR": str(data_dir()),
            "REHABMAP_RATE_LIMIT_PER_MINUTE": "0"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "rehabmap", "serve", "--host", "127.0.0.1", "--port", str(port),
+    command = [sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                "--workers", str(workers)]
     log_file = open(CACHE / f"{log_name}-{n}.log", "w")
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,

@@ -22,8 +22,8 @@ from dataclasses import asdict
 from bench import common
 from bench.synthetic import LANGUAGES, NEEDS
 from rehabmap.index.base import Coverage, ServiceQuery
-from rehabmap.index.embedded import EmbeddedIndex
-from rehabmap.matching import MatchRequest, match
+from search.embedded import EmbeddedIndex
+from rehabmap.match import MatchRequest, match
 from rehabmap.taxonomy import SUBTYPES, ServiceType
 
 QUESTIONS = 600

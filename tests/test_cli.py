@@ -22,7 +22,7 @@ def home(tmp_path_factory, geodata_dir) -> Path:
 
 def rehabmap(home: Path, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir)}
-    return subprocess.run([sys.executable, "-m", "rehabmap", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from datetime import date
 
-from rehabmap.matching import OUT_OF_AREA_MARGIN_KM
+from rehabmap.match import OUT_OF_AREA_MARGIN_KM
 from rehabmap.record import CAPACITY_MAX_AGE, Service
 from rehabmap.taxonomy import SUBTYPE_LABELS, TYPE_LABELS, ServiceType, need_label
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from api.browse import check_window, total_pages
+from rehabmap.browse import check_window, total_pages
 from api.deps import State
 from api.schemas import ERRORS, AreaOut, ListedServiceOut
 from rehabmap.index.base import ServiceQuery

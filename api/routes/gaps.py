@@ -1,4 +1,4 @@
-"""GET /gaps…: the commissioners' question, answered by rehabmap.gaps (indicators) and rehabmap.maps (SVG).
+"""GET /gaps…: the commissioners' question, answered by rehabmap.gaps.analysis (indicators) and rehabmap.gaps.maps (SVG).
 
     GET /gaps?level=icb|la                 every area side by side, with England totals (sortable)
     GET /gaps/areas.csv?level=…            the same as CSV (England totals as the last row)
@@ -25,7 +25,7 @@ from api.deps import AppState, State
 from api.schemas import ERRORS
 from geodata.layout import AreaLevel
 from rehabmap.errors import InvalidValue, UnknownArea
-from rehabmap.gaps import (
+from rehabmap.gaps.analysis import (
     INDICATORS,
     GapAnalysis,
     GapOptions,
@@ -33,8 +33,8 @@ from rehabmap.gaps import (
     parse_categories,
     parse_category,
 )
-from rehabmap.maps import LsoaBoundaries, area_map, overview_map
-from rehabmap.population import ENGLAND_CODE, parse_level
+from rehabmap.gaps.maps import LsoaBoundaries, area_map, overview_map
+from rehabmap.gaps.population import ENGLAND_CODE, parse_level
 
 router = APIRouter(tags=["gaps"], responses=ERRORS)
 

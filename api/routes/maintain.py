@@ -1,6 +1,6 @@
-"""/maintain: the maintainers' and providers' API. Every route needs a bearer token (see rehabmap.auth).
+"""/maintain: the maintainers' and providers' API. Every route needs a bearer token (see rehabmap.maintain.auth).
 
-Routes only read the request, ask `rehabmap.edits.Editor` or the directory store, and shape the reply;
+Routes only read the request, ask `rehabmap.maintain.edits.Editor` or the directory store, and shape the reply;
 who may do what is decided there. Replies are never cached, and no CORS header is ever sent.
 """
 
@@ -29,11 +29,11 @@ from api.maintain_schemas import (
     ServicePatchIn,
 )
 from api.schemas import ServiceOut, error_responses
-from rehabmap.auth import Principal, Role
-from rehabmap.directory import Directory, Organisation, hsds_metadata
-from rehabmap.edits import MAINTAINER_ROLES, Editor
+from rehabmap.maintain.auth import Principal, Role
+from rehabmap.maintain.store import Directory, Organisation, hsds_metadata
+from rehabmap.maintain.edits import MAINTAINER_ROLES, Editor
 from rehabmap.errors import DirectoryUnavailable, ServiceNotFound
-from rehabmap.freshness import due_for_verification
+from rehabmap.maintain.freshness import due_for_verification
 from rehabmap.record import Service
 
 _SECURITY = HTTPBearer(auto_error=False, scheme_name="token",

@@ -1,15 +1,14 @@
-"""POST /match: the clinicians' question, answered by rehabmap.matching."""
+"""POST /match: the clinicians' question, answered by rehabmap.match."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.browse import locate
+from rehabmap.browse import locate
 from api.deps import State
 from api.schemas import ERRORS, MatchIn, MatchOut
-from rehabmap import matching
 from rehabmap.errors import ServiceNotFound
-from rehabmap.matching import MatchRequest
+from rehabmap.match import RANKING_RULE, MatchRequest, match
 from rehabmap.taxonomy import parse_need, parse_subtypes, parse_type
 
 router = APIRouter(tags=["match"], responses=ERRORS)
@@ -42,6 +41,6 @@ async def post_match(body: MatchIn, state: State) -> MatchOut:
         accepting_only=body.accepting_referrals_only, needs_confirmed=body.needs_confirmed,
         include_out_of_catchment=body.include_out_of_catchment, limit=body.limit,
         current_placement=placement)
-    response = matching.match(state.backend, home, request, state.today())
-    return MatchOut.of(home, response, matching.RANKING_RULE, state.today(), state.settings.verify_after_days)
+    response = match(state.backend, home, request, state.today())
+    return MatchOut.of(home, response, RANKING_RULE, state.today(), state.settings.verify_after_days)
 

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from api import errors
-from api.browse import browse, coverage, page_of, total_pages
+from rehabmap.browse import browse, coverage, page_of, total_pages
 from api.cors import OpenCorsMiddleware
 from api.deps import AppState, State
 from api.errors import TaxonomyNotFound

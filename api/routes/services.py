@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import StreamingResponse
 
-from api.browse import Browse, browse, every, page_of, total_pages
+from rehabmap.browse import Browse, browse, every, page_of, total_pages
 from api.deps import State
 from api.exports import COLUMNS, csv_lines, geojson_chunks
 from api.schemas import ERRORS, HomeOut, ListedServiceOut, ServiceListOut, ServiceOut

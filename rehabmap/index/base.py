@@ -1,6 +1,6 @@
 """The one interface every index backend implements (embedded SQLite+NumPy, Elasticsearch).
 
-Backends evaluate hard filters and distance; ranking and explanation live in `rehabmap.matching`, so both
+Backends evaluate hard filters and distance; ranking and explanation live in `rehabmap.match`, so both
 backends give the same answers by construction and the shared behaviour suite proves it.
 """
 

@@ -25,7 +25,7 @@ from bench.synthetic import load_small_areas, make_services
 from geodata import Geography
 from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
-from rehabmap.index.embedded import EmbeddedIndex, EmbeddedWriter
+from search.embedded import EmbeddedIndex, EmbeddedWriter
 from rehabmap.record import Service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +91,7 @@ def live_server(api_home: Path, data_dir: Path, tmp_path_factory: pytest.TempPat
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-c", "from rehabmap.cli import main; main()", "serve", "--host", "127.0.0.1",
+            [sys.executable, "-c", "from cli.main import main; main()", "serve", "--host", "127.0.0.1",
              "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = LiveServer(f"http://127.0.0.1:{port}", log_path, process)
     try:

@@ -1,4 +1,4 @@
-"""POST /match over HTTP: the same answers as `rehabmap.matching.match`, and precise errors."""
+"""POST /match over HTTP: the same answers as `rehabmap.match.match`, and precise errors."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from rehabmap import matching
-from rehabmap.matching import MatchRequest
+from rehabmap import match as matching
+from rehabmap.match import MatchRequest
 from rehabmap.taxonomy import ServiceType
 
 LS9 = {"postcode": "LS9 7TF"}
@@ -100,7 +100,7 @@ def test_match_result_carries_what_a_clinician_needs(client):
     assert "km from home" in first["explanation"]
     assert got["home"] == {"district": "LS9", "icb_code": "E54000054", "icb_name": got["home"]["icb_name"],
                            "lad_code": "E08000035", "lad_name": "Leeds", "precision": "postcode"}
-    assert "distance" in got["ranking"]  # the documented rule, from rehabmap.matching
+    assert "distance" in got["ranking"]  # the documented rule, from rehabmap.match
     summary = {s["service_type"]: s for s in got["summary"]}
     assert list(summary) == ["inpatient_rehab_level1"]
     assert summary["inpatient_rehab_level1"]["in_home_icb"] >= 1

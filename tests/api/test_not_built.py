@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from api.app import create_app
+from app.main import create_app
 from rehabmap.config import Settings
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from geodata.distance import great_circle_km
 from rehabmap.index.base import ServiceQuery
-from rehabmap.matching import covers
+from rehabmap.match import covers
 from rehabmap.oruk import service_to_oruk
 from rehabmap.taxonomy import ServiceType
 from tests.api import hsds

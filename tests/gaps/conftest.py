@@ -18,8 +18,8 @@ import pytest
 
 from bench.synthetic import load_small_areas, make_services
 from geodata.areas import AreaCodes
-from rehabmap.gaps import GapAnalysis, ServicePoints
-from rehabmap.population import SmallAreas
+from rehabmap.gaps.analysis import GapAnalysis, ServicePoints
+from rehabmap.gaps.population import SmallAreas
 from rehabmap.record import Provenance, Service
 from rehabmap.taxonomy import ServiceType
 
@@ -40,7 +40,7 @@ def service(id: str, service_type: ServiceType, lat: float, lon: float, icb: str
 
 @dataclass(frozen=True)
 class Lsoa:
-    """A small area as the tests read it, straight from the CSV (independently of rehabmap.population)."""
+    """A small area as the tests read it, straight from the CSV (independently of rehabmap.gaps.population)."""
 
     code: str
     name: str

@@ -1,6 +1,6 @@
 """`rehabmap gaps AREA`: the command on a real embedded index of the known services and real geodata.
 
-The command is tested inside a group built like `rehabmap.cli.main` (its error handling), since the lead
+The command is tested inside a group built like `cli.main.main` (its error handling), since the lead
 registers it there.
 """
 
@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rehabmap.cli import _Group
+from cli.main import _Group
 from rehabmap.config import get_settings
-from rehabmap.gaps_cli import gaps_command
-from rehabmap.index.embedded import EmbeddedWriter
+from cli.gaps import gaps_command
+from search.embedded import EmbeddedWriter
 
 
 @pytest.fixture(scope="module")

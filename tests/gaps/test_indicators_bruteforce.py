@@ -2,7 +2,7 @@
 
 The brute force reads the small-area CSV itself, computes every small-area-to-service distance with the
 haversine formula (a full matrix, no tree, no chord conversion), and reduces each area with plain Python
-loops over its small areas, following the definitions in rehabmap.gaps' docstring word for word. It is
+loops over its small areas, following the definitions in rehabmap.gaps.analysis' docstring word for word. It is
 run for every ICB, every local authority and England, for every type and subtype.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from geodata.distance import great_circle_km, haversine_km_pairs
-from rehabmap.gaps import ALL_CATEGORIES, Category, GapOptions
+from rehabmap.gaps.analysis import ALL_CATEGORIES, Category, GapOptions
 from tests.gaps.conftest import Lsoa
 
 OPTIONS = GapOptions()

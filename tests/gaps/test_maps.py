@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from rehabmap.errors import InvalidValue
-from rehabmap.gaps import GapOptions, parse_category
-from rehabmap.maps import PALETTE, LsoaBoundaries, Projection, area_map, class_breaks, overview_map
+from rehabmap.gaps.analysis import GapOptions, parse_category
+from rehabmap.gaps.maps import PALETTE, LsoaBoundaries, Projection, area_map, class_breaks, overview_map
 from tests.gaps.render import png_summary, svg_to_png
 
 NS = {"svg": "http://www.w3.org/2000/svg"}

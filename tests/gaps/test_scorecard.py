@@ -8,7 +8,7 @@ import pytest
 
 from geodata.distance import great_circle_km
 from rehabmap.errors import InvalidValue, UnknownArea, UnknownServiceType
-from rehabmap.gaps import (
+from rehabmap.gaps.analysis import (
     ALL_CATEGORIES,
     PARTS,
     GapAnalysis,
@@ -18,8 +18,8 @@ from rehabmap.gaps import (
     parse_category,
     weighted_quantile,
 )
-from rehabmap.gaps_cli import render_scorecard, render_table
-from rehabmap.population import parse_level
+from cli.gaps import render_scorecard, render_table
+from rehabmap.gaps.population import parse_level
 from rehabmap.taxonomy import ServiceType
 from tests.gaps.conftest import CORNWALL_ICB, WEST_YORKSHIRE_ICB, service
 

@@ -14,8 +14,8 @@ from datetime import date
 import pytest
 
 from rehabmap.config import Settings
-from rehabmap.index.elastic import ElasticIndex, ElasticWriter
-from rehabmap.index.embedded import EmbeddedIndex, EmbeddedWriter
+from search.elastic import ElasticIndex, ElasticWriter
+from search.embedded import EmbeddedIndex, EmbeddedWriter
 from rehabmap.record import Service
 from tests.es_server import SearchServer, osmem_binary, search_server
 from bench.synthetic import load_small_areas, make_services

@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from rehabmap.index.base import ServiceQuery
-from rehabmap.index.embedded import EmbeddedIndex, EmbeddedWriter
+from search.embedded import EmbeddedIndex, EmbeddedWriter
 from bench.synthetic import load_small_areas, make_services
 
 TODAY = date(2026, 11, 23)
@@ -22,7 +22,7 @@ REBUILD = textwrap.dedent("""
     import sys, time
     from datetime import date
     from pathlib import Path
-    from rehabmap.index.embedded import EmbeddedWriter
+    from search.embedded import EmbeddedWriter
     from bench.synthetic import load_small_areas, make_services
 
     services = make_services(load_small_areas(Path(sys.argv[2])), 400, seed=2, today=date(2026, 11, 23))

@@ -20,7 +20,7 @@ from shapely.geometry import Point, shape
 from geodata.distance import haversine_km
 from rehabmap.errors import IndexNotBuilt
 from rehabmap.index.base import Coverage, ServiceQuery
-from rehabmap.index.elastic import ElasticIndex, ElasticWriter
+from search.elastic import ElasticIndex, ElasticWriter
 from rehabmap.record import Service, ServiceArea
 from rehabmap.taxonomy import NEED_LABELS, SUBTYPES, ServiceType
 from tests.index.conftest import DESCRIPTION_WORD, NAME_WORD
@@ -311,11 +311,11 @@ def test_nearest_equals_brute_force(backend):
 def test_nearest_k_beyond_one_page(backend, monkeypatch):
     """Candidates are read in pages (search_after) when k exceeds one page; the answer stays exact."""
     services, index = backend
-    monkeypatch.setattr("rehabmap.index.elastic._NEAREST_PAGE_MAX", 7)
+    monkeypatch.setattr("search.elastic._NEAREST_PAGE_MAX", 7)
     for lat, lon, query, k, radius in _nearest_cases(services, 30, seed=21):
         hits = index.nearest(lat, lon, query, k=k, radius_km=radius)
         assert [h.service.id for h in hits] == [sid for sid, _ in brute_nearest(services, lat, lon, query, k, radius)]
-    monkeypatch.setattr("rehabmap.index.elastic._NEAREST_PAGE_MAX", 250)
+    monkeypatch.setattr("search.elastic._NEAREST_PAGE_MAX", 250)
     everything = ServiceQuery(include_inactive=True)
     hits = index.nearest(53.8, -1.55, everything, k=len(services) + 10)
     assert [h.service.id for h in hits] == [sid for sid, _ in brute_nearest(services, 53.8, -1.55, everything,

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from rehabmap.errors import IndexNotBuilt
-from rehabmap.index import embedded
+from search import embedded
 from rehabmap.index.base import ServiceQuery
-from rehabmap.index.columns import ServiceColumns
-from rehabmap.index.embedded import EmbeddedIndex, EmbeddedWriter, _RecordCache
+from search.columns import ServiceColumns
+from search.embedded import EmbeddedIndex, EmbeddedWriter, _RecordCache
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
 from bench.synthetic import make_services

@@ -10,8 +10,8 @@ import pytest
 
 from geodata.areas import AreaCodes
 from geodata.distance import great_circle_km
-from rehabmap.index.embedded import EmbeddedIndex, EmbeddedWriter
-from rehabmap.matching import OUT_OF_AREA_MARGIN_KM, MatchRequest, match
+from search.embedded import EmbeddedIndex, EmbeddedWriter
+from rehabmap.match import OUT_OF_AREA_MARGIN_KM, MatchRequest, match
 from rehabmap.taxonomy import ServiceType
 from bench.synthetic import NEEDS, load_small_areas, make_services
 

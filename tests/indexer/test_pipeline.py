@@ -8,7 +8,7 @@ import pytest
 
 from indexer.pipeline import GeographyPlacer, build_index
 from indexer.rows import Candidate, Origin, Rejection
-from rehabmap.index.embedded import EmbeddedIndex, EmbeddedWriter
+from search.embedded import EmbeddedIndex, EmbeddedWriter
 from rehabmap.taxonomy import ServiceType
 
 FETCHED = datetime(2026, 11, 20, tzinfo=timezone.utc)

@@ -22,8 +22,8 @@ import pytest
 from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
 from rehabmap.config import Settings
-from rehabmap.directory import Directory
-from rehabmap.index.embedded import EmbeddedWriter
+from rehabmap.maintain.store import Directory
+from search.embedded import EmbeddedWriter
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample"
@@ -108,7 +108,7 @@ class AppClient:
 
 
 def make_app(settings: Settings, today: date = TODAY):
-    from api.app import create_app
+    from app.main import create_app
 
     app = create_app(settings)
     app.state.rehabmap.today = lambda: today
@@ -155,7 +155,7 @@ def start_server(site: Site, **env: str) -> Server:
     environment = {**os.environ, "REHABMAP_HOME": str(site.home), "REHABMAP_DATA_DIR": str(site.settings.data_dir),
                    "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT), **env}
     with log.open("ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "rehabmap", "serve", "--host", "127.0.0.1",
+        process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1",
                                     "--port", str(port)], cwd=ROOT, env=environment, stdout=out,
                                    stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", process, log)

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from rehabmap.auth import PROVIDER_FIELDS, make_token, parse_token, secret_matches
+from rehabmap.maintain.auth import PROVIDER_FIELDS, make_token, parse_token, secret_matches
 from rehabmap.errors import Unauthenticated
 from tests.maintain.conftest import OWNED_A, OWNED_B
 

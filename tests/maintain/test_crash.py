@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from rehabmap.index.base import overlay_record
-from rehabmap.index.embedded import EmbeddedIndex
+from search.embedded import EmbeddedIndex
 from tests.maintain.conftest import ROOT, SAMPLE, Site, start_server
 
 pytestmark = pytest.mark.slow
@@ -180,9 +180,9 @@ REBUILD = textwrap.dedent("""
     from geodata import Geography
     from indexer.pipeline import GeographyPlacer, build_index
     from indexer.sources import load_source
-    from rehabmap.directory import Directory
-    from rehabmap.edits import OverlayWriter
-    from rehabmap.index.embedded import EmbeddedWriter
+    from rehabmap.maintain.store import Directory
+    from rehabmap.maintain.edits import OverlayWriter
+    from search.embedded import EmbeddedWriter
 
     home, sample, stop_at = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 
@@ -249,7 +249,7 @@ def test_a_rebuild_killed_part_way_keeps_the_index_and_every_edit(fresh_site, se
     # The next rebuild, the real command, completes and keeps them all.
     env = {**os.environ, "REHABMAP_HOME": str(site.home), "REHABMAP_DATA_DIR": str(site.settings.data_dir),
            "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "rehabmap", "index", str(SAMPLE), "--no-progress"], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "cli", "index", str(SAMPLE), "--no-progress"], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"read 60, indexed {len(before)}")

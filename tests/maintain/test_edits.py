@@ -13,8 +13,8 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
-from rehabmap.edits import OverlayWriter
-from rehabmap.index.embedded import EmbeddedIndex, EmbeddedWriter
+from rehabmap.maintain.edits import OverlayWriter
+from search.embedded import EmbeddedIndex, EmbeddedWriter
 from rehabmap.oruk import service_uuid
 from tests.maintain.conftest import OWNED_A, SAMPLE, TODAY
 
@@ -226,7 +226,7 @@ def test_edits_survive_a_rebuild_from_the_sources(api, site, geography):
 def test_an_edit_the_new_import_contradicts_is_kept_but_reported(site, geography, tmp_path):
     """When a new import no longer fits an edit, the edit is left out of the new index with a warning; it
     stays in the overlay."""
-    from rehabmap.directory import Change
+    from rehabmap.maintain.store import Change
 
     service_id = "sample:cornwall-ips-service"
     site.directory.record("test", "update", service_id, [Change("subtype", None, "imha")], fields={"subtype": "imha"})

@@ -9,10 +9,10 @@ import uuid
 import pytest
 
 from rehabmap.config import Settings
-from rehabmap.edits import Editor, OverlayWriter
+from rehabmap.maintain.edits import Editor, OverlayWriter
 from rehabmap.index.base import ServiceQuery
-from rehabmap.index.elastic import ElasticIndex, ElasticWriter
-from rehabmap.index.embedded import EmbeddedIndex
+from search.elastic import ElasticIndex, ElasticWriter
+from search.embedded import EmbeddedIndex
 from tests.index.conftest import drop_indices, es_client, es_server  # noqa: F401 (fixtures)
 from tests.maintain.conftest import TODAY
 
@@ -30,7 +30,7 @@ def elastic(es_server, es_client, site, geography):  # noqa: F811
 
 
 def test_edits_on_elasticsearch_are_searchable_at_once_and_survive_a_rebuild(elastic, site):
-    from rehabmap.auth import Principal, Role
+    from rehabmap.maintain.auth import Principal, Role
 
     index, writer, editor, sample = elastic
     maintainer = Principal("t0", "elastic tester", Role.maintainer)

@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from rehabmap.index.embedded import EmbeddedIndex
+from search.embedded import EmbeddedIndex
 from tests.maintain.conftest import OWNED_A, ROOT, TODAY, AppClient, make_app, make_site
 
 DAYS = 12  # the sample's verification dates run from 2026-11-01 to 2026-11-20: some are due, some not
@@ -75,7 +75,7 @@ def test_maintainers_list_what_is_due_longest_overdue_first_and_verifying_clears
 def cli(site, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "REHABMAP_HOME": str(site.home), "REHABMAP_DATA_DIR": str(site.settings.data_dir),
            "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "rehabmap", *args], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
 
 

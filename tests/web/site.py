@@ -15,12 +15,12 @@ from fastapi import FastAPI
 
 import web
 import web.routes
-from api.app import create_app
+from app.main import create_app
 from geodata import Geography
 from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
 from rehabmap.config import Settings
-from rehabmap.index.embedded import EmbeddedWriter
+from search.embedded import EmbeddedWriter
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample"

@@ -338,7 +338,7 @@ def test_nothing_searched_for_reaches_the_logs(client, caplog):
 
 
 def test_gap_pages_say_when_the_population_file_is_missing(client, monkeypatch):
-    from web.routes import commissioner
+    from web.routes import gaps as commissioner
 
     def missing(*args, **kwargs):
         raise FileNotFoundError("smallareas/england_lsoa21_pwc_population_icb_lad.csv")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from web.routes import clinician, commissioner, pages, public
+from web.routes import find, gaps, match, pages
 
 router = APIRouter(include_in_schema=False)
 router.include_router(pages.router)
-router.include_router(public.router)
-router.include_router(clinician.router)
-router.include_router(commissioner.router)
+router.include_router(find.router)
+router.include_router(match.router)
+router.include_router(gaps.router)

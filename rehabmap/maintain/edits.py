@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
-from rehabmap.auth import PROVIDER_FIELDS, Principal, Role
-from rehabmap.directory import Change, Directory, OverlayEntry
+from rehabmap.maintain.auth import PROVIDER_FIELDS, Principal, Role
+from rehabmap.maintain.store import Change, Directory, OverlayEntry
 from rehabmap.errors import DomainError, Forbidden, InvalidEdit, ServiceExists, ServiceNotFound
 from rehabmap.index.base import OVERLAY_SOURCE, IndexBackend, RecordWriter, overlay_record
 from rehabmap.record import Provenance, Service
@@ -42,7 +42,7 @@ from rehabmap.taxonomy import parse_need
 if TYPE_CHECKING:
     from geodata.areas import AreaCodes
     from geodata.postcodes import PostcodePoint
-    from rehabmap.runtime import LiveWriter
+    from app.parts import LiveWriter
 
 log = logging.getLogger(__name__)
 

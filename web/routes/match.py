@@ -15,9 +15,9 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
 from api.deps import State
-from rehabmap import matching
+from rehabmap import match as matching
 from rehabmap.errors import DomainError
-from rehabmap.matching import MatchRequest, MatchResult
+from rehabmap.match import MatchRequest, MatchResult
 from rehabmap.taxonomy import (NEED_LABELS, SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType, parse_need,
                                parse_subtypes)
 from web.forms import Errors, Fields, parse_int, parse_km, resolve_where
@@ -146,7 +146,7 @@ def form_context(form: MatchForm, errors: Errors) -> dict[str, object]:
 
 @router.get("/alternatives")
 def alternatives_form(request: Request) -> HTMLResponse:
-    return page(request, "alternatives/form.html", form_context(MatchForm(), Errors()), private=False)
+    return page(request, "match/form.html", form_context(MatchForm(), Errors()), private=False)
 
 
 @router.post("/alternatives")
@@ -155,7 +155,7 @@ async def alternatives_results(request: Request, state: State) -> HTMLResponse:
     errors = Errors()
     parsed = parse(form, state.geography, errors)
     if parsed is None:
-        return page(request, "alternatives/form.html", form_context(form, errors), status=400)
+        return page(request, "match/form.html", form_context(form, errors), status=400)
     today = state.today()
     response = matching.match(state.backend, parsed.home, parsed.request, today)
     groups: list[tuple[ServiceType | None, list[MatchResult]]]
@@ -170,4 +170,4 @@ async def alternatives_results(request: Request, state: State) -> HTMLResponse:
     context.update(home=parsed.home, placement=parsed.placement, match=parsed.request, response=response,
                    groups=groups, ranking=RANKING, type_labels=TYPE_LABELS, need_labels=NEED_LABELS,
                    option_labels=OPTIONS)
-    return page(request, "alternatives/results.html", context, today=today)
+    return page(request, "match/results.html", context, today=today)

@@ -1,7 +1,7 @@
 """Pathway gaps for commissioners: pick an area, see its scorecard, indicators, map and furthest small
 areas; compare all ICBs or local authorities; download the figures.
 
-The figures come from `rehabmap.gaps` (one analysis per index generation, shared with the JSON API) and
+The figures come from `rehabmap.gaps.analysis` (one analysis per index generation, shared with the JSON API) and
 the maps and downloads are the API's own (`/gaps/…`), shown here as images and links.
 """
 
@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse, RedirectResponse
 
 from api.deps import AppState, State
 from rehabmap.errors import DomainError
-from rehabmap.gaps import (
+from rehabmap.gaps.analysis import (
     ALL_CATEGORIES,
     INDICATOR_LABELS,
     PARTS,
@@ -31,11 +31,11 @@ from rehabmap.gaps import (
     analysis_for,
     parse_category,
 )
-from rehabmap.population import LEVEL_LABELS
+from rehabmap.gaps.population import LEVEL_LABELS
 from web.forms import Errors, Fields, parse_km
 from web.present import SHORT_INDICATOR_LABELS
 from web.render import page
-from web.routes.public import not_found
+from web.routes.find import not_found
 
 router = APIRouter()
 

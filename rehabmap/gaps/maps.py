@@ -29,7 +29,7 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from rehabmap.errors import InvalidValue
-from rehabmap.gaps import (
+from rehabmap.gaps.analysis import (
     HIGHER_IS_WORSE,
     INDICATOR_LABELS,
     INDICATORS,
@@ -38,7 +38,7 @@ from rehabmap.gaps import (
     GapOptions,
     LevelIndicators,
 )
-from rehabmap.population import LEVEL_LABELS
+from rehabmap.gaps.population import LEVEL_LABELS
 
 LSOA_BOUNDARIES_FILE = Path("boundaries") / "lsoa21_simplified.geojson"
 # ColorBrewer YlOrRd, 5 classes: light = near, dark red = far (worse).

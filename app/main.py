@@ -16,7 +16,7 @@ import web
 import web.routes
 from rehabmap import __version__
 from rehabmap.config import Settings, get_settings
-from rehabmap.runtime import open_backend, open_geography
+from app.parts import open_backend, open_geography
 
 DESCRIPTION = """Local mental health rehabilitation resources in England, ranked near a person's home.
 
@@ -73,10 +73,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def open_directory(state: AppState) -> None:
     """The maintainers' store and editor; then any edit a crash kept from the live index is laid on it.
     Without a writable REHABMAP_HOME the server still answers searches, and /maintain says 503."""
-    from rehabmap.directory import Directory
-    from rehabmap.edits import Editor, pause_for_tests
+    from rehabmap.maintain.store import Directory
+    from rehabmap.maintain.edits import Editor, pause_for_tests
     from rehabmap.errors import DomainError
-    from rehabmap.runtime import open_writer
+    from app.parts import open_writer
 
     settings = state.settings
     try:

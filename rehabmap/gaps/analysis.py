@@ -53,7 +53,7 @@ from scipy.spatial import cKDTree
 
 from geodata.distance import EARTH_RADIUS_KM
 from rehabmap.errors import InvalidValue, UnknownServiceType
-from rehabmap.population import ENGLAND_CODE, LEVEL_LABELS, SmallAreas, to_latlon, unit_vectors
+from rehabmap.gaps.population import ENGLAND_CODE, LEVEL_LABELS, SmallAreas, to_latlon, unit_vectors
 from rehabmap.record import Service
 from rehabmap.taxonomy import SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType
 

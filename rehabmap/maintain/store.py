@@ -2,7 +2,7 @@
 
 `rehabmap index` rebuilds the whole index from its sources, so what maintainers and providers change lives
 here, in its own SQLite file (`REHABMAP_HOME/directory.sqlite`, WAL, synchronous=FULL), and is laid over
-every new build (`rehabmap.edits.OverlayWriter`):
+every new build (`rehabmap.maintain.edits.OverlayWriter`):
 
 * `tokens`: id, label, role, organisation, an Argon2id hash of the secret; never the secret itself.
 * `organisations` and `ownership`: which organisation owns which service (one owner per service).
@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from rehabmap.auth import Principal, Role, bearer, make_token, parse_token, secret_matches
+from rehabmap.maintain.auth import Principal, Role, bearer, make_token, parse_token, secret_matches
 from rehabmap.errors import InvalidValue, Unauthenticated, UnknownOrganisation, UnknownToken
 
 SCHEMA_VERSION = "1"

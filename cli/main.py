@@ -10,9 +10,9 @@ import click
 
 from rehabmap.config import get_settings
 from rehabmap.errors import DomainError
-from rehabmap.matching import MatchRequest, MatchResponse, match
+from rehabmap.match import MatchRequest, MatchResponse, match
 from rehabmap.taxonomy import parse_need, parse_type
-from rehabmap.textgrid import grid
+from cli.textgrid import grid
 
 
 class _Group(click.Group):
@@ -60,10 +60,10 @@ def index_command(sources: tuple[Path, ...], mapping: Path | None, progress: boo
     """Build a new index from SOURCES (ORUK JSON, CQC CSV/JSON, mapped CSV) and swap it in."""
     from indexer.pipeline import GeographyPlacer, build_index, chain
     from indexer.sources import load_source
-    from rehabmap.directory import Directory
-    from rehabmap.edits import OverlayWriter
+    from rehabmap.maintain.store import Directory
+    from rehabmap.maintain.edits import OverlayWriter
     from rehabmap.index.base import IndexWriter
-    from rehabmap.runtime import open_geography, open_writer
+    from app.parts import open_geography, open_writer
 
     settings = get_settings()
     placer = GeographyPlacer(open_geography(settings))
@@ -101,7 +101,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
 def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, own_icb, accepting,
                   confirmed, current_postcode, limit) -> None:
     """Rank the options nearest a person's home that meet their needs."""
-    from rehabmap.runtime import open_backend, open_geography
+    from app.parts import open_backend, open_geography
 
     settings = get_settings()
     geography = open_geography(settings)
@@ -149,11 +149,11 @@ def serve(host: str, port: int, workers: int) -> None:
     """Run the API (and pages) with uvicorn."""
     import uvicorn
 
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, access_log=False)
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers, access_log=False)
 
 
 def _register_gaps() -> None:
-    from rehabmap.gaps_cli import gaps_command
+    from cli.gaps import gaps_command
 
     main.add_command(gaps_command)
 
@@ -162,7 +162,7 @@ _register_gaps()
 
 
 def _register_maintain() -> None:
-    from rehabmap.maintain_cli import COMMANDS
+    from cli.maintain import COMMANDS
 
     for command in COMMANDS:
         main.add_command(command)

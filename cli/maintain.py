@@ -1,5 +1,5 @@
 """`rehabmap tokens`, `rehabmap orgs`, `rehabmap verify-due`, `rehabmap audit`: the maintainers' commands,
-each a thin wrapper over `rehabmap.directory` or `rehabmap.freshness`."""
+each a thin wrapper over `rehabmap.maintain.store` or `rehabmap.maintain.freshness`."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from datetime import date
 
 import click
 
-from rehabmap.auth import Role
+from rehabmap.maintain.auth import Role
 from rehabmap.config import get_settings
-from rehabmap.directory import Directory, hsds_metadata
+from rehabmap.maintain.store import Directory, hsds_metadata
 from rehabmap.errors import ServiceNotFound
-from rehabmap.textgrid import grid
+from cli.textgrid import grid
 
 
 def _directory() -> Directory:
@@ -84,7 +84,7 @@ def orgs_list() -> None:
 
 
 def _check_services(service_ids: tuple[str, ...]) -> None:
-    from rehabmap.runtime import open_backend
+    from app.parts import open_backend
 
     backend = open_backend(get_settings())
     for service_id in service_ids:
@@ -116,8 +116,8 @@ def orgs_unlink(organisation: str, service_ids: tuple[str, ...]) -> None:
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
 def verify_due(days: int | None, limit: int) -> None:
     """List active services never verified, or not verified for DAYS, the longest overdue first."""
-    from rehabmap.freshness import due_for_verification
-    from rehabmap.runtime import open_backend
+    from rehabmap.maintain.freshness import due_for_verification
+    from app.parts import open_backend
 
     settings = get_settings()
     days = days or settings.verify_after_days

@@ -24,19 +24,19 @@ def open_geography(settings: Settings) -> Geography:
 
 def open_backend(settings: Settings) -> IndexBackend:
     if settings.backend is Backend.elasticsearch:
-        from rehabmap.index.elastic import ElasticIndex
+        from search.elastic import ElasticIndex
 
         return ElasticIndex.from_settings(settings)
-    from rehabmap.index.embedded import EmbeddedIndex
+    from search.embedded import EmbeddedIndex
 
     return EmbeddedIndex(settings.index_path)
 
 
 def open_writer(settings: Settings) -> LiveWriter:
     if settings.backend is Backend.elasticsearch:
-        from rehabmap.index.elastic import ElasticWriter
+        from search.elastic import ElasticWriter
 
         return ElasticWriter.from_settings(settings)
-    from rehabmap.index.embedded import EmbeddedWriter
+    from search.embedded import EmbeddedWriter
 
     return EmbeddedWriter(settings.index_path)

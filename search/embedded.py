@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from geodata.distance import haversine_km
 from rehabmap.errors import DomainError, IndexNotBuilt
 from rehabmap.index.base import Hit, IndexInfo, Page, ServiceQuery, overlay_record
-from rehabmap.index.columns import ROW_FIELDS, ServiceColumns, row_values
+from search.columns import ROW_FIELDS, ServiceColumns, row_values
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
 

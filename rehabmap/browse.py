@@ -16,7 +16,7 @@ from api.deps import AppState
 from geodata import Home
 from rehabmap.errors import DomainError, InvalidValue
 from rehabmap.index.base import Coverage, ServiceQuery
-from rehabmap.matching import covers
+from rehabmap.match import covers
 from rehabmap.record import Service
 from rehabmap.taxonomy import parse_need, parse_type
 

@@ -8,8 +8,8 @@ from starlette.responses import HTMLResponse
 
 from api.deps import State
 from geodata.distance import great_circle_km
-from rehabmap import matching
-from rehabmap.matching import MatchRequest
+from rehabmap import match as matching
+from rehabmap.match import MatchRequest
 from web import service_view
 from web.forms import Errors, Fields, resolve_where
 from web.links import SearchContext

@@ -1,6 +1,6 @@
 """`rehabmap gaps AREA`: the commissioners' pathway scorecard in a terminal (registered on `main` in cli.py).
 
-A thin wrapper over `rehabmap.gaps`; the table is fixed-width so it pastes into a report.
+A thin wrapper over `rehabmap.gaps.analysis`; the table is fixed-width so it pastes into a report.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from rehabmap.gaps import (
+from rehabmap.gaps.analysis import (
     ALL_CATEGORIES,
     AreaGapReport,
     GapAnalysis,
@@ -20,8 +20,8 @@ from rehabmap.gaps import (
     parse_categories,
     parse_category,
 )
-from rehabmap.population import ENGLAND_CODE, LEVEL_LABELS, SmallAreas
-from rehabmap.textgrid import grid
+from rehabmap.gaps.population import ENGLAND_CODE, LEVEL_LABELS, SmallAreas
+from cli.textgrid import grid
 
 
 def _km(value: float | None) -> str:
@@ -148,7 +148,7 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
     """Pathway scorecard and gap indicators for AREA: an ICB or local authority code or name
     (e.g. E54000054, 'West Yorkshire', Leeds). AREA 'icb' or 'la' compares every area, with England totals."""
     from rehabmap.config import get_settings
-    from rehabmap.runtime import open_backend, open_geography
+    from app.parts import open_backend, open_geography
 
     settings = get_settings()
     options = GapOptions(community_km=community_km, inpatient_km=inpatient_km)
@@ -172,7 +172,7 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
             csv_path.write_text(table.to_csv(sort, "desc" if desc else "asc"), encoding="utf-8")
             click.echo(f"\nwrote {csv_path}")
         if svg_path:
-            from rehabmap.maps import overview_map
+            from rehabmap.gaps.maps import overview_map
 
             assert geography is not None
             geometries = {a.code: a.geometry for a in geography.areas.areas("icb" if level == "icb" else "lad")}
@@ -192,7 +192,7 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
         smallareas_csv.write_text(analysis.small_area_distances(code, categories).to_csv(), encoding="utf-8")
         click.echo(f"wrote {smallareas_csv}")
     if svg_path:
-        from rehabmap.maps import LsoaBoundaries, area_map
+        from rehabmap.gaps.maps import LsoaBoundaries, area_map
 
         assert geography is not None
         if code == ENGLAND_CODE:

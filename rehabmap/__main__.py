@@ -1,3 +1,0 @@
-from rehabmap.cli import main
-
-main()
