@@ -1,4 +1,5 @@
-"""Domain errors and bad requests become precise 4xx JSON replies, here and only here; never a stack trace."""
+"""Errors a person can cause (the domain's and geodata's) and bad requests become precise 4xx JSON replies, here and
+only here; never a stack trace."""
 
 from __future__ import annotations
 
@@ -12,9 +13,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from geodata.errors import GeodataError
 from rehabmap.errors import DomainError
 
 log = logging.getLogger("rehabmap.api")
+
+
+# geodata knows nothing of HTTP: the status of each of its errors is decided here (any other is a 400).
+GEODATA_STATUS: dict[str, int] = {"unknown_postcode": 404, "terminated_postcode": 404, "unknown_place": 404,
+                                  "unknown_area": 404, "geodata_not_built": 503}
 
 
 class TaxonomyNotFound(DomainError):
@@ -77,6 +84,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         return _body(exc.status, exc.code, exc.message, exc.field, getattr(exc, "headers", None))
+
+    @app.exception_handler(GeodataError)
+    async def geodata_error(_: Request, exc: GeodataError) -> JSONResponse:
+        return _body(GEODATA_STATUS.get(exc.code, 400), exc.code, exc.message, exc.field)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -9,19 +9,20 @@ from pathlib import Path
 import click
 
 from rehabmap.config import get_settings
-from rehabmap.errors import DomainError
+from rehabmap.errors import CALLER_ERRORS
 from rehabmap.match import MatchRequest, MatchResponse, match
 from rehabmap.taxonomy import parse_need, parse_type
 from cli.textgrid import grid
 
 
 class _Group(click.Group):
-    """Domain errors end a command with their message and exit status 2, never a traceback."""
+    """Errors a person can cause (the domain's and geodata's) end a command with their message and exit status 2,
+    never a traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except DomainError as exc:
+        except CALLER_ERRORS as exc:
             click.echo(f"error: {exc.message}", err=True)
             ctx.exit(2)
 

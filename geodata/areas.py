@@ -19,8 +19,8 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from geodata.distance import haversine_km_pairs
+from geodata.errors import InvalidCoordinates, OutsideEngland, UnknownArea
 from geodata.layout import AREA_LEVELS, AreaLevel, boundary_path
-from rehabmap.errors import InvalidCoordinates, OutsideEngland, UnknownArea
 
 # Super-generalised boundaries cut corners off coasts and estuaries; points this close still belong.
 NEAREST_WITHIN_KM = 5.0

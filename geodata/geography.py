@@ -12,10 +12,10 @@ from typing import Any
 
 from geodata.areas import AreaCodes, AreaIndex, check_coordinates
 from geodata.build import build_geodata
+from geodata.errors import GeodataNotBuilt, InvalidCoordinates, InvalidLocation
 from geodata.layout import FORMAT_VERSION, MANIFEST_NAME, SQLITE_NAME
 from geodata.places import PlaceGazetteer
 from geodata.postcodes import PostcodeDirectory
-from rehabmap.errors import GeodataNotBuilt, InvalidCoordinates, InvalidValue
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class Geography:
         if lat is not None or lon is not None:
             given.append("lat/lon")
         if len(given) != 1:
-            raise InvalidValue(
+            raise InvalidLocation(
                 "Give exactly one of a postcode, a place name, or a latitude and longitude"
                 + (f" (got {' and '.join(given)})." if given else "."),
                 field="location",

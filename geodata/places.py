@@ -9,7 +9,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from rehabmap.errors import UnknownPlace
+from geodata.errors import UnknownPlace
 
 _APOSTROPHES = re.compile("['\u2019`]")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from rehabmap.errors import InvalidPostcode, TerminatedPostcode, UnknownPostcode
+from geodata.errors import InvalidPostcode, TerminatedPostcode, UnknownPostcode
 
 # The letter restrictions of the Royal Mail format are deliberately not enforced: the ONS directory still
 # holds retired outward codes (W1M, …) that break them, and those must parse to give a precise answer.

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from geodata import Geography
 from geodata.areas import AreaCodes, check_coordinates, outside_england
+from geodata.errors import GeodataError
 from indexer.merge import MergeNote, merge_duplicates
 from indexer.needs import extract_gender, extract_needs
 from indexer.rows import Candidate, Origin, Rejection
@@ -33,7 +34,7 @@ class Placer(Protocol):
     def place_postcode(self, postcode: str) -> tuple[float, float, str | None]: ...
 
     def area_codes_all(self, lats: list[float], lons: list[float],
-                       lads: list[str | None]) -> list[AreaCodes | DomainError]:
+                       lads: list[str | None]) -> list[AreaCodes | GeodataError]:
         """Per point its areas, or the error that rejects it (bad coordinates, outside England)."""
         ...
 
@@ -52,15 +53,15 @@ class GeographyPlacer:
         return point.lat, point.lon, point.lad_code
 
     def area_codes_all(self, lats: list[float], lons: list[float],
-                       lads: list[str | None]) -> list[AreaCodes | DomainError]:
+                       lads: list[str | None]) -> list[AreaCodes | GeodataError]:
         checked: list[int] = []
-        found: list[AreaCodes | DomainError | None] = []
+        found: list[AreaCodes | GeodataError | None] = []
         for i, (lat, lon) in enumerate(zip(lats, lons)):
             try:
                 check_coordinates(lat, lon)
                 checked.append(i)
                 found.append(None)
-            except DomainError as exc:
+            except GeodataError as exc:
                 found.append(exc)
         located = self.geography.locate_all([lats[i] for i in checked], [lons[i] for i in checked],
                                             [lads[i] for i in checked])
@@ -127,13 +128,13 @@ def _locate(candidate: Candidate, placer: Placer) -> tuple[float, float, str | N
     return float(fields["lat"]), float(fields["lon"]), lad
 
 
-_REJECTABLE = (DomainError, ValidationError, ValueError, TypeError)
+_REJECTABLE = (DomainError, GeodataError, ValidationError, ValueError, TypeError)
 
 
 def _rejection(origin: Origin, exc: Exception) -> Rejection:
     if isinstance(exc, NotRehab):
         return Rejection(origin, f"not indexed: {exc}")
-    if isinstance(exc, DomainError):
+    if isinstance(exc, DomainError | GeodataError):
         return Rejection(origin, exc.message)
     if isinstance(exc, ValidationError):
         reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in exc.errors())

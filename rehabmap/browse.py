@@ -14,7 +14,7 @@ from typing import Literal
 
 from api.deps import AppState
 from geodata import Home
-from rehabmap.errors import DomainError, InvalidValue
+from rehabmap.errors import CALLER_ERRORS, InvalidValue
 from rehabmap.index.base import Coverage, ServiceQuery
 from rehabmap.match import covers
 from rehabmap.record import Service
@@ -51,7 +51,7 @@ def locate(state: AppState, prefix: str | None = None, *, postcode: str | None =
     """Resolve a home; a domain error names the input as the caller sent it (e.g. `home.postcode`)."""
     try:
         return state.geography.resolve(postcode=postcode, place=place, lat=lat, lon=lon)
-    except DomainError as error:
+    except CALLER_ERRORS as error:
         if prefix and error.field:
             error.field = f"{prefix}.{error.field}"
         raise

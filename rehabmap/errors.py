@@ -1,15 +1,19 @@
 """Domain errors, in one place.
 
-Every error a person can cause (a bad postcode, an unknown need, an out-of-range value) is raised in the
-domain as one of these and turned into a precise 4xx exactly once, in the API's exception handler. The
-message is written for a person to act on; `field` names the input that was wrong.
+Every error a person can cause (an unknown need, an out-of-range value, a service that is not there) is
+raised in the domain as one of these and turned into a precise 4xx exactly once, in the API's exception
+handler. The message is written for a person to act on; `field` names the input that was wrong. What
+geodata cannot place (a bad postcode, a point outside England) raises geodata's own errors
+(`geodata.errors`); `CALLER_ERRORS` names both kinds, for the faces that report either the same way.
 """
 
 from __future__ import annotations
 
+from geodata.errors import GeodataError
+
 
 class DomainError(Exception):
-    """Base of all errors a caller can cause; `status` is the HTTP status the API maps it to."""
+    """Base of the domain's errors a caller can cause; `status` is the HTTP status the API maps it to."""
 
     status: int = 400
     code: str = "bad_request"
@@ -18,69 +22,6 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
-
-
-class InvalidPostcode(DomainError):
-    code = "invalid_postcode"
-
-    def __init__(self, postcode: str, field: str | None = "postcode") -> None:
-        super().__init__(
-            f"'{postcode}' is not a valid UK postcode. Enter a full postcode like 'LS9 7TF', "
-            "a sector like 'LS9 7' or a district like 'LS9'.",
-            field=field,
-        )
-        self.postcode = postcode
-
-
-class UnknownPostcode(DomainError):
-    status = 404
-    code = "unknown_postcode"
-
-    def __init__(self, postcode: str, field: str | None = "postcode") -> None:
-        super().__init__(
-            f"Postcode '{postcode}' was not found in the ONS Postcode Directory for England. "
-            "Check it, or try the first half of it (for example 'LS9').",
-            field=field,
-        )
-        self.postcode = postcode
-
-
-class TerminatedPostcode(DomainError):
-    status = 404
-    code = "terminated_postcode"
-
-    def __init__(self, postcode: str, terminated: str, field: str | None = "postcode") -> None:
-        super().__init__(
-            f"Postcode '{postcode}' was terminated ({terminated}) and is no longer in use. "
-            "Use the current postcode, or the first half of it.",
-            field=field,
-        )
-        self.postcode = postcode
-
-
-class UnknownPlace(DomainError):
-    status = 404
-    code = "unknown_place"
-
-    def __init__(self, place: str, field: str | None = "place") -> None:
-        super().__init__(
-            f"No place in England called '{place}' was found. Try a town name or a postcode.",
-            field=field,
-        )
-        self.place = place
-
-
-class InvalidCoordinates(DomainError):
-    code = "invalid_coordinates"
-
-
-class OutsideEngland(DomainError):
-    code = "outside_england"
-
-
-class UnknownArea(DomainError):
-    status = 404
-    code = "unknown_area"
 
 
 class UnknownServiceType(DomainError):
@@ -103,11 +44,6 @@ class ServiceNotFound(DomainError):
 class IndexNotBuilt(DomainError):
     status = 503
     code = "index_not_built"
-
-
-class GeodataNotBuilt(DomainError):
-    status = 503
-    code = "geodata_not_built"
 
 
 # --- maintainers: authentication, authorisation, edits ------------------------------------------------
@@ -157,3 +93,7 @@ class DirectoryUnavailable(DomainError):
 
     status = 503
     code = "directory_unavailable"
+
+
+# Everything a caller can cause, from the domain or from geodata below it: what a face reports to the person.
+CALLER_ERRORS: tuple[type[DomainError], type[GeodataError]] = (DomainError, GeodataError)

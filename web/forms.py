@@ -14,10 +14,11 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from rehabmap.errors import DomainError
+from rehabmap.errors import CALLER_ERRORS, DomainError
 
 if TYPE_CHECKING:
     from geodata import Geography, Home
+    from geodata.errors import GeodataError
 
 MAX_BODY = 16_384
 MAX_VALUE = 200
@@ -66,7 +67,7 @@ class Errors:
     def add(self, field_id: str, message: str) -> None:
         self.by_field.setdefault(field_id, message)
 
-    def add_domain(self, error: DomainError, field_id: str) -> None:
+    def add_domain(self, error: DomainError | GeodataError, field_id: str) -> None:
         self.add(field_id, error.message)
 
     def __bool__(self) -> bool:
@@ -89,7 +90,7 @@ def resolve_where(geography: Geography, text: str, field_id: str, errors: Errors
         if _DIGIT.search(text):
             return geography.resolve(postcode=text)
         return geography.resolve(place=text)
-    except DomainError as error:
+    except CALLER_ERRORS as error:
         errors.add_domain(error, field_id)
         return None
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from markupsafe import Markup
 
-from rehabmap.errors import DomainError
+from geodata.errors import GeodataError
 from rehabmap.record import Service
 from web import present
 
@@ -57,7 +57,7 @@ def who_rows(service: Service) -> list[Row]:
 def area_name(geography: Geography, code: str) -> str:
     try:
         return geography.areas.get(code).name
-    except (DomainError, AttributeError):
+    except (GeodataError, AttributeError):
         return code
 
 

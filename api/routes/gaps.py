@@ -23,8 +23,9 @@ from fastapi.responses import Response
 
 from api.deps import AppState, State
 from api.schemas import ERRORS
+from geodata.errors import UnknownArea
 from geodata.layout import AreaLevel
-from rehabmap.errors import InvalidValue, UnknownArea
+from rehabmap.errors import InvalidValue
 from rehabmap.gaps.analysis import (
     INDICATORS,
     GapAnalysis,

@@ -18,8 +18,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from geodata.errors import InvalidPostcode
 from geodata.postcodes import parse_postcode
-from rehabmap.errors import InvalidPostcode
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)

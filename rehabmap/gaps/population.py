@@ -20,7 +20,8 @@ from typing import Literal
 
 import numpy as np
 
-from rehabmap.errors import InvalidValue, UnknownArea
+from geodata.errors import UnknownArea
+from rehabmap.errors import InvalidValue
 
 SMALL_AREAS_FILE = Path("smallareas") / "england_lsoa21_pwc_population_icb_lad.csv"
 ENGLAND_CODE = "E92000001"

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
+from geodata.errors import GeodataError
 from rehabmap.maintain.auth import PROVIDER_FIELDS, Principal, Role
 from rehabmap.maintain.store import Change, Directory, OverlayEntry
 from rehabmap.errors import DomainError, Forbidden, InvalidEdit, ServiceExists, ServiceNotFound
@@ -212,7 +213,7 @@ class Editor:
                 return data  # the postcode was cleared; the point stays
             try:
                 point = self.geography.postcodes.lookup(given["postcode"])
-            except DomainError as exc:
+            except GeodataError as exc:
                 raise InvalidEdit(exc.message, field="postcode") from None
             if point.precision != "postcode":
                 raise InvalidEdit(f"'{given['postcode']}' is a postcode {point.precision}; a service needs its "
@@ -221,7 +222,7 @@ class Editor:
             lad = point.lad_code
         try:
             areas = self.geography.locate(float(data["lat"]), float(data["lon"]), lad)
-        except DomainError as exc:
+        except GeodataError as exc:
             raise InvalidEdit(exc.message, field="lat") from None
         data["areas"] = {k: v for k, v in vars(areas).items()}
         return data

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from geodata.distance import great_circle_km
-from rehabmap.errors import InvalidValue, UnknownArea, UnknownServiceType
+from geodata.errors import UnknownArea
+from rehabmap.errors import InvalidValue, UnknownServiceType
 from rehabmap.gaps.analysis import (
     ALL_CATEGORIES,
     PARTS,

@@ -6,7 +6,7 @@ import pytest
 from shapely import Point
 
 from geodata import AreaCodes, Geography
-from rehabmap.errors import InvalidCoordinates, OutsideEngland, UnknownArea
+from geodata.errors import InvalidCoordinates, OutsideEngland, UnknownArea
 
 SAMPLE = 3000
 

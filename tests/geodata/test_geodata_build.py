@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from geodata import Geography, build_geodata
-from rehabmap.errors import GeodataNotBuilt, OutsideEngland, TerminatedPostcode, UnknownPostcode
+from geodata.errors import GeodataNotBuilt, OutsideEngland, TerminatedPostcode, UnknownPostcode
 
 
 def test_real_build_contents(geodata_dir: Path) -> None:

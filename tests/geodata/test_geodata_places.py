@@ -2,7 +2,7 @@ import pytest
 
 from geodata import Geography
 from geodata.places import place_key
-from rehabmap.errors import UnknownPlace
+from geodata.errors import UnknownPlace
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 import pytest
 
 from geodata import Geography
-from rehabmap.errors import InvalidCoordinates, InvalidPostcode, InvalidValue, OutsideEngland, UnknownPostcode
+from geodata.errors import InvalidCoordinates, InvalidLocation, InvalidPostcode, OutsideEngland, UnknownPostcode
 
 
 def test_full_postcode_in_leeds(geography: Geography) -> None:
@@ -61,7 +61,7 @@ def test_errors_name_the_postcode(geography: Geography) -> None:
     [{}, {"postcode": "LS9 7TF", "place": "Leeds"}, {"postcode": "LS9 7TF", "lat": 53.8, "lon": -1.5}],
 )
 def test_exactly_one_kind_of_location(geography: Geography, given: dict[str, object]) -> None:
-    with pytest.raises(InvalidValue, match="exactly one"):
+    with pytest.raises(InvalidLocation, match="exactly one"):
         geography.resolve(**given)  # type: ignore[arg-type]
 
 

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from api.deps import AppState, State
+from geodata.errors import UnknownArea
 from rehabmap.errors import DomainError
 from rehabmap.gaps.analysis import (
     ALL_CATEGORIES,
@@ -165,7 +166,7 @@ def gaps_pick(request: Request, state: State) -> HTMLResponse | RedirectResponse
     else:
         try:
             code = a.small_areas.find(text)
-        except DomainError as error:
+        except UnknownArea as error:
             errors.add_domain(error, "area")
     if errors:
         table = level_table(a, "icb", GapOptions(), PARTS)
@@ -226,7 +227,7 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
     key = code.strip().upper()
     try:
         level = a.small_areas.level_of(key)
-    except DomainError:
+    except UnknownArea:
         return not_found(request, "That area")
     if level == "england":
         return not_found(request, "A scorecard for all of England")

@@ -1,0 +1,93 @@
+"""Errors a caller of geodata can cause: a postcode, place, point or area code it cannot turn into a place.
+
+geodata stands alone (it imports nothing of rehabmap), so its errors are its own. Each has a stable `code`
+and names the input it is about in `field`; the message is written for a person to act on. geodata knows
+nothing of HTTP: the faces map these errors once, as they map the domain's (the API to a precise 4xx in
+`api/errors.py`, the command line to one `error: ...` line).
+"""
+
+from __future__ import annotations
+
+
+class GeodataError(Exception):
+    """Base of every error a caller of geodata can cause."""
+
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidPostcode(GeodataError):
+    code = "invalid_postcode"
+
+    def __init__(self, postcode: str, field: str | None = "postcode") -> None:
+        super().__init__(
+            f"'{postcode}' is not a valid UK postcode. Enter a full postcode like 'LS9 7TF', "
+            "a sector like 'LS9 7' or a district like 'LS9'.",
+            field=field,
+        )
+        self.postcode = postcode
+
+
+class UnknownPostcode(GeodataError):
+    code = "unknown_postcode"
+
+    def __init__(self, postcode: str, field: str | None = "postcode") -> None:
+        super().__init__(
+            f"Postcode '{postcode}' was not found in the ONS Postcode Directory for England. "
+            "Check it, or try the first half of it (for example 'LS9').",
+            field=field,
+        )
+        self.postcode = postcode
+
+
+class TerminatedPostcode(GeodataError):
+    code = "terminated_postcode"
+
+    def __init__(self, postcode: str, terminated: str, field: str | None = "postcode") -> None:
+        super().__init__(
+            f"Postcode '{postcode}' was terminated ({terminated}) and is no longer in use. "
+            "Use the current postcode, or the first half of it.",
+            field=field,
+        )
+        self.postcode = postcode
+
+
+class UnknownPlace(GeodataError):
+    code = "unknown_place"
+
+    def __init__(self, place: str, field: str | None = "place") -> None:
+        super().__init__(
+            f"No place in England called '{place}' was found. Try a town name or a postcode.",
+            field=field,
+        )
+        self.place = place
+
+
+class InvalidLocation(GeodataError):
+    """Not exactly one of a postcode, a place or a point was given."""
+
+    code = "invalid_value"
+
+
+class InvalidCoordinates(GeodataError):
+    code = "invalid_coordinates"
+
+
+class OutsideEngland(GeodataError):
+    code = "outside_england"
+
+
+class UnknownArea(GeodataError):
+    """An ONS area code (or name) that no English area of the asked level has."""
+
+    code = "unknown_area"
+
+
+class GeodataNotBuilt(GeodataError):
+    """The lookup files are missing or outdated and could not be built from the ONS downloads."""
+
+    code = "geodata_not_built"
