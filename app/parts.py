@@ -1,24 +1,23 @@
-"""Opens the parts a command or the API needs, from the one settings object."""
+"""Opens the parts a command or the server needs, from the one settings object: the only place that knows
+which search engine the settings choose, and where each store lives."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+import logging
+import sqlite3
 
+from geodata import Geography
 from rehabmap.config import Backend, Settings
-from rehabmap.index.base import IndexBackend, IndexWriter, RecordWriter
+from rehabmap.errors import DomainError
+from rehabmap.index.base import IndexBackend, LiveWriter
+from rehabmap.maintain.edits import Editor
+from rehabmap.maintain.store import Directory
+from rehabmap.state import AppState
 
-if TYPE_CHECKING:
-    from geodata import Geography
-
-
-class LiveWriter(IndexWriter, RecordWriter, Protocol):
-    """A writer of the live index that both builds whole new indexes and edits single records, as each
-    backend's writer does."""
+log = logging.getLogger("rehabmap.api")
 
 
 def open_geography(settings: Settings) -> Geography:
-    from geodata import Geography
-
     return Geography.open(settings.geodata_dir, settings.data_dir)
 
 
@@ -40,3 +39,28 @@ def open_writer(settings: Settings) -> LiveWriter:
     from search.embedded import EmbeddedWriter
 
     return EmbeddedWriter(settings.index_path)
+
+
+def open_state(settings: Settings) -> AppState:
+    """Everything the faces work with (see `rehabmap.state`)."""
+    state = AppState(settings, open_geography(settings), open_backend(settings))
+    open_directory(state)
+    return state
+
+
+def open_directory(state: AppState) -> None:
+    """The maintainers' store and editor; then any edit a crash kept from the live index is laid on it.
+    Without a writable REHABMAP_HOME the server still answers searches, and /maintain says 503."""
+    settings = state.settings
+    try:
+        state.directory = Directory(settings.directory_path)
+    except (OSError, sqlite3.Error) as exc:
+        log.warning("directory store not opened (%s): /maintain is unavailable", type(exc).__name__)
+        return
+    state.editor = Editor(state.directory, state.backend, open_writer(settings), state.geography)
+    try:
+        state.editor.reconcile()
+    except DomainError:
+        pass  # no index yet: nothing to lay edits on
+    except Exception as exc:  # a search cluster that is down must not stop the server starting
+        log.warning("directory edits not checked against the index at start-up: %s", type(exc).__name__)

@@ -42,8 +42,6 @@ class Settings(BaseSettings):
         "Requests per minute one client (IP address) may make to the public endpoints, with bursts of up "
         "to this many; 0 turns rate limiting off."))
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest request body accepted.")
-    test_pause_in_write: str | None = Field(default=None, description=(
-        "Tests only: 'directory' or 'index' makes a write pause inside that transaction (see tests/maintain)."))
 
     @property
     def geodata_dir(self) -> Path:

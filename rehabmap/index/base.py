@@ -110,6 +110,11 @@ class RecordWriter(Protocol):
         ...
 
 
+class LiveWriter(IndexWriter, RecordWriter, Protocol):
+    """A writer of the live index that both builds whole new indexes and edits single records, as each
+    backend's writer does."""
+
+
 OVERLAY_SOURCE = "directory"
 _NOT_OVERLAID = frozenset({"id", "provenance", "field_sources"})
 

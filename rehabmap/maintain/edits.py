@@ -20,30 +20,26 @@ committed while it was building are then laid over the new index before the lock
 from __future__ import annotations
 
 import logging
-import os
 import re
-import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
 from geodata.errors import GeodataError
+from rehabmap.errors import DomainError, Forbidden, InvalidEdit, ServiceExists, ServiceNotFound
+from rehabmap.index.base import OVERLAY_SOURCE, IndexBackend, LiveWriter, RecordWriter, overlay_record
 from rehabmap.maintain.auth import PROVIDER_FIELDS, Principal, Role
 from rehabmap.maintain.store import Change, Directory, OverlayEntry
-from rehabmap.errors import DomainError, Forbidden, InvalidEdit, ServiceExists, ServiceNotFound
-from rehabmap.index.base import OVERLAY_SOURCE, IndexBackend, RecordWriter, overlay_record
 from rehabmap.record import Provenance, Service
 from rehabmap.taxonomy import parse_need
 
 if TYPE_CHECKING:
     from geodata.areas import AreaCodes
     from geodata.postcodes import PostcodePoint
-    from app.parts import LiveWriter
 
 log = logging.getLogger(__name__)
 
@@ -64,20 +60,6 @@ class Geography(Protocol):
     def postcodes(self) -> Postcodes: ...
 
     def locate(self, lat: float, lon: float, lad_code: str | None = None) -> AreaCodes: ...
-
-
-def pause_for_tests(stage: str | None, home: Path) -> Callable[[str], None]:
-    """For the crash tests only (REHABMAP_TEST_PAUSE_IN_WRITE=directory|index): inside that transaction,
-    say so in `home/paused-<stage>` and wait to be killed. Does nothing when the setting is empty."""
-
-    def pause(at: str) -> None:
-        if at != stage:
-            return
-        (home / f"paused-{at}").write_text(str(os.getpid()))
-        while True:
-            time.sleep(3600)
-
-    return pause
 
 
 def _field_of(message: str, loc: tuple[Any, ...]) -> str | None:
@@ -130,15 +112,20 @@ def _slug(text: str) -> str:
 
 
 class Editor:
-    """The maintainers' writes, each audited, validated, and applied to the live index."""
+    """The maintainers' writes, each audited, validated, and applied to the live index.
+
+    `before_commit(stage)` is called inside each write's two transactions, just before they commit: stage
+    'directory' (the audit and overlay rows), then 'index' (the live record). It does nothing unless set:
+    the seam the crash tests use to stop a server inside a transaction (tests/maintain/pausing_server.py).
+    """
 
     def __init__(self, directory: Directory, backend: IndexBackend, writer: RecordWriter, geography: Geography, *,
-                 pause: Callable[[str], None] | None = None) -> None:
+                 before_commit: Callable[[str], None] | None = None) -> None:
         self.directory = directory
         self.backend = backend
         self.writer = writer
         self.geography = geography
-        self.pause = pause or (lambda _stage: None)
+        self.before_commit: Callable[[str], None] = before_commit or (lambda _stage: None)
 
     # --- the four writes ----------------------------------------------------------------------------
 
@@ -251,8 +238,8 @@ class Editor:
         created = current is None
         fields = service.model_dump(mode="json") if created else {c.field: c.new for c in changes}
         entry = self.directory.record(principal.who, action, service.id, changes, fields=fields, created=created,
-                                      before_commit=lambda: self.pause("directory"))
-        written = self.writer.upsert({service.id: entry.fields}, before_commit=lambda: self.pause("index"))
+                                      before_commit=lambda: self.before_commit("directory"))
+        written = self.writer.upsert({service.id: entry.fields}, before_commit=lambda: self.before_commit("index"))
         return (written[0] if written else service), [c.field for c in changes]
 
     # --- after a crash --------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """GET /gaps…: the router on a FastAPI app with the project's error handlers, the real geography and an
-in-memory backend holding the known services (what the lead wires into api/app.py)."""
+in-memory backend holding the known services (as the composition root, app/main.py, wires it)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api import errors
-from api.deps import AppState
 from api.routes import gaps as gaps_routes
 from rehabmap.config import Settings
 from rehabmap.index.base import IndexInfo
+from rehabmap.state import AppState
 from tests.gaps.conftest import CORNWALL_ICB
 
 

@@ -149,13 +149,16 @@ class Server:
 
 
 def start_server(site: Site, **env: str) -> Server:
-    """`rehabmap serve` on 127.0.0.1 over the site's home, as production runs it."""
+    """`rehabmap serve` on 127.0.0.1 over the site's home, as production runs it. With
+    REHABMAP_TEST_PAUSE_IN_WRITE in `env`, the same application with the crash tests' pause installed
+    (pausing_server.py)."""
     port = free_port()
     log = site.home / f"server-{port}.log"
     environment = {**os.environ, "REHABMAP_HOME": str(site.home), "REHABMAP_DATA_DIR": str(site.settings.data_dir),
                    "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT), **env}
+    command = ["tests.maintain.pausing_server"] if "REHABMAP_TEST_PAUSE_IN_WRITE" in env else ["cli", "serve"]
     with log.open("ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1",
+        process = subprocess.Popen([sys.executable, "-m", *command, "--host", "127.0.0.1",
                                     "--port", str(port)], cwd=ROOT, env=environment, stdout=out,
                                    stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", process, log)

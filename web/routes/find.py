@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
-from api.deps import State
 from geodata.distance import great_circle_km
 from rehabmap import match as matching
 from rehabmap.match import MatchRequest
 from web import service_view
+from web.deps import State
 from web.forms import Errors, Fields, resolve_where
 from web.links import SearchContext
 from web.present import CATEGORIES, CATEGORY_BY_SLUG, KM_PER_MILE, PUBLIC_RADII_MILES

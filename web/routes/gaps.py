@@ -18,7 +18,6 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
-from api.deps import AppState, State
 from geodata.errors import UnknownArea
 from rehabmap.errors import DomainError
 from rehabmap.gaps.analysis import (
@@ -33,6 +32,8 @@ from rehabmap.gaps.analysis import (
     parse_category,
 )
 from rehabmap.gaps.population import LEVEL_LABELS
+from rehabmap.state import AppState
+from web.deps import State
 from web.forms import Errors, Fields, parse_km
 from web.present import SHORT_INDICATOR_LABELS
 from web.render import page

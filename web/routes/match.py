@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
-from api.deps import State
 from rehabmap import match as matching
 from rehabmap.errors import DomainError
 from rehabmap.match import MatchRequest, MatchResult
 from rehabmap.taxonomy import (NEED_LABELS, SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType, parse_need,
                                parse_subtypes)
+from web.deps import State
 from web.forms import Errors, Fields, parse_int, parse_km, resolve_where
 from web.present import MATCH_OPTIONS, RANKING
 from web.render import page

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
-from api.deps import State
+from web.deps import State
 from web.present import RANKING, long_date
 from web.render import page
 
