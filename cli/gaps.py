@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from cli.textgrid import grid
 from rehabmap.gaps.analysis import (
     ALL_CATEGORIES,
     AreaGapReport,
@@ -21,7 +22,6 @@ from rehabmap.gaps.analysis import (
     parse_category,
 )
 from rehabmap.gaps.population import ENGLAND_CODE, LEVEL_LABELS, SmallAreas
-from cli.textgrid import grid
 
 
 def _km(value: float | None) -> str:
@@ -134,9 +134,9 @@ def _short(name: str) -> str:
               help="Write an SVG map of AREA for the first --type (default community_rehab_team); with "
                    "AREA icb or la, an England map of --indicator.")
 @click.option("--indicator", default="mean_km", show_default=True, help="Indicator for the England map.")
-@click.option("--community-km", type=float, default=30.0, show_default=True,
+@click.option("--community-km", type=float, default=GapOptions.community_km, show_default=True,
               help="Threshold distance for community services.")
-@click.option("--inpatient-km", type=float, default=50.0, show_default=True,
+@click.option("--inpatient-km", type=float, default=GapOptions.inpatient_km, show_default=True,
               help="Threshold distance for inpatient units.")
 @click.option("--furthest", type=int, default=None,
               help="List the N small areas furthest from each shown type (default 10 with --type, else none).")

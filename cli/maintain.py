@@ -9,11 +9,11 @@ from datetime import date
 
 import click
 
-from rehabmap.maintain.auth import Role
-from rehabmap.config import get_settings
-from rehabmap.maintain.store import Directory, hsds_metadata
-from rehabmap.errors import ServiceNotFound
 from cli.textgrid import grid
+from rehabmap.config import get_settings
+from rehabmap.errors import ServiceNotFound
+from rehabmap.maintain.auth import Role
+from rehabmap.maintain.store import Directory, hsds_metadata
 
 
 def _directory() -> Directory:

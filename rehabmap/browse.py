@@ -2,7 +2,7 @@
 
 Near a place, results come from `backend.nearest` (exact, nearest first) and carry their distance and
 whether the place lies in their catchment; otherwise from `backend.find` (by relevance when there is text,
-else by name).
+else by name). Plain functions over an index backend and the geography, like matching.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from api.deps import AppState
-from geodata import Home
+from geodata import Geography, Home
 from rehabmap.errors import CALLER_ERRORS, InvalidValue
-from rehabmap.index.base import Coverage, ServiceQuery
+from rehabmap.index.base import Coverage, IndexBackend, ServiceQuery
 from rehabmap.match import covers
 from rehabmap.record import Service
 from rehabmap.taxonomy import parse_need, parse_type
@@ -46,18 +45,18 @@ class Browse:
         return "distance" if self.near else "relevance" if self.query.text else "name"
 
 
-def locate(state: AppState, prefix: str | None = None, *, postcode: str | None = None, place: str | None = None,
-           lat: float | None = None, lon: float | None = None) -> Home:
-    """Resolve a home; a domain error names the input as the caller sent it (e.g. `home.postcode`)."""
+def locate(geography: Geography, prefix: str | None = None, *, postcode: str | None = None,
+           place: str | None = None, lat: float | None = None, lon: float | None = None) -> Home:
+    """Resolve a home; a caller's error names the input as the caller sent it (e.g. `home.postcode`)."""
     try:
-        return state.geography.resolve(postcode=postcode, place=place, lat=lat, lon=lon)
+        return geography.resolve(postcode=postcode, place=place, lat=lat, lon=lon)
     except CALLER_ERRORS as error:
         if prefix and error.field:
             error.field = f"{prefix}.{error.field}"
         raise
 
 
-def browse(state: AppState, *, text: str | None = None, types: list[str] | None = None,
+def browse(geography: Geography, *, text: str | None = None, types: list[str] | None = None,
            needs: list[str] | None = None, postcode: str | None = None, place: str | None = None,
            radius_km: float | None = None, query: ServiceQuery | None = None) -> Browse:
     """Read the filters; unknown types and needs, and a radius with nothing to measure from, are 400s."""
@@ -71,7 +70,7 @@ def browse(state: AppState, *, text: str | None = None, types: list[str] | None 
         query = replace(query, text=text)
     near = None
     if postcode is not None or place is not None:
-        near = locate(state, postcode=postcode, place=place)
+        near = locate(geography, postcode=postcode, place=place)
     elif radius_km is not None:
         raise InvalidValue("radius_km needs a place to measure from: give a postcode or a place as well.",
                            field="radius_km")
@@ -92,11 +91,10 @@ def listed(b: Browse, service: Service, distance_km: float) -> Listed:
                   not covers(service, home))
 
 
-def page_of(state: AppState, b: Browse, page: int, per_page: int) -> tuple[list[Listed], int]:
+def page_of(backend: IndexBackend, b: Browse, page: int, per_page: int) -> tuple[list[Listed], int]:
     """One page of results and the total passing the filters (within the radius, when given)."""
     check_window(page, per_page)
     start = (page - 1) * per_page
-    backend = state.backend
     if b.near is None:
         found = backend.find(b.query, limit=per_page, offset=start)
         return [Listed(s) for s in found.items], found.total
@@ -108,9 +106,8 @@ def page_of(state: AppState, b: Browse, page: int, per_page: int) -> tuple[list[
     return [listed(b, h.service, h.distance_km) for h in hits[start:start + per_page]], total
 
 
-def every(state: AppState, b: Browse) -> Iterator[Listed]:
+def every(backend: IndexBackend, b: Browse) -> Iterator[Listed]:
     """All results in order, for the exports: nearest first near a place, else in batches by name."""
-    backend = state.backend
     if b.near is not None:
         k = backend.find(b.query, limit=0).total
         hits = backend.nearest(b.near.lat, b.near.lon, b.query, k=k, radius_km=b.radius_km) if k else []

@@ -1,10 +1,13 @@
 """Matching and ranking (DESIGN.md §4), as plain functions over an index backend.
 
-The rule is `RANKING_RULE` below: the API returns it with every answer and the README repeats it.
+The rule is `RANKING_RULE` below: the API returns it with every answer and the README repeats it. What a
+person asks is read into a `MatchRequest` one way, by `MatchRequest.from_input` and the field readers it uses
+(`parse_types`, `parse_needs`), for the API, the pages and the command line alike.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Protocol
@@ -16,7 +19,7 @@ from geodata.distance import great_circle_km
 from rehabmap.errors import InvalidValue
 from rehabmap.index.base import Coverage, Hit, IndexBackend, PersonGender, ServiceQuery
 from rehabmap.record import Capacity, Service
-from rehabmap.taxonomy import TYPE_LABELS, ServiceType, need_label
+from rehabmap.taxonomy import TYPE_LABELS, ServiceType, need_label, parse_need, parse_subtypes, parse_type
 
 OUT_OF_AREA_MARGIN_KM = 5.0
 RANKING_RULE = (
@@ -31,6 +34,7 @@ RANKING_RULE = (
     "each, nearest first within the type.")
 _GENDER_NOTES = {"female_only": "Women only.", "male_only": "Men only."}
 MAX_LIMIT = 100
+ANY_TYPE = "any"  # asks for any suitable option, as naming no type does
 
 
 class HomeAreas(Protocol):
@@ -79,6 +83,35 @@ class MatchRequest:
                                field="max_distance_km")
         if self.age is not None and not 0 <= self.age <= 120:
             raise InvalidValue("age must be between 0 and 120.", field="age")
+
+    @classmethod
+    def from_input(cls, *, needs: Iterable[str] = (), types: str | Iterable[str] | None = None,
+                   subtypes: Iterable[str] | None = None, age: int | None = None,
+                   gender: PersonGender | None = None, max_distance_km: float | None = None,
+                   own_icb_only: bool = False, accepting_only: bool = False, needs_confirmed: bool = False,
+                   include_out_of_catchment: bool = False, limit: int = 10,
+                   current_placement: tuple[float, float] | None = None) -> MatchRequest:
+        """The request from the codes a person gave (any case; each need and type counted once); the first
+        code or value it refuses raises a caller's error naming its field."""
+        wanted = parse_types(types)
+        return cls(needs=parse_needs(needs), types=wanted,
+                   subtypes=parse_subtypes(list(subtypes) if subtypes is not None else None, wanted), age=age,
+                   gender=gender, max_distance_km=max_distance_km, own_icb_only=own_icb_only,
+                   accepting_only=accepting_only, needs_confirmed=needs_confirmed,
+                   include_out_of_catchment=include_out_of_catchment, limit=limit,
+                   current_placement=current_placement)
+
+
+def parse_types(values: str | Iterable[str] | None) -> tuple[ServiceType, ...] | None:
+    """The service types asked for, each once, or None for any suitable option. 'any' names no type: alone
+    it asks for any suitable option, beside named types it adds nothing."""
+    named = [values] if isinstance(values, str) else list(values or ())
+    return tuple(dict.fromkeys(parse_type(v) for v in named if v.strip().lower() != ANY_TYPE)) or None
+
+
+def parse_needs(values: Iterable[str]) -> tuple[str, ...]:
+    """The needs stated, each once, in the order given."""
+    return tuple(dict.fromkeys(parse_need(v) for v in values))
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import json
 from typing import Annotated, Any
 
 import shapely
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 
 from api.deps import AppState, State
@@ -41,8 +41,6 @@ router = APIRouter(tags=["gaps"], responses=ERRORS)
 
 Types = Annotated[list[str] | None, Query(
     alias="type", description="Service type(s) or 'type:subtype' (repeat or comma-separate); default: all.")]
-CommunityKm = Annotated[float, Query(description="Threshold distance for community services (km).")]
-InpatientKm = Annotated[float, Query(description="Threshold distance for inpatient units (km).")]
 Level = Annotated[str, Query(description="'icb' (integrated care boards) or 'la' (local authorities).")]
 Sort = Annotated[str | None, Query(
     description="'name', 'code', 'adult_population', 'missing_count', 'legacy_locked' or "
@@ -72,8 +70,17 @@ def _analysis(state: AppState) -> GapAnalysis:
     return analysis_for(state.backend, state.settings.data_dir, state.geography.areas)
 
 
-def _options(community_km: float, inpatient_km: float) -> GapOptions:
+def gap_options(
+    community_km: Annotated[float, Query(description="Threshold distance for community services (km).")]
+    = GapOptions.community_km,
+    inpatient_km: Annotated[float, Query(description="Threshold distance for inpatient units (km).")]
+    = GapOptions.inpatient_km,
+) -> GapOptions:
+    """The thresholds, read once for every route; their defaults are GapOptions' own."""
     return GapOptions(community_km=community_km, inpatient_km=inpatient_km)
+
+
+Options = Annotated[GapOptions, Depends(gap_options)]
 
 
 def _level(level: str) -> str:
@@ -94,34 +101,32 @@ def _attachment(name: str) -> dict[str, str]:
 
 
 @router.get("/gaps", summary="Gap indicators for every ICB or local authority, with England totals")
-def get_gaps(state: State, level: Level = "icb", types: Types = None, sort: Sort = None, order: Order = "asc",
-             community_km: CommunityKm = 30.0, inpatient_km: InpatientKm = 50.0) -> dict:
+def get_gaps(state: State, options: Options, level: Level = "icb", types: Types = None, sort: Sort = None,
+             order: Order = "asc") -> dict:
     """Every area of a level side by side, computed for all of England in one batch: per type, count,
     per 100k adults (16+), population-weighted mean and 90th percentile distance to the nearest service,
     share of adults beyond the threshold, out-of-area reliance and, for inpatient types, the distance if
     local units were full."""
-    table = _analysis(state).table(_level(level), _options(community_km, inpatient_km), parse_categories(types))
+    table = _analysis(state).table(_level(level), options, parse_categories(types))
     return table.to_dict(sort, order)
 
 
 @router.get("/gaps/areas.csv", summary="The all-areas comparison as CSV", response_class=Response,
             responses=_file(CSV))
-def get_gaps_csv(state: State, level: Level = "icb", types: Types = None, sort: Sort = None,
-                 order: Order = "asc", community_km: CommunityKm = 30.0,
-                 inpatient_km: InpatientKm = 50.0) -> Response:
+def get_gaps_csv(state: State, options: Options, level: Level = "icb", types: Types = None, sort: Sort = None,
+                 order: Order = "asc") -> Response:
     """The same table as GET /gaps, one row per area plus England, as a CSV download."""
     level = _level(level)
-    table = _analysis(state).table(level, _options(community_km, inpatient_km), parse_categories(types))
+    table = _analysis(state).table(level, options, parse_categories(types))
     return Response(table.to_csv(sort, order), media_type=CSV, headers=_attachment(f"rehabmap-gaps-{level}.csv"))
 
 
 @router.get("/gaps/areas.geojson", summary="Areas with their indicators as GeoJSON", response_class=Response,
             responses=_file(GEOJSON))
-def get_gaps_geojson(state: State, level: Level = "icb", types: Types = None,
-                     community_km: CommunityKm = 30.0, inpatient_km: InpatientKm = 50.0) -> Response:
+def get_gaps_geojson(state: State, options: Options, level: Level = "icb", types: Types = None) -> Response:
     """Areas as GeoJSON polygons carrying the same indicators as GET /gaps, for a GIS."""
     level = _level(level)
-    table = _analysis(state).table(level, _options(community_km, inpatient_km), parse_categories(types))
+    table = _analysis(state).table(level, options, parse_categories(types))
     body = table.to_geojson(lambda code: _area_geometry(state, code))
     return Response(json.dumps(body, separators=(",", ":")), media_type=GEOJSON,
                     headers=_attachment(f"rehabmap-gaps-{level}.geojson"))
@@ -130,27 +135,25 @@ def get_gaps_geojson(state: State, level: Level = "icb", types: Types = None,
 @router.get("/gaps/england.svg", summary="England map of one indicator by ICB or local authority",
             response_class=Response,
             responses=_file(SVG))
-def get_england_map(state: State, type: Annotated[str, Query(description="One service type or type:subtype.")]
+def get_england_map(state: State, options: Options,
+                    type: Annotated[str, Query(description="One service type or type:subtype.")]
                     = "inpatient_rehab_level2",
                     indicator: Annotated[str, Query(description=f"One of: {', '.join(INDICATORS)}.")] = "mean_km",
-                    level: Level = "icb", community_km: CommunityKm = 30.0,
-                    inpatient_km: InpatientKm = 50.0) -> Response:
+                    level: Level = "icb") -> Response:
     """An SVG map of England shading each ICB or local authority by one indicator, drawn server-side."""
     level = _level(level)
     geo_level: AreaLevel = "icb" if level == "icb" else "lad"
     geometries = {a.code: a.geometry for a in state.geography.areas.areas(geo_level)}
-    svg = overview_map(_analysis(state), parse_category(type), indicator, geometries, level,
-                       _options(community_km, inpatient_km))
+    svg = overview_map(_analysis(state), parse_category(type), indicator, geometries, level, options)
     return Response(svg, media_type=SVG)
 
 
 @router.get("/gaps/{area_code}", summary="Gap indicators and pathway scorecard for one area")
-def get_area_gaps(area_code: AreaCode, state: State, types: Types = None, community_km: CommunityKm = 30.0,
-                  inpatient_km: InpatientKm = 50.0) -> dict:
+def get_area_gaps(area_code: AreaCode, state: State, options: Options, types: Types = None) -> dict:
     """For an ICB (E54…) or local authority (E06…/E07…/E08…/E09…): which parts of the pathway are missing
     inside it (and the nearest out-of-area provider of each), legacy 'locked rehabilitation' labels,
     and per type the indicators and the ten small areas furthest from a service."""
-    report = _analysis(state).area(area_code, _options(community_km, inpatient_km), parse_categories(types))
+    report = _analysis(state).area(area_code, options, parse_categories(types))
     return report.to_dict()
 
 
@@ -182,10 +185,9 @@ def get_small_areas_geojson(area_code: AreaCode, state: State, types: Types = No
 @router.get("/gaps/{area_code}/map.svg", summary="Map of an area's small areas by distance to one type",
             response_class=Response,
             responses=_file(SVG))
-def get_area_map(area_code: AreaCode, state: State,
+def get_area_map(area_code: AreaCode, state: State, options: Options,
                  type: Annotated[str, Query(description="One service type or type:subtype.")]
-                 = "community_rehab_team",
-                 community_km: CommunityKm = 30.0, inpatient_km: InpatientKm = 50.0) -> Response:
+                 = "community_rehab_team") -> Response:
     """An SVG map: the area boundary, small areas shaded by distance to the nearest service of one type, and services."""
     analysis = _analysis(state)
     code = area_code.strip().upper()
@@ -199,7 +201,7 @@ def get_area_map(area_code: AreaCode, state: State,
         inner = {c: areas.get(c).geometry for c in sorted(set(analysis.small_areas.la[
             analysis.small_areas.members(code)].tolist())) if _known(areas, c)}
     svg = area_map(analysis, code, parse_category(type), LsoaBoundaries.load(state.settings.data_dir), boundary,
-                   inner, _options(community_km, inpatient_km))
+                   inner, options)
     return Response(svg, media_type=SVG)
 
 

@@ -9,7 +9,6 @@ from api.deps import State
 from api.schemas import ERRORS, MatchIn, MatchOut
 from rehabmap.errors import ServiceNotFound
 from rehabmap.match import RANKING_RULE, MatchRequest, match
-from rehabmap.taxonomy import parse_need, parse_subtypes, parse_type
 
 router = APIRouter(tags=["match"], responses=ERRORS)
 
@@ -20,7 +19,7 @@ async def post_match(body: MatchIn, state: State) -> MatchOut:
     unknown, distance, in/out of the home ICB and, given a current placement, the distance saved."""
     # Runs on the event loop, not the threadpool: on the embedded index the whole answer takes about a
     # millisecond, and sixteen threads contending for the GIL cost more than that (bench/RESULTS.md).
-    home = locate(state, "home", **body.home.model_dump())
+    home = locate(state.geography, "home", **body.home.model_dump())
     placement = None
     if body.current_placement is not None:
         if body.current_placement.service_id is not None:
@@ -30,13 +29,10 @@ async def post_match(body: MatchIn, state: State) -> MatchOut:
                                       field="current_placement.service_id")
             placement = (current.lat, current.lon)
         else:
-            point = locate(state, "current_placement", postcode=body.current_placement.postcode)
+            point = locate(state.geography, "current_placement", postcode=body.current_placement.postcode)
             placement = (point.lat, point.lon)
-    wanted = [] if body.types == "any" else [t for t in body.types if t.strip().lower() != "any"]
-    types = tuple(dict.fromkeys(parse_type(t) for t in wanted)) or None
-    request = MatchRequest(
-        needs=tuple(parse_need(n) for n in body.needs), types=types,
-        subtypes=parse_subtypes(body.subtypes, types), age=body.age, gender=body.gender,
+    request = MatchRequest.from_input(
+        needs=body.needs, types=body.types, subtypes=body.subtypes, age=body.age, gender=body.gender,
         max_distance_km=body.max_distance_km, own_icb_only=body.own_icb_only,
         accepting_only=body.accepting_referrals_only, needs_confirmed=body.needs_confirmed,
         include_out_of_catchment=body.include_out_of_catchment, limit=body.limit,

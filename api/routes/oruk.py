@@ -125,8 +125,8 @@ def list_services(
                                 "phones, attributes) instead of their one-to-one fields.")] = False,
 ) -> JSONResponse:
     """Active services by name (by relevance when searching)."""
-    b = browse(state, text=search, query=term_query(taxonomy_term_id))
-    items, total = page_of(state, b, page_number, per_page)
+    b = browse(state.geography, text=search, query=term_query(taxonomy_term_id))
+    items, total = page_of(state.backend, b, page_number, per_page)
     objects = [oruk.service_to_oruk(i.service) for i in items]
     return JSONResponse(page(objects if full else [listed_service(o) for o in objects], total, page_number,
                              per_page))
@@ -168,11 +168,11 @@ def list_service_at_locations(
     """Each service at its location, with the service's one-to-one fields."""
     if proximity is not None and postcode is None:
         raise InvalidValue("proximity is measured from a postcode: give postcode as well.", field="proximity")
-    b = browse(state, text=search, postcode=postcode,
+    b = browse(state.geography, text=search, postcode=postcode,
                radius_km=None if proximity is None else proximity / 1000, query=term_query(taxonomy_term_id))
     if b.near is not None:
         b = replace(b, query=replace(b.query, covers=coverage(b.near)))
-    items, total = page_of(state, b, page_number, per_page)
+    items, total = page_of(state.backend, b, page_number, per_page)
     contents = []
     for item in items:
         obj = oruk.service_to_oruk(item.service)

@@ -40,7 +40,7 @@ def filters(
     radius_km: Annotated[float | None, Query(gt=0, le=1000, description="Only results within this many km "
                                              "of the postcode or place.")] = None,
 ) -> Browse:
-    return browse(state, text=q, types=types, needs=needs, postcode=postcode, place=place, radius_km=radius_km)
+    return browse(state.geography, text=q, types=types, needs=needs, postcode=postcode, place=place, radius_km=radius_km)
 
 
 Filters = Annotated[Browse, Depends(filters)]
@@ -56,7 +56,7 @@ def list_services(
     `distance_km`, `in_home_icb` and `out_of_catchment`; otherwise by text relevance when `q` is given,
     else by name. Catchment is marked, not filtered: a family browsing sees what is near and whether it
     serves them."""
-    items, total = page_of(state, b, page, per_page)
+    items, total = page_of(state.backend, b, page, per_page)
     today = state.today()
     near = b.near
     return ServiceListOut(
@@ -89,7 +89,7 @@ _EXPORT = ("Every result, not a page: the same filters and order as GET /service
                                                       "example": ",".join(COLUMNS[:5]) + ",…\r\n"}}}})
 def export_csv(b: Filters, state: State) -> CSVResponse:
     state.backend.info()  # an unbuilt index is a 503 now, not a broken stream later
-    return CSVResponse(csv_lines(every(state, b), state.today()),
+    return CSVResponse(csv_lines(every(state.backend, b), state.today()),
                        headers={"Content-Disposition": 'attachment; filename="rehabmap-services.csv"'})
 
 
@@ -108,7 +108,7 @@ def export_csv(b: Filters, state: State) -> CSVResponse:
                                                     "service_type": "vcfse"}}]}}}}})
 def export_geojson(b: Filters, state: State) -> GeoJSONResponse:
     state.backend.info()
-    return GeoJSONResponse(geojson_chunks(every(state, b), state.today()),
+    return GeoJSONResponse(geojson_chunks(every(state.backend, b), state.today()),
                            headers={"Content-Disposition": 'attachment; filename="rehabmap-services.geojson"'})
 
 

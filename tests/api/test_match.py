@@ -7,14 +7,13 @@ from typing import Any
 
 import pytest
 
-from rehabmap import match as matching
-from rehabmap.match import MatchRequest
+from rehabmap.match import MatchRequest, MatchResponse, MatchResult, match
 from rehabmap.taxonomy import ServiceType
 
 LS9 = {"postcode": "LS9 7TF"}
 
 
-def domain_answer(geography, backend, body: dict[str, Any]) -> matching.MatchResponse:
+def domain_answer(geography, backend, body: dict[str, Any]) -> MatchResponse:
     """What the domain says for the same inputs, built without the API's code."""
     home = geography.resolve(**body["home"])
     placement = body.get("current_placement")
@@ -34,10 +33,10 @@ def domain_answer(geography, backend, body: dict[str, Any]) -> matching.MatchRes
         needs_confirmed=body.get("needs_confirmed", False),
         include_out_of_catchment=body.get("include_out_of_catchment", False), limit=body.get("limit", 10),
         current_placement=point)
-    return matching.match(backend, home, request, date.today())
+    return match(backend, home, request, date.today())
 
 
-def result_key(r: matching.MatchResult) -> dict[str, Any]:
+def result_key(r: MatchResult) -> dict[str, Any]:
     return {"id": r.service.id, "distance_km": r.distance_km, "in_home_icb": r.in_home_icb,
             "matched_needs": r.matched_needs, "unknown_needs": r.unknown_needs,
             "out_of_catchment": r.out_of_catchment, "explanation": r.explanation,

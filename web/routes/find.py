@@ -7,8 +7,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
 from geodata.distance import great_circle_km
-from rehabmap import match as matching
-from rehabmap.match import MatchRequest
+from rehabmap.match import MatchRequest, match
 from web import service_view
 from web.deps import State
 from web.forms import Errors, Fields, resolve_where
@@ -49,7 +48,7 @@ def find_category(request: Request, slug: str, state: State) -> HTMLResponse:
         context["errors"] = errors
         return page(request, "find/category.html", context, status=400)
     today = state.today()
-    response = matching.match(state.backend, home, MatchRequest(
+    response = match(state.backend, home, MatchRequest(
         types=category.types, max_distance_km=search.within * KM_PER_MILE, limit=MAX_RESULTS), today)
     results = response.results
     pins = [Pin(n, r.service.lat, r.service.lon, r.service.name) for n, r in enumerate(results, 1)]

@@ -150,7 +150,7 @@ def gaps_start(request: Request, state: State) -> HTMLResponse:
     complete = sum(1 for row in table.rows() if row["missing_count"] == 0)
     return page(request, "gaps/start.html", {
         "choices": area_choices(a), "errors": Errors(), "selected": "", "icb_count": len(table.rows()),
-        "complete": complete}, private=False)
+        "complete": complete, "defaults": GapOptions()}, private=False)
 
 
 @router.get("/pathway-gaps/area", response_model=None)
@@ -173,7 +173,8 @@ def gaps_pick(request: Request, state: State) -> HTMLResponse | RedirectResponse
         table = level_table(a, "icb", GapOptions(), PARTS)
         return page(request, "gaps/start.html", {
             "choices": area_choices(a), "errors": errors, "selected": text, "icb_count": len(table.rows()),
-            "complete": sum(1 for row in table.rows() if row["missing_count"] == 0)}, status=400)
+            "complete": sum(1 for row in table.rows() if row["missing_count"] == 0), "defaults": GapOptions()},
+            status=400)
     return RedirectResponse(f"/pathway-gaps/{quote(code)}", status_code=303)
 
 

@@ -14,11 +14,9 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
-from rehabmap import match as matching
 from rehabmap.errors import DomainError
-from rehabmap.match import MatchRequest, MatchResult
-from rehabmap.taxonomy import (NEED_LABELS, SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType, parse_need,
-                               parse_subtypes)
+from rehabmap.match import ANY_TYPE, MatchRequest, MatchResult, match, parse_needs, parse_types
+from rehabmap.taxonomy import NEED_LABELS, SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType, parse_subtypes
 from web.deps import State
 from web.forms import Errors, Fields, parse_int, parse_km, resolve_where
 from web.present import MATCH_OPTIONS, RANKING
@@ -67,58 +65,28 @@ class Parsed:
 
 
 def parse(form: MatchForm, geography: Geography, errors: Errors) -> Parsed | None:
-    """Every problem in the form at once, each against its input's id; None when there is any."""
+    """Every problem in the form at once, each against its input's id; None when there is any. Each field is
+    read by the domain's own readers (`rehabmap.match`), as the API and the command line read it."""
     home = resolve_where(geography, form.home, "home", errors, "the person's home postcode or town")
-    needs: list[str] = []
-    for value in form.needs:
-        try:
-            needs.append(parse_need(value))
-        except DomainError as error:
-            errors.add_domain(error, "needs")
-    if form.language:
-        code = form.language.lower()
-        if code.startswith("language:"):
-            code = code.split(":", 1)[1]
-        try:
-            needs.append(parse_need(f"language:{code}"))
-        except DomainError:
-            errors.add("language", "Enter the language as a 2 or 3 letter ISO 639 code, like pl for Polish")
-    types: tuple[ServiceType, ...] | None = None
-    chosen = [t for t in form.types if t != "any"]
-    if "any" in form.types and chosen:
-        errors.add("types", "Select types of service, or 'any suitable option', not both")
-    elif chosen:
-        try:
-            types = tuple(ServiceType(t) for t in chosen)
-        except ValueError:
-            errors.add("types", "Select types of service from the list")
-    subtypes = None
-    if errors.get("types") is None:  # kinds are checked against the types only once those are valid
-        try:
-            subtypes = parse_subtypes(form.subtypes, types)
-        except DomainError:
-            errors.add("subtypes", "Select kinds of service from the list, each belonging to a type you selected, "
-                                   "or leave the types unselected")
+    needs = _needs(form, errors)
+    types, subtypes = _types(form, errors)
     age = parse_int(form.age, "age", "Age", errors, 0, 120)
     gender: PersonGender | None = "female" if form.gender == "female" else "male" if form.gender == "male" else None
     if form.gender not in GENDERS:
         errors.add("gender", "Select female, male or not stated")
-    placement = None
-    if form.placement:
-        placement = resolve_where(geography, form.placement, "placement", errors)
+    placement = resolve_where(geography, form.placement, "placement", errors) if form.placement else None
     within = parse_km(form.within, "within", "Maximum distance", errors)
     limit = int(form.limit) if form.limit.isdigit() and int(form.limit) in LIMITS else None
     if limit is None:
         errors.add("limit", "Select how many results to show for each type")
-    unknown = [o for o in form.options if o not in OPTIONS]
-    if unknown:
+    if any(o not in OPTIONS for o in form.options):
         errors.add("options", "Select options from the list")
     if errors or home is None:
         return None
     options = set(form.options)
     try:
         request = MatchRequest(
-            needs=tuple(dict.fromkeys(needs)), types=types, subtypes=subtypes, age=age, gender=gender,
+            needs=needs, types=types, subtypes=subtypes, age=age, gender=gender,
             max_distance_km=within, own_icb_only="own_icb_only" in options,
             accepting_only="accepting_only" in options, needs_confirmed="needs_confirmed" in options,
             include_out_of_catchment="include_out_of_catchment" in options, limit=limit or LIMITS[0],
@@ -127,6 +95,40 @@ def parse(form: MatchForm, geography: Geography, errors: Errors) -> Parsed | Non
         errors.add_domain(error, {"max_distance_km": "within"}.get(error.field or "", error.field or "home"))
         return None
     return Parsed(request, home, placement)
+
+
+def _needs(form: MatchForm, errors: Errors) -> tuple[str, ...]:
+    """The needs ticked, and the language typed (a bare ISO 639 code, or language:<code>)."""
+    try:
+        needs = list(parse_needs(form.needs))
+    except DomainError as error:
+        errors.add_domain(error, "needs")
+        needs = []
+    if form.language:
+        try:
+            needs += parse_needs([f"language:{form.language.lower().removeprefix('language:')}"])
+        except DomainError:
+            errors.add("language", "Enter the language as a 2 or 3 letter ISO 639 code, like pl for Polish")
+    return tuple(dict.fromkeys(needs))
+
+
+def _types(form: MatchForm, errors: Errors) -> tuple[tuple[ServiceType, ...] | None, tuple[str, ...] | None]:
+    """The types and the kinds of service ticked. 'Any suitable option' is a box of its own, never ticked
+    beside a type; kinds are checked against the types only once those are valid."""
+    if ANY_TYPE in form.types and any(t != ANY_TYPE for t in form.types):
+        errors.add("types", "Select types of service, or 'any suitable option', not both")
+        return None, None
+    try:
+        types = parse_types(form.types)
+    except DomainError:
+        errors.add("types", "Select types of service from the list")
+        return None, None
+    try:
+        return types, parse_subtypes(form.subtypes, types)
+    except DomainError:
+        errors.add("subtypes", "Select kinds of service from the list, each belonging to a type you selected, "
+                               "or leave the types unselected")
+        return types, None
 
 
 def form_context(form: MatchForm, errors: Errors) -> dict[str, object]:
@@ -157,7 +159,7 @@ async def alternatives_results(request: Request, state: State) -> HTMLResponse:
     if parsed is None:
         return page(request, "match/form.html", form_context(form, errors), status=400)
     today = state.today()
-    response = matching.match(state.backend, parsed.home, parsed.request, today)
+    response = match(state.backend, parsed.home, parsed.request, today)
     groups: list[tuple[ServiceType | None, list[MatchResult]]]
     if parsed.request.types is None:
         groups = [(t, list(rs)) for t, rs in groupby(response.results, key=lambda r: r.service.service_type)]

@@ -1,0 +1,71 @@
+"""`rehabmap match`: the clinicians' question in a terminal, as a ranked table and one explanation per result."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import click
+
+from cli.textgrid import grid
+from rehabmap.config import get_settings
+from rehabmap.match import MatchRequest, MatchResponse, match
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    """Repeated options, each of which may be a comma-separated list."""
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+@click.command("match")
+@click.option("--postcode", help="Home postcode (full, sector or district).")
+@click.option("--place", help="Home town or place name.")
+@click.option("--lat", type=float)
+@click.option("--lon", type=float)
+@click.option("--need", "needs", multiple=True, help="A need to meet (repeat, or comma-separate).")
+@click.option("--type", "types", multiple=True, help="Service type(s); omit or 'any' for any suitable option.")
+@click.option("--age", type=int)
+@click.option("--gender", type=click.Choice(["female", "male"]))
+@click.option("--max-km", type=float, help="Only services within this distance.")
+@click.option("--own-icb", is_flag=True, help="Only services inside the person's ICB.")
+@click.option("--accepting", is_flag=True, help="Only services accepting referrals.")
+@click.option("--confirmed", is_flag=True, help="Only services that confirm every need (no unknowns).")
+@click.option("--current-postcode", help="Postcode of the current placement, to show distance saved.")
+@click.option("--limit", type=int, default=10, show_default=True)
+def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, own_icb, accepting,
+                  confirmed, current_postcode, limit) -> None:
+    """Rank the options nearest a person's home that meet their needs."""
+    from app.parts import open_backend, open_geography
+
+    settings = get_settings()
+    geography = open_geography(settings)
+    home = geography.resolve(postcode=postcode, place=place, lat=lat, lon=lon)
+    placement = None
+    if current_postcode:
+        current = geography.resolve(postcode=current_postcode)
+        placement = (current.lat, current.lon)
+    request = MatchRequest.from_input(
+        needs=_split(needs), types=_split(types), age=age, gender=gender, max_distance_km=max_km,
+        own_icb_only=own_icb, accepting_only=accepting, needs_confirmed=confirmed, limit=limit,
+        current_placement=placement)
+    response = match(open_backend(settings), home, request, date.today())
+    click.echo(f"Home: {home.label} — {home.areas.icb_name} ({home.areas.icb_code}), {home.areas.lad_name}")
+    click.echo(render_table(response))
+
+
+def render_table(response: MatchResponse) -> str:
+    """A fixed-width table a clinician can paste into notes."""
+    if not response.results:
+        return "No services meet these needs. Try a larger distance or fewer needs."
+    saved = response.current_placement_km is not None
+    header = ["#", "km", "ICB", "type", "service", "meets", "unknown", "capacity"] + (["saved km"] if saved else [])
+    rows = [header]
+    for i, r in enumerate(response.results, 1):
+        row = [str(i), f"{r.distance_km:.1f}", "in" if r.in_home_icb else "out", r.service.service_type.value,
+               r.service.name[:48], ",".join(r.matched_needs) or "-", ",".join(r.unknown_needs) or "-",
+               r.capacity or "unknown"]
+        if saved:
+            row.append(f"{r.distance_saved_km:.1f}")
+        rows.append(row)
+    lines = [grid(rows), ""]
+    lines += [f"{i}. {r.service.name}: {r.explanation}" for i, r in enumerate(response.results, 1)]
+    return "\n".join(lines)

@@ -1,0 +1,17 @@
+"""`rehabmap serve`: the API and the pages (the composition root, `app.main:create_app`) under uvicorn."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes (each loads its own copy of the embedded index).")
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the API (and pages) with uvicorn."""
+    import uvicorn
+
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers, access_log=False)
