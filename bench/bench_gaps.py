@@ -1,7 +1,7 @@
 """Gap analysis for all of England in one run: time and memory.
 
 For each corpus size (default 10k services, the realistic mix of bench.synthetic), every step of
-`rehabmap.gaps.analysis` that the API's `/gaps?level=…` and `/gaps/{code}` need, from cold:
+`rehabmap.gaps` that the API's `/gaps?level=…` and `/gaps/{code}` need, from cold:
   - load small areas       the 33,755 LSOA rows from the CSV (cache cleared first)
   - services → columns     `ServicePoints.from_services` over the Service records
   - nearest, all types     one cKDTree per type/subtype (14), nearest service for every small area
@@ -10,7 +10,7 @@ For each corpus size (default 10k services, the realistic mix of bench.synthetic
   - all LAs, all types     the same for 296 local authorities
   - England totals         the same for England
   - tables as rows         `GapTable.rows()` for ICBs and LAs (the JSON/CSV shape)
-  - one area report        `GapAnalysis.area('E54000054').to_dict()` (scorecard, furthest small areas)
+  - one area report        `AreaGapReport.of(analysis, 'E54000054').gaps()` (scorecard, furthest small areas)
 Time is the median of --rounds runs (each from cold); memory is the tracemalloc peak of one more run
 (everything the steps allocate, NumPy arrays included) and the process's peak RSS (which also holds the
 Service records of the corpus). Target: all ICBs and all types with 10k services in under 5 s and 1 GB.
@@ -30,8 +30,11 @@ import tracemalloc
 from bench import common
 from bench.common import fmt, label, log
 from rehabmap.gaps import population
-from rehabmap.gaps.analysis import ALL_CATEGORIES, GapAnalysis, GapOptions, ServicePoints
+from rehabmap.gaps.analysis import GapAnalysis, ServicePoints
+from rehabmap.gaps.categories import ALL_CATEGORIES
+from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import SmallAreas
+from rehabmap.gaps.report import AreaGapReport, GapTable
 
 TARGET_S, TARGET_MB = 5.0, 1024.0
 STEPS = ("load small areas", "services → columns", "nearest, all types", "all ICBs, all types",
@@ -56,8 +59,9 @@ def run_once(services) -> dict[str, float]:
     step("all ICBs, all types", lambda: analysis.indicators("icb", options))
     step("all LAs, all types", lambda: analysis.indicators("la", options))
     step("England totals", lambda: analysis.indicators("england", options))
-    step("tables as rows", lambda: (analysis.table("icb", options).rows(), analysis.table("la", options).rows()))
-    step("one area report", lambda: analysis.area("E54000054", options).to_dict())
+    step("tables as rows", lambda: (GapTable.of(analysis, "icb", options).rows(),
+                                    GapTable.of(analysis, "la", options).rows()))
+    step("one area report", lambda: AreaGapReport.of(analysis, "E54000054", options).gaps())
     return times
 
 

@@ -1,6 +1,6 @@
-"""`rehabmap gaps AREA`: the commissioners' pathway scorecard in a terminal (registered on `main` in cli.py).
+"""`rehabmap gaps AREA`: the commissioners' pathway scorecard in a terminal.
 
-A thin wrapper over `rehabmap.gaps.analysis`; the table is fixed-width so it pastes into a report.
+A thin wrapper over `rehabmap.gaps`; the tables are fixed-width so they paste into a report.
 """
 
 from __future__ import annotations
@@ -10,26 +10,21 @@ from pathlib import Path
 import click
 
 from cli.textgrid import grid
-from rehabmap.gaps.analysis import (
-    ALL_CATEGORIES,
-    AreaGapReport,
-    GapAnalysis,
-    GapOptions,
-    GapTable,
-    ServicePoints,
-    csv_text,
-    parse_categories,
-    parse_category,
-)
-from rehabmap.gaps.population import ENGLAND_CODE, LEVEL_LABELS, SmallAreas
+from rehabmap.gaps.analysis import GapAnalysis, ServicePoints
+from rehabmap.gaps.categories import ALL_CATEGORIES, Category, parse_categories, parse_category
+from rehabmap.gaps.exports import scorecard_csv, small_areas_csv, table_csv
+from rehabmap.gaps.indicators import km_text, share_text
+from rehabmap.gaps.options import GapOptions
+from rehabmap.gaps.population import ENGLAND_CODE, LEVEL_LABELS, LsoaBoundaries, SmallAreas, short_name
+from rehabmap.gaps.report import AreaGapReport, GapTable, Scorecard, ScorecardRow, SmallAreaDistances
 
 
 def _km(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
+    return km_text(value, "-")
 
 
 def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
+    return share_text(value, "-")
 
 
 def render_scorecard(report: AreaGapReport, furthest: int = 0) -> str:
@@ -39,87 +34,89 @@ def render_scorecard(report: AreaGapReport, furthest: int = 0) -> str:
              (f"Adults (16+): {int(report.ind.adult_pop[report.g]):,} in {int(report.ind.small_areas[report.g]):,} "
              f"small areas. Distances from small-area population centroids to the nearest service anywhere in "
              f"England; thresholds {options.community_km:g} km community, {options.inpatient_km:g} km inpatient."),
-             ""]
+             "", _indicator_table(report.scorecard_rows(), options), ""]
+    lines += _pathway_lines(report.scorecard(), report.level)
+    if furthest:
+        for category in report.shown:
+            lines += ["", f"Small areas furthest from a {category.label.lower()} ({category.key}):",
+                      _furthest_table(report, category, furthest)]
+    return "\n".join(lines)
+
+
+def _indicator_table(rows: list[ScorecardRow], options: GapOptions) -> str:
     header = ["type", "in area", "per 100k", "mean km", f"p{round(options.quantile * 100)} km", "beyond",
               "nearest outside", "if local full km", "status"]
-    rows = [header]
-    for row in report.scorecard_rows():
-        category = parse_category(row["category"])
-        name = row["category"] if category.is_part else f"  {row['category'].split(':', 1)[1]}"
-        status = "present" if row["present"] else "MISSING"
-        if row["fallback_far"]:
+    table = [header]
+    for row in rows:
+        category = parse_category(row.category)
+        status = "present" if row.present else "MISSING"
+        if row.fallback_far:
             status += ", fallback far"
-        rows.append([name, str(row["count"]),
-                     "-" if row["per_100k_adults"] is None else f"{row['per_100k_adults']:.2f}",
-                     _km(row["mean_km"]), _km(row["p90_km"]),
-                     f"{_pct(row['share_beyond_threshold'])} >{row['threshold_km']:g}km",
-                     _pct(row["share_nearest_outside_area"]),
-                     _km(row["fallback_mean_km"]) if parse_category(row["category"]).is_inpatient else "",
-                     status])
-    lines.append(grid(rows, right={1, 2, 3, 4, 5, 6, 7}))
-    card = report.scorecard()
-    lines.append("")
-    if report.level == "england":
+        table.append([row.category if category.is_part else f"  {row.category.split(':', 1)[1]}", str(row.count),
+                      "-" if row.per_100k_adults is None else f"{row.per_100k_adults:.2f}",
+                      _km(row.mean_km), _km(row.p90_km), f"{_pct(row.share_beyond_threshold)} >{row.threshold_km:g}km",
+                      _pct(row.share_nearest_outside_area), _km(row.fallback_mean_km) if category.is_inpatient else "",
+                      status])
+    return grid(table, right={1, 2, 3, 4, 5, 6, 7})
+
+
+def _pathway_lines(card: Scorecard, level: str) -> list[str]:
+    """What is missing inside the area and the nearest provider of each, and what commissioners must see."""
+    lines = []
+    if level == "england":
         lines.append("England as a whole: every service counts as inside.")
     else:
-        present = sum(1 for part in card["parts"] if part["present"])
-        if card["missing"]:
-            lines.append(f"Pathway: {present} of {len(card['parts'])} parts present inside the area. "
-                         f"MISSING: {', '.join(card['missing'])}.")
+        present = sum(1 for part in card.parts if part.present)
+        if card.missing:
+            lines.append(f"Pathway: {present} of {len(card.parts)} parts present inside the area. "
+                         f"MISSING: {', '.join(card.missing)}.")
         else:
-            lines.append(f"Pathway: all {len(card['parts'])} parts present inside the area.")
-        if card["missing_subtypes"]:
-            lines.append(f"Subtypes missing inside the area: {', '.join(card['missing_subtypes'])}.")
-        for key, provider in card["nearest_out_of_area_for_missing"].items():
+            lines.append(f"Pathway: all {len(card.parts)} parts present inside the area.")
+        if card.missing_subtypes:
+            lines.append(f"Subtypes missing inside the area: {', '.join(card.missing_subtypes)}.")
+        for key, provider in card.nearest_out_of_area_for_missing.items():
             if provider is None:
                 lines.append(f"  {key}: no service of this type anywhere in England.")
             else:
-                lines.append(f"  {key}: nearest out-of-area provider {provider['name']} ({provider['id']}), "
-                             f"{provider['la_name'] or '?'}, {provider['icb_name'] or 'ICB unknown'} — "
-                             f"{provider['distance_km']:.1f} km from the area's population centre.")
-    locked = card["legacy_locked_rehabilitation"]
+                lines.append(f"  {key}: nearest out-of-area provider {provider.name} ({provider.id}), "
+                             f"{provider.la_name or '?'}, {provider.icb_name or 'ICB unknown'} — "
+                             f"{provider.distance_km:.1f} km from the area's population centre.")
+    locked = card.legacy_locked_rehabilitation
     lines.append(f'Legacy "locked rehabilitation" labels inside: {len(locked) or "none"}'
-                 + ("" if not locked else " — " + "; ".join(f"{s['name']} ({s['id']})" for s in locked)))
-    pd = card["pd_specialist_units"]
+                 + ("" if not locked else " — " + "; ".join(f"{s.name} ({s.id})" for s in locked)))
+    pd = card.pd_specialist_units
     lines.append(f"Personality-disorder specialist rehab units inside: {len(pd) or 'none'}"
-                 + ("" if not pd else " — " + "; ".join(f"{s['name']} ({s['id']})" for s in pd)))
-    if report.level != "england":
-        far = card["inpatient_fallback_far"]
+                 + ("" if not pd else " — " + "; ".join(f"{s.name} ({s.id})" for s in pd)))
+    if level != "england":
+        far = card.inpatient_fallback_far
         lines.append("Inpatient units whose nearest out-of-area use would be far (mean over the threshold if "
                      "every local unit were full): "
-                     + ("none" if not far else "; ".join(f"{f['type']} {f['fallback_mean_km']:.1f} km" for f in far)))
-    if furthest:
-        for category in report.shown:
-            lines.append("")
-            lines.append(f"Small areas furthest from a {category.label.lower()} ({category.key}):")
-            sub = [["small area", "name", "local authority", "adults", "km", "nearest"]]
-            for item in report.furthest(category, furthest):
-                sub.append([item["code"], item["name"], item["la_name"], f"{item['adult_population']:,}",
-                            _km(item["distance_km"]), item["nearest_id"] or "-"])
-            lines.append(grid(sub, right={3, 4}))
-    return "\n".join(lines)
+                     + ("none" if not far else "; ".join(f"{f.type} {f.fallback_mean_km:.1f} km" for f in far)))
+    return lines
+
+
+def _furthest_table(report: AreaGapReport, category: Category, n: int) -> str:
+    table = [["small area", "name", "local authority", "adults", "km", "nearest"]]
+    for item in report.furthest(category, n):
+        table.append([item.code, item.name, item.la_name, f"{item.adult_population:,}", _km(item.distance_km),
+                      item.nearest_id or "-"])
+    return grid(table, right={3, 4})
 
 
 def render_table(table: GapTable, sort: str | None, order: str | None) -> str:
     """All areas: adults, missing parts, and per shown type the count and the mean distance."""
-    cats = table.ind.categories
+    cats = table.categories
     header = ["code", "area", "adults", "missing"]
     for category in cats:
         header += [f"{category.key} n", "mean km"]
     rows = [header]
     for row in table.sorted_rows(sort, order) + [table.england_row()]:
-        cells = [row["code"], _short(row["name"]), f"{row['adult_population']:,}", str(row["missing_count"])]
+        cells = [row.code, short_name(row.name)[:40], f"{row.adult_population:,}", str(row.missing_count)]
         for category in cats:
-            entry = row["types"][category.key]
-            cells += [str(entry["count"]), _km(entry["mean_km"])]
+            figures = row.types[category.key]
+            cells += [str(figures.count), _km(figures.mean_km)]
         rows.append(cells)
     return grid(rows, right=set(range(2, len(header))))
-
-
-def _short(name: str) -> str:
-    if name.startswith("NHS ") and name.endswith(" Integrated Care Board"):
-        name = name[4:-len(" Integrated Care Board")]
-    return name[:40]
 
 
 @click.command("gaps")
@@ -147,8 +144,8 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
                  furthest: int | None, sort: str | None, desc: bool) -> None:
     """Pathway scorecard and gap indicators for AREA: an ICB or local authority code or name
     (e.g. E54000054, 'West Yorkshire', Leeds). AREA 'icb' or 'la' compares every area, with England totals."""
-    from rehabmap.config import get_settings
     from app.parts import open_backend, open_geography
+    from rehabmap.config import get_settings
 
     settings = get_settings()
     options = GapOptions(community_km=community_km, inpatient_km=inpatient_km)
@@ -160,16 +157,15 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
         geography = open_geography(settings)
         points.fill_areas(geography.areas)
     analysis = GapAnalysis(small_areas, points)
-
     if area.strip().lower() in ("icb", "la", "lad"):
         level = "icb" if area.strip().lower() == "icb" else "la"
         shown = categories if types else tuple(c for c in ALL_CATEGORIES if c.is_part)
-        table = analysis.table(level, options, shown)
+        table = GapTable.of(analysis, level, options, shown)
         click.echo(f"All {LEVEL_LABELS[level]}s; adults are people aged 16 and over; mean km is the "
                    "population-weighted mean distance to the nearest service.")
         click.echo(render_table(table, sort, "desc" if desc else "asc"))
         if csv_path:
-            csv_path.write_text(table.to_csv(sort, "desc" if desc else "asc"), encoding="utf-8")
+            csv_path.write_text(table_csv(table, sort, "desc" if desc else "asc"), encoding="utf-8")
             click.echo(f"\nwrote {csv_path}")
         if svg_path:
             from rehabmap.gaps.maps import overview_map
@@ -182,17 +178,17 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
         return
 
     code = small_areas.find(area)
-    report = analysis.area(code, options, categories)
+    report = AreaGapReport.of(analysis, code, options, categories)
     n_furthest = furthest if furthest is not None else (options.furthest if types else 0)
     click.echo(render_scorecard(report, n_furthest))
     if csv_path:
-        csv_path.write_text(csv_text(report.scorecard_rows()), encoding="utf-8")
+        csv_path.write_text(scorecard_csv(report.scorecard_rows()), encoding="utf-8")
         click.echo(f"\nwrote {csv_path}")
     if smallareas_csv:
-        smallareas_csv.write_text(analysis.small_area_distances(code, categories).to_csv(), encoding="utf-8")
+        smallareas_csv.write_text(small_areas_csv(SmallAreaDistances.of(analysis, code, categories)), encoding="utf-8")
         click.echo(f"wrote {smallareas_csv}")
     if svg_path:
-        from rehabmap.gaps.maps import LsoaBoundaries, area_map
+        from rehabmap.gaps.maps import area_map
 
         assert geography is not None
         if code == ENGLAND_CODE:

@@ -3,10 +3,11 @@ capacity with its age, and the labels of the vocabulary (DESIGN.md §2)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import date
 
+from rehabmap.gaps.indicators import indicator_text, km_text, share_text
+from rehabmap.gaps.population import short_name
 from rehabmap.match import OUT_OF_AREA_MARGIN_KM
 from rehabmap.record import CAPACITY_MAX_AGE, Service
 from rehabmap.taxonomy import SUBTYPE_LABELS, TYPE_LABELS, ServiceType, need_label
@@ -212,34 +213,13 @@ def first_sentences(text: str, limit: int = 220) -> str:
     return text[: cut + 1] if cut > limit // 3 else text[:limit].rsplit(" ", 1)[0] + "…"
 
 
-def fmt_km(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    return f"{value:.1f}"
-
-
 def fmt_share(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    return f"{100 * value:.0f}%" if value >= 0.1 or value == 0 else f"{100 * value:.1f}%"
+    """In tables: whole percent from 10% up (and for none at all), one decimal below."""
+    return share_text(value, whole=True)
 
 
 def fmt_indicator(name: str, value: float | None) -> str:
-    if value is None:
-        return "–"
-    if name.startswith("share") or name.endswith("share_beyond_threshold"):
-        return fmt_share(value)
-    if name.endswith("_km"):
-        return fmt_km(value)
-    if name == "per_100k_adults":
-        return f"{value:.2f}"
-    return f"{value:,.0f}"
-
-
-def short_name(name: str) -> str:
-    if name.startswith("NHS ") and name.endswith(" Integrated Care Board"):
-        return name[4:-len(" Integrated Care Board")]
-    return name
+    return indicator_text(name, value, whole_shares=True)
 
 
 def filters() -> dict[str, object]:
@@ -251,6 +231,6 @@ def filters() -> dict[str, object]:
         "need_label": need_label, "type_name": lambda t: TYPE_LABELS[t], "subtype_label": SUBTYPE_LABELS.get,
         "capacity_text": capacity_text,
         "capacity_tag": capacity_tag, "option_label": lambda o: MATCH_OPTIONS.get(o, o),
-        "fmt_km": fmt_km, "fmt_share": fmt_share, "short_name": short_name,
+        "fmt_km": km_text, "fmt_share": fmt_share, "short_name": short_name,
         "short_type": lambda key: SHORT_TYPE_LABELS.get(key, key),
     }

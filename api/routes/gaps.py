@@ -1,4 +1,4 @@
-"""GET /gaps…: the commissioners' question, answered by rehabmap.gaps.analysis (indicators) and rehabmap.gaps.maps (SVG).
+"""GET /gaps…: the commissioners' question, answered by rehabmap.gaps (typed reports, exports and SVG maps).
 
     GET /gaps?level=icb|la                 every area side by side, with England totals (sortable)
     GET /gaps/areas.csv?level=…            the same as CSV (England totals as the last row)
@@ -22,20 +22,19 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 
 from api.deps import AppState, State
+from api.gaps_schemas import AreaGapsOut, GapTableOut
 from api.schemas import ERRORS
 from geodata.errors import UnknownArea
 from geodata.layout import AreaLevel
 from rehabmap.errors import InvalidValue
-from rehabmap.gaps.analysis import (
-    INDICATORS,
-    GapAnalysis,
-    GapOptions,
-    analysis_for,
-    parse_categories,
-    parse_category,
-)
-from rehabmap.gaps.maps import LsoaBoundaries, area_map, overview_map
-from rehabmap.gaps.population import ENGLAND_CODE, parse_level
+from rehabmap.gaps.analysis import GapAnalysis, analysis_for
+from rehabmap.gaps.categories import parse_categories, parse_category
+from rehabmap.gaps.exports import small_areas_csv, small_areas_geojson, table_csv, table_geojson
+from rehabmap.gaps.indicators import INDICATORS
+from rehabmap.gaps.maps import area_map, overview_map
+from rehabmap.gaps.options import GapOptions
+from rehabmap.gaps.population import ENGLAND_CODE, LsoaBoundaries, parse_level
+from rehabmap.gaps.report import AreaGapReport, GapTable, SmallAreaDistances
 
 router = APIRouter(tags=["gaps"], responses=ERRORS)
 
@@ -100,15 +99,16 @@ def _attachment(name: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{name}"'}
 
 
-@router.get("/gaps", summary="Gap indicators for every ICB or local authority, with England totals")
+@router.get("/gaps", response_model=GapTableOut, response_model_exclude_unset=True,
+            summary="Gap indicators for every ICB or local authority, with England totals")
 def get_gaps(state: State, options: Options, level: Level = "icb", types: Types = None, sort: Sort = None,
-             order: Order = "asc") -> dict:
+             order: Order = "asc") -> GapTableOut:
     """Every area of a level side by side, computed for all of England in one batch: per type, count,
     per 100k adults (16+), population-weighted mean and 90th percentile distance to the nearest service,
     share of adults beyond the threshold, out-of-area reliance and, for inpatient types, the distance if
     local units were full."""
-    table = _analysis(state).table(_level(level), options, parse_categories(types))
-    return table.to_dict(sort, order)
+    table = GapTable.of(_analysis(state), _level(level), options, parse_categories(types))
+    return GapTableOut.of(table, sort, order)
 
 
 @router.get("/gaps/areas.csv", summary="The all-areas comparison as CSV", response_class=Response,
@@ -117,8 +117,8 @@ def get_gaps_csv(state: State, options: Options, level: Level = "icb", types: Ty
                  order: Order = "asc") -> Response:
     """The same table as GET /gaps, one row per area plus England, as a CSV download."""
     level = _level(level)
-    table = _analysis(state).table(level, options, parse_categories(types))
-    return Response(table.to_csv(sort, order), media_type=CSV, headers=_attachment(f"rehabmap-gaps-{level}.csv"))
+    table = GapTable.of(_analysis(state), level, options, parse_categories(types))
+    return Response(table_csv(table, sort, order), media_type=CSV, headers=_attachment(f"rehabmap-gaps-{level}.csv"))
 
 
 @router.get("/gaps/areas.geojson", summary="Areas with their indicators as GeoJSON", response_class=Response,
@@ -126,8 +126,8 @@ def get_gaps_csv(state: State, options: Options, level: Level = "icb", types: Ty
 def get_gaps_geojson(state: State, options: Options, level: Level = "icb", types: Types = None) -> Response:
     """Areas as GeoJSON polygons carrying the same indicators as GET /gaps, for a GIS."""
     level = _level(level)
-    table = _analysis(state).table(level, options, parse_categories(types))
-    body = table.to_geojson(lambda code: _area_geometry(state, code))
+    table = GapTable.of(_analysis(state), level, options, parse_categories(types))
+    body = table_geojson(table, lambda code: _area_geometry(state, code))
     return Response(json.dumps(body, separators=(",", ":")), media_type=GEOJSON,
                     headers=_attachment(f"rehabmap-gaps-{level}.geojson"))
 
@@ -148,13 +148,14 @@ def get_england_map(state: State, options: Options,
     return Response(svg, media_type=SVG)
 
 
-@router.get("/gaps/{area_code}", summary="Gap indicators and pathway scorecard for one area")
-def get_area_gaps(area_code: AreaCode, state: State, options: Options, types: Types = None) -> dict:
+@router.get("/gaps/{area_code}", response_model=AreaGapsOut,
+            summary="Gap indicators and pathway scorecard for one area")
+def get_area_gaps(area_code: AreaCode, state: State, options: Options, types: Types = None) -> AreaGapsOut:
     """For an ICB (E54…) or local authority (E06…/E07…/E08…/E09…): which parts of the pathway are missing
     inside it (and the nearest out-of-area provider of each), legacy 'locked rehabilitation' labels,
     and per type the indicators and the ten small areas furthest from a service."""
-    report = _analysis(state).area(area_code, options, parse_categories(types))
-    return report.to_dict()
+    report = AreaGapReport.of(_analysis(state), area_code, options, parse_categories(types))
+    return AreaGapsOut.of(report.gaps())
 
 
 @router.get("/gaps/{area_code}/smallareas.csv", summary="Small areas with distance to the nearest service",
@@ -163,7 +164,7 @@ def get_area_gaps(area_code: AreaCode, state: State, options: Options, types: Ty
 def get_small_areas_csv(area_code: AreaCode, state: State, types: Types = None) -> Response:
     """Every small area (LSOA) in the area with its adults and distance to the nearest service of each type."""
     code, rows = _small_area_rows(state, area_code, types)
-    return Response(rows.to_csv(), media_type=CSV, headers=_attachment(f"rehabmap-smallareas-{code}.csv"))
+    return Response(small_areas_csv(rows), media_type=CSV, headers=_attachment(f"rehabmap-smallareas-{code}.csv"))
 
 
 @router.get("/gaps/{area_code}/smallareas.geojson", summary="Small areas (polygons) with distance to nearest",
@@ -177,7 +178,7 @@ def get_small_areas_geojson(area_code: AreaCode, state: State, types: Types = No
         geometry_of = lsoa.geometry
     except FileNotFoundError:
         geometry_of = None
-    body = rows.to_geojson(geometry_of)
+    body = small_areas_geojson(rows, geometry_of)
     return Response(json.dumps(body, separators=(",", ":")), media_type=GEOJSON,
                     headers=_attachment(f"rehabmap-smallareas-{code}.geojson"))
 
@@ -205,12 +206,12 @@ def get_area_map(area_code: AreaCode, state: State, options: Options,
     return Response(svg, media_type=SVG)
 
 
-def _small_area_rows(state: AppState, area_code: str, types: list[str] | None):
+def _small_area_rows(state: AppState, area_code: str, types: list[str] | None) -> tuple[str, SmallAreaDistances]:
     """The area's small areas with their distances; an unknown code is a 404 naming it."""
     analysis = _analysis(state)
     code = area_code.strip().upper()
     analysis.small_areas.level_of(code)
-    return code, analysis.small_area_distances(code, parse_categories(types))
+    return code, SmallAreaDistances.of(analysis, code, parse_categories(types))
 
 
 def _known(areas: Any, code: str) -> bool:

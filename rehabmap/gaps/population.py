@@ -1,4 +1,4 @@
-"""Small-area (LSOA 2021) population and population-weighted centroids, loaded once.
+"""Small areas (LSOA 2021): their population, population-weighted centroids and boundaries, loaded once.
 
 The source is `smallareas/england_lsoa21_pwc_population_icb_lad.csv` in the data folder: every English
 LSOA with the ONS population-weighted centroid (2021), its ICB, sub-ICB and local authority (2024 codes)
@@ -7,23 +7,28 @@ everyone aged 16 and over** (`pop_total_c2021 - pop_15_under`): the census bands
 is the nearest adult population the file gives.
 
 Areas are grouped by code, not by polygon: an LSOA belongs to the ICB and local authority the official
-ONS lookup says (the same codes the built geodata boundaries carry).
+ONS lookup says (the same codes the built geodata boundaries carry). The simplified LSOA polygons
+(`boundaries/lsoa21_simplified.geojson`) are read only to draw maps and export shapes.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
 
 from geodata.errors import UnknownArea
 from rehabmap.errors import InvalidValue
 
 SMALL_AREAS_FILE = Path("smallareas") / "england_lsoa21_pwc_population_icb_lad.csv"
+LSOA_BOUNDARIES_FILE = Path("boundaries") / "lsoa21_simplified.geojson"
 ENGLAND_CODE = "E92000001"
 ENGLAND_NAME = "England"
 
@@ -205,6 +210,13 @@ class SmallAreas:
         return float(lat[0]), float(lon[0])
 
 
+def short_name(name: str) -> str:
+    """'NHS X Integrated Care Board' → 'X'; any other name as it is."""
+    if name.startswith("NHS ") and name.endswith(" Integrated Care Board"):
+        return name[4:-len(" Integrated Care Board")]
+    return name
+
+
 def _plain(name: str) -> str:
     name = name.strip().lower()
     name = name.removeprefix("nhs ")
@@ -224,3 +236,38 @@ def _load(path: Path) -> SmallAreas:
     if not (np.all(np.isfinite(areas.lat)) and np.all(np.isfinite(areas.lon))):
         raise ValueError(f"{path}: some small areas have no centroid")
     return areas
+
+
+class LsoaBoundaries:
+    """The simplified LSOA 2021 polygons (England and Wales), read once; a code → GeoJSON geometry map."""
+
+    def __init__(self, geometries: dict[str, dict[str, Any]]) -> None:
+        self._geometries = geometries
+
+    @classmethod
+    def load(cls, data_dir: Path) -> LsoaBoundaries:
+        path = Path(data_dir)
+        if path.is_dir():
+            path = path / LSOA_BOUNDARIES_FILE
+        return _load_lsoa(path.resolve())
+
+    def __len__(self) -> int:
+        return len(self._geometries)
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._geometries
+
+    def geometry(self, code: str) -> dict[str, Any] | None:
+        """GeoJSON geometry of a small area (None if the file has no polygon for it)."""
+        return self._geometries.get(code)
+
+    def shape(self, code: str) -> BaseGeometry | None:
+        geometry = self._geometries.get(code)
+        return None if geometry is None else shape(geometry)
+
+
+@lru_cache(maxsize=2)
+def _load_lsoa(path: Path) -> LsoaBoundaries:
+    with path.open(encoding="utf-8") as handle:
+        features = json.load(handle)["features"]
+    return LsoaBoundaries({f["properties"]["lsoa21_code"]: f["geometry"] for f in features})

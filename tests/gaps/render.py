@@ -38,9 +38,10 @@ def main() -> None:
     from bench.synthetic import REALISTIC_MIX, load_small_areas, make_services
     from geodata import Geography, build_geodata
     from rehabmap.config import Settings
-    from rehabmap.gaps.analysis import GapAnalysis, ServicePoints, parse_category
-    from rehabmap.gaps.maps import LsoaBoundaries, area_map, overview_map
-    from rehabmap.gaps.population import SmallAreas
+    from rehabmap.gaps.analysis import GapAnalysis, ServicePoints
+    from rehabmap.gaps.categories import parse_category
+    from rehabmap.gaps.maps import area_map, overview_map
+    from rehabmap.gaps.population import LsoaBoundaries, SmallAreas
 
     data_dir = Settings().data_dir
     services = make_services(load_small_areas(data_dir), 10_000, seed=2026, today=date(2026, 11, 23),

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from api import errors
 from api.routes import gaps as gaps_routes
 from rehabmap.config import Settings
+from rehabmap.gaps.report import GapTable
 from rehabmap.index.base import IndexInfo
 from rehabmap.state import AppState
 from tests.gaps.conftest import CORNWALL_ICB
@@ -58,9 +59,9 @@ def test_all_icbs_with_england_totals_sorted(client, analysis):
     assert body["england"]["code"] == "E92000001" and body["england"]["adult_population"] == 46_006_449
     means = [a["types"]["inpatient_rehab_level2"]["mean_km"] for a in body["areas"]]
     assert means == sorted(means, reverse=True)
-    expected = {r["code"]: r for r in analysis.table("icb").rows()}
+    expected = {r.code: r for r in GapTable.of(analysis, "icb").rows()}
     for area in body["areas"]:
-        assert area["types"]["inpatient_rehab_level2"] == expected[area["code"]]["types"]["inpatient_rehab_level2"]
+        assert area["types"]["inpatient_rehab_level2"] == expected[area["code"]].types["inpatient_rehab_level2"].values()
     cornwall = next(a for a in body["areas"] if a["code"] == CORNWALL_ICB)
     assert cornwall["missing_parts"] == ["inpatient_rehab_level2"]
     assert body["options"]["adults"].startswith("aged 16 and over")

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from cli.gaps import gaps_command
 from cli.main import _Group
 from rehabmap.config import get_settings
-from cli.gaps import gaps_command
 from search.embedded import EmbeddedWriter
 
 

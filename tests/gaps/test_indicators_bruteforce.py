@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 from geodata.distance import great_circle_km, haversine_km_pairs
-from rehabmap.gaps.analysis import ALL_CATEGORIES, Category, GapOptions
+from rehabmap.gaps.categories import ALL_CATEGORIES, Category
+from rehabmap.gaps.options import GapOptions
+from rehabmap.gaps.report import AreaGapReport, GapTable
 from tests.gaps.conftest import Lsoa
 
 OPTIONS = GapOptions()
@@ -86,8 +88,8 @@ def test_chord_distances_agree_with_geopy(analysis, small_areas, known_services)
 
 @pytest.mark.parametrize("level", ["icb", "la"])
 def test_every_area_every_type_matches_brute_force(analysis, brute, lsoas, active, level):
-    table = analysis.table(level, OPTIONS)
-    rows = {row["code"]: row for row in table.rows()}
+    table = GapTable.of(analysis, level, OPTIONS)
+    rows = {row.code: row for row in table.rows()}
     members: dict[str, list[int]] = {}
     for i, lsoa in enumerate(lsoas):
         members.setdefault(lsoa_code(lsoa, level), []).append(i)
@@ -124,24 +126,24 @@ def test_every_area_every_type_matches_brute_force(analysis, brute, lsoas, activ
 
 
 def test_england_totals_match_brute_force(analysis, brute, lsoas):
-    table = analysis.table("icb", OPTIONS)
+    table = GapTable.of(analysis, "icb", OPTIONS)
     england = table.england_row()
-    assert england["code"] == "E92000001"
-    assert england["adult_population"] == sum(a.adults for a in lsoas) == 46_006_449
+    assert england.code == "E92000001"
+    assert england.adult_population == sum(a.adults for a in lsoas) == 46_006_449
     for category in ALL_CATEGORIES:
         services, _, nearest, _ = brute[category.key]
-        entry = england["types"][category.key]
-        assert entry["count"] == len(services)
+        entry = england.types[category.key]
+        assert entry.count == len(services)
         expected = brute_stats([(float(d), a.adults) for d, a in zip(nearest, lsoas)], OPTIONS.threshold(category))
-        assert entry["mean_km"] == pytest.approx(expected["mean_km"], abs=1e-3)
-        assert entry["p90_km"] == pytest.approx(expected["p90_km"], abs=1e-3)
-        assert entry["share_beyond_threshold"] == pytest.approx(expected["share_beyond_threshold"], abs=1e-4)
-        assert entry["share_nearest_outside_area"] is None
+        assert entry.mean_km == pytest.approx(expected["mean_km"], abs=1e-3)
+        assert entry.p90_km == pytest.approx(expected["p90_km"], abs=1e-3)
+        assert entry.share_beyond_threshold == pytest.approx(expected["share_beyond_threshold"], abs=1e-4)
+        assert entry.share_nearest_outside_area is None and entry.fallback is None
 
 
 @pytest.mark.parametrize("code", ["E54000054", "E54000036", "E08000035", "E06000052", "E09000001"])
 def test_area_report_centre_provider_and_furthest(analysis, brute, lsoas, code):
-    report = analysis.area(code, OPTIONS)
+    report = AreaGapReport.of(analysis, code, OPTIONS)
     level = "icb" if code.startswith("E54") else "la"
     idx = [i for i, a in enumerate(lsoas) if lsoa_code(a, level) == code]
     # The population-weighted centre: normalised adult-weighted mean of the centroids' unit vectors.
@@ -154,16 +156,16 @@ def test_area_report_centre_provider_and_furthest(analysis, brute, lsoas, code):
     norm = math.sqrt(sum(v * v for v in vector))
     centre_lat = math.degrees(math.asin(vector[2] / norm))
     centre_lon = math.degrees(math.atan2(vector[1], vector[0]))
-    body = report.to_dict()
-    assert body["area"]["population_centre"]["lat"] == pytest.approx(centre_lat, abs=1e-5)
-    assert body["area"]["population_centre"]["lon"] == pytest.approx(centre_lon, abs=1e-5)
-    for entry in body["indicators"]:
-        services, _, nearest, _ = brute[entry["category"]]
+    gaps = report.gaps()
+    assert gaps.area.population_centre.lat == pytest.approx(centre_lat, abs=1e-5)
+    assert gaps.area.population_centre.lon == pytest.approx(centre_lon, abs=1e-5)
+    for entry in gaps.indicators:
+        services, _, nearest, _ = brute[entry.category]
         to_centre = [great_circle_km(centre_lat, centre_lon, s.lat, s.lon) for s in services]
         best = min(range(len(services)), key=to_centre.__getitem__)
-        assert entry["nearest_provider"]["id"] == services[best].id
-        assert entry["nearest_provider"]["distance_km"] == pytest.approx(to_centre[best], abs=2e-3)
+        assert entry.nearest_provider is not None and entry.nearest_provider.id == services[best].id
+        assert entry.nearest_provider.distance_km == pytest.approx(to_centre[best], abs=2e-3)
         furthest = sorted(idx, key=lambda i: (-nearest[i], lsoas[i].code))[:10]
-        assert [f["code"] for f in entry["furthest_small_areas"]] == [lsoas[i].code for i in furthest]
-        assert [f["distance_km"] for f in entry["furthest_small_areas"]] == pytest.approx(
+        assert [f.code for f in entry.furthest_small_areas] == [lsoas[i].code for i in furthest]
+        assert [f.distance_km for f in entry.furthest_small_areas] == pytest.approx(
             [nearest[i] for i in furthest], abs=1e-3)

@@ -10,8 +10,12 @@ import numpy as np
 import pytest
 
 from rehabmap.errors import InvalidValue
-from rehabmap.gaps.analysis import GapOptions, parse_category
-from rehabmap.gaps.maps import PALETTE, LsoaBoundaries, Projection, area_map, class_breaks, overview_map
+from rehabmap.gaps.categories import parse_category
+from rehabmap.gaps.maps import area_map, class_breaks, overview_map
+from rehabmap.gaps.options import GapOptions
+from rehabmap.gaps.population import LsoaBoundaries
+from rehabmap.gaps.report import GapTable
+from rehabmap.gaps.svg import PALETTE, Projection
 from tests.gaps.render import png_summary, svg_to_png
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
@@ -89,10 +93,10 @@ def test_england_overview_map(analysis, geography, tmp_path):
     assert root.get("role") == "img" and root.find("svg:desc", NS).text.startswith("Map of England by")
     areas = [p for p in root.iter("{http://www.w3.org/2000/svg}path") if p.find("svg:title", NS) is not None]
     assert len(areas) == 42
-    table = {r["code"]: r for r in analysis.table("icb").rows()}
-    worst = max(table.values(), key=lambda r: r["types"]["inpatient_rehab_level2"]["mean_km"])
+    table = {r.code: r for r in GapTable.of(analysis, "icb").rows()}
+    worst = max(table.values(), key=lambda r: r.types["inpatient_rehab_level2"].mean_km)
     words = texts(root)
-    short = worst["name"].removeprefix("NHS ").removesuffix(" Integrated Care Board")
+    short = worst.name.removeprefix("NHS ").removesuffix(" Integrated Care Board")
     assert f"1. {short}" in words
     assert "Worst five (numbered on the map)" in words
     _size, colours = png_summary(svg_to_png(svg, tmp_path / "england.png"))

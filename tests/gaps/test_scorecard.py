@@ -6,51 +6,47 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cli.gaps import render_scorecard, render_table
 from geodata.distance import great_circle_km
 from geodata.errors import UnknownArea
 from rehabmap.errors import InvalidValue, UnknownServiceType
-from rehabmap.gaps.analysis import (
-    ALL_CATEGORIES,
-    PARTS,
-    GapAnalysis,
-    GapOptions,
-    ServicePoints,
-    parse_categories,
-    parse_category,
-    weighted_quantile,
-)
-from cli.gaps import render_scorecard, render_table
+from rehabmap.gaps.analysis import GapAnalysis, ServicePoints, weighted_quantile
+from rehabmap.gaps.categories import ALL_CATEGORIES, PARTS, parse_categories, parse_category
+from rehabmap.gaps.exports import table_csv
+from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import parse_level
+from rehabmap.gaps.report import AreaGapReport, GapTable
 from rehabmap.taxonomy import ServiceType
 from tests.gaps.conftest import CORNWALL_ICB, WEST_YORKSHIRE_ICB, service
 
 
 def test_type_absent_inside_an_icb_is_missing_with_nearest_out_of_area_provider(analysis, active):
-    report = analysis.area(CORNWALL_ICB)
+    report = AreaGapReport.of(analysis, CORNWALL_ICB)
     card = report.scorecard()
-    assert "inpatient_rehab_level2" in card["missing"]
-    assert not card["complete"]
-    provider = card["nearest_out_of_area_for_missing"]["inpatient_rehab_level2"]
+    assert "inpatient_rehab_level2" in card.missing
+    assert not card.complete
+    provider = card.nearest_out_of_area_for_missing["inpatient_rehab_level2"]
+    assert provider is not None
     # Brute force: the active level 2 unit nearest the area's population centre, anywhere in England.
-    centre = report.to_dict()["area"]["population_centre"]
+    centre = report.facts().population_centre
     units = [s for s in active if s.service_type is ServiceType.inpatient_rehab_level2]
-    distances = [great_circle_km(centre["lat"], centre["lon"], s.lat, s.lon) for s in units]
+    distances = [great_circle_km(centre.lat, centre.lon, s.lat, s.lon) for s in units]
     nearest = units[int(np.argmin(distances))]
-    assert provider["id"] == nearest.id
-    assert provider["icb_code"] == nearest.areas.icb_code != CORNWALL_ICB
-    assert provider["inside_area"] is False
-    assert provider["distance_km"] == pytest.approx(min(distances), abs=2e-3)
+    assert provider.id == nearest.id
+    assert provider.icb_code == nearest.areas.icb_code != CORNWALL_ICB
+    assert provider.inside_area is False
+    assert provider.distance_km == pytest.approx(min(distances), abs=2e-3)
     # The inactive Cornwall unit counts nowhere.
-    entry = next(e for e in report.to_dict()["indicators"] if e["category"] == "inpatient_rehab_level2")
-    assert entry["count"] == 0 and entry["present"] is False
-    assert entry["share_nearest_outside_area"] == 1.0
+    entry = next(e for e in report.gaps().indicators if e.category == "inpatient_rehab_level2")
+    assert entry.count == 0 and entry.present is False
+    assert entry.share_nearest_outside_area == 1.0
     # Every part present is not listed; the parts list covers all seven, in pathway order.
-    assert [p["type"] for p in card["parts"]] == [t.value for t in ServiceType]
-    assert set(card["missing"]) == {p["type"] for p in card["parts"] if not p["present"]}
+    assert [p.type for p in card.parts] == [t.value for t in ServiceType]
+    assert set(card.missing) == {p.type for p in card.parts if not p.present}
 
 
 def test_missing_type_in_the_cli_table(analysis):
-    text = render_scorecard(analysis.area(CORNWALL_ICB), furthest=3)
+    text = render_scorecard(AreaGapReport.of(analysis, CORNWALL_ICB), furthest=3)
     assert "Cornwall and the Isles of Scilly" in text and "(E54000036)" in text
     row = next(line for line in text.splitlines() if line.startswith("inpatient_rehab_level2"))
     assert row.split()[1] == "0" and "MISSING" in row
@@ -59,39 +55,40 @@ def test_missing_type_in_the_cli_table(analysis):
 
 
 def test_legacy_locked_and_pd_units_are_listed(analysis):
-    card = analysis.area(WEST_YORKSHIRE_ICB).scorecard()
-    assert [s["id"] for s in card["legacy_locked_rehabilitation"]] == ["known:locked-2", "known:locked-1"]
-    assert [s["id"] for s in card["pd_specialist_units"]] == ["known:pd-1"]
-    leeds = analysis.area("E08000035").scorecard()
-    assert [s["id"] for s in leeds["legacy_locked_rehabilitation"]] == ["known:locked-1"]
-    table = {row["code"]: row for row in analysis.table("icb").rows()}
-    assert table[WEST_YORKSHIRE_ICB]["legacy_locked"] == 2 and table[WEST_YORKSHIRE_ICB]["pd_specialist"] == 1
-    assert sum(row["legacy_locked"] for row in table.values()) == 2
+    card = AreaGapReport.of(analysis, WEST_YORKSHIRE_ICB).scorecard()
+    assert [s.id for s in card.legacy_locked_rehabilitation] == ["known:locked-2", "known:locked-1"]
+    assert [s.id for s in card.pd_specialist_units] == ["known:pd-1"]
+    leeds = AreaGapReport.of(analysis, "E08000035").scorecard()
+    assert [s.id for s in leeds.legacy_locked_rehabilitation] == ["known:locked-1"]
+    table = {row.code: row for row in GapTable.of(analysis, "icb").rows()}
+    assert table[WEST_YORKSHIRE_ICB].legacy_locked == 2 and table[WEST_YORKSHIRE_ICB].pd_specialist == 1
+    assert sum(row.legacy_locked for row in table.values()) == 2
 
 
 def test_far_fallback_and_threshold_options(analysis):
     strict = GapOptions(community_km=5, inpatient_km=5)
-    report = analysis.area("E08000035", strict)
-    far = {f["type"] for f in report.scorecard()["inpatient_fallback_far"]}
-    level2 = report.to_dict()["indicators"][-1]
-    assert level2["category"] == "inpatient_rehab_level2" and level2["threshold_km"] == 5
-    assert (level2["fallback_if_local_full"]["mean_km"] > 5) == ("inpatient_rehab_level2" in far)
-    loose = analysis.area("E08000035", GapOptions(community_km=1000, inpatient_km=1000))
-    assert all(e["share_beyond_threshold"] == 0 for e in loose.to_dict()["indicators"])
-    assert loose.scorecard()["inpatient_fallback_far"] == []
+    report = AreaGapReport.of(analysis, "E08000035", strict)
+    far = {f.type for f in report.scorecard().inpatient_fallback_far}
+    level2 = report.gaps().indicators[-1]
+    assert level2.category == "inpatient_rehab_level2" and level2.threshold_km == 5
+    assert level2.fallback_if_local_full is not None and level2.fallback_if_local_full.mean_km is not None
+    assert (level2.fallback_if_local_full.mean_km > 5) == ("inpatient_rehab_level2" in far)
+    loose = AreaGapReport.of(analysis, "E08000035", GapOptions(community_km=1000, inpatient_km=1000))
+    assert all(e.share_beyond_threshold == 0 for e in loose.gaps().indicators)
+    assert loose.scorecard().inpatient_fallback_far == []
 
 
 def test_a_type_with_no_service_in_england(small_areas):
     only_teams = [service("known:team", ServiceType.community_rehab_team, 53.8, -1.55, "E54000054", "E08000035")]
     analysis = GapAnalysis(small_areas, ServicePoints.from_services(only_teams))
-    body = analysis.area("E54000054").to_dict()
-    vcfse = body["indicators"][0]
-    assert vcfse["category"] == "vcfse" and vcfse["any_in_england"] is False
-    assert vcfse["mean_km"] is None and vcfse["nearest_provider"] is None and vcfse["share_beyond_threshold"] == 1.0
-    assert body["scorecard"]["nearest_out_of_area_for_missing"]["vcfse"] is None
-    team = next(e for e in body["indicators"] if e["category"] == "community_rehab_team")
-    assert team["count"] == 1 and team["nearest_provider"]["inside_area"] is True
-    text = render_scorecard(analysis.area("E54000054"))
+    gaps = AreaGapReport.of(analysis, "E54000054").gaps()
+    vcfse = gaps.indicators[0]
+    assert vcfse.category == "vcfse" and vcfse.any_in_england is False
+    assert vcfse.mean_km is None and vcfse.nearest_provider is None and vcfse.share_beyond_threshold == 1.0
+    assert gaps.scorecard.nearest_out_of_area_for_missing["vcfse"] is None
+    team = next(e for e in gaps.indicators if e.category == "community_rehab_team")
+    assert team.count == 1 and team.nearest_provider is not None and team.nearest_provider.inside_area is True
+    text = render_scorecard(AreaGapReport.of(analysis, "E54000054"))
     assert "vcfse: no service of this type anywhere in England" in text
 
 
@@ -101,17 +98,18 @@ def test_services_without_area_codes_are_placed_by_the_geography(small_areas, ge
     assert points.missing_areas() == 1
     placed = ServicePoints.from_services([unplaced], geography.areas)
     assert placed.icb[0] == "E54000054" and placed.la[0] == "E08000035" and placed.la_name[0] == "Leeds"
-    assert GapAnalysis(small_areas, points).area("E08000035").value(parse_category("ips_employment"), "count") == 0
-    assert GapAnalysis(small_areas, placed).area("E08000035").value(parse_category("ips_employment"), "count") == 1
+    ips = parse_category("ips_employment")
+    assert AreaGapReport.of(GapAnalysis(small_areas, points), "E08000035").value(ips, "count") == 0
+    assert AreaGapReport.of(GapAnalysis(small_areas, placed), "E08000035").value(ips, "count") == 1
 
 
 def test_all_areas_table_sorts_and_flattens(analysis):
-    table = analysis.table("icb", categories=parse_categories(["inpatient_rehab_level2"]))
+    table = GapTable.of(analysis, "icb", categories=parse_categories(["inpatient_rehab_level2"]))
     desc = table.sorted_rows("inpatient_rehab_level2.mean_km", "desc")
-    values = [r["types"]["inpatient_rehab_level2"]["mean_km"] for r in desc]
+    values = [r.types["inpatient_rehab_level2"].mean_km for r in desc]
     assert values == sorted(values, reverse=True) and len(values) == 42
-    assert [r["name"] for r in table.sorted_rows("name")] == sorted(r["name"] for r in table.rows())
-    csv_text = table.to_csv("inpatient_rehab_level2.mean_km", "desc")
+    assert [r.name for r in table.sorted_rows("name")] == sorted(r.name for r in table.rows())
+    csv_text = table_csv(table, "inpatient_rehab_level2.mean_km", "desc")
     lines = csv_text.splitlines()
     assert len(lines) == 1 + 42 + 1 and lines[-1].startswith("E92000001,England")
     assert "inpatient_rehab_level2.p90_km" in lines[0] and "inpatient_rehab_level2.fallback_mean_km" in lines[0]
@@ -125,9 +123,9 @@ def test_all_areas_table_sorts_and_flattens(analysis):
 
 def test_inputs_are_checked(analysis, small_areas):
     with pytest.raises(UnknownArea, match="E54999999"):
-        analysis.area("E54999999")
+        AreaGapReport.of(analysis, "E54999999")
     with pytest.raises(UnknownArea, match="sub-ICB"):
-        analysis.area("E38000255")
+        AreaGapReport.of(analysis, "E38000255")
     with pytest.raises(InvalidValue, match="'region'"):
         parse_level("region")
     assert parse_level("LA") == "la" and parse_level("lad") == "la"

@@ -1,8 +1,8 @@
 """Pathway gaps for commissioners: pick an area, see its scorecard, indicators, map and furthest small
 areas; compare all ICBs or local authorities; download the figures.
 
-The figures come from `rehabmap.gaps.analysis` (one analysis per index generation, shared with the JSON API) and
-the maps and downloads are the API's own (`/gaps/…`), shown here as images and links.
+The figures come from `rehabmap.gaps` (one analysis per index generation, shared with the JSON API, and the
+same typed reports) and the maps and downloads are the API's own (`/gaps/…`), shown here as images and links.
 """
 
 from __future__ import annotations
@@ -20,17 +20,11 @@ from starlette.responses import HTMLResponse, RedirectResponse
 
 from geodata.errors import UnknownArea
 from rehabmap.errors import DomainError
-from rehabmap.gaps.analysis import (
-    ALL_CATEGORIES,
-    INDICATOR_LABELS,
-    PARTS,
-    Category,
-    GapAnalysis,
-    GapOptions,
-    GapTable,
-    analysis_for,
-    parse_category,
-)
+from rehabmap.gaps.analysis import GapAnalysis, analysis_for
+from rehabmap.gaps.categories import ALL_CATEGORIES, PARTS, Category, parse_category
+from rehabmap.gaps.indicators import INDICATOR_LABELS
+from rehabmap.gaps.options import GapOptions
+from rehabmap.gaps.report import AreaGapReport, AreaGaps, GapTable
 from rehabmap.gaps.population import LEVEL_LABELS
 from rehabmap.state import AppState
 from web.deps import State
@@ -92,13 +86,13 @@ def cached(a: GapAnalysis, key: tuple[Any, ...], compute: Callable[[], Any]) -> 
     return value
 
 
-def area_report(a: GapAnalysis, code: str, options: GapOptions) -> dict[str, Any]:
-    return cached(a, ("area", code, options), lambda: a.area(code, options, ALL_CATEGORIES).to_dict())
+def area_report(a: GapAnalysis, code: str, options: GapOptions) -> AreaGaps:
+    return cached(a, ("area", code, options), lambda: AreaGapReport.of(a, code, options, ALL_CATEGORIES).gaps())
 
 
 def level_table(a: GapAnalysis, level: str, options: GapOptions, categories: tuple[Category, ...]) -> GapTable:
     def compute() -> GapTable:
-        table = a.table(level, options, categories)
+        table = GapTable.of(a, level, options, categories)
         table.rows()
         return table
     return cached(a, ("table", level, options, categories), compute)
@@ -147,7 +141,7 @@ def area_choices(a: GapAnalysis) -> list[tuple[str, list[tuple[str, str]]]]:
 def gaps_start(request: Request, state: State) -> HTMLResponse:
     a = analysis(state)
     table = level_table(a, "icb", GapOptions(), PARTS)
-    complete = sum(1 for row in table.rows() if row["missing_count"] == 0)
+    complete = sum(1 for row in table.rows() if row.missing_count == 0)
     return page(request, "gaps/start.html", {
         "choices": area_choices(a), "errors": Errors(), "selected": "", "icb_count": len(table.rows()),
         "complete": complete, "defaults": GapOptions()}, private=False)
@@ -173,7 +167,7 @@ def gaps_pick(request: Request, state: State) -> HTMLResponse | RedirectResponse
         table = level_table(a, "icb", GapOptions(), PARTS)
         return page(request, "gaps/start.html", {
             "choices": area_choices(a), "errors": errors, "selected": text, "icb_count": len(table.rows()),
-            "complete": sum(1 for row in table.rows() if row["missing_count"] == 0), "defaults": GapOptions()},
+            "complete": sum(1 for row in table.rows() if row.missing_count == 0), "defaults": GapOptions()},
             status=400)
     return RedirectResponse(f"/pathway-gaps/{quote(code)}", status_code=303)
 
@@ -241,18 +235,17 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
     except DomainError:
         category = parse_category(DEFAULT_MAP_TYPE)
         errors.add("type", "Select a type of service from the list")
-    data = area_report(a, key, thresholds.options)
-    name = data["area"]["name"]
-    indicators = {i["category"]: i for i in data["indicators"]}
-    chosen = indicators[category.key]
+    gaps = area_report(a, key, thresholds.options)
+    name = gaps.area.name
+    chosen = next(i for i in gaps.indicators if i.category == category.key)
     params = thresholds.params()
     map_url = f"/gaps/{quote(key)}/map.svg" + _query([("type", category.key), *params])
     map_alt = (f"Map of {name} shaded by the distance from each small area to the nearest "
                f"{category.label.lower()}, from light yellow (near) to dark red (more than "
                f"{thresholds.options.threshold(category):g} km). The figures are in the tables on this page.")
     return page(request, "gaps/area.html", {
-        "area": data["area"], "name": name, "code": key, "level_label": LEVEL_LABELS[level],
-        "level": level, "scorecard": data["scorecard"], "indicators": data["indicators"], "chosen": chosen,
+        "area": gaps.area, "name": name, "code": key, "level_label": LEVEL_LABELS[level],
+        "level": level, "scorecard": gaps.scorecard, "indicators": gaps.indicators, "chosen": chosen,
         "category": category, "thresholds": thresholds, "errors": errors,
         "threshold_values": {name: fields.get(name) or f"{getattr(thresholds, name):g}"
                              for name in ("community_km", "inpatient_km")},

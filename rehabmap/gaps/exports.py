@@ -1,0 +1,90 @@
+"""A gap analysis as files a commissioner opens elsewhere: CSV for a spreadsheet, GeoJSON for a GIS.
+
+One flat row per area (or small area), each indicator a column named '<type>.<indicator>'. Text a
+spreadsheet would run as a formula is written with a leading apostrophe, as in the services export.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from rehabmap.gaps.report import AreaRow, GapTable, ScorecardRow, SmallAreaDistance, SmallAreaDistances
+
+GeometryOf = Callable[[str], dict[str, Any] | None]
+# Spreadsheets run a cell starting with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    """Rows as CSV (header first); None is an empty cell; text that a spreadsheet would run is quoted."""
+    if columns is None:
+        columns = []
+        for row in rows:
+            columns += [k for k in row if k not in columns]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v)
+                         for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def flat_row(row: AreaRow) -> dict[str, Any]:
+    """An area of a comparison as one flat record: its facts, then '<type>.<indicator>' for every type."""
+    flat: dict[str, Any] = {k: v for k, v in asdict(row).items() if k != "types"}
+    flat["missing_parts"] = ";".join(row.missing_parts)
+    for category_key, figures in row.types.items():
+        for name, value in figures.values().items():
+            flat[f"{category_key}.{name}"] = value
+    return flat
+
+
+def table_csv(table: GapTable, sort: str | None = None, order: str | None = None) -> str:
+    """Every area of the level, sorted, then England as the last row."""
+    return csv_text([flat_row(r) for r in table.sorted_rows(sort, order)] + [flat_row(table.england_row())])
+
+
+def table_geojson(table: GapTable, geometry_of: GeometryOf) -> dict[str, Any]:
+    """Areas with their indicators as properties; `geometry_of(code)` gives each its GeoJSON geometry."""
+    features = [{"type": "Feature", "id": row.code, "geometry": geometry_of(row.code), "properties": flat_row(row)}
+                for row in table.rows()]
+    return {"type": "FeatureCollection", "features": features,
+            "properties": {"level": table.level, **table.options.to_dict(),
+                           "england": flat_row(table.england_row())}}
+
+
+def scorecard_csv(rows: list[ScorecardRow]) -> str:
+    return csv_text([asdict(r) for r in rows])
+
+
+def _small_area_record(area: SmallAreaDistance) -> dict[str, Any]:
+    record: dict[str, Any] = {k: v for k, v in asdict(area).items() if k != "nearest"}
+    for key, (km, service_id) in area.nearest.items():
+        record[f"{key}.km"] = km
+        record[f"{key}.nearest_id"] = service_id
+    return record
+
+
+def small_areas_csv(distances: SmallAreaDistances) -> str:
+    columns = ["lsoa21_code", "lsoa21_name", "icb_code", "la_code", "la_name", "lat", "lon", "adult_population"]
+    for category in distances.categories:
+        columns += [f"{category.key}.km", f"{category.key}.nearest_id"]
+    return csv_text([_small_area_record(a) for a in distances.records()], columns)
+
+
+def small_areas_geojson(distances: SmallAreaDistances, geometry_of: GeometryOf | None = None) -> dict[str, Any]:
+    """Small areas as features: their polygon from `geometry_of(code)` when given (and known), else their
+    population-weighted centroid as a point."""
+    features = []
+    for area in distances.records():
+        geometry = geometry_of(area.lsoa21_code) if geometry_of else None
+        if geometry is None:
+            geometry = {"type": "Point", "coordinates": [area.lon, area.lat]}
+        features.append({"type": "Feature", "id": area.lsoa21_code, "geometry": geometry,
+                         "properties": _small_area_record(area)})
+    return {"type": "FeatureCollection", "features": features}

@@ -1,0 +1,501 @@
+"""What a gap analysis answers, as typed results (like `MatchResult` for matching): one area's indicators
+and pathway scorecard (`AreaGapReport.of` → `AreaGaps`), every area of a level side by side with England
+(`GapTable.of`), and the small areas of an area with their distances (`SmallAreaDistances.of`).
+
+Numbers are rounded as the API and the exports give them (`indicators.indicator_value`); a figure that does
+not exist (no service of a type anywhere, no adults) is None, never NaN or infinity.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rehabmap.errors import InvalidValue
+from rehabmap.gaps.analysis import GapAnalysis, LevelIndicators, ServiceAt
+from rehabmap.gaps.categories import PARTS, Category
+from rehabmap.gaps.indicators import FALLBACK_INDICATORS, INDICATORS, indicator_value, rounded
+from rehabmap.gaps.options import GapOptions
+from rehabmap.gaps.population import ENGLAND_CODE, LEVEL_LABELS
+
+AREA_SORT_KEYS = ("code", "name", "adult_population", "total_population", "small_areas", "missing_count",
+                  "legacy_locked", "pd_specialist")
+_AREA_INDICATORS = ("count", "per_100k_adults", "mean_km", "p90_km", "share_beyond_threshold",
+                    "population_beyond_threshold", "share_nearest_outside_area")
+
+
+# --- one area ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NearestProvider(ServiceAt):
+    """The service of a type nearest the area's population centre, and how far from it."""
+
+    distance_km: float | None
+    inside_area: bool
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """For an inpatient type, the same distances to the nearest unit outside the area: "if every local unit
+    were full". `far` when its mean exceeds the inpatient threshold."""
+
+    mean_km: float | None
+    p90_km: float | None
+    share_beyond_threshold: float | None
+    far: bool
+
+
+@dataclass(frozen=True)
+class FurthestSmallArea:
+    code: str
+    name: str
+    la_name: str
+    adult_population: int
+    distance_km: float | None
+    nearest_id: str | None
+    nearest_name: str | None
+
+
+@dataclass(frozen=True)
+class TypeIndicators:
+    """Every indicator of one type or subtype in one area."""
+
+    category: str
+    type: str
+    subtype: str | None
+    label: str
+    inpatient: bool
+    threshold_km: float
+    count: int | None
+    per_100k_adults: float | None
+    mean_km: float | None
+    p90_km: float | None
+    share_beyond_threshold: float | None
+    population_beyond_threshold: int | None
+    share_nearest_outside_area: float | None
+    present: bool
+    any_in_england: bool
+    fallback_if_local_full: Fallback | None
+    nearest_provider: NearestProvider | None
+    furthest_small_areas: list[FurthestSmallArea] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PathwayPart:
+    type: str
+    label: str
+    present: bool
+    count: int
+
+
+@dataclass(frozen=True)
+class FarFallback:
+    type: str
+    label: str
+    fallback_mean_km: float | None
+    threshold_km: float
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    """Which parts of the pathway (and which subtypes) are missing inside the area, the nearest out-of-area
+    provider of each, what commissioners must see (legacy labels, personality-disorder units) and the
+    inpatient types whose out-of-area fallback would be far."""
+
+    parts: list[PathwayPart]
+    missing: list[str]
+    missing_subtypes: list[str]
+    complete: bool
+    nearest_out_of_area_for_missing: dict[str, NearestProvider | None]
+    legacy_locked_rehabilitation: list[ServiceAt]
+    pd_specialist_units: list[ServiceAt]
+    inpatient_fallback_far: list[FarFallback]
+
+
+@dataclass(frozen=True)
+class Centre:
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
+class AreaFacts:
+    code: str
+    name: str
+    level: str
+    level_label: str
+    adult_population: int
+    total_population: int
+    small_areas: int
+    population_centre: Centre  # of the adults: the normalised weighted mean of the small-area centroids
+
+
+@dataclass(frozen=True)
+class AreaGaps:
+    """One area's answer: its facts, the options used, the scorecard, and the indicators of each type shown."""
+
+    area: AreaFacts
+    options: GapOptions
+    scorecard: Scorecard
+    indicators: list[TypeIndicators]
+
+
+@dataclass(frozen=True)
+class ScorecardRow:
+    """One type in one area, flat (the command line's table and its CSV)."""
+
+    area_code: str
+    area_name: str
+    category: str
+    label: str
+    present: bool
+    count: int | None
+    per_100k_adults: float | None
+    mean_km: float | None
+    p90_km: float | None
+    threshold_km: float
+    share_beyond_threshold: float | None
+    share_nearest_outside_area: float | None
+    fallback_mean_km: float | None
+    fallback_far: bool | None
+    nearest_provider_id: str | None
+    nearest_provider_name: str | None
+    nearest_provider_km: float | None
+    nearest_provider_icb: str | None
+
+
+@dataclass
+class AreaGapReport:
+    """One ICB or local authority (or England) of an analysis: builds the typed results, and gives the maps
+    the unrounded figures."""
+
+    analysis: GapAnalysis
+    ind: LevelIndicators
+    g: int
+    options: GapOptions
+    shown: tuple[Category, ...]
+
+    @classmethod
+    def of(cls, analysis: GapAnalysis, code: str, options: GapOptions | None = None,
+           categories: tuple[Category, ...] | None = None) -> AreaGapReport:
+        """The indicators and pathway scorecard of one ICB or local authority (or England, E92000001)."""
+        options = options or GapOptions()
+        key = code.strip().upper()
+        level = analysis.small_areas.level_of(key)
+        cats = tuple(categories) if categories else analysis.categories
+        # The scorecard always covers the seven parts, whichever categories are shown.
+        scored = tuple(dict.fromkeys(cats + tuple(c for c in PARTS if c in analysis.categories)))
+        ind = analysis.indicators(level, options, scored)
+        return cls(analysis, ind, ind.codes.tolist().index(key), options, cats)
+
+    @property
+    def code(self) -> str:
+        return str(self.ind.codes[self.g])
+
+    @property
+    def name(self) -> str:
+        return str(self.ind.names[self.g])
+
+    @property
+    def level(self) -> str:
+        return self.ind.level
+
+    def members(self) -> np.ndarray:
+        return np.flatnonzero(self.analysis.small_areas.groups(self.level).of_small_area == self.g)
+
+    def value(self, category: Category, indicator: str) -> float:
+        """The unrounded figure (NaN where it does not apply)."""
+        return float(self.ind.values[indicator][self.ind.column(category), self.g])
+
+    def _value(self, category: Category, indicator: str) -> Any:
+        return indicator_value(indicator, self.ind.values[indicator][self.ind.column(category), self.g])
+
+    def nearest_provider(self, category: Category) -> NearestProvider | None:
+        j = self.ind.column(category)
+        row = int(self.ind.nearest_provider[j, self.g])
+        if row < 0:
+            return None
+        return NearestProvider(**vars(self.analysis.points.describe(row)),
+                               distance_km=rounded(self.ind.values["nearest_provider_km"][j, self.g]),
+                               inside_area=bool(self.analysis.service_groups(self.level)[row] == self.g))
+
+    def furthest(self, category: Category, n: int | None = None) -> list[FurthestSmallArea]:
+        n = self.options.furthest if n is None else n
+        sa, a = self.analysis.small_areas, self.analysis
+        c = a.category_index(category)
+        rows = self.members()
+        d = a.distance_km[c, rows]
+        order = np.lexsort((sa.codes[rows].astype(str), -d))[:n]
+        out = []
+        for i in rows[order]:
+            near = int(a.nearest_row[c, i])
+            out.append(FurthestSmallArea(
+                code=sa.codes[i], name=sa.names[i], la_name=sa.la_name[i], adult_population=int(sa.adult_pop[i]),
+                distance_km=rounded(a.distance_km[c, i]), nearest_id=a.points.ids[near] if near >= 0 else None,
+                nearest_name=a.points.names[near] if near >= 0 else None))
+        return out
+
+    def services_inside(self, mask: np.ndarray) -> list[ServiceAt]:
+        rows = np.flatnonzero(mask & (self.analysis.service_groups(self.level) == self.g))
+        rows = rows[np.argsort(self.analysis.points.names[rows].astype(str), kind="stable")]
+        return [self.analysis.points.describe(int(r)) for r in rows]
+
+    def fallback(self, category: Category) -> Fallback | None:
+        if not category.is_inpatient or self.level == "england":
+            return None
+        j = self.ind.column(category)
+        return Fallback(mean_km=rounded(self.ind.values["fallback_mean_km"][j, self.g]),
+                        p90_km=rounded(self.ind.values["fallback_p90_km"][j, self.g]),
+                        share_beyond_threshold=rounded(self.ind.values["fallback_share_beyond_threshold"][j, self.g], 4),
+                        far=bool(self.ind.far_fallback[j, self.g]))
+
+    def indicators(self, category: Category, furthest: bool = True) -> TypeIndicators:
+        present = bool(self.ind.values["count"][self.ind.column(category), self.g] > 0)
+        return TypeIndicators(
+            category=category.key, type=category.service_type.value, subtype=category.subtype, label=category.label,
+            inpatient=category.is_inpatient, threshold_km=self.options.threshold(category),
+            **{name: self._value(category, name) for name in _AREA_INDICATORS},
+            present=present, any_in_england=self.analysis.has_services(category),
+            fallback_if_local_full=self.fallback(category), nearest_provider=self.nearest_provider(category),
+            furthest_small_areas=self.furthest(category) if furthest else [])
+
+    def scorecard(self) -> Scorecard:
+        parts: list[PathwayPart] = []
+        missing: list[str] = []
+        missing_sub: list[str] = []
+        nearest_missing: dict[str, NearestProvider | None] = {}
+        far: list[FarFallback] = []
+        for category in self.ind.categories:
+            j = self.ind.column(category)
+            present = bool(self.ind.values["count"][j, self.g] > 0)
+            if category.is_part:
+                parts.append(PathwayPart(category.key, category.label, present,
+                                         int(self.ind.values["count"][j, self.g])))
+            if not present and self.level != "england":
+                (missing if category.is_part else missing_sub).append(category.key)
+                nearest_missing[category.key] = self.nearest_provider(category)
+            if category.is_inpatient and self.ind.far_fallback[j, self.g]:
+                far.append(FarFallback(category.key, category.label,
+                                       rounded(self.ind.values["fallback_mean_km"][j, self.g]),
+                                       self.options.threshold(category)))
+        points = self.analysis.points
+        return Scorecard(parts=parts, missing=missing, missing_subtypes=missing_sub,
+                         complete=not missing and len(parts) == len(PARTS),
+                         nearest_out_of_area_for_missing=nearest_missing,
+                         legacy_locked_rehabilitation=self.services_inside(points.legacy_locked),
+                         pd_specialist_units=self.services_inside(points.pd_specialist),
+                         inpatient_fallback_far=far)
+
+    def facts(self) -> AreaFacts:
+        return AreaFacts(
+            code=self.code, name=self.name, level=self.level, level_label=LEVEL_LABELS.get(self.level, self.level),
+            adult_population=int(self.ind.adult_pop[self.g]), total_population=int(self.ind.total_pop[self.g]),
+            small_areas=int(self.ind.small_areas[self.g]),
+            population_centre=Centre(round(float(self.ind.centre_lat[self.g]), 5),
+                                     round(float(self.ind.centre_lon[self.g]), 5)))
+
+    def gaps(self) -> AreaGaps:
+        return AreaGaps(self.facts(), self.options, self.scorecard(), [self.indicators(c) for c in self.shown])
+
+    def scorecard_rows(self) -> list[ScorecardRow]:
+        rows = []
+        for category in self.shown:
+            ind = self.indicators(category, furthest=False)
+            fallback, provider = ind.fallback_if_local_full, ind.nearest_provider
+            rows.append(ScorecardRow(
+                area_code=self.code, area_name=self.name, category=category.key, label=category.label,
+                present=ind.present, count=ind.count, per_100k_adults=ind.per_100k_adults, mean_km=ind.mean_km,
+                p90_km=ind.p90_km, threshold_km=ind.threshold_km, share_beyond_threshold=ind.share_beyond_threshold,
+                share_nearest_outside_area=ind.share_nearest_outside_area,
+                fallback_mean_km=fallback.mean_km if fallback else None, fallback_far=fallback.far if fallback else None,
+                nearest_provider_id=provider.id if provider else None,
+                nearest_provider_name=provider.name if provider else None,
+                nearest_provider_km=provider.distance_km if provider else None,
+                nearest_provider_icb=provider.icb_name if provider else None))
+        return rows
+
+
+# --- every area of a level --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TypeFigures:
+    """One type in one area of a comparison, rounded as the API and the exports give them."""
+
+    count: int | None
+    per_100k_adults: float | None
+    mean_km: float | None
+    p90_km: float | None
+    share_beyond_threshold: float | None
+    population_beyond_threshold: int | None
+    share_nearest_outside_area: float | None
+    nearest_provider_km: float | None
+    nearest_provider_id: str | None
+    fallback: Fallback | None  # an inpatient type outside England: "if every local unit were full"
+
+    def values(self) -> dict[str, Any]:
+        """By indicator name, in `INDICATORS` order (the fallback ones only where they apply, then
+        `fallback_far`), then `nearest_provider_id`: the comparison's JSON and CSV columns."""
+        out: dict[str, Any] = {}
+        for name in INDICATORS:
+            if name not in FALLBACK_INDICATORS:
+                out[name] = getattr(self, name)
+            elif self.fallback is not None:
+                out[name] = getattr(self.fallback, name.removeprefix("fallback_"))
+        if self.fallback is not None:
+            out["fallback_far"] = self.fallback.far
+        out["nearest_provider_id"] = self.nearest_provider_id
+        return out
+
+
+@dataclass(frozen=True)
+class AreaRow:
+    code: str
+    name: str
+    level: str
+    adult_population: int
+    total_population: int
+    small_areas: int
+    missing_parts: list[str]
+    missing_count: int
+    legacy_locked: int
+    pd_specialist: int
+    types: dict[str, TypeFigures]
+
+
+@dataclass
+class GapTable:
+    """All areas of a level with England totals, sortable."""
+
+    analysis: GapAnalysis
+    ind: LevelIndicators
+    england: LevelIndicators
+    options: GapOptions
+    _rows: list[AreaRow] | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, analysis: GapAnalysis, level: str, options: GapOptions | None = None,
+           categories: tuple[Category, ...] | None = None) -> GapTable:
+        """Every area of a level side by side, with England totals: one batch computation."""
+        options = options or GapOptions()
+        return cls(analysis, analysis.indicators(level, options, categories),
+                   analysis.indicators("england", options, categories), options)
+
+    @property
+    def level(self) -> str:
+        return self.ind.level
+
+    @property
+    def categories(self) -> tuple[Category, ...]:
+        return self.ind.categories
+
+    def _figures(self, ind: LevelIndicators, j: int, g: int, category: Category) -> TypeFigures:
+        def value(name: str) -> Any:
+            return indicator_value(name, ind.values[name][j, g])
+
+        fallback = None
+        if category.is_inpatient and ind.level != "england":
+            fallback = Fallback(value("fallback_mean_km"), value("fallback_p90_km"),
+                                value("fallback_share_beyond_threshold"), bool(ind.far_fallback[j, g]))
+        row = int(ind.nearest_provider[j, g])
+        return TypeFigures(**{name: value(name) for name in INDICATORS if name not in FALLBACK_INDICATORS},
+                           nearest_provider_id=self.analysis.points.ids[row] if row >= 0 else None,
+                           fallback=fallback)
+
+    def _row(self, ind: LevelIndicators, g: int) -> AreaRow:
+        types = {category.key: self._figures(ind, j, g, category) for j, category in enumerate(ind.categories)}
+        missing = [c.key for j, c in enumerate(ind.categories) if c.is_part and ind.values["count"][j, g] == 0]
+        if ind.level == "england":
+            missing = []
+        return AreaRow(code=ind.codes[g], name=ind.names[g], level=ind.level, adult_population=int(ind.adult_pop[g]),
+                       total_population=int(ind.total_pop[g]), small_areas=int(ind.small_areas[g]),
+                       missing_parts=missing, missing_count=len(missing), legacy_locked=int(ind.legacy_locked[g]),
+                       pd_specialist=int(ind.pd_specialist[g]), types=types)
+
+    def rows(self) -> list[AreaRow]:
+        if self._rows is None:
+            self._rows = [self._row(self.ind, g) for g in range(len(self.ind.codes))]
+        return self._rows
+
+    def england_row(self) -> AreaRow:
+        return self._row(self.england, 0)
+
+    def sorted_rows(self, sort: str | None = None, order: str | None = None) -> list[AreaRow]:
+        """Sort by 'name', 'code', 'adult_population', 'missing_count', 'legacy_locked', or
+        '<category>.<indicator>' (e.g. 'inpatient_rehab_level2.mean_km'); missing values sort last."""
+        rows = self.rows()
+        order = (order or "asc").lower()
+        if order not in ("asc", "desc"):
+            raise InvalidValue(f"order must be 'asc' or 'desc' (got '{order}').", field="order")
+        if not sort:
+            return list(rows)
+        key = self._sort_key(sort)
+        present = [r for r in rows if key(r) is not None]
+        absent = [r for r in rows if key(r) is None]
+        present.sort(key=lambda r: (key(r), r.code), reverse=order == "desc")
+        return present + absent
+
+    def _sort_key(self, sort: str) -> Any:
+        if sort in AREA_SORT_KEYS:
+            return lambda row: getattr(row, sort)
+        category_key, _, indicator = sort.rpartition(".")
+        category_key = category_key.replace("/", ":")
+        keys = {c.key for c in self.ind.categories}
+        if category_key not in keys or indicator not in INDICATORS + ("fallback_far",):
+            raise InvalidValue(
+                f"Cannot sort by '{sort}'. Use one of {', '.join(AREA_SORT_KEYS)}, or "
+                f"'<type>.<indicator>' with a type of {', '.join(sorted(keys))} and an indicator of "
+                f"{', '.join(INDICATORS)}.", field="sort")
+        return lambda row: row.types[category_key].values().get(indicator)
+
+
+# --- the small areas of an area ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SmallAreaDistance:
+    """One small area with its adults and, per category, the distance to (and id of) the nearest service."""
+
+    lsoa21_code: str
+    lsoa21_name: str
+    icb_code: str
+    la_code: str
+    la_name: str
+    lat: float
+    lon: float
+    adult_population: int
+    nearest: dict[str, tuple[float | None, str | None]]  # category key -> (km, service id)
+
+
+@dataclass
+class SmallAreaDistances:
+    analysis: GapAnalysis
+    rows: np.ndarray
+    categories: tuple[Category, ...]
+
+    @classmethod
+    def of(cls, analysis: GapAnalysis, code: str | None = None,
+           categories: tuple[Category, ...] | None = None) -> SmallAreaDistances:
+        """Per small area, the distance to and id of the nearest service of each category; all England when
+        `code` is None or E92000001."""
+        sa = analysis.small_areas
+        rows = np.arange(len(sa)) if code is None or code.strip().upper() == ENGLAND_CODE else sa.members(code)
+        return cls(analysis, rows, tuple(categories) if categories else analysis.categories)
+
+    def records(self) -> list[SmallAreaDistance]:
+        sa, a = self.analysis.small_areas, self.analysis
+        cis = np.array([a.category_index(c) for c in self.categories], dtype=np.int64)
+        dist = np.round(a.distance_km[np.ix_(cis, self.rows)], 3)
+        near = a.nearest_row[np.ix_(cis, self.rows)]
+        ids = a.points.ids
+        out = []
+        for k, i in enumerate(self.rows):
+            nearest = {category.key: (float(dist[j, k]) if math.isfinite(dist[j, k]) else None,
+                                      ids[near[j, k]] if near[j, k] >= 0 else None)
+                       for j, category in enumerate(self.categories)}
+            out.append(SmallAreaDistance(
+                lsoa21_code=sa.codes[i], lsoa21_name=sa.names[i], icb_code=sa.icb[i], la_code=sa.la[i],
+                la_name=sa.la_name[i], lat=float(sa.lat[i]), lon=float(sa.lon[i]),
+                adult_population=int(sa.adult_pop[i]), nearest=nearest))
+        return out
