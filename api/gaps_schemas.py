@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rehabmap.gaps.comparison import AreaRow, GapTable
 from rehabmap.gaps.indicators import INDICATOR_LABELS, INDICATORS
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import LEVEL_LABELS
-from rehabmap.gaps.report import AreaGaps, AreaRow, GapTable
+from rehabmap.gaps.report import AreaGaps
 
 DEFINITIONS = {name: INDICATOR_LABELS[name] for name in INDICATORS}
 _KM = "Kilometres (great circle); null when there is no such service anywhere in England."

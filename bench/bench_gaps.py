@@ -32,9 +32,10 @@ from bench.common import fmt, label, log
 from rehabmap.gaps import population
 from rehabmap.gaps.analysis import GapAnalysis, ServicePoints
 from rehabmap.gaps.categories import ALL_CATEGORIES
+from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import SmallAreas
-from rehabmap.gaps.report import AreaGapReport, GapTable
+from rehabmap.gaps.report import AreaGapReport
 
 TARGET_S, TARGET_MB = 5.0, 1024.0
 STEPS = ("load small areas", "services → columns", "nearest, all types", "all ICBs, all types",

@@ -12,11 +12,12 @@ import click
 from cli.textgrid import grid
 from rehabmap.gaps.analysis import GapAnalysis, ServicePoints
 from rehabmap.gaps.categories import ALL_CATEGORIES, Category, parse_categories, parse_category
+from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.exports import scorecard_csv, small_areas_csv, table_csv
 from rehabmap.gaps.indicators import km_text, share_text
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import ENGLAND_CODE, LEVEL_LABELS, LsoaBoundaries, SmallAreas, short_name
-from rehabmap.gaps.report import AreaGapReport, GapTable, Scorecard, ScorecardRow, SmallAreaDistances
+from rehabmap.gaps.report import AreaGapReport, Scorecard, ScorecardRow, SmallAreaDistances
 
 
 def _km(value: float | None) -> str:

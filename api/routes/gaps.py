@@ -29,12 +29,13 @@ from geodata.layout import AreaLevel
 from rehabmap.errors import InvalidValue
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
 from rehabmap.gaps.categories import parse_categories, parse_category
+from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.exports import small_areas_csv, small_areas_geojson, table_csv, table_geojson
 from rehabmap.gaps.indicators import INDICATORS
 from rehabmap.gaps.maps import area_map, overview_map
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import ENGLAND_CODE, LsoaBoundaries, parse_level
-from rehabmap.gaps.report import AreaGapReport, GapTable, SmallAreaDistances
+from rehabmap.gaps.report import AreaGapReport, SmallAreaDistances
 
 router = APIRouter(tags=["gaps"], responses=ERRORS)
 

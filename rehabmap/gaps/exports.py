@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from rehabmap.gaps.report import AreaRow, GapTable, ScorecardRow, SmallAreaDistance, SmallAreaDistances
+from rehabmap.gaps.comparison import AreaRow, GapTable
+from rehabmap.gaps.report import ScorecardRow, SmallAreaDistance, SmallAreaDistances
 
 GeometryOf = Callable[[str], dict[str, Any] | None]
 # Spreadsheets run a cell starting with one of these as a formula (CSV injection).

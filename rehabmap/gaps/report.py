@@ -1,6 +1,6 @@
-"""What a gap analysis answers, as typed results (like `MatchResult` for matching): one area's indicators
-and pathway scorecard (`AreaGapReport.of` → `AreaGaps`), every area of a level side by side with England
-(`GapTable.of`), and the small areas of an area with their distances (`SmallAreaDistances.of`).
+"""What a gap analysis answers about one area, as typed results (like `MatchResult` for matching): its
+indicators and pathway scorecard (`AreaGapReport.of` → `AreaGaps`), and its small areas with their distances
+(`SmallAreaDistances.of`). Every area of a level side by side is `rehabmap.gaps.comparison`.
 
 Numbers are rounded as the API and the exports give them (`indicators.indicator_value`); a figure that does
 not exist (no service of a type anywhere, no adults) is None, never NaN or infinity.
@@ -14,15 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from rehabmap.errors import InvalidValue
 from rehabmap.gaps.analysis import GapAnalysis, LevelIndicators, ServiceAt
 from rehabmap.gaps.categories import PARTS, Category
-from rehabmap.gaps.indicators import FALLBACK_INDICATORS, INDICATORS, indicator_value, rounded
+from rehabmap.gaps.indicators import indicator_value, rounded
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import ENGLAND_CODE, LEVEL_LABELS
 
-AREA_SORT_KEYS = ("code", "name", "adult_population", "total_population", "small_areas", "missing_count",
-                  "legacy_locked", "pd_specialist")
 _AREA_INDICATORS = ("count", "per_100k_adults", "mean_km", "p90_km", "share_beyond_threshold",
                     "population_beyond_threshold", "share_nearest_outside_area")
 
@@ -316,139 +313,6 @@ class AreaGapReport:
                 nearest_provider_km=provider.distance_km if provider else None,
                 nearest_provider_icb=provider.icb_name if provider else None))
         return rows
-
-
-# --- every area of a level --------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class TypeFigures:
-    """One type in one area of a comparison, rounded as the API and the exports give them."""
-
-    count: int | None
-    per_100k_adults: float | None
-    mean_km: float | None
-    p90_km: float | None
-    share_beyond_threshold: float | None
-    population_beyond_threshold: int | None
-    share_nearest_outside_area: float | None
-    nearest_provider_km: float | None
-    nearest_provider_id: str | None
-    fallback: Fallback | None  # an inpatient type outside England: "if every local unit were full"
-
-    def values(self) -> dict[str, Any]:
-        """By indicator name, in `INDICATORS` order (the fallback ones only where they apply, then
-        `fallback_far`), then `nearest_provider_id`: the comparison's JSON and CSV columns."""
-        out: dict[str, Any] = {}
-        for name in INDICATORS:
-            if name not in FALLBACK_INDICATORS:
-                out[name] = getattr(self, name)
-            elif self.fallback is not None:
-                out[name] = getattr(self.fallback, name.removeprefix("fallback_"))
-        if self.fallback is not None:
-            out["fallback_far"] = self.fallback.far
-        out["nearest_provider_id"] = self.nearest_provider_id
-        return out
-
-
-@dataclass(frozen=True)
-class AreaRow:
-    code: str
-    name: str
-    level: str
-    adult_population: int
-    total_population: int
-    small_areas: int
-    missing_parts: list[str]
-    missing_count: int
-    legacy_locked: int
-    pd_specialist: int
-    types: dict[str, TypeFigures]
-
-
-@dataclass
-class GapTable:
-    """All areas of a level with England totals, sortable."""
-
-    analysis: GapAnalysis
-    ind: LevelIndicators
-    england: LevelIndicators
-    options: GapOptions
-    _rows: list[AreaRow] | None = field(default=None, repr=False)
-
-    @classmethod
-    def of(cls, analysis: GapAnalysis, level: str, options: GapOptions | None = None,
-           categories: tuple[Category, ...] | None = None) -> GapTable:
-        """Every area of a level side by side, with England totals: one batch computation."""
-        options = options or GapOptions()
-        return cls(analysis, analysis.indicators(level, options, categories),
-                   analysis.indicators("england", options, categories), options)
-
-    @property
-    def level(self) -> str:
-        return self.ind.level
-
-    @property
-    def categories(self) -> tuple[Category, ...]:
-        return self.ind.categories
-
-    def _figures(self, ind: LevelIndicators, j: int, g: int, category: Category) -> TypeFigures:
-        def value(name: str) -> Any:
-            return indicator_value(name, ind.values[name][j, g])
-
-        fallback = None
-        if category.is_inpatient and ind.level != "england":
-            fallback = Fallback(value("fallback_mean_km"), value("fallback_p90_km"),
-                                value("fallback_share_beyond_threshold"), bool(ind.far_fallback[j, g]))
-        row = int(ind.nearest_provider[j, g])
-        return TypeFigures(**{name: value(name) for name in INDICATORS if name not in FALLBACK_INDICATORS},
-                           nearest_provider_id=self.analysis.points.ids[row] if row >= 0 else None,
-                           fallback=fallback)
-
-    def _row(self, ind: LevelIndicators, g: int) -> AreaRow:
-        types = {category.key: self._figures(ind, j, g, category) for j, category in enumerate(ind.categories)}
-        missing = [c.key for j, c in enumerate(ind.categories) if c.is_part and ind.values["count"][j, g] == 0]
-        if ind.level == "england":
-            missing = []
-        return AreaRow(code=ind.codes[g], name=ind.names[g], level=ind.level, adult_population=int(ind.adult_pop[g]),
-                       total_population=int(ind.total_pop[g]), small_areas=int(ind.small_areas[g]),
-                       missing_parts=missing, missing_count=len(missing), legacy_locked=int(ind.legacy_locked[g]),
-                       pd_specialist=int(ind.pd_specialist[g]), types=types)
-
-    def rows(self) -> list[AreaRow]:
-        if self._rows is None:
-            self._rows = [self._row(self.ind, g) for g in range(len(self.ind.codes))]
-        return self._rows
-
-    def england_row(self) -> AreaRow:
-        return self._row(self.england, 0)
-
-    def sorted_rows(self, sort: str | None = None, order: str | None = None) -> list[AreaRow]:
-        """Sort by 'name', 'code', 'adult_population', 'missing_count', 'legacy_locked', or
-        '<category>.<indicator>' (e.g. 'inpatient_rehab_level2.mean_km'); missing values sort last."""
-        rows = self.rows()
-        order = (order or "asc").lower()
-        if order not in ("asc", "desc"):
-            raise InvalidValue(f"order must be 'asc' or 'desc' (got '{order}').", field="order")
-        if not sort:
-            return list(rows)
-        key = self._sort_key(sort)
-        present = [r for r in rows if key(r) is not None]
-        absent = [r for r in rows if key(r) is None]
-        present.sort(key=lambda r: (key(r), r.code), reverse=order == "desc")
-        return present + absent
-
-    def _sort_key(self, sort: str) -> Any:
-        if sort in AREA_SORT_KEYS:
-            return lambda row: getattr(row, sort)
-        category_key, _, indicator = sort.rpartition(".")
-        category_key = category_key.replace("/", ":")
-        keys = {c.key for c in self.ind.categories}
-        if category_key not in keys or indicator not in INDICATORS + ("fallback_far",):
-            raise InvalidValue(
-                f"Cannot sort by '{sort}'. Use one of {', '.join(AREA_SORT_KEYS)}, or "
-                f"'<type>.<indicator>' with a type of {', '.join(sorted(keys))} and an indicator of "
-                f"{', '.join(INDICATORS)}.", field="sort")
-        return lambda row: row.types[category_key].values().get(indicator)
 
 
 # --- the small areas of an area ---------------------------------------------------------------------------

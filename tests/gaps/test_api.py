@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from api import errors
 from api.routes import gaps as gaps_routes
 from rehabmap.config import Settings
-from rehabmap.gaps.report import GapTable
+from rehabmap.gaps.comparison import GapTable
 from rehabmap.index.base import IndexInfo
 from rehabmap.state import AppState
 from tests.gaps.conftest import CORNWALL_ICB

@@ -16,8 +16,9 @@ import pytest
 
 from geodata.distance import great_circle_km, haversine_km_pairs
 from rehabmap.gaps.categories import ALL_CATEGORIES, Category
+from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.options import GapOptions
-from rehabmap.gaps.report import AreaGapReport, GapTable
+from rehabmap.gaps.report import AreaGapReport
 from tests.gaps.conftest import Lsoa
 
 OPTIONS = GapOptions()

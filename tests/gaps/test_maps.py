@@ -11,10 +11,10 @@ import pytest
 
 from rehabmap.errors import InvalidValue
 from rehabmap.gaps.categories import parse_category
+from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.maps import area_map, class_breaks, overview_map
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import LsoaBoundaries
-from rehabmap.gaps.report import GapTable
 from rehabmap.gaps.svg import PALETTE, Projection
 from tests.gaps.render import png_summary, svg_to_png
 

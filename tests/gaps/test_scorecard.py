@@ -12,10 +12,11 @@ from geodata.errors import UnknownArea
 from rehabmap.errors import InvalidValue, UnknownServiceType
 from rehabmap.gaps.analysis import GapAnalysis, ServicePoints, weighted_quantile
 from rehabmap.gaps.categories import ALL_CATEGORIES, PARTS, parse_categories, parse_category
+from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.exports import table_csv
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import parse_level
-from rehabmap.gaps.report import AreaGapReport, GapTable
+from rehabmap.gaps.report import AreaGapReport
 from rehabmap.taxonomy import ServiceType
 from tests.gaps.conftest import CORNWALL_ICB, WEST_YORKSHIRE_ICB, service
 

@@ -22,10 +22,11 @@ from geodata.errors import UnknownArea
 from rehabmap.errors import DomainError
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
 from rehabmap.gaps.categories import ALL_CATEGORIES, PARTS, Category, parse_category
+from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.indicators import INDICATOR_LABELS
 from rehabmap.gaps.options import GapOptions
-from rehabmap.gaps.report import AreaGapReport, AreaGaps, GapTable
 from rehabmap.gaps.population import LEVEL_LABELS
+from rehabmap.gaps.report import AreaGapReport, AreaGaps
 from rehabmap.state import AppState
 from web.deps import State
 from web.forms import Errors, Fields, parse_km
