@@ -12,8 +12,9 @@ import click
 from cli.textgrid import grid
 from rehabmap.config import get_settings
 from rehabmap.errors import ServiceNotFound
+from rehabmap.maintain.audit import hsds_metadata
 from rehabmap.maintain.auth import Role
-from rehabmap.maintain.store import Directory, hsds_metadata
+from rehabmap.maintain.store import Directory
 
 
 def _directory() -> Directory:
@@ -41,7 +42,7 @@ def tokens() -> None:
 def tokens_create(role: str, organisation: str | None, label: str | None) -> None:
     """Make a token and print it. It is not stored anywhere in readable form: copy it now."""
     label = label or (f"{organisation} provider" if organisation else f"{role} token")
-    info, token = _directory().create_token(role, label, organisation=organisation, actor=_actor())
+    info, token = _directory().tokens.create(role, label, organisation=organisation, actor=_actor())
     click.echo(token)
     click.echo(f"made token {info.id} ({info.role.value}{', ' + info.organisation if info.organisation else ''}, "
                f"'{info.name}'). It is shown only this once.", err=True)
@@ -51,7 +52,7 @@ def tokens_create(role: str, organisation: str | None, label: str | None) -> Non
 def tokens_list() -> None:
     """Every token: id, label, role, organisation, made, revoked. Never a secret."""
     rows = [[t.id, t.name, t.role.value, t.organisation or "-", t.created_at, t.revoked_at or "-"]
-            for t in _directory().tokens()]
+            for t in _directory().tokens.all()]
     header = ["id", "name", "role", "organisation", "created", "revoked"]
     click.echo(grid([header, *rows]) if rows else "No tokens.")
 
@@ -60,7 +61,7 @@ def tokens_list() -> None:
 @click.argument("token_id")
 def tokens_revoke(token_id: str) -> None:
     """Revoke a token by its id (the part after 'rmk_'); it stops working at once."""
-    info = _directory().revoke_token(token_id, actor=_actor())
+    info = _directory().tokens.revoke(token_id, actor=_actor())
     click.echo(f"revoked token {info.id} ('{info.name}') at {info.revoked_at}")
 
 
@@ -72,14 +73,14 @@ def orgs() -> None:
 @orgs.command("add")
 @click.argument("name")
 def orgs_add(name: str) -> None:
-    org = _directory().add_organisation(name, actor=_actor())
+    org = _directory().organisations.add(name, actor=_actor())
     click.echo(f"added organisation {org.id}: {org.name}")
 
 
 @orgs.command("list")
 def orgs_list() -> None:
     rows = [[str(o.id), o.name, str(len(o.service_ids)), ", ".join(o.service_ids[:5])
-             + (" …" if len(o.service_ids) > 5 else "")] for o in _directory().organisations()]
+             + (" …" if len(o.service_ids) > 5 else "")] for o in _directory().organisations.all()]
     click.echo(grid([["id", "name", "services", "first services"], *rows]) if rows else "No organisations.")
 
 
@@ -98,7 +99,7 @@ def _check_services(service_ids: tuple[str, ...]) -> None:
 def orgs_link(organisation: str, service_ids: tuple[str, ...]) -> None:
     """Make ORGANISATION (name or id) the owner of the services, so its provider tokens may change them."""
     _check_services(service_ids)
-    org = _directory().link(organisation, list(service_ids), actor=_actor())
+    org = _directory().organisations.link(organisation, list(service_ids), actor=_actor())
     click.echo(f"{org.name} now owns {len(org.service_ids)} services")
 
 
@@ -106,7 +107,7 @@ def orgs_link(organisation: str, service_ids: tuple[str, ...]) -> None:
 @click.argument("organisation")
 @click.argument("service_ids", nargs=-1, required=True)
 def orgs_unlink(organisation: str, service_ids: tuple[str, ...]) -> None:
-    org = _directory().unlink(organisation, list(service_ids), actor=_actor())
+    org = _directory().organisations.unlink(organisation, list(service_ids), actor=_actor())
     click.echo(f"{org.name} now owns {len(org.service_ids)} services")
 
 
@@ -138,8 +139,8 @@ def verify_due(days: int | None, limit: int) -> None:
 @click.option("--hsds", is_flag=True, help="HSDS 3.0 metadata rows (changes to services only).")
 def audit(service_id: str | None, after_id: int, limit: int, hsds: bool) -> None:
     """Print the audit log, oldest first, one JSON object a line."""
-    entries, _total = _directory().audit(resource_id=service_id, after_id=after_id, limit=limit,
-                                         resource_type="service" if hsds else None)
+    entries, _total = _directory().audit.entries(resource_id=service_id, after_id=after_id, limit=limit,
+                                                 resource_type="service" if hsds else None)
     for entry in entries:
         click.echo(json.dumps(hsds_metadata(entry) if hsds else vars(entry), ensure_ascii=False))
 

@@ -29,11 +29,13 @@ from api.maintain_schemas import (
     ServicePatchIn,
 )
 from api.schemas import ServiceOut, error_responses
-from rehabmap.maintain.auth import Principal, Role
-from rehabmap.maintain.store import Directory, Organisation, hsds_metadata
-from rehabmap.maintain.edits import MAINTAINER_ROLES, Editor
 from rehabmap.errors import DirectoryUnavailable, ServiceNotFound
+from rehabmap.maintain.audit import hsds_metadata
+from rehabmap.maintain.auth import Principal, Role
+from rehabmap.maintain.edits import MAINTAINER_ROLES, Editor
 from rehabmap.maintain.freshness import due_for_verification
+from rehabmap.maintain.organisations import Organisation
+from rehabmap.maintain.store import Directory
 from rehabmap.record import Service
 
 _SECURITY = HTTPBearer(auto_error=False, scheme_name="token",
@@ -78,7 +80,7 @@ def _owned(state: AppState, caller: Principal) -> list[str] | None:
     if caller.role is not Role.provider:
         return None
     assert caller.organisation_id is not None  # a provider token always has one (a CHECK on the tokens table)
-    return _directory(state).owned_by(caller.organisation_id)
+    return _directory(state).organisations.owned_by(caller.organisation_id)
 
 
 def _editor(state: AppState) -> Editor:
@@ -91,7 +93,7 @@ def principal(request: Request, state: State,
               _: Annotated[HTTPAuthorizationCredentials | None, Depends(_SECURITY)] = None) -> Principal:
     """The caller, from the bearer token; 401 (with WWW-Authenticate) when there is none or it is invalid.
     (The security scheme is declared for the OpenAPI document; the header is read here, whatever it holds.)"""
-    return _directory(state).authenticate(request.headers.get("authorization"))
+    return _directory(state).tokens.authenticate(request.headers.get("authorization"))
 
 
 Caller = Annotated[Principal, Depends(principal)]
@@ -181,8 +183,8 @@ def audit(
     """Every change, oldest first: when, who (the token's label and id), what, the old and new value. The
     log is append-only; it records changes to the directory, never anything about a search."""
     caller.require(Role.admin, action="read the audit log")
-    entries, total = _directory(state).audit(resource_id=service_id, after_id=after_id, limit=limit,
-                                             resource_type="service" if format == "hsds" else None)
+    entries, total = _directory(state).audit.entries(resource_id=service_id, after_id=after_id, limit=limit,
+                                                     resource_type="service" if format == "hsds" else None)
     next_after = entries[-1].id if entries and len(entries) == limit else None
     if format == "hsds":
         return HsdsAuditOut(total=total, next_after_id=next_after,
@@ -199,7 +201,7 @@ def organisations(caller: Caller, state: State) -> list[OrganisationOut]:
     """Maintainers and admins: every organisation and the services linked to it (a provider token of the
     organisation may change those)."""
     caller.require(*MAINTAINER_ROLES, action="list organisations")
-    return [_organisation_out(o) for o in _directory(state).organisations()]
+    return [_organisation_out(o) for o in _directory(state).organisations.all()]
 
 
 def _known(state: AppState, service_ids: list[str]) -> None:
@@ -214,9 +216,9 @@ def add_organisation(body: OrganisationIn, caller: Caller, state: State) -> Orga
     caller.require(Role.admin, action="add organisations")
     _known(state, body.service_ids)
     directory = _directory(state)
-    org = directory.add_organisation(body.name, actor=caller.who)
+    org = directory.organisations.add(body.name, actor=caller.who)
     if body.service_ids:
-        org = directory.link(org.id, body.service_ids, actor=caller.who)
+        org = directory.organisations.link(org.id, body.service_ids, actor=caller.who)
     return _organisation_out(org)
 
 
@@ -229,9 +231,9 @@ def link_services(organisation_id: OrganisationId, body: LinkIn, caller: Caller,
     """Admins: the organisation becomes the owner of these services (each service has one owner)."""
     caller.require(Role.admin, action="link services to organisations")
     directory = _directory(state)
-    directory.organisation(organisation_id)
+    directory.organisations.get(organisation_id)
     _known(state, body.service_ids)
-    return _organisation_out(directory.link(organisation_id, body.service_ids, actor=caller.who))
+    return _organisation_out(directory.organisations.link(organisation_id, body.service_ids, actor=caller.who))
 
 
 @router.delete("/organisations/{organisation_id}/services/{service_id:path}", response_model=OrganisationOut,
@@ -240,4 +242,4 @@ def unlink_service(organisation_id: OrganisationId, service_id: ServiceId, calle
                    state: State) -> OrganisationOut:
     """Admins: the organisation's provider tokens may no longer change this service."""
     caller.require(Role.admin, action="unlink services from organisations")
-    return _organisation_out(_directory(state).unlink(organisation_id, [service_id], actor=caller.who))
+    return _organisation_out(_directory(state).organisations.unlink(organisation_id, [service_id], actor=caller.who))

@@ -244,9 +244,10 @@ class AreaGapReport:
         if not category.is_inpatient or self.level == "england":
             return None
         j = self.ind.column(category)
-        return Fallback(mean_km=rounded(self.ind.values["fallback_mean_km"][j, self.g]),
-                        p90_km=rounded(self.ind.values["fallback_p90_km"][j, self.g]),
-                        share_beyond_threshold=rounded(self.ind.values["fallback_share_beyond_threshold"][j, self.g], 4),
+        values = self.ind.values
+        return Fallback(mean_km=rounded(values["fallback_mean_km"][j, self.g]),
+                        p90_km=rounded(values["fallback_p90_km"][j, self.g]),
+                        share_beyond_threshold=rounded(values["fallback_share_beyond_threshold"][j, self.g], 4),
                         far=bool(self.ind.far_fallback[j, self.g]))
 
     def indicators(self, category: Category, furthest: bool = True) -> TypeIndicators:
@@ -307,7 +308,8 @@ class AreaGapReport:
                 present=ind.present, count=ind.count, per_100k_adults=ind.per_100k_adults, mean_km=ind.mean_km,
                 p90_km=ind.p90_km, threshold_km=ind.threshold_km, share_beyond_threshold=ind.share_beyond_threshold,
                 share_nearest_outside_area=ind.share_nearest_outside_area,
-                fallback_mean_km=fallback.mean_km if fallback else None, fallback_far=fallback.far if fallback else None,
+                fallback_mean_km=fallback.mean_km if fallback else None,
+                fallback_far=fallback.far if fallback else None,
                 nearest_provider_id=provider.id if provider else None,
                 nearest_provider_name=provider.name if provider else None,
                 nearest_provider_km=provider.distance_km if provider else None,

@@ -32,8 +32,10 @@ from pydantic import ValidationError
 from geodata.errors import GeodataError
 from rehabmap.errors import DomainError, Forbidden, InvalidEdit, ServiceExists, ServiceNotFound
 from rehabmap.index.base import OVERLAY_SOURCE, IndexBackend, LiveWriter, RecordWriter, overlay_record
+from rehabmap.maintain.audit import Change
 from rehabmap.maintain.auth import PROVIDER_FIELDS, Principal, Role
-from rehabmap.maintain.store import Change, Directory, OverlayEntry
+from rehabmap.maintain.overlay import OverlayEntry
+from rehabmap.maintain.store import Directory
 from rehabmap.record import Provenance, Service
 from rehabmap.taxonomy import parse_need
 
@@ -135,7 +137,7 @@ class Editor:
         data = dict(fields)
         service_id = data.pop("id", None) or f"{OVERLAY_SOURCE}:{_slug(data.get('name', ''))}-{uuid.uuid4().hex[:6]}"
         with self.directory.index_lock():
-            if self.backend.get(service_id) is not None or self.directory.overlay_entry(service_id) is not None:
+            if self.backend.get(service_id) is not None or self.directory.overlay.get(service_id) is not None:
                 raise ServiceExists(f"There is already a service with id '{service_id}'. Leave id out to have "
                                     "a new one made, or change that one with PATCH.", field="id")
             data.setdefault("last_verified", today.isoformat())
@@ -182,7 +184,8 @@ class Editor:
         current = self.backend.get(service_id)
         if current is None:
             raise ServiceNotFound(f"No service with id '{service_id[:80]}'.", field="service_id")
-        if principal.role is Role.provider and self.directory.owner(service_id) != principal.organisation_id:
+        if principal.role is Role.provider and (
+                self.directory.organisations.owner(service_id) != principal.organisation_id):
             raise Forbidden(f"Service '{service_id[:80]}' is not linked to your organisation "
                             f"({principal.organisation}); a provider may change only its own services.",
                             field="service_id")
@@ -237,8 +240,8 @@ class Editor:
             return current or service, []
         created = current is None
         fields = service.model_dump(mode="json") if created else {c.field: c.new for c in changes}
-        entry = self.directory.record(principal.who, action, service.id, changes, fields=fields, created=created,
-                                      before_commit=lambda: self.before_commit("directory"))
+        entry = self.directory.overlay.record(principal.who, action, service.id, changes, fields=fields,
+                                              created=created, before_commit=lambda: self.before_commit("directory"))
         written = self.writer.upsert({service.id: entry.fields}, before_commit=lambda: self.before_commit("index"))
         return (written[0] if written else service), [c.field for c in changes]
 
@@ -251,7 +254,7 @@ class Editor:
             recover = getattr(self.writer, "recover", None)
             if recover is not None:
                 recover()
-            entries, _ = self.directory.overlay()
+            entries, _ = self.directory.overlay.entries()
             stale = {}
             for service_id, entry in entries.items():
                 current = self.backend.get(service_id)
@@ -277,7 +280,7 @@ class OverlayWriter:
         self.warnings: list[str] = []
 
     def replace_all(self, services: Iterable[Service]) -> int:
-        entries, revision = self.directory.overlay()
+        entries, revision = self.directory.overlay.entries()
         lock = self.directory.index_lock()
         held = False
 
@@ -309,7 +312,7 @@ class OverlayWriter:
         try:
             count = self.inner.replace_all(stream())
             if held:
-                later, _ = self.directory.overlay(since=revision)
+                later, _ = self.directory.overlay.entries(since=revision)
                 if later:
                     self.inner.upsert({sid: e.fields for sid, e in later.items()})
         finally:

@@ -61,7 +61,8 @@ def test_all_icbs_with_england_totals_sorted(client, analysis):
     assert means == sorted(means, reverse=True)
     expected = {r.code: r for r in GapTable.of(analysis, "icb").rows()}
     for area in body["areas"]:
-        assert area["types"]["inpatient_rehab_level2"] == expected[area["code"]].types["inpatient_rehab_level2"].values()
+        figures = expected[area["code"]].types["inpatient_rehab_level2"]
+        assert area["types"]["inpatient_rehab_level2"] == figures.values()
     cornwall = next(a for a in body["areas"] if a["code"] == CORNWALL_ICB)
     assert cornwall["missing_parts"] == ["inpatient_rehab_level2"]
     assert body["options"]["adults"].startswith("aged 16 and over")

@@ -62,14 +62,14 @@ def make_site(home: Path, sample_index: Path, geodata_dir: Path, data_dir: Path,
     config = Settings(home=home, data_dir=data_dir, **{"rate_limit_per_minute": 0, **settings})
     directory = Directory(config.directory_path)
     site = Site(home, config, directory)
-    directory.add_organisation("Aire Trust (fictional)", actor="test setup")
-    directory.add_organisation("Irwell Trust (fictional)", actor="test setup")
-    directory.link("Aire Trust (fictional)", OWNED_A, actor="test setup")
-    directory.link("Irwell Trust (fictional)", OWNED_B, actor="test setup")
+    directory.organisations.add("Aire Trust (fictional)", actor="test setup")
+    directory.organisations.add("Irwell Trust (fictional)", actor="test setup")
+    directory.organisations.link("Aire Trust (fictional)", OWNED_A, actor="test setup")
+    directory.organisations.link("Irwell Trust (fictional)", OWNED_B, actor="test setup")
     for who, role, org in [("admin", "admin", None), ("maintainer", "maintainer", None),
                            ("provider_a", "provider", "Aire Trust (fictional)"),
                            ("provider_b", "provider", "Irwell Trust (fictional)")]:
-        info, token = directory.create_token(role, f"{who} of the tests", organisation=org, actor="test setup")
+        info, token = directory.tokens.create(role, f"{who} of the tests", organisation=org, actor="test setup")
         site.tokens[who], site.token_ids[who] = token, info.id
     return site
 

@@ -27,10 +27,10 @@ READS = ["/maintain/me", "/maintain/audit", "/maintain/verification-due", "/main
 
 def snapshot(site) -> tuple[int, list, list]:
     """Everything a write could change: the audit log, the overlay, and the index records."""
-    entries, total = site.directory.audit(limit=100_000)
+    entries, total = site.directory.audit.entries(limit=100_000)
     with sqlite3.connect(site.home / "index.sqlite") as conn:
         docs = conn.execute("SELECT id, doc FROM services ORDER BY id").fetchall()
-    overlay, _ = site.directory.overlay()
+    overlay, _ = site.directory.overlay.entries()
     return total, sorted(overlay), docs
 
 
@@ -128,10 +128,10 @@ def test_admin_only_routes_refuse_maintainers_and_providers(api, site):
 
 
 def test_a_revoked_token_stops_working_at_once(api, site):
-    info, token = site.directory.create_token("maintainer", "short-lived", actor="test")
+    info, token = site.directory.tokens.create("maintainer", "short-lived", actor="test")
     headers = {"Authorization": f"Bearer {token}"}
     assert api.get("/maintain/me", headers=headers).json()["name"] == "short-lived"
-    site.directory.revoke_token(info.id, actor="test")
+    site.directory.tokens.revoke(info.id, actor="test")
     reply = api.get("/maintain/me", headers=headers)
     assert reply.status_code == 401 and "revoked" in reply.json()["error"]["message"]
 

@@ -68,8 +68,8 @@ def assert_consistent(site: Site) -> None:
         conn.execute("INSERT INTO services_fts (services_fts) VALUES ('integrity-check')")
     assert not (site.home / "index.sqlite-journal").exists()
     records = index_records(site)
-    overlay, _ = site.directory.overlay()
-    entries, _ = site.directory.audit(resource_type="service", limit=1_000_000)
+    overlay, _ = site.directory.overlay.entries()
+    entries, _ = site.directory.audit.entries(resource_type="service", limit=1_000_000)
     last_value: dict[tuple[str, str], object] = {}
     for entry in entries:
         last_value[(entry.resource_id, entry.field)] = entry.new
@@ -88,7 +88,7 @@ def patch(server, site: Site, service_id: str, body: dict, who: str = "maintaine
 def test_killed_inside_the_directory_transaction_nothing_is_written(fresh_site, servers):
     site = fresh_site
     before = index_records(site)[EDITED]
-    audit_before = site.directory.audit(limit=1_000_000)[1]
+    audit_before = site.directory.audit.entries(limit=1_000_000)[1]
     servers.append(server := start_server(site, REHABMAP_TEST_PAUSE_IN_WRITE="directory"))
     request = in_background(lambda: patch(server, site, EDITED, {"beds": 99, "phone": "01872 000000"}))
     wait_for(site.home / "paused-directory")
@@ -97,8 +97,8 @@ def test_killed_inside_the_directory_transaction_nothing_is_written(fresh_site, 
     assert isinstance(request["done"], httpx.TransportError)  # never acknowledged
 
     servers.append(server := start_server(site))
-    assert site.directory.audit(limit=1_000_000)[1] == audit_before
-    assert site.directory.overlay_entry(EDITED) is None
+    assert site.directory.audit.entries(limit=1_000_000)[1] == audit_before
+    assert site.directory.overlay.get(EDITED) is None
     assert httpx.get(f"{server.url}/services/{EDITED}").json()["beds"] == before.beds
     assert index_records(site)[EDITED] == before
     assert_consistent(site)
@@ -115,14 +115,14 @@ def test_killed_inside_the_index_transaction_the_edit_is_completed_on_restart(fr
     request["thread"].join(10)
     assert isinstance(request["done"], httpx.TransportError)
     # The directory committed (audit + overlay); the index write was cut short and left its journal.
-    assert {e.field for e in site.directory.audit(resource_id=EDITED)[0]} == {"beds", "description"}
+    assert {e.field for e in site.directory.audit.entries(resource_id=EDITED)[0]} == {"beds", "description"}
     assert (site.home / "index.sqlite-journal").exists()
 
     servers.append(server := start_server(site))
     assert not (site.home / "index.sqlite-journal").exists()
     served = httpx.get(f"{server.url}/services/{EDITED}").json()
     assert (served["beds"], served["description"]) == (42, "Half way.")
-    assert len(site.directory.audit(resource_id=EDITED)[0]) == 2
+    assert len(site.directory.audit.entries(resource_id=EDITED)[0]) == 2
     assert_consistent(site)
 
 
@@ -166,7 +166,8 @@ def test_every_acknowledged_write_survives_a_kill_at_a_random_moment(fresh_site,
         beds = httpx.get(f"{server.url}/services/{service_id}").json()["beds"]
         # What was acknowledged is there; the one write in flight at the kill may or may not be.
         assert beds in (acknowledged[service_id], attempted[service_id]), (service_id, seed)
-        values = [e.new for e in site.directory.audit(resource_id=service_id, limit=1_000_000)[0] if e.field == "beds"]
+        entries = site.directory.audit.entries(resource_id=service_id, limit=1_000_000)[0]
+        values = [e.new for e in entries if e.field == "beds"]
         start = targets.index(service_id) * 1000
         assert values == list(range(start + 1, beds + 1)), f"every acknowledged value audited in order (seed {seed})"
     assert_consistent(site)

@@ -28,7 +28,7 @@ def result(reply, service_id: str) -> dict | None:
 
 
 def audit_rows(site, service_id: str) -> list:
-    return site.directory.audit(resource_id=service_id, limit=10_000)[0]
+    return site.directory.audit.entries(resource_id=service_id, limit=10_000)[0]
 
 
 def index_doc(site, service_id: str) -> dict | None:
@@ -87,7 +87,7 @@ def test_an_edit_is_live_at_once_and_audited_field_by_field(api, site):
 ])
 def test_an_invalid_edit_is_a_422_naming_the_field_and_writes_nothing(api, site, body, field):
     service_id = "sample:bodmin-rehabilitation-unit"
-    audit_before = site.directory.audit(limit=100_000)[1]
+    audit_before = site.directory.audit.entries(limit=100_000)[1]
     doc_before = index_doc(site, service_id)
     reply = api.patch(f"/maintain/services/{service_id}", json=body, headers=site.auth("admin"))
     assert reply.status_code == 422, reply.text
@@ -95,9 +95,9 @@ def test_an_invalid_edit_is_a_422_naming_the_field_and_writes_nothing(api, site,
     if field is not None:
         assert error["field"] == field, error
     assert error["message"]
-    assert site.directory.audit(limit=100_000)[1] == audit_before
+    assert site.directory.audit.entries(limit=100_000)[1] == audit_before
     assert index_doc(site, service_id) == doc_before
-    assert site.directory.overlay_entry(service_id) is None
+    assert site.directory.overlay.get(service_id) is None
 
 
 def test_a_new_service_is_placed_searchable_and_audited(api, site):
@@ -226,12 +226,12 @@ def test_edits_survive_a_rebuild_from_the_sources(api, site, geography):
 def test_an_edit_the_new_import_contradicts_is_kept_but_reported(site, geography, tmp_path):
     """When a new import no longer fits an edit, the edit is left out of the new index with a warning; it
     stays in the overlay."""
-    from rehabmap.maintain.store import Change
+    from rehabmap.maintain.audit import Change
 
     service_id = "sample:cornwall-ips-service"
-    site.directory.record("test", "update", service_id, [Change("subtype", None, "imha")], fields={"subtype": "imha"})
+    site.directory.overlay.record("test", "update", service_id, [Change("subtype", None, "imha")], fields={"subtype": "imha"})
     writer = OverlayWriter(EmbeddedWriter(tmp_path / "index.sqlite"), site.directory)
     build_index(load_source(SAMPLE), GeographyPlacer(geography), writer, progress=False)
     assert any(service_id in w and "subtype" in w for w in writer.warnings)
     assert EmbeddedIndex(tmp_path / "index.sqlite").get(service_id).subtype is None
-    assert site.directory.overlay_entry(service_id).fields["subtype"] == "imha"
+    assert site.directory.overlay.get(service_id).fields["subtype"] == "imha"

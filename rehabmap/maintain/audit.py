@@ -1,0 +1,100 @@
+"""The audit log: one row per changed field (when, who, what, the old value and the new), append-only.
+
+It records who changed the directory, never anything about a search. `hsds_metadata` gives a change to a
+service as an HSDS 3.0 `metadata` row.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rehabmap.maintain.database import Database, inserted_id
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    uuid: str
+    at: str
+    actor: str
+    action: str
+    resource_type: str
+    resource_id: str
+    field: str
+    old: Any
+    new: Any
+
+
+class AuditLog:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    @staticmethod
+    def append(conn: sqlite3.Connection, actor: str, action: str, resource_type: str, resource_id: str,
+               changes: Sequence[Change], at: str) -> int:
+        """The rows of one change, inside the caller's transaction; the id of the last."""
+        last = 0
+        for change in changes:
+            cursor = conn.execute(
+                "INSERT INTO audit (uuid, at, actor, action, resource_type, resource_id, field, old, new) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (str(uuid.uuid4()), at, actor, action, resource_type, resource_id, change.field,
+                 json.dumps(change.old), json.dumps(change.new)))
+            last = inserted_id(cursor)
+        return last
+
+    def entries(self, *, resource_id: str | None = None, resource_type: str | None = None,
+                after_id: int = 0, limit: int = 100) -> tuple[list[AuditEntry], int]:
+        """Entries oldest first, after `after_id` (a cursor), and how many match in all."""
+        where: list[str] = ["id > ?"]
+        params: list[int | str] = [after_id]
+        if resource_id is not None:
+            where.append("resource_id = ?")
+            params.append(resource_id)
+        if resource_type is not None:
+            where.append("resource_type = ?")
+            params.append(resource_type)
+        clause = " AND ".join(where)
+        with self.database.connect() as conn:
+            total = conn.execute(f"SELECT count(*) FROM audit WHERE {clause}", params).fetchone()[0]
+            rows = conn.execute(
+                f"SELECT id, uuid, at, actor, action, resource_type, resource_id, field, old, new FROM audit "
+                f"WHERE {clause} ORDER BY id LIMIT ?", [*params, limit]).fetchall()
+        entries = [AuditEntry(entry_id, entry_uuid, at, actor, action, rtype, rid, fname,
+                              json.loads(old) if old is not None else None,
+                              json.loads(new) if new is not None else None)
+                   for entry_id, entry_uuid, at, actor, action, rtype, rid, fname, old, new in rows]
+        return entries, int(total)
+
+
+def hsds_metadata(entry: AuditEntry) -> dict[str, Any] | None:
+    """The entry as an HSDS 3.0 `metadata` row, for changes to services (the HSDS resources rehabmap
+    publishes); `resource_id` is the service's id in the Open Referral feed. None for other entries."""
+    from rehabmap.oruk import service_uuid
+
+    if entry.resource_type != "service":
+        return None
+    return {
+        "id": entry.uuid, "resource_id": service_uuid(entry.resource_id), "resource_type": "service",
+        "last_action_date": entry.at[:10], "last_action_type": entry.action, "field_name": entry.field,
+        "previous_value": _hsds_value(entry.old), "replacement_value": _hsds_value(entry.new),
+        "updated_by": entry.actor,
+    }
+
+
+def _hsds_value(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
