@@ -25,7 +25,7 @@ import numpy as np
 from geodata.areas import AreaIndex
 from geodata.layout import AREA_LEVELS, FORMAT_VERSION, MANIFEST_NAME, SQLITE_NAME, boundary_path
 from geodata.places import place_key
-from geodata.sources import (
+from geodata.downloads import (
     Centroid,
     NamedPlace,
     PostcodeRows,
