@@ -16,8 +16,9 @@ KM_PER_MILE = 1.609344
 
 
 @dataclass(frozen=True)
-class Category:
-    """A tile on "Find support near you": plain words over one or more service types."""
+class SupportCategory:
+    """A tile on "Find support near you": plain words over one or more service types. (Not a gap analysis
+    category, `rehabmap.gaps.categories.Category`: a type or subtype.)"""
 
     slug: str
     title: str
@@ -25,20 +26,20 @@ class Category:
     types: tuple[ServiceType, ...]
 
 
-CATEGORIES: tuple[Category, ...] = (
-    Category("work", "Getting back to work",
+CATEGORIES: tuple[SupportCategory, ...] = (
+    SupportCategory("work", "Getting back to work",
              "Help to find and keep a paid job, alongside your mental health care.",
              (ServiceType.ips_employment,)),
-    Category("housing", "Somewhere to live with support",
+    SupportCategory("housing", "Somewhere to live with support",
              "Supported housing, support at home and care homes with staff.",
              (ServiceType.supported_accommodation,)),
-    Category("advocacy", "Someone to speak up for you",
+    SupportCategory("advocacy", "Someone to speak up for you",
              "Independent advocates who help you have your say and know your rights.",
              (ServiceType.advocacy,)),
-    Category("peer-support", "Peer and community support",
+    SupportCategory("peer-support", "Peer and community support",
              "Peer support groups, recovery colleges, day services and help for carers.",
              (ServiceType.vcfse,)),
-    Category("rehabilitation", "Rehabilitation teams and units",
+    SupportCategory("rehabilitation", "Rehabilitation teams and units",
              "NHS and other mental health rehabilitation teams in the community, and rehabilitation units.",
              (ServiceType.community_rehab_team, ServiceType.inpatient_rehab_level1,
               ServiceType.inpatient_rehab_level2)),
