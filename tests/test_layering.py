@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +64,7 @@ def imports_of(path: Path) -> Iterator[Import]:
                 yield Import(source, candidate if candidate in MODULES else base, where)
 
 
+@cache
 def product_imports() -> list[Import]:
     """Each import of a product module by a product module, once."""
     found = {i for p in product_files() for i in imports_of(p) if i.target.split(".")[0] in LAYERS}

@@ -101,10 +101,7 @@ class SmallAreas:
     @classmethod
     def load(cls, data_dir: Path) -> SmallAreas:
         """From a data folder (or the CSV itself); cached, so the API and the CLI read it once."""
-        path = Path(data_dir)
-        if path.is_dir():
-            path = path / SMALL_AREAS_FILE
-        return _load(path.resolve())
+        return _load(_in_data(data_dir, SMALL_AREAS_FILE))
 
     @classmethod
     def from_rows(cls, rows: list[dict[str, str]], source: str = "") -> SmallAreas:
@@ -210,6 +207,12 @@ class SmallAreas:
         return float(lat[0]), float(lon[0])
 
 
+def _in_data(data_dir: Path, file: Path) -> Path:
+    """The file in a data folder, or `data_dir` itself when it is the file."""
+    path = Path(data_dir)
+    return (path / file if path.is_dir() else path).resolve()
+
+
 def short_name(name: str) -> str:
     """'NHS X Integrated Care Board' → 'X'; any other name as it is."""
     if name.startswith("NHS ") and name.endswith(" Integrated Care Board"):
@@ -246,10 +249,8 @@ class LsoaBoundaries:
 
     @classmethod
     def load(cls, data_dir: Path) -> LsoaBoundaries:
-        path = Path(data_dir)
-        if path.is_dir():
-            path = path / LSOA_BOUNDARIES_FILE
-        return _load_lsoa(path.resolve())
+        """From a data folder (or the GeoJSON itself); cached."""
+        return _load_lsoa(_in_data(data_dir, LSOA_BOUNDARIES_FILE))
 
     def __len__(self) -> int:
         return len(self._geometries)

@@ -124,6 +124,15 @@ class Thresholds:
         return [("community_km", f"{self.community_km:g}"), ("inpatient_km", f"{self.inpatient_km:g}")]
 
 
+def _map_type(fields: Fields, errors: Errors) -> Category:
+    """The type of service to map and compare by; the default, with an error, when it is not one."""
+    try:
+        return parse_category(fields.get("type") or DEFAULT_MAP_TYPE)
+    except DomainError:
+        errors.add("type", "Select a type of service from the list")
+        return parse_category(DEFAULT_MAP_TYPE)
+
+
 def _query(pairs: list[tuple[str, str]]) -> str:
     return ("?" + urlencode(pairs)) if pairs else ""
 
@@ -180,11 +189,7 @@ def gaps_compare(request: Request, state: State) -> HTMLResponse:
     errors = Errors()
     level = fields.get("level") if fields.get("level") in LEVEL_TITLES else "icb"
     thresholds = Thresholds.of(fields, errors)
-    try:
-        category = parse_category(fields.get("type") or DEFAULT_MAP_TYPE)
-    except DomainError:
-        category = parse_category(DEFAULT_MAP_TYPE)
-        errors.add("type", "Select a type of service from the list")
+    category = _map_type(fields, errors)
     indicator = fields.get("indicator") if fields.get("indicator") in COMPARE_INDICATORS else COMPARE_INDICATORS[0]
     sort = fields.get("sort") or "name"
     order = fields.get("order") if fields.get("order") in ("asc", "desc") else "asc"
@@ -231,11 +236,7 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
     fields = Fields.of_query(request)
     errors = Errors()
     thresholds = Thresholds.of(fields, errors)
-    try:
-        category = parse_category(fields.get("type") or DEFAULT_MAP_TYPE)
-    except DomainError:
-        category = parse_category(DEFAULT_MAP_TYPE)
-        errors.add("type", "Select a type of service from the list")
+    category = _map_type(fields, errors)
     gaps = area_report(a, key, thresholds.options)
     name = gaps.area.name
     chosen = next(i for i in gaps.indicators if i.category == category.key)
