@@ -57,6 +57,7 @@ def test_match_prints_ranked_table(sample_index, home, data_dir):
 @pytest.mark.parametrize("postcode, message", [
     ("LS99 9ZZ", "'LS99 9ZZ' was not found"),
     ("NOT A POSTCODE", "'NOT A POSTCODE' is not a valid UK postcode"),
+    ("SE1 9ZZ", "'SE1 9ZZ' was terminated (December 1998)"),  # in the default directory, without a flag
 ])
 def test_bad_postcode_is_a_clear_error(sample_index, home, data_dir, postcode, message):
     done = rehabmap(home, data_dir, "match", "--postcode", postcode)
