@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     elasticsearch_index: str = "rehabmap-services"
     capacity_max_age_days: int = 14
     log_level: str = "INFO"
+    index_max_drop_share: float = Field(default=0.2, ge=0.0, le=1.0, description=(
+        "The largest share (0 to 1) of the live index's services a rebuild may drop; `rehabmap index` "
+        "refuses to swap in one that drops more, unless --force."))
     verify_after_days: int = Field(default=180, ge=1, le=3650,
                                    description="A service not verified for this many days is due for verification.")
     rate_limit_per_minute: int = Field(default=600, ge=0, description=(

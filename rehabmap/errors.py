@@ -20,6 +20,15 @@ class DomainError(Exception):
         self.field = field
 
 
+def shorten(value: object, limit: int = 80) -> str:
+    """What a person gave, as a message may quote it: on one line, and cut to `limit` characters.
+
+    Messages quote the value they refuse so it can be found and fixed; quoting a whole field would put a
+    10 MB cell into every report line that names it."""
+    text = " ".join(str(value)[: limit * 4].split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class InvalidPostcode(DomainError):
     code = "invalid_postcode"
 

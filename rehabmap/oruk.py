@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from rehabmap.errors import shorten
 from rehabmap.record import Service
 from rehabmap.taxonomy import (
     LEGACY_LABEL_TEXTS,
@@ -434,7 +435,7 @@ def _json(value: Any, where: str) -> Any:
     try:
         return json.loads(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{where}: '{str(value)[:40]}' is not valid JSON") from None
+        raise ValueError(f"{where}: '{shorten(value)}' is not valid JSON") from None
 
 
 def _yes_no(value: Any, where: str) -> bool | None:
@@ -446,7 +447,7 @@ def _yes_no(value: Any, where: str) -> bool | None:
         return False
     if key in ("", "unknown"):
         return None
-    raise ValueError(f"{where}: value '{value}' should be yes, no or unknown")
+    raise ValueError(f"{where}: value '{shorten(value)}' should be yes, no or unknown")
 
 
 def _known_term(term: dict[str, Any], term_id: Any, where: str) -> Term | None:
@@ -470,4 +471,4 @@ def _known_term(term: dict[str, Any], term_id: Any, where: str) -> Term | None:
         return found
     if taxonomy is NEEDS and code and _LANGUAGE_CODE.match(code):
         return _need_term(code)
-    raise ValueError(f"{where}: '{code or term.get('name')}' is not a term of the {taxonomy.name} taxonomy")
+    raise ValueError(f"{where}: '{shorten(code or term.get('name'))}' is not a term of the {taxonomy.name} taxonomy")

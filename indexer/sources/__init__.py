@@ -10,19 +10,24 @@
   `mappings/` whose `match_header` columns are all present.
 
 Any of these may be gzipped (`.csv.gz`, `.json.gz`). A file that cannot be read at all gives one
-rejection at line 0 saying why; a bad row gives a rejection for that row and the import goes on.
+rejection at line 0 saying why; a bad row gives a rejection for that row and the import goes on. A source
+that gives nothing but such whole-file rejections (or no rows at all) is unreadable: its line-0 rejections
+are `fatal`, and the pipeline will not replace the live index with what the other sources hold. A folder
+is one source: a stray file in it is reported, and the services of the other files still land.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from indexer.rows import Candidate, Origin, Rejection
 from indexer.sources import cqc, oruk
 from indexer.sources.common import FileUnreadable, base_suffix, csv_table, read_text
 from indexer.sources.csv_mapping import MAPPINGS_DIR, MappingError, find_mapping, read_mapped
+from rehabmap.errors import shorten
 
 Row = Candidate | Rejection
 
@@ -31,6 +36,22 @@ def load_source(path: Path, *, mapping: Path | None = None, source: str | None =
                 mappings_dir: Path = MAPPINGS_DIR) -> Iterator[Row]:
     """Every row of the source at `path`; `source` overrides the source name (the id prefix)."""
     path = Path(path)
+    whole_file: list[Rejection] = []  # held back until it is known whether anything else was read
+    rows = 0
+    for row in _rows(path, mapping, source, mappings_dir):
+        if isinstance(row, Rejection) and row.origin.line == 0:
+            whole_file.append(row)
+        else:
+            rows += 1
+            yield row
+    if not rows and not whole_file:
+        what = "its .json files hold" if path.is_dir() else "the file holds"
+        whole_file.append(_file_rejection(path, source, f"no rows to import: {what} no services"))
+    for rejection in whole_file:
+        yield replace(rejection, fatal=not rows)
+
+
+def _rows(path: Path, mapping: Path | None, source: str | None, mappings_dir: Path) -> Iterator[Row]:
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if base_suffix(p) == ".json")
         if not files:
@@ -44,8 +65,8 @@ def load_source(path: Path, *, mapping: Path | None = None, source: str | None =
     elif base_suffix(path) == ".csv":
         yield from _load_csv(path, mapping, source, mappings_dir)
     else:
-        yield _file_rejection(path, source, f"unsupported file type '{''.join(path.suffixes)}': give an ORUK or "
-                                            "CQC .json, a CQC directory .csv, or a .csv with a mapping")
+        yield _file_rejection(path, source, f"unsupported file type '{shorten(''.join(path.suffixes))}': give an "
+                                            "ORUK or CQC .json, a CQC directory .csv, or a .csv with a mapping")
 
 
 def _load_json(path: Path, source: str | None) -> Iterator[Row]:
@@ -56,6 +77,10 @@ def _load_json(path: Path, source: str | None) -> Iterator[Row]:
         return
     except json.JSONDecodeError as exc:
         yield _file_rejection(path, source, f"not valid JSON: {exc}")
+        return
+    except RecursionError:
+        yield _file_rejection(path, source, "JSON nested too deeply to read (no service feed nests its values "
+                                            "hundreds of levels deep)")
         return
     if cqc.is_api_json(data):
         yield from cqc.read_api(data, str(path), source)
@@ -69,14 +94,14 @@ def _load_json(path: Path, source: str | None) -> Iterator[Row]:
 def _load_csv(path: Path, mapping: Path | None, source: str | None, mappings_dir: Path) -> Iterator[Row]:
     try:
         text = read_text(path)
+        directory = None if mapping else csv_table(text, cqc.is_directory_header, cqc.TITLE_LINES_MAX)
+        table = directory or csv_table(text)
     except FileUnreadable as exc:
         yield _file_rejection(path, source, str(exc))
         return
-    directory = None if mapping else csv_table(text, cqc.is_directory_header, cqc.TITLE_LINES_MAX)
     if directory is not None:
         yield from cqc.read_directory(directory, str(path), source)
         return
-    table = csv_table(text)
     if table is None:
         yield _file_rejection(path, source, "the file is empty")
         return
@@ -88,7 +113,8 @@ def _load_csv(path: Path, mapping: Path | None, source: str | None, mappings_dir
     if chosen is None:
         yield _file_rejection(
             path, source, f"no mapping for this CSV: pass a mapping file (--mapping), put {path.name}.mapping.toml beside it, "
-                          f"or add one to mappings/ (see mappings/README.md); columns found: {table.header}")
+                          "or add one to mappings/ (see mappings/README.md); "
+                          f"columns found: {shorten(table.header, 300)}")
         return
     yield from read_mapped(table, chosen, str(path), source)
 

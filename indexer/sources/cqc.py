@@ -17,6 +17,7 @@ from typing import Any
 
 from indexer.rows import Candidate, Origin, Rejection
 from indexer.sources.common import CsvProblem, CsvTable, RowParser, compact, join_address
+from rehabmap.errors import shorten
 from rehabmap.taxonomy import NotRehab, ServiceType, classify_label
 
 SOURCE = "cqc"
@@ -122,8 +123,8 @@ def read_api(data: Any, file: str, source: str | None = None) -> Iterator[Candid
 def _api_location(item: dict[str, Any], origin: Origin) -> Candidate | Rejection:
     status = str(item.get("registrationStatus") or "Registered")
     if status.lower() != "registered":
-        since = f", deregistered {item['deregistrationDate']}" if item.get("deregistrationDate") else ""
-        return Rejection(origin, f"deregistered CQC location (registrationStatus '{status}'{since})")
+        since = f", deregistered {shorten(item['deregistrationDate'])}" if item.get("deregistrationDate") else ""
+        return Rejection(origin, f"deregistered CQC location (registrationStatus '{shorten(status)}'{since})")
     gac = [t for t in item.get("gacServiceTypes") or [] if isinstance(t, dict)]
     registration = Registration(
         name=str(item.get("name") or "").strip(), also_known_as=str(item.get("alsoKnownAs") or ""),
@@ -148,7 +149,7 @@ def _candidate(origin: Origin, registration: Registration, parser: RowParser) ->
     if not registration.name:
         return Rejection(origin, "no name")
     if not origin.source_id:
-        return Rejection(origin, f"'{registration.name}' has no CQC location id")
+        return Rejection(origin, f"'{shorten(registration.name)}' has no CQC location id")
     try:
         pathway = pathway_fields(registration)
     except NotRehabPathway as exc:
@@ -179,21 +180,22 @@ def pathway_fields(registration: Registration) -> dict[str, Any]:
                     "pd_specialist": named.pd_specialist}
         if _REHAB_WORD.search(name):
             return {"service_type": ServiceType.inpatient_rehab_level1}
-        raise NotRehabPathway(f"mental health hospital '{name}' whose name does not say rehabilitation "
+        raise NotRehabPathway(f"mental health hospital '{shorten(name)}' whose name does not say rehabilitation "
                               "(acute, PICU and assessment wards are not rehab)")
     if _CARE_HOME.search(types) or _SUPPORTED_LIVING.search(types) or registration.care_home:
         if not mental_health:
-            raise NotRehabPathway(f"'{types or 'care home'}' with no mental health specialism")
+            raise NotRehabPathway(f"'{shorten(types or 'care home')}' with no mental health specialism")
         if _older_adults_only(registration.specialisms):
-            raise NotRehabPathway(f"'{types or 'care home'}' for adults over 65 only")
+            raise NotRehabPathway(f"'{shorten(types or 'care home')}' for adults over 65 only")
         is_home = _CARE_HOME.search(types) or registration.care_home
         return {"service_type": ServiceType.supported_accommodation,
                 "subtype": "residential_24h" if is_home else "supported_housing"}
     if _COMMUNITY_MH.search(types):
         if (named and named.service_type is ServiceType.community_rehab_team) or _REHAB_WORD.search(name):
             return {"service_type": ServiceType.community_rehab_team}
-        raise NotRehabPathway(f"community mental health service '{name}' whose name does not say rehabilitation")
-    raise NotRehabPathway(f"CQC service types '{types or 'none given'}'")
+        raise NotRehabPathway(f"community mental health service '{shorten(name)}' whose name does not say "
+                              "rehabilitation")
+    raise NotRehabPathway(f"CQC service types '{shorten(types or 'none given')}'")
 
 
 def needs_fields(specialisms: tuple[str, ...]) -> dict[str, Any]:
