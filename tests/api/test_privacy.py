@@ -36,6 +36,17 @@ def forms(postcode: str) -> list[str]:
     return [postcode, compact, postcode.replace(" ", "+"), postcode.replace(" ", "%20")]
 
 
+def logged(server, start: int, requests: int, timeout_s: float = 30) -> str:
+    """The server's log from `start` on, once it holds the access lines of `requests` requests (each is
+    written after its reply is sent)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        log = server.log_text()[start:]
+        if len(re.findall(r"rehabmap\.access (GET|POST) ", log)) >= requests or time.monotonic() > deadline:
+            return log
+        time.sleep(0.05)
+
+
 def test_request_logs_hold_no_postcode_point_or_need(client, live_server):
     start = len(live_server.log_text())
     requests = [
@@ -53,8 +64,7 @@ def test_request_logs_hold_no_postcode_point_or_need(client, live_server):
         client.get("/services", params={"postcode": "E3 2AN", "type": "hospital"}),
     ]
     assert [r.status_code for r in requests] == [200, 200, 200, 200, 200, 200, 400, 400, 422, 400]
-    time.sleep(0.5)  # let the server's last lines reach the file
-    log = live_server.log_text()[start:]
+    log = logged(live_server, start, len(requests))
 
     # The log is being written: one line per request, with the route template only.
     assert "POST /match 200" in log and "GET /services 200" in log and "GET /oruk/service_at_locations 200" in log
@@ -130,6 +140,7 @@ def test_nothing_of_a_search_reaches_any_log_on_the_elasticsearch_backend(elasti
     """Every kind of search, through the API and the pages, with the server logging at DEBUG: the log holds
     the access lines, and no postcode, coordinate, need or current placement."""
     homes = {postcode: geography.resolve(postcode=postcode) for postcode in ES_HOMES}
+    start = len(elastic_server.log_text())
     with httpx.Client(base_url=elastic_server.url, timeout=60) as http:
         replies = [
             http.post("/match", json={"home": {"postcode": "E3 2AN"}, "needs": list(ES_NEEDS),
@@ -147,8 +158,8 @@ def test_nothing_of_a_search_reaches_any_log_on_the_elasticsearch_backend(elasti
         ]
     assert [r.status_code for r in replies] == [200] * len(replies), [r.text[:200] for r in replies]
     assert replies[0].json()["current_placement_km"] > 300  # the placement was looked up: Bodmin to Bow
-    time.sleep(0.5)  # let the server's last lines reach the file
-    log = elastic_server.log_text()
+    logged(elastic_server, start, len(replies))
+    log = elastic_server.log_text()  # all of it, start-up included
 
     assert "POST /match 200" in log and "GET /services.csv 200" in log  # the access log is on, at DEBUG
     lowered = log.lower()
