@@ -226,7 +226,7 @@ class Directory:
         self.key_file = Path(key_file) if key_file is not None else self.path.with_name("token.key")
         self.token_policy = tokens
         self._thread_lock = threading.Lock()
-        self._key: bytes | None = None
+        self._key: tuple[bytes, str] | None = None  # the token key and its check value, once read
         self._open()
 
     @classmethod
@@ -536,9 +536,10 @@ class Directory:
         token_id, secret = parse_token(bearer(authorization))
         with self._connect() as conn:
             row = conn.execute("SELECT t.name, t.role, t.organisation_id, o.name, t.hash, t.revoked_at, "
-                               "t.expires_at FROM tokens t LEFT JOIN organisations o ON o.id = t.organisation_id "
-                               "WHERE t.id = ?", (token_id,)).fetchone()
-        if row is None or not self._secret_matches(token_id, secret, row[4]):
+                               "t.expires_at, (SELECT value FROM meta WHERE key = 'token_key_check') FROM tokens t "
+                               "LEFT JOIN organisations o ON o.id = t.organisation_id WHERE t.id = ?",
+                               (token_id,)).fetchone()
+        if row is None or not self._secret_matches(token_id, secret, row[4], row[7]):
             raise Unauthenticated("The token is not valid. Check it was copied whole; an admin can make a new one.")
         if row[5] is not None:
             raise Unauthenticated(f"The token was revoked on {row[5]}. Ask an admin for a new one.")
@@ -548,8 +549,10 @@ class Directory:
             self._rehash(token_id, secret, row[4])
         return Principal(token_id, row[0], Role(row[1]), row[2], row[3])
 
-    def _secret_matches(self, token_id: str, secret: str, stored: str) -> bool:
-        return secret_matches(b"" if is_legacy(stored) else self._token_key(), token_id, secret, stored)
+    def _secret_matches(self, token_id: str, secret: str, stored: str, key_check: str | None) -> bool:
+        """`key_check`: the store's key check value as read with the token, so a key replaced by another
+        process (`rehabmap tokens new-key`) is read again, not the one this process remembers."""
+        return secret_matches(b"" if is_legacy(stored) else self._token_key(key_check), token_id, secret, stored)
 
     def _rehash(self, token_id: str, secret: str, legacy: str) -> None:
         """A legacy (Argon2) token shown with its right secret is stored keyed from now on, so its next
@@ -560,10 +563,11 @@ class Directory:
 
     # --- the token key ------------------------------------------------------------------------------
 
-    def _token_key(self) -> bytes:
-        """The key token secrets are hashed under, from its file; made the first time it is needed."""
-        if self._key is not None:
-            return self._key
+    def _token_key(self, current_check: str | None = None) -> bytes:
+        """The key token secrets are hashed under, from its file; made the first time it is needed. Read
+        again when `current_check` (the store's check value, if the caller has it) is not the remembered one."""
+        if self._key is not None and current_check in (None, self._key[1]):
+            return self._key[0]
         with self._connect() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = 'token_key_check'").fetchone()
         key = self._read_key() if row is not None or self.key_file.exists() else self._make_key()
@@ -577,7 +581,7 @@ class Directory:
                 f"The token key file {self.key_file} is not the key this directory's tokens were made with. "
                 "Restore the right one from its backup, or run 'rehabmap tokens new-key' to make a new key "
                 "(every token made with the old one is then revoked).")
-        self._key = key
+        self._key = (key, check)
         return key
 
     def _read_key(self) -> bytes:
@@ -635,7 +639,7 @@ class Directory:
                 os.replace(draft, self.key_file)
         finally:
             draft.unlink(missing_ok=True)
-        self._key = key
+        self._key = (key, _key_check(key))
         return revoked
 
 

@@ -183,6 +183,16 @@ def test_a_lost_or_wrong_key_says_what_to_do_and_a_new_key_revokes_the_old_token
     assert sorted(e.resource_id for e in revocations) == sorted(site.token_ids.values())
 
 
+def test_a_running_server_follows_a_new_key_made_by_the_command(fresh_site):
+    site = fresh_site
+    api = AppClient(make_app(site.settings))
+    assert me(api, site.tokens["admin"]).status_code == 200  # the server has read the key and keeps it
+    assert cli(site, "tokens", "new-key", "--yes").returncode == 0
+    assert me(api, site.tokens["admin"]).status_code == 401
+    token = cli(site, "tokens", "create", "--role", "maintainer").stdout.strip()
+    assert me(api, token).json()["role"] == "maintainer"
+
+
 def test_a_new_key_leaves_legacy_tokens_working(v1):
     settings, tokens = v1
     directory = Directory.from_settings(settings)
