@@ -10,7 +10,8 @@ subtype, needs and the details HSDS has no field for as `attributes` pointing at
   term `original_label` instead.
 * `rehabmap` — record details: id, provider type, gender, beds, capacity and its date, accepting
   referrals, CQC rating and date, flags, provenance (JSON: source, source_id, fetched_at, licence; the
-  local file and line an installation read it from are not published).
+  local file and line an installation read it from are not published). In the live feed, `capacity` is
+  what holds on the day (`unknown` once the report is stale) and `capacity_reported` is the report.
 
 Standard HSDS fields carry the rest: `minimum_age`/`maximum_age`, `application_process` (referral route),
 `assured_date` (last verified), `url`, `email`, `phones`, `organization`, `service_at_locations[0].location`
