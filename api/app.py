@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api import errors, security
 from api.deps import AppState
-from api.logging import PrivacyLogMiddleware
+from api.logging import PrivacyLogMiddleware, configure_logging
 from api.routes import areas, gaps, health, maintain, match, services
 from api.routes.oruk import create_oruk_app
 import web
@@ -48,7 +48,7 @@ log = logging.getLogger("rehabmap.api")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level)
     app = FastAPI(title="rehabmap", version=__version__, description=DESCRIPTION, openapi_tags=TAGS)
     state = AppState(settings, open_geography(settings), open_backend(settings))
     open_directory(state)
@@ -80,7 +80,7 @@ def open_directory(state: AppState) -> None:
 
     settings = state.settings
     try:
-        state.directory = Directory(settings.directory_path)
+        state.directory = Directory.from_settings(settings)
     except (OSError, sqlite3.Error) as exc:
         log.warning("directory store not opened (%s): /maintain is unavailable", type(exc).__name__)
         return

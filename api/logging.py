@@ -2,6 +2,11 @@
 
 A search carries health needs and where someone lives, so the log line has the method, the route
 template, the status and the time — never the query string or body. Uvicorn's own access log is off.
+
+The libraries a search passes through log what they send: the Elasticsearch client logs every request
+line at INFO (`GET /<index>/_doc/<the person's current placement>`) and, at DEBUG, whole request bodies
+(the home's coordinates and needs); urllib3 and httpx log URLs. Their loggers are held at WARNING
+whatever REHABMAP_LOG_LEVEL says (`TRANSPORT_LOGGERS`), so what they still say is about failures only.
 """
 
 from __future__ import annotations
@@ -15,6 +20,15 @@ from starlette.responses import Response
 from starlette.routing import Mount
 
 log = logging.getLogger("rehabmap.access")
+TRANSPORT_LOGGERS = ("elastic_transport", "elasticsearch", "urllib3", "httpx", "httpcore")
+
+
+def configure_logging(level: str) -> None:
+    """The server's logging: `level` (REHABMAP_LOG_LEVEL) for rehabmap and uvicorn; only warnings and
+    errors from the transport libraries, whatever `level` is."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for name in TRANSPORT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class PrivacyLogMiddleware(BaseHTTPMiddleware):

@@ -267,8 +267,9 @@ def capacity_of(service: Service, today: date) -> CapacityOut:
 
 
 class ServiceOut(BaseModel):
-    """One service as rehabmap holds it. Capacity older than 14 days reads `unknown`; `reported` keeps
-    what the service last said."""
+    """One service as rehabmap holds it. Capacity older than the server's freshness window
+    (REHABMAP_CAPACITY_MAX_AGE_DAYS, 14 days unless set otherwise) reads `unknown`; `reported` keeps what
+    the service last said."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "sample:aire-valley-rehabilitation-unit", "name": "Aire Valley Rehabilitation Unit (sample)",

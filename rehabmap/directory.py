@@ -4,37 +4,65 @@
 here, in its own SQLite file (`REHABMAP_HOME/directory.sqlite`, WAL, synchronous=FULL), and is laid over
 every new build (`rehabmap.edits.OverlayWriter`):
 
-* `tokens`: id, label, role, organisation, an Argon2id hash of the secret; never the secret itself.
+* `tokens`: id, label, role, organisation, a keyed hash of the secret (never the secret itself), when it
+  expires and when it was revoked.
 * `organisations` and `ownership`: which organisation owns which service (one owner per service).
 * `overlay`: per edited service, the fields changed here and their values (for a service made here, the
   whole record), and `revision`, the audit id of its latest change.
-* `audit`: one row per changed field: when, who, what, old and new value. Triggers refuse UPDATE and
-  DELETE, so the log can only grow. It records who changed a service, never anything about a search.
+* `audit`: one row per changed field: when, who, what, old and new value. It records who changed a
+  service, never anything about a search. It can only grow (`AUDIT_GUARDS`).
 
 One change is one transaction: its audit rows and its overlay row commit together or not at all.
+
+**The audit log is append-only for any connection, whatever its pragmas.** Triggers refuse UPDATE (so also
+`INSERT ... ON CONFLICT DO UPDATE` and `UPDATE OR REPLACE`) and DELETE, and refuse an INSERT whose id or
+uuid is taken before SQLite's REPLACE conflict resolution could delete the row holding it: REPLACE deletes
+without firing DELETE triggers unless `recursive_triggers` is on. Another trigger refuses ids below 1, the
+value SQLite gives `NEW.id` before it picks one. Every open checks the triggers against `AUDIT_GUARDS`
+and restores any that are missing or altered, so an older store gets them too. Dropping or altering the
+table or its triggers cannot be stopped by SQLite itself; rehabmap's own connections refuse it with an
+authorizer. Anyone who can write the file can still rewrite it: keep it, and its backups, private.
+
+**Token key.** Token secrets are hashed with HMAC-SHA-256 under a key kept in its own file
+(`Settings.token_key_path`: `REHABMAP_HOME/token.key`, or `REHABMAP_TOKEN_KEY_FILE`), mode 0600, made the
+first time a token needs it. A check value of it sits in `meta`, so a missing or wrong key file is an
+error that says so, never a silent new key under which no token works. If the key is lost,
+`rehabmap tokens new-key` makes a new one and revokes every token hashed with the old.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import hmac
 import json
+import os
 import sqlite3
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rehabmap.auth import Principal, Role, bearer, make_token, parse_token, secret_matches
-from rehabmap.errors import InvalidValue, Unauthenticated, UnknownOrganisation, UnknownToken
+from rehabmap.auth import (
+    KEY_BYTES,
+    Principal,
+    Role,
+    bearer,
+    is_legacy,
+    keyed_hash,
+    make_token,
+    parse_token,
+    secret_matches,
+)
+from rehabmap.errors import DirectoryUnavailable, InvalidValue, Unauthenticated, UnknownOrganisation, UnknownToken
 
-SCHEMA_VERSION = "1"
+if TYPE_CHECKING:
+    from rehabmap.config import Settings
+
+SCHEMA_VERSION = "2"  # 2: tokens expire; keyed token hashes; the audit log's INSERT guards
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS organisations (
@@ -55,6 +83,7 @@ CREATE TABLE IF NOT EXISTS tokens (
     hash TEXT NOT NULL,
     created_at TEXT NOT NULL,
     revoked_at TEXT,
+    expires_at TEXT,
     CHECK ((role = 'provider') = (organisation_id IS NOT NULL))
 );
 CREATE TABLE IF NOT EXISTS overlay (
@@ -77,18 +106,48 @@ CREATE TABLE IF NOT EXISTS audit (
     new TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_by_resource ON audit (resource_id, id);
-CREATE TRIGGER IF NOT EXISTS audit_append_only_update BEFORE UPDATE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_append_only_delete BEFORE DELETE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
+_APPEND_ONLY = "SELECT RAISE(ABORT, 'the audit log is append-only')"
+# name -> the exact statement; an open restores any trigger whose stored SQL differs.
+AUDIT_GUARDS = {
+    "audit_append_only_update": f"CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit "
+                                f"BEGIN {_APPEND_ONLY}; END",
+    "audit_append_only_delete": f"CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit "
+                                f"BEGIN {_APPEND_ONLY}; END",
+    "audit_append_only_insert": f"CREATE TRIGGER audit_append_only_insert BEFORE INSERT ON audit "
+                                f"WHEN EXISTS (SELECT 1 FROM audit WHERE id = NEW.id OR uuid = NEW.uuid) "
+                                f"BEGIN {_APPEND_ONLY}; END",
+    "audit_positive_ids": "CREATE TRIGGER audit_positive_ids AFTER INSERT ON audit WHEN NEW.id < 1 "
+                          "BEGIN SELECT RAISE(ABORT, 'audit log ids start at 1'); END",
+}
+_AUDIT = "audit"
 _BUSY_TIMEOUT_S = 30.0
-_VERIFIED_FOR_S = 300.0
-_VERIFIED_MAX = 10_000
+_KEY_CHECK_MESSAGE = b"rehabmap token key check"
+_UPGRADE_ACTOR = "rehabmap upgrade (tokens now expire)"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat(timespec="seconds")
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return _iso(_utcnow())
+
+
+def _keep_audit_log(action: int, arg1: str | None, arg2: str | None, _db: str | None, _source: str | None) -> int:
+    """SQLite authorizer on rehabmap's own connections: no statement may drop or alter the audit log or
+    its triggers, or make the schema writable, none of which any trigger could see."""
+    names = {(arg1 or "").lower(), (arg2 or "").lower()}
+    if action in (sqlite3.SQLITE_DROP_TABLE, sqlite3.SQLITE_ALTER_TABLE, sqlite3.SQLITE_DROP_TRIGGER,
+                  sqlite3.SQLITE_DROP_TEMP_TRIGGER) and _AUDIT in names:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() == "writable_schema":
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
 
 
 def _inserted_id(cursor: sqlite3.Cursor) -> int:
@@ -144,38 +203,86 @@ class TokenInfo:
     organisation: str | None
     created_at: str
     revoked_at: str | None
+    expires_at: str | None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and datetime.fromisoformat(self.expires_at) <= now
+
+
+@dataclass(frozen=True)
+class TokenPolicy:
+    """How long tokens last: `expiry_days` unless their maker says, never more than `max_expiry_days`."""
+
+    expiry_days: int = 90
+    max_expiry_days: int = 365
 
 
 class Directory:
     """The store. Each call opens its own short connection, so it is safe from any thread or process."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, key_file: Path | None = None, tokens: TokenPolicy = TokenPolicy()) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.key_file = Path(key_file) if key_file is not None else self.path.with_name("token.key")
+        self.token_policy = tokens
         self._thread_lock = threading.Lock()
-        self._verified: dict[str, tuple[bytes, float]] = {}
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
-            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        self._key: tuple[bytes, str] | None = None  # the token key and its check value, once read
+        self._open()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Directory:
+        return cls(settings.directory_path, key_file=settings.token_key_path,
+                   tokens=TokenPolicy(settings.token_expiry_days, settings.token_max_expiry_days))
 
     @classmethod
     def existing(cls, path: Path) -> Directory | None:
         return cls(path) if Path(path).is_file() else None
 
+    def _open(self) -> None:
+        """Make the tables; bring an older store up to this version; check the audit log's guards."""
+        with self._connect(schema=True) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+        with self._transaction(schema=True) as conn:
+            self._upgrade(conn)
+            for name, statement in AUDIT_GUARDS.items():
+                found = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
+                                     (name,)).fetchone()
+                if found is None or found[0] != statement:
+                    conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+                    conn.execute(statement)
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+
+    def _upgrade(self, conn: sqlite3.Connection) -> None:
+        """Schema 1 → 2: tokens get an expiry. Live tokens made before expiry existed get the default term
+        from now, audited, so none lasts for ever and their holders have time to take new ones."""
+        if "expires_at" in {row[1] for row in conn.execute("PRAGMA table_info(tokens)")}:
+            return
+        conn.execute("ALTER TABLE tokens ADD COLUMN expires_at TEXT")
+        now = _utcnow()
+        expires = _iso(now + timedelta(days=self.token_policy.expiry_days))
+        for (token_id,) in conn.execute("SELECT id FROM tokens WHERE revoked_at IS NULL ORDER BY id").fetchall():
+            conn.execute("UPDATE tokens SET expires_at = ? WHERE id = ?", (expires, token_id))
+            self._audit(conn, _UPGRADE_ACTOR, "update", "token", token_id, [Change("expires_at", None, expires)],
+                        _iso(now))
+
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self, *, schema: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection that may not drop or alter the audit log; only `schema` ones (opening the store)
+        may restore its triggers."""
         conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
         try:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
+            if not schema:
+                conn.set_authorizer(_keep_audit_log)
             yield conn
         finally:
             conn.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as conn:
+    def _transaction(self, *, schema: bool = False) -> Iterator[sqlite3.Connection]:
+        with self._connect(schema=schema) as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -362,8 +469,9 @@ class Directory:
     # --- tokens -------------------------------------------------------------------------------------
 
     def create_token(self, role: Role | str, name: str, *, organisation: str | int | None = None,
-                     actor: str) -> tuple[TokenInfo, str]:
-        """A new token; the returned string is the only copy of its secret."""
+                     expires_at: datetime | None = None, actor: str) -> tuple[TokenInfo, str]:
+        """A new token; the returned string is the only copy of its secret. It expires at `expires_at`
+        (timezone-aware), by default `token_policy.expiry_days` from now, at most `max_expiry_days`."""
         role = Role(role)
         name = " ".join(name.split())
         if not 1 <= len(name) <= 100:
@@ -371,23 +479,41 @@ class Directory:
         if (role is Role.provider) != (organisation is not None):
             raise InvalidValue("A provider token needs --organisation, and only a provider token takes one.",
                                field="organisation")
+        now = _utcnow()
+        expires = self._expiry(now, expires_at)
         org = self.organisation(organisation) if organisation is not None else None
-        new = make_token()
-        at = _now()
+        new = make_token(self._token_key())
+        at = _iso(now)
         with self._transaction() as conn:
-            conn.execute("INSERT INTO tokens VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                         (new.id, name, role.value, org.id if org else None, new.salted_hash, at))
+            conn.execute("INSERT INTO tokens (id, name, role, organisation_id, hash, created_at, expires_at) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (new.id, name, role.value, org.id if org else None, new.hash, at, expires))
             self._audit(conn, actor, "create", "token", new.id,
                         [Change("role", None, role.value), Change("name", None, name)]
-                        + ([Change("organisation", None, org.name)] if org else []), at)
-        return TokenInfo(new.id, name, role, org.name if org else None, at, None), new.token
+                        + ([Change("organisation", None, org.name)] if org else [])
+                        + [Change("expires_at", None, expires)], at)
+        return TokenInfo(new.id, name, role, org.name if org else None, at, None, expires), new.token
+
+    def _expiry(self, now: datetime, expires_at: datetime | None) -> str:
+        longest = now + timedelta(days=self.token_policy.max_expiry_days)
+        if expires_at is None:
+            return _iso(now + timedelta(days=self.token_policy.expiry_days))
+        if expires_at.tzinfo is None:
+            raise ValueError("a token's expiry must carry its time zone")
+        if expires_at <= now:
+            raise InvalidValue(f"A token's expiry must be in the future, not {_iso(expires_at)}.", field="expires")
+        if expires_at > longest:
+            raise InvalidValue(f"A token may last at most {self.token_policy.max_expiry_days} days "
+                               f"(REHABMAP_TOKEN_MAX_EXPIRY_DAYS), so it must expire by {_iso(longest)}.",
+                               field="expires")
+        return _iso(expires_at.astimezone(timezone.utc).replace(microsecond=0))
 
     def tokens(self) -> list[TokenInfo]:
         with self._connect() as conn:
-            rows = conn.execute("SELECT t.id, t.name, t.role, o.name, t.created_at, t.revoked_at FROM tokens t "
-                                "LEFT JOIN organisations o ON o.id = t.organisation_id ORDER BY t.created_at, t.id"
-                                ).fetchall()
-        return [TokenInfo(r[0], r[1], Role(r[2]), r[3], r[4], r[5]) for r in rows]
+            rows = conn.execute("SELECT t.id, t.name, t.role, o.name, t.created_at, t.revoked_at, t.expires_at "
+                                "FROM tokens t LEFT JOIN organisations o ON o.id = t.organisation_id "
+                                "ORDER BY t.created_at, t.id").fetchall()
+        return [TokenInfo(r[0], r[1], Role(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
 
     def revoke_token(self, token_id: str, *, actor: str) -> TokenInfo:
         at = _now()
@@ -397,37 +523,129 @@ class Directory:
                 raise UnknownToken(f"No token with id '{token_id[:40]}'. 'rehabmap tokens list' shows them.",
                                    field="token_id")
             if row[0] is None:
-                conn.execute("UPDATE tokens SET revoked_at = ? WHERE id = ?", (at, token_id))
-                self._audit(conn, actor, "revoke", "token", token_id, [Change("revoked_at", None, at)], at)
+                self._revoke(conn, token_id, actor, at)
         return next(t for t in self.tokens() if t.id == token_id)
 
+    def _revoke(self, conn: sqlite3.Connection, token_id: str, actor: str, at: str) -> None:
+        conn.execute("UPDATE tokens SET revoked_at = ? WHERE id = ?", (at, token_id))
+        self._audit(conn, actor, "revoke", "token", token_id, [Change("revoked_at", None, at)], at)
+
     def authenticate(self, authorization: str | None) -> Principal:
-        """The caller behind an `Authorization: Bearer` header, or 401 saying why not."""
+        """The caller behind an `Authorization: Bearer` header, or 401 saying why not. The secret is
+        checked first, so only its holder learns that a token was revoked or has expired."""
         token_id, secret = parse_token(bearer(authorization))
         with self._connect() as conn:
-            row = conn.execute("SELECT t.name, t.role, t.organisation_id, o.name, t.hash, t.revoked_at FROM tokens t "
+            row = conn.execute("SELECT t.name, t.role, t.organisation_id, o.name, t.hash, t.revoked_at, "
+                               "t.expires_at, (SELECT value FROM meta WHERE key = 'token_key_check') FROM tokens t "
                                "LEFT JOIN organisations o ON o.id = t.organisation_id WHERE t.id = ?",
                                (token_id,)).fetchone()
-        if row is None or not self._secret_matches(token_id, secret, row[4]):
+        if row is None or not self._secret_matches(token_id, secret, row[4], row[7]):
             raise Unauthenticated("The token is not valid. Check it was copied whole; an admin can make a new one.")
         if row[5] is not None:
             raise Unauthenticated(f"The token was revoked on {row[5]}. Ask an admin for a new one.")
+        if row[6] is not None and datetime.fromisoformat(row[6]) <= _utcnow():
+            raise Unauthenticated(f"The token expired on {row[6]}. Ask an admin for a new one.")
+        if is_legacy(row[4]):
+            self._rehash(token_id, secret, row[4])
         return Principal(token_id, row[0], Role(row[1]), row[2], row[3])
 
-    def _secret_matches(self, token_id: str, secret: str, salted_hash: str) -> bool:
-        """The Argon2 check, remembered for a few minutes as a SHA-256 of the secret (never the secret), so a
-        busy token costs one slow hash now and then, not one a request. Revocation is read every time."""
-        digest = hashlib.sha256(f"{salted_hash}|{secret}".encode()).digest()
-        now = time.monotonic()
-        known = self._verified.get(token_id)
-        if known is not None and known[1] > now and hmac.compare_digest(known[0], digest):
-            return True
-        if not secret_matches(secret, salted_hash):
-            return False
-        if len(self._verified) >= _VERIFIED_MAX:
-            self._verified.clear()
-        self._verified[token_id] = (digest, now + _VERIFIED_FOR_S)
-        return True
+    def _secret_matches(self, token_id: str, secret: str, stored: str, key_check: str | None) -> bool:
+        """`key_check`: the store's key check value as read with the token, so a key replaced by another
+        process (`rehabmap tokens new-key`) is read again, not the one this process remembers."""
+        return secret_matches(b"" if is_legacy(stored) else self._token_key(key_check), token_id, secret, stored)
+
+    def _rehash(self, token_id: str, secret: str, legacy: str) -> None:
+        """A legacy (Argon2) token shown with its right secret is stored keyed from now on, so its next
+        check is fast and a wrong secret against it no longer costs an Argon2 hash."""
+        with self._connect() as conn:
+            conn.execute("UPDATE tokens SET hash = ? WHERE id = ? AND hash = ?",
+                         (keyed_hash(self._token_key(), token_id, secret), token_id, legacy))
+
+    # --- the token key ------------------------------------------------------------------------------
+
+    def _token_key(self, current_check: str | None = None) -> bytes:
+        """The key token secrets are hashed under, from its file; made the first time it is needed. Read
+        again when `current_check` (the store's check value, if the caller has it) is not the remembered one."""
+        if self._key is not None and current_check in (None, self._key[1]):
+            return self._key[0]
+        with self._connect() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'token_key_check'").fetchone()
+        key = self._read_key() if row is not None or self.key_file.exists() else self._make_key()
+        check = _key_check(key)
+        if row is None:
+            with self._connect() as conn:
+                conn.execute("INSERT OR IGNORE INTO meta VALUES ('token_key_check', ?)", (check,))
+                row = conn.execute("SELECT value FROM meta WHERE key = 'token_key_check'").fetchone()
+        if not hmac.compare_digest(row[0], check):
+            raise DirectoryUnavailable(
+                f"The token key file {self.key_file} is not the key this directory's tokens were made with. "
+                "Restore the right one from its backup, or run 'rehabmap tokens new-key' to make a new key "
+                "(every token made with the old one is then revoked).")
+        self._key = (key, check)
+        return key
+
+    def _read_key(self) -> bytes:
+        try:
+            key = bytes.fromhex(self.key_file.read_text(encoding="ascii").strip())
+        except FileNotFoundError:
+            raise DirectoryUnavailable(
+                f"The token key file {self.key_file} is missing, so no token made with it can be checked. "
+                "Restore it from its backup, or run 'rehabmap tokens new-key' to make a new key (every token "
+                "made with the old one is then revoked).") from None
+        except (OSError, ValueError) as exc:
+            raise DirectoryUnavailable(f"The token key file {self.key_file} cannot be read as a key "
+                                       f"({type(exc).__name__}).") from None
+        if len(key) != KEY_BYTES:
+            raise DirectoryUnavailable(f"The token key file {self.key_file} does not hold a {KEY_BYTES}-byte key.")
+        return key
+
+    def _make_key(self) -> bytes:
+        """A new random key, in place whole or not at all. Another process may be making one too: the
+        first file in place wins, and both use it."""
+        key = os.urandom(KEY_BYTES)
+        draft = self._key_draft(key)
+        try:
+            os.link(draft, self.key_file)
+        except FileExistsError:
+            return self._read_key()
+        finally:
+            draft.unlink(missing_ok=True)
+        return key
+
+    def _key_draft(self, key: bytes) -> Path:
+        """The key written and synced to a new private file (0600) beside its place."""
+        self.key_file.parent.mkdir(parents=True, exist_ok=True)
+        draft = self.key_file.with_name(f".{self.key_file.name}.{uuid.uuid4().hex}")
+        with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="ascii") as out:
+            out.write(key.hex() + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        return draft
+
+    def new_token_key(self, *, actor: str) -> list[str]:
+        """Replace the token key (lost, or leaked): every live token hashed with the old key is revoked,
+        audited, and their ids returned. Legacy (Argon2) tokens do not use the key and keep working."""
+        key = os.urandom(KEY_BYTES)
+        draft = self._key_draft(key)
+        at = _now()
+        try:
+            with self._transaction() as conn:
+                revoked = [token_id for token_id, stored in conn.execute(
+                    "SELECT id, hash FROM tokens WHERE revoked_at IS NULL ORDER BY id").fetchall()
+                    if not is_legacy(stored)]
+                for token_id in revoked:
+                    self._revoke(conn, token_id, actor, at)
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('token_key_check', ?)", (_key_check(key),))
+                os.replace(draft, self.key_file)
+        finally:
+            draft.unlink(missing_ok=True)
+        self._key = (key, _key_check(key))
+        return revoked
+
+
+def _key_check(key: bytes) -> str:
+    """A value that tells whether a key file holds this directory's key, without revealing the key."""
+    return hmac.new(key, _KEY_CHECK_MESSAGE, "sha256").hexdigest()
 
 
 def hsds_metadata(entry: AuditEntry) -> dict[str, Any] | None:

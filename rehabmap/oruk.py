@@ -10,7 +10,8 @@ subtype, needs and the details HSDS has no field for as `attributes` pointing at
   term `original_label` instead.
 * `rehabmap` — record details: id, provider type, gender, beds, capacity and its date, accepting
   referrals, CQC rating and date, flags, provenance (JSON: source, source_id, fetched_at, licence; the
-  local file and line an installation read it from are not published).
+  local file and line an installation read it from are not published). In the live feed, `capacity` is
+  what holds on the day (`unknown` once the report is stale) and `capacity_reported` is the report.
 
 Standard HSDS fields carry the rest: `minimum_age`/`maximum_age`, `application_process` (referral route),
 `assured_date` (last verified), `url`, `email`, `phones`, `organization`, `service_at_locations[0].location`
@@ -125,7 +126,11 @@ _DETAIL_TEXTS: dict[str, tuple[str, str]] = {
     "pd_specialist": ("Personality disorder specialist unit",
                       "yes: a rehab unit commissioned for people with a diagnosis of personality disorder."),
     "beds": ("Beds", "Total beds."),
-    "capacity": ("Capacity", "available, limited or none on capacity_as_of; older than 14 days reads as unknown."),
+    "capacity": ("Capacity", "available, limited or none. In the live feed, the capacity that holds on the day "
+                 "it is read: unknown when the last report is older than the feed's freshness window (the report "
+                 "itself is then in capacity_reported)."),
+    "capacity_reported": ("Capacity reported", "available, limited or none: what the service last reported, on "
+                          "capacity_as_of, however old."),
     "capacity_as_of": ("Capacity as of", "Date (YYYY-MM-DD) the capacity was reported."),
     "accepting_referrals": ("Accepting referrals", "yes or no."),
     "cqc_rating": ("CQC rating", "Overall CQC rating (Outstanding, Good, Requires improvement, Inadequate)."),
@@ -136,7 +141,8 @@ _FLAGS = ("legacy_locked_label", "pd_specialist")  # exported only when set
 _BOOLEAN_DETAILS = (*_FLAGS, "accepting_referrals")
 # Exported in this order after the type, needs and original label.
 _VALUE_DETAILS = ("id", "provider_type", "gender", "legacy_locked_label", "pd_specialist", "beds", "capacity",
-                  "capacity_as_of", "accepting_referrals", "cqc_rating", "cqc_rating_date")
+                  "capacity_reported", "capacity_as_of", "accepting_referrals", "cqc_rating", "cqc_rating_date")
+_UNKNOWN = "unknown"
 
 
 def _legacy_description(label: str) -> str:
@@ -209,9 +215,15 @@ def _value_text(value: Any) -> str:
 
 # --- export -------------------------------------------------------------------------------------------
 
-def service_to_oruk(service: Service) -> dict[str, Any]:
-    """A full ORUK 3.0 / HSDS 3.0 service object for one rehabmap record."""
+def service_to_oruk(service: Service, today: date | None = None) -> dict[str, Any]:
+    """A full ORUK 3.0 / HSDS 3.0 service object for one rehabmap record.
+
+    With `today` (the live feed), `capacity` is what holds that day by the one freshness rule
+    (`Service.capacity_now`): a stale report reads "unknown", as in every other output, and the report
+    itself is published as `capacity_reported`. Without it, the record as stored: a dated snapshot, as in
+    the sample directory's file."""
     sid = service_uuid(service.id)
+    details = _details(service, today)
     pairs: list[tuple[Term, str | None]] = [(_term(SERVICE_TYPES, service.service_type.value), None)]
     if service.subtype:
         pairs.append((_term(SERVICE_TYPES, service.subtype), None))
@@ -220,7 +232,7 @@ def service_to_oruk(service: Service) -> dict[str, Any]:
     if service.original_label:
         pairs.append((_legacy_term(service.original_label), service.original_label))
     for code in _VALUE_DETAILS:
-        value = getattr(service, code)
+        value = details.get(code)
         if value is not None and not (code in _FLAGS and value is False):
             pairs.append((_term(DETAILS, code), _value_text(value)))
     pairs += [(_term(DETAILS, "provenance"), json.dumps(p.model_dump(mode="json", exclude_none=True,
@@ -249,6 +261,15 @@ def service_to_oruk(service: Service) -> dict[str, Any]:
         "service_at_locations": [_service_at_location(service, sid)],
         "attributes": attributes,
     })
+
+
+def _details(service: Service, today: date | None) -> dict[str, Any]:
+    """The record's values for the `rehabmap` detail terms, capacity as of `today` when given."""
+    values = {code: getattr(service, code) for code in _VALUE_DETAILS if code != "capacity_reported"}
+    if today is not None and service.capacity is not None:
+        values["capacity"] = service.capacity_now(today) or _UNKNOWN
+        values["capacity_reported"] = service.capacity
+    return values
 
 
 def _organization(name: str | None) -> dict[str, Any] | None:
@@ -341,6 +362,11 @@ def oruk_to_fields(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
                 (met if answer else not_met).append(term.code)
         elif term.taxonomy is LEGACY_LABELS or term.code == "original_label":
             fields["original_label"] = value
+        elif term.code == "capacity":
+            if value != _UNKNOWN:  # unknown says only that the report is stale: capacity_reported holds it
+                fields.setdefault("capacity", value)
+        elif term.code == "capacity_reported":
+            fields["capacity"] = value
         elif term.code == "provenance":
             fields.setdefault("provenance", []).append(_json(value, f"attributes[{n}] provenance"))
         elif term.code in _BOOLEAN_DETAILS:

@@ -7,7 +7,7 @@ reasons pydantic gives, and the importer adds the file and line.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -17,13 +17,12 @@ from shapely.validation import explain_validity
 
 from geodata.areas import AreaCodes
 from rehabmap.errors import shorten
+from rehabmap.freshness import capacity_is_current
 from rehabmap.taxonomy import GENDER_NEEDS, ServiceType, parse_need, validate_subtype
 
 ProviderType = Literal["nhs", "independent", "local_authority", "vcfse"]
 Capacity = Literal["available", "limited", "none"]
 Gender = Literal["female_only", "male_only", "mixed_gender"]
-
-CAPACITY_MAX_AGE = timedelta(days=14)
 
 # Contact details are republished (ORUK feed, GeoJSON, CSV, pages), so each must be what its name says: a
 # link that could run a script ('javascript:…') or a header smuggled into an address never gets in. One
@@ -195,11 +194,13 @@ class Service(BaseModel):
             raise ValueError("capacity_as_of given without capacity")
         return self
 
-    def capacity_now(self, today: date, max_age: timedelta = CAPACITY_MAX_AGE) -> Capacity | None:
-        """Capacity older than the freshness window reads as unknown (DESIGN.md §3)."""
-        if self.capacity is None or self.capacity_as_of is None:
+    def capacity_now(self, today: date, max_age_days: int | None = None) -> Capacity | None:
+        """The capacity that holds on `today`: a report older than the freshness window
+        (REHABMAP_CAPACITY_MAX_AGE_DAYS, or `max_age_days`) reads as unknown (DESIGN.md §3;
+        `rehabmap.freshness.capacity_is_current` is the rule)."""
+        if self.capacity is None or not capacity_is_current(self.capacity_as_of, today, max_age_days):
             return None
-        return self.capacity if today - self.capacity_as_of <= max_age else None
+        return self.capacity
 
     @property
     def source(self) -> str:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from rehabmap.matching import OUT_OF_AREA_MARGIN_KM
-from rehabmap.record import CAPACITY_MAX_AGE, Service
+from rehabmap.freshness import capacity_max_age_days
+from rehabmap.record import Service
 from rehabmap.taxonomy import SUBTYPE_LABELS, TYPE_LABELS, ServiceType, need_label
 
 KM_PER_MILE = 1.609344
@@ -163,7 +164,7 @@ def capacity_text(service: Service, today: date) -> str:
     word = CAPACITY_WORDS[service.capacity]
     when = f"{days_ago(service.capacity_as_of, today)}, on {long_date(service.capacity_as_of)}"
     if service.capacity_now(today) is None:
-        return f"Unknown: the last report ({word.lower()}, {when}) is older than {CAPACITY_MAX_AGE.days} days"
+        return f"Unknown: the last report ({word.lower()}, {when}) is older than {capacity_max_age_days()} days"
     return f"{word}, reported {when}"
 
 

@@ -71,7 +71,8 @@ def shortlist(request: Request, state: State) -> HTMLResponse:
     if search.where:
         home = resolve_where(state.geography, search.where, "where", Errors())
     distances = {s.id: great_circle_km(home.lat, home.lon, s.lat, s.lon) for s in services} if home else {}
-    share_url = str(request.base_url).rstrip("/") + search.shortlist_only_url() if services else ""
+    # Absolute only on the configured public address: the Host header is the caller's to forge.
+    share_url = state.settings.public_url(search.shortlist_only_url()) if services else ""
     return page(request, "find/shortlist.html", {
         "search": search, "services": services, "missing": missing, "home": home, "distances": distances,
         "share_url": share_url}, today=state.today())
