@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     backend: Backend = Backend.embedded
     elasticsearch_url: str | None = Field(default=None, validation_alias="ELASTICSEARCH_URL")
     elasticsearch_index: str = "rehabmap-services"
+    elasticsearch_grace_seconds: int = Field(default=900, ge=0, description=(
+        "How long a replaced Elasticsearch index generation is kept for readers still scanning it (exports, "
+        "the gap analysis); a later build deletes it once this has passed."))
     capacity_max_age_days: int = 14
     log_level: str = "INFO"
     verify_after_days: int = Field(default=180, ge=1, le=3650,
