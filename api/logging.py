@@ -24,19 +24,20 @@ class PrivacyLogMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
+        await self.app(scope, receive, _logged(scope, send) if scope["type"] == "http" else send)
 
-        async def send_logged(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                route = scope.get("route")
-                # Under a mounted app (/oruk) the route is the sub-app's, and root_path holds the mount point.
-                template = None if isinstance(route, Mount) else getattr(route, "path_format", None)
-                path = scope.get("root_path", "") + template if template else "unmatched"
-                log.info("%s %s %s %.1fms", scope["method"], path, message["status"],
-                         (time.perf_counter() - started) * 1000)
-            await send(message)
 
-        await self.app(scope, receive, send_logged)
+def _logged(scope: Scope, send: Send) -> Send:
+    started = time.perf_counter()
+
+    async def send_logged(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            route = scope.get("route")
+            # Under a mounted app (/oruk) the route is the sub-app's, and root_path holds the mount point.
+            template = None if isinstance(route, Mount) else getattr(route, "path_format", None)
+            path = scope.get("root_path", "") + template if template else "unmatched"
+            log.info("%s %s %s %.1fms", scope["method"], path, message["status"],
+                     (time.perf_counter() - started) * 1000)
+        await send(message)
+
+    return send_logged

@@ -146,17 +146,21 @@ def _where(client: Elasticsearch) -> str:
 @contextmanager
 def _reachable_or_unavailable(client: Elasticsearch, note: str = "") -> Iterator[None]:
     """A cluster out of reach, or one that says it is overloaded, becomes `IndexUnavailable`: nothing is
-    wrong with the request, and it can be sent again later. (The client has already retried.)"""
+    wrong with the request, and it can be sent again later. (The client has already retried.) The
+    cluster's address goes to the log (INFO, which the server keeps) for the operator, not into the message,
+    which the API sends out."""
     try:
         yield
     except (ClusterConnectionError, ConnectionTimeout) as exc:
-        raise IndexUnavailable(f"The search index ({_where(client)}) did not answer ({type(exc).__name__})."
-                               f"{note} Try again in a minute.") from exc
+        log.info("%s did not answer: %s", _where(client), type(exc).__name__)
+        raise IndexUnavailable(f"The search index did not answer ({type(exc).__name__}).{note} "
+                               "Try again in a minute.") from exc
     except ApiError as exc:
         if exc.meta.status not in _UNAVAILABLE_STATUS:
             raise
-        raise IndexUnavailable(f"The search index ({_where(client)}) is overloaded or unavailable (it answered "
-                               f"{exc.meta.status}).{note} Try again in a minute.") from exc
+        log.info("%s answered %s", _where(client), exc.meta.status)
+        raise IndexUnavailable(f"The search index is overloaded or unavailable (it answered {exc.meta.status})."
+                               f"{note} Try again in a minute.") from exc
 
 
 def _reachable(method: Callable[P, R]) -> Callable[P, R]:
@@ -249,8 +253,8 @@ class ElasticWriter:
             except BaseException:
                 try:
                     self.client.options(ignore_status=404).indices.delete(index=name)
-                except Exception:  # the build's own error is the one to raise; the next build removes it
-                    log.warning("could not delete the abandoned index %s", name, exc_info=True)
+                except Exception as exc:  # the build's own error is the one to raise; the next build removes it
+                    log.info("could not delete the abandoned index %s (%s)", name, type(exc).__name__)
                 raise
         try:
             self._retire(replaced)
@@ -307,10 +311,10 @@ class ElasticWriter:
             if not ok:
                 (result,) = item.values()
                 if result.get("status") in _UNAVAILABLE_STATUS:
+                    log.info("%s refused documents: %s", _where(self.client), result["status"])
                     raise IndexUnavailable(
-                        f"The search index ({_where(self.client)}) kept refusing documents as overloaded "
-                        f"({result['status']}) after {self.bulk_retries} retries. The index being served is "
-                        "unchanged. Try again in a minute.")
+                        f"The search index kept refusing documents as overloaded ({result['status']}) after "
+                        f"{self.bulk_retries} retries. The index being served is unchanged. Try again in a minute.")
                 raise BulkIndexError("1 document(s) failed to index.", [item])
         return len(seen), sources
 

@@ -37,8 +37,11 @@ def test_request_logs_hold_no_postcode_point_or_need(client, live_server):
         client.get("/services", params={"postcode": "E3 2AN", "type": "hospital"}),
     ]
     assert [r.status_code for r in requests] == [200, 200, 200, 200, 200, 200, 400, 400, 422, 400]
-    time.sleep(0.5)  # let the server's last lines reach the file
-    log = live_server.log_text()[start:]
+    # Wait for the server's line for every request to reach the file (a bound, not a guess at how long).
+    deadline = time.monotonic() + 60
+    while len(re.findall(r"rehabmap\.access (GET|POST) ", log := live_server.log_text()[start:])) < len(requests):
+        assert time.monotonic() < deadline, "the server did not log every request"
+        time.sleep(0.05)
 
     # The log is being written: one line per request, with the route template only.
     assert "POST /match 200" in log and "GET /services 200" in log and "GET /oruk/service_at_locations 200" in log

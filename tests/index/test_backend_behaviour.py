@@ -323,6 +323,15 @@ def test_nearest_k_beyond_one_page(backend, monkeypatch):
                                                                             len(services), None)]
 
 
+def _on_the_edge(services: list[Service], n: int, seed: int) -> Iterator[tuple[Service, float, float, float]]:
+    """(service, lat, lon, d): points near active services, with each service exactly d km away."""
+    rng = random.Random(seed)
+    for _ in range(n):
+        anchor = rng.choice([s for s in services if s.status == "active"])
+        lat, lon = anchor.lat + rng.uniform(-0.2, 0.2), anchor.lon + rng.uniform(-0.2, 0.2)
+        yield anchor, lat, lon, float(haversine_km(lat, lon, np.array([anchor.lat]), np.array([anchor.lon]))[0])
+
+
 def test_radius_is_exact_to_the_metre(backend):
     """The radius cut is made on the exact great-circle distance, not on the server's.
 
@@ -331,11 +340,7 @@ def test_radius_is_exact_to_the_metre(backend):
     the recomputed distance, so the answer is the same on both.
     """
     services, index = backend
-    rng = random.Random(17)
-    for _ in range(10):
-        anchor = rng.choice([s for s in services if s.status == "active"])
-        lat, lon = anchor.lat + rng.uniform(-0.2, 0.2), anchor.lon + rng.uniform(-0.2, 0.2)
-        d = float(haversine_km(lat, lon, np.array([anchor.lat]), np.array([anchor.lon]))[0])
+    for anchor, lat, lon, d in _on_the_edge(services, 10, seed=17):
         inside = {h.service.id for h in index.nearest(lat, lon, ServiceQuery(), k=500, radius_km=d + 0.001)}
         outside = {h.service.id for h in index.nearest(lat, lon, ServiceQuery(), k=500, radius_km=d - 0.001)}
         assert anchor.id in inside and anchor.id not in outside
@@ -373,11 +378,7 @@ def test_count_near_is_exact_to_the_metre(backend):
     """The count is cut where `nearest` cuts: on the exact distance. (osmem's geo_distance filter admits
     points up to ~0.1% beyond the radius; see test_radius_is_exact_to_the_metre.)"""
     services, index = backend
-    rng = random.Random(23)
-    for _ in range(12):
-        anchor = rng.choice([s for s in services if s.status == "active"])
-        lat, lon = anchor.lat + rng.uniform(-0.3, 0.3), anchor.lon + rng.uniform(-0.3, 0.3)
-        d = float(haversine_km(lat, lon, np.array([anchor.lat]), np.array([anchor.lon]))[0])
+    for _, lat, lon, d in _on_the_edge(services, 12, seed=23):
         for radius in (d - 0.001, d + 0.001):
             expected = len(brute_nearest(services, lat, lon, ServiceQuery(), len(services), radius))
             assert index.count_near(lat, lon, ServiceQuery(), radius_km=radius) == expected
