@@ -126,6 +126,7 @@ _MAPPINGS: dict[str, Any] = {
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 def _client(settings: Settings) -> Elasticsearch:
@@ -377,10 +378,7 @@ class ElasticIndex:
         except NotFoundError as exc:
             if exc.error != "index_not_found_exception":
                 raise
-            if index is None:
-                raise self._not_built() from None
-            raise IndexUnavailable(f"The index generation this answer was reading ({index}) has been deleted: "
-                                   "a rebuild replaced it more than its grace period ago. Ask again.") from None
+            raise (self._not_built() if index is None else _deleted(index)) from None
 
     def _meta(self) -> tuple[str, dict[str, Any]]:
         try:
@@ -441,8 +439,15 @@ class ElasticIndex:
         """The records of these (index, id) pairs, in this order, fetched a page at a time."""
         for start in range(0, len(keys), _SCAN_PAGE):
             chunk = keys[start:start + _SCAN_PAGE]
-            docs = self.client.mget(index=chunk[0][0], ids=[i for _, i in chunk], source_includes=["record"])
-            yield from (_service(d) for d in docs["docs"] if d.get("found"))
+            index = chunk[0][0]
+            try:
+                docs = self.client.mget(index=index, ids=[i for _, i in chunk], source_includes=["record"])["docs"]
+            except NotFoundError:
+                raise _deleted(index) from None
+            # A missing index is an error per document, not a 404; no document of a generation goes missing.
+            if not all(d.get("found") for d in docs):
+                raise _deleted(index)
+            yield from (_service(d) for d in docs)
 
     @_reachable
     def count_by_type(self, query: ServiceQuery) -> dict[ServiceType, int]:
@@ -545,11 +550,13 @@ class ElasticIndex:
             search_after = hits[-1]["sort"]
 
 
+def _deleted(index: str) -> IndexUnavailable:
+    return IndexUnavailable(f"The index generation this answer was reading ({index}) has been deleted: a rebuild "
+                            "replaced it more than its grace period ago. Ask again.")
+
+
 def _service(hit: dict[str, Any]) -> Service:
     return Service.model_validate(hit["_source"]["record"])
-
-
-T = TypeVar("T")
 
 
 def _eager(items: Iterator[T]) -> Iterator[T]:

@@ -66,13 +66,14 @@ def test_a_scan_that_outlives_the_grace_period_fails_plainly(corpus, es_settings
     then fails with a message, never ends early as if it were complete."""
     monkeypatch.setattr("rehabmap.index.elastic._SCAN_PAGE", 50)
     writer = ElasticWriter(es_client, es_settings.elasticsearch_index, grace_s=0)
-    writer.replace_all(corpus[:300])
     index = ElasticIndex.from_settings(es_settings, client=es_client)
-    scan = index.scan(EVERYTHING)
-    next(scan)
-    writer.replace_all(corpus[300:400])
-    with pytest.raises(IndexUnavailable, match="has been deleted"):
-        list(scan)
+    for query in (EVERYTHING, ServiceQuery(text="synthetic", include_inactive=True)):  # by name; by relevance
+        writer.replace_all(corpus[:300])
+        scan = index.scan(query)
+        next(scan)
+        writer.replace_all(corpus[300:400])
+        with pytest.raises(IndexUnavailable, match="has been deleted"):
+            list(scan)
 
 
 def test_a_build_deletes_expired_and_abandoned_generations_only(corpus, es_settings, es_client):

@@ -20,6 +20,7 @@ MAX_EXAMPLES = int(os.environ.get("REHABMAP_FUZZ_EXAMPLES", "15"))
 CHECKS = [schemathesis.checks.not_a_server_error, schemathesis.checks.status_code_conformance,
           schemathesis.checks.content_type_conformance, schemathesis.checks.response_schema_conformance,
           schemathesis.checks.response_headers_conformance, schemathesis.checks.negative_data_rejection]
+REPLY_TIMEOUT_S = 300  # a bound against a hang, not schemathesis's 10 s, which a loaded machine can take
 FUZZ = settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
                 phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
 
@@ -47,7 +48,7 @@ maintain = schemathesis.pytest.from_fixture("maintain_schema").include(tag="main
 @maintain.parametrize()
 @FUZZ
 def test_maintain_api_holds_to_its_openapi_with_an_admin_token(case, fuzzed_site):
-    case.call_and_validate(headers=fuzzed_site.auth("admin"), checks=CHECKS)
+    case.call_and_validate(headers=fuzzed_site.auth("admin"), checks=CHECKS, timeout=REPLY_TIMEOUT_S)
 
 
 def test_after_the_fuzzing_the_stores_agree(fuzz_server, fuzzed_site):
