@@ -14,10 +14,8 @@ from __future__ import annotations
 import logging
 import time
 
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("rehabmap.access")
 TRANSPORT_LOGGERS = ("elastic_transport", "elasticsearch", "urllib3", "httpx", "httpcore")
@@ -31,14 +29,29 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-class PrivacyLogMiddleware(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        # Under a mounted app (/oruk) the route is the sub-app's, and root_path holds the mount point.
-        template = None if isinstance(route, Mount) else getattr(route, "path_format", None)
-        path = request.scope.get("root_path", "") + template if template else "unmatched"
-        log.info("%s %s %s %.1fms", request.method, path, response.status_code,
-                 (time.perf_counter() - started) * 1000)
-        return response
+class PrivacyLogMiddleware:
+    """One line per request, written when the reply starts. A plain ASGI middleware: Starlette's
+    BaseHTTPMiddleware ends a streamed reply cleanly even when the app fails part way through it, which
+    would turn a broken export into a truncated file that looks whole (see `api.errors.ResponseCutOff`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, _logged(scope, send) if scope["type"] == "http" else send)
+
+
+def _logged(scope: Scope, send: Send) -> Send:
+    started = time.perf_counter()
+
+    async def send_logged(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            route = scope.get("route")
+            # Under a mounted app (/oruk) the route is the sub-app's, and root_path holds the mount point.
+            template = None if isinstance(route, Mount) else getattr(route, "path_format", None)
+            path = scope.get("root_path", "") + template if template else "unmatched"
+            log.info("%s %s %s %.1fms", scope["method"], path, message["status"],
+                     (time.perf_counter() - started) * 1000)
+        await send(message)
+
+    return send_logged

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     backend: Backend = Backend.embedded
     elasticsearch_url: str | None = Field(default=None, validation_alias="ELASTICSEARCH_URL")
     elasticsearch_index: str = "rehabmap-services"
+    elasticsearch_grace_seconds: int = Field(default=900, ge=0, description=(
+        "How long a replaced Elasticsearch index generation is kept for readers still scanning it (exports, "
+        "the gap analysis); a later build deletes it once this has passed."))
     capacity_max_age_days: int = Field(default=14, ge=1, le=365, description=(
         "A capacity report older than this many days reads as unknown in every answer and export."))
     log_level: str = "INFO"

@@ -114,6 +114,19 @@ class IndexNotBuilt(DomainError):
     code = "index_not_built"
 
 
+class IndexUnavailable(DomainError):
+    """The search cluster did not answer, or answered that it is overloaded. Nothing is wrong with the
+    request: the same request can be sent again later, so the API adds `Retry-After`."""
+
+    status = 503
+    code = "index_unavailable"
+    retry_after_s = 30
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(self.retry_after_s)}
+
+
 class GeodataNotBuilt(DomainError):
     status = 503
     code = "geodata_not_built"

@@ -7,7 +7,6 @@ such replies say so in an `x-rehabmap-extension` field and an `X-Rehabmap-Extens
 
 from __future__ import annotations
 
-import threading
 import uuid
 from dataclasses import replace
 from typing import Annotated, Any
@@ -25,6 +24,7 @@ from api.schemas import ERRORS
 from rehabmap import __version__, oruk
 from rehabmap.errors import InvalidValue, ServiceNotFound
 from rehabmap.index.base import IndexBackend, ServiceQuery
+from rehabmap.index.generation_cache import GenerationCache
 from rehabmap.taxonomy import ServiceType
 
 VERSION = "3.0"
@@ -57,21 +57,14 @@ TermId = Annotated[str | None, Query(
 
 
 class OrukIds:
-    """ORUK service id → rehabmap id, rebuilt when the index is replaced."""
+    """ORUK service id → rehabmap id, made again when the index generation changes."""
 
     def __init__(self) -> None:
-        self._stamp: tuple[Any, ...] | None = None
-        self._ids: dict[str, str] = {}
-        self._lock = threading.Lock()
+        self._maps: GenerationCache[dict[str, str]] = GenerationCache()
 
     def lookup(self, backend: IndexBackend, oruk_id: str) -> str | None:
-        info = backend.info()
-        stamp = (info.location, info.built_at, info.count)
-        with self._lock:
-            if stamp != self._stamp:
-                self._ids = {oruk.service_uuid(i): i for i in backend.ids()}
-                self._stamp = stamp
-            return self._ids.get(oruk_id)
+        ids = self._maps.get(backend, "ids", lambda: {oruk.service_uuid(i): i for i in backend.ids()})
+        return ids.get(oruk_id)
 
 
 def get_ids(request: Request) -> OrukIds:

@@ -8,8 +8,6 @@ the maps and downloads are the API's own (`/gaps/…`), shown here as images and
 from __future__ import annotations
 
 import functools
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse
 
 from api.deps import AppState, State
 from rehabmap.errors import DomainError
+from rehabmap.index.generation_cache import GenerationCache
 from rehabmap.gaps import (
     ALL_CATEGORIES,
     INDICATOR_LABELS,
@@ -68,38 +67,23 @@ def needs_gaps(route: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-_CACHE: OrderedDict[tuple[Any, ...], tuple[GapAnalysis, Any]] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-_CACHE_SIZE = 64
+# Indicators take ~100 ms to reduce for a level; pages reuse them until the index generation changes. Each
+# value is computed from the analysis fetched after the generation was read (inside `compute`), never from
+# one the route fetched earlier, which an edit in between could have made older than the key.
+_PAGES: GenerationCache[Any] = GenerationCache(size=64)
 
 
-def cached(a: GapAnalysis, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
-    """Indicators take ~100 ms to reduce for a level; pages reuse them until the analysis (the index
-    generation) changes. Holds the analysis beside each value, so a recycled id() never matches."""
-    full = (id(a), *key)
-    with _CACHE_LOCK:
-        hit = _CACHE.get(full)
-        if hit is not None and hit[0] is a:
-            _CACHE.move_to_end(full)
-            return hit[1]
-    value = compute()
-    with _CACHE_LOCK:
-        _CACHE[full] = (a, value)
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return value
+def area_report(state: AppState, code: str, options: GapOptions) -> dict[str, Any]:
+    return _PAGES.get(state.backend, ("area", code, options),
+                      lambda: analysis(state).area(code, options, ALL_CATEGORIES).to_dict())
 
 
-def area_report(a: GapAnalysis, code: str, options: GapOptions) -> dict[str, Any]:
-    return cached(a, ("area", code, options), lambda: a.area(code, options, ALL_CATEGORIES).to_dict())
-
-
-def level_table(a: GapAnalysis, level: str, options: GapOptions, categories: tuple[Category, ...]) -> GapTable:
+def level_table(state: AppState, level: str, options: GapOptions, categories: tuple[Category, ...]) -> GapTable:
     def compute() -> GapTable:
-        table = a.table(level, options, categories)
+        table = analysis(state).table(level, options, categories)
         table.rows()
         return table
-    return cached(a, ("table", level, options, categories), compute)
+    return _PAGES.get(state.backend, ("table", level, options, categories), compute)
 
 
 @dataclass(frozen=True)
@@ -144,7 +128,7 @@ def area_choices(a: GapAnalysis) -> list[tuple[str, list[tuple[str, str]]]]:
 @needs_gaps
 def gaps_start(request: Request, state: State) -> HTMLResponse:
     a = analysis(state)
-    table = level_table(a, "icb", GapOptions(), PARTS)
+    table = level_table(state, "icb", GapOptions(), PARTS)
     complete = sum(1 for row in table.rows() if row["missing_count"] == 0)
     return page(request, "gaps/start.html", {
         "choices": area_choices(a), "errors": Errors(), "selected": "", "icb_count": len(table.rows()),
@@ -168,7 +152,7 @@ def gaps_pick(request: Request, state: State) -> HTMLResponse | RedirectResponse
         except DomainError as error:
             errors.add_domain(error, "area")
     if errors:
-        table = level_table(a, "icb", GapOptions(), PARTS)
+        table = level_table(state, "icb", GapOptions(), PARTS)
         return page(request, "gaps/start.html", {
             "choices": area_choices(a), "errors": errors, "selected": text, "icb_count": len(table.rows()),
             "complete": sum(1 for row in table.rows() if row["missing_count"] == 0)}, status=400)
@@ -192,7 +176,7 @@ def gaps_compare(request: Request, state: State) -> HTMLResponse:
     order = fields.get("order") if fields.get("order") in ("asc", "desc") else "asc"
     a = analysis(state)
     categories = tuple(dict.fromkeys((*PARTS, category)))
-    table = level_table(a, level, thresholds.options, categories)
+    table = level_table(state, level, thresholds.options, categories)
     sort_key = {"name": "name", "missing": "missing_count", "indicator": f"{category.key}.{indicator}"}.get(sort)
     if sort_key is None:
         sort, sort_key = "name", "name"
@@ -238,7 +222,7 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
     except DomainError:
         category = parse_category(DEFAULT_MAP_TYPE)
         errors.add("type", "Select a type of service from the list")
-    data = area_report(a, key, thresholds.options)
+    data = area_report(state, key, thresholds.options)
     name = data["area"]["name"]
     indicators = {i["category"]: i for i in data["indicators"]}
     chosen = indicators[category.key]
