@@ -48,7 +48,7 @@ def test_root_says_version_profile_and_openapi(client, live_server):
     # HSDS wants an absolute URI: what a client makes of the reference is one.
     resolved = urljoin(f"{live_server.url}/oruk/", body["openapi_url"])
     hsds.assert_valid(hsds.root_schema(), {**body, "openapi_url": resolved})
-    document = httpx.get(resolved).json()
+    document = httpx.get(resolved, timeout=60).json()
     assert {"/services", "/services/{id}", "/service_at_locations", "/taxonomies", "/taxonomy_terms"} <= set(
         document["paths"])
     assert "/match" not in document["paths"]
@@ -64,7 +64,7 @@ def public_server(api_home, data_dir, tmp_path_factory):
 
 def test_with_a_public_base_url_the_openapi_url_is_absolute_on_it_whatever_the_host(public_server):
     for headers in (FORGED_HOST, {"Host": "127.0.0.1"}, {"X-Forwarded-Host": "attacker.example"}):
-        reply = httpx.get(f"{public_server.url}/oruk/", headers=headers)
+        reply = httpx.get(f"{public_server.url}/oruk/", headers=headers, timeout=60)
         body = reply.json()
         hsds.assert_valid(hsds.root_schema(), body)
         assert body["openapi_url"] == f"{PUBLIC}/oruk/openapi.json" and "attacker" not in reply.text

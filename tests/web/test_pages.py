@@ -176,11 +176,11 @@ def test_the_share_link_never_takes_the_host_header(live_server, web_home, data_
     public address (REHABMAP_PUBLIC_BASE_URL)."""
     path = f"/shortlist?s={AIRE.replace(':', '%3A')}"
     forged = {"Host": "attacker.example", "X-Forwarded-Host": "attacker.example"}
-    reply = httpx.get(f"{live_server}{path}&where=LS9+7TF", headers=forged)
+    reply = httpx.get(f"{live_server}{path}&where=LS9+7TF", headers=forged, timeout=60)
     assert Page(reply.text).by_id("share-link")[1]["value"] == path
     assert "attacker" not in reply.text
     with serve(make_app(web_home, data_dir, public_base_url="https://rehabmap.example.org")) as url:
-        reply = httpx.get(f"{url}{path}&where=LS9+7TF", headers=forged)
+        reply = httpx.get(f"{url}{path}&where=LS9+7TF", headers=forged, timeout=60)  # a cold app, a busy machine
     assert Page(reply.text).by_id("share-link")[1]["value"] == f"https://rehabmap.example.org{path}"
     assert "attacker" not in reply.text
 
