@@ -265,8 +265,8 @@ def test_keyboard_only_journeys(watched):
     tab_to(page, "input[name=types][value=community_rehab_team]")
     page.keyboard.press("Space")
     tab_to(page, "form.rm-match-form button[type=submit]")
-    page.keyboard.press("Enter")
-    page.wait_for_load_state()
+    with page.expect_navigation():  # the POST's page, not the form's load state
+        page.keyboard.press("Enter")
     assert page.get_by_role("heading", level=1).inner_text() == "Local alternatives near LS9 7TF"
     assert "Leeds East Community Rehabilitation Team" in page.locator(".rm-option").first.inner_text()
     # A commissioner's area, keyboard only: the select is operated with the arrow keys.
