@@ -5,6 +5,18 @@ The contract between the connectors (one per source, `indexer/sync/connectors/`)
 (`indexer/sync/runner.py`), which stores items, retires what vanished, holds inferred types for review and
 updates the live index. A connector never decides what is shown: it says what the source says and how sure
 that makes us (`type_status`).
+
+Added by the connectors (D1), agreed for the runner (D2):
+* `SourceItem.keys` — the identifiers a record is known by beyond its own key (CQC location and provider id,
+  ODS code), so that facts from other sources can find it.
+* `Enrichment` — facts about records another source owns, which never make a record or a type on their own
+  (NHS ODS site names and addresses; a provider rated by CQC for rehabilitation wards). The runner applies
+  one to every stored record whose `keys` hold all of its `match` keys, and keeps it so that a record
+  arriving later is matched too.
+* The state a connector saves (`SyncState.save`) after a page comes after that page's items were yielded: a
+  runner that buffers items must commit them before (or with) the state, or a kill loses them. A full crawl's
+  state holds `crawl_started` (ISO UTC) while it runs across resumed runs, so records not seen since then
+  can be retired once it is `complete`.
 """
 
 from __future__ import annotations
@@ -44,10 +56,38 @@ class SourceItem:
     evidence: tuple[Evidence, ...] = ()
     raw: Mapping[str, Any] | None = None    # the source's own record, shown beside the evidence for review
     field_sources: Mapping[str, str] = field(default_factory=dict)  # field -> "cqc-api:numberOfBeds"
+    keys: Mapping[str, str] = field(default_factory=dict)  # MatchKey -> value, e.g. "cqc_provider_id" -> "1-101"
 
     @property
     def key(self) -> tuple[str, str]:
         return self.candidate.origin.source, str(self.candidate.origin.source_id)
+
+
+MatchKey = Literal["cqc_location_id", "cqc_provider_id", "ods_code"]
+"""Identifiers shared across sources: CQC's location and provider ids, and NHS ODS codes (a CQC location of an
+NHS trust carries its ODS site code; NHS Service Search and ODS use the same codes)."""
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    """Facts about records another source owns; never a record, and never a type, on its own.
+
+    The runner finds every stored record whose `SourceItem.keys` hold all of `match`, fills in the `fields` that
+    record lacks (the owning source's own values win; `fields` never hold service_type, subtype or the type
+    flags), and adds `evidence` to it, which the review queue shows beside the record's own (it may support an
+    inferred type, but a maintainer decides). It is kept, so that a record arriving later is matched too."""
+
+    source: str
+    source_id: str
+    match: Mapping[str, str]                     # MatchKey -> value; all must agree
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    evidence: tuple[Evidence, ...] = ()
+    raw: Mapping[str, Any] | None = None
+    field_sources: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.source, self.source_id
 
 
 @dataclass(frozen=True)
@@ -70,7 +110,7 @@ class Refused:
     reason: str
 
 
-Outcome = SourceItem | Gone | Refused
+Outcome = SourceItem | Gone | Refused | Enrichment
 
 
 class SyncState(Protocol):
