@@ -169,3 +169,13 @@ def _register_maintain() -> None:
 
 
 _register_maintain()
+
+
+def _register_sync() -> None:
+    from rehabmap.sync_cli import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_register_sync()

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     elasticsearch_url: str | None = Field(default=None, validation_alias="ELASTICSEARCH_URL")
     elasticsearch_index: str = "rehabmap-services"
     capacity_max_age_days: int = 14
+    sync_max_change_share: float = Field(default=0.25, ge=0, le=1, description=(
+        "A sync that would change or retire more than this share of a source's records stops unless --force."))
     log_level: str = "INFO"
     verify_after_days: int = Field(default=180, ge=1, le=3650,
                                    description="A service not verified for this many days is due for verification.")

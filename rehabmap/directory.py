@@ -235,6 +235,13 @@ class Directory:
                    for entry_id, entry_uuid, at, actor, action, rtype, rid, fname, old, new in rows]
         return entries, int(total)
 
+    @staticmethod
+    def append_audit(conn: sqlite3.Connection, actor: str, action: str, resource_type: str, resource_id: str,
+                     changes: Sequence[Change], at: str) -> int:
+        """Audit rows appended inside a transaction another store holds on this same file (the sync store's
+        tables live here too), so a retirement or a review decision commits together with its audit rows."""
+        return Directory._audit(conn, actor, action, resource_type, resource_id, changes, at)
+
     # --- overlay ------------------------------------------------------------------------------------
 
     def record(self, actor: str, action: str, service_id: str, changes: Sequence[Change], *,
