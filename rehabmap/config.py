@@ -6,7 +6,7 @@ from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -46,6 +46,36 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest request body accepted.")
     test_pause_in_write: str | None = Field(default=None, description=(
         "Tests only: 'directory' or 'index' makes a write pause inside that transaction (see tests/maintain)."))
+
+    # Sources a sync reads (indexer/sync/connectors/__init__.py says what each is; keys are SecretStr, so they
+    # never appear in a repr, a log line or an error). Rates are requests per second, per source.
+    cqc_api_url: str = "https://api.service.cqc.org.uk/public/v1"
+    cqc_api_key: SecretStr | None = Field(default=None, description="CQC API 'Syndication' subscription key.")
+    cqc_rate: float = Field(default=5.0, gt=0)
+    cqc_page_size: int = Field(default=1000, ge=1, le=1000)
+    cqc_ratings_url: str | None = Field(default=None, description=(
+        "This month's CQC 'Latest ratings' file (.ods or .csv); CQC renames it monthly."))
+    cqc_directory_url: str | None = Field(default=None, description="This month's CQC care directory CSV.")
+    cqc_hsca_url: str | None = Field(default=None, description="This month's CQC 'HSCA Active Locations' .ods.")
+    cqc_files_rate: float = Field(default=1.0, gt=0)
+    ods_url: str = "https://files.digital.nhs.uk/assets/ods/current"
+    ods_reports: list[str] = Field(default_factory=lambda: ["ets", "ephpsite"])
+    ods_rate: float = Field(default=1.0, gt=0)
+    nhs_service_search_url: str = "https://api.service.nhs.uk/service-search-api"
+    nhs_service_search_key: SecretStr | None = Field(default=None, description="NHS website Service Search key.")
+    nhs_service_search_rate: float = Field(default=10.0, gt=0)
+    charity_url: str = "https://ccewuksprdoneregsadata1.blob.core.windows.net/data/json"
+    charity_rate: float = Field(default=1.0, gt=0)
+    oruk_feeds_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parents[1] / "mappings" / "feeds",
+                                 description="One <feed>.toml per ORUK feed: its URL, paging and taxonomy mapping.")
+    oruk_feed_urls: dict[str, str] = Field(default_factory=dict, description=(
+        'Feed URLs by feed name, overriding the feed files, as JSON: {"bristol": "https://..."}.'))
+    oruk_rate: float = Field(default=2.0, gt=0)
+    sync_timeout: float = Field(default=30.0, gt=0, description="Seconds to connect, and between bytes read.")
+    sync_retries: int = Field(default=5, ge=0)
+    sync_backoff_max: float = Field(default=60.0, gt=0)
+    sync_retry_after_max: float = Field(default=120.0, ge=0, description=(
+        "A source asking (Retry-After) to wait longer than this many seconds is treated as down for this run."))
 
     @property
     def geodata_dir(self) -> Path:

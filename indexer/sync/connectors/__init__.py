@@ -1,0 +1,51 @@
+"""One connector per live source, each yielding `SourceItem | Gone | Refused | Enrichment` (indexer/sync/items.py).
+
+`connectors_for(source, settings)` builds what `rehabmap sync SOURCE` runs (ORUK gives one connector per
+configured feed). Every connector asks through `indexer.sync.http.SourceClient`: timeouts
+(`REHABMAP_SYNC_TIMEOUT`, 30 s), retries with backoff (`REHABMAP_SYNC_RETRIES`, 5), `Retry-After` obeyed up to
+`REHABMAP_SYNC_RETRY_AFTER_MAX` (120 s), and a polite rate per source. Keys are `SecretStr` settings, sent
+only in their header, never logged.
+
+| source | what it reads | key | URL setting (default) | rate (req/s) | licence, attribution |
+|---|---|---|---|---|---|
+| `cqc` | CQC API: `/locations` per pathway service type, `/locations/{id}`, then `/changes/location` windows | `REHABMAP_CQC_API_KEY` (header `Ocp-Apim-Subscription-Key`; free "Syndication" subscription at the CQC API portal) | `REHABMAP_CQC_API_URL` (https://api.service.cqc.org.uk/public/v1) | `REHABMAP_CQC_RATE` 5 | OGL v3: "Contains CQC information" |
+| `cqc-ratings` | CQC monthly files: "Latest ratings" (rehab-ward ratings), the care directory CSV, "HSCA Active Locations" (.ods); conditional GET | none | `REHABMAP_CQC_RATINGS_URL`, `REHABMAP_CQC_DIRECTORY_URL`, `REHABMAP_CQC_HSCA_URL` (CQC renames the files monthly: set this month's links from cqc.org.uk "Using CQC data") | `REHABMAP_CQC_FILES_RATE` 1 | OGL v3: "Contains CQC information" |
+| `ods` | NHS ODS bulk reports `ets` (trust sites) and `ephpsite` (independent provider sites), headerless CSV in zips; conditional GET | none | `REHABMAP_ODS_URL` (https://files.digital.nhs.uk/assets/ods/current), `REHABMAP_ODS_REPORTS` | `REHABMAP_ODS_RATE` 1 | OGL v3: "Contains information from NHS England (Organisation Data Service)" |
+| `oruk` | each ORUK feed in `REHABMAP_ORUK_FEEDS_DIR` (mappings/feeds/<feed>.toml: URL, paging v1 or HSDS 3, taxonomy mapping); `/services` paged, `/services/{id}` for items without a location | none | the feed file's `url`, or `REHABMAP_ORUK_FEED_URLS` (JSON by feed name) | `REHABMAP_ORUK_RATE` 2 | the feed file's `licence` and `attribution` |
+| `charity` | Charity Commission register daily extract: `publicextract.charity.zip`, `publicextract.charity_classification.zip`, `publicextract.charity_area_of_operation.zip` (JSON); conditional GET | none | `REHABMAP_CHARITY_URL` (https://ccewuksprdoneregsadata1.blob.core.windows.net/data/json) | `REHABMAP_CHARITY_RATE` 1 | OGL v3: "Contains information from the Charity Commission for England and Wales" |
+| `nhs-service-search` | NHS website Service Search API v3: organisations offering `SRV0020` "Community mental health services" | `REHABMAP_NHS_SERVICE_SEARCH_KEY` (header `apikey`; application-restricted, apply through NHS England's API catalogue) | `REHABMAP_NHS_SERVICE_SEARCH_URL` (https://api.service.nhs.uk/service-search-api) | `REHABMAP_NHS_SERVICE_SEARCH_RATE` 10 (the API allows 6,000/min) | OGL v3: "Contains information from NHS England (NHS website)" |
+
+What each makes of a record: `cqc` — supported accommodation (confirmed) from care homes and supported living
+registered for mental health; inpatient candidates from mental health hospitals (confirmed only when a
+rehab ward and the level are both stated, else inferred); deregistered → Gone with the date. `cqc-ratings` —
+a location rated for "Long stay or rehabilitation mental health wards for working age adults" is an
+inpatient rehab unit (level inferred unless its name states it); a provider so rated is evidence for its
+hospitals (Enrichment). `ods` — site names and addresses (Enrichment, never a type). `oruk` — each feed's
+own terms mapped by its file (confirmed), else keywords (inferred). `charity` — VCFSE and advocacy
+candidates (always inferred). `nhs-service-search` — community rehab team candidates (inferred unless the
+name says rehabilitation).
+"""
+
+from __future__ import annotations
+
+from indexer.sync.items import Connector
+from rehabmap.config import Settings
+
+SOURCES = ("cqc", "cqc-ratings", "ods", "oruk", "charity", "nhs-service-search")
+
+
+class UnknownSource(ValueError):
+    pass
+
+
+def connectors_for(source: str, settings: Settings) -> list[Connector]:
+    """The connectors `rehabmap sync SOURCE` runs, built from the settings (keys included)."""
+    from indexer.sync.connectors import base
+
+    if source == "cqc":
+        from indexer.sync.connectors import cqc
+
+        http = base.client(settings, "CQC API", settings.cqc_api_url, settings.cqc_rate, key=settings.cqc_api_key,
+                           key_header=cqc.KEY_HEADER, key_setting=cqc.KEY_SETTING)
+        return [cqc.CqcConnector(http, page_size=settings.cqc_page_size)]
+    raise UnknownSource(f"unknown source '{source}': use one of {', '.join(SOURCES)}")
