@@ -48,4 +48,9 @@ def connectors_for(source: str, settings: Settings) -> list[Connector]:
         http = base.client(settings, "CQC API", settings.cqc_api_url, settings.cqc_rate, key=settings.cqc_api_key,
                            key_header=cqc.KEY_HEADER, key_setting=cqc.KEY_SETTING)
         return [cqc.CqcConnector(http, page_size=settings.cqc_page_size)]
+    if source == "oruk":
+        from indexer.sync.connectors import oruk
+
+        return [oruk.OrukConnector(feed, base.client(settings, feed.label, feed.url, settings.oruk_rate))
+                for feed in oruk.load_feeds(settings.oruk_feeds_dir, settings.oruk_feed_urls)]
     raise UnknownSource(f"unknown source '{source}': use one of {', '.join(SOURCES)}")
