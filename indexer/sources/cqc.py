@@ -15,7 +15,7 @@ hold a guess for review where this importer, which has no review queue, can only
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,6 +32,7 @@ COL_NAME, COL_AKA, COL_ADDRESS, COL_POSTCODE = "Name", "Also known as", "Address
 COL_PHONE, COL_WEBSITE = "Phone number", "Service's website (if available)"
 COL_TYPES, COL_SPECIALISMS, COL_PROVIDER = "Service types", "Specialisms/services", "Provider name"
 COL_LOCATION_ID = "CQC Location ID (for office use only)"
+COL_PROVIDER_ID = "CQC Provider ID (for office use only)"
 _DIRECTORY_REQUIRED = (COL_NAME, COL_POSTCODE, COL_TYPES, COL_SPECIALISMS, COL_LOCATION_ID)
 _DIRECTORY_USED = (*_DIRECTORY_REQUIRED, COL_AKA, COL_ADDRESS, COL_PHONE, COL_WEBSITE, COL_PROVIDER)
 
@@ -48,6 +49,9 @@ _REHAB_WORD = re.compile(r"\brehab", re.I)
 # CQC's core service for rehab wards, by name (ratings files, inspection areas) or API code (service ratings).
 REHAB_WARD = re.compile(r"long stay or rehabilitation mental health wards|^mhlongstay$", re.I)
 _LEVEL_NUMBER = re.compile(r"\blevel\s*[12]\b", re.I)
+# A hospital named for a ward kind that is not rehab is no candidate, unless a rehab ward is inspected there.
+_OTHER_WARD = re.compile(r"\b(acute|picu|psychiatric intensive care|assessment|crisis|place of safety|"
+                         r"eating disorders?|mother and baby|perinatal|adolescent|cahms|camhs)\b", re.I)
 
 # Specialisms (service user bands) that state a need; "Dementia" and the like state none.
 _SPECIALISM_NEEDS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.I), need) for p, need in (
@@ -95,25 +99,91 @@ def is_api_json(data: Any) -> bool:
     return isinstance(data, list) and bool(data) and all(isinstance(i, dict) and "locationId" in i for i in data)
 
 
+@dataclass(frozen=True)
+class LocationRow:
+    """One location in a CQC file layout: its words, its details as canonical fields, and where each came from."""
+
+    line: int
+    location_id: str | None
+    provider_id: str | None
+    registration: Registration
+    parser: RowParser
+    field_columns: dict[str, str]          # canonical field -> the column it was read from
+    raw: dict[str, Any]
+
+
 def read_directory(table: CsvTable, file: str, source: str | None = None) -> Iterator[Candidate | Rejection]:
     """Rows of the care directory CSV (already past its title block)."""
-    columns = {c.lower(): c for c in table.header}  # 'Local authority' is 'Local Authority' in some editions
-    for row in table.rows:
+    for row in directory_rows(table):
         if isinstance(row, CsvProblem):
             yield Rejection(Origin(source or SOURCE, file, row.line, licence=LICENCE), row.reason)
             continue
-        cells = {column: row.values.get(columns.get(column.lower(), column), "") for column in _DIRECTORY_USED}
-        origin = Origin(source or SOURCE, file, row.line, source_id=cells[COL_LOCATION_ID] or None, licence=LICENCE)
+        origin = Origin(source or SOURCE, file, row.line, source_id=row.location_id, licence=LICENCE)
+        yield _candidate(origin, row.registration, row.parser)
+
+
+def directory_rows(table: CsvTable) -> Iterator[LocationRow | CsvProblem]:
+    """The care directory's rows in CQC's words (shared with the monthly-files sync)."""
+    columns = {c.lower(): c for c in table.header}  # 'Local authority' is 'Local Authority' in some editions
+    for row in table.rows:
+        if isinstance(row, CsvProblem):
+            yield row
+            continue
+        cells = {column: row.values.get(columns.get(column.lower(), column), "")
+                 for column in (*_DIRECTORY_USED, COL_PROVIDER_ID)}
         registration = Registration(
             name=cells[COL_NAME], also_known_as=cells[COL_AKA],
             service_types=_split(cells[COL_TYPES]), specialisms=_split(cells[COL_SPECIALISMS]),
             care_home=False, provider_type=_provider_type_from_name(cells[COL_PROVIDER]))
         parser = RowParser()
         parser.set("address", join_address(cells[COL_ADDRESS]), COL_ADDRESS)
-        for field, column in (("postcode", COL_POSTCODE), ("phone", COL_PHONE), ("website", COL_WEBSITE),
-                              ("organisation", COL_PROVIDER)):
-            parser.set(field, cells[column], column)
-        yield _candidate(origin, registration, parser)
+        used = {"address": COL_ADDRESS}
+        for field_name, column in (("postcode", COL_POSTCODE), ("phone", COL_PHONE), ("website", COL_WEBSITE),
+                                   ("organisation", COL_PROVIDER)):
+            parser.set(field_name, cells[column], column)
+            used[field_name] = column
+        yield LocationRow(row.line, cells[COL_LOCATION_ID] or None, cells[COL_PROVIDER_ID] or None, registration,
+                          parser, {f: c for f, c in used.items() if f in parser.fields}, dict(row.values))
+
+
+# "HSCA Active Locations" (one row per active location, one Y/blank column per service type and service user
+# band). Its bands say in other words what the API's specialisms say; these are the API's words for them.
+HSCA_SERVICE_TYPE = "Service type - "
+HSCA_USER_BAND = "Service user band - "
+HSCA_ACTIVITY = "Regulated activity - "
+_HSCA_BANDS = {"mental health": "Mental health conditions", "older people": "Caring for adults over 65 yrs",
+               "younger adults": "Caring for adults under 65 yrs", "children 0-18 years": "Caring for children"}
+_HSCA_FIELDS = (("address", ("Location Street Address", "Location Address Line 2", "Location City",
+                             "Location County")),
+                ("postcode", ("Location Postal Code",)), ("lat", ("Location Latitude",)),
+                ("lon", ("Location Longitude",)), ("phone", ("Location Telephone Number",)),
+                ("website", ("Location Web Address",)), ("beds", ("Care homes beds",)),
+                ("cqc_rating", ("Location Latest Overall Rating",)), ("cqc_rating_date", ("Publication Date",)),
+                ("organisation", ("Provider Name",)))
+
+
+def hsca_rows(header: list[str], rows: Iterable[tuple[int, list[Any]]]) -> Iterator[LocationRow]:
+    """Rows of the HSCA active locations sheet, (line, cells) each, in CQC's words."""
+    columns = [str(h).strip() for h in header]
+    for line, cells in rows:
+        values = {c: ("" if v is None else str(v).strip()) for c, v in zip(columns, cells)}
+        flagged = [c for c, v in values.items() if v.upper() == "Y"]
+        bands = [c.removeprefix(HSCA_USER_BAND) for c in flagged if c.startswith(HSCA_USER_BAND)]
+        activities = [c.removeprefix(HSCA_ACTIVITY) for c in flagged if c.startswith(HSCA_ACTIVITY)]
+        registration = Registration(
+            name=values.get("Location Name", ""), also_known_as=values.get("Location Also Known As", ""),
+            service_types=tuple(c.removeprefix(HSCA_SERVICE_TYPE) for c in flagged if c.startswith(HSCA_SERVICE_TYPE)),
+            specialisms=tuple(_HSCA_BANDS.get(b.casefold(), b) for b in bands) + tuple(activities),
+            care_home=values.get("Care home?", "").upper() == "Y",
+            provider_type=_API_PROVIDER_TYPES.get(values.get("Location Type/Sector", "").lower()))
+        parser = RowParser()
+        used: dict[str, str] = {}
+        for field_name, names in _HSCA_FIELDS:
+            parts = [values.get(n, "") for n in names]
+            parser.set(field_name, join_address(*parts) if field_name == "address" else parts[0], names[0])
+            used[field_name] = names[0]
+        yield LocationRow(line, values.get("Location ID") or None, values.get("Provider ID") or None, registration,
+                          parser, {f: c for f, c in used.items() if f in parser.fields}, values)
 
 
 def read_api(data: Any, file: str, source: str | None = None) -> Iterator[Candidate | Rejection]:
@@ -279,6 +349,9 @@ def _hospital(registration: Registration, named: Any, source: str) -> PathwayRea
                  for ward in wards[:1]]
     named_unit = bool(named and named.service_type.is_inpatient)
     says_rehab = named_unit or bool(_REHAB_WORD.search(name))
+    if not says_rehab and not wards and _OTHER_WARD.search(label):
+        raise NotRehabPathway(f"mental health hospital '{name}' whose name does not say rehabilitation "
+                              "(acute, PICU and assessment wards are not rehab)")
     level_stated = named_unit and _level_stated(label)
     fields: dict[str, Any] = {"service_type": ServiceType.inpatient_rehab_level1}
     if named_unit:

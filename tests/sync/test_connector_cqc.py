@@ -110,7 +110,7 @@ def test_the_mental_health_hospital_is_an_inpatient_candidate_with_its_evidence(
     assert item.field_sources["beds"] == "cqc:numberOfBeds" and item.field_sources["lat"] == "cqc:onspdLatitude"
     assert item.field_sources["service_type"] == "cqc:gacServiceTypes+inspectionAreas+name"
     assert item.keys == {"cqc_location_id": FIELD_HOUSE, "cqc_provider_id": "1-101634705"}
-    assert item.candidate.origin.licence == "OGL-UK-3.0" and item.raw is field_house
+    assert item.candidate.origin.licence == "OGL-UK-3.0" and item.raw == field_house
 
 
 @pytest.mark.parametrize("name, expected, status", [

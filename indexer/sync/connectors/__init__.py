@@ -29,13 +29,20 @@ name says rehabilitation).
 from __future__ import annotations
 
 from indexer.sync.items import Connector
+from rehabmap.errors import DomainError
 from rehabmap.config import Settings
 
 SOURCES = ("cqc", "cqc-ratings", "ods", "oruk", "charity", "nhs-service-search")
 
 
-class UnknownSource(ValueError):
-    pass
+class UnknownSource(DomainError):
+    code = "unknown_source"
+
+
+class SourceNotConfigured(DomainError):
+    """The settings lack what a source needs (a URL); the message names the setting."""
+
+    code = "source_not_configured"
 
 
 def connectors_for(source: str, settings: Settings) -> list[Connector]:
@@ -48,9 +55,21 @@ def connectors_for(source: str, settings: Settings) -> list[Connector]:
         http = base.client(settings, "CQC API", settings.cqc_api_url, settings.cqc_rate, key=settings.cqc_api_key,
                            key_header=cqc.KEY_HEADER, key_setting=cqc.KEY_SETTING)
         return [cqc.CqcConnector(http, page_size=settings.cqc_page_size)]
+    if source == "cqc-ratings":
+        from indexer.sync.connectors import cqc_files
+
+        files = ((cqc_files.RatingsFile, settings.cqc_ratings_url), (cqc_files.DirectoryFile, settings.cqc_directory_url),
+                 (cqc_files.HscaFile, settings.cqc_hsca_url))
+        chosen = [(kind, url) for kind, url in files if url]
+        if not chosen:
+            raise SourceNotConfigured(
+                "cqc-ratings has no file to read: set REHABMAP_CQC_RATINGS_URL (and, without a CQC API key, "
+                "REHABMAP_CQC_DIRECTORY_URL or REHABMAP_CQC_HSCA_URL) to this month's links from CQC's "
+                "'Using CQC data' page")
+        return [kind(base.client(settings, kind.label, url, settings.cqc_files_rate), url) for kind, url in chosen]
     if source == "oruk":
         from indexer.sync.connectors import oruk
 
         return [oruk.OrukConnector(feed, base.client(settings, feed.label, feed.url, settings.oruk_rate))
                 for feed in oruk.load_feeds(settings.oruk_feeds_dir, settings.oruk_feed_urls)]
-    raise UnknownSource(f"unknown source '{source}': use one of {', '.join(SOURCES)}")
+    raise UnknownSource(f"unknown source '{source}': use one of {', '.join(SOURCES)}", field="source")

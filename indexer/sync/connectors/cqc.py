@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from indexer.sources.cqc import (
+    LocationRow,
     NotRehabPathway,
     api_fields,
     api_registration,
@@ -67,12 +68,7 @@ class CqcConnector:
         return self._complete
 
     def covers(self) -> Mapping[str, frozenset[str]]:
-        """Every registered care home, supported living service and mental health hospital in England: a
-        complete crawl finds every supported accommodation service CQC registers for mental health, and every
-        hospital an inpatient rehab unit can be in."""
-        england = frozenset({ENGLAND})
-        return {t.value: england for t in (ServiceType.supported_accommodation, ServiceType.inpatient_rehab_level1,
-                                           ServiceType.inpatient_rehab_level2)}
+        return location_coverage()
 
     def fetch(self, state: SyncState, *, full: bool = False) -> Iterator[Outcome]:
         self._complete = False
@@ -160,6 +156,14 @@ class CqcConnector:
         return map_location(item, url, self._now())
 
 
+def location_coverage() -> Mapping[str, frozenset[str]]:
+    """What a complete list of CQC locations covers, England-wide: every supported accommodation service CQC
+    registers for mental health, and every hospital an inpatient rehab unit can be in."""
+    england = frozenset({ENGLAND})
+    return {t.value: england for t in (ServiceType.supported_accommodation, ServiceType.inpatient_rehab_level1,
+                                       ServiceType.inpatient_rehab_level2)}
+
+
 def map_location(item: Mapping[str, Any], url: str, fetched_at: datetime) -> Outcome:
     """One CQC API location record → what the sync should do with it, with the evidence and every reason."""
     location_id = str(item.get("locationId") or "")
@@ -170,30 +174,40 @@ def map_location(item: Mapping[str, Any], url: str, fetched_at: datetime) -> Out
         on = _date(item.get("deregistrationDate"))
         when = f" on {on.isoformat()}" if on else " (no date given)"
         return Gone(NAME, location_id, f"deregistered by CQC{when} (registrationStatus '{status}')", on)
-    registration = api_registration(dict(item))
-    if not registration.name:
-        return Refused(NAME, location_id, url, "the location has no name")
-    try:
-        reading = read_pathway(registration, NAME)
-    except NotRehabPathway as exc:
-        return Refused(NAME, location_id, url, f"not a rehab pathway service: {exc}")
     parser, keys = api_fields(dict(item))
-    if parser.errors:
-        return Refused(NAME, location_id, url, "; ".join(parser.errors))
-    candidate = location_candidate(origin(NAME, url, 1, location_id, LICENCE, fetched_at), registration, parser,
-                                   reading.fields)
-    field_sources = {f: f"{NAME}:{k}" for f, k in keys.items()}
-    field_sources |= {"name": f"{NAME}:name", "cqc_location_id": f"{NAME}:locationId",
-                      "service_type": f"{NAME}:" + "+".join(dict.fromkeys(e.field for e in reading.evidence))}
+    row = LocationRow(1, location_id, item.get("providerId"), api_registration(dict(item)), parser, keys, dict(item))
+    return location_item(NAME, row, url, fetched_at, ods_code=item.get("odsCode"))
+
+
+def location_item(connector: str, row: LocationRow, url: str, fetched_at: datetime, *,
+                  ods_code: str | None = None) -> SourceItem | Refused:
+    """A location in any CQC layout (API, care directory, HSCA active locations) → a typed item or a refusal.
+    Every layout gives the same record (id cqc:<location id>); `connector` names where its fields came from."""
+    registration = row.registration
+    where = url if row.line == 1 else f"{url} line {row.line}"
+    if not row.location_id:
+        return Refused(connector, None, where, f"'{registration.name}' has no CQC location id")
+    if not registration.name:
+        return Refused(connector, row.location_id, where, "the location has no name")
+    try:
+        reading = read_pathway(registration, connector)
+    except NotRehabPathway as exc:
+        return Refused(connector, row.location_id, where, f"not a rehab pathway service: {exc}")
+    if row.parser.errors:
+        return Refused(connector, row.location_id, where, "; ".join(row.parser.errors))
+    candidate = location_candidate(origin(NAME, url, row.line, row.location_id, LICENCE, fetched_at), registration,
+                                   row.parser, reading.fields)
+    field_sources = {f: f"{connector}:{k}" for f, k in row.field_columns.items()}
+    field_sources |= {"name": f"{connector}:name", "cqc_location_id": f"{connector}:locationId",
+                      "service_type": f"{connector}:" + "+".join(dict.fromkeys(e.field for e in reading.evidence))}
     if "subtype" in candidate.fields:
-        field_sources["subtype"] = f"{NAME}:gacServiceTypes"
-    if candidate.fields.get("needs_met") or candidate.fields.get("min_age"):
-        field_sources |= {f: f"{NAME}:specialisms" for f in ("needs_met", "min_age") if candidate.fields.get(f)}
+        field_sources["subtype"] = f"{connector}:gacServiceTypes"
+    field_sources |= {f: f"{connector}:specialisms" for f in ("needs_met", "min_age") if candidate.fields.get(f)}
     if candidate.fields.get("provider_type"):
-        field_sources["provider_type"] = f"{NAME}:type"
-    ids = {"cqc_location_id": location_id, "cqc_provider_id": item.get("providerId"), "ods_code": item.get("odsCode")}
-    return SourceItem(candidate, reading.status, reading.evidence + needs_evidence(registration.specialisms, NAME),
-                      raw=item, field_sources=field_sources, keys={k: str(v) for k, v in ids.items() if v})
+        field_sources["provider_type"] = f"{connector}:type"
+    ids = {"cqc_location_id": row.location_id, "cqc_provider_id": row.provider_id, "ods_code": ods_code}
+    return SourceItem(candidate, reading.status, reading.evidence + needs_evidence(registration.specialisms, connector),
+                      raw=row.raw, field_sources=field_sources, keys={k: str(v) for k, v in ids.items() if v})
 
 
 def _cqc_time(moment: datetime) -> str:
