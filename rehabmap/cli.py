@@ -60,6 +60,7 @@ def index_command(sources: tuple[Path, ...], mapping: Path | None, progress: boo
     """Build a new index from SOURCES (ORUK JSON, CQC CSV/JSON, mapped CSV) and swap it in."""
     from indexer.pipeline import GeographyPlacer, build_index, chain
     from indexer.sources import load_source
+    from indexer.sync.rebuild import with_directory
     from rehabmap.directory import Directory
     from rehabmap.edits import OverlayWriter
     from rehabmap.index.base import IndexWriter
@@ -67,7 +68,8 @@ def index_command(sources: tuple[Path, ...], mapping: Path | None, progress: boo
 
     settings = get_settings()
     placer = GeographyPlacer(open_geography(settings))
-    rows = chain(*(load_source(path, mapping=mapping) for path in sources))
+    rows = with_directory(settings.directory_path, sources, chain(*(load_source(path, mapping=mapping)
+                                                                    for path in sources)))
     live = open_writer(settings)
     directory = Directory.existing(settings.directory_path)
     writer: IndexWriter = live

@@ -1,23 +1,38 @@
-"""What a full rebuild (`rehabmap index SOURCES...`) takes from the directory besides its source files: the
-synced records, as they are shown (confirmed by their source or accepted in review; retired ones as
-inactive), so a rebuild never forgets them. Held and rejected records stay out, as they do in the live index.
+"""What a full rebuild (`rehabmap index SOURCES...`) takes from the directory besides its source files.
 
-They go through the same pipeline as the files' rows (placed, validated, merged with duplicates from the
-files), ahead of them, so a synced record is the base a file's older copy of it is merged into.
+* The synced records, as they are shown (confirmed by their source or accepted in review; retired ones as
+  inactive), so a rebuild never forgets them. Held and rejected records stay out, as they do in the live
+  index. They go through the same pipeline as the files' rows (placed, validated, merged with duplicates from
+  the files), ahead of them, so a synced record is the base a file's older copy of it is merged into.
+* The coverage of the verified curated tables among the sources (`indexer.sources.curated.table_claims`):
+  they replace those of the previous rebuild, since a table left out of this one leaves the index with it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 from indexer.rows import Candidate, Rejection
+from indexer.sources.curated import table_claims
 from indexer.sync.codec import item_from_json
 from indexer.sync.publish import shown
 from indexer.sync.store import SyncStore, now
+from rehabmap.coverage import CoverageStore
+
+
+def with_directory(directory_path: Path, sources: Sequence[Path],
+                   rows: Iterable[Candidate | Rejection]) -> Iterator[Candidate | Rejection]:
+    """A rebuild's rows: the synced records, then the source files' rows; once every row is read, the curated
+    tables' coverage is recorded."""
+    yield from synced_rows(directory_path)
+    yield from rows
+    claims = table_claims(sources)
+    if claims or directory_path.is_file():
+        CoverageStore(directory_path).replace("curated:", claims, prefix=True)
 
 
 def synced_rows(directory_path: Path) -> Iterator[Candidate | Rejection]:

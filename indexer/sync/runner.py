@@ -46,6 +46,7 @@ from indexer.sync.items import Connector, Enrichment, Gone, Outcome, Refused, So
 from indexer.sync.live import LiveIndex
 from indexer.sync.publish import held, shown
 from indexer.sync.store import Audit, ReviewRow, StoredEnrichment, StoredRecord, SyncStore, now
+from rehabmap.coverage import Claim, CoverageStore
 from rehabmap.directory import Change
 from rehabmap.errors import DomainError
 from rehabmap.record import Service
@@ -189,8 +190,7 @@ class SyncRunner:
         with self.store.run_lock(connector.name) as mine:
             if not mine:
                 raise SyncBusy(f"Another 'rehabmap sync {connector.name}' is running; wait for it to finish.")
-            if not dry_run and self.live is not None:
-                self.live.catch_up(self.store)
+            caught_up = self.live.catch_up(self.store) if not dry_run and self.live is not None else 0
             started = self.store.source_status(connector.name).run_started_at or now()
             outcomes = self._fetch(connector, dry_run=dry_run, full=full)
             plan = _Plan.make(self, connector.name, outcomes, complete=connector.complete)
@@ -210,8 +210,20 @@ class SyncRunner:
             self.store.apply_run(connector.name, plan.records, plan.enrichments, plan.reviews, plan.audits,
                                  live_changed=plan.live_changed, complete=connector.complete, started_at=started,
                                  report=report.to_dict())
-            report.live_written = self.live.catch_up(self.store) if self.live is not None else 0
+            self._cover(connector)
+            report.live_written = caught_up + (self.live.catch_up(self.store) if self.live is not None else 0)
             return report
+
+    def _cover(self, connector: Connector) -> None:
+        """A complete listing makes the source's claims (`Connector.covers()`) as of today; any later
+        successful run keeps them current."""
+        coverage = CoverageStore(self.store.path)
+        basis, today = f"sync:{connector.name}", self.today.isoformat()
+        if connector.complete:
+            coverage.replace(basis, [Claim(category, area, basis, today)
+                                     for category, areas in connector.covers().items() for area in sorted(areas)])
+        else:
+            coverage.touch(basis, today)
 
     def _fetch(self, connector: Connector, *, dry_run: bool, full: bool) -> list[Outcome]:
         earlier = [outcome_from_json(kind, payload) for kind, payload in self.store.staged(connector.name)]
@@ -286,8 +298,9 @@ class _Plan:
 
     @classmethod
     def make(cls, runner: SyncRunner, connector: str, outcomes: Sequence[Outcome], *, complete: bool) -> _Plan:
-        plan = cls(runner, connector, SyncReport(connector, complete=complete, fetched=len(outcomes)))
+        plan = cls(runner, connector, SyncReport(connector, complete=complete))
         latest = plan._latest(outcomes)
+        plan.report.fetched = len(latest) + len(plan.report.rejected)  # each record once, however often listed
         store = runner.store
         existing = {r.key: r for r in store.records(connector)}
         stored_enrichments = {e.key: e for e in store.enrichments(active_only=False)}
@@ -317,6 +330,7 @@ class _Plan:
                 if key in own_enrichments:
                     continue  # an enrichment that is gone: retired above
                 after = plan._gone(outcome, before)
+                plan.touched += after is not None
             elif isinstance(outcome, Refused):
                 after = plan._refused(outcome, before)
             else:

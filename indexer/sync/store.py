@@ -276,6 +276,21 @@ class SyncStore:
             conn.executescript(_SCHEMA)
 
     @classmethod
+    def scratch_copy(cls, path: Path, into: Path) -> SyncStore:
+        """A throwaway copy of the store at `path` (an empty store when there is none) in the folder `into`:
+        a dry run works on it, so it writes nothing to the real one."""
+        copy = Path(into) / Path(path).name
+        if Path(path).is_file():
+            source = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=_BUSY_TIMEOUT_S)
+            target = sqlite3.connect(copy)
+            try:
+                source.backup(target)
+            finally:
+                source.close()
+                target.close()
+        return cls(copy)
+
+    @classmethod
     def existing(cls, path: Path) -> SyncStore | None:
         """The store if the file exists (a rebuild reads it but never makes one)."""
         return cls(path) if Path(path).is_file() else None

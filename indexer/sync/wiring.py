@@ -3,8 +3,10 @@ geography, the connectors. The CLI (and later the maintainers' pages) call these
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 from indexer.pipeline import GeographyPlacer, IndexReport, Placer, build_index
 from indexer.sync.live import LiveIndex
@@ -45,16 +47,18 @@ def _placer(settings: Settings) -> Placer:
 def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = False, force: bool = False,
                 full: bool = False, max_change_share: float = DEFAULT_MAX_CHANGE_SHARE,
                 progress: bool = False) -> list[SyncReport]:
-    """`rehabmap sync SOURCE`: each of the source's connectors run in turn (ORUK has one per feed)."""
+    """`rehabmap sync SOURCE`: each of the source's connectors run in turn (ORUK has one per feed). A dry run
+    works on a throwaway copy of the store and leaves the live index alone: it writes nothing."""
     from indexer.sync.connectors import connectors_for
 
     chosen = connectors_for(source, settings)
     placer = _placer(settings)
-    store = open_store(settings)
-    runner = SyncRunner(store, placer, None if dry_run else open_live(settings, lambda: placer), actor=actor,
-                        progress=progress)
-    return [runner.run(c, dry_run=dry_run, force=force, full=full, max_change_share=max_change_share)
-            for c in chosen]
+    with tempfile.TemporaryDirectory(prefix="rehabmap-dry-run-") as scratch:
+        store = SyncStore.scratch_copy(settings.directory_path, Path(scratch)) if dry_run else open_store(settings)
+        runner = SyncRunner(store, placer, None if dry_run else open_live(settings, lambda: placer), actor=actor,
+                            progress=progress)
+        return [runner.run(c, dry_run=dry_run, force=force, full=full, max_change_share=max_change_share)
+                for c in chosen]
 
 
 def discard_run(settings: Settings, source: str) -> dict[str, int]:
