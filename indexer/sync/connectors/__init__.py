@@ -67,6 +67,23 @@ def connectors_for(source: str, settings: Settings) -> list[Connector]:
                 "REHABMAP_CQC_DIRECTORY_URL or REHABMAP_CQC_HSCA_URL) to this month's links from CQC's "
                 "'Using CQC data' page")
         return [kind(base.client(settings, kind.label, url, settings.cqc_files_rate), url) for kind, url in chosen]
+    if source == "nhs-service-search":
+        from indexer.sync.connectors import nhs_service_search as nhs
+
+        http = base.client(settings, "NHS Service Search API", settings.nhs_service_search_url,
+                           settings.nhs_service_search_rate, key=settings.nhs_service_search_key,
+                           key_header=nhs.KEY_HEADER, key_setting=nhs.KEY_SETTING)
+        return [nhs.NhsServiceSearchConnector(http)]
+    if source == "ods":
+        from indexer.sync.connectors import ods
+
+        http = base.client(settings, "NHS ODS", settings.ods_url, settings.ods_rate)
+        return [ods.OdsConnector(http, tuple(settings.ods_reports))]
+    if source == "charity":
+        from indexer.sync.connectors import charity
+
+        return [charity.CharityConnector(base.client(settings, "Charity Commission register", settings.charity_url,
+                                                     settings.charity_rate))]
     if source == "oruk":
         from indexer.sync.connectors import oruk
 
