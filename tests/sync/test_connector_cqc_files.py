@@ -25,7 +25,7 @@ from indexer.sync.connectors import SourceNotConfigured, connectors_for
 from indexer.sync.connectors.cqc import map_location
 from indexer.sync.connectors.cqc_files import DirectoryFile, HscaFile, RatingsFile
 from indexer.sync.http import HttpPolicy, SourceClient
-from indexer.sync.items import Enrichment, Gone, Refused, SourceItem
+from indexer.sync.items import Enrichment, Refused, SourceItem
 from rehabmap.config import Settings
 from tests.sync.replay import MemoryState, Replay
 

@@ -1,7 +1,10 @@
 """One connector per live source, each yielding `SourceItem | Gone | Refused | Enrichment` (indexer/sync/items.py).
 
-`connectors_for(source, settings)` builds what `rehabmap sync SOURCE` runs (ORUK gives one connector per
-configured feed). Every connector asks through `indexer.sync.http.SourceClient`: timeouts
+`connectors_for(source, settings)` builds what `rehabmap sync SOURCE` runs: one connector, except `oruk` (one per
+feed file, named `oruk-<feed>`) and `cqc-ratings` (one per file whose URL is set: `cqc-ratings`, `cqc-directory`,
+`cqc-hsca`). A source missing what it needs raises `SourceNotConfigured` naming the setting; a key the source
+refuses, or a source still down after the retries, raises `indexer.sync.http.SourceError` (a `DomainError`, so the
+CLI prints one `error:` line). Every connector asks through `indexer.sync.http.SourceClient`: timeouts
 (`REHABMAP_SYNC_TIMEOUT`, 30 s), retries with backoff (`REHABMAP_SYNC_RETRIES`, 5), `Retry-After` obeyed up to
 `REHABMAP_SYNC_RETRY_AFTER_MAX` (120 s), and a polite rate per source. Keys are `SecretStr` settings, sent
 only in their header, never logged.
@@ -15,15 +18,28 @@ only in their header, never logged.
 | `charity` | Charity Commission register daily extract: `publicextract.charity.zip`, `publicextract.charity_classification.zip`, `publicextract.charity_area_of_operation.zip` (JSON); conditional GET | none | `REHABMAP_CHARITY_URL` (https://ccewuksprdoneregsadata1.blob.core.windows.net/data/json) | `REHABMAP_CHARITY_RATE` 1 | OGL v3: "Contains information from the Charity Commission for England and Wales" |
 | `nhs-service-search` | NHS website Service Search API v3: organisations offering `SRV0020` "Community mental health services" | `REHABMAP_NHS_SERVICE_SEARCH_KEY` (header `apikey`; application-restricted, apply through NHS England's API catalogue) | `REHABMAP_NHS_SERVICE_SEARCH_URL` (https://api.service.nhs.uk/service-search-api) | `REHABMAP_NHS_SERVICE_SEARCH_RATE` 10 (the API allows 6,000/min) | OGL v3: "Contains information from NHS England (NHS website)" |
 
-What each makes of a record: `cqc` — supported accommodation (confirmed) from care homes and supported living
-registered for mental health; inpatient candidates from mental health hospitals (confirmed only when a
-rehab ward and the level are both stated, else inferred); deregistered → Gone with the date. `cqc-ratings` —
-a location rated for "Long stay or rehabilitation mental health wards for working age adults" is an
-inpatient rehab unit (level inferred unless its name states it); a provider so rated is evidence for its
-hospitals (Enrichment). `ods` — site names and addresses (Enrichment, never a type). `oruk` — each feed's
-own terms mapped by its file (confirmed), else keywords (inferred). `charity` — VCFSE and advocacy
-candidates (always inferred). `nhs-service-search` — community rehab team candidates (inferred unless the
-name says rehabilitation).
+What each makes of a record:
+* `cqc` — supported accommodation (confirmed) from care homes and supported living registered for mental health;
+  inpatient candidates from mental health hospitals (confirmed only when a rehab ward — the name, or CQC's
+  "Long stay or rehabilitation" inspection area — and the level are both stated, else inferred with level 1
+  proposed); hospitals named for acute, PICU or assessment wards are refused; deregistered → Gone with the date.
+  A first run crawls `/locations` (≈ 1 request per location; at 5 req/s some hours for England), later runs
+  fetch only `/changes/location` since the last window: schedule it daily.
+* `cqc-ratings` — a location rated for "Long stay or rehabilitation mental health wards for working age adults"
+  is evidence of an inpatient rehab unit there, a provider so rated evidence for its hospitals (Enrichments);
+  `cqc-directory` / `cqc-hsca` give the same records as `cqc` (ids `cqc:<location id>`) without a key: run them
+  instead of `cqc`, not beside it. Monthly.
+* `ods` — site names and addresses (Enrichments on records with the same ODS code, never a type); a closed site
+  is evidence against a record. Monthly.
+* `oruk` — each feed's own terms mapped by its file (confirmed), else mental-health words (inferred); no
+  location, no record. Weekly.
+* `charity` — VCFSE and advocacy candidates by name and activities (always inferred); removed charities Gone.
+  The other charities are counted in `CharityConnector.skipped`, not reported one by one. Weekly.
+* `nhs-service-search` — community rehab team candidates (inferred unless the name says rehabilitation). Weekly.
+
+Coverage (`Connector.covers()`): `cqc`, `cqc-directory` and `cqc-hsca` cover supported accommodation and both
+inpatient levels for England (E92000001) after a complete run; an ORUK feed covers what its file's
+`[feed.covers]` says; the others cover nothing (candidates and enrichments only).
 """
 
 from __future__ import annotations

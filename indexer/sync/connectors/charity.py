@@ -26,7 +26,7 @@ from typing import Any
 
 from indexer.rows import Candidate
 from indexer.sources.common import RowParser, compact, join_address
-from indexer.sync.connectors.base import origin, utc_now
+from indexer.sync.connectors.base import BaseConnector, origin, utc_now
 from indexer.sync.http import SourceClient, SourceError, Validators
 from indexer.sync.items import Evidence, Gone, Outcome, Refused, SourceItem, SyncState
 from rehabmap.taxonomy import NotRehab, ServiceType, classify_label
@@ -42,19 +42,14 @@ CANDIDATE_WORDS = re.compile(
 ADVOCACY_CLASS = re.compile(r"advocacy", re.I)
 
 
-class CharityConnector:
+class CharityConnector(BaseConnector):
     name = NAME
     licence = LICENCE
     attribution = ATTRIBUTION
 
     def __init__(self, http: SourceClient) -> None:
-        self.http = http
-        self._complete = False
+        super().__init__(http)
         self.skipped = 0     # charities read that are not candidates
-
-    @property
-    def complete(self) -> bool:
-        return self._complete
 
     def covers(self) -> Mapping[str, frozenset[str]]:
         return {}   # candidates only: a charity's listing says nothing complete about an area's services

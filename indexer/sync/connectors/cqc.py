@@ -27,7 +27,7 @@ from indexer.sources.cqc import (
     needs_evidence,
     read_pathway,
 )
-from indexer.sync.connectors.base import ENGLAND, from_iso, iso, origin, utc_now
+from indexer.sync.connectors.base import ENGLAND, BaseConnector, from_iso, iso, origin, utc_now
 from indexer.sync.http import SourceClient, SourceNotFound
 from indexer.sync.items import Gone, Outcome, Refused, SourceItem, SyncState
 from rehabmap.taxonomy import ServiceType
@@ -49,23 +49,18 @@ SERVICE_TYPES = (
 )
 
 
-class CqcConnector:
+class CqcConnector(BaseConnector):
     name = NAME
     licence = LICENCE
     attribution = ATTRIBUTION
 
     def __init__(self, http: SourceClient, *, page_size: int = 1000, service_types: tuple[str, ...] = SERVICE_TYPES,
                  now: Callable[[], datetime] = utc_now, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.http = http
+        super().__init__(http)
         self.page_size = page_size
         self.service_types = service_types
         self._now = now
         self._sleep = sleep
-        self._complete = False
-
-    @property
-    def complete(self) -> bool:
-        return self._complete
 
     def covers(self) -> Mapping[str, frozenset[str]]:
         return location_coverage()

@@ -35,7 +35,7 @@ from indexer.sources.cqc import (
     hsca_rows,
     is_directory_header,
 )
-from indexer.sync.connectors.base import utc_now
+from indexer.sync.connectors.base import BaseConnector, utc_now
 from indexer.sync.connectors.cqc import ATTRIBUTION, LICENCE, location_coverage, location_item
 from indexer.sync.http import SourceClient, SourceError, Validators
 from indexer.sync.items import Enrichment, Evidence, Outcome, Refused, SyncState
@@ -49,22 +49,16 @@ def _key(column: Any) -> str:
     return re.sub(r"[^a-z0-9]", "", str(column).lower())
 
 
-class MonthlyFile:
+class MonthlyFile(BaseConnector):
     """Shared by the three: download the file at `url` if it changed since the validators in the state."""
 
-    name: str
     licence = LICENCE
     attribution = ATTRIBUTION
     label: str
 
     def __init__(self, http: SourceClient, url: str) -> None:
-        self.http = http
+        super().__init__(http)
         self.url = url
-        self._complete = False
-
-    @property
-    def complete(self) -> bool:
-        return self._complete
 
     def covers(self) -> Mapping[str, frozenset[str]]:
         return {}
@@ -167,12 +161,16 @@ def _ward_evidence(source: str, level: str, cqc_id: str, rows: list[dict[str, st
                       raw={k: v for k, v in overall.items() if not k.startswith("_")})
 
 
-class DirectoryFile(MonthlyFile):
-    name = "cqc-directory"
-    label = "CQC care directory"
+class LocationsFile(MonthlyFile):
+    """A file listing every active CQC location: it covers what the API crawl covers."""
 
     def covers(self) -> Mapping[str, frozenset[str]]:
         return location_coverage()
+
+
+class DirectoryFile(LocationsFile):
+    name = "cqc-directory"
+    label = "CQC care directory"
 
     def read(self, path: Path, fetched_at: datetime) -> Iterator[Outcome]:
         table = csv_table(read_text(path), is_directory_header, TITLE_LINES_MAX)
@@ -186,12 +184,9 @@ class DirectoryFile(MonthlyFile):
                 yield location_item(self.name, row, self.url, fetched_at)
 
 
-class HscaFile(MonthlyFile):
+class HscaFile(LocationsFile):
     name = "cqc-hsca"
     label = "CQC HSCA active locations"
-
-    def covers(self) -> Mapping[str, frozenset[str]]:
-        return location_coverage()
 
     def read(self, path: Path, fetched_at: datetime) -> Iterator[Outcome]:
         def wanted(header: list[str]) -> bool:

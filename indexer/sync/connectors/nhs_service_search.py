@@ -14,7 +14,7 @@ from typing import Any
 
 from indexer.rows import Candidate
 from indexer.sources.common import RowParser, compact, join_address
-from indexer.sync.connectors.base import iso, origin, utc_now
+from indexer.sync.connectors.base import BaseConnector, Crawl, origin, utc_now
 from indexer.sync.http import SourceClient
 from indexer.sync.items import Evidence, Gone, Outcome, Refused, SourceItem, SyncState
 from rehabmap.taxonomy import NotRehab, ServiceType, classify_label
@@ -28,20 +28,15 @@ SERVICE_CODE = "SRV0020"      # "Community mental health services"
 PAGE_SIZE = 50                # the API's default and its usual maximum for $top
 
 
-class NhsServiceSearchConnector:
+class NhsServiceSearchConnector(BaseConnector):
     name = NAME
     licence = LICENCE
     attribution = ATTRIBUTION
 
     def __init__(self, http: SourceClient, *, page_size: int = PAGE_SIZE, service_code: str = SERVICE_CODE) -> None:
-        self.http = http
+        super().__init__(http)
         self.page_size = page_size
         self.service_code = service_code
-        self._complete = False
-
-    @property
-    def complete(self) -> bool:
-        return self._complete
 
     def covers(self) -> Mapping[str, frozenset[str]]:
         """Nothing: these are candidates, and not every rehab team is listed on the NHS website."""
@@ -49,10 +44,8 @@ class NhsServiceSearchConnector:
 
     def fetch(self, state: SyncState, *, full: bool = False) -> Iterator[Outcome]:
         self._complete = False
-        saved = dict(state.load(self.name))
-        if "skip" not in saved:
-            saved.update(skip=0, crawl_started=iso(utc_now()))
-        skip = int(saved["skip"])
+        crawl = Crawl(state, self.name, "skip", 0)
+        skip = crawl.at
         url = self.http.url("")
         while True:
             params = {"api-version": 3, "$filter": f"Services/any(s: s/ServiceCode eq '{self.service_code}')",
@@ -65,11 +58,8 @@ class NhsServiceSearchConnector:
             total = body.get("@odata.count")
             if not organisations or len(organisations) < self.page_size or (total is not None and skip >= int(total)):
                 break
-            saved["skip"] = skip
-            state.save(self.name, saved)
-        saved.pop("skip", None)
-        saved["last_complete"] = saved["crawl_started"]
-        state.save(self.name, saved)
+            crawl.next(skip)
+        crawl.done()
         self._complete = True
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from indexer.sources.common import join_address, parse_date, parse_postcode_text
+from indexer.sync.connectors.base import BaseConnector
 from indexer.sync.http import SourceClient, SourceError, Validators
 from indexer.sync.items import Enrichment, Evidence, Outcome, Refused, SyncState
 
@@ -29,19 +30,14 @@ ATTRIBUTION = "Contains information from NHS England (Organisation Data Service)
 CODE, SITE_NAME, ADDRESS, POSTCODE, OPENED, CLOSED, PARENT = 0, 1, slice(4, 9), 9, 10, 11, 14
 
 
-class OdsConnector:
+class OdsConnector(BaseConnector):
     name = NAME
     licence = LICENCE
     attribution = ATTRIBUTION
 
     def __init__(self, http: SourceClient, reports: tuple[str, ...] = ("ets", "ephpsite")) -> None:
-        self.http = http
+        super().__init__(http)
         self.reports = reports
-        self._complete = False
-
-    @property
-    def complete(self) -> bool:
-        return self._complete
 
     def covers(self) -> Mapping[str, frozenset[str]]:
         return {}   # names and addresses only: ODS says nothing about which services are on the pathway

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from indexer.rows import Candidate
-from indexer.sync.connectors.base import iso, origin, utc_now
+from indexer.sync.connectors.base import BaseConnector, Crawl, origin, utc_now
 from indexer.sync.http import SourceClient, SourceNotFound
 from indexer.sync.items import Evidence, Gone, Outcome, Refused, SourceItem, SyncState, TypeStatus
 from rehabmap.errors import DomainError
@@ -110,21 +110,13 @@ def _norm(term: str) -> str:
     return " ".join(term.split()).casefold()
 
 
-class OrukConnector:
-    licence: str
-    attribution: str
-
+class OrukConnector(BaseConnector):
     def __init__(self, feed: Feed, http: SourceClient) -> None:
+        super().__init__(http)
         self.feed = feed
-        self.http = http
         self.name = feed.source
         self.licence = feed.licence
         self.attribution = feed.attribution
-        self._complete = False
-
-    @property
-    def complete(self) -> bool:
-        return self._complete
 
     def covers(self) -> Mapping[str, frozenset[str]]:
         return self.feed.covers
@@ -132,10 +124,8 @@ class OrukConnector:
     def fetch(self, state: SyncState, *, full: bool = False) -> Iterator[Outcome]:
         """Every service, page by page; a killed run resumes at its page (each run is a full crawl)."""
         self._complete = False
-        saved = dict(state.load(self.name))
-        if "page" not in saved:
-            saved.update(page=1, crawl_started=iso(utc_now()))
-        page = int(saved["page"])
+        crawl = Crawl(state, self.name, "page", 1)
+        page = crawl.at
         while True:
             url = self.http.url("services")
             body = self.http.get_json("services", {"page": page, "per_page": self.feed.per_page})
@@ -145,11 +135,8 @@ class OrukConnector:
             if last or not items:
                 break
             page += 1
-            saved["page"] = page
-            state.save(self.name, saved)
-        saved.pop("page", None)
-        saved["last_complete"] = saved["crawl_started"]
-        state.save(self.name, saved)
+            crawl.next(page)
+        crawl.done()
         self._complete = True
 
     def _service(self, item: Any, where: str, number: int) -> Outcome:
