@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rehabmap.taxonomy import SUBTYPE_LABELS, TYPE_LABELS, ServiceType
+from rehabmap.taxonomy import SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType
 
 ENGLAND = "E92000001"
 SMALL_AREAS_FILE = Path("smallareas") / "england_lsoa21_pwc_population_icb_lad.csv"
@@ -91,19 +91,17 @@ class Coverage:
 
     def to_dict(self) -> dict[str, Any]:
         return {"category": self.category, "status": self.status, "share_of_adults": round(self.share, 4),
-                "as_of": self.as_of, "based_on": list(self.bases), "says": self.sentence()}
+                "as_of": self.as_of, "based_on": list(self.bases), "says": self.none_found()}
 
-    def sentence(self, found: int | None = None) -> str:
-        """What a person reads: 'none found' only where the directory is covered; otherwise 'not covered'."""
+    def none_found(self) -> str:
+        """What finding none here means, in words a person reads: 'none found' only where it is covered."""
         label = category_label(self.category)
-        if found:
-            return f"{found} found."
         if self.status == "covered":
-            return f"None found. The directory lists every {label.lower()} service here (as of {self.as_of})."
+            return f"None found. The directory holds complete {label} data for this area (as of {self.as_of})."
         if self.status == "partly_covered":
-            return (f"None found, but the directory covers only {self.share:.0%} of this area for "
-                    f"{label.lower()} (as of {self.as_of}); the rest is not yet covered.")
-        return f"Not yet covered: rehabmap holds no {label.lower()} data for this area yet, so none found means nothing."
+            return (f"None found, but the directory holds {label} data for only {self.share:.0%} of this area's "
+                    f"adults (as of {self.as_of}); the rest is not yet covered.")
+        return f"Not yet covered: the directory holds no {label} data for this area yet."
 
 
 class SmallAreaTable:
@@ -132,11 +130,6 @@ class SmallAreaTable:
 
     def known(self, code: str) -> bool:
         return code == ENGLAND or code in self._members
-
-    def level_of(self, code: str) -> str | None:
-        if code == ENGLAND:
-            return "england"
-        return next((level for level, codes in self._levels.items() if code in codes), None)
 
     def codes_of(self, level: str) -> frozenset[str]:
         """Every code of a level: 'icb', 'sub_icb', 'lad', 'utla' or 'region'."""
@@ -196,7 +189,7 @@ class CoverageMap:
 
     def for_home(self, area_codes: Iterable[str | None], category: str) -> Coverage:
         codes = {c for c in area_codes if c}
-        lad = next((c for c in codes if self.table.level_of(c) == "lad"), None)
+        lad = next((c for c in codes if c in self.table.codes_of("lad")), None)
         utla = self.table.utla_of(lad)
         codes |= {ENGLAND} | ({utla} if utla else set())
         _mask, used = self._covered_rows(category)
@@ -213,6 +206,20 @@ class CoverageMap:
         worst = min(answers, key=lambda a: a.share)
         return Coverage(service_type.value, worst.status, worst.share, worst.as_of,
                         tuple(dict.fromkeys(b for a in answers for b in a.bases)))
+
+
+def none_found_lines(coverage: CoverageMap, home_codes: Iterable[str | None], asked: Iterable[ServiceType],
+                     listed: Iterable[ServiceType], subtypes: Iterable[str] = ()) -> list[str]:
+    """For each type asked for of which an answer lists none: whether that means there are none (the home's
+    area is covered) or nothing at all (not yet covered)."""
+    codes, shown, narrowing = list(home_codes), set(listed), list(subtypes)
+    lines = []
+    for service_type in asked:
+        if service_type in shown:
+            continue
+        own = [s for s in narrowing if s in SUBTYPES.get(service_type, ())]
+        lines.append(f"{service_type.value}: {coverage.for_request(codes, service_type, own).none_found()}")
+    return lines
 
 
 def scorecard_with_coverage(card: dict[str, Any], area_code: str, coverage: CoverageMap) -> dict[str, Any]:
@@ -258,14 +265,11 @@ class CoverageStore:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        try:
-            conn.execute("PRAGMA synchronous=FULL")
+        from rehabmap.directory import Directory
+
+        with Directory(self.path).connection() as conn:
             conn.executescript(_SCHEMA)
             yield conn
-        finally:
-            conn.close()
 
     def replace(self, basis: str, claims: Iterable[Claim], *, prefix: bool = False) -> None:
         """Every claim on this basis (with `prefix`: on every basis starting so) gives way to these, in one

@@ -40,7 +40,7 @@ from indexer.sources.common import (
     slugify,
 )
 from rehabmap.config import get_settings
-from rehabmap.coverage import Claim, SmallAreaTable
+from rehabmap.coverage import ENGLAND, Claim, SmallAreaTable
 from rehabmap.taxonomy import ServiceType
 
 LICENCE = "maintainers' own (verified by the named person)"
@@ -139,7 +139,7 @@ def _check(raw: CsvRow, spec: TableSpec, file: str, source: str | None, columns:
     area = cell[spec.area_column].upper()
     if not area:
         fail(spec.area_column, "empty; give the code of the area this row is for")
-    elif spec.area_levels and geography.level_of(area) not in spec.area_levels:
+    elif spec.area_levels and not any(area in geography.codes_of(level) for level in spec.area_levels):
         fail(spec.area_column, f"'{area}' is not {' or '.join(_LEVEL_NAMES[lv] for lv in spec.area_levels)} "
                                "in England's current geography")
     elif not spec.area_levels and trusts is not None and area not in trusts:
@@ -154,7 +154,7 @@ def _check(raw: CsvRow, spec: TableSpec, file: str, source: str | None, columns:
             category = f"{category}:{kind}"
     serves = [code.upper() for code in parse_list(cell.get("serves", ""), "serves")]
     for code in serves:
-        if geography.level_of(code) not in (*_SERVES_LEVELS, "england"):
+        if code != ENGLAND and not any(code in geography.codes_of(level) for level in _SERVES_LEVELS):
             fail("serves", f"'{code}' is not an ONS code of an English ICB, sub-ICB location or local authority")
     if spec.area_column == "trust_ods_code" and not serves:
         fail("serves", "empty; give the ONS codes of the areas the team serves (ICB, sub-ICB or local authority)")

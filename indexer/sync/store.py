@@ -32,7 +32,7 @@ import fcntl
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -271,7 +271,7 @@ class SyncStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        Directory(self.path)  # the file and the tables the audit rows go to
+        self._file = Directory(self.path)  # the file, its connections, and the audit log
         with self._connect() as conn:
             conn.executescript(_SCHEMA)
 
@@ -295,25 +295,11 @@ class SyncStore:
         """The store if the file exists (a rebuild reads it but never makes one)."""
         return cls(path) if Path(path).is_file() else None
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
-        try:
-            conn.execute("PRAGMA synchronous=FULL")
-            yield conn
-        finally:
-            conn.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._file.connection()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._file.transaction()
 
     @contextmanager
     def run_lock(self, source: str) -> Iterator[bool]:

@@ -6,26 +6,27 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import httpx
-import pytest
 from pydantic import SecretStr
 
 from indexer.pipeline import GeographyPlacer
 from indexer.sync.connectors import base, cqc
+from indexer.sync.items import Outcome, SourceItem, SyncState, TypeStatus
+from rehabmap.taxonomy import ServiceType
 from indexer.sync.runner import SyncRunner
 from indexer.sync.store import SyncStore
 from indexer.sync.wiring import open_live
 from rehabmap.config import Settings
+from tests.api.conftest import LiveServer, _free_port, _wait_until_up
 from tests.sync.replay import Replay
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,9 +64,10 @@ def runner_for(settings: Settings, geography: Any, *, live: bool = True) -> Sync
 def rehabmap(home: Path, data_dir: Path, replay: Replay | None, *args: str,
              **env: str) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
-                   "PYTHONPATH": str(ROOT), **FAST, **env}
+                   "PYTHONPATH": str(ROOT), **FAST}
     if replay is not None:
         environment |= {"REHABMAP_CQC_API_URL": replay.cqc_url, "REHABMAP_CQC_API_KEY": REPLAY_CQC_KEY}
+    environment |= env
     return subprocess.run([sys.executable, "-m", "rehabmap", *args], cwd=ROOT, env=environment,
                           capture_output=True, text=True, timeout=600)
 
@@ -82,7 +84,7 @@ def first_line(done: subprocess.CompletedProcess[str]) -> dict[str, int]:
     """The counts of a sync report's first line ('cqc: fetched 78, added 6, ...')."""
     line = done.stdout.splitlines()[0]
     counts = {}
-    for part in line.split(": ", 1)[1].split(", "):
+    for part in line[line.index("fetched"):].split(", "):
         words = part.split()
         counts[" ".join(words[:-1])] = int(words[-1])
     return counts
@@ -97,41 +99,26 @@ def table_rows(path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 
 
 def index_record(home: Path, service_id: str) -> dict[str, Any] | None:
+    if not (home / "index.sqlite").exists():
+        return None
     rows = table_rows(home / "index.sqlite", "SELECT doc FROM services WHERE id = ?", service_id)
     return json.loads(rows[0][0]) if rows else None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
 def serving(home: Path, data_dir: Path) -> Iterator[str]:
     """`rehabmap serve` over the home on 127.0.0.1; yields its URL once /health answers."""
-    port = free_port()
+    port = _free_port()
     log = home / f"server-{port}.log"
     environment = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
                    "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT)}
     with log.open("ab") as out:
         process = subprocess.Popen([sys.executable, "-m", "rehabmap", "serve", "--host", "127.0.0.1", "--port",
                                     str(port)], cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    server = LiveServer(f"http://127.0.0.1:{port}", log, process)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the server did not start:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield url
+        _wait_until_up(server)
+        yield server.url
     finally:
         process.terminate()
         try:
@@ -139,3 +126,40 @@ def serving(home: Path, data_dir: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+class ListedConnector:
+    """Stands in for a source that gives what a test lists (e.g. the real Field House record as the test
+    shapes it), where the thing under test is the runner or the queue, not a connector."""
+
+    licence = "OGL-UK-3.0"
+    attribution = "Contains CQC information"
+
+    def __init__(self, outcomes: list[Outcome], name: str = "listed") -> None:
+        self.outcomes = outcomes
+        self.name = name
+
+    def fetch(self, state: SyncState, *, full: bool = False) -> Iterator[Outcome]:
+        yield from self.outcomes
+        state.save(self.name, {"done": True})
+
+    @property
+    def complete(self) -> bool:
+        return True
+
+    def covers(self) -> Mapping[str, frozenset[str]]:
+        return {}
+
+
+def field_house_item(feeds_dir: Path, *, type_status: TypeStatus, service_type: ServiceType | None) -> SourceItem:
+    """The real Field House record as the CQC connector maps it, given as source "listed" with the type status
+    and proposed type a test needs."""
+    records = json.loads((feeds_dir / CQC_RECORDS).read_text())
+    raw = next(r for r in records if r["locationId"] == FIELD_HOUSE.split(":")[1])
+    item = cqc.map_location(raw, "http://cqc.example/locations/1-112845365", datetime.now(timezone.utc))
+    assert isinstance(item, SourceItem)
+    fields = {k: v for k, v in item.candidate.fields.items() if k != "service_type"}
+    if service_type is not None:
+        fields["service_type"] = service_type
+    candidate = replace(item.candidate, fields=fields, origin=replace(item.candidate.origin, source="listed"))
+    return replace(item, candidate=candidate, type_status=type_status)

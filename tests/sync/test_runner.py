@@ -21,6 +21,7 @@ from indexer.sync.http import SourceUnavailable
 from indexer.sync.store import SyncStore
 from rehabmap.coverage import CoverageStore
 from rehabmap.directory import Change, Directory
+from rehabmap.taxonomy import ServiceType
 from tests.sync.store_fixtures import (
     FIELD_HOUSE,
     cqc_connector,
@@ -234,3 +235,45 @@ def test_a_sync_written_while_a_rebuild_ran_is_written_again_after_its_swap(sett
 
     assert report.live_written >= 1
     assert index_record(settings.home, f"cqc:{ASHTON}")["beds"] == 33
+
+
+def test_an_enrichment_fills_what_a_record_lacks_adds_evidence_and_never_a_type(settings, geography, feeds_dir):
+    """A provider rated for rehabilitation wards (the shape of the cqc-ratings connector's Enrichment) enriches
+    the real Field House record. The rating is invented for Field House's real provider id: none of the 49
+    providers rated so in the 2021 ratings file runs one of the 103 recorded locations."""
+    from indexer.sync.items import Enrichment, Evidence, Gone
+    from indexer.sync.review import ReviewQueue
+    from tests.sync.store_fixtures import ListedConnector, field_house_item
+
+    field_house = field_house_item(feeds_dir, type_status="inferred",
+                                   service_type=ServiceType.inpatient_rehab_level1)
+    provider = field_house.keys["cqc_provider_id"]
+    rated = Enrichment("cqc-ratings", f"provider:{provider}", {"cqc_provider_id": provider},
+                       fields={"email": "rehab@example.org", "phone": "01773 000 000",
+                               "service_type": "inpatient_rehab_level2"},
+                       evidence=(Evidence("cqc-ratings", "Service / Population Group",
+                                          "Long stay or rehabilitation mental health wards for working age adults",
+                                          "CQC rates this provider for rehabilitation wards"),),
+                       field_sources={"email": "cqc-ratings:ProviderEmail"})
+    runner = runner_for(settings, geography)
+    runner.run(ListedConnector([field_house]))
+    # The enrichment arrives later, from its own source, and finds the record by its provider id.
+    report = runner.run(ListedConnector([rated], name="cqc-ratings"))
+    assert report.enrichments == 1
+    assert [line.service_id for line in report.held] == ["listed:1-112845365"]
+    stored = SyncStore(settings.directory_path).record("listed", "1-112845365")
+    assert stored.service["email"] == "rehab@example.org"
+    assert stored.service["field_sources"]["email"] == "cqc-ratings:ProviderEmail"
+    assert stored.service["phone"] == "01773838150", "the owning source's own value wins"
+    assert stored.service["service_type"] == "inpatient_rehab_level1", "an enrichment never gives a type"
+    assert stored.type_status == "inferred" and stored.connector == "listed"
+    queue = ReviewQueue(SyncStore(settings.directory_path))
+    assert [e.source for e in queue.item("listed:1-112845365").evidence][-1] == "cqc-ratings"
+
+    # The rating is withdrawn: the enrichment is retired, and what it gave goes with it.
+    withdrawn = runner.run(ListedConnector([Gone("cqc-ratings", f"provider:{provider}", "no longer rated", None)],
+                                           name="cqc-ratings"), force=True)
+    assert withdrawn.enrichments == 0
+    stored = SyncStore(settings.directory_path).record("listed", "1-112845365")
+    assert stored.service.get("email") is None
+    assert queue.item("listed:1-112845365").evidence == field_house.evidence

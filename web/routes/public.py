@@ -52,6 +52,8 @@ def find_category(request: Request, slug: str, state: State) -> HTMLResponse:
     response = matching.match(state.backend, home, MatchRequest(
         types=category.types, max_distance_km=search.within * KM_PER_MILE, limit=MAX_RESULTS), today)
     results = response.results
+    coverage = state.coverage()
+    context["covered"] = all(coverage.for_request(home.areas.codes(), t).covered for t in category.types)
     pins = [Pin(n, r.service.lat, r.service.lon, r.service.name) for n, r in enumerate(results, 1)]
     context.update(
         home=home, results=results,
