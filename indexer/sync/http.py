@@ -117,11 +117,6 @@ class Fetched:
     def validators(self) -> Validators:
         return Validators(self.headers.get("ETag"), self.headers.get("Last-Modified"))
 
-    @property
-    def server_date(self) -> datetime | None:
-        """The source's own clock (its `Date` header), if it sent one."""
-        return parse_http_date(self.headers.get("Date"))
-
     def json(self) -> Any:
         return httpx.Response(self.status, content=self.content, headers=self.headers).json()
 
@@ -213,13 +208,13 @@ class SourceClient:
             headers[self._key_header] = self._key.get_secret_value()  # per request: the client never holds it
         attempt = 0
         while True:
-            wait, reason = self._attempt(method, url, params, headers, json_body, into)
-            if isinstance(wait, Fetched):
-                return wait
+            outcome, reason = self._attempt(method, url, params, headers, json_body, into)
+            if isinstance(outcome, Fetched):
+                return outcome
             if attempt >= self.policy.retries:
                 raise SourceUnavailable(self.redact(
                     f"{self.label} is unavailable: {url} still failed after {attempt + 1} tries ({reason})"))
-            delay = wait if wait is not None else backoff_seconds(attempt, self.policy, self._rng)
+            delay = outcome if outcome is not None else backoff_seconds(attempt, self.policy, self._rng)
             log.warning("%s: %s for %s; retrying in %.1f s", self.label, self.redact(reason), url, delay)
             self._sleep(delay)
             attempt += 1

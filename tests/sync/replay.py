@@ -94,16 +94,16 @@ class CqcReplay:
         self.records: dict[str, dict[str, Any]] = {r["locationId"]: copy.deepcopy(r) for r in records}
         self.order = [r["locationId"] for r in records]
         self.changes: list[tuple[datetime, str]] = []
-        self._window_start: datetime | None = None   # where the client's next changes window starts
+        self._next_start: datetime | None = None   # the earliest start of the client's next changes window
 
     def _stamp(self, at: datetime | None) -> datetime:
         """When a change happened: by default the second before now, but never before the start of the window
-        the client will ask for next (the start of its last crawl or the end of its last window), so the
-        next run reports it whatever second it starts in."""
+        the client will ask for next (a second before its last crawl began, or the end of its last window), so
+        the next run reports it whatever second it starts in."""
         if at is not None:
             return at
-        now = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=1)
-        return max(now, self._window_start) if self._window_start else now
+        now = _now_second() - timedelta(seconds=1)
+        return max(now, self._next_start) if self._next_start else now
 
     def deregister(self, location_id: str, on: date, *, at: datetime | None = None) -> None:
         record = self.records[location_id]
@@ -121,13 +121,13 @@ class CqcReplay:
         self.changes.append((self._stamp(at), record["locationId"]))
 
     def list_ids(self, query: dict[str, list[str]]) -> list[str]:
-        if query.get("page", ["1"])[0] == "1" and self._window_start is None:
-            self._window_start = _now_second()  # a first crawl: the next window starts with it
+        if query.get("page", ["1"])[0] == "1" and self._next_start is None:
+            self._next_start = _now_second() - timedelta(seconds=1)  # a first crawl: the window after it
         filters = {k: v[0] for k, v in query.items() if k not in ("page", "perPage", "partnerCode")}
         return [i for i in self.order if _cqc_matches(self.records[i], filters)]
 
     def changed_ids(self, start: datetime, end: datetime) -> list[str]:
-        self._window_start = end
+        self._next_start = end
         return list(dict.fromkeys(i for at, i in self.changes if start <= at < end))
 
 

@@ -99,7 +99,9 @@ class CqcConnector(BaseConnector):
                     break
                 page += 1
         del saved["crawl"]
-        saved["cursor"] = crawl["started"]  # changes made while crawling come in the next window
+        # Changes made while crawling come in the next window, which starts a second before the crawl did:
+        # a change stamped in the second the crawl began is fetched again rather than missed.
+        saved["cursor"] = iso(from_iso(crawl["started"]) - timedelta(seconds=1))
         state.save(self.name, saved)
         self._complete = True
 
