@@ -34,11 +34,11 @@ class Enrichments:
                 self._by_key[first].append(enrichment)
 
     def matching(self, keys: Mapping[str, str]) -> list[Enrichment]:
-        found = [e for pair in keys.items() for e in self._by_key.get(pair, ()) if matches(e, keys)]
+        found = [e for pair in keys.items() for e in self._by_key.get(pair, ()) if _matches(e, keys)]
         return sorted(found, key=lambda e: e.key)  # each is filed under one key, so found once
 
 
-def matches(enrichment: Enrichment, keys: Mapping[str, str]) -> bool:
+def _matches(enrichment: Enrichment, keys: Mapping[str, str]) -> bool:
     return bool(enrichment.match) and all(keys.get(k) == v for k, v in enrichment.match.items())
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +51,7 @@ class LiveIndex:
         if marker is not None:
             read = json.loads(marker)
             built_at = self._built_at()
-            swapped = built_at is not None and built_at >= read["at"]
+            swapped = built_at is not None and built_at >= datetime.fromisoformat(read["at"])
             if swapped:  # the rebuild read the store at `revision`; its swap undid any later write
                 since = min(since, int(read["revision"]))
         records = store.changed_since(since)
@@ -63,12 +64,11 @@ class LiveIndex:
             store.delete_meta("rebuild_read")
         return len(written)
 
-    def _built_at(self) -> str | None:
+    def _built_at(self) -> datetime | None:
         try:
-            info = self.backend.info()
+            return self.backend.info().built_at
         except DomainError:
             return None
-        return info.built_at.isoformat(timespec="seconds") if info.built_at else None
 
     def exists(self) -> bool:
         try:

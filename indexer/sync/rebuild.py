@@ -13,14 +13,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from indexer.rows import Candidate, Rejection
 from indexer.sources.curated import table_claims
 from indexer.sync.codec import item_from_json
 from indexer.sync.publish import shown
-from indexer.sync.store import SyncStore, now
+from indexer.sync.store import SyncStore
 from rehabmap.coverage import CoverageStore
 
 
@@ -42,7 +42,8 @@ def synced_rows(directory_path: Path) -> Iterator[Candidate | Rejection]:
     store = SyncStore.existing(directory_path)
     if store is None:
         return
-    store.set_meta("rebuild_read", json.dumps({"revision": store.live_revision(), "at": now()}))
+    read_at = datetime.now(timezone.utc).isoformat()  # to the microsecond: the index's build time is compared
+    store.set_meta("rebuild_read", json.dumps({"revision": store.live_revision(), "at": read_at}))
     reviews = {r.key: r for r in store.reviews()}
     for record in store.records():
         service = shown(record, reviews.get(record.key))

@@ -41,7 +41,7 @@ from indexer.sync.codec import (
     outcome_from_json,
     outcome_to_json,
 )
-from indexer.sync.enrich import Enrichments, enriched, matches
+from indexer.sync.enrich import Enrichments, enriched
 from indexer.sync.items import Connector, Enrichment, Gone, Outcome, Refused, SourceItem
 from indexer.sync.live import LiveIndex
 from indexer.sync.publish import held, shown
@@ -104,7 +104,7 @@ class SyncReport:
         lines.append(f"  {self.awaiting_review} records of this source await review ('rehabmap review list')"
                      if self.awaiting_review else "  no records of this source await review")
         if self.complete:
-            lines.append("  a complete listing: records it no longer lists were retired")
+            lines.append("  a complete listing: anything it no longer lists is retired")
         if self.enrichments:
             lines.append(f"  {self.enrichments} facts for records other sources own were new or changed")
         if self.gone_unknown:
@@ -404,12 +404,13 @@ class _Plan:
         not fetch: each with its item as the enrichments in force now make it."""
         if not changed:
             return {}
+        either = Enrichments(changed)
         found = {}
         for record in self.runner.store.records():
             if record.key in fetched:
                 continue
             item = item_from_json(record.item, record.raw)
-            if any(matches(e, item.keys) for e in changed):
+            if either.matching(item.keys):
                 found[record.key] = (record, enriched(item, index.matching(item.keys)))
         return found
 
@@ -474,10 +475,15 @@ class _Plan:
         return replace(before, status="retired", retired_at=on, retired_reason=gone.reason, changed_at=self.at)
 
     def _refused(self, refused: Refused, before: StoredRecord | None) -> StoredRecord | None:
+        """Reported; and a record held from the source that it now refuses (no longer on the pathway, say) is
+        retired: what the source no longer supports is not shown as if it did."""
         service_id = before.service_id if before else f"{refused.source}:{refused.source_id}"
-        kept = "; the previous version stays" if before is not None and before.service is not None else ""
-        self.report.rejected.append(Line(service_id, _name(before), f"{refused.where}: {refused.reason}{kept}"))
-        return None
+        self.report.rejected.append(Line(service_id, _name(before), f"{refused.where}: {refused.reason}"))
+        if before is None or before.status != "active":
+            return None
+        self.touched += 1
+        return self._gone(Gone(refused.source, str(refused.source_id),
+                               f"the source's record can no longer be used: {refused.reason}", None), before)
 
     def _settle(self, before: StoredRecord | None, after: StoredRecord, review: ReviewRow | None) -> None:
         """Queue, or close, its review; note what changes for the live index and the report."""
