@@ -13,7 +13,7 @@ import pytest
 
 from indexer.sync.connectors import connectors_for
 from indexer.sync.connectors.oruk import FeedError, OrukConnector, load_feed
-from indexer.sync.http import HttpPolicy, SourceClient
+from indexer.sync.http import HttpPolicy, SourceClient, SourceUnavailable
 from indexer.sync.items import Gone, Refused, SourceItem
 from rehabmap.config import Settings
 from rehabmap.taxonomy import ServiceType
@@ -126,7 +126,7 @@ def test_a_killed_crawl_resumes_at_its_page(replay):
     state = MemoryState()
     replay.drop("/oruk/bristol/services", after=300, times=None)
     connector = bristol(replay, sync_retries=0)
-    with pytest.raises(Exception, match="connection failed"):
+    with pytest.raises(SourceUnavailable, match="connection failed"):
         list(connector.fetch(state))
     page = state.states["oruk-bristol"]["page"]
     replay.clear_faults()
@@ -151,6 +151,8 @@ def test_inactive_services_are_gone(replay, feeds_dir):
      "'day_centre' is not a type"),
     ('[feed]\nlabel="x"\nurl="u"\npaging="v1"\nlicence="l"\nattribution="a"\n[terms]\n"A" = "vcfse/imha"\n',
      "Subtype 'imha' does not belong to vcfse"),
+    ('[feed]\nlabel="x"\nurl="u"\npaging="v1"\nlicence="l"\nattribution="a"\n[feed.covers]\nday_centre = ["E06000023"]\n',
+     "[feed.covers] names no type 'day_centre'"),
 ])
 def test_a_bad_feed_file_says_what_to_fix(tmp_path, text, message):
     path = tmp_path / "bad.toml"
@@ -158,3 +160,11 @@ def test_a_bad_feed_file_says_what_to_fix(tmp_path, text, message):
     with pytest.raises(FeedError) as caught:
         load_feed(path)
     assert str(caught.value).startswith(str(path)) and message in str(caught.value)
+
+
+def test_a_feed_covers_what_its_file_says(tmp_path):
+    path = tmp_path / "town.toml"
+    path.write_text('[feed]\nlabel="x"\nurl="u"\npaging="v1"\nlicence="l"\nattribution="a"\n'
+                    '[feed.covers]\nvcfse = ["E06000023"]\n')
+    connector = OrukConnector(load_feed(path), SourceClient("x", "http://127.0.0.1:9"))
+    assert connector.covers() == {"vcfse": frozenset({"E06000023"})} and connector.name == "oruk-town"

@@ -80,6 +80,11 @@ def load_feed(path: Path, url: str | None = None) -> Feed:
         raise FeedError(f"{path}: [feed] needs {', '.join(missing)}")
     if meta["paging"] not in PAGINGS:
         raise FeedError(f"{path}: paging '{meta['paging']}' is not one of {', '.join(PAGINGS)}")
+    covers = meta.get("covers") or {}
+    unknown = [t for t in covers if t not in {s.value for s in ServiceType}]
+    if unknown:
+        raise FeedError(f"{path}: [feed.covers] names no type '{unknown[0]}': use one of "
+                        f"{', '.join(t.value for t in ServiceType)}")
     try:
         keywords = tuple((re.compile(pattern), _typing(value, path)) for pattern, value in
                          (doc.get("keywords") or {}).items())
@@ -91,7 +96,7 @@ def load_feed(path: Path, url: str | None = None) -> Feed:
         terms={_norm(k): _typing(v, path) for k, v in (doc.get("terms") or {}).items()},
         audiences={_norm(k): _typing(v, path) for k, v in (doc.get("audiences") or {}).items()},
         keywords=keywords,
-        covers={t: frozenset(codes) for t, codes in (meta.get("covers") or {}).items()})
+        covers={t: frozenset(codes) for t, codes in covers.items()})
 
 
 def _typing(value: str, path: Path) -> Typing:
