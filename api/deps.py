@@ -36,9 +36,9 @@ class AppState:
         """What the directory covers (the claims are read again only when the store file changes)."""
         if self._coverage_store is None:
             self._coverage_store = CoverageStore(self.settings.directory_path)
-        claims = self._coverage_store.claims()
+        claims, pending = self._coverage_store.snapshot()
         if self._coverage is None or self._coverage.claims is not claims:
-            self._coverage = CoverageMap(claims, SmallAreaTable.load(self.settings.data_dir))
+            self._coverage = CoverageMap(claims, SmallAreaTable.load(self.settings.data_dir), pending)
         return self._coverage
 
 

@@ -166,6 +166,8 @@ class CoverageOut(BaseModel):
     share_of_adults: float = Field(description="Share of the area's adults (16+) living where it is covered.")
     as_of: str | None = Field(description="Date (YYYY-MM-DD) of the oldest claim it rests on.")
     based_on: list[str] = Field(description="'sync:<source>' or 'curated:<table>'.")
+    pending_review: int = Field(description="Candidates of this type here awaiting a maintainer's review (for a "
+                                            "home: in its ICB); they are not shown until accepted.")
     says: str = Field(description="In words: what it means when none is found here.")
 
     @classmethod
@@ -177,10 +179,11 @@ class TypeSummaryOut(BaseModel):
     service_type: str
     in_home_icb: int
     nearest: MatchResultOut | None
-    found: Literal["found", "none_found", "not_yet_covered"] = Field(description=(
+    found: Literal["found", "none_found", "awaiting_review", "not_yet_covered"] = Field(description=(
         "found: this answer lists some of this type; none_found: none, and the directory covers the home's "
-        "area for this type; not_yet_covered: none, but rehabmap holds no such data for the home's area yet "
-        "(or only for part of it), so none found does not mean there are none."))
+        "area for this type; awaiting_review: none confirmed, but candidates in the home's ICB await a "
+        "maintainer's review; not_yet_covered: none, but rehabmap holds no such data for the home's area yet "
+        "(or only for part of it). Only none_found means there are none."))
     coverage: CoverageOut = Field(description="Coverage of the home's area for this type.")
 
 
@@ -193,6 +196,14 @@ class HomeOut(BaseModel):
     lad_code: str | None
     lad_name: str | None
     precision: str
+
+
+def _found(listed: bool, coverage: Coverage) -> Literal["found", "none_found", "awaiting_review", "not_yet_covered"]:
+    if listed:
+        return "found"
+    if coverage.pending_review:
+        return "awaiting_review"
+    return "none_found" if coverage.covered else "not_yet_covered"
 
 
 class MatchOut(BaseModel):
@@ -213,8 +224,7 @@ class MatchOut(BaseModel):
             summary=[TypeSummaryOut(service_type=t.service_type.value, in_home_icb=t.in_home_icb,
                                     nearest=MatchResultOut.of(t.nearest, today, verify_after_days)
                                     if t.nearest else None,
-                                    found="found" if t.service_type in listed else "none_found"
-                                    if coverage[t.service_type].covered else "not_yet_covered",
+                                    found=_found(t.service_type in listed, coverage[t.service_type]),
                                     coverage=CoverageOut.of(coverage[t.service_type]))
                      for t in response.summary],
             current_placement_km=None if response.current_placement_km is None

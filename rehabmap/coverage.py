@@ -24,9 +24,9 @@ import csv
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -49,6 +49,12 @@ CREATE TABLE IF NOT EXISTS coverage_claims (
     as_of TEXT NOT NULL,
     verified_by TEXT,
     PRIMARY KEY (basis, category, area_code)
+);
+CREATE TABLE IF NOT EXISTS coverage_pending (
+    category TEXT NOT NULL,
+    area_code TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (category, area_code)
 );
 """
 
@@ -84,6 +90,7 @@ class Coverage:
     share: float                   # of the area's adults living inside claimed areas (1.0 or 0.0 for a home)
     as_of: str | None              # the oldest date among the claims it rests on
     bases: tuple[str, ...] = ()    # what it rests on: "sync:cqc", "curated:ips_services.csv"
+    pending_review: int = 0        # candidates of this type located here that await a maintainer's decision
 
     @property
     def covered(self) -> bool:
@@ -91,11 +98,16 @@ class Coverage:
 
     def to_dict(self) -> dict[str, Any]:
         return {"category": self.category, "status": self.status, "share_of_adults": round(self.share, 4),
-                "as_of": self.as_of, "based_on": list(self.bases), "says": self.none_found()}
+                "as_of": self.as_of, "based_on": list(self.bases), "pending_review": self.pending_review,
+                "says": self.none_found()}
 
     def none_found(self) -> str:
         """What finding none here means, in words a person reads: 'none found' only where it is covered."""
         label = category_label(self.category)
+        if self.pending_review:
+            candidates = "1 candidate awaits" if self.pending_review == 1 else f"{self.pending_review} candidates await"
+            return (f"None confirmed yet: {candidates} review by the directory's maintainers here, so none found "
+                    f"does not mean there are none.")
         if self.status == "covered":
             return f"None found. The directory holds complete {label} data for this area (as of {self.as_of})."
         if self.status == "partly_covered":
@@ -163,6 +175,7 @@ class CoverageMap:
 
     claims: Sequence[Claim]
     table: SmallAreaTable
+    pending: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (type, area code) -> held candidates
     _masks: dict[str, tuple[np.ndarray, tuple[Claim, ...]]] = field(default_factory=dict, repr=False)
 
     def _covered_rows(self, category: str) -> tuple[np.ndarray, tuple[Claim, ...]]:
@@ -185,7 +198,8 @@ class CoverageMap:
         in_area[rows] = True
         relevant = tuple(c for c in used if in_area[self.table.members(c.area_code)].any())
         status: Status = "covered" if total and inside == total else "partly_covered" if inside else "not_covered"
-        return _answer(category, status, share, relevant, oldest=True)
+        return replace(_answer(category, status, share, relevant, oldest=True),
+                       pending_review=self.pending.get((category.split(":", 1)[0], code), 0))
 
     def for_home(self, area_codes: Iterable[str | None], category: str) -> Coverage:
         codes = {c for c in area_codes if c}
@@ -194,8 +208,10 @@ class CoverageMap:
         codes |= {ENGLAND} | ({utla} if utla else set())
         _mask, used = self._covered_rows(category)
         covering = tuple(c for c in used if c.area_code in codes)
-        return _answer(category, "covered" if covering else "not_covered", 1.0 if covering else 0.0, covering,
-                       oldest=False)
+        icb = next((c for c in codes if c in self.table.codes_of("icb")), None)
+        return replace(_answer(category, "covered" if covering else "not_covered", 1.0 if covering else 0.0,
+                               covering, oldest=False),
+                       pending_review=self.pending.get((category.split(":", 1)[0], icb or ""), 0))
 
     def for_request(self, area_codes: Iterable[str | None], service_type: ServiceType,
                     subtypes: Iterable[str] = ()) -> Coverage:
@@ -205,7 +221,7 @@ class CoverageMap:
         answers = [self.for_home(codes, category) for category in wanted]
         worst = min(answers, key=lambda a: a.share)
         return Coverage(service_type.value, worst.status, worst.share, worst.as_of,
-                        tuple(dict.fromkeys(b for a in answers for b in a.bases)))
+                        tuple(dict.fromkeys(b for a in answers for b in a.bases)), worst.pending_review)
 
 
 def none_found_lines(coverage: CoverageMap, home_codes: Iterable[str | None], asked: Iterable[ServiceType],
@@ -260,7 +276,7 @@ class CoverageStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._cache: tuple[tuple[int, ...], list[Claim]] | None = None
+        self._cache: tuple[tuple[int, ...], tuple[list[Claim], dict[tuple[str, str], int]]] | None = None
         self._lock = threading.Lock()
 
     @contextmanager
@@ -284,25 +300,43 @@ class CoverageStore:
             conn.executemany("INSERT OR REPLACE INTO coverage_claims VALUES (?, ?, ?, ?, ?)", rows)
             conn.execute("COMMIT")
 
+    def replace_pending(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """The candidates awaiting review, per (type, area code), all at once."""
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("DELETE FROM coverage_pending")
+            conn.executemany("INSERT INTO coverage_pending VALUES (?, ?, ?)",
+                             [(t, a, n) for (t, a), n in sorted(counts.items()) if n])
+            conn.execute("COMMIT")
+
     def touch(self, basis: str, as_of: str) -> None:
         """A source synced successfully again: its claims hold as of `as_of`."""
         with self._connect() as conn:
             conn.execute("UPDATE coverage_claims SET as_of = ? WHERE basis = ?", (as_of, basis))
 
     def claims(self) -> list[Claim]:
+        return self.snapshot()[0]
+
+    def snapshot(self) -> tuple[list[Claim], dict[tuple[str, str], int]]:
+        """The claims and the candidates awaiting review, read together (and again only once the file has
+        changed)."""
         if not self.path.is_file():
-            return []
+            return [], {}
         stamp = _stamp(self.path)
         with self._lock:
             if self._cache is not None and self._cache[0] == stamp:
                 return self._cache[1]
         with self._connect() as conn:
+            conn.execute("BEGIN")
             rows = conn.execute("SELECT category, area_code, basis, as_of, verified_by FROM coverage_claims "
                                 "ORDER BY basis, category, area_code").fetchall()
-        claims = [Claim(*row) for row in rows]
+            pending = {(t, a): n for t, a, n in conn.execute("SELECT category, area_code, count "
+                                                             "FROM coverage_pending")}
+            conn.execute("COMMIT")
+        found = ([Claim(*row) for row in rows], pending)
         with self._lock:
-            self._cache = (stamp, claims)
-        return claims
+            self._cache = (stamp, found)
+        return found
 
 
 def _stamp(path: Path) -> tuple[int, ...]:
@@ -319,4 +353,5 @@ def _stamp(path: Path) -> tuple[int, ...]:
 
 
 def coverage_map(store: CoverageStore, data_dir: Path) -> CoverageMap:
-    return CoverageMap(store.claims(), SmallAreaTable.load(data_dir))
+    claims, pending = store.snapshot()
+    return CoverageMap(claims, SmallAreaTable.load(data_dir), pending)

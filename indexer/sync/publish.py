@@ -9,9 +9,11 @@ in the index as inactive (out of every search, still there for its id and histor
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
-from indexer.sync.store import ReviewRow, StoredRecord
+from indexer.sync.store import ReviewRow, StoredRecord, SyncStore
+from rehabmap.coverage import ENGLAND, CoverageStore
 
 REVIEW_SOURCE = "review"  # field_sources value of a type a maintainer decided
 
@@ -51,3 +53,16 @@ def with_type(service: dict[str, Any], service_type: str | None, subtype: str | 
     out["field_sources"] = {**out.get("field_sources", {}), "service_type": REVIEW_SOURCE,
                             "subtype": REVIEW_SOURCE}
     return out
+
+
+def record_pending(store: SyncStore) -> None:
+    """Tell coverage where candidates await review, per proposed type and area (ICB, sub-ICB, local
+    authority, region, England): where they are, "none found" is not yet the whole truth."""
+    reviews = {r.key: r for r in store.reviews()}
+    counts: Counter[tuple[str, str]] = Counter()
+    for record in store.records():
+        if record.proposed_type and record.service and held(record, reviews.get(record.key)):
+            areas = record.service.get("areas") or {}
+            codes = {areas.get(k) for k in ("icb_code", "sub_icb_code", "lad_code", "region_code")} | {ENGLAND}
+            counts.update((record.proposed_type, code) for code in codes if code)
+    CoverageStore(store.path).replace_pending(counts)

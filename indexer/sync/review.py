@@ -20,7 +20,7 @@ from indexer.sync.codec import enrichment_from_json, item_from_json
 from indexer.sync.enrich import Enrichments, enriched
 from indexer.sync.items import Evidence
 from indexer.sync.live import LiveIndex
-from indexer.sync.publish import shown, with_type
+from indexer.sync.publish import record_pending, shown, with_type
 from indexer.sync.store import Audit, ReviewRow, ReviewState, StoredRecord, SyncStore, now
 from rehabmap.directory import Change
 from rehabmap.errors import DomainError, InvalidValue, ServiceNotFound
@@ -192,6 +192,7 @@ class ReviewQueue:
                 live_changed.add(record.key)
                 records.append(record)
         self.store.write(records, rows, audits, live_changed=live_changed)
+        record_pending(self.store)
         if self.live is not None:
             self.live.catch_up(self.store)
         return [self.item(record.service_id) for record, _ in decisions]

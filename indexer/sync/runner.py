@@ -44,7 +44,7 @@ from indexer.sync.codec import (
 from indexer.sync.enrich import Enrichments, enriched
 from indexer.sync.items import Connector, Enrichment, Gone, Outcome, Refused, SourceItem
 from indexer.sync.live import LiveIndex
-from indexer.sync.publish import held, shown
+from indexer.sync.publish import held, record_pending, shown
 from indexer.sync.store import Audit, ReviewRow, StoredEnrichment, StoredRecord, SyncStore, now
 from rehabmap.coverage import Claim, CoverageStore
 from rehabmap.directory import Change
@@ -61,6 +61,13 @@ _PROBE_TYPE = ServiceType.vcfse  # stands in for an unknown type while the rest 
 class SyncBusy(DomainError):
     code = "sync_busy"
     status = 409
+
+
+class SyncInterrupted(DomainError):
+    """The source failed part way (after its retries); the pages committed before are kept for the next run."""
+
+    code = "sync_interrupted"
+    status = 502
 
 
 @dataclass(frozen=True)
@@ -211,6 +218,7 @@ class SyncRunner:
                                  live_changed=plan.live_changed, complete=connector.complete, started_at=started,
                                  report=report.to_dict())
             self._cover(connector)
+            record_pending(self.store)
             report.live_written = caught_up + (self.live.catch_up(self.store) if self.live is not None else 0)
             return report
 
@@ -229,9 +237,14 @@ class SyncRunner:
         earlier = [outcome_from_json(kind, payload) for kind, payload in self.store.staged(connector.name)]
         state = _PageState(self.store, connector.name, dry_run)
         outcomes: Iterator[Outcome] = connector.fetch(state, full=full)
-        for outcome in tqdm(outcomes, desc=f"sync {connector.name}", unit=" records", disable=not self.progress,
-                            leave=False):
-            state.take(outcome)
+        try:
+            for outcome in tqdm(outcomes, desc=f"sync {connector.name}", unit=" records",
+                                disable=not self.progress, leave=False):
+                state.take(outcome)
+        except DomainError as exc:
+            kept = ("" if dry_run else f" What was fetched before it is kept: run 'rehabmap sync "
+                                        f"{connector.name}' again to go on from there.")
+            raise SyncInterrupted(f"{exc.message}{kept}", field=exc.field) from exc
         state.finish()
         return earlier + state.fetched
 

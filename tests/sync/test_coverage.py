@@ -60,6 +60,17 @@ def test_the_words_say_which_answer_applies(table):
         "area yet.")
 
 
+def test_candidates_awaiting_review_are_not_hidden_behind_none_found(table):
+    coverage = CoverageMap([Claim("inpatient_rehab_level1", ENGLAND, "sync:cqc", "2026-11-30")], table,
+                           {("inpatient_rehab_level1", "E54000058"): 1})  # Field House, in Derby and Derbyshire
+    here = coverage.for_home(["E54000058", "E07000032"], "inpatient_rehab_level1")
+    assert here.covered and here.pending_review == 1
+    assert here.none_found() == ("None confirmed yet: 1 candidate awaits review by the directory's maintainers "
+                                 "here, so none found does not mean there are none.")
+    elsewhere = coverage.for_home([WEST_YORKSHIRE, LEEDS], "inpatient_rehab_level1")
+    assert elsewhere.pending_review == 0 and elsewhere.none_found().startswith("None found.")
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory, geodata_dir, geography) -> Path:
     home = make_home(tmp_path_factory.mktemp("coverage") / "home", geodata_dir)
@@ -86,7 +97,7 @@ def test_every_face_says_none_found_or_not_yet_covered(home, data_dir):
         leeds = httpx.get(f"{url}/areas/{LEEDS}", timeout=30).json()
         assert leeds["coverage"]["ips_employment"] == {
             "category": "ips_employment", "status": "covered", "share_of_adults": 1.0, "as_of": "2026-10-01",
-            "based_on": ["curated:ips.csv"], "says": "None found. The directory holds complete Individual "
+            "based_on": ["curated:ips.csv"], "pending_review": 0, "says": "None found. The directory holds complete Individual "
             "Placement and Support (employment) data for this area (as of 2026-10-01)."}
         assert leeds["coverage"]["community_rehab_team"]["status"] == "not_covered"
         region = httpx.get(f"{url}/areas/{YORKSHIRE_REGION}", timeout=30).json()

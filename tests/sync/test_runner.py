@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from indexer.sync.connectors.cqc import SERVICE_TYPES
-from indexer.sync.http import SourceUnavailable
+from indexer.sync.runner import SyncInterrupted
 from indexer.sync.store import SyncStore
 from rehabmap.coverage import CoverageStore
 from rehabmap.directory import Change, Directory
@@ -157,7 +157,7 @@ def test_a_crawl_cut_off_resumes_from_its_last_page(settings, geography, replay)
     pages it had committed; the next run goes on from the page after them, fetches none of their records
     again, and ends with the full result."""
     replay.drop("/cqc/locations", after=40, times=None)
-    with pytest.raises(SourceUnavailable):
+    with pytest.raises(SyncInterrupted, match="What was fetched before it is kept: run 'rehabmap sync cqc' again"):
         run(settings, geography)
     store = SyncStore(settings.directory_path)
     status = store.source_status("cqc")
@@ -277,3 +277,41 @@ def test_an_enrichment_fills_what_a_record_lacks_adds_evidence_and_never_a_type(
     stored = SyncStore(settings.directory_path).record("listed", "1-112845365")
     assert stored.service.get("email") is None
     assert queue.item("listed:1-112845365").evidence == field_house.evidence
+
+
+def test_a_record_the_source_now_refuses_is_retired_not_kept(settings, geography, replay):
+    """CQC no longer registers a care home for mental health: the connector refuses it, and the home it made
+    leaves the directory (retired, with the reason) rather than staying as if it were still on the pathway."""
+    run(settings, geography)
+    replay.cqc.alter(ASHTON, specialisms=[{"name": "Dementia"}])
+    report = run(settings, geography, force=True)
+    [rejected] = report.rejected
+    assert rejected.service_id == f"cqc:{ASHTON}" and "with no mental health specialism" in rejected.note
+    [retired] = report.retired
+    assert retired.service_id == f"cqc:{ASHTON}"
+    assert retired.note.startswith("the source's record can no longer be used: not a rehab pathway service")
+    assert index_record(settings.home, f"cqc:{ASHTON}")["status"] == "inactive"
+
+
+def test_discarding_a_stopped_run_goes_back_to_the_last_applied_state(settings, geography, replay):
+    """--discard drops what a stopped run fetched and its cursor: the next run asks for the same window again,
+    so nothing the source said is lost."""
+    run(settings, geography)
+    replay.cqc.deregister(GROVELANDS, date(2021, 3, 1))
+    replay.cqc.deregister(ASHTON, date(2021, 3, 2))
+    assert run(settings, geography).stopped
+    store = SyncStore(settings.directory_path)
+    assert store.abandon_run("cqc") == 2
+    status = store.source_status("cqc")
+    assert status.staged == 0 and status.pending is None and status.run_started_at is None
+    report = run(settings, geography, force=True)
+    assert {line.service_id for line in report.retired} == {f"cqc:{ASHTON}", f"cqc:{GROVELANDS}"}
+
+
+def test_two_runs_of_one_source_never_overlap(settings, geography):
+    from indexer.sync.runner import SyncBusy
+
+    with SyncStore(settings.directory_path).run_lock("cqc") as mine:
+        assert mine
+        with pytest.raises(SyncBusy, match="Another 'rehabmap sync cqc' is running"):
+            run(settings, geography)

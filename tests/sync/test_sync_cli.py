@@ -52,11 +52,19 @@ def test_sync_review_and_match_end_to_end(tmp_path, geodata_dir, data_dir, repla
     shown = rehabmap(home, data_dir, None, "review", "show", FIELD_HOUSE)
     assert "a mental health hospital: a candidate inpatient rehabilitation unit" in shown.stdout
 
-    accepted = rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE, "--level", "1")
-    assert accepted.returncode == 0, accepted.stderr
-    assert f"accepted {FIELD_HOUSE} (Field House) as inpatient_rehab_level1" in accepted.stdout
-
     with serving(home, data_dir) as url:
+        # Held: not shown, and the summary does not pretend there is none.
+        near = {"home": {"postcode": FIELD_HOUSE_POSTCODE}, "types": ["inpatient_rehab_level1"],
+                "max_distance_km": 5}
+        answer = httpx.post(f"{url}/match", json=near, timeout=30).json()
+        assert answer["results"] == []
+        assert answer["summary"][0]["found"] == "awaiting_review"
+        assert answer["summary"][0]["coverage"]["pending_review"] == 1
+
+        accepted = rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE, "--level", "1")
+        assert accepted.returncode == 0, accepted.stderr
+        assert f"accepted {FIELD_HOUSE} (Field House) as inpatient_rehab_level1" in accepted.stdout
+
         body = {"home": {"postcode": FIELD_HOUSE_POSTCODE}, "types": ["inpatient_rehab_level1"]}
         answer = httpx.post(f"{url}/match", json=body, timeout=30).json()
         assert answer["results"][0]["id"] == FIELD_HOUSE
