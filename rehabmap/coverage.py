@@ -119,18 +119,17 @@ class Coverage:
 class SmallAreaTable:
     """Every English LSOA with the codes of the areas that contain it, and its adults (16+)."""
 
-    def __init__(self, codes: dict[str, np.ndarray], adults: np.ndarray) -> None:
-        self.codes = codes
+    def __init__(self, codes: dict[str, list[str]], adults: np.ndarray) -> None:
         self.adults = adults
         self._members: dict[str, np.ndarray] = {}
+        self._levels: dict[str, frozenset[str]] = {}
         for level, column in codes.items():
-            order = np.argsort(column, kind="stable")
-            values, starts = np.unique(column[order], return_index=True)
-            for value, rows in zip(values, np.split(order, starts[1:])):
-                self._members[str(value)] = rows
-        self._levels = {level: frozenset(str(c) for c in np.unique(column)) for level, column in codes.items()}
-        lads, first = np.unique(codes["lad"], return_index=True)
-        self._utla_of_lad = {str(lad): str(codes["utla"][i]) for lad, i in zip(lads, first)}
+            rows: dict[str, list[int]] = {}
+            for i, code in enumerate(column):
+                rows.setdefault(code, []).append(i)
+            self._members.update((code, np.array(found, dtype=np.int64)) for code, found in rows.items())
+            self._levels[level] = frozenset(rows)
+        self._utla_of_lad = dict(zip(codes["lad"], codes["utla"]))
 
     @classmethod
     def load(cls, data_dir: Path) -> SmallAreaTable:
@@ -161,12 +160,15 @@ def _load_table(path: Path) -> SmallAreaTable:
     columns: dict[str, list[str]] = {level: [] for level in _LEVEL_COLUMNS}
     adults: list[int] = []
     with open(path, newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            for level, column in _LEVEL_COLUMNS.items():
-                columns[level].append(row[column])
-            adults.append(int(row["pop_total_c2021"]) - int(row["pop_15_under"]))
-    return SmallAreaTable({k: np.array(v, dtype=object) for k, v in columns.items()},
-                          np.array(adults, dtype=np.int64))
+        rows = csv.reader(handle)
+        header = next(rows)
+        at = {level: header.index(column) for level, column in _LEVEL_COLUMNS.items()}
+        total, young = header.index("pop_total_c2021"), header.index("pop_15_under")
+        for row in rows:
+            for level, i in at.items():
+                columns[level].append(row[i])
+            adults.append(int(row[total]) - int(row[young]))
+    return SmallAreaTable(columns, np.array(adults, dtype=np.int64))
 
 
 @dataclass

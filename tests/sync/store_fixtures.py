@@ -27,6 +27,7 @@ from indexer.sync.store import SyncStore
 from indexer.sync.wiring import open_live
 from rehabmap.config import Settings
 from tests.api.conftest import LiveServer, _free_port, _wait_until_up
+from tests.maintain.conftest import Server
 from tests.sync.replay import Replay
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,17 +116,12 @@ def serving(home: Path, data_dir: Path) -> Iterator[str]:
     with log.open("ab") as out:
         process = subprocess.Popen([sys.executable, "-m", "rehabmap", "serve", "--host", "127.0.0.1", "--port",
                                     str(port)], cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT)
-    server = LiveServer(f"http://127.0.0.1:{port}", log, process)
+    url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(server)
-        yield server.url
+        _wait_until_up(LiveServer(url, log, process))
+        yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        Server(url, process, log).stop()
 
 
 class ListedConnector:
