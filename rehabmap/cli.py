@@ -69,6 +69,7 @@ def index_command(sources: tuple[Path, ...], mapping: Path | None, max_drop_shar
     the live services without --force."""
     from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, build_index, chain
     from indexer.sources import load_source
+    from indexer.sync.rebuild import with_directory
     from rehabmap.directory import Directory
     from rehabmap.edits import OverlayWriter
     from rehabmap.index.base import IndexWriter
@@ -81,7 +82,8 @@ def index_command(sources: tuple[Path, ...], mapping: Path | None, max_drop_shar
 
     settings = get_settings()
     placer = GeographyPlacer(open_geography(settings))
-    rows = chain(*(load_source(path, mapping=mapping) for path in sources))
+    rows = with_directory(settings.directory_path, sources, chain(*(load_source(path, mapping=mapping)
+                                                                    for path in sources)))
     live_writer = open_writer(settings)
     directory = Directory.existing(settings.directory_path)
     writer: IndexWriter = live_writer
@@ -119,6 +121,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
 def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, own_icb, accepting,
                   confirmed, current_postcode, limit) -> None:
     """Rank the options nearest a person's home that meet their needs."""
+    from rehabmap.coverage import CoverageStore, coverage_map, none_found_lines
     from rehabmap.runtime import open_backend, open_geography
 
     settings = get_settings()
@@ -137,6 +140,10 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
     response = match(open_backend(settings), home, request, date.today())
     click.echo(f"Home: {home.label} — {home.areas.icb_name} ({home.areas.icb_code}), {home.areas.lad_name}")
     click.echo(render_table(response))
+    for line in none_found_lines(coverage_map(CoverageStore(settings.directory_path), settings.data_dir),
+                                 home.areas.codes(), [t.service_type for t in response.summary],
+                                 [r.service.service_type for r in response.results], request.subtypes or ()):
+        click.echo(line)
 
 
 def render_table(response: MatchResponse) -> str:
@@ -187,3 +194,13 @@ def _register_maintain() -> None:
 
 
 _register_maintain()
+
+
+def _register_sync() -> None:
+    from rehabmap.sync_cli import COMMANDS
+
+    for command in COMMANDS:
+        main.add_command(command)
+
+
+_register_sync()

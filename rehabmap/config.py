@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rehabmap.errors import DomainError
@@ -49,6 +49,8 @@ class Settings(BaseSettings):
         "the gap analysis); a later build deletes it once this has passed."))
     capacity_max_age_days: int = Field(default=14, ge=1, le=365, description=(
         "A capacity report older than this many days reads as unknown in every answer and export."))
+    sync_max_change_share: float = Field(default=0.25, ge=0, le=1, description=(
+        "A sync that would change or retire more than this share of a source's records stops unless --force."))
     log_level: str = "INFO"
     index_max_drop_share: float = Field(default=0.2, ge=0.0, le=1.0, description=(
         "The largest share (0 to 1) of the live index's services a rebuild may drop; `rehabmap index` "
@@ -90,6 +92,36 @@ class Settings(BaseSettings):
             raise ValueError(f"REHABMAP_TOKEN_EXPIRY_DAYS ({self.token_expiry_days}) is more than "
                              f"REHABMAP_TOKEN_MAX_EXPIRY_DAYS ({self.token_max_expiry_days})")
         return self
+
+    # Sources a sync reads (indexer/sync/connectors/__init__.py says what each is; keys are SecretStr, so they
+    # never appear in a repr, a log line or an error). Rates are requests per second, per source.
+    cqc_api_url: str = "https://api.service.cqc.org.uk/public/v1"
+    cqc_api_key: SecretStr | None = Field(default=None, description="CQC API 'Syndication' subscription key.")
+    cqc_rate: float = Field(default=5.0, gt=0)
+    cqc_page_size: int = Field(default=1000, ge=1, le=1000)
+    cqc_ratings_url: str | None = Field(default=None, description=(
+        "This month's CQC 'Latest ratings' file (.ods or .csv); CQC renames it monthly."))
+    cqc_directory_url: str | None = Field(default=None, description="This month's CQC care directory CSV.")
+    cqc_hsca_url: str | None = Field(default=None, description="This month's CQC 'HSCA Active Locations' .ods.")
+    cqc_files_rate: float = Field(default=1.0, gt=0)
+    ods_url: str = "https://files.digital.nhs.uk/assets/ods/current"
+    ods_reports: list[str] = Field(default_factory=lambda: ["ets", "ephpsite"])
+    ods_rate: float = Field(default=1.0, gt=0)
+    nhs_service_search_url: str = "https://api.service.nhs.uk/service-search-api"
+    nhs_service_search_key: SecretStr | None = Field(default=None, description="NHS website Service Search key.")
+    nhs_service_search_rate: float = Field(default=10.0, gt=0)
+    charity_url: str = "https://ccewuksprdoneregsadata1.blob.core.windows.net/data/json"
+    charity_rate: float = Field(default=1.0, gt=0)
+    oruk_feeds_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parents[1] / "mappings" / "feeds",
+                                 description="One <feed>.toml per ORUK feed: its URL, paging and taxonomy mapping.")
+    oruk_feed_urls: dict[str, str] = Field(default_factory=dict, description=(
+        'Feed URLs by feed name, overriding the feed files, as JSON: {"bristol": "https://..."}.'))
+    oruk_rate: float = Field(default=2.0, gt=0)
+    sync_timeout: float = Field(default=30.0, gt=0, description="Seconds to connect, and between bytes read.")
+    sync_retries: int = Field(default=5, ge=0)
+    sync_backoff_max: float = Field(default=60.0, gt=0)
+    sync_retry_after_max: float = Field(default=120.0, ge=0, description=(
+        "A source asking (Retry-After) to wait longer than this many seconds is treated as down for this run."))
 
     @property
     def geodata_dir(self) -> Path:

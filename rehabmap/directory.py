@@ -40,7 +40,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -341,6 +341,22 @@ class Directory:
                               json.loads(new) if new is not None else None)
                    for entry_id, entry_uuid, at, actor, action, rtype, rid, fname, old, new in rows]
         return entries, int(total)
+
+    # --- for the stores that keep tables of their own in this file (the sync store, coverage claims) ---------
+
+    def connection(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._connect()
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A write transaction on the file: another store's writes and the audit rows it appends
+        (`append_audit`) commit together or not at all."""
+        return self._transaction()
+
+    @staticmethod
+    def append_audit(conn: sqlite3.Connection, actor: str, action: str, resource_type: str, resource_id: str,
+                     changes: Sequence[Change], at: str) -> int:
+        """Audit rows appended inside a transaction on this file (a retirement by a sync, a review decision)."""
+        return Directory._audit(conn, actor, action, resource_type, resource_id, changes, at)
 
     # --- overlay ------------------------------------------------------------------------------------
 

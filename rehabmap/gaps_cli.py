@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from rehabmap.coverage import CoverageMap, CoverageStore, coverage_map, scorecard_with_coverage
 from rehabmap.gaps import (
     ALL_CATEGORIES,
     AreaGapReport,
@@ -32,8 +33,10 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def render_scorecard(report: AreaGapReport, furthest: int = 0) -> str:
-    """The scorecard: one row per type (subtypes indented), then what is missing and what to look at."""
+def render_scorecard(report: AreaGapReport, furthest: int = 0, coverage: CoverageMap | None = None) -> str:
+    """The scorecard: one row per type (subtypes indented), then what is missing and what to look at. With
+    `coverage`, a type absent inside the area is MISSING only where the directory covers the area for it, and
+    NOT COVERED where rehabmap holds no such data there yet."""
     options = report.options
     lines = [f"{report.name} ({report.code}) — {LEVEL_LABELS.get(report.level, report.level)}",
              (f"Adults (16+): {int(report.ind.adult_pop[report.g]):,} in {int(report.ind.small_areas[report.g]):,} "
@@ -46,7 +49,7 @@ def render_scorecard(report: AreaGapReport, furthest: int = 0) -> str:
     for row in report.scorecard_rows():
         category = parse_category(row["category"])
         name = row["category"] if category.is_part else f"  {row['category'].split(':', 1)[1]}"
-        status = "present" if row["present"] else "MISSING"
+        status = "present" if row["present"] else _absent(row["category"], report.code, coverage)
         if row["fallback_far"]:
             status += ", fallback far"
         rows.append([name, str(row["count"]),
@@ -58,18 +61,25 @@ def render_scorecard(report: AreaGapReport, furthest: int = 0) -> str:
                      status])
     lines.append(grid(rows, right={1, 2, 3, 4, 5, 6, 7}))
     card = report.scorecard()
+    if coverage is not None:
+        card = scorecard_with_coverage(card, report.code, coverage)
     lines.append("")
     if report.level == "england":
         lines.append("England as a whole: every service counts as inside.")
     else:
         present = sum(1 for part in card["parts"] if part["present"])
-        if card["missing"]:
-            lines.append(f"Pathway: {present} of {len(card['parts'])} parts present inside the area. "
-                         f"MISSING: {', '.join(card['missing'])}.")
+        if card["missing"] or card.get("not_covered"):
+            lines.append(f"Pathway: {present} of {len(card['parts'])} parts present inside the area."
+                         + (f" MISSING: {', '.join(card['missing'])}." if card["missing"] else ""))
         else:
             lines.append(f"Pathway: all {len(card['parts'])} parts present inside the area.")
+        if card.get("not_covered"):
+            lines.append(f"NOT COVERED (rehabmap holds no such data for this area yet, so none found means "
+                         f"nothing): {', '.join(card['not_covered'])}.")
         if card["missing_subtypes"]:
             lines.append(f"Subtypes missing inside the area: {', '.join(card['missing_subtypes'])}.")
+        if card.get("not_covered_subtypes"):
+            lines.append(f"Subtypes not covered: {', '.join(card['not_covered_subtypes'])}.")
         for key, provider in card["nearest_out_of_area_for_missing"].items():
             if provider is None:
                 lines.append(f"  {key}: no service of this type anywhere in England.")
@@ -98,6 +108,12 @@ def render_scorecard(report: AreaGapReport, furthest: int = 0) -> str:
                             _km(item["distance_km"]), item["nearest_id"] or "-"])
             lines.append(grid(sub, right={3, 4}))
     return "\n".join(lines)
+
+
+def _absent(category: str, area_code: str, coverage: CoverageMap | None) -> str:
+    if coverage is None or coverage.for_area(area_code, category).covered:
+        return "MISSING"
+    return "NOT COVERED"
 
 
 def render_table(table: GapTable, sort: str | None, order: str | None) -> str:
@@ -184,7 +200,8 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
     code = small_areas.find(area)
     report = analysis.area(code, options, categories)
     n_furthest = furthest if furthest is not None else (options.furthest if types else 0)
-    click.echo(render_scorecard(report, n_furthest))
+    click.echo(render_scorecard(report, n_furthest, coverage_map(CoverageStore(settings.directory_path),
+                                                                 settings.data_dir)))
     if csv_path:
         csv_path.write_text(csv_text(report.scorecard_rows()), encoding="utf-8")
         click.echo(f"\nwrote {csv_path}")

@@ -20,7 +20,9 @@ Standard HSDS fields carry the rest: `minimum_age`/`maximum_age`, `application_p
 also in `name`; a polygon as GeoJSON `extent` with `extent_type` "geojson").
 
 Feeds that do not use rehabmap's taxonomy still import: their term names, the service's name and
-descriptions become label text for the classifier (see `oruk_to_fields`).
+descriptions become label text for the classifier (see `oruk_to_fields`). ORUK v1 feeds (the API most council
+directories publish) name things differently, and are read too: `physical_addresses`, `service_taxonomys`,
+and ages in `eligibilitys`.
 """
 
 from __future__ import annotations
@@ -333,8 +335,8 @@ def oruk_to_fields(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
         "website": obj.get("url"),
         "email": obj.get("email") or _first(c.get("email") for c in _all_contacts(obj)),
         "referral_route": obj.get("application_process"),
-        "min_age": obj.get("minimum_age"),
-        "max_age": obj.get("maximum_age"),
+        "min_age": obj.get("minimum_age", _v1_age(obj, "minimum_age", min)),
+        "max_age": obj.get("maximum_age", _v1_age(obj, "maximum_age", max)),
         "last_verified": obj.get("assured_date"),
         "organisation": (obj.get("organization") or {}).get("name"),
         "phone": _first(p.get("number") for p in _all_phones(obj)),
@@ -375,9 +377,21 @@ def oruk_to_fields(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
             fields[term.code] = value
     fields["needs_met"], fields["needs_not_met"] = met, not_met
     label_parts = [obj.get("name"), obj.get("alternate_name"), obj.get("description"),
-                   obj.get("eligibility_description"), *foreign_terms]
+                   obj.get("eligibility_description"), *foreign_terms, *v1_terms(obj)]
     return ({k: v for k, v in fields.items() if v not in (None, "", [])},
             " | ".join(p.strip() for p in label_parts if p and p.strip()))
+
+
+def v1_terms(obj: dict[str, Any]) -> list[str]:
+    """The names of an ORUK v1 service's taxonomy terms (`service_taxonomys[].taxonomy.name`)."""
+    return [str(t["taxonomy"]["name"]) for t in obj.get("service_taxonomys") or []
+            if isinstance(t, dict) and isinstance(t.get("taxonomy"), dict) and t["taxonomy"].get("name")]
+
+
+def _v1_age(obj: dict[str, Any], key: str, pick: Any) -> Any:
+    """ORUK v1 states ages per eligibility; the widest range of them is the service's."""
+    ages = [e[key] for e in obj.get("eligibilitys") or [] if isinstance(e, dict) and e.get(key) is not None]
+    return pick(ages) if ages else None
 
 
 def _status(value: Any) -> str | None:
@@ -414,7 +428,7 @@ def _all_phones(obj: dict[str, Any]) -> list[dict[str, Any]]:
 def _location_fields(obj: dict[str, Any]) -> dict[str, Any]:
     locations = [sal.get("location") or {} for sal in obj.get("service_at_locations") or []]
     location = locations[0] if locations else {}
-    addresses = location.get("addresses") or []
+    addresses = location.get("addresses") or location.get("physical_addresses") or []  # HSDS 3 or ORUK v1
     address = next((a for a in addresses if a.get("address_type") == "physical"), addresses[0] if addresses else {})
     identifier_type = str(location.get("external_identifier_type") or "")
     return {

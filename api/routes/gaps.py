@@ -24,11 +24,13 @@ from fastapi.responses import Response
 from api.deps import AppState, State
 from api.schemas import ERRORS
 from geodata.layout import AreaLevel
+from rehabmap.coverage import scorecard_with_coverage, split_missing
 from rehabmap.errors import InvalidValue, UnknownArea
 from rehabmap.gaps import (
     INDICATORS,
     GapAnalysis,
     GapOptions,
+    GapTable,
     analysis_for,
     parse_categories,
     parse_category,
@@ -71,6 +73,19 @@ def _analysis(state: AppState) -> GapAnalysis:
     return analysis_for(state.backend, state.settings.data_dir, state.geography.areas)
 
 
+def _table(state: AppState, level: str, options: GapOptions, types: list[str] | None, *,
+           flat: bool = False) -> GapTable:
+    """The all-areas table, each area's absent parts split into missing (covered) and not covered (`flat`:
+    the list as one cell, as the exports write `missing_parts`)."""
+    table = _analysis(state).table(level, options, parse_categories(types))
+    coverage = state.coverage()
+    for row in table.rows():
+        split_missing(row, coverage)
+        if flat:
+            row["not_covered_parts"] = ";".join(row["not_covered_parts"])
+    return table
+
+
 def _options(community_km: float, inpatient_km: float) -> GapOptions:
     return GapOptions(community_km=community_km, inpatient_km=inpatient_km)
 
@@ -99,7 +114,7 @@ def get_gaps(state: State, level: Level = "icb", types: Types = None, sort: Sort
     per 100k adults (16+), population-weighted mean and 90th percentile distance to the nearest service,
     share of adults beyond the threshold, out-of-area reliance and, for inpatient types, the distance if
     local units were full."""
-    table = _analysis(state).table(_level(level), _options(community_km, inpatient_km), parse_categories(types))
+    table = _table(state, _level(level), _options(community_km, inpatient_km), types)
     return table.to_dict(sort, order)
 
 
@@ -110,7 +125,7 @@ def get_gaps_csv(state: State, level: Level = "icb", types: Types = None, sort: 
                  inpatient_km: InpatientKm = 50.0) -> Response:
     """The same table as GET /gaps, one row per area plus England, as a CSV download."""
     level = _level(level)
-    table = _analysis(state).table(level, _options(community_km, inpatient_km), parse_categories(types))
+    table = _table(state, level, _options(community_km, inpatient_km), types, flat=True)
     return Response(table.to_csv(sort, order), media_type=CSV, headers=_attachment(f"rehabmap-gaps-{level}.csv"))
 
 
@@ -120,7 +135,7 @@ def get_gaps_geojson(state: State, level: Level = "icb", types: Types = None,
                      community_km: CommunityKm = 30.0, inpatient_km: InpatientKm = 50.0) -> Response:
     """Areas as GeoJSON polygons carrying the same indicators as GET /gaps, for a GIS."""
     level = _level(level)
-    table = _analysis(state).table(level, _options(community_km, inpatient_km), parse_categories(types))
+    table = _table(state, level, _options(community_km, inpatient_km), types, flat=True)
     body = table.to_geojson(lambda code: _area_geometry(state, code))
     return Response(json.dumps(body, separators=(",", ":")), media_type=GEOJSON,
                     headers=_attachment(f"rehabmap-gaps-{level}.geojson"))
@@ -148,9 +163,13 @@ def get_area_gaps(area_code: AreaCode, state: State, types: Types = None, commun
                   inpatient_km: InpatientKm = 50.0) -> dict:
     """For an ICB (E54…) or local authority (E06…/E07…/E08…/E09…): which parts of the pathway are missing
     inside it (and the nearest out-of-area provider of each), legacy 'locked rehabilitation' labels,
-    and per type the indicators and the ten small areas furthest from a service."""
+    and per type the indicators and the ten small areas furthest from a service. A part absent inside the
+    area is `missing` only where the directory covers the area for it; otherwise it is `not_covered`:
+    rehabmap holds no such data there yet (each part's `coverage` says which, and as of when)."""
     report = _analysis(state).area(area_code, _options(community_km, inpatient_km), parse_categories(types))
-    return report.to_dict()
+    out = report.to_dict()
+    out["scorecard"] = scorecard_with_coverage(out["scorecard"], report.code, state.coverage())
+    return out
 
 
 @router.get("/gaps/{area_code}/smallareas.csv", summary="Small areas with distance to the nearest service",

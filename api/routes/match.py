@@ -10,7 +10,7 @@ from api.schemas import ERRORS, MatchIn, MatchOut
 from rehabmap import matching
 from rehabmap.errors import ServiceNotFound
 from rehabmap.matching import MatchRequest
-from rehabmap.taxonomy import parse_need, parse_subtypes, parse_type
+from rehabmap.taxonomy import SUBTYPES, parse_need, parse_subtypes, parse_type
 
 router = APIRouter(tags=["match"], responses=ERRORS)
 
@@ -18,7 +18,8 @@ router = APIRouter(tags=["match"], responses=ERRORS)
 @router.post("/match", response_model=MatchOut, summary="Rank local options that meet a person's needs")
 async def post_match(body: MatchIn, state: State) -> MatchOut:
     """Options nearest the person's home that meet every stated need, each with why it matched, what is
-    unknown, distance, in/out of the home ICB and, given a current placement, the distance saved."""
+    unknown, distance, in/out of the home ICB and, given a current placement, the distance saved. The summary
+    says per type whether none found means none: only where the directory covers the home's area."""
     # Runs on the event loop, not the threadpool: on the embedded index the whole answer takes about a
     # millisecond, and sixteen threads contending for the GIL cost more than that (bench/RESULTS.md).
     home = locate(state, "home", **body.home.model_dump())
@@ -43,5 +44,11 @@ async def post_match(body: MatchIn, state: State) -> MatchOut:
         include_out_of_catchment=body.include_out_of_catchment, limit=body.limit,
         current_placement=placement)
     response = matching.match(state.backend, home, request, state.today())
-    return MatchOut.of(home, response, matching.RANKING_RULE, state.today(), state.settings.verify_after_days)
+    coverage = state.coverage()
+    subtypes = request.subtypes or ()
+    covered = {t.service_type: coverage.for_request(home.areas.codes(), t.service_type,
+                                                     [s for s in subtypes if s in SUBTYPES.get(t.service_type, ())])
+               for t in response.summary}
+    return MatchOut.of(home, response, matching.RANKING_RULE, covered, state.today(),
+                       state.settings.verify_after_days)
 

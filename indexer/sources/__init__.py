@@ -7,7 +7,8 @@
   JSON (an object with `locationId`, a list of them, or `{"locations": [...]}`);
 * `.csv` → the CQC care directory when its header (under the title block) has that layout; otherwise
   the generic CSV importer, which needs a mapping: `mapping`, a sidecar `<file>.mapping.toml`, or one in
-  `mappings/` whose `match_header` columns are all present.
+  `mappings/` whose `match_header` columns are all present; a curated table (`templates/curated/`,
+  `indexer/sources/curated.py`) is known by its header.
 
 Any of these may be gzipped (`.csv.gz`, `.json.gz`). A file that cannot be read at all gives one
 rejection at line 0 saying why; a bad row gives a rejection for that row and the import goes on. A source
@@ -24,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from indexer.rows import Candidate, Origin, Rejection
-from indexer.sources import cqc, oruk
+from indexer.sources import cqc, curated, oruk
 from indexer.sources.common import FileUnreadable, base_suffix, csv_table, read_text
 from indexer.sources.csv_mapping import MAPPINGS_DIR, MappingError, find_mapping, read_mapped
 from rehabmap.errors import shorten
@@ -104,6 +105,10 @@ def _load_csv(path: Path, mapping: Path | None, source: str | None, mappings_dir
         return
     if table is None:
         yield _file_rejection(path, source, "the file is empty")
+        return
+    spec = None if mapping else curated.spec_for(table.header)
+    if spec is not None:  # a curated table from templates/curated/
+        yield from curated.read_curated(table, spec, str(path), source)
         return
     try:
         chosen = find_mapping(path, table.header, mapping, mappings_dir)

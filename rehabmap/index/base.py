@@ -142,9 +142,10 @@ _NOT_OVERLAID = frozenset({"id", "provenance", "field_sources"})
 def overlay_record(current: Service | None, fields: Mapping[str, Any]) -> Service:
     """`current` with the fields (JSON values) laid over it, or the fields as a whole record when there is
     no current one. On an imported record, each laid field is marked as coming from the directory in
-    `field_sources`. The same fields laid twice give the same record. Raises what `Service` validation
-    raises."""
-    if current is None:
+    `field_sources`. Fields that carry `provenance` are a whole record (one a sync wrote, with its own
+    provenance) and replace the current one. The same fields laid twice give the same record. Raises what
+    `Service` validation raises."""
+    if current is None or "provenance" in fields:
         return Service.model_validate(dict(fields))
     data = current.model_dump(mode="json")
     laid = {k: v for k, v in fields.items() if k not in _NOT_OVERLAID}

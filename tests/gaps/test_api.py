@@ -55,7 +55,8 @@ def test_all_icbs_with_england_totals_sorted(client, analysis):
     for area in body["areas"]:
         assert area["types"]["inpatient_rehab_level2"] == expected[area["code"]]["types"]["inpatient_rehab_level2"]
     cornwall = next(a for a in body["areas"] if a["code"] == CORNWALL_ICB)
-    assert cornwall["missing_parts"] == ["inpatient_rehab_level2"]
+    # No source or curated table covers Cornwall here: its absent part is not covered, rather than missing.
+    assert cornwall["missing_parts"] == [] and cornwall["not_covered_parts"] == ["inpatient_rehab_level2"]
     assert body["options"]["adults"].startswith("aged 16 and over")
 
 
@@ -84,7 +85,7 @@ def test_one_area_report(client):
     body = reply.json()
     assert body["area"]["name"] == "NHS Cornwall and the Isles of Scilly Integrated Care Board"
     assert body["area"]["level"] == "icb" and body["area"]["small_areas"] > 300
-    assert "inpatient_rehab_level2" in body["scorecard"]["missing"]
+    assert "inpatient_rehab_level2" in body["scorecard"]["not_covered"] and body["scorecard"]["missing"] == []
     provider = body["scorecard"]["nearest_out_of_area_for_missing"]["inpatient_rehab_level2"]
     assert provider["icb_code"] != CORNWALL_ICB and provider["distance_km"] > 0
     assert len(body["indicators"]) == 14 and len(body["indicators"][0]["furthest_small_areas"]) == 10

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from api.deps import AppState, State
+from rehabmap.coverage import scorecard_with_coverage
 from rehabmap.errors import DomainError
 from rehabmap.index.generation_cache import GenerationCache
 from rehabmap.gaps import (
@@ -233,7 +234,8 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
                f"{thresholds.options.threshold(category):g} km). The figures are in the tables on this page.")
     return page(request, "gaps/area.html", {
         "area": data["area"], "name": name, "code": key, "level_label": LEVEL_LABELS[level],
-        "level": level, "scorecard": data["scorecard"], "indicators": data["indicators"], "chosen": chosen,
+        "level": level, "scorecard": scorecard_with_coverage(data["scorecard"], key, state.coverage()),
+        "indicators": data["indicators"], "chosen": chosen,
         "category": category, "thresholds": thresholds, "errors": errors,
         "threshold_values": {name: fields.get(name) or f"{getattr(thresholds, name):g}"
                              for name in ("community_km", "inpatient_km")},

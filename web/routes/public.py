@@ -52,6 +52,10 @@ def find_category(request: Request, slug: str, state: State) -> HTMLResponse:
     response = matching.match(state.backend, home, MatchRequest(
         types=category.types, max_distance_km=search.within * KM_PER_MILE, limit=MAX_RESULTS), today)
     results = response.results
+    coverage = state.coverage()
+    answers = [coverage.for_request(home.areas.codes(), t) for t in category.types]
+    context["covered"] = all(a.covered for a in answers)
+    context["being_checked"] = any(a.pending_review for a in answers)
     pins = [Pin(n, r.service.lat, r.service.lon, r.service.name) for n, r in enumerate(results, 1)]
     context.update(
         home=home, results=results,
