@@ -69,7 +69,7 @@ def index_command(sources: tuple[Path, ...], mapping: Path | None, max_drop_shar
     the live services without --force."""
     from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, build_index, chain
     from indexer.sources import load_source
-    from indexer.sync.rebuild import with_directory
+    from indexer.sync.rebuild import record_curated_coverage, with_directory
     from rehabmap.directory import Directory
     from rehabmap.edits import OverlayWriter
     from rehabmap.index.base import IndexWriter
@@ -96,6 +96,7 @@ def index_command(sources: tuple[Path, ...], mapping: Path | None, max_drop_shar
     except ImportRefused as refused:
         echo(refused.report)
         raise
+    record_curated_coverage(settings.directory_path, sources)
     echo(report)
 
 

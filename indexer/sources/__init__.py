@@ -26,11 +26,12 @@ from pathlib import Path
 
 from indexer.rows import Candidate, Origin, Rejection
 from indexer.sources import cqc, curated, oruk
-from indexer.sources.common import FileUnreadable, base_suffix, csv_table, read_text
+from indexer.sources.common import CsvTable, FileUnreadable, base_suffix, csv_table, read_text
 from indexer.sources.csv_mapping import MAPPINGS_DIR, MappingError, find_mapping, read_mapped
 from rehabmap.errors import shorten
 
 Row = Candidate | Rejection
+_NONE_STATED = object()  # a curated table whose every row says 'none': it states something, so it is not empty
 
 
 def load_source(path: Path, *, mapping: Path | None = None, source: str | None = None,
@@ -42,6 +43,8 @@ def load_source(path: Path, *, mapping: Path | None = None, source: str | None =
     for row in _rows(path, mapping, source, mappings_dir):
         if isinstance(row, Rejection) and row.origin.line == 0:
             whole_file.append(row)
+        elif row is _NONE_STATED:
+            rows += 1
         else:
             rows += 1
             yield row
@@ -52,7 +55,7 @@ def load_source(path: Path, *, mapping: Path | None = None, source: str | None =
         yield replace(rejection, fatal=not rows)
 
 
-def _rows(path: Path, mapping: Path | None, source: str | None, mappings_dir: Path) -> Iterator[Row]:
+def _rows(path: Path, mapping: Path | None, source: str | None, mappings_dir: Path) -> Iterator[Row | object]:
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if base_suffix(p) == ".json")
         if not files:
@@ -92,7 +95,7 @@ def _load_json(path: Path, source: str | None) -> Iterator[Row]:
                                             "location JSON (with 'locationId')")
 
 
-def _load_csv(path: Path, mapping: Path | None, source: str | None, mappings_dir: Path) -> Iterator[Row]:
+def _load_csv(path: Path, mapping: Path | None, source: str | None, mappings_dir: Path) -> Iterator[Row | object]:
     try:
         text = read_text(path)
         directory = None if mapping else csv_table(text, cqc.is_directory_header, cqc.TITLE_LINES_MAX)
@@ -108,7 +111,14 @@ def _load_csv(path: Path, mapping: Path | None, source: str | None, mappings_dir
         return
     spec = None if mapping else curated.spec_for(table.header)
     if spec is not None:  # a curated table from templates/curated/
-        yield from curated.read_curated(table, spec, str(path), source)
+        lines = list(table.rows)  # a curated table is a few hundred rows at most
+        read = 0
+        for row in curated.read_curated(CsvTable(table.header, table.header_line, iter(lines)), spec, str(path),
+                                        source):
+            read += 1
+            yield row
+        if not read and lines:
+            yield _NONE_STATED
         return
     try:
         chosen = find_mapping(path, table.header, mapping, mappings_dir)

@@ -25,6 +25,10 @@ from indexer.sync.items import Evidence
 from rehabmap.errors import shorten
 from rehabmap.taxonomy import LEGACY_LABEL_TEXTS, NotRehab, ServiceType, classify_label
 
+# CQC's regulated activity and service type names run to ~60 characters each; a refusal quotes a location's whole
+# list (up to four of them), so it can be checked against the register.
+TYPES_QUOTED = 240
+
 SOURCE = "cqc"
 LICENCE = "OGL-UK-3.0"
 TITLE_LINES_MAX = 10  # the directory has a title block of a few lines above its header
@@ -312,9 +316,9 @@ def read_pathway(registration: Registration, source: str = SOURCE) -> PathwayRea
         return _hospital(registration, named, source)
     if _CARE_HOME.search(types) or _SUPPORTED_LIVING.search(types) or registration.care_home:
         if not mental_health:
-            raise NotRehabPathway(f"'{shorten(types or 'care home')}' with no mental health specialism")
+            raise NotRehabPathway(f"'{shorten(types or 'care home', TYPES_QUOTED)}' with no mental health specialism")
         if _older_adults_only(registration.specialisms):
-            raise NotRehabPathway(f"'{shorten(types or 'care home')}' for adults over 65 only")
+            raise NotRehabPathway(f"'{shorten(types or 'care home', TYPES_QUOTED)}' for adults over 65 only")
         is_home = bool(_CARE_HOME.search(types)) or registration.care_home
         kind = next((t for t in registration.service_types if (_CARE_HOME if is_home else _SUPPORTED_LIVING).search(t)),
                     "careHome: Y")
@@ -334,7 +338,7 @@ def read_pathway(registration: Registration, source: str = SOURCE) -> PathwayRea
             evidence.append(Evidence(source, "name", name, "the name says it is a rehabilitation team"))
         return PathwayReading({"service_type": ServiceType.community_rehab_team},
                               "confirmed" if said else "inferred", tuple(evidence), named=said)
-    raise NotRehabPathway(f"CQC service types '{shorten(types or 'none given')}'")
+    raise NotRehabPathway(f"CQC service types '{shorten(types or 'none given', TYPES_QUOTED)}'")
 
 
 def _hospital(registration: Registration, named: Any, source: str) -> PathwayReading:

@@ -31,6 +31,7 @@ from indexer.sources.common import (
     CsvProblem,
     CsvRow,
     CsvTable,
+    FileUnreadable,
     RowParser,
     compact,
     csv_table,
@@ -235,6 +236,9 @@ def table_claims(paths: Sequence[Path]) -> list[Claim]:
 def _table(path: Path) -> tuple[CsvTable, TableSpec] | None:
     if not path.is_file() or not path.name.lower().endswith((".csv", ".csv.gz")):
         return None
-    table = csv_table(read_text(path))
+    try:
+        table = csv_table(read_text(path))
+    except FileUnreadable:  # reported by the import, which reads every source first
+        return None
     spec = spec_for(table.header) if table is not None else None
     return (table, spec) if table is not None and spec is not None else None

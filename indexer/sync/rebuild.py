@@ -6,6 +6,8 @@
   the files), ahead of them, so a synced record is the base a file's older copy of it is merged into.
 * The coverage of the verified curated tables among the sources (`indexer.sources.curated.table_claims`):
   they replace those of the previous rebuild, since a table left out of this one leaves the index with it.
+  They are recorded only once the new index is live (`record_curated_coverage`), so a refused import leaves
+  the coverage of the index still served.
 """
 
 from __future__ import annotations
@@ -26,10 +28,13 @@ from rehabmap.coverage import CoverageStore
 
 def with_directory(directory_path: Path, sources: Sequence[Path],
                    rows: Iterable[Candidate | Rejection]) -> Iterator[Candidate | Rejection]:
-    """A rebuild's rows: the synced records, then the source files' rows; once every row is read, the curated
-    tables' coverage is recorded."""
+    """A rebuild's rows: the synced records, then the source files' rows."""
     yield from synced_rows(directory_path)
     yield from rows
+
+
+def record_curated_coverage(directory_path: Path, sources: Sequence[Path]) -> None:
+    """After a rebuild went live: the coverage its verified curated tables claim replaces the previous one's."""
     claims = table_claims(sources)
     if claims or directory_path.is_file():
         CoverageStore(directory_path).replace("curated:", claims, prefix=True)

@@ -7,7 +7,6 @@ area codes, trust codes and postcodes are real."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,14 @@ from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
 from indexer.sources.curated import TABLES, spec_for
 from indexer.sources.common import csv_table, read_text
-from indexer.sync.rebuild import with_directory
+from indexer.sync.rebuild import record_curated_coverage, with_directory
 from rehabmap.config import Settings
 from rehabmap.coverage import CoverageMap, CoverageStore, SmallAreaTable
 from rehabmap.index.embedded import EmbeddedWriter
 from tests.sync.store_fixtures import index_record, make_home
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "curated"
+SAMPLE = Path(__file__).resolve().parents[2] / "sample"
 WEST_YORKSHIRE, NORTH_EAST_LONDON, GREATER_MANCHESTER = "E54000054", "E54000029", "E54000057"
 LEEDS, CAMBRIDGESHIRE = "E08000035", "E10000003"
 
@@ -52,7 +52,9 @@ def test_the_templates_are_recognised_and_index_nothing(tmp_path, geography):
     for spec in TABLES:
         table = csv_table(read_text(TEMPLATES / spec.file_name))
         assert spec_for(table.header) == spec
-        assert list(load_source(TEMPLATES / spec.file_name)) == []
+        # A blank template is an empty source: an import of it alone is refused, not an empty index.
+        [empty] = load_source(TEMPLATES / spec.file_name)
+        assert empty.fatal and empty.reason == "no rows to import: the file holds no services"
     assert (TEMPLATES / "README.md").is_file()
 
 
@@ -68,7 +70,9 @@ def tables(tmp_path) -> dict[str, Path]:
 def rebuild(home: Path, geography, sources: list[Path]):
     directory = home / "directory.sqlite"
     rows = with_directory(directory, sources, (row for path in sources for row in load_source(path)))
-    return build_index(rows, GeographyPlacer(geography), EmbeddedWriter(home / "index.sqlite"), progress=False)
+    report = build_index(rows, GeographyPlacer(geography), EmbeddedWriter(home / "index.sqlite"), progress=False)
+    record_curated_coverage(directory, sources)
+    return report
 
 
 def test_rows_are_checked_against_the_real_geography_with_file_line_and_column(tmp_path, geography, geodata_dir,
@@ -122,9 +126,32 @@ def test_a_verified_table_makes_its_areas_covered_and_a_rebuild_without_it_uncov
     assert coverage.for_area(LEEDS, "advocacy").status == "not_covered"  # community advocacy is not listed
     assert coverage.for_area(WEST_YORKSHIRE, "community_rehab_team").status == "partly_covered"
 
-    shutil.copyfile(TEMPLATES / "ips_services.csv", tmp_path / "empty.csv")
-    rebuild(home, geography, [tmp_path / "empty.csv"])
+    rebuild(home, geography, [SAMPLE])
     assert CoverageStore(home / "directory.sqlite").claims() == []
+
+
+def test_a_table_whose_every_row_says_none_is_a_statement_not_an_empty_source(tmp_path, geography, geodata_dir):
+    home = make_home(tmp_path / "home", geodata_dir)
+    table = tmp_path / "none.csv"
+    table.write_text(IPS.splitlines()[0] + "\n" + IPS.splitlines()[2] + "\n", encoding="utf-8")
+    assert list(load_source(table)) == []
+    rebuild(home, geography, [SAMPLE, table])
+    claims = CoverageStore(home / "directory.sqlite").claims()
+    assert [(c.category, c.area_code, c.as_of) for c in claims] == [("ips_employment", NORTH_EAST_LONDON,
+                                                                    "2026-09-15")]
+
+
+def test_a_refused_import_leaves_the_coverage_of_the_live_index(tmp_path, geodata_dir, data_dir, tables):
+    from tests.sync.store_fixtures import rehabmap
+
+    home = make_home(tmp_path / "home", geodata_dir)
+    assert rehabmap(home, data_dir, None, "index", str(tables["ips.csv"]), "--no-progress").returncode == 0
+    before = CoverageStore(home / "directory.sqlite").claims()
+    broken = tmp_path / "broken.csv.gz"
+    broken.write_bytes(b"not gzip at all")
+    done = rehabmap(home, data_dir, None, "index", str(tables["advocacy.csv"]), str(broken), "--no-progress")
+    assert done.returncode == 2 and "cannot read the file" in done.stderr, done.stderr
+    assert before and CoverageStore(home / "directory.sqlite").claims() == before
 
 
 def test_index_command_reads_a_curated_table(tmp_path, geodata_dir, data_dir, tables):
