@@ -43,11 +43,11 @@ def load_source(path: Path, *, mapping: Path | None = None, source: str | None =
     for row in _rows(path, mapping, source, mappings_dir):
         if isinstance(row, Rejection) and row.origin.line == 0:
             whole_file.append(row)
-        elif row is _NONE_STATED:
-            rows += 1
-        else:
+        elif isinstance(row, (Candidate, Rejection)):
             rows += 1
             yield row
+        else:  # _NONE_STATED
+            rows += 1
     if not rows and not whole_file:
         what = "its .json files hold" if path.is_dir() else "the file holds"
         whole_file.append(_file_rejection(path, source, f"no rows to import: {what} no services"))
