@@ -51,9 +51,20 @@ def _log_unexpected(exc: BaseException) -> None:
     log.error("unexpected error: %s at %s", type(exc).__name__, where or "?")
 
 
+class ResponseCutOff(Exception):
+    """A reply that had started (a streamed export) could not be finished. Raised to the server, which then
+    drops the connection without the end of the body: the client sees the transfer fail, instead of a
+    truncated file that looks whole. Its message says nothing of the request."""
+
+    def __init__(self) -> None:
+        super().__init__("the reply was cut off part way by the error logged just before")
+
+
 class CatchAllMiddleware:
     """Turns an unexpected exception into the JSON 500 inside the app, so it never reaches the server,
-    which would log its traceback with the exception's message."""
+    which would log its traceback with the exception's message. Once a reply has started there is no
+    status left to send: the exception becomes `ResponseCutOff`, so that the middleware above cannot end
+    the reply as if it were whole."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -72,9 +83,21 @@ class CatchAllMiddleware:
         try:
             await self.app(scope, receive, send_tracked)
         except Exception as exc:
-            _log_unexpected(exc)
-            if not started:
-                await _internal_error()(scope, receive, send)
+            # Raised in a streamed body, a domain error (the index out of reach) arrives wrapped by Starlette,
+            # which could no longer answer it; name it rather than the wrapper.
+            _log_unexpected(next((e for e in _chain(exc) if isinstance(e, DomainError)), exc))
+            if started:
+                raise ResponseCutOff() from None
+            await _internal_error()(scope, receive, send)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
 
 
 def install(app: FastAPI) -> None:
@@ -106,5 +129,6 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        _log_unexpected(exc)
+        if not isinstance(exc, ResponseCutOff):  # logged already, where it happened
+            _log_unexpected(exc)
         return _internal_error()

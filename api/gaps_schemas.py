@@ -73,6 +73,10 @@ class AreaRowOut(BaseModel):
     legacy_locked: int
     pd_specialist: int
     types: dict[str, TypeFiguresOut] = Field(description="By type (or 'type:subtype').")
+    not_covered_parts: list[str] = Field(description=(
+        "Parts absent inside the area where rehabmap holds no such data yet, so none found means nothing "
+        "(`missing_parts` are the absent ones the directory covers)."))
+    not_covered_count: int
 
     @classmethod
     def of(cls, row: AreaRow) -> AreaRowOut:
@@ -80,7 +84,8 @@ class AreaRowOut(BaseModel):
                    total_population=row.total_population, small_areas=row.small_areas,
                    missing_parts=row.missing_parts, missing_count=row.missing_count, legacy_locked=row.legacy_locked,
                    pd_specialist=row.pd_specialist,
-                   types={key: TypeFiguresOut(**figures.values()) for key, figures in row.types.items()})
+                   types={key: TypeFiguresOut(**figures.values()) for key, figures in row.types.items()},
+                   not_covered_parts=row.not_covered_parts, not_covered_count=row.not_covered_count)
 
 
 class CategoryOut(BaseModel):

@@ -2,6 +2,11 @@
 
 A search carries health needs and where someone lives, so the log line has the method, the route
 template, the status and the time — never the query string or body. Uvicorn's own access log is off.
+
+The libraries a search passes through log what they send: the Elasticsearch client logs every request
+line at INFO (`GET /<index>/_doc/<the person's current placement>`) and, at DEBUG, whole request bodies
+(the home's coordinates and needs); urllib3 and httpx log URLs. Their loggers are held at WARNING
+whatever REHABMAP_LOG_LEVEL says (`TRANSPORT_LOGGERS`), so what they still say is about failures only.
 """
 
 from __future__ import annotations
@@ -9,22 +14,44 @@ from __future__ import annotations
 import logging
 import time
 
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("rehabmap.access")
+TRANSPORT_LOGGERS = ("elastic_transport", "elasticsearch", "urllib3", "httpx", "httpcore")
 
 
-class PrivacyLogMiddleware(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        # Under a mounted app (/oruk) the route is the sub-app's, and root_path holds the mount point.
-        template = None if isinstance(route, Mount) else getattr(route, "path_format", None)
-        path = request.scope.get("root_path", "") + template if template else "unmatched"
-        log.info("%s %s %s %.1fms", request.method, path, response.status_code,
-                 (time.perf_counter() - started) * 1000)
-        return response
+def configure_logging(level: str) -> None:
+    """The server's logging: `level` (REHABMAP_LOG_LEVEL) for rehabmap and uvicorn; only warnings and
+    errors from the transport libraries, whatever `level` is."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for name in TRANSPORT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class PrivacyLogMiddleware:
+    """One line per request, written when the reply starts. A plain ASGI middleware: Starlette's
+    BaseHTTPMiddleware ends a streamed reply cleanly even when the app fails part way through it, which
+    would turn a broken export into a truncated file that looks whole (see `api.errors.ResponseCutOff`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, _logged(scope, send) if scope["type"] == "http" else send)
+
+
+def _logged(scope: Scope, send: Send) -> Send:
+    started = time.perf_counter()
+
+    async def send_logged(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            route = scope.get("route")
+            # Under a mounted app (/oruk) the route is the sub-app's, and root_path holds the mount point.
+            template = None if isinstance(route, Mount) else getattr(route, "path_format", None)
+            path = scope.get("root_path", "") + template if template else "unmatched"
+            log.info("%s %s %s %.1fms", scope["method"], path, message["status"],
+                     (time.perf_counter() - started) * 1000)
+        await send(message)
+
+    return send_logged

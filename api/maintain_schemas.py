@@ -19,11 +19,13 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 from pydantic_core import CoreSchema
 
 from api.schemas import ServiceOut
+from rehabmap.record import CONTACT_MAX_LENGTH, CONTACT_PATTERNS, catchment_polygon
 from rehabmap.taxonomy import NEED_LABELS, ServiceType
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -47,11 +49,13 @@ if TYPE_CHECKING:  # a Literal built at run time is not a type to mypy; what it 
 else:
     TypeCode = Literal[tuple(t.value for t in ServiceType)]
 Code = Annotated[str, Field(min_length=1, max_length=40)]
-Phone = Annotated[str, Field(min_length=6, max_length=30, pattern=r"^\+?[0-9][0-9 ()-]{4,28}[0-9]$",
-                             description="Digits, spaces, brackets, hyphens; may start with +.")]
-Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$",
+# The service record's own contact checks (rehabmap/record.py), stated here so the OpenAPI document shows them.
+Phone = Annotated[str, Field(min_length=6, max_length=CONTACT_MAX_LENGTH["phone"], pattern=CONTACT_PATTERNS["phone"],
+                             description="Digits, spaces, brackets, hyphens; may start with + and end with an "
+                                         "extension ('(ext. 123)').", examples=["(0113) 496 0000"])]
+Email = Annotated[str, Field(max_length=CONTACT_MAX_LENGTH["email"], pattern=CONTACT_PATTERNS["email"],
                              examples=["referrals@example.nhs.uk"])]
-Website = Annotated[str, Field(max_length=500, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s]*)?$",
+Website = Annotated[str, Field(max_length=CONTACT_MAX_LENGTH["website"], pattern=CONTACT_PATTERNS["website"],
                                examples=["https://www.example.nhs.uk/rehab"])]
 
 
@@ -77,6 +81,12 @@ class ServiceAreaIn(BaseModel):
         default_factory=list, max_length=500, description="ONS area codes the service serves.")
     polygon: dict[str, Any] | None = Field(default=None, description="GeoJSON Polygon or MultiPolygon (WGS84).")
     description: str | None = Field(default=None, max_length=500)
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The record's own check, before anything walks the value (see `catchment_polygon`)."""
+        return None if value is None else catchment_polygon(value)
 
 
 class _EditableFields(BaseModel):

@@ -25,7 +25,9 @@ class OrukRoot(BaseModel):
 
     version: str = Field(description="HSDS / Open Referral UK version of this API.")
     profile: str = Field(description="URL of the HSDS profile this API follows (Open Referral UK).")
-    openapi_url: str = Field(description="URL of this API's OpenAPI document.")
+    openapi_url: str = Field(description=(
+        "URL of this API's OpenAPI document: absolute when the server knows its public address "
+        "(REHABMAP_PUBLIC_BASE_URL), else relative to this reply's URL."))
 
 
 class OrukTaxonomyTerm(_Open):

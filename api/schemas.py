@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from rehabmap.coverage import Coverage
 from rehabmap.maintain.freshness import DEFAULT_VERIFY_AFTER_DAYS, verification_due
 from rehabmap.match import MatchResponse, MatchResult
 from rehabmap.record import Service
@@ -153,10 +154,37 @@ class MatchResultOut(BaseModel):
             verification_due=verification_due(s, today or date.today(), verify_after_days))
 
 
+class CoverageOut(BaseModel):
+    """Whether the directory holds this type's data for an area at all: 'none found' means something only
+    where it is covered."""
+
+    category: str = Field(description="The type, or type:subtype.")
+    status: Literal["covered", "partly_covered", "not_covered"] = Field(description=(
+        "covered: a source listed every such service here, or a maintainer verified the area's table; "
+        "partly_covered: so for part of the area (share_of_adults); not_covered: rehabmap holds no such data "
+        "here yet."))
+    share_of_adults: float = Field(description="Share of the area's adults (16+) living where it is covered.")
+    as_of: str | None = Field(description="Date (YYYY-MM-DD) of the oldest claim it rests on.")
+    based_on: list[str] = Field(description="'sync:<source>' or 'curated:<table>'.")
+    pending_review: int = Field(description="Candidates of this type here awaiting a maintainer's review (for a "
+                                            "home: in its ICB); they are not shown until accepted.")
+    says: str = Field(description="In words: what it means when none is found here.")
+
+    @classmethod
+    def of(cls, coverage: Coverage) -> CoverageOut:
+        return cls.model_validate(coverage.to_dict())
+
+
 class TypeSummaryOut(BaseModel):
     service_type: str
     in_home_icb: int
     nearest: MatchResultOut | None
+    found: Literal["found", "none_found", "awaiting_review", "not_yet_covered"] = Field(description=(
+        "found: this answer lists some of this type; none_found: none, and the directory covers the home's "
+        "area for this type; awaiting_review: none confirmed, but candidates in the home's ICB await a "
+        "maintainer's review; not_yet_covered: none, but rehabmap holds no such data for the home's area yet "
+        "(or only for part of it). Only none_found means there are none."))
+    coverage: CoverageOut = Field(description="Coverage of the home's area for this type.")
 
 
 class HomeOut(BaseModel):
@@ -170,6 +198,14 @@ class HomeOut(BaseModel):
     precision: str
 
 
+def _found(listed: bool, coverage: Coverage) -> Literal["found", "none_found", "awaiting_review", "not_yet_covered"]:
+    if listed:
+        return "found"
+    if coverage.pending_review:
+        return "awaiting_review"
+    return "none_found" if coverage.covered else "not_yet_covered"
+
+
 class MatchOut(BaseModel):
     home: HomeOut
     ranking: str
@@ -178,15 +214,18 @@ class MatchOut(BaseModel):
     current_placement_km: float | None
 
     @classmethod
-    def of(cls, home, response: MatchResponse, ranking: str, today: date | None = None,
-           verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> MatchOut:
+    def of(cls, home, response: MatchResponse, ranking: str, coverage: dict[ServiceType, Coverage],
+           today: date | None = None, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> MatchOut:
+        listed = {r.service.service_type for r in response.results}
         return cls(
             home=HomeOut(district=home.district, icb_code=home.areas.icb_code, icb_name=home.areas.icb_name,
                          lad_code=home.areas.lad_code, lad_name=home.areas.lad_name, precision=home.precision),
             ranking=ranking, results=[MatchResultOut.of(r, today, verify_after_days) for r in response.results],
             summary=[TypeSummaryOut(service_type=t.service_type.value, in_home_icb=t.in_home_icb,
                                     nearest=MatchResultOut.of(t.nearest, today, verify_after_days)
-                                    if t.nearest else None)
+                                    if t.nearest else None,
+                                    found=_found(t.service_type in listed, coverage[t.service_type]),
+                                    coverage=CoverageOut.of(coverage[t.service_type]))
                      for t in response.summary],
             current_placement_km=None if response.current_placement_km is None
             else round(response.current_placement_km, 3))
@@ -267,8 +306,9 @@ def capacity_of(service: Service, today: date) -> CapacityOut:
 
 
 class ServiceOut(BaseModel):
-    """One service as rehabmap holds it. Capacity older than 14 days reads `unknown`; `reported` keeps
-    what the service last said."""
+    """One service as rehabmap holds it. Capacity older than the server's freshness window
+    (REHABMAP_CAPACITY_MAX_AGE_DAYS, 14 days unless set otherwise) reads `unknown`; `reported` keeps what
+    the service last said."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "sample:aire-valley-rehabilitation-unit", "name": "Aire Valley Rehabilitation Unit (sample)",
@@ -397,3 +437,6 @@ class AreaOut(BaseModel):
     per_page: int
     total_pages: int
     services: list[ListedServiceOut]
+    coverage: dict[str, CoverageOut] = Field(description=(
+        "Per service type: whether the directory holds that type's data for this area at all, so that a count "
+        "of 0 can be read as 'none' only where it is covered."))

@@ -3,13 +3,11 @@ the JSON API and the pages side by side. The faces never import each other; they
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import FastAPI
 
 from api import security
 from api.application import create_api
-from api.logging import PrivacyLogMiddleware
+from api.logging import PrivacyLogMiddleware, configure_logging
 from app.parts import open_state
 from rehabmap.config import Settings, get_settings
 import web
@@ -18,7 +16,7 @@ import web.routes
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level)
     app = create_api(open_state(settings))  # the JSON API and the ORUK feed, with their OpenAPI documents
     web.mount_static(app)  # the pages and their assets, outside the OpenAPI document
     app.include_router(web.routes.router)

@@ -53,7 +53,7 @@ def open_directory(state: AppState) -> None:
     Without a writable REHABMAP_HOME the server still answers searches, and /maintain says 503."""
     settings = state.settings
     try:
-        state.directory = Directory(settings.directory_path)
+        state.directory = Directory.from_settings(settings)
     except (OSError, sqlite3.Error) as exc:
         log.warning("directory store not opened (%s): /maintain is unavailable", type(exc).__name__)
         return

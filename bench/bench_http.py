@@ -1,6 +1,6 @@
 """HTTP throughput and latency of `POST /match` under uvicorn on 127.0.0.1, with wrk as the load generator.
 
-The server is the product's own command, `python -m rehabmap serve --host 127.0.0.1 --port P` (one uvicorn
+The server is the product's own command, `python -m cli serve --host 127.0.0.1 --port P` (one uvicorn
 worker, default settings: INFO logging, one privacy-safe access line per request; only the per-address rate
 limit is turned off, REHABMAP_RATE_LIMIT_PER_MINUTE=0, as all load comes from one address), over the cached
 benchmark index and geodata. `--workers N` runs `uvicorn app.main:create_app --factory --workers N` instead

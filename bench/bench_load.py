@@ -1,6 +1,6 @@
 """A bounded load test of the whole read API on 127.0.0.1: mixed matching and browsing, many clients at once.
 
-The server is the product's own command, `python -m rehabmap serve --host 127.0.0.1` (one uvicorn worker),
+The server is the product's own command, `python -m cli serve --host 127.0.0.1` (one uvicorn worker),
 over the cached benchmark index (`--size`, default 10k realistic synthetic services) and the real
 geodata. Its per-address rate limit is off (REHABMAP_RATE_LIMIT_PER_MINUTE=0): every request here comes
 from one address, and the limiter's own cost is a dictionary lookup. `--url http://127.0.0.1:PORT` loads

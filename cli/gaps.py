@@ -10,9 +10,11 @@ from pathlib import Path
 import click
 
 from cli.textgrid import grid
+from rehabmap.coverage import CoverageMap, CoverageStore, coverage_map
 from rehabmap.gaps.analysis import GapAnalysis, ServicePoints
 from rehabmap.gaps.categories import ALL_CATEGORIES, Category, parse_categories, parse_category
 from rehabmap.gaps.comparison import GapTable
+from rehabmap.gaps.coverage import scorecard_with_coverage
 from rehabmap.gaps.exports import scorecard_csv, small_areas_csv, table_csv
 from rehabmap.gaps.indicators import km_text, share_text
 from rehabmap.gaps.options import GapOptions
@@ -28,15 +30,20 @@ def _pct(value: float | None) -> str:
     return share_text(value, "-")
 
 
-def render_scorecard(report: AreaGapReport, furthest: int = 0) -> str:
-    """The scorecard: one row per type (subtypes indented), then what is missing and what to look at."""
+def render_scorecard(report: AreaGapReport, furthest: int = 0, coverage: CoverageMap | None = None) -> str:
+    """The scorecard: one row per type (subtypes indented), then what is missing and what to look at. With
+    `coverage`, a type absent inside the area is MISSING only where the directory covers the area for it, and
+    NOT COVERED where rehabmap holds no such data there yet."""
     options = report.options
     lines = [f"{report.name} ({report.code}) — {LEVEL_LABELS.get(report.level, report.level)}",
              (f"Adults (16+): {int(report.ind.adult_pop[report.g]):,} in {int(report.ind.small_areas[report.g]):,} "
              f"small areas. Distances from small-area population centroids to the nearest service anywhere in "
              f"England; thresholds {options.community_km:g} km community, {options.inpatient_km:g} km inpatient."),
-             "", _indicator_table(report.scorecard_rows(), options), ""]
-    lines += _pathway_lines(report.scorecard(), report.level)
+             "", _indicator_table(report.scorecard_rows(), options, report.code, coverage), ""]
+    card = report.scorecard()
+    if coverage is not None:
+        card = scorecard_with_coverage(card, report.code, coverage)
+    lines += _pathway_lines(card, report.level)
     if furthest:
         for category in report.shown:
             lines += ["", f"Small areas furthest from a {category.label.lower()} ({category.key}):",
@@ -44,13 +51,14 @@ def render_scorecard(report: AreaGapReport, furthest: int = 0) -> str:
     return "\n".join(lines)
 
 
-def _indicator_table(rows: list[ScorecardRow], options: GapOptions) -> str:
+def _indicator_table(rows: list[ScorecardRow], options: GapOptions, area_code: str,
+                     coverage: CoverageMap | None) -> str:
     header = ["type", "in area", "per 100k", "mean km", f"p{round(options.quantile * 100)} km", "beyond",
               "nearest outside", "if local full km", "status"]
     table = [header]
     for row in rows:
         category = parse_category(row.category)
-        status = "present" if row.present else "MISSING"
+        status = "present" if row.present else _absent(row.category, area_code, coverage)
         if row.fallback_far:
             status += ", fallback far"
         table.append([row.category if category.is_part else f"  {row.category.split(':', 1)[1]}", str(row.count),
@@ -62,19 +70,25 @@ def _indicator_table(rows: list[ScorecardRow], options: GapOptions) -> str:
 
 
 def _pathway_lines(card: Scorecard, level: str) -> list[str]:
-    """What is missing inside the area and the nearest provider of each, and what commissioners must see."""
+    """What is missing (or not covered) inside the area and the nearest provider of each, and what
+    commissioners must see."""
     lines = []
     if level == "england":
         lines.append("England as a whole: every service counts as inside.")
     else:
         present = sum(1 for part in card.parts if part.present)
-        if card.missing:
-            lines.append(f"Pathway: {present} of {len(card.parts)} parts present inside the area. "
-                         f"MISSING: {', '.join(card.missing)}.")
+        if card.missing or card.not_covered:
+            lines.append(f"Pathway: {present} of {len(card.parts)} parts present inside the area."
+                         + (f" MISSING: {', '.join(card.missing)}." if card.missing else ""))
         else:
             lines.append(f"Pathway: all {len(card.parts)} parts present inside the area.")
+        if card.not_covered:
+            lines.append(f"NOT COVERED (rehabmap holds no such data for this area yet, so none found means "
+                         f"nothing): {', '.join(card.not_covered)}.")
         if card.missing_subtypes:
             lines.append(f"Subtypes missing inside the area: {', '.join(card.missing_subtypes)}.")
+        if card.not_covered_subtypes:
+            lines.append(f"Subtypes not covered: {', '.join(card.not_covered_subtypes)}.")
         for key, provider in card.nearest_out_of_area_for_missing.items():
             if provider is None:
                 lines.append(f"  {key}: no service of this type anywhere in England.")
@@ -102,6 +116,12 @@ def _furthest_table(report: AreaGapReport, category: Category, n: int) -> str:
         table.append([item.code, item.name, item.la_name, f"{item.adult_population:,}", _km(item.distance_km),
                       item.nearest_id or "-"])
     return grid(table, right={3, 4})
+
+
+def _absent(category: str, area_code: str, coverage: CoverageMap | None) -> str:
+    if coverage is None or coverage.for_area(area_code, category).covered:
+        return "MISSING"
+    return "NOT COVERED"
 
 
 def render_table(table: GapTable, sort: str | None, order: str | None) -> str:
@@ -181,7 +201,8 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
     code = small_areas.find(area)
     report = AreaGapReport.of(analysis, code, options, categories)
     n_furthest = furthest if furthest is not None else (options.furthest if types else 0)
-    click.echo(render_scorecard(report, n_furthest))
+    click.echo(render_scorecard(report, n_furthest, coverage_map(CoverageStore(settings.directory_path),
+                                                                 settings.data_dir)))
     if csv_path:
         csv_path.write_text(scorecard_csv(report.scorecard_rows()), encoding="utf-8")
         click.echo(f"\nwrote {csv_path}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from cli import gaps, geodata, index, maintain, match, serve
+from cli import gaps, geodata, index, maintain, match, serve, sync
 from rehabmap.errors import CALLER_ERRORS
 
 
@@ -28,5 +28,5 @@ def main() -> None:
 
 
 for command in (geodata.geodata, index.index_command, match.match_command, serve.serve, gaps.gaps_command,
-                *maintain.COMMANDS):
+                *maintain.COMMANDS, *sync.COMMANDS):
     main.add_command(command)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import getpass
 import json
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
 import click
 
@@ -18,7 +18,7 @@ from rehabmap.maintain.store import Directory
 
 
 def _directory() -> Directory:
-    return Directory(get_settings().directory_path)
+    return Directory.from_settings(get_settings())
 
 
 def _actor() -> str:
@@ -39,21 +39,34 @@ def tokens() -> None:
               help="admin: everything; maintainer: all services; provider: its organisation's services.")
 @click.option("--organisation", help="A provider token's organisation (see 'rehabmap orgs').")
 @click.option("--name", "label", help="A label saying whose token it is, shown in the audit log.")
-def tokens_create(role: str, organisation: str | None, label: str | None) -> None:
+@click.option("--expires-in", "expires_in", type=click.IntRange(1), metavar="DAYS",
+              help="Days until it stops working (default: REHABMAP_TOKEN_EXPIRY_DAYS, 90; at most "
+                   "REHABMAP_TOKEN_MAX_EXPIRY_DAYS, 365).")
+@click.option("--expires", "expires_on", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="The day it stops working, from 00:00 UTC (instead of --expires-in).")
+def tokens_create(role: str, organisation: str | None, label: str | None, expires_in: int | None,
+                  expires_on: datetime | None) -> None:
     """Make a token and print it. It is not stored anywhere in readable form: copy it now."""
+    if expires_in is not None and expires_on is not None:
+        raise click.UsageError("Give --expires-in or --expires, not both.")
+    expires_at = (datetime.now(timezone.utc) + timedelta(days=expires_in) if expires_in is not None
+                  else expires_on.replace(tzinfo=timezone.utc) if expires_on is not None else None)
     label = label or (f"{organisation} provider" if organisation else f"{role} token")
-    info, token = _directory().tokens.create(role, label, organisation=organisation, actor=_actor())
+    info, token = _directory().tokens.create(role, label, organisation=organisation, expires_at=expires_at,
+                                             actor=_actor())
     click.echo(token)
     click.echo(f"made token {info.id} ({info.role.value}{', ' + info.organisation if info.organisation else ''}, "
-               f"'{info.name}'). It is shown only this once.", err=True)
+               f"'{info.name}'), expiring {info.expires_at}. It is shown only this once.", err=True)
 
 
 @tokens.command("list")
 def tokens_list() -> None:
-    """Every token: id, label, role, organisation, made, revoked. Never a secret."""
-    rows = [[t.id, t.name, t.role.value, t.organisation or "-", t.created_at, t.revoked_at or "-"]
+    """Every token: id, label, role, organisation, made, expires, revoked. Never a secret."""
+    now = datetime.now(timezone.utc)
+    rows = [[t.id, t.name, t.role.value, t.organisation or "-", t.created_at,
+             (t.expires_at or "never") + (" (expired)" if t.expired(now) else ""), t.revoked_at or "-"]
             for t in _directory().tokens.all()]
-    header = ["id", "name", "role", "organisation", "created", "revoked"]
+    header = ["id", "name", "role", "organisation", "created", "expires", "revoked"]
     click.echo(grid([header, *rows]) if rows else "No tokens.")
 
 
@@ -63,6 +76,20 @@ def tokens_revoke(token_id: str) -> None:
     """Revoke a token by its id (the part after 'rmk_'); it stops working at once."""
     info = _directory().tokens.revoke(token_id, actor=_actor())
     click.echo(f"revoked token {info.id} ('{info.name}') at {info.revoked_at}")
+
+
+@tokens.command("new-key")
+@click.option("--yes", is_flag=True, help="Do it without asking.")
+def tokens_new_key(yes: bool) -> None:
+    """Make a new token key (the old one is lost or leaked). Every token made with the old key is revoked
+    at once; make new ones after. Keep the key file out of the directory's backups, and back it up apart."""
+    directory = _directory()
+    if not yes:
+        click.confirm(f"Make a new key in {directory.tokens.key_file} and revoke every token made with the old one?",
+                      abort=True)
+    revoked = directory.tokens.new_key(actor=_actor())
+    click.echo(f"made a new token key in {directory.tokens.key_file}; revoked {len(revoked)} tokens"
+               + (f": {', '.join(revoked)}" if revoked else ""))
 
 
 @click.group("orgs")

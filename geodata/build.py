@@ -37,6 +37,7 @@ from geodata.downloads import (
     read_geonames_england,
     read_lad_centres,
     read_lad_regions,
+    read_terminations,
 )
 
 _BATCH = 50_000
@@ -101,6 +102,7 @@ def build_geodata(
             )
             db.executescript(_SCHEMA)
             _insert_batches(db, "INSERT OR REPLACE INTO postcodes VALUES (?, ?, ?, ?, ?, ?)", rows)
+            terminated = rows.terminated + _lay_terminations(db, sources)
             sectors, districts = _write_centroids(db, sources, recodes)
             places = _write_places(db, sources, areas)
             db.commit()
@@ -109,7 +111,7 @@ def build_geodata(
         summary = BuildSummary(
             out_dir=out_dir,
             postcodes=rows.kept,
-            terminated=rows.terminated,
+            terminated=terminated,
             skipped_no_grid=rows.skipped_no_grid,
             skipped_other_countries=rows.skipped_other_countries,
             sectors=sectors,
@@ -148,6 +150,18 @@ def _insert_batches(db: sqlite3.Connection, statement: str, rows: Iterable[tuple
     iterator = iter(rows)
     while batch := list(itertools.islice(iterator, _BATCH)):
         db.executemany(statement, batch)
+
+
+def _lay_terminations(db: sqlite3.Connection, sources: Sources) -> int:
+    """Mark the stored postcodes that an ONSPD-format file beside a directory without termination dates
+    says are terminated. Returns how many were marked (before the sector and district means are taken,
+    which count live postcodes only)."""
+    marked = 0
+    for file in sources.termination_files:
+        for key, doterm in read_terminations(file):
+            marked += db.execute("UPDATE postcodes SET doterm = ? WHERE key = ? AND doterm IS NULL",
+                                 (doterm, key)).rowcount
+    return marked
 
 
 def _write_centroids(db: sqlite3.Connection, sources: Sources, recodes: dict[str, str]) -> tuple[int, int]:

@@ -51,6 +51,8 @@ class PostcodeFile:
 @dataclass(frozen=True)
 class Sources:
     postcodes: PostcodeFile
+    # ONSPD-format files whose termination dates are laid over a directory without them (see find_sources)
+    termination_files: tuple[PostcodeFile, ...]
     ignored_postcode_files: tuple[Path, ...]
     sector_centroids: Path | None
     district_centroids: Path | None
@@ -59,6 +61,11 @@ class Sources:
     lad_regions: Path
     district_names: Path | None
     places: Path
+
+    def termination_dates_from(self) -> tuple[PostcodeFile, ...]:
+        """Every file whose termination dates the build honours; none means it cannot tell a terminated
+        postcode from a live one."""
+        return (self.postcodes,) if self.postcodes.format == "onspd" else self.termination_files
 
     def describe(self, root: Path) -> dict[str, Any]:
         """What went into a build, relative to the source folder, for the manifest."""
@@ -70,6 +77,7 @@ class Sources:
 
         return {
             "postcodes": {"file": name(self.postcodes.path), "format": self.postcodes.format},
+            "termination_dates": [name(file.path) for file in self.termination_dates_from()],
             "ignored_postcode_files": [name(path) for path in self.ignored_postcode_files],
             "sector_centroids": name(self.sector_centroids),
             "district_centroids": name(self.district_centroids),
@@ -108,12 +116,17 @@ def find_sources(source_dir: Path) -> Sources:
             missing.append(str(source_dir / relative))
     if missing:
         raise FileNotFoundError("Cannot build geodata; missing: " + "; ".join(missing))
-    # The biggest directory wins: the full ONSPD over the compact extract over a schema sample.
+    # The biggest directory wins: the full ONSPD over the compact extract over a schema sample. The compact
+    # extract has no termination flag, so the termination dates of any ONSPD-format file beside it (the
+    # schema sample, an older full ONSPD) are laid over it; a full ONSPD carries its own.
     directories.sort(key=lambda file: file.path.stat().st_size, reverse=True)
+    chosen, others = directories[0], directories[1:]
+    terminations = () if chosen.format == "onspd" else tuple(f for f in others if f.format == "onspd")
     district_names = source_dir / _DISTRICT_NAMES
     return Sources(
-        postcodes=directories[0],
-        ignored_postcode_files=tuple(file.path for file in directories[1:]),
+        postcodes=chosen,
+        termination_files=terminations,
+        ignored_postcode_files=tuple(file.path for file in others if file not in terminations),
         sector_centroids=sectors,
         district_centroids=districts,
         boundaries=boundaries,
@@ -228,6 +241,17 @@ class PostcodeRows:
                     recodes.get(lad, lad) or None,
                     doterm,
                 )
+
+
+def read_terminations(file: PostcodeFile) -> Iterator[tuple[str, str]]:
+    """(key, doterm) of every terminated postcode in an ONSPD-format file, whatever its country."""
+    pcds_at, doterm_at = file.columns["pcds"], file.columns["doterm"]
+    with _open_text(file.path) as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        for row in reader:
+            if row[doterm_at]:
+                yield row[pcds_at].replace(" ", "").upper(), row[doterm_at]
 
 
 @dataclass(frozen=True)

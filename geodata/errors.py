@@ -9,6 +9,15 @@ nothing of HTTP: the faces map these errors once, as they map the domain's (the 
 from __future__ import annotations
 
 
+def shorten(value: object, limit: int = 80) -> str:
+    """What a person gave, as a message may quote it: on one line, and cut to `limit` characters.
+
+    Messages quote the value they refuse so it can be found and fixed; quoting a whole field would put a
+    10 MB cell into every report line that names it."""
+    text = " ".join(str(value)[: limit * 4].split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class GeodataError(Exception):
     """Base of every error a caller of geodata can cause."""
 

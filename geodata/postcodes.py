@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from geodata.errors import InvalidPostcode, TerminatedPostcode, UnknownPostcode
+from geodata.errors import InvalidPostcode, TerminatedPostcode, UnknownPostcode, shorten
 
 # The letter restrictions of the Royal Mail format are deliberately not enforced: the ONS directory still
 # holds retired outward codes (W1M, …) that break them, and those must parse to give a precise answer.
@@ -54,7 +54,7 @@ def parse_postcode(text: str) -> ParsedPostcode:
         return ParsedPostcode("sector", f"{outward} {parts[-1]}", outward)
     if _OUTWARD_ONLY.fullmatch(compact):
         return ParsedPostcode("district", compact, compact)
-    raise InvalidPostcode(_echo(text))
+    raise InvalidPostcode(shorten(text, _MAX_ECHO))
 
 
 def postcode_key(canonical: str) -> str:
@@ -67,11 +67,6 @@ def describe_termination(doterm: str) -> str:
     if len(doterm) == 6 and doterm.isdigit() and 1 <= int(doterm[4:]) <= 12:
         return f"{calendar.month_name[int(doterm[4:])]} {doterm[:4]}"
     return doterm
-
-
-def _echo(text: str) -> str:
-    text = text.strip()
-    return text if len(text) <= _MAX_ECHO else text[:_MAX_ECHO] + "…"
 
 
 class PostcodeDirectory:

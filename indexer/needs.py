@@ -8,28 +8,30 @@ from __future__ import annotations
 
 import re
 
-from rehabmap.textmatch import FoldedPattern, fold_case
+from rehabmap.textmatch import FoldedPattern, fold_case, words
 
 _NEGATION = r"(?:no|not|does\s+not\s+(?:accept|admit|take|support)|unable\s+to\s+(?:accept|support)|excludes?)\s+(?:\w+\s+){0,3}?"
 
-_PATTERNS: dict[str, str] = {
-    "learning_disability": r"learning\s+disabilit(?:y|ies)",
+# A space in a pattern stands for any gap between words ("learning-disabilities", "step free", "stepfree");
+# the grammar of a negation ("does not accept") is spelt out.
+_PATTERNS: dict[str, str] = {need: words(pattern) for need, pattern in {
+    "learning_disability": r"learning disabilit(?:y|ies)",
     "autism": r"autis(?:m|tic)|\basc\b",
-    "personality_disorder_diagnosis": r"personality\s+disorder",
-    "detained_mha": r"detained|mental\s+health\s+act|\bmha\b|section\s*3\b",
-    "restricted_s37_41": r"s\.?\s?37\s*/\s*41|section\s+37\s*/\s*41|restricted\s+patients?|restriction\s+order",
-    "substance_misuse": r"substance\s+misuse|drug\s+and\s+alcohol|dual\s+diagnosis|addiction",
-    "older_adult": r"older\s+(?:adults?|people)",
-    "physical_health_complex": r"complex\s+physical\s+health|physical\s+health\s+needs",
-    "acquired_brain_injury": r"acquired\s+brain\s+injur(?:y|ies)|\babi\b",
-    "step_free_access": r"step[- ]free|wheelchair\s+access(?:ible)?|level\s+access",
-    "sensory_adapted": r"sensory[- ](?:adapted|friendly|room)",
-}
-_GENDER: dict[str, str] = {
-    "female_only": r"\b(?:women|female)(?:'s)?[- ]only\b|\bfor\s+women\b|\bwomen'?s\s+(?:unit|service|ward)\b",
-    "male_only": r"\b(?:men|male)(?:'s)?[- ]only\b|\bfor\s+men\b|\bmen'?s\s+(?:unit|service|ward)\b",
-    "mixed_gender": r"\bmixed[- ](?:gender|sex)\b",
-}
+    "personality_disorder_diagnosis": r"personality disorder",
+    "detained_mha": r"detained|mental health act|\bmha\b|section\s*3\b",
+    "restricted_s37_41": r"s\.?\s?37\s*/\s*41|section\s+37\s*/\s*41|restricted patients?|restriction order",
+    "substance_misuse": r"substance misuse|drug and alcohol|dual diagnosis|addiction",
+    "older_adult": r"older (?:adults?|people)",
+    "physical_health_complex": r"complex physical health|physical health needs",
+    "acquired_brain_injury": r"acquired brain injur(?:y|ies)|\babi\b",
+    "step_free_access": r"step free|wheelchair access(?:ible)?|level access",
+    "sensory_adapted": r"sensory (?:adapted|friendly|room)",
+}.items()}
+_GENDER: dict[str, str] = {gender: words(pattern) for gender, pattern in {
+    "female_only": r"\b(?:women|female)(?:'s)? only\b|\bfor\s+women\b|\bwomen'?s (?:unit|service|ward)\b",
+    "male_only": r"\b(?:men|male)(?:'s)? only\b|\bfor\s+men\b|\bmen'?s (?:unit|service|ward)\b",
+    "mixed_gender": r"\bmixed (?:gender|sex)\b",
+}.items()}
 # Patterns are lowercase and run on folded text (rehabmap/textmatch.py): the answers of re.IGNORECASE, faster.
 _COMPILED = {need: (FoldedPattern(p), re.compile(_NEGATION + "(?:" + p + ")")) for need, p in _PATTERNS.items()}
 _GENDER_COMPILED = {g: FoldedPattern(p) for g, p in _GENDER.items()}

@@ -1,17 +1,20 @@
 """The source-agnostic pipeline: candidate rows → validated, placed, classified, merged records → index.
 
 Nothing is dropped silently: every row ends up indexed, merged into another, or rejected with its file,
-line and reason in the report.
+line and reason in the report. And the live directory is never lost to a bad import: the new index is
+not swapped in (`ImportRefused`, with the report) when a source could not be read at all, when no record
+is left to index, or when it would drop more than the allowed share of the live index's services.
 """
 
 from __future__ import annotations
 
 import gc
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import ValidationError
 from tqdm import tqdm
@@ -22,10 +25,10 @@ from geodata.errors import GeodataError
 from indexer.merge import MergeNote, merge_duplicates
 from indexer.needs import extract_gender, extract_needs
 from indexer.rows import Candidate, Origin, Rejection
-from rehabmap.errors import DomainError
-from rehabmap.index.base import IndexWriter
-from rehabmap.record import Provenance, Service
-from rehabmap.taxonomy import NotRehab, ServiceType, classify_label
+from rehabmap.errors import DomainError, IndexNotBuilt, shorten
+from rehabmap.index.base import IndexBackend, IndexWriter
+from rehabmap.record import Provenance, Service, contact_problem
+from rehabmap.taxonomy import NotRehab, ServiceType, classify_label, refuse_secure
 
 
 class Placer(Protocol):
@@ -70,6 +73,30 @@ class GeographyPlacer:
         return found  # type: ignore[return-value]
 
 
+LOSS_EXAMPLES = 5  # lost services named in the report
+
+
+@dataclass(frozen=True)
+class Loss:
+    """The services of the live index that a new index would not hold."""
+
+    live: int                                   # services in the live index
+    lost: list[str]                             # their ids, sorted
+    by_source: dict[str, int]                   # how many of them each source (id prefix) held
+    examples: list[tuple[str, str]]             # the first few lost: (id, name)
+
+    @property
+    def share(self) -> float:
+        return len(self.lost) / self.live if self.live else 0.0
+
+    def lines(self, verb: str) -> list[str]:
+        if not self.lost:
+            return []
+        sources = ", ".join(f"{source} {count}" for source, count in self.by_source.items())
+        return [f"{verb} {len(self.lost)} of {self.live} live services ({self.share:.0%}): {sources}",
+                *(f"  {verb} {service_id}  {name}" for service_id, name in self.examples)]
+
+
 @dataclass
 class IndexReport:
     read: int = 0
@@ -78,24 +105,50 @@ class IndexReport:
     rejected: list[Rejection] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     by_type: dict[str, int] = field(default_factory=dict)
+    loss: Loss | None = None
+    swapped: bool = False   # the new index went live
 
     def summary_lines(self) -> list[str]:
         lines = [f"read {self.read}, indexed {self.indexed}, merged {len(self.merged)}, "
                  f"rejected {len(self.rejected)}"]
         lines += [f"  {t}: {n}" for t, n in sorted(self.by_type.items())]
+        lines += self.loss.lines("dropped" if self.swapped else "would drop") if self.loss else []
         lines += [f"merged {m.merged} into {m.kept} (same {m.key})" for m in self.merged]
         lines += [f"warning {w}" for w in self.warnings]
         lines += [f"rejected {r}" for r in self.rejected]
         return lines
 
 
+class ImportRefused(DomainError):
+    """The new index was not swapped in; the live one serves on, unchanged. `report` says what was read."""
+
+    status = 409
+    code = "import_refused"
+
+    def __init__(self, message: str, report: IndexReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+@runtime_checkable
+class CarriesServices(Protocol):
+    """A writer that lays services of its own over every build, whatever the sources hold (the
+    maintainers' overlay): they are not lost when the sources lack them."""
+
+    def carried_ids(self) -> set[str]: ...
+
+
 def _classify(candidate: Candidate) -> None:
     fields = candidate.fields
-    label = fields.get("original_label") or candidate.label_text or ""
+    name = fields.get("name") if isinstance(fields.get("name"), str) else ""
+    # A secure unit is not rehab whatever type a source, a mapping default or a feed's term gives it.
+    refuse_secure(name)
+    refuse_secure(fields.get("original_label"))
+    label = fields.get("original_label") or candidate.label_text or name
     classification = classify_label(label) if label else None
     if fields.get("service_type") is None:
         if classification is None:
-            raise ValueError(f"cannot tell the service type from '{label or fields.get('name', '')}'"
+            raise ValueError(f"cannot tell the service type from '{shorten(label)}'"
                              "; give a service_type or a recognised label")
         fields["service_type"] = classification.service_type
         fields.setdefault("subtype", classification.subtype)
@@ -104,6 +157,29 @@ def _classify(candidate: Candidate) -> None:
         fields["pd_specialist"] = fields.get("pd_specialist") or classification.pd_specialist
         if fields.get("subtype") is None:
             fields["subtype"] = classification.subtype
+
+
+_CONTACTS = ("phone", "email", "website")
+
+
+def _without_bad_contacts(candidate: Candidate) -> Candidate:
+    """A phone, email or website the record refuses is dropped with a warning, and the service kept.
+
+    A directory maintainer would rather list a rehab unit without its website than lose the unit from
+    every search over one bad cell; the bad value itself ('javascript:…') is never stored or republished,
+    and the warning names the row, so the source can be fixed."""
+    problems = {}
+    for name in _CONTACTS:
+        value = candidate.fields.get(name)
+        if value is not None:
+            problem = contact_problem(name, value) if isinstance(value, str) else f"'{shorten(value)}' is not text"
+            if problem:
+                problems[name] = problem
+    if not problems:
+        return candidate
+    fields = {k: v for k, v in candidate.fields.items() if k not in problems}
+    warnings = [f"{name} {problem}: dropped, the service is kept" for name, problem in problems.items()]
+    return replace(candidate, fields=fields, warnings=[*candidate.warnings, *warnings])
 
 
 def _extract_needs(candidate: Candidate) -> None:
@@ -205,14 +281,17 @@ def _collector_paused() -> Iterator[None]:
 
 
 def build_index(rows: Iterable[Candidate | Rejection], placer: Placer, writer: IndexWriter, *,
+                live: IndexBackend | None = None, max_drop_share: float = 0.0, force: bool = False,
                 progress: bool = True) -> IndexReport:
-    """Run the whole pipeline; the writer swaps the new index in only once it is complete."""
+    """Run the whole pipeline; the writer swaps the new index in only once it is complete, and only if
+    it keeps the live directory: `live` is the index it replaces, of whose services the new one may drop
+    at most `max_drop_share` (0 to 1) unless `force`. Raises ImportRefused, writing nothing, otherwise."""
     with _collector_paused():
-        return _build_index(rows, placer, writer, progress=progress)
+        return _build_index(rows, placer, writer, live, max_drop_share, force, progress)
 
 
-def _build_index(rows: Iterable[Candidate | Rejection], placer: Placer, writer: IndexWriter, *,
-                 progress: bool) -> IndexReport:
+def _build_index(rows: Iterable[Candidate | Rejection], placer: Placer, writer: IndexWriter,
+                 live: IndexBackend | None, max_drop_share: float, force: bool, progress: bool) -> IndexReport:
     report = IndexReport()
     services: list[Service] = []
     chunk: list[Candidate | Rejection] = []
@@ -230,16 +309,65 @@ def _build_index(rows: Iterable[Candidate | Rejection], placer: Placer, writer: 
     for row in tqdm(rows, desc="indexing", unit=" rows", disable=not progress, leave=False):
         report.read += 1
         if isinstance(row, Candidate):
+            row = _without_bad_contacts(row)
             report.warnings += [f"{row.origin.file}:{row.origin.line}: {w}" for w in row.warnings]
         chunk.append(row)
         if len(chunk) >= CHUNK:
             flush()
     flush()
     merged, report.merged = merge_duplicates(services)
+    _check_keeps_live(report, merged, writer, live, max_drop_share, force)
     report.indexed = writer.replace_all(merged)
+    report.swapped = True
     for service in merged:
         report.by_type[service.service_type.value] = report.by_type.get(service.service_type.value, 0) + 1
     return report
+
+
+def _check_keeps_live(report: IndexReport, merged: list[Service], writer: IndexWriter, live: IndexBackend | None,
+                      max_drop_share: float, force: bool) -> None:
+    """Raise ImportRefused unless the new index may replace the live one (see `build_index`)."""
+    unreadable = [r for r in report.rejected if r.fatal]
+    if unreadable:
+        more = f" (and {len(unreadable) - 1} more sources listed in the report)" if len(unreadable) > 1 else ""
+        first = unreadable[0]
+        raise ImportRefused(f"nothing could be imported from {first.origin.file}: {first.reason}{more}; "
+                            "the live index is unchanged.", report)
+    if not merged:
+        raise ImportRefused(f"nothing to index: none of the {report.read} rows read became a service (see the "
+                            "rejections in the report); the live index is unchanged.", report)
+    if live is None:
+        return
+    carried = writer.carried_ids() if isinstance(writer, CarriesServices) else set()
+    loss = report.loss = _loss(live, {s.id for s in merged} | carried)
+    if loss is not None and loss.share > max_drop_share and not force:
+        raise ImportRefused(
+            f"the new index would drop {len(loss.lost)} of the {loss.live} live services ({loss.share:.0%}), more "
+            f"than the {max_drop_share:.0%} allowed, so the live index is unchanged. Check the sources; to accept "
+            "the loss, index again with --force, or allow a larger share with --max-drop-share or "
+            "REHABMAP_INDEX_MAX_DROP_SHARE.", report)
+
+
+def _loss(live: IndexBackend, kept: set[str]) -> Loss | None:
+    """What the live index holds that `kept` lacks; None when there is no live index to lose."""
+    try:
+        live_ids = live.ids()
+    except IndexNotBuilt:  # none yet, or one this version cannot read (the rebuild is its cure)
+        return None
+    lost = sorted(set(live_ids) - kept)
+    by_source = Counter(service_id.split(":", 1)[0] for service_id in lost)
+    return Loss(len(live_ids), lost, dict(by_source.most_common()),
+                [(service_id, _name_in(live, service_id)) for service_id in lost[:LOSS_EXAMPLES]])
+
+
+def _name_in(live: IndexBackend, service_id: str) -> str:
+    """The service's name, for the report; an index written by an older rehabmap may hold a record this
+    one refuses to read (say, a website that is not a web address), which is no reason to stop."""
+    try:
+        service = live.get(service_id)
+    except (ValidationError, DomainError):
+        return "(its record cannot be read)"
+    return service.name if service is not None else ""
 
 
 def chain(*sources: Iterable[Candidate | Rejection]) -> Iterator[Candidate | Rejection]:

@@ -32,8 +32,12 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Rejection:
+    """A row (or, at line 0, a whole file) that is not indexed, and why. `fatal` marks a source the caller
+    named that gave nothing readable at all: an import with one is refused, so the live index stays."""
+
     origin: Origin
     reason: str
+    fatal: bool = False
 
     def __str__(self) -> str:
         return f"{self.origin.file}:{self.origin.line}: {self.reason}"

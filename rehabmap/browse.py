@@ -21,9 +21,8 @@ from rehabmap.taxonomy import parse_need, parse_type
 
 Sort = Literal["distance", "relevance", "name"]
 
-# Deep pages cost a scan each; like Elasticsearch's result window, paging stops here.
+# Deep pages cost a scan each; like Elasticsearch's result window, paging stops here (the exports have none).
 MAX_WINDOW = 10_000
-_EXPORT_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -92,35 +91,32 @@ def listed(b: Browse, service: Service, distance_km: float) -> Listed:
 
 
 def page_of(backend: IndexBackend, b: Browse, page: int, per_page: int) -> tuple[list[Listed], int]:
-    """One page of results and the total passing the filters (within the radius, when given)."""
+    """One page of results and the total passing the filters (within the radius, when given). Near a
+    place, the total is counted, not fetched: only the services up to the end of the page are read."""
     check_window(page, per_page)
     start = (page - 1) * per_page
-    if b.near is None:
+    near = b.near
+    if near is None:
         found = backend.find(b.query, limit=per_page, offset=start)
         return [Listed(s) for s in found.items], found.total
-    # Within a radius every hit in it is fetched, so the total is exact; otherwise the first pages' worth.
-    filtered = backend.find(b.query, limit=0).total
-    k = filtered if b.radius_km is not None else min(page * per_page, filtered)
-    hits = backend.nearest(b.near.lat, b.near.lon, b.query, k=k, radius_km=b.radius_km) if k else []
-    total = len(hits) if b.radius_km is not None else filtered
+    if b.radius_km is None:
+        total = backend.find(b.query, limit=0).total
+    else:
+        total = backend.count_near(near.lat, near.lon, b.query, radius_km=b.radius_km)
+    k = min(page * per_page, total)
+    hits = backend.nearest(near.lat, near.lon, b.query, k=k, radius_km=b.radius_km) if k > start else []
     return [listed(b, h.service, h.distance_km) for h in hits[start:start + per_page]], total
 
 
 def every(backend: IndexBackend, b: Browse) -> Iterator[Listed]:
-    """All results in order, for the exports: nearest first near a place, else in batches by name."""
-    if b.near is not None:
-        k = backend.find(b.query, limit=0).total
-        hits = backend.nearest(b.near.lat, b.near.lon, b.query, k=k, radius_km=b.radius_km) if k else []
-        for hit in hits:
-            yield listed(b, hit.service, hit.distance_km)
-        return
-    offset = 0
-    while True:
-        found = backend.find(b.query, limit=_EXPORT_BATCH, offset=offset)
-        yield from (Listed(s) for s in found.items)
-        offset += len(found.items)
-        if not found.items or offset >= found.total:
-            return
+    """All results in browse order, for the exports, read from the index as they are written out (see
+    `IndexBackend.scan`): nearest first near a place, else by relevance or name. The first read happens
+    here, so a missing or unreachable index is an error reply, not a broken stream."""
+    near = b.near
+    if near is None:
+        return (Listed(s) for s in backend.scan(b.query))
+    hits = backend.scan_nearest(near.lat, near.lon, b.query, radius_km=b.radius_km)
+    return (listed(b, h.service, h.distance_km) for h in hits)
 
 
 def total_pages(total: int, per_page: int) -> int:

@@ -5,9 +5,13 @@ from __future__ import annotations
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rehabmap.errors import DomainError
 
 
 def _default_data_dir() -> Path:
@@ -24,6 +28,12 @@ class Backend(str, Enum):
     elasticsearch = "elasticsearch"
 
 
+class InvalidSettings(DomainError):
+    """A REHABMAP_ variable holds a value the product cannot run with."""
+
+    code = "invalid_settings"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REHABMAP_", extra="ignore")
 
@@ -34,14 +44,82 @@ class Settings(BaseSettings):
     backend: Backend = Backend.embedded
     elasticsearch_url: str | None = Field(default=None, validation_alias="ELASTICSEARCH_URL")
     elasticsearch_index: str = "rehabmap-services"
-    capacity_max_age_days: int = 14
+    elasticsearch_grace_seconds: int = Field(default=900, ge=0, description=(
+        "How long a replaced Elasticsearch index generation is kept for readers still scanning it (exports, "
+        "the gap analysis); a later build deletes it once this has passed."))
+    capacity_max_age_days: int = Field(default=14, ge=1, le=365, description=(
+        "A capacity report older than this many days reads as unknown in every answer and export."))
+    sync_max_change_share: float = Field(default=0.25, ge=0, le=1, description=(
+        "A sync that would change or retire more than this share of a source's records stops unless --force."))
     log_level: str = "INFO"
+    index_max_drop_share: float = Field(default=0.2, ge=0.0, le=1.0, description=(
+        "The largest share (0 to 1) of the live index's services a rebuild may drop; `rehabmap index` "
+        "refuses to swap in one that drops more, unless --force."))
     verify_after_days: int = Field(default=180, ge=1, le=3650,
                                    description="A service not verified for this many days is due for verification.")
     rate_limit_per_minute: int = Field(default=600, ge=0, description=(
         "Requests per minute one client (IP address) may make to the public endpoints, with bursts of up "
         "to this many; 0 turns rate limiting off."))
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest request body accepted.")
+    public_base_url: str | None = Field(default=None, description=(
+        "The site's address as the public reaches it (e.g. https://rehabmap.example.org), used for the "
+        "absolute links rehabmap hands out; unset, those links are relative. Never taken from a request's "
+        "Host header, which the caller controls."))
+    token_expiry_days: int = Field(default=90, ge=1, le=3650,
+                                   description="How long a new API token lasts unless its maker says otherwise.")
+    token_max_expiry_days: int = Field(default=365, ge=1, le=3650,
+                                       description="The longest an API token may be made to last.")
+    token_key_file: Path | None = Field(default=None, description=(
+        "The secret key API tokens are hashed with (default: REHABMAP_HOME/token.key, made on first use). "
+        "Keep it out of the directory's backups, and back it up apart from them."))
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError("must be an absolute http(s) URL with no query or fragment, "
+                             "e.g. https://rehabmap.example.org")
+        return value.strip().rstrip("/")
+
+    @model_validator(mode="after")
+    def _expiry_within_maximum(self) -> Settings:
+        if self.token_expiry_days > self.token_max_expiry_days:
+            raise ValueError(f"REHABMAP_TOKEN_EXPIRY_DAYS ({self.token_expiry_days}) is more than "
+                             f"REHABMAP_TOKEN_MAX_EXPIRY_DAYS ({self.token_max_expiry_days})")
+        return self
+
+    # Sources a sync reads (indexer/sync/connectors/__init__.py says what each is; keys are SecretStr, so they
+    # never appear in a repr, a log line or an error). Rates are requests per second, per source.
+    cqc_api_url: str = "https://api.service.cqc.org.uk/public/v1"
+    cqc_api_key: SecretStr | None = Field(default=None, description="CQC API 'Syndication' subscription key.")
+    cqc_rate: float = Field(default=5.0, gt=0)
+    cqc_page_size: int = Field(default=1000, ge=1, le=1000)
+    cqc_ratings_url: str | None = Field(default=None, description=(
+        "This month's CQC 'Latest ratings' file (.ods or .csv); CQC renames it monthly."))
+    cqc_directory_url: str | None = Field(default=None, description="This month's CQC care directory CSV.")
+    cqc_hsca_url: str | None = Field(default=None, description="This month's CQC 'HSCA Active Locations' .ods.")
+    cqc_files_rate: float = Field(default=1.0, gt=0)
+    ods_url: str = "https://files.digital.nhs.uk/assets/ods/current"
+    ods_reports: list[str] = Field(default_factory=lambda: ["ets", "ephpsite"])
+    ods_rate: float = Field(default=1.0, gt=0)
+    nhs_service_search_url: str = "https://api.service.nhs.uk/service-search-api"
+    nhs_service_search_key: SecretStr | None = Field(default=None, description="NHS website Service Search key.")
+    nhs_service_search_rate: float = Field(default=10.0, gt=0)
+    charity_url: str = "https://ccewuksprdoneregsadata1.blob.core.windows.net/data/json"
+    charity_rate: float = Field(default=1.0, gt=0)
+    oruk_feeds_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parents[1] / "mappings" / "feeds",
+                                 description="One <feed>.toml per ORUK feed: its URL, paging and taxonomy mapping.")
+    oruk_feed_urls: dict[str, str] = Field(default_factory=dict, description=(
+        'Feed URLs by feed name, overriding the feed files, as JSON: {"bristol": "https://..."}.'))
+    oruk_rate: float = Field(default=2.0, gt=0)
+    sync_timeout: float = Field(default=30.0, gt=0, description="Seconds to connect, and between bytes read.")
+    sync_retries: int = Field(default=5, ge=0)
+    sync_backoff_max: float = Field(default=60.0, gt=0)
+    sync_retry_after_max: float = Field(default=120.0, ge=0, description=(
+        "A source asking (Retry-After) to wait longer than this many seconds is treated as down for this run."))
 
     @property
     def geodata_dir(self) -> Path:
@@ -56,7 +134,29 @@ class Settings(BaseSettings):
         """The maintainers' store: tokens, organisations, edits overlay, audit log (survives re-imports)."""
         return self.home / "directory.sqlite"
 
+    @property
+    def token_key_path(self) -> Path:
+        return self.token_key_file or self.home / "token.key"
+
+    def public_url(self, path: str, *, prefix: str = "") -> str:
+        """A link to `path` (from the site's root, starting with '/') for people and programs to follow
+        later: absolute on the configured public base URL (which includes any proxy prefix), else relative
+        to the host the reader found it on, under `prefix` (the proxy prefix the server was told about)."""
+        return f"{self.public_base_url}{path}" if self.public_base_url else f"{prefix}{path}"
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; a bad value is an `InvalidSettings` naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise InvalidSettings("Invalid settings: " + "; ".join(_problem(e) for e in exc.errors()) + ".") from None
+
+
+def _problem(error: Any) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:
+        return message
+    name = str(error["loc"][0])
+    return f"{name if name.isupper() else 'REHABMAP_' + name.upper()}: {message}"

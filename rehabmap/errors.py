@@ -9,7 +9,9 @@ geodata cannot place (a bad postcode, a point outside England) raises geodata's 
 
 from __future__ import annotations
 
-from geodata.errors import GeodataError
+from geodata.errors import GeodataError, shorten
+
+__all__ = ["shorten"]  # every message quotes what a person gave by one rule, geodata's (it stands alone)
 
 
 class DomainError(Exception):
@@ -44,6 +46,19 @@ class ServiceNotFound(DomainError):
 class IndexNotBuilt(DomainError):
     status = 503
     code = "index_not_built"
+
+
+class IndexUnavailable(DomainError):
+    """The search cluster did not answer, or answered that it is overloaded. Nothing is wrong with the
+    request: the same request can be sent again later, so the API adds `Retry-After`."""
+
+    status = 503
+    code = "index_unavailable"
+    retry_after_s = 30
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(self.retry_after_s)}
 
 
 # --- maintainers: authentication, authorisation, edits ------------------------------------------------

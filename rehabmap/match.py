@@ -17,6 +17,7 @@ from shapely.geometry import shape
 
 from geodata.distance import great_circle_km
 from rehabmap.errors import InvalidValue
+from rehabmap.record import capacity_max_age_days
 from rehabmap.index.base import Coverage, Hit, IndexBackend, PersonGender, ServiceQuery
 from rehabmap.record import Capacity, Service
 from rehabmap.taxonomy import TYPE_LABELS, ServiceType, need_label, parse_need, parse_subtypes, parse_type
@@ -209,7 +210,7 @@ def explain(service: Service, distance_km: float, in_icb: bool, home: HomeLike, 
     if capacity and service.capacity_as_of is not None:  # a capacity now always has its date
         parts.append(f"Capacity {capacity} as of {service.capacity_as_of.isoformat()}.")
     elif service.capacity:
-        parts.append("Capacity unknown: the last report is more than 14 days old.")
+        parts.append(f"Capacity unknown: the last report is more than {capacity_max_age_days()} days old.")
     return " ".join(parts)
 
 

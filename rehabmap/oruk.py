@@ -10,7 +10,8 @@ subtype, needs and the details HSDS has no field for as `attributes` pointing at
   term `original_label` instead.
 * `rehabmap` — record details: id, provider type, gender, beds, capacity and its date, accepting
   referrals, CQC rating and date, flags, provenance (JSON: source, source_id, fetched_at, licence; the
-  local file and line an installation read it from are not published).
+  local file and line an installation read it from are not published). In the live feed, `capacity` is
+  what holds on the day (`unknown` once the report is stale) and `capacity_reported` is the report.
 
 Standard HSDS fields carry the rest: `minimum_age`/`maximum_age`, `application_process` (referral route),
 `assured_date` (last verified), `url`, `email`, `phones`, `organization`, `service_at_locations[0].location`
@@ -19,7 +20,9 @@ Standard HSDS fields carry the rest: `minimum_age`/`maximum_age`, `application_p
 also in `name`; a polygon as GeoJSON `extent` with `extent_type` "geojson").
 
 Feeds that do not use rehabmap's taxonomy still import: their term names, the service's name and
-descriptions become label text for the classifier (see `oruk_to_fields`).
+descriptions become label text for the classifier (see `oruk_to_fields`). ORUK v1 feeds (the API most council
+directories publish) name things differently, and are read too: `physical_addresses`, `service_taxonomys`,
+and ages in `eligibilitys`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from rehabmap.errors import shorten
 from rehabmap.record import Service
 from rehabmap.taxonomy import (
     LEGACY_LABEL_TEXTS,
@@ -124,7 +128,11 @@ _DETAIL_TEXTS: dict[str, tuple[str, str]] = {
     "pd_specialist": ("Personality disorder specialist unit",
                       "yes: a rehab unit commissioned for people with a diagnosis of personality disorder."),
     "beds": ("Beds", "Total beds."),
-    "capacity": ("Capacity", "available, limited or none on capacity_as_of; older than 14 days reads as unknown."),
+    "capacity": ("Capacity", "available, limited or none. In the live feed, the capacity that holds on the day "
+                 "it is read: unknown when the last report is older than the feed's freshness window (the report "
+                 "itself is then in capacity_reported)."),
+    "capacity_reported": ("Capacity reported", "available, limited or none: what the service last reported, on "
+                          "capacity_as_of, however old."),
     "capacity_as_of": ("Capacity as of", "Date (YYYY-MM-DD) the capacity was reported."),
     "accepting_referrals": ("Accepting referrals", "yes or no."),
     "cqc_rating": ("CQC rating", "Overall CQC rating (Outstanding, Good, Requires improvement, Inadequate)."),
@@ -135,7 +143,8 @@ _FLAGS = ("legacy_locked_label", "pd_specialist")  # exported only when set
 _BOOLEAN_DETAILS = (*_FLAGS, "accepting_referrals")
 # Exported in this order after the type, needs and original label.
 _VALUE_DETAILS = ("id", "provider_type", "gender", "legacy_locked_label", "pd_specialist", "beds", "capacity",
-                  "capacity_as_of", "accepting_referrals", "cqc_rating", "cqc_rating_date")
+                  "capacity_reported", "capacity_as_of", "accepting_referrals", "cqc_rating", "cqc_rating_date")
+_UNKNOWN = "unknown"
 
 
 def _legacy_description(label: str) -> str:
@@ -208,9 +217,15 @@ def _value_text(value: Any) -> str:
 
 # --- export -------------------------------------------------------------------------------------------
 
-def service_to_oruk(service: Service) -> dict[str, Any]:
-    """A full ORUK 3.0 / HSDS 3.0 service object for one rehabmap record."""
+def service_to_oruk(service: Service, today: date | None = None) -> dict[str, Any]:
+    """A full ORUK 3.0 / HSDS 3.0 service object for one rehabmap record.
+
+    With `today` (the live feed), `capacity` is what holds that day by the one freshness rule
+    (`Service.capacity_now`): a stale report reads "unknown", as in every other output, and the report
+    itself is published as `capacity_reported`. Without it, the record as stored: a dated snapshot, as in
+    the sample directory's file."""
     sid = service_uuid(service.id)
+    details = _details(service, today)
     pairs: list[tuple[Term, str | None]] = [(_term(SERVICE_TYPES, service.service_type.value), None)]
     if service.subtype:
         pairs.append((_term(SERVICE_TYPES, service.subtype), None))
@@ -219,7 +234,7 @@ def service_to_oruk(service: Service) -> dict[str, Any]:
     if service.original_label:
         pairs.append((_legacy_term(service.original_label), service.original_label))
     for code in _VALUE_DETAILS:
-        value = getattr(service, code)
+        value = details.get(code)
         if value is not None and not (code in _FLAGS and value is False):
             pairs.append((_term(DETAILS, code), _value_text(value)))
     pairs += [(_term(DETAILS, "provenance"), json.dumps(p.model_dump(mode="json", exclude_none=True,
@@ -248,6 +263,15 @@ def service_to_oruk(service: Service) -> dict[str, Any]:
         "service_at_locations": [_service_at_location(service, sid)],
         "attributes": attributes,
     })
+
+
+def _details(service: Service, today: date | None) -> dict[str, Any]:
+    """The record's values for the `rehabmap` detail terms, capacity as of `today` when given."""
+    values = {code: getattr(service, code) for code in _VALUE_DETAILS if code != "capacity_reported"}
+    if today is not None and service.capacity is not None:
+        values["capacity"] = service.capacity_now(today) or _UNKNOWN
+        values["capacity_reported"] = service.capacity
+    return values
 
 
 def _organization(name: str | None) -> dict[str, Any] | None:
@@ -311,8 +335,8 @@ def oruk_to_fields(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
         "website": obj.get("url"),
         "email": obj.get("email") or _first(c.get("email") for c in _all_contacts(obj)),
         "referral_route": obj.get("application_process"),
-        "min_age": obj.get("minimum_age"),
-        "max_age": obj.get("maximum_age"),
+        "min_age": obj.get("minimum_age", _v1_age(obj, "minimum_age", min)),
+        "max_age": obj.get("maximum_age", _v1_age(obj, "maximum_age", max)),
         "last_verified": obj.get("assured_date"),
         "organisation": (obj.get("organization") or {}).get("name"),
         "phone": _first(p.get("number") for p in _all_phones(obj)),
@@ -340,6 +364,11 @@ def oruk_to_fields(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
                 (met if answer else not_met).append(term.code)
         elif term.taxonomy is LEGACY_LABELS or term.code == "original_label":
             fields["original_label"] = value
+        elif term.code == "capacity":
+            if value != _UNKNOWN:  # unknown says only that the report is stale: capacity_reported holds it
+                fields.setdefault("capacity", value)
+        elif term.code == "capacity_reported":
+            fields["capacity"] = value
         elif term.code == "provenance":
             fields.setdefault("provenance", []).append(_json(value, f"attributes[{n}] provenance"))
         elif term.code in _BOOLEAN_DETAILS:
@@ -348,9 +377,21 @@ def oruk_to_fields(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
             fields[term.code] = value
     fields["needs_met"], fields["needs_not_met"] = met, not_met
     label_parts = [obj.get("name"), obj.get("alternate_name"), obj.get("description"),
-                   obj.get("eligibility_description"), *foreign_terms]
+                   obj.get("eligibility_description"), *foreign_terms, *v1_terms(obj)]
     return ({k: v for k, v in fields.items() if v not in (None, "", [])},
             " | ".join(p.strip() for p in label_parts if p and p.strip()))
+
+
+def v1_terms(obj: dict[str, Any]) -> list[str]:
+    """The names of an ORUK v1 service's taxonomy terms (`service_taxonomys[].taxonomy.name`)."""
+    return [str(t["taxonomy"]["name"]) for t in obj.get("service_taxonomys") or []
+            if isinstance(t, dict) and isinstance(t.get("taxonomy"), dict) and t["taxonomy"].get("name")]
+
+
+def _v1_age(obj: dict[str, Any], key: str, pick: Any) -> Any:
+    """ORUK v1 states ages per eligibility; the widest range of them is the service's."""
+    ages = [e[key] for e in obj.get("eligibilitys") or [] if isinstance(e, dict) and e.get(key) is not None]
+    return pick(ages) if ages else None
 
 
 def _status(value: Any) -> str | None:
@@ -387,7 +428,7 @@ def _all_phones(obj: dict[str, Any]) -> list[dict[str, Any]]:
 def _location_fields(obj: dict[str, Any]) -> dict[str, Any]:
     locations = [sal.get("location") or {} for sal in obj.get("service_at_locations") or []]
     location = locations[0] if locations else {}
-    addresses = location.get("addresses") or []
+    addresses = location.get("addresses") or location.get("physical_addresses") or []  # HSDS 3 or ORUK v1
     address = next((a for a in addresses if a.get("address_type") == "physical"), addresses[0] if addresses else {})
     identifier_type = str(location.get("external_identifier_type") or "")
     return {
@@ -434,7 +475,7 @@ def _json(value: Any, where: str) -> Any:
     try:
         return json.loads(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{where}: '{str(value)[:40]}' is not valid JSON") from None
+        raise ValueError(f"{where}: '{shorten(value)}' is not valid JSON") from None
 
 
 def _yes_no(value: Any, where: str) -> bool | None:
@@ -446,7 +487,7 @@ def _yes_no(value: Any, where: str) -> bool | None:
         return False
     if key in ("", "unknown"):
         return None
-    raise ValueError(f"{where}: value '{value}' should be yes, no or unknown")
+    raise ValueError(f"{where}: value '{shorten(value)}' should be yes, no or unknown")
 
 
 def _known_term(term: dict[str, Any], term_id: Any, where: str) -> Term | None:
@@ -470,4 +511,4 @@ def _known_term(term: dict[str, Any], term_id: Any, where: str) -> Term | None:
         return found
     if taxonomy is NEEDS and code and _LANGUAGE_CODE.match(code):
         return _need_term(code)
-    raise ValueError(f"{where}: '{code or term.get('name')}' is not a term of the {taxonomy.name} taxonomy")
+    raise ValueError(f"{where}: '{shorten(code or term.get('name'))}' is not a term of the {taxonomy.name} taxonomy")

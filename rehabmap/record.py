@@ -6,21 +6,77 @@ reasons pydantic gives, and the importer adds the file and line.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from shapely.errors import ShapelyError
 from shapely.geometry import shape
 from shapely.validation import explain_validity
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from geodata.areas import AreaCodes
+from rehabmap.config import get_settings
+from rehabmap.errors import shorten
 from rehabmap.taxonomy import GENDER_NEEDS, ServiceType, parse_need, validate_subtype
+
+# Capacity: a report (`available`, `limited`, `none`) holds for `REHABMAP_CAPACITY_MAX_AGE_DAYS` (default 14)
+# after its `capacity_as_of` date; after that it reads as unknown. `capacity_is_current` is the one rule:
+# every answer and export (matching and its explanations, the API's JSON, CSV and GeoJSON, the Open Referral
+# feed, the pages, the command line) asks it, through `Service.capacity_now`, and says the window with
+# `capacity_max_age_days`.
+
+def capacity_max_age_days() -> int:
+    """How many days a capacity report holds: the one settings object's, read from the environment
+    (REHABMAP_CAPACITY_MAX_AGE_DAYS), so every output of every process applies the same window."""
+    return get_settings().capacity_max_age_days
+
+
+def capacity_is_current(as_of: date | None, today: date, max_age_days: int | None = None) -> bool:
+    """Whether a capacity report made on `as_of` still holds on `today` (a report with no date never does)."""
+    days = capacity_max_age_days() if max_age_days is None else max_age_days
+    return as_of is not None and today - as_of <= timedelta(days=days)
+
 
 ProviderType = Literal["nhs", "independent", "local_authority", "vcfse"]
 Capacity = Literal["available", "limited", "none"]
 Gender = Literal["female_only", "male_only", "mixed_gender"]
 
-CAPACITY_MAX_AGE = timedelta(days=14)
+# Contact details are republished (ORUK feed, GeoJSON, CSV, pages), so each must be what its name says: a
+# link that could run a script ('javascript:…') or a header smuggled into an address never gets in. One
+# check for every way in: imports, maintainers' edits (api/maintain_schemas.py uses these patterns too)
+# and records read back from an index. Phones are written as the NHS's own lists write them:
+# '(0113) 496 0000', '01642 850850 (ext. 54243)', '+44 113 496 0000'.
+CONTACT_PATTERNS: dict[str, str] = {
+    "phone": r"^\+?\(?[0-9][0-9 ()-]{4,28}[0-9]( ?\(ext\.? ?[0-9]{1,6}\)| ext\.? ?[0-9]{1,6})?$",
+    "email": r"^[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$",
+    "website": r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\s]*)?$",
+}
+CONTACT_MAX_LENGTH: dict[str, int] = {"phone": 50, "email": 254, "website": 500}
+_CONTACT_RULES = {field: (re.compile(pattern), CONTACT_MAX_LENGTH[field], what) for field, pattern, what in (
+    ("phone", CONTACT_PATTERNS["phone"], "a phone number (digits, spaces, brackets and hyphens, perhaps an "
+                                         "extension)"),
+    ("email", CONTACT_PATTERNS["email"], "an email address"),
+    ("website", CONTACT_PATTERNS["website"], "a web address (http:// or https://, a host name, no spaces)"),
+)}
+
+
+def contact_problem(field: str, value: str) -> str | None:
+    """Why `value` cannot be a service's phone, email or website, or None when it can."""
+    pattern, longest, what = _CONTACT_RULES[field]
+    if len(value) <= longest and pattern.fullmatch(value):
+        return None
+    return f"'{shorten(value)}' is not {what}"
+
+
+def _not_bool(value: Any) -> Any:
+    """JSON's true is a number to pydantic (and to Python); to a record it is a yes/no answer."""
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is a yes/no value, not a number")
+    return value
+
+
+Number = BeforeValidator(_not_bool)
 
 
 class Provenance(BaseModel):
@@ -36,6 +92,40 @@ class Provenance(BaseModel):
     line: int | None = None
 
 
+_POLYGON_DEPTH = 4  # a MultiPolygon's coordinates: polygons, rings, positions, numbers
+
+
+def catchment_polygon(value: dict[str, Any]) -> dict[str, Any]:
+    """The GeoJSON Polygon or MultiPolygon both backends can index, or ValueError saying what is wrong
+    with it. Only its type and coordinates are kept: foreign members (bbox, crs, properties) say nothing
+    about who is served. Shared by the record and the maintainers' API (which checks it before anything
+    else touches the value: nesting hundreds deep would exhaust the recursion of whatever walked it)."""
+    kind = value.get("type")
+    if kind not in ("Polygon", "MultiPolygon"):
+        raise ValueError("service area polygon must be a GeoJSON Polygon or MultiPolygon")
+    coordinates = value.get("coordinates")
+    if not isinstance(coordinates, list):
+        raise ValueError(f"service area polygon has no 'coordinates' list (a GeoJSON {kind} needs one)")
+    if _lists_nested_deeper_than(coordinates, _POLYGON_DEPTH):
+        raise ValueError(f"service area polygon's coordinates are nested deeper than a GeoJSON {kind}'s")
+    geometry_json = {"type": kind, "coordinates": coordinates}
+    try:
+        geometry = shape(geometry_json)
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError, ShapelyError) as exc:
+        # (malformed coordinates surface from shapely and NumPy as any of these)
+        raise ValueError(f"service area polygon is not valid GeoJSON: {shorten(exc)}") from None
+    if geometry.is_empty or not geometry.is_valid:
+        raise ValueError(f"service area polygon is invalid: {explain_validity(geometry)}")
+    return geometry_json
+
+
+def _lists_nested_deeper_than(value: list[Any], depth: int) -> bool:
+    level: list[Any] = [value]
+    for _ in range(depth):
+        level = [item for outer in level if isinstance(outer, list) for item in outer]
+    return any(isinstance(item, list) for item in level)
+
+
 class ServiceArea(BaseModel):
     """Who the service serves. Empty means no stated restriction (e.g. national inpatient referrals)."""
 
@@ -46,18 +136,7 @@ class ServiceArea(BaseModel):
     @field_validator("polygon")
     @classmethod
     def _valid_polygon(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        """A catchment both backends can index: a valid GeoJSON Polygon or MultiPolygon."""
-        if value is None:
-            return None
-        if value.get("type") not in ("Polygon", "MultiPolygon"):
-            raise ValueError("service area polygon must be a GeoJSON Polygon or MultiPolygon")
-        try:
-            geometry = shape(value)
-        except (ValueError, TypeError, AttributeError, IndexError) as exc:
-            raise ValueError(f"service area polygon is not valid GeoJSON: {exc}") from None
-        if geometry.is_empty or not geometry.is_valid:
-            raise ValueError(f"service area polygon is invalid: {explain_validity(geometry)}")
-        return value
+        return None if value is None else catchment_polygon(value)
 
     @property
     def restricted(self) -> bool:
@@ -79,16 +158,16 @@ class Service(BaseModel):
     description: str = ""
     needs_met: list[str] = Field(default_factory=list)
     needs_not_met: list[str] = Field(default_factory=list)
-    min_age: int | None = Field(default=None, ge=0, le=120)
-    max_age: int | None = Field(default=None, ge=0, le=120)
+    min_age: Annotated[int | None, Number] = Field(default=None, ge=0, le=120)
+    max_age: Annotated[int | None, Number] = Field(default=None, ge=0, le=120)
     gender: Gender | None = None
     address: str | None = None
     postcode: str | None = None
-    lat: float = Field(ge=49.8, le=55.9)
-    lon: float = Field(ge=-6.5, le=2.0)
+    lat: Annotated[float, Number] = Field(ge=49.8, le=55.9)
+    lon: Annotated[float, Number] = Field(ge=-6.5, le=2.0)
     areas: AreaCodes = Field(default_factory=AreaCodes)
     service_area: ServiceArea = Field(default_factory=ServiceArea)
-    beds: int | None = Field(default=None, ge=0)
+    beds: Annotated[int | None, Number] = Field(default=None, ge=0)
     capacity: Capacity | None = None
     capacity_as_of: date | None = None
     accepting_referrals: bool | None = None
@@ -103,6 +182,14 @@ class Service(BaseModel):
     provenance: list[Provenance] = Field(min_length=1)
     field_sources: dict[str, str] = Field(default_factory=dict)
     last_verified: date | None = None
+
+    @field_validator("phone", "email", "website")
+    @classmethod
+    def _contact(cls, value: str | None, info: ValidationInfo) -> str | None:
+        problem = None if value is None else contact_problem(str(info.field_name), value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("needs_met", "needs_not_met")
     @classmethod
@@ -125,11 +212,13 @@ class Service(BaseModel):
             raise ValueError("capacity_as_of given without capacity")
         return self
 
-    def capacity_now(self, today: date, max_age: timedelta = CAPACITY_MAX_AGE) -> Capacity | None:
-        """Capacity older than the freshness window reads as unknown (DESIGN.md §3)."""
-        if self.capacity is None or self.capacity_as_of is None:
+    def capacity_now(self, today: date, max_age_days: int | None = None) -> Capacity | None:
+        """The capacity that holds on `today`: a report older than the freshness window
+        (REHABMAP_CAPACITY_MAX_AGE_DAYS, or `max_age_days`) reads as unknown (DESIGN.md §3;
+        `rehabmap.record.capacity_is_current` is the rule)."""
+        if self.capacity is None or not capacity_is_current(self.capacity_as_of, today, max_age_days):
             return None
-        return self.capacity if today - self.capacity_as_of <= max_age else None
+        return self.capacity
 
     @property
     def source(self) -> str:

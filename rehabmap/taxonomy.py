@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from rehabmap.errors import UnknownNeed, UnknownServiceType
-from rehabmap.textmatch import FoldedPattern, fold_case
+from rehabmap.errors import UnknownNeed, UnknownServiceType, shorten
+from rehabmap.textmatch import FoldedPattern, fold_case, words
 
 
 class ServiceType(str, Enum):
@@ -105,7 +105,7 @@ def parse_type(value: str) -> ServiceType:
         return ServiceType(key)
     except ValueError:
         valid = ", ".join(t.value for t in ServiceType)
-        raise UnknownServiceType(f"Unknown service type '{value}'. Use one of: {valid}, or 'any'.",
+        raise UnknownServiceType(f"Unknown service type '{shorten(value)}'. Use one of: {valid}, or 'any'.",
                                  field="types") from None
 
 
@@ -115,7 +115,7 @@ def parse_need(value: str) -> str:
     if key in NEED_LABELS or _LANGUAGE.match(key):
         return key
     valid = ", ".join(NEED_LABELS)
-    raise UnknownNeed(f"Unknown need '{value}'. Use one of: {valid}, or language:<code> (e.g. language:pl).",
+    raise UnknownNeed(f"Unknown need '{shorten(value)}'. Use one of: {valid}, or language:<code> (e.g. language:pl).",
                       field="needs")
 
 
@@ -137,7 +137,7 @@ def parse_subtypes(given: list[str] | tuple[str, ...] | None,
     for sub in subtypes:
         if sub not in allowed:
             options = ", ".join(allowed) or "none for the types asked for"
-            raise UnknownServiceType(f"Unknown subtype '{sub}'. Use one of: {options}.", field="subtypes")
+            raise UnknownServiceType(f"Unknown subtype '{shorten(sub)}'. Use one of: {options}.", field="subtypes")
     return subtypes
 
 
@@ -154,7 +154,7 @@ def validate_subtype(service_type: ServiceType, subtype: str | None) -> str | No
     if subtype not in allowed:
         options = ", ".join(allowed) or "none"
         raise UnknownServiceType(
-            f"Subtype '{subtype}' does not belong to {service_type.value} (allowed: {options}).",
+            f"Subtype '{shorten(subtype)}' does not belong to {service_type.value} (allowed: {options}).",
             field="subtype")
     return subtype
 
@@ -178,44 +178,59 @@ class NotRehab(ValueError):
 LEGACY_LABEL_TEXTS = ("community rehabilitation unit", "high dependency", "longer term high dependency",
                       "highly specialist high dependency", "complex care", "longer stay", "locked rehabilitation")
 
+# Adult secure services are not rehab, whatever type a source gives them (`refuse_secure`).
+_SECURE = FoldedPattern(words(r"\b(low|medium|high) secure\b|\bforensic secure\b"))
+
 # Ordered: the first pattern that matches wins, so specific labels come before general ones. Patterns are
-# lowercase and run on the folded label (rehabmap/textmatch.py): re.IGNORECASE's answers, faster.
-_LABEL_RULES: tuple[tuple[FoldedPattern, Classification | None], ...] = tuple(
-    (FoldedPattern(pattern), cls) for pattern, cls in (
-        (r"\b(low|medium|high)\s+secure\b|\bforensic secure\b", None),
-        (r"\blocked\s+rehab", Classification(ServiceType.inpatient_rehab_level2, legacy_locked=True)),
-        (r"\bhigh(ly)?\s+(specialist\s+)?(high\s+)?dependency\b|\blonger\s+term\s+high\s+dependency\b",
+# lowercase and run on the folded label (rehabmap/textmatch.py): re.IGNORECASE's answers, faster. A space
+# in a pattern stands for any gap between words: "locked rehab" matches "Locked-Rehab" and "locked/rehab".
+_LABEL_RULES: tuple[tuple[FoldedPattern, Classification], ...] = tuple(
+    (FoldedPattern(words(pattern)), cls) for pattern, cls in (
+        (r"\blocked rehab", Classification(ServiceType.inpatient_rehab_level2, legacy_locked=True)),
+        (r"\bhigh(ly)? (specialist )?(high )?dependency\b|\blonger term high dependency\b",
          Classification(ServiceType.inpatient_rehab_level2)),
-        (r"\bcomplex\s+care\b(?!.*\bteams?\b)", Classification(ServiceType.inpatient_rehab_level2)),
-        (r"\blonger?\s+stay\b", Classification(ServiceType.inpatient_rehab_level2)),
-        (r"\blevel\s*2\b", Classification(ServiceType.inpatient_rehab_level2)),
-        (r"\bcommunity\s+rehab(ilitation)?\s+unit\b", Classification(ServiceType.inpatient_rehab_level1)),
-        (r"\blevel\s*1\b", Classification(ServiceType.inpatient_rehab_level1)),
-        (r"\b(community\s+)?(mental\s+health\s+)?rehab(ilitation)?\s+(and\s+recovery\s+)?teams?\b"
-         r"|\bcomm(unity)?\s+rehab(ilitation)?\s*$|^comm(unity)?\s+rehab(ilitation)?\b",
+        (r"\bcomplex care\b(?!.*\bteams?\b)", Classification(ServiceType.inpatient_rehab_level2)),
+        (r"\blonger? stay\b", Classification(ServiceType.inpatient_rehab_level2)),
+        (r"\blevel 2\b", Classification(ServiceType.inpatient_rehab_level2)),
+        (r"\bcommunity rehab(ilitation)? unit\b", Classification(ServiceType.inpatient_rehab_level1)),
+        (r"\blevel 1\b", Classification(ServiceType.inpatient_rehab_level1)),
+        (r"\b(community )?(mental health )?rehab(ilitation)? (and recovery )?teams?\b"
+         r"|\bcomm(unity)? rehab(ilitation)? $|^comm(unity)? rehab(ilitation)?\b",
          Classification(ServiceType.community_rehab_team)),
-        (r"\bindividual\s+placement\s+and\s+support\b|\bips\b|\bsupported\s+employment\b",
+        (r"\bindividual placement and support\b|\bips\b|\bsupported employment\b",
          Classification(ServiceType.ips_employment)),
-        (r"\bimha\b|independent\s+mental\s+health\s+advoca",
+        (r"\bimha\b|independent mental health advoca",
          Classification(ServiceType.advocacy, "imha")),
-        (r"\bimca\b|independent\s+mental\s+capacity\s+advoca",
+        (r"\bimca\b|independent mental capacity advoca",
          Classification(ServiceType.advocacy, "imca")),
-        (r"\bcare\s+act\s+advoca", Classification(ServiceType.advocacy, "care_act")),
+        (r"\bcare act advoca", Classification(ServiceType.advocacy, "care_act")),
         (r"\badvoca(cy|te)\b", Classification(ServiceType.advocacy, "community")),
-        (r"\bfloating\s+(support|outreach)\b|\boutreach\s+support\b",
+        (r"\bfloating (support|outreach)\b|\boutreach support\b",
          Classification(ServiceType.supported_accommodation, "floating_outreach")),
-        (r"\b24[- ]?hour\b.*\b(residential|care\s+home|staffed)\b|\bresidential\s+care\b|\bcare\s+home\b",
+        (r"\b24 hour\b.*\b(residential|care home|staffed)\b|\bresidential care\b|\bcare home\b",
          Classification(ServiceType.supported_accommodation, "residential_24h")),
-        (r"\bsupported\s+(housing|accommodation|living)\b",
+        (r"\bsupported (housing|accommodation|living)\b",
          Classification(ServiceType.supported_accommodation, "supported_housing")),
-        (r"\binpatient\s+rehab|\brehab(ilitation)?\s+(unit|ward|hospital)\b",
+        (r"\binpatient rehab|\brehab(ilitation)? (unit|ward|hospital)\b",
          Classification(ServiceType.inpatient_rehab_level1)),
-        (r"\bpeer\s+support\b|\brecovery\s+college\b|\bday\s+(centre|service)s?\b|\bcarers?\b|"
-         r"\bvoluntary\b|\bcommunity\s+(group|support)\b|\bcharity\b|\bsocial\s+enterprise\b|\bfaith\b",
+        (r"\bpeer support\b|\brecovery college\b|\bday (centre|service)s?\b|\bcarers?\b|"
+         r"\bvoluntary\b|\bcommunity (group|support)\b|\bcharity\b|\bsocial enterprise\b|\bfaith\b",
          Classification(ServiceType.vcfse)),
     )
 )
-_PD = FoldedPattern(r"personality\s+disorder|\bpd\s+(service|unit)\b")
+_PD = FoldedPattern(words(r"personality disorder|\bpd (service|unit)\b"))
+
+
+def refuse_secure(label: str | None) -> None:
+    """Raise NotRehab when the label names an adult secure service: no type a source or a mapping gives
+    makes a low or medium secure unit part of the rehab pathway."""
+    if label:
+        _refuse_secure(label, fold_case(label))
+
+
+def _refuse_secure(label: str, folded: str) -> None:
+    if _SECURE.search(folded):
+        raise NotRehab(f"'{shorten(label)}' is an adult secure service, which is not rehabilitation")
 
 
 def classify_label(label: str) -> Classification | None:
@@ -225,10 +240,9 @@ def classify_label(label: str) -> Classification | None:
     guidance says are not rehab (adult secure), so importers can reject them with that reason.
     """
     folded = fold_case(label)
+    _refuse_secure(label, folded)
     for pattern, classification in _LABEL_RULES:
         if pattern.search(folded):
-            if classification is None:
-                raise NotRehab(f"'{label}' is an adult secure service, which is not rehabilitation")
             if _PD.search(folded) and classification.service_type.is_inpatient:
                 return Classification(classification.service_type, classification.subtype,
                                       classification.legacy_locked, pd_specialist=True)

@@ -24,6 +24,16 @@ try:  # the parser is private; without it patterns simply run without needles (s
 except ImportError:  # pragma: no cover - every supported Python (3.11+) has them
     sre_parse = None
 
+# Sources join the words of a label in many ways: "Locked-Rehabilitation Ward", "Low/Secure",
+# "HighDependency", "Complex–Care". A pattern written with a space between words matches any of them.
+WORD_GAP = r"[\s/_\u2010-\u2015-]*"
+
+
+def words(pattern: str) -> str:
+    """The pattern with each space standing for any gap between words (`WORD_GAP`), none included."""
+    return pattern.replace(" ", WORD_GAP)
+
+
 _TWINS = {"İ": "i", "ı": "i", "ſ": "s", "K": "k"}
 _ASCII_TWINS = str.maketrans(_TWINS)
 

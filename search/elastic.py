@@ -2,7 +2,19 @@
 
 A rebuild writes a complete new index `<base>-<UTC timestamp>`, refreshes it, then moves the alias
 `<base>` to it in one `_aliases` call, so readers see either the old generation or the new one, never a
-half-built one; a build that fails leaves the alias where it was. Old generations are deleted last.
+half-built one; a build that fails leaves the alias where it was. The generation it replaces is kept for a
+grace period (`elasticsearch_grace_seconds`), so a scan still reading it (an export, the gap analysis)
+finishes on it; a later build deletes it, and whatever a crashed build left behind.
+
+Reads that go past one page (exports, `all`, nearest beyond a page) follow `search_after` over the concrete
+index the alias pointed to when they began: no result window, nothing held open in the cluster. (A
+point-in-time would also freeze edits made during the scan, but osmem, the server the tests run on, has
+only OpenSearch's point-in-time API, not Elasticsearch's `_pit`; a scan sees an edit made while it runs if
+it reaches that record afterwards, as the embedded backend's does.)
+
+A cluster that does not answer, or answers that it is overloaded (429, 502-504), raises `IndexUnavailable`
+(503 with Retry-After in the API, one line from the CLI). Bulk loads retry such answers with exponential
+backoff, a bounded number of times.
 
 Filters mirror `ServiceColumns.mask` (the embedded backend's semantics) clause for clause. Distances are
 not taken from Elasticsearch: candidates come back in its `_geo_distance` order, and the exact
@@ -12,21 +24,29 @@ function the embedded backend uses, so both backends give the same k nearest to 
 
 from __future__ import annotations
 
+import functools
+import heapq
+import inspect
+import itertools
 import logging
 import re
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ParamSpec, TypeVar, cast
 
 import numpy as np
-from elasticsearch import Elasticsearch, NotFoundError
-from elasticsearch.helpers import streaming_bulk
+from elastic_transport import ConnectionError as ClusterConnectionError
+from elastic_transport import ConnectionTimeout
+from elasticsearch import ApiError, Elasticsearch, NotFoundError
+from elasticsearch.helpers import BulkIndexError, streaming_bulk
 from pydantic import ValidationError
 
 from geodata.distance import haversine_km
 from rehabmap.config import Settings
-from rehabmap.errors import DomainError, IndexNotBuilt
+from rehabmap.errors import DomainError, IndexNotBuilt, IndexUnavailable
 from rehabmap.index.base import Coverage, Hit, IndexInfo, Page, ServiceQuery, overlay_record
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
@@ -37,6 +57,12 @@ SCHEMA_VERSION = "1"
 _TEXT_FIELDS = ["name", "description", "organisation"]
 _BULK_CHUNK = 1000
 _BULK_TIMEOUT_S = 120
+# Answers that mean "not now": a bulk request (or a document in it) answered so is sent again after
+# _BULK_BACKOFF_S, doubling up to _BULK_MAX_BACKOFF_S, at most _BULK_RETRIES times (~1 min in all).
+_UNAVAILABLE_STATUS = (429, 502, 503, 504)
+_BULK_RETRIES = 6
+_BULK_BACKOFF_S = 1.0
+_BULK_MAX_BACKOFF_S = 30.0
 _SCAN_PAGE = 1000
 _NEAREST_PAGE_MAX = 1000  # well under the default index.max_result_window (10,000)
 # Elasticsearch's own distances (sort and geo_distance filter) use a slightly different earth radius and
@@ -44,6 +70,11 @@ _NEAREST_PAGE_MAX = 1000  # well under the default index.max_result_window (10,0
 # cannot belong to it. Generous on purpose: it only costs a few more candidates.
 _SLACK_RELATIVE = 1e-4
 _SLACK_KM = 0.01
+# A count within a radius trusts the server's geo_distance filter only inside this much narrower circle and
+# checks the services between it and the wider one by their exact distance. Wider than _SLACK_RELATIVE:
+# osmem's filter admits points up to ~0.1% beyond its circle (Elasticsearch's is exact to about a cm), and
+# here an admitted point would be counted, not just fetched and dropped.
+_RING_RELATIVE = 1e-2
 
 # Words are what SQLite FTS5 `unicode61` sees as tokens (runs of letters and digits, diacritics
 # removed), then Porter-stemmed: the embedded backend's text search, so both match the same records.
@@ -93,10 +124,60 @@ _MAPPINGS: dict[str, Any] = {
 }
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+
 def _client(settings: Settings) -> Elasticsearch:
     if not settings.elasticsearch_url:
         raise IndexNotBuilt("The Elasticsearch backend is selected but ELASTICSEARCH_URL is not set.")
     return Elasticsearch(settings.elasticsearch_url)
+
+
+def _where(client: Elasticsearch) -> str:
+    """The cluster's address without credentials (the URL may hold a user and password)."""
+    nodes = client.transport.node_pool.all()
+    if not nodes:
+        return "Elasticsearch"
+    config = nodes[0].config
+    return f"Elasticsearch at {config.scheme}://{config.host}:{config.port}{config.path_prefix}"
+
+
+@contextmanager
+def _reachable_or_unavailable(client: Elasticsearch, note: str = "") -> Iterator[None]:
+    """A cluster out of reach, or one that says it is overloaded, becomes `IndexUnavailable`: nothing is
+    wrong with the request, and it can be sent again later. (The client has already retried.) The
+    cluster's address goes to the log (INFO, which the server keeps) for the operator, not into the message,
+    which the API sends out."""
+    try:
+        yield
+    except (ClusterConnectionError, ConnectionTimeout) as exc:
+        log.info("%s did not answer: %s", _where(client), type(exc).__name__)
+        raise IndexUnavailable(f"The search index did not answer ({type(exc).__name__}).{note} "
+                               "Try again in a minute.") from exc
+    except ApiError as exc:
+        if exc.meta.status not in _UNAVAILABLE_STATUS:
+            raise
+        log.info("%s answered %s", _where(client), exc.meta.status)
+        raise IndexUnavailable(f"The search index is overloaded or unavailable (it answered {exc.meta.status})."
+                               f"{note} Try again in a minute.") from exc
+
+
+def _reachable(method: Callable[P, R]) -> Callable[P, R]:
+    """`_reachable_or_unavailable` around a method of an object with a `client`, generators included."""
+    if inspect.isgeneratorfunction(method):
+        @functools.wraps(method)
+        def generator(*args: P.args, **kwargs: P.kwargs) -> Iterator[Any]:
+            with _reachable_or_unavailable(getattr(args[0], "client")):
+                yield from cast(Iterator[Any], method(*args, **kwargs))
+        return cast(Callable[P, R], generator)
+
+    @functools.wraps(method)
+    def function(*args: P.args, **kwargs: P.kwargs) -> R:
+        with _reachable_or_unavailable(getattr(args[0], "client")):
+            return method(*args, **kwargs)
+    return function
 
 
 def _version_name(base: str, when: datetime) -> str:
@@ -105,6 +186,12 @@ def _version_name(base: str, when: datetime) -> str:
 
 def _is_version_of(base: str, name: str) -> bool:
     return re.fullmatch(re.escape(base) + r"-\d{20}", name) is not None
+
+
+def _meta(client: Elasticsearch, index: str) -> tuple[str, dict[str, Any]]:
+    """The concrete index behind a name (an alias or the index itself) and its mapping's `_meta`."""
+    (concrete, body), = client.indices.get_mapping(index=index).body.items()
+    return concrete, dict(body.get("mappings", {}).get("_meta", {}))
 
 
 def to_document(service: Service) -> dict[str, Any]:
@@ -137,40 +224,52 @@ def to_document(service: Service) -> dict[str, Any]:
 
 
 class ElasticWriter:
-    """Builds a complete new index generation, then moves the alias to it."""
+    """Builds a complete new index generation, then moves the alias to it; edits records of the live one."""
 
-    def __init__(self, client: Elasticsearch, base: str) -> None:
+    def __init__(self, client: Elasticsearch, base: str, *, grace_s: float = 900,
+                 bulk_retries: int = _BULK_RETRIES, backoff_s: float = _BULK_BACKOFF_S) -> None:
         self.client = client
         self.base = base
+        self.grace_s = grace_s
+        self.bulk_retries = bulk_retries
+        self.backoff_s = backoff_s
 
     @classmethod
     def from_settings(cls, settings: Settings, *, client: Elasticsearch | None = None) -> ElasticWriter:
-        return cls(client or _client(settings), settings.elasticsearch_index)
+        return cls(client or _client(settings), settings.elasticsearch_index,
+                   grace_s=settings.elasticsearch_grace_seconds)
 
     def replace_all(self, services: Iterable[Service]) -> int:
         started = datetime.now(timezone.utc)
         name = _version_name(self.base, started)
-        self.client.indices.create(index=name, settings=_SETTINGS, mappings=_MAPPINGS)
-        try:
-            count, sources = self._write(name, services)
-            self.client.indices.put_mapping(index=name, meta={
-                "schema_version": SCHEMA_VERSION, "built_at": datetime.now(timezone.utc).isoformat(),
-                "count": count, "sources": dict(sources)})
-            self.client.indices.refresh(index=name)
-            self._switch_alias(name)
-        except BaseException:
+        with _reachable_or_unavailable(self.client, " The index being served is unchanged."):
+            self.client.indices.create(index=name, settings=_SETTINGS, mappings=_MAPPINGS)
             try:
-                self.client.options(ignore_status=404).indices.delete(index=name)
-            except Exception:  # the build's own error is the one to raise; the next build removes it
-                log.warning("could not delete the abandoned index %s", name, exc_info=True)
-            raise
-        self._delete_older_than(name)
+                count, sources = self._write(name, services)
+                self.client.indices.put_mapping(index=name, meta={
+                    "schema_version": SCHEMA_VERSION, "built_at": datetime.now(timezone.utc).isoformat(),
+                    "count": count, "sources": dict(sources)})
+                self.client.indices.refresh(index=name)
+                replaced = self._switch_alias(name)
+            except BaseException:
+                try:
+                    self.client.options(ignore_status=404).indices.delete(index=name)
+                except Exception as exc:  # the build's own error is the one to raise; the next build removes it
+                    log.info("could not delete the abandoned index %s (%s)", name, type(exc).__name__)
+                raise
+        try:
+            self._retire(replaced)
+            self._delete_expired(name)
+        except Exception as exc:  # the new generation is live; what is left over goes with the next build
+            log.warning("old index generations not cleaned up (%s); the next build will", type(exc).__name__)
         return count
 
+    @_reachable
     def upsert(self, changes: Mapping[str, Mapping[str, Any]], *,
                before_commit: Callable[[], None] | None = None) -> list[Service]:
         """Edit records of the index behind the alias (see `RecordWriter.upsert`): each is read, laid over
-        and indexed again with refresh, so a search right after sees it."""
+        and indexed again with refresh, so a search right after sees it; then the generation is marked
+        edited, so every process's caches see the change."""
         docs: list[Service] = []
         for service_id, fields in changes.items():
             found = self.client.options(ignore_status=404).get(index=self.base, id=service_id,
@@ -187,6 +286,10 @@ class ElasticWriter:
             before_commit()
         for service in docs:
             self.client.index(index=self.base, id=service.id, document=to_document(service), refresh=True)
+        if docs:
+            # After the documents are searchable: a reader that sees the new mark reads the edit too.
+            concrete, meta = _meta(self.client, self.base)
+            self.client.indices.put_mapping(index=concrete, meta={**meta, "edited": uuid.uuid4().hex})
         return docs
 
     def _write(self, name: str, services: Iterable[Service]) -> tuple[int, Counter[str]]:
@@ -201,29 +304,58 @@ class ElasticWriter:
                 sources[service.source] += 1
                 yield {"_op_type": "create", "_index": name, "_id": service.id, "_source": to_document(service)}
 
-        client = self.client.options(request_timeout=_BULK_TIMEOUT_S)
-        for _ok, _item in streaming_bulk(client, actions(), chunk_size=_BULK_CHUNK):
-            pass  # raises on the first chunk with a rejected document
+        # "Not now" answers are retried here, with backoff, rather than at once by the client.
+        client = self.client.options(request_timeout=_BULK_TIMEOUT_S, retry_on_status=())
+        for ok, item in streaming_bulk(client, actions(), chunk_size=_BULK_CHUNK, raise_on_error=False,
+                                       max_retries=self.bulk_retries, initial_backoff=self.backoff_s,
+                                       max_backoff=_BULK_MAX_BACKOFF_S, retry_on_status=_UNAVAILABLE_STATUS):
+            if not ok:
+                (result,) = item.values()
+                if result.get("status") in _UNAVAILABLE_STATUS:
+                    log.info("%s refused documents: %s", _where(self.client), result["status"])
+                    raise IndexUnavailable(
+                        f"The search index kept refusing documents as overloaded ({result['status']}) after "
+                        f"{self.bulk_retries} retries. The index being served is unchanged. Try again in a minute.")
+                raise BulkIndexError("1 document(s) failed to index.", [item])
         return len(seen), sources
 
-    def _switch_alias(self, name: str) -> None:
-        """One `_aliases` call: remove the alias from every index that has it, add it to the new one."""
-        actions: list[dict[str, Any]] = []
+    def _switch_alias(self, name: str) -> list[str]:
+        """One `_aliases` call: remove the alias from every index that has it, add it to the new one.
+        Returns the indices it was removed from."""
         current = self.client.options(ignore_status=404).indices.get_alias(name=self.base)
-        if current.meta.status == 200:
-            actions += [{"remove": {"index": index, "alias": self.base}} for index in current.body]
+        replaced = list(current.body) if current.meta.status == 200 else []
+        actions: list[dict[str, Any]] = [{"remove": {"index": index, "alias": self.base}} for index in replaced]
         actions.append({"add": {"index": name, "alias": self.base}})
         self.client.indices.update_aliases(actions=actions)
+        return replaced
 
-    def _delete_older_than(self, name: str) -> None:
-        """Earlier generations and builds abandoned half way; a build started after this one is left."""
-        found = self.client.options(ignore_status=404).indices.get_alias(index=f"{self.base}-*")
+    def _retire(self, indices: list[str]) -> None:
+        """Mark generations just taken out of service with the time, which starts their grace period."""
+        now = datetime.now(timezone.utc).isoformat()
+        for index in indices:
+            _, meta = _meta(self.client, index)
+            self.client.indices.put_mapping(index=index, meta={**meta, "retired_at": now})
+
+    def _delete_expired(self, live: str) -> None:
+        """Delete generations out of service for longer than the grace period, and the ones never marked:
+        builds a crash abandoned, or generations a crash took out of service before marking them. A
+        generation newer than the live one (a build still running) is left."""
+        found = self.client.options(ignore_status=404).indices.get(index=f"{self.base}-*")
         if found.meta.status != 200:
             return
-        old = [index for index, info in found.body.items()
-               if _is_version_of(self.base, index) and index < name and self.base not in info.get("aliases", {})]
-        if old:
-            self.client.options(ignore_status=404).indices.delete(index=",".join(old))
+        now = datetime.now(timezone.utc)
+        expired = []
+        for index, body in found.body.items():
+            if not _is_version_of(self.base, index) or index == live or self.base in body.get("aliases", {}):
+                continue
+            retired_at = body.get("mappings", {}).get("_meta", {}).get("retired_at")
+            if retired_at is None:
+                if index < live:
+                    expired.append(index)
+            elif (now - datetime.fromisoformat(retired_at)).total_seconds() >= self.grace_s:
+                expired.append(index)
+        if expired:
+            self.client.options(ignore_status=404).indices.delete(index=",".join(sorted(expired)))
 
 
 class ElasticIndex:
@@ -244,23 +376,31 @@ class ElasticIndex:
         try:
             return self.client.search(index=index or self.alias, **body).body
         except NotFoundError as exc:
-            if exc.error == "index_not_found_exception":
-                raise self._not_built() from None
-            raise
+            if exc.error != "index_not_found_exception":
+                raise
+            raise (self._not_built() if index is None else _deleted(index)) from None
 
-    def info(self) -> IndexInfo:
+    def _meta(self) -> tuple[str, dict[str, Any]]:
         try:
-            mapping = self.client.indices.get_mapping(index=self.alias).body
+            return _meta(self.client, self.alias)
         except NotFoundError:
             raise self._not_built() from None
-        (concrete, body), = mapping.items()
-        meta = body.get("mappings", {}).get("_meta", {})
+
+    @_reachable
+    def info(self) -> IndexInfo:
+        concrete, meta = self._meta()
         count = self.client.count(index=concrete)["count"]
         built_at = datetime.fromisoformat(meta["built_at"]) if meta.get("built_at") else None
-        node = self.client.transport.node_pool.get().config
-        location = f"{node.scheme}://{node.host}:{node.port}{node.path_prefix}/{concrete}"
+        location = f"{_where(self.client).removeprefix('Elasticsearch at ')}/{concrete}"
         return IndexInfo("elasticsearch", int(count), built_at, location, dict(meta.get("sources", {})))
 
+    @_reachable
+    def generation(self) -> str:
+        """The concrete index (a rebuild is a new one) and the mark the writer leaves on it at every edit."""
+        concrete, meta = self._meta()
+        return f"{_where(self.client)}/{concrete}#{meta.get('edited', '')}"
+
+    @_reachable
     def get(self, service_id: str) -> Service | None:
         response = self.client.options(ignore_status=404).get(index=self.alias, id=service_id,
                                                               source_includes=["record"])
@@ -270,19 +410,46 @@ class ElasticIndex:
             raise self._not_built()
         return None
 
+    @_reachable
     def find(self, query: ServiceQuery, *, limit: int = 20, offset: int = 0) -> Page:
-        filters = filter_clauses(query)
-        if query.text:
-            bool_query = {"must": text_clauses(query.text), "filter": filters}
-            sort: list[Any] = ["_score", {"name_sort": "asc"}, {"id": "asc"}]
-        else:
-            bool_query = {"filter": filters}
-            sort = [{"name_sort": "asc"}, {"id": "asc"}]
+        bool_query, sort = _ordered(query)
         response = self._search(query={"bool": bool_query}, sort=sort, from_=offset, size=limit,
                                 track_total_hits=True, source_includes=["record"])
         hits = response["hits"]
         return Page([_service(h) for h in hits["hits"]], int(hits["total"]["value"]))
 
+    @_reachable
+    def scan(self, query: ServiceQuery) -> Iterator[Service]:
+        """Name order: `search_after` on (name, id). Text relevance: `search_after` cannot follow a score in
+        osmem (it skips the rest of a tie), so the matches' scores are read first in id order
+        (`track_scores`), ranked as `find` ranks them, then the records fetched in that order."""
+        bool_query, sort = _ordered(query)
+        if not query.text:
+            hits = itertools.chain.from_iterable(self._pages(
+                _SCAN_PAGE, query={"bool": bool_query}, sort=sort, source_includes=["record"]))
+            return (_service(h) for h in _eager(hits))
+        matches = itertools.chain.from_iterable(self._pages(
+            _SCAN_PAGE, query={"bool": bool_query}, sort=[{"id": "asc"}], track_scores=True,
+            source_includes=["name_sort"]))
+        ranked = sorted((-h["_score"], h["_source"]["name_sort"], h["_id"], h["_index"]) for h in matches)
+        return self._records([(index, service_id) for _, _, service_id, index in ranked])
+
+    @_reachable
+    def _records(self, keys: list[tuple[str, str]]) -> Iterator[Service]:
+        """The records of these (index, id) pairs, in this order, fetched a page at a time."""
+        for start in range(0, len(keys), _SCAN_PAGE):
+            chunk = keys[start:start + _SCAN_PAGE]
+            index = chunk[0][0]
+            try:
+                docs = self.client.mget(index=index, ids=[i for _, i in chunk], source_includes=["record"])["docs"]
+            except NotFoundError:
+                raise _deleted(index) from None
+            # A missing index is an error per document, not a 404; no document of a generation goes missing.
+            if not all(d.get("found") for d in docs):
+                raise _deleted(index)
+            yield from (_service(d) for d in docs)
+
+    @_reachable
     def count_by_type(self, query: ServiceQuery) -> dict[ServiceType, int]:
         """Per type, how many services pass the query, in one terms aggregation."""
         text = {"must": text_clauses(query.text)} if query.text else {}
@@ -291,77 +458,129 @@ class ElasticIndex:
         counts = {b["key"]: int(b["doc_count"]) for b in response["aggregations"]["types"]["buckets"]}
         return {t: counts.get(t.value, 0) for t in ServiceType}
 
+    @_reachable
+    def count_near(self, lat: float, lon: float, query: ServiceQuery, *, radius_km: float) -> int:
+        """The cluster counts within a circle a little wider than asked (its distances are not the exact
+        ones); only the few services in the thin ring between the narrower and the wider circle are read,
+        to take away those whose exact distance is beyond the radius."""
+        filters = _filters_with_text(query)
+        outer = _within(lat, lon, radius_km * (1 + _SLACK_RELATIVE) + _SLACK_KM)
+        inner_km = radius_km * (1 - _RING_RELATIVE) - _SLACK_KM
+        ring_query = {"filter": [*filters, outer], "must_not": [_within(lat, lon, inner_km)] if inner_km > 0 else []}
+        ring = list(itertools.chain.from_iterable(self._pages(
+            _SCAN_PAGE, query={"bool": ring_query}, sort=[{"id": "asc"}], source_includes=["location"])))
+        points = np.array([(h["_source"]["location"]["lat"], h["_source"]["location"]["lon"]) for h in ring],
+                          dtype=np.float64).reshape(-1, 2)
+        beyond = int(np.count_nonzero(haversine_km(lat, lon, points[:, 0], points[:, 1]) > radius_km))
+        index = ring[0]["_index"] if ring else self.alias
+        try:
+            counted = self.client.count(index=index, query={"bool": {"filter": [*filters, outer]}})["count"]
+        except NotFoundError:
+            raise self._not_built() from None
+        return int(counted) - beyond
+
+    @_reachable
     def nearest(self, lat: float, lon: float, query: ServiceQuery, *, k: int,
                 radius_km: float | None = None) -> list[Hit]:
         if k <= 0:
             return []
-        filters = filter_clauses(query)
-        if query.text:
-            filters += text_clauses(query.text)
+        page = min(k + max(10, k // 4), _NEAREST_PAGE_MAX)
+        return list(itertools.islice(self._by_distance(lat, lon, query, radius_km, page), k))
+
+    @_reachable
+    def scan_nearest(self, lat: float, lon: float, query: ServiceQuery, *,
+                     radius_km: float | None = None) -> Iterator[Hit]:
+        return _eager(self._by_distance(lat, lon, query, radius_km, _SCAN_PAGE))
+
+    def _by_distance(self, lat: float, lon: float, query: ServiceQuery, radius_km: float | None,
+                     page: int) -> Iterator[Hit]:
+        """Passing services (within the radius), nearest first by exact distance, ties by id. Candidates
+        come in the cluster's distance order a page at a time; each is given as soon as nothing still to
+        come can be nearer."""
+        filters = _filters_with_text(query)
         if radius_km is not None:
             # Widened by the slack: the exact cut is made below on the recomputed distance.
-            reach = radius_km * (1 + _SLACK_RELATIVE) + _SLACK_KM
-            filters.append({"geo_distance": {"distance": f"{reach}km", "location": {"lat": lat, "lon": lon}}})
+            filters.append(_within(lat, lon, radius_km * (1 + _SLACK_RELATIVE) + _SLACK_KM))
         sort = [{"_geo_distance": {"location": {"lat": lat, "lon": lon}, "order": "asc", "unit": "km",
                                    "distance_type": "arc"}},
                 {"id": "asc"}]
-        page = min(k + max(10, k // 4), _NEAREST_PAGE_MAX)
-        services: list[Service] = []
-        index: str | None = None
-        search_after: list[Any] | None = None
-        while True:
-            extra = {"search_after": search_after} if search_after is not None else {}
-            response = self._search(index, query={"bool": {"filter": filters}}, sort=sort, size=page,
-                                    track_total_hits=False, source_includes=["record"], **extra)
-            hits = response["hits"]["hits"]
-            services += [_service(h) for h in hits]
-            if len(hits) < page:
-                break
-            index = hits[0]["_index"]  # later pages read the same generation even if the alias moves
-            search_after = hits[-1]["sort"]
-            if len(services) >= k:
-                kth = float(np.partition(_distances(lat, lon, services), k - 1)[k - 1])
-                # Whatever is not fetched yet is at least this far by the server's reckoning, so further
-                # than the k-th exact distance: the answer is complete.
-                if float(search_after[0]) * (1 - _SLACK_RELATIVE) - _SLACK_KM > kth:
-                    break
-        if not services:
-            return []
-        distances = _distances(lat, lon, services)
-        ids = np.array([s.id for s in services], dtype=object)
-        rows = np.arange(len(services))
-        if radius_km is not None:
-            rows = rows[distances[rows] <= radius_km]
-        order = rows[np.lexsort((ids[rows], distances[rows]))][:k]
-        return [Hit(services[i], float(distances[i])) for i in order]
+        waiting: list[tuple[float, str, Service]] = []
+        for hits in self._pages(page, query={"bool": {"filter": filters}}, sort=sort, source_includes=["record"]):
+            services = [_service(h) for h in hits]
+            for service, distance in zip(services, _distances(lat, lon, services).tolist()):
+                if radius_km is None or distance <= radius_km:
+                    heapq.heappush(waiting, (distance, service.id, service))
+            # What is not fetched yet is at least this far by the server's reckoning, so at least `nearer`
+            # by the exact distance.
+            nearer = float(hits[-1]["sort"][0]) * (1 - _SLACK_RELATIVE) - _SLACK_KM
+            while waiting and waiting[0][0] < nearer:
+                distance, _, service = heapq.heappop(waiting)
+                yield Hit(service, distance)
+        while waiting:
+            distance, _, service = heapq.heappop(waiting)
+            yield Hit(service, distance)
 
+    @_reachable
     def all(self) -> Iterator[Service]:
         """Every service, in id order, read from the generation current when iteration starts."""
-        return (_service(h) for h in self._scan("record"))
+        for hits in self._pages(_SCAN_PAGE, query={"match_all": {}}, sort=[{"id": "asc"}],
+                                source_includes=["record"]):
+            yield from (_service(h) for h in hits)
 
+    @_reachable
     def ids(self) -> list[str]:
-        return [h["_source"]["id"] for h in self._scan("id")]
+        return [h["_source"]["id"] for hits in self._pages(_SCAN_PAGE, query={"match_all": {}}, sort=[{"id": "asc"}],
+                                                           source_includes=["id"]) for h in hits]
 
-    def _scan(self, field: str) -> Iterator[dict[str, Any]]:
-        """Every document's hit with one source field, in id order, from the generation current at the start."""
+    @_reachable
+    def _pages(self, size: int, **body: Any) -> Iterator[list[dict[str, Any]]]:
+        """The hits of one search, a page at a time, following `search_after` (the sort must end on a
+        unique field). The first page is read through the alias; the rest from the concrete index it
+        answered from, even if the alias moves meanwhile."""
         index: str | None = None
         search_after: list[Any] | None = None
         while True:
             extra = {"search_after": search_after} if search_after is not None else {}
-            response = self._search(index, query={"match_all": {}}, sort=[{"id": "asc"}], size=_SCAN_PAGE,
-                                    track_total_hits=False, source_includes=[field], **extra)
-            hits = response["hits"]["hits"]
-            if not hits:
+            hits = self._search(index, size=size, track_total_hits=False, **body, **extra)["hits"]["hits"]
+            if hits:
+                yield hits
+            if len(hits) < size:
                 return
             index = hits[0]["_index"]
-            yield from hits
-            if len(hits) < _SCAN_PAGE:
-                return
             search_after = hits[-1]["sort"]
+
+
+def _deleted(index: str) -> IndexUnavailable:
+    return IndexUnavailable(f"The index generation this answer was reading ({index}) has been deleted: a rebuild "
+                            "replaced it more than its grace period ago. Ask again.")
 
 
 def _service(hit: dict[str, Any]) -> Service:
     return Service.model_validate(hit["_source"]["record"])
+
+
+def _eager(items: Iterator[T]) -> Iterator[T]:
+    """The same items, the first of them fetched now: a scan whose index is missing or out of reach fails
+    before the caller starts its output, not half way through it."""
+    first = list(itertools.islice(items, 1))
+    return itertools.chain(first, items)
+
+
+def _ordered(query: ServiceQuery) -> tuple[dict[str, Any], list[Any]]:
+    """The bool query and the sort of `find`: by text relevance when there is text, else by name; then id."""
+    filters = filter_clauses(query)
+    if query.text:
+        return {"must": text_clauses(query.text), "filter": filters}, ["_score", {"name_sort": "asc"}, {"id": "asc"}]
+    return {"filter": filters}, [{"name_sort": "asc"}, {"id": "asc"}]
+
+
+def _filters_with_text(query: ServiceQuery) -> list[dict[str, Any]]:
+    """The filters, and the text as filters too (for answers not ordered by relevance)."""
+    return filter_clauses(query) + (text_clauses(query.text) if query.text else [])
+
+
+def _within(lat: float, lon: float, km: float) -> dict[str, Any]:
+    return {"geo_distance": {"distance": f"{km}km", "location": {"lat": lat, "lon": lon}}}
 
 
 def _distances(lat: float, lon: float, services: list[Service]) -> np.ndarray:

@@ -83,6 +83,7 @@ _BUILD_PRAGMAS = ("PRAGMA page_size=16384; PRAGMA cache_size=-131072; PRAGMA jou
 # GC walks each cached Service's ~13 objects (~50 ms when full, measured at 100k; the index itself is
 # NumPy arrays and flat dicts, which the GC does not walk; see `_exempt_from_gc`).
 RECORD_CACHE_SIZE = 10_000
+_STREAM_BATCH = 1000
 _WRITE_TIMEOUT_S = 60.0  # an edit waits this long for readers loading a generation to finish
 _STALE_RETRIES = 3
 _log = logging.getLogger(__name__)
@@ -156,12 +157,14 @@ class EmbeddedWriter:
                 conn.execute("INSERT INTO services_fts (rowid, name, organisation, description) VALUES (?, ?, ?, ?)",
                              (rowid, service.name, service.organisation or "", service.description))
                 written.append(service)
-            if added:
+            if written:
                 meta = dict(conn.execute("SELECT key, value FROM meta"))
-                sources = Counter[str](json.loads(meta.get("sources", "{}"))) + added
-                conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
-                    ("count", str(int(meta.get("count", "0")) + sum(added.values()))),
-                    ("sources", json.dumps(dict(sources)))])
+                updates = [("edits", str(int(meta.get("edits", "0")) + 1))]  # a new generation token
+                if added:
+                    sources = Counter[str](json.loads(meta.get("sources", "{}"))) + added
+                    updates += [("count", str(int(meta.get("count", "0")) + sum(added.values()))),
+                                ("sources", json.dumps(dict(sources)))]
+                conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", updates)
             if before_commit is not None:
                 before_commit()
             conn.execute("COMMIT")
@@ -335,6 +338,7 @@ class _Generation:
             self.conn.close()
             raise
         self.built_at = datetime.fromisoformat(meta["built_at"])
+        self.token = f"{path}|{stat.st_ino}|{meta['built_at']}"
         self.sources = json.loads(meta.get("sources", "{}"))
         self.columns = ServiceColumns([ids, *(zip(*rows) if rows else ([] for _ in _LOADED))])
         del rows
@@ -343,6 +347,13 @@ class _Generation:
 
     def _data_version(self) -> int:
         return self.conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def edits(self) -> int:
+        """How many edits have been committed to the file since it was built, read from the file now (a
+        generation loaded before the latest edit still sees it)."""
+        with self.lock:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'edits'").fetchone()
+        return int(row[0]) if row else 0
 
     def text_rows(self, text: str) -> np.ndarray:
         """Row positions matching the text, best first (bm25)."""
@@ -366,16 +377,20 @@ class _Generation:
             found.update(read)
         return [found[row] for row in rows]
 
-    def stream(self, batch: int = 1000) -> Iterator[Service]:
-        """Every service of the generation in row order, read a batch at a time (each batch its own short
-        statement, so neither the file nor the connection stays locked while the caller works), past the
-        cache (a full pass would only evict the records in use).
+    def stream(self, rows: Sequence[int] | np.ndarray | None = None) -> Iterator[Service]:
+        """The services at these rows (default: every row), in this order, read a batch at a time (each
+        batch its own short statement, so neither the file nor the connection stays locked while the
+        caller works), past the cache (a full pass would only evict the records in use). The generation's
+        connection keeps its file open, so a pass finishes on it even if a rebuild replaces the file.
 
         A pass cannot start again part way, so it does not check for edits: a record edited during the pass
         is given as edited if its batch is read after the edit, and each record is whole either way."""
-        size = len(self.columns)
-        for start in range(0, size, batch):
-            yield from self._read(range(start, min(start + batch, size)), check=False).values()
+        if rows is None:
+            rows = range(len(self.columns))
+        for start in range(0, len(rows), _STREAM_BATCH):
+            chunk = [int(row) for row in rows[start:start + _STREAM_BATCH]]
+            read = self._read(sorted(chunk), check=False)
+            yield from (read[row] for row in chunk)
 
     def _read(self, rows: Sequence[int], *, check: bool = True) -> dict[int, Service]:
         """The services at these rows, ascending, in one statement (the rowids go in as one JSON array, so
@@ -415,6 +430,34 @@ def _by_name(name_rank: np.ndarray, rows: np.ndarray, offset: int, limit: int) -
         head = np.argpartition(ranks, end - 1)[:end]  # name ranks are unique: no ties to break
         return rows[head[np.argsort(ranks[head])]][offset:end]
     return rows[np.argsort(ranks)][offset:end]
+
+
+def _found(g: _Generation, query: ServiceQuery, offset: int,
+           limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Every row passing the query, and rows [offset:offset + limit] of them (to the end when limit is
+    None) in `find`'s order: by text relevance when there is text, else by name."""
+    columns = g.columns
+    if query.text:
+        rows = g.text_rows(query.text)
+        rows = rows[columns.passing(query, rows)]
+        return rows, rows[offset:None if limit is None else offset + limit]
+    rows = columns.select(query)
+    return rows, _by_name(columns.name_rank, rows, offset, len(rows) if limit is None else limit)
+
+
+def _passing(g: _Generation, query: ServiceQuery) -> np.ndarray:
+    """Every row passing the query, text included, ascending."""
+    rows = g.columns.select(query)
+    return np.intersect1d(rows, g.text_rows(query.text)) if query.text else rows
+
+
+def _by_distance(g: _Generation, lat: float, lon: float, query: ServiceQuery, k: int,
+                 radius_km: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """The k passing rows nearest the point and their distances, by distance then id, from a scan of every
+    passing row (`ServiceColumns.nearest` looks in a growing box instead, for small k)."""
+    rows = _passing(g, query)
+    distances = haversine_km(lat, lon, g.columns.lat[rows], g.columns.lon[rows])
+    return g.columns._top_k_of(rows, distances, k, radius_km)
 
 
 def _fts_query(text: str) -> str:
@@ -471,6 +514,11 @@ class EmbeddedIndex:
         g = self._current()
         return IndexInfo("embedded", len(g.columns), g.built_at, str(self.path), g.sources)
 
+    def generation(self) -> str:
+        """The file (its path, inode and build time: a rebuild is a new file) and its edit counter."""
+        g = self._current()
+        return f"{g.token}|{g.edits()}"
+
     def get(self, service_id: str) -> Service | None:
         def question(g: _Generation) -> Service | None:
             row = g.columns.by_id.get(service_id)
@@ -479,16 +527,13 @@ class EmbeddedIndex:
 
     def find(self, query: ServiceQuery, *, limit: int = 20, offset: int = 0) -> Page:
         def question(g: _Generation) -> Page:
-            columns = g.columns
-            if query.text:
-                rows = g.text_rows(query.text)
-                rows = rows[columns.passing(query, rows)]
-                chosen = rows[offset:offset + limit]
-            else:
-                rows = columns.select(query)
-                chosen = _by_name(columns.name_rank, rows, offset, limit)
+            rows, chosen = _found(g, query, offset, limit)
             return Page(g.services(chosen.tolist()), int(len(rows)))
         return self._answer(question)
+
+    def scan(self, query: ServiceQuery) -> Iterator[Service]:
+        g = self._current()
+        return g.stream(_found(g, query, 0, None)[1])
 
     def count_by_type(self, query: ServiceQuery) -> dict[ServiceType, int]:
         """Per type, how many services pass the query (the query's own types still filter): what
@@ -499,15 +544,23 @@ class EmbeddedIndex:
     def nearest(self, lat: float, lon: float, query: ServiceQuery, *, k: int,
                 radius_km: float | None = None) -> list[Hit]:
         def question(g: _Generation) -> list[Hit]:
-            columns = g.columns
             if query.text:
-                rows = np.intersect1d(columns.select(query), g.text_rows(query.text))
-                distances = haversine_km(lat, lon, columns.lat[rows], columns.lon[rows])
-                rows, distances = columns._top_k_of(rows, distances, k, radius_km)
+                rows, distances = _by_distance(g, lat, lon, query, k, radius_km)
             else:
-                rows, distances = columns.nearest(lat, lon, query, k, radius_km)
+                rows, distances = g.columns.nearest(lat, lon, query, k, radius_km)
             return [Hit(s, float(d)) for s, d in zip(g.services(rows.tolist()), distances.tolist())]
         return self._answer(question)
+
+    def count_near(self, lat: float, lon: float, query: ServiceQuery, *, radius_km: float) -> int:
+        g = self._current()
+        rows = _passing(g, query)
+        return int(np.count_nonzero(haversine_km(lat, lon, g.columns.lat[rows], g.columns.lon[rows]) <= radius_km))
+
+    def scan_nearest(self, lat: float, lon: float, query: ServiceQuery, *,
+                     radius_km: float | None = None) -> Iterator[Hit]:
+        g = self._current()
+        rows, distances = _by_distance(g, lat, lon, query, len(g.columns), radius_km)
+        return (Hit(s, float(d)) for s, d in zip(g.stream(rows), distances.tolist()))
 
     def all(self) -> Iterator[Service]:
         """Every service, in the order they were written, read as the caller goes (see `_Generation.stream`)."""

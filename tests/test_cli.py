@@ -57,6 +57,7 @@ def test_match_prints_ranked_table(sample_index, home, data_dir):
 @pytest.mark.parametrize("postcode, message", [
     ("LS99 9ZZ", "'LS99 9ZZ' was not found"),
     ("NOT A POSTCODE", "'NOT A POSTCODE' is not a valid UK postcode"),
+    ("SE1 9ZZ", "'SE1 9ZZ' was terminated (December 1998)"),  # in the default directory, without a flag
 ])
 def test_bad_postcode_is_a_clear_error(sample_index, home, data_dir, postcode, message):
     done = rehabmap(home, data_dir, "match", "--postcode", postcode)
@@ -69,19 +70,47 @@ def test_unknown_need_is_a_clear_error(sample_index, home, data_dir):
     assert done.returncode == 2 and "Unknown need 'dementia'" in done.stderr
 
 
+def data_rows(path: Path) -> int:
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        return sum(1 for _ in csv.DictReader(f))
+
+
+def report_counts(stdout: str) -> tuple[int, int, int, int]:
+    first = stdout.splitlines()[0].replace(",", "").split()
+    return int(first[1]), int(first[3]), int(first[5]), int(first[7])
+
+
 def test_real_hospital_file_through_mapping(home, data_dir, tmp_path):
-    """The dated NHS hospital list (1,231 rows) through the generic CSV importer: every row accounted for."""
+    """The dated NHS hospital list (1,231 rows) through the generic CSV importer: every row accounted for.
+    None of its 143 mental health hospitals names a rehab ward, so none is a rehab unit: nothing is left
+    to index, and the command says so rather than build an empty index."""
     source = data_dir / "services" / "nhs_website_hospitals_2018.csv"
-    with source.open(newline="", encoding="utf-8-sig") as f:
-        rows = sum(1 for _ in csv.DictReader(f))
     isolated = tmp_path / "home"
     isolated.mkdir()
     (isolated / "geodata").symlink_to(home / "geodata", target_is_directory=True)
     done = rehabmap(isolated, data_dir, "index", str(source), "--mapping",
                     "mappings/nhs_website_hospitals_2018.toml", "--no-progress")
+    assert done.returncode == 2 and "error: nothing to index" in done.stderr and "Traceback" not in done.stderr
+    assert report_counts(done.stdout) == (data_rows(source), 0, 0, data_rows(source))
+    rejected = [line for line in done.stdout.splitlines() if line.startswith("rejected ")]
+    assert len(rejected) == data_rows(source)
+    unconfirmed = [line for line in rejected if ": type unconfirmed (" in line]
+    assert len(unconfirmed) == 143 and any("'Acre Day Hospital'" in line for line in unconfirmed)
+    assert not (isolated / "index.sqlite").exists()
+
+
+def test_real_nhs_lists_index_what_names_itself(home, data_dir, tmp_path):
+    """The hospital list and the ODS sites together (30,616 rows): the sites named as rehab units or teams
+    are indexed, the rest rejected with a reason, and indexed + merged + rejected = read."""
+    sources = [data_dir / "services" / name for name in ("nhs_website_hospitals_2018.csv",
+                                                         "ods_trusts_and_sites_2018_geocoded.csv")]
+    isolated = tmp_path / "home"
+    isolated.mkdir()
+    (isolated / "geodata").symlink_to(home / "geodata", target_is_directory=True)
+    done = rehabmap(isolated, data_dir, "index", *map(str, sources), "--no-progress")
     assert done.returncode == 0, done.stderr
-    first = done.stdout.splitlines()[0].replace(",", "").split()
-    read, indexed, merged, rejected = int(first[1]), int(first[3]), int(first[5]), int(first[7])
-    assert read == rows
-    assert indexed > 20 and indexed + merged + rejected == read
+    read, indexed, merged, rejected = report_counts(done.stdout)
+    assert read == sum(map(data_rows, sources)) == 30_616
+    assert indexed == 25 and indexed + merged + rejected == read
     assert sum(1 for line in done.stdout.splitlines() if line.startswith("rejected ")) == rejected
+    assert "  inpatient_rehab_level1: 11" in done.stdout and "  community_rehab_team: 13" in done.stdout

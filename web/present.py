@@ -8,8 +8,9 @@ from datetime import date
 
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.population import short_name
+from rehabmap.record import capacity_max_age_days
 from rehabmap.match import OUT_OF_AREA_MARGIN_KM
-from rehabmap.record import CAPACITY_MAX_AGE, Service
+from rehabmap.record import Service
 from rehabmap.taxonomy import SUBTYPE_LABELS, TYPE_LABELS, ServiceType, need_label
 
 KM_PER_MILE = 1.609344
@@ -91,7 +92,7 @@ PUBLIC_SUBTYPE_LABELS: dict[str, str] = {
 # Within how many miles the public search looks (the default first).
 PUBLIC_RADII_MILES: tuple[int, ...] = (25, 5, 10, 50)
 
-# The ranking rule of rehabmap.matching, in plain words.
+# The ranking rule of rehabmap.match, in plain words.
 RANKING: tuple[str, ...] = (
     ("Only services that meet every need given, or have not said either way, are listed. A service that says "
      "it cannot meet a need is never listed; needs it has not stated are shown as unknown."),
@@ -165,7 +166,7 @@ def capacity_text(service: Service, today: date) -> str:
     word = CAPACITY_WORDS[service.capacity]
     when = f"{days_ago(service.capacity_as_of, today)}, on {long_date(service.capacity_as_of)}"
     if service.capacity_now(today) is None:
-        return f"Unknown: the last report ({word.lower()}, {when}) is older than {CAPACITY_MAX_AGE.days} days"
+        return f"Unknown: the last report ({word.lower()}, {when}) is older than {capacity_max_age_days()} days"
     return f"{word}, reported {when}"
 
 

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from rehabmap import __version__
+from rehabmap.record import capacity_max_age_days
 from web import present
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -50,7 +51,8 @@ environment = Environment(
     lstrip_blocks=True,
 )
 environment.filters.update(present.filters())
-environment.globals.update(version=__version__, categories=present.CATEGORIES, fmt_indicator=present.fmt_indicator)
+environment.globals.update(version=__version__, categories=present.CATEGORIES, fmt_indicator=present.fmt_indicator,
+                           capacity_max_age_days=capacity_max_age_days)
 
 
 def page(request: Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200,

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Path, Query
 
 from rehabmap.browse import check_window, total_pages
 from api.deps import State
-from api.schemas import ERRORS, AreaOut, ListedServiceOut
+from api.schemas import ERRORS, AreaOut, CoverageOut, ListedServiceOut
 from rehabmap.index.base import ServiceQuery
+from rehabmap.taxonomy import ServiceType
 
 router = APIRouter(tags=["areas"], responses=ERRORS)
 
@@ -28,15 +29,18 @@ def get_area(
     per_page: Annotated[int, Query(ge=1, le=100, description="Services per page.")] = 50,
 ) -> AreaOut:
     """The area's name and level, how many active services are located in it per type, and a page of
-    them by name. 'Located in' is by the service's point, not by whom it serves."""
+    them by name. 'Located in' is by the service's point, not by whom it serves. Per type, `coverage` says
+    whether the directory holds that type's data here at all (a count of 0 means none only where it does)."""
     area = state.geography.areas.get(code.strip().upper())
     check_window(page, per_page)
     located = ServiceQuery(area_codes=frozenset({area.code}))
     found = state.backend.find(located, limit=per_page, offset=(page - 1) * per_page)
     counts = {t.value: n for t, n in state.backend.count_by_type(located).items()}
     west, south, east, north = area.geometry.bounds
+    coverage = state.coverage()
     return AreaOut(code=area.code, name=area.name, level=area.level, level_label=LEVEL_LABELS[area.level],
                    bbox=[round(v, 5) for v in (west, south, east, north)], total=found.total, counts=counts,
                    page=page, per_page=per_page, total_pages=total_pages(found.total, per_page),
                    services=[ListedServiceOut.of(s, state.today(), verify_after_days=state.settings.verify_after_days)
-                             for s in found.items])
+                             for s in found.items],
+                   coverage={t.value: CoverageOut.of(coverage.for_area(area.code, t.value)) for t in ServiceType})

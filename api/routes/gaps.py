@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Annotated, Any
 
 import shapely
@@ -30,6 +31,7 @@ from rehabmap.errors import InvalidValue
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
 from rehabmap.gaps.categories import parse_categories, parse_category
 from rehabmap.gaps.comparison import GapTable
+from rehabmap.gaps.coverage import scorecard_with_coverage, table_with_coverage
 from rehabmap.gaps.exports import small_areas_csv, small_areas_geojson, table_csv, table_geojson
 from rehabmap.gaps.indicators import INDICATORS
 from rehabmap.gaps.maps import area_map, overview_map
@@ -70,6 +72,12 @@ def _analysis(state: AppState) -> GapAnalysis:
     return analysis_for(state.backend, state.settings.data_dir, state.geography.areas)
 
 
+def _table(state: AppState, level: str, options: GapOptions, types: list[str] | None) -> GapTable:
+    """The all-areas table, each area's absent parts split into missing (covered) and not covered."""
+    return table_with_coverage(GapTable.of(_analysis(state), level, options, parse_categories(types)),
+                               state.coverage())
+
+
 def gap_options(
     community_km: Annotated[float, Query(description="Threshold distance for community services (km).")]
     = GapOptions.community_km,
@@ -108,7 +116,7 @@ def get_gaps(state: State, options: Options, level: Level = "icb", types: Types 
     per 100k adults (16+), population-weighted mean and 90th percentile distance to the nearest service,
     share of adults beyond the threshold, out-of-area reliance and, for inpatient types, the distance if
     local units were full."""
-    table = GapTable.of(_analysis(state), _level(level), options, parse_categories(types))
+    table = _table(state, _level(level), options, types)
     return GapTableOut.of(table, sort, order)
 
 
@@ -118,7 +126,7 @@ def get_gaps_csv(state: State, options: Options, level: Level = "icb", types: Ty
                  order: Order = "asc") -> Response:
     """The same table as GET /gaps, one row per area plus England, as a CSV download."""
     level = _level(level)
-    table = GapTable.of(_analysis(state), level, options, parse_categories(types))
+    table = _table(state, level, options, types)
     return Response(table_csv(table, sort, order), media_type=CSV, headers=_attachment(f"rehabmap-gaps-{level}.csv"))
 
 
@@ -127,7 +135,7 @@ def get_gaps_csv(state: State, options: Options, level: Level = "icb", types: Ty
 def get_gaps_geojson(state: State, options: Options, level: Level = "icb", types: Types = None) -> Response:
     """Areas as GeoJSON polygons carrying the same indicators as GET /gaps, for a GIS."""
     level = _level(level)
-    table = GapTable.of(_analysis(state), level, options, parse_categories(types))
+    table = _table(state, level, options, types)
     body = table_geojson(table, lambda code: _area_geometry(state, code))
     return Response(json.dumps(body, separators=(",", ":")), media_type=GEOJSON,
                     headers=_attachment(f"rehabmap-gaps-{level}.geojson"))
@@ -154,9 +162,13 @@ def get_england_map(state: State, options: Options,
 def get_area_gaps(area_code: AreaCode, state: State, options: Options, types: Types = None) -> AreaGapsOut:
     """For an ICB (E54…) or local authority (E06…/E07…/E08…/E09…): which parts of the pathway are missing
     inside it (and the nearest out-of-area provider of each), legacy 'locked rehabilitation' labels,
-    and per type the indicators and the ten small areas furthest from a service."""
+    and per type the indicators and the ten small areas furthest from a service. A part absent inside the
+    area is `missing` only where the directory covers the area for it; otherwise it is `not_covered`:
+    rehabmap holds no such data there yet (each part's `coverage` says which, and as of when)."""
     report = AreaGapReport.of(_analysis(state), area_code, options, parse_categories(types))
-    return AreaGapsOut.of(report.gaps())
+    gaps = report.gaps()
+    return AreaGapsOut.of(replace(gaps, scorecard=scorecard_with_coverage(gaps.scorecard, report.code,
+                                                                          state.coverage())))
 
 
 @router.get("/gaps/{area_code}/smallareas.csv", summary="Small areas with distance to the nearest service",

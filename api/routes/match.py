@@ -9,6 +9,7 @@ from api.deps import State
 from api.schemas import ERRORS, MatchIn, MatchOut
 from rehabmap.errors import ServiceNotFound
 from rehabmap.match import RANKING_RULE, MatchRequest, match
+from rehabmap.taxonomy import SUBTYPES
 
 router = APIRouter(tags=["match"], responses=ERRORS)
 
@@ -16,7 +17,8 @@ router = APIRouter(tags=["match"], responses=ERRORS)
 @router.post("/match", response_model=MatchOut, summary="Rank local options that meet a person's needs")
 async def post_match(body: MatchIn, state: State) -> MatchOut:
     """Options nearest the person's home that meet every stated need, each with why it matched, what is
-    unknown, distance, in/out of the home ICB and, given a current placement, the distance saved."""
+    unknown, distance, in/out of the home ICB and, given a current placement, the distance saved. The summary
+    says per type whether none found means none: only where the directory covers the home's area."""
     # Runs on the event loop, not the threadpool: on the embedded index the whole answer takes about a
     # millisecond, and sixteen threads contending for the GIL cost more than that (bench/RESULTS.md).
     home = locate(state.geography, "home", **body.home.model_dump())
@@ -38,5 +40,10 @@ async def post_match(body: MatchIn, state: State) -> MatchOut:
         include_out_of_catchment=body.include_out_of_catchment, limit=body.limit,
         current_placement=placement)
     response = match(state.backend, home, request, state.today())
-    return MatchOut.of(home, response, RANKING_RULE, state.today(), state.settings.verify_after_days)
+    coverage = state.coverage()
+    subtypes = request.subtypes or ()
+    covered = {t.service_type: coverage.for_request(home.areas.codes(), t.service_type,
+                                                     [s for s in subtypes if s in SUBTYPES.get(t.service_type, ())])
+               for t in response.summary}
+    return MatchOut.of(home, response, RANKING_RULE, covered, state.today(), state.settings.verify_after_days)
 

@@ -7,7 +7,6 @@ such replies say so in an `x-rehabmap-extension` field and an `X-Rehabmap-Extens
 
 from __future__ import annotations
 
-import threading
 import uuid
 from dataclasses import replace
 from typing import Annotated, Any
@@ -25,6 +24,7 @@ from api.schemas import ERRORS
 from rehabmap import __version__, oruk
 from rehabmap.errors import InvalidValue, ServiceNotFound
 from rehabmap.index.base import IndexBackend, ServiceQuery
+from rehabmap.index.generation_cache import GenerationCache
 from rehabmap.taxonomy import ServiceType
 
 VERSION = "3.0"
@@ -57,21 +57,14 @@ TermId = Annotated[str | None, Query(
 
 
 class OrukIds:
-    """ORUK service id → rehabmap id, rebuilt when the index is replaced."""
+    """ORUK service id → rehabmap id, made again when the index generation changes."""
 
     def __init__(self) -> None:
-        self._stamp: tuple[Any, ...] | None = None
-        self._ids: dict[str, str] = {}
-        self._lock = threading.Lock()
+        self._maps: GenerationCache[dict[str, str]] = GenerationCache()
 
     def lookup(self, backend: IndexBackend, oruk_id: str) -> str | None:
-        info = backend.info()
-        stamp = (info.location, info.built_at, info.count)
-        with self._lock:
-            if stamp != self._stamp:
-                self._ids = {oruk.service_uuid(i): i for i in backend.ids()}
-                self._stamp = stamp
-            return self._ids.get(oruk_id)
+        ids = self._maps.get(backend, "ids", lambda: {oruk.service_uuid(i): i for i in backend.ids()})
+        return ids.get(oruk_id)
 
 
 def get_ids(request: Request) -> OrukIds:
@@ -109,11 +102,15 @@ def term_query(term_id: str | None) -> ServiceQuery:
 
 
 @router.get("/", response_model=OrukRoot, tags=["about"], summary="About this API and its relationship with HSDS")
-def root(request: Request) -> OrukRoot:
-    """The HSDS version, the Open Referral UK profile, and where this API's OpenAPI document is."""
-    # root_path is where this app is mounted (/oruk, behind any proxy prefix); base_url is the parent's.
-    here = request.url.replace(path=f"{request.scope.get('root_path', '')}{request.app.openapi_url}", query="")
-    return OrukRoot(version=VERSION, profile=PROFILE, openapi_url=str(here))
+def root(request: Request, state: State) -> OrukRoot:
+    """The HSDS version, the Open Referral UK profile, and where this API's OpenAPI document is: an
+    absolute URL on REHABMAP_PUBLIC_BASE_URL when that is set (HSDS asks for one), else a link relative to
+    this reply. Never built from the request's Host header, which the caller chooses."""
+    # root_path is the proxy prefix (app_root_path), then where this app is mounted: /oruk.
+    prefix = request.scope.get("app_root_path", "")
+    mount = request.scope.get("root_path", "").removeprefix(prefix)
+    return OrukRoot(version=VERSION, profile=PROFILE,
+                    openapi_url=state.settings.public_url(f"{mount}{request.app.openapi_url}", prefix=prefix))
 
 
 @router.get("/services", response_model=Page[OrukService], tags=["services"],
@@ -127,7 +124,8 @@ def list_services(
     """Active services by name (by relevance when searching)."""
     b = browse(state.geography, text=search, query=term_query(taxonomy_term_id))
     items, total = page_of(state.backend, b, page_number, per_page)
-    objects = [oruk.service_to_oruk(i.service) for i in items]
+    today = state.today()
+    objects = [oruk.service_to_oruk(i.service, today) for i in items]
     return JSONResponse(page(objects if full else [listed_service(o) for o in objects], total, page_number,
                              per_page))
 
@@ -146,7 +144,7 @@ def get_service(
         service = state.backend.get(found) if found else None
     if service is None:
         raise ServiceNotFound(f"No service with id '{id[:80]}'.", field="id")
-    return JSONResponse(oruk.service_to_oruk(service))
+    return JSONResponse(oruk.service_to_oruk(service, state.today()))
 
 
 @router.get("/service_at_locations", response_model=ServiceAtLocationPage, tags=["services"],
@@ -174,8 +172,9 @@ def list_service_at_locations(
         b = replace(b, query=replace(b.query, covers=coverage(b.near)))
     items, total = page_of(state.backend, b, page_number, per_page)
     contents = []
+    today = state.today()
     for item in items:
-        obj = oruk.service_to_oruk(item.service)
+        obj = oruk.service_to_oruk(item.service, today)
         at = {**obj["service_at_locations"][0], "service": listed_service(obj)}
         if item.distance_km is not None:
             at["distance_km"] = item.distance_km

@@ -7,30 +7,55 @@
   JSON (an object with `locationId`, a list of them, or `{"locations": [...]}`);
 * `.csv` → the CQC care directory when its header (under the title block) has that layout; otherwise
   the generic CSV importer, which needs a mapping: `mapping`, a sidecar `<file>.mapping.toml`, or one in
-  `mappings/` whose `match_header` columns are all present.
+  `mappings/` whose `match_header` columns are all present; a curated table (`templates/curated/`,
+  `indexer/sources/curated.py`) is known by its header.
 
 Any of these may be gzipped (`.csv.gz`, `.json.gz`). A file that cannot be read at all gives one
-rejection at line 0 saying why; a bad row gives a rejection for that row and the import goes on.
+rejection at line 0 saying why; a bad row gives a rejection for that row and the import goes on. A source
+that gives nothing but such whole-file rejections (or no rows at all) is unreadable: its line-0 rejections
+are `fatal`, and the pipeline will not replace the live index with what the other sources hold. A folder
+is one source: a stray file in it is reported, and the services of the other files still land.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from indexer.rows import Candidate, Origin, Rejection
-from indexer.sources import cqc, oruk
-from indexer.sources.common import FileUnreadable, base_suffix, csv_table, read_text
+from indexer.sources import cqc, curated, oruk
+from indexer.sources.common import CsvTable, FileUnreadable, base_suffix, csv_table, read_text
 from indexer.sources.csv_mapping import MAPPINGS_DIR, MappingError, find_mapping, read_mapped
+from rehabmap.errors import shorten
 
 Row = Candidate | Rejection
+_NONE_STATED = object()  # a curated table whose every row says 'none': it states something, so it is not empty
 
 
 def load_source(path: Path, *, mapping: Path | None = None, source: str | None = None,
                 mappings_dir: Path = MAPPINGS_DIR) -> Iterator[Row]:
     """Every row of the source at `path`; `source` overrides the source name (the id prefix)."""
     path = Path(path)
+    whole_file: list[Rejection] = []  # held back until it is known whether anything else was read
+    rows = 0
+    for row in _rows(path, mapping, source, mappings_dir):
+        if isinstance(row, Rejection) and row.origin.line == 0:
+            whole_file.append(row)
+        elif isinstance(row, (Candidate, Rejection)):
+            rows += 1
+            yield row
+        else:  # _NONE_STATED
+            rows += 1
+    if not rows and not whole_file:
+        what = "its .json files hold" if path.is_dir() else "the file holds"
+        whole_file.append(_file_rejection(path, source, f"no rows to import: {what} no services"))
+    for rejection in whole_file:
+        yield replace(rejection, fatal=not rows)
+
+
+def _rows(path: Path, mapping: Path | None, source: str | None, mappings_dir: Path) -> Iterator[Row | object]:
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if base_suffix(p) == ".json")
         if not files:
@@ -44,8 +69,8 @@ def load_source(path: Path, *, mapping: Path | None = None, source: str | None =
     elif base_suffix(path) == ".csv":
         yield from _load_csv(path, mapping, source, mappings_dir)
     else:
-        yield _file_rejection(path, source, f"unsupported file type '{''.join(path.suffixes)}': give an ORUK or "
-                                            "CQC .json, a CQC directory .csv, or a .csv with a mapping")
+        yield _file_rejection(path, source, f"unsupported file type '{shorten(''.join(path.suffixes))}': give an "
+                                            "ORUK or CQC .json, a CQC directory .csv, or a .csv with a mapping")
 
 
 def _load_json(path: Path, source: str | None) -> Iterator[Row]:
@@ -57,6 +82,10 @@ def _load_json(path: Path, source: str | None) -> Iterator[Row]:
     except json.JSONDecodeError as exc:
         yield _file_rejection(path, source, f"not valid JSON: {exc}")
         return
+    except RecursionError:
+        yield _file_rejection(path, source, "JSON nested too deeply to read (no service feed nests its values "
+                                            "hundreds of levels deep)")
+        return
     if cqc.is_api_json(data):
         yield from cqc.read_api(data, str(path), source)
     elif oruk.is_oruk(data):
@@ -66,19 +95,30 @@ def _load_json(path: Path, source: str | None) -> Iterator[Row]:
                                             "location JSON (with 'locationId')")
 
 
-def _load_csv(path: Path, mapping: Path | None, source: str | None, mappings_dir: Path) -> Iterator[Row]:
+def _load_csv(path: Path, mapping: Path | None, source: str | None, mappings_dir: Path) -> Iterator[Row | object]:
     try:
         text = read_text(path)
+        directory = None if mapping else csv_table(text, cqc.is_directory_header, cqc.TITLE_LINES_MAX)
+        table = directory or csv_table(text)
     except FileUnreadable as exc:
         yield _file_rejection(path, source, str(exc))
         return
-    directory = None if mapping else csv_table(text, cqc.is_directory_header, cqc.TITLE_LINES_MAX)
     if directory is not None:
         yield from cqc.read_directory(directory, str(path), source)
         return
-    table = csv_table(text)
     if table is None:
         yield _file_rejection(path, source, "the file is empty")
+        return
+    spec = None if mapping else curated.spec_for(table.header)
+    if spec is not None:  # a curated table from templates/curated/
+        lines = list(table.rows)  # a curated table is a few hundred rows at most
+        read = 0
+        for row in curated.read_curated(CsvTable(table.header, table.header_line, iter(lines)), spec, str(path),
+                                        source):
+            read += 1
+            yield row
+        if not read and lines:
+            yield _NONE_STATED
         return
     try:
         chosen = find_mapping(path, table.header, mapping, mappings_dir)
@@ -88,7 +128,8 @@ def _load_csv(path: Path, mapping: Path | None, source: str | None, mappings_dir
     if chosen is None:
         yield _file_rejection(
             path, source, f"no mapping for this CSV: pass a mapping file (--mapping), put {path.name}.mapping.toml beside it, "
-                          f"or add one to mappings/ (see mappings/README.md); columns found: {table.header}")
+                          "or add one to mappings/ (see mappings/README.md); "
+                          f"columns found: {shorten(table.header, 300)}")
         return
     yield from read_mapped(table, chosen, str(path), source)
 

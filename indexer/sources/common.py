@@ -7,6 +7,7 @@ exception that stops the import.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
@@ -20,6 +21,8 @@ from typing import Any
 
 from geodata.errors import InvalidPostcode
 from geodata.postcodes import parse_postcode
+from geodata.errors import InvalidPostcode
+from rehabmap.errors import shorten
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
@@ -35,13 +38,21 @@ class FileUnreadable(Exception):
 
 def read_text(path: Path) -> str:
     """The file's text, gunzipped if it ends in .gz. UTF-8 (with or without BOM) is expected; older
-    NHS and council exports are often Windows-1252, which is the fallback."""
+    NHS and council exports are often Windows-1252, which is the fallback, and spreadsheets save
+    "Unicode text" as UTF-16 with a BOM. Any other file holding NUL bytes is binary, not text."""
     try:
         raw = path.read_bytes()
         if path.name.lower().endswith(".gz"):
             raw = gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
-        raise FileUnreadable(f"cannot read the file: {exc}") from exc
+        raise FileUnreadable(f"cannot read the file: {shorten(exc)}") from exc
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise FileUnreadable(f"cannot read the file as UTF-16 text: {shorten(exc)}") from None
+    if b"\0" in raw:
+        raise FileUnreadable("the file is binary, not text (it holds NUL bytes)")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -84,8 +95,10 @@ def csv_table(text: str, is_header: Callable[[list[str]], bool] | None = None, s
     for _ in range(search_lines):
         try:
             cells = next(reader)
-        except (StopIteration, csv.Error):
+        except StopIteration:
             return None
+        except csv.Error as exc:
+            raise FileUnreadable(f"not a CSV file a header can be read from: {shorten(exc)}") from None
         header = [c.strip() for c in cells]
         if is_header is None or is_header(header):
             return CsvTable(header, reader.line_num, _rows(reader, header))
@@ -116,9 +129,9 @@ def parse_int(value: Any, what: str) -> int:
     try:
         number = float(str(value).replace(",", "").strip())
     except ValueError:
-        raise ValueError(f"{what}: '{value}' is not a number") from None
+        raise ValueError(f"{what}: '{shorten(value)}' is not a number") from None
     if not number.is_integer():
-        raise ValueError(f"{what}: '{value}' is not a whole number")
+        raise ValueError(f"{what}: '{shorten(value)}' is not a whole number")
     return int(number)
 
 
@@ -126,7 +139,7 @@ def parse_float(value: Any, what: str) -> float:
     try:
         return float(str(value).strip())
     except ValueError:
-        raise ValueError(f"{what}: '{value}' is not a number") from None
+        raise ValueError(f"{what}: '{shorten(value)}' is not a number") from None
 
 
 def parse_date(value: Any, what: str) -> date:
@@ -138,7 +151,7 @@ def parse_date(value: Any, what: str) -> date:
             return datetime.strptime(text, fmt).date()
         except ValueError:
             continue
-    raise ValueError(f"{what}: '{value}' is not a date (use YYYY-MM-DD or DD/MM/YYYY)")
+    raise ValueError(f"{what}: '{shorten(value)}' is not a date (use YYYY-MM-DD or DD/MM/YYYY)")
 
 
 def parse_bool(value: Any, what: str) -> bool:
@@ -149,7 +162,7 @@ def parse_bool(value: Any, what: str) -> bool:
         return True
     if key in _FALSE:
         return False
-    raise ValueError(f"{what}: '{value}' is not yes/no")
+    raise ValueError(f"{what}: '{shorten(value)}' is not yes/no")
 
 
 def parse_list(value: Any, what: str) -> list[str]:
@@ -162,7 +175,7 @@ def parse_postcode_text(value: Any, what: str) -> str:
     try:
         return parse_postcode(str(value)).value
     except InvalidPostcode:
-        raise ValueError(f"{what}: '{value}' is not a UK postcode") from None
+        raise ValueError(f"{what}: '{shorten(value)}' is not a UK postcode") from None
 
 
 def parse_website(value: Any, what: str) -> str:

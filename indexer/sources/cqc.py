@@ -6,18 +6,28 @@ types, specialisms) and the location's name decide: a mental health hospital is 
 says rehabilitation (level from the name's legacy label, else level 1); care homes and supported living with
 a mental health specialism are supported accommodation; a community mental health service whose name says
 rehabilitation is a community rehab team. Everything else is rejected with the reason, never dropped.
+
+`read_pathway` is the one reading of CQC's words, shared with the CQC sync connector
+(`indexer/sync/connectors/cqc.py`): it also says how sure the reading is and on what evidence, so the sync can
+hold a guess for review where this importer, which has no review queue, can only index or reject.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from indexer.rows import Candidate, Origin, Rejection
 from indexer.sources.common import CsvProblem, CsvTable, RowParser, compact, join_address
-from rehabmap.taxonomy import NotRehab, ServiceType, classify_label
+from indexer.sync.items import Evidence
+from rehabmap.errors import shorten
+from rehabmap.taxonomy import LEGACY_LABEL_TEXTS, NotRehab, ServiceType, classify_label
+
+# CQC's regulated activity and service type names run to ~60 characters each; a refusal quotes a location's whole
+# list (up to four of them), so it can be checked against the register.
+TYPES_QUOTED = 240
 
 SOURCE = "cqc"
 LICENCE = "OGL-UK-3.0"
@@ -27,6 +37,7 @@ COL_NAME, COL_AKA, COL_ADDRESS, COL_POSTCODE = "Name", "Also known as", "Address
 COL_PHONE, COL_WEBSITE = "Phone number", "Service's website (if available)"
 COL_TYPES, COL_SPECIALISMS, COL_PROVIDER = "Service types", "Specialisms/services", "Provider name"
 COL_LOCATION_ID = "CQC Location ID (for office use only)"
+COL_PROVIDER_ID = "CQC Provider ID (for office use only)"
 _DIRECTORY_REQUIRED = (COL_NAME, COL_POSTCODE, COL_TYPES, COL_SPECIALISMS, COL_LOCATION_ID)
 _DIRECTORY_USED = (*_DIRECTORY_REQUIRED, COL_AKA, COL_ADDRESS, COL_PHONE, COL_WEBSITE, COL_PROVIDER)
 
@@ -40,6 +51,12 @@ _COMMUNITY_MH = re.compile(r"community based services for people with mental hea
 _MH_SPECIALISM = re.compile(r"mental health conditions|restricted under the mental health act|"
                             r"detained under the (1983 act|mental health act)", re.I)
 _REHAB_WORD = re.compile(r"\brehab", re.I)
+# CQC's core service for rehab wards, by name (ratings files, inspection areas) or API code (service ratings).
+REHAB_WARD = re.compile(r"long stay or rehabilitation mental health wards|^mhlongstay$", re.I)
+_LEVEL_NUMBER = re.compile(r"\blevel\s*[12]\b", re.I)
+# A hospital named for a ward kind that is not rehab is no candidate, unless a rehab ward is inspected there.
+_OTHER_WARD = re.compile(r"\b(acute|picu|psychiatric intensive care|assessment|crisis|place of safety|"
+                         r"eating disorders?|mother and baby|perinatal|adolescent|cahms|camhs)\b", re.I)
 
 # Specialisms (service user bands) that state a need; "Dementia" and the like state none.
 _SPECIALISM_NEEDS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.I), need) for p, need in (
@@ -73,6 +90,7 @@ class Registration:
     specialisms: tuple[str, ...]
     care_home: bool
     provider_type: str | None
+    inspection_areas: tuple[str, ...] = ()  # active inspection areas and rated services (API only)
 
 
 def is_directory_header(cells: list[str]) -> bool:
@@ -86,25 +104,91 @@ def is_api_json(data: Any) -> bool:
     return isinstance(data, list) and bool(data) and all(isinstance(i, dict) and "locationId" in i for i in data)
 
 
+@dataclass(frozen=True)
+class LocationRow:
+    """One location in a CQC file layout: its words, its details as canonical fields, and where each came from."""
+
+    line: int
+    location_id: str | None
+    provider_id: str | None
+    registration: Registration
+    parser: RowParser
+    field_columns: dict[str, str]          # canonical field -> the column it was read from
+    raw: dict[str, Any]
+
+
 def read_directory(table: CsvTable, file: str, source: str | None = None) -> Iterator[Candidate | Rejection]:
     """Rows of the care directory CSV (already past its title block)."""
-    columns = {c.lower(): c for c in table.header}  # 'Local authority' is 'Local Authority' in some editions
-    for row in table.rows:
+    for row in directory_rows(table):
         if isinstance(row, CsvProblem):
             yield Rejection(Origin(source or SOURCE, file, row.line, licence=LICENCE), row.reason)
             continue
-        cells = {column: row.values.get(columns.get(column.lower(), column), "") for column in _DIRECTORY_USED}
-        origin = Origin(source or SOURCE, file, row.line, source_id=cells[COL_LOCATION_ID] or None, licence=LICENCE)
+        origin = Origin(source or SOURCE, file, row.line, source_id=row.location_id, licence=LICENCE)
+        yield _candidate(origin, row.registration, row.parser)
+
+
+def directory_rows(table: CsvTable) -> Iterator[LocationRow | CsvProblem]:
+    """The care directory's rows in CQC's words (shared with the monthly-files sync)."""
+    columns = {c.lower(): c for c in table.header}  # 'Local authority' is 'Local Authority' in some editions
+    for row in table.rows:
+        if isinstance(row, CsvProblem):
+            yield row
+            continue
+        cells = {column: row.values.get(columns.get(column.lower(), column), "")
+                 for column in (*_DIRECTORY_USED, COL_PROVIDER_ID)}
         registration = Registration(
             name=cells[COL_NAME], also_known_as=cells[COL_AKA],
             service_types=_split(cells[COL_TYPES]), specialisms=_split(cells[COL_SPECIALISMS]),
             care_home=False, provider_type=_provider_type_from_name(cells[COL_PROVIDER]))
         parser = RowParser()
         parser.set("address", join_address(cells[COL_ADDRESS]), COL_ADDRESS)
-        for field, column in (("postcode", COL_POSTCODE), ("phone", COL_PHONE), ("website", COL_WEBSITE),
-                              ("organisation", COL_PROVIDER)):
-            parser.set(field, cells[column], column)
-        yield _candidate(origin, registration, parser)
+        used = {"address": COL_ADDRESS}
+        for field_name, column in (("postcode", COL_POSTCODE), ("phone", COL_PHONE), ("website", COL_WEBSITE),
+                                   ("organisation", COL_PROVIDER)):
+            parser.set(field_name, cells[column], column)
+            used[field_name] = column
+        yield LocationRow(row.line, cells[COL_LOCATION_ID] or None, cells[COL_PROVIDER_ID] or None, registration,
+                          parser, {f: c for f, c in used.items() if f in parser.fields}, dict(row.values))
+
+
+# "HSCA Active Locations" (one row per active location, one Y/blank column per service type and service user
+# band). Its bands say in other words what the API's specialisms say; these are the API's words for them.
+HSCA_SERVICE_TYPE = "Service type - "
+HSCA_USER_BAND = "Service user band - "
+HSCA_ACTIVITY = "Regulated activity - "
+_HSCA_BANDS = {"mental health": "Mental health conditions", "older people": "Caring for adults over 65 yrs",
+               "younger adults": "Caring for adults under 65 yrs", "children 0-18 years": "Caring for children"}
+_HSCA_FIELDS = (("address", ("Location Street Address", "Location Address Line 2", "Location City",
+                             "Location County")),
+                ("postcode", ("Location Postal Code",)), ("lat", ("Location Latitude",)),
+                ("lon", ("Location Longitude",)), ("phone", ("Location Telephone Number",)),
+                ("website", ("Location Web Address",)), ("beds", ("Care homes beds",)),
+                ("cqc_rating", ("Location Latest Overall Rating",)), ("cqc_rating_date", ("Publication Date",)),
+                ("organisation", ("Provider Name",)))
+
+
+def hsca_rows(header: list[str], rows: Iterable[tuple[int, list[Any]]]) -> Iterator[LocationRow]:
+    """Rows of the HSCA active locations sheet, (line, cells) each, in CQC's words."""
+    columns = [str(h).strip() for h in header]
+    for line, cells in rows:
+        values = {c: ("" if v is None else str(v).strip()) for c, v in zip(columns, cells)}
+        flagged = [c for c, v in values.items() if v.upper() == "Y"]
+        bands = [c.removeprefix(HSCA_USER_BAND) for c in flagged if c.startswith(HSCA_USER_BAND)]
+        activities = [c.removeprefix(HSCA_ACTIVITY) for c in flagged if c.startswith(HSCA_ACTIVITY)]
+        registration = Registration(
+            name=values.get("Location Name", ""), also_known_as=values.get("Location Also Known As", ""),
+            service_types=tuple(c.removeprefix(HSCA_SERVICE_TYPE) for c in flagged if c.startswith(HSCA_SERVICE_TYPE)),
+            specialisms=tuple(_HSCA_BANDS.get(b.casefold(), b) for b in bands) + tuple(activities),
+            care_home=values.get("Care home?", "").upper() == "Y",
+            provider_type=_API_PROVIDER_TYPES.get(values.get("Location Type/Sector", "").lower()))
+        parser = RowParser()
+        used: dict[str, str] = {}
+        for field_name, names in _HSCA_FIELDS:
+            parts = [values.get(n, "") for n in names]
+            parser.set(field_name, join_address(*parts) if field_name == "address" else parts[0], names[0])
+            used[field_name] = names[0]
+        yield LocationRow(line, values.get("Location ID") or None, values.get("Provider ID") or None, registration,
+                          parser, {f: c for f, c in used.items() if f in parser.fields}, values)
 
 
 def read_api(data: Any, file: str, source: str | None = None) -> Iterator[Candidate | Rejection]:
@@ -122,39 +206,67 @@ def read_api(data: Any, file: str, source: str | None = None) -> Iterator[Candid
 def _api_location(item: dict[str, Any], origin: Origin) -> Candidate | Rejection:
     status = str(item.get("registrationStatus") or "Registered")
     if status.lower() != "registered":
-        since = f", deregistered {item['deregistrationDate']}" if item.get("deregistrationDate") else ""
-        return Rejection(origin, f"deregistered CQC location (registrationStatus '{status}'{since})")
+        since = f", deregistered {shorten(item['deregistrationDate'])}" if item.get("deregistrationDate") else ""
+        return Rejection(origin, f"deregistered CQC location (registrationStatus '{shorten(status)}'{since})")
+    parser, _ = api_fields(item)
+    return _candidate(origin, api_registration(item), parser)
+
+
+def api_registration(item: dict[str, Any]) -> Registration:
+    """What an API location says in CQC's words."""
     gac = [t for t in item.get("gacServiceTypes") or [] if isinstance(t, dict)]
-    registration = Registration(
+    areas = [a for a in item.get("inspectionAreas") or [] if isinstance(a, dict)
+             and not str(a.get("status", "")).lower().startswith("inactive")]
+    rated = (item.get("currentRatings") or {}).get("serviceRatings") or []
+    return Registration(
         name=str(item.get("name") or "").strip(), also_known_as=str(item.get("alsoKnownAs") or ""),
         service_types=tuple(dict.fromkeys(str(t[k]) for t in gac for k in ("name", "description") if t.get(k))),
         specialisms=_names(item, "specialisms") + _names(item, "regulatedActivities"),
         care_home=str(item.get("careHome", "")).upper() == "Y",
-        provider_type=_API_PROVIDER_TYPES.get(str(item.get("type", "")).lower()))
+        provider_type=_API_PROVIDER_TYPES.get(str(item.get("type", "")).lower()),
+        inspection_areas=tuple(dict.fromkeys(
+            [f"{a.get('inspectionAreaName') or a.get('inspectionAreaId')} ({a.get('status')})" for a in areas]
+            + [str(r["name"]) for r in rated if isinstance(r, dict) and r.get("name")])))
+
+
+# Canonical field <- the API key it is read from (also the field's provenance in a sync).
+API_FIELD_KEYS = (("postcode", "postalCode"), ("lat", "onspdLatitude"), ("lon", "onspdLongitude"),
+                  ("phone", "mainPhoneNumber"), ("website", "website"), ("beds", "numberOfBeds"),
+                  ("cqc_rating", "currentRatings.overall.rating"),
+                  ("cqc_rating_date", "currentRatings.overall.reportDate"))
+
+
+def api_fields(item: dict[str, Any]) -> tuple[RowParser, dict[str, str]]:
+    """An API location's details as canonical fields, and the key each field came from."""
     overall = ((item.get("currentRatings") or {}).get("overall") or {})
     parser = RowParser()
     parser.set("address", join_address(*(item.get(k) for k in ("postalAddressLine1", "postalAddressLine2",
                                                              "postalAddressTownCity", "postalAddressCounty"))),
                "postalAddressLine1")
-    for field, key in (("postcode", "postalCode"), ("lat", "onspdLatitude"), ("lon", "onspdLongitude"),
-                       ("phone", "mainPhoneNumber"), ("website", "website"), ("beds", "numberOfBeds")):
-        parser.set(field, item.get(key), key)
-    parser.set("cqc_rating", overall.get("rating"), "currentRatings.overall.rating")
-    parser.set("cqc_rating_date", overall.get("reportDate"), "currentRatings.overall.reportDate")
-    return _candidate(origin, registration, parser)
+    for name, key in API_FIELD_KEYS:
+        parser.set(name, overall.get(key.rsplit(".", 1)[1]) if key.startswith("currentRatings.") else item.get(key),
+                   key)
+    keys = {"address": "postalAddressLine1..County", **dict(API_FIELD_KEYS)}
+    return parser, {name: keys[name] for name in parser.fields}
 
 
 def _candidate(origin: Origin, registration: Registration, parser: RowParser) -> Candidate | Rejection:
     if not registration.name:
         return Rejection(origin, "no name")
     if not origin.source_id:
-        return Rejection(origin, f"'{registration.name}' has no CQC location id")
+        return Rejection(origin, f"'{shorten(registration.name)}' has no CQC location id")
     try:
         pathway = pathway_fields(registration)
     except NotRehabPathway as exc:
         return Rejection(origin, f"not a rehab pathway service: {exc}")
     if parser.errors:
         return Rejection(origin, "; ".join(parser.errors))
+    return location_candidate(origin, registration, parser, pathway)
+
+
+def location_candidate(origin: Origin, registration: Registration, parser: RowParser,
+                       pathway: dict[str, Any]) -> Candidate:
+    """The candidate row of a location already placed on the pathway (`pathway`: its type fields)."""
     fields = compact({**parser.fields, **pathway, **needs_fields(registration.specialisms),
                       "name": registration.name, "cqc_location_id": origin.source_id,
                       "provider_type": registration.provider_type})
@@ -164,36 +276,107 @@ def _candidate(origin: Origin, registration: Registration, parser: RowParser) ->
     return Candidate(fields, origin, label_text)
 
 
+@dataclass(frozen=True)
+class PathwayReading:
+    """Where a location sits on the pathway, how sure that is, and why.
+
+    `status` is "confirmed" when CQC's words state the type and (for an inpatient unit) the level, "inferred"
+    when either is a guess. `named` says the location's own name states the rehab type, which is all that
+    `rehabmap index` (no review queue) accepts for a hospital or a community mental health service."""
+
+    fields: dict[str, Any]
+    status: Literal["confirmed", "inferred"]
+    evidence: tuple[Evidence, ...] = field(default=())
+    named: bool = True
+
+
 def pathway_fields(registration: Registration) -> dict[str, Any]:
     """Type, subtype and flags for a location on the rehab pathway; NotRehabPathway says why not."""
+    reading = read_pathway(registration)
+    if not reading.named:
+        name, types = registration.name, " | ".join(registration.service_types)
+        if _MH_HOSPITAL.search(types):
+            raise NotRehabPathway(f"mental health hospital '{shorten(name)}' whose name does not say rehabilitation "
+                                  "(acute, PICU and assessment wards are not rehab)")
+        raise NotRehabPathway(f"community mental health service '{shorten(name)}' whose name does not say rehabilitation")
+    return reading.fields
+
+
+def read_pathway(registration: Registration, source: str = SOURCE) -> PathwayReading:
+    """CQC's words → a place on the pathway with its evidence; NotRehabPathway says why it has none."""
     name = registration.name
     types = " | ".join(registration.service_types)
-    mental_health = any(_MH_SPECIALISM.search(s) for s in registration.specialisms)
+    mental_health = [s for s in registration.specialisms if _MH_SPECIALISM.search(s)]
+    label = " | ".join(filter(None, (name, registration.also_known_as)))
     try:
-        named = classify_label(" | ".join(filter(None, (name, registration.also_known_as))))
+        named = classify_label(label)
     except NotRehab as exc:
         raise NotRehabPathway(str(exc)) from None
     if _MH_HOSPITAL.search(types):
-        if named and named.service_type.is_inpatient:
-            return {"service_type": named.service_type, "legacy_locked_label": named.legacy_locked,
-                    "pd_specialist": named.pd_specialist}
-        if _REHAB_WORD.search(name):
-            return {"service_type": ServiceType.inpatient_rehab_level1}
-        raise NotRehabPathway(f"mental health hospital '{name}' whose name does not say rehabilitation "
-                              "(acute, PICU and assessment wards are not rehab)")
+        return _hospital(registration, named, source)
     if _CARE_HOME.search(types) or _SUPPORTED_LIVING.search(types) or registration.care_home:
         if not mental_health:
-            raise NotRehabPathway(f"'{types or 'care home'}' with no mental health specialism")
+            raise NotRehabPathway(f"'{shorten(types or 'care home', TYPES_QUOTED)}' with no mental health specialism")
         if _older_adults_only(registration.specialisms):
-            raise NotRehabPathway(f"'{types or 'care home'}' for adults over 65 only")
-        is_home = _CARE_HOME.search(types) or registration.care_home
-        return {"service_type": ServiceType.supported_accommodation,
-                "subtype": "residential_24h" if is_home else "supported_housing"}
+            raise NotRehabPathway(f"'{shorten(types or 'care home', TYPES_QUOTED)}' for adults over 65 only")
+        is_home = bool(_CARE_HOME.search(types)) or registration.care_home
+        kind = next((t for t in registration.service_types if (_CARE_HOME if is_home else _SUPPORTED_LIVING).search(t)),
+                    "careHome: Y")
+        return PathwayReading(
+            {"service_type": ServiceType.supported_accommodation,
+             "subtype": "residential_24h" if is_home else "supported_housing"}, "confirmed",
+            (Evidence(source, "gacServiceTypes", kind,
+                      "a care home: 24-hour staffed residential care" if is_home
+                      else "supported living: supported housing"),
+             Evidence(source, "specialisms", mental_health[0], "registered for people with mental health needs")))
     if _COMMUNITY_MH.search(types):
-        if (named and named.service_type is ServiceType.community_rehab_team) or _REHAB_WORD.search(name):
-            return {"service_type": ServiceType.community_rehab_team}
-        raise NotRehabPathway(f"community mental health service '{name}' whose name does not say rehabilitation")
-    raise NotRehabPathway(f"CQC service types '{types or 'none given'}'")
+        said = (named and named.service_type is ServiceType.community_rehab_team) or bool(_REHAB_WORD.search(name))
+        kind = next(t for t in registration.service_types if _COMMUNITY_MH.search(t))
+        evidence = [Evidence(source, "gacServiceTypes", kind, "a community mental health service: a candidate "
+                                                              "community rehabilitation team")]
+        if said:
+            evidence.append(Evidence(source, "name", name, "the name says it is a rehabilitation team"))
+        return PathwayReading({"service_type": ServiceType.community_rehab_team},
+                              "confirmed" if said else "inferred", tuple(evidence), named=said)
+    raise NotRehabPathway(f"CQC service types '{shorten(types or 'none given', TYPES_QUOTED)}'")
+
+
+def _hospital(registration: Registration, named: Any, source: str) -> PathwayReading:
+    """A mental health hospital is a candidate inpatient unit. It is a rehab unit when CQC inspects a rehab ward
+    there or its name says so; its level is known only from a name that states one (a legacy label or
+    "level 1/2"). Otherwise level 1 is proposed and the reading stays inferred."""
+    name = registration.name
+    label = " | ".join(filter(None, (name, registration.also_known_as)))
+    evidence = [Evidence(source, "gacServiceTypes", next(t for t in registration.service_types if _MH_HOSPITAL.search(t)),
+                         "a mental health hospital: a candidate inpatient rehabilitation unit")]
+    wards = [a for a in registration.inspection_areas if REHAB_WARD.search(a.split(" (")[0])]
+    evidence += [Evidence(source, "inspectionAreas", ward, "CQC inspects a rehabilitation ward here")
+                 for ward in wards[:1]]
+    named_unit = bool(named and named.service_type.is_inpatient)
+    says_rehab = named_unit or bool(_REHAB_WORD.search(name))
+    if not says_rehab and not wards and _OTHER_WARD.search(label):
+        raise NotRehabPathway(f"mental health hospital '{shorten(name)}' whose name does not say rehabilitation "
+                              "(acute, PICU and assessment wards are not rehab)")
+    level_stated = named_unit and _level_stated(label)
+    fields: dict[str, Any] = {"service_type": ServiceType.inpatient_rehab_level1}
+    if named_unit:
+        fields = {"service_type": named.service_type, "legacy_locked_label": named.legacy_locked,
+                  "pd_specialist": named.pd_specialist}
+    if level_stated:
+        evidence.append(Evidence(source, "name", shorten(label), f"the name states the level: {fields['service_type'].value}"))
+    elif says_rehab:
+        evidence.append(Evidence(source, "name", shorten(label), "the name says rehabilitation but not the level: "
+                                                              "level 1 proposed"))
+    else:
+        evidence.append(Evidence(source, "name", shorten(label), "nothing says which level: level 1 proposed"))
+    confirmed = (says_rehab or bool(wards)) and level_stated
+    return PathwayReading(fields, "confirmed" if confirmed else "inferred", tuple(evidence), named=says_rehab)
+
+
+def _level_stated(label: str) -> bool:
+    """A legacy label (DESIGN.md §2) or "level 1/2" states a level; "rehabilitation unit" alone does not."""
+    folded = label.casefold()
+    return any(text in folded for text in LEGACY_LABEL_TEXTS) or bool(_LEVEL_NUMBER.search(label))
 
 
 def needs_fields(specialisms: tuple[str, ...]) -> dict[str, Any]:
@@ -201,6 +384,12 @@ def needs_fields(specialisms: tuple[str, ...]) -> dict[str, Any]:
     met = sorted({need for s in specialisms for pattern, need in _SPECIALISM_NEEDS if pattern.search(s)})
     adults_only = any(_ADULTS.search(s) for s in specialisms) and not any(_CHILDREN.search(s) for s in specialisms)
     return {"needs_met": met, "min_age": 18 if adults_only else None}
+
+
+def needs_evidence(specialisms: tuple[str, ...], source: str = SOURCE) -> tuple[Evidence, ...]:
+    """Each specialism or regulated activity that states a need, as evidence for review."""
+    return tuple(Evidence(source, "specialisms", shorten(s), f"states the need {need}")
+                 for s in specialisms for pattern, need in _SPECIALISM_NEEDS if pattern.search(s))
 
 
 def _older_adults_only(specialisms: tuple[str, ...]) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 
 from indexer.rows import Candidate, Origin, Rejection
 from indexer.sources.common import CsvProblem, CsvRow, CsvTable, RowParser, compact, join_address, slugify
+from rehabmap.errors import shorten
 from rehabmap.record import Service
 from rehabmap.taxonomy import NotRehab, classify_label
 
@@ -45,7 +46,7 @@ class FilterRule:
 
     def explain(self, values: dict[str, str]) -> str:
         shown = " | ".join(values.get(c, "") for c in self.columns)
-        return f"{'/'.join(self.columns)} '{shown}' {self.why}"
+        return f"{'/'.join(self.columns)} '{shorten(shown)}' {self.why}"
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Mapping:
     values: dict[str, dict[str, str]]
     include: tuple[FilterRule, ...]
     exclude: tuple[FilterRule, ...]
+    type_unconfirmed: str | None = None  # why a row whose label names no service type is not indexed
 
     def matches(self, header: list[str]) -> bool:
         return bool(self.match_header) and set(self.match_header) <= set(header)
@@ -100,6 +102,13 @@ def load_mapping(path: Path) -> Mapping:
     values = {field: {str(k): str(v) for k, v in table.items()} for field, table in doc.get("values", {}).items()}
     if set(values) - set(columns):
         raise MappingError(f"{where}: [values] for {sorted(set(values) - set(columns))}, which [columns] does not map")
+    type_unconfirmed = source.get("type_unconfirmed")
+    if type_unconfirmed is not None and not (isinstance(type_unconfirmed, str) and type_unconfirmed.strip()):
+        raise MappingError(f"{where}: [source] type_unconfirmed must say why such a row is not indexed")
+    if type_unconfirmed is not None and "service_type" in defaults:
+        raise MappingError(f"{where}: [source] type_unconfirmed and a [defaults] service_type contradict each "
+                           "other: a row whose label names no type either waits for confirmation or takes the "
+                           "default")
     filters = doc.get("filter", {})
     return Mapping(
         path=path, source=name, licence=source.get("licence"),
@@ -107,6 +116,7 @@ def load_mapping(path: Path) -> Mapping:
         columns=columns, constants=constants, defaults=defaults, values=values,
         include=tuple(_rule(r, f"{where} [[filter.include]]", "does not match") for r in filters.get("include", [])),
         exclude=tuple(_rule(r, f"{where} [[filter.exclude]]", "matches") for r in filters.get("exclude", [])),
+        type_unconfirmed=type_unconfirmed,
     )
 
 
@@ -162,8 +172,8 @@ def read_mapped(table: CsvTable, mapping: Mapping, file: str, source: str | None
     missing = mapping.missing_columns(table.header)
     if missing:
         yield Rejection(Origin(source, file, 0, licence=mapping.licence),
-                        f"mapping {mapping.path.name} names column(s) {missing} that the file does not have; "
-                        f"columns found: {table.header}")
+                        f"mapping {mapping.path.name} names column(s) {shorten(missing, 300)} that the file does "
+                        f"not have; columns found: {shorten(table.header, 300)}")
         return
     for row in table.rows:
         if isinstance(row, CsvProblem):
@@ -196,6 +206,9 @@ def _row(row: CsvRow, mapping: Mapping, file: str, source: str) -> Candidate | R
     for field, value in mapping.defaults.items():
         if fields.get(field) is None and (field != "service_type" or _unclassified(fields, label_text)):
             fields[field] = value
+    if mapping.type_unconfirmed and fields.get("service_type") is None and _unclassified(fields, label_text):
+        # Until a maintainer confirms what it is (the review queue), a guessed type is not presented as fact.
+        return Rejection(origin, f"type unconfirmed ('{shorten(fields['name'])}'): {mapping.type_unconfirmed}")
     return Candidate(fields, origin, label_text)
 
 
@@ -207,7 +220,7 @@ def _map_cell(parser: RowParser, mapping: Mapping, field: str, columns: tuple[st
     if table is not None and raw:
         folded = {k.casefold(): v for k, v in table.items()}
         if raw.casefold() not in folded:
-            parser.errors.append(f"{what}: '{raw}' is not in the mapping's [values.{field}] "
+            parser.errors.append(f"{what}: '{shorten(raw)}' is not in the mapping's [values.{field}] "
                                  f"(known: {', '.join(table)})")
             return
         raw = folded[raw.casefold()]

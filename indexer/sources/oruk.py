@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from indexer.rows import Candidate, Origin, Rejection
+from rehabmap.errors import shorten
 from rehabmap.oruk import oruk_to_fields
 
 DEFAULT_SOURCE = "oruk"
@@ -59,13 +60,13 @@ def _candidate(item: Any, file: str, number: int, source: str | None) -> Candida
             fetched_at=datetime.fromisoformat(fetched_at) if fetched_at else None,
         )
     except (ValueError, TypeError) as exc:
-        return Rejection(origin, f"cannot read the service: {exc}")
+        return Rejection(origin, f"cannot read the service: {shorten(exc, 300)}")
     except AttributeError:
         return Rejection(origin, "malformed ORUK service: an object field holds something else (text or a list)")
     if not fields.get("name"):
         return Rejection(origin, "service has no name")
     if not origin.source_id and "id" not in fields:
-        return Rejection(origin, f"service '{fields['name']}' has no id")
+        return Rejection(origin, f"service '{shorten(fields['name'])}' has no id")
     warnings = []
     if len(item.get("service_at_locations") or []) > 1:
         warnings.append(f"service has {len(item['service_at_locations'])} locations; only the first is indexed")

@@ -57,6 +57,8 @@ from rehabmap.gaps.categories import ALL_CATEGORIES, Category
 from rehabmap.gaps.indicators import INDICATORS
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import ENGLAND_CODE, SmallAreas, to_latlon, unit_vectors
+from rehabmap.index.base import IndexBackend
+from rehabmap.index.generation_cache import GenerationCache
 from rehabmap.record import Service
 
 
@@ -394,21 +396,12 @@ def weighted_quantile(values: np.ndarray, groups: np.ndarray, weights: np.ndarra
 
 # --- one analysis per index generation ----------------------------------------------------------------
 
-_CACHE_LOCK = threading.Lock()
-_CACHE: dict[int, tuple[tuple[Any, ...], GapAnalysis]] = {}
+_ANALYSES: GenerationCache[GapAnalysis] = GenerationCache(size=1)
 
 
-def analysis_for(backend: Any, data_dir: Any, areas: Any = None) -> GapAnalysis:
-    """The analysis of everything in an index backend, rebuilt only when the index changes (its info:
-    backend, location, build time and count); small areas come from `data_dir`. `areas` (a geodata
-    AreaIndex) places services that were indexed without area codes."""
-    info = backend.info()
-    key = (info.backend, info.location, info.built_at, info.count, str(data_dir))
-    with _CACHE_LOCK:
-        cached = _CACHE.get(id(backend))
-        if cached is not None and cached[0] == key:
-            return cached[1]
-    analysis = GapAnalysis.from_services(SmallAreas.load(data_dir), backend.all(), areas)
-    with _CACHE_LOCK:
-        _CACHE[id(backend)] = (key, analysis)
-    return analysis
+def analysis_for(backend: IndexBackend, data_dir: Any, areas: Any = None) -> GapAnalysis:
+    """The analysis of everything in an index backend, made again only when its generation changes (a
+    rebuild or any edit); small areas come from `data_dir`. `areas` (a geodata AreaIndex) places services
+    that were indexed without area codes."""
+    return _ANALYSES.get(backend, str(data_dir), lambda: GapAnalysis.from_services(
+        SmallAreas.load(data_dir), backend.all(), areas))

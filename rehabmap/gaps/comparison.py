@@ -62,6 +62,10 @@ class AreaRow:
     legacy_locked: int
     pd_specialist: int
     types: dict[str, TypeFigures]
+    # With coverage (`rehabmap.gaps.coverage`): the absent parts the directory does not cover here, which
+    # `missing_parts` then leaves out.
+    not_covered_parts: list[str] = field(default_factory=list)
+    not_covered_count: int = 0
 
 
 @dataclass

@@ -86,6 +86,10 @@ class PathwayPart:
     label: str
     present: bool
     count: int
+    # Read with the directory's coverage (`rehabmap.gaps.coverage`): present, missing (covered, none found) or
+    # not_covered (rehabmap holds no such data here), and the coverage answer it rests on.
+    status: str | None = None
+    coverage: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,9 @@ class Scorecard:
     legacy_locked_rehabilitation: list[ServiceAt]
     pd_specialist_units: list[ServiceAt]
     inpatient_fallback_far: list[FarFallback]
+    # With coverage: the absent parts (subtypes) the directory does not cover here, apart from `missing`.
+    not_covered: list[str] = field(default_factory=list)
+    not_covered_subtypes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,13 @@ class IndexInfo:
 class IndexBackend(Protocol):
     def info(self) -> IndexInfo: ...
 
+    def generation(self) -> str:
+        """A cheap token for what the index holds now: it changes on every rebuild and on every edit, and
+        every process reading the same index sees the change. What is computed from the index is cached
+        under it (`rehabmap.index.generation_cache`); ask for it before reading what you cache, so a value
+        is never filed under a newer generation than the data it came from."""
+        ...
+
     def get(self, service_id: str) -> Service | None: ...
 
     def find(self, query: ServiceQuery, *, limit: int = 20, offset: int = 0) -> Page:
@@ -84,6 +91,24 @@ class IndexBackend(Protocol):
     def nearest(self, lat: float, lon: float, query: ServiceQuery, *, k: int,
                 radius_km: float | None = None) -> list[Hit]:
         """The k services nearest the point by great-circle distance, ties broken by id: exact."""
+        ...
+
+    def count_near(self, lat: float, lon: float, query: ServiceQuery, *, radius_km: float) -> int:
+        """How many services pass the filters within `radius_km` of the point, cut exactly as `nearest`
+        cuts, without reading them."""
+        ...
+
+    def scan(self, query: ServiceQuery) -> Iterator[Service]:
+        """Every service passing the filters, in `find`'s order, for exports of any size: read a batch at a
+        time (never the whole answer in memory, no result window) from the generation current when the
+        call is made. The first request is made before this returns, so an index that is missing or out of
+        reach raises here, not half way through the caller's output."""
+        ...
+
+    def scan_nearest(self, lat: float, lon: float, query: ServiceQuery, *,
+                     radius_km: float | None = None) -> Iterator[Hit]:
+        """Every service passing the filters (within `radius_km`), in `nearest`'s order, read as `scan`
+        reads."""
         ...
 
     def all(self) -> Iterator[Service]: ...
@@ -122,9 +147,10 @@ _NOT_OVERLAID = frozenset({"id", "provenance", "field_sources"})
 def overlay_record(current: Service | None, fields: Mapping[str, Any]) -> Service:
     """`current` with the fields (JSON values) laid over it, or the fields as a whole record when there is
     no current one. On an imported record, each laid field is marked as coming from the directory in
-    `field_sources`. The same fields laid twice give the same record. Raises what `Service` validation
-    raises."""
-    if current is None:
+    `field_sources`. Fields that carry `provenance` are a whole record (one a sync wrote, with its own
+    provenance) and replace the current one. The same fields laid twice give the same record. Raises what
+    `Service` validation raises."""
+    if current is None or "provenance" in fields:
         return Service.model_validate(dict(fields))
     data = current.model_dump(mode="json")
     laid = {k: v for k, v in fields.items() if k not in _NOT_OVERLAID}

@@ -1,7 +1,17 @@
 """API tokens and roles for the people who keep the directory true.
 
 A token reads `rmk_<id>_<secret>`. The id is public: it finds the token's row, so checking a token costs
-one hash. Only an Argon2id hash of the secret is stored; the whole token is shown once, when it is made.
+one hash. The whole token is shown once, when it is made; the store keeps only a hash of the secret.
+
+The secret is 256 random bits, not a password: nobody can guess it, so its hash need not be slow. It is
+an HMAC-SHA-256 under the installation's token key (`keyed_hash`), which costs microseconds and no
+memory, whether the secret is right or wrong. The key lives in its own file, not in the store, so a
+leaked copy of the store alone does not even allow checking a guess (see `rehabmap.maintain.store`).
+
+Tokens made before that were hashed with Argon2id (`LEGACY_PREFIX`). They still work: the first time one
+is shown with its right secret it is rehashed with the key. Until then a wrong secret against one costs an
+Argon2 check, ~20 ms of one core and 19 MiB; such checks run one at a time on a single thread of their
+own, so a flood of wrong secrets queues there and never holds more than that one check's memory.
 
 Roles:
 
@@ -13,8 +23,11 @@ Roles:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
 
@@ -25,9 +38,14 @@ from rehabmap.errors import Forbidden, Unauthenticated
 
 TOKEN_PREFIX = "rmk"
 _TOKEN = re.compile(rf"^{TOKEN_PREFIX}_([0-9a-f]{{12}})_([A-Za-z0-9_-]{{43}})$")
-# OWASP's recommended Argon2id settings (19 MiB, 2 passes): about 20 ms a check on one core. The secret
-# is 256 random bits, so the hash only has to make a leaked database useless, not resist guessing.
-_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+KEYED_PREFIX = "hmac-sha256$"
+LEGACY_PREFIX = "$argon2"
+KEY_BYTES = 32
+# Verifies legacy hashes only: the parameters are read from each hash.
+_LEGACY_HASHER = PasswordHasher()
+# One thread for every legacy check: they queue rather than run side by side, and the 19 MiB each one
+# allocates is reused by the next instead of being kept by one allocator arena per thread.
+_LEGACY_CHECKS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rehabmap-argon2")
 
 # What a provider may change on its own services.
 PROVIDER_FIELDS = frozenset({"capacity", "capacity_as_of", "accepting_referrals", "phone", "email", "website",
@@ -46,7 +64,7 @@ class NewToken:
 
     id: str
     token: str
-    salted_hash: str
+    hash: str
 
 
 @dataclass(frozen=True)
@@ -70,10 +88,10 @@ class Principal:
             raise Forbidden(f"Only {allowed} tokens may {action}; this token's role is {self.role.value}.")
 
 
-def make_token() -> NewToken:
+def make_token(key: bytes) -> NewToken:
     token_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    return NewToken(token_id, f"{TOKEN_PREFIX}_{token_id}_{secret}", _HASHER.hash(secret))
+    return NewToken(token_id, f"{TOKEN_PREFIX}_{token_id}_{secret}", keyed_hash(key, token_id, secret))
 
 
 def parse_token(token: str) -> tuple[str, str]:
@@ -84,9 +102,25 @@ def parse_token(token: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def secret_matches(secret: str, salted_hash: str) -> bool:
+def keyed_hash(key: bytes, token_id: str, secret: str) -> str:
+    """What the store keeps of a secret: HMAC-SHA-256 under the token key, bound to the token's id."""
+    return KEYED_PREFIX + hmac.new(key, f"{token_id}:{secret}".encode(), hashlib.sha256).hexdigest()
+
+
+def is_legacy(stored: str) -> bool:
+    return stored.startswith(LEGACY_PREFIX)
+
+
+def secret_matches(key: bytes, token_id: str, secret: str, stored: str) -> bool:
+    """Whether the secret is the one `stored` was made from, in constant time for a keyed hash."""
+    if is_legacy(stored):
+        return _LEGACY_CHECKS.submit(_argon2_matches, secret, stored).result()
+    return hmac.compare_digest(keyed_hash(key, token_id, secret), stored)
+
+
+def _argon2_matches(secret: str, stored: str) -> bool:
     try:
-        return _HASHER.verify(salted_hash, secret)
+        return _LEGACY_HASHER.verify(stored, secret)
     except (VerificationError, InvalidHashError):
         return False
 

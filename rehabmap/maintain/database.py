@@ -4,12 +4,22 @@ transaction per change, and the lock that orders edits against a rebuild's swap.
 WAL and synchronous=FULL: a change acknowledged is on disk. Each call opens its own short connection, so
 the store is safe from any thread or process. The tables:
 
-* `tokens`: id, label, role, organisation, an Argon2id hash of the secret; never the secret itself.
+* `tokens`: id, label, role, organisation, a keyed hash of the secret (never the secret itself), when it
+  expires and when it was revoked.
 * `organisations` and `ownership`: which organisation owns which service (one owner per service).
 * `overlay`: per edited service, the fields changed here and their values (for a service made here, the
   whole record), and `revision`, the audit id of its latest change.
-* `audit`: one row per changed field: when, who, what, old and new value. Triggers refuse UPDATE and
-  DELETE, so the log can only grow. It records who changed a service, never anything about a search.
+* `audit`: one row per changed field: when, who, what, old and new value. It records who changed a
+  service, never anything about a search. It can only grow (`AUDIT_GUARDS`).
+
+**The audit log is append-only for any connection, whatever its pragmas.** Triggers refuse UPDATE (so also
+`INSERT ... ON CONFLICT DO UPDATE` and `UPDATE OR REPLACE`) and DELETE, and refuse an INSERT whose id or
+uuid is taken before SQLite's REPLACE conflict resolution could delete the row holding it: REPLACE deletes
+without firing DELETE triggers unless `recursive_triggers` is on. Another trigger refuses ids below 1, the
+value SQLite gives `NEW.id` before it picks one. Every open checks the triggers against `AUDIT_GUARDS`
+and restores any that are missing or altered, so an older store gets them too. Dropping or altering the
+table or its triggers cannot be stopped by SQLite itself; rehabmap's own connections refuse it with an
+authorizer. Anyone who can write the file can still rewrite it: keep it, and its backups, private.
 """
 
 from __future__ import annotations
@@ -17,12 +27,12 @@ from __future__ import annotations
 import fcntl
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: tokens expire; keyed token hashes; the audit log's INSERT guards
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS organisations (
@@ -43,6 +53,7 @@ CREATE TABLE IF NOT EXISTS tokens (
     hash TEXT NOT NULL,
     created_at TEXT NOT NULL,
     revoked_at TEXT,
+    expires_at TEXT,
     CHECK ((role = 'provider') = (organisation_id IS NOT NULL))
 );
 CREATE TABLE IF NOT EXISTS overlay (
@@ -65,16 +76,46 @@ CREATE TABLE IF NOT EXISTS audit (
     new TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_by_resource ON audit (resource_id, id);
-CREATE TRIGGER IF NOT EXISTS audit_append_only_update BEFORE UPDATE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_append_only_delete BEFORE DELETE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
+_APPEND_ONLY = "SELECT RAISE(ABORT, 'the audit log is append-only')"
+# name -> the exact statement; an open restores any trigger whose stored SQL differs.
+AUDIT_GUARDS = {
+    "audit_append_only_update": f"CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit "
+                                f"BEGIN {_APPEND_ONLY}; END",
+    "audit_append_only_delete": f"CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit "
+                                f"BEGIN {_APPEND_ONLY}; END",
+    "audit_append_only_insert": f"CREATE TRIGGER audit_append_only_insert BEFORE INSERT ON audit "
+                                f"WHEN EXISTS (SELECT 1 FROM audit WHERE id = NEW.id OR uuid = NEW.uuid) "
+                                f"BEGIN {_APPEND_ONLY}; END",
+    "audit_positive_ids": "CREATE TRIGGER audit_positive_ids AFTER INSERT ON audit WHEN NEW.id < 1 "
+                          "BEGIN SELECT RAISE(ABORT, 'audit log ids start at 1'); END",
+}
+_AUDIT = "audit"
 _BUSY_TIMEOUT_S = 30.0
 
 
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def iso(when: datetime) -> str:
+    return when.isoformat(timespec="seconds")
+
+
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return iso(utcnow())
+
+
+def _keep_audit_log(action: int, arg1: str | None, arg2: str | None, _db: str | None, _source: str | None) -> int:
+    """SQLite authorizer on rehabmap's own connections: no statement may drop or alter the audit log or
+    its triggers, or make the schema writable, none of which any trigger could see."""
+    names = {(arg1 or "").lower(), (arg2 or "").lower()}
+    if action in (sqlite3.SQLITE_DROP_TABLE, sqlite3.SQLITE_ALTER_TABLE, sqlite3.SQLITE_DROP_TRIGGER,
+                  sqlite3.SQLITE_DROP_TEMP_TRIGGER) and _AUDIT in names:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() == "writable_schema":
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
 
 
 def inserted_id(cursor: sqlite3.Cursor) -> int:
@@ -85,30 +126,46 @@ def inserted_id(cursor: sqlite3.Cursor) -> int:
 
 
 class Database:
-    """The file, made with its tables on first use."""
+    """The file, made with its tables on first use; `upgrade` brings an older file's tables up to this
+    version inside the opening transaction (see `Tokens.upgrade`)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, upgrade: Callable[[sqlite3.Connection], None] | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._thread_lock = threading.Lock()
-        with self.connect() as conn:
+        with self.connect(schema=True) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
-            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        with self.transaction(schema=True) as conn:
+            if upgrade is not None:
+                upgrade(conn)
+            for name, statement in AUDIT_GUARDS.items():
+                found = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
+                                     (name,)).fetchone()
+                if found is None or found[0] != statement:
+                    conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+                    conn.execute(statement)
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
 
     @contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
+    def connect(self, *, schema: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection that may not drop or alter the audit log; only `schema` ones (opening the store)
+        may restore its triggers."""
         conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
         try:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
+            if not schema:
+                conn.set_authorizer(_keep_audit_log)
             yield conn
         finally:
             conn.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self.connect() as conn:
+    def transaction(self, *, schema: bool = False) -> Iterator[sqlite3.Connection]:
+        """A write transaction on the file: a change and its audit rows (and another store's writes in this
+        file, the sync store's and the coverage claims') commit together or not at all."""
+        with self.connect(schema=schema) as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn

@@ -279,6 +279,11 @@ class OverlayWriter:
         self.directory = directory
         self.warnings: list[str] = []
 
+    def carried_ids(self) -> set[str]:
+        """The services made in the directory: every build adds them, whatever the sources hold."""
+        entries, _ = self.directory.overlay.entries()
+        return {service_id for service_id, entry in entries.items() if entry.created}
+
     def replace_all(self, services: Iterable[Service]) -> int:
         entries, revision = self.directory.overlay.entries()
         lock = self.directory.index_lock()

@@ -1,12 +1,10 @@
-"""How fresh a record is: when it was last verified, and which records need verifying.
+"""How fresh a record is: when it was last verified, and which records need verifying. (Whether its
+capacity report still holds is the record's own rule: `rehabmap.record.capacity_is_current`.)
 
-A service is *due for verification* when nobody has verified it (`last_verified` is empty) or its last
-verification is more than `verify_after_days` old (Settings, default 180). Results say so with
+Verification: a service is *due for verification* when nobody has verified it (`last_verified` is empty)
+or its last verification is more than `verify_after_days` old (Settings, default 180). Results say so with
 `verification_due`; maintainers list what is due with `rehabmap verify-due` or
 `GET /maintain/verification-due`, and clear it with `POST /maintain/services/{id}/verify`.
-
-Capacity has its own, shorter window: a capacity report older than 14 days reads as unknown
-(`Service.capacity_now`).
 """
 
 from __future__ import annotations
@@ -14,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
-from rehabmap.record import Service
+if TYPE_CHECKING:
+    from rehabmap.record import Service
 
 DEFAULT_VERIFY_AFTER_DAYS = 180
 

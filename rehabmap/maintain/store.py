@@ -14,24 +14,37 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rehabmap.maintain.audit import AuditLog
 from rehabmap.maintain.database import Database
 from rehabmap.maintain.organisations import Organisations
 from rehabmap.maintain.overlay import Overlay
-from rehabmap.maintain.tokens import Tokens
+from rehabmap.maintain.tokens import TokenPolicy, Tokens
+from rehabmap.maintain.tokens import upgrade as upgrade_tokens
+
+if TYPE_CHECKING:
+    from rehabmap.config import Settings
 
 
 class Directory:
     """The store: one file, four parts. Safe from any thread or process (each call opens its own short
     connection)."""
 
-    def __init__(self, path: Path) -> None:
-        self.database = Database(path)
+    def __init__(self, path: Path, *, key_file: Path | None = None, tokens: TokenPolicy = TokenPolicy()) -> None:
+        path = Path(path)
+        self.database = Database(path, upgrade=lambda conn: upgrade_tokens(conn, tokens))
         self.audit = AuditLog(self.database)
         self.overlay = Overlay(self.database, self.audit)
         self.organisations = Organisations(self.database, self.audit)
-        self.tokens = Tokens(self.database, self.audit, self.organisations)
+        self.tokens = Tokens(self.database, self.audit, self.organisations,
+                             key_file=Path(key_file) if key_file is not None else path.with_name("token.key"),
+                             policy=tokens)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Directory:
+        return cls(settings.directory_path, key_file=settings.token_key_path,
+                   tokens=TokenPolicy(settings.token_expiry_days, settings.token_max_expiry_days))
 
     @classmethod
     def existing(cls, path: Path) -> Directory | None:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -82,17 +83,23 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def live_server(api_home: Path, data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """`rehabmap serve` on 127.0.0.1 and a free port; stdout and stderr go to one log file."""
+    with serve(api_home, data_dir, tmp_path_factory.mktemp("api-server") / "server.log") as server:
+        yield server
+
+
+@contextmanager
+def serve(home: Path, data_dir: Path, log_path: Path, **env: str) -> Iterator[LiveServer]:
+    """`rehabmap serve` over `home` at DEBUG level, with `env` on top, until the block ends."""
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("api-server") / "server.log"
     # The tests send thousands of requests from one address: rate limiting is off here, and proved on its
     # own app in tests/maintain/test_security.py.
-    env = {**os.environ, "REHABMAP_HOME": str(api_home), "REHABMAP_DATA_DIR": str(data_dir),
-           "REHABMAP_LOG_LEVEL": "DEBUG", "REHABMAP_RATE_LIMIT_PER_MINUTE": "0",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    environment = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
+                   "REHABMAP_LOG_LEVEL": "DEBUG", "REHABMAP_RATE_LIMIT_PER_MINUTE": "0",
+                   "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), **env}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-c", "from cli.main import main; main()", "serve", "--host", "127.0.0.1",
-             "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+             "--port", str(port)], cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
     server = LiveServer(f"http://127.0.0.1:{port}", log_path, process)
     try:
         _wait_until_up(server)

@@ -24,6 +24,9 @@ MAX_EXAMPLES = int(os.environ.get("REHABMAP_FUZZ_EXAMPLES", "15"))
 CHECKS = [schemathesis.checks.not_a_server_error, schemathesis.checks.status_code_conformance,
           schemathesis.checks.content_type_conformance, schemathesis.checks.response_schema_conformance,
           schemathesis.checks.response_headers_conformance, schemathesis.checks.negative_data_rejection]
+# Schemathesis gives up on a reply after 10 s, which a loaded machine can take to draw a gap map: a wait for
+# the reply, bounded only against a hang.
+REPLY_TIMEOUT_S = 300
 FUZZ = settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
                 phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
 
@@ -47,13 +50,13 @@ oruk = schemathesis.pytest.from_fixture("oruk_schema")
 @native.parametrize()
 @FUZZ
 def test_native_api_holds_to_its_openapi(case):
-    case.call_and_validate(checks=CHECKS)
+    case.call_and_validate(checks=CHECKS, timeout=REPLY_TIMEOUT_S)
 
 
 @oruk.parametrize()
 @FUZZ
 def test_oruk_api_holds_to_its_openapi(case):
-    case.call_and_validate(checks=CHECKS)
+    case.call_and_validate(checks=CHECKS, timeout=REPLY_TIMEOUT_S)
 
 
 @pytest.mark.parametrize("path", ["/openapi.json", "/oruk/openapi.json"])

@@ -4,16 +4,19 @@ schemas and the ORUK 3.0 profile (see tests/api/hsds.py), its filters, sort exte
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
+from urllib.parse import urljoin
 
+import httpx
 import pytest
 
 from geodata.distance import great_circle_km
 from rehabmap.index.base import ServiceQuery
 from rehabmap.match import covers
-from rehabmap.oruk import service_to_oruk
+from rehabmap.oruk import oruk_to_fields, service_to_oruk
 from rehabmap.taxonomy import ServiceType
 from tests.api import hsds
-from tests.api.conftest import SAMPLE
+from tests.api.conftest import SAMPLE, serve
 
 SERVICE_LIST = [hsds.compiled("service_list"), hsds.entity("service", profile=True)]
 SERVICE_FULL = [hsds.compiled("service"), hsds.entity("service", profile=True)]
@@ -32,16 +35,39 @@ def term_id(client, code: str) -> str:
     return next(t["id"] for t in terms if t["code"] == code)
 
 
+FORGED_HOST = {"Host": "attacker.example"}
+PUBLIC = "https://rehabmap.example.org"
+
+
 def test_root_says_version_profile_and_openapi(client, live_server):
-    reply = client.get("/oruk/")
+    """With no public address configured, the OpenAPI link is relative to the reply, whatever Host says."""
+    reply = client.get("/oruk/", headers=FORGED_HOST)
     body = reply.json()
-    hsds.assert_valid(hsds.root_schema(), body)
     assert body["version"] == "3.0" and "OpenReferralUK/uk-profile" in body["profile"]
-    assert body["openapi_url"] == f"{live_server.url}/oruk/openapi.json"
-    document = client.get(body["openapi_url"]).json()
+    assert body["openapi_url"] == "/oruk/openapi.json" and "attacker" not in reply.text
+    # HSDS wants an absolute URI: what a client makes of the reference is one.
+    resolved = urljoin(f"{live_server.url}/oruk/", body["openapi_url"])
+    hsds.assert_valid(hsds.root_schema(), {**body, "openapi_url": resolved})
+    document = httpx.get(resolved, timeout=60).json()
     assert {"/services", "/services/{id}", "/service_at_locations", "/taxonomies", "/taxonomy_terms"} <= set(
         document["paths"])
     assert "/match" not in document["paths"]
+
+
+@pytest.fixture(scope="module")
+def public_server(api_home, data_dir, tmp_path_factory):
+    """The same site, told its public address."""
+    with serve(api_home, data_dir, tmp_path_factory.mktemp("public") / "server.log",
+               REHABMAP_PUBLIC_BASE_URL=PUBLIC + "/") as server:
+        yield server
+
+
+def test_with_a_public_base_url_the_openapi_url_is_absolute_on_it_whatever_the_host(public_server):
+    for headers in (FORGED_HOST, {"Host": "127.0.0.1"}, {"X-Forwarded-Host": "attacker.example"}):
+        reply = httpx.get(f"{public_server.url}/oruk/", headers=headers, timeout=60)
+        body = reply.json()
+        hsds.assert_valid(hsds.root_schema(), body)
+        assert body["openapi_url"] == f"{PUBLIC}/oruk/openapi.json" and "attacker" not in reply.text
 
 
 def test_services_list_pages_are_hsds_service_lists(client, backend):
@@ -76,7 +102,7 @@ def test_every_sample_service_by_its_oruk_id(client, backend):
             hsds.assert_valid(validator, body)
     synthetic = backend.get("synthetic:000001")
     body = client.get(f"/oruk/services/{service_to_oruk(synthetic)['id']}").json()
-    assert body == service_to_oruk(synthetic)
+    assert body == service_to_oruk(synthetic, date.today())  # the live feed: capacity as it holds today
     # rehabmap's own id works too
     assert client.get("/oruk/services/synthetic:000001").json() == body
 
@@ -204,3 +230,22 @@ def test_oruk_ids_are_the_ones_service_to_oruk_gives(backend):
 
     for service in list(backend.all())[::50]:
         assert service_uuid(service.id) == service_to_oruk(service)["id"]
+
+
+def test_the_live_feed_publishes_a_stale_report_as_unknown_and_still_round_trips(backend):
+    """The feed's `capacity` is what holds on the day (one rule for every output); the report itself goes
+    in `capacity_reported`, so reading the feed back gives the record as stored."""
+    sample = next(s for s in backend.all() if s.capacity == "available" and s.capacity_as_of)
+    today = sample.capacity_as_of + timedelta(days=15)
+    exported = service_to_oruk(sample, today)
+    details = {a["taxonomy_term"]["code"]: a["value"] for a in exported["attributes"]
+               if a["taxonomy_term"]["taxonomy"] == "rehabmap"}
+    assert (details["capacity"], details["capacity_reported"]) == ("unknown", "available")
+    assert details["capacity_as_of"] == sample.capacity_as_of.isoformat()
+    for validator in SERVICE_FULL:
+        hsds.assert_valid(validator, exported)
+    fields, _ = oruk_to_fields(json.loads(json.dumps(exported)))
+    assert (fields["capacity"], fields["capacity_as_of"]) == ("available", sample.capacity_as_of.isoformat())
+    fresh = {a["taxonomy_term"]["code"]: a["value"] for a in service_to_oruk(sample, sample.capacity_as_of)["attributes"]
+             if a["taxonomy_term"]["taxonomy"] == "rehabmap"}
+    assert (fresh["capacity"], fresh["capacity_reported"]) == ("available", "available")

@@ -1,12 +1,11 @@
 """GET /gaps…: the router on a FastAPI app with the project's error handlers, the real geography and an
-in-memory backend holding the known services (as the composition root, app/main.py, wires it)."""
+embedded index holding the known services (as the composition root, app/main.py, wires it)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,27 +16,21 @@ from api import errors
 from api.routes import gaps as gaps_routes
 from rehabmap.config import Settings
 from rehabmap.gaps.comparison import GapTable
-from rehabmap.index.base import IndexInfo
 from rehabmap.state import AppState
+from search.embedded import EmbeddedIndex, EmbeddedWriter
 from tests.gaps.conftest import CORNWALL_ICB
 
 
-class MemoryBackend:
-    """Just what the gap routes use: info() (for the cache key) and all()."""
-
-    def __init__(self, services, built_at: datetime) -> None:
-        self.services, self.built_at = list(services), built_at
-
-    def info(self) -> IndexInfo:
-        return IndexInfo("memory", len(self.services), self.built_at, "memory")
-
-    def all(self):
-        return iter(self.services)
+@pytest.fixture(scope="module")
+def writer(known_services, tmp_path_factory) -> EmbeddedWriter:
+    writer = EmbeddedWriter(tmp_path_factory.mktemp("gaps-index") / "index.sqlite")
+    writer.replace_all(known_services)
+    return writer
 
 
 @pytest.fixture(scope="module")
-def backend(known_services):
-    return MemoryBackend(known_services, datetime(2026, 11, 23, tzinfo=UTC))
+def backend(writer) -> EmbeddedIndex:
+    return EmbeddedIndex(writer.path)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +57,8 @@ def test_all_icbs_with_england_totals_sorted(client, analysis):
         figures = expected[area["code"]].types["inpatient_rehab_level2"]
         assert area["types"]["inpatient_rehab_level2"] == figures.values()
     cornwall = next(a for a in body["areas"] if a["code"] == CORNWALL_ICB)
-    assert cornwall["missing_parts"] == ["inpatient_rehab_level2"]
+    # No source or curated table covers Cornwall here: its absent part is not covered, rather than missing.
+    assert cornwall["missing_parts"] == [] and cornwall["not_covered_parts"] == ["inpatient_rehab_level2"]
     assert body["options"]["adults"].startswith("aged 16 and over")
 
 
@@ -93,7 +87,7 @@ def test_one_area_report(client):
     body = reply.json()
     assert body["area"]["name"] == "NHS Cornwall and the Isles of Scilly Integrated Care Board"
     assert body["area"]["level"] == "icb" and body["area"]["small_areas"] > 300
-    assert "inpatient_rehab_level2" in body["scorecard"]["missing"]
+    assert "inpatient_rehab_level2" in body["scorecard"]["not_covered"] and body["scorecard"]["missing"] == []
     provider = body["scorecard"]["nearest_out_of_area_for_missing"]["inpatient_rehab_level2"]
     assert provider["icb_code"] != CORNWALL_ICB and provider["distance_km"] > 0
     assert len(body["indicators"]) == 14 and len(body["indicators"][0]["furthest_small_areas"]) == 10
@@ -153,13 +147,20 @@ def test_maps(client):
     assert client.get("/gaps/E92000001/map.svg").status_code == 400
 
 
-def test_analysis_is_rebuilt_when_the_index_changes(client, backend, known_services):
-    before = client.get("/gaps/E08000035", params={"type": "vcfse"}).json()["indicators"][0]["count"]
-    backend.services = [s for s in known_services if not (s.areas.lad_code == "E08000035"
-                                                          and s.service_type.value == "vcfse")]
-    backend.built_at = datetime(2026, 11, 24, tzinfo=UTC)
+def test_analysis_is_made_again_when_the_index_is_rebuilt_or_edited(client, writer, known_services):
+    def count() -> int:
+        return client.get("/gaps/E08000035", params={"type": "vcfse"}).json()["indicators"][0]["count"]
+
+    leeds_vcfse = [s for s in known_services if s.areas.lad_code == "E08000035" and s.service_type.value == "vcfse"
+                   and s.status == "active"]
+    before = count()
+    assert before == len(leeds_vcfse) > 1
     try:
-        after = client.get("/gaps/E08000035", params={"type": "vcfse"}).json()["indicators"][0]["count"]
+        # A maintainer retires one: an edit in place, the same build and the same number of records.
+        assert writer.upsert({leeds_vcfse[0].id: {"status": "inactive"}})
+        assert count() == before - 1
+        writer.replace_all([s for s in known_services if s not in leeds_vcfse])
+        assert count() == 0
     finally:
-        backend.services, backend.built_at = list(known_services), datetime(2026, 11, 23, tzinfo=UTC)
-    assert before > 0 and after == 0
+        writer.replace_all(known_services)
+    assert count() == before

@@ -50,8 +50,10 @@ def test_scorecard_for_an_icb_by_name(run, tmp_path):
                         "integrated care board")
     header = lines[3].split()
     assert header[:4] == ["type", "in", "area", "per"]
-    assert any(line.startswith("inpatient_rehab_level2") and "MISSING" in line for line in lines)
-    assert any("MISSING: " in line and "inpatient_rehab_level2" in line for line in lines)
+    # No source or curated table covers Cornwall in this home: the absent part is not covered, not missing.
+    assert any(line.startswith("inpatient_rehab_level2") and "NOT COVERED" in line for line in lines)
+    assert any(line.startswith("NOT COVERED (") and "inpatient_rehab_level2" in line for line in lines)
+    assert not any("MISSING" in line for line in lines)
     assert any("inpatient_rehab_level2: nearest out-of-area provider" in line for line in lines)
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 14 and rows[-1]["category"] == "inpatient_rehab_level2" and rows[-1]["count"] == "0"

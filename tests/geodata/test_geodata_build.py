@@ -20,7 +20,7 @@ def test_real_build_contents(geodata_dir: Path) -> None:
     assert (
         manifest["sources"]["postcodes"]["file"] == "postcodes/england_postcodes_latlon_onspd_nov2025.csv.gz"
     )
-    assert manifest["sources"]["ignored_postcode_files"] == ["postcodes/onspd_schema_sample_2025.csv"]
+    assert manifest["sources"]["ignored_postcode_files"] == []  # the sample gives termination dates (below)
     with sqlite3.connect(geodata_dir / "geodata.sqlite") as db:
         row = db.execute("SELECT pcds, lat, lon, lad, doterm FROM postcodes WHERE key = 'LS97TF'").fetchone()
     assert row == ("LS9 7TF", 53.806869, -1.520359, "E08000035", None)
@@ -129,5 +129,20 @@ def test_open_builds_on_first_use(
     try:
         assert "building geodata" in capsys.readouterr().err
         assert geo.resolve(postcode="M11 1AA").areas.lad_code == "E08000003"
+    finally:
+        geo.close()
+
+
+def test_termination_dates_from_an_onspd_file_beside_the_compact_directory(geodata_dir: Path) -> None:
+    """The compact directory has no termination flag; the ONSPD-format file beside it has, for the
+    postcodes it lists, and the build applies them (SE1 9ZZ was terminated in December 1998)."""
+    manifest = json.loads((geodata_dir / "manifest.json").read_text())
+    assert manifest["sources"]["termination_dates"] == ["postcodes/onspd_schema_sample_2025.csv"]
+    assert manifest["counts"]["terminated"] == 1
+    geo = Geography.open(geodata_dir, auto_build=False)
+    try:
+        with pytest.raises(TerminatedPostcode, match=r"'SE1 9ZZ' was terminated \(December 1998\)"):
+            geo.resolve(postcode="SE1 9ZZ")
+        assert geo.resolve(postcode="SE1 2DL").areas.icb_code == "E54000030"  # live in both files
     finally:
         geo.close()

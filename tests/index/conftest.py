@@ -14,10 +14,13 @@ from datetime import date
 import pytest
 
 from rehabmap.config import Settings
+from rehabmap.index.base import IndexBackend
 from search.elastic import ElasticIndex, ElasticWriter
 from search.embedded import EmbeddedIndex, EmbeddedWriter
 from rehabmap.record import Service
+from rehabmap.index.base import LiveWriter
 from tests.es_server import SearchServer, osmem_binary, search_server
+from tests.index.cluster_proxy import ClusterProxy
 from bench.synthetic import load_small_areas, make_services
 
 TODAY = date(2026, 11, 23)
@@ -129,3 +132,26 @@ def backend(request, corpus):
     """(services, backend) for each backend in turn, over the same corpus."""
     index = request.getfixturevalue("embedded_index" if request.param == "embedded" else "elastic_index")
     return corpus, index
+
+
+@pytest.fixture
+def proxy(es_server: SearchServer):
+    """A proxy in front of the search server that can make it overloaded or unreachable (see cluster_proxy)."""
+    with ClusterProxy(es_server.url) as cluster_proxy:
+        yield cluster_proxy
+
+
+@pytest.fixture(params=["embedded", "elasticsearch"])
+def fresh(request, corpus, tmp_path) -> tuple[IndexBackend, LiveWriter, list[Service]]:
+    """(reader, writer, services): a backend of each kind of its own, over part of the corpus, for tests
+    that edit or rebuild it."""
+    services = corpus[:400]
+    if request.param == "embedded":
+        path = tmp_path / "index.sqlite"
+        writer: LiveWriter = EmbeddedWriter(path)
+        writer.replace_all(services)
+        return EmbeddedIndex(path), writer, services
+    settings, client = request.getfixturevalue("es_settings"), request.getfixturevalue("es_client")
+    writer = ElasticWriter.from_settings(settings, client=client)
+    writer.replace_all(services)
+    return ElasticIndex.from_settings(settings, client=client), writer, services

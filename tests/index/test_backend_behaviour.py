@@ -19,8 +19,9 @@ from shapely.geometry import Point, shape
 
 from geodata.distance import haversine_km
 from rehabmap.errors import IndexNotBuilt
-from rehabmap.index.base import Coverage, ServiceQuery
+from rehabmap.index.base import Coverage, Hit, ServiceQuery
 from search.elastic import ElasticIndex, ElasticWriter
+from search.embedded import EmbeddedIndex
 from rehabmap.record import Service, ServiceArea
 from rehabmap.taxonomy import NEED_LABELS, SUBTYPES, ServiceType
 from tests.index.conftest import DESCRIPTION_WORD, NAME_WORD
@@ -322,6 +323,15 @@ def test_nearest_k_beyond_one_page(backend, monkeypatch):
                                                                             len(services), None)]
 
 
+def _on_the_edge(services: list[Service], n: int, seed: int) -> Iterator[tuple[Service, float, float, float]]:
+    """(service, lat, lon, d): points near active services, with each service exactly d km away."""
+    rng = random.Random(seed)
+    for _ in range(n):
+        anchor = rng.choice([s for s in services if s.status == "active"])
+        lat, lon = anchor.lat + rng.uniform(-0.2, 0.2), anchor.lon + rng.uniform(-0.2, 0.2)
+        yield anchor, lat, lon, float(haversine_km(lat, lon, np.array([anchor.lat]), np.array([anchor.lon]))[0])
+
+
 def test_radius_is_exact_to_the_metre(backend):
     """The radius cut is made on the exact great-circle distance, not on the server's.
 
@@ -330,11 +340,7 @@ def test_radius_is_exact_to_the_metre(backend):
     the recomputed distance, so the answer is the same on both.
     """
     services, index = backend
-    rng = random.Random(17)
-    for _ in range(10):
-        anchor = rng.choice([s for s in services if s.status == "active"])
-        lat, lon = anchor.lat + rng.uniform(-0.2, 0.2), anchor.lon + rng.uniform(-0.2, 0.2)
-        d = float(haversine_km(lat, lon, np.array([anchor.lat]), np.array([anchor.lon]))[0])
+    for anchor, lat, lon, d in _on_the_edge(services, 10, seed=17):
         inside = {h.service.id for h in index.nearest(lat, lon, ServiceQuery(), k=500, radius_km=d + 0.001)}
         outside = {h.service.id for h in index.nearest(lat, lon, ServiceQuery(), k=500, radius_km=d - 0.001)}
         assert anchor.id in inside and anchor.id not in outside
@@ -352,6 +358,107 @@ def test_nearest_with_text_and_ties(backend):
     assert [h.service.id for h in hits] == [sid for sid, _ in brute_nearest(expected, lat, lon, query, 5, None)]
     assert index.nearest(lat, lon, ServiceQuery(), k=0) == []
     assert index.nearest(lat, lon, ServiceQuery(types=frozenset()), k=5) == []
+
+
+# --- counting within a radius ---------------------------------------------------------------------------
+
+def test_count_near_equals_the_brute_force_count(backend):
+    services, index = backend
+    for lat, lon, query, _, radius in _nearest_cases(services, 80, seed=31):
+        radius = radius or 35.0
+        expected = len(brute_nearest(services, lat, lon, query, len(services), radius))
+        assert index.count_near(lat, lon, query, radius_km=radius) == expected, (lat, lon, query, radius)
+    for text in ("synthetic advocacy", NAME_WORD):
+        query = ServiceQuery(text=text)
+        counted = index.count_near(53.8, -1.55, query, radius_km=150)
+        assert counted == len(index.nearest(53.8, -1.55, query, k=len(services), radius_km=150)) > 0
+
+
+def test_count_near_is_exact_to_the_metre(backend):
+    """The count is cut where `nearest` cuts: on the exact distance. (osmem's geo_distance filter admits
+    points up to ~0.1% beyond the radius; see test_radius_is_exact_to_the_metre.)"""
+    services, index = backend
+    for _, lat, lon, d in _on_the_edge(services, 12, seed=23):
+        for radius in (d - 0.001, d + 0.001):
+            expected = len(brute_nearest(services, lat, lon, ServiceQuery(), len(services), radius))
+            assert index.count_near(lat, lon, ServiceQuery(), radius_km=radius) == expected
+        assert index.count_near(lat, lon, ServiceQuery(), radius_km=d + 0.001) == \
+            index.count_near(lat, lon, ServiceQuery(), radius_km=d - 0.001) + 1
+
+
+# --- scans: every result in browse order, a batch at a time ----------------------------------------------
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Scans read 97 records a request, so the corpus takes many: the joins between batches are tested."""
+    monkeypatch.setattr("search.elastic._SCAN_PAGE", 97)
+    monkeypatch.setattr("search.embedded._STREAM_BATCH", 97)
+
+
+@pytest.mark.parametrize("case", ["default", "needs", "covers by polygon", "include inactive", "no types"])
+def test_scan_gives_every_result_in_name_order(backend, case, small_batches):
+    services, index = backend
+    query = _filter_cases(services)[case]
+    by_id = {s.id: s for s in services}
+    assert list(index.scan(query)) == [by_id[i] for i in by_name(services, query)]
+
+
+@pytest.mark.parametrize("text", ["synthetic", NAME_WORD, "rehab 1", "mind bradford", "zzzqqq"])
+def test_text_scan_ranks_as_find_does(backend, text, small_batches):
+    services, index = backend
+    for query in (ServiceQuery(text=text), ServiceQuery(text=text, types=frozenset({ServiceType.vcfse}))):
+        assert [s.id for s in index.scan(query)] == [s.id for s in index.find(query, limit=len(services)).items]
+
+
+def test_scan_nearest_equals_brute_force(backend, small_batches):
+    services, index = backend
+    for lat, lon, query, _, radius in _nearest_cases(services, 25, seed=41):
+        hits = list(index.scan_nearest(lat, lon, query, radius_km=radius))
+        expected = brute_nearest(services, lat, lon, query, len(services), radius)
+        assert [h.service.id for h in hits] == [sid for sid, _ in expected], (lat, lon, query, radius)
+        assert [h.distance_km for h in hits] == pytest.approx([d for _, d in expected], abs=1e-6)
+        assert all(h.service == index.get(h.service.id) for h in hits[:5])
+
+
+def test_a_scan_finishes_on_the_generation_it_began_with(fresh, corpus, small_batches):
+    """A rebuild while an export or the gap analysis reads the index: the scan reads on to the end of the
+    generation it began with (Elasticsearch: kept for the grace period; embedded: the replaced file stays
+    open), and the next scan reads the new one."""
+    index, writer, services = fresh
+    everything = ServiceQuery(include_inactive=True)
+    scans = [index.scan(everything), iter(index.all()), index.scan_nearest(53.8, -1.55, everything)]
+    firsts = [next(scan) for scan in scans]
+    replacement = corpus[1000:1100]
+    assert writer.replace_all(replacement) == 100
+    ids = [{_id(first), *(_id(item) for item in scan)} for first, scan in zip(firsts, scans)]
+    assert ids == [{s.id for s in services}] * 3
+    assert {s.id for s in index.scan(everything)} == {s.id for s in replacement}
+
+
+def _id(item: Service | Hit) -> str:
+    return item.service.id if isinstance(item, Hit) else item.id
+
+
+# --- the generation token -------------------------------------------------------------------------------
+
+def test_the_generation_changes_on_every_edit_and_rebuild_and_only_then(fresh, corpus):
+    index, writer, services = fresh
+    first = index.generation()
+    assert index.generation() == first
+    target = next(s for s in services if s.status == "active")
+    assert writer.upsert({target.id: {"status": "inactive"}})
+    retired = index.generation()
+    assert retired != first
+    # Another process reading the same index sees the same token.
+    other = EmbeddedIndex(index.path) if isinstance(index, EmbeddedIndex) else ElasticIndex(index.client, index.alias)
+    assert other.generation() == retired
+    assert writer.upsert({target.id: {"status": "inactive"}}) == []  # nothing changed: nothing written
+    assert index.generation() == retired
+    assert writer.upsert({target.id: {"status": "active"}})
+    assert index.generation() not in (first, retired)  # back to the old records, but a new generation
+    edited = index.generation()
+    writer.replace_all(services)
+    assert index.generation() not in (first, retired, edited)
 
 
 # --- the two backends agree -----------------------------------------------------------------------------
@@ -436,11 +543,18 @@ def test_rebuild_switches_the_alias_atomically(corpus, es_settings, es_client):
 
     new = corpus[300:900]
     assert writer.replace_all(new) == 600
-    (second,) = _versions(es_client, base)  # the old generation is deleted once the alias has moved
-    assert second != first
+    # The replaced generation is kept for scans still reading it, for the grace period (see
+    # test_elastic_cluster.py), but nothing reads it through the alias.
+    (kept, second) = _versions(es_client, base)
+    assert kept == first and second != first
     assert index.info().count == 600
     assert index.get(old[0].id) is None
     assert index.get(new[0].id) == new[0]
+
+    # A build after the grace period deletes it.
+    ElasticWriter(es_client, base, grace_s=0).replace_all(old)
+    (third,) = _versions(es_client, base)
+    assert third not in (first, second) and index.info().count == 300
 
 
 def test_a_record_the_cluster_rejects_fails_the_build(corpus, es_settings, es_client, es_server):

@@ -88,3 +88,59 @@ def test_vocabulary_errors_name_the_value():
     assert parse_need("language:pl") == "language:pl"
     with pytest.raises(UnknownNeed, match="'dementia'"):
         parse_need("dementia")
+
+
+@pytest.mark.parametrize("label, expected, locked", [
+    ("Fir Locked-Rehabilitation Ward", L2, True),
+    ("Pine High-Dependency Rehab Unit", L2, False),
+    ("Larch highly-specialist high-dependency unit", L2, False),
+    ("Birch Longer-Stay Rehabilitation", L2, False),
+    ("Ash Complex-Care Unit", L2, False),
+    ("Maple Community-Rehabilitation-Unit", L1, False),
+    ("Rowan Rehabilitation-Ward", L1, False),
+])
+def test_hyphenated_labels(label, expected, locked):
+    c = classify_label(label)
+    assert (c.service_type, c.legacy_locked) == (expected, locked)
+
+
+@pytest.mark.parametrize("separator", [" ", "  ", "-", " - ", "/", "", "_", "\u2013", "\n"])
+@pytest.mark.parametrize("words, expected", [
+    (("locked", "rehabilitation"), (L2, True)),
+    (("high", "dependency"), (L2, False)),
+    (("community", "rehabilitation", "unit"), (L1, False)),
+    (("supported", "housing"), (ServiceType.supported_accommodation, False)),
+    (("peer", "support"), (ServiceType.vcfse, False)),
+    (("care", "act", "advocacy"), (ServiceType.advocacy, False)),
+])
+def test_labels_match_whatever_the_separator(separator, words, expected):
+    c = classify_label(f"Oak {separator.join(words)} service")
+    assert (c.service_type, c.legacy_locked) == expected
+
+
+@pytest.mark.parametrize("separator", [" ", "-", "/", "", "\u2010"])
+@pytest.mark.parametrize("level", ["low", "medium", "high", "Medium", "LOW"])
+def test_secure_services_are_not_rehab_whatever_the_separator(separator, level):
+    with pytest.raises(NotRehab, match="not rehabilitation"):
+        classify_label(f"Holly {level}{separator}secure unit")
+
+
+@pytest.mark.parametrize("text, need", [
+    ("Accepts people with learning-disabilities", "learning_disability"),
+    ("Step free access", "step_free_access"),
+    ("stepfree entrance", "step_free_access"),
+    ("Complex physical-health needs", "physical_health_complex"),
+    ("dual-diagnosis welcome", "substance_misuse"),
+    ("Older-adults", "older_adult"),
+    ("restricted-patients (s37/41)", "restricted_s37_41"),
+    ("Sensory/friendly rooms", "sensory_adapted"),
+])
+def test_needs_match_whatever_the_separator(text, need):
+    met, not_met = extract_needs(text)
+    assert need in met and not not_met
+
+
+def test_negated_hyphenated_needs_are_not_met():
+    assert extract_needs("We do not accept restricted-patients")[1] == {"restricted_s37_41"}
+    assert extract_gender("A women-only ward") == "female_only"
+    assert extract_gender("Mixed/gender ward") == "mixed_gender"

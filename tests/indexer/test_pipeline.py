@@ -6,10 +6,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from indexer.pipeline import GeographyPlacer, build_index
+from indexer.pipeline import GeographyPlacer, ImportRefused, build_index
 from indexer.rows import Candidate, Origin, Rejection
+from search.elastic import ElasticIndex, ElasticWriter
 from search.embedded import EmbeddedIndex, EmbeddedWriter
 from rehabmap.taxonomy import ServiceType
+from tests.index.conftest import es_client, es_server, es_settings  # noqa: F401 (fixtures)
 
 FETCHED = datetime(2026, 11, 20, tzinfo=timezone.utc)
 
@@ -96,7 +98,188 @@ def test_invalid_catchment_polygon_is_rejected_with_reason(geography, index):
     bowtie = {"type": "Polygon", "coordinates": [[[0, 51], [1, 52], [1, 51], [0, 52], [0, 51]]]}
     bad = row(2, name="Leeds Floating Support", postcode="LS9 7TF", service_type="supported_accommodation",
               service_area={"polygon": bowtie})
-    report = build_index([bad], GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
-    assert report.indexed == 0
+    good = row(3, name="Leeds Peer Support", postcode="LS9 7TF", service_type="vcfse")
+    report = build_index([bad, good], GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
+    assert report.indexed == 1
     assert "service_area.polygon" in report.rejected[0].reason
     assert "Self-intersection" in report.rejected[0].reason
+
+
+# --- labels a type cannot overrule ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["Holly Medium-Secure Unit", "Ivy Low-Secure Service", "Oak low/secure ward",
+                                  "Elm MEDIUM SECURE"])
+def test_a_secure_service_is_not_rehab_even_when_a_type_is_given(geography, index, name):
+    given = row(2, name=name, service_type="inpatient_rehab_level2", original_label="Level 2 rehabilitation unit",
+                postcode="LS9 7TF")
+    keep = row(3, name="Aire Locked-Rehabilitation Ward", postcode="LS9 7TF")
+    report = build_index([given, keep], GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
+    assert report.indexed == 1
+    [rejected] = report.rejected
+    assert rejected.origin.line == 2 and "adult secure service, which is not rehabilitation" in rejected.reason
+    locked = EmbeddedIndex(index).get("test:3")
+    assert locked.service_type is ServiceType.inpatient_rehab_level2 and locked.legacy_locked_label
+
+
+# --- values an import must not take as given ---------------------------------------------------------------
+
+def test_a_boolean_is_not_a_number(geography, index):
+    rows = [row(2, name="Yes Unit", service_type="vcfse", postcode="LS9 7TF", max_age=True),
+            row(3, name="Beds Unit", service_type="vcfse", postcode="LS9 7TF", beds=False),
+            row(4, name="Good Unit", service_type="vcfse", postcode="LS9 7TF", max_age=65, beds=0)]
+    report = build_index(rows, GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
+    reasons = {r.origin.line: r.reason for r in report.rejected}
+    assert set(reasons) == {2, 3}
+    assert "max_age" in reasons[2] and "true is a yes/no value, not a number" in reasons[2]
+    assert "beds" in reasons[3] and "false is a yes/no value, not a number" in reasons[3]
+    assert EmbeddedIndex(index).get("test:4").max_age == 65
+
+
+@pytest.mark.parametrize("polygon", [
+    {"type": "Polygon"},
+    {"type": "Polygon", "coordinates": None},
+    {"type": "Polygon", "coordinates": "[[0, 51]]"},
+    {"type": "MultiPolygon", "coordinates": [[[[0, 51], [1, 52]]]]},
+    {"type": "Polygon", "coordinates": [[["a", "b"], [1, 52], [1, 51], ["a", "b"]]]},
+    {"type": "Polygon", "coordinates": [[[0, 51, 3, 4, 5], [1, 52], [1, 51]]]},
+    {"type": "Polygon", "coordinates": [[{"x": 1}]]},
+    {"type": "Polygon", "coordinates": [[]]},
+    {"type": "Polygon", "coordinates": [[[float("nan"), 51], [1, 52], [1, 51], [float("nan"), 51]]]},
+])
+def test_a_malformed_catchment_polygon_rejects_its_row_not_the_import(geography, index, polygon):
+    bad = row(2, name="Leeds Floating Support", postcode="LS9 7TF", service_type="supported_accommodation",
+              service_area={"polygon": polygon})
+    good = row(3, name="Leeds Peer Support", postcode="LS9 7TF", service_type="vcfse")
+    report = build_index([bad, good], GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
+    assert report.indexed == 1 and [r.origin.line for r in report.rejected] == [2]
+    assert "service_area.polygon" in report.rejected[0].reason
+
+
+@pytest.mark.parametrize("field, value", [
+    ("website", "javascript:alert(document.cookie)"),
+    ("website", "https://javascript:alert(1)"),
+    ("website", "data:text/html;base64,PHNjcmlwdD4="),
+    ("website", "https://example.org/a page"),
+    ("email", "CT6 6EB"),
+    ("email", "referrals@example.org\nBcc: everyone@example.org"),
+    ("phone", "javascript:alert(1)"),
+    ("phone", "Appointments 01536 493300"),
+])
+def test_a_bad_contact_detail_is_dropped_with_a_warning_and_the_service_kept(geography, index, field, value):
+    """A directory maintainer wants the unit listed; a link that could run a script is never republished."""
+    report = build_index([row(2, name="Aire Rehabilitation Unit", postcode="LS9 7TF", **{field: value})],
+                         GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
+    assert report.indexed == 1 and not report.rejected
+    [warning] = report.warnings
+    assert warning.startswith(f"rows.csv:2: {field} '") and "dropped" in warning
+    assert getattr(EmbeddedIndex(index).get("test:2"), field) is None
+
+
+@pytest.mark.parametrize("field, value", [
+    ("website", "https://www.leedsandyorkpft.nhs.uk/our-services/rehab/"),
+    ("website", "http://example.org:8080"),
+    ("phone", "(01943) 465522"),
+    ("phone", "01642 850850 (ext. 54243)"),
+    ("phone", "+44 113 496 0000"),
+    ("email", "referrals@example.nhs.uk"),
+])
+def test_good_contact_details_are_kept(geography, index, field, value):
+    report = build_index([row(2, name="Aire Rehabilitation Unit", postcode="LS9 7TF", **{field: value})],
+                         GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
+    assert report.indexed == 1 and not report.warnings
+    assert getattr(EmbeddedIndex(index).get("test:2"), field) == value
+
+
+def test_a_long_value_is_quoted_short_in_every_reason(geography, index):
+    huge = "Q" * 10_000_000
+    rows = [row(2, name="Mystery " + huge, postcode="LS9 7TF"),
+            row(3, name="Secure", original_label="medium secure " + huge, postcode="LS9 7TF"),
+            row(4, name="Site", service_type="vcfse", postcode="LS9 7TF", website="javascript:" + huge)]
+    report = build_index(rows, GeographyPlacer(geography), EmbeddedWriter(index), progress=False,
+                         force=True)
+    lines = report.summary_lines()
+    assert len(report.rejected) == 2 and len(report.warnings) == 1
+    assert all(len(line) < 300 for line in lines), [len(line) for line in lines]
+    assert all("QQQQ" in str(r) and "…" in str(r) for r in report.rejected)
+
+
+# --- the live index is never lost ---------------------------------------------------------------------------
+
+def sample_rows(count: int) -> list[Candidate]:
+    return [row(i, name=f"Sample Peer Group {i}", service_type="vcfse", postcode="LS9 7TF") for i in range(2, 2 + count)]
+
+
+@pytest.fixture()
+def live(geography, index) -> EmbeddedIndex:
+    build_index(sample_rows(10), GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
+    return EmbeddedIndex(index)
+
+
+def test_an_unreadable_source_refuses_the_build_and_reports_it(geography, index, live):
+    before = index.stat().st_ino
+    rows = [*sample_rows(10), Rejection(Origin("file", "empty.csv", 0), "the file is empty", fatal=True)]
+    with pytest.raises(ImportRefused) as refused:
+        build_index(rows, GeographyPlacer(geography), EmbeddedWriter(index), live=live, progress=False)
+    assert "empty.csv: the file is empty" in refused.value.message
+    assert refused.value.report.read == 11 and refused.value.report.indexed == 0
+    assert index.stat().st_ino == before and len(live.ids()) == 10
+
+
+def test_the_drop_check_names_what_would_be_lost(geography, index, live):
+    before = index.stat().st_ino
+    with pytest.raises(ImportRefused) as refused:
+        build_index(sample_rows(7), GeographyPlacer(geography), EmbeddedWriter(index), live=live, progress=False)
+    loss = refused.value.report.loss
+    assert (loss.live, loss.share, loss.by_source) == (10, 0.3, {"test": 3})
+    assert loss.examples == [("test:10", "Sample Peer Group 10"), ("test:11", "Sample Peer Group 11"),
+                             ("test:9", "Sample Peer Group 9")]
+    assert index.stat().st_ino == before
+    allowed = build_index(sample_rows(7), GeographyPlacer(geography), EmbeddedWriter(index), live=live,
+                          max_drop_share=0.3, progress=False)
+    assert allowed.indexed == 7 and allowed.loss.lost == ["test:10", "test:11", "test:9"]
+    assert "dropped 3 of 10 live services (30%): test 3" in allowed.summary_lines()
+
+
+def test_an_empty_result_is_refused_even_with_force(geography, index, live):
+    rows = [row(2, name="Secure", original_label="Medium secure unit", postcode="LS9 7TF")]
+    with pytest.raises(ImportRefused, match="nothing to index"):
+        build_index(rows, GeographyPlacer(geography), EmbeddedWriter(index), live=live, force=True, progress=False)
+    assert len(live.ids()) == 10
+
+
+def test_the_drop_check_reads_the_live_elasticsearch_index(geography, es_settings, es_client):  # noqa: F811
+    writer = ElasticWriter.from_settings(es_settings, client=es_client)
+    build_index(sample_rows(10), GeographyPlacer(geography), writer, progress=False)
+    live = ElasticIndex.from_settings(es_settings, client=es_client)
+    with pytest.raises(ImportRefused) as refused:
+        build_index(sample_rows(5), GeographyPlacer(geography), writer, live=live, progress=False)
+    assert refused.value.report.loss.by_source == {"test": 5}
+    assert len(live.ids()) == 10
+
+
+def test_a_catchment_keeps_only_its_geometry(geography, index):
+    """Foreign GeoJSON members say nothing about who is served, and an engine may refuse them."""
+    square = [[[-1.6, 53.7], [-1.4, 53.7], [-1.4, 53.9], [-1.6, 53.9], [-1.6, 53.7]]]
+    polygon = {"type": "Polygon", "coordinates": square, "bbox": "x", "crs": {"type": "name"}, "properties": {}}
+    report = build_index([row(2, name="Leeds Floating Support", postcode="LS9 7TF", service_type="vcfse",
+                              service_area={"polygon": polygon})],
+                         GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
+    assert report.indexed == 1
+    assert EmbeddedIndex(index).get("test:2").service_area.polygon == {"type": "Polygon", "coordinates": square}
+
+
+def test_a_live_record_this_version_refuses_does_not_stop_the_check(geography, index, live):
+    """An index built before contacts were checked may hold a 'javascript:' website; naming what would be
+    lost must not trip over it."""
+    import json
+    import sqlite3
+
+    with sqlite3.connect(index) as conn:
+        doc = json.loads(conn.execute("SELECT doc FROM services WHERE id = 'test:11'").fetchone()[0])
+        conn.execute("UPDATE services SET doc = ? WHERE id = 'test:11'",
+                     (json.dumps({**doc, "website": "javascript:alert(1)"}),))
+    with pytest.raises(ImportRefused) as refused:
+        build_index(sample_rows(8), GeographyPlacer(geography), EmbeddedWriter(index), live=EmbeddedIndex(index),
+                    progress=False)
+    assert refused.value.report.loss.examples == [("test:10", "Sample Peer Group 10"),
+                                                  ("test:11", "(its record cannot be read)")]

@@ -150,39 +150,105 @@ def test_every_shipped_mapping_loads():
 
 
 def check_dated_nhs_file(path: Path, source: str) -> tuple[list[Candidate], list[Rejection]]:
-    """Every row is a candidate or a rejection; candidates are marked as dated, unverified entries."""
+    """Every row is a candidate or a rejection; candidates are marked as dated, unverified entries, and
+    each says what it is in its own name: a dated list is no evidence of a rehab service's type."""
     rows = list(load_source(path))
     candidates = [r for r in rows if isinstance(r, Candidate)]
     rejections = [r for r in rows if isinstance(r, Rejection)]
     assert len(rows) == data_rows(path)
     assert sorted(r.origin.line for r in rows) == list(range(2, len(rows) + 2))
-    assert all(r.reason.startswith("filtered out by mapping") for r in rejections)
+    assert all(r.reason.startswith(("filtered out by mapping", "type unconfirmed (")) for r in rejections)
     for candidate in candidates:
         assert candidate.origin.source == source and candidate.origin.licence == "OGL-UK-3.0"
         assert candidate.fields["description"].startswith(DATED)
         assert "not a verified rehab service" in candidate.fields["description"]
-        # A default type is given only when the name says nothing; otherwise the pipeline classifies it.
-        assert ("service_type" in candidate.fields) == (classify_label(candidate.label_text) is None)
+        assert "service_type" not in candidate.fields and classify_label(candidate.label_text) is not None
+    for rejection in rejections:
+        if rejection.reason.startswith("type unconfirmed ("):
+            name = rejection_name(path, rejection.origin.line)
+            assert rejection.reason.startswith(f"type unconfirmed ('{name}'): ") and classify_label(name) is None
     assert len({c.origin.source_id for c in candidates}) == len(candidates)
     return candidates, rejections
 
 
+def rejection_name(path: Path, line: int) -> str:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        row = list(csv.DictReader(f))[line - 2]
+    return " ".join((row.get("OrganisationName") or row["name"]).split())
+
+
+def unconfirmed(rejections: list[Rejection]) -> list[Rejection]:
+    return [r for r in rejections if r.reason.startswith("type unconfirmed (")]
+
+
 def test_nhs_website_hospitals_2018_through_its_mapping():
-    candidates, rejections = check_dated_nhs_file(SERVICES / "nhs_website_hospitals_2018.csv", "nhs-hospitals-2018")
-    assert (len(candidates), len(rejections)) == (143, 1088)
-    names = {c.fields["name"] for c in candidates}
-    assert {"Cygnet Hospital Bierley", "Forward House", "Newham Centre for Mental Health"} <= names
+    """A mental health hospital is not a rehab unit: with no rehab ward named, its type is unconfirmed
+    and it is not indexed (not even as level 1) until a maintainer confirms one."""
+    path = SERVICES / "nhs_website_hospitals_2018.csv"
+    candidates, rejections = check_dated_nhs_file(path, "nhs-hospitals-2018")
+    held = unconfirmed(rejections)
+    assert (len(candidates), len(held), len(rejections)) == (0, 143, 1231)
+    assert all("): a mental health hospital is not a rehab unit without evidence of a rehabilitation ward"
+               in r.reason for r in held)
+    names = {rejection_name(path, r.origin.line) for r in held}
+    assert {"Acre Day Hospital", "Nurses Home Meanwood Park Hospital", "Cygnet Hospital Bierley",
+            "Newham Centre for Mental Health"} <= names
     assert not names & {"Broadmoor Hospital", "Walton Community Hospital - Virgin Care Services Ltd",
                         "Humber Centre for Forensic Psychiatry"}
-    assert Counter(c.fields["provider_type"] for c in candidates).keys() == {"nhs", "independent"}
 
 
 def test_ods_trusts_and_sites_2018_through_its_mapping():
-    candidates, rejections = check_dated_nhs_file(SERVICES / "ods_trusts_and_sites_2018_geocoded.csv",
-                                                  "ods-sites-2018")
-    assert (len(candidates), len(rejections)) == (64, 29321)
+    path = SERVICES / "ods_trusts_and_sites_2018_geocoded.csv"
+    candidates, rejections = check_dated_nhs_file(path, "ods-sites-2018")
+    held = unconfirmed(rejections)
+    assert (len(candidates), len(held), len(rejections)) == (25, 39, 29360)
     by_name = {c.fields["name"]: c for c in candidates}
     assert classify_label(by_name["COMMUNITY REHABILITATION TEAM (WEST)"].label_text).service_type.value == \
         "community_rehab_team"
-    assert by_name["REHAB SOUTHAMPTON"].fields["service_type"] == "inpatient_rehab_level1"
-    assert "DRUG REHAB REQUIREMENT GP PRESCRIBER" not in by_name
+    assert classify_label(by_name["GREEN CLOSE REHABILITATION UNIT"].label_text).service_type.value == \
+        "inpatient_rehab_level1"
+    assert {"REHAB SOUTHAMPTON", "DRUG REHAB REQUIREMENT GP PRESCRIBER"}.isdisjoint(by_name)
+    assert "REHAB SOUTHAMPTON" in {rejection_name(path, r.origin.line) for r in held}
+
+
+def test_a_mapping_default_type_never_makes_a_secure_unit_rehab(tmp_path):
+    """A default service type is for rows that say nothing; a hyphenated label still says what it is."""
+    path = tmp_path / "wards.csv"
+    path.write_text("Ref,Ward,Postcode\nW1,Holly Medium-Secure Unit,LS9 7TF\nW2,Ivy Low-Secure Service,LS9 7TF\n"
+                    "W3,Fir Locked-Rehabilitation Ward,LS9 7TF\nW4,Pine High-Dependency Rehab Unit,LS9 7TF\n"
+                    "W5,Kingfisher House,LS9 7TF\n")
+    mapping = tmp_path / "wards.toml"
+    mapping.write_text('[source]\nname = "wards"\n[columns]\nid = "Ref"\nname = "Ward"\npostcode = "Postcode"\n'
+                       '[defaults]\nservice_type = "inpatient_rehab_level1"\n')
+    candidates, rejections = split(list(load_source(path, mapping=mapping)))
+    assert not rejections
+    given = {c.fields["name"]: c.fields.get("service_type") for c in candidates.values()}
+    assert given == {"Holly Medium-Secure Unit": None, "Ivy Low-Secure Service": None,
+                     "Fir Locked-Rehabilitation Ward": None, "Pine High-Dependency Rehab Unit": None,
+                     "Kingfisher House": "inpatient_rehab_level1"}
+
+
+def test_type_unconfirmed_rows_are_rejected_with_the_mappings_reason(tmp_path):
+    path = tmp_path / "sites.csv"
+    path.write_text("Ref,Site,Postcode\nS1,Acre Day Hospital,LS9 7TF\nS2,Kirkstall Rehabilitation Unit,LS9 7TF\n"
+                    "S3,Oak Medium-Secure Unit,LS9 7TF\n")
+    mapping = tmp_path / "sites.toml"
+    mapping.write_text('[source]\nname = "sites"\ntype_unconfirmed = "a site is not a rehab unit by itself"\n'
+                       '[columns]\nid = "Ref"\nname = "Site"\npostcode = "Postcode"\n')
+    candidates, rejections = split(list(load_source(path, mapping=mapping)))
+    assert {n: r.reason for n, r in rejections.items()} == {
+        2: "type unconfirmed ('Acre Day Hospital'): a site is not a rehab unit by itself"}
+    # A label that names a unit still classifies; a secure one is left to the pipeline to refuse.
+    assert sorted(c.fields["name"] for c in candidates.values()) == ["Kirkstall Rehabilitation Unit",
+                                                                      "Oak Medium-Secure Unit"]
+
+
+@pytest.mark.parametrize("toml, message", [
+    ('[source]\nname = "x"\ntype_unconfirmed = ""\n', "type_unconfirmed"),
+    ('[source]\nname = "x"\ntype_unconfirmed = "why"\n[defaults]\nservice_type = "vcfse"\n', "type_unconfirmed"),
+])
+def test_type_unconfirmed_needs_a_reason_and_no_default_type(tmp_path, toml, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(toml)
+    with pytest.raises(MappingError, match=message):
+        load_mapping(path)

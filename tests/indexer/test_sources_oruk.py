@@ -194,3 +194,45 @@ def test_unusable_json_file_is_one_rejection_at_line_0(tmp_path, content, reason
 def test_fields_are_those_of_the_record():
     fields, _ = oruk_to_fields(json.loads(FEED.read_text())["contents"][0])
     assert set(fields) <= set(Service.model_fields)
+
+
+@pytest.mark.parametrize("key, field", [("maximum_age", "max_age"), ("minimum_age", "min_age")])
+@pytest.mark.parametrize("value", [True, False])
+def test_a_boolean_age_is_not_a_number(tmp_path, key, field, value):
+    item = json.loads(FEED.read_text())["contents"][1]
+    item[key] = value
+    path = tmp_path / "feed.json"
+    path.write_text(json.dumps([item]))
+    [row] = load_source(path)
+    outcome = prepare(row, FixedPlacer()) if isinstance(row, Candidate) else row
+    assert isinstance(outcome, Rejection), outcome
+    assert field in outcome.reason and "is a yes/no value, not a number" in outcome.reason
+
+
+@pytest.mark.parametrize("depth", [200_000, 5_000])
+def test_json_nested_too_deeply_is_one_rejection(tmp_path, depth):
+    path = tmp_path / "deep.json"
+    path.write_text('{"contents": ' + "[" * depth + "]" * depth + "}")
+    [rejection] = load_source(path)
+    assert isinstance(rejection, Rejection) and rejection.origin.line == 0 and rejection.fatal
+    assert "nested too deeply" in rejection.reason
+
+
+def test_a_deep_value_inside_a_service_rejects_only_that_service(tmp_path):
+    """Nesting json.loads can read but the record cannot hold stays one row's problem."""
+    items = json.loads(FEED.read_text())["contents"][:2]
+    deep = '{"type": "Polygon", "coordinates": ' + "[" * 900 + "]" * 900 + "}"
+    items[0]["service_areas"] = [{"extent": deep, "extent_type": "geojson"}]
+    path = tmp_path / "feed.json"
+    path.write_text(json.dumps(items))
+    outcomes = [prepare(r, FixedPlacer()) if isinstance(r, Candidate) else r for r in load_source(path)]
+    assert isinstance(outcomes[0], Rejection) and isinstance(outcomes[1], Service)
+
+
+def test_an_unknown_term_is_quoted_short(tmp_path):
+    item = json.loads(FEED.read_text())["contents"][0]
+    item["attributes"] = [{"taxonomy_term": {"taxonomy": "rehabmap-needs", "code": "z" * 1_000_000}, "value": "yes"}]
+    path = tmp_path / "feed.json"
+    path.write_text(json.dumps([item]))
+    [rejection] = load_source(path)
+    assert isinstance(rejection, Rejection) and len(rejection.reason) < 200 and "zzz" in rejection.reason

@@ -37,10 +37,10 @@ def reference_gender(text: str) -> str | None:
 
 
 def reference_label(label: str) -> Classification | None | str:
+    if re.search(taxonomy._SECURE.regex.pattern, label, re.I):
+        return "not rehab"
     for pattern, classification in taxonomy._LABEL_RULES:
         if re.search(pattern.regex.pattern, label, re.I):
-            if classification is None:
-                return "not rehab"
             if re.search(taxonomy._PD.regex.pattern, label, re.I) and classification.service_type.is_inpatient:
                 return Classification(classification.service_type, classification.subtype,
                                       classification.legacy_locked, pd_specialist=True)
@@ -89,12 +89,13 @@ _WORDS = ["no", "not", "does not accept", "unable to support", "excludes", "Auti
           "mixed-sex", "locked rehab", "high dependency", "complex care", "care team", "longer stay", "level 2",
           "Level 1", "community rehabilitation unit", "rehabilitation team", "IPS", "IMHA", "imca",
           "care act advocacy", "advocate", "floating support", "24-hour staffed", "care home", "supported living",
-          "rehab ward", "peer support", "charity", "low secure", "PD unit", "and", "the", "for", "with",
+          "rehab ward", "peer support", "charity", "low secure", "Medium-Secure", "PD unit", "Locked-Rehab",
+          "high/dependency", "learning-disability", "step free", "and", "the", "for", "with",
           "İMHA", "ıps", "ſection 3", "Kare home", "\u212aare home", "wıth", "—", ",", "."]
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(st.sampled_from(_WORDS), min_size=1, max_size=12), st.sampled_from([" ", "  ", "\n", "-"]))
+@given(st.lists(st.sampled_from(_WORDS), min_size=1, max_size=12), st.sampled_from([" ", "  ", "\n", "-", "/", "", "_", "\u2013", " - "]))
 def test_same_answers_on_generated_text(words, separator):
     assert_same(separator.join(words))
 

@@ -5,12 +5,16 @@ and two provider organisations that own a few services each."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import secrets
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -55,12 +59,17 @@ class Site:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
 
 
-def make_site(home: Path, sample_index: Path, geodata_dir: Path, data_dir: Path, **settings) -> Site:
+def make_home(home: Path, sample_index: Path, geodata_dir: Path, data_dir: Path, **settings) -> Settings:
+    """A REHABMAP_HOME with the built geodata and a copy of the sample index, and settings for it."""
     home.mkdir(parents=True, exist_ok=True)
     (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
     shutil.copyfile(sample_index, home / "index.sqlite")
-    config = Settings(home=home, data_dir=data_dir, **{"rate_limit_per_minute": 0, **settings})
-    directory = Directory(config.directory_path)
+    return Settings(home=home, data_dir=data_dir, **{"rate_limit_per_minute": 0, **settings})
+
+
+def make_site(home: Path, sample_index: Path, geodata_dir: Path, data_dir: Path, **settings) -> Site:
+    config = make_home(home, sample_index, geodata_dir, data_dir, **settings)
+    directory = Directory.from_settings(config)
     site = Site(home, config, directory)
     directory.organisations.add("Aire Trust (fictional)", actor="test setup")
     directory.organisations.add("Irwell Trust (fictional)", actor="test setup")
@@ -118,6 +127,43 @@ def make_app(settings: Settings, today: date = TODAY):
 @pytest.fixture(scope="module")
 def api(site: Site) -> AppClient:
     return AppClient(make_app(site.settings))
+
+
+def make_v1_directory(path: Path) -> dict[str, str]:
+    """A store as rehabmap wrote it before schema 2 (`directory_v1.sql`): an organisation, three live tokens
+    hashed with Argon2id as it made them (19 MiB, 2 passes), one revoked, and their audit rows. Returns the
+    tokens by label."""
+    from argon2 import PasswordHasher
+
+    hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+    made = "2026-06-01T09:00:00+00:00"
+    tokens: dict[str, str] = {}
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript((Path(__file__).with_name("directory_v1.sql")).read_text())
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        conn.execute("INSERT INTO organisations VALUES (1, 'Aire Trust (fictional)', ?)", (made,))
+        conn.execute("INSERT INTO ownership VALUES (?, 1)", (OWNED_A[0],))
+        for n, (label, role, org, revoked) in enumerate([("old admin", "admin", None, None),
+                                                         ("old maintainer", "maintainer", None, None),
+                                                         ("old provider", "provider", 1, None),
+                                                         ("old revoked", "maintainer", None, made)]):
+            token_id, secret = f"{n:012x}", secrets.token_urlsafe(32)
+            conn.execute("INSERT INTO tokens VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (token_id, label, role, org, hasher.hash(secret), made, revoked))
+            conn.execute("INSERT INTO audit (uuid, at, actor, action, resource_type, resource_id, field, old, new) "
+                         "VALUES (?, ?, 'command line (ann)', 'create', 'token', ?, 'role', 'null', ?)",
+                         (str(uuid.uuid4()), made, token_id, json.dumps(role)))
+            tokens[label] = f"rmk_{token_id}_{secret}"
+    return tokens
+
+
+def cli(site: Site, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """`rehabmap ARGS` in a process of its own over the site's home, as an admin would run it."""
+    environment = {**os.environ, "REHABMAP_HOME": str(site.home), "REHABMAP_DATA_DIR": str(site.settings.data_dir),
+                   "PYTHONPATH": str(ROOT), **env}
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=environment, capture_output=True,
+                          text=True, timeout=120)
 
 
 # --- a real server, for the crash tests and schemathesis ------------------------------------------------

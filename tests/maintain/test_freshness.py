@@ -3,15 +3,12 @@ and command), and verifying clears it. Checked against a plain computation over 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import date
 
 import pytest
 
 from search.embedded import EmbeddedIndex
-from tests.maintain.conftest import OWNED_A, ROOT, TODAY, AppClient, make_app, make_site
+from tests.maintain.conftest import OWNED_A, TODAY, AppClient, cli, make_app, make_site
 
 DAYS = 12  # the sample's verification dates run from 2026-11-01 to 2026-11-20: some are due, some not
 
@@ -70,13 +67,6 @@ def test_maintainers_list_what_is_due_longest_overdue_first_and_verifying_clears
     after = api.get("/maintain/verification-due", params={"per_page": 500}, headers=site.auth("maintainer")).json()
     assert after["total"] == len(expected) - 1 and target not in {r["id"] for r in after["results"]}
     assert api.get(f"/services/{target}").json()["verification_due"] is False
-
-
-def cli(site, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "REHABMAP_HOME": str(site.home), "REHABMAP_DATA_DIR": str(site.settings.data_dir),
-           "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
 
 
 def test_the_verify_due_command_lists_the_same(fresh):

@@ -43,9 +43,10 @@ def build_home(home: Path, geodata_dir: Path) -> Path:
     return home
 
 
-def make_app(home: Path, data_dir: Path) -> FastAPI:
+def make_app(home: Path, data_dir: Path, **settings: object) -> FastAPI:
     """The API app with the web pages (and the gap API the pages link to), each wired once."""
-    app = create_app(Settings(home=home, data_dir=data_dir, rate_limit_per_minute=0))  # one client, many pages
+    # One client asks for many pages: no rate limit.
+    app = create_app(Settings(home=home, data_dir=data_dir, **{"rate_limit_per_minute": 0, **settings}))
     paths = {getattr(route, "path", None) for route in app.routes}
     if "/gaps" not in paths:  # until the lead wires api.routes.gaps into create_app
         from api.routes import gaps

@@ -1,5 +1,6 @@
 """The pages, in process: status, structure a screen reader relies on, the error-summary pattern, the
-shortlist in the URL, headers (CSP, no-store, no cookies) and nothing about a search in the logs."""
+shortlist in the URL, headers (CSP, no-store, no cookies) and nothing about a search in the logs; and,
+against a real server, a share link that never takes the Host header."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import re
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
+from tests.web.site import make_app, serve
 from web.render import CONTENT_SECURITY_POLICY
 
 AIRE = "sample:aire-valley-rehabilitation-unit"
@@ -163,9 +166,23 @@ def test_shortlist_lives_only_in_the_link(client):
     shortlist = client.get(f"/shortlist?s={AIRE}&s={HAREHILLS}&where=LS9+7TF")
     assert shortlist.text.count('class="nhsuk-card rm-shortlist-card"') == 2
     share = Page(shortlist.text).by_id("share-link")[1]["value"]
-    assert urlsplit(share).query == f"s={AIRE.replace(':', '%3A')}&s={HAREHILLS.replace(':', '%3A')}"
+    assert share == f"/shortlist?s={AIRE.replace(':', '%3A')}&s={HAREHILLS.replace(':', '%3A')}"
     assert "LS9" not in share  # the link to share carries no postcode
     assert "0113 496 0001" in shortlist.text  # how to get in touch, printable
+
+
+def test_the_share_link_never_takes_the_host_header(live_server, web_home, data_dir):
+    """Against a real server with a forged Host: relative by default, absolute only on the configured
+    public address (REHABMAP_PUBLIC_BASE_URL)."""
+    path = f"/shortlist?s={AIRE.replace(':', '%3A')}"
+    forged = {"Host": "attacker.example", "X-Forwarded-Host": "attacker.example"}
+    reply = httpx.get(f"{live_server}{path}&where=LS9+7TF", headers=forged, timeout=60)
+    assert Page(reply.text).by_id("share-link")[1]["value"] == path
+    assert "attacker" not in reply.text
+    with serve(make_app(web_home, data_dir, public_base_url="https://rehabmap.example.org")) as url:
+        reply = httpx.get(f"{url}{path}&where=LS9+7TF", headers=forged, timeout=60)  # a cold app, a busy machine
+    assert Page(reply.text).by_id("share-link")[1]["value"] == f"https://rehabmap.example.org{path}"
+    assert "attacker" not in reply.text
 
 
 def test_unknown_ids_in_a_shortlist_are_reported_not_fatal(client):
@@ -295,8 +312,9 @@ def test_scorecard_shows_the_pathway_and_flags(client):
 
 def test_area_with_gaps_names_the_nearest_provider(client):
     page = client.get("/pathway-gaps/E54000008").text  # Cheshire and Merseyside: nothing in the sample
-    assert "7 of 7 parts of the pathway are missing" in page
-    assert "nearest is" in page
+    # Nothing covers it either: rehabmap cannot say the parts are missing, only that it holds no data there.
+    assert "7 of 7 parts of the pathway are not yet covered" in page and "are missing" not in page
+    assert "the nearest we know of is" in page
 
 
 def test_bad_threshold_is_an_error_and_keeps_the_value(client):

@@ -51,6 +51,10 @@ def find_category(request: Request, slug: str, state: State) -> HTMLResponse:
     response = match(state.backend, home, MatchRequest(
         types=category.types, max_distance_km=search.within * KM_PER_MILE, limit=MAX_RESULTS), today)
     results = response.results
+    coverage = state.coverage()
+    answers = [coverage.for_request(home.areas.codes(), t) for t in category.types]
+    context["covered"] = all(a.covered for a in answers)
+    context["being_checked"] = any(a.pending_review for a in answers)
     pins = [Pin(n, r.service.lat, r.service.lon, r.service.name) for n, r in enumerate(results, 1)]
     context.update(
         home=home, results=results,
@@ -70,7 +74,8 @@ def shortlist(request: Request, state: State) -> HTMLResponse:
     if search.where:
         home = resolve_where(state.geography, search.where, "where", Errors())
     distances = {s.id: great_circle_km(home.lat, home.lon, s.lat, s.lon) for s in services} if home else {}
-    share_url = str(request.base_url).rstrip("/") + search.shortlist_only_url() if services else ""
+    # Absolute only on the configured public address: the Host header is the caller's to forge.
+    share_url = state.settings.public_url(search.shortlist_only_url()) if services else ""
     return page(request, "find/shortlist.html", {
         "search": search, "services": services, "missing": missing, "home": home, "distances": distances,
         "share_url": share_url}, today=state.today())

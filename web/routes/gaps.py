@@ -8,8 +8,6 @@ same typed reports) and the maps and downloads are the API's own (`/gaps/…`), 
 from __future__ import annotations
 
 import functools
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,10 +21,12 @@ from rehabmap.errors import DomainError
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
 from rehabmap.gaps.categories import ALL_CATEGORIES, PARTS, Category, parse_category
 from rehabmap.gaps.comparison import GapTable
+from rehabmap.gaps.coverage import scorecard_with_coverage
 from rehabmap.gaps.indicators import INDICATOR_LABELS
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import LEVEL_LABELS
 from rehabmap.gaps.report import AreaGapReport, AreaGaps
+from rehabmap.index.generation_cache import GenerationCache
 from rehabmap.state import AppState
 from web.deps import State
 from web.forms import Errors, Fields, parse_km
@@ -65,38 +65,23 @@ def needs_gaps(route: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-_CACHE: OrderedDict[tuple[Any, ...], tuple[GapAnalysis, Any]] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-_CACHE_SIZE = 64
+# Indicators take ~100 ms to reduce for a level; pages reuse them until the index generation changes. Each
+# value is computed from the analysis fetched after the generation was read (inside `compute`), never from
+# one the route fetched earlier, which an edit in between could have made older than the key.
+_PAGES: GenerationCache[Any] = GenerationCache(size=64)
 
 
-def cached(a: GapAnalysis, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
-    """Indicators take ~100 ms to reduce for a level; pages reuse them until the analysis (the index
-    generation) changes. Holds the analysis beside each value, so a recycled id() never matches."""
-    full = (id(a), *key)
-    with _CACHE_LOCK:
-        hit = _CACHE.get(full)
-        if hit is not None and hit[0] is a:
-            _CACHE.move_to_end(full)
-            return hit[1]
-    value = compute()
-    with _CACHE_LOCK:
-        _CACHE[full] = (a, value)
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return value
+def area_report(state: AppState, code: str, options: GapOptions) -> AreaGaps:
+    return _PAGES.get(state.backend, ("area", code, options),
+                      lambda: AreaGapReport.of(analysis(state), code, options, ALL_CATEGORIES).gaps())
 
 
-def area_report(a: GapAnalysis, code: str, options: GapOptions) -> AreaGaps:
-    return cached(a, ("area", code, options), lambda: AreaGapReport.of(a, code, options, ALL_CATEGORIES).gaps())
-
-
-def level_table(a: GapAnalysis, level: str, options: GapOptions, categories: tuple[Category, ...]) -> GapTable:
+def level_table(state: AppState, level: str, options: GapOptions, categories: tuple[Category, ...]) -> GapTable:
     def compute() -> GapTable:
-        table = GapTable.of(a, level, options, categories)
+        table = GapTable.of(analysis(state), level, options, categories)
         table.rows()
         return table
-    return cached(a, ("table", level, options, categories), compute)
+    return _PAGES.get(state.backend, ("table", level, options, categories), compute)
 
 
 @dataclass(frozen=True)
@@ -150,7 +135,7 @@ def area_choices(a: GapAnalysis) -> list[tuple[str, list[tuple[str, str]]]]:
 @needs_gaps
 def gaps_start(request: Request, state: State) -> HTMLResponse:
     a = analysis(state)
-    table = level_table(a, "icb", GapOptions(), PARTS)
+    table = level_table(state, "icb", GapOptions(), PARTS)
     complete = sum(1 for row in table.rows() if row.missing_count == 0)
     return page(request, "gaps/start.html", {
         "choices": area_choices(a), "errors": Errors(), "selected": "", "icb_count": len(table.rows()),
@@ -174,7 +159,7 @@ def gaps_pick(request: Request, state: State) -> HTMLResponse | RedirectResponse
         except UnknownArea as error:
             errors.add_domain(error, "area")
     if errors:
-        table = level_table(a, "icb", GapOptions(), PARTS)
+        table = level_table(state, "icb", GapOptions(), PARTS)
         return page(request, "gaps/start.html", {
             "choices": area_choices(a), "errors": errors, "selected": text, "icb_count": len(table.rows()),
             "complete": sum(1 for row in table.rows() if row.missing_count == 0), "defaults": GapOptions()},
@@ -195,7 +180,7 @@ def gaps_compare(request: Request, state: State) -> HTMLResponse:
     order = fields.get("order") if fields.get("order") in ("asc", "desc") else "asc"
     a = analysis(state)
     categories = tuple(dict.fromkeys((*PARTS, category)))
-    table = level_table(a, level, thresholds.options, categories)
+    table = level_table(state, level, thresholds.options, categories)
     sort_key = {"name": "name", "missing": "missing_count", "indicator": f"{category.key}.{indicator}"}.get(sort)
     if sort_key is None:
         sort, sort_key = "name", "name"
@@ -237,7 +222,7 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
     errors = Errors()
     thresholds = Thresholds.of(fields, errors)
     category = _map_type(fields, errors)
-    gaps = area_report(a, key, thresholds.options)
+    gaps = area_report(state, key, thresholds.options)
     name = gaps.area.name
     chosen = next(i for i in gaps.indicators if i.category == category.key)
     params = thresholds.params()
@@ -247,7 +232,8 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
                f"{thresholds.options.threshold(category):g} km). The figures are in the tables on this page.")
     return page(request, "gaps/area.html", {
         "area": gaps.area, "name": name, "code": key, "level_label": LEVEL_LABELS[level],
-        "level": level, "scorecard": gaps.scorecard, "indicators": gaps.indicators, "chosen": chosen,
+        "level": level, "scorecard": scorecard_with_coverage(gaps.scorecard, key, state.coverage()),
+        "indicators": gaps.indicators, "chosen": chosen,
         "category": category, "thresholds": thresholds, "errors": errors,
         "threshold_values": {name: fields.get(name) or f"{getattr(thresholds, name):g}"
                              for name in ("community_km", "inpatient_km")},

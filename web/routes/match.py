@@ -169,7 +169,11 @@ async def alternatives_results(request: Request, state: State) -> HTMLResponse:
     else:
         groups = [(None, response.results)]
     context = form_context(form, errors)
+    coverage = state.coverage()
+    answers = {t.service_type: coverage.for_request(parsed.home.areas.codes(), t.service_type)
+               for t in response.summary}
     context.update(home=parsed.home, placement=parsed.placement, match=parsed.request, response=response,
                    groups=groups, ranking=RANKING, type_labels=TYPE_LABELS, need_labels=NEED_LABELS,
-                   option_labels=OPTIONS)
+                   option_labels=OPTIONS, none_means={t: a.none_found() for t, a in answers.items()},
+                   covered={t: a.covered and not a.pending_review for t, a in answers.items()})
     return page(request, "match/results.html", context, today=today)

@@ -10,6 +10,12 @@ for (const button of document.querySelectorAll("[data-rm-print]")) {
   button.addEventListener("click", () => window.print());
 }
 
+// A link to share is relative unless the server knows its public address (it never trusts the Host
+// header): the browser knows where it is, so the copy offered is the full address.
+for (const field of document.querySelectorAll("input.rm-share-link")) {
+  if (field.value) field.value = new URL(field.value, window.location.href).href;
+}
+
 for (const button of document.querySelectorAll("[data-rm-copy]")) {
   const field = document.getElementById(button.dataset.rmCopy);
   const status = document.getElementById(button.dataset.rmCopy + "-status");

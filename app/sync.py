@@ -1,0 +1,74 @@
+"""Opens what a sync or a review needs from the one settings object: the store, the live index, the
+geography, the connectors. The CLI (and later the maintainers' pages) call these, and nothing else."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from indexer.pipeline import GeographyPlacer, IndexReport, Placer, build_index
+from indexer.sync.live import LiveIndex
+from indexer.sync.rebuild import synced_rows
+from indexer.sync.review import ReviewQueue
+from indexer.sync.runner import DEFAULT_MAX_CHANGE_SHARE, SyncReport, SyncRunner
+from indexer.sync.store import SyncStore
+from rehabmap.config import Settings
+from rehabmap.maintain.store import Directory
+from rehabmap.maintain.edits import OverlayWriter
+
+
+def open_store(settings: Settings) -> SyncStore:
+    return SyncStore(settings.directory_path)
+
+
+def open_live(settings: Settings, placer: Callable[[], Placer]) -> LiveIndex:
+    """The live index of the configured backend; with none built yet, the first write builds it from the
+    directory (synced records and the maintainers' own services)."""
+    from app.parts import open_backend, open_writer
+
+    writer = open_writer(settings)
+    directory = Directory.from_settings(settings)
+
+    def build() -> IndexReport:
+        return build_index(synced_rows(settings.directory_path), placer(), OverlayWriter(writer, directory),
+                           progress=False)
+
+    return LiveIndex(open_backend(settings), writer, directory, build)
+
+
+def _placer(settings: Settings) -> Placer:
+    from app.parts import open_geography
+
+    return GeographyPlacer(open_geography(settings))
+
+
+def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = False, force: bool = False,
+                full: bool = False, max_change_share: float = DEFAULT_MAX_CHANGE_SHARE,
+                progress: bool = False) -> list[SyncReport]:
+    """`rehabmap sync SOURCE`: each of the source's connectors run in turn (ORUK has one per feed). A dry run
+    works on a throwaway copy of the store and leaves the live index alone: it writes nothing."""
+    from indexer.sync.connectors import connectors_for
+
+    chosen = connectors_for(source, settings)
+    placer = _placer(settings)
+    with tempfile.TemporaryDirectory(prefix="rehabmap-dry-run-") as scratch:
+        store = SyncStore.scratch_copy(settings.directory_path, Path(scratch)) if dry_run else open_store(settings)
+        runner = SyncRunner(store, placer, None if dry_run else open_live(settings, lambda: placer), actor=actor,
+                            progress=progress)
+        return [runner.run(c, dry_run=dry_run, force=force, full=full, max_change_share=max_change_share)
+                for c in chosen]
+
+
+def discard_run(settings: Settings, source: str) -> dict[str, int]:
+    """Drop what an unapplied run of each of the source's connectors fetched; per connector, how many."""
+    from indexer.sync.connectors import connectors_for
+
+    store = open_store(settings)
+    return {c.name: store.abandon_run(c.name) for c in connectors_for(source, settings)}
+
+
+def open_review(settings: Settings, *, live: bool = True) -> ReviewQueue:
+    """The queue; decisions go on to the live index unless `live` is False (reading only)."""
+    return ReviewQueue(open_store(settings), open_live(settings, partial(_placer, settings)) if live else None)

@@ -1,0 +1,200 @@
+"""`rehabmap sync` and `rehabmap review`: keeping the directory current from the national sources, and the
+maintainers' decisions on what the sources only suggest. Each command is a thin wrapper over
+`app.sync` (which opens the store, live index and connectors) and the library it returns."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
+import click
+
+from cli.maintain import _actor
+from cli.textgrid import grid
+from indexer.sync.connectors import SOURCES
+from rehabmap.config import get_settings
+from rehabmap.errors import InvalidValue
+from rehabmap.taxonomy import ServiceType
+
+if TYPE_CHECKING:
+    from indexer.sync.store import ReviewState
+
+
+@click.command("sync")
+@click.argument("source", type=click.Choice(SOURCES))
+@click.option("--dry-run", is_flag=True, help="Fetch and print the changes; write nothing (not even the cursor).")
+@click.option("--force", is_flag=True, help="Apply a run that changes more than the allowed share of the source.")
+@click.option("--full", is_flag=True, help="List everything again (a complete listing retires what is gone).")
+@click.option("--discard", is_flag=True, help="Drop what an unfinished or stopped run fetched, and stop.")
+@click.option("--max-change", "max_change", type=click.FloatRange(0, 1),
+              help="Stop when a run would change or retire more than this share of the source's records "
+                   "(default: REHABMAP_SYNC_MAX_CHANGE_SHARE, 0.25).")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar (on a terminal).")
+def sync_command(source: str, dry_run: bool, force: bool, full: bool, discard: bool, max_change: float | None,
+                 progress: bool) -> None:
+    """Bring the directory up to date with SOURCE, and print what changed.
+
+    A first run lists everything; later runs fetch only what changed. A killed run resumes where it stopped.
+    Nothing is ever deleted: what the source drops is retired with the reason and date. Types a source only
+    suggests wait in the review queue ('rehabmap review list')."""
+    from app.sync import discard_run, sync_source
+
+    settings = get_settings()
+    if discard:
+        for name, dropped in discard_run(settings, source).items():
+            click.echo(f"{name}: dropped {dropped} fetched records of an unfinished run; the next run starts "
+                       "from the last applied one")
+        return
+    share = max_change if max_change is not None else settings.sync_max_change_share
+    reports = sync_source(settings, source, actor=f"rehabmap sync {source}, {_actor()}", dry_run=dry_run, force=force, full=full,
+                          max_change_share=share, progress=progress and sys.stderr.isatty())
+    for report in reports:
+        for line in report.summary_lines(detail=dry_run):
+            click.echo(line)
+    if any(r.stopped for r in reports):
+        sys.exit(3)
+
+
+@click.group("review")
+def review() -> None:
+    """The review queue: synced records whose type is only inferred, not shown until a maintainer decides."""
+
+
+_STATES = ("pending", "accepted", "rejected", "superseded")
+
+
+@review.command("list")
+@click.option("--state", "states", multiple=True, type=click.Choice([*_STATES, "all"]),
+              help="Which (repeat); default: pending.")
+@click.option("--source", help="Only records of this source (e.g. cqc, oruk-bristol).")
+@click.option("--proposed", "proposed", help="Only records proposed as this type.")
+@click.option("--changed", is_flag=True, help="Only decided records whose evidence changed since the decision.")
+@click.option("--limit", type=click.IntRange(1), default=200, show_default=True)
+def review_list(states: tuple[str, ...], source: str | None, proposed: str | None, changed: bool,
+                limit: int) -> None:
+    """List queued records, oldest first: id, name, where, state, what the source proposes."""
+    from app.sync import open_review
+
+    wanted = cast("tuple[ReviewState, ...]", _STATES if "all" in states
+                  else states or (("accepted", "rejected") if changed else ("pending",)))
+    items = open_review(get_settings(), live=False).items(states=wanted, source=source, proposed_type=proposed,
+                                                          evidence_changed=changed)
+    click.echo(f"{len(items)} records ({', '.join(wanted)})" + (f"; the first {limit}:" if len(items) > limit else ""))
+    rows = [[i.service_id, i.name[:44], i.where[:40], i.state + (" *" if i.evidence_changed else ""),
+             f"{i.type_status}: {_type(i.proposed_type, i.proposed_subtype) or 'none'}",
+             _type(i.decided_type, i.decided_subtype) or (i.reason or "")[:30]] for i in items[:limit]]
+    if rows:
+        click.echo(grid([["id", "name", "where", "state", "source proposes", "decision"], *rows]))
+    if any(i.evidence_changed for i in items):
+        click.echo("* the source's evidence changed after the decision: 'rehabmap review show ID'")
+
+
+def _type(service_type: str | None, subtype: str | None) -> str:
+    return f"{service_type}:{subtype}" if service_type and subtype else service_type or ""
+
+
+@review.command("show")
+@click.argument("service_id")
+@click.option("--raw", is_flag=True, help="Also print the source's own record.")
+def review_show(service_id: str, raw: bool) -> None:
+    """Everything a maintainer needs to decide on one record: where it is, what the source proposes, and
+    the evidence for it."""
+    from app.sync import open_review
+
+    item = open_review(get_settings(), live=False).item(service_id)
+    click.echo(f"{item.service_id}  {item.name}")
+    click.echo(f"  where: {item.service.get('address') or '-'} ({item.where or 'not placed'})")
+    click.echo(f"  source: {item.source} record {item.source_id}{' (retired by the source)' if item.retired else ''}")
+    click.echo(f"  the source proposes: {_type(item.proposed_type, item.proposed_subtype) or 'no type'} "
+               f"({item.type_status})")
+    click.echo(f"  state: {item.state}" + (f" as {_type(item.decided_type, item.decided_subtype)}"
+                                           if item.decided_type else "")
+               + (f" by {item.decided_by} at {item.decided_at}" if item.decided_by else "")
+               + (f": {item.reason}" if item.reason else ""))
+    if item.evidence_changed:
+        click.echo("  the source's evidence CHANGED after this decision; check it and decide again if need be")
+    click.echo("  evidence:" if item.evidence else "  evidence: none given")
+    for e in item.evidence:
+        click.echo(f"    {e.source} {e.field}: '{e.value}' — {e.means}")
+    if raw:
+        click.echo(json.dumps(item.raw, indent=2, ensure_ascii=False, sort_keys=True))
+
+
+def _chosen(service_ids: tuple[str, ...], every: bool, source: str | None, proposed: str | None) -> list[str]:
+    """The ids named, or with --all every pending record that the filters select (at least one filter, so a
+    bulk decision is always about one kind of record)."""
+    from app.sync import open_review
+
+    if every == bool(service_ids):
+        raise InvalidValue("Name the records (SERVICE_ID...), or give --all with --source and/or --proposed.",
+                           field="service_id")
+    if not every:
+        return list(service_ids)
+    if source is None and proposed is None:
+        raise InvalidValue("--all needs --source or --proposed, so a bulk decision covers one kind of record.",
+                           field="all")
+    items = open_review(get_settings(), live=False).items(source=source, proposed_type=proposed)
+    return [i.service_id for i in items]
+
+
+_BULK = [click.option("--all", "every", is_flag=True, help="Every pending record the filters select."),
+         click.option("--source", help="With --all: records of this source."),
+         click.option("--proposed", help="With --all: records proposed as this type.")]
+
+
+def _bulk(command: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(_BULK):
+        command = option(command)
+    return command
+
+
+@review.command("accept")
+@click.argument("service_ids", nargs=-1)
+@click.option("--type", "service_type", type=click.Choice([t.value for t in ServiceType]),
+              help="Accept as this type (default: the type the source proposes).")
+@click.option("--subtype", help="Accept as this subtype (e.g. residential_24h, imha).")
+@click.option("--level", type=click.IntRange(1, 2), help="Shorthand for --type inpatient_rehab_level1/2.")
+@_bulk
+def review_accept(service_ids: tuple[str, ...], service_type: str | None, subtype: str | None, level: int | None,
+                  every: bool, source: str | None, proposed: str | None) -> None:
+    """Accept records as a type: they become searchable as it at once, and stay so through re-syncs.
+    With --all, each is accepted as the type its source proposes (records with none are left)."""
+    from app.sync import open_review
+
+    if every and (service_type or subtype or level):
+        raise InvalidValue("--all accepts each record as the type its source proposes; name the records to accept "
+                           "them as another type.", field="type")
+    ids = _chosen(service_ids, every, source, proposed)
+    queue = open_review(get_settings())
+    if every:
+        proposing = {i.service_id for i in queue.items(source=source, proposed_type=proposed) if i.proposed_type}
+        left = [i for i in ids if i not in proposing]
+        ids = [i for i in ids if i in proposing]
+        for service_id in left:
+            click.echo(f"left {service_id}: no type proposed; accept it by name with --type")
+    done = queue.accept(ids, actor=_actor(), service_type=service_type, subtype=subtype, level=level) if ids else []
+    for item in done:
+        click.echo(f"accepted {item.service_id} ({item.name}) as {_type(item.decided_type, item.decided_subtype)}")
+    click.echo(f"{len(done)} accepted")
+
+
+@review.command("reject")
+@click.argument("service_ids", nargs=-1)
+@click.option("--reason", required=True, help="Why (kept in the audit log), e.g. 'acute ward, not rehab'.")
+@_bulk
+def review_reject(service_ids: tuple[str, ...], reason: str, every: bool, source: str | None,
+                  proposed: str | None) -> None:
+    """Reject records: they are not shown, and stay so through re-syncs (a later change in the source's
+    evidence is flagged for another look)."""
+    from app.sync import open_review
+
+    ids = _chosen(service_ids, every, source, proposed)
+    done = open_review(get_settings()).reject(ids, actor=_actor(), reason=reason) if ids else []
+    for item in done:
+        click.echo(f"rejected {item.service_id} ({item.name}): {item.reason}")
+    click.echo(f"{len(done)} rejected")
+
+
+COMMANDS = [sync_command, review]

@@ -1,0 +1,244 @@
+"""Curated tables: what no open source lists, filled in and verified by maintainers from the CSV templates in
+`templates/curated/` (their README is the data dictionary).
+
+* `ips_services.csv` — Individual Placement and Support services, per ICB (`icb_code`, E54…);
+* `statutory_advocacy.csv` — IMHA, IMCA and Care Act advocacy, per upper-tier local authority (`utla_code`:
+  a county or unitary authority, E06/E08/E09/E10…), one row per provider and `kind`;
+* `community_rehab_teams.csv` — community mental health rehabilitation teams, per NHS trust (`trust_ods_code`),
+  each with the ONS areas it serves.
+
+`rehabmap index` recognises a table by its header. Every row is checked (required columns, postcodes, dates,
+ONS codes against the real geography: the ICBs, local authorities and sub-ICB locations of England's small-area
+table) and a bad row is rejected naming the file, line, column and reason, while good rows are indexed. A row
+whose name is `none` says the area has no such service: it is not a record, but it lets the area be covered.
+
+A table is *verified* for an area when every one of its rows for that area has `verified_by` and
+`verified_on`; then the area is covered for the table's type (`rehabmap.coverage`), as of the oldest of those
+dates. `table_claims` gives those claims; `rehabmap index` records them.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from indexer.rows import Candidate, Origin, Rejection
+from indexer.sources.common import (
+    CsvProblem,
+    CsvRow,
+    CsvTable,
+    FileUnreadable,
+    RowParser,
+    compact,
+    csv_table,
+    parse_date,
+    parse_list,
+    read_text,
+    slugify,
+)
+from rehabmap.config import get_settings
+from rehabmap.coverage import ENGLAND, Claim, SmallAreaTable
+from rehabmap.taxonomy import ServiceType
+
+LICENCE = "maintainers' own (verified by the named person)"
+NONE = "none"
+ODS_TRUSTS_FILE = Path("services") / "ods_trusts_2021_etr.csv"
+_COMMON = ("organisation", "address", "postcode", "phone", "email", "website", "referral_route", "description",
+           "verified_by", "verified_on", "notes")
+_CONTACT = {"organisation": "organisation", "address": "address", "postcode": "postcode", "phone": "phone",
+            "email": "email", "website": "website", "referral_route": "referral_route", "description": "description"}
+ADVOCACY_KINDS = ("imha", "imca", "care_act")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One template: its source name, the column naming the area, its name column, and its type."""
+
+    source: str
+    file_name: str
+    area_column: str
+    area_levels: tuple[str, ...]      # coverage levels the area code must be one of
+    name_column: str
+    service_type: ServiceType
+    extra: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.area_column, *self.extra, self.name_column, *_COMMON)
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return (self.area_column, *self.extra, self.name_column, "verified_by", "verified_on")
+
+
+TABLES = (
+    TableSpec("curated-ips", "ips_services.csv", "icb_code", ("icb",), "service_name", ServiceType.ips_employment,
+              extra=("serves",)),
+    TableSpec("curated-advocacy", "statutory_advocacy.csv", "utla_code", ("utla",), "service_name",
+              ServiceType.advocacy, extra=("kind",)),
+    TableSpec("curated-crt", "community_rehab_teams.csv", "trust_ods_code", (), "team_name",
+              ServiceType.community_rehab_team, extra=("serves",)),
+)
+_LEVEL_NAMES = {"icb": "an ICB code (E54…)", "utla": "an upper-tier local authority code (E06…, E08…, E09…, E10…)",
+                "lad": "a local authority code", "sub_icb": "a sub-ICB location code (E38…)"}
+_SERVES_LEVELS = ("icb", "sub_icb", "lad", "utla")
+
+
+def spec_for(header: Sequence[str]) -> TableSpec | None:
+    present = {h.strip().lower() for h in header}
+    return next((t for t in TABLES if set(t.required) <= present), None)
+
+
+@dataclass(frozen=True)
+class CuratedRow:
+    """One row read and checked: the record it makes (None for a `none` row), the areas it speaks for, its
+    category, whether it is verified (who, when), or why it is rejected."""
+
+    line: int
+    category: str
+    areas: tuple[str, ...]
+    candidate: Candidate | None
+    verified_by: str | None
+    verified_on: date | None
+    problem: str | None
+
+
+def read_curated(table: CsvTable, spec: TableSpec, file: str, source: str | None = None) -> Iterator[Candidate | Rejection]:
+    """The table's rows as candidates; a bad row as a rejection naming its line, column and reason."""
+    for row in check_rows(table, spec, file, source):
+        origin = Origin(source or spec.source, file, row.line, licence=LICENCE)
+        if row.problem is not None:
+            yield Rejection(origin, row.problem)
+        elif row.candidate is not None:
+            yield row.candidate
+
+
+def check_rows(table: CsvTable, spec: TableSpec, file: str, source: str | None = None) -> Iterator[CuratedRow]:
+    geography = SmallAreaTable.load(get_settings().data_dir)
+    trusts = _ods_trusts(get_settings().data_dir)
+    columns = {h.strip().lower(): h for h in table.header}
+    for raw in table.rows:
+        if isinstance(raw, CsvProblem):
+            yield CuratedRow(raw.line, spec.service_type.value, (), None, None, None, raw.reason)
+            continue
+        yield _check(raw, spec, file, source, columns, geography, trusts)
+
+
+def _check(raw: CsvRow, spec: TableSpec, file: str, source: str | None, columns: dict[str, str],
+           geography: SmallAreaTable, trusts: frozenset[str] | None) -> CuratedRow:
+    cell = {c: raw.values.get(columns.get(c, c), "").strip() for c in spec.columns}
+    errors: list[str] = []
+    warnings: list[str] = []
+
+    def fail(column: str, reason: str) -> None:
+        errors.append(f"column {column}: {reason}")
+
+    area = cell[spec.area_column].upper()
+    if not area:
+        fail(spec.area_column, "empty; give the code of the area this row is for")
+    elif spec.area_levels and not any(area in geography.codes_of(level) for level in spec.area_levels):
+        fail(spec.area_column, f"'{area}' is not {' or '.join(_LEVEL_NAMES[lv] for lv in spec.area_levels)} "
+                               "in England's current geography")
+    elif not spec.area_levels and trusts is not None and area not in trusts:
+        warnings.append(f"column {spec.area_column}: '{area}' is not in the 2021 list of NHS trusts "
+                        "(a newer trust is fine; check the code)")
+    kind = cell.get("kind", "").lower()
+    category = spec.service_type.value
+    if "kind" in spec.extra:
+        if kind not in ADVOCACY_KINDS:
+            fail("kind", f"'{cell['kind']}' is not one of {', '.join(ADVOCACY_KINDS)}")
+        else:
+            category = f"{category}:{kind}"
+    serves = [code.upper() for code in parse_list(cell.get("serves", ""), "serves")]
+    for code in serves:
+        if code != ENGLAND and not any(code in geography.codes_of(level) for level in _SERVES_LEVELS):
+            fail("serves", f"'{code}' is not an ONS code of an English ICB, sub-ICB location or local authority")
+    if spec.area_column == "trust_ods_code" and not serves:
+        fail("serves", "empty; give the ONS codes of the areas the team serves (ICB, sub-ICB or local authority)")
+    areas = tuple(serves) if spec.area_column == "trust_ods_code" else (area,)
+    verified_by, verified_on = cell["verified_by"] or None, None
+    if cell["verified_on"]:
+        try:
+            verified_on = parse_date(cell["verified_on"], "verified_on")
+        except ValueError as exc:
+            fail("verified_on", str(exc).split(": ", 1)[1])
+        else:
+            if verified_on > date.today():
+                fail("verified_on", f"{verified_on.isoformat()} is in the future")
+    if bool(verified_by) != bool(cell["verified_on"]):
+        fail("verified_by" if not verified_by else "verified_on",
+             "give both verified_by and verified_on, or neither (a row without them is listed but not verified)")
+    name = cell[spec.name_column]
+    candidate = None
+    if not name:
+        fail(spec.name_column, f"empty; give the name, or '{NONE}' to record that the area has none")
+    elif name.lower() != NONE:
+        candidate, problems = _candidate(cell, spec, file, raw.line, source, name, kind, serves or [area],
+                                         verified_on)
+        errors += problems
+    elif not verified_by:
+        fail("verified_by", f"a '{NONE}' row says the area has no such service: it needs who verified it, and when")
+    problem = "; ".join(errors) if errors else None
+    if candidate is not None:
+        candidate.warnings.extend(warnings)
+    return CuratedRow(raw.line, category, areas, None if problem else candidate, verified_by, verified_on, problem)
+
+
+def _candidate(cell: dict[str, str], spec: TableSpec, file: str, line: int, source: str | None, name: str,
+               kind: str, serves: list[str], verified_on: date | None) -> tuple[Candidate, list[str]]:
+    parser = RowParser()
+    for column, field in _CONTACT.items():
+        parser.set(field, cell.get(column), f"column {column}")
+    if not cell.get("postcode"):
+        parser.errors.append("column postcode: empty; a service needs the full postcode of its base")
+    source_id = slugify(f"{cell[spec.area_column]}-{kind}-{name}" if kind else f"{cell[spec.area_column]}-{name}")
+    fields = compact({**parser.fields, "name": name, "service_type": spec.service_type,
+                      "subtype": kind or None, "service_area": {"codes": serves},
+                      "last_verified": verified_on})
+    origin = Origin(source or spec.source, file, line, source_id=source_id, licence=LICENCE)
+    return Candidate(fields, origin, label_text=name), parser.errors
+
+
+def _ods_trusts(data_dir: Path) -> frozenset[str] | None:
+    """The 2021 NHS trust codes (the real ODS `etr` report), to warn of a mistyped trust code."""
+    path = Path(data_dir) / ODS_TRUSTS_FILE
+    if not path.is_file():
+        return None
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        return frozenset(row[0].strip().upper() for row in csv.reader(handle) if row)
+
+
+def table_claims(paths: Sequence[Path]) -> list[Claim]:
+    """Coverage claims of the curated tables among `paths`: per table, category and area, one claim when every
+    row for that area is usable and verified (as of the oldest date; by everyone who verified)."""
+    claims: list[Claim] = []
+    for path in paths:
+        found = _table(Path(path))
+        if found is None:
+            continue
+        table, spec = found
+        rows: dict[tuple[str, str], list[CuratedRow]] = defaultdict(list)
+        for row in check_rows(table, spec, str(path)):
+            for area in row.areas:
+                rows[(row.category, area)].append(row)
+        for (category, area), group in sorted(rows.items()):
+            if all(r.problem is None and r.verified_on is not None for r in group):
+                dates = [r.verified_on for r in group if r.verified_on is not None]
+                who = "; ".join(dict.fromkeys(r.verified_by for r in group if r.verified_by))
+                claims.append(Claim(category, area, f"curated:{Path(path).name}", min(dates).isoformat(), who))
+    return claims
+
+
+def _table(path: Path) -> tuple[CsvTable, TableSpec] | None:
+    if not path.is_file() or not path.name.lower().endswith((".csv", ".csv.gz")):
+        return None
+    try:
+        table = csv_table(read_text(path))
+    except FileUnreadable:  # reported by the import, which reads every source first
+        return None
+    spec = spec_for(table.header) if table is not None else None
+    return (table, spec) if table is not None and spec is not None else None

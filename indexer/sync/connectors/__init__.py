@@ -1,0 +1,108 @@
+"""One connector per live source, each yielding `SourceItem | Gone | Refused | Enrichment` (indexer/sync/items.py).
+
+`connectors_for(source, settings)` builds what `rehabmap sync SOURCE` runs: one connector, except `oruk` (one per
+feed file, named `oruk-<feed>`) and `cqc-ratings` (one per file whose URL is set: `cqc-ratings`, `cqc-directory`,
+`cqc-hsca`). A source missing what it needs raises `SourceNotConfigured` naming the setting; a key the source
+refuses, or a source still down after the retries, raises `indexer.sync.http.SourceError` (a `DomainError`, so the
+CLI prints one `error:` line). Every connector asks through `indexer.sync.http.SourceClient`: timeouts
+(`REHABMAP_SYNC_TIMEOUT`, 30 s), retries with backoff (`REHABMAP_SYNC_RETRIES`, 5), `Retry-After` obeyed up to
+`REHABMAP_SYNC_RETRY_AFTER_MAX` (120 s), and a polite rate per source. Keys are `SecretStr` settings, sent
+only in their header, never logged.
+
+| source | what it reads | key | URL setting (default) | rate (req/s) | licence, attribution |
+|---|---|---|---|---|---|
+| `cqc` | CQC API: `/locations` per pathway service type, `/locations/{id}`, then `/changes/location` windows | `REHABMAP_CQC_API_KEY` (header `Ocp-Apim-Subscription-Key`; free "Syndication" subscription at the CQC API portal) | `REHABMAP_CQC_API_URL` (https://api.service.cqc.org.uk/public/v1) | `REHABMAP_CQC_RATE` 5 | OGL v3: "Contains CQC information" |
+| `cqc-ratings` | CQC monthly files: "Latest ratings" (rehab-ward ratings), the care directory CSV, "HSCA Active Locations" (.ods); conditional GET | none | `REHABMAP_CQC_RATINGS_URL`, `REHABMAP_CQC_DIRECTORY_URL`, `REHABMAP_CQC_HSCA_URL` (CQC renames the files monthly: set this month's links from cqc.org.uk "Using CQC data") | `REHABMAP_CQC_FILES_RATE` 1 | OGL v3: "Contains CQC information" |
+| `ods` | NHS ODS bulk reports `ets` (trust sites) and `ephpsite` (independent provider sites), headerless CSV in zips; conditional GET | none | `REHABMAP_ODS_URL` (https://files.digital.nhs.uk/assets/ods/current), `REHABMAP_ODS_REPORTS` | `REHABMAP_ODS_RATE` 1 | OGL v3: "Contains information from NHS England (Organisation Data Service)" |
+| `oruk` | each ORUK feed in `REHABMAP_ORUK_FEEDS_DIR` (mappings/feeds/<feed>.toml: URL, paging v1 or HSDS 3, taxonomy mapping); `/services` paged, `/services/{id}` for items without a location | none | the feed file's `url`, or `REHABMAP_ORUK_FEED_URLS` (JSON by feed name) | `REHABMAP_ORUK_RATE` 2 | the feed file's `licence` and `attribution` |
+| `charity` | Charity Commission register daily extract: `publicextract.charity.zip`, `publicextract.charity_classification.zip`, `publicextract.charity_area_of_operation.zip` (JSON); conditional GET | none | `REHABMAP_CHARITY_URL` (https://ccewuksprdoneregsadata1.blob.core.windows.net/data/json) | `REHABMAP_CHARITY_RATE` 1 | OGL v3: "Contains information from the Charity Commission for England and Wales" |
+| `nhs-service-search` | NHS website Service Search API v3: organisations offering `SRV0020` "Community mental health services" | `REHABMAP_NHS_SERVICE_SEARCH_KEY` (header `apikey`; application-restricted, apply through NHS England's API catalogue) | `REHABMAP_NHS_SERVICE_SEARCH_URL` (https://api.service.nhs.uk/service-search-api) | `REHABMAP_NHS_SERVICE_SEARCH_RATE` 10 (the API allows 6,000/min) | OGL v3: "Contains information from NHS England (NHS website)" |
+
+What each makes of a record:
+* `cqc` — supported accommodation (confirmed) from care homes and supported living registered for mental health;
+  inpatient candidates from mental health hospitals (confirmed only when a rehab ward — the name, or CQC's
+  "Long stay or rehabilitation" inspection area — and the level are both stated, else inferred with level 1
+  proposed); hospitals named for acute, PICU or assessment wards are refused; deregistered → Gone with the date.
+  A first run crawls `/locations` (≈ 1 request per location; at 5 req/s some hours for England), later runs
+  fetch only `/changes/location` since the last window: schedule it daily.
+* `cqc-ratings` — a location rated for "Long stay or rehabilitation mental health wards for working age adults"
+  is evidence of an inpatient rehab unit there, a provider so rated evidence for its hospitals (Enrichments);
+  `cqc-directory` / `cqc-hsca` give the same records as `cqc` (ids `cqc:<location id>`) without a key: run them
+  instead of `cqc`, not beside it. Monthly.
+* `ods` — site names and addresses (Enrichments on records with the same ODS code, never a type); a closed site
+  is evidence against a record. Monthly.
+* `oruk` — each feed's own terms mapped by its file (confirmed), else mental-health words (inferred); no
+  location, no record. Weekly.
+* `charity` — VCFSE and advocacy candidates by name and activities (always inferred); removed charities Gone.
+  The other charities are counted in `CharityConnector.skipped`, not reported one by one. Weekly.
+* `nhs-service-search` — community rehab team candidates (inferred unless the name says rehabilitation). Weekly.
+
+Coverage (`Connector.covers()`): `cqc`, `cqc-directory` and `cqc-hsca` cover supported accommodation and both
+inpatient levels for England (E92000001) after a complete run; an ORUK feed covers what its file's
+`[feed.covers]` says; the others cover nothing (candidates and enrichments only).
+"""
+
+from __future__ import annotations
+
+from indexer.sync.items import Connector
+from rehabmap.errors import DomainError
+from rehabmap.config import Settings
+
+SOURCES = ("cqc", "cqc-ratings", "ods", "oruk", "charity", "nhs-service-search")
+
+
+class UnknownSource(DomainError):
+    code = "unknown_source"
+
+
+class SourceNotConfigured(DomainError):
+    """The settings lack what a source needs (a URL); the message names the setting."""
+
+    code = "source_not_configured"
+
+
+def connectors_for(source: str, settings: Settings) -> list[Connector]:
+    """The connectors `rehabmap sync SOURCE` runs, built from the settings (keys included)."""
+    from indexer.sync.connectors import base
+
+    if source == "cqc":
+        from indexer.sync.connectors import cqc
+
+        http = base.client(settings, "CQC API", settings.cqc_api_url, settings.cqc_rate, key=settings.cqc_api_key,
+                           key_header=cqc.KEY_HEADER, key_setting=cqc.KEY_SETTING)
+        return [cqc.CqcConnector(http, page_size=settings.cqc_page_size)]
+    if source == "cqc-ratings":
+        from indexer.sync.connectors import cqc_files
+
+        files = ((cqc_files.RatingsFile, settings.cqc_ratings_url), (cqc_files.DirectoryFile, settings.cqc_directory_url),
+                 (cqc_files.HscaFile, settings.cqc_hsca_url))
+        chosen = [(kind, url) for kind, url in files if url]
+        if not chosen:
+            raise SourceNotConfigured(
+                "cqc-ratings has no file to read: set REHABMAP_CQC_RATINGS_URL (and, without a CQC API key, "
+                "REHABMAP_CQC_DIRECTORY_URL or REHABMAP_CQC_HSCA_URL) to this month's links from CQC's "
+                "'Using CQC data' page")
+        return [kind(base.client(settings, kind.label, url, settings.cqc_files_rate), url) for kind, url in chosen]
+    if source == "nhs-service-search":
+        from indexer.sync.connectors import nhs_service_search as nhs
+
+        http = base.client(settings, "NHS Service Search API", settings.nhs_service_search_url,
+                           settings.nhs_service_search_rate, key=settings.nhs_service_search_key,
+                           key_header=nhs.KEY_HEADER, key_setting=nhs.KEY_SETTING)
+        return [nhs.NhsServiceSearchConnector(http)]
+    if source == "ods":
+        from indexer.sync.connectors import ods
+
+        http = base.client(settings, "NHS ODS", settings.ods_url, settings.ods_rate)
+        return [ods.OdsConnector(http, tuple(settings.ods_reports))]
+    if source == "charity":
+        from indexer.sync.connectors import charity
+
+        return [charity.CharityConnector(base.client(settings, "Charity Commission register", settings.charity_url,
+                                                     settings.charity_rate))]
+    if source == "oruk":
+        from indexer.sync.connectors import oruk
+
+        return [oruk.OrukConnector(feed, base.client(settings, feed.label, feed.url, settings.oruk_rate))
+                for feed in oruk.load_feeds(settings.oruk_feeds_dir, settings.oruk_feed_urls)]
+    raise UnknownSource(f"unknown source '{source}': use one of {', '.join(SOURCES)}", field="source")

@@ -1,0 +1,82 @@
+"""What every connector shares: its HTTP client built from the settings, the time it calls "now", and the
+origin a fetched record carries."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import SecretStr
+
+from indexer.rows import Origin
+from indexer.sync.http import HttpPolicy, SourceClient
+from indexer.sync.items import SyncState
+from rehabmap.config import Settings
+
+ENGLAND = "E92000001"  # ONS code for England: what a national source covers
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def from_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def client(settings: Settings, label: str, base_url: str, rate: float, *, key: SecretStr | None = None,
+           key_header: str | None = None, key_setting: str | None = None, **overrides: Any) -> SourceClient:
+    """A polite client for one source, with the timeouts and retries the settings give."""
+    policy = HttpPolicy(rate=rate, timeout=settings.sync_timeout, retries=settings.sync_retries,
+                        backoff_max=settings.sync_backoff_max, retry_after_max=settings.sync_retry_after_max)
+    return SourceClient(label, base_url, policy=policy, key=key, key_header=key_header, key_setting=key_setting,
+                        **overrides)
+
+
+def origin(source: str, url: str, number: int, source_id: str | None, licence: str, fetched_at: datetime) -> Origin:
+    """`file` is the URL the record was fetched from; `line` its place in that response (1 for a detail)."""
+    return Origin(source, url, number, source_id=source_id, licence=licence, fetched_at=fetched_at)
+
+
+class BaseConnector:
+    """The part of `Connector` every connector shares: its client, and whether its last run listed everything."""
+
+    name: str
+    licence: str
+    attribution: str
+
+    def __init__(self, http: SourceClient) -> None:
+        self.http = http
+        self._complete = False
+
+    @property
+    def complete(self) -> bool:
+        return self._complete
+
+
+class Crawl:
+    """A full crawl's place in the state, saved after each page, so a killed run resumes where it stopped;
+    `crawl_started` stays until the crawl is done, `last_complete` says when the last whole one began."""
+
+    def __init__(self, state: SyncState, name: str, key: str, first: int) -> None:
+        self.state, self.name, self.key = state, name, key
+        self.saved = dict(state.load(name))
+        if key not in self.saved:
+            self.saved.update({key: first, "crawl_started": iso(utc_now())})
+
+    @property
+    def at(self) -> int:
+        return int(self.saved[self.key])
+
+    def next(self, position: int) -> None:
+        self.saved[self.key] = position
+        self.state.save(self.name, self.saved)
+
+    def done(self) -> None:
+        self.saved.pop(self.key, None)
+        self.saved["last_complete"] = self.saved["crawl_started"]
+        self.state.save(self.name, self.saved)

@@ -1,0 +1,218 @@
+"""The CQC API: every registered location of the pathway's service types, kept current from CQC's change log.
+
+A first run (or `full`) crawls `/locations` once per relevant service type (`gacServiceTypeDescription`),
+paged, and fetches each location's detail; later runs ask `/changes/location` for the window since the last
+one (start inclusive, end exclusive, so chained windows neither skip nor repeat) and re-fetch each changed id.
+The state after each page says where to go on, so a killed run resumes there.
+
+What each location becomes is `indexer.sources.cqc.read_pathway` (shared with `rehabmap index`): supported
+accommodation (confirmed) from care homes and supported living with the mental health specialism; an
+inpatient candidate from a mental health hospital (confirmed only when a rehab ward and the level are both
+stated); a deregistered location is `Gone` with its date; everything else is `Refused` with the reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from indexer.sources.cqc import (
+    LocationRow,
+    NotRehabPathway,
+    api_fields,
+    api_registration,
+    location_candidate,
+    needs_evidence,
+    read_pathway,
+)
+from indexer.sync.connectors.base import ENGLAND, BaseConnector, from_iso, iso, origin, utc_now
+from indexer.sync.http import SourceClient, SourceNotFound
+from indexer.sync.items import Gone, Outcome, Refused, SourceItem, SyncState
+from rehabmap.taxonomy import ServiceType
+
+NAME = "cqc"
+LICENCE = "OGL-UK-3.0"
+ATTRIBUTION = "Contains CQC information (Care Quality Commission, Open Government Licence v3.0)"
+KEY_HEADER = "Ocp-Apim-Subscription-Key"
+KEY_SETTING = "REHABMAP_CQC_API_KEY"
+
+# CQC's service type descriptions (`gacServiceTypes[].description`) that can be on the pathway.
+SERVICE_TYPES = (
+    "Hospital services for people with mental health needs, learning disabilities and problems with substance misuse",
+    "Care home service without nursing",
+    "Care home service with nursing",
+    "Supported living service",
+    "Extra Care housing services",
+    "Community based services for people with mental health needs",
+)
+
+
+class CqcConnector(BaseConnector):
+    name = NAME
+    licence = LICENCE
+    attribution = ATTRIBUTION
+
+    def __init__(self, http: SourceClient, *, page_size: int = 1000, service_types: tuple[str, ...] = SERVICE_TYPES,
+                 now: Callable[[], datetime] = utc_now, sleep: Callable[[float], None] = time.sleep) -> None:
+        super().__init__(http)
+        self.page_size = page_size
+        self.service_types = service_types
+        self._now = now
+        self._sleep = sleep
+
+    def covers(self) -> Mapping[str, frozenset[str]]:
+        return location_coverage()
+
+    def fetch(self, state: SyncState, *, full: bool = False) -> Iterator[Outcome]:
+        self._complete = False
+        saved = dict(state.load(self.name))
+        if full or "crawl" in saved or not saved.get("cursor"):
+            yield from self._crawl(state, saved)
+        else:
+            yield from self._changes(state, saved)
+
+    # --- a full crawl ---------------------------------------------------------------------------------
+
+    def _crawl(self, state: SyncState, saved: dict[str, Any]) -> Iterator[Outcome]:
+        saved.pop("window", None)
+        crawl = saved.get("crawl") or {"started": iso(self._floor_now()), "type": 0, "page": 1}
+        saved["crawl_started"] = crawl["started"]
+        seen: set[str] = set()
+        for number in range(crawl["type"], len(self.service_types)):
+            page = crawl["page"] if number == crawl["type"] else 1
+            while True:
+                params = {"gacServiceTypeDescription": self.service_types[number], "page": page,
+                          "perPage": self.page_size}
+                body = self.http.get_json("locations", params)
+                for listed in body.get("locations") or []:
+                    location_id = str(listed.get("locationId") or "")
+                    if location_id and location_id not in seen:
+                        seen.add(location_id)
+                        yield self._location(location_id)
+                last = page >= int(body.get("totalPages") or 1) or not body.get("nextPageUri")
+                saved["crawl"] = {"started": crawl["started"], "type": number + 1 if last else number,
+                                  "page": 1 if last else page + 1}
+                state.save(self.name, saved)
+                if last:
+                    break
+                page += 1
+        del saved["crawl"]
+        # Changes made while crawling come in the next window, which starts a second before the crawl did:
+        # a change stamped in the second the crawl began is fetched again rather than missed.
+        saved["cursor"] = iso(from_iso(crawl["started"]) - timedelta(seconds=1))
+        state.save(self.name, saved)
+        self._complete = True
+
+    # --- a changes window -----------------------------------------------------------------------------
+
+    def _changes(self, state: SyncState, saved: dict[str, Any]) -> Iterator[Outcome]:
+        window = saved.get("window") or self._new_window(from_iso(saved["cursor"]))
+        page = window["page"]
+        seen: set[str] = set()
+        while True:
+            body = self.http.get_json("changes/location", {
+                "startTimestamp": _cqc_time(from_iso(window["start"])), "endTimestamp": _cqc_time(from_iso(window["end"])),
+                "page": page, "perPage": self.page_size})
+            for location_id in body.get("changes") or []:
+                if str(location_id) not in seen:
+                    seen.add(str(location_id))
+                    yield self._location(str(location_id))
+            last = page >= int(body.get("totalPages") or 1) or not body.get("nextPageUri")
+            if last:
+                break
+            page += 1
+            saved["window"] = {**window, "page": page}
+            state.save(self.name, saved)
+        saved.pop("window", None)
+        saved["cursor"] = window["end"]
+        state.save(self.name, saved)
+
+    def _new_window(self, start: datetime) -> dict[str, Any]:
+        """[start, now) to the second. A run in the same second as the last window's end waits for the clock to
+        pass it: an empty window would be asked for nothing, and a window ending in the future would miss
+        what changes before that future arrives."""
+        end = self._floor_now()
+        if end <= start:
+            self._sleep((start + timedelta(seconds=1) - self._now()).total_seconds())
+            end = self._floor_now()
+        return {"start": iso(start), "end": iso(end), "page": 1}
+
+    def _floor_now(self) -> datetime:
+        return self._now().replace(microsecond=0)
+
+    # --- one location -----------------------------------------------------------------------------------
+
+    def _location(self, location_id: str) -> Outcome:
+        url = self.http.url(f"locations/{location_id}")
+        try:
+            item = self.http.get_json(f"locations/{location_id}")
+        except SourceNotFound:
+            return Gone(NAME, location_id, "CQC no longer has this location (404)", None)
+        return map_location(item, url, self._now())
+
+
+def location_coverage() -> Mapping[str, frozenset[str]]:
+    """What a complete list of CQC locations covers, England-wide: every supported accommodation service CQC
+    registers for mental health, and every hospital an inpatient rehab unit can be in."""
+    england = frozenset({ENGLAND})
+    return {t.value: england for t in (ServiceType.supported_accommodation, ServiceType.inpatient_rehab_level1,
+                                       ServiceType.inpatient_rehab_level2)}
+
+
+def map_location(item: Mapping[str, Any], url: str, fetched_at: datetime) -> Outcome:
+    """One CQC API location record → what the sync should do with it, with the evidence and every reason."""
+    location_id = str(item.get("locationId") or "")
+    if not location_id:
+        return Refused(NAME, None, url, "the record has no locationId")
+    status = str(item.get("registrationStatus") or "Registered")
+    if status.lower() != "registered":
+        on = _date(item.get("deregistrationDate"))
+        when = f" on {on.isoformat()}" if on else " (no date given)"
+        return Gone(NAME, location_id, f"deregistered by CQC{when} (registrationStatus '{status}')", on)
+    parser, keys = api_fields(dict(item))
+    row = LocationRow(1, location_id, item.get("providerId"), api_registration(dict(item)), parser, keys, dict(item))
+    return location_item(NAME, row, url, fetched_at, ods_code=item.get("odsCode"))
+
+
+def location_item(connector: str, row: LocationRow, url: str, fetched_at: datetime, *,
+                  ods_code: str | None = None) -> SourceItem | Refused:
+    """A location in any CQC layout (API, care directory, HSCA active locations) → a typed item or a refusal.
+    Every layout gives the same record (id cqc:<location id>); `connector` names where its fields came from."""
+    registration = row.registration
+    where = url if row.line == 1 else f"{url} line {row.line}"
+    if not row.location_id:
+        return Refused(connector, None, where, f"'{registration.name}' has no CQC location id")
+    if not registration.name:
+        return Refused(connector, row.location_id, where, "the location has no name")
+    try:
+        reading = read_pathway(registration, connector)
+    except NotRehabPathway as exc:
+        return Refused(connector, row.location_id, where, f"not a rehab pathway service: {exc}")
+    if row.parser.errors:
+        return Refused(connector, row.location_id, where, "; ".join(row.parser.errors))
+    candidate = location_candidate(origin(NAME, url, row.line, row.location_id, LICENCE, fetched_at), registration,
+                                   row.parser, reading.fields)
+    field_sources = {f: f"{connector}:{k}" for f, k in row.field_columns.items()}
+    field_sources |= {"name": f"{connector}:name", "cqc_location_id": f"{connector}:locationId",
+                      "service_type": f"{connector}:" + "+".join(dict.fromkeys(e.field for e in reading.evidence))}
+    if "subtype" in candidate.fields:
+        field_sources["subtype"] = f"{connector}:gacServiceTypes"
+    field_sources |= {f: f"{connector}:specialisms" for f in ("needs_met", "min_age") if candidate.fields.get(f)}
+    if candidate.fields.get("provider_type"):
+        field_sources["provider_type"] = f"{connector}:type"
+    ids = {"cqc_location_id": row.location_id, "cqc_provider_id": row.provider_id, "ods_code": ods_code}
+    return SourceItem(candidate, reading.status, reading.evidence + needs_evidence(registration.specialisms, connector),
+                      raw=row.raw, field_sources=field_sources, keys={k: str(v) for k, v in ids.items() if v})
+
+
+def _cqc_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _date(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None

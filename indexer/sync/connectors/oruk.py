@@ -1,0 +1,292 @@
+"""Open Referral UK feeds (council and VCFSE directories): every service, typed by the feed's own terms.
+
+Each feed has a file in `mappings/feeds/` (format in its README): URL, paging (ORUK v1 or HSDS 3), licence,
+and the map from the feed's own taxonomy onto ours. A run pages through `/services`, fetches
+`/services/{id}` for a listed service without a location (council list items carry none), and says of each
+service what it is: typed by a mapped term (confirmed), by mental-health words (inferred: the review queue),
+or refused with the terms it had. Fields are read by `rehabmap.oruk.oruk_to_fields`, the one home of the
+ORUK convention. ORUK has no change feed, so every run is a full crawl, resumable by page.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+from indexer.rows import Candidate
+from indexer.sync.connectors.base import BaseConnector, Crawl, origin, utc_now
+from indexer.sync.http import SourceClient, SourceNotFound
+from indexer.sync.items import Evidence, Gone, Outcome, Refused, SourceItem, SyncState, TypeStatus
+from rehabmap.errors import DomainError
+from rehabmap.oruk import oruk_to_fields, v1_terms
+from rehabmap.taxonomy import NotRehab, ServiceType, classify_label, validate_subtype
+
+PAGINGS = ("v1", "hsds3")
+# Words that make a service a mental-health one when no mapped term says so (typed as inferred).
+MENTAL_HEALTH_WORDS = re.compile(
+    r"(?i:mental\s+(?:health|illness|distress|wellbeing)|psychosis|schizophreni|bipolar|personality\s+disorder|"
+    r"recovery\s+college|hearing\s+voices|clubhouse)|\bMind\b")
+
+
+class FeedError(ValueError):
+    """A feed file that cannot be used; the message names the file and what to fix."""
+
+
+@dataclass(frozen=True)
+class Typing:
+    service_type: ServiceType
+    subtype: str | None
+
+
+@dataclass(frozen=True)
+class Feed:
+    name: str                       # the file's stem: the record id prefix is "oruk-<name>"
+    label: str
+    url: str
+    paging: str
+    per_page: int
+    licence: str
+    attribution: str
+    terms: Mapping[str, Typing] = field(default_factory=dict)       # casefolded term -> typing
+    audiences: Mapping[str, Typing] = field(default_factory=dict)
+    keywords: tuple[tuple[re.Pattern[str], Typing], ...] = ()
+    covers: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        return f"oruk-{self.name}"
+
+
+def load_feeds(folder: Path, urls: Mapping[str, str] | None = None) -> list[Feed]:
+    """Every `<feed>.toml` in the folder; `urls` overrides feeds' URLs by name."""
+    return [load_feed(path, (urls or {}).get(path.stem)) for path in sorted(folder.glob("*.toml"))]
+
+
+def load_feed(path: Path, url: str | None = None) -> Feed:
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise FeedError(f"{path}: cannot read the feed file: {exc}") from None
+    meta = doc.get("feed") or {}
+    missing = [k for k in ("label", "url", "paging", "licence", "attribution") if not meta.get(k)]
+    if missing:
+        raise FeedError(f"{path}: [feed] needs {', '.join(missing)}")
+    if meta["paging"] not in PAGINGS:
+        raise FeedError(f"{path}: paging '{meta['paging']}' is not one of {', '.join(PAGINGS)}")
+    covers = meta.get("covers") or {}
+    unknown = [t for t in covers if t not in {s.value for s in ServiceType}]
+    if unknown:
+        raise FeedError(f"{path}: [feed.covers] names no type '{unknown[0]}': use one of "
+                        f"{', '.join(t.value for t in ServiceType)}")
+    try:
+        keywords = tuple((re.compile(pattern), _typing(value, path)) for pattern, value in
+                         (doc.get("keywords") or {}).items())
+    except re.error as exc:
+        raise FeedError(f"{path}: [keywords] has a bad regular expression: {exc}") from None
+    return Feed(
+        name=path.stem, label=meta["label"], url=url or meta["url"], paging=meta["paging"],
+        per_page=int(meta.get("per_page", 50)), licence=meta["licence"], attribution=meta["attribution"],
+        terms={_norm(k): _typing(v, path) for k, v in (doc.get("terms") or {}).items()},
+        audiences={_norm(k): _typing(v, path) for k, v in (doc.get("audiences") or {}).items()},
+        keywords=keywords,
+        covers={t: frozenset(codes) for t, codes in covers.items()})
+
+
+def _typing(value: str, path: Path) -> Typing:
+    code, _, sub = str(value).partition("/")
+    try:
+        service_type = ServiceType(code.strip())
+        return Typing(service_type, validate_subtype(service_type, sub.strip() or None))
+    except ValueError:
+        raise FeedError(f"{path}: '{value}' is not a type: use one of {', '.join(t.value for t in ServiceType)}, "
+                        "optionally with '/subtype'") from None
+    except DomainError as exc:
+        raise FeedError(f"{path}: {exc.message}") from None
+
+
+def _norm(term: str) -> str:
+    return " ".join(term.split()).casefold()
+
+
+class OrukConnector(BaseConnector):
+    def __init__(self, feed: Feed, http: SourceClient) -> None:
+        super().__init__(http)
+        self.feed = feed
+        self.name = feed.source
+        self.licence = feed.licence
+        self.attribution = feed.attribution
+
+    def covers(self) -> Mapping[str, frozenset[str]]:
+        return self.feed.covers
+
+    def fetch(self, state: SyncState, *, full: bool = False) -> Iterator[Outcome]:
+        """Every service, page by page; a killed run resumes at its page (each run is a full crawl)."""
+        self._complete = False
+        crawl = Crawl(state, self.name, "page", 1)
+        page = crawl.at
+        while True:
+            url = self.http.url("services")
+            body = self.http.get_json("services", {"page": page, "per_page": self.feed.per_page})
+            items, last = _page(body, self.feed.paging, page)
+            for number, item in enumerate(items, start=(page - 1) * self.feed.per_page + 1):
+                yield self._service(item, f"{url}?page={page}", number)
+            if last or not items:
+                break
+            page += 1
+            crawl.next(page)
+        crawl.done()
+        self._complete = True
+
+    def _service(self, item: Any, where: str, number: int) -> Outcome:
+        if not isinstance(item, dict):
+            return Refused(self.name, None, f"{where} item {number}", f"item is {type(item).__name__}, not a service")
+        sid = str(item.get("id") or "")
+        if not sid:
+            return Refused(self.name, None, f"{where} item {number}", "service has no id")
+        if str(item.get("status") or "active").strip().lower() not in ("active", ""):
+            return Gone(self.name, sid, f"the feed marks it '{item['status']}'", None)
+        if not str(item.get("name") or "").strip():
+            return Refused(self.name, sid, f"{where} item {number}", "service has no name")
+        url = where
+        if not _has_place(item):
+            url = self.http.url(f"services/{sid}")
+            try:
+                item = self.http.get_json(f"services/{sid}")
+            except SourceNotFound:
+                return Refused(self.name, sid, url, "listed, but its detail page is missing (404)")
+        return map_service(self.feed, item, url, number, utc_now())
+
+
+def _page(body: Any, paging: str, page: int) -> tuple[list[Any], bool]:
+    """(items, last page?) in the feed's paging shape."""
+    if not isinstance(body, dict):
+        return (body if isinstance(body, list) else []), True
+    if paging == "v1":
+        items = body.get("content") or []
+        return items, bool(body.get("last")) or page >= int(body.get("totalPages") or page)
+    items = body.get("contents") or []
+    return items, bool(body.get("last_page")) or page >= int(body.get("total_pages") or page)
+
+
+def _has_place(item: dict[str, Any]) -> bool:
+    for sal in item.get("service_at_locations") or []:
+        location = (sal or {}).get("location") or {}
+        if location.get("latitude") is not None or any(
+                (a or {}).get("postal_code") for a in (location.get("addresses") or location.get("physical_addresses") or [])):
+            return True
+    return False
+
+
+def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched_at: datetime) -> Outcome:
+    """One service (list item or detail page) → a typed item, or a refusal naming what it had."""
+    sid = str(item["id"])
+    try:
+        fields, label_text = oruk_to_fields({**item, "description": _text(item.get("description"))})
+    except (ValueError, TypeError, AttributeError) as exc:
+        return Refused(feed.source, sid, url, f"cannot read the service: {exc}")
+    fields.pop("provenance", None)
+    name = fields.get("name", "")
+    typed = _type(feed, item, fields, label_text)
+    if isinstance(typed, str):
+        return Refused(feed.source, sid, url, typed)
+    typing, status, evidence = typed
+    if not (fields.get("lat") is not None and fields.get("lon") is not None) and not fields.get("postcode"):
+        return Refused(feed.source, sid, url, f"'{name}' is {typing.service_type.value} ({evidence[0].means}), but the "
+                                              "feed gives no location or postcode for it, so it cannot be placed")
+    fields |= {"service_type": typing.service_type, "subtype": typing.subtype} if typing.subtype else {
+        "service_type": typing.service_type}
+    field_sources = {f: f"{feed.source}:{_ORUK_KEYS.get(f, f)}" for f in fields}
+    field_sources["service_type"] = f"{feed.source}:{evidence[0].field}"
+    candidate = Candidate(fields, origin(feed.source, url, number, sid, feed.licence, fetched_at), label_text)
+    return SourceItem(candidate, status, evidence, raw=item, field_sources=field_sources)
+
+
+# Where `oruk_to_fields` reads each field, for provenance.
+_ORUK_KEYS = {"lat": "location.latitude", "lon": "location.longitude", "address": "location.addresses",
+              "postcode": "location.addresses.postal_code", "website": "url", "min_age": "minimum_age",
+              "max_age": "maximum_age", "organisation": "organization.name", "phone": "phones",
+              "referral_route": "application_process", "last_verified": "assured_date",
+              "service_area": "service_areas"}
+
+
+def _type(feed: Feed, item: dict[str, Any], fields: dict[str, Any],
+          label_text: str) -> tuple[Typing, TypeStatus, tuple[Evidence, ...]] | str:
+    """By the feed's mapped terms (confirmed), else by words (inferred), else the reason it is refused."""
+    if fields.get("service_type"):  # the feed speaks rehabmap's own taxonomy
+        given = Typing(ServiceType(fields["service_type"]), fields.get("subtype"))
+        return given, "confirmed", (Evidence(feed.source, "attributes", given.service_type.value,
+                                             "typed with rehabmap's own taxonomy"),)
+    terms = [*v1_terms(item), *_hsds_terms(item)]
+    audiences = [str(a.get("audienceType") or "") for a in item.get("pc_targetAudience") or [] if isinstance(a, dict)]
+    mapped = [(t, feed.terms[_norm(t)], "taxonomy") for t in terms if _norm(t) in feed.terms]
+    mapped += [(a, feed.audiences[_norm(a)], "pc_targetAudience") for a in audiences if _norm(a) in feed.audiences]
+    if mapped:
+        types = list(dict.fromkeys(typing for _, typing, _ in mapped))
+        specific = [t for t in types if t.service_type is not ServiceType.vcfse] or types
+        evidence = tuple(Evidence(feed.source, where, term.strip(), f"the feed's term, mapped to {typing.service_type.value}")
+                         for term, typing, where in mapped)
+        # Terms that disagree (beyond "also VCFSE") leave the choice to a maintainer.
+        status: TypeStatus = "confirmed" if len({t.service_type for t in specific}) == 1 else "inferred"
+        return specific[0], status, evidence
+    text = " ".join(filter(None, (fields.get("name"), fields.get("description"))))
+    for pattern, typing in feed.keywords:
+        if found := pattern.search(text):
+            return typing, "inferred", (Evidence(feed.source, "name/description", found.group(0),
+                                                 f"words the feed file maps to {typing.service_type.value}"),)
+    if found := MENTAL_HEALTH_WORDS.search(text):
+        typing = _typing_from_words(label_text)
+        return typing, "inferred", (Evidence(
+            feed.source, "name/description", found.group(0),
+            f"mentions mental health: typed {typing.service_type.value} by keyword, to be confirmed"),)
+    had = "; ".join(dict.fromkeys(t.strip() for t in terms + audiences if t.strip())) or "none"
+    return f"not on the rehab pathway: no term the feed file maps, and no words about mental health (its terms: {had})"
+
+
+def _typing_from_words(label_text: str) -> Typing:
+    """The kind of service the words name (advocacy, supported housing, IPS …); a VCFSE service otherwise.
+    Inpatient and team types are not guessed from a community directory's words."""
+    try:
+        found = classify_label(label_text)
+    except NotRehab:
+        found = None
+    if found is None or found.service_type.is_inpatient or found.service_type is ServiceType.community_rehab_team:
+        return Typing(ServiceType.vcfse, None)
+    return Typing(found.service_type, found.subtype)
+
+
+def _hsds_terms(item: dict[str, Any]) -> list[str]:
+    """HSDS 3 terms: `taxonomy_terms`, and attributes' terms of taxonomies other than rehabmap's."""
+    found = [str(t.get("name") or t.get("term") or "") for t in item.get("taxonomy_terms") or [] if isinstance(t, dict)]
+    found += [str((a.get("taxonomy_term") or {}).get("name") or "") for a in item.get("attributes") or []
+              if isinstance(a, dict)]
+    return [t for t in found if t]
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in ("p", "br", "li", "div"):
+            self.parts.append(" ")
+
+
+def _text(value: Any) -> str | None:
+    """Council feeds put HTML in descriptions ("<p><br></p>"); a record holds plain text."""
+    if not value:
+        return None
+    parser = _Text()
+    parser.feed(str(value))
+    parser.close()
+    return " ".join(html.unescape("".join(parser.parts)).split()) or None

@@ -1,0 +1,144 @@
+"""What a connector hands the sync: each record a live source gives, mapped onto the canonical fields, with
+the evidence for its type, or a rejection, or word that a record is gone.
+
+The contract between the connectors (one per source, `indexer/sync/connectors/`) and the sync runner
+(`indexer/sync/runner.py`), which stores items, retires what vanished, holds inferred types for review and
+updates the live index. A connector never decides what is shown: it says what the source says and how sure
+that makes us (`type_status`).
+
+Added by the connectors (D1), agreed for the runner (D2):
+* `SourceItem.keys` — the identifiers a record is known by beyond its own key (CQC location and provider id,
+  ODS code), so that facts from other sources can find it.
+* `Enrichment` — facts about records another source owns, which never make a record or a type on their own
+  (NHS ODS site names and addresses; a provider rated by CQC for rehabilitation wards). The runner applies
+  one to every stored record whose `keys` hold all of its `match` keys, and keeps it so that a record
+  arriving later is matched too.
+* The state a connector saves (`SyncState.save`) after a page comes after that page's items were yielded: a
+  runner that buffers items must commit them before (or with) the state, or a kill loses them. A full crawl's
+  state holds `crawl_started` (ISO UTC) while it runs across resumed runs, so records not seen since then
+  can be retired once it is `complete`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal, Protocol
+
+from indexer.rows import Candidate
+
+TypeStatus = Literal["confirmed", "inferred", "unknown"]
+"""confirmed: the source states a pathway type (a rehab ward rating, a curated table, a mapped feed term).
+inferred: a guess (a CQC mental health hospital with no rehab-ward evidence, a charity named "Mind", a feed
+item typed by keyword) — held for review, never shown as that type until a maintainer accepts it.
+unknown: no type at all can be proposed; held for review with the evidence (a maintainer may type it)."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One thing a source says that bears on a record's type, level or needs, for the review page."""
+
+    source: str        # connector name, e.g. "cqc-api"
+    field: str         # where the source says it, e.g. "gacServiceTypes", "name", "Service / Population Group"
+    value: str         # what it says, quoted (at most ~80 characters)
+    means: str         # what we read into it, e.g. "a mental health hospital: a candidate inpatient unit"
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """One record as the source gives it now. `candidate.fields` hold canonical `Service` fields (the
+    pipeline fills in type from label, needs from text, point from postcode, areas); `candidate.origin`
+    carries source, source_id, licence, fetched_at and `file` = the URL it was fetched from."""
+
+    candidate: Candidate
+    type_status: TypeStatus
+    evidence: tuple[Evidence, ...] = ()
+    raw: Mapping[str, Any] | None = None    # the source's own record, shown beside the evidence for review
+    field_sources: Mapping[str, str] = field(default_factory=dict)  # field -> "cqc-api:numberOfBeds"
+    keys: Mapping[str, str] = field(default_factory=dict)  # MatchKey -> value, e.g. "cqc_provider_id" -> "1-101"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.candidate.origin.source, str(self.candidate.origin.source_id)
+
+
+MatchKey = Literal["cqc_location_id", "cqc_provider_id", "ods_code"]
+"""Identifiers shared across sources: CQC's location and provider ids, and NHS ODS codes (a CQC location of an
+NHS trust carries its ODS site code; NHS Service Search and ODS use the same codes)."""
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    """Facts about records another source owns; never a record, and never a type, on its own.
+
+    The runner finds every stored record whose `SourceItem.keys` hold all of `match`, fills in the `fields` that
+    record lacks (the owning source's own values win; `fields` never hold service_type, subtype or the type
+    flags), and adds `evidence` to it, which the review queue shows beside the record's own (it may support an
+    inferred type, but a maintainer decides). It is kept, so that a record arriving later is matched too."""
+
+    source: str
+    source_id: str
+    match: Mapping[str, str]                     # MatchKey -> value; all must agree
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    evidence: tuple[Evidence, ...] = ()
+    raw: Mapping[str, Any] | None = None
+    field_sources: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.source, self.source_id
+
+
+@dataclass(frozen=True)
+class Gone:
+    """The source says this record no longer exists (deregistered, closed, removed from the feed)."""
+
+    source: str
+    source_id: str
+    reason: str        # e.g. "deregistered by CQC on 2021-01-31"
+    on: date | None
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A record the source gives that cannot be used, with the reason (reported, never silently dropped)."""
+
+    source: str
+    source_id: str | None
+    where: str         # URL or file, and item/line
+    reason: str
+
+
+Outcome = SourceItem | Gone | Refused | Enrichment
+
+
+class SyncState(Protocol):
+    """Per-source state a connector keeps between runs and between pages of one run, so a second run fetches
+    only what changed and a killed run resumes: cursor, last successful window, ETag / Last-Modified."""
+
+    def load(self, source: str) -> dict[str, Any]: ...
+
+    def save(self, source: str, state: Mapping[str, Any]) -> None:
+        """Durably (committed) — called after each page, so a kill loses at most the page in flight."""
+        ...
+
+
+class Connector(Protocol):
+    """One live source. `fetch` yields what changed since the state's cursor (everything on a first or
+    `full` run); on a full run `complete` says afterwards whether every record was listed, so that records
+    not seen can be retired as vanished (a partial crawl retires nothing)."""
+
+    name: str            # "cqc", "cqc-ratings", "ods", "oruk-<feed>", "charity", "nhs-service-search"
+    licence: str         # e.g. "OGL-UK-3.0"
+    attribution: str     # e.g. "Contains CQC information"
+
+    def fetch(self, state: SyncState, *, full: bool = False) -> Iterator[Outcome]: ...
+
+    @property
+    def complete(self) -> bool: ...
+
+    def covers(self) -> Mapping[str, frozenset[str]]:
+        """What a complete run of this source covers: service type code -> ONS area codes ("E92000001" for all
+        of England). Coverage lets every face say "none found" rather than "not covered"."""
+        ...

@@ -1,0 +1,61 @@
+"""What a full rebuild (`rehabmap index SOURCES...`) takes from the directory besides its source files.
+
+* The synced records, as they are shown (confirmed by their source or accepted in review; retired ones as
+  inactive), so a rebuild never forgets them. Held and rejected records stay out, as they do in the live
+  index. They go through the same pipeline as the files' rows (placed, validated, merged with duplicates from
+  the files), ahead of them, so a synced record is the base a file's older copy of it is merged into.
+* The coverage of the verified curated tables among the sources (`indexer.sources.curated.table_claims`):
+  they replace those of the previous rebuild, since a table left out of this one leaves the index with it.
+  They are recorded only once the new index is live (`record_curated_coverage`), so a refused import leaves
+  the coverage of the index still served.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from indexer.rows import Candidate, Rejection
+from indexer.sources.curated import table_claims
+from indexer.sync.codec import item_from_json
+from indexer.sync.publish import shown
+from indexer.sync.store import SyncStore
+from rehabmap.coverage import CoverageStore
+
+
+def with_directory(directory_path: Path, sources: Sequence[Path],
+                   rows: Iterable[Candidate | Rejection]) -> Iterator[Candidate | Rejection]:
+    """A rebuild's rows: the synced records, then the source files' rows."""
+    yield from synced_rows(directory_path)
+    yield from rows
+
+
+def record_curated_coverage(directory_path: Path, sources: Sequence[Path]) -> None:
+    """After a rebuild went live: the coverage its verified curated tables claim replaces the previous one's."""
+    claims = table_claims(sources)
+    if claims or directory_path.is_file():
+        CoverageStore(directory_path).replace("curated:", claims, prefix=True)
+
+
+def synced_rows(directory_path: Path) -> Iterator[Candidate | Rejection]:
+    """The synced records a rebuild includes, read when the rebuild reaches them. Notes the store's revision
+    then, so the next sync can write again whatever it changed after this read (the rebuild's swap would
+    undo it)."""
+    store = SyncStore.existing(directory_path)
+    if store is None:
+        return
+    read_at = datetime.now(timezone.utc).isoformat()  # to the microsecond: the index's build time is compared
+    store.set_meta("rebuild_read", json.dumps({"revision": store.live_revision(), "at": read_at}))
+    reviews = {r.key: r for r in store.reviews()}
+    for record in store.records():
+        service = shown(record, reviews.get(record.key))
+        if service is None:
+            continue
+        origin = item_from_json(record.item).candidate.origin
+        provenance = (service.get("provenance") or [{}])[0]
+        fetched = provenance.get("fetched_at")
+        yield Candidate(service, replace(origin, fetched_at=datetime.fromisoformat(fetched) if fetched else
+                                         origin.fetched_at))

@@ -1,0 +1,198 @@
+"""The review queue: synced records whose type is only inferred (or unknown), held with their evidence until a
+maintainer accepts them as a type, or rejects them with a reason.
+
+The library the CLI (`rehabmap review`) calls now and the maintainers' pages will call later. A record is
+named by its service id (`cqc:1-123`). A decision is one transaction in the store with its audit rows; then
+the live index follows (an accepted record becomes searchable as the type accepted; a rejected one leaves it).
+Decisions outlive re-syncs; when the source's evidence changes after a decision, the item says so
+(`evidence_changed`) and the sync report lists it. A maintainer may decide again at any time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from pydantic import ValidationError
+
+from indexer.sync.codec import enrichment_from_json, item_from_json
+from indexer.sync.enrich import Enrichments, enriched
+from indexer.sync.items import Evidence
+from indexer.sync.live import LiveIndex
+from indexer.sync.publish import record_pending, shown, with_type
+from indexer.sync.store import Audit, ReviewRow, ReviewState, StoredRecord, SyncStore, now
+from rehabmap.maintain.audit import Change
+from rehabmap.errors import DomainError, InvalidValue, ServiceNotFound
+from rehabmap.record import Service
+from rehabmap.taxonomy import ServiceType, parse_type
+
+REASON_MAX = 500
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One queued record, with everything a maintainer needs to decide."""
+
+    service_id: str
+    name: str
+    source: str
+    source_id: str
+    state: ReviewState
+    type_status: str
+    proposed_type: str | None
+    proposed_subtype: str | None
+    evidence: tuple[Evidence, ...]
+    decided_type: str | None
+    decided_subtype: str | None
+    reason: str | None
+    decided_by: str | None
+    decided_at: str | None
+    evidence_changed: bool
+    retired: bool
+    queued_at: str
+    service: dict[str, Any]
+    raw: Any
+
+    @property
+    def where(self) -> str:
+        areas = self.service.get("areas") or {}
+        return ", ".join(filter(None, [self.service.get("postcode"), areas.get("lad_name"), areas.get("icb_name")]))
+
+
+def _parse_level(level: int | None, service_type: str | None) -> str | None:
+    if level is None:
+        return service_type
+    if level not in (1, 2):
+        raise InvalidValue("--level is 1 or 2 (the inpatient rehabilitation levels).", field="level")
+    chosen = f"inpatient_rehab_level{level}"
+    if service_type is not None and service_type != chosen:
+        raise InvalidValue(f"--level {level} means {chosen}, but --type says {service_type}; give one of them.",
+                           field="level")
+    return chosen
+
+
+class ReviewQueue:
+    def __init__(self, store: SyncStore, live: LiveIndex | None = None) -> None:
+        self.store = store
+        self.live = live
+
+    # --- reading ------------------------------------------------------------------------------------------
+
+    def items(self, *, states: Sequence[ReviewState] = ("pending",), source: str | None = None,
+              proposed_type: str | None = None, evidence_changed: bool = False) -> list[ReviewItem]:
+        """The queue, oldest first: by default what awaits a decision."""
+        rows = self.store.reviews(states=states, source=source)
+        records = {r.key: r for r in self.store.records()} if rows else {}
+        index = self._enrichments() if rows else Enrichments(())
+        found = [self._item(records[row.key], row, index) for row in rows if row.key in records]
+        if proposed_type is not None:
+            wanted = parse_type(proposed_type).value
+            found = [i for i in found if i.proposed_type == wanted]
+        if evidence_changed:
+            found = [i for i in found if i.evidence_changed]
+        return found
+
+    def item(self, service_id: str) -> ReviewItem:
+        record, row = self._find(service_id)
+        return self._item(record, row, self._enrichments())
+
+    def _enrichments(self) -> Enrichments:
+        return Enrichments(enrichment_from_json(e.enrichment) for e in self.store.enrichments())
+
+    def _find(self, service_id: str) -> tuple[StoredRecord, ReviewRow]:
+        records = self.store.records(service_ids=[service_id])
+        if not records:
+            raise ServiceNotFound(f"No synced record '{service_id[:80]}'. 'rehabmap review list' shows the queue.",
+                                  field="service_id")
+        record = records[0]
+        row = self.store.review(record.source, record.source_id)
+        if row is None:
+            raise InvalidValue(f"'{service_id[:80]}' is not in the review queue: {record.source} confirms its type. "
+                               "Change or retire it with the maintainers' API (PATCH or retire "
+                               "/maintain/services/{id}).", field="service_id")
+        return record, row
+
+    @staticmethod
+    def _item(record: StoredRecord, row: ReviewRow, index: Enrichments) -> ReviewItem:
+        own = item_from_json(record.item, record.raw)
+        item = enriched(own, index.matching(own.keys))
+        service = record.service or {}
+        return ReviewItem(
+            service_id=record.service_id, name=str(service.get("name") or own.candidate.fields.get("name") or ""),
+            source=record.source, source_id=record.source_id, state=row.state, type_status=record.type_status,
+            proposed_type=record.proposed_type, proposed_subtype=record.proposed_subtype, evidence=item.evidence,
+            decided_type=row.decided_type, decided_subtype=row.decided_subtype, reason=row.reason,
+            decided_by=row.decided_by, decided_at=row.decided_at,
+            evidence_changed=row.decided_on_evidence is not None and row.decided_on_evidence != record.evidence_digest,
+            retired=record.status == "retired", queued_at=row.queued_at, service=service, raw=record.raw)
+
+    # --- deciding -----------------------------------------------------------------------------------------
+
+    def accept(self, service_ids: Sequence[str], *, actor: str, service_type: str | None = None,
+               subtype: str | None = None, level: int | None = None) -> list[ReviewItem]:
+        """Accept each record as the given type (and subtype), or as the type its source proposes. All or
+        nothing: one that cannot be accepted so stops the lot, naming it and why."""
+        chosen = _parse_level(level, parse_type(service_type).value if service_type else None)
+        decisions = []
+        for service_id in dict.fromkeys(service_ids):
+            record, row = self._find(service_id)
+            decided_type = chosen or record.proposed_type
+            if decided_type is None:
+                raise InvalidValue(f"No type is proposed for '{service_id}' ({record.type_status}); accept it with "
+                                   "--type (and --subtype), or reject it.", field="type")
+            as_proposed = decided_type == record.proposed_type
+            decided_subtype = subtype if subtype is not None else record.proposed_subtype if as_proposed else None
+            self._check(record, decided_type, decided_subtype)
+            decisions.append((record, replace(row, state="accepted", decided_type=decided_type,
+                                              decided_subtype=decided_subtype, reason=None)))
+        return self._decide(decisions, actor, "accept")
+
+    def reject(self, service_ids: Sequence[str], *, actor: str, reason: str) -> list[ReviewItem]:
+        reason = " ".join(reason.split())
+        if not 3 <= len(reason) <= REASON_MAX:
+            raise InvalidValue(f"Give a reason of 3 to {REASON_MAX} characters (it is kept in the audit log).",
+                               field="reason")
+        decisions = []
+        for service_id in dict.fromkeys(service_ids):
+            record, row = self._find(service_id)
+            decisions.append((record, replace(row, state="rejected", decided_type=None, decided_subtype=None,
+                                              reason=reason)))
+        return self._decide(decisions, actor, "reject")
+
+    @staticmethod
+    def _check(record: StoredRecord, service_type: str, subtype: str | None) -> None:
+        if record.service is None:
+            raise InvalidValue(f"'{record.service_id}' cannot be used as it stands ({record.problem}); reject it, "
+                               "or fix it at the source.", field="service_id")
+        try:
+            Service.model_validate(with_type(record.service, ServiceType(service_type).value, subtype))
+        except ValidationError as exc:
+            raise InvalidValue(f"'{record.service_id}' cannot be {service_type}"
+                               f"{':' + subtype if subtype else ''}: "
+                               + "; ".join(e["msg"] for e in exc.errors()), field="subtype") from None
+        except DomainError as exc:
+            raise InvalidValue(exc.message, field=exc.field or "subtype") from None
+
+    def _decide(self, decisions: list[tuple[StoredRecord, ReviewRow]], actor: str, action: str) -> list[ReviewItem]:
+        at = now()
+        rows, audits, live_changed, records = [], [], set(), []
+        for record, decided in decisions:
+            before = self.store.review(record.source, record.source_id)
+            decided = replace(decided, decided_by=actor, decided_at=at, decided_on_evidence=record.evidence_digest)
+            rows.append(decided)
+            changes = [Change("review", before.state if before else None, decided.state)]
+            if action == "accept":
+                changes += [Change("service_type", before.decided_type if before else None, decided.decided_type),
+                            Change("subtype", before.decided_subtype if before else None, decided.decided_subtype)]
+            else:
+                changes.append(Change("review_reason", before.reason if before else None, decided.reason))
+            audits.append(Audit(actor, action, record.service_id, tuple(changes)))
+            if shown(record, decided) != shown(record, before):
+                live_changed.add(record.key)
+                records.append(record)
+        self.store.write(records, rows, audits, live_changed=live_changed)
+        record_pending(self.store)
+        if self.live is not None:
+            self.live.catch_up(self.store)
+        return [self.item(record.service_id) for record, _ in decisions]

@@ -1,0 +1,540 @@
+"""`rehabmap sync SOURCE`: run a connector, and turn what it says into a directory that stays true.
+
+A run has two halves:
+
+1. **Fetch.** The connector yields outcomes page by page; each page's outcomes are staged in the sync store
+   together with the connector's state after that page, in one transaction. A killed run therefore resumes
+   from its last committed page, and keeps what it had fetched.
+2. **Apply.** Once the connector has finished, the staged outcomes are prepared through the import pipeline
+   (`indexer.pipeline.prepare_all`: classify, needs, place, validate), compared with what the store holds,
+   and applied in one transaction: records added, changed, retired (never deleted: a `Gone`, or a record a
+   complete listing no longer has, is retired with its reason and date, and audited), held for review
+   (a type only inferred), or rejected (with the reason; the previous version of the record stays). The
+   connector's state becomes the source's state in that same transaction. Then the live index follows
+   (`indexer.sync.live`).
+
+A run that would change or retire more than a set share of a source's records stops before applying
+anything (`--force` applies it); what it fetched stays staged, so `--force` does not fetch again.
+`--dry-run` does the same work in memory and writes nothing at all: not the store, not the index, not the
+connector's state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any
+
+from tqdm import tqdm
+
+from indexer.pipeline import Placer, prepare_all
+from indexer.rows import Candidate, Rejection
+from indexer.sync.codec import (
+    content_digest,
+    enrichment_digest,
+    enrichment_from_json,
+    enrichment_to_json,
+    evidence_digest,
+    item_from_json,
+    item_to_json,
+    outcome_from_json,
+    outcome_to_json,
+)
+from indexer.sync.enrich import Enrichments, enriched
+from indexer.sync.items import Connector, Enrichment, Gone, Outcome, Refused, SourceItem
+from indexer.sync.live import LiveIndex
+from indexer.sync.publish import held, record_pending, shown
+from indexer.sync.store import Audit, ReviewRow, StoredEnrichment, StoredRecord, SyncStore, now
+from rehabmap.coverage import Claim, CoverageStore
+from rehabmap.maintain.audit import Change
+from rehabmap.errors import DomainError
+from rehabmap.record import Service
+from rehabmap.taxonomy import ServiceType
+
+DEFAULT_MAX_CHANGE_SHARE = 0.25
+# Fields that say when and where a record was fetched, not what it says: a change in them is no change.
+_NOT_CONTENT = frozenset({"provenance"})
+_PROBE_TYPE = ServiceType.vcfse  # stands in for an unknown type while the rest of a record is checked
+
+
+class SyncBusy(DomainError):
+    code = "sync_busy"
+    status = 409
+
+
+class SyncInterrupted(DomainError):
+    """The source failed part way (after its retries); the pages committed before are kept for the next run."""
+
+    code = "sync_interrupted"
+    status = 502
+
+
+@dataclass(frozen=True)
+class Line:
+    """One record in a report: its id, its name and what happened to it (or why)."""
+
+    service_id: str
+    name: str
+    note: str = ""
+
+    def __str__(self) -> str:
+        return " ".join(filter(None, (self.service_id, self.name))) + (f": {self.note}" if self.note else "")
+
+
+@dataclass
+class SyncReport:
+    source: str
+    dry_run: bool = False
+    complete: bool = False
+    fetched: int = 0
+    unchanged: int = 0
+    added: list[Line] = field(default_factory=list)
+    changed: list[Line] = field(default_factory=list)
+    retired: list[Line] = field(default_factory=list)
+    held: list[Line] = field(default_factory=list)
+    rejected: list[Line] = field(default_factory=list)
+    evidence_changed: list[Line] = field(default_factory=list)
+    gone_unknown: int = 0
+    enrichments: int = 0
+    awaiting_review: int = 0
+    share: float = 0.0
+    stopped: str | None = None
+    live_written: int = 0
+
+    def summary_lines(self, *, detail: bool = False) -> list[str]:
+        """The report a person reads: counts, then every retirement, hold and rejection with its reason (and,
+        with `detail`, every addition and change: the dry run's diff)."""
+        lines = [f"{self.source}{' (dry run: nothing written)' if self.dry_run else ''}: fetched {self.fetched}, "
+                 f"added {len(self.added)}, changed {len(self.changed)}, unchanged {self.unchanged}, retired "
+                 f"{len(self.retired)}, held for review {len(self.held)}, rejected {len(self.rejected)}"]
+        lines.append(f"  {self.awaiting_review} records of this source await review ('rehabmap review list')"
+                     if self.awaiting_review else "  no records of this source await review")
+        if self.complete:
+            lines.append("  a complete listing: anything it no longer lists is retired")
+        if self.enrichments:
+            lines.append(f"  {self.enrichments} facts for records other sources own were new or changed")
+        if self.gone_unknown:
+            lines.append(f"  {self.gone_unknown} records the source says are gone were never held here")
+        if self.stopped:
+            lines.append(f"stopped: {self.stopped}")
+        groups: list[tuple[str, list[Line]]] = [("retired", self.retired), ("held", self.held),
+                                                ("rejected", self.rejected),
+                                                ("evidence changed since the review decision", self.evidence_changed)]
+        if detail:
+            groups = [("added", self.added), ("changed", self.changed), *groups]
+        for title, items in groups:
+            lines += [f"{title} {line}" for line in items]
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: v for k, v in vars(self).items() if not isinstance(v, list)}
+        for key, value in vars(self).items():
+            if isinstance(value, list):
+                out[key] = [vars(line) for line in value]
+        return out
+
+
+@dataclass
+class _Prepared:
+    service: dict[str, Any] | None
+    problem: str | None
+    proposed: tuple[str | None, str | None]
+
+
+class _PageState:
+    """The connector's `SyncState` for one run: each `save` commits the page's outcomes and the state after
+    it together (nothing is written in a dry run: the state is kept in memory)."""
+
+    def __init__(self, store: SyncStore, source: str, dry_run: bool) -> None:
+        self.store = store
+        self.source = source
+        self.dry_run = dry_run
+        self.buffer: list[Outcome] = []
+        self.fetched: list[Outcome] = []
+        self._memory: dict[str, dict[str, Any]] = {}
+
+    def load(self, source: str) -> dict[str, Any]:
+        if source in self._memory:
+            return dict(self._memory[source])
+        return self.store.load_state(source)
+
+    def save(self, source: str, state: Mapping[str, Any]) -> None:
+        if source != self.source:
+            raise RuntimeError(f"connector '{self.source}' saved state under another name, '{source}'")
+        self._commit(dict(state))
+
+    def take(self, outcome: Outcome) -> None:
+        self.buffer.append(outcome)
+
+    def _commit(self, state: dict[str, Any] | None) -> None:
+        if self.dry_run:
+            if state is not None:
+                self._memory[self.source] = state
+        else:
+            self.store.stage_page(self.source, [outcome_to_json(o) for o in self.buffer], state)
+        self.fetched += self.buffer
+        self.buffer = []
+
+    def finish(self) -> None:
+        """Stage what was yielded after the last save (the state stays as last saved)."""
+        if self.buffer:
+            self._commit(None)
+
+
+class SyncRunner:
+    def __init__(self, store: SyncStore, placer: Placer, live: LiveIndex | None, *, actor: str,
+                 progress: bool = False, today: date | None = None) -> None:
+        self.store = store
+        self.placer = placer
+        self.live = live
+        self.actor = actor
+        self.progress = progress
+        self.today = today or date.today()
+
+    def run(self, connector: Connector, *, dry_run: bool = False, force: bool = False, full: bool = False,
+            max_change_share: float = DEFAULT_MAX_CHANGE_SHARE) -> SyncReport:
+        with self.store.run_lock(connector.name) as mine:
+            if not mine:
+                raise SyncBusy(f"Another 'rehabmap sync {connector.name}' is running; wait for it to finish.")
+            caught_up = self.live.catch_up(self.store) if not dry_run and self.live is not None else 0
+            started = self.store.source_status(connector.name).run_started_at or now()
+            outcomes = self._fetch(connector, dry_run=dry_run, full=full)
+            plan = _Plan.make(self, connector.name, outcomes, complete=connector.complete)
+            report = plan.report
+            report.dry_run = dry_run
+            if report.share > max_change_share and not force:
+                report.stopped = (f"this run would change or retire {report.share:.0%} of the "
+                                  f"{plan.active_before} records held from {connector.name} (more than "
+                                  f"{max_change_share:.0%}). Nothing was applied; what was fetched is kept. Check "
+                                  f"the source, then run again with --force to apply it, or with --discard to "
+                                  "drop it.")
+                if not dry_run:
+                    self.store.record_run(connector.name, started, "stopped", report.to_dict())
+                return report
+            if dry_run:
+                return report
+            self.store.apply_run(connector.name, plan.records, plan.enrichments, plan.reviews, plan.audits,
+                                 live_changed=plan.live_changed, complete=connector.complete, started_at=started,
+                                 report=report.to_dict())
+            self._cover(connector)
+            record_pending(self.store)
+            report.live_written = caught_up + (self.live.catch_up(self.store) if self.live is not None else 0)
+            return report
+
+    def _cover(self, connector: Connector) -> None:
+        """A complete listing makes the source's claims (`Connector.covers()`) as of today; any later
+        successful run keeps them current."""
+        coverage = CoverageStore(self.store.path)
+        basis, today = f"sync:{connector.name}", self.today.isoformat()
+        if connector.complete:
+            coverage.replace(basis, [Claim(category, area, basis, today)
+                                     for category, areas in connector.covers().items() for area in sorted(areas)])
+        else:
+            coverage.touch(basis, today)
+
+    def _fetch(self, connector: Connector, *, dry_run: bool, full: bool) -> list[Outcome]:
+        earlier = [outcome_from_json(kind, payload) for kind, payload in self.store.staged(connector.name)]
+        state = _PageState(self.store, connector.name, dry_run)
+        outcomes: Iterator[Outcome] = connector.fetch(state, full=full)
+        try:
+            for outcome in tqdm(outcomes, desc=f"sync {connector.name}", unit=" records",
+                                disable=not self.progress, leave=False):
+                state.take(outcome)
+        except DomainError as exc:
+            kept = ("" if dry_run else f" What was fetched before it is kept: run 'rehabmap sync "
+                                        f"{connector.name}' again to go on from there.")
+            raise SyncInterrupted(f"{exc.message}{kept}", field=exc.field) from exc
+        state.finish()
+        return earlier + state.fetched
+
+    # --- preparing items ---------------------------------------------------------------------------------
+
+    def prepare(self, items: Sequence[SourceItem]) -> list[_Prepared]:
+        """Each item through the import pipeline. An item whose type nobody can tell yet (type status
+        'unknown') is checked with a stand-in type, so that it is held for review only if everything else
+        about it is usable; its proposed type stays empty."""
+        candidates = [_candidate(item) for item in items]
+        first = prepare_all(candidates, self.placer)
+        retry = [i for i, (item, out) in enumerate(zip(items, first))
+                 if isinstance(out, Rejection) and item.type_status != "confirmed"
+                 and not item.candidate.fields.get("service_type")]
+        probes = prepare_all([replace(candidates[i], fields={**candidates[i].fields, "service_type": _PROBE_TYPE})
+                              for i in retry], self.placer)
+        second = dict(zip(retry, probes))
+        prepared = []
+        for i, out in enumerate(first):
+            proposed = (out.service_type.value, out.subtype) if isinstance(out, Service) else (None, None)
+            out = second.get(i, out)
+            if isinstance(out, Rejection):
+                prepared.append(_Prepared(None, out.reason, (None, None)))
+            else:
+                prepared.append(_Prepared(out.model_dump(mode="json"), None, proposed))
+        return prepared
+
+
+def _candidate(item: SourceItem) -> Candidate:
+    """The item's candidate row, carrying the source's field provenance into the record."""
+    fields = {**item.candidate.fields, "field_sources": {**item.candidate.fields.get("field_sources", {}),
+                                                         **item.field_sources}}
+    return replace(item.candidate, fields=fields)
+
+
+def _name(record: StoredRecord | None, item: SourceItem | None = None) -> str:
+    if item is not None and item.candidate.fields.get("name"):
+        return str(item.candidate.fields["name"])
+    if record is not None:
+        return str((record.service or {}).get("name") or record.item.get("fields", {}).get("name") or "")
+    return ""
+
+
+def _changed_fields(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> list[str]:
+    before, after = before or {}, after or {}
+    return sorted(k for k in set(before) | set(after) if k not in _NOT_CONTENT and before.get(k) != after.get(k))
+
+
+@dataclass
+class _Plan:
+    """What a run changes: the records, enrichments and review rows to write, the audit rows, the report."""
+
+    runner: SyncRunner
+    connector: str
+    report: SyncReport
+    at: str = field(default_factory=now)
+    records: list[StoredRecord] = field(default_factory=list)
+    enrichments: list[StoredEnrichment] = field(default_factory=list)
+    reviews: list[ReviewRow] = field(default_factory=list)
+    audits: list[Audit] = field(default_factory=list)
+    live_changed: set[tuple[str, str]] = field(default_factory=set)
+    active_before: int = 0
+    touched: int = 0
+
+    @classmethod
+    def make(cls, runner: SyncRunner, connector: str, outcomes: Sequence[Outcome], *, complete: bool) -> _Plan:
+        plan = cls(runner, connector, SyncReport(connector, complete=complete))
+        latest = plan._latest(outcomes)
+        plan.report.fetched = len(latest) + len(plan.report.rejected)  # each record once, however often listed
+        store = runner.store
+        existing = {r.key: r for r in store.records(connector)}
+        stored_enrichments = {e.key: e for e in store.enrichments(active_only=False)}
+        own_enrichments = {k: e for k, e in stored_enrichments.items() if e.connector == connector}
+        plan.active_before = (sum(r.status == "active" for r in existing.values())
+                              + sum(e.status == "active" for e in own_enrichments.values()))
+        reviews = {r.key: r for r in store.reviews()}
+
+        changed_enrichments = plan._enrichments(latest, own_enrichments, complete)
+        active = [enrichment_from_json(e.enrichment) for e in
+                  {**stored_enrichments, **{e.key: e for e in plan.enrichments}}.values() if e.status == "active"]
+        index = Enrichments(active)
+
+        items = {k: (o, enriched(o, index.matching(o.keys))) for k, o in latest.items() if isinstance(o, SourceItem)}
+        others = plan._matched_elsewhere(changed_enrichments, set(latest), index)
+        fresh = [i for k, (_o, i) in items.items() if not _same(existing.get(k), i)]
+        fresh += [i for _o, (r, i) in others.items() if not _same(r, i)]
+        prepared = dict(zip((i.key for i in fresh), runner.prepare(fresh)))
+
+        for key, outcome in latest.items():
+            before = existing.get(key)
+            after: StoredRecord | None
+            if isinstance(outcome, SourceItem):
+                after = plan._item(*items[key], before, prepared.get(key))
+                plan.touched += before is not None and before.status == "active" and after.digest != before.digest
+            elif isinstance(outcome, Gone):
+                if key in own_enrichments:
+                    continue  # an enrichment that is gone: retired above
+                after = plan._gone(outcome, before)
+                plan.touched += after is not None
+            elif isinstance(outcome, Refused):
+                after = plan._refused(outcome, before)
+            else:
+                continue
+            if after is not None:
+                plan._settle(before, after, reviews.get(key))
+        for key, (record, item) in others.items():
+            if key in prepared:
+                own = item_from_json(record.item, record.raw)
+                after = replace(plan._item(own, item, record, prepared[key]), status=record.status,
+                                retired_at=record.retired_at, retired_reason=record.retired_reason)
+                plan._settle(record, after, reviews.get(key))
+        if complete:
+            for key, before in existing.items():
+                if key not in latest and before.status == "active":
+                    plan._settle(before, plan._vanished(before), reviews.get(key))
+        plan._finish(existing, reviews)
+        return plan
+
+    def _latest(self, outcomes: Sequence[Outcome]) -> dict[tuple[str, str], Outcome]:
+        """The last word on each record, in the order it was said (a resumed page may repeat one)."""
+        latest: dict[tuple[str, str], Outcome] = {}
+        for outcome in outcomes:
+            if isinstance(outcome, Refused) and outcome.source_id is None:
+                self.report.rejected.append(Line("-", "", f"{outcome.where}: {outcome.reason}"))
+                continue
+            key = (outcome.key if isinstance(outcome, (SourceItem, Enrichment))
+                   else (outcome.source, str(outcome.source_id)))
+            latest.pop(key, None)
+            latest[key] = outcome
+        return latest
+
+    def _enrichments(self, latest: Mapping[tuple[str, str], Outcome],
+                     own: Mapping[tuple[str, str], StoredEnrichment], complete: bool) -> list[Enrichment]:
+        """This run's enrichments stored (new, changed, gone, vanished); returns every version, old and new,
+        of those that changed, so the records either matched are looked at again."""
+        changed: list[Enrichment] = []
+
+        def retire(before: StoredEnrichment, reason: str, on: str) -> None:
+            self.enrichments.append(replace(before, status="retired", retired_at=on, retired_reason=reason))
+            changed.append(enrichment_from_json(before.enrichment))
+            self.touched += 1
+
+        for key, outcome in latest.items():
+            before = own.get(key)
+            if isinstance(outcome, Enrichment):
+                digest = enrichment_digest(outcome)
+                if before is not None and before.digest == digest and before.status == "active":
+                    self.enrichments.append(replace(before, last_seen=self.at))
+                    continue
+                self.enrichments.append(StoredEnrichment(
+                    outcome.source, outcome.source_id, self.connector, enrichment_to_json(outcome),
+                    None if outcome.raw is None else dict(outcome.raw), digest, "active",
+                    before.first_seen if before else self.at, self.at, None, None))
+                changed.append(outcome)
+                self.report.enrichments += 1
+                if before is not None:
+                    changed.append(enrichment_from_json(before.enrichment))
+                    self.touched += before.status == "active"
+            elif isinstance(outcome, Gone) and before is not None and before.status == "active":
+                retire(before, outcome.reason, (outcome.on or self.runner.today).isoformat())
+        if complete:
+            for key, before in own.items():
+                if key not in latest and before.status == "active":
+                    retire(before, self._vanished_reason(), self.runner.today.isoformat())
+        return changed
+
+    def _matched_elsewhere(self, changed: Sequence[Enrichment], fetched: set[tuple[str, str]],
+                           index: Enrichments) -> dict[tuple[str, str], tuple[StoredRecord, SourceItem]]:
+        """Stored records (of any source) that a changed enrichment matches or matched, and that this run did
+        not fetch: each with its item as the enrichments in force now make it."""
+        if not changed:
+            return {}
+        either = Enrichments(changed)
+        found = {}
+        for record in self.runner.store.records():
+            if record.key in fetched:
+                continue
+            item = item_from_json(record.item, record.raw)
+            if either.matching(item.keys):
+                found[record.key] = (record, enriched(item, index.matching(item.keys)))
+        return found
+
+    def _vanished_reason(self) -> str:
+        return f"no longer listed by {self.connector} (a complete listing on {self.runner.today.isoformat()})"
+
+    def _vanished(self, before: StoredRecord) -> StoredRecord:
+        self.touched += 1
+        after = self._gone(Gone(before.source, before.source_id, self._vanished_reason(), self.runner.today), before)
+        assert after is not None
+        return after
+
+    def _finish(self, existing: Mapping[tuple[str, str], StoredRecord],
+                reviews: Mapping[tuple[str, str], ReviewRow]) -> None:
+        report = self.report
+        report.share = self.touched / self.active_before if self.active_before else 0.0
+        final_reviews = {**reviews, **{r.key: r for r in self.reviews}}
+        final_records = {**existing, **{r.key: r for r in self.records if r.connector == self.connector}}
+        report.awaiting_review = sum(held(r, final_reviews.get(r.key)) for r in final_records.values())
+
+    def _item(self, own: SourceItem, item: SourceItem, before: StoredRecord | None,
+              prepared: _Prepared | None) -> StoredRecord:
+        """The record as the source's item (`own`; `item` is it with the enrichments in force) makes it;
+        `prepared` is None when it is the same as stored."""
+        report = self.report
+        if prepared is None:
+            assert before is not None
+            if before.problem:
+                report.rejected.append(Line(before.service_id, _name(before, item), before.problem))
+            elif before.status == "active":
+                report.unchanged += 1
+            return replace(before, last_seen=self.at, status="active", retired_at=None, retired_reason=None)
+        service_id = (prepared.service or {}).get("id") or (before.service_id if before else
+                                                             f"{item.key[0]}:{item.key[1]}")
+        proposed = prepared.proposed
+        if prepared.service is None and before is not None:  # unusable now: the last good version stays
+            proposed = (before.proposed_type, before.proposed_subtype)
+        record = StoredRecord(
+            source=item.key[0], source_id=item.key[1], connector=before.connector if before else self.connector,
+            service_id=service_id, status="active", type_status=item.type_status,
+            item=item_to_json(own), raw=own.raw,
+            service=prepared.service if prepared.service is not None else (before.service if before else None),
+            proposed_type=proposed[0], proposed_subtype=proposed[1], problem=prepared.problem,
+            digest=content_digest(item), evidence_digest=evidence_digest(item),
+            first_seen=before.first_seen if before else self.at, last_seen=self.at, changed_at=self.at,
+            retired_at=None, retired_reason=None, live_revision=before.live_revision if before else 0)
+        if prepared.problem:
+            kept = "; the previous version stays" if before is not None and before.service is not None else ""
+            report.rejected.append(Line(service_id, _name(before, item), prepared.problem + kept))
+        return record
+
+    def _gone(self, gone: Gone, before: StoredRecord | None) -> StoredRecord | None:
+        if before is None:
+            self.report.gone_unknown += 1
+            return None
+        if before.status == "retired":
+            return None
+        on = (gone.on or self.runner.today).isoformat()
+        self.report.retired.append(Line(before.service_id, _name(before), f"{gone.reason} (on {on})"))
+        self.audits.append(Audit(self.runner.actor, "retire", before.service_id,
+                                 (Change("status", "active", "inactive"), Change("retired_reason", None, gone.reason))))
+        return replace(before, status="retired", retired_at=on, retired_reason=gone.reason, changed_at=self.at)
+
+    def _refused(self, refused: Refused, before: StoredRecord | None) -> StoredRecord | None:
+        """Reported; and a record held from the source that it now refuses (no longer on the pathway, say) is
+        retired: what the source no longer supports is not shown as if it did."""
+        service_id = before.service_id if before else f"{refused.source}:{refused.source_id}"
+        self.report.rejected.append(Line(service_id, _name(before), f"{refused.where}: {refused.reason}"))
+        if before is None or before.status != "active":
+            return None
+        self.touched += 1
+        return self._gone(Gone(refused.source, str(refused.source_id),
+                               f"the source's record can no longer be used: {refused.reason}", None), before)
+
+    def _settle(self, before: StoredRecord | None, after: StoredRecord, review: ReviewRow | None) -> None:
+        """Queue, or close, its review; note what changes for the live index and the report."""
+        report = self.report
+        new_review = review
+        if held(after, review) and (review is None or review.state == "superseded"):
+            new_review = ReviewRow(after.source, after.source_id, "pending", None, None, None, None, None, None,
+                                   self.at)
+        elif review is not None and review.state == "pending" and not held(after, review):
+            why = ("the source now confirms its type" if after.type_status == "confirmed"
+                   else f"retired: {after.retired_reason}" if after.status == "retired" else "no longer usable")
+            new_review = replace(review, state="superseded", reason=why)
+        if new_review is not review and new_review is not None:
+            self.reviews.append(new_review)
+        content_changed = before is None or after.digest != before.digest
+        if held(after, new_review) and content_changed and after.problem is None:
+            proposed = after.proposed_type or "no type proposed"
+            report.held.append(Line(after.service_id, _name(after), f"{after.type_status}: {proposed}"))
+        elif before is not None and before.status == "retired" and after.status == "active":
+            report.changed.append(Line(after.service_id, _name(after), "listed again by the source"))
+            self.audits.append(Audit(self.runner.actor, "update", after.service_id,
+                                     (Change("status", "inactive", "active"),)))
+        elif after.problem is None and after.status == "active" and content_changed:
+            if before is None or before.service is None:
+                report.added.append(Line(after.service_id, _name(after), after.proposed_type or ""))
+            else:
+                changed = _changed_fields(before.service, after.service)
+                report.changed.append(Line(after.service_id, _name(after), ", ".join(changed) or "evidence"))
+        if (review is not None and review.state in ("accepted", "rejected")
+                and review.decided_on_evidence != after.evidence_digest
+                and (before is None or before.evidence_digest != after.evidence_digest)):
+            report.evidence_changed.append(Line(after.service_id, _name(after),
+                                                f"{review.state} on {review.decided_at}; 'rehabmap review show "
+                                                f"{after.service_id}'"))
+        if shown(after, new_review) != (shown(before, review) if before is not None else None):
+            self.live_changed.add(after.key)
+        self.records.append(after)
+
+
+def _same(record: StoredRecord | None, item: SourceItem) -> bool:
+    return record is not None and record.digest == content_digest(item)

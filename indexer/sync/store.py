@@ -1,0 +1,532 @@
+"""The sync store: what each source last said about each record, where each source's sync has got to, and
+the review queue with its decisions.
+
+It lives in the maintainers' store file (`REHABMAP_HOME/directory.sqlite`) as tables of its own, beside
+the tokens, overlay and audit log of `rehabmap.maintain.store`, so that a review decision or a retirement and its
+audit rows commit in one transaction. All SQL is in this one class (a PostgreSQL store can follow it,
+DESIGN.md §9):
+
+* `sync_state`: per source, the connector's state as of the last applied run (`state`), and the state a run
+  in progress has saved page by page (`pending`), so a killed run resumes where it stopped. A run's state
+  becomes the source's state only when its changes are applied, in the same transaction.
+* `sync_staged`: what a run in progress has fetched so far (items, gone, refused), in order, kept until the
+  run is applied; a resumed run adds to it.
+* `sync_records`: every record a source has given: the item as fetched (mapped fields, type status,
+  evidence, field sources), the source's own raw record, the record it prepares into (or why it cannot be
+  prepared), a digest of the content and of the evidence, first and last seen, and active or retired
+  (with reason and date). Records are never deleted.
+* `sync_enrichments`: facts about records that other sources own (ODS sites, CQC rehab-ward ratings), kept
+  so that a record arriving later is matched too; retired, never deleted, when their source drops them.
+* `sync_review`: the queue: per record whose type is only inferred or unknown, its proposed type, and the
+  maintainer's decision (accepted as a type, or rejected with a reason), who decided and when, and the
+  evidence digest the decision was made on (so a later change in the evidence is shown).
+* `sync_runs`: one row per run: when, how it ended, and its report.
+
+`live_revision` numbers every change to what a record shows, so a rebuild that read the store before a
+sync wrote to the old index can be caught up (`changed_since`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from rehabmap.maintain.audit import AuditLog, Change
+from rehabmap.maintain.store import Directory
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sync_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sync_state (
+    source TEXT PRIMARY KEY,
+    state TEXT NOT NULL DEFAULT '{}',
+    pending TEXT,
+    run_started_at TEXT,
+    last_success_at TEXT,
+    last_complete_at TEXT
+);
+CREATE TABLE IF NOT EXISTS sync_staged (
+    source TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('item', 'gone', 'refused', 'enrichment')),
+    payload TEXT NOT NULL,
+    PRIMARY KEY (source, seq)
+);
+CREATE TABLE IF NOT EXISTS sync_records (
+    source TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    connector TEXT NOT NULL,
+    service_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('active', 'retired')),
+    type_status TEXT NOT NULL CHECK (type_status IN ('confirmed', 'inferred', 'unknown')),
+    item TEXT NOT NULL,
+    raw TEXT,
+    service TEXT,
+    proposed_type TEXT,
+    proposed_subtype TEXT,
+    problem TEXT,
+    digest TEXT NOT NULL,
+    evidence_digest TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    changed_at TEXT NOT NULL,
+    retired_at TEXT,
+    retired_reason TEXT,
+    live_revision INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (source, source_id)
+);
+CREATE INDEX IF NOT EXISTS sync_records_by_service ON sync_records (service_id);
+CREATE INDEX IF NOT EXISTS sync_records_by_connector ON sync_records (connector);
+CREATE INDEX IF NOT EXISTS sync_records_by_revision ON sync_records (live_revision);
+CREATE TABLE IF NOT EXISTS sync_enrichments (
+    source TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    connector TEXT NOT NULL,
+    enrichment TEXT NOT NULL,
+    raw TEXT,
+    digest TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('active', 'retired')),
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    retired_at TEXT,
+    retired_reason TEXT,
+    PRIMARY KEY (source, source_id)
+);
+CREATE TABLE IF NOT EXISTS sync_review (
+    source TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'accepted', 'rejected', 'superseded')),
+    decided_type TEXT,
+    decided_subtype TEXT,
+    reason TEXT,
+    decided_by TEXT,
+    decided_at TEXT,
+    decided_on_evidence TEXT,
+    queued_at TEXT NOT NULL,
+    PRIMARY KEY (source, source_id)
+);
+CREATE TABLE IF NOT EXISTS sync_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    report TEXT NOT NULL
+);
+"""
+
+RecordStatus = Literal["active", "retired"]
+ReviewState = Literal["pending", "accepted", "rejected", "superseded"]
+_BUSY_TIMEOUT_S = 30.0
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """One record as the store holds it. `item` is the fetched item as JSON (see `indexer.sync.codec`);
+    `service` the record it prepared into (the last good one, when the latest could not be prepared:
+    then `problem` says why)."""
+
+    source: str
+    source_id: str
+    connector: str
+    service_id: str
+    status: RecordStatus
+    type_status: str
+    item: dict[str, Any]
+    raw: Any
+    service: dict[str, Any] | None
+    proposed_type: str | None
+    proposed_subtype: str | None
+    problem: str | None
+    digest: str
+    evidence_digest: str
+    first_seen: str
+    last_seen: str
+    changed_at: str
+    retired_at: str | None
+    retired_reason: str | None
+    live_revision: int = 0
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.source, self.source_id
+
+
+@dataclass(frozen=True)
+class StoredEnrichment:
+    source: str
+    source_id: str
+    connector: str
+    enrichment: dict[str, Any]
+    raw: Any
+    digest: str
+    status: RecordStatus
+    first_seen: str
+    last_seen: str
+    retired_at: str | None
+    retired_reason: str | None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.source, self.source_id
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    source: str
+    source_id: str
+    state: ReviewState
+    decided_type: str | None
+    decided_subtype: str | None
+    reason: str | None
+    decided_by: str | None
+    decided_at: str | None
+    decided_on_evidence: str | None
+    queued_at: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.source, self.source_id
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    source: str
+    state: dict[str, Any]
+    pending: dict[str, Any] | None
+    run_started_at: str | None
+    last_success_at: str | None
+    last_complete_at: str | None
+    staged: int
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    source: str
+    started_at: str
+    finished_at: str
+    outcome: str
+    report: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Audit:
+    """Audit rows to append with a store write: who, what, on which service."""
+
+    actor: str
+    action: str
+    service_id: str
+    changes: tuple[Change, ...]
+
+
+_RECORD_COLUMNS = ("source, source_id, connector, service_id, status, type_status, item, raw, service, proposed_type, "
+                   "proposed_subtype, problem, digest, evidence_digest, first_seen, last_seen, changed_at, "
+                   "retired_at, retired_reason, live_revision")
+_ENRICHMENT_COLUMNS = ("source, source_id, connector, enrichment, raw, digest, status, first_seen, last_seen, "
+                       "retired_at, retired_reason")
+_REVIEW_COLUMNS = ("source, source_id, state, decided_type, decided_subtype, reason, decided_by, decided_at, "
+                   "decided_on_evidence, queued_at")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _record(row: Sequence[Any]) -> StoredRecord:
+    (source, source_id, connector, service_id, status, type_status, item, raw, service, proposed_type,
+     proposed_subtype, problem, digest, evidence_digest, first_seen, last_seen, changed_at, retired_at,
+     retired_reason, live_revision) = row
+    return StoredRecord(source, source_id, connector, service_id, status, type_status, json.loads(item), _loads(raw),
+                        _loads(service), proposed_type, proposed_subtype, problem, digest, evidence_digest,
+                        first_seen, last_seen, changed_at, retired_at, retired_reason, live_revision)
+
+
+def _enrichment(row: Sequence[Any]) -> StoredEnrichment:
+    (source, source_id, connector, enrichment, raw, digest, status, first_seen, last_seen, retired_at,
+     retired_reason) = row
+    return StoredEnrichment(source, source_id, connector, json.loads(enrichment), _loads(raw), digest, status,
+                            first_seen, last_seen, retired_at, retired_reason)
+
+
+def _review(row: Sequence[Any]) -> ReviewRow:
+    return ReviewRow(*row)
+
+
+class SyncStore:
+    """The store. Each call opens its own short connection, so it is safe from any thread or process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._file = Directory(self.path)  # the file, its connections, and the audit log
+        with self._connect() as conn:
+            conn.executescript(_SCHEMA)
+
+    @classmethod
+    def scratch_copy(cls, path: Path, into: Path) -> SyncStore:
+        """A throwaway copy of the store at `path` (an empty store when there is none) in the folder `into`:
+        a dry run works on it, so it writes nothing to the real one."""
+        copy = Path(into) / Path(path).name
+        if Path(path).is_file():
+            source = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=_BUSY_TIMEOUT_S)
+            target = sqlite3.connect(copy)
+            try:
+                source.backup(target)
+            finally:
+                source.close()
+                target.close()
+        return cls(copy)
+
+    @classmethod
+    def existing(cls, path: Path) -> SyncStore | None:
+        """The store if the file exists (a rebuild reads it but never makes one)."""
+        return cls(path) if Path(path).is_file() else None
+
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._file.database.connect()
+
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._file.database.transaction()
+
+    @contextmanager
+    def run_lock(self, source: str) -> Iterator[bool]:
+        """One run per source at a time, across processes; yields False (without waiting) if another run of
+        the source holds it. The kernel drops the lock if its holder dies."""
+        lock_path = self.path.with_name(f"{self.path.name}.sync-{source}.lock")
+        with open(lock_path, "a+b") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    # --- per-source state (the connector's `SyncState`) -----------------------------------------------
+
+    def load_state(self, source: str) -> dict[str, Any]:
+        """The state a connector resumes from: a run in progress's, else the last applied run's."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT state, pending FROM sync_state WHERE source = ?", (source,)).fetchone()
+        if row is None:
+            return {}
+        return json.loads(row[1] if row[1] is not None else row[0])
+
+    def source_status(self, source: str) -> SourceStatus:
+        with self._connect() as conn:
+            row = conn.execute("SELECT state, pending, run_started_at, last_success_at, last_complete_at "
+                               "FROM sync_state WHERE source = ?", (source,)).fetchone()
+            staged = conn.execute("SELECT count(*) FROM sync_staged WHERE source = ?", (source,)).fetchone()[0]
+        if row is None:
+            return SourceStatus(source, {}, None, None, None, None, int(staged))
+        return SourceStatus(source, json.loads(row[0]), _loads(row[1]), row[2], row[3], row[4], int(staged))
+
+    def sources(self) -> list[SourceStatus]:
+        with self._connect() as conn:
+            names = [s for (s,) in conn.execute("SELECT source FROM sync_state UNION SELECT DISTINCT connector "
+                                                "FROM sync_records ORDER BY 1")]
+        return [self.source_status(name) for name in names]
+
+    def abandon_run(self, source: str) -> int:
+        """Forget a run in progress (its saved state and what it staged); the next run starts from the last
+        applied state. Returns how many staged outcomes were dropped."""
+        with self._transaction() as conn:
+            dropped = conn.execute("DELETE FROM sync_staged WHERE source = ?", (source,)).rowcount
+            conn.execute("UPDATE sync_state SET pending = NULL, run_started_at = NULL WHERE source = ?", (source,))
+        return int(dropped)
+
+    # --- what a run in progress has fetched -----------------------------------------------------------
+
+    def stage_page(self, source: str, outcomes: Sequence[tuple[str, Mapping[str, Any]]],
+                   state: Mapping[str, Any] | None) -> None:
+        """A page's outcomes and the connector's state after it, in one transaction: a kill loses at most
+        the page in flight, and a resumed run neither misses nor repeats a committed page."""
+        with self._transaction() as conn:
+            seq = int(conn.execute("SELECT coalesce(max(seq), 0) FROM sync_staged WHERE source = ?",
+                                   (source,)).fetchone()[0])
+            conn.executemany("INSERT INTO sync_staged VALUES (?, ?, ?, ?)",
+                             [(source, seq + i, kind, _dumps(dict(payload)))
+                              for i, (kind, payload) in enumerate(outcomes, start=1)])
+            conn.execute("INSERT INTO sync_state (source, run_started_at) VALUES (?, ?) ON CONFLICT (source) DO "
+                         "UPDATE SET run_started_at = coalesce(sync_state.run_started_at, excluded.run_started_at)",
+                         (source, now()))
+            if state is not None:
+                conn.execute("UPDATE sync_state SET pending = ? WHERE source = ?", (_dumps(dict(state)), source))
+
+    def staged(self, source: str) -> list[tuple[str, dict[str, Any]]]:
+        with self._connect() as conn:
+            rows = conn.execute("SELECT kind, payload FROM sync_staged WHERE source = ? ORDER BY seq",
+                                (source,)).fetchall()
+        return [(kind, json.loads(payload)) for kind, payload in rows]
+
+    # --- records ----------------------------------------------------------------------------------------
+
+    def records(self, connector: str | None = None, *,
+                service_ids: Sequence[str] | None = None) -> list[StoredRecord]:
+        where: list[str] = []
+        params: list[str] = []
+        if connector is not None:
+            where.append("connector = ?")
+            params.append(connector)
+        if service_ids is not None:
+            where.append(f"service_id IN ({', '.join('?' * len(service_ids))})")
+            params.extend(service_ids)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        with self._connect() as conn:
+            rows = conn.execute(f"SELECT {_RECORD_COLUMNS} FROM sync_records{clause} ORDER BY source, source_id",
+                                params).fetchall()
+        return [_record(r) for r in rows]
+
+    def record(self, source: str, source_id: str) -> StoredRecord | None:
+        with self._connect() as conn:
+            row = conn.execute(f"SELECT {_RECORD_COLUMNS} FROM sync_records WHERE source = ? AND source_id = ?",
+                               (source, source_id)).fetchone()
+        return _record(row) if row else None
+
+    def changed_since(self, revision: int) -> list[StoredRecord]:
+        with self._connect() as conn:
+            rows = conn.execute(f"SELECT {_RECORD_COLUMNS} FROM sync_records WHERE live_revision > ? "
+                                "ORDER BY live_revision", (revision,)).fetchall()
+        return [_record(r) for r in rows]
+
+    def live_revision(self) -> int:
+        with self._connect() as conn:
+            return int(conn.execute("SELECT coalesce(max(live_revision), 0) FROM sync_records").fetchone()[0])
+
+    def meta(self, key: str) -> str | None:
+        with self._connect() as conn:
+            row = conn.execute("SELECT value FROM sync_meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO sync_meta VALUES (?, ?)", (key, value))
+
+    def delete_meta(self, key: str) -> None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM sync_meta WHERE key = ?", (key,))
+
+    def apply_run(self, source: str, records: Sequence[StoredRecord], enrichments: Sequence[StoredEnrichment],
+                  reviews: Sequence[ReviewRow], audits: Sequence[Audit], *, live_changed: set[tuple[str, str]],
+                  complete: bool, started_at: str, report: Mapping[str, Any]) -> None:
+        """A run's changes in one transaction: the records, enrichments and review rows written, the audit
+        rows appended, the run's state made the source's state, what it staged dropped, the run recorded.
+        Records in `live_changed` get a new live revision."""
+        at = now()
+        with self._transaction() as conn:
+            self._write(conn, records, reviews, audits, live_changed, at)
+            conn.executemany(
+                f"INSERT OR REPLACE INTO sync_enrichments ({_ENRICHMENT_COLUMNS}) VALUES ({', '.join('?' * 11)})",
+                [(e.source, e.source_id, e.connector, _dumps(e.enrichment), None if e.raw is None else _dumps(e.raw),
+                  e.digest, e.status, e.first_seen, e.last_seen, e.retired_at, e.retired_reason)
+                 for e in enrichments])
+            pending = conn.execute("SELECT pending FROM sync_state WHERE source = ?", (source,)).fetchone()
+            state = pending[0] if pending and pending[0] is not None else None
+            conn.execute("INSERT INTO sync_state (source, state, last_success_at, last_complete_at) VALUES "
+                         "(?, coalesce(?, '{}'), ?, ?) ON CONFLICT (source) DO UPDATE SET "
+                         "state = coalesce(?, sync_state.state), pending = NULL, run_started_at = NULL, "
+                         "last_success_at = excluded.last_success_at, "
+                         "last_complete_at = coalesce(excluded.last_complete_at, sync_state.last_complete_at)",
+                         (source, state, at, at if complete else None, state))
+            conn.execute("DELETE FROM sync_staged WHERE source = ?", (source,))
+            conn.execute("INSERT INTO sync_runs (source, started_at, finished_at, outcome, report) "
+                         "VALUES (?, ?, ?, 'applied', ?)", (source, started_at, at, _dumps(dict(report))))
+
+    def write(self, records: Sequence[StoredRecord], reviews: Sequence[ReviewRow], audits: Sequence[Audit], *,
+              live_changed: set[tuple[str, str]]) -> None:
+        """Records, review rows and audit rows in one transaction (a review decision)."""
+        with self._transaction() as conn:
+            self._write(conn, records, reviews, audits, live_changed, now())
+
+    @staticmethod
+    def _write(conn: sqlite3.Connection, records: Sequence[StoredRecord], reviews: Sequence[ReviewRow],
+               audits: Sequence[Audit], live_changed: set[tuple[str, str]], at: str) -> None:
+        revision = int(conn.execute("SELECT coalesce(max(live_revision), 0) FROM sync_records").fetchone()[0])
+        for r in records:
+            if r.key in live_changed:
+                revision += 1
+            conn.execute(
+                f"INSERT INTO sync_records ({_RECORD_COLUMNS}) VALUES ({', '.join('?' * 20)}) "
+                "ON CONFLICT (source, source_id) DO UPDATE SET connector = excluded.connector, "
+                "service_id = excluded.service_id, "
+                "status = excluded.status, type_status = excluded.type_status, item = excluded.item, "
+                "raw = excluded.raw, service = excluded.service, proposed_type = excluded.proposed_type, "
+                "proposed_subtype = excluded.proposed_subtype, problem = excluded.problem, "
+                "digest = excluded.digest, evidence_digest = excluded.evidence_digest, "
+                "last_seen = excluded.last_seen, changed_at = excluded.changed_at, "
+                "retired_at = excluded.retired_at, retired_reason = excluded.retired_reason, "
+                "live_revision = CASE WHEN ? THEN excluded.live_revision ELSE sync_records.live_revision END",
+                (r.source, r.source_id, r.connector, r.service_id, r.status, r.type_status, _dumps(r.item),
+                 None if r.raw is None else _dumps(r.raw), None if r.service is None else _dumps(r.service),
+                 r.proposed_type, r.proposed_subtype, r.problem, r.digest, r.evidence_digest, r.first_seen,
+                 r.last_seen, r.changed_at, r.retired_at, r.retired_reason, revision, int(r.key in live_changed)))
+        for v in reviews:
+            conn.execute(f"INSERT OR REPLACE INTO sync_review ({_REVIEW_COLUMNS}) VALUES ({', '.join('?' * 10)})",
+                         (v.source, v.source_id, v.state, v.decided_type, v.decided_subtype, v.reason,
+                          v.decided_by, v.decided_at, v.decided_on_evidence, v.queued_at))
+        for a in audits:
+            AuditLog.append(conn, a.actor, a.action, "service", a.service_id, a.changes, at)
+
+    def record_run(self, source: str, started_at: str, outcome: str, report: Mapping[str, Any]) -> None:
+        """A run that applied nothing (stopped at the share threshold, or failed)."""
+        with self._transaction() as conn:
+            conn.execute("INSERT INTO sync_runs (source, started_at, finished_at, outcome, report) "
+                         "VALUES (?, ?, ?, ?, ?)", (source, started_at, now(), outcome, _dumps(dict(report))))
+
+    def runs(self, source: str | None = None, limit: int = 20) -> list[RunRow]:
+        where, params = ("WHERE source = ?", [source]) if source else ("", [])
+        with self._connect() as conn:
+            rows = conn.execute(f"SELECT id, source, started_at, finished_at, outcome, report FROM sync_runs "
+                                f"{where} ORDER BY id DESC LIMIT ?", [*params, limit]).fetchall()
+        return [RunRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+
+    def enrichments(self, *, active_only: bool = True) -> list[StoredEnrichment]:
+        clause = " WHERE status = 'active'" if active_only else ""
+        with self._connect() as conn:
+            rows = conn.execute(f"SELECT {_ENRICHMENT_COLUMNS} FROM sync_enrichments{clause} "
+                                "ORDER BY source, source_id").fetchall()
+        return [_enrichment(r) for r in rows]
+
+    # --- the review queue -------------------------------------------------------------------------------
+
+    def reviews(self, *, states: Sequence[ReviewState] | None = None, source: str | None = None,
+                keys: Sequence[tuple[str, str]] | None = None) -> list[ReviewRow]:
+        where: list[str] = []
+        params: list[str] = []
+        if states:
+            where.append(f"state IN ({', '.join('?' * len(states))})")
+            params.extend(states)
+        if source is not None:
+            where.append("source = ?")
+            params.append(source)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        with self._connect() as conn:
+            rows = conn.execute(f"SELECT {_REVIEW_COLUMNS} FROM sync_review{clause} ORDER BY queued_at, source, "
+                                "source_id", params).fetchall()
+        found = [_review(r) for r in rows]
+        if keys is not None:
+            wanted = set(keys)
+            found = [r for r in found if r.key in wanted]
+        return found
+
+    def review(self, source: str, source_id: str) -> ReviewRow | None:
+        with self._connect() as conn:
+            row = conn.execute(f"SELECT {_REVIEW_COLUMNS} FROM sync_review WHERE source = ? AND source_id = ?",
+                               (source, source_id)).fetchone()
+        return _review(row) if row else None

@@ -1,0 +1,332 @@
+"""Coverage: per area and service type, whether the directory holds that area's data at all, and as of when.
+
+"No IPS service found within 30 km" and "we hold no IPS data for this area yet" are different answers
+(DESIGN.md §8). An area is *covered* for a type when a claim says the directory lists everything of that
+type there:
+
+* a source was synced completely and says what a complete run covers (`Connector.covers()`): its claims
+  are made when a complete listing is applied, and dated by the source's latest successful run since;
+* a maintainer verified an area's curated table (who, when): its claims are made by `rehabmap index`.
+
+A claim is for a category (a type, `ips_employment`, or a subtype, `advocacy:imha`) and an ONS area (England
+E92000001, an ICB E54…, an upper-tier or lower-tier local authority, a sub-ICB location, a region). A claim
+for a type covers its subtypes too; a claim for a subtype covers only that subtype. An area is covered as far
+as its small areas (LSOAs) lie inside claimed areas: wholly (`covered`), in part (`partly_covered`, with
+the share of its adults), or not at all (`not_covered`). A home is covered when any claimed area contains it.
+
+Plain Python over the real small-area table (every English LSOA with its ICB, sub-ICB, local authorities
+and region); the claims live in the maintainers' store file, in a table of their own (`CoverageStore`).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from rehabmap.taxonomy import SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType
+
+ENGLAND = "E92000001"
+SMALL_AREAS_FILE = Path("smallareas") / "england_lsoa21_pwc_population_icb_lad.csv"
+_LEVEL_COLUMNS = {"icb": "icb24_code", "sub_icb": "sicbl24_code", "lad": "ltla24_code", "utla": "utla23_code",
+                  "region": "region24_code"}
+Status = Literal["covered", "partly_covered", "not_covered"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS coverage_claims (
+    basis TEXT NOT NULL,
+    category TEXT NOT NULL,
+    area_code TEXT NOT NULL,
+    as_of TEXT NOT NULL,
+    verified_by TEXT,
+    PRIMARY KEY (basis, category, area_code)
+);
+CREATE TABLE IF NOT EXISTS coverage_pending (
+    category TEXT NOT NULL,
+    area_code TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (category, area_code)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The directory lists everything of `category` in `area_code`, as of `as_of` (ISO date), on `basis`
+    (`sync:<source>` or `curated:<table file>`), verified by someone for a curated table."""
+
+    category: str
+    area_code: str
+    basis: str
+    as_of: str
+    verified_by: str | None = None
+
+    def applies_to(self, category: str) -> bool:
+        """A claim for a type covers the type and its subtypes; one for a subtype, that subtype only."""
+        return self.category == category or self.category == category.split(":", 1)[0]
+
+
+def category_label(category: str) -> str:
+    service_type, _, subtype = category.partition(":")
+    label = TYPE_LABELS[ServiceType(service_type)]
+    return f"{label}: {SUBTYPE_LABELS.get(subtype, subtype)}" if subtype else label
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """The answer for one category in one area (or at one home)."""
+
+    category: str
+    status: Status
+    share: float                   # of the area's adults living inside claimed areas (1.0 or 0.0 for a home)
+    as_of: str | None              # the oldest date among the claims it rests on
+    bases: tuple[str, ...] = ()    # what it rests on: "sync:cqc", "curated:ips_services.csv"
+    pending_review: int = 0        # candidates of this type located here that await a maintainer's decision
+
+    @property
+    def covered(self) -> bool:
+        return self.status == "covered"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"category": self.category, "status": self.status, "share_of_adults": round(self.share, 4),
+                "as_of": self.as_of, "based_on": list(self.bases), "pending_review": self.pending_review,
+                "says": self.none_found()}
+
+    def none_found(self) -> str:
+        """What finding none here means, in words a person reads: 'none found' only where it is covered."""
+        label = category_label(self.category)
+        if self.pending_review:
+            candidates = "1 candidate awaits" if self.pending_review == 1 else f"{self.pending_review} candidates await"
+            return (f"None confirmed yet: {candidates} review by the directory's maintainers here, so none found "
+                    f"does not mean there are none.")
+        if self.status == "covered":
+            return f"None found. The directory holds complete {label} data for this area (as of {self.as_of})."
+        if self.status == "partly_covered":
+            return (f"None found, but the directory holds {label} data for only {self.share:.0%} of this area's "
+                    f"adults (as of {self.as_of}); the rest is not yet covered.")
+        return f"Not yet covered: the directory holds no {label} data for this area yet."
+
+
+class SmallAreaTable:
+    """Every English LSOA with the codes of the areas that contain it, and its adults (16+)."""
+
+    def __init__(self, codes: dict[str, list[str]], adults: np.ndarray) -> None:
+        self.adults = adults
+        self._members: dict[str, np.ndarray] = {}
+        self._levels: dict[str, frozenset[str]] = {}
+        for level, column in codes.items():
+            rows: dict[str, list[int]] = {}
+            for i, code in enumerate(column):
+                rows.setdefault(code, []).append(i)
+            self._members.update((code, np.array(found, dtype=np.int64)) for code, found in rows.items())
+            self._levels[level] = frozenset(rows)
+        self._utla_of_lad = dict(zip(codes["lad"], codes["utla"]))
+
+    @classmethod
+    def load(cls, data_dir: Path) -> SmallAreaTable:
+        path = Path(data_dir)
+        return _load_table((path / SMALL_AREAS_FILE if path.is_dir() else path).resolve())
+
+    def __len__(self) -> int:
+        return len(self.adults)
+
+    def known(self, code: str) -> bool:
+        return code == ENGLAND or code in self._members
+
+    def codes_of(self, level: str) -> frozenset[str]:
+        """Every code of a level: 'icb', 'sub_icb', 'lad', 'utla' or 'region'."""
+        return self._levels[level]
+
+    def members(self, code: str) -> np.ndarray:
+        if code == ENGLAND:
+            return np.arange(len(self))
+        return self._members.get(code, np.empty(0, dtype=np.int64))
+
+    def utla_of(self, lad_code: str | None) -> str | None:
+        return self._utla_of_lad.get(lad_code or "")
+
+
+@lru_cache(maxsize=2)
+def _load_table(path: Path) -> SmallAreaTable:
+    columns: dict[str, list[str]] = {level: [] for level in _LEVEL_COLUMNS}
+    adults: list[int] = []
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = csv.reader(handle)
+        header = next(rows)
+        at = {level: header.index(column) for level, column in _LEVEL_COLUMNS.items()}
+        total, young = header.index("pop_total_c2021"), header.index("pop_15_under")
+        for row in rows:
+            for level, i in at.items():
+                columns[level].append(row[i])
+            adults.append(int(row[total]) - int(row[young]))
+    return SmallAreaTable(columns, np.array(adults, dtype=np.int64))
+
+
+@dataclass
+class CoverageMap:
+    """The claims in force, answering per area or per home."""
+
+    claims: Sequence[Claim]
+    table: SmallAreaTable
+    pending: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (type, area code) -> held candidates
+    _masks: dict[str, tuple[np.ndarray, tuple[Claim, ...]]] = field(default_factory=dict, repr=False)
+
+    def _covered_rows(self, category: str) -> tuple[np.ndarray, tuple[Claim, ...]]:
+        if category not in self._masks:
+            mask = np.zeros(len(self.table), dtype=bool)
+            used = tuple(c for c in self.claims if c.applies_to(category) and self.table.known(c.area_code))
+            for claim in used:
+                mask[self.table.members(claim.area_code)] = True
+            self._masks[category] = (mask, used)
+        return self._masks[category]
+
+    def for_area(self, code: str, category: str) -> Coverage:
+        rows = self.table.members(code)
+        mask, used = self._covered_rows(category)
+        adults = self.table.adults[rows]
+        total = int(adults.sum())
+        inside = int(adults[mask[rows]].sum()) if total else 0
+        share = inside / total if total else 0.0
+        in_area = np.zeros(len(self.table), dtype=bool)
+        in_area[rows] = True
+        relevant = tuple(c for c in used if in_area[self.table.members(c.area_code)].any())
+        status: Status = "covered" if total and inside == total else "partly_covered" if inside else "not_covered"
+        return replace(_answer(category, status, share, relevant, oldest=True),
+                       pending_review=self.pending.get((category.split(":", 1)[0], code), 0))
+
+    def for_home(self, area_codes: Iterable[str | None], category: str) -> Coverage:
+        codes = {c for c in area_codes if c}
+        lad = next((c for c in codes if c in self.table.codes_of("lad")), None)
+        utla = self.table.utla_of(lad)
+        codes |= {ENGLAND} | ({utla} if utla else set())
+        _mask, used = self._covered_rows(category)
+        covering = tuple(c for c in used if c.area_code in codes)
+        icb = next((c for c in codes if c in self.table.codes_of("icb")), None)
+        return replace(_answer(category, "covered" if covering else "not_covered", 1.0 if covering else 0.0,
+                               covering, oldest=False),
+                       pending_review=self.pending.get((category.split(":", 1)[0], icb or ""), 0))
+
+    def for_request(self, area_codes: Iterable[str | None], service_type: ServiceType,
+                    subtypes: Iterable[str] = ()) -> Coverage:
+        """At a home, for a type as a request asks for it: each subtype asked of this type must be covered."""
+        codes = list(area_codes)
+        wanted = [f"{service_type.value}:{s}" for s in subtypes] or [service_type.value]
+        answers = [self.for_home(codes, category) for category in wanted]
+        worst = min(answers, key=lambda a: a.share)
+        return Coverage(service_type.value, worst.status, worst.share, worst.as_of,
+                        tuple(dict.fromkeys(b for a in answers for b in a.bases)), worst.pending_review)
+
+
+def none_found_lines(coverage: CoverageMap, home_codes: Iterable[str | None], asked: Iterable[ServiceType],
+                     listed: Iterable[ServiceType], subtypes: Iterable[str] = ()) -> list[str]:
+    """For each type asked for of which an answer lists none: whether that means there are none (the home's
+    area is covered) or nothing at all (not yet covered)."""
+    codes, shown, narrowing = list(home_codes), set(listed), list(subtypes)
+    lines = []
+    for service_type in asked:
+        if service_type in shown:
+            continue
+        own = [s for s in narrowing if s in SUBTYPES.get(service_type, ())]
+        lines.append(f"{service_type.value}: {coverage.for_request(codes, service_type, own).none_found()}")
+    return lines
+
+
+def _answer(category: str, status: Status, share: float, claims: Sequence[Claim], *, oldest: bool) -> Coverage:
+    dates = [c.as_of for c in claims]
+    as_of = (min(dates) if oldest else max(dates)) if dates else None
+    return Coverage(category, status, share, as_of, tuple(dict.fromkeys(c.basis for c in claims)))
+
+
+class CoverageStore:
+    """The claims, in the maintainers' store file. Reads are cached until the file changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._cache: tuple[tuple[int, ...], tuple[list[Claim], dict[tuple[str, str], int]]] | None = None
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        from rehabmap.maintain.store import Directory
+
+        with Directory(self.path).database.connect() as conn:
+            conn.executescript(_SCHEMA)
+            yield conn
+
+    def replace(self, basis: str, claims: Iterable[Claim], *, prefix: bool = False) -> None:
+        """Every claim on this basis (with `prefix`: on every basis starting so) gives way to these, in one
+        transaction."""
+        rows = [(c.basis, c.category, c.area_code, c.as_of, c.verified_by) for c in claims]
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            if prefix:
+                conn.execute("DELETE FROM coverage_claims WHERE substr(basis, 1, ?) = ?", (len(basis), basis))
+            else:
+                conn.execute("DELETE FROM coverage_claims WHERE basis = ?", (basis,))
+            conn.executemany("INSERT OR REPLACE INTO coverage_claims VALUES (?, ?, ?, ?, ?)", rows)
+            conn.execute("COMMIT")
+
+    def replace_pending(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """The candidates awaiting review, per (type, area code), all at once."""
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("DELETE FROM coverage_pending")
+            conn.executemany("INSERT INTO coverage_pending VALUES (?, ?, ?)",
+                             [(t, a, n) for (t, a), n in sorted(counts.items()) if n])
+            conn.execute("COMMIT")
+
+    def touch(self, basis: str, as_of: str) -> None:
+        """A source synced successfully again: its claims hold as of `as_of`."""
+        with self._connect() as conn:
+            conn.execute("UPDATE coverage_claims SET as_of = ? WHERE basis = ?", (as_of, basis))
+
+    def claims(self) -> list[Claim]:
+        return self.snapshot()[0]
+
+    def snapshot(self) -> tuple[list[Claim], dict[tuple[str, str], int]]:
+        """The claims and the candidates awaiting review, read together (and again only once the file has
+        changed)."""
+        if not self.path.is_file():
+            return [], {}
+        stamp = _stamp(self.path)
+        with self._lock:
+            if self._cache is not None and self._cache[0] == stamp:
+                return self._cache[1]
+        with self._connect() as conn:
+            conn.execute("BEGIN")
+            rows = conn.execute("SELECT category, area_code, basis, as_of, verified_by FROM coverage_claims "
+                                "ORDER BY basis, category, area_code").fetchall()
+            pending = {(t, a): n for t, a, n in conn.execute("SELECT category, area_code, count "
+                                                             "FROM coverage_pending")}
+            conn.execute("COMMIT")
+        found = ([Claim(*row) for row in rows], pending)
+        with self._lock:
+            self._cache = (stamp, found)
+        return found
+
+
+def _stamp(path: Path) -> tuple[int, ...]:
+    """What changes when the file is written (SQLite in WAL mode writes the -wal file first)."""
+    out: list[int] = []
+    for candidate in (path, path.with_name(path.name + "-wal")):
+        try:
+            stat = os.stat(candidate)
+        except FileNotFoundError:
+            out += [0, 0]
+            continue
+        out += [stat.st_mtime_ns, stat.st_size]
+    return tuple(out)
+
+
+def coverage_map(store: CoverageStore, data_dir: Path) -> CoverageMap:
+    claims, pending = store.snapshot()
+    return CoverageMap(claims, SmallAreaTable.load(data_dir), pending)

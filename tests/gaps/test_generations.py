@@ -1,0 +1,65 @@
+"""Everything cached from the index follows its generation: after a maintainer's edit the gap analysis, the
+pages' indicator tables and the ORUK id map change at once, on both backends, without a restart."""
+
+from __future__ import annotations
+
+import pytest
+
+from rehabmap.state import AppState
+from api.routes.oruk import OrukIds
+from rehabmap import oruk
+from rehabmap.config import Settings
+from rehabmap.gaps.analysis import analysis_for
+from rehabmap.gaps.categories import parse_category
+from rehabmap.gaps.options import GapOptions
+from rehabmap.gaps.report import AreaGapReport
+from search.elastic import ElasticIndex, ElasticWriter
+from search.embedded import EmbeddedIndex, EmbeddedWriter
+from rehabmap.record import Service
+from tests.index.conftest import es_client, es_server, es_settings  # noqa: F401 (fixtures)
+from web.routes import gaps as gaps_pages
+
+LEEDS = "E08000035"
+VCFSE = parse_category("vcfse")
+
+
+@pytest.fixture(params=["embedded", "elasticsearch"])
+def index(request, known_services, tmp_path):
+    if request.param == "embedded":
+        writer = EmbeddedWriter(tmp_path / "index.sqlite")
+        writer.replace_all(known_services)
+        return EmbeddedIndex(writer.path), writer
+    settings, client = request.getfixturevalue("es_settings"), request.getfixturevalue("es_client")
+    writer = ElasticWriter.from_settings(settings, client=client)
+    writer.replace_all(known_services)
+    return ElasticIndex.from_settings(settings, client=client), writer
+
+
+def test_a_retired_service_leaves_every_cached_figure_at_once(index, known_services, data_dir, geography, tmp_path):
+    reader, writer = index
+    state = AppState(Settings(home=tmp_path, data_dir=data_dir), geography, reader)
+    leeds = [s for s in known_services if s.areas.lad_code == LEEDS and s.service_type.value == "vcfse"
+             and s.status == "active"]
+
+    def counts() -> tuple[int, int, int]:
+        analysed = AreaGapReport.of(analysis_for(reader, data_dir, geography.areas), LEEDS, GapOptions(),
+                                    (VCFSE,)).gaps()
+        page = gaps_pages.area_report(state, LEEDS, GapOptions())
+        table = gaps_pages.level_table(state, "la", GapOptions(), (VCFSE,))
+        row = next(r for r in table.rows() if r.code == LEEDS)
+        return (analysed.indicators[0].count, next(i.count for i in page.indicators if i.category == "vcfse"),
+                row.types["vcfse"].count)
+
+    assert counts() == (len(leeds),) * 3 and len(leeds) > 1
+    assert writer.upsert({leeds[0].id: {"status": "inactive"}})  # what Editor.retire writes
+    assert counts() == (len(leeds) - 1,) * 3
+
+
+def test_the_oruk_id_map_finds_a_service_made_by_a_maintainer(index, known_services):
+    reader, writer = index
+    ids = OrukIds()
+    made = known_services[0].model_dump(mode="json") | {"id": "directory:new-house", "name": "New House"}
+    uuid = oruk.service_uuid("directory:new-house")
+    assert ids.lookup(reader, uuid) is None
+    assert writer.upsert({"directory:new-house": made}) == [Service.model_validate(made)]
+    assert ids.lookup(reader, uuid) == "directory:new-house"

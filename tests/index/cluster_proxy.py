@@ -1,0 +1,165 @@
+"""A fault-injecting HTTP proxy in front of the tests' search server.
+
+It stands where the network and a cluster under strain stand in production: it forwards every request to
+the real server (osmem, or the cluster at ELASTICSEARCH_URL), records it, and when told to, answers as an
+overloaded cluster does (429 or 503 for a whole request, or 429 for every document of a bulk request) or
+does not answer at all (a cluster that is down). osmem never does either by itself.
+
+It also hands the official client's compatibility media types to the server as the plain ones, as
+`tests/es_server.PlainJsonNode` does in-process, so a `rehabmap` process using the production client can
+be pointed at osmem through it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+_COMPAT = re.compile(r"application/vnd\.elasticsearch\+(json|x-ndjson)\s*;\s*compatible-with=\d+")
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "te", "trailer", "upgrade"}
+
+
+@dataclass
+class Fault:
+    """What to do to requests whose path (query string included) matches `path`: answer `status` for
+    the whole request, or `status` for every document of a bulk request (`per_document`), or close the
+    connection without an answer (`status` None). The first `after` matching requests pass; then at most
+    `times` fail (None: every one)."""
+
+    path: str
+    status: int | None = None
+    per_document: bool = False
+    times: int | None = None
+    after: int = 0
+    hits: int = 0
+    passed: int = 0
+
+    def applies(self, path: str) -> bool:
+        if re.search(self.path, path) is None:
+            return False
+        if self.passed < self.after:
+            self.passed += 1
+            return False
+        return self.times is None or self.hits < self.times
+
+
+class ClusterProxy:
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 9200)
+        self.requests: list[tuple[str, str]] = []
+        self.faults: list[Fault] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:  # quiet
+                pass
+
+            def _handle(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                fault = proxy._record(self.command, self.path)
+                if fault is not None and fault.status is None:
+                    self.close_connection = True  # a cluster that is down: no answer at all
+                    return
+                if fault is not None and not fault.per_document:
+                    self._reply(fault.status or 503, json.dumps({"error": {
+                        "type": "es_rejected_execution_exception", "reason": "injected by the test proxy"},
+                        "status": fault.status}).encode(), "application/json")
+                    return
+                if fault is not None:
+                    self._reply(200, _rejected_documents(body, fault.status or 429), "application/json")
+                    return
+                status, headers, answer = proxy._forward(self.command, self.path, body, self.headers.items())
+                self._reply(status, answer, None, headers)
+
+            def _reply(self, status: int, body: bytes, content_type: str | None,
+                       headers: list[tuple[str, str]] | None = None) -> None:
+                self.send_response(status)
+                for name, value in headers or []:
+                    if name.lower() not in _HOP_BY_HOP:
+                        self.send_header(name, value)
+                if content_type:
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("X-Elastic-Product", "Elasticsearch")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="cluster-proxy", daemon=True)
+
+    def __enter__(self) -> ClusterProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def fail(self, path: str, status: int | None = None, *, per_document: bool = False,
+             times: int | None = None, after: int = 0) -> Fault:
+        fault = Fault(path, status, per_document, times, after)
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def heal(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    def seen(self, path: str = "") -> list[tuple[str, str]]:
+        """The requests so far (method, path) whose path matches."""
+        with self._lock:
+            return [r for r in self.requests if re.search(path, r[1])]
+
+    def forget(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def _record(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            self.requests.append((method, path))
+            for fault in self.faults:
+                if fault.applies(path):
+                    fault.hits += 1
+                    return fault
+        return None
+
+    def _forward(self, method: str, path: str, body: bytes,
+                 headers: list[tuple[str, str]]) -> tuple[int, list[tuple[str, str]], bytes]:
+        sent = {name: _COMPAT.sub(r"application/\1", value) for name, value in headers
+                if name.lower() not in _HOP_BY_HOP and name.lower() != "host"}
+        connection = http.client.HTTPConnection(*self.upstream, timeout=120)
+        try:
+            connection.request(method, path, body=body if body else None, headers=sent)
+            response = connection.getresponse()
+            return response.status, response.getheaders(), response.read()
+        finally:
+            connection.close()
+
+
+def _rejected_documents(body: bytes, status: int) -> bytes:
+    """A bulk answer refusing every document as an overloaded node does (thread pool queue full)."""
+    items = []
+    lines = [line for line in body.split(b"\n") if line.strip()]
+    position = 0
+    while position < len(lines):
+        ((action, meta),) = json.loads(lines[position]).items()
+        position += 1 if action == "delete" else 2
+        items.append({action: {"_index": meta.get("_index"), "_id": meta.get("_id"), "status": status, "error": {
+            "type": "es_rejected_execution_exception", "reason": "rejected execution (injected by the test proxy)"}}})
+    return json.dumps({"took": 1, "errors": True, "items": items}).encode()

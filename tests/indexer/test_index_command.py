@@ -1,0 +1,235 @@
+"""`rehabmap index` must never lose the live directory: a real process over a real index file.
+
+A source that yields nothing readable is an error (exit 2) and the live index stays as it was; a new
+index that would drop more than the allowed share of the live services is not swapped in without
+`--force`, and the report says what would have been lost.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from search.embedded import EmbeddedIndex
+from tests.test_cli import rehabmap
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "sample"
+SAMPLE_FEED = SAMPLE / "rehabmap-sample.oruk.json"
+HOUSING = ROOT / "tests" / "fixtures" / "sources" / "council_supported_housing.csv"
+HOSPITALS = ROOT.parent / "shared" / "data" / "services" / "nhs_website_hospitals_2018.csv"  # a mapping fits
+
+
+@pytest.fixture(scope="module")
+def sample_live(tmp_path_factory, geodata_dir, data_dir) -> Path:
+    """The sample directory indexed once by the real command; each test copies its index file."""
+    home = tmp_path_factory.mktemp("live")
+    (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
+    done = rehabmap(home, data_dir, "index", str(SAMPLE), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    return home / "index.sqlite"
+
+
+@pytest.fixture
+def home(tmp_path, sample_live, geodata_dir) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
+    shutil.copyfile(sample_live, home / "index.sqlite")
+    return home
+
+
+def live_ids(home: Path) -> list[str]:
+    return EmbeddedIndex(home / "index.sqlite").ids()
+
+
+def fingerprint(home: Path) -> tuple[int, int, bytes]:
+    """The live file as it is: replaced files have a new inode, edited ones a new content."""
+    path = home / "index.sqlite"
+    stat = path.stat()
+    return stat.st_ino, stat.st_mtime_ns, path.read_bytes()
+
+
+def sample_page(keep: int) -> dict:
+    page = json.loads(SAMPLE_FEED.read_text(encoding="utf-8"))
+    page["contents"] = page["contents"][:keep]
+    page["total_items"] = page["size"] = keep
+    return page
+
+
+def assert_one_line_error(done, *needles: str) -> None:
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: "), done.stderr
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+
+
+def write(path: Path, content: bytes | None) -> Path:
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    return path
+
+
+UNREADABLE = [
+    ("empty.csv", b"", "the file is empty"),
+    ("header-only.csv", HOSPITALS.read_bytes().splitlines(keepends=True)[0], "no rows"),
+    ("empty.json", b"", "not valid JSON"),
+    ("list.json", b"[]", "neither an ORUK service"),
+    ("page.json", b'{"contents": [], "total_items": 0}', "no rows"),
+    ("random.bin", bytes(range(256)) * 40, "unsupported file type"),
+    ("binary.csv", bytes(range(256)) * 40, "binary, not text"),
+    ("binary.json", bytes(range(256)) * 40, "binary, not text"),
+    ("nul.csv", b"Name,Postcode\nA\x00,LS9 7TF\n", "binary, not text"),
+    ("empty-folder", None, "has no .json files"),
+    ("notes.txt", b"Remember to ask the trust for its rehab unit list.\n", "unsupported file type '.txt'"),
+    ("broken.csv.gz", b"this is not gzip", "cannot read the file"),
+]
+
+
+@pytest.mark.parametrize("name, content, reason", UNREADABLE, ids=[case[0] for case in UNREADABLE])
+def test_an_unreadable_source_is_an_error_and_the_live_index_stays(home, data_dir, tmp_path, name, content, reason):
+    source = write(tmp_path / name, content)
+    before = fingerprint(home)
+    done = rehabmap(home, data_dir, "index", str(source), "--no-progress")
+    assert_one_line_error(done, str(source), reason, "live index is unchanged")
+    assert fingerprint(home) == before and len(live_ids(home)) == 60
+    # --force is for an allowed loss, not for a source that cannot be read.
+    assert rehabmap(home, data_dir, "index", str(source), "--force", "--no-progress").returncode == 2
+    assert fingerprint(home) == before
+
+
+def test_one_unreadable_source_among_good_ones_stops_the_import(home, data_dir, tmp_path):
+    broken = write(tmp_path / "extra.csv.gz", b"not gzip at all")
+    before = fingerprint(home)
+    done = rehabmap(home, data_dir, "index", str(SAMPLE), str(broken), "--no-progress")
+    assert_one_line_error(done, str(broken), "cannot read the file")
+    assert fingerprint(home) == before
+    # The report still accounts for what was read.
+    assert done.stdout.splitlines()[0].startswith("read 61, ")
+
+
+def test_a_folder_with_one_unreadable_file_imports_the_rest(home, data_dir, tmp_path):
+    """A folder is one source: a stray file in it is reported, the services of the others land."""
+    folder = tmp_path / "feeds"
+    folder.mkdir()
+    shutil.copy(SAMPLE_FEED, folder / "page-1.json")
+    (folder / "page-2.json").write_text('{"contents": []}')
+    (folder / "terms.json").write_text('{"hello": "world"}')
+    done = rehabmap(home, data_dir, "index", str(folder), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert f"rejected {folder / 'terms.json'}:0: neither an ORUK service" in done.stdout
+    assert len(live_ids(home)) == 60
+
+
+def test_deeply_nested_json_is_rejected_with_a_clear_message(home, data_dir, tmp_path):
+    source = tmp_path / "deep.json"
+    source.write_text("[" * 200_000 + "]" * 200_000)
+    before = fingerprint(home)
+    done = rehabmap(home, data_dir, "index", str(source), "--no-progress")
+    assert_one_line_error(done, str(source), "nested too deeply")
+    assert fingerprint(home) == before
+
+
+def test_dropping_more_than_the_allowed_share_needs_force(home, data_dir, tmp_path):
+    source = tmp_path / "fewer.json"
+    source.write_text(json.dumps(sample_page(40)))
+    before, ids_before = fingerprint(home), set(live_ids(home))
+    done = rehabmap(home, data_dir, "index", str(source), "--no-progress")
+    assert_one_line_error(done, "would drop 20 of the 60 live services (33%)", "more than the 20% allowed",
+                          "--force", "live index is unchanged")
+    assert fingerprint(home) == before
+    report = done.stdout.splitlines()
+    assert report[0] == "read 40, indexed 0, merged 0, rejected 0"
+    assert "would drop 20 of 60 live services (33%): sample 20" in report
+    named = [line.split()[2] for line in report if line.startswith("  would drop sample:")]
+    assert len(named) == 5 and all(line.endswith("(sample)") for line in report if line.startswith("  would drop "))
+
+    # A larger allowance, from the option (or the settings), lets it through; so does --force.
+    allowed = rehabmap(home, data_dir, "index", str(source), "--max-drop-share", "0.5", "--no-progress")
+    assert allowed.returncode == 0, allowed.stderr
+    assert "dropped 20 of 60 live services (33%): sample 20" in allowed.stdout.splitlines()
+    ids_after = set(live_ids(home))
+    assert len(ids_after) == 40 and set(named) <= ids_before - ids_after
+
+
+def test_the_allowed_share_comes_from_the_settings(home, data_dir, tmp_path, monkeypatch):
+    source = tmp_path / "fewer.json"
+    source.write_text(json.dumps(sample_page(54)))  # drops 6 of 60: 10%
+    monkeypatch.setenv("REHABMAP_INDEX_MAX_DROP_SHARE", "0.05")
+    refused = rehabmap(home, data_dir, "index", str(source), "--no-progress")
+    assert_one_line_error(refused, "would drop 6 of the 60 live services (10%)", "more than the 5% allowed")
+    monkeypatch.delenv("REHABMAP_INDEX_MAX_DROP_SHARE")
+    done = rehabmap(home, data_dir, "index", str(source), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert "dropped 6 of 60 live services (10%): sample 6" in done.stdout and len(live_ids(home)) == 54
+
+
+def test_force_swaps_in_a_smaller_index(home, data_dir, tmp_path):
+    source = tmp_path / "one.json"
+    source.write_text(json.dumps(sample_page(1)))
+    done = rehabmap(home, data_dir, "index", str(source), "--force", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert "dropped 59 of 60 live services (98%)" in done.stdout
+    assert len(live_ids(home)) == 1
+
+
+def test_a_rebuild_from_the_same_sources_drops_nothing(home, data_dir):
+    done = rehabmap(home, data_dir, "index", str(SAMPLE), "--max-drop-share", "0", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert "drop" not in done.stdout and len(live_ids(home)) == 60
+
+
+def test_a_first_build_has_nothing_to_lose(tmp_path, geodata_dir, data_dir):
+    home = tmp_path / "fresh"
+    home.mkdir()
+    (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
+    source = tmp_path / "three.json.gz"
+    source.write_bytes(gzip.compress(json.dumps(sample_page(3)).encode()))
+    done = rehabmap(home, data_dir, "index", str(source), "--max-drop-share", "0", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert len(live_ids(home)) == 3
+
+
+def test_nothing_to_index_is_an_error(home, data_dir, tmp_path):
+    """Every row read, every row rejected: an empty index never replaces the live one, even with --force."""
+    source = tmp_path / "secure.json"
+    page = sample_page(1)
+    page["contents"][0]["name"] = "Holly Medium-Secure Unit"
+    source.write_text(json.dumps(page))
+    before = fingerprint(home)
+    done = rehabmap(home, data_dir, "index", str(source), "--force", "--no-progress")
+    assert_one_line_error(done, "nothing to index", "live index is unchanged")
+    assert "not rehabilitation" in done.stdout
+    assert fingerprint(home) == before
+
+
+def test_a_mapping_error_is_an_error_not_an_empty_index(home, data_dir, tmp_path):
+    mapping = tmp_path / "wrong.toml"
+    mapping.write_text('[source]\nname = "x"\n[columns]\nname = "No such column"\n')
+    before = fingerprint(home)
+    done = rehabmap(home, data_dir, "index", str(HOUSING), "--mapping", str(mapping), "--no-progress")
+    assert_one_line_error(done, str(HOUSING), "No such column")
+    assert fingerprint(home) == before
+
+
+def test_a_huge_field_is_quoted_short_in_the_report(home, data_dir, tmp_path):
+    """A 10 MB cell is named, not echoed: every line of the report stays readable."""
+    page = sample_page(2)
+    page["contents"][1]["attributes"][0]["taxonomy_term"]["code"] = "x" * 10_000_000
+    page["contents"][1]["attributes"][0]["taxonomy_term"].pop("id")
+    page["contents"][1]["attributes"][0].pop("taxonomy_term_id")
+    source = tmp_path / "huge.json"
+    source.write_text(json.dumps(page))
+    done = rehabmap(home, data_dir, "index", str(source), "--force", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    rejected = [line for line in done.stdout.splitlines() if line.startswith("rejected ")]
+    assert len(rejected) == 1 and "xxxx" in rejected[0]
+    assert max(map(len, done.stdout.splitlines())) < 400

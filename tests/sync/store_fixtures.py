@@ -1,0 +1,161 @@
+"""What the sync store, runner, review and CLI tests share: a fresh REHABMAP_HOME over the real geodata, the
+real CQC connector pointed at the replay server (tests/sync/replay.py), and `rehabmap` run as a process or
+served by uvicorn on 127.0.0.1, as a deployment runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from indexer.pipeline import GeographyPlacer
+from indexer.sync.connectors import base, cqc
+from indexer.sync.items import Outcome, SourceItem, SyncState, TypeStatus
+from rehabmap.taxonomy import ServiceType
+from indexer.sync.runner import SyncRunner
+from indexer.sync.store import SyncStore
+from app.sync import open_live
+from rehabmap.config import Settings
+from tests.api.conftest import LiveServer, _free_port, _wait_until_up
+from tests.maintain.conftest import Server
+from tests.sync.replay import Replay
+
+ROOT = Path(__file__).resolve().parents[2]
+CQC_RECORDS = "cqc_api/locations_detail_2021.json"
+FIELD_HOUSE = "cqc:1-112845365"  # the one mental health hospital among the 103 real records: an inferred candidate
+FIELD_HOUSE_POSTCODE = "DE55 7DT"
+REPLAY_CQC_KEY = "replay-cqc-key"
+FAST = {"REHABMAP_CQC_RATE": "500", "REHABMAP_SYNC_BACKOFF_MAX": "0.2", "REHABMAP_CQC_PAGE_SIZE": "10"}
+
+
+def make_home(path: Path, geodata_dir: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "geodata").symlink_to(geodata_dir, target_is_directory=True)
+    return path
+
+
+def settings_for(home: Path, data_dir: Path, replay: Replay, **extra: Any) -> Settings:
+    return Settings(home=home, data_dir=data_dir, cqc_api_url=replay.cqc_url, cqc_api_key=SecretStr(REPLAY_CQC_KEY),
+                    cqc_rate=500.0, sync_backoff_max=0.2, cqc_page_size=10, rate_limit_per_minute=0, **extra)
+
+
+def cqc_connector(settings: Settings) -> cqc.CqcConnector:
+    http = base.client(settings, "CQC API", settings.cqc_api_url, settings.cqc_rate, key=settings.cqc_api_key,
+                       key_header=cqc.KEY_HEADER, key_setting=cqc.KEY_SETTING)
+    return cqc.CqcConnector(http, page_size=settings.cqc_page_size)
+
+
+def runner_for(settings: Settings, geography: Any, *, live: bool = True) -> SyncRunner:
+    """The runner as `rehabmap sync` builds it, in this process (with the session's geography)."""
+    placer = GeographyPlacer(geography)
+    return SyncRunner(SyncStore(settings.directory_path), placer,
+                      open_live(settings, lambda: placer) if live else None, actor="tests")
+
+
+def rehabmap(home: Path, data_dir: Path, replay: Replay | None, *args: str,
+             **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
+                   "PYTHONPATH": str(ROOT), **FAST}
+    if replay is not None:
+        environment |= {"REHABMAP_CQC_API_URL": replay.cqc_url, "REHABMAP_CQC_API_KEY": REPLAY_CQC_KEY}
+    environment |= env
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=environment,
+                          capture_output=True, text=True, timeout=600)
+
+
+def start_rehabmap(home: Path, data_dir: Path, replay: Replay, *args: str) -> subprocess.Popen[str]:
+    environment = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
+                   "PYTHONPATH": str(ROOT), **FAST, "REHABMAP_CQC_API_URL": replay.cqc_url,
+                   "REHABMAP_CQC_API_KEY": REPLAY_CQC_KEY}
+    return subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=ROOT, env=environment,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def first_line(done: subprocess.CompletedProcess[str]) -> dict[str, int]:
+    """The counts of a sync report's first line ('cqc: fetched 78, added 6, ...')."""
+    line = done.stdout.splitlines()[0]
+    counts = {}
+    for part in line[line.index("fetched"):].split(", "):
+        words = part.split()
+        counts[" ".join(words[:-1])] = int(words[-1])
+    return counts
+
+
+def table_rows(path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def index_record(home: Path, service_id: str) -> dict[str, Any] | None:
+    if not (home / "index.sqlite").exists():
+        return None
+    rows = table_rows(home / "index.sqlite", "SELECT doc FROM services WHERE id = ?", service_id)
+    return json.loads(rows[0][0]) if rows else None
+
+
+@contextmanager
+def serving(home: Path, data_dir: Path) -> Iterator[str]:
+    """`rehabmap serve` over the home on 127.0.0.1; yields its URL once /health answers."""
+    port = _free_port()
+    log = home / f"server-{port}.log"
+    environment = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
+                   "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT)}
+    with log.open("ab") as out:
+        process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port",
+                                    str(port)], cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(LiveServer(url, log, process))
+        yield url
+    finally:
+        Server(url, process, log).stop()
+
+
+class ListedConnector:
+    """Stands in for a source that gives what a test lists (e.g. the real Field House record as the test
+    shapes it), where the thing under test is the runner or the queue, not a connector."""
+
+    licence = "OGL-UK-3.0"
+    attribution = "Contains CQC information"
+
+    def __init__(self, outcomes: list[Outcome], name: str = "listed") -> None:
+        self.outcomes = outcomes
+        self.name = name
+
+    def fetch(self, state: SyncState, *, full: bool = False) -> Iterator[Outcome]:
+        yield from self.outcomes
+        state.save(self.name, {"done": True})
+
+    @property
+    def complete(self) -> bool:
+        return True
+
+    def covers(self) -> Mapping[str, frozenset[str]]:
+        return {}
+
+
+def field_house_item(feeds_dir: Path, *, type_status: TypeStatus, service_type: ServiceType | None) -> SourceItem:
+    """The real Field House record as the CQC connector maps it, given as source "listed" with the type status
+    and proposed type a test needs."""
+    records = json.loads((feeds_dir / CQC_RECORDS).read_text())
+    raw = next(r for r in records if r["locationId"] == FIELD_HOUSE.split(":")[1])
+    item = cqc.map_location(raw, "http://cqc.example/locations/1-112845365", datetime.now(timezone.utc))
+    assert isinstance(item, SourceItem)
+    fields = {k: v for k, v in item.candidate.fields.items() if k != "service_type"}
+    if service_type is not None:
+        fields["service_type"] = service_type
+    candidate = replace(item.candidate, fields=fields, origin=replace(item.candidate.origin, source="listed"))
+    return replace(item, candidate=candidate, type_status=type_status)

@@ -1,0 +1,244 @@
+"""The CQC connector against the replay of the CQC API, serving the 103 real recorded locations
+(../shared/data/feeds/cqc_api/locations_detail_2021.json): a full crawl, a changes window that deregisters and
+alters records, a crawl killed by a dropped connection that resumes, and what each of the 103 becomes."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from pydantic import SecretStr
+
+from indexer.sync.connectors import base
+from indexer.sync.connectors.cqc import KEY_HEADER, CqcConnector, map_location
+from indexer.sync.http import HttpPolicy, SourceClient, SourceKeyRefused, SourceUnavailable
+from indexer.sync.items import Gone, Refused, SourceItem
+from rehabmap.taxonomy import ServiceType
+from tests.sync.replay import MemoryState, Replay
+
+FIELD_HOUSE = "1-112845365"     # the one mental health hospital: Elysium, 8 beds, a long-stay/rehab ward area
+GROVELANDS = "1-112778525"      # a registered care home with the mental health specialism
+DOVETAIL = "1-112779585"
+
+
+def connector(replay: Replay, *, key: str = "replay-cqc-key", page_size: int = 10, retries: int = 1,
+              **kwargs) -> CqcConnector:
+    http = SourceClient("CQC API", replay.cqc_url, key=SecretStr(key), key_header=KEY_HEADER,
+                        key_setting="REHABMAP_CQC_API_KEY",
+                        policy=HttpPolicy(rate=1000, retries=retries, backoff_base=0.01, backoff_max=0.02))
+    return CqcConnector(http, page_size=page_size, **kwargs)
+
+
+def outcome_table(outcomes) -> Counter:
+    """Outcomes by kind and reason, the way a person would count them."""
+    table: Counter = Counter()
+    for o in outcomes:
+        if isinstance(o, SourceItem):
+            table[f"{o.type_status} {o.candidate.fields['service_type'].value}"] += 1
+        elif isinstance(o, Gone):
+            table["gone: deregistered by CQC"] += 1
+        else:
+            table["refused: " + o.reason] += 1
+    return table
+
+
+def test_each_of_the_103_real_records_through_a_changes_window(replay, feeds_dir):
+    """Every recorded location changes in one window: the connector fetches all 103 over HTTP and says, for
+    each, what it is. The counts are checked, and every reason is printed (pytest -s)."""
+    state = MemoryState()
+    cqc = connector(replay)
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
+    state.save("cqc", {"cursor": start.isoformat()})
+    for location_id in list(replay.cqc.records):
+        replay.cqc.alter(location_id, at=start)
+    outcomes = list(cqc.fetch(state))
+    assert len(outcomes) == 103 and not cqc.complete
+    for o in outcomes:
+        print(o.source_id if not isinstance(o, SourceItem) else o.key[1], o.reason if not isinstance(o, SourceItem)
+              else f"{o.type_status} {o.candidate.fields['service_type'].value}: {[e.means for e in o.evidence]}")
+    not_pathway = "refused: not a rehab pathway service: "
+    assert outcome_table(outcomes) == {
+        "gone: deregistered by CQC": 44,
+        "confirmed supported_accommodation": 6,
+        "inferred inpatient_rehab_level1": 1,
+        not_pathway + "'Residential homes | Care home service without nursing' with no mental health specialism": 26,
+        not_pathway + "'Nursing homes | Care home service with nursing' with no mental health specialism": 9,
+        not_pathway + "'Residential homes | Care home service without nursing | Community services - Learning "
+                      "disabilities | Community based services for people with a learning disability | Supported "
+                      "living | Supported living service' with no mental health specialism": 1,
+        not_pathway + "'Supported living | Supported living service' with no mental health specialism": 1,
+        not_pathway + "'Homecare agencies | Domiciliary care service | Supported living | Supported living service' "
+                      "with no mental health specialism": 1,
+        not_pathway + "'Nursing homes | Care home service with nursing | Supported housing | Extra Care housing "
+                      "services' with no mental health specialism": 1,
+        not_pathway + "'Residential homes | Care home service without nursing' for adults over 65 only": 1,
+        not_pathway + "'Nursing homes | Care home service with nursing | Residential homes | Care home service without "
+                      "nursing' for adults over 65 only": 1,
+        not_pathway + "CQC service types 'Homecare agencies | Domiciliary care service'": 4,
+        not_pathway + "CQC service types 'Dentist | Dental service'": 4,
+        not_pathway + "CQC service types 'Doctors/Gps | Doctors consultation service'": 2,
+        not_pathway + "CQC service types 'Rehabilitation (substance abuse) | Residential substance misuse treatment "
+                      "and/or rehabilitation service'": 1,
+    }
+    gone = [o for o in outcomes if isinstance(o, Gone)]
+    assert all(o.on is not None and o.reason == f"deregistered by CQC on {o.on} (registrationStatus 'Deregistered')"
+               for o in gone)
+    mosaic = next(o for o in gone if o.source_id == "1-112787350")
+    assert mosaic.on == date(2018, 2, 21)
+
+
+def test_the_mental_health_hospital_is_an_inpatient_candidate_with_its_evidence(feeds_dir):
+    records = json.loads((feeds_dir / "cqc_api" / "locations_detail_2021.json").read_text())
+    field_house = next(r for r in records if r["locationId"] == FIELD_HOUSE)
+    item = map_location(field_house, "http://replay/locations/" + FIELD_HOUSE, datetime.now(timezone.utc))
+    assert isinstance(item, SourceItem)
+    # CQC inspects a long stay / rehabilitation ward there: a rehab unit; nothing states its level.
+    assert item.type_status == "inferred"
+    assert item.candidate.fields["service_type"] is ServiceType.inpatient_rehab_level1
+    assert [(e.field, e.means) for e in item.evidence] == [
+        ("gacServiceTypes", "a mental health hospital: a candidate inpatient rehabilitation unit"),
+        ("inspectionAreas", "CQC inspects a rehabilitation ward here"),
+        ("name", "nothing says which level: level 1 proposed"),
+        ("specialisms", "states the need older_adult"),
+        ("specialisms", "states the need detained_mha"),   # RA6: detained under the Mental Health Act 1983
+    ]
+    fields = item.candidate.fields
+    assert (fields["beds"], fields["cqc_rating"], fields["lat"], fields["lon"]) == (8, "Inadequate", 53.098841, -1.390792)
+    assert fields["cqc_rating_date"] == date(2020, 10, 21) and "detained_mha" in fields["needs_met"]
+    assert item.field_sources["beds"] == "cqc:numberOfBeds" and item.field_sources["lat"] == "cqc:onspdLatitude"
+    assert item.field_sources["service_type"] == "cqc:gacServiceTypes+inspectionAreas+name"
+    assert item.keys == {"cqc_location_id": FIELD_HOUSE, "cqc_provider_id": "1-101634705"}
+    assert item.candidate.origin.licence == "OGL-UK-3.0" and item.raw == field_house
+
+
+@pytest.mark.parametrize("name, expected, status", [
+    ("Kirkstall Locked Rehabilitation Ward", ServiceType.inpatient_rehab_level2, "confirmed"),
+    ("Oak House High Dependency Unit", ServiceType.inpatient_rehab_level2, "confirmed"),
+    ("Seacroft Community Rehabilitation Unit", ServiceType.inpatient_rehab_level1, "confirmed"),
+    ("Harbour Rehabilitation Unit", ServiceType.inpatient_rehab_level1, "inferred"),   # says rehab, not the level
+])
+def test_a_hospital_level_is_confirmed_only_when_stated(feeds_dir, name, expected, status):
+    records = json.loads((feeds_dir / "cqc_api" / "locations_detail_2021.json").read_text())
+    renamed = {**next(r for r in records if r["locationId"] == FIELD_HOUSE), "name": name}
+    item = map_location(renamed, "u", datetime.now(timezone.utc))
+    assert isinstance(item, SourceItem)
+    assert (item.candidate.fields["service_type"], item.type_status) == (expected, status)
+
+
+def test_a_secure_hospital_is_refused_with_the_reason(feeds_dir):
+    records = json.loads((feeds_dir / "cqc_api" / "locations_detail_2021.json").read_text())
+    renamed = {**next(r for r in records if r["locationId"] == FIELD_HOUSE), "name": "Kestrel Medium Secure Unit"}
+    refused = map_location(renamed, "u", datetime.now(timezone.utc))
+    assert isinstance(refused, Refused)
+    assert refused.reason == ("not a rehab pathway service: 'Kestrel Medium Secure Unit' is an adult secure service, "
+                              "which is not rehabilitation")
+
+
+def test_full_crawl_lists_the_pathway_service_types_page_by_page(replay):
+    state = MemoryState()
+    cqc = connector(replay, page_size=10)
+    outcomes = list(cqc.fetch(state))
+    assert cqc.complete
+    listed = [s for s in replay.seen("/cqc/locations") if s.path == "/cqc/locations"]
+    assert {s.query["gacServiceTypeDescription"][0] for s in listed} == {
+        "Care home service without nursing", "Care home service with nursing", "Supported living service",
+        "Extra Care housing services", "Community based services for people with mental health needs",
+        "Hospital services for people with mental health needs, learning disabilities and problems with substance misuse"}
+    details = [s for s in replay.seen("/cqc/locations/")]
+    assert len(details) == len(outcomes) == len({o.key if isinstance(o, SourceItem) else o.source_id for o in outcomes})
+    # Care homes, supported living, extra care and the hospital: every recorded location of those types, once each.
+    expected = {i for i, r in replay.cqc.records.items() if any(
+        t["description"] in {"Care home service without nursing", "Care home service with nursing",
+                             "Supported living service", "Extra Care housing services",
+                             "Hospital services for people with mental health needs, learning disabilities and "
+                             "problems with substance misuse"} for t in r["gacServiceTypes"])}
+    assert {s.path.rsplit("/", 1)[1] for s in details} == expected and len(expected) == 78
+    table = outcome_table(outcomes)
+    assert (table["confirmed supported_accommodation"], table["inferred inpatient_rehab_level1"],
+            table["gone: deregistered by CQC"]) == (6, 1, 30)
+    saved = state.states["cqc"]
+    started = datetime.fromisoformat(saved["crawl_started"])
+    assert "crawl" not in saved and datetime.fromisoformat(saved["cursor"]) == started - timedelta(seconds=1)
+    assert state.saves == len(listed) + 1          # after every page, and at the end
+    assert all(s.had_key for s in replay.seen("/cqc/"))
+
+
+def test_changes_window_retires_and_alters_between_two_runs(replay):
+    state = MemoryState()
+    cqc = connector(replay)
+    list(cqc.fetch(state))
+    cursor = state.states["cqc"]["cursor"]
+    replay.cqc.deregister(GROVELANDS, on=date(2021, 3, 1))
+    replay.cqc.alter(DOVETAIL, numberOfBeds=12)
+    before = len(replay.seen("/cqc/"))
+    outcomes = list(cqc.fetch(state))
+    assert not cqc.complete
+    changes = [s for s in replay.seen("/cqc/")[before:] if s.path == "/cqc/changes/location"]
+    assert changes[0].query["startTimestamp"] == [datetime.fromisoformat(cursor).strftime("%Y-%m-%dT%H:%M:%SZ")]
+    by_id = {o.source_id if isinstance(o, Gone) else o.key[1]: o for o in outcomes}
+    assert set(by_id) == {GROVELANDS, DOVETAIL}
+    assert by_id[GROVELANDS] == Gone("cqc", GROVELANDS, "deregistered by CQC on 2021-03-01 (registrationStatus "
+                                                       "'Deregistered')", date(2021, 3, 1))
+    assert by_id[DOVETAIL].candidate.fields["beds"] == 12
+    # The next window starts where this one ended, so nothing is fetched twice or skipped.
+    assert state.states["cqc"]["cursor"] > cursor
+    assert list(cqc.fetch(state)) == []
+
+
+def test_a_crawl_killed_by_a_dropped_connection_resumes_from_its_page(replay):
+    state = MemoryState()
+    replay.drop("/cqc/locations/", after=25, times=None)     # the source goes away after 25 details
+    first = connector(replay)
+    got = []
+    with pytest.raises(SourceUnavailable, match="still failed after 2 tries \\(connection failed"):
+        for outcome in first.fetch(state):
+            got.append(outcome)
+    saved = state.states["cqc"]["crawl"]
+    # The hospital type (1 page) is done; care homes without nursing stopped in their third page of 10.
+    assert not first.complete and len(got) == 25 and (saved["type"], saved["page"]) == (1, 3)
+    replay.clear_faults()
+    before = len(replay.seen("/cqc/"))
+    second = connector(replay)
+    rest = list(second.fetch(state))
+    resumed = replay.seen("/cqc/")[before]
+    assert resumed.path == "/cqc/locations" and resumed.query["page"] == ["3"]
+    assert resumed.query["gacServiceTypeDescription"] == ["Care home service without nursing"]
+    assert second.complete and "crawl" not in state.states["cqc"]
+    keys = {o.source_id if not isinstance(o, SourceItem) else o.key[1] for o in got + rest}
+    assert len(keys) == 78        # every listed location, the page in flight fetched again, none lost
+
+
+def test_a_run_in_the_same_second_as_the_last_window_waits_for_the_clock(replay):
+    moment = datetime(2026, 11, 30, 12, 0, 0, 400000, tzinfo=timezone.utc)
+    clock = {"now": moment}
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock["now"] += timedelta(seconds=seconds)
+
+    state = MemoryState()
+    state.save("cqc", {"cursor": moment.replace(microsecond=0).isoformat()})
+    cqc = connector(replay, now=lambda: clock["now"], sleep=sleep)
+    assert list(cqc.fetch(state)) == []
+    assert waits == [pytest.approx(0.6)]
+    window = replay.seen("/cqc/changes/location")[0].query
+    assert (window["startTimestamp"], window["endTimestamp"]) == (["2026-11-30T12:00:00Z"], ["2026-11-30T12:00:01Z"])
+
+
+def test_a_missing_or_wrong_key_stops_the_run_with_what_to_check(replay):
+    with pytest.raises(SourceKeyRefused, match=r"^CQC API refused the key \(401\): check REHABMAP_CQC_API_KEY$"):
+        list(connector(replay, key="wrong").fetch(MemoryState()))
+
+
+def test_connectors_for_builds_cqc_from_the_settings(replay):
+    from indexer.sync.connectors import connectors_for
+    from rehabmap.config import Settings
+
+    [cqc] = connectors_for("cqc", Settings(cqc_api_url=replay.cqc_url, cqc_api_key="replay-cqc-key", cqc_rate=1000))
+    assert cqc.name == "cqc" and cqc.attribution.startswith("Contains CQC information")
+    assert "E92000001" in cqc.covers()["supported_accommodation"]
+    assert sum(isinstance(o, SourceItem) for o in cqc.fetch(MemoryState())) == 7
+    assert base.ENGLAND == "E92000001"

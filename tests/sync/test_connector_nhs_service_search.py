@@ -1,0 +1,66 @@
+"""NHS website Service Search v3 against the replay, over the 50 real organisations recorded from the API's
+published examples (../shared/data/feeds/nhs_service_search_v3/organisations_v3.json)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+
+from indexer.sync.connectors import connectors_for
+from indexer.sync.connectors.nhs_service_search import KEY_HEADER, NhsServiceSearchConnector
+from indexer.sync.http import HttpPolicy, SourceClient, SourceKeyRefused, SourceUnavailable
+from indexer.sync.items import SourceItem
+from rehabmap.config import Settings
+from rehabmap.taxonomy import ServiceType
+from tests.sync.replay import MemoryState, Replay
+
+
+def connector(replay: Replay, *, key: str | None = "replay-nhs-key", retries: int = 1, **kwargs) -> NhsServiceSearchConnector:
+    http = SourceClient("NHS Service Search API", replay.nhs_url, key=SecretStr(key) if key else None,
+                        key_header=KEY_HEADER, key_setting="REHABMAP_NHS_SERVICE_SEARCH_KEY",
+                        policy=HttpPolicy(rate=1000, retries=retries, backoff_base=0.01))
+    return NhsServiceSearchConnector(http, **kwargs)
+
+
+def test_the_community_mental_health_clinic_is_a_team_candidate(replay):
+    [nhs] = connectors_for("nhs-service-search", Settings(nhs_service_search_url=replay.nhs_url,
+                                                          nhs_service_search_key="replay-nhs-key",
+                                                          nhs_service_search_rate=1000))
+    [item] = list(nhs.fetch(MemoryState()))
+    assert nhs.complete and nhs.covers() == {}
+    assert isinstance(item, SourceItem) and item.type_status == "inferred"
+    fields = item.candidate.fields
+    assert (fields["name"], fields["service_type"], fields["postcode"]) == (
+        "Glebelands Centre", ServiceType.community_rehab_team, "BN43 6GA")
+    assert fields["organisation"] == "Sussex Partnership NHS Foundation Trust" and fields["provider_type"] == "nhs"
+    assert fields["phone"] == "01273 267015" and fields["lat"] == pytest.approx(50.836, abs=1e-3)
+    assert [e.means for e in item.evidence] == ["a community mental health service: a candidate community "
+                                                "rehabilitation team"]
+    assert item.keys == {"ods_code": "RX2D7"} and item.key == ("nhs-service-search", "RX2D7")
+    [request] = replay.seen("/nhs")
+    assert request.query["$filter"] == ["Services/any(s: s/ServiceCode eq 'SRV0020')"]
+    assert request.query["api-version"] == ["3"] and request.had_key
+
+
+def test_pages_with_top_and_skip_and_resumes(replay):
+    """Another service code the recording holds 15 of (orthodontics), 4 a page, the source lost after page 2."""
+    state = MemoryState()
+    replay.drop("/nhs", after=2, times=None)
+    first = connector(replay, service_code="SRV0087", page_size=4)
+    got = []
+    with pytest.raises(SourceUnavailable):
+        for outcome in first.fetch(state):
+            got.append(outcome)
+    assert len(got) == 8 and state.states["nhs-service-search"]["skip"] == 8
+    replay.clear_faults()
+    second = connector(replay, service_code="SRV0087", page_size=4)
+    rest = list(second.fetch(state))
+    assert second.complete and len(rest) == 7
+    assert len({o.key for o in got + rest}) == 15
+    assert [s.query["$skip"] for s in replay.seen("/nhs") if s.status == 200] == [["0"], ["4"], ["8"], ["12"]]
+
+
+def test_no_key(replay):
+    with pytest.raises(SourceKeyRefused, match=r"^NHS Service Search API needs a key \(401\): set "
+                                               r"REHABMAP_NHS_SERVICE_SEARCH_KEY$"):
+        list(connector(replay, key=None).fetch(MemoryState()))

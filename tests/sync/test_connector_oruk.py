@@ -1,0 +1,170 @@
+"""ORUK feeds against the replay: Bristol's 819 real list items (ORUK v1 paging) and the HSDS 3 example list.
+
+The recording has no council detail pages, so the replay BUILDS each `/services/{id}` page in the published ORUK
+v1 shape from the recorded list item, joined to the real service-at-location extract (lat/lon, terms, ages);
+the extract covers few of the 819, so most detail pages have no location, as the list items had none."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from indexer.sync.connectors import connectors_for
+from indexer.sync.connectors.oruk import FeedError, OrukConnector, load_feed
+from indexer.sync.http import HttpPolicy, SourceClient, SourceUnavailable
+from indexer.sync.items import Gone, Refused, SourceItem
+from rehabmap.config import Settings
+from rehabmap.taxonomy import ServiceType
+from tests.sync.replay import MemoryState, Replay, running
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def bristol(replay: Replay, **settings) -> OrukConnector:
+    [feed] = connectors_for("oruk", Settings(oruk_feed_urls={"bristol": replay.oruk_url("bristol")},
+                                             oruk_rate=10_000, **settings))
+    assert isinstance(feed, OrukConnector)
+    return feed
+
+
+def kind(outcome) -> str:
+    if isinstance(outcome, SourceItem):
+        return f"{outcome.type_status} {outcome.candidate.fields['service_type'].value}"
+    if isinstance(outcome, Gone):
+        return "gone"
+    if outcome.reason.startswith("not on the rehab pathway"):
+        return "refused: not on the rehab pathway"
+    if "cannot be placed" in outcome.reason:
+        return "refused: " + outcome.reason.split("' is ")[1].split(" (")[0] + ", no location"
+    return "refused: " + outcome.reason
+
+
+@pytest.fixture(scope="module")
+def bristol_crawl(data_dir):
+    """One full crawl of the Bristol feed, shared by the tests that only read its outcomes."""
+    for replay in running(data_dir / "feeds"):
+        connector = bristol(replay)
+        outcomes = list(connector.fetch(MemoryState()))
+        yield replay, connector, outcomes
+
+
+def test_every_one_of_bristols_819_services_is_accounted_for(bristol_crawl):
+    replay, connector, outcomes = bristol_crawl
+    assert connector.complete and connector.name == "oruk-bristol"
+    assert Counter(map(kind, outcomes)) == {
+        "refused: not on the rehab pathway": 666,
+        "refused: vcfse, no location": 142,
+        "refused: advocacy, no location": 8,
+        "refused: supported_accommodation, no location": 2,
+        "refused: service has no name": 1,
+    }
+    # 17 pages of 50, and a detail page for each named service (list items carry no location).
+    assert len([s for s in replay.seen("/oruk/bristol/services") if s.path == "/oruk/bristol/services"]) == 17
+    assert len([s for s in replay.seen("/oruk/bristol/services/")]) == 818
+
+
+def test_bristol_refusals_say_what_the_service_was_and_why(bristol_crawl):
+    replay, _, outcomes = bristol_crawl
+    by_name = {}
+    for outcome in outcomes:
+        assert isinstance(outcome, Refused)
+        by_name[outcome.reason] = outcome
+    reasons = set(by_name)
+    # A mental health charity the feed lists for its "Mental Health" audience, without a location.
+    assert ("'Bristol Mind' is vcfse (the feed's term, mapped to vcfse), but the feed gives no location or postcode "
+            "for it, so it cannot be placed") in reasons
+    # Typed by its words only: inferred.
+    assert ("'Kindful Mind' is vcfse (mentions mental health: typed vcfse by keyword, to be confirmed), but the feed "
+            "gives no location or postcode for it, so it cannot be placed") in reasons
+    # Its terms mapped by the feed file (Improving mental health): the reason says so.
+    assert ("'1625 Independent People' is vcfse (the feed's term, mapped to vcfse), but the feed gives no location "
+            "or postcode for it, so it cannot be placed") in reasons
+    # A service with a location but nothing about mental health: refused with the terms it had.
+    assert ("not on the rehab pathway: no term the feed file maps, and no words about mental health (its terms: "
+            "Lonely; Evening classes; Hobbies and interests; Arts  and creative classes)") in reasons
+    some = next(iter(by_name.values()))
+    assert some.where.startswith(replay.oruk_url("bristol") + "/services")
+
+
+def test_a_mapped_term_types_a_placed_service_as_confirmed(replay, tmp_path):
+    """A feed file that maps the term Bristol gives 'Autism Advice - Bristol' (whose detail page has a point)."""
+    text = (ROOT / "mappings" / "feeds" / "bristol.toml").read_text()
+    (tmp_path / "bristol.toml").write_text(text.replace('[terms]\n', '[terms]\n"Health support groups and '
+                                                        'organisations" = "vcfse"\n'))
+    [connector] = connectors_for("oruk", Settings(oruk_feeds_dir=tmp_path, oruk_rate=10_000,
+                                                  oruk_feed_urls={"bristol": replay.oruk_url("bristol")}))
+    items = [o for o in connector.fetch(MemoryState()) if isinstance(o, SourceItem)]
+    assert [(i.candidate.fields["name"], i.type_status) for i in items] == [("Autism Advice - Bristol", "confirmed")]
+    item = items[0]
+    fields = item.candidate.fields
+    assert fields["service_type"] is ServiceType.vcfse and fields["lat"] and fields["lon"] and fields["organisation"]
+    assert [(e.field, e.value) for e in item.evidence] == [("taxonomy", "Health support groups and organisations")]
+    assert item.field_sources["lat"] == "oruk-bristol:location.latitude"
+    assert item.candidate.origin.source_id == item.raw["id"] and item.candidate.origin.licence == "OGL-UK-3.0"
+    assert item.candidate.origin.file.endswith("/services/" + item.raw["id"])
+
+
+def test_hsds3_paging_and_a_detail_page_with_a_location(replay, tmp_path):
+    (tmp_path / "example.toml").write_text(
+        '[feed]\nlabel = "HSDS 3 example"\nurl = "x"\npaging = "hsds3"\nper_page = 50\n'
+        'licence = "CC-BY-4.0"\nattribution = "Open Referral"\n')
+    [connector] = connectors_for("oruk", Settings(oruk_feeds_dir=tmp_path, oruk_rate=10_000,
+                                                  oruk_feed_urls={"example": replay.oruk_url("hsds3")}))
+    outcomes = list(connector.fetch(MemoryState()))
+    assert len(outcomes) == 128 and connector.complete
+    assert len([s for s in replay.seen("/oruk/hsds3/services") if s.path == "/oruk/hsds3/services"]) == 3
+    # The list items have no location, so each detail page is fetched: the published example's own placeholder
+    # values (extent "extent", latitude 100) cannot be read, and every one says so.
+    assert {o.reason for o in outcomes if isinstance(o, Refused)} == {
+        "cannot read the service: service_areas[0].extent: 'extent' is not valid JSON"}
+    assert len(replay.seen("/oruk/hsds3/services/")) == 128
+
+
+def test_a_killed_crawl_resumes_at_its_page(replay):
+    state = MemoryState()
+    replay.drop("/oruk/bristol/services", after=300, times=None)
+    connector = bristol(replay, sync_retries=0)
+    with pytest.raises(SourceUnavailable, match="connection failed"):
+        list(connector.fetch(state))
+    page = state.states["oruk-bristol"]["page"]
+    replay.clear_faults()
+    again = bristol(replay)
+    rest = list(again.fetch(state))
+    assert again.complete and len(rest) == 819 - (page - 1) * 50
+    assert "page" not in state.states["oruk-bristol"]
+
+
+def test_inactive_services_are_gone(replay, feeds_dir):
+    feed = load_feed(ROOT / "mappings" / "feeds" / "bristol.toml", replay.oruk_url("bristol"))
+    replay.oruk["bristol"].items[5]["status"] = "defunct"
+    connector = OrukConnector(feed, SourceClient("Bristol", feed.url, policy=HttpPolicy(rate=10_000)))
+    gone = [o for o in connector.fetch(MemoryState()) if isinstance(o, Gone)]
+    assert gone == [Gone("oruk-bristol", replay.oruk["bristol"].items[5]["id"], "the feed marks it 'defunct'", None)]
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[feed]\nlabel = "x"\n', "[feed] needs url, paging, licence, attribution"),
+    ('[feed]\nlabel="x"\nurl="u"\npaging="v9"\nlicence="l"\nattribution="a"\n', "paging 'v9' is not one of v1, hsds3"),
+    ('[feed]\nlabel="x"\nurl="u"\npaging="v1"\nlicence="l"\nattribution="a"\n[terms]\n"A" = "day_centre"\n',
+     "'day_centre' is not a type"),
+    ('[feed]\nlabel="x"\nurl="u"\npaging="v1"\nlicence="l"\nattribution="a"\n[terms]\n"A" = "vcfse/imha"\n',
+     "Subtype 'imha' does not belong to vcfse"),
+    ('[feed]\nlabel="x"\nurl="u"\npaging="v1"\nlicence="l"\nattribution="a"\n[feed.covers]\nday_centre = ["E06000023"]\n',
+     "[feed.covers] names no type 'day_centre'"),
+])
+def test_a_bad_feed_file_says_what_to_fix(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(FeedError) as caught:
+        load_feed(path)
+    assert str(caught.value).startswith(str(path)) and message in str(caught.value)
+
+
+def test_a_feed_covers_what_its_file_says(tmp_path):
+    path = tmp_path / "town.toml"
+    path.write_text('[feed]\nlabel="x"\nurl="u"\npaging="v1"\nlicence="l"\nattribution="a"\n'
+                    '[feed.covers]\nvcfse = ["E06000023"]\n')
+    connector = OrukConnector(load_feed(path), SourceClient("x", "http://127.0.0.1:9"))
+    assert connector.covers() == {"vcfse": frozenset({"E06000023"})} and connector.name == "oruk-town"

@@ -1,0 +1,143 @@
+"""Coverage: "none found" and "not yet covered" are different answers. The domain over the real small-area
+table (every English LSOA with its ICB, local authorities and region), then every face: GET /areas/{code},
+POST /match summaries, GET /gaps/{code} and the all-areas table, through `rehabmap serve` on 127.0.0.1, and
+the `rehabmap match` and `rehabmap gaps` commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from indexer.pipeline import GeographyPlacer, build_index
+from indexer.sources import load_source
+from rehabmap.coverage import Claim, CoverageMap, CoverageStore, SmallAreaTable
+from search.embedded import EmbeddedWriter
+from tests.sync.store_fixtures import make_home, rehabmap, serving
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample"
+ENGLAND, WEST_YORKSHIRE, LEEDS, BRADFORD = "E92000001", "E54000054", "E08000035", "E08000032"
+YORKSHIRE_REGION, CAMBRIDGESHIRE, CAMBRIDGE = "E12000003", "E10000003", "E07000008"
+CORNWALL_ICB, DEVON = "E54000036", "E54000037"
+
+
+@pytest.fixture(scope="module")
+def table(data_dir) -> SmallAreaTable:
+    return SmallAreaTable.load(data_dir)
+
+
+def test_an_area_is_covered_as_far_as_its_small_areas_lie_in_claimed_areas(table):
+    coverage = CoverageMap([Claim("ips_employment", WEST_YORKSHIRE, "curated:ips.csv", "2026-10-01", "Ann"),
+                            Claim("advocacy:imha", CAMBRIDGESHIRE, "curated:adv.csv", "2026-09-01", "Bob"),
+                            Claim("supported_accommodation", ENGLAND, "sync:cqc", "2026-11-30")], table)
+    assert coverage.for_area(LEEDS, "ips_employment").status == "covered"
+    assert coverage.for_area(WEST_YORKSHIRE, "ips_employment").bases == ("curated:ips.csv",)
+    region = coverage.for_area(YORKSHIRE_REGION, "ips_employment")
+    expected = table.adults[table.members(WEST_YORKSHIRE)].sum() / table.adults[table.members(YORKSHIRE_REGION)].sum()
+    assert region.status == "partly_covered" and region.share == pytest.approx(expected) and 0.3 < region.share < 0.7
+    assert coverage.for_area(CORNWALL_ICB, "ips_employment").status == "not_covered"
+    # A claim for a type covers its subtypes; a subtype's claim covers only that subtype.
+    assert coverage.for_area(CORNWALL_ICB, "supported_accommodation:residential_24h").as_of == "2026-11-30"
+    assert coverage.for_area(CAMBRIDGE, "advocacy:imha").status == "covered"
+    assert coverage.for_area(CAMBRIDGE, "advocacy").status == "not_covered"
+    # A home in a district is covered by its county's claim (district -> upper-tier authority).
+    assert table.utla_of(CAMBRIDGE) == CAMBRIDGESHIRE
+    assert coverage.for_home(["E54000056", CAMBRIDGE, "E12000006"], "advocacy:imha").covered
+    assert not coverage.for_home(["E54000056", CAMBRIDGE], "advocacy:imca").covered
+    assert coverage.for_home([CORNWALL_ICB, "E06000052"], "supported_accommodation").covered
+
+
+def test_the_words_say_which_answer_applies(table):
+    coverage = CoverageMap([Claim("ips_employment", WEST_YORKSHIRE, "curated:ips.csv", "2026-10-01")], table)
+    assert coverage.for_area(LEEDS, "ips_employment").none_found() == (
+        "None found. The directory holds complete Individual Placement and Support (employment) data for this "
+        "area (as of 2026-10-01).")
+    assert coverage.for_area(YORKSHIRE_REGION, "ips_employment").none_found().startswith(
+        "None found, but the directory holds Individual Placement and Support (employment) data for only ")
+    assert coverage.for_area(CORNWALL_ICB, "ips_employment").none_found() == (
+        "Not yet covered: the directory holds no Individual Placement and Support (employment) data for this "
+        "area yet.")
+
+
+def test_candidates_awaiting_review_are_not_hidden_behind_none_found(table):
+    coverage = CoverageMap([Claim("inpatient_rehab_level1", ENGLAND, "sync:cqc", "2026-11-30")], table,
+                           {("inpatient_rehab_level1", "E54000058"): 1})  # Field House, in Derby and Derbyshire
+    here = coverage.for_home(["E54000058", "E07000032"], "inpatient_rehab_level1")
+    assert here.covered and here.pending_review == 1
+    assert here.none_found() == ("None confirmed yet: 1 candidate awaits review by the directory's maintainers "
+                                 "here, so none found does not mean there are none.")
+    elsewhere = coverage.for_home([WEST_YORKSHIRE, LEEDS], "inpatient_rehab_level1")
+    assert elsewhere.pending_review == 0 and elsewhere.none_found().startswith("None found.")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, geodata_dir, geography) -> Path:
+    home = make_home(tmp_path_factory.mktemp("coverage") / "home", geodata_dir)
+    report = build_index(load_source(SAMPLE), GeographyPlacer(geography), EmbeddedWriter(home / "index.sqlite"),
+                         progress=False)
+    assert report.indexed == 60
+    return home
+
+
+def test_every_face_says_none_found_or_not_yet_covered(home, data_dir):
+    store = CoverageStore(home / "directory.sqlite")
+    match = {"home": {"postcode": "LS9 7TF"}, "types": ["ips_employment", "community_rehab_team"],
+             "max_distance_km": 0.5}
+    with serving(home, data_dir) as url:
+        leeds = httpx.get(f"{url}/areas/{LEEDS}", timeout=60).json()
+        assert leeds["coverage"]["ips_employment"]["status"] == "not_covered"
+        assert leeds["coverage"]["ips_employment"]["says"].startswith("Not yet covered")
+        work = httpx.get(f"{url}/find/work", params={"where": "LS9 7TF", "within": 1}, timeout=30).text
+        assert "We do not hold information about" in work and "We could not find" not in work
+
+        # A maintainer's verified table covers West Yorkshire for IPS; the server sees it at once.
+        store.replace("curated:", [Claim("ips_employment", WEST_YORKSHIRE, "curated:ips.csv", "2026-10-01", "Ann")],
+                      prefix=True)
+        leeds = httpx.get(f"{url}/areas/{LEEDS}", timeout=30).json()
+        assert leeds["coverage"]["ips_employment"] == {
+            "category": "ips_employment", "status": "covered", "share_of_adults": 1.0, "as_of": "2026-10-01",
+            "based_on": ["curated:ips.csv"], "pending_review": 0, "says": "None found. The directory holds complete Individual "
+            "Placement and Support (employment) data for this area (as of 2026-10-01)."}
+        assert leeds["coverage"]["community_rehab_team"]["status"] == "not_covered"
+        region = httpx.get(f"{url}/areas/{YORKSHIRE_REGION}", timeout=30).json()
+        assert region["coverage"]["ips_employment"]["status"] == "partly_covered"
+        work = httpx.get(f"{url}/find/work", params={"where": "LS9 7TF", "within": 1}, timeout=30).text
+        assert "We could not find" in work and "We do not hold information about" not in work
+
+        answer = httpx.post(f"{url}/match", json=match, timeout=30).json()
+        assert answer["results"] == []
+        found = {s["service_type"]: s["found"] for s in answer["summary"]}
+        assert found == {"ips_employment": "none_found", "community_rehab_team": "not_yet_covered"}
+        wide = {**match, "max_distance_km": 30, "include_out_of_catchment": True}  # Wakefield's IPS service
+        answer = httpx.post(f"{url}/match", json=wide, timeout=30).json()
+        assert {s["service_type"]: s["found"] for s in answer["summary"]}["ips_employment"] == "found"
+
+        card = httpx.get(f"{url}/gaps/{BRADFORD}", timeout=120).json()["scorecard"]
+        status = {p["type"]: p["status"] for p in card["parts"]}
+        absent = [t for t, s in status.items() if s != "present"]
+        assert absent and set(card["not_covered"]) | set(card["missing"]) == set(absent)
+        assert ("ips_employment" in card["missing"]) == (status["ips_employment"] == "missing")
+        assert all(status[t] == "not_covered" for t in card["not_covered"])
+        # Devon: the sample holds nothing there. Not "7 of 7 parts missing": 7 not covered. Once CQC has listed
+        # all England's supported accommodation, that one part is truly missing.
+        table = httpx.get(f"{url}/gaps", params={"level": "icb"}, timeout=120).json()
+        devon = next(a for a in table["areas"] if a["code"] == DEVON)
+        assert (devon["missing_count"], devon["not_covered_count"]) == (0, 7)
+        page = httpx.get(f"{url}/pathway-gaps/{DEVON}", timeout=120).text
+        assert "7 of 7 parts of the pathway are not yet covered" in page and "are missing" not in page
+        store.replace("sync:cqc", [Claim("supported_accommodation", ENGLAND, "sync:cqc", "2026-11-30")])
+        table = httpx.get(f"{url}/gaps", params={"level": "icb"}, timeout=120).json()
+        devon = next(a for a in table["areas"] if a["code"] == DEVON)
+        assert devon["missing_parts"] == ["supported_accommodation"] and devon["not_covered_count"] == 6
+        page = httpx.get(f"{url}/pathway-gaps/{DEVON}", timeout=120).text
+        assert "1 of 7 parts of the pathway is missing" in page and "6 of 7 parts of the pathway are not yet" in page
+
+    shown = rehabmap(home, data_dir, None, "match", "--postcode", "LS9 7TF", "--type",
+                     "ips_employment,community_rehab_team", "--max-km", "0.5")
+    assert shown.returncode == 0, shown.stderr
+    assert "ips_employment: None found. The directory holds complete Individual Placement and Support" in shown.stdout
+    assert "community_rehab_team: Not yet covered: the directory holds no Community mental health" in shown.stdout
+    gaps = rehabmap(home, data_dir, None, "gaps", DEVON)
+    assert gaps.returncode == 0, gaps.stderr
+    assert "NOT COVERED (rehabmap holds no such data for this area yet" in gaps.stdout

@@ -1,0 +1,165 @@
+"""Curated tables (templates/curated/): recognised by `rehabmap index` from their header, every row checked
+against the real geography with errors naming file, line and column, and a verified area made covered.
+
+The filled tables are written by the tests: no real list of IPS services, advocacy providers or community rehab
+teams exists anywhere open (that is why the tables exist). The services in them are invented and say so; the
+area codes, trust codes and postcodes are real."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from indexer.pipeline import GeographyPlacer, build_index
+from indexer.sources import load_source
+from indexer.sources.curated import TABLES, spec_for
+from indexer.sources.common import csv_table, read_text
+from indexer.sync.rebuild import record_curated_coverage, with_directory
+from rehabmap.config import Settings
+from rehabmap.coverage import CoverageMap, CoverageStore, SmallAreaTable
+from search.embedded import EmbeddedWriter
+from tests.sync.store_fixtures import index_record, make_home
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "curated"
+SAMPLE = Path(__file__).resolve().parents[2] / "sample"
+WEST_YORKSHIRE, NORTH_EAST_LONDON, GREATER_MANCHESTER = "E54000054", "E54000029", "E54000057"
+LEEDS, CAMBRIDGESHIRE = "E08000035", "E10000003"
+
+IPS = """icb_code,serves,service_name,organisation,address,postcode,phone,email,website,referral_route,description,verified_by,verified_on,notes
+E54000054,,Leeds IPS Employment Service (invented),Invented Trust,1 Test Street,LS9 7TF,0113 000 0000,,www.example.org,self-referral,Work support for people with autism,Ann Curator,2026-10-01,
+E54000029,,none,,,,,,,,,Bob Curator,2026-09-15,no IPS service commissioned
+E54000999,,Nowhere IPS (invented),,,LS9 7TF,,,,,,Ann Curator,2026-10-01,
+E54000057,,Manchester IPS (invented),,,M13 9WL,,,,,,,,not yet checked
+E54000057,,Salford IPS (invented),,,,,,,,,Ann Curator,2026-10-01,
+E54000057,E08000003;E99999999,Stockport IPS (invented),,,SK1 3XE,,,,,,Ann Curator,2026-13-01,
+"""
+ADVOCACY = """utla_code,kind,service_name,organisation,address,postcode,phone,email,website,referral_route,description,verified_by,verified_on,notes
+E08000035,imha,Leeds Advocacy IMHA (invented),Invented Advocacy,,LS9 7TF,,,,,,Ann Curator,2026-10-01,
+E08000035,imca,Leeds Advocacy IMCA (invented),Invented Advocacy,,LS9 7TF,,,,,,,,
+E10000003,care_act,none,,,,,,,,,Bob Curator,2026-09-01,
+E10000003,bogus,Cambridge Advocacy (invented),,,CB2 0QQ,,,,,,Bob Curator,2026-09-01,
+E54000054,imha,An ICB is not a council (invented),,,LS9 7TF,,,,,,Ann Curator,2026-10-01,
+"""
+TEAMS = """trust_ods_code,serves,team_name,organisation,address,postcode,phone,email,website,referral_route,description,verified_by,verified_on,notes
+RGD,E08000035,Leeds Community Rehabilitation Team (invented),Leeds and York Partnership NHS Foundation Trust,,LS9 7TF,,,,,,Ann Curator,2026-10-01,
+ZZ9,E08000032,Mistyped Trust Team (invented),,,LS9 7TF,,,,,,,,
+RGD,,No Area Team (invented),,,LS9 7TF,,,,,,,,
+"""
+
+
+def test_the_templates_are_recognised_and_index_nothing(tmp_path, geography):
+    for spec in TABLES:
+        table = csv_table(read_text(TEMPLATES / spec.file_name))
+        assert spec_for(table.header) == spec
+        # A blank template is an empty source: an import of it alone is refused, not an empty index.
+        [empty] = load_source(TEMPLATES / spec.file_name)
+        assert empty.fatal and empty.reason == "no rows to import: the file holds no services"
+    assert (TEMPLATES / "README.md").is_file()
+
+
+@pytest.fixture
+def tables(tmp_path) -> dict[str, Path]:
+    out = {}
+    for name, text in (("ips.csv", IPS), ("advocacy.csv", ADVOCACY), ("teams.csv", TEAMS)):
+        out[name] = tmp_path / name
+        out[name].write_text(text, encoding="utf-8")
+    return out
+
+
+def rebuild(home: Path, geography, sources: list[Path]):
+    directory = home / "directory.sqlite"
+    rows = with_directory(directory, sources, (row for path in sources for row in load_source(path)))
+    report = build_index(rows, GeographyPlacer(geography), EmbeddedWriter(home / "index.sqlite"), progress=False)
+    record_curated_coverage(directory, sources)
+    return report
+
+
+def test_rows_are_checked_against_the_real_geography_with_file_line_and_column(tmp_path, geography, geodata_dir,
+                                                                               tables):
+    home = make_home(tmp_path / "home", geodata_dir)
+    report = rebuild(home, geography, list(tables.values()))
+    rejected = sorted(str(r).replace(str(tmp_path) + "/", "") for r in report.rejected)
+    assert rejected == [
+        "advocacy.csv:5: column kind: 'bogus' is not one of imha, imca, care_act",
+        "advocacy.csv:6: column utla_code: 'E54000054' is not an upper-tier local authority code (E06…, E08…, "
+        "E09…, E10…) in England's current geography",
+        "ips.csv:4: column icb_code: 'E54000999' is not an ICB code (E54…) in England's current geography",
+        "ips.csv:6: column postcode: empty; a service needs the full postcode of its base",
+        "ips.csv:7: column serves: 'E99999999' is not an ONS code of an English ICB, sub-ICB location or local "
+        "authority; column verified_on: '2026-13-01' is not a date (use YYYY-MM-DD or DD/MM/YYYY)",
+        "teams.csv:4: column serves: empty; give the ONS codes of the areas the team serves (ICB, sub-ICB or "
+        "local authority)",
+    ]
+    assert report.indexed == 6 and report.read == 14 - 2  # 14 rows; the two 'none' rows make no record
+    assert any("'ZZ9' is not in the 2021 list of NHS trusts" in w for w in report.warnings)
+    leeds_ips = index_record(home, "curated-ips:e54000054-leeds-ips-employment-service-invented")
+    assert leeds_ips["service_type"] == "ips_employment" and leeds_ips["last_verified"] == "2026-10-01"
+    assert leeds_ips["service_area"]["codes"] == [WEST_YORKSHIRE] and "autism" in leeds_ips["needs_met"]
+    assert leeds_ips["website"] == "https://www.example.org"
+    imha = index_record(home, "curated-advocacy:e08000035-imha-leeds-advocacy-imha-invented")
+    assert (imha["service_type"], imha["subtype"]) == ("advocacy", "imha")
+
+
+def test_a_verified_table_makes_its_areas_covered_and_a_rebuild_without_it_uncovers_them(
+        tmp_path, geography, geodata_dir, data_dir, tables):
+    home = make_home(tmp_path / "home", geodata_dir)
+    rebuild(home, geography, list(tables.values()))
+    store = CoverageStore(home / "directory.sqlite")
+    claims = {(c.category, c.area_code): c for c in store.claims()}
+    # Verified: West Yorkshire's IPS row, North East London's 'none', Leeds IMHA, Cambridgeshire Care Act
+    # 'none', the Leeds team. Not: Greater Manchester (a row unverified, another rejected), Leeds IMCA
+    # (unverified), Cambridgeshire's bogus kind.
+    assert set(claims) == {("ips_employment", WEST_YORKSHIRE), ("ips_employment", NORTH_EAST_LONDON),
+                           ("advocacy:imha", LEEDS), ("advocacy:care_act", CAMBRIDGESHIRE),
+                           ("community_rehab_team", LEEDS)}
+    west_yorkshire = claims[("ips_employment", WEST_YORKSHIRE)]
+    assert (west_yorkshire.as_of, west_yorkshire.verified_by, west_yorkshire.basis) == (
+        "2026-10-01", "Ann Curator", "curated:ips.csv")
+
+    coverage = CoverageMap(store.claims(), SmallAreaTable.load(data_dir))
+    assert coverage.for_area(LEEDS, "ips_employment").status == "covered"
+    assert coverage.for_area(NORTH_EAST_LONDON, "ips_employment").as_of == "2026-09-15"
+    assert coverage.for_area(GREATER_MANCHESTER, "ips_employment").status == "not_covered"
+    assert coverage.for_area(LEEDS, "advocacy:imha").status == "covered"
+    assert coverage.for_area(LEEDS, "advocacy:imca").status == "not_covered"
+    assert coverage.for_area(LEEDS, "advocacy").status == "not_covered"  # community advocacy is not listed
+    assert coverage.for_area(WEST_YORKSHIRE, "community_rehab_team").status == "partly_covered"
+
+    rebuild(home, geography, [SAMPLE])
+    assert CoverageStore(home / "directory.sqlite").claims() == []
+
+
+def test_a_table_whose_every_row_says_none_is_a_statement_not_an_empty_source(tmp_path, geography, geodata_dir):
+    home = make_home(tmp_path / "home", geodata_dir)
+    table = tmp_path / "none.csv"
+    table.write_text(IPS.splitlines()[0] + "\n" + IPS.splitlines()[2] + "\n", encoding="utf-8")
+    assert list(load_source(table)) == []
+    rebuild(home, geography, [SAMPLE, table])
+    claims = CoverageStore(home / "directory.sqlite").claims()
+    assert [(c.category, c.area_code, c.as_of) for c in claims] == [("ips_employment", NORTH_EAST_LONDON,
+                                                                    "2026-09-15")]
+
+
+def test_a_refused_import_leaves_the_coverage_of_the_live_index(tmp_path, geodata_dir, data_dir, tables):
+    from tests.sync.store_fixtures import rehabmap
+
+    home = make_home(tmp_path / "home", geodata_dir)
+    assert rehabmap(home, data_dir, None, "index", str(tables["ips.csv"]), "--no-progress").returncode == 0
+    before = CoverageStore(home / "directory.sqlite").claims()
+    broken = tmp_path / "broken.csv.gz"
+    broken.write_bytes(b"not gzip at all")
+    done = rehabmap(home, data_dir, None, "index", str(tables["advocacy.csv"]), str(broken), "--no-progress")
+    assert done.returncode == 2 and "cannot read the file" in done.stderr, done.stderr
+    assert before and CoverageStore(home / "directory.sqlite").claims() == before
+
+
+def test_index_command_reads_a_curated_table(tmp_path, geodata_dir, data_dir, tables):
+    from tests.sync.store_fixtures import rehabmap
+
+    home = make_home(tmp_path / "home", geodata_dir)
+    done = rehabmap(home, data_dir, None, "index", str(tables["ips.csv"]), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "read 5, indexed 2, merged 0, rejected 3"
+    assert f"rejected {tables['ips.csv']}:4: column icb_code: 'E54000999'" in done.stdout
+    assert Settings(home=home).directory_path.is_file()

@@ -1,0 +1,164 @@
+"""The review queue over real synced records: Field House, the one mental health hospital among the 103 real
+CQC records, is only a candidate inpatient unit. It is held (not shown) until a maintainer decides, the
+decision is audited, it outlives re-syncs, and a later change in the source's evidence is flagged."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from indexer.sync.review import ReviewQueue
+from indexer.sync.store import SyncStore
+from app.sync import open_live
+from indexer.pipeline import GeographyPlacer
+from rehabmap.maintain.store import Directory
+from rehabmap.errors import InvalidValue, ServiceNotFound
+from search.embedded import EmbeddedIndex
+from rehabmap.match import MatchRequest, match
+from rehabmap.taxonomy import ServiceType
+from tests.sync.store_fixtures import (
+    FIELD_HOUSE,
+    FIELD_HOUSE_POSTCODE,
+    ListedConnector,
+    cqc_connector,
+    field_house_item,
+    index_record,
+    make_home,
+    runner_for,
+    settings_for,
+)
+
+MHA_SPECIALISM = {"name": "Caring for people whose rights are restricted under the Mental Health Act"}
+
+
+@pytest.fixture
+def settings(tmp_path, geodata_dir, data_dir, replay):
+    return settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay)
+
+
+def sync(settings, geography, connector=None, **options):
+    return runner_for(settings, geography).run(connector or cqc_connector(settings), **options)
+
+
+def queue(settings, geography) -> ReviewQueue:
+    placer = GeographyPlacer(geography)
+    return ReviewQueue(SyncStore(settings.directory_path), open_live(settings, lambda: placer))
+
+
+def level1_near_field_house(settings, geography) -> list[str]:
+    home = geography.resolve(postcode=FIELD_HOUSE_POSTCODE)
+    request = MatchRequest(types=(ServiceType.inpatient_rehab_level1,), limit=5)
+    return [r.service.id for r in match(EmbeddedIndex(settings.index_path), home, request, date.today()).results]
+
+
+def test_an_accepted_candidate_is_shown_as_accepted_and_outlives_resyncs(settings, geography, replay):
+    sync(settings, geography)
+    review = queue(settings, geography)
+    [item] = review.items()
+    assert (item.service_id, item.state, item.type_status, item.proposed_type) == (
+        FIELD_HOUSE, "pending", "inferred", "inpatient_rehab_level1")
+    assert item.where.startswith(FIELD_HOUSE_POSTCODE) and "Amber Valley" in item.where
+    assert [(e.field, e.means) for e in item.evidence][0] == (
+        "gacServiceTypes", "a mental health hospital: a candidate inpatient rehabilitation unit")
+    assert FIELD_HOUSE not in level1_near_field_house(settings, geography)
+
+    [accepted] = review.accept([FIELD_HOUSE], actor="Ann (maintainer)", level=1)
+
+    assert (accepted.state, accepted.decided_type, accepted.decided_by) == (
+        "accepted", "inpatient_rehab_level1", "Ann (maintainer)")
+    record = index_record(settings.home, FIELD_HOUSE)
+    assert record["service_type"] == "inpatient_rehab_level1" and record["status"] == "active"
+    assert record["field_sources"]["service_type"] == "review"
+    assert level1_near_field_house(settings, geography)[0] == FIELD_HOUSE
+    audit, _ = Directory(settings.directory_path).audit.entries(resource_id=FIELD_HOUSE)
+    assert [(a.actor, a.action, a.field, a.old, a.new) for a in audit] == [
+        ("Ann (maintainer)", "accept", "review", "pending", "accepted"),
+        ("Ann (maintainer)", "accept", "service_type", None, "inpatient_rehab_level1"),
+        ("Ann (maintainer)", "accept", "subtype", None, None)]
+
+    # A complete listing again, nothing changed: the decision stands and nothing is flagged.
+    again = sync(settings, geography, full=True)
+    assert again.evidence_changed == [] and again.held == []
+    assert level1_near_field_house(settings, geography)[0] == FIELD_HOUSE
+
+    # The source's evidence changes (CQC now registers it for people detained under the Mental Health Act):
+    # the decision stands, and the change is shown for another look.
+    replay.cqc.alter(FIELD_HOUSE.split(":")[1], specialisms=[*replay.cqc.records[FIELD_HOUSE.split(":")[1]]
+                                                             ["specialisms"], MHA_SPECIALISM])
+    changed = sync(settings, geography)
+    assert [line.service_id for line in changed.evidence_changed] == [FIELD_HOUSE]
+    [flagged] = review.items(states=("accepted",), evidence_changed=True)
+    assert flagged.service_id == FIELD_HOUSE and any(e.field == "specialisms" for e in flagged.evidence)
+    record = index_record(settings.home, FIELD_HOUSE)
+    assert record["service_type"] == "inpatient_rehab_level1" and "detained_mha" in record["needs_met"]
+
+
+def test_a_rejected_candidate_stays_out_through_resyncs(settings, geography):
+    sync(settings, geography)
+    review = queue(settings, geography)
+    review.accept([FIELD_HOUSE], actor="Ann", level=2)
+    assert index_record(settings.home, FIELD_HOUSE)["service_type"] == "inpatient_rehab_level2"
+
+    [rejected] = review.reject([FIELD_HOUSE], actor="Bob", reason="  an acute ward,\nnot rehabilitation ")
+
+    assert (rejected.state, rejected.reason) == ("rejected", "an acute ward, not rehabilitation")
+    assert index_record(settings.home, FIELD_HOUSE)["status"] == "inactive"
+    assert FIELD_HOUSE not in level1_near_field_house(settings, geography)
+    sync(settings, geography, full=True)
+    assert review.item(FIELD_HOUSE).state == "rejected"
+    assert index_record(settings.home, FIELD_HOUSE)["status"] == "inactive"
+    audit, _ = Directory(settings.directory_path).audit.entries(resource_id=FIELD_HOUSE)
+    assert [(a.action, a.field, a.new) for a in audit][-2:] == [
+        ("reject", "review", "rejected"), ("reject", "review_reason", "an acute ward, not rehabilitation")]
+
+
+def test_decisions_the_record_refuses_are_refused_and_change_nothing(settings, geography):
+    sync(settings, geography)
+    review = queue(settings, geography)
+    with pytest.raises(InvalidValue, match="Subtype 'imha' does not belong to supported_accommodation"):
+        review.accept([FIELD_HOUSE], actor="Ann", service_type="supported_accommodation", subtype="imha")
+    with pytest.raises(InvalidValue, match="--level 2 means inpatient_rehab_level2, but --type says"):
+        review.accept([FIELD_HOUSE], actor="Ann", service_type="inpatient_rehab_level1", level=2)
+    with pytest.raises(ServiceNotFound):
+        review.accept(["cqc:1-000"], actor="Ann")
+    with pytest.raises(InvalidValue, match="not in the review queue: cqc confirms its type"):
+        review.reject(["cqc:1-112816741"], actor="Ann", reason="wrong")
+    with pytest.raises(InvalidValue, match="Give a reason"):
+        review.reject([FIELD_HOUSE], actor="Ann", reason=" ")
+    # All or nothing: one bad id in a batch stops the lot.
+    with pytest.raises(ServiceNotFound):
+        review.reject([FIELD_HOUSE, "cqc:1-000"], actor="Ann", reason="not rehab")
+    assert review.item(FIELD_HOUSE).state == "pending"
+    assert Directory(settings.directory_path).audit.entries(resource_id=FIELD_HOUSE)[1] == 0
+    assert index_record(settings.home, FIELD_HOUSE) is None
+
+
+def test_a_record_of_unknown_type_needs_a_type_to_be_accepted(settings, geography, feeds_dir):
+    unknown = field_house_item(feeds_dir, type_status="unknown", service_type=None)
+    report = sync(settings, geography, ListedConnector([unknown]))
+    assert [(line.service_id, line.note) for line in report.held] == [("listed:1-112845365",
+                                                                        "unknown: no type proposed")]
+    review = queue(settings, geography)
+    with pytest.raises(InvalidValue, match="No type is proposed"):
+        review.accept(["listed:1-112845365"], actor="Ann")
+    [accepted] = review.accept(["listed:1-112845365"], actor="Ann", service_type="advocacy", subtype="imha")
+    assert (accepted.decided_type, accepted.decided_subtype) == ("advocacy", "imha")
+    record = index_record(settings.home, "listed:1-112845365")
+    assert (record["service_type"], record["subtype"]) == ("advocacy", "imha")
+
+
+def test_a_source_that_later_confirms_the_type_closes_the_pending_review(settings, geography, feeds_dir):
+    inferred = field_house_item(feeds_dir, type_status="inferred", service_type=ServiceType.inpatient_rehab_level1)
+    sync(settings, geography, ListedConnector([inferred]))
+    assert queue(settings, geography).item("listed:1-112845365").state == "pending"
+    assert index_record(settings.home, "listed:1-112845365") is None
+
+    confirmed = field_house_item(feeds_dir, type_status="confirmed",
+                                 service_type=ServiceType.inpatient_rehab_level2)
+    report = sync(settings, geography, ListedConnector([confirmed]), force=True)  # its one record changes
+
+    item = queue(settings, geography).item("listed:1-112845365")
+    assert (item.state, item.reason) == ("superseded", "the source now confirms its type")
+    assert report.awaiting_review == 0
+    assert index_record(settings.home, "listed:1-112845365")["service_type"] == "inpatient_rehab_level2"

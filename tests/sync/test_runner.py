@@ -1,0 +1,318 @@
+"""The sync runner with the real CQC connector against the replay of the CQC API (the 103 real recorded
+locations), a real sync store, the real geography and a real embedded index, in this process.
+
+What the 103 records become is counted end to end: the crawl lists the 78 locations registered for a
+pathway service type (the other 25 are dentists, GPs, home care agencies and the like, which the
+`gacServiceTypeDescription` filters never ask for); of the 78, 30 are deregistered (gone: nothing held here
+to retire), 41 are refused with a reason (no mental health specialism, older adults only), 6 are confirmed
+supported accommodation and 1 (Field House, a mental health hospital) is an inferred inpatient candidate, held
+for review."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from indexer.sync.connectors.cqc import SERVICE_TYPES
+from indexer.sync.runner import SyncInterrupted
+from indexer.sync.store import SyncStore
+from rehabmap.coverage import CoverageStore
+from rehabmap.maintain.audit import Change
+from rehabmap.maintain.store import Directory
+from rehabmap.taxonomy import ServiceType
+from tests.sync.store_fixtures import (
+    FIELD_HOUSE,
+    cqc_connector,
+    index_record,
+    make_home,
+    runner_for,
+    settings_for,
+    table_rows,
+)
+
+ADDED = {"cqc:1-112789029", "cqc:1-112778525", "cqc:1-112816741", "cqc:1-112778588", "cqc:1-112779585",
+         "cqc:1-112779616"}
+GROVELANDS = "1-112778525"
+ASHTON = "1-112816741"
+
+
+@pytest.fixture
+def settings(tmp_path, geodata_dir, data_dir, replay):
+    return settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay)
+
+
+def run(settings, geography, **options):
+    return runner_for(settings, geography).run(cqc_connector(settings), **options)
+
+
+def test_first_full_run_accounts_for_every_one_of_the_103_real_records(settings, geography, feeds_dir):
+    records = json.loads((feeds_dir / "cqc_api" / "locations_detail_2021.json").read_text())
+    unlisted = [r for r in records if not any(t.get("description") in SERVICE_TYPES
+                                              for t in r.get("gacServiceTypes") or [])]
+    assert len(records) == 103 and len(unlisted) == 25
+
+    report = run(settings, geography)
+
+    assert report.complete and report.fetched == 78
+    assert {line.service_id for line in report.added} == ADDED
+    assert [(line.service_id, line.note) for line in report.held] == [(FIELD_HOUSE, "inferred: inpatient_rehab_level1")]
+    assert report.gone_unknown == 30 and report.retired == [] and report.changed == []
+    assert len(report.rejected) == 41
+    assert all("not a rehab pathway service" in line.note for line in report.rejected), report.rejected
+    assert 6 + 1 + 41 + 30 + 25 == 103
+    assert report.awaiting_review == 1
+    # The store holds what it can show or review; the live index, built by this first run, only what is shown.
+    stored = {r.service_id: r for r in SyncStore(settings.directory_path).records("cqc")}
+    assert set(stored) == ADDED | {FIELD_HOUSE}
+    assert all(r.status == "active" and r.problem is None for r in stored.values())
+    for service_id in ADDED:
+        record = index_record(settings.home, service_id)
+        assert record["service_type"] == "supported_accommodation" and record["subtype"] == "residential_24h"
+        assert record["field_sources"]["beds"] == "cqc:numberOfBeds"
+        assert record["provenance"][0]["file"].endswith(service_id.split(":", 1)[1])
+    assert index_record(settings.home, FIELD_HOUSE) is None, "an inferred candidate must not be shown"
+    # A complete listing makes the source's coverage claims.
+    claims = {(c.category, c.area_code) for c in CoverageStore(settings.directory_path).claims()}
+    assert ("supported_accommodation", "E92000001") in claims
+
+
+def test_faults_of_the_source_change_nothing_in_the_result(settings, geography, replay):
+    """429 with Retry-After, a 503 and a slow answer: the client waits and retries, and the result is the same
+    as a clean run's."""
+    replay.fail(f"/cqc/locations/{GROVELANDS}", 429, headers={"Retry-After": "1"})
+    replay.fail("/cqc/locations", 503, after=2)
+    replay.slow(f"/cqc/locations/{ASHTON}", 1.0)
+    report = run(settings, geography)
+    assert {line.service_id for line in report.added} == ADDED and len(report.rejected) == 41
+    grovelands = [s for s in replay.seen(f"/cqc/locations/{GROVELANDS}")]
+    assert [s.status for s in grovelands] == [429, 200]
+    assert grovelands[1].at - grovelands[0].at >= 1.0  # Retry-After obeyed
+    assert any(s.status == 503 for s in replay.seen("/cqc/locations"))
+
+
+def test_a_changes_window_retires_and_changes_and_the_share_threshold_stops_it(settings, geography, replay):
+    run(settings, geography)
+    replay.cqc.deregister(GROVELANDS, date(2021, 3, 1))
+    replay.cqc.alter(ASHTON, numberOfBeds=30)
+    before = table_rows(settings.directory_path, "SELECT source_id, status, digest FROM sync_records ORDER BY 1")
+
+    stopped = run(settings, geography)
+
+    # 2 of the 7 records held from CQC would change: more than the default 25%, so nothing is applied.
+    assert stopped.stopped and "29%" in stopped.stopped and "--force" in stopped.stopped
+    assert table_rows(settings.directory_path, "SELECT source_id, status, digest FROM sync_records ORDER BY 1") == before
+    assert index_record(settings.home, f"cqc:{GROVELANDS}")["status"] == "active"
+    assert SyncStore(settings.directory_path).source_status("cqc").staged == 2
+    requests = len(replay.seen("/cqc"))
+
+    applied = run(settings, geography, force=True)
+
+    # --force applies what was fetched without fetching it again; it only asks for the (empty) next window.
+    assert [s.path for s in replay.seen("/cqc")[requests:]] == ["/cqc/changes/location"]
+    assert [(line.service_id, line.note) for line in applied.retired] == [
+        (f"cqc:{GROVELANDS}", "deregistered by CQC on 2021-03-01 (registrationStatus 'Deregistered') (on 2021-03-01)")]
+    assert [(line.service_id, line.note) for line in applied.changed] == [(f"cqc:{ASHTON}", "beds")]
+    assert index_record(settings.home, f"cqc:{GROVELANDS}")["status"] == "inactive"
+    assert index_record(settings.home, f"cqc:{ASHTON}")["beds"] == 30
+    stored = SyncStore(settings.directory_path).record("cqc", GROVELANDS)
+    assert stored.status == "retired" and stored.retired_at == "2021-03-01" and stored.service is not None
+    audit, _ = Directory(settings.directory_path).audit.entries(resource_id=f"cqc:{GROVELANDS}")
+    assert [(a.action, a.field, a.old, a.new) for a in audit] == [
+        ("retire", "status", "active", "inactive"),
+        ("retire", "retired_reason", None, "deregistered by CQC on 2021-03-01 (registrationStatus 'Deregistered')")]
+    assert SyncStore(settings.directory_path).source_status("cqc").staged == 0
+
+
+def test_a_complete_listing_retires_what_it_no_longer_lists(settings, geography, replay):
+    run(settings, geography)
+    replay.cqc.records[ASHTON]["gacServiceTypes"] = [{"name": "Dentist", "description": "Dental service"}]
+    report = run(settings, geography, full=True)
+    assert report.complete
+    assert [(line.service_id, line.note.split(" (a complete")[0]) for line in report.retired] == [
+        (f"cqc:{ASHTON}", "no longer listed by cqc")]
+    assert index_record(settings.home, f"cqc:{ASHTON}")["status"] == "inactive"
+
+
+def test_a_dry_run_writes_nothing(settings, geography, replay):
+    run(settings, geography)
+    replay.cqc.alter(ASHTON, numberOfBeds=31)
+    path = settings.directory_path
+    before = {t: table_rows(path, f"SELECT * FROM {t}") for t in ("sync_state", "sync_records", "sync_review",
+                                                                   "sync_staged", "audit")}
+    index_before = (settings.index_path.stat().st_mtime_ns, index_record(settings.home, f"cqc:{ASHTON}"))
+
+    report = run(settings, geography, dry_run=True)
+
+    assert report.dry_run and [(line.service_id, line.note) for line in report.changed] == [(f"cqc:{ASHTON}", "beds")]
+    assert {t: table_rows(path, f"SELECT * FROM {t}") for t in before} == before
+    assert (settings.index_path.stat().st_mtime_ns, index_record(settings.home, f"cqc:{ASHTON}")) == index_before
+    # The real run after it still sees the change: the dry run did not move the cursor.
+    assert [line.service_id for line in run(settings, geography).changed] == [f"cqc:{ASHTON}"]
+
+
+def test_a_crawl_cut_off_resumes_from_its_last_page(settings, geography, replay):
+    """The source drops every connection after 40 requests: the run fails after its retries, keeping the
+    pages it had committed; the next run goes on from the page after them, fetches none of their records
+    again, and ends with the full result."""
+    replay.drop("/cqc/locations", after=40, times=None)
+    with pytest.raises(SyncInterrupted, match="What was fetched before it is kept: run 'rehabmap sync cqc' again"):
+        run(settings, geography)
+    store = SyncStore(settings.directory_path)
+    status = store.source_status("cqc")
+    crawl = status.pending["crawl"]
+    kept = {p["item"]["origin"]["source_id"] if kind == "item" else p["source_id"] for kind, p in store.staged("cqc")}
+    assert status.staged == len(kept) > 10
+    assert not settings.index_path.exists(), "nothing is applied until the crawl is complete"
+    replay.clear_faults()
+    seen = len(replay.seen())
+
+    report = run(settings, geography)
+
+    again = replay.seen()[seen:]
+    pages = [s.query for s in again if s.path == "/cqc/locations"]
+    assert pages[0]["page"] == [str(crawl["page"])]
+    assert pages[0]["gacServiceTypeDescription"] == [SERVICE_TYPES[crawl["type"]]]
+    # Only what is listed from there on is fetched (a location listed under two service types comes twice).
+    onwards = set()
+    for number in range(crawl["type"], len(SERVICE_TYPES)):
+        listed = replay.cqc.list_ids({"gacServiceTypeDescription": [SERVICE_TYPES[number]]})
+        onwards |= set(listed[(crawl["page"] - 1) * 10:] if number == crawl["type"] else listed)
+    assert {s.path.rsplit("/", 1)[1] for s in again if s.path.startswith("/cqc/locations/")} == onwards
+    assert kept - onwards, "the committed pages' records are not fetched again"
+    assert report.complete and report.fetched == 78
+    assert {line.service_id for line in report.added} == ADDED and len(report.held) == 1
+
+
+def test_synced_records_survive_a_rebuild_and_the_maintainers_edits_win(settings, geography, replay, tmp_path):
+    from indexer.pipeline import GeographyPlacer, build_index
+    from indexer.sources import load_source
+    from indexer.sync.rebuild import with_directory
+    from rehabmap.maintain.edits import OverlayWriter
+    from app.parts import open_writer
+
+    run(settings, geography)
+    directory = Directory(settings.directory_path)
+    directory.overlay.record("tests", "update", f"cqc:{ASHTON}", [Change("phone", None, "0116 000 0000")],
+                     fields={"phone": "0116 000 0000"})
+    sample = Path(__file__).resolve().parents[2] / "sample"
+    rows = with_directory(settings.directory_path, [sample], load_source(sample))
+    report = build_index(rows, GeographyPlacer(geography), OverlayWriter(open_writer(settings), directory),
+                         progress=False)
+    assert report.indexed == 60 + 6 and not report.rejected
+    assert index_record(settings.home, f"cqc:{ASHTON}")["phone"] == "0116 000 0000"
+    # A later sync changes the record; the maintainer's phone number still wins over the source's.
+    replay.cqc.alter(ASHTON, numberOfBeds=28, mainPhoneNumber="0116 111 1111")
+    changed = run(settings, geography)
+    assert [line.service_id for line in changed.changed] == [f"cqc:{ASHTON}"]
+    record = index_record(settings.home, f"cqc:{ASHTON}")
+    assert record["beds"] == 28 and record["phone"] == "0116 000 0000"
+    assert record["field_sources"]["phone"] == "directory" and record["field_sources"]["beds"] == "cqc:numberOfBeds"
+
+
+def test_a_sync_written_while_a_rebuild_ran_is_written_again_after_its_swap(settings, geography, replay):
+    """A rebuild reads the synced records, a sync then writes to the old index, and the rebuild swaps in its
+    new index without that write: the next sync writes it again."""
+    from indexer.pipeline import GeographyPlacer, build_index
+    from indexer.sync.rebuild import with_directory
+    from rehabmap.maintain.edits import OverlayWriter
+    from app.parts import open_writer
+
+    run(settings, geography)
+    directory = Directory(settings.directory_path)
+    rows = with_directory(settings.directory_path, [], iter(()))
+    read = [next(rows)]  # the rebuild has read the store
+    replay.cqc.alter(ASHTON, numberOfBeds=33)
+    run(settings, geography)
+    assert index_record(settings.home, f"cqc:{ASHTON}")["beds"] == 33
+    read += list(rows)
+    build_index(iter(read), GeographyPlacer(geography), OverlayWriter(open_writer(settings), directory),
+                progress=False)
+    assert index_record(settings.home, f"cqc:{ASHTON}")["beds"] == 27, "the swap undid the sync's write"
+
+    report = run(settings, geography)
+
+    assert report.live_written >= 1
+    assert index_record(settings.home, f"cqc:{ASHTON}")["beds"] == 33
+
+
+def test_an_enrichment_fills_what_a_record_lacks_adds_evidence_and_never_a_type(settings, geography, feeds_dir):
+    """A provider rated for rehabilitation wards (the shape of the cqc-ratings connector's Enrichment) enriches
+    the real Field House record. The rating is invented for Field House's real provider id: none of the 49
+    providers rated so in the 2021 ratings file runs one of the 103 recorded locations."""
+    from indexer.sync.items import Enrichment, Evidence, Gone
+    from indexer.sync.review import ReviewQueue
+    from tests.sync.store_fixtures import ListedConnector, field_house_item
+
+    field_house = field_house_item(feeds_dir, type_status="inferred",
+                                   service_type=ServiceType.inpatient_rehab_level1)
+    provider = field_house.keys["cqc_provider_id"]
+    rated = Enrichment("cqc-ratings", f"provider:{provider}", {"cqc_provider_id": provider},
+                       fields={"email": "rehab@example.org", "phone": "01773 000 000",
+                               "service_type": "inpatient_rehab_level2"},
+                       evidence=(Evidence("cqc-ratings", "Service / Population Group",
+                                          "Long stay or rehabilitation mental health wards for working age adults",
+                                          "CQC rates this provider for rehabilitation wards"),),
+                       field_sources={"email": "cqc-ratings:ProviderEmail"})
+    runner = runner_for(settings, geography)
+    runner.run(ListedConnector([field_house]))
+    # The enrichment arrives later, from its own source, and finds the record by its provider id.
+    report = runner.run(ListedConnector([rated], name="cqc-ratings"))
+    assert report.enrichments == 1
+    assert [line.service_id for line in report.held] == ["listed:1-112845365"]
+    stored = SyncStore(settings.directory_path).record("listed", "1-112845365")
+    assert stored.service["email"] == "rehab@example.org"
+    assert stored.service["field_sources"]["email"] == "cqc-ratings:ProviderEmail"
+    assert stored.service["phone"] == "01773838150", "the owning source's own value wins"
+    assert stored.service["service_type"] == "inpatient_rehab_level1", "an enrichment never gives a type"
+    assert stored.type_status == "inferred" and stored.connector == "listed"
+    queue = ReviewQueue(SyncStore(settings.directory_path))
+    assert [e.source for e in queue.item("listed:1-112845365").evidence][-1] == "cqc-ratings"
+
+    # The rating is withdrawn: the enrichment is retired, and what it gave goes with it.
+    withdrawn = runner.run(ListedConnector([Gone("cqc-ratings", f"provider:{provider}", "no longer rated", None)],
+                                           name="cqc-ratings"), force=True)
+    assert withdrawn.enrichments == 0
+    stored = SyncStore(settings.directory_path).record("listed", "1-112845365")
+    assert stored.service.get("email") is None
+    assert queue.item("listed:1-112845365").evidence == field_house.evidence
+
+
+def test_a_record_the_source_now_refuses_is_retired_not_kept(settings, geography, replay):
+    """CQC no longer registers a care home for mental health: the connector refuses it, and the home it made
+    leaves the directory (retired, with the reason) rather than staying as if it were still on the pathway."""
+    run(settings, geography)
+    replay.cqc.alter(ASHTON, specialisms=[{"name": "Dementia"}])
+    report = run(settings, geography, force=True)
+    [rejected] = report.rejected
+    assert rejected.service_id == f"cqc:{ASHTON}" and "with no mental health specialism" in rejected.note
+    [retired] = report.retired
+    assert retired.service_id == f"cqc:{ASHTON}"
+    assert retired.note.startswith("the source's record can no longer be used: not a rehab pathway service")
+    assert index_record(settings.home, f"cqc:{ASHTON}")["status"] == "inactive"
+
+
+def test_discarding_a_stopped_run_goes_back_to_the_last_applied_state(settings, geography, replay):
+    """--discard drops what a stopped run fetched and its cursor: the next run asks for the same window again,
+    so nothing the source said is lost."""
+    run(settings, geography)
+    replay.cqc.deregister(GROVELANDS, date(2021, 3, 1))
+    replay.cqc.deregister(ASHTON, date(2021, 3, 2))
+    assert run(settings, geography).stopped
+    store = SyncStore(settings.directory_path)
+    assert store.abandon_run("cqc") == 2
+    status = store.source_status("cqc")
+    assert status.staged == 0 and status.pending is None and status.run_started_at is None
+    report = run(settings, geography, force=True)
+    assert {line.service_id for line in report.retired} == {f"cqc:{ASHTON}", f"cqc:{GROVELANDS}"}
+
+
+def test_two_runs_of_one_source_never_overlap(settings, geography):
+    from indexer.sync.runner import SyncBusy
+
+    with SyncStore(settings.directory_path).run_lock("cqc") as mine:
+        assert mine
+        with pytest.raises(SyncBusy, match="Another 'rehabmap sync cqc' is running"):
+            run(settings, geography)

@@ -1,0 +1,147 @@
+"""`rehabmap sync cqc` and `rehabmap review` as a deployment runs them: real processes over a real REHABMAP_HOME,
+the CQC connector against the replay of the CQC API (the 103 real recorded locations, tests/sync/replay.py), and
+`rehabmap serve` answering POST /match over what the sync and the review made."""
+
+from __future__ import annotations
+
+import signal
+import time
+from datetime import date
+
+import httpx
+
+from indexer.sync.connectors.cqc import SERVICE_TYPES
+from tests.sync.store_fixtures import (
+    FIELD_HOUSE,
+    FIELD_HOUSE_POSTCODE,
+    first_line,
+    index_record,
+    make_home,
+    rehabmap,
+    serving,
+    start_rehabmap,
+    table_rows,
+)
+
+GROVELANDS, ASHTON = "1-112778525", "1-112816741"
+FIRST_RUN = {"fetched": 78, "added": 6, "changed": 0, "unchanged": 0, "retired": 0, "held for review": 1,
+             "rejected": 41}
+
+
+def test_sync_review_and_match_end_to_end(tmp_path, geodata_dir, data_dir, replay):
+    home = make_home(tmp_path / "home", geodata_dir)
+
+    dry = rehabmap(home, data_dir, replay, "sync", "cqc", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.startswith("cqc (dry run: nothing written): ") and first_line(dry) == FIRST_RUN
+    assert f"added cqc:{ASHTON} Ashton Lodge Residential Home: supported_accommodation" in dry.stdout
+    assert sorted(p.name for p in home.iterdir()) == ["geodata"], "a dry run writes nothing"
+
+    replay.fail(f"/cqc/locations/{GROVELANDS}", 429, headers={"Retry-After": "1"})
+    replay.fail("/cqc/locations", 503, after=5)
+    done = rehabmap(home, data_dir, replay, "sync", "cqc")
+    assert done.returncode == 0, done.stderr
+    assert first_line(done) == FIRST_RUN
+    assert f"held {FIELD_HOUSE} Field House: inferred: inpatient_rehab_level1" in done.stdout
+    assert "rejected cqc:1-112805218" in done.stdout and "for adults over 65 only" in done.stdout
+    assert "REHABMAP_CQC_API_KEY" not in done.stderr and "replay-cqc-key" not in done.stdout + done.stderr
+
+    listed = rehabmap(home, data_dir, None, "review", "list")
+    assert listed.returncode == 0 and listed.stdout.startswith("1 records (pending)")
+    assert FIELD_HOUSE in listed.stdout and "inferred: inpatient_rehab_level1" in listed.stdout
+    shown = rehabmap(home, data_dir, None, "review", "show", FIELD_HOUSE)
+    assert "a mental health hospital: a candidate inpatient rehabilitation unit" in shown.stdout
+
+    with serving(home, data_dir) as url:
+        # Held: not shown, and the summary does not pretend there is none.
+        near = {"home": {"postcode": FIELD_HOUSE_POSTCODE}, "types": ["inpatient_rehab_level1"],
+                "max_distance_km": 5}
+        answer = httpx.post(f"{url}/match", json=near, timeout=30).json()
+        assert answer["results"] == []
+        assert answer["summary"][0]["found"] == "awaiting_review"
+        assert answer["summary"][0]["coverage"]["pending_review"] == 1
+
+        accepted = rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE, "--level", "1")
+        assert accepted.returncode == 0, accepted.stderr
+        assert f"accepted {FIELD_HOUSE} (Field House) as inpatient_rehab_level1" in accepted.stdout
+
+        body = {"home": {"postcode": FIELD_HOUSE_POSTCODE}, "types": ["inpatient_rehab_level1"]}
+        answer = httpx.post(f"{url}/match", json=body, timeout=30).json()
+        assert answer["results"][0]["id"] == FIELD_HOUSE
+        assert answer["results"][0]["service_type"] == "inpatient_rehab_level1"
+        [summary] = answer["summary"]
+        assert summary["found"] == "found" and summary["coverage"]["status"] == "covered"
+        assert summary["coverage"]["based_on"] == ["sync:cqc"]
+
+    # CQC deregisters one home and alters another: 2 of 7 records, more than the 25% allowed by default.
+    replay.cqc.deregister(GROVELANDS, date(2021, 3, 1))
+    replay.cqc.alter(ASHTON, numberOfBeds=30)
+    stopped = rehabmap(home, data_dir, replay, "sync", "cqc")
+    assert stopped.returncode == 3, stopped.stderr
+    assert "stopped: this run would change or retire 29% of the 7 records held from cqc" in stopped.stdout
+    assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "active"
+    forced = rehabmap(home, data_dir, replay, "sync", "cqc", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert {k: v for k, v in first_line(forced).items() if v} == {"fetched": 2, "changed": 1, "retired": 1}
+    assert f"retired cqc:{GROVELANDS} Grovelands Lodge: deregistered by CQC on 2021-03-01" in forced.stdout
+    assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "inactive"
+    assert index_record(home, f"cqc:{ASHTON}")["beds"] == 30
+    audit = rehabmap(home, data_dir, None, "audit", "--service", f"cqc:{GROVELANDS}")
+    assert '"action": "retire"' in audit.stdout and "rehabmap sync cqc" in audit.stdout
+
+    # A full rebuild keeps the synced records, the accepted one included, and the retired one inactive.
+    rebuilt = rehabmap(home, data_dir, None, "index", "sample/", "--no-progress")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert rebuilt.stdout.startswith("read 67, indexed 67, merged 0, rejected 0")
+    assert index_record(home, FIELD_HOUSE)["service_type"] == "inpatient_rehab_level1"
+    assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "inactive"
+    assert index_record(home, f"cqc:{ASHTON}")["beds"] == 30
+
+    # The accepted record outlives another sync, and the scorecard now knows what CQC covers.
+    again = rehabmap(home, data_dir, replay, "sync", "cqc", "--full")
+    assert again.returncode == 0, again.stderr and "evidence changed" not in again.stdout
+    with serving(home, data_dir) as url:
+        answer = httpx.post(f"{url}/match", json=body, timeout=30).json()
+        assert answer["results"][0]["id"] == FIELD_HOUSE
+
+
+def test_a_killed_sync_resumes_where_it_stopped(tmp_path, geodata_dir, data_dir, replay):
+    home = make_home(tmp_path / "home", geodata_dir)
+    earlier = {i for t in SERVICE_TYPES[:2] for i in replay.cqc.list_ids({"gacServiceTypeDescription": [t]})}
+    held_up = next(i for i in replay.cqc.list_ids({"gacServiceTypeDescription": [SERVICE_TYPES[2]]})
+                   if i not in earlier)
+    replay.slow(f"/cqc/locations/{held_up}", 600)
+    process = start_rehabmap(home, data_dir, replay, "sync", "cqc")
+    try:
+        deadline = time.monotonic() + 300
+        while not replay.seen(f"/cqc/locations/{held_up}"):  # the crawl is in the third service type
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the sync never reached the held-up record"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    staged = table_rows(home / "directory.sqlite", "SELECT count(*) FROM sync_staged")[0][0]
+    assert staged >= 1 and not (home / "index.sqlite").exists()
+    replay.clear_faults()
+    seen = len(replay.seen())
+
+    resumed = rehabmap(home, data_dir, replay, "sync", "cqc")
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert first_line(resumed) == FIRST_RUN
+    lists = [s.query for s in replay.seen()[seen:] if s.path == "/cqc/locations"]
+    assert lists[0]["gacServiceTypeDescription"] == [SERVICE_TYPES[2]], "it went on from the third type"
+    assert table_rows(home / "directory.sqlite", "SELECT count(*) FROM sync_staged")[0][0] == 0
+
+
+def test_cli_errors_are_one_line(tmp_path, geodata_dir, data_dir, replay):
+    home = make_home(tmp_path / "home", geodata_dir)
+    missing = rehabmap(home, data_dir, None, "review", "accept", "cqc:1-000")
+    assert missing.returncode == 2 and missing.stderr.startswith("error: No synced record 'cqc:1-000'")
+    bulk = rehabmap(home, data_dir, None, "review", "accept", "--all")
+    assert bulk.returncode == 2 and "--all needs --source or --proposed" in bulk.stderr
+    refused = rehabmap(home, data_dir, replay, "sync", "cqc", REHABMAP_CQC_API_KEY="wrong")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "REHABMAP_CQC_API_KEY" in refused.stderr and "wrong" not in refused.stderr
