@@ -179,6 +179,8 @@ class MeOut(BaseModel):
     role: Literal["admin", "maintainer", "provider"]
     organisation: str | None
     services: list[str] | None = Field(description="For a provider: the services it may change.")
+    expires_at: str | None = Field(description="When this token stops working (UTC, ISO 8601); ask an admin "
+                                               "for a new one before then.")
 
 
 class EditOut(BaseModel):

@@ -109,10 +109,10 @@ def _edit(state: AppState, result: tuple[Any, list[str]]) -> EditOut:
 
 @router.get("/me", response_model=MeOut, summary="Who this token is")
 def me(caller: Caller, state: State) -> MeOut:
-    """The token's label, role and organisation; for a provider, the services it may change."""
+    """The token's label, role, organisation and expiry; for a provider, the services it may change."""
     services = _owned(state, caller)
     return MeOut(token_id=caller.token_id, name=caller.name, role=caller.role.value,
-                 organisation=caller.organisation, services=services)
+                 organisation=caller.organisation, services=services, expires_at=caller.expires_at)
 
 
 @router.post("/services", response_model=EditOut, status_code=201, summary="Add a service",

@@ -76,6 +76,7 @@ class Principal:
     role: Role
     organisation_id: int | None = None
     organisation: str | None = None
+    expires_at: str | None = None  # when the token stops working, so its holder can get a new one in time
 
     @property
     def who(self) -> str:

@@ -164,7 +164,7 @@ class Tokens:
             raise Unauthenticated(f"The token expired on {row[6]}. Ask an admin for a new one.")
         if is_legacy(row[4]):
             self._rehash(token_id, secret, row[4])
-        return Principal(token_id, row[0], Role(row[1]), row[2], row[3])
+        return Principal(token_id, row[0], Role(row[1]), row[2], row[3], row[6])
 
     def _secret_matches(self, token_id: str, secret: str, stored: str, key_check: str | None) -> bool:
         """`key_check`: the store's key check value as read with the token, so a key replaced by another

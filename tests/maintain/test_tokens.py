@@ -142,7 +142,10 @@ def test_an_expired_token_gets_a_401_that_says_it_expired(fresh_site):
     site = fresh_site
     api = AppClient(make_app(site.settings))
     token, token_id = site.tokens["maintainer"], site.token_ids["maintainer"]
-    assert me(api, token).status_code == 200
+    alive = me(api, token)
+    assert alive.status_code == 200
+    # The holder can see when their token stops working, before it does.
+    assert alive.json()["expires_at"] == next(t.expires_at for t in site.directory.tokens.all() if t.id == token_id)
     gone = "2026-01-31T00:00:00+00:00"
     with sqlite3.connect(site.directory.path) as conn:  # as if its time had passed
         conn.execute("UPDATE tokens SET expires_at = ? WHERE id = ?", (gone, token_id))
