@@ -38,6 +38,11 @@ def capacity_is_current(as_of: date | None, today: date, max_age_days: int | Non
     return as_of is not None and today - as_of <= timedelta(days=days)
 
 
+# Validation context for records read back from an index: an index built before a rule existed may hold a
+# value that rule now refuses (a 'javascript:' website). Reading it must not fail every answer that touches
+# the record until a rebuild; the refused contact is left out instead. See `Service.stored`.
+STORED = {"stored": True}
+
 ProviderType = Literal["nhs", "independent", "local_authority", "vcfse"]
 Capacity = Literal["available", "limited", "none"]
 Gender = Literal["female_only", "male_only", "mixed_gender"]
@@ -187,9 +192,18 @@ class Service(BaseModel):
     @classmethod
     def _contact(cls, value: str | None, info: ValidationInfo) -> str | None:
         problem = None if value is None else contact_problem(str(info.field_name), value)
+        if problem and info.context == STORED:
+            return None  # written by a version before this check: never shown, and the record still reads
         if problem:
             raise ValueError(problem)
         return value
+
+    @classmethod
+    def stored(cls, record: str | bytes | dict[str, Any]) -> Service:
+        """A record as an index holds it (JSON text, or the parsed document)."""
+        if isinstance(record, dict):
+            return cls.model_validate(record, context=STORED)
+        return cls.model_validate_json(record, context=STORED)
 
     @field_validator("needs_met", "needs_not_met")
     @classmethod

@@ -274,7 +274,7 @@ class ElasticWriter:
         for service_id, fields in changes.items():
             found = self.client.options(ignore_status=404).get(index=self.base, id=service_id,
                                                                source_includes=["record"])
-            current = Service.model_validate(found["_source"]["record"]) if found.get("found") else None
+            current = Service.stored(found["_source"]["record"]) if found.get("found") else None
             try:
                 service = overlay_record(current, fields)
             except (ValidationError, DomainError, ValueError) as exc:
@@ -405,7 +405,7 @@ class ElasticIndex:
         response = self.client.options(ignore_status=404).get(index=self.alias, id=service_id,
                                                               source_includes=["record"])
         if response.get("found"):
-            return Service.model_validate(response["_source"]["record"])
+            return Service.stored(response["_source"]["record"])
         if "found" not in response:  # no document answer at all: the alias (or its index) is missing
             raise self._not_built()
         return None
@@ -556,7 +556,7 @@ def _deleted(index: str) -> IndexUnavailable:
 
 
 def _service(hit: dict[str, Any]) -> Service:
-    return Service.model_validate(hit["_source"]["record"])
+    return Service.stored(hit["_source"]["record"])
 
 
 def _eager(items: Iterator[T]) -> Iterator[T]:

@@ -135,7 +135,7 @@ class EmbeddedWriter:
             added = Counter[str]()
             for service_id, fields in changes.items():
                 row = conn.execute("SELECT rowid, doc FROM services WHERE id = ?", (service_id,)).fetchone()
-                current = Service.model_validate_json(row[1]) if row else None
+                current = Service.stored(row[1]) if row else None
                 try:
                     service = overlay_record(current, fields)
                 except (ValidationError, DomainError, ValueError) as exc:
@@ -401,7 +401,7 @@ class _Generation:
                 (json.dumps([row + 1 for row in rows]),)).fetchall()
             if check and self._data_version() != self.data_version:
                 raise _Stale
-        return {rowid - 1: Service.model_validate_json(doc) for rowid, doc in docs}
+        return {rowid - 1: Service.stored(doc) for rowid, doc in docs}
 
 
 def _exempt_from_gc() -> None:

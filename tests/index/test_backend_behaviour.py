@@ -571,3 +571,17 @@ def test_a_record_the_cluster_rejects_fails_the_build(corpus, es_settings, es_cl
     with pytest.raises(BulkIndexError):
         writer.replace_all([*corpus[100:150], bad])
     assert index.info().count == 100
+
+
+def test_a_record_an_older_version_stored_with_a_refused_contact_still_reads(fresh):
+    """An index written before contact details were checked may hold a 'javascript:' website: reading it must
+    leave that out, not fail every answer that touches the record until a rebuild (a 500 before the fix)."""
+    reader, writer, services = fresh
+    old = [s.model_copy(update={"website": "javascript:alert(1)", "phone": "call me\r\nX-Injected: 1"})
+           if i == 0 else s for i, s in enumerate(services)]  # model_copy does not validate: as written then
+    writer.replace_all(old)
+    record = reader.get(services[0].id)
+    assert record is not None and record.website is None and record.phone is None
+    assert record.name == services[0].name and record.email == services[0].email
+    assert any(hit.service.id == services[0].id
+               for hit in reader.nearest(services[0].lat, services[0].lon, ServiceQuery(), k=5))
