@@ -75,7 +75,8 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
     for r in reports if not as_json else ():
         click.echo(f"{r.source}: last success {r.last_success_at or 'never'}, last complete listing "
                    f"{r.last_complete_at or 'never'}; {r.active} active, {r.retired} retired, "
-                   f"{r.awaiting_review} awaiting review")
+                   f"{r.awaiting_review} awaiting review" + (f"; {r.facts} facts for other sources' records"
+                                                             if r.facts else ""))
         if r.last_run is not None:
             counts = ", ".join(f"{k} {v}" for k, v in r.last_run.counts.items())
             click.echo(f"  last run {r.last_run.outcome} at {r.last_run.finished_at}: {counts}")

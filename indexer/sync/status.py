@@ -31,6 +31,7 @@ class SourceReport:
     active: int
     retired: int
     awaiting_review: int
+    facts: int                # active facts about records other sources own (ODS sites, rehab-ward ratings)
     last_run: LastRun | None
     unfinished_since: str | None  # a run that fetched and did not apply: the next run resumes it
     staged: int
@@ -60,12 +61,13 @@ def sync_status(store: SyncStore, source: str | None = None) -> list[SourceRepor
     records = store.records()
     status: Counter[tuple[str, str]] = Counter((r.connector, r.status) for r in records)
     waiting = Counter(r.connector for r in records if held(r, reviews.get(r.key)))
+    facts = Counter(e.connector for e in store.enrichments())
     found = []
     for state in store.sources():
         if source is not None and state.source != source:
             continue
         name = state.source
         found.append(SourceReport(name, state.last_success_at, state.last_complete_at, state.state,
-                                  status[(name, "active")], status[(name, "retired")], waiting[name],
+                                  status[(name, "active")], status[(name, "retired")], waiting[name], facts[name],
                                   _last_run(store, name), state.run_started_at, state.staged))
     return found
