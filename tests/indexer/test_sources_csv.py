@@ -257,7 +257,7 @@ def test_type_unconfirmed_rows_are_held_with_the_mappings_reason(tmp_path):
     ('[source]\nname = "x"\nproposed_type = "vcfse"\n', "give type_unconfirmed too"),
     ('[source]\nname = "x"\ntype_unconfirmed = "why"\nproposed_type = "rehab"\n', "Unknown service type 'rehab'"),
 ])
-def test_type_unconfirmed_needs_a_reason_and_no_default_type(tmp_path, toml, message):
+def test_a_bad_type_unconfirmed_or_proposed_type_says_what_to_fix(tmp_path, toml, message):
     path = tmp_path / "bad.toml"
     path.write_text(toml)
     with pytest.raises(MappingError, match=message):
