@@ -54,6 +54,3 @@ class Held:
     value: str         # what it says there
     means: str         # what we read into it, and why that is not enough to show it as a type
     raw: dict[str, str] | None = None  # the source's own row, shown beside the evidence for review
-
-    def __str__(self) -> str:
-        return f"{self.candidate.origin.file}:{self.candidate.origin.line}: {self.means}"

@@ -18,8 +18,8 @@ from typing import Any
 
 from indexer.rows import Candidate, Held, Origin, Rejection
 from indexer.sources.common import CsvProblem, CsvRow, CsvTable, RowParser, compact, join_address, slugify
-from rehabmap.record import Service
 from rehabmap.errors import DomainError, shorten
+from rehabmap.record import Service
 from rehabmap.taxonomy import NotRehab, classify_label, parse_type
 
 MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
