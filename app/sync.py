@@ -4,11 +4,13 @@ geography, the connectors. The CLI (and later the maintainers' pages) call these
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
 from indexer.pipeline import GeographyPlacer, IndexReport, Placer, build_index
+from indexer.rows import Held
+from indexer.sync.file_candidates import by_source
 from indexer.sync.live import LiveIndex
 from indexer.sync.rebuild import synced_rows
 from indexer.sync.review import ReviewQueue
@@ -59,6 +61,15 @@ def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = 
                             progress=progress)
         return [runner.run(c, dry_run=dry_run, force=force, full=full, max_change_share=max_change_share)
                 for c in chosen]
+
+
+def hold_for_review(settings: Settings, held: Sequence[Held], *, actor: str, force: bool = False) -> list[SyncReport]:
+    """After `rehabmap index` went live: the rows it held for review into the queue, one run per source
+    (`indexer.sync.file_candidates`). A run that would change more than the allowed share of a source's held
+    records stops, as a sync does, unless `force`."""
+    placer = _placer(settings)
+    runner = SyncRunner(open_store(settings), placer, open_live(settings, lambda: placer), actor=actor)
+    return [runner.run(c, force=force, max_change_share=settings.sync_max_change_share) for c in by_source(held)]
 
 
 def discard_run(settings: Settings, source: str) -> dict[str, int]:

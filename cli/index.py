@@ -57,3 +57,12 @@ def index_command(sources: tuple[Path, ...], mapping: Path | None, max_drop_shar
         raise
     record_curated_coverage(settings.directory_path, sources)
     echo(report)
+    if report.held:  # rows whose type their source only suggests: into the review queue, now the index is live
+        from app.sync import hold_for_review
+        from cli.maintain import _actor
+
+        queued = hold_for_review(settings, report.held, actor=f"rehabmap index, {_actor()}", force=force)
+        for line in (line for run in queued for line in run.summary_lines()):
+            click.echo(line)
+        if any(run.stopped for run in queued):
+            sys.exit(3)

@@ -15,7 +15,7 @@ from cli.maintain import _actor
 from cli.textgrid import grid
 from indexer.sync.connectors import SOURCES
 from rehabmap.config import get_settings
-from rehabmap.errors import InvalidValue
+from rehabmap.errors import InvalidValue, shorten
 from rehabmap.taxonomy import ServiceType
 
 if TYPE_CHECKING:
@@ -54,6 +54,39 @@ def sync_command(source: str, dry_run: bool, force: bool, full: bool, discard: b
         for line in report.summary_lines(detail=dry_run):
             click.echo(line)
     if any(r.stopped for r in reports):
+        sys.exit(3)
+
+
+@click.command("sync-status")
+@click.option("--source", help="Only this source, by the name its runs are recorded under (e.g. cqc, oruk-bristol).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for monitoring.")
+def sync_status_command(source: str | None, as_json: bool) -> None:
+    """Per source: last successful and complete runs, cursor, records held, records awaiting review, how the
+    last run ended, and any unfinished run. Exit status 3 when a source's last run stopped at the change
+    threshold (it needs a person). Reads the store only; never contacts a source."""
+    from indexer.sync.status import sync_status
+    from app.sync import open_store
+
+    reports = sync_status(open_store(get_settings()), source)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in reports], indent=2, sort_keys=True))
+    elif not reports:
+        click.echo(f"no sync of {source} has run" if source else "no source has been synced yet")
+    for r in reports if not as_json else ():
+        click.echo(f"{r.source}: last success {r.last_success_at or 'never'}, last complete listing "
+                   f"{r.last_complete_at or 'never'}; {r.active} active, {r.retired} retired, "
+                   f"{r.awaiting_review} awaiting review" + (f"; {r.facts} facts for other sources' records"
+                                                             if r.facts else ""))
+        if r.last_run is not None:
+            counts = ", ".join(f"{k} {v}" for k, v in r.last_run.counts.items())
+            click.echo(f"  last run {r.last_run.outcome} at {r.last_run.finished_at}: {counts}")
+        if r.needs_a_person:
+            click.echo(f"  STOPPED: check its report, then 'rehabmap sync {r.source} --force' or --discard")
+        if r.unfinished_since:
+            click.echo(f"  unfinished run since {r.unfinished_since}: {r.staged} fetched records kept; the next "
+                       "run goes on from it")
+        click.echo(f"  cursor: {shorten(json.dumps(r.cursor, sort_keys=True), 200) if r.cursor else 'none'}")
+    if any(r.needs_a_person for r in reports):
         sys.exit(3)
 
 
@@ -197,4 +230,4 @@ def review_reject(service_ids: tuple[str, ...], reason: str, every: bool, source
     click.echo(f"{len(done)} rejected")
 
 
-COMMANDS = [sync_command, review]
+COMMANDS = [sync_command, sync_status_command, review]

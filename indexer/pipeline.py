@@ -1,7 +1,8 @@
 """The source-agnostic pipeline: candidate rows → validated, placed, classified, merged records → index.
 
-Nothing is dropped silently: every row ends up indexed, merged into another, or rejected with its file,
-line and reason in the report. And the live directory is never lost to a bad import: the new index is
+Nothing is dropped silently: every row ends up indexed, merged into another, held for review (`Held`: a
+type its source only suggests, which the caller queues once the new index is live), or rejected with its
+file, line and reason in the report. And the live directory is never lost to a bad import: the new index is
 not swapped in (`ImportRefused`, with the report) when a source could not be read at all, when no record
 is left to index, or when it would drop more than the allowed share of the live index's services.
 """
@@ -24,7 +25,7 @@ from geodata.areas import AreaCodes, check_coordinates, outside_england
 from geodata.errors import GeodataError
 from indexer.merge import MergeNote, merge_duplicates
 from indexer.needs import extract_gender, extract_needs
-from indexer.rows import Candidate, Origin, Rejection
+from indexer.rows import Candidate, Held, Origin, Rejection
 from rehabmap.errors import DomainError, IndexNotBuilt, shorten
 from rehabmap.index.base import IndexBackend, IndexWriter
 from rehabmap.record import Provenance, Service, contact_problem
@@ -103,6 +104,7 @@ class IndexReport:
     indexed: int = 0
     merged: list[MergeNote] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    held: list[Held] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     by_type: dict[str, int] = field(default_factory=dict)
     loss: Loss | None = None
@@ -110,7 +112,7 @@ class IndexReport:
 
     def summary_lines(self) -> list[str]:
         lines = [f"read {self.read}, indexed {self.indexed}, merged {len(self.merged)}, "
-                 f"rejected {len(self.rejected)}"]
+                 f"rejected {len(self.rejected)}" + (f", held for review {len(self.held)}" if self.held else "")]
         lines += [f"  {t}: {n}" for t, n in sorted(self.by_type.items())]
         lines += self.loss.lines("dropped" if self.swapped else "would drop") if self.loss else []
         lines += [f"merged {m.merged} into {m.kept} (same {m.key})" for m in self.merged]
@@ -280,7 +282,7 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def build_index(rows: Iterable[Candidate | Rejection], placer: Placer, writer: IndexWriter, *,
+def build_index(rows: Iterable[Candidate | Held | Rejection], placer: Placer, writer: IndexWriter, *,
                 live: IndexBackend | None = None, max_drop_share: float = 0.0, force: bool = False,
                 progress: bool = True) -> IndexReport:
     """Run the whole pipeline; the writer swaps the new index in only once it is complete, and only if
@@ -290,7 +292,7 @@ def build_index(rows: Iterable[Candidate | Rejection], placer: Placer, writer: I
         return _build_index(rows, placer, writer, live, max_drop_share, force, progress)
 
 
-def _build_index(rows: Iterable[Candidate | Rejection], placer: Placer, writer: IndexWriter,
+def _build_index(rows: Iterable[Candidate | Held | Rejection], placer: Placer, writer: IndexWriter,
                  live: IndexBackend | None, max_drop_share: float, force: bool, progress: bool) -> IndexReport:
     report = IndexReport()
     services: list[Service] = []
@@ -308,6 +310,9 @@ def _build_index(rows: Iterable[Candidate | Rejection], placer: Placer, writer: 
 
     for row in tqdm(rows, desc="indexing", unit=" rows", disable=not progress, leave=False):
         report.read += 1
+        if isinstance(row, Held):
+            report.held.append(row)
+            continue
         if isinstance(row, Candidate):
             row = _without_bad_contacts(row)
             report.warnings += [f"{row.origin.file}:{row.origin.line}: {w}" for w in row.warnings]
@@ -334,8 +339,10 @@ def _check_keeps_live(report: IndexReport, merged: list[Service], writer: IndexW
         raise ImportRefused(f"nothing could be imported from {first.origin.file}: {first.reason}{more}; "
                             "the live index is unchanged.", report)
     if not merged:
+        held = (f" The {len(report.held)} rows held for review go to the review queue only with an import that "
+                "goes live: index them together with the directory's other sources." if report.held else "")
         raise ImportRefused(f"nothing to index: none of the {report.read} rows read became a service (see the "
-                            "rejections in the report); the live index is unchanged.", report)
+                            f"rejections in the report); the live index is unchanged.{held}", report)
     if live is None:
         return
     carried = writer.carried_ids() if isinstance(writer, CarriesServices) else set()
@@ -370,6 +377,6 @@ def _name_in(live: IndexBackend, service_id: str) -> str:
     return service.name if service is not None else ""
 
 
-def chain(*sources: Iterable[Candidate | Rejection]) -> Iterator[Candidate | Rejection]:
+def chain(*sources: Iterable[Candidate | Held | Rejection]) -> Iterator[Candidate | Held | Rejection]:
     for source in sources:
         yield from source

@@ -41,3 +41,16 @@ class Rejection:
 
     def __str__(self) -> str:
         return f"{self.origin.file}:{self.origin.line}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Held:
+    """A row whose type its source only suggests (a list that may hold rehab services, such as a hospital
+    list): not indexed, but held in the review queue with what makes it a candidate, until a maintainer
+    accepts it as a type or rejects it. A proposed type, if any, is in `candidate.fields["service_type"]`."""
+
+    candidate: Candidate
+    field: str         # the column(s) the source says it in
+    value: str         # what it says there
+    means: str         # what we read into it, and why that is not enough to show it as a type
+    raw: dict[str, str] | None = None  # the source's own row, shown beside the evidence for review

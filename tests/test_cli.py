@@ -82,8 +82,9 @@ def report_counts(stdout: str) -> tuple[int, int, int, int]:
 
 def test_real_hospital_file_through_mapping(home, data_dir, tmp_path):
     """The dated NHS hospital list (1,231 rows) through the generic CSV importer: every row accounted for.
-    None of its 143 mental health hospitals names a rehab ward, so none is a rehab unit: nothing is left
-    to index, and the command says so rather than build an empty index."""
+    None of its 143 mental health hospitals names a rehab ward, so none is a rehab unit: they are held for
+    review, nothing is left to index, and the command says so rather than build an empty index (and queues
+    nothing: a refused import changes nothing)."""
     source = data_dir / "services" / "nhs_website_hospitals_2018.csv"
     isolated = tmp_path / "home"
     isolated.mkdir()
@@ -91,17 +92,19 @@ def test_real_hospital_file_through_mapping(home, data_dir, tmp_path):
     done = rehabmap(isolated, data_dir, "index", str(source), "--mapping",
                     "mappings/nhs_website_hospitals_2018.toml", "--no-progress")
     assert done.returncode == 2 and "error: nothing to index" in done.stderr and "Traceback" not in done.stderr
-    assert report_counts(done.stdout) == (data_rows(source), 0, 0, data_rows(source))
+    assert "The 143 rows held for review go to the review queue only with an import that goes live" in done.stderr
+    assert report_counts(done.stdout) == (data_rows(source), 0, 0, data_rows(source) - 143)
+    assert done.stdout.splitlines()[0].endswith(", held for review 143")
     rejected = [line for line in done.stdout.splitlines() if line.startswith("rejected ")]
-    assert len(rejected) == data_rows(source)
-    unconfirmed = [line for line in rejected if ": type unconfirmed (" in line]
-    assert len(unconfirmed) == 143 and any("'Acre Day Hospital'" in line for line in unconfirmed)
-    assert not (isolated / "index.sqlite").exists()
+    assert len(rejected) == data_rows(source) - 143
+    assert not any("'Acre Day Hospital'" in line for line in rejected)
+    assert not (isolated / "index.sqlite").exists() and not (isolated / "directory.sqlite").exists()
 
 
 def test_real_nhs_lists_index_what_names_itself(home, data_dir, tmp_path):
     """The hospital list and the ODS sites together (30,616 rows): the sites named as rehab units or teams
-    are indexed, the rest rejected with a reason, and indexed + merged + rejected = read."""
+    are indexed, the mental health hospitals and the sites whose names only mention rehabilitation held for
+    review, the rest rejected with a reason, and indexed + merged + rejected + held = read."""
     sources = [data_dir / "services" / name for name in ("nhs_website_hospitals_2018.csv",
                                                          "ods_trusts_and_sites_2018_geocoded.csv")]
     isolated = tmp_path / "home"
@@ -111,6 +114,7 @@ def test_real_nhs_lists_index_what_names_itself(home, data_dir, tmp_path):
     assert done.returncode == 0, done.stderr
     read, indexed, merged, rejected = report_counts(done.stdout)
     assert read == sum(map(data_rows, sources)) == 30_616
-    assert indexed == 25 and indexed + merged + rejected == read
+    held = int(done.stdout.splitlines()[0].rsplit(" ", 1)[1])
+    assert (indexed, held) == (25, 143 + 39) and indexed + merged + rejected + held == read
     assert sum(1 for line in done.stdout.splitlines() if line.startswith("rejected ")) == rejected
     assert "  inpatient_rehab_level1: 11" in done.stdout and "  community_rehab_team: 13" in done.stdout

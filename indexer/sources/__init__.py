@@ -1,4 +1,5 @@
-"""Source importers: each turns one source format into `Candidate` rows or `Rejection`s.
+"""Source importers: each turns one source format into `Candidate` rows or `Rejection`s (and, from a list
+that only may hold rehab services, `Held` rows for the review queue).
 
 `load_source` looks at a path and picks the importer, so the CLI and tests need to know only the path:
 
@@ -24,13 +25,13 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from indexer.rows import Candidate, Origin, Rejection
+from indexer.rows import Candidate, Held, Origin, Rejection
 from indexer.sources import cqc, curated, oruk
 from indexer.sources.common import CsvTable, FileUnreadable, base_suffix, csv_table, read_text
 from indexer.sources.csv_mapping import MAPPINGS_DIR, MappingError, find_mapping, read_mapped
 from rehabmap.errors import shorten
 
-Row = Candidate | Rejection
+Row = Candidate | Held | Rejection
 _NONE_STATED = object()  # a curated table whose every row says 'none': it states something, so it is not empty
 
 
@@ -43,7 +44,7 @@ def load_source(path: Path, *, mapping: Path | None = None, source: str | None =
     for row in _rows(path, mapping, source, mappings_dir):
         if isinstance(row, Rejection) and row.origin.line == 0:
             whole_file.append(row)
-        elif isinstance(row, (Candidate, Rejection)):
+        elif isinstance(row, (Candidate, Held, Rejection)):
             rows += 1
             yield row
         else:  # _NONE_STATED

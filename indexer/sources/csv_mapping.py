@@ -3,7 +3,8 @@
 A mapping (format in mappings/README.md) names the source and its licence, the columns that identify the
 layout (`match_header`, for auto-detection), canonical field → column(s), constants, defaults, value maps
 and row filters. Rows a filter leaves out are reported as rejections "filtered out by mapping: …", so the
-report always accounts for every row of the file.
+report always accounts for every row of the file. From a list that only *may* hold rehab services
+(`type_unconfirmed`), a row whose label names no type is `Held` for review, never indexed as a guess.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from indexer.rows import Candidate, Origin, Rejection
+from indexer.rows import Candidate, Held, Origin, Rejection
 from indexer.sources.common import CsvProblem, CsvRow, CsvTable, RowParser, compact, join_address, slugify
-from rehabmap.errors import shorten
+from rehabmap.errors import DomainError, shorten
 from rehabmap.record import Service
-from rehabmap.taxonomy import NotRehab, classify_label
+from rehabmap.taxonomy import NotRehab, classify_label, parse_type
 
 MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
 SPECIAL_COLUMNS = ("id", "label_text")  # the source id; free text for the classifier (not stored)
@@ -61,7 +62,8 @@ class Mapping:
     values: dict[str, dict[str, str]]
     include: tuple[FilterRule, ...]
     exclude: tuple[FilterRule, ...]
-    type_unconfirmed: str | None = None  # why a row whose label names no service type is not indexed
+    type_unconfirmed: str | None = None  # why a row whose label names no service type is held for review
+    proposed_type: str | None = None     # the type such a row may be, proposed to the maintainer
 
     def matches(self, header: list[str]) -> bool:
         return bool(self.match_header) and set(self.match_header) <= set(header)
@@ -104,7 +106,9 @@ def load_mapping(path: Path) -> Mapping:
         raise MappingError(f"{where}: [values] for {sorted(set(values) - set(columns))}, which [columns] does not map")
     type_unconfirmed = source.get("type_unconfirmed")
     if type_unconfirmed is not None and not (isinstance(type_unconfirmed, str) and type_unconfirmed.strip()):
-        raise MappingError(f"{where}: [source] type_unconfirmed must say why such a row is not indexed")
+        raise MappingError(f"{where}: [source] type_unconfirmed must say what such a row may be and why that is "
+                           "not enough (the maintainer reads it in the review queue)")
+    proposed_type = _proposed_type(source.get("proposed_type"), type_unconfirmed, where)
     if type_unconfirmed is not None and "service_type" in defaults:
         raise MappingError(f"{where}: [source] type_unconfirmed and a [defaults] service_type contradict each "
                            "other: a row whose label names no type either waits for confirmation or takes the "
@@ -116,8 +120,20 @@ def load_mapping(path: Path) -> Mapping:
         columns=columns, constants=constants, defaults=defaults, values=values,
         include=tuple(_rule(r, f"{where} [[filter.include]]", "does not match") for r in filters.get("include", [])),
         exclude=tuple(_rule(r, f"{where} [[filter.exclude]]", "matches") for r in filters.get("exclude", [])),
-        type_unconfirmed=type_unconfirmed,
+        type_unconfirmed=type_unconfirmed, proposed_type=proposed_type,
     )
+
+
+def _proposed_type(value: Any, type_unconfirmed: str | None, where: str) -> str | None:
+    if value is None:
+        return None
+    if type_unconfirmed is None:
+        raise MappingError(f"{where}: [source] proposed_type is proposed for the rows type_unconfirmed holds for "
+                           "review; give type_unconfirmed too (or a [defaults] service_type, if every row is one)")
+    try:
+        return parse_type(str(value)).value
+    except DomainError as exc:
+        raise MappingError(f"{where}: [source] proposed_type: {exc.message}") from None
 
 
 def _column_list(value: Any, where: str) -> tuple[str, ...]:
@@ -167,7 +183,7 @@ def find_mapping(csv_path: Path, header: list[str], explicit: Path | None = None
 
 
 def read_mapped(table: CsvTable, mapping: Mapping, file: str, source: str | None = None
-                ) -> Iterator[Candidate | Rejection]:
+                ) -> Iterator[Candidate | Held | Rejection]:
     source = source or mapping.source
     missing = mapping.missing_columns(table.header)
     if missing:
@@ -182,7 +198,7 @@ def read_mapped(table: CsvTable, mapping: Mapping, file: str, source: str | None
         yield _row(row, mapping, file, source)
 
 
-def _row(row: CsvRow, mapping: Mapping, file: str, source: str) -> Candidate | Rejection:
+def _row(row: CsvRow, mapping: Mapping, file: str, source: str) -> Candidate | Held | Rejection:
     origin = Origin(source, file, row.line, licence=mapping.licence)
     why = mapping.filtered_out(row.values)
     if why:
@@ -208,7 +224,10 @@ def _row(row: CsvRow, mapping: Mapping, file: str, source: str) -> Candidate | R
             fields[field] = value
     if mapping.type_unconfirmed and fields.get("service_type") is None and _unclassified(fields, label_text):
         # Until a maintainer confirms what it is (the review queue), a guessed type is not presented as fact.
-        return Rejection(origin, f"type unconfirmed ('{shorten(fields['name'])}'): {mapping.type_unconfirmed}")
+        if mapping.proposed_type:
+            fields["service_type"] = mapping.proposed_type
+        return Held(Candidate(fields, origin, label_text), ", ".join(label_columns) if label_columns else name_column,
+                    shorten(label_text), mapping.type_unconfirmed, dict(row.values))
     return Candidate(fields, origin, label_text)
 
 

@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from indexer.rows import Candidate, Rejection
+from indexer.rows import Candidate, Held, Rejection
 from indexer.sources.curated import table_claims
 from indexer.sync.codec import item_from_json
 from indexer.sync.publish import shown
@@ -27,7 +27,7 @@ from rehabmap.coverage import CoverageStore
 
 
 def with_directory(directory_path: Path, sources: Sequence[Path],
-                   rows: Iterable[Candidate | Rejection]) -> Iterator[Candidate | Rejection]:
+                   rows: Iterable[Candidate | Held | Rejection]) -> Iterator[Candidate | Held | Rejection]:
     """A rebuild's rows: the synced records, then the source files' rows."""
     yield from synced_rows(directory_path)
     yield from rows

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.rows import Candidate, Rejection
+from indexer.rows import Candidate, Held, Rejection
 from indexer.sources import load_source
 from indexer.sources.csv_mapping import MAPPINGS_DIR, MappingError, load_mapping
 from rehabmap.taxonomy import classify_label
@@ -149,48 +149,49 @@ def test_every_shipped_mapping_loads():
         assert load_mapping(path).licence == "OGL-UK-3.0"
 
 
-def check_dated_nhs_file(path: Path, source: str) -> tuple[list[Candidate], list[Rejection]]:
-    """Every row is a candidate or a rejection; candidates are marked as dated, unverified entries, and
-    each says what it is in its own name: a dated list is no evidence of a rehab service's type."""
+def check_dated_nhs_file(path: Path, source: str) -> tuple[list[Candidate], list[Held], list[Rejection]]:
+    """Every row is a candidate, held for review, or a rejection; candidates and held rows are marked as dated,
+    unverified entries; a candidate says what it is in its own name, and a held row is one whose name says
+    nothing: a dated list is no evidence of a rehab service's type."""
     rows = list(load_source(path))
     candidates = [r for r in rows if isinstance(r, Candidate)]
+    held = [r for r in rows if isinstance(r, Held)]
     rejections = [r for r in rows if isinstance(r, Rejection)]
     assert len(rows) == data_rows(path)
-    assert sorted(r.origin.line for r in rows) == list(range(2, len(rows) + 2))
-    assert all(r.reason.startswith(("filtered out by mapping", "type unconfirmed (")) for r in rejections)
+    lines = [r.candidate.origin.line if isinstance(r, Held) else r.origin.line for r in rows]
+    assert sorted(lines) == list(range(2, len(rows) + 2))
+    assert all(r.reason.startswith("filtered out by mapping") for r in rejections)
     for candidate in candidates:
+        assert "service_type" not in candidate.fields and classify_label(candidate.label_text) is not None
+    for row in held:
+        assert classify_label(row.candidate.label_text) is None
+        assert row.value == row_name(path, row.candidate.origin.line) and row.raw is not None
+    for candidate in candidates + [h.candidate for h in held]:
         assert candidate.origin.source == source and candidate.origin.licence == "OGL-UK-3.0"
         assert candidate.fields["description"].startswith(DATED)
         assert "not a verified rehab service" in candidate.fields["description"]
-        assert "service_type" not in candidate.fields and classify_label(candidate.label_text) is not None
-    for rejection in rejections:
-        if rejection.reason.startswith("type unconfirmed ("):
-            name = rejection_name(path, rejection.origin.line)
-            assert rejection.reason.startswith(f"type unconfirmed ('{name}'): ") and classify_label(name) is None
-    assert len({c.origin.source_id for c in candidates}) == len(candidates)
-    return candidates, rejections
+    assert len({c.origin.source_id for c in candidates + [h.candidate for h in held]}) == len(candidates) + len(held)
+    return candidates, held, rejections
 
 
-def rejection_name(path: Path, line: int) -> str:
+def row_name(path: Path, line: int) -> str:
     with open(path, newline="", encoding="utf-8-sig") as f:
         row = list(csv.DictReader(f))[line - 2]
     return " ".join((row.get("OrganisationName") or row["name"]).split())
 
 
-def unconfirmed(rejections: list[Rejection]) -> list[Rejection]:
-    return [r for r in rejections if r.reason.startswith("type unconfirmed (")]
-
-
 def test_nhs_website_hospitals_2018_through_its_mapping():
-    """A mental health hospital is not a rehab unit: with no rehab ward named, its type is unconfirmed
-    and it is not indexed (not even as level 1) until a maintainer confirms one."""
+    """A mental health hospital is not a rehab unit: with no rehab ward named, it is held for review as a
+    candidate inpatient unit (level 1 proposed, as for a CQC mental health hospital), with what the list says
+    and why that is not enough; it is not indexed, not even as level 1, until a maintainer accepts it."""
     path = SERVICES / "nhs_website_hospitals_2018.csv"
-    candidates, rejections = check_dated_nhs_file(path, "nhs-hospitals-2018")
-    held = unconfirmed(rejections)
-    assert (len(candidates), len(held), len(rejections)) == (0, 143, 1231)
-    assert all("): a mental health hospital is not a rehab unit without evidence of a rehabilitation ward"
-               in r.reason for r in held)
-    names = {rejection_name(path, r.origin.line) for r in held}
+    candidates, held, rejections = check_dated_nhs_file(path, "nhs-hospitals-2018")
+    assert (len(candidates), len(held), len(rejections)) == (0, 143, 1088)
+    assert {h.candidate.fields["service_type"] for h in held} == {"inpatient_rehab_level1"}
+    assert {(h.field, h.means) for h in held} == {(
+        "OrganisationName", "a mental health hospital (NHS website list, 2018); nothing it says names a "
+        "rehabilitation ward: a candidate inpatient unit until a maintainer confirms one")}
+    names = {h.value for h in held}
     assert {"Acre Day Hospital", "Nurses Home Meanwood Park Hospital", "Cygnet Hospital Bierley",
             "Newham Centre for Mental Health"} <= names
     assert not names & {"Broadmoor Hospital", "Walton Community Hospital - Virgin Care Services Ltd",
@@ -199,16 +200,17 @@ def test_nhs_website_hospitals_2018_through_its_mapping():
 
 def test_ods_trusts_and_sites_2018_through_its_mapping():
     path = SERVICES / "ods_trusts_and_sites_2018_geocoded.csv"
-    candidates, rejections = check_dated_nhs_file(path, "ods-sites-2018")
-    held = unconfirmed(rejections)
-    assert (len(candidates), len(held), len(rejections)) == (25, 39, 29360)
+    candidates, held, rejections = check_dated_nhs_file(path, "ods-sites-2018")
+    assert (len(candidates), len(held), len(rejections)) == (25, 39, 29321)
     by_name = {c.fields["name"]: c for c in candidates}
     assert classify_label(by_name["COMMUNITY REHABILITATION TEAM (WEST)"].label_text).service_type.value == \
         "community_rehab_team"
     assert classify_label(by_name["GREEN CLOSE REHABILITATION UNIT"].label_text).service_type.value == \
         "inpatient_rehab_level1"
     assert {"REHAB SOUTHAMPTON", "DRUG REHAB REQUIREMENT GP PRESCRIBER"}.isdisjoint(by_name)
-    assert "REHAB SOUTHAMPTON" in {rejection_name(path, r.origin.line) for r in held}
+    # A name that only mentions rehabilitation says neither ward nor team: no type is proposed.
+    assert "REHAB SOUTHAMPTON" in {h.value for h in held}
+    assert all("service_type" not in h.candidate.fields for h in held)
 
 
 def test_a_mapping_default_type_never_makes_a_secure_unit_rehab(tmp_path):
@@ -228,17 +230,23 @@ def test_a_mapping_default_type_never_makes_a_secure_unit_rehab(tmp_path):
                      "Kingfisher House": "inpatient_rehab_level1"}
 
 
-def test_type_unconfirmed_rows_are_rejected_with_the_mappings_reason(tmp_path):
+def test_type_unconfirmed_rows_are_held_with_the_mappings_reason(tmp_path):
     path = tmp_path / "sites.csv"
     path.write_text("Ref,Site,Postcode\nS1,Acre Day Hospital,LS9 7TF\nS2,Kirkstall Rehabilitation Unit,LS9 7TF\n"
                     "S3,Oak Medium-Secure Unit,LS9 7TF\n")
     mapping = tmp_path / "sites.toml"
     mapping.write_text('[source]\nname = "sites"\ntype_unconfirmed = "a site is not a rehab unit by itself"\n'
+                       'proposed_type = "Inpatient_Rehab_Level1"\n'
                        '[columns]\nid = "Ref"\nname = "Site"\npostcode = "Postcode"\n')
-    candidates, rejections = split(list(load_source(path, mapping=mapping)))
-    assert {n: r.reason for n, r in rejections.items()} == {
-        2: "type unconfirmed ('Acre Day Hospital'): a site is not a rehab unit by itself"}
+    rows = list(load_source(path, mapping=mapping))
+    [held] = [r for r in rows if isinstance(r, Held)]
+    assert (held.candidate.origin.line, held.field, held.value, held.means) == (
+        2, "Site", "Acre Day Hospital", "a site is not a rehab unit by itself")
+    assert held.candidate.fields["service_type"] == "inpatient_rehab_level1"
+    assert held.raw == {"Ref": "S1", "Site": "Acre Day Hospital", "Postcode": "LS9 7TF"}
     # A label that names a unit still classifies; a secure one is left to the pipeline to refuse.
+    candidates, rejections = split(rows)
+    assert not rejections
     assert sorted(c.fields["name"] for c in candidates.values()) == ["Kirkstall Rehabilitation Unit",
                                                                       "Oak Medium-Secure Unit"]
 
@@ -246,8 +254,10 @@ def test_type_unconfirmed_rows_are_rejected_with_the_mappings_reason(tmp_path):
 @pytest.mark.parametrize("toml, message", [
     ('[source]\nname = "x"\ntype_unconfirmed = ""\n', "type_unconfirmed"),
     ('[source]\nname = "x"\ntype_unconfirmed = "why"\n[defaults]\nservice_type = "vcfse"\n', "type_unconfirmed"),
+    ('[source]\nname = "x"\nproposed_type = "vcfse"\n', "give type_unconfirmed too"),
+    ('[source]\nname = "x"\ntype_unconfirmed = "why"\nproposed_type = "rehab"\n', "Unknown service type 'rehab'"),
 ])
-def test_type_unconfirmed_needs_a_reason_and_no_default_type(tmp_path, toml, message):
+def test_a_bad_type_unconfirmed_or_proposed_type_says_what_to_fix(tmp_path, toml, message):
     path = tmp_path / "bad.toml"
     path.write_text(toml)
     with pytest.raises(MappingError, match=message):

@@ -83,7 +83,11 @@ def start_rehabmap(home: Path, data_dir: Path, replay: Replay, *args: str) -> su
 
 def first_line(done: subprocess.CompletedProcess[str]) -> dict[str, int]:
     """The counts of a sync report's first line ('cqc: fetched 78, added 6, ...')."""
-    line = done.stdout.splitlines()[0]
+    return report_counts(done.stdout.splitlines()[0])
+
+
+def report_counts(line: str) -> dict[str, int]:
+    """The counts of a sync report's line ('cqc: fetched 78, added 6, ...')."""
     counts = {}
     for part in line[line.index("fetched"):].split(", "):
         words = part.split()

@@ -80,6 +80,11 @@ def test_sync_review_and_match_end_to_end(tmp_path, geodata_dir, data_dir, repla
     assert stopped.returncode == 3, stopped.stderr
     assert "stopped: this run would change or retire 29% of the 7 records held from cqc" in stopped.stdout
     assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "active"
+    status = rehabmap(home, data_dir, None, "sync-status")
+    assert status.returncode == 3, "a stopped run needs a person: cron's failure mail should say so"
+    assert status.stdout.startswith("cqc: last success ") and "7 active, 0 retired, 0 awaiting review" in status.stdout
+    assert "last run stopped at " in status.stdout and "STOPPED: check its report" in status.stdout
+    assert "unfinished run since " in status.stdout and "2 fetched records kept" in status.stdout
     forced = rehabmap(home, data_dir, replay, "sync", "cqc", "--force")
     assert forced.returncode == 0, forced.stderr
     assert {k: v for k, v in first_line(forced).items() if v} == {"fetched": 2, "changed": 1, "retired": 1}

@@ -1,0 +1,73 @@
+"""What an operator checks from cron (`rehabmap sync-status`): per source, when it last synced successfully and
+completely, where its cursor is, how many records it holds, how many wait in the review queue, how its last run
+ended, and whether a run was left unfinished. Read from the sync store only: it never touches a source."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from indexer.sync.publish import held
+from indexer.sync.store import SyncStore
+
+_COUNTS = ("added", "changed", "retired", "held", "rejected")
+
+
+@dataclass(frozen=True)
+class LastRun:
+    outcome: str              # "applied", or "stopped" at the change threshold (waits for --force or --discard)
+    started_at: str
+    finished_at: str
+    counts: dict[str, int]    # fetched, added, changed, retired, held, rejected
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    source: str
+    last_success_at: str | None
+    last_complete_at: str | None
+    cursor: dict[str, Any]
+    active: int
+    retired: int
+    awaiting_review: int
+    facts: int                # active facts about records other sources own (ODS sites, rehab-ward ratings)
+    last_run: LastRun | None
+    unfinished_since: str | None  # a run that fetched and did not apply: the next run resumes it
+    staged: int
+
+    @property
+    def needs_a_person(self) -> bool:
+        return self.last_run is not None and self.last_run.outcome == "stopped"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _last_run(store: SyncStore, source: str) -> LastRun | None:
+    runs = store.runs(source, limit=1)
+    if not runs:
+        return None
+    report = runs[0].report
+    counts = {"fetched": int(report.get("fetched", 0)),
+              **{name: len(report.get(name) or ()) for name in _COUNTS}}
+    return LastRun(runs[0].outcome, runs[0].started_at, runs[0].finished_at, counts)
+
+
+def sync_status(store: SyncStore, source: str | None = None) -> list[SourceReport]:
+    """Every source the store has heard of, by the name each run is recorded under (`oruk-<feed>`,
+    `cqc-directory`, a mapped file's source ...), or only the one named."""
+    reviews = {r.key: r for r in store.reviews()}
+    records = store.records()
+    status: Counter[tuple[str, str]] = Counter((r.connector, r.status) for r in records)
+    waiting = Counter(r.connector for r in records if held(r, reviews.get(r.key)))
+    facts = Counter(e.connector for e in store.enrichments())
+    found = []
+    for state in store.sources():
+        if source is not None and state.source != source:
+            continue
+        name = state.source
+        found.append(SourceReport(name, state.last_success_at, state.last_complete_at, state.state,
+                                  status[(name, "active")], status[(name, "retired")], waiting[name], facts[name],
+                                  _last_run(store, name), state.run_started_at, state.staged))
+    return found

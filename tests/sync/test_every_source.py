@@ -1,0 +1,87 @@
+"""`rehabmap sync SOURCE` for every source besides `cqc` (whose end-to-end run is in test_sync_cli.py), as a
+deployment runs it: a real process over a real REHABMAP_HOME, against the replay server on 127.0.0.1 serving the
+recorded responses (tests/sync/replay.py). Checked: the counts of each report end to end (every record fetched is
+added, held or rejected on a first run, or is a fact for records another source owns), what the store then holds,
+and `rehabmap sync-status` over it. The connector tests check what each source's records are read as.
+
+The files served are those of the connector tests: the real CQC "Latest ratings" provider file (2021-02) and the
+care directory fixture; the Charity Commission extract BUILT in test_connector_charity.py (7 invented charities);
+the real ODS `etr` report and the `ets` report BUILT from the real 2018 Sussex Partnership sites
+(test_connector_ods.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.sync.store_fixtures import make_home, rehabmap, report_counts, table_rows
+from tests.sync.test_connector_charity import register  # noqa: F401  (the fixture serving the extract)
+from tests.sync.test_connector_ods import reports  # noqa: F401  (the fixture serving the bulk reports)
+
+CARE_DIRECTORY = Path(__file__).resolve().parents[1] / "fixtures" / "sources" / "cqc_care_directory.csv"
+
+
+def counts(fetched: int, *, added: int = 0, held: int = 0, rejected: int = 0) -> dict[str, int]:
+    """A first run's report line: nothing is held yet to change or retire."""
+    return {"fetched": fetched, "added": added, "changed": 0, "unchanged": 0, "retired": 0, "held for review": held,
+            "rejected": rejected}
+
+
+def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, replay, register, reports):  # noqa: F811
+    home = make_home(tmp_path / "home", geodata_dir)
+    replay.serve_file("ratings.csv", (data_dir / "services" / "cqc" /
+                                      "cqc_latest_ratings_providers_2021-02.csv").read_bytes())
+    replay.serve_file("directory.csv", CARE_DIRECTORY.read_bytes())
+    env = {"REHABMAP_CQC_RATINGS_URL": replay.file_url("ratings.csv"),
+           "REHABMAP_CQC_DIRECTORY_URL": replay.file_url("directory.csv"), "REHABMAP_CQC_FILES_RATE": "1000",
+           "REHABMAP_ODS_URL": replay.file_url("ods"), "REHABMAP_ODS_REPORTS": '["etr", "ets"]',
+           "REHABMAP_ODS_RATE": "1000", "REHABMAP_CHARITY_URL": replay.file_url("charity"),
+           "REHABMAP_CHARITY_RATE": "1000", "REHABMAP_ORUK_RATE": "10000",
+           "REHABMAP_ORUK_FEED_URLS": json.dumps({"bristol": replay.oruk_url("bristol")}),
+           "REHABMAP_NHS_SERVICE_SEARCH_URL": replay.nhs_url, "REHABMAP_NHS_SERVICE_SEARCH_KEY": "replay-nhs-key",
+           "REHABMAP_NHS_SERVICE_SEARCH_RATE": "1000"}
+    trusts = len((data_dir / "services" / "ods_trusts_2021_etr.csv").read_text().splitlines())
+    bristol = json.loads((data_dir / "feeds" / "oruk" / "bristol_council_services_2024-12.json").read_text())
+    expected = {
+        # The 49 providers the real file rates for rehabilitation wards: facts for CQC's records, no record.
+        "cqc-ratings": counts(49),
+        # The care directory fixture's 15 locations: 5 on the pathway, 1 mental health hospital (a candidate).
+        "cqc-directory": counts(15, added=5, held=1, rejected=9),
+        # 227 real NHS trusts and the Sussex Partnership sites: names and addresses for others' records.
+        "ods": counts(trusts + reports),
+        # Each of Bristol's services once (819 list items, 818 ids), every one rejected with its reason (the
+        # council's list gives no location, or nothing about mental health).
+        "oruk-bristol": counts(len({item["id"] for item in bristol}), rejected=len({item["id"] for item in bristol})),
+        # 3 mental health charities held; 1 without a postcode rejected; the removed one was never held here.
+        "charity": counts(5, held=3, rejected=1),
+        # The one clinic offering SRV0020: a community team candidate.
+        "nhs-service-search": counts(1, held=1),
+    }
+    seen = {}
+    for source in ("cqc-ratings", "ods", "oruk", "charity", "nhs-service-search"):
+        done = rehabmap(home, data_dir, None, "sync", source, **env)
+        assert done.returncode == 0, done.stderr
+        for line in done.stdout.splitlines():
+            if ": fetched " in line and not line.startswith(" "):
+                name = line.split(":", 1)[0]
+                seen[name] = report_counts(line)
+    assert seen == expected
+
+    store = home / "directory.sqlite"
+    records = dict(table_rows(store, "SELECT connector, count(*) FROM sync_records GROUP BY connector"))
+    facts = dict(table_rows(store, "SELECT connector, count(*) FROM sync_enrichments GROUP BY connector"))
+    assert records == {"cqc-directory": 6, "charity": 3, "nhs-service-search": 1}, "rejected firsts are not stored"
+    assert facts == {"cqc-ratings": 49, "ods": trusts + reports}
+
+    status = rehabmap(home, data_dir, None, "sync-status", "--json")
+    assert status.returncode == 0, status.stderr
+    by_source = {s["source"]: s for s in json.loads(status.stdout)}
+    assert set(by_source) == set(expected)
+    for name, report in by_source.items():
+        assert report["last_success_at"] and report["last_run"]["outcome"] == "applied"
+        assert report["last_run"]["counts"]["fetched"] == expected[name]["fetched"]
+        assert report["awaiting_review"] == expected[name]["held for review"]
+        assert report["unfinished_since"] is None and report["staged"] == 0
+        assert report["facts"] == facts.get(name, 0)
+    text = rehabmap(home, data_dir, None, "sync-status", "--source", "charity")
+    assert text.stdout.startswith("charity: last success ") and "3 active, 0 retired, 3 awaiting review" in text.stdout

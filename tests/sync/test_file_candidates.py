@@ -1,0 +1,96 @@
+"""The rows of the real 2018 NHS lists that only may be rehab services, through `rehabmap index` into the review
+queue, and on through `rehabmap review` into search: real processes over a real REHABMAP_HOME, `rehabmap serve`
+answering POST /match on 127.0.0.1.
+
+Issue 13: "The 2018 hospital rows no longer become level 1 units without evidence; candidates go to review."
+Before, the 143 mental health hospitals and the 39 trust sites whose names only mention rehabilitation were
+rejected by the import, with no way for a maintainer to accept one."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.sync.store_fixtures import index_record, make_home, rehabmap, serving, table_rows
+
+BIERLEY, BIERLEY_POSTCODE = "nhs-hospitals-2018:NMJ02", "BD4 6AD"  # Cygnet Hospital Bierley, Bradford
+ACRE = "nhs-hospitals-2018:RX224"  # Acre Day Hospital, Worthing
+SOUTHAMPTON = "ods-sites-2018:RW1D4"  # REHAB SOUTHAMPTON: a name that says neither ward nor team
+SAMPLE_ROWS, NHS_ROWS = 60, 1231 + 29_385
+
+
+def index(home, data_dir):
+    files = [str(data_dir / "services" / name) for name in ("nhs_website_hospitals_2018.csv",
+                                                            "ods_trusts_and_sites_2018_geocoded.csv")]
+    done = rehabmap(home, data_dir, None, "index", "sample/", *files, "--no-progress")
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def reports(done) -> dict[str, str]:
+    """The sync report lines of the review queue's runs after the import's report, by source."""
+    return {line.split(":", 1)[0]: line for line in done.stdout.splitlines()
+            if line.startswith(("nhs-hospitals-2018: ", "ods-sites-2018: "))}
+
+
+def indexed_ids(home, prefix: str) -> list[str]:
+    return [i for (i,) in table_rows(home / "index.sqlite", "SELECT id FROM services WHERE id LIKE ?", prefix + "%")]
+
+
+def test_the_2018_candidates_are_held_accepted_into_search_and_rejected_for_good(tmp_path, geodata_dir, data_dir):
+    home = make_home(tmp_path / "home", geodata_dir)
+
+    done = index(home, data_dir)
+
+    assert done.stdout.startswith(f"read {SAMPLE_ROWS + NHS_ROWS}, indexed 85, merged 0, rejected 30409, "
+                                  "held for review 182\n")
+    queued = reports(done)
+    assert queued["nhs-hospitals-2018"] == ("nhs-hospitals-2018: fetched 143, added 0, changed 0, unchanged 0, "
+                                            "retired 0, held for review 143, rejected 0")
+    assert queued["ods-sites-2018"] == ("ods-sites-2018: fetched 39, added 0, changed 0, unchanged 0, retired 0, "
+                                        "held for review 39, rejected 0")
+    assert f"held {BIERLEY} Cygnet Hospital Bierley: inferred: inpatient_rehab_level1" in done.stdout
+    assert f"held {SOUTHAMPTON} REHAB SOUTHAMPTON: unknown: no type proposed" in done.stdout
+    assert indexed_ids(home, "nhs-hospitals-2018:") == [], "no hospital is shown as a rehab unit without evidence"
+    assert indexed_ids(home, "ods-sites-2018:") and index_record(home, SOUTHAMPTON) is None
+
+    listed = rehabmap(home, data_dir, None, "review", "list", "--source", "nhs-hospitals-2018")
+    assert listed.stdout.startswith("143 records (pending)")
+    shown = rehabmap(home, data_dir, None, "review", "show", BIERLEY)
+    assert "the source proposes: inpatient_rehab_level1 (inferred)" in shown.stdout
+    assert ("nhs-hospitals-2018 OrganisationName: 'Cygnet Hospital Bierley' — a mental health hospital (NHS "
+            "website list, 2018); nothing it says names a rehabilitation ward") in shown.stdout
+
+    near = {"home": {"postcode": BIERLEY_POSTCODE}, "types": ["inpatient_rehab_level1"], "max_distance_km": 2}
+    with serving(home, data_dir) as url:
+        answer = httpx.post(f"{url}/match", json=near, timeout=30).json()
+        assert answer["results"] == [] and answer["summary"][0]["coverage"]["pending_review"] >= 1
+
+        accepted = rehabmap(home, data_dir, None, "review", "accept", BIERLEY, "--level", "1")
+        assert accepted.returncode == 0, accepted.stderr
+        rejected = rehabmap(home, data_dir, None, "review", "reject", ACRE, "--reason", "a day hospital, no ward")
+        assert rejected.returncode == 0, rejected.stderr
+        typed = rehabmap(home, data_dir, None, "review", "accept", SOUTHAMPTON, "--type", "community_rehab_team")
+        assert typed.returncode == 0, typed.stderr
+
+        answer = httpx.post(f"{url}/match", json=near, timeout=30).json()
+        assert [(r["id"], r["service_type"]) for r in answer["results"]] == [(BIERLEY, "inpatient_rehab_level1")]
+    matched = rehabmap(home, data_dir, None, "match", "--postcode", BIERLEY_POSTCODE, "--type",
+                       "inpatient_rehab_level1", "--limit", "1")
+    assert matched.returncode == 0 and "Cygnet Hospital Bierley" in matched.stdout
+    assert index_record(home, SOUTHAMPTON)["service_type"] == "community_rehab_team"
+    assert index_record(home, ACRE) is None
+
+    # The next import of the same files: the decisions stand, nothing is held again or comes back.
+    again = index(home, data_dir)
+
+    assert again.stdout.startswith(f"read {SAMPLE_ROWS + NHS_ROWS + 2}, indexed 87, merged 0, rejected 30409, "
+                                   "held for review 182\n")  # + the 2 accepted records, read from the store
+    queued = reports(again)
+    assert queued["nhs-hospitals-2018"] == ("nhs-hospitals-2018: fetched 143, added 0, changed 0, unchanged 143, "
+                                            "retired 0, held for review 0, rejected 0")
+    assert "  141 records of this source await review ('rehabmap review list')" in again.stdout
+    assert indexed_ids(home, "nhs-hospitals-2018:") == [BIERLEY]
+    assert index_record(home, BIERLEY)["service_type"] == "inpatient_rehab_level1"
+    assert index_record(home, SOUTHAMPTON)["service_type"] == "community_rehab_team"
+    gone = rehabmap(home, data_dir, None, "review", "list", "--state", "rejected")
+    assert gone.stdout.startswith("1 records (rejected)") and ACRE in gone.stdout
