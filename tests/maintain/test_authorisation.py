@@ -138,4 +138,6 @@ def test_a_revoked_token_stops_working_at_once(api, site):
 def test_me_says_who_the_token_is(api, site):
     me = api.get("/maintain/me", headers=site.auth("provider_b")).json()
     assert me == {"token_id": site.token_ids["provider_b"], "name": "provider_b of the tests", "role": "provider",
-                  "organisation": "Irwell Trust (fictional)", "services": sorted(OWNED_B)}
+                  "organisation": "Irwell Trust (fictional)", "services": sorted(OWNED_B),
+                  "expires_at": next(t.expires_at for t in site.directory.tokens.all()
+                                     if t.id == site.token_ids["provider_b"])}
