@@ -34,7 +34,8 @@ Method. Services and small areas are put on the unit sphere; one scipy cKDTree p
 the nearest service for all 33,755 small areas at once (chord c → great circle 2R·asin(c/2), exact, the
 same sphere as `geodata.distance`). Indicators for every area of a level are reduced at once with
 `np.bincount` and one sort per type (weighted percentiles); there is no Python loop over small areas or
-services. Only services with status `active` count.
+services. Only services with status `active` count. Two services at the same distance (within TIE_KM) are
+a tie, and the lower id is the nearest, as in matching: the few tied points are settled one by one.
 
 This module computes; `report` turns the figures into the typed results of one area (`AreaGapReport`) or
 of all areas side by side (`GapTable`), `exports` writes them as CSV and GeoJSON, `maps` draws them.
@@ -174,6 +175,40 @@ def _query(tree: cKDTree, points: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
     return np.asarray(chord), np.asarray(idx)
 
 
+# Two distances closer than this (1 µm) are a tie; a tie goes to the lower service id, as in matching
+# (docs/adr/0004), whatever order the k-d tree happens to visit the services in.
+TIE_KM = 1e-9
+
+
+def _lowest_id_among_ties(tree: cKDTree, rows: np.ndarray, ids: np.ndarray, xyz_services: np.ndarray,
+                          point: np.ndarray, best_km: float, accept: np.ndarray | None = None) -> int:
+    """The row (in `points`) of the lowest-id service within TIE_KM of `best_km` from `point`, among the
+    tree's services (`accept`: a mask over `rows` of those allowed). Asked only where a tie was seen."""
+    radius = 2.0 * np.sin(min(best_km + 2 * TIE_KM, np.pi * EARTH_RADIUS_KM) / (2.0 * EARTH_RADIUS_KM))
+    found = np.asarray(tree.query_ball_point(point, r=radius * (1 + 1e-9) + 1e-15), dtype=np.int64)
+    if accept is not None:
+        found = found[accept[found]]
+    candidates = rows[found]
+    km = chord_to_km(np.linalg.norm(xyz_services[candidates] - point, axis=1))
+    tied = candidates[km <= km.min() + TIE_KM]
+    return int(min(tied, key=lambda row: ids[row]))
+
+
+def nearest_rows(tree: cKDTree, rows: np.ndarray, ids: np.ndarray, xyz_services: np.ndarray,
+                 xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per point, the great-circle km to and the row (in `points`) of the nearest of the tree's services;
+    of services tied at the same distance, the lower id."""
+    k = min(2, len(rows))
+    chord, idx = _query(tree, xyz, k=k)
+    chord, idx = chord.reshape(len(xyz), k), idx.reshape(len(xyz), k)
+    km = chord_to_km(chord)
+    nearest = rows[idx[:, 0]]
+    if k == 2:
+        for i in np.flatnonzero(km[:, 1] - km[:, 0] <= TIE_KM):
+            nearest[i] = _lowest_id_among_ties(tree, rows, ids, xyz_services, xyz[i], float(km[i, 0]))
+    return km[:, 0], nearest
+
+
 # --- the batch core -----------------------------------------------------------------------------------
 
 @dataclass
@@ -222,9 +257,7 @@ class GapAnalysis:
         for c, (rows, tree) in enumerate(zip(self._rows, self._trees)):
             if tree is None:
                 continue
-            chord, idx = _query(tree, xyz, k=1)
-            self.distance_km[c] = chord_to_km(chord)
-            self.nearest_row[c] = rows[idx]
+            self.distance_km[c], self.nearest_row[c] = nearest_rows(tree, rows, points.ids, self._xyz_services, xyz)
         self._lock = threading.Lock()
         self._fallback: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
         self._service_groups: dict[str, np.ndarray] = {}
@@ -278,17 +311,28 @@ class GapAnalysis:
             own = self.small_areas.groups(level).of_small_area
             service_group = self.service_groups(level)[rows]
             pending = np.arange(n)
-            k = min(8, len(rows))
+            k = min(9, len(rows))
             xyz = self.small_areas.xyz
             while pending.size:
                 chord, idx = _query(tree, xyz[pending], k=k)
                 chord, idx = chord.reshape(len(pending), k), idx.reshape(len(pending), k)
                 outside = service_group[idx] != own[pending][:, None]
-                found = outside.any(axis=1)
+                # Unless the k are every service, the last of them only looks ahead (for a tie), so a hit
+                # is among the first k - 1.
+                last = k < len(rows)
+                found = outside[:, :k - 1].any(axis=1) if last else outside.any(axis=1)
                 first = outside.argmax(axis=1)
                 hit = pending[found]
                 distance[hit] = chord_to_km(chord[found, first[found]])
                 nearest[hit] = rows[idx[found, first[found]]]
+                # A tie with the first outside one (seen among the k, or possibly beyond them when even the
+                # last of the k is as near): the lower id wins.
+                close = chord_to_km(chord[found]) - distance[hit][:, None] <= TIE_KM
+                after = np.arange(k)[None, :] > first[found][:, None]
+                tied = (close & after & outside[found]).any(axis=1) | (close[:, -1] & last)
+                for i in hit[tied]:
+                    nearest[i] = _lowest_id_among_ties(tree, rows, self.points.ids, self._xyz_services, xyz[i],
+                                                       float(distance[i]), service_group != own[i])
                 if k >= len(rows):
                     break
                 pending = pending[~found]
@@ -343,9 +387,8 @@ class GapAnalysis:
                     far[j] = values["fallback_mean_km"][j] > threshold
                 tree = self._trees[c]
                 assert tree is not None  # rows is not empty
-                chord, idx = _query(tree, centres / np.linalg.norm(centres, axis=1)[:, None], k=1)
-                values["nearest_provider_km"][j] = chord_to_km(chord)
-                nearest_provider[j] = rows[idx]
+                values["nearest_provider_km"][j], nearest_provider[j] = nearest_rows(
+                    tree, rows, self.points.ids, self._xyz_services, centres / np.linalg.norm(centres, axis=1)[:, None])
         if level == "england":
             values["share_nearest_outside_area"][:] = np.nan
         locked = np.bincount(service_group[self.points.legacy_locked & (service_group >= 0)], minlength=G)
