@@ -16,10 +16,11 @@ from rehabmap.gaps.categories import ALL_CATEGORIES, Category, parse_categories,
 from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.coverage import scorecard_with_coverage
 from rehabmap.gaps.exports import scorecard_csv, small_areas_csv, table_csv
-from rehabmap.gaps.indicators import km_text, share_text
+from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import ENGLAND_CODE, LEVEL_LABELS, LsoaBoundaries, SmallAreas, short_name
 from rehabmap.gaps.report import AreaGapReport, Scorecard, ScorecardRow, SmallAreaDistances
+from rehabmap.gaps.scenario import ADDITION_FORMAT, Scenario, WhatIf, what_if
 
 
 def _km(value: float | None) -> str:
@@ -124,6 +125,31 @@ def _absent(category: str, area_code: str, coverage: CoverageMap | None) -> str:
     return "NOT COVERED"
 
 
+def render_what_if(result: WhatIf) -> str:
+    """The scenario (what it adds and removes) and every indicator it changes, for the area and England."""
+    lines = ["WHAT IF (a scenario: nothing is written to the directory or the index)"]
+    for service in result.applied.added:
+        lines.append(f"  + {service.id} {service.type}{':' + service.subtype if service.subtype else ''} at "
+                     f"{service.name.rsplit('(', 1)[-1].rstrip(')')}, {service.la_name or '?'}, "
+                     f"{service.icb_name or 'ICB unknown'}")
+    for service in result.applied.removed:
+        lines.append(f"  - {service.id} {service.name} ({service.type}), {service.icb_name or 'ICB unknown'}")
+    if not result.changes:
+        lines.append("No indicator changes.")
+        return "\n".join(lines)
+    table = [["where", "type", "indicator", "before", "after"]]
+    for change in result.changes:
+        table.append([change.area_code if change.scope == "area" else "England", change.category,
+                      change.indicator, _figure(change.indicator, change.before),
+                      _figure(change.indicator, change.after)])
+    lines += ["", grid(table, right={3, 4})]
+    return "\n".join(lines)
+
+
+def _figure(indicator: str, value: float | int | None) -> str:
+    return indicator_text(indicator, value, "-")
+
+
 def render_table(table: GapTable, sort: str | None, order: str | None) -> str:
     """All areas: adults, missing parts, and per shown type the count and the mean distance."""
     cats = table.categories
@@ -160,9 +186,14 @@ def render_table(table: GapTable, sort: str | None, order: str | None) -> str:
               help="List the N small areas furthest from each shown type (default 10 with --type, else none).")
 @click.option("--sort", default=None, help="For AREA icb|la: sort key, e.g. 'inpatient_rehab_level2.mean_km'.")
 @click.option("--desc", is_flag=True, help="For AREA icb|la: sort descending.")
+@click.option("--add-service", "add", multiple=True, metavar="TYPE@POSTCODE[@BEDS]",
+              help=f"What if: add a hypothetical service ({ADDITION_FORMAT}); repeatable.")
+@click.option("--remove-service", "remove", multiple=True, metavar="ID",
+              help="What if: remove a service by id; repeatable.")
 def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, smallareas_csv: Path | None,
                  svg_path: Path | None, indicator: str, community_km: float, inpatient_km: float,
-                 furthest: int | None, sort: str | None, desc: bool) -> None:
+                 furthest: int | None, sort: str | None, desc: bool, add: tuple[str, ...],
+                 remove: tuple[str, ...]) -> None:
     """Pathway scorecard and gap indicators for AREA: an ICB or local authority code or name
     (e.g. E54000054, 'West Yorkshire', Leeds). AREA 'icb' or 'la' compares every area, with England totals."""
     from app.parts import open_backend, open_geography
@@ -172,12 +203,20 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
     options = GapOptions(community_km=community_km, inpatient_km=inpatient_km)
     categories = parse_categories(types)
     small_areas = SmallAreas.load(settings.data_dir)
+    scenario = Scenario.from_input(add, remove)
     points = ServicePoints.from_services(open_backend(settings).all())
     geography = None
-    if points.missing_areas() or svg_path:
+    if points.missing_areas() or svg_path or scenario:
         geography = open_geography(settings)
         points.fill_areas(geography.areas)
     analysis = GapAnalysis(small_areas, points)
+    if scenario:
+        if area.strip().lower() in ("icb", "la", "lad"):
+            raise click.UsageError("--add-service/--remove-service need one AREA (an ICB, a local authority or "
+                                   "England), not a comparison.")
+        result = what_if(analysis, small_areas.find(area), scenario, geography, options, categories)
+        click.echo(render_what_if(result) + "\n")
+        analysis = result.analysis
     if area.strip().lower() in ("icb", "la", "lad"):
         level = "icb" if area.strip().lower() == "icb" else "la"
         shown = categories if types else tuple(c for c in ALL_CATEGORIES if c.is_part)

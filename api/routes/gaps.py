@@ -8,6 +8,7 @@
     GET /gaps/{area_code}/smallareas.csv   its small areas with the distance to the nearest service per type
     GET /gaps/{area_code}/smallareas.geojson
     GET /gaps/{area_code}/map.svg?type=…   map of its small areas shaded by distance to one type
+    …/{area_code} and …/map.svg take add=TYPE@POSTCODE[@BEDS] and remove=ID: a what-if scenario, never stored
 
 `area_code` E92000001 (England) gives every small area in the exports.
 """
@@ -29,7 +30,7 @@ from geodata.errors import UnknownArea
 from geodata.layout import AreaLevel
 from rehabmap.errors import InvalidValue
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
-from rehabmap.gaps.categories import parse_categories, parse_category
+from rehabmap.gaps.categories import Category, parse_categories, parse_category
 from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.coverage import scorecard_with_coverage, table_with_coverage
 from rehabmap.gaps.exports import small_areas_csv, small_areas_geojson, table_csv, table_geojson
@@ -38,6 +39,7 @@ from rehabmap.gaps.maps import area_map, overview_map
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import ENGLAND_CODE, LsoaBoundaries, parse_level
 from rehabmap.gaps.report import AreaGapReport, SmallAreaDistances
+from rehabmap.gaps.scenario import ADDITION_FORMAT, Scenario, WhatIf, what_if
 
 router = APIRouter(tags=["gaps"], responses=ERRORS)
 
@@ -48,6 +50,9 @@ Sort = Annotated[str | None, Query(
     description="'name', 'code', 'adult_population', 'missing_count', 'legacy_locked' or "
                 "'<type>.<indicator>', e.g. 'inpatient_rehab_level2.mean_km'.")]
 Order = Annotated[str, Query(description="'asc' or 'desc'.")]
+Add = Annotated[list[str] | None, Query(description=(
+    f"What if: a hypothetical service, {ADDITION_FORMAT} (repeat for more). Never written anywhere."))]
+Remove = Annotated[list[str] | None, Query(description="What if: the id of a service to leave out (repeat for more).")]
 
 CSV = "text/csv; charset=utf-8"
 GEOJSON = "application/geo+json"
@@ -159,16 +164,33 @@ def get_england_map(state: State, options: Options,
 
 @router.get("/gaps/{area_code}", response_model=AreaGapsOut,
             summary="Gap indicators and pathway scorecard for one area")
-def get_area_gaps(area_code: AreaCode, state: State, options: Options, types: Types = None) -> AreaGapsOut:
+def get_area_gaps(area_code: AreaCode, state: State, options: Options, types: Types = None, add: Add = None,
+                  remove: Remove = None) -> AreaGapsOut:
     """For an ICB (E54…) or local authority (E06…/E07…/E08…/E09…): which parts of the pathway are missing
     inside it (and the nearest out-of-area provider of each), legacy 'locked rehabilitation' labels,
     and per type the indicators and the ten small areas furthest from a service. A part absent inside the
     area is `missing` only where the directory covers the area for it; otherwise it is `not_covered`:
-    rehabmap holds no such data there yet (each part's `coverage` says which, and as of when)."""
-    report = AreaGapReport.of(_analysis(state), area_code, options, parse_categories(types))
+    rehabmap holds no such data there yet (each part's `coverage` says which, and as of when).
+
+    What if: with `add` (a hypothetical service) or `remove` (a service id), every figure is the scenario's,
+    and `what_if` lists each indicator it changes here and in England. Nothing is written."""
+    categories = parse_categories(types)
+    analysis, result = _scenario(state, area_code, options, categories, add, remove)
+    report = AreaGapReport.of(analysis, area_code, options, categories)
     gaps = report.gaps()
     return AreaGapsOut.of(replace(gaps, scorecard=scorecard_with_coverage(gaps.scorecard, report.code,
-                                                                          state.coverage())))
+                                                                          state.coverage())), result)
+
+
+def _scenario(state: AppState, area_code: str, options: GapOptions, categories: tuple[Category, ...],
+              add: list[str] | None, remove: list[str] | None) -> tuple[GapAnalysis, WhatIf | None]:
+    """The analysis to report: the directory's, or a scenario's made from it (never stored)."""
+    analysis = _analysis(state)
+    scenario = Scenario.from_input(add, remove)
+    if not scenario:
+        return analysis, None
+    result = what_if(analysis, area_code, scenario, state.geography, options, categories)
+    return result.analysis, result
 
 
 @router.get("/gaps/{area_code}/smallareas.csv", summary="Small areas with distance to the nearest service",
@@ -201,9 +223,11 @@ def get_small_areas_geojson(area_code: AreaCode, state: State, types: Types = No
             responses=_file(SVG))
 def get_area_map(area_code: AreaCode, state: State, options: Options,
                  type: Annotated[str, Query(description="One service type or type:subtype.")]
-                 = "community_rehab_team") -> Response:
-    """An SVG map: the area boundary, small areas shaded by distance to the nearest service of one type, and services."""
-    analysis = _analysis(state)
+                 = "community_rehab_team", add: Add = None, remove: Remove = None) -> Response:
+    """An SVG map: the area boundary, small areas shaded by distance to the nearest service of one type, and
+    services; with `add`/`remove`, the scenario's."""
+    category = parse_category(type)
+    analysis, _ = _scenario(state, area_code, options, (category,), add, remove)
     code = area_code.strip().upper()
     level = analysis.small_areas.level_of(code)
     if level == "england" or code == ENGLAND_CODE:
@@ -214,7 +238,7 @@ def get_area_map(area_code: AreaCode, state: State, options: Options,
     if level == "icb":
         inner = {c: areas.get(c).geometry for c in sorted(set(analysis.small_areas.la[
             analysis.small_areas.members(code)].tolist())) if _known(areas, c)}
-    svg = area_map(analysis, code, parse_category(type), LsoaBoundaries.load(state.settings.data_dir), boundary,
+    svg = area_map(analysis, code, category, LsoaBoundaries.load(state.settings.data_dir), boundary,
                    inner, options)
     return Response(svg, media_type=SVG)
 

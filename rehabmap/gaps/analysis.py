@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from fractions import Fraction
 from typing import Any
 
@@ -97,9 +97,19 @@ class ServicePoints:
     la_name: np.ndarray
     legacy_locked: np.ndarray  # bool
     pd_specialist: np.ndarray  # bool
+    beds: np.ndarray  # float, NaN where not known
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def take(self, keep: np.ndarray) -> ServicePoints:
+        """The services where `keep` (a mask or rows), in their order."""
+        return ServicePoints(**{f.name: getattr(self, f.name)[keep] for f in fields(self)})
+
+    def concat(self, other: ServicePoints) -> ServicePoints:
+        """These services, then `other`'s."""
+        return ServicePoints(**{f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)])
+                                for f in fields(self)})
 
     @classmethod
     def from_services(cls, services: Iterable[Service], areas: Any = None,
@@ -121,7 +131,8 @@ class ServicePoints:
             icb=col(s.areas.icb_code for s in chosen), icb_name=col(s.areas.icb_name for s in chosen),
             la=col(s.areas.lad_code for s in chosen), la_name=col(s.areas.lad_name for s in chosen),
             legacy_locked=np.array([s.legacy_locked_label for s in chosen], dtype=bool),
-            pd_specialist=np.array([s.pd_specialist for s in chosen], dtype=bool))
+            pd_specialist=np.array([s.pd_specialist for s in chosen], dtype=bool),
+            beds=np.array([np.nan if s.beds is None else s.beds for s in chosen], dtype=float))
         if areas is not None and points.missing_areas():
             points.fill_areas(areas)
         return points
@@ -234,6 +245,43 @@ class LevelIndicators:
         return self.categories.index(category)
 
 
+@dataclass(frozen=True)
+class _Column:
+    """Every indicator of one category for every area of a level: (1, G) arrays by indicator name."""
+
+    values: dict[str, np.ndarray]
+    nearest_provider: np.ndarray  # (G,) service row, -1 when the type has no service at all
+    far: np.ndarray  # (G,) bool
+
+
+@dataclass(frozen=True)
+class _Base:
+    """An analysis that a changed one starts from: which of its rows each kept service moved to, and which
+    categories the change touches (those are searched again)."""
+
+    analysis: GapAnalysis
+    old_to_new: np.ndarray
+    changed: frozenset[int]
+
+    def reuse(self, new: GapAnalysis, c: int) -> cKDTree | None:
+        """Carry category `c` over unchanged: its services are the same, in the same order, so its tree
+        stands; its nearest rows and cached fallbacks are renumbered."""
+        old = self.analysis
+        new.distance_km[c] = old.distance_km[c]
+        new.nearest_row[c] = self._renumber(old.nearest_row[c])
+        with old._lock:
+            cached = {key: value for key, value in old._fallback.items() if key[1] == c}
+            columns = {key: value for key, value in old._columns.items() if key[2] == c}
+        for key, (distance, nearest) in cached.items():
+            new._fallback[key] = (distance, self._renumber(nearest))
+        for column_key, column in columns.items():
+            new._columns[column_key] = replace(column, nearest_provider=self._renumber(column.nearest_provider))
+        return old._trees[c]
+
+    def _renumber(self, rows: np.ndarray) -> np.ndarray:
+        return np.where(rows >= 0, self.old_to_new[np.maximum(rows, 0)], -1)
+
+
 class GapAnalysis:
     """Nearest service of every type/subtype to every small area, computed once for a set of services.
 
@@ -242,25 +290,41 @@ class GapAnalysis:
     """
 
     def __init__(self, small_areas: SmallAreas, points: ServicePoints,
-                 categories: Sequence[Category] = ALL_CATEGORIES) -> None:
+                 categories: Sequence[Category] = ALL_CATEGORIES, base: _Base | None = None) -> None:
         self.small_areas = small_areas
         self.points = points
         self.categories = tuple(categories)
         self._xyz_services = unit_vectors(points.lat, points.lon) if len(points) else np.zeros((0, 3))
         self._rows: list[np.ndarray] = [np.flatnonzero(points.mask(c)) for c in self.categories]
-        self._trees: list[cKDTree | None] = [
-            cKDTree(self._xyz_services[rows]) if len(rows) else None for rows in self._rows]
         n = len(small_areas)
         self.distance_km = np.full((len(self.categories), n), np.inf)
         self.nearest_row = np.full((len(self.categories), n), -1, dtype=np.int64)
-        xyz = small_areas.xyz
-        for c, (rows, tree) in enumerate(zip(self._rows, self._trees)):
-            if tree is None:
-                continue
-            self.distance_km[c], self.nearest_row[c] = nearest_rows(tree, rows, points.ids, self._xyz_services, xyz)
+        self._trees: list[cKDTree | None] = []
         self._lock = threading.Lock()
         self._fallback: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
         self._service_groups: dict[str, np.ndarray] = {}
+        self._columns: dict[tuple[str, GapOptions, int], _Column] = {}
+        for c, rows in enumerate(self._rows):
+            if base is not None and c not in base.changed:
+                self._trees.append(base.reuse(self, c))
+                continue
+            tree = cKDTree(self._xyz_services[rows]) if len(rows) else None
+            self._trees.append(tree)
+            if tree is not None:
+                self.distance_km[c], self.nearest_row[c] = nearest_rows(
+                    tree, rows, points.ids, self._xyz_services, small_areas.xyz)
+
+    def with_changes(self, removed: np.ndarray, added: ServicePoints) -> GapAnalysis:
+        """The analysis as it would be without the services at `removed` (a mask over `points`) and with
+        `added`: a new analysis, this one untouched. Only the categories the change touches are searched
+        again; the others keep their trees, nearest services and out-of-area fallbacks."""
+        keep = ~removed
+        old_to_new = np.full(len(self.points), -1, dtype=np.int64)
+        old_to_new[keep] = np.arange(int(keep.sum()))
+        changed = frozenset(c for c, category in enumerate(self.categories)
+                            if removed[self._rows[c]].any() or added.mask(category).any())
+        return GapAnalysis(self.small_areas, self.points.take(keep).concat(added), self.categories,
+                           _Base(self, old_to_new, changed))
 
     @classmethod
     def from_services(cls, small_areas: SmallAreas, services: Iterable[Service], areas: Any = None,
@@ -360,42 +424,63 @@ class GapAnalysis:
                                    for j in range(3)])
         centre_lat, centre_lon = to_latlon(centres)
         service_group = self.service_groups(level)
-        q = Fraction(options.quantile).limit_denominator(1_000_000)
         shape = (len(cats), G)
         values = {name: np.full(shape, np.nan) for name in INDICATORS}
         nearest_provider = np.full(shape, -1, dtype=np.int64)
         far = np.zeros(shape, dtype=bool)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            for j, (category, c) in enumerate(zip(cats, cis)):
-                rows = self._rows[c]
-                count = np.bincount(service_group[rows][service_group[rows] >= 0], minlength=G)
-                values["count"][j] = count
-                values["per_100k_adults"][j] = np.where(adult > 0, count / adult * 1e5, np.nan)
-                threshold = options.threshold(category)
-                if len(rows) == 0:
-                    values["share_beyond_threshold"][j] = 1.0
-                    values["population_beyond_threshold"][j] = adult
-                    continue
-                d = self.distance_km[c]
-                self._distance_stats(values, j, d, "", g_of, weights, adult, G, q, threshold)
-                outside = service_group[self.nearest_row[c]] != g_of
-                values["share_nearest_outside_area"][j] = (
-                    np.bincount(g_of, weights=weights * outside, minlength=G) / adult)
-                if category.is_inpatient and level != "england":
-                    fd, _ = self.fallback(level, c)
-                    self._distance_stats(values, j, fd, "fallback_", g_of, weights, adult, G, q, threshold)
-                    far[j] = values["fallback_mean_km"][j] > threshold
-                tree = self._trees[c]
-                assert tree is not None  # rows is not empty
-                values["nearest_provider_km"][j], nearest_provider[j] = nearest_rows(
-                    tree, rows, self.points.ids, self._xyz_services, centres / np.linalg.norm(centres, axis=1)[:, None])
-        if level == "england":
-            values["share_nearest_outside_area"][:] = np.nan
+        unit_centres = centres / np.linalg.norm(centres, axis=1)[:, None]
+        for j, (category, c) in enumerate(zip(cats, cis)):
+            key = (level, options, c)
+            with self._lock:
+                column = self._columns.get(key)
+            if column is None:
+                column = self._column(level, options, category, c, adult, unit_centres)
+                with self._lock:
+                    self._columns[key] = column
+            for name in INDICATORS:
+                values[name][j] = column.values[name]
+            nearest_provider[j], far[j] = column.nearest_provider, column.far
         locked = np.bincount(service_group[self.points.legacy_locked & (service_group >= 0)], minlength=G)
         pd = np.bincount(service_group[self.points.pd_specialist & (service_group >= 0)], minlength=G)
         return LevelIndicators(level, cats, groups.codes, groups.names, adult.astype(np.int64),
                                total.astype(np.int64), n_small, centre_lat, centre_lon, values, nearest_provider,
                                locked, pd, far)
+
+    def _column(self, level: str, options: GapOptions, category: Category, c: int, adult: np.ndarray,
+                unit_centres: np.ndarray) -> _Column:
+        """Every indicator of one category for every area of a level (kept: a scenario that leaves the
+        category alone reuses it)."""
+        g_of = self.small_areas.groups(level).of_small_area
+        G = len(adult)
+        weights = self.small_areas.adult_pop
+        service_group = self.service_groups(level)
+        q = Fraction(options.quantile).limit_denominator(1_000_000)
+        values = {name: np.full((1, G), np.nan) for name in INDICATORS}
+        column = _Column(values, np.full(G, -1, dtype=np.int64), np.zeros(G, dtype=bool))
+        rows = self._rows[c]
+        threshold = options.threshold(category)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            count = np.bincount(service_group[rows][service_group[rows] >= 0], minlength=G)
+            values["count"][0] = count
+            values["per_100k_adults"][0] = np.where(adult > 0, count / adult * 1e5, np.nan)
+            if len(rows) == 0:
+                values["share_beyond_threshold"][0] = 1.0
+                values["population_beyond_threshold"][0] = adult
+                return column
+            self._distance_stats(values, 0, self.distance_km[c], "", g_of, weights, adult, G, q, threshold)
+            if level != "england":
+                outside = service_group[self.nearest_row[c]] != g_of
+                values["share_nearest_outside_area"][0] = (
+                    np.bincount(g_of, weights=weights * outside, minlength=G) / adult)
+            if category.is_inpatient and level != "england":
+                fd, _ = self.fallback(level, c)
+                self._distance_stats(values, 0, fd, "fallback_", g_of, weights, adult, G, q, threshold)
+                column.far[:] = values["fallback_mean_km"][0] > threshold
+            tree = self._trees[c]
+            assert tree is not None  # rows is not empty
+            values["nearest_provider_km"][0], column.nearest_provider[:] = nearest_rows(
+                tree, rows, self.points.ids, self._xyz_services, unit_centres)
+        return column
 
     @staticmethod
     def _distance_stats(values: dict[str, np.ndarray], j: int, d: np.ndarray, prefix: str, g_of: np.ndarray,

@@ -92,3 +92,30 @@ def test_errors_end_with_a_message(run, args, message):
     done = run(*args)
     assert done.exit_code == 2
     assert message in done.output
+
+
+def test_what_if_from_the_command_line(run, home):
+    import hashlib
+
+    index = home / "index.sqlite"
+    stored = hashlib.sha256(index.read_bytes()).hexdigest()
+    done = run("E54000036", "--type", "inpatient_rehab_level2", "--add-service", "inpatient_rehab_level2@TR1 3LJ@12")
+    assert done.exit_code == 0, done.output
+    lines = done.output.splitlines()
+    assert lines[0].startswith("WHAT IF (a scenario: nothing is written")
+    assert lines[1].startswith("  + whatif:1 inpatient_rehab_level2 at TR1 3LJ")
+    count = next(line.split() for line in lines if line.startswith("E54000036") and " count " in line)
+    assert count[-2:] == ["0", "1"]
+    # The scorecard below is the scenario's: level 2 is present in Cornwall.
+    assert any(line.startswith("inpatient_rehab_level2") and " present" in line for line in lines)
+    assert hashlib.sha256(index.read_bytes()).hexdigest() == stored
+
+
+@pytest.mark.parametrize("args, message", [
+    (("Cornwall", "--add-service", "inpatient_rehab_level2"), "Write TYPE@POSTCODE"),
+    (("Cornwall", "--remove-service", "cqc:nope"), "No active service has the id 'cqc:nope'"),
+    (("icb", "--add-service", "ips_employment@TR1 3LJ"), "need one AREA"),
+])
+def test_what_if_errors(run, args, message):
+    done = run(*args)
+    assert done.exit_code == 2 and message in done.output and "Traceback" not in done.output
