@@ -199,6 +199,8 @@ OTHER_PAGES = ["/find/work", "/find/housing?where=Leeds", "/find/work?where=LS9+
                "/service/sample:former-chapel-allerton-rehabilitation-unit", "/service/sample:missing",
                "/pathway-gaps/E54000008", f"/pathway-gaps/{WEST_YORKSHIRE}?community_km=far",
                "/pathway-gaps/compare?level=la&type=advocacy:imha&indicator=share_beyond_threshold",
+               "/pathway-gaps/E54000036?add=inpatient_rehab_level2@TR1+3LJ@12",
+               "/pathway-gaps/E54000036?add_type=ips_employment&add_postcode=LS99+9ZZ",
                "/privacy", "/accessibility", "/about-the-data"]
 
 
