@@ -19,6 +19,8 @@ from rehabmap.gaps.exports import scorecard_csv, small_areas_csv, table_csv
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import ENGLAND_CODE, LEVEL_LABELS, LsoaBoundaries, SmallAreas, short_name
+from rehabmap.gaps.ranking import AreaComparison, IndicatorComparison
+from rehabmap.gaps.ranking import compare as rank_area
 from rehabmap.gaps.report import AreaGapReport, Scorecard, ScorecardRow, SmallAreaDistances
 from rehabmap.gaps.scenario import ADDITION_FORMAT, Scenario, WhatIf, what_if
 
@@ -146,7 +148,38 @@ def render_what_if(result: WhatIf) -> str:
     return "\n".join(lines)
 
 
+def render_comparison(comparison: AreaComparison, ranked_tables: tuple[str, ...] = ()) -> str:
+    """Each part's indicators beside England's and the area's place among its peers; then, for the
+    `ranked_tables` categories, every area ranked by services per 100,000 adults."""
+    peers = "ICBs" if comparison.level == "icb" else "local authorities"
+    lines = [f"How {comparison.name} compares: rank 1 is best, among the {comparison.peers} {peers}; an area where "
+             "a part is absent and rehabmap holds no such data is not ranked for it.", ""]
+    table = [["type", "indicator", "area", "England", "rank"]]
+    for item in comparison.comparisons:
+        table.append([item.category, item.indicator, _figure(item.indicator, item.value),
+                      _figure(item.indicator, item.england), _place(item)])
+    lines.append(grid(table, right={2, 3}))
+    for key in ranked_tables:
+        item = comparison.of(key, "per_100k_adults")
+        rows = [["rank", "code", "area", "per 100k"]]
+        for area in item.table:
+            rows.append([str(area.rank) if area.rank else area.standing.replace("_", " "), area.code,
+                         short_name(area.name)[:40] + (" <" if area.code == comparison.code else ""),
+                         _figure("per_100k_adults", area.value)])
+        lines += ["", f"{item.label}: every {comparison.level.upper() if comparison.level == 'icb' else 'area'} "
+                  "by services per 100,000 adults", grid(rows, right={3})]
+    return "\n".join(lines)
+
+
+def _place(item: IndicatorComparison) -> str:
+    if item.rank is None:
+        return item.standing.replace("_", " ")
+    return f"{item.rank} of {item.ranked}" + (f" ({item.not_ranked} not ranked)" if item.not_ranked else "")
+
+
 def _figure(indicator: str, value: float | int | None) -> str:
+    if indicator == "beds_per_100k_adults":
+        indicator = "per_100k_adults"
     return indicator_text(indicator, value, "-")
 
 
@@ -186,13 +219,16 @@ def render_table(table: GapTable, sort: str | None, order: str | None) -> str:
               help="List the N small areas furthest from each shown type (default 10 with --type, else none).")
 @click.option("--sort", default=None, help="For AREA icb|la: sort key, e.g. 'inpatient_rehab_level2.mean_km'.")
 @click.option("--desc", is_flag=True, help="For AREA icb|la: sort descending.")
+@click.option("--compare", is_flag=True,
+              help="How AREA compares: each part beside England and its rank among its peers; with --type, "
+                   "every area ranked.")
 @click.option("--add-service", "add", multiple=True, metavar="TYPE@POSTCODE[@BEDS]",
               help=f"What if: add a hypothetical service ({ADDITION_FORMAT}); repeatable.")
 @click.option("--remove-service", "remove", multiple=True, metavar="ID",
               help="What if: remove a service by id; repeatable.")
 def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, smallareas_csv: Path | None,
                  svg_path: Path | None, indicator: str, community_km: float, inpatient_km: float,
-                 furthest: int | None, sort: str | None, desc: bool, add: tuple[str, ...],
+                 furthest: int | None, sort: str | None, desc: bool, compare: bool, add: tuple[str, ...],
                  remove: tuple[str, ...]) -> None:
     """Pathway scorecard and gap indicators for AREA: an ICB or local authority code or name
     (e.g. E54000054, 'West Yorkshire', Leeds). AREA 'icb' or 'la' compares every area, with England totals."""
@@ -240,8 +276,13 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
     code = small_areas.find(area)
     report = AreaGapReport.of(analysis, code, options, categories)
     n_furthest = furthest if furthest is not None else (options.furthest if types else 0)
-    click.echo(render_scorecard(report, n_furthest, coverage_map(CoverageStore(settings.directory_path),
-                                                                 settings.data_dir)))
+    coverage = coverage_map(CoverageStore(settings.directory_path), settings.data_dir)
+    click.echo(render_scorecard(report, n_furthest, coverage))
+    if compare:
+        if code == ENGLAND_CODE:
+            raise click.UsageError("--compare needs an ICB or a local authority (England is what it compares with).")
+        click.echo("\n" + render_comparison(rank_area(analysis, code, options, coverage),
+                                            tuple(c.key for c in categories if c.is_part) if types else ()))
     if csv_path:
         csv_path.write_text(scorecard_csv(report.scorecard_rows()), encoding="utf-8")
         click.echo(f"\nwrote {csv_path}")

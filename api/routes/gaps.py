@@ -5,6 +5,7 @@
     GET /gaps/areas.geojson?level=…        area polygons with their indicators
     GET /gaps/england.svg?type=…&indicator=…   England overview map of one indicator
     GET /gaps/{area_code}                  one ICB or local authority: indicators and pathway scorecard
+    GET /gaps/{area_code}/compare          each part beside England and its rank among all ICBs (or LAs)
     GET /gaps/{area_code}/smallareas.csv   its small areas with the distance to the nearest service per type
     GET /gaps/{area_code}/smallareas.geojson
     GET /gaps/{area_code}/map.svg?type=…   map of its small areas shaded by distance to one type
@@ -30,7 +31,7 @@ from geodata.errors import UnknownArea
 from geodata.layout import AreaLevel
 from rehabmap.errors import InvalidValue
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
-from rehabmap.gaps.categories import Category, parse_categories, parse_category
+from rehabmap.gaps.categories import PARTS, Category, parse_categories, parse_category
 from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.coverage import scorecard_with_coverage, table_with_coverage
 from rehabmap.gaps.exports import small_areas_csv, small_areas_geojson, table_csv, table_geojson
@@ -38,6 +39,7 @@ from rehabmap.gaps.indicators import INDICATORS
 from rehabmap.gaps.maps import area_map, overview_map
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import ENGLAND_CODE, LsoaBoundaries, parse_level
+from rehabmap.gaps.ranking import AreaComparison, compare
 from rehabmap.gaps.report import AreaGapReport, SmallAreaDistances
 from rehabmap.gaps.scenario import ADDITION_FORMAT, Scenario, WhatIf, what_if
 
@@ -191,6 +193,21 @@ def _scenario(state: AppState, area_code: str, options: GapOptions, categories: 
         return analysis, None
     result = what_if(analysis, area_code, scenario, state.geography, options, categories)
     return result.analysis, result
+
+
+@router.get("/gaps/{area_code}/compare", response_model=AreaComparison,
+            summary="How one area compares: each part beside England, and its rank among its peers")
+def get_area_comparison(area_code: AreaCode, state: State, options: Options, types: Types = None) -> AreaComparison:
+    """For an ICB (or a local authority): per part of the pathway, services and beds per 100,000 adults,
+    the mean distance and the share of adults beyond the threshold, beside the England value, with the
+    area's rank (1 is best) and every peer ranked (`table`, best first). An area where a part is absent and
+    rehabmap holds no such data is listed as `not_covered` and not ranked; beds only where every service
+    states them."""
+    categories = tuple(c for c in parse_categories(types) if c.is_part) or PARTS
+    if area_code.strip().upper() == ENGLAND_CODE:
+        raise InvalidValue("England is what an area is compared with: give an ICB or a local authority.",
+                           field="area_code")
+    return compare(_analysis(state), area_code, options, state.coverage(), categories)
 
 
 @router.get("/gaps/{area_code}/smallareas.csv", summary="Small areas with distance to the nearest service",

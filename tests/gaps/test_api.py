@@ -215,3 +215,21 @@ def test_what_if_refuses_a_bad_scenario(client, params, status, field):
 def test_what_if_with_an_unknown_postcode_names_it(client):
     reply = client.get(f"/gaps/{CORNWALL_ICB}", params={"add": "ips_employment@LS99 9ZZ"})
     assert 400 <= reply.status_code < 500 and "LS99 9ZZ" in reply.text
+
+
+def test_compare_gives_the_domains_ranks(client, analysis, data_dir):
+    from dataclasses import asdict
+
+    from rehabmap.coverage import CoverageMap, SmallAreaTable
+    from rehabmap.gaps.ranking import compare
+
+    reply = client.get(f"/gaps/{CORNWALL_ICB}/compare")
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    # No claims in this home: nothing is covered, so an absent part is listed but not ranked.
+    expected = compare(analysis, CORNWALL_ICB, coverage=CoverageMap([], SmallAreaTable.load(data_dir)))
+    assert body == asdict(expected)
+    level2 = next(c for c in body["comparisons"]
+                  if c["category"] == "inpatient_rehab_level2" and c["indicator"] == "per_100k_adults")
+    assert level2["standing"] == "not_covered" and level2["rank"] is None and len(level2["table"]) == 42
+    assert client.get("/gaps/E92000001/compare").status_code == 400

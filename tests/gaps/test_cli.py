@@ -119,3 +119,20 @@ def test_what_if_from_the_command_line(run, home):
 def test_what_if_errors(run, args, message):
     done = run(*args)
     assert done.exit_code == 2 and message in done.output and "Traceback" not in done.output
+
+
+def test_compare_from_the_command_line(run, analysis, data_dir):
+    from rehabmap.coverage import CoverageMap, SmallAreaTable
+    from rehabmap.gaps.indicators import indicator_text
+    from rehabmap.gaps.ranking import compare
+
+    done = run("West Yorkshire", "--compare", "--type", "community_rehab_team")
+    assert done.exit_code == 0, done.output
+    expected = compare(analysis, "E54000054", coverage=CoverageMap([], SmallAreaTable.load(data_dir)))
+    lines = done.output.splitlines()
+    item = expected.of("community_rehab_team", "per_100k_adults")
+    row = next(line.split() for line in lines if line.startswith("community_rehab_team") and "per_100k_adults" in line)
+    assert row[2:4] == [indicator_text("per_100k_adults", item.value), indicator_text("per_100k_adults", item.england)]
+    assert row[4:7] == [str(item.rank), "of", str(item.ranked)]
+    ranked = [line for line in lines if line.endswith(" <") or " < " in line]
+    assert any("West Yorkshire" in line for line in ranked)
