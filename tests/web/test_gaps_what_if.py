@@ -50,3 +50,18 @@ def test_a_bad_postcode_is_shown_against_its_field(client):
 def test_a_type_is_needed_to_add(client):
     page = client.get(f"/pathway-gaps/{CORNWALL}", params={"add_postcode": "TR1 3LJ"})
     assert page.status_code == 400 and "Select the type of service to add" in page.text
+
+
+def test_first_screen_answers_complete_and_compare(client):
+    page = client.get("/pathway-gaps/E54000054").text
+    body = client.get("/gaps/E54000054/compare").json()
+    answer = page.index('id="answer"')
+    assert answer < page.index('id="scorecard"') and answer < page.index("Adults (16 and over)")
+    first = page[answer:page.index("Adults (16 and over)")]
+    for item in body["comparisons"]:
+        if item["indicator"] != "per_100k_adults":
+            continue
+        rank = f'{item["rank"]} of {item["ranked"]}' if item["rank"] else "Not ranked"
+        row = re.search(r'scope="row">' + re.escape(html.escape(item["label"])) + r'</th>(.*?)</tr>', first, re.S)
+        assert row and rank in row.group(1), item["label"]
+        assert indicator_text("per_100k_adults", item["england"]) in row.group(1)

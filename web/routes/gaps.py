@@ -25,6 +25,7 @@ from rehabmap.gaps.coverage import scorecard_with_coverage
 from rehabmap.gaps.indicators import INDICATOR_LABELS
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import LEVEL_LABELS
+from rehabmap.gaps.ranking import compare
 from rehabmap.gaps.report import AreaGapReport, AreaGaps
 from rehabmap.gaps.scenario import Scenario, WhatIf, what_if
 from rehabmap.index.generation_cache import GenerationCache
@@ -227,6 +228,7 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
     gaps = area_report(state, key, thresholds.options) if result is None else AreaGapReport.of(
         result.analysis, key, thresholds.options, ALL_CATEGORIES).gaps()
     name = gaps.area.name
+    comparison = compare(a if result is None else result.analysis, key, thresholds.options, state.coverage())
     chosen = next(i for i in gaps.indicators if i.category == category.key)
     params = thresholds.params()
     what_if_params = scenario.params() if result is not None else []
@@ -244,7 +246,7 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
         "type_items": [(c.key, c.label if c.is_part else f"– {c.label}") for c in ALL_CATEGORIES],
         "category_labels": {c.key: c.label for c in ALL_CATEGORIES},
         "map_url": map_url, "map_alt": map_alt, "what_if": result, "what_if_params": what_if_params,
-        "indicator_labels": INDICATOR_LABELS,
+        "indicator_labels": INDICATOR_LABELS, "comparison": comparison,
         "what_if_values": {name: fields.get(name) or "" for name in ("add_postcode", "add_beds", "remove")},
         "what_if_type": fields.get("add_type") or "",
         "json_url": f"/gaps/{quote(key)}" + _query([*params, *what_if_params]),
