@@ -262,6 +262,7 @@ class _Base:
     analysis: GapAnalysis
     old_to_new: np.ndarray
     changed: frozenset[int]
+    first_added: int  # rows of the new analysis from here on are the added services
 
     def reuse(self, new: GapAnalysis, c: int) -> cKDTree | None:
         """Carry category `c` over unchanged: its services are the same, in the same order, so its tree
@@ -277,6 +278,47 @@ class _Base:
         for column_key, column in columns.items():
             new._columns[column_key] = replace(column, nearest_provider=self._renumber(column.nearest_provider))
         return old._trees[c]
+
+    def update(self, new: GapAnalysis, c: int) -> None:
+        """Category `c`, which the change touches, from the old answers: small areas whose nearest service
+        (or nearest outside their area, for each fallback the old analysis had worked out) was removed are
+        searched again; each added service then wins wherever it is nearer (a tie: the lower id)."""
+        old = self.analysis
+        xyz = old.small_areas.xyz
+        rows, tree = new._rows[c], new._trees[c]
+        assert tree is not None
+        added = rows[rows >= self.first_added]
+        distance, nearest = old.distance_km[c].copy(), self._renumber(old.nearest_row[c])
+        lost = np.flatnonzero(nearest < 0)
+        if lost.size:
+            distance[lost], nearest[lost] = nearest_rows(tree, rows, new.points.ids, new._xyz_services, xyz[lost])
+        self._add(new, added, distance, nearest, None)
+        new.distance_km[c], new.nearest_row[c] = distance, nearest
+        with old._lock:
+            cached = {key: value for key, value in old._fallback.items() if key[1] == c}
+        for (level, _), (old_distance, old_nearest) in cached.items():
+            distance, nearest = old_distance.copy(), self._renumber(old_nearest)
+            lost = np.flatnonzero(nearest < 0)
+            distance[lost] = np.inf
+            new._fallback_search(level, c, lost, distance, nearest)
+            own = old.small_areas.groups(level).of_small_area
+            self._add(new, added, distance, nearest, (own, new.service_groups(level)))
+            new._fallback[(level, c)] = (distance, nearest)
+
+    @staticmethod
+    def _add(new: GapAnalysis, added: np.ndarray, distance: np.ndarray, nearest: np.ndarray,
+             outside: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """Let each added service (rows of `new`) be the nearest wherever it is nearer, in place; with
+        `outside` (each small area's group, each service's group), only for small areas of other groups."""
+        xyz, ids = new.small_areas.xyz, new.points.ids
+        for row in added:
+            d = chord_to_km(np.linalg.norm(xyz - new._xyz_services[row], axis=1))
+            current = np.where(nearest >= 0, ids[np.maximum(nearest, 0)], "")
+            wins = (d < distance - TIE_KM) | ((np.abs(d - distance) <= TIE_KM) & (nearest >= 0) & (ids[row] < current))
+            if outside is not None:
+                own, service_group = outside
+                wins &= own != service_group[row]
+            distance[wins], nearest[wins] = d[wins], row
 
     def _renumber(self, rows: np.ndarray) -> np.ndarray:
         return np.where(rows >= 0, self.old_to_new[np.maximum(rows, 0)], -1)
@@ -310,7 +352,9 @@ class GapAnalysis:
                 continue
             tree = cKDTree(self._xyz_services[rows]) if len(rows) else None
             self._trees.append(tree)
-            if tree is not None:
+            if tree is not None and base is not None:
+                base.update(self, c)
+            elif tree is not None:
                 self.distance_km[c], self.nearest_row[c] = nearest_rows(
                     tree, rows, points.ids, self._xyz_services, small_areas.xyz)
 
@@ -324,7 +368,7 @@ class GapAnalysis:
         changed = frozenset(c for c, category in enumerate(self.categories)
                             if removed[self._rows[c]].any() or added.mask(category).any())
         return GapAnalysis(self.small_areas, self.points.take(keep).concat(added), self.categories,
-                           _Base(self, old_to_new, changed))
+                           _Base(self, old_to_new, changed, int(keep.sum())))
 
     @classmethod
     def from_services(cls, small_areas: SmallAreas, services: Iterable[Service], areas: Any = None,
@@ -370,11 +414,18 @@ class GapAnalysis:
         n = len(self.small_areas)
         distance = np.full(n, np.inf)
         nearest = np.full(n, -1, dtype=np.int64)
+        self._fallback_search(level, c, np.arange(n), distance, nearest)
+        with self._lock:
+            self._fallback[key] = (distance, nearest)
+        return distance, nearest
+
+    def _fallback_search(self, level: str, c: int, pending: np.ndarray, distance: np.ndarray,
+                         nearest: np.ndarray) -> None:
+        """`fallback` for the small areas `pending`, written into `distance` and `nearest`."""
         tree, rows = self._trees[c], self._rows[c]
         if tree is not None:
             own = self.small_areas.groups(level).of_small_area
             service_group = self.service_groups(level)[rows]
-            pending = np.arange(n)
             k = min(9, len(rows))
             xyz = self.small_areas.xyz
             while pending.size:
@@ -401,9 +452,6 @@ class GapAnalysis:
                     break
                 pending = pending[~found]
                 k = min(k * 4, len(rows))
-        with self._lock:
-            self._fallback[key] = (distance, nearest)
-        return distance, nearest
 
     # -- indicators for every area of a level
 
