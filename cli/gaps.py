@@ -5,6 +5,7 @@ A thin wrapper over `rehabmap.gaps`; the tables are fixed-width so they paste in
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import click
@@ -17,6 +18,7 @@ from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.coverage import scorecard_with_coverage
 from rehabmap.gaps.exports import scorecard_csv, small_areas_csv, table_csv
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
+from rehabmap.gaps.oaps import AreaPlacements, OapMonth, OapStore, for_icb
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import ENGLAND_CODE, LEVEL_LABELS, LsoaBoundaries, SmallAreas, short_name
 from rehabmap.gaps.ranking import AreaComparison, IndicatorComparison
@@ -183,6 +185,23 @@ def _figure(indicator: str, value: float | int | None) -> str:
     return indicator_text(indicator, value, "-")
 
 
+def render_placements(month: OapMonth, area: AreaPlacements, today: date) -> str:
+    """The ICB's out-of-area placements in the latest imported month, with the month and its age."""
+    def figure(total: float, suppressed: int) -> str:
+        return f"{total:,.0f}" + (f" (+{suppressed} CCG{'s' if suppressed > 1 else ''} suppressed)" if suppressed else "")
+
+    lines = [f"Out-of-area placements, {month.month} (NHS Digital open data, {month.age_months(today)} months old; "
+             f"sending CCGs {', '.join(area.ccgs) or 'none mapped'}):",
+             f"  active at the month's end: {figure(area.active_at_end, area.active_suppressed)}",
+             f"  bed days in the month: {figure(area.bed_days, area.bed_days_suppressed)}"]
+    for band, total in area.distance_bands.items():
+        lines.append(f"  active in the month, {band}: {figure(total, area.bands_suppressed[band])}")
+    if month.unmapped:
+        lines.append(f"  {len(month.unmapped)} CCGs of {month.month} have no sub-ICB location today and count in no "
+                     "ICB here.")
+    return "\n".join(lines)
+
+
 def render_table(table: GapTable, sort: str | None, order: str | None) -> str:
     """All areas: adults, missing parts, and per shown type the count and the mean distance."""
     cats = table.categories
@@ -278,6 +297,9 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
     n_furthest = furthest if furthest is not None else (options.furthest if types else 0)
     coverage = coverage_map(CoverageStore(settings.directory_path), settings.data_dir)
     click.echo(render_scorecard(report, n_furthest, coverage))
+    month = OapStore(settings.home).latest()
+    if report.level == "icb" and month is not None:
+        click.echo("\n" + render_placements(month, for_icb(month, code), date.today()))
     if compare:
         if code == ENGLAND_CODE:
             raise click.UsageError("--compare needs an ICB or a local authority (England is what it compares with).")
