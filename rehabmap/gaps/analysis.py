@@ -279,6 +279,30 @@ class _Base:
             new._columns[column_key] = replace(column, nearest_provider=self._renumber(column.nearest_provider))
         return old._trees[c]
 
+    def rows(self, points: ServicePoints) -> list[np.ndarray]:
+        """Each category's rows in the new points: the kept ones renumbered (in order), then the added."""
+        old = self.analysis
+        added = points.take(np.arange(self.first_added, len(points)))
+        out = []
+        for c, category in enumerate(old.categories):
+            kept = self.old_to_new[old._rows[c]]
+            out.append(np.concatenate([kept[kept >= 0], self.first_added + np.flatnonzero(added.mask(category))]))
+        return out
+
+    def service_groups(self, points: ServicePoints, small_areas: SmallAreas) -> dict[str, np.ndarray]:
+        """Per level the old analysis had worked out, each service's area: the kept services' carried over,
+        the added ones' looked up."""
+        old = self.analysis
+        with old._lock:
+            known = dict(old._service_groups)
+        out = {}
+        for level, groups in known.items():
+            position = small_areas.groups(level).position
+            added = [position.get(code, -1) if code is not None else -1
+                     for code in points.area_codes(level)[self.first_added:]]
+            out[level] = np.concatenate([groups[self.old_to_new >= 0], np.array(added, dtype=np.int64)])
+        return out
+
     def update(self, new: GapAnalysis, c: int) -> None:
         """Category `c`, which the change touches, from the old answers: small areas whose nearest service
         (or nearest outside their area, for each fallback the old analysis had worked out) was removed are
@@ -337,7 +361,8 @@ class GapAnalysis:
         self.points = points
         self.categories = tuple(categories)
         self._xyz_services = unit_vectors(points.lat, points.lon) if len(points) else np.zeros((0, 3))
-        self._rows: list[np.ndarray] = [np.flatnonzero(points.mask(c)) for c in self.categories]
+        self._rows: list[np.ndarray] = (base.rows(points) if base is not None
+                                        else [np.flatnonzero(points.mask(c)) for c in self.categories])
         n = len(small_areas)
         self.distance_km = np.full((len(self.categories), n), np.inf)
         self.nearest_row = np.full((len(self.categories), n), -1, dtype=np.int64)
@@ -346,6 +371,8 @@ class GapAnalysis:
         self._fallback: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
         self._service_groups: dict[str, np.ndarray] = {}
         self._columns: dict[tuple[str, GapOptions, int], _Column] = {}
+        if base is not None:
+            self._service_groups = base.service_groups(points, small_areas)
         for c, rows in enumerate(self._rows):
             if base is not None and c not in base.changed:
                 self._trees.append(base.reuse(self, c))

@@ -88,12 +88,12 @@ class Scenario:
         raises geodata's own error, an id that is not an active service an InvalidValue."""
         points = analysis.points
         removed = np.zeros(len(points), dtype=bool)
-        position = {service_id: row for row, service_id in enumerate(points.ids)}
         for service_id in self.removals:
-            if service_id not in position:
+            found = points.ids == service_id
+            if not found.any():
                 raise InvalidValue(f"No active service has the id '{shorten(service_id)}', so it cannot be "
                                    "removed.", field="remove")
-            removed[position[service_id]] = True
+            removed |= found
         services = [self._service(n, addition, geography) for n, addition in enumerate(self.additions, 1)]
         after = analysis.with_changes(removed, ServicePoints.from_services(services))
         return Applied(after, [after.points.describe(len(after.points) - len(services) + i)
