@@ -18,7 +18,7 @@ from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.coverage import scorecard_with_coverage
 from rehabmap.gaps.exports import scorecard_csv, small_areas_csv, table_csv
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
-from rehabmap.gaps.oaps import AreaPlacements, OapMonth, OapStore, for_icb
+from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import ENGLAND_CODE, LEVEL_LABELS, LsoaBoundaries, SmallAreas, short_name
 from rehabmap.gaps.ranking import AreaComparison, IndicatorComparison
@@ -185,20 +185,14 @@ def _figure(indicator: str, value: float | int | None) -> str:
     return indicator_text(indicator, value, "-")
 
 
-def render_placements(month: OapMonth, area: AreaPlacements, today: date) -> str:
+def render_placements(report: PlacementsReport) -> str:
     """The ICB's out-of-area placements in the latest imported month, with the month and its age."""
-    def figure(total: float, suppressed: int) -> str:
-        return f"{total:,.0f}" + (f" (+{suppressed} CCG{'s' if suppressed > 1 else ''} suppressed)" if suppressed else "")
-
-    lines = [f"Out-of-area placements, {month.month} (NHS Digital open data, {month.age_months(today)} months old; "
-             f"sending CCGs {', '.join(area.ccgs) or 'none mapped'}):",
-             f"  active at the month's end: {figure(area.active_at_end, area.active_suppressed)}",
-             f"  bed days in the month: {figure(area.bed_days, area.bed_days_suppressed)}"]
-    for band, total in area.distance_bands.items():
-        lines.append(f"  active in the month, {band}: {figure(total, area.bands_suppressed[band])}")
-    if month.unmapped:
-        lines.append(f"  {len(month.unmapped)} CCGs of {month.month} have no sub-ICB location today and count in no "
-                     "ICB here.")
+    lines = [f"Out-of-area placements, {report.month} (NHS Digital open data, {report.age_months} months old; "
+             f"sending CCGs {', '.join(report.area.ccgs) or 'none mapped'}; a suppressed figure is counted apart):"]
+    lines += [f"  {label}: {text}" for label, text in report.rows()]
+    if report.unmapped_ccgs:
+        lines.append(f"  {len(report.unmapped_ccgs)} CCGs of {report.month} have no sub-ICB location today and count "
+                     "in no ICB here.")
     return "\n".join(lines)
 
 
@@ -299,7 +293,7 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
     click.echo(render_scorecard(report, n_furthest, coverage))
     month = OapStore(settings.home).latest()
     if report.level == "icb" and month is not None:
-        click.echo("\n" + render_placements(month, for_icb(month, code), date.today()))
+        click.echo("\n" + render_placements(PlacementsReport.of(month, code, date.today())))
     if compare:
         if code == ENGLAND_CODE:
             raise click.UsageError("--compare needs an ICB or a local authority (England is what it compares with).")

@@ -6,6 +6,7 @@
     GET /gaps/england.svg?type=…&indicator=…   England overview map of one indicator
     GET /gaps/{area_code}                  one ICB or local authority: indicators and pathway scorecard
     GET /gaps/{area_code}/compare          each part beside England and its rank among all ICBs (or LAs)
+    GET /gaps/{area_code}/oaps             its out-of-area placements, the latest month imported
     GET /gaps/{area_code}/smallareas.csv   its small areas with the distance to the nearest service per type
     GET /gaps/{area_code}/smallareas.geojson
     GET /gaps/{area_code}/map.svg?type=…   map of its small areas shaded by distance to one type
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import date
 from typing import Annotated, Any
 
 import shapely
@@ -29,7 +31,7 @@ from api.gaps_schemas import AreaGapsOut, GapTableOut
 from api.schemas import ERRORS
 from geodata.errors import UnknownArea
 from geodata.layout import AreaLevel
-from rehabmap.errors import InvalidValue
+from rehabmap.errors import InvalidValue, NoPlacementData
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
 from rehabmap.gaps.categories import PARTS, Category, parse_categories, parse_category
 from rehabmap.gaps.comparison import GapTable
@@ -37,6 +39,7 @@ from rehabmap.gaps.coverage import scorecard_with_coverage, table_with_coverage
 from rehabmap.gaps.exports import small_areas_csv, small_areas_geojson, table_csv, table_geojson
 from rehabmap.gaps.indicators import INDICATORS
 from rehabmap.gaps.maps import area_map, overview_map
+from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import ENGLAND_CODE, LsoaBoundaries, parse_level
 from rehabmap.gaps.ranking import AreaComparison, compare
@@ -208,6 +211,22 @@ def get_area_comparison(area_code: AreaCode, state: State, options: Options, typ
         raise InvalidValue("England is what an area is compared with: give an ICB or a local authority.",
                            field="area_code")
     return compare(_analysis(state), area_code, options, state.coverage(), categories)
+
+
+@router.get("/gaps/{area_code}/oaps", response_model=PlacementsReport,
+            summary="Out-of-area placements of one ICB (NHS Digital open data), the latest month imported")
+def get_area_placements(area_code: AreaCode, state: State) -> PlacementsReport:
+    """OAPs active at the month's end, bed days and distance bands of the ICB's sending CCGs (2016 CCGs mapped
+    to today's sub-ICB locations; suppressed figures are counted apart, never as 0), with the month and its
+    age. Import a month with `rehabmap oaps import FILE`."""
+    code = area_code.strip().upper()
+    if _analysis(state).small_areas.level_of(code) != "icb":
+        raise InvalidValue("Out-of-area placements are published per commissioner: give an ICB (E54…).",
+                           field="area_code")
+    month = OapStore(state.settings.home).latest()
+    if month is None:
+        raise NoPlacementData("No out-of-area placements data has been imported: run `rehabmap oaps import FILE`.")
+    return PlacementsReport.of(month, code, date.today())
 
 
 @router.get("/gaps/{area_code}/smallareas.csv", summary="Small areas with distance to the nearest service",

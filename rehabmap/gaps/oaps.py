@@ -245,6 +245,36 @@ def for_icb(month: OapMonth, icb: str) -> AreaPlacements:
                           {b: v for b, (v, _) in band_totals.items()}, {b: s for b, (_, s) in band_totals.items()})
 
 
+@dataclass(frozen=True)
+class PlacementsReport:
+    """What every face shows beside an ICB's scorecard: the month, how old it is, the ICB's figures, and
+    what the month could not place."""
+
+    month: str
+    published: str | None
+    source: str
+    age_months: int
+    area: AreaPlacements
+    unmapped_ccgs: list[str]
+    receiving_providers_england: list[ReceivingProvider]
+
+    def rows(self) -> list[tuple[str, str]]:
+        """The figures as a person reads them, for the page and the command line alike."""
+        def text(total: float, suppressed: int) -> str:
+            return f"{total:,.0f}" + (f" and {suppressed} suppressed" if suppressed else "")
+
+        a = self.area
+        return ([("Placements active at the month's end", text(a.active_at_end, a.active_suppressed)),
+                 ("Bed days in the month", text(a.bed_days, a.bed_days_suppressed))]
+                + [(f"Active in the month, {band}", text(total, a.bands_suppressed[band]))
+                   for band, total in a.distance_bands.items()])
+
+    @classmethod
+    def of(cls, month: OapMonth, icb: str, today: date) -> PlacementsReport:
+        return cls(month.month, month.published, month.source, month.age_months(today), for_icb(month, icb),
+                   [c.code for c in month.unmapped], month.receiving_providers)
+
+
 # --- kept per month in the home -----------------------------------------------------------------------------
 
 class OapStore:

@@ -5,18 +5,21 @@ locations only where the shared lookup has the code; a bad row is rejected with 
 from __future__ import annotations
 
 import csv
+import html
 import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from fastapi.testclient import TestClient
 
 from cli.gaps import gaps_command
 from cli.main import _Group
 from cli.oaps import oaps
 from rehabmap.config import get_settings
-from rehabmap.gaps.oaps import ACTIVE, BED_DAYS, OapStore, for_icb, read_month
+from rehabmap.gaps.oaps import ACTIVE, BED_DAYS, OapStore, PlacementsReport, for_icb, read_month
 from search.embedded import EmbeddedWriter
+from tests.web.site import make_app
 
 FILES = {"oaps-open-data-oct-2016.csv": "2016-10", "oaps-open-data-nov-2016.csv": "2016-11",
          "oaps-open-data-dec-2016.csv": "2016-12", "oaps-open-data-jan-2017.csv": "2017-01",
@@ -113,8 +116,20 @@ def test_import_all_five_and_show_the_latest_beside_the_scorecard(data_dir, tmp_
         done = CliRunner().invoke(group, ["gaps", "E54000054"])
         assert done.exit_code == 0, done.output
         assert "Out-of-area placements, 2017-02 (NHS Digital open data," in done.output
-        assert "  active at the month's end: 40" in done.output
+        assert "  Placements active at the month's end: 40" in done.output
         bad = CliRunner().invoke(group, ["oaps", "import", str(data_dir / "lookups" / "names_icb.json")])
         assert bad.exit_code == 2 and bad.output.startswith("error: ")
+        # The API and the page show the same month and figures.
+        with TestClient(make_app(home, data_dir)) as client:
+            body = client.get("/gaps/E54000054/oaps").json()
+            assert body["month"] == "2017-02" and body["area"]["active_at_end"] == 40
+            assert body["area"]["ccgs"] == ["02T", "03R"] and len(body["unmapped_ccgs"]) == 139
+            assert client.get("/gaps/E08000035/oaps").status_code == 400
+            page = html.unescape(client.get("/pathway-gaps/E54000054").text)
+            assert "NHS Digital open data for 2017-02, published 2017/04:" in page.replace("<strong>", "").replace(
+                "</strong>", "")
+            for label, text in PlacementsReport(**{**body, "area": for_icb(OapStore(home).latest(), "E54000054"),
+                                                   "receiving_providers_england": []}).rows():
+                assert label in page and text in page
     finally:
         get_settings.cache_clear()

@@ -8,6 +8,7 @@ same typed reports) and the maps and downloads are the API's own (`/gaps/…`), 
 from __future__ import annotations
 
 import functools
+from datetime import date
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from rehabmap.gaps.categories import ALL_CATEGORIES, PARTS, Category, parse_cate
 from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.coverage import scorecard_with_coverage
 from rehabmap.gaps.indicators import INDICATOR_LABELS
+from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import LEVEL_LABELS
 from rehabmap.gaps.ranking import compare
@@ -246,7 +248,7 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
         "type_items": [(c.key, c.label if c.is_part else f"– {c.label}") for c in ALL_CATEGORIES],
         "category_labels": {c.key: c.label for c in ALL_CATEGORIES},
         "map_url": map_url, "map_alt": map_alt, "what_if": result, "what_if_params": what_if_params,
-        "indicator_labels": INDICATOR_LABELS, "comparison": comparison,
+        "indicator_labels": INDICATOR_LABELS, "comparison": comparison, "placements": _placements(state, key, level),
         "what_if_values": {name: fields.get(name) or "" for name in ("add_postcode", "add_beds", "remove")},
         "what_if_type": fields.get("add_type") or "",
         "json_url": f"/gaps/{quote(key)}" + _query([*params, *what_if_params]),
@@ -281,3 +283,9 @@ def _what_if(state: AppState, a: GapAnalysis, fields: Fields, errors: Errors, co
             field = "add_beds"
         errors.add_domain(error, field)
         return Scenario(), None
+
+
+def _placements(state: AppState, code: str, level: str) -> PlacementsReport | None:
+    """The ICB's out-of-area placements in the latest month imported (none for a local authority)."""
+    month = OapStore(state.settings.home).latest() if level == "icb" else None
+    return PlacementsReport.of(month, code, date.today()) if month else None
