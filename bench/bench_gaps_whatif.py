@@ -54,7 +54,8 @@ def main() -> None:
     for n in common.parse_sizes(args.sizes):
         log(f"making the {label(n)} corpus …")
         analysis = GapAnalysis(small_areas, ServicePoints.from_services(common.corpus(n)))
-        analysis.indicators("icb", options)  # the fallbacks, as a running server has them
+        for level in ("icb", "england"):  # the fallbacks and columns, as a running server has them
+            analysis.indicators(level, options)
         scenario = scenario_for(analysis)
         rows, times = [], {}
         for name, code in (("one ICB (and England)", ICB), ("England", ENGLAND)):

@@ -291,14 +291,8 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
     n_furthest = furthest if furthest is not None else (options.furthest if types else 0)
     coverage = coverage_map(CoverageStore(settings.directory_path), settings.data_dir)
     click.echo(render_scorecard(report, n_furthest, coverage))
-    month = OapStore(settings.home).latest()
-    if report.level == "icb" and month is not None:
-        click.echo("\n" + render_placements(PlacementsReport.of(month, code, date.today())))
-    if compare:
-        if code == ENGLAND_CODE:
-            raise click.UsageError("--compare needs an ICB or a local authority (England is what it compares with).")
-        click.echo("\n" + render_comparison(rank_area(analysis, code, options, coverage),
-                                            tuple(c.key for c in categories if c.is_part) if types else ()))
+    _echo_beside(report, settings.home, coverage, compare, tuple(c.key for c in categories if c.is_part)
+                 if types else ())
     if csv_path:
         csv_path.write_text(scorecard_csv(report.scorecard_rows()), encoding="utf-8")
         click.echo(f"\nwrote {csv_path}")
@@ -320,3 +314,16 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
                        geography.areas.get(code).geometry, inner, options)
         svg_path.write_text(svg, encoding="utf-8")
         click.echo(f"wrote {svg_path}")
+
+
+def _echo_beside(report: AreaGapReport, home: Path, coverage: CoverageMap, compare: bool,
+                 ranked: tuple[str, ...]) -> None:
+    """What follows one area's scorecard: its out-of-area placements (an ICB, once imported) and, with
+    --compare, how it compares."""
+    month = OapStore(home).latest()
+    if report.level == "icb" and month is not None:
+        click.echo("\n" + render_placements(PlacementsReport.of(month, report.code, date.today())))
+    if compare:
+        if report.code == ENGLAND_CODE:
+            raise click.UsageError("--compare needs an ICB or a local authority (England is what it compares with).")
+        click.echo("\n" + render_comparison(rank_area(report.analysis, report.code, report.options, coverage), ranked))

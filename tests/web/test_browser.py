@@ -189,6 +189,13 @@ def test_pathway_gaps_journey(watched, axe_source):
     page.wait_for_function("() => document.querySelector('img.rm-gap-map').complete")
     assert page.locator("img.rm-gap-map").evaluate("img => img.naturalWidth") > 0
     checked_in_all(watched, axe_source, "12-gaps-compare")
+    # What if: a level 2 unit in Leeds, from the area page's form; nothing is saved.
+    watched.goto(f"/pathway-gaps/{WEST_YORKSHIRE}")
+    page.get_by_label("Type of service to add").select_option("inpatient_rehab_level2")
+    page.get_by_label("Its postcode").fill("LS9 7TF")
+    page.get_by_role("button", name="Show what would change").click()
+    assert page.get_by_text("What if: a scenario, not the directory").is_visible()
+    checked_in_all(watched, axe_source, "13-gaps-what-if")
     watched.assert_clean()
 
 
