@@ -44,6 +44,7 @@ of all areas side by side (`GapTable`), `exports` writes them as CSV and GeoJSON
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from fractions import Fraction
@@ -189,6 +190,8 @@ def _query(tree: cKDTree, points: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
 # Two distances closer than this (1 µm) are a tie; a tie goes to the lower service id, as in matching
 # (docs/adr/0004), whatever order the k-d tree happens to visit the services in.
 TIE_KM = 1e-9
+# How many sets of options (thresholds, quantile) keep their indicator columns in an analysis.
+COLUMN_OPTIONS_KEPT = 8
 
 
 def _lowest_id_among_ties(tree: cKDTree, rows: np.ndarray, ids: np.ndarray, xyz_services: np.ndarray,
@@ -272,11 +275,14 @@ class _Base:
         new.nearest_row[c] = self._renumber(old.nearest_row[c])
         with old._lock:
             cached = {key: value for key, value in old._fallback.items() if key[1] == c}
-            columns = {key: value for key, value in old._columns.items() if key[2] == c}
+            columns = {(options, key): value for options, kept in old._columns.items()
+                       for key, value in kept.items() if key[1] == c}
         for key, (distance, nearest) in cached.items():
             new._fallback[key] = (distance, self._renumber(nearest))
         for column_key, column in columns.items():
-            new._columns[column_key] = replace(column, nearest_provider=self._renumber(column.nearest_provider))
+            options, key = column_key
+            new._columns.setdefault(options, {})[key] = replace(
+                column, nearest_provider=self._renumber(column.nearest_provider))
         return old._trees[c]
 
     def rows(self, points: ServicePoints) -> list[np.ndarray]:
@@ -370,7 +376,9 @@ class GapAnalysis:
         self._lock = threading.Lock()
         self._fallback: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
         self._service_groups: dict[str, np.ndarray] = {}
-        self._columns: dict[tuple[str, GapOptions, int], _Column] = {}
+        # Indicator columns per options (the most recent few: the thresholds are a caller's to choose), then
+        # per (level, category).
+        self._columns: OrderedDict[GapOptions, dict[tuple[str, int], _Column]] = OrderedDict()
         if base is not None:
             self._service_groups = base.service_groups(points, small_areas)
         for c, rows in enumerate(self._rows):
@@ -505,13 +513,15 @@ class GapAnalysis:
         far = np.zeros(shape, dtype=bool)
         unit_centres = centres / np.linalg.norm(centres, axis=1)[:, None]
         for j, (category, c) in enumerate(zip(cats, cis)):
-            key = (level, options, c)
             with self._lock:
-                column = self._columns.get(key)
+                column = self._columns.get(options, {}).get((level, c))
             if column is None:
                 column = self._column(level, options, category, c, adult, unit_centres)
                 with self._lock:
-                    self._columns[key] = column
+                    self._columns.setdefault(options, {})[(level, c)] = column
+                    self._columns.move_to_end(options)
+                    while len(self._columns) > COLUMN_OPTIONS_KEPT:
+                        self._columns.popitem(last=False)
             for name in INDICATORS:
                 values[name][j] = column.values[name]
             nearest_provider[j], far[j] = column.nearest_provider, column.far

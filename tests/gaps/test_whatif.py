@@ -138,3 +138,15 @@ def test_addition_spec_round_trips():
     assert Addition.parse(addition.spec()) == addition
     assert Scenario.from_input(["ips_employment@TR1 3LJ"], ["a:1"]).params() == [
         ("add", "ips_employment@TR1 3LJ"), ("remove", "a:1")]
+
+
+def test_an_analysis_keeps_columns_for_a_few_sets_of_options_only(small_areas, known_services):
+    """The thresholds are a caller's to choose: asking with many must not grow the cached analysis."""
+    from rehabmap.gaps.analysis import COLUMN_OPTIONS_KEPT
+
+    analysis = GapAnalysis(small_areas, ServicePoints.from_services(known_services))
+    first = analysis.indicators("england", GapOptions(community_km=1)).values["mean_km"].copy()
+    for km in range(2, COLUMN_OPTIONS_KEPT + 6):
+        analysis.indicators("england", GapOptions(community_km=km))
+    assert len(analysis._columns) == COLUMN_OPTIONS_KEPT
+    np.testing.assert_array_equal(analysis.indicators("england", GapOptions(community_km=1)).values["mean_km"], first)
