@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from rehabmap.gaps.analysis import ServiceAt
 from rehabmap.gaps.comparison import AreaRow, GapTable
 from rehabmap.gaps.indicators import INDICATOR_LABELS, INDICATORS
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import LEVEL_LABELS
 from rehabmap.gaps.report import AreaFacts, AreaGaps, Scorecard, TypeIndicators
+from rehabmap.gaps.scenario import Change, WhatIf
 
 DEFINITIONS = {name: INDICATOR_LABELS[name] for name in INDICATORS}
 
@@ -26,20 +28,36 @@ class OptionsOut(BaseModel):
         return cls(**options.to_dict())
 
 
+class WhatIfOut(BaseModel):
+    """A scenario: the hypothetical services it adds, the services it removes, and every indicator it changes
+    in the area and in England (unchanged ones left out). Nothing of it is written anywhere."""
+
+    added: list[ServiceAt]
+    removed: list[ServiceAt]
+    changes: list[Change]
+
+    @classmethod
+    def of(cls, result: WhatIf) -> WhatIfOut:
+        return cls(added=result.applied.added, removed=result.applied.removed, changes=result.changes)
+
+
 class AreaGapsOut(BaseModel):
     """One ICB or local authority: its pathway scorecard and the indicators of each type shown (the typed
-    results of `rehabmap.gaps.report` as they are)."""
+    results of `rehabmap.gaps.report` as they are). With a scenario (`add`, `remove`), the figures are the
+    scenario's and `what_if` says what it changed."""
 
     area: AreaFacts
     options: OptionsOut
     definitions: dict[str, str] = Field(description="What each indicator means.")
     scorecard: Scorecard
     indicators: list[TypeIndicators]
+    what_if: WhatIfOut | None = Field(default=None, description="Only when a scenario was asked for.")
 
     @classmethod
-    def of(cls, gaps: AreaGaps) -> AreaGapsOut:
+    def of(cls, gaps: AreaGaps, what_if: WhatIf | None = None) -> AreaGapsOut:
         return cls(area=gaps.area, options=OptionsOut.of(gaps.options), definitions=DEFINITIONS,
-                   scorecard=gaps.scorecard, indicators=gaps.indicators)
+                   scorecard=gaps.scorecard, indicators=gaps.indicators,
+                   what_if=WhatIfOut.of(what_if) if what_if else None)
 
 
 class TypeFiguresOut(BaseModel):

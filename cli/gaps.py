@@ -5,6 +5,7 @@ A thin wrapper over `rehabmap.gaps`; the tables are fixed-width so they paste in
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import click
@@ -16,10 +17,14 @@ from rehabmap.gaps.categories import ALL_CATEGORIES, Category, parse_categories,
 from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.coverage import scorecard_with_coverage
 from rehabmap.gaps.exports import scorecard_csv, small_areas_csv, table_csv
-from rehabmap.gaps.indicators import km_text, share_text
+from rehabmap.gaps.indicators import indicator_text, km_text, share_text
+from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import ENGLAND_CODE, LEVEL_LABELS, LsoaBoundaries, SmallAreas, short_name
+from rehabmap.gaps.ranking import AreaComparison, IndicatorComparison
+from rehabmap.gaps.ranking import compare as rank_area
 from rehabmap.gaps.report import AreaGapReport, Scorecard, ScorecardRow, SmallAreaDistances
+from rehabmap.gaps.scenario import ADDITION_FORMAT, Scenario, WhatIf, what_if
 
 
 def _km(value: float | None) -> str:
@@ -124,6 +129,73 @@ def _absent(category: str, area_code: str, coverage: CoverageMap | None) -> str:
     return "NOT COVERED"
 
 
+def render_what_if(result: WhatIf) -> str:
+    """The scenario (what it adds and removes) and every indicator it changes, for the area and England."""
+    lines = ["WHAT IF (a scenario: nothing is written to the directory or the index)"]
+    for service in result.applied.added:
+        lines.append(f"  + {service.id} {service.type}{':' + service.subtype if service.subtype else ''} at "
+                     f"{service.name.rsplit('(', 1)[-1].rstrip(')')}, {service.la_name or '?'}, "
+                     f"{service.icb_name or 'ICB unknown'}")
+    for service in result.applied.removed:
+        lines.append(f"  - {service.id} {service.name} ({service.type}), {service.icb_name or 'ICB unknown'}")
+    if not result.changes:
+        lines.append("No indicator changes.")
+        return "\n".join(lines)
+    table = [["where", "type", "indicator", "before", "after"]]
+    for change in result.changes:
+        table.append([change.area_code if change.scope == "area" else "England", change.category,
+                      change.indicator, _figure(change.indicator, change.before),
+                      _figure(change.indicator, change.after)])
+    lines += ["", grid(table, right={3, 4})]
+    return "\n".join(lines)
+
+
+def render_comparison(comparison: AreaComparison, ranked_tables: tuple[str, ...] = ()) -> str:
+    """Each part's indicators beside England's and the area's place among its peers; then, for the
+    `ranked_tables` categories, every area ranked by services per 100,000 adults."""
+    peers = "ICBs" if comparison.level == "icb" else "local authorities"
+    lines = [f"How {comparison.name} compares: rank 1 is best, among the {comparison.peers} {peers}; an area where "
+             "a part is absent and rehabmap holds no such data is not ranked for it.", ""]
+    table = [["type", "indicator", "area", "England", "rank"]]
+    for item in comparison.comparisons:
+        table.append([item.category, item.indicator, _figure(item.indicator, item.value),
+                      _figure(item.indicator, item.england), _place(item)])
+    lines.append(grid(table, right={2, 3}))
+    for key in ranked_tables:
+        item = comparison.of(key, "per_100k_adults")
+        rows = [["rank", "code", "area", "per 100k"]]
+        for area in item.table:
+            rows.append([str(area.rank) if area.rank else area.standing.replace("_", " "), area.code,
+                         short_name(area.name)[:40] + (" <" if area.code == comparison.code else ""),
+                         _figure("per_100k_adults", area.value)])
+        lines += ["", f"{item.label}: every {comparison.level.upper() if comparison.level == 'icb' else 'area'} "
+                  "by services per 100,000 adults", grid(rows, right={3})]
+    return "\n".join(lines)
+
+
+def _place(item: IndicatorComparison) -> str:
+    if item.rank is None:
+        return item.standing.replace("_", " ")
+    return f"{item.rank} of {item.ranked}" + (f" ({item.not_ranked} not ranked)" if item.not_ranked else "")
+
+
+def _figure(indicator: str, value: float | int | None) -> str:
+    if indicator == "beds_per_100k_adults":
+        indicator = "per_100k_adults"
+    return indicator_text(indicator, value, "-")
+
+
+def render_placements(report: PlacementsReport) -> str:
+    """The ICB's out-of-area placements in the latest imported month, with the month and its age."""
+    lines = [f"Out-of-area placements, {report.month} (NHS Digital open data, {report.age_months} months old; "
+             f"sending CCGs {', '.join(report.area.ccgs) or 'none mapped'}; a suppressed figure is counted apart):"]
+    lines += [f"  {label}: {text}" for label, text in report.rows()]
+    if report.unmapped_ccgs:
+        lines.append(f"  {len(report.unmapped_ccgs)} CCGs of {report.month} have no sub-ICB location today and count "
+                     "in no ICB here.")
+    return "\n".join(lines)
+
+
 def render_table(table: GapTable, sort: str | None, order: str | None) -> str:
     """All areas: adults, missing parts, and per shown type the count and the mean distance."""
     cats = table.categories
@@ -160,9 +232,17 @@ def render_table(table: GapTable, sort: str | None, order: str | None) -> str:
               help="List the N small areas furthest from each shown type (default 10 with --type, else none).")
 @click.option("--sort", default=None, help="For AREA icb|la: sort key, e.g. 'inpatient_rehab_level2.mean_km'.")
 @click.option("--desc", is_flag=True, help="For AREA icb|la: sort descending.")
+@click.option("--compare", is_flag=True,
+              help="How AREA compares: each part beside England and its rank among its peers; with --type, "
+                   "every area ranked.")
+@click.option("--add-service", "add", multiple=True, metavar="TYPE@POSTCODE[@BEDS]",
+              help=f"What if: add a hypothetical service ({ADDITION_FORMAT}); repeatable.")
+@click.option("--remove-service", "remove", multiple=True, metavar="ID",
+              help="What if: remove a service by id; repeatable.")
 def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, smallareas_csv: Path | None,
                  svg_path: Path | None, indicator: str, community_km: float, inpatient_km: float,
-                 furthest: int | None, sort: str | None, desc: bool) -> None:
+                 furthest: int | None, sort: str | None, desc: bool, compare: bool, add: tuple[str, ...],
+                 remove: tuple[str, ...]) -> None:
     """Pathway scorecard and gap indicators for AREA: an ICB or local authority code or name
     (e.g. E54000054, 'West Yorkshire', Leeds). AREA 'icb' or 'la' compares every area, with England totals."""
     from app.parts import open_backend, open_geography
@@ -172,12 +252,20 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
     options = GapOptions(community_km=community_km, inpatient_km=inpatient_km)
     categories = parse_categories(types)
     small_areas = SmallAreas.load(settings.data_dir)
+    scenario = Scenario.from_input(add, remove)
     points = ServicePoints.from_services(open_backend(settings).all())
     geography = None
-    if points.missing_areas() or svg_path:
+    if points.missing_areas() or svg_path or scenario:
         geography = open_geography(settings)
         points.fill_areas(geography.areas)
     analysis = GapAnalysis(small_areas, points)
+    if scenario:
+        if area.strip().lower() in ("icb", "la", "lad"):
+            raise click.UsageError("--add-service/--remove-service need one AREA (an ICB, a local authority or "
+                                   "England), not a comparison.")
+        result = what_if(analysis, small_areas.find(area), scenario, geography, options, categories)
+        click.echo(render_what_if(result) + "\n")
+        analysis = result.analysis
     if area.strip().lower() in ("icb", "la", "lad"):
         level = "icb" if area.strip().lower() == "icb" else "la"
         shown = categories if types else tuple(c for c in ALL_CATEGORIES if c.is_part)
@@ -201,8 +289,10 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
     code = small_areas.find(area)
     report = AreaGapReport.of(analysis, code, options, categories)
     n_furthest = furthest if furthest is not None else (options.furthest if types else 0)
-    click.echo(render_scorecard(report, n_furthest, coverage_map(CoverageStore(settings.directory_path),
-                                                                 settings.data_dir)))
+    coverage = coverage_map(CoverageStore(settings.directory_path), settings.data_dir)
+    click.echo(render_scorecard(report, n_furthest, coverage))
+    _echo_beside(report, settings.home, coverage, compare, tuple(c.key for c in categories if c.is_part)
+                 if types else ())
     if csv_path:
         csv_path.write_text(scorecard_csv(report.scorecard_rows()), encoding="utf-8")
         click.echo(f"\nwrote {csv_path}")
@@ -224,3 +314,16 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
                        geography.areas.get(code).geometry, inner, options)
         svg_path.write_text(svg, encoding="utf-8")
         click.echo(f"wrote {svg_path}")
+
+
+def _echo_beside(report: AreaGapReport, home: Path, coverage: CoverageMap, compare: bool,
+                 ranked: tuple[str, ...]) -> None:
+    """What follows one area's scorecard: its out-of-area placements (an ICB, once imported) and, with
+    --compare, how it compares."""
+    month = OapStore(home).latest()
+    if report.level == "icb" and month is not None:
+        click.echo("\n" + render_placements(PlacementsReport.of(month, report.code, date.today())))
+    if compare:
+        if report.code == ENGLAND_CODE:
+            raise click.UsageError("--compare needs an ICB or a local authority (England is what it compares with).")
+        click.echo("\n" + render_comparison(rank_area(report.analysis, report.code, report.options, coverage), ranked))

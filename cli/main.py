@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from cli import gaps, geodata, index, maintain, match, serve, sync
+from cli import gaps, geodata, index, maintain, match, oaps, serve, sync
 from rehabmap.errors import CALLER_ERRORS
 
 
@@ -27,6 +27,6 @@ def main() -> None:
     """Find local mental health rehabilitation resources across the whole pathway."""
 
 
-for command in (geodata.geodata, index.index_command, match.match_command, serve.serve, gaps.gaps_command,
+for command in (geodata.geodata, index.index_command, match.match_command, serve.serve, gaps.gaps_command, oaps.oaps,
                 *maintain.COMMANDS, *sync.COMMANDS):
     main.add_command(command)

@@ -43,6 +43,13 @@ class ServiceNotFound(DomainError):
     code = "service_not_found"
 
 
+class NoPlacementData(DomainError):
+    """No month of out-of-area placements data has been imported."""
+
+    status = 404
+    code = "no_placement_data"
+
+
 class IndexNotBuilt(DomainError):
     status = 503
     code = "index_not_built"

@@ -5,9 +5,12 @@
     GET /gaps/areas.geojson?level=…        area polygons with their indicators
     GET /gaps/england.svg?type=…&indicator=…   England overview map of one indicator
     GET /gaps/{area_code}                  one ICB or local authority: indicators and pathway scorecard
+    GET /gaps/{area_code}/compare          each part beside England and its rank among all ICBs (or LAs)
+    GET /gaps/{area_code}/oaps             its out-of-area placements, the latest month imported
     GET /gaps/{area_code}/smallareas.csv   its small areas with the distance to the nearest service per type
     GET /gaps/{area_code}/smallareas.geojson
     GET /gaps/{area_code}/map.svg?type=…   map of its small areas shaded by distance to one type
+    …/{area_code} and …/map.svg take add=TYPE@POSTCODE[@BEDS] and remove=ID: a what-if scenario, never stored
 
 `area_code` E92000001 (England) gives every small area in the exports.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import date
 from typing import Annotated, Any
 
 import shapely
@@ -27,17 +31,20 @@ from api.gaps_schemas import AreaGapsOut, GapTableOut
 from api.schemas import ERRORS
 from geodata.errors import UnknownArea
 from geodata.layout import AreaLevel
-from rehabmap.errors import InvalidValue
+from rehabmap.errors import InvalidValue, NoPlacementData
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
-from rehabmap.gaps.categories import parse_categories, parse_category
+from rehabmap.gaps.categories import PARTS, Category, parse_categories, parse_category
 from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.coverage import scorecard_with_coverage, table_with_coverage
 from rehabmap.gaps.exports import small_areas_csv, small_areas_geojson, table_csv, table_geojson
 from rehabmap.gaps.indicators import INDICATORS
 from rehabmap.gaps.maps import area_map, overview_map
+from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import ENGLAND_CODE, LsoaBoundaries, parse_level
+from rehabmap.gaps.ranking import AreaComparison, compare
 from rehabmap.gaps.report import AreaGapReport, SmallAreaDistances
+from rehabmap.gaps.scenario import ADDITION_FORMAT, Scenario, WhatIf, what_if
 
 router = APIRouter(tags=["gaps"], responses=ERRORS)
 
@@ -48,6 +55,9 @@ Sort = Annotated[str | None, Query(
     description="'name', 'code', 'adult_population', 'missing_count', 'legacy_locked' or "
                 "'<type>.<indicator>', e.g. 'inpatient_rehab_level2.mean_km'.")]
 Order = Annotated[str, Query(description="'asc' or 'desc'.")]
+Add = Annotated[list[str] | None, Query(description=(
+    f"What if: a hypothetical service, {ADDITION_FORMAT} (repeat for more). Never written anywhere."))]
+Remove = Annotated[list[str] | None, Query(description="What if: the id of a service to leave out (repeat for more).")]
 
 CSV = "text/csv; charset=utf-8"
 GEOJSON = "application/geo+json"
@@ -159,16 +169,64 @@ def get_england_map(state: State, options: Options,
 
 @router.get("/gaps/{area_code}", response_model=AreaGapsOut,
             summary="Gap indicators and pathway scorecard for one area")
-def get_area_gaps(area_code: AreaCode, state: State, options: Options, types: Types = None) -> AreaGapsOut:
+def get_area_gaps(area_code: AreaCode, state: State, options: Options, types: Types = None, add: Add = None,
+                  remove: Remove = None) -> AreaGapsOut:
     """For an ICB (E54…) or local authority (E06…/E07…/E08…/E09…): which parts of the pathway are missing
     inside it (and the nearest out-of-area provider of each), legacy 'locked rehabilitation' labels,
     and per type the indicators and the ten small areas furthest from a service. A part absent inside the
     area is `missing` only where the directory covers the area for it; otherwise it is `not_covered`:
-    rehabmap holds no such data there yet (each part's `coverage` says which, and as of when)."""
-    report = AreaGapReport.of(_analysis(state), area_code, options, parse_categories(types))
+    rehabmap holds no such data there yet (each part's `coverage` says which, and as of when).
+
+    What if: with `add` (a hypothetical service) or `remove` (a service id), every figure is the scenario's,
+    and `what_if` lists each indicator it changes here and in England. Nothing is written."""
+    categories = parse_categories(types)
+    analysis, result = _scenario(state, area_code, options, categories, add, remove)
+    report = AreaGapReport.of(analysis, area_code, options, categories)
     gaps = report.gaps()
     return AreaGapsOut.of(replace(gaps, scorecard=scorecard_with_coverage(gaps.scorecard, report.code,
-                                                                          state.coverage())))
+                                                                          state.coverage())), result)
+
+
+def _scenario(state: AppState, area_code: str, options: GapOptions, categories: tuple[Category, ...],
+              add: list[str] | None, remove: list[str] | None) -> tuple[GapAnalysis, WhatIf | None]:
+    """The analysis to report: the directory's, or a scenario's made from it (never stored)."""
+    analysis = _analysis(state)
+    scenario = Scenario.from_input(add, remove)
+    if not scenario:
+        return analysis, None
+    result = what_if(analysis, area_code, scenario, state.geography, options, categories)
+    return result.analysis, result
+
+
+@router.get("/gaps/{area_code}/compare", response_model=AreaComparison,
+            summary="How one area compares: each part beside England, and its rank among its peers")
+def get_area_comparison(area_code: AreaCode, state: State, options: Options, types: Types = None) -> AreaComparison:
+    """For an ICB (or a local authority): per part of the pathway, services and beds per 100,000 adults,
+    the mean distance and the share of adults beyond the threshold, beside the England value, with the
+    area's rank (1 is best) and every peer ranked (`table`, best first). An area where a part is absent and
+    rehabmap holds no such data is listed as `not_covered` and not ranked; beds only where every service
+    states them."""
+    categories = tuple(c for c in parse_categories(types) if c.is_part) or PARTS
+    if area_code.strip().upper() == ENGLAND_CODE:
+        raise InvalidValue("England is what an area is compared with: give an ICB or a local authority.",
+                           field="area_code")
+    return compare(_analysis(state), area_code, options, state.coverage(), categories)
+
+
+@router.get("/gaps/{area_code}/oaps", response_model=PlacementsReport,
+            summary="Out-of-area placements of one ICB (NHS Digital open data), the latest month imported")
+def get_area_placements(area_code: AreaCode, state: State) -> PlacementsReport:
+    """OAPs active at the month's end, bed days and distance bands of the ICB's sending CCGs (2016 CCGs mapped
+    to today's sub-ICB locations; suppressed figures are counted apart, never as 0), with the month and its
+    age. Import a month with `rehabmap oaps import FILE`."""
+    code = area_code.strip().upper()
+    if _analysis(state).small_areas.level_of(code) != "icb":
+        raise InvalidValue("Out-of-area placements are published per commissioner: give an ICB (E54…).",
+                           field="area_code")
+    month = OapStore(state.settings.home).latest()
+    if month is None:
+        raise NoPlacementData("No out-of-area placements data has been imported: run `rehabmap oaps import FILE`.")
+    return PlacementsReport.of(month, code, date.today())
 
 
 @router.get("/gaps/{area_code}/smallareas.csv", summary="Small areas with distance to the nearest service",
@@ -201,9 +259,11 @@ def get_small_areas_geojson(area_code: AreaCode, state: State, types: Types = No
             responses=_file(SVG))
 def get_area_map(area_code: AreaCode, state: State, options: Options,
                  type: Annotated[str, Query(description="One service type or type:subtype.")]
-                 = "community_rehab_team") -> Response:
-    """An SVG map: the area boundary, small areas shaded by distance to the nearest service of one type, and services."""
-    analysis = _analysis(state)
+                 = "community_rehab_team", add: Add = None, remove: Remove = None) -> Response:
+    """An SVG map: the area boundary, small areas shaded by distance to the nearest service of one type, and
+    services; with `add`/`remove`, the scenario's."""
+    category = parse_category(type)
+    analysis, _ = _scenario(state, area_code, options, (category,), add, remove)
     code = area_code.strip().upper()
     level = analysis.small_areas.level_of(code)
     if level == "england" or code == ENGLAND_CODE:
@@ -214,7 +274,7 @@ def get_area_map(area_code: AreaCode, state: State, options: Options,
     if level == "icb":
         inner = {c: areas.get(c).geometry for c in sorted(set(analysis.small_areas.la[
             analysis.small_areas.members(code)].tolist())) if _known(areas, c)}
-    svg = area_map(analysis, code, parse_category(type), LsoaBoundaries.load(state.settings.data_dir), boundary,
+    svg = area_map(analysis, code, category, LsoaBoundaries.load(state.settings.data_dir), boundary,
                    inner, options)
     return Response(svg, media_type=SVG)
 

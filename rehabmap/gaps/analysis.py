@@ -34,7 +34,8 @@ Method. Services and small areas are put on the unit sphere; one scipy cKDTree p
 the nearest service for all 33,755 small areas at once (chord c → great circle 2R·asin(c/2), exact, the
 same sphere as `geodata.distance`). Indicators for every area of a level are reduced at once with
 `np.bincount` and one sort per type (weighted percentiles); there is no Python loop over small areas or
-services. Only services with status `active` count.
+services. Only services with status `active` count. Two services at the same distance (within TIE_KM) are
+a tie, and the lower id is the nearest, as in matching: the few tied points are settled one by one.
 
 This module computes; `report` turns the figures into the typed results of one area (`AreaGapReport`) or
 of all areas side by side (`GapTable`), `exports` writes them as CSV and GeoJSON, `maps` draws them.
@@ -43,8 +44,9 @@ of all areas side by side (`GapTable`), `exports` writes them as CSV and GeoJSON
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from fractions import Fraction
 from typing import Any
 
@@ -96,9 +98,19 @@ class ServicePoints:
     la_name: np.ndarray
     legacy_locked: np.ndarray  # bool
     pd_specialist: np.ndarray  # bool
+    beds: np.ndarray  # float, NaN where not known
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def take(self, keep: np.ndarray) -> ServicePoints:
+        """The services where `keep` (a mask or rows), in their order."""
+        return ServicePoints(**{f.name: getattr(self, f.name)[keep] for f in fields(self)})
+
+    def concat(self, other: ServicePoints) -> ServicePoints:
+        """These services, then `other`'s."""
+        return ServicePoints(**{f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)])
+                                for f in fields(self)})
 
     @classmethod
     def from_services(cls, services: Iterable[Service], areas: Any = None,
@@ -120,7 +132,8 @@ class ServicePoints:
             icb=col(s.areas.icb_code for s in chosen), icb_name=col(s.areas.icb_name for s in chosen),
             la=col(s.areas.lad_code for s in chosen), la_name=col(s.areas.lad_name for s in chosen),
             legacy_locked=np.array([s.legacy_locked_label for s in chosen], dtype=bool),
-            pd_specialist=np.array([s.pd_specialist for s in chosen], dtype=bool))
+            pd_specialist=np.array([s.pd_specialist for s in chosen], dtype=bool),
+            beds=np.array([np.nan if s.beds is None else s.beds for s in chosen], dtype=float))
         if areas is not None and points.missing_areas():
             points.fill_areas(areas)
         return points
@@ -174,6 +187,42 @@ def _query(tree: cKDTree, points: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
     return np.asarray(chord), np.asarray(idx)
 
 
+# Two distances closer than this (1 µm) are a tie; a tie goes to the lower service id, as in matching
+# (docs/adr/0004), whatever order the k-d tree happens to visit the services in.
+TIE_KM = 1e-9
+# How many sets of options (thresholds, quantile) keep their indicator columns in an analysis.
+COLUMN_OPTIONS_KEPT = 8
+
+
+def _lowest_id_among_ties(tree: cKDTree, rows: np.ndarray, ids: np.ndarray, xyz_services: np.ndarray,
+                          point: np.ndarray, best_km: float, accept: np.ndarray | None = None) -> int:
+    """The row (in `points`) of the lowest-id service within TIE_KM of `best_km` from `point`, among the
+    tree's services (`accept`: a mask over `rows` of those allowed). Asked only where a tie was seen."""
+    radius = 2.0 * np.sin(min(best_km + 2 * TIE_KM, np.pi * EARTH_RADIUS_KM) / (2.0 * EARTH_RADIUS_KM))
+    found = np.asarray(tree.query_ball_point(point, r=radius * (1 + 1e-9) + 1e-15), dtype=np.int64)
+    if accept is not None:
+        found = found[accept[found]]
+    candidates = rows[found]
+    km = chord_to_km(np.linalg.norm(xyz_services[candidates] - point, axis=1))
+    tied = candidates[km <= km.min() + TIE_KM]
+    return int(min(tied, key=lambda row: ids[row]))
+
+
+def nearest_rows(tree: cKDTree, rows: np.ndarray, ids: np.ndarray, xyz_services: np.ndarray,
+                 xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per point, the great-circle km to and the row (in `points`) of the nearest of the tree's services;
+    of services tied at the same distance, the lower id."""
+    k = min(2, len(rows))
+    chord, idx = _query(tree, xyz, k=k)
+    chord, idx = chord.reshape(len(xyz), k), idx.reshape(len(xyz), k)
+    km = chord_to_km(chord)
+    nearest = rows[idx[:, 0]]
+    if k == 2:
+        for i in np.flatnonzero(km[:, 1] - km[:, 0] <= TIE_KM):
+            nearest[i] = _lowest_id_among_ties(tree, rows, ids, xyz_services, xyz[i], float(km[i, 0]))
+    return km[:, 0], nearest
+
+
 # --- the batch core -----------------------------------------------------------------------------------
 
 @dataclass
@@ -199,6 +248,112 @@ class LevelIndicators:
         return self.categories.index(category)
 
 
+@dataclass(frozen=True)
+class _Column:
+    """Every indicator of one category for every area of a level: (1, G) arrays by indicator name."""
+
+    values: dict[str, np.ndarray]
+    nearest_provider: np.ndarray  # (G,) service row, -1 when the type has no service at all
+    far: np.ndarray  # (G,) bool
+
+
+@dataclass(frozen=True)
+class _Base:
+    """An analysis that a changed one starts from: which of its rows each kept service moved to, and which
+    categories the change touches (those are searched again)."""
+
+    analysis: GapAnalysis
+    old_to_new: np.ndarray
+    changed: frozenset[int]
+    first_added: int  # rows of the new analysis from here on are the added services
+
+    def reuse(self, new: GapAnalysis, c: int) -> cKDTree | None:
+        """Carry category `c` over unchanged: its services are the same, in the same order, so its tree
+        stands; its nearest rows and cached fallbacks are renumbered."""
+        old = self.analysis
+        new.distance_km[c] = old.distance_km[c]
+        new.nearest_row[c] = self._renumber(old.nearest_row[c])
+        with old._lock:
+            cached = {key: value for key, value in old._fallback.items() if key[1] == c}
+            columns = {(options, key): value for options, kept in old._columns.items()
+                       for key, value in kept.items() if key[1] == c}
+        for key, (distance, nearest) in cached.items():
+            new._fallback[key] = (distance, self._renumber(nearest))
+        for column_key, column in columns.items():
+            options, key = column_key
+            new._columns.setdefault(options, {})[key] = replace(
+                column, nearest_provider=self._renumber(column.nearest_provider))
+        return old._trees[c]
+
+    def rows(self, points: ServicePoints) -> list[np.ndarray]:
+        """Each category's rows in the new points: the kept ones renumbered (in order), then the added."""
+        old = self.analysis
+        added = points.take(np.arange(self.first_added, len(points)))
+        out = []
+        for c, category in enumerate(old.categories):
+            kept = self.old_to_new[old._rows[c]]
+            out.append(np.concatenate([kept[kept >= 0], self.first_added + np.flatnonzero(added.mask(category))]))
+        return out
+
+    def service_groups(self, points: ServicePoints, small_areas: SmallAreas) -> dict[str, np.ndarray]:
+        """Per level the old analysis had worked out, each service's area: the kept services' carried over,
+        the added ones' looked up."""
+        old = self.analysis
+        with old._lock:
+            known = dict(old._service_groups)
+        out = {}
+        for level, groups in known.items():
+            position = small_areas.groups(level).position
+            added = [position.get(code, -1) if code is not None else -1
+                     for code in points.area_codes(level)[self.first_added:]]
+            out[level] = np.concatenate([groups[self.old_to_new >= 0], np.array(added, dtype=np.int64)])
+        return out
+
+    def update(self, new: GapAnalysis, c: int) -> None:
+        """Category `c`, which the change touches, from the old answers: small areas whose nearest service
+        (or nearest outside their area, for each fallback the old analysis had worked out) was removed are
+        searched again; each added service then wins wherever it is nearer (a tie: the lower id)."""
+        old = self.analysis
+        xyz = old.small_areas.xyz
+        rows, tree = new._rows[c], new._trees[c]
+        assert tree is not None
+        added = rows[rows >= self.first_added]
+        distance, nearest = old.distance_km[c].copy(), self._renumber(old.nearest_row[c])
+        lost = np.flatnonzero(nearest < 0)
+        if lost.size:
+            distance[lost], nearest[lost] = nearest_rows(tree, rows, new.points.ids, new._xyz_services, xyz[lost])
+        self._add(new, added, distance, nearest, None)
+        new.distance_km[c], new.nearest_row[c] = distance, nearest
+        with old._lock:
+            cached = {key: value for key, value in old._fallback.items() if key[1] == c}
+        for (level, _), (old_distance, old_nearest) in cached.items():
+            distance, nearest = old_distance.copy(), self._renumber(old_nearest)
+            lost = np.flatnonzero(nearest < 0)
+            distance[lost] = np.inf
+            new._fallback_search(level, c, lost, distance, nearest)
+            own = old.small_areas.groups(level).of_small_area
+            self._add(new, added, distance, nearest, (own, new.service_groups(level)))
+            new._fallback[(level, c)] = (distance, nearest)
+
+    @staticmethod
+    def _add(new: GapAnalysis, added: np.ndarray, distance: np.ndarray, nearest: np.ndarray,
+             outside: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """Let each added service (rows of `new`) be the nearest wherever it is nearer, in place; with
+        `outside` (each small area's group, each service's group), only for small areas of other groups."""
+        xyz, ids = new.small_areas.xyz, new.points.ids
+        for row in added:
+            d = chord_to_km(np.linalg.norm(xyz - new._xyz_services[row], axis=1))
+            current = np.where(nearest >= 0, ids[np.maximum(nearest, 0)], "")
+            wins = (d < distance - TIE_KM) | ((np.abs(d - distance) <= TIE_KM) & (nearest >= 0) & (ids[row] < current))
+            if outside is not None:
+                own, service_group = outside
+                wins &= own != service_group[row]
+            distance[wins], nearest[wins] = d[wins], row
+
+    def _renumber(self, rows: np.ndarray) -> np.ndarray:
+        return np.where(rows >= 0, self.old_to_new[np.maximum(rows, 0)], -1)
+
+
 class GapAnalysis:
     """Nearest service of every type/subtype to every small area, computed once for a set of services.
 
@@ -207,27 +362,48 @@ class GapAnalysis:
     """
 
     def __init__(self, small_areas: SmallAreas, points: ServicePoints,
-                 categories: Sequence[Category] = ALL_CATEGORIES) -> None:
+                 categories: Sequence[Category] = ALL_CATEGORIES, base: _Base | None = None) -> None:
         self.small_areas = small_areas
         self.points = points
         self.categories = tuple(categories)
         self._xyz_services = unit_vectors(points.lat, points.lon) if len(points) else np.zeros((0, 3))
-        self._rows: list[np.ndarray] = [np.flatnonzero(points.mask(c)) for c in self.categories]
-        self._trees: list[cKDTree | None] = [
-            cKDTree(self._xyz_services[rows]) if len(rows) else None for rows in self._rows]
+        self._rows: list[np.ndarray] = (base.rows(points) if base is not None
+                                        else [np.flatnonzero(points.mask(c)) for c in self.categories])
         n = len(small_areas)
         self.distance_km = np.full((len(self.categories), n), np.inf)
         self.nearest_row = np.full((len(self.categories), n), -1, dtype=np.int64)
-        xyz = small_areas.xyz
-        for c, (rows, tree) in enumerate(zip(self._rows, self._trees)):
-            if tree is None:
-                continue
-            chord, idx = _query(tree, xyz, k=1)
-            self.distance_km[c] = chord_to_km(chord)
-            self.nearest_row[c] = rows[idx]
+        self._trees: list[cKDTree | None] = []
         self._lock = threading.Lock()
         self._fallback: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
         self._service_groups: dict[str, np.ndarray] = {}
+        # Indicator columns per options (the most recent few: the thresholds are a caller's to choose), then
+        # per (level, category).
+        self._columns: OrderedDict[GapOptions, dict[tuple[str, int], _Column]] = OrderedDict()
+        if base is not None:
+            self._service_groups = base.service_groups(points, small_areas)
+        for c, rows in enumerate(self._rows):
+            if base is not None and c not in base.changed:
+                self._trees.append(base.reuse(self, c))
+                continue
+            tree = cKDTree(self._xyz_services[rows]) if len(rows) else None
+            self._trees.append(tree)
+            if tree is not None and base is not None:
+                base.update(self, c)
+            elif tree is not None:
+                self.distance_km[c], self.nearest_row[c] = nearest_rows(
+                    tree, rows, points.ids, self._xyz_services, small_areas.xyz)
+
+    def with_changes(self, removed: np.ndarray, added: ServicePoints) -> GapAnalysis:
+        """The analysis as it would be without the services at `removed` (a mask over `points`) and with
+        `added`: a new analysis, this one untouched. Only the categories the change touches are searched
+        again; the others keep their trees, nearest services and out-of-area fallbacks."""
+        keep = ~removed
+        old_to_new = np.full(len(self.points), -1, dtype=np.int64)
+        old_to_new[keep] = np.arange(int(keep.sum()))
+        changed = frozenset(c for c, category in enumerate(self.categories)
+                            if removed[self._rows[c]].any() or added.mask(category).any())
+        return GapAnalysis(self.small_areas, self.points.take(keep).concat(added), self.categories,
+                           _Base(self, old_to_new, changed, int(keep.sum())))
 
     @classmethod
     def from_services(cls, small_areas: SmallAreas, services: Iterable[Service], areas: Any = None,
@@ -273,29 +449,44 @@ class GapAnalysis:
         n = len(self.small_areas)
         distance = np.full(n, np.inf)
         nearest = np.full(n, -1, dtype=np.int64)
+        self._fallback_search(level, c, np.arange(n), distance, nearest)
+        with self._lock:
+            self._fallback[key] = (distance, nearest)
+        return distance, nearest
+
+    def _fallback_search(self, level: str, c: int, pending: np.ndarray, distance: np.ndarray,
+                         nearest: np.ndarray) -> None:
+        """`fallback` for the small areas `pending`, written into `distance` and `nearest`."""
         tree, rows = self._trees[c], self._rows[c]
         if tree is not None:
             own = self.small_areas.groups(level).of_small_area
             service_group = self.service_groups(level)[rows]
-            pending = np.arange(n)
-            k = min(8, len(rows))
+            k = min(9, len(rows))
             xyz = self.small_areas.xyz
             while pending.size:
                 chord, idx = _query(tree, xyz[pending], k=k)
                 chord, idx = chord.reshape(len(pending), k), idx.reshape(len(pending), k)
                 outside = service_group[idx] != own[pending][:, None]
-                found = outside.any(axis=1)
+                # Unless the k are every service, the last of them only looks ahead (for a tie), so a hit
+                # is among the first k - 1.
+                last = k < len(rows)
+                found = outside[:, :k - 1].any(axis=1) if last else outside.any(axis=1)
                 first = outside.argmax(axis=1)
                 hit = pending[found]
                 distance[hit] = chord_to_km(chord[found, first[found]])
                 nearest[hit] = rows[idx[found, first[found]]]
+                # A tie with the first outside one (seen among the k, or possibly beyond them when even the
+                # last of the k is as near): the lower id wins.
+                close = chord_to_km(chord[found]) - distance[hit][:, None] <= TIE_KM
+                after = np.arange(k)[None, :] > first[found][:, None]
+                tied = (close & after & outside[found]).any(axis=1) | (close[:, -1] & last)
+                for i in hit[tied]:
+                    nearest[i] = _lowest_id_among_ties(tree, rows, self.points.ids, self._xyz_services, xyz[i],
+                                                       float(distance[i]), service_group != own[i])
                 if k >= len(rows):
                     break
                 pending = pending[~found]
                 k = min(k * 4, len(rows))
-        with self._lock:
-            self._fallback[key] = (distance, nearest)
-        return distance, nearest
 
     # -- indicators for every area of a level
 
@@ -316,43 +507,65 @@ class GapAnalysis:
                                    for j in range(3)])
         centre_lat, centre_lon = to_latlon(centres)
         service_group = self.service_groups(level)
-        q = Fraction(options.quantile).limit_denominator(1_000_000)
         shape = (len(cats), G)
         values = {name: np.full(shape, np.nan) for name in INDICATORS}
         nearest_provider = np.full(shape, -1, dtype=np.int64)
         far = np.zeros(shape, dtype=bool)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            for j, (category, c) in enumerate(zip(cats, cis)):
-                rows = self._rows[c]
-                count = np.bincount(service_group[rows][service_group[rows] >= 0], minlength=G)
-                values["count"][j] = count
-                values["per_100k_adults"][j] = np.where(adult > 0, count / adult * 1e5, np.nan)
-                threshold = options.threshold(category)
-                if len(rows) == 0:
-                    values["share_beyond_threshold"][j] = 1.0
-                    values["population_beyond_threshold"][j] = adult
-                    continue
-                d = self.distance_km[c]
-                self._distance_stats(values, j, d, "", g_of, weights, adult, G, q, threshold)
-                outside = service_group[self.nearest_row[c]] != g_of
-                values["share_nearest_outside_area"][j] = (
-                    np.bincount(g_of, weights=weights * outside, minlength=G) / adult)
-                if category.is_inpatient and level != "england":
-                    fd, _ = self.fallback(level, c)
-                    self._distance_stats(values, j, fd, "fallback_", g_of, weights, adult, G, q, threshold)
-                    far[j] = values["fallback_mean_km"][j] > threshold
-                tree = self._trees[c]
-                assert tree is not None  # rows is not empty
-                chord, idx = _query(tree, centres / np.linalg.norm(centres, axis=1)[:, None], k=1)
-                values["nearest_provider_km"][j] = chord_to_km(chord)
-                nearest_provider[j] = rows[idx]
-        if level == "england":
-            values["share_nearest_outside_area"][:] = np.nan
+        unit_centres = centres / np.linalg.norm(centres, axis=1)[:, None]
+        for j, (category, c) in enumerate(zip(cats, cis)):
+            with self._lock:
+                column = self._columns.get(options, {}).get((level, c))
+            if column is None:
+                column = self._column(level, options, category, c, adult, unit_centres)
+                with self._lock:
+                    self._columns.setdefault(options, {})[(level, c)] = column
+                    self._columns.move_to_end(options)
+                    while len(self._columns) > COLUMN_OPTIONS_KEPT:
+                        self._columns.popitem(last=False)
+            for name in INDICATORS:
+                values[name][j] = column.values[name]
+            nearest_provider[j], far[j] = column.nearest_provider, column.far
         locked = np.bincount(service_group[self.points.legacy_locked & (service_group >= 0)], minlength=G)
         pd = np.bincount(service_group[self.points.pd_specialist & (service_group >= 0)], minlength=G)
         return LevelIndicators(level, cats, groups.codes, groups.names, adult.astype(np.int64),
                                total.astype(np.int64), n_small, centre_lat, centre_lon, values, nearest_provider,
                                locked, pd, far)
+
+    def _column(self, level: str, options: GapOptions, category: Category, c: int, adult: np.ndarray,
+                unit_centres: np.ndarray) -> _Column:
+        """Every indicator of one category for every area of a level (kept: a scenario that leaves the
+        category alone reuses it)."""
+        g_of = self.small_areas.groups(level).of_small_area
+        G = len(adult)
+        weights = self.small_areas.adult_pop
+        service_group = self.service_groups(level)
+        q = Fraction(options.quantile).limit_denominator(1_000_000)
+        values = {name: np.full((1, G), np.nan) for name in INDICATORS}
+        column = _Column(values, np.full(G, -1, dtype=np.int64), np.zeros(G, dtype=bool))
+        rows = self._rows[c]
+        threshold = options.threshold(category)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            count = np.bincount(service_group[rows][service_group[rows] >= 0], minlength=G)
+            values["count"][0] = count
+            values["per_100k_adults"][0] = np.where(adult > 0, count / adult * 1e5, np.nan)
+            if len(rows) == 0:
+                values["share_beyond_threshold"][0] = 1.0
+                values["population_beyond_threshold"][0] = adult
+                return column
+            self._distance_stats(values, 0, self.distance_km[c], "", g_of, weights, adult, G, q, threshold)
+            if level != "england":
+                outside = service_group[self.nearest_row[c]] != g_of
+                values["share_nearest_outside_area"][0] = (
+                    np.bincount(g_of, weights=weights * outside, minlength=G) / adult)
+            if category.is_inpatient and level != "england":
+                fd, _ = self.fallback(level, c)
+                self._distance_stats(values, 0, fd, "fallback_", g_of, weights, adult, G, q, threshold)
+                column.far[:] = values["fallback_mean_km"][0] > threshold
+            tree = self._trees[c]
+            assert tree is not None  # rows is not empty
+            values["nearest_provider_km"][0], column.nearest_provider[:] = nearest_rows(
+                tree, rows, self.points.ids, self._xyz_services, unit_centres)
+        return column
 
     @staticmethod
     def _distance_stats(values: dict[str, np.ndarray], j: int, d: np.ndarray, prefix: str, g_of: np.ndarray,

@@ -164,3 +164,72 @@ def test_analysis_is_made_again_when_the_index_is_rebuilt_or_edited(client, writ
     finally:
         writer.replace_all(known_services)
     assert count() == before
+
+
+WHAT_IF = {"add": "inpatient_rehab_level2@TR1 3LJ@12"}
+
+
+def test_what_if_gives_the_scenarios_figures_and_its_changes(client, backend, writer, geography, analysis):
+    import hashlib
+
+    from rehabmap.gaps.scenario import Scenario, what_if
+
+    stored = hashlib.sha256(writer.path.read_bytes()).hexdigest()
+    generation, held = backend.generation(), sum(1 for _ in backend.all())
+    reply = client.get(f"/gaps/{CORNWALL_ICB}", params={**WHAT_IF, "type": "inpatient_rehab_level2"})
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["indicators"][0]["count"] == 1 and body["indicators"][0]["present"]
+    assert body["what_if"]["added"][0]["id"] == "whatif:1"
+    assert body["what_if"]["added"][0]["icb_code"] == CORNWALL_ICB
+    changes = {(c["scope"], c["indicator"]): (c["before"], c["after"]) for c in body["what_if"]["changes"]}
+    assert changes[("area", "count")] == (0, 1) and changes[("england", "count")][1] == changes[("england",
+                                                                                                 "count")][0] + 1
+    # One code path: the domain's what-if on the same analysis gives these very changes.
+    expected = what_if(analysis, CORNWALL_ICB, Scenario.from_input([WHAT_IF["add"]]), geography)
+    assert [c for c in body["what_if"]["changes"] if c["category"] == "inpatient_rehab_level2"] == [
+        vars(c) for c in expected.changes if c.category == "inpatient_rehab_level2"]
+    svg = client.get(f"/gaps/{CORNWALL_ICB}/map.svg", params={**WHAT_IF, "type": "inpatient_rehab_level2"})
+    assert svg.status_code == 200 and ET.fromstring(svg.text).get("role") == "img"
+    assert "whatif:1" in svg.text or "Hypothetical" in svg.text
+    # Nothing was written: the index file, its generation and its records are as they were; without the
+    # scenario, Cornwall still has no level 2 unit.
+    assert hashlib.sha256(writer.path.read_bytes()).hexdigest() == stored
+    assert backend.generation() == generation and sum(1 for _ in backend.all()) == held
+    plain = client.get(f"/gaps/{CORNWALL_ICB}", params={"type": "inpatient_rehab_level2"}).json()
+    assert plain["indicators"][0]["count"] == 0 and plain["what_if"] is None
+
+
+@pytest.mark.parametrize("params, status, field", [
+    ({"add": "inpatient_rehab_level2"}, 400, "add"),
+    ({"add": "inpatient_rehab_level2@TR1 3LJ@many"}, 400, "add"),
+    ({"add": "hospital@TR1 3LJ"}, 400, "type"),
+    ({"remove": "cqc:not-a-service"}, 400, "remove"),
+])
+def test_what_if_refuses_a_bad_scenario(client, params, status, field):
+    reply = client.get(f"/gaps/{CORNWALL_ICB}", params=params)
+    assert reply.status_code == status, reply.text
+    assert reply.json()["error"]["field"] == field
+
+
+def test_what_if_with_an_unknown_postcode_names_it(client):
+    reply = client.get(f"/gaps/{CORNWALL_ICB}", params={"add": "ips_employment@LS99 9ZZ"})
+    assert 400 <= reply.status_code < 500 and "LS99 9ZZ" in reply.text
+
+
+def test_compare_gives_the_domains_ranks(client, analysis, data_dir):
+    from dataclasses import asdict
+
+    from rehabmap.coverage import CoverageMap, SmallAreaTable
+    from rehabmap.gaps.ranking import compare
+
+    reply = client.get(f"/gaps/{CORNWALL_ICB}/compare")
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    # No claims in this home: nothing is covered, so an absent part is listed but not ranked.
+    expected = compare(analysis, CORNWALL_ICB, coverage=CoverageMap([], SmallAreaTable.load(data_dir)))
+    assert body == asdict(expected)
+    level2 = next(c for c in body["comparisons"]
+                  if c["category"] == "inpatient_rehab_level2" and c["indicator"] == "per_100k_adults")
+    assert level2["standing"] == "not_covered" and level2["rank"] is None and len(level2["table"]) == 42
+    assert client.get("/gaps/E92000001/compare").status_code == 400

@@ -92,3 +92,47 @@ def test_errors_end_with_a_message(run, args, message):
     done = run(*args)
     assert done.exit_code == 2
     assert message in done.output
+
+
+def test_what_if_from_the_command_line(run, home):
+    import hashlib
+
+    index = home / "index.sqlite"
+    stored = hashlib.sha256(index.read_bytes()).hexdigest()
+    done = run("E54000036", "--type", "inpatient_rehab_level2", "--add-service", "inpatient_rehab_level2@TR1 3LJ@12")
+    assert done.exit_code == 0, done.output
+    lines = done.output.splitlines()
+    assert lines[0].startswith("WHAT IF (a scenario: nothing is written")
+    assert lines[1].startswith("  + whatif:1 inpatient_rehab_level2 at TR1 3LJ")
+    count = next(line.split() for line in lines if line.startswith("E54000036") and " count " in line)
+    assert count[-2:] == ["0", "1"]
+    # The scorecard below is the scenario's: level 2 is present in Cornwall.
+    assert any(line.startswith("inpatient_rehab_level2") and " present" in line for line in lines)
+    assert hashlib.sha256(index.read_bytes()).hexdigest() == stored
+
+
+@pytest.mark.parametrize("args, message", [
+    (("Cornwall", "--add-service", "inpatient_rehab_level2"), "Write TYPE@POSTCODE"),
+    (("Cornwall", "--remove-service", "cqc:nope"), "No active service has the id 'cqc:nope'"),
+    (("icb", "--add-service", "ips_employment@TR1 3LJ"), "need one AREA"),
+])
+def test_what_if_errors(run, args, message):
+    done = run(*args)
+    assert done.exit_code == 2 and message in done.output and "Traceback" not in done.output
+
+
+def test_compare_from_the_command_line(run, analysis, data_dir):
+    from rehabmap.coverage import CoverageMap, SmallAreaTable
+    from rehabmap.gaps.indicators import indicator_text
+    from rehabmap.gaps.ranking import compare
+
+    done = run("West Yorkshire", "--compare", "--type", "community_rehab_team")
+    assert done.exit_code == 0, done.output
+    expected = compare(analysis, "E54000054", coverage=CoverageMap([], SmallAreaTable.load(data_dir)))
+    lines = done.output.splitlines()
+    item = expected.of("community_rehab_team", "per_100k_adults")
+    row = next(line.split() for line in lines if line.startswith("community_rehab_team") and "per_100k_adults" in line)
+    assert row[2:4] == [indicator_text("per_100k_adults", item.value), indicator_text("per_100k_adults", item.england)]
+    assert row[4:7] == [str(item.rank), "of", str(item.ranked)]
+    ranked = [line for line in lines if line.endswith(" <") or " < " in line]
+    assert any("West Yorkshire" in line for line in ranked)

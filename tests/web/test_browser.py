@@ -189,6 +189,13 @@ def test_pathway_gaps_journey(watched, axe_source):
     page.wait_for_function("() => document.querySelector('img.rm-gap-map').complete")
     assert page.locator("img.rm-gap-map").evaluate("img => img.naturalWidth") > 0
     checked_in_all(watched, axe_source, "12-gaps-compare")
+    # What if: a level 2 unit in Leeds, from the area page's form; nothing is saved.
+    watched.goto(f"/pathway-gaps/{WEST_YORKSHIRE}")
+    page.get_by_label("Type of service to add").select_option("inpatient_rehab_level2")
+    page.get_by_label("Its postcode").fill("LS9 7TF")
+    page.get_by_role("button", name="Show what would change").click()
+    assert page.get_by_text("What if: a scenario, not the directory").is_visible()
+    checked_in_all(watched, axe_source, "13-gaps-what-if")
     watched.assert_clean()
 
 
@@ -199,6 +206,8 @@ OTHER_PAGES = ["/find/work", "/find/housing?where=Leeds", "/find/work?where=LS9+
                "/service/sample:former-chapel-allerton-rehabilitation-unit", "/service/sample:missing",
                "/pathway-gaps/E54000008", f"/pathway-gaps/{WEST_YORKSHIRE}?community_km=far",
                "/pathway-gaps/compare?level=la&type=advocacy:imha&indicator=share_beyond_threshold",
+               "/pathway-gaps/E54000036?add=inpatient_rehab_level2@TR1+3LJ@12",
+               "/pathway-gaps/E54000036?add_type=ips_employment&add_postcode=LS99+9ZZ",
                "/privacy", "/accessibility", "/about-the-data"]
 
 

@@ -8,6 +8,7 @@ same typed reports) and the maps and downloads are the API's own (`/gaps/…`), 
 from __future__ import annotations
 
 import functools
+from datetime import date
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,15 +18,18 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from geodata.errors import UnknownArea
-from rehabmap.errors import DomainError
+from rehabmap.errors import CALLER_ERRORS, DomainError
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
 from rehabmap.gaps.categories import ALL_CATEGORIES, PARTS, Category, parse_category
 from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.coverage import scorecard_with_coverage
 from rehabmap.gaps.indicators import INDICATOR_LABELS
+from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import LEVEL_LABELS
+from rehabmap.gaps.ranking import compare
 from rehabmap.gaps.report import AreaGapReport, AreaGaps
+from rehabmap.gaps.scenario import Scenario, WhatIf, what_if
 from rehabmap.index.generation_cache import GenerationCache
 from rehabmap.state import AppState
 from web.deps import State
@@ -222,11 +226,15 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
     errors = Errors()
     thresholds = Thresholds.of(fields, errors)
     category = _map_type(fields, errors)
-    gaps = area_report(state, key, thresholds.options)
+    scenario, result = _what_if(state, a, fields, errors, key, thresholds.options)
+    gaps = area_report(state, key, thresholds.options) if result is None else AreaGapReport.of(
+        result.analysis, key, thresholds.options, ALL_CATEGORIES).gaps()
     name = gaps.area.name
+    comparison = compare(a if result is None else result.analysis, key, thresholds.options, state.coverage())
     chosen = next(i for i in gaps.indicators if i.category == category.key)
     params = thresholds.params()
-    map_url = f"/gaps/{quote(key)}/map.svg" + _query([("type", category.key), *params])
+    what_if_params = scenario.params() if result is not None else []
+    map_url = f"/gaps/{quote(key)}/map.svg" + _query([("type", category.key), *params, *what_if_params])
     map_alt = (f"Map of {name} shaded by the distance from each small area to the nearest "
                f"{category.label.lower()}, from light yellow (near) to dark red (more than "
                f"{thresholds.options.threshold(category):g} km). The figures are in the tables on this page.")
@@ -239,10 +247,45 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
                              for name in ("community_km", "inpatient_km")},
         "type_items": [(c.key, c.label if c.is_part else f"– {c.label}") for c in ALL_CATEGORIES],
         "category_labels": {c.key: c.label for c in ALL_CATEGORIES},
-        "map_url": map_url, "map_alt": map_alt,
-        "json_url": f"/gaps/{quote(key)}" + _query(params),
+        "map_url": map_url, "map_alt": map_alt, "what_if": result, "what_if_params": what_if_params,
+        "indicator_labels": INDICATOR_LABELS, "comparison": comparison, "placements": _placements(state, key, level),
+        "what_if_values": {name: fields.get(name) or "" for name in ("add_postcode", "add_beds", "remove")},
+        "what_if_type": fields.get("add_type") or "",
+        "json_url": f"/gaps/{quote(key)}" + _query([*params, *what_if_params]),
         "smallareas_csv_url": f"/gaps/{quote(key)}/smallareas.csv",
         "smallareas_geojson_url": f"/gaps/{quote(key)}/smallareas.geojson",
         "compare_url": "/pathway-gaps/compare" + _query([("level", level), ("type", category.key), *params]),
         "all_csv_url": "/gaps/areas.csv" + _query([("level", level), *params]),
        }, status=400 if errors else 200, private=False)
+
+
+def _what_if(state: AppState, a: GapAnalysis, fields: Fields, errors: Errors, code: str,
+             options: GapOptions) -> tuple[Scenario, WhatIf | None]:
+    """The page's scenario: `add`/`remove` as the API takes them (links keep them), or the what-if form's
+    fields (a type, a postcode, beds; a service id to remove). Each mistake is shown against its field."""
+    add = list(fields.getlist("add"))
+    if fields.get("add_type") or fields.get("add_postcode"):
+        if not fields.get("add_type"):
+            errors.add("add_type", "Select the type of service to add")
+        if not fields.get("add_postcode"):
+            errors.add("add_postcode", "Enter the postcode of the service to add")
+        add.append("@".join(filter(None, (fields.get("add_type"), fields.get("add_postcode"),
+                                          fields.get("add_beds")))))
+    remove = list(fields.getlist("remove"))
+    if errors:
+        return Scenario(), None
+    try:
+        scenario = Scenario.from_input(add, remove)
+        return scenario, (what_if(a, code, scenario, state.geography, options) if scenario else None)
+    except CALLER_ERRORS as error:
+        field = {"remove": "remove", "type": "add_type"}.get(getattr(error, "field", None) or "", "add_postcode")
+        if field == "add_postcode" and fields.get("add_beds") and "Beds" in error.message:
+            field = "add_beds"
+        errors.add_domain(error, field)
+        return Scenario(), None
+
+
+def _placements(state: AppState, code: str, level: str) -> PlacementsReport | None:
+    """The ICB's out-of-area placements in the latest month imported (none for a local authority)."""
+    month = OapStore(state.settings.home).latest() if level == "icb" else None
+    return PlacementsReport.of(month, code, date.today()) if month else None

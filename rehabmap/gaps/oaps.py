@@ -1,0 +1,303 @@
+"""Out-of-area placements (OAPs) beside the gaps: NHS Digital's monthly open data, read and kept per month.
+
+The source is the monthly long-format CSV (`Question, Breakdown1, Breakdown1Code, [Breakdown1Description,]
+Breakdown2, Breakdown2Code, [Breakdown2Description,] value`, and from 2017 `PublicationDate,
+PublicationPeriod` first). Kept from it, per sending CCG and for England: OAPs active at the period end,
+bed days (total OAP days over the period), and the OAPs active during the period by distance band (the bands
+changed in Dec 2016; each month keeps its own); and the receiving providers with their OAPs active at the
+period end (the open data gives receiving providers for England only, not per sending CCG).
+
+**Suppressed** values (`*`, small numbers) stay suppressed, never 0: an ICB's total is the sum of the
+figures that are published, with the number of its CCGs whose figure is suppressed beside it.
+
+**Mapping** 2016 CCG codes (ODS, e.g. 00C) to today's areas: the shared small-area lookup
+(`lookups/lookup_lsoa21_icb24.csv`) gives each sub-ICB location's NHS code (`sicbl24_code_nhs`), and a
+sub-ICB location kept the code of the CCG it was. A CCG code that is no sub-ICB's code today (CCGs merged
+since 2016) is not guessed: it is listed as unmapped, with its figures, and counts in no ICB.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from rehabmap.errors import InvalidValue, shorten
+
+LOOKUP = Path("lookups") / "lookup_lsoa21_icb24.csv"
+ACTIVE = "OAPs active at period end"
+BED_DAYS = "Total number of OAP days over the period"
+_BAND = re.compile(r"^Number of OAPs active during the period with (?:a )?distance of (.+)$")
+_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
+                                       "nov", "dec"), 1)}
+_FILE_MONTH = re.compile(r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*[-_ ]?(20\d\d)", re.I)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A published number, or `suppressed` (a `*` in the source: a small number not published)."""
+
+    value: float | None
+    suppressed: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> Figure:
+        text = text.strip()
+        if text == "*":
+            return cls(None, True)
+        return cls(float(text))  # '6.7639e+006' too; a ValueError names a bad row
+
+
+@dataclass
+class Placements:
+    """The OAP figures of one sending area (a CCG, or England)."""
+
+    active_at_end: Figure | None = None
+    bed_days: Figure | None = None
+    distance_bands: dict[str, Figure] = field(default_factory=dict)
+
+
+@dataclass
+class SendingCcg:
+    code: str  # ODS code of the 2016 CCG
+    name: str | None
+    sub_icb: str | None  # E38… of the sub-ICB location with this code today; None: unmapped
+    icb: str | None
+    placements: Placements
+
+
+@dataclass(frozen=True)
+class ReceivingProvider:
+    code: str
+    name: str | None
+    active_at_end: Figure
+
+
+@dataclass(frozen=True)
+class Rejected:
+    line: int
+    reason: str
+
+
+@dataclass
+class OapMonth:
+    """One month of the OAP open data, as imported."""
+
+    month: str  # YYYY-MM: the period the figures are for
+    source: str  # the file's name
+    published: str | None  # YYYY/MM where the file says
+    england: Placements
+    ccgs: list[SendingCcg]
+    receiving_providers: list[ReceivingProvider]
+    rejected: list[Rejected]
+
+    @property
+    def unmapped(self) -> list[SendingCcg]:
+        return [c for c in self.ccgs if c.icb is None]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> OapMonth:
+        data = json.loads(text)
+
+        def figure(value: dict[str, Any] | None) -> Figure | None:
+            return None if value is None else Figure(**value)
+
+        def placements(value: dict[str, Any]) -> Placements:
+            bands = {k: Figure(**v) for k, v in value["distance_bands"].items()}
+            return Placements(figure(value["active_at_end"]), figure(value["bed_days"]), bands)
+
+        return cls(data["month"], data["source"], data["published"], placements(data["england"]),
+                   [SendingCcg(c["code"], c["name"], c["sub_icb"], c["icb"], placements(c["placements"]))
+                    for c in data["ccgs"]],
+                   [ReceivingProvider(p["code"], p["name"], Figure(**p["active_at_end"]))
+                    for p in data["receiving_providers"]],
+                   [Rejected(**r) for r in data["rejected"]])
+
+    def age_months(self, today: date) -> int:
+        year, month = (int(part) for part in self.month.split("-"))
+        return (today.year - year) * 12 + today.month - month
+
+
+@dataclass(frozen=True)
+class AreaPlacements:
+    """An ICB's OAPs in one month: the sum of its CCGs' published figures, and how many were suppressed."""
+
+    month: str
+    area_code: str
+    ccgs: list[str]
+    active_at_end: float
+    active_suppressed: int  # CCGs whose figure is suppressed (not in the sum)
+    bed_days: float
+    bed_days_suppressed: int
+    distance_bands: dict[str, float]
+    bands_suppressed: dict[str, int]
+
+
+def sub_icb_codes(data_dir: Path) -> dict[str, tuple[str, str]]:
+    """NHS code of each sub-ICB location today → (its E38 code, its ICB's E54 code)."""
+    with (Path(data_dir) / LOOKUP).open(newline="", encoding="utf-8") as handle:
+        return {row["sicbl24_code_nhs"]: (row["sicbl24_code"], row["icb24_code"]) for row in csv.DictReader(handle)}
+
+
+def month_of(path: Path, rows_period: str | None) -> str:
+    """The period: the file's own PublicationPeriod (2017/02), else its name (oaps-open-data-feb-2017.csv)."""
+    if rows_period:
+        year, month = rows_period.split("/")
+        return f"{int(year):04d}-{int(month):02d}"
+    found = _FILE_MONTH.search(path.name)
+    if not found:
+        raise InvalidValue(f"Cannot tell the month of '{shorten(path.name)}': it has no PublicationPeriod column "
+                           "and its name does not say (e.g. oaps-open-data-feb-2017.csv). Give --month YYYY-MM.",
+                           field="month")
+    return f"{found.group(2)}-{_MONTHS[found.group(1).lower()[:3]]:02d}"
+
+
+def read_month(path: Path, data_dir: Path, month: str | None = None) -> OapMonth:
+    """Read one month file. A row that cannot be read is rejected with its line and reason; the others land."""
+    path = Path(path)
+    codes = sub_icb_codes(data_dir)
+    england = Placements()
+    ccgs: dict[str, SendingCcg] = {}
+    providers: list[ReceivingProvider] = []
+    rejected: list[Rejected] = []
+    period: str | None = None
+    published: str | None = None
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"Question", "Breakdown1", "Breakdown1Code", "value"} - set(reader.fieldnames or ())
+        if missing:
+            raise InvalidValue(f"'{shorten(path.name)}' is not an OAP open data file: no {', '.join(sorted(missing))} "
+                               "column.", field="file")
+        for line, row in enumerate(reader, start=2):
+            period = period or row.get("PublicationPeriod") or None
+            published = published or row.get("PublicationDate") or None
+            breakdown, code, question = row["Breakdown1"], row["Breakdown1Code"], row["Question"]
+            if row.get("Breakdown2") or breakdown not in ("England", "Ccg", "ReceivingProvider"):
+                continue
+            kind = _kind(question)
+            if kind is None or (breakdown == "ReceivingProvider" and kind != "active"):
+                continue
+            try:
+                figure = Figure.parse(row["value"])
+            except ValueError:
+                rejected.append(Rejected(line, f"value '{shorten(row['value'])}' is neither a number nor '*'"))
+                continue
+            name = row.get("Breakdown1Description") or None
+            if breakdown == "ReceivingProvider":
+                if code not in ("England", ""):
+                    providers.append(ReceivingProvider(code, name, figure))
+                continue
+            if breakdown == "England" or code == "England":
+                target = england
+            else:
+                if code not in ccgs:
+                    sub_icb, icb = codes.get(code, (None, None))
+                    ccgs[code] = SendingCcg(code, name, sub_icb, icb, Placements())
+                target = ccgs[code].placements
+            _set(target, kind, question, figure)
+    return OapMonth(month or month_of(path, period), path.name, published, england, list(ccgs.values()),
+                    providers, rejected)
+
+
+def _kind(question: str) -> str | None:
+    if question == ACTIVE:
+        return "active"
+    if question == BED_DAYS:
+        return "bed_days"
+    if _BAND.match(question):
+        return "band"
+    return None
+
+
+def _set(target: Placements, kind: str, question: str, figure: Figure) -> None:
+    if kind == "active":
+        target.active_at_end = figure
+    elif kind == "bed_days":
+        target.bed_days = figure
+    else:
+        match = _BAND.match(question)
+        assert match is not None
+        target.distance_bands[match.group(1)] = figure
+
+
+def for_icb(month: OapMonth, icb: str) -> AreaPlacements:
+    """The ICB's CCGs (as mapped) summed: published figures only, suppressed ones counted apart."""
+    mine = [c for c in month.ccgs if c.icb == icb]
+
+    def total(figures: list[Figure | None]) -> tuple[float, int]:
+        return (sum(f.value for f in figures if f is not None and f.value is not None),
+                sum(1 for f in figures if f is not None and f.suppressed))
+
+    active, active_suppressed = total([c.placements.active_at_end for c in mine])
+    days, days_suppressed = total([c.placements.bed_days for c in mine])
+    bands = list(dict.fromkeys(b for c in mine for b in c.placements.distance_bands))
+    band_totals = {b: total([c.placements.distance_bands.get(b) for c in mine]) for b in bands}
+    return AreaPlacements(month.month, icb, [c.code for c in mine], active, active_suppressed, days, days_suppressed,
+                          {b: v for b, (v, _) in band_totals.items()}, {b: s for b, (_, s) in band_totals.items()})
+
+
+@dataclass(frozen=True)
+class PlacementsReport:
+    """What every face shows beside an ICB's scorecard: the month, how old it is, the ICB's figures, and
+    what the month could not place."""
+
+    month: str
+    published: str | None
+    source: str
+    age_months: int
+    area: AreaPlacements
+    unmapped_ccgs: list[str]
+    receiving_providers_england: list[ReceivingProvider]
+
+    def rows(self) -> list[tuple[str, str]]:
+        """The figures as a person reads them, for the page and the command line alike."""
+        def text(total: float, suppressed: int) -> str:
+            return f"{total:,.0f}" + (f" and {suppressed} suppressed" if suppressed else "")
+
+        a = self.area
+        return ([("Placements active at the month's end", text(a.active_at_end, a.active_suppressed)),
+                 ("Bed days in the month", text(a.bed_days, a.bed_days_suppressed))]
+                + [(f"Active in the month, {band}", text(total, a.bands_suppressed[band]))
+                   for band, total in a.distance_bands.items()])
+
+    @classmethod
+    def of(cls, month: OapMonth, icb: str, today: date) -> PlacementsReport:
+        return cls(month.month, month.published, month.source, month.age_months(today), for_icb(month, icb),
+                   [c.code for c in month.unmapped], month.receiving_providers)
+
+
+# --- kept per month in the home -----------------------------------------------------------------------------
+
+class OapStore:
+    """The imported months, one JSON file each under `<home>/oaps/` (written whole, then renamed)."""
+
+    def __init__(self, home: Path) -> None:
+        self.folder = Path(home) / "oaps"
+
+    def save(self, month: OapMonth) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        target = self.folder / f"{month.month}.json"
+        handle, temp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(month.to_json())
+        os.replace(temp, target)
+        return target
+
+    def months(self) -> list[str]:
+        return sorted(p.stem for p in self.folder.glob("*.json")) if self.folder.is_dir() else []
+
+    def latest(self) -> OapMonth | None:
+        months = self.months()
+        return self.load(months[-1]) if months else None
+
+    def load(self, month: str) -> OapMonth:
+        return OapMonth.from_json((self.folder / f"{month}.json").read_text(encoding="utf-8"))

@@ -1,0 +1,139 @@
+"""How an area compares: each indicator of each part of the pathway beside the England value, and the area's
+place in a ranked table of every area of its level (all 42 ICBs, or all 296 local authorities).
+
+Ranked: services per 100,000 adults, beds per 100,000 adults, the population-weighted mean distance and the
+share of adults beyond the threshold. Rank 1 is the best (most services or beds per adult, shortest
+distance, fewest adults beyond the threshold); equal figures (as rounded for the API) share a rank, and the
+next rank skips ("1, 2, 2, 4").
+
+Coverage honesty: an area where a part is absent and the directory holds no such data (`not_covered`, the
+scorecard's word, `rehabmap.gaps.coverage`) is listed but not ranked for that part: its zero is not a
+zero. **Beds** are known for an area only when every service of the type inside it states its beds; else the
+figure is left out (and not ranked), never counted as no beds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from rehabmap.coverage import CoverageMap
+from rehabmap.gaps.analysis import GapAnalysis, LevelIndicators
+from rehabmap.gaps.categories import PARTS, Category
+from rehabmap.gaps.indicators import indicator_value
+from rehabmap.gaps.options import GapOptions
+
+RANKED: tuple[str, ...] = ("per_100k_adults", "beds_per_100k_adults", "mean_km", "share_beyond_threshold")
+RANKED_LABELS = {"per_100k_adults": "services per 100,000 adults (16+)",
+                 "beds_per_100k_adults": "beds per 100,000 adults (16+), where every service states its beds",
+                 "mean_km": "population-weighted mean distance to the nearest service (km)",
+                 "share_beyond_threshold": "share of adults beyond the threshold distance"}
+HIGHER_IS_BETTER = {"per_100k_adults": True, "beds_per_100k_adults": True, "mean_km": False,
+                    "share_beyond_threshold": False}
+Standing = Literal["ranked", "not_covered", "not_known"]
+
+
+@dataclass(frozen=True)
+class RankedArea:
+    code: str
+    name: str
+    value: float | None
+    rank: int | None  # None: not ranked (see `standing`)
+    standing: Standing
+
+
+@dataclass(frozen=True)
+class IndicatorComparison:
+    """One indicator of one part: the area, England, and every area of the level, best first."""
+
+    category: str
+    label: str
+    indicator: str
+    indicator_label: str
+    higher_is_better: bool
+    value: float | None
+    england: float | None
+    rank: int | None
+    ranked: int  # how many areas are ranked
+    standing: Standing
+    not_ranked: int  # areas listed but not ranked (not covered, or the figure not known)
+    table: list[RankedArea]
+
+
+@dataclass(frozen=True)
+class AreaComparison:
+    code: str
+    name: str
+    level: str
+    peers: int  # areas of the level, the area included
+    comparisons: list[IndicatorComparison]
+
+    def of(self, category: str, indicator: str) -> IndicatorComparison:
+        return next(c for c in self.comparisons if c.category == category and c.indicator == indicator)
+
+
+def beds_per_100k(analysis: GapAnalysis, ind: LevelIndicators, category: Category) -> np.ndarray:
+    """Per area of `ind`'s level, beds per 100,000 adults; NaN where any service of the type inside does not
+    state its beds. No services: 0."""
+    groups = analysis.service_groups(ind.level)
+    rows = analysis.service_rows(category)
+    rows = rows[groups[rows] >= 0]
+    G = len(ind.codes)
+    beds = analysis.points.beds[rows]
+    known = ~np.isnan(beds)
+    total = np.bincount(groups[rows][known], weights=beds[known], minlength=G)
+    unknown = np.bincount(groups[rows][~known], minlength=G) > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(ind.adult_pop > 0, total / ind.adult_pop * 1e5, np.nan)
+    out[unknown] = np.nan
+    return out
+
+
+def compare(analysis: GapAnalysis, code: str, options: GapOptions | None = None,
+            coverage: CoverageMap | None = None, categories: tuple[Category, ...] = PARTS) -> AreaComparison:
+    """The area `code` (an ICB or a local authority) against England and every area of its level."""
+    options = options or GapOptions()
+    key = code.strip().upper()
+    level = analysis.small_areas.level_of(key)
+    ind = analysis.indicators(level, options, categories)
+    england = analysis.indicators("england", options, categories)
+    g = ind.codes.tolist().index(key)
+    out = []
+    for j, category in enumerate(categories):
+        counts = ind.values["count"][j]
+        uncovered = np.array([counts[i] == 0 and coverage is not None
+                              and not coverage.for_area(str(c), category.key).covered
+                              for i, c in enumerate(ind.codes)], dtype=bool)
+        for name in RANKED:
+            if name == "beds_per_100k_adults":
+                values, england_values = beds_per_100k(analysis, ind, category), beds_per_100k(analysis, england,
+                                                                                              category)
+            else:
+                values, england_values = ind.values[name][j], england.values[name][j]
+            out.append(_ranked(ind, category, name, values, float(england_values[0]), uncovered, g))
+    return AreaComparison(key, str(ind.names[g]), level, len(ind.codes), out)
+
+
+def _ranked(ind: LevelIndicators, category: Category, name: str, values: np.ndarray, england: float,
+            uncovered: np.ndarray, g: int) -> IndicatorComparison:
+    unit = "per_100k_adults" if name == "beds_per_100k_adults" else name
+    rounded = [indicator_value(unit, v) for v in values]
+    better = HIGHER_IS_BETTER[name]
+    standing: list[Standing] = ["not_covered" if uncovered[i] else "not_known" if rounded[i] is None else "ranked"
+                                for i in range(len(rounded))]
+    ranked = [float(rounded[i]) for i in range(len(rounded)) if standing[i] == "ranked"]  # type: ignore[arg-type]
+    ranks: list[int | None] = []
+    for i, value in enumerate(rounded):
+        if standing[i] != "ranked" or value is None:
+            ranks.append(None)
+            continue
+        ranks.append(1 + sum(1 for other in ranked if (other > value if better else other < value)))
+    table = [RankedArea(str(ind.codes[i]), str(ind.names[i]), rounded[i], ranks[i], standing[i])
+             for i in range(len(rounded))]
+    table.sort(key=lambda a: (a.rank is None, a.rank or 0, a.name))
+    return IndicatorComparison(
+        category=category.key, label=category.label, indicator=name, indicator_label=RANKED_LABELS[name],
+        higher_is_better=better, value=rounded[g], england=indicator_value(unit, england), rank=ranks[g],
+        ranked=len(ranked), standing=standing[g], not_ranked=len(rounded) - len(ranked), table=table)

@@ -1,0 +1,182 @@
+"""What if: a commissioner adds a hypothetical service (a type at a postcode, with beds if known) or removes
+one, and sees every indicator of the area and of England change, before anything is real.
+
+A scenario never touches the directory or the index: `Scenario.apply` makes a new `GapAnalysis` from the
+current one (`GapAnalysis.with_changes`, which searches again only the categories the change touches) and
+`what_if` reads the same typed reports from both, so the command line, the API and the pages give the
+same figures as the plain gap analysis would if the change were real.
+
+An addition is written `TYPE@POSTCODE` or `TYPE@POSTCODE@BEDS`, e.g. `inpatient_rehab_level2@LS9 7TF@12`;
+a removal is a service id. Hypothetical services are numbered `whatif:1`, `whatif:2`… in the order given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import numpy as np
+
+from rehabmap.errors import InvalidValue, shorten
+from rehabmap.gaps.analysis import GapAnalysis, LevelIndicators, ServiceAt, ServicePoints
+from rehabmap.gaps.categories import Category, parse_category
+from rehabmap.gaps.indicators import INDICATORS, indicator_value
+from rehabmap.gaps.options import GapOptions
+from rehabmap.gaps.population import ENGLAND_CODE
+from rehabmap.record import Provenance, Service
+
+ADDITION_FORMAT = "TYPE@POSTCODE or TYPE@POSTCODE@BEDS, e.g. inpatient_rehab_level2@LS9 7TF@12"
+MAX_CHANGES = 20
+
+
+@dataclass(frozen=True)
+class Addition:
+    """A hypothetical service as asked for: a type (or subtype), where, and its beds if stated."""
+
+    category: Category
+    postcode: str
+    beds: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Addition:
+        parts = [part.strip() for part in text.split("@")]
+        if len(parts) not in (2, 3) or not all(parts):
+            raise InvalidValue(f"Cannot read the service to add '{shorten(text)}'. Write {ADDITION_FORMAT}.",
+                               field="add")
+        beds = None
+        if len(parts) == 3:
+            if not parts[2].isdigit():
+                raise InvalidValue(f"Beds must be a whole number (got '{shorten(parts[2])}') in "
+                                   f"'{shorten(text)}'.", field="add")
+            beds = int(parts[2])
+        return cls(parse_category(parts[0]), parts[1], beds)
+
+    def spec(self) -> str:
+        return "@".join([self.category.key, self.postcode] + ([str(self.beds)] if self.beds is not None else []))
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Services to add and service ids to remove; empty means the directory as it is."""
+
+    additions: tuple[Addition, ...] = ()
+    removals: tuple[str, ...] = ()
+
+    @classmethod
+    def from_input(cls, add: Iterable[str] | None = None, remove: Iterable[str] | None = None) -> Scenario:
+        """Every face reads a scenario this way: repeated (or semicolon-separated) additions and removals."""
+        additions = tuple(Addition.parse(a) for value in (add or ()) for a in value.split(";") if a.strip())
+        removals = tuple(dict.fromkeys(r.strip() for value in (remove or ()) for r in value.split(";")
+                                       if r.strip()))
+        if len(additions) + len(removals) > MAX_CHANGES:
+            raise InvalidValue(f"A scenario takes at most {MAX_CHANGES} changes (got "
+                               f"{len(additions) + len(removals)}).", field="add")
+        return cls(additions, removals)
+
+    def __bool__(self) -> bool:
+        return bool(self.additions or self.removals)
+
+    def params(self) -> list[tuple[str, str]]:
+        """As query parameters (`add`, `remove`), for links that keep the scenario."""
+        return [("add", a.spec()) for a in self.additions] + [("remove", r) for r in self.removals]
+
+    def apply(self, analysis: GapAnalysis, geography: Any) -> Applied:
+        """The analysis with the scenario's changes: a new object; `analysis` and everything it was read
+        from stay as they were. `geography` (geodata's Geography) places the postcodes; an unknown postcode
+        raises geodata's own error, an id that is not an active service an InvalidValue."""
+        points = analysis.points
+        removed = np.zeros(len(points), dtype=bool)
+        for service_id in self.removals:
+            found = points.ids == service_id
+            if not found.any():
+                raise InvalidValue(f"No active service has the id '{shorten(service_id)}', so it cannot be "
+                                   "removed.", field="remove")
+            removed |= found
+        services = [self._service(n, addition, geography) for n, addition in enumerate(self.additions, 1)]
+        after = analysis.with_changes(removed, ServicePoints.from_services(services))
+        return Applied(after, [after.points.describe(len(after.points) - len(services) + i)
+                               for i in range(len(services))],
+                       [points.describe(int(row)) for row in np.flatnonzero(removed)], self)
+
+    @staticmethod
+    def _service(n: int, addition: Addition, geography: Any) -> Service:
+        home = geography.resolve(postcode=addition.postcode)
+        category = addition.category
+        return Service(id=f"whatif:{n}", name=f"Hypothetical {category.label.lower()} ({home.label})",
+                       service_type=category.service_type, subtype=category.subtype, lat=home.lat,
+                       lon=home.lon, areas=home.areas, postcode=home.label, beds=addition.beds,
+                       provenance=[Provenance(source="whatif", source_id=str(n), fetched_at=datetime.now(UTC))])
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A scenario applied: the analysis as it would be, and the services it adds and removes."""
+
+    analysis: GapAnalysis
+    added: list[ServiceAt]
+    removed: list[ServiceAt]
+    scenario: Scenario
+
+
+# --- what changes ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Change:
+    """One indicator of one type that the scenario changes, in the area or in England."""
+
+    scope: Literal["area", "england"]
+    area_code: str
+    category: str
+    label: str
+    indicator: str
+    before: float | int | None
+    after: float | int | None
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """The scenario, its analysis, and every indicator it changes for the area and for England (as the API
+    and the exports round them; unchanged ones are left out)."""
+
+    applied: Applied
+    area_code: str
+    changes: list[Change]
+
+    @property
+    def analysis(self) -> GapAnalysis:
+        return self.applied.analysis
+
+
+def what_if(analysis: GapAnalysis, code: str, scenario: Scenario, geography: Any,
+            options: GapOptions | None = None, categories: tuple[Category, ...] | None = None) -> WhatIf:
+    """Apply `scenario` and list every indicator of `categories` (default all) that changes in the area
+    `code` and in England."""
+    options = options or GapOptions()
+    key = code.strip().upper()
+    level = analysis.small_areas.level_of(key)
+    applied = scenario.apply(analysis, geography)
+    cats = tuple(categories) if categories else analysis.categories
+    changes: list[Change] = []
+    scopes: list[tuple[Literal["area", "england"], str, str]] = [("england", "england", ENGLAND_CODE)]
+    if level != "england":
+        scopes.insert(0, ("area", level, key))
+    for scope, scope_level, scope_code in scopes:
+        before = analysis.indicators(scope_level, options, cats)
+        after = applied.analysis.indicators(scope_level, options, cats)
+        changes += _changes(scope, scope_code, before, after)
+    return WhatIf(applied, key, changes)
+
+
+def _changes(scope: Literal["area", "england"], code: str, before: LevelIndicators,
+             after: LevelIndicators) -> list[Change]:
+    g = before.codes.tolist().index(code)
+    out = []
+    for j, category in enumerate(before.categories):
+        for name in INDICATORS:
+            old = indicator_value(name, before.values[name][j, g])
+            new = indicator_value(name, after.values[name][j, g])
+            if old != new:
+                out.append(Change(scope, code, category.key, category.label, name, old, new))
+    return out

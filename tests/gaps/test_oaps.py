@@ -1,0 +1,135 @@
+"""Out-of-area placements: the five real monthly files in ../shared/data/oaps (Oct 2016 – Feb 2017, three
+layouts), read against the raw rows; suppressed values stay suppressed; CCG codes map to today's sub-ICB
+locations only where the shared lookup has the code; a bad row is rejected with its line, the rest land."""
+
+from __future__ import annotations
+
+import csv
+import html
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from cli.gaps import gaps_command
+from cli.main import _Group
+from cli.oaps import oaps
+from rehabmap.config import get_settings
+from rehabmap.gaps.oaps import ACTIVE, BED_DAYS, OapStore, PlacementsReport, for_icb, read_month
+from search.embedded import EmbeddedWriter
+from tests.web.site import make_app
+
+FILES = {"oaps-open-data-oct-2016.csv": "2016-10", "oaps-open-data-nov-2016.csv": "2016-11",
+         "oaps-open-data-dec-2016.csv": "2016-12", "oaps-open-data-jan-2017.csv": "2017-01",
+         "oaps-open-data-feb-2017.csv": "2017-02"}
+
+
+def raw(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        return [r for r in csv.DictReader(handle) if not r.get("Breakdown2")]
+
+
+@pytest.fixture(scope="module")
+def nhs_codes(data_dir) -> dict[str, str]:
+    with (data_dir / "lookups" / "lookup_lsoa21_icb24.csv").open(newline="", encoding="utf-8") as handle:
+        return {r["sicbl24_code_nhs"]: r["icb24_code"] for r in csv.DictReader(handle)}
+
+
+@pytest.mark.parametrize("name, month", FILES.items())
+def test_each_real_month_reads_as_the_raw_rows_say(data_dir, nhs_codes, name, month):
+    path = data_dir / "oaps" / name
+    result = read_month(path, data_dir)
+    rows = raw(path)
+    assert result.month == month and result.rejected == []
+    england = next(r for r in rows if r["Breakdown1"] == "England" and r["Question"] == ACTIVE)
+    assert result.england.active_at_end.value == float(england["value"])
+    ccg_rows = [r for r in rows if r["Breakdown1"] == "Ccg" and r["Breakdown1Code"] not in ("England", "")]
+    codes = {r["Breakdown1Code"] for r in ccg_rows}
+    assert {c.code for c in result.ccgs} == codes
+    for ccg in result.ccgs:
+        assert (ccg.icb is not None) == (ccg.code in nhs_codes)
+        if ccg.icb is not None:
+            assert ccg.icb == nhs_codes[ccg.code]
+        for question, figure in ((ACTIVE, ccg.placements.active_at_end), (BED_DAYS, ccg.placements.bed_days)):
+            value = next(r["value"] for r in ccg_rows if r["Breakdown1Code"] == ccg.code and r["Question"] == question)
+            if value == "*":
+                assert figure.suppressed and figure.value is None  # never 0
+            else:
+                assert not figure.suppressed and figure.value == float(value)
+    providers = [r for r in rows if r["Breakdown1"] == "ReceivingProvider" and r["Question"] == ACTIVE
+                 and r["Breakdown1Code"] not in ("England", "")]
+    assert len(result.receiving_providers) == len(providers) > 0
+
+
+def test_an_icb_sums_its_mapped_ccgs_and_counts_the_suppressed(data_dir, nhs_codes):
+    path = data_dir / "oaps" / "oaps-open-data-feb-2017.csv"
+    rows = raw(path)
+    for icb in sorted(set(nhs_codes.values())):
+        mine = [r for r in rows if r["Breakdown1"] == "Ccg" and nhs_codes.get(r["Breakdown1Code"]) == icb
+                and r["Question"] == ACTIVE]
+        area = for_icb(read_month(path, data_dir), icb)
+        assert area.active_at_end == sum(float(r["value"]) for r in mine if r["value"] != "*")
+        assert area.active_suppressed == sum(1 for r in mine if r["value"] == "*")
+        assert sorted(area.ccgs) == sorted(r["Breakdown1Code"] for r in mine)
+
+
+def test_a_bad_row_is_rejected_with_its_line_and_the_rest_land(data_dir, tmp_path):
+    source = (data_dir / "oaps" / "oaps-open-data-jan-2017.csv").read_text(encoding="utf-8-sig").splitlines()
+    line = next(i for i, text in enumerate(source) if '"Ccg","02T"' in text and '"OAPs active at period end"' in text)
+    source[line] = source[line].rsplit(",", 1)[0] + ',"n/a"'
+    path = tmp_path / "oaps-open-data-jan-2017.csv"
+    path.write_text("\n".join(source) + "\n", encoding="utf-8")
+    result = read_month(path, data_dir)
+    assert [(r.line, r.reason) for r in result.rejected] == [(line + 1, "value 'n/a' is neither a number nor '*'")]
+    calderdale = next(c for c in result.ccgs if c.code == "02T")
+    assert calderdale.placements.active_at_end is None and calderdale.placements.bed_days is not None
+    assert len(result.ccgs) == 210
+
+
+def test_a_file_whose_month_cannot_be_told_needs_month(data_dir, tmp_path):
+    path = tmp_path / "placements.csv"
+    shutil.copy(data_dir / "oaps" / "oaps-open-data-oct-2016.csv", path)
+    with pytest.raises(Exception) as caught:
+        read_month(path, data_dir)
+    assert "--month" in str(caught.value)
+    assert read_month(path, data_dir, "2016-10").month == "2016-10"
+
+
+def test_import_all_five_and_show_the_latest_beside_the_scorecard(data_dir, tmp_path, monkeypatch, known_services,
+                                                                  geodata_dir):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
+    EmbeddedWriter(home / "index.sqlite").replace_all(known_services)
+    monkeypatch.setenv("REHABMAP_HOME", str(home))
+    monkeypatch.setenv("REHABMAP_DATA_DIR", str(data_dir))
+    get_settings.cache_clear()
+    try:
+        group = _Group(commands={"oaps": oaps, "gaps": gaps_command})
+        for name, month in FILES.items():
+            done = CliRunner().invoke(group, ["oaps", "import", str(data_dir / "oaps" / name)])
+            assert done.exit_code == 0, done.output
+            assert done.output.startswith(f"{month}: 210 sending CCGs (71 mapped")
+        assert OapStore(home).months() == sorted(FILES.values())
+        done = CliRunner().invoke(group, ["gaps", "E54000054"])
+        assert done.exit_code == 0, done.output
+        assert "Out-of-area placements, 2017-02 (NHS Digital open data," in done.output
+        assert "  Placements active at the month's end: 40" in done.output
+        bad = CliRunner().invoke(group, ["oaps", "import", str(data_dir / "lookups" / "names_icb.json")])
+        assert bad.exit_code == 2 and bad.output.startswith("error: ")
+        # The API and the page show the same month and figures.
+        with TestClient(make_app(home, data_dir)) as client:
+            body = client.get("/gaps/E54000054/oaps").json()
+            assert body["month"] == "2017-02" and body["area"]["active_at_end"] == 40
+            assert body["area"]["ccgs"] == ["02T", "03R"] and len(body["unmapped_ccgs"]) == 139
+            assert client.get("/gaps/E08000035/oaps").status_code == 400
+            page = html.unescape(client.get("/pathway-gaps/E54000054").text)
+            assert "NHS Digital open data for 2017-02, published 2017/04:" in page.replace("<strong>", "").replace(
+                "</strong>", "")
+            for label, text in PlacementsReport(**{**body, "area": for_icb(OapStore(home).latest(), "E54000054"),
+                                                   "receiving_providers_england": []}).rows():
+                assert label in page and text in page
+    finally:
+        get_settings.cache_clear()

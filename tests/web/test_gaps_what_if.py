@@ -1,0 +1,67 @@
+"""The area page's what if: the page shows the scenario's figures, the same as the API's for the same
+scenario (one code path), says plainly that nothing is saved, and shows a mistake against its field."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from rehabmap.gaps.indicators import indicator_text
+
+CORNWALL = "E54000036"
+ADD = "inpatient_rehab_level2@TR1 3LJ@12"
+
+
+def test_what_if_page_shows_the_apis_changes(client):
+    page = client.get(f"/pathway-gaps/{CORNWALL}", params={"add_type": "inpatient_rehab_level2",
+                                                           "add_postcode": "TR1 3LJ", "add_beds": "12"})
+    assert page.status_code == 200, page.text
+    text = html.unescape(page.text)
+    assert "What if: a scenario, not the directory" in text and "Nothing has been saved." in text
+    added = re.search(r"<li>Added: a ([^<]*) at TR1 3LJ \(Cornwall\)</li>", text)
+    assert added and "level 2" in added.group(1)
+    body = client.get(f"/gaps/{CORNWALL}", params={"add": ADD}).json()
+    changes = body["what_if"]["changes"]
+    assert changes, "adding the only level 2 unit in Cornwall changes its figures"
+    rows = re.findall(r'<tr class="nhsuk-table__row">\s*<th class="nhsuk-table__header" scope="row">([^<]*)</th>'
+                      r'\s*<td class="nhsuk-table__cell">([^<]*)</td>\s*<td class="nhsuk-table__cell">([^<]*)</td>'
+                      r'\s*<td[^>]*>([^<]*)</td>\s*<td[^>]*>([^<]*)</td>', page.text)
+    assert len(rows) == len(changes)
+    for row, change in zip(rows, changes):
+        assert row[1] == change["label"]
+        assert (row[3], row[4]) == (indicator_text(change["indicator"], change["before"]),
+                                    indicator_text(change["indicator"], change["after"]))
+    # The map and the JSON link keep the scenario.
+    assert "map.svg?type=community_rehab_team&amp;add=inpatient_rehab_level2%40TR1+3LJ%4012" in page.text
+
+
+def test_without_a_scenario_the_page_is_the_directorys(client):
+    page = client.get(f"/pathway-gaps/{CORNWALL}").text
+    assert "What if: a scenario" not in page and 'id="what-if"' in page
+
+
+def test_a_bad_postcode_is_shown_against_its_field(client):
+    page = client.get(f"/pathway-gaps/{CORNWALL}", params={"add_type": "ips_employment", "add_postcode": "LS99 9ZZ"})
+    assert page.status_code == 400
+    assert 'href="#add_postcode"' in page.text and "LS99 9ZZ" in html.unescape(page.text)
+    assert "What if: a scenario" not in page.text
+
+
+def test_a_type_is_needed_to_add(client):
+    page = client.get(f"/pathway-gaps/{CORNWALL}", params={"add_postcode": "TR1 3LJ"})
+    assert page.status_code == 400 and "Select the type of service to add" in page.text
+
+
+def test_first_screen_answers_complete_and_compare(client):
+    page = client.get("/pathway-gaps/E54000054").text
+    body = client.get("/gaps/E54000054/compare").json()
+    answer = page.index('id="answer"')
+    assert answer < page.index('id="scorecard"') and answer < page.index("Adults (16 and over)")
+    first = page[answer:page.index("Adults (16 and over)")]
+    for item in body["comparisons"]:
+        if item["indicator"] != "per_100k_adults":
+            continue
+        rank = f'{item["rank"]} of {item["ranked"]}' if item["rank"] else "Not ranked"
+        row = re.search(r'scope="row">' + re.escape(html.escape(item["label"])) + r'</th>(.*?)</tr>', first, re.S)
+        assert row and rank in row.group(1), item["label"]
+        assert indicator_text("per_100k_adults", item["england"]) in row.group(1)
