@@ -147,6 +147,19 @@ def test_find_local_alternatives_journey(watched, axe_source):
         assert expected in text, expected
     assert "Halifax Women" not in page.locator("main").inner_text()
     checked_in_all(watched, axe_source, "09-alternatives-results")
+    # Back from a service comes back to the results, not to "Confirm Form Resubmission" (POST, redirect, GET),
+    # and the address never holds the postcode or the needs.
+    results_url = page.url
+    assert "/alternatives/results/" in results_url and "LS9" not in results_url and "autism" not in results_url
+    first_name = options.first.get_by_role("heading").inner_text()
+    options.first.get_by_role("link").first.click()
+    page.wait_for_url("**/service/**")
+    page.go_back()
+    page.wait_for_url(results_url)
+    assert page.get_by_role("heading", level=1).inner_text() == "Local alternatives near LS9 7TF"
+    assert options.first.get_by_role("heading").inner_text() == first_name
+    page.reload()
+    assert page.get_by_role("heading", level=1).inner_text() == "Local alternatives near LS9 7TF"
     # The printable summary keeps the results and drops the form and navigation.
     page.emulate_media(media="print")
     assert not page.locator(".rm-match-form").is_visible()
