@@ -207,6 +207,34 @@ def test_unknown_service_is_a_404_page(client):
     assert "<h1>Page not found</h1>" in response.text
 
 
+@pytest.mark.parametrize("path", PAGES)
+def test_urgent_help_comes_first_on_every_page_with_tap_to_call(client, path):
+    """Before: only /find had it, below the fold, without tel: links."""
+    page = client.get(path).text
+    urgent = page.index('class="rm-urgent')
+    assert urgent < page.index('id="maincontent"')
+    for number in ('href="tel:999"', 'href="tel:111"', 'href="tel:116123"'):
+        assert number in page[urgent:urgent + 800], number
+    assert "option 2" in page[urgent:urgent + 800]
+
+
+@pytest.mark.parametrize(("where", "nation"), [("EH1 1YZ", "Scotland"), ("CF10 1EP", "Wales")])
+def test_find_tells_a_postcode_elsewhere_that_it_covers_england(client, where, nation):
+    response = client.get("/find/work", params={"where": where})
+    assert response.status_code == 400
+    summary = response.text.split('class="nhsuk-error-summary"', 1)[1].split("</ul>", 1)[0]
+    assert f"is a postcode in {nation}. rehabmap lists services in England only" in summary
+    assert "Check it" not in summary
+
+
+def test_find_where_the_directory_has_no_data_says_so_and_points_to_national_help(client):
+    """Before: a Devon postcode got no services and no next step."""
+    page = client.get("/find/rehabilitation", params={"where": "EX1 1HS", "within": "5"}).text
+    assert "No services found within 5 miles" in page
+    assert "this does not mean there is none near you" in page
+    assert 'href="tel:03001233393"' in page and "Hub of Hope" in page
+
+
 def test_closed_service_says_so(client):
     page = client.get("/service/sample:former-chapel-allerton-rehabilitation-unit").text
     assert "This service has closed" in page
