@@ -235,6 +235,15 @@ def test_find_where_the_directory_has_no_data_says_so_and_points_to_national_hel
     assert 'href="tel:03001233393"' in page and "Hub of Hope" in page
 
 
+def test_find_takes_a_typo_and_asks_which_of_a_shared_name(client):
+    assert "near Leeds" in client.get("/find/work", params={"where": "Leds"}).text
+    asked = client.get("/find/work", params={"where": "Richmond"})
+    assert asked.status_code == 400
+    assert "There is more than one Richmond in England: Richmond, Greater London; Richmond, North Yorkshire" in \
+        asked.text
+    assert "near Richmond" in client.get("/find/work", params={"where": "Richmond, North Yorkshire"}).text
+
+
 def test_closed_service_says_so(client):
     page = client.get("/service/sample:former-chapel-allerton-rehabilitation-unit").text
     assert "This service has closed" in page
