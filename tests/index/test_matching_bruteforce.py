@@ -102,13 +102,17 @@ def random_request(rng: random.Random) -> MatchRequest:
         order=rng.choice(["nearest", "best_fit"]), each_type=rng.random() < 0.5)
 
 
+def random_home(rng: random.Random, small_areas) -> Home:
+    area = rng.choice(small_areas)
+    return Home(area.lat, area.lon, AreaCodes(icb_code=area.icb, icb_name=area.icb_name, lad_code=area.lad))
+
+
 def test_match_equals_brute_force(indexed, small_areas):
     services, index = indexed
     rng = random.Random(11)
     nonempty = 0
     for _ in range(60):
-        area = rng.choice(small_areas)
-        home = Home(area.lat, area.lon, AreaCodes(icb_code=area.icb, icb_name=area.icb_name, lad_code=area.lad))
+        home = random_home(rng, small_areas)
         request = random_request(rng)
         got = [(r.service.id, r.distance_km) for r in match(index, home, request, TODAY).results]
         expected = brute_force(services, home, request)
@@ -125,8 +129,7 @@ def test_both_orders_on_both_backends_equal_brute_force(backend, small_areas):
     rng = random.Random(29)
     best_fit_differs = 0
     for i in range(50):
-        area = rng.choice(small_areas)
-        home = Home(area.lat, area.lon, AreaCodes(icb_code=area.icb, icb_name=area.icb_name, lad_code=area.lad))
+        home = random_home(rng, small_areas)
         request = MatchRequest(**{**random_request(rng).__dict__, "order": ("best_fit", "nearest")[i % 2]})
         response = match(index, home, request, TODAY)
         expected = brute_force(services, home, request)
@@ -172,8 +175,7 @@ def test_results_explain_needs_and_icb(indexed, small_areas):
 def test_coverage_excludes_or_marks(indexed, small_areas):
     services, index = indexed
     rng = random.Random(3)
-    area = rng.choice(small_areas)
-    home = Home(area.lat, area.lon, AreaCodes(icb_code=area.icb, icb_name=area.icb_name, lad_code=area.lad))
+    home = random_home(rng, small_areas)
     base = MatchRequest(types=(ServiceType.vcfse, ServiceType.advocacy), limit=100, max_distance_km=100)
     excluded = match(index, home, base, TODAY).results
     assert all(not r.out_of_catchment for r in excluded)
