@@ -207,5 +207,5 @@ def alternatives_results(request: Request, state: State, key: str, order: str = 
                    option_labels=OPTIONS, none_means={t: a.none_found() for t, a in answers.items()},
                    covered={t: a.covered and not a.pending_review for t, a in answers.items()},
                    results_path=f"/alternatives/results/{key}", show_all=show == "all",
-                   order_words=ORDER_WORDS, max_limit=MAX_LIMIT)
+                   order_words=ORDER_WORDS, max_limit=MAX_LIMIT, hold_minutes=HOLD_MINUTES)
     return page(request, "match/results.html", context, today=today)
