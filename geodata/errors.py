@@ -76,6 +76,24 @@ class UnknownPlace(GeodataError):
         self.place = place
 
 
+class AmbiguousPlace(GeodataError):
+    """A name that more than one place has, or a typo close to more than one: the person is asked which."""
+
+    code = "ambiguous_place"
+
+    def __init__(self, place: str, choices: list[str], *, typed_close: bool = False,
+                 field: str | None = "place") -> None:
+        listed = "; ".join(choices)
+        if typed_close:
+            message = f"No place in England called '{place}' was found. Did you mean one of: {listed}?"
+        else:
+            message = (f"There is more than one {place} in England: {listed}. Type the county after the name, "
+                       f"like '{choices[0]}', or use a postcode.")
+        super().__init__(message, field=field)
+        self.place = place
+        self.choices = choices
+
+
 class InvalidLocation(GeodataError):
     """Not exactly one of a postcode, a place or a point was given."""
 

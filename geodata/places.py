@@ -1,4 +1,11 @@
-"""Place names (towns, cities, local authorities) → a point, from the table a geodata build writes."""
+"""Place names (towns, cities, local authorities) → a point, from the table a geodata build writes.
+
+People type names with typos ("Leds") and names that several places share ("St Ives", "Richmond"). A name
+that matches no place exactly is matched, with rapidfuzz, to the nearest names in spelling: one clear
+winner is taken (and the page shows the place's real name), several are offered. A name that places far
+apart share is never silently given to one of them: the person is asked which, and may say
+"Richmond, North Yorkshire".
+"""
 
 from __future__ import annotations
 
@@ -9,12 +16,21 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from geodata.errors import UnknownPlace
+from rapidfuzz import fuzz, process
+
+from geodata.distance import great_circle_km
+from geodata.errors import AmbiguousPlace, UnknownPlace
 
 _APOSTROPHES = re.compile("['\u2019`]")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 # People write 'St Albans', 'St. Albans' and 'Saint Albans' for one place; GeoNames uses all three.
 _TOKEN_ALIASES = {"saint": "st"}
+# Entries of one name closer than this are one place (a town and the local authority named after it).
+SAME_PLACE_KM = 20.0
+# How alike in spelling (rapidfuzz ratio, 0-100) a typed name must be to a place's to be offered for it,
+# and by how much the best must beat the next to be taken without asking.
+TYPO_MIN_SCORE = 80.0
+TYPO_CLEAR_MARGIN = 8.0
 
 
 @dataclass(frozen=True)
@@ -23,6 +39,10 @@ class PlacePoint:
     county: str | None
     lat: float
     lon: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}, {self.county}" if self.county and self.county != self.name else self.name
 
 
 def place_key(name: str) -> str:
@@ -34,23 +54,63 @@ def place_key(name: str) -> str:
 
 
 class PlaceGazetteer:
-    """Looks names up in the `places` table; when a name is shared, the most populous place wins."""
+    """Looks names up in the `places` table."""
 
     def __init__(self, sqlite_path: Path) -> None:
         uri = f"{Path(sqlite_path).resolve().as_uri()}?mode=ro"
         self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self._lock = threading.Lock()
+        self._keys: list[str] | None = None  # every name's key, read the first time a name is not found
 
     def lookup(self, name: str) -> PlacePoint:
-        key = place_key(name)
+        """The one place meant by `name` ('Name' or 'Name, County'); raises `AmbiguousPlace` when several
+        places could be meant, `UnknownPlace` when none."""
+        typed, _, county = (part.strip() for part in name.partition(","))
+        key = place_key(typed)
+        places = self._places(key)
+        if not places:
+            places = self._by_spelling(typed, key)
+        if county:
+            wanted = place_key(county)
+            places = [p for p in places if wanted in place_key(p.county or "") or wanted == place_key(p.name)]
+            if not places:
+                raise UnknownPlace(name.strip())
+        distinct = _distinct(places)
+        if len(distinct) > 1:
+            raise AmbiguousPlace(typed, [p.label for p in distinct])
+        return distinct[0]
+
+    def _places(self, key: str) -> list[PlacePoint]:
+        """Every entry of a name, most populous first."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT name, county, lat, lon FROM places WHERE key = ? ORDER BY population DESC LIMIT 1",
-                (key,),
-            ).fetchone()
-        if row is None:
-            raise UnknownPlace(name.strip())
-        return PlacePoint(row[0], row[1], float(row[2]), float(row[3]))
+            rows = self._db.execute("SELECT name, county, lat, lon FROM places WHERE key = ? "
+                                    "ORDER BY population DESC", (key,)).fetchall()
+        return [PlacePoint(r[0], r[1], float(r[2]), float(r[3])) for r in rows]
+
+    def _by_spelling(self, typed: str, key: str) -> list[PlacePoint]:
+        """The places of the name nearest in spelling to one that matched nothing."""
+        if self._keys is None:
+            with self._lock:
+                self._keys = [r[0] for r in self._db.execute("SELECT DISTINCT key FROM places ORDER BY key")]
+        close = process.extract(key, self._keys, scorer=fuzz.ratio, score_cutoff=TYPO_MIN_SCORE, limit=5)
+        if not close:
+            raise UnknownPlace(typed)
+        if len(close) > 1 and close[0][1] - close[1][1] < TYPO_CLEAR_MARGIN:
+            close = [m for m in close if close[0][1] - m[1] < TYPO_CLEAR_MARGIN]
+        offered = [p for match in close[:1] if len(close) == 1 for p in _distinct(self._places(match[0]))]
+        if len(offered) == 1:
+            return offered
+        offered = [p for match in close for p in _distinct(self._places(match[0]))]
+        raise AmbiguousPlace(typed, [p.label for p in offered], typed_close=True)
 
     def close(self) -> None:
         self._db.close()
+
+
+def _distinct(places: list[PlacePoint]) -> list[PlacePoint]:
+    """One entry per place: an entry within `SAME_PLACE_KM` of a more populous one of the name is that one."""
+    kept: list[PlacePoint] = []
+    for place in places:
+        if all(great_circle_km(place.lat, place.lon, k.lat, k.lon) > SAME_PLACE_KM for k in kept):
+            kept.append(place)
+    return kept

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from geodata.errors import InvalidPostcode, TerminatedPostcode, UnknownPostcode, shorten
+from geodata.errors import InvalidPostcode, OutsideEngland, TerminatedPostcode, UnknownPostcode, shorten
 
 # The letter restrictions of the Royal Mail format are deliberately not enforced: the ONS directory still
 # holds retired outward codes (W1M, …) that break them, and those must parse to give a precise answer.
@@ -22,6 +22,19 @@ _OUTWARD_ONLY = re.compile(_OUTWARD)
 _MAX_ECHO = 20
 
 PostcodeKind = Literal["full", "sector", "district"]
+
+# Postcode areas wholly outside England (Royal Mail's areas; those that cross the border, like TD, SY and CH,
+# are left out), with where their health services are listed. A postcode there is told so, not to check it.
+_ELSEWHERE = {
+    **dict.fromkeys(("AB", "DD", "DG", "EH", "FK", "G", "HS", "IV", "KA", "KW", "KY", "ML", "PA", "PH", "ZE"),
+                    ("Scotland", "NHS inform (www.nhsinform.scot), or call NHS 24 on 111")),
+    **dict.fromkeys(("CF", "LD", "LL", "NP", "SA"), ("Wales", "NHS 111 Wales (111.wales.nhs.uk), or call 111")),
+    "BT": ("Northern Ireland", "nidirect (www.nidirect.gov.uk/mental-health)"),
+    "IM": ("the Isle of Man", "the Isle of Man's health service"),
+    "JE": ("Jersey", "Jersey's health service"),
+    "GY": ("Guernsey", "Guernsey's health service"),
+}
+_AREA = re.compile(r"[A-Z]+")
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,12 @@ class PostcodeDirectory:
         with self._lock:
             row = self._db.execute(self._QUERIES[parsed.kind], (key,)).fetchone()
         if row is None:
+            area = _AREA.match(parsed.district)
+            if area and area[0] in _ELSEWHERE:
+                where, help_at = _ELSEWHERE[area[0]]
+                raise OutsideEngland(
+                    f"'{parsed.value}' is a postcode in {where}. rehabmap lists services in England only: "
+                    f"for services in {where}, see {help_at}.", field="postcode")
             raise UnknownPostcode(parsed.value)
         lat, lon, lad, doterm = row
         if doterm:

@@ -7,10 +7,11 @@ person asks is read into a `MatchRequest` one way, by `MatchRequest.from_input` 
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
 import shapely
 from shapely.geometry import shape
@@ -31,11 +32,18 @@ RANKING_RULE = (
     f"2. Order: by effective distance = great-circle km, plus {OUT_OF_AREA_MARGIN_KM:g} km for services "
     "outside the person's ICB, so a service in the home ICB comes first unless an out-of-area one is more "
     f"than {OUT_OF_AREA_MARGIN_KM:g} km nearer. Ties break by raw distance, then id. "
-    "3. Any suitable option (no types given): each type in turn, least restrictive first, up to `limit` of "
-    "each, nearest first within the type.")
+    "3. Any suitable option (no types given), or each type on its own (`each_type`): each type in turn, least "
+    "restrictive first, up to `limit` of each. "
+    "4. Best fit first (order=best_fit), instead of 2: most stated needs confirmed first, then taking referrals "
+    "(yes, not said, no), then capacity reported within the capacity window (vacancy, limited, not known, "
+    "none), then as 2.")
 _GENDER_NOTES = {"female_only": "Women only.", "male_only": "Men only."}
 MAX_LIMIT = 100
 ANY_TYPE = "any"  # asks for any suitable option, as naming no type does
+Order = Literal["nearest", "best_fit"]
+ORDERS: tuple[Order, ...] = get_args(Order)
+_REFERRALS_RANK = {True: 0, None: 1, False: 2}
+_CAPACITY_RANK = {"available": 0, "limited": 1, None: 2, "none": 3}
 
 
 class HomeAreas(Protocol):
@@ -75,8 +83,12 @@ class MatchRequest:
     include_out_of_catchment: bool = False
     limit: int = 10
     current_placement: tuple[float, float] | None = None  # (lat, lon)
+    order: Order = "nearest"
+    each_type: bool = False  # named types ranked one at a time, up to `limit` of each, as "any" is
 
     def __post_init__(self) -> None:
+        if self.order not in ORDERS:
+            raise InvalidValue(f"order must be one of {', '.join(ORDERS)}, not {self.order!r}.", field="order")
         if not 1 <= self.limit <= MAX_LIMIT:
             raise InvalidValue(f"limit must be between 1 and {MAX_LIMIT}, not {self.limit}.", field="limit")
         if self.max_distance_km is not None and not 0 < self.max_distance_km <= 1000:
@@ -91,7 +103,8 @@ class MatchRequest:
                    gender: PersonGender | None = None, max_distance_km: float | None = None,
                    own_icb_only: bool = False, accepting_only: bool = False, needs_confirmed: bool = False,
                    include_out_of_catchment: bool = False, limit: int = 10,
-                   current_placement: tuple[float, float] | None = None) -> MatchRequest:
+                   current_placement: tuple[float, float] | None = None, order: Order = "nearest",
+                   each_type: bool = False) -> MatchRequest:
         """The request from the codes a person gave (any case; each need and type counted once); the first
         code or value it refuses raises a caller's error naming its field."""
         wanted = parse_types(types)
@@ -100,7 +113,7 @@ class MatchRequest:
                    gender=gender, max_distance_km=max_distance_km, own_icb_only=own_icb_only,
                    accepting_only=accepting_only, needs_confirmed=needs_confirmed,
                    include_out_of_catchment=include_out_of_catchment, limit=limit,
-                   current_placement=current_placement)
+                   current_placement=current_placement, order=order, each_type=each_type)
 
 
 def parse_types(values: str | Iterable[str] | None) -> tuple[ServiceType, ...] | None:
@@ -127,6 +140,40 @@ class MatchResult:
     explanation: str
     distance_saved_km: float | None = None
 
+    @property
+    def fit(self) -> Fit:
+        return Fit.of(self.service, self.matched_needs, self.capacity)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """How well a service fits a request, as "best fit first" weighs it; fewer is better in each part."""
+
+    needs_not_confirmed: int
+    referrals: int  # 0 taking referrals, 1 not said, 2 not taking
+    capacity: int  # 0 vacancy, 1 limited, 2 not known (or the report is too old), 3 none
+
+    @classmethod
+    def of(cls, service: Service, confirmed: Iterable[str], capacity: Capacity | None) -> Fit:
+        """`confirmed`: the stated needs the service says it meets; `capacity`: as `capacity_now` reads it."""
+        return cls(-len(list(confirmed)), _REFERRALS_RANK[service.accepting_referrals], _CAPACITY_RANK[capacity])
+
+    @classmethod
+    def best(cls, needs: tuple[str, ...]) -> Fit:
+        return cls(-len(needs), 0, 0)
+
+    def key(self) -> tuple[int, int, int]:
+        return (self.needs_not_confirmed, self.referrals, self.capacity)
+
+
+@dataclass(frozen=True)
+class TypeGroup:
+    """The results of one type (or of the types named together), and how many pass the filters in all."""
+
+    types: frozenset[ServiceType]
+    results: list[MatchResult]
+    total: int
+
 
 @dataclass(frozen=True)
 class TypeSummary:
@@ -140,6 +187,7 @@ class MatchResponse:
     results: list[MatchResult]
     summary: list[TypeSummary] = field(default_factory=list)
     current_placement_km: float | None = None
+    groups: list[TypeGroup] = field(default_factory=list)
 
 
 def covers(service: Service, home: HomeLike) -> bool:
@@ -184,6 +232,28 @@ def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, 
     overall = backend.nearest(home.lat, home.lon, query, k=k, radius_km=radius_km)
     merged = {h.service.id: h for h in [*inside, *overall]}
     return sorted(merged.values(), key=lambda h: _effective_key(h, icb))[:k], overall
+
+
+def best_fit_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, radius_km: float | None,
+                  own_icb_only: bool, today: date) -> list[Hit]:
+    """Top k by (fit, effective distance, distance, id). Exact: services are read nearest first, and the
+    read stops once the k-th kept is better than the best any further service could be (the best fit, at
+    an effective distance no less than the distance read so far)."""
+    icb = home.areas.icb_code
+    if own_icb_only:
+        if not icb:
+            return []
+        query = replace(query, area_codes=frozenset({icb}))
+    best = Fit.best(query.needs).key()
+    kept: list[tuple[tuple[int, int, int, float, float, str], Hit]] = []
+    for hit in backend.scan_nearest(home.lat, home.lon, query, radius_km=radius_km):
+        if len(kept) == k and kept[-1][0] < (*best, hit.distance_km, hit.distance_km, ""):
+            break
+        service = hit.service
+        fit = Fit.of(service, (n for n in query.needs if n in service.needs_met), service.capacity_now(today))
+        insort(kept, ((*fit.key(), *_effective_key(hit, icb)), hit), key=lambda pair: pair[0])
+        del kept[k:]
+    return [hit for _, hit in kept]
 
 
 def explain(service: Service, distance_km: float, in_icb: bool, home: HomeLike, matched: list[str],
@@ -232,20 +302,42 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
     placement_km = None
     if request.current_placement is not None:
         placement_km = great_circle_km(home.lat, home.lon, *request.current_placement)
-    type_groups = [frozenset(request.types)] if request.types else [frozenset({t}) for t in ServiceType]
-    results: list[MatchResult] = []
+    if request.types and not request.each_type:
+        type_groups = [frozenset(request.types)]
+    else:
+        type_groups = [frozenset({t}) for t in sorted(request.types or ServiceType, key=lambda t: t.restrictiveness)]
+    groups: list[TypeGroup] = []
     nearest_known: dict[ServiceType, Hit] = {}
     for types in type_groups:
-        hits, overall = _ranked(backend, home, _base_query(request, home, types), request.limit,
-                                request.max_distance_km, request.own_icb_only)
-        results.extend(to_result(h, home, request, today, placement_km) for h in hits)
+        query = _base_query(request, home, types)
+        overall: list[Hit] | None = None
+        if request.order == "best_fit":
+            hits = best_fit_hits(backend, home, query, request.limit, request.max_distance_km,
+                                 request.own_icb_only, today)
+        else:
+            hits, overall = _ranked(backend, home, query, request.limit, request.max_distance_km,
+                                    request.own_icb_only)
+        results = [to_result(h, home, request, today, placement_km) for h in hits]
+        total = len(results) if len(results) < request.limit else _count(backend, home, request, query)
+        groups.append(TypeGroup(types, results, total))
         # The k nearest overall are sorted by distance then id, like the summary's nearest of each type,
         # and pass the same filters (the radius only cuts further ones): so the first of a type among
         # them is that type's nearest anywhere.
         for hit in overall or ():
             nearest_known.setdefault(hit.service.service_type, hit)
-    return MatchResponse(results, summarise(backend, home, request, today, nearest_known=nearest_known),
-                         placement_km)
+    return MatchResponse([r for g in groups for r in g.results],
+                         summarise(backend, home, request, today, nearest_known=nearest_known), placement_km, groups)
+
+
+def _count(backend: IndexBackend, home: HomeLike, request: MatchRequest, query: ServiceQuery) -> int:
+    """How many services pass the request's filters: all a group's results would be without `limit`."""
+    if request.own_icb_only:
+        if not home.areas.icb_code:
+            return 0
+        query = replace(query, area_codes=frozenset({home.areas.icb_code}))
+    if request.max_distance_km is not None:
+        return backend.count_near(home.lat, home.lon, query, radius_km=request.max_distance_km)
+    return sum(backend.count_by_type(query).values())
 
 
 def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: date, *,

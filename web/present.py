@@ -100,10 +100,19 @@ RANKING: tuple[str, ...] = (
      "they are then marked 'out of catchment'."),
     ("Nearest first, by straight-line distance. Services in the person's own integrated care board (ICB) come "
      f"first, unless one outside it is more than {OUT_OF_AREA_MARGIN_KM:g} km nearer."),
-    ("'Any suitable option' lists each type of service in turn, least restrictive first: community and "
-     "voluntary support, advocacy, employment, supported accommodation, community rehabilitation teams, then "
-     "level 1 and level 2 inpatient units."),
+    ("Each type of service is listed in turn, least restrictive first: community and voluntary support, "
+     "advocacy, employment, supported accommodation, community rehabilitation teams, then level 1 and level 2 "
+     "inpatient units."),
+    ("Best fit first, when chosen, puts first the services that confirm more of the needs given, then those "
+     "taking referrals (then those that have not said), then those with a vacancy reported in the last "
+     f"{capacity_max_age_days()} days (then limited, not known, none), and only then the nearest, as above."),
 )
+
+# The two orders of rehabmap.match (`MatchRequest.order`): what each is called, and what it does.
+ORDER_WORDS: dict[str, tuple[str, str]] = {
+    "best_fit": ("Best fit first", "Needs confirmed, taking referrals, a recent vacancy, then distance"),
+    "nearest": ("Nearest first", "Distance only, in the person's own ICB first"),
+}
 
 # The clinicians' "only show" options (MatchRequest flags), in the words of the form.
 MATCH_OPTIONS: dict[str, str] = {
@@ -178,6 +187,27 @@ def capacity_tag(service: Service, today: date) -> tuple[str, str]:
     return CAPACITY_WORDS[now], {"available": "green", "limited": "yellow", "none": "red"}[now]
 
 
+def referrals_tag(service: Service) -> tuple[str, str]:
+    if service.accepting_referrals is None:
+        return "Referrals: not known", "grey"
+    return ("Taking referrals", "green") if service.accepting_referrals else ("Not taking referrals", "red")
+
+
+def gender_tag(service: Service) -> str | None:
+    return {"female_only": "Women only", "male_only": "Men only"}.get(service.gender or "")
+
+
+def fit_tag(matched: list[str], needs: tuple[str, ...]) -> tuple[str, str] | None:
+    """How many of the needs given the service confirms; None when none were given."""
+    if not needs:
+        return None
+    if len(matched) == len(needs):
+        return ("Confirms the need" if len(needs) == 1 else f"Confirms all {len(needs)} needs"), "green"
+    if not matched:
+        return "No need confirmed", "grey"
+    return f"Confirms {len(matched)} of {len(needs)} needs", "yellow"
+
+
 def referrals_text(service: Service) -> str:
     if service.accepting_referrals is None:
         return "Not known"
@@ -232,7 +262,9 @@ def filters() -> dict[str, object]:
         "first_sentences": first_sentences, "age_range": age_range, "referrals_text": referrals_text,
         "need_label": need_label, "type_name": lambda t: TYPE_LABELS[t], "subtype_label": SUBTYPE_LABELS.get,
         "capacity_text": capacity_text,
-        "capacity_tag": capacity_tag, "option_label": lambda o: MATCH_OPTIONS.get(o, o),
+        "capacity_tag": capacity_tag, "referrals_tag": referrals_tag, "gender_tag": gender_tag,
+        "fit_tag": fit_tag,
+        "option_label": lambda o: MATCH_OPTIONS.get(o, o),
         "fmt_km": km_text, "fmt_share": fmt_share, "short_name": short_name,
         "short_type": lambda key: SHORT_TYPE_LABELS.get(key, key),
     }

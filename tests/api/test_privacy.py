@@ -153,12 +153,14 @@ def test_nothing_of_a_search_reaches_any_log_on_the_elasticsearch_backend(elasti
             http.get("/oruk/service_at_locations", params={"postcode": "M14 5RH", "proximity": 20000}),
             http.get("/find/rehabilitation", params={"where": "LS9 6PR", "within": 25}),
             http.post("/alternatives", data={"home": "M14 5RH", "needs": list(ES_NEEDS[:2]),
-                                             "placement": "E3 2AN"}),
+                                             "placement": "E3 2AN"}, follow_redirects=True),
             http.get("/shortlist", params={"where": "E3 2AN", "s": "sample:bow-rehabilitation-unit"}),
         ]
     assert [r.status_code for r in replies] == [200] * len(replies), [r.text[:200] for r in replies]
     assert replies[0].json()["current_placement_km"] > 300  # the placement was looked up: Bodmin to Bow
-    logged(elastic_server, start, len(replies))
+    held_key = replies[7].url.path.rsplit("/", 1)[1]  # the clinicians' results: POST, redirect, GET
+    logged(elastic_server, start, len(replies) + 1)
+    assert held_key not in elastic_server.log_text(), "the key to a held search is in the server log"
     log = elastic_server.log_text()  # all of it, start-up included
 
     assert "POST /match 200" in log and "GET /services.csv 200" in log  # the access log is on, at DEBUG

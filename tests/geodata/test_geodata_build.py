@@ -56,8 +56,8 @@ def test_onspd_build_keeps_english_live_and_terminated_postcodes(onspd_geodata: 
         assert geo.resolve(postcode="SE1 2DL").areas.icb_code == "E54000030"
         with pytest.raises(TerminatedPostcode, match=r"'SE1 9ZZ' was terminated \(December 1998\)"):
             geo.resolve(postcode="se19zz")
-        with pytest.raises(UnknownPostcode):
-            geo.resolve(postcode="AB10 1AB")  # Scottish: left out of an England build
+        with pytest.raises(OutsideEngland, match="is a postcode in Scotland"):
+            geo.resolve(postcode="AB10 1AB")  # Scottish: left out of an England build, and told so
     finally:
         geo.close()
 

@@ -2,7 +2,7 @@ import pytest
 
 from geodata import Geography
 from geodata.places import place_key
-from geodata.errors import UnknownPlace
+from geodata.errors import AmbiguousPlace, UnknownPlace
 
 
 @pytest.mark.parametrize(
@@ -36,10 +36,43 @@ def test_abbreviated_saint(geography: Geography, name: str) -> None:
     assert (place.name, place.county) == ("St Albans", "Hertfordshire")
 
 
-def test_shared_name_goes_to_the_most_populous(geography: Geography) -> None:
-    # Richmond (London, 21k) over Richmond (North Yorkshire, 8k).
-    assert geography.places.lookup("Richmond").county == "Greater London"
-    assert geography.places.lookup("Newport").county == "Isle of Wight"
+def test_a_shared_name_asks_which_one(geography: Geography) -> None:
+    """Before: Richmond silently went to London (the most populous) and Newport to the Isle of Wight."""
+    with pytest.raises(AmbiguousPlace) as raised:
+        geography.places.lookup("Richmond")
+    assert raised.value.choices == ["Richmond, Greater London", "Richmond, North Yorkshire"]
+    assert "There is more than one Richmond in England" in raised.value.message
+    with pytest.raises(AmbiguousPlace) as raised:
+        geography.places.lookup("Newport")
+    assert "Newport, Isle of Wight" in raised.value.choices and "Newport, Essex" in raised.value.choices
+
+
+@pytest.mark.parametrize(("typed", "county"), [("Richmond, North Yorkshire", "North Yorkshire"),
+                                               ("richmond, greater london", "Greater London"),
+                                               ("Newport, Essex", "Essex")])
+def test_the_county_after_the_name_says_which(geography: Geography, typed: str, county: str) -> None:
+    assert geography.places.lookup(typed).county == county
+
+
+def test_a_town_and_the_authority_named_after_it_are_one_place(geography: Geography) -> None:
+    assert geography.places.lookup("Leeds").name == "Leeds"  # GeoNames' Leeds and the Leeds LAD: 3 km apart
+
+
+@pytest.mark.parametrize("typo", ["Leds", "Lerds", "leeds "])
+def test_a_typo_close_to_one_name_finds_it(geography: Geography, typo: str) -> None:
+    assert geography.places.lookup(typo).name == "Leeds"
+
+
+def test_a_typo_close_to_several_names_offers_them(geography: Geography) -> None:
+    with pytest.raises(AmbiguousPlace) as raised:
+        geography.places.lookup("Richmnd")
+    assert raised.value.choices == ["Richmond, Greater London", "Richmond, North Yorkshire"]
+    assert raised.value.message.startswith("No place in England called 'Richmnd' was found. Did you mean")
+
+
+def test_a_county_no_entry_of_the_name_is_in_is_unknown(geography: Geography) -> None:
+    with pytest.raises(UnknownPlace):
+        geography.places.lookup("Richmond, Cornwall")
 
 
 def test_local_authority_names_at_their_population_weighted_centre(geography: Geography) -> None:

@@ -1,7 +1,7 @@
 import pytest
 
 from geodata import Geography, ParsedPostcode, parse_postcode
-from geodata.errors import InvalidPostcode, UnknownPostcode
+from geodata.errors import InvalidPostcode, UnknownPostcode, OutsideEngland
 
 
 @pytest.mark.parametrize("text", ["LS9 7TF", "ls97tf", " LS9  7TF ", "ls9 7tf", "LS97TF", "Ls9\t7tF"])
@@ -91,3 +91,22 @@ def test_unknown_postcode_sector_or_district(geography: Geography, text: str, sh
         geography.postcodes.lookup(text)
     assert f"'{shown}'" in raised.value.message
     assert raised.value.code == "unknown_postcode"  # the API makes it a 404 (tests/api/test_match.py)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [("EH1 1YZ", "Scotland"), ("G1 1XQ", "Scotland"), ("CF10 1EP", "Wales"), ("LL11", "Wales"),
+     ("BT1 5GS", "Northern Ireland")],
+)
+def test_a_postcode_in_another_nation_is_told_england_only(geography: Geography, text: str, where: str) -> None:
+    """Before: 'not found in the ONS Postcode Directory for England. Check it', which sent people round."""
+    with pytest.raises(OutsideEngland) as raised:
+        geography.postcodes.lookup(text)
+    assert f"is a postcode in {where}. rehabmap lists services in England only" in raised.value.message
+    assert "Check it" not in raised.value.message
+
+
+def test_a_border_area_and_an_english_g_area_are_not_taken_for_scotland(geography: Geography) -> None:
+    with pytest.raises(UnknownPostcode):
+        geography.postcodes.lookup("TD15 9ZZ")  # TD crosses the border: the directory decides
+    assert geography.postcodes.lookup("GL1 2EH").lad_code  # Gloucester: GL is not G

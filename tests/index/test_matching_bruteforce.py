@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import date
 
 import pytest
+from shapely.geometry import Point, shape
 
 from geodata.areas import AreaCodes
 from geodata.distance import great_circle_km
 from search.embedded import EmbeddedIndex, EmbeddedWriter
 from rehabmap.match import OUT_OF_AREA_MARGIN_KM, MatchRequest, match
 from rehabmap.taxonomy import ServiceType
-from bench.synthetic import NEEDS, load_small_areas, make_services
+from bench.synthetic import NEEDS, make_services
 
 TODAY = date(2026, 11, 23)
 
@@ -26,22 +27,37 @@ class Home:
 
 
 @pytest.fixture(scope="module")
-def small_areas(data_dir):
-    return load_small_areas(data_dir)
-
-
-@pytest.fixture(scope="module")
-def corpus(small_areas, tmp_path_factory):
+def indexed(small_areas, tmp_path_factory):
     services = make_services(small_areas, 4000, seed=7, today=TODAY)
     path = tmp_path_factory.mktemp("index") / "index.sqlite"
     EmbeddedWriter(path).replace_all(services)
     return services, EmbeddedIndex(path)
 
 
+def in_catchment(s, home: Home, home_codes: set) -> bool:
+    area = s.service_area
+    if not area.codes and area.polygon is None:
+        return True
+    return bool(home_codes & set(area.codes)) or (
+        area.polygon is not None and shape(area.polygon).intersects(Point(home.lon, home.lat)))
+
+
+def fit(s, request: MatchRequest) -> tuple[int, int, int]:
+    """Best fit first, written out: needs confirmed (more first), referrals (yes, not said, no), capacity
+    reported within 14 days (vacancy, limited, not known, none)."""
+    confirmed = sum(n in s.needs_met for n in request.needs)
+    referrals = {True: 0, None: 1, False: 2}[s.accepting_referrals]
+    fresh = s.capacity if s.capacity_as_of is not None and (TODAY - s.capacity_as_of).days <= 14 else None
+    return (-confirmed, referrals, {"available": 0, "limited": 1, None: 2, "none": 3}[fresh])
+
+
 def brute_force(services, home: Home, request: MatchRequest) -> list[tuple[str, float]]:
     """The rules of DESIGN.md §4 written out plainly, one service at a time."""
     home_codes = {home.areas.icb_code, home.areas.lad_code}
-    groups = [set(request.types)] if request.types else [{t} for t in ServiceType]
+    if request.types and not request.each_type:
+        groups = [set(request.types)]
+    else:
+        groups = [{t} for t in ServiceType if not request.types or t in request.types]
     answer = []
     for types in groups:
         scored = []
@@ -59,8 +75,7 @@ def brute_force(services, home: Home, request: MatchRequest) -> list[tuple[str, 
                 continue
             if request.gender == "male" and s.gender == "female_only":
                 continue
-            if not request.include_out_of_catchment and s.service_area.codes \
-                    and not home_codes & set(s.service_area.codes):
+            if not request.include_out_of_catchment and not in_catchment(s, home, home_codes):
                 continue
             if request.accepting_only and s.accepting_referrals is not True:
                 continue
@@ -70,8 +85,9 @@ def brute_force(services, home: Home, request: MatchRequest) -> list[tuple[str, 
             in_icb = s.areas.icb_code == home.areas.icb_code
             if request.own_icb_only and not in_icb:
                 continue
-            scored.append((d + (0 if in_icb else OUT_OF_AREA_MARGIN_KM), d, s.id))
-        answer += [(sid, d) for _, d, sid in sorted(scored)[:request.limit]]
+            first = fit(s, request) if request.order == "best_fit" else ()
+            scored.append((*first, d + (0 if in_icb else OUT_OF_AREA_MARGIN_KM), d, s.id))
+        answer += [(sid, d) for *_, d, sid in sorted(scored)[:request.limit]]
     return answer
 
 
@@ -82,16 +98,21 @@ def random_request(rng: random.Random) -> MatchRequest:
         age=rng.choice([None, 30, 70]), gender=rng.choice([None, "female", "male"]),
         max_distance_km=rng.choice([None, 25.0, 80.0]), own_icb_only=rng.random() < 0.2,
         accepting_only=rng.random() < 0.3, needs_confirmed=rng.random() < 0.2,
-        include_out_of_catchment=rng.random() < 0.2, limit=rng.choice([1, 5, 10, 25]))
+        include_out_of_catchment=rng.random() < 0.2, limit=rng.choice([1, 5, 10, 25]),
+        order=rng.choice(["nearest", "best_fit"]), each_type=rng.random() < 0.5)
 
 
-def test_match_equals_brute_force(corpus, small_areas):
-    services, index = corpus
+def random_home(rng: random.Random, small_areas) -> Home:
+    area = rng.choice(small_areas)
+    return Home(area.lat, area.lon, AreaCodes(icb_code=area.icb, icb_name=area.icb_name, lad_code=area.lad))
+
+
+def test_match_equals_brute_force(indexed, small_areas):
+    services, index = indexed
     rng = random.Random(11)
     nonempty = 0
     for _ in range(60):
-        area = rng.choice(small_areas)
-        home = Home(area.lat, area.lon, AreaCodes(icb_code=area.icb, icb_name=area.icb_name, lad_code=area.lad))
+        home = random_home(rng, small_areas)
         request = random_request(rng)
         got = [(r.service.id, r.distance_km) for r in match(index, home, request, TODAY).results]
         expected = brute_force(services, home, request)
@@ -101,8 +122,41 @@ def test_match_equals_brute_force(corpus, small_areas):
     assert nonempty > 40  # the comparison exercised real results, not empty lists
 
 
-def test_results_explain_needs_and_icb(corpus, small_areas):
-    _, index = corpus
+def test_both_orders_on_both_backends_equal_brute_force(backend, small_areas):
+    """Nearest first and best fit first, one type at a time or together, on the embedded index and
+    Elasticsearch alike, over a corpus with polygon catchments and languages; with every group's total."""
+    services, index = backend
+    rng = random.Random(29)
+    best_fit_differs = 0
+    for i in range(50):
+        home = random_home(rng, small_areas)
+        request = MatchRequest(**{**random_request(rng).__dict__, "order": ("best_fit", "nearest")[i % 2]})
+        response = match(index, home, request, TODAY)
+        expected = brute_force(services, home, request)
+        assert [r.service.id for r in response.results] == [sid for sid, _ in expected], request
+        everything = MatchRequest(**{**request.__dict__, "limit": 100, "order": "nearest"})
+        for group in response.groups:
+            one = MatchRequest(**{**everything.__dict__, "types": tuple(group.types), "each_type": False})
+            assert group.total == len(brute_force(services, home, one)) or group.total > 100, (request, group)
+        if request.order == "best_fit":
+            nearest = brute_force(services, home, MatchRequest(**{**request.__dict__, "order": "nearest"}))
+            best_fit_differs += nearest != expected
+    assert best_fit_differs >= 5  # the new order was exercised where it changes the answer
+
+
+def test_best_fit_puts_confirmed_needs_and_referrals_first(indexed, small_areas):
+    _, index = indexed
+    leeds = next(a for a in small_areas if a.lad_name == "Leeds")
+    home = Home(leeds.lat, leeds.lon, AreaCodes(icb_code=leeds.icb, icb_name=leeds.icb_name, lad_code=leeds.lad))
+    request = MatchRequest(needs=("autism",), types=(ServiceType.supported_accommodation,), limit=20,
+                           order="best_fit")
+    fits = [r.fit.key() for r in match(index, home, request, TODAY).results]
+    assert fits == sorted(fits) and fits[0] < fits[-1]
+    assert fits[0][0] == -1  # the first confirms the need
+
+
+def test_results_explain_needs_and_icb(indexed, small_areas):
+    _, index = indexed
     leeds = next(a for a in small_areas if a.lad_name == "Leeds")
     home = Home(leeds.lat, leeds.lon, AreaCodes(icb_code=leeds.icb, icb_name=leeds.icb_name, lad_code=leeds.lad))
     request = MatchRequest(needs=("autism", "detained_mha"), types=(ServiceType.inpatient_rehab_level2,), limit=5)
@@ -118,11 +172,10 @@ def test_results_explain_needs_and_icb(corpus, small_areas):
             assert "Not known" in r.explanation
 
 
-def test_coverage_excludes_or_marks(corpus, small_areas):
-    services, index = corpus
+def test_coverage_excludes_or_marks(indexed, small_areas):
+    services, index = indexed
     rng = random.Random(3)
-    area = rng.choice(small_areas)
-    home = Home(area.lat, area.lon, AreaCodes(icb_code=area.icb, icb_name=area.icb_name, lad_code=area.lad))
+    home = random_home(rng, small_areas)
     base = MatchRequest(types=(ServiceType.vcfse, ServiceType.advocacy), limit=100, max_distance_km=100)
     excluded = match(index, home, base, TODAY).results
     assert all(not r.out_of_catchment for r in excluded)
@@ -133,8 +186,8 @@ def test_coverage_excludes_or_marks(corpus, small_areas):
     assert not {r.service.id for r in outside} & {r.service.id for r in excluded}
 
 
-def test_stale_capacity_reads_unknown(corpus):
-    services, index = corpus
+def test_stale_capacity_reads_unknown(indexed):
+    services, index = indexed
     stale = next(s for s in services if s.capacity and (TODAY - s.capacity_as_of).days > 14)
     fresh = next(s for s in services if s.capacity and (TODAY - s.capacity_as_of).days <= 14)
     assert stale.capacity_now(TODAY) is None

@@ -108,8 +108,8 @@ def test_the_pages_say_unknown_past_the_window(window):
     assert f"Vacancy, reported {window.days} days ago" in window.get(f"/service/{FRESH}").text
     assert f"A vacancy report older than {window.days} days is shown as unknown." in \
         window.get("/about-the-data").text
-    summary = httpx.post(f"{window.server.url}/alternatives", data={"home": "LS9 7TF", "types": LEVEL1},
-                         timeout=30).text
+    summary = httpx.post(f"{window.server.url}/alternatives", timeout=30, follow_redirects=True,
+                         data={"home": "LS9 7TF", "types": LEVEL1, "order": "nearest"}).text
     assert f"is older than {window.days} days" in summary and "Vacancy unknown" in summary
 
 

@@ -106,7 +106,9 @@ def test_headers_protect_the_person(client, path):
 
 def test_pages_showing_a_search_are_not_stored(client):
     assert client.get("/find/work?where=LS9+7TF").headers["cache-control"] == "no-store"
-    assert client.post("/alternatives", data={"home": "LS9 7TF"}).headers["cache-control"] == "no-store"
+    searched = client.post("/alternatives", data={"home": "LS9 7TF"})
+    assert searched.headers["cache-control"] == "no-store"
+    assert client.get(searched.headers["location"]).headers["cache-control"] == "no-store"
     assert client.get(f"/shortlist?s={AIRE}").headers["cache-control"] == "no-store"
 
 
@@ -205,6 +207,43 @@ def test_unknown_service_is_a_404_page(client):
     assert "<h1>Page not found</h1>" in response.text
 
 
+@pytest.mark.parametrize("path", PAGES)
+def test_urgent_help_comes_first_on_every_page_with_tap_to_call(client, path):
+    """Before: only /find had it, below the fold, without tel: links."""
+    page = client.get(path).text
+    urgent = page.index('class="rm-urgent')
+    assert urgent < page.index('id="maincontent"')
+    for number in ('href="tel:999"', 'href="tel:111"', 'href="tel:116123"'):
+        assert number in page[urgent:urgent + 800], number
+    assert "option 2" in page[urgent:urgent + 800]
+
+
+@pytest.mark.parametrize(("where", "nation"), [("EH1 1YZ", "Scotland"), ("CF10 1EP", "Wales")])
+def test_find_tells_a_postcode_elsewhere_that_it_covers_england(client, where, nation):
+    response = client.get("/find/work", params={"where": where})
+    assert response.status_code == 400
+    summary = response.text.split('class="nhsuk-error-summary"', 1)[1].split("</ul>", 1)[0]
+    assert f"is a postcode in {nation}. rehabmap lists services in England only" in summary
+    assert "Check it" not in summary
+
+
+def test_find_where_the_directory_has_no_data_says_so_and_points_to_national_help(client):
+    """Before: a Devon postcode got no services and no next step."""
+    page = client.get("/find/rehabilitation", params={"where": "EX1 1HS", "within": "5"}).text
+    assert "No services found within 5 miles" in page
+    assert "this does not mean there is none near you" in page
+    assert 'href="tel:03001233393"' in page and "Hub of Hope" in page
+
+
+def test_find_takes_a_typo_and_asks_which_of_a_shared_name(client):
+    assert "near Leeds" in client.get("/find/work", params={"where": "Leds"}).text
+    asked = client.get("/find/work", params={"where": "Richmond"})
+    assert asked.status_code == 400
+    assert "There is more than one Richmond in England: Richmond, Greater London; Richmond, North Yorkshire" in \
+        asked.text
+    assert "near Richmond" in client.get("/find/work", params={"where": "Richmond, North Yorkshire"}).text
+
+
 def test_closed_service_says_so(client):
     page = client.get("/service/sample:former-chapel-allerton-rehabilitation-unit").text
     assert "This service has closed" in page
@@ -217,7 +256,7 @@ FORM = {"home": "LS9 7TF", "needs": ["autism", "detained_mha"], "language": "", 
 
 
 def test_match_results_say_why_each_matched(client):
-    response = client.post("/alternatives", data=FORM)
+    response = client.post("/alternatives", data=FORM, follow_redirects=True)
     assert response.status_code == 200
     page = response.text
     assert "<h1>Local alternatives near LS9 7TF</h1>" in page
@@ -234,9 +273,82 @@ def test_match_results_say_why_each_matched(client):
 
 
 def test_match_with_types_lists_only_those(client):
-    page = client.post("/alternatives", data={**FORM, "types": ["inpatient_rehab_level1"], "placement": ""}).text
+    page = client.post("/alternatives", data={**FORM, "types": ["inpatient_rehab_level1"], "placement": ""},
+                       follow_redirects=True).text
     assert "Aire Valley Rehabilitation Unit" in page
     assert "Leeds Recovery College" not in page.split("Options</h2>", 1)[1].split("Change the search", 1)[0]
+
+
+WOMEN_ONLY = {**FORM, "needs": ["female_only"], "gender": "female", "age": "", "placement": "",
+              "types": ["inpatient_rehab_level1", "inpatient_rehab_level2"], "limit": "3"}
+
+
+def options_of(page: str) -> str:
+    return page.split("Options</h2>", 1)[1].split("Change the search", 1)[0]
+
+
+def test_every_type_asked_for_gets_its_own_group_with_how_many_there_are(client):
+    """Before: level 1 and level 2 together were cut to 3 in all, and the only confirmed women-only unit,
+    with a vacancy, fifth nearest, was not shown."""
+    page = client.post("/alternatives", data=WOMEN_ONLY, follow_redirects=True).text
+    options = options_of(page)
+    level1 = options.split('id="group-inpatient_rehab_level1"', 1)[1].split('id="group-inpatient_rehab_level2"')[0]
+    level2 = options.split('id="group-inpatient_rehab_level2"', 1)[1]
+    assert len(re.findall(r'class="nhsuk-card rm-option"', level1)) == 3
+    showing = re.search(r"Showing 3 of (\d+)", level1)
+    assert showing and int(showing.group(1)) > 3
+    assert "Moss Side Longer Term High Dependency Unit" in level2
+    # Best fit first: the one unit that confirms "women only" and has a vacancy leads its group.
+    first = re.search(r'<h4 class="nhsuk-card__heading[^>]*><a [^>]*>1\. ([^<]+)</a>', options).group(1)
+    assert first.startswith("Halifax Women")
+    assert "Confirms the need" in level1 and "Women only" in level1 and "Taking referrals" in options
+    assert "Ordered <strong>best fit first</strong>" in options
+    # Show all: every level 1 unit for the search, and the order kept.
+    more = re.search(r'href="(/alternatives/results/[^"#]+show=all)#group-inpatient_rehab_level1"', level1)
+    everything = options_of(client.get(more.group(1).replace("&amp;", "&")).text)
+    total = int(showing.group(1))
+    level1_all = everything.split('id="group-inpatient_rehab_level2"')[0]
+    assert len(re.findall(r'class="nhsuk-card rm-option"', level1_all)) == total
+    assert f"Showing {total} of {total}" in level1_all
+
+
+def test_nearest_first_is_a_link_away_and_said(client):
+    searched = client.post("/alternatives", data=WOMEN_ONLY)
+    page = client.get(searched.headers["location"] + "?order=nearest").text
+    options = options_of(page)
+    assert "Ordered <strong>nearest first</strong>" in options
+    first = re.search(r'<a [^>]*>1\. ([^<]+)</a>', options).group(1)
+    assert first.startswith("Seacroft")  # 4.2 km from LS9 7TF, where Halifax Women's is 24.5
+
+
+def test_a_search_is_held_encrypted_under_its_address_and_nothing_searched_is_in_it(client, web_app):
+    """POST, redirect, GET: the address carries a key, not the search; the results can be read again (Back,
+    reload) and the store holds only ciphertext."""
+    searched = client.post("/alternatives", data={**FORM, "needs": ["restricted_s37_41"]})
+    assert searched.status_code == 303 and "set-cookie" not in searched.headers
+    location = searched.headers["location"]
+    assert re.fullmatch(r"/alternatives/results/[\w=-]{44}", location)
+    assert not [s for s in ("LS9", "restricted", "TR1", "34") if s in location]
+    first, again = client.get(location), client.get(location)
+    assert first.status_code == again.status_code == 200
+    assert "<h1>Local alternatives near LS9 7TF</h1>" in again.text
+    store = (web_app.state.rehabmap.settings.home / "held-searches.sqlite").read_bytes()
+    for secret in (b"LS9", b"restricted", b"TR1 3LJ"):
+        assert secret not in store
+
+
+def test_a_held_search_ends_after_its_time(client, monkeypatch):
+    import time
+
+    from web.held_searches import HOLD_MINUTES
+    location = client.post("/alternatives", data=FORM).headers["location"]
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + HOLD_MINUTES * 60 + 1)
+    ended = client.get(location)
+    assert ended.status_code == 404 and "This search has ended" in ended.text
+    monkeypatch.setattr(time, "time", lambda: now)
+    assert client.get(location).status_code == 404  # deleted, not merely hidden
+    assert client.get("/alternatives/results/not-a-key").status_code == 404
 
 
 def test_bad_postcode_keeps_everything_typed(client):
@@ -269,7 +381,7 @@ def test_types_and_any_together_is_an_error_on_types(client):
 def test_a_kind_narrows_its_own_type_only(client):
     data = {**FORM, "needs": [], "types": ["advocacy", "community_rehab_team"], "subtypes": ["imha"],
             "placement": "", "limit": "5"}
-    page = client.post("/alternatives", data=data).text
+    page = client.post("/alternatives", data=data, follow_redirects=True).text
     options = page.split("Options</h2>", 1)[1].split("Change the search", 1)[0]
     assert "Leeds IMHA Service" in options
     assert "Care Act Advocacy" not in options and "Community Advocacy" not in options
@@ -347,7 +459,7 @@ def test_nothing_searched_for_reaches_the_logs(client, caplog):
     caplog.set_level(logging.DEBUG)
     client.get("/find/work", params={"where": "LS9 7TF"})
     client.get("/find/work", params={"where": "ZZ99 9ZZ"})
-    client.post("/alternatives", data={**FORM, "needs": ["restricted_s37_41"]})
+    client.post("/alternatives", data={**FORM, "needs": ["restricted_s37_41"]}, follow_redirects=True)
     client.get(f"/shortlist?s={AIRE}&where=LS9+7TF")
     ours = [r.getMessage() for r in caplog.records if not r.name.startswith("httpx")]
     assert ours, "expected access log lines"

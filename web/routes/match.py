@@ -1,26 +1,28 @@
 """Find local alternatives: the clinicians' match form and a printable summary of what it found.
 
-The form is POSTed, so a person's needs and home never sit in a URL, a browser history or a log; the
-results page is the printable summary for a discharge or placement review, and carries the form again
-(filled in) to change the search.
+The form is POSTed, so a person's needs and home never sit in a URL, a browser history or a log. A good form
+is held for a short time, encrypted, under a key that only the results address carries (`web.held_searches`),
+and the browser is sent there (POST, redirect, GET): Back from a service, a reload and "show all" all come
+back to the results without sending the form again. The results page is the printable summary for a
+discharge or placement review, and carries the form again (filled in) to change the search.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from itertools import groupby
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from rehabmap.errors import DomainError
-from rehabmap.match import ANY_TYPE, MatchRequest, MatchResult, match, parse_needs, parse_types
+from rehabmap.match import ANY_TYPE, MAX_LIMIT, ORDERS, MatchRequest, Order, match, parse_needs, parse_types
 from rehabmap.taxonomy import NEED_LABELS, SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType, parse_subtypes
 from web.deps import State
 from web.forms import Errors, Fields, parse_int, parse_km, resolve_where
-from web.present import MATCH_OPTIONS, RANKING
-from web.render import page
+from web.held_searches import HOLD_MINUTES, held_searches
+from web.present import MATCH_OPTIONS, ORDER_WORDS, RANKING
+from web.render import BASE_HEADERS, page
 
 if TYPE_CHECKING:
     from geodata import Geography, Home
@@ -48,13 +50,22 @@ class MatchForm:
     within: str = ""
     limit: str = str(LIMITS[0])
     options: list[str] = field(default_factory=list)
+    order: str = ORDERS[-1]  # best fit first
 
     @classmethod
     def of(cls, fields: Fields) -> MatchForm:
         return cls(home=fields.get("home"), needs=fields.getlist("needs"), language=fields.get("language"),
-                   types=fields.getlist("types"), subtypes=fields.getlist("subtypes"), age=fields.get("age"), gender=fields.get("gender"),
-                   placement=fields.get("placement"), within=fields.get("within"),
-                   limit=fields.get("limit") or str(LIMITS[0]), options=fields.getlist("options"))
+                   types=fields.getlist("types"), subtypes=fields.getlist("subtypes"), age=fields.get("age"),
+                   gender=fields.get("gender"), placement=fields.get("placement"), within=fields.get("within"),
+                   limit=fields.get("limit") or str(LIMITS[0]), options=fields.getlist("options"),
+                   order=fields.get("order") or ORDERS[-1])
+
+    @classmethod
+    def held(cls, values: dict[str, object]) -> MatchForm:
+        """The form as it was held (`web.held_searches`), read as the body it came from was."""
+        pairs = [(name, str(v)) for name, value in values.items()
+                 for v in (value if isinstance(value, list) else [value])]
+        return cls.of(Fields(pairs))
 
 
 @dataclass
@@ -81,6 +92,9 @@ def parse(form: MatchForm, geography: Geography, errors: Errors) -> Parsed | Non
         errors.add("limit", "Select how many results to show for each type")
     if any(o not in OPTIONS for o in form.options):
         errors.add("options", "Select options from the list")
+    order: Order = "nearest" if form.order == "nearest" else "best_fit"
+    if form.order not in ORDERS:
+        errors.add("order", "Select best fit first or nearest first")
     if errors or home is None:
         return None
     options = set(form.options)
@@ -90,7 +104,8 @@ def parse(form: MatchForm, geography: Geography, errors: Errors) -> Parsed | Non
             max_distance_km=within, own_icb_only="own_icb_only" in options,
             accepting_only="accepting_only" in options, needs_confirmed="needs_confirmed" in options,
             include_out_of_catchment="include_out_of_catchment" in options, limit=limit or LIMITS[0],
-            current_placement=(placement.lat, placement.lon) if placement is not None else None)
+            current_placement=(placement.lat, placement.lon) if placement is not None else None,
+            order=order, each_type=True)
     except DomainError as error:
         errors.add_domain(error, {"max_distance_km": "within"}.get(error.field or "", error.field or "home"))
         return None
@@ -143,6 +158,7 @@ def form_context(form: MatchForm, errors: Errors) -> dict[str, object]:
         "gender_items": [{"value": v, "text": t} for v, t in GENDERS.items()],
         "limit_items": [(n, f"{n} of each type") for n in sorted(LIMITS)],
         "option_items": [{"value": v, "text": t} for v, t in OPTIONS.items()],
+        "order_items": [{"value": v, "text": ORDER_WORDS[v][0], "hint": ORDER_WORDS[v][1]} for v in reversed(ORDERS)],
     }
 
 
@@ -152,28 +168,44 @@ def alternatives_form(request: Request) -> HTMLResponse:
 
 
 @router.post("/alternatives")
-async def alternatives_results(request: Request, state: State) -> HTMLResponse:
+async def alternatives_search(request: Request, state: State) -> Response:
     form = MatchForm.of(await Fields.of_body(request))
     errors = Errors()
-    parsed = parse(form, state.geography, errors)
-    if parsed is None:
+    if parse(form, state.geography, errors) is None:
         return page(request, "match/form.html", form_context(form, errors), status=400)
+    key = held_searches(state.settings.home).hold(asdict(form))
+    return RedirectResponse(f"/alternatives/results/{key}", status_code=303,
+                            headers={**BASE_HEADERS, "Cache-Control": "no-store"})
+
+
+@router.get("/alternatives/results/{key}")
+def alternatives_results(request: Request, state: State, key: str, order: str = "",
+                         show: str = "") -> HTMLResponse:
+    """The results of a held search. `order` (nearest or best_fit) and `show=all` change only how it is
+    shown, so they may sit in the address; what was searched for never does."""
+    held = held_searches(state.settings.home).read(key)
+    if held is None:
+        return page(request, "match/expired.html", {"hold_minutes": HOLD_MINUTES}, status=404)
+    form = MatchForm.held(held)
+    if order in ORDERS:
+        form.order = order
+    errors = Errors()
+    parsed = parse(form, state.geography, errors)
+    if parsed is None:  # held while it was good: only a geography rebuilt since could refuse it now
+        return page(request, "match/form.html", form_context(form, errors), status=400)
+    match_request = parsed.request
+    if show == "all":
+        match_request = replace(match_request, limit=MAX_LIMIT)
     today = state.today()
-    response = match(state.backend, parsed.home, parsed.request, today)
-    groups: list[tuple[ServiceType | None, list[MatchResult]]]
-    if parsed.request.types is None:
-        groups = [(t, list(rs)) for t, rs in groupby(response.results, key=lambda r: r.service.service_type)]
-        groups += [(s.service_type, []) for s in response.summary
-                   if s.service_type not in {t for t, _ in groups}]
-        groups.sort(key=lambda g: g[0].restrictiveness)  # type: ignore[union-attr]
-    else:
-        groups = [(None, response.results)]
+    response = match(state.backend, parsed.home, match_request, today)
     context = form_context(form, errors)
     coverage = state.coverage()
     answers = {t.service_type: coverage.for_request(parsed.home.areas.codes(), t.service_type)
                for t in response.summary}
-    context.update(home=parsed.home, placement=parsed.placement, match=parsed.request, response=response,
-                   groups=groups, ranking=RANKING, type_labels=TYPE_LABELS, need_labels=NEED_LABELS,
+    context.update(home=parsed.home, placement=parsed.placement, match=match_request, response=response,
+                   ranking=RANKING, type_labels=TYPE_LABELS, need_labels=NEED_LABELS,
                    option_labels=OPTIONS, none_means={t: a.none_found() for t, a in answers.items()},
-                   covered={t: a.covered and not a.pending_review for t, a in answers.items()})
+                   covered={t: a.covered and not a.pending_review for t, a in answers.items()},
+                   results_path=f"/alternatives/results/{key}", show_all=show == "all",
+                   order_words=ORDER_WORDS, max_limit=MAX_LIMIT, hold_minutes=HOLD_MINUTES)
     return page(request, "match/results.html", context, today=today)
