@@ -71,3 +71,11 @@ class SearchContext:
     def shortlist_only_url(self) -> str:
         """The link to share: the shortlist alone, no postcode."""
         return "/shortlist?" + urlencode([("s", i) for i in self.shortlist])
+
+
+def report_problem_url(service_id: str) -> str:
+    """The one address of the public "report a problem with this page" form for a service.
+
+    A query string, not a path under `/service/{id}`: service ids may hold slashes, and that route takes the
+    whole rest of the path as the id."""
+    return "/report-a-problem?" + urlencode({"service": service_id})
