@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any
@@ -34,10 +34,12 @@ _TYPES = list(ServiceType)
 _TYPE_BIT = {t: 1 << i for i, t in enumerate(_TYPES)}
 assert len(_TYPES) <= 8, "a type's bit must fit in the low byte of the packed flags"
 _UNKNOWN_AGE_MIN, _UNKNOWN_AGE_MAX = -1, 999
-# Bits of the packed flags word: the type's bit (0-7), then these.
-_ACTIVE_SHIFT, _ACCEPTING_SHIFT, _RESTRICTED_SHIFT, _GENDER_SHIFT = 8, 9, 10, 11
+# Bits of the packed flags word: the type's bit (0-7), then these. A superseded row is one an edit has
+# replaced since the columns were built (`ServiceColumns.superseding`): it passes no query.
+_ACTIVE_SHIFT, _ACCEPTING_SHIFT, _RESTRICTED_SHIFT, _GENDER_SHIFT, _SUPERSEDED_SHIFT = 8, 9, 10, 11, 13
 _ACTIVE, _ACCEPTING, _RESTRICTED = 1 << _ACTIVE_SHIFT, 1 << _ACCEPTING_SHIFT, 1 << _RESTRICTED_SHIFT
 _GENDER_MASK = 3 << _GENDER_SHIFT
+_SUPERSEDED = 1 << _SUPERSEDED_SHIFT
 _GENDERS = ["", "female_only", "male_only", "mixed_gender"]
 
 # Grid cells of about 2 km: small enough that a dense city block holds a few hundred services at 500k.
@@ -314,11 +316,15 @@ class ServiceColumns:
                        | (self.gender_code.astype(np.uint16) << _GENDER_SHIFT))
         self.by_id = dict(zip(ids, range(n)))
         order = sorted(range(n), key=lambda i: (name_keys[i], ids[i]))
+        # The name keys in name order: where a record edited later sorts among these rows (`OverlaidColumns`).
+        self.names_in_order = np.array([name_keys[i] for i in order] if n else [], dtype=object)
+        self.name_order = np.array(order, dtype=np.int64)
         self.name_rank = np.empty(n, dtype=np.int64)
         self.name_rank[order] = np.arange(n)
         # Ids are unique, so ordering by this rank is ordering by id.
         self.id_rank = np.empty(n, dtype=np.int64)
-        self.id_rank[np.argsort(self.ids, kind="stable")] = np.arange(n)
+        self.id_order = np.argsort(self.ids, kind="stable")
+        self.id_rank[self.id_order] = np.arange(n)
         self._grid = _Grid(self.lat, self.lon)
         self._all = np.arange(n, dtype=np.int64)
 
@@ -333,6 +339,30 @@ class ServiceColumns:
 
     def __len__(self) -> int:
         return len(self._all)
+
+    def row_of(self, service_id: str) -> int | None:
+        return self.by_id.get(service_id)
+
+    def superseding(self, rows: np.ndarray) -> ServiceColumns:
+        """These columns with the given rows left out of every answer (edits replaced them): a shallow copy
+        that shares every array but the flags word."""
+        copy = object.__new__(ServiceColumns)
+        copy.__dict__.update(self.__dict__)
+        copy._flags = self._flags.copy()
+        copy._flags[rows] |= np.uint16(_SUPERSEDED)
+        return copy
+
+    def name_position(self, name_key: str, service_id: str) -> int:
+        """How many rows sort before a record with this name key and id in name order (name, then id)."""
+        lo = int(np.searchsorted(self.names_in_order, name_key, side="left"))
+        hi = int(np.searchsorted(self.names_in_order, name_key, side="right"))
+        if lo == hi:
+            return lo
+        return lo + int(np.searchsorted(self.ids[self.name_order[lo:hi]], service_id, side="left"))
+
+    def id_position(self, service_id: str) -> int:
+        """How many rows have an id that sorts before this one."""
+        return int(np.searchsorted(self.ids[self.id_order], service_id, side="left"))
 
     def _rows(self, table: dict[str, np.ndarray], keys: frozenset[str] | Sequence[str]) -> np.ndarray:
         mask = np.zeros(len(self), dtype=bool)
@@ -380,7 +410,7 @@ class ServiceColumns:
         q = query if isinstance(query, _Prepared) else self.prepare(query)
         flags = self._flags[rows]
         need = (0 if q.include_inactive else _ACTIVE) | (_ACCEPTING if q.accepting_only else 0)
-        mask = (flags & np.uint16(need)) == need if need else np.ones(len(rows), dtype=bool)
+        mask = (flags & np.uint16(need | _SUPERSEDED)) == need
         if q.type_bits is not None:
             mask &= (flags & np.uint16(q.type_bits)) != 0
         if q.narrowed_bits:
@@ -476,11 +506,11 @@ class ServiceColumns:
             rows = rows[self.passing(prepared, rows)]
             distances = haversine_km(lat, lon, self.lat[rows], self.lon[rows])
             if final:
-                return self._top_k_of(rows, distances, k, radius_km)
+                return self.top_k(rows, distances, k, radius_km)
             inside = distances <= r
             found = int(np.count_nonzero(inside))
             if found >= k:
-                return self._top_k_of(rows[inside], distances[inside], k, None)
+                return self.top_k(rows[inside], distances[inside], k, None)
             # Grow the area by about what should bring 2k passing rows within r: 4 to 64 times.
             r = _grow(r, 2.0 * k / max(found, 0.5), radius_km)
 
@@ -498,20 +528,26 @@ class ServiceColumns:
     def _top_k(self, lat: float, lon: float, rows: np.ndarray, k: int,
                radius_km: float | None) -> tuple[np.ndarray, np.ndarray]:
         distances = haversine_km(lat, lon, self.lat[rows], self.lon[rows])
-        return self._top_k_of(rows, distances, k, radius_km)
+        return self.top_k(rows, distances, k, radius_km)
 
-    def _top_k_of(self, rows: np.ndarray, distances: np.ndarray, k: int,
-                  radius_km: float | None) -> tuple[np.ndarray, np.ndarray]:
-        if radius_km is not None:
-            inside = distances <= radius_km
-            rows, distances = rows[inside], distances[inside]
-        if len(rows) > k:
-            # Keep every row tied with the k-th distance so the id tie-break below stays exact.
-            kth = np.partition(distances, k - 1)[k - 1]
-            keep = distances <= kth
-            rows, distances = rows[keep], distances[keep]
-        order = np.lexsort((self.id_rank[rows], distances))[:k]
-        return rows[order], distances[order]
+    def top_k(self, rows: np.ndarray, distances: np.ndarray, k: int,
+              radius_km: float | None) -> tuple[np.ndarray, np.ndarray]:
+        return _nearest_first(self.id_rank, rows, distances, k, radius_km)
+
+
+def _nearest_first(id_rank: np.ndarray, rows: np.ndarray, distances: np.ndarray, k: int,
+           radius_km: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """The k rows nearest (by distance, then id) within the radius, and their distances."""
+    if radius_km is not None:
+        inside = distances <= radius_km
+        rows, distances = rows[inside], distances[inside]
+    if len(rows) > k:
+        # Keep every row tied with the k-th distance so the id tie-break below stays exact.
+        kth = np.partition(distances, k - 1)[k - 1]
+        keep = distances <= kth
+        rows, distances = rows[keep], distances[keep]
+    order = np.lexsort((id_rank[rows], distances))[:k]
+    return rows[order], distances[order]
 
 
 def _grow(r: float, area_factor: float, radius_km: float | None) -> float:
@@ -526,3 +562,105 @@ def _bits(needs: Sequence[str]) -> np.uint32:
         if bit is not None:
             value |= bit
     return value
+
+
+class OverlaidColumns:
+    """The columns of a loaded generation with the records edited since laid over them: what the embedded
+    index answers from between loads, so an edit costs the readers a small step, not a reload.
+
+    `base` keeps every row it was built with, but the rows an edit replaced are superseded in it (they
+    pass no query); `delta` holds the current values of every edited row and of every row added since, and
+    `delta_rows` says which row each one is (rows keep their numbers: row i is the record with rowid i + 1,
+    and a record added by an edit takes the next row after the last). A query asks both and merges: the
+    answer is the one `ServiceColumns` would give over the current records, exactly (the behaviour suite
+    runs on a reader after edits). Name order and id order across the two are merged ranks: a delta row
+    sorts where its name (or id) would fall among the base rows (`name_position`, `id_position`), and
+    delta rows at the same place sort among themselves by their own ranks.
+    """
+
+    def __init__(self, base: ServiceColumns, changed: Mapping[int, Sequence[Any]]) -> None:
+        """`changed`: per edited or added row, its values for `ROW_FIELDS`."""
+        n = len(base)
+        self.delta_rows = np.array(sorted(changed), dtype=np.int64)
+        size = max(n, int(self.delta_rows[-1]) + 1) if len(self.delta_rows) else n
+        added = self.delta_rows[self.delta_rows >= n]
+        if not np.array_equal(added, np.arange(n, n + len(added))):
+            raise ValueError("added rows must follow the last row without a gap")
+        self.base_size = n
+        self.base = base.superseding(self.delta_rows[self.delta_rows < n])
+        self.delta = ServiceColumns.from_rows([changed[int(row)] for row in self.delta_rows])
+        self._all = np.arange(size, dtype=np.int64)
+        self.ids = _laid(base.ids, size, self.delta_rows, self.delta.ids)
+        self.lat = _laid(base.lat, size, self.delta_rows, self.delta.lat)
+        self.lon = _laid(base.lon, size, self.delta_rows, self.delta.lon)
+        name_keys = [values[ROW_FIELDS.index("name_key")] for values in (changed[int(r)] for r in self.delta_rows)]
+        self.name_rank = _merged_rank(
+            base.name_rank, size, self.delta_rows, self.delta.name_rank,
+            [base.name_position(key, sid) for key, sid in zip(name_keys, self.delta.ids)])
+        self.id_rank = _merged_rank(base.id_rank, size, self.delta_rows, self.delta.id_rank,
+                                    [base.id_position(sid) for sid in self.delta.ids])
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def row_of(self, service_id: str) -> int | None:
+        at = self.delta.by_id.get(service_id)
+        return int(self.delta_rows[at]) if at is not None else self.base.by_id.get(service_id)
+
+    def _split(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Of these rows: which lie in the base, which are delta rows, and the delta position of those."""
+        in_base = rows < self.base_size
+        at = np.minimum(np.searchsorted(self.delta_rows, rows), max(len(self.delta_rows) - 1, 0))
+        in_delta = (self.delta_rows[at] == rows) if len(self.delta_rows) else np.zeros(len(rows), dtype=bool)
+        return in_base, in_delta, at[in_delta]
+
+    def passing(self, query: ServiceQuery, rows: np.ndarray) -> np.ndarray:
+        in_base, in_delta, at = self._split(rows)
+        mask = np.zeros(len(rows), dtype=bool)
+        mask[in_base] = self.base.passing(query, rows[in_base])  # an edited row fails here …
+        mask[in_delta] = self.delta.passing(query, at)  # … and is answered here
+        return mask
+
+    def mask(self, query: ServiceQuery) -> np.ndarray:
+        return self.passing(query, self._all)
+
+    def select(self, query: ServiceQuery) -> np.ndarray:
+        return np.sort(np.concatenate((self.base.select(query), self.delta_rows[self.delta.select(query)])))
+
+    def count_by_type(self, query: ServiceQuery) -> np.ndarray:
+        return self.base.count_by_type(query) + self.delta.count_by_type(query)
+
+    def nearest(self, lat: float, lon: float, query: ServiceQuery, k: int,
+                radius_km: float | None) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest of the base's own k nearest (edited rows left out) and the delta's."""
+        base_rows, base_distances = self.base.nearest(lat, lon, query, k, radius_km)
+        delta_at, delta_distances = self.delta.nearest(lat, lon, query, k, radius_km)
+        rows = np.concatenate((base_rows, self.delta_rows[delta_at]))
+        return self.top_k(rows, np.concatenate((base_distances, delta_distances)), k, None)
+
+    def top_k(self, rows: np.ndarray, distances: np.ndarray, k: int,
+              radius_km: float | None) -> tuple[np.ndarray, np.ndarray]:
+        return _nearest_first(self.id_rank, rows, distances, k, radius_km)
+
+
+Columns = ServiceColumns | OverlaidColumns
+
+
+def _laid(base: np.ndarray, size: int, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """A copy of a base column, extended to `size` rows, with the delta's values at their rows."""
+    out = np.empty(size, dtype=base.dtype)
+    out[:len(base)] = base
+    out[rows] = values
+    return out
+
+
+def _merged_rank(base_rank: np.ndarray, size: int, rows: np.ndarray, delta_rank: np.ndarray,
+                 positions: Sequence[int]) -> np.ndarray:
+    """One rank over base and delta rows: a base row of rank r keeps its place among the base rows, and a
+    delta row that sorts after p base rows comes after those p and before the rest (ties at one place go
+    by the delta's own rank). A base row an edit superseded keeps a rank, but passes no query."""
+    spread = len(rows) + 1
+    out = np.empty(size, dtype=np.int64)
+    out[:len(base_rank)] = base_rank * spread + (spread - 1)
+    out[rows] = np.asarray(positions, dtype=np.int64) * spread + delta_rank
+    return out

@@ -3,7 +3,9 @@
 A rebuild writes a complete new file beside the live one and renames it over it (atomic on POSIX), so
 a crash half way leaves the previous index served intact. Readers notice the swap by the file's
 identity and load the new generation on their next query. A maintainer's edit (`EmbeddedWriter.upsert`)
-changes records of the live file in place, in one transaction, and readers reload it the same way.
+changes records of the live file in place, in one transaction, and logs the rows it wrote; readers lay
+those rows over the columns they loaded (`search.columns.OverlaidColumns`) instead of loading the file
+again, so an edit never stalls searches.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,7 +29,7 @@ from pydantic import ValidationError
 from geodata.distance import haversine_km
 from rehabmap.errors import DomainError, IndexNotBuilt
 from rehabmap.index.base import Hit, IndexInfo, Page, ServiceQuery, overlay_record
-from search.columns import ROW_FIELDS, ServiceColumns, row_values
+from search.columns import ROW_FIELDS, Columns, OverlaidColumns, ServiceColumns, row_values
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
 
@@ -46,6 +48,10 @@ _COLUMN_DECLARATIONS = {
     "name_key": "TEXT NOT NULL",
 }
 assert tuple(_COLUMN_DECLARATIONS) == ROW_FIELDS, "the stored columns must be exactly what ServiceColumns reads"
+# The change log: one row per record an edit wrote (by rowid), numbered in the order written, so a reader
+# lays over its loaded columns only what changed since the state it last read (`_Generation.catch_up`).
+# A file written before the log existed gets it with its first edit.
+_CHANGES_TABLE = " (seq INTEGER PRIMARY KEY, row INTEGER NOT NULL);"
 # The columns live in their own table, row for row with `services` (same rowid), not in it: beside the
 # ~1.2 KB docs they would leave room for 2 rows a page instead of 3 (178 MiB against 158 MiB at 100k), and
 # a load would read every page of the docs to reach them. Alone, they fill ~15 rows a page, and a load
@@ -65,7 +71,8 @@ CREATE TABLE service_columns (
 CREATE VIRTUAL TABLE services_fts USING fts5(
     name, organisation, description, content='', tokenize='porter unicode61'
 );
-"""
+""" + "CREATE TABLE changes" + _CHANGES_TABLE
+
 assert ROW_FIELDS[0] == "id"
 _LOADED = ROW_FIELDS[1:]  # all but the id, which a load reads first
 _COLUMNS_SQL = ", ".join(_LOADED)
@@ -84,6 +91,9 @@ _BUILD_PRAGMAS = ("PRAGMA page_size=16384; PRAGMA cache_size=-131072; PRAGMA jou
 # NumPy arrays and flat dicts, which the GC does not walk; see `_exempt_from_gc`).
 RECORD_CACHE_SIZE = 10_000
 _STREAM_BATCH = 1000
+# A reader lays at most this many edited rows over the columns it loaded; past it, it loads the file again
+# (at one edit a second to a different service each time, about every 80 minutes).
+OVERLAY_MAX_ROWS = 5000
 _WRITE_TIMEOUT_S = 60.0  # an edit waits this long for readers loading a generation to finish
 _STALE_RETRIES = 3
 _log = logging.getLogger(__name__)
@@ -121,8 +131,9 @@ class EmbeddedWriter:
 
     def upsert(self, changes: Mapping[str, Mapping[str, Any]], *,
                before_commit: Callable[[], None] | None = None) -> list[Service]:
-        """Edit records of the live file in place, in one transaction (rollback journal, synchronous=FULL);
-        see `RecordWriter.upsert`. Readers see the edit by the file's new modification time."""
+        """Edit records of the live file in place, in one transaction (rollback journal, synchronous=FULL),
+        logging each row written in the change log; see `RecordWriter.upsert`. Readers notice the edit by
+        the file's new modification time and lay the logged rows over their columns."""
         if not changes:
             return []
         self.recover()
@@ -132,6 +143,7 @@ class EmbeddedWriter:
             _check_schema(conn, self.path)
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("BEGIN IMMEDIATE")
+            conn.execute("CREATE TABLE IF NOT EXISTS changes" + _CHANGES_TABLE)
             added = Counter[str]()
             for service_id, fields in changes.items():
                 row = conn.execute("SELECT rowid, doc FROM services WHERE id = ?", (service_id,)).fetchone()
@@ -156,6 +168,7 @@ class EmbeddedWriter:
                 conn.execute("INSERT OR REPLACE " + _INTO_COLUMNS, (rowid, *row_values(service)))
                 conn.execute("INSERT INTO services_fts (rowid, name, organisation, description) VALUES (?, ?, ?, ?)",
                              (rowid, service.name, service.organisation or "", service.description))
+                conn.execute("INSERT INTO changes (row) VALUES (?)", (rowid,))
                 written.append(service)
             if written:
                 meta = dict(conn.execute("SELECT key, value FROM meta"))
@@ -270,60 +283,66 @@ def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
 
 
 class _Stale(RuntimeError):
-    """The file was edited after the generation loaded: its records no longer match its columns."""
+    """The file was edited after the state a reader answers from: its records may no longer match the
+    columns."""
 
     def __init__(self) -> None:
         super().__init__("The index kept changing while it was read (maintainers' edits); ask again.")
 
 
 class _RecordCache:
-    """Bounded, thread-safe LRU of the Service at each row (see RECORD_CACHE_SIZE)."""
+    """Bounded, thread-safe LRU of validated Services (see RECORD_CACHE_SIZE), keyed by row and the edit
+    that last wrote the row (`_State.key`), so a record cached before an edit is never served after it."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._items: OrderedDict[int, Service] = OrderedDict()
+        self._items: OrderedDict[Hashable, Service] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def get_many(self, rows: Iterable[int]) -> dict[int, Service]:
+    def get_many(self, keys: Iterable[Hashable]) -> dict[Hashable, Service]:
         found = {}
         with self._lock:
-            for row in rows:
-                service = self._items.get(row)
+            for key in keys:
+                service = self._items.get(key)
                 if service is not None:
-                    self._items.move_to_end(row)
-                    found[row] = service
+                    self._items.move_to_end(key)
+                    found[key] = service
         return found
 
-    def put_many(self, services: Mapping[int, Service]) -> None:
+    def put_many(self, services: Mapping[Hashable, Service]) -> None:
         with self._lock:
             self._items.update(services)
-            for row in services:
-                self._items.move_to_end(row)
+            for key in services:
+                self._items.move_to_end(key)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
 
 class _Generation:
-    """One loaded index file: its columns, and its connection (for text search and the records).
+    """One loaded index file: the columns it was loaded with, and its connection (for text search, the
+    records and the edits made since).
 
     Loading reads the query columns (one SELECT) and builds no Service: records are read from the file
-    and validated only when a query returns them, and the most recent are cached. The file can be edited in
-    place after the load (`EmbeddedWriter.upsert`); a record read after such an edit may no longer match
-    the columns, so every read checks SQLite's data_version and, if the file changed, raises `_Stale`
-    (the reader then answers from the new generation). Row i is the record with rowid i + 1: a build
-    numbers rows from 1 and an edit only replaces rows or appends the next one.
+    and validated only when a query returns them, and the most recent are cached. Row i is the record with
+    rowid i + 1: a build numbers rows from 1 and an edit only replaces rows or appends the next one.
+
+    An edit changes the file in place (`EmbeddedWriter.upsert`) and logs each row it wrote in the `changes`
+    table under a rising sequence number. A reader does not load the file again: `catch_up` reads the rows
+    changed since the state it answers from and lays them over the loaded columns (`OverlaidColumns`),
+    which costs a few milliseconds, not the second a load of 100k services takes. Once more than
+    `OVERLAY_MAX_ROWS` rows are laid over, the file is loaded afresh instead.
     """
 
     def __init__(self, path: Path) -> None:
         stat = path.stat()
-        self.identity = (stat.st_ino, stat.st_mtime_ns)
+        self.inode = stat.st_ino
         self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False,
                                     isolation_level=None)
         try:
-            # One read transaction, so the columns and data_version describe the same state of the file.
+            # One read transaction, so the columns, the change log and data_version describe one state.
             self.conn.execute("BEGIN")
             _check_schema(self.conn, path)
             meta = dict(self.conn.execute("SELECT key, value FROM meta"))
@@ -332,50 +351,121 @@ class _Generation:
             # freed: ~400 MiB more resident after a 500k load.
             ids = [i for (i,) in self.conn.execute("SELECT id FROM service_columns ORDER BY rowid")]
             rows = self.conn.execute(f"SELECT {_COLUMNS_SQL} FROM service_columns ORDER BY rowid").fetchall()
-            self.data_version = self._data_version()
+            seq = _last_change(self.conn)
+            data_version = self._data_version()
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.close()
             raise
         self.built_at = datetime.fromisoformat(meta["built_at"])
         self.token = f"{path}|{stat.st_ino}|{meta['built_at']}"
-        self.sources = json.loads(meta.get("sources", "{}"))
-        self.columns = ServiceColumns([ids, *(zip(*rows) if rows else ([] for _ in _LOADED))])
+        columns = ServiceColumns([ids, *(zip(*rows) if rows else ([] for _ in _LOADED))])
         del rows
         self.records = _RecordCache(RECORD_CACHE_SIZE)
         self.lock = threading.Lock()
+        self.base = columns
+        self.state = _State(self, columns, data_version, seq, _edits(meta), json.loads(meta.get("sources", "{}")),
+                            {}, {})
 
     def _data_version(self) -> int:
         return self.conn.execute("PRAGMA data_version").fetchone()[0]
 
-    def edits(self) -> int:
-        """How many edits have been committed to the file since it was built, read from the file now (a
-        generation loaded before the latest edit still sees it)."""
+    def catch_up(self) -> _State | None:
+        """The current state of the file: the state last read, with the rows changed since laid over the
+        loaded columns; the same state when nothing changed; None when so many rows have changed that
+        loading the file again is cheaper for every query after."""
+        state = self.state
         with self.lock:
-            row = self.conn.execute("SELECT value FROM meta WHERE key = 'edits'").fetchone()
-        return int(row[0]) if row else 0
+            self.conn.execute("BEGIN")
+            try:
+                data_version = self._data_version()
+                if data_version == state.data_version:
+                    return state
+                logged = state.seq >= 0 or _has_changes(self.conn)
+                changes = self.conn.execute("SELECT seq, row FROM changes WHERE seq > ? ORDER BY seq",
+                                            (state.seq,)).fetchall() if logged else []
+                changed_at = dict(state.changed_at)
+                changed_at.update({row - 1: seq for seq, row in changes})
+                if len(changed_at) > OVERLAY_MAX_ROWS:
+                    return None
+                fresh = sorted({row - 1 for _, row in changes})
+                values = self.conn.execute(
+                    f"SELECT rowid, id, {_COLUMNS_SQL} FROM service_columns "
+                    "WHERE rowid IN (SELECT value FROM json_each(?))",
+                    (json.dumps([row + 1 for row in fresh]),)).fetchall() if fresh else []
+                meta = dict(self.conn.execute("SELECT key, value FROM meta"))
+            finally:
+                self.conn.execute("COMMIT")
+        changed = dict(state.changed)
+        changed.update({rowid - 1: tuple(row) for rowid, *row in values})
+        columns = OverlaidColumns(self.base, changed) if fresh else state.columns
+        seq = max([state.seq, *(seq for seq, _ in changes)])
+        self.state = _State(self, columns, data_version, seq, _edits(meta),
+                            json.loads(meta.get("sources", "{}")), changed, changed_at)
+        return self.state
+
+
+def _edits(meta: Mapping[str, str]) -> int:
+    return int(meta.get("edits", "0"))
+
+
+def _has_changes(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'changes'").fetchone() is not None
+
+
+def _last_change(conn: sqlite3.Connection) -> int:
+    """The sequence number of the last change logged, 0 when none, or -1 when the file has no change log
+    yet (a file written before there was one: the first edit adds it)."""
+    if not _has_changes(conn):
+        return -1
+    return conn.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+
+
+class _State:
+    """What a reader answers one question from: a generation's columns as of one state of its file (the
+    load, or the load with the edits since laid over it), and how to read that state's records.
+
+    Every read of records checks that the file is still in this state (SQLite's data_version): a record
+    read after a later edit may no longer match these columns, so the read raises `_Stale` and the reader
+    catches up and asks again."""
+
+    def __init__(self, generation: _Generation, columns: Columns, data_version: int, seq: int, edits: int,
+                 sources: dict[str, int], changed: dict[int, tuple[Any, ...]], changed_at: dict[int, int]) -> None:
+        self.generation = generation
+        self.columns = columns
+        self.data_version = data_version
+        self.seq = seq
+        self.edits = edits
+        self.sources = sources
+        self.changed = changed  # per row changed since the load, its column values
+        self.changed_at = changed_at  # per row changed since the load, the change that last wrote it
+        self.records = generation.records
+
+    def key(self, row: int) -> tuple[int, int]:
+        return row, self.changed_at.get(row, 0)
 
     def text_rows(self, text: str) -> np.ndarray:
         """Row positions matching the text, best first (bm25)."""
-        with self.lock:
-            rows = self.conn.execute(
+        g = self.generation
+        with g.lock:
+            rows = g.conn.execute(
                 "SELECT rowid FROM services_fts WHERE services_fts MATCH ? ORDER BY bm25(services_fts)",
                 (_fts_query(text),)).fetchall()
-        # A service added in place after this generation loaded is not in its columns yet (the next query
-        # loads the new generation): leave it out rather than index past the end.
+        # A service added after this state is not in its columns yet (the reader catches up on its next
+        # question): leave it out rather than index past the end.
         size = len(self.columns)
         return np.array([r - 1 for (r,) in rows if r <= size], dtype=np.int64)
 
     def services(self, rows: Iterable[int]) -> list[Service]:
         """The services at these rows, in this order: from the cache, the rest read in one statement."""
-        rows = list(rows)
-        found = self.records.get_many(rows)
-        missing = sorted(set(rows) - found.keys())
+        keys = [self.key(row) for row in rows]
+        found = self.records.get_many(keys)
+        missing = sorted({key[0] for key in keys if key not in found})
         if missing:
-            read = self._read(missing)
+            read: dict[Hashable, Service] = {self.key(row): s for row, s in self._read(missing).items()}
             self.records.put_many(read)
             found.update(read)
-        return [found[row] for row in rows]
+        return [found[key] for key in keys]
 
     def stream(self, rows: Sequence[int] | np.ndarray | None = None) -> Iterator[Service]:
         """The services at these rows (default: every row), in this order, read a batch at a time (each
@@ -395,11 +485,12 @@ class _Generation:
     def _read(self, rows: Sequence[int], *, check: bool = True) -> dict[int, Service]:
         """The services at these rows, ascending, in one statement (the rowids go in as one JSON array, so
         no limit on bound variables applies)."""
-        with self.lock:
-            docs = self.conn.execute(
+        g = self.generation
+        with g.lock:
+            docs = g.conn.execute(
                 "SELECT rowid, doc FROM services WHERE rowid IN (SELECT value FROM json_each(?)) ORDER BY rowid",
                 (json.dumps([row + 1 for row in rows]),)).fetchall()
-            if check and self._data_version() != self.data_version:
+            if check and g._data_version() != self.data_version:
                 raise _Stale
         return {rowid - 1: Service.stored(doc) for rowid, doc in docs}
 
@@ -432,32 +523,32 @@ def _by_name(name_rank: np.ndarray, rows: np.ndarray, offset: int, limit: int) -
     return rows[np.argsort(ranks)][offset:end]
 
 
-def _found(g: _Generation, query: ServiceQuery, offset: int,
+def _found(state: _State, query: ServiceQuery, offset: int,
            limit: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Every row passing the query, and rows [offset:offset + limit] of them (to the end when limit is
     None) in `find`'s order: by text relevance when there is text, else by name."""
-    columns = g.columns
+    columns = state.columns
     if query.text:
-        rows = g.text_rows(query.text)
+        rows = state.text_rows(query.text)
         rows = rows[columns.passing(query, rows)]
         return rows, rows[offset:None if limit is None else offset + limit]
     rows = columns.select(query)
     return rows, _by_name(columns.name_rank, rows, offset, len(rows) if limit is None else limit)
 
 
-def _passing(g: _Generation, query: ServiceQuery) -> np.ndarray:
+def _passing(state: _State, query: ServiceQuery) -> np.ndarray:
     """Every row passing the query, text included, ascending."""
-    rows = g.columns.select(query)
-    return np.intersect1d(rows, g.text_rows(query.text)) if query.text else rows
+    rows = state.columns.select(query)
+    return np.intersect1d(rows, state.text_rows(query.text)) if query.text else rows
 
 
-def _by_distance(g: _Generation, lat: float, lon: float, query: ServiceQuery, k: int,
+def _by_distance(state: _State, lat: float, lon: float, query: ServiceQuery, k: int,
                  radius_km: float | None) -> tuple[np.ndarray, np.ndarray]:
     """The k passing rows nearest the point and their distances, by distance then id, from a scan of every
     passing row (`ServiceColumns.nearest` looks in a growing box instead, for small k)."""
-    rows = _passing(g, query)
-    distances = haversine_km(lat, lon, g.columns.lat[rows], g.columns.lon[rows])
-    return g.columns._top_k_of(rows, distances, k, radius_km)
+    rows = _passing(state, query)
+    distances = haversine_km(lat, lon, state.columns.lat[rows], state.columns.lon[rows])
+    return state.columns.top_k(rows, distances, k, radius_km)
 
 
 def _fts_query(text: str) -> str:
@@ -472,68 +563,86 @@ def _fts_query(text: str) -> str:
 
 
 class EmbeddedIndex:
-    """Reader. Cheap to call from many threads; reloads when the file on disk is replaced."""
+    """Reader. Cheap to call from many threads; follows edits to the file (by its modification time) and
+    loads it again when a rebuild replaces it (by its inode)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._generation: _Generation | None = None
+        self._mtime = 0
         self._load_lock = threading.Lock()
+        self.loads = 0  # how many times a generation was loaded (what edits no longer cause)
 
-    def _current(self) -> _Generation:
+    def _current(self) -> _State:
         try:
             stat = self.path.stat()
         except FileNotFoundError:
             if self._generation is not None:
-                return self._generation
+                return self._generation.state
             raise IndexNotBuilt(f"No index at {self.path}. Run 'rehabmap index SOURCE...' first.") from None
-        identity = (stat.st_ino, stat.st_mtime_ns)
         generation = self._generation
-        if generation is None or generation.identity != identity:
-            with self._load_lock:
-                if self._generation is None or self._generation.identity != identity:
-                    self._generation = _Generation(self.path)
-                    _exempt_from_gc()
-                generation = self._generation
-        return generation
+        if generation is not None and generation.inode == stat.st_ino and self._mtime == stat.st_mtime_ns:
+            return generation.state
+        with self._load_lock:
+            if self._generation is None or self._generation.inode != stat.st_ino:
+                self._load()
+            elif self._mtime != stat.st_mtime_ns:
+                self._catch_up()
+            self._mtime = stat.st_mtime_ns
+            assert self._generation is not None
+            return self._generation.state
 
-    def _answer(self, question: Callable[[_Generation], T]) -> T:
-        """The question answered from one consistent generation: if the file is edited while the answer
-        reads its records, the next generation is loaded and asked again (at most a few times; edits are
-        rare, and each attempt sees every edit committed before it; after that, `_Stale` is raised)."""
+    def _load(self) -> None:
+        """Load the file afresh (called with the load lock held)."""
+        self._generation = _Generation(self.path)
+        self.loads += 1
+        _exempt_from_gc()
+
+    def _catch_up(self) -> None:
+        """Lay the edits made since the state last read over the loaded columns, or load the file afresh
+        when they have grown too many (called with the load lock held)."""
+        assert self._generation is not None
+        if self._generation.catch_up() is None:
+            self._load()
+
+    def _answer(self, question: Callable[[_State], T]) -> T:
+        """The question answered from one consistent state: if the file is edited while the answer reads
+        its records, the reader catches up and asks again (at most a few times; edits are rare, and each
+        attempt sees every edit committed before it; after that, `_Stale` is raised)."""
         for _ in range(_STALE_RETRIES):
-            generation = self._current()
+            state = self._current()
             try:
-                return question(generation)
+                return question(state)
             except _Stale:
                 with self._load_lock:
-                    if self._generation is generation:
-                        self._generation = None  # the edit's new mtime may not be visible yet: load anyway
+                    if self._generation is state.generation:
+                        self._catch_up()  # the edit's new mtime may not be visible yet: catch up anyway
         return question(self._current())
 
     def info(self) -> IndexInfo:
-        g = self._current()
-        return IndexInfo("embedded", len(g.columns), g.built_at, str(self.path), g.sources)
+        state = self._current()
+        return IndexInfo("embedded", len(state.columns), state.generation.built_at, str(self.path), state.sources)
 
     def generation(self) -> str:
         """The file (its path, inode and build time: a rebuild is a new file) and its edit counter."""
-        g = self._current()
-        return f"{g.token}|{g.edits()}"
+        state = self._current()
+        return f"{state.generation.token}|{state.edits}"
 
     def get(self, service_id: str) -> Service | None:
-        def question(g: _Generation) -> Service | None:
-            row = g.columns.by_id.get(service_id)
-            return None if row is None else g.services([row])[0]
+        def question(state: _State) -> Service | None:
+            row = state.columns.row_of(service_id)
+            return None if row is None else state.services([row])[0]
         return self._answer(question)
 
     def find(self, query: ServiceQuery, *, limit: int = 20, offset: int = 0) -> Page:
-        def question(g: _Generation) -> Page:
-            rows, chosen = _found(g, query, offset, limit)
-            return Page(g.services(chosen.tolist()), int(len(rows)))
+        def question(state: _State) -> Page:
+            rows, chosen = _found(state, query, offset, limit)
+            return Page(state.services(chosen.tolist()), int(len(rows)))
         return self._answer(question)
 
     def scan(self, query: ServiceQuery) -> Iterator[Service]:
-        g = self._current()
-        return g.stream(_found(g, query, 0, None)[1])
+        state = self._current()
+        return state.stream(_found(state, query, 0, None)[1])
 
     def count_by_type(self, query: ServiceQuery) -> dict[ServiceType, int]:
         """Per type, how many services pass the query (the query's own types still filter): what
@@ -543,27 +652,28 @@ class EmbeddedIndex:
 
     def nearest(self, lat: float, lon: float, query: ServiceQuery, *, k: int,
                 radius_km: float | None = None) -> list[Hit]:
-        def question(g: _Generation) -> list[Hit]:
+        def question(state: _State) -> list[Hit]:
             if query.text:
-                rows, distances = _by_distance(g, lat, lon, query, k, radius_km)
+                rows, distances = _by_distance(state, lat, lon, query, k, radius_km)
             else:
-                rows, distances = g.columns.nearest(lat, lon, query, k, radius_km)
-            return [Hit(s, float(d)) for s, d in zip(g.services(rows.tolist()), distances.tolist())]
+                rows, distances = state.columns.nearest(lat, lon, query, k, radius_km)
+            return [Hit(s, float(d)) for s, d in zip(state.services(rows.tolist()), distances.tolist())]
         return self._answer(question)
 
     def count_near(self, lat: float, lon: float, query: ServiceQuery, *, radius_km: float) -> int:
-        g = self._current()
-        rows = _passing(g, query)
-        return int(np.count_nonzero(haversine_km(lat, lon, g.columns.lat[rows], g.columns.lon[rows]) <= radius_km))
+        state = self._current()
+        rows = _passing(state, query)
+        columns = state.columns
+        return int(np.count_nonzero(haversine_km(lat, lon, columns.lat[rows], columns.lon[rows]) <= radius_km))
 
     def scan_nearest(self, lat: float, lon: float, query: ServiceQuery, *,
                      radius_km: float | None = None) -> Iterator[Hit]:
-        g = self._current()
-        rows, distances = _by_distance(g, lat, lon, query, len(g.columns), radius_km)
-        return (Hit(s, float(d)) for s, d in zip(g.stream(rows), distances.tolist()))
+        state = self._current()
+        rows, distances = _by_distance(state, lat, lon, query, len(state.columns), radius_km)
+        return (Hit(s, float(d)) for s, d in zip(state.stream(rows), distances.tolist()))
 
     def all(self) -> Iterator[Service]:
-        """Every service, in the order they were written, read as the caller goes (see `_Generation.stream`)."""
+        """Every service, in the order they were written, read as the caller goes (see `_State.stream`)."""
         return self._current().stream()
 
     def ids(self) -> list[str]:

@@ -18,10 +18,11 @@ from rehabmap.index.base import IndexBackend
 from search.elastic import ElasticIndex, ElasticWriter
 from search.embedded import EmbeddedIndex, EmbeddedWriter
 from rehabmap.record import Service
+from rehabmap.taxonomy import ServiceType
 from rehabmap.index.base import LiveWriter
 from tests.es_server import SearchServer, osmem_binary, search_server
 from tests.index.cluster_proxy import ClusterProxy
-from bench.synthetic import load_small_areas, make_services
+from bench.synthetic import NEEDS, load_small_areas, make_services
 
 TODAY = date(2026, 11, 23)
 CORPUS_SIZE = 1500
@@ -118,6 +119,76 @@ def embedded_index(corpus, tmp_path_factory) -> EmbeddedIndex:
     return EmbeddedIndex(path)
 
 
+def edit_rounds(services: list[Service], seed: int, rounds: int = 4) -> list[dict[str, dict]]:
+    """Rounds of maintainers' edits over a corpus, as `RecordWriter.upsert` takes them: services moved
+    (point and areas of another), renamed (to names that tie with others in name order, or carry the planted
+    text word), retyped, their needs, ages, gender, catchment, status and referrals changed, some edited in
+    several rounds, and new services added (ids that sort among the old ones; some at the very point of
+    another service, so distance ties are broken by id across old and new)."""
+    rng = random.Random(seed)
+    out = []
+    for round_ in range(rounds):
+        changes: dict[str, dict] = {}
+        for service in rng.sample(services, 60):
+            fields: dict = {}
+            for kind in rng.sample(["move", "name", "type", "needs", "ages", "area", "status", "accepting"],
+                                   rng.randint(1, 3)):
+                if kind == "move":
+                    other = rng.choice(services)
+                    fields.update(lat=other.lat, lon=other.lon, areas=other.model_dump(mode="json")["areas"])
+                elif kind == "name":
+                    fields["name"] = rng.choice(["alpha Court", "Zeta", "Aardvark Lodge", f"{NAME_WORD} Mews",
+                                                 f"Édition {round_}", "zz top house"])
+                elif kind == "type":
+                    fields.update(service_type=rng.choice(list(ServiceType)).value, subtype=None)
+                elif kind == "needs":
+                    met = rng.sample(NEEDS + ["language:pl", "language:ur"], rng.randint(0, 3))
+                    rest = [n for n in NEEDS if n not in met]
+                    fields.update(needs_met=met, needs_not_met=rng.sample(rest, rng.randint(0, 2)))
+                elif kind == "ages":
+                    fields.update(min_age=rng.choice([None, 18, 25]), max_age=rng.choice([None, 64, 99]),
+                                  gender=rng.choice([None, "female_only", "male_only", "mixed_gender"]))
+                elif kind == "area":
+                    fields["service_area"] = rng.choice([
+                        {"codes": [], "polygon": None},
+                        {"codes": [service.areas.icb_code], "polygon": None},
+                        {"codes": [], "polygon": _square(service.lat, service.lon, rng.uniform(0.05, 0.3))}])
+                elif kind == "status":
+                    fields["status"] = "inactive" if service.status == "active" else "active"
+                else:
+                    fields["accepting_referrals"] = rng.choice([True, False, None])
+            changes[service.id] = fields
+        for n in range(8):
+            template = rng.choice(services)
+            data = template.model_dump(mode="json")
+            data.update(id=f"{template.id}-added-{round_}-{n}", name=rng.choice(["Aardvark Lodge", "Zeta", template.name]))
+            if n % 3 == 0:
+                data["name"] = f"{NAME_WORD} Court {round_}-{n}"
+            changes[data["id"]] = data
+        out.append(changes)
+    return out
+
+
+@pytest.fixture(scope="session")
+def edited_embedded_index(corpus, tmp_path_factory) -> tuple[list[Service], EmbeddedIndex]:
+    """A reader that loaded the corpus and then followed rounds of edits without loading it again: the
+    behaviour suite runs on it as on a freshly built index (its columns are the loaded ones with the edited
+    rows laid over them). Returns the records as edited, in the order the index holds them."""
+    path = tmp_path_factory.mktemp("embedded-edited") / "index.sqlite"
+    writer = EmbeddedWriter(path)
+    writer.replace_all(corpus)
+    index = EmbeddedIndex(path)
+    assert index.info().count == len(corpus)
+    current = {s.id: s for s in corpus}
+    for changes in edit_rounds(corpus, seed=23):
+        written = writer.upsert(changes)
+        assert len(written) > 50
+        current.update({s.id: s for s in written})
+        assert index.info().count == len(current)  # the reader catches up between rounds
+    assert index.loads == 1, "an edit made the reader load the whole index again"
+    return list(current.values()), index
+
+
 @pytest.fixture(scope="session")
 def elastic_index(corpus, es_server: SearchServer, es_client):
     base = f"rehabmap-test-{uuid.uuid4().hex[:10]}"
@@ -127,9 +198,12 @@ def elastic_index(corpus, es_server: SearchServer, es_client):
     drop_indices(es_client, base)
 
 
-@pytest.fixture(scope="session", params=["embedded", "elasticsearch"])
+@pytest.fixture(scope="session", params=["embedded", "embedded-after-edits", "elasticsearch"])
 def backend(request, corpus):
-    """(services, backend) for each backend in turn, over the same corpus."""
+    """(services, backend) for each backend in turn, over the same corpus; and the embedded index read by a
+    reader that followed maintainers' edits without loading it again, over the records as edited."""
+    if request.param == "embedded-after-edits":
+        return request.getfixturevalue("edited_embedded_index")
     index = request.getfixturevalue("embedded_index" if request.param == "embedded" else "elastic_index")
     return corpus, index
 

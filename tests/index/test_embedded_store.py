@@ -155,7 +155,7 @@ def test_an_edit_the_reader_has_not_noticed_is_never_mixed_with_old_columns(path
     hit = index.nearest(target.lat, target.lon, query, k=1)[0]
     assert hit.service.id == target.id and hit.service.status != target.status
     columns = index._current().columns
-    assert bool(columns.active[columns.by_id[target.id]]) == (hit.service.status == "active")
+    assert bool(columns.mask(ServiceQuery())[columns.row_of(target.id)]) == (hit.service.status == "active")
     active_only = index.nearest(target.lat, target.lon, replace(query, include_inactive=False), k=50)
     assert (target.id in {h.service.id for h in active_only}) == (hit.service.status == "active")
 
