@@ -69,13 +69,14 @@ def loopback(url: str) -> str:
 class Requests:
     """The mix, drawn with a fixed seed per client."""
 
-    def __init__(self, queries, seed: int) -> None:
+    def __init__(self, queries, seed: int, mix: list[tuple[str, float]] = MIX) -> None:
         self.queries = queries
         self.rng = random.Random(seed)
         self.seen_ids: list[str] = []
+        self.mix = mix
 
     def next(self) -> tuple[str, str, str, dict]:
-        kind = self.rng.choices([k for k, _ in MIX], [w for _, w in MIX])[0]
+        kind = self.rng.choices([k for k, _ in self.mix], [w for _, w in self.mix])[0]
         if kind == "service" and not self.seen_ids:
             kind = "browse_near"
         query = self.rng.choice(self.queries)
@@ -95,8 +96,9 @@ class Requests:
             self.seen_ids += [r["id"] for r in body.get("results", [])[:3]]
 
 
-async def client(url: str, queries, seed: int, tally: Tally, stop_at: list[float], budget: list[int]) -> None:
-    requests = Requests(queries, seed)
+async def client(url: str, queries, seed: int, tally: Tally, stop_at: list[float], budget: list[int],
+                 mix: list[tuple[str, float]]) -> None:
+    requests = Requests(queries, seed, mix)
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
         while time.perf_counter() < stop_at[0] and budget[0] > 0:
             kind, method, path, options = requests.next()
@@ -119,14 +121,16 @@ async def client(url: str, queries, seed: int, tally: Tally, stop_at: list[float
                     budget[0] -= 1
 
 
-async def run(url: str, seconds: float, concurrency: int, max_requests: int) -> Tally:
+async def run(url: str, seconds: float, concurrency: int, max_requests: int,
+              mix: list[tuple[str, float]] = MIX) -> Tally:
     queries = common.load_queries()
     tally = Tally()
     now = time.perf_counter()
     tally.started = now + WARMUP_S
     stop_at = [tally.started + seconds]
     budget = [max_requests]
-    await asyncio.gather(*(client(url, queries, 1000 + i, tally, stop_at, budget) for i in range(concurrency)))
+    await asyncio.gather(*(client(url, queries, 1000 + i, tally, stop_at, budget, mix)
+                           for i in range(concurrency)))
     tally.finished = min(time.perf_counter(), stop_at[0])
     return tally
 

@@ -229,17 +229,19 @@ def postgres() -> Iterator[tuple[str, int]]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def start_server(n: int, port: int, workers: int = 1, log_name: str = "server") -> subprocess.Popen:
-    """`rehabmap serve` on 127.0.0.1 over the cached N-service home, in its own process group.
+def start_server(n: int, port: int, workers: int = 1, log_name: str = "server", home: Path | None = None,
+                 checkout: Path = ROOT) -> subprocess.Popen:
+    """`rehabmap serve` on 127.0.0.1 over the cached N-service home (or `home`), in its own process group,
+    run from this checkout's code (or another's, for a before/after).
 
     The per-address rate limit is off: one load generator is one client address, and would get 429s."""
-    env = {**os.environ, "REHABMAP_HOME": str(app_home(n)), "REHABMAP_DATA_DIR": str(data_dir()),
+    env = {**os.environ, "REHABMAP_HOME": str(home or app_home(n)), "REHABMAP_DATA_DIR": str(data_dir()),
            "REHABMAP_RATE_LIMIT_PER_MINUTE": "0"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(checkout), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                "--workers", str(workers)]
     log_file = open(CACHE / f"{log_name}-{n}.log", "w")
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+    return subprocess.Popen(command, cwd=checkout, env=env, stdout=log_file, stderr=subprocess.STDOUT,
                             start_new_session=True)
 
 
