@@ -42,7 +42,14 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir,
                            description="Official source files (ONSPD, boundaries, small areas).")
     backend: Backend = Backend.embedded
-    elasticsearch_url: str | None = Field(default=None, validation_alias="ELASTICSEARCH_URL")
+    elasticsearch_url: str | None = Field(default=None, validation_alias="ELASTICSEARCH_URL", description=(
+        "The cluster's nodes, comma-separated (https://es1:9200,https://es2:9200): the client spreads requests "
+        "over them and moves past one that does not answer."))
+    elasticsearch_api_key: SecretStr | None = Field(default=None, description=(
+        "An Elasticsearch/OpenSearch API key (the base64 'encoded' value the cluster gives), sent as "
+        "'Authorization: ApiKey'."))
+    elasticsearch_ca_file: Path | None = Field(default=None, description=(
+        "A PEM bundle of the certificate authorities the cluster's TLS certificate is checked against."))
     elasticsearch_index: str = "rehabmap-services"
     elasticsearch_grace_seconds: int = Field(default=900, ge=0, description=(
         "How long a replaced Elasticsearch index generation is kept for readers still scanning it (exports, "
@@ -120,6 +127,17 @@ class Settings(BaseSettings):
     sync_backoff_max: float = Field(default=60.0, gt=0)
     sync_retry_after_max: float = Field(default=120.0, ge=0, description=(
         "A source asking (Retry-After) to wait longer than this many seconds is treated as down for this run."))
+
+    @field_validator("elasticsearch_ca_file")
+    @classmethod
+    def _readable_ca_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @property
+    def elasticsearch_hosts(self) -> list[str]:
+        return [host.strip() for host in (self.elasticsearch_url or "").split(",") if host.strip()]
 
     @property
     def geodata_dir(self) -> Path:

@@ -130,9 +130,17 @@ T = TypeVar("T")
 
 
 def _client(settings: Settings) -> Elasticsearch:
-    if not settings.elasticsearch_url:
+    """The client for the configured nodes, API key and CA bundle. The key goes only into the client's
+    Authorization header: never into a log line or a message (`_where` names a node without credentials)."""
+    hosts = settings.elasticsearch_hosts
+    if not hosts:
         raise IndexNotBuilt("The Elasticsearch backend is selected but ELASTICSEARCH_URL is not set.")
-    return Elasticsearch(settings.elasticsearch_url)
+    options: dict[str, Any] = {}
+    if settings.elasticsearch_api_key is not None:
+        options["api_key"] = settings.elasticsearch_api_key.get_secret_value()
+    if settings.elasticsearch_ca_file is not None:
+        options["ca_certs"] = str(settings.elasticsearch_ca_file)
+    return Elasticsearch(hosts, **options)
 
 
 def _where(client: Elasticsearch) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import ssl
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,7 +50,9 @@ class Fault:
 
 
 class ClusterProxy:
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, *, api_key: str | None = None, tls: ssl.SSLContext | None = None) -> None:
+        """`api_key`: answer 401, as a cluster with security on does, to a request without
+        `Authorization: ApiKey <api_key>` (osmem has no security of its own). `tls`: serve HTTPS with it."""
         parts = urlsplit(upstream)
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 9200)
         self.requests: list[tuple[str, str]] = []
@@ -65,6 +68,11 @@ class ClusterProxy:
 
             def _handle(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if api_key is not None and self.headers.get("Authorization") != f"ApiKey {api_key}":
+                    self._reply(401, json.dumps({"error": {
+                        "type": "security_exception", "reason": "missing authentication credentials"},
+                        "status": 401}).encode(), "application/json")
+                    return
                 fault = proxy._record(self.command, self.path)
                 if fault is not None and fault.status is None:
                     self.close_connection = True  # a cluster that is down: no answer at all
@@ -98,7 +106,9 @@ class ClusterProxy:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="cluster-proxy", daemon=True)
 
     def __enter__(self) -> ClusterProxy:
