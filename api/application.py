@@ -7,7 +7,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import errors, security
-from api.routes import areas, gaps, health, maintain, match, services
+from api.metrics import Metrics
+from api.routes import areas, gaps, health, maintain, match, metrics, services
 from api.routes.oruk import create_oruk_app
 from rehabmap import __version__
 from rehabmap.state import AppState
@@ -43,8 +44,9 @@ def create_api(state: AppState) -> FastAPI:
     """The API over the parts in `state`, which its routes read through `api.deps.State`."""
     app = FastAPI(title="rehabmap", version=__version__, description=DESCRIPTION, openapi_tags=TAGS)
     app.state.rehabmap = state
+    app.state.metrics = Metrics(state)
     errors.install(app)
-    for routes in (health, match, services, areas, gaps, maintain):
+    for routes in (health, metrics, match, services, areas, gaps, maintain):
         app.include_router(routes.router)
     oruk_app = create_oruk_app(state)
     security.document(oruk_app)

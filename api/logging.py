@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,19 +30,24 @@ def configure_logging(level: str) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-class PrivacyLogMiddleware:
-    """One line per request, written when the reply starts. A plain ASGI middleware: Starlette's
-    BaseHTTPMiddleware ends a streamed reply cleanly even when the app fails part way through it, which
-    would turn a broken export into a truncated file that looks whole (see `api.errors.ResponseCutOff`)."""
+Observer = Callable[[str, str, int, float], None]  # method, route template, status, seconds
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class PrivacyLogMiddleware:
+    """One line per request, written when the reply starts, and the same facts handed to `observe` (the
+    metrics). A plain ASGI middleware: Starlette's BaseHTTPMiddleware ends a streamed reply cleanly even
+    when the app fails part way through it, which would turn a broken export into a truncated file that
+    looks whole (see `api.errors.ResponseCutOff`)."""
+
+    def __init__(self, app: ASGIApp, observe: Observer | None = None) -> None:
         self.app = app
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, _logged(scope, send) if scope["type"] == "http" else send)
+        await self.app(scope, receive, _logged(scope, send, self.observe) if scope["type"] == "http" else send)
 
 
-def _logged(scope: Scope, send: Send) -> Send:
+def _logged(scope: Scope, send: Send, observe: Observer | None) -> Send:
     started = time.perf_counter()
 
     async def send_logged(message: Message) -> None:
@@ -50,8 +56,10 @@ def _logged(scope: Scope, send: Send) -> Send:
             # Under a mounted app (/oruk) the route is the sub-app's, and root_path holds the mount point.
             template = None if isinstance(route, Mount) else getattr(route, "path_format", None)
             path = scope.get("root_path", "") + template if template else "unmatched"
-            log.info("%s %s %s %.1fms", scope["method"], path, message["status"],
-                     (time.perf_counter() - started) * 1000)
+            seconds = time.perf_counter() - started
+            log.info("%s %s %s %.1fms", scope["method"], path, message["status"], seconds * 1000)
+            if observe is not None:
+                observe(scope["method"], path, message["status"], seconds)
         await send(message)
 
     return send_logged

@@ -20,6 +20,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = create_api(open_state(settings))  # the JSON API and the ORUK feed, with their OpenAPI documents
     web.mount_static(app)  # the pages and their assets, outside the OpenAPI document
     app.include_router(web.routes.router)
-    app.add_middleware(PrivacyLogMiddleware)  # around both faces: a request log that keeps nothing of a search
+    # Around both faces: a request log and metrics that keep nothing of a search.
+    app.add_middleware(PrivacyLogMiddleware, observe=app.state.metrics.observe)
     security.install(app, per_minute=settings.rate_limit_per_minute, max_body_bytes=settings.max_body_bytes)
     return app

@@ -51,7 +51,7 @@ assert tuple(_COLUMN_DECLARATIONS) == ROW_FIELDS, "the stored columns must be ex
 # The change log: one row per record an edit wrote (by rowid), numbered in the order written, so a reader
 # lays over its loaded columns only what changed since the state it last read (`_Generation.catch_up`).
 # A file written before the log existed gets it with its first edit.
-_CHANGES_TABLE = " (seq INTEGER PRIMARY KEY, row INTEGER NOT NULL);"
+_CHANGES_TABLE = " (seq INTEGER PRIMARY KEY, row INTEGER NOT NULL, at REAL NOT NULL);"  # at: Unix time
 # The columns live in their own table, row for row with `services` (same rowid), not in it: beside the
 # ~1.2 KB docs they would leave room for 2 rows a page instead of 3 (178 MiB against 158 MiB at 100k), and
 # a load would read every page of the docs to reach them. Alone, they fill ~15 rows a page, and a load
@@ -168,7 +168,7 @@ class EmbeddedWriter:
                 conn.execute("INSERT OR REPLACE " + _INTO_COLUMNS, (rowid, *row_values(service)))
                 conn.execute("INSERT INTO services_fts (rowid, name, organisation, description) VALUES (?, ?, ?, ?)",
                              (rowid, service.name, service.organisation or "", service.description))
-                conn.execute("INSERT INTO changes (row) VALUES (?)", (rowid,))
+                conn.execute("INSERT INTO changes (row, at) VALUES (?, ?)", (rowid, time.time()))
                 written.append(service)
             if written:
                 meta = dict(conn.execute("SELECT key, value FROM meta"))
@@ -365,7 +365,7 @@ class _Generation:
         self.lock = threading.Lock()
         self.base = columns
         self.state = _State(self, columns, data_version, seq, _edits(meta), json.loads(meta.get("sources", "{}")),
-                            {}, {})
+                            {}, {}, 0.0)
 
     def _data_version(self) -> int:
         return self.conn.execute("PRAGMA data_version").fetchone()[0]
@@ -382,8 +382,9 @@ class _Generation:
                 if data_version == state.data_version:
                     return state
                 logged = state.seq >= 0 or _has_changes(self.conn)
-                changes = self.conn.execute("SELECT seq, row FROM changes WHERE seq > ? ORDER BY seq",
-                                            (state.seq,)).fetchall() if logged else []
+                logged_changes = self.conn.execute("SELECT seq, row, at FROM changes WHERE seq > ? ORDER BY seq",
+                                                   (state.seq,)).fetchall() if logged else []
+                changes = [(seq, row) for seq, row, _ in logged_changes]
                 changed_at = dict(state.changed_at)
                 changed_at.update({row - 1: seq for seq, row in changes})
                 if len(changed_at) > OVERLAY_MAX_ROWS:
@@ -396,12 +397,14 @@ class _Generation:
                 meta = dict(self.conn.execute("SELECT key, value FROM meta"))
             finally:
                 self.conn.execute("COMMIT")
+        # How long the oldest edit laid now waited to be seen here (for the metrics: edit lag).
+        lag = time.time() - min(at for _, _, at in logged_changes) if logged_changes else state.edit_lag_s
         changed = dict(state.changed)
         changed.update({rowid - 1: tuple(row) for rowid, *row in values})
         columns = OverlaidColumns(self.base, changed) if fresh else state.columns
         seq = max([state.seq, *(seq for seq, _ in changes)])
         self.state = _State(self, columns, data_version, seq, _edits(meta),
-                            json.loads(meta.get("sources", "{}")), changed, changed_at)
+                            json.loads(meta.get("sources", "{}")), changed, changed_at, lag)
         return self.state
 
 
@@ -430,7 +433,8 @@ class _State:
     catches up and asks again."""
 
     def __init__(self, generation: _Generation, columns: Columns, data_version: int, seq: int, edits: int,
-                 sources: dict[str, int], changed: dict[int, tuple[Any, ...]], changed_at: dict[int, int]) -> None:
+                 sources: dict[str, int], changed: dict[int, tuple[Any, ...]], changed_at: dict[int, int],
+                 edit_lag_s: float) -> None:
         self.generation = generation
         self.columns = columns
         self.data_version = data_version
@@ -439,6 +443,7 @@ class _State:
         self.sources = sources
         self.changed = changed  # per row changed since the load, its column values
         self.changed_at = changed_at  # per row changed since the load, the change that last wrote it
+        self.edit_lag_s = edit_lag_s  # how long the oldest edit laid by the last catch-up had waited
         self.records = generation.records
 
     def key(self, row: int) -> tuple[int, int]:
@@ -621,7 +626,8 @@ class EmbeddedIndex:
 
     def info(self) -> IndexInfo:
         state = self._current()
-        return IndexInfo("embedded", len(state.columns), state.generation.built_at, str(self.path), state.sources)
+        return IndexInfo("embedded", len(state.columns), state.generation.built_at, str(self.path), state.sources,
+                         edit_lag_s=state.edit_lag_s)
 
     def generation(self) -> str:
         """The file (its path, inode and build time: a rebuild is a new file) and its edit counter."""

@@ -66,6 +66,8 @@ class IndexInfo:
     built_at: datetime | None
     location: str
     sources: dict[str, int] = field(default_factory=dict)
+    # How long the last edits this process took in had waited to be seen by it (None: edits are seen at once).
+    edit_lag_s: float | None = None
 
 
 class IndexBackend(Protocol):

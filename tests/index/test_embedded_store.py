@@ -223,3 +223,20 @@ def test_the_sample_directory_reads_back_field_for_field(tmp_path, geography):
     EmbeddedWriter(tmp_path / "index.sqlite").replace_all(written)
     read = list(EmbeddedIndex(tmp_path / "index.sqlite").all())
     assert [s.model_dump() for s in read] == [s.model_dump() for s in written]
+
+
+def test_past_the_overlay_limit_a_reader_loads_the_file_again(path, services, monkeypatch):
+    """Edits are laid over the loaded columns up to OVERLAY_MAX_ROWS changed rows; past it the reader loads
+    the file afresh once, and answers the same either way."""
+    monkeypatch.setattr(embedded, "OVERLAY_MAX_ROWS", 3)
+    index = EmbeddedIndex(path)
+    assert index.info().count == SIZE and index.loads == 1
+    writer = EmbeddedWriter(path)
+    for n in range(3):
+        writer.upsert({services[n].id: {"name": f"Overlaid {n}"}})
+        assert index.get(services[n].id).name == f"Overlaid {n}"
+    assert index.loads == 1
+    writer.upsert({services[3].id: {"name": "Overlaid 3"}, services[4].id: {"name": "Overlaid 4"}})
+    found = index.find(ServiceQuery(text="Overlaid", include_inactive=True), limit=10).items
+    assert index.loads == 2
+    assert {(s.id, s.name) for s in found} == {(s.id, f"Overlaid {n}") for n, s in enumerate(services[:5])}

@@ -1,0 +1,74 @@
+"""GET /metrics: a Prometheus scrape of a real server that has answered searches, holding requests by route
+template and status, the index's size and generation, the edit lag and the syncs' age, and nothing of any
+search (no postcode, place, coordinates, needs, nor the paths asked for)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from api.metrics import Metrics
+from indexer.sync.store import SyncStore
+from rehabmap.config import Settings
+from rehabmap.index.base import ServiceQuery
+from rehabmap.state import AppState
+
+POSTCODE = "LS9 7TF"
+NEEDS = ["restricted_s37_41", "personality_disorder_diagnosis"]
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def value(scrape: dict, name: str, **labels: str) -> float | None:
+    return scrape.get((name, tuple(sorted(labels.items()))))
+
+
+def test_a_scrape_counts_requests_by_route_and_says_nothing_of_a_search(client, backend):
+    before = samples(client.get("/metrics").text)
+    service_id = backend.find(ServiceQuery(), limit=1).items[0].id
+    assert client.post("/match", json={"home": {"postcode": POSTCODE}, "needs": NEEDS}).status_code == 200
+    assert client.get("/services", params={"postcode": POSTCODE, "radius_km": 10}).status_code == 200
+    assert client.get(f"/services/{service_id}").status_code == 200
+    assert client.get("/services/sample:no-such-service").status_code == 404
+
+    reply = client.get("/metrics")
+    assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/plain")
+    scrape = samples(reply.text)
+
+    def grew(method: str, route: str, status: str) -> float:
+        name = "rehabmap_http_requests_total"
+        return (value(scrape, name, method=method, route=route, status=status) or 0) - \
+            (value(before, name, method=method, route=route, status=status) or 0)
+
+    assert grew("POST", "/match", "200") == 1
+    assert grew("GET", "/services", "200") == 1
+    assert grew("GET", "/services/{service_id}", "200") == 1
+    assert grew("GET", "/services/{service_id}", "404") == 1
+    assert value(scrape, "rehabmap_http_request_duration_seconds_count", method="POST", route="/match") >= 1
+    info = backend.info()
+    assert value(scrape, "rehabmap_index_services") == info.count
+    assert value(scrape, "rehabmap_index_built_timestamp_seconds") == info.built_at.timestamp()
+    assert [k for k in scrape if k[0] == "rehabmap_index_generation"]
+    assert value(scrape, "rehabmap_index_edit_lag_seconds") is not None
+
+    text = reply.text
+    for secret in [POSTCODE, POSTCODE.replace(" ", ""), "LS9", *NEEDS, service_id, "no-such-service"]:
+        assert secret not in text, secret
+
+
+def test_the_age_of_each_sources_last_successful_sync(backend, geography, tmp_path):
+    settings = Settings(home=tmp_path)
+    started = datetime.now(timezone.utc).isoformat()
+    SyncStore(settings.directory_path).apply_run("cqc", [], [], [], [], live_changed=set(), complete=True,
+                                                 started_at=started, report={"fetched": 0})
+    scrape = samples(Metrics(AppState(settings, geography, backend)).exposition().decode())
+    age = value(scrape, "rehabmap_sync_last_success_age_seconds", source="cqc")
+    assert age is not None and 0 <= age < 60
+    # With no store at all, the scrape still answers, without the syncs.
+    empty = samples(Metrics(AppState(Settings(home=tmp_path / "none"), geography, backend)).exposition().decode())
+    assert not [k for k in empty if k[0] == "rehabmap_sync_last_success_age_seconds"]
+    assert value(empty, "rehabmap_index_services") == backend.info().count
