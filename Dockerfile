@@ -29,4 +29,7 @@ USER rehabmap
 ENV REHABMAP_HOME=/var/rehabmap
 
 EXPOSE 8000
+# Healthy once the index is loaded (/health is 503 before it is built or while the cluster is out of reach).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4).status != 200)"]
 CMD ["rehabmap", "serve", "--host", "0.0.0.0", "--port", "8000"]

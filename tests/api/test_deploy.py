@@ -1,0 +1,102 @@
+"""The deployment files do what docs/deploy.md says: docker-compose.yml is a valid Compose file with two API
+replicas behind the proxy, the cluster, PostgreSQL and healthchecks; and deploy/nginx.conf, run by Debian's
+nginx on 127.0.0.1 in front of two real `rehabmap serve` processes, spreads requests over both, keeps
+answering when one goes down, and does not publish /metrics.
+
+No Docker engine runs here: `docker-compose config` validates the file without one. Without nginx or
+docker-compose installed (Debian `nginx-light`, `docker-compose`), those tests are skipped.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.api.conftest import serve
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
+def test_the_compose_file_is_valid_and_runs_two_replicas_behind_the_proxy(tmp_path):
+    checked = subprocess.run(["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+    config = yaml.safe_load(checked.stdout)
+    services = config["services"]
+    assert {"elasticsearch", "postgres", "api-1", "api-2", "proxy", "indexer", "sync"} <= set(services)
+    for name in ("elasticsearch", "postgres", "api-1", "api-2", "proxy"):
+        assert services[name]["healthcheck"]["test"], name
+    upstream = re.findall(r"server (api-\d):8000", (ROOT / "deploy/nginx.conf").read_text())
+    assert upstream == ["api-1", "api-2"]
+    assert services["api-1"]["environment"]["REHABMAP_BACKEND"] == "elasticsearch"
+    assert "ports" not in services["api-1"]  # only the proxy is published
+    image = services["elasticsearch"]["image"]
+    client = re.search(r"^elasticsearch==(\d+\.\d+)\.", (ROOT / "requirements/runtime.txt").read_text(), re.M)
+    assert client and image.rsplit(":", 1)[1].startswith(client.group(1) + "."), (image, client)
+
+
+@pytest.fixture
+def nginx_in_front(api_home, data_dir, tmp_path):
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if nginx is None:
+        pytest.skip("nginx is not installed")
+    with serve(api_home, data_dir, tmp_path / "api-1.log", FORWARDED_ALLOW_IPS="127.0.0.1") as one, \
+            serve(api_home, data_dir, tmp_path / "api-2.log", FORWARDED_ALLOW_IPS="127.0.0.1") as two:
+        port = _free_port()
+        conf = (ROOT / "deploy/nginx.conf").read_text()
+        conf = conf.replace("server api-1:8000", f"server {one.url.removeprefix('http://')}")
+        conf = conf.replace("server api-2:8000", f"server {two.url.removeprefix('http://')}")
+        conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{port};")
+        (tmp_path / "nginx.conf").write_text(conf)
+        process = subprocess.Popen([nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g",
+                                    f"daemon off; pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(url + "/health", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            yield url, one, two
+        finally:
+            process.send_signal(signal.SIGQUIT)
+            process.wait(timeout=10)
+
+
+def _answered(log: Path) -> int:
+    return len(re.findall(r"GET /health 200", log.read_text()))
+
+
+def test_the_proxy_spreads_requests_fails_over_and_hides_the_metrics(nginx_in_front):
+    url, one, two = nginx_in_front
+    before = _answered(one.log_path), _answered(two.log_path)
+    with httpx.Client(base_url=url, timeout=10) as client:
+        for _ in range(20):
+            assert client.get("/health").status_code == 200
+        after = _answered(one.log_path), _answered(two.log_path)
+        assert after[0] > before[0] and after[1] > before[1]  # both replicas answered
+        assert client.get("/metrics").status_code == 404
+        assert httpx.get(one.url + "/metrics").status_code == 200  # scraped on the replica itself
+        one.process.terminate()
+        one.process.wait(timeout=10)
+        for _ in range(10):  # the replica that is down is passed over
+            assert client.get("/health").status_code == 200
