@@ -323,10 +323,12 @@ class ServiceColumns:
         self.name_rank[order] = np.arange(n)
         # Ids are unique, so ordering by this rank is ordering by id.
         self.id_rank = np.empty(n, dtype=np.int64)
-        self.id_order = np.argsort(self.ids, kind="stable")
-        self.id_rank[self.id_order] = np.arange(n)
+        id_order = np.argsort(self.ids, kind="stable")
+        self.id_rank[id_order] = np.arange(n)
+        self.ids_in_order = self.ids[id_order]
         self._grid = _Grid(self.lat, self.lon)
         self._all = np.arange(n, dtype=np.int64)
+        self._positions: dict[tuple[str, str, str], int] = {}  # see name_position
 
     @classmethod
     def from_rows(cls, rows: Sequence[Sequence[Any]]) -> ServiceColumns:
@@ -353,16 +355,24 @@ class ServiceColumns:
         return copy
 
     def name_position(self, name_key: str, service_id: str) -> int:
-        """How many rows sort before a record with this name key and id in name order (name, then id)."""
-        lo = int(np.searchsorted(self.names_in_order, name_key, side="left"))
-        hi = int(np.searchsorted(self.names_in_order, name_key, side="right"))
-        if lo == hi:
-            return lo
-        return lo + int(np.searchsorted(self.ids[self.name_order[lo:hi]], service_id, side="left"))
+        """How many rows sort before a record with this name key and id in name order (name, then id).
+        Remembered, as each catch-up of a reader asks again for every row edited since its load."""
+        key = ("name", name_key, service_id)
+        found = self._positions.get(key)
+        if found is None:
+            lo = int(np.searchsorted(self.names_in_order, name_key, side="left"))
+            hi = int(np.searchsorted(self.names_in_order, name_key, side="right"))
+            found = lo if lo == hi else lo + int(np.searchsorted(self.ids[self.name_order[lo:hi]], service_id))
+            self._positions[key] = found
+        return found
 
     def id_position(self, service_id: str) -> int:
-        """How many rows have an id that sorts before this one."""
-        return int(np.searchsorted(self.ids[self.id_order], service_id, side="left"))
+        """How many rows have an id that sorts before this one (remembered, as `name_position`)."""
+        key = ("id", service_id, "")
+        found = self._positions.get(key)
+        if found is None:
+            found = self._positions[key] = int(np.searchsorted(self.ids_in_order, service_id, side="left"))
+        return found
 
     def _rows(self, table: dict[str, np.ndarray], keys: frozenset[str] | Sequence[str]) -> np.ndarray:
         mask = np.zeros(len(self), dtype=bool)
@@ -536,7 +546,7 @@ class ServiceColumns:
 
 
 def _nearest_first(id_rank: np.ndarray, rows: np.ndarray, distances: np.ndarray, k: int,
-           radius_km: float | None) -> tuple[np.ndarray, np.ndarray]:
+                   radius_km: float | None) -> tuple[np.ndarray, np.ndarray]:
     """The k rows nearest (by distance, then id) within the radius, and their distances."""
     if radius_km is not None:
         inside = distances <= radius_km
@@ -590,7 +600,9 @@ class OverlaidColumns:
         self.base = base.superseding(self.delta_rows[self.delta_rows < n])
         self.delta = ServiceColumns.from_rows([changed[int(row)] for row in self.delta_rows])
         self._all = np.arange(size, dtype=np.int64)
-        self.ids = _laid(base.ids, size, self.delta_rows, self.delta.ids)
+        # An edit never changes a record's id: only added rows extend the ids.
+        self.ids = np.concatenate((base.ids, self.delta.ids[len(self.delta_rows) - len(added):])) \
+            if len(added) else base.ids
         self.lat = _laid(base.lat, size, self.delta_rows, self.delta.lat)
         self.lon = _laid(base.lon, size, self.delta_rows, self.delta.lon)
         name_keys = [values[ROW_FIELDS.index("name_key")] for values in (changed[int(r)] for r in self.delta_rows)]
