@@ -51,8 +51,15 @@ class Editor(threading.Thread):
         self.upsert_ms: list[float] = []
         self.lag_ms: list[float] = []
         self.rng = random.Random(17)
+        self.error: BaseException | None = None
 
     def run(self) -> None:
+        try:
+            self._edit()
+        except BaseException as exc:  # reported by main: a run whose edits failed measures nothing
+            self.error = exc
+
+    def _edit(self) -> None:
         with httpx.Client(base_url=self.url, timeout=30) as http:
             n = 0
             next_at = time.perf_counter()
@@ -117,6 +124,8 @@ def main() -> None:
         finally:
             editor.stop.set()
             editor.join()
+        if editor.error is not None:
+            raise SystemExit(f"the edits failed: {editor.error!r}")
     finally:
         if server is not None:
             common.stop_server(server)
