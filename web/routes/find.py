@@ -11,7 +11,7 @@ from rehabmap.match import MatchRequest, match
 from web import service_view
 from web.deps import State
 from web.forms import Errors, Fields, resolve_where
-from web.links import SearchContext
+from web.links import SearchContext, report_problem_url
 from web.present import CATEGORIES, CATEGORY_BY_SLUG, KM_PER_MILE, PUBLIC_RADII_MILES
 from web.render import page
 from web.resultsmap import Pin, results_map
@@ -95,6 +95,8 @@ def service_page(request: Request, service_id: str, state: State) -> HTMLRespons
     return page(request, "service.html", {
         "service": service, "search": search, "home": home, "distance": distance,
         "contact": service_view.contact_rows(service), "who": service_view.who_rows(service),
+        "opening": service_view.opening_rows(service.schedules), "directions": service_view.directions_url(service),
+        "report_url": report_problem_url(service.id),
         "professional": service_view.professional_rows(service, state.geography, today),
         "category": CATEGORY_BY_SLUG.get(search.category)}, today=today,
         private=bool(search.where or search.shortlist))
