@@ -14,7 +14,7 @@ from web.forms import Errors, Fields, resolve_where
 from web.links import SearchContext, report_problem_url
 from web.present import CATEGORIES, CATEGORY_BY_SLUG, KM_PER_MILE, PUBLIC_RADII_MILES
 from web.render import page
-from web.resultsmap import Pin, results_map
+from web.resultsmap import Marker, Pin, results_map
 
 router = APIRouter()
 
@@ -58,7 +58,7 @@ def find_category(request: Request, slug: str, state: State) -> HTMLResponse:
     pins = [Pin(n, r.service.lat, r.service.lon, r.service.name) for n, r in enumerate(results, 1)]
     context.update(
         home=home, results=results,
-        map=results_map(state.geography, home.lat, home.lon, home.label, pins) if results else None,
+        map=results_map(state.geography, Marker(home.lat, home.lon, home.label), pins) if results else None,
         others=[c for c in CATEGORIES if c.slug != slug], wider=[r for r in sorted(PUBLIC_RADII_MILES)
                                                                   if r > search.within])
     return page(request, "find/category.html", context, today=today)
