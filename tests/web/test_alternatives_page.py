@@ -3,6 +3,7 @@ is (home and current placement marked, described, the list its text alternative)
 
 from __future__ import annotations
 
+import html
 import re
 
 from tests.web.test_results_map import assert_legible, pins_of
@@ -55,3 +56,22 @@ def test_no_options_no_map(client):
     assert "No service meets all of these needs" in page or "None meet these needs" in page
     if "rm-option" not in page:
         assert '<svg class="rm-map"' not in page
+
+
+def test_a_plain_text_copy_for_notes_is_on_the_page_and_numbers_the_options_as_the_list(client):
+    page = results(client)
+    box = re.search(r'<textarea class="nhsuk-textarea rm-plain-text__box" id="plain-text" rows="14" readonly '
+                    r'spellcheck="false">([^<]*)</textarea>', page)
+    assert box, "no plain-text copy"
+    text = html.unescape(box.group(1))
+    listed = re.findall(r'<h4 class="nhsuk-card__heading nhsuk-heading-s"><a href="[^"]*">(\d+)\. ([^<]*)</a>', page)
+    in_text = re.findall(r"^(\d+)\. (.*)$", text, flags=re.M)
+    assert len(in_text) == len(listed) == 6
+    for (n, name), (m, line) in zip(listed, in_text):
+        assert n == m and line.startswith(html.unescape(name)), (name, line)
+    for line in ("Local alternatives near LS9 7TF (rehabmap, ", "Home: LS9 7TF (Leeds), NHS West Yorkshire",
+                 "Current placement: M14 5RH, ", "Needs: Autism", "Level 1 inpatient rehabilitation unit: showing 3 of",
+                 "   Meets: Autism", "   How to refer: ", "Ordered best fit first: "):
+        assert line in text, line
+    assert re.search(r"^   (less than 0\.1 miles|[\d.]+ miles?) \([\d.]+ k?m\) from home, .* the current placement; "
+                     r"in the home ICB$", text, flags=re.M)

@@ -4,6 +4,8 @@ journey. axe-core finds nothing on any of them, and no page asks any other site 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.web.test_browser import axe
@@ -28,4 +30,32 @@ def test_service_page_has_what_nhs_uk_service_pages_have_and_asks_no_third_party
     assert axe(page, axe_source) == []
     assert watched.requests and all(u.startswith(watched.base_url) for u in watched.requests), watched.requests
     assert watched.base_url.startswith("http://127.0.0.1:")
+    watched.assert_clean()
+
+
+def pdf_pages(pdf: bytes) -> int:
+    """Pages in a PDF Chromium wrote: its page objects (`/Type /Page`, not the `/Pages` tree)."""
+    return len(re.findall(rb"/Type\s*/Page(?![a-z])", pdf))
+
+
+@pytest.mark.parametrize("types, placement, options", [
+    (["Level 1 inpatient rehabilitation unit"], "", 3),
+    (["Level 1 inpatient rehabilitation unit", "Level 2 inpatient rehabilitation unit (higher support)"], "M14 5RH", 6),
+])
+def test_the_clinicians_summary_prints_on_one_or_two_a4_pages(watched, types, placement, options):
+    """Before: 3 options took 4 A4 pages (issue 15), and 6 options 3 pages after the first print styles."""
+    page = watched.page
+    watched.goto("/alternatives")
+    page.get_by_label("Where does the person live?").fill("LS9 7TF")
+    page.get_by_label("Autism").check()
+    for label in types:
+        page.get_by_label(label).check()
+    if placement:
+        page.get_by_label("Where is the person placed now? (optional)").fill(placement)
+    page.get_by_role("button", name="Find local alternatives").click()
+    page.wait_for_url("**/alternatives/results/**")
+    assert page.locator(".rm-option").count() == options
+    pages = pdf_pages(page.pdf(format="A4"))
+    assert 1 <= pages <= 2, pages
+    assert "LS9" not in page.url and "autism" not in page.url.lower()
     watched.assert_clean()

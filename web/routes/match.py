@@ -23,6 +23,7 @@ from web.deps import State
 from web.forms import Errors, Fields, parse_int, parse_miles, resolve_where
 from web.held_searches import HOLD_MINUTES, held_searches
 from web.present import MATCH_OPTIONS, ORDER_WORDS, RANKING
+from web.plain_summary import summary_text
 from web.render import BASE_HEADERS, page
 from web.resultsmap import Marker, Pin, results_map
 
@@ -214,6 +215,7 @@ def alternatives_results(request: Request, state: State, key: str, order: str = 
     response = match(state.backend, parsed.home, match_request, today)
     context = form_context(form, errors)
     context["map"] = _options_map(state.geography, parsed, response) if response.results else None
+    context["plain_text"] = summary_text(parsed.home, parsed.placement, match_request, response, today)
     coverage = state.coverage()
     answers = {t.service_type: coverage.for_request(parsed.home.areas.codes(), t.service_type)
                for t in response.summary}
