@@ -59,3 +59,63 @@ def test_the_clinicians_summary_prints_on_one_or_two_a4_pages(watched, types, pl
     assert 1 <= pages <= 2, pages
     assert "LS9" not in page.url and "autism" not in page.url.lower()
     watched.assert_clean()
+
+
+@pytest.mark.parametrize("path", ["/find/rehabilitation?where=LS9+7TF&within=25",
+                                  "/find/everything?where=LS9+7TF&within=25"])
+def test_the_first_result_is_on_the_first_screen_of_a_desktop(browser, live_server, axe_source, path):
+    """Before: at 1280x900 the results started below the fold (the first result's heading at y=972)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    page = context.new_page()
+    try:
+        page.goto(live_server + path)
+        box = page.locator(".rm-result__name").first.bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 900, box
+        assert axe(page, axe_source) == []
+    finally:
+        context.close()
+
+
+def test_a_phone_journey_from_the_tiles_to_a_service_and_a_shortlist(browser, live_server, axe_source):
+    """390x844: a tile, a postcode, the results (the first on screen), a service, Back, a shortlist; nothing
+    wider than the screen, axe clean on every page."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                  locale="en-GB")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+
+    def check() -> None:
+        assert axe(page, axe_source) == [], page.url
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, page.url
+
+    try:
+        page.goto(live_server + "/find")
+        check()
+        page.get_by_role("link", name="Everything near you").click()
+        check()
+        page.get_by_label("Postcode or town").fill("LS9 7TF")
+        page.get_by_role("button", name="Search").click()
+        page.wait_for_url("**/find/everything?where=LS9+7TF*")
+        check()
+        first = page.locator(".rm-result__name a").first
+        box = first.bounding_box()
+        assert box is not None and box["y"] < 844, box
+        name = re.sub(r"^\s*\d+\.\s*", "", first.inner_text())
+        first.click()
+        page.wait_for_url("**/service/**")
+        heading = page.get_by_role("heading", level=1).inner_text()
+        assert heading.startswith(name), (heading, name)
+        check()
+        page.get_by_role("link", name="Add to shortlist").click()
+        assert page.get_by_text("On your shortlist").is_visible()
+        page.get_by_role("link", name="View your shortlist (1)").click()
+        page.wait_for_url("**/shortlist?**")
+        assert page.get_by_text(name).first.is_visible()
+        check()
+        page.go_back()
+        page.go_back()
+        page.go_back()
+        page.wait_for_url("**/find/everything?**")
+        assert page.locator(".rm-result").count() > 0
+    finally:
+        context.close()

@@ -3,6 +3,8 @@ pages, and a shortlist kept only in the link (ids in the URL)."""
 
 from __future__ import annotations
 
+import math
+
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
@@ -29,6 +31,38 @@ def not_found(request: Request, what: str) -> HTMLResponse:
 def find_start(request: Request) -> HTMLResponse:
     context = SearchContext.of(Fields.of_query(request))
     return page(request, "find/start.html", {"search": context}, private=bool(context.where or context.shortlist))
+
+
+EVERYTHING = "everything"  # the view of every kind of support: a path of its own, not a category
+PER_KIND = 3
+
+
+@router.get(f"/find/{EVERYTHING}")
+def find_everything(request: Request, state: State) -> HTMLResponse:
+    """Every kind of support near a place: the nearest few of each kind, the kind with the nearest service
+    first, numbered across the page as the one map is."""
+    search = SearchContext.of(Fields.of_query(request))
+    context: dict[str, object] = {"search": search, "radii": PUBLIC_RADII_MILES, "errors": Errors(), "groups": None,
+                                  "slug": EVERYTHING}
+    if not search.where:
+        return page(request, "find/everything.html", context, private=bool(search.shortlist))
+    errors = Errors()
+    home = resolve_where(state.geography, search.where, "where", errors)
+    if home is None:
+        context["errors"] = errors
+        return page(request, "find/everything.html", context, status=400)
+    today = state.today()
+    groups = []
+    for category in CATEGORIES:
+        response = match(state.backend, home, MatchRequest(
+            types=category.types, max_distance_km=search.within * KM_PER_MILE, limit=PER_KIND), today)
+        groups.append((category, response.results, sum(g.total for g in response.groups)))
+    groups.sort(key=lambda g: g[1][0].distance_km if g[1] else math.inf)  # stable: kinds with none keep their order
+    results = [r for _, found, _ in groups for r in found]
+    pins = [Pin(n, r.service.lat, r.service.lon, r.service.name) for n, r in enumerate(results, 1)]
+    context.update(home=home, groups=groups, count=len(results),
+                   map=results_map(state.geography, Marker(home.lat, home.lon, home.label), pins) if results else None)
+    return page(request, "find/everything.html", context, today=today)
 
 
 @router.get("/find/{slug}")
