@@ -40,7 +40,7 @@ class Pin:
 
 
 @lru_cache(maxsize=4)
-def _boundaries(geography: Geography) -> tuple[shapely.STRtree, np.ndarray, list[str]]:
+def boundaries(geography: Geography) -> tuple[shapely.STRtree, np.ndarray, list[str]]:
     areas = geography.areas.areas("lad")
     geoms = np.array([a.geometry for a in areas], dtype=object)
     return shapely.STRtree(geoms), geoms, [a.name for a in areas]
@@ -187,7 +187,7 @@ def _orientation(geography: Geography, frame: Frame) -> list[str]:
     body: list[str] = []
     candidates: list[tuple[float, float, float, str]] = []
     try:
-        tree, geoms, names = _boundaries(geography)
+        tree, geoms, names = boundaries(geography)
         box = shapely.box(west, south, east, north)
         tolerance = 1.0 / scale  # one pixel
         for i in tree.query(box, predicate="intersects"):
