@@ -22,9 +22,9 @@ from pathlib import Path
 
 import httpx
 
-from geodata import build_geodata
+from bench.bench_pages import sample_site
 from rehabmap.config import Settings
-from tests.web.site import ROOT, build_home
+from tests.web.site import ROOT
 
 FIND = "/find/rehabilitation?where=LS9+7TF"
 MATCH = {"home": "LS9 7TF", "needs": ["autism"], "limit": "3"}
@@ -81,12 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     data_dir = Settings().data_dir
     with tempfile.TemporaryDirectory(prefix="rehabmap-bench-first-") as tmp:
-        home = args.home or Path(tmp) / "home"
-        if not (home / "index.sqlite").exists():
-            geodata = Path(tmp) / "geodata"
-            print("building geodata and the sample index …", file=sys.stderr)
-            build_geodata(data_dir, geodata, progress=False)
-            build_home(home, geodata)
+        home = sample_site(args.home, Path(tmp), data_dir)
         results = {warm: [one_run(home, data_dir, warm) for _ in range(args.runs)] for warm in (False, True)}
     print(f"| measure ({args.runs} restarts each; ms) | no warm-up: median | max | warm-up: median | max |")
     print("|---|---:|---:|---:|---:|")
