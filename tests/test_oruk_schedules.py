@@ -72,3 +72,13 @@ def test_self_referral_is_yes_no_or_not_known():
     for value, expected in (("yes", True), ("no", False), ("unknown", None)):
         fields, _ = oruk_to_fields({"name": "X", "attributes": [{"taxonomy_term": term, "value": value}]})
         assert fields.get("self_referral") is expected
+
+
+def test_a_mapped_csv_column_can_say_self_referral_but_not_opening_times():
+    from indexer.sources.common import parse_field
+    from indexer.sources.csv_mapping import MAPPABLE_FIELDS
+
+    assert (parse_field("self_referral", "Yes", "col"), parse_field("self_referral", "no", "col")) == (True, False)
+    with pytest.raises(ValueError):
+        parse_field("self_referral", "sometimes", "col")
+    assert "self_referral" in MAPPABLE_FIELDS and "schedules" not in MAPPABLE_FIELDS
