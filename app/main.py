@@ -9,6 +9,7 @@ from api import security
 from api.application import create_api
 from api.logging import PrivacyLogMiddleware, configure_logging
 from app.parts import open_state
+from app.warmup import warm_up
 from rehabmap.config import Settings, get_settings
 import web
 import web.routes
@@ -17,10 +18,13 @@ import web.routes
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
-    app = create_api(open_state(settings))  # the JSON API and the ORUK feed, with their OpenAPI documents
+    state = open_state(settings)
+    app = create_api(state)  # the JSON API and the ORUK feed, with their OpenAPI documents
     web.mount_static(app)  # the pages and their assets, outside the OpenAPI document
     app.include_router(web.routes.router)
     # Around both faces: a request log and metrics that keep nothing of a search.
     app.add_middleware(PrivacyLogMiddleware, observe=app.state.metrics.observe)
     security.install(app, per_minute=settings.rate_limit_per_minute, max_body_bytes=settings.max_body_bytes)
+    if settings.warm_up:  # each worker of `serve --workers N` calls this factory, so each warms itself
+        warm_up(state)
     return app

@@ -55,6 +55,17 @@ PAGES: list[tuple[str, str, dict | None]] = [
 ]
 
 
+def sample_site(home: Path | None, tmp: Path, data_dir: Path) -> Path:
+    """The sample site's home folder: `home` when it already holds an index, else one built under `tmp`."""
+    home = home or tmp / "home"
+    if not (home / "index.sqlite").exists():
+        geodata = tmp / "geodata"
+        print("building geodata and the sample index …", file=sys.stderr)
+        build_geodata(data_dir, geodata, progress=False)
+        build_home(home, geodata)
+    return home
+
+
 def timed(client: TestClient, path: str, form: dict | None) -> float:
     started = time.perf_counter()
     response = client.post(path, data=form) if form is not None else client.get(path)
@@ -72,12 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.disable(logging.INFO)
     data_dir = Settings().data_dir
     with tempfile.TemporaryDirectory(prefix="rehabmap-bench-web-") as tmp:
-        home = args.home or Path(tmp) / "home"
-        if not (home / "index.sqlite").exists():
-            geodata = Path(tmp) / "geodata"
-            print("building geodata and the sample index …", file=sys.stderr)
-            build_geodata(data_dir, geodata, progress=False)
-            build_home(home, geodata)
+        home = sample_site(args.home, Path(tmp), data_dir)
         with TestClient(make_app(home, data_dir)) as client:
             timed(client, "/find/work?where=LS9+7TF", None)  # open the geography and the index
             print(f"{'page':36} {'cold':>8} {'median':>8} {'p95':>8} {'max':>8}   (ms, {args.rounds} rounds)")

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
         "Requests per minute one client (IP address) may make to the public endpoints, with bursts of up "
         "to this many; 0 turns rate limiting off."))
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest request body accepted.")
+    warm_up: bool = Field(default=True, description=(
+        "Load the index, the geography and the pages' templates and map boundaries when the server starts, "
+        "so that the first request is as quick as the rest (bench/bench_first_request.py)."))
     public_base_url: str | None = Field(default=None, description=(
         "The site's address as the public reaches it (e.g. https://rehabmap.example.org), used for the "
         "absolute links rehabmap hands out; unset, those links are relative. Never taken from a request's "

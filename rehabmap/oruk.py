@@ -14,6 +14,8 @@ subtype, needs and the details HSDS has no field for as `attributes` pointing at
   what holds on the day (`unknown` once the report is stale) and `capacity_reported` is the report.
 
 Standard HSDS fields carry the rest: `minimum_age`/`maximum_age`, `application_process` (referral route),
+`schedules` (weekly opening times: `freq` WEEKLY, `byday`, `opens_at`, `closes_at`, and `description`; ORUK v1's
+`regular_schedules`, one weekday each, are read too),
 `assured_date` (last verified), `url`, `email`, `phones`, `organization`, `service_at_locations[0].location`
 (latitude, longitude, `addresses` with `postal_code`, CQC location id as `external_identifier`), and
 `service_areas` (ONS codes as `uri` http://statistics.data.gov.uk/id/statistical-geography/<CODE>, the code
@@ -35,7 +37,7 @@ from datetime import date
 from typing import Any
 
 from rehabmap.errors import shorten
-from rehabmap.record import Service
+from rehabmap.record import WEEKDAYS, Schedule, Service
 from rehabmap.taxonomy import (
     LEGACY_LABEL_TEXTS,
     NEED_LABELS,
@@ -135,15 +137,18 @@ _DETAIL_TEXTS: dict[str, tuple[str, str]] = {
                           "capacity_as_of, however old."),
     "capacity_as_of": ("Capacity as of", "Date (YYYY-MM-DD) the capacity was reported."),
     "accepting_referrals": ("Accepting referrals", "yes or no."),
+    "self_referral": ("Self-referral", "yes: a person can refer themselves; no: a referral from a professional "
+                      "is needed. No attribute: not known."),
     "cqc_rating": ("CQC rating", "Overall CQC rating (Outstanding, Good, Requires improvement, Inadequate)."),
     "cqc_rating_date": ("CQC rating date", "Date (YYYY-MM-DD) of the report that gave the CQC rating."),
     "provenance": ("Provenance", "Where the record came from: JSON with source, source_id, fetched_at, licence."),
 }
 _FLAGS = ("legacy_locked_label", "pd_specialist")  # exported only when set
-_BOOLEAN_DETAILS = (*_FLAGS, "accepting_referrals")
+_BOOLEAN_DETAILS = (*_FLAGS, "accepting_referrals", "self_referral")
 # Exported in this order after the type, needs and original label.
 _VALUE_DETAILS = ("id", "provider_type", "gender", "legacy_locked_label", "pd_specialist", "beds", "capacity",
-                  "capacity_reported", "capacity_as_of", "accepting_referrals", "cqc_rating", "cqc_rating_date")
+                  "capacity_reported", "capacity_as_of", "accepting_referrals", "self_referral", "cqc_rating",
+                  "cqc_rating_date")
 _UNKNOWN = "unknown"
 
 
@@ -260,6 +265,7 @@ def service_to_oruk(service: Service, today: date | None = None) -> dict[str, An
         "phones": [{"id": _uuid(f"service/{service.id}/phone"), "service_id": sid, "number": service.phone}]
         if service.phone else None,
         "service_areas": _service_areas(service, sid) or None,
+        "schedules": [_schedule(service, sid, n, s) for n, s in enumerate(service.schedules)] or None,
         "service_at_locations": [_service_at_location(service, sid)],
         "attributes": attributes,
     })
@@ -272,6 +278,14 @@ def _details(service: Service, today: date | None) -> dict[str, Any]:
         values["capacity"] = service.capacity_now(today) or _UNKNOWN
         values["capacity_reported"] = service.capacity
     return values
+
+
+def _schedule(service: Service, sid: str, n: int, schedule: Schedule) -> dict[str, Any]:
+    weekly = {"freq": "WEEKLY", "interval": 1, "byday": ",".join(schedule.byday),
+              "opens_at": schedule.opens_at.isoformat(), "closes_at": schedule.closes_at.isoformat()} \
+        if schedule.byday and schedule.opens_at and schedule.closes_at else {}
+    return _drop_none({"id": _uuid(f"service/{service.id}/schedule/{n}"), "service_id": sid, **weekly,
+                       "description": schedule.description})
 
 
 def _organization(name: str | None) -> dict[str, Any] | None:
@@ -342,6 +356,7 @@ def oruk_to_fields(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
         "phone": _first(p.get("number") for p in _all_phones(obj)),
     }
     fields |= _location_fields(obj)
+    fields["schedules"] = _schedules_of(obj)
     fields |= _service_area_fields(obj.get("service_areas") or [])
     foreign_terms: list[str] = []
     met: list[str] = []
@@ -392,6 +407,44 @@ def _v1_age(obj: dict[str, Any], key: str, pick: Any) -> Any:
     """ORUK v1 states ages per eligibility; the widest range of them is the service's."""
     ages = [e[key] for e in obj.get("eligibilitys") or [] if isinstance(e, dict) and e.get(key) is not None]
     return pick(ages) if ages else None
+
+
+_V1_WEEKDAYS = {name: code for code, name in zip(WEEKDAYS, ("monday", "tuesday", "wednesday", "thursday",
+                                                           "friday", "saturday", "sunday"))}
+
+
+def _schedules_of(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The service's opening times: HSDS 3 `schedules` on the service or its first location, else ORUK v1
+    `regular_schedules` (one weekday each, grouped by hours). Only weekly schedules are read as days and
+    hours; another kind keeps just its description, and one with neither is left out (not known)."""
+    locations = [sal.get("location") or {} for sal in obj.get("service_at_locations") or []][:1]
+    found = [*(obj.get("schedules") or []), *[s for loc in locations for s in loc.get("schedules") or []]]
+    schedules = [s for s in (_hsds_schedule(item, f"schedules[{n}]") for n, item in enumerate(found)) if s]
+    if schedules:
+        return schedules
+    by_hours: dict[tuple[Any, Any], list[str]] = {}
+    for n, item in enumerate(obj.get("regular_schedules") or []):
+        day = _V1_WEEKDAYS.get(str(item.get("weekday") or "").strip().lower())
+        if day is None:
+            raise ValueError(f"regular_schedules[{n}]: weekday '{shorten(item.get('weekday'))}' is not a day name")
+        by_hours.setdefault((item.get("opens_at"), item.get("closes_at")), []).append(day)
+    return [{"byday": sorted(days, key=WEEKDAYS.index), "opens_at": opens, "closes_at": closes}
+            for (opens, closes), days in by_hours.items()]
+
+
+def _hsds_schedule(item: Any, where: str) -> dict[str, Any] | None:
+    if not isinstance(item, dict):
+        raise ValueError(f"{where}: a schedule must be an object")
+    description = str(item.get("description") or "").strip() or None
+    weekly = str(item.get("freq") or "WEEKLY").upper() == "WEEKLY" and item.get("byday") \
+        and item.get("opens_at") and item.get("closes_at")
+    if not weekly:
+        return {"description": description} if description else None
+    days = [d.strip().upper()[-2:] for d in str(item["byday"]).split(",") if d.strip()]  # "1MO" → MO
+    unknown = [d for d in days if d not in WEEKDAYS]
+    if unknown:
+        raise ValueError(f"{where}: byday '{shorten(item['byday'])}' holds {', '.join(unknown)}, not MO-SU")
+    return {"byday": days, "opens_at": item["opens_at"], "closes_at": item["closes_at"], "description": description}
 
 
 def _status(value: Any) -> str | None:

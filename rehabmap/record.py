@@ -7,7 +7,7 @@ reasons pydantic gives, and the importer adds the file and line.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -148,6 +148,31 @@ class ServiceArea(BaseModel):
         return bool(self.codes) or self.polygon is not None
 
 
+Weekday = Literal["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+WEEKDAYS: tuple[Weekday, ...] = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
+class Schedule(BaseModel):
+    """When a service is open, in HSDS 3.0's `schedule` terms: a weekly opening (`byday`, `opens_at`,
+    `closes_at`) and/or the source's own words (`description`: "24 hours, every day", "by appointment").
+    A source that states no schedule gives none: the pages then say opening times are not known."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    byday: list[Weekday] = Field(default_factory=list)
+    opens_at: time | None = None
+    closes_at: time | None = None
+    description: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _says_something(self) -> Schedule:
+        if not self.description and not (self.byday and self.opens_at and self.closes_at):
+            raise ValueError("a schedule needs days with opening and closing times, or a description")
+        if bool(self.opens_at) != bool(self.closes_at):
+            raise ValueError("a schedule with an opening time needs a closing time too, and the other way round")
+        return self
+
+
 class Service(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -176,6 +201,7 @@ class Service(BaseModel):
     capacity: Capacity | None = None
     capacity_as_of: date | None = None
     accepting_referrals: bool | None = None
+    self_referral: bool | None = None  # can a person refer themselves? None: the source does not say
     referral_route: str | None = None
     phone: str | None = None
     email: str | None = None
@@ -187,6 +213,7 @@ class Service(BaseModel):
     provenance: list[Provenance] = Field(min_length=1)
     field_sources: dict[str, str] = Field(default_factory=dict)
     last_verified: date | None = None
+    schedules: list[Schedule] = Field(default_factory=list)
 
     @field_validator("phone", "email", "website")
     @classmethod

@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 
 from rehabmap.oruk import LEGACY_LABEL_TEXTS, ONS_AREA_URI, oruk_to_fields, service_to_oruk, taxonomies, taxonomy_terms
-from rehabmap.record import Provenance, Service
+from rehabmap.record import Provenance, Schedule, Service
 from rehabmap.taxonomy import NEED_LABELS, SUBTYPES, ServiceType
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +54,8 @@ FULL = Service(
     referral_route="Care coordinator to the rehab panel", phone="0113 496 0999", email="referrals@foxglove.example.org",
     website="https://foxglove.example.org", cqc_location_id="1-101", cqc_rating="Good", cqc_rating_date=date(2025, 5, 1),
     status="inactive", provenance=[provenance(), provenance("oruk-leeds", None)], last_verified=date(2026, 11, 3),
+    self_referral=False, schedules=[Schedule(byday=["MO", "TU", "WE", "TH", "FR"], opens_at="09:00", closes_at="17:30"),
+                                    Schedule(description="Visiting 2pm to 8pm, every day")],
 )
 MINIMAL = Service(id="oruk:x", name="Quiet Support", service_type=ServiceType.vcfse, lat=50.1, lon=-5.5,
                   provenance=[provenance("oruk", None)])
@@ -118,7 +120,7 @@ def test_type_needs_and_labels_are_attributes_on_rehabmap_terms():
     details = dict(found["rehabmap"][:-2])
     assert details == {"id": "cqc:1-101", "provider_type": "independent", "gender": "female_only",
                        "legacy_locked_label": "yes", "pd_specialist": "yes", "beds": "14", "capacity": "limited",
-                       "capacity_as_of": "2026-11-20", "accepting_referrals": "no", "cqc_rating": "Good",
+                       "capacity_as_of": "2026-11-20", "accepting_referrals": "no", "self_referral": "no", "cqc_rating": "Good",
                        "cqc_rating_date": "2025-05-01"}
     assert [json.loads(v)["source"] for code, v in found["rehabmap"][-2:]] == ["cqc", "oruk-leeds"]
     assert attributes(service_to_oruk(SUBTYPED))["rehabmap-service-types"] == [("advocacy", None), ("imha", None)]

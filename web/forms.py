@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 
 from rehabmap.errors import CALLER_ERRORS, DomainError
+from web.present import KM_PER_MILE
 
 if TYPE_CHECKING:
     from geodata import Geography, Home
@@ -109,14 +110,25 @@ def parse_int(text: str, field_id: str, label: str, errors: Errors, low: int, hi
 
 
 def parse_km(text: str, field_id: str, label: str, errors: Errors, high: float = 1000) -> float | None:
+    return _parse_distance(text, field_id, label, errors, high, "km", "kilometres")
+
+
+def parse_miles(text: str, field_id: str, label: str, errors: Errors, high: float = 600) -> float | None:
+    """A distance typed in miles (the unit of every distance the public and clinicians' pages show), in km."""
+    miles = _parse_distance(text, field_id, label, errors, high, "miles", "miles")
+    return None if miles is None else miles * KM_PER_MILE
+
+
+def _parse_distance(text: str, field_id: str, label: str, errors: Errors, high: float, unit: str,
+                    unit_words: str) -> float | None:
     if not text:
         return None
     try:
-        value = float(text.removesuffix("km").strip())
+        value = float(text.strip().removesuffix(unit).strip())
     except ValueError:
-        errors.add(field_id, f"{label} must be a number of kilometres, like 50")
+        errors.add(field_id, f"{label} must be a number of {unit_words}, like 50")
         return None
     if not 0 < value <= high:
-        errors.add(field_id, f"{label} must be more than 0 and at most {high:g} km")
+        errors.add(field_id, f"{label} must be more than 0 and at most {high:g} {unit}")
         return None
     return value

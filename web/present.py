@@ -9,7 +9,7 @@ from datetime import date
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.population import short_name
 from rehabmap.record import capacity_max_age_days
-from rehabmap.match import OUT_OF_AREA_MARGIN_KM
+from rehabmap.match import OUT_OF_AREA_MARGIN_KM, MatchResult
 from rehabmap.record import Service
 from rehabmap.taxonomy import SUBTYPE_LABELS, TYPE_LABELS, ServiceType, need_label
 
@@ -208,6 +208,15 @@ def fit_tag(matched: list[str], needs: tuple[str, ...]) -> tuple[str, str] | Non
     return f"Confirms {len(matched)} of {len(needs)} needs", "yellow"
 
 
+def distance_from_home(result: MatchResult) -> str:
+    """An option's distance from home, and how much nearer or further than the current placement."""
+    text = f"{miles_and_km(result.distance_km)} from home"
+    saved = result.distance_saved_km
+    if saved is not None:
+        text += f", {miles_and_km(abs(saved))} {'nearer than' if saved >= 0 else 'further than'} the current placement"
+    return text
+
+
 def referrals_text(service: Service) -> str:
     if service.accepting_referrals is None:
         return "Not known"
@@ -263,7 +272,7 @@ def filters() -> dict[str, object]:
         "need_label": need_label, "type_name": lambda t: TYPE_LABELS[t], "subtype_label": SUBTYPE_LABELS.get,
         "capacity_text": capacity_text,
         "capacity_tag": capacity_tag, "referrals_tag": referrals_tag, "gender_tag": gender_tag,
-        "fit_tag": fit_tag,
+        "fit_tag": fit_tag, "distance_from_home": distance_from_home,
         "option_label": lambda o: MATCH_OPTIONS.get(o, o),
         "fmt_km": km_text, "fmt_share": fmt_share, "short_name": short_name,
         "short_type": lambda key: SHORT_TYPE_LABELS.get(key, key),

@@ -1,7 +1,10 @@
 """A simple map for a results list, drawn server-side as inline SVG: no tiles, no third party, no script.
 
-The searched place is a square, each result a numbered circle (the number is the one in the list), and
-local authority boundaries are drawn faintly for orientation. Equirectangular projection with longitudes
+The searched place is a red square (a current placement, for clinicians, a black triangle), each result a
+numbered circle (the number is the one in the list), moved apart from its neighbours and the markers when
+they would overlap, with a line back to its true place; local authority boundaries are drawn faintly for
+orientation; the scale is in miles with km in brackets, as the list is. One home for the drawing: the public
+results and the clinicians' alternatives both use it. Equirectangular projection with longitudes
 scaled by cos(latitude), so a kilometre is the same length across and up. The list beside the map carries
 everything the map shows, so the map is an extra, described by its title and description.
 """
@@ -18,10 +21,12 @@ import shapely
 import shapely.errors
 from markupsafe import Markup, escape
 
+from web.present import KM_PER_MILE, miles_and_km
+
 if TYPE_CHECKING:
     from geodata import Geography
 
-WIDTH, HEIGHT, PAD = 640, 420, 28
+WIDTH, HEIGHT, PAD = 640, 420, 44  # the padding leaves room for pins moved apart near the edge
 MIN_SPAN_KM = 4.0
 KM_PER_DEGREE = 111.195
 
@@ -35,7 +40,7 @@ class Pin:
 
 
 @lru_cache(maxsize=4)
-def _boundaries(geography: Geography) -> tuple[shapely.STRtree, np.ndarray, list[str]]:
+def boundaries(geography: Geography) -> tuple[shapely.STRtree, np.ndarray, list[str]]:
     areas = geography.areas.areas("lad")
     geoms = np.array([a.geometry for a in areas], dtype=object)
     return shapely.STRtree(geoms), geoms, [a.name for a in areas]
@@ -79,16 +84,110 @@ def _path(geometry: shapely.Geometry, frame: Frame) -> str:
     return "".join(parts)
 
 
-def results_map(geography: Geography, home_lat: float, home_lon: float, home_label: str, pins: list[Pin],
-                map_id: str = "results-map") -> Markup:
-    frame = _frame([(home_lat, home_lon), *[(p.lat, p.lon) for p in pins]])
+@dataclass(frozen=True)
+class Marker:
+    """A place marked on the map that is not a result: the searched home, or a current placement."""
+
+    lat: float
+    lon: float
+    label: str
+
+
+PIN_RADIUS = 14
+LABEL_CHAR_WIDTH = 8.5  # pixels: a name's width, near enough, in the labels' 15px bold Arial
+MARKER_CLEARANCE = 30  # pixels from a marker's centre that a pin keeps out of, so both stay readable
+
+
+def _spread(points: list[tuple[float, float]], markers: list[tuple[float, float]],
+            iterations: int = 80) -> list[tuple[float, float]]:
+    """Pins moved just far enough apart that no two overlap and none covers a marker, inside the map.
+
+    Deterministic: coincident pins start apart on the golden angle (by list order), then each round pushes
+    every overlapping pair apart by half their overlap and a pin out of a marker's clearance entirely. The
+    map then joins every moved pin to its true place with a line."""
+    gap = 2 * PIN_RADIUS + 2
+    placed = [[x + 0.5 * math.cos(n * 2.39996), y + 0.5 * math.sin(n * 2.39996)] for n, (x, y) in enumerate(points)]
+    lo_x, hi_x, lo_y, hi_y = PIN_RADIUS + 1, WIDTH - PIN_RADIUS - 1, PIN_RADIUS + 1, HEIGHT - PIN_RADIUS - 1
+    for _ in range(iterations):
+        moved = False
+        for i, a in enumerate(placed):
+            for b in placed[i + 1:]:
+                dx, dy = b[0] - a[0], b[1] - a[1]
+                d = math.hypot(dx, dy)
+                if d < gap:
+                    push = (gap - d) / 2 / max(d, 1e-6)
+                    a[0], a[1], b[0], b[1] = a[0] - dx * push, a[1] - dy * push, b[0] + dx * push, b[1] + dy * push
+                    moved = True
+            for mx, my in markers:
+                dx, dy = a[0] - mx, a[1] - my
+                d = math.hypot(dx, dy)
+                if d < MARKER_CLEARANCE:
+                    ux, uy = (dx / d, dy / d) if d > 1e-6 else (0.0, -1.0)
+                    a[0], a[1] = mx + ux * MARKER_CLEARANCE, my + uy * MARKER_CLEARANCE
+                    moved = True
+            a[0], a[1] = min(max(a[0], lo_x), hi_x), min(max(a[1], lo_y), hi_y)
+        if not moved:
+            break
+    return [(x, y) for x, y in placed]
+
+
+def _scale_bar(scale: float) -> str:
+    """A round number of miles, about a fifth of the width, labelled in miles with km in brackets as every
+    distance on the pages is (`present.miles_and_km`)."""
+    target_miles = WIDTH / 5 / scale * KM_PER_DEGREE / KM_PER_MILE
+    nice = max([n for n in (0.5, 1, 2, 5, 10, 20, 50, 100) if n <= target_miles] or [0.5])
+    bar = nice * KM_PER_MILE / KM_PER_DEGREE * scale
+    return (f'<g class="rm-map__scale" aria-hidden="true"><rect x="12" y="{HEIGHT - 18}" width="{bar:.1f}" '
+            f'height="5"/><text x="12" y="{HEIGHT - 24}">{escape(miles_and_km(nice * KM_PER_MILE))}</text></g>')
+
+
+def results_map(geography: Geography, home: Marker, pins: list[Pin], map_id: str = "results-map",
+                placement: Marker | None = None) -> Markup:
+    """The results as numbered pins around the home (and the current placement, when given)."""
+    markers = [home, *([placement] if placement else [])]
+    frame = _frame([*[(m.lat, m.lon) for m in markers], *[(p.lat, p.lon) for p in pins]])
+    lon0, lat_top, k, scale = frame
+    body = _orientation(geography, frame)
+    marker_xy = [_xy(m.lat, m.lon, frame) for m in markers]
+    true_xy = [_xy(p.lat, p.lon, frame) for p in pins]
+    shown_xy = _spread(true_xy, marker_xy)
+    hx, hy = marker_xy[0]
+    body.append(f'<rect class="rm-map__home" x="{hx - 10:.1f}" y="{hy - 10:.1f}" width="20" height="20"/>')
+    if placement is not None:
+        px, py = marker_xy[1]
+        body.append(f'<path class="rm-map__placement" d="M{px:.1f},{py - 13:.1f} L{px + 12:.1f},{py + 9:.1f} '
+                    f'L{px - 12:.1f},{py + 9:.1f}Z"/>')
+    for (x0, y0), (x, y) in zip(true_xy, shown_xy):
+        if math.hypot(x - x0, y - y0) > 3:  # moved apart: a line back to its true place
+            body.append(f'<g class="rm-map__leader"><line x1="{x0:.1f}" y1="{y0:.1f}" x2="{x:.1f}" y2="{y:.1f}"/>'
+                        f'<circle cx="{x0:.1f}" cy="{y0:.1f}" r="3.5"/></g>')
+    for pin, (x, y) in reversed(list(zip(pins, shown_xy))):  # the first result drawn last, on top
+        body.append(f'<g class="rm-map__pin" data-number="{pin.number}"><title>{pin.number}. {escape(pin.name)}</title>'
+                    f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{PIN_RADIUS}"/>'
+                    f'<text x="{x:.1f}" y="{y + 5.5:.1f}" text-anchor="middle">{pin.number}</text></g>')
+    body.append(_scale_bar(scale))
+    title = f"Map of the results near {home.label}"
+    desc = (f"{home.label} is shown as a red square" + (f", the current placement ({placement.label}) as a black "
+                                                         "triangle" if placement else "") +
+            f". The {len(pins)} services listed are numbered circles, with the same numbers as the list; where "
+            "services are close together their circles are moved apart, with a line to a dot at the true place. "
+            "Grey lines and names are council areas. The list holds everything the map shows.")
+    svg = (f'<svg class="rm-map" viewBox="0 0 {WIDTH} {HEIGHT}" xmlns="http://www.w3.org/2000/svg" role="img" '
+           f'aria-labelledby="{map_id}-title {map_id}-desc" focusable="false">'
+           f'<title id="{map_id}-title">{escape(title)}</title><desc id="{map_id}-desc">{escape(desc)}</desc>'
+           f'<rect class="rm-map__sea" width="{WIDTH}" height="{HEIGHT}"/>' + "".join(body) + "</svg>")
+    return Markup(svg)
+
+
+def _orientation(geography: Geography, frame: Frame) -> list[str]:
+    """Local authority boundaries, faint, and the names of those big enough on the map to carry one."""
     lon0, lat_top, k, scale = frame
     west, east = lon0, lon0 + WIDTH / (scale * k)
     south, north = lat_top - HEIGHT / scale, lat_top
     body: list[str] = []
-    labels: list[str] = []
+    candidates: list[tuple[float, float, float, str]] = []
     try:
-        tree, geoms, names = _boundaries(geography)
+        tree, geoms, names = boundaries(geography)
         box = shapely.box(west, south, east, north)
         tolerance = 1.0 / scale  # one pixel
         for i in tree.query(box, predicate="intersects"):
@@ -98,31 +197,24 @@ def results_map(geography: Geography, home_lat: float, home_lon: float, home_lab
                 body.append(f'<path class="rm-map__area" d="{d}"/>')
                 at = clipped.representative_point()
                 x, y = _xy(at.y, at.x, frame)
+                size = clipped.area * (scale ** 2) * k
                 # Named when big enough on the map to carry the name, and not cut by the edge.
-                if clipped.area * (scale ** 2) * k > 4000 and 60 < x < WIDTH - 60 and 20 < y < HEIGHT - 12:
-                    labels.append(f'<text class="rm-map__label" x="{x:.1f}" y="{y:.1f}" '
-                                  f'text-anchor="middle">{escape(names[i])}</text>')
+                if size > 4000 and 60 < x < WIDTH - 60 and 20 < y < HEIGHT - 12:
+                    candidates.append((size, x, y, names[i]))
     except (OSError, ValueError, shapely.errors.GEOSException):  # orientation only: the map is right without
-        body, labels = [], []
-    body.extend(labels)
-    hx, hy = _xy(home_lat, home_lon, frame)
-    # The searched place: a square ring, drawn first so that a service at the same spot stays readable.
-    body.append(f'<rect class="rm-map__home" x="{hx - 19:.1f}" y="{hy - 19:.1f}" width="38" height="38"/>')
-    for pin in reversed(pins):  # the first result drawn last, on top
-        x, y = _xy(pin.lat, pin.lon, frame)
-        body.append(f'<g class="rm-map__pin"><title>{pin.number}. {escape(pin.name)}</title><circle cx="{x:.1f}" cy="{y:.1f}" r="14"/>'
-                    f'<text x="{x:.1f}" y="{y + 5.5:.1f}" text-anchor="middle">{pin.number}</text></g>')
-    # Scale bar: a round number of kilometres, about a fifth of the width.
-    target_km = WIDTH / 5 / scale * KM_PER_DEGREE
-    nice = max([n for n in (1, 2, 5, 10, 20, 50, 100, 200) if n <= target_km] or [1])
-    bar = nice / KM_PER_DEGREE * scale
-    body.append(f'<g class="rm-map__scale" aria-hidden="true"><rect x="12" y="{HEIGHT - 18}" width="{bar:.1f}" '
-                f'height="5"/><text x="12" y="{HEIGHT - 24}">{nice} km</text></g>')
-    title = f"Map of the results near {home_label}"
-    desc = (f"{home_label} is shown as a red square. The {len(pins)} services listed are numbered circles, with "
-            "the same numbers as the list. Grey lines and names are council areas.")
-    svg = (f'<svg class="rm-map" viewBox="0 0 {WIDTH} {HEIGHT}" xmlns="http://www.w3.org/2000/svg" role="img" '
-           f'aria-labelledby="{map_id}-title {map_id}-desc" focusable="false">'
-           f'<title id="{map_id}-title">{escape(title)}</title><desc id="{map_id}-desc">{escape(desc)}</desc>'
-           f'<rect class="rm-map__sea" width="{WIDTH}" height="{HEIGHT}"/>' + "".join(body) + "</svg>")
-    return Markup(svg)
+        return []
+    return body + _labels(candidates)
+
+
+def _labels(candidates: list[tuple[float, float, float, str]]) -> list[str]:
+    """Area names, biggest area first, leaving out any that would overprint one already placed."""
+    placed: list[tuple[float, float, float, float]] = []
+    labels = []
+    for _, x, y, name in sorted(candidates, key=lambda c: (-c[0], c[3])):
+        half = len(name) * LABEL_CHAR_WIDTH / 2
+        box = (x - half, y - 14, x + half, y + 4)
+        if any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+            continue
+        placed.append(box)
+        labels.append(f'<text class="rm-map__label" x="{x:.1f}" y="{y:.1f}" text-anchor="middle">{escape(name)}</text>')
+    return labels

@@ -1,20 +1,27 @@
-"""One service as rows of NHS.UK summary lists: how to get in touch, who it is for, details for professionals."""
+"""One service as rows of NHS.UK summary lists: how to get in touch, opening times, who it is for, details for
+professionals; and the link out for directions."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from markupsafe import Markup
 
 from geodata.errors import GeodataError
-from rehabmap.record import Service
+from rehabmap.record import WEEKDAYS, Schedule, Service, Weekday
 from web import present
 
 if TYPE_CHECKING:
     from geodata import Geography
 
 Row = tuple[str, "str | Markup"]
+
+DAY_NAMES = dict(zip(WEEKDAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")))
+SELF_REFERRAL_WORDS = {True: "Yes, you can contact the service yourself",
+                       False: "No, you need a referral from a professional (such as your GP or care coordinator)",
+                       None: "Not known: ask the service"}
 
 
 def _link(href: str, text: str) -> Markup:
@@ -37,8 +44,51 @@ def contact_rows(service: Service) -> list[Row]:
     address = ", ".join(p for p in (service.address, service.postcode) if p)
     if address:
         rows.append(("Address", address))
+    rows.append(("Can you refer yourself?", SELF_REFERRAL_WORDS[service.self_referral]))
     rows.append(("How to be referred", service.referral_route or "Contact the service to ask"))
     rows.append(("Taking new referrals", present.referrals_text(service)))
+    return rows
+
+
+def directions_url(service: Service) -> str:
+    """A plain link out to a maps site for directions to the service, as NHS.UK's service pages have. The
+    destination is the service's own coordinates; no origin is sent (the person's postcode stays with us), and
+    nothing on our pages asks the maps site for anything (Google's documented Maps URLs, api=1)."""
+    return "https://www.google.com/maps/dir/?" + urlencode(
+        {"api": "1", "destination": f"{service.lat:.6f},{service.lon:.6f}"})
+
+
+def clock(value: time) -> str:
+    """As NHS.UK writes times: 9am, 5:30pm, midday, midnight."""
+    if value.hour == 0 and value.minute == 0:
+        return "midnight"
+    if value.hour == 12 and value.minute == 0:
+        return "midday"
+    hour = value.hour % 12 or 12
+    return f"{hour}{f':{value.minute:02d}' if value.minute else ''}{'am' if value.hour < 12 else 'pm'}"
+
+
+def day_range(days: list[Weekday]) -> str:
+    """'Monday to Friday' for a run of three or more days, else the days listed ('Tuesday and Thursday')."""
+    ordered = sorted(set(days), key=WEEKDAYS.index)
+    positions = [WEEKDAYS.index(d) for d in ordered]
+    if len(ordered) >= 3 and positions == list(range(positions[0], positions[-1] + 1)):
+        return f"{DAY_NAMES[ordered[0]]} to {DAY_NAMES[ordered[-1]]}"
+    names = [DAY_NAMES[d] for d in ordered]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def opening_rows(schedules: list[Schedule]) -> list[Row]:
+    """The opening times the record holds, one row per schedule; none when the source states none (the page
+    then says they are not known, never "closed")."""
+    rows: list[Row] = []
+    for schedule in schedules:
+        if schedule.byday and schedule.opens_at and schedule.closes_at:
+            hours = f"{clock(schedule.opens_at)} to {clock(schedule.closes_at)}"
+            rows.append((day_range(schedule.byday), hours + (f" ({schedule.description})"
+                                                             if schedule.description else "")))
+        elif schedule.description:
+            rows.append(("Times", schedule.description))
     return rows
 
 
@@ -96,8 +146,6 @@ def professional_rows(service: Service, geography: Geography, today: date) -> li
         rows.append(("Serves people living in", _bullets(names)))
     else:
         rows.append(("Serves people living in", "No restriction stated"))
-    if service.last_verified:
-        rows.append(("Last checked", present.long_date(service.last_verified)))
     sources = sorted({p.source for p in service.provenance})
     rows.append(("Source", ", ".join(sources) + f" (id {service.id})"))
     return rows

@@ -193,8 +193,8 @@ FIELD_PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "beds": parse_int, "min_age": parse_int, "max_age": parse_int,
     "lat": parse_float, "lon": parse_float,
     "capacity_as_of": parse_date, "cqc_rating_date": parse_date, "last_verified": parse_date,
-    "accepting_referrals": parse_bool, "legacy_locked_label": parse_bool, "pd_specialist": parse_bool,
-    "needs_met": parse_list, "needs_not_met": parse_list,
+    "accepting_referrals": parse_bool, "self_referral": parse_bool, "legacy_locked_label": parse_bool,
+    "pd_specialist": parse_bool, "needs_met": parse_list, "needs_not_met": parse_list,
     "postcode": parse_postcode_text, "website": parse_website,
 }
 

@@ -328,8 +328,8 @@ def test_every_core_journey_works_without_javascript(nojs):
 # --- the clinicians' printed summary ---------------------------------------------------------------
 
 def test_the_printed_summary_prints_no_address_of_ours(watched):
-    """Before: every link printed its address, and a service's carried the search. (The page count of the
-    printed summary, 3 A4 pages for 6 options, is not yet within 2: see the report of issue 15.)"""
+    """Before: every link printed its address, and a service's carried the search. (The page count is
+    tests/web/test_finder_browser.py's.)"""
     page = watched.page
     watched.goto("/alternatives")
     page.get_by_label("Where does the person live?").fill("LS9 7TF")

@@ -3,18 +3,29 @@ pages, and a shortlist kept only in the link (ids in the URL)."""
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING
+
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
+from geodata import Home
 from geodata.distance import great_circle_km
-from rehabmap.match import MatchRequest, match
+from rehabmap.match import MatchRequest, MatchResponse, MatchResult, match
 from web import service_view
 from web.deps import State
 from web.forms import Errors, Fields, resolve_where
-from web.links import SearchContext
-from web.present import CATEGORIES, CATEGORY_BY_SLUG, KM_PER_MILE, PUBLIC_RADII_MILES
+from web.links import SearchContext, report_problem_url
+from web.present import CATEGORIES, CATEGORY_BY_SLUG, KM_PER_MILE, PUBLIC_RADII_MILES, SupportCategory
 from web.render import page
-from web.resultsmap import Pin, results_map
+from web.resultsmap import Marker, Pin, results_map
+
+if TYPE_CHECKING:
+    from datetime import date
+
+    from markupsafe import Markup
+
+    from rehabmap.state import AppState
 
 router = APIRouter()
 
@@ -31,6 +42,58 @@ def find_start(request: Request) -> HTMLResponse:
     return page(request, "find/start.html", {"search": context}, private=bool(context.where or context.shortlist))
 
 
+def _home_or_form(request: Request, state: AppState, fields: Fields, search: SearchContext, template: str,
+                  context: dict[str, object]) -> Home | HTMLResponse:
+    """The home searched from; or the page itself: the form alone when nothing was searched, the error against
+    the field (400) when the place is not found."""
+    if "where" not in fields:
+        return page(request, template, context, private=bool(search.shortlist))
+    errors = Errors()
+    home = resolve_where(state.geography, search.where, "where", errors)
+    if home is None:
+        context["errors"] = errors
+        return page(request, template, context, status=400)
+    return home
+
+
+def _nearest(state: AppState, home: Home, category: SupportCategory, within_miles: int, limit: int,
+             today: date) -> MatchResponse:
+    return match(state.backend, home, MatchRequest(
+        types=category.types, max_distance_km=within_miles * KM_PER_MILE, limit=limit), today)
+
+
+def _map(state: AppState, home: Home, results: list[MatchResult]) -> Markup | None:
+    """The results' map, pins numbered as the page lists them; none without results."""
+    pins = [Pin(n, r.service.lat, r.service.lon, r.service.name) for n, r in enumerate(results, 1)]
+    return results_map(state.geography, Marker(home.lat, home.lon, home.label), pins) if results else None
+
+
+EVERYTHING = "everything"  # the view of every kind of support: a path of its own, not a category
+PER_KIND = 3
+
+
+@router.get(f"/find/{EVERYTHING}")
+def find_everything(request: Request, state: State) -> HTMLResponse:
+    """Every kind of support near a place: the nearest few of each kind, the kind with the nearest service
+    first, numbered across the page as the one map is."""
+    fields = Fields.of_query(request)
+    search = SearchContext.of(fields)
+    context: dict[str, object] = {"search": search, "radii": PUBLIC_RADII_MILES, "errors": Errors(), "groups": None,
+                                  "slug": EVERYTHING}
+    home = _home_or_form(request, state, fields, search, "find/everything.html", context)
+    if not isinstance(home, Home):
+        return home
+    today = state.today()
+    groups = []
+    for category in CATEGORIES:
+        response = _nearest(state, home, category, search.within, PER_KIND, today)
+        groups.append((category, response.results, sum(g.total for g in response.groups)))
+    groups.sort(key=lambda g: g[1][0].distance_km if g[1] else math.inf)  # stable: kinds with none keep their order
+    results = [r for _, found, _ in groups for r in found]
+    context.update(home=home, groups=groups, count=len(results), map=_map(state, home, results))
+    return page(request, "find/everything.html", context, today=today)
+
+
 @router.get("/find/{slug}")
 def find_category(request: Request, slug: str, state: State) -> HTMLResponse:
     category = CATEGORY_BY_SLUG.get(slug)
@@ -38,27 +101,19 @@ def find_category(request: Request, slug: str, state: State) -> HTMLResponse:
         return not_found(request, "That kind of support")
     fields = Fields.of_query(request)
     search = SearchContext.of(fields, slug)
-    context = {"category": category, "search": search, "radii": PUBLIC_RADII_MILES, "errors": Errors(),
-               "results": None}
-    if "where" not in fields:
-        return page(request, "find/category.html", context, private=bool(search.shortlist))
-    errors = Errors()
-    home = resolve_where(state.geography, search.where, "where", errors)
-    if home is None:
-        context["errors"] = errors
-        return page(request, "find/category.html", context, status=400)
+    context: dict[str, object] = {"category": category, "search": search, "radii": PUBLIC_RADII_MILES,
+                                  "errors": Errors(), "results": None}
+    home = _home_or_form(request, state, fields, search, "find/category.html", context)
+    if not isinstance(home, Home):
+        return home
     today = state.today()
-    response = match(state.backend, home, MatchRequest(
-        types=category.types, max_distance_km=search.within * KM_PER_MILE, limit=MAX_RESULTS), today)
-    results = response.results
+    results = _nearest(state, home, category, search.within, MAX_RESULTS, today).results
     coverage = state.coverage()
     answers = [coverage.for_request(home.areas.codes(), t) for t in category.types]
     context["covered"] = all(a.covered for a in answers)
     context["being_checked"] = any(a.pending_review for a in answers)
-    pins = [Pin(n, r.service.lat, r.service.lon, r.service.name) for n, r in enumerate(results, 1)]
     context.update(
-        home=home, results=results,
-        map=results_map(state.geography, home.lat, home.lon, home.label, pins) if results else None,
+        home=home, results=results, map=_map(state, home, results),
         others=[c for c in CATEGORIES if c.slug != slug], wider=[r for r in sorted(PUBLIC_RADII_MILES)
                                                                   if r > search.within])
     return page(request, "find/category.html", context, today=today)
@@ -95,6 +150,8 @@ def service_page(request: Request, service_id: str, state: State) -> HTMLRespons
     return page(request, "service.html", {
         "service": service, "search": search, "home": home, "distance": distance,
         "contact": service_view.contact_rows(service), "who": service_view.who_rows(service),
+        "opening": service_view.opening_rows(service.schedules), "directions": service_view.directions_url(service),
+        "report_url": report_problem_url(service.id),
         "professional": service_view.professional_rows(service, state.geography, today),
         "category": CATEGORY_BY_SLUG.get(search.category)}, today=today,
         private=bool(search.where or search.shortlist))

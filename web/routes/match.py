@@ -16,15 +16,20 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from rehabmap.errors import DomainError
-from rehabmap.match import ANY_TYPE, MAX_LIMIT, ORDERS, MatchRequest, Order, match, parse_needs, parse_types
+from rehabmap.match import (ANY_TYPE, MAX_LIMIT, ORDERS, MatchRequest, MatchResponse, Order, match, parse_needs,
+                            parse_types)
 from rehabmap.taxonomy import NEED_LABELS, SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType, parse_subtypes
 from web.deps import State
-from web.forms import Errors, Fields, parse_int, parse_km, resolve_where
+from web.forms import Errors, Fields, parse_int, parse_miles, resolve_where
 from web.held_searches import HOLD_MINUTES, held_searches
 from web.present import MATCH_OPTIONS, ORDER_WORDS, RANKING
+from web.plain_summary import summary_text
 from web.render import BASE_HEADERS, page
+from web.resultsmap import Marker, Pin, results_map
 
 if TYPE_CHECKING:
+    from markupsafe import Markup
+
     from geodata import Geography, Home
     from rehabmap.index.base import PersonGender
 
@@ -86,7 +91,7 @@ def parse(form: MatchForm, geography: Geography, errors: Errors) -> Parsed | Non
     if form.gender not in GENDERS:
         errors.add("gender", "Select female, male or not stated")
     placement = resolve_where(geography, form.placement, "placement", errors) if form.placement else None
-    within = parse_km(form.within, "within", "Maximum distance", errors)
+    within = parse_miles(form.within, "within", "Maximum distance", errors)
     limit = int(form.limit) if form.limit.isdigit() and int(form.limit) in LIMITS else None
     if limit is None:
         errors.add("limit", "Select how many results to show for each type")
@@ -162,6 +167,16 @@ def form_context(form: MatchForm, errors: Errors) -> dict[str, object]:
     }
 
 
+def _options_map(geography: Geography, parsed: Parsed, response: MatchResponse) -> Markup:
+    """The options as numbered pins, in the order the page numbers them (group by group), with the home and
+    the current placement marked."""
+    options = [r for group in response.groups for r in group.results]
+    pins = [Pin(n, r.service.lat, r.service.lon, r.service.name) for n, r in enumerate(options, 1)]
+    placement = Marker(parsed.placement.lat, parsed.placement.lon, parsed.placement.label) if parsed.placement else None
+    return results_map(geography, Marker(parsed.home.lat, parsed.home.lon, parsed.home.label), pins,
+                       map_id="options-map", placement=placement)
+
+
 @router.get("/alternatives")
 def alternatives_form(request: Request) -> HTMLResponse:
     return page(request, "match/form.html", form_context(MatchForm(), Errors()), private=False)
@@ -199,6 +214,8 @@ def alternatives_results(request: Request, state: State, key: str, order: str = 
     today = state.today()
     response = match(state.backend, parsed.home, match_request, today)
     context = form_context(form, errors)
+    context["map"] = _options_map(state.geography, parsed, response) if response.results else None
+    context["plain_text"] = summary_text(parsed.home, parsed.placement, match_request, response, today)
     coverage = state.coverage()
     answers = {t.service_type: coverage.for_request(parsed.home.areas.codes(), t.service_type)
                for t in response.summary}

@@ -1,0 +1,77 @@
+"""The clinicians' results: distances in miles with km in brackets, a map of the options numbered as the list
+is (home and current placement marked, described, the list its text alternative)."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from tests.web.test_results_map import assert_legible, pins_of
+
+FORM = {"home": "LS9 7TF", "needs": ["autism"], "language": "", "age": "", "gender": "", "limit": "3",
+        "types": ["inpatient_rehab_level1", "inpatient_rehab_level2"], "placement": "M14 5RH", "within": "",
+        "options": []}
+
+
+def results(client, **changes) -> str:
+    response = client.post("/alternatives", data={**FORM, **changes}, follow_redirects=True)
+    assert response.status_code == 200
+    return response.text
+
+
+def test_every_distance_is_in_miles_with_km_in_brackets(client):
+    """Before: the clinicians' page gave km only (and asked the maximum distance in km) while /find gave miles."""
+    page = results(client, within="40")
+    assert "Maximum distance in miles (optional)" in page
+    assert re.search(r"Maximum distance</dt>\s*<dd[^>]*>\s*40 miles \(64\.4 km\)", page)
+    assert re.search(r"Current placement</dt>\s*<dd[^>]*>\s*M14 5RH, \d+ miles \([\d.]+ km\) from home", page)
+    assert re.search(r"Distance</dt>\s*<dd[^>]*>\s*(less than 0\.1 miles|[\d.]+ miles?) \([\d.]+ k?m\) from home", page)
+    distances = re.findall(r"Distance</dt>\s*<dd[^>]*>\s*([^<]*)", page)
+    assert distances and all(re.match(r"(less than 0\.1|[\d.,]+) miles? \(", d) for d in distances), distances
+
+
+def test_a_maximum_distance_that_is_not_a_number_of_miles_is_an_error_on_its_field(client):
+    page = client.post("/alternatives", data={**FORM, "within": "far"}).text
+    assert "Maximum distance must be a number of miles, like 50" in page
+
+
+def test_the_options_map_numbers_pins_as_the_list_and_marks_home_and_placement(client):
+    page = results(client)
+    listed = re.findall(r'<h4 class="nhsuk-card__heading nhsuk-heading-s"><a href="[^"]*">(\d+)\. ([^<]*)</a>', page)
+    svg = page[page.index('<svg class="rm-map"'):page.index("</svg>")]
+    pins = pins_of(svg)
+    assert len(listed) == 6
+    assert [(str(n), pins[n][0]) for n in sorted(pins)] == listed
+    assert_legible(svg, len(listed))
+    assert '<path class="rm-map__placement"' in svg
+    assert 'role="img" aria-labelledby="options-map-title options-map-desc"' in svg
+    assert "<title id=\"options-map-title\">Map of the results near LS9 7TF</title>" in svg
+    assert "the current placement (M14 5RH) as a black triangle" in svg
+    assert "Each number is an option's number in the list, which says everything the map shows." in page
+
+
+def test_no_options_no_map(client):
+    page = results(client, needs=["autism", "older_adult", "acquired_brain_injury", "sensory_adapted"],
+                   options=["needs_confirmed"])
+    assert "No service meets all of these needs" in page or "None meet these needs" in page
+    if "rm-option" not in page:
+        assert '<svg class="rm-map"' not in page
+
+
+def test_a_plain_text_copy_for_notes_is_on_the_page_and_numbers_the_options_as_the_list(client):
+    page = results(client)
+    box = re.search(r'<textarea class="nhsuk-textarea rm-plain-text__box" id="plain-text" rows="14" readonly '
+                    r'spellcheck="false">([^<]*)</textarea>', page)
+    assert box, "no plain-text copy"
+    text = html.unescape(box.group(1))
+    listed = re.findall(r'<h4 class="nhsuk-card__heading nhsuk-heading-s"><a href="[^"]*">(\d+)\. ([^<]*)</a>', page)
+    in_text = re.findall(r"^(\d+)\. (.*)$", text, flags=re.M)
+    assert len(in_text) == len(listed) == 6
+    for (n, name), (m, line) in zip(listed, in_text):
+        assert n == m and line.startswith(html.unescape(name)), (name, line)
+    for line in ("Local alternatives near LS9 7TF (rehabmap, ", "Home: LS9 7TF (Leeds), NHS West Yorkshire",
+                 "Current placement: M14 5RH, ", "Needs: Autism", "Level 1 inpatient rehabilitation unit: showing 3 of",
+                 "   Meets: Autism", "   How to refer: ", "Ordered best fit first: "):
+        assert line in text, line
+    assert re.search(r"^   (less than 0\.1 miles|[\d.]+ miles?) \([\d.]+ k?m\) from home, .* the current placement; "
+                     r"in the home ICB$", text, flags=re.M)

@@ -1,0 +1,44 @@
+"""Everything near me: every kind of support on one page, the nearest few of each, the kind with the nearest
+service first, numbered across the page as its map is."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from tests.web.test_results_map import assert_legible, pins_of
+
+KINDS = ("Getting back to work", "Somewhere to live with support", "Someone to speak up for you",
+         "Peer and community support", "Rehabilitation teams and units")
+
+
+def test_everything_near_lists_every_kind_nearest_first_numbered_as_the_map(client):
+    page = client.get("/find/everything", params={"where": "LS9 7TF", "within": "25"}).text
+    kinds = [html.unescape(k) for k in re.findall(r'<h3 class="nhsuk-heading-s rm-group-heading" id="kind-[^"]+">([^<]*)</h3>', page)]
+    assert sorted(kinds) == sorted(KINDS)
+    sections = page.split('class="nhsuk-heading-s rm-group-heading"')[1:]
+    firsts = []
+    numbers = []
+    for section in sections:
+        miles = [float(m) if m else 0.0 for m in re.findall(r"<br>(?:less than 0\.1 miles|([\d.]+) miles?) \(", section)]
+        assert miles == sorted(miles) and len(miles) <= 3
+        firsts.append(miles[0] if miles else float("inf"))
+        numbers += [int(n) for n in re.findall(r'<span class="rm-result__number" aria-hidden="true">(\d+)</span>', section)]
+    assert firsts == sorted(firsts), "the kind with the nearest service comes first"
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 10
+    svg = page[page.index('<svg class="rm-map"'):page.index("</svg>")]
+    assert sorted(pins_of(svg)) == numbers
+    assert_legible(svg, len(numbers))
+    assert "See all" in page
+
+
+def test_everything_near_is_a_tile_and_a_link_from_each_kind(client):
+    assert 'href="/find/everything">Everything near you</a>' in client.get("/find").text
+    page = client.get("/find/work", params={"where": "LS9 7TF", "within": "10"}).text
+    assert '<a href="/find/everything?where=LS9+7TF&amp;within=10">Everything near LS9 7TF</a>' in page
+
+
+def test_everything_near_with_a_bad_place_is_an_error_on_the_field(client):
+    response = client.get("/find/everything", params={"where": "Nowhereville Xyz"})
+    assert response.status_code == 400
+    assert 'href="#where"' in response.text

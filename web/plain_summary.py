@@ -1,0 +1,54 @@
+"""The clinicians' summary as plain text, to paste into clinical notes: the facts the printed page gives, in its
+words (`web.present`), a few lines an option. It is written into the results page itself, never into an
+address or a log: it holds the person's needs and home."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING
+
+from rehabmap.match import MatchRequest, MatchResponse
+from rehabmap.taxonomy import TYPE_LABELS, need_label
+from web import present
+
+if TYPE_CHECKING:
+    from geodata import Home
+
+
+def summary_text(home: Home, placement: Home | None, request: MatchRequest, response: MatchResponse,
+                 today: date) -> str:
+    lines = [f"Local alternatives near {home.label} (rehabmap, {present.long_date(today)})",
+             f"Home: {home.label}" + (f" ({home.areas.lad_name})" if home.areas.lad_name else "")
+             + (f", {home.areas.icb_name}" if home.areas.icb_name else "")]
+    if placement is not None and response.current_placement_km is not None:
+        lines.append(f"Current placement: {placement.label}, {present.miles_and_km(response.current_placement_km)} "
+                     "from home")
+    lines.append("Needs: " + (", ".join(need_label(n) for n in request.needs) or "None given"))
+    if request.max_distance_km:
+        lines.append(f"Maximum distance: {present.miles_and_km(request.max_distance_km)}")
+    lines.append(f"Ordered {present.ORDER_WORDS[request.order][0].lower()}: "
+                 f"{present.ORDER_WORDS[request.order][1].lower()}.")
+    number = 0
+    for group in response.groups:
+        service_type = min(group.types, key=lambda t: t.restrictiveness)
+        lines += ["", f"{TYPE_LABELS[service_type]}: showing {len(group.results)} of {group.total}"]
+        if not group.results:
+            lines.append("  None listed.")
+        for result in group.results:
+            number += 1
+            service = result.service
+            unknown = ", ".join(need_label(n) for n in result.unknown_needs)
+            lines += [f"{number}. {service.name}" + (f" ({service.organisation})" if service.organisation else ""),
+                      f"   {present.distance_from_home(result)}; "
+                      + ("in the home ICB" if result.in_home_icb else "outside the home ICB"),
+                      "   Meets: " + (", ".join(need_label(n) for n in result.matched_needs)
+                                      or ("no needs given" if not request.needs else "none confirmed"))
+                      + (f". Not known: {unknown} (ask the service)" if unknown else ""),
+                      f"   Vacancy: {present.capacity_text(service, today)}. "
+                      f"Taking referrals: {present.referrals_text(service)}.",
+                      f"   How to refer: {service.referral_route or 'Contact the service'}"]
+            contact = ", ".join(c for c in (service.phone, service.email) if c)
+            if contact:
+                lines.append(f"   Contact: {contact}")
+    lines += ["", "Check details with each service before making a referral."]
+    return "\n".join(lines)
