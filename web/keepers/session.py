@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -154,13 +154,13 @@ def requires(*roles: Role) -> Any:
             if SESSION_COOKIE in request.cookies:
                 clear_cookie(response, request, SESSION_COOKIE)
             raise Refusal(response)
-        if roles and session.principal.role not in roles:
+        keeper = Keeper(session.principal, csrf_token(session.secret), Fields([]), session.secret)
+        if roles and keeper.principal.role not in roles:
             allowed = " or ".join(r.value for r in roles)
-            raise Refusal(message_page(request, session, 403, "You cannot use this page",
+            raise Refusal(message_page(request, keeper, 403, "You cannot use this page",
                                        f"It is for {allowed} tokens; you signed in with a "
-                                       f"{session.principal.role.value} token."))
-        csrf = csrf_token(session.secret)
-        return Keeper(session.principal, csrf, await _checked_form(request, csrf), session.secret)
+                                       f"{keeper.principal.role.value} token."))
+        return replace(keeper, form=await _checked_form(request, keeper.csrf))
 
     return Depends(signed_in)
 
@@ -196,8 +196,8 @@ def render(request: Request, who: Keeper | Visitor, template: str, context: dict
     return response
 
 
-def message_page(request: Request, session: Session, status: int, title: str, message: str) -> HTMLResponse:
-    keeper = Keeper(session.principal, csrf_token(session.secret), Fields([]), session.secret)
+def message_page(request: Request, keeper: Keeper, status: int, title: str, message: str) -> HTMLResponse:
+    """A page that says one thing (a refusal, say) in the keepers' layout."""
     return render(request, keeper, "keepers/message.html", {"title": title, "message": message}, status=status)
 
 
