@@ -78,6 +78,10 @@ class Settings(BaseSettings):
         "A keepers' pages session ends this many hours after sign-in, however much it is used."))
     keepers_link_minutes: int = Field(default=15, ge=1, le=7 * 24 * 60, description=(
         "How long a one-time sign-in link from 'rehabmap tokens sign-in-link' works."))
+    problem_reports_per_hour: int = Field(default=60, ge=1, description=(
+        "The most problem reports the public may send in an hour, for the whole site."))
+    problem_reports_per_service_per_hour: int = Field(default=5, ge=1, description=(
+        "The most problem reports the public may send in an hour about one service."))
 
     @field_validator("public_base_url")
     @classmethod

@@ -31,7 +31,8 @@ def add_probe_pages(keepers: Keepers) -> None:
 
     @router.get("/keepers/probe/admin")
     def admin_page(request: Request, keeper: Keeper = requires(Role.admin)) -> HTMLResponse:
-        return render(request, keeper, "keepers/message.html", {"title": "Admins only", "message": keeper.principal.who})
+        return render(request, keeper, "keepers/message.html",
+                      {"title": "Admins only", "message": keeper.principal.who})
 
     @router.post("/keepers/probe/form")
     def form(keeper: Keeper = requires()) -> Response:

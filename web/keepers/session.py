@@ -203,5 +203,5 @@ def message_page(request: Request, keeper: Keeper, status: int, title: str, mess
 
 def message_page_plain(request: Request, status: int, title: str, message: str) -> HTMLResponse:
     """A refusal before anyone is known: no form, so no CSRF token and no cookie."""
-    return page(request, "keepers/message.html", {"keeper": None, "keeper_sections": [], "csrf_input": "", "title": title,
-                                                  "message": message}, status=status, private=True)
+    return page(request, "keepers/message.html", {"keeper": None, "keeper_sections": [], "csrf_input": "",
+                                                  "title": title, "message": message}, status=status, private=True)
