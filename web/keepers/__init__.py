@@ -31,10 +31,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from web.keepers import provider, reports, sign_in
+from web.keepers import admin, provider, reports, sign_in
 
 router = APIRouter(include_in_schema=False)
 router.include_router(sign_in.router)
 router.include_router(provider.router)
 router.include_router(reports.router)
+router.include_router(admin.router)
 router.include_router(reports.public)  # the public form, outside /keepers: no cookie
