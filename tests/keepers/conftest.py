@@ -13,7 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.maintain.conftest import Site, make_app, make_site, sample_index  # noqa: F401 - fixtures
-from tests.web.conftest import axe_source, browser  # noqa: F401 - fixtures
+from tests.web.conftest import axe_source, chromium  # noqa: F401 - a fixture
 from tests.web.site import serve
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
@@ -58,6 +58,13 @@ def make_keepers(site: Site, **settings) -> Keepers:
     clock = Clock(datetime.now(timezone.utc).replace(microsecond=0))
     app.state.rehabmap.directory.sessions.clock = clock
     return Keepers(site, app, clock)
+
+
+@pytest.fixture(scope="package")
+def browser():
+    """This package's own Chromium, closed when its tests end (see `tests.web.conftest.chromium`)."""
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -52,6 +52,10 @@ class Axe:
     def __init__(self, watched: Watched, source: str) -> None:
         self.watched, self.source, self.found = watched, source, {}
 
+    def visit(self, path: str, name: str, screenshot: str | None = None) -> None:
+        self.watched.goto(path)
+        self.check(name, screenshot)
+
     def check(self, name: str, screenshot: str | None = None) -> None:
         violations = axe(self.watched.page, self.source)
         if violations:
@@ -65,49 +69,41 @@ def test_axe_finds_nothing_on_any_keepers_page(browse, shared_keepers, axe_sourc
     site.directory.reports.add(AIRE, "The phone number rings a fax machine", "ann@example.org")
     anonymous = browse()
     pages = Axe(anonymous, axe_source)
-    anonymous.goto("/keepers/sign-in")
-    pages.check("sign in", "20-keepers-sign-in")
+    pages.visit("/keepers/sign-in", "sign in", "20-keepers-sign-in")
     anonymous.page.get_by_label("Your token").fill("rmk_nonsense")
     anonymous.page.get_by_role("button", name="Sign in").click()
     pages.check("sign in, error")
-    anonymous.goto("/keepers/sign-in/link/not-a-code")
-    pages.check("sign-in link")
+    pages.visit("/keepers/sign-in/link/not-a-code", "sign-in link")
     anonymous.page.get_by_role("button", name="Continue to sign in").click()
     pages.check("sign-in link, failed")
-    anonymous.goto(report_problem_url(AIRE))
-    pages.check("report a problem", "24-report-a-problem")
+    pages.visit(report_problem_url(AIRE), "report a problem", "24-report-a-problem")
     anonymous.assert_clean()
 
     provider = browse()
     pages.watched = provider
     sign_in(provider, site.tokens["provider_a"])
     pages.check("provider home")
-    provider.goto("/keepers/my-services")
-    pages.check("my services", "21-keepers-my-services")
+    pages.visit("/keepers/my-services", "my services", "21-keepers-my-services")
     provider.page.get_by_role("button", name="Save vacancy and referrals").first.click()
     pages.check("my services, error")
-    provider.goto("/keepers/my-services/details?service=" + AIRE)
-    pages.check("contact details")
+    pages.visit("/keepers/my-services/details?service=" + AIRE, "contact details")
     provider.goto("/keepers/my-services/details?service=" + OWNED_B[0])
     assert provider.page.get_by_role("heading", level=1).inner_text() == "This change was not made"
     pages.check("another organisation's service, refused")
-    provider.goto("/keepers/tokens")
-    pages.check("admin page, refused")
+    pages.visit("/keepers/tokens", "admin page, refused")
     provider.assert_clean()
 
     maintainer = browse()
     pages.watched = maintainer
     sign_in(maintainer, site.tokens["maintainer"])
-    maintainer.goto("/keepers/problem-reports")
-    pages.check("problem reports", "22-keepers-problem-reports")
+    pages.visit("/keepers/problem-reports", "problem reports", "22-keepers-problem-reports")
     maintainer.assert_clean()
 
     admin = browse()
     pages.watched = admin
     sign_in(admin, site.tokens["admin"])
     pages.check("admin home")
-    admin.goto("/keepers/tokens")
-    pages.check("tokens", "23-keepers-tokens")
+    pages.visit("/keepers/tokens", "tokens", "23-keepers-tokens")
     admin.page.get_by_role("button", name="Make token").click()
     pages.check("tokens, error")
     admin.page.get_by_label("Label").fill("Dee (locum)")
@@ -117,8 +113,7 @@ def test_axe_finds_nothing_on_any_keepers_page(browse, shared_keepers, axe_sourc
     admin.goto("/keepers/tokens")
     admin.page.get_by_role("button", name="Sign-in link for Dee (locum)").click()
     pages.check("sign-in link made")
-    admin.goto("/keepers/organisations")
-    pages.check("organisations")
+    pages.visit("/keepers/organisations", "organisations")
     admin.page.get_by_role("button", name="Link service").click()
     pages.check("organisations, error")
     admin.assert_clean()

@@ -24,7 +24,10 @@ How to add a page (the whole interface):
 * **Refuse from anywhere** inside a route or dependency: `raise Refusal(response)`.
 
 Sessions and sign-in links are `rehabmap.maintain.sessions` (the store); cookies and CSRF are
-`web.keepers.session`; signing in and out is `web.keepers.sign_in`.
+`web.keepers.session`. The pages: `sign_in` (sign in and out, the keepers' home), `provider` (my services),
+`reports` (the public "report a problem" form, outside `/keepers` and cookie-free, and the maintainers'
+queue), `admin` (tokens, organisations). The maintainers' own pages go in `maintainer_*.py` modules with
+templates in `keepers/maintainer/`.
 """
 
 from __future__ import annotations

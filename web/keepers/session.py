@@ -111,7 +111,7 @@ def directory_of(request: Request) -> Directory:
 
 
 def secure_cookies(request: Request) -> bool:
-    public = request.app.state.rehabmap.settings.public_base_url
+    public = get_state(request).settings.public_base_url
     return public.startswith("https://") if public else request.url.scheme == "https"
 
 
