@@ -78,6 +78,18 @@ def tokens_revoke(token_id: str) -> None:
     click.echo(f"revoked token {info.id} ('{info.name}') at {info.revoked_at}")
 
 
+@tokens.command("sign-in-link")
+@click.argument("token_id")
+def tokens_sign_in_link(token_id: str) -> None:
+    """Print a one-time link that signs the holder of a token in to the keepers' pages (/keepers). It works
+    once, for REHABMAP_KEEPERS_LINK_MINUTES (15); only its hash is stored. Send it as you would the token."""
+    settings = get_settings()
+    code, expires = Directory.from_settings(settings).sessions.issue_link(token_id)
+    click.echo(settings.public_url(f"/keepers/sign-in/link/{code}"))
+    click.echo(f"a one-time sign-in link for token {token_id}, working until {expires.isoformat(timespec='seconds')}"
+               + ("" if settings.public_base_url else "; set REHABMAP_PUBLIC_BASE_URL to print it whole"), err=True)
+
+
 @tokens.command("new-key")
 @click.option("--yes", is_flag=True, help="Do it without asking.")
 def tokens_new_key(yes: bool) -> None:

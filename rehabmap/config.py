@@ -82,6 +82,16 @@ class Settings(BaseSettings):
     token_key_file: Path | None = Field(default=None, description=(
         "The secret key API tokens are hashed with (default: REHABMAP_HOME/token.key, made on first use). "
         "Keep it out of the directory's backups, and back it up apart from them."))
+    keepers_idle_minutes: int = Field(default=30, ge=1, le=24 * 60, description=(
+        "A keepers' pages session ends after this many minutes without a request."))
+    keepers_session_hours: int = Field(default=8, ge=1, le=7 * 24, description=(
+        "A keepers' pages session ends this many hours after sign-in, however much it is used."))
+    keepers_link_minutes: int = Field(default=15, ge=1, le=7 * 24 * 60, description=(
+        "How long a one-time sign-in link from 'rehabmap tokens sign-in-link' works."))
+    problem_reports_per_hour: int = Field(default=60, ge=1, description=(
+        "The most problem reports the public may send in an hour, for the whole site."))
+    problem_reports_per_service_per_hour: int = Field(default=5, ge=1, description=(
+        "The most problem reports the public may send in an hour about one service."))
 
     @field_validator("public_base_url")
     @classmethod

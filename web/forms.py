@@ -29,24 +29,25 @@ _DIGIT = re.compile(r"\d")
 class Fields:
     """Form or query values by name; every value trimmed and cut to a sane length."""
 
-    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+    def __init__(self, pairs: list[tuple[str, str]], max_value: int = MAX_VALUE) -> None:
         self._values: dict[str, list[str]] = {}
         for name, value in pairs:
-            self._values.setdefault(name, []).append(value.strip()[:MAX_VALUE])
+            self._values.setdefault(name, []).append(value.strip()[:max_value])
 
     @classmethod
     def of_query(cls, request: Request) -> Fields:
         return cls(list(request.query_params.multi_items()))
 
     @classmethod
-    async def of_body(cls, request: Request) -> Fields:
+    async def of_body(cls, request: Request, max_value: int = MAX_VALUE) -> Fields:
+        """The POSTed form; `max_value` for a form with a longer text box (anything longer is cut to it)."""
         body = b""
         async for chunk in request.stream():  # a form is small: stop reading past the limit
             body += chunk
             if len(body) > MAX_BODY:
                 break
         body = body[:MAX_BODY]
-        return cls(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+        return cls(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True), max_value)
 
     def get(self, name: str) -> str:
         values = self._values.get(name)

@@ -178,6 +178,11 @@ class Editor:
             return self._save(principal, "verify", current,
                               {**current.model_dump(mode="json"), "last_verified": today.isoformat()})
 
+    def editable(self, principal: Principal, service_id: str) -> Service:
+        """The service as the live index holds it, if `principal` may change it (a form shows it first)."""
+        principal.require(*ALL_ROLES, action="change services")
+        return self._current(principal, service_id)
+
     # --- steps ----------------------------------------------------------------------------------------
 
     def _current(self, principal: Principal, service_id: str) -> Service:

@@ -2,17 +2,20 @@
 
 `rehabmap index` rebuilds the whole index from its sources, so the edits live here, in their own SQLite
 file (`REHABMAP_HOME/directory.sqlite`, see `database`), and are laid over every new build
-(`rehabmap.maintain.edits.OverlayWriter`). The store has four parts, each a module of its own:
+(`rehabmap.maintain.edits.OverlayWriter`). The store has six parts, each a module of its own:
 
 * `tokens` — the API tokens (hashes only), made, listed, revoked and checked;
 * `organisations` — provider organisations and which of them owns which service;
 * `overlay` — per edited service, the fields changed here;
-* `audit` — the append-only log of every change, one row per field.
+* `audit` — the append-only log of every change, one row per field;
+* `sessions` — the keepers' pages' signed-in sessions and one-time sign-in links (hashes only);
+* `reports` — problems the public reports with a service's page, the maintainers' queue of them.
 """
 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +23,8 @@ from rehabmap.maintain.audit import AuditLog
 from rehabmap.maintain.database import Database
 from rehabmap.maintain.organisations import Organisations
 from rehabmap.maintain.overlay import Overlay
+from rehabmap.maintain.reports import ProblemReports, ReportPolicy
+from rehabmap.maintain.sessions import SessionPolicy, Sessions
 from rehabmap.maintain.tokens import TokenPolicy, Tokens
 from rehabmap.maintain.tokens import upgrade as upgrade_tokens
 
@@ -28,10 +33,11 @@ if TYPE_CHECKING:
 
 
 class Directory:
-    """The store: one file, four parts. Safe from any thread or process (each call opens its own short
+    """The store: one file, six parts. Safe from any thread or process (each call opens its own short
     connection)."""
 
-    def __init__(self, path: Path, *, key_file: Path | None = None, tokens: TokenPolicy = TokenPolicy()) -> None:
+    def __init__(self, path: Path, *, key_file: Path | None = None, tokens: TokenPolicy = TokenPolicy(),
+                 sessions: SessionPolicy = SessionPolicy(), reports: ReportPolicy = ReportPolicy()) -> None:
         path = Path(path)
         self.database = Database(path, upgrade=lambda conn: upgrade_tokens(conn, tokens))
         self.audit = AuditLog(self.database)
@@ -40,11 +46,18 @@ class Directory:
         self.tokens = Tokens(self.database, self.audit, self.organisations,
                              key_file=Path(key_file) if key_file is not None else path.with_name("token.key"),
                              policy=tokens)
+        self.sessions = Sessions(self.database, policy=sessions)
+        self.reports = ProblemReports(self.database, self.audit, policy=reports)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Directory:
         return cls(settings.directory_path, key_file=settings.token_key_path,
-                   tokens=TokenPolicy(settings.token_expiry_days, settings.token_max_expiry_days))
+                   tokens=TokenPolicy(settings.token_expiry_days, settings.token_max_expiry_days),
+                   sessions=SessionPolicy(timedelta(minutes=settings.keepers_idle_minutes),
+                                          timedelta(hours=settings.keepers_session_hours),
+                                          timedelta(minutes=settings.keepers_link_minutes)),
+                   reports=ReportPolicy(settings.problem_reports_per_hour,
+                                        settings.problem_reports_per_service_per_hour))
 
     @classmethod
     def existing(cls, path: Path) -> Directory | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -58,8 +59,11 @@ def axe_source() -> str:
     return AXE.read_text(encoding="utf-8")
 
 
-@pytest.fixture(scope="session")
-def browser():
+@contextmanager
+def chromium() -> Iterator:
+    """Headless Chromium under Playwright. Closed by each test package that opens it (scope "package"): a
+    running Playwright holds an event loop on the main thread, and any later test's asyncio.run, or another
+    package's Playwright, would fail on it."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -67,9 +71,15 @@ def browser():
     if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
         _missing(f"Chromium not found at {CHROMIUM}")
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="package")
+def browser():
+    with chromium() as launched:
+        yield launched
 
 
 class Watched:

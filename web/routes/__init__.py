@@ -12,6 +12,9 @@ own path):
   `/pathway-gaps/{code}`; templates `gaps/`; domain `rehabmap.gaps`; JSON `GET /gaps…` (the maps and
   downloads the pages link to).
 * pages (everyone): `/`, `/privacy`, `/accessibility`, `/about-the-data`; templates `pages/`.
+* keepers (providers, maintainers, admins; signed in): everything under `/keepers`, the only pages with a
+  cookie; routes in `web/keepers/` (see its docstring), templates `keepers/`; domain `rehabmap.maintain`;
+  JSON `/maintain`.
 
 None is in the OpenAPI document: the JSON API is documented there, the pages are not part of it.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+import web.keepers
 from web.routes import find, gaps, match, pages
 
 router = APIRouter(include_in_schema=False)
@@ -27,3 +31,4 @@ router.include_router(pages.router)
 router.include_router(find.router)
 router.include_router(match.router)
 router.include_router(gaps.router)
+router.include_router(web.keepers.router)

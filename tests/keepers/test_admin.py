@@ -1,0 +1,122 @@
+"""Admins' pages over HTTP: tokens made (shown once, working at once), refused with the field named,
+revoked (the holder's session ends on its next request), sign-in links; organisations added, services
+linked and unlinked; all audited under the admin's token, and closed to other roles."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.keepers.conftest import csrf_of
+
+AIRE = "sample:aire-valley-rehabilitation-unit"
+NEW_TOKEN = re.compile(r'<code id="new-token">(rmk_[0-9a-f]{12}_[A-Za-z0-9_-]{43})</code>')
+
+
+@pytest.fixture
+def admin(keepers):
+    client = keepers.client()
+    keepers.sign_in(client, "admin")
+    return client
+
+
+def admin_who(keepers) -> str:
+    return f"admin of the tests (token {keepers.site.token_ids['admin']})"
+
+
+def test_an_admin_makes_a_provider_token_that_works_at_once(keepers, admin):
+    page = admin.get("/keepers/tokens")
+    made = admin.post("/keepers/tokens", data={"csrf": csrf_of(page.text), "label": "Cat (bed manager)",
+                                               "role": "provider", "organisation": "Aire Trust (fictional)",
+                                               "expires": "30"})
+    assert made.status_code == 200 and made.headers["cache-control"] == "no-store"
+    token = NEW_TOKEN.search(made.text).group(1)
+    assert "This is the only time the token is shown" in made.text
+    assert token not in admin.get("/keepers/tokens").text
+    me = keepers.client().get("/maintain/me", headers={"Authorization": f"Bearer {token}"}).json()
+    assert me["role"] == "provider" and me["organisation"] == "Aire Trust (fictional)" and AIRE in me["services"]
+    holder = keepers.client()
+    form = holder.get("/keepers/sign-in")
+    assert holder.post("/keepers/sign-in", data={"csrf": csrf_of(form.text), "token": token}).status_code == 303
+    assert "My services" in holder.get("/keepers").text
+    entry = keepers.site.directory.audit.entries(resource_type="token")[0][-1]
+    assert entry.actor == admin_who(keepers) and entry.action == "create"
+
+
+@pytest.mark.parametrize(("data", "field", "message"), [
+    ({"label": "", "role": "maintainer"}, "label", "Enter a label saying whose token it is"),
+    ({"label": "X"}, "role", "Choose what the token may do"),
+    ({"label": "X", "role": "provider"}, "organisation", "A provider token needs --organisation"),
+    ({"label": "X", "role": "maintainer", "organisation": "Aire Trust (fictional)"}, "organisation",
+     "only a provider token takes one"),
+    ({"label": "X", "role": "maintainer", "expires": "0"}, "expires", "a whole number from 1 to 365"),
+    ({"label": "X", "role": "admin", "expires": "400"}, "expires", "a whole number from 1 to 365"),
+])
+def test_a_token_form_with_a_problem_names_the_field_and_makes_nothing(keepers, admin, data, field, message):
+    before = len(keepers.site.directory.tokens.all())
+    refused = admin.post("/keepers/tokens", data={"csrf": csrf_of(admin.get("/keepers/tokens").text), **data})
+    assert refused.status_code == 400 and f'href="#{field}"' in refused.text and message in refused.text
+    assert len(keepers.site.directory.tokens.all()) == before
+
+
+def test_revoking_a_token_ends_its_holders_session_at_once(keepers, admin):
+    holder = keepers.client()
+    keepers.sign_in(holder, "provider_b")
+    assert holder.get("/keepers/my-services").status_code == 200
+    page = admin.get("/keepers/tokens").text
+    token_id = keepers.site.token_ids["provider_b"]
+    assert re.search(rf"\(id {token_id}\)</span></td>\s*<td[^>]*>[^<]*</td>\s*<td[^>]*>[^<]*</td>\s*"
+                     r'<td class="nhsuk-table__cell">1</td>', page)
+    revoked = admin.post("/keepers/tokens/revoke", data={"csrf": csrf_of(page), "token": token_id})
+    assert revoked.status_code == 303
+    assert f"Token {token_id} is revoked" in admin.get(revoked.headers["location"]).text
+    gone = holder.get("/keepers/my-services")
+    assert gone.status_code == 303 and gone.headers["location"].startswith("/keepers/sign-in")
+    assert keepers.site.directory.sessions.live_for(token_id) == 0
+    entry = keepers.site.directory.audit.entries(resource_type="token", resource_id=token_id)[0][-1]
+    assert (entry.actor, entry.action) == (admin_who(keepers), "revoke")
+
+
+def test_an_admin_makes_a_sign_in_link_for_a_token(keepers, admin):
+    made = admin.post("/keepers/tokens/sign-in-link", data={"csrf": csrf_of(admin.get("/keepers/tokens").text),
+                                                            "token": keepers.site.token_ids["maintainer"]})
+    link = re.search(r'<code id="new-link">(/keepers/sign-in/link/[\w-]+)</code>', made.text).group(1)
+    holder = keepers.client()
+    answer = holder.post(link, data={"csrf": csrf_of(holder.get(link).text)})
+    assert answer.status_code == 303 and "maintainer of the tests" in holder.get("/keepers").text
+
+
+def test_organisations_are_added_and_services_linked_and_unlinked(keepers, admin):
+    csrf = csrf_of(admin.get("/keepers/organisations").text)
+    assert admin.post("/keepers/organisations", data={"csrf": csrf, "name": "Calder Trust"}).status_code == 303
+    again = admin.post("/keepers/organisations", data={"csrf": csrf, "name": "calder trust"})
+    assert again.status_code == 400 and "There is already an organisation called" in again.text
+    missing = admin.post("/keepers/organisations/link", data={"csrf": csrf, "organisation": "Calder Trust",
+                                                               "service": "sample:nope"})
+    assert missing.status_code == 400 and "There is no service with id" in missing.text
+    linked = admin.post("/keepers/organisations/link", data={"csrf": csrf, "organisation": "Calder Trust",
+                                                              "service": AIRE})
+    assert linked.status_code == 303
+    organisations = keepers.site.directory.organisations
+    assert AIRE in organisations.get("Calder Trust").service_ids
+    assert AIRE not in organisations.get("Aire Trust (fictional)").service_ids
+    page = admin.get("/keepers/organisations").text
+    assert "Unlink<span" in page and "Aire Valley Rehabilitation Unit (sample)" in page
+    assert admin.post("/keepers/organisations/unlink", data={"csrf": csrf, "organisation": "Calder Trust",
+                                                              "service": AIRE}).status_code == 303
+    assert organisations.get("Calder Trust").service_ids == []
+    actions = [(e.actor, e.action) for e in keepers.site.directory.audit.entries(resource_id=AIRE)[0]][-2:]
+    assert actions == [(admin_who(keepers), "link"), (admin_who(keepers), "unlink")]
+
+
+def test_admin_pages_are_for_admins_only(keepers):
+    maintainer = keepers.client()
+    keepers.sign_in(maintainer, "maintainer")
+    for path in ("/keepers/tokens", "/keepers/organisations"):
+        assert maintainer.get(path).status_code == 403
+    csrf = csrf_of(maintainer.get("/keepers").text)
+    refused = maintainer.post("/keepers/tokens/revoke", data={"csrf": csrf, "token": keepers.site.token_ids["admin"]})
+    assert refused.status_code == 403
+    admin = next(t for t in keepers.site.directory.tokens.all() if t.id == keepers.site.token_ids["admin"])
+    assert admin.revoked_at is None

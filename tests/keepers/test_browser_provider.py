@@ -1,0 +1,54 @@
+"""Real Chromium against a real uvicorn server: a provider signs in, changes a service's vacancy and
+referrals in one step on "my services", and the change is in `/match` and on the public service page at
+once; axe-core finds nothing on the pages it passes through."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.web.test_browser import axe
+
+pytestmark = pytest.mark.slow
+
+AIRE = "sample:aire-valley-rehabilitation-unit"
+NAME = "Aire Valley Rehabilitation Unit (sample)"
+
+
+def test_a_provider_updates_a_vacancy_and_match_and_the_service_page_show_it(browser, keepers_server,
+                                                                             shared_keepers, axe_source):
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(keepers_server + "/keepers/my-services")  # not signed in: to sign in, and back after
+    assert page.get_by_role("heading", level=1).inner_text() == "Sign in to keep the directory true"
+    assert axe(page, axe_source) == []
+    page.get_by_label("Your token").fill(shared_keepers.site.tokens["provider_a"])
+    page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "My services"
+    assert axe(page, axe_source) == []
+
+    card = page.locator("section.nhsuk-card").filter(has=page.get_by_role("heading", name=NAME))
+    assert "Vacancy, reported 3 days ago" in card.inner_text()  # as the sample has it
+    card.get_by_label("No vacancy").check()
+    card.get_by_label("No", exact=True).check()
+    card.get_by_role("button", name="Save vacancy and referrals").click()
+    assert f"Saved for {NAME}. Vacancy: No vacancy, reported today" in page.get_by_role("status").inner_text()
+    assert axe(page, axe_source) == []
+
+    page.goto(f"{keepers_server}/service/{AIRE}")
+    assert "No vacancy, reported today" in page.locator("main").inner_text()
+    matched = page.request.post(keepers_server + "/match",
+                                data={"home": {"postcode": "LS9 7TF"}, "types": "any", "limit": 50}).json()
+    aire = next(r for r in matched["results"] if r["id"] == AIRE)
+    assert aire["capacity"]["status"] == "none" and aire["accepting_referrals"] is False
+
+    page.goto(keepers_server + "/keepers/my-services")
+    page.get_by_role("link", name=f"Change contact details of {NAME}").click()
+    page.get_by_label("Phone").fill("not a phone")
+    page.get_by_role("button", name="Save contact details").click()
+    summary = page.locator(".nhsuk-error-summary")
+    assert "is not a phone number" in summary.inner_text()
+    assert axe(page, axe_source) == []
+    summary.get_by_role("link").first.click()
+    assert page.evaluate("() => document.activeElement.id") == "phone"
+    context.close()
