@@ -31,7 +31,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from web.keepers import sign_in
+from web.keepers import maintainer_review, sign_in
 
 router = APIRouter(include_in_schema=False)
 router.include_router(sign_in.router)
+router.include_router(maintainer_review.router)
