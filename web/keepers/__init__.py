@@ -31,10 +31,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from web.keepers import maintainer_review, maintainer_services, maintainer_verification, sign_in
+from web.keepers import maintainer_history, maintainer_review, maintainer_services, maintainer_verification, sign_in
 
 router = APIRouter(include_in_schema=False)
 router.include_router(sign_in.router)
 router.include_router(maintainer_review.router)
 router.include_router(maintainer_services.router)
 router.include_router(maintainer_verification.router)
+router.include_router(maintainer_history.router)

@@ -42,8 +42,15 @@ FORM_FIELDS = ("name", "organisation", "service_type", "subtype", "address", "po
                "referral_route", "phone", "email", "website", "capacity", "accepting_referrals")
 
 
+HISTORY = f"{PATH}/history"  # each service's history: web.keepers.maintainer_history
+
+
 def service_path(service_id: str, action: str = "") -> str:
     return f"{SERVICES}/{quote(service_id, safe=':/')}" + (f"/{action}" if action else "")
+
+
+def history_path(service_id: str) -> str:
+    return f"{HISTORY}/{quote(service_id, safe=':/')}"
 
 
 def editor_of(request: Request) -> tuple[AppState, Editor]:
@@ -103,6 +110,7 @@ def form_page(request: Request, keeper: Keeper, service: Service | None, values:
               status: int = 200) -> HTMLResponse:
     return render(request, keeper, "keepers/maintainer/service_form.html",
                   {"service": service, "values": values, "errors": errors, "service_path": service_path,
+                   "history_path": history_path,
                    "types": [("", "Choose a type"), *[(t.value, TYPE_LABELS[t]) for t in ServiceType]],
                    "capacities": [("", "Not known"), ("available", "Available"), ("limited", "Limited"),
                                   ("none", "None")],
