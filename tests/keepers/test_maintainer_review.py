@@ -153,6 +153,11 @@ def test_a_maintainer_accepts_a_review_item_and_it_becomes_searchable(browser, q
         assert page.get_by_text("It is now accepted.").is_visible()
         assert axe(page, axe_source) == []
 
+        # Then edit it: the accepted record is a service like any other.
+        page.get_by_role("link", name="Change this service").click()
+        assert page.get_by_role("heading", level=1).inner_text().startswith("Field House")
+        assert page.get_by_label("Type", exact=True).input_value() == "inpatient_rehab_level1"
+
         page.goto(base_url + FIND_NEAR)
         assert page.get_by_role("link", name="Field House").count() >= 1
     finally:
