@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.keepers.maintainer_browser import signed_in_page
 from tests.web.test_browser import axe
 
 pytestmark = pytest.mark.slow
@@ -14,13 +15,8 @@ IRWELL = "sample:irwell-rehabilitation-unit"
 
 def test_a_services_history_shows_each_change_with_who_and_before_and_after(browser, keepers_server, shared_keepers,
                                                                             axe_source):
-    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
-        page.goto(keepers_server + f"/keepers/services/{IRWELL}")
-        page.get_by_label("Your token").fill(shared_keepers.site.tokens["maintainer"])
-        page.get_by_role("button", name="Sign in").click()
+    token = shared_keepers.site.tokens["maintainer"]
+    with signed_in_page(browser, keepers_server, token, f"/keepers/services/{IRWELL}") as page:
         before = page.get_by_label("Phone (optional)").input_value()
         page.get_by_label("Phone (optional)").fill("0161 496 0123")
         page.get_by_role("button", name="Save").click()
@@ -41,5 +37,3 @@ def test_a_services_history_shows_each_change_with_who_and_before_and_after(brow
             ("update", "status", "inactive", "active")]
         assert all("maintainer of the tests" in r[1] for r in rows[1:])
         assert axe(page, axe_source) == []
-    finally:
-        context.close()

@@ -15,6 +15,7 @@ from indexer.sync.store import SyncStore
 from rehabmap.maintain.store import Directory
 from rehabmap.taxonomy import ServiceType
 from tests.keepers.conftest import Keepers, csrf_of, make_keepers
+from tests.keepers.maintainer_browser import signed_in_page
 from tests.maintain.conftest import make_site
 from tests.sync.store_fixtures import FIELD_HOUSE, ListedConnector, field_house_item, runner_for
 from tests.web.test_browser import axe
@@ -125,18 +126,13 @@ def test_a_provider_may_not_see_the_queue_and_a_forged_form_decides_nothing(queu
 @pytest.mark.slow
 def test_a_maintainer_accepts_a_review_item_and_it_becomes_searchable(browser, queued_server, axe_source):
     base_url, keepers = queued_server
-    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
+    with signed_in_page(browser, base_url, keepers.site.tokens["maintainer"], "/keepers/review") as page:
+        assert page.get_by_role("heading", level=1).inner_text() == "Review queue"
+        assert axe(page, axe_source) == []
         page.goto(base_url + FIND_NEAR)
         assert page.get_by_role("link", name="Field House").count() == 0  # held for review: not shown
 
         page.goto(base_url + "/keepers/review")
-        page.get_by_label("Your token").fill(keepers.site.tokens["maintainer"])
-        page.get_by_role("button", name="Sign in").click()
-        assert page.get_by_role("heading", level=1).inner_text() == "Review queue"
-        assert axe(page, axe_source) == []
         page.get_by_role("link", name="Field House").first.click()
         assert page.get_by_role("heading", level=1).inner_text() == "Field House"
         # The record and its evidence side by side.
@@ -152,7 +148,6 @@ def test_a_maintainer_accepts_a_review_item_and_it_becomes_searchable(browser, q
         page.wait_for_url("**done=Accepted*")
         assert page.get_by_text("It is now accepted.").is_visible()
         assert axe(page, axe_source) == []
-
         # Then edit it: the accepted record is a service like any other.
         page.get_by_role("link", name="Change this service").click()
         assert page.get_by_role("heading", level=1).inner_text().startswith("Field House")
@@ -160,26 +155,16 @@ def test_a_maintainer_accepts_a_review_item_and_it_becomes_searchable(browser, q
 
         page.goto(base_url + FIND_NEAR)
         assert page.get_by_role("link", name="Field House").count() >= 1
-    finally:
-        context.close()
 
 
 @pytest.mark.slow
 def test_the_review_queue_works_without_javascript(browser, queued_server):
     base_url, keepers = queued_server
-    context = browser.new_context(java_script_enabled=False)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
-        page.goto(base_url + "/keepers/sign-in")
-        page.get_by_label("Your token").fill(keepers.site.tokens["maintainer"])
-        page.get_by_role("button", name="Sign in").click()
-        page.goto(base_url + "/keepers/review")
+    with signed_in_page(browser, base_url, keepers.site.tokens["maintainer"], "/keepers/review",
+                        javascript=False) as page:
         page.get_by_role("button", name="Reject the chosen").click()
         assert page.get_by_role("link", name="Choose at least one record").is_visible()
-        page.get_by_label(f"Choose Field House").last.check()
+        page.get_by_label("Choose Field House").last.check()
         page.get_by_label("Reason for rejecting").fill("no type, and a hospital we do not list")
         page.get_by_role("button", name="Reject the chosen").click()
         assert page.get_by_text("Rejected 1 record.").is_visible()
-    finally:
-        context.close()

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.keepers.conftest import Keepers, csrf_of
+from tests.keepers.maintainer_browser import signed_in_page
 from tests.web.test_browser import axe
 
 AIRE = "sample:aire-valley-rehabilitation-unit"
@@ -63,14 +64,8 @@ def _inputs(html: str) -> dict[str, str]:
 
 @pytest.fixture
 def maintainer_page(browser, keepers_server, shared_keepers) -> Iterator:
-    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(keepers_server + "/keepers/sign-in")
-    page.get_by_label("Your token").fill(shared_keepers.site.tokens["maintainer"])
-    page.get_by_role("button", name="Sign in").click()
-    yield page
-    context.close()
+    with signed_in_page(browser, keepers_server, shared_keepers.site.tokens["maintainer"]) as page:
+        yield page
 
 
 @pytest.mark.slow
@@ -133,14 +128,8 @@ def test_a_maintainer_adds_retires_and_restores_a_service_by_keyboard(maintainer
 
 @pytest.mark.slow
 def test_adding_a_service_works_without_javascript(browser, keepers_server, shared_keepers):
-    context = browser.new_context(java_script_enabled=False)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
-        page.goto(keepers_server + "/keepers/sign-in")
-        page.get_by_label("Your token").fill(shared_keepers.site.tokens["maintainer"])
-        page.get_by_role("button", name="Sign in").click()
-        page.goto(keepers_server + "/keepers/services/new")
+    with signed_in_page(browser, keepers_server, shared_keepers.site.tokens["maintainer"], "/keepers/services/new",
+                        javascript=False) as page:
         page.get_by_role("button", name="Add the service").click()
         assert page.get_by_role("link", name="Enter the service's name").is_visible()
         page.get_by_label("Name").fill("Gipton Recovery Café (test)")
@@ -148,5 +137,3 @@ def test_adding_a_service_works_without_javascript(browser, keepers_server, shar
         page.get_by_label("Postcode").fill("LS9 7TF")
         page.get_by_role("button", name="Add the service").click()
         assert page.get_by_text("Added.").is_visible()
-    finally:
-        context.close()

@@ -10,6 +10,7 @@ from rehabmap.maintain.freshness import due_for_verification
 from tests.keepers.conftest import make_keepers
 from tests.maintain.conftest import TODAY, make_site
 from tests.web.site import serve
+from tests.keepers.maintainer_browser import signed_in_page
 from tests.web.test_browser import axe
 
 pytestmark = pytest.mark.slow
@@ -30,13 +31,7 @@ def test_a_maintainer_sees_the_longest_overdue_first_and_verifies_one(browser, d
     expected = due_for_verification(state.backend.all(), TODAY, state.settings.verify_after_days)
     assert len(expected) >= 2, "the sample should hold services due for verification"
     first = expected[0].service
-    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
-        page.goto(keepers_server + "/keepers/verification-due")
-        page.get_by_label("Your token").fill(shared_keepers.site.tokens["maintainer"])
-        page.get_by_role("button", name="Sign in").click()
+    with signed_in_page(browser, keepers_server, shared_keepers.site.tokens["maintainer"], "/keepers/verification-due") as page:
         assert page.locator("main h2").first.inner_text() == f"{len(expected)} due"
         names = page.locator("tbody tr td:first-child a").all_inner_texts()
         assert names == [d.service.name for d in expected][:100]
@@ -49,8 +44,6 @@ def test_a_maintainer_sees_the_longest_overdue_first_and_verifies_one(browser, d
         assert page.get_by_text(f"{first.name} is verified as of today.").is_visible()
         assert first.name not in page.locator("tbody tr td:first-child a").all_inner_texts()
         assert axe(page, axe_source) == []
-    finally:
-        context.close()
     entries, _ = shared_keepers.site.directory.audit.entries(resource_id=first.id)
     assert [(e.action, e.field, e.new) for e in entries][-1] == ("verify", "last_verified", TODAY.isoformat())
     assert "maintainer of the tests" in entries[-1].actor
