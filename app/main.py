@@ -3,12 +3,15 @@ the JSON API and the pages side by side. The faces never import each other; they
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI
 
 from api import security
 from api.application import create_api
 from api.logging import PrivacyLogMiddleware, configure_logging
 from app.parts import open_state
+from app.sync import open_review
 from app.warmup import warm_up
 from rehabmap.config import Settings, get_settings
 import web
@@ -22,6 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = create_api(state)  # the JSON API and the ORUK feed, with their OpenAPI documents
     web.mount_static(app)  # the pages and their assets, outside the OpenAPI document
     app.include_router(web.routes.router)
+    app.state.open_review = partial(open_review, settings)  # the keepers' review queue (the pages cannot import app)
     # Around both faces: a request log and metrics that keep nothing of a search.
     app.add_middleware(PrivacyLogMiddleware, observe=app.state.metrics.observe)
     security.install(app, per_minute=settings.rate_limit_per_minute, max_body_bytes=settings.max_body_bytes)

@@ -1,0 +1,39 @@
+"""Each service's history from the audit log: in real Chromium a maintainer changes Irwell's phone, retires it
+and restores it, and its history page shows those changes, oldest first, with who made them and the values
+before and after, after the organisation link the setup made."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.keepers.maintainer_browser import signed_in_page
+from tests.web.test_browser import axe
+
+pytestmark = pytest.mark.slow
+IRWELL = "sample:irwell-rehabilitation-unit"
+
+
+def test_a_services_history_shows_each_change_with_who_and_before_and_after(browser, keepers_server, shared_keepers,
+                                                                            axe_source):
+    token = shared_keepers.site.tokens["maintainer"]
+    with signed_in_page(browser, keepers_server, token, f"/keepers/services/{IRWELL}") as page:
+        before = page.get_by_label("Phone (optional)").input_value()
+        page.get_by_label("Phone (optional)").fill("0161 496 0123")
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_url("**done=Saved*")
+        page.get_by_role("button", name="Retire this service").click()
+        page.wait_for_url("**done=Retired*")
+        page.get_by_role("button", name="Restore this service").click()
+        page.wait_for_url("**done=Restored*")
+
+        page.get_by_role("link", name="Its history").click()
+        assert page.get_by_role("heading", level=1).inner_text() == "History"
+        rows = [[cell.strip() for cell in row.locator("td").all_inner_texts()]
+                for row in page.locator("tbody tr").all()]
+        assert [(r[2], r[3], r[4], r[5]) for r in rows] == [
+            ("link", "owner_organisation", "–", "Irwell Trust (fictional)"),
+            ("update", "phone", before or "–", "0161 496 0123"),
+            ("retire", "status", "active", "inactive"),
+            ("update", "status", "inactive", "active")]
+        assert all("maintainer of the tests" in r[1] for r in rows[1:])
+        assert axe(page, axe_source) == []

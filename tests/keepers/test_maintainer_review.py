@@ -1,0 +1,170 @@
+"""The maintainers' review queue, over the real Field House record (the one mental health hospital among the
+103 real CQC records, only a candidate inpatient unit): in real Chromium a maintainer sees it beside its
+evidence, accepts it, and it becomes searchable; in-process, the decisions the page refuses (bulk accept of
+mixed types, a reject with no reason, a provider, a forged form) write nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from indexer.sync.review import ReviewQueue
+from indexer.sync.store import SyncStore
+from rehabmap.maintain.store import Directory
+from rehabmap.taxonomy import ServiceType
+from tests.keepers.conftest import Keepers, csrf_of, make_keepers
+from tests.keepers.maintainer_browser import signed_in_page
+from tests.maintain.conftest import make_site
+from tests.sync.store_fixtures import FIELD_HOUSE, ListedConnector, field_house_item, runner_for
+from tests.web.test_browser import axe
+
+LEVEL1 = "listed:1-112845365"  # Field House, proposed (inferred) as an inpatient rehabilitation unit, level 1
+UNTYPED = "untyped:1-112845365"  # the same record from a source that proposes no type
+FIND_NEAR = "/find/rehabilitation?where=DE55+7DT"
+assert FIELD_HOUSE.endswith(LEVEL1.split(":")[1])
+
+
+def queued_keepers(root, sample_index, geodata_dir, data_dir, geography) -> Keepers:
+    """A keepers' site whose review queue holds Field House twice: proposed as level 1, and with no type."""
+    keepers = make_keepers(make_site(root / "home", sample_index, geodata_dir, data_dir))
+    feeds = data_dir / "feeds"
+    runner = runner_for(keepers.site.settings, geography)
+    runner.run(ListedConnector([field_house_item(feeds, type_status="inferred",
+                                                 service_type=ServiceType.inpatient_rehab_level1)]))
+    untyped = field_house_item(feeds, type_status="unknown", service_type=None)
+    origin = replace(untyped.candidate.origin, source="untyped")
+    runner.run(ListedConnector([replace(untyped, candidate=replace(untyped.candidate, origin=origin))], name="untyped"))
+    return keepers
+
+
+def pending(keepers: Keepers) -> list[str]:
+    return [i.service_id for i in ReviewQueue(SyncStore(keepers.site.settings.directory_path)).items()]
+
+
+@pytest.fixture
+def queued(sample_index, geodata_dir, data_dir, geography, tmp_path) -> Keepers:
+    return queued_keepers(tmp_path, sample_index, geodata_dir, data_dir, geography)
+
+
+@pytest.fixture(scope="module")
+def queued_server(sample_index, geodata_dir, data_dir, geography, tmp_path_factory) -> Iterator[tuple[str, Keepers]]:
+    from tests.web.site import serve
+
+    keepers = queued_keepers(tmp_path_factory.mktemp("review"), sample_index, geodata_dir, data_dir, geography)
+    with serve(keepers.app) as base_url:  # type: ignore[arg-type]
+        yield base_url, keepers
+
+
+def signed_in(keepers: Keepers, who: str = "maintainer"):
+    client = keepers.client()
+    keepers.sign_in(client, who)
+    return client
+
+
+# --- in-process: what the page refuses writes nothing -------------------------------------------------
+
+def test_bulk_accept_is_refused_when_the_chosen_are_proposed_as_different_types(queued):
+    client = signed_in(queued)
+    page = client.get("/keepers/review")
+    assert page.status_code == 200 and "2 records await a decision" in page.text
+    answer = client.post("/keepers/review/bulk", data={"csrf": csrf_of(page.text), "id": [LEVEL1, UNTYPED],
+                                                       "action": "accept"})
+    assert answer.status_code == 400
+    assert "only when every record chosen is proposed as the same type" in answer.text
+    assert 'href="#id"' in answer.text and 'id="id"' in answer.text  # the error summary links to the first box
+    assert answer.text.count(" checked>") == 2  # what was chosen is still chosen
+    assert sorted(pending(queued)) == sorted([LEVEL1, UNTYPED])
+
+
+def test_bulk_reject_needs_a_reason_then_rejects_all_chosen_with_it(queued):
+    client = signed_in(queued)
+    csrf = csrf_of(client.get("/keepers/review").text)
+    refused = client.post("/keepers/review/bulk", data={"csrf": csrf, "id": [LEVEL1, UNTYPED], "action": "reject",
+                                                        "reason": ""})
+    assert refused.status_code == 400 and 'href="#reason"' in refused.text and "Give a reason" in refused.text
+    assert len(pending(queued)) == 2
+
+    done = client.post("/keepers/review/bulk", data={"csrf": csrf, "id": [LEVEL1, UNTYPED], "action": "reject",
+                                                     "reason": "acute ward, not rehabilitation"})
+    assert done.status_code == 303 and "Rejected+2" in done.headers["location"]
+    assert pending(queued) == []
+    audit, _ = Directory(queued.site.settings.directory_path).audit.entries(resource_id=UNTYPED)
+    assert [(a.action, a.field, a.new) for a in audit][-1] == ("reject", "review_reason",
+                                                               "acute ward, not rehabilitation")
+    assert "maintainer of the tests" in audit[-1].actor
+
+
+def test_an_untyped_record_is_accepted_only_as_a_type_chosen(queued):
+    client = signed_in(queued)
+    page = client.get(f"/keepers/review/{UNTYPED}")
+    assert page.status_code == 200 and "no type (unknown)" in page.text
+    answer = client.post(f"/keepers/review/{UNTYPED}", data={"csrf": csrf_of(page.text), "action": "accept",
+                                                             "type": "", "subtype": ""})
+    assert answer.status_code == 400 and 'href="#type"' in answer.text
+    assert UNTYPED in pending(queued)
+    answer = client.post(f"/keepers/review/{UNTYPED}", data={"csrf": csrf_of(page.text), "action": "accept",
+                                                             "type": "community_rehab_team", "subtype": ""})
+    assert answer.status_code == 303
+    assert UNTYPED not in pending(queued)
+    assert "It is now accepted" in client.get(answer.headers["location"]).text
+
+
+def test_a_provider_may_not_see_the_queue_and_a_forged_form_decides_nothing(queued):
+    provider = signed_in(queued, "provider_a")
+    assert provider.get("/keepers/review").status_code == 403
+    maintainer = signed_in(queued)
+    forged = maintainer.post(f"/keepers/review/{LEVEL1}", data={"csrf": "0" * 64, "action": "reject",
+                                                                "reason": "forged from another site"})
+    assert forged.status_code == 403
+    assert len(pending(queued)) == 2
+
+
+# --- real Chromium: accept, and it is searchable --------------------------------------------------------
+
+@pytest.mark.slow
+def test_a_maintainer_accepts_a_review_item_and_it_becomes_searchable(browser, queued_server, axe_source):
+    base_url, keepers = queued_server
+    with signed_in_page(browser, base_url, keepers.site.tokens["maintainer"], "/keepers/review") as page:
+        assert page.get_by_role("heading", level=1).inner_text() == "Review queue"
+        assert axe(page, axe_source) == []
+        page.goto(base_url + FIND_NEAR)
+        assert page.get_by_role("link", name="Field House").count() == 0  # held for review: not shown
+
+        page.goto(base_url + "/keepers/review")
+        page.get_by_role("link", name="Field House").first.click()
+        assert page.get_by_role("heading", level=1).inner_text() == "Field House"
+        # The record and its evidence side by side.
+        assert page.get_by_role("heading", name="The evidence").is_visible()
+        assert page.get_by_text("a mental health hospital: a candidate inpatient rehabilitation unit").is_visible()
+        assert axe(page, axe_source) == []
+        # Keyboard only: the type is chosen and the form sent without a mouse.
+        page.get_by_label("Accept as").focus()
+        page.keyboard.press("Tab")  # to the subtype
+        page.keyboard.press("Tab")  # to the button
+        assert page.evaluate("() => document.activeElement.textContent.trim()") == "Accept as this type"
+        page.keyboard.press("Enter")
+        page.wait_for_url("**done=Accepted*")
+        assert page.get_by_text("It is now accepted.").is_visible()
+        assert axe(page, axe_source) == []
+        # Then edit it: the accepted record is a service like any other.
+        page.get_by_role("link", name="Change this service").click()
+        assert page.get_by_role("heading", level=1).inner_text().startswith("Field House")
+        assert page.get_by_label("Type", exact=True).input_value() == "inpatient_rehab_level1"
+
+        page.goto(base_url + FIND_NEAR)
+        assert page.get_by_role("link", name="Field House").count() >= 1
+
+
+@pytest.mark.slow
+def test_the_review_queue_works_without_javascript(browser, queued_server):
+    base_url, keepers = queued_server
+    with signed_in_page(browser, base_url, keepers.site.tokens["maintainer"], "/keepers/review",
+                        javascript=False) as page:
+        page.get_by_role("button", name="Reject the chosen").click()
+        assert page.get_by_role("link", name="Choose at least one record").is_visible()
+        page.get_by_label("Choose Field House").last.check()
+        page.get_by_label("Reason for rejecting").fill("no type, and a hospital we do not list")
+        page.get_by_role("button", name="Reject the chosen").click()
+        assert page.get_by_text("Rejected 1 record.").is_visible()

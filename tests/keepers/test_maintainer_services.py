@@ -1,0 +1,139 @@
+"""Any service, for maintainers, through `rehabmap.maintain.edits` (the calls the API makes): in real Chromium
+a maintainer finds Aire Valley and changes it, is shown the error summary for a postcode that does not exist
+(nothing typed lost, nothing written), adds a service that is then found near LS9 7TF, retires it (gone from
+the search) and restores it (back); in-process, each write's audit rows name only what changed, and a
+provider or a forged form changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.keepers.conftest import Keepers, csrf_of
+from tests.keepers.maintainer_browser import signed_in_page
+from tests.web.test_browser import axe
+
+AIRE = "sample:aire-valley-rehabilitation-unit"
+FIND_NEAR_LEEDS = "/find/peer-support?where=LS9+7TF"
+
+
+def audit_of(keepers: Keepers, service_id: str) -> list[tuple[str, str, object, object]]:
+    entries, _ = keepers.site.directory.audit.entries(resource_id=service_id)
+    return [(e.action, e.field, e.old, e.new) for e in entries]
+
+
+def test_an_edit_writes_only_the_fields_changed_and_is_audited(keepers):
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    form = client.get(f"/keepers/services/{AIRE}")
+    assert form.status_code == 200 and 'value="Aire Valley Rehabilitation Unit' in form.text
+    values = {name: value for name, value in _inputs(form.text).items()}
+    values.update(csrf=csrf_of(form.text), phone="0113 496 0000", capacity="limited")
+    answer = client.post(f"/keepers/services/{AIRE}", data=values)
+    assert answer.status_code == 303 and "Saved" in answer.headers["location"]
+    changes = [(field, new) for action, field, _, new in audit_of(keepers, AIRE) if action == "update"]
+    assert sorted(f for f, _ in changes) == ["capacity", "capacity_as_of", "phone"]
+    assert ("phone", "0113 496 0000") in changes and ("capacity", "limited") in changes
+
+
+def test_a_provider_and_a_forged_form_change_nothing(keepers):
+    provider = keepers.client()
+    keepers.sign_in(provider, "provider_a")
+    assert provider.get(f"/keepers/services/{AIRE}").status_code == 403
+    maintainer = keepers.client()
+    keepers.sign_in(maintainer, "maintainer")
+    assert maintainer.post(f"/keepers/services/{AIRE}/retire", data={"csrf": "f" * 64}).status_code == 403
+    assert [a for a in audit_of(keepers, AIRE) if a[0] != "link"] == []  # (the setup linked it to its owner)
+
+
+def _inputs(html: str) -> dict[str, str]:
+    """The text inputs and selected options of the service form, as a browser would send them."""
+    import re
+    from html import unescape
+
+    values = {name: unescape(value) for name, value in re.findall(r'<input class="nhsuk-input[^"]*" id="[^"]+" name="([^"]+)" type="text" value="([^"]*)"',
+                             html)}
+    for name, block in re.findall(r'<select[^>]* name="([^"]+)"[^>]*>(.*?)</select>', html, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected>', block)
+        values[name] = chosen.group(1) if chosen else ""
+    checked = re.search(r'name="accepting_referrals" type="radio" value="([^"]*)" checked', html)
+    values["accepting_referrals"] = checked.group(1) if checked else ""
+    return values
+
+
+@pytest.fixture
+def maintainer_page(browser, keepers_server, shared_keepers) -> Iterator:
+    with signed_in_page(browser, keepers_server, shared_keepers.site.tokens["maintainer"]) as page:
+        yield page
+
+
+@pytest.mark.slow
+def test_a_maintainer_edits_a_service_and_is_shown_what_is_wrong(maintainer_page, keepers_server, axe_source):
+    page = maintainer_page
+    page.goto(keepers_server + "/keepers/services")
+    page.get_by_label("Find a service").fill("Aire Valley")
+    page.get_by_role("button", name="Search").click()
+    assert axe(page, axe_source) == []
+    page.get_by_role("link", name="Aire Valley Rehabilitation Unit").click()
+    assert axe(page, axe_source) == []
+    page.get_by_label("Postcode").fill("ZZ99 9ZZ")
+    page.get_by_label("Phone (optional)").fill("0113 496 0999")
+    page.get_by_role("button", name="Save").click()
+    summary = page.locator(".nhsuk-error-summary")
+    assert summary.is_visible() and page.title().startswith("Error:")
+    summary.get_by_role("link").first.click()
+    assert page.evaluate("() => document.activeElement.id") == "postcode"
+    assert page.get_by_label("Phone (optional)").input_value() == "0113 496 0999"  # nothing typed is lost
+    assert axe(page, axe_source) == []
+    page.get_by_label("Postcode").fill("LS9 7TF")
+    page.get_by_role("button", name="Save").click()
+    assert page.get_by_text("Saved: phone").is_visible()
+    assert page.get_by_label("Phone (optional)").input_value() == "0113 496 0999"
+
+
+@pytest.mark.slow
+def test_a_maintainer_adds_retires_and_restores_a_service_by_keyboard(maintainer_page, keepers_server, axe_source):
+    page = maintainer_page
+    name = "Harehills Hearing Voices Group (test)"
+    page.goto(keepers_server + "/keepers/services/new")
+    assert axe(page, axe_source) == []
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Type", exact=True).select_option("vcfse")
+    page.get_by_label("Postcode").fill("LS9 7TF")
+    page.get_by_label("Postcode").press("Enter")  # the keyboard sends the form
+    page.wait_for_url("**done=Added*")
+    assert page.get_by_text("Added.").is_visible()
+    assert page.get_by_role("heading", level=1).inner_text().startswith(name)
+    service_url = page.url.split("?")[0]
+
+    page.goto(keepers_server + FIND_NEAR_LEEDS)
+    assert page.get_by_role("link", name=name).count() >= 1
+
+    page.goto(service_url)
+    page.get_by_role("button", name="Retire this service").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**done=Retired*")
+    assert page.get_by_text("Retired: it has left every search.").is_visible()
+    assert axe(page, axe_source) == []
+    page.goto(keepers_server + FIND_NEAR_LEEDS)
+    assert page.get_by_role("link", name=name).count() == 0
+
+    page.goto(service_url)
+    page.get_by_role("button", name="Restore this service").click()
+    assert page.get_by_text("Restored: it is searchable again.").is_visible()
+    page.goto(keepers_server + FIND_NEAR_LEEDS)
+    assert page.get_by_role("link", name=name).count() >= 1
+
+
+@pytest.mark.slow
+def test_adding_a_service_works_without_javascript(browser, keepers_server, shared_keepers):
+    with signed_in_page(browser, keepers_server, shared_keepers.site.tokens["maintainer"], "/keepers/services/new",
+                        javascript=False) as page:
+        page.get_by_role("button", name="Add the service").click()
+        assert page.get_by_role("link", name="Enter the service's name").is_visible()
+        page.get_by_label("Name").fill("Gipton Recovery Café (test)")
+        page.get_by_label("Type", exact=True).select_option("vcfse")
+        page.get_by_label("Postcode").fill("LS9 7TF")
+        page.get_by_role("button", name="Add the service").click()
+        assert page.get_by_text("Added.").is_visible()

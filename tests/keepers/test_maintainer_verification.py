@@ -1,0 +1,49 @@
+"""Verification due, in real Chromium: the page lists the sample's services in the order
+`rehabmap.maintain.freshness` gives (longest overdue first), and a maintainer marks the first verified by
+keyboard; it leaves the list and the audit log says who verified it."""
+
+from __future__ import annotations
+
+import pytest
+
+from rehabmap.maintain.freshness import due_for_verification
+from tests.keepers.conftest import make_keepers
+from tests.maintain.conftest import TODAY, make_site
+from tests.web.site import serve
+from tests.keepers.maintainer_browser import signed_in_page
+from tests.web.test_browser import axe
+
+pytestmark = pytest.mark.slow
+DAYS = 12  # as the freshness tests: the sample was verified from 2026-11-01 to 2026-11-20, so some are due
+
+
+@pytest.fixture(scope="module")
+def due_site(sample_index, geodata_dir, data_dir, tmp_path_factory):
+    keepers = make_keepers(make_site(tmp_path_factory.mktemp("due") / "home", sample_index, geodata_dir, data_dir,
+                                     verify_after_days=DAYS))
+    with serve(keepers.app) as base_url:  # type: ignore[arg-type]
+        yield base_url, keepers
+
+
+def test_a_maintainer_sees_the_longest_overdue_first_and_verifies_one(browser, due_site, axe_source):
+    keepers_server, shared_keepers = due_site
+    state = shared_keepers.app.state.rehabmap  # type: ignore[attr-defined]
+    expected = due_for_verification(state.backend.all(), TODAY, state.settings.verify_after_days)
+    assert len(expected) >= 2, "the sample should hold services due for verification"
+    first = expected[0].service
+    with signed_in_page(browser, keepers_server, shared_keepers.site.tokens["maintainer"], "/keepers/verification-due") as page:
+        assert page.locator("main h2").first.inner_text() == f"{len(expected)} due"
+        names = page.locator("tbody tr td:first-child a").all_inner_texts()
+        assert names == [d.service.name for d in expected][:100]
+        assert axe(page, axe_source) == []
+
+        page.locator("tbody tr").first.get_by_role("button", name="Mark verified").focus()
+        assert first.name in page.evaluate("() => document.activeElement.textContent")
+        page.keyboard.press("Enter")
+        page.wait_for_url("**done=*")
+        assert page.get_by_text(f"{first.name} is verified as of today.").is_visible()
+        assert first.name not in page.locator("tbody tr td:first-child a").all_inner_texts()
+        assert axe(page, axe_source) == []
+    entries, _ = shared_keepers.site.directory.audit.entries(resource_id=first.id)
+    assert [(e.action, e.field, e.new) for e in entries][-1] == ("verify", "last_verified", TODAY.isoformat())
+    assert "maintainer of the tests" in entries[-1].actor

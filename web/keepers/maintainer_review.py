@@ -1,0 +1,152 @@
+"""The review queue, for maintainers: what sync holds because its type is only inferred, each record beside
+the evidence for it, to accept as a type or reject with a reason, one at a time or in bulk where that is safe.
+
+A thin face over `indexer.sync.review.ReviewQueue`, the library `rehabmap review` calls: a decision here is
+the same transaction, audit rows and live-index update as one made at the command line. The queue is opened
+per request by the opener the composition root leaves on the application (`app.state.open_review`), because
+the pages may not import the root. Bulk decisions: rejecting many with one reason is always safe; accepting
+many is offered only when every record chosen is proposed as the same type, and accepts each as that type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import cast
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from indexer.sync.review import REASON_MAX, ReviewItem, ReviewQueue
+from rehabmap.errors import DomainError
+from rehabmap.maintain.auth import Role
+from rehabmap.taxonomy import SUBTYPE_LABELS, TYPE_LABELS, ServiceType
+from web.forms import Errors
+from web.keepers.navigation import SECTIONS, Section
+from web.keepers.session import PATH, Keeper, KeepersRoute, Refusal, message_page_plain, render, requires
+
+router = APIRouter(route_class=KeepersRoute)
+REVIEW = f"{PATH}/review"
+MAINTAINERS = (Role.maintainer, Role.admin)
+SECTIONS.append(Section(REVIEW, "Review queue", "Records from sync whose type is only inferred: accept them as a "
+                        "type, or reject them with a reason.", frozenset(MAINTAINERS)))
+TYPE_CHOICES = [(t.value, TYPE_LABELS[t]) for t in ServiceType]
+BULK_LIMIT = 500
+
+
+def queue_of(request: Request) -> ReviewQueue:
+    opener = cast("Callable[[], ReviewQueue] | None", getattr(request.app.state, "open_review", None))
+    if opener is None:
+        raise Refusal(message_page_plain(request, 503, "The review queue is unavailable",
+                                         "This server was started without the sync store."))
+    return opener()
+
+
+def item_path(service_id: str) -> str:
+    return f"{REVIEW}/{quote(service_id, safe=':/')}"
+
+
+def type_text(service_type: str | None, subtype: str | None) -> str:
+    if service_type is None:
+        return "no type"
+    label = TYPE_LABELS[ServiceType(service_type)]
+    return f"{label}: {SUBTYPE_LABELS.get(subtype, subtype)}" if subtype else label
+
+
+@router.get(REVIEW)
+def review_list(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
+    return _list_page(request, keeper, Errors(), status=200)
+
+
+def _list_page(request: Request, keeper: Keeper, errors: Errors, *, status: int,
+               chosen: frozenset[str] = frozenset()) -> HTMLResponse:
+    items = queue_of(request).items()
+    proposed = sorted({i.proposed_type for i in items if i.proposed_type})
+    done = request.query_params.get("done", "")
+    return render(request, keeper, "keepers/maintainer/review_list.html",
+                  {"items": items, "errors": errors, "type_text": type_text, "item_path": item_path,
+                   "chosen": chosen, "proposed": proposed, "done": done[:200], "reason_max": REASON_MAX,
+                   "reason": keeper.form.get("reason")}, status=status)
+
+
+@router.post(f"{REVIEW}/bulk")
+def review_bulk(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
+    form = keeper.form
+    ids = form.getlist("id")[:BULK_LIMIT]
+    action = form.get("action")
+    errors = Errors()
+    if not ids:
+        errors.add("id", "Choose at least one record")
+    queue = queue_of(request)
+    done: list[ReviewItem] = []
+    if ids and action == "reject":
+        done = _decided(errors, "reason", lambda: queue.reject(ids, actor=keeper.principal.who,
+                                                               reason=form.get("reason")))
+    elif ids and action == "accept":
+        wanted = set(ids)
+        kinds = {i.proposed_type for i in queue.items() if i.service_id in wanted}
+        if len(kinds) != 1 or None in kinds:
+            errors.add("id", "Accept many at once only when every record chosen is proposed as the same type; "
+                             "accept the others one at a time")
+        else:
+            done = _decided(errors, "id", lambda: queue.accept(ids, actor=keeper.principal.who))
+    elif ids:
+        errors.add("id", "Choose accept or reject")
+    if errors:
+        return _list_page(request, keeper, errors, status=400, chosen=frozenset(ids))
+    verb = "Accepted" if action == "accept" else "Rejected"
+    counted = f"{len(done)} record{'' if len(done) == 1 else 's'}"
+    return RedirectResponse(f"{REVIEW}?" + urlencode({"done": f"{verb} {counted}."}), status_code=303)
+
+
+def _decided(errors: Errors, field_id: str, decide: Callable[[], list[ReviewItem]]) -> list[ReviewItem]:
+    """The decision, or its refusal as an error against `field_id` (nothing is written then: all or none)."""
+    try:
+        return decide()
+    except DomainError as error:
+        errors.add("reason" if error.field == "reason" else field_id, error.message)
+        return []
+
+
+@router.get(REVIEW + "/{service_id:path}")
+def review_item(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
+    return _item_page(request, keeper, service_id, Errors(), status=200)
+
+
+def _item_page(request: Request, keeper: Keeper, service_id: str, errors: Errors, *, status: int) -> HTMLResponse:
+    try:
+        item = queue_of(request).item(service_id)
+    except DomainError as error:
+        return render(request, keeper, "keepers/message.html",
+                      {"title": "Not in the review queue", "message": error.message}, status=404)
+    form = keeper.form
+    return render(request, keeper, "keepers/maintainer/review_item.html",
+                  {"item": item, "errors": errors, "type_text": type_text, "types": TYPE_CHOICES,
+                   "chosen_type": form.get("type") or item.decided_type or item.proposed_type or "",
+                   "subtype": form.get("subtype") if "subtype" in form else (
+                       item.decided_subtype or item.proposed_subtype or ""),
+                   "reason": form.get("reason"), "reason_max": REASON_MAX, "action": item_path(service_id),
+                   "done": request.query_params.get("done", "")[:200]}, status=status)
+
+
+@router.post(REVIEW + "/{service_id:path}")
+def review_decide(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
+    form = keeper.form
+    queue = queue_of(request)
+    errors = Errors()
+    if form.get("action") == "reject":
+        _decided(errors, "reason", lambda: queue.reject([service_id], actor=keeper.principal.who,
+                                                        reason=form.get("reason")))
+    elif form.get("action") == "accept":
+        chosen = form.get("type")
+        if chosen not in {value for value, _ in TYPE_CHOICES}:
+            errors.add("type", "Choose the type to accept it as")
+        else:
+            _decided(errors, "type", lambda: queue.accept([service_id], actor=keeper.principal.who,
+                                                          service_type=chosen, subtype=form.get("subtype") or None))
+    else:
+        errors.add("type", "Choose accept or reject")
+    if errors:
+        return _item_page(request, keeper, service_id, errors, status=400)
+    verb = "Accepted" if form.get("action") == "accept" else "Rejected"
+    return RedirectResponse(f"{item_path(service_id)}?" + urlencode({"done": f"{verb}."}), status_code=303)

@@ -1,0 +1,205 @@
+"""Any service, for maintainers: find it, change it, retire it or bring it back, or add a new one.
+
+Every write goes through `rehabmap.maintain.edits.Editor`, the calls the maintainers' API makes: the same
+checks, the same audit rows, the same live-index update. A form sends only the fields that differ from the
+record as the index holds it, so an edit's audit rows name what the maintainer changed and nothing else. A
+refusal (a bad postcode, a maximum age below the minimum) is shown with the NHS error summary against the
+field it names, with everything typed kept. The description is not on the form: forms are cut at
+`web.forms.MAX_VALUE` characters, and a description may be longer (the API changes it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from rehabmap.errors import DomainError
+from rehabmap.index.base import ServiceQuery
+from rehabmap.maintain.edits import Editor
+from rehabmap.record import Service
+from rehabmap.state import AppState
+from rehabmap.taxonomy import TYPE_LABELS, ServiceType
+from web.deps import get_state
+from web.forms import MAX_VALUE, Errors, Fields, parse_int
+from web.keepers.maintainer_review import MAINTAINERS
+from web.keepers.navigation import SECTIONS, Section
+from web.keepers.session import PATH, Keeper, KeepersRoute, Refusal, message_page_plain, render, requires
+
+router = APIRouter(route_class=KeepersRoute)
+SERVICES = f"{PATH}/services"
+SECTIONS.append(Section(SERVICES, "Services", "Find any service and change it, retire it or bring it back; add a "
+                        "new one.", frozenset(MAINTAINERS)))
+SEARCH_LIMIT = 50
+TEXT_FIELDS = ("name", "organisation", "subtype", "address", "postcode", "referral_route", "phone", "email",
+               "website")
+CHOICE_FIELDS = {"service_type": {t.value for t in ServiceType}, "capacity": {"available", "limited", "none"},
+                 "accepting_referrals": {"yes", "no"}}
+AGE_FIELDS = {"min_age": "Youngest age", "max_age": "Oldest age"}
+FORM_FIELDS = ("name", "organisation", "service_type", "subtype", "address", "postcode", "min_age", "max_age",
+               "referral_route", "phone", "email", "website", "capacity", "accepting_referrals")
+
+
+HISTORY = f"{PATH}/history"  # each service's history: web.keepers.maintainer_history
+
+
+def service_path(service_id: str, action: str = "") -> str:
+    return f"{SERVICES}/{quote(service_id, safe=':/')}" + (f"/{action}" if action else "")
+
+
+def history_path(service_id: str) -> str:
+    return f"{HISTORY}/{quote(service_id, safe=':/')}"
+
+
+def editor_of(request: Request) -> tuple[AppState, Editor]:
+    state: AppState = get_state(request)
+    if state.editor is None:
+        raise Refusal(message_page_plain(request, 503, "Services cannot be changed here",
+                                         "The directory's store could not be opened."))
+    return state, state.editor
+
+
+def form_values(service: Service | None) -> dict[str, str]:
+    """The record as the form shows it: every value as text, empty for none."""
+    if service is None:
+        return {name: "" for name in FORM_FIELDS}
+    data = service.model_dump(mode="json")
+    values = {name: "" if data.get(name) is None else str(data[name]) for name in FORM_FIELDS}
+    values["accepting_referrals"] = {True: "yes", False: "no", None: ""}[service.accepting_referrals]
+    return values
+
+
+def given_fields(form: Fields, errors: Errors) -> dict[str, Any]:
+    """Every field of the form as the record holds it (None for an empty one); problems into `errors`."""
+    given: dict[str, Any] = {name: form.get(name) or None for name in TEXT_FIELDS}
+    for name, allowed in CHOICE_FIELDS.items():
+        value = form.get(name)
+        if value and value not in allowed:
+            errors.add(name, "Choose one of the options")
+        given[name] = value or None
+    if given["accepting_referrals"] is not None:
+        given["accepting_referrals"] = given["accepting_referrals"] == "yes"
+    for name, label in AGE_FIELDS.items():
+        given[name] = parse_int(form.get(name), name, label, errors, 0, 120)
+    if not given["name"]:
+        errors.add("name", "Enter the service's name")
+    if not given["service_type"]:
+        errors.add("service_type", "Choose the type of service")
+    return given
+
+
+def changed(current: Service, given: dict[str, Any]) -> dict[str, Any]:
+    """What the form changes. A value longer than a form carries comes back cut; cut, it is no change."""
+    data = current.model_dump(mode="json")
+    return {name: value for name, value in given.items() if data.get(name) != value
+            and not (isinstance(data.get(name), str) and value == data[name].strip()[:MAX_VALUE].strip())}
+
+
+def field_of(error: DomainError) -> str:
+    """The form field an edit's refusal is about: the first part of its path (a point follows from the
+    postcode here), else the name."""
+    named = (error.field or "").split(".")[0]
+    if named in ("lat", "lon", "areas"):
+        return "postcode"
+    return named if named in FORM_FIELDS else "name"
+
+
+def form_page(request: Request, keeper: Keeper, service: Service | None, values: dict[str, str], errors: Errors, *,
+              status: int = 200) -> HTMLResponse:
+    return render(request, keeper, "keepers/maintainer/service_form.html",
+                  {"service": service, "values": values, "errors": errors, "service_path": service_path,
+                   "history_path": history_path,
+                   "types": [("", "Choose a type"), *[(t.value, TYPE_LABELS[t]) for t in ServiceType]],
+                   "capacities": [("", "Not known"), ("available", "Available"), ("limited", "Limited"),
+                                  ("none", "None")],
+                   "done": request.query_params.get("done", "")[:200]}, status=status)
+
+
+@router.get(SERVICES)
+def services(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
+    state: AppState = get_state(request)
+    text = Fields.of_query(request).get("q")
+    found = state.backend.find(ServiceQuery(text=text, include_inactive=True), limit=SEARCH_LIMIT) if text else None
+    return render(request, keeper, "keepers/maintainer/services.html",
+                  {"q": text, "found": found, "service_path": service_path, "limit": SEARCH_LIMIT})
+
+
+@router.get(f"{SERVICES}/new")
+def new_form(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
+    return form_page(request, keeper, None, form_values(None), Errors())
+
+
+@router.post(f"{SERVICES}/new")
+def create(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
+    state, editor = editor_of(request)
+    errors = Errors()
+    given = {k: v for k, v in given_fields(keeper.form, errors).items() if v is not None}
+    if not given.get("postcode"):
+        errors.add("postcode", "Enter the service's full postcode")
+    if not errors:
+        try:
+            service, _ = editor.create(keeper.principal, given, state.today())
+        except DomainError as error:
+            errors.add(field_of(error), error.message)
+    if errors:
+        return form_page(request, keeper, None, {n: keeper.form.get(n) for n in FORM_FIELDS}, errors, status=400)
+    return RedirectResponse(service_path(service.id) + "?" + urlencode({"done": "Added."}), status_code=303)
+
+
+def _write(request: Request, keeper: Keeper, service_id: str, action: str) -> Response:
+    """Retire or restore, then back to the service's page saying so."""
+    state, editor = editor_of(request)
+    try:
+        if action == "retire":
+            editor.retire(keeper.principal, service_id)
+        else:
+            editor.update(keeper.principal, service_id, {"status": "active"}, state.today())
+    except DomainError as error:
+        return render(request, keeper, "keepers/message.html", {"title": "This could not be done",
+                                                                "message": error.message}, status=error.status)
+    done = "Retired: it has left every search." if action == "retire" else "Restored: it is searchable again."
+    return RedirectResponse(service_path(service_id) + "?" + urlencode({"done": done}), status_code=303)
+
+
+@router.post(SERVICES + "/{service_id:path}/retire")
+def retire(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
+    return _write(request, keeper, service_id, "retire")
+
+
+@router.post(SERVICES + "/{service_id:path}/restore")
+def restore(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
+    return _write(request, keeper, service_id, "restore")
+
+
+def _current(request: Request, keeper: Keeper, service_id: str) -> Service:
+    service = get_state(request).backend.get(service_id)
+    if service is None:
+        raise Refusal(render(request, keeper, "keepers/message.html", {
+            "title": "No such service", "message": f"There is no service with id '{service_id[:80]}'."}, status=404))
+    return service
+
+
+@router.get(SERVICES + "/{service_id:path}")
+def edit_form(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
+    service = _current(request, keeper, service_id)
+    return form_page(request, keeper, service, form_values(service), Errors())
+
+
+@router.post(SERVICES + "/{service_id:path}")
+def edit(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
+    state, editor = editor_of(request)
+    current = _current(request, keeper, service_id)
+    errors = Errors()
+    fields = changed(current, given_fields(keeper.form, errors))
+    names: list[str] = []
+    if not errors and fields:
+        try:
+            _, names = editor.update(keeper.principal, service_id, fields, state.today())
+        except DomainError as error:
+            errors.add(field_of(error), error.message)
+    if errors:
+        return form_page(request, keeper, current, {n: keeper.form.get(n) for n in FORM_FIELDS}, errors, status=400)
+    done = f"Saved: {', '.join(names)}." if names else "Nothing was changed."
+    return RedirectResponse(service_path(service_id) + "?" + urlencode({"done": done}), status_code=303)

@@ -1,0 +1,51 @@
+"""Verification due, for maintainers: active services nobody has verified, or not for `verify_after_days`
+(REHABMAP_VERIFY_AFTER_DAYS), the longest overdue first (`rehabmap.maintain.freshness`, as
+`GET /maintain/verification-due` lists them), each with a button that marks it verified today through
+`Editor.verify`, the call the API's `POST /maintain/services/{id}/verify` makes."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from rehabmap.errors import DomainError
+from rehabmap.maintain.freshness import due_for_verification
+from web.deps import get_state
+from web.keepers.maintainer_review import MAINTAINERS
+from web.keepers.maintainer_services import editor_of, service_path
+from web.keepers.navigation import SECTIONS, Section
+from web.keepers.session import PATH, Keeper, KeepersRoute, render, requires
+
+router = APIRouter(route_class=KeepersRoute)
+DUE = f"{PATH}/verification-due"
+PER_PAGE = 100
+SECTIONS.append(Section(DUE, "Verification due", "Services nobody has checked for a while, the longest overdue "
+                        "first: check each with its provider and mark it verified.", frozenset(MAINTAINERS)))
+
+
+@router.get(DUE)
+def due(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
+    state = get_state(request)
+    text = request.query_params.get("page", "")[:5]
+    page_number = int(text) if text.isdigit() and int(text) >= 1 else 1  # a bad page number: the first page
+    everything = due_for_verification(state.backend.all(), state.today(), state.settings.verify_after_days)
+    shown = everything[(page_number - 1) * PER_PAGE:page_number * PER_PAGE]
+    return render(request, keeper, "keepers/maintainer/verification_due.html",
+                  {"due": shown, "total": len(everything), "page_number": page_number, "per_page": PER_PAGE,
+                   "days": state.settings.verify_after_days, "service_path": service_path,
+                   "done": request.query_params.get("done", "")[:200]})
+
+
+@router.post(f"{DUE}/verify")
+def verify(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
+    state, editor = editor_of(request)
+    service_id = keeper.form.get("id")
+    try:
+        service, _ = editor.verify(keeper.principal, service_id, state.today())
+    except DomainError as error:
+        return render(request, keeper, "keepers/message.html", {"title": "This could not be verified",
+                                                                "message": error.message}, status=error.status)
+    return RedirectResponse(f"{DUE}?" + urlencode({"done": f"{service.name} is verified as of today."}),
+                            status_code=303)
