@@ -1,7 +1,9 @@
 """GET /gaps…: the commissioners' question, answered by rehabmap.gaps (typed reports, exports and SVG maps).
 
     GET /gaps?level=icb|la                 every area side by side, with England totals (sortable)
-    GET /gaps/areas.csv?level=…            the same as CSV (England totals as the last row)
+    GET /gaps/areas.csv?level=…            the same as CSV (England totals as the last row); headers=human for
+                                           the sheet-style CSV whose headers a person reads
+    GET /gaps/dictionary[.csv]             the data dictionary of that CSV: every column's meaning, unit, source
     GET /gaps/areas.geojson?level=…        area polygons with their indicators
     GET /gaps/england.svg?type=…&indicator=…   England overview map of one indicator
     GET /gaps/{area_code}                  one ICB or local authority: indicators and pathway scorecard
@@ -20,7 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import shapely
 from fastapi import APIRouter, Depends, Path, Query
@@ -34,9 +36,10 @@ from geodata.layout import AreaLevel
 from rehabmap.errors import InvalidValue, NoPlacementData
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
 from rehabmap.gaps.categories import PARTS, Category, parse_categories, parse_category
+from rehabmap.gaps.columns import DataDictionary, area_columns
 from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.coverage import scorecard_with_coverage, table_with_coverage
-from rehabmap.gaps.exports import small_areas_csv, small_areas_geojson, table_csv, table_geojson
+from rehabmap.gaps.exports import dictionary_csv, small_areas_csv, small_areas_geojson, table_csv, table_geojson
 from rehabmap.gaps.indicators import INDICATORS
 from rehabmap.gaps.maps import area_map, overview_map
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
@@ -57,6 +60,8 @@ Sort = Annotated[str | None, Query(
 Order = Annotated[str, Query(description="'asc' or 'desc'.")]
 Add = Annotated[list[str] | None, Query(description=(
     f"What if: a hypothetical service, {ADDITION_FORMAT} (repeat for more). Never written anywhere."))]
+Headers = Annotated[Literal["keys", "human"], Query(
+    description="'keys' (machine names, e.g. 'community_rehab_team.mean_km') or 'human' (sheet-style headers).")]
 Remove = Annotated[list[str] | None, Query(description="What if: the id of a service to leave out (repeat for more).")]
 
 CSV = "text/csv; charset=utf-8"
@@ -133,11 +138,30 @@ def get_gaps(state: State, options: Options, level: Level = "icb", types: Types 
 @router.get("/gaps/areas.csv", summary="The all-areas comparison as CSV", response_class=Response,
             responses=_file(CSV))
 def get_gaps_csv(state: State, options: Options, level: Level = "icb", types: Types = None, sort: Sort = None,
-                 order: Order = "asc") -> Response:
-    """The same table as GET /gaps, one row per area plus England, as a CSV download."""
+                 order: Order = "asc", headers: Headers = "keys") -> Response:
+    """The same table as GET /gaps, one row per area plus England, as a CSV download. Each column is described
+    in GET /gaps/dictionary; `headers=human` heads them with the names a person reads instead of their keys."""
     level = _level(level)
     table = _table(state, level, options, types)
-    return Response(table_csv(table, sort, order), media_type=CSV, headers=_attachment(f"rehabmap-gaps-{level}.csv"))
+    human = headers == "human"
+    name = f"rehabmap-gaps-{level}{'-sheet' if human else ''}.csv"
+    return Response(table_csv(table, sort, order, human), media_type=CSV, headers=_attachment(name))
+
+
+@router.get("/gaps/dictionary", response_model=DataDictionary,
+            summary="The data dictionary of the all-areas CSV: every column's meaning, unit, source and vintage")
+def get_dictionary(options: Options, types: Types = None) -> DataDictionary:
+    """One entry per column of GET /gaps/areas.csv (same `type` and thresholds), in its order: the key, the
+    header of the sheet-style CSV, what it means, its unit, where its figures come from and of when."""
+    return DataDictionary.of("/gaps/areas.csv", parse_categories(types), options)
+
+
+@router.get("/gaps/dictionary.csv", summary="The data dictionary as CSV", response_class=Response,
+            responses=_file(CSV))
+def get_dictionary_csv(options: Options, types: Types = None) -> Response:
+    """The same as GET /gaps/dictionary, one row per column, as a CSV download."""
+    columns = area_columns(parse_categories(types), options)
+    return Response(dictionary_csv(columns), media_type=CSV, headers=_attachment("rehabmap-gaps-dictionary.csv"))
 
 
 @router.get("/gaps/areas.geojson", summary="Areas with their indicators as GeoJSON", response_class=Response,

@@ -422,6 +422,18 @@ def test_scorecard_shows_the_pathway_and_flags(client):
         assert f'href="{link}"' in page
 
 
+def test_exports_link_the_sheet_and_its_data_dictionary(client):
+    for address in (f"/pathway-gaps/{WEST_YORKSHIRE}", "/pathway-gaps/compare?level=la"):
+        page = client.get(address).text
+        level = "la" if "level=la" in address else "icb"
+        links = (f"/gaps/areas.csv?level={level}&amp;headers=human", "/gaps/dictionary", "/gaps/dictionary.csv")
+        for link in links:
+            assert f'href="{link}"' in page, link
+            reply = client.get(link.replace("&amp;", "&"))
+            assert reply.status_code == 200, link
+        assert "data dictionary" in page
+
+
 def test_area_with_gaps_names_the_nearest_provider(client):
     page = client.get("/pathway-gaps/E54000008").text  # Cheshire and Merseyside: nothing in the sample
     # Nothing covers it either: rehabmap cannot say the parts are missing, only that it holds no data there.

@@ -205,10 +205,18 @@ def gaps_compare(request: Request, state: State) -> HTMLResponse:
         "indicator_items": [(i, INDICATOR_LABELS[i][0].upper() + INDICATOR_LABELS[i][1:])
                             for i in COMPARE_INDICATORS],
         "map_url": "/gaps/england.svg" + _query(map_params),
-        "csv_url": "/gaps/areas.csv" + _query([("level", level), *thresholds.params()]),
+        **_area_exports(level, thresholds.params()),
         "geojson_url": "/gaps/areas.geojson" + _query([("level", level), *thresholds.params()]),
         "json_url": "/gaps" + _query([("level", level), *thresholds.params()]),
        }, status=400 if errors else 200, private=False)
+
+
+def _area_exports(level: str, params: list[tuple[str, str]]) -> dict[str, str]:
+    """The all-areas CSV, its sheet-style twin with human headers, and their data dictionary, as links."""
+    return {"csv_url": "/gaps/areas.csv" + _query([("level", level), *params]),
+            "sheet_url": "/gaps/areas.csv" + _query([("level", level), *params, ("headers", "human")]),
+            "dictionary_url": "/gaps/dictionary" + _query(params),
+            "dictionary_csv_url": "/gaps/dictionary.csv" + _query(params)}
 
 
 @router.get("/pathway-gaps/{code}")
@@ -255,7 +263,7 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
         "smallareas_csv_url": f"/gaps/{quote(key)}/smallareas.csv",
         "smallareas_geojson_url": f"/gaps/{quote(key)}/smallareas.geojson",
         "compare_url": "/pathway-gaps/compare" + _query([("level", level), ("type", category.key), *params]),
-        "all_csv_url": "/gaps/areas.csv" + _query([("level", level), *params]),
+        **_area_exports(level, params),
        }, status=400 if errors else 200, private=False)
 
 
