@@ -211,6 +211,31 @@ def gaps_compare(request: Request, state: State) -> HTMLResponse:
        }, status=400 if errors else 200, private=False)
 
 
+@router.get("/pathway-gaps/{code}/summary")
+@needs_gaps
+def gaps_summary(request: Request, code: str, state: State) -> HTMLResponse:
+    """A commissioner's summary of one area, made to print on one A4 page: the pathway at a glance, how it
+    compares, what is missing and the nearest provider of each, and the out-of-area placements."""
+    a = analysis(state)
+    key = code.strip().upper()
+    try:
+        level = a.small_areas.level_of(key)
+    except UnknownArea:
+        return not_found(request, "That area")
+    if level == "england":
+        return not_found(request, "A summary for all of England")
+    errors = Errors()
+    thresholds = Thresholds.of(Fields.of_query(request), errors)
+    gaps = area_report(state, key, thresholds.options)
+    return page(request, "gaps/summary.html", {
+        "area": gaps.area, "name": gaps.area.name, "code": key, "level": level, "level_label": LEVEL_LABELS[level],
+        "scorecard": scorecard_with_coverage(gaps.scorecard, key, state.coverage()), "thresholds": thresholds,
+        "comparison": compare(a, key, thresholds.options, state.coverage()), "errors": errors,
+        "placements": _placements(state, key, level), "category_labels": {c.key: c.label for c in ALL_CATEGORIES},
+        "today": date.today(), "area_url": f"/pathway-gaps/{quote(key)}" + _query(thresholds.params()),
+       }, status=400 if errors else 200, private=False)
+
+
 def _area_exports(level: str, params: list[tuple[str, str]]) -> dict[str, str]:
     """The all-areas CSV, its sheet-style twin with human headers, and their data dictionary, as links."""
     return {"csv_url": "/gaps/areas.csv" + _query([("level", level), *params]),
@@ -263,6 +288,7 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
         "smallareas_csv_url": f"/gaps/{quote(key)}/smallareas.csv",
         "smallareas_geojson_url": f"/gaps/{quote(key)}/smallareas.geojson",
         "compare_url": "/pathway-gaps/compare" + _query([("level", level), ("type", category.key), *params]),
+        "summary_url": f"/pathway-gaps/{quote(key)}/summary" + _query(params),
         **_area_exports(level, params),
        }, status=400 if errors else 200, private=False)
 
