@@ -282,7 +282,8 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
         "category_labels": {c.key: c.label for c in ALL_CATEGORIES},
         "map_url": map_url, "map_alt": map_alt, "what_if": result, "what_if_params": what_if_params,
         "indicator_labels": INDICATOR_LABELS, "comparison": comparison, "placements": _placements(state, key, level),
-        "what_if_values": {name: fields.get(name) or "" for name in ("add_postcode", "add_beds", "remove")},
+        "what_if_values": {name: fields.get(name) or "" for name in ("add_postcode", "add_beds", "add_catchment",
+                                                                     "remove")},
         "what_if_type": fields.get("add_type") or "",
         "json_url": f"/gaps/{quote(key)}" + _query([*params, *what_if_params]),
         "smallareas_csv_url": f"/gaps/{quote(key)}/smallareas.csv",
@@ -296,7 +297,7 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
 def _what_if(state: AppState, a: GapAnalysis, fields: Fields, errors: Errors, code: str,
              options: GapOptions) -> tuple[Scenario, WhatIf | None]:
     """The page's scenario: `add`/`remove` as the API takes them (links keep them), or the what-if form's
-    fields (a type, a postcode, beds; a service id to remove). Each mistake is shown against its field."""
+    fields (a type, a postcode, beds, a catchment; a service id to remove). Each mistake is shown against its field."""
     add = list(fields.getlist("add"))
     if fields.get("add_type") or fields.get("add_postcode"):
         if not fields.get("add_type"):
@@ -304,7 +305,7 @@ def _what_if(state: AppState, a: GapAnalysis, fields: Fields, errors: Errors, co
         if not fields.get("add_postcode"):
             errors.add("add_postcode", "Enter the postcode of the service to add")
         add.append("@".join(filter(None, (fields.get("add_type"), fields.get("add_postcode"),
-                                          fields.get("add_beds")))))
+                                          fields.get("add_beds"), fields.get("add_catchment")))))
     remove = list(fields.getlist("remove"))
     if errors:
         return Scenario(), None
@@ -315,6 +316,8 @@ def _what_if(state: AppState, a: GapAnalysis, fields: Fields, errors: Errors, co
         field = {"remove": "remove", "type": "add_type"}.get(getattr(error, "field", None) or "", "add_postcode")
         if field == "add_postcode" and fields.get("add_beds") and "Beds" in error.message:
             field = "add_beds"
+        elif field == "add_postcode" and fields.get("add_catchment") and "catchment" in error.message:
+            field = "add_catchment"
         errors.add_domain(error, field)
         return Scenario(), None
 
