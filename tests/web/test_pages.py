@@ -465,6 +465,24 @@ def test_comparison_sorts_and_links_downloads(client):
     assert 'src="/gaps/england.svg?type=community_rehab_team&amp;indicator=mean_km&amp;level=icb"' in page
 
 
+def test_comparison_never_ranks_an_uncovered_area_as_zero(client):
+    """Cheshire and Merseyside: nothing in the sample and no source covers it. Sorted by services per
+    100,000 adults it is listed last, as not covered, and its absent parts are not counted as missing."""
+    for order in ("asc", "desc"):
+        page = client.get("/pathway-gaps/compare", params={"type": "inpatient_rehab_level2",
+                                                           "indicator": "per_100k_adults", "sort": "indicator",
+                                                           "order": order}).text
+        rows = re.findall(r'<a href="/pathway-gaps/(E\d+)">.*?</tr>', page, flags=re.S)
+        cells = re.findall(r'<a href="/pathway-gaps/E\d+">[^<]*</a></th>\s*<td[^>]*>(\d+)</td>.*?'
+                           r'<td class="nhsuk-table__cell nhsuk-table__cell--numeric">([^<]*)</td>\s*</tr>',
+                           page, flags=re.S)
+        assert len(rows) == len(cells) == 42
+        chester = rows.index("E54000008")
+        assert cells[chester] == ("0", "Not covered")
+        covered = [i for i, (_, value) in enumerate(cells) if value != "Not covered"]
+        assert covered and max(covered) < chester  # every area with a figure comes before it
+
+
 # --- privacy ----------------------------------------------------------------------------------------
 
 def test_nothing_searched_for_reaches_the_logs(client, caplog):

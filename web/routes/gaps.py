@@ -22,7 +22,7 @@ from rehabmap.errors import CALLER_ERRORS, DomainError
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
 from rehabmap.gaps.categories import ALL_CATEGORIES, PARTS, Category, parse_category
 from rehabmap.gaps.comparison import GapTable
-from rehabmap.gaps.coverage import scorecard_with_coverage
+from rehabmap.gaps.coverage import scorecard_with_coverage, table_with_coverage
 from rehabmap.gaps.indicators import INDICATOR_LABELS
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
@@ -184,7 +184,7 @@ def gaps_compare(request: Request, state: State) -> HTMLResponse:
     order = fields.get("order") if fields.get("order") in ("asc", "desc") else "asc"
     a = analysis(state)
     categories = tuple(dict.fromkeys((*PARTS, category)))
-    table = level_table(state, level, thresholds.options, categories)
+    table = table_with_coverage(level_table(state, level, thresholds.options, categories), state.coverage())
     sort_key = {"name": "name", "missing": "missing_count", "indicator": f"{category.key}.{indicator}"}.get(sort)
     if sort_key is None:
         sort, sort_key = "name", "name"
