@@ -10,26 +10,17 @@ import pytest
 
 from geodata.distance import haversine_km_pairs
 from rehabmap.errors import InvalidValue
-from rehabmap.gaps.analysis import GapAnalysis, ServicePoints
+from rehabmap.gaps.analysis import GapAnalysis
 from rehabmap.gaps.categories import parse_category
-from rehabmap.gaps.indicators import INDICATORS
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.scenario import Addition, Scenario, what_if
 from tests.gaps.conftest import CORNWALL_ICB, DEVON_ICB
-from tests.gaps.test_whatif import rebuilt
+from tests.gaps.test_whatif import assert_same_analysis, base, rebuilt  # noqa: F401 (base: the analysis, with its indicators cached)
 
 LEVEL2 = parse_category("inpatient_rehab_level2")
 TEAM = parse_category("community_rehab_team")
 LEEDS, BRADFORD = "E08000035", "E08000032"
-OPTIONS = GapOptions()
-
-
-@pytest.fixture(scope="module")
-def base(small_areas, known_services) -> GapAnalysis:
-    analysis = GapAnalysis(small_areas, ServicePoints.from_services(known_services))
-    for level in ("icb", "la", "england"):
-        analysis.indicators(level, OPTIONS)
-    return analysis
+OPTIONS = GapOptions()  # as test_whatif's base has its indicators cached
 
 
 @pytest.fixture(scope="module")
@@ -104,14 +95,7 @@ def test_scenario_equals_the_change_made_real_with_its_catchments(base, after, k
     first = len(plain.points) - len(scenario.additions)
     served = {first + i: a.served(small_areas) for i, a in enumerate(scenario.additions) if a.catchment}
     real = GapAnalysis(small_areas, plain.points, served=served)
-    np.testing.assert_allclose(after.distance_km, real.distance_km, rtol=1e-12, atol=1e-9)
-    np.testing.assert_array_equal(after.nearest_row, real.nearest_row)
-    for level in ("icb", "la", "england"):
-        got, want = after.indicators(level, OPTIONS), real.indicators(level, OPTIONS)
-        for name in INDICATORS:
-            np.testing.assert_allclose(got.values[name], want.values[name], rtol=1e-12, atol=1e-9,
-                                       err_msg=f"{level} {name}")
-        np.testing.assert_array_equal(got.nearest_provider, want.nearest_provider)
+    assert_same_analysis(after, real)
     # Without the catchments the figures differ: the catchment is not ignored.
     assert not np.allclose(after.distance_km, plain.distance_km)
 

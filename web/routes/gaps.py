@@ -26,7 +26,7 @@ from rehabmap.gaps.coverage import scorecard_with_coverage, table_with_coverage
 from rehabmap.gaps.indicators import INDICATOR_LABELS
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
-from rehabmap.gaps.population import LEVEL_LABELS
+from rehabmap.gaps.population import ENGLAND_CODE, LEVEL_LABELS
 from rehabmap.gaps.ranking import compare
 from rehabmap.gaps.report import AreaGapReport, AreaGaps
 from rehabmap.gaps.scenario import Scenario, WhatIf, what_if
@@ -217,13 +217,9 @@ def gaps_summary(request: Request, code: str, state: State) -> HTMLResponse:
     """A commissioner's summary of one area, made to print on one A4 page: the pathway at a glance, how it
     compares, what is missing and the nearest provider of each, and the out-of-area placements."""
     a = analysis(state)
-    key = code.strip().upper()
-    try:
-        level = a.small_areas.level_of(key)
-    except UnknownArea:
-        return not_found(request, "That area")
-    if level == "england":
-        return not_found(request, "A summary for all of England")
+    key, level = _area(a, code)
+    if level is None:
+        return not_found(request, "That area" if key != ENGLAND_CODE else "A summary for all of England")
     errors = Errors()
     thresholds = Thresholds.of(Fields.of_query(request), errors)
     gaps = area_report(state, key, thresholds.options)
@@ -234,6 +230,16 @@ def gaps_summary(request: Request, code: str, state: State) -> HTMLResponse:
         "placements": _placements(state, key, level), "category_labels": {c.key: c.label for c in ALL_CATEGORIES},
         "today": date.today(), "area_url": f"/pathway-gaps/{quote(key)}" + _query(thresholds.params()),
        }, status=400 if errors else 200, private=False)
+
+
+def _area(a: GapAnalysis, code: str) -> tuple[str, str | None]:
+    """The area's code and level ('icb' or 'la'); None for a code no area has, and for England."""
+    key = code.strip().upper()
+    try:
+        level = a.small_areas.level_of(key)
+    except UnknownArea:
+        return key, None
+    return key, None if level == "england" else level
 
 
 def _area_exports(level: str, params: list[tuple[str, str]]) -> dict[str, str]:
@@ -248,13 +254,9 @@ def _area_exports(level: str, params: list[tuple[str, str]]) -> dict[str, str]:
 @needs_gaps
 def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
     a = analysis(state)
-    key = code.strip().upper()
-    try:
-        level = a.small_areas.level_of(key)
-    except UnknownArea:
-        return not_found(request, "That area")
-    if level == "england":
-        return not_found(request, "A scorecard for all of England")
+    key, level = _area(a, code)
+    if level is None:
+        return not_found(request, "That area" if key != ENGLAND_CODE else "A scorecard for all of England")
     fields = Fields.of_query(request)
     errors = Errors()
     thresholds = Thresholds.of(fields, errors)
