@@ -235,7 +235,7 @@ def render_table(table: GapTable, sort: str | None, order: str | None) -> str:
 @click.option("--compare", is_flag=True,
               help="How AREA compares: each part beside England and its rank among its peers; with --type, "
                    "every area ranked.")
-@click.option("--add-service", "add", multiple=True, metavar="TYPE@POSTCODE[@BEDS]",
+@click.option("--add-service", "add", multiple=True, metavar="TYPE@POSTCODE[@BEDS][@CATCHMENT]",
               help=f"What if: add a hypothetical service ({ADDITION_FORMAT}); repeatable.")
 @click.option("--remove-service", "remove", multiple=True, metavar="ID",
               help="What if: remove a service by id; repeatable.")

@@ -32,6 +32,6 @@ def import_command(file: Path, month: str | None) -> None:
                f"and ICBs), {len(result.receiving_providers)} receiving providers; wrote {path}")
     if result.unmapped:
         click.echo(f"Not mapped (no sub-ICB location has the code today; CCGs merged since): "
-                   f"{', '.join(c.code for c in result.unmapped)}")
+                   f"{'; '.join(f'{c.code} {c.name}' if c.name else c.code for c in result.unmapped)}")
     for bad in result.rejected:
         click.echo(f"{file.name}, line {bad.line}: {bad.reason}", err=True)

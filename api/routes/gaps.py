@@ -1,7 +1,9 @@
 """GET /gaps…: the commissioners' question, answered by rehabmap.gaps (typed reports, exports and SVG maps).
 
     GET /gaps?level=icb|la                 every area side by side, with England totals (sortable)
-    GET /gaps/areas.csv?level=…            the same as CSV (England totals as the last row)
+    GET /gaps/areas.csv?level=…            the same as CSV (England totals as the last row); headers=human for
+                                           the sheet-style CSV whose headers a person reads
+    GET /gaps/dictionary[.csv]             the data dictionary of that CSV: every column's meaning, unit, source
     GET /gaps/areas.geojson?level=…        area polygons with their indicators
     GET /gaps/england.svg?type=…&indicator=…   England overview map of one indicator
     GET /gaps/{area_code}                  one ICB or local authority: indicators and pathway scorecard
@@ -20,7 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import shapely
 from fastapi import APIRouter, Depends, Path, Query
@@ -34,9 +36,10 @@ from geodata.layout import AreaLevel
 from rehabmap.errors import InvalidValue, NoPlacementData
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
 from rehabmap.gaps.categories import PARTS, Category, parse_categories, parse_category
+from rehabmap.gaps.columns import DataDictionary, area_columns
 from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.coverage import scorecard_with_coverage, table_with_coverage
-from rehabmap.gaps.exports import small_areas_csv, small_areas_geojson, table_csv, table_geojson
+from rehabmap.gaps.exports import dictionary_csv, small_areas_csv, small_areas_geojson, table_csv, table_geojson
 from rehabmap.gaps.indicators import INDICATORS
 from rehabmap.gaps.maps import area_map, overview_map
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
@@ -45,6 +48,7 @@ from rehabmap.gaps.population import ENGLAND_CODE, LsoaBoundaries, parse_level
 from rehabmap.gaps.ranking import AreaComparison, compare
 from rehabmap.gaps.report import AreaGapReport, SmallAreaDistances
 from rehabmap.gaps.scenario import ADDITION_FORMAT, Scenario, WhatIf, what_if
+from rehabmap.index.generation_cache import GenerationCache
 
 router = APIRouter(tags=["gaps"], responses=ERRORS)
 
@@ -57,7 +61,12 @@ Sort = Annotated[str | None, Query(
 Order = Annotated[str, Query(description="'asc' or 'desc'.")]
 Add = Annotated[list[str] | None, Query(description=(
     f"What if: a hypothetical service, {ADDITION_FORMAT} (repeat for more). Never written anywhere."))]
+Headers = Annotated[Literal["keys", "human"], Query(
+    description="'keys' (machine names, e.g. 'community_rehab_team.mean_km') or 'human' (sheet-style headers).")]
 Remove = Annotated[list[str] | None, Query(description="What if: the id of a service to leave out (repeat for more).")]
+
+# The maps of the directory as it is, kept per index generation (a drawing takes 0.3-0.9 s); never a scenario's.
+_MAPS: GenerationCache[str] = GenerationCache(size=64)
 
 CSV = "text/csv; charset=utf-8"
 GEOJSON = "application/geo+json"
@@ -133,11 +142,30 @@ def get_gaps(state: State, options: Options, level: Level = "icb", types: Types 
 @router.get("/gaps/areas.csv", summary="The all-areas comparison as CSV", response_class=Response,
             responses=_file(CSV))
 def get_gaps_csv(state: State, options: Options, level: Level = "icb", types: Types = None, sort: Sort = None,
-                 order: Order = "asc") -> Response:
-    """The same table as GET /gaps, one row per area plus England, as a CSV download."""
+                 order: Order = "asc", headers: Headers = "keys") -> Response:
+    """The same table as GET /gaps, one row per area plus England, as a CSV download. Each column is described
+    in GET /gaps/dictionary; `headers=human` heads them with the names a person reads instead of their keys."""
     level = _level(level)
     table = _table(state, level, options, types)
-    return Response(table_csv(table, sort, order), media_type=CSV, headers=_attachment(f"rehabmap-gaps-{level}.csv"))
+    human = headers == "human"
+    name = f"rehabmap-gaps-{level}{'-sheet' if human else ''}.csv"
+    return Response(table_csv(table, sort, order, human), media_type=CSV, headers=_attachment(name))
+
+
+@router.get("/gaps/dictionary", response_model=DataDictionary,
+            summary="The data dictionary of the all-areas CSV: every column's meaning, unit, source and vintage")
+def get_dictionary(options: Options, types: Types = None) -> DataDictionary:
+    """One entry per column of GET /gaps/areas.csv (same `type` and thresholds), in its order: the key, the
+    header of the sheet-style CSV, what it means, its unit, where its figures come from and of when."""
+    return DataDictionary.of("/gaps/areas.csv", parse_categories(types), options)
+
+
+@router.get("/gaps/dictionary.csv", summary="The data dictionary as CSV", response_class=Response,
+            responses=_file(CSV))
+def get_dictionary_csv(options: Options, types: Types = None) -> Response:
+    """The same as GET /gaps/dictionary, one row per column, as a CSV download."""
+    columns = area_columns(parse_categories(types), options)
+    return Response(dictionary_csv(columns), media_type=CSV, headers=_attachment("rehabmap-gaps-dictionary.csv"))
 
 
 @router.get("/gaps/areas.geojson", summary="Areas with their indicators as GeoJSON", response_class=Response,
@@ -161,9 +189,16 @@ def get_england_map(state: State, options: Options,
                     level: Level = "icb") -> Response:
     """An SVG map of England shading each ICB or local authority by one indicator, drawn server-side."""
     level = _level(level)
+    category = parse_category(type)
     geo_level: AreaLevel = "icb" if level == "icb" else "lad"
-    geometries = {a.code: a.geometry for a in state.geography.areas.areas(geo_level)}
-    svg = overview_map(_analysis(state), parse_category(type), indicator, geometries, level, options)
+
+    def draw() -> str:
+        geometries = {a.code: a.geometry for a in state.geography.areas.areas(geo_level)}
+        return overview_map(_analysis(state), category, indicator, geometries, level, options)
+
+    # Drawn once per index generation, as the area maps are.
+    svg = _MAPS.get(state.backend, (str(state.settings.data_dir), "england", category, indicator, level, options),
+                    draw)
     return Response(svg, media_type=SVG)
 
 
@@ -263,8 +298,20 @@ def get_area_map(area_code: AreaCode, state: State, options: Options,
     """An SVG map: the area boundary, small areas shaded by distance to the nearest service of one type, and
     services; with `add`/`remove`, the scenario's."""
     category = parse_category(type)
-    analysis, _ = _scenario(state, area_code, options, (category,), add, remove)
     code = area_code.strip().upper()
+    if add or remove:
+        analysis, _ = _scenario(state, area_code, options, (category,), add, remove)
+        return Response(_draw_area_map(state, analysis, code, category, options), media_type=SVG)
+    # The directory's map is drawn once per index generation (0.3-0.9 s a drawing); a scenario's never kept.
+    svg = _MAPS.get(state.backend, (str(state.settings.data_dir), code, category, options),
+                    lambda: _draw_area_map(state, _analysis(state), code, category, options))
+    return Response(svg, media_type=SVG)
+
+
+def _draw_area_map(state: AppState, analysis: GapAnalysis, code: str, category: Category,
+                   options: GapOptions) -> str:
+    """The area's boundary, its small areas shaded by distance to the nearest service of one type, and
+    the services, as SVG."""
     level = analysis.small_areas.level_of(code)
     if level == "england" or code == ENGLAND_CODE:
         raise InvalidValue("Use /gaps/england.svg for a map of England.", field="area_code")
@@ -274,9 +321,8 @@ def get_area_map(area_code: AreaCode, state: State, options: Options,
     if level == "icb":
         inner = {c: areas.get(c).geometry for c in sorted(set(analysis.small_areas.la[
             analysis.small_areas.members(code)].tolist())) if _known(areas, c)}
-    svg = area_map(analysis, code, category, LsoaBoundaries.load(state.settings.data_dir), boundary,
-                   inner, options)
-    return Response(svg, media_type=SVG)
+    return area_map(analysis, code, category, LsoaBoundaries.load(state.settings.data_dir), boundary, inner,
+                    options)
 
 
 def _small_area_rows(state: AppState, area_code: str, types: list[str] | None) -> tuple[str, SmallAreaDistances]:

@@ -127,7 +127,8 @@ class GapTable:
 
     def sorted_rows(self, sort: str | None = None, order: str | None = None) -> list[AreaRow]:
         """Sort by 'name', 'code', 'adult_population', 'missing_count', 'legacy_locked', or
-        '<category>.<indicator>' (e.g. 'inpatient_rehab_level2.mean_km'); missing values sort last."""
+        '<category>.<indicator>' (e.g. 'inpatient_rehab_level2.mean_km'); missing values, and areas whose
+        part is not covered (with coverage, `rehabmap.gaps.coverage`), sort last."""
         rows = self.rows()
         order = (order or "asc").lower()
         if order not in ("asc", "desc"):
@@ -141,6 +142,8 @@ class GapTable:
         return present + absent
 
     def _sort_key(self, sort: str) -> Any:
+        if sort == "missing_count":  # an area with nothing missing but parts not covered is not complete
+            return lambda row: (row.missing_count, row.not_covered_count)
         if sort in AREA_SORT_KEYS:
             return lambda row: getattr(row, sort)
         category_key, _, indicator = sort.rpartition(".")
@@ -151,4 +154,7 @@ class GapTable:
                 f"Cannot sort by '{sort}'. Use one of {', '.join(AREA_SORT_KEYS)}, or "
                 f"'<type>.<indicator>' with a type of {', '.join(sorted(keys))} and an indicator of "
                 f"{', '.join(INDICATORS)}.", field="sort")
-        return lambda row: row.types[category_key].values().get(indicator)
+        part = category_key.split(":")[0]
+        # An area where the part is absent and rehabmap holds no such data has no figure to rank by: its
+        # zero is not a zero, so it sorts with the missing values, last.
+        return lambda row: None if part in row.not_covered_parts else row.types[category_key].values().get(indicator)

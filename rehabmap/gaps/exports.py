@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+from rehabmap.gaps.columns import Column, area_columns, dictionary_rows
 from rehabmap.gaps.comparison import AreaRow, GapTable
 from rehabmap.gaps.report import ScorecardRow, SmallAreaDistance, SmallAreaDistances
 
@@ -20,15 +21,17 @@ GeometryOf = Callable[[str], dict[str, Any] | None]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def csv_text(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
-    """Rows as CSV (header first); None is an empty cell; text that a spreadsheet would run is quoted."""
+def csv_text(rows: list[dict[str, Any]], columns: list[str] | None = None,
+             headers: list[str] | None = None) -> str:
+    """Rows as CSV (header first: the column keys, or `headers` in their place); None is an empty cell; text
+    that a spreadsheet would run is quoted."""
     if columns is None:
         columns = []
         for row in rows:
             columns += [k for k in row if k not in columns]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
+    writer.writerow(dict(zip(columns, headers or columns, strict=True)))
     for row in rows:
         writer.writerow({k: ("'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v)
                          for k, v in row.items()})
@@ -46,9 +49,17 @@ def flat_row(row: AreaRow) -> dict[str, Any]:
     return flat
 
 
-def table_csv(table: GapTable, sort: str | None = None, order: str | None = None) -> str:
-    """Every area of the level, sorted, then England as the last row."""
-    return csv_text([flat_row(r) for r in table.sorted_rows(sort, order)] + [flat_row(table.england_row())])
+def table_csv(table: GapTable, sort: str | None = None, order: str | None = None, human: bool = False) -> str:
+    """Every area of the level, sorted, then England as the last row; its columns are `area_columns`', headed
+    by their keys or, `human`, by the headers a person reads (the sheet-style CSV)."""
+    columns = area_columns(table.categories, table.options)
+    rows = [flat_row(r) for r in table.sorted_rows(sort, order)] + [flat_row(table.england_row())]
+    return csv_text(rows, [c.key for c in columns], [c.header for c in columns] if human else None)
+
+
+def dictionary_csv(columns: list[Column]) -> str:
+    """The data dictionary of an export as CSV: one row per column."""
+    return csv_text(dictionary_rows(columns))
 
 
 def table_geojson(table: GapTable, geometry_of: GeometryOf) -> dict[str, Any]:

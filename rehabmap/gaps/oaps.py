@@ -73,6 +73,15 @@ class SendingCcg:
 
 
 @dataclass(frozen=True)
+class UnmappedCcg:
+    """A 2016 CCG no sub-ICB location has the code of today, with its name as the file gives it (None where
+    the file's layout has no names): listed, never guessed into an ICB."""
+
+    code: str
+    name: str | None
+
+
+@dataclass(frozen=True)
 class ReceivingProvider:
     code: str
     name: str | None
@@ -255,7 +264,7 @@ class PlacementsReport:
     source: str
     age_months: int
     area: AreaPlacements
-    unmapped_ccgs: list[str]
+    unmapped_ccgs: list[UnmappedCcg]
     receiving_providers_england: list[ReceivingProvider]
 
     def rows(self) -> list[tuple[str, str]]:
@@ -272,7 +281,7 @@ class PlacementsReport:
     @classmethod
     def of(cls, month: OapMonth, icb: str, today: date) -> PlacementsReport:
         return cls(month.month, month.published, month.source, month.age_months(today), for_icb(month, icb),
-                   [c.code for c in month.unmapped], month.receiving_providers)
+                   [UnmappedCcg(c.code, c.name) for c in month.unmapped], month.receiving_providers)
 
 
 # --- kept per month in the home -----------------------------------------------------------------------------

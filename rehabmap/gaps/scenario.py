@@ -6,8 +6,16 @@ current one (`GapAnalysis.with_changes`, which searches again only the categorie
 `what_if` reads the same typed reports from both, so the command line, the API and the pages give the
 same figures as the plain gap analysis would if the change were real.
 
-An addition is written `TYPE@POSTCODE` or `TYPE@POSTCODE@BEDS`, e.g. `inpatient_rehab_level2@LS9 7TF@12`;
-a removal is a service id. Hypothetical services are numbered `whatif:1`, `whatif:2`… in the order given.
+An addition is written `TYPE@POSTCODE`, then optionally `@BEDS` and `@CATCHMENT`, e.g.
+`inpatient_rehab_level2@LS9 7TF@12` or `community_rehab_team@LS9 7TF@E08000035+E08000032`; a removal is a
+service id. Hypothetical services are numbered `whatif:1`, `whatif:2`… in the order given.
+
+A catchment limits the service to the people of some areas: ICB (E54…), local authority (E06–E09…) or small
+area (LSOA 2021, E01…) codes. The analysis honours it exactly, small area by small area: the service is the
+nearest only for small areas inside its catchment (people elsewhere keep the nearest they had); it is the
+nearest provider to an area's population centre only for areas its catchment holds whole; it still counts in
+the area it stands in. A catchment of a radius is not offered: the analysis's unit is the small area, and a
+radius would cut through them.
 """
 
 from __future__ import annotations
@@ -17,17 +25,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import re
+
 import numpy as np
 
+from geodata.errors import UnknownArea
 from rehabmap.errors import InvalidValue, shorten
 from rehabmap.gaps.analysis import GapAnalysis, LevelIndicators, ServiceAt, ServicePoints
 from rehabmap.gaps.categories import Category, parse_category
 from rehabmap.gaps.indicators import INDICATORS, indicator_value
 from rehabmap.gaps.options import GapOptions
-from rehabmap.gaps.population import ENGLAND_CODE
+from rehabmap.gaps.population import ENGLAND_CODE, SmallAreas
 from rehabmap.record import Provenance, Service
 
-ADDITION_FORMAT = "TYPE@POSTCODE or TYPE@POSTCODE@BEDS, e.g. inpatient_rehab_level2@LS9 7TF@12"
+ADDITION_FORMAT = ("TYPE@POSTCODE, then optionally @BEDS and @CATCHMENT (area codes joined by '+'), e.g. "
+                   "inpatient_rehab_level2@LS9 7TF@12 or community_rehab_team@LS9 7TF@E08000035+E08000032")
+_CODES = re.compile(r"[\s+,]+")
 MAX_CHANGES = 20
 
 
@@ -38,23 +51,47 @@ class Addition:
     category: Category
     postcode: str
     beds: int | None = None
+    catchment: tuple[str, ...] = ()  # area codes; none: it serves everyone
 
     @classmethod
     def parse(cls, text: str) -> Addition:
         parts = [part.strip() for part in text.split("@")]
-        if len(parts) not in (2, 3) or not all(parts):
+        if len(parts) not in (2, 3, 4) or not all(parts):
             raise InvalidValue(f"Cannot read the service to add '{shorten(text)}'. Write {ADDITION_FORMAT}.",
                                field="add")
-        beds = None
-        if len(parts) == 3:
-            if not parts[2].isdigit():
-                raise InvalidValue(f"Beds must be a whole number (got '{shorten(parts[2])}') in "
-                                   f"'{shorten(text)}'.", field="add")
-            beds = int(parts[2])
-        return cls(parse_category(parts[0]), parts[1], beds)
+        extras = parts[2:]
+        beds: int | None = int(extras.pop(0)) if extras and extras[0].isdigit() else None
+        catchment: tuple[str, ...] = ()
+        if extras and extras[0][:1].upper() == "E":
+            catchment = tuple(dict.fromkeys(c.upper() for c in _CODES.split(extras.pop(0)) if c))
+        if extras:
+            raise InvalidValue(f"Beds must be a whole number (got '{shorten(extras[0])}') in '{shorten(text)}'; "
+                               "a catchment is area codes joined by '+'.", field="add")
+        return cls(parse_category(parts[0]), parts[1], beds, catchment)
 
     def spec(self) -> str:
-        return "@".join([self.category.key, self.postcode] + ([str(self.beds)] if self.beds is not None else []))
+        return "@".join([self.category.key, self.postcode] + ([str(self.beds)] if self.beds is not None else [])
+                        + (["+".join(self.catchment)] if self.catchment else []))
+
+    def served(self, small_areas: SmallAreas) -> np.ndarray | None:
+        """The small areas the catchment serves, as a mask (None: no catchment, everyone)."""
+        if not self.catchment:
+            return None
+        mask = np.zeros(len(small_areas), dtype=bool)
+        lsoas = {str(code): i for i, code in enumerate(small_areas.codes)}
+        for code in self.catchment:
+            if code in lsoas:
+                mask[lsoas[code]] = True
+                continue
+            try:
+                if small_areas.level_of(code) == "england":
+                    mask[:] = True
+                else:
+                    mask[small_areas.members(code)] = True
+            except UnknownArea:
+                raise InvalidValue(f"The catchment code '{shorten(code)}' is not an English ICB (E54…), local "
+                                   "authority (E06–E09…) or small area (E01…).", field="add") from None
+        return mask
 
 
 @dataclass(frozen=True)
@@ -95,7 +132,8 @@ class Scenario:
                                    "removed.", field="remove")
             removed |= found
         services = [self._service(n, addition, geography) for n, addition in enumerate(self.additions, 1)]
-        after = analysis.with_changes(removed, ServicePoints.from_services(services))
+        served = [addition.served(analysis.small_areas) for addition in self.additions]
+        after = analysis.with_changes(removed, ServicePoints.from_services(services), served)
         return Applied(after, [after.points.describe(len(after.points) - len(services) + i)
                                for i in range(len(services))],
                        [points.describe(int(row)) for row in np.flatnonzero(removed)], self)

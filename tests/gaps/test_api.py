@@ -50,8 +50,10 @@ def test_all_icbs_with_england_totals_sorted(client, analysis):
     body = reply.json()
     assert body["level"] == "icb" and len(body["areas"]) == 42
     assert body["england"]["code"] == "E92000001" and body["england"]["adult_population"] == 46_006_449
-    means = [a["types"]["inpatient_rehab_level2"]["mean_km"] for a in body["areas"]]
-    assert means == sorted(means, reverse=True)
+    # Areas not covered for level 2 have no figure to rank by: they come last (see the test below).
+    covered = [a for a in body["areas"] if "inpatient_rehab_level2" not in a["not_covered_parts"]]
+    means = [a["types"]["inpatient_rehab_level2"]["mean_km"] for a in covered]
+    assert means == sorted(means, reverse=True) and body["areas"][:len(covered)] == covered
     expected = {r.code: r for r in GapTable.of(analysis, "icb").rows()}
     for area in body["areas"]:
         figures = expected[area["code"]].types["inpatient_rehab_level2"]
@@ -233,3 +235,43 @@ def test_compare_gives_the_domains_ranks(client, analysis, data_dir):
                   if c["category"] == "inpatient_rehab_level2" and c["indicator"] == "per_100k_adults")
     assert level2["standing"] == "not_covered" and level2["rank"] is None and len(level2["table"]) == 42
     assert client.get("/gaps/E92000001/compare").status_code == 400
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_an_uncovered_area_is_never_ranked_as_zero(client, order):
+    """Cornwall has no level 2 unit and no source covers it for them: sorted by the count (or per 100k
+    adults), it comes last either way, never first as a zero. Before: first in ascending order."""
+    for indicator in ("count", "per_100k_adults", "mean_km"):
+        body = client.get("/gaps", params={"level": "icb", "type": "inpatient_rehab_level2",
+                                           "sort": f"inpatient_rehab_level2.{indicator}", "order": order}).json()
+        codes = [a["code"] for a in body["areas"]]
+        uncovered = [a["code"] for a in body["areas"] if "inpatient_rehab_level2" in a["not_covered_parts"]]
+        assert CORNWALL_ICB in uncovered
+        assert codes[len(codes) - len(uncovered):] == sorted(uncovered, key=codes.index), indicator
+
+
+def test_maps_are_drawn_once_per_index_generation(client, writer, known_services, monkeypatch):
+    """The area and England maps are kept until the index changes: the same map again is not drawn again;
+    after an edit (a new generation) it is, and shows the change. A scenario's map is never kept."""
+    drawn: list[str] = []
+    real_area_map, real_overview = gaps_routes.area_map, gaps_routes.overview_map
+    monkeypatch.setattr(gaps_routes, "area_map", lambda *a, **k: drawn.append("area") or real_area_map(*a, **k))
+    monkeypatch.setattr(gaps_routes, "overview_map", lambda *a, **k: drawn.append("england") or real_overview(*a, **k))
+    leeds_vcfse = next(s for s in known_services if s.areas.lad_code == "E08000035"
+                       and s.service_type.value == "vcfse" and s.status == "active")
+    params = {"type": "vcfse", "community_km": 29}  # thresholds no other test asks for: nothing cached yet
+    first = client.get("/gaps/E08000035/map.svg", params=params)
+    england = client.get("/gaps/england.svg", params={**params, "indicator": "count"})
+    assert first.status_code == england.status_code == 200 and drawn == ["area", "england"]
+    assert client.get("/gaps/E08000035/map.svg", params=params).text == first.text
+    assert client.get("/gaps/england.svg", params={**params, "indicator": "count"}).text == england.text
+    assert drawn == ["area", "england"]
+    client.get("/gaps/E08000035/map.svg", params={**params, "add": "vcfse@LS9 7TF"})
+    client.get("/gaps/E08000035/map.svg", params={**params, "add": "vcfse@LS9 7TF"})
+    assert drawn == ["area", "england", "area", "area"]
+    try:
+        assert writer.upsert({leeds_vcfse.id: {"status": "inactive"}})
+        redrawn = client.get("/gaps/E08000035/map.svg", params=params)
+        assert drawn[-1] == "area" and len(drawn) == 5 and redrawn.text != first.text
+    finally:
+        writer.replace_all(known_services)

@@ -115,10 +115,25 @@ def test_what_if_from_the_command_line(run, home):
     (("Cornwall", "--add-service", "inpatient_rehab_level2"), "Write TYPE@POSTCODE"),
     (("Cornwall", "--remove-service", "cqc:nope"), "No active service has the id 'cqc:nope'"),
     (("icb", "--add-service", "ips_employment@TR1 3LJ"), "need one AREA"),
+    (("Cornwall", "--add-service", "ips_employment@TR1 3LJ@E08999999"), "catchment code 'E08999999'"),
 ])
 def test_what_if_errors(run, args, message):
     done = run(*args)
     assert done.exit_code == 2 and message in done.output and "Traceback" not in done.output
+
+
+def test_what_if_with_a_catchment_from_the_command_line(run, analysis, geography):
+    from rehabmap.gaps.scenario import Scenario, what_if
+
+    spec = "inpatient_rehab_level2@TR1 3LJ@E06000053"  # a unit in Truro for the Isles of Scilly only
+    done = run("E54000036", "--type", "inpatient_rehab_level2", "--add-service", spec)
+    assert done.exit_code == 0, done.output
+    expected = what_if(analysis, "E54000036", Scenario.from_input([spec]), geography)
+    mean = next(c for c in expected.changes if c.scope == "area" and c.category == "inpatient_rehab_level2"
+                and c.indicator == "mean_km")
+    line = next(line.split() for line in done.output.splitlines()
+                if line.startswith("E54000036") and " mean_km " in line)
+    assert [float(v) for v in line[-2:]] == pytest.approx([mean.before, mean.after], abs=0.06)
 
 
 def test_compare_from_the_command_line(run, analysis, data_dir):

@@ -133,3 +133,35 @@ def test_import_all_five_and_show_the_latest_beside_the_scorecard(data_dir, tmp_
                 assert label in page and text in page
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_unmapped_ccgs_are_listed_with_their_names_never_guessed(data_dir, name):
+    """The 139 CCGs no sub-ICB location has the code of today: no shared lookup maps them (not the sub-ICB
+    codes of 2024, whose names end in that code, nor the 2019 CCG codes of names_ccgs.json), so each is
+    listed with the name the file gives it, and counts in no ICB."""
+    import json
+
+    month = read_month(data_dir / "oaps" / name, data_dir)
+    ccg19 = {v["ccg19cdh"] for v in json.loads((data_dir / "lookups" / "names_ccgs.json").read_text()).values()}
+    with (data_dir / "lookups" / "lookup_lsoa21_icb24.csv").open(newline="", encoding="utf-8") as handle:
+        today = {row["sicbl24_name"].rsplit(" - ", 1)[-1] for row in csv.DictReader(handle)}
+    report = PlacementsReport.of(month, "E54000054", month_date(month.month))
+    assert len(report.unmapped_ccgs) == 139
+    for ccg in report.unmapped_ccgs:
+        assert ccg.code not in today and ccg.code not in ccg19
+    names = {c.code: c.name for c in report.unmapped_ccgs}
+    described = "Breakdown1Description" in raw(data_dir / "oaps" / name)[0]
+    if described:
+        assert names["00C"] == "NHS Darlington CCG" and all(names.values())
+    else:
+        assert set(names.values()) == {None}  # this layout has no names: none is made up
+    mapped = [c for c in month.ccgs if c.sub_icb is not None]
+    assert all(c.code in today for c in mapped) and len(mapped) == 71
+
+
+def month_date(month: str):
+    from datetime import date
+
+    year, number = month.split("-")
+    return date(int(year), int(number), 28)

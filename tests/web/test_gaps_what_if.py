@@ -65,3 +65,28 @@ def test_first_screen_answers_complete_and_compare(client):
         row = re.search(r'scope="row">' + re.escape(html.escape(item["label"])) + r'</th>(.*?)</tr>', first, re.S)
         assert row and rank in row.group(1), item["label"]
         assert indicator_text("per_100k_adults", item["england"]) in row.group(1)
+
+
+def test_a_catchment_on_the_page_equals_the_apis(client):
+    """The form's catchment is the API's `@CATCHMENT`: the same changes, and the page says whom it serves."""
+    scilly = "E06000053"  # the Isles of Scilly: a unit in Truro for them only serves no one on the mainland
+    params = {"add_type": "inpatient_rehab_level2", "add_postcode": "TR1 3LJ", "add_catchment": scilly}
+    page = client.get(f"/pathway-gaps/{CORNWALL}", params=params)
+    assert page.status_code == 200, page.text
+    assert f"only for people living in {scilly}</li>" in html.unescape(page.text)
+    limited = client.get(f"/gaps/{CORNWALL}", params={"add": f"inpatient_rehab_level2@TR1 3LJ@{scilly}"})
+    everyone = client.get(f"/gaps/{CORNWALL}", params={"add": "inpatient_rehab_level2@TR1 3LJ"}).json()
+    assert limited.status_code == 200, limited.text
+
+    def area(body):
+        return {c["indicator"]: c["after"] for c in body["what_if"]["changes"] if c["scope"] == "area"}
+
+    narrow, wide = area(limited.json()), area(everyone)
+    assert narrow["count"] == wide["count"], (narrow, wide)  # it stands in Cornwall either way
+    assert narrow["mean_km"] > wide["mean_km"], (narrow, wide)
+    shown = re.findall(r"<td[^>]*>([^<]*)</td>\s*</tr>", page.text)
+    assert indicator_text("mean_km", narrow["mean_km"]) in shown
+    bad = client.get(f"/pathway-gaps/{CORNWALL}", params={**params, "add_catchment": "Leeds"})
+    assert bad.status_code == 400 and 'href="#add_catchment"' in bad.text
+    bad = client.get(f"/pathway-gaps/{CORNWALL}", params={**params, "add_catchment": "E08999999"})
+    assert bad.status_code == 400 and 'href="#add_catchment"' in bad.text and "E08999999" in bad.text

@@ -422,6 +422,18 @@ def test_scorecard_shows_the_pathway_and_flags(client):
         assert f'href="{link}"' in page
 
 
+def test_exports_link_the_sheet_and_its_data_dictionary(client):
+    for address in (f"/pathway-gaps/{WEST_YORKSHIRE}", "/pathway-gaps/compare?level=la"):
+        page = client.get(address).text
+        level = "la" if "level=la" in address else "icb"
+        links = (f"/gaps/areas.csv?level={level}&amp;headers=human", "/gaps/dictionary", "/gaps/dictionary.csv")
+        for link in links:
+            assert f'href="{link}"' in page, link
+            reply = client.get(link.replace("&amp;", "&"))
+            assert reply.status_code == 200, link
+        assert "data dictionary" in page
+
+
 def test_area_with_gaps_names_the_nearest_provider(client):
     page = client.get("/pathway-gaps/E54000008").text  # Cheshire and Merseyside: nothing in the sample
     # Nothing covers it either: rehabmap cannot say the parts are missing, only that it holds no data there.
@@ -451,6 +463,24 @@ def test_comparison_sorts_and_links_downloads(client):
     assert 'aria-sort="ascending"' in page
     assert 'href="/gaps/areas.csv?level=icb"' in page
     assert 'src="/gaps/england.svg?type=community_rehab_team&amp;indicator=mean_km&amp;level=icb"' in page
+
+
+def test_comparison_never_ranks_an_uncovered_area_as_zero(client):
+    """Cheshire and Merseyside: nothing in the sample and no source covers it. Sorted by services per
+    100,000 adults it is listed last, as not covered, and its absent parts are not counted as missing."""
+    for order in ("asc", "desc"):
+        page = client.get("/pathway-gaps/compare", params={"type": "inpatient_rehab_level2",
+                                                           "indicator": "per_100k_adults", "sort": "indicator",
+                                                           "order": order}).text
+        rows = re.findall(r'<a href="/pathway-gaps/(E\d+)">.*?</tr>', page, flags=re.S)
+        cells = re.findall(r'<a href="/pathway-gaps/E\d+">[^<]*</a></th>\s*<td[^>]*>(\d+)</td>.*?'
+                           r'<td class="nhsuk-table__cell nhsuk-table__cell--numeric">([^<]*)</td>\s*</tr>',
+                           page, flags=re.S)
+        assert len(rows) == len(cells) == 42
+        chester = rows.index("E54000008")
+        assert cells[chester] == ("0", "Not covered")
+        covered = [i for i, (_, value) in enumerate(cells) if value != "Not covered"]
+        assert covered and max(covered) < chester  # every area with a figure comes before it
 
 
 # --- privacy ----------------------------------------------------------------------------------------

@@ -22,11 +22,11 @@ from rehabmap.errors import CALLER_ERRORS, DomainError
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
 from rehabmap.gaps.categories import ALL_CATEGORIES, PARTS, Category, parse_category
 from rehabmap.gaps.comparison import GapTable
-from rehabmap.gaps.coverage import scorecard_with_coverage
+from rehabmap.gaps.coverage import scorecard_with_coverage, table_with_coverage
 from rehabmap.gaps.indicators import INDICATOR_LABELS
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
-from rehabmap.gaps.population import LEVEL_LABELS
+from rehabmap.gaps.population import ENGLAND_CODE, LEVEL_LABELS
 from rehabmap.gaps.ranking import compare
 from rehabmap.gaps.report import AreaGapReport, AreaGaps
 from rehabmap.gaps.scenario import Scenario, WhatIf, what_if
@@ -184,7 +184,7 @@ def gaps_compare(request: Request, state: State) -> HTMLResponse:
     order = fields.get("order") if fields.get("order") in ("asc", "desc") else "asc"
     a = analysis(state)
     categories = tuple(dict.fromkeys((*PARTS, category)))
-    table = level_table(state, level, thresholds.options, categories)
+    table = table_with_coverage(level_table(state, level, thresholds.options, categories), state.coverage())
     sort_key = {"name": "name", "missing": "missing_count", "indicator": f"{category.key}.{indicator}"}.get(sort)
     if sort_key is None:
         sort, sort_key = "name", "name"
@@ -205,23 +205,58 @@ def gaps_compare(request: Request, state: State) -> HTMLResponse:
         "indicator_items": [(i, INDICATOR_LABELS[i][0].upper() + INDICATOR_LABELS[i][1:])
                             for i in COMPARE_INDICATORS],
         "map_url": "/gaps/england.svg" + _query(map_params),
-        "csv_url": "/gaps/areas.csv" + _query([("level", level), *thresholds.params()]),
+        **_area_exports(level, thresholds.params()),
         "geojson_url": "/gaps/areas.geojson" + _query([("level", level), *thresholds.params()]),
         "json_url": "/gaps" + _query([("level", level), *thresholds.params()]),
        }, status=400 if errors else 200, private=False)
+
+
+@router.get("/pathway-gaps/{code}/summary")
+@needs_gaps
+def gaps_summary(request: Request, code: str, state: State) -> HTMLResponse:
+    """A commissioner's summary of one area, made to print on one A4 page: the pathway at a glance, how it
+    compares, what is missing and the nearest provider of each, and the out-of-area placements."""
+    a = analysis(state)
+    key, level = _area(a, code)
+    if level is None:
+        return not_found(request, "That area" if key != ENGLAND_CODE else "A summary for all of England")
+    errors = Errors()
+    thresholds = Thresholds.of(Fields.of_query(request), errors)
+    gaps = area_report(state, key, thresholds.options)
+    return page(request, "gaps/summary.html", {
+        "area": gaps.area, "name": gaps.area.name, "code": key, "level": level, "level_label": LEVEL_LABELS[level],
+        "scorecard": scorecard_with_coverage(gaps.scorecard, key, state.coverage()), "thresholds": thresholds,
+        "comparison": compare(a, key, thresholds.options, state.coverage()), "errors": errors,
+        "placements": _placements(state, key, level), "category_labels": {c.key: c.label for c in ALL_CATEGORIES},
+        "today": date.today(), "area_url": f"/pathway-gaps/{quote(key)}" + _query(thresholds.params()),
+       }, status=400 if errors else 200, private=False)
+
+
+def _area(a: GapAnalysis, code: str) -> tuple[str, str | None]:
+    """The area's code and level ('icb' or 'la'); None for a code no area has, and for England."""
+    key = code.strip().upper()
+    try:
+        level = a.small_areas.level_of(key)
+    except UnknownArea:
+        return key, None
+    return key, None if level == "england" else level
+
+
+def _area_exports(level: str, params: list[tuple[str, str]]) -> dict[str, str]:
+    """The all-areas CSV, its sheet-style twin with human headers, and their data dictionary, as links."""
+    return {"csv_url": "/gaps/areas.csv" + _query([("level", level), *params]),
+            "sheet_url": "/gaps/areas.csv" + _query([("level", level), *params, ("headers", "human")]),
+            "dictionary_url": "/gaps/dictionary" + _query(params),
+            "dictionary_csv_url": "/gaps/dictionary.csv" + _query(params)}
 
 
 @router.get("/pathway-gaps/{code}")
 @needs_gaps
 def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
     a = analysis(state)
-    key = code.strip().upper()
-    try:
-        level = a.small_areas.level_of(key)
-    except UnknownArea:
-        return not_found(request, "That area")
-    if level == "england":
-        return not_found(request, "A scorecard for all of England")
+    key, level = _area(a, code)
+    if level is None:
+        return not_found(request, "That area" if key != ENGLAND_CODE else "A scorecard for all of England")
     fields = Fields.of_query(request)
     errors = Errors()
     thresholds = Thresholds.of(fields, errors)
@@ -249,20 +284,22 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
         "category_labels": {c.key: c.label for c in ALL_CATEGORIES},
         "map_url": map_url, "map_alt": map_alt, "what_if": result, "what_if_params": what_if_params,
         "indicator_labels": INDICATOR_LABELS, "comparison": comparison, "placements": _placements(state, key, level),
-        "what_if_values": {name: fields.get(name) or "" for name in ("add_postcode", "add_beds", "remove")},
+        "what_if_values": {name: fields.get(name) or "" for name in ("add_postcode", "add_beds", "add_catchment",
+                                                                     "remove")},
         "what_if_type": fields.get("add_type") or "",
         "json_url": f"/gaps/{quote(key)}" + _query([*params, *what_if_params]),
         "smallareas_csv_url": f"/gaps/{quote(key)}/smallareas.csv",
         "smallareas_geojson_url": f"/gaps/{quote(key)}/smallareas.geojson",
         "compare_url": "/pathway-gaps/compare" + _query([("level", level), ("type", category.key), *params]),
-        "all_csv_url": "/gaps/areas.csv" + _query([("level", level), *params]),
+        "summary_url": f"/pathway-gaps/{quote(key)}/summary" + _query(params),
+        **_area_exports(level, params),
        }, status=400 if errors else 200, private=False)
 
 
 def _what_if(state: AppState, a: GapAnalysis, fields: Fields, errors: Errors, code: str,
              options: GapOptions) -> tuple[Scenario, WhatIf | None]:
     """The page's scenario: `add`/`remove` as the API takes them (links keep them), or the what-if form's
-    fields (a type, a postcode, beds; a service id to remove). Each mistake is shown against its field."""
+    fields (a type, a postcode, beds, a catchment; a service id to remove). Each mistake is shown against its field."""
     add = list(fields.getlist("add"))
     if fields.get("add_type") or fields.get("add_postcode"):
         if not fields.get("add_type"):
@@ -270,7 +307,7 @@ def _what_if(state: AppState, a: GapAnalysis, fields: Fields, errors: Errors, co
         if not fields.get("add_postcode"):
             errors.add("add_postcode", "Enter the postcode of the service to add")
         add.append("@".join(filter(None, (fields.get("add_type"), fields.get("add_postcode"),
-                                          fields.get("add_beds")))))
+                                          fields.get("add_beds"), fields.get("add_catchment")))))
     remove = list(fields.getlist("remove"))
     if errors:
         return Scenario(), None
@@ -281,6 +318,8 @@ def _what_if(state: AppState, a: GapAnalysis, fields: Fields, errors: Errors, co
         field = {"remove": "remove", "type": "add_type"}.get(getattr(error, "field", None) or "", "add_postcode")
         if field == "add_postcode" and fields.get("add_beds") and "Beds" in error.message:
             field = "add_beds"
+        elif field == "add_postcode" and fields.get("add_catchment") and "catchment" in error.message:
+            field = "add_catchment"
         errors.add_domain(error, field)
         return Scenario(), None
 
