@@ -281,8 +281,9 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
 
             assert geography is not None
             geometries = {a.code: a.geometry for a in geography.areas.areas("icb" if level == "icb" else "lad")}
-            svg_path.write_text(overview_map(analysis, shown[0], indicator, geometries, level, options),
-                                encoding="utf-8")
+            coverage = coverage_map(CoverageStore(settings.directory_path), settings.data_dir)
+            svg_path.write_text(overview_map(analysis, shown[0], indicator, geometries, level, options,
+                                             coverage=coverage), encoding="utf-8")
             click.echo(f"wrote {svg_path}")
         return
 

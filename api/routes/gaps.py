@@ -194,7 +194,8 @@ def get_england_map(state: State, options: Options,
 
     def draw() -> str:
         geometries = {a.code: a.geometry for a in state.geography.areas.areas(geo_level)}
-        return overview_map(_analysis(state), category, indicator, geometries, level, options)
+        return overview_map(_analysis(state), category, indicator, geometries, level, options,
+                            coverage=state.coverage())
 
     # Drawn once per index generation, as the area maps are.
     svg = _MAPS.get(state.backend, (str(state.settings.data_dir), "england", category, indicator, level, options),

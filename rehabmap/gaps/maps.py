@@ -6,7 +6,9 @@
   around the area (filled: inside the area; hollow: outside it), labels, a legend with the share of adults
   in each class, a scale bar and the headline indicators.
 * `overview_map` — England: every ICB (or local authority) shaded by one indicator of one type, with a
-  legend, the five worst areas numbered on the map and listed beside it.
+  legend, the five worst areas numbered on the map and listed beside it. Given the directory's coverage, an
+  area it holds no data for (for that type) is drawn as "not covered", neither shaded by a figure nor ranked:
+  a zero there would mean "nobody told us", not "none".
 
 Every map is accessible: `role="img"`, a `<title>` and a `<desc>` summarising it, and a `<title>` on every
 service point and area (shown as a tooltip). The drawing primitives are in `rehabmap.gaps.svg`.
@@ -22,6 +24,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from rehabmap.coverage import CoverageMap
 from rehabmap.errors import InvalidValue
 from rehabmap.gaps.analysis import GapAnalysis, LevelIndicators
 from rehabmap.gaps.categories import Category
@@ -43,6 +46,7 @@ from rehabmap.gaps.svg import (
     wrap,
 )
 
+NOT_COVERED = "#ffffff"  # outlined, unshaded: no figure is shown for it
 SOURCES = ("Population: Census 2021; boundaries: ONS (OGL),", "contains OS data © Crown copyright and database right.")
 
 
@@ -329,15 +333,19 @@ class _Overview:
 
 def overview_map(analysis: GapAnalysis, category: Category, indicator: str,
                  geometries: dict[str, BaseGeometry], level: str = "icb", options: GapOptions | None = None,
-                 width: int = 960) -> str:
-    """England, every ICB (or local authority) shaded by one indicator of one service type."""
+                 width: int = 960, coverage: CoverageMap | None = None) -> str:
+    """England, every ICB (or local authority) shaded by one indicator of one service type; with `coverage`,
+    the areas not covered for the type are left unshaded and unranked."""
     if indicator not in INDICATORS:
         raise InvalidValue(f"Unknown indicator '{indicator}'. Use one of: {', '.join(INDICATORS)}.",
                            field="indicator")
     if indicator.startswith("fallback_") and not category.is_inpatient:
         raise InvalidValue(f"'{indicator}' is only computed for inpatient types.", field="indicator")
     options = options or GapOptions()
-    view = _overview(analysis.indicators(level, options, (category,)), indicator)
+    ind = analysis.indicators(level, options, (category,))
+    uncovered = np.array([coverage is not None and not coverage.for_area(str(code), category.key).covered
+                          for code in ind.codes], dtype=bool)
+    view = _overview(ind, indicator, uncovered)
     england = analysis.indicators("england", options, (category,))
     shapes = [geometries.get(str(code)) for code in view.ind.codes]
     known = [s for s in shapes if s is not None]
@@ -360,15 +368,21 @@ def overview_map(analysis: GapAnalysis, category: Category, indicator: str,
             *_overview_panel(view, margin * 2 + map_w, top, height)]
     desc = (f"Map of England by {LEVEL_LABELS[level]} showing {label} for {category.label.lower()}. "
             f"Worst: " + "; ".join(f"{view.ind.names[g]} {view.show(float(view.values[g]))}" for g in view.worst)
-            + ".")
+            + "." + (f" {int(uncovered.sum())} not covered: rehabmap holds no data for them yet."
+                     if uncovered.any() else ""))
     return svg_document(width, height, title, desc, body)
 
 
-def _overview(ind: LevelIndicators, indicator: str) -> _Overview:
-    values = ind.values[indicator][0].astype(float)
+NOT_COVERED_CLASS = -2  # beside -1, "not applicable" (no finite figure)
+
+
+def _overview(ind: LevelIndicators, indicator: str, uncovered: np.ndarray) -> _Overview:
+    """Classes, worst and best over the covered areas only: a not-covered area's figure is not a finding."""
+    values = np.where(uncovered, np.nan, ind.values[indicator][0].astype(float))
     worse_high = HIGHER_IS_WORSE[indicator]
     breaks = class_breaks(values)
-    klass = np.where(np.isfinite(values), np.searchsorted(breaks, values, side="left"), -1)
+    klass = np.where(uncovered, NOT_COVERED_CLASS,
+                     np.where(np.isfinite(values), np.searchsorted(breaks, values, side="left"), -1))
     palette: tuple[str, ...] = PALETTE if worse_high else PALETTE[::-1]
     palette = palette[: len(breaks) + 1] if len(breaks) + 1 < len(palette) else palette
     order = [g for g in np.argsort(np.where(np.isfinite(values), values, -np.inf if worse_high else np.inf),
@@ -386,10 +400,13 @@ def _overview_areas(view: _Overview, shapes: list[BaseGeometry | None], proj: Pr
     for g, geometry in enumerate(shapes):
         if geometry is None:
             continue
-        fill = NO_DATA if view.klass[g] < 0 else view.palette[min(int(view.klass[g]), len(view.palette) - 1)]
-        body.append(f'<path d="{path_data(geometry, proj, simplify_px=0.4)}" fill="{fill}"><title>'
-                    f'{escape(str(view.ind.names[g]))} ({view.ind.codes[g]}): {view.show(float(view.values[g]))}'
-                    '</title></path>')
+        klass = int(view.klass[g])
+        fill = NOT_COVERED if klass == NOT_COVERED_CLASS else NO_DATA if klass < 0 else \
+            view.palette[min(klass, len(view.palette) - 1)]
+        shown = "not covered (no data held yet)" if klass == NOT_COVERED_CLASS else view.show(float(view.values[g]))
+        outline = ' stroke="#768692" stroke-dasharray="3 2"' if klass == NOT_COVERED_CLASS else ""
+        body.append(f'<path d="{path_data(geometry, proj, simplify_px=0.4)}" fill="{fill}"{outline}><title>'
+                    f'{escape(str(view.ind.names[g]))} ({view.ind.codes[g]}): {shown}</title></path>')
     body.append("</g>")
     body.append('<g aria-hidden="true">')
     for rank, g in enumerate(view.worst, 1):
@@ -419,9 +436,16 @@ def _overview_panel(view: _Overview, px: float, py: float, height: float) -> lis
         body.append(text(px + 300, yy + 12.5, f"{int(np.sum(view.klass == k))} areas", 10.5, fill=MUTED,
                          anchor="end"))
     y = y + 14 + 22 * (len(view.breaks) + 1)
-    if np.any(view.klass < 0):
+    if np.any(view.klass == -1):
         body.append(f'<rect x="{px}" y="{y}" width="22" height="16" fill="{NO_DATA}"/>')
         body.append(text(px + 30, y + 12.5, "not applicable", 11.5))
+        y += 22
+    if np.any(view.klass == NOT_COVERED_CLASS):
+        body.append(f'<rect x="{px}" y="{y}" width="22" height="16" fill="{NOT_COVERED}" stroke="#768692" '
+                    'stroke-dasharray="3 2"/>')
+        body.append(text(px + 30, y + 12.5, "not covered: no data held yet", 11.5))
+        body.append(text(px + 300, y + 12.5, f"{int(np.sum(view.klass == NOT_COVERED_CLASS))} areas", 10.5,
+                         fill=MUTED, anchor="end"))
         y += 22
     y += 22
     body.append(text(px, y, "Worst five (numbered on the map)", 12.5, "bold"))

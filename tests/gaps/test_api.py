@@ -275,3 +275,22 @@ def test_maps_are_drawn_once_per_index_generation(client, writer, known_services
         assert drawn[-1] == "area" and len(drawn) == 5 and redrawn.text != first.text
     finally:
         writer.replace_all(known_services)
+
+
+def test_the_england_map_leaves_an_uncovered_area_unshaded_and_unranked(client):
+    """Cornwall holds no level 2 unit and no source covers it for them: on the England map of the count it is
+    drawn as "not covered", not shaded as a zero, and never among the worst five. Before: shaded as 0 and
+    ranked."""
+    svg = client.get("/gaps/england.svg", params={"type": "inpatient_rehab_level2", "indicator": "count",
+                                                  "community_km": 31}).text  # thresholds no other test asks for
+    root = ET.fromstring(svg)
+    ns = {"svg": "http://www.w3.org/2000/svg"}
+    areas = {p.find("svg:title", ns).text: p for p in root.iter("{http://www.w3.org/2000/svg}path")
+             if p.find("svg:title", ns) is not None}
+    cornwall = next(p for title, p in areas.items() if f"({CORNWALL_ICB})" in title)
+    assert cornwall.find("svg:title", ns).text.endswith("not covered (no data held yet)")
+    assert cornwall.get("fill") == "#ffffff"
+    words = [t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "not covered: no data held yet" in words
+    assert not [w for w in words if "Cornwall" in w]  # not listed among the worst or best five
+    assert "not covered: rehabmap holds no data for them yet" in root.find("svg:desc", ns).text
