@@ -208,7 +208,7 @@ def start_server(site: Site, **env: str) -> Server:
                                     "--port", str(port)], cwd=ROOT, env=environment, stdout=out,
                                    stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a bound: start-up with warm-up took 14-25 s at load 7-10
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()}")
