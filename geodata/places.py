@@ -102,8 +102,7 @@ class PlaceGazetteer:
         if self._keys is None:
             with self._lock:
                 self._keys = [r[0] for r in self._db.execute("SELECT DISTINCT key FROM places ORDER BY key")]
-        nearest = process.extract(key, self._keys, scorer=fuzz.ratio, score_cutoff=NEAREST_MIN_SCORE,
-                                  limit=max(5, NEAREST_SHOWN))
+        nearest = process.extract(key, self._keys, scorer=fuzz.ratio, score_cutoff=NEAREST_MIN_SCORE, limit=5)
         close = [match for match in nearest if match[1] >= TYPO_MIN_SCORE]
         if not close:
             raise UnknownPlace(typed, nearest=[self._places(m[0])[0].label for m in nearest[:NEAREST_SHOWN]])
