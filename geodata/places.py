@@ -3,8 +3,9 @@
 People type names with typos ("Leds") and names that several places share ("St Ives", "Richmond"). A name
 that matches no place exactly is matched, with rapidfuzz, to the nearest names in spelling: one clear
 winner is taken (and the page shows the place's real name), several are offered. A name that places far
-apart share is never silently given to one of them: the person is asked which, and may say
-"Richmond, North Yorkshire".
+apart share is not given to one of them: the person is asked which, and may say "Richmond, North Yorkshire".
+Only a place far bigger than every other of its name is taken, and then shown with its county, so the pick
+is never silent.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class PlacePoint:
     county: str | None
     lat: float
     lon: float
-    population: int = 0
+    population: int
 
     @property
     def label(self) -> str:
