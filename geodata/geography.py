@@ -102,7 +102,7 @@ class Geography:
         if place is not None:
             found = self.places.lookup(place)
             return Home(
-                found.lat, found.lon, self.areas.locate(found.lat, found.lon), found.name, "place", None
+                found.lat, found.lon, self.areas.locate(found.lat, found.lon), found.label, "place", None
             )
         if lat is None or lon is None:
             raise InvalidCoordinates(

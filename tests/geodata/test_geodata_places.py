@@ -2,7 +2,7 @@ import pytest
 
 from geodata import Geography
 from geodata.places import place_key
-from geodata.errors import AmbiguousPlace, UnknownPlace
+from geodata.errors import AmbiguousPlace, GeodataError, UnknownPlace
 
 
 @pytest.mark.parametrize(
@@ -68,6 +68,50 @@ def test_a_typo_close_to_several_names_offers_them(geography: Geography) -> None
         geography.places.lookup("Richmnd")
     assert raised.value.choices == ["Richmond, Greater London", "Richmond, North Yorkshire"]
     assert raised.value.message.startswith("No place in England called 'Richmnd' was found. Did you mean")
+
+
+@pytest.mark.parametrize("name", ["St Ives", "St. Ives", "Saint Ives", "st ives"])
+def test_st_ives_asks_cornwall_or_cambridgeshire(geography: Geography, name: str) -> None:
+    """Before: every spelling went to St Ives, Cornwall, the only St Ives in GeoNames cities1000."""
+    with pytest.raises(AmbiguousPlace) as raised:
+        geography.places.lookup(name)
+    assert raised.value.choices == ["Saint Ives, Cambridgeshire", "St Ives, Cornwall"]
+
+
+@pytest.mark.parametrize(("typed", "lat"), [("St Ives, Cambridgeshire", 52.33251), ("Saint Ives, Cornwall", 50.20861)])
+def test_the_county_says_which_st_ives(geography: Geography, typed: str, lat: float) -> None:
+    assert geography.places.lookup(typed).lat == lat
+
+
+def test_a_town_far_bigger_than_the_others_of_its_name_is_taken_and_shown_with_its_county(
+    geography: Geography,
+) -> None:
+    """Preston, Lancashire (313,332 people) over two hamlets of the name: the home names the county."""
+    assert geography.resolve(place="Preston").label == "Preston, Lancashire"
+    assert geography.resolve(place="Prestn").label == "Preston, Lancashire"
+    with pytest.raises(AmbiguousPlace):
+        geography.places.lookup("Gillingham")  # Kent (101,187) and Dorset (8,822) are both towns
+
+
+def test_a_typo_and_the_county_say_which(geography: Geography) -> None:
+    """Before: a typo of a shared name asked which, even with the county typed after it."""
+    assert geography.places.lookup("Richmnd, North Yorkshire").label == "Richmond, North Yorkshire"
+
+
+def test_a_place_not_known_names_the_nearest_and_suggests_the_postcode(geography: Geography) -> None:
+    with pytest.raises(UnknownPlace) as raised:
+        geography.places.lookup("Atlantis")
+    assert raised.value.nearest == ["Hartland, Devon"]
+    assert "The nearest names rehabmap knows are Hartland, Devon." in raised.value.message
+    assert "type the postcode" in raised.value.message
+
+
+def test_harehills_is_not_invented(geography: Geography) -> None:
+    """No offline list rehabmap reads names Harehills (a part of Leeds): the answer says to type the postcode."""
+    with pytest.raises(GeodataError) as raised:
+        geography.places.lookup("Harehills")
+    assert "No place in England called 'Harehills' was found" in raised.value.message
+    assert "type the postcode" in raised.value.message
 
 
 def test_a_county_no_entry_of_the_name_is_in_is_unknown(geography: Geography) -> None:

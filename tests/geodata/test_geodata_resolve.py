@@ -39,7 +39,7 @@ def test_sector_and_district(geography: Geography) -> None:
 
 def test_place(geography: Geography) -> None:
     home = geography.resolve(place="st. albans")
-    assert (home.label, home.precision, home.district) == ("St Albans", "place", None)
+    assert (home.label, home.precision, home.district) == ("St Albans, Hertfordshire", "place", None)
     assert (home.areas.lad_code, home.areas.icb_code) == ("E07000240", "E54000025")
 
 

@@ -245,6 +245,21 @@ def test_find_takes_a_typo_and_asks_which_of_a_shared_name(client):
     assert "near Richmond" in client.get("/find/work", params={"where": "Richmond, North Yorkshire"}).text
 
 
+def test_find_asks_which_st_ives_with_the_county(client):
+    """Before: St Ives went to Cornwall without asking (the place list had only that one)."""
+    asked = client.get("/find/work", params={"where": "St Ives"})
+    assert asked.status_code == 400
+    assert "There is more than one St Ives in England: Saint Ives, Cambridgeshire; St Ives, Cornwall" in asked.text
+    assert "near St Ives, Cornwall" in client.get("/find/work", params={"where": "St Ives, Cornwall"}).text
+
+
+def test_find_names_the_nearest_places_to_one_it_does_not_know(client):
+    answer = client.get("/find/work", params={"where": "Atlantis"})
+    assert answer.status_code == 400
+    summary = answer.text.split('class="nhsuk-error-summary"', 1)[1].split("</ul>", 1)[0]
+    assert "The nearest names rehabmap knows are Hartland, Devon" in summary and "type the postcode" in summary
+
+
 def test_closed_service_says_so(client):
     page = client.get("/service/sample:former-chapel-allerton-rehabilitation-unit").text
     assert "This service has closed" in page
