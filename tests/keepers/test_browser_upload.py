@@ -17,7 +17,7 @@ from tests.keepers.maintainer_browser import signed_in_page
 from tests.keepers.upload_tables import bad_table, team_name, teams_table, trusts
 from tests.maintain.conftest import make_site
 from tests.web.site import serve
-from tests.web.test_browser import axe
+from tests.web.test_browser import axe, shot
 
 pytestmark = pytest.mark.slow
 SAMPLE = Path(__file__).resolve().parents[2] / "sample"
@@ -50,6 +50,7 @@ def test_a_maintainer_uploads_a_table_reads_the_report_adds_it_and_finds_the_tea
     names = [team_name(name) for name, _ in trusts(data_dir).values()]
     with signed_in_page(browser, base_url, keepers.site.tokens["maintainer"], "/keepers/upload") as page:
         assert axe(page, axe_source) == []
+        shot(page, "30-keepers-upload")
         choose_and_check(page, table)
         rejected = page.locator("#rejected tbody tr")
         assert rejected.count() == 1
@@ -57,6 +58,7 @@ def test_a_maintainer_uploads_a_table_reads_the_report_adds_it_and_finds_the_tea
         assert rejected.locator("td").nth(1).inner_text().startswith("column serves: 'E99999999' is not an ONS code")
         assert page.locator("#good tbody tr td:nth-child(2)").all_inner_texts() == names
         assert axe(page, axe_source) == []
+        shot(page, "31-keepers-upload-report")
         assert not any(service.name in names for service in backend.all())  # nothing written yet
         page.get_by_role("button", name="Add the table").click()
         page.wait_for_url("**/keepers/upload?done=*")
