@@ -11,6 +11,7 @@ from api import security
 from api.application import create_api
 from api.logging import PrivacyLogMiddleware, configure_logging
 from app.parts import open_state
+from app.rebuild import rebuild_with_table
 from app.sync import open_review
 from app.warmup import warm_up
 from rehabmap.config import Settings, get_settings
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     web.mount_static(app)  # the pages and their assets, outside the OpenAPI document
     app.include_router(web.routes.router)
     app.state.open_review = partial(open_review, settings)  # the keepers' review queue (the pages cannot import app)
+    app.state.rebuild_with_table = partial(rebuild_with_table, settings)  # the keepers' curated-table upload
     # Around both faces: a request log and metrics that keep nothing of a search.
     app.add_middleware(PrivacyLogMiddleware, observe=app.state.metrics.observe)
     security.install(app, per_minute=settings.rate_limit_per_minute, max_body_bytes=settings.max_body_bytes)

@@ -21,48 +21,28 @@ from rehabmap.config import get_settings
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 def index_command(sources: tuple[Path, ...], mapping: Path | None, max_drop_share: float | None, force: bool,
                   progress: bool) -> None:
-    """Build a new index from SOURCES (ORUK JSON, CQC CSV/JSON, mapped CSV) and swap it in.
+    """Build a new index from SOURCES (ORUK JSON, CQC CSV/JSON, mapped CSV, curated tables), the curated
+    tables uploaded through the maintainers' pages and the synced records, and swap it in.
 
     Nothing is swapped in (exit status 2, the live index unchanged) when a source cannot be read at all,
     when no service is left to index, or when the new index would drop more than the allowed share of
     the live services without --force."""
-    from app.parts import open_backend, open_geography, open_writer
-    from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, build_index, chain
-    from indexer.sources import load_source
-    from indexer.sync.rebuild import record_curated_coverage, with_directory
-    from rehabmap.index.base import IndexWriter
-    from rehabmap.maintain.edits import OverlayWriter
-    from rehabmap.maintain.store import Directory
+    from app.rebuild import rebuild_index
+    from cli.maintain import _actor
+    from indexer.pipeline import ImportRefused, IndexReport
 
     def echo(report: IndexReport) -> None:
-        report.warnings += getattr(writer, "warnings", [])
         for line in report.summary_lines():
             click.echo(line)
 
-    settings = get_settings()
-    placer = GeographyPlacer(open_geography(settings))
-    rows = with_directory(settings.directory_path, sources, chain(*(load_source(path, mapping=mapping)
-                                                                    for path in sources)))
-    live_writer = open_writer(settings)
-    directory = Directory.existing(settings.directory_path)
-    writer: IndexWriter = live_writer
-    if directory is not None:  # the maintainers' edits are laid over the new index before it goes live
-        writer = OverlayWriter(live_writer, directory)
     try:
-        report = build_index(rows, placer, writer, live=open_backend(settings), force=force,
-                             max_drop_share=settings.index_max_drop_share if max_drop_share is None else max_drop_share,
-                             progress=progress and sys.stderr.isatty())
+        rebuilt = rebuild_index(get_settings(), sources, actor=f"rehabmap index, {_actor()}", mapping=mapping,
+                                force=force, max_drop_share=max_drop_share, progress=progress and sys.stderr.isatty())
     except ImportRefused as refused:
         echo(refused.report)
         raise
-    record_curated_coverage(settings.directory_path, sources)
-    echo(report)
-    if report.held:  # rows whose type their source only suggests: into the review queue, now the index is live
-        from app.sync import hold_for_review
-        from cli.maintain import _actor
-
-        queued = hold_for_review(settings, report.held, actor=f"rehabmap index, {_actor()}", force=force)
-        for line in (line for run in queued for line in run.summary_lines()):
-            click.echo(line)
-        if any(run.stopped for run in queued):
-            sys.exit(3)
+    echo(rebuilt.report)
+    for line in (line for run in rebuilt.queued for line in run.summary_lines()):
+        click.echo(line)
+    if any(run.stopped for run in rebuilt.queued):
+        sys.exit(3)

@@ -295,6 +295,21 @@ def build_index(rows: Iterable[Candidate | Held | Rejection], placer: Placer, wr
 def _build_index(rows: Iterable[Candidate | Held | Rejection], placer: Placer, writer: IndexWriter,
                  live: IndexBackend | None, max_drop_share: float, force: bool, progress: bool) -> IndexReport:
     report = IndexReport()
+    services = prepare_rows(rows, placer, report, progress)
+    merged, report.merged = merge_duplicates(services)
+    _check_keeps_live(report, merged, writer, live, max_drop_share, force)
+    report.indexed = writer.replace_all(merged)
+    report.swapped = True
+    for service in merged:
+        report.by_type[service.service_type.value] = report.by_type.get(service.service_type.value, 0) + 1
+    return report
+
+
+def prepare_rows(rows: Iterable[Candidate | Held | Rejection], placer: Placer, report: IndexReport,
+                 progress: bool = False) -> list[Service]:
+    """Every row checked, placed and validated, before anything is merged or written: the services, with
+    `report` counting what was read and naming each row rejected or held and each warning. A table's check
+    before upload (`indexer.upload`) is this step, so it finds every problem an import would."""
     services: list[Service] = []
     chunk: list[Candidate | Rejection] = []
 
@@ -320,13 +335,7 @@ def _build_index(rows: Iterable[Candidate | Held | Rejection], placer: Placer, w
         if len(chunk) >= CHUNK:
             flush()
     flush()
-    merged, report.merged = merge_duplicates(services)
-    _check_keeps_live(report, merged, writer, live, max_drop_share, force)
-    report.indexed = writer.replace_all(merged)
-    report.swapped = True
-    for service in merged:
-        report.by_type[service.service_type.value] = report.by_type.get(service.service_type.value, 0) + 1
-    return report
+    return services
 
 
 def _check_keeps_live(report: IndexReport, merged: list[Service], writer: IndexWriter, live: IndexBackend | None,

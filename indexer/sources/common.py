@@ -46,6 +46,11 @@ def read_text(path: Path) -> str:
             raw = gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise FileUnreadable(f"cannot read the file: {shorten(exc)}") from exc
+    return decode_text(raw)
+
+
+def decode_text(raw: bytes) -> str:
+    """A file's bytes as text, as `read_text` reads them (an uploaded table is read the same way)."""
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return raw.decode("utf-16")

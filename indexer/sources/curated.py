@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -109,7 +109,13 @@ class CuratedRow:
 
 def read_curated(table: CsvTable, spec: TableSpec, file: str, source: str | None = None) -> Iterator[Candidate | Rejection]:
     """The table's rows as candidates; a bad row as a rejection naming its line, column and reason."""
-    for row in check_rows(table, spec, file, source):
+    return rows_of(check_rows(table, spec, file, source), spec, file, source)
+
+
+def rows_of(checked: Iterable[CuratedRow], spec: TableSpec, file: str,
+            source: str | None = None) -> Iterator[Candidate | Rejection]:
+    """Checked rows as the import takes them: a record's candidate, or the rejection; a `none` row is neither."""
+    for row in checked:
         origin = Origin(source or spec.source, file, row.line, licence=LICENCE)
         if row.problem is not None:
             yield Rejection(origin, row.problem)

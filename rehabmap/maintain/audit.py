@@ -11,9 +11,10 @@ import sqlite3
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
-from rehabmap.maintain.database import Database, inserted_id
+from rehabmap.maintain.database import Database, inserted_id, iso
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,14 @@ class AuditLog:
                  json.dumps(change.old), json.dumps(change.new)))
             last = inserted_id(cursor)
         return last
+
+    def record(self, actor: str, action: str, resource_type: str, resource_id: str,
+               changes: Sequence[Change]) -> int:
+        """A change whose subject lives outside the store (an uploaded curated table: the index holds it), in
+        a transaction of its own; the id of the last row."""
+        with self.database.transaction() as conn:
+            return self.append(conn, actor, action, resource_type, resource_id, changes,
+                               iso(datetime.now(timezone.utc)))
 
     def entries(self, *, resource_id: str | None = None, resource_type: str | None = None,
                 after_id: int = 0, limit: int = 100) -> tuple[list[AuditEntry], int]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.keepers.maintainer_browser import signed_in_page
-from tests.web.test_browser import axe
+from tests.web.test_browser import axe, shot
 
 pytestmark = pytest.mark.slow
 IRWELL = "sample:irwell-rehabilitation-unit"
@@ -37,3 +37,4 @@ def test_a_services_history_shows_each_change_with_who_and_before_and_after(brow
             ("update", "status", "inactive", "active")]
         assert all("maintainer of the tests" in r[1] for r in rows[1:])
         assert axe(page, axe_source) == []
+        shot(page, "29-keepers-history")

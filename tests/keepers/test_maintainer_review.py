@@ -18,7 +18,7 @@ from tests.keepers.conftest import Keepers, csrf_of, make_keepers
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.maintain.conftest import make_site
 from tests.sync.store_fixtures import FIELD_HOUSE, ListedConnector, field_house_item, runner_for
-from tests.web.test_browser import axe
+from tests.web.test_browser import axe, shot
 
 LEVEL1 = "listed:1-112845365"  # Field House, proposed (inferred) as an inpatient rehabilitation unit, level 1
 UNTYPED = "untyped:1-112845365"  # the same record from a source that proposes no type
@@ -129,6 +129,7 @@ def test_a_maintainer_accepts_a_review_item_and_it_becomes_searchable(browser, q
     with signed_in_page(browser, base_url, keepers.site.tokens["maintainer"], "/keepers/review") as page:
         assert page.get_by_role("heading", level=1).inner_text() == "Review queue"
         assert axe(page, axe_source) == []
+        shot(page, "25-keepers-review-queue")
         page.goto(base_url + FIND_NEAR)
         assert page.get_by_role("link", name="Field House").count() == 0  # held for review: not shown
 
@@ -139,6 +140,7 @@ def test_a_maintainer_accepts_a_review_item_and_it_becomes_searchable(browser, q
         assert page.get_by_role("heading", name="The evidence").is_visible()
         assert page.get_by_text("a mental health hospital: a candidate inpatient rehabilitation unit").is_visible()
         assert axe(page, axe_source) == []
+        shot(page, "26-keepers-review-item")
         # Keyboard only: the type is chosen and the form sent without a mouse.
         page.get_by_label("Accept as").focus()
         page.keyboard.press("Tab")  # to the subtype

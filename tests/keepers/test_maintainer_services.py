@@ -12,7 +12,7 @@ import pytest
 
 from tests.keepers.conftest import Keepers, csrf_of
 from tests.keepers.maintainer_browser import signed_in_page
-from tests.web.test_browser import axe
+from tests.web.test_browser import axe, shot
 
 AIRE = "sample:aire-valley-rehabilitation-unit"
 FIND_NEAR_LEEDS = "/find/peer-support?where=LS9+7TF"
@@ -75,6 +75,7 @@ def test_a_maintainer_edits_a_service_and_is_shown_what_is_wrong(maintainer_page
     page.get_by_label("Find a service").fill("Aire Valley")
     page.get_by_role("button", name="Search").click()
     assert axe(page, axe_source) == []
+    shot(page, "27-keepers-services")
     page.get_by_role("link", name="Aire Valley Rehabilitation Unit").click()
     assert axe(page, axe_source) == []
     page.get_by_label("Postcode").fill("ZZ99 9ZZ")

@@ -11,7 +11,7 @@ from tests.keepers.conftest import make_keepers
 from tests.maintain.conftest import TODAY, make_site
 from tests.web.site import serve
 from tests.keepers.maintainer_browser import signed_in_page
-from tests.web.test_browser import axe
+from tests.web.test_browser import axe, shot
 
 pytestmark = pytest.mark.slow
 DAYS = 12  # as the freshness tests: the sample was verified from 2026-11-01 to 2026-11-20, so some are due
@@ -36,6 +36,7 @@ def test_a_maintainer_sees_the_longest_overdue_first_and_verifies_one(browser, d
         names = page.locator("tbody tr td:first-child a").all_inner_texts()
         assert names == [d.service.name for d in expected][:100]
         assert axe(page, axe_source) == []
+        shot(page, "28-keepers-verification-due")
 
         page.locator("tbody tr").first.get_by_role("button", name="Mark verified").focus()
         assert first.name in page.evaluate("() => document.activeElement.textContent")

@@ -20,11 +20,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.routing import APIRoute
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
@@ -49,6 +49,7 @@ FORM_COOKIE = "rm_keeper_form"  # before sign-in: the sign-in forms' CSRF token 
 FORM_COOKIE_SECONDS = 3600
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 _CSRF_MESSAGE = b"rehabmap keepers csrf"
+UPLOAD_MAX_BYTES = 48 * 1024  # within the app's request body limit (REHABMAP_MAX_BODY_BYTES, 64 KiB by default)
 
 
 class Refusal(Exception):
@@ -75,6 +76,16 @@ class KeepersRoute(APIRoute):
 
 
 @dataclass(frozen=True)
+class Upload:
+    """A file sent with a form: the name it had on the sender's computer, and its bytes (at most
+    `UPLOAD_MAX_BYTES`; `too_large` when it was longer, and the rest was not read)."""
+
+    filename: str
+    data: bytes
+    too_large: bool
+
+
+@dataclass(frozen=True)
 class Keeper:
     """A signed-in person: their token's principal, the CSRF token for the forms on their page, and the
     form they POSTed (already checked; empty on a GET)."""
@@ -83,6 +94,7 @@ class Keeper:
     csrf: str
     form: Fields
     secret: str  # the session's secret, for sign-out only
+    files: dict[str, Upload] = field(default_factory=dict)  # a multipart form's files, by field name
 
 
 @dataclass(frozen=True)
@@ -124,18 +136,37 @@ def clear_cookie(response: Response, request: Request, name: str) -> None:
     response.delete_cookie(name, path=PATH, secure=secure_cookies(request), httponly=True, samesite="strict")
 
 
-async def _checked_form(request: Request, expected: str) -> Fields:
-    """The POSTed form, if its CSRF token is `expected`; else the refusal page. Forms are urlencoded
-    (`web.forms.Fields`); a file upload (multipart) would be read here too, once a multipart parser is a
-    dependency."""
+async def _checked_form(request: Request, expected: str) -> tuple[Fields, dict[str, Upload]]:
+    """The POSTed form and its files, if its CSRF token is `expected`; else the refusal page. Forms are
+    urlencoded (`web.forms.Fields`), or multipart when they carry a file (read by python-multipart, FastAPI's
+    own parser; its text fields are trimmed and cut as `Fields` cuts them)."""
     if request.method in SAFE_METHODS:
-        return Fields([])
-    form = await Fields.of_body(request)
+        return Fields([]), {}
+    files: dict[str, Upload] = {}
+    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        pairs: list[tuple[str, str]] = []
+        try:
+            parts = await request.form(max_files=1, max_fields=50)
+        except HTTPException:  # a malformed body, or more files or fields than any keepers' form has
+            raise Refusal(message_page_plain(request, 400, "This form could not be read",
+                                             "Go back, reload the page and try again.")) from None
+        try:
+            for name, value in parts.multi_items():
+                if isinstance(value, str):
+                    pairs.append((name, value))
+                else:
+                    data = await value.read(UPLOAD_MAX_BYTES + 1)
+                    files[name] = Upload(value.filename or "", data[:UPLOAD_MAX_BYTES], len(data) > UPLOAD_MAX_BYTES)
+        finally:
+            await parts.close()  # the spooled files
+        form = Fields(pairs)
+    else:
+        form = await Fields.of_body(request)
     if not hmac.compare_digest(form.get("csrf").encode(), expected.encode()):
         raise Refusal(message_page_plain(request, 403, "This form could not be sent",
                                          "It was out of date, or it came from another site. Go back, reload "
                                          "the page and try again."))
-    return form
+    return form, files
 
 
 def requires(*roles: Role) -> Any:
@@ -160,7 +191,8 @@ def requires(*roles: Role) -> Any:
             raise Refusal(message_page(request, keeper, 403, "You cannot use this page",
                                        f"It is for {allowed} tokens; you signed in with a "
                                        f"{keeper.principal.role.value} token."))
-        return replace(keeper, form=await _checked_form(request, keeper.csrf))
+        form, files = await _checked_form(request, keeper.csrf)
+        return replace(keeper, form=form, files=files)
 
     return Depends(signed_in)
 
@@ -174,7 +206,8 @@ async def _visitor(request: Request) -> Visitor:
     fresh = not cookie
     cookie = cookie or secrets.token_urlsafe(32)
     csrf = csrf_token(cookie)
-    return Visitor(csrf, await _checked_form(request, csrf), cookie, fresh)
+    form, _ = await _checked_form(request, csrf)
+    return Visitor(csrf, form, cookie, fresh)
 
 
 def visitor() -> Any:

@@ -1,0 +1,98 @@
+"""A full rebuild of the index: `rehabmap index SOURCE...`, and the maintainers' upload of a curated table,
+which rebuilds the same way with the new table in place of the one it replaces.
+
+A rebuild reads the source files it is given, the curated tables uploaded through the maintainers' pages
+(`REHABMAP_HOME/curated/`, one file per kind, under its template's name) and the synced records
+(`indexer.sync.rebuild`); the maintainers' edits are laid over it; the new index goes live only once complete,
+and only if it keeps the live directory (`indexer.pipeline.build_index`; else `ImportRefused`, and the live
+index, its coverage and the uploaded tables stay as they were). The source files of the last rebuild that went
+live are remembered (`REHABMAP_HOME/index-sources.json`), so an upload rebuilds from them: it cannot name
+them itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.parts import open_backend, open_geography, open_writer
+from app.sync import hold_for_review
+from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, build_index, chain
+from indexer.sources import load_source
+from indexer.sync.rebuild import record_curated_coverage, with_directory
+from indexer.sync.runner import SyncReport
+from rehabmap.config import Settings
+from rehabmap.index.base import IndexWriter
+from rehabmap.maintain.edits import OverlayWriter
+from rehabmap.maintain.store import Directory
+
+CURATED = "curated"
+SOURCES_FILE = "index-sources.json"
+
+
+@dataclass
+class Rebuilt:
+    """A rebuild that went live: its report, and what the review queue gained from the rows it held."""
+
+    report: IndexReport
+    queued: list[SyncReport] = field(default_factory=list)
+
+
+def uploaded_tables(home: Path) -> dict[str, Path]:
+    """The curated tables uploaded through the maintainers' pages, by file name."""
+    folder = home / CURATED
+    return {p.name: p for p in sorted(folder.glob("*.csv"))} if folder.is_dir() else {}
+
+
+def remembered_sources(home: Path) -> list[Path]:
+    """The source files of the last rebuild that went live (none before the first)."""
+    path = home / SOURCES_FILE
+    return [Path(p) for p in json.loads(path.read_text(encoding="utf-8"))] if path.is_file() else []
+
+
+def rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, mapping: Path | None = None,
+                  table: Path | None = None, force: bool = False, max_drop_share: float | None = None,
+                  progress: bool = False) -> Rebuilt:
+    """Build a new index from `sources`, the uploaded curated tables (`table` in place of the uploaded one of
+    its name, if any) and the synced records, and swap it in; raises `ImportRefused`, changing nothing, when
+    the checks of `build_index` refuse it. `actor` is who the review queue's runs are recorded under."""
+    home = settings.home
+    tables = {**uploaded_tables(home), **({table.name: table} if table is not None else {})}
+    files = [*sources, *tables.values()]
+    rows = with_directory(settings.directory_path, files,
+                          chain(*(load_source(path, mapping=mapping) for path in sources),
+                                *(load_source(path) for path in tables.values())))
+    live_writer = open_writer(settings)
+    directory = Directory.existing(settings.directory_path)
+    writer: IndexWriter = live_writer
+    if directory is not None:  # the maintainers' edits are laid over the new index before it goes live
+        writer = OverlayWriter(live_writer, directory)
+    try:
+        report = build_index(rows, GeographyPlacer(open_geography(settings)), writer, live=open_backend(settings),
+                             force=force, progress=progress,
+                             max_drop_share=settings.index_max_drop_share if max_drop_share is None else max_drop_share)
+    except ImportRefused as refused:
+        refused.report.warnings += getattr(writer, "warnings", [])
+        raise
+    report.warnings += getattr(writer, "warnings", [])
+    if table is not None:  # live now: the table is the one every later rebuild reads
+        (home / CURATED).mkdir(parents=True, exist_ok=True)
+        kept = home / CURATED / table.name
+        shutil.copyfile(table, kept.with_suffix(".tmp"))
+        os.replace(kept.with_suffix(".tmp"), kept)
+        files = [*sources, *uploaded_tables(home).values()]
+    record_curated_coverage(settings.directory_path, files)
+    (home / SOURCES_FILE).write_text(json.dumps([str(Path(p).resolve()) for p in sources]), encoding="utf-8")
+    queued = hold_for_review(settings, report.held, actor=actor, force=force) if report.held else []
+    return Rebuilt(report, queued)
+
+
+def rebuild_with_table(settings: Settings, table: Path, *, actor: str) -> Rebuilt:
+    """The maintainers' upload: a rebuild from the last one's source files with `table` in place of the
+    uploaded table of its name (`web.keepers.maintainer_upload` calls it through `app.state.rebuild_with_table`,
+    since the pages cannot import this root)."""
+    return rebuild_index(settings, remembered_sources(settings.home), actor=actor, table=table)

@@ -1,0 +1,140 @@
+"""A curated table uploaded by a maintainer: checked row by row before anything is written, and held until
+they confirm it.
+
+The check is the import's own: the table's rows through `indexer.sources.curated` (columns, ONS codes against
+the real geography, dates) and then the pipeline's `prepare_rows` (classified, placed from the postcode,
+validated as a record), so the report names every row `rehabmap index` would reject, with the same
+`file:line: reason`, and lists every row it would index.
+
+An uploaded file is held under `REHABMAP_HOME/uploads/<id>/`, by a random id (the only thing a page or a
+URL carries), under the name of its template (`ips_services.csv`, ...), which is how its kind is known again
+at the confirm step. It is deleted once used, and any held longer than `HOLD_MINUTES` is swept away at the
+next upload.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from indexer.pipeline import IndexReport, Placer, prepare_rows
+from indexer.rows import Rejection
+from indexer.sources.common import CsvTable, FileUnreadable, csv_table, decode_text
+from indexer.sources.curated import TABLES, CuratedRow, TableSpec, check_rows, rows_of, spec_for
+from rehabmap.errors import DomainError
+
+HOLD_MINUTES = 30
+_ID = re.compile(r"[A-Za-z0-9_-]{22}")
+
+
+class TableRefused(DomainError):
+    """The file is not a table of the kind chosen (or no table at all): nothing in it can be checked."""
+
+    status = 400
+    code = "table_refused"
+
+
+@dataclass(frozen=True)
+class GoodRow:
+    """A row the import would index: its line, the service's name, and the areas it is for."""
+
+    line: int
+    name: str
+    areas: tuple[str, ...]
+    verified_on: str | None
+
+
+@dataclass
+class TableCheck:
+    """What an import of the table would do with each row."""
+
+    spec: TableSpec
+    good: list[GoodRow] = field(default_factory=list)
+    none_rows: list[CuratedRow] = field(default_factory=list)  # areas recorded as having no such service
+    rejected: list[Rejection] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def usable(self) -> bool:
+        """Something would land: a service, or an area recorded as having none."""
+        return bool(self.good or self.none_rows)
+
+
+def spec_named(source: str) -> TableSpec | None:
+    return next((t for t in TABLES if t.source == source), None)
+
+
+def read_table(data: bytes, spec: TableSpec) -> CsvTable:
+    """The uploaded bytes as a table of `spec`'s kind, or `TableRefused` saying what is wrong with the file."""
+    try:
+        table = csv_table(decode_text(data))
+    except FileUnreadable as error:
+        raise TableRefused(f"The file cannot be read: {error}") from None
+    if table is None:
+        raise TableRefused("The file is empty.")
+    found = spec_for(table.header)
+    if found is None:
+        raise TableRefused(f"The file's first line is not the header of a curated table: it needs the columns "
+                           f"{', '.join(spec.required)}. Copy the header from templates/curated/{spec.file_name}.")
+    if found is not spec:
+        raise TableRefused(f"This is a {found.file_name} table, not {spec.file_name}: choose the kind of table "
+                           "it is, or upload the other file.")
+    return table
+
+
+def check_table(data: bytes, spec: TableSpec, file: str, placer: Placer) -> TableCheck:
+    """Every row of the table checked as `rehabmap index` checks it; nothing is written."""
+    checked = list(check_rows(read_table(data, spec), spec, file))
+    report = IndexReport()
+    services = prepare_rows(rows_of(checked, spec, file), placer, report)
+    result = TableCheck(spec, rejected=report.rejected, warnings=report.warnings,
+                        none_rows=[row for row in checked if row.problem is None and row.candidate is None])
+    areas = {row.line: row.areas for row in checked}
+    for service in services:
+        line = service.provenance[0].line or 0
+        result.good.append(GoodRow(line, service.name, areas.get(line, ()),
+                                   service.last_verified.isoformat() if service.last_verified else None))
+    result.rejected.sort(key=lambda r: r.origin.line or 0)
+    return result
+
+
+class HeldUploads:
+    """Uploaded tables awaiting confirmation, one folder per random id under `root`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def hold(self, data: bytes, spec: TableSpec) -> str:
+        self.sweep()
+        upload_id = secrets.token_urlsafe(16)
+        folder = self.root / upload_id
+        folder.mkdir(parents=True)
+        (folder / spec.file_name).write_bytes(data)
+        return upload_id
+
+    def path(self, upload_id: str) -> Path | None:
+        """The held table, if `upload_id` names one still held."""
+        if not _ID.fullmatch(upload_id):
+            return None
+        folder = self.root / upload_id
+        found = [folder / t.file_name for t in TABLES if (folder / t.file_name).is_file()]
+        if not found or time.time() - folder.stat().st_mtime > HOLD_MINUTES * 60:
+            return None
+        return found[0]
+
+    def discard(self, upload_id: str) -> None:
+        if _ID.fullmatch(upload_id):
+            shutil.rmtree(self.root / upload_id, ignore_errors=True)
+
+    def sweep(self) -> None:
+        """Forget every upload held longer than `HOLD_MINUTES`."""
+        if not self.root.is_dir():
+            return
+        cutoff = time.time() - HOLD_MINUTES * 60
+        for folder in self.root.iterdir():
+            if folder.is_dir() and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,90 @@
+"""Uploading a curated table in real Chromium against a real server: a maintainer uploads a community
+rehabilitation teams table built from the real NHS trust list, reads the report (the bad row named by its
+line), adds the table, and finds the teams with /find; a table of only bad rows offers nothing to add (with
+JavaScript off); the pages have no axe-core violations. The site's index is built as `rehabmap index sample/`
+builds it (`app.rebuild.rebuild_index`), so the upload's rebuild reads the same sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+from app.rebuild import SOURCES_FILE, rebuild_index
+from tests.keepers.conftest import make_keepers
+from tests.keepers.maintainer_browser import signed_in_page
+from tests.keepers.upload_tables import bad_table, team_name, teams_table, trusts
+from tests.maintain.conftest import make_site
+from tests.web.site import serve
+from tests.web.test_browser import axe, shot
+
+pytestmark = pytest.mark.slow
+SAMPLE = Path(__file__).resolve().parents[2] / "sample"
+LABEL = "Community rehabilitation teams, per NHS trust (community_rehab_teams.csv)"
+
+
+@pytest.fixture(scope="module")
+def upload_site(sample_index, geodata_dir, data_dir, tmp_path_factory):
+    keepers = make_keepers(make_site(tmp_path_factory.mktemp("upload") / "home", sample_index, geodata_dir,
+                                     data_dir))
+    rebuild_index(keepers.site.settings, [SAMPLE], actor="test setup")  # as `rehabmap index sample/`
+    assert (keepers.site.home / SOURCES_FILE).is_file()
+    with serve(keepers.app) as base_url:  # type: ignore[arg-type]
+        yield base_url, keepers
+
+
+def choose_and_check(page, path: Path) -> None:
+    page.get_by_label(LABEL).check()
+    page.get_by_label("The CSV file").set_input_files(str(path))
+    page.get_by_role("button", name="Check the table").click()
+    page.wait_for_url("**/keepers/upload")
+
+
+def test_a_maintainer_uploads_a_table_reads_the_report_adds_it_and_finds_the_teams(browser, upload_site, axe_source,
+                                                                                    data_dir, tmp_path):
+    base_url, keepers = upload_site
+    backend = keepers.app.state.rehabmap.backend  # type: ignore[attr-defined]
+    table = tmp_path / "teams.csv"
+    table.write_text(teams_table(data_dir), encoding="utf-8")
+    names = [team_name(name) for name, _ in trusts(data_dir).values()]
+    with signed_in_page(browser, base_url, keepers.site.tokens["maintainer"], "/keepers/upload") as page:
+        assert axe(page, axe_source) == []
+        shot(page, "30-keepers-upload")
+        choose_and_check(page, table)
+        rejected = page.locator("#rejected tbody tr")
+        assert rejected.count() == 1
+        assert rejected.locator("td").nth(0).inner_text() == "4"
+        assert rejected.locator("td").nth(1).inner_text().startswith("column serves: 'E99999999' is not an ONS code")
+        assert page.locator("#good tbody tr td:nth-child(2)").all_inner_texts() == names
+        assert axe(page, axe_source) == []
+        shot(page, "31-keepers-upload-report")
+        assert not any(service.name in names for service in backend.all())  # nothing written yet
+        page.get_by_role("button", name="Add the table").click()
+        page.wait_for_url("**/keepers/upload?done=*")
+        assert page.get_by_text("community_rehab_teams.csv is in the directory: 2 services added from it, "
+                                "1 rows rejected.").is_visible()
+        assert axe(page, axe_source) == []
+        page.goto(base_url + "/find/rehabilitation?" + urlencode({"where": "LS15 8ZB"}))
+        assert page.get_by_role("link", name=names[0]).first.is_visible()
+    entries, _ = keepers.site.directory.audit.entries(resource_id="community_rehab_teams.csv")
+    assert {e.field: e.new for e in entries} == {"services": 2, "areas_with_none": 0, "rejected": 1, "indexed": 62}
+    assert all(e.action == "upload" and "maintainer of the tests" in e.actor for e in entries)
+    assert (keepers.site.home / "curated" / "community_rehab_teams.csv").read_text() == table.read_text()
+    assert list((keepers.site.home / "uploads").iterdir()) == []  # deleted once used
+
+
+def test_a_table_of_only_bad_rows_is_refused_without_javascript(browser, upload_site, tmp_path):
+    base_url, keepers = upload_site
+    backend = keepers.app.state.rehabmap.backend  # type: ignore[attr-defined]
+    before = backend.ids()
+    table = tmp_path / "bad.csv"
+    table.write_text(bad_table(), encoding="utf-8")
+    with signed_in_page(browser, base_url, keepers.site.tokens["maintainer"], "/keepers/upload",
+                        javascript=False) as page:
+        choose_and_check(page, table)
+        assert page.locator("#rejected tbody tr td:first-child").all_inner_texts() == ["2", "3"]
+        assert page.get_by_text("Nothing in this file can be imported").is_visible()
+        assert page.get_by_role("button", name="Add the table").count() == 0
+    assert backend.ids() == before
+    assert not any((keepers.site.home / "uploads").glob("*/*.csv"))

@@ -1,0 +1,146 @@
+"""Uploading a curated table, in-process: the report names each bad row by line with the import's own reason
+and lists the good ones, before anything is written; the file is held by a random id; a wrong kind, an
+oversized or empty file, a missing CSRF token and a provider are refused with nothing held."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from rehabmap.coverage import CoverageStore
+
+from tests.keepers.conftest import csrf_of
+from tests.keepers.upload_tables import bad_table, team_name, teams_table, trusts
+
+KIND = "curated-crt"
+
+
+def upload(keepers, client, text: str, kind: str = KIND, csrf: str | None = None, name: str = "teams.csv"):
+    form = client.get("/keepers/upload")
+    token = csrf_of(form.text) if csrf is None else csrf
+    return client.post("/keepers/upload", data={"csrf": token, "kind": kind},
+                       files={"table": (name, text.encode("utf-8"), "text/csv")})
+
+
+def held(keepers) -> list:
+    root = keepers.site.home / "uploads"
+    return sorted(p.relative_to(root) for p in root.rglob("*.csv")) if root.is_dir() else []
+
+
+def test_the_report_names_bad_rows_by_line_and_lists_the_good_before_anything_is_written(keepers, data_dir):
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    before = keepers.app.state.rehabmap.backend.ids()
+    answer = upload(keepers, client, teams_table(data_dir))
+    assert answer.status_code == 200, answer.text
+    text = answer.text
+    assert "2 rows make services, 0 rows record an area with no such service, and 1 row is rejected" in text
+    rejected = re.search(r'<table class="nhsuk-table rm-table" id="rejected">(.*?)</table>', text, re.S).group(1)
+    assert re.search(r"<td[^>]*>4</td>\s*<td[^>]*>column serves: &#39;E99999999&#39; is not an ONS code", rejected)
+    for name, _ in trusts(data_dir).values():
+        assert team_name(name) in text
+    [path] = held(keepers)
+    assert path.name == "community_rehab_teams.csv" and re.fullmatch(r"[A-Za-z0-9_-]{22}", path.parent.name)
+    assert f'name="upload" value="{path.parent.name}"' in text
+    assert keepers.app.state.rehabmap.backend.ids() == before  # nothing written
+
+
+def test_a_table_of_only_bad_rows_offers_nothing_to_add_and_holds_nothing(keepers):
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    answer = upload(keepers, client, bad_table())
+    assert answer.status_code == 200
+    assert "0 rows make services, 0 rows record an area with no such service, and 2 rows are rejected" in answer.text
+    assert "column postcode: empty; a service needs the full postcode of its base" in answer.text
+    assert 'name="upload"' not in answer.text and held(keepers) == []
+
+
+def test_a_wrong_kind_an_empty_or_oversized_file_is_named_in_the_error_summary(keepers, data_dir):
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    wrong = upload(keepers, client, teams_table(data_dir), kind="curated-ips")
+    assert wrong.status_code == 400
+    assert "This is a community_rehab_teams.csv table, not ips_services.csv" in wrong.text
+    assert "There is a problem" in wrong.text
+    empty = upload(keepers, client, "")
+    assert empty.status_code == 400 and "The file is empty" in empty.text
+    large = upload(keepers, client, teams_table(data_dir) + "x" * 50_000)
+    assert large.status_code == 400 and "The file is larger than 48 KB" in large.text
+    nothing = upload(keepers, client, teams_table(data_dir), kind="")
+    assert nothing.status_code == 400 and "Choose the kind of table you are uploading" in nothing.text
+    assert held(keepers) == []
+
+
+def test_a_multipart_form_without_its_csrf_token_is_refused(keepers, data_dir):
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    answer = upload(keepers, client, teams_table(data_dir), csrf="0" * 64)
+    assert answer.status_code == 403 and "This form could not be sent" in answer.text
+    assert held(keepers) == []
+
+
+def test_a_provider_gets_403(keepers, data_dir):
+    client = keepers.client()
+    keepers.sign_in(client, "provider_a")
+    assert client.get("/keepers/upload").status_code == 403
+    answer = client.post("/keepers/upload", data={"csrf": "x", "kind": KIND},
+                         files={"table": ("t.csv", teams_table(data_dir).encode(), "text/csv")})
+    assert answer.status_code == 403 and held(keepers) == []
+
+
+def test_a_held_upload_is_forgotten_after_its_time_and_ids_are_never_paths(tmp_path):
+    import os
+    import time
+
+    from indexer.sources.curated import TABLES
+    from indexer.upload import HOLD_MINUTES, HeldUploads
+
+    uploads = HeldUploads(tmp_path / "uploads")
+    kept, old = uploads.hold(b"a", TABLES[0]), uploads.hold(b"b", TABLES[1])
+    past = time.time() - HOLD_MINUTES * 60 - 1
+    os.utime(tmp_path / "uploads" / old, (past, past))
+    assert uploads.path(old) is None  # too old to confirm, even before a sweep
+    uploads.hold(b"c", TABLES[2])  # each new upload sweeps
+    assert not (tmp_path / "uploads" / old).exists()
+    assert uploads.path(kept) == tmp_path / "uploads" / kept / TABLES[0].file_name
+    assert uploads.path("../../etc") is None and uploads.path("x" * 22 + "/..") is None
+    uploads.discard(kept)
+    assert uploads.path(kept) is None
+
+
+def held_id(text: str) -> str:
+    return re.search(r'name="upload" value="([A-Za-z0-9_-]{22})"', text).group(1)
+
+
+def test_a_refused_rebuild_leaves_the_index_its_coverage_and_the_tables_as_they_were(keepers, data_dir):
+    """The last rebuild's source has gone (moved, say): the import is refused, and nothing changes."""
+    from app.rebuild import SOURCES_FILE
+
+    (keepers.site.home / SOURCES_FILE).write_text(json.dumps([str(keepers.site.home / "gone.csv")]))
+    state = keepers.app.state.rehabmap
+    before, coverage = state.backend.ids(), CoverageStore(keepers.site.settings.directory_path).claims()
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    report = upload(keepers, client, teams_table(data_dir))
+    answer = client.post("/keepers/upload/confirm", data={"csrf": csrf_of(report.text), "upload": held_id(report.text)})
+    assert answer.status_code == 409, answer.text
+    assert "The table was not added" in answer.text and "the live index is unchanged" in answer.text
+    assert state.backend.ids() == before
+    assert CoverageStore(keepers.site.settings.directory_path).claims() == coverage
+    assert not (keepers.site.home / "curated").exists() and held(keepers) == []
+    assert keepers.site.directory.audit.entries(resource_type="curated_table")[1] == 0
+    again = client.post("/keepers/upload/confirm", data={"csrf": csrf_of(report.text), "upload": held_id(report.text)})
+    assert again.status_code == 410 and "This upload has ended" in again.text
+
+
+def test_confirming_without_the_csrf_token_or_as_a_provider_is_refused(keepers, data_dir):
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    report = upload(keepers, client, teams_table(data_dir))
+    answer = client.post("/keepers/upload/confirm", data={"csrf": "0" * 64, "upload": held_id(report.text)})
+    assert answer.status_code == 403 and len(held(keepers)) == 1  # the route never ran
+    provider = keepers.client()
+    keepers.sign_in(provider, "provider_a")
+    answer = provider.post("/keepers/upload/confirm", data={"csrf": "x", "upload": held_id(report.text)})
+    assert answer.status_code == 403 and len(held(keepers)) == 1
+    assert not (keepers.site.home / "curated").exists()

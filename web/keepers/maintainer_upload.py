@@ -1,0 +1,106 @@
+"""Upload a curated table, for maintainers: choose its kind, send the CSV file, and read what an import would
+do with every row (`indexer.upload.check_table`, the import's own checks) before anything is written. The
+file is held server-side by a random id (`indexer.upload.HeldUploads`) for the confirm step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from indexer.pipeline import GeographyPlacer, ImportRefused
+from indexer.sources.curated import TABLES
+from indexer.upload import HOLD_MINUTES, HeldUploads, TableRefused, check_table, spec_named
+from rehabmap.maintain.audit import Change
+from web.deps import get_state
+from web.forms import Errors
+from web.keepers.maintainer_review import MAINTAINERS
+from web.keepers.navigation import SECTIONS, Section
+from web.keepers.session import (PATH, UPLOAD_MAX_BYTES, Keeper, KeepersRoute, directory_of, message_page, render,
+                                 requires)
+
+router = APIRouter(route_class=KeepersRoute)
+UPLOAD = f"{PATH}/upload"
+SECTIONS.append(Section(UPLOAD, "Upload a curated table", "IPS services per ICB, statutory advocacy per council, "
+                        "community rehabilitation teams per trust: check a table row by row, then add it to the "
+                        "directory.", frozenset(MAINTAINERS)))
+KIND_LABELS = {"curated-ips": "IPS services, per ICB (ips_services.csv)",
+               "curated-advocacy": "Statutory advocacy, per upper-tier local authority (statutory_advocacy.csv)",
+               "curated-crt": "Community rehabilitation teams, per NHS trust (community_rehab_teams.csv)"}
+
+
+def held_uploads(request: Request) -> HeldUploads:
+    return HeldUploads(get_state(request).settings.home / "uploads")
+
+
+def _form_page(request: Request, keeper: Keeper, errors: Errors, kind: str) -> HTMLResponse:
+    return render(request, keeper, "keepers/maintainer/upload.html",
+                  {"errors": errors, "kind": kind, "kinds": KIND_LABELS, "max_kb": UPLOAD_MAX_BYTES // 1024,
+                   "done": request.query_params.get("done", "")[:300] if request.method == "GET" else ""},
+                  status=400 if errors else 200)
+
+
+@router.get(UPLOAD)
+def upload_form(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
+    return _form_page(request, keeper, Errors(), "")
+
+
+@router.post(UPLOAD)
+def upload(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
+    errors = Errors()
+    kind = keeper.form.get("kind")
+    spec = spec_named(kind)
+    if spec is None:
+        errors.add("kind", "Choose the kind of table you are uploading")
+    sent = keeper.files.get("table")
+    if sent is None or not sent.filename:
+        errors.add("table", "Choose the CSV file to upload")
+    elif sent.too_large:
+        errors.add("table", f"The file is larger than {UPLOAD_MAX_BYTES // 1024} KB: split it into smaller tables")
+    elif not sent.data.strip():
+        errors.add("table", "The file is empty")
+    if errors or spec is None or sent is None:
+        return _form_page(request, keeper, errors, kind)
+    state = get_state(request)
+    try:
+        check = check_table(sent.data, spec, spec.file_name, GeographyPlacer(state.geography))
+    except TableRefused as refused:
+        errors.add("table", refused.message)
+        return _form_page(request, keeper, errors, kind)
+    upload_id = held_uploads(request).hold(sent.data, spec) if check.usable else ""
+    return render(request, keeper, "keepers/maintainer/upload_report.html",
+                  {"check": check, "kind_label": KIND_LABELS[spec.source], "upload_id": upload_id,
+                   "filename": sent.filename[:200]})
+
+
+@router.post(f"{UPLOAD}/confirm")
+def confirm(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
+    uploads = held_uploads(request)
+    upload_id = keeper.form.get("upload")
+    table = uploads.path(upload_id)
+    if table is None:
+        return message_page(request, keeper, 410, "This upload has ended",
+                            f"It was added already, or it was held for more than {HOLD_MINUTES} minutes. "
+                            "Upload the file again.")
+    rebuild = cast("Callable[..., Any] | None", getattr(request.app.state, "rebuild_with_table", None))
+    if rebuild is None:
+        return message_page(request, keeper, 503, "Tables cannot be added here",
+                            "This server was started without the index builder.")
+    spec = next(t for t in TABLES if t.file_name == table.name)
+    state = get_state(request)
+    try:
+        check = check_table(table.read_bytes(), spec, spec.file_name, GeographyPlacer(state.geography))
+        rebuilt = rebuild(table, actor=keeper.principal.who)
+    except (TableRefused, ImportRefused) as refused:
+        return message_page(request, keeper, refused.status, "The table was not added", refused.message)
+    finally:
+        uploads.discard(upload_id)
+    directory_of(request).audit.record(keeper.principal.who, "upload", "curated_table", spec.file_name, [
+        Change("services", None, len(check.good)), Change("areas_with_none", None, len(check.none_rows)),
+        Change("rejected", None, len(check.rejected)), Change("indexed", None, rebuilt.report.indexed)])
+    done = (f"{spec.file_name} is in the directory: {len(check.good)} services added from it, "
+            f"{len(check.rejected)} rows rejected. The index now holds {rebuilt.report.indexed} services.")
+    return RedirectResponse(f"{UPLOAD}?" + urlencode({"done": done}), status_code=303)
