@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +52,7 @@ def test_public_and_clinician_pages_set_and_send_no_cookie_even_to_a_signed_in_k
     page.goto(keepers_server + "/keepers/sign-in")
     page.get_by_label("Your token").fill(shared_keepers.site.tokens["maintainer"])
     page.get_by_role("button", name="Sign in").click()
-    assert page.get_by_text("Signed in as").is_visible()
+    expect(page.get_by_text("Signed in as")).to_be_visible()
     jar = page.context.cookies()
     assert [(c["name"], c["path"], c["httpOnly"], c["sameSite"]) for c in jar] == \
         [("rm_keeper", "/keepers", True, "Strict")]

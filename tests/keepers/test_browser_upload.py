@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from playwright.sync_api import expect
 
 from app.rebuild import SOURCES_FILE, rebuild_index
 from tests.keepers.conftest import make_keepers
@@ -66,7 +67,7 @@ def test_a_maintainer_uploads_a_table_reads_the_report_adds_it_and_finds_the_tea
                                 "1 rows rejected.").is_visible()
         assert axe(page, axe_source) == []
         page.goto(base_url + "/find/rehabilitation?" + urlencode({"where": "LS15 8ZB"}))
-        assert page.get_by_role("link", name=names[0]).first.is_visible()
+        expect(page.get_by_role("link", name=names[0]).first).to_be_visible()
     entries, _ = keepers.site.directory.audit.entries(resource_id="community_rehab_teams.csv")
     assert {e.field: e.new for e in entries} == {"services": 2, "areas_with_none": 0, "rejected": 1, "indexed": 62}
     assert all(e.action == "upload" and "maintainer of the tests" in e.actor for e in entries)
@@ -84,7 +85,7 @@ def test_a_table_of_only_bad_rows_is_refused_without_javascript(browser, upload_
                         javascript=False) as page:
         choose_and_check(page, table)
         assert page.locator("#rejected tbody tr td:first-child").all_inner_texts() == ["2", "3"]
-        assert page.get_by_text("Nothing in this file can be imported").is_visible()
+        expect(page.get_by_text("Nothing in this file can be imported")).to_be_visible()
         assert page.get_by_role("button", name="Add the table").count() == 0
     assert backend.ids() == before
     assert not any((keepers.site.home / "uploads").glob("*/*.csv"))

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
+from playwright.sync_api import expect
 
 from indexer.sync.review import ReviewQueue
 from indexer.sync.store import SyncStore
@@ -137,8 +138,8 @@ def test_a_maintainer_accepts_a_review_item_and_it_becomes_searchable(browser, q
         page.get_by_role("link", name="Field House").first.click()
         assert page.get_by_role("heading", level=1).inner_text() == "Field House"
         # The record and its evidence side by side.
-        assert page.get_by_role("heading", name="The evidence").is_visible()
-        assert page.get_by_text("a mental health hospital: a candidate inpatient rehabilitation unit").is_visible()
+        expect(page.get_by_role("heading", name="The evidence")).to_be_visible()
+        expect(page.get_by_text("a mental health hospital: a candidate inpatient rehabilitation unit")).to_be_visible()
         assert axe(page, axe_source) == []
         shot(page, "26-keepers-review-item")
         # Keyboard only: the type is chosen and the form sent without a mouse.
@@ -148,7 +149,7 @@ def test_a_maintainer_accepts_a_review_item_and_it_becomes_searchable(browser, q
         assert page.evaluate("() => document.activeElement.textContent.trim()") == "Accept as this type"
         page.keyboard.press("Enter")
         page.wait_for_url("**done=Accepted*")
-        assert page.get_by_text("It is now accepted.").is_visible()
+        expect(page.get_by_text("It is now accepted.")).to_be_visible()
         assert axe(page, axe_source) == []
         # Then edit it: the accepted record is a service like any other.
         page.get_by_role("link", name="Change this service").click()
@@ -165,8 +166,8 @@ def test_the_review_queue_works_without_javascript(browser, queued_server):
     with signed_in_page(browser, base_url, keepers.site.tokens["maintainer"], "/keepers/review",
                         javascript=False) as page:
         page.get_by_role("button", name="Reject the chosen").click()
-        assert page.get_by_role("link", name="Choose at least one record").is_visible()
+        expect(page.get_by_role("link", name="Choose at least one record")).to_be_visible()
         page.get_by_label("Choose Field House").last.check()
         page.get_by_label("Reason for rejecting").fill("no type, and a hospital we do not list")
         page.get_by_role("button", name="Reject the chosen").click()
-        assert page.get_by_text("Rejected 1 record.").is_visible()
+        expect(page.get_by_text("Rejected 1 record.")).to_be_visible()

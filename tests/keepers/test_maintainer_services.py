@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.keepers.conftest import Keepers, csrf_of
 from tests.keepers.maintainer_browser import signed_in_page
@@ -82,14 +83,15 @@ def test_a_maintainer_edits_a_service_and_is_shown_what_is_wrong(maintainer_page
     page.get_by_label("Phone (optional)").fill("0113 496 0999")
     page.get_by_role("button", name="Save").click()
     summary = page.locator(".nhsuk-error-summary")
-    assert summary.is_visible() and page.title().startswith("Error:")
+    expect(summary).to_be_visible()
+    assert page.title().startswith("Error:")
     summary.get_by_role("link").first.click()
     assert page.evaluate("() => document.activeElement.id") == "postcode"
     assert page.get_by_label("Phone (optional)").input_value() == "0113 496 0999"  # nothing typed is lost
     assert axe(page, axe_source) == []
     page.get_by_label("Postcode").fill("LS9 7TF")
     page.get_by_role("button", name="Save").click()
-    assert page.get_by_text("Saved: phone").is_visible()
+    expect(page.get_by_text("Saved: phone")).to_be_visible()
     assert page.get_by_label("Phone (optional)").input_value() == "0113 496 0999"
 
 
@@ -104,7 +106,7 @@ def test_a_maintainer_adds_retires_and_restores_a_service_by_keyboard(maintainer
     page.get_by_label("Postcode").fill("LS9 7TF")
     page.get_by_label("Postcode").press("Enter")  # the keyboard sends the form
     page.wait_for_url("**done=Added*")
-    assert page.get_by_text("Added.").is_visible()
+    expect(page.get_by_text("Added.")).to_be_visible()
     assert page.get_by_role("heading", level=1).inner_text().startswith(name)
     service_url = page.url.split("?")[0]
 
@@ -115,14 +117,14 @@ def test_a_maintainer_adds_retires_and_restores_a_service_by_keyboard(maintainer
     page.get_by_role("button", name="Retire this service").focus()
     page.keyboard.press("Enter")
     page.wait_for_url("**done=Retired*")
-    assert page.get_by_text("Retired: it has left every search.").is_visible()
+    expect(page.get_by_text("Retired: it has left every search.")).to_be_visible()
     assert axe(page, axe_source) == []
     page.goto(keepers_server + FIND_NEAR_LEEDS)
     assert page.get_by_role("link", name=name).count() == 0
 
     page.goto(service_url)
     page.get_by_role("button", name="Restore this service").click()
-    assert page.get_by_text("Restored: it is searchable again.").is_visible()
+    expect(page.get_by_text("Restored: it is searchable again.")).to_be_visible()
     page.goto(keepers_server + FIND_NEAR_LEEDS)
     assert page.get_by_role("link", name=name).count() >= 1
 
@@ -132,9 +134,9 @@ def test_adding_a_service_works_without_javascript(browser, keepers_server, shar
     with signed_in_page(browser, keepers_server, shared_keepers.site.tokens["maintainer"], "/keepers/services/new",
                         javascript=False) as page:
         page.get_by_role("button", name="Add the service").click()
-        assert page.get_by_role("link", name="Enter the service's name").is_visible()
+        expect(page.get_by_role("link", name="Enter the service's name")).to_be_visible()
         page.get_by_label("Name").fill("Gipton Recovery Café (test)")
         page.get_by_label("Type", exact=True).select_option("vcfse")
         page.get_by_label("Postcode").fill("LS9 7TF")
         page.get_by_role("button", name="Add the service").click()
-        assert page.get_by_text("Added.").is_visible()
+        expect(page.get_by_text("Added.")).to_be_visible()

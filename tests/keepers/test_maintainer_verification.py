@@ -5,6 +5,7 @@ keyboard; it leaves the list and the audit log says who verified it."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from rehabmap.maintain.freshness import due_for_verification
 from tests.keepers.conftest import make_keepers
@@ -42,7 +43,7 @@ def test_a_maintainer_sees_the_longest_overdue_first_and_verifies_one(browser, d
         assert first.name in page.evaluate("() => document.activeElement.textContent")
         page.keyboard.press("Enter")
         page.wait_for_url("**done=*")
-        assert page.get_by_text(f"{first.name} is verified as of today.").is_visible()
+        expect(page.get_by_text(f"{first.name} is verified as of today.")).to_be_visible()
         assert first.name not in page.locator("tbody tr td:first-child a").all_inner_texts()
         assert axe(page, axe_source) == []
     entries, _ = shared_keepers.site.directory.audit.entries(resource_id=first.id)

@@ -99,6 +99,13 @@ class Watched:
     def goto(self, path: str):
         return self.page.goto(self.base_url + path)
 
+    def reload(self) -> None:
+        """Reload as a person presses F5, once the page has finished loading: a reload sent while the last
+        navigation is still being committed can reach Chromium's outgoing document ("Not attached to an
+        active page"), a failure of the harness that a slow shared machine makes likely."""
+        self.page.wait_for_load_state("load")
+        self.page.reload()
+
     def assert_clean(self) -> None:
         csp = [m for m in self.console_errors if "Content Security Policy" in m or "Refused to" in m]
         assert not csp, f"CSP violations: {csp}"

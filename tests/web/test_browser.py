@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.web.site import ROOT
 
@@ -88,7 +89,7 @@ def test_find_support_journey(watched, axe_source):
     checked_in_all(watched, axe_source, "03-find-support-results")
     # A service page: how to get in touch; add it to the shortlist too.
     page.locator(".rm-result").nth(1).locator("h3 a").click()
-    assert page.get_by_role("heading", name="How to get in touch").is_visible()
+    expect(page.get_by_role("heading", name="How to get in touch")).to_be_visible()
     page.get_by_role("link", name="Add to shortlist").click()
     checked_in_all(watched, axe_source, "05-service")
     page.get_by_role("link", name=re.compile(r"View your shortlist \(2\)")).click()
@@ -103,7 +104,7 @@ def test_find_support_journey(watched, axe_source):
     # Printing hides the navigation and the buttons.
     page.emulate_media(media="print")
     assert not page.locator(".nhsuk-header").is_visible()
-    assert page.locator(".rm-shortlist-card").first.is_visible()
+    expect(page.locator(".rm-shortlist-card").first).to_be_visible()
     page.emulate_media(media="screen")
     watched.assert_clean()
 
@@ -158,12 +159,12 @@ def test_find_local_alternatives_journey(watched, axe_source):
     page.wait_for_url(results_url)
     assert page.get_by_role("heading", level=1).inner_text() == "Local alternatives near LS9 7TF"
     assert options.first.get_by_role("heading").inner_text() == first_name
-    page.reload()
+    watched.reload()
     assert page.get_by_role("heading", level=1).inner_text() == "Local alternatives near LS9 7TF"
     # The printable summary keeps the results and drops the form and navigation.
     page.emulate_media(media="print")
     assert not page.locator(".rm-match-form").is_visible()
-    assert options.first.is_visible()
+    expect(options.first).to_be_visible()
     page.emulate_media(media="screen")
     watched.assert_clean()
 
@@ -176,13 +177,13 @@ def test_pathway_gaps_journey(watched, axe_source):
     page.get_by_role("link", name="Pathway gaps").first.click()
     checked_in_all(watched, axe_source, "10-gaps-start")
     page.get_by_role("button", name="Show the pathway").click()  # nothing chosen
-    assert page.locator(".nhsuk-error-summary a[href='#area']").is_visible()
+    expect(page.locator(".nhsuk-error-summary a[href='#area']")).to_be_visible()
     checked_in_all(watched, axe_source)
     page.get_by_label("Choose an area").select_option(WEST_YORKSHIRE)
     page.get_by_role("button", name="Show the pathway").click()
-    assert page.url.endswith(f"/pathway-gaps/{WEST_YORKSHIRE}")
+    page.wait_for_url(f"**/pathway-gaps/{WEST_YORKSHIRE}")
     assert "West Yorkshire" in page.get_by_role("heading", level=1).inner_text()
-    assert page.get_by_role("heading", name="Pathway scorecard").is_visible()
+    expect(page.get_by_role("heading", name="Pathway scorecard")).to_be_visible()
     page.get_by_label("Type of service to map").select_option("inpatient_rehab_level2")
     page.get_by_role("button", name="Show map").click()
     image = page.locator("img.rm-gap-map")
@@ -207,7 +208,7 @@ def test_pathway_gaps_journey(watched, axe_source):
     page.get_by_label("Type of service to add").select_option("inpatient_rehab_level2")
     page.get_by_label("Its postcode").fill("LS9 7TF")
     page.get_by_role("button", name="Show what would change").click()
-    assert page.get_by_text("What if: a scenario, not the directory").is_visible()
+    expect(page.get_by_text("What if: a scenario, not the directory")).to_be_visible()
     checked_in_all(watched, axe_source, "13-gaps-what-if")
     watched.assert_clean()
 
@@ -277,7 +278,7 @@ def test_keyboard_only_journeys(watched):
     page.keyboard.type("Leeds")
     page.keyboard.press("Enter")
     page.wait_for_url("**/find/work?where=Leeds*")
-    assert page.locator("#results-heading").is_visible()
+    expect(page.locator("#results-heading")).to_be_visible()
     # A clinician's search, keyboard only: type, tick with Space, submit with Enter.
     watched.goto("/alternatives")
     tab_to(page, "#home")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.web.test_browser import axe
 
@@ -19,10 +20,10 @@ def test_service_page_has_what_nhs_uk_service_pages_have_and_asks_no_third_party
     page = watched.page
     watched.goto(f"/service/{COLLEGE}?where=LS9+7TF&cat=peer-support")
     main = page.locator("main")
-    assert main.get_by_text("Last checked:").is_visible()
-    assert page.get_by_role("heading", name="Opening times").is_visible()
-    assert main.get_by_text("Monday to Thursday").is_visible()
-    assert main.get_by_text("Yes, you can contact the service yourself").is_visible()
+    expect(main.get_by_text("Last checked:")).to_be_visible()
+    expect(page.get_by_role("heading", name="Opening times")).to_be_visible()
+    expect(main.get_by_text("Monday to Thursday")).to_be_visible()
+    expect(main.get_by_text("Yes, you can contact the service yourself")).to_be_visible()
     directions = page.get_by_role("link", name="Get directions on Google Maps")
     assert directions.get_attribute("href").startswith("https://www.google.com/maps/dir/?api=1&destination=")
     assert page.get_by_role("link", name="Report a problem with this page").get_attribute("href") == \
@@ -107,10 +108,10 @@ def test_a_phone_journey_from_the_tiles_to_a_service_and_a_shortlist(browser, li
         assert heading.startswith(name), (heading, name)
         check()
         page.get_by_role("link", name="Add to shortlist").click()
-        assert page.get_by_text("On your shortlist").is_visible()
+        expect(page.get_by_text("On your shortlist")).to_be_visible()
         page.get_by_role("link", name="View your shortlist (1)").click()
         page.wait_for_url("**/shortlist?**")
-        assert page.get_by_text(name).first.is_visible()
+        expect(page.get_by_text(name).first).to_be_visible()
         check()
         page.go_back()
         page.go_back()

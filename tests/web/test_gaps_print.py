@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.web.test_browser import axe
 
@@ -88,5 +89,5 @@ def test_axe_finds_nothing_on_the_summary(watched, axe_source):
         watched.goto(f"/pathway-gaps/{code}/summary")
         assert axe(watched.page, axe_source) == [], code
     watched.goto("/pathway-gaps/E99999999/summary")
-    assert watched.page.get_by_role("heading", level=1).is_visible()
+    expect(watched.page.get_by_role("heading", level=1)).to_be_visible()
     watched.assert_clean()
