@@ -15,7 +15,7 @@ from rehabmap.coverage import CoverageMap, CoverageStore, coverage_map
 from rehabmap.gaps.analysis import GapAnalysis, ServicePoints
 from rehabmap.gaps.categories import ALL_CATEGORIES, Category, parse_categories, parse_category
 from rehabmap.gaps.comparison import GapTable
-from rehabmap.gaps.coverage import scorecard_with_coverage
+from rehabmap.gaps.coverage import scorecard_with_coverage, table_with_coverage
 from rehabmap.gaps.exports import scorecard_csv, small_areas_csv, table_csv
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
@@ -197,17 +197,21 @@ def render_placements(report: PlacementsReport) -> str:
 
 
 def render_table(table: GapTable, sort: str | None, order: str | None) -> str:
-    """All areas: adults, missing parts, and per shown type the count and the mean distance."""
+    """All areas: adults, parts missing and parts not covered, and per shown type the count and the mean
+    distance; where the directory holds no data of a type for an area, '?' stands for its count, as on the
+    compare page, because a zero there would claim "none found"."""
     cats = table.categories
-    header = ["code", "area", "adults", "missing"]
+    header = ["code", "area", "adults", "missing", "not covered"]
     for category in cats:
         header += [f"{category.key} n", "mean km"]
     rows = [header]
     for row in table.sorted_rows(sort, order) + [table.england_row()]:
-        cells = [row.code, short_name(row.name)[:40], f"{row.adult_population:,}", str(row.missing_count)]
+        cells = [row.code, short_name(row.name)[:40], f"{row.adult_population:,}", str(row.missing_count),
+                 str(row.not_covered_count)]
         for category in cats:
             figures = row.types[category.key]
-            cells += [str(figures.count), _km(figures.mean_km)]
+            count = "?" if category.service_type.value in row.not_covered_parts else str(figures.count)
+            cells += [count, _km(figures.mean_km)]
         rows.append(cells)
     return grid(rows, right=set(range(2, len(header))))
 
@@ -269,9 +273,11 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
     if area.strip().lower() in ("icb", "la", "lad"):
         level = "icb" if area.strip().lower() == "icb" else "la"
         shown = categories if types else tuple(c for c in ALL_CATEGORIES if c.is_part)
-        table = GapTable.of(analysis, level, options, shown)
+        coverage = coverage_map(CoverageStore(settings.directory_path), settings.data_dir)
+        table = table_with_coverage(GapTable.of(analysis, level, options, shown), coverage)
         click.echo(f"All {LEVEL_LABELS[level]}s; adults are people aged 16 and over; mean km is the "
-                   "population-weighted mean distance to the nearest service.")
+                   "population-weighted mean distance to the nearest service; '?' and 'not covered': "
+                   "rehabmap holds no data of that type for the area yet.")
         click.echo(render_table(table, sort, "desc" if desc else "asc"))
         if csv_path:
             csv_path.write_text(table_csv(table, sort, "desc" if desc else "asc"), encoding="utf-8")
@@ -281,7 +287,6 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
 
             assert geography is not None
             geometries = {a.code: a.geometry for a in geography.areas.areas("icb" if level == "icb" else "lad")}
-            coverage = coverage_map(CoverageStore(settings.directory_path), settings.data_dir)
             svg_path.write_text(overview_map(analysis, shown[0], indicator, geometries, level, options,
                                              coverage=coverage), encoding="utf-8")
             click.echo(f"wrote {svg_path}")
