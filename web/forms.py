@@ -23,7 +23,15 @@ if TYPE_CHECKING:
 
 MAX_BODY = 16_384
 MAX_VALUE = 200
+# Fields whose text is longer by nature, each with its own cut, in every form: a service's description is a
+# paragraph, not a line.
+LONG_VALUES = {"description": 2_000}
 _DIGIT = re.compile(r"\d")
+
+
+def max_length(name: str, max_value: int = MAX_VALUE) -> int:
+    """How many characters of field `name` a form keeps."""
+    return LONG_VALUES.get(name, max_value)
 
 
 class Fields:
@@ -32,7 +40,7 @@ class Fields:
     def __init__(self, pairs: list[tuple[str, str]], max_value: int = MAX_VALUE) -> None:
         self._values: dict[str, list[str]] = {}
         for name, value in pairs:
-            self._values.setdefault(name, []).append(value.strip()[:max_value])
+            self._values.setdefault(name, []).append(value.strip()[:max_length(name, max_value)])
 
     @classmethod
     def of_query(cls, request: Request) -> Fields:

@@ -38,6 +38,26 @@ def test_an_edit_writes_only_the_fields_changed_and_is_audited(keepers):
     assert ("phone", "0113 496 0000") in changes and ("capacity", "limited") in changes
 
 
+def test_a_maintainer_writes_a_description_and_a_longer_one_survives_other_edits(keepers):
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    form = client.get(f"/keepers/services/{AIRE}")
+    assert 'name="description"' in form.text and 'maxlength="2000"' in form.text
+    described = ("A 12-bed level 1 unit in east Leeds for adults recovering from psychosis. " * 8).strip()
+    assert 200 < len(described) < 2_000
+    values = {**_inputs(form.text), "csrf": csrf_of(form.text), "description": described}
+    assert client.post(f"/keepers/services/{AIRE}", data=values).status_code == 303
+    assert [(f, new) for action, f, _, new in audit_of(keepers, AIRE) if action == "update"] == [
+        ("description", described)]
+    assert described[-60:] in client.get(f"/service/{AIRE}").text
+    # Saving another field sends the description back unchanged: nothing of it is cut or rewritten.
+    form = client.get(f"/keepers/services/{AIRE}")
+    values = {**_inputs(form.text), "csrf": csrf_of(form.text), "phone": "0113 496 0999"}
+    assert values["description"] == described
+    assert client.post(f"/keepers/services/{AIRE}", data=values).status_code == 303
+    assert sorted(f for action, f, _, _ in audit_of(keepers, AIRE) if action == "update") == ["description", "phone"]
+
+
 def test_a_provider_and_a_forged_form_change_nothing(keepers):
     provider = keepers.client()
     keepers.sign_in(provider, "provider_a")
@@ -58,6 +78,8 @@ def _inputs(html: str) -> dict[str, str]:
     for name, block in re.findall(r'<select[^>]* name="([^"]+)"[^>]*>(.*?)</select>', html, re.S):
         chosen = re.search(r'<option value="([^"]*)" selected>', block)
         values[name] = chosen.group(1) if chosen else ""
+    for name, text in re.findall(r'<textarea[^>]* name="([^"]+)"[^>]*>(.*?)</textarea>', html, re.S):
+        values[name] = unescape(text)
     checked = re.search(r'name="accepting_referrals" type="radio" value="([^"]*)" checked', html)
     values["accepting_referrals"] = checked.group(1) if checked else ""
     return values

@@ -4,8 +4,8 @@ Every write goes through `rehabmap.maintain.edits.Editor`, the calls the maintai
 checks, the same audit rows, the same live-index update. A form sends only the fields that differ from the
 record as the index holds it, so an edit's audit rows name what the maintainer changed and nothing else. A
 refusal (a bad postcode, a maximum age below the minimum) is shown with the NHS error summary against the
-field it names, with everything typed kept. The description is not on the form: forms are cut at
-`web.forms.MAX_VALUE` characters, and a description may be longer (the API changes it).
+field it names, with everything typed kept. A value longer than a form keeps (`web.forms.max_length`) comes
+back cut, and cut it is no change, so saving other fields never shortens a long description from a feed.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from rehabmap.record import Service
 from rehabmap.state import AppState
 from rehabmap.taxonomy import TYPE_LABELS, ServiceType
 from web.deps import get_state
-from web.forms import MAX_VALUE, Errors, Fields, parse_int
+from web.forms import Errors, Fields, max_length, parse_int
 from web.keepers.maintainer_review import MAINTAINERS
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import PATH, Keeper, KeepersRoute, Refusal, message_page_plain, render, requires
@@ -33,13 +33,13 @@ SERVICES = f"{PATH}/services"
 SECTIONS.append(Section(SERVICES, "Services", "Find any service and change it, retire it or bring it back; add a "
                         "new one.", frozenset(MAINTAINERS)))
 SEARCH_LIMIT = 50
-TEXT_FIELDS = ("name", "organisation", "subtype", "address", "postcode", "referral_route", "phone", "email",
-               "website")
+TEXT_FIELDS = ("name", "organisation", "subtype", "description", "address", "postcode", "referral_route", "phone",
+               "email", "website")
 CHOICE_FIELDS = {"service_type": {t.value for t in ServiceType}, "capacity": {"available", "limited", "none"},
                  "accepting_referrals": {"yes", "no"}}
 AGE_FIELDS = {"min_age": "Youngest age", "max_age": "Oldest age"}
-FORM_FIELDS = ("name", "organisation", "service_type", "subtype", "address", "postcode", "min_age", "max_age",
-               "referral_route", "phone", "email", "website", "capacity", "accepting_referrals")
+FORM_FIELDS = ("name", "organisation", "service_type", "subtype", "description", "address", "postcode", "min_age",
+               "max_age", "referral_route", "phone", "email", "website", "capacity", "accepting_referrals")
 
 
 HISTORY = f"{PATH}/history"  # each service's history: web.keepers.maintainer_history
@@ -94,7 +94,7 @@ def changed(current: Service, given: dict[str, Any]) -> dict[str, Any]:
     """What the form changes. A value longer than a form carries comes back cut; cut, it is no change."""
     data = current.model_dump(mode="json")
     return {name: value for name, value in given.items() if data.get(name) != value
-            and not (isinstance(data.get(name), str) and value == data[name].strip()[:MAX_VALUE].strip())}
+            and not (isinstance(data.get(name), str) and value == data[name].strip()[:max_length(name)].strip())}
 
 
 def field_of(error: DomainError) -> str:
@@ -110,7 +110,7 @@ def form_page(request: Request, keeper: Keeper, service: Service | None, values:
               status: int = 200) -> HTMLResponse:
     return render(request, keeper, "keepers/maintainer/service_form.html",
                   {"service": service, "values": values, "errors": errors, "service_path": service_path,
-                   "history_path": history_path,
+                   "history_path": history_path, "description_max": max_length("description"),
                    "types": [("", "Choose a type"), *[(t.value, TYPE_LABELS[t]) for t in ServiceType]],
                    "capacities": [("", "Not known"), ("available", "Available"), ("limited", "Limited"),
                                   ("none", "None")],
