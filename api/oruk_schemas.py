@@ -77,6 +77,20 @@ class OrukServiceAtLocationInService(_Open):
     location: OrukLocation | None = None
 
 
+class OrukSchedule(_Open):
+    """An HSDS 3.0 schedule of a service: weekly days and hours (`freq` WEEKLY, `byday`, `opens_at`,
+    `closes_at`) and/or the source's own words (`description`)."""
+
+    id: str
+    service_id: str | None = None
+    freq: Literal["WEEKLY"] | None = None
+    interval: int | None = None
+    byday: str | None = Field(default=None, description="Comma-separated iCalendar days, e.g. MO,TU,WE.")
+    opens_at: str | None = Field(default=None, description="HH:MM:SS")
+    closes_at: str | None = Field(default=None, description="HH:MM:SS")
+    description: str | None = None
+
+
 class OrukService(_Open):
     """An HSDS 3.0 service. In lists, one-to-one fields and the organization only (unless `full=true`);
     on GET /services/{id}, fully nested: locations, service areas, phones and the attributes that carry
@@ -104,6 +118,9 @@ class OrukService(_Open):
     service_at_locations: list[OrukServiceAtLocationInService] | None = None
     service_areas: list[dict[str, Any]] | None = None
     phones: list[dict[str, Any]] | None = None
+    schedules: list[OrukSchedule] | None = Field(
+        default=None, description="When the service is open; left out when not known. Self-referral is the "
+        "`self_referral` attribute (rehabmap detail term).")
     attributes: list[OrukAttribute] | None = None
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rehabmap.coverage import Coverage
 from rehabmap.maintain.freshness import DEFAULT_VERIFY_AFTER_DAYS, verification_due
 from rehabmap.match import MatchResponse, MatchResult
-from rehabmap.record import Service
+from rehabmap.record import Service, Weekday
 from rehabmap.taxonomy import NEED_LABELS, SUBTYPE_LABELS, TYPE_LABELS, ServiceType
 
 VERIFICATION_DUE = ("True when nobody has verified the record for longer than the server's verify_after_days "
@@ -108,6 +108,26 @@ class CqcOut(BaseModel):
     rating_date: date | None
 
 
+SELF_REFERRAL = ("Whether a person can refer themselves: true, false (a referral from a professional is needed), "
+                 "or null when the source does not say.")
+SCHEDULES = ("When the service is open, as HSDS 3.0 schedules: weekly days and hours and/or the source's own "
+             "words. Empty: opening times are not known.")
+
+
+class ScheduleOut(BaseModel):
+    """A weekly opening (days and hours) and/or the source's own words, in HSDS 3.0 `schedule` terms."""
+
+    byday: list[Weekday] = Field(description="Days open, as HSDS/iCalendar codes (MO … SU).")
+    opens_at: time | None
+    closes_at: time | None
+    description: str | None = Field(description="The source's own words: '24 hours, every day', 'by appointment'.")
+
+    @classmethod
+    def all_of(cls, service: Service) -> list[ScheduleOut]:
+        return [cls(byday=list(s.byday), opens_at=s.opens_at, closes_at=s.closes_at, description=s.description)
+                for s in service.schedules]
+
+
 class MatchResultOut(BaseModel):
     id: str
     name: str
@@ -126,7 +146,9 @@ class MatchResultOut(BaseModel):
     explanation: str
     capacity: CapacityOut
     accepting_referrals: bool | None
+    self_referral: bool | None = Field(description=SELF_REFERRAL)
     referral_route: str | None
+    schedules: list[ScheduleOut] = Field(description=SCHEDULES)
     cqc: CqcOut
     phone: str | None
     email: str | None
@@ -147,7 +169,8 @@ class MatchResultOut(BaseModel):
             icb_code=s.areas.icb_code, icb_name=s.areas.icb_name, matched_needs=r.matched_needs,
             unknown_needs=r.unknown_needs, out_of_catchment=r.out_of_catchment, explanation=r.explanation,
             capacity=CapacityOut(status=r.capacity or "unknown", as_of=s.capacity_as_of, reported=s.capacity),
-            accepting_referrals=s.accepting_referrals, referral_route=s.referral_route,
+            accepting_referrals=s.accepting_referrals, self_referral=s.self_referral,
+            referral_route=s.referral_route, schedules=ScheduleOut.all_of(s),
             cqc=CqcOut(location_id=s.cqc_location_id, rating=s.cqc_rating, rating_date=s.cqc_rating_date),
             phone=s.phone, email=s.email, website=s.website, postcode=s.postcode,
             distance_saved_km=r.distance_saved_km, last_verified=s.last_verified,
@@ -342,7 +365,9 @@ class ServiceOut(BaseModel):
     beds: int | None
     capacity: CapacityOut
     accepting_referrals: bool | None
+    self_referral: bool | None = Field(description=SELF_REFERRAL)
     referral_route: str | None
+    schedules: list[ScheduleOut] = Field(description=SCHEDULES)
     phone: str | None
     email: str | None
     website: str | None
@@ -369,7 +394,8 @@ class ServiceOut(BaseModel):
                                         has_polygon=area.polygon is not None,
                                         polygon=area.polygon if polygon else None),
             beds=s.beds, capacity=capacity_of(s, today), accepting_referrals=s.accepting_referrals,
-            referral_route=s.referral_route, phone=s.phone, email=s.email, website=s.website,
+            self_referral=s.self_referral, referral_route=s.referral_route, schedules=ScheduleOut.all_of(s),
+            phone=s.phone, email=s.email, website=s.website,
             cqc=CqcOut(location_id=s.cqc_location_id, rating=s.cqc_rating, rating_date=s.cqc_rating_date),
             status=s.status, last_verified=s.last_verified,
             verification_due=verification_due(s, today, verify_after_days),

@@ -7,6 +7,7 @@ from datetime import date
 import click
 
 from cli.textgrid import grid
+from geodata.distance import miles_and_km_figures
 from rehabmap.config import get_settings
 from rehabmap.match import MatchRequest, MatchResponse, match
 
@@ -62,14 +63,16 @@ def render_table(response: MatchResponse) -> str:
     if not response.results:
         return "No services meet these needs. Try a larger distance or fewer needs."
     saved = response.current_placement_km is not None
-    header = ["#", "km", "ICB", "type", "service", "meets", "unknown", "capacity"] + (["saved km"] if saved else [])
+    header = ["#", "miles (km)", "ICB", "type", "service", "meets", "unknown", "capacity"] + (
+        ["saved miles (km)"] if saved else [])
     rows = [header]
     for i, r in enumerate(response.results, 1):
-        row = [str(i), f"{r.distance_km:.1f}", "in" if r.in_home_icb else "out", r.service.service_type.value,
+        row = [str(i), miles_and_km_figures(r.distance_km), "in" if r.in_home_icb else "out",
+               r.service.service_type.value,
                r.service.name[:48], ",".join(r.matched_needs) or "-", ",".join(r.unknown_needs) or "-",
                r.capacity or "unknown"]
         if saved:
-            row.append(f"{r.distance_saved_km:.1f}")
+            row.append("-" if r.distance_saved_km is None else miles_and_km_figures(r.distance_saved_km))
         rows.append(row)
     lines = [grid(rows), ""]
     lines += [f"{i}. {r.service.name}: {r.explanation}" for i, r in enumerate(response.results, 1)]

@@ -24,7 +24,7 @@ import numpy as np
 
 from geodata.areas import AreaIndex
 from geodata.layout import AREA_LEVELS, FORMAT_VERSION, MANIFEST_NAME, SQLITE_NAME, boundary_path
-from geodata.places import place_key
+from geodata.places import ALIAS_SOURCE, LONDON_COUNTY, place_key
 from geodata.downloads import (
     Centroid,
     NamedPlace,
@@ -213,7 +213,8 @@ def _centroids_from_postcodes(db: sqlite3.Connection) -> dict[str, dict[str, Cen
 
 
 def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) -> int:
-    """Towns, and local authorities by name.
+    """Towns, and local authorities by name; towns also under the short names of `_known_as`. Returns the
+    number of places (not of names).
 
     A local authority named after a town in it (Leeds, Wakefield) is left to the town: its
     population-weighted centre can sit kilometres from the town a person means. Places that do not land
@@ -235,10 +236,44 @@ def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) ->
         for town, lad, icb in zip(towns, found["lad"], found["icb"], strict=True)
         if icb is not None
     ] + authorities
-    rows = [(place_key(p.name), p.name, p.county, p.lat, p.lon, p.population, p.source) for p in kept]
+    rows: list[tuple[str, str, str | None, float, float, int, str]] = [
+        (place_key(p.name), p.name, p.county, p.lat, p.lon, p.population, p.source) for p in kept]
+    short_names = {alias for place in kept for alias in _aliases(place)}
+    rows += [(alias, p.name, p.county, p.lat, p.lon, p.population, ALIAS_SOURCE)
+             for p in kept for alias in _known_as(p, short_names)]
     db.executemany("INSERT INTO places VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     db.execute(_PLACES_INDEX)
-    return len(rows)
+    return len(kept)
+
+
+def _aliases(place: NamedPlace) -> list[str]:
+    """The keys of the shorter names GeoNames lists for a town that people in England use for it: 'Hull'
+    for Kingston upon Hull, 'Southend' for Southend-on-Sea, 'Leamington Spa' for Royal Leamington Spa.
+
+    GeoNames' alternate names are mostly other languages' ('Lids' for Leeds, 'Braiton' for Brighton) and
+    airport codes ('LBA'); a name made of whole words of the official one, in order, is the same name cut
+    short, which is what people type. (The lookup never lets one outrank a place officially so named.)
+    """
+    official = place_key(place.name).split()
+    keys = []
+    for name in place.alternate_names:
+        words = place_key(name).split()
+        if (words and words != official
+                and any(official[i:i + len(words)] == words for i in range(len(official) - len(words) + 1))):
+            keys.append(" ".join(words))
+    return sorted(set(keys))
+
+
+def _known_as(place: NamedPlace, short_names: set[str]) -> set[str]:
+    """The short names (of `_aliases`) a place is found by: its own, and, for a town, any its official name
+    starts with.
+
+    GeoNames lists 'Newcastle' for Newcastle upon Tyne only, and 'Newton' for Newton Regis only; a person
+    typing either may mean Newcastle-under-Lyme or Newton Abbot, so those are found by it too, and the lookup
+    asks which. (A local authority is left out: 'Newark' is the town, not Newark and Sherwood.)"""
+    key = place_key(place.name)
+    starts = {alias for alias in short_names if key.startswith(alias + " ")} if place.source == "geonames" else set()
+    return set(_aliases(place)) | starts
 
 
 def _counties(centres: list[NamedPlace]) -> dict[str, str]:
@@ -246,7 +281,7 @@ def _counties(centres: list[NamedPlace]) -> dict[str, str]:
     Cambridgeshire), the unitary authority itself (Cornwall), or Greater London for a London borough (people
     say 'Richmond, London', not 'Richmond, Richmond upon Thames')."""
     return {
-        centre.lad_code: "Greater London" if centre.lad_code.startswith(_LONDON_BOROUGH)
+        centre.lad_code: LONDON_COUNTY if centre.lad_code.startswith(_LONDON_BOROUGH)
         else centre.county or _plain_name(centre.name)
         for centre in centres
         if centre.lad_code is not None

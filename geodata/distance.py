@@ -1,7 +1,9 @@
-"""Great-circle distances in kilometres.
+"""Great-circle distances in kilometres, and how a distance reads to a person.
 
 The scalar and the vectorised forms use the same sphere as geopy's `great_circle`, so a distance shown for
-one service and the distances used to rank thousands of services never disagree.
+one service and the distances used to rank thousands of services never disagree. Every distance a person
+reads (pages, the clinicians' explanation, the command line) is in miles with km in brackets, as NHS.UK
+writes them, from `miles_and_km`; machine fields stay numbers in km, with the unit in the field's name.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import numpy as np
 from geopy.distance import EARTH_RADIUS, great_circle
 
 EARTH_RADIUS_KM: float = EARTH_RADIUS
+KM_PER_MILE = 1.609344
 
 
 def great_circle_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -32,3 +35,23 @@ def haversine_km_pairs(
 def haversine_km(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
     """Distances from one point to many."""
     return haversine_km_pairs(lat, lon, lats, lons)
+
+
+def format_km(value: float | None) -> str:
+    if value is None:
+        return "unknown"
+    return f"{value:.1f} km" if value < 100 else f"{value:,.0f} km"
+
+
+def miles_and_km(value_km: float) -> str:
+    """'3.4 miles (5.5 km)': the one way a distance is written for people."""
+    miles = value_km / KM_PER_MILE
+    if miles < 0.1:
+        return "less than 0.1 miles (160 m)"  # 0.1 miles is 161 m
+    shown = f"{miles:.1f}" if miles < 10 else f"{miles:,.0f}"
+    return f"{shown} {'mile' if shown == '1.0' else 'miles'} ({format_km(value_km)})"
+
+
+def miles_and_km_figures(value_km: float) -> str:
+    """'3.9 (6.3)': the same, as a table cell under a heading that names the units ('miles (km)')."""
+    return f"{value_km / KM_PER_MILE:.1f} ({value_km:.1f})"

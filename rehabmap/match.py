@@ -16,7 +16,7 @@ from typing import Literal, Protocol, get_args
 import shapely
 from shapely.geometry import shape
 
-from geodata.distance import great_circle_km
+from geodata.distance import great_circle_km, miles_and_km
 from rehabmap.errors import InvalidValue
 from rehabmap.record import capacity_max_age_days
 from rehabmap.index.base import Coverage, Hit, IndexBackend, PersonGender, ServiceQuery
@@ -261,7 +261,7 @@ def explain(service: Service, distance_km: float, in_icb: bool, home: HomeLike, 
     """One short paragraph a clinician can read aloud in a placement review."""
     where = (f"inside the person's ICB ({home.areas.icb_name})" if in_icb
              else f"outside the person's ICB, in {service.areas.icb_name or 'another area'}")
-    parts = [f"{distance_km:.1f} km from home, {where}."]
+    parts = [f"{miles_and_km(distance_km)} from home, {where}."]
     label = TYPE_LABELS[service.service_type]
     if service.original_label and service.original_label.casefold() != label.casefold():
         parts.append(f"{label} (listed as '{service.original_label}').")

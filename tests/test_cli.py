@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,11 +48,12 @@ def test_match_prints_ranked_table(sample_index, home, data_dir):
     lines = done.stdout.splitlines()
     assert "West Yorkshire" in lines[0] and "E54000054" in lines[0]
     header = lines[1].split()
-    assert header[:5] == ["#", "km", "ICB", "type", "service"] and header[-2:] == ["saved", "km"]
-    rows = [line for line in lines[3:] if line[:1].isdigit() and "km from home" not in line]
-    distances = [float(r.split()[1]) for r in rows]
-    assert distances and all(d >= 0 for d in distances)
-    assert any("km from home" in line and "Meets" in line or "Not known" in line for line in lines)
+    assert header[:6] == ["#", "miles", "(km)", "ICB", "type", "service"] and header[-3:] == ["saved", "miles", "(km)"]
+    rows = [line for line in lines[3:] if line[:1].isdigit() and " from home" not in line]
+    distances = [(float(r.split()[1]), float(r.split()[2].strip("()"))) for r in rows]
+    assert distances and all(km == pytest.approx(miles * 1.609344, abs=0.15) for miles, km in distances)
+    # Before: '6.3 km from home'; every distance a person reads is in miles with km in brackets.
+    assert any(re.search(r"\d miles? \(\d+\.\d km\) from home", line) for line in lines)
 
 
 @pytest.mark.parametrize("postcode, message", [

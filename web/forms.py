@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 
 from rehabmap.errors import CALLER_ERRORS, DomainError
-from web.present import KM_PER_MILE
+from geodata.distance import KM_PER_MILE
 
 if TYPE_CHECKING:
     from geodata import Geography, Home

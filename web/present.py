@@ -6,14 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from geodata.distance import miles_and_km
+from geodata.distance import format_km as km
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.population import short_name
 from rehabmap.record import capacity_max_age_days
 from rehabmap.match import OUT_OF_AREA_MARGIN_KM, MatchResult
 from rehabmap.record import Service
 from rehabmap.taxonomy import SUBTYPE_LABELS, TYPE_LABELS, ServiceType, need_label
-
-KM_PER_MILE = 1.609344
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ RANKING: tuple[str, ...] = (
     ("Services whose catchment does not include the person's home are left out, unless you ask to see them: "
      "they are then marked 'out of catchment'."),
     ("Nearest first, by straight-line distance. Services in the person's own integrated care board (ICB) come "
-     f"first, unless one outside it is more than {OUT_OF_AREA_MARGIN_KM:g} km nearer."),
+     f"first, unless one outside it is more than {miles_and_km(OUT_OF_AREA_MARGIN_KM)} nearer."),
     ("Each type of service is listed in turn, least restrictive first: community and voluntary support, "
      "advocacy, employment, supported accommodation, community rehabilitation teams, then level 1 and level 2 "
      "inpatient units."),
@@ -139,20 +139,6 @@ def public_type_label(service: Service) -> str:
     if service.subtype:
         return PUBLIC_SUBTYPE_LABELS[service.subtype]
     return PUBLIC_TYPE_LABELS[service.service_type]
-
-
-def km(value: float | None) -> str:
-    if value is None:
-        return "unknown"
-    return f"{value:.1f} km" if value < 100 else f"{value:,.0f} km"
-
-
-def miles_and_km(value_km: float) -> str:
-    miles = value_km / KM_PER_MILE
-    if miles < 0.1:
-        return "less than 0.1 miles (100 m)"
-    shown = f"{miles:.1f}" if miles < 10 else f"{miles:,.0f}"
-    return f"{shown} {'mile' if shown == '1.0' else 'miles'} ({km(value_km)})"
 
 
 def long_date(value: date | None) -> str:

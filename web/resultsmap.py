@@ -21,7 +21,7 @@ import shapely
 import shapely.errors
 from markupsafe import Markup, escape
 
-from web.present import KM_PER_MILE, miles_and_km
+from geodata.distance import KM_PER_MILE, miles_and_km
 
 if TYPE_CHECKING:
     from geodata import Geography
@@ -133,7 +133,7 @@ def _spread(points: list[tuple[float, float]], markers: list[tuple[float, float]
 
 def _scale_bar(scale: float) -> str:
     """A round number of miles, about a fifth of the width, labelled in miles with km in brackets as every
-    distance on the pages is (`present.miles_and_km`)."""
+    distance on the pages is (`geodata.distance.miles_and_km`)."""
     target_miles = WIDTH / 5 / scale * KM_PER_DEGREE / KM_PER_MILE
     nice = max([n for n in (0.5, 1, 2, 5, 10, 20, 50, 100) if n <= target_miles] or [0.5])
     bar = nice * KM_PER_MILE / KM_PER_DEGREE * scale

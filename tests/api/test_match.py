@@ -96,7 +96,12 @@ def test_match_result_carries_what_a_clinician_needs(client):
     assert first["capacity"] == {"status": "available", "as_of": "2026-11-20", "reported": "available"}
     assert first["cqc"]["location_id"] and first["referral_route"]
     assert first["distance_saved_km"] > 400  # Truro is far from Leeds
-    assert "km from home" in first["explanation"]
+    # Before: '0.0 km from home'; the explanation reads as the pages do, in miles with km in brackets.
+    assert first["explanation"].startswith("less than 0.1 miles (160 m) from home, inside the person's ICB")
+    # Before: the API had neither, though the pages show both.
+    assert first["self_referral"] is False
+    assert first["schedules"] == [{"byday": [], "opens_at": None, "closes_at": None, "description":
+                                   "Staffed 24 hours a day, every day. Visiting 2pm to 8pm; arrange visits with the ward."}]
     assert got["home"] == {"district": "LS9", "icb_code": "E54000054", "icb_name": got["home"]["icb_name"],
                            "lad_code": "E08000035", "lad_name": "Leeds", "precision": "postcode"}
     assert "distance" in got["ranking"]  # the documented rule, from rehabmap.match

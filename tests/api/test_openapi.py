@@ -79,5 +79,12 @@ def test_openapi_documents_every_operation(client, path):
     schemas = document["components"]["schemas"]
     if path == "/openapi.json":
         assert schemas["MatchIn"]["examples"] and schemas["ServiceOut"]["examples"]
+        for record in ("MatchResultOut", "ServiceOut", "ListedServiceOut"):
+            properties = schemas[record]["properties"]
+            assert properties["self_referral"]["description"], record
+            assert properties["schedules"]["items"] == {"$ref": "#/components/schemas/ScheduleOut"}, record
         parameters = {p["name"]: p for p in document["paths"]["/services"]["get"]["parameters"]}
         assert parameters["postcode"]["examples"] and parameters["type"]["examples"]
+    else:
+        assert schemas["OrukService"]["properties"]["schedules"]["anyOf"][0]["items"] == {
+            "$ref": "#/components/schemas/OrukSchedule"}

@@ -107,6 +107,19 @@ def test_every_sample_service_by_its_oruk_id(client, backend):
     assert client.get("/oruk/services/synthetic:000001").json() == body
 
 
+def test_a_service_exports_its_opening_times_as_hsds_schedules_and_self_referral(client):
+    body = client.get("/oruk/services/sample:leeds-recovery-college").json()
+    assert [{k: v for k, v in s.items() if k not in ("id", "service_id")} for s in body["schedules"]] == [
+        {"freq": "WEEKLY", "interval": 1, "byday": "MO,TU,WE,TH", "opens_at": "09:30:00", "closes_at": "16:30:00"},
+        {"freq": "WEEKLY", "interval": 1, "byday": "FR", "opens_at": "09:30:00", "closes_at": "13:00:00",
+         "description": "Fridays: enrolment drop-in only"}]
+    assert all(s["service_id"] == body["id"] for s in body["schedules"])
+    referral = [a for a in body["attributes"] if a["taxonomy_term"]["code"] == "self_referral"]
+    assert [a["value"] for a in referral] == ["yes"]
+    for validator in SERVICE_FULL:
+        hsds.assert_valid(validator, body)
+
+
 @pytest.mark.parametrize("oruk_id", ["3f7b145d-84af-42d7-8fae-eaca714b02b2", "nope", "sample:nothing"])
 def test_unknown_oruk_service_is_a_404(client, oruk_id):
     reply = client.get(f"/oruk/services/{oruk_id}")

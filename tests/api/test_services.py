@@ -95,6 +95,20 @@ def test_one_service_by_id(client):
     assert listed["service_area"]["has_polygon"] and listed["service_area"]["polygon"] is None
 
 
+def test_a_service_says_its_opening_times_and_whether_a_person_can_refer_themselves(client):
+    """Before: the pages showed opening times and self-referral, the API neither."""
+    college = client.get("/services/sample:leeds-recovery-college").json()
+    assert college["self_referral"] is True
+    assert college["schedules"] == [
+        {"byday": ["MO", "TU", "WE", "TH"], "opens_at": "09:30:00", "closes_at": "16:30:00", "description": None},
+        {"byday": ["FR"], "opens_at": "09:30:00", "closes_at": "13:00:00",
+         "description": "Fridays: enrolment drop-in only"}]
+    listed = client.get("/services", params={"q": "leeds recovery college"}).json()["results"][0]
+    assert (listed["self_referral"], listed["schedules"]) == (True, college["schedules"])
+    unit = client.get("/services/sample:aire-valley-rehabilitation-unit").json()
+    assert unit["self_referral"] is False and unit["schedules"][0]["description"].startswith("Staffed 24 hours")
+
+
 def test_unknown_service_is_a_404_with_a_message(client):
     reply = client.get("/services/cqc:1-000000000")
     assert reply.status_code == 404

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from geopy.distance import great_circle
 
-from geodata.distance import great_circle_km, haversine_km, haversine_km_pairs
+from geodata.distance import great_circle_km, haversine_km, haversine_km_pairs, miles_and_km, miles_and_km_figures
 
 LEEDS = (53.79648, -1.54785)
 MANCHESTER = (53.48095, -2.23743)
@@ -32,3 +32,13 @@ def test_pairs_are_elementwise_and_symmetric() -> None:
     assert np.max(np.abs(pairs - expected)) < 1e-6
     assert np.allclose(pairs, haversine_km_pairs(lats2, lons2, lats1, lons1))
     assert haversine_km(*LEEDS, np.array([LEEDS[0]]), np.array([LEEDS[1]]))[0] == 0.0
+
+
+@pytest.mark.parametrize(("km", "words"), [(6.3, "3.9 miles (6.3 km)"), (1.609344, "1.0 mile (1.6 km)"),
+                                          (0.1, "less than 0.1 miles (160 m)"), (462.4, "287 miles (462 km)")])
+def test_a_distance_reads_in_miles_with_km_in_brackets(km: float, words: str) -> None:
+    assert miles_and_km(km) == words
+
+
+def test_a_table_cell_gives_the_same_figures_without_the_words() -> None:
+    assert miles_and_km_figures(6.3) == "3.9 (6.3)"

@@ -10,7 +10,7 @@ import pytest
 from shapely.geometry import Point, shape
 
 from geodata.areas import AreaCodes
-from geodata.distance import great_circle_km
+from geodata.distance import great_circle_km, miles_and_km
 from search.embedded import EmbeddedIndex, EmbeddedWriter
 from rehabmap.match import OUT_OF_AREA_MARGIN_KM, MatchRequest, match
 from rehabmap.taxonomy import ServiceType
@@ -167,7 +167,7 @@ def test_results_explain_needs_and_icb(indexed, small_areas):
         assert set(r.matched_needs) | set(r.unknown_needs) == {"autism", "detained_mha"}
         assert set(r.matched_needs) <= set(r.service.needs_met)
         assert r.in_home_icb == (r.service.areas.icb_code == leeds.icb)
-        assert f"{r.distance_km:.1f} km from home" in r.explanation
+        assert f"{miles_and_km(r.distance_km)} from home" in r.explanation
         for need in r.unknown_needs:
             assert "Not known" in r.explanation
 

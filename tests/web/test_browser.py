@@ -143,7 +143,7 @@ def test_find_local_alternatives_journey(watched, axe_source):
     options = page.locator(".rm-option")
     assert options.count() >= 2
     text = options.first.inner_text()
-    for expected in ("Why it is listed", "km from home", "nearer than the current placement", "Vacancy",
+    for expected in ("Why it is listed", "miles (160 m) from home, inside", "nearer than the current placement", "Vacancy",
                      "Not known", "In home ICB"):
         assert expected in text, expected
     assert "Halifax Women" not in page.locator("main").inner_text()

@@ -140,7 +140,7 @@ def test_no_result_offers_a_wider_search(client):
 @pytest.mark.parametrize("where, message", [
     ("ZZ99 9ZZ", "Postcode &#39;ZZ99 9ZZ&#39; was not found"),
     ("LS9 7T", "is not a valid UK postcode"),
-    ("Nowheresville", "No place in England called &#39;Nowheresville&#39;"),
+    ("Nowheresville", "&#39;Nowheresville&#39; is not a town, city or council area rehabmap knows in England"),
     ("", "Enter a postcode or town"),
 ])
 def test_bad_location_gives_an_error_summary_naming_the_field(client, where, message):
@@ -258,6 +258,16 @@ def test_find_names_the_nearest_places_to_one_it_does_not_know(client):
     assert answer.status_code == 400
     summary = answer.text.split('class="nhsuk-error-summary"', 1)[1].split("</ul>", 1)[0]
     assert "The nearest names rehabmap knows are Hartland, Devon" in summary and "type the postcode" in summary
+
+
+def test_find_says_a_suburb_is_not_known_and_suggests_the_postcode(client):
+    """Before: 'No place in England called Harehills was found', though Harehills is a part of Leeds that the
+    place list (towns, cities, council areas) does not hold."""
+    answer = client.get("/find/work", params={"where": "Harehills"})
+    assert answer.status_code == 400
+    summary = answer.text.split('class="nhsuk-error-summary"', 1)[1].split("</ul>", 1)[0]
+    assert "&#39;Harehills&#39; is not a town, city or council area rehabmap knows in England" in summary
+    assert "does not know every suburb or village" in summary and "type the postcode" in summary
 
 
 def test_closed_service_says_so(client):

@@ -16,7 +16,8 @@ from web import service_view
 from web.deps import State
 from web.forms import Errors, Fields, resolve_where
 from web.links import SearchContext, report_problem_url
-from web.present import CATEGORIES, CATEGORY_BY_SLUG, KM_PER_MILE, PUBLIC_RADII_MILES, SupportCategory
+from geodata.distance import KM_PER_MILE
+from web.present import CATEGORIES, CATEGORY_BY_SLUG, PUBLIC_RADII_MILES, SupportCategory
 from web.render import page
 from web.resultsmap import Marker, Pin, results_map
 
