@@ -3,8 +3,8 @@
 A search carries health needs and where someone lives, so the log line has the method, the route
 template, the status and the time — never the query string or body. Uvicorn's own access log is off.
 
-The libraries a search passes through log what they send: the Elasticsearch client logs every request
-line at INFO (`GET /<index>/_doc/<the person's current placement>`) and, at DEBUG, whole request bodies
+The libraries a search passes through log what they send: the Elasticsearch and OpenSearch clients log
+every request line at INFO (`GET /<index>/_doc/<the person's current placement>`) and, at DEBUG, whole request bodies
 (the home's coordinates and needs); urllib3 and httpx log URLs. Their loggers are held at WARNING
 whatever REHABMAP_LOG_LEVEL says (`TRANSPORT_LOGGERS`), so what they still say is about failures only.
 """
@@ -19,7 +19,8 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("rehabmap.access")
-TRANSPORT_LOGGERS = ("elastic_transport", "elasticsearch", "urllib3", "httpx", "httpcore")
+TRANSPORT_LOGGERS = ("elastic_transport", "elasticsearch", "opensearch", "opensearchpy", "urllib3", "httpx",
+                     "httpcore")
 
 
 def configure_logging(level: str) -> None:

@@ -28,6 +28,13 @@ class Backend(str, Enum):
     elasticsearch = "elasticsearch"
 
 
+class SearchEngine(str, Enum):
+    """Which cluster the search engine backend talks to, each with its own official client."""
+
+    elasticsearch = "elasticsearch"  # Elasticsearch 8, the `elasticsearch` client
+    opensearch = "opensearch"  # OpenSearch 2, the `opensearch-py` client
+
+
 class InvalidSettings(DomainError):
     """A REHABMAP_ variable holds a value the product cannot run with."""
 
@@ -42,6 +49,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir,
                            description="Official source files (ONSPD, boundaries, small areas).")
     backend: Backend = Backend.embedded
+    search_engine: SearchEngine = Field(default=SearchEngine.elasticsearch, description=(
+        "With REHABMAP_BACKEND=elasticsearch: the kind of cluster at ELASTICSEARCH_URL, 'elasticsearch' (8) "
+        "or 'opensearch' (2); each is spoken to with its own client."))
     elasticsearch_url: str | None = Field(default=None, validation_alias="ELASTICSEARCH_URL", description=(
         "The cluster's nodes, comma-separated (https://es1:9200,https://es2:9200): the client spreads requests "
         "over them and moves past one that does not answer."))

@@ -1,4 +1,6 @@
-"""The Elasticsearch backend: one versioned index per build, served through an alias (DESIGN.md §7).
+"""The search engine backend, on Elasticsearch 8 or OpenSearch 2: one versioned index per build, served
+through an alias (DESIGN.md §7). It speaks to the cluster through `search.engine.SearchClient`, which each
+engine's own client answers; everything here is the REST API the two share.
 
 A rebuild writes a complete new index `<base>-<UTC timestamp>`, refreshes it, then moves the alias
 `<base>` to it in one `_aliases` call, so readers see either the old generation or the new one, never a
@@ -38,10 +40,6 @@ from datetime import datetime, timezone
 from typing import Any, ParamSpec, TypeVar, cast
 
 import numpy as np
-from elastic_transport import ConnectionError as ClusterConnectionError
-from elastic_transport import ConnectionTimeout
-from elasticsearch import ApiError, Elasticsearch, NotFoundError
-from elasticsearch.helpers import BulkIndexError, streaming_bulk
 from pydantic import ValidationError
 
 from geodata.distance import haversine_km
@@ -50,6 +48,7 @@ from rehabmap.errors import DomainError, IndexNotBuilt, IndexUnavailable
 from rehabmap.index.base import Coverage, Hit, IndexInfo, Page, ServiceQuery, overlay_record
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
+from search.engine import OVERLOADED, ClusterError, SearchClient, Unreachable, connect
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +58,6 @@ _BULK_CHUNK = 1000
 _BULK_TIMEOUT_S = 120
 # Answers that mean "not now": a bulk request (or a document in it) answered so is sent again after
 # _BULK_BACKOFF_S, doubling up to _BULK_MAX_BACKOFF_S, at most _BULK_RETRIES times (~1 min in all).
-_UNAVAILABLE_STATUS = (429, 502, 503, 504)
 _BULK_RETRIES = 6
 _BULK_BACKOFF_S = 1.0
 _BULK_MAX_BACKOFF_S = 30.0
@@ -129,46 +127,28 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 
-def _client(settings: Settings) -> Elasticsearch:
-    """The client for the configured nodes, API key and CA bundle. The key goes only into the client's
-    Authorization header: never into a log line or a message (`_where` names a node without credentials)."""
-    hosts = settings.elasticsearch_hosts
-    if not hosts:
-        raise IndexNotBuilt("The Elasticsearch backend is selected but ELASTICSEARCH_URL is not set.")
-    options: dict[str, Any] = {}
-    if settings.elasticsearch_api_key is not None:
-        options["api_key"] = settings.elasticsearch_api_key.get_secret_value()
-    if settings.elasticsearch_ca_file is not None:
-        options["ca_certs"] = str(settings.elasticsearch_ca_file)
-    return Elasticsearch(hosts, **options)
-
-
-def _where(client: Elasticsearch) -> str:
-    """The cluster's address without credentials (the URL may hold a user and password)."""
-    nodes = client.transport.node_pool.all()
-    if not nodes:
-        return "Elasticsearch"
-    config = nodes[0].config
-    return f"Elasticsearch at {config.scheme}://{config.host}:{config.port}{config.path_prefix}"
+class DocumentRefused(ClusterError):
+    """The cluster refused a document of a build (a mapping it does not fit, a shape it finds invalid): the
+    build fails and the index being served stays as it was."""
 
 
 @contextmanager
-def _reachable_or_unavailable(client: Elasticsearch, note: str = "") -> Iterator[None]:
+def _reachable_or_unavailable(client: SearchClient, note: str = "") -> Iterator[None]:
     """A cluster out of reach, or one that says it is overloaded, becomes `IndexUnavailable`: nothing is
     wrong with the request, and it can be sent again later. (The client has already retried.) The
     cluster's address goes to the log (INFO, which the server keeps) for the operator, not into the message,
     which the API sends out."""
     try:
         yield
-    except (ClusterConnectionError, ConnectionTimeout) as exc:
-        log.info("%s did not answer: %s", _where(client), type(exc).__name__)
-        raise IndexUnavailable(f"The search index did not answer ({type(exc).__name__}).{note} "
+    except Unreachable as exc:
+        log.info("%s did not answer: %s", client.where(), exc.kind)
+        raise IndexUnavailable(f"The search index did not answer ({exc.kind}).{note} "
                                "Try again in a minute.") from exc
-    except ApiError as exc:
-        if exc.meta.status not in _UNAVAILABLE_STATUS:
+    except ClusterError as exc:
+        if exc.status not in OVERLOADED:
             raise
-        log.info("%s answered %s", _where(client), exc.meta.status)
-        raise IndexUnavailable(f"The search index is overloaded or unavailable (it answered {exc.meta.status})."
+        log.info("%s answered %s", client.where(), exc.status)
+        raise IndexUnavailable(f"The search index is overloaded or unavailable (it answered {exc.status})."
                                f"{note} Try again in a minute.") from exc
 
 
@@ -196,9 +176,9 @@ def _is_version_of(base: str, name: str) -> bool:
     return re.fullmatch(re.escape(base) + r"-\d{20}", name) is not None
 
 
-def _meta(client: Elasticsearch, index: str) -> tuple[str, dict[str, Any]]:
+def _meta(client: SearchClient, index: str) -> tuple[str, dict[str, Any]]:
     """The concrete index behind a name (an alias or the index itself) and its mapping's `_meta`."""
-    (concrete, body), = client.indices.get_mapping(index=index).body.items()
+    (concrete, body), = client.mappings(index).items()
     return concrete, dict(body.get("mappings", {}).get("_meta", {}))
 
 
@@ -234,7 +214,7 @@ def to_document(service: Service) -> dict[str, Any]:
 class ElasticWriter:
     """Builds a complete new index generation, then moves the alias to it; edits records of the live one."""
 
-    def __init__(self, client: Elasticsearch, base: str, *, grace_s: float = 900,
+    def __init__(self, client: SearchClient, base: str, *, grace_s: float = 900,
                  bulk_retries: int = _BULK_RETRIES, backoff_s: float = _BULK_BACKOFF_S) -> None:
         self.client = client
         self.base = base
@@ -243,25 +223,25 @@ class ElasticWriter:
         self.backoff_s = backoff_s
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, client: Elasticsearch | None = None) -> ElasticWriter:
-        return cls(client or _client(settings), settings.elasticsearch_index,
+    def from_settings(cls, settings: Settings, *, client: SearchClient | None = None) -> ElasticWriter:
+        return cls(client or connect(settings), settings.elasticsearch_index,
                    grace_s=settings.elasticsearch_grace_seconds)
 
     def replace_all(self, services: Iterable[Service]) -> int:
         started = datetime.now(timezone.utc)
         name = _version_name(self.base, started)
         with _reachable_or_unavailable(self.client, " The index being served is unchanged."):
-            self.client.indices.create(index=name, settings=_SETTINGS, mappings=_MAPPINGS)
+            self.client.create_index(name, _SETTINGS, _MAPPINGS)
             try:
                 count, sources = self._write(name, services)
-                self.client.indices.put_mapping(index=name, meta={
+                self.client.put_meta(name, {
                     "schema_version": SCHEMA_VERSION, "built_at": datetime.now(timezone.utc).isoformat(),
                     "count": count, "sources": dict(sources)})
-                self.client.indices.refresh(index=name)
+                self.client.refresh(name)
                 replaced = self._switch_alias(name)
             except BaseException:
                 try:
-                    self.client.options(ignore_status=404).indices.delete(index=name)
+                    self.client.delete_indices([name])
                 except Exception as exc:  # the build's own error is the one to raise; the next build removes it
                     log.info("could not delete the abandoned index %s (%s)", name, type(exc).__name__)
                 raise
@@ -280,9 +260,8 @@ class ElasticWriter:
         edited, so every process's caches see the change."""
         docs: list[Service] = []
         for service_id, fields in changes.items():
-            found = self.client.options(ignore_status=404).get(index=self.base, id=service_id,
-                                                               source_includes=["record"])
-            current = Service.stored(found["_source"]["record"]) if found.get("found") else None
+            found = self.client.get(self.base, service_id, ["record"])
+            current = Service.stored(found["record"]) if found is not None else None
             try:
                 service = overlay_record(current, fields)
             except (ValidationError, DomainError, ValueError) as exc:
@@ -293,48 +272,48 @@ class ElasticWriter:
         if before_commit is not None:
             before_commit()
         for service in docs:
-            self.client.index(index=self.base, id=service.id, document=to_document(service), refresh=True)
+            self.client.index(self.base, service.id, to_document(service))
         if docs:
             # After the documents are searchable: a reader that sees the new mark reads the edit too.
             concrete, meta = _meta(self.client, self.base)
-            self.client.indices.put_mapping(index=concrete, meta={**meta, "edited": uuid.uuid4().hex})
+            self.client.put_meta(concrete, {**meta, "edited": uuid.uuid4().hex})
         return docs
 
     def _write(self, name: str, services: Iterable[Service]) -> tuple[int, Counter[str]]:
         seen: set[str] = set()
         sources = Counter[str]()
 
-        def actions() -> Iterator[dict[str, Any]]:
+        def documents() -> Iterator[tuple[str, dict[str, Any]]]:
             for service in services:
                 if service.id in seen:  # the embedded store refuses these too (UNIQUE id)
                     raise ValueError(f"Service id '{service.id}' appears twice in one build.")
                 seen.add(service.id)
                 sources[service.source] += 1
-                yield {"_op_type": "create", "_index": name, "_id": service.id, "_source": to_document(service)}
+                yield service.id, to_document(service)
 
-        # "Not now" answers are retried here, with backoff, rather than at once by the client.
-        client = self.client.options(request_timeout=_BULK_TIMEOUT_S, retry_on_status=())
-        for ok, item in streaming_bulk(client, actions(), chunk_size=_BULK_CHUNK, raise_on_error=False,
-                                       max_retries=self.bulk_retries, initial_backoff=self.backoff_s,
-                                       max_backoff=_BULK_MAX_BACKOFF_S, retry_on_status=_UNAVAILABLE_STATUS):
+        for ok, result in self.client.bulk_create(name, documents(), chunk=_BULK_CHUNK, timeout_s=_BULK_TIMEOUT_S,
+                                                  retries=self.bulk_retries, backoff_s=self.backoff_s,
+                                                  max_backoff_s=_BULK_MAX_BACKOFF_S):
             if not ok:
-                (result,) = item.values()
-                if result.get("status") in _UNAVAILABLE_STATUS:
-                    log.info("%s refused documents: %s", _where(self.client), result["status"])
+                status = int(result.get("status") or 0)
+                if status in OVERLOADED:
+                    log.info("%s refused documents: %s", self.client.where(), status)
                     raise IndexUnavailable(
-                        f"The search index kept refusing documents as overloaded ({result['status']}) after "
+                        f"The search index kept refusing documents as overloaded ({status}) after "
                         f"{self.bulk_retries} retries. The index being served is unchanged. Try again in a minute.")
-                raise BulkIndexError("1 document(s) failed to index.", [item])
+                error = result.get("error")
+                kind = str(error.get("type", "")) if isinstance(error, dict) else str(error)
+                raise DocumentRefused(status, kind, f"The search index refused the record '{result.get('_id')}': "
+                                      f"{error.get('reason', kind) if isinstance(error, dict) else kind}.")
         return len(seen), sources
 
     def _switch_alias(self, name: str) -> list[str]:
         """One `_aliases` call: remove the alias from every index that has it, add it to the new one.
         Returns the indices it was removed from."""
-        current = self.client.options(ignore_status=404).indices.get_alias(name=self.base)
-        replaced = list(current.body) if current.meta.status == 200 else []
+        replaced = self.client.aliased(self.base)
         actions: list[dict[str, Any]] = [{"remove": {"index": index, "alias": self.base}} for index in replaced]
         actions.append({"add": {"index": name, "alias": self.base}})
-        self.client.indices.update_aliases(actions=actions)
+        self.client.update_aliases(actions)
         return replaced
 
     def _retire(self, indices: list[str]) -> None:
@@ -342,18 +321,16 @@ class ElasticWriter:
         now = datetime.now(timezone.utc).isoformat()
         for index in indices:
             _, meta = _meta(self.client, index)
-            self.client.indices.put_mapping(index=index, meta={**meta, "retired_at": now})
+            self.client.put_meta(index, {**meta, "retired_at": now})
 
     def _delete_expired(self, live: str) -> None:
         """Delete generations out of service for longer than the grace period, and the ones never marked:
         builds a crash abandoned, or generations a crash took out of service before marking them. A
         generation newer than the live one (a build still running) is left."""
-        found = self.client.options(ignore_status=404).indices.get(index=f"{self.base}-*")
-        if found.meta.status != 200:
-            return
+        found = self.client.indices(f"{self.base}-*")
         now = datetime.now(timezone.utc)
         expired = []
-        for index, body in found.body.items():
+        for index, body in found.items():
             if not _is_version_of(self.base, index) or index == live or self.base in body.get("aliases", {}):
                 continue
             retired_at = body.get("mappings", {}).get("_meta", {}).get("retired_at")
@@ -363,27 +340,30 @@ class ElasticWriter:
             elif (now - datetime.fromisoformat(retired_at)).total_seconds() >= self.grace_s:
                 expired.append(index)
         if expired:
-            self.client.options(ignore_status=404).indices.delete(index=",".join(sorted(expired)))
+            self.client.delete_indices(sorted(expired))
 
 
 class ElasticIndex:
     """Reader over the alias; every answer comes from one generation."""
 
-    def __init__(self, client: Elasticsearch, alias: str) -> None:
+    def __init__(self, client: SearchClient, alias: str) -> None:
         self.client = client
         self.alias = alias
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, client: Elasticsearch | None = None) -> ElasticIndex:
-        return cls(client or _client(settings), settings.elasticsearch_index)
+    def from_settings(cls, settings: Settings, *, client: SearchClient | None = None) -> ElasticIndex:
+        return cls(client or connect(settings), settings.elasticsearch_index)
 
     def _not_built(self) -> IndexNotBuilt:
-        return IndexNotBuilt(f"No Elasticsearch index '{self.alias}'. Run 'rehabmap index SOURCE...' first.")
+        return IndexNotBuilt(f"No search index '{self.alias}'. Run 'rehabmap index SOURCE...' first.")
 
     def _search(self, index: str | None = None, **body: Any) -> dict[str, Any]:
+        """One search request; its body's fields as keywords, `from_` for `from` (a Python keyword)."""
+        if "from_" in body:
+            body["from"] = body.pop("from_")
         try:
-            return self.client.search(index=index or self.alias, **body).body
-        except NotFoundError as exc:
+            return self.client.search(index or self.alias, body)
+        except ClusterError as exc:
             if exc.error != "index_not_found_exception":
                 raise
             raise (self._not_built() if index is None else _deleted(index)) from None
@@ -391,38 +371,41 @@ class ElasticIndex:
     def _meta(self) -> tuple[str, dict[str, Any]]:
         try:
             return _meta(self.client, self.alias)
-        except NotFoundError:
+        except ClusterError as exc:
+            if exc.status != 404:
+                raise
             raise self._not_built() from None
 
     @_reachable
     def info(self) -> IndexInfo:
         concrete, meta = self._meta()
-        count = self.client.count(index=concrete)["count"]
+        count = self.client.count(concrete)
         built_at = datetime.fromisoformat(meta["built_at"]) if meta.get("built_at") else None
-        location = f"{_where(self.client).removeprefix('Elasticsearch at ')}/{concrete}"
-        return IndexInfo("elasticsearch", int(count), built_at, location, dict(meta.get("sources", {})))
+        engine, _, address = self.client.where().partition(" at ")
+        location = f"{address or engine}/{concrete}"
+        return IndexInfo(engine.lower(), count, built_at, location, dict(meta.get("sources", {})))
 
     @_reachable
     def generation(self) -> str:
         """The concrete index (a rebuild is a new one) and the mark the writer leaves on it at every edit."""
         concrete, meta = self._meta()
-        return f"{_where(self.client)}/{concrete}#{meta.get('edited', '')}"
+        return f"{self.client.where()}/{concrete}#{meta.get('edited', '')}"
 
     @_reachable
     def get(self, service_id: str) -> Service | None:
-        response = self.client.options(ignore_status=404).get(index=self.alias, id=service_id,
-                                                              source_includes=["record"])
-        if response.get("found"):
-            return Service.stored(response["_source"]["record"])
-        if "found" not in response:  # no document answer at all: the alias (or its index) is missing
-            raise self._not_built()
-        return None
+        try:
+            found = self.client.get(self.alias, service_id, ["record"])
+        except ClusterError as exc:  # no document answer at all: the alias (or its index) is missing
+            if exc.status != 404:
+                raise
+            raise self._not_built() from None
+        return Service.stored(found["record"]) if found is not None else None
 
     @_reachable
     def find(self, query: ServiceQuery, *, limit: int = 20, offset: int = 0) -> Page:
         bool_query, sort = _ordered(query)
         response = self._search(query={"bool": bool_query}, sort=sort, from_=offset, size=limit,
-                                track_total_hits=True, source_includes=["record"])
+                                track_total_hits=True, _source=["record"])
         hits = response["hits"]
         return Page([_service(h) for h in hits["hits"]], int(hits["total"]["value"]))
 
@@ -434,11 +417,11 @@ class ElasticIndex:
         bool_query, sort = _ordered(query)
         if not query.text:
             hits = itertools.chain.from_iterable(self._pages(
-                _SCAN_PAGE, query={"bool": bool_query}, sort=sort, source_includes=["record"]))
+                _SCAN_PAGE, query={"bool": bool_query}, sort=sort, _source=["record"]))
             return (_service(h) for h in _eager(hits))
         matches = itertools.chain.from_iterable(self._pages(
             _SCAN_PAGE, query={"bool": bool_query}, sort=[{"id": "asc"}], track_scores=True,
-            source_includes=["name_sort"]))
+            _source=["name_sort"]))
         ranked = sorted((-h["_score"], h["_source"]["name_sort"], h["_id"], h["_index"]) for h in matches)
         return self._records([(index, service_id) for _, _, service_id, index in ranked])
 
@@ -449,8 +432,10 @@ class ElasticIndex:
             chunk = keys[start:start + _SCAN_PAGE]
             index = chunk[0][0]
             try:
-                docs = self.client.mget(index=index, ids=[i for _, i in chunk], source_includes=["record"])["docs"]
-            except NotFoundError:
+                docs = self.client.mget(index, [i for _, i in chunk], ["record"])
+            except ClusterError as exc:
+                if exc.status != 404:
+                    raise
                 raise _deleted(index) from None
             # A missing index is an error per document, not a 404; no document of a generation goes missing.
             if not all(d.get("found") for d in docs):
@@ -476,16 +461,18 @@ class ElasticIndex:
         inner_km = radius_km * (1 - _RING_RELATIVE) - _SLACK_KM
         ring_query = {"filter": [*filters, outer], "must_not": [_within(lat, lon, inner_km)] if inner_km > 0 else []}
         ring = list(itertools.chain.from_iterable(self._pages(
-            _SCAN_PAGE, query={"bool": ring_query}, sort=[{"id": "asc"}], source_includes=["location"])))
+            _SCAN_PAGE, query={"bool": ring_query}, sort=[{"id": "asc"}], _source=["location"])))
         points = np.array([(h["_source"]["location"]["lat"], h["_source"]["location"]["lon"]) for h in ring],
                           dtype=np.float64).reshape(-1, 2)
         beyond = int(np.count_nonzero(haversine_km(lat, lon, points[:, 0], points[:, 1]) > radius_km))
         index = ring[0]["_index"] if ring else self.alias
         try:
-            counted = self.client.count(index=index, query={"bool": {"filter": [*filters, outer]}})["count"]
-        except NotFoundError:
+            counted = self.client.count(index, {"bool": {"filter": [*filters, outer]}})
+        except ClusterError as exc:
+            if exc.status != 404:
+                raise
             raise self._not_built() from None
-        return int(counted) - beyond
+        return counted - beyond
 
     @_reachable
     def nearest(self, lat: float, lon: float, query: ServiceQuery, *, k: int,
@@ -513,7 +500,7 @@ class ElasticIndex:
                                    "distance_type": "arc"}},
                 {"id": "asc"}]
         waiting: list[tuple[float, str, Service]] = []
-        for hits in self._pages(page, query={"bool": {"filter": filters}}, sort=sort, source_includes=["record"]):
+        for hits in self._pages(page, query={"bool": {"filter": filters}}, sort=sort, _source=["record"]):
             services = [_service(h) for h in hits]
             for service, distance in zip(services, _distances(lat, lon, services).tolist()):
                 if radius_km is None or distance <= radius_km:
@@ -532,13 +519,13 @@ class ElasticIndex:
     def all(self) -> Iterator[Service]:
         """Every service, in id order, read from the generation current when iteration starts."""
         for hits in self._pages(_SCAN_PAGE, query={"match_all": {}}, sort=[{"id": "asc"}],
-                                source_includes=["record"]):
+                                _source=["record"]):
             yield from (_service(h) for h in hits)
 
     @_reachable
     def ids(self) -> list[str]:
         return [h["_source"]["id"] for hits in self._pages(_SCAN_PAGE, query={"match_all": {}}, sort=[{"id": "asc"}],
-                                                           source_includes=["id"]) for h in hits]
+                                                           _source=["id"]) for h in hits]
 
     @_reachable
     def _pages(self, size: int, **body: Any) -> Iterator[list[dict[str, Any]]]:

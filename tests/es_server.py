@@ -1,6 +1,8 @@
 """A search server for the tests: osmem (an in-memory OpenSearch/Elasticsearch-compatible server), or a
 real cluster named by ELASTICSEARCH_URL.
 
+The OpenSearch client (opensearch-py) sends plain JSON, which osmem takes: the tests use it unchanged.
+
 The official client (elasticsearch-py 9) sends `application/vnd.elasticsearch+json; compatible-with=9`
 as Accept and Content-Type on every request. Elasticsearch understands it; osmem answers 406. Rather
 than weaken the production client, the tests hand the backend a client built with `PlainJsonNode`, an
@@ -25,6 +27,8 @@ from dataclasses import dataclass
 from elastic_transport import HttpHeaders, Urllib3HttpNode
 from elasticsearch import Elasticsearch
 
+from search.engine import ElasticsearchClient, OpenSearchClient
+
 _COMPAT = re.compile(r"application/vnd\.elasticsearch\+(json|x-ndjson)\s*;\s*compatible-with=\d+")
 
 
@@ -46,10 +50,15 @@ class SearchServer:
     url: str
     kind: str  # "osmem" or "elasticsearch"
 
-    def client(self) -> Elasticsearch:
+    def client(self) -> ElasticsearchClient:
+        """The Elasticsearch client, with plain media types on osmem."""
         if self.kind == "osmem":
-            return Elasticsearch(self.url, node_class=PlainJsonNode, request_timeout=60)
-        return Elasticsearch(self.url, request_timeout=60)
+            return ElasticsearchClient(Elasticsearch(self.url, node_class=PlainJsonNode, request_timeout=60))
+        return ElasticsearchClient(Elasticsearch(self.url, request_timeout=60))
+
+    def opensearch_client(self) -> OpenSearchClient:
+        """The OpenSearch client exactly as production builds it (osmem speaks the OpenSearch API)."""
+        return OpenSearchClient.connect([self.url], timeout=60)
 
 
 def osmem_binary() -> str | None:

@@ -45,6 +45,9 @@ def test_the_compose_file_is_valid_and_runs_two_replicas_behind_the_proxy(tmp_pa
     upstream = re.findall(r"server (api-\d):8000", (ROOT / "deploy/nginx.conf").read_text())
     assert upstream == ["api-1", "api-2"]
     assert services["api-1"]["environment"]["REHABMAP_BACKEND"] == "elasticsearch"
+    # OpenSearch 2 is the alternative: its node only under its profile, the engine chosen by a variable.
+    assert services["opensearch"]["profiles"] == ["opensearch"] and services["opensearch"]["healthcheck"]["test"]
+    assert services["api-1"]["environment"]["REHABMAP_SEARCH_ENGINE"] in ("elasticsearch", "opensearch")
     assert "ports" not in services["api-1"]  # only the proxy is published
     image = services["elasticsearch"]["image"]
     client = re.search(r"^elasticsearch==(\d+\.\d+)\.", (ROOT / "requirements/runtime.txt").read_text(), re.M)

@@ -118,10 +118,14 @@ ES_NEEDS = ("restricted_s37_41", "personality_disorder_diagnosis", "acquired_bra
 PLACEMENT = "sample:bodmin-rehabilitation-unit"  # where the person is now: as telling as their home
 
 
-@pytest.fixture(scope="module")
-def elastic_server(es_server, es_client, geography, geodata_dir, data_dir, tmp_path_factory):
-    """`rehabmap serve` on the Elasticsearch backend, at DEBUG, over the sample indexed into the search
-    server (osmem, through `plain_json_proxy`, or the cluster at ELASTICSEARCH_URL)."""
+@pytest.fixture(scope="module", params=["elasticsearch", "opensearch"])
+def elastic_server(request, es_server, es_client, geography, geodata_dir, data_dir, tmp_path_factory):
+    """`rehabmap serve` on the search engine backend with each engine's client, at DEBUG, over the sample
+    indexed into the search server (osmem — through `plain_json_proxy` for the Elasticsearch client — or
+    the cluster at ELASTICSEARCH_URL)."""
+    engine = request.param
+    if engine == "opensearch" and es_server.kind != "osmem":
+        pytest.skip("ELASTICSEARCH_URL names an Elasticsearch cluster: the OpenSearch client is not for it")
     alias = f"rehabmap-privacy-{uuid.uuid4().hex[:10]}"
     settings = Settings(ELASTICSEARCH_URL=es_server.url, elasticsearch_index=alias)
     report = build_index(load_source(SAMPLE), GeographyPlacer(geography),
@@ -130,9 +134,11 @@ def elastic_server(es_server, es_client, geography, geodata_dir, data_dir, tmp_p
     home = tmp_path_factory.mktemp("elastic-home")
     (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
     with ExitStack() as stack:
-        url = es_server.url if es_server.kind != "osmem" else stack.enter_context(plain_json_proxy(es_server.url))
+        url = es_server.url if es_server.kind != "osmem" or engine == "opensearch" \
+            else stack.enter_context(plain_json_proxy(es_server.url))
         yield stack.enter_context(serve(home, data_dir, home / "server.log", REHABMAP_BACKEND="elasticsearch",
-                                        ELASTICSEARCH_URL=url, REHABMAP_ELASTICSEARCH_INDEX=alias))
+                                        REHABMAP_SEARCH_ENGINE=engine, ELASTICSEARCH_URL=url,
+                                        REHABMAP_ELASTICSEARCH_INDEX=alias))
     drop_indices(es_client, alias)
 
 

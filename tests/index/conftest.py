@@ -1,7 +1,9 @@
 """One synthetic corpus, built into each index backend once per session.
 
-`backend` is parametrised over both backends so every behaviour test runs against each; the search
-server is osmem (started here) unless ELASTICSEARCH_URL names a real cluster.
+`backend` is parametrised over the backends so every behaviour test runs against each: the embedded index,
+and the search engine backend through each engine's client (Elasticsearch's, and OpenSearch's exactly as
+production builds it); the search server is osmem (started here) unless ELASTICSEARCH_URL names a real
+cluster, an Elasticsearch one, which the OpenSearch client is not run against.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import uuid
+from collections.abc import Iterator
 from datetime import date
 
 import pytest
@@ -17,6 +20,7 @@ from rehabmap.config import Settings
 from rehabmap.index.base import IndexBackend
 from search.elastic import ElasticIndex, ElasticWriter
 from search.embedded import EmbeddedIndex, EmbeddedWriter
+from search.engine import ElasticsearchClient, OpenSearchClient, SearchClient
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
 from rehabmap.index.base import LiveWriter
@@ -89,10 +93,31 @@ def es_server():
 
 
 @pytest.fixture(scope="session")
-def es_client(es_server: SearchServer):
+def es_client(es_server: SearchServer) -> Iterator[SearchClient]:
     client = es_server.client()
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def os_client(es_server: SearchServer) -> Iterator[SearchClient]:
+    if es_server.kind != "osmem":
+        pytest.skip("ELASTICSEARCH_URL names an Elasticsearch cluster: the OpenSearch client is not for it")
+    client = es_server.opensearch_client()
+    yield client
+    client.close()
+
+
+def client_at(engine: str, url: str) -> SearchClient:
+    """A production client of this engine for a node at `url` (a `ClusterProxy`, which also gives the
+    Elasticsearch client's media types to osmem as the plain ones)."""
+    return OpenSearchClient.connect([url]) if engine == "opensearch" else ElasticsearchClient.connect([url])
+
+
+@pytest.fixture(params=["elasticsearch", "opensearch"])
+def engine(request) -> tuple[str, SearchClient]:
+    """(REHABMAP_SEARCH_ENGINE, a client of that engine) for each engine in turn."""
+    return request.param, request.getfixturevalue("es_client" if request.param == "elasticsearch" else "os_client")
 
 
 @pytest.fixture
@@ -103,13 +128,11 @@ def es_settings(es_server: SearchServer, es_client):
     drop_indices(es_client, base)
 
 
-def drop_indices(client, base: str) -> None:
+def drop_indices(client: SearchClient, base: str) -> None:
     """Delete every index of one test alias, by name (clusters refuse wildcard deletes by default)."""
-    found = client.options(ignore_status=404).indices.get_alias(index=f"{base}*")
-    names = [name for name in found.body if name == base or name.startswith(f"{base}-")] \
-        if found.meta.status == 200 else []
+    names = [name for name in client.indices(f"{base}*") if name == base or name.startswith(f"{base}-")]
     if names:
-        client.options(ignore_status=404).indices.delete(index=",".join(names))
+        client.delete_indices(names)
 
 
 @pytest.fixture(scope="session")
@@ -198,14 +221,26 @@ def elastic_index(corpus, es_server: SearchServer, es_client):
     drop_indices(es_client, base)
 
 
-@pytest.fixture(scope="session", params=["embedded", "embedded-after-edits", "elasticsearch"])
+@pytest.fixture(scope="session")
+def opensearch_index(corpus, os_client):
+    """The same corpus built and read with the OpenSearch client, on its own alias."""
+    base = f"rehabmap-test-{uuid.uuid4().hex[:10]}"
+    ElasticWriter(os_client, base).replace_all(corpus)
+    yield ElasticIndex(os_client, base)
+    drop_indices(os_client, base)
+
+
+_INDEX_FIXTURES = {"embedded": "embedded_index", "elasticsearch": "elastic_index", "opensearch": "opensearch_index"}
+
+
+@pytest.fixture(scope="session", params=["embedded", "embedded-after-edits", "elasticsearch", "opensearch"])
 def backend(request, corpus):
-    """(services, backend) for each backend in turn, over the same corpus; and the embedded index read by a
-    reader that followed maintainers' edits without loading it again, over the records as edited."""
+    """(services, backend) for each backend in turn, over the same corpus (the search engine backend through
+    each engine's client); and the embedded index read by a reader that followed maintainers' edits without
+    loading it again, over the records as edited."""
     if request.param == "embedded-after-edits":
         return request.getfixturevalue("edited_embedded_index")
-    index = request.getfixturevalue("embedded_index" if request.param == "embedded" else "elastic_index")
-    return corpus, index
+    return corpus, request.getfixturevalue(_INDEX_FIXTURES[request.param])
 
 
 @pytest.fixture
@@ -215,7 +250,7 @@ def proxy(es_server: SearchServer):
         yield cluster_proxy
 
 
-@pytest.fixture(params=["embedded", "elasticsearch"])
+@pytest.fixture(params=["embedded", "elasticsearch", "opensearch"])
 def fresh(request, corpus, tmp_path) -> tuple[IndexBackend, LiveWriter, list[Service]]:
     """(reader, writer, services): a backend of each kind of its own, over part of the corpus, for tests
     that edit or rebuild it."""
@@ -225,7 +260,8 @@ def fresh(request, corpus, tmp_path) -> tuple[IndexBackend, LiveWriter, list[Ser
         writer: LiveWriter = EmbeddedWriter(path)
         writer.replace_all(services)
         return EmbeddedIndex(path), writer, services
-    settings, client = request.getfixturevalue("es_settings"), request.getfixturevalue("es_client")
+    settings = request.getfixturevalue("es_settings")
+    client = request.getfixturevalue("es_client" if request.param == "elasticsearch" else "os_client")
     writer = ElasticWriter.from_settings(settings, client=client)
     writer.replace_all(services)
     return ElasticIndex.from_settings(settings, client=client), writer, services

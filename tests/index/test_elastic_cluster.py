@@ -12,23 +12,21 @@ import itertools
 from datetime import datetime, timezone
 
 import pytest
-from elasticsearch import Elasticsearch
-
 from rehabmap.errors import IndexUnavailable
 from rehabmap.index.base import ServiceQuery
 from search.elastic import _MAPPINGS, _SETTINGS, ElasticIndex, ElasticWriter, _version_name
+from tests.index.conftest import client_at
 from tests.index.test_backend_behaviour import brute_nearest, by_name
 
 EVERYTHING = ServiceQuery(include_inactive=True)
 
 
 def _versions(client, base: str) -> list[str]:
-    found = client.options(ignore_status=404).indices.get_alias(index=f"{base}-*")
-    return sorted(found.body) if found.meta.status == 200 else []
+    return sorted(client.indices(f"{base}-*"))
 
 
 def _live(client, base: str) -> str:
-    (name,) = client.indices.get_alias(name=base).body
+    (name,) = client.aliased(base)
     return name
 
 
@@ -42,8 +40,8 @@ def test_scans_and_counts_read_past_the_result_window(corpus, embedded_index, es
     writer = ElasticWriter.from_settings(es_settings, client=es_client)
     writer.replace_all(corpus)
     index = ElasticIndex.from_settings(es_settings, client=es_client)
-    es_client.indices.put_settings(index=_live(es_client, es_settings.elasticsearch_index),
-                                   settings={"index": {"max_result_window": 300}})
+    es_client.client.indices.put_settings(index=_live(es_client, es_settings.elasticsearch_index),
+                                          settings={"index": {"max_result_window": 300}})
     with pytest.raises(Exception, match="Result window is too large"):
         index.find(ServiceQuery(), limit=50, offset=300)  # what the exports used to do
 
@@ -84,7 +82,7 @@ def test_a_build_deletes_expired_and_abandoned_generations_only(corpus, es_setti
 
     def make(year: int, **meta: str) -> str:
         name = _version_name(base, datetime(year, 1, 1, tzinfo=timezone.utc))
-        es_client.indices.create(index=name, settings=_SETTINGS, mappings={**_MAPPINGS, "_meta": meta})
+        es_client.create_index(name, _SETTINGS, {**_MAPPINGS, "_meta": meta})
         return name
 
     abandoned = make(2001)  # a build that crashed before going live: never marked
@@ -101,24 +99,26 @@ def test_a_build_deletes_expired_and_abandoned_generations_only(corpus, es_setti
 
 # --- an overloaded cluster ---------------------------------------------------------------------------------
 
-def test_bulk_loads_retry_an_overloaded_cluster_with_backoff(corpus, es_settings, proxy):
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_bulk_loads_retry_an_overloaded_cluster_with_backoff(corpus, es_settings, proxy, engine_name):
     base = es_settings.elasticsearch_index
-    writer = ElasticWriter(Elasticsearch(proxy.url), base, backoff_s=0.01)
+    writer = ElasticWriter(client_at(engine_name, proxy.url), base, backoff_s=0.01)
     proxy.fail(r"/_bulk", 429, times=2)  # the whole request refused, twice
     proxy.fail(r"/_bulk", 503, times=1)
     proxy.fail(r"/_bulk", 429, per_document=True, times=1)  # every document of one request refused
     assert writer.replace_all(corpus) == len(corpus)
     assert [fault.hits for fault in proxy.faults] == [2, 1, 1]
     assert len(proxy.seen(r"/_bulk")) == 2 + 4  # two chunks of 1,000, and four refusals sent again
-    index = ElasticIndex(Elasticsearch(proxy.url), base)
+    index = ElasticIndex(client_at(engine_name, proxy.url), base)
     assert index.info().count == len(corpus) and index.get(corpus[1234].id) == corpus[1234]
 
 
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
 @pytest.mark.parametrize("status, per_document", [(503, False), (429, True)])
 def test_a_build_the_cluster_keeps_refusing_fails_and_leaves_the_live_index(corpus, es_settings, proxy, es_client,
-                                                                            status, per_document):
+                                                                            status, per_document, engine_name):
     base = es_settings.elasticsearch_index
-    writer = ElasticWriter(Elasticsearch(proxy.url), base, bulk_retries=3, backoff_s=0.01)
+    writer = ElasticWriter(client_at(engine_name, proxy.url), base, bulk_retries=3, backoff_s=0.01)
     writer.replace_all(corpus[:100])
     (live,) = _versions(es_client, base)
     fault = proxy.fail(r"/_bulk", status, per_document=per_document)
@@ -132,9 +132,11 @@ def test_a_build_the_cluster_keeps_refusing_fails_and_leaves_the_live_index(corp
 
 # --- a cluster that does not answer ------------------------------------------------------------------------
 
-def test_a_cluster_that_does_not_answer_is_unavailable_not_a_crash(corpus, es_settings, proxy, monkeypatch):
+@pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
+def test_a_cluster_that_does_not_answer_is_unavailable_not_a_crash(corpus, es_settings, proxy, monkeypatch,
+                                                                    engine_name):
     base = es_settings.elasticsearch_index
-    client = Elasticsearch(proxy.url)
+    client = client_at(engine_name, proxy.url)
     writer = ElasticWriter(client, base)
     writer.replace_all(corpus[:300])
     index = ElasticIndex(client, base)

@@ -1,8 +1,8 @@
 """A cluster as production runs it: several nodes, an API key, TLS with the deployment's own CA.
 
-The production client (`from_settings`, no client handed in) builds and reads an index through a proxy in
-front of osmem that plays a secured cluster: it refuses a request without the API key (401) and serves
-HTTPS with a certificate signed by a CA made for the test. The first node named is down.
+The production client of each engine (`from_settings`, no client handed in) builds and reads an index
+through a proxy in front of osmem that plays a secured cluster: it refuses a request without the API key
+(401) and serves HTTPS with a certificate signed by a CA made for the test. The first node named is down.
 """
 
 from __future__ import annotations
@@ -13,17 +13,17 @@ import logging
 import socket
 import ssl
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from elasticsearch import AuthenticationException
-
-from rehabmap.config import InvalidSettings, Settings, get_settings
+from rehabmap.config import InvalidSettings, SearchEngine, Settings, get_settings
 from rehabmap.errors import IndexUnavailable
 from search.elastic import ElasticIndex, ElasticWriter
+from search.engine import ClusterError
 from tests.index.cluster_proxy import ClusterProxy
 from tests.index.conftest import drop_indices
 
@@ -72,8 +72,13 @@ def tls(tmp_path_factory) -> tuple[ssl.SSLContext, str]:
     return context, str(ca_file)
 
 
+@pytest.fixture(params=list(SearchEngine))
+def engine_name(request) -> SearchEngine:
+    return request.param
+
+
 @pytest.fixture
-def secured(es_server, es_client, tls):
+def secured(es_server, es_client, tls, engine_name):
     """A secured cluster's address, behind a node that is down; every index made under the alias is
     dropped afterwards."""
     context, ca_file = tls
@@ -83,10 +88,10 @@ def secured(es_server, es_client, tls):
     drop_indices(es_client, base)
 
 
-def test_several_nodes_an_api_key_and_a_ca_bundle(secured, corpus, caplog):
+def test_several_nodes_an_api_key_and_a_ca_bundle(secured, corpus, caplog, engine_name):
     proxy, hosts, base, ca_file = secured
     settings = Settings(ELASTICSEARCH_URL=hosts, elasticsearch_index=base, elasticsearch_api_key=API_KEY,
-                        elasticsearch_ca_file=ca_file)
+                        elasticsearch_ca_file=ca_file, search_engine=engine_name)
     caplog.set_level(logging.DEBUG)
     assert ElasticWriter.from_settings(settings).replace_all(corpus[:20]) == 20
     index = ElasticIndex.from_settings(settings)
@@ -96,20 +101,48 @@ def test_several_nodes_an_api_key_and_a_ca_bundle(secured, corpus, caplog):
     assert not [r for r in caplog.records if API_KEY in r.getMessage()]  # the key is never logged
 
 
-def test_without_the_key_the_cluster_refuses(secured, corpus):
+def test_without_the_key_the_cluster_refuses(secured, corpus, engine_name):
     _, hosts, base, ca_file = secured
-    settings = Settings(ELASTICSEARCH_URL=hosts, elasticsearch_index=base, elasticsearch_ca_file=ca_file)
-    with pytest.raises(AuthenticationException):
+    settings = Settings(ELASTICSEARCH_URL=hosts, elasticsearch_index=base, elasticsearch_ca_file=ca_file,
+                        search_engine=engine_name)
+    with pytest.raises(ClusterError) as refused:
         ElasticWriter.from_settings(settings).replace_all(corpus[:5])
+    assert (refused.value.status, refused.value.error) == (401, "security_exception")
 
 
-def test_without_the_ca_the_certificate_is_refused(secured, corpus):
+def test_without_the_ca_the_certificate_is_refused(secured, corpus, engine_name):
     proxy, _, base, _ = secured
-    settings = Settings(ELASTICSEARCH_URL=proxy.url, elasticsearch_index=base, elasticsearch_api_key=API_KEY)
+    settings = Settings(ELASTICSEARCH_URL=proxy.url, elasticsearch_index=base, elasticsearch_api_key=API_KEY,
+                        search_engine=engine_name)
     with pytest.raises(IndexUnavailable) as refused:
         ElasticWriter.from_settings(settings).replace_all(corpus[:5])
     assert "certificate verify failed" in str(refused.value.__cause__).lower()
     assert not proxy.seen()  # nothing was sent to a node whose certificate did not check
+
+
+def _chain(error: BaseException | None) -> Iterator[BaseException]:
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def test_a_failing_connection_shows_no_secret(corpus, engine_name, caplog):
+    """No node answers: the error, every error it was raised from, and the log name the trouble, never the
+    API key or a password written into the URL."""
+    password = "pw-" + uuid.uuid4().hex
+    hosts = f"https://rehabmap:{password}@127.0.0.1:{_closed_port()},https://127.0.0.1:{_closed_port()}"
+    settings = Settings(ELASTICSEARCH_URL=hosts, elasticsearch_index="rehabmap-test-none",
+                        elasticsearch_api_key=API_KEY, search_engine=engine_name)
+    caplog.set_level(logging.DEBUG)
+    for call in (lambda: ElasticWriter.from_settings(settings).replace_all(corpus[:5]),
+                 lambda: ElasticIndex.from_settings(settings).info()):
+        with pytest.raises(IndexUnavailable, match="did not answer") as refused:
+            call()
+        told = [refused.value.message, *(f"{e!s} {e!r}" for e in _chain(refused.value)),
+                *(r.getMessage() for r in caplog.records)]
+        assert "ConnectionError" in " ".join(told)  # what went wrong is said
+        for secret in (API_KEY, password):
+            assert not [text for text in told if secret in text]
 
 
 def test_a_missing_ca_file_names_the_setting(monkeypatch, tmp_path):

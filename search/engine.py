@@ -1,0 +1,363 @@
+"""The search cluster's client: the few calls the backend (`search.elastic`) makes, answered by each
+engine's own official client — `elasticsearch` for Elasticsearch 8, `opensearch-py` for OpenSearch 2
+(`REHABMAP_SEARCH_ENGINE`).
+
+The two clients share an ancestor and have grown apart: Elasticsearch 8's takes keyword-only bodies
+(`document=`, `settings=`/`mappings=`, `meta=`, `actions=`), answers with response objects and per-request
+`options()`, and sends a compatibility media type that OpenSearch refuses; OpenSearch's takes `body=` and
+`ignore=`, answers plain dicts, raises its own exceptions and has its own bulk helper (which retries only
+429). Every such difference lives here, so the backend is written once, against `SearchClient`: requests are
+the JSON bodies of the REST API the two engines share, answers are plain dicts, and a failure is
+`Unreachable` (no answer) or `ClusterError` (an answer with an error status), whichever client raised it.
+
+Credentials go into the client's Authorization header only: `where` names a node by scheme, host and port,
+and the errors raised here carry the library's message, which holds no header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import elastic_transport
+import elasticsearch
+import elasticsearch.helpers
+import opensearchpy
+import opensearchpy.helpers
+
+from rehabmap.config import SearchEngine, Settings
+from rehabmap.errors import IndexNotBuilt
+
+Document = tuple[str, dict[str, Any]]  # (id, source)
+OVERLOADED = (429, 502, 503, 504)  # answers that mean "not now"
+
+
+class Unreachable(Exception):
+    """No node answered: refused, timed out, or its TLS certificate did not check. `kind` names which."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class ClusterError(Exception):
+    """The cluster answered with an error status; `error` is its error type (`index_not_found_exception`)."""
+
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+
+
+class SearchClient(Protocol):
+    """What the backend asks of a cluster. Index names may be aliases wherever a reader may use one."""
+
+    def where(self) -> str:
+        """The engine and its first node, without credentials: 'OpenSearch at https://os1:9200'."""
+
+    def create_index(self, name: str, settings: dict[str, Any], mappings: dict[str, Any]) -> None: ...
+
+    def put_meta(self, index: str, meta: dict[str, Any]) -> None:
+        """Replace the mapping's `_meta` (where a generation keeps its build facts and edit mark)."""
+
+    def mappings(self, index: str) -> dict[str, Any]:
+        """{concrete index: {"mappings": ...}} for an index or an alias."""
+
+    def refresh(self, index: str) -> None: ...
+
+    def delete_indices(self, names: Sequence[str]) -> None:
+        """Delete these indices by name (never a wildcard); ones already gone are no error."""
+
+    def indices(self, pattern: str) -> dict[str, Any]:
+        """{index: {"aliases", "mappings", ...}} of the indices matching a wildcard; {} when none."""
+
+    def aliased(self, alias: str) -> list[str]:
+        """The indices the alias points to; [] when there is no such alias."""
+
+    def update_aliases(self, actions: list[dict[str, Any]]) -> None:
+        """One `_aliases` call: every action applies at once, or none does."""
+
+    def get(self, index: str, doc_id: str, source: list[str]) -> dict[str, Any] | None:
+        """The document's source (these fields of it), or None; `ClusterError` 404 if the index is missing."""
+
+    def index(self, index: str, doc_id: str, document: dict[str, Any]) -> None:
+        """Write one document, searchable when this returns (refresh)."""
+
+    def bulk_create(self, index: str, documents: Iterable[Document], *, chunk: int, timeout_s: float,
+                    retries: int, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
+        """Create the documents in chunks; per document (ok, its result: "status", "error"). Documents the
+        cluster refuses as overloaded are sent again with exponential backoff, at most `retries` times."""
+
+    def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def count(self, index: str, query: dict[str, Any] | None = None) -> int: ...
+
+    def mget(self, index: str, ids: list[str], source: list[str]) -> list[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+def connect(settings: Settings) -> SearchClient:
+    """The client of the configured engine for the configured nodes, API key and CA bundle."""
+    hosts = settings.elasticsearch_hosts
+    if not hosts:
+        raise IndexNotBuilt("The search engine backend is selected but ELASTICSEARCH_URL is not set.")
+    key = settings.elasticsearch_api_key.get_secret_value() if settings.elasticsearch_api_key else None
+    if settings.search_engine is SearchEngine.opensearch:
+        return OpenSearchClient.connect(hosts, api_key=key, ca_file=settings.elasticsearch_ca_file)
+    return ElasticsearchClient.connect(hosts, api_key=key, ca_file=settings.elasticsearch_ca_file)
+
+
+def _reason(body: Any, fallback: str) -> str:
+    """The cluster's own words for an error answer, else the library's."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict) or not error.get("reason"):
+        return str(error) if error else fallback
+    said = f"{error.get('type', 'error')}: {error['reason']}"
+    causes = error.get("root_cause") or []
+    cause = causes[0] if causes and isinstance(causes[0], dict) else {}
+    if cause.get("reason") and cause["reason"] != error["reason"]:  # "all shards failed" says little
+        said += f" ({cause.get('type', 'error')}: {cause['reason']})"
+    return said
+
+
+# --- Elasticsearch 8 ---------------------------------------------------------------------------------------
+
+class ElasticsearchClient:
+    """`SearchClient` over the official `elasticsearch` client (its major pinned to the cluster's)."""
+
+    engine = "Elasticsearch"
+
+    def __init__(self, client: elasticsearch.Elasticsearch) -> None:
+        self.client = client
+
+    @classmethod
+    def connect(cls, hosts: list[str], *, api_key: str | None = None,
+                ca_file: Path | None = None) -> ElasticsearchClient:
+        options: dict[str, Any] = {}
+        if api_key is not None:
+            options["api_key"] = api_key
+        if ca_file is not None:
+            options["ca_certs"] = str(ca_file)
+        return cls(elasticsearch.Elasticsearch(hosts, **options))
+
+    @contextmanager
+    def _answered(self) -> Iterator[None]:
+        try:
+            yield
+        except (elastic_transport.ConnectionError, elastic_transport.ConnectionTimeout) as exc:
+            raise Unreachable(type(exc).__name__, str(exc)) from exc
+        except elasticsearch.ApiError as exc:
+            raise ClusterError(exc.meta.status, str(exc.error), _reason(exc.body, str(exc))) from exc
+
+    def where(self) -> str:
+        nodes = self.client.transport.node_pool.all()
+        if not nodes:
+            return self.engine
+        config = nodes[0].config
+        return f"{self.engine} at {config.scheme}://{config.host}:{config.port}{config.path_prefix}"
+
+    def create_index(self, name: str, settings: dict[str, Any], mappings: dict[str, Any]) -> None:
+        with self._answered():
+            self.client.indices.create(index=name, settings=settings, mappings=mappings)
+
+    def put_meta(self, index: str, meta: dict[str, Any]) -> None:
+        with self._answered():
+            self.client.indices.put_mapping(index=index, meta=meta)
+
+    def mappings(self, index: str) -> dict[str, Any]:
+        with self._answered():
+            return dict(self.client.indices.get_mapping(index=index).body)
+
+    def refresh(self, index: str) -> None:
+        with self._answered():
+            self.client.indices.refresh(index=index)
+
+    def delete_indices(self, names: Sequence[str]) -> None:
+        with self._answered():
+            self.client.options(ignore_status=404).indices.delete(index=",".join(names))
+
+    def indices(self, pattern: str) -> dict[str, Any]:
+        with self._answered():
+            found = self.client.options(ignore_status=404).indices.get(index=pattern)
+            return dict(found.body) if found.meta.status == 200 else {}
+
+    def aliased(self, alias: str) -> list[str]:
+        with self._answered():
+            found = self.client.options(ignore_status=404).indices.get_alias(name=alias)
+            return list(found.body) if found.meta.status == 200 else []
+
+    def update_aliases(self, actions: list[dict[str, Any]]) -> None:
+        with self._answered():
+            self.client.indices.update_aliases(actions=actions)
+
+    def get(self, index: str, doc_id: str, source: list[str]) -> dict[str, Any] | None:
+        with self._answered():
+            found = self.client.options(ignore_status=404).get(index=index, id=doc_id, source_includes=source)
+        return _found(found.body, found.meta.status)
+
+    def index(self, index: str, doc_id: str, document: dict[str, Any]) -> None:
+        with self._answered():
+            self.client.index(index=index, id=doc_id, document=document, refresh=True)
+
+    def bulk_create(self, index: str, documents: Iterable[Document], *, chunk: int, timeout_s: float,
+                    retries: int, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
+        # "Not now" answers are retried by the helper, with backoff, not at once by the client.
+        client = self.client.options(request_timeout=timeout_s, retry_on_status=())
+        with self._answered():
+            for ok, item in elasticsearch.helpers.streaming_bulk(
+                    client, _creations(index, documents), chunk_size=chunk, raise_on_error=False,
+                    max_retries=retries, initial_backoff=backoff_s, max_backoff=max_backoff_s,
+                    retry_on_status=OVERLOADED):
+                (result,) = item.values()
+                yield ok, result
+
+    def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self._answered():
+            return dict(self.client.search(index=index, body=dict(body)).body)
+
+    def count(self, index: str, query: dict[str, Any] | None = None) -> int:
+        with self._answered():
+            return int(self.client.count(index=index, query=query)["count"])
+
+    def mget(self, index: str, ids: list[str], source: list[str]) -> list[dict[str, Any]]:
+        with self._answered():
+            return list(self.client.mget(index=index, ids=ids, source_includes=source)["docs"])
+
+    def close(self) -> None:
+        self.client.close()
+
+
+# --- OpenSearch 2 ------------------------------------------------------------------------------------------
+
+class OpenSearchClient:
+    """`SearchClient` over `opensearch-py`. Its bulk helper retries 429 only; the transport itself retries
+    a request answered 502-504 on the next node (three times), as Elasticsearch's does."""
+
+    engine = "OpenSearch"
+
+    def __init__(self, client: opensearchpy.OpenSearch) -> None:
+        self.client = client
+
+    @classmethod
+    def connect(cls, hosts: list[str], *, api_key: str | None = None, ca_file: Path | None = None,
+                **options: Any) -> OpenSearchClient:
+        if api_key is not None:
+            options["headers"] = {"authorization": f"ApiKey {api_key}"}
+        if ca_file is not None:
+            options["ca_certs"] = str(ca_file)
+        return cls(opensearchpy.OpenSearch(hosts, verify_certs=True, **options))
+
+    @contextmanager
+    def _answered(self) -> Iterator[None]:
+        try:
+            yield
+        except opensearchpy.ConnectionError as exc:  # timeouts and TLS failures included
+            raise Unreachable(type(exc).__name__, str(exc)) from exc
+        except opensearchpy.TransportError as exc:
+            status = exc.status_code if isinstance(exc.status_code, int) else 0
+            raise ClusterError(status, str(exc.error), _reason(exc.info, str(exc))) from exc
+
+    def where(self) -> str:
+        connections = self.client.transport.connection_pool.connections
+        if not connections:
+            return self.engine
+        return f"{self.engine} at {connections[0].host}{connections[0].url_prefix}"
+
+    def create_index(self, name: str, settings: dict[str, Any], mappings: dict[str, Any]) -> None:
+        with self._answered():
+            self.client.indices.create(index=name, body={"settings": settings, "mappings": mappings})
+
+    def put_meta(self, index: str, meta: dict[str, Any]) -> None:
+        with self._answered():
+            self.client.indices.put_mapping(index=index, body={"_meta": meta})
+
+    def mappings(self, index: str) -> dict[str, Any]:
+        with self._answered():
+            return dict(self.client.indices.get_mapping(index=index))
+
+    def refresh(self, index: str) -> None:
+        with self._answered():
+            self.client.indices.refresh(index=index)
+
+    def delete_indices(self, names: Sequence[str]) -> None:
+        with self._answered():
+            self.client.indices.delete(index=",".join(names), ignore=404)
+
+    def indices(self, pattern: str) -> dict[str, Any]:
+        with self._answered():
+            try:
+                return dict(self.client.indices.get(index=pattern))
+            except opensearchpy.NotFoundError:
+                return {}
+
+    def aliased(self, alias: str) -> list[str]:
+        with self._answered():
+            try:
+                return list(self.client.indices.get_alias(name=alias))
+            except opensearchpy.NotFoundError:
+                return []
+
+    def update_aliases(self, actions: list[dict[str, Any]]) -> None:
+        with self._answered():
+            self.client.indices.update_aliases(body={"actions": actions})
+
+    def get(self, index: str, doc_id: str, source: list[str]) -> dict[str, Any] | None:
+        with self._answered():
+            try:
+                found = self.client.get(index=index, id=doc_id, _source_includes=",".join(source))
+            except opensearchpy.NotFoundError as exc:
+                return _found(exc.info, 404)
+        return _found(found, 200)
+
+    def index(self, index: str, doc_id: str, document: dict[str, Any]) -> None:
+        with self._answered():
+            self.client.index(index=index, id=doc_id, body=document, refresh=True)
+
+    def bulk_create(self, index: str, documents: Iterable[Document], *, chunk: int, timeout_s: float,
+                    retries: int, backoff_s: float, max_backoff_s: float) -> Iterator[tuple[bool, dict[str, Any]]]:
+        with self._answered():
+            for ok, item in opensearchpy.helpers.streaming_bulk(
+                    self.client, _creations(index, documents), chunk_size=chunk, raise_on_error=False,
+                    max_retries=retries,
+                    # typed int, but seconds handed to time.sleep: a float is right
+                    initial_backoff=backoff_s,  # type: ignore[arg-type]
+                    max_backoff=max_backoff_s,  # type: ignore[arg-type]
+                    request_timeout=timeout_s):
+                (result,) = item.values()
+                yield ok, result
+
+    def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self._answered():
+            return dict(self.client.search(index=index, body=body))
+
+    def count(self, index: str, query: dict[str, Any] | None = None) -> int:
+        with self._answered():
+            return int(self.client.count(index=index, body={"query": query} if query else None)["count"])
+
+    def mget(self, index: str, ids: list[str], source: list[str]) -> list[dict[str, Any]]:
+        with self._answered():
+            return list(self.client.mget(index=index, body={"ids": ids}, _source_includes=",".join(source))["docs"])
+
+    def close(self) -> None:
+        self.client.close()
+
+
+
+def _creations(index: str, documents: Iterable[Document]) -> Iterator[dict[str, Any]]:
+    """Bulk actions creating the documents (an id already there is an error, never an overwrite)."""
+    return ({"_op_type": "create", "_index": index, "_id": doc_id, "_source": source} for doc_id, source in documents)
+
+
+def _found(body: Any, status: int) -> dict[str, Any] | None:
+    """A document GET's answer: the source, None for no such document, `ClusterError` for no such index
+    (the answer then has no "found" at all)."""
+    if isinstance(body, dict) and body.get("found"):
+        return dict(body.get("_source", {}))
+    if isinstance(body, dict) and "found" in body:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    kind = error.get("type", "") if isinstance(error, dict) else ""
+    raise ClusterError(status, kind or "index_not_found_exception", _reason(body, "no such index"))
