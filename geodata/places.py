@@ -8,8 +8,9 @@ Only a place far bigger than every other of its name is taken, and then shown wi
 is never silent.
 
 A town is also found by the shorter names GeoNames lists for it ('Hull' for Kingston upon Hull; the build
-chooses which, `geodata.build._aliases`), but such a name never outranks a place officially so named: 'Stoke'
-is the Stoke of that name, not Stoke-on-Trent. The page shows the place's real name either way.
+chooses which, `geodata.build._aliases`), but such a name never silently outranks a place officially so named,
+nor loses to it: a town known by the name that dwarfs the places so named is offered beside them ('Stoke':
+Stoke-on-Trent or the Stoke in Cheshire). The page shows the place's real name either way.
 """
 
 from __future__ import annotations
@@ -105,14 +106,23 @@ class PlaceGazetteer:
         return distinct[0]
 
     def _places(self, key: str) -> tuple[list[PlacePoint], bool]:
-        """Every place officially of a name, most populous first; only when there is none, every town
+        """Every place officially of a name, most populous first, and False; when there is none, every town
         also known by it, and True: of towns that share a short name none is taken for it without asking
-        ('Kingston' is Kingston upon Thames to a Londoner, whatever the size of Kingston upon Hull)."""
+        ('Kingston' is Kingston upon Thames to a Londoner, whatever the size of Kingston upon Hull). A town
+        known by the name that dwarfs every place officially so named joins them, and True: the person is
+        asked, never silently given the hamlet ('Stoke': Stoke-on-Trent or the Stoke in Cheshire)."""
         with self._lock:
             rows = self._db.execute("SELECT name, county, lat, lon, population, source = ? FROM places "
                                     "WHERE key = ? ORDER BY population DESC", (ALIAS_SOURCE, key)).fetchall()
-        official = [r for r in rows if not r[5]]
-        return [PlacePoint(r[0], r[1], float(r[2]), float(r[3]), int(r[4])) for r in official or rows], not official
+        places = [(PlacePoint(r[0], r[1], float(r[2]), float(r[3]), int(r[4])), bool(r[5])) for r in rows]
+        official = [p for p, alias in places if not alias]
+        if not official:
+            return [p for p, _ in places], True
+        largest = max(p.population or UNKNOWN_POPULATION for p in official)
+        dwarfing = [p for p, alias in places if alias and p.population >= DOMINANT_RATIO * largest]
+        if dwarfing:
+            return sorted(official + dwarfing, key=lambda p: -p.population), True
+        return official, False
 
     def _by_spelling(self, typed: str, key: str) -> tuple[list[PlacePoint], bool]:
         """Every entry of the one name nearest in spelling to one that matched nothing; the places of

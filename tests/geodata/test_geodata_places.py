@@ -146,9 +146,20 @@ def test_a_town_is_found_by_the_short_name_people_use(geography: Geography, type
     assert geography.places.lookup(typed).name == name
 
 
-def test_a_short_name_never_outranks_a_place_officially_so_named(geography: Geography) -> None:
-    """GeoNames lists 'Yarmouth' for Great Yarmouth, but the Isle of Wight has a Yarmouth of that name."""
-    assert geography.places.lookup("Yarmouth").label == "Yarmouth, Isle of Wight"
+@pytest.mark.parametrize(("typed", "official", "known_as"), [
+    ("Yarmouth", "Yarmouth, Isle of Wight", "Great Yarmouth"),
+    ("Stoke", "Stoke", "Stoke-on-Trent"),
+])
+def test_a_short_name_and_a_place_officially_so_named_are_both_offered(geography: Geography, typed: str,
+                                                                       official: str, known_as: str) -> None:
+    """GeoNames lists 'Yarmouth' for Great Yarmouth, but the Isle of Wight has a small Yarmouth of that name;
+    'Stoke' is a hamlet's official name and what people call Stoke-on-Trent. Neither is picked silently:
+    before, the hamlet was taken. Either is found by its full name or with its county."""
+    with pytest.raises(AmbiguousPlace) as raised:
+        geography.places.lookup(typed)
+    assert any(c.startswith(official) for c in raised.value.choices)
+    assert any(c.startswith(known_as) for c in raised.value.choices)
+    assert geography.places.lookup(known_as).name.startswith(known_as.split("-")[0])
     assert geography.places.lookup("Great Yarmouth").name == "Great Yarmouth"
 
 
