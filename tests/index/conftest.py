@@ -190,6 +190,16 @@ def edited_embedded_index(corpus, tmp_path_factory) -> tuple[list[Service], Embe
 
 
 @pytest.fixture(scope="session")
+def reopened_embedded_index(edited_embedded_index) -> tuple[list[Service], EmbeddedIndex]:
+    """A reader opened after those edits: it loads the columns the build stored (the snapshot) and lays the
+    edits logged since over them at open, without reading the rows' columns one by one."""
+    services, followed = edited_embedded_index
+    reader = EmbeddedIndex(followed.path)
+    assert reader.info().count == len(services)
+    return services, reader
+
+
+@pytest.fixture(scope="session")
 def elastic_index(corpus, es_server: SearchServer, es_client):
     base = f"rehabmap-test-{uuid.uuid4().hex[:10]}"
     settings = Settings(ELASTICSEARCH_URL=es_server.url, elasticsearch_index=base)
@@ -198,12 +208,16 @@ def elastic_index(corpus, es_server: SearchServer, es_client):
     drop_indices(es_client, base)
 
 
-@pytest.fixture(scope="session", params=["embedded", "embedded-after-edits", "elasticsearch"])
+@pytest.fixture(scope="session", params=["embedded", "embedded-after-edits", "embedded-opened-after-edits",
+                                         "elasticsearch"])
 def backend(request, corpus):
     """(services, backend) for each backend in turn, over the same corpus; and the embedded index read by a
-    reader that followed maintainers' edits without loading it again, over the records as edited."""
+    reader that followed maintainers' edits without loading it again, and by one opened after them, over the
+    records as edited."""
     if request.param == "embedded-after-edits":
         return request.getfixturevalue("edited_embedded_index")
+    if request.param == "embedded-opened-after-edits":
+        return request.getfixturevalue("reopened_embedded_index")
     index = request.getfixturevalue("embedded_index" if request.param == "embedded" else "elastic_index")
     return corpus, index
 
