@@ -117,9 +117,7 @@ class Snapshot:
 
     def blobs(self) -> dict[str, bytes]:
         """The snapshot as named byte strings (`ServiceColumns.from_snapshot` reads them back)."""
-        ids, name_keys = self._numbers["id"], self._numbers["name_key"]
-        by_id = sorted(range(len(ids)), key=ids.__getitem__)
-        by_name = sorted(by_id, key=name_keys.__getitem__)  # stable: one name key's rows stay in id order
+        by_id, by_name = _orders(self._numbers["id"], self._numbers["name_key"])
         out = {name: np.array(self._numbers[name], dtype=dtype).tobytes() for name, dtype in _SNAPSHOT_NUMBERS.items()}
         out.update({name: json.dumps(self._numbers[name]).encode() for name in _SNAPSHOT_TEXT})
         for name, codes in self._codes.items():
@@ -129,9 +127,26 @@ class Snapshot:
         wkb = [b"" if not text else shapely.to_wkb(_polygon(text)) for text in self._codes["polygon"]]
         out["polygon.wkb"] = b"".join(wkb)
         out["polygon.wkb_sizes"] = np.array([len(w) for w in wkb], dtype="<i8").tobytes()
-        out["id_order"] = np.array(by_id, dtype="<i8").tobytes()
-        out["name_order"] = np.array(by_name, dtype="<i8").tobytes()
+        out["id_order"] = by_id.astype("<i8").tobytes()
+        out["name_order"] = by_name.astype("<i8").tobytes()
         return out
+
+
+def _orders(ids: Sequence[str], name_keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The rows in id order, and in name order (name key, then id). Two sorts keyed by C-level lookups
+    rather than one by a Python key tuple: the second is stable, so rows of one name key stay in id order
+    (ids are unique)."""
+    by_id = sorted(range(len(ids)), key=ids.__getitem__)
+    return np.array(by_id, dtype=np.int64), np.array(sorted(by_id, key=name_keys.__getitem__), dtype=np.int64)
+
+
+def _polygons(polygons: Sequence[str] | Factorized) -> tuple[np.ndarray, list[Any]]:
+    """The rows with a catchment polygon, and their shapes (decoded once per distinct polygon)."""
+    of, values = _factorize(polygons)
+    rows = np.flatnonzero(np.array([bool(p) for p in values], dtype=bool)[of] if len(of) else
+                          np.zeros(0, dtype=bool)).astype(np.int64)
+    shapes = polygons.parsed if isinstance(polygons, Factorized) else None
+    return rows, [_polygon(values[of[i]]) if shapes is None else shapes[of[i]] for i in rows]
 
 
 def _polygon(text: str) -> Any:
@@ -402,12 +417,7 @@ class ServiceColumns:
         serves_of, serves = _factorize(serves)
         self._serves = _CodeSets(serves_of, [json.loads(text) for text in serves])
         self.serves = self._serves.rows_by_code
-        polygon_of, polygon_values = _factorize(polygons)
-        self.polygon_rows = np.flatnonzero(np.array([bool(p) for p in polygon_values], dtype=bool)[polygon_of]
-                                           if n else np.zeros(0, dtype=bool)).astype(np.int64)
-        shapes = polygons.parsed if isinstance(polygons, Factorized) else None
-        self.polygons = [_polygon(polygon_values[polygon_of[i]]) if shapes is None else shapes[polygon_of[i]]
-                         for i in self.polygon_rows]
+        self.polygon_rows, self.polygons = _polygons(polygons)
         self._polygon_tree = shapely.STRtree(self.polygons) if self.polygons else None
         self._prepared_polygons = np.array(self.polygons, dtype=object)
         if self.polygons:
@@ -427,13 +437,7 @@ class ServiceColumns:
                        | (self.restricted.astype(np.uint16) << _RESTRICTED_SHIFT)
                        | (self.gender_code.astype(np.uint16) << _GENDER_SHIFT))
         self.by_id = dict(zip(ids, range(n)))
-        if orders is None:
-            # Two sorts keyed by C-level lookups rather than one by a Python key tuple: the second is stable,
-            # so rows of one name key stay in id order (ids are unique).
-            by_id = sorted(range(n), key=ids.__getitem__)
-            orders = (np.array(by_id, dtype=np.int64),
-                      np.array(sorted(by_id, key=name_keys.__getitem__), dtype=np.int64))
-        id_order, order = orders
+        id_order, order = orders if orders is not None else _orders(ids, name_keys)
         # The name keys in name order: where a record edited later sorts among these rows (`OverlaidColumns`).
         self.names_in_order = np.array(name_keys, dtype=object)[order] if n else np.array([], dtype=object)
         self.name_order = np.array(order, dtype=np.int64)
