@@ -222,6 +222,11 @@ def _languages(needs: Sequence[str]) -> tuple[str, ...]:
     return tuple(x for x in needs if x.startswith("language:"))
 
 
+def _languages_of(texts: Sequence[str], need_lists: Sequence[Sequence[str]]) -> list[tuple[str, ...]]:
+    """`_languages` of each needs list, skipping the lists whose text names no language (most of them)."""
+    return [_languages(needs) if "language:" in text else () for text, needs in zip(texts, need_lists)]
+
+
 class _CodeSets:
     """Per row, a small set of codes; answers 'does the row hold any of these codes' for some rows.
 
@@ -238,7 +243,8 @@ class _CodeSets:
     def __init__(self, of: np.ndarray, keys: Sequence[Sequence[str]]) -> None:
         keys = [tuple(dict.fromkeys(k)) for k in keys]
         # Rows of each group, ascending: one stable sort of the group numbers.
-        order = np.argsort(of, kind="stable")
+        # A stable sort of 16-bit keys is a radix sort, several times faster than on wider ones (same order).
+        order = np.argsort(of.astype(np.int16) if len(keys) <= np.iinfo(np.int16).max else of, kind="stable")
         bounds = np.searchsorted(of[order], np.arange(len(keys) + 1))
         parts: dict[str, list[np.ndarray]] = defaultdict(list)
         for group, key in enumerate(keys):
@@ -396,8 +402,8 @@ class ServiceColumns:
         met_lists, not_lists = [v.split() for v in met_values], [v.split() for v in not_values]
         self.met = _bit_words(met_lists)[met_of]
         self.not_met = _bit_words(not_lists)[not_of]
-        self._lang_met = _CodeSets(met_of, [_languages(x) for x in met_lists])
-        self._lang_not = _CodeSets(not_of, [_languages(x) for x in not_lists])
+        self._lang_met = _CodeSets(met_of, _languages_of(met_values, met_lists))
+        self._lang_not = _CodeSets(not_of, _languages_of(not_values, not_lists))
         self.lang_met, self.lang_not = self._lang_met.rows_by_code, self._lang_not.rows_by_code
         self.min_age = np.array(min_age, dtype=np.int64)
         self.min_age[self.min_age == _NO_AGE] = _UNKNOWN_AGE_MIN
