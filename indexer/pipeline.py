@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import ValidationError
@@ -29,7 +30,7 @@ from indexer.rows import Candidate, Held, Origin, Rejection
 from rehabmap.errors import DomainError, IndexNotBuilt, shorten
 from rehabmap.index.base import IndexBackend, IndexWriter
 from rehabmap.record import Provenance, Service, contact_problem
-from rehabmap.taxonomy import NotRehab, ServiceType, classify_label, refuse_secure
+from rehabmap.taxonomy import Classification, NotRehab, ServiceType, classify_label, refuse_secure
 
 
 class Placer(Protocol):
@@ -140,14 +141,29 @@ class CarriesServices(Protocol):
     def carried_ids(self) -> set[str]: ...
 
 
+@lru_cache(maxsize=4096)
+def _label_meaning(label: str) -> Classification | NotRehab | None:
+    """`classify_label`, remembered: a source repeats a few hundred labels over thousands of rows (its
+    type terms, a feed's taxonomy), and the label rules were a sixth of the import's time."""
+    try:
+        return classify_label(label)
+    except NotRehab as exc:
+        return exc
+
+
 def _classify(candidate: Candidate) -> None:
     fields = candidate.fields
     name = fields.get("name") if isinstance(fields.get("name"), str) else ""
     # A secure unit is not rehab whatever type a source, a mapping default or a feed's term gives it.
     refuse_secure(name)
-    refuse_secure(fields.get("original_label"))
-    label = fields.get("original_label") or candidate.label_text or name
-    classification = classify_label(label) if label else None
+    original = fields.get("original_label")
+    if not isinstance(original, str):
+        refuse_secure(original)
+    label = original or candidate.label_text or name
+    # An original label that is text is the label classified next, which refuses a secure unit in turn.
+    classification = (_label_meaning(label) if isinstance(label, str) else classify_label(label)) if label else None
+    if isinstance(classification, NotRehab):
+        raise NotRehab(str(classification))
     if fields.get("service_type") is None:
         if classification is None:
             raise ValueError(f"cannot tell the service type from '{shorten(label)}'"
@@ -225,7 +241,8 @@ def prepare_all(candidates: list[Candidate], placer: Placer) -> list[Service | R
     outcomes: list[Service | Rejection | Candidate] = []
     points: list[tuple[float, float, str | None]] = []
     for candidate in candidates:
-        candidate = replace(candidate, fields=dict(candidate.fields))  # the caller's row stays as it was
+        # The caller's row stays as it was; the copy is the pipeline's own to fill in.
+        candidate = Candidate(dict(candidate.fields), candidate.origin, candidate.label_text, candidate.warnings)
         try:
             _classify(candidate)
             _extract_needs(candidate)
@@ -246,7 +263,7 @@ def _finish(candidate: Candidate, areas: Any) -> Service | Rejection:
     try:
         if isinstance(areas, Exception):
             raise areas
-        fields = dict(candidate.fields)
+        fields = candidate.fields  # prepare_all's own copy
         fields["areas"] = areas
         fields.setdefault("id", f"{origin.source}:{origin.source_id}")
         fields["provenance"] = [Provenance(

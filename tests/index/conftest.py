@@ -213,6 +213,16 @@ def edited_embedded_index(corpus, tmp_path_factory) -> tuple[list[Service], Embe
 
 
 @pytest.fixture(scope="session")
+def reopened_embedded_index(edited_embedded_index) -> tuple[list[Service], EmbeddedIndex]:
+    """A reader opened after those edits: it loads the columns the build stored (the snapshot) and lays the
+    edits logged since over them at open, without reading the rows' columns one by one."""
+    services, followed = edited_embedded_index
+    reader = EmbeddedIndex(followed.path)
+    assert reader.info().count == len(services)
+    return services, reader
+
+
+@pytest.fixture(scope="session")
 def elastic_index(corpus, es_server: SearchServer, es_client):
     base = f"rehabmap-test-{uuid.uuid4().hex[:10]}"
     settings = Settings(ELASTICSEARCH_URL=es_server.url, elasticsearch_index=base)
@@ -233,13 +243,16 @@ def opensearch_index(corpus, os_client):
 _INDEX_FIXTURES = {"embedded": "embedded_index", "elasticsearch": "elastic_index", "opensearch": "opensearch_index"}
 
 
-@pytest.fixture(scope="session", params=["embedded", "embedded-after-edits", "elasticsearch", "opensearch"])
+@pytest.fixture(scope="session", params=["embedded", "embedded-after-edits", "embedded-opened-after-edits",
+                                         "elasticsearch", "opensearch"])
 def backend(request, corpus):
     """(services, backend) for each backend in turn, over the same corpus (the search engine backend through
     each engine's client); and the embedded index read by a reader that followed maintainers' edits without
-    loading it again, over the records as edited."""
+    loading it again, and by one opened after them, over the records as edited."""
     if request.param == "embedded-after-edits":
         return request.getfixturevalue("edited_embedded_index")
+    if request.param == "embedded-opened-after-edits":
+        return request.getfixturevalue("reopened_embedded_index")
     return corpus, request.getfixturevalue(_INDEX_FIXTURES[request.param])
 
 

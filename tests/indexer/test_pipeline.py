@@ -121,6 +121,20 @@ def test_a_secure_service_is_not_rehab_even_when_a_type_is_given(geography, inde
     assert locked.service_type is ServiceType.inpatient_rehab_level2 and locked.legacy_locked_label
 
 
+def test_a_repeated_label_is_read_the_same_on_every_row(geography, index):
+    """Labels are classified once per distinct text (the pipeline remembers them): every row with a secure
+    label is still refused with its own line, and every row with a known label gets its type."""
+    rows = [row(line, name=f"Unit {line}", original_label=label, postcode="LS9 7TF")
+            for line, label in enumerate(["Medium secure unit", "Locked rehabilitation"] * 3, start=2)]
+    report = build_index(rows, GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
+    assert [r.origin.line for r in report.rejected] == [2, 4, 6]
+    assert all("adult secure service, which is not rehabilitation" in r.reason for r in report.rejected)
+    reader = EmbeddedIndex(index)
+    for line in (3, 5, 7):
+        service = reader.get(f"test:{line}")
+        assert service.service_type is ServiceType.inpatient_rehab_level2 and service.legacy_locked_label
+
+
 # --- values an import must not take as given ---------------------------------------------------------------
 
 def test_a_boolean_is_not_a_number(geography, index):
