@@ -10,7 +10,12 @@ answer 200. Then, per concurrency level, a short warm-up and a bounded run (--se
 reports requests/s and the latency percentiles; any non-2xx answer or socket error is counted and shown.
 Only 127.0.0.1 is ever addressed; the server is stopped at the end.
 
-    python -m bench.bench_http [--sizes 100k] [--concurrency 1,16,64] [--seconds 10] [--workers 1]
+The ceiling is measured in the same run, first, with the same bodies, levels and workers: an empty FastAPI
+`POST /match` that parses the same body and answers `{"results": []}` under the same uvicorn settings
+(bench/http_ceiling.py). The table gives each level's req/s and p99 of `/match` as a share of the ceiling's
+(issue 18's targets: at least half its req/s, at most 3x its p99). `--no-ceiling` skips it.
+
+    python -m bench.bench_http [--sizes 100k] [--concurrency 1,16,64] [--seconds 10] [--workers 1] [--no-ceiling]
 
 Needs `wrk` (Debian package).
 """
@@ -19,9 +24,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -31,6 +38,7 @@ from bench import common
 from bench.common import K, RADIUS_KM, fmt, label, log
 
 TARGET_RPS, TARGET_P99_MS = 1000.0, 30.0
+CEILING_RPS_SHARE, CEILING_P99_RATIO = 0.5, 3.0  # issue 18: /match against the empty endpoint
 
 LUA = r"""
 local bodies = {}
@@ -84,6 +92,41 @@ def run_wrk(url: str, script: Path, bodies_file: Path, connections: int, seconds
     return result
 
 
+def start_ceiling(port: int, workers: int) -> subprocess.Popen:
+    """The empty endpoint (bench/http_ceiling.py) under uvicorn, in its own process group."""
+    log_file = open(common.CACHE / "ceiling.log", "w")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(common.ROOT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.Popen([sys.executable, "-m", "bench.http_ceiling", "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", str(workers)], cwd=common.ROOT, env=env, stdout=log_file,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def measure(server: subprocess.Popen, url: str, name: str, all_bodies: list[str], levels: list[int],
+            script: Path, bodies_file: Path, seconds: int, warmup: int) -> dict[int, dict]:
+    """Every body once (each must answer 200), then per level a warm-up and a measured wrk run."""
+    ready = common.wait_ready(url, server, timeout_s=600)
+    log(f"{name}: server ready in {ready:.1f} s")
+    for body in all_bodies:
+        status, payload = post(url + "/match", body)
+        if status != 200:
+            raise SystemExit(f"POST /match answered {status}: {payload[:300]!r} for {body}")
+    results = {}
+    for c in levels:
+        if warmup:
+            run_wrk(url + "/match", script, bodies_file, c, warmup)
+        r = results[c] = run_wrk(url + "/match", script, bodies_file, c, seconds)
+        r["errors"] = r["status"] + r["connect"] + r["read"] + r["write"] + r["timeout"]
+        log(f"  {name} c={c}: {r['rps']:.0f} req/s, p99 {r['p99'] / 1000:.1f} ms, errors {r['errors']}")
+    return results
+
+
+def row(n: str, workers: int, endpoint: str, c: int, r: dict, ceiling: dict | None) -> list[object]:
+    ms = {p: r[p] / 1000 for p in ("p50", "p95", "p99", "max")}
+    shares = ["-", "-"] if ceiling is None else [fmt(r["rps"] / ceiling["rps"], 2), fmt(r["p99"] / ceiling["p99"], 2)]
+    return [n, workers, endpoint, c, f"{r['requests']:,}", fmt(r["rps"], 0), fmt(ms["p50"], 2), fmt(ms["p95"], 2),
+            fmt(ms["p99"], 2), fmt(ms["max"], 1), r["errors"], *shares]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="100k")
@@ -91,6 +134,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="length of each measured run (at most 120)")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of load before each measured run")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (1: `rehabmap serve`)")
+    parser.add_argument("--no-ceiling", action="store_true", help="skip the empty endpoint")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk (see bench/README.md)")
@@ -104,29 +148,27 @@ def main() -> None:
     bodies_file.write_text("\n".join(all_bodies) + "\n")
     load_before = common.load_average()
     rows = []
+    ceiling: dict[int, dict] | None = None
     try:
-        for n in common.parse_sizes(args.sizes):
+        if not args.no_ceiling:
             port = common.free_port()
-            url = f"http://127.0.0.1:{port}"
-            server = common.start_server(n, port, args.workers)
+            server = start_ceiling(port, args.workers)
             try:
-                ready = common.wait_ready(url, server, timeout_s=600)
-                log(f"{label(n)}: server ready in {ready:.1f} s ({args.workers} worker(s))")
-                for body in all_bodies:
-                    status, payload = post(url + "/match", body)
-                    if status != 200:
-                        raise SystemExit(f"POST /match answered {status}: {payload[:300]!r} for {body}")
-                for c in levels:
-                    if args.warmup:
-                        run_wrk(url + "/match", script, bodies_file, c, args.warmup)
-                    r = run_wrk(url + "/match", script, bodies_file, c, seconds)
-                    errors = r["status"] + r["connect"] + r["read"] + r["write"] + r["timeout"]
-                    ms = {p: r[p] / 1000 for p in ("p50", "p90", "p95", "p99", "max", "mean")}
-                    log(f"  c={c}: {r['rps']:.0f} req/s, p99 {ms['p99']:.1f} ms, errors {errors}")
-                    rows.append([label(n), args.workers, c, f"{r['requests']:,}", fmt(r["rps"], 0), fmt(ms["p50"], 2),
-                                 fmt(ms["p95"], 2), fmt(ms["p99"], 2), fmt(ms["max"], 1), errors])
+                ceiling = measure(server, f"http://127.0.0.1:{port}", "ceiling", all_bodies, levels, script,
+                                  bodies_file, seconds, args.warmup)
             finally:
                 common.stop_server(server)
+            rows += [row("-", args.workers, "ceiling (empty POST)", c, r, None) for c, r in ceiling.items()]
+        for n in common.parse_sizes(args.sizes):
+            port = common.free_port()
+            server = common.start_server(n, port, args.workers)
+            try:
+                results = measure(server, f"http://127.0.0.1:{port}", f"{label(n)} /match", all_bodies, levels,
+                                  script, bodies_file, seconds, args.warmup)
+            finally:
+                common.stop_server(server)
+            rows += [row(label(n), args.workers, "POST /match", c, r, ceiling and ceiling[c])
+                     for c, r in results.items()]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"Machine: {common.machine()}")
@@ -134,9 +176,10 @@ def main() -> None:
     print()
     print(common.table(
         f"POST /match under uvicorn on 127.0.0.1 (wrk, {seconds} s per level; {len(queries)} bodies cycled; "
-        f"target >= {TARGET_RPS:,.0f} req/s at c=16 with p99 <= {TARGET_P99_MS:.0f} ms)",
-        ["N", "workers", "connections", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"],
-        rows))
+        f"target >= {TARGET_RPS:,.0f} req/s at c=16 with p99 <= {TARGET_P99_MS:.0f} ms; against the ceiling: "
+        f">= {CEILING_RPS_SHARE:.0%} of its req/s, p99 <= {CEILING_P99_RATIO:g}x its p99)",
+        ["N", "workers", "endpoint", "connections", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms",
+         "errors", "req/s / ceiling", "p99 / ceiling"], rows))
 
 
 if __name__ == "__main__":

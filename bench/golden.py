@@ -4,7 +4,8 @@ Asks the embedded index, over the cached benchmark corpora, a few thousand varie
 with every option (any-type, ages, genders, own ICB, catchments, confirmed needs, limits, radii, current
 placement), raw `nearest` and `find` with area codes, languages, subtypes, coverage and text — and
 writes every answer in full (ids, exact float distances, explanations, summaries) to a file. `check`
-asks again and reports the first difference.
+asks again and reports the first difference. Each `match()` answer includes every group's total, and each
+raw query also its counts per type and within the radius.
 
     python -m bench.golden save  [--sizes 10k,100k]   # before the change
     python -m bench.golden check [--sizes 10k,100k]   # after it
@@ -51,11 +52,13 @@ def answers(n: int) -> list:
             max_distance_km=rng.choice([None, 5.0, 25.0, 50.0, 200.0]), own_icb_only=rng.random() < 0.15,
             accepting_only=rng.random() < 0.2, needs_confirmed=rng.random() < 0.15,
             include_out_of_catchment=rng.random() < 0.2, limit=rng.choice([1, 5, 10, 25, 100]),
-            current_placement=None if rng.random() < 0.8 else (52.0, -1.0))
+            current_placement=None if rng.random() < 0.8 else (52.0, -1.0),
+            order="best_fit" if rng.random() < 0.15 else "nearest", each_type=rng.random() < 0.15)
         response = match(index, home, request, common.TODAY)
         out.append(["match", [_result(r) for r in response.results],
                     [[t.service_type.value, t.in_home_icb, t.nearest and _result(t.nearest)]
-                     for t in response.summary], repr(response.current_placement_km)])
+                     for t in response.summary], repr(response.current_placement_km),
+                    [[sorted(t.value for t in g.types), g.total] for g in response.groups]])
         subtype_type = rng.choice(list(SUBTYPES))
         query = ServiceQuery(
             types=None if rng.random() < 0.3 else frozenset(rng.sample(list(ServiceType), rng.randint(1, 4))),
@@ -71,6 +74,9 @@ def answers(n: int) -> list:
         radius = rng.choice([None, 0.5, 10.0, 50.0, 300.0])
         hits = index.nearest(home.lat, home.lon, query, k=k, radius_km=radius)
         out.append(["nearest", [[h.service.id, repr(h.distance_km)] for h in hits]])
+        counts = index.count_by_type(query)
+        out.append(["count", {t.value: c for t, c in counts.items()},
+                    radius and index.count_near(home.lat, home.lon, query, radius_km=radius)])
         page = index.find(query, limit=rng.choice([0, 1, 20]), offset=rng.choice([0, 0, 5]))
         out.append(["find", page.total, [s.id for s in page.items]])
     out.append(["get", [index.get(f"synthetic:{i:06d}") == s for i, s in enumerate(list(index.all())[:50])]])

@@ -29,11 +29,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from rehabmap.taxonomy import SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType
+
+if TYPE_CHECKING:
+    from rehabmap.maintain.database import Database
 
 ENGLAND = "E92000001"
 SMALL_AREAS_FILE = Path("smallareas") / "england_lsoa21_pwc_population_icb_lad.csv"
@@ -253,12 +256,17 @@ class CoverageStore:
         self.path = Path(path)
         self._cache: tuple[tuple[int, ...], tuple[list[Claim], dict[tuple[str, str], int]]] | None = None
         self._lock = threading.Lock()
+        self._database: Database | None = None
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        from rehabmap.maintain.store import Directory
+        # The store is opened once: opening it writes (its schema version), which changed the file on every
+        # read, so the cache below never held and each /match paid a write and an fsync.
+        if self._database is None:
+            from rehabmap.maintain.store import Directory
 
-        with Directory(self.path).database.connect() as conn:
+            self._database = Directory(self.path).database
+        with self._database.connect() as conn:
             conn.executescript(_SCHEMA)
             yield conn
 

@@ -230,15 +230,12 @@ def _languages_of(texts: Sequence[str], need_lists: Sequence[Sequence[str]]) -> 
 class _CodeSets:
     """Per row, a small set of codes; answers 'does the row hold any of these codes' for some rows.
 
-    Codes are numbered; each row's numbers sit in a padded matrix (-1 = none), so the answer for any set
-    of rows is one gather into a per-query boolean table. The rare row with more codes than the matrix
-    is wide is answered from Python sets.
-
-    Built from groups: per row, which of a few distinct code lists it holds (`keys[of[row]]`), so the work
-    is per distinct list plus a few vectorised passes over the rows.
+    Built from groups: per row, which of a few distinct code lists it holds (`keys[of[row]]`). A question
+    is answered per group first (a per-query boolean table over the codes, then over the groups, from the
+    groups' codes laid end to end), then for the rows asked about by one gather of their group numbers.
+    The per-group work grows with the distinct lists, not the rows: a few hundred in a real directory (the
+    located areas are bounded by England's geography, catchments by the areas they name).
     """
-
-    _WIDTH = 8
 
     def __init__(self, of: np.ndarray, keys: Sequence[Sequence[str]]) -> None:
         keys = [tuple(dict.fromkeys(k)) for k in keys]
@@ -253,30 +250,25 @@ class _CodeSets:
         self.rows_by_code = {code: p[0] if len(p) == 1 else np.sort(np.concatenate(p))
                              for code, p in parts.items()}
         self.number = {code: i for i, code in enumerate(self.rows_by_code)}
-        width = min(max((len(k) for k in keys), default=0), self._WIDTH)
-        none = len(self.number)
-        # One array per slot (not a 2-D matrix): a gather per slot is cheaper than gathering rows.
-        self.slots = [np.array([self.number[k[j]] if j < len(k) else none for k in keys], dtype=np.int32)[of]
-                      for j in range(max(width, 1))]
-        wide = [group for group, key in enumerate(keys) if len(key) > width]
-        self.overflow_rows = np.flatnonzero(np.isin(of, wide)).astype(np.int64)
-        self.overflow = {int(i): frozenset(keys[of[i]]) for i in self.overflow_rows}
+        self.of = np.asarray(of, dtype=np.int32)
+        self.groups = len(keys)
+        # Every group's code numbers laid end to end, and the group each belongs to.
+        self._codes = np.array([self.number[code] for key in keys for code in key], dtype=np.int32)
+        self._code_group = np.repeat(np.arange(len(keys), dtype=np.int32), [len(key) for key in keys])
 
     def any_of(self, codes: frozenset[str] | Sequence[str], rows: np.ndarray) -> np.ndarray:
-        table = np.zeros(len(self.number) + 1, dtype=bool)
+        return self.groups_holding(codes)[self.of[rows]]
+
+    def groups_holding(self, codes: frozenset[str] | Sequence[str]) -> np.ndarray:
+        """Per group, whether it holds any of the codes."""
+        table = np.zeros(len(self.number), dtype=bool)
         for code in codes:
             number = self.number.get(code)
             if number is not None:
                 table[number] = True
-        found = table[self.slots[0][rows]]
-        for slot in self.slots[1:]:
-            found |= table[slot[rows]]
-        if len(self.overflow_rows):
-            wanted = set(codes)
-            extra = np.flatnonzero(np.isin(rows, self.overflow_rows))
-            for at in extra:
-                found[at] = bool(self.overflow[int(rows[at])] & wanted)
-        return found
+        held = np.zeros(self.groups, dtype=bool)
+        held[self._code_group[table[self._codes]]] = True
+        return held
 
     def rows_with(self, codes: frozenset[str] | Sequence[str]) -> np.ndarray:
         """Every row holding any of the codes, ascending."""
@@ -368,9 +360,9 @@ class _Prepared:
     languages: list[str]
     age: int | None
     other_gender: int | None
-    area_codes: frozenset[str] | None
-    exclude_area_codes: frozenset[str] | None
-    covers: Coverage | None
+    in_areas: np.ndarray | None  # per located-area group, whether it lies in an area asked for
+    outside_excluded: np.ndarray | None  # per located-area group, whether it lies outside every excluded area
+    serving: np.ndarray | None  # with a home to cover: per catchment group, whether it names one of its areas
     polygon_hits: np.ndarray | None
     accepting_only: bool
 
@@ -554,8 +546,12 @@ class ServiceColumns:
             wanted=_bits([x for x in query.needs if not x.startswith("language:")]),
             confirmed=query.needs_confirmed,
             languages=[x for x in query.needs if x.startswith("language:")],
-            age=query.age, other_gender=other, area_codes=query.area_codes,
-            exclude_area_codes=query.exclude_area_codes, covers=query.covers, polygon_hits=polygon_hits,
+            age=query.age, other_gender=other,
+            in_areas=None if query.area_codes is None else self._located.groups_holding(query.area_codes),
+            outside_excluded=None if query.exclude_area_codes is None
+            else ~self._located.groups_holding(query.exclude_area_codes),
+            serving=None if query.covers is None else self._serves.groups_holding(query.covers.codes),
+            polygon_hits=polygon_hits,
             accepting_only=query.accepting_only)
 
     def passing(self, query: ServiceQuery | _Prepared, rows: np.ndarray) -> np.ndarray:
@@ -580,13 +576,15 @@ class ServiceColumns:
             mask &= (self.min_age[rows] <= q.age) & (self.max_age[rows] >= q.age)
         if q.other_gender is not None:
             mask &= (flags & np.uint16(_GENDER_MASK)) != np.uint16(q.other_gender << _GENDER_SHIFT)
-        if q.area_codes is not None:
-            mask &= self._located.any_of(q.area_codes, rows)
-        if q.exclude_area_codes is not None:
-            mask &= ~self._located.any_of(q.exclude_area_codes, rows)
-        if q.covers is not None:
+        if q.in_areas is not None or q.outside_excluded is not None:
+            located = self._located.of[rows]
+            if q.in_areas is not None:
+                mask &= q.in_areas[located]
+            if q.outside_excluded is not None:
+                mask &= q.outside_excluded[located]
+        if q.serving is not None:
             covered = (flags & np.uint16(_RESTRICTED)) == 0
-            covered |= self._serves.any_of(q.covers.codes, rows)
+            covered |= q.serving[self._serves.of[rows]]
             if q.polygon_hits is not None:
                 covered |= q.polygon_hits[self._polygon_slot[rows]]
             mask &= covered
@@ -621,12 +619,26 @@ class ServiceColumns:
         rows = self.candidates(query)
         prepared = self.prepare(query)
         if query.area_codes is not None:
-            prepared.area_codes = None  # every candidate lies in the areas asked for
+            prepared.in_areas = None  # every candidate lies in the areas asked for
         return rows[self.passing(prepared, rows)]
 
     def count_by_type(self, query: ServiceQuery) -> np.ndarray:
         """How many services pass the query, per type (indexed like `ServiceType`)."""
         return np.bincount(self.type[self.select(query)], minlength=len(_TYPES))
+
+    def count_near(self, lat: float, lon: float, query: ServiceQuery, radius_km: float) -> int:
+        """How many services pass the query within radius_km of the point, exactly as a scan of every row
+        counts them, from the rows of the radius's box alone (every row within the radius lies in it)."""
+        bounds = _box(lat, lon, radius_km)
+        box = None if bounds is None else self._grid.cells(*bounds)
+        rows = self._all if bounds is None or self._grid.everything(box) else self._grid.rows(box)
+        prepared = self.prepare(query)
+        if query.area_codes is not None:
+            pool = self._located.rows_with(query.area_codes)
+            if len(pool) < len(rows):
+                rows, prepared.in_areas = pool, None  # every row of the pool lies in the areas asked for
+        rows = rows[self.passing(prepared, rows)]
+        return int(np.count_nonzero(haversine_km(lat, lon, self.lat[rows], self.lon[rows]) <= radius_km))
 
     # --- k nearest -------------------------------------------------------------------------------------
 
@@ -799,6 +811,9 @@ class OverlaidColumns:
 
     def count_by_type(self, query: ServiceQuery) -> np.ndarray:
         return self.base.count_by_type(query) + self.delta.count_by_type(query)
+
+    def count_near(self, lat: float, lon: float, query: ServiceQuery, radius_km: float) -> int:
+        return self.base.count_near(lat, lon, query, radius_km) + self.delta.count_near(lat, lon, query, radius_km)
 
     def nearest(self, lat: float, lon: float, query: ServiceQuery, k: int,
                 radius_km: float | None) -> tuple[np.ndarray, np.ndarray]:

@@ -708,8 +708,10 @@ class EmbeddedIndex:
 
     def count_near(self, lat: float, lon: float, query: ServiceQuery, *, radius_km: float) -> int:
         state = self._current()
-        rows = _passing(state, query)
         columns = state.columns
+        if not query.text:
+            return columns.count_near(lat, lon, query, radius_km)
+        rows = _passing(state, query)
         return int(np.count_nonzero(haversine_km(lat, lon, columns.lat[rows], columns.lon[rows]) <= radius_km))
 
     def scan_nearest(self, lat: float, lon: float, query: ServiceQuery, *,

@@ -152,3 +152,18 @@ def test_every_face_says_none_found_or_not_yet_covered(home, data_dir):
     assert devon[:2] == ["1", "6"]
     shown_counts = dict(zip(counts, devon[2::2]))
     assert shown_counts.pop("supported_accommodation") == "0" and set(shown_counts.values()) == {"?"}
+
+
+def test_reading_the_claims_leaves_the_store_file_alone_and_hits_the_cache(tmp_path):
+    """Each read opened the store afresh, which writes its schema version: the file changed on every read,
+    so the cache never held and every POST /match paid a write (failed before: the second read was a new
+    list, and the file's modification time moved)."""
+    store = CoverageStore(tmp_path / "directory.sqlite")
+    store.replace("curated:x", [Claim("ips", "E54000054", "curated:x", "2026-11-01", "keeper")])
+    first = store.snapshot()
+    stamp = (store.path.stat().st_mtime_ns, store.path.stat().st_size)
+    second = store.snapshot()
+    assert second is first
+    assert (store.path.stat().st_mtime_ns, store.path.stat().st_size) == stamp
+    store.replace("curated:x", [])  # a write is still seen by the next read
+    assert store.snapshot()[0] == []
