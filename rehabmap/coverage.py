@@ -256,9 +256,11 @@ class CoverageStore:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
+        from rehabmap.maintain.database import SqliteDatabase
         from rehabmap.maintain.store import Directory
 
-        with Directory(self.path).database.connect() as conn:
+        Directory(self.path)  # the file, with the maintainers' tables migrated
+        with SqliteDatabase(self.path).connect() as conn:
             conn.executescript(_SCHEMA)
             yield conn
 
