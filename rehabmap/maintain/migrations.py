@@ -88,6 +88,11 @@ MIGRATIONS = (
     Migration(5, "held search results", (),
               ("CREATE TABLE held (digest TEXT PRIMARY KEY, expires DOUBLE PRECISION NOT NULL, sealed BYTEA NOT NULL)",
                "CREATE INDEX held_by_expiry ON held (expires)")),
+    # api/rate_limits.py: on one machine each process counts in memory. UNLOGGED: counters a crash may lose.
+    Migration(6, "shared rate limit counters", (),
+              ("CREATE UNLOGGED TABLE rate_buckets (client TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, "
+               "seen DOUBLE PRECISION NOT NULL, allowed BOOLEAN NOT NULL)",
+               "CREATE INDEX rate_buckets_by_time ON rate_buckets (seen)")),
 )
 LATEST = MIGRATIONS[-1].version
 

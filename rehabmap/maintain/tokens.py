@@ -179,6 +179,11 @@ class Tokens:
 
     # --- the token key ------------------------------------------------------------------------------
 
+    def derived_key(self, purpose: str) -> bytes:
+        """A key for another keyed hash, named by `purpose`, derived from the token key: the same on every
+        host sharing the store and the key file, and nothing a copy of the store alone reveals."""
+        return hmac.new(self._token_key(), purpose.encode(), "sha256").digest()
+
     def _token_key(self, current_check: str | None = None) -> bytes:
         """The key token secrets are hashed under, from its file; made the first time it is needed. Read
         again when `current_check` (the store's check value, if the caller has it) is not the remembered one."""
