@@ -1,7 +1,8 @@
 """Abuse resistance, as three small ASGI middlewares around the whole app (the /oruk mount included):
 
-* `RateLimit`: a token bucket per client IP address, in memory: up to `rate_limit_per_minute` requests
-  in a burst, refilled at that many a minute; past it, 429 with `Retry-After`. /health and the page
+* `RateLimit`: a token bucket per client IP address (`api.rate_limits`: in memory, or shared by every host
+  through the PostgreSQL store): up to `rate_limit_per_minute` requests in a burst, refilled at that many
+  a minute; past it, 429 with `Retry-After`. /health and the page
   assets under /static are not counted. The client is the connection's address; behind a reverse
   proxy, let uvicorn take it from X-Forwarded-For (it trusts FORWARDED_ALLOW_IPS, 127.0.0.1 by
   default), or every caller shares the proxy's bucket. Addresses are never logged and are forgotten
@@ -15,15 +16,16 @@ Each reply made here has the API's JSON error shape.
 
 from __future__ import annotations
 
-import math
 import time
-from collections import OrderedDict
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.rate_limits import Buckets, MemoryBuckets
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 # An SVG map opened on its own draws with its inline styles; nothing else.
@@ -41,7 +43,6 @@ HEADERS = {
     "X-Frame-Options": "DENY",
 }
 UNCOUNTED = ("/health", "/static/")
-_MAX_CLIENTS = 100_000
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -75,20 +76,21 @@ class SecurityHeaders:
 
 
 class RateLimit:
-    """Token bucket per client address; `per_minute` 0 turns it off."""
+    """Token bucket per client address (`api.rate_limits`: in this process, or shared through the store);
+    `per_minute` 0 turns it off."""
 
-    def __init__(self, app: ASGIApp, per_minute: int, clock=time.monotonic) -> None:
+    def __init__(self, app: ASGIApp, per_minute: int, buckets: Buckets | None = None, clock=time.monotonic) -> None:
         self.app = app
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
-        self.clock = clock
-        self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # address -> (tokens, when)
+        self.on = per_minute > 0
+        self.buckets = buckets if buckets is not None else MemoryBuckets(per_minute, clock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.capacity <= 0 or scope["path"].startswith(UNCOUNTED):
+        if scope["type"] != "http" or not self.on or scope["path"].startswith(UNCOUNTED):
             await self.app(scope, receive, send)
             return
-        wait = self.take(scope["client"][0] if scope.get("client") else "unknown")
+        client = scope["client"][0] if scope.get("client") else "unknown"
+        take = self.buckets.take
+        wait = take(client) if isinstance(self.buckets, MemoryBuckets) else await run_in_threadpool(take, client)
         if wait is None:
             await self.app(scope, receive, send)
             return
@@ -97,27 +99,6 @@ class RateLimit:
             headers["Access-Control-Allow-Origin"] = "*"  # an open ORUK feed: even its 429 is readable
         await _error(429, "rate_limited", f"Too many requests from your address. Try again in {wait} s.",
                      headers)(scope, receive, send)
-
-    def take(self, client: str) -> int | None:
-        """Spend one token; None when allowed, else the whole seconds until one is back."""
-        now = self.clock()
-        tokens, when = self.buckets.pop(client, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - when) * self.rate)
-        self._forget_idle(now)
-        if tokens < 1:
-            self.buckets[client] = (tokens, now)
-            return max(1, math.ceil((1 - tokens) / self.rate))
-        self.buckets[client] = (tokens - 1, now)
-        return None
-
-    def _forget_idle(self, now: float) -> None:
-        """Drop clients whose bucket has refilled (oldest first), and the oldest past the cap."""
-        refill_s = self.capacity / self.rate
-        while self.buckets:
-            client, (_tokens, when) = next(iter(self.buckets.items()))
-            if now - when < refill_s and len(self.buckets) < _MAX_CLIENTS:
-                return
-            del self.buckets[client]
 
 
 class BodyLimit:
@@ -201,9 +182,10 @@ def document(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def install(app: FastAPI, *, per_minute: int, max_body_bytes: int) -> None:
-    """Outermost of the app's middleware: add after everything else."""
+def install(app: FastAPI, *, per_minute: int, max_body_bytes: int, buckets: Buckets | None = None) -> None:
+    """Outermost of the app's middleware: add after everything else. `buckets`: the rate limit's counters,
+    by default in this process."""
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    app.add_middleware(RateLimit, per_minute=per_minute)
+    app.add_middleware(RateLimit, per_minute=per_minute, buckets=buckets)
     app.add_middleware(SecurityHeaders)
     document(app)

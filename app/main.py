@@ -10,11 +10,13 @@ from fastapi import FastAPI
 from api import security
 from api.application import create_api
 from api.logging import PrivacyLogMiddleware, configure_logging
+from api.rate_limits import SharedBuckets
 from app.parts import open_state
 from app.rebuild import rebuild_with_table
 from app.sync import open_review
 from app.warmup import warm_up
 from rehabmap.config import Settings, get_settings
+from rehabmap.state import AppState
 import web
 import web.routes
 
@@ -30,7 +32,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rebuild_with_table = partial(rebuild_with_table, settings)  # the keepers' curated-table upload
     # Around both faces: a request log and metrics that keep nothing of a search.
     app.add_middleware(PrivacyLogMiddleware, observe=app.state.metrics.observe)
-    security.install(app, per_minute=settings.rate_limit_per_minute, max_body_bytes=settings.max_body_bytes)
+    security.install(app, per_minute=settings.rate_limit_per_minute, max_body_bytes=settings.max_body_bytes,
+                     buckets=shared_buckets(state))
     if settings.warm_up:  # each worker of `serve --workers N` calls this factory, so each warms itself
         warm_up(state)
     return app
+
+
+def shared_buckets(state: AppState) -> SharedBuckets | None:
+    """The rate limit's counters in the PostgreSQL store, so that every host counts a client once; None
+    (each process counts alone) on one machine, or when the store is not open."""
+    settings, directory = state.settings, state.directory
+    if settings.database_url is None or directory is None or settings.rate_limit_per_minute <= 0:
+        return None
+    return SharedBuckets(settings.rate_limit_per_minute, directory.database,
+                         directory.tokens.derived_key("rate limit client"))

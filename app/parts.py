@@ -8,7 +8,7 @@ import sqlite3
 
 from geodata import Geography
 from rehabmap.config import Backend, Settings
-from rehabmap.errors import DomainError
+from rehabmap.errors import DirectoryUnavailable, DomainError
 from rehabmap.index.base import IndexBackend, LiveWriter
 from rehabmap.maintain.edits import Editor
 from rehabmap.maintain.store import Directory
@@ -50,11 +50,11 @@ def open_state(settings: Settings) -> AppState:
 
 def open_directory(state: AppState) -> None:
     """The maintainers' store and editor; then any edit a crash kept from the live index is laid on it.
-    Without a writable REHABMAP_HOME the server still answers searches, and /maintain says 503."""
+    Without a writable REHABMAP_HOME (or a PostgreSQL store that answers) the server still answers searches, and /maintain says 503."""
     settings = state.settings
     try:
         state.directory = Directory.from_settings(settings)
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, sqlite3.Error, DirectoryUnavailable) as exc:
         log.warning("directory store not opened (%s): /maintain is unavailable", type(exc).__name__)
         return
     state.editor = Editor(state.directory, state.backend, open_writer(settings), state.geography)

@@ -67,7 +67,7 @@ def rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, ma
                           chain(*(load_source(path, mapping=mapping) for path in sources),
                                 *(load_source(path) for path in tables.values())))
     live_writer = open_writer(settings)
-    directory = Directory.existing(settings.directory_path)
+    directory = Directory.existing(settings)
     writer: IndexWriter = live_writer
     if directory is not None:  # the maintainers' edits are laid over the new index before it goes live
         writer = OverlayWriter(live_writer, directory)

@@ -190,25 +190,35 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _pg_bindir() -> Path:
+def pg_bindir() -> Path | None:
+    """The newest installed PostgreSQL's programs (Debian's layout), or None."""
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3]))
-    if not found:
-        raise SystemExit("PostgreSQL is not installed: apt-get install -y postgresql postgis (see bench/README.md)")
-    return found[-1].parent
+    return found[-1].parent if found else None
+
+
+# The benchmarks' server: memory for a national corpus, durability traded for load speed.
+BENCH_SETTINGS = ("-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=1GB "
+                  "-c work_mem=64MB -c maintenance_work_mem=512MB -c jit=off")
+SERVER_USER = "postgres"
 
 
 @contextmanager
-def postgres() -> Iterator[tuple[str, int]]:
-    """A fresh PostgreSQL cluster in a temporary folder, on 127.0.0.1 and a free port; stopped and deleted
-    on exit. As root the server runs as the 'postgres' user (PostgreSQL refuses to run as root)."""
-    bindir = _pg_bindir()
+def postgres(settings: str = BENCH_SETTINGS) -> Iterator[tuple[str, int]]:
+    """A fresh PostgreSQL cluster in a temporary folder, on 127.0.0.1 and a free port, its superuser
+    'postgres' trusted from there; stopped and deleted on exit. As root the server runs as the unprivileged
+    user 'postgres' (PostgreSQL refuses to run as root), made first if the machine lacks it."""
+    bindir = pg_bindir()
+    if bindir is None:
+        raise SystemExit("PostgreSQL is not installed: apt-get install -y postgresql postgis (see bench/README.md)")
     as_user: list[str] = []
     if os.geteuid() == 0:
-        as_user = ["runuser", "-u", "postgres", "--"]
+        if subprocess.run(["id", "-u", SERVER_USER], capture_output=True).returncode != 0:
+            subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", SERVER_USER], check=True)
+        as_user = ["runuser", "-u", SERVER_USER, "--"]
     workdir = Path(tempfile.mkdtemp(prefix="rehabmap-pg-"))
     data = workdir / "data"
     if as_user:
-        shutil.chown(workdir, "postgres", "postgres")
+        shutil.chown(workdir, SERVER_USER, SERVER_USER)
     port = free_port()
 
     def run(*args: str) -> None:
@@ -216,9 +226,7 @@ def postgres() -> Iterator[tuple[str, int]]:
 
     try:
         run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
-        options = (f"-c listen_addresses=127.0.0.1 -p {port} -k {workdir} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c shared_buffers=1GB "
-                   "-c work_mem=64MB -c maintenance_work_mem=512MB -c jit=off")
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {workdir} {settings}"
         run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(workdir / "log"), "-o", options, "-w", "start")
         try:
             yield "127.0.0.1", port

@@ -1,5 +1,5 @@
-"""`rehabmap tokens`, `rehabmap orgs`, `rehabmap verify-due`, `rehabmap audit`: the maintainers' commands,
-each a thin wrapper over `rehabmap.maintain.store` or `rehabmap.maintain.freshness`."""
+"""`rehabmap tokens`, `rehabmap orgs`, `rehabmap verify-due`, `rehabmap audit`, `rehabmap db`: the maintainers'
+commands, each a thin wrapper over `rehabmap.maintain.store` or `rehabmap.maintain.freshness`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from rehabmap.config import get_settings
 from rehabmap.errors import ServiceNotFound
 from rehabmap.maintain.audit import hsds_metadata
 from rehabmap.maintain.auth import Role
-from rehabmap.maintain.store import Directory
+from rehabmap.maintain.migrations import LATEST, migrate
+from rehabmap.maintain.store import Directory, open_database
+from rehabmap.maintain.tokens import TokenPolicy
 
 
 def _directory() -> Directory:
@@ -184,4 +186,19 @@ def audit(service_id: str | None, after_id: int, limit: int, hsds: bool) -> None
         click.echo(json.dumps(hsds_metadata(entry) if hsds else vars(entry), ensure_ascii=False))
 
 
-COMMANDS = [tokens, orgs, verify_due, audit]
+@click.group("db")
+def db() -> None:
+    """The maintainers' store: the SQLite file in REHABMAP_HOME, or PostgreSQL (REHABMAP_DATABASE_URL)."""
+
+
+@db.command("migrate")
+def db_migrate() -> None:
+    """Bring the store's tables up to this version (every server also does so when it starts)."""
+    settings = get_settings()
+    database = open_database(settings)
+    for migration in migrate(database, TokenPolicy(settings.token_expiry_days, settings.token_max_expiry_days)):
+        click.echo(f"migration {migration.version}: {migration.name}")
+    click.echo(f"{database.location} is at migration {LATEST}, the latest.")
+
+
+COMMANDS = [tokens, orgs, verify_due, audit, db]

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
         "'Authorization: ApiKey'."))
     elasticsearch_ca_file: Path | None = Field(default=None, description=(
         "A PEM bundle of the certificate authorities the cluster's TLS certificate is checked against."))
+    database_url: SecretStr | None = Field(default=None, description=(
+        "A PostgreSQL database (postgresql://user:password@host:5432/name) to keep the maintainers' store in, "
+        "shared by every API host, instead of the SQLite file in REHABMAP_HOME."))
     elasticsearch_index: str = "rehabmap-services"
     elasticsearch_grace_seconds: int = Field(default=900, ge=0, description=(
         "How long a replaced Elasticsearch index generation is kept for readers still scanning it (exports, "

@@ -36,7 +36,7 @@ import numpy as np
 from rehabmap.taxonomy import SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType
 
 if TYPE_CHECKING:
-    from rehabmap.maintain.database import Database
+    from rehabmap.maintain.database import SqliteDatabase
 
 ENGLAND = "E92000001"
 SMALL_AREAS_FILE = Path("smallareas") / "england_lsoa21_pwc_population_icb_lad.csv"
@@ -256,16 +256,18 @@ class CoverageStore:
         self.path = Path(path)
         self._cache: tuple[tuple[int, ...], tuple[list[Claim], dict[tuple[str, str], int]]] | None = None
         self._lock = threading.Lock()
-        self._database: Database | None = None
+        self._database: SqliteDatabase | None = None
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         # The store is opened once: opening it writes (its schema version), which changed the file on every
         # read, so the cache below never held and each /match paid a write and an fsync.
         if self._database is None:
+            from rehabmap.maintain.database import SqliteDatabase
             from rehabmap.maintain.store import Directory
 
-            self._database = Directory(self.path).database
+            Directory(self.path)  # the file, with the maintainers' tables migrated
+            self._database = SqliteDatabase(self.path)
         with self._database.connect() as conn:
             conn.executescript(_SCHEMA)
             yield conn

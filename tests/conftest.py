@@ -9,6 +9,7 @@ import pytest
 
 from geodata import Geography, build_geodata
 from rehabmap.config import Settings
+from tests.postgres import PostgresServer, postgres_server
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +33,21 @@ def geography(geodata_dir: Path) -> Iterator[Geography]:
     geo = Geography.open(geodata_dir)
     yield geo
     geo.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL for the session (tests/postgres.py); skipped without one, failing in CI."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Run a test against each kind of maintainers' store: the SQLite file, and PostgreSQL."""
+    return request.param
+
+
+def database_url(request: pytest.FixtureRequest, kind: str) -> str | None:
+    """A fresh PostgreSQL database's URL for `kind` 'postgres' (starting the session's server), else None."""
+    return request.getfixturevalue("postgres").new_database() if kind == "postgres" else None

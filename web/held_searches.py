@@ -9,7 +9,10 @@ deleted `HOLD_MINUTES` after it was made: expired rows are removed whenever a se
 key older than that is refused by Fernet itself. No cookie is set.
 
 The rows live in one SQLite file beside the index (`REHABMAP_HOME/held-searches.sqlite`), so every worker
-process of `rehabmap serve --workers N` reads what another held: the redirect may land on any of them.
+process of `rehabmap serve --workers N` reads what another held: the redirect may land on any of them. With
+the PostgreSQL store (`REHABMAP_DATABASE_URL`) they live in its `held` table (its migration 5), so the
+redirect may land on another host too; what a row holds is the same ciphertext, unreadable without the
+address, and PostgreSQL's own vacuum reclaims the deleted rows.
 """
 
 from __future__ import annotations
@@ -18,27 +21,55 @@ import hashlib
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from cryptography.fernet import Fernet, InvalidToken
+
+from rehabmap.maintain.database import Connection
+
+if TYPE_CHECKING:
+    from rehabmap.config import Settings
 
 HOLD_MINUTES = 30
 _HOLD_SECONDS = HOLD_MINUTES * 60
 
 
-class HeldSearches:
+class _Store(Protocol):
+    def connect(self) -> AbstractContextManager[Connection]: ...
+
+
+class SqliteHeld:
+    """The SQLite file of held searches."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
+        with self.connect() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS held (digest TEXT PRIMARY KEY, expires REAL NOT NULL, "
                          "sealed BLOB NOT NULL)")
 
-    def _connect(self) -> sqlite3.Connection:
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
         conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA secure_delete=ON")  # a deleted search is overwritten, not left in free pages
-        return conn
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA secure_delete=ON")  # a deleted search is overwritten, not left in free pages
+            yield conn
+        finally:
+            conn.close()
+
+
+class HeldSearches:
+    """`database`: where the rows are, the SQLite file (`SqliteHeld`) or the PostgreSQL store."""
+
+    def __init__(self, database: SqliteHeld | _Store) -> None:
+        self.database = database
+
+    def _connect(self) -> AbstractContextManager[Connection]:
+        return self.database.connect()
 
     def hold(self, fields: dict[str, object]) -> str:
         """Hold the fields; the key to read them back, which is also the address's last part."""
@@ -69,12 +100,17 @@ def _digest(key: bytes) -> str:
     return hashlib.sha256(key).hexdigest()
 
 
-_opened: dict[Path, HeldSearches] = {}
+_opened: dict[str, HeldSearches] = {}
 
 
-def held_searches(home: Path) -> HeldSearches:
-    """The store under REHABMAP_HOME, opened once a process."""
-    path = home / "held-searches.sqlite"
-    if path not in _opened:
-        _opened[path] = HeldSearches(path)
-    return _opened[path]
+def held_searches(settings: Settings) -> HeldSearches:
+    """The held searches of REHABMAP_DATABASE_URL, or else of REHABMAP_HOME, opened once a process."""
+    from rehabmap.maintain.store import Directory
+
+    url = settings.database_url
+    where = url.get_secret_value() if url is not None else str(settings.home / "held-searches.sqlite")
+    if where not in _opened:
+        # The PostgreSQL store's `held` table is one of its migrations: opening the store runs them.
+        _opened[where] = HeldSearches(Directory.from_settings(settings).database if url is not None
+                                      else SqliteHeld(Path(where)))
+    return _opened[where]

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rehabmap.maintain.audit import AuditLog, Change
+from rehabmap.maintain.database import SqliteDatabase
 from rehabmap.maintain.store import Directory
 
 _SCHEMA = """
@@ -272,7 +273,8 @@ class SyncStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._file = Directory(self.path)  # the file, its connections, and the audit log
+        Directory(self.path)  # the file, with the maintainers' tables (the audit log) migrated
+        self._database = SqliteDatabase(self.path)
         with self._connect() as conn:
             conn.executescript(_SCHEMA)
 
@@ -297,10 +299,10 @@ class SyncStore:
         return cls(path) if Path(path).is_file() else None
 
     def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
-        return self._file.database.connect()
+        return self._database.connect()
 
     def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        return self._file.database.transaction()
+        return self._database.transaction()
 
     @contextmanager
     def run_lock(self, source: str) -> Iterator[bool]:

@@ -7,14 +7,13 @@ service as an HSDS 3.0 `metadata` row.
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from rehabmap.maintain.database import Database, inserted_id, iso
+from rehabmap.maintain.database import Connection, Database, iso
 
 
 @dataclass(frozen=True)
@@ -43,17 +42,16 @@ class AuditLog:
         self.database = database
 
     @staticmethod
-    def append(conn: sqlite3.Connection, actor: str, action: str, resource_type: str, resource_id: str,
+    def append(conn: Connection, actor: str, action: str, resource_type: str, resource_id: str,
                changes: Sequence[Change], at: str) -> int:
         """The rows of one change, inside the caller's transaction; the id of the last."""
         last = 0
         for change in changes:
-            cursor = conn.execute(
+            last = int(conn.execute(
                 "INSERT INTO audit (uuid, at, actor, action, resource_type, resource_id, field, old, new) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (str(uuid.uuid4()), at, actor, action, resource_type, resource_id, change.field,
-                 json.dumps(change.old), json.dumps(change.new)))
-            last = inserted_id(cursor)
+                 json.dumps(change.old), json.dumps(change.new))).fetchone()[0])
         return last
 
     def record(self, actor: str, action: str, resource_type: str, resource_id: str,

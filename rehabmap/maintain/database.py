@@ -1,8 +1,12 @@
-"""The maintainers' SQLite file (`REHABMAP_HOME/directory.sqlite`): its tables, short connections, one
-transaction per change, and the lock that orders edits against a rebuild's swap.
+"""The maintainers' store's database: SQLite by default (`REHABMAP_HOME/directory.sqlite`, this module), or
+PostgreSQL when `REHABMAP_DATABASE_URL` is set (`rehabmap.maintain.postgres`), so that several API hosts
+share one. Both give the parts of the store (`rehabmap.maintain.store`) the same four things: a short
+connection, a write transaction, a consistent read (`snapshot`) and the index lock; the parts' SQL is written
+once, with `?` placeholders, in the dialect both understand. Their tables are made and changed by numbered
+migrations (`rehabmap.maintain.migrations`), recorded in the database and run when the store is opened.
 
-WAL and synchronous=FULL: a change acknowledged is on disk. Each call opens its own short connection, so
-the store is safe from any thread or process. The tables:
+The SQLite file: WAL and synchronous=FULL: a change acknowledged is on disk. Each call opens its own short
+connection, so the store is safe from any thread or process. The tables:
 
 * `tokens`: id, label, role, organisation, a keyed hash of the secret (never the secret itself), when it
   expires and when it was revoked.
@@ -21,62 +25,17 @@ and restores any that are missing or altered, so an older store gets them too. D
 table or its triggers cannot be stopped by SQLite itself; rehabmap's own connections refuse it with an
 authorizer. Anyone who can write the file can still rewrite it: keep it, and its backups, private.
 """
-
 from __future__ import annotations
 
 import fcntl
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Protocol
 
-SCHEMA_VERSION = "2"  # 2: tokens expire; keyed token hashes; the audit log's INSERT guards
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS organisations (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS ownership (
-    service_id TEXT PRIMARY KEY,
-    organisation_id INTEGER NOT NULL REFERENCES organisations (id)
-);
-CREATE INDEX IF NOT EXISTS ownership_by_organisation ON ownership (organisation_id);
-CREATE TABLE IF NOT EXISTS tokens (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    role TEXT NOT NULL CHECK (role IN ('admin', 'maintainer', 'provider')),
-    organisation_id INTEGER REFERENCES organisations (id),
-    hash TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    revoked_at TEXT,
-    expires_at TEXT,
-    CHECK ((role = 'provider') = (organisation_id IS NOT NULL))
-);
-CREATE TABLE IF NOT EXISTS overlay (
-    service_id TEXT PRIMARY KEY,
-    fields TEXT NOT NULL,
-    created INTEGER NOT NULL CHECK (created IN (0, 1)),
-    revision INTEGER NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    uuid TEXT NOT NULL UNIQUE,
-    at TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    resource_type TEXT NOT NULL,
-    resource_id TEXT NOT NULL,
-    field TEXT NOT NULL,
-    old TEXT,
-    new TEXT
-);
-CREATE INDEX IF NOT EXISTS audit_by_resource ON audit (resource_id, id);
-"""
 _APPEND_ONLY = "SELECT RAISE(ABORT, 'the audit log is append-only')"
 # name -> the exact statement; an open restores any trigger whose stored SQL differs.
 AUDIT_GUARDS = {
@@ -106,6 +65,52 @@ def now() -> str:
     return iso(utcnow())
 
 
+class Cursor(Protocol):
+    """What the store's code reads from a statement, the same from sqlite3 and psycopg."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """A connection to either database: statements with `?` placeholders."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Cursor: ...
+
+    def executemany(self, sql: str, parameters: Any, /) -> Cursor: ...
+
+
+class Database(Protocol):
+    """The store's database, either kind (see the module docstring)."""
+
+    dialect: str  # "sqlite" or "postgres": the migrations' key
+    location: str  # where it is, for messages (never a password)
+
+    def connect(self) -> AbstractContextManager[Connection]:
+        """A short connection; each statement commits on its own."""
+
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """A write transaction, one at a time across every process: a change and its audit rows commit
+        together or not at all, and what it read stays true until it commits."""
+
+    def snapshot(self) -> AbstractContextManager[Connection]:
+        """Several reads that see one consistent state of the store."""
+
+    def index_lock(self) -> AbstractContextManager[None]:
+        """Held by every write that goes on to the live index, and by a rebuild around its swap, so an edit
+        is never lost between a rebuild's reading of the overlay and its new index going live. It holds
+        across processes (and hosts, on PostgreSQL), and is dropped if its holder dies."""
+
+    def guard_audit_log(self) -> None:
+        """Make sure the audit log can only grow (run after the migrations, on every open)."""
+
+
 def _keep_audit_log(action: int, arg1: str | None, arg2: str | None, _db: str | None, _source: str | None) -> int:
     """SQLite authorizer on rehabmap's own connections: no statement may drop or alter the audit log or
     its triggers, or make the schema writable, none of which any trigger could see."""
@@ -118,39 +123,33 @@ def _keep_audit_log(action: int, arg1: str | None, arg2: str | None, _db: str | 
     return sqlite3.SQLITE_OK
 
 
-def inserted_id(cursor: sqlite3.Cursor) -> int:
-    """The rowid of the row an INSERT just made (sqlite3 types `lastrowid` as optional for other statements)."""
-    if cursor.lastrowid is None:
-        raise RuntimeError("an INSERT returned no row id")
-    return cursor.lastrowid
+class SqliteDatabase:
+    """The file (its tables are the migrations', `rehabmap.maintain.migrations`)."""
 
+    dialect = "sqlite"
 
-class Database:
-    """The file, made with its tables on first use; `upgrade` brings an older file's tables up to this
-    version inside the opening transaction (see `Tokens.upgrade`)."""
-
-    def __init__(self, path: Path, upgrade: Callable[[sqlite3.Connection], None] | None = None) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self.location = str(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._thread_lock = threading.Lock()
         with self.connect(schema=True) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
+
+    def guard_audit_log(self) -> None:
+        """The triggers of `AUDIT_GUARDS`, restored if missing or altered."""
         with self.transaction(schema=True) as conn:
-            if upgrade is not None:
-                upgrade(conn)
             for name, statement in AUDIT_GUARDS.items():
                 found = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
                                      (name,)).fetchone()
                 if found is None or found[0] != statement:
                     conn.execute(f"DROP TRIGGER IF EXISTS {name}")
                     conn.execute(statement)
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
 
     @contextmanager
     def connect(self, *, schema: bool = False) -> Iterator[sqlite3.Connection]:
-        """A connection that may not drop or alter the audit log; only `schema` ones (opening the store)
-        may restore its triggers."""
+        """A connection that may not drop or alter the audit log; only `schema` ones (migrations, and
+        opening the store) may restore its triggers."""
         conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
         try:
             conn.execute("PRAGMA synchronous=FULL")
@@ -163,10 +162,18 @@ class Database:
 
     @contextmanager
     def transaction(self, *, schema: bool = False) -> Iterator[sqlite3.Connection]:
-        """A write transaction on the file: a change and its audit rows (and another store's writes in this
-        file, the sync store's and the coverage claims') commit together or not at all."""
+        """BEGIN IMMEDIATE: writers take turns on the file (and another store's writes in this file, the
+        sync store's and the coverage claims', commit with their audit rows)."""
+        with self._transaction("BEGIN IMMEDIATE", schema=schema) as conn:
+            yield conn
+
+    def snapshot(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._transaction("BEGIN")
+
+    @contextmanager
+    def _transaction(self, begin: str, *, schema: bool = False) -> Iterator[sqlite3.Connection]:
         with self.connect(schema=schema) as conn:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(begin)
             try:
                 yield conn
             except BaseException:
@@ -176,10 +183,8 @@ class Database:
 
     @contextmanager
     def index_lock(self) -> Iterator[None]:
-        """Held by every write that goes on to the live index, and by a rebuild around its swap, so an edit
-        is never lost between a rebuild's reading of the overlay and its new index going live. A file
-        lock, so it holds across processes (the API and `rehabmap index`); the kernel drops it if the
-        holder dies."""
+        """A file lock beside the store, so it holds across processes (the API and `rehabmap index`); the
+        kernel drops it if the holder dies."""
         with self._thread_lock, open(self.path.with_name(self.path.name + ".lock"), "a+b") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:

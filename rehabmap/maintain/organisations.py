@@ -3,13 +3,12 @@ provider token may change."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rehabmap.errors import InvalidValue, UnknownOrganisation
 from rehabmap.maintain.audit import AuditLog, Change
-from rehabmap.maintain.database import Database, inserted_id, now
+from rehabmap.maintain.database import Connection, Database, now
 
 
 @dataclass(frozen=True)
@@ -31,10 +30,10 @@ class Organisations:
             raise InvalidValue("An organisation's name must be 2 to 200 characters.", field="name")
         at = now()
         with self.database.transaction() as conn:
-            if conn.execute("SELECT 1 FROM organisations WHERE name = ?", (name,)).fetchone():
+            if conn.execute("SELECT 1 FROM organisations WHERE lower(name) = lower(?)", (name,)).fetchone():
                 raise InvalidValue(f"There is already an organisation called '{name}'.", field="name")
-            org_id = inserted_id(conn.execute("INSERT INTO organisations (name, created_at) VALUES (?, ?)",
-                                              (name, at)))
+            org_id = int(conn.execute("INSERT INTO organisations (name, created_at) VALUES (?, ?) RETURNING id",
+                                      (name, at)).fetchone()[0])
             self.audit.append(conn, actor, "create", "organization", str(org_id), [Change("name", None, name)], at)
         return Organisation(org_id, name, at)
 
@@ -46,7 +45,7 @@ class Organisations:
                 row = conn.execute("SELECT id, name, created_at FROM organisations WHERE id = ?",
                                    (int(key),)).fetchone()
             if row is None:
-                row = conn.execute("SELECT id, name, created_at FROM organisations WHERE name = ?",
+                row = conn.execute("SELECT id, name, created_at FROM organisations WHERE lower(name) = lower(?)",
                                    (" ".join(str(key).split()),)).fetchone()
             if row is None:
                 raise UnknownOrganisation(f"No organisation '{str(key)[:80]}'. Add it with "
@@ -58,7 +57,7 @@ class Organisations:
 
     def all(self) -> list[Organisation]:
         with self.database.connect() as conn:
-            rows = conn.execute("SELECT id, name, created_at FROM organisations ORDER BY name").fetchall()
+            rows = conn.execute("SELECT id, name, created_at FROM organisations ORDER BY lower(name), id").fetchall()
             owned: dict[int, list[str]] = {}
             for service_id, org_id in conn.execute("SELECT service_id, organisation_id FROM ownership "
                                                    "ORDER BY service_id"):
@@ -75,7 +74,8 @@ class Organisations:
                                    (service_id,)).fetchone()
                 if row and row[0] == org.id:
                     continue
-                conn.execute("INSERT OR REPLACE INTO ownership VALUES (?, ?)", (service_id, org.id))
+                conn.execute("INSERT INTO ownership VALUES (?, ?) ON CONFLICT (service_id) DO UPDATE "
+                             "SET organisation_id = excluded.organisation_id", (service_id, org.id))
                 self.audit.append(conn, actor, "link", "service", service_id,
                                   [Change("owner_organisation", self._name(conn, row[0]) if row else None, org.name)],
                                   at)
@@ -94,7 +94,7 @@ class Organisations:
         return self.get(org.id)
 
     @staticmethod
-    def _name(conn: sqlite3.Connection, org_id: int) -> str | None:
+    def _name(conn: Connection, org_id: int) -> str | None:
         row = conn.execute("SELECT name FROM organisations WHERE id = ?", (org_id,)).fetchone()
         return row[0] if row else None
 

@@ -42,7 +42,9 @@ class Overlay:
             laid.update(fields)
             fields = laid
             is_created = bool(row[1]) if row else created
-            conn.execute("INSERT OR REPLACE INTO overlay VALUES (?, ?, ?, ?, ?)",
+            conn.execute("INSERT INTO overlay VALUES (?, ?, ?, ?, ?) ON CONFLICT (service_id) DO UPDATE SET "
+                         "fields = excluded.fields, created = excluded.created, revision = excluded.revision, "
+                         "updated_at = excluded.updated_at",
                          (service_id, json.dumps(fields, sort_keys=True), int(is_created), revision, at))
             if before_commit is not None:
                 before_commit()
@@ -50,12 +52,10 @@ class Overlay:
 
     def entries(self, *, since: int = 0) -> tuple[dict[str, OverlayEntry], int]:
         """Every overlay entry changed after revision `since`, and the latest revision, read together."""
-        with self.database.connect() as conn:
-            conn.execute("BEGIN")
+        with self.database.snapshot() as conn:
             rows = conn.execute("SELECT service_id, fields, created, revision, updated_at FROM overlay "
                                 "WHERE revision > ?", (since,)).fetchall()
             latest = conn.execute("SELECT coalesce(max(revision), 0) FROM overlay").fetchone()[0]
-            conn.execute("COMMIT")
         return {r[0]: OverlayEntry(r[0], json.loads(r[1]), bool(r[2]), r[3], r[4]) for r in rows}, int(latest)
 
     def get(self, service_id: str) -> OverlayEntry | None:

@@ -1,5 +1,6 @@
 """Problems the public reports with a service's page ("report a problem with this page"), and the
-maintainers' queue of them: one table in the maintainers' store, plain SQL kept in this module.
+maintainers' queue of them: one table in the maintainers' store (its migration is
+`rehabmap.maintain.migrations`), plain SQL kept in this module.
 
 A report holds the service, what is wrong and, only if its writer chose to give one, a way to reach them.
 Nothing else: no IP address, no search (the form's address carries the service id alone), no cookie. So
@@ -18,21 +19,8 @@ from datetime import datetime, timedelta
 
 from rehabmap.errors import DomainError, InvalidValue
 from rehabmap.maintain.audit import AuditLog, Change
-from rehabmap.maintain.database import Database, inserted_id, iso, utcnow
+from rehabmap.maintain.database import Database, iso, utcnow
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS problem_reports (
-    id INTEGER PRIMARY KEY,
-    service_id TEXT NOT NULL,
-    what TEXT NOT NULL,
-    contact TEXT,
-    created_at TEXT NOT NULL,
-    resolved_at TEXT,
-    resolved_by TEXT,
-    note TEXT
-);
-CREATE INDEX IF NOT EXISTS problem_reports_by_time ON problem_reports (created_at);
-"""
 _COLUMNS = "id, service_id, what, contact, created_at, resolved_at, resolved_by, note"
 MAX_WHAT = 1000
 MAX_CONTACT = 200
@@ -72,8 +60,6 @@ class ProblemReports:
         self.audit = audit
         self.policy = policy
         self.clock = clock
-        with database.connect() as conn:
-            conn.executescript(_SCHEMA)
 
     def add(self, service_id: str, what: str, contact: str | None) -> ProblemReport:
         """Keep a report, unless the last hour has had its fill (`TooManyReports`)."""
@@ -93,9 +79,9 @@ class ProblemReports:
             if site >= self.policy.per_hour or service >= self.policy.per_service_per_hour:
                 raise TooManyReports("Too many problems have been reported in the last hour. Please try again "
                                      "later.")
-            cursor = conn.execute("INSERT INTO problem_reports (service_id, what, contact, created_at) "
-                                  "VALUES (?, ?, ?, ?)", (service_id, what, contact, iso(moment)))
-            report_id = inserted_id(cursor)
+            report_id = int(conn.execute("INSERT INTO problem_reports (service_id, what, contact, created_at) "
+                                         "VALUES (?, ?, ?, ?) RETURNING id",
+                                         (service_id, what, contact, iso(moment))).fetchone()[0])
         return self.get(report_id)
 
     def get(self, report_id: int) -> ProblemReport:

@@ -1,6 +1,6 @@
 """Signed-in sessions for the keepers' pages, and the one-time sign-in links `rehabmap tokens sign-in-link`
-prints: two tables in the maintainers' store, in plain SQL kept in this one module (so another store can
-port it whole).
+prints: two tables in the maintainers' store (made by `rehabmap.maintain.migrations`), in plain SQL kept in
+this one module.
 
 A session is what a person gets for showing a token once (or a sign-in link made for that token): a random
 256-bit secret in a cookie, of which the store keeps only the SHA-256 (the secret is random, not a
@@ -18,31 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from rehabmap.errors import UnknownToken
 from rehabmap.maintain.auth import Principal, Role
-from rehabmap.maintain.database import Database, iso, utcnow
+from rehabmap.maintain.database import Connection, Database, iso, utcnow
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS keeper_sessions (
-    hash TEXT PRIMARY KEY,
-    token_id TEXT NOT NULL REFERENCES tokens (id),
-    created_at TEXT NOT NULL,
-    last_seen_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS keeper_sessions_by_token ON keeper_sessions (token_id);
-CREATE TABLE IF NOT EXISTS sign_in_links (
-    hash TEXT PRIMARY KEY,
-    token_id TEXT NOT NULL REFERENCES tokens (id),
-    created_at TEXT NOT NULL,
-    expires_at TEXT NOT NULL,
-    used_at TEXT
-);
-"""
 # The token behind a session or link, and whether it still works at `?` (now).
 _LIVE_TOKEN = "t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?)"
 _PRINCIPAL = ("SELECT t.id, t.name, t.role, t.organisation_id, o.name, t.expires_at FROM tokens t "
@@ -80,8 +63,6 @@ class Sessions:
         self.database = database
         self.policy = policy
         self.clock = clock
-        with database.connect() as conn:
-            conn.executescript(_SCHEMA)
 
     def start(self, principal: Principal) -> Session:
         """A new session for a token just checked (`Tokens.authenticate`); expired sessions are swept here."""
@@ -125,7 +106,7 @@ class Sessions:
                 (token_id, iso(moment - self.policy.idle), iso(moment - self.policy.absolute),
                  iso(moment))).fetchone()[0]
 
-    def _sweep(self, conn: sqlite3.Connection, moment: datetime) -> None:
+    def _sweep(self, conn: Connection, moment: datetime) -> None:
         conn.execute("DELETE FROM keeper_sessions WHERE last_seen_at <= ? OR created_at <= ? OR token_id IN "
                      "(SELECT id FROM tokens t WHERE NOT (" + _LIVE_TOKEN + "))",
                      (iso(moment - self.policy.idle), iso(moment - self.policy.absolute), iso(moment)))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hmac
 import os
-import sqlite3
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -32,7 +31,7 @@ from rehabmap.maintain.auth import (
     parse_token,
     secret_matches,
 )
-from rehabmap.maintain.database import Database, iso, now, utcnow
+from rehabmap.maintain.database import Connection, Database, iso, now, utcnow
 from rehabmap.maintain.organisations import Organisations
 
 _KEY_CHECK_MESSAGE = b"rehabmap token key check"
@@ -61,9 +60,9 @@ class TokenPolicy:
     max_expiry_days: int = 365
 
 
-def upgrade(conn: sqlite3.Connection, policy: TokenPolicy) -> None:
-    """Schema 1 → 2: tokens get an expiry. Live tokens made before expiry existed get the default term
-    from now, audited, so none lasts for ever and their holders have time to take new ones."""
+def upgrade_expiry(conn: Connection, policy: TokenPolicy) -> None:
+    """Migration 2 of an SQLite store: tokens get an expiry. Live tokens made before expiry existed get the
+    default term from now, audited, so none lasts for ever and their holders have time to take new ones."""
     if "expires_at" in {row[1] for row in conn.execute("PRAGMA table_info(tokens)")}:
         return
     conn.execute("ALTER TABLE tokens ADD COLUMN expires_at TEXT")
@@ -143,7 +142,7 @@ class Tokens:
                 self._revoke(conn, token_id, actor, at)
         return next(t for t in self.all() if t.id == token_id)
 
-    def _revoke(self, conn: sqlite3.Connection, token_id: str, actor: str, at: str) -> None:
+    def _revoke(self, conn: Connection, token_id: str, actor: str, at: str) -> None:
         conn.execute("UPDATE tokens SET revoked_at = ? WHERE id = ?", (at, token_id))
         self.audit.append(conn, actor, "revoke", "token", token_id, [Change("revoked_at", None, at)], at)
 
@@ -180,6 +179,11 @@ class Tokens:
 
     # --- the token key ------------------------------------------------------------------------------
 
+    def derived_key(self, purpose: str) -> bytes:
+        """A key for another keyed hash, named by `purpose`, derived from the token key: the same on every
+        host sharing the store and the key file, and nothing a copy of the store alone reveals."""
+        return hmac.new(self._token_key(), purpose.encode(), "sha256").digest()
+
     def _token_key(self, current_check: str | None = None) -> bytes:
         """The key token secrets are hashed under, from its file; made the first time it is needed. Read
         again when `current_check` (the store's check value, if the caller has it) is not the remembered one."""
@@ -191,7 +195,7 @@ class Tokens:
         check = _key_check(key)
         if row is None:
             with self.database.connect() as conn:
-                conn.execute("INSERT OR IGNORE INTO meta VALUES ('token_key_check', ?)", (check,))
+                conn.execute("INSERT INTO meta VALUES ('token_key_check', ?) ON CONFLICT (key) DO NOTHING", (check,))
                 row = conn.execute("SELECT value FROM meta WHERE key = 'token_key_check'").fetchone()
         if not hmac.compare_digest(row[0], check):
             raise DirectoryUnavailable(
@@ -252,7 +256,8 @@ class Tokens:
                     if not is_legacy(stored)]
                 for token_id in revoked:
                     self._revoke(conn, token_id, actor, at)
-                conn.execute("INSERT OR REPLACE INTO meta VALUES ('token_key_check', ?)", (_key_check(key),))
+                conn.execute("INSERT INTO meta VALUES ('token_key_check', ?) ON CONFLICT (key) DO UPDATE "
+                             "SET value = excluded.value", (_key_check(key),))
                 os.replace(draft, self.key_file)
         finally:
             draft.unlink(missing_ok=True)

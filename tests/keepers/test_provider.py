@@ -24,7 +24,7 @@ def provider(keepers):
 
 
 def audit_rows(keepers, service_id: str) -> list[tuple]:
-    with sqlite3.connect(keepers.site.directory.path) as conn:
+    with sqlite3.connect(keepers.site.directory.database.path) as conn:
         return conn.execute("SELECT actor, action, field, new FROM audit WHERE resource_id = ? ORDER BY id",
                             (service_id,)).fetchall()
 

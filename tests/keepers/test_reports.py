@@ -17,13 +17,13 @@ SEACROFT = "sample:seacroft-community-rehabilitation-unit"
 
 
 def stored(keepers) -> list[tuple]:
-    with sqlite3.connect(keepers.site.directory.path) as conn:
+    with sqlite3.connect(keepers.site.directory.database.path) as conn:
         return conn.execute("SELECT * FROM problem_reports ORDER BY id").fetchall()
 
 
 def test_a_report_keeps_only_what_was_typed_and_resolving_it_is_audited(keepers):
     reports = keepers.site.directory.reports
-    with sqlite3.connect(keepers.site.directory.path) as conn:
+    with sqlite3.connect(keepers.site.directory.database.path) as conn:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(problem_reports)")]
     assert columns == ["id", "service_id", "what", "contact", "created_at", "resolved_at", "resolved_by", "note"]
     first = reports.add(AIRE, "  The phone number is wrong ", "")

@@ -49,7 +49,7 @@ def test_a_session_is_stored_as_a_hash_and_finds_its_token(site, sessions):
     assert found is not None
     assert found.principal.token_id == site.token_ids["provider_a"]
     assert found.principal.organisation == "Aire Trust (fictional)" and found.principal.organisation_id is not None
-    assert session.secret not in every_value_in(site.directory.path)
+    assert session.secret not in every_value_in(site.directory.database.path)
     assert sessions.check("not-a-session") is None and sessions.check("") is None
 
 
@@ -103,7 +103,7 @@ def test_signing_out_ends_the_session(site, sessions):
 def test_a_sign_in_link_works_once_is_stored_as_a_hash_and_expires(site, sessions, clock):
     code, expires = sessions.issue_link(site.token_ids["maintainer"])
     assert expires == clock.now + timedelta(minutes=15)
-    assert code not in every_value_in(site.directory.path)
+    assert code not in every_value_in(site.directory.database.path)
     session = sessions.redeem_link(code)
     assert session is not None and session.principal.token_id == site.token_ids["maintainer"]
     assert sessions.check(session.secret) is not None
@@ -129,7 +129,7 @@ def test_ended_sessions_and_links_are_swept_from_the_store(site, sessions, clock
     sessions.issue_link(site.token_ids["admin"])
     clock.advance(hours=9)
     sessions.start(principal(site, "admin"))
-    with sqlite3.connect(site.directory.path) as conn:
+    with sqlite3.connect(site.directory.database.path) as conn:
         assert conn.execute("SELECT count(*) FROM keeper_sessions").fetchone()[0] == 1
         assert conn.execute("SELECT count(*) FROM sign_in_links").fetchone()[0] == 0
     assert sessions.check(old.secret) is None

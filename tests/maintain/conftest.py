@@ -28,6 +28,7 @@ from indexer.sources import load_source
 from rehabmap.config import Settings
 from rehabmap.maintain.store import Directory
 from search.embedded import EmbeddedWriter
+from tests.conftest import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample"
@@ -58,13 +59,29 @@ class Site:
     def auth(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
 
+    def env(self) -> dict[str, str]:
+        """The environment a `rehabmap` process needs to run over this site (its store included)."""
+        url = self.settings.database_url
+        return {"REHABMAP_HOME": str(self.home), "REHABMAP_DATA_DIR": str(self.settings.data_dir),
+                **({"REHABMAP_DATABASE_URL": url.get_secret_value()} if url is not None else {})}
+
 
 def make_home(home: Path, sample_index: Path, geodata_dir: Path, data_dir: Path, **settings) -> Settings:
-    """A REHABMAP_HOME with the built geodata and a copy of the sample index, and settings for it."""
+    """A REHABMAP_HOME with the built geodata and a copy of the sample index, and settings for it (with
+    `database_url`, the maintainers' store is that PostgreSQL database)."""
     home.mkdir(parents=True, exist_ok=True)
     (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
     shutil.copyfile(sample_index, home / "index.sqlite")
     return Settings(home=home, data_dir=data_dir, **{"rate_limit_per_minute": 0, **settings})
+
+
+def stored_bytes(site: Site) -> bytes:
+    """Everything the maintainers' store keeps, as bytes: the SQLite files, or every row of every table."""
+    if site.settings.database_url is None:
+        return b"".join(p.read_bytes() for p in site.home.glob("directory.sqlite*"))
+    with site.directory.database.connect() as conn:
+        tables = [t for (t,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()]
+        return b"".join(repr(conn.execute(f"SELECT * FROM {t}").fetchall()).encode() for t in tables)
 
 
 def make_site(home: Path, sample_index: Path, geodata_dir: Path, data_dir: Path, **settings) -> Site:
@@ -83,9 +100,11 @@ def make_site(home: Path, sample_index: Path, geodata_dir: Path, data_dir: Path,
     return site
 
 
-@pytest.fixture(scope="module")
-def site(sample_index, geodata_dir, data_dir, tmp_path_factory) -> Site:
-    return make_site(tmp_path_factory.mktemp("maintain-site") / "home", sample_index, geodata_dir, data_dir)
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def site(request, sample_index, geodata_dir, data_dir, tmp_path_factory) -> Site:
+    """The site, once with each kind of maintainers' store."""
+    return make_site(tmp_path_factory.mktemp("maintain-site") / "home", sample_index, geodata_dir, data_dir,
+                     database_url=database_url(request, request.param))
 
 
 class AppClient:
@@ -160,8 +179,7 @@ def make_v1_directory(path: Path) -> dict[str, str]:
 
 def cli(site: Site, *args: str, **env: str) -> subprocess.CompletedProcess:
     """`rehabmap ARGS` in a process of its own over the site's home, as an admin would run it."""
-    environment = {**os.environ, "REHABMAP_HOME": str(site.home), "REHABMAP_DATA_DIR": str(site.settings.data_dir),
-                   "PYTHONPATH": str(ROOT), **env}
+    environment = {**os.environ, **site.env(), "PYTHONPATH": str(ROOT), **env}
     return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=environment, capture_output=True,
                           text=True, timeout=120)
 
@@ -200,8 +218,7 @@ def start_server(site: Site, **env: str) -> Server:
     (pausing_server.py)."""
     port = free_port()
     log = site.home / f"server-{port}.log"
-    environment = {**os.environ, "REHABMAP_HOME": str(site.home), "REHABMAP_DATA_DIR": str(site.settings.data_dir),
-                   "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT), **env}
+    environment = {**os.environ, **site.env(), "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT), **env}
     command = ["tests.maintain.pausing_server"] if "REHABMAP_TEST_PAUSE_IN_WRITE" in env else ["cli", "serve"]
     with log.open("ab") as out:
         process = subprocess.Popen([sys.executable, "-m", *command, "--host", "127.0.0.1",
@@ -223,8 +240,9 @@ def start_server(site: Site, **env: str) -> Server:
 
 
 @pytest.fixture
-def fresh_site(sample_index, geodata_dir, data_dir, tmp_path) -> Site:
-    return make_site(tmp_path / "home", sample_index, geodata_dir, data_dir)
+def fresh_site(request, store_kind, sample_index, geodata_dir, data_dir, tmp_path) -> Site:
+    return make_site(tmp_path / "home", sample_index, geodata_dir, data_dir,
+                     database_url=database_url(request, store_kind))
 
 
 @pytest.fixture

@@ -76,7 +76,7 @@ def whole_log(conn: sqlite3.Connection) -> list[tuple]:
 
 @pytest.mark.parametrize("recursive_triggers", ["OFF", "ON"])
 def test_no_statement_rewrites_or_removes_an_audit_row(directory, recursive_triggers):
-    with sqlite3.connect(directory.path, isolation_level=None) as conn:  # not rehabmap's: any client
+    with sqlite3.connect(directory.database.path, isolation_level=None) as conn:  # not rehabmap's: any client
         conn.execute(f"PRAGMA recursive_triggers = {recursive_triggers}")
         before = whole_log(conn)
         assert len(before) >= 5
@@ -97,7 +97,7 @@ def refused(conn: sqlite3.Connection, statement: str) -> None:
 
 
 def test_appending_still_works_and_ids_keep_rising(directory):
-    with sqlite3.connect(directory.path, isolation_level=None) as conn:
+    with sqlite3.connect(directory.database.path, isolation_level=None) as conn:
         last = conn.execute("SELECT max(id) FROM audit").fetchone()[0]
         conn.execute(f"INSERT INTO audit ({COLUMNS}) VALUES (NULL, 'a-new-uuid', {FORGED})")
         assert conn.execute("SELECT max(id) FROM audit").fetchone()[0] == last + 1
@@ -142,13 +142,13 @@ def test_a_store_made_before_the_guards_gets_them_when_opened(tmp_path):
 
 
 def test_a_dropped_or_weakened_guard_is_restored_on_open(directory):
-    with sqlite3.connect(directory.path, isolation_level=None) as conn:  # someone with the file
+    with sqlite3.connect(directory.database.path, isolation_level=None) as conn:  # someone with the file
         conn.execute("DROP TRIGGER audit_append_only_delete")
         conn.execute("DROP TRIGGER audit_append_only_insert")
         conn.execute("CREATE TRIGGER audit_append_only_insert BEFORE INSERT ON audit WHEN 0 "
                      "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END")
-    Directory(directory.path)
-    with sqlite3.connect(directory.path, isolation_level=None) as conn:
+    Directory(directory.database.path)
+    with sqlite3.connect(directory.database.path, isolation_level=None) as conn:
         stored = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
         assert {name: stored.get(name) for name in AUDIT_GUARDS} == AUDIT_GUARDS
         before = whole_log(conn)

@@ -59,7 +59,7 @@ def index_records(site: Site) -> dict:
 
 def assert_consistent(site: Site) -> None:
     """Both stores are whole, and the live index holds exactly what the overlay and audit log say."""
-    for path in (site.home / "index.sqlite", site.directory.path):
+    for path in (site.home / "index.sqlite", *site.home.glob("directory.sqlite")):
         with sqlite3.connect(path) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",), path
     with sqlite3.connect(site.home / "index.sqlite") as conn:
@@ -186,6 +186,7 @@ REBUILD = textwrap.dedent("""
     from geodata import Geography
     from indexer.pipeline import GeographyPlacer, build_index
     from indexer.sources import load_source
+    from rehabmap.config import Settings
     from rehabmap.maintain.store import Directory
     from rehabmap.maintain.edits import OverlayWriter
     from search.embedded import EmbeddedWriter
@@ -208,7 +209,7 @@ REBUILD = textwrap.dedent("""
             return super().replace_all(services)
 
     geography = Geography.open(home / "geodata")
-    writer = OverlayWriter(Slow(home / "index.sqlite"), Directory(home / "directory.sqlite"))
+    writer = OverlayWriter(Slow(home / "index.sqlite"), Directory.from_settings(Settings(home=home)))
     report = build_index(rows(), GeographyPlacer(geography), writer, progress=False)
     print("done", report.indexed, flush=True)
 """)
@@ -216,7 +217,8 @@ REBUILD = textwrap.dedent("""
 
 def start_rebuild(site: Site, stop_at: str) -> subprocess.Popen:
     process = subprocess.Popen([sys.executable, "-c", REBUILD, str(site.home), str(SAMPLE), stop_at], cwd=ROOT,
-                               stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                               stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, **site.env(), "PYTHONPATH": str(ROOT)})
     assert process.stdout.readline().strip() == stop_at
     return process
 
@@ -254,8 +256,7 @@ def test_a_rebuild_killed_part_way_keeps_the_index_and_every_edit(fresh_site, se
     assert_consistent(site)
 
     # The next rebuild, the real command, completes and keeps them all.
-    env = {**os.environ, "REHABMAP_HOME": str(site.home), "REHABMAP_DATA_DIR": str(site.settings.data_dir),
-           "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, **site.env(), "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-m", "cli", "index", str(SAMPLE), "--no-progress"], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

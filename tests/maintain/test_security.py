@@ -8,7 +8,8 @@ import asyncio
 import httpx
 import pytest
 
-from api.security import API_CSP, RateLimit
+from api.rate_limits import MemoryBuckets
+from api.security import API_CSP
 from tests.maintain.conftest import AppClient, make_app, make_site
 
 LIMIT = 5
@@ -45,7 +46,7 @@ def test_a_client_over_its_limit_gets_429_with_retry_after(throttled):
 
 def test_the_bucket_refills_at_the_configured_rate():
     now = [1000.0]
-    limiter = RateLimit(app=None, per_minute=60, clock=lambda: now[0])
+    limiter = MemoryBuckets(per_minute=60, clock=lambda: now[0])
     assert all(limiter.take("a") is None for _ in range(60))
     assert limiter.take("a") == 1
     now[0] += 0.5

@@ -8,20 +8,23 @@ from __future__ import annotations
 import sqlite3
 import stat
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
 from rehabmap.maintain.auth import keyed_hash, parse_token, secret_matches
+from rehabmap.maintain.database import SqliteDatabase
+from rehabmap.maintain.migrations import LATEST
 from rehabmap.maintain.store import Directory
 from rehabmap.errors import InvalidValue
-from tests.maintain.conftest import AppClient, cli, make_app, make_home, make_site, make_v1_directory
+from tests.maintain.conftest import AppClient, cli, make_app, make_home, make_site, make_v1_directory, stored_bytes
 
 UPGRADED_BY = "rehabmap upgrade (tokens now expire)"
 
 
-def stored_hashes(path) -> dict[str, str]:
-    with sqlite3.connect(path) as conn:
-        return dict(conn.execute("SELECT id, hash FROM tokens"))
+def stored_hashes(store: Directory | Path) -> dict[str, str]:
+    with (store.database if isinstance(store, Directory) else SqliteDatabase(store)).connect() as conn:
+        return dict(conn.execute("SELECT id, hash FROM tokens").fetchall())
 
 
 def me(api: AppClient, token: str):
@@ -37,9 +40,9 @@ def test_tokens_are_kept_as_keyed_hashes_under_a_key_of_their_own(site):
     key_file = site.home / "token.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     key = bytes.fromhex(key_file.read_text().strip())
-    raw = b"".join(p.read_bytes() for p in site.home.glob("directory.sqlite*"))
+    raw = stored_bytes(site)
     assert key not in raw and key.hex().encode() not in raw
-    hashes = stored_hashes(site.directory.path)
+    hashes = stored_hashes(site.directory)
     for token in site.tokens.values():
         token_id, secret = parse_token(token)
         assert secret.encode() not in raw and token.encode() not in raw
@@ -80,7 +83,7 @@ def test_a_store_made_before_expiry_is_upgraded_and_audited(v1):
     Directory.from_settings(settings)
     assert Directory.from_settings(settings).audit.entries(resource_type="token", limit=100)[1] == len(entries)
     with sqlite3.connect(settings.directory_path) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+        assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone() == (LATEST,)
 
 
 def test_a_legacy_argon2_token_works_and_is_rehashed_on_its_first_right_use(v1):
@@ -147,7 +150,7 @@ def test_an_expired_token_gets_a_401_that_says_it_expired(fresh_site):
     # The holder can see when their token stops working, before it does.
     assert alive.json()["expires_at"] == next(t.expires_at for t in site.directory.tokens.all() if t.id == token_id)
     gone = "2026-01-31T00:00:00+00:00"
-    with sqlite3.connect(site.directory.path) as conn:  # as if its time had passed
+    with site.directory.database.connect() as conn:  # as if its time had passed
         conn.execute("UPDATE tokens SET expires_at = ? WHERE id = ?", (gone, token_id))
     reply = me(api, token)
     assert reply.status_code == 401

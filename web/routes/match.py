@@ -188,7 +188,7 @@ async def alternatives_search(request: Request, state: State) -> Response:
     errors = Errors()
     if parse(form, state.geography, errors) is None:
         return page(request, "match/form.html", form_context(form, errors), status=400)
-    key = held_searches(state.settings.home).hold(asdict(form))
+    key = held_searches(state.settings).hold(asdict(form))
     return RedirectResponse(f"/alternatives/results/{key}", status_code=303,
                             headers={**BASE_HEADERS, "Cache-Control": "no-store"})
 
@@ -198,7 +198,7 @@ def alternatives_results(request: Request, state: State, key: str, order: str = 
                          show: str = "") -> HTMLResponse:
     """The results of a held search. `order` (nearest or best_fit) and `show=all` change only how it is
     shown, so they may sit in the address; what was searched for never does."""
-    held = held_searches(state.settings.home).read(key)
+    held = held_searches(state.settings).read(key)
     if held is None:
         return page(request, "match/expired.html", {"hold_minutes": HOLD_MINUTES}, status=404)
     form = MatchForm.held(held)

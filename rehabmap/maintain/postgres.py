@@ -1,0 +1,156 @@
+"""The maintainers' store on PostgreSQL (`REHABMAP_DATABASE_URL`), so that every API host shares one store:
+tokens, organisations, edits, the audit log, sessions, problem reports and the index lock.
+
+The store's SQL is written once with `?` placeholders (`rehabmap.maintain.database`); this module turns
+them into psycopg's. Connections come from one pool per database per process. Writers take turns (a
+transaction-level advisory lock, as SQLite's BEGIN IMMEDIATE does), so a check and the write it allows
+hold together and audit ids commit in order; the index lock is a session-level advisory lock, which the
+server drops if the process holding it dies.
+
+**The audit log is append-only.** Triggers refuse UPDATE, DELETE and TRUNCATE on it for every role, so
+also `INSERT ... ON CONFLICT DO UPDATE`, `MERGE` and writable CTEs; and UPDATE, DELETE and TRUNCATE are
+revoked from everyone, its owner included, so those are refused before the triggers run. Every open
+restores a missing or disabled trigger and the revoked privileges. The table's owner can still drop it or
+disable its triggers, and a superuser can do anything: run rehabmap as a role that is neither, and keep
+the database's backups private.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool
+
+from rehabmap.errors import DirectoryUnavailable
+
+# Advisory lock keys (any two 64-bit numbers no other user of the database takes).
+_WRITERS = 0x7265686162_01
+_INDEX = 0x7265686162_02
+_POOLS: dict[str, ConnectionPool] = {}
+_POOLS_LOCK = threading.Lock()
+_CONNECT_TIMEOUT_S = 10.0
+_GUARD_FUNCTION = ("CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+                   "$$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$")
+# name -> the statement that makes it
+AUDIT_GUARDS = {
+    "audit_append_only_rows": "CREATE TRIGGER audit_append_only_rows BEFORE UPDATE OR DELETE ON audit "
+                              "FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
+    "audit_append_only_truncate": "CREATE TRIGGER audit_append_only_truncate BEFORE TRUNCATE ON audit "
+                                  "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()",
+}
+_REVOKE = "REVOKE UPDATE, DELETE, TRUNCATE ON audit FROM PUBLIC, CURRENT_USER"
+
+
+@lru_cache(maxsize=256)
+def placeholders(sql: str) -> str:
+    """The statement with psycopg's placeholders: `?` becomes `%s` and `%` becomes `%%`, outside quotes."""
+    parts = re.split(r"('(?:[^']|'')*'|\$\$.*?\$\$)", sql, flags=re.S)
+    return "".join(part if i % 2 else part.replace("%", "%%").replace("?", "%s") for i, part in enumerate(parts))
+
+
+class _Connection:
+    """A psycopg connection that takes the store's `?` statements."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, parameters: Any = (), /) -> psycopg.Cursor[Any]:
+        return self._conn.execute(placeholders(sql), tuple(parameters))
+
+    def executemany(self, sql: str, parameters: Any, /) -> psycopg.Cursor[Any]:
+        cursor = self._conn.cursor()
+        cursor.executemany(placeholders(sql), [tuple(row) for row in parameters])
+        return cursor
+
+
+def describe(url: str) -> str:
+    """Where the database is, for messages: host, port and database name, never the password."""
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "(an unreadable REHABMAP_DATABASE_URL)"
+    return f"postgresql://{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
+
+
+def _pool(url: str) -> ConnectionPool:
+    """This process's pool for the database, made once it has answered a first connection (a pool would
+    retry a wrong address for ever, where a person needs to be told)."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(url)
+        if pool is None or pool.closed:
+            try:
+                psycopg.connect(url, connect_timeout=int(_CONNECT_TIMEOUT_S)).close()
+            except psycopg.Error:
+                raise DirectoryUnavailable(f"The maintainers' store {describe(url)} (REHABMAP_DATABASE_URL) does "
+                                           "not answer: check the address, the password and that PostgreSQL is "
+                                           "up.") from None
+            pool = _POOLS[url] = ConnectionPool(url, min_size=1, max_size=8, open=True, name="rehabmap-store",
+                                                kwargs={"autocommit": True}, timeout=_CONNECT_TIMEOUT_S)
+        return pool
+
+
+class PostgresDatabase:
+    dialect = "postgres"
+
+    def __init__(self, url: str) -> None:
+        self.location = describe(url)
+        self._pool = _pool(url)
+        self._thread_lock = threading.Lock()
+
+    @contextmanager
+    def connect(self) -> Iterator[_Connection]:
+        with self._pool.connection() as conn:
+            yield _Connection(conn)
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Connection]:
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITERS,))
+            yield _Connection(conn)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[_Connection]:
+        with self._pool.connection() as conn:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            try:
+                yield _Connection(conn)
+            finally:
+                conn.execute("COMMIT")
+
+    @contextmanager
+    def index_lock(self) -> Iterator[None]:
+        """The thread lock keeps one pooled connection per process waiting for it, so the holder can always
+        get another for its own writes."""
+        with self._thread_lock, self._pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (_INDEX,))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (_INDEX,))
+
+    def guard_audit_log(self) -> None:
+        """The triggers and revoked privileges of the module docstring, restored if missing or disabled."""
+        with self.transaction() as conn:
+            conn.execute(_GUARD_FUNCTION)
+            found = dict(conn.execute("SELECT tgname, tgenabled FROM pg_trigger "
+                                      "WHERE tgrelid = 'audit'::regclass AND NOT tgisinternal").fetchall())
+            for name, statement in AUDIT_GUARDS.items():
+                if found.get(name) not in ("O", "A"):
+                    conn.execute(f"DROP TRIGGER IF EXISTS {name} ON audit")
+                    conn.execute(statement)
+            conn.execute(_REVOKE)
+
+
+def close_pools() -> None:
+    """Close every pool this process opened (before its databases go away, as at the end of the tests)."""
+    with _POOLS_LOCK:
+        for pool in _POOLS.values():
+            pool.close()
+        _POOLS.clear()
