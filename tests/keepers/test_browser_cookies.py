@@ -4,6 +4,7 @@ cookie nor set any cookie; the keepers' pages are sent it. Every request and res
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -66,9 +67,9 @@ def test_public_and_clinician_pages_set_and_send_no_cookie_even_to_a_signed_in_k
     page.goto(keepers_server + "/alternatives")
     page.get_by_label("Where does the person live?").fill("LS9 7TF")
     page.get_by_role("button", name="Find local alternatives").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Local alternatives near LS9 7TF"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Local alternatives near LS9 7TF")
     page.get_by_role("link", name="Aire Valley Rehabilitation Unit").first.click()
-    assert "/service/" in page.url
+    expect(page).to_have_url(re.compile("/service/"))
 
     assert len(traffic.sent) > len(PUBLIC)
     assert [url for url, cookie in traffic.sent if cookie] == [], "a public page was sent a cookie"

@@ -205,7 +205,7 @@ def test_without_javascript_providers_admins_and_the_public_get_everything_done(
     card.get_by_label("No vacancy").check()
     card.get_by_label("No", exact=True).check()
     card.get_by_role("button", name="Save vacancy and referrals").click()
-    assert "Vacancy: No vacancy, reported today" in page.get_by_role("status").inner_text()
+    expect(page.get_by_role("status")).to_contain_text("Vacancy: No vacancy, reported today", use_inner_text=True)
     page.locator("section.nhsuk-card").first.get_by_role("button", name="Details still correct").click()
     assert "Saved for" in page.get_by_role("status").inner_text()
 
@@ -214,12 +214,12 @@ def test_without_javascript_providers_admins_and_the_public_get_everything_done(
     info, _ = site.directory.tokens.create("maintainer", "Gus (no JS)", actor="test")
     admin.goto("/keepers/tokens")
     admin.page.get_by_role("button", name="Revoke Gus (no JS)").click()
-    assert f"Token {info.id} is revoked" in admin.page.get_by_role("status").inner_text()
+    expect(admin.page.get_by_role("status")).to_contain_text(f"Token {info.id} is revoked", use_inner_text=True)
 
     public = browse(js=False)
     public.goto(report_problem_url(AIRE))
     public.page.get_by_label("What is wrong?").fill("Closed last month")
     public.page.get_by_role("button", name="Send report").click()
-    assert public.page.get_by_role("heading", level=1).inner_text() == "Thank you: your report was sent"
+    expect(public.page.get_by_role("heading", level=1)).to_have_text("Thank you: your report was sent")
     for watched in (provider, admin, public):
         watched.assert_clean()

@@ -5,6 +5,7 @@ once; axe-core finds nothing on the pages it passes through."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.web.test_browser import axe
 
@@ -24,7 +25,7 @@ def test_a_provider_updates_a_vacancy_and_match_and_the_service_page_show_it(bro
     assert axe(page, axe_source) == []
     page.get_by_label("Your token").fill(shared_keepers.site.tokens["provider_a"])
     page.get_by_role("button", name="Sign in").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "My services"
+    expect(page.get_by_role("heading", level=1)).to_have_text("My services")
     assert axe(page, axe_source) == []
 
     card = page.locator("section.nhsuk-card").filter(has=page.get_by_role("heading", name=NAME))
@@ -32,7 +33,8 @@ def test_a_provider_updates_a_vacancy_and_match_and_the_service_page_show_it(bro
     card.get_by_label("No vacancy").check()
     card.get_by_label("No", exact=True).check()
     card.get_by_role("button", name="Save vacancy and referrals").click()
-    assert f"Saved for {NAME}. Vacancy: No vacancy, reported today" in page.get_by_role("status").inner_text()
+    expect(page.get_by_role("status")).to_contain_text(f"Saved for {NAME}. Vacancy: No vacancy, reported today",
+                                                      use_inner_text=True)
     assert axe(page, axe_source) == []
 
     page.goto(f"{keepers_server}/service/{AIRE}")

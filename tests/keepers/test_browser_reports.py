@@ -5,6 +5,7 @@ pages on the way."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.web.test_browser import axe
 from web.links import report_problem_url
@@ -23,12 +24,12 @@ def test_a_public_report_reaches_the_maintainers_queue_and_is_resolved(browser, 
     assert page.get_by_role("heading", level=1).inner_text() == "Report a problem with this page"
     assert axe(page, axe_source) == []
     page.get_by_role("button", name="Send report").click()
-    assert "Say what is wrong with the page" in page.locator(".nhsuk-error-summary").inner_text()
+    expect(page.locator(".nhsuk-error-summary")).to_contain_text("Say what is wrong with the page", use_inner_text=True)
     assert axe(page, axe_source) == []
     page.get_by_label("What is wrong?").fill("The phone number rings a fax machine")
     page.get_by_label("Your email or phone (optional)").fill("ann@example.org")
     page.get_by_role("button", name="Send report").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Thank you: your report was sent"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you: your report was sent")
     assert axe(page, axe_source) == []
     assert public.cookies() == []
     public.close()
@@ -45,6 +46,6 @@ def test_a_public_report_reaches_the_maintainers_queue_and_is_resolved(browser, 
     assert axe(page, axe_source) == []
     card.get_by_label("What was done (optional)").fill("Phone number corrected")
     card.get_by_role("button", name="Resolve report").click()
-    assert "is resolved" in page.get_by_role("status").inner_text()
+    expect(page.get_by_role("status")).to_contain_text("is resolved", use_inner_text=True)
     assert "The phone number rings a fax machine" not in page.locator("main").inner_text()
     keeper.close()

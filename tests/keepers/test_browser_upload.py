@@ -63,8 +63,8 @@ def test_a_maintainer_uploads_a_table_reads_the_report_adds_it_and_finds_the_tea
         assert not any(service.name in names for service in backend.all())  # nothing written yet
         page.get_by_role("button", name="Add the table").click()
         page.wait_for_url("**/keepers/upload?done=*")
-        assert page.get_by_text("community_rehab_teams.csv is in the directory: 2 services added from it, "
-                                "1 rows rejected.").is_visible()
+        expect(page.get_by_text("community_rehab_teams.csv is in the directory: 2 services added from it, "
+                                "1 rows rejected.")).to_be_visible()
         assert axe(page, axe_source) == []
         page.goto(base_url + "/find/rehabilitation?" + urlencode({"where": "LS15 8ZB"}))
         expect(page.get_by_role("link", name=names[0]).first).to_be_visible()

@@ -5,6 +5,7 @@ before and after, after the organisation link the setup made."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.web.test_browser import axe, shot
@@ -27,7 +28,7 @@ def test_a_services_history_shows_each_change_with_who_and_before_and_after(brow
         page.wait_for_url("**done=Restored*")
 
         page.get_by_role("link", name="Its history").click()
-        assert page.get_by_role("heading", level=1).inner_text() == "History"
+        expect(page.get_by_role("heading", level=1)).to_have_text("History")
         rows = [[cell.strip() for cell in row.locator("td").all_inner_texts()]
                 for row in page.locator("tbody tr").all()]
         assert [(r[2], r[3], r[4], r[5]) for r in rows] == [

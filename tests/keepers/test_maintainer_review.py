@@ -5,6 +5,7 @@ mixed types, a reject with no reason, a provider, a forged form) write nothing."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -136,7 +137,7 @@ def test_a_maintainer_accepts_a_review_item_and_it_becomes_searchable(browser, q
 
         page.goto(base_url + "/keepers/review")
         page.get_by_role("link", name="Field House").first.click()
-        assert page.get_by_role("heading", level=1).inner_text() == "Field House"
+        expect(page.get_by_role("heading", level=1)).to_have_text("Field House")
         # The record and its evidence side by side.
         expect(page.get_by_role("heading", name="The evidence")).to_be_visible()
         expect(page.get_by_text("a mental health hospital: a candidate inpatient rehabilitation unit")).to_be_visible()
@@ -153,7 +154,7 @@ def test_a_maintainer_accepts_a_review_item_and_it_becomes_searchable(browser, q
         assert axe(page, axe_source) == []
         # Then edit it: the accepted record is a service like any other.
         page.get_by_role("link", name="Change this service").click()
-        assert page.get_by_role("heading", level=1).inner_text().startswith("Field House")
+        expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("^Field House"))
         assert page.get_by_label("Type", exact=True).input_value() == "inpatient_rehab_level1"
 
         page.goto(base_url + FIND_NEAR)

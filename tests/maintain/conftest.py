@@ -68,11 +68,17 @@ class Site:
 
 def make_home(home: Path, sample_index: Path, geodata_dir: Path, data_dir: Path, **settings) -> Settings:
     """A REHABMAP_HOME with the built geodata and a copy of the sample index, and settings for it (with
-    `database_url`, the maintainers' store is that PostgreSQL database)."""
+    `database_url`, the maintainers' store is that PostgreSQL database).
+
+    The apps made in-process from these settings skip the start-up warm-up: it loads every boundary (5-15 s
+    of each test's setup on a loaded machine) for the first search, which most of these tests never make, and
+    a test that searches loads the same parts on the way (what the warm-up saves, proved in
+    tests/web/test_server_processes.py). The servers started in a process of their own (`start_server`,
+    `cli`) read REHABMAP_HOME, not these settings, and warm up as in production."""
     home.mkdir(parents=True, exist_ok=True)
     (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
     shutil.copyfile(sample_index, home / "index.sqlite")
-    return Settings(home=home, data_dir=data_dir, **{"rate_limit_per_minute": 0, **settings})
+    return Settings(home=home, data_dir=data_dir, **{"rate_limit_per_minute": 0, "warm_up": False, **settings})
 
 
 def stored_bytes(site: Site) -> bytes:

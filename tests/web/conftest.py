@@ -19,6 +19,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-dev-shm-usage"]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+# How long a page's actions, and expect() on what they show, may take before the test fails: a bound against
+# a hang, never a wait (each returns as soon as its event comes). 15 s was outrun at load 16 on 2 cores by the
+# first pathway-gaps page (Page.goto and a click's navigation both timed out), and expect()'s own default of
+# 5 s is shorter still, so both get this one bound.
+PAGE_TIMEOUT_MS = 60_000
 
 
 def _missing(what: str) -> None:
@@ -65,11 +70,12 @@ def chromium() -> Iterator:
     running Playwright holds an event loop on the main thread, and any later test's asyncio.run, or another
     package's Playwright, would fail on it."""
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         _missing("the playwright Python package is not installed")
     if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
         _missing(f"Chromium not found at {CHROMIUM}")
+    expect.set_options(timeout=PAGE_TIMEOUT_MS)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
@@ -118,7 +124,7 @@ class Watched:
 def watched(browser, live_server) -> Iterator[Watched]:
     context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
     yield Watched(page, live_server)
     context.close()
 
@@ -128,6 +134,6 @@ def nojs(browser, live_server) -> Iterator[Watched]:
     """A page with JavaScript turned off: every core journey must work in it."""
     context = browser.new_context(viewport={"width": 1100, "height": 900}, java_script_enabled=False)
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
     yield Watched(page, live_server)
     context.close()

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 import web
 import web.routes
 from app.main import create_app
+from app.warmup import warm_up
 from geodata import Geography
 from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
@@ -66,7 +67,12 @@ def free_port() -> int:
 
 @contextmanager
 def serve(app: FastAPI) -> Iterator[str]:
-    """Run `app` under uvicorn in a thread on a free loopback port; yields the base URL."""
+    """Run `app` under uvicorn in a thread on a free loopback port; yields the base URL. An app made without
+    its warm-up (the maintainers' test sites skip it in-process) is warmed first, as `rehabmap serve` warms
+    each worker before its first request: a browser's timeout never meets a first search's loading."""
+    state = app.state.rehabmap
+    if not state.settings.warm_up:
+        warm_up(state)
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
                             lifespan="off")

@@ -60,7 +60,7 @@ def test_find_support_journey(watched, axe_source):
     watched.goto("/")
     checked_in_all(watched, axe_source, "01-start")
     page.get_by_role("link", name="Find support near you").first.click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Find support near you"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Find support near you")
     checked_in_all(watched, axe_source, "02-find-support-categories")
     page.get_by_role("link", name="Rehabilitation teams and units").click()
     # A bad postcode: the error summary names the field, takes focus, and nothing typed is lost.
@@ -85,7 +85,7 @@ def test_find_support_journey(watched, axe_source):
     assert "away" in first.inner_text()
     assert page.locator("svg.rm-map .rm-map__pin").count() == page.locator(".rm-result").count()
     first.get_by_role("link", name=re.compile("^Add .* to shortlist$")).click()
-    assert "On your shortlist" in page.locator(".rm-result").first.inner_text()
+    expect(page.locator(".rm-result").first).to_contain_text("On your shortlist", use_inner_text=True)
     checked_in_all(watched, axe_source, "03-find-support-results")
     # A service page: how to get in touch; add it to the shortlist too.
     page.locator(".rm-result").nth(1).locator("h3 a").click()
@@ -93,7 +93,7 @@ def test_find_support_journey(watched, axe_source):
     page.get_by_role("link", name="Add to shortlist").click()
     checked_in_all(watched, axe_source, "05-service")
     page.get_by_role("link", name=re.compile(r"View your shortlist \(2\)")).click()
-    assert page.locator(".rm-shortlist-card").count() == 2
+    expect(page.locator(".rm-shortlist-card")).to_have_count(2)
     share = page.get_by_label("Link to this shortlist").input_value()
     assert "LS9" not in share and share.count("s=sample%3A") == 2
     assert share.startswith(f"{watched.base_url}/shortlist?")  # made whole by the browser, from where it is
@@ -103,7 +103,7 @@ def test_find_support_journey(watched, axe_source):
     assert page.locator(".rm-shortlist-card").count() == 2
     # Printing hides the navigation and the buttons.
     page.emulate_media(media="print")
-    assert not page.locator(".nhsuk-header").is_visible()
+    expect(page.locator(".nhsuk-header")).to_be_hidden()
     expect(page.locator(".rm-shortlist-card").first).to_be_visible()
     page.emulate_media(media="screen")
     watched.assert_clean()
@@ -139,7 +139,7 @@ def test_find_local_alternatives_journey(watched, axe_source):
     checked_in_all(watched, axe_source, "08-alternatives-error")
     page.get_by_label("Where does the person live?").fill("LS9 7TF")
     page.get_by_role("button", name="Find local alternatives").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Local alternatives near LS9 7TF"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Local alternatives near LS9 7TF")
     options = page.locator(".rm-option")
     assert options.count() >= 2
     text = options.first.inner_text()
@@ -163,7 +163,7 @@ def test_find_local_alternatives_journey(watched, axe_source):
     assert page.get_by_role("heading", level=1).inner_text() == "Local alternatives near LS9 7TF"
     # The printable summary keeps the results and drops the form and navigation.
     page.emulate_media(media="print")
-    assert not page.locator(".rm-match-form").is_visible()
+    expect(page.locator(".rm-match-form")).to_be_hidden()
     expect(options.first).to_be_visible()
     page.emulate_media(media="screen")
     watched.assert_clean()
@@ -197,9 +197,9 @@ def test_pathway_gaps_journey(watched, axe_source):
         response = page.request.get(watched.base_url + href)
         assert response.ok, href
     page.get_by_role("link", name="Compare with every other integrated care board").click()
-    assert page.locator("table.rm-compare tbody tr").count() == 42
+    expect(page.locator("table.rm-compare tbody tr")).to_have_count(42)
     page.get_by_role("link", name=re.compile("^Parts missing")).click()
-    assert page.locator("th[aria-sort='ascending']").count() == 1
+    expect(page.locator("th[aria-sort='ascending']")).to_have_count(1)
     page.wait_for_function("() => document.querySelector('img.rm-gap-map').complete")
     assert page.locator("img.rm-gap-map").evaluate("img => img.naturalWidth") > 0
     checked_in_all(watched, axe_source, "12-gaps-compare")
@@ -310,19 +310,19 @@ def test_every_core_journey_works_without_javascript(nojs):
     nojs.goto("/find/advocacy")
     page.get_by_label("Postcode or town").fill("LS9 7TF")
     page.get_by_role("button", name="Search").click()
-    assert page.locator(".rm-result").count() >= 1
+    expect(page.locator(".rm-result").first).to_be_visible()
     page.locator(".rm-result").first.get_by_role("link", name=re.compile("to shortlist$")).click()
     page.get_by_role("link", name=re.compile("View your shortlist")).first.click()
-    assert page.locator(".rm-shortlist-card").count() == 1
+    expect(page.locator(".rm-shortlist-card")).to_have_count(1)
     nojs.goto("/alternatives")
     page.get_by_label("Where does the person live?").fill("Manchester")
     page.get_by_label("Step-free access").check()
     page.get_by_role("button", name="Find local alternatives").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Local alternatives near Manchester"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Local alternatives near Manchester")
     nojs.goto("/pathway-gaps")
     page.get_by_label("Choose an area").select_option(label="Cornwall")
     page.get_by_role("button", name="Show the pathway").click()
-    assert page.get_by_role("heading", level=1).inner_text().startswith("Cornwall")
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("^Cornwall"))
     nojs.assert_clean()
 
 
@@ -344,6 +344,6 @@ def test_the_printed_summary_prints_no_address_of_ours(watched):
     after = page.evaluate("() => [...document.querySelectorAll('main a[href^=\"/\"]')]"
                           ".map(a => getComputedStyle(a, '::after').content)")
     assert after and set(after) <= {"none", "normal"}, set(after)
-    assert not page.locator(".rm-urgent").is_visible()
+    expect(page.locator(".rm-urgent")).to_be_hidden()
     page.emulate_media(media="screen")
     watched.assert_clean()
