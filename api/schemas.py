@@ -114,18 +114,27 @@ SCHEDULES = ("When the service is open, as HSDS 3.0 schedules: weekly days and h
              "words. Empty: opening times are not known.")
 
 
+LOCAL_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"
+
+
 class ScheduleOut(BaseModel):
     """A weekly opening (days and hours) and/or the source's own words, in HSDS 3.0 `schedule` terms."""
 
     byday: list[Weekday] = Field(description="Days open, as HSDS/iCalendar codes (MO … SU).")
-    opens_at: time | None
-    closes_at: time | None
+    # UK local time without an offset: JSON Schema's `format: time` (RFC 3339) demands one, which would say
+    # something the source never did.
+    opens_at: str | None = Field(pattern=LOCAL_TIME, description="Opening time, UK local time, HH:MM:SS.")
+    closes_at: str | None = Field(pattern=LOCAL_TIME, description="Closing time, UK local time, HH:MM:SS.")
     description: str | None = Field(description="The source's own words: '24 hours, every day', 'by appointment'.")
 
     @classmethod
     def all_of(cls, service: Service) -> list[ScheduleOut]:
-        return [cls(byday=list(s.byday), opens_at=s.opens_at, closes_at=s.closes_at, description=s.description)
-                for s in service.schedules]
+        return [cls(byday=list(s.byday), opens_at=_local(s.opens_at), closes_at=_local(s.closes_at),
+                    description=s.description) for s in service.schedules]
+
+
+def _local(moment: time | None) -> str | None:
+    return None if moment is None else moment.strftime("%H:%M:%S")
 
 
 class MatchResultOut(BaseModel):
