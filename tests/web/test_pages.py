@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.web.site import make_app, serve
+from tests.web.site import make_app, outside_ciphertext, serve
 from web.render import CONTENT_SECURITY_POLICY
 
 AIRE = "sample:aire-valley-rehabilitation-unit"
@@ -361,7 +361,7 @@ def test_a_search_is_held_encrypted_under_its_address_and_nothing_searched_is_in
     first, again = client.get(location), client.get(location)
     assert first.status_code == again.status_code == 200
     assert "<h1>Local alternatives near LS9 7TF</h1>" in again.text
-    store = (web_app.state.rehabmap.settings.home / "held-searches.sqlite").read_bytes()
+    store = outside_ciphertext((web_app.state.rehabmap.settings.home / "held-searches.sqlite").read_bytes())
     for secret in (b"LS9", b"restricted", b"TR1 3LJ"):
         assert secret not in store
 
