@@ -48,7 +48,7 @@ from rehabmap.errors import DomainError, IndexNotBuilt, IndexUnavailable
 from rehabmap.index.base import Coverage, Hit, IndexInfo, Page, ServiceQuery, overlay_record
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
-from search.engine import OVERLOADED, ClusterError, SearchClient, Unreachable, connect
+from search.engine import OVERLOADED, REFUSED_CREDENTIALS, ClusterError, SearchClient, Unreachable, connect
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +134,8 @@ class DocumentRefused(ClusterError):
 
 @contextmanager
 def _reachable_or_unavailable(client: SearchClient, note: str = "") -> Iterator[None]:
-    """A cluster out of reach, or one that says it is overloaded, becomes `IndexUnavailable`: nothing is
-    wrong with the request, and it can be sent again later. (The client has already retried.) The
+    """A cluster out of reach, one that says it is overloaded, or one that refuses the deployment's own
+    credentials becomes `IndexUnavailable`: nothing is wrong with the request, and it can be sent again later. (The client has already retried.) The
     cluster's address goes to the log (INFO, which the server keeps) for the operator, not into the message,
     which the API sends out."""
     try:
@@ -145,6 +145,14 @@ def _reachable_or_unavailable(client: SearchClient, note: str = "") -> Iterator[
         raise IndexUnavailable(f"The search index did not answer ({exc.kind}).{note} "
                                "Try again in a minute.") from exc
     except ClusterError as exc:
+        if exc.status in REFUSED_CREDENTIALS:
+            # The deployment's key is wrong, expired or lacks a privilege: the operator must act, the person
+            # asking cannot; the API answers 503 (not 401, which would say *their* credentials were wrong).
+            log.error("%s refused rehabmap's credentials (%s %s): check REHABMAP_ELASTICSEARCH_API_KEY and the "
+                      "key's privileges", client.where(), exc.status, exc.error)
+            raise IndexUnavailable(f"The search index refused this service's credentials (it answered "
+                                   f"{exc.status}).{note} The people who run this service have to fix its "
+                                   "settings; try again later.") from exc
         if exc.status not in OVERLOADED:
             raise
         log.info("%s answered %s", client.where(), exc.status)

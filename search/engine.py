@@ -32,6 +32,7 @@ from rehabmap.errors import IndexNotBuilt
 
 Document = tuple[str, dict[str, Any]]  # (id, source)
 OVERLOADED = (429, 502, 503, 504)  # answers that mean "not now"
+REFUSED_CREDENTIALS = (401, 403)  # answers that mean "not with that key": the deployment's to fix
 
 
 class Unreachable(Exception):

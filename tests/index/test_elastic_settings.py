@@ -101,13 +101,25 @@ def test_several_nodes_an_api_key_and_a_ca_bundle(secured, corpus, caplog, engin
     assert not [r for r in caplog.records if API_KEY in r.getMessage()]  # the key is never logged
 
 
-def test_without_the_key_the_cluster_refuses(secured, corpus, engine_name):
-    _, hosts, base, ca_file = secured
-    settings = Settings(ELASTICSEARCH_URL=hosts, elasticsearch_index=base, elasticsearch_ca_file=ca_file,
-                        search_engine=engine_name)
-    with pytest.raises(ClusterError) as refused:
-        ElasticWriter.from_settings(settings).replace_all(corpus[:5])
-    assert (refused.value.status, refused.value.error) == (401, "security_exception")
+def test_without_the_key_the_cluster_refuses_and_the_operator_is_told(secured, corpus, engine_name, caplog):
+    """A refused key is the deployment's to fix: a build and a read each end in `IndexUnavailable` (the API's
+    503 with a message, the CLI's one-line error; it used to escape as a raw ClusterError, a 500), and the
+    log tells the operator which setting to check."""
+    proxy, hosts, base, ca_file = secured
+    keyed = Settings(ELASTICSEARCH_URL=hosts, elasticsearch_index=base, elasticsearch_ca_file=ca_file,
+                     elasticsearch_api_key=API_KEY, search_engine=engine_name)
+    assert ElasticWriter.from_settings(keyed).replace_all(corpus[:5]) == 5
+    keyless = keyed.model_copy(update={"elasticsearch_api_key": None})
+    caplog.set_level(logging.INFO)
+    for call in (lambda: ElasticWriter.from_settings(keyless).replace_all(corpus[:5]),
+                 lambda: ElasticIndex.from_settings(keyless).info()):
+        with pytest.raises(IndexUnavailable, match="refused this service's credentials") as refused:
+            call()
+        cause = refused.value.__cause__
+        assert isinstance(cause, ClusterError) and (cause.status, cause.error) == (401, "security_exception")
+    told = [r for r in caplog.records if "refused rehabmap's credentials" in r.getMessage()]
+    assert told and all(r.levelno == logging.ERROR and "API_KEY" in r.getMessage() for r in told)
+    assert ElasticIndex.from_settings(keyed).info().count == 5  # the index served before is unchanged
 
 
 def test_without_the_ca_the_certificate_is_refused(secured, corpus, engine_name):
