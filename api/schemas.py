@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rehabmap.coverage import Coverage
 from rehabmap.maintain.freshness import DEFAULT_VERIFY_AFTER_DAYS, verification_due
 from rehabmap.match import MatchResponse, MatchResult
-from rehabmap.record import Service, Weekday
+from rehabmap.record import Schedule, Service, Weekday
 from rehabmap.taxonomy import NEED_LABELS, SUBTYPE_LABELS, TYPE_LABELS, ServiceType
 
 VERIFICATION_DUE = ("True when nobody has verified the record for longer than the server's verify_after_days "
@@ -129,12 +129,12 @@ class ScheduleOut(BaseModel):
 
     @classmethod
     def all_of(cls, service: Service) -> list[ScheduleOut]:
-        return [cls(byday=list(s.byday), opens_at=_local(s.opens_at), closes_at=_local(s.closes_at),
-                    description=s.description) for s in service.schedules]
+        return [cls.of(schedule) for schedule in service.schedules]
 
-
-def _local(moment: time | None) -> str | None:
-    return None if moment is None else moment.strftime("%H:%M:%S")
+    @classmethod
+    def of(cls, schedule: Schedule) -> ScheduleOut:
+        opens, closes = schedule.hours() or (None, None)
+        return cls(byday=list(schedule.byday), opens_at=opens, closes_at=closes, description=schedule.description)
 
 
 class MatchResultOut(BaseModel):

@@ -281,9 +281,9 @@ def _details(service: Service, today: date | None) -> dict[str, Any]:
 
 
 def _schedule(service: Service, sid: str, n: int, schedule: Schedule) -> dict[str, Any]:
+    hours = schedule.hours()
     weekly = {"freq": "WEEKLY", "interval": 1, "byday": ",".join(schedule.byday),
-              "opens_at": schedule.opens_at.isoformat(), "closes_at": schedule.closes_at.isoformat()} \
-        if schedule.byday and schedule.opens_at and schedule.closes_at else {}
+              "opens_at": hours[0], "closes_at": hours[1]} if schedule.byday and hours else {}
     return _drop_none({"id": _uuid(f"service/{service.id}/schedule/{n}"), "service_id": sid, **weekly,
                        "description": schedule.description})
 

@@ -172,6 +172,13 @@ class Schedule(BaseModel):
             raise ValueError("a schedule with an opening time needs a closing time too, and the other way round")
         return self
 
+    def hours(self) -> tuple[str, str] | None:
+        """Opening and closing as `HH:MM:SS`, UK local time without an offset (the source gives none): the one
+        spelling the API and the ORUK feed both send."""
+        if self.opens_at is None or self.closes_at is None:
+            return None
+        return self.opens_at.strftime("%H:%M:%S"), self.closes_at.strftime("%H:%M:%S")
+
 
 class Service(BaseModel):
     model_config = ConfigDict(extra="forbid")
