@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from geodata.downloads import NamedPlace, SmallArea, population_centre
-from geodata.places import place_key
+from geodata.places import NEIGHBOURHOOD_SOURCE, place_key
 
 # 'Tadley East, Pamber & Silchester', 'Perry Common - College Road': each part is a name people use.
 _PARTS = re.compile(r"\s*(?:,|&|\s-\s)\s*")
@@ -35,7 +35,6 @@ class Placed:
     """The neighbourhood names read and placed, and the MSOAs that could not be placed."""
 
     places: list[NamedPlace]
-    msoas: int
     unmatched: list[str]  # 2011 codes no 2021 MSOA has (split or merged in 2021): left out, never guessed
 
 
@@ -59,17 +58,15 @@ def neighbourhood_places(
     given: dict[tuple[str, str], tuple[str, list[SmallArea]]] = {}  # (key, lad code) → (name, LSOAs)
     bare: dict[str, dict[str, tuple[str, list[SmallArea]]]] = {}  # key → lad code → (name, LSOAs)
     unmatched = []
-    placed = 0
     for code, local_name in names.items():
         areas = lsoas.get(msoa21_names.get(code, ""))
         if not areas:
             unmatched.append(code)
             continue
-        placed += 1
         lad = areas[0].lad_code
         for name in _names(local_name):
             given.setdefault((place_key(name), lad), (name, []))[1].extend(areas)
-            if match := _COMPASS.match(name):
+            if not _PARTS.search(name) and (match := _COMPASS.match(name)):
                 bare.setdefault(place_key(match["bare"]), {}).setdefault(lad, (match["bare"], []))[1].extend(areas)
     for bare_key, by_lad in bare.items():
         if len(by_lad) == 1:  # a bare name only where every compass-qualified part is in one authority
@@ -79,8 +76,8 @@ def neighbourhood_places(
     for (name_key, lad), (name, areas) in sorted(given.items()):
         centre = population_centre(_unique(areas))
         if name_key and name_key not in known_keys and centre is not None:
-            places.append(NamedPlace(name, lad_names.get(lad, areas[0].lad_name), *centre, "msoa", lad))
-    return Placed(places, placed, unmatched)
+            places.append(NamedPlace(name, lad_names.get(lad, areas[0].lad_name), *centre, NEIGHBOURHOOD_SOURCE, lad))
+    return Placed(places, unmatched)
 
 
 def _names(local_name: str) -> list[str]:

@@ -26,6 +26,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from rapidfuzz import fuzz, process
 
@@ -60,7 +61,7 @@ NEAREST_SHOWN = 3
 # The `source` of a row of the places table that files a town under another of its names, and of one that
 # names a neighbourhood (one row per name and local authority, whose name is the row's county).
 ALIAS_SOURCE = "alias"
-NEIGHBOURHOOD_SOURCE = "msoa"
+NEIGHBOURHOOD_SOURCE: Final = "msoa"
 
 
 @dataclass(frozen=True)

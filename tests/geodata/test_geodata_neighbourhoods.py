@@ -39,6 +39,18 @@ def test_a_combined_name_gives_each_part_that_names_a_place(local_name: str, nam
     assert _names(local_name) == names
 
 
+def test_a_compass_point_is_cut_from_a_single_name_only(geodata_dir: Path) -> None:
+    """Before: 'Sutton Coldfield South & Central' gave the bare name 'Sutton Coldfield South &' (its last
+    word is a compass point), and 191 more like it."""
+    with sqlite3.connect(geodata_dir / "geodata.sqlite") as db:
+        cut = db.execute("SELECT name FROM places WHERE source = 'msoa' AND (name LIKE '%&' OR name LIKE '%,' "
+                         "OR name LIKE '% -')").fetchall()
+        sutton = db.execute("SELECT name FROM places WHERE name LIKE 'Sutton Coldfield South%' "
+                            "ORDER BY name").fetchall()
+    assert cut == []
+    assert sutton == [("Sutton Coldfield South",), ("Sutton Coldfield South & Central",)]
+
+
 def test_the_build_counts_neighbourhoods_and_leaves_out_msoas_it_cannot_place(geodata_dir: Path) -> None:
     """114 of the 2011 MSOA codes have no 2021 MSOA (split or merged in 2021; Tokyngton, Brent, E02000109):
     their names are left out, not placed by a guess."""
