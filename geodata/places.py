@@ -11,6 +11,11 @@ A town is also found by the shorter names GeoNames lists for it ('Hull' for King
 chooses which, `geodata.build._aliases`), but such a name never silently outranks a place officially so named,
 nor loses to it: a town known by the name that dwarfs the places so named is offered beside them ('Stoke':
 Stoke-on-Trent or the Stoke in Cheshire). The page shows the place's real name either way.
+
+Neighbourhoods ('Harehills', a part of Leeds; `geodata.neighbourhoods`) rank below all of those: a name is
+looked up among them only when no place, nor any town's short name, is so spelt or spelt close to it. They are
+told apart by local authority, not by distance, and one of several is never taken without asking ('Harehills,
+Leeds' says which).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from rapidfuzz import fuzz, process
 
@@ -52,8 +58,10 @@ LONDON_COUNTY = "Greater London"
 # Names shown when nothing is close enough to be offered: the nearest in spelling, above this score.
 NEAREST_MIN_SCORE = 60.0
 NEAREST_SHOWN = 3
-# The `source` of a row of the places table that files a town under another of its names.
+# The `source` of a row of the places table that files a town under another of its names, and of one that
+# names a neighbourhood (one row per name and local authority, whose name is the row's county).
 ALIAS_SOURCE = "alias"
+NEIGHBOURHOOD_SOURCE: Final = "msoa"
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,8 @@ class PlaceGazetteer:
         uri = f"{Path(sqlite_path).resolve().as_uri()}?mode=ro"
         self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self._lock = threading.Lock()
-        self._keys: list[str] | None = None  # every name's key, read the first time a name is not found
+        # every place's and every neighbourhood's name keys, read the first time a name is not found
+        self._keys: tuple[list[str], list[str]] | None = None
 
     def lookup(self, name: str) -> PlacePoint:
         """The one place meant by `name` ('Name' or 'Name, County'); raises `AmbiguousPlace` when several
@@ -100,45 +109,61 @@ class PlaceGazetteer:
             places = [p for p in places if wanted in place_key(p.county or "") or wanted == place_key(p.name)]
             if not places:
                 raise UnknownPlace(name.strip())
-        distinct = _distinct(places)
-        if len(distinct) > 1 and (short_name or not _dominant(distinct)):
+        distinct = places if short_name is None else _distinct(places)
+        if len(distinct) > 1 and (short_name is not False or not _dominant(distinct)):
             raise AmbiguousPlace(typed, [p.label for p in distinct], typed_close=typed_close)
         return distinct[0]
 
-    def _places(self, key: str) -> tuple[list[PlacePoint], bool]:
+    def _places(self, key: str) -> tuple[list[PlacePoint], bool | None]:
         """Every place officially of a name, most populous first, and False; when there is none, every town
         also known by it, and True: of towns that share a short name none is taken for it without asking
         ('Kingston' is Kingston upon Thames to a Londoner, whatever the size of Kingston upon Hull). A town
         known by the name that dwarfs every place officially so named joins them, and True: the person is
-        asked, never silently given the hamlet ('Stoke': Stoke-on-Trent or the Stoke in Cheshire)."""
+        asked, never silently given the hamlet ('Stoke': Stoke-on-Trent or the Stoke in Cheshire). With
+        neither, the neighbourhoods of the name, one per local authority, and None."""
         with self._lock:
-            rows = self._db.execute("SELECT name, county, lat, lon, population, source = ? FROM places "
-                                    "WHERE key = ? ORDER BY population DESC", (ALIAS_SOURCE, key)).fetchall()
-        places = [(PlacePoint(r[0], r[1], float(r[2]), float(r[3]), int(r[4])), bool(r[5])) for r in rows]
-        official = [p for p, alias in places if not alias]
+            rows = self._db.execute("SELECT name, county, lat, lon, population, source FROM places "
+                                    "WHERE key = ? ORDER BY population DESC", (key,)).fetchall()
+        places = [(PlacePoint(r[0], r[1], float(r[2]), float(r[3]), int(r[4])), r[5]) for r in rows]
+        official = [p for p, source in places if source not in (ALIAS_SOURCE, NEIGHBOURHOOD_SOURCE)]
+        known_as = [p for p, source in places if source == ALIAS_SOURCE]
         if not official:
-            return [p for p, _ in places], True
+            if known_as:
+                return known_as, True
+            return [p for p, source in places if source == NEIGHBOURHOOD_SOURCE], None
         largest = max(p.population or UNKNOWN_POPULATION for p in official)
-        dwarfing = [p for p, alias in places if alias and p.population >= DOMINANT_RATIO * largest]
+        dwarfing = [p for p in known_as if p.population >= DOMINANT_RATIO * largest]
         if dwarfing:
             return sorted(official + dwarfing, key=lambda p: -p.population), True
         return official, False
 
-    def _by_spelling(self, typed: str, key: str) -> tuple[list[PlacePoint], bool]:
+    def _by_spelling(self, typed: str, key: str) -> tuple[list[PlacePoint], bool | None]:
         """Every entry of the one name nearest in spelling to one that matched nothing; the places of
-        several names as alike are offered, and with none alike enough the nearest are named."""
+        several names as alike are offered, and with none alike enough the nearest are named. Neighbourhood
+        names are looked through only when no place's name is alike enough."""
         if self._keys is None:
             with self._lock:
-                self._keys = [r[0] for r in self._db.execute("SELECT DISTINCT key FROM places ORDER BY key")]
-        nearest = process.extract(key, self._keys, scorer=fuzz.ratio, score_cutoff=NEAREST_MIN_SCORE, limit=5)
-        close = [match for match in nearest if match[1] >= TYPO_MIN_SCORE]
-        if not close:
-            raise UnknownPlace(typed, nearest=[self._places(m[0])[0][0].label for m in nearest[:NEAREST_SHOWN]])
-        if len(close) == 1 or close[0][1] - close[1][1] >= TYPO_CLEAR_MARGIN:
-            return self._places(close[0][0])
-        offered = [p for match in close if close[0][1] - match[1] < TYPO_CLEAR_MARGIN
-                   for p in _distinct(self._places(match[0])[0])]
-        raise AmbiguousPlace(typed, [p.label for p in offered], typed_close=True)
+                rows = self._db.execute("SELECT DISTINCT key, source = ? FROM places ORDER BY key",
+                                        (NEIGHBOURHOOD_SOURCE,)).fetchall()
+            self._keys = ([k for k, neighbourhood in rows if not neighbourhood],
+                          [k for k, neighbourhood in rows if neighbourhood])
+        named: list[tuple[str, float, int]] = []
+        for keys in self._keys:
+            nearest = process.extract(key, keys, scorer=fuzz.ratio, score_cutoff=NEAREST_MIN_SCORE, limit=5)
+            named = named or nearest
+            close = [match for match in nearest if match[1] >= TYPO_MIN_SCORE]
+            if not close:
+                continue
+            if len(close) == 1 or close[0][1] - close[1][1] >= TYPO_CLEAR_MARGIN:
+                return self._places(close[0][0])
+            offered = [p for match in close if close[0][1] - match[1] < TYPO_CLEAR_MARGIN
+                       for p in self._distinct_places(match[0])]
+            raise AmbiguousPlace(typed, [p.label for p in offered], typed_close=True)
+        raise UnknownPlace(typed, nearest=[self._distinct_places(m[0])[0].label for m in named[:NEAREST_SHOWN]])
+
+    def _distinct_places(self, key: str) -> list[PlacePoint]:
+        places, short_name = self._places(key)
+        return places if short_name is None else _distinct(places)
 
     def close(self) -> None:
         self._db.close()

@@ -2,7 +2,7 @@ import sqlite3
 
 import pytest
 
-from geodata import Geography
+from geodata import Geography, great_circle_km
 from geodata.places import _distinct, place_key
 from geodata.errors import AmbiguousPlace, GeodataError, UnknownPlace
 
@@ -109,15 +109,60 @@ def test_a_place_not_known_names_the_nearest_and_suggests_the_postcode(geography
     assert "type the postcode" in raised.value.message
 
 
-def test_harehills_is_not_invented(geography: Geography) -> None:
-    """No offline list rehabmap reads names Harehills (a part of Leeds): the answer says the list does not
-    hold it, not that there is no such place (before: 'No place in England called 'Harehills' was found'), and
-    to type the postcode. The source that would hold it is named in geodata/downloads.py."""
-    with pytest.raises(GeodataError) as raised:
-        geography.places.lookup("Harehills")
-    assert "'Harehills' is not a town, city or council area rehabmap knows in England" in raised.value.message
-    assert "does not know every suburb or village" in raised.value.message
-    assert "type the postcode" in raised.value.message
+def test_harehills_is_found_in_leeds(geography: Geography) -> None:
+    """Before: 'Harehills' is not a town, city or council area rehabmap knows (GeoNames has no suburbs). The
+    HoC Library names two MSOAs of Leeds 'Harehills North' and 'Harehills South': the bare name is both, at
+    their residents' centre, under a mile from LS9 7TF (in Harehills), and labelled with the authority."""
+    harehills = geography.places.lookup("Harehills")
+    assert harehills.label == "Harehills, Leeds"
+    postcode = geography.resolve(postcode="LS9 7TF")
+    assert great_circle_km(harehills.lat, harehills.lon, postcode.lat, postcode.lon) < 3.2  # two miles
+    assert geography.places.lookup("harehills north").label == "Harehills North, Leeds"
+    assert geography.places.lookup("Harehills, Leeds").label == "Harehills, Leeds"
+    assert geography.places.lookup("Harehils").label == "Harehills, Leeds"  # a typo of a neighbourhood
+
+
+@pytest.mark.parametrize(("typed", "label"), [
+    ("Kingston & Southwick", "Kingston & Southwick, Adur"),  # whole, though no one part is its own
+    ("Felmore", "Felmore, Basildon"), ("Bowers Gifford", "Bowers Gifford, Basildon"),  # Felmore & Bowers Gifford
+    ("Warnell", "Warnell, Cumberland"),  # Boltons, Warnell & Solway Coast
+    ("Perry Common", "Perry Common, Birmingham"),  # Perry Common - College Road
+    ("Bedminster", "Bedminster, Bristol"),  # an authority's plain name, not 'Bristol, City of'
+])
+def test_each_part_of_a_combined_neighbourhood_name_is_a_name(geography: Geography, typed: str, label: str) -> None:
+    assert geography.places.lookup(typed).label == label
+
+
+def test_a_name_only_neighbourhoods_share_asks_which_by_local_authority(geography: Geography) -> None:
+    """Five authorities have an MSOA called Woodhouse, none of them 20 km from another's: none is taken."""
+    with pytest.raises(AmbiguousPlace) as raised:
+        geography.places.lookup("Woodhouse")
+    assert set(raised.value.choices) == {"Woodhouse, Leeds", "Woodhouse, Sheffield", "Woodhouse, Mansfield",
+                                         "Woodhouse, Charnwood", "Woodhouse, Cumberland"}
+    assert geography.places.lookup("Woodhouse, Sheffield").county == "Sheffield"
+
+
+def test_a_compass_name_gives_the_bare_name_only_within_one_authority(geography: Geography) -> None:
+    """'Tufnell Park East' (Islington) and 'Tufnell Park West' (Camden) straddle two boroughs: no bare
+    'Tufnell Park' is made up for either; typed, it is close in spelling to both whole names, which are asked
+    about."""
+    assert geography.places.lookup("Tufnell Park East").county == "Islington"
+    assert geography.places.lookup("Tufnell Park West").county == "Camden"
+    with pytest.raises(AmbiguousPlace) as raised:
+        geography.places.lookup("Tufnell Park")
+    assert raised.value.choices == ["Tufnell Park East, Islington", "Tufnell Park West, Camden"]
+
+
+def test_no_neighbourhood_shares_a_name_with_a_place(geodata_dir) -> None:
+    """A neighbourhood never outranks or replaces a town, village, authority or town's short name: the build
+    leaves out its name (the place keeps it: 'Chapeltown' is Sheffield's, GeoNames has no Leeds one)."""
+    with sqlite3.connect(geodata_dir / "geodata.sqlite") as db:
+        shared = db.execute("SELECT count(*) FROM places n JOIN places p ON p.key = n.key "
+                            "WHERE n.source = 'msoa' AND p.source != 'msoa'").fetchone()[0]
+        chapeltown = db.execute("SELECT source FROM places WHERE key = 'chapeltown'").fetchall()
+        per_authority = db.execute("SELECT count(*) FROM places WHERE source = 'msoa' "
+                                   "GROUP BY key, county HAVING count(*) > 1").fetchall()
+    assert shared == 0 and chapeltown == [("geonames",)] and per_authority == []
 
 
 def test_a_county_no_entry_of_the_name_is_in_is_unknown(geography: Geography) -> None:

@@ -260,14 +260,24 @@ def test_find_names_the_nearest_places_to_one_it_does_not_know(client):
     assert "The nearest names rehabmap knows are Hartland, Devon" in summary and "type the postcode" in summary
 
 
-def test_find_says_a_suburb_is_not_known_and_suggests_the_postcode(client):
-    """Before: 'No place in England called Harehills was found', though Harehills is a part of Leeds that the
-    place list (towns, cities, council areas) does not hold."""
-    answer = client.get("/find/work", params={"where": "Harehills"})
-    assert answer.status_code == 400
-    summary = answer.text.split('class="nhsuk-error-summary"', 1)[1].split("</ul>", 1)[0]
-    assert "&#39;Harehills&#39; is not a town, city or council area rehabmap knows in England" in summary
-    assert "does not know every suburb or village" in summary and "type the postcode" in summary
+def test_find_knows_a_neighbourhood_by_the_name_locals_use(client):
+    """Before: ''Harehills' is not a town, city or council area rehabmap knows', though Harehills is a part
+    of Leeds (the HoC Library's MSOA Names call two MSOAs of Leeds 'Harehills North' and 'Harehills South')."""
+    page = client.get("/find/work", params={"where": "Harehills"})
+    assert page.status_code == 200
+    assert "near Harehills, Leeds" in page.text
+
+
+def test_alternatives_takes_a_neighbourhood_as_the_home_and_asks_which_of_a_shared_one(client):
+    """Before: a clinician typing the home as 'Harehills' was asked for a postcode."""
+    found = client.post("/alternatives", data={**FORM, "home": "Harehills", "placement": ""},
+                        follow_redirects=True)
+    assert found.status_code == 200
+    assert "<h1>Local alternatives near Harehills, Leeds</h1>" in found.text
+    asked = client.post("/alternatives", data={**FORM, "home": "Woodhouse", "placement": ""},
+                        follow_redirects=True)
+    assert asked.status_code == 400
+    assert "There is more than one Woodhouse in England:" in asked.text and "Woodhouse, Leeds" in asked.text
 
 
 def test_closed_service_says_so(client):

@@ -1,0 +1,93 @@
+"""Neighbourhood names (Harehills, a part of Leeds) from the House of Commons Library's MSOA Names.
+
+GeoNames lists towns and villages, not the parts of a city people live in and type. The HoC Library gives
+every MSOA the name locals use for it ('Harehills South', 'Kingston & Southwick'); each name, and each part
+of a combined name, is placed at the population-weighted centre of the MSOA's LSOAs, and labelled with its
+local authority ('Harehills, Leeds'), which is what tells apart two neighbourhoods of one name.
+
+These names rank below every town, city, village and local authority: the build leaves out a neighbourhood
+name that is also one of those (`known_keys`), so one never outranks or replaces a place (see
+`geodata.places`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from geodata.downloads import NamedPlace, SmallArea, population_centre
+from geodata.places import NEIGHBOURHOOD_SOURCE, place_key
+
+# 'Tadley East, Pamber & Silchester', 'Perry Common - College Road': each part is a name people use.
+_PARTS = re.compile(r"\s*(?:,|&|\s-\s)\s*")
+# 'Harehills North' and 'Harehills South' are both Harehills to a person who lives there.
+_COMPASS = re.compile(r"^(?P<bare>.+?) (?:North|South|East|West|Central|North East|North West|South East|"
+                      r"South West)$")
+# Parts that name nothing by themselves ('Town Centre & Marlow Hill', 'Sutton Coldfield South & Central'),
+# or nothing a person lives in ('Airport', in nine authorities).
+_GENERIC_WORDS = frozenset({"the", "town", "city", "centre", "central", "north", "south", "east", "west",
+                            "village", "villages", "university", "rural", "airport"})
+
+
+@dataclass(frozen=True)
+class Placed:
+    """The neighbourhood names read and placed, and the MSOAs that could not be placed."""
+
+    places: list[NamedPlace]
+    unmatched: list[str]  # 2011 codes no 2021 MSOA has (split or merged in 2021): left out, never guessed
+
+
+def neighbourhood_places(
+    names: dict[str, str],
+    msoa21_names: dict[str, str],
+    small_areas: list[SmallArea],
+    lad_names: dict[str, str],
+    known_keys: set[str],
+) -> Placed:
+    """One place per neighbourhood name and local authority, at the population-weighted centre of every MSOA
+    of the authority that gives the name, sized by their residents.
+
+    `names`: MSOA 2011 code → local name; `msoa21_names`: MSOA 2021 code → ONS name; `lad_names`: the name
+    an authority is shown by ('Bristol' for 'Bristol, City of'); `known_keys`: names of places and their
+    aliases, which a neighbourhood never takes.
+    """
+    lsoas: dict[str, list[SmallArea]] = {}
+    for area in small_areas:
+        lsoas.setdefault(area.msoa_name, []).append(area)
+    given: dict[tuple[str, str], tuple[str, list[SmallArea]]] = {}  # (key, lad code) → (name, LSOAs)
+    bare: dict[str, dict[str, tuple[str, list[SmallArea]]]] = {}  # key → lad code → (name, LSOAs)
+    unmatched = []
+    for code, local_name in names.items():
+        areas = lsoas.get(msoa21_names.get(code, ""))
+        if not areas:
+            unmatched.append(code)
+            continue
+        lad = areas[0].lad_code
+        for name in _names(local_name):
+            given.setdefault((place_key(name), lad), (name, []))[1].extend(areas)
+            if not _PARTS.search(name) and (match := _COMPASS.match(name)):
+                bare.setdefault(place_key(match["bare"]), {}).setdefault(lad, (match["bare"], []))[1].extend(areas)
+    for bare_key, by_lad in bare.items():
+        if len(by_lad) == 1:  # a bare name only where every compass-qualified part is in one authority
+            ((lad, (name, areas)),) = by_lad.items()
+            given.setdefault((bare_key, lad), (name, []))[1].extend(areas)
+    places = []
+    for (name_key, lad), (name, areas) in sorted(given.items()):
+        centre = population_centre(_unique(areas))
+        if name_key and name_key not in known_keys and centre is not None:
+            places.append(NamedPlace(name, lad_names.get(lad, areas[0].lad_name), *centre, NEIGHBOURHOOD_SOURCE, lad))
+    return Placed(places, unmatched)
+
+
+def _names(local_name: str) -> list[str]:
+    """The whole name and each part of a combined one, without parts that name nothing by themselves."""
+    parts = [part for part in _PARTS.split(local_name) if part]
+    named = [local_name] + (parts if len(parts) > 1 else [])
+    return [name for name in dict.fromkeys(named)
+            if not set(name.lower().replace("-", " ").split()) <= _GENERIC_WORDS]
+
+
+def _unique(areas: Iterable[SmallArea]) -> list[SmallArea]:
+    """Each LSOA once, though several names of one MSOA (or one name twice) brought it."""
+    return list({area.name: area for area in areas}.values())
