@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 from indexer.sync.status import sync_status
 from indexer.sync.store import SyncStore
 from rehabmap.errors import DomainError
+from rehabmap.maintain.store import store_of
 from rehabmap.state import AppState
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class _StateCollector(Collector):
                                     "took in had waited to be seen by it.", info.edit_lag_s)
 
     def _syncs(self) -> Iterator[Metric]:
-        store = SyncStore.existing(self.state.settings.directory_path)
+        store = SyncStore.existing(store_of(self.state.settings))
         if store is None:
             return
         family = GaugeMetricFamily("rehabmap_sync_last_success_age_seconds",

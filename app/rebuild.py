@@ -28,7 +28,7 @@ from indexer.sync.runner import SyncReport
 from rehabmap.config import Settings
 from rehabmap.index.base import IndexWriter
 from rehabmap.maintain.edits import OverlayWriter
-from rehabmap.maintain.store import Directory
+from rehabmap.maintain.store import Directory, store_of
 
 CURATED = "curated"
 SOURCES_FILE = "index-sources.json"
@@ -63,7 +63,7 @@ def rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, ma
     home = settings.home
     tables = {**uploaded_tables(home), **({table.name: table} if table is not None else {})}
     files = [*sources, *tables.values()]
-    rows = with_directory(settings.directory_path, files,
+    rows = with_directory(store_of(settings), files,
                           chain(*(load_source(path, mapping=mapping) for path in sources),
                                 *(load_source(path) for path in tables.values())))
     live_writer = open_writer(settings)
@@ -85,7 +85,7 @@ def rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, ma
         shutil.copyfile(table, kept.with_suffix(".tmp"))
         os.replace(kept.with_suffix(".tmp"), kept)
         files = [*sources, *uploaded_tables(home).values()]
-    record_curated_coverage(settings.directory_path, files)
+    record_curated_coverage(store_of(settings), files)
     (home / SOURCES_FILE).write_text(json.dumps([str(Path(p).resolve()) for p in sources]), encoding="utf-8")
     queued = hold_for_review(settings, report.held, actor=actor, force=force) if report.held else []
     return Rebuilt(report, queued)

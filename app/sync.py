@@ -17,12 +17,12 @@ from indexer.sync.review import ReviewQueue
 from indexer.sync.runner import DEFAULT_MAX_CHANGE_SHARE, SyncReport, SyncRunner
 from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
-from rehabmap.maintain.store import Directory
+from rehabmap.maintain.store import Directory, store_of
 from rehabmap.maintain.edits import OverlayWriter
 
 
 def open_store(settings: Settings) -> SyncStore:
-    return SyncStore(settings.directory_path)
+    return SyncStore(store_of(settings))
 
 
 def open_live(settings: Settings, placer: Callable[[], Placer]) -> LiveIndex:
@@ -34,7 +34,7 @@ def open_live(settings: Settings, placer: Callable[[], Placer]) -> LiveIndex:
     directory = Directory.from_settings(settings)
 
     def build() -> IndexReport:
-        return build_index(synced_rows(settings.directory_path), placer(), OverlayWriter(writer, directory),
+        return build_index(synced_rows(store_of(settings)), placer(), OverlayWriter(writer, directory),
                            progress=False)
 
     return LiveIndex(open_backend(settings), writer, directory, build)
@@ -56,7 +56,7 @@ def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = 
     chosen = connectors_for(source, settings)
     placer = _placer(settings)
     with tempfile.TemporaryDirectory(prefix="rehabmap-dry-run-") as scratch:
-        store = SyncStore.scratch_copy(settings.directory_path, Path(scratch)) if dry_run else open_store(settings)
+        store = SyncStore.scratch_copy(store_of(settings), Path(scratch)) if dry_run else open_store(settings)
         runner = SyncRunner(store, placer, None if dry_run else open_live(settings, lambda: placer), actor=actor,
                             progress=progress)
         return [runner.run(c, dry_run=dry_run, force=force, full=full, max_change_share=max_change_share)

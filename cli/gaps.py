@@ -251,6 +251,7 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
     (e.g. E54000054, 'West Yorkshire', Leeds). AREA 'icb' or 'la' compares every area, with England totals."""
     from app.parts import open_backend, open_geography
     from rehabmap.config import get_settings
+    from rehabmap.maintain.store import store_of
 
     settings = get_settings()
     options = GapOptions(community_km=community_km, inpatient_km=inpatient_km)
@@ -273,7 +274,7 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
     if area.strip().lower() in ("icb", "la", "lad"):
         level = "icb" if area.strip().lower() == "icb" else "la"
         shown = categories if types else tuple(c for c in ALL_CATEGORIES if c.is_part)
-        coverage = coverage_map(CoverageStore(settings.directory_path), settings.data_dir)
+        coverage = coverage_map(CoverageStore(store_of(settings)), settings.data_dir)
         table = table_with_coverage(GapTable.of(analysis, level, options, shown), coverage)
         click.echo(f"All {LEVEL_LABELS[level]}s; adults are people aged 16 and over; mean km is the "
                    "population-weighted mean distance to the nearest service; '?' and 'not covered': "
@@ -295,7 +296,7 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, small
     code = small_areas.find(area)
     report = AreaGapReport.of(analysis, code, options, categories)
     n_furthest = furthest if furthest is not None else (options.furthest if types else 0)
-    coverage = coverage_map(CoverageStore(settings.directory_path), settings.data_dir)
+    coverage = coverage_map(CoverageStore(store_of(settings)), settings.data_dir)
     click.echo(render_scorecard(report, n_furthest, coverage))
     _echo_beside(report, settings.home, coverage, compare, tuple(c.key for c in categories if c.is_part)
                  if types else ())

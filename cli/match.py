@@ -37,6 +37,7 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
     """Rank the options nearest a person's home that meet their needs."""
     from app.parts import open_backend, open_geography
     from rehabmap.coverage import CoverageStore, coverage_map, none_found_lines
+    from rehabmap.maintain.store import store_of
 
     settings = get_settings()
     geography = open_geography(settings)
@@ -52,7 +53,7 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
     response = match(open_backend(settings), home, request, date.today())
     click.echo(f"Home: {home.label} — {home.areas.icb_name} ({home.areas.icb_code}), {home.areas.lad_name}")
     click.echo(render_table(response))
-    for line in none_found_lines(coverage_map(CoverageStore(settings.directory_path), settings.data_dir),
+    for line in none_found_lines(coverage_map(CoverageStore(store_of(settings)), settings.data_dir),
                                  home.areas.codes(), [t.service_type for t in response.summary],
                                  [r.service.service_type for r in response.results], request.subtypes or ()):
         click.echo(line)

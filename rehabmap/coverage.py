@@ -15,17 +15,16 @@ as its small areas (LSOAs) lie inside claimed areas: wholly (`covered`), in part
 the share of its adults), or not at all (`not_covered`). A home is covered when any claimed area contains it.
 
 Plain Python over the real small-area table (every English LSOA with its ICB, sub-ICB, local authorities
-and region); the claims live in the maintainers' store file, in a table of their own (`CoverageStore`).
+and region); the claims live in the maintainers' store, in tables of their own (`CoverageStore`): the
+SQLite file, or PostgreSQL when `REHABMAP_DATABASE_URL` is set, so every API host answers from the same.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -36,31 +35,13 @@ import numpy as np
 from rehabmap.taxonomy import SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType
 
 if TYPE_CHECKING:
-    from rehabmap.maintain.database import SqliteDatabase
+    from rehabmap.maintain.database import Database
 
 ENGLAND = "E92000001"
 SMALL_AREAS_FILE = Path("smallareas") / "england_lsoa21_pwc_population_icb_lad.csv"
 _LEVEL_COLUMNS = {"icb": "icb24_code", "sub_icb": "sicbl24_code", "lad": "ltla24_code", "utla": "utla23_code",
                   "region": "region24_code"}
 Status = Literal["covered", "partly_covered", "not_covered"]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS coverage_claims (
-    basis TEXT NOT NULL,
-    category TEXT NOT NULL,
-    area_code TEXT NOT NULL,
-    as_of TEXT NOT NULL,
-    verified_by TEXT,
-    PRIMARY KEY (basis, category, area_code)
-);
-CREATE TABLE IF NOT EXISTS coverage_pending (
-    category TEXT NOT NULL,
-    area_code TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    PRIMARY KEY (category, area_code)
-);
-"""
-
 
 @dataclass(frozen=True)
 class Claim:
@@ -250,78 +231,82 @@ def _answer(category: str, status: Status, share: float, claims: Sequence[Claim]
 
 
 class CoverageStore:
-    """The claims, in the maintainers' store file. Reads are cached until the file changes."""
+    """The claims, in the maintainers' store (an SQLite file's path, or an open PostgreSQL database). Reads
+    are cached until the store changes: on SQLite, until the file does (two stats, no query, per read); on
+    PostgreSQL, until `coverage_revision`, which every write bumps in its transaction, does (one query)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    def __init__(self, store: Path | Database) -> None:
+        self.store = store
         self._cache: tuple[tuple[int, ...], tuple[list[Claim], dict[tuple[str, str], int]]] | None = None
         self._lock = threading.Lock()
-        self._database: SqliteDatabase | None = None
+        self._database: Database | None = None
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        # The store is opened once: opening it writes (its schema version), which changed the file on every
-        # read, so the cache below never held and each /match paid a write and an fsync.
+    def _opened(self) -> Database:
+        # Opened (migrated) once: opening writes, which changed the SQLite file on every read, so the cache
+        # below never held and each /match paid a write and an fsync.
         if self._database is None:
-            from rehabmap.maintain.database import SqliteDatabase
-            from rehabmap.maintain.store import Directory
+            from rehabmap.maintain.migrations import opened
 
-            Directory(self.path)  # the file, with the maintainers' tables migrated
-            self._database = SqliteDatabase(self.path)
-        with self._database.connect() as conn:
-            conn.executescript(_SCHEMA)
-            yield conn
+            self._database = opened(self.store)
+        return self._database
 
     def replace(self, basis: str, claims: Iterable[Claim], *, prefix: bool = False) -> None:
         """Every claim on this basis (with `prefix`: on every basis starting so) gives way to these, in one
         transaction."""
         rows = [(c.basis, c.category, c.area_code, c.as_of, c.verified_by) for c in claims]
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._opened().transaction() as conn:
             if prefix:
                 conn.execute("DELETE FROM coverage_claims WHERE substr(basis, 1, ?) = ?", (len(basis), basis))
             else:
                 conn.execute("DELETE FROM coverage_claims WHERE basis = ?", (basis,))
-            conn.executemany("INSERT OR REPLACE INTO coverage_claims VALUES (?, ?, ?, ?, ?)", rows)
-            conn.execute("COMMIT")
+            conn.executemany("INSERT INTO coverage_claims VALUES (?, ?, ?, ?, ?) ON CONFLICT "
+                             "(basis, category, area_code) DO UPDATE SET as_of = excluded.as_of, "
+                             "verified_by = excluded.verified_by", rows)
+            conn.execute(_BUMP)
 
     def replace_pending(self, counts: Mapping[tuple[str, str], int]) -> None:
         """The candidates awaiting review, per (type, area code), all at once."""
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._opened().transaction() as conn:
             conn.execute("DELETE FROM coverage_pending")
             conn.executemany("INSERT INTO coverage_pending VALUES (?, ?, ?)",
                              [(t, a, n) for (t, a), n in sorted(counts.items()) if n])
-            conn.execute("COMMIT")
+            conn.execute(_BUMP)
 
     def touch(self, basis: str, as_of: str) -> None:
         """A source synced successfully again: its claims hold as of `as_of`."""
-        with self._connect() as conn:
+        with self._opened().transaction() as conn:
             conn.execute("UPDATE coverage_claims SET as_of = ? WHERE basis = ?", (as_of, basis))
+            conn.execute(_BUMP)
 
     def claims(self) -> list[Claim]:
         return self.snapshot()[0]
 
     def snapshot(self) -> tuple[list[Claim], dict[tuple[str, str], int]]:
-        """The claims and the candidates awaiting review, read together (and again only once the file has
+        """The claims and the candidates awaiting review, read together (and again only once the store has
         changed)."""
-        if not self.path.is_file():
-            return [], {}
-        stamp = _stamp(self.path)
+        if isinstance(self.store, Path):
+            if not self.store.is_file():
+                return [], {}
+            stamp = _stamp(self.store)
+        else:
+            with self._opened().connect() as conn:
+                stamp = (int(conn.execute("SELECT coalesce(max(n), 0) FROM coverage_revision").fetchone()[0]),)
         with self._lock:
             if self._cache is not None and self._cache[0] == stamp:
                 return self._cache[1]
-        with self._connect() as conn:
-            conn.execute("BEGIN")
+        with self._opened().snapshot() as conn:
             rows = conn.execute("SELECT category, area_code, basis, as_of, verified_by FROM coverage_claims "
                                 "ORDER BY basis, category, area_code").fetchall()
             pending = {(t, a): n for t, a, n in conn.execute("SELECT category, area_code, count "
                                                              "FROM coverage_pending")}
-            conn.execute("COMMIT")
         found = ([Claim(*row) for row in rows], pending)
         with self._lock:
             self._cache = (stamp, found)
         return found
+
+
+_BUMP = ("INSERT INTO coverage_revision VALUES (1, 1) "
+         "ON CONFLICT (id) DO UPDATE SET n = coverage_revision.n + 1")
 
 
 def _stamp(path: Path) -> tuple[int, ...]:

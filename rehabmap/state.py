@@ -36,9 +36,11 @@ class AppState:
         return date.today()
 
     def coverage(self) -> CoverageMap:
-        """What the directory covers (the claims are read again only when the store file changes)."""
+        """What the directory covers (the claims are read again only when the store changes)."""
         if self._coverage_store is None:
-            self._coverage_store = CoverageStore(self.settings.directory_path)
+            from rehabmap.maintain.store import store_of
+
+            self._coverage_store = CoverageStore(store_of(self.settings))
         claims, pending = self._coverage_store.snapshot()
         if self._coverage is None or self._coverage.claims is not claims:
             self._coverage = CoverageMap(claims, SmallAreaTable.load(self.settings.data_dir), pending)

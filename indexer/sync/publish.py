@@ -65,4 +65,4 @@ def record_pending(store: SyncStore) -> None:
             areas = record.service.get("areas") or {}
             codes = {areas.get(k) for k in ("icb_code", "sub_icb_code", "lad_code", "region_code")} | {ENGLAND}
             counts.update((record.proposed_type, code) for code in codes if code)
-    CoverageStore(store.path).replace_pending(counts)
+    CoverageStore(store.database).replace_pending(counts)

@@ -24,27 +24,29 @@ from indexer.sync.codec import item_from_json
 from indexer.sync.publish import shown
 from indexer.sync.store import SyncStore
 from rehabmap.coverage import CoverageStore
+from rehabmap.maintain.database import Database
+from rehabmap.maintain.migrations import exists
 
 
-def with_directory(directory_path: Path, sources: Sequence[Path],
+def with_directory(store: Path | Database, sources: Sequence[Path],
                    rows: Iterable[Candidate | Held | Rejection]) -> Iterator[Candidate | Held | Rejection]:
     """A rebuild's rows: the synced records, then the source files' rows."""
-    yield from synced_rows(directory_path)
+    yield from synced_rows(store)
     yield from rows
 
 
-def record_curated_coverage(directory_path: Path, sources: Sequence[Path]) -> None:
+def record_curated_coverage(store: Path | Database, sources: Sequence[Path]) -> None:
     """After a rebuild went live: the coverage its verified curated tables claim replaces the previous one's."""
     claims = table_claims(sources)
-    if claims or directory_path.is_file():
-        CoverageStore(directory_path).replace("curated:", claims, prefix=True)
+    if claims or exists(store):
+        CoverageStore(store).replace("curated:", claims, prefix=True)
 
 
-def synced_rows(directory_path: Path) -> Iterator[Candidate | Rejection]:
+def synced_rows(store_at: Path | Database) -> Iterator[Candidate | Rejection]:
     """The synced records a rebuild includes, read when the rebuild reaches them. Notes the store's revision
     then, so the next sync can write again whatever it changed after this read (the rebuild's swap would
     undo it)."""
-    store = SyncStore.existing(directory_path)
+    store = SyncStore.existing(store_at)
     if store is None:
         return
     read_at = datetime.now(timezone.utc).isoformat()  # to the microsecond: the index's build time is compared

@@ -225,7 +225,7 @@ class SyncRunner:
     def _cover(self, connector: Connector) -> None:
         """A complete listing makes the source's claims (`Connector.covers()`) as of today; any later
         successful run keeps them current."""
-        coverage = CoverageStore(self.store.path)
+        coverage = CoverageStore(self.store.database)
         basis, today = f"sync:{connector.name}", self.today.isoformat()
         if connector.complete:
             coverage.replace(basis, [Claim(category, area, basis, today)

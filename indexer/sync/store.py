@@ -1,10 +1,12 @@
 """The sync store: what each source last said about each record, where each source's sync has got to, and
 the review queue with its decisions.
 
-It lives in the maintainers' store file (`REHABMAP_HOME/directory.sqlite`) as tables of its own, beside
-the tokens, overlay and audit log of `rehabmap.maintain.store`, so that a review decision or a retirement and its
-audit rows commit in one transaction. All SQL is in this one class (a PostgreSQL store can follow it,
-DESIGN.md §9):
+It lives in the maintainers' store as tables of its own, beside the tokens, overlay and audit log of
+`rehabmap.maintain.store`, so that a review decision or a retirement and its audit rows commit in one
+transaction: in the SQLite file `REHABMAP_HOME/directory.sqlite`, or in PostgreSQL when
+`REHABMAP_DATABASE_URL` is set, so that every API host sees one review queue (DESIGN.md §9). The tables
+are made by the store's migrations (`rehabmap.maintain.migrations`, 7); all their SQL is in this one class,
+in the dialect both databases understand:
 
 * `sync_state`: per source, the connector's state as of the last applied run (`state`), and the state a run
   in progress has saved page by page (`pending`), so a killed run resumes where it stopped. A run's state
@@ -28,103 +30,24 @@ sync wrote to the old index can be caught up (`changed_since`).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
 from rehabmap.maintain.audit import AuditLog, Change
-from rehabmap.maintain.database import SqliteDatabase
-from rehabmap.maintain.store import Directory
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sync_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS sync_state (
-    source TEXT PRIMARY KEY,
-    state TEXT NOT NULL DEFAULT '{}',
-    pending TEXT,
-    run_started_at TEXT,
-    last_success_at TEXT,
-    last_complete_at TEXT
-);
-CREATE TABLE IF NOT EXISTS sync_staged (
-    source TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('item', 'gone', 'refused', 'enrichment')),
-    payload TEXT NOT NULL,
-    PRIMARY KEY (source, seq)
-);
-CREATE TABLE IF NOT EXISTS sync_records (
-    source TEXT NOT NULL,
-    source_id TEXT NOT NULL,
-    connector TEXT NOT NULL,
-    service_id TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('active', 'retired')),
-    type_status TEXT NOT NULL CHECK (type_status IN ('confirmed', 'inferred', 'unknown')),
-    item TEXT NOT NULL,
-    raw TEXT,
-    service TEXT,
-    proposed_type TEXT,
-    proposed_subtype TEXT,
-    problem TEXT,
-    digest TEXT NOT NULL,
-    evidence_digest TEXT NOT NULL,
-    first_seen TEXT NOT NULL,
-    last_seen TEXT NOT NULL,
-    changed_at TEXT NOT NULL,
-    retired_at TEXT,
-    retired_reason TEXT,
-    live_revision INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (source, source_id)
-);
-CREATE INDEX IF NOT EXISTS sync_records_by_service ON sync_records (service_id);
-CREATE INDEX IF NOT EXISTS sync_records_by_connector ON sync_records (connector);
-CREATE INDEX IF NOT EXISTS sync_records_by_revision ON sync_records (live_revision);
-CREATE TABLE IF NOT EXISTS sync_enrichments (
-    source TEXT NOT NULL,
-    source_id TEXT NOT NULL,
-    connector TEXT NOT NULL,
-    enrichment TEXT NOT NULL,
-    raw TEXT,
-    digest TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('active', 'retired')),
-    first_seen TEXT NOT NULL,
-    last_seen TEXT NOT NULL,
-    retired_at TEXT,
-    retired_reason TEXT,
-    PRIMARY KEY (source, source_id)
-);
-CREATE TABLE IF NOT EXISTS sync_review (
-    source TEXT NOT NULL,
-    source_id TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('pending', 'accepted', 'rejected', 'superseded')),
-    decided_type TEXT,
-    decided_subtype TEXT,
-    reason TEXT,
-    decided_by TEXT,
-    decided_at TEXT,
-    decided_on_evidence TEXT,
-    queued_at TEXT NOT NULL,
-    PRIMARY KEY (source, source_id)
-);
-CREATE TABLE IF NOT EXISTS sync_runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    source TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    finished_at TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    report TEXT NOT NULL
-);
-"""
+from rehabmap.maintain.database import Connection, Database
+from rehabmap.maintain.migrations import exists, opened
 
 RecordStatus = Literal["active", "retired"]
 ReviewState = Literal["pending", "accepted", "rejected", "superseded"]
-_BUSY_TIMEOUT_S = 30.0
+# What a dry run's scratch copy of a PostgreSQL store holds: every table a sync reads or writes but the audit log.
+_SCRATCH_TABLES = ("sync_meta", "sync_state", "sync_staged", "sync_records", "sync_enrichments", "sync_review",
+                   "sync_runs", "coverage_claims", "coverage_pending", "coverage_revision")
 
 
 def now() -> str:
@@ -240,6 +163,19 @@ _REVIEW_COLUMNS = ("source, source_id, state, decided_type, decided_subtype, rea
                    "decided_on_evidence, queued_at")
 
 
+def _upsert(table: str, columns: str, key: str) -> str:
+    """INSERT that replaces the row with the same key (SQLite's INSERT OR REPLACE, which PostgreSQL lacks)."""
+    names = [c.strip() for c in columns.split(",")]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in names if c not in key.split(", "))
+    return (f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(names))}) "
+            f"ON CONFLICT ({key}) DO UPDATE SET {updates}")
+
+
+_UPSERT_ENRICHMENT = _upsert("sync_enrichments", _ENRICHMENT_COLUMNS, "source, source_id")
+_UPSERT_REVIEW = _upsert("sync_review", _REVIEW_COLUMNS, "source, source_id")
+_UPSERT_META = _upsert("sync_meta", "key, value", "key")
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
@@ -271,54 +207,47 @@ def _review(row: Sequence[Any]) -> ReviewRow:
 class SyncStore:
     """The store. Each call opens its own short connection, so it is safe from any thread or process."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        Directory(self.path)  # the file, with the maintainers' tables (the audit log) migrated
-        self._database = SqliteDatabase(self.path)
-        with self._connect() as conn:
-            conn.executescript(_SCHEMA)
+    def __init__(self, store: Path | Database) -> None:
+        self.database = opened(store)
 
     @classmethod
-    def scratch_copy(cls, path: Path, into: Path) -> SyncStore:
-        """A throwaway copy of the store at `path` (an empty store when there is none) in the folder `into`:
-        a dry run works on it, so it writes nothing to the real one."""
-        copy = Path(into) / Path(path).name
-        if Path(path).is_file():
-            source = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=_BUSY_TIMEOUT_S)
-            target = sqlite3.connect(copy)
-            try:
-                source.backup(target)
-            finally:
-                source.close()
-                target.close()
-        return cls(copy)
+    def scratch_copy(cls, store: Path | Database, into: Path) -> SyncStore:
+        """A throwaway SQLite copy of the store (an empty store when there is none) in the folder `into`: a
+        dry run works on it, so it writes nothing to the real one. An SQLite file is copied whole, read
+        only; from PostgreSQL, the tables a sync reads or writes."""
+        path = Path(into) / "directory.sqlite"
+        if isinstance(store, Path):
+            if store.is_file():
+                original, scratch = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=30.0), sqlite3.connect(path)
+                try:
+                    original.backup(scratch)
+                finally:
+                    original.close()
+                    scratch.close()
+            return cls(path)
+        copy = cls(path)
+        with opened(store).snapshot() as source, copy.database.transaction() as target:
+            for table in _SCRATCH_TABLES:
+                rows = source.execute(f"SELECT * FROM {table}").fetchall()
+                if rows:
+                    target.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(rows[0]))})", rows)
+        return copy
 
     @classmethod
-    def existing(cls, path: Path) -> SyncStore | None:
-        """The store if the file exists (a rebuild reads it but never makes one)."""
-        return cls(path) if Path(path).is_file() else None
+    def existing(cls, store: Path | Database) -> SyncStore | None:
+        """The store if there is one (a rebuild reads it but never makes an SQLite file)."""
+        return cls(store) if exists(store) else None
 
-    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
-        return self._database.connect()
+    def _connect(self) -> AbstractContextManager[Connection]:
+        return self.database.connect()
 
-    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        return self._database.transaction()
+    def _transaction(self) -> AbstractContextManager[Connection]:
+        return self.database.transaction()
 
-    @contextmanager
-    def run_lock(self, source: str) -> Iterator[bool]:
-        """One run per source at a time, across processes; yields False (without waiting) if another run of
-        the source holds it. The kernel drops the lock if its holder dies."""
-        lock_path = self.path.with_name(f"{self.path.name}.sync-{source}.lock")
-        with open(lock_path, "a+b") as handle:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    def run_lock(self, source: str) -> AbstractContextManager[bool]:
+        """One run per source at a time, across processes and hosts; yields False (without waiting) if
+        another run of the source holds it. Dropped if its holder dies."""
+        return self.database.named_lock(f"sync-{source}")
 
     # --- per-source state (the connector's `SyncState`) -----------------------------------------------
 
@@ -387,6 +316,8 @@ class SyncStore:
             where.append("connector = ?")
             params.append(connector)
         if service_ids is not None:
+            if not service_ids:
+                return []  # `IN ()` is SQLite's, not PostgreSQL's
             where.append(f"service_id IN ({', '.join('?' * len(service_ids))})")
             params.extend(service_ids)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
@@ -418,7 +349,7 @@ class SyncStore:
 
     def set_meta(self, key: str, value: str) -> None:
         with self._transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO sync_meta VALUES (?, ?)", (key, value))
+            conn.execute(_UPSERT_META, (key, value))
 
     def delete_meta(self, key: str) -> None:
         with self._transaction() as conn:
@@ -434,7 +365,7 @@ class SyncStore:
         with self._transaction() as conn:
             self._write(conn, records, reviews, audits, live_changed, at)
             conn.executemany(
-                f"INSERT OR REPLACE INTO sync_enrichments ({_ENRICHMENT_COLUMNS}) VALUES ({', '.join('?' * 11)})",
+                _UPSERT_ENRICHMENT,
                 [(e.source, e.source_id, e.connector, _dumps(e.enrichment), None if e.raw is None else _dumps(e.raw),
                   e.digest, e.status, e.first_seen, e.last_seen, e.retired_at, e.retired_reason)
                  for e in enrichments])
@@ -457,7 +388,7 @@ class SyncStore:
             self._write(conn, records, reviews, audits, live_changed, now())
 
     @staticmethod
-    def _write(conn: sqlite3.Connection, records: Sequence[StoredRecord], reviews: Sequence[ReviewRow],
+    def _write(conn: Connection, records: Sequence[StoredRecord], reviews: Sequence[ReviewRow],
                audits: Sequence[Audit], live_changed: set[tuple[str, str]], at: str) -> None:
         revision = int(conn.execute("SELECT coalesce(max(live_revision), 0) FROM sync_records").fetchone()[0])
         for r in records:
@@ -477,10 +408,9 @@ class SyncStore:
                 (r.source, r.source_id, r.connector, r.service_id, r.status, r.type_status, _dumps(r.item),
                  None if r.raw is None else _dumps(r.raw), None if r.service is None else _dumps(r.service),
                  r.proposed_type, r.proposed_subtype, r.problem, r.digest, r.evidence_digest, r.first_seen,
-                 r.last_seen, r.changed_at, r.retired_at, r.retired_reason, revision, int(r.key in live_changed)))
+                 r.last_seen, r.changed_at, r.retired_at, r.retired_reason, revision, r.key in live_changed))
         for v in reviews:
-            conn.execute(f"INSERT OR REPLACE INTO sync_review ({_REVIEW_COLUMNS}) VALUES ({', '.join('?' * 10)})",
-                         (v.source, v.source_id, v.state, v.decided_type, v.decided_subtype, v.reason,
+            conn.execute(_UPSERT_REVIEW, (v.source, v.source_id, v.state, v.decided_type, v.decided_subtype, v.reason,
                           v.decided_by, v.decided_at, v.decided_on_evidence, v.queued_at))
         for a in audits:
             AuditLog.append(conn, a.actor, a.action, "service", a.service_id, a.changes, at)

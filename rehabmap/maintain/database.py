@@ -107,6 +107,10 @@ class Database(Protocol):
         is never lost between a rebuild's reading of the overlay and its new index going live. It holds
         across processes (and hosts, on PostgreSQL), and is dropped if its holder dies."""
 
+    def named_lock(self, name: str) -> AbstractContextManager[bool]:
+        """A lock of this name across processes (and hosts, on PostgreSQL), taken without waiting: yields
+        False if another holds it. Dropped if its holder dies (one sync run per source at a time)."""
+
     def guard_audit_log(self) -> None:
         """Make sure the audit log can only grow (run after the migrations, on every open)."""
 
@@ -180,6 +184,20 @@ class SqliteDatabase:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    @contextmanager
+    def named_lock(self, name: str) -> Iterator[bool]:
+        """A file lock beside the store (`directory.sqlite.NAME.lock`)."""
+        with open(self.path.with_name(f"{self.path.name}.{name}.lock"), "a+b") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     @contextmanager
     def index_lock(self) -> Iterator[None]:

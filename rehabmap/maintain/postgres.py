@@ -1,5 +1,7 @@
 """The maintainers' store on PostgreSQL (`REHABMAP_DATABASE_URL`), so that every API host shares one store:
-tokens, organisations, edits, the audit log, sessions, problem reports and the index lock.
+tokens, organisations, edits, the audit log, sessions, problem reports and the index lock, and beside them
+the sync store (`indexer.sync.store`: the review queue, its decisions, one sync per source at a time) and
+the coverage claims (`rehabmap.coverage`).
 
 The store's SQL is written once with `?` placeholders (`rehabmap.maintain.database`); this module turns
 them into psycopg's. Connections come from one pool per database per process. Writers take turns (a
@@ -33,6 +35,7 @@ from rehabmap.errors import DirectoryUnavailable
 # Advisory lock keys (any two 64-bit numbers no other user of the database takes).
 _WRITERS = 0x7265686162_01
 _INDEX = 0x7265686162_02
+_NAMED = 0x72656861  # the first key of `named_lock`'s two-key advisory locks; the second is the name's hash
 _POOLS: dict[str, ConnectionPool] = {}
 _POOLS_LOCK = threading.Lock()
 _CONNECT_TIMEOUT_S = 10.0
@@ -134,6 +137,18 @@ class PostgresDatabase:
                 yield
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (_INDEX,))
+
+    @contextmanager
+    def named_lock(self, name: str) -> Iterator[bool]:
+        """A session-level advisory lock on a pooled connection held for as long as the lock is."""
+        with self._pool.connection() as conn:
+            taken = conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (_NAMED, name)).fetchone()
+            mine = bool(taken and taken[0])
+            try:
+                yield mine
+            finally:
+                if mine:
+                    conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (_NAMED, name))
 
     def guard_audit_log(self) -> None:
         """The triggers and revoked privileges of the module docstring, restored if missing or disabled."""

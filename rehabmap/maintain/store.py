@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from rehabmap.maintain.audit import AuditLog
 from rehabmap.maintain.database import Database, SqliteDatabase
-from rehabmap.maintain.migrations import migrate
+from rehabmap.maintain.migrations import opened
 from rehabmap.maintain.organisations import Organisations
 from rehabmap.maintain.overlay import Overlay
 from rehabmap.maintain.reports import ProblemReports, ReportPolicy
@@ -40,12 +40,11 @@ class Directory:
 
     def __init__(self, store: str | Path | Database, *, key_file: Path | None = None, tokens: TokenPolicy = TokenPolicy(),
                  sessions: SessionPolicy = SessionPolicy(), reports: ReportPolicy = ReportPolicy()) -> None:
-        self.database: Database = SqliteDatabase(Path(store)) if isinstance(store, (str, Path)) else store
+        self.database: Database = opened(Path(store) if isinstance(store, str) else store, tokens)
         if key_file is None:
             if not isinstance(self.database, SqliteDatabase):
                 raise ValueError("a PostgreSQL store needs its token key file")
             key_file = self.database.path.with_name("token.key")
-        migrate(self.database, tokens)
         self.audit = AuditLog(self.database)
         self.overlay = Overlay(self.database, self.audit)
         self.organisations = Organisations(self.database, self.audit)
@@ -83,3 +82,9 @@ def open_database(settings: Settings) -> Database:
 
         return PostgresDatabase(settings.database_url.get_secret_value())
     return SqliteDatabase(settings.directory_path)
+
+
+def store_of(settings: Settings) -> Path | Database:
+    """The store as the sync store and the coverage claims take it: PostgreSQL when REHABMAP_DATABASE_URL is
+    set, else the SQLite file's path (opened only by a write, so reading a home without one makes none)."""
+    return settings.directory_path if settings.database_url is None else open_database(settings)

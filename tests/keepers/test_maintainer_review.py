@@ -1,7 +1,8 @@
 """The maintainers' review queue, over the real Field House record (the one mental health hospital among the
 103 real CQC records, only a candidate inpatient unit): in real Chromium a maintainer sees it beside its
 evidence, accepts it, and it becomes searchable; in-process, the decisions the page refuses (bulk accept of
-mixed types, a reject with no reason, a provider, a forged form) write nothing."""
+mixed types, a reject with no reason, a provider, a forged form) write nothing. Each runs on both stores:
+the SQLite file, and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from playwright.sync_api import expect
 
 from indexer.sync.review import ReviewQueue
 from indexer.sync.store import SyncStore
-from rehabmap.maintain.store import Directory
+from rehabmap.maintain.store import store_of
 from rehabmap.taxonomy import ServiceType
+from tests.conftest import database_url
 from tests.keepers.conftest import Keepers, csrf_of, make_keepers
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.maintain.conftest import make_site
@@ -28,9 +30,10 @@ FIND_NEAR = "/find/rehabilitation?where=DE55+7DT"
 assert FIELD_HOUSE.endswith(LEVEL1.split(":")[1])
 
 
-def queued_keepers(root, sample_index, geodata_dir, data_dir, geography) -> Keepers:
-    """A keepers' site whose review queue holds Field House twice: proposed as level 1, and with no type."""
-    keepers = make_keepers(make_site(root / "home", sample_index, geodata_dir, data_dir))
+def queued_keepers(root, sample_index, geodata_dir, data_dir, geography, url: str | None) -> Keepers:
+    """A keepers' site (its store at `url`, or the SQLite file) whose review queue holds Field House twice:
+    proposed as level 1, and with no type."""
+    keepers = make_keepers(make_site(root / "home", sample_index, geodata_dir, data_dir, database_url=url))
     feeds = data_dir / "feeds"
     runner = runner_for(keepers.site.settings, geography)
     runner.run(ListedConnector([field_house_item(feeds, type_status="inferred",
@@ -42,19 +45,21 @@ def queued_keepers(root, sample_index, geodata_dir, data_dir, geography) -> Keep
 
 
 def pending(keepers: Keepers) -> list[str]:
-    return [i.service_id for i in ReviewQueue(SyncStore(keepers.site.settings.directory_path)).items()]
+    return [i.service_id for i in ReviewQueue(SyncStore(store_of(keepers.site.settings))).items()]
 
 
 @pytest.fixture
-def queued(sample_index, geodata_dir, data_dir, geography, tmp_path) -> Keepers:
-    return queued_keepers(tmp_path, sample_index, geodata_dir, data_dir, geography)
+def queued(request, store_kind, sample_index, geodata_dir, data_dir, geography, tmp_path) -> Keepers:
+    return queued_keepers(tmp_path, sample_index, geodata_dir, data_dir, geography, database_url(request, store_kind))
 
 
-@pytest.fixture(scope="module")
-def queued_server(sample_index, geodata_dir, data_dir, geography, tmp_path_factory) -> Iterator[tuple[str, Keepers]]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def queued_server(request, sample_index, geodata_dir, data_dir, geography,
+                  tmp_path_factory) -> Iterator[tuple[str, Keepers]]:
     from tests.web.site import serve
 
-    keepers = queued_keepers(tmp_path_factory.mktemp("review"), sample_index, geodata_dir, data_dir, geography)
+    keepers = queued_keepers(tmp_path_factory.mktemp("review"), sample_index, geodata_dir, data_dir, geography,
+                             database_url(request, request.param))
     with serve(keepers.app) as base_url:  # type: ignore[arg-type]
         yield base_url, keepers
 
@@ -92,7 +97,7 @@ def test_bulk_reject_needs_a_reason_then_rejects_all_chosen_with_it(queued):
                                                      "reason": "acute ward, not rehabilitation"})
     assert done.status_code == 303 and "Rejected+2" in done.headers["location"]
     assert pending(queued) == []
-    audit, _ = Directory(queued.site.settings.directory_path).audit.entries(resource_id=UNTYPED)
+    audit, _ = queued.site.directory.audit.entries(resource_id=UNTYPED)
     assert [(a.action, a.field, a.new) for a in audit][-1] == ("reject", "review_reason",
                                                                "acute ward, not rehabilitation")
     assert "maintainer of the tests" in audit[-1].actor

@@ -1,25 +1,27 @@
-"""The keepers' sessions and one-time sign-in links in the real maintainers' store (a SQLite file): kept as
+"""The keepers' sessions and one-time sign-in links in the real maintainers' store (the SQLite file, and
+PostgreSQL: each test runs on both): kept as
 hashes only, ended by idle time, by age, by sign-out, and at once by their token's revocation or expiry.
 The clock is moved by the test, never waited for."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from rehabmap.errors import UnknownToken
 from rehabmap.maintain.sessions import SessionPolicy, Sessions
+from tests.conftest import database_url
 from tests.keepers.conftest import Clock
-from tests.maintain.conftest import make_site
+from tests.maintain.conftest import make_site, stored_bytes
 
 POLICY = SessionPolicy(idle=timedelta(minutes=30), absolute=timedelta(hours=8), link=timedelta(minutes=15))
 
 
 @pytest.fixture
-def site(sample_index, geodata_dir, data_dir, tmp_path):
-    return make_site(tmp_path / "home", sample_index, geodata_dir, data_dir)
+def site(request, store_kind, sample_index, geodata_dir, data_dir, tmp_path):
+    return make_site(tmp_path / "home", sample_index, geodata_dir, data_dir,
+                     database_url=database_url(request, store_kind))
 
 
 @pytest.fixture
@@ -36,11 +38,9 @@ def principal(site, who: str):
     return site.directory.tokens.authenticate(f"Bearer {site.tokens[who]}")
 
 
-def every_value_in(path) -> str:
-    with sqlite3.connect(path) as conn:
-        rows = [row for table in ("keeper_sessions", "sign_in_links")
-                for row in conn.execute(f"SELECT * FROM {table}")]  # noqa: S608 - our table names
-    return repr(rows)
+def count(site, table: str) -> int:
+    with site.directory.database.connect() as conn:
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608 - our table names
 
 
 def test_a_session_is_stored_as_a_hash_and_finds_its_token(site, sessions):
@@ -49,7 +49,7 @@ def test_a_session_is_stored_as_a_hash_and_finds_its_token(site, sessions):
     assert found is not None
     assert found.principal.token_id == site.token_ids["provider_a"]
     assert found.principal.organisation == "Aire Trust (fictional)" and found.principal.organisation_id is not None
-    assert session.secret not in every_value_in(site.directory.database.path)
+    assert session.secret.encode() not in stored_bytes(site)
     assert sessions.check("not-a-session") is None and sessions.check("") is None
 
 
@@ -103,7 +103,7 @@ def test_signing_out_ends_the_session(site, sessions):
 def test_a_sign_in_link_works_once_is_stored_as_a_hash_and_expires(site, sessions, clock):
     code, expires = sessions.issue_link(site.token_ids["maintainer"])
     assert expires == clock.now + timedelta(minutes=15)
-    assert code not in every_value_in(site.directory.database.path)
+    assert code.encode() not in stored_bytes(site)
     session = sessions.redeem_link(code)
     assert session is not None and session.principal.token_id == site.token_ids["maintainer"]
     assert sessions.check(session.secret) is not None
@@ -129,7 +129,5 @@ def test_ended_sessions_and_links_are_swept_from_the_store(site, sessions, clock
     sessions.issue_link(site.token_ids["admin"])
     clock.advance(hours=9)
     sessions.start(principal(site, "admin"))
-    with sqlite3.connect(site.directory.database.path) as conn:
-        assert conn.execute("SELECT count(*) FROM keeper_sessions").fetchone()[0] == 1
-        assert conn.execute("SELECT count(*) FROM sign_in_links").fetchone()[0] == 0
+    assert count(site, "keeper_sessions") == 1 and count(site, "sign_in_links") == 0
     assert sessions.check(old.secret) is None

@@ -26,6 +26,7 @@ from indexer.sync.runner import SyncRunner
 from indexer.sync.store import SyncStore
 from app.sync import open_live
 from rehabmap.config import Settings
+from rehabmap.maintain.store import open_database, store_of
 from tests.api.conftest import LiveServer, _free_port, _wait_until_up
 from tests.maintain.conftest import Server
 from tests.sync.replay import Replay
@@ -58,7 +59,7 @@ def cqc_connector(settings: Settings) -> cqc.CqcConnector:
 def runner_for(settings: Settings, geography: Any, *, live: bool = True) -> SyncRunner:
     """The runner as `rehabmap sync` builds it, in this process (with the session's geography)."""
     placer = GeographyPlacer(geography)
-    return SyncRunner(SyncStore(settings.directory_path), placer,
+    return SyncRunner(SyncStore(store_of(settings)), placer,
                       open_live(settings, lambda: placer) if live else None, actor="tests")
 
 
@@ -95,8 +96,15 @@ def report_counts(line: str) -> dict[str, int]:
     return counts
 
 
-def table_rows(path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+def table_rows(where: Path | Settings, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """The rows a query finds in a store: an SQLite file's (read only), or the store of a home's settings
+    (the SQLite file, or PostgreSQL)."""
+    if isinstance(where, Settings):
+        if where.database_url is not None:
+            with open_database(where).connect() as pg:
+                return [tuple(row) for row in pg.execute(sql, params).fetchall()]
+        where = where.directory_path
+    conn = sqlite3.connect(f"file:{where}?mode=ro", uri=True)
     try:
         return conn.execute(sql, params).fetchall()
     finally:

@@ -12,8 +12,11 @@ import pytest
 
 from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
+from rehabmap.config import Settings
 from rehabmap.coverage import Claim, CoverageMap, CoverageStore, SmallAreaTable
+from rehabmap.maintain.store import store_of
 from search.embedded import EmbeddedWriter
+from tests.conftest import database_url
 from tests.sync.store_fixtures import make_home, rehabmap, serving
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample"
@@ -158,12 +161,34 @@ def test_reading_the_claims_leaves_the_store_file_alone_and_hits_the_cache(tmp_p
     """Each read opened the store afresh, which writes its schema version: the file changed on every read,
     so the cache never held and every POST /match paid a write (failed before: the second read was a new
     list, and the file's modification time moved)."""
-    store = CoverageStore(tmp_path / "directory.sqlite")
+    path = tmp_path / "directory.sqlite"
+    store = CoverageStore(path)
     store.replace("curated:x", [Claim("ips", "E54000054", "curated:x", "2026-11-01", "keeper")])
     first = store.snapshot()
-    stamp = (store.path.stat().st_mtime_ns, store.path.stat().st_size)
+    stamp = (path.stat().st_mtime_ns, path.stat().st_size)
     second = store.snapshot()
     assert second is first
-    assert (store.path.stat().st_mtime_ns, store.path.stat().st_size) == stamp
+    assert (path.stat().st_mtime_ns, path.stat().st_size) == stamp
     store.replace("curated:x", [])  # a write is still seen by the next read
     assert store.snapshot()[0] == []
+
+
+def test_what_one_host_writes_another_reads_and_its_cache_holds_until_then(request, store_kind, tmp_path):
+    """Two CoverageStores on one store, as two API hosts have: a reader's cache answers until the other
+    writes, then the reader sees each kind of write at its next read (on PostgreSQL there is no file to
+    watch: every write bumps `coverage_revision`)."""
+    url = database_url(request, store_kind)
+    settings = Settings(home=tmp_path, **({"database_url": url} if url else {}))
+    reader, writer = CoverageStore(store_of(settings)), CoverageStore(store_of(settings))
+    assert reader.snapshot() == ([], {})
+    writer.replace("curated:", [Claim("ips_employment", WEST_YORKSHIRE, "curated:ips.csv", "2026-10-01", "Ann")],
+                   prefix=True)
+    first = reader.snapshot()
+    assert first[0] == [Claim("ips_employment", WEST_YORKSHIRE, "curated:ips.csv", "2026-10-01", "Ann")]
+    assert reader.snapshot() is first  # nothing written since: the cache answers
+    writer.touch("curated:ips.csv", "2026-11-02")
+    assert [c.as_of for c in reader.claims()] == ["2026-11-02"]
+    writer.replace_pending({("ips_employment", LEEDS): 2})
+    assert reader.snapshot()[1] == {("ips_employment", LEEDS): 2}
+    writer.replace("curated:", [], prefix=True)
+    assert reader.claims() == []

@@ -12,11 +12,12 @@ from indexer.sync.review import ReviewQueue
 from indexer.sync.store import SyncStore
 from app.sync import open_live
 from indexer.pipeline import GeographyPlacer
-from rehabmap.maintain.store import Directory
+from rehabmap.maintain.store import Directory, store_of
 from rehabmap.errors import InvalidValue, ServiceNotFound
 from search.embedded import EmbeddedIndex
 from rehabmap.match import MatchRequest, match
 from rehabmap.taxonomy import ServiceType
+from tests.conftest import database_url
 from tests.sync.store_fixtures import (
     FIELD_HOUSE,
     FIELD_HOUSE_POSTCODE,
@@ -33,8 +34,10 @@ MHA_SPECIALISM = {"name": "Caring for people whose rights are restricted under t
 
 
 @pytest.fixture
-def settings(tmp_path, geodata_dir, data_dir, replay):
-    return settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay)
+def settings(request, store_kind, tmp_path, geodata_dir, data_dir, replay):
+    """A home whose store is the SQLite file, or PostgreSQL (each test runs on both)."""
+    return settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay,
+                        database_url=database_url(request, store_kind))
 
 
 def sync(settings, geography, connector=None, **options):
@@ -43,7 +46,7 @@ def sync(settings, geography, connector=None, **options):
 
 def queue(settings, geography) -> ReviewQueue:
     placer = GeographyPlacer(geography)
-    return ReviewQueue(SyncStore(settings.directory_path), open_live(settings, lambda: placer))
+    return ReviewQueue(SyncStore(store_of(settings)), open_live(settings, lambda: placer))
 
 
 def level1_near_field_house(settings, geography) -> list[str]:
@@ -71,7 +74,7 @@ def test_an_accepted_candidate_is_shown_as_accepted_and_outlives_resyncs(setting
     assert record["service_type"] == "inpatient_rehab_level1" and record["status"] == "active"
     assert record["field_sources"]["service_type"] == "review"
     assert level1_near_field_house(settings, geography)[0] == FIELD_HOUSE
-    audit, _ = Directory(settings.directory_path).audit.entries(resource_id=FIELD_HOUSE)
+    audit, _ = Directory.from_settings(settings).audit.entries(resource_id=FIELD_HOUSE)
     assert [(a.actor, a.action, a.field, a.old, a.new) for a in audit] == [
         ("Ann (maintainer)", "accept", "review", "pending", "accepted"),
         ("Ann (maintainer)", "accept", "service_type", None, "inpatient_rehab_level1"),
@@ -108,7 +111,7 @@ def test_a_rejected_candidate_stays_out_through_resyncs(settings, geography):
     sync(settings, geography, full=True)
     assert review.item(FIELD_HOUSE).state == "rejected"
     assert index_record(settings.home, FIELD_HOUSE)["status"] == "inactive"
-    audit, _ = Directory(settings.directory_path).audit.entries(resource_id=FIELD_HOUSE)
+    audit, _ = Directory.from_settings(settings).audit.entries(resource_id=FIELD_HOUSE)
     assert [(a.action, a.field, a.new) for a in audit][-2:] == [
         ("reject", "review", "rejected"), ("reject", "review_reason", "an acute ward, not rehabilitation")]
 
@@ -130,7 +133,7 @@ def test_decisions_the_record_refuses_are_refused_and_change_nothing(settings, g
     with pytest.raises(ServiceNotFound):
         review.reject([FIELD_HOUSE, "cqc:1-000"], actor="Ann", reason="not rehab")
     assert review.item(FIELD_HOUSE).state == "pending"
-    assert Directory(settings.directory_path).audit.entries(resource_id=FIELD_HOUSE)[1] == 0
+    assert Directory.from_settings(settings).audit.entries(resource_id=FIELD_HOUSE)[1] == 0
     assert index_record(settings.home, FIELD_HOUSE) is None
 
 

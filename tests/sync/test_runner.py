@@ -21,8 +21,9 @@ from indexer.sync.runner import SyncInterrupted
 from indexer.sync.store import SyncStore
 from rehabmap.coverage import CoverageStore
 from rehabmap.maintain.audit import Change
-from rehabmap.maintain.store import Directory
+from rehabmap.maintain.store import Directory, store_of
 from rehabmap.taxonomy import ServiceType
+from tests.conftest import database_url
 from tests.sync.store_fixtures import (
     FIELD_HOUSE,
     cqc_connector,
@@ -40,8 +41,10 @@ ASHTON = "1-112816741"
 
 
 @pytest.fixture
-def settings(tmp_path, geodata_dir, data_dir, replay):
-    return settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay)
+def settings(request, store_kind, tmp_path, geodata_dir, data_dir, replay):
+    """A home whose store is the SQLite file, or PostgreSQL (each test runs on both)."""
+    return settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay,
+                        database_url=database_url(request, store_kind))
 
 
 def run(settings, geography, **options):
@@ -65,7 +68,7 @@ def test_first_full_run_accounts_for_every_one_of_the_103_real_records(settings,
     assert 6 + 1 + 41 + 30 + 25 == 103
     assert report.awaiting_review == 1
     # The store holds what it can show or review; the live index, built by this first run, only what is shown.
-    stored = {r.service_id: r for r in SyncStore(settings.directory_path).records("cqc")}
+    stored = {r.service_id: r for r in SyncStore(store_of(settings)).records("cqc")}
     assert set(stored) == ADDED | {FIELD_HOUSE}
     assert all(r.status == "active" and r.problem is None for r in stored.values())
     for service_id in ADDED:
@@ -75,7 +78,7 @@ def test_first_full_run_accounts_for_every_one_of_the_103_real_records(settings,
         assert record["provenance"][0]["file"].endswith(service_id.split(":", 1)[1])
     assert index_record(settings.home, FIELD_HOUSE) is None, "an inferred candidate must not be shown"
     # A complete listing makes the source's coverage claims.
-    claims = {(c.category, c.area_code) for c in CoverageStore(settings.directory_path).claims()}
+    claims = {(c.category, c.area_code) for c in CoverageStore(store_of(settings)).claims()}
     assert ("supported_accommodation", "E92000001") in claims
 
 
@@ -97,15 +100,15 @@ def test_a_changes_window_retires_and_changes_and_the_share_threshold_stops_it(s
     run(settings, geography)
     replay.cqc.deregister(GROVELANDS, date(2021, 3, 1))
     replay.cqc.alter(ASHTON, numberOfBeds=30)
-    before = table_rows(settings.directory_path, "SELECT source_id, status, digest FROM sync_records ORDER BY 1")
+    before = table_rows(settings, "SELECT source_id, status, digest FROM sync_records ORDER BY 1")
 
     stopped = run(settings, geography)
 
     # 2 of the 7 records held from CQC would change: more than the default 25%, so nothing is applied.
     assert stopped.stopped and "29%" in stopped.stopped and "--force" in stopped.stopped
-    assert table_rows(settings.directory_path, "SELECT source_id, status, digest FROM sync_records ORDER BY 1") == before
+    assert table_rows(settings, "SELECT source_id, status, digest FROM sync_records ORDER BY 1") == before
     assert index_record(settings.home, f"cqc:{GROVELANDS}")["status"] == "active"
-    assert SyncStore(settings.directory_path).source_status("cqc").staged == 2
+    assert SyncStore(store_of(settings)).source_status("cqc").staged == 2
     requests = len(replay.seen("/cqc"))
 
     applied = run(settings, geography, force=True)
@@ -117,13 +120,13 @@ def test_a_changes_window_retires_and_changes_and_the_share_threshold_stops_it(s
     assert [(line.service_id, line.note) for line in applied.changed] == [(f"cqc:{ASHTON}", "beds")]
     assert index_record(settings.home, f"cqc:{GROVELANDS}")["status"] == "inactive"
     assert index_record(settings.home, f"cqc:{ASHTON}")["beds"] == 30
-    stored = SyncStore(settings.directory_path).record("cqc", GROVELANDS)
+    stored = SyncStore(store_of(settings)).record("cqc", GROVELANDS)
     assert stored.status == "retired" and stored.retired_at == "2021-03-01" and stored.service is not None
-    audit, _ = Directory(settings.directory_path).audit.entries(resource_id=f"cqc:{GROVELANDS}")
+    audit, _ = Directory.from_settings(settings).audit.entries(resource_id=f"cqc:{GROVELANDS}")
     assert [(a.action, a.field, a.old, a.new) for a in audit] == [
         ("retire", "status", "active", "inactive"),
         ("retire", "retired_reason", None, "deregistered by CQC on 2021-03-01 (registrationStatus 'Deregistered')")]
-    assert SyncStore(settings.directory_path).source_status("cqc").staged == 0
+    assert SyncStore(store_of(settings)).source_status("cqc").staged == 0
 
 
 def test_a_complete_listing_retires_what_it_no_longer_lists(settings, geography, replay):
@@ -139,7 +142,7 @@ def test_a_complete_listing_retires_what_it_no_longer_lists(settings, geography,
 def test_a_dry_run_writes_nothing(settings, geography, replay):
     run(settings, geography)
     replay.cqc.alter(ASHTON, numberOfBeds=31)
-    path = settings.directory_path
+    path = settings
     before = {t: table_rows(path, f"SELECT * FROM {t}") for t in ("sync_state", "sync_records", "sync_review",
                                                                    "sync_staged", "audit")}
     index_before = (settings.index_path.stat().st_mtime_ns, index_record(settings.home, f"cqc:{ASHTON}"))
@@ -160,7 +163,7 @@ def test_a_crawl_cut_off_resumes_from_its_last_page(settings, geography, replay)
     replay.drop("/cqc/locations", after=40, times=None)
     with pytest.raises(SyncInterrupted, match="What was fetched before it is kept: run 'rehabmap sync cqc' again"):
         run(settings, geography)
-    store = SyncStore(settings.directory_path)
+    store = SyncStore(store_of(settings))
     status = store.source_status("cqc")
     crawl = status.pending["crawl"]
     kept = {p["item"]["origin"]["source_id"] if kind == "item" else p["source_id"] for kind, p in store.staged("cqc")}
@@ -194,11 +197,11 @@ def test_synced_records_survive_a_rebuild_and_the_maintainers_edits_win(settings
     from app.parts import open_writer
 
     run(settings, geography)
-    directory = Directory(settings.directory_path)
+    directory = Directory.from_settings(settings)
     directory.overlay.record("tests", "update", f"cqc:{ASHTON}", [Change("phone", None, "0116 000 0000")],
                      fields={"phone": "0116 000 0000"})
     sample = Path(__file__).resolve().parents[2] / "sample"
-    rows = with_directory(settings.directory_path, [sample], load_source(sample))
+    rows = with_directory(store_of(settings), [sample], load_source(sample))
     report = build_index(rows, GeographyPlacer(geography), OverlayWriter(open_writer(settings), directory),
                          progress=False)
     assert report.indexed == 60 + 6 and not report.rejected
@@ -221,8 +224,8 @@ def test_a_sync_written_while_a_rebuild_ran_is_written_again_after_its_swap(sett
     from app.parts import open_writer
 
     run(settings, geography)
-    directory = Directory(settings.directory_path)
-    rows = with_directory(settings.directory_path, [], iter(()))
+    directory = Directory.from_settings(settings)
+    rows = with_directory(store_of(settings), [], iter(()))
     read = [next(rows)]  # the rebuild has read the store
     replay.cqc.alter(ASHTON, numberOfBeds=33)
     run(settings, geography)
@@ -262,20 +265,20 @@ def test_an_enrichment_fills_what_a_record_lacks_adds_evidence_and_never_a_type(
     report = runner.run(ListedConnector([rated], name="cqc-ratings"))
     assert report.enrichments == 1
     assert [line.service_id for line in report.held] == ["listed:1-112845365"]
-    stored = SyncStore(settings.directory_path).record("listed", "1-112845365")
+    stored = SyncStore(store_of(settings)).record("listed", "1-112845365")
     assert stored.service["email"] == "rehab@example.org"
     assert stored.service["field_sources"]["email"] == "cqc-ratings:ProviderEmail"
     assert stored.service["phone"] == "01773838150", "the owning source's own value wins"
     assert stored.service["service_type"] == "inpatient_rehab_level1", "an enrichment never gives a type"
     assert stored.type_status == "inferred" and stored.connector == "listed"
-    queue = ReviewQueue(SyncStore(settings.directory_path))
+    queue = ReviewQueue(SyncStore(store_of(settings)))
     assert [e.source for e in queue.item("listed:1-112845365").evidence][-1] == "cqc-ratings"
 
     # The rating is withdrawn: the enrichment is retired, and what it gave goes with it.
     withdrawn = runner.run(ListedConnector([Gone("cqc-ratings", f"provider:{provider}", "no longer rated", None)],
                                            name="cqc-ratings"), force=True)
     assert withdrawn.enrichments == 0
-    stored = SyncStore(settings.directory_path).record("listed", "1-112845365")
+    stored = SyncStore(store_of(settings)).record("listed", "1-112845365")
     assert stored.service.get("email") is None
     assert queue.item("listed:1-112845365").evidence == field_house.evidence
 
@@ -301,7 +304,7 @@ def test_discarding_a_stopped_run_goes_back_to_the_last_applied_state(settings, 
     replay.cqc.deregister(GROVELANDS, date(2021, 3, 1))
     replay.cqc.deregister(ASHTON, date(2021, 3, 2))
     assert run(settings, geography).stopped
-    store = SyncStore(settings.directory_path)
+    store = SyncStore(store_of(settings))
     assert store.abandon_run("cqc") == 2
     status = store.source_status("cqc")
     assert status.staged == 0 and status.pending is None and status.run_started_at is None
@@ -312,7 +315,7 @@ def test_discarding_a_stopped_run_goes_back_to_the_last_applied_state(settings, 
 def test_two_runs_of_one_source_never_overlap(settings, geography):
     from indexer.sync.runner import SyncBusy
 
-    with SyncStore(settings.directory_path).run_lock("cqc") as mine:
+    with SyncStore(store_of(settings)).run_lock("cqc") as mine:
         assert mine
         with pytest.raises(SyncBusy, match="Another 'rehabmap sync cqc' is running"):
             run(settings, geography)

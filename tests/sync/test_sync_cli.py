@@ -11,6 +11,7 @@ from datetime import date
 import httpx
 
 from indexer.sync.connectors.cqc import SERVICE_TYPES
+from rehabmap.config import Settings
 from tests.sync.store_fixtures import (
     FIELD_HOUSE,
     FIELD_HOUSE_POSTCODE,
@@ -108,6 +109,31 @@ def test_sync_review_and_match_end_to_end(tmp_path, geodata_dir, data_dir, repla
     with serving(home, data_dir) as url:
         answer = httpx.post(f"{url}/match", json=body, timeout=30).json()
         assert answer["results"][0]["id"] == FIELD_HOUSE
+
+
+def test_a_sync_its_dry_run_and_the_queue_on_postgresql(tmp_path, geodata_dir, data_dir, replay, postgres):
+    """With REHABMAP_DATABASE_URL the sync job writes the shared store, not a file in its home; its dry run
+    reads it and writes none of it; `rehabmap review` reads the queue from it."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    url = postgres.new_database()
+    done = rehabmap(home, data_dir, replay, "sync", "cqc", REHABMAP_DATABASE_URL=url)
+    assert done.returncode == 0, done.stderr
+    assert first_line(done) == FIRST_RUN
+    store = Settings(home=home, database_url=url)
+    tables = ("sync_state", "sync_records", "sync_review", "sync_runs", "coverage_claims", "coverage_revision",
+              "audit")
+    before = {t: table_rows(store, f"SELECT * FROM {t} ORDER BY 1") for t in tables}
+    assert before["sync_records"] and before["coverage_claims"]
+
+    replay.cqc.alter(ASHTON, numberOfBeds=31)
+    dry = rehabmap(home, data_dir, replay, "sync", "cqc", "--dry-run", REHABMAP_DATABASE_URL=url)
+    assert dry.returncode == 0, dry.stderr
+    assert first_line(dry)["changed"] == 1
+    assert {t: table_rows(store, f"SELECT * FROM {t} ORDER BY 1") for t in tables} == before
+    assert not list(home.glob("directory.sqlite*")), "the store is PostgreSQL: no SQLite file is made"
+
+    listed = rehabmap(home, data_dir, None, "review", "list", REHABMAP_DATABASE_URL=url)
+    assert listed.returncode == 0 and listed.stdout.startswith("1 records (pending)") and FIELD_HOUSE in listed.stdout
 
 
 def test_a_killed_sync_resumes_where_it_stopped(tmp_path, geodata_dir, data_dir, replay):

@@ -1,0 +1,87 @@
+"""The sync store on either database (the SQLite file, or PostgreSQL): one run of a source at a time across
+processes; a dry run's scratch copy holds what the store holds and none of its writes reach the store; an
+SQLite home whose sync tables were made before migrations recorded them keeps every row."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from indexer.pipeline import GeographyPlacer
+from indexer.sync.review import ReviewQueue
+from indexer.sync.runner import SyncRunner
+from indexer.sync.store import SyncStore
+from rehabmap.config import Settings
+from rehabmap.coverage import Claim, CoverageStore
+from rehabmap.maintain.migrations import MIGRATIONS
+from rehabmap.maintain.store import store_of
+from rehabmap.taxonomy import ServiceType
+from tests.conftest import database_url
+from tests.sync.store_fixtures import FIELD_HOUSE, ListedConnector, field_house_item
+
+CANDIDATE = "listed:" + FIELD_HOUSE.split(":")[1]
+CLAIM = Claim("ips_employment", "E54000054", "curated:ips.csv", "2026-10-01", "Ann")
+
+
+@pytest.fixture
+def settings(request, store_kind, tmp_path, data_dir) -> Settings:
+    return Settings(home=tmp_path / "home", data_dir=data_dir, database_url=database_url(request, store_kind))
+
+
+def queued(store: SyncStore, geography, data_dir) -> None:
+    """Field House queued for review, as a sync of a source proposing it as a level 1 unit leaves it."""
+    item = field_house_item(data_dir / "feeds", type_status="inferred", service_type=ServiceType.inpatient_rehab_level1)
+    SyncRunner(store, GeographyPlacer(geography), None, actor="tests").run(ListedConnector([item]))
+
+
+def test_one_run_of_a_source_at_a_time_across_stores_opened_apart(settings):
+    """Two processes (hosts) open the store each; a run of a source locks out the other's run of it only."""
+    first, second = SyncStore(store_of(settings)), SyncStore(store_of(settings))
+    with first.run_lock("cqc") as mine:
+        assert mine
+        with second.run_lock("cqc") as theirs, second.run_lock("ods") as other_source:
+            assert not theirs and other_source
+    with second.run_lock("cqc") as after:
+        assert after  # released when the run ends
+
+
+def test_a_dry_runs_scratch_copy_holds_the_store_and_writes_none_of_it(settings, geography, data_dir, tmp_path):
+    store = SyncStore(store_of(settings))
+    queued(store, geography, data_dir)
+    CoverageStore(store.database).replace("curated:", [CLAIM], prefix=True)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+
+    copy = SyncStore.scratch_copy(store_of(settings), scratch)
+
+    assert copy.records() == store.records() and copy.reviews() == store.reviews() and copy.runs() == store.runs()
+    assert CoverageStore(copy.database).snapshot() == CoverageStore(store.database).snapshot()
+    ReviewQueue(copy).reject([CANDIDATE], actor="tests", reason="an acute ward, not rehabilitation")
+    copy.record_run("listed", "2026-11-30T00:00:00+00:00", "failed", {})
+    assert copy.review(*CANDIDATE.split(":")).state == "rejected"
+    assert store.review(*CANDIDATE.split(":")).state == "pending" and len(store.runs()) == 1
+
+
+def test_an_sqlite_home_from_before_the_sync_migrations_keeps_its_queue_and_coverage(tmp_path, geography, data_dir):
+    """A file whose sync and coverage tables were made by the stores themselves (before migrations 7 and 8
+    recorded them) is opened as it is: the migrations make what it lacks and every row stays."""
+    path = tmp_path / "directory.sqlite"
+    store = SyncStore(path)
+    queued(store, geography, data_dir)
+    CoverageStore(path).replace("curated:", [CLAIM], prefix=True)
+    records, reviews = store.records(), store.reviews()
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("DELETE FROM schema_migrations WHERE version >= 7")
+        conn.execute("DROP TABLE coverage_revision")  # new in migration 8: an older file lacks it
+    finally:
+        conn.close()
+
+    reopened = SyncStore(path)
+
+    assert reopened.records() == records and reopened.reviews() == reviews
+    assert CoverageStore(path).claims() == [CLAIM]
+    with reopened.database.connect() as conn:
+        assert [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [
+            m.version for m in MIGRATIONS]
