@@ -420,7 +420,7 @@ class ServiceColumns:
                  orders: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """`fields`: for each of `ROW_FIELDS` in order, its value on every row (or `Factorized`). `orders`:
         the rows in id order and in name order (name key, then id), when a snapshot has them worked out. The
-        ids and name keys may be the snapshot's JSON (bytes), decoded on first use: see `ids`."""
+        ids and name keys may be the snapshot's JSON (bytes), decoded on first use: see `_Text`."""
         (ids, lat, lon, types, subtypes, needs_met, needs_not_met, min_age, max_age, genders, accepting,
          active, icb, sub_icb, lad, region, serves, restricted, polygons, name_keys) = fields
         self.lat = np.array(lat, dtype=np.float64)
@@ -500,7 +500,7 @@ class ServiceColumns:
             if name in _SNAPSHOT_NUMBERS:
                 fields.append(np.frombuffer(blobs[name], dtype=_SNAPSHOT_NUMBERS[name]))
             elif name in _SNAPSHOT_TEXT:
-                fields.append(blobs[name])  # decoded on first use (`ids`)
+                fields.append(blobs[name])  # decoded on first use (`_Text`)
             else:
                 fields.append(Factorized(np.frombuffer(blobs[name], dtype=_SNAPSHOT_CODE),
                                          json.loads(blobs[name + ".values"]),

@@ -4,6 +4,7 @@ row by row, and a file edited since, or written before snapshots, is still read 
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 import numpy as np
 import pytest
@@ -79,6 +80,29 @@ def test_opening_decodes_no_id_or_name_until_one_is_asked_for(corpus, tmp_path):
     assert set(text._decoded) == {"id"}
     for missing in ("", "a", ids[0][:-1], ids[-1] + "0", "zzz:1"):
         assert missing not in ids and index.get(missing) is None
+
+
+def test_threads_that_look_up_ids_at_once_decode_them_once_and_all_find_theirs(corpus, tmp_path):
+    path = tmp_path / "index.sqlite"
+    EmbeddedWriter(path).replace_all(corpus[:400])
+    index = EmbeddedIndex(path)
+    text = index._current().columns._text
+    wanted = [s.id for s in corpus[:400:25]]
+    start = threading.Barrier(len(wanted))
+    found: dict[str, str | None] = {}
+
+    def look_up(service_id: str) -> None:
+        start.wait()
+        service = index.get(service_id)
+        found[service_id] = service.id if service else None
+
+    threads = [threading.Thread(target=look_up, args=(i,)) for i in wanted]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert found == {i: i for i in wanted}
+    assert text.ids is text.ids and len(text.ids) == 400
 
 
 def test_a_reader_opened_after_edits_lays_them_over_the_snapshot(corpus, tmp_path):
