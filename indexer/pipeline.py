@@ -25,7 +25,7 @@ from geodata import Geography
 from geodata.areas import AreaCodes, check_coordinates, outside_england
 from geodata.errors import GeodataError
 from indexer.merge import MergeNote, merge_duplicates
-from indexer.needs import extract_gender, extract_needs
+from indexer.needs import extract_needs_and_gender
 from indexer.rows import Candidate, Held, Origin, Rejection
 from rehabmap.errors import DomainError, IndexNotBuilt, shorten
 from rehabmap.index.base import IndexBackend, IndexWriter
@@ -203,11 +203,11 @@ def _without_bad_contacts(candidate: Candidate) -> Candidate:
 def _extract_needs(candidate: Candidate) -> None:
     fields = candidate.fields
     text = " ".join(filter(None, [fields.get("name"), fields.get("description"), candidate.label_text]))
-    met, not_met = extract_needs(text)
+    met, not_met, gender = extract_needs_and_gender(text)
     fields["needs_met"] = sorted(set(fields.get("needs_met") or []) | (met - set(fields.get("needs_not_met") or [])))
     fields["needs_not_met"] = sorted(set(fields.get("needs_not_met") or []) | (not_met - set(fields["needs_met"])))
     if fields.get("gender") is None:
-        fields["gender"] = extract_gender(text)
+        fields["gender"] = gender
 
 
 def _locate(candidate: Candidate, placer: Placer) -> tuple[float, float, str | None]:

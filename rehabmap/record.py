@@ -18,7 +18,7 @@ from shapely.validation import explain_validity
 from geodata.areas import AreaCodes
 from rehabmap.config import get_settings
 from rehabmap.errors import shorten
-from rehabmap.taxonomy import GENDER_NEEDS, ServiceType, parse_need, validate_subtype
+from rehabmap.taxonomy import GENDER_NEEDS, NEED_LABELS, ServiceType, parse_need, validate_subtype
 
 # Capacity: a report (`available`, `limited`, `none`) holds for `REHABMAP_CAPACITY_MAX_AGE_DAYS` (default 14)
 # after its `capacity_as_of` date; after that it reads as unknown. `capacity_is_current` is the one rule:
@@ -42,6 +42,7 @@ def capacity_is_current(as_of: date | None, today: date, max_age_days: int | Non
 # value that rule now refuses (a 'javascript:' website). Reading it must not fail every answer that touches
 # the record until a rebuild; the refused contact is left out instead. See `Service.stored`.
 STORED = {"stored": True}
+_NEED_CODES = frozenset(NEED_LABELS)
 
 ProviderType = Literal["nhs", "independent", "local_authority", "vcfse"]
 Capacity = Literal["available", "limited", "none"]
@@ -242,6 +243,8 @@ class Service(BaseModel):
     @field_validator("needs_met", "needs_not_met")
     @classmethod
     def _known_needs(cls, value: list[str]) -> list[str]:
+        if _NEED_CODES.issuperset(value):  # already codes (every record an import or a read makes): skip the parse
+            return sorted(set(value))
         return sorted({parse_need(v) for v in value})
 
     @model_validator(mode="after")

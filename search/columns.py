@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import islice
 from json.encoder import encode_basestring
 from typing import Any
@@ -138,6 +140,45 @@ def _orders(ids: Sequence[str], name_keys: Sequence[str]) -> tuple[np.ndarray, n
     (ids are unique)."""
     by_id = sorted(range(len(ids)), key=ids.__getitem__)
     return np.array(by_id, dtype=np.int64), np.array(sorted(by_id, key=name_keys.__getitem__), dtype=np.int64)
+
+
+class _Text:
+    """The per-row text of a generation, its ids and name keys, decoded on first use.
+
+    No search reads them: a search answers with row numbers and reads the records from the file. Decoding
+    them and keeping them in object arrays was half of opening 500k services, so it waits until a lookup by
+    id, a reader's first catch-up after an edit, or the list of every id asks. One per generation, shared by
+    the copies that edits lay over it (`ServiceColumns.superseding`), so it is decoded once."""
+
+    def __init__(self, ids: Sequence[str] | bytes, name_keys: Sequence[str] | bytes, id_order: np.ndarray,
+                 name_order: np.ndarray) -> None:
+        self._sources = {"id": ids, "name_key": name_keys}  # a list, or a snapshot's JSON list (bytes)
+        self._decoded: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+        self.id_order, self.name_order = id_order, name_order
+
+    def _objects(self, name: str) -> np.ndarray:
+        with self._lock:  # once, whichever thread asks first
+            out = self._decoded.get(name)
+            if out is None:
+                texts = self._sources.pop(name)
+                values = json.loads(texts) if isinstance(texts, bytes) else texts
+                out = self._decoded[name] = np.empty(len(values), dtype=object)
+                out[:] = values
+            return out
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self._objects("id")
+
+    @cached_property
+    def ids_in_order(self) -> np.ndarray:
+        return self.ids[self.id_order]
+
+    @cached_property
+    def names_in_order(self) -> np.ndarray:
+        """The name keys in name order: where a record edited later sorts among these rows (`OverlaidColumns`)."""
+        return self._objects("name_key")[self.name_order]
 
 
 def _polygons(polygons: Sequence[str] | Factorized) -> tuple[np.ndarray, list[Any]]:
@@ -378,12 +419,12 @@ class ServiceColumns:
     def __init__(self, fields: Sequence[Any],
                  orders: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """`fields`: for each of `ROW_FIELDS` in order, its value on every row (or `Factorized`). `orders`:
-        the rows in id order and in name order (name key, then id), when a snapshot has them worked out."""
+        the rows in id order and in name order (name key, then id), when a snapshot has them worked out. The
+        ids and name keys may be the snapshot's JSON (bytes), decoded on first use: see `_Text`."""
         (ids, lat, lon, types, subtypes, needs_met, needs_not_met, min_age, max_age, genders, accepting,
          active, icb, sub_icb, lad, region, serves, restricted, polygons, name_keys) = fields
-        n = len(ids)
-        self.ids = np.array(ids, dtype=object)
         self.lat = np.array(lat, dtype=np.float64)
+        n = len(self.lat)
         self.lon = np.array(lon, dtype=np.float64)
         type_of, type_values = _factorize(types)
         self.type = np.array([_TYPES.index(ServiceType(t)) for t in type_values], dtype=np.int8)[type_of]
@@ -434,17 +475,14 @@ class ServiceColumns:
                        | (self.accepting.astype(np.uint16) << _ACCEPTING_SHIFT)
                        | (self.restricted.astype(np.uint16) << _RESTRICTED_SHIFT)
                        | (self.gender_code.astype(np.uint16) << _GENDER_SHIFT))
-        self.by_id = dict(zip(ids, range(n)))
         id_order, order = orders if orders is not None else _orders(ids, name_keys)
-        # The name keys in name order: where a record edited later sorts among these rows (`OverlaidColumns`).
-        self.names_in_order = np.array(name_keys, dtype=object)[order] if n else np.array([], dtype=object)
         self.name_order = np.array(order, dtype=np.int64)
+        self._text = _Text(ids, name_keys, np.array(id_order, dtype=np.int64), self.name_order)
         self.name_rank = np.empty(n, dtype=np.int64)
         self.name_rank[order] = np.arange(n)
         # Ids are unique, so ordering by this rank is ordering by id.
         self.id_rank = np.empty(n, dtype=np.int64)
         self.id_rank[id_order] = np.arange(n)
-        self.ids_in_order = self.ids[id_order]
         self._grid = _Grid(self.lat, self.lon)
         self._all = np.arange(n, dtype=np.int64)
         self._positions: dict[tuple[str, str, str], int] = {}  # see name_position
@@ -462,7 +500,7 @@ class ServiceColumns:
             if name in _SNAPSHOT_NUMBERS:
                 fields.append(np.frombuffer(blobs[name], dtype=_SNAPSHOT_NUMBERS[name]))
             elif name in _SNAPSHOT_TEXT:
-                fields.append(json.loads(blobs[name]))
+                fields.append(blobs[name])  # decoded on first use (`_Text`)
             else:
                 fields.append(Factorized(np.frombuffer(blobs[name], dtype=_SNAPSHOT_CODE),
                                          json.loads(blobs[name + ".values"]),
@@ -477,8 +515,14 @@ class ServiceColumns:
     def __len__(self) -> int:
         return len(self._all)
 
+    @property
+    def ids(self) -> np.ndarray:
+        return self._text.ids
+
     def row_of(self, service_id: str) -> int | None:
-        return self.by_id.get(service_id)
+        in_order = self._text.ids_in_order
+        at = int(np.searchsorted(in_order, service_id))
+        return int(self._text.id_order[at]) if at < len(in_order) and in_order[at] == service_id else None
 
     def superseding(self, rows: np.ndarray) -> ServiceColumns:
         """These columns with the given rows left out of every answer (edits replaced them): a shallow copy
@@ -495,8 +539,9 @@ class ServiceColumns:
         key = ("name", name_key, service_id)
         found = self._positions.get(key)
         if found is None:
-            lo = int(np.searchsorted(self.names_in_order, name_key, side="left"))
-            hi = int(np.searchsorted(self.names_in_order, name_key, side="right"))
+            names_in_order = self._text.names_in_order
+            lo = int(np.searchsorted(names_in_order, name_key, side="left"))
+            hi = int(np.searchsorted(names_in_order, name_key, side="right"))
             found = lo if lo == hi else lo + int(np.searchsorted(self.ids[self.name_order[lo:hi]], service_id))
             self._positions[key] = found
         return found
@@ -506,7 +551,7 @@ class ServiceColumns:
         key = ("id", service_id, "")
         found = self._positions.get(key)
         if found is None:
-            found = self._positions[key] = int(np.searchsorted(self.ids_in_order, service_id, side="left"))
+            found = self._positions[key] = int(np.searchsorted(self._text.ids_in_order, service_id, side="left"))
         return found
 
     def _rows(self, table: dict[str, np.ndarray], keys: frozenset[str] | Sequence[str]) -> np.ndarray:
@@ -770,9 +815,6 @@ class OverlaidColumns:
         self.base = base.superseding(self.delta_rows[self.delta_rows < n])
         self.delta = ServiceColumns.from_rows([changed[int(row)] for row in self.delta_rows])
         self._all = np.arange(size, dtype=np.int64)
-        # An edit never changes a record's id: only added rows extend the ids.
-        self.ids = np.concatenate((base.ids, self.delta.ids[len(self.delta_rows) - len(added):])) \
-            if len(added) else base.ids
         self.lat = _laid(base.lat, size, self.delta_rows, self.delta.lat)
         self.lon = _laid(base.lon, size, self.delta_rows, self.delta.lon)
         name_keys = [values[ROW_FIELDS.index("name_key")] for values in (changed[int(r)] for r in self.delta_rows)]
@@ -785,9 +827,15 @@ class OverlaidColumns:
     def __len__(self) -> int:
         return len(self._all)
 
+    @cached_property
+    def ids(self) -> np.ndarray:
+        # An edit never changes a record's id: only added rows extend the ids.
+        added = self.delta_rows >= self.base_size
+        return np.concatenate((self.base.ids, self.delta.ids[added])) if added.any() else self.base.ids
+
     def row_of(self, service_id: str) -> int | None:
-        at = self.delta.by_id.get(service_id)
-        return int(self.delta_rows[at]) if at is not None else self.base.by_id.get(service_id)
+        at = self.delta.row_of(service_id)
+        return int(self.delta_rows[at]) if at is not None else self.base.row_of(service_id)
 
     def _split(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Of these rows: which lie in the base, which are delta rows, and the delta position of those."""

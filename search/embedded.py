@@ -340,7 +340,7 @@ class _Generation:
     since the build over them as `catch_up` does, and builds no Service: records are read from the file and
     validated only when a query returns them, and the most recent are cached. A file without a snapshot
     (written before it existed), or edited on more than `OVERLAY_MAX_ROWS` rows since its build, is loaded
-    from every row's stored column values instead (`service_columns`), ~6x the CPU. Row i is the record with
+    from every row's stored column values instead (`service_columns`), ~15x the CPU. Row i is the record with
     rowid i + 1: a build numbers rows from 1 and an edit only replaces rows or appends the next one.
 
     An edit changes the file in place (`EmbeddedWriter.upsert`) and logs each row it wrote in the `changes`

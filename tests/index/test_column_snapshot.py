@@ -4,6 +4,7 @@ row by row, and a file edited since, or written before snapshots, is still read 
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import shapely
 import search.embedded as embedded
 from rehabmap.index.base import ServiceQuery
 from rehabmap.taxonomy import ServiceType
-from search.columns import OverlaidColumns, ServiceColumns
+from search.columns import OverlaidColumns, ServiceColumns, _Text
 from search.embedded import EmbeddedIndex, EmbeddedWriter, _Generation
 from tests.index.conftest import edit_rounds
 
@@ -33,6 +34,9 @@ def assert_same(a: object, b: object, where: str) -> None:
             assert_same(x, y, f"{where}[{i}]")
     elif isinstance(a, shapely.Geometry):
         assert shapely.equals_exact(a, b, tolerance=0), where  # the same coordinates, to the bit
+    elif isinstance(a, _Text):  # decoded on first use: compare what it decodes to
+        for name in ("ids", "ids_in_order", "names_in_order", "id_order", "name_order"):
+            assert_same(getattr(a, name), getattr(b, name), f"{where}.{name}")
     elif isinstance(a, shapely.STRtree):
         assert_same(list(a.geometries), list(b.geometries), where)  # type: ignore[attr-defined]
     elif hasattr(a, "__dict__"):
@@ -59,6 +63,46 @@ def test_the_snapshot_loads_the_columns_read_row_by_row(corpus, tmp_path):
     assert generation.state.columns is generation.base
     assert len(generation.base.polygons) > 0 and len(generation.base.serves) > 0
     assert_same(vars(generation.base), vars(read_row_by_row(generation)), "columns")
+
+
+def test_opening_decodes_no_id_or_name_until_one_is_asked_for(corpus, tmp_path):
+    """Searches answer with row numbers, so a reader opens without the per-row text (half of opening 500k
+    services); a lookup by id decodes the ids then, and finds every id and none that is not there."""
+    path = tmp_path / "index.sqlite"
+    EmbeddedWriter(path).replace_all(corpus[:500])
+    index = EmbeddedIndex(path)
+    query = ServiceQuery(types=frozenset({ServiceType.supported_accommodation}))
+    hits = index.nearest(53.80, -1.55, query, k=5, radius_km=None)
+    text = index._current().columns._text
+    assert len(hits) == 5 and text._decoded == {}
+    ids = sorted(s.id for s in corpus[:500])
+    assert [index.get(i).id for i in ids[::50]] == ids[::50]
+    assert set(text._decoded) == {"id"}
+    for missing in ("", "a", ids[0][:-1], ids[-1] + "0", "zzz:1"):
+        assert missing not in ids and index.get(missing) is None
+
+
+def test_threads_that_look_up_ids_at_once_decode_them_once_and_all_find_theirs(corpus, tmp_path):
+    path = tmp_path / "index.sqlite"
+    EmbeddedWriter(path).replace_all(corpus[:400])
+    index = EmbeddedIndex(path)
+    text = index._current().columns._text
+    wanted = [s.id for s in corpus[:400:25]]
+    start = threading.Barrier(len(wanted))
+    found: dict[str, str | None] = {}
+
+    def look_up(service_id: str) -> None:
+        start.wait()
+        service = index.get(service_id)
+        found[service_id] = service.id if service else None
+
+    threads = [threading.Thread(target=look_up, args=(i,)) for i in wanted]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert found == {i: i for i in wanted}
+    assert text.ids is text.ids and len(text.ids) == 400
 
 
 def test_a_reader_opened_after_edits_lays_them_over_the_snapshot(corpus, tmp_path):

@@ -58,6 +58,7 @@ def fast_label(label: str) -> Classification | None | str:
 def assert_same(text: str) -> None:
     assert needs.extract_needs(text) == reference_needs(text), text
     assert needs.extract_gender(text) == reference_gender(text), text
+    assert needs.extract_needs_and_gender(text) == (*reference_needs(text), reference_gender(text)), text
     assert fast_label(text) == reference_label(text), text
 
 
