@@ -40,7 +40,6 @@ def printed(browser, live_server) -> Iterator:
     """A page laid out at the A4 printable width, in print media."""
     context = browser.new_context(viewport={"width": PRINTABLE_PX, "height": 1000}, locale="en-GB")
     page = context.new_page()
-    page.set_default_timeout(15_000)
     page.emulate_media(media="print")
     yield page, live_server
     context.close()
