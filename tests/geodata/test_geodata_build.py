@@ -1,4 +1,5 @@
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -6,6 +7,7 @@ import pytest
 
 from geodata import Geography, build_geodata
 from geodata.errors import GeodataNotBuilt, OutsideEngland, TerminatedPostcode, UnknownPostcode
+from tests.geodata.conftest import onspd_sources
 
 
 def test_real_build_contents(geodata_dir: Path) -> None:
@@ -41,11 +43,21 @@ def test_a_geography_opened_from_the_build_resolves_a_postcode(geodata_dir: Path
 
 
 @pytest.fixture(scope="module")
-def onspd_geodata(onspd_source_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def onspd_geodata(onspd_source_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("geodata-onspd") / "geodata"
-    summary = build_geodata(onspd_source_dir, out, progress=False)
+    with onspd_sources(onspd_source_folder) as source_dir:
+        summary = build_geodata(source_dir, out, progress=False)
     assert (summary.postcodes, summary.terminated) == (5, 1)
     assert summary.skipped_other_countries == 4  # Scottish and Jersey rows
+    return out
+
+
+@pytest.fixture
+def previous_build(onspd_geodata: Path, tmp_path: Path) -> Path:
+    """`tmp_path/geodata`: a copy of the module's build, as the build a later one replaces (a copy, not a
+    build of its own: each build reads every source again)."""
+    out = tmp_path / "geodata"
+    shutil.copytree(onspd_geodata, out)
     return out
 
 
@@ -94,10 +106,9 @@ def test_onspd_build_of_all_countries_skips_postcodes_without_grid_reference(
 
 
 def test_rebuild_replaces_the_folder_and_leaves_nothing_behind(
-    onspd_source_dir: Path, tmp_path: Path
+    onspd_source_dir: Path, previous_build: Path, tmp_path: Path
 ) -> None:
-    out = tmp_path / "geodata"
-    build_geodata(onspd_source_dir, out, progress=False)
+    out = previous_build
     first = json.loads((out / "manifest.json").read_text())["built_at"]
     (out / "stale.txt").write_text("from the old build")
     build_geodata(onspd_source_dir, out, progress=False)
@@ -106,9 +117,8 @@ def test_rebuild_replaces_the_folder_and_leaves_nothing_behind(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["geodata"]
 
 
-def test_failed_build_keeps_the_previous_one(onspd_source_dir: Path, tmp_path: Path) -> None:
-    out = tmp_path / "geodata"
-    build_geodata(onspd_source_dir, out, progress=False)
+def test_failed_build_keeps_the_previous_one(previous_build: Path, tmp_path: Path) -> None:
+    out = previous_build
     empty_source = tmp_path / "empty"
     empty_source.mkdir()
     with pytest.raises(FileNotFoundError, match="postcode directory"):

@@ -8,8 +8,6 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.web.conftest import PAGE_TIMEOUT_MS
-
 
 @contextmanager
 def signed_in_page(browser: Any, base_url: str, token: str, start: str = "/keepers", *,
@@ -17,7 +15,6 @@ def signed_in_page(browser: Any, base_url: str, token: str, start: str = "/keepe
     context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB",
                                   java_script_enabled=javascript)
     page = context.new_page()
-    page.set_default_timeout(PAGE_TIMEOUT_MS)
     try:
         page.goto(base_url + "/keepers/sign-in?" + urlencode({"next": start}))
         page.get_by_label("Your token").fill(token)

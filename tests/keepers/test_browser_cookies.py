@@ -10,8 +10,6 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import PAGE_TIMEOUT_MS
-
 pytestmark = pytest.mark.slow
 
 AIRE = "sample:aire-valley-rehabilitation-unit"
@@ -43,7 +41,6 @@ class Traffic:
 def keeper_page(browser, keepers_server) -> Iterator:
     context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
     page = context.new_page()
-    page.set_default_timeout(PAGE_TIMEOUT_MS)
     yield page
     context.close()
 

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.maintain.conftest import OWNED_B
-from tests.web.conftest import PAGE_TIMEOUT_MS, Watched
+from tests.web.conftest import Watched
 from tests.web.test_browser import axe, shot, tab_to
 from web.links import report_problem_url
 
@@ -32,7 +32,6 @@ def browse(browser, keepers_server) -> Iterator[Callable[..., Watched]]:
                                       java_script_enabled=js)
         contexts.append(context)
         page = context.new_page()
-        page.set_default_timeout(PAGE_TIMEOUT_MS)
         return Watched(page, keepers_server)
 
     yield make

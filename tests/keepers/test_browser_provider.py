@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import PAGE_TIMEOUT_MS
 from tests.web.test_browser import axe
 
 pytestmark = pytest.mark.slow
@@ -20,7 +19,6 @@ def test_a_provider_updates_a_vacancy_and_match_and_the_service_page_show_it(bro
                                                                              shared_keepers, axe_source):
     context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
     page = context.new_page()
-    page.set_default_timeout(PAGE_TIMEOUT_MS)
     page.goto(keepers_server + "/keepers/my-services")  # not signed in: to sign in, and back after
     assert page.get_by_role("heading", level=1).inner_text() == "Sign in to keep the directory true"
     assert axe(page, axe_source) == []

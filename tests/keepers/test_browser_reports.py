@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import PAGE_TIMEOUT_MS
 from tests.web.test_browser import axe
 from web.links import report_problem_url
 
@@ -20,7 +19,6 @@ def test_a_public_report_reaches_the_maintainers_queue_and_is_resolved(browser, 
                                                                        axe_source):
     public = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
     page = public.new_page()
-    page.set_default_timeout(PAGE_TIMEOUT_MS)
     page.goto(keepers_server + report_problem_url(AIRE))
     assert page.get_by_role("heading", level=1).inner_text() == "Report a problem with this page"
     assert axe(page, axe_source) == []
@@ -37,7 +35,6 @@ def test_a_public_report_reaches_the_maintainers_queue_and_is_resolved(browser, 
 
     keeper = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
     page = keeper.new_page()
-    page.set_default_timeout(PAGE_TIMEOUT_MS)
     page.goto(keepers_server + "/keepers/sign-in")
     page.get_by_label("Your token").fill(shared_keepers.site.tokens["maintainer"])
     page.get_by_role("button", name="Sign in").click()

@@ -78,8 +78,24 @@ def chromium() -> Iterator:
     expect.set_options(timeout=PAGE_TIMEOUT_MS)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
+        yield _Bounded(launched)
         launched.close()
+
+
+class _Bounded:
+    """The launched browser, whose every context bounds its pages' actions by PAGE_TIMEOUT_MS rather than
+    Playwright's 30 s (a bound against a hang, like expect()'s)."""
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+
+    def new_context(self, **options):
+        context = self._browser.new_context(**options)
+        context.set_default_timeout(PAGE_TIMEOUT_MS)
+        return context
+
+    def __getattr__(self, name: str):
+        return getattr(self._browser, name)
 
 
 @pytest.fixture(scope="package")

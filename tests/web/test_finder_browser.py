@@ -9,7 +9,6 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import PAGE_TIMEOUT_MS
 from tests.web.test_browser import axe
 
 pytestmark = pytest.mark.slow
@@ -84,7 +83,6 @@ def test_a_phone_journey_from_the_tiles_to_a_service_and_a_shortlist(browser, li
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
                                   locale="en-GB")
     page = context.new_page()
-    page.set_default_timeout(PAGE_TIMEOUT_MS)
 
     def check() -> None:
         assert axe(page, axe_source) == [], page.url

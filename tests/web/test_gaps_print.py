@@ -10,7 +10,6 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import PAGE_TIMEOUT_MS
 from tests.web.test_browser import axe
 
 pytestmark = pytest.mark.slow
@@ -41,7 +40,6 @@ def printed(browser, live_server) -> Iterator:
     """A page laid out at the A4 printable width, in print media."""
     context = browser.new_context(viewport={"width": PRINTABLE_PX, "height": 1000}, locale="en-GB")
     page = context.new_page()
-    page.set_default_timeout(PAGE_TIMEOUT_MS)
     page.emulate_media(media="print")
     yield page, live_server
     context.close()
