@@ -53,7 +53,7 @@ def onspd_source_folder(data_dir: Path, tmp_path_factory: pytest.TempPathFactory
     around = [Point(point).buffer(MARGIN_DEG) for point in points]
     sources = downloads.find_sources(data_dir)
     (root / "boundaries").mkdir()
-    for path in sources.boundaries.values():
+    for path in [*sources.boundaries.values(), sources.msoa_boundaries]:  # MSOAs: codes and names of those near
         collection = json.loads(path.read_text(encoding="utf-8"))
         collection["features"] = [f for f in collection["features"]
                                   if any(shape(f["geometry"]).intersects(area) for area in around)]
