@@ -214,24 +214,32 @@ def _effective_key(hit: Hit, icb: str | None) -> tuple[float, float, str]:
     return (hit.distance_km + margin, hit.distance_km, hit.service.id)
 
 
-def ranked_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int,
-                radius_km: float | None, own_icb_only: bool) -> list[Hit]:
-    """Top k by effective distance. Exact: the top k by effective key always lie in the union of
-    the k nearest inside the home ICB and the k nearest overall (the margin is one constant)."""
-    return _ranked(backend, home, query, k, radius_km, own_icb_only)[0]
-
-
 def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, radius_km: float | None,
-            own_icb_only: bool) -> tuple[list[Hit], list[Hit] | None]:
-    """`ranked_hits`, and the k nearest overall it looked at (None when it did not look)."""
+            own_icb_only: bool) -> tuple[list[Hit], list[Hit] | None, int | None]:
+    """Top k by effective distance; the k nearest overall it looked at (None when it did not look); and,
+    with a radius, how many pass within it (None without one).
+
+    Exact: the top k by effective key always lie in the union of the k nearest inside the home ICB and the
+    k nearest overall (the margin is one constant). With a radius, the three are asked of the same circle
+    in one call (`IndexBackend.around`)."""
     icb = home.areas.icb_code
-    inside = backend.nearest(home.lat, home.lon, replace(query, area_codes=frozenset({icb})),
-                             k=k, radius_km=radius_km) if icb else []
     if own_icb_only:
-        return inside, None
-    overall = backend.nearest(home.lat, home.lon, query, k=k, radius_km=radius_km)
+        if not icb:
+            return [], None, 0
+        query = replace(query, area_codes=frozenset({icb}))
+        if radius_km is None:
+            return backend.nearest(home.lat, home.lon, query, k=k), None, None
+        found = backend.around(home.lat, home.lon, query, k=k, radius_km=radius_km)
+        return found.nearest, None, found.total
+    if radius_km is None:
+        inside = backend.nearest(home.lat, home.lon, replace(query, area_codes=frozenset({icb})), k=k) if icb else []
+        overall, total = backend.nearest(home.lat, home.lon, query, k=k), None
+    else:
+        found = backend.around(home.lat, home.lon, query, k=k, radius_km=radius_km,
+                               within=frozenset({icb}) if icb else None)
+        inside, overall, total = found.nearest_within, found.nearest, found.total
     merged = {h.service.id: h for h in [*inside, *overall]}
-    return sorted(merged.values(), key=lambda h: _effective_key(h, icb))[:k], overall
+    return sorted(merged.values(), key=lambda h: _effective_key(h, icb))[:k], overall, total
 
 
 def best_fit_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, radius_km: float | None,
@@ -311,14 +319,16 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
     for types in type_groups:
         query = _base_query(request, home, types)
         overall: list[Hit] | None = None
+        total: int | None = None
         if request.order == "best_fit":
             hits = best_fit_hits(backend, home, query, request.limit, request.max_distance_km,
                                  request.own_icb_only, today)
         else:
-            hits, overall = _ranked(backend, home, query, request.limit, request.max_distance_km,
-                                    request.own_icb_only)
+            hits, overall, total = _ranked(backend, home, query, request.limit, request.max_distance_km,
+                                           request.own_icb_only)
         results = [to_result(h, home, request, today, placement_km) for h in hits]
-        total = len(results) if len(results) < request.limit else _count(backend, home, request, query)
+        if total is None:
+            total = len(results) if len(results) < request.limit else _count(backend, home, request, query)
         groups.append(TypeGroup(types, results, total))
         # The k nearest overall are sorted by distance then id, like the summary's nearest of each type,
         # and pass the same filters (the radius only cuts further ones): so the first of a type among
