@@ -253,10 +253,15 @@ class _CodeSets:
                              for code, p in parts.items()}
         self.number = {code: i for i, code in enumerate(self.rows_by_code)}
         self.of = np.asarray(of, dtype=np.int32)
+        self.keys = keys
         self.groups = len(keys)
         # Every group's code numbers laid end to end, and the group each belongs to.
         self._codes = np.array([self.number[code] for key in keys for code in key], dtype=np.int32)
         self._code_group = np.repeat(np.arange(len(keys), dtype=np.int32), [len(key) for key in keys])
+
+    def reordered(self, order: np.ndarray) -> _CodeSets:
+        """The same sets, for the rows laid out in this order (row order[i] becomes row i)."""
+        return _CodeSets(self.of[order], self.keys)
 
     def any_of(self, codes: frozenset[str] | Sequence[str], rows: np.ndarray) -> np.ndarray:
         return self.groups_holding(codes)[self.of[rows]]
@@ -490,24 +495,33 @@ class ServiceColumns:
         copy.__dict__.update(self.__dict__)
         copy._flags = self._flags.copy()
         copy._flags[rows] |= np.uint16(_SUPERSEDED)
-        copy.__dict__.pop("_cells", None)  # laid out again from the new flags when first asked
+        cells = self.__dict__.get("_cells")
+        if cells is not None:
+            position = np.empty_like(self._grid.order)
+            position[self._grid.order] = np.arange(len(position))
+            copy.__dict__["_cells"] = cells.superseding(position[rows])
         return copy
 
     @cached_property
     def _cells(self) -> ServiceColumns:
         """These columns with what `passing` reads laid out in the grid's cell order, so the rows of a box
         are a few contiguous runs (`_Grid.positions`) instead of rows scattered over the whole index:
-        gathering them is ~4x faster at 100k services (bench/RESULTS.md). Only `passing` may be asked of it,
-        with positions in the cell order; made on the first query, ~12 bytes a row more."""
+        gathering them is ~4x faster at 100k services (bench/RESULTS.md); an area's rows lie close together
+        too. Only the filters (`select`, `passing`) and `type` may be asked of it, in positions of the cell
+        order; made on the first query: ~75 bytes a row more (~36 MiB at 500k services)."""
         order = self._grid.order
         copy = object.__new__(ServiceColumns)
         copy.__dict__.update(self.__dict__)
-        for name in ("_flags", "subtype", "not_met", "met", "min_age", "max_age", "_polygon_slot"):
+        for name in ("_flags", "type", "subtype", "not_met", "met"):
             setattr(copy, name, getattr(self, name)[order])
-        for name in ("_lang_met", "_lang_not", "_located", "_serves"):
+        # Narrower integers than the row order's (ages are -1 to 999, a slot at most the rows): same answers.
+        copy.min_age, copy.max_age = self.min_age[order].astype(np.int16), self.max_age[order].astype(np.int16)
+        copy._polygon_slot = self._polygon_slot[order].astype(np.int32)
+        for name in ("_lang_met", "_lang_not", "_serves"):
             sets = shallow_copy(getattr(self, name))
             sets.of = sets.of[order]
             setattr(copy, name, sets)
+        copy._located = self._located.reordered(order)  # its rows by code, as positions: `candidates`
         return copy
 
     def name_position(self, name_key: str, service_id: str) -> int:
@@ -644,8 +658,10 @@ class ServiceColumns:
         return rows[self.passing(prepared, rows)]
 
     def count_by_type(self, query: ServiceQuery) -> np.ndarray:
-        """How many services pass the query, per type (indexed like `ServiceType`)."""
-        return np.bincount(self.type[self.select(query)], minlength=len(_TYPES))
+        """How many services pass the query, per type (indexed like `ServiceType`): counted in the cell
+        order, where the rows of the areas asked for lie close together."""
+        cells = self._cells
+        return np.bincount(cells.type[cells.select(query)], minlength=len(_TYPES))
 
     def count_near(self, lat: float, lon: float, query: ServiceQuery, radius_km: float) -> int:
         """How many services pass the query within radius_km of the point, exactly as a scan of every row
