@@ -200,9 +200,14 @@ def covers(service: Service, home: HomeLike) -> bool:
     return area.polygon is not None and shape(area.polygon).intersects(shapely.Point(home.lon, home.lat))
 
 
-def _base_query(request: MatchRequest, home: HomeLike, types: frozenset[ServiceType] | None) -> ServiceQuery:
-    coverage = None if request.include_out_of_catchment else Coverage(
-        frozenset(home.areas.codes()), home.lat, home.lon)
+def _coverage(request: MatchRequest, home: HomeLike) -> Coverage | None:
+    """The home as the catchment filter reads it; one object for all of a match's questions, so an index
+    can remember what it worked out about the home for as long as the match holds it, and no longer."""
+    return None if request.include_out_of_catchment else Coverage(frozenset(home.areas.codes()), home.lat, home.lon)
+
+
+def _base_query(request: MatchRequest, coverage: Coverage | None,
+                types: frozenset[ServiceType] | None) -> ServiceQuery:
     return ServiceQuery(
         types=types, subtypes=frozenset(request.subtypes) if request.subtypes else None,
         needs=request.needs, needs_confirmed=request.needs_confirmed, age=request.age,
@@ -316,8 +321,9 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
         type_groups = [frozenset({t}) for t in sorted(request.types or ServiceType, key=lambda t: t.restrictiveness)]
     groups: list[TypeGroup] = []
     nearest_known: dict[ServiceType, Hit] = {}
+    coverage = _coverage(request, home)
     for types in type_groups:
-        query = _base_query(request, home, types)
+        query = _base_query(request, coverage, types)
         overall: list[Hit] | None = None
         total: int | None = None
         if request.order == "best_fit":
@@ -335,8 +341,8 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
         # them is that type's nearest anywhere.
         for hit in overall or ():
             nearest_known.setdefault(hit.service.service_type, hit)
-    return MatchResponse([r for g in groups for r in g.results],
-                         summarise(backend, home, request, today, nearest_known=nearest_known), placement_km, groups)
+    summary = summarise(backend, home, request, today, nearest_known=nearest_known, coverage=coverage)
+    return MatchResponse([r for g in groups for r in g.results], summary, placement_km, groups)
 
 
 def _count(backend: IndexBackend, home: HomeLike, request: MatchRequest, query: ServiceQuery) -> int:
@@ -351,17 +357,19 @@ def _count(backend: IndexBackend, home: HomeLike, request: MatchRequest, query: 
 
 
 def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: date, *,
-              nearest_known: dict[ServiceType, Hit] | None = None) -> list[TypeSummary]:
+              nearest_known: dict[ServiceType, Hit] | None = None,
+              coverage: Coverage | None = None) -> list[TypeSummary]:
     """Per type asked for: how many pass the filters inside the home ICB, and the nearest anywhere.
 
     `nearest_known`: per type, its nearest service passing the request's filters, where the caller
-    already knows it (so it is not asked again)."""
+    already knows it (so it is not asked again); `coverage`: the caller's `_coverage` of the home."""
     wanted = request.types or tuple(ServiceType)
     icb = home.areas.icb_code
-    counts = _counts_in_icb(backend, home, request, wanted, icb) if icb else {}
+    coverage = coverage or _coverage(request, home)
+    counts = _counts_in_icb(backend, request, coverage, wanted, icb) if icb else {}
     summary = []
     for service_type in sorted(wanted, key=lambda t: t.restrictiveness):
-        query = _base_query(request, home, frozenset({service_type}))
+        query = _base_query(request, coverage, frozenset({service_type}))
         known = (nearest_known or {}).get(service_type)
         nearest = [known] if known is not None else backend.nearest(home.lat, home.lon, query, k=1)
         summary.append(TypeSummary(service_type, counts.get(service_type, 0),
@@ -369,9 +377,9 @@ def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, toda
     return summary
 
 
-def _counts_in_icb(backend: IndexBackend, home: HomeLike, request: MatchRequest,
+def _counts_in_icb(backend: IndexBackend, request: MatchRequest, coverage: Coverage | None,
                    wanted: tuple[ServiceType, ...], icb_code: str) -> dict[ServiceType, int]:
     """Per wanted type, how many services pass the filters inside the home ICB, in one pass."""
     icb = frozenset({icb_code})
-    counts = backend.count_by_type(replace(_base_query(request, home, frozenset(wanted)), area_codes=icb))
+    counts = backend.count_by_type(replace(_base_query(request, coverage, frozenset(wanted)), area_codes=icb))
     return {t: counts.get(t, 0) for t in wanted}

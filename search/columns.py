@@ -21,6 +21,7 @@ from functools import cached_property
 from itertools import islice
 from json.encoder import encode_basestring
 from typing import Any, NamedTuple
+from weakref import WeakKeyDictionary
 
 import numpy as np
 import shapely
@@ -435,7 +436,9 @@ class ServiceColumns:
         # Per row, its polygon's position in self.polygons, or len(self.polygons) for none.
         self._polygon_slot = np.full(n, len(self.polygons), dtype=np.int64)
         self._polygon_slot[self.polygon_rows] = np.arange(len(self.polygons))
-        self._polygon_hits: dict[tuple[float, float], np.ndarray] = {}
+        # Per home asked about, which polygons hold it, kept while the caller holds that home's `Coverage` (the
+        # questions of one match share one) and dropped with it: never beyond the request.
+        self._polygon_hits: WeakKeyDictionary[Coverage, np.ndarray] = WeakKeyDictionary()
         # The one-bit and two-bit columns packed in one word per row: one gather answers them all.
         self._flags = (self.type_bit.astype(np.uint16)
                        | (self.active.astype(np.uint16) << _ACTIVE_SHIFT)
@@ -568,7 +571,7 @@ class ServiceColumns:
     def prepare(self, query: ServiceQuery) -> _Prepared:
         polygon_hits = None
         if query.covers is not None and self._polygon_tree is not None:
-            table = self._polygons_holding(query.covers.lat, query.covers.lon)
+            table = self._polygons_holding(query.covers)
             polygon_hits = table if table.any() else None
         other = None
         if query.gender is not None:
@@ -625,22 +628,19 @@ class ServiceColumns:
             mask &= covered
         return mask
 
-    def _polygons_holding(self, lat: float, lon: float) -> np.ndarray:
-        """Per polygon (plus a last 'none' slot), whether it holds the point; the last few points are kept,
-        as one match asks about the same home several times."""
-        key = (lat, lon)
-        table = self._polygon_hits.get(key)
+    def _polygons_holding(self, home: Coverage) -> np.ndarray:
+        """Per polygon (plus a last 'none' slot), whether it holds the home's point; remembered while the
+        caller holds `home`, as one match asks about the same home several times."""
+        table = self._polygon_hits.get(home)
         if table is None:
             assert self._polygon_tree is not None, "asked only when there are polygons"
             # Boxes from the tree, then the exact test on the prepared polygons (the tree's own predicate
             # would prepare the point instead, which is slower).
-            boxes = self._polygon_tree.query(shapely.Point(lon, lat))
-            hits = boxes[shapely.intersects_xy(self._prepared_polygons[boxes], lon, lat)]
+            boxes = self._polygon_tree.query(shapely.points(home.lon, home.lat))
+            hits = boxes[shapely.intersects_xy(self._prepared_polygons[boxes], home.lon, home.lat)]
             table = np.zeros(len(self.polygons) + 1, dtype=bool)
             table[hits] = True
-            if len(self._polygon_hits) >= 64:
-                self._polygon_hits.clear()
-            self._polygon_hits[key] = table
+            self._polygon_hits[home] = table
         return table
 
     def candidates(self, query: ServiceQuery) -> np.ndarray:
