@@ -200,9 +200,14 @@ def covers(service: Service, home: HomeLike) -> bool:
     return area.polygon is not None and shape(area.polygon).intersects(shapely.Point(home.lon, home.lat))
 
 
-def _base_query(request: MatchRequest, home: HomeLike, types: frozenset[ServiceType] | None) -> ServiceQuery:
-    coverage = None if request.include_out_of_catchment else Coverage(
-        frozenset(home.areas.codes()), home.lat, home.lon)
+def _coverage(request: MatchRequest, home: HomeLike) -> Coverage | None:
+    """The home as the catchment filter reads it; one object for all of a match's questions, so an index
+    can remember what it worked out about the home for as long as the match holds it, and no longer."""
+    return None if request.include_out_of_catchment else Coverage(frozenset(home.areas.codes()), home.lat, home.lon)
+
+
+def _base_query(request: MatchRequest, coverage: Coverage | None,
+                types: frozenset[ServiceType] | None) -> ServiceQuery:
     return ServiceQuery(
         types=types, subtypes=frozenset(request.subtypes) if request.subtypes else None,
         needs=request.needs, needs_confirmed=request.needs_confirmed, age=request.age,
@@ -214,24 +219,32 @@ def _effective_key(hit: Hit, icb: str | None) -> tuple[float, float, str]:
     return (hit.distance_km + margin, hit.distance_km, hit.service.id)
 
 
-def ranked_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int,
-                radius_km: float | None, own_icb_only: bool) -> list[Hit]:
-    """Top k by effective distance. Exact: the top k by effective key always lie in the union of
-    the k nearest inside the home ICB and the k nearest overall (the margin is one constant)."""
-    return _ranked(backend, home, query, k, radius_km, own_icb_only)[0]
-
-
 def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, radius_km: float | None,
-            own_icb_only: bool) -> tuple[list[Hit], list[Hit] | None]:
-    """`ranked_hits`, and the k nearest overall it looked at (None when it did not look)."""
+            own_icb_only: bool) -> tuple[list[Hit], list[Hit] | None, int | None]:
+    """Top k by effective distance; the k nearest overall it looked at (None when it did not look); and,
+    with a radius, how many pass within it (None without one).
+
+    Exact: the top k by effective key always lie in the union of the k nearest inside the home ICB and the
+    k nearest overall (the margin is one constant). With a radius, the three are asked of the same circle
+    in one call (`IndexBackend.around`)."""
     icb = home.areas.icb_code
-    inside = backend.nearest(home.lat, home.lon, replace(query, area_codes=frozenset({icb})),
-                             k=k, radius_km=radius_km) if icb else []
     if own_icb_only:
-        return inside, None
-    overall = backend.nearest(home.lat, home.lon, query, k=k, radius_km=radius_km)
+        if not icb:
+            return [], None, 0
+        query = replace(query, area_codes=frozenset({icb}))
+        if radius_km is None:
+            return backend.nearest(home.lat, home.lon, query, k=k), None, None
+        found = backend.around(home.lat, home.lon, query, k=k, radius_km=radius_km)
+        return found.nearest, None, found.total
+    if radius_km is None:
+        inside = backend.nearest(home.lat, home.lon, replace(query, area_codes=frozenset({icb})), k=k) if icb else []
+        overall, total = backend.nearest(home.lat, home.lon, query, k=k), None
+    else:
+        found = backend.around(home.lat, home.lon, query, k=k, radius_km=radius_km,
+                               within=frozenset({icb}) if icb else None)
+        inside, overall, total = found.nearest_within, found.nearest, found.total
     merged = {h.service.id: h for h in [*inside, *overall]}
-    return sorted(merged.values(), key=lambda h: _effective_key(h, icb))[:k], overall
+    return sorted(merged.values(), key=lambda h: _effective_key(h, icb))[:k], overall, total
 
 
 def best_fit_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, radius_km: float | None,
@@ -308,25 +321,28 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
         type_groups = [frozenset({t}) for t in sorted(request.types or ServiceType, key=lambda t: t.restrictiveness)]
     groups: list[TypeGroup] = []
     nearest_known: dict[ServiceType, Hit] = {}
+    coverage = _coverage(request, home)
     for types in type_groups:
-        query = _base_query(request, home, types)
+        query = _base_query(request, coverage, types)
         overall: list[Hit] | None = None
+        total: int | None = None
         if request.order == "best_fit":
             hits = best_fit_hits(backend, home, query, request.limit, request.max_distance_km,
                                  request.own_icb_only, today)
         else:
-            hits, overall = _ranked(backend, home, query, request.limit, request.max_distance_km,
-                                    request.own_icb_only)
+            hits, overall, total = _ranked(backend, home, query, request.limit, request.max_distance_km,
+                                           request.own_icb_only)
         results = [to_result(h, home, request, today, placement_km) for h in hits]
-        total = len(results) if len(results) < request.limit else _count(backend, home, request, query)
+        if total is None:
+            total = len(results) if len(results) < request.limit else _count(backend, home, request, query)
         groups.append(TypeGroup(types, results, total))
         # The k nearest overall are sorted by distance then id, like the summary's nearest of each type,
         # and pass the same filters (the radius only cuts further ones): so the first of a type among
         # them is that type's nearest anywhere.
         for hit in overall or ():
             nearest_known.setdefault(hit.service.service_type, hit)
-    return MatchResponse([r for g in groups for r in g.results],
-                         summarise(backend, home, request, today, nearest_known=nearest_known), placement_km, groups)
+    summary = summarise(backend, home, request, today, nearest_known=nearest_known, coverage=coverage)
+    return MatchResponse([r for g in groups for r in g.results], summary, placement_km, groups)
 
 
 def _count(backend: IndexBackend, home: HomeLike, request: MatchRequest, query: ServiceQuery) -> int:
@@ -341,17 +357,19 @@ def _count(backend: IndexBackend, home: HomeLike, request: MatchRequest, query: 
 
 
 def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: date, *,
-              nearest_known: dict[ServiceType, Hit] | None = None) -> list[TypeSummary]:
+              nearest_known: dict[ServiceType, Hit] | None = None,
+              coverage: Coverage | None = None) -> list[TypeSummary]:
     """Per type asked for: how many pass the filters inside the home ICB, and the nearest anywhere.
 
     `nearest_known`: per type, its nearest service passing the request's filters, where the caller
-    already knows it (so it is not asked again)."""
+    already knows it (so it is not asked again); `coverage`: the caller's `_coverage` of the home."""
     wanted = request.types or tuple(ServiceType)
     icb = home.areas.icb_code
-    counts = _counts_in_icb(backend, home, request, wanted, icb) if icb else {}
+    coverage = coverage or _coverage(request, home)
+    counts = _counts_in_icb(backend, request, coverage, wanted, icb) if icb else {}
     summary = []
     for service_type in sorted(wanted, key=lambda t: t.restrictiveness):
-        query = _base_query(request, home, frozenset({service_type}))
+        query = _base_query(request, coverage, frozenset({service_type}))
         known = (nearest_known or {}).get(service_type)
         nearest = [known] if known is not None else backend.nearest(home.lat, home.lon, query, k=1)
         summary.append(TypeSummary(service_type, counts.get(service_type, 0),
@@ -359,9 +377,9 @@ def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, toda
     return summary
 
 
-def _counts_in_icb(backend: IndexBackend, home: HomeLike, request: MatchRequest,
+def _counts_in_icb(backend: IndexBackend, request: MatchRequest, coverage: Coverage | None,
                    wanted: tuple[ServiceType, ...], icb_code: str) -> dict[ServiceType, int]:
     """Per wanted type, how many services pass the filters inside the home ICB, in one pass."""
     icb = frozenset({icb_code})
-    counts = backend.count_by_type(replace(_base_query(request, home, frozenset(wanted)), area_codes=icb))
+    counts = backend.count_by_type(replace(_base_query(request, coverage, frozenset(wanted)), area_codes=icb))
     return {t: counts.get(t, 0) for t in wanted}

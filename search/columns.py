@@ -16,11 +16,13 @@ import math
 import threading
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
+from copy import copy as shallow_copy
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import islice
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, NamedTuple
+from weakref import WeakKeyDictionary
 
 import numpy as np
 import shapely
@@ -292,10 +294,15 @@ class _CodeSets:
                              for code, p in parts.items()}
         self.number = {code: i for i, code in enumerate(self.rows_by_code)}
         self.of = np.asarray(of, dtype=np.int32)
+        self.keys = keys
         self.groups = len(keys)
         # Every group's code numbers laid end to end, and the group each belongs to.
         self._codes = np.array([self.number[code] for key in keys for code in key], dtype=np.int32)
         self._code_group = np.repeat(np.arange(len(keys), dtype=np.int32), [len(key) for key in keys])
+
+    def reordered(self, order: np.ndarray) -> _CodeSets:
+        """The same sets, for the rows laid out in this order (row order[i] becomes row i)."""
+        return _CodeSets(self.of[order], self.keys)
 
     def any_of(self, codes: frozenset[str] | Sequence[str], rows: np.ndarray) -> np.ndarray:
         return self.groups_holding(codes)[self.of[rows]]
@@ -358,7 +365,8 @@ class _Grid:
         s = self.sat
         return int(s[y1 + 1, x1 + 1] - s[y0, x1 + 1] - s[y1 + 1, x0] + s[y0, x0])
 
-    def rows(self, box: tuple[int, int, int, int] | None) -> np.ndarray:
+    def positions(self, box: tuple[int, int, int, int] | None) -> np.ndarray:
+        """Where the box's rows sit in the cell order, ascending: a run of positions per row of cells."""
         if box is None:
             return np.zeros(0, dtype=np.int64)
         y0, y1, x0, x1 = box
@@ -370,7 +378,7 @@ class _Grid:
             return np.zeros(0, dtype=np.int64)
         # Positions begins[j] .. ends[j]-1 of every cell row j, in one vectorised step.
         offsets = np.repeat(begins - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-        return self.order[np.arange(total) + offsets]
+        return np.arange(total) + offsets
 
 
 def _box(lat: float, lon: float, radius_km: float) -> tuple[float, float, float, float] | None:
@@ -468,7 +476,9 @@ class ServiceColumns:
         # Per row, its polygon's position in self.polygons, or len(self.polygons) for none.
         self._polygon_slot = np.full(n, len(self.polygons), dtype=np.int64)
         self._polygon_slot[self.polygon_rows] = np.arange(len(self.polygons))
-        self._polygon_hits: dict[tuple[float, float], np.ndarray] = {}
+        # Per home asked about, which polygons hold it, kept while the caller holds that home's `Coverage` (the
+        # questions of one match share one) and dropped with it: never beyond the request.
+        self._polygon_hits: WeakKeyDictionary[Coverage, np.ndarray] = WeakKeyDictionary()
         # The one-bit and two-bit columns packed in one word per row: one gather answers them all.
         self._flags = (self.type_bit.astype(np.uint16)
                        | (self.active.astype(np.uint16) << _ACTIVE_SHIFT)
@@ -531,6 +541,33 @@ class ServiceColumns:
         copy.__dict__.update(self.__dict__)
         copy._flags = self._flags.copy()
         copy._flags[rows] |= np.uint16(_SUPERSEDED)
+        cells = self.__dict__.get("_cells")
+        if cells is not None:
+            position = np.empty_like(self._grid.order)
+            position[self._grid.order] = np.arange(len(position))
+            copy.__dict__["_cells"] = cells.superseding(position[rows])
+        return copy
+
+    @cached_property
+    def _cells(self) -> ServiceColumns:
+        """These columns with what `passing` reads laid out in the grid's cell order, so the rows of a box
+        are a few contiguous runs (`_Grid.positions`) instead of rows scattered over the whole index:
+        gathering them is ~4x faster at 100k services (bench/RESULTS.md); an area's rows lie close together
+        too. Only the filters (`select`, `passing`) and `type` may be asked of it, in positions of the cell
+        order; made on the first query: ~75 bytes a row more (~36 MiB at 500k services)."""
+        order = self._grid.order
+        copy = object.__new__(ServiceColumns)
+        copy.__dict__.update(self.__dict__)
+        for name in ("_flags", "type", "subtype", "not_met", "met"):
+            setattr(copy, name, getattr(self, name)[order])
+        # Narrower integers than the row order's (ages are -1 to 999, a slot at most the rows): same answers.
+        copy.min_age, copy.max_age = self.min_age[order].astype(np.int16), self.max_age[order].astype(np.int16)
+        copy._polygon_slot = self._polygon_slot[order].astype(np.int32)
+        for name in ("_lang_met", "_lang_not", "_serves"):
+            sets = shallow_copy(getattr(self, name))
+            sets.of = sets.of[order]
+            setattr(copy, name, sets)
+        copy._located = self._located.reordered(order)  # its rows by code, as positions: `candidates`
         return copy
 
     def name_position(self, name_key: str, service_id: str) -> int:
@@ -578,7 +615,7 @@ class ServiceColumns:
     def prepare(self, query: ServiceQuery) -> _Prepared:
         polygon_hits = None
         if query.covers is not None and self._polygon_tree is not None:
-            table = self._polygons_holding(query.covers.lat, query.covers.lon)
+            table = self._polygons_holding(query.covers)
             polygon_hits = table if table.any() else None
         other = None
         if query.gender is not None:
@@ -635,22 +672,19 @@ class ServiceColumns:
             mask &= covered
         return mask
 
-    def _polygons_holding(self, lat: float, lon: float) -> np.ndarray:
-        """Per polygon (plus a last 'none' slot), whether it holds the point; the last few points are kept,
-        as one match asks about the same home several times."""
-        key = (lat, lon)
-        table = self._polygon_hits.get(key)
+    def _polygons_holding(self, home: Coverage) -> np.ndarray:
+        """Per polygon (plus a last 'none' slot), whether it holds the home's point; remembered while the
+        caller holds `home`, as one match asks about the same home several times."""
+        table = self._polygon_hits.get(home)
         if table is None:
             assert self._polygon_tree is not None, "asked only when there are polygons"
             # Boxes from the tree, then the exact test on the prepared polygons (the tree's own predicate
             # would prepare the point instead, which is slower).
-            boxes = self._polygon_tree.query(shapely.Point(lon, lat))
-            hits = boxes[shapely.intersects_xy(self._prepared_polygons[boxes], lon, lat)]
+            boxes = self._polygon_tree.query(shapely.points(home.lon, home.lat))
+            hits = boxes[shapely.intersects_xy(self._prepared_polygons[boxes], home.lon, home.lat)]
             table = np.zeros(len(self.polygons) + 1, dtype=bool)
             table[hits] = True
-            if len(self._polygon_hits) >= 64:
-                self._polygon_hits.clear()
-            self._polygon_hits[key] = table
+            self._polygon_hits[home] = table
         return table
 
     def candidates(self, query: ServiceQuery) -> np.ndarray:
@@ -668,22 +702,57 @@ class ServiceColumns:
         return rows[self.passing(prepared, rows)]
 
     def count_by_type(self, query: ServiceQuery) -> np.ndarray:
-        """How many services pass the query, per type (indexed like `ServiceType`)."""
-        return np.bincount(self.type[self.select(query)], minlength=len(_TYPES))
+        """How many services pass the query, per type (indexed like `ServiceType`): counted in the cell
+        order, where the rows of the areas asked for lie close together."""
+        cells = self._cells
+        return np.bincount(cells.type[cells.select(query)], minlength=len(_TYPES))
 
     def count_near(self, lat: float, lon: float, query: ServiceQuery, radius_km: float) -> int:
         """How many services pass the query within radius_km of the point, exactly as a scan of every row
         counts them, from the rows of the radius's box alone (every row within the radius lies in it)."""
+        rows = self._passing_near(lat, lon, radius_km, query, self.prepare(query), pool=True)
+        return int(np.count_nonzero(haversine_km(lat, lon, self.lat[rows], self.lon[rows]) <= radius_km))
+
+    def around(self, lat: float, lon: float, query: ServiceQuery, k: int, radius_km: float,
+               within: frozenset[str] | None) -> Around:
+        """`nearest(k, radius_km)`, the same for the query with `area_codes=within`, and `count_near`, from
+        one pass over the rows of the radius's box: the filters are evaluated once, the asked areas are one
+        lookup per passing row, the distances are computed once."""
+        prepared = self.prepare(query)
+        prepared.in_areas = None  # the query's areas and `within` are told apart below, on the passing rows
+        rows = self._passing_near(lat, lon, radius_km, query, prepared, pool=within is None)
+        distances = haversine_km(lat, lon, self.lat[rows], self.lon[rows])
+        close = distances <= radius_km
+        rows, distances = rows[close], distances[close]
+        inside_rows, inside_distances = rows[:0], distances[:0]
+        if within is not None:
+            inside = self._located.any_of(within, rows)
+            inside_rows, inside_distances = self.top_k(rows[inside], distances[inside], k, None)
+        if query.area_codes is not None:
+            asked = self._located.any_of(query.area_codes, rows)
+            rows, distances = rows[asked], distances[asked]
+        return Around(*self.top_k(rows, distances, k, None), inside_rows, inside_distances, len(rows))
+
+    def _passing_near(self, lat: float, lon: float, radius_km: float, query: ServiceQuery, prepared: _Prepared,
+                      *, pool: bool) -> np.ndarray:
+        """The rows passing the prepared query among those of the radius's box (every row within the
+        radius lies in it); with `pool`, among the query's areas' rows instead when they are fewer."""
         bounds = _box(lat, lon, radius_km)
         box = None if bounds is None else self._grid.cells(*bounds)
-        rows = self._all if bounds is None or self._grid.everything(box) else self._grid.rows(box)
-        prepared = self.prepare(query)
-        if query.area_codes is not None:
-            pool = self._located.rows_with(query.area_codes)
-            if len(pool) < len(rows):
-                rows, prepared.in_areas = pool, None  # every row of the pool lies in the areas asked for
-        rows = rows[self.passing(prepared, rows)]
-        return int(np.count_nonzero(haversine_km(lat, lon, self.lat[rows], self.lon[rows]) <= radius_km))
+        everything = bounds is None or self._grid.everything(box)
+        if pool and query.area_codes is not None:
+            rows = self._located.rows_with(query.area_codes)
+            if len(rows) < (len(self) if everything else self._grid.count(box)):
+                prepared.in_areas = None  # every row of the pool lies in the areas asked for
+                return rows[self.passing(prepared, rows)]
+        if everything:
+            return self._all[self.passing(prepared, self._all)]
+        return self._box_passing(box, prepared)
+
+    def _box_passing(self, box: tuple[int, int, int, int] | None, prepared: _Prepared) -> np.ndarray:
+        """The rows of the box's cells passing the prepared query, in cell order."""
+        positions = self._grid.positions(box)
+        return self._grid.order[positions[self._cells.passing(prepared, positions)]]
 
     # --- k nearest -------------------------------------------------------------------------------------
 
@@ -708,12 +777,11 @@ class ServiceColumns:
             bounds = None if r is None else _box(lat, lon, r)
             box = None if bounds is None else grid.cells(*bounds)
             if bounds is None or grid.everything(box):
-                rows = self._all
+                rows = self._all[self.passing(prepared, self._all)]
                 final = True
             else:
-                rows = grid.rows(box)
+                rows = self._box_passing(box, prepared)
                 final = radius_km is not None and r >= radius_km
-            rows = rows[self.passing(prepared, rows)]
             distances = haversine_km(lat, lon, self.lat[rows], self.lon[rows])
             if final:
                 return self.top_k(rows, distances, k, radius_km)
@@ -743,6 +811,17 @@ class ServiceColumns:
     def top_k(self, rows: np.ndarray, distances: np.ndarray, k: int,
               radius_km: float | None) -> tuple[np.ndarray, np.ndarray]:
         return _nearest_first(self.id_rank, rows, distances, k, radius_km)
+
+
+class Around(NamedTuple):
+    """`ServiceColumns.around`'s answer: rows and distances of the k nearest, of the k nearest within the
+    areas asked for, and how many pass within the radius."""
+
+    rows: np.ndarray
+    distances: np.ndarray
+    within_rows: np.ndarray
+    within_distances: np.ndarray
+    total: int
 
 
 def _nearest_first(id_rank: np.ndarray, rows: np.ndarray, distances: np.ndarray, k: int,
@@ -870,6 +949,17 @@ class OverlaidColumns:
         delta_at, delta_distances = self.delta.nearest(lat, lon, query, k, radius_km)
         rows = np.concatenate((base_rows, self.delta_rows[delta_at]))
         return self.top_k(rows, np.concatenate((base_distances, delta_distances)), k, None)
+
+    def around(self, lat: float, lon: float, query: ServiceQuery, k: int, radius_km: float,
+               within: frozenset[str] | None) -> Around:
+        """The base's answer (edited rows left out) and the delta's, merged as `nearest` merges them."""
+        base = self.base.around(lat, lon, query, k, radius_km, within)
+        delta = self.delta.around(lat, lon, query, k, radius_km, within)
+        rows = self.top_k(np.concatenate((base.rows, self.delta_rows[delta.rows])),
+                          np.concatenate((base.distances, delta.distances)), k, None)
+        inside = self.top_k(np.concatenate((base.within_rows, self.delta_rows[delta.within_rows])),
+                            np.concatenate((base.within_distances, delta.within_distances)), k, None)
+        return Around(*rows, *inside, base.total + delta.total)
 
     def top_k(self, rows: np.ndarray, distances: np.ndarray, k: int,
               radius_km: float | None) -> tuple[np.ndarray, np.ndarray]:

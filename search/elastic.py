@@ -45,7 +45,8 @@ from pydantic import ValidationError
 from geodata.distance import haversine_km
 from rehabmap.config import Settings
 from rehabmap.errors import DomainError, IndexNotBuilt, IndexUnavailable
-from rehabmap.index.base import Coverage, Hit, IndexInfo, Page, ServiceQuery, overlay_record
+from rehabmap.index.base import (Around, Coverage, Hit, IndexInfo, Page, ServiceQuery, around_in_parts,
+                                 overlay_record)
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
 from search.engine import OVERLOADED, REFUSED_CREDENTIALS, ClusterError, SearchClient, Unreachable, connect
@@ -489,6 +490,11 @@ class ElasticIndex:
             return []
         page = min(k + max(10, k // 4), _NEAREST_PAGE_MAX)
         return list(itertools.islice(self._by_distance(lat, lon, query, radius_km, page), k))
+
+    def around(self, lat: float, lon: float, query: ServiceQuery, *, k: int, radius_km: float,
+               within: frozenset[str] | None = None) -> Around:
+        """Three requests to the cluster: each is one search there, with nothing to share between them."""
+        return around_in_parts(self, lat, lon, query, k=k, radius_km=radius_km, within=within)
 
     @_reachable
     def scan_nearest(self, lat: float, lon: float, query: ServiceQuery, *,

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from geodata.distance import haversine_km
 from rehabmap.errors import DomainError, IndexNotBuilt
-from rehabmap.index.base import Hit, IndexInfo, Page, ServiceQuery, overlay_record
+from rehabmap.index.base import Around, Hit, IndexInfo, Page, ServiceQuery, around_in_parts, overlay_record
 from search.columns import ROW_FIELDS, Columns, OverlaidColumns, ServiceColumns, Snapshot, row_values
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
@@ -704,6 +704,20 @@ class EmbeddedIndex:
             else:
                 rows, distances = state.columns.nearest(lat, lon, query, k, radius_km)
             return [Hit(s, float(d)) for s, d in zip(state.services(rows.tolist()), distances.tolist())]
+        return self._answer(question)
+
+    def around(self, lat: float, lon: float, query: ServiceQuery, *, k: int, radius_km: float,
+               within: frozenset[str] | None = None) -> Around:
+        if query.text:  # text is searched in the file, not the columns: no pass to share
+            return around_in_parts(self, lat, lon, query, k=k, radius_km=radius_km, within=within)
+
+        def question(state: _State) -> Around:
+            found = state.columns.around(lat, lon, query, k, radius_km, within)
+            rows = found.rows.tolist()
+            services = state.services([*rows, *found.within_rows.tolist()])  # the records in one read
+            return Around([Hit(s, d) for s, d in zip(services, found.distances.tolist())],
+                          [Hit(s, d) for s, d in zip(services[len(rows):], found.within_distances.tolist())],
+                          found.total)
         return self._answer(question)
 
     def count_near(self, lat: float, lon: float, query: ServiceQuery, *, radius_km: float) -> int:

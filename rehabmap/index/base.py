@@ -7,7 +7,7 @@ backends give the same answers by construction and the shared behaviour suite pr
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -51,6 +51,15 @@ class ServiceQuery:
 class Hit:
     service: Service
     distance_km: float
+
+
+@dataclass(frozen=True)
+class Around:
+    """What one match asks about the services within a radius of a home, answered together (`around`)."""
+
+    nearest: list[Hit]  # the k nearest passing the query, as `nearest` gives them
+    nearest_within: list[Hit]  # the k nearest of those located in the areas asked for (empty if none asked)
+    total: int  # how many pass the query within the radius, as `count_near` counts them
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,13 @@ class IndexBackend(Protocol):
         cuts, without reading them."""
         ...
 
+    def around(self, lat: float, lon: float, query: ServiceQuery, *, k: int, radius_km: float,
+               within: frozenset[str] | None = None) -> Around:
+        """`nearest(k, radius_km)`, the same for the query with `area_codes=within` (when given), and
+        `count_near(radius_km)`, in one call: a match asks all three of the same circle, and an index that
+        reads the circle's candidates once answers them for the cost of one."""
+        ...
+
     def scan(self, query: ServiceQuery) -> Iterator[Service]:
         """Every service passing the filters, in `find`'s order, for exports of any size: read a batch at a
         time (never the whole answer in memory, no result window) from the generation current when the
@@ -118,6 +134,15 @@ class IndexBackend(Protocol):
     def ids(self) -> list[str]:
         """Every service's id, without reading the records: for what needs the ids alone (the ORUK id map)."""
         ...
+
+
+def around_in_parts(backend: IndexBackend, lat: float, lon: float, query: ServiceQuery, *, k: int,
+                    radius_km: float, within: frozenset[str] | None = None) -> Around:
+    """`IndexBackend.around` asked as its three questions, for an index with no pass to share between them."""
+    inside = [] if within is None else backend.nearest(lat, lon, replace(query, area_codes=within), k=k,
+                                                       radius_km=radius_km)
+    return Around(backend.nearest(lat, lon, query, k=k, radius_km=radius_km), inside,
+                  backend.count_near(lat, lon, query, radius_km=radius_km))
 
 
 class IndexWriter(Protocol):

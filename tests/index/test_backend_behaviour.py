@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -386,6 +387,28 @@ def test_count_near_is_exact_to_the_metre(backend):
         on_the_edge = sum(1 for s in services if (s.lat, s.lon) == (anchor.lat, anchor.lon) and s.status == "active")
         assert index.count_near(lat, lon, ServiceQuery(), radius_km=d + 0.001) == \
             index.count_near(lat, lon, ServiceQuery(), radius_km=d - 0.001) + on_the_edge
+
+
+# --- around: a match's three questions of one circle, in one call ------------------------------------------
+
+def test_around_equals_the_brute_force_nearest_within_and_count(backend):
+    """`around` answers in one pass what `nearest`, `nearest` in the home's areas and `count_near` answer, so
+    each part must equal the brute-force answer to that question (the query's own areas, when it has some,
+    are replaced by `within` for the second, as `dataclasses.replace` would)."""
+    services, index = backend
+    rng = random.Random(43)
+    for lat, lon, query, k, radius in _nearest_cases(services, 80, seed=43):
+        radius = radius or rng.choice([35.0, 400.0])
+        within = frozenset({rng.choice(services).areas.icb_code}) if rng.random() < 0.8 else None
+        found = index.around(lat, lon, query, k=k, radius_km=radius, within=within)
+        case = (lat, lon, query, k, radius, within)
+        expected = brute_nearest(services, lat, lon, query, k, radius)
+        assert [h.service.id for h in found.nearest] == [sid for sid, _ in expected], case
+        assert [h.distance_km for h in found.nearest] == pytest.approx([d for _, d in expected], abs=1e-6)
+        inside = [] if within is None else brute_nearest(services, lat, lon, replace(query, area_codes=within),
+                                                         k, radius)
+        assert [h.service.id for h in found.nearest_within] == [sid for sid, _ in inside], case
+        assert found.total == len(brute_nearest(services, lat, lon, query, len(services), radius)), case
 
 
 # --- scans: every result in browse order, a batch at a time ----------------------------------------------

@@ -192,3 +192,14 @@ def test_stale_capacity_reads_unknown(indexed):
     fresh = next(s for s in services if s.capacity and (TODAY - s.capacity_as_of).days <= 14)
     assert stale.capacity_now(TODAY) is None
     assert fresh.capacity_now(TODAY) == fresh.capacity
+
+
+def test_the_index_keeps_nothing_about_a_home_after_the_match(corpus, embedded_index):
+    """A match may remember which catchment polygons hold the home while it asks its several questions, but
+    not after it returns: a home's point is where a person lives (privacy rules, ADR 0007). Before, the
+    columns kept the last 64 homes' points and their polygon tests across requests."""
+    inside = next(s for s in corpus if s.service_area.polygon and s.status == "active")
+    home = Home(inside.lat, inside.lon, inside.areas)
+    response = match(embedded_index, home, MatchRequest(max_distance_km=50), TODAY)
+    assert inside.id in {r.service.id for r in response.results}  # its polygon was tested: it holds the home
+    assert len(embedded_index._current().columns._polygon_hits) == 0
