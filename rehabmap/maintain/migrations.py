@@ -153,6 +153,12 @@ def migrate(database: Database, policy: TokenPolicy = TokenPolicy()) -> list[Mig
     with database.transaction() as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                      "name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+        done = {version for (version,) in conn.execute("SELECT version FROM schema_migrations")}
+    if done.issuperset(m.version for m in MIGRATIONS) and max(done) <= LATEST:
+        # Up to date, as on every open but the first: one transaction, not one per migration (a review page
+        # or a metrics scrape opens the store on each request).
+        database.guard_audit_log()
+        return run
     for migration in MIGRATIONS:
         with database.transaction() as conn:
             done = {version for (version,) in conn.execute("SELECT version FROM schema_migrations")}

@@ -72,3 +72,19 @@ def test_a_store_that_does_not_answer_is_one_line_without_its_password(tmp_path,
     assert refused.returncode == 2
     assert refused.stderr == ("error: The maintainers' store postgresql://127.0.0.1:1/rehabmap (REHABMAP_DATABASE_URL) "
                               "does not answer: check the address, the password and that PostgreSQL is up.\n")
+
+
+def test_an_up_to_date_store_is_checked_in_one_transaction_and_guarded_in_another(settings, monkeypatch):
+    """Every open of the store checks its migrations (a review page and a metrics scrape open it per request):
+    once they have all run, the check is one transaction (and the audit log's guard one more), not one per
+    migration."""
+    from rehabmap.maintain.migrations import migrate
+
+    Directory.from_settings(settings)
+    database = open_database(settings)
+    transactions = []
+    begin = database.transaction
+    monkeypatch.setattr(database, "transaction", lambda **kw: transactions.append(kw) or begin(**kw))
+    assert migrate(database) == []
+    assert len(transactions) == 2 < len(MIGRATIONS)
+    assert recorded(settings) == [m.version for m in MIGRATIONS]
