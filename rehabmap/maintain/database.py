@@ -137,8 +137,19 @@ class SqliteDatabase:
         self.location = str(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._thread_lock = threading.Lock()
+        self._use_wal()
+
+    def _use_wal(self) -> None:
+        """Switch a new file to WAL, once. The switch needs the file to itself and SQLite answers "database
+        is locked" at once, without waiting out the busy timeout, when another connection is in it; so
+        stores opened at the same moment take turns (a file lock) and the mode is read again under it. WAL
+        is kept in the file: every later open only reads it."""
         with self.connect(schema=True) as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
+            if _journal_mode(conn) == "wal":
+                return
+            with _flock(self.path.with_name(f"{self.path.name}.open.lock")):
+                if _journal_mode(conn) != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
 
     def guard_audit_log(self) -> None:
         """The triggers of `AUDIT_GUARDS`, restored if missing or altered."""
@@ -203,9 +214,20 @@ class SqliteDatabase:
     def index_lock(self) -> Iterator[None]:
         """A file lock beside the store, so it holds across processes (the API and `rehabmap index`); the
         kernel drops it if the holder dies."""
-        with self._thread_lock, open(self.path.with_name(self.path.name + ".lock"), "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        with self._thread_lock, _flock(self.path.with_name(self.path.name + ".lock")):
+            yield
+
+
+def _journal_mode(conn: sqlite3.Connection) -> str:
+    return str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+
+
+@contextmanager
+def _flock(path: Path) -> Iterator[None]:
+    """An exclusive lock on `path`, waited for; the kernel drops it if the holder dies."""
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
