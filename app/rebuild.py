@@ -7,7 +7,10 @@ A rebuild reads the source files it is given, the curated tables uploaded throug
 and only if it keeps the live directory (`indexer.pipeline.build_index`; else `ImportRefused`, and the live
 index, its coverage and the uploaded tables stay as they were). The source files of the last rebuild that went
 live are remembered (`REHABMAP_HOME/index-sources.json`), so an upload rebuilds from them: it cannot name
-them itself.
+them itself. One rebuild runs at a time across processes and hosts (a named lock in the maintainers' store):
+two at once would each read the uploaded tables before the other's was kept, and whichever went live last would
+lack the other's services while `curated/` held them. The second is refused (`RebuildRunning`), not queued: an
+upload's confirm can be sent again, and a scheduled `rehabmap index` runs again.
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ from indexer.sync.runner import SyncReport
 from rehabmap.config import Settings
 from rehabmap.index.base import IndexWriter
 from rehabmap.maintain.edits import OverlayWriter
-from rehabmap.maintain.store import Directory, store_of
+from rehabmap.errors import RebuildRunning
+from rehabmap.maintain.store import Directory, open_database, store_of
 
 CURATED = "curated"
 SOURCES_FILE = "index-sources.json"
+REBUILD_LOCK = "rebuild"
 
 
 @dataclass
@@ -59,7 +64,18 @@ def rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, ma
                   progress: bool = False) -> Rebuilt:
     """Build a new index from `sources`, the uploaded curated tables (`table` in place of the uploaded one of
     its name, if any) and the synced records, and swap it in; raises `ImportRefused`, changing nothing, when
-    the checks of `build_index` refuse it. `actor` is who the review queue's runs are recorded under."""
+    the checks of `build_index` refuse it, and `RebuildRunning` while another rebuild is under way. `actor` is
+    who the review queue's runs are recorded under."""
+    with open_database(settings).named_lock(REBUILD_LOCK) as ours:
+        if not ours:
+            raise RebuildRunning("Another rebuild of the index is running (an upload of a curated table or "
+                                 "'rehabmap index'). Nothing was changed: try again when it has finished.")
+        return _rebuild_index(settings, sources, actor=actor, mapping=mapping, table=table, force=force,
+                              max_drop_share=max_drop_share, progress=progress)
+
+
+def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, mapping: Path | None,
+                   table: Path | None, force: bool, max_drop_share: float | None, progress: bool) -> Rebuilt:
     home = settings.home
     tables = {**uploaded_tables(home), **({table.name: table} if table is not None else {})}
     files = [*sources, *tables.values()]

@@ -110,6 +110,14 @@ class UnknownToken(DomainError):
     code = "unknown_token"
 
 
+class RebuildRunning(DomainError):
+    """Another full rebuild of the index (an upload, `rehabmap index`) is under way, here or on another host.
+    Two at once would each go live without the other's new table; the second is refused, changing nothing."""
+
+    status = 409
+    code = "rebuild_running"
+
+
 class DirectoryUnavailable(DomainError):
     """The maintainers' store could not be opened (REHABMAP_HOME not writable)."""
 

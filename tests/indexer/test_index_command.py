@@ -233,3 +233,18 @@ def test_a_huge_field_is_quoted_short_in_the_report(home, data_dir, tmp_path):
     rejected = [line for line in done.stdout.splitlines() if line.startswith("rejected ")]
     assert len(rejected) == 1 and "xxxx" in rejected[0]
     assert max(map(len, done.stdout.splitlines())) < 400
+
+
+def test_a_rebuild_while_another_runs_is_an_error_and_the_live_index_stays(home, data_dir):
+    """An upload's rebuild (or another `rehabmap index`) holds the rebuild lock: this one is refused before it
+    reads anything, with one line that says to try again, and the live file is untouched."""
+    from app.rebuild import REBUILD_LOCK
+    from rehabmap.maintain.database import SqliteDatabase
+
+    before = fingerprint(home)
+    with SqliteDatabase(home / "directory.sqlite").named_lock(REBUILD_LOCK) as ours:
+        assert ours
+        done = rehabmap(home, data_dir, "index", str(SAMPLE), "--no-progress")
+    assert_one_line_error(done, "Another rebuild of the index is running", "Nothing was changed: try again")
+    assert fingerprint(home) == before
+    assert rehabmap(home, data_dir, "index", str(SAMPLE), "--no-progress").returncode == 0  # once it has finished

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from rehabmap.coverage import CoverageStore
 
@@ -13,6 +14,7 @@ from tests.keepers.conftest import csrf_of
 from tests.keepers.upload_tables import bad_table, team_name, teams_table, trusts
 
 KIND = "curated-crt"
+SAMPLE = Path(__file__).resolve().parents[2] / "sample"
 
 
 def upload(keepers, client, text: str, kind: str = KIND, csrf: str | None = None, name: str = "teams.csv"):
@@ -144,3 +146,30 @@ def test_confirming_without_the_csrf_token_or_as_a_provider_is_refused(keepers, 
     answer = provider.post("/keepers/upload/confirm", data={"csrf": "x", "upload": held_id(report.text)})
     assert answer.status_code == 403 and len(held(keepers)) == 1
     assert not (keepers.site.home / "curated").exists()
+
+
+def test_a_confirm_while_another_rebuild_runs_is_refused_and_can_be_sent_again(keepers, data_dir):
+    """Two rebuilds at once would each go live without the other's new table: the second is refused, with
+    nothing changed, and the upload stays held so the same confirm works once the first has finished."""
+    from app.rebuild import REBUILD_LOCK, rebuild_index
+    from rehabmap.maintain.store import open_database
+
+    rebuild_index(keepers.site.settings, [SAMPLE], actor="test setup")  # as `rehabmap index sample/`
+    state = keepers.app.state.rehabmap
+    before = state.backend.ids()
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    report = upload(keepers, client, teams_table(data_dir))
+    confirm = {"csrf": csrf_of(report.text), "upload": held_id(report.text)}
+    with open_database(keepers.site.settings).named_lock(REBUILD_LOCK) as ours:  # another rebuild, running
+        assert ours
+        refused = client.post("/keepers/upload/confirm", data=confirm)
+    assert refused.status_code == 409, refused.text
+    assert "Another rebuild of the index is running" in refused.text and 'id="rebuild-running"' in refused.text
+    assert held_id(refused.text) == confirm["upload"] and len(held(keepers)) == 1
+    assert state.backend.ids() == before and not (keepers.site.home / "curated").exists()
+    assert keepers.site.directory.audit.entries(resource_type="curated_table")[1] == 0
+    added = client.post("/keepers/upload/confirm", data=confirm, follow_redirects=False)
+    assert added.status_code == 303, added.text
+    assert (keepers.site.home / "curated" / "community_rehab_teams.csv").is_file() and held(keepers) == []
+    assert len(state.backend.ids()) > len(before)

@@ -13,7 +13,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from indexer.pipeline import GeographyPlacer, ImportRefused
 from indexer.sources.curated import TABLES
-from indexer.upload import HOLD_MINUTES, HeldUploads, TableRefused, check_table, spec_named
+from indexer.upload import HOLD_MINUTES, HeldUploads, TableCheck, TableRefused, check_table, spec_named
+from rehabmap.errors import RebuildRunning
 from rehabmap.maintain.audit import Change
 from web.deps import get_state
 from web.forms import Errors
@@ -71,9 +72,17 @@ def upload(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLRes
         errors.add("table", refused.message)
         return _form_page(request, keeper, errors, kind)
     upload_id = held_uploads(request).hold(sent.data, spec) if check.usable else ""
+    return _report_page(request, keeper, check, upload_id, sent.filename)
+
+
+def _report_page(request: Request, keeper: Keeper, check: TableCheck, upload_id: str, filename: str, *,
+                 running: RebuildRunning | None = None) -> HTMLResponse:
+    """What an import would do with every row, and the confirm button while the upload is held; `running`
+    when a confirm found another rebuild under way (the upload is still held, to be confirmed again)."""
     return render(request, keeper, "keepers/maintainer/upload_report.html",
-                  {"check": check, "kind_label": KIND_LABELS[spec.source], "upload_id": upload_id,
-                   "filename": sent.filename[:200]})
+                  {"check": check, "kind_label": KIND_LABELS[check.spec.source], "upload_id": upload_id,
+                   "filename": filename[:200], "running": running.message if running else ""},
+                  status=running.status if running else 200)
 
 
 @router.post(f"{UPLOAD}/confirm")
@@ -91,13 +100,18 @@ def confirm(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respon
                             "This server was started without the index builder.")
     spec = next(t for t in TABLES if t.file_name == table.name)
     state = get_state(request)
+    held = False
     try:
         check = check_table(table.read_bytes(), spec, spec.file_name, GeographyPlacer(state.geography))
         rebuilt = rebuild(table, actor=keeper.principal.who)
+    except RebuildRunning as running:
+        held = True
+        return _report_page(request, keeper, check, upload_id, spec.file_name, running=running)
     except (TableRefused, ImportRefused) as refused:
         return message_page(request, keeper, refused.status, "The table was not added", refused.message)
     finally:
-        uploads.discard(upload_id)
+        if not held:
+            uploads.discard(upload_id)
     directory_of(request).audit.record(keeper.principal.who, "upload", "curated_table", spec.file_name, [
         Change("services", None, len(check.good)), Change("areas_with_none", None, len(check.none_rows)),
         Change("rejected", None, len(check.rejected)), Change("indexed", None, rebuilt.report.indexed)])
