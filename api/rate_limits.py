@@ -26,6 +26,8 @@ from rehabmap.maintain.database import Database
 log = logging.getLogger(__name__)
 _MAX_CLIENTS = 100_000
 _SWEEP_EVERY_S = 5.0
+# After the shared store failed to answer, how long this process counts alone before asking it again.
+STORE_RETRY_S = 30.0
 
 
 class Buckets(Protocol):
@@ -77,27 +79,35 @@ _SWEEP = "DELETE FROM rate_buckets WHERE seen < extract(epoch FROM clock_timesta
 
 
 class SharedBuckets:
-    """The buckets in the shared store. If the store does not answer, this process counts alone until it
-    does (`fallback`), rather than refusing or letting through every request."""
+    """The buckets in the shared store. If the store does not answer, this process counts alone (`fallback`),
+    rather than refusing or letting through every request, and asks the store again only after
+    `STORE_RETRY_S`: a store that is down makes each request wait for a connection (up to the pool's 10 s)
+    before it fails, and every search would pay that wait."""
 
-    def __init__(self, per_minute: int, database: Database, key: bytes) -> None:
+    def __init__(self, per_minute: int, database: Database, key: bytes, clock=time.monotonic) -> None:
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
         self.database = database
         self.key = key
-        self.fallback = MemoryBuckets(per_minute)
+        self.fallback = MemoryBuckets(per_minute, clock)
+        self._clock = clock
         self._swept = 0.0
+        self._alone_until = -math.inf
 
     def take(self, client: str) -> int | None:
+        if self._clock() < self._alone_until:
+            return self.fallback.take(client)
         digest = hmac.new(self.key, client.encode(), hashlib.sha256).hexdigest()
         c, r = self.capacity, self.rate
         try:
             with self.database.connect() as conn:
                 allowed, tokens = conn.execute(_TAKE, (digest, c, c, r, c, r, c, r)).fetchone()
-                if time.monotonic() - self._swept > _SWEEP_EVERY_S:
-                    self._swept = time.monotonic()
+                if self._clock() - self._swept > _SWEEP_EVERY_S:
+                    self._swept = self._clock()
                     conn.execute(_SWEEP, (c / r,))
         except Exception as exc:  # the store is down or unreachable: never a 500 for a search
-            log.warning("shared rate limit unavailable (%s): counting in this process", type(exc).__name__)
+            self._alone_until = self._clock() + STORE_RETRY_S
+            log.warning("shared rate limit unavailable (%s): counting in this process for %.0f s",
+                        type(exc).__name__, STORE_RETRY_S)
             return self.fallback.take(client)
         return None if allowed else max(1, math.ceil((1 - tokens) / r))
