@@ -31,10 +31,15 @@ STORE_RETRY_S = 30.0
 
 
 class Buckets(Protocol):
+    # whether `take` may wait on I/O (a store): then the middleware runs it off the event loop
+    does_io: bool
+
     def take(self, client: str) -> int | None: ...
 
 
 class MemoryBuckets:
+    does_io = False
+
     def __init__(self, per_minute: int, clock=time.monotonic) -> None:
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
@@ -83,6 +88,8 @@ class SharedBuckets:
     rather than refusing or letting through every request, and asks the store again only after
     `STORE_RETRY_S`: a store that is down makes each request wait for a connection (up to the pool's 10 s)
     before it fails, and every search would pay that wait."""
+
+    does_io = True
 
     def __init__(self, per_minute: int, database: Database, key: bytes, clock=time.monotonic) -> None:
         self.capacity = float(per_minute)

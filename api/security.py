@@ -90,7 +90,7 @@ class RateLimit:
             return
         client = scope["client"][0] if scope.get("client") else "unknown"
         take = self.buckets.take
-        wait = take(client) if isinstance(self.buckets, MemoryBuckets) else await run_in_threadpool(take, client)
+        wait = await run_in_threadpool(take, client) if self.buckets.does_io else take(client)
         if wait is None:
             await self.app(scope, receive, send)
             return
