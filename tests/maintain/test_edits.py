@@ -206,7 +206,10 @@ def test_edits_survive_a_rebuild_from_the_sources(api, site, geography):
 
     writer = OverlayWriter(EmbeddedWriter(site.settings.index_path), site.directory)
     report = build_index(load_source(SAMPLE), GeographyPlacer(geography), writer, progress=False)
-    assert report.indexed == len(expected) and not writer.warnings
+    # Only this test's edits are asked about: the module's site also holds edits other tests made to be
+    # contradicted (`test_an_edit_the_new_import_contradicts_is_kept_but_reported`), whatever the order.
+    edited = ("sample:truro-level-2-rehabilitation-unit", "sample:penzance-peer-support", made["id"])
+    assert report.indexed == len(expected) and not [w for w in writer.warnings if any(s in w for s in edited)]
 
     rebuilt = {s.id: s for s in EmbeddedIndex(site.home / "index.sqlite").all()}
     assert set(rebuilt) == set(expected)
