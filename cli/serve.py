@@ -8,10 +8,14 @@ import click
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--fd", type=click.IntRange(0), default=None,
+              help="Serve on this listening socket, inherited from the process that started this one (a "
+                   "supervisor's socket activation, or the tests); --host and --port are then ignored.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Worker processes (each loads its own copy of the embedded index).")
-def serve(host: str, port: int, workers: int) -> None:
+def serve(host: str, port: int, fd: int | None, workers: int) -> None:
     """Run the API (and pages) with uvicorn."""
     import uvicorn
 
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers, access_log=False)
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, fd=fd, workers=workers,
+                access_log=False)

@@ -9,7 +9,6 @@ and its log output can be read whole.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
 from search.embedded import EmbeddedIndex, EmbeddedWriter
 from rehabmap.record import Service
+from tests.listening import listening_socket, url_of
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample"
@@ -64,12 +64,6 @@ def backend(api_home: Path) -> EmbeddedIndex:
     return EmbeddedIndex(api_home / "index.sqlite")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class LiveServer:
     url: str
@@ -90,17 +84,17 @@ def live_server(api_home: Path, data_dir: Path, tmp_path_factory: pytest.TempPat
 @contextmanager
 def serve(home: Path, data_dir: Path, log_path: Path, **env: str) -> Iterator[LiveServer]:
     """`rehabmap serve` over `home` at DEBUG level, with `env` on top, until the block ends."""
-    port = _free_port()
     # The tests send thousands of requests from one address: rate limiting is off here, and proved on its
     # own app in tests/maintain/test_security.py.
     environment = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
                    "REHABMAP_LOG_LEVEL": "DEBUG", "REHABMAP_RATE_LIMIT_PER_MINUTE": "0",
                    "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), **env}
-    with log_path.open("wb") as log:
+    with log_path.open("wb") as log, listening_socket() as sock:  # the port, held until the server has it
         process = subprocess.Popen(
-            [sys.executable, "-c", "from cli.main import main; main()", "serve", "--host", "127.0.0.1",
-             "--port", str(port)], cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
-    server = LiveServer(f"http://127.0.0.1:{port}", log_path, process)
+            [sys.executable, "-c", "from cli.main import main; main()", "serve", "--fd", str(sock.fileno())],
+            cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, pass_fds=(sock.fileno(),))
+        url = url_of(sock)
+    server = LiveServer(url, log_path, process)
     try:
         _wait_until_up(server)
         yield server

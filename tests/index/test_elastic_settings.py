@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import logging
-import socket
 import ssl
 import uuid
 from collections.abc import Iterator
@@ -26,14 +25,9 @@ from search.elastic import ElasticIndex, ElasticWriter
 from search.engine import ClusterError
 from tests.index.cluster_proxy import ClusterProxy
 from tests.index.conftest import drop_indices
+from tests.listening import refused_port
 
 API_KEY = "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="  # the shape a cluster gives
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _name(text: str) -> x509.Name:
@@ -83,8 +77,8 @@ def secured(es_server, es_client, tls, engine_name):
     dropped afterwards."""
     context, ca_file = tls
     base = f"rehabmap-test-{uuid.uuid4().hex[:10]}"
-    with ClusterProxy(es_server.url, api_key=API_KEY, tls=context) as proxy:
-        yield proxy, f"https://127.0.0.1:{_closed_port()},{proxy.url}", base, ca_file
+    with ClusterProxy(es_server.url, api_key=API_KEY, tls=context) as proxy, refused_port() as down:
+        yield proxy, f"https://127.0.0.1:{down},{proxy.url}", base, ca_file
     drop_indices(es_client, base)
 
 
@@ -142,19 +136,20 @@ def test_a_failing_connection_shows_no_secret(corpus, engine_name, caplog):
     """No node answers: the error, every error it was raised from, and the log name the trouble, never the
     API key or a password written into the URL."""
     password = "pw-" + uuid.uuid4().hex
-    hosts = f"https://rehabmap:{password}@127.0.0.1:{_closed_port()},https://127.0.0.1:{_closed_port()}"
-    settings = Settings(ELASTICSEARCH_URL=hosts, elasticsearch_index="rehabmap-test-none",
-                        elasticsearch_api_key=API_KEY, search_engine=engine_name)
-    caplog.set_level(logging.DEBUG)
-    for call in (lambda: ElasticWriter.from_settings(settings).replace_all(corpus[:5]),
-                 lambda: ElasticIndex.from_settings(settings).info()):
-        with pytest.raises(IndexUnavailable, match="did not answer") as refused:
-            call()
-        told = [refused.value.message, *(f"{e!s} {e!r}" for e in _chain(refused.value)),
-                *(r.getMessage() for r in caplog.records)]
-        assert "ConnectionError" in " ".join(told)  # what went wrong is said
-        for secret in (API_KEY, password):
-            assert not [text for text in told if secret in text]
+    with refused_port() as one, refused_port() as two:  # two nodes that are down, and stay down
+        hosts = f"https://rehabmap:{password}@127.0.0.1:{one},https://127.0.0.1:{two}"
+        settings = Settings(ELASTICSEARCH_URL=hosts, elasticsearch_index="rehabmap-test-none",
+                            elasticsearch_api_key=API_KEY, search_engine=engine_name)
+        caplog.set_level(logging.DEBUG)
+        for call in (lambda: ElasticWriter.from_settings(settings).replace_all(corpus[:5]),
+                     lambda: ElasticIndex.from_settings(settings).info()):
+            with pytest.raises(IndexUnavailable, match="did not answer") as refused:
+                call()
+            told = [refused.value.message, *(f"{e!s} {e!r}" for e in _chain(refused.value)),
+                    *(r.getMessage() for r in caplog.records)]
+            assert "ConnectionError" in " ".join(told)  # what went wrong is said
+            for secret in (API_KEY, password):
+                assert not [text for text in told if secret in text]
 
 
 def test_a_missing_ca_file_names_the_setting(monkeypatch, tmp_path):

@@ -9,7 +9,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from rehabmap.config import Settings
 from rehabmap.maintain.store import Directory
 from search.embedded import EmbeddedWriter
 from tests.conftest import database_url
+from tests.listening import listening_socket, url_of
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample"
@@ -192,12 +192,6 @@ def cli(site: Site, *args: str, **env: str) -> subprocess.CompletedProcess:
 
 # --- a real server, for the crash tests and schemathesis ------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class Server:
     url: str
@@ -222,15 +216,16 @@ def start_server(site: Site, **env: str) -> Server:
     """`rehabmap serve` on 127.0.0.1 over the site's home, as production runs it. With
     REHABMAP_TEST_PAUSE_IN_WRITE in `env`, the same application with the crash tests' pause installed
     (pausing_server.py)."""
-    port = free_port()
-    log = site.home / f"server-{port}.log"
     environment = {**os.environ, **site.env(), "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT), **env}
     command = ["tests.maintain.pausing_server"] if "REHABMAP_TEST_PAUSE_IN_WRITE" in env else ["cli", "serve"]
-    with log.open("ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", *command, "--host", "127.0.0.1",
-                                    "--port", str(port)], cwd=ROOT, env=environment, stdout=out,
-                                   stderr=subprocess.STDOUT)
-    server = Server(f"http://127.0.0.1:{port}", process, log)
+    with listening_socket() as sock:  # the server's port, held by this test until the server has it
+        url = url_of(sock)
+        log = site.home / f"server-{sock.getsockname()[1]}.log"
+        with log.open("ab") as out:
+            process = subprocess.Popen([sys.executable, "-m", *command, "--fd", str(sock.fileno())], cwd=ROOT,
+                                       env=environment, stdout=out, stderr=subprocess.STDOUT,
+                                       pass_fds=(sock.fileno(),))
+    server = Server(url, process, log)
     deadline = time.monotonic() + 180  # a bound: start-up with warm-up took 14-25 s at load 7-10
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -1,6 +1,6 @@
 """`rehabmap serve` with a pause inside the maintainers' write transactions, for the crash tests.
 
-    REHABMAP_TEST_PAUSE_IN_WRITE=directory|index python -m tests.maintain.pausing_server --port N
+    REHABMAP_TEST_PAUSE_IN_WRITE=directory|index python -m tests.maintain.pausing_server --fd N
 
 runs the same application as `rehabmap serve` (`app.main.create_app` under uvicorn) with its editor's
 `before_commit` seam set: inside that transaction a write says so in `REHABMAP_HOME/paused-<stage>` and
@@ -44,11 +44,9 @@ def create_pausing_app() -> FastAPI:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--fd", type=int, required=True, help="the listening socket, inherited")
     args = parser.parse_args()
-    uvicorn.run("tests.maintain.pausing_server:create_pausing_app", factory=True, host=args.host, port=args.port,
-                access_log=False)
+    uvicorn.run("tests.maintain.pausing_server:create_pausing_app", factory=True, fd=args.fd, access_log=False)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ from indexer.sync.store import SyncStore
 from app.sync import open_live
 from rehabmap.config import Settings
 from rehabmap.maintain.store import open_database, store_of
-from tests.api.conftest import LiveServer, _free_port, _wait_until_up
+from tests.api.conftest import LiveServer, _wait_until_up
+from tests.listening import listening_socket, url_of
 from tests.maintain.conftest import Server
 from tests.sync.replay import Replay
 
@@ -121,14 +122,14 @@ def index_record(home: Path, service_id: str) -> dict[str, Any] | None:
 @contextmanager
 def serving(home: Path, data_dir: Path) -> Iterator[str]:
     """`rehabmap serve` over the home on 127.0.0.1; yields its URL once /health answers."""
-    port = _free_port()
-    log = home / f"server-{port}.log"
     environment = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
                    "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT)}
-    with log.open("ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port",
-                                    str(port)], cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    with listening_socket() as sock:  # the port, held until the server has it
+        url = url_of(sock)
+        log = home / f"server-{sock.getsockname()[1]}.log"
+        with log.open("ab") as out:
+            process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--fd", str(sock.fileno())], cwd=ROOT,
+                                       env=environment, stdout=out, stderr=subprocess.STDOUT, pass_fds=(sock.fileno(),))
     try:
         _wait_until_up(LiveServer(url, log, process))
         yield url

@@ -4,7 +4,6 @@ the real geodata, the API app with the web pages wired in, and a real uvicorn se
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
 from rehabmap.config import Settings
 from search.embedded import EmbeddedWriter
+from tests.listening import listening_socket, url_of
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample"
@@ -70,12 +70,6 @@ def make_app(home: Path, data_dir: Path, **settings: object) -> FastAPI:
     return app
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def serve(app: FastAPI) -> Iterator[str]:
     """Run `app` under uvicorn in a thread on a free loopback port; yields the base URL. An app made without
@@ -84,19 +78,19 @@ def serve(app: FastAPI) -> Iterator[str]:
     state = app.state.rehabmap
     if not state.settings.warm_up:
         warm_up(state)
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                            lifespan="off")
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-web-tests", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with listening_socket() as sock:  # served as it is: the port is never free between its choice and the server
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-web-tests",
+                                  daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        try:
+            yield url_of(sock)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
