@@ -90,8 +90,8 @@ def test_match_equals_the_domain_answer(client, geography, backend, body):
 
 @pytest.mark.parametrize("body", CASES.values(), ids=CASES.keys())
 def test_the_reply_is_what_its_response_model_validates_it_to(client, body):
-    """`MatchOut.of` builds the reply without validating it (model_construct, for speed): what it sends must
-    pass the response model unchanged, every field of its type (a float an int, a date a date)."""
+    """`MatchOut.json_of` builds the reply's JSON from plain values, not through the model (for speed): what
+    it sends must pass the response model unchanged, every field there and of its type (a float not an int)."""
     reply = client.post("/match", json=body)
     assert reply.status_code == 200, reply.text
     assert MatchOut.model_validate_json(reply.content, strict=False).model_dump(mode="json") == reply.json()
