@@ -10,9 +10,7 @@ from fastapi import Depends, Request
 from rehabmap.state import AppState
 
 
-async def get_state(request: Request) -> AppState:
-    """Async, so that FastAPI calls it on the event loop: a plain function dependency is run in the
-    threadpool, a thread hand-off on every request for one attribute read."""
+def get_state(request: Request) -> AppState:
     return request.app.state.rehabmap
 
 
