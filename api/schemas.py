@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from geodata import Home
 from rehabmap.coverage import Coverage
 from rehabmap.maintain.freshness import DEFAULT_VERIFY_AFTER_DAYS, verification_due
 from rehabmap.match import MatchResponse, MatchResult
@@ -133,8 +135,13 @@ class ScheduleOut(BaseModel):
 
     @classmethod
     def of(cls, schedule: Schedule) -> ScheduleOut:
+        return cls(**cls.fields_of(schedule))
+
+    @staticmethod
+    def fields_of(schedule: Schedule) -> dict[str, Any]:
         opens, closes = schedule.hours() or (None, None)
-        return cls(byday=list(schedule.byday), opens_at=opens, closes_at=closes, description=schedule.description)
+        return {"byday": list(schedule.byday), "opens_at": opens, "closes_at": closes,
+                "description": schedule.description}
 
 
 class MatchResultOut(BaseModel):
@@ -167,23 +174,25 @@ class MatchResultOut(BaseModel):
     last_verified: date | None = Field(description="When the record was last checked with the service.")
     verification_due: bool = Field(description=VERIFICATION_DUE)
 
-    @classmethod
-    def of(cls, r: MatchResult, today: date | None = None,
-           verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> MatchResultOut:
+    @staticmethod
+    def fields_of(r: MatchResult, today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> dict[str, Any]:
+        """The result as `MatchOut.json_of` sends it: plain values in this model's shape."""
         s = r.service
-        return cls(
-            id=s.id, name=s.name, service_type=s.service_type.value, subtype=s.subtype,
-            original_label=s.original_label, legacy_locked_label=s.legacy_locked_label,
-            organisation=s.organisation, distance_km=r.distance_km, in_home_icb=r.in_home_icb,
-            icb_code=s.areas.icb_code, icb_name=s.areas.icb_name, matched_needs=r.matched_needs,
-            unknown_needs=r.unknown_needs, out_of_catchment=r.out_of_catchment, explanation=r.explanation,
-            capacity=CapacityOut(status=r.capacity or "unknown", as_of=s.capacity_as_of, reported=s.capacity),
-            accepting_referrals=s.accepting_referrals, self_referral=s.self_referral,
-            referral_route=s.referral_route, schedules=ScheduleOut.all_of(s),
-            cqc=CqcOut(location_id=s.cqc_location_id, rating=s.cqc_rating, rating_date=s.cqc_rating_date),
-            phone=s.phone, email=s.email, website=s.website, postcode=s.postcode,
-            distance_saved_km=r.distance_saved_km, last_verified=s.last_verified,
-            verification_due=verification_due(s, today or date.today(), verify_after_days))
+        return {
+            "id": s.id, "name": s.name, "service_type": s.service_type.value, "subtype": s.subtype,
+            "original_label": s.original_label, "legacy_locked_label": s.legacy_locked_label,
+            "organisation": s.organisation, "distance_km": r.distance_km, "in_home_icb": r.in_home_icb,
+            "icb_code": s.areas.icb_code, "icb_name": s.areas.icb_name, "matched_needs": r.matched_needs,
+            "unknown_needs": r.unknown_needs, "out_of_catchment": r.out_of_catchment,
+            "explanation": r.explanation,
+            "capacity": {"status": r.capacity or "unknown", "as_of": s.capacity_as_of, "reported": s.capacity},
+            "accepting_referrals": s.accepting_referrals, "self_referral": s.self_referral,
+            "referral_route": s.referral_route,
+            "schedules": [ScheduleOut.fields_of(schedule) for schedule in s.schedules],
+            "cqc": {"location_id": s.cqc_location_id, "rating": s.cqc_rating, "rating_date": s.cqc_rating_date},
+            "phone": s.phone, "email": s.email, "website": s.website, "postcode": s.postcode,
+            "distance_saved_km": r.distance_saved_km, "last_verified": s.last_verified,
+            "verification_due": verification_due(s, today, verify_after_days)}
 
 
 class CoverageOut(BaseModel):
@@ -245,22 +254,27 @@ class MatchOut(BaseModel):
     summary: list[TypeSummaryOut]
     current_placement_km: float | None
 
-    @classmethod
-    def of(cls, home, response: MatchResponse, ranking: str, coverage: dict[ServiceType, Coverage],
-           today: date | None = None, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> MatchOut:
+    @staticmethod
+    def json_of(home: Home, response: MatchResponse, ranking: str, coverage: dict[ServiceType, Coverage],
+                today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> bytes:
+        """The reply's JSON, in this model's shape, built once from plain values: building the nested models
+        (validating ~12 results) and then dumping them was about a third of a request's time outside
+        `match()` (bench/RESULTS.md, "POST /match, third pass"). The tests check that it validates as this
+        model to itself."""
         listed = {r.service.service_type for r in response.results}
-        return cls(
-            home=HomeOut(district=home.district, icb_code=home.areas.icb_code, icb_name=home.areas.icb_name,
-                         lad_code=home.areas.lad_code, lad_name=home.areas.lad_name, precision=home.precision),
-            ranking=ranking, results=[MatchResultOut.of(r, today, verify_after_days) for r in response.results],
-            summary=[TypeSummaryOut(service_type=t.service_type.value, in_home_icb=t.in_home_icb,
-                                    nearest=MatchResultOut.of(t.nearest, today, verify_after_days)
-                                    if t.nearest else None,
-                                    found=_found(t.service_type in listed, coverage[t.service_type]),
-                                    coverage=CoverageOut.of(coverage[t.service_type]))
-                     for t in response.summary],
-            current_placement_km=None if response.current_placement_km is None
-            else round(response.current_placement_km, 3))
+        areas = home.areas
+        return pydantic_core.to_json({
+            "home": {"district": home.district, "icb_code": areas.icb_code, "icb_name": areas.icb_name,
+                     "lad_code": areas.lad_code, "lad_name": areas.lad_name, "precision": home.precision},
+            "ranking": ranking,
+            "results": [MatchResultOut.fields_of(r, today, verify_after_days) for r in response.results],
+            "summary": [{
+                "service_type": t.service_type.value, "in_home_icb": t.in_home_icb,
+                "nearest": MatchResultOut.fields_of(t.nearest, today, verify_after_days) if t.nearest else None,
+                "found": _found(t.service_type in listed, coverage[t.service_type]),
+                "coverage": coverage[t.service_type].to_dict()} for t in response.summary],
+            "current_placement_km": None if response.current_placement_km is None
+            else round(response.current_placement_km, 3)})
 
 
 # --- errors -------------------------------------------------------------------------------------------

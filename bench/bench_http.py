@@ -15,7 +15,12 @@ The ceiling is measured in the same run, first, with the same bodies, levels and
 (bench/http_ceiling.py). The table gives each level's req/s and p99 of `/match` as a share of the ceiling's
 (issue 18's targets: at least half its req/s, at most 3x its p99). `--no-ceiling` skips it.
 
+`--checkout DIR` also serves `/match` from another checkout of rehabmap (e.g. `git archive <commit> | tar -x
+-C DIR`), over the same index and geodata, after this checkout's: a before/after in one run, so both sides
+meet the same machine (on a shared machine the load moves more than most changes do).
+
     python -m bench.bench_http [--sizes 100k] [--concurrency 1,16,64] [--seconds 10] [--workers 1] [--no-ceiling]
+                               [--checkout DIR]
 
 Needs `wrk` (Debian package).
 """
@@ -135,6 +140,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3, help="seconds of load before each measured run")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (1: `rehabmap serve`)")
     parser.add_argument("--no-ceiling", action="store_true", help="skip the empty endpoint")
+    parser.add_argument("--checkout", type=Path, help="also serve /match from this checkout (before/after)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk (see bench/README.md)")
@@ -159,16 +165,20 @@ def main() -> None:
             finally:
                 common.stop_server(server)
             rows += [row("-", args.workers, "ceiling (empty POST)", c, r, None) for c, r in ceiling.items()]
+        checkouts = [(common.ROOT, "POST /match")]
+        if args.checkout is not None:
+            checkouts.append((args.checkout.resolve(), f"POST /match ({args.checkout.name})"))
         for n in common.parse_sizes(args.sizes):
-            port = common.free_port()
-            server = common.start_server(n, port, args.workers)
-            try:
-                results = measure(server, f"http://127.0.0.1:{port}", f"{label(n)} /match", all_bodies, levels,
-                                  script, bodies_file, seconds, args.warmup)
-            finally:
-                common.stop_server(server)
-            rows += [row(label(n), args.workers, "POST /match", c, r, ceiling and ceiling[c])
-                     for c, r in results.items()]
+            for checkout, endpoint in checkouts:
+                port = common.free_port()
+                server = common.start_server(n, port, args.workers, checkout=checkout)
+                try:
+                    results = measure(server, f"http://127.0.0.1:{port}", f"{label(n)} {endpoint}", all_bodies,
+                                      levels, script, bodies_file, seconds, args.warmup)
+                finally:
+                    common.stop_server(server)
+                rows += [row(label(n), args.workers, endpoint, c, r, ceiling and ceiling[c])
+                         for c, r in results.items()]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"Machine: {common.machine()}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from rehabmap.browse import locate
 from api.deps import State
@@ -15,7 +15,7 @@ router = APIRouter(tags=["match"], responses=ERRORS)
 
 
 @router.post("/match", response_model=MatchOut, summary="Rank local options that meet a person's needs")
-async def post_match(body: MatchIn, state: State) -> MatchOut:
+async def post_match(body: MatchIn, state: State) -> Response:
     """Options nearest the person's home that meet every stated need, each with why it matched, what is
     unknown, distance, in/out of the home ICB and, given a current placement, the distance saved. The summary
     says per type whether none found means none: only where the directory covers the home's area."""
@@ -45,5 +45,7 @@ async def post_match(body: MatchIn, state: State) -> MatchOut:
     covered = {t.service_type: coverage.for_request(home.areas.codes(), t.service_type,
                                                      [s for s in subtypes if s in SUBTYPES.get(t.service_type, ())])
                for t in response.summary}
-    return MatchOut.of(home, response, RANKING_RULE, covered, state.today(), state.settings.verify_after_days)
+    # The JSON is built once (MatchOut.json_of); `response_model` still documents its shape.
+    return Response(MatchOut.json_of(home, response, RANKING_RULE, covered, state.today(),
+                                     state.settings.verify_after_days), media_type="application/json")
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from api.schemas import MatchOut
 from rehabmap.match import MatchRequest, MatchResponse, MatchResult, match
 from rehabmap.taxonomy import ServiceType
 
@@ -85,6 +86,15 @@ def test_match_equals_the_domain_answer(client, geography, backend, body):
     expected_km = expected.current_placement_km
     assert got["current_placement_km"] == (None if expected_km is None else round(expected_km, 3))
     assert got["results"], "each case is chosen to have results"
+
+
+@pytest.mark.parametrize("body", CASES.values(), ids=CASES.keys())
+def test_the_reply_is_what_its_response_model_validates_it_to(client, body):
+    """`MatchOut.json_of` builds the reply's JSON from plain values, not through the model (for speed): what
+    it sends must pass the response model unchanged, every field there and of its type (a float not an int)."""
+    reply = client.post("/match", json=body)
+    assert reply.status_code == 200, reply.text
+    assert MatchOut.model_validate_json(reply.content, strict=False).model_dump(mode="json") == reply.json()
 
 
 def test_match_result_carries_what_a_clinician_needs(client):

@@ -1,3 +1,7 @@
+import sqlite3
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from geodata import Geography
@@ -73,3 +77,29 @@ def test_coordinates_must_be_complete_in_range_and_in_england(geography: Geograp
     assert raised.value.field == "lon"
     with pytest.raises(OutsideEngland):
         geography.resolve(lat=55.9533, lon=-3.1883)  # Edinburgh
+
+
+def test_a_homes_areas_equal_the_polygon_test_at_every_level(geography: Geography, geodata_dir: Path) -> None:
+    """`locate` for one home skips the LAD and region polygons the directory's LAD overrides, and finds
+    candidates without the tree: over real postcodes, sectors and districts it must give exactly what the
+    batch path gives after testing every level's polygons."""
+    with sqlite3.connect(geodata_dir / "geodata.sqlite") as db:
+        postcodes = db.execute("SELECT pcds FROM postcodes WHERE doterm IS NULL").fetchall()
+        sectors = db.execute("SELECT sector FROM sectors").fetchall()
+        districts = db.execute("SELECT district FROM districts").fetchall()
+    rng = np.random.default_rng(20261201)
+    asked = [postcodes[i][0] for i in rng.choice(len(postcodes), 4000, replace=False)]
+    asked += [sectors[i][0] for i in rng.choice(len(sectors), 1000, replace=False)] + [d[0] for d in districts]
+    points, homes = [], []
+    for text in asked:
+        point = geography.postcodes.lookup(text)
+        points.append(point)
+        try:
+            homes.append(geography.resolve(postcode=text).areas)
+        except OutsideEngland:
+            homes.append(None)
+    expected = geography.locate_all(
+        [p.lat for p in points], [p.lon for p in points], [p.lad_code for p in points]
+    )
+    assert homes == expected
+    assert sum(home is not None for home in homes) > len(asked) - 10
