@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -19,7 +19,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.warmup import warm_up
-from tests.web.site import ROOT, free_port, make_app
+from tests.web.site import ROOT, make_app
 from web.render import environment
 from web.resultsmap import boundaries
 
@@ -29,31 +29,51 @@ FORM = {"home": "LS9 7TF", "needs": ["autism"], "types": ["inpatient_rehab_level
 
 
 @contextmanager
-def server_process(home: Path, data_dir: Path) -> Iterator[str]:
-    port = free_port()
+def server_processes(home: Path, data_dir: Path, count: int) -> Iterator[list[str]]:
+    """`count` servers on one home, started together (each start, with its warm-up, takes seconds of CPU: on
+    two cores the starts overlap), each waited for until it takes a connection or stops."""
     env = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
            "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    started: list[tuple[int, subprocess.Popen]] = []
     try:
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=5):
-                    break
-            except ConnectionRefusedError:
-                try:  # the pause between tries ends early if the server stops
-                    process.wait(timeout=0.1)
-                except subprocess.TimeoutExpired:
-                    continue
-                raise AssertionError(f"server stopped: {process.stderr.read().decode()[-2000:]}") from None
-        yield f"http://127.0.0.1:{port}"
+        for port in _distinct_free_ports(count):
+            started.append((port, subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port)],
+                                                   cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                                   stderr=subprocess.PIPE)))
+        for port, process in started:
+            _wait_until_listening(port, process)
+        yield [f"http://127.0.0.1:{port}" for port, _ in started]
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        for _, process in started:
+            process.terminate()
+        for _, process in started:
+            process.wait(timeout=30)
+
+
+def _distinct_free_ports(count: int) -> list[int]:
+    """Free loopback ports, all held at once while they are chosen so that no two are the same."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+def _wait_until_listening(port: int, process: subprocess.Popen) -> None:
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
+                return
+        except ConnectionRefusedError:
+            try:  # the pause between tries ends early if the server stops
+                process.wait(timeout=0.1)
+            except subprocess.TimeoutExpired:
+                continue
+            raise AssertionError(f"server stopped: {process.stderr.read().decode()[-2000:]}") from None
 
 
 def test_a_search_held_by_one_server_process_is_read_back_by_another(web_home: Path, data_dir: Path):
-    with server_process(web_home, data_dir) as first, server_process(web_home, data_dir) as second:
+    with server_processes(web_home, data_dir, 2) as (first, second):
         held = httpx.post(first + "/alternatives", data=FORM, follow_redirects=False, timeout=60)
         assert held.status_code == 303
         where = held.headers["location"]
