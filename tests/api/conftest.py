@@ -82,13 +82,17 @@ def live_server(api_home: Path, data_dir: Path, tmp_path_factory: pytest.TempPat
 
 
 @contextmanager
-def serve(home: Path, data_dir: Path, log_path: Path, **env: str) -> Iterator[LiveServer]:
-    """`rehabmap serve` over `home` at DEBUG level, with `env` on top, until the block ends."""
+def serve(home: Path, data_dir: Path, log_path: Path, warm_up: bool = True, **env: str) -> Iterator[LiveServer]:
+    """`rehabmap serve` over `home` at DEBUG level, with `env` on top, until the block ends. Without `warm_up`,
+    the server starts without loading what a first search would (5-15 s of a start on a loaded machine): for
+    a test that never searches it, whose first request loads what it needs on the way (the warm-up itself is
+    proved in tests/web/test_server_processes.py)."""
     # The tests send thousands of requests from one address: rate limiting is off here, and proved on its
     # own app in tests/maintain/test_security.py.
     environment = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
                    "REHABMAP_LOG_LEVEL": "DEBUG", "REHABMAP_RATE_LIMIT_PER_MINUTE": "0",
-                   "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), **env}
+                   "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+                   "REHABMAP_WARM_UP": str(warm_up).lower(), **env}
     with log_path.open("wb") as log, listening_socket() as sock:  # the port, held until the server has it
         process = subprocess.Popen(
             [sys.executable, "-c", "from cli.main import main; main()", "serve", "--fd", str(sock.fileno())],

@@ -59,8 +59,9 @@ def nginx_in_front(api_home, data_dir, tmp_path):
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if nginx is None:
         pytest.skip("nginx is not installed")
-    with serve(api_home, data_dir, tmp_path / "api-1.log", FORWARDED_ALLOW_IPS="127.0.0.1") as one, \
-            serve(api_home, data_dir, tmp_path / "api-2.log", FORWARDED_ALLOW_IPS="127.0.0.1") as two:
+    # The replicas answer /health and /metrics only: no warm-up.
+    with serve(api_home, data_dir, tmp_path / "api-1.log", warm_up=False, FORWARDED_ALLOW_IPS="127.0.0.1") as one, \
+            serve(api_home, data_dir, tmp_path / "api-2.log", warm_up=False, FORWARDED_ALLOW_IPS="127.0.0.1") as two:
         port = _free_port()
         conf = (ROOT / "deploy/nginx.conf").read_text()
         conf = conf.replace("server api-1:8000", f"server {one.url.removeprefix('http://')}")

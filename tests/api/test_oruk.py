@@ -56,8 +56,8 @@ def test_root_says_version_profile_and_openapi(client, live_server):
 
 @pytest.fixture(scope="module")
 def public_server(api_home, data_dir, tmp_path_factory):
-    """The same site, told its public address."""
-    with serve(api_home, data_dir, tmp_path_factory.mktemp("public") / "server.log",
+    """The same site, told its public address (asked for its ORUK root only: no warm-up)."""
+    with serve(api_home, data_dir, tmp_path_factory.mktemp("public") / "server.log", warm_up=False,
                REHABMAP_PUBLIC_BASE_URL=PUBLIC + "/") as server:
         yield server
 

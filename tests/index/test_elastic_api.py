@@ -62,7 +62,7 @@ def elastic_env(proxy: ClusterProxy, base: str) -> dict[str, str]:
 def server(large, cluster, home, data_dir):
     base, _ = large
     site = Site(home, Settings(home=home, data_dir=data_dir), Directory(home / "directory.sqlite"))
-    running = start_server(site, **elastic_env(cluster, base))
+    running = start_server(site, warm_up=True, **elastic_env(cluster, base))  # searched from the first request
     yield running
     running.stop()
 

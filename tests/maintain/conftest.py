@@ -74,7 +74,7 @@ def make_home(home: Path, sample_index: Path, geodata_dir: Path, data_dir: Path,
     of each test's setup on a loaded machine) for the first search, which most of these tests never make, and
     a test that searches loads the same parts on the way (what the warm-up saves, proved in
     tests/web/test_server_processes.py). The servers started in a process of their own (`start_server`,
-    `cli`) read REHABMAP_HOME, not these settings, and warm up as in production."""
+    `cli`) read REHABMAP_HOME, not these settings (`start_server` says whether to warm up)."""
     home.mkdir(parents=True, exist_ok=True)
     (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
     shutil.copyfile(sample_index, home / "index.sqlite")
@@ -212,11 +212,17 @@ class Server:
                 self.kill()
 
 
-def start_server(site: Site, **env: str) -> Server:
+def start_server(site: Site, warm_up: bool = False, **env: str) -> Server:
     """`rehabmap serve` on 127.0.0.1 over the site's home, as production runs it. With
     REHABMAP_TEST_PAUSE_IN_WRITE in `env`, the same application with the crash tests' pause installed
-    (pausing_server.py)."""
-    environment = {**os.environ, **site.env(), "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT), **env}
+    (pausing_server.py).
+
+    Without `warm_up` the server starts without loading what a first search would (5-15 s of each start on a
+    loaded machine; the crash tests start one or two per test): these servers are asked for writes and
+    records, and a request that needs a part loads it on the way. The warm-up itself is proved in
+    tests/web/test_server_processes.py; a test that searches its server from the first request asks for it."""
+    environment = {**os.environ, **site.env(), "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT),
+                   "REHABMAP_WARM_UP": str(warm_up).lower(), **env}
     command = ["tests.maintain.pausing_server"] if "REHABMAP_TEST_PAUSE_IN_WRITE" in env else ["cli", "serve"]
     with listening_socket() as sock:  # the server's port, held by this test until the server has it
         url = url_of(sock)

@@ -45,7 +45,7 @@ class Window:
 def window(request, sample_index, geodata_dir, data_dir, tmp_path_factory):
     site = make_site(tmp_path_factory.mktemp("capacity-window") / "home", sample_index, geodata_dir, data_dir)
     env = {} if request.param is None else {"REHABMAP_CAPACITY_MAX_AGE_DAYS": str(request.param)}
-    server = start_server(site, **env)
+    server = start_server(site, warm_up=True, **env)  # searched from its first request
     days = request.param or 14
     today = date.today()
     assert {FRESH, STALE} <= set(OWNED_A)

@@ -30,35 +30,46 @@ FORM = {"home": "LS9 7TF", "needs": ["autism"], "types": ["inpatient_rehab_level
 
 
 @contextmanager
-def server_process(home: Path, data_dir: Path) -> Iterator[str]:
+def server_processes(home: Path, data_dir: Path, count: int) -> Iterator[list[str]]:
+    """`count` servers on one home, started together (each start, with its warm-up, takes seconds of CPU: on
+    two cores the starts overlap), each on a port this test holds until the server has it, each waited for
+    until it answers or stops."""
     env = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
            "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT)}
-    with listening_socket() as sock:  # the port, held until the server has it
-        url = url_of(sock)
-        process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--fd", str(sock.fileno())], cwd=ROOT,
-                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   pass_fds=(sock.fileno(),))
+    started: list[tuple[str, subprocess.Popen]] = []
     try:
-        # The socket listens before the server does (connections wait in its backlog): the server is up when
-        # it answers, not when a connection is taken.
-        while True:
-            try:
-                httpx.get(url + "/health", timeout=5).raise_for_status()
-                break
-            except httpx.TransportError:
-                try:  # the pause between tries ends early if the server stops
-                    process.wait(timeout=0.1)
-                except subprocess.TimeoutExpired:
-                    continue
-                raise AssertionError(f"server stopped: {process.stderr.read().decode()[-2000:]}") from None
-        yield url
+        for _ in range(count):
+            with listening_socket() as sock:  # the port, held until the server has it
+                started.append((url_of(sock), subprocess.Popen(
+                    [sys.executable, "-m", "cli", "serve", "--fd", str(sock.fileno())], cwd=ROOT, env=env,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(sock.fileno(),))))
+        for url, process in started:
+            _wait_until_up(url, process)
+        yield [url for url, _ in started]
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        for _, process in started:
+            process.terminate()
+        for _, process in started:
+            process.wait(timeout=30)
+
+
+def _wait_until_up(url: str, process: subprocess.Popen) -> None:
+    """The socket listens before the server does (connections wait in its backlog): the server is up when it
+    answers, not when a connection is taken."""
+    while True:
+        try:
+            httpx.get(url + "/health", timeout=5).raise_for_status()
+            return
+        except httpx.TransportError:
+            try:  # the pause between tries ends early if the server stops
+                process.wait(timeout=0.1)
+            except subprocess.TimeoutExpired:
+                continue
+            raise AssertionError(f"server stopped: {process.stderr.read().decode()[-2000:]}") from None
 
 
 def test_a_search_held_by_one_server_process_is_read_back_by_another(web_home: Path, data_dir: Path):
-    with server_process(web_home, data_dir) as first, server_process(web_home, data_dir) as second:
+    with server_processes(web_home, data_dir, 2) as (first, second):
         held = httpx.post(first + "/alternatives", data=FORM, follow_redirects=False, timeout=60)
         assert held.status_code == 303
         where = held.headers["location"]
