@@ -306,7 +306,8 @@ def to_result(hit: Hit, home: HomeLike, request: MatchRequest, today: date,
     in_icb = bool(home.areas.icb_code) and service.areas.icb_code == home.areas.icb_code
     matched = [n for n in request.needs if n in service.needs_met]
     unknown = [n for n in request.needs if n not in service.needs_met]
-    outside = not covers(service, home)
+    # Without `include_out_of_catchment` every hit passed the catchment filter: no need to test it again.
+    outside = request.include_out_of_catchment and not covers(service, home)
     capacity = service.capacity_now(today)
     saved = None if placement_km is None else round(placement_km - hit.distance_km, 3)
     return MatchResult(service, round(hit.distance_km, 3), in_icb, matched, unknown, outside, capacity,
