@@ -336,7 +336,7 @@ class _Grid:
         self.lon0 = float(lon.min()) if n else 0.0
         self.ny = int((float(lat.max()) - self.lat0) // _CELL_LAT) + 1 if n else 1
         self.nx = int((float(lon.max()) - self.lon0) // _CELL_LON) + 1 if n else 1
-        iy, ix = self._cell_yx(lat, lon)
+        iy, ix = self.cell_yx(lat, lon)
         cell = iy * self.nx + ix
         self.order = np.argsort(cell, kind="stable")
         self.start = np.searchsorted(cell[self.order], np.arange(self.ny * self.nx + 1))
@@ -344,17 +344,10 @@ class _Grid:
         self.sat = np.zeros((self.ny + 1, self.nx + 1), dtype=np.int64)
         self.sat[1:, 1:] = counts.cumsum(axis=0).cumsum(axis=1)
 
-    def _cell_yx(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def cell_yx(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each point's cell row and column."""
         return (np.clip(((lat - self.lat0) // _CELL_LAT).astype(np.int64), 0, self.ny - 1),
                 np.clip(((lon - self.lon0) // _CELL_LON).astype(np.int64), 0, self.nx - 1))
-
-    def span(self, lat: np.ndarray, lon: np.ndarray) -> tuple[int, int, int, int] | None:
-        """The inclusive cell range holding every one of these points (None for no points)."""
-        if not len(lat):
-            return None
-        iy, ix = self._cell_yx(lat, lon)
-        return int(iy.min()), int(iy.max()), int(ix.min()), int(ix.max())
 
     def cells(self, lat_lo: float, lat_hi: float, lon_lo: float, lon_hi: float) -> tuple[int, int, int, int] | None:
         """Inclusive cell range covering the box, or None when the box misses the grid."""
@@ -519,7 +512,6 @@ class ServiceColumns:
         self._grid = _Grid(self.lat, self.lon)
         self._all = np.arange(n, dtype=np.int64)
         self._positions: dict[tuple[str, str, str], int] = {}  # see name_position
-        self._spans: dict[str, tuple[int, int, int, int] | None] = {}  # see _span_of
 
     @classmethod
     def from_rows(cls, rows: Sequence[Sequence[Any]]) -> ServiceColumns:
@@ -776,20 +768,35 @@ class ServiceColumns:
         return box, bounds is None or self._grid.everything(box)
 
     def _span_of(self, codes: frozenset[str]) -> tuple[int, int, int, int] | None:
-        """The cells that hold every row located in these areas, remembered per area (a fact about the
-        index, not about a search). A row an edit superseded still counts here, which only widens the span:
-        the rows it stands for are answered from the overlay's own columns."""
-        spans = []
-        for code in codes:
-            if code not in self._spans:
-                rows = self._located.rows_by_code.get(code, self._all[:0])
-                self._spans[code] = self._grid.span(self.lat[rows], self.lon[rows])
-            spans.append(self._spans[code])
-        found = [span for span in spans if span is not None]
+        """The cells that hold every row located in these areas (None: no row is)."""
+        found = [self._area_spans[code] for code in codes if code in self._area_spans]
         if not found:
             return None
         return (min(s[0] for s in found), max(s[1] for s in found), min(s[2] for s in found),
                 max(s[3] for s in found))
+
+    @cached_property
+    def _area_spans(self) -> dict[str, tuple[int, int, int, int]]:
+        """Per area code a row is located in, the cells that hold every such row: worked out for every code
+        at once on first use (a few ms at 500k), so nothing here depends on which areas were asked about.
+        A row an edit superseded still counts, which only widens a span: the record that replaced it is
+        answered from the overlay's own columns."""
+        located = self._located
+        iy, ix = self._grid.cell_yx(self.lat, self.lon)
+        groups = located.groups
+        spans = [np.full(groups, np.iinfo(np.int64).max), np.full(groups, -1), np.full(groups, np.iinfo(np.int64).max),
+                 np.full(groups, -1)]
+        for span, ufunc, values in zip(spans, (np.minimum, np.maximum, np.minimum, np.maximum), (iy, iy, ix, ix)):
+            ufunc.at(span, located.of, values)
+        out: dict[str, tuple[int, int, int, int]] = {}
+        for group, (y0, y1, x0, x1) in enumerate(zip(*(span.tolist() for span in spans))):
+            if y1 < 0:
+                continue  # a group no row holds
+            for code in located.keys[group]:
+                old = out.get(code)
+                out[code] = (y0, y1, x0, x1) if old is None else \
+                    (min(old[0], y0), max(old[1], y1), min(old[2], x0), max(old[3], x1))
+        return out
 
     def _passing_near(self, lat: float, lon: float, radius_km: float, query: ServiceQuery, prepared: _Prepared,
                       *, box: tuple[int, int, int, int] | None, everything: bool,
