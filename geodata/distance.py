@@ -23,11 +23,20 @@ def haversine_km_pairs(
     lats1: np.ndarray | float, lons1: np.ndarray | float, lats2: np.ndarray | float, lons2: np.ndarray | float
 ) -> np.ndarray:
     """Element-wise distances (arrays broadcast), for bulk work where a geopy call per pair is too slow."""
-    phi1 = np.radians(np.asarray(lats1, dtype=float))
-    phi2 = np.radians(np.asarray(lats2, dtype=float))
-    dphi = phi2 - phi1
-    dlam = np.radians(np.asarray(lons2, dtype=float)) - np.radians(np.asarray(lons1, dtype=float))
-    a = np.sin(dphi / 2.0) ** 2 + np.cos(phi1) * np.cos(phi2) * np.sin(dlam / 2.0) ** 2
+    return haversine_km_radians(*radians_and_cosines(lats1, lons1), *radians_and_cosines(lats2, lons2))
+
+
+def radians_and_cosines(lats: np.ndarray | float, lons: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points as `haversine_km_radians` takes them: latitudes and longitudes in radians, the latitudes' cosines."""
+    phi = np.radians(np.asarray(lats, dtype=float))
+    return phi, np.radians(np.asarray(lons, dtype=float)), np.cos(phi)
+
+
+def haversine_km_radians(phi1: np.ndarray, lam1: np.ndarray, cos_phi1: np.ndarray, phi2: np.ndarray,
+                         lam2: np.ndarray, cos_phi2: np.ndarray) -> np.ndarray:
+    """`haversine_km_pairs` from latitudes and longitudes already in radians, with the latitudes' cosines:
+    an index keeps these per row, so a query computes none of them again. The same floats, bit for bit."""
+    a = np.sin((phi2 - phi1) / 2.0) ** 2 + cos_phi1 * cos_phi2 * np.sin((lam2 - lam1) / 2.0) ** 2
     distances: np.ndarray = 2.0 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
     return distances
 

@@ -220,31 +220,34 @@ def _effective_key(hit: Hit, icb: str | None) -> tuple[float, float, str]:
 
 
 def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, radius_km: float | None,
-            own_icb_only: bool) -> tuple[list[Hit], list[Hit] | None, int | None]:
-    """Top k by effective distance; the k nearest overall it looked at (None when it did not look); and,
-    with a radius, how many pass within it (None without one).
+            own_icb_only: bool, *, count_icb: bool = False
+            ) -> tuple[list[Hit], list[Hit] | None, int | None, dict[ServiceType, int] | None]:
+    """Top k by effective distance; the k nearest overall it looked at (None when it did not look); with
+    a radius, how many pass within it (None without one); and with `count_icb`, where the same call could
+    count them, per type how many pass in the home ICB (`_counts_in_icb` of the query's types; else None).
 
     Exact: the top k by effective key always lie in the union of the k nearest inside the home ICB and the
-    k nearest overall (the margin is one constant). With a radius, the three are asked of the same circle
-    in one call (`IndexBackend.around`)."""
+    k nearest overall (the margin is one constant). With a radius, the three (or four) are asked of the
+    same circle in one call (`IndexBackend.around`)."""
     icb = home.areas.icb_code
     if own_icb_only:
         if not icb:
-            return [], None, 0
+            return [], None, 0, None
         query = replace(query, area_codes=frozenset({icb}))
         if radius_km is None:
-            return backend.nearest(home.lat, home.lon, query, k=k), None, None
+            return backend.nearest(home.lat, home.lon, query, k=k), None, None, None
         found = backend.around(home.lat, home.lon, query, k=k, radius_km=radius_km)
-        return found.nearest, None, found.total
+        return found.nearest, None, found.total, None
+    counts = None
     if radius_km is None:
         inside = backend.nearest(home.lat, home.lon, replace(query, area_codes=frozenset({icb})), k=k) if icb else []
         overall, total = backend.nearest(home.lat, home.lon, query, k=k), None
     else:
         found = backend.around(home.lat, home.lon, query, k=k, radius_km=radius_km,
-                               within=frozenset({icb}) if icb else None)
-        inside, overall, total = found.nearest_within, found.nearest, found.total
+                               within=frozenset({icb}) if icb else None, count_within=count_icb)
+        inside, overall, total, counts = found.nearest_within, found.nearest, found.total, found.within_by_type
     merged = {h.service.id: h for h in [*inside, *overall]}
-    return sorted(merged.values(), key=lambda h: _effective_key(h, icb))[:k], overall, total
+    return sorted(merged.values(), key=lambda h: _effective_key(h, icb))[:k], overall, total, counts
 
 
 def best_fit_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, radius_km: float | None,
@@ -303,7 +306,8 @@ def to_result(hit: Hit, home: HomeLike, request: MatchRequest, today: date,
     in_icb = bool(home.areas.icb_code) and service.areas.icb_code == home.areas.icb_code
     matched = [n for n in request.needs if n in service.needs_met]
     unknown = [n for n in request.needs if n not in service.needs_met]
-    outside = not covers(service, home)
+    # Without `include_out_of_catchment` every hit passed the catchment filter: no need to test it again.
+    outside = request.include_out_of_catchment and not covers(service, home)
     capacity = service.capacity_now(today)
     saved = None if placement_km is None else round(placement_km - hit.distance_km, 3)
     return MatchResult(service, round(hit.distance_km, 3), in_icb, matched, unknown, outside, capacity,
@@ -322,6 +326,10 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
     groups: list[TypeGroup] = []
     nearest_known: dict[ServiceType, Hit] = {}
     coverage = _coverage(request, home)
+    # The summary counts the types asked for in the home ICB with the group's own query when there is one
+    # group of exactly those types: the ranking's pass over the circle may count them too.
+    count_icb = type_groups == [frozenset(request.types or ServiceType)]
+    icb_counts: dict[ServiceType, int] | None = None
     for types in type_groups:
         query = _base_query(request, coverage, types)
         overall: list[Hit] | None = None
@@ -330,8 +338,9 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
             hits = best_fit_hits(backend, home, query, request.limit, request.max_distance_km,
                                  request.own_icb_only, today)
         else:
-            hits, overall, total = _ranked(backend, home, query, request.limit, request.max_distance_km,
-                                           request.own_icb_only)
+            hits, overall, total, icb_counts = _ranked(backend, home, query, request.limit,
+                                                       request.max_distance_km, request.own_icb_only,
+                                                       count_icb=count_icb)
         results = [to_result(h, home, request, today, placement_km) for h in hits]
         if total is None:
             total = len(results) if len(results) < request.limit else _count(backend, home, request, query)
@@ -341,7 +350,8 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
         # them is that type's nearest anywhere.
         for hit in overall or ():
             nearest_known.setdefault(hit.service.service_type, hit)
-    summary = summarise(backend, home, request, today, nearest_known=nearest_known, coverage=coverage)
+    summary = summarise(backend, home, request, today, nearest_known=nearest_known, coverage=coverage,
+                        icb_counts=icb_counts)
     return MatchResponse([r for g in groups for r in g.results], summary, placement_km, groups)
 
 
@@ -358,15 +368,22 @@ def _count(backend: IndexBackend, home: HomeLike, request: MatchRequest, query: 
 
 def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: date, *,
               nearest_known: dict[ServiceType, Hit] | None = None,
-              coverage: Coverage | None = None) -> list[TypeSummary]:
+              coverage: Coverage | None = None,
+              icb_counts: dict[ServiceType, int] | None = None) -> list[TypeSummary]:
     """Per type asked for: how many pass the filters inside the home ICB, and the nearest anywhere.
 
     `nearest_known`: per type, its nearest service passing the request's filters, where the caller
-    already knows it (so it is not asked again); `coverage`: the caller's `_coverage` of the home."""
+    already knows it (so it is not asked again); `coverage`: the caller's `_coverage` of the home;
+    `icb_counts`: the per-type counts in the home ICB, where the caller already has them."""
     wanted = request.types or tuple(ServiceType)
     icb = home.areas.icb_code
     coverage = coverage or _coverage(request, home)
-    counts = _counts_in_icb(backend, request, coverage, wanted, icb) if icb else {}
+    if not icb:
+        counts: dict[ServiceType, int] = {}
+    elif icb_counts is not None:
+        counts = icb_counts
+    else:
+        counts = _counts_in_icb(backend, request, coverage, wanted, icb)
     summary = []
     for service_type in sorted(wanted, key=lambda t: t.restrictiveness):
         query = _base_query(request, coverage, frozenset({service_type}))

@@ -17,7 +17,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from copy import copy as shallow_copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import islice
 from json.encoder import encode_basestring
@@ -29,7 +29,7 @@ import shapely
 from shapely.geometry import shape
 
 from geodata.areas import AreaCodes
-from geodata.distance import EARTH_RADIUS_KM, haversine_km
+from geodata.distance import EARTH_RADIUS_KM, haversine_km, haversine_km_radians, radians_and_cosines
 from rehabmap.index.base import Coverage, ServiceQuery
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
@@ -336,14 +336,18 @@ class _Grid:
         self.lon0 = float(lon.min()) if n else 0.0
         self.ny = int((float(lat.max()) - self.lat0) // _CELL_LAT) + 1 if n else 1
         self.nx = int((float(lon.max()) - self.lon0) // _CELL_LON) + 1 if n else 1
-        iy = np.clip(((lat - self.lat0) // _CELL_LAT).astype(np.int64), 0, self.ny - 1)
-        ix = np.clip(((lon - self.lon0) // _CELL_LON).astype(np.int64), 0, self.nx - 1)
+        iy, ix = self.cell_yx(lat, lon)
         cell = iy * self.nx + ix
         self.order = np.argsort(cell, kind="stable")
         self.start = np.searchsorted(cell[self.order], np.arange(self.ny * self.nx + 1))
         counts = np.bincount(cell, minlength=self.ny * self.nx).reshape(self.ny, self.nx)
         self.sat = np.zeros((self.ny + 1, self.nx + 1), dtype=np.int64)
         self.sat[1:, 1:] = counts.cumsum(axis=0).cumsum(axis=1)
+
+    def cell_yx(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each point's cell row and column."""
+        return (np.clip(((lat - self.lat0) // _CELL_LAT).astype(np.int64), 0, self.ny - 1),
+                np.clip(((lon - self.lon0) // _CELL_LON).astype(np.int64), 0, self.nx - 1))
 
     def cells(self, lat_lo: float, lat_hi: float, lon_lo: float, lon_hi: float) -> tuple[int, int, int, int] | None:
         """Inclusive cell range covering the box, or None when the box misses the grid."""
@@ -354,6 +358,15 @@ class _Grid:
         if y0 > y1 or x0 > x1:
             return None
         return y0, y1, x0, x1
+
+    @staticmethod
+    def holds(box: tuple[int, int, int, int] | None, span: tuple[int, int, int, int] | None) -> bool:
+        """Whether the box's cells hold every cell of the span."""
+        if span is None:
+            return True
+        if box is None:
+            return False
+        return box[0] <= span[0] and span[1] <= box[1] and box[2] <= span[2] and span[3] <= box[3]
 
     def everything(self, box: tuple[int, int, int, int] | None) -> bool:
         return box is not None and box == (0, self.ny - 1, 0, self.nx - 1)
@@ -467,6 +480,9 @@ class ServiceColumns:
         self.polygon_rows, self.polygons = _polygons(polygons)
         self._polygon_tree = shapely.STRtree(self.polygons) if self.polygons else None
         self._prepared_polygons = np.array(self.polygons, dtype=object)
+        # Each polygon's box (min x, min y, max x, max y): a home's candidates in one NumPy comparison,
+        # 2-4x faster than making a point and asking the tree (the same boxes, so the same candidates).
+        self._polygon_boxes = shapely.bounds(self._prepared_polygons).reshape(-1, 4)
         if self.polygons:
             # Prepared polygons answer point-in-polygon fast; their index is built lazily and that first
             # build is not thread-safe, so build them all now (one test at each centroid).
@@ -677,10 +693,10 @@ class ServiceColumns:
         caller holds `home`, as one match asks about the same home several times."""
         table = self._polygon_hits.get(home)
         if table is None:
-            assert self._polygon_tree is not None, "asked only when there are polygons"
-            # Boxes from the tree, then the exact test on the prepared polygons (the tree's own predicate
-            # would prepare the point instead, which is slower).
-            boxes = self._polygon_tree.query(shapely.points(home.lon, home.lat))
+            # The polygons whose box holds the point, then the exact test on the prepared polygons.
+            b = self._polygon_boxes
+            boxes = np.flatnonzero((b[:, 0] <= home.lon) & (b[:, 2] >= home.lon)
+                                   & (b[:, 1] <= home.lat) & (b[:, 3] >= home.lat))
             hits = boxes[shapely.intersects_xy(self._prepared_polygons[boxes], home.lon, home.lat)]
             table = np.zeros(len(self.polygons) + 1, dtype=bool)
             table[hits] = True
@@ -710,49 +726,115 @@ class ServiceColumns:
     def count_near(self, lat: float, lon: float, query: ServiceQuery, radius_km: float) -> int:
         """How many services pass the query within radius_km of the point, exactly as a scan of every row
         counts them, from the rows of the radius's box alone (every row within the radius lies in it)."""
-        rows = self._passing_near(lat, lon, radius_km, query, self.prepare(query), pool=True)
-        return int(np.count_nonzero(haversine_km(lat, lon, self.lat[rows], self.lon[rows]) <= radius_km))
+        box, everything = self._box_of(lat, lon, radius_km)
+        _, distances = self._passing_near(lat, lon, radius_km, query, self.prepare(query), box=box,
+                                          everything=everything, pool=True)
+        return int(np.count_nonzero(distances <= radius_km))
 
     def around(self, lat: float, lon: float, query: ServiceQuery, k: int, radius_km: float,
-               within: frozenset[str] | None) -> Around:
+               within: frozenset[str] | None, *, count_within: bool = False) -> Around:
         """`nearest(k, radius_km)`, the same for the query with `area_codes=within`, and `count_near`, from
         one pass over the rows of the radius's box: the filters are evaluated once, the asked areas are one
-        lookup per passing row, the distances are computed once."""
+        lookup per passing row, the distances are computed once. With `count_within`, also `count_by_type`
+        of the query with `area_codes=within`: from the same pass when every row of those areas lies in the
+        box (a home ICB inside a 50 km circle's box), else counted on its own."""
         prepared = self.prepare(query)
         prepared.in_areas = None  # the query's areas and `within` are told apart below, on the passing rows
-        rows = self._passing_near(lat, lon, radius_km, query, prepared, pool=within is None)
-        distances = haversine_km(lat, lon, self.lat[rows], self.lon[rows])
+        box, everything = self._box_of(lat, lon, radius_km)
+        rows, distances = self._passing_near(lat, lon, radius_km, query, prepared, box=box, everything=everything,
+                                             pool=within is None)
+        in_within = None if within is None else self._located.any_of(within, rows)
+        by_type = None
+        if count_within and within is not None:
+            if everything or self._grid.holds(box, self._span_of(within)):
+                by_type = np.bincount(self.type[rows[in_within]], minlength=len(_TYPES))
+            else:
+                by_type = self.count_by_type(replace(query, area_codes=within))
         close = distances <= radius_km
         rows, distances = rows[close], distances[close]
         inside_rows, inside_distances = rows[:0], distances[:0]
-        if within is not None:
-            inside = self._located.any_of(within, rows)
+        if in_within is not None:
+            inside = in_within[close]
             inside_rows, inside_distances = self.top_k(rows[inside], distances[inside], k, None)
         if query.area_codes is not None:
             asked = self._located.any_of(query.area_codes, rows)
             rows, distances = rows[asked], distances[asked]
-        return Around(*self.top_k(rows, distances, k, None), inside_rows, inside_distances, len(rows))
+        return Around(*self.top_k(rows, distances, k, None), inside_rows, inside_distances, len(rows), by_type)
 
-    def _passing_near(self, lat: float, lon: float, radius_km: float, query: ServiceQuery, prepared: _Prepared,
-                      *, pool: bool) -> np.ndarray:
-        """The rows passing the prepared query among those of the radius's box (every row within the
-        radius lies in it); with `pool`, among the query's areas' rows instead when they are fewer."""
+    def _box_of(self, lat: float, lon: float, radius_km: float) -> tuple[tuple[int, int, int, int] | None, bool]:
+        """The cells of the radius's box, and whether they are every cell (or the box may hold anything)."""
         bounds = _box(lat, lon, radius_km)
         box = None if bounds is None else self._grid.cells(*bounds)
-        everything = bounds is None or self._grid.everything(box)
+        return box, bounds is None or self._grid.everything(box)
+
+    def _span_of(self, codes: frozenset[str]) -> tuple[int, int, int, int] | None:
+        """The cells that hold every row located in these areas (None: no row is)."""
+        found = [self._area_spans[code] for code in codes if code in self._area_spans]
+        if not found:
+            return None
+        return (min(s[0] for s in found), max(s[1] for s in found), min(s[2] for s in found),
+                max(s[3] for s in found))
+
+    @cached_property
+    def _area_spans(self) -> dict[str, tuple[int, int, int, int]]:
+        """Per area code a row is located in, the cells that hold every such row: worked out for every code
+        at once on first use (a few ms at 500k), so nothing here depends on which areas were asked about.
+        A row an edit superseded still counts, which only widens a span: the record that replaced it is
+        answered from the overlay's own columns."""
+        located = self._located
+        iy, ix = self._grid.cell_yx(self.lat, self.lon)
+        groups = located.groups
+        spans = [np.full(groups, np.iinfo(np.int64).max), np.full(groups, -1), np.full(groups, np.iinfo(np.int64).max),
+                 np.full(groups, -1)]
+        for span, ufunc, values in zip(spans, (np.minimum, np.maximum, np.minimum, np.maximum), (iy, iy, ix, ix)):
+            ufunc.at(span, located.of, values)
+        out: dict[str, tuple[int, int, int, int]] = {}
+        for group, (y0, y1, x0, x1) in enumerate(zip(*(span.tolist() for span in spans))):
+            if y1 < 0:
+                continue  # a group no row holds
+            for code in located.keys[group]:
+                old = out.get(code)
+                out[code] = (y0, y1, x0, x1) if old is None else \
+                    (min(old[0], y0), max(old[1], y1), min(old[2], x0), max(old[3], x1))
+        return out
+
+    def _passing_near(self, lat: float, lon: float, radius_km: float, query: ServiceQuery, prepared: _Prepared,
+                      *, box: tuple[int, int, int, int] | None, everything: bool,
+                      pool: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The rows passing the prepared query among those of the radius's box (`_box_of`; every row within
+        the radius lies in it), and their distances from the point; with `pool`, among the query's areas'
+        rows instead when they are fewer."""
         if pool and query.area_codes is not None:
             rows = self._located.rows_with(query.area_codes)
             if len(rows) < (len(self) if everything else self._grid.count(box)):
                 prepared.in_areas = None  # every row of the pool lies in the areas asked for
-                return rows[self.passing(prepared, rows)]
+                return self._with_distances(lat, lon, rows[self.passing(prepared, rows)])
         if everything:
-            return self._all[self.passing(prepared, self._all)]
-        return self._box_passing(box, prepared)
+            return self._with_distances(lat, lon, self._all[self.passing(prepared, self._all)])
+        return self._box_passing(lat, lon, box, prepared)
 
-    def _box_passing(self, box: tuple[int, int, int, int] | None, prepared: _Prepared) -> np.ndarray:
-        """The rows of the box's cells passing the prepared query, in cell order."""
+    def _box_passing(self, lat: float, lon: float, box: tuple[int, int, int, int] | None,
+                     prepared: _Prepared) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of the box's cells passing the prepared query, in cell order, and their distances from
+        the point, from the radians and cosines kept in that order (`_cell_points`): the same floats as
+        `haversine_km` of the rows, without gathering the rows' points or converting them per query."""
         positions = self._grid.positions(box)
-        return self._grid.order[positions[self._cells.passing(prepared, positions)]]
+        positions = positions[self._cells.passing(prepared, positions)]
+        phi, lam, cos_phi = self._cell_points
+        distances = haversine_km_radians(*radians_and_cosines(lat, lon), phi[positions], lam[positions],
+                                         cos_phi[positions])
+        return self._grid.order[positions], distances
+
+    def _with_distances(self, lat: float, lon: float, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return rows, haversine_km(lat, lon, self.lat[rows], self.lon[rows])
+
+    @cached_property
+    def _cell_points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every row's point in the grid's cell order, as `haversine_km_radians` takes it (24 bytes a row);
+        made on the first box query. Edits never change a loaded row's point (an edited row is superseded
+        and answered from the delta), so the copies that edits lay over these columns share it."""
+        order = self._grid.order
+        return radians_and_cosines(self.lat[order], self.lon[order])
 
     # --- k nearest -------------------------------------------------------------------------------------
 
@@ -777,12 +859,11 @@ class ServiceColumns:
             bounds = None if r is None else _box(lat, lon, r)
             box = None if bounds is None else grid.cells(*bounds)
             if bounds is None or grid.everything(box):
-                rows = self._all[self.passing(prepared, self._all)]
+                rows, distances = self._with_distances(lat, lon, self._all[self.passing(prepared, self._all)])
                 final = True
             else:
-                rows = self._box_passing(box, prepared)
+                rows, distances = self._box_passing(lat, lon, box, prepared)
                 final = radius_km is not None and r >= radius_km
-            distances = haversine_km(lat, lon, self.lat[rows], self.lon[rows])
             if final:
                 return self.top_k(rows, distances, k, radius_km)
             inside = distances <= r
@@ -805,8 +886,7 @@ class ServiceColumns:
 
     def _top_k(self, lat: float, lon: float, rows: np.ndarray, k: int,
                radius_km: float | None) -> tuple[np.ndarray, np.ndarray]:
-        distances = haversine_km(lat, lon, self.lat[rows], self.lon[rows])
-        return self.top_k(rows, distances, k, radius_km)
+        return self.top_k(*self._with_distances(lat, lon, rows), k, radius_km)
 
     def top_k(self, rows: np.ndarray, distances: np.ndarray, k: int,
               radius_km: float | None) -> tuple[np.ndarray, np.ndarray]:
@@ -822,6 +902,7 @@ class Around(NamedTuple):
     within_rows: np.ndarray
     within_distances: np.ndarray
     total: int
+    within_by_type: np.ndarray | None = None  # `count_by_type` of the query in the areas asked for, when asked
 
 
 def _nearest_first(id_rank: np.ndarray, rows: np.ndarray, distances: np.ndarray, k: int,
@@ -951,15 +1032,17 @@ class OverlaidColumns:
         return self.top_k(rows, np.concatenate((base_distances, delta_distances)), k, None)
 
     def around(self, lat: float, lon: float, query: ServiceQuery, k: int, radius_km: float,
-               within: frozenset[str] | None) -> Around:
+               within: frozenset[str] | None, *, count_within: bool = False) -> Around:
         """The base's answer (edited rows left out) and the delta's, merged as `nearest` merges them."""
-        base = self.base.around(lat, lon, query, k, radius_km, within)
-        delta = self.delta.around(lat, lon, query, k, radius_km, within)
+        base = self.base.around(lat, lon, query, k, radius_km, within, count_within=count_within)
+        delta = self.delta.around(lat, lon, query, k, radius_km, within, count_within=count_within)
         rows = self.top_k(np.concatenate((base.rows, self.delta_rows[delta.rows])),
                           np.concatenate((base.distances, delta.distances)), k, None)
         inside = self.top_k(np.concatenate((base.within_rows, self.delta_rows[delta.within_rows])),
                             np.concatenate((base.within_distances, delta.within_distances)), k, None)
-        return Around(*rows, *inside, base.total + delta.total)
+        by_type = None if base.within_by_type is None or delta.within_by_type is None \
+            else base.within_by_type + delta.within_by_type
+        return Around(*rows, *inside, base.total + delta.total, by_type)
 
     def top_k(self, rows: np.ndarray, distances: np.ndarray, k: int,
               radius_km: float | None) -> tuple[np.ndarray, np.ndarray]:

@@ -581,6 +581,11 @@ def _found(state: _State, query: ServiceQuery, offset: int,
     return rows, _by_name(columns.name_rank, rows, offset, len(rows) if limit is None else limit)
 
 
+def _by_type(counts: np.ndarray) -> dict[ServiceType, int]:
+    """Per-type counts as the columns give them (indexed like `ServiceType`), keyed by type."""
+    return {t: int(counts[i]) for i, t in enumerate(ServiceType)}
+
+
 def _passing(state: _State, query: ServiceQuery) -> np.ndarray:
     """Every row passing the query, text included, ascending."""
     rows = state.columns.select(query)
@@ -693,8 +698,7 @@ class EmbeddedIndex:
     def count_by_type(self, query: ServiceQuery) -> dict[ServiceType, int]:
         """Per type, how many services pass the query (the query's own types still filter): what
         `find(replace(query, types={t}), limit=0).total` gives for each type t, in one pass."""
-        counts = self._current().columns.count_by_type(query)
-        return {t: int(counts[i]) for i, t in enumerate(ServiceType)}
+        return _by_type(self._current().columns.count_by_type(query))
 
     def nearest(self, lat: float, lon: float, query: ServiceQuery, *, k: int,
                 radius_km: float | None = None) -> list[Hit]:
@@ -707,17 +711,19 @@ class EmbeddedIndex:
         return self._answer(question)
 
     def around(self, lat: float, lon: float, query: ServiceQuery, *, k: int, radius_km: float,
-               within: frozenset[str] | None = None) -> Around:
+               within: frozenset[str] | None = None, count_within: bool = False) -> Around:
         if query.text:  # text is searched in the file, not the columns: no pass to share
-            return around_in_parts(self, lat, lon, query, k=k, radius_km=radius_km, within=within)
+            return around_in_parts(self, lat, lon, query, k=k, radius_km=radius_km, within=within,
+                                   count_within=count_within)
 
         def question(state: _State) -> Around:
-            found = state.columns.around(lat, lon, query, k, radius_km, within)
+            found = state.columns.around(lat, lon, query, k, radius_km, within, count_within=count_within)
             rows = found.rows.tolist()
             services = state.services([*rows, *found.within_rows.tolist()])  # the records in one read
+            counts = found.within_by_type
             return Around([Hit(s, d) for s, d in zip(services, found.distances.tolist())],
                           [Hit(s, d) for s, d in zip(services[len(rows):], found.within_distances.tolist())],
-                          found.total)
+                          found.total, None if counts is None else _by_type(counts))
         return self._answer(question)
 
     def count_near(self, lat: float, lon: float, query: ServiceQuery, *, radius_km: float) -> int:

@@ -60,6 +60,9 @@ class Around:
     nearest: list[Hit]  # the k nearest passing the query, as `nearest` gives them
     nearest_within: list[Hit]  # the k nearest of those located in the areas asked for (empty if none asked)
     total: int  # how many pass the query within the radius, as `count_near` counts them
+    # Per type, how many pass the query in the areas asked for, anywhere (not only within the radius), as
+    # `count_by_type` counts them; only when asked (`count_within`), else None.
+    within_by_type: dict[ServiceType, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -110,10 +113,12 @@ class IndexBackend(Protocol):
         ...
 
     def around(self, lat: float, lon: float, query: ServiceQuery, *, k: int, radius_km: float,
-               within: frozenset[str] | None = None) -> Around:
+               within: frozenset[str] | None = None, count_within: bool = False) -> Around:
         """`nearest(k, radius_km)`, the same for the query with `area_codes=within` (when given), and
         `count_near(radius_km)`, in one call: a match asks all three of the same circle, and an index that
-        reads the circle's candidates once answers them for the cost of one."""
+        reads the circle's candidates once answers them for the cost of one. With `count_within` (and
+        `within`), also `count_by_type` of the query with `area_codes=within`: the home ICB's per-type
+        counts of a match's summary, which that pass holds whenever the areas lie inside the circle's box."""
         ...
 
     def scan(self, query: ServiceQuery) -> Iterator[Service]:
@@ -137,12 +142,14 @@ class IndexBackend(Protocol):
 
 
 def around_in_parts(backend: IndexBackend, lat: float, lon: float, query: ServiceQuery, *, k: int,
-                    radius_km: float, within: frozenset[str] | None = None) -> Around:
-    """`IndexBackend.around` asked as its three questions, for an index with no pass to share between them."""
+                    radius_km: float, within: frozenset[str] | None = None, count_within: bool = False) -> Around:
+    """`IndexBackend.around` asked as its separate questions, for an index with no pass to share between them."""
     inside = [] if within is None else backend.nearest(lat, lon, replace(query, area_codes=within), k=k,
                                                        radius_km=radius_km)
+    by_type = (backend.count_by_type(replace(query, area_codes=within))
+               if count_within and within is not None else None)
     return Around(backend.nearest(lat, lon, query, k=k, radius_km=radius_km), inside,
-                  backend.count_near(lat, lon, query, radius_km=radius_km))
+                  backend.count_near(lat, lon, query, radius_km=radius_km), by_type)
 
 
 class IndexWriter(Protocol):

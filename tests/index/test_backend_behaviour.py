@@ -394,14 +394,25 @@ def test_count_near_is_exact_to_the_metre(backend):
 def test_around_equals_the_brute_force_nearest_within_and_count(backend):
     """`around` answers in one pass what `nearest`, `nearest` in the home's areas and `count_near` answer, so
     each part must equal the brute-force answer to that question (the query's own areas, when it has some,
-    are replaced by `within` for the second, as `dataclasses.replace` would)."""
+    are replaced by `within` for the second, as `dataclasses.replace` would). Asked to, it also counts per
+    type what passes in the `within` areas anywhere, as `count_by_type` does: an ICB far from the circle
+    or wider than its box is counted on its own, one inside it from the circle's pass (the 400 km radius
+    and the home's own ICB make those common here)."""
     services, index = backend
     rng = random.Random(43)
     for lat, lon, query, k, radius in _nearest_cases(services, 80, seed=43):
         radius = radius or rng.choice([35.0, 400.0])
-        within = frozenset({rng.choice(services).areas.icb_code}) if rng.random() < 0.8 else None
-        found = index.around(lat, lon, query, k=k, radius_km=radius, within=within)
+        near = min(services, key=lambda s: (s.lat - lat) ** 2 + (s.lon - lon) ** 2)
+        within = frozenset({rng.choice([near, rng.choice(services)]).areas.icb_code}) if rng.random() < 0.8 else None
+        count_within = rng.random() < 0.7
+        found = index.around(lat, lon, query, k=k, radius_km=radius, within=within, count_within=count_within)
         case = (lat, lon, query, k, radius, within)
+        if count_within and within is not None:
+            asked = replace(query, area_codes=within)
+            assert found.within_by_type == {t: sum(1 for s in services if s.service_type is t and passes(s, asked))
+                                            for t in ServiceType}, case
+        else:
+            assert found.within_by_type is None
         expected = brute_nearest(services, lat, lon, query, k, radius)
         assert [h.service.id for h in found.nearest] == [sid for sid, _ in expected], case
         assert [h.distance_km for h in found.nearest] == pytest.approx([d for _, d in expected], abs=1e-6)

@@ -245,7 +245,9 @@ def test_past_the_overlay_limit_a_reader_loads_the_file_again(path, services, mo
 def test_a_reader_that_answered_before_an_edit_answers_after_it_as_brute_force(corpus, tmp_path):
     """The filters a query reads in cell order (`ServiceColumns._cells`) are laid out on the first query; an
     edit after that must leave the rows it replaced out of them too, or the old versions would still be
-    found. Ask first, then edit (deactivate, move, retype), then ask again."""
+    found. Ask first, then edit (deactivate, move, retype), then ask again. The same for the ICB's per-type
+    counts that `around` takes from its pass over the circle (`count_within`): the replaced rows are left
+    out of the base's pass and the edited ones counted from the delta's."""
     from tests.index.conftest import edit_rounds
     from tests.index.test_backend_behaviour import brute_nearest, passes
 
@@ -255,15 +257,20 @@ def test_a_reader_that_answered_before_an_edit_answers_after_it_as_brute_force(c
     index = EmbeddedIndex(path)
     everything, lat, lon = ServiceQuery(), 53.8, -1.55
     index.count_by_type(everything)
-    index.around(lat, lon, everything, k=5, radius_km=80)  # the cell order is laid out now
+    near = min(corpus, key=lambda s: (s.lat - lat) ** 2 + (s.lon - lon) ** 2)
+    icb = frozenset({near.areas.icb_code})
+    index.around(lat, lon, everything, k=5, radius_km=80, within=icb, count_within=True)  # cell order laid out now
     current = {s.id: s for s in corpus}
     for changes in edit_rounds(corpus, seed=29, rounds=2):
         current.update({s.id: s for s in writer.upsert(changes)})
         services = list(current.values())
         assert index.count_by_type(everything) == {t: sum(1 for s in services if passes(s, everything)
                                                           and s.service_type is t) for t in ServiceType}
-        found = index.around(lat, lon, everything, k=25, radius_km=80)
+        found = index.around(lat, lon, everything, k=25, radius_km=80, within=icb, count_within=True)
         expected = brute_nearest(services, lat, lon, everything, len(services), 80)
         assert [h.service.id for h in found.nearest] == [sid for sid, _ in expected[:25]]
         assert found.total == len(expected)
+        in_icb = replace(everything, area_codes=icb)
+        assert found.within_by_type == {t: sum(1 for s in services if passes(s, in_icb) and s.service_type is t)
+                                        for t in ServiceType}
     assert index.loads == 1

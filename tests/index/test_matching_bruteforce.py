@@ -138,6 +138,13 @@ def test_both_orders_on_both_backends_equal_brute_force(backend, small_areas):
         for group in response.groups:
             one = MatchRequest(**{**everything.__dict__, "types": tuple(group.types), "each_type": False})
             assert group.total == len(brute_force(services, home, one)) or group.total > 100, (request, group)
+        # The summary's count in the home ICB: the request's filters, anywhere in the ICB (no radius), which
+        # the ranking's pass over the circle answers when the ICB lies in its box.
+        for summary in response.summary:
+            in_icb = MatchRequest(**{**everything.__dict__, "types": (summary.service_type,), "each_type": False,
+                                     "own_icb_only": True, "max_distance_km": None})
+            object.__setattr__(in_icb, "limit", len(services))  # every one, past the API's cap on limit
+            assert summary.in_home_icb == len(brute_force(services, home, in_icb)), (request, summary)
         if request.order == "best_fit":
             nearest = brute_force(services, home, MatchRequest(**{**request.__dict__, "order": "nearest"}))
             best_fit_differs += nearest != expected
