@@ -32,7 +32,8 @@ from rehabmap.config import Settings
 from rehabmap.index.base import IndexWriter
 from rehabmap.maintain.edits import OverlayWriter
 from rehabmap.errors import RebuildRunning
-from rehabmap.maintain.store import Directory, open_database, store_of
+from rehabmap.maintain.database import named_file_lock
+from rehabmap.maintain.store import Directory, store_of
 
 CURATED = "curated"
 SOURCES_FILE = "index-sources.json"
@@ -66,7 +67,9 @@ def rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, ma
     its name, if any) and the synced records, and swap it in; raises `ImportRefused`, changing nothing, when
     the checks of `build_index` refuse it, and `RebuildRunning` while another rebuild is under way. `actor` is
     who the review queue's runs are recorded under."""
-    with open_database(settings).named_lock(REBUILD_LOCK) as ours:
+    store = store_of(settings)  # the SQLite file is not opened (made) for the lock: a refused import makes none
+    lock = named_file_lock(store, REBUILD_LOCK) if isinstance(store, Path) else store.named_lock(REBUILD_LOCK)
+    with lock as ours:
         if not ours:
             raise RebuildRunning("Another rebuild of the index is running (an upload of a curated table or "
                                  "'rehabmap index'). Nothing was changed: try again when it has finished.")

@@ -196,19 +196,8 @@ class SqliteDatabase:
                 raise
             conn.execute("COMMIT")
 
-    @contextmanager
-    def named_lock(self, name: str) -> Iterator[bool]:
-        """A file lock beside the store (`directory.sqlite.NAME.lock`)."""
-        with open(self.path.with_name(f"{self.path.name}.{name}.lock"), "a+b") as handle:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    def named_lock(self, name: str) -> AbstractContextManager[bool]:
+        return named_file_lock(self.path, name)
 
     @contextmanager
     def index_lock(self) -> Iterator[None]:
@@ -216,6 +205,24 @@ class SqliteDatabase:
         kernel drops it if the holder dies."""
         with self._thread_lock, _flock(self.path.with_name(self.path.name + ".lock")):
             yield
+
+
+@contextmanager
+def named_file_lock(store: Path, name: str) -> Iterator[bool]:
+    """`Database.named_lock` of the SQLite store at `store`, without opening the store: a file lock beside it
+    (`directory.sqlite.NAME.lock`), so a job that takes it and then changes nothing (a refused import) leaves
+    no store behind."""
+    store.parent.mkdir(parents=True, exist_ok=True)
+    with open(store.with_name(f"{store.name}.{name}.lock"), "a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _journal_mode(conn: sqlite3.Connection) -> str:
