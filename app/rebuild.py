@@ -32,7 +32,7 @@ from rehabmap.config import Settings
 from rehabmap.index.base import IndexWriter
 from rehabmap.maintain.edits import OverlayWriter
 from rehabmap.errors import RebuildRunning
-from rehabmap.maintain.database import named_file_lock
+from rehabmap.maintain.database import named_lock_of
 from rehabmap.maintain.store import Directory, store_of
 
 CURATED = "curated"
@@ -67,9 +67,7 @@ def rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, ma
     its name, if any) and the synced records, and swap it in; raises `ImportRefused`, changing nothing, when
     the checks of `build_index` refuse it, and `RebuildRunning` while another rebuild is under way. `actor` is
     who the review queue's runs are recorded under."""
-    store = store_of(settings)  # the SQLite file is not opened (made) for the lock: a refused import makes none
-    lock = named_file_lock(store, REBUILD_LOCK) if isinstance(store, Path) else store.named_lock(REBUILD_LOCK)
-    with lock as ours:
+    with named_lock_of(store_of(settings), REBUILD_LOCK) as ours:
         if not ours:
             raise RebuildRunning("Another rebuild of the index is running (an upload of a curated table or "
                                  "'rehabmap index'). Nothing was changed: try again when it has finished.")

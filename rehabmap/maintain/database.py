@@ -197,7 +197,7 @@ class SqliteDatabase:
             conn.execute("COMMIT")
 
     def named_lock(self, name: str) -> AbstractContextManager[bool]:
-        return named_file_lock(self.path, name)
+        return _named_file_lock(self.path, name)
 
     @contextmanager
     def index_lock(self) -> Iterator[None]:
@@ -207,22 +207,17 @@ class SqliteDatabase:
             yield
 
 
-@contextmanager
-def named_file_lock(store: Path, name: str) -> Iterator[bool]:
-    """`Database.named_lock` of the SQLite store at `store`, without opening the store: a file lock beside it
-    (`directory.sqlite.NAME.lock`), so a job that takes it and then changes nothing (a refused import) leaves
-    no store behind."""
+def named_lock_of(store: Path | Database, name: str) -> AbstractContextManager[bool]:
+    """`Database.named_lock` of a store as the sync store and the coverage claims take it (an SQLite file's
+    path, or an open database), without opening an SQLite store: its lock is a file beside it, so a job that
+    takes the lock and then changes nothing (a refused import) leaves no store behind."""
+    return _named_file_lock(store, name) if isinstance(store, Path) else store.named_lock(name)
+
+
+def _named_file_lock(store: Path, name: str) -> AbstractContextManager[bool]:
+    """A file lock beside the SQLite store (`directory.sqlite.NAME.lock`), taken without waiting."""
     store.parent.mkdir(parents=True, exist_ok=True)
-    with open(store.with_name(f"{store.name}.{name}.lock"), "a+b") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return _flock(store.with_name(f"{store.name}.{name}.lock"), wait=False)
 
 
 def _journal_mode(conn: sqlite3.Connection) -> str:
@@ -230,11 +225,16 @@ def _journal_mode(conn: sqlite3.Connection) -> str:
 
 
 @contextmanager
-def _flock(path: Path) -> Iterator[None]:
-    """An exclusive lock on `path`, waited for; the kernel drops it if the holder dies."""
+def _flock(path: Path, *, wait: bool = True) -> Iterator[bool]:
+    """An exclusive lock on `path`: yields whether it was taken (always, when `wait`ing for it). The kernel
+    drops it if the holder dies."""
     with open(path, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
