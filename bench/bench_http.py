@@ -99,6 +99,7 @@ def run_wrk(url: str, script: Path, bodies_file: Path, connections: int, seconds
 
 def start_ceiling(port: int, workers: int) -> subprocess.Popen:
     """The empty endpoint (bench/http_ceiling.py) under uvicorn, in its own process group."""
+    common.CACHE.mkdir(parents=True, exist_ok=True)
     log_file = open(common.CACHE / "ceiling.log", "w")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(common.ROOT), os.environ.get("PYTHONPATH")]))}
     return subprocess.Popen([sys.executable, "-m", "bench.http_ceiling", "--host", "127.0.0.1", "--port", str(port),
