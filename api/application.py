@@ -1,6 +1,7 @@
 """The JSON API as one FastAPI application: its OpenAPI document, its error replies, its routes, and the Open
 Referral UK feed mounted at /oruk with a document of its own. The composition root (`app.main`) adds the
-pages and the request log and limits around it; nothing here knows of the pages."""
+pages and, around it all, the request log, the limits and the catch-all (`api.request_layer`); nothing here
+knows of the pages."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def create_api(state: AppState) -> FastAPI:
     app = FastAPI(title="rehabmap", version=__version__, description=DESCRIPTION, openapi_tags=TAGS)
     app.state.rehabmap = state
     app.state.metrics = Metrics(state)
-    errors.install(app)
+    errors.install(app, catch_all=False)  # app.main's request layer catches, around the pages too
     for routes in (health, metrics, match, services, areas, gaps, maintain):
         app.include_router(routes.router)
     oruk_app = create_oruk_app(state)

@@ -83,12 +83,18 @@ class CatchAllMiddleware:
         try:
             await self.app(scope, receive, send_tracked)
         except Exception as exc:
-            # Raised in a streamed body, a domain error (the index out of reach) arrives wrapped by Starlette,
-            # which could no longer answer it; name it rather than the wrapper.
-            _log_unexpected(next((e for e in _chain(exc) if isinstance(e, DomainError)), exc))
-            if started:
-                raise ResponseCutOff() from None
-            await _internal_error()(scope, receive, send)
+            await answer_unexpected(exc, started, scope, receive, send)
+
+
+async def answer_unexpected(exc: Exception, started: bool, scope: Scope, receive: Receive, send: Send) -> None:
+    """The catch-all's answer to `exc`, raised by the app: its type and place logged, then the JSON 500, or
+    `ResponseCutOff` if the reply had `started`. Called in the `except` block that caught `exc`."""
+    # Raised in a streamed body, a domain error (the index out of reach) arrives wrapped by Starlette,
+    # which could no longer answer it; name it rather than the wrapper.
+    _log_unexpected(next((e for e in _chain(exc) if isinstance(e, DomainError)), exc))
+    if started:
+        raise ResponseCutOff() from None
+    await _internal_error()(scope, receive, send)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -100,9 +106,11 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return chain
 
 
-def install(app: FastAPI) -> None:
-    """The handlers, and the catch-all (innermost of the app's middleware: add others after this)."""
-    app.add_middleware(CatchAllMiddleware)
+def install(app: FastAPI, *, catch_all: bool = True) -> None:
+    """The handlers, and the catch-all (innermost of the app's middleware: add others after this). An app
+    served inside `api.request_layer`, which catches there, leaves out its own (`catch_all=False`)."""
+    if catch_all:
+        app.add_middleware(CatchAllMiddleware)
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:

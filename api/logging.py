@@ -12,11 +12,10 @@ whatever REHABMAP_LOG_LEVEL says (`TRANSPORT_LOGGERS`), so what they still say i
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
 from starlette.routing import Mount
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 log = logging.getLogger("rehabmap.access")
 TRANSPORT_LOGGERS = ("elastic_transport", "elasticsearch", "opensearch", "opensearchpy", "urllib3", "httpx",
@@ -34,33 +33,13 @@ def configure_logging(level: str) -> None:
 Observer = Callable[[str, str, int, float], None]  # method, route template, status, seconds
 
 
-class PrivacyLogMiddleware:
-    """One line per request, written when the reply starts, and the same facts handed to `observe` (the
-    metrics). A plain ASGI middleware: Starlette's BaseHTTPMiddleware ends a streamed reply cleanly even
-    when the app fails part way through it, which would turn a broken export into a truncated file that
-    looks whole (see `api.errors.ResponseCutOff`)."""
-
-    def __init__(self, app: ASGIApp, observe: Observer | None = None) -> None:
-        self.app = app
-        self.observe = observe
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, _logged(scope, send, self.observe) if scope["type"] == "http" else send)
-
-
-def _logged(scope: Scope, send: Send, observe: Observer | None) -> Send:
-    started = time.perf_counter()
-
-    async def send_logged(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            route = scope.get("route")
-            # Under a mounted app (/oruk) the route is the sub-app's, and root_path holds the mount point.
-            template = None if isinstance(route, Mount) else getattr(route, "path_format", None)
-            path = scope.get("root_path", "") + template if template else "unmatched"
-            seconds = time.perf_counter() - started
-            log.info("%s %s %s %.1fms", scope["method"], path, message["status"], seconds * 1000)
-            if observe is not None:
-                observe(scope["method"], path, message["status"], seconds)
-        await send(message)
-
-    return send_logged
+def log_request(scope: Scope, status: int, seconds: float, observe: Observer | None) -> None:
+    """The request's line, written when its reply starts (`api.request_layer`), and the same facts handed to
+    `observe` (the metrics)."""
+    route = scope.get("route")
+    # Under a mounted app (/oruk) the route is the sub-app's, and root_path holds the mount point.
+    template = None if isinstance(route, Mount) else getattr(route, "path_format", None)
+    path = scope.get("root_path", "") + template if template else "unmatched"
+    log.info("%s %s %s %.1fms", scope["method"], path, status, seconds * 1000)
+    if observe is not None:
+        observe(scope["method"], path, status, seconds)

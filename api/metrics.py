@@ -43,10 +43,17 @@ class Metrics:
                                  "Time to the start of the reply, by route template.", ["method", "route"],
                                  buckets=_BUCKETS, registry=self.registry)
         self.registry.register(_StateCollector(state))
+        # Each (method, route, status)'s counter and histogram, looked up once: `labels` takes a lock and
+        # builds the label key on every call. Route templates and statuses are few.
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        children = self._children.get((method, route, status))
+        if children is None:
+            children = self._children[method, route, status] = (self.requests.labels(method, route, str(status)),
+                                                                self.latency.labels(method, route))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,15 +1,17 @@
-"""Abuse resistance, as three small ASGI middlewares around the whole app (the /oruk mount included):
+"""Abuse resistance, checked by the one request layer around the whole app (`api.request_layer`; the /oruk
+mount included):
 
-* `RateLimit`: a token bucket per client IP address (`api.rate_limits`: in memory, or shared by every host
-  through the PostgreSQL store): up to `rate_limit_per_minute` requests in a burst, refilled at that many
-  a minute; past it, 429 with `Retry-After`. /health and the page
+* The rate limit (`Limits.refusal`): a token bucket per client IP address (`api.rate_limits`: in memory, or
+  shared by every host through the PostgreSQL store): up to `rate_limit_per_minute` requests in a burst,
+  refilled at that many a minute; past it, 429 with `Retry-After`. /health and the page
   assets under /static are not counted. The client is the connection's address; behind a reverse
   proxy, let uvicorn take it from X-Forwarded-For (it trusts FORWARDED_ALLOW_IPS, 127.0.0.1 by
   default), or every caller shares the proxy's bucket. Addresses are never logged and are forgotten
   once their bucket is full again (a minute of quiet).
-* `BodyLimit`: a request body over `max_body_bytes` (64 KiB) is refused with 413 before the app reads it.
-* `SecurityHeaders`: nosniff, no referrer, no framing, and a Content-Security-Policy that allows nothing
-  on API replies (the web pages set their own, and keep it); /maintain replies are never cached.
+* The body limit (`Limits.read_body`): a request body over `max_body_bytes` (64 KiB) is refused with 413
+  before the app reads it.
+* The security headers (`add_headers`): nosniff, no referrer, no framing, and a Content-Security-Policy that
+  allows nothing on API replies (the web pages set their own, and keep it); /maintain replies are never cached.
 
 Each reply made here has the API's JSON error shape.
 """
@@ -20,10 +22,10 @@ import time
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.datastructures import Headers, MutableHeaders
-from starlette.responses import JSONResponse
+from starlette.datastructures import MutableHeaders
+from starlette.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope
 
 from api.rate_limits import Buckets, MemoryBuckets
 
@@ -43,91 +45,75 @@ HEADERS = {
     "X-Frame-Options": "DENY",
 }
 UNCOUNTED = ("/health", "/static/")
+# The same headers as ASGI pairs, made once (a reply's header names are lower case, as Starlette sends them).
+_RAW_HEADERS = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in HEADERS.items()]
+_RAW_CSP = {csp: csp.encode("latin-1") for csp in (API_CSP, SVG_CSP, DOCS_CSP)}
+_BODILESS = ("GET", "HEAD", "OPTIONS")
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = scope["path"]
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in HEADERS.items():
-                    headers.setdefault(name, value)
-                if "content-security-policy" not in headers:
-                    kind = headers.get("content-type", "")
-                    headers["Content-Security-Policy"] = (
-                        DOCS_CSP if path in DOCS_PATHS else SVG_CSP if kind.startswith("image/svg") else API_CSP)
-                if path.startswith("/maintain"):
-                    headers["Cache-Control"] = "no-store"
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def add_headers(message: Message, path: str) -> None:
+    """The security headers on a reply's `http.response.start` to `path`: each one the app did not set
+    itself, the Content-Security-Policy by what the reply is, and no caching under /maintain. Works on the
+    raw pairs, as `MutableHeaders.setdefault` would, without making a header object per reply."""
+    raw = message["headers"] = list(message["headers"])
+    names = {name for name, _ in raw}
+    raw.extend(pair for pair in _RAW_HEADERS if pair[0] not in names)
+    if b"content-security-policy" not in names:
+        kind = next((value for name, value in raw if name == b"content-type"), b"")
+        csp = DOCS_CSP if path in DOCS_PATHS else SVG_CSP if kind.startswith(b"image/svg") else API_CSP
+        raw.append((b"content-security-policy", _RAW_CSP[csp]))
+    if path.startswith("/maintain"):
+        MutableHeaders(raw=raw)["Cache-Control"] = "no-store"
 
 
-class RateLimit:
-    """Token bucket per client address (`api.rate_limits`: in this process, or shared through the store);
-    `per_minute` 0 turns it off."""
+class Limits:
+    """The rate limit (`per_minute` 0 turns it off; `buckets`: its counters, by default in this process)
+    and the body limit, asked before the app runs."""
 
-    def __init__(self, app: ASGIApp, per_minute: int, buckets: Buckets | None = None, clock=time.monotonic) -> None:
-        self.app = app
-        self.on = per_minute > 0
+    def __init__(self, per_minute: int, max_body_bytes: int, buckets: Buckets | None = None,
+                 clock=time.monotonic) -> None:
+        self.rate_limited = per_minute > 0
         self.buckets = buckets if buckets is not None else MemoryBuckets(per_minute, clock)
+        self.max_bytes = max_body_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.on or scope["path"].startswith(UNCOUNTED):
-            await self.app(scope, receive, send)
-            return
+    async def refusal(self, scope: Scope) -> Response | None:
+        """The 429 for a client past its rate, else None (a token spent)."""
+        if not self.rate_limited or scope["path"].startswith(UNCOUNTED):
+            return None
         client = scope["client"][0] if scope.get("client") else "unknown"
         take = self.buckets.take
         wait = await run_in_threadpool(take, client) if self.buckets.does_io else take(client)
         if wait is None:
-            await self.app(scope, receive, send)
-            return
+            return None
         headers = {"Retry-After": str(wait)}
         if scope["path"].startswith("/oruk"):
             headers["Access-Control-Allow-Origin"] = "*"  # an open ORUK feed: even its 429 is readable
-        await _error(429, "rate_limited", f"Too many requests from your address. Try again in {wait} s.",
-                     headers)(scope, receive, send)
+        return _error(429, "rate_limited", f"Too many requests from your address. Try again in {wait} s.", headers)
 
-
-class BodyLimit:
-    """Reads the body (at most `max_bytes`) before the app does; more is a 413 and the app never runs."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            await self.app(scope, receive, send)
-            return
-        declared = Headers(scope=scope).get("content-length")
+    async def read_body(self, scope: Scope, receive: Receive) -> Receive | Response | None:
+        """Reads the body (at most `max_body_bytes`) before the app does: a `receive` that hands the app the
+        body read, or the 413 for more (the app never runs), or None if the client went away. A request
+        without a body (GET, HEAD, OPTIONS) keeps its own `receive`."""
+        if scope["method"] in _BODILESS:
+            return receive
+        declared = next((value for name, value in scope["headers"] if name == b"content-length"), None)
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._too_large(scope, receive, send)
-            return
+            return self._too_large()
         chunks: list[bytes] = []
         size = 0
         more = True
         while more:
             message = await receive()
             if message["type"] != "http.request":  # the client went away
-                return
+                return None
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await self._too_large(scope, receive, send)
-                return
+                return self._too_large()
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
@@ -140,12 +126,12 @@ class BodyLimit:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, send)
+        return replay
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def _too_large(self) -> Response:
         limit = f"{self.max_bytes // 1024} KiB" if self.max_bytes % 1024 == 0 else f"{self.max_bytes} bytes"
-        await _error(413, "request_too_large", f"The request body is larger than {limit}; send less.",
-                     {"Connection": "close"})(scope, receive, send)
+        return _error(413, "request_too_large", f"The request body is larger than {limit}; send less.",
+                      {"Connection": "close"})
 
 
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
@@ -180,12 +166,3 @@ def document(app: FastAPI) -> None:
 
     # FastAPI's documented way to extend the schema is to replace app.openapi, which it types as a method.
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def install(app: FastAPI, *, per_minute: int, max_body_bytes: int, buckets: Buckets | None = None) -> None:
-    """Outermost of the app's middleware: add after everything else. `buckets`: the rate limit's counters,
-    by default in this process."""
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    app.add_middleware(RateLimit, per_minute=per_minute, buckets=buckets)
-    app.add_middleware(SecurityHeaders)
-    document(app)

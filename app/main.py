@@ -7,9 +7,9 @@ from functools import partial
 
 from fastapi import FastAPI
 
-from api import security
+from api import request_layer
 from api.application import create_api
-from api.logging import PrivacyLogMiddleware, configure_logging
+from api.logging import configure_logging
 from api.rate_limits import SharedBuckets
 from app.parts import open_state
 from app.rebuild import rebuild_with_table
@@ -30,10 +30,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web.routes.router)
     app.state.open_review = partial(open_review, settings)  # the keepers' review queue (the pages cannot import app)
     app.state.rebuild_with_table = partial(rebuild_with_table, settings)  # the keepers' curated-table upload
-    # Around both faces: a request log and metrics that keep nothing of a search.
-    app.add_middleware(PrivacyLogMiddleware, observe=app.state.metrics.observe)
-    security.install(app, per_minute=settings.rate_limit_per_minute, max_body_bytes=settings.max_body_bytes,
-                     buckets=shared_buckets(state))
+    # Around both faces: the limits, the security headers, a request log and metrics that keep nothing of a
+    # search, and the catch-all, as one layer.
+    request_layer.install(app, per_minute=settings.rate_limit_per_minute, max_body_bytes=settings.max_body_bytes,
+                          observe=app.state.metrics.observe, buckets=shared_buckets(state))
     if settings.warm_up:  # each worker of `serve --workers N` calls this factory, so each warms itself
         warm_up(state)
     return app
