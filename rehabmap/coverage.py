@@ -240,6 +240,8 @@ class CoverageStore:
         self._cache: tuple[tuple[int, ...], tuple[list[Claim], dict[tuple[str, str], int]]] | None = None
         self._lock = threading.Lock()
         self._database: Database | None = None
+        # No store yet: the same empty snapshot every time, so that what is made from it can be kept.
+        self._none: tuple[list[Claim], dict[tuple[str, str], int]] = ([], {})
 
     def _opened(self) -> Database:
         # Opened (migrated) once: opening writes, which changed the SQLite file on every read, so the cache
@@ -286,7 +288,7 @@ class CoverageStore:
         changed)."""
         if isinstance(self.store, Path):
             if not self.store.is_file():
-                return [], {}
+                return self._none
             stamp = _stamp(self.store)
         else:
             with self._opened().connect() as conn:

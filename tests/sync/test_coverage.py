@@ -15,6 +15,8 @@ from indexer.sources import load_source
 from rehabmap.config import Settings
 from rehabmap.coverage import Claim, CoverageMap, CoverageStore, SmallAreaTable
 from rehabmap.maintain.store import store_of
+from rehabmap.state import AppState
+from rehabmap.taxonomy import ServiceType
 from search.embedded import EmbeddedWriter
 from tests.conftest import database_url
 from tests.sync.store_fixtures import make_home, rehabmap, serving
@@ -171,6 +173,21 @@ def test_reading_the_claims_leaves_the_store_file_alone_and_hits_the_cache(tmp_p
     assert (path.stat().st_mtime_ns, path.stat().st_size) == stamp
     store.replace("curated:x", [])  # a write is still seen by the next read
     assert store.snapshot()[0] == []
+
+
+def test_without_a_store_the_empty_claims_are_one_snapshot_and_the_map_is_kept(tmp_path, data_dir):
+    """A server with no directory store yet (a fresh install, the benchmarks) got a new empty list of claims
+    on every read, so `AppState.coverage()` built a new map, and its per-type masks, for every POST /match
+    (failed before: the second snapshot was a new list, and the second map a new one)."""
+    store = CoverageStore(tmp_path / "directory.sqlite")
+    first = store.snapshot()
+    assert first == ([], {}) and store.snapshot() is first
+    state = AppState(Settings(home=tmp_path, data_dir=data_dir), geography=None, backend=None)  # type: ignore[arg-type]
+    coverage = state.coverage()
+    assert coverage.for_request([WEST_YORKSHIRE, LEEDS], ServiceType.ips_employment).status == "not_covered"
+    assert state.coverage() is coverage
+    store.replace("curated:x", [Claim("ips_employment", WEST_YORKSHIRE, "curated:x", "2026-11-01", "keeper")])
+    assert state.coverage().for_request([WEST_YORKSHIRE, LEEDS], ServiceType.ips_employment).status == "covered"
 
 
 def test_what_one_host_writes_another_reads_and_its_cache_holds_until_then(request, store_kind, tmp_path):
