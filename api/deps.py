@@ -10,10 +10,7 @@ from fastapi import Depends, Request
 from rehabmap.state import AppState
 
 
-async def get_state(request: Request) -> AppState:
-    """Async only so that FastAPI calls it on the event loop: a plain function would be run through the
-    threadpool, a thread hand-off on every request for one attribute read (bench/RESULTS.md, "POST /match,
-    fourth pass")."""
+def get_state(request: Request) -> AppState:
     return request.app.state.rehabmap
 
 
