@@ -492,9 +492,9 @@ class ServiceColumns:
         # Per row, its polygon's position in self.polygons, or len(self.polygons) for none.
         self._polygon_slot = np.full(n, len(self.polygons), dtype=np.int64)
         self._polygon_slot[self.polygon_rows] = np.arange(len(self.polygons))
-        # Per home asked about, which polygons hold it, kept while the caller holds that home's `Coverage` (the
-        # questions of one match share one) and dropped with it: never beyond the request.
-        self._polygon_hits: WeakKeyDictionary[Coverage, np.ndarray] = WeakKeyDictionary()
+        # Per home asked about, its catchment tables (`_home_tables`), kept while the caller holds that home's
+        # `Coverage` (the questions of one match share one) and dropped with it: never beyond the request.
+        self._homes: WeakKeyDictionary[Coverage, tuple[np.ndarray, np.ndarray | None]] = WeakKeyDictionary()
         # The one-bit and two-bit columns packed in one word per row: one gather answers them all.
         self._flags = (self.type_bit.astype(np.uint16)
                        | (self.active.astype(np.uint16) << _ACTIVE_SHIFT)
@@ -629,10 +629,7 @@ class ServiceColumns:
     # --- filters on some rows --------------------------------------------------------------------------
 
     def prepare(self, query: ServiceQuery) -> _Prepared:
-        polygon_hits = None
-        if query.covers is not None and self._polygon_tree is not None:
-            table = self._polygons_holding(query.covers)
-            polygon_hits = table if table.any() else None
+        serving, polygon_hits = (None, None) if query.covers is None else self._home_tables(query.covers)
         other = None
         if query.gender is not None:
             other = _GENDERS.index("male_only" if query.gender == "female" else "female_only")
@@ -648,8 +645,7 @@ class ServiceColumns:
             in_areas=None if query.area_codes is None else self._located.groups_holding(query.area_codes),
             outside_excluded=None if query.exclude_area_codes is None
             else ~self._located.groups_holding(query.exclude_area_codes),
-            serving=None if query.covers is None else self._serves.groups_holding(query.covers.codes),
-            polygon_hits=polygon_hits,
+            serving=serving, polygon_hits=polygon_hits,
             accepting_only=query.accepting_only)
 
     def passing(self, query: ServiceQuery | _Prepared, rows: np.ndarray) -> np.ndarray:
@@ -688,19 +684,30 @@ class ServiceColumns:
             mask &= covered
         return mask
 
-    def _polygons_holding(self, home: Coverage) -> np.ndarray:
-        """Per polygon (plus a last 'none' slot), whether it holds the home's point; remembered while the
-        caller holds `home`, as one match asks about the same home several times."""
-        table = self._polygon_hits.get(home)
-        if table is None:
-            # The polygons whose box holds the point, then the exact test on the prepared polygons.
-            b = self._polygon_boxes
-            boxes = np.flatnonzero((b[:, 0] <= home.lon) & (b[:, 2] >= home.lon)
-                                   & (b[:, 1] <= home.lat) & (b[:, 3] >= home.lat))
-            hits = boxes[shapely.intersects_xy(self._prepared_polygons[boxes], home.lon, home.lat)]
-            table = np.zeros(len(self.polygons) + 1, dtype=bool)
-            table[hits] = True
-            self._polygon_hits[home] = table
+    def _home_tables(self, home: Coverage) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per catchment group, whether it names one of the home's areas; per polygon (plus a last 'none'
+        slot), whether it holds the home's point (None: none does). Worked out on the first question about
+        the home and remembered while the caller holds `home`: one match asks about the same home two to
+        three times (its ranking, the ICB's counts, a summary's nearest), and the polygon test is the
+        costliest part of preparing a query."""
+        tables = self._homes.get(home)
+        if tables is None:
+            tables = self._homes[home] = (self._serves.groups_holding(home.codes), self._polygons_holding(home))
+        return tables
+
+    def _polygons_holding(self, home: Coverage) -> np.ndarray | None:
+        """Per polygon (plus a last 'none' slot), whether it holds the home's point; None if none does."""
+        if self._polygon_tree is None:
+            return None
+        # The polygons whose box holds the point, then the exact test on the prepared polygons.
+        b = self._polygon_boxes
+        boxes = np.flatnonzero((b[:, 0] <= home.lon) & (b[:, 2] >= home.lon)
+                               & (b[:, 1] <= home.lat) & (b[:, 3] >= home.lat))
+        hits = boxes[shapely.intersects_xy(self._prepared_polygons[boxes], home.lon, home.lat)]
+        if not len(hits):
+            return None
+        table = np.zeros(len(self.polygons) + 1, dtype=bool)
+        table[hits] = True
         return table
 
     def candidates(self, query: ServiceQuery) -> np.ndarray:
