@@ -395,14 +395,17 @@ class _Grid:
             return None
         return y0, y1, x0, x1
 
-    @staticmethod
-    def holds(box: tuple[int, int, int, int] | None, span: tuple[int, int, int, int] | None) -> bool:
-        """Whether the box's cells hold every cell of the span."""
-        if span is None:
-            return True
+    def outside(self, cells: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
+        """Those of these cells (flat numbers) that lie outside the box's cells."""
         if box is None:
-            return False
-        return box[0] <= span[0] and span[1] <= box[1] and box[2] <= span[2] and span[3] <= box[3]
+            return cells
+        y, x = np.divmod(cells, self.nx)
+        y0, y1, x0, x1 = box
+        return cells[(y < y0) | (y > y1) | (x < x0) | (x > x1)]
+
+    def cell_positions(self, cells: np.ndarray) -> np.ndarray:
+        """Where the rows of these cells (flat numbers, ascending) sit in the cell order, ascending."""
+        return _runs(self.start[cells], self.start[cells + 1])
 
     def everything(self, box: tuple[int, int, int, int] | None) -> bool:
         return box is not None and box == (0, self.ny - 1, 0, self.nx - 1)
@@ -420,14 +423,17 @@ class _Grid:
             return np.zeros(0, dtype=np.int64)
         y0, y1, x0, x1 = box
         first = np.arange(y0, y1 + 1) * self.nx
-        begins, ends = self.start[first + x0], self.start[first + x1 + 1]
-        lengths = ends - begins
-        total = int(lengths.sum())
-        if total == 0:
-            return np.zeros(0, dtype=np.int64)
-        # Positions begins[j] .. ends[j]-1 of every cell row j, in one vectorised step.
-        offsets = np.repeat(begins - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-        return np.arange(total) + offsets
+        return _runs(self.start[first + x0], self.start[first + x1 + 1])
+
+
+def _runs(begins: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Positions begins[j] .. ends[j]-1 of every run j, in one vectorised step."""
+    lengths = ends - begins
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(begins - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+    return np.arange(total) + offsets
 
 
 def _box(lat: float, lon: float, radius_km: float) -> tuple[float, float, float, float] | None:
@@ -777,8 +783,9 @@ class ServiceColumns:
         """`nearest(k, radius_km)`, the same for the query with `area_codes=within`, and `count_near`, from
         one pass over the rows of the radius's box: the filters are evaluated once, the asked areas are one
         lookup per passing row, the distances are computed once. With `count_within`, also `count_by_type`
-        of the query with `area_codes=within`: from the same pass when every row of those areas lies in the
-        box (a home ICB inside a 50 km circle's box), else counted on its own."""
+        of the query with `area_codes=within`: from the same pass, plus the rows of those areas in cells
+        outside the box (`_area_cells`; none when the areas lie inside the box, as a home ICB often does
+        inside a 50 km circle's box)."""
         prepared = self.prepare(query)
         prepared.in_areas = None  # the query's areas and `within` are told apart below, on the passing rows
         box, everything = self._box_of(lat, lon, radius_km)
@@ -787,10 +794,9 @@ class ServiceColumns:
         in_within = None if within is None else self._located.any_of(within, rows)
         by_type = None
         if count_within and within is not None:
-            if everything or self._grid.holds(box, self._span_of(within)):
-                by_type = np.bincount(self.type[rows[in_within]], minlength=len(_TYPES))
-            else:
-                by_type = self.count_by_type(replace(query, area_codes=within))
+            by_type = np.bincount(self.type[rows[in_within]], minlength=len(_TYPES))
+            if not everything:
+                by_type += self._count_outside(box, within, prepared)
         close = distances <= radius_km
         rows, distances = rows[close], distances[close]
         inside_rows, inside_distances = rows[:0], distances[:0]
@@ -808,36 +814,34 @@ class ServiceColumns:
         box = None if bounds is None else self._grid.cells(*bounds)
         return box, bounds is None or self._grid.everything(box)
 
-    def _span_of(self, codes: frozenset[str]) -> tuple[int, int, int, int] | None:
-        """The cells that hold every row located in these areas (None: no row is)."""
-        found = [self._area_spans[code] for code in codes if code in self._area_spans]
+    def _count_outside(self, box: tuple[int, int, int, int] | None, codes: frozenset[str],
+                       prepared: _Prepared) -> np.ndarray:
+        """`count_by_type` of the prepared query in these areas, over the cells outside the box alone."""
+        found = [self._area_cells[code] for code in codes if code in self._area_cells]
         if not found:
-            return None
-        return (min(s[0] for s in found), max(s[1] for s in found), min(s[2] for s in found),
-                max(s[3] for s in found))
+            return np.zeros(len(_TYPES), dtype=np.int64)
+        cells = self._grid.outside(found[0] if len(found) == 1 else np.unique(np.concatenate(found)), box)
+        positions = self._grid.cell_positions(cells)
+        in_areas = replace(prepared, in_areas=self._located.groups_holding(codes))
+        return np.bincount(self._cells.type[positions[self._cells.passing(in_areas, positions)]],
+                           minlength=len(_TYPES))
 
     @cached_property
-    def _area_spans(self) -> dict[str, tuple[int, int, int, int]]:
-        """Per area code a row is located in, the cells that hold every such row: worked out for every code
-        at once on first use (a few ms at 500k), so nothing here depends on which areas were asked about.
-        A row an edit superseded still counts, which only widens a span: the record that replaced it is
-        answered from the overlay's own columns."""
-        located = self._located
-        iy, ix = self._grid.cell_yx(self.lat, self.lon)
-        groups = located.groups
-        spans = [np.full(groups, np.iinfo(np.int64).max), np.full(groups, -1), np.full(groups, np.iinfo(np.int64).max),
-                 np.full(groups, -1)]
-        for span, ufunc, values in zip(spans, (np.minimum, np.maximum, np.minimum, np.maximum), (iy, iy, ix, ix)):
-            ufunc.at(span, located.of, values)
-        out: dict[str, tuple[int, int, int, int]] = {}
-        for group, (y0, y1, x0, x1) in enumerate(zip(*(span.tolist() for span in spans))):
-            if y1 < 0:
-                continue  # a group no row holds
-            for code in located.keys[group]:
-                old = out.get(code)
-                out[code] = (y0, y1, x0, x1) if old is None else \
-                    (min(old[0], y0), max(old[1], y1), min(old[2], x0), max(old[3], x1))
-        return out
+    def _area_cells(self) -> dict[str, np.ndarray]:
+        """Per area code a row is located in, the cells (flat numbers, ascending) that hold such rows: worked
+        out for every code at once on first use (a few ms at 500k), so nothing here depends on which areas
+        were asked about. A row an edit superseded still counts, which only adds a cell: the record that
+        replaced it is answered from the overlay's own columns."""
+        located, grid = self._located, self._grid
+        cells = len(grid.start) - 1
+        cell = np.repeat(np.arange(cells), np.diff(grid.start))  # per position of the cell order
+        group, cell = np.divmod(np.unique(located.of[grid.order].astype(np.int64) * cells + cell), cells)
+        bounds = np.searchsorted(group, np.arange(located.groups + 1))
+        parts: dict[str, list[np.ndarray]] = defaultdict(list)
+        for number, key in enumerate(located.keys):
+            for code in key:
+                parts[code].append(cell[bounds[number]:bounds[number + 1]])
+        return {code: p[0] if len(p) == 1 else np.unique(np.concatenate(p)) for code, p in parts.items()}
 
     def _passing_near(self, lat: float, lon: float, radius_km: float, query: ServiceQuery, prepared: _Prepared,
                       *, box: tuple[int, int, int, int] | None, everything: bool,

@@ -246,8 +246,8 @@ def test_a_reader_that_answered_before_an_edit_answers_after_it_as_brute_force(c
     """The filters a query reads in cell order (`ServiceColumns._cells`) are laid out on the first query; an
     edit after that must leave the rows it replaced out of them too, or the old versions would still be
     found. Ask first, then edit (deactivate, move, retype), then ask again. The same for the ICB's per-type
-    counts that `around` takes from its pass over the circle (`count_within`): the replaced rows are left
-    out of the base's pass and the edited ones counted from the delta's."""
+    counts that `around` takes from its pass over the circle (`count_within`) and the ICB's cells outside it:
+    the replaced rows are left out of the base's pass and the edited ones counted from the delta's."""
     from tests.index.conftest import edit_rounds
     from tests.index.test_backend_behaviour import brute_nearest, passes
 
@@ -271,8 +271,11 @@ def test_a_reader_that_answered_before_an_edit_answers_after_it_as_brute_force(c
         assert [h.service.id for h in found.nearest] == [sid for sid, _ in expected[:25]]
         assert found.total == len(expected)
         in_icb = replace(everything, area_codes=icb)
-        assert found.within_by_type == {t: sum(1 for s in services if passes(s, in_icb) and s.service_type is t)
-                                        for t in ServiceType}
+        counts = {t: sum(1 for s in services if passes(s, in_icb) and s.service_type is t) for t in ServiceType}
+        assert found.within_by_type == counts
+        # A 5 km box holds only part of the ICB: the rest is counted from its cells outside the box.
+        small = index.around(lat, lon, everything, k=5, radius_km=5, within=icb, count_within=True)
+        assert small.within_by_type == counts
     assert index.loads == 1
 
 
