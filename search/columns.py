@@ -615,7 +615,7 @@ class ServiceColumns:
         are a few contiguous runs (`_Grid.positions`) instead of rows scattered over the whole index:
         gathering them is ~4x faster at 100k services (bench/RESULTS.md); an area's rows lie close together
         too. Only the filters (`select`, `passing`) and `type` may be asked of it, in positions of the cell
-        order; made on the first query: ~40 bytes a row more (~20 MiB at 500k services)."""
+        order; made on the first query: ~70 bytes a row more (~34 MiB at 500k services)."""
         order = self._grid.order
         copy = object.__new__(ServiceColumns)
         copy.__dict__.update(self.__dict__)
