@@ -325,6 +325,8 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
         type_groups = [frozenset({t}) for t in sorted(request.types or ServiceType, key=lambda t: t.restrictiveness)]
     groups: list[TypeGroup] = []
     nearest_known: dict[ServiceType, Hit] = {}
+    # A result without a placement distance is the summary's result for the same hit: made once.
+    made: dict[int, tuple[Hit, MatchResult]] = {}
     coverage = _coverage(request, home)
     # The summary counts the types asked for in the home ICB with the group's own query when there is one
     # group of exactly those types: the ranking's pass over the circle may count them too.
@@ -342,6 +344,8 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
                                                        request.max_distance_km, request.own_icb_only,
                                                        count_icb=count_icb)
         results = [to_result(h, home, request, today, placement_km) for h in hits]
+        if placement_km is None:
+            made.update((id(h), (h, r)) for h, r in zip(hits, results))
         if total is None:
             total = len(results) if len(results) < request.limit else _count(backend, home, request, query)
         groups.append(TypeGroup(types, results, total))
@@ -351,7 +355,7 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
         for hit in overall or ():
             nearest_known.setdefault(hit.service.service_type, hit)
     summary = summarise(backend, home, request, today, nearest_known=nearest_known, coverage=coverage,
-                        icb_counts=icb_counts)
+                        icb_counts=icb_counts, made=made)
     return MatchResponse([r for g in groups for r in g.results], summary, placement_km, groups)
 
 
@@ -369,12 +373,15 @@ def _count(backend: IndexBackend, home: HomeLike, request: MatchRequest, query: 
 def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: date, *,
               nearest_known: dict[ServiceType, Hit] | None = None,
               coverage: Coverage | None = None,
-              icb_counts: dict[ServiceType, int] | None = None) -> list[TypeSummary]:
+              icb_counts: dict[ServiceType, int] | None = None,
+              made: dict[int, tuple[Hit, MatchResult]] | None = None) -> list[TypeSummary]:
     """Per type asked for: how many pass the filters inside the home ICB, and the nearest anywhere.
 
     `nearest_known`: per type, its nearest service passing the request's filters, where the caller
     already knows it (so it is not asked again); `coverage`: the caller's `_coverage` of the home;
-    `icb_counts`: the per-type counts in the home ICB, where the caller already has them."""
+    `icb_counts`: the per-type counts in the home ICB, where the caller already has them; `made`: the
+    caller's results without a placement distance, by the `id` of the hit they were made from (held with
+    them, so no other hit can take its `id`): a `nearest_known` hit already shown is not made again."""
     wanted = request.types or tuple(ServiceType)
     icb = home.areas.icb_code
     coverage = coverage or _coverage(request, home)
@@ -389,8 +396,10 @@ def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, toda
         query = _base_query(request, coverage, frozenset({service_type}))
         known = (nearest_known or {}).get(service_type)
         nearest = [known] if known is not None else backend.nearest(home.lat, home.lon, query, k=1)
-        summary.append(TypeSummary(service_type, counts.get(service_type, 0),
-                                   to_result(nearest[0], home, request, today, None) if nearest else None))
+        shown = (made or {}).get(id(nearest[0])) if nearest else None
+        result = shown[1] if shown is not None and shown[0] is nearest[0] else \
+            to_result(nearest[0], home, request, today, None) if nearest else None
+        summary.append(TypeSummary(service_type, counts.get(service_type, 0), result))
     return summary
 
 

@@ -41,10 +41,15 @@ assert len(_TYPES) <= 8, "a type's bit must fit in the low byte of the packed fl
 _UNKNOWN_AGE_MIN, _UNKNOWN_AGE_MAX = -1, 999
 # Bits of the packed flags word: the type's bit (0-7), then these. A superseded row is one an edit has
 # replaced since the columns were built (`ServiceColumns.superseding`): it passes no query.
-_ACTIVE_SHIFT, _ACCEPTING_SHIFT, _RESTRICTED_SHIFT, _GENDER_SHIFT, _SUPERSEDED_SHIFT = 8, 9, 10, 11, 13
-_ACTIVE, _ACCEPTING, _RESTRICTED = 1 << _ACTIVE_SHIFT, 1 << _ACCEPTING_SHIFT, 1 << _RESTRICTED_SHIFT
+# Above them, from bit 16, the row's catchment group (`_Catchments`).
+_ACTIVE_SHIFT, _ACCEPTING_SHIFT, _GENDER_SHIFT, _SUPERSEDED_SHIFT, _CATCHMENT_SHIFT = 8, 9, 11, 13, 16
+_ACTIVE, _ACCEPTING = 1 << _ACTIVE_SHIFT, 1 << _ACCEPTING_SHIFT
 _GENDER_MASK = 3 << _GENDER_SHIFT
 _SUPERSEDED = 1 << _SUPERSEDED_SHIFT
+# The needs-and-ages word: needs not met (bits 0-15), needs met (16-31), minimum age + 1 (32-47), maximum
+# age + 1 (48-63); an unknown age is stored as the bound that passes every age.
+_MET_SHIFT, _MIN_AGE_SHIFT, _MAX_AGE_SHIFT = 16, 32, 48
+assert len(NEED_LABELS) <= _MET_SHIFT, "a need's bit must fit in 16 bits of the needs-and-ages word"
 _GENDERS = ["", "female_only", "male_only", "mixed_gender"]
 
 # Grid cells of about 2 km: small enough that a dense city block holds a few hundred services at 500k.
@@ -326,6 +331,37 @@ class _CodeSets:
         return lists[0] if len(lists) == 1 else np.unique(np.concatenate(lists))
 
 
+class _Catchments:
+    """The rows' catchments as a few groups, so the catchment filter is one lookup per row in a per-home
+    table over the groups (`covering`). A row's group is its catchment codes' group (`_CodeSets`) when it is
+    restricted and has no polygon; its own group when it has a polygon (a polygon is one row's); and one
+    last group for every unrestricted row, which covers every home."""
+
+    def __init__(self, open_: np.ndarray, serves: np.ndarray, slot: np.ndarray) -> None:
+        self.open, self.serves, self.slot = open_, serves, slot  # per group
+
+    @classmethod
+    def of(cls, restricted: np.ndarray, serves: _CodeSets, polygon_rows: np.ndarray) -> tuple[np.ndarray, _Catchments]:
+        """Each row's group, and the groups (`polygon_rows[i]` holds polygon i)."""
+        s, p = serves.groups, len(polygon_rows)
+        group = np.where(restricted, serves.of, s + p)
+        group[polygon_rows] = s + np.arange(p)
+        open_ = np.zeros(s + p + 1, dtype=bool)
+        open_[s:s + p] = ~restricted[polygon_rows]
+        open_[-1] = True
+        # Per group, its catchment codes' group (s: none, a 'names nothing' slot `covering` adds) and polygon.
+        return group, cls(open_, np.concatenate((np.arange(s), serves.of[polygon_rows], [s])),
+                          np.concatenate((np.full(s, p), np.arange(p), [p])))
+
+    def covering(self, serving: np.ndarray, polygon_hits: np.ndarray | None) -> np.ndarray:
+        """Per group, whether it covers a home: `serving` per catchment codes' group, whether it names one of
+        the home's areas; `polygon_hits` per polygon (plus a last 'none' slot), whether it holds the home."""
+        covered = self.open | np.append(serving, False)[self.serves]
+        if polygon_hits is not None:
+            covered |= polygon_hits[self.slot]
+        return covered
+
+
 class _Grid:
     """Rows sorted by a fixed lat/lon cell, with where each cell starts and a summed-area table of counts."""
 
@@ -359,14 +395,17 @@ class _Grid:
             return None
         return y0, y1, x0, x1
 
-    @staticmethod
-    def holds(box: tuple[int, int, int, int] | None, span: tuple[int, int, int, int] | None) -> bool:
-        """Whether the box's cells hold every cell of the span."""
-        if span is None:
-            return True
+    def outside(self, cells: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
+        """Those of these cells (flat numbers) that lie outside the box's cells."""
         if box is None:
-            return False
-        return box[0] <= span[0] and span[1] <= box[1] and box[2] <= span[2] and span[3] <= box[3]
+            return cells
+        y, x = np.divmod(cells, self.nx)
+        y0, y1, x0, x1 = box
+        return cells[(y < y0) | (y > y1) | (x < x0) | (x > x1)]
+
+    def cell_positions(self, cells: np.ndarray) -> np.ndarray:
+        """Where the rows of these cells (flat numbers, ascending) sit in the cell order, ascending."""
+        return _runs(self.start[cells], self.start[cells + 1])
 
     def everything(self, box: tuple[int, int, int, int] | None) -> bool:
         return box is not None and box == (0, self.ny - 1, 0, self.nx - 1)
@@ -384,14 +423,17 @@ class _Grid:
             return np.zeros(0, dtype=np.int64)
         y0, y1, x0, x1 = box
         first = np.arange(y0, y1 + 1) * self.nx
-        begins, ends = self.start[first + x0], self.start[first + x1 + 1]
-        lengths = ends - begins
-        total = int(lengths.sum())
-        if total == 0:
-            return np.zeros(0, dtype=np.int64)
-        # Positions begins[j] .. ends[j]-1 of every cell row j, in one vectorised step.
-        offsets = np.repeat(begins - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-        return np.arange(total) + offsets
+        return _runs(self.start[first + x0], self.start[first + x1 + 1])
+
+
+def _runs(begins: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Positions begins[j] .. ends[j]-1 of every run j, in one vectorised step."""
+    lengths = ends - begins
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(begins - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+    return np.arange(total) + offsets
 
 
 def _box(lat: float, lon: float, radius_km: float) -> tuple[float, float, float, float] | None:
@@ -418,14 +460,15 @@ class _Prepared:
     subtypes: list[str]
     narrowed_bits: int  # the types the subtypes belong to: only these are narrowed to the subtypes
     wanted: np.uint32
+    needs_mask: int  # the needs-and-ages word's need bits to test, and the value they must have
+    needs_value: int
     confirmed: bool
     languages: list[str]
     age: int | None
     other_gender: int | None
     in_areas: np.ndarray | None  # per located-area group, whether it lies in an area asked for
     outside_excluded: np.ndarray | None  # per located-area group, whether it lies outside every excluded area
-    serving: np.ndarray | None  # with a home to cover: per catchment group, whether it names one of its areas
-    polygon_hits: np.ndarray | None
+    covering: np.ndarray | None  # with a home to cover: per catchment group, whether it covers the home
     accepting_only: bool
 
 
@@ -489,18 +532,20 @@ class ServiceColumns:
             shapely.prepare(self._prepared_polygons)
             centres = shapely.get_coordinates(shapely.centroid(self._prepared_polygons))
             shapely.intersects_xy(self._prepared_polygons, centres[:, 0], centres[:, 1])
-        # Per row, its polygon's position in self.polygons, or len(self.polygons) for none.
-        self._polygon_slot = np.full(n, len(self.polygons), dtype=np.int64)
-        self._polygon_slot[self.polygon_rows] = np.arange(len(self.polygons))
-        # Per home asked about, which polygons hold it, kept while the caller holds that home's `Coverage` (the
-        # questions of one match share one) and dropped with it: never beyond the request.
-        self._polygon_hits: WeakKeyDictionary[Coverage, np.ndarray] = WeakKeyDictionary()
-        # The one-bit and two-bit columns packed in one word per row: one gather answers them all.
-        self._flags = (self.type_bit.astype(np.uint16)
-                       | (self.active.astype(np.uint16) << _ACTIVE_SHIFT)
-                       | (self.accepting.astype(np.uint16) << _ACCEPTING_SHIFT)
-                       | (self.restricted.astype(np.uint16) << _RESTRICTED_SHIFT)
-                       | (self.gender_code.astype(np.uint16) << _GENDER_SHIFT))
+        catchment, self._catchments = _Catchments.of(self.restricted, self._serves, self.polygon_rows)
+        # Per home asked about, which catchment groups cover it (`_covering`), kept while the caller holds that home's
+        # `Coverage` (the questions of one match share one) and dropped with it: never beyond the request.
+        self._homes: WeakKeyDictionary[Coverage, np.ndarray] = WeakKeyDictionary()
+        # The one-bit and two-bit columns and the catchment group packed in one word per row, and the needs
+        # and ages in another: one gather answers each set of filters (`passing`).
+        self._flags = (self.type_bit.astype(np.uint64)
+                       | (self.active.astype(np.uint64) << _ACTIVE_SHIFT)
+                       | (self.accepting.astype(np.uint64) << _ACCEPTING_SHIFT)
+                       | (self.gender_code.astype(np.uint64) << _GENDER_SHIFT)
+                       | (catchment.astype(np.uint64) << _CATCHMENT_SHIFT))
+        self._needs_ages = (self.not_met.astype(np.uint64) | (self.met.astype(np.uint64) << _MET_SHIFT)
+                            | ((self.min_age + 1).astype(np.uint64) << _MIN_AGE_SHIFT)
+                            | ((self.max_age + 1).astype(np.uint64) << _MAX_AGE_SHIFT))
         id_order, order = orders if orders is not None else _orders(ids, name_keys)
         self.name_order = np.array(order, dtype=np.int64)
         self._text = _Text(ids, name_keys, np.array(id_order, dtype=np.int64), self.name_order)
@@ -556,7 +601,7 @@ class ServiceColumns:
         copy = object.__new__(ServiceColumns)
         copy.__dict__.update(self.__dict__)
         copy._flags = self._flags.copy()
-        copy._flags[rows] |= np.uint16(_SUPERSEDED)
+        copy._flags[rows] |= np.uint64(_SUPERSEDED)
         cells = self.__dict__.get("_cells")
         if cells is not None:
             position = np.empty_like(self._grid.order)
@@ -570,16 +615,13 @@ class ServiceColumns:
         are a few contiguous runs (`_Grid.positions`) instead of rows scattered over the whole index:
         gathering them is ~4x faster at 100k services (bench/RESULTS.md); an area's rows lie close together
         too. Only the filters (`select`, `passing`) and `type` may be asked of it, in positions of the cell
-        order; made on the first query: ~75 bytes a row more (~36 MiB at 500k services)."""
+        order; made on the first query: ~70 bytes a row more (~34 MiB at 500k services)."""
         order = self._grid.order
         copy = object.__new__(ServiceColumns)
         copy.__dict__.update(self.__dict__)
-        for name in ("_flags", "type", "subtype", "not_met", "met"):
+        for name in ("_flags", "_needs_ages", "type", "subtype"):
             setattr(copy, name, getattr(self, name)[order])
-        # Narrower integers than the row order's (ages are -1 to 999, a slot at most the rows): same answers.
-        copy.min_age, copy.max_age = self.min_age[order].astype(np.int16), self.max_age[order].astype(np.int16)
-        copy._polygon_slot = self._polygon_slot[order].astype(np.int32)
-        for name in ("_lang_met", "_lang_not", "_serves"):
+        for name in ("_lang_met", "_lang_not"):
             sets = shallow_copy(getattr(self, name))
             sets.of = sets.of[order]
             setattr(copy, name, sets)
@@ -629,27 +671,24 @@ class ServiceColumns:
     # --- filters on some rows --------------------------------------------------------------------------
 
     def prepare(self, query: ServiceQuery) -> _Prepared:
-        polygon_hits = None
-        if query.covers is not None and self._polygon_tree is not None:
-            table = self._polygons_holding(query.covers)
-            polygon_hits = table if table.any() else None
         other = None
         if query.gender is not None:
             other = _GENDERS.index("male_only" if query.gender == "female" else "female_only")
+        wanted = _bits([x for x in query.needs if not x.startswith("language:")])
         return _Prepared(
             include_inactive=query.include_inactive,
             type_bits=None if query.types is None else sum(_TYPE_BIT[t] for t in set(query.types)),
             subtypes=sorted(query.subtypes or ()),
             narrowed_bits=sum(_TYPE_BIT[t] for t in types_narrowed_by(query.subtypes or frozenset())),
-            wanted=_bits([x for x in query.needs if not x.startswith("language:")]),
-            confirmed=query.needs_confirmed,
+            wanted=wanted, confirmed=query.needs_confirmed,
+            needs_mask=int(wanted) | (int(wanted) << _MET_SHIFT if query.needs_confirmed else 0),
+            needs_value=int(wanted) << _MET_SHIFT if query.needs_confirmed else 0,
             languages=[x for x in query.needs if x.startswith("language:")],
             age=query.age, other_gender=other,
             in_areas=None if query.area_codes is None else self._located.groups_holding(query.area_codes),
             outside_excluded=None if query.exclude_area_codes is None
             else ~self._located.groups_holding(query.exclude_area_codes),
-            serving=None if query.covers is None else self._serves.groups_holding(query.covers.codes),
-            polygon_hits=polygon_hits,
+            covering=None if query.covers is None else self._covering(query.covers),
             accepting_only=query.accepting_only)
 
     def passing(self, query: ServiceQuery | _Prepared, rows: np.ndarray) -> np.ndarray:
@@ -657,50 +696,58 @@ class ServiceColumns:
         q = query if isinstance(query, _Prepared) else self.prepare(query)
         flags = self._flags[rows]
         need = (0 if q.include_inactive else _ACTIVE) | (_ACCEPTING if q.accepting_only else 0)
-        mask = (flags & np.uint16(need | _SUPERSEDED)) == need
+        mask = (flags & (need | _SUPERSEDED)) == need
         if q.type_bits is not None:
-            mask &= (flags & np.uint16(q.type_bits)) != 0
+            mask &= (flags & q.type_bits) != 0
         if q.narrowed_bits:
-            mask &= ((flags & np.uint16(q.narrowed_bits)) == 0) | np.isin(self.subtype[rows], q.subtypes)
-        if q.wanted:
-            mask &= (self.not_met[rows] & q.wanted) == 0
-            if q.confirmed:
-                mask &= (self.met[rows] & q.wanted) == q.wanted
+            mask &= ((flags & q.narrowed_bits) == 0) | np.isin(self.subtype[rows], q.subtypes)
+        if q.wanted or q.age is not None:
+            word = self._needs_ages[rows]
+            if q.wanted:
+                mask &= (word & q.needs_mask) == q.needs_value
+            if q.age is not None:
+                mask &= ((word >> _MIN_AGE_SHIFT) & 0xFFFF) <= q.age + 1
+                mask &= (word >> _MAX_AGE_SHIFT) >= q.age + 1
         for language in q.languages:
             mask &= ~self._lang_not.any_of((language,), rows)
             if q.confirmed:
                 mask &= self._lang_met.any_of((language,), rows)
-        if q.age is not None:
-            mask &= (self.min_age[rows] <= q.age) & (self.max_age[rows] >= q.age)
         if q.other_gender is not None:
-            mask &= (flags & np.uint16(_GENDER_MASK)) != np.uint16(q.other_gender << _GENDER_SHIFT)
+            mask &= (flags & _GENDER_MASK) != q.other_gender << _GENDER_SHIFT
         if q.in_areas is not None or q.outside_excluded is not None:
             located = self._located.of[rows]
             if q.in_areas is not None:
                 mask &= q.in_areas[located]
             if q.outside_excluded is not None:
                 mask &= q.outside_excluded[located]
-        if q.serving is not None:
-            covered = (flags & np.uint16(_RESTRICTED)) == 0
-            covered |= q.serving[self._serves.of[rows]]
-            if q.polygon_hits is not None:
-                covered |= q.polygon_hits[self._polygon_slot[rows]]
-            mask &= covered
+        if q.covering is not None:
+            mask &= q.covering[flags >> _CATCHMENT_SHIFT]
         return mask
 
-    def _polygons_holding(self, home: Coverage) -> np.ndarray:
-        """Per polygon (plus a last 'none' slot), whether it holds the home's point; remembered while the
-        caller holds `home`, as one match asks about the same home several times."""
-        table = self._polygon_hits.get(home)
+    def _covering(self, home: Coverage) -> np.ndarray:
+        """Per catchment group (`_Catchments`), whether its rows' catchment includes the home. Worked out on
+        the first question about the home and remembered while the caller holds `home`: one match asks
+        about the same home two to three times (its ranking, the ICB's counts, a summary's nearest), and
+        the polygon test is the costliest part of preparing a query."""
+        table = self._homes.get(home)
         if table is None:
-            # The polygons whose box holds the point, then the exact test on the prepared polygons.
-            b = self._polygon_boxes
-            boxes = np.flatnonzero((b[:, 0] <= home.lon) & (b[:, 2] >= home.lon)
-                                   & (b[:, 1] <= home.lat) & (b[:, 3] >= home.lat))
-            hits = boxes[shapely.intersects_xy(self._prepared_polygons[boxes], home.lon, home.lat)]
-            table = np.zeros(len(self.polygons) + 1, dtype=bool)
-            table[hits] = True
-            self._polygon_hits[home] = table
+            table = self._homes[home] = self._catchments.covering(
+                self._serves.groups_holding(home.codes), self._polygons_holding(home))
+        return table
+
+    def _polygons_holding(self, home: Coverage) -> np.ndarray | None:
+        """Per polygon (plus a last 'none' slot), whether it holds the home's point; None if none does."""
+        if self._polygon_tree is None:
+            return None
+        # The polygons whose box holds the point, then the exact test on the prepared polygons.
+        b = self._polygon_boxes
+        boxes = np.flatnonzero((b[:, 0] <= home.lon) & (b[:, 2] >= home.lon)
+                               & (b[:, 1] <= home.lat) & (b[:, 3] >= home.lat))
+        hits = boxes[shapely.intersects_xy(self._prepared_polygons[boxes], home.lon, home.lat)]
+        if not len(hits):
+            return None
+        table = np.zeros(len(self.polygons) + 1, dtype=bool)
+        table[hits] = True
         return table
 
     def candidates(self, query: ServiceQuery) -> np.ndarray:
@@ -736,8 +783,9 @@ class ServiceColumns:
         """`nearest(k, radius_km)`, the same for the query with `area_codes=within`, and `count_near`, from
         one pass over the rows of the radius's box: the filters are evaluated once, the asked areas are one
         lookup per passing row, the distances are computed once. With `count_within`, also `count_by_type`
-        of the query with `area_codes=within`: from the same pass when every row of those areas lies in the
-        box (a home ICB inside a 50 km circle's box), else counted on its own."""
+        of the query with `area_codes=within`: from the same pass, plus the rows of those areas in cells
+        outside the box (`_area_cells`; none when the areas lie inside the box, as a home ICB often does
+        inside a 50 km circle's box)."""
         prepared = self.prepare(query)
         prepared.in_areas = None  # the query's areas and `within` are told apart below, on the passing rows
         box, everything = self._box_of(lat, lon, radius_km)
@@ -746,10 +794,9 @@ class ServiceColumns:
         in_within = None if within is None else self._located.any_of(within, rows)
         by_type = None
         if count_within and within is not None:
-            if everything or self._grid.holds(box, self._span_of(within)):
-                by_type = np.bincount(self.type[rows[in_within]], minlength=len(_TYPES))
-            else:
-                by_type = self.count_by_type(replace(query, area_codes=within))
+            by_type = np.bincount(self.type[rows[in_within]], minlength=len(_TYPES))
+            if not everything:
+                by_type += self._count_outside(box, within, prepared)
         close = distances <= radius_km
         rows, distances = rows[close], distances[close]
         inside_rows, inside_distances = rows[:0], distances[:0]
@@ -767,36 +814,34 @@ class ServiceColumns:
         box = None if bounds is None else self._grid.cells(*bounds)
         return box, bounds is None or self._grid.everything(box)
 
-    def _span_of(self, codes: frozenset[str]) -> tuple[int, int, int, int] | None:
-        """The cells that hold every row located in these areas (None: no row is)."""
-        found = [self._area_spans[code] for code in codes if code in self._area_spans]
+    def _count_outside(self, box: tuple[int, int, int, int] | None, codes: frozenset[str],
+                       prepared: _Prepared) -> np.ndarray:
+        """`count_by_type` of the prepared query in these areas, over the cells outside the box alone."""
+        found = [self._area_cells[code] for code in codes if code in self._area_cells]
         if not found:
-            return None
-        return (min(s[0] for s in found), max(s[1] for s in found), min(s[2] for s in found),
-                max(s[3] for s in found))
+            return np.zeros(len(_TYPES), dtype=np.int64)
+        cells = self._grid.outside(found[0] if len(found) == 1 else np.unique(np.concatenate(found)), box)
+        positions = self._grid.cell_positions(cells)
+        in_areas = replace(prepared, in_areas=self._located.groups_holding(codes))
+        return np.bincount(self._cells.type[positions[self._cells.passing(in_areas, positions)]],
+                           minlength=len(_TYPES))
 
     @cached_property
-    def _area_spans(self) -> dict[str, tuple[int, int, int, int]]:
-        """Per area code a row is located in, the cells that hold every such row: worked out for every code
-        at once on first use (a few ms at 500k), so nothing here depends on which areas were asked about.
-        A row an edit superseded still counts, which only widens a span: the record that replaced it is
-        answered from the overlay's own columns."""
-        located = self._located
-        iy, ix = self._grid.cell_yx(self.lat, self.lon)
-        groups = located.groups
-        spans = [np.full(groups, np.iinfo(np.int64).max), np.full(groups, -1), np.full(groups, np.iinfo(np.int64).max),
-                 np.full(groups, -1)]
-        for span, ufunc, values in zip(spans, (np.minimum, np.maximum, np.minimum, np.maximum), (iy, iy, ix, ix)):
-            ufunc.at(span, located.of, values)
-        out: dict[str, tuple[int, int, int, int]] = {}
-        for group, (y0, y1, x0, x1) in enumerate(zip(*(span.tolist() for span in spans))):
-            if y1 < 0:
-                continue  # a group no row holds
-            for code in located.keys[group]:
-                old = out.get(code)
-                out[code] = (y0, y1, x0, x1) if old is None else \
-                    (min(old[0], y0), max(old[1], y1), min(old[2], x0), max(old[3], x1))
-        return out
+    def _area_cells(self) -> dict[str, np.ndarray]:
+        """Per area code a row is located in, the cells (flat numbers, ascending) that hold such rows: worked
+        out for every code at once on first use (a few ms at 500k), so nothing here depends on which areas
+        were asked about. A row an edit superseded still counts, which only adds a cell: the record that
+        replaced it is answered from the overlay's own columns."""
+        located, grid = self._located, self._grid
+        cells = len(grid.start) - 1
+        cell = np.repeat(np.arange(cells), np.diff(grid.start))  # per position of the cell order
+        group, cell = np.divmod(np.unique(located.of[grid.order].astype(np.int64) * cells + cell), cells)
+        bounds = np.searchsorted(group, np.arange(located.groups + 1))
+        parts: dict[str, list[np.ndarray]] = defaultdict(list)
+        for number, key in enumerate(located.keys):
+            for code in key:
+                parts[code].append(cell[bounds[number]:bounds[number + 1]])
+        return {code: p[0] if len(p) == 1 else np.unique(np.concatenate(p)) for code, p in parts.items()}
 
     def _passing_near(self, lat: float, lon: float, radius_km: float, query: ServiceQuery, prepared: _Prepared,
                       *, box: tuple[int, int, int, int] | None, everything: bool,

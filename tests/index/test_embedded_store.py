@@ -17,7 +17,7 @@ import pytest
 
 from rehabmap.errors import IndexNotBuilt
 from search import embedded
-from rehabmap.index.base import ServiceQuery
+from rehabmap.index.base import Coverage, ServiceQuery
 from search.columns import ServiceColumns
 from search.embedded import EmbeddedIndex, EmbeddedWriter, _RecordCache
 from rehabmap.record import Service
@@ -246,8 +246,8 @@ def test_a_reader_that_answered_before_an_edit_answers_after_it_as_brute_force(c
     """The filters a query reads in cell order (`ServiceColumns._cells`) are laid out on the first query; an
     edit after that must leave the rows it replaced out of them too, or the old versions would still be
     found. Ask first, then edit (deactivate, move, retype), then ask again. The same for the ICB's per-type
-    counts that `around` takes from its pass over the circle (`count_within`): the replaced rows are left
-    out of the base's pass and the edited ones counted from the delta's."""
+    counts that `around` takes from its pass over the circle (`count_within`) and the ICB's cells outside it:
+    the replaced rows are left out of the base's pass and the edited ones counted from the delta's."""
     from tests.index.conftest import edit_rounds
     from tests.index.test_backend_behaviour import brute_nearest, passes
 
@@ -271,6 +271,44 @@ def test_a_reader_that_answered_before_an_edit_answers_after_it_as_brute_force(c
         assert [h.service.id for h in found.nearest] == [sid for sid, _ in expected[:25]]
         assert found.total == len(expected)
         in_icb = replace(everything, area_codes=icb)
-        assert found.within_by_type == {t: sum(1 for s in services if passes(s, in_icb) and s.service_type is t)
-                                        for t in ServiceType}
+        counts = {t: sum(1 for s in services if passes(s, in_icb) and s.service_type is t) for t in ServiceType}
+        assert found.within_by_type == counts
+        # A 5 km box holds only part of the ICB: the rest is counted from its cells outside the box.
+        small = index.around(lat, lon, everything, k=5, radius_km=5, within=icb, count_within=True)
+        assert small.within_by_type == counts
+    assert index.loads == 1
+
+
+def test_the_packed_filter_words_leave_out_the_rows_an_edit_replaced(corpus, tmp_path):
+    """The needs and ages are one packed word per row, and the flags another with the catchment group above
+    them (`ServiceColumns._flags`, `_needs_ages`), laid out in cell order on the first query: an edit to a
+    row's needs, ages, gender or catchment after that must leave the old values out of every answer. Ask
+    with those filters first, then edit, then ask again and compare with brute force."""
+    from tests.index.conftest import edit_rounds
+    from tests.index.test_backend_behaviour import brute_nearest, passes
+
+    path = tmp_path / "index.sqlite"
+    writer = EmbeddedWriter(path)
+    writer.replace_all(corpus)
+    index = EmbeddedIndex(path)
+    lat, lon = 53.8, -1.55
+    near = min(corpus, key=lambda s: (s.lat - lat) ** 2 + (s.lon - lon) ** 2)
+    home = Coverage(frozenset(near.areas.codes()), lat, lon)
+    queries = [ServiceQuery(needs=("autism",), age=30, gender="female", covers=home),
+               ServiceQuery(needs=("learning_disability", "substance_misuse"), needs_confirmed=True, covers=home),
+               ServiceQuery(age=70, gender="male"), ServiceQuery(covers=home)]
+    for query in queries:  # cell order and the packed words laid out now
+        index.around(lat, lon, query, k=5, radius_km=80)
+        index.count_by_type(query)
+    current = {s.id: s for s in corpus}
+    for changes in edit_rounds(corpus, seed=31, rounds=2):
+        current.update({s.id: s for s in writer.upsert(changes)})
+        services = list(current.values())
+        for query in queries:
+            expected = brute_nearest(services, lat, lon, query, len(services), 80)
+            found = index.around(lat, lon, query, k=25, radius_km=80)
+            assert [h.service.id for h in found.nearest] == [sid for sid, _ in expected[:25]], query
+            assert found.total == len(expected), query
+            assert index.count_by_type(query) == {
+                t: sum(1 for s in services if passes(s, query) and s.service_type is t) for t in ServiceType}, query
     assert index.loads == 1

@@ -209,4 +209,4 @@ def test_the_index_keeps_nothing_about_a_home_after_the_match(corpus, embedded_i
     home = Home(inside.lat, inside.lon, inside.areas)
     response = match(embedded_index, home, MatchRequest(max_distance_km=50), TODAY)
     assert inside.id in {r.service.id for r in response.results}  # its polygon was tested: it holds the home
-    assert len(embedded_index._current().columns._polygon_hits) == 0
+    assert len(embedded_index._current().columns._homes) == 0
