@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from indexer import needs
 from rehabmap import taxonomy
 from rehabmap.taxonomy import Classification, NotRehab
+from rehabmap.textmatch import FoldedPattern, FoldedPatterns
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,6 +81,46 @@ def test_same_answers_on_real_names_and_descriptions(data_dir):
     assert len(texts) > 30_000
     for text in texts:
         assert_same(text)
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    return [text for item in value for text in _strings(item)] if isinstance(value, list) else []
+
+
+def feed_texts(data_dir: Path) -> list[str]:
+    """Every text in the recorded feeds (CQC, NHS service search, ORUK: JSON strings and CSV cells, each row's
+    cells also joined, as the import joins a name, description and label)."""
+    texts: set[str] = set()
+    for path in sorted((data_dir / "feeds").rglob("*")):
+        if path.suffix == ".json":
+            texts.update(_strings(json.loads(path.read_text(encoding="utf-8"))))
+        elif path.suffix == ".csv":
+            with open(path, newline="", encoding="utf-8-sig") as handle:
+                for row in csv.reader(handle):
+                    texts.update(row)
+                    texts.add(" ".join(row))
+    return sorted(text for text in texts if len(text) > 2)
+
+
+def test_same_answers_on_every_recorded_feed(data_dir):
+    """Needs and gender are found by one scan for every pattern's needles (an Aho-Corasick automaton, with
+    overlapping needles such as 'abi' in 'disabilities'): the answers are still each pattern's own."""
+    texts = feed_texts(data_dir)
+    assert len(texts) > 10_000
+    for text in texts:
+        assert needs.extract_needs_and_gender(text) == (*reference_needs(text), reference_gender(text)), text
+
+
+def test_a_needle_inside_another_is_still_found():
+    """One scan finds overlapping needles: 'abi' inside 'disabilities' (a leftmost-longest scan would not)."""
+    patterns = FoldedPatterns({"disability": FoldedPattern("disabilit"), "abi": FoldedPattern("abi"),
+                               "unguarded": FoldedPattern(r"^[a-z]{12}$"), "absent": FoldedPattern("older")})
+    assert patterns.found("disabilities") == ["disability", "abi", "unguarded"]
+    assert FoldedPatterns({}).found("anything") == []
 
 
 # Words the patterns look for, negations, and the four letters re.IGNORECASE treats as ASCII twins.
