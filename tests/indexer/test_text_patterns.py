@@ -123,6 +123,21 @@ def test_a_needle_inside_another_is_still_found():
     assert FoldedPatterns({}).found("anything") == []
 
 
+_TRICKY_PATTERNS = [r"\bmen\b", r"\bfor\s+men\b|\bmen'?s ward\b", r"[|(]x|\by", r"[]|]z|\bq", r"(a|\bb)c|\bd\)?",
+                    r"\b(?:women|female)(?:'s)? only\b", r"\b\w*|x", r"\b(?<=-)ab", r"\bab|\bab\b"]
+_TRICKY_TEXTS = ["xmen men", "xmen", "women", "for  men", "amen's ward", "men's ward", "|x", "(x", "]z", "|z",
+                 "ay", "bc", "xbc", "abc", "xd", "d)", "a-ab", "aab", "female's only", "females only", ""]
+
+
+@pytest.mark.parametrize("pattern", _TRICKY_PATTERNS)
+def test_alternatives_that_start_with_a_boundary_match_as_the_whole_pattern(pattern):
+    """A pattern runs alternative by alternative, one that starts with \\b found by scanning for the rest of it
+    and trying the whole at each place the rest starts ('xmen men': not at the first place, at the second)."""
+    folded = FoldedPattern(pattern)
+    for text in _TRICKY_TEXTS:
+        assert folded.matches(text) == (re.search(pattern, text) is not None), (pattern, text)
+
+
 # Words the patterns look for, negations, and the four letters re.IGNORECASE treats as ASCII twins.
 _WORDS = ["no", "not", "does not accept", "unable to support", "excludes", "Autism", "AUTISTIC", "asc",
           "learning disabilities", "Personality Disorder", "detained", "MHA", "section 3", "Section 37/41",
