@@ -19,6 +19,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from bench import common
 from bench.bench_build import candidates
@@ -45,7 +46,8 @@ def fingerprint(path: Path) -> list[str]:
     return lines
 
 
-def build(name: str, rows: Iterable, placer) -> list[str]:  # type: ignore[no-untyped-def]
+def build(name: str, rows: Iterable[Any], placer: Any) -> list[str]:
+    """`build_index` into a temporary file: the report's lines and the file's fingerprint."""
     from indexer.pipeline import build_index
     from search.embedded import EmbeddedWriter
 
