@@ -11,12 +11,20 @@ pipeline's time. Two things make it cheap without changing an answer:
     search tries the pattern at every position (~3 µs on a description). Every match of a pattern contains
     one of a few literal words (its needles, read from the parsed pattern), and `in` finds or rules those
     out in a fraction of that; the regex runs only when a needle is present.
+  - Word boundaries last. A pattern (or one of its alternatives) that starts with `\\b` gives `re` no
+    literal to scan for, so it is tried at every position (15-30 µs on a description, where a literal start
+    takes 0.4 µs). Each alternative runs on its own, and one that starts with `\\b` is found by scanning for
+    the rest of it and trying the whole alternative only where the rest starts.
+  - One pass for many patterns. `FoldedPatterns` finds the needles of a whole set of patterns in one scan of
+    the text (an Aho-Corasick automaton, pyahocorasick), instead of one `in` per needle per pattern.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+import ahocorasick
 
 try:  # the parser is private; without it patterns simply run without needles (same answers, slower)
     from re import _constants as sre  # type: ignore[attr-defined]  # private: not in typeshed's stubs
@@ -54,14 +62,106 @@ class FoldedPattern:
             raise ValueError(f"pattern must be lowercase ASCII to run on folded text: {pattern!r}")
         self.regex = re.compile(pattern)
         self.needles: frozenset[str] = _needles(pattern)
+        # Per alternative: the alternative, and for one that starts with \b the rest of it to scan for.
+        self._alternatives = [(re.compile(branch), _rest_after_boundary(branch)) for branch in _branches(pattern)]
 
     def search(self, folded: str) -> bool:
         if not self.needles:
-            return self.regex.search(folded) is not None
+            return self.matches(folded)
         for needle in self.needles:  # a plain loop: any() over a generator costs as much as the test
             if needle in folded:
-                return self.regex.search(folded) is not None
+                return self.matches(folded)
         return False
+
+    def matches(self, folded: str) -> bool:
+        """`self.regex.search(folded) is not None`, without trying every position for a leading \\b."""
+        for whole, rest in self._alternatives:
+            if rest is None:
+                if whole.search(folded) is not None:
+                    return True
+                continue
+            # Every start of a match of the whole alternative is a start of a match of its rest, and the
+            # rest's next start is found fast: try the whole there (match() sees the text before that
+            # position, so its \b is decided as in a search), else go on from the position after.
+            found = rest.search(folded)
+            while found is not None:
+                if whole.match(folded, found.start()) is not None:
+                    return True
+                found = rest.search(folded, found.start() + 1)
+        return False
+
+
+class FoldedPatterns:
+    """Named `FoldedPattern`s searched in one text together, with the answers of each one's `search`.
+
+    One scan finds every needle present, overlapping ones included ("abi" inside "disabilities"); then only
+    the patterns one of whose needles is there, or that have no needles, run their regex."""
+
+    def __init__(self, patterns: dict[str, FoldedPattern]) -> None:
+        self.patterns = patterns
+        self._unguarded = frozenset(name for name, pattern in patterns.items() if not pattern.needles)
+        owners: dict[str, set[str]] = {}
+        for name, pattern in patterns.items():
+            for needle in pattern.needles:
+                owners.setdefault(needle, set()).add(name)
+        self._automaton = ahocorasick.Automaton()
+        for needle, names in owners.items():
+            self._automaton.add_word(needle, frozenset(names))
+        if owners:  # an automaton without words cannot be made, and would find nothing
+            self._automaton.make_automaton()
+
+    def found(self, folded: str) -> list[str]:
+        """The names of the patterns found in the `fold_case`d text, in the order they were given."""
+        named = set(self._unguarded)
+        if self._automaton.kind == ahocorasick.AHOCORASICK:
+            for _end, names in self._automaton.iter(folded):
+                named |= names
+        return [name for name, pattern in self.patterns.items() if name in named and pattern.matches(folded)]
+
+
+def _branches(pattern: str) -> list[str]:
+    """The pattern's top-level alternatives: 'a|b(c|d)' → ['a', 'b(c|d)'] (the whole pattern, unsplit, if a
+    piece would not compile on its own)."""
+    branches, depth, start, in_class, i = [], 0, 0, False, 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            i += 1 + (pattern[i + 1:i + 2] == "^")
+            i += pattern[i:i + 1] == "]"  # a ']' first in a class is a literal
+            continue
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            branches.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    branches.append(pattern[start:])
+    try:  # a split in the wrong place leaves a branch that does not compile (a bracket without its pair)
+        for branch in branches:
+            re.compile(branch)
+    except re.error:
+        return [pattern]
+    return branches
+
+
+def _rest_after_boundary(branch: str) -> re.Pattern[str] | None:
+    """For an alternative that starts with \\b: the rest of it, compiled; None otherwise, or when the rest
+    could match nothing at all (scanning for it would stop at every position)."""
+    if not branch.startswith(r"\b"):
+        return None
+    try:
+        rest = re.compile(branch[2:])
+    except re.error:  # the \b was quantified ('\b?x'): leave the alternative whole
+        return None
+    return None if rest.match("") is not None else rest
 
 
 def _needles(pattern: str) -> frozenset[str]:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from indexer import needs
 from rehabmap import taxonomy
 from rehabmap.taxonomy import Classification, NotRehab
+from rehabmap.textmatch import FoldedPattern, FoldedPatterns
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,6 +81,61 @@ def test_same_answers_on_real_names_and_descriptions(data_dir):
     assert len(texts) > 30_000
     for text in texts:
         assert_same(text)
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    return [text for item in value for text in _strings(item)] if isinstance(value, list) else []
+
+
+def feed_texts(data_dir: Path) -> list[str]:
+    """Every text in the recorded feeds (CQC, NHS service search, ORUK: JSON strings and CSV cells, each row's
+    cells also joined, as the import joins a name, description and label)."""
+    texts: set[str] = set()
+    for path in sorted((data_dir / "feeds").rglob("*")):
+        if path.suffix == ".json":
+            texts.update(_strings(json.loads(path.read_text(encoding="utf-8"))))
+        elif path.suffix == ".csv":
+            with open(path, newline="", encoding="utf-8-sig") as handle:
+                for row in csv.reader(handle):
+                    texts.update(row)
+                    texts.add(" ".join(row))
+    return sorted(text for text in texts if len(text) > 2)
+
+
+def test_same_answers_on_every_recorded_feed(data_dir):
+    """Needs and gender are found by one scan for every pattern's needles (an Aho-Corasick automaton, with
+    overlapping needles such as 'abi' in 'disabilities'): the answers are still each pattern's own."""
+    texts = feed_texts(data_dir)
+    assert len(texts) > 10_000
+    for text in texts:
+        assert needs.extract_needs_and_gender(text) == (*reference_needs(text), reference_gender(text)), text
+
+
+def test_a_needle_inside_another_is_still_found():
+    """One scan finds overlapping needles: 'abi' inside 'disabilities' (a leftmost-longest scan would not)."""
+    patterns = FoldedPatterns({"disability": FoldedPattern("disabilit"), "abi": FoldedPattern("abi"),
+                               "unguarded": FoldedPattern(r"^[a-z]{12}$"), "absent": FoldedPattern("older")})
+    assert patterns.found("disabilities") == ["disability", "abi", "unguarded"]
+    assert FoldedPatterns({}).found("anything") == []
+
+
+_TRICKY_PATTERNS = [r"\bmen\b", r"\bfor\s+men\b|\bmen'?s ward\b", r"[|(]x|\by", r"[]|]z|\bq", r"(a|\bb)c|\bd\)?",
+                    r"\b(?:women|female)(?:'s)? only\b", r"\b\w*|x", r"\b(?<=-)ab", r"\bab|\bab\b"]
+_TRICKY_TEXTS = ["xmen men", "xmen", "women", "for  men", "amen's ward", "men's ward", "|x", "(x", "]z", "|z",
+                 "ay", "bc", "xbc", "abc", "xd", "d)", "a-ab", "aab", "female's only", "females only", ""]
+
+
+@pytest.mark.parametrize("pattern", _TRICKY_PATTERNS)
+def test_alternatives_that_start_with_a_boundary_match_as_the_whole_pattern(pattern):
+    """A pattern runs alternative by alternative, one that starts with \\b found by scanning for the rest of it
+    and trying the whole at each place the rest starts ('xmen men': not at the first place, at the second)."""
+    folded = FoldedPattern(pattern)
+    for text in _TRICKY_TEXTS:
+        assert folded.matches(text) == (re.search(pattern, text) is not None), (pattern, text)
 
 
 # Words the patterns look for, negations, and the four letters re.IGNORECASE treats as ASCII twins.
