@@ -821,6 +821,8 @@ class ServiceColumns:
         if not found:
             return np.zeros(len(_TYPES), dtype=np.int64)
         cells = self._grid.outside(found[0] if len(found) == 1 else np.unique(np.concatenate(found)), box)
+        if not len(cells):
+            return np.zeros(len(_TYPES), dtype=np.int64)
         positions = self._grid.cell_positions(cells)
         in_areas = replace(prepared, in_areas=self._located.groups_holding(codes))
         return np.bincount(self._cells.type[positions[self._cells.passing(in_areas, positions)]],
