@@ -44,9 +44,11 @@ BLOCK = 1
 # a block is wholly inside (or outside) a radius only by this much more, which no rounding reaches.
 _MARGIN_KM, _MARGIN_REL = 1e-6, 1e-9
 # Counting from the classes must save at least this many rows read per class evaluated, or rows are read;
-# and a box of fewer rows than MIN_ROWS is read whole (an overlay's few edited rows, a sparse area).
+# and a box of fewer rows than MIN_ROWS is read whole: a count costs a fixed ~0.3-1 ms (the box's cells'
+# geometry, the near radius), about what reading 25k rows costs. With 2,048, `match()` at 100k (boxes of
+# ~12k rows) took ~30% more CPU than reading rows (A/B in one process, bench/RESULTS.md).
 _ROWS_PER_CLASS = 2.0
-MIN_ROWS = 2048
+MIN_ROWS = 32_768
 
 
 class Counted(NamedTuple):
