@@ -27,14 +27,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
 from geodata.distance import EARTH_RADIUS_KM, haversine_km_pairs
-
-if TYPE_CHECKING:
-    from search.columns import _Prepared
 
 # Grid cells per block side. Measured at 500k services (bench/RESULTS.md, "Counting whole cells"): blocks of
 # one cell (~2 km) hold 35k classes in all and leave ~4k rows a match to read; of 2 x 2 cells, 21k classes
@@ -49,6 +46,23 @@ _MARGIN_KM, _MARGIN_REL = 1e-6, 1e-9
 # ~12k rows) took ~30% more CPU than reading rows (A/B in one process, bench/RESULTS.md).
 _ROWS_PER_CLASS = 2.0
 MIN_ROWS = 32_768
+
+
+class Filters(Protocol):
+    """What the tallies read of a prepared query (`search.columns._Prepared`, which imports this module)."""
+
+    include_inactive: bool
+    type_bits: int | None
+    narrowed_bits: int
+    wanted: np.uint32
+    confirmed: bool
+    languages: list[str]
+    age: int | None
+    other_gender: int | None
+    outside_excluded: np.ndarray | None
+    serving: np.ndarray | None
+    polygon_hits: np.ndarray | None
+    accepting_only: bool
 
 
 class Counted(NamedTuple):
@@ -151,7 +165,7 @@ class Tallies:
         return replace(self, live=live)
 
     def count(self, lat: float, lon: float, radius_km: float, box: tuple[int, int, int, int], start: np.ndarray,
-              nx: int, q: _Prepared, areas: np.ndarray | None, within: np.ndarray | None, k: int,
+              nx: int, q: Filters, areas: np.ndarray | None, within: np.ndarray | None, k: int,
               by_type: bool) -> Counted | None:
         """Count the blocks of the box (`_Grid.cells`) that need not be read for `ServiceColumns.around`'s
         answer, and say which of the box's rows must still be read; None when the rows are to be read
@@ -213,7 +227,7 @@ class Tallies:
             types = ((ok & counted[block_at] & within[self.located[classes]]).astype(np.int64) @ counts) * asked
         return Counted(_positions(start, cells[read], lengths[read]), total, types)
 
-    def _passing(self, q: _Prepared, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _passing(self, q: Filters, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per class and type, how many of its rows pass the query's need; per class, whether its rows pass
         the query's catchment and excluded areas (the types and areas asked for are applied by the caller)."""
         table = self.rows if not q.wanted else (self.met if q.confirmed else self.free)[int(q.wanted).bit_length() - 1]
