@@ -33,6 +33,8 @@ from geodata.distance import EARTH_RADIUS_KM, haversine_km, haversine_km_radians
 from rehabmap.index.base import Coverage, ServiceQuery
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
+from search import tallies
+from search.tallies import Counted, Tallies
 
 _NEED_BITS = {need: np.uint32(1 << i) for i, need in enumerate(NEED_LABELS)}
 _TYPES = list(ServiceType)
@@ -607,7 +609,20 @@ class ServiceColumns:
             position = np.empty_like(self._grid.order)
             position[self._grid.order] = np.arange(len(position))
             copy.__dict__["_cells"] = cells.superseding(position[rows])
+        tallies = self.__dict__.get("_tallies")
+        if tallies is not None:  # else the copy tallies its own rows, leaving the superseded ones out
+            copy.__dict__["_tallies"] = tallies.superseding(*self._grid.cell_yx(self.lat[rows], self.lon[rows]))
         return copy
+
+    @cached_property
+    def _tallies(self) -> Tallies:
+        """Per block of cells, classes of rows with their counts (`search.tallies`), so `around` counts the
+        blocks wholly inside its radius without reading their rows; made on the first `around`."""
+        grid, flags = self._grid, self._flags
+        return Tallies.build(*grid.cell_yx(self.lat, self.lon), grid.ny, grid.nx, self.lat, self.lon,
+                             (flags & np.uint64(_ACTIVE | _SUPERSEDED)) == _ACTIVE, len(_TYPES), self.type,
+                             flags >> np.uint64(_CATCHMENT_SHIFT), self._located.of, self.met,
+                             self.not_met, len(NEED_LABELS))
 
     @cached_property
     def _cells(self) -> ServiceColumns:
@@ -789,12 +804,19 @@ class ServiceColumns:
         prepared = self.prepare(query)
         prepared.in_areas = None  # the query's areas and `within` are told apart below, on the passing rows
         box, everything = self._box_of(lat, lon, radius_km)
-        rows, distances = self._passing_near(lat, lon, radius_km, query, prepared, box=box, everything=everything,
-                                             pool=within is None)
+        by_type_within = count_within and within is not None
+        counted = self._counted(lat, lon, radius_km, query, prepared, box, everything, k, within, by_type_within)
+        if counted is None:
+            rows, distances = self._passing_near(lat, lon, radius_km, query, prepared, box=box,
+                                                 everything=everything, pool=within is None)
+        else:
+            rows, distances = self._positions_passing(lat, lon, counted.positions, prepared)
         in_within = None if within is None else self._located.any_of(within, rows)
         by_type = None
         if count_within and within is not None:
             by_type = np.bincount(self.type[rows[in_within]], minlength=len(_TYPES))
+            if counted is not None:
+                by_type = by_type + counted.by_type
             if not everything:
                 by_type += self._count_outside(box, within, prepared)
         close = distances <= radius_km
@@ -806,7 +828,22 @@ class ServiceColumns:
         if query.area_codes is not None:
             asked = self._located.any_of(query.area_codes, rows)
             rows, distances = rows[asked], distances[asked]
-        return Around(*self.top_k(rows, distances, k, None), inside_rows, inside_distances, len(rows), by_type)
+        total = len(rows) + (0 if counted is None else counted.total)
+        return Around(*self.top_k(rows, distances, k, None), inside_rows, inside_distances, total, by_type)
+
+    def _counted(self, lat: float, lon: float, radius_km: float, query: ServiceQuery, prepared: _Prepared,
+                 box: tuple[int, int, int, int] | None, everything: bool, k: int, within: frozenset[str] | None,
+                 by_box: bool) -> Counted | None:
+        """`around`'s count of the blocks of cells it need not read (`Tallies.count`), or None to read the
+        box's rows (or the areas' rows, when fewer: a query of areas alone)."""
+        if everything or box is None or (within is None and query.area_codes is not None) \
+                or self._grid.count(box) < tallies.MIN_ROWS:
+            return None
+        located = self._located
+        return self._tallies.count(
+            lat, lon, radius_km, box, self._grid.start, self._grid.nx, prepared,
+            None if query.area_codes is None else located.groups_holding(query.area_codes),
+            None if within is None else located.groups_holding(within), k, by_box)
 
     def _box_of(self, lat: float, lon: float, radius_km: float) -> tuple[tuple[int, int, int, int] | None, bool]:
         """The cells of the radius's box, and whether they are every cell (or the box may hold anything)."""
@@ -865,7 +902,11 @@ class ServiceColumns:
         """The rows of the box's cells passing the prepared query, in cell order, and their distances from
         the point, from the radians and cosines kept in that order (`_cell_points`): the same floats as
         `haversine_km` of the rows, without gathering the rows' points or converting them per query."""
-        positions = self._grid.positions(box)
+        return self._positions_passing(lat, lon, self._grid.positions(box), prepared)
+
+    def _positions_passing(self, lat: float, lon: float, positions: np.ndarray,
+                           prepared: _Prepared) -> tuple[np.ndarray, np.ndarray]:
+        """`_box_passing` of the rows at these positions of the cell order."""
         positions = positions[self._cells.passing(prepared, positions)]
         phi, lam, cos_phi = self._cell_points
         distances = haversine_km_radians(*radians_and_cosines(lat, lon), phi[positions], lam[positions],
