@@ -32,6 +32,10 @@ from tests.listening import listening_socket, url_of
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample"
 SYNTHETIC_COUNT = 800
+# The session's date, read once: the synthetic services' capacity dates, every server `serve` starts
+# (REHABMAP_TODAY) and the answers the tests compute in-process are all as of it, so no test compares an
+# answer dated before a UTC midnight with one dated after.
+TODAY = date.today()
 STARTUP_TIMEOUT_S = 180  # a bound, not a wait: with warm-up a start took 14-25 s at load 7-10
 
 
@@ -51,7 +55,7 @@ def api_home(data_dir: Path, geodata_dir: Path, geography: Geography,
     """A REHABMAP_HOME with the built geodata and an index of the sample plus synthetic services."""
     home = tmp_path_factory.mktemp("api-home")
     (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
-    synthetic = make_services(load_small_areas(data_dir), SYNTHETIC_COUNT, seed=11, today=date.today())
+    synthetic = make_services(load_small_areas(data_dir), SYNTHETIC_COUNT, seed=11, today=TODAY)
     report = build_index(load_source(SAMPLE), GeographyPlacer(geography),
                          _WithSynthetic(EmbeddedWriter(home / "index.sqlite"), synthetic), progress=False)
     assert not report.rejected, report.summary_lines()
@@ -92,7 +96,7 @@ def serve(home: Path, data_dir: Path, log_path: Path, warm_up: bool = True, **en
     environment = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
                    "REHABMAP_LOG_LEVEL": "DEBUG", "REHABMAP_RATE_LIMIT_PER_MINUTE": "0",
                    "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-                   "REHABMAP_WARM_UP": str(warm_up).lower(), **env}
+                   "REHABMAP_WARM_UP": str(warm_up).lower(), "REHABMAP_TODAY": TODAY.isoformat(), **env}
     with log_path.open("wb") as log, listening_socket() as sock:  # the port, held until the server has it
         process = subprocess.Popen(
             [sys.executable, "-c", "from cli.main import main; main()", "serve", "--fd", str(sock.fileno())],

@@ -114,7 +114,7 @@ def site(request, sample_index, geodata_dir, data_dir, tmp_path_factory) -> Site
 
 
 class AppClient:
-    """The app in-process over httpx's ASGI transport, with 'today' fixed."""
+    """The app in-process over httpx's ASGI transport (`make_app`'s, with 'today' fixed)."""
 
     def __init__(self, app, client_address: str = "127.0.0.1") -> None:
         self.app = app
@@ -144,9 +144,7 @@ class AppClient:
 def make_app(settings: Settings, today: date = TODAY):
     from app.main import create_app
 
-    app = create_app(settings)
-    app.state.rehabmap.today = lambda: today
-    return app
+    return create_app(settings.model_copy(update={"today": today}))
 
 
 @pytest.fixture(scope="module")
