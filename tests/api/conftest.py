@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
 from search.embedded import EmbeddedIndex, EmbeddedWriter
 from rehabmap.record import Service
-from tests.listening import listening_socket, url_of
+from tests.listening import ANSWER_TIMEOUT_S, listening_socket, url_of, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample"
@@ -36,7 +35,6 @@ SYNTHETIC_COUNT = 800
 # (REHABMAP_TODAY) and the answers the tests compute in-process are all as of it, so no test compares an
 # answer dated before a UTC midnight with one dated after.
 TODAY = date.today()
-STARTUP_TIMEOUT_S = 180  # a bound, not a wait: with warm-up a start took 14-25 s at load 7-10
 
 
 class _WithSynthetic:
@@ -104,7 +102,7 @@ def serve(home: Path, data_dir: Path, log_path: Path, warm_up: bool = True, **en
         url = url_of(sock)
     server = LiveServer(url, log_path, process)
     try:
-        _wait_until_up(server)
+        wait_until_up(server.url, server.process, server.log_path)
         yield server
     finally:
         process.terminate()
@@ -115,21 +113,7 @@ def serve(home: Path, data_dir: Path, log_path: Path, warm_up: bool = True, **en
             process.wait()
 
 
-def _wait_until_up(server: LiveServer) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"the API server exited with {server.process.returncode}:\n{server.log_text()}")
-        try:
-            if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"the API server did not answer within {STARTUP_TIMEOUT_S} s:\n{server.log_text()}")
-
-
 @pytest.fixture(scope="session")
 def client(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server.url, timeout=30) as c:
+    with httpx.Client(base_url=live_server.url, timeout=ANSWER_TIMEOUT_S) as c:
         yield c
