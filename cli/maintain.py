@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import getpass
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import click
 
@@ -163,7 +163,7 @@ def verify_due(days: int | None, limit: int) -> None:
 
     settings = get_settings()
     days = days or settings.verify_after_days
-    due = due_for_verification(open_backend(settings).all(), date.today(), days)
+    due = due_for_verification(open_backend(settings).all(), settings.current_date(), days)
     rows = [[d.service.id, d.service.name[:48], d.service.service_type.value,
              d.service.last_verified.isoformat() if d.service.last_verified else "never",
              "-" if d.days_since is None else str(d.days_since)] for d in due[:limit]]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import click
 
 from cli.textgrid import grid
@@ -50,7 +48,7 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
         needs=_split(needs), types=_split(types), age=age, gender=gender, max_distance_km=max_km,
         own_icb_only=own_icb, accepting_only=accepting, needs_confirmed=confirmed, limit=limit,
         current_placement=placement)
-    response = match(open_backend(settings), home, request, date.today())
+    response = match(open_backend(settings), home, request, settings.current_date())
     click.echo(f"Home: {home.label} — {home.areas.icb_name} ({home.areas.icb_code}), {home.areas.lad_name}")
     click.echo(render_table(response))
     for line in none_found_lines(coverage_map(CoverageStore(store_of(settings)), settings.data_dir),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
@@ -67,6 +68,10 @@ class Settings(BaseSettings):
     elasticsearch_grace_seconds: int = Field(default=900, ge=0, description=(
         "How long a replaced Elasticsearch index generation is kept for readers still scanning it (exports, "
         "the gap analysis); a later build deletes it once this has passed."))
+    today: date | None = Field(default=None, description=(
+        "The date answers are given as of (the age of capacity reports and verifications), instead of the "
+        "machine's: to reproduce an answer as it stood on a day, or to keep a test and the server it started "
+        "on one date across midnight."))
     capacity_max_age_days: int = Field(default=14, ge=1, le=365, description=(
         "A capacity report older than this many days reads as unknown in every answer and export."))
     sync_max_change_share: float = Field(default=0.25, ge=0, le=1, description=(
@@ -160,6 +165,10 @@ class Settings(BaseSettings):
         if value is not None and not value.is_file():
             raise ValueError(f"no such file: {value}")
         return value
+
+    def current_date(self) -> date:
+        """REHABMAP_TODAY when set, else the machine's date: every face asks this one clock."""
+        return self.today or date.today()
 
     @property
     def elasticsearch_hosts(self) -> list[str]:

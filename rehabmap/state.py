@@ -33,7 +33,7 @@ class AppState:
     _coverage: CoverageMap | None = field(default=None, repr=False)
 
     def today(self) -> date:
-        return date.today()
+        return self.settings.current_date()
 
     def coverage(self) -> CoverageMap:
         """What the directory covers (the claims are read again only when the store changes)."""

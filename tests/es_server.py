@@ -17,9 +17,9 @@ import os
 import re
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -72,19 +72,22 @@ def osmem_binary() -> str | None:
         return None
 
 
-def _answers(url: str) -> bool:
+def _answers(url: str, timeout_s: float) -> bool:
     try:
-        with urllib.request.urlopen(url + "/", timeout=1) as response:
+        with urllib.request.urlopen(url + "/", timeout=timeout_s) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
 
 
 @contextmanager
-def osmem(startup_timeout: float = 30.0) -> Iterator[SearchServer]:
+def osmem(startup_timeout: float = 120.0) -> Iterator[SearchServer]:
     """Start osmem on 127.0.0.1 with a port the OS picks, wait until it answers, stop it afterwards.
 
-    The server also exits by itself if this process dies (it watches our pid and its stdin).
+    The server also exits by itself if this process dies (it watches our pid and its stdin). Its stdout is
+    read to the end by a thread, not only up to the line that says where it listens: a pipe left unread
+    would stop osmem at its next write once 64 KiB had piled up in it. `startup_timeout` only ends a wait
+    on an osmem that hangs; it prints its address as soon as it listens.
     """
     binary = osmem_binary()
     if binary is None:
@@ -93,34 +96,37 @@ def osmem(startup_timeout: float = 30.0) -> Iterator[SearchServer]:
         [binary, "-addr", "127.0.0.1:0", "-no-ja", "-parent-pid", str(os.getpid())],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     ready: dict = {}
+    said = threading.Event()  # it printed where it listens, or its stdout closed
+    output: deque[str] = deque(maxlen=50)
 
-    def read_ready_line() -> None:  # osmem prints {"url": ...} once it listens
+    def read_stdout() -> None:
         assert process.stdout is not None
         for line in process.stdout:
+            output.append(line)
+            if said.is_set():
+                continue
             try:
                 message = json.loads(line)
             except ValueError:
                 continue
             if isinstance(message, dict) and "url" in message:
                 ready.update(message)
-                return
+                said.set()
+        said.set()
 
-    reader = threading.Thread(target=read_ready_line, daemon=True)
+    reader = threading.Thread(target=read_stdout, daemon=True)
     reader.start()
-    reader.join(startup_timeout)
     try:
-        if not ready:
-            raise RuntimeError(f"osmem did not start within {startup_timeout} s")
+        if not said.wait(startup_timeout) or not ready:
+            raise RuntimeError(f"osmem did not start within {startup_timeout} s: {''.join(output)[-2000:]}")
         url = ready["url"]
-        deadline = time.monotonic() + startup_timeout
-        while not _answers(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"osmem at {url} does not answer")
-            time.sleep(0.05)
+        if not _answers(url, startup_timeout):
+            raise RuntimeError(f"osmem at {url} does not answer: {''.join(output)[-2000:]}")
         yield SearchServer(url, "osmem")
     finally:
         process.kill()
         process.wait(timeout=10)
+        reader.join(timeout=10)
         if process.stdin:
             process.stdin.close()
         if process.stdout:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,12 +26,15 @@ from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
 from search.embedded import EmbeddedIndex, EmbeddedWriter
 from rehabmap.record import Service
-from tests.listening import listening_socket, url_of
+from tests.listening import ANSWER_TIMEOUT_S, listening_socket, url_of, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample"
 SYNTHETIC_COUNT = 800
-STARTUP_TIMEOUT_S = 180  # a bound, not a wait: with warm-up a start took 14-25 s at load 7-10
+# The session's date, read once: the synthetic services' capacity dates, every server `serve` starts
+# (REHABMAP_TODAY) and the answers the tests compute in-process are all as of it, so no test compares an
+# answer dated before a UTC midnight with one dated after.
+TODAY = date.today()
 
 
 class _WithSynthetic:
@@ -51,7 +53,7 @@ def api_home(data_dir: Path, geodata_dir: Path, geography: Geography,
     """A REHABMAP_HOME with the built geodata and an index of the sample plus synthetic services."""
     home = tmp_path_factory.mktemp("api-home")
     (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
-    synthetic = make_services(load_small_areas(data_dir), SYNTHETIC_COUNT, seed=11, today=date.today())
+    synthetic = make_services(load_small_areas(data_dir), SYNTHETIC_COUNT, seed=11, today=TODAY)
     report = build_index(load_source(SAMPLE), GeographyPlacer(geography),
                          _WithSynthetic(EmbeddedWriter(home / "index.sqlite"), synthetic), progress=False)
     assert not report.rejected, report.summary_lines()
@@ -92,7 +94,7 @@ def serve(home: Path, data_dir: Path, log_path: Path, warm_up: bool = True, **en
     environment = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
                    "REHABMAP_LOG_LEVEL": "DEBUG", "REHABMAP_RATE_LIMIT_PER_MINUTE": "0",
                    "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-                   "REHABMAP_WARM_UP": str(warm_up).lower(), **env}
+                   "REHABMAP_WARM_UP": str(warm_up).lower(), "REHABMAP_TODAY": TODAY.isoformat(), **env}
     with log_path.open("wb") as log, listening_socket() as sock:  # the port, held until the server has it
         process = subprocess.Popen(
             [sys.executable, "-c", "from cli.main import main; main()", "serve", "--fd", str(sock.fileno())],
@@ -100,7 +102,7 @@ def serve(home: Path, data_dir: Path, log_path: Path, warm_up: bool = True, **en
         url = url_of(sock)
     server = LiveServer(url, log_path, process)
     try:
-        _wait_until_up(server)
+        wait_until_up(server.url, server.process, server.log_path)
         yield server
     finally:
         process.terminate()
@@ -111,21 +113,7 @@ def serve(home: Path, data_dir: Path, log_path: Path, warm_up: bool = True, **en
             process.wait()
 
 
-def _wait_until_up(server: LiveServer) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"the API server exited with {server.process.returncode}:\n{server.log_text()}")
-        try:
-            if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"the API server did not answer within {STARTUP_TIMEOUT_S} s:\n{server.log_text()}")
-
-
 @pytest.fixture(scope="session")
 def client(live_server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server.url, timeout=30) as c:
+    with httpx.Client(base_url=live_server.url, timeout=ANSWER_TIMEOUT_S) as c:
         yield c

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from tests.api.conftest import serve
+from tests.listening import ANSWER_TIMEOUT_S, STARTUP_TIMEOUT_S, log_tail
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,17 +74,30 @@ def nginx_in_front(api_home, data_dir, tmp_path):
                                    stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         try:
             url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(url + "/health", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
+            _wait_for_nginx(url, process, tmp_path / "error.log")
             yield url, one, two
         finally:
             process.send_signal(signal.SIGQUIT)
             process.wait(timeout=10)
+
+
+def _wait_for_nginx(url: str, process: subprocess.Popen, error_log: Path) -> None:
+    """nginx says nothing once it listens: ask until it proxies /health, the pause between asks ending early
+    if nginx exits. The bound only ends a wait on a start that hangs (after 30 s the proxy was used, up or not)."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while True:
+        try:
+            if httpx.get(url + "/health", timeout=ANSWER_TIMEOUT_S).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        try:
+            process.wait(timeout=0.1)
+        except subprocess.TimeoutExpired:
+            if time.monotonic() > deadline:
+                pytest.fail(f"nginx did not proxy /health within {STARTUP_TIMEOUT_S:.0f} s: {log_tail(error_log)}")
+            continue
+        pytest.fail(f"nginx exited with {process.returncode}: {log_tail(error_log)}")
 
 
 def _answered(log: Path) -> int:
@@ -93,13 +107,13 @@ def _answered(log: Path) -> int:
 def test_the_proxy_spreads_requests_fails_over_and_hides_the_metrics(nginx_in_front):
     url, one, two = nginx_in_front
     before = _answered(one.log_path), _answered(two.log_path)
-    with httpx.Client(base_url=url, timeout=10) as client:
+    with httpx.Client(base_url=url, timeout=ANSWER_TIMEOUT_S) as client:
         for _ in range(20):
             assert client.get("/health").status_code == 200
         after = _answered(one.log_path), _answered(two.log_path)
         assert after[0] > before[0] and after[1] > before[1]  # both replicas answered
         assert client.get("/metrics").status_code == 404
-        assert httpx.get(one.url + "/metrics").status_code == 200  # scraped on the replica itself
+        assert httpx.get(one.url + "/metrics", timeout=ANSWER_TIMEOUT_S).status_code == 200  # on the replica itself
         one.process.terminate()
         one.process.wait(timeout=10)
         for _ in range(10):  # the replica that is down is passed over

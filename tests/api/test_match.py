@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from api.schemas import MatchOut
 from rehabmap.match import MatchRequest, MatchResponse, MatchResult, match
 from rehabmap.taxonomy import ServiceType
+from tests.api.conftest import TODAY
 
 LS9 = {"postcode": "LS9 7TF"}
 
@@ -34,7 +34,7 @@ def domain_answer(geography, backend, body: dict[str, Any]) -> MatchResponse:
         needs_confirmed=body.get("needs_confirmed", False),
         include_out_of_catchment=body.get("include_out_of_catchment", False), limit=body.get("limit", 10),
         current_placement=point)
-    return match(backend, home, request, date.today())
+    return match(backend, home, request, TODAY)
 
 
 def result_key(r: MatchResult) -> dict[str, Any]:

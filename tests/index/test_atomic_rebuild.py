@@ -17,9 +17,10 @@ from bench.synthetic import load_small_areas, make_services
 TODAY = date(2026, 11, 23)
 ROOT = Path(__file__).resolve().parents[2]
 
-# A rebuild in its own process that announces when it is half way, then stalls so it can be killed.
+# A rebuild in its own process that announces when it is half way, then stalls until it is killed, however
+# long the test takes (after a pause of fixed length, a slow test's rebuild went on and finished).
 REBUILD = textwrap.dedent("""
-    import sys, time
+    import sys
     from datetime import date
     from pathlib import Path
     from search.embedded import EmbeddedWriter
@@ -31,7 +32,8 @@ REBUILD = textwrap.dedent("""
         for i, service in enumerate(services):
             if i == 200:
                 print("halfway", flush=True)
-                time.sleep(60)
+                sys.stdin.read()  # ends only if the test went away without killing this process: then go too
+                sys.exit("the test went away")
             yield service
 
     EmbeddedWriter(Path(sys.argv[1])).replace_all(rows())
@@ -46,7 +48,8 @@ def test_killed_rebuild_keeps_old_index(tmp_path, data_dir):
     assert reader.info().count == 50
 
     proc = subprocess.Popen([sys.executable, "-c", REBUILD, str(path), str(data_dir)], cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         assert proc.stdout.readline().strip() == "halfway"
         leftovers = list(tmp_path.glob("index.sqlite.building-*"))

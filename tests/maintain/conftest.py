@@ -12,7 +12,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from rehabmap.config import Settings
 from rehabmap.maintain.store import Directory
 from search.embedded import EmbeddedWriter
 from tests.conftest import database_url
-from tests.listening import listening_socket, url_of
+from tests.listening import listening_socket, url_of, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample"
@@ -114,7 +113,7 @@ def site(request, sample_index, geodata_dir, data_dir, tmp_path_factory) -> Site
 
 
 class AppClient:
-    """The app in-process over httpx's ASGI transport, with 'today' fixed."""
+    """The app in-process over httpx's ASGI transport (`make_app`'s, with 'today' fixed)."""
 
     def __init__(self, app, client_address: str = "127.0.0.1") -> None:
         self.app = app
@@ -144,9 +143,7 @@ class AppClient:
 def make_app(settings: Settings, today: date = TODAY):
     from app.main import create_app
 
-    app = create_app(settings)
-    app.state.rehabmap.today = lambda: today
-    return app
+    return create_app(settings.model_copy(update={"today": today}))
 
 
 @pytest.fixture(scope="module")
@@ -232,18 +229,12 @@ def start_server(site: Site, warm_up: bool = False, **env: str) -> Server:
                                        env=environment, stdout=out, stderr=subprocess.STDOUT,
                                        pass_fds=(sock.fileno(),))
     server = Server(url, process, log)
-    deadline = time.monotonic() + 180  # a bound: start-up with warm-up took 14-25 s at load 7-10
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    server.stop()
-    pytest.fail(f"the server did not start:\n{log.read_text()}")
+    try:
+        wait_until_up(url, process, log)
+    except BaseException:
+        server.stop()
+        raise
+    return server
 
 
 @pytest.fixture

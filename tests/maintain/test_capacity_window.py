@@ -4,7 +4,11 @@
 A real `rehabmap serve` runs with the window at its default and at 7 days. A provider reports one unit's
 capacity exactly as old as the window (it holds) and another's a day older (it does not), and every output
 is read: the API's JSON (one service, the list, the match and its explanations), the CSV and GeoJSON
-exports, the Open Referral feed, the pages, and the `rehabmap match` command."""
+exports, the Open Referral feed, the pages, and the `rehabmap match` command.
+
+The server and the command are given the test's date (REHABMAP_TODAY): a report exactly as old as the window
+is one day older, and no longer holds, to a server that reads its own clock after a midnight the test's
+reading came before."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import pytest
 
 from rehabmap.oruk import service_uuid
 from rehabmap.record import Service
-from tests.maintain.conftest import OWNED_A, Server, Site, cli, make_site, start_server
+from tests.maintain.conftest import OWNED_A, TODAY, Server, Site, cli, make_site, start_server
 
 FRESH = "sample:aire-valley-rehabilitation-unit"
 STALE = "sample:seacroft-community-rehabilitation-unit"
@@ -44,10 +48,11 @@ class Window:
 @pytest.fixture(scope="module", params=[None, 7], ids=["default", "7 days"])
 def window(request, sample_index, geodata_dir, data_dir, tmp_path_factory):
     site = make_site(tmp_path_factory.mktemp("capacity-window") / "home", sample_index, geodata_dir, data_dir)
-    env = {} if request.param is None else {"REHABMAP_CAPACITY_MAX_AGE_DAYS": str(request.param)}
+    today = TODAY
+    env = {"REHABMAP_TODAY": today.isoformat(),
+           **({} if request.param is None else {"REHABMAP_CAPACITY_MAX_AGE_DAYS": str(request.param)})}
     server = start_server(site, warm_up=True, **env)  # searched from its first request
     days = request.param or 14
-    today = date.today()
     assert {FRESH, STALE} <= set(OWNED_A)
     for service_id, age, capacity in ((FRESH, days, "available"), (STALE, days + 1, "limited")):
         reply = httpx.patch(f"{server.url}/maintain/services/{service_id}", headers=site.auth("provider_a"),

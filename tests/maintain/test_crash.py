@@ -22,27 +22,54 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from rehabmap.index.base import overlay_record
 from search.embedded import EmbeddedIndex
-from tests.maintain.conftest import ROOT, SAMPLE, Site, start_server
+from tests.listening import ANSWER_TIMEOUT_S
+from tests.maintain.conftest import ROOT, SAMPLE, Server, Site, start_server
 
 pytestmark = pytest.mark.slow
 EDITED = "sample:truro-level-2-rehabilitation-unit"
 HANG_S = 300  # only a test that would hang waits this long
 
 
-def wait_for(path: Path) -> None:
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Wait until `condition` holds, asking every 20 ms (what it watches says nothing when it changes);
+    HANG_S only ends a wait that would never end."""
     deadline = time.monotonic() + HANG_S
-    while not path.exists():
+    while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(f"{path.name} did not appear")
+            pytest.fail(f"{what} within {HANG_S} s")
         time.sleep(0.02)
+
+
+def wait_for(path: Path) -> None:
+    wait_until(path.exists, f"{path.name} did not appear")
+
+
+def waits_for_the_index_lock(site: Site, server: Server) -> bool:
+    """Whether a request of `server` is blocked on the index lock, as the kernel or PostgreSQL shows it: a
+    blocked flock() on the lock file in /proc/locks ("->" marks a waiter), or an advisory lock not granted."""
+    url = site.settings.database_url
+    if url is not None:
+        with psycopg.connect(url.get_secret_value(), autocommit=True) as conn:
+            return bool(conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                                     "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                                     ).fetchone()[0])
+    inode = (site.home / "directory.sqlite.lock").stat().st_ino
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if fields[1] == "->" and fields[2] == "FLOCK" and fields[5] == str(server.process.pid) \
+                and int(fields[6].rsplit(":", 1)[1]) == inode:
+            return True
+    return False
 
 
 def in_background(fn) -> Future:
@@ -79,6 +106,10 @@ def assert_consistent(site: Site) -> None:
                 assert last_value[(service_id, field)] == value, f"{service_id}.{field}: overlay and audit differ"
 
 
+def served(server: Server, service_id: str) -> dict:
+    return httpx.get(f"{server.url}/services/{service_id}", timeout=ANSWER_TIMEOUT_S).json()
+
+
 def patch(server, site: Site, service_id: str, body: dict, who: str = "maintainer") -> httpx.Response:
     return httpx.patch(f"{server.url}/maintain/services/{service_id}", json=body, headers=site.auth(who), timeout=60)
 
@@ -96,7 +127,7 @@ def test_killed_inside_the_directory_transaction_nothing_is_written(fresh_site, 
     servers.append(server := start_server(site))
     assert site.directory.audit.entries(limit=1_000_000)[1] == audit_before
     assert site.directory.overlay.get(EDITED) is None
-    assert httpx.get(f"{server.url}/services/{EDITED}").json()["beds"] == before.beds
+    assert served(server, EDITED)["beds"] == before.beds
     assert index_records(site)[EDITED] == before
     assert_consistent(site)
     assert patch(server, site, EDITED, {"beds": 99}).json()["service"]["beds"] == 99
@@ -116,8 +147,8 @@ def test_killed_inside_the_index_transaction_the_edit_is_completed_on_restart(fr
 
     servers.append(server := start_server(site))
     assert not (site.home / "index.sqlite-journal").exists()
-    served = httpx.get(f"{server.url}/services/{EDITED}").json()
-    assert (served["beds"], served["description"]) == (42, "Half way.")
+    record = served(server, EDITED)
+    assert (record["beds"], record["description"]) == (42, "Half way.")
     assert len(site.directory.audit.entries(resource_id=EDITED)[0]) == 2
     assert_consistent(site)
 
@@ -168,7 +199,7 @@ def test_every_acknowledged_write_survives_a_kill_at_a_random_moment(fresh_site,
 
     servers.append(server := start_server(site))
     for service_id in targets:
-        beds = httpx.get(f"{server.url}/services/{service_id}").json()["beds"]
+        beds = served(server, service_id)["beds"]
         # What was acknowledged is there; the one write in flight at the kill may or may not be.
         assert beds in (acknowledged[service_id], attempted[service_id]), (service_id, seed)
         entries = site.directory.audit.entries(resource_id=service_id, limit=1_000_000)[0]
@@ -180,8 +211,10 @@ def test_every_acknowledged_write_survives_a_kill_at_a_random_moment(fresh_site,
 
 # A rebuild (`rehabmap index` with the directory's overlay) in its own process. `halfway`: it stops half
 # way through the import; `locked`: it stops after the whole import, holding the index lock, before the swap.
+# Either waits there until the test kills it, however long the test takes (a pause of fixed length would let
+# a slow test's rebuild go on and finish).
 REBUILD = textwrap.dedent("""
-    import sys, time
+    import sys
     from pathlib import Path
     from geodata import Geography
     from indexer.pipeline import GeographyPlacer, build_index
@@ -193,11 +226,15 @@ REBUILD = textwrap.dedent("""
 
     home, sample, stop_at = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 
+    def wait_to_be_killed():
+        sys.stdin.read()  # ends only if the test went away without killing this process: then go too
+        sys.exit("the test went away")
+
     def rows():
         for i, row in enumerate(load_source(sample)):
             if i == 30 and stop_at == "halfway":
                 print("halfway", flush=True)
-                time.sleep(120)
+                wait_to_be_killed()
             yield row
 
     class Slow(EmbeddedWriter):
@@ -205,7 +242,7 @@ REBUILD = textwrap.dedent("""
             services = list(services)  # the whole import and the overlay, under the index lock
             if stop_at == "locked":
                 print("locked", flush=True)
-                time.sleep(120)
+                wait_to_be_killed()
             return super().replace_all(services)
 
     geography = Geography.open(home / "geodata")
@@ -217,7 +254,7 @@ REBUILD = textwrap.dedent("""
 
 def start_rebuild(site: Site, stop_at: str) -> subprocess.Popen:
     process = subprocess.Popen([sys.executable, "-c", REBUILD, str(site.home), str(SAMPLE), stop_at], cwd=ROOT,
-                               stdout=subprocess.PIPE, text=True,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                env={**os.environ, **site.env(), "PYTHONPATH": str(ROOT)})
     assert process.stdout.readline().strip() == stop_at
     return process
@@ -239,9 +276,9 @@ def test_a_rebuild_killed_part_way_keeps_the_index_and_every_edit(fresh_site, se
         if stop_at == "halfway":
             during.result(timeout=HANG_S)
         else:
-            # Nothing shows that the edit is waiting for the lock, so give it a second to (wrongly) finish.
-            # A loaded machine can only make this pass more easily, never fail it.
-            time.sleep(1.0)
+            # The edit is seen blocked on the index lock the rebuild holds (not merely not done yet).
+            wait_until(lambda: waits_for_the_index_lock(site, server) or during.done(),
+                       "the edit neither waited for the index lock nor finished")
             assert not during.done(), "an edit must wait while a rebuild swaps its index in"
     finally:
         rebuild.send_signal(signal.SIGKILL)
@@ -250,9 +287,9 @@ def test_a_rebuild_killed_part_way_keeps_the_index_and_every_edit(fresh_site, se
 
     # The old index still serves, with every edit; the dead build's file is left for the next build.
     assert index_records(site).keys() == before.keys()
-    assert httpx.get(f"{server.url}/services/{EDITED}").json()["beds"] == 7
-    assert httpx.get(f"{server.url}/services/sample:bodmin-rehabilitation-unit").json()["beds"] == 11
-    assert httpx.get(f"{server.url}/services/{made}").json()["name"] == "Crash Test House"
+    assert served(server, EDITED)["beds"] == 7
+    assert served(server, "sample:bodmin-rehabilitation-unit")["beds"] == 11
+    assert served(server, made)["name"] == "Crash Test House"
     assert_consistent(site)
 
     # The next rebuild, the real command, completes and keeps them all.
@@ -262,7 +299,7 @@ def test_a_rebuild_killed_part_way_keeps_the_index_and_every_edit(fresh_site, se
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"read 60, indexed {len(before)}")
     assert not list(site.home.glob("index.sqlite.building-*"))
-    assert httpx.get(f"{server.url}/services/{EDITED}").json()["beds"] == 7
-    assert httpx.get(f"{server.url}/services/sample:bodmin-rehabilitation-unit").json()["beds"] == 11
-    assert httpx.get(f"{server.url}/services/{made}").json()["name"] == "Crash Test House"
+    assert served(server, EDITED)["beds"] == 7
+    assert served(server, "sample:bodmin-rehabilitation-unit")["beds"] == 11
+    assert served(server, made)["name"] == "Crash Test House"
     assert_consistent(site)

@@ -71,12 +71,12 @@ def test_maintainers_list_what_is_due_longest_overdue_first_and_verifying_clears
 
 def test_the_verify_due_command_lists_the_same(fresh):
     site, _api = fresh
-    today = date.today()
-    days = max(1, (today - date(2026, 11, 10)).days)  # a window that splits the sample, whatever today is
+    days = (TODAY - date(2026, 11, 10)).days  # a window that splits the sample
     services = records(site)
-    expected = sorted((s for s in services.values() if s.status == "active" and due(s, today, days)),
+    expected = sorted((s for s in services.values() if s.status == "active" and due(s, TODAY, days)),
                       key=lambda s: (s.last_verified or date.min, s.id))
-    done = cli(site, "verify-due", "--days", str(days), "--limit", "500")
+    # The command is given the test's date: its own clock would be a day on past a midnight between them.
+    done = cli(site, "verify-due", "--days", str(days), "--limit", "500", REHABMAP_TODAY=TODAY.isoformat())
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith(f"{len(expected)} services need verifying (not verified for {days} days")

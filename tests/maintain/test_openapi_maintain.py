@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, Phase, settings
 from schemathesis import GenerationMode
 from schemathesis.core.parameters import ParameterLocation
 
+from tests.listening import ANSWER_TIMEOUT_S
 from tests.maintain.conftest import make_site, start_server
 from tests.maintain.test_crash import assert_consistent
 
@@ -60,5 +61,5 @@ def test_maintain_api_holds_to_its_openapi_with_an_admin_token(case, fuzzed_site
 
 def test_after_the_fuzzing_the_stores_agree(fuzz_server, fuzzed_site):
     """Runs last in this module: whatever the generated requests changed, the index and directory agree."""
-    assert httpx.get(f"{fuzz_server.url}/health").status_code == 200
+    assert httpx.get(f"{fuzz_server.url}/health", timeout=ANSWER_TIMEOUT_S).status_code == 200
     assert_consistent(fuzzed_site)

@@ -39,7 +39,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -173,6 +173,7 @@ class Replay:
         self.faults: list[Fault] = []
         self.requests: list[Seen] = []
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # notified at each request (and by `wake`)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="replay", daemon=True)
@@ -230,6 +231,17 @@ class Replay:
     def seen(self, path_prefix: str = "") -> list[Seen]:
         with self._lock:
             return [s for s in self.requests if s.path.startswith(path_prefix)]
+
+    def wait_for(self, done: Callable[[list[Seen]], bool], timeout_s: float) -> bool:
+        """Wait until `done(the requests so far)` holds, asked again at each request and each `wake`;
+        whether it came true within `timeout_s` (a bound on a wait that would never end)."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: done(self.requests), timeout_s)
+
+    def wake(self) -> None:
+        """Ask the `wait_for` condition again (something besides a request changed, say a process exited)."""
+        with self._arrived:
+            self._arrived.notify_all()
 
     def _add(self, fault: Fault) -> Fault:
         with self._lock:
@@ -326,8 +338,9 @@ def _handler(replay: Replay) -> type[BaseHTTPRequestHandler]:
             had_key = bool(self.headers.get(CQC_KEY_HEADER) or self.headers.get(NHS_KEY_HEADER))
             conditional = {h: v for h in ("If-None-Match", "If-Modified-Since") if (v := self.headers.get(h))}
             seen = Seen(method, parts.path, query, had_key, time.monotonic(), None, conditional)
-            with replay._lock:
+            with replay._arrived:
                 replay.requests.append(seen)
+                replay._arrived.notify_all()
             if int(self.headers.get("Content-Length") or 0):
                 self.rfile.read(int(self.headers["Content-Length"]))
             fault = replay._fault_for(parts.path)

@@ -27,8 +27,7 @@ from indexer.sync.store import SyncStore
 from app.sync import open_live
 from rehabmap.config import Settings
 from rehabmap.maintain.store import open_database, store_of
-from tests.api.conftest import LiveServer, _wait_until_up
-from tests.listening import listening_socket, url_of
+from tests.listening import listening_socket, url_of, wait_until_up
 from tests.maintain.conftest import Server
 from tests.sync.replay import Replay
 
@@ -75,12 +74,16 @@ def rehabmap(home: Path, data_dir: Path, replay: Replay | None, *args: str,
                           capture_output=True, text=True, timeout=600)
 
 
-def start_rehabmap(home: Path, data_dir: Path, replay: Replay, *args: str) -> subprocess.Popen[str]:
+def start_rehabmap(home: Path, data_dir: Path, replay: Replay, log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """`rehabmap ARGS` started in the background, its stdout and stderr going to `log`: a file, not a pipe
+    that nobody reads until the process ends (a command that wrote more than 64 KiB would stop at its next
+    write, never to reach what the test waits for)."""
     environment = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
                    "PYTHONPATH": str(ROOT), **FAST, "REHABMAP_CQC_API_URL": replay.cqc_url,
                    "REHABMAP_CQC_API_KEY": REPLAY_CQC_KEY}
-    return subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=ROOT, env=environment,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=ROOT, env=environment, stdout=out,
+                                stderr=subprocess.STDOUT)
 
 
 def first_line(done: subprocess.CompletedProcess[str]) -> dict[str, int]:
@@ -131,7 +134,7 @@ def serving(home: Path, data_dir: Path) -> Iterator[str]:
             process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--fd", str(sock.fileno())], cwd=ROOT,
                                        env=environment, stdout=out, stderr=subprocess.STDOUT, pass_fds=(sock.fileno(),))
     try:
-        _wait_until_up(LiveServer(url, log, process))
+        wait_until_up(url, process, log)
         yield url
     finally:
         Server(url, process, log).stop()

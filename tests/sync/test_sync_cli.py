@@ -5,7 +5,7 @@ the CQC connector against the replay of the CQC API (the 103 real recorded locat
 from __future__ import annotations
 
 import signal
-import time
+import threading
 from datetime import date
 
 import httpx
@@ -142,13 +142,15 @@ def test_a_killed_sync_resumes_where_it_stopped(tmp_path, geodata_dir, data_dir,
     held_up = next(i for i in replay.cqc.list_ids({"gacServiceTypeDescription": [SERVICE_TYPES[2]]})
                    if i not in earlier)
     replay.slow(f"/cqc/locations/{held_up}", 600)
-    process = start_rehabmap(home, data_dir, replay, "sync", "cqc")
+    log = tmp_path / "sync.log"
+    process = start_rehabmap(home, data_dir, replay, log, "sync", "cqc")
     try:
-        deadline = time.monotonic() + 300
-        while not replay.seen(f"/cqc/locations/{held_up}"):  # the crawl is in the third service type
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the sync never reached the held-up record"
-            time.sleep(0.05)
+        # Woken by each request the replay serves, and by the sync's exit; 300 s only ends a hung wait.
+        threading.Thread(target=lambda: (process.wait(), replay.wake()), daemon=True).start()
+        reached = replay.wait_for(lambda requests: process.poll() is not None or any(
+            r.path.startswith(f"/cqc/locations/{held_up}") for r in requests), 300)  # the crawl is in the third type
+        assert process.poll() is None, log.read_text()
+        assert reached, "the sync never reached the held-up record"
         process.send_signal(signal.SIGKILL)
     finally:
         process.kill()

@@ -22,7 +22,7 @@ from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
 from rehabmap.config import Settings
 from search.embedded import EmbeddedWriter
-from tests.listening import listening_socket, url_of
+from tests.listening import STARTUP_TIMEOUT_S, listening_socket, url_of
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample"
@@ -84,11 +84,13 @@ def serve(app: FastAPI) -> Iterator[str]:
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn-web-tests",
                                   daemon=True)
         thread.start()
-        deadline = time.monotonic() + 30
+        # uvicorn says nothing when it has started but sets a flag; the pause between looks ends early if its
+        # thread stops. STARTUP_TIMEOUT_S only ends a wait on a start that hangs (30 s was a loaded machine's).
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
+            thread.join(0.05)
         try:
             yield url_of(sock)
         finally:

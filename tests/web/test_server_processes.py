@@ -19,7 +19,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.warmup import warm_up
-from tests.listening import listening_socket, url_of
+from tests.listening import listening_socket, url_of, wait_until_up
 from tests.web.site import ROOT, make_app
 from web.render import environment
 from web.resultsmap import boundaries
@@ -30,46 +30,34 @@ FORM = {"home": "LS9 7TF", "needs": ["autism"], "types": ["inpatient_rehab_level
 
 
 @contextmanager
-def server_processes(home: Path, data_dir: Path, count: int) -> Iterator[list[str]]:
+def server_processes(home: Path, data_dir: Path, logs: Path, count: int) -> Iterator[list[str]]:
     """`count` servers on one home, started together (each start, with its warm-up, takes seconds of CPU: on
     two cores the starts overlap), each on a port this test holds until the server has it, each waited for
-    until it answers or stops."""
+    until it answers or stops. Each one's stderr goes to a file in `logs`, never to a pipe nobody reads: a
+    server that logs more than the pipe holds (64 KiB) would stop at its next write."""
     env = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
            "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT)}
-    started: list[tuple[str, subprocess.Popen]] = []
+    started: list[tuple[str, subprocess.Popen, Path]] = []
     try:
-        for _ in range(count):
-            with listening_socket() as sock:  # the port, held until the server has it
+        for n in range(count):
+            log = logs / f"server-{n}.log"
+            with listening_socket() as sock, log.open("wb") as stderr:  # the port, held until the server has it
                 started.append((url_of(sock), subprocess.Popen(
                     [sys.executable, "-m", "cli", "serve", "--fd", str(sock.fileno())], cwd=ROOT, env=env,
-                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(sock.fileno(),))))
-        for url, process in started:
-            _wait_until_up(url, process)
-        yield [url for url, _ in started]
+                    stdout=subprocess.DEVNULL, stderr=stderr, pass_fds=(sock.fileno(),)), log))
+        for url, process, log in started:
+            wait_until_up(url, process, log)
+        yield [url for url, _, _ in started]
     finally:
-        for _, process in started:
+        for _, process, _ in started:
             process.terminate()
-        for _, process in started:
+        for _, process, _ in started:
             process.wait(timeout=30)
 
 
-def _wait_until_up(url: str, process: subprocess.Popen) -> None:
-    """The socket listens before the server does (connections wait in its backlog): the server is up when it
-    answers, not when a connection is taken."""
-    while True:
-        try:
-            httpx.get(url + "/health", timeout=5).raise_for_status()
-            return
-        except httpx.TransportError:
-            try:  # the pause between tries ends early if the server stops
-                process.wait(timeout=0.1)
-            except subprocess.TimeoutExpired:
-                continue
-            raise AssertionError(f"server stopped: {process.stderr.read().decode()[-2000:]}") from None
-
-
-def test_a_search_held_by_one_server_process_is_read_back_by_another(web_home: Path, data_dir: Path):
-    with server_processes(web_home, data_dir, 2) as (first, second):
+def test_a_search_held_by_one_server_process_is_read_back_by_another(web_home: Path, data_dir: Path,
+                                                                        tmp_path: Path):
+    with server_processes(web_home, data_dir, tmp_path, 2) as (first, second):
         held = httpx.post(first + "/alternatives", data=FORM, follow_redirects=False, timeout=60)
         assert held.status_code == 303
         where = held.headers["location"]
