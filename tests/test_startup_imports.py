@@ -36,11 +36,28 @@ print(json.dumps({"helps": len(helps), "modules": sorted(sys.modules)}))
 """
 
 
-def test_the_command_line_starts_without_the_heavy_libraries():
-    done = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+def loaded_by(probe: str) -> dict:
+    """What a fresh interpreter running `probe` (which prints JSON with its "modules") reports."""
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    seen = json.loads(done.stdout)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def among(modules: list[str], names: tuple[str, ...]) -> list[str]:
+    return [m for m in modules if any(m == n or m.startswith(n + ".") for n in names)]
+
+
+def test_the_command_line_starts_without_the_heavy_libraries():
+    seen = loaded_by(PROBE)
     assert seen["helps"] > 20  # the top level, every command and every subcommand of a group
-    loaded = [m for m in seen["modules"] if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+    loaded = among(seen["modules"], HEAVY)
     assert not loaded, f"`rehabmap --help` loaded what only a command's run needs: {loaded}"
+
+
+def test_the_server_loads_scipy_and_geopy_when_first_used_not_at_import():
+    """`rehabmap serve` needs the web framework, but the gap analysis's k-d trees (scipy) and geopy's great
+    circle wait for the first question that needs them (in production, the warm-up at start asks it)."""
+    seen = loaded_by("import json, sys\nimport uvicorn, app.main\nprint(json.dumps({'modules': sorted(sys.modules)}))")
+    assert "fastapi" in seen["modules"]
+    assert not among(seen["modules"], ("scipy", "geopy"))
