@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from geodata import Home
+from geodata.geography import Home
 from rehabmap.coverage import Coverage
 from rehabmap.maintain.freshness import DEFAULT_VERIFY_AFTER_DAYS, verification_due
 from rehabmap.match import MatchResponse, MatchResult

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from geodata import Geography
+from geodata.geography import Geography
 from rehabmap.config import Backend, Settings
 from rehabmap.errors import DirectoryUnavailable, DomainError
 from rehabmap.index.base import IndexBackend, LiveWriter

@@ -78,7 +78,7 @@ def child(step: str, n: int) -> dict:
         inputs = services
         run = lambda: EmbeddedWriter(path).replace_all(inputs)  # noqa: E731
     else:
-        from geodata import Geography
+        from geodata.geography import Geography
 
         inputs = candidates(services)
         del services

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from geodata import build_geodata
+from geodata.build import build_geodata
 from rehabmap.config import Settings
 from tests.web.site import build_home, make_app
 

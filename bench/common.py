@@ -83,7 +83,7 @@ def index_file(n: int) -> Path:
 
 def geodata_dir() -> Path:
     """Geodata built from the real ONS files in ../shared/data (once)."""
-    from geodata import Geography
+    from geodata.geography import Geography
 
     path = CACHE / "geodata"
     Geography.open(path, source_dir=data_dir()).close()
@@ -122,7 +122,7 @@ def load_queries() -> list[Query]:
 
 def resolve_homes(queries: list[Query]):
     """Each query's home, through the product's own geography (postcode → point, ICB, LAD …)."""
-    from geodata import Geography
+    from geodata.geography import Geography
 
     geography = Geography.open(geodata_dir())
     try:

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from rehabmap.config import get_settings
-
 
 @click.group("geodata")
 def geodata() -> None:
@@ -22,6 +20,7 @@ def geodata() -> None:
 def geodata_build(source: Path | None, out: Path | None) -> None:
     """Rebuild the compact lookup files from the official ONS downloads."""
     from geodata.build import build_geodata
+    from rehabmap.config import get_settings
 
     settings = get_settings()
     summary = build_geodata(source or settings.data_dir, out or settings.geodata_dir)

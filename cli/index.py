@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-from rehabmap.config import get_settings
-
 
 @click.command("index")
 @click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
@@ -30,6 +28,7 @@ def index_command(sources: tuple[Path, ...], mapping: Path | None, max_drop_shar
     from app.rebuild import rebuild_index
     from cli.maintain import _actor
     from indexer.pipeline import ImportRefused, IndexReport
+    from rehabmap.config import get_settings
 
     def echo(report: IndexReport) -> None:
         for line in report.summary_lines():

@@ -6,20 +6,21 @@ from __future__ import annotations
 import getpass
 import json
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 import click
 
 from cli.textgrid import grid
-from rehabmap.config import get_settings
-from rehabmap.errors import ServiceNotFound
-from rehabmap.maintain.audit import hsds_metadata
 from rehabmap.maintain.auth import Role
-from rehabmap.maintain.migrations import LATEST, migrate
-from rehabmap.maintain.store import Directory, open_database
-from rehabmap.maintain.tokens import TokenPolicy
+
+if TYPE_CHECKING:
+    from rehabmap.maintain.store import Directory
 
 
 def _directory() -> Directory:
+    from rehabmap.config import get_settings
+    from rehabmap.maintain.store import Directory
+
     return Directory.from_settings(get_settings())
 
 
@@ -85,6 +86,9 @@ def tokens_revoke(token_id: str) -> None:
 def tokens_sign_in_link(token_id: str) -> None:
     """Print a one-time link that signs the holder of a token in to the keepers' pages (/keepers). It works
     once, for REHABMAP_KEEPERS_LINK_MINUTES (15); only its hash is stored. Send it as you would the token."""
+    from rehabmap.config import get_settings
+    from rehabmap.maintain.store import Directory
+
     settings = get_settings()
     code, expires = Directory.from_settings(settings).sessions.issue_link(token_id)
     click.echo(settings.public_url(f"/keepers/sign-in/link/{code}"))
@@ -127,6 +131,8 @@ def orgs_list() -> None:
 
 def _check_services(service_ids: tuple[str, ...]) -> None:
     from app.parts import open_backend
+    from rehabmap.config import get_settings
+    from rehabmap.errors import ServiceNotFound
 
     backend = open_backend(get_settings())
     for service_id in service_ids:
@@ -160,6 +166,7 @@ def verify_due(days: int | None, limit: int) -> None:
     """List active services never verified, or not verified for DAYS, the longest overdue first."""
     from rehabmap.maintain.freshness import due_for_verification
     from app.parts import open_backend
+    from rehabmap.config import get_settings
 
     settings = get_settings()
     days = days or settings.verify_after_days
@@ -180,6 +187,8 @@ def verify_due(days: int | None, limit: int) -> None:
 @click.option("--hsds", is_flag=True, help="HSDS 3.0 metadata rows (changes to services only).")
 def audit(service_id: str | None, after_id: int, limit: int, hsds: bool) -> None:
     """Print the audit log, oldest first, one JSON object a line."""
+    from rehabmap.maintain.audit import hsds_metadata
+
     entries, _total = _directory().audit.entries(resource_id=service_id, after_id=after_id, limit=limit,
                                                  resource_type="service" if hsds else None)
     for entry in entries:
@@ -194,6 +203,11 @@ def db() -> None:
 @db.command("migrate")
 def db_migrate() -> None:
     """Bring the store's tables up to this version (every server also does so when it starts)."""
+    from rehabmap.config import get_settings
+    from rehabmap.maintain.migrations import LATEST, migrate
+    from rehabmap.maintain.store import open_database
+    from rehabmap.maintain.tokens import TokenPolicy
+
     settings = get_settings()
     database = open_database(settings)
     for migration in migrate(database, TokenPolicy(settings.token_expiry_days, settings.token_max_expiry_days)):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from cli.textgrid import grid
-from geodata.distance import miles_and_km_figures
-from rehabmap.config import get_settings
-from rehabmap.match import MatchRequest, MatchResponse, match
+
+if TYPE_CHECKING:
+    from rehabmap.match import MatchResponse
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -34,8 +36,10 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
                   confirmed, current_postcode, limit) -> None:
     """Rank the options nearest a person's home that meet their needs."""
     from app.parts import open_backend, open_geography
+    from rehabmap.config import get_settings
     from rehabmap.coverage import CoverageStore, coverage_map, none_found_lines
     from rehabmap.maintain.store import store_of
+    from rehabmap.match import MatchRequest, match
 
     settings = get_settings()
     geography = open_geography(settings)
@@ -59,6 +63,8 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
 
 def render_table(response: MatchResponse) -> str:
     """A fixed-width table a clinician can paste into notes."""
+    from geodata.distance import miles_and_km_figures
+
     if not response.results:
         return "No services meet these needs. Try a larger distance or fewer needs."
     saved = response.current_placement_km is not None

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-from rehabmap.gaps.oaps import OapStore, read_month
-
 
 @click.group("oaps")
 def oaps() -> None:
@@ -23,6 +21,7 @@ def import_command(file: Path, month: str | None) -> None:
     """Import one monthly long-format CSV (e.g. oaps-open-data-feb-2017.csv); a month imported again is
     replaced."""
     from rehabmap.config import get_settings
+    from rehabmap.gaps.oaps import OapStore, read_month
 
     settings = get_settings()
     result = read_month(file, settings.data_dir, month)

@@ -14,7 +14,6 @@ import click
 from cli.maintain import _actor
 from cli.textgrid import grid
 from indexer.sync.connectors import SOURCES
-from rehabmap.config import get_settings
 from rehabmap.errors import InvalidValue, shorten
 from rehabmap.taxonomy import ServiceType
 
@@ -40,6 +39,7 @@ def sync_command(source: str, dry_run: bool, force: bool, full: bool, discard: b
     Nothing is ever deleted: what the source drops is retired with the reason and date. Types a source only
     suggests wait in the review queue ('rehabmap review list')."""
     from app.sync import discard_run, sync_source
+    from rehabmap.config import get_settings
 
     settings = get_settings()
     if discard:
@@ -66,6 +66,7 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
     threshold (it needs a person). Reads the store only; never contacts a source."""
     from indexer.sync.status import sync_status
     from app.sync import open_store
+    from rehabmap.config import get_settings
 
     reports = sync_status(open_store(get_settings()), source)
     if as_json:
@@ -109,6 +110,7 @@ def review_list(states: tuple[str, ...], source: str | None, proposed: str | Non
                 limit: int) -> None:
     """List queued records, oldest first: id, name, where, state, what the source proposes."""
     from app.sync import open_review
+    from rehabmap.config import get_settings
 
     wanted = cast("tuple[ReviewState, ...]", _STATES if "all" in states
                   else states or (("accepted", "rejected") if changed else ("pending",)))
@@ -135,6 +137,7 @@ def review_show(service_id: str, raw: bool) -> None:
     """Everything a maintainer needs to decide on one record: where it is, what the source proposes, and
     the evidence for it."""
     from app.sync import open_review
+    from rehabmap.config import get_settings
 
     item = open_review(get_settings(), live=False).item(service_id)
     click.echo(f"{item.service_id}  {item.name}")
@@ -159,6 +162,7 @@ def _chosen(service_ids: tuple[str, ...], every: bool, source: str | None, propo
     """The ids named, or with --all every pending record that the filters select (at least one filter, so a
     bulk decision is always about one kind of record)."""
     from app.sync import open_review
+    from rehabmap.config import get_settings
 
     if every == bool(service_ids):
         raise InvalidValue("Name the records (SERVICE_ID...), or give --all with --source and/or --proposed.",
@@ -195,6 +199,7 @@ def review_accept(service_ids: tuple[str, ...], service_type: str | None, subtyp
     """Accept records as a type: they become searchable as it at once, and stay so through re-syncs.
     With --all, each is accepted as the type its source proposes (records with none are left)."""
     from app.sync import open_review
+    from rehabmap.config import get_settings
 
     if every and (service_type or subtype or level):
         raise InvalidValue("--all accepts each record as the type its source proposes; name the records to accept "
@@ -222,6 +227,7 @@ def review_reject(service_ids: tuple[str, ...], reason: str, every: bool, source
     """Reject records: they are not shown, and stay so through re-syncs (a later change in the source's
     evidence is flagged for another look)."""
     from app.sync import open_review
+    from rehabmap.config import get_settings
 
     ids = _chosen(service_ids, every, source, proposed)
     done = open_review(get_settings()).reject(ids, actor=_actor(), reason=reason) if ids else []

@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from geodata import Geography
+from geodata.geography import Geography
 from geodata.areas import AreaCodes, check_coordinates, outside_england
 from geodata.errors import GeodataError
 from indexer.merge import MergeNote, merge_duplicates

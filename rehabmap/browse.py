@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from geodata import Geography, Home
+from geodata.geography import Geography, Home
 from rehabmap.errors import CALLER_ERRORS, InvalidValue
 from rehabmap.index.base import Coverage, IndexBackend, ServiceQuery
 from rehabmap.match import covers

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from geodata import Geography, build_geodata
+from geodata.build import build_geodata
+from geodata.geography import Geography
 from rehabmap.config import Settings
 from tests.postgres import PostgresServer, postgres_server
 

@@ -18,7 +18,7 @@ from rehabmap.errors import CALLER_ERRORS, DomainError
 from geodata.distance import KM_PER_MILE
 
 if TYPE_CHECKING:
-    from geodata import Geography, Home
+    from geodata.geography import Geography, Home
     from geodata.errors import GeodataError
 
 MAX_BODY = 16_384

@@ -12,7 +12,7 @@ from rehabmap.taxonomy import TYPE_LABELS, need_label
 from web import present
 
 if TYPE_CHECKING:
-    from geodata import Home
+    from geodata.geography import Home
 
 
 def summary_text(home: Home, placement: Home | None, request: MatchRequest, response: MatchResponse,

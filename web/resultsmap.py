@@ -24,7 +24,7 @@ from markupsafe import Markup, escape
 from geodata.distance import KM_PER_MILE, miles_and_km
 
 if TYPE_CHECKING:
-    from geodata import Geography
+    from geodata.geography import Geography
 
 WIDTH, HEIGHT, PAD = 640, 420, 44  # the padding leaves room for pins moved apart near the edge
 MIN_SPAN_KM = 4.0

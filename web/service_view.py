@@ -14,7 +14,7 @@ from rehabmap.record import WEEKDAYS, Schedule, Service, Weekday
 from web import present
 
 if TYPE_CHECKING:
-    from geodata import Geography
+    from geodata.geography import Geography
 
 Row = tuple[str, "str | Markup"]
 

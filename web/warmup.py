@@ -9,7 +9,7 @@ from web.render import environment
 from web.resultsmap import boundaries
 
 if TYPE_CHECKING:
-    from geodata import Geography
+    from geodata.geography import Geography
 
 
 def warm_pages(geography: Geography) -> None:

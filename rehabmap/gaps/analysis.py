@@ -48,10 +48,9 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from geodata.distance import EARTH_RADIUS_KM
 from rehabmap.errors import UnknownServiceType
@@ -62,6 +61,9 @@ from rehabmap.gaps.population import ENGLAND_CODE, SmallAreas, to_latlon, unit_v
 from rehabmap.index.base import IndexBackend
 from rehabmap.index.generation_cache import GenerationCache
 from rehabmap.record import Service
+
+if TYPE_CHECKING:  # scipy.spatial costs ~0.6 s of CPU to import: loaded by the first analysis, not by each process
+    from scipy.spatial import cKDTree
 
 
 # --- services as columns ------------------------------------------------------------------------------
@@ -375,6 +377,8 @@ class GapAnalysis:
                  served: dict[int, np.ndarray] | None = None) -> None:
         """`served`: the services limited to a catchment (a what-if's), by row, each with the mask of the
         small areas it serves; it is the nearest only for those. No directory service has one."""
+        from scipy.spatial import cKDTree
+
         self.small_areas = small_areas
         self.points = points
         self.categories = tuple(categories)

@@ -12,6 +12,10 @@ from rehabmap.errors import InvalidValue
 from rehabmap.gaps.categories import Category
 
 ADULT_DEFINITION = "aged 16 and over (Census 2021 usual residents minus those aged 15 and under)"
+# How a what-if addition is written (`rehabmap.gaps.scenario`); here, beside the other choices, because the
+# command line's help states it and must not load the analysis to do so.
+ADDITION_FORMAT = ("TYPE@POSTCODE, then optionally @BEDS and @CATCHMENT (area codes joined by '+'), e.g. "
+                   "inpatient_rehab_level2@LS9 7TF@12 or community_rehab_team@LS9 7TF@E08000035+E08000032")
 
 
 @dataclass(frozen=True)

@@ -34,12 +34,10 @@ from rehabmap.errors import InvalidValue, shorten
 from rehabmap.gaps.analysis import GapAnalysis, LevelIndicators, ServiceAt, ServicePoints
 from rehabmap.gaps.categories import Category, parse_category
 from rehabmap.gaps.indicators import INDICATORS, indicator_value
-from rehabmap.gaps.options import GapOptions
+from rehabmap.gaps.options import ADDITION_FORMAT, GapOptions
 from rehabmap.gaps.population import ENGLAND_CODE, SmallAreas
 from rehabmap.record import Provenance, Service
 
-ADDITION_FORMAT = ("TYPE@POSTCODE, then optionally @BEDS and @CATCHMENT (area codes joined by '+'), e.g. "
-                   "inpatient_rehab_level2@LS9 7TF@12 or community_rehab_team@LS9 7TF@E08000035+E08000032")
 _CODES = re.compile(r"[\s+,]+")
 MAX_CHANGES = 20
 

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from bench.synthetic import load_small_areas, make_services
-from geodata import Geography
+from geodata.geography import Geography
 from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
 from search.embedded import EmbeddedIndex, EmbeddedWriter

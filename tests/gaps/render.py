@@ -36,7 +36,8 @@ def main() -> None:
     from datetime import date
 
     from bench.synthetic import REALISTIC_MIX, load_small_areas, make_services
-    from geodata import Geography, build_geodata
+    from geodata.build import build_geodata
+    from geodata.geography import Geography
     from rehabmap.config import Settings
     from rehabmap.gaps.analysis import GapAnalysis, ServicePoints
     from rehabmap.gaps.categories import parse_category

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cli.gaps import render_scorecard, render_table
+from cli.gaps_report import render_scorecard, render_table
 from geodata.distance import great_circle_km
 from geodata.errors import UnknownArea
 from rehabmap.errors import InvalidValue, UnknownServiceType

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from shapely import Point
 
-from geodata import AreaCodes, Geography
+from geodata.areas import AreaCodes
+from geodata.geography import Geography
 from geodata.errors import InvalidCoordinates, OutsideEngland, UnknownArea
 
 SAMPLE = 3000

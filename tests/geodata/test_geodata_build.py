@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from geodata import Geography, build_geodata
+from geodata.build import build_geodata
+from geodata.geography import Geography
 from geodata.errors import GeodataNotBuilt, OutsideEngland, TerminatedPostcode, UnknownPostcode
 from tests.geodata.conftest import onspd_sources
 

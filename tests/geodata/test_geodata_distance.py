@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
-from geopy.distance import great_circle
+from geopy.distance import EARTH_RADIUS, great_circle
 
-from geodata.distance import great_circle_km, haversine_km, haversine_km_pairs, miles_and_km, miles_and_km_figures
+from geodata.distance import (EARTH_RADIUS_KM, great_circle_km, haversine_km, haversine_km_pairs, miles_and_km,
+                              miles_and_km_figures)
 
 LEEDS = (53.79648, -1.54785)
 MANCHESTER = (53.48095, -2.23743)
@@ -12,6 +13,10 @@ def test_great_circle_km_matches_geopy_and_known_distance() -> None:
     km = great_circle_km(*LEEDS, *MANCHESTER)
     assert km == pytest.approx(great_circle(LEEDS, MANCHESTER).km, abs=1e-12)
     assert km == pytest.approx(57.42, abs=0.01)
+
+
+def test_the_sphere_is_geopys() -> None:
+    assert EARTH_RADIUS_KM == EARTH_RADIUS  # written out so that geodata.distance does not import geopy
 
 
 def test_vectorised_distances_agree_with_geopy() -> None:

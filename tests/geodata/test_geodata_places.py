@@ -2,7 +2,8 @@ import sqlite3
 
 import pytest
 
-from geodata import Geography, great_circle_km
+from geodata.distance import great_circle_km
+from geodata.geography import Geography
 from geodata.places import _distinct, place_key
 from geodata.errors import AmbiguousPlace, GeodataError, UnknownPlace
 

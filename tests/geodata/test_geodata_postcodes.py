@@ -1,6 +1,7 @@
 import pytest
 
-from geodata import Geography, ParsedPostcode, parse_postcode
+from geodata.geography import Geography
+from geodata.postcodes import ParsedPostcode, parse_postcode
 from geodata.errors import InvalidPostcode, UnknownPostcode, OutsideEngland
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geodata import Geography
+from geodata.geography import Geography
 from geodata.errors import InvalidCoordinates, InvalidLocation, InvalidPostcode, OutsideEngland, UnknownPostcode
 
 

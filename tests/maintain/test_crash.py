@@ -216,7 +216,7 @@ def test_every_acknowledged_write_survives_a_kill_at_a_random_moment(fresh_site,
 REBUILD = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from geodata import Geography
+    from geodata.geography import Geography
     from indexer.pipeline import GeographyPlacer, build_index
     from indexer.sources import load_source
     from rehabmap.config import Settings

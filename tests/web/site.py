@@ -17,7 +17,7 @@ import web
 import web.routes
 from app.main import create_app
 from app.warmup import warm_up
-from geodata import Geography
+from geodata.geography import Geography
 from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
 from rehabmap.config import Settings

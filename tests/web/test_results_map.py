@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from geodata import Geography
+from geodata.geography import Geography
 from web.resultsmap import HEIGHT, PIN_RADIUS, WIDTH, Marker, Pin, results_map
 
 PIN = re.compile(r'<g class="rm-map__pin" data-number="(\d+)"><title>(\d+)\. ([^<]*)</title><circle cx="([\d.]+)" '

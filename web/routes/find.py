@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
-from geodata import Home
+from geodata.geography import Home
 from geodata.distance import great_circle_km
 from rehabmap.match import MatchRequest, MatchResponse, MatchResult, match
 from web import service_view

@@ -30,7 +30,7 @@ from web.resultsmap import Marker, Pin, results_map
 if TYPE_CHECKING:
     from markupsafe import Markup
 
-    from geodata import Geography, Home
+    from geodata.geography import Geography, Home
     from rehabmap.index.base import PersonGender
 
 router = APIRouter()

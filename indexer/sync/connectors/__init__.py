@@ -44,9 +44,13 @@ inpatient levels for England (E92000001) after a complete run; an ORUK feed cove
 
 from __future__ import annotations
 
-from indexer.sync.items import Connector
+from typing import TYPE_CHECKING
+
 from rehabmap.errors import DomainError
-from rehabmap.config import Settings
+
+if TYPE_CHECKING:  # not at run time: `rehabmap --help` lists SOURCES without loading the settings
+    from indexer.sync.items import Connector
+    from rehabmap.config import Settings
 
 SOURCES = ("cqc", "cqc-ratings", "ods", "oruk", "charity", "nhs-service-search")
 

@@ -1,0 +1,309 @@
+"""What `rehabmap gaps AREA` runs and prints: the commissioners' pathway scorecard in a terminal.
+
+A thin wrapper over `rehabmap.gaps`; the tables are fixed-width so they paste into a report. `cli.gaps` holds
+the command's options and imports this module only when the command runs (the analysis loads scipy).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import click
+
+from cli.textgrid import grid
+from rehabmap.coverage import CoverageMap, CoverageStore, coverage_map
+from rehabmap.gaps.analysis import GapAnalysis, ServicePoints
+from rehabmap.gaps.categories import ALL_CATEGORIES, Category, parse_categories, parse_category
+from rehabmap.gaps.comparison import GapTable
+from rehabmap.gaps.coverage import scorecard_with_coverage, table_with_coverage
+from rehabmap.gaps.exports import scorecard_csv, small_areas_csv, table_csv
+from rehabmap.gaps.indicators import indicator_text, km_text, share_text
+from rehabmap.gaps.oaps import OapStore, PlacementsReport
+from rehabmap.gaps.options import GapOptions
+from rehabmap.gaps.population import ENGLAND_CODE, LEVEL_LABELS, LsoaBoundaries, SmallAreas, short_name
+from rehabmap.gaps.ranking import AreaComparison, IndicatorComparison
+from rehabmap.gaps.ranking import compare as rank_area
+from rehabmap.gaps.report import AreaGapReport, Scorecard, ScorecardRow, SmallAreaDistances
+from rehabmap.gaps.scenario import Scenario, WhatIf, what_if
+
+
+def _km(value: float | None) -> str:
+    return km_text(value, "-")
+
+
+def _pct(value: float | None) -> str:
+    return share_text(value, "-")
+
+
+def render_scorecard(report: AreaGapReport, furthest: int = 0, coverage: CoverageMap | None = None) -> str:
+    """The scorecard: one row per type (subtypes indented), then what is missing and what to look at. With
+    `coverage`, a type absent inside the area is MISSING only where the directory covers the area for it, and
+    NOT COVERED where rehabmap holds no such data there yet."""
+    options = report.options
+    lines = [f"{report.name} ({report.code}) — {LEVEL_LABELS.get(report.level, report.level)}",
+             (f"Adults (16+): {int(report.ind.adult_pop[report.g]):,} in {int(report.ind.small_areas[report.g]):,} "
+             f"small areas. Distances from small-area population centroids to the nearest service anywhere in "
+             f"England; thresholds {options.community_km:g} km community, {options.inpatient_km:g} km inpatient."),
+             "", _indicator_table(report.scorecard_rows(), options, report.code, coverage), ""]
+    card = report.scorecard()
+    if coverage is not None:
+        card = scorecard_with_coverage(card, report.code, coverage)
+    lines += _pathway_lines(card, report.level)
+    if furthest:
+        for category in report.shown:
+            lines += ["", f"Small areas furthest from a {category.label.lower()} ({category.key}):",
+                      _furthest_table(report, category, furthest)]
+    return "\n".join(lines)
+
+
+def _indicator_table(rows: list[ScorecardRow], options: GapOptions, area_code: str,
+                     coverage: CoverageMap | None) -> str:
+    header = ["type", "in area", "per 100k", "mean km", f"p{round(options.quantile * 100)} km", "beyond",
+              "nearest outside", "if local full km", "status"]
+    table = [header]
+    for row in rows:
+        category = parse_category(row.category)
+        status = "present" if row.present else _absent(row.category, area_code, coverage)
+        if row.fallback_far:
+            status += ", fallback far"
+        table.append([row.category if category.is_part else f"  {row.category.split(':', 1)[1]}", str(row.count),
+                      "-" if row.per_100k_adults is None else f"{row.per_100k_adults:.2f}",
+                      _km(row.mean_km), _km(row.p90_km), f"{_pct(row.share_beyond_threshold)} >{row.threshold_km:g}km",
+                      _pct(row.share_nearest_outside_area), _km(row.fallback_mean_km) if category.is_inpatient else "",
+                      status])
+    return grid(table, right={1, 2, 3, 4, 5, 6, 7})
+
+
+def _pathway_lines(card: Scorecard, level: str) -> list[str]:
+    """What is missing (or not covered) inside the area and the nearest provider of each, and what
+    commissioners must see."""
+    lines = []
+    if level == "england":
+        lines.append("England as a whole: every service counts as inside.")
+    else:
+        present = sum(1 for part in card.parts if part.present)
+        if card.missing or card.not_covered:
+            lines.append(f"Pathway: {present} of {len(card.parts)} parts present inside the area."
+                         + (f" MISSING: {', '.join(card.missing)}." if card.missing else ""))
+        else:
+            lines.append(f"Pathway: all {len(card.parts)} parts present inside the area.")
+        if card.not_covered:
+            lines.append(f"NOT COVERED (rehabmap holds no such data for this area yet, so none found means "
+                         f"nothing): {', '.join(card.not_covered)}.")
+        if card.missing_subtypes:
+            lines.append(f"Subtypes missing inside the area: {', '.join(card.missing_subtypes)}.")
+        if card.not_covered_subtypes:
+            lines.append(f"Subtypes not covered: {', '.join(card.not_covered_subtypes)}.")
+        for key, provider in card.nearest_out_of_area_for_missing.items():
+            if provider is None:
+                lines.append(f"  {key}: no service of this type anywhere in England.")
+            else:
+                lines.append(f"  {key}: nearest out-of-area provider {provider.name} ({provider.id}), "
+                             f"{provider.la_name or '?'}, {provider.icb_name or 'ICB unknown'} — "
+                             f"{provider.distance_km:.1f} km from the area's population centre.")
+    locked = card.legacy_locked_rehabilitation
+    lines.append(f'Legacy "locked rehabilitation" labels inside: {len(locked) or "none"}'
+                 + ("" if not locked else " — " + "; ".join(f"{s.name} ({s.id})" for s in locked)))
+    pd = card.pd_specialist_units
+    lines.append(f"Personality-disorder specialist rehab units inside: {len(pd) or 'none'}"
+                 + ("" if not pd else " — " + "; ".join(f"{s.name} ({s.id})" for s in pd)))
+    if level != "england":
+        far = card.inpatient_fallback_far
+        lines.append("Inpatient units whose nearest out-of-area use would be far (mean over the threshold if "
+                     "every local unit were full): "
+                     + ("none" if not far else "; ".join(f"{f.type} {f.fallback_mean_km:.1f} km" for f in far)))
+    return lines
+
+
+def _furthest_table(report: AreaGapReport, category: Category, n: int) -> str:
+    table = [["small area", "name", "local authority", "adults", "km", "nearest"]]
+    for item in report.furthest(category, n):
+        table.append([item.code, item.name, item.la_name, f"{item.adult_population:,}", _km(item.distance_km),
+                      item.nearest_id or "-"])
+    return grid(table, right={3, 4})
+
+
+def _absent(category: str, area_code: str, coverage: CoverageMap | None) -> str:
+    if coverage is None or coverage.for_area(area_code, category).covered:
+        return "MISSING"
+    return "NOT COVERED"
+
+
+def render_what_if(result: WhatIf) -> str:
+    """The scenario (what it adds and removes) and every indicator it changes, for the area and England."""
+    lines = ["WHAT IF (a scenario: nothing is written to the directory or the index)"]
+    for service in result.applied.added:
+        lines.append(f"  + {service.id} {service.type}{':' + service.subtype if service.subtype else ''} at "
+                     f"{service.name.rsplit('(', 1)[-1].rstrip(')')}, {service.la_name or '?'}, "
+                     f"{service.icb_name or 'ICB unknown'}")
+    for service in result.applied.removed:
+        lines.append(f"  - {service.id} {service.name} ({service.type}), {service.icb_name or 'ICB unknown'}")
+    if not result.changes:
+        lines.append("No indicator changes.")
+        return "\n".join(lines)
+    table = [["where", "type", "indicator", "before", "after"]]
+    for change in result.changes:
+        table.append([change.area_code if change.scope == "area" else "England", change.category,
+                      change.indicator, _figure(change.indicator, change.before),
+                      _figure(change.indicator, change.after)])
+    lines += ["", grid(table, right={3, 4})]
+    return "\n".join(lines)
+
+
+def render_comparison(comparison: AreaComparison, ranked_tables: tuple[str, ...] = ()) -> str:
+    """Each part's indicators beside England's and the area's place among its peers; then, for the
+    `ranked_tables` categories, every area ranked by services per 100,000 adults."""
+    peers = "ICBs" if comparison.level == "icb" else "local authorities"
+    lines = [f"How {comparison.name} compares: rank 1 is best, among the {comparison.peers} {peers}; an area where "
+             "a part is absent and rehabmap holds no such data is not ranked for it.", ""]
+    table = [["type", "indicator", "area", "England", "rank"]]
+    for item in comparison.comparisons:
+        table.append([item.category, item.indicator, _figure(item.indicator, item.value),
+                      _figure(item.indicator, item.england), _place(item)])
+    lines.append(grid(table, right={2, 3}))
+    for key in ranked_tables:
+        item = comparison.of(key, "per_100k_adults")
+        rows = [["rank", "code", "area", "per 100k"]]
+        for area in item.table:
+            rows.append([str(area.rank) if area.rank else area.standing.replace("_", " "), area.code,
+                         short_name(area.name)[:40] + (" <" if area.code == comparison.code else ""),
+                         _figure("per_100k_adults", area.value)])
+        lines += ["", f"{item.label}: every {comparison.level.upper() if comparison.level == 'icb' else 'area'} "
+                  "by services per 100,000 adults", grid(rows, right={3})]
+    return "\n".join(lines)
+
+
+def _place(item: IndicatorComparison) -> str:
+    if item.rank is None:
+        return item.standing.replace("_", " ")
+    return f"{item.rank} of {item.ranked}" + (f" ({item.not_ranked} not ranked)" if item.not_ranked else "")
+
+
+def _figure(indicator: str, value: float | int | None) -> str:
+    if indicator == "beds_per_100k_adults":
+        indicator = "per_100k_adults"
+    return indicator_text(indicator, value, "-")
+
+
+def render_placements(report: PlacementsReport) -> str:
+    """The ICB's out-of-area placements in the latest imported month, with the month and its age."""
+    lines = [f"Out-of-area placements, {report.month} (NHS Digital open data, {report.age_months} months old; "
+             f"sending CCGs {', '.join(report.area.ccgs) or 'none mapped'}; a suppressed figure is counted apart):"]
+    lines += [f"  {label}: {text}" for label, text in report.rows()]
+    if report.unmapped_ccgs:
+        lines.append(f"  {len(report.unmapped_ccgs)} CCGs of {report.month} have no sub-ICB location today and count "
+                     "in no ICB here.")
+    return "\n".join(lines)
+
+
+def render_table(table: GapTable, sort: str | None, order: str | None) -> str:
+    """All areas: adults, parts missing and parts not covered, and per shown type the count and the mean
+    distance; where the directory holds no data of a type for an area, '?' stands for its count, as on the
+    compare page, because a zero there would claim "none found"."""
+    cats = table.categories
+    header = ["code", "area", "adults", "missing", "not covered"]
+    for category in cats:
+        header += [f"{category.key} n", "mean km"]
+    rows = [header]
+    for row in table.sorted_rows(sort, order) + [table.england_row()]:
+        cells = [row.code, short_name(row.name)[:40], f"{row.adult_population:,}", str(row.missing_count),
+                 str(row.not_covered_count)]
+        for category in cats:
+            figures = row.types[category.key]
+            count = "?" if category.service_type.value in row.not_covered_parts else str(figures.count)
+            cells += [count, _km(figures.mean_km)]
+        rows.append(cells)
+    return grid(rows, right=set(range(2, len(header))))
+
+
+def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, smallareas_csv: Path | None,
+            svg_path: Path | None, indicator: str, community_km: float, inpatient_km: float,
+            furthest: int | None, sort: str | None, desc: bool, compare: bool, add: tuple[str, ...],
+            remove: tuple[str, ...]) -> None:
+    """`rehabmap gaps`, as `cli.gaps.gaps_command` parsed it."""
+    from app.parts import open_backend, open_geography
+    from rehabmap.config import get_settings
+    from rehabmap.maintain.store import store_of
+
+    settings = get_settings()
+    options = GapOptions(community_km=community_km, inpatient_km=inpatient_km)
+    categories = parse_categories(types)
+    small_areas = SmallAreas.load(settings.data_dir)
+    scenario = Scenario.from_input(add, remove)
+    points = ServicePoints.from_services(open_backend(settings).all())
+    geography = None
+    if points.missing_areas() or svg_path or scenario:
+        geography = open_geography(settings)
+        points.fill_areas(geography.areas)
+    analysis = GapAnalysis(small_areas, points)
+    if scenario:
+        if area.strip().lower() in ("icb", "la", "lad"):
+            raise click.UsageError("--add-service/--remove-service need one AREA (an ICB, a local authority or "
+                                   "England), not a comparison.")
+        result = what_if(analysis, small_areas.find(area), scenario, geography, options, categories)
+        click.echo(render_what_if(result) + "\n")
+        analysis = result.analysis
+    if area.strip().lower() in ("icb", "la", "lad"):
+        level = "icb" if area.strip().lower() == "icb" else "la"
+        shown = categories if types else tuple(c for c in ALL_CATEGORIES if c.is_part)
+        coverage = coverage_map(CoverageStore(store_of(settings)), settings.data_dir)
+        table = table_with_coverage(GapTable.of(analysis, level, options, shown), coverage)
+        click.echo(f"All {LEVEL_LABELS[level]}s; adults are people aged 16 and over; mean km is the "
+                   "population-weighted mean distance to the nearest service; '?' and 'not covered': "
+                   "rehabmap holds no data of that type for the area yet.")
+        click.echo(render_table(table, sort, "desc" if desc else "asc"))
+        if csv_path:
+            csv_path.write_text(table_csv(table, sort, "desc" if desc else "asc"), encoding="utf-8")
+            click.echo(f"\nwrote {csv_path}")
+        if svg_path:
+            from rehabmap.gaps.maps import overview_map
+
+            assert geography is not None
+            geometries = {a.code: a.geometry for a in geography.areas.areas("icb" if level == "icb" else "lad")}
+            svg_path.write_text(overview_map(analysis, shown[0], indicator, geometries, level, options,
+                                             coverage=coverage), encoding="utf-8")
+            click.echo(f"wrote {svg_path}")
+        return
+
+    code = small_areas.find(area)
+    report = AreaGapReport.of(analysis, code, options, categories)
+    n_furthest = furthest if furthest is not None else (options.furthest if types else 0)
+    coverage = coverage_map(CoverageStore(store_of(settings)), settings.data_dir)
+    click.echo(render_scorecard(report, n_furthest, coverage))
+    _echo_beside(report, settings.home, coverage, compare, tuple(c.key for c in categories if c.is_part)
+                 if types else ())
+    if csv_path:
+        csv_path.write_text(scorecard_csv(report.scorecard_rows()), encoding="utf-8")
+        click.echo(f"\nwrote {csv_path}")
+    if smallareas_csv:
+        smallareas_csv.write_text(small_areas_csv(SmallAreaDistances.of(analysis, code, categories)), encoding="utf-8")
+        click.echo(f"wrote {smallareas_csv}")
+    if svg_path:
+        from rehabmap.gaps.maps import area_map
+
+        assert geography is not None
+        if code == ENGLAND_CODE:
+            raise click.UsageError("For England use AREA icb or la with --svg (an overview map).")
+        category = categories[0] if types else parse_category("community_rehab_team")
+        members = small_areas.members(code)
+        inner = None
+        if report.level == "icb":
+            inner = {c: geography.areas.get(c).geometry for c in sorted(set(small_areas.la[members].tolist()))}
+        svg = area_map(analysis, code, category, LsoaBoundaries.load(settings.data_dir),
+                       geography.areas.get(code).geometry, inner, options)
+        svg_path.write_text(svg, encoding="utf-8")
+        click.echo(f"wrote {svg_path}")
+
+
+def _echo_beside(report: AreaGapReport, home: Path, coverage: CoverageMap, compare: bool,
+                 ranked: tuple[str, ...]) -> None:
+    """What follows one area's scorecard: its out-of-area placements (an ICB, once imported) and, with
+    --compare, how it compares."""
+    month = OapStore(home).latest()
+    if report.level == "icb" and month is not None:
+        click.echo("\n" + render_placements(PlacementsReport.of(month, report.code, date.today())))
+    if compare:
+        if report.code == ENGLAND_CODE:
+            raise click.UsageError("--compare needs an ICB or a local authority (England is what it compares with).")
+        click.echo("\n" + render_comparison(rank_area(report.analysis, report.code, report.options, coverage), ranked))

@@ -1,0 +1,63 @@
+"""What a `rehabmap` process loads before a command runs: click and the domain's vocabulary, nothing heavier.
+
+Every command a person types, every `rehabmap serve` and each of the CLI processes the tests start pays for
+what `cli.main` imports. The geometry, the arrays and the web framework cost ~2 s of CPU to import and only
+the commands that use them may load them, inside the command. A structural check (which modules are in
+`sys.modules` of a fresh process), not a timing one: the time is measured in `bench/bench_startup.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# Libraries only some commands need, and the product modules that load them (geodata's areas and geography
+# load shapely and scipy; the match and the gap analysis load both and numpy).
+HEAVY = ("shapely", "scipy", "numpy", "geopy", "fastapi", "starlette", "uvicorn", "jinja2", "pydantic",
+         "pydantic_settings", "elasticsearch", "opensearchpy", "psycopg", "httpx", "rapidfuzz", "cryptography",
+         "geodata.areas", "geodata.geography", "geodata.distance", "rehabmap.config", "rehabmap.record",
+         "rehabmap.match", "rehabmap.gaps.analysis", "indexer.pipeline", "search", "api", "web", "app")
+
+# Every command's --help, in one fresh interpreter, then the modules it holds.
+PROBE = """
+import contextlib, io, json, sys
+from cli.main import main
+helps = [["--help"], *([name, "--help"] for name in main.commands)]
+for name, command in main.commands.items():
+    helps += [[name, sub, "--help"] for sub in getattr(command, "commands", {})]
+for args in helps:
+    with contextlib.redirect_stdout(io.StringIO()):
+        main.main(args, prog_name="rehabmap", standalone_mode=False)
+print(json.dumps({"helps": len(helps), "modules": sorted(sys.modules)}))
+"""
+
+
+def loaded_by(probe: str) -> dict:
+    """What a fresh interpreter running `probe` (which prints JSON with its "modules") reports."""
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def among(modules: list[str], names: tuple[str, ...]) -> list[str]:
+    return [m for m in modules if any(m == n or m.startswith(n + ".") for n in names)]
+
+
+def test_the_command_line_starts_without_the_heavy_libraries():
+    seen = loaded_by(PROBE)
+    assert seen["helps"] > 20  # the top level, every command and every subcommand of a group
+    loaded = among(seen["modules"], HEAVY)
+    assert not loaded, f"`rehabmap --help` loaded what only a command's run needs: {loaded}"
+
+
+def test_the_server_loads_scipy_and_geopy_when_first_used_not_at_import():
+    """`rehabmap serve` needs the web framework, but the gap analysis's k-d trees (scipy) and geopy's great
+    circle wait for the first question that needs them (in production, the warm-up at start asks it)."""
+    seen = loaded_by("import json, sys\nimport uvicorn, app.main\nprint(json.dumps({'modules': sorted(sys.modules)}))")
+    assert "fastapi" in seen["modules"]
+    assert not among(seen["modules"], ("scipy", "geopy"))
