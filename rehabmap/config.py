@@ -167,7 +167,9 @@ class Settings(BaseSettings):
         return value
 
     def current_date(self) -> date:
-        """REHABMAP_TODAY when set, else the machine's date: every face asks this one clock."""
+        """REHABMAP_TODAY when set, else the machine's date: what matching, the API's and pages' answers and
+        `rehabmap match`/`verify-due` judge capacity and verification ages by. (The commissioners' pages and
+        `rehabmap gaps` still date their reports by the machine's clock.)"""
         return self.today or date.today()
 
     @property
