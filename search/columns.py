@@ -34,6 +34,7 @@ from rehabmap.index.base import Coverage, ServiceQuery
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
 from search import tallies
+from search.runs import positions
 from search.tallies import Counted, Tallies
 
 _NEED_BITS = {need: np.uint32(1 << i) for i, need in enumerate(NEED_LABELS)}
@@ -407,7 +408,7 @@ class _Grid:
 
     def cell_positions(self, cells: np.ndarray) -> np.ndarray:
         """Where the rows of these cells (flat numbers, ascending) sit in the cell order, ascending."""
-        return _runs(self.start[cells], self.start[cells + 1])
+        return positions(self.start[cells], self.start[cells + 1])
 
     def everything(self, box: tuple[int, int, int, int] | None) -> bool:
         return box is not None and box == (0, self.ny - 1, 0, self.nx - 1)
@@ -425,17 +426,7 @@ class _Grid:
             return np.zeros(0, dtype=np.int64)
         y0, y1, x0, x1 = box
         first = np.arange(y0, y1 + 1) * self.nx
-        return _runs(self.start[first + x0], self.start[first + x1 + 1])
-
-
-def _runs(begins: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Positions begins[j] .. ends[j]-1 of every run j, in one vectorised step."""
-    lengths = ends - begins
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    offsets = np.repeat(begins - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-    return np.arange(total) + offsets
+        return positions(self.start[first + x0], self.start[first + x1 + 1])
 
 
 def _box(lat: float, lon: float, radius_km: float) -> tuple[float, float, float, float] | None:

@@ -32,6 +32,7 @@ from typing import NamedTuple, Protocol
 import numpy as np
 
 from geodata.distance import EARTH_RADIUS_KM, haversine_km_pairs
+from search.runs import positions
 
 # Grid cells per block side. Measured at 500k services (bench/RESULTS.md, "Counting whole cells"): blocks of
 # one cell (~2 km) hold 35k classes in all and leave ~4k rows a match to read; of 2 x 2 cells, 21k classes
@@ -221,7 +222,8 @@ class Tallies:
         types = np.zeros(counts.shape[1], dtype=np.int64)
         if by_type and within is not None:
             types = ((ok & counted[block_at] & within[self.located[classes]]).astype(np.int64) @ counts) * asked
-        return Counted(_positions(start, cells[read], lengths[read]), total, types)
+        kept = cells[read]
+        return Counted(positions(start[kept], start[kept + 1]), total, types)
 
     def _passing(self, q: Filters, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per class and type, how many of its rows pass the query's need; per class, whether its rows pass
@@ -238,8 +240,8 @@ class Tallies:
 def _runs(starts: np.ndarray, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The classes of these blocks (each block's run starts[b]..starts[b+1]), and for each the block's
     place in `blocks`."""
-    lengths = starts[blocks + 1] - starts[blocks]
-    return _positions(starts, blocks, lengths), np.repeat(np.arange(len(blocks)), lengths)
+    begins, ends = starts[blocks], starts[blocks + 1]
+    return positions(begins, ends), np.repeat(np.arange(len(blocks)), ends - begins)
 
 
 def _radius_holding(farthest: np.ndarray, passing: np.ndarray, k: int) -> float:
@@ -281,12 +283,3 @@ def _cells_read(box: tuple[int, int, int, int], skipped: np.ndarray, nbx: int) -
         read[top:top + blocks.shape[0] * BLOCK, left:left + blocks.shape[1] * BLOCK] = \
             blocks.repeat(BLOCK, axis=0).repeat(BLOCK, axis=1)
     return read
-
-
-def _positions(start: np.ndarray, cells: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Positions start[c] .. start[c] + lengths[c] - 1 of each of the cells (or blocks), in one vectorised
-    step: the rows of cells in the grid's cell order, or the classes of blocks."""
-    begins = start[cells]
-    total = int(lengths.sum())
-    offsets = np.repeat(begins - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-    return np.arange(total) + offsets
