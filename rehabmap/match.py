@@ -21,7 +21,7 @@ from rehabmap.errors import InvalidValue
 from rehabmap.record import capacity_max_age_days
 from rehabmap.index.base import Coverage, Hit, IndexBackend, PersonGender, ServiceQuery
 from rehabmap.record import Capacity, Service
-from rehabmap.taxonomy import TYPE_LABELS, ServiceType, need_label, parse_need, parse_subtypes, parse_type
+from rehabmap.taxonomy import NEED_LABELS, TYPE_LABELS, ServiceType, need_label, parse_need, parse_subtypes, parse_type
 
 OUT_OF_AREA_MARGIN_KM = 5.0
 RANKING_RULE = (
@@ -44,6 +44,11 @@ Order = Literal["nearest", "best_fit"]
 ORDERS: tuple[Order, ...] = get_args(Order)
 _REFERRALS_RANK = {True: 0, None: 1, False: 2}
 _CAPACITY_RANK = {"available": 0, "limited": 1, None: 2, "none": 3}
+# Constants worked out once: each type's place, least restrictive first; each type's label folded for the
+# comparison with a record's own label, and the label of every need code (a language's is made per use).
+_RESTRICTIVENESS = {t: t.restrictiveness for t in ServiceType}
+_FOLDED_TYPE_LABELS = {t: label.casefold() for t, label in TYPE_LABELS.items()}
+_NEED_LABELS = {code: need_label(code) for code in NEED_LABELS}
 
 
 class HomeAreas(Protocol):
@@ -251,10 +256,10 @@ def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, 
 
 
 def best_fit_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, radius_km: float | None,
-                  own_icb_only: bool, today: date) -> list[Hit]:
+                  own_icb_only: bool, today: date, max_age_days: int) -> list[Hit]:
     """Top k by (fit, effective distance, distance, id). Exact: services are read nearest first, and the
     read stops once the k-th kept is better than the best any further service could be (the best fit, at
-    an effective distance no less than the distance read so far)."""
+    an effective distance no less than the distance read so far). `max_age_days`: the capacity window."""
     icb = home.areas.icb_code
     if own_icb_only:
         if not icb:
@@ -266,21 +271,22 @@ def best_fit_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k:
         if len(kept) == k and kept[-1][0] < (*best, hit.distance_km, hit.distance_km, ""):
             break
         service = hit.service
-        fit = Fit.of(service, (n for n in query.needs if n in service.needs_met), service.capacity_now(today))
+        fit = Fit.of(service, (n for n in query.needs if n in service.needs_met),
+                     service.capacity_now(today, max_age_days))
         insort(kept, ((*fit.key(), *_effective_key(hit, icb)), hit), key=lambda pair: pair[0])
         del kept[k:]
     return [hit for _, hit in kept]
 
 
 def explain(service: Service, distance_km: float, in_icb: bool, home: HomeLike, matched: list[str],
-            unknown: list[str], out_of_catchment: bool, capacity: Capacity | None) -> str:
-    """One short paragraph a clinician can read aloud in a placement review."""
+            unknown: list[str], out_of_catchment: bool, capacity: Capacity | None, max_age_days: int) -> str:
+    """One short paragraph a clinician can read aloud in a placement review. `max_age_days`: the capacity
+    window (`capacity_max_age_days`), read once per match."""
     where = (f"inside the person's ICB ({home.areas.icb_name})" if in_icb
              else f"outside the person's ICB, in {service.areas.icb_name or 'another area'}")
     parts = [f"{miles_and_km(distance_km)} from home, {where}."]
-    label = TYPE_LABELS[service.service_type]
-    if service.original_label and service.original_label.casefold() != label.casefold():
-        parts.append(f"{label} (listed as '{service.original_label}').")
+    if service.original_label and service.original_label.casefold() != _FOLDED_TYPE_LABELS[service.service_type]:
+        parts.append(f"{TYPE_LABELS[service.service_type]} (listed as '{service.original_label}').")
     if service.legacy_locked_label:
         parts.append("Uses the legacy 'locked rehabilitation' label.")
     if service.pd_specialist:
@@ -288,41 +294,48 @@ def explain(service: Service, distance_km: float, in_icb: bool, home: HomeLike, 
     if service.gender in _GENDER_NOTES:
         parts.append(_GENDER_NOTES[service.gender])
     if matched:
-        parts.append("Meets: " + ", ".join(need_label(n) for n in matched) + ".")
+        parts.append("Meets: " + ", ".join(_need_labels(matched)) + ".")
     if unknown:
-        parts.append("Not known: " + ", ".join(need_label(n) for n in unknown) + " (ask the service).")
+        parts.append("Not known: " + ", ".join(_need_labels(unknown)) + " (ask the service).")
     if out_of_catchment:
         parts.append("Out of catchment: the home is outside the area this service says it serves.")
     if capacity and service.capacity_as_of is not None:  # a capacity now always has its date
         parts.append(f"Capacity {capacity} as of {service.capacity_as_of.isoformat()}.")
     elif service.capacity:
-        parts.append(f"Capacity unknown: the last report is more than {capacity_max_age_days()} days old.")
+        parts.append(f"Capacity unknown: the last report is more than {max_age_days} days old.")
     return " ".join(parts)
 
 
+def _need_labels(codes: list[str]) -> list[str]:
+    return [_NEED_LABELS.get(code) or need_label(code) for code in codes]
+
+
 def to_result(hit: Hit, home: HomeLike, request: MatchRequest, today: date,
-              placement_km: float | None) -> MatchResult:
+              placement_km: float | None, max_age_days: int) -> MatchResult:
+    """`max_age_days`: the capacity window, read once per match (`capacity_max_age_days`)."""
     service = hit.service
     in_icb = bool(home.areas.icb_code) and service.areas.icb_code == home.areas.icb_code
     matched = [n for n in request.needs if n in service.needs_met]
     unknown = [n for n in request.needs if n not in service.needs_met]
     # Without `include_out_of_catchment` every hit passed the catchment filter: no need to test it again.
     outside = request.include_out_of_catchment and not covers(service, home)
-    capacity = service.capacity_now(today)
+    capacity = service.capacity_now(today, max_age_days)
     saved = None if placement_km is None else round(placement_km - hit.distance_km, 3)
     return MatchResult(service, round(hit.distance_km, 3), in_icb, matched, unknown, outside, capacity,
-                       explain(service, hit.distance_km, in_icb, home, matched, unknown, outside, capacity),
+                       explain(service, hit.distance_km, in_icb, home, matched, unknown, outside, capacity,
+                               max_age_days),
                        saved)
 
 
 def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: date) -> MatchResponse:
+    window = capacity_max_age_days()  # once per match, for every result's capacity and explanation
     placement_km = None
     if request.current_placement is not None:
         placement_km = great_circle_km(home.lat, home.lon, *request.current_placement)
     if request.types and not request.each_type:
         type_groups = [frozenset(request.types)]
     else:
-        type_groups = [frozenset({t}) for t in sorted(request.types or ServiceType, key=lambda t: t.restrictiveness)]
+        type_groups = [frozenset({t}) for t in sorted(request.types or ServiceType, key=_RESTRICTIVENESS.__getitem__)]
     groups: list[TypeGroup] = []
     nearest_known: dict[ServiceType, Hit] = {}
     # A result without a placement distance is the summary's result for the same hit: made once.
@@ -338,12 +351,12 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
         total: int | None = None
         if request.order == "best_fit":
             hits = best_fit_hits(backend, home, query, request.limit, request.max_distance_km,
-                                 request.own_icb_only, today)
+                                 request.own_icb_only, today, window)
         else:
             hits, overall, total, icb_counts = _ranked(backend, home, query, request.limit,
                                                        request.max_distance_km, request.own_icb_only,
                                                        count_icb=count_icb)
-        results = [to_result(h, home, request, today, placement_km) for h in hits]
+        results = [to_result(h, home, request, today, placement_km, window) for h in hits]
         if placement_km is None:
             made.update((id(h), (h, r)) for h, r in zip(hits, results))
         if total is None:
@@ -355,7 +368,7 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
         for hit in overall or ():
             nearest_known.setdefault(hit.service.service_type, hit)
     summary = summarise(backend, home, request, today, nearest_known=nearest_known, coverage=coverage,
-                        icb_counts=icb_counts, made=made)
+                        icb_counts=icb_counts, made=made, max_age_days=window)
     return MatchResponse([r for g in groups for r in g.results], summary, placement_km, groups)
 
 
@@ -374,15 +387,18 @@ def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, toda
               nearest_known: dict[ServiceType, Hit] | None = None,
               coverage: Coverage | None = None,
               icb_counts: dict[ServiceType, int] | None = None,
-              made: dict[int, tuple[Hit, MatchResult]] | None = None) -> list[TypeSummary]:
+              made: dict[int, tuple[Hit, MatchResult]] | None = None,
+              max_age_days: int | None = None) -> list[TypeSummary]:
     """Per type asked for: how many pass the filters inside the home ICB, and the nearest anywhere.
 
     `nearest_known`: per type, its nearest service passing the request's filters, where the caller
     already knows it (so it is not asked again); `coverage`: the caller's `_coverage` of the home;
     `icb_counts`: the per-type counts in the home ICB, where the caller already has them; `made`: the
     caller's results without a placement distance, by the `id` of the hit they were made from (held with
-    them, so no other hit can take its `id`): a `nearest_known` hit already shown is not made again."""
+    them, so no other hit can take its `id`): a `nearest_known` hit already shown is not made again;
+    `max_age_days`: the caller's capacity window (`capacity_max_age_days`), read once."""
     wanted = request.types or tuple(ServiceType)
+    window = capacity_max_age_days() if max_age_days is None else max_age_days
     icb = home.areas.icb_code
     coverage = coverage or _coverage(request, home)
     if not icb:
@@ -392,13 +408,13 @@ def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, toda
     else:
         counts = _counts_in_icb(backend, request, coverage, wanted, icb)
     summary = []
-    for service_type in sorted(wanted, key=lambda t: t.restrictiveness):
+    for service_type in sorted(wanted, key=_RESTRICTIVENESS.__getitem__):
         query = _base_query(request, coverage, frozenset({service_type}))
         known = (nearest_known or {}).get(service_type)
         nearest = [known] if known is not None else backend.nearest(home.lat, home.lon, query, k=1)
         shown = (made or {}).get(id(nearest[0])) if nearest else None
         result = shown[1] if shown is not None and shown[0] is nearest[0] else \
-            to_result(nearest[0], home, request, today, None) if nearest else None
+            to_result(nearest[0], home, request, today, None, window) if nearest else None
         summary.append(TypeSummary(service_type, counts.get(service_type, 0), result))
     return summary
 
