@@ -60,6 +60,8 @@ _CELL_LAT, _CELL_LON = 0.02, 0.03
 # Widen every box by this much (relative, plus an absolute hair) so rounding can never leave out a row
 # whose computed distance is inside the radius.
 _SAFETY = 1e-6
+# Buckets of catchment polygons' boxes, in degrees: a catchment spans a few (a town to an ICB).
+_POLYGON_BUCKET, _MAX_POLYGON_BUCKETS = 0.1, 20_000
 # First box: about this many rows per wanted result, before filters.
 _ROWS_PER_RESULT, _MIN_ROWS = 24, 64
 
@@ -429,6 +431,11 @@ class _Grid:
         return positions(self.start[first + x0], self.start[first + x1 + 1])
 
 
+def _bucket(lon: float, lat: float) -> tuple[int, int]:
+    """The catchment polygons' bucket (`ServiceColumns._polygon_buckets`) holding a point."""
+    return math.floor(lon / _POLYGON_BUCKET), math.floor(lat / _POLYGON_BUCKET)
+
+
 def _box(lat: float, lon: float, radius_km: float) -> tuple[float, float, float, float] | None:
     """A lat/lon box holding every point within radius_km of the point (None: it may hold anything)."""
     angle = radius_km / EARTH_RADIUS_KM
@@ -761,16 +768,36 @@ class ServiceColumns:
         """Per polygon (plus a last 'none' slot), whether it holds the home's point; None if none does."""
         if self._polygon_tree is None:
             return None
-        # The polygons whose box holds the point, then the exact test on the prepared polygons.
-        b = self._polygon_boxes
-        boxes = np.flatnonzero((b[:, 0] <= home.lon) & (b[:, 2] >= home.lon)
-                               & (b[:, 1] <= home.lat) & (b[:, 3] >= home.lat))
-        hits = boxes[shapely.intersects_xy(self._prepared_polygons[boxes], home.lon, home.lat)]
+        # The polygons whose box meets the point's bucket, then the exact test on the prepared polygons.
+        buckets, wide = self._polygon_buckets
+        near = buckets.get(_bucket(home.lon, home.lat), wide)
+        hits = near[shapely.intersects_xy(self._prepared_polygons[near], home.lon, home.lat)]
         if not len(hits):
             return None
         table = np.zeros(len(self.polygons) + 1, dtype=bool)
         table[hits] = True
         return table
+
+    @cached_property
+    def _polygon_buckets(self) -> tuple[dict[tuple[int, int], np.ndarray], np.ndarray]:
+        """Per bucket of `_POLYGON_BUCKET` degrees, the polygons (ascending) whose box meets it, and the
+        polygons too wide to list per bucket (in every bucket's list too): a point's candidates in one
+        lookup, ~20 of ~900 at 100k, instead of comparing it with every box. Exact: a point inside a box lies
+        in a bucket the box meets (`_bucket` is monotonic); an empty polygon holds no point. Made on first use."""
+        found: dict[tuple[int, int], list[int]] = defaultdict(list)
+        wide: list[int] = []
+        for polygon, (x0, y0, x1, y1) in enumerate(self._polygon_boxes.tolist()):
+            if not all(map(math.isfinite, (x0, y0, x1, y1))):
+                continue
+            (bx0, by0), (bx1, by1) = _bucket(x0, y0), _bucket(x1, y1)
+            if (bx1 - bx0 + 1) * (by1 - by0 + 1) > _MAX_POLYGON_BUCKETS:
+                wide.append(polygon)
+                continue
+            for bx in range(bx0, bx1 + 1):
+                for by in range(by0, by1 + 1):
+                    found[bx, by].append(polygon)
+        return ({bucket: np.array(sorted(polygons + wide), dtype=np.int64) for bucket, polygons in found.items()},
+                np.array(wide, dtype=np.int64))
 
     def candidates(self, query: ServiceQuery) -> np.ndarray:
         """Rows that can pass the query, ascending: every row, or only those in the asked areas."""
