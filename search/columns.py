@@ -523,9 +523,6 @@ class ServiceColumns:
         self.polygon_rows, self.polygons = _polygons(polygons)
         self._polygon_tree = shapely.STRtree(self.polygons) if self.polygons else None
         self._prepared_polygons = np.array(self.polygons, dtype=object)
-        # Each polygon's box (min x, min y, max x, max y): a home's candidates in one NumPy comparison,
-        # 2-4x faster than making a point and asking the tree (the same boxes, so the same candidates).
-        self._polygon_boxes = shapely.bounds(self._prepared_polygons).reshape(-1, 4)
         if self.polygons:
             # Prepared polygons answer point-in-polygon fast; their index is built lazily and that first
             # build is not thread-safe, so build them all now (one test at each centroid).
@@ -786,7 +783,8 @@ class ServiceColumns:
         in a bucket the box meets (`_bucket` is monotonic); an empty polygon holds no point. Made on first use."""
         found: dict[tuple[int, int], list[int]] = defaultdict(list)
         wide: list[int] = []
-        for polygon, (x0, y0, x1, y1) in enumerate(self._polygon_boxes.tolist()):
+        boxes = shapely.bounds(self._prepared_polygons).reshape(-1, 4)  # min x, min y, max x, max y
+        for polygon, (x0, y0, x1, y1) in enumerate(boxes.tolist()):
             if not all(map(math.isfinite, (x0, y0, x1, y1))):
                 continue
             (bx0, by0), (bx1, by1) = _bucket(x0, y0), _bucket(x1, y1)
