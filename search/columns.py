@@ -60,8 +60,9 @@ _CELL_LAT, _CELL_LON = 0.02, 0.03
 # Widen every box by this much (relative, plus an absolute hair) so rounding can never leave out a row
 # whose computed distance is inside the radius.
 _SAFETY = 1e-6
-# Buckets of catchment polygons' boxes, in degrees: a catchment spans a few (a town to an ICB).
-_POLYGON_BUCKET, _MAX_POLYGON_BUCKETS = 0.1, 20_000
+# Buckets of catchment polygons' boxes, in degrees: a catchment spans a few (a town to an ICB); one
+# whose box spans more than a 5-degree square (much of England) is tested for every home instead.
+_POLYGON_BUCKET, _MAX_POLYGON_BUCKETS = 0.1, 2_500
 # First box: about this many rows per wanted result, before filters.
 _ROWS_PER_RESULT, _MIN_ROWS = 24, 64
 
@@ -712,7 +713,8 @@ class ServiceColumns:
 
         The packed flags word is tested first (one gather answers status, type, gender and catchment, the
         most selective filters); the needs-and-ages word, subtypes, languages and located areas are gathered
-        for its survivors alone: a box's pass reads ~4x fewer of those (bench/RESULTS.md, fifth pass)."""
+        for its survivors alone: a 50 km box's pass at 100k reads ~6x fewer of those (bench/RESULTS.md,
+        fifth pass)."""
         q = query if isinstance(query, _Prepared) else self.prepare(query)
         flags = self._flags[rows]
         need = (0 if q.include_inactive else _ACTIVE) | (_ACCEPTING if q.accepting_only else 0)
