@@ -12,7 +12,10 @@ The inputs (the synthetic corpus, or candidate rows made from it) are made first
 second); "peak RSS" is the child's maximum resident memory, "above inputs" is that less the RSS once the inputs
 were made (what the build itself added at its peak).
 
-    python -m bench.bench_build [--sizes 10k,100k,500k] [--steps writer,pipeline] [--rounds 1]
+`--split` adds, for the pipeline step, what a row costs in each part of `build_index` (preparing the rows,
+merging duplicates, the write), timed one after the other in the same child, in µs of CPU a row.
+
+    python -m bench.bench_build [--sizes 10k,100k,500k] [--steps writer,pipeline] [--rounds 1] [--split]
 """
 
 from __future__ import annotations
@@ -66,8 +69,29 @@ def candidates(services):
     return rows
 
 
-def child(step: str, n: int) -> dict:
-    """Runs in the child process: make the inputs, then time one step."""
+def split(rows, placer, path: Path) -> dict[str, float]:
+    """`build_index`'s parts one after the other, as it runs them (collector paused): µs of CPU a row each."""
+    from indexer.merge import merge_duplicates
+    from indexer.pipeline import IndexReport, collector_paused, prepare_rows
+    from search.embedded import EmbeddedWriter
+
+    cpu: dict[str, float] = {}
+
+    def timed(part: str, run):
+        started = time.process_time()
+        out = run()
+        cpu[part] = (time.process_time() - started) * 1e6 / len(rows)
+        return out
+
+    with collector_paused():
+        services = timed("prepare", lambda: prepare_rows(rows, placer, IndexReport()))
+        merged, _notes = timed("merge", lambda: merge_duplicates(services))
+        timed("write", lambda: EmbeddedWriter(path).replace_all(merged))
+    return cpu
+
+
+def child(step: str, n: int, parts: bool = False) -> dict:
+    """Runs in the child process: make the inputs, then time one step (and, with `parts`, its parts)."""
     from indexer.pipeline import GeographyPlacer, build_index
     from search.embedded import EmbeddedWriter
 
@@ -93,9 +117,13 @@ def child(step: str, n: int) -> dict:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     size = path.stat().st_size / 2**20
     path.unlink()
+    result = {"step": step, "n": n, "count": count, "seconds": seconds, "cpu": cpu, "peak": peak, "before": before,
+              "file_mib": size}
+    if parts and step == "pipeline":
+        result["split"] = split(inputs, placer, path)
+        path.unlink()
     work.rmdir()
-    return {"step": step, "n": n, "count": count, "seconds": seconds, "cpu": cpu, "peak": peak, "before": before,
-            "file_mib": size}
+    return result
 
 
 def main() -> None:
@@ -103,19 +131,22 @@ def main() -> None:
     parser.add_argument("--sizes", default="10k,100k,500k")
     parser.add_argument("--steps", default="writer,pipeline")
     parser.add_argument("--rounds", type=int, default=1, help="runs per size and step (the median is shown)")
+    parser.add_argument("--split", action="store_true",
+                        help="also time the pipeline's parts (prepare, merge, write) one after the other")
     parser.add_argument("--child", nargs=2, metavar=("STEP", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print("RESULT " + json.dumps(child(args.child[0], int(args.child[1]))), flush=True)
+        print("RESULT " + json.dumps(child(args.child[0], int(args.child[1]), args.split)), flush=True)
         return
     common.geodata_dir()
     load_before = common.load_average()
-    rows = []
+    rows, parts = [], []
     for n in common.parse_sizes(args.sizes):
         for step in args.steps.split(","):
             results = []
             for _ in range(args.rounds):
-                out = subprocess.run([sys.executable, "-m", "bench.bench_build", "--child", step, str(n)],
+                command = [sys.executable, "-m", "bench.bench_build", "--child", step, str(n)]
+                out = subprocess.run(command + (["--split"] if args.split else []),
                                      cwd=common.ROOT, capture_output=True, text=True, check=True).stdout
                 results.append(json.loads(out.split("RESULT ", 1)[1]))
             results.sort(key=lambda r: r["seconds"])
@@ -127,6 +158,10 @@ def main() -> None:
                          f"{r['count'] / r['cpu']:,.0f}",
                          fmt(per_s / TARGET_PER_S, 2), fmt(r["peak"], 0),
                          fmt(r["peak"] - r["before"], 0), fmt(r["file_mib"], 0)])
+            if "split" in r:
+                us = r["split"]
+                parts.append([label(n), *(fmt(us[part], 1) for part in ("prepare", "merge", "write")),
+                              fmt(sum(us.values()), 1)])
     print(f"Machine: {common.machine()}")
     print(f"Before: {load_before}; after: {common.load_average()}")
     print()
@@ -135,6 +170,10 @@ def main() -> None:
         f"{TARGET_PER_S:,} records/s at 100k)",
         ["N", "step", "records", "seconds", "CPU s", "records/s", "records/CPU s", "/ target", "peak RSS MiB",
          "above inputs MiB", "file MiB"], rows))
+    if parts:
+        print()
+        print(common.table("The whole import's parts, one after the other in the same child (µs of CPU a row; "
+                           "the median run's)", ["N", "prepare", "merge", "write", "sum"], parts))
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--synthetic", type=int, default=20_000, help="rows of the synthetic build")
     args = parser.parse_args()
-    from geodata import Geography
+    from geodata.geography import Geography
     from indexer.pipeline import GeographyPlacer
     from indexer.sources import load_source
 

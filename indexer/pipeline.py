@@ -283,7 +283,7 @@ CHUNK = 2000
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Keep the cyclic garbage collector out of a bulk build.
 
     A build allocates millions of objects that all live to its end; every few thousand allocations the
@@ -305,7 +305,7 @@ def build_index(rows: Iterable[Candidate | Held | Rejection], placer: Placer, wr
     """Run the whole pipeline; the writer swaps the new index in only once it is complete, and only if
     it keeps the live directory: `live` is the index it replaces, of whose services the new one may drop
     at most `max_drop_share` (0 to 1) unless `force`. Raises ImportRefused, writing nothing, otherwise."""
-    with _collector_paused():
+    with collector_paused():
         return _build_index(rows, placer, writer, live, max_drop_share, force, progress)
 
 

@@ -43,6 +43,7 @@ def capacity_is_current(as_of: date | None, today: date, max_age_days: int | Non
 # the record until a rebuild; the refused contact is left out instead. See `Service.stored`.
 STORED = {"stored": True}
 _NEED_CODES = frozenset(NEED_LABELS)
+_GENDER_NEEDS = frozenset(GENDER_NEEDS)
 
 ProviderType = Literal["nhs", "independent", "local_authority", "vcfse"]
 Capacity = Literal["available", "limited", "none"]
@@ -252,13 +253,20 @@ class Service(BaseModel):
         validate_subtype(self.service_type, self.subtype)
         if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:
             raise ValueError(f"min_age {self.min_age} is greater than max_age {self.max_age}")
-        clash = set(self.needs_met) & set(self.needs_not_met)
-        if clash:
+        met, not_met = self.needs_met, self.needs_not_met
+        if not_met and not set(met).isdisjoint(not_met):
+            clash = set(met) & set(not_met)
             raise ValueError(f"needs both met and not met: {', '.join(sorted(clash))}")
         if self.gender:
-            # The gender field is the truth; the three gender needs are derived from it.
-            self.needs_met = sorted((set(self.needs_met) - set(GENDER_NEEDS)) | {self.gender})
-            self.needs_not_met = sorted((set(self.needs_not_met) | set(GENDER_NEEDS)) - {self.gender})
+            # The gender field is the truth; the three gender needs are derived from it. A list that already
+            # says so (every record read back from an index does) is left as it is: an assignment is a
+            # Python call of pydantic's `__setattr__`, ~1 µs.
+            derived_met = sorted((set(met) - _GENDER_NEEDS) | {self.gender})
+            derived_not_met = sorted((set(not_met) | _GENDER_NEEDS) - {self.gender})
+            if derived_met != met:
+                self.needs_met = derived_met
+            if derived_not_met != not_met:
+                self.needs_not_met = derived_not_met
         if self.capacity_as_of and not self.capacity:
             raise ValueError("capacity_as_of given without capacity")
         return self

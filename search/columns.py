@@ -130,6 +130,11 @@ class Snapshot:
             else:
                 self._numbers[name].extend(column)
 
+    @property
+    def ids(self) -> list[str]:
+        """The ids of the rows added so far, in order."""
+        return self._numbers["id"]
+
     def blobs(self) -> dict[str, bytes]:
         """The snapshot as named byte strings (`ServiceColumns.from_snapshot` reads them back)."""
         by_id, by_name = _orders(self._numbers["id"], self._numbers["name_key"])

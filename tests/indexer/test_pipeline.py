@@ -149,6 +149,23 @@ def test_a_boolean_is_not_a_number(geography, index):
     assert EmbeddedIndex(index).get("test:4").max_age == 65
 
 
+def test_needs_met_and_not_met_must_not_clash_and_gender_decides_the_gender_needs(geography, index):
+    rows = [row(2, name="Clash Unit", service_type="vcfse", postcode="LS9 7TF", needs_met=["autism"],
+                needs_not_met=["autism", "older_adult"]),
+            row(3, name="Told Unit", service_type="vcfse", postcode="LS9 7TF", gender="female_only",
+                needs_met=["male_only", "autism"], needs_not_met=["female_only"]),
+            row(4, name="Said Unit", service_type="vcfse", postcode="LS9 7TF", gender="male_only",
+                needs_met=["autism", "male_only"], needs_not_met=["female_only", "mixed_gender"]),
+            row(5, name="Silent Unit", service_type="vcfse", postcode="LS9 7TF", gender="mixed_gender")]
+    report = build_index(rows, GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
+    assert [str(r) for r in report.rejected] == ["rows.csv:2: record: Value error, needs both met and not met: autism"]
+    served = EmbeddedIndex(index)
+    told, said, silent = (served.get(f"test:{line}") for line in (3, 4, 5))
+    assert (told.needs_met, told.needs_not_met) == (["autism", "female_only"], ["male_only", "mixed_gender"])
+    assert (said.needs_met, said.needs_not_met) == (["autism", "male_only"], ["female_only", "mixed_gender"])
+    assert (silent.needs_met, silent.needs_not_met) == (["mixed_gender"], ["female_only", "male_only"])
+
+
 @pytest.mark.parametrize("polygon", [
     {"type": "Polygon"},
     {"type": "Polygon", "coordinates": None},
