@@ -810,7 +810,7 @@ class ServiceColumns:
             if counted is not None:
                 by_type = by_type + counted.by_type
             if not everything:
-                by_type += self._count_outside(box, within, prepared, tallied=counted is not None)
+                by_type += self._count_outside(box, within, prepared)
         close = distances <= radius_km
         rows, distances = rows[close], distances[close]
         inside_rows, inside_distances = rows[:0], distances[:0]
@@ -845,25 +845,18 @@ class ServiceColumns:
         return box, bounds is None or self._grid.everything(box)
 
     def _count_outside(self, box: tuple[int, int, int, int] | None, codes: frozenset[str],
-                       prepared: _Prepared, *, tallied: bool = False) -> np.ndarray:
-        """`count_by_type` of the prepared query in these areas, over the cells outside the box alone; with
-        `tallied` (`around` counted its box from the tallies), from the tallies where they answer."""
+                       prepared: _Prepared) -> np.ndarray:
+        """`count_by_type` of the prepared query in these areas, over the cells outside the box alone."""
         found = [self._area_cells[code] for code in codes if code in self._area_cells]
-        counts = np.zeros(len(_TYPES), dtype=np.int64)
         if not found:
-            return counts
+            return np.zeros(len(_TYPES), dtype=np.int64)
         cells = self._grid.outside(found[0] if len(found) == 1 else np.unique(np.concatenate(found)), box)
-        groups = self._located.groups_holding(codes)
-        if tallied and len(cells) and box is not None:
-            outside = self._tallies.count_outside(cells, self._grid.nx, box, prepared, groups)
-            if outside is not None:
-                counts, cells = outside
         if not len(cells):
-            return counts
+            return np.zeros(len(_TYPES), dtype=np.int64)
         positions = self._grid.cell_positions(cells)
-        in_areas = replace(prepared, in_areas=groups)
-        return counts + np.bincount(self._cells.type[positions[self._cells.passing(in_areas, positions)]],
-                                    minlength=len(_TYPES))
+        in_areas = replace(prepared, in_areas=self._located.groups_holding(codes))
+        return np.bincount(self._cells.type[positions[self._cells.passing(in_areas, positions)]],
+                           minlength=len(_TYPES))
 
     @cached_property
     def _area_cells(self) -> dict[str, np.ndarray]:

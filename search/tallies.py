@@ -7,8 +7,7 @@ read only to be counted. Here the active rows of each block of `BLOCK` x `BLOCK`
 classes of the attributes a catchment or area filter reads (restricted, the catchment codes' group, the
 polygon, the located areas' group); a class holds its rows per type, and per need and type how many rows
 have that need not met, and how many have it met (and not also not met). A query evaluates its filters
-once per class and sums the passing counts. When `around` counts so, the home ICB's per-type counts over
-the cells outside its box come from the same classes (`count_outside`), bar the blocks an edit touched.
+once per class and sums the passing counts.
 
 Exact by construction, for the queries it answers:
 - a block is counted from its classes only when every row of it lies within the radius: the farthest
@@ -187,7 +186,8 @@ class Tallies:
         cells' bounds (`_Bands`, a few vectors for the whole box); only the blocks of the ring the circle
         crosses get the exact test of the box of their rows (`_reach`), and only the blocks around the
         home the test that finds the near radius."""
-        if not _answers(q):
+        if (q.include_inactive or q.accepting_only or q.age is not None or q.other_gender is not None
+                or q.languages or q.narrowed_bits or int(q.wanted).bit_count() > 1):
             return None
         y0, y1, x0, x1 = box
         by0, by1, bx0, bx1 = -(-y0 // BLOCK), (y1 + 1) // BLOCK - 1, -(-x0 // BLOCK), (x1 + 1) // BLOCK - 1
@@ -211,7 +211,8 @@ class Tallies:
         classes, block_at = _runs(self.class_start, slot[chosen])
         # Counts are summed as floats (exact: far below 2**53) so the products are BLAS's, not NumPy's loops.
         counts, ok = self._passing(q, classes)
-        asked = _asked(q, counts.shape[1])
+        asked = np.ones(counts.shape[1]) if q.type_bits is None else \
+            ((q.type_bits >> np.arange(counts.shape[1])) & 1).astype(np.float64)
         per_class = (counts @ asked) * ok
         located = np.take(self.located, classes)
         in_areas = per_class if areas is None else per_class * np.take(areas, located)
@@ -265,26 +266,6 @@ class Tallies:
             if not math.isinf(near) or whole:
                 return near
             reach *= 4
-
-    def count_outside(self, cells: np.ndarray, nx: int, box: tuple[int, int, int, int], q: Filters,
-                      within: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """Per type, the rows passing the query in `within` (per located group, whether it lies there) of
-        the blocks of these cells (flat numbers, outside the box) that lie wholly outside the box and no
-        edit touched, and the cells of the rest, still to be read; None for a query the classes do not
-        answer. Nothing about distance: the home ICB's per-type counts beyond the box of `around`."""
-        if not _answers(q):
-            return None
-        y, x = np.divmod(cells, nx)
-        by, bx = y // BLOCK, x // BLOCK
-        y0, y1, x0, x1 = box
-        slot = self.slot[by * self.nbx + bx]
-        counted = (slot >= 0) & (((by + 1) * BLOCK <= y0) | (by * BLOCK > y1) | ((bx + 1) * BLOCK <= x0)
-                                 | (bx * BLOCK > x1))
-        counted[counted] = self.live[slot[counted]]
-        classes, _ = _runs(self.class_start, np.unique(slot[counted]))
-        counts, ok = self._passing(q, classes)
-        in_within = (ok & np.take(within, np.take(self.located, classes))).astype(np.float64)
-        return ((in_within @ counts) * _asked(q, counts.shape[1])).astype(np.int64), cells[~counted]
 
     def _passing(self, q: Filters, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per class and type, how many of its rows pass the query's need (as floats); per class, whether its
@@ -340,17 +321,6 @@ class _Bands:
             return np.zeros((len(self.south), len(self.far)), dtype=bool)
         h = math.sin(km / (2.0 * EARTH_RADIUS_KM)) ** 2
         return self.near[None, :] > ((h - self.across) / (self.cos_phi * self.least_cos))[:, None]
-
-
-def _answers(q: Filters) -> bool:
-    """Whether the classes hold every attribute the query's filters read."""
-    return not (q.include_inactive or q.accepting_only or q.age is not None or q.other_gender is not None
-                or q.languages or q.narrowed_bits or int(q.wanted).bit_count() > 1)
-
-
-def _asked(q: Filters, types: int) -> np.ndarray:
-    """Per type, 1.0 when the query asks for it, else 0.0."""
-    return np.ones(types) if q.type_bits is None else ((q.type_bits >> np.arange(types)) & 1).astype(np.float64)
 
 
 def _runs(starts: np.ndarray, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
