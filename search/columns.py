@@ -620,7 +620,8 @@ class ServiceColumns:
         """Per block of cells, classes of rows with their counts (`search.tallies`), so `around` counts the
         blocks wholly inside its radius without reading their rows; made on the first `around`."""
         grid, flags = self._grid, self._flags
-        return Tallies.build(*grid.cell_yx(self.lat, self.lon), grid.ny, grid.nx, self.lat, self.lon,
+        return Tallies.build(*grid.cell_yx(self.lat, self.lon), grid.ny, grid.nx, (grid.lat0, grid.lon0),
+                             (_CELL_LAT, _CELL_LON), self.lat, self.lon,
                              (flags & np.uint64(_ACTIVE | _SUPERSEDED)) == _ACTIVE, len(_TYPES), self.type,
                              flags >> np.uint64(_CATCHMENT_SHIFT), self._located.of, self.met,
                              self.not_met, len(NEED_LABELS))
@@ -875,12 +876,13 @@ class ServiceColumns:
                  by_box: bool) -> Counted | None:
         """`around`'s count of the blocks of cells it need not read (`Tallies.count`), or None to read the
         box's rows (or the areas' rows, when fewer: a query of areas alone)."""
+        box_rows = self._grid.count(box)
         if everything or box is None or (within is None and query.area_codes is not None) \
-                or self._grid.count(box) < tallies.MIN_ROWS:
+                or box_rows < tallies.MIN_ROWS:
             return None
         located = self._located
         return self._tallies.count(
-            lat, lon, radius_km, box, self._grid.start, self._grid.nx, prepared,
+            lat, lon, radius_km, box, box_rows, self._grid.start, self._grid.nx, prepared,
             None if query.area_codes is None else located.groups_holding(query.area_codes),
             None if within is None else located.groups_holding(within), k, by_box)
 

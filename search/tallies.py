@@ -11,10 +11,11 @@ once per class and sums the passing counts.
 
 Exact by construction, for the queries it answers:
 - a block is counted from its classes only when every row of it lies within the radius: the farthest
-  corner of the box bounding its rows does (on a sphere the distance from a point to a small lat/lon box is
+  corner of its grid cells does, or, for a block of the ring of cells the circle crosses, the farthest
+  corner of the box bounding its rows (on a sphere the distance from a point to a small lat/lon box is
   greatest at a corner), by a margin far above rounding; and only when no row near enough to be among the
-  k nearest can lie in it (its nearest possible point, by the triangle inequality through its centre, is
-  beyond the radius within which k passing rows are already counted);
+  k nearest can lie in it (no point of its cells is within the radius within which k passing rows are
+  already counted);
 - the class key holds every attribute the filters answered here read; a query that asks for anything else
   (inactive services included, accepting only, an age, a gender, languages, subtypes, more than one need)
   gets no plan and reads rows, as does a block holding a row an edit superseded (`superseding`).
@@ -41,6 +42,9 @@ BLOCK = 1
 # Distances of a block's corners and of the rows are computed the same way but not from the same floats:
 # a block is wholly inside (or outside) a radius only by this much more, which no rounding reaches.
 _MARGIN_KM, _MARGIN_REL = 1e-6, 1e-9
+# A grid cell's bounds are widened by this (~0.1 mm) when deciding from them alone that a block lies wholly
+# inside or outside a radius: a row's cell is the floor of its coordinates' division by the cell's size.
+_PAD_DEG = 1e-9
 # Counting from the classes must save at least this many rows read per class evaluated, or rows are read;
 # and a box of fewer rows than MIN_ROWS is read whole: a count costs a fixed ~0.3-1 ms (the box's cells'
 # geometry, the near radius), about what reading 25k rows costs. With 2,048, `match()` at 100k (boxes of
@@ -78,6 +82,8 @@ class Tallies:
     """Classes of the active rows of each block, with their counts (see the module's docstring)."""
 
     nbx: int
+    origin: tuple[float, float]  # the grid's south-west corner (degrees): where cell (0, 0) starts
+    cell: tuple[float, float]  # a grid cell's height and width (degrees)
     slot: np.ndarray  # per block of the grid, its place among the blocks that hold rows (-1: none)
     # The rest is per block that holds rows (in block order), or per class (sorted by block):
     class_start: np.ndarray  # where each block's classes start, and the end
@@ -93,7 +99,8 @@ class Tallies:
     live: np.ndarray  # per block, whether no edit superseded one of its rows (`superseding`)
 
     @classmethod
-    def build(cls, cell_y: np.ndarray, cell_x: np.ndarray, ny: int, nx: int, lat: np.ndarray, lon: np.ndarray,
+    def build(cls, cell_y: np.ndarray, cell_x: np.ndarray, ny: int, nx: int, origin: tuple[float, float],
+              cell: tuple[float, float], lat: np.ndarray, lon: np.ndarray,
               counted: np.ndarray, types: int, type_of: np.ndarray, catchment: np.ndarray,
               located: np.ndarray, met: np.ndarray,
               not_met: np.ndarray, needs: int) -> Tallies:
@@ -145,7 +152,8 @@ class Tallies:
         not_met_bits = not_met[rows]
         met_only = met[rows] & ~not_met_bits
         return cls(
-            nbx=nbx, slot=slot, class_start=np.searchsorted(block_of[representative], np.arange(blocks + 1)),
+            nbx=nbx, origin=origin, cell=cell, slot=slot,
+            class_start=np.searchsorted(block_of[representative], np.arange(blocks + 1)),
             catchment=catchment[representative], located=located[representative], rows=every,
             free=np.array([every - tally((not_met_bits & np.uint32(1 << j)) != 0) for j in range(needs)],
                           dtype=dtype).reshape(needs, n_classes, types),
@@ -161,18 +169,23 @@ class Tallies:
         live[self.slot[(cell_y // BLOCK) * self.nbx + cell_x // BLOCK]] = False  # each such block holds rows
         return replace(self, live=live)
 
-    def count(self, lat: float, lon: float, radius_km: float, box: tuple[int, int, int, int], start: np.ndarray,
-              nx: int, q: Filters, areas: np.ndarray | None, within: np.ndarray | None, k: int,
+    def count(self, lat: float, lon: float, radius_km: float, box: tuple[int, int, int, int], box_rows: int,
+              start: np.ndarray, nx: int, q: Filters, areas: np.ndarray | None, within: np.ndarray | None, k: int,
               by_type: bool) -> Counted | None:
-        """Count the blocks of the box (`_Grid.cells`) that need not be read for `ServiceColumns.around`'s
-        answer, and say which of the box's rows must still be read; None when the rows are to be read
-        as before (a filter the classes cannot answer, or nothing worth counting).
+        """Count the blocks of the box (`_Grid.cells`, holding `box_rows` rows) that need not be read for
+        `ServiceColumns.around`'s answer, and say which of the box's rows must still be read; None when the
+        rows are to be read as before (a filter the classes cannot answer, or nothing worth counting).
 
         `areas`, `within`: per located group, whether it lies in the query's areas / in `within` (None: no
         such areas). The rows read hold every row within the radius that a counted block does not, and
         every passing row nearer than the k-th nearest, both overall and in `within`. With `by_type`, the
         blocks wholly outside the radius are counted too, per type in `within` (the box's rows in the home's
-        ICB are counted); without it they are neither read nor counted (no answer needs their rows)."""
+        ICB are counted); without it they are neither read nor counted (no answer needs their rows).
+
+        Which blocks lie wholly inside or outside the radius is decided per row of blocks from their grid
+        cells' bounds (`_Bands`, a few vectors for the whole box); only the blocks of the ring the circle
+        crosses get the exact test of the box of their rows (`_reach`), and only the blocks around the
+        home the test that finds the near radius."""
         if (q.include_inactive or q.accepting_only or q.age is not None or q.other_gender is not None
                 or q.languages or q.narrowed_bits or int(q.wanted).bit_count() > 1):
             return None
@@ -180,61 +193,134 @@ class Tallies:
         by0, by1, bx0, bx1 = -(-y0 // BLOCK), (y1 + 1) // BLOCK - 1, -(-x0 // BLOCK), (x1 + 1) // BLOCK - 1
         if by0 > by1 or bx0 > bx1:
             return None
-        ids = (np.arange(by0, by1 + 1)[:, None] * self.nbx + np.arange(bx0, bx1 + 1)[None, :]).ravel()
-        at = self.slot[ids]
-        ids, at = ids[at >= 0], at[at >= 0]
-        ids, at = ids[self.live[at]], at[self.live[at]]
-        farthest, nearest = _reach(self.geometry[:, at], lat, lon)
+        block_rows, block_columns = np.arange(by0, by1 + 1), np.arange(bx0, bx1 + 1)
+        slot = self.slot[block_rows[:, None] * self.nbx + block_columns[None, :]]  # the box's blocks, 2-D
+        held = slot >= 0
+        live = held.copy()
+        live[held] = self.live[slot[held]]
         margin = _MARGIN_KM + _MARGIN_REL * radius_km
-        inner = farthest <= radius_km - margin
-        outer = nearest > radius_km + margin
+        bands = _Bands(lat, lon, self.origin, self.cell, block_rows, block_columns)
+        inner, outer = bands.inside(radius_km - margin) & live, bands.beyond(radius_km + margin) & live
+        ring = live & ~inner & ~outer
+        farthest, nearest = _reach(self.geometry[:, slot[ring]], lat, lon)
+        inner[ring] = farthest <= radius_km - margin
+        outer[ring] = nearest > radius_km + margin
         if not inner.any():
             return None
         chosen = inner | outer if by_type else inner
-        used = ids[chosen]
-        classes, block_at = _runs(self.class_start, at[chosen])
+        classes, block_at = _runs(self.class_start, slot[chosen])
+        # Counts are summed as floats (exact: far below 2**53) so the products are BLAS's, not NumPy's loops.
         counts, ok = self._passing(q, classes)
-        asked = np.ones(counts.shape[1], dtype=np.int64) if q.type_bits is None else \
-            (q.type_bits >> np.arange(counts.shape[1], dtype=np.int64)) & 1
+        asked = np.ones(counts.shape[1]) if q.type_bits is None else \
+            ((q.type_bits >> np.arange(counts.shape[1])) & 1).astype(np.float64)
         per_class = (counts @ asked) * ok
-        in_areas = per_class if areas is None else per_class * areas[self.located[classes]]
-        per_block = np.bincount(block_at, in_areas, minlength=len(used))
-        inner_used = inner[chosen]
-
-        # The radius within which k passing rows lie in the inner blocks alone (overall, and in `within`):
-        # the k nearest lie within it, so no block that may hold a row within it is counted.
-        order = np.argsort(farthest[inner])
-        near = _radius_holding(farthest[inner][order], per_block[inner_used][order], k)
-        if within is not None:
-            in_within = np.bincount(block_at, per_class * within[self.located[classes]], minlength=len(used))
-            near = max(near, _radius_holding(farthest[inner][order], in_within[inner_used][order], k))
+        located = np.take(self.located, classes)
+        in_areas = per_class if areas is None else per_class * np.take(areas, located)
+        home = None if within is None else np.take(within, located)
+        used = int(np.count_nonzero(chosen))
+        per_block = np.bincount(block_at, in_areas, minlength=used)
+        in_within = None if home is None else np.bincount(block_at, per_class * home, minlength=used)
+        place = np.full(chosen.shape, -1, dtype=np.int64)  # per block of the box, its place among those chosen
+        place[chosen] = np.arange(used)
+        near = self._near(lat, lon, k, inner, slot, place, per_block, in_within, by0, bx0)
         if math.isinf(near):
             return None
-        counted_inner = inner_used & (nearest[chosen] > near + margin)
-        counted = counted_inner | ~inner_used  # the outer blocks are used only when counting by type
-        skipped = used[counted] if by_type else np.concatenate((used[counted], ids[outer & ~inner]))
-        read = _cells_read(box, skipped, self.nbx)
-        cells = (np.arange(y0, y1 + 1)[:, None] * nx + np.arange(x0, x1 + 1)[None, :])
-        lengths = start[cells + 1] - start[cells]
-        if int(lengths[~read].sum()) < _ROWS_PER_CLASS * len(classes):
+        # No block that may hold a row within the near radius is counted: the k nearest lie within it.
+        skipped = (inner & bands.beyond(near + margin)) | outer  # counted (the outer ones only by type), or not needed
+        read = np.ones((y1 - y0 + 1, x1 - x0 + 1), dtype=bool)  # per cell of the box
+        top, left = by0 * BLOCK - y0, bx0 * BLOCK - x0
+        read[top:top + slot.shape[0] * BLOCK, left:left + slot.shape[1] * BLOCK] = \
+            (held & ~skipped).repeat(BLOCK, axis=0).repeat(BLOCK, axis=1)
+        kept = (np.arange(y0, y1 + 1)[:, None] * nx + np.arange(x0, x1 + 1)[None, :])[read]
+        begins, ends = start[kept], start[kept + 1]
+        if box_rows - int((ends - begins).sum()) < _ROWS_PER_CLASS * len(classes):
             return None
-        total = int(per_block[counted_inner].sum())
+        counted = skipped[chosen]
+        total = int(per_block[counted & inner[chosen]].sum())
         types = np.zeros(counts.shape[1], dtype=np.int64)
-        if by_type and within is not None:
-            types = ((ok & counted[block_at] & within[self.located[classes]]).astype(np.int64) @ counts) * asked
-        kept = cells[read]
-        return Counted(positions(start[kept], start[kept + 1]), total, types)
+        if by_type and home is not None:
+            types = (((ok & counted[block_at] & home).astype(np.float64) @ counts) * asked).astype(np.int64)
+        return Counted(positions(begins, ends), total, types)
+
+    def _near(self, lat: float, lon: float, k: int, inner: np.ndarray, slot: np.ndarray, place: np.ndarray,
+              per_block: np.ndarray, in_within: np.ndarray | None, by0: int, bx0: int) -> float:
+        """A radius within which the inner blocks (by the farthest corner of their rows) hold k passing
+        rows, overall and in `within` (inf: they do not): from the blocks in a window around the home's,
+        widened until they hold that many or it is the whole box. Any such radius holds the k nearest; the
+        blocks nearest the home give about the least one."""
+        home_y = int((lat - self.origin[0]) // self.cell[0]) // BLOCK - by0
+        home_x = int((lon - self.origin[1]) // self.cell[1]) // BLOCK - bx0
+        rows, columns = inner.shape
+        reach = 2
+        while True:
+            top, bottom = min(max(home_y - reach, 0), rows), min(max(home_y + reach + 1, 0), rows)
+            left, right = min(max(home_x - reach, 0), columns), min(max(home_x + reach + 1, 0), columns)
+            whole = top == 0 and left == 0 and bottom == rows and right == columns
+            window = inner[top:bottom, left:right]
+            farthest, _ = _reach(self.geometry[:, slot[top:bottom, left:right][window]], lat, lon)
+            order = np.argsort(farthest)
+            farthest, at = farthest[order], place[top:bottom, left:right][window][order]
+            near = _radius_holding(farthest, per_block[at], k)
+            if in_within is not None:
+                near = max(near, _radius_holding(farthest, in_within[at], k))
+            if not math.isinf(near) or whole:
+                return near
+            reach *= 4
 
     def _passing(self, q: Filters, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per class and type, how many of its rows pass the query's need; per class, whether its rows pass
-        the query's catchment and excluded areas (the types and areas asked for are applied by the caller)."""
+        """Per class and type, how many of its rows pass the query's need (as floats); per class, whether its
+        rows pass the query's catchment and excluded areas (the types and areas asked for are applied by the
+        caller)."""
         table = self.rows if not q.wanted else (self.met if q.confirmed else self.free)[int(q.wanted).bit_length() - 1]
         ok = np.ones(len(classes), dtype=bool)
         if q.covering is not None:
-            ok = q.covering[self.catchment[classes]]
+            ok = np.take(q.covering, np.take(self.catchment, classes))
         if q.outside_excluded is not None:
-            ok &= q.outside_excluded[self.located[classes]]
-        return table[classes], ok
+            ok &= np.take(q.outside_excluded, np.take(self.located, classes))
+        return np.take(table, classes, axis=0).astype(np.float64), ok
+
+
+class _Bands:
+    """Whether blocks lie wholly inside, or wholly beyond, a distance from a point, from their grid cells'
+    bounds alone (widened by `_PAD_DEG`: a row's cell is its coordinates' floor division by the cell's
+    size), for a rectangle of blocks: each block's row is a band of latitude, so each test is one
+    comparison per block against a bound per row. By the haversine formula, the farthest point of a lat/lon
+    box is one of its corners on the farther side in longitude, and no point of it is nearer than its
+    nearest latitude and nearest longitude would be apart with the smaller cosine of its two edges."""
+
+    def __init__(self, lat: float, lon: float, origin: tuple[float, float], cell: tuple[float, float],
+                 block_rows: np.ndarray, block_columns: np.ndarray) -> None:
+        self.phi, lam = math.radians(lat), math.radians(lon)
+        self.cos_phi = math.cos(self.phi)
+        side_lat, side_lon = BLOCK * cell[0], BLOCK * cell[1]
+        self.south = np.radians(origin[0] + block_rows * side_lat - _PAD_DEG)
+        self.north = np.radians(origin[0] + (block_rows + 1) * side_lat + _PAD_DEG)
+        west = np.radians(origin[1] + block_columns * side_lon - _PAD_DEG)
+        east = np.radians(origin[1] + (block_columns + 1) * side_lon + _PAD_DEG)
+        self.cos_south, self.cos_north = np.cos(self.south), np.cos(self.north)
+        # Per column, sin^2(d lon / 2) to its farther side, and to its nearer one (0 when the point's in it).
+        self.far = np.sin(np.maximum(np.abs(west - lam), np.abs(east - lam)) / 2.0) ** 2
+        self.near = np.where((west <= lam) & (lam <= east), 0.0,
+                             np.sin(np.minimum(np.abs(west - lam), np.abs(east - lam)) / 2.0) ** 2)
+        # Per row, sin^2(d lat / 2) to its nearer edge (0 when the point's in it), and the smaller cosine.
+        to_edge = np.minimum(np.abs(self.south - self.phi), np.abs(self.north - self.phi))
+        self.across = np.where((self.south <= self.phi) & (self.phi <= self.north), 0.0, np.sin(to_edge / 2.0) ** 2)
+        self.least_cos = np.minimum(self.cos_south, self.cos_north)
+
+    def inside(self, km: float) -> np.ndarray:
+        """Per block (rows of blocks by columns), whether every point of its cells lies within km."""
+        h = math.sin(max(km, 0.0) / (2.0 * EARTH_RADIUS_KM)) ** 2
+        # The most each row allows of the far side's sin^2(d lon / 2), at either edge's latitude.
+        allowed = np.minimum((h - np.sin((self.south - self.phi) / 2.0) ** 2) / (self.cos_phi * self.cos_south),
+                             (h - np.sin((self.north - self.phi) / 2.0) ** 2) / (self.cos_phi * self.cos_north))
+        return (self.far[None, :] <= allowed[:, None]) & (km > 0)
+
+    def beyond(self, km: float) -> np.ndarray:
+        """Per block, whether every point of its cells lies farther than km."""
+        if km >= math.pi * EARTH_RADIUS_KM:
+            return np.zeros((len(self.south), len(self.far)), dtype=bool)
+        h = math.sin(km / (2.0 * EARTH_RADIUS_KM)) ** 2
+        return self.near[None, :] > ((h - self.across) / (self.cos_phi * self.least_cos))[:, None]
 
 
 def _runs(starts: np.ndarray, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -267,19 +353,3 @@ def _reach(geometry: np.ndarray, lat: float, lon: float) -> tuple[np.ndarray, np
     to_km = 2.0 * EARTH_RADIUS_KM
     return (to_km * np.arcsin(np.sqrt(np.minimum(a, 1.0))),
             to_km * np.arcsin(np.sqrt(np.minimum(centre, 1.0))) - reach)
-
-
-def _cells_read(box: tuple[int, int, int, int], skipped: np.ndarray, nbx: int) -> np.ndarray:
-    """Per cell of the box (rows of cells by columns), whether it lies in none of the skipped blocks
-    (each wholly inside the box)."""
-    y0, y1, x0, x1 = box
-    read = np.ones((y1 - y0 + 1, x1 - x0 + 1), dtype=bool)
-    if len(skipped):
-        by, bx = np.divmod(skipped, nbx)
-        by0, bx0 = int(by.min()), int(bx.min())
-        blocks = np.ones((int(by.max()) - by0 + 1, int(bx.max()) - bx0 + 1), dtype=bool)
-        blocks[by - by0, bx - bx0] = False
-        top, left = by0 * BLOCK - y0, bx0 * BLOCK - x0
-        read[top:top + blocks.shape[0] * BLOCK, left:left + blocks.shape[1] * BLOCK] = \
-            blocks.repeat(BLOCK, axis=0).repeat(BLOCK, axis=1)
-    return read

@@ -140,3 +140,46 @@ def test_a_reader_that_counted_before_an_edit_counts_after_it_as_brute_force(den
         for query in queries:
             _assert_around_is_brute_force(index, list(current.values()), lat, lon, query, 3, radius, within, True)
     assert index.loads == 1  # every edit was laid over the loaded columns, none reloaded them
+
+
+def test_blocks_told_inside_or_beyond_a_radius_from_their_cells_hold_no_point_on_the_wrong_side():
+    """`around` counts a block the bands call wholly inside the radius, and leaves out one they call wholly
+    beyond it, without testing its rows: every point of its cells must lie on that side, for radii passing a
+    metre from a cell's corner too; and the bands must not give up more than the ring the circle crosses."""
+    origin, cell = (49.9, -6.4), (0.02, 0.03)
+    rng = random.Random(23)
+    for case in range(120):
+        lat, lon = rng.uniform(50.0, 55.8), rng.uniform(-5.5, 1.7)
+        home_y, home_x = int((lat - origin[0]) // cell[0]), int((lon - origin[1]) // cell[1])
+        span = rng.choice([3, 12, 40])
+        rows = np.arange(home_y - span, home_y + span + 1) // tallies.BLOCK
+        columns = np.arange(home_x - span, home_x + span + 1) // tallies.BLOCK
+        rows, columns = np.unique(rows), np.unique(columns)
+        side_lat, side_lon = tallies.BLOCK * cell[0], tallies.BLOCK * cell[1]
+        # Per block, points of its cells: a grid over it (edges and corners included) and the point of it
+        # nearest the home in latitude and longitude.
+        fractions = np.linspace(0.0, 1.0, 7)
+        south = (origin[0] + rows * side_lat)[:, None, None, None]
+        west = (origin[1] + columns * side_lon)[None, :, None, None]
+        full = (len(rows), len(columns), len(fractions), len(fractions))
+        point_lat = np.broadcast_to(south + fractions[:, None] * side_lat, full)
+        point_lon = np.broadcast_to(west + fractions[None, :] * side_lon, full)
+        shape = (len(rows), len(columns), -1)
+        near_lat = np.broadcast_to(np.clip(lat, south, south + side_lat), (*full[:2], 1, 1))
+        near_lon = np.broadcast_to(np.clip(lon, west, west + side_lon), (*full[:2], 1, 1))
+        lats = np.concatenate((point_lat.reshape(shape), near_lat.reshape(shape)), axis=2)
+        lons = np.concatenate((point_lon.reshape(shape), near_lon.reshape(shape)), axis=2)
+        distances = haversine_km(lat, lon, lats.ravel(), lons.ravel()).reshape(lats.shape)
+        farthest, least = distances.max(axis=2), distances.min(axis=2)
+        if case % 2:
+            corners = distances[:, :, [0, 6, 42, 48]].ravel()  # the grid's corner points
+            radius = float(rng.choice(corners[corners > 0])) + rng.choice([-0.001, 0.001])
+        else:
+            radius = rng.uniform(0.3, span * 2.0)
+        bands = tallies._Bands(lat, lon, origin, cell, rows, columns)
+        inside, beyond = bands.inside(radius), bands.beyond(radius)
+        case_ = (lat, lon, radius, span)
+        assert (farthest[inside] <= radius).all(), case_
+        assert (least[beyond] > radius).all(), case_
+        assert (inside == (farthest <= radius - 1e-6)).all(), case_  # the corners decide: exact
+        assert (beyond | (least <= radius + 0.3)).all(), case_  # nothing well beyond is left to the rows
