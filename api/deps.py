@@ -10,10 +10,7 @@ from fastapi import Depends, Request
 from rehabmap.state import AppState
 
 
-async def get_state(request: Request) -> AppState:
-    """A coroutine, so FastAPI calls it on the event loop: a plain function goes through the threadpool, a
-    thread hop per request that cost a `POST /match` ~0.4-0.7 ms of CPU in process, a fifth to a third of
-    the request outside `match()` (bench/RESULTS.md, "POST /match, fifth pass")."""
+def get_state(request: Request) -> AppState:
     return request.app.state.rehabmap
 
 
