@@ -211,8 +211,8 @@ def main() -> None:
         f"POST /match under uvicorn on 127.0.0.1 (wrk, {seconds} s per level; {len(queries)} bodies cycled; "
         f"target >= {TARGET_RPS:,.0f} req/s at c=16 with p99 <= {TARGET_P99_MS:.0f} ms; against the ceiling: "
         f">= {CEILING_RPS_SHARE:.0%} of its req/s, p99 <= {CEILING_P99_RATIO:g}x its p99)",
-        ["N", "workers", "endpoint", "connections", "per process", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms",
-         "errors", "req/s / ceiling", "p99 / ceiling"], rows))
+        ["N", "workers", "endpoint", "connections", "per process", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms",
+         "max ms", "errors", "req/s / ceiling", "p99 / ceiling"], rows))
 
 
 if __name__ == "__main__":

@@ -60,7 +60,8 @@ def page(request: Request, template: str, context: dict[str, Any] | None = None,
          private: bool = True, today: date | None = None) -> HTMLResponse:
     """Render `template`; `private` pages (anything showing a search) are never stored by browsers or proxies.
     A page's "today" is the app's one clock (`Settings.current_date`, REHABMAP_TODAY) unless given."""
-    values = {"request": request, "path": request.url.path, "today": today or get_state(request).today(), **(context or {})}
+    values = {"request": request, "path": request.url.path, "today": today or get_state(request).today(),
+              **(context or {})}
     html = environment.get_template(template).render(values)
     headers = dict(BASE_HEADERS)
     headers["Cache-Control"] = "no-store" if private else "public, max-age=300"
