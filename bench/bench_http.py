@@ -37,6 +37,7 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 from bench import common
@@ -85,16 +86,37 @@ def post(url: str, body: str, timeout: float = 30.0) -> tuple[int, bytes]:
 
 
 def run_wrk(url: str, script: Path, bodies_file: Path, connections: int, seconds: int) -> dict:
+    """One wrk run; halfway through it, how its connections fall between the server's processes (`spread`,
+    e.g. "9/7"): each worker accepts connections for itself, and at c=16 on 2 workers a spread of 16/0 or
+    4/12 served ~40% fewer req/s than 7/9 in one sitting (bench/RESULTS.md, "POST /match, fifth pass")."""
     threads = 1 if connections < 16 else 2
     command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "5s",
                "-s", str(script), url, "--", str(bodies_file)]
-    out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as wrk:
+        try:
+            out, _ = wrk.communicate(timeout=seconds / 2)
+        except subprocess.TimeoutExpired:
+            spread = connections_per_process(int(url.rsplit(":", 1)[1].split("/", 1)[0]))
+            out, _ = wrk.communicate(timeout=seconds + 60)
+        else:
+            spread = "-"
+    if wrk.returncode != 0:
+        raise SystemExit(f"wrk failed ({wrk.returncode}):\n{out}")
     match = re.search(r"^RESULT (\{.*\})$", out, re.M)
     if not match:
         raise SystemExit(f"wrk gave no result:\n{out}")
     result = json.loads(match.group(1))
     result["rps"] = result["requests"] / result["seconds"]
+    result["spread"] = spread
     return result
+
+
+def connections_per_process(port: int) -> str:
+    """The established connections to `port` per server process (`ss`), most first: "9/7"."""
+    out = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{port} )"], capture_output=True,
+                         text=True, check=False).stdout
+    counts = sorted(Counter(re.findall(r"pid=(\d+)", out)).values(), reverse=True)
+    return "/".join(map(str, counts)) or "?"
 
 
 def start_ceiling(port: int, workers: int) -> subprocess.Popen:
@@ -129,8 +151,8 @@ def measure(server: subprocess.Popen, url: str, name: str, all_bodies: list[str]
 def row(n: str, workers: int, endpoint: str, c: int, r: dict, ceiling: dict | None) -> list[object]:
     ms = {p: r[p] / 1000 for p in ("p50", "p95", "p99", "max")}
     shares = ["-", "-"] if ceiling is None else [fmt(r["rps"] / ceiling["rps"], 2), fmt(r["p99"] / ceiling["p99"], 2)]
-    return [n, workers, endpoint, c, f"{r['requests']:,}", fmt(r["rps"], 0), fmt(ms["p50"], 2), fmt(ms["p95"], 2),
-            fmt(ms["p99"], 2), fmt(ms["max"], 1), r["errors"], *shares]
+    return [n, workers, endpoint, c, r["spread"], f"{r['requests']:,}", fmt(r["rps"], 0), fmt(ms["p50"], 2),
+            fmt(ms["p95"], 2), fmt(ms["p99"], 2), fmt(ms["max"], 1), r["errors"], *shares]
 
 
 def main() -> None:
@@ -189,8 +211,8 @@ def main() -> None:
         f"POST /match under uvicorn on 127.0.0.1 (wrk, {seconds} s per level; {len(queries)} bodies cycled; "
         f"target >= {TARGET_RPS:,.0f} req/s at c=16 with p99 <= {TARGET_P99_MS:.0f} ms; against the ceiling: "
         f">= {CEILING_RPS_SHARE:.0%} of its req/s, p99 <= {CEILING_P99_RATIO:g}x its p99)",
-        ["N", "workers", "endpoint", "connections", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms",
-         "errors", "req/s / ceiling", "p99 / ceiling"], rows))
+        ["N", "workers", "endpoint", "connections", "per process", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms",
+         "max ms", "errors", "req/s / ceiling", "p99 / ceiling"], rows))
 
 
 if __name__ == "__main__":

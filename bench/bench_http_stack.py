@@ -22,6 +22,7 @@ import time
 
 from bench import common
 from bench.bench_http import bodies
+from bench.bench_http_outside import post_in_process
 
 
 async def _trivial(scope, receive, send) -> None:
@@ -34,31 +35,6 @@ async def _trivial(scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": b'{"results": []}'})
 
 
-async def _call(app, body: bytes) -> int:
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-             "scheme": "http", "path": "/match", "raw_path": b"/match", "query_string": b"", "root_path": "",
-             "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
-                         (b"content-length", str(len(body)).encode())],
-             "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000), "state": {}}
-    sent = False
-    status = 0
-
-    async def receive():
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return {"type": "http.disconnect"}
-
-    async def send(message) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-
-    await app(scope, receive, send)
-    return status
-
-
 async def _measure(rounds: int, passes: int) -> list[float]:
     from app.main import create_app
 
@@ -67,14 +43,14 @@ async def _measure(rounds: int, passes: int) -> list[float]:
     app.router = _trivial  # type: ignore[assignment]
     all_bodies = [b.encode() for b in bodies(common.load_queries())]
     for body in all_bodies:
-        if await _call(app, body) != 200:
+        if (await post_in_process(app, body))[0] != 200:
             raise SystemExit("the stack did not answer 200")
     per_request = []
     for _ in range(rounds):
         started = time.process_time()
         for _ in range(passes):
             for body in all_bodies:
-                await _call(app, body)
+                await post_in_process(app, body)
         per_request.append((time.process_time() - started) / (passes * len(all_bodies)) * 1e6)
     return per_request
 

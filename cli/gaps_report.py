@@ -6,8 +6,8 @@ the command's options and imports this module only when the command runs (the an
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -26,6 +26,9 @@ from rehabmap.gaps.ranking import AreaComparison, IndicatorComparison
 from rehabmap.gaps.ranking import compare as rank_area
 from rehabmap.gaps.report import AreaGapReport, Scorecard, ScorecardRow, SmallAreaDistances
 from rehabmap.gaps.scenario import Scenario, WhatIf, what_if
+
+if TYPE_CHECKING:
+    from rehabmap.config import Settings
 
 
 def _km(value: float | None) -> str:
@@ -271,7 +274,7 @@ def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, smallarea
     n_furthest = furthest if furthest is not None else (options.furthest if types else 0)
     coverage = coverage_map(CoverageStore(store_of(settings)), settings.data_dir)
     click.echo(render_scorecard(report, n_furthest, coverage))
-    _echo_beside(report, settings.home, coverage, compare, tuple(c.key for c in categories if c.is_part)
+    _echo_beside(report, settings, coverage, compare, tuple(c.key for c in categories if c.is_part)
                  if types else ())
     if csv_path:
         csv_path.write_text(scorecard_csv(report.scorecard_rows()), encoding="utf-8")
@@ -296,13 +299,13 @@ def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, smallarea
         click.echo(f"wrote {svg_path}")
 
 
-def _echo_beside(report: AreaGapReport, home: Path, coverage: CoverageMap, compare: bool,
+def _echo_beside(report: AreaGapReport, settings: Settings, coverage: CoverageMap, compare: bool,
                  ranked: tuple[str, ...]) -> None:
     """What follows one area's scorecard: its out-of-area placements (an ICB, once imported) and, with
     --compare, how it compares."""
-    month = OapStore(home).latest()
+    month = OapStore(settings.home).latest()
     if report.level == "icb" and month is not None:
-        click.echo("\n" + render_placements(PlacementsReport.of(month, report.code, date.today())))
+        click.echo("\n" + render_placements(PlacementsReport.of(month, report.code, settings.current_date())))
     if compare:
         if report.code == ENGLAND_CODE:
             raise click.UsageError("--compare needs an ICB or a local authority (England is what it compares with).")

@@ -167,9 +167,10 @@ class Settings(BaseSettings):
         return value
 
     def current_date(self) -> date:
-        """REHABMAP_TODAY when set, else the machine's date: what matching, the API's and pages' answers and
-        `rehabmap match`/`verify-due` judge capacity and verification ages by. (The commissioners' pages and
-        `rehabmap gaps` still date their reports by the machine's clock.)"""
+        """REHABMAP_TODAY when set, else the machine's date: the one clock every face answers as of. Matching,
+        the API's and pages' answers (capacity and verification ages, the commissioners' pages and their
+        out-of-area placements' age), `rehabmap match`, `verify-due` and `gaps` all ask it, so an answer can be
+        reproduced as it stood on a day."""
         return self.today or date.today()
 
     @property

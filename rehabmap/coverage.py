@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -287,9 +288,9 @@ class CoverageStore:
         """The claims and the candidates awaiting review, read together (and again only once the store has
         changed)."""
         if isinstance(self.store, Path):
-            if not self.store.is_file():
-                return self._none
             stamp = _stamp(self.store)
+            if stamp is None:
+                return self._none
         else:
             with self._opened().connect() as conn:
                 stamp = (int(conn.execute("SELECT coalesce(max(n), 0) FROM coverage_revision").fetchone()[0]),)
@@ -311,17 +312,20 @@ _BUMP = ("INSERT INTO coverage_revision VALUES (1, 1) "
          "ON CONFLICT (id) DO UPDATE SET n = coverage_revision.n + 1")
 
 
-def _stamp(path: Path) -> tuple[int, ...]:
-    """What changes when the file is written (SQLite in WAL mode writes the -wal file first)."""
-    out: list[int] = []
-    for candidate in (path, path.with_name(path.name + "-wal")):
-        try:
-            stat = os.stat(candidate)
-        except FileNotFoundError:
-            out += [0, 0]
-            continue
-        out += [stat.st_mtime_ns, stat.st_size]
-    return tuple(out)
+def _stamp(path: Path) -> tuple[int, ...] | None:
+    """What changes when the file is written (SQLite in WAL mode writes the -wal file first); None when there
+    is no store file. Asked on every search: one `stat` each for the file and its -wal, nothing more."""
+    try:
+        main = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if not S_ISREG(main.st_mode):
+        return None
+    try:
+        wal = os.stat(f"{path}-wal")
+    except FileNotFoundError:
+        return (main.st_mtime_ns, main.st_size, 0, 0)
+    return (main.st_mtime_ns, main.st_size, wal.st_mtime_ns, wal.st_size)
 
 
 def coverage_map(store: CoverageStore, data_dir: Path) -> CoverageMap:

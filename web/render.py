@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse
 from rehabmap import __version__
 from rehabmap.record import capacity_max_age_days
 from web import present
+from web.deps import get_state
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -57,8 +58,10 @@ environment.globals.update(version=__version__, categories=present.CATEGORIES, f
 
 def page(request: Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200,
          private: bool = True, today: date | None = None) -> HTMLResponse:
-    """Render `template`; `private` pages (anything showing a search) are never stored by browsers or proxies."""
-    values = {"request": request, "path": request.url.path, "today": today or date.today(), **(context or {})}
+    """Render `template`; `private` pages (anything showing a search) are never stored by browsers or proxies.
+    A page's "today" is the app's one clock (`Settings.current_date`, REHABMAP_TODAY) unless given."""
+    values = {"request": request, "path": request.url.path, "today": today or get_state(request).today(),
+              **(context or {})}
     html = environment.get_template(template).render(values)
     headers = dict(BASE_HEADERS)
     headers["Cache-Control"] = "no-store" if private else "public, max-age=300"

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import date
 from typing import Annotated, Any, Literal
 
 import shapely
@@ -262,7 +261,7 @@ def get_area_placements(area_code: AreaCode, state: State) -> PlacementsReport:
     month = OapStore(state.settings.home).latest()
     if month is None:
         raise NoPlacementData("No out-of-area placements data has been imported: run `rehabmap oaps import FILE`.")
-    return PlacementsReport.of(month, code, date.today())
+    return PlacementsReport.of(month, code, state.today())
 
 
 @router.get("/gaps/{area_code}/smallareas.csv", summary="Small areas with distance to the nearest service",

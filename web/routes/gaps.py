@@ -8,7 +8,6 @@ same typed reports) and the maps and downloads are the API's own (`/gaps/…`), 
 from __future__ import annotations
 
 import functools
-from datetime import date
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -228,7 +227,7 @@ def gaps_summary(request: Request, code: str, state: State) -> HTMLResponse:
         "scorecard": scorecard_with_coverage(gaps.scorecard, key, state.coverage()), "thresholds": thresholds,
         "comparison": compare(a, key, thresholds.options, state.coverage()), "errors": errors,
         "placements": _placements(state, key, level), "category_labels": {c.key: c.label for c in ALL_CATEGORIES},
-        "today": date.today(), "area_url": f"/pathway-gaps/{quote(key)}" + _query(thresholds.params()),
+        "area_url": f"/pathway-gaps/{quote(key)}" + _query(thresholds.params()),
        }, status=400 if errors else 200, private=False)
 
 
@@ -327,4 +326,4 @@ def _what_if(state: AppState, a: GapAnalysis, fields: Fields, errors: Errors, co
 def _placements(state: AppState, code: str, level: str) -> PlacementsReport | None:
     """The ICB's out-of-area placements in the latest month imported (none for a local authority)."""
     month = OapStore(state.settings.home).latest() if level == "icb" else None
-    return PlacementsReport.of(month, code, date.today()) if month else None
+    return PlacementsReport.of(month, code, state.today()) if month else None
