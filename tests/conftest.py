@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from geodata.build import build_geodata
 from geodata.geography import Geography
 from rehabmap.config import Settings
+from tests.built_geodata import built_geodata
 from tests.postgres import PostgresServer, postgres_server
 
 
@@ -22,11 +22,10 @@ def data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def geodata_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real postcodes, places and boundaries, built once per session (about 10 s)."""
-    out = tmp_path_factory.mktemp("geodata-real") / "geodata"
-    build_geodata(data_dir, out, progress=False)
-    return out
+def geodata_dir(data_dir: Path) -> Path:
+    """The real postcodes, places and boundaries, built once for the state of the source files and the
+    geodata code (~20 s of CPU; tests/built_geodata.py), shared read-only by every test and xdist worker."""
+    return built_geodata(data_dir)
 
 
 @pytest.fixture(scope="session")

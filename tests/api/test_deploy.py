@@ -9,12 +9,11 @@ docker-compose installed (Debian `nginx-light`, `docker-compose`), those tests a
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -22,15 +21,9 @@ import pytest
 import yaml
 
 from tests.api.conftest import serve
-from tests.listening import ANSWER_TIMEOUT_S, STARTUP_TIMEOUT_S, log_tail
+from tests.listening import ANSWER_TIMEOUT_S, listening_socket, url_of, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
@@ -63,41 +56,26 @@ def nginx_in_front(api_home, data_dir, tmp_path):
     # The replicas answer /health and /metrics only: no warm-up.
     with serve(api_home, data_dir, tmp_path / "api-1.log", warm_up=False, FORWARDED_ALLOW_IPS="127.0.0.1") as one, \
             serve(api_home, data_dir, tmp_path / "api-2.log", warm_up=False, FORWARDED_ALLOW_IPS="127.0.0.1") as two:
-        port = _free_port()
         conf = (ROOT / "deploy/nginx.conf").read_text()
         conf = conf.replace("server api-1:8000", f"server {one.url.removeprefix('http://')}")
         conf = conf.replace("server api-2:8000", f"server {two.url.removeprefix('http://')}")
-        conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{port};")
-        (tmp_path / "nginx.conf").write_text(conf)
-        process = subprocess.Popen([nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g",
-                                    f"daemon off; pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        # nginx serves on a socket this test binds and listens on, inherited as nginx's own upgrade hands its
+        # sockets on (the NGINX variable names their descriptors): the port is never free between the test
+        # choosing it and nginx serving it, and the first request waits in its backlog until nginx answers.
+        with listening_socket() as sock:
+            url = url_of(sock)
+            conf = conf.replace("listen 8080;", f"listen {url.removeprefix('http://')};")
+            (tmp_path / "nginx.conf").write_text(conf)
+            process = subprocess.Popen([nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g",
+                                        f"daemon off; pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log;"],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                       env={**os.environ, "NGINX": f"{sock.fileno()};"}, pass_fds=(sock.fileno(),))
         try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_for_nginx(url, process, tmp_path / "error.log")
+            wait_until_up(url, process, tmp_path / "error.log")  # nginx proxies /health to the replicas
             yield url, one, two
         finally:
             process.send_signal(signal.SIGQUIT)
             process.wait(timeout=10)
-
-
-def _wait_for_nginx(url: str, process: subprocess.Popen, error_log: Path) -> None:
-    """nginx says nothing once it listens: ask until it proxies /health, the pause between asks ending early
-    if nginx exits. The bound only ends a wait on a start that hangs (after 30 s the proxy was used, up or not)."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while True:
-        try:
-            if httpx.get(url + "/health", timeout=ANSWER_TIMEOUT_S).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        try:
-            process.wait(timeout=0.1)
-        except subprocess.TimeoutExpired:
-            if time.monotonic() > deadline:
-                pytest.fail(f"nginx did not proxy /health within {STARTUP_TIMEOUT_S:.0f} s: {log_tail(error_log)}")
-            continue
-        pytest.fail(f"nginx exited with {process.returncode}: {log_tail(error_log)}")
 
 
 def _answered(log: Path) -> int:
