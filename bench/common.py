@@ -219,15 +219,13 @@ def postgres(settings: str = BENCH_SETTINGS) -> Iterator[tuple[str, int]]:
     data = workdir / "data"
     if as_user:
         shutil.chown(workdir, SERVER_USER, SERVER_USER)
-    port = free_port()
 
     def run(*args: str) -> None:
         subprocess.run([*as_user, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     try:
         run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {workdir} {settings}"
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(workdir / "log"), "-o", options, "-w", "start")
+        port = _start_on_a_free_port(run, bindir, data, workdir, settings)
         try:
             yield "127.0.0.1", port
         finally:
@@ -235,6 +233,26 @@ def postgres(settings: str = BENCH_SETTINGS) -> Iterator[tuple[str, int]]:
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _start_on_a_free_port(run: Callable[..., None], bindir: Path, data: Path, workdir: Path, settings: str) -> int:
+    """Start the cluster on a port the kernel just said was free. PostgreSQL cannot take an inherited socket,
+    so another process (a second test worker, a benchmark) may bind that port first: the server then stops
+    with "Address already in use", and only then is another port tried."""
+    for attempt in range(_PORT_ATTEMPTS):
+        port = free_port()
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {workdir} {settings}"
+        log = workdir / f"log-{attempt}"
+        try:
+            run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start")
+            return port
+        except subprocess.CalledProcessError:
+            if not log.exists() or "already in use" not in log.read_text(errors="replace"):
+                raise
+    raise RuntimeError(f"PostgreSQL found no free port in {_PORT_ATTEMPTS} attempts")
+
+
+_PORT_ATTEMPTS = 5
 
 
 def start_server(n: int, port: int, workers: int = 1, log_name: str = "server", home: Path | None = None,

@@ -51,7 +51,10 @@ def test_public_and_clinician_pages_set_and_send_no_cookie_even_to_a_signed_in_k
     traffic = Traffic(page)
     page.goto(keepers_server + "/keepers/sign-in")
     page.get_by_label("Your token").fill(shared_keepers.site.tokens["maintainer"])
-    page.get_by_role("button", name="Sign in").click()
+    # The page can show "Signed in as" before Playwright reports its document's request finished: wait for
+    # that event, not only for the text.
+    with page.expect_request_finished(lambda request: request.url.endswith("/keepers")):
+        page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_text("Signed in as")).to_be_visible()
     jar = page.context.cookies()
     assert [(c["name"], c["path"], c["httpOnly"], c["sameSite"]) for c in jar] == \
