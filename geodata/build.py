@@ -248,9 +248,7 @@ def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) ->
     ] + authorities
     rows: list[tuple[str, str, str | None, float, float, int, str]] = [
         (place_key(p.name), p.name, p.county, p.lat, p.lon, p.population, p.source) for p in kept]
-    short_names = {alias for place in kept for alias in _aliases(place)}
-    rows += [(alias, p.name, p.county, p.lat, p.lon, p.population, ALIAS_SOURCE)
-             for p in kept for alias in _known_as(p, short_names)]
+    rows += _alias_rows(kept)
     neighbourhoods = neighbourhood_places(
         read_msoa_names(sources.msoa_names), read_msoa21_names(sources.msoa_boundaries), small_areas,
         {centre.lad_code: _plain_name(centre.name) for centre in centres if centre.lad_code},
@@ -261,6 +259,15 @@ def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) ->
     db.executemany("INSERT INTO places VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     db.execute(_PLACES_INDEX)
     return len(kept), len(neighbourhoods.places), len(neighbourhoods.unmatched)
+
+
+def _alias_rows(kept: list[NamedPlace]) -> list[tuple[str, str, str | None, float, float, int, str]]:
+    """The places rows of every short name a place is known by, in an order fixed by the input alone: two
+    places that share a short name and a population are returned by the lookup in the order they were
+    written, so a build must not write them in a set's (hash-seeded) order."""
+    short_names = {alias for place in kept for alias in _aliases(place)}
+    return [(alias, p.name, p.county, p.lat, p.lon, p.population, ALIAS_SOURCE)
+            for p in kept for alias in sorted(_known_as(p, short_names))]
 
 
 def _aliases(place: NamedPlace) -> list[str]:

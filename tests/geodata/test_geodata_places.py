@@ -1,4 +1,8 @@
+import os
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -6,6 +10,8 @@ from geodata.distance import great_circle_km
 from geodata.geography import Geography
 from geodata.places import _distinct, place_key
 from geodata.errors import AmbiguousPlace, GeodataError, UnknownPlace
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -277,3 +283,24 @@ def test_a_place_of_unknown_size_or_in_london_is_asked_about(geography: Geograph
     with pytest.raises(AmbiguousPlace) as raised:
         geography.places.lookup(name)
     assert set(raised.value.choices) == choices
+
+
+def test_the_short_names_are_written_in_the_same_order_whatever_the_hash_seed(data_dir: Path) -> None:
+    """A lookup returns places that share a short name and a population in the order the build wrote them,
+    so two builds of the same files must write them alike: England's GeoNames places, under four hash seeds
+    (each in its own interpreter, as a build runs)."""
+    script = (
+        "import hashlib, sys\n"
+        "from pathlib import Path\n"
+        "from geodata.build import _alias_rows\n"
+        "from geodata.downloads import find_sources, read_geonames_england\n"
+        "rows = _alias_rows(read_geonames_england(find_sources(Path(sys.argv[1])).places))\n"
+        "print(len(rows), hashlib.sha256(repr(rows).encode()).hexdigest())\n"
+    )
+    answers = {
+        subprocess.run([sys.executable, "-c", script, str(data_dir)], check=True, capture_output=True, text=True,
+                       cwd=ROOT, env={**os.environ, "PYTHONHASHSEED": seed}, timeout=300).stdout
+        for seed in ("1", "2", "3", "4")
+    }
+    assert len(answers) == 1, answers
+    assert int(answers.pop().split()[0]) > 100
