@@ -21,7 +21,7 @@ from rehabmap.errors import InvalidValue
 from rehabmap.record import capacity_max_age_days
 from rehabmap.index.base import Coverage, Hit, IndexBackend, PersonGender, ServiceQuery
 from rehabmap.record import Capacity, Service
-from rehabmap.taxonomy import NEED_LABELS, TYPE_LABELS, ServiceType, need_label, parse_need, parse_subtypes, parse_type
+from rehabmap.taxonomy import TYPE_LABELS, ServiceType, need_label, parse_need, parse_subtypes, parse_type
 
 OUT_OF_AREA_MARGIN_KM = 5.0
 RANKING_RULE = (
@@ -44,11 +44,8 @@ Order = Literal["nearest", "best_fit"]
 ORDERS: tuple[Order, ...] = get_args(Order)
 _REFERRALS_RANK = {True: 0, None: 1, False: 2}
 _CAPACITY_RANK = {"available": 0, "limited": 1, None: 2, "none": 3}
-# Constants worked out once: each type's place, least restrictive first; each type's label folded for the
-# comparison with a record's own label, and the label of every need code (a language's is made per use).
-_RESTRICTIVENESS = {t: t.restrictiveness for t in ServiceType}
+# Each type's label folded once, for the comparison with a record's own label.
 _FOLDED_TYPE_LABELS = {t: label.casefold() for t, label in TYPE_LABELS.items()}
-_NEED_LABELS = {code: need_label(code) for code in NEED_LABELS}
 
 
 class HomeAreas(Protocol):
@@ -294,9 +291,9 @@ def explain(service: Service, distance_km: float, in_icb: bool, home: HomeLike, 
     if service.gender in _GENDER_NOTES:
         parts.append(_GENDER_NOTES[service.gender])
     if matched:
-        parts.append("Meets: " + ", ".join(_need_labels(matched)) + ".")
+        parts.append("Meets: " + ", ".join(need_label(n) for n in matched) + ".")
     if unknown:
-        parts.append("Not known: " + ", ".join(_need_labels(unknown)) + " (ask the service).")
+        parts.append("Not known: " + ", ".join(need_label(n) for n in unknown) + " (ask the service).")
     if out_of_catchment:
         parts.append("Out of catchment: the home is outside the area this service says it serves.")
     if capacity and service.capacity_as_of is not None:  # a capacity now always has its date
@@ -304,10 +301,6 @@ def explain(service: Service, distance_km: float, in_icb: bool, home: HomeLike, 
     elif service.capacity:
         parts.append(f"Capacity unknown: the last report is more than {max_age_days} days old.")
     return " ".join(parts)
-
-
-def _need_labels(codes: list[str]) -> list[str]:
-    return [_NEED_LABELS.get(code) or need_label(code) for code in codes]
 
 
 def to_result(hit: Hit, home: HomeLike, request: MatchRequest, today: date,
@@ -335,7 +328,7 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
     if request.types and not request.each_type:
         type_groups = [frozenset(request.types)]
     else:
-        type_groups = [frozenset({t}) for t in sorted(request.types or ServiceType, key=_RESTRICTIVENESS.__getitem__)]
+        type_groups = [frozenset({t}) for t in sorted(request.types or ServiceType, key=lambda t: t.restrictiveness)]
     groups: list[TypeGroup] = []
     nearest_known: dict[ServiceType, Hit] = {}
     # A result without a placement distance is the summary's result for the same hit: made once.
@@ -408,7 +401,7 @@ def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, toda
     else:
         counts = _counts_in_icb(backend, request, coverage, wanted, icb)
     summary = []
-    for service_type in sorted(wanted, key=_RESTRICTIVENESS.__getitem__):
+    for service_type in sorted(wanted, key=lambda t: t.restrictiveness):
         query = _base_query(request, coverage, frozenset({service_type}))
         known = (nearest_known or {}).get(service_type)
         nearest = [known] if known is not None else backend.nearest(home.lat, home.lon, query, k=1)

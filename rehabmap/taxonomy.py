@@ -27,12 +27,15 @@ class ServiceType(str, Enum):
 
     @property
     def restrictiveness(self) -> int:
-        return list(ServiceType).index(self)
+        """Its place in the order, least restrictive first (asked per result and per type of every match)."""
+        return _RESTRICTIVENESS[self]
 
     @property
     def is_inpatient(self) -> bool:
         return self in (ServiceType.inpatient_rehab_level1, ServiceType.inpatient_rehab_level2)
 
+
+_RESTRICTIVENESS = {service_type: place for place, service_type in enumerate(ServiceType)}
 
 TYPE_LABELS: dict[ServiceType, str] = {
     ServiceType.vcfse: "Voluntary, community, faith and social enterprise support",
@@ -120,6 +123,9 @@ def parse_need(value: str) -> str:
 
 
 def need_label(code: str) -> str:
+    label = NEED_LABELS.get(code)  # no fixed code has a language's form
+    if label is not None:
+        return label
     match = _LANGUAGE.match(code)
     if match:
         return f"Language: {match.group(1)}"
