@@ -29,7 +29,7 @@ from indexer.needs import extract_needs_and_gender
 from indexer.rows import Candidate, Held, Origin, Rejection
 from rehabmap.errors import DomainError, IndexNotBuilt, shorten
 from rehabmap.index.base import IndexBackend, IndexWriter
-from rehabmap.record import Provenance, Service, contact_problem
+from rehabmap.record import Provenance, Service, contact_problem, source_of
 from rehabmap.taxonomy import Classification, NotRehab, ServiceType, classify_label, refuse_secure
 
 
@@ -388,7 +388,7 @@ def _loss(live: IndexBackend, kept: set[str]) -> Loss | None:
     except IndexNotBuilt:  # none yet, or one this version cannot read (the rebuild is its cure)
         return None
     lost = sorted(set(live_ids) - kept)
-    by_source = Counter(service_id.split(":", 1)[0] for service_id in lost)
+    by_source = Counter(map(source_of, lost))
     return Loss(len(live_ids), lost, dict(by_source.most_common()),
                 [(service_id, _name_in(live, service_id)) for service_id in lost[:LOSS_EXAMPLES]])
 

@@ -45,6 +45,11 @@ STORED = {"stored": True}
 _NEED_CODES = frozenset(NEED_LABELS)
 _GENDER_NEEDS = frozenset(GENDER_NEEDS)
 
+def source_of(service_id: str) -> str:
+    """The source a service id belongs to: ids are `<source>:<key in that source>`."""
+    return service_id.split(":", 1)[0]
+
+
 ProviderType = Literal["nhs", "independent", "local_authority", "vcfse"]
 Capacity = Literal["available", "limited", "none"]
 Gender = Literal["female_only", "male_only", "mixed_gender"]
@@ -281,4 +286,4 @@ class Service(BaseModel):
 
     @property
     def source(self) -> str:
-        return self.id.split(":", 1)[0]
+        return source_of(self.id)

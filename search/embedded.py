@@ -30,7 +30,7 @@ from geodata.distance import haversine_km
 from rehabmap.errors import DomainError, IndexNotBuilt
 from rehabmap.index.base import Around, Hit, IndexInfo, Page, ServiceQuery, around_in_parts, overlay_record
 from search.columns import ROW_FIELDS, Columns, OverlaidColumns, ServiceColumns, Snapshot, row_values
-from rehabmap.record import Service
+from rehabmap.record import Service, source_of
 from rehabmap.taxonomy import ServiceType
 
 # Schema 2 stores each record's query columns (`service_columns`) beside its JSON doc, so a reader loads a
@@ -228,14 +228,18 @@ class EmbeddedWriter:
         for count, service in enumerate(services, 1):
             values = (count, *row_values(service))
             columns.append(values)
-            rows.append((count, values[1], values[4], _doc(service)))
+            rows.append((count, values[_ID_AT], values[_TYPE_AT], _doc(service)))
             fts.append((count, service.name, service.organisation or "", service.description))
             if len(rows) >= _BATCH:
                 snapshot.add(columns, skip=1)
                 _flush(conn, rows, columns, fts)
         snapshot.add(columns, skip=1)
         _flush(conn, rows, columns, fts)
-        return count, Counter(service_id.partition(":")[0] for service_id in snapshot.ids)
+        return count, Counter(map(source_of, snapshot.ids))
+
+
+# Where a row's id and type sit in its column values (the row number, then `ROW_FIELDS`).
+_ID_AT, _TYPE_AT = 1 + ROW_FIELDS.index("id"), 1 + ROW_FIELDS.index("service_type")
 
 
 def _doc(service: Service) -> bytes:
