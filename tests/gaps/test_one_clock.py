@@ -18,6 +18,7 @@ from tests.web.site import make_app, serve
 
 TODAY = date(2019, 3, 14)  # long before the machine's date, never the same month
 ICB = "E54000054"
+AGE = (TODAY.year - 2017) * 12 + TODAY.month - 2  # in months: the February 2017 placements' age on TODAY
 
 
 def _home(tmp_path, data_dir, geodata_dir, known_services):
@@ -33,14 +34,13 @@ def test_a_server_started_with_rehabmap_today_dates_the_commissioners_pages_and_
         tmp_path, monkeypatch, data_dir, geodata_dir, known_services):
     home = _home(tmp_path, data_dir, geodata_dir, known_services)
     monkeypatch.setenv("REHABMAP_TODAY", TODAY.isoformat())
-    age = (TODAY.year - 2017) * 12 + TODAY.month - 2  # February 2017's age on TODAY
     with serve(make_app(home, data_dir)) as base, httpx.Client(base_url=base) as client:
-        assert client.get("/gaps/E54000054/oaps").json()["age_months"] == age
+        assert client.get("/gaps/E54000054/oaps").json()["age_months"] == AGE
         summary = html.unescape(client.get(f"/pathway-gaps/{ICB}/summary").text)
         assert f"{ICB}, 14 March 2019" in summary and "from rehabmap's directory on 14 March 2019" in summary
-        assert f"NHS Digital, {age} months old" in summary
+        assert f"NHS Digital, {AGE} months old" in summary
         area = html.unescape(client.get(f"/pathway-gaps/{ICB}").text)
-        assert f"<strong>{age} months old</strong>" in area
+        assert f"<strong>{AGE} months old</strong>" in area
 
 
 def test_rehabmap_gaps_started_with_rehabmap_today_dates_the_placements_by_it(
@@ -55,5 +55,4 @@ def test_rehabmap_gaps_started_with_rehabmap_today_dates_the_placements_by_it(
     finally:
         get_settings.cache_clear()
     assert done.exit_code == 0, done.output
-    age = (TODAY.year - 2017) * 12 + TODAY.month - 2
-    assert f"Out-of-area placements, 2017-02 (NHS Digital open data, {age} months old;" in done.output
+    assert f"Out-of-area placements, 2017-02 (NHS Digital open data, {AGE} months old;" in done.output
