@@ -3,8 +3,8 @@
 The server is the product's own command, `python -m cli serve --host 127.0.0.1 --port P` (one uvicorn
 worker, default settings: INFO logging, one privacy-safe access line per request; only the per-address rate
 limit is turned off, REHABMAP_RATE_LIMIT_PER_MINUTE=0, as all load comes from one address), over the cached
-benchmark index and geodata. `--workers N` runs `uvicorn app.main:create_app --factory --workers N` instead
-(the same app). Each request body is one of the fixed queries (bench/queries.csv: real postcode, two
+benchmark index and geodata. `--workers N` runs `rehabmap serve --workers N` (the same app; each worker
+on a listening socket of its own, SO_REUSEPORT). Each request body is one of the fixed queries (bench/queries.csv: real postcode, two
 types, one need, 50 km, limit 10), cycled by a small wrk Lua script. Every body is first sent once and must
 answer 200. Then, per concurrency level, a short warm-up and a bounded run (--seconds, default 10); wrk
 reports requests/s and the latency percentiles; any non-2xx answer or socket error is counted and shown.
@@ -87,8 +87,9 @@ def post(url: str, body: str, timeout: float = 30.0) -> tuple[int, bytes]:
 
 def run_wrk(url: str, script: Path, bodies_file: Path, connections: int, seconds: int) -> dict:
     """One wrk run; halfway through it, how its connections fall between the server's processes (`spread`,
-    e.g. "9/7"): each worker accepts connections for itself, and at c=16 on 2 workers a spread of 16/0 or
-    4/12 served ~40% fewer req/s than 7/9 in one sitting (bench/RESULTS.md, "POST /match, fifth pass")."""
+    e.g. "9/7"): the kernel hashes each connection to one worker's socket, so the spread varies from run to
+    run, and at c=16 on 2 workers a spread of 16/0 or 4/12 (one shared socket, before) served ~40% fewer
+    req/s than 7/9 in one sitting (bench/RESULTS.md, "POST /match, fifth pass")."""
     threads = 1 if connections < 16 else 2
     command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "5s",
                "-s", str(script), url, "--", str(bodies_file)]

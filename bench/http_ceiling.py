@@ -2,8 +2,8 @@
 
 An empty FastAPI app whose `POST /match` parses and validates the same body as the real route (the API's
 own `MatchIn`) and answers `{"results": []}`, under uvicorn started exactly as `rehabmap serve` starts it
-(`uvicorn.run`, factory, `access_log=False`, the same `--workers`; httptools and uvloop are picked the same
-way). No index, no geography, no middleware: the gap between this and the real route is the answer.
+(`cli.workers.run`: factory, `access_log=False`, the same `--workers`, each on a listening socket of its own;
+httptools and uvloop are picked the same way). No index, no geography, no middleware: the gap between this and the real route is the answer.
 
     python -m bench.http_ceiling --port P [--workers N]
 """
@@ -32,15 +32,14 @@ def create_app() -> FastAPI:
 
 
 def main() -> None:
-    import uvicorn
+    from cli import workers
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    uvicorn.run("bench.http_ceiling:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, access_log=False)
+    workers.run("bench.http_ceiling:create_app", host=args.host, port=args.port, fd=None, workers=args.workers)
 
 
 if __name__ == "__main__":

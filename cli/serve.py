@@ -12,10 +12,10 @@ import click
               help="Serve on this listening socket, inherited from the process that started this one (a "
                    "supervisor's socket activation, or the tests); --host and --port are then ignored.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Worker processes (each loads its own copy of the embedded index).")
+              help="Worker processes (each loads its own copy of the embedded index), each listening on a "
+                   "socket of its own (SO_REUSEPORT), so the kernel spreads connections between them.")
 def serve(host: str, port: int, fd: int | None, workers: int) -> None:
     """Run the API (and pages) with uvicorn."""
-    import uvicorn
+    from cli import workers as worker_processes
 
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, fd=fd, workers=workers,
-                access_log=False)
+    worker_processes.run("app.main:create_app", host=host, port=port, fd=fd, workers=workers)

@@ -19,10 +19,13 @@ import httpx
 import pytest
 
 
-def listening_socket() -> socket.socket:
-    """A TCP socket listening on 127.0.0.1 at a port the OS picks; inheritable by a child process."""
+def listening_socket(reuse_port: bool = False) -> socket.socket:
+    """A TCP socket listening on 127.0.0.1 at a port the OS picks; inheritable by a child process. With
+    `reuse_port`, bound with SO_REUSEPORT, so that a `serve --workers N` given it adds a socket a worker."""
     sock = socket.socket()
     try:
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(("127.0.0.1", 0))
         sock.listen(128)
         sock.set_inheritable(True)

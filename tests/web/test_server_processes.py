@@ -6,6 +6,7 @@ or stops."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import subprocess
@@ -19,7 +20,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.warmup import warm_up
-from tests.listening import listening_socket, url_of, wait_until_up
+from tests.listening import ANSWER_TIMEOUT_S, listening_socket, url_of, wait_until_up
 from tests.web.site import ROOT, make_app
 from web.render import environment
 from web.resultsmap import boundaries
@@ -82,3 +83,87 @@ def test_the_warm_up_loads_what_the_first_request_would(web_home: Path, data_dir
     with TestClient(app) as client:
         assert client.get("/find/rehabilitation", params={"where": "LS9 7TF"}).status_code == 200
     assert boundaries.cache_info().hits >= 1 and boundaries.cache_info().misses == 1
+
+
+def descendants(pid: int) -> set[int]:
+    """The processes started, directly or not, by `pid` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def sockets_of(pid: int) -> set[int]:
+    """The inodes of the sockets `pid` holds open."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def tcp_sockets(port: int) -> tuple[set[int], dict[int, int]]:
+    """The loopback sockets on local `port` (/proc/net/tcp): the listening ones' inodes, and each established
+    connection's inode by its peer's port."""
+    listening, established = set(), {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port, (_, remote_port), state, inode = (int(fields[1].split(":")[1], 16),
+                                                      fields[2].split(":"), fields[3], int(fields[9]))
+        if local_port == port and state == "0A":
+            listening.add(inode)
+        elif local_port == port and state == "01":
+            established[int(remote_port, 16)] = inode
+    return listening, established
+
+
+def test_serve_with_two_workers_gives_each_a_socket_and_spreads_connections_between_them(
+        web_home: Path, data_dir: Path, tmp_path: Path):
+    """`serve --workers 2`: each worker listens on a socket of its own (SO_REUSEPORT, as the inherited
+    socket was bound), so the kernel, not whichever worker wakes first, picks the worker of a new connection
+    (bench/RESULTS.md: with one shared socket, 16 connections fell 16/0 or 12/4, and served ~40% less).
+    24 keep-alive connections, each answered once so that a worker holds it: the kernel hashes each to one
+    of the two sockets, so all 24 on one worker would happen once in 2^23 runs. Nothing here is timed."""
+    env = {**os.environ, "REHABMAP_HOME": str(web_home), "REHABMAP_DATA_DIR": str(data_dir),
+           "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT)}
+    log = tmp_path / "server.log"
+    with listening_socket(reuse_port=True) as sock, log.open("wb") as stderr:
+        url, port = url_of(sock), sock.getsockname()[1]
+        server = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--fd", str(sock.fileno()), "--workers",
+                                   "2"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+                                  pass_fds=(sock.fileno(),))
+    connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=ANSWER_TIMEOUT_S) for _ in range(24)]
+    try:
+        wait_until_up(url, server, log)
+        for connection in connections:
+            connection.request("GET", "/health")
+            reply = connection.getresponse()
+            reply.read()
+            assert reply.status == 200
+        listening, established = tcp_sockets(port)
+        held = {pid: sockets_of(pid) for pid in descendants(server.pid)}
+        workers = {pid: inodes & listening for pid, inodes in held.items() if inodes & listening}
+        assert len(workers) == 2, workers
+        first, second = workers.values()
+        assert len(first) == len(second) == 1 and first != second, workers  # a socket each, not one shared
+        mine = [established[connection.sock.getsockname()[1]] for connection in connections]
+        per_worker = [sum(inode in held[pid] for inode in mine) for pid in workers]
+        assert sum(per_worker) == 24 and 0 not in per_worker, per_worker
+    finally:
+        for connection in connections:
+            connection.close()
+        server.terminate()
+        server.wait(timeout=60)
