@@ -8,7 +8,7 @@ person asks is read into a `MatchRequest` one way, by `MatchRequest.from_input` 
 from __future__ import annotations
 
 from bisect import insort
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Literal, NamedTuple, Protocol, get_args
@@ -216,9 +216,13 @@ def _base_query(request: MatchRequest, coverage: Coverage | None,
         gender=request.gender, covers=coverage, accepting_only=request.accepting_only)
 
 
-def _effective_key(hit: Hit, icb: str | None) -> tuple[float, float, str]:
-    margin = 0.0 if icb and hit.service.areas.icb_code == icb else OUT_OF_AREA_MARGIN_KM
-    return (hit.distance_km + margin, hit.distance_km, hit.service.id)
+def _effective_key(icb: str | None) -> Callable[[Hit], tuple[float, float, str]]:
+    """A hit's place in the nearest order for a home in `icb` (effective distance, distance, id): one call
+    a hit, as a sort key."""
+    def key(hit: Hit) -> tuple[float, float, str]:
+        margin = 0.0 if icb and hit.service.areas.icb_code == icb else OUT_OF_AREA_MARGIN_KM
+        return (hit.distance_km + margin, hit.distance_km, hit.service.id)
+    return key
 
 
 def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, radius_km: float | None,
@@ -249,7 +253,7 @@ def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, 
                                within=frozenset({icb}) if icb else None, count_within=count_icb)
         inside, overall, total, counts = found.nearest_within, found.nearest, found.total, found.within_by_type
     merged = {h.service.id: h for h in [*inside, *overall]}
-    return sorted(merged.values(), key=lambda h: _effective_key(h, icb))[:k], overall, total, counts
+    return sorted(merged.values(), key=_effective_key(icb))[:k], overall, total, counts
 
 
 def best_fit_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, radius_km: float | None,
@@ -263,6 +267,7 @@ def best_fit_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k:
             return []
         query = replace(query, area_codes=frozenset({icb}))
     best = Fit.best(query.needs).key()
+    effective = _effective_key(icb)
     kept: list[tuple[tuple[int, int, int, float, float, str], Hit]] = []
     for hit in backend.scan_nearest(home.lat, home.lon, query, radius_km=radius_km):
         if len(kept) == k and kept[-1][0] < (*best, hit.distance_km, hit.distance_km, ""):
@@ -270,7 +275,7 @@ def best_fit_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k:
         service = hit.service
         fit = Fit.of(service, (n for n in query.needs if n in service.needs_met),
                      service.capacity_now(today, max_age_days))
-        insort(kept, ((*fit.key(), *_effective_key(hit, icb)), hit), key=lambda pair: pair[0])
+        insort(kept, ((*fit.key(), *effective(hit)), hit), key=lambda pair: pair[0])
         del kept[k:]
     return [hit for _, hit in kept]
 
@@ -338,7 +343,7 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
                                                        count_icb=count_icb)
         results = [maker.result(h, placement_km) for h in hits]
         if placement_km is None:
-            made.update((id(h), (h, r)) for h, r in zip(hits, results))
+            made.update(zip(map(id, hits), zip(hits, results)))
         if total is None:
             total = len(results) if len(results) < request.limit else _count(backend, home, request, query)
         groups.append(TypeGroup(types, results, total))
