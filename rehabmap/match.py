@@ -8,20 +8,21 @@ person asks is read into a `MatchRequest` one way, by `MatchRequest.from_input` 
 from __future__ import annotations
 
 from bisect import insort
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Literal, Protocol, get_args
+from typing import Literal, NamedTuple, Protocol, get_args
 
 import shapely
 from shapely.geometry import shape
 
-from geodata.distance import great_circle_km, miles_and_km
+from geodata.distance import great_circle_km
 from rehabmap.errors import InvalidValue
+from rehabmap.explanation import Explainer
 from rehabmap.record import capacity_max_age_days
 from rehabmap.index.base import Coverage, Hit, IndexBackend, PersonGender, ServiceQuery
 from rehabmap.record import Capacity, Service
-from rehabmap.taxonomy import TYPE_LABELS, ServiceType, need_label, parse_need, parse_subtypes, parse_type
+from rehabmap.taxonomy import ServiceType, parse_need, parse_subtypes, parse_type
 
 OUT_OF_AREA_MARGIN_KM = 5.0
 RANKING_RULE = (
@@ -37,15 +38,12 @@ RANKING_RULE = (
     "4. Best fit first (order=best_fit), instead of 2: most stated needs confirmed first, then taking referrals "
     "(yes, not said, no), then capacity reported within the capacity window (vacancy, limited, not known, "
     "none), then as 2.")
-_GENDER_NOTES = {"female_only": "Women only.", "male_only": "Men only."}
 MAX_LIMIT = 100
 ANY_TYPE = "any"  # asks for any suitable option, as naming no type does
 Order = Literal["nearest", "best_fit"]
 ORDERS: tuple[Order, ...] = get_args(Order)
 _REFERRALS_RANK = {True: 0, None: 1, False: 2}
 _CAPACITY_RANK = {"available": 0, "limited": 1, None: 2, "none": 3}
-# Each type's label folded once, for the comparison with a record's own label.
-_FOLDED_TYPE_LABELS = {t: label.casefold() for t, label in TYPE_LABELS.items()}
 
 
 class HomeAreas(Protocol):
@@ -130,8 +128,10 @@ def parse_needs(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(parse_need(v) for v in values))
 
 
-@dataclass(frozen=True)
-class MatchResult:
+class MatchResult(NamedTuple):
+    """One service in an answer. A named tuple: as immutable as a frozen dataclass (a summary's result may
+    be the same object as a group's), and about a third of the cost to make, ~10 times a match."""
+
     service: Service
     distance_km: float
     in_home_icb: bool
@@ -216,9 +216,13 @@ def _base_query(request: MatchRequest, coverage: Coverage | None,
         gender=request.gender, covers=coverage, accepting_only=request.accepting_only)
 
 
-def _effective_key(hit: Hit, icb: str | None) -> tuple[float, float, str]:
-    margin = 0.0 if icb and hit.service.areas.icb_code == icb else OUT_OF_AREA_MARGIN_KM
-    return (hit.distance_km + margin, hit.distance_km, hit.service.id)
+def _effective_key(icb: str | None) -> Callable[[Hit], tuple[float, float, str]]:
+    """A hit's place in the nearest order for a home in `icb` (effective distance, distance, id): one call
+    a hit, as a sort key."""
+    def key(hit: Hit) -> tuple[float, float, str]:
+        margin = 0.0 if icb and hit.service.areas.icb_code == icb else OUT_OF_AREA_MARGIN_KM
+        return (hit.distance_km + margin, hit.distance_km, hit.service.id)
+    return key
 
 
 def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, radius_km: float | None,
@@ -249,7 +253,7 @@ def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, 
                                within=frozenset({icb}) if icb else None, count_within=count_icb)
         inside, overall, total, counts = found.nearest_within, found.nearest, found.total, found.within_by_type
     merged = {h.service.id: h for h in [*inside, *overall]}
-    return sorted(merged.values(), key=lambda h: _effective_key(h, icb))[:k], overall, total, counts
+    return sorted(merged.values(), key=_effective_key(icb))[:k], overall, total, counts
 
 
 def best_fit_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, radius_km: float | None,
@@ -263,6 +267,7 @@ def best_fit_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k:
             return []
         query = replace(query, area_codes=frozenset({icb}))
     best = Fit.best(query.needs).key()
+    effective = _effective_key(icb)
     kept: list[tuple[tuple[int, int, int, float, float, str], Hit]] = []
     for hit in backend.scan_nearest(home.lat, home.lon, query, radius_km=radius_km):
         if len(kept) == k and kept[-1][0] < (*best, hit.distance_km, hit.distance_km, ""):
@@ -270,58 +275,45 @@ def best_fit_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k:
         service = hit.service
         fit = Fit.of(service, (n for n in query.needs if n in service.needs_met),
                      service.capacity_now(today, max_age_days))
-        insort(kept, ((*fit.key(), *_effective_key(hit, icb)), hit), key=lambda pair: pair[0])
+        insort(kept, ((*fit.key(), *effective(hit)), hit), key=lambda pair: pair[0])
         del kept[k:]
     return [hit for _, hit in kept]
 
 
-def explain(service: Service, distance_km: float, in_icb: bool, home: HomeLike, matched: list[str],
-            unknown: list[str], out_of_catchment: bool, capacity: Capacity | None, max_age_days: int) -> str:
-    """One short paragraph a clinician can read aloud in a placement review. `max_age_days`: the capacity
-    window (`capacity_max_age_days`), read once per match."""
-    where = (f"inside the person's ICB ({home.areas.icb_name})" if in_icb
-             else f"outside the person's ICB, in {service.areas.icb_name or 'another area'}")
-    parts = [f"{miles_and_km(distance_km)} from home, {where}."]
-    if service.original_label and service.original_label.casefold() != _FOLDED_TYPE_LABELS[service.service_type]:
-        parts.append(f"{TYPE_LABELS[service.service_type]} (listed as '{service.original_label}').")
-    if service.legacy_locked_label:
-        parts.append("Uses the legacy 'locked rehabilitation' label.")
-    if service.pd_specialist:
-        parts.append("Commissioned for people with a diagnosis of personality disorder.")
-    if service.gender in _GENDER_NOTES:
-        parts.append(_GENDER_NOTES[service.gender])
-    if matched:
-        parts.append("Meets: " + ", ".join(need_label(n) for n in matched) + ".")
-    if unknown:
-        parts.append("Not known: " + ", ".join(need_label(n) for n in unknown) + " (ask the service).")
-    if out_of_catchment:
-        parts.append("Out of catchment: the home is outside the area this service says it serves.")
-    if capacity and service.capacity_as_of is not None:  # a capacity now always has its date
-        parts.append(f"Capacity {capacity} as of {service.capacity_as_of.isoformat()}.")
-    elif service.capacity:
-        parts.append(f"Capacity unknown: the last report is more than {max_age_days} days old.")
-    return " ".join(parts)
+class ResultMaker:
+    """Makes one match's results. What they share is worked out once, when the match starts, and goes with
+    it: the home's ICB, the request's needs, the capacity window (`capacity_max_age_days`, read once per
+    match), and the `Explainer` that words them."""
 
+    __slots__ = ("_home", "_icb", "_needs", "_outside_counts", "_today", "_window", "_explainer")
 
-def to_result(hit: Hit, home: HomeLike, request: MatchRequest, today: date,
-              placement_km: float | None, max_age_days: int) -> MatchResult:
-    """`max_age_days`: the capacity window, read once per match (`capacity_max_age_days`)."""
-    service = hit.service
-    in_icb = bool(home.areas.icb_code) and service.areas.icb_code == home.areas.icb_code
-    matched = [n for n in request.needs if n in service.needs_met]
-    unknown = [n for n in request.needs if n not in service.needs_met]
-    # Without `include_out_of_catchment` every hit passed the catchment filter: no need to test it again.
-    outside = request.include_out_of_catchment and not covers(service, home)
-    capacity = service.capacity_now(today, max_age_days)
-    saved = None if placement_km is None else round(placement_km - hit.distance_km, 3)
-    return MatchResult(service, round(hit.distance_km, 3), in_icb, matched, unknown, outside, capacity,
-                       explain(service, hit.distance_km, in_icb, home, matched, unknown, outside, capacity,
-                               max_age_days),
-                       saved)
+    def __init__(self, home: HomeLike, request: MatchRequest, today: date, max_age_days: int) -> None:
+        self._home = home
+        self._icb = home.areas.icb_code or None
+        self._needs = request.needs
+        # Without `include_out_of_catchment` every hit passed the catchment filter: no need to test it again.
+        self._outside_counts = request.include_out_of_catchment
+        self._today = today
+        self._window = max_age_days
+        self._explainer = Explainer(home.areas.icb_name, request.needs, max_age_days)
+
+    def result(self, hit: Hit, placement_km: float | None) -> MatchResult:
+        service = hit.service
+        in_icb = self._icb is not None and service.areas.icb_code == self._icb
+        needs_met = service.needs_met
+        matched = [n for n in self._needs if n in needs_met]
+        unknown = [n for n in self._needs if n not in needs_met]
+        outside = self._outside_counts and not covers(service, self._home)
+        capacity = service.capacity_now(self._today, self._window)
+        saved = None if placement_km is None else round(placement_km - hit.distance_km, 3)
+        return MatchResult(service, round(hit.distance_km, 3), in_icb, matched, unknown, outside, capacity,
+                           self._explainer.explain(service, hit.distance_km, in_icb, matched, outside, capacity),
+                           saved)
 
 
 def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: date) -> MatchResponse:
-    window = capacity_max_age_days()  # once per match, for every result's capacity and explanation
+    window = capacity_max_age_days()  # once per match, for every result's capacity and best-fit step
+    maker = ResultMaker(home, request, today, window)
     placement_km = None
     if request.current_placement is not None:
         placement_km = great_circle_km(home.lat, home.lon, *request.current_placement)
@@ -349,9 +341,9 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
             hits, overall, total, icb_counts = _ranked(backend, home, query, request.limit,
                                                        request.max_distance_km, request.own_icb_only,
                                                        count_icb=count_icb)
-        results = [to_result(h, home, request, today, placement_km, window) for h in hits]
+        results = [maker.result(h, placement_km) for h in hits]
         if placement_km is None:
-            made.update((id(h), (h, r)) for h, r in zip(hits, results))
+            made.update(zip(map(id, hits), zip(hits, results)))
         if total is None:
             total = len(results) if len(results) < request.limit else _count(backend, home, request, query)
         groups.append(TypeGroup(types, results, total))
@@ -361,7 +353,7 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
         for hit in overall or ():
             nearest_known.setdefault(hit.service.service_type, hit)
     summary = summarise(backend, home, request, today, nearest_known=nearest_known, coverage=coverage,
-                        icb_counts=icb_counts, made=made, max_age_days=window)
+                        icb_counts=icb_counts, made=made, maker=maker)
     return MatchResponse([r for g in groups for r in g.results], summary, placement_km, groups)
 
 
@@ -381,7 +373,7 @@ def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, toda
               coverage: Coverage | None = None,
               icb_counts: dict[ServiceType, int] | None = None,
               made: dict[int, tuple[Hit, MatchResult]] | None = None,
-              max_age_days: int | None = None) -> list[TypeSummary]:
+              maker: ResultMaker | None = None) -> list[TypeSummary]:
     """Per type asked for: how many pass the filters inside the home ICB, and the nearest anywhere.
 
     `nearest_known`: per type, its nearest service passing the request's filters, where the caller
@@ -389,9 +381,9 @@ def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, toda
     `icb_counts`: the per-type counts in the home ICB, where the caller already has them; `made`: the
     caller's results without a placement distance, by the `id` of the hit they were made from (held with
     them, so no other hit can take its `id`): a `nearest_known` hit already shown is not made again;
-    `max_age_days`: the caller's capacity window (`capacity_max_age_days`), read once."""
+    `maker`: the caller's `ResultMaker` for this match."""
     wanted = request.types or tuple(ServiceType)
-    window = capacity_max_age_days() if max_age_days is None else max_age_days
+    maker = maker or ResultMaker(home, request, today, capacity_max_age_days())
     icb = home.areas.icb_code
     coverage = coverage or _coverage(request, home)
     if not icb:
@@ -402,12 +394,12 @@ def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, toda
         counts = _counts_in_icb(backend, request, coverage, wanted, icb)
     summary = []
     for service_type in sorted(wanted, key=lambda t: t.restrictiveness):
-        query = _base_query(request, coverage, frozenset({service_type}))
         known = (nearest_known or {}).get(service_type)
-        nearest = [known] if known is not None else backend.nearest(home.lat, home.lon, query, k=1)
+        nearest = [known] if known is not None else backend.nearest(
+            home.lat, home.lon, _base_query(request, coverage, frozenset({service_type})), k=1)
         shown = (made or {}).get(id(nearest[0])) if nearest else None
         result = shown[1] if shown is not None and shown[0] is nearest[0] else \
-            to_result(nearest[0], home, request, today, None, window) if nearest else None
+            maker.result(nearest[0], None) if nearest else None
         summary.append(TypeSummary(service_type, counts.get(service_type, 0), result))
     return summary
 

@@ -181,6 +181,25 @@ def test_results_explain_needs_and_icb(indexed, small_areas):
             assert "Not known" in r.explanation
 
 
+def test_each_result_words_the_needs_it_meets(indexed, small_areas):
+    """The needs' wording is written once per set of needs met within a match and shared by the results
+    meeting the same ones: each result still reads exactly its own (labels, in the order asked)."""
+    _, index = indexed
+    leeds = next(a for a in small_areas if a.lad_name == "Leeds")
+    home = Home(leeds.lat, leeds.lon, AreaCodes(icb_code=leeds.icb, icb_name=leeds.icb_name, lad_code=leeds.lad))
+    request = MatchRequest(needs=("detained_mha", "autism"), limit=25)
+    results = match(index, home, request, TODAY).results
+    assert len({tuple(r.matched_needs) for r in results}) >= 3  # results meet different sets of the needs
+    labels = {"detained_mha": "Detained under the Mental Health Act", "autism": "Autism"}
+    for r in results:
+        meets = f" Meets: {', '.join(labels[n] for n in r.matched_needs)}." if r.matched_needs else ""
+        unknown = (f" Not known: {', '.join(labels[n] for n in r.unknown_needs)} (ask the service)."
+                   if r.unknown_needs else "")
+        assert r.matched_needs + r.unknown_needs == sorted(request.needs, key=lambda n: n not in r.matched_needs)
+        assert meets + unknown in r.explanation
+        assert r.explanation.count("Meets:") == bool(meets) and r.explanation.count("Not known:") == bool(unknown)
+
+
 def test_coverage_excludes_or_marks(indexed, small_areas):
     services, index = indexed
     rng = random.Random(3)

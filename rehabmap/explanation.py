@@ -1,0 +1,69 @@
+"""A result's explanation (DESIGN.md §4): one short paragraph a clinician can read aloud in a placement review.
+
+One `Explainer` writes every explanation of one match. The parts that depend only on the request (the home
+ICB's phrase, the capacity window's sentence, the needs' wording for each set of stated needs a service
+meets) are written once per match, when first needed, and go with the match; only the distance and the
+service's own parts are written per result. A match shows ~10 results that mostly share their needs'
+wording, so that wording, not each result, is where the joining and labelling is worth doing once.
+"""
+
+from __future__ import annotations
+
+from geodata.distance import miles_and_km
+from rehabmap.record import Capacity, Service
+from rehabmap.taxonomy import TYPE_LABELS, need_label
+
+_GENDER_NOTES = {"female_only": " Women only.", "male_only": " Men only."}
+# Each type's label folded once, for the comparison with a record's own label.
+_FOLDED_TYPE_LABELS = {t: label.casefold() for t, label in TYPE_LABELS.items()}
+_OUT_OF_CATCHMENT = " Out of catchment: the home is outside the area this service says it serves."
+
+
+class Explainer:
+    """The explanations of one match's results. `max_age_days`: the capacity window, read once per match."""
+
+    __slots__ = ("_inside", "_needs", "_needs_wording", "_stale_capacity")
+
+    def __init__(self, home_icb_name: str | None, needs: tuple[str, ...], max_age_days: int) -> None:
+        self._inside = f" from home, inside the person's ICB ({home_icb_name})."
+        self._needs = needs
+        self._needs_wording: dict[tuple[str, ...], str] = {}
+        self._stale_capacity = f" Capacity unknown: the last report is more than {max_age_days} days old."
+
+    def explain(self, service: Service, distance_km: float, in_icb: bool, matched: list[str],
+                out_of_catchment: bool, capacity: Capacity | None) -> str:
+        """`matched`: the stated needs the service says it meets (the others are not known: a service
+        that says it does not meet one never matches); `capacity`: as `Service.capacity_now` reads it."""
+        where = self._inside if in_icb else \
+            f" from home, outside the person's ICB, in {service.areas.icb_name or 'another area'}."
+        text = miles_and_km(distance_km) + where
+        label = service.original_label
+        if label and label.casefold() != _FOLDED_TYPE_LABELS[service.service_type]:
+            text += f" {TYPE_LABELS[service.service_type]} (listed as '{label}')."
+        if service.legacy_locked_label:
+            text += " Uses the legacy 'locked rehabilitation' label."
+        if service.pd_specialist:
+            text += " Commissioned for people with a diagnosis of personality disorder."
+        if service.gender in _GENDER_NOTES:
+            text += _GENDER_NOTES[service.gender]
+        if self._needs:
+            met = tuple(matched)
+            wording = self._needs_wording.get(met)
+            text += wording if wording is not None else self._word_needs(met)
+        if out_of_catchment:
+            text += _OUT_OF_CATCHMENT
+        if capacity and service.capacity_as_of is not None:  # a capacity now always has its date
+            text += f" Capacity {capacity} as of {service.capacity_as_of.isoformat()}."
+        elif service.capacity:
+            text += self._stale_capacity
+        return text
+
+    def _word_needs(self, matched: tuple[str, ...]) -> str:
+        unknown = [n for n in self._needs if n not in matched]
+        wording = ""
+        if matched:
+            wording += " Meets: " + ", ".join(need_label(n) for n in matched) + "."
+        if unknown:
+            wording += " Not known: " + ", ".join(need_label(n) for n in unknown) + " (ask the service)."
+        self._needs_wording[matched] = wording
+        return wording
