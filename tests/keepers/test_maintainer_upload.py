@@ -218,3 +218,18 @@ def test_an_added_table_records_its_file_name_never_a_server_path(keepers, data_
     assert not any(str(keepers.site.home) in str(r) for r in again.report.rejected + again.report.warnings)
     entries, _ = keepers.site.directory.audit.entries(resource_type="curated_table")
     assert entries and not any(str(keepers.site.home) in json.dumps([e.resource_id, e.new]) for e in entries)
+
+
+def test_a_held_table_that_no_longer_reads_is_refused_at_confirm_and_audited(keepers, data_dir):
+    """Changed on the server's disk while held (it was checked before): refused with the reason, audited."""
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    report = upload(keepers, client, teams_table(data_dir))
+    [path] = held(keepers)
+    (keepers.site.home / "uploads" / path).write_text("not,a,curated,header\n", encoding="utf-8")
+    answer = client.post("/keepers/upload/confirm", data={"csrf": csrf_of(report.text), "upload": held_id(report.text)})
+    assert answer.status_code == 400 and "The table was not added" in answer.text
+    assert "is not the header of a curated table" in answer.text and held(keepers) == []
+    entries, _ = keepers.site.directory.audit.entries(resource_type="curated_table")
+    assert [(e.action, e.field) for e in entries] == [("upload_refused", "reason")]
+    assert "is not the header of a curated table" in entries[0].new

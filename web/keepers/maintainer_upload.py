@@ -45,6 +45,14 @@ def _counts(check: TableCheck) -> list[Change]:
             Change("rejected", None, len(check.rejected))]
 
 
+def _refused(request: Request, keeper: Keeper, table: str, refused: TableRefused | ImportRefused,
+             counts: list[Change]) -> HTMLResponse:
+    """A confirm refused: audited, with the reason, and the page saying why."""
+    directory_of(request).audit.record(keeper.principal.who, REFUSED, TABLE, table,
+                                       [Change("reason", None, refused.message), *counts])
+    return message_page(request, keeper, refused.status, "The table was not added", refused.message)
+
+
 def past_uploads(request: Request) -> list[PastUpload]:
     """The audit's record of the tables confirmed (added, or refused with the reason), newest first."""
     entries, _ = directory_of(request).audit.entries(resource_type=TABLE, limit=LIMIT, newest_first=True)
@@ -119,17 +127,19 @@ def confirm(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respon
                             "This server was started without the index builder.")
     spec = next(t for t in TABLES if t.file_name == table.name)
     state = get_state(request)
-    held = False
     try:
         check = check_table(table.read_bytes(), spec, spec.file_name, GeographyPlacer(state.geography))
+    except TableRefused as refused:  # it was checked before it was held: only a change on the server's disk
+        uploads.discard(upload_id)
+        return _refused(request, keeper, spec.file_name, refused, [])
+    held = False
+    try:
         rebuilt = rebuild(table, actor=keeper.principal.who)
     except RebuildRunning as running:
         held = True
         return _report_page(request, keeper, check, upload_id, spec.file_name, running=running)
-    except (TableRefused, ImportRefused) as refused:
-        directory_of(request).audit.record(keeper.principal.who, REFUSED, TABLE, spec.file_name,
-                                           [Change("reason", None, refused.message), *_counts(check)])
-        return message_page(request, keeper, refused.status, "The table was not added", refused.message)
+    except ImportRefused as refused:
+        return _refused(request, keeper, spec.file_name, refused, _counts(check))
     finally:
         if not held:
             uploads.discard(upload_id)
