@@ -233,3 +233,12 @@ def test_a_held_table_that_no_longer_reads_is_refused_at_confirm_and_audited(kee
     entries, _ = keepers.site.directory.audit.entries(resource_type="curated_table")
     assert [(e.action, e.field) for e in entries] == [("upload_refused", "reason")]
     assert "is not the header of a curated table" in entries[0].new
+
+
+def test_the_admins_audit_api_lists_uploads_added_and_refused(keepers, data_dir):
+    """GET /maintain/audit answers with the uploads' records (their resource type is curated_table), not a 500."""
+    test_a_refused_confirm_is_audited_and_listed_on_the_upload_page(keepers, data_dir)
+    answer = keepers.client().get("/maintain/audit", headers=keepers.site.auth("admin"))
+    assert answer.status_code == 200, answer.text
+    entries = [e for e in answer.json()["entries"] if e["resource_type"] == "curated_table"]
+    assert {(e["action"], e["resource_id"]) for e in entries} == {("upload_refused", "community_rehab_teams.csv")}
