@@ -210,8 +210,9 @@ class AuditEntryOut(BaseModel):
     uuid: str
     at: str = Field(description="UTC, ISO 8601.")
     actor: str = Field(description="The token's label and id, or 'command line (user)'.")
-    action: str = Field(description="create, update, retire, verify, link, unlink, revoke.")
-    resource_type: Literal["service", "organization", "token"]
+    action: str = Field(description="create, update, retire, verify, link, unlink, revoke, resolve (a problem "
+                                    "report), upload and upload_refused (a curated table).")
+    resource_type: Literal["service", "organization", "token", "problem_report", "curated_table"]
     resource_id: str
     field: str
     old: Any

@@ -28,6 +28,7 @@ from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, build_
 from indexer.sources import load_source
 from indexer.sync.rebuild import record_curated_coverage, with_directory
 from indexer.sync.runner import SyncReport
+from indexer.upload import uploaded_rows
 from rehabmap.config import Settings
 from rehabmap.index.base import IndexWriter
 from rehabmap.maintain.edits import OverlayWriter
@@ -82,7 +83,7 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
     files = [*sources, *tables.values()]
     rows = with_directory(store_of(settings), files,
                           chain(*(load_source(path, mapping=mapping) for path in sources),
-                                *(load_source(path) for path in tables.values())))
+                                *(uploaded_rows(path) for path in tables.values())))
     live_writer = open_writer(settings)
     directory = Directory.existing(settings)
     writer: IndexWriter = live_writer

@@ -110,6 +110,18 @@ class UnknownToken(DomainError):
     code = "unknown_token"
 
 
+class TokenAlreadyMade(DomainError):
+    """The form that makes a token was sent again (reloaded, or submitted twice): its token exists, and its
+    secret, shown once, is not shown again. `token_id` names it."""
+
+    status = 409
+    code = "token_already_made"
+
+    def __init__(self, message: str, *, token_id: str) -> None:
+        super().__init__(message)
+        self.token_id = token_id
+
+
 class RebuildRunning(DomainError):
     """Another full rebuild of the index (an upload, `rehabmap index`) is under way, here or on another host.
     Two at once would each go live without the other's new table; the second is refused, changing nothing."""

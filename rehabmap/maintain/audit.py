@@ -63,8 +63,9 @@ class AuditLog:
                                iso(datetime.now(timezone.utc)))
 
     def entries(self, *, resource_id: str | None = None, resource_type: str | None = None,
-                after_id: int = 0, limit: int = 100) -> tuple[list[AuditEntry], int]:
-        """Entries oldest first, after `after_id` (a cursor), and how many match in all."""
+                after_id: int = 0, limit: int = 100, newest_first: bool = False) -> tuple[list[AuditEntry], int]:
+        """Entries oldest first, after `after_id` (a cursor), and how many match in all; `newest_first`: the
+        latest `limit` of them, newest first (what a page of recent changes shows)."""
         where: list[str] = ["id > ?"]
         params: list[int | str] = [after_id]
         if resource_id is not None:
@@ -78,7 +79,7 @@ class AuditLog:
             total = conn.execute(f"SELECT count(*) FROM audit WHERE {clause}", params).fetchone()[0]
             rows = conn.execute(
                 f"SELECT id, uuid, at, actor, action, resource_type, resource_id, field, old, new FROM audit "
-                f"WHERE {clause} ORDER BY id LIMIT ?", [*params, limit]).fetchall()
+                f"WHERE {clause} ORDER BY id {'DESC' if newest_first else ''} LIMIT ?", [*params, limit]).fetchall()
         entries = [AuditEntry(entry_id, entry_uuid, at, actor, action, rtype, rid, fname,
                               json.loads(old) if old is not None else None,
                               json.loads(new) if new is not None else None)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from rehabmap.errors import DirectoryUnavailable, InvalidValue, Unauthenticated, UnknownToken
+from rehabmap.errors import DirectoryUnavailable, InvalidValue, TokenAlreadyMade, Unauthenticated, UnknownToken
 from rehabmap.maintain.audit import AuditLog, Change
 from rehabmap.maintain.auth import (
     KEY_BYTES,
@@ -85,9 +85,13 @@ class Tokens:
         self._key: tuple[bytes, str] | None = None  # the token key and its check value, once read
 
     def create(self, role: Role | str, name: str, *, organisation: str | int | None = None,
-               expires_at: datetime | None = None, actor: str) -> tuple[TokenInfo, str]:
+               expires_at: datetime | None = None, actor: str, form_key: str | None = None) -> tuple[TokenInfo, str]:
         """A new token; the returned string is the only copy of its secret. It expires at `expires_at`
-        (timezone-aware), by default `policy.expiry_days` from now, at most `max_expiry_days`."""
+        (timezone-aware), by default `policy.expiry_days` from now, at most `max_expiry_days`.
+
+        `form_key` is the one-time key of the form that asked for it (the keepers' tokens page): a form sent
+        again (a reload of its reply, a double submit) raises `TokenAlreadyMade` naming the token it made, and
+        makes none. The key is unique in the store, so two sends at once make one token between them."""
         role = Role(role)
         name = " ".join(name.split())
         if not 1 <= len(name) <= 100:
@@ -101,9 +105,15 @@ class Tokens:
         new = make_token(self._token_key())
         at = iso(moment)
         with self.database.transaction() as conn:
-            conn.execute("INSERT INTO tokens (id, name, role, organisation_id, hash, created_at, expires_at) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (new.id, name, role.value, org.id if org else None, new.hash, at, expires))
+            made = conn.execute("INSERT INTO tokens (id, name, role, organisation_id, hash, created_at, expires_at, "
+                                "form_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (form_key) DO NOTHING "
+                                "RETURNING id", (new.id, name, role.value, org.id if org else None, new.hash, at,
+                                                 expires, form_key)).fetchone()
+            if made is None:
+                earlier = conn.execute("SELECT id, name FROM tokens WHERE form_key = ?", (form_key,)).fetchone()
+                raise TokenAlreadyMade(f"This form made the token {earlier[1]} (id {earlier[0]}) when it was first "
+                                       "sent. Its secret was shown once, then, and cannot be shown again.",
+                                       token_id=earlier[0])
             self.audit.append(conn, actor, "create", "token", new.id,
                               [Change("role", None, role.value), Change("name", None, name)]
                               + ([Change("organisation", None, org.name)] if org else [])

@@ -27,7 +27,7 @@ def admin_who(keepers) -> str:
 
 def test_an_admin_makes_a_provider_token_that_works_at_once(keepers, admin):
     page = admin.get("/keepers/tokens")
-    made = admin.post("/keepers/tokens", data={"csrf": csrf_of(page.text), "label": "Cat (bed manager)",
+    made = admin.post("/keepers/tokens", data={**token_form(page.text), "label": "Cat (bed manager)",
                                                "role": "provider", "organisation": "Aire Trust (fictional)",
                                                "expires": "30"})
     assert made.status_code == 200 and made.headers["cache-control"] == "no-store"
@@ -55,7 +55,7 @@ def test_an_admin_makes_a_provider_token_that_works_at_once(keepers, admin):
 ])
 def test_a_token_form_with_a_problem_names_the_field_and_makes_nothing(keepers, admin, data, field, message):
     before = len(keepers.site.directory.tokens.all())
-    refused = admin.post("/keepers/tokens", data={"csrf": csrf_of(admin.get("/keepers/tokens").text), **data})
+    refused = admin.post("/keepers/tokens", data={**token_form(admin.get("/keepers/tokens").text), **data})
     assert refused.status_code == 400 and f'href="#{field}"' in refused.text and message in refused.text
     assert len(keepers.site.directory.tokens.all()) == before
 
@@ -120,3 +120,32 @@ def test_admin_pages_are_for_admins_only(keepers):
     assert refused.status_code == 403
     admin = next(t for t in keepers.site.directory.tokens.all() if t.id == keepers.site.token_ids["admin"])
     assert admin.revoked_at is None
+
+
+def token_form(page: str) -> dict[str, str]:
+    """The token form's hidden fields: its CSRF token and its one-time key."""
+    once = re.search(r'name="once" value="([\w-]+)"', page)
+    assert once, "the token form carries a one-time key"
+    return {"csrf": csrf_of(page), "once": once.group(1)}
+
+
+def test_the_same_token_form_sent_twice_makes_one_token_and_says_so(keepers, admin):
+    """A double submit, or a reload of the reply: one token; the second reply names it and shows no secret."""
+    form = {**token_form(admin.get("/keepers/tokens").text), "label": "Jo (twice)", "role": "maintainer"}
+    first = admin.post("/keepers/tokens", data=form)
+    secret = NEW_TOKEN.search(first.text).group(1)
+    again = admin.post("/keepers/tokens", data=form)
+    [made] = [t for t in keepers.site.directory.tokens.all() if t.name == "Jo (twice)"]
+    assert again.status_code == 409 and "This token was made already" in again.text
+    assert f"Jo (twice) (id {made.id})" in again.text and secret not in again.text and 'id="new-token"' not in again.text
+    assert [e.action for e in keepers.site.directory.audit.entries(resource_id=made.id)[0]].count("create") == 3
+    fresh = {**token_form(admin.get("/keepers/tokens").text), "label": "Jo (twice)", "role": "maintainer"}
+    assert fresh["once"] != form["once"] and admin.post("/keepers/tokens", data=fresh).status_code == 200
+
+
+def test_a_token_form_without_its_one_time_key_makes_nothing(keepers, admin):
+    before = len(keepers.site.directory.tokens.all())
+    page = admin.get("/keepers/tokens").text
+    answer = admin.post("/keepers/tokens", data={"csrf": csrf_of(page), "label": "Kim", "role": "maintainer"})
+    assert answer.status_code == 400 and "reload the page" in answer.text
+    assert len(keepers.site.directory.tokens.all()) == before

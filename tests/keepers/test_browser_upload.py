@@ -1,7 +1,7 @@
 """Uploading a curated table in real Chromium against a real server: a maintainer uploads a community
 rehabilitation teams table built from the real NHS trust list, reads the report (the bad row named by its
-line), adds the table, and finds the teams with /find; a table of only bad rows offers nothing to add (with
-JavaScript off); the pages have no axe-core violations. The site's index is built as `rehabmap index sample/`
+line), adds the table, and finds the teams with /find; the same, from the keyboard alone; a table of only
+bad rows offers nothing to add (with JavaScript off); the pages have no axe-core violations. The site's index is built as `rehabmap index sample/`
 builds it (`app.rebuild.rebuild_index`), so the upload's rebuild reads the same sources."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from tests.keepers.maintainer_browser import signed_in_page
 from tests.keepers.upload_tables import bad_table, team_name, teams_table, trusts
 from tests.maintain.conftest import make_site
 from tests.web.site import serve
-from tests.web.test_browser import axe, shot
+from tests.web.test_browser import axe, shot, tab_to
 
 pytestmark = pytest.mark.slow
 SAMPLE = Path(__file__).resolve().parents[2] / "sample"
@@ -89,3 +89,30 @@ def test_a_table_of_only_bad_rows_is_refused_without_javascript(browser, upload_
         assert page.get_by_role("button", name="Add the table").count() == 0
     assert backend.ids() == before
     assert not any((keepers.site.home / "uploads").glob("*/*.csv"))
+
+
+def test_a_maintainer_uploads_and_adds_a_table_from_the_keyboard_alone(browser, upload_site, data_dir, tmp_path):
+    """Every step by Tab, arrows, Space and Enter, each stop with a visible focus; the file is chosen in the
+    dialog the file input opens from the keyboard, as a person does."""
+    base_url, keepers = upload_site
+    table = tmp_path / "teams.csv"
+    table.write_text(teams_table(data_dir), encoding="utf-8")
+    with signed_in_page(browser, base_url, keepers.site.tokens["maintainer"], "/keepers/upload") as page:
+        tab_to(page, "input[name=kind]")
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("ArrowDown")  # the third kind: community rehabilitation teams
+        expect(page.get_by_label(LABEL)).to_be_checked()
+        tab_to(page, "#table")
+        with page.expect_file_chooser() as chooser:
+            page.keyboard.press("Space")
+        chooser.value.set_files(str(table))
+        tab_to(page, "form[action='/keepers/upload'] button")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        expect(page.locator("#rejected tbody tr")).to_have_count(1)
+        tab_to(page, "form[action='/keepers/upload/confirm'] button")
+        with page.expect_navigation(url="**/keepers/upload?done=*"):
+            page.keyboard.press("Enter")
+        expect(page.get_by_text("community_rehab_teams.csv is in the directory: 2 services added from it, "
+                                "1 rows rejected.")).to_be_visible()
+    assert list((keepers.site.home / "uploads").iterdir()) == []

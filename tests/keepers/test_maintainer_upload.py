@@ -130,7 +130,6 @@ def test_a_refused_rebuild_leaves_the_index_its_coverage_and_the_tables_as_they_
     assert state.backend.ids() == before
     assert CoverageStore(keepers.site.settings.directory_path).claims() == coverage
     assert not (keepers.site.home / "curated").exists() and held(keepers) == []
-    assert keepers.site.directory.audit.entries(resource_type="curated_table")[1] == 0
     again = client.post("/keepers/upload/confirm", data={"csrf": csrf_of(report.text), "upload": held_id(report.text)})
     assert again.status_code == 410 and "This upload has ended" in again.text
 
@@ -173,3 +172,73 @@ def test_a_confirm_while_another_rebuild_runs_is_refused_and_can_be_sent_again(k
     assert added.status_code == 303, added.text
     assert (keepers.site.home / "curated" / "community_rehab_teams.csv").is_file() and held(keepers) == []
     assert len(state.backend.ids()) > len(before)
+
+
+def test_a_refused_confirm_is_audited_and_listed_on_the_upload_page(keepers, data_dir):
+    """Who tried to add which table, and why it was refused: in the audit log and on the upload page."""
+    from app.rebuild import SOURCES_FILE
+
+    (keepers.site.home / SOURCES_FILE).write_text(json.dumps([str(keepers.site.home / "gone.csv")]))
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    report = upload(keepers, client, teams_table(data_dir))
+    answer = client.post("/keepers/upload/confirm", data={"csrf": csrf_of(report.text), "upload": held_id(report.text)})
+    assert answer.status_code == 409
+    entries, _ = keepers.site.directory.audit.entries(resource_type="curated_table")
+    fields = {e.field: e.new for e in entries}
+    assert {(e.action, e.resource_id) for e in entries} == {("upload_refused", "community_rehab_teams.csv")}
+    assert all("maintainer of the tests" in e.actor for e in entries)
+    assert "nothing could be imported from" in fields["reason"] and "the live index is unchanged" in fields["reason"]
+    assert (fields["services"], fields["rejected"]) == (2, 1)
+    page = client.get("/keepers/upload").text
+    uploads = re.search(r'<table class="nhsuk-table rm-table" id="uploads">(.*?)</table>', page, re.S).group(1)
+    assert "maintainer of the tests" in uploads and "community_rehab_teams.csv" in uploads
+    assert "Refused" in uploads and "the live index is unchanged" in uploads
+
+
+def test_an_added_table_records_its_file_name_never_a_server_path(keepers, data_dir):
+    """The services an upload adds name the table they came from, as a person knows it, not the folder the
+    server held it in (a random id, deleted once used) nor any other server path; so does the audit."""
+    from app.rebuild import rebuild_index
+
+    rebuild_index(keepers.site.settings, [SAMPLE], actor="test setup")  # as `rehabmap index sample/`
+    state = keepers.app.state.rehabmap
+    before = set(state.backend.ids())
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    report = upload(keepers, client, teams_table(data_dir))
+    added = client.post("/keepers/upload/confirm", data={"csrf": csrf_of(report.text), "upload": held_id(report.text)})
+    assert added.status_code == 303, added.text
+    new = [state.backend.get(i) for i in set(state.backend.ids()) - before]
+    assert len(new) == 2
+    assert {p.file for s in new for p in s.provenance} == {"community_rehab_teams.csv"}
+    again = rebuild_index(keepers.site.settings, [SAMPLE], actor="test")  # a later rebuild reads the kept table
+    assert {p.file for i in set(state.backend.ids()) - before for p in state.backend.get(i).provenance} \
+        == {"community_rehab_teams.csv"}
+    assert not any(str(keepers.site.home) in str(r) for r in again.report.rejected + again.report.warnings)
+    entries, _ = keepers.site.directory.audit.entries(resource_type="curated_table")
+    assert entries and not any(str(keepers.site.home) in json.dumps([e.resource_id, e.new]) for e in entries)
+
+
+def test_a_held_table_that_no_longer_reads_is_refused_at_confirm_and_audited(keepers, data_dir):
+    """Changed on the server's disk while held (it was checked before): refused with the reason, audited."""
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    report = upload(keepers, client, teams_table(data_dir))
+    [path] = held(keepers)
+    (keepers.site.home / "uploads" / path).write_text("not,a,curated,header\n", encoding="utf-8")
+    answer = client.post("/keepers/upload/confirm", data={"csrf": csrf_of(report.text), "upload": held_id(report.text)})
+    assert answer.status_code == 400 and "The table was not added" in answer.text
+    assert "is not the header of a curated table" in answer.text and held(keepers) == []
+    entries, _ = keepers.site.directory.audit.entries(resource_type="curated_table")
+    assert [(e.action, e.field) for e in entries] == [("upload_refused", "reason")]
+    assert "is not the header of a curated table" in entries[0].new
+
+
+def test_the_admins_audit_api_lists_uploads_added_and_refused(keepers, data_dir):
+    """GET /maintain/audit answers with the uploads' records (their resource type is curated_table), not a 500."""
+    test_a_refused_confirm_is_audited_and_listed_on_the_upload_page(keepers, data_dir)
+    answer = keepers.client().get("/maintain/audit", headers=keepers.site.auth("admin"))
+    assert answer.status_code == 200, answer.text
+    entries = [e for e in answer.json()["entries"] if e["resource_type"] == "curated_table"]
+    assert {(e["action"], e["resource_id"]) for e in entries} == {("upload_refused", "community_rehab_teams.csv")}

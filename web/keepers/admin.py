@@ -2,10 +2,16 @@
 sessions at once; a one-time sign-in link for one) and provider organisations (added; services linked and
 unlinked). Every change is the store's own call, audited under the admin's token, as `rehabmap tokens` and
 `rehabmap orgs` make it.
+
+The form that makes a token carries a one-time key, kept with the token it made: a reload of the "token made"
+page (the browser sends the form again) or a double submit makes no second token, but a page saying the first
+was made and that its secret, shown once, cannot be shown again.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
@@ -14,7 +20,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from rehabmap.errors import DomainError
+from rehabmap.errors import DomainError, TokenAlreadyMade
 from rehabmap.maintain.auth import Role
 from rehabmap.maintain.store import Directory
 from web.deps import get_state
@@ -34,6 +40,7 @@ ROLE_CHOICES = [{"value": "provider", "text": "Provider", "hint": "Its organisat
                  "referrals, contact details"},
                 {"value": "maintainer", "text": "Maintainer", "hint": "Every service"},
                 {"value": "admin", "text": "Admin", "hint": "Everything, including tokens and organisations"}]
+FORM_KEY = re.compile(r"[A-Za-z0-9_-]{22}")  # the token form's one-time key, as `secrets.token_urlsafe(16)` makes it
 # The store's field names, as the inputs on these pages are called.
 _INPUT = {"name": "label", "organisation": "organisation", "expires": "expires", "role": "role"}
 
@@ -47,11 +54,13 @@ def _refused(request: Request, keeper: Keeper, error: DomainError) -> Refusal:
 @router.get(TOKENS)
 def tokens_page(request: Request, keeper: Keeper = requires(Role.admin)) -> HTMLResponse:
     query = Fields.of_query(request)
-    return _tokens_page(request, keeper, Errors(), {}, notice=query.get("revoked"))
+    return _tokens_page(request, keeper, Errors(), {"once": secrets.token_urlsafe(16)}, notice=query.get("revoked"))
 
 
 def _tokens_page(request: Request, keeper: Keeper, errors: Errors, typed: dict[str, str], *, notice: str = "",
                  status: int = 200) -> HTMLResponse:
+    """The tokens and the form that makes one; `typed["once"]` is the form's one-time key (a new one on each
+    GET; the one sent, when the form comes back with an error and nothing was made)."""
     directory = directory_of(request)
     now = datetime.now(timezone.utc)
     rows = [(t, t.expired(now), directory.sessions.live_for(t.id)) for t in reversed(directory.tokens.all())]
@@ -66,7 +75,10 @@ def _tokens_page(request: Request, keeper: Keeper, errors: Errors, typed: dict[s
 @router.post(TOKENS)
 async def make_token(request: Request, keeper: Keeper = requires(Role.admin)) -> Response:
     form = keeper.form
-    typed = {k: form.get(k) for k in ("label", "role", "organisation", "expires")}
+    typed = {k: form.get(k) for k in ("label", "role", "organisation", "expires", "once")}
+    if not FORM_KEY.fullmatch(typed["once"]):
+        return message_page(request, keeper, 400, "This form could not be sent",
+                            "It was out of date: no token was made. Go back, reload the page and try again.")
     directory = directory_of(request)
     errors = Errors()
     if not typed["label"]:
@@ -82,8 +94,12 @@ async def make_token(request: Request, keeper: Keeper = requires(Role.admin)) ->
         try:
             info, token = await run_in_threadpool(lambda: directory.tokens.create(
                 typed["role"], typed["label"], organisation=typed["organisation"] or None, expires_at=expires_at,
-                actor=keeper.principal.who))
+                actor=keeper.principal.who, form_key=typed["once"]))
             return render(request, keeper, "keepers/admin/token_made.html", {"info": info, "token": token})
+        except TokenAlreadyMade as made:
+            return message_page(request, keeper, made.status, "This token was made already",
+                                f"{made.message} If it was not copied, revoke it on the tokens page and make "
+                                "another.")
         except DomainError as error:
             errors.add(_INPUT.get(error.field or "", "label"), error.message)
     return _tokens_page(request, keeper, errors, typed, status=400)

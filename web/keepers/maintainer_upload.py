@@ -1,6 +1,11 @@
 """Upload a curated table, for maintainers: choose its kind, send the CSV file, and read what an import would
 do with every row (`indexer.upload.check_table`, the import's own checks) before anything is written. The
-file is held server-side by a random id (`indexer.upload.HeldUploads`) for the confirm step."""
+file is held server-side by a random id (`indexer.upload.HeldUploads`) for the confirm step.
+
+Every confirm is audited under the maintainer's token, whether the table was added or refused (with the
+reason), and the upload page lists them, so whoever keeps the directory sees who tried what and why it did
+not land. The first step, the check, is not: it changes nothing and its answer is the page the maintainer
+reads at once. Nor is a confirm sent while another rebuild runs: the upload stays held, to be sent again."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from indexer.sources.curated import TABLES
 from indexer.upload import HOLD_MINUTES, HeldUploads, TableCheck, TableRefused, check_table, spec_named
 from rehabmap.errors import RebuildRunning
 from rehabmap.maintain.audit import Change
+from rehabmap.maintain.uploads import ADDED, LIMIT, REFUSED, TABLE, PastUpload, uploads_in
 from web.deps import get_state
 from web.forms import Errors
 from web.keepers.maintainer_review import MAINTAINERS
@@ -33,6 +39,26 @@ KIND_LABELS = {"curated-ips": "IPS services, per ICB (ips_services.csv)",
                "curated-crt": "Community rehabilitation teams, per NHS trust (community_rehab_teams.csv)"}
 
 
+def _counts(check: TableCheck) -> list[Change]:
+    """What the table held, as the audit records it for an upload added or refused."""
+    return [Change("services", None, len(check.good)), Change("areas_with_none", None, len(check.none_rows)),
+            Change("rejected", None, len(check.rejected))]
+
+
+def _refused(request: Request, keeper: Keeper, table: str, refused: TableRefused | ImportRefused,
+             counts: list[Change]) -> HTMLResponse:
+    """A confirm refused: audited, with the reason, and the page saying why."""
+    directory_of(request).audit.record(keeper.principal.who, REFUSED, TABLE, table,
+                                       [Change("reason", None, refused.message), *counts])
+    return message_page(request, keeper, refused.status, "The table was not added", refused.message)
+
+
+def past_uploads(request: Request) -> list[PastUpload]:
+    """The audit's record of the tables confirmed (added, or refused with the reason), newest first."""
+    entries, _ = directory_of(request).audit.entries(resource_type=TABLE, limit=LIMIT, newest_first=True)
+    return uploads_in(entries)
+
+
 def held_uploads(request: Request) -> HeldUploads:
     return HeldUploads(get_state(request).settings.home / "uploads")
 
@@ -40,7 +66,8 @@ def held_uploads(request: Request) -> HeldUploads:
 def _form_page(request: Request, keeper: Keeper, errors: Errors, kind: str) -> HTMLResponse:
     return render(request, keeper, "keepers/maintainer/upload.html",
                   {"errors": errors, "kind": kind, "kinds": KIND_LABELS, "max_kb": UPLOAD_MAX_BYTES // 1024,
-                   "done": request.query_params.get("done", "")[:300] if request.method == "GET" else ""},
+                   "done": request.query_params.get("done", "")[:300] if request.method == "GET" else "",
+                   "past": past_uploads(request), "added": ADDED},
                   status=400 if errors else 200)
 
 
@@ -100,21 +127,24 @@ def confirm(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respon
                             "This server was started without the index builder.")
     spec = next(t for t in TABLES if t.file_name == table.name)
     state = get_state(request)
-    held = False
     try:
         check = check_table(table.read_bytes(), spec, spec.file_name, GeographyPlacer(state.geography))
+    except TableRefused as refused:  # it was checked before it was held: only a change on the server's disk
+        uploads.discard(upload_id)
+        return _refused(request, keeper, spec.file_name, refused, [])
+    held = False
+    try:
         rebuilt = rebuild(table, actor=keeper.principal.who)
     except RebuildRunning as running:
         held = True
         return _report_page(request, keeper, check, upload_id, spec.file_name, running=running)
-    except (TableRefused, ImportRefused) as refused:
-        return message_page(request, keeper, refused.status, "The table was not added", refused.message)
+    except ImportRefused as refused:
+        return _refused(request, keeper, spec.file_name, refused, _counts(check))
     finally:
         if not held:
             uploads.discard(upload_id)
-    directory_of(request).audit.record(keeper.principal.who, "upload", "curated_table", spec.file_name, [
-        Change("services", None, len(check.good)), Change("areas_with_none", None, len(check.none_rows)),
-        Change("rejected", None, len(check.rejected)), Change("indexed", None, rebuilt.report.indexed)])
+    directory_of(request).audit.record(keeper.principal.who, ADDED, TABLE, spec.file_name,
+                                       [*_counts(check), Change("indexed", None, rebuilt.report.indexed)])
     done = (f"{spec.file_name} is in the directory: {len(check.good)} services added from it, "
             f"{len(check.rejected)} rows rejected. The index now holds {rebuilt.report.indexed} services.")
     return RedirectResponse(f"{UPLOAD}?" + urlencode({"done": done}), status_code=303)
