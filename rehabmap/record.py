@@ -44,6 +44,7 @@ def capacity_is_current(as_of: date | None, today: date, max_age_days: int | Non
 STORED = {"stored": True}
 _NEED_CODES = frozenset(NEED_LABELS)
 _GENDER_NEEDS = frozenset(GENDER_NEEDS)
+_OTHER_GENDER_NEEDS = {gender: _GENDER_NEEDS - {gender} for gender in _GENDER_NEEDS}
 
 def source_of(service_id: str) -> str:
     """The source a service id belongs to: ids are `<source>:<key in that source>`."""
@@ -265,13 +266,12 @@ class Service(BaseModel):
         if self.gender:
             # The gender field is the truth; the three gender needs are derived from it. A list that already
             # says so (every record read back from an index does) is left as it is: an assignment is a
-            # Python call of pydantic's `__setattr__`, ~1 µs.
-            derived_met = sorted((set(met) - _GENDER_NEEDS) | {self.gender})
-            derived_not_met = sorted((set(not_met) | _GENDER_NEEDS) - {self.gender})
-            if derived_met != met:
-                self.needs_met = derived_met
-            if derived_not_met != not_met:
-                self.needs_not_met = derived_not_met
+            # Python call of pydantic's `__setattr__`, ~1 µs. The lists are sorted and unique here
+            # (`_known_needs`), so a list says so exactly when its gender needs are the derived ones.
+            if _GENDER_NEEDS.intersection(met) != {self.gender}:
+                self.needs_met = sorted((set(met) - _GENDER_NEEDS) | {self.gender})
+            if _GENDER_NEEDS.intersection(not_met) != _OTHER_GENDER_NEEDS[self.gender]:
+                self.needs_not_met = sorted((set(not_met) | _GENDER_NEEDS) - {self.gender})
         if self.capacity_as_of and not self.capacity:
             raise ValueError("capacity_as_of given without capacity")
         return self

@@ -156,14 +156,35 @@ def test_needs_met_and_not_met_must_not_clash_and_gender_decides_the_gender_need
                 needs_met=["male_only", "autism"], needs_not_met=["female_only"]),
             row(4, name="Said Unit", service_type="vcfse", postcode="LS9 7TF", gender="male_only",
                 needs_met=["autism", "male_only"], needs_not_met=["female_only", "mixed_gender"]),
-            row(5, name="Silent Unit", service_type="vcfse", postcode="LS9 7TF", gender="mixed_gender")]
+            row(5, name="Silent Unit", service_type="vcfse", postcode="LS9 7TF", gender="mixed_gender"),
+            row(6, name="Both Unit", service_type="vcfse", postcode="LS9 7TF", gender="male_only",
+                needs_met=["female_only", "male_only"], needs_not_met=["mixed_gender"])]
     report = build_index(rows, GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
     assert [str(r) for r in report.rejected] == ["rows.csv:2: record: Value error, needs both met and not met: autism"]
     served = EmbeddedIndex(index)
-    told, said, silent = (served.get(f"test:{line}") for line in (3, 4, 5))
+    told, said, silent, both = (served.get(f"test:{line}") for line in (3, 4, 5, 6))
     assert (told.needs_met, told.needs_not_met) == (["autism", "female_only"], ["male_only", "mixed_gender"])
     assert (said.needs_met, said.needs_not_met) == (["autism", "male_only"], ["female_only", "mixed_gender"])
     assert (silent.needs_met, silent.needs_not_met) == (["mixed_gender"], ["female_only", "male_only"])
+    assert (both.needs_met, both.needs_not_met) == (["male_only"], ["female_only", "mixed_gender"])
+
+
+def test_each_bad_point_is_rejected_with_its_own_reason_and_the_rest_indexed(geography, index):
+    """The points of a chunk are checked together; one that fails sends each point to its own check."""
+    rows = [row(2, name="Good Unit", service_type="vcfse", lat=53.80, lon=-1.55),
+            row(3, name="North Unit", service_type="vcfse", lat=95.0, lon=-1.55),
+            row(4, name="West Unit", service_type="vcfse", lat=53.80, lon=-200.0),
+            row(5, name="Nan Unit", service_type="vcfse", lat=float("nan"), lon=-1.55),
+            row(6, name="Paris Unit", service_type="vcfse", lat=48.85, lon=2.35),
+            row(7, name="Text Unit", service_type="vcfse", lat="53.79", lon="-1.54")]
+    report = build_index(rows, GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
+    reasons = {r.origin.line: r.reason for r in report.rejected}
+    assert reasons == {3: "Latitude must be a number between -90 and 90.",
+                       4: "Longitude must be a number between -180 and 180.",
+                       5: "Latitude must be a number between -90 and 90.",
+                       6: reasons[6]}
+    assert "outside England" in reasons[6]
+    assert sorted(EmbeddedIndex(index).ids()) == ["test:2", "test:7"]
 
 
 @pytest.mark.parametrize("polygon", [

@@ -157,6 +157,10 @@ def test_same_answers_on_generated_text(words, separator):
     assert_same(separator.join(words))
 
 
-@pytest.mark.parametrize("text", ["İMHA service", "\u212aare home", "ſupported housing", "No ABI", "wıth autism"])
+@pytest.mark.parametrize("text", ["İMHA service", "\u212aare home", "ſupported housing", "No ABI", "wıth autism",
+                                  # folded by lowering alone: non-ASCII without a twin; a twin lowered to ASCII
+                                  "Care home – \u2018IMHA\u2019 service", "\u212aARE HOME’s",
+                                  # a combining dot the source wrote (İ lowers to i and one): not a twin
+                                  "i\u0307mha service", "I\u0307MHA – İMHA", "ſection 3 – \u212aare home"])
 def test_ascii_twins_match_as_ignorecase_does(text):
     assert_same(text)
