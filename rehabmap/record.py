@@ -7,7 +7,7 @@ reasons pydantic gives, and the importer adds the file and line.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -35,7 +35,7 @@ def capacity_max_age_days() -> int:
 def capacity_is_current(as_of: date | None, today: date, max_age_days: int | None = None) -> bool:
     """Whether a capacity report made on `as_of` still holds on `today` (a report with no date never does)."""
     days = capacity_max_age_days() if max_age_days is None else max_age_days
-    return as_of is not None and today - as_of <= timedelta(days=days)
+    return as_of is not None and (today - as_of).days <= days  # whole days: no timedelta made per call
 
 
 # Validation context for records read back from an index: an index built before a rule existed may hold a
