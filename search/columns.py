@@ -291,8 +291,8 @@ class _CodeSets:
     """Per row, a small set of codes; answers 'does the row hold any of these codes' for some rows.
 
     Built from groups: per row, which of a few distinct code lists it holds (`keys[of[row]]`). A question
-    is answered per group first (a per-query boolean table over the codes, then over the groups, from the
-    groups' codes laid end to end), then for the rows asked about by one gather of their group numbers.
+    is answered per group first (a per-query boolean table over the groups, set from each code's groups),
+    then for the rows asked about by one gather of their group numbers.
     The per-group work grows with the distinct lists, not the rows: a few hundred in a real directory (the
     located areas are bounded by England's geography, catchments by the areas they name).
     """
@@ -304,18 +304,19 @@ class _CodeSets:
         order = np.argsort(of.astype(np.int16) if len(keys) <= np.iinfo(np.int16).max else of, kind="stable")
         bounds = np.searchsorted(of[order], np.arange(len(keys) + 1))
         parts: dict[str, list[np.ndarray]] = defaultdict(list)
+        groups_of: dict[str, list[int]] = defaultdict(list)
         for group, key in enumerate(keys):
             for code in key:
                 parts[code].append(order[bounds[group]:bounds[group + 1]])
+                groups_of[code].append(group)
         self.rows_by_code = {code: p[0] if len(p) == 1 else np.sort(np.concatenate(p))
                              for code, p in parts.items()}
-        self.number = {code: i for i, code in enumerate(self.rows_by_code)}
+        # Per code, the groups holding it: a question names one to a few codes, so its table is set by one
+        # scatter per code (a home ICB: one) rather than worked out over every group's codes.
+        self._groups_of = {code: np.array(groups, dtype=np.int64) for code, groups in groups_of.items()}
         self.of = np.asarray(of, dtype=np.int32)
         self.keys = keys
         self.groups = len(keys)
-        # Every group's code numbers laid end to end, and the group each belongs to.
-        self._codes = np.array([self.number[code] for key in keys for code in key], dtype=np.int32)
-        self._code_group = np.repeat(np.arange(len(keys), dtype=np.int32), [len(key) for key in keys])
 
     def reordered(self, order: np.ndarray) -> _CodeSets:
         """The same sets, for the rows laid out in this order (row order[i] becomes row i)."""
@@ -326,13 +327,11 @@ class _CodeSets:
 
     def groups_holding(self, codes: frozenset[str] | Sequence[str]) -> np.ndarray:
         """Per group, whether it holds any of the codes."""
-        table = np.zeros(len(self.number), dtype=bool)
-        for code in codes:
-            number = self.number.get(code)
-            if number is not None:
-                table[number] = True
         held = np.zeros(self.groups, dtype=bool)
-        held[self._code_group[table[self._codes]]] = True
+        for code in codes:
+            groups = self._groups_of.get(code)
+            if groups is not None:
+                held[groups] = True
         return held
 
     def rows_with(self, codes: frozenset[str] | Sequence[str]) -> np.ndarray:
@@ -718,7 +717,7 @@ class ServiceColumns:
             types=None if query.types is None or set(_TYPES) <= set(query.types)
             else np.array(sorted(_TYPES.index(t) for t in set(query.types)), dtype=np.int64),
             subtypes=sorted(query.subtypes or ()),
-            narrowed_bits=sum(_TYPE_BIT[t] for t in types_narrowed_by(query.subtypes or frozenset())),
+            narrowed_bits=sum(_TYPE_BIT[t] for t in types_narrowed_by(query.subtypes)) if query.subtypes else 0,
             wanted=wanted, confirmed=query.needs_confirmed,
             needs_mask=int(wanted) | (int(wanted) << _MET_SHIFT if query.needs_confirmed else 0),
             needs_value=int(wanted) << _MET_SHIFT if query.needs_confirmed else 0,
@@ -867,20 +866,23 @@ class ServiceColumns:
         prepared.in_areas = None  # the query's areas and `within` are told apart below, on the passing rows
         box, everything = self._box_of(lat, lon, radius_km)
         by_type_within = count_within and within is not None
-        counted = self._counted(lat, lon, radius_km, query, prepared, box, everything, k, within, by_type_within)
+        located = self._located
+        in_within_groups = None if within is None else located.groups_holding(within)
+        counted = self._counted(lat, lon, radius_km, query, prepared, box, everything, k, in_within_groups,
+                                by_type_within)
         if counted is None:
             rows, distances = self._passing_near(lat, lon, radius_km, query, prepared, box=box,
                                                  everything=everything, pool=within is None)
         else:
             rows, distances = self._positions_passing(lat, lon, counted.positions, prepared)
-        in_within = None if within is None else self._located.any_of(within, rows)
+        in_within = None if in_within_groups is None else in_within_groups[located.of[rows]]
         by_type = None
-        if count_within and within is not None:
+        if count_within and within is not None and in_within_groups is not None:
             by_type = np.bincount(self.type[rows[in_within]], minlength=len(_TYPES))
             if counted is not None:
                 by_type = by_type + counted.by_type
             if not everything:
-                by_type += self._count_outside(box, within, prepared)
+                by_type += self._count_outside(box, within, in_within_groups, prepared)
         close = distances <= radius_km
         rows, distances = rows[close], distances[close]
         inside_rows, inside_distances = rows[:0], distances[:0]
@@ -888,26 +890,26 @@ class ServiceColumns:
             inside = in_within[close]
             inside_rows, inside_distances = self.top_k(rows[inside], distances[inside], k, None)
         if query.area_codes is not None:
-            asked = self._located.any_of(query.area_codes, rows)
+            asked = located.any_of(query.area_codes, rows)
             rows, distances = rows[asked], distances[asked]
         total = len(rows) + (0 if counted is None else counted.total)
         return Around(*self.top_k(rows, distances, k, None), inside_rows, inside_distances, total, by_type)
 
     def _counted(self, lat: float, lon: float, radius_km: float, query: ServiceQuery, prepared: _Prepared,
-                 box: tuple[int, int, int, int] | None, everything: bool, k: int, within: frozenset[str] | None,
+                 box: tuple[int, int, int, int] | None, everything: bool, k: int, within: np.ndarray | None,
                  by_box: bool) -> Counted | None:
         """`around`'s count of the blocks of cells it need not read (`Tallies.count`), or None to read the
-        box's rows (or the areas' rows, when fewer: a query of areas alone)."""
+        box's rows (or the areas' rows, when fewer: a query of areas alone). `within`: per located group,
+        whether it lies in `around`'s `within`."""
         box_rows = self._grid.count(box)
         if everything or box is None or (within is None and query.area_codes is not None) \
                 or box_rows < tallies.MIN_ROWS:
             return None
-        located = self._located
+        grid = self._grid
         return self._tallies.count(
-            lat, lon, radius_km, box, box_rows, self._grid.cell_rows, partial(self._grid.cell_positions,
-                                                                             types=prepared.types), self._grid.nx, prepared,
-            None if query.area_codes is None else located.groups_holding(query.area_codes),
-            None if within is None else located.groups_holding(within), k, by_box)
+            lat, lon, radius_km, box, box_rows, grid.cell_rows, partial(grid.cell_positions, types=prepared.types),
+            grid.nx, prepared, None if query.area_codes is None else self._located.groups_holding(query.area_codes),
+            within, k, by_box)
 
     def _box_of(self, lat: float, lon: float, radius_km: float) -> tuple[tuple[int, int, int, int] | None, bool]:
         """The cells of the radius's box, and whether they are every cell (or the box may hold anything)."""
@@ -915,9 +917,10 @@ class ServiceColumns:
         box = None if bounds is None else self._grid.cells_of(*bounds)
         return box, bounds is None or self._grid.everything(box)
 
-    def _count_outside(self, box: tuple[int, int, int, int] | None, codes: frozenset[str],
+    def _count_outside(self, box: tuple[int, int, int, int] | None, codes: frozenset[str], in_codes: np.ndarray,
                        prepared: _Prepared) -> np.ndarray:
-        """`count_by_type` of the prepared query in these areas, over the cells outside the box alone."""
+        """`count_by_type` of the prepared query in these areas (`in_codes`: per located group, whether it
+        lies in them), over the cells outside the box alone."""
         found = [self._area_cells[code] for code in codes if code in self._area_cells]
         if not found:
             return np.zeros(len(_TYPES), dtype=np.int64)
@@ -925,7 +928,7 @@ class ServiceColumns:
         if not len(cells):
             return np.zeros(len(_TYPES), dtype=np.int64)
         positions = self._grid.cell_positions(cells, prepared.types)
-        in_areas = replace(prepared, in_areas=self._located.groups_holding(codes))
+        in_areas = replace(prepared, in_areas=in_codes)
         return np.bincount(self._cells.type[positions[self._cells.kept(in_areas, positions)]],
                            minlength=len(_TYPES))
 
@@ -1093,12 +1096,10 @@ def _bit_words(need_lists: Sequence[Sequence[str]]) -> np.ndarray:
 
 
 def _bits(needs: Sequence[str]) -> np.uint32:
-    value = np.uint32(0)
+    value = 0  # a Python int until the end: a NumPy scalar op costs ~0.1 µs
     for need in needs:
-        bit = _NEED_BITS.get(need)
-        if bit is not None:
-            value |= bit
-    return value
+        value |= _NEED_INT_BITS.get(need, 0)
+    return np.uint32(value)
 
 
 class OverlaidColumns:
