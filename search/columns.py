@@ -2,9 +2,9 @@
 
 Kept apart from the SQLite store: the arrays are the query engine, the file is the store of record.
 
-Speed without giving up exactness: the points also sit in a fixed grid of small cells (rows sorted by cell,
-with a summed-area table of counts), so a k-nearest query looks only at the rows in a box around the
-home, evaluates the filters on those rows alone, and widens the box until the answer is provably the
+Speed without giving up exactness: the points also sit in a fixed grid of small cells (rows sorted by type,
+then cell, with a summed-area table of counts), so a k-nearest query looks only at the rows of the types
+it asks for in a box around the home, evaluates the filters on those rows alone, and widens the box until the answer is provably the
 same as a scan over every row (see `ServiceColumns.nearest`). Filters on area codes and catchments are
 lookups in small per-query tables, so no query allocates or scans a full-length array unless it has to.
 """
@@ -647,8 +647,8 @@ class ServiceColumns:
 
     @cached_property
     def _cells(self) -> ServiceColumns:
-        """These columns with what `passing` reads laid out in the grid's cell order, so the rows of a box
-        are a few contiguous runs (`_Grid.positions`) instead of rows scattered over the whole index:
+        """These columns with what `passing` reads laid out in the grid's order (type, then cell), so the rows
+        of a box are a few contiguous runs (`_Grid.positions`) instead of rows scattered over the whole index:
         gathering them is ~4x faster at 100k services (bench/RESULTS.md); an area's rows lie close together
         too. Only the filters (`select`, `passing`) and `type` may be asked of it, in positions of the cell
         order; made on the first query: ~70 bytes a row more (~34 MiB at 500k services)."""

@@ -73,7 +73,7 @@ class Filters(Protocol):
 class Counted(NamedTuple):
     """What the tallies counted of a query's box, and the box's rows still to read."""
 
-    positions: np.ndarray  # positions in the grid's cell order of the box's rows still to be read, ascending
+    positions: np.ndarray  # positions in the grid's order of the box's rows still to be read, ascending
     total: int  # rows of the counted blocks passing the query (its areas included), all within the radius
     by_type: np.ndarray  # per type, rows of the counted blocks passing the query in the areas of `within`
 
