@@ -2,9 +2,9 @@
 
 Kept apart from the SQLite store: the arrays are the query engine, the file is the store of record.
 
-Speed without giving up exactness: the points also sit in a fixed grid of small cells (rows sorted by cell,
-with a summed-area table of counts), so a k-nearest query looks only at the rows in a box around the
-home, evaluates the filters on those rows alone, and widens the box until the answer is provably the
+Speed without giving up exactness: the points also sit in a fixed grid of small cells (rows sorted by type,
+then cell, with a summed-area table of counts), so a k-nearest query looks only at the rows of the types
+it asks for in a box around the home, evaluates the filters on those rows alone, and widens the box until the answer is provably the
 same as a scan over every row (see `ServiceColumns.nearest`). Filters on area codes and catchments are
 lookups in small per-query tables, so no query allocates or scans a full-length array unless it has to.
 """
@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from copy import copy as shallow_copy
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, partial
 from itertools import islice
 from json.encoder import encode_basestring
 from typing import Any, NamedTuple
@@ -40,6 +40,7 @@ from search.tallies import Counted, Tallies
 _NEED_BITS = {need: np.uint32(1 << i) for i, need in enumerate(NEED_LABELS)}
 _TYPES = list(ServiceType)
 _TYPE_BIT = {t: 1 << i for i, t in enumerate(_TYPES)}
+_ALL_TYPES = np.arange(len(_TYPES), dtype=np.int64)
 assert len(_TYPES) <= 8, "a type's bit must fit in the low byte of the packed flags"
 _UNKNOWN_AGE_MIN, _UNKNOWN_AGE_MAX = -1, 999
 # Bits of the packed flags word: the type's bit (0-7), then these. A superseded row is one an edit has
@@ -290,8 +291,8 @@ class _CodeSets:
     """Per row, a small set of codes; answers 'does the row hold any of these codes' for some rows.
 
     Built from groups: per row, which of a few distinct code lists it holds (`keys[of[row]]`). A question
-    is answered per group first (a per-query boolean table over the codes, then over the groups, from the
-    groups' codes laid end to end), then for the rows asked about by one gather of their group numbers.
+    is answered per group first (a per-query boolean table over the groups, set from each code's groups),
+    then for the rows asked about by one gather of their group numbers.
     The per-group work grows with the distinct lists, not the rows: a few hundred in a real directory (the
     located areas are bounded by England's geography, catchments by the areas they name).
     """
@@ -303,18 +304,19 @@ class _CodeSets:
         order = np.argsort(of.astype(np.int16) if len(keys) <= np.iinfo(np.int16).max else of, kind="stable")
         bounds = np.searchsorted(of[order], np.arange(len(keys) + 1))
         parts: dict[str, list[np.ndarray]] = defaultdict(list)
+        groups_of: dict[str, list[int]] = defaultdict(list)
         for group, key in enumerate(keys):
             for code in key:
                 parts[code].append(order[bounds[group]:bounds[group + 1]])
+                groups_of[code].append(group)
         self.rows_by_code = {code: p[0] if len(p) == 1 else np.sort(np.concatenate(p))
                              for code, p in parts.items()}
-        self.number = {code: i for i, code in enumerate(self.rows_by_code)}
+        # Per code, the groups holding it: a question names one to a few codes, so its table is set by one
+        # scatter per code (a home ICB: one) rather than worked out over every group's codes.
+        self._groups_of = {code: np.array(groups, dtype=np.int64) for code, groups in groups_of.items()}
         self.of = np.asarray(of, dtype=np.int32)
         self.keys = keys
         self.groups = len(keys)
-        # Every group's code numbers laid end to end, and the group each belongs to.
-        self._codes = np.array([self.number[code] for key in keys for code in key], dtype=np.int32)
-        self._code_group = np.repeat(np.arange(len(keys), dtype=np.int32), [len(key) for key in keys])
 
     def reordered(self, order: np.ndarray) -> _CodeSets:
         """The same sets, for the rows laid out in this order (row order[i] becomes row i)."""
@@ -325,13 +327,11 @@ class _CodeSets:
 
     def groups_holding(self, codes: frozenset[str] | Sequence[str]) -> np.ndarray:
         """Per group, whether it holds any of the codes."""
-        table = np.zeros(len(self.number), dtype=bool)
-        for code in codes:
-            number = self.number.get(code)
-            if number is not None:
-                table[number] = True
         held = np.zeros(self.groups, dtype=bool)
-        held[self._code_group[table[self._codes]]] = True
+        for code in codes:
+            groups = self._groups_of.get(code)
+            if groups is not None:
+                held[groups] = True
         return held
 
     def rows_with(self, codes: frozenset[str] | Sequence[str]) -> np.ndarray:
@@ -374,29 +374,39 @@ class _Catchments:
 
 
 class _Grid:
-    """Rows sorted by a fixed lat/lon cell, with where each cell starts and a summed-area table of counts."""
+    """Rows sorted by type, then by a fixed lat/lon cell, with where each type's rows of each cell start and
+    a summed-area table of the cells' counts (every type).
 
-    def __init__(self, lat: np.ndarray, lon: np.ndarray) -> None:
+    Type first: a query for some types reads a run per row of cells of each type asked for, so a 50 km
+    box's filters at 100k look at ~3.2k rows instead of ~11.7k for the bench's two types, at about the cost
+    in runs of reading every type (bench/RESULTS.md, sixth pass). A cell's rows of every type are then a
+    run per type (`cell_positions`)."""
+
+    def __init__(self, lat: np.ndarray, lon: np.ndarray, type_: np.ndarray) -> None:
         n = len(lat)
         self.empty = n == 0
         self.lat0 = float(lat.min()) if n else 0.0
         self.lon0 = float(lon.min()) if n else 0.0
         self.ny = int((float(lat.max()) - self.lat0) // _CELL_LAT) + 1 if n else 1
         self.nx = int((float(lon.max()) - self.lon0) // _CELL_LON) + 1 if n else 1
+        self.cells = self.ny * self.nx
         iy, ix = self.cell_yx(lat, lon)
         cell = iy * self.nx + ix
-        self.order = np.argsort(cell, kind="stable")
-        self.start = np.searchsorted(cell[self.order], np.arange(self.ny * self.nx + 1))
-        counts = np.bincount(cell, minlength=self.ny * self.nx).reshape(self.ny, self.nx)
+        key = type_.astype(np.int64) * self.cells + cell
+        self.order = np.argsort(key, kind="stable")
+        # Per type and cell (type * cells + cell), where its rows start in the order, and the end.
+        self.start = np.searchsorted(key[self.order], np.arange(len(_TYPES) * self.cells + 1))
+        counts = np.bincount(cell, minlength=self.cells)
+        self.cell_rows = counts  # per cell, its rows of every type
         self.sat = np.zeros((self.ny + 1, self.nx + 1), dtype=np.int64)
-        self.sat[1:, 1:] = counts.cumsum(axis=0).cumsum(axis=1)
+        self.sat[1:, 1:] = counts.reshape(self.ny, self.nx).cumsum(axis=0).cumsum(axis=1)
 
     def cell_yx(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each point's cell row and column."""
         return (np.clip(((lat - self.lat0) // _CELL_LAT).astype(np.int64), 0, self.ny - 1),
                 np.clip(((lon - self.lon0) // _CELL_LON).astype(np.int64), 0, self.nx - 1))
 
-    def cells(self, lat_lo: float, lat_hi: float, lon_lo: float, lon_hi: float) -> tuple[int, int, int, int] | None:
+    def cells_of(self, lat_lo: float, lat_hi: float, lon_lo: float, lon_hi: float) -> tuple[int, int, int, int] | None:
         """Inclusive cell range covering the box, or None when the box misses the grid."""
         y0 = max(math.floor((lat_lo - self.lat0) / _CELL_LAT), 0)
         y1 = min(math.floor((lat_hi - self.lat0) / _CELL_LAT), self.ny - 1)
@@ -414,9 +424,16 @@ class _Grid:
         y0, y1, x0, x1 = box
         return cells[(y < y0) | (y > y1) | (x < x0) | (x > x1)]
 
-    def cell_positions(self, cells: np.ndarray) -> np.ndarray:
-        """Where the rows of these cells (flat numbers, ascending) sit in the cell order, ascending."""
-        return positions(self.start[cells], self.start[cells + 1])
+    def cell_positions(self, cells: np.ndarray, types: np.ndarray | None = None) -> np.ndarray:
+        """Where the rows of these cells (flat numbers, ascending) sit in the order, ascending; with `types`
+        (type numbers, ascending), those of these types alone."""
+        return self._runs(cells, cells, types)
+
+    def _runs(self, firsts: np.ndarray, lasts: np.ndarray, types: np.ndarray | None) -> np.ndarray:
+        """The positions of the rows of cells firsts[j]..lasts[j] (flat numbers, in one row of cells) of these
+        types (default: every type), ascending if the runs are."""
+        offsets = (_ALL_TYPES if types is None else types)[:, None] * self.cells
+        return positions(self.start[(offsets + firsts).ravel()], self.start[(offsets + lasts + 1).ravel()])
 
     def everything(self, box: tuple[int, int, int, int] | None) -> bool:
         return box is not None and box == (0, self.ny - 1, 0, self.nx - 1)
@@ -428,13 +445,14 @@ class _Grid:
         s = self.sat
         return int(s[y1 + 1, x1 + 1] - s[y0, x1 + 1] - s[y1 + 1, x0] + s[y0, x0])
 
-    def positions(self, box: tuple[int, int, int, int] | None) -> np.ndarray:
-        """Where the box's rows sit in the cell order, ascending: a run of positions per row of cells."""
+    def positions(self, box: tuple[int, int, int, int] | None, types: np.ndarray | None = None) -> np.ndarray:
+        """Where the box's rows (of these types: default every type) sit in the order, ascending: a run per
+        type and row of cells."""
         if box is None:
             return np.zeros(0, dtype=np.int64)
         y0, y1, x0, x1 = box
         first = np.arange(y0, y1 + 1) * self.nx
-        return positions(self.start[first + x0], self.start[first + x1 + 1])
+        return self._runs(first + x0, first + x1, types)
 
 
 def _bucket(lon: float, lat: float) -> tuple[int, int]:
@@ -463,6 +481,7 @@ class _Prepared:
 
     include_inactive: bool
     type_bits: int | None
+    types: np.ndarray | None  # the type numbers asked for, ascending, when not every type: `_Grid.positions`
     subtypes: list[str]
     narrowed_bits: int  # the types the subtypes belong to: only these are narrowed to the subtypes
     wanted: np.uint32
@@ -557,7 +576,7 @@ class ServiceColumns:
         # Ids are unique, so ordering by this rank is ordering by id.
         self.id_rank = np.empty(n, dtype=np.int64)
         self.id_rank[id_order] = np.arange(n)
-        self._grid = _Grid(self.lat, self.lon)
+        self._grid = _Grid(self.lat, self.lon, self.type)
         self._all = np.arange(n, dtype=np.int64)
         self._positions: dict[tuple[str, str, str], int] = {}  # see name_position
 
@@ -628,8 +647,8 @@ class ServiceColumns:
 
     @cached_property
     def _cells(self) -> ServiceColumns:
-        """These columns with what `passing` reads laid out in the grid's cell order, so the rows of a box
-        are a few contiguous runs (`_Grid.positions`) instead of rows scattered over the whole index:
+        """These columns with what `passing` reads laid out in the grid's order (type, then cell), so the rows
+        of a box are a few contiguous runs (`_Grid.positions`) instead of rows scattered over the whole index:
         gathering them is ~4x faster at 100k services (bench/RESULTS.md); an area's rows lie close together
         too. Only the filters (`select`, `passing`) and `type` may be asked of it, in positions of the cell
         order; made on the first query: ~70 bytes a row more (~34 MiB at 500k services)."""
@@ -695,8 +714,10 @@ class ServiceColumns:
         return _Prepared(
             include_inactive=query.include_inactive,
             type_bits=None if query.types is None else sum(_TYPE_BIT[t] for t in set(query.types)),
+            types=None if query.types is None or set(_TYPES) <= set(query.types)
+            else np.array(sorted(_TYPES.index(t) for t in set(query.types)), dtype=np.int64),
             subtypes=sorted(query.subtypes or ()),
-            narrowed_bits=sum(_TYPE_BIT[t] for t in types_narrowed_by(query.subtypes or frozenset())),
+            narrowed_bits=sum(_TYPE_BIT[t] for t in types_narrowed_by(query.subtypes)) if query.subtypes else 0,
             wanted=wanted, confirmed=query.needs_confirmed,
             needs_mask=int(wanted) | (int(wanted) << _MET_SHIFT if query.needs_confirmed else 0),
             needs_value=int(wanted) << _MET_SHIFT if query.needs_confirmed else 0,
@@ -845,20 +866,23 @@ class ServiceColumns:
         prepared.in_areas = None  # the query's areas and `within` are told apart below, on the passing rows
         box, everything = self._box_of(lat, lon, radius_km)
         by_type_within = count_within and within is not None
-        counted = self._counted(lat, lon, radius_km, query, prepared, box, everything, k, within, by_type_within)
+        located = self._located
+        in_within_groups = None if within is None else located.groups_holding(within)
+        counted = self._counted(lat, lon, radius_km, query, prepared, box, everything, k, in_within_groups,
+                                by_type_within)
         if counted is None:
             rows, distances = self._passing_near(lat, lon, radius_km, query, prepared, box=box,
                                                  everything=everything, pool=within is None)
         else:
             rows, distances = self._positions_passing(lat, lon, counted.positions, prepared)
-        in_within = None if within is None else self._located.any_of(within, rows)
+        in_within = None if in_within_groups is None else in_within_groups[located.of[rows]]
         by_type = None
-        if count_within and within is not None:
+        if count_within and within is not None and in_within_groups is not None:
             by_type = np.bincount(self.type[rows[in_within]], minlength=len(_TYPES))
             if counted is not None:
                 by_type = by_type + counted.by_type
             if not everything:
-                by_type += self._count_outside(box, within, prepared)
+                by_type += self._count_outside(box, within, in_within_groups, prepared)
         close = distances <= radius_km
         rows, distances = rows[close], distances[close]
         inside_rows, inside_distances = rows[:0], distances[:0]
@@ -866,43 +890,45 @@ class ServiceColumns:
             inside = in_within[close]
             inside_rows, inside_distances = self.top_k(rows[inside], distances[inside], k, None)
         if query.area_codes is not None:
-            asked = self._located.any_of(query.area_codes, rows)
+            asked = located.any_of(query.area_codes, rows)
             rows, distances = rows[asked], distances[asked]
         total = len(rows) + (0 if counted is None else counted.total)
         return Around(*self.top_k(rows, distances, k, None), inside_rows, inside_distances, total, by_type)
 
     def _counted(self, lat: float, lon: float, radius_km: float, query: ServiceQuery, prepared: _Prepared,
-                 box: tuple[int, int, int, int] | None, everything: bool, k: int, within: frozenset[str] | None,
+                 box: tuple[int, int, int, int] | None, everything: bool, k: int, within: np.ndarray | None,
                  by_box: bool) -> Counted | None:
         """`around`'s count of the blocks of cells it need not read (`Tallies.count`), or None to read the
-        box's rows (or the areas' rows, when fewer: a query of areas alone)."""
+        box's rows (or the areas' rows, when fewer: a query of areas alone). `within`: per located group,
+        whether it lies in `around`'s `within`."""
         box_rows = self._grid.count(box)
         if everything or box is None or (within is None and query.area_codes is not None) \
                 or box_rows < tallies.MIN_ROWS:
             return None
-        located = self._located
+        grid = self._grid
         return self._tallies.count(
-            lat, lon, radius_km, box, box_rows, self._grid.start, self._grid.nx, prepared,
-            None if query.area_codes is None else located.groups_holding(query.area_codes),
-            None if within is None else located.groups_holding(within), k, by_box)
+            lat, lon, radius_km, box, box_rows, grid.cell_rows, partial(grid.cell_positions, types=prepared.types),
+            grid.nx, prepared, None if query.area_codes is None else self._located.groups_holding(query.area_codes),
+            within, k, by_box)
 
     def _box_of(self, lat: float, lon: float, radius_km: float) -> tuple[tuple[int, int, int, int] | None, bool]:
         """The cells of the radius's box, and whether they are every cell (or the box may hold anything)."""
         bounds = _box(lat, lon, radius_km)
-        box = None if bounds is None else self._grid.cells(*bounds)
+        box = None if bounds is None else self._grid.cells_of(*bounds)
         return box, bounds is None or self._grid.everything(box)
 
-    def _count_outside(self, box: tuple[int, int, int, int] | None, codes: frozenset[str],
+    def _count_outside(self, box: tuple[int, int, int, int] | None, codes: frozenset[str], in_codes: np.ndarray,
                        prepared: _Prepared) -> np.ndarray:
-        """`count_by_type` of the prepared query in these areas, over the cells outside the box alone."""
+        """`count_by_type` of the prepared query in these areas (`in_codes`: per located group, whether it
+        lies in them), over the cells outside the box alone."""
         found = [self._area_cells[code] for code in codes if code in self._area_cells]
         if not found:
             return np.zeros(len(_TYPES), dtype=np.int64)
         cells = self._grid.outside(found[0] if len(found) == 1 else np.unique(np.concatenate(found)), box)
         if not len(cells):
             return np.zeros(len(_TYPES), dtype=np.int64)
-        positions = self._grid.cell_positions(cells)
-        in_areas = replace(prepared, in_areas=self._located.groups_holding(codes))
+        positions = self._grid.cell_positions(cells, prepared.types)
+        in_areas = replace(prepared, in_areas=in_codes)
         return np.bincount(self._cells.type[positions[self._cells.kept(in_areas, positions)]],
                            minlength=len(_TYPES))
 
@@ -913,8 +939,8 @@ class ServiceColumns:
         were asked about. A row an edit superseded still counts, which only adds a cell: the record that
         replaced it is answered from the overlay's own columns."""
         located, grid = self._located, self._grid
-        cells = len(grid.start) - 1
-        cell = np.repeat(np.arange(cells), np.diff(grid.start))  # per position of the cell order
+        cells = grid.cells
+        cell = np.repeat(np.arange(len(grid.start) - 1) % cells, np.diff(grid.start))  # per position of the order
         group, cell = np.divmod(np.unique(located.of[grid.order].astype(np.int64) * cells + cell), cells)
         bounds = np.searchsorted(group, np.arange(located.groups + 1))
         parts: dict[str, list[np.ndarray]] = defaultdict(list)
@@ -943,7 +969,7 @@ class ServiceColumns:
         """The rows of the box's cells passing the prepared query, in cell order, and their distances from
         the point, from the radians and cosines kept in that order (`_cell_points`): the same floats as
         `haversine_km` of the rows, without gathering the rows' points or converting them per query."""
-        return self._positions_passing(lat, lon, self._grid.positions(box), prepared)
+        return self._positions_passing(lat, lon, self._grid.positions(box, prepared.types), prepared)
 
     def _positions_passing(self, lat: float, lon: float, positions: np.ndarray,
                            prepared: _Prepared) -> tuple[np.ndarray, np.ndarray]:
@@ -986,7 +1012,7 @@ class ServiceColumns:
         r = self._first_radius(lat, lon, k, radius_km)
         while True:
             bounds = None if r is None else _box(lat, lon, r)
-            box = None if bounds is None else grid.cells(*bounds)
+            box = None if bounds is None else grid.cells_of(*bounds)
             if bounds is None or grid.everything(box):
                 rows, distances = self._with_distances(lat, lon, self._all[self.kept(prepared, self._all)])
                 final = True
@@ -1008,7 +1034,7 @@ class ServiceColumns:
         r = 1.0
         while radius_km is None or r < radius_km:
             bounds = _box(lat, lon, r)
-            if bounds is None or self._grid.count(self._grid.cells(*bounds)) >= target or r > 4096:
+            if bounds is None or self._grid.count(self._grid.cells_of(*bounds)) >= target or r > 4096:
                 break
             r *= 2.0
         return r if radius_km is None else min(r, radius_km)
@@ -1070,12 +1096,10 @@ def _bit_words(need_lists: Sequence[Sequence[str]]) -> np.ndarray:
 
 
 def _bits(needs: Sequence[str]) -> np.uint32:
-    value = np.uint32(0)
+    value = 0  # a Python int until the end: a NumPy scalar op costs ~0.1 µs
     for need in needs:
-        bit = _NEED_BITS.get(need)
-        if bit is not None:
-            value |= bit
-    return value
+        value |= _NEED_INT_BITS.get(need, 0)
+    return np.uint32(value)
 
 
 class OverlaidColumns:

@@ -1,4 +1,4 @@
-"""Positions of runs of an array, in one vectorised step: the rows of grid cells in the cell order
+"""Positions of runs of an array, in one vectorised step: the rows of grid cells in the grid's order
 (`search.columns`), and the classes of tally blocks (`search.tallies`)."""
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -72,7 +73,7 @@ class Filters(Protocol):
 class Counted(NamedTuple):
     """What the tallies counted of a query's box, and the box's rows still to read."""
 
-    positions: np.ndarray  # positions in the grid's cell order of the box's rows still to be read, ascending
+    positions: np.ndarray  # positions in the grid's order of the box's rows still to be read, ascending
     total: int  # rows of the counted blocks passing the query (its areas included), all within the radius
     by_type: np.ndarray  # per type, rows of the counted blocks passing the query in the areas of `within`
 
@@ -170,10 +171,11 @@ class Tallies:
         return replace(self, live=live)
 
     def count(self, lat: float, lon: float, radius_km: float, box: tuple[int, int, int, int], box_rows: int,
-              start: np.ndarray, nx: int, q: Filters, areas: np.ndarray | None, within: np.ndarray | None, k: int,
-              by_type: bool) -> Counted | None:
-        """Count the blocks of the box (`_Grid.cells`, holding `box_rows` rows) that need not be read for
-        `ServiceColumns.around`'s answer, and say which of the box's rows must still be read; None when the
+              cell_rows: np.ndarray, cell_positions: Callable[[np.ndarray], np.ndarray], nx: int, q: Filters,
+              areas: np.ndarray | None, within: np.ndarray | None, k: int, by_type: bool) -> Counted | None:
+        """Count the blocks of the box (`_Grid.cells_of`, holding `box_rows` rows; `cell_rows`: per cell, how
+        many; `cell_positions`: where the rows of some cells that may pass `q` lie in the columns' order)
+        that need not be read for `ServiceColumns.around`'s answer, and say which of the box's rows must still be read; None when the
         rows are to be read as before (a filter the classes cannot answer, or nothing worth counting).
 
         `areas`, `within`: per located group, whether it lies in the query's areas / in `within` (None: no
@@ -232,15 +234,14 @@ class Tallies:
         read[top:top + slot.shape[0] * BLOCK, left:left + slot.shape[1] * BLOCK] = \
             (held & ~skipped).repeat(BLOCK, axis=0).repeat(BLOCK, axis=1)
         kept = (np.arange(y0, y1 + 1)[:, None] * nx + np.arange(x0, x1 + 1)[None, :])[read]
-        begins, ends = start[kept], start[kept + 1]
-        if box_rows - int((ends - begins).sum()) < _ROWS_PER_CLASS * len(classes):
+        if box_rows - int(cell_rows[kept].sum()) < _ROWS_PER_CLASS * len(classes):
             return None
         counted = skipped[chosen]
         total = int(per_block[counted & inner[chosen]].sum())
         types = np.zeros(counts.shape[1], dtype=np.int64)
         if by_type and home is not None:
             types = (((ok & counted[block_at] & home).astype(np.float64) @ counts) * asked).astype(np.int64)
-        return Counted(positions(begins, ends), total, types)
+        return Counted(cell_positions(kept), total, types)
 
     def _near(self, lat: float, lon: float, k: int, inner: np.ndarray, slot: np.ndarray, place: np.ndarray,
               per_block: np.ndarray, in_within: np.ndarray | None, by0: int, bx0: int) -> float:
