@@ -4,9 +4,10 @@ Kept apart from the SQLite store: the arrays are the query engine, the file is t
 
 Speed without giving up exactness: the points also sit in a fixed grid of small cells (rows sorted by type,
 then cell, with a summed-area table of counts), so a k-nearest query looks only at the rows of the types
-it asks for in a box around the home, evaluates the filters on those rows alone, and widens the box until the answer is provably the
-same as a scan over every row (see `ServiceColumns.nearest`). Filters on area codes and catchments are
-lookups in small per-query tables, so no query allocates or scans a full-length array unless it has to.
+it asks for in a box around the home, evaluates the filters on those rows alone, and widens the box until
+the answer is provably the same as a scan over every row (see `ServiceColumns.nearest`). Filters on area
+codes and catchments are lookups in small per-query tables, so no query allocates or scans a full-length
+array unless it has to.
 """
 
 from __future__ import annotations
