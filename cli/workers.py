@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE, Config
@@ -35,6 +36,8 @@ def reuse_port_sockets(config: Config, inherited: socket.socket | None) -> list[
     else:
         family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
         address, sockets = (config.host, config.port), []
+        if config.port:
+            _refuse_if_taken(family, address)
     try:
         while len(sockets) < config.workers:
             sock = socket.socket(family, socket.SOCK_STREAM)
@@ -51,6 +54,16 @@ def reuse_port_sockets(config: Config, inherited: socket.socket | None) -> list[
                 sock.close()
         raise
     return sockets
+
+
+def _refuse_if_taken(family: socket.AddressFamily, address: tuple[str, int]) -> None:
+    """Raise OSError (address in use) when a server already listens on the address. SO_REUSEPORT would let
+    the new sockets join a running server's, and the kernel would then split new connections between the two
+    (an old server left running after an upgrade would go on answering part of the traffic). A plain bind
+    fails there, as a server without SO_REUSEPORT does; the probe is closed before the real sockets bind."""
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(address)
 
 
 class SocketPerWorker(Multiprocess):
@@ -119,7 +132,11 @@ def run(app: str, host: str, port: int, fd: int | None, workers: int) -> None:
         return
     config = Config(app, factory=True, host=host, port=port, fd=fd, workers=workers, access_log=False)
     inherited = None if fd is None else socket.socket(fileno=fd)
-    sockets = reuse_port_sockets(config, inherited)
+    try:
+        sockets = reuse_port_sockets(config, inherited)
+    except OSError as error:  # as uvicorn reports a bind that fails: the reason, no traceback
+        logger.error(error)
+        sys.exit(STARTUP_FAILURE)
     try:
         if sockets is None:
             logger.info("The inherited socket has no SO_REUSEPORT: the %d workers share it.", workers)

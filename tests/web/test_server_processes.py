@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -167,3 +168,25 @@ def test_serve_with_two_workers_gives_each_a_socket_and_spreads_connections_betw
             connection.close()
         server.terminate()
         server.wait(timeout=60)
+
+
+def test_serve_with_two_workers_refuses_a_port_a_server_already_listens_on(tmp_path: Path):
+    """SO_REUSEPORT would let a second `serve --workers 2` join the sockets of a server already running on its
+    port, and the kernel would split new connections between the two (an old server left running after an
+    upgrade answering part of the traffic). The second one stops at once with the reason, as a server
+    without SO_REUSEPORT does. Before: it bound the port and served beside the first."""
+    env = {**os.environ, "REHABMAP_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
+    with listening_socket(reuse_port=True) as running:  # a server's socket, bound as `serve --workers` binds
+        port = running.getsockname()[1]
+        second = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port",
+                                   str(port), "--workers", "2"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            _, stderr = second.communicate(timeout=120)  # it stops at once; a server that serves never does
+        finally:
+            if second.poll() is None:  # it served: stop it and its workers
+                os.killpg(second.pid, signal.SIGKILL)
+                second.wait()
+    assert second.returncode != 0
+    assert "address already in use" in stderr.lower(), stderr
+    assert "Traceback" not in stderr, stderr
