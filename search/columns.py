@@ -736,18 +736,19 @@ class ServiceColumns:
         mask[self.kept(query, rows)] = True
         return mask
 
-    def kept(self, query: ServiceQuery | _Prepared, rows: np.ndarray) -> np.ndarray:
+    def kept(self, query: ServiceQuery | _Prepared, rows: np.ndarray, *, typed: bool = False) -> np.ndarray:
         """Where in `rows` the services passing the query's hard filters are, ascending.
 
         The packed flags word is tested first (one gather answers status, type, gender and catchment, the
         most selective filters); the needs-and-ages word, subtypes, languages and located areas are gathered
         for its survivors alone: a 50 km box's pass at 100k reads ~6x fewer of those (bench/RESULTS.md,
-        fifth pass)."""
+        fifth pass). `typed`: every row is of a type asked for (the grid read them by type,
+        `_Grid.positions` with the prepared `types`), so the type test is skipped."""
         q = query if isinstance(query, _Prepared) else self.prepare(query)
         flags = self._flags[rows]
         need = (0 if q.include_inactive else _ACTIVE) | (_ACCEPTING if q.accepting_only else 0)
         mask = (flags & (need | _SUPERSEDED)) == need
-        if q.type_bits is not None:
+        if q.type_bits is not None and not typed:
             mask &= (flags & q.type_bits) != 0
         if q.other_gender is not None:
             mask &= (flags & _GENDER_MASK) != q.other_gender << _GENDER_SHIFT
@@ -930,7 +931,7 @@ class ServiceColumns:
             return np.zeros(len(_TYPES), dtype=np.int64)
         positions = self._grid.cell_positions(cells, prepared.types)
         in_areas = replace(prepared, in_areas=in_codes)
-        return np.bincount(self._cells.type[positions[self._cells.kept(in_areas, positions)]],
+        return np.bincount(self._cells.type[positions[self._cells.kept(in_areas, positions, typed=True)]],
                            minlength=len(_TYPES))
 
     @cached_property
@@ -975,7 +976,7 @@ class ServiceColumns:
     def _positions_passing(self, lat: float, lon: float, positions: np.ndarray,
                            prepared: _Prepared) -> tuple[np.ndarray, np.ndarray]:
         """`_box_passing` of the rows at these positions of the cell order."""
-        positions = positions[self._cells.kept(prepared, positions)]
+        positions = positions[self._cells.kept(prepared, positions, typed=True)]
         phi, lam, cos_phi = self._cell_points
         distances = haversine_km_radians(*radians_and_cosines(lat, lon), phi[positions], lam[positions],
                                          cos_phi[positions])
