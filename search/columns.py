@@ -349,8 +349,8 @@ class _Catchments:
     restricted and has no polygon; its own group when it has a polygon (a polygon is one row's); and one
     last group for every unrestricted row, which covers every home."""
 
-    def __init__(self, open_: np.ndarray, serves: np.ndarray, slot: np.ndarray) -> None:
-        self.open, self.serves, self.slot = open_, serves, slot  # per group
+    def __init__(self, codes: int, polygon_open: np.ndarray, polygon_serves: np.ndarray) -> None:
+        self.codes, self.polygon_open, self.polygon_serves = codes, polygon_open, polygon_serves
 
     @classmethod
     def of(cls, restricted: np.ndarray, serves: _CodeSets, polygon_rows: np.ndarray) -> tuple[np.ndarray, _Catchments]:
@@ -358,19 +358,19 @@ class _Catchments:
         s, p = serves.groups, len(polygon_rows)
         group = np.where(restricted, serves.of, s + p)
         group[polygon_rows] = s + np.arange(p)
-        open_ = np.zeros(s + p + 1, dtype=bool)
-        open_[s:s + p] = ~restricted[polygon_rows]
-        open_[-1] = True
-        # Per group, its catchment codes' group (s: none, a 'names nothing' slot `covering` adds) and polygon.
-        return group, cls(open_, np.concatenate((np.arange(s), serves.of[polygon_rows], [s])),
-                          np.concatenate((np.full(s, p), np.arange(p), [p])))
+        return group, cls(s, ~restricted[polygon_rows], serves.of[polygon_rows])
 
-    def covering(self, serving: np.ndarray, polygon_hits: np.ndarray | None) -> np.ndarray:
+    def covering(self, serving: np.ndarray, polygon_hits: np.ndarray) -> np.ndarray:
         """Per group, whether it covers a home: `serving` per catchment codes' group, whether it names one of
-        the home's areas; `polygon_hits` per polygon (plus a last 'none' slot), whether it holds the home."""
-        covered = self.open | np.append(serving, False)[self.serves]
-        if polygon_hits is not None:
-            covered |= polygon_hits[self.slot]
+        the home's areas; `polygon_hits`, the polygons holding the home. Laid out piece by piece (the codes'
+        groups are `serving` itself, the last group is open) rather than gathered over every group."""
+        s, p = self.codes, len(self.polygon_open)
+        covered = np.empty(s + p + 1, dtype=bool)
+        covered[:s] = serving
+        covered[s:s + p] = serving[self.polygon_serves]
+        covered[s:s + p] |= self.polygon_open
+        covered[s + polygon_hits] = True
+        covered[-1] = True
         return covered
 
 
@@ -736,18 +736,19 @@ class ServiceColumns:
         mask[self.kept(query, rows)] = True
         return mask
 
-    def kept(self, query: ServiceQuery | _Prepared, rows: np.ndarray) -> np.ndarray:
+    def kept(self, query: ServiceQuery | _Prepared, rows: np.ndarray, *, typed: bool = False) -> np.ndarray:
         """Where in `rows` the services passing the query's hard filters are, ascending.
 
         The packed flags word is tested first (one gather answers status, type, gender and catchment, the
         most selective filters); the needs-and-ages word, subtypes, languages and located areas are gathered
         for its survivors alone: a 50 km box's pass at 100k reads ~6x fewer of those (bench/RESULTS.md,
-        fifth pass)."""
+        fifth pass). `typed`: every row is of a type asked for (the grid read them by type,
+        `_Grid.positions` with the prepared `types`), so the type test is skipped."""
         q = query if isinstance(query, _Prepared) else self.prepare(query)
         flags = self._flags[rows]
         need = (0 if q.include_inactive else _ACTIVE) | (_ACCEPTING if q.accepting_only else 0)
         mask = (flags & (need | _SUPERSEDED)) == need
-        if q.type_bits is not None:
+        if q.type_bits is not None and not typed:
             mask &= (flags & q.type_bits) != 0
         if q.other_gender is not None:
             mask &= (flags & _GENDER_MASK) != q.other_gender << _GENDER_SHIFT
@@ -791,19 +792,14 @@ class ServiceColumns:
                 self._serves.groups_holding(home.codes), self._polygons_holding(home))
         return table
 
-    def _polygons_holding(self, home: Coverage) -> np.ndarray | None:
-        """Per polygon (plus a last 'none' slot), whether it holds the home's point; None if none does."""
+    def _polygons_holding(self, home: Coverage) -> np.ndarray:
+        """The polygons holding the home's point."""
         if self._polygon_tree is None:
-            return None
+            return np.zeros(0, dtype=np.int64)
         # The polygons whose box meets the point's bucket, then the exact test on the prepared polygons.
         buckets, wide = self._polygon_buckets
         near = buckets.get(_bucket(home.lon, home.lat), wide)
-        hits = near[shapely.intersects_xy(self._prepared_polygons[near], home.lon, home.lat)]
-        if not len(hits):
-            return None
-        table = np.zeros(len(self.polygons) + 1, dtype=bool)
-        table[hits] = True
-        return table
+        return near[shapely.intersects_xy(self._prepared_polygons[near], home.lon, home.lat)]
 
     @cached_property
     def _polygon_buckets(self) -> tuple[dict[tuple[int, int], np.ndarray], np.ndarray]:
@@ -930,7 +926,7 @@ class ServiceColumns:
             return np.zeros(len(_TYPES), dtype=np.int64)
         positions = self._grid.cell_positions(cells, prepared.types)
         in_areas = replace(prepared, in_areas=in_codes)
-        return np.bincount(self._cells.type[positions[self._cells.kept(in_areas, positions)]],
+        return np.bincount(self._cells.type[positions[self._cells.kept(in_areas, positions, typed=True)]],
                            minlength=len(_TYPES))
 
     @cached_property
@@ -975,7 +971,7 @@ class ServiceColumns:
     def _positions_passing(self, lat: float, lon: float, positions: np.ndarray,
                            prepared: _Prepared) -> tuple[np.ndarray, np.ndarray]:
         """`_box_passing` of the rows at these positions of the cell order."""
-        positions = positions[self._cells.kept(prepared, positions)]
+        positions = positions[self._cells.kept(prepared, positions, typed=True)]
         phi, lam, cos_phi = self._cell_points
         distances = haversine_km_radians(*radians_and_cosines(lat, lon), phi[positions], lam[positions],
                                          cos_phi[positions])
