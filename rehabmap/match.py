@@ -19,9 +19,8 @@ from shapely.geometry import shape
 from geodata.distance import great_circle_km
 from rehabmap.errors import InvalidValue
 from rehabmap.explanation import Explainer
-from rehabmap.record import capacity_max_age_days
 from rehabmap.index.base import Coverage, Hit, IndexBackend, PersonGender, ServiceQuery
-from rehabmap.record import Capacity, Service
+from rehabmap.record import Capacity, Service, capacity_max_age_days
 from rehabmap.taxonomy import ServiceType, parse_need, parse_subtypes, parse_type
 
 OUT_OF_AREA_MARGIN_KM = 5.0

@@ -46,6 +46,7 @@ _NEED_CODES = frozenset(NEED_LABELS)
 _GENDER_NEEDS = frozenset(GENDER_NEEDS)
 _OTHER_GENDER_NEEDS = {gender: _GENDER_NEEDS - {gender} for gender in _GENDER_NEEDS}
 
+
 def source_of(service_id: str) -> str:
     """The source a service id belongs to: ids are `<source>:<key in that source>`."""
     return service_id.split(":", 1)[0]

@@ -9,7 +9,7 @@ import pytest
 from geodata.distance import great_circle_km
 from geodata.geography import Geography
 from geodata.places import _distinct, place_key
-from geodata.errors import AmbiguousPlace, GeodataError, UnknownPlace
+from geodata.errors import AmbiguousPlace, UnknownPlace
 
 ROOT = Path(__file__).resolve().parents[2]
 
