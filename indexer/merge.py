@@ -76,6 +76,7 @@ def merge_duplicates(services: Iterable[Service]) -> tuple[list[Service], list[M
         else:
             notes.append(MergeNote(merged[hit].id, service.id, next(k for k in keys if k in where)[0]))
             merged[hit] = _combine(merged[hit], service)
-        for key in _keys(merged[hit]):
+            keys = _keys(merged[hit])  # the combined record's (a service kept as it came has its own already)
+        for key in keys:
             where.setdefault(key, hit)
     return merged, notes
