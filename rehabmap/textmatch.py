@@ -70,20 +70,24 @@ class FoldedPattern:
             raise ValueError(f"pattern must be lowercase ASCII to run on folded text: {pattern!r}")
         self.regex = re.compile(pattern)
         self.needles: frozenset[str] = _needles(pattern)
-        # Per alternative: the alternative, and for one that starts with \b the rest of it to scan for.
-        self._alternatives = [(re.compile(branch), _rest_after_boundary(branch)) for branch in _branches(pattern)]
+        # Per alternative: the alternative, for one that starts with \b the rest of it to scan for, and, when
+        # the pattern has several, the alternative's own needles: a pattern's needle in the text says one of
+        # its alternatives may match, not which ("for" lets the male-only pattern through on half the rows,
+        # yet only its "for men" alternative needs it).
+        branches = _branches(pattern)
+        self._alternatives = [(re.compile(branch), _rest_after_boundary(branch),
+                               _needles(branch) if len(branches) > 1 else frozenset()) for branch in branches]
 
     def search(self, folded: str) -> bool:
-        if not self.needles:
+        if not self.needles or _holds_any(folded, self.needles):
             return self.matches(folded)
-        for needle in self.needles:  # a plain loop: any() over a generator costs as much as the test
-            if needle in folded:
-                return self.matches(folded)
         return False
 
     def matches(self, folded: str) -> bool:
         """`self.regex.search(folded) is not None`, without trying every position for a leading \\b."""
-        for whole, rest in self._alternatives:
+        for whole, rest, needles in self._alternatives:
+            if needles and not _holds_any(folded, needles):
+                continue
             if rest is None:
                 if whole.search(folded) is not None:
                     return True
@@ -97,6 +101,13 @@ class FoldedPattern:
                     return True
                 found = rest.search(folded, found.start() + 1)
         return False
+
+
+def _holds_any(text: str, needles: frozenset[str]) -> bool:
+    for needle in needles:  # a plain loop: any() over a generator costs as much as the test
+        if needle in text:
+            return True
+    return False
 
 
 class FoldedPatterns:
@@ -188,13 +199,19 @@ def _required(items: list[tuple[Any, Any]]) -> frozenset[str] | None:
         if found and (best is None or min(map(len, found)) > min(map(len, best))):
             best = found
 
-    run: list[str] = []
+    # The literal runs a match holds here, one of which it must: more than one when an optional literal
+    # ("men'?s": "men's" or "mens") lies in the run, which makes a longer needle than breaking the run would.
+    runs = {""}
     for op, av in items:
         if op is sre.LITERAL:
-            run.append(chr(av))
+            runs = {run + chr(av) for run in runs}
             continue
-        consider(frozenset({"".join(run)}) if run else None)
-        run = []
+        optional = _optional_literal(op, av)
+        if optional is not None and len(runs) < _MAX_RUNS:
+            runs = runs | {run + optional for run in runs}
+            continue
+        consider(None if "" in runs else frozenset(runs))
+        runs = {""}
         if op is sre.SUBPATTERN and not av[1] and not av[2]:  # a group, with no inline flags
             consider(_required(list(av[3])))
         elif op is sre.BRANCH:
@@ -203,5 +220,20 @@ def _required(items: list[tuple[Any, Any]]) -> frozenset[str] | None:
         elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT) and av[0] >= 1:
             consider(_required(list(av[2])))
         # Anything else (a class, any character, an anchor, a lookaround) promises no literal.
-    consider(frozenset({"".join(run)}) if run else None)
+    consider(None if "" in runs else frozenset(runs))
     return best
+
+
+_MAX_RUNS = 8  # optional literals a run forks at, at most 3: each doubles its needles
+
+
+def _optional_literal(op: Any, av: Any) -> str | None:
+    """The text of `x?` or `(?:xy)?` (an optional run of literals), else None."""
+    if op not in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT) or av[0] != 0 or av[1] != 1:
+        return None
+    body = list(av[2])
+    if len(body) == 1 and body[0][0] is sre.SUBPATTERN and not body[0][1][1] and not body[0][1][2]:
+        body = list(body[0][1][3])  # a group with no inline flags
+    if not body or any(item_op is not sre.LITERAL for item_op, _ in body):
+        return None
+    return "".join(chr(code) for _, code in body)
