@@ -592,9 +592,12 @@ def _found(state: _State, query: ServiceQuery, offset: int,
     return rows, _by_name(columns.name_rank, rows, offset, len(rows) if limit is None else limit)
 
 
+_TYPES = tuple(ServiceType)  # an Enum's iteration is a Python generator: once, not once a match
+
+
 def _by_type(counts: np.ndarray) -> dict[ServiceType, int]:
     """Per-type counts as the columns give them (indexed like `ServiceType`), keyed by type."""
-    return {t: int(counts[i]) for i, t in enumerate(ServiceType)}
+    return dict(zip(_TYPES, counts.tolist(), strict=True))
 
 
 def _passing(state: _State, query: ServiceQuery) -> np.ndarray:
