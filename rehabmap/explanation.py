@@ -30,7 +30,7 @@ class Explainer:
         self._needs_wording: dict[tuple[str, ...], str] = {}
         self._stale_capacity = f" Capacity unknown: the last report is more than {max_age_days} days old."
 
-    def explain(self, service: Service, distance_km: float, in_icb: bool, matched: list[str],
+    def explain(self, service: Service, distance_km: float, in_icb: bool, matched: tuple[str, ...],
                 out_of_catchment: bool, capacity: Capacity | None) -> str:
         """`matched`: the stated needs the service says it meets (the others are not known: a service
         that says it does not meet one never matches); `capacity`: as `Service.capacity_now` reads it."""
@@ -47,9 +47,8 @@ class Explainer:
         if service.gender in _GENDER_NOTES:
             text += _GENDER_NOTES[service.gender]
         if self._needs:
-            met = tuple(matched)
-            wording = self._needs_wording.get(met)
-            text += wording if wording is not None else self._word_needs(met)
+            wording = self._needs_wording.get(matched)
+            text += wording if wording is not None else self._word_needs(matched)
         if out_of_catchment:
             text += _OUT_OF_CATCHMENT
         if capacity and service.capacity_as_of is not None:  # a capacity now always has its date

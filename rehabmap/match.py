@@ -284,12 +284,15 @@ class ResultMaker:
     it: the home's ICB, the request's needs, the capacity window (`capacity_max_age_days`, read once per
     match), and the `Explainer` that words them."""
 
-    __slots__ = ("_home", "_icb", "_needs", "_outside_counts", "_today", "_window", "_explainer")
+    __slots__ = ("_home", "_icb", "_needs", "_unknown", "_outside_counts", "_today", "_window", "_explainer")
 
     def __init__(self, home: HomeLike, request: MatchRequest, today: date, max_age_days: int) -> None:
         self._home = home
         self._icb = home.areas.icb_code or None
         self._needs = request.needs
+        # Per set of the stated needs a service says it meets, the stated needs left unknown: ~10 results
+        # share one or two sets.
+        self._unknown: dict[tuple[str, ...], tuple[str, ...]] = {(): request.needs}
         # Without `include_out_of_catchment` every hit passed the catchment filter: no need to test it again.
         self._outside_counts = request.include_out_of_catchment
         self._today = today
@@ -297,17 +300,17 @@ class ResultMaker:
         self._explainer = Explainer(home.areas.icb_name, request.needs, max_age_days)
 
     def result(self, hit: Hit, placement_km: float | None) -> MatchResult:
-        service = hit.service
+        service, distance = hit
         in_icb = self._icb is not None and service.areas.icb_code == self._icb
-        needs_met = service.needs_met
-        matched = [n for n in self._needs if n in needs_met]
-        unknown = [n for n in self._needs if n not in needs_met]
+        matched = tuple(filter(service.needs_met.__contains__, self._needs)) if self._needs else ()
+        unknown = self._unknown.get(matched)
+        if unknown is None:
+            unknown = self._unknown[matched] = tuple(n for n in self._needs if n not in matched)
         outside = self._outside_counts and not covers(service, self._home)
-        capacity = service.capacity_now(self._today, self._window)
-        saved = None if placement_km is None else round(placement_km - hit.distance_km, 3)
-        return MatchResult(service, round(hit.distance_km, 3), in_icb, matched, unknown, outside, capacity,
-                           self._explainer.explain(service, hit.distance_km, in_icb, matched, outside, capacity),
-                           saved)
+        capacity = service.capacity_now(self._today, self._window) if service.capacity else None
+        saved = None if placement_km is None else round(placement_km - distance, 3)
+        return MatchResult(service, round(distance, 3), in_icb, list(matched), list(unknown), outside, capacity,
+                           self._explainer.explain(service, distance, in_icb, matched, outside, capacity), saved)
 
 
 def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: date) -> MatchResponse:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
@@ -47,8 +47,10 @@ class ServiceQuery:
     text: str | None = None
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
+    """A service an index found, and its distance from the point asked about. A named tuple: as immutable
+    as a frozen dataclass, and a third of the cost to make (a match makes ~10-20)."""
+
     service: Service
     distance_km: float
 

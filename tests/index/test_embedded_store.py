@@ -195,9 +195,9 @@ def test_the_record_cache_is_bounded(path, services, monkeypatch):
     cache = _RecordCache(3)
     a, b, c, d = services[:4]
     cache.put_many({0: a, 1: b, 2: c})
-    assert cache.get_many([0]) == {0: a}  # 0 is now the most recently used
+    assert cache.get_many([0]) == [a]  # 0 is now the most recently used
     cache.put_many({3: d})
-    assert len(cache) == 3 and cache.get_many([0, 1, 2, 3]) == {0: a, 2: c, 3: d}
+    assert len(cache) == 3 and cache.get_many([0, 1, 2, 3]) == [a, None, c, d]
 
     monkeypatch.setattr(embedded, "RECORD_CACHE_SIZE", 50)
     index = EmbeddedIndex(path)
@@ -207,6 +207,21 @@ def test_the_record_cache_is_bounded(path, services, monkeypatch):
     assert len(page.items) == 120 and len(index._current().records) == 50
     assert index.find(replace(ServiceQuery(include_inactive=True), types=frozenset(ServiceType)),
                       limit=120).items == page.items
+
+
+def test_around_reads_a_record_once_for_both_of_its_lists(path, services):
+    """A match's nearest in the home ICB are mostly its nearest overall too: a service in both lists, at the
+    same distance, is one hit (its record read once), and each list still equals its own question's answer."""
+    index = EmbeddedIndex(path)
+    home = services[0]
+    within = frozenset({home.areas.icb_code})
+    found = index.around(home.lat, home.lon, ServiceQuery(), k=10, radius_km=100.0, within=within)
+    assert found.nearest == index.nearest(home.lat, home.lon, ServiceQuery(), k=10, radius_km=100.0)
+    assert found.nearest_within == index.nearest(home.lat, home.lon, ServiceQuery(area_codes=within), k=10,
+                                                 radius_km=100.0)
+    overall = {hit.service.id: hit for hit in found.nearest}
+    shared = [hit for hit in found.nearest_within if hit.service.id in overall]
+    assert shared and all(overall[hit.service.id] is hit for hit in shared)
 
 
 def test_the_sample_directory_reads_back_field_for_field(tmp_path, geography):
