@@ -270,3 +270,34 @@ def test_the_upload_list_shows_only_whole_uploads_when_the_audit_holds_more_than
     assert outcomes[1:] == [f"Added: 2 services, 1 rows rejected; the index then held {100 + n} services"
                             for n in range(added, 0, -1)]
     assert "maintainer 0<" not in uploads and "the oldest" not in uploads
+
+
+def test_a_refused_rebuild_names_its_sources_never_a_server_path(keepers, data_dir):
+    """The last rebuild's sources are remembered by their server paths; an upload that rebuilds from them and
+    is refused names the source that failed by its name (its folder as given, its file) and the reason, and no folder of the server
+    reaches the page, the audit log, the upload list or the services' provenance."""
+    from app.rebuild import SOURCES_FILE, rebuild_index
+
+    feeds = keepers.site.home / "feeds"
+    (feeds / "nested.json").mkdir(parents=True)  # read as a feed, it cannot be: a folder, not a file
+    rebuild_index(keepers.site.settings, [SAMPLE], actor="test setup")  # as `rehabmap index sample/`
+    sources = json.loads((keepers.site.home / SOURCES_FILE).read_text())
+    (keepers.site.home / SOURCES_FILE).write_text(json.dumps([*sources, str(feeds)]))
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    report = upload(keepers, client, teams_table(data_dir))
+    answer = client.post("/keepers/upload/confirm", data={"csrf": csrf_of(report.text), "upload": held_id(report.text)})
+    assert answer.status_code == 409, answer.text
+    reason = "nothing could be imported from feeds/nested.json: cannot read the file: Is a directory"
+    assert reason in answer.text
+    entries, _ = keepers.site.directory.audit.entries(resource_type="curated_table")
+    assert reason in {e.field: e.new for e in entries}["reason"]
+    assert reason in client.get("/keepers/upload").text
+    audit_api = keepers.client().get("/maintain/audit", headers=keepers.site.auth("admin")).text
+    state = keepers.app.state.rehabmap
+    provenance = {p.file for i in state.backend.ids() for p in state.backend.get(i).provenance}
+    assert provenance == {"sample/rehabmap-sample.oruk.json"}
+    server = (str(keepers.site.home), str(SAMPLE.parent))
+    for shown in (answer.text, json.dumps([[e.resource_id, e.new] for e in entries]),
+                  client.get("/keepers/upload").text, audit_api, json.dumps(sorted(provenance))):
+        assert not any(folder in shown for folder in server)
