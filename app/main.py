@@ -28,7 +28,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = create_api(state)  # the JSON API and the ORUK feed, with their OpenAPI documents
     web.mount_static(app)  # the pages and their assets, outside the OpenAPI document
     app.include_router(web.routes.router)
-    app.state.open_review = partial(open_review, settings)  # the keepers' review queue (the pages cannot import app)
+    # the keepers' review queue, per request, over the server's open index (the pages cannot import app)
+    app.state.open_review = partial(open_review, settings, state=state)
     app.state.rebuild_with_table = partial(rebuild_with_table, settings)  # the keepers' curated-table upload
     # Around both faces: the limits, the security headers, a request log and metrics that keep nothing of a
     # search, and the catch-all, as one layer.

@@ -6,8 +6,10 @@ A rebuild reads the source files it is given, the curated tables uploaded throug
 (`indexer.sync.rebuild`); the maintainers' edits are laid over it; the new index goes live only once complete,
 and only if it keeps the live directory (`indexer.pipeline.build_index`; else `ImportRefused`, and the live
 index, its coverage and the uploaded tables stay as they were). The source files of the last rebuild that went
-live are remembered (`REHABMAP_HOME/index-sources.json`), so an upload rebuilds from them: it cannot name
-them itself. One rebuild runs at a time across processes and hosts (a named lock in the maintainers' store):
+live are remembered (`REHABMAP_HOME/index-sources.json`, by their server paths, read by nothing but this
+module), so an upload rebuilds from them: it cannot name them itself. What a rebuild reports (the refusal, the
+rejections, the services' provenance) names each by its file name (`indexer.sources.load_source`), since the
+maintainers' pages and the audit log show it. One rebuild runs at a time across processes and hosts (a named lock in the maintainers' store):
 two at once would each read the uploaded tables before the other's was kept, and whichever went live last would
 lack the other's services while `curated/` held them. The second is refused (`RebuildRunning`), not queued: an
 upload's confirm can be sent again, and a scheduled `rehabmap index` runs again.
@@ -28,7 +30,6 @@ from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, build_
 from indexer.sources import load_source
 from indexer.sync.rebuild import record_curated_coverage, with_directory
 from indexer.sync.runner import SyncReport
-from indexer.upload import uploaded_rows
 from rehabmap.config import Settings
 from rehabmap.index.base import IndexWriter
 from rehabmap.maintain.edits import OverlayWriter
@@ -83,7 +84,7 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
     files = [*sources, *tables.values()]
     rows = with_directory(store_of(settings), files,
                           chain(*(load_source(path, mapping=mapping) for path in sources),
-                                *(uploaded_rows(path) for path in tables.values())))
+                                *(load_source(path) for path in tables.values())))
     live_writer = open_writer(settings)
     directory = Directory.existing(settings)
     writer: IndexWriter = live_writer

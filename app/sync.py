@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from indexer.pipeline import GeographyPlacer, IndexReport, Placer, build_index
 from indexer.rows import Held
@@ -20,24 +21,30 @@ from rehabmap.config import Settings
 from rehabmap.maintain.store import Directory, store_of
 from rehabmap.maintain.edits import OverlayWriter
 
+if TYPE_CHECKING:
+    from rehabmap.state import AppState
+
 
 def open_store(settings: Settings) -> SyncStore:
     return SyncStore(store_of(settings))
 
 
-def open_live(settings: Settings, placer: Callable[[], Placer]) -> LiveIndex:
+def open_live(settings: Settings, placer: Callable[[], Placer], state: AppState | None = None) -> LiveIndex:
     """The live index of the configured backend; with none built yet, the first write builds it from the
-    directory (synced records and the maintainers' own services)."""
+    directory (synced records and the maintainers' own services). `state`: a server's open parts, whose
+    backend (loaded once, and kept up with every write) and maintainers' store are used instead of opening
+    new ones, as a command does once: a new embedded backend loads the whole index on its first read (some
+    1.5 s and a second copy in memory at 100k services), which a server would pay on every review decision."""
     from app.parts import open_backend, open_writer
 
     writer = open_writer(settings)
-    directory = Directory.from_settings(settings)
+    directory = (state.directory if state is not None else None) or Directory.from_settings(settings)
 
     def build() -> IndexReport:
         return build_index(synced_rows(store_of(settings)), placer(), OverlayWriter(writer, directory),
                            progress=False)
 
-    return LiveIndex(open_backend(settings), writer, directory, build)
+    return LiveIndex(state.backend if state is not None else open_backend(settings), writer, directory, build)
 
 
 def _placer(settings: Settings) -> Placer:
@@ -80,6 +87,7 @@ def discard_run(settings: Settings, source: str) -> dict[str, int]:
     return {c.name: store.abandon_run(c.name) for c in connectors_for(source, settings)}
 
 
-def open_review(settings: Settings, *, live: bool = True) -> ReviewQueue:
-    """The queue; decisions go on to the live index unless `live` is False (reading only)."""
-    return ReviewQueue(open_store(settings), open_live(settings, partial(_placer, settings)) if live else None)
+def open_review(settings: Settings, *, live: bool = True, state: AppState | None = None) -> ReviewQueue:
+    """The queue; decisions go on to the live index unless `live` is False (reading only), through the
+    server's own backend and store when `state` gives them (see `open_live`)."""
+    return ReviewQueue(open_store(settings), open_live(settings, partial(_placer, settings), state) if live else None)

@@ -9,9 +9,9 @@ validated as a record), so the report names every row `rehabmap index` would rej
 An uploaded file is held under `REHABMAP_HOME/uploads/<id>/`, by a random id (the only thing a page or a
 URL carries), under the name of its template (`ips_services.csv`, ...), which is how its kind is known again
 at the confirm step. It is deleted once used, and any held longer than `HOLD_MINUTES` is swept away at the
-next upload. Wherever it is read from (held here, or kept for later rebuilds), a rebuild reads it through
-`uploaded_rows`, so the services and rejections it gives name the table as a person knows it, never a folder
-of the server's.
+next upload. Wherever it is read from (held here, or kept for later rebuilds), a rebuild reads it as it reads
+any source (`indexer.sources.load_source`), so the services and rejections it gives name the table by its file
+name, as a person knows it, never by a folder of the server's.
 """
 
 from __future__ import annotations
@@ -20,13 +20,11 @@ import re
 import secrets
 import shutil
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from indexer.pipeline import IndexReport, Placer, prepare_rows
-from indexer.rows import Held, Rejection
-from indexer.sources import Row, load_source
+from indexer.rows import Rejection
 from indexer.sources.common import CsvTable, FileUnreadable, csv_table, decode_text
 from indexer.sources.curated import TABLES, CuratedRow, TableSpec, check_rows, rows_of, spec_for
 from rehabmap.errors import DomainError
@@ -66,20 +64,6 @@ class TableCheck:
     def usable(self) -> bool:
         """Something would land: a service, or an area recorded as having none."""
         return bool(self.good or self.none_rows)
-
-
-def uploaded_rows(path: Path) -> Iterator[Row]:
-    """The rows of an uploaded table, as `rehabmap index` reads any source, each naming the table by its file
-    name (its template's): where the server holds it (a random id's folder, deleted once used) or keeps it is
-    no part of the services' provenance or of the rebuild's report."""
-    for row in load_source(path):
-        yield _named(row, path.name)
-
-
-def _named(row: Row, name: str) -> Row:
-    if isinstance(row, Held):
-        return replace(row, candidate=replace(row.candidate, origin=replace(row.candidate.origin, file=name)))
-    return replace(row, origin=replace(row.origin, file=name))
 
 
 def spec_named(source: str) -> TableSpec | None:

@@ -16,6 +16,11 @@ rejection at line 0 saying why; a bad row gives a rejection for that row and the
 that gives nothing but such whole-file rejections (or no rows at all) is unreadable: its line-0 rejections
 are `fatal`, and the pipeline will not replace the live index with what the other sources hold. A folder
 is one source: a stray file in it is reported, and the services of the other files still land.
+
+A row names its file as the person who gave the source knows it: the file's name, or `folder/file` for a
+file of a folder given as the source; never the folders above it. That name is what the provenance, the
+rejections and a refused import's message carry, and those reach people (the maintainers' pages, the audit
+log), so the server's folder layout does not.
 """
 
 from __future__ import annotations
@@ -39,9 +44,10 @@ def load_source(path: Path, *, mapping: Path | None = None, source: str | None =
                 mappings_dir: Path = MAPPINGS_DIR) -> Iterator[Row]:
     """Every row of the source at `path`; `source` overrides the source name (the id prefix)."""
     path = Path(path)
+    name = _name(path)
     whole_file: list[Rejection] = []  # held back until it is known whether anything else was read
     rows = 0
-    for row in _rows(path, mapping, source, mappings_dir):
+    for row in _rows(path, name, mapping, source, mappings_dir):
         if isinstance(row, Rejection) and row.origin.line == 0:
             whole_file.append(row)
         elif isinstance(row, (Candidate, Held, Rejection)):
@@ -51,70 +57,77 @@ def load_source(path: Path, *, mapping: Path | None = None, source: str | None =
             rows += 1
     if not rows and not whole_file:
         what = "its .json files hold" if path.is_dir() else "the file holds"
-        whole_file.append(_file_rejection(path, source, f"no rows to import: {what} no services"))
+        whole_file.append(_file_rejection(name, source, f"no rows to import: {what} no services"))
     for rejection in whole_file:
         yield replace(rejection, fatal=not rows)
 
 
-def _rows(path: Path, mapping: Path | None, source: str | None, mappings_dir: Path) -> Iterator[Row | object]:
+def _name(path: Path) -> str:
+    """The source's own name, without the folders above it ('.' is named as the folder it is)."""
+    return path.absolute().name or str(path)
+
+
+def _rows(path: Path, name: str, mapping: Path | None, source: str | None,
+          mappings_dir: Path) -> Iterator[Row | object]:
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if base_suffix(p) == ".json")
         if not files:
-            yield _file_rejection(path, source, "the directory has no .json files to import")
+            yield _file_rejection(name, source, "the directory has no .json files to import")
         for file in files:
-            yield from _load_json(file, source)
+            yield from _load_json(file, f"{name}/{file.name}", source)
     elif not path.exists():
-        yield _file_rejection(path, source, "no such file or directory")
+        yield _file_rejection(name, source, "no such file or directory")
     elif base_suffix(path) == ".json":
-        yield from _load_json(path, source)
+        yield from _load_json(path, name, source)
     elif base_suffix(path) == ".csv":
-        yield from _load_csv(path, mapping, source, mappings_dir)
+        yield from _load_csv(path, name, mapping, source, mappings_dir)
     else:
-        yield _file_rejection(path, source, f"unsupported file type '{shorten(''.join(path.suffixes))}': give an "
+        yield _file_rejection(name, source, f"unsupported file type '{shorten(''.join(path.suffixes))}': give an "
                                             "ORUK or CQC .json, a CQC directory .csv, or a .csv with a mapping")
 
 
-def _load_json(path: Path, source: str | None) -> Iterator[Row]:
+def _load_json(path: Path, name: str, source: str | None) -> Iterator[Row]:
     try:
         data = json.loads(read_text(path))
     except FileUnreadable as exc:
-        yield _file_rejection(path, source, str(exc))
+        yield _file_rejection(name, source, str(exc))
         return
     except json.JSONDecodeError as exc:
-        yield _file_rejection(path, source, f"not valid JSON: {exc}")
+        yield _file_rejection(name, source, f"not valid JSON: {exc}")
         return
     except RecursionError:
-        yield _file_rejection(path, source, "JSON nested too deeply to read (no service feed nests its values "
+        yield _file_rejection(name, source, "JSON nested too deeply to read (no service feed nests its values "
                                             "hundreds of levels deep)")
         return
     if cqc.is_api_json(data):
-        yield from cqc.read_api(data, str(path), source)
+        yield from cqc.read_api(data, name, source)
     elif oruk.is_oruk(data):
-        yield from oruk.read_oruk(data, str(path), source)
+        yield from oruk.read_oruk(data, name, source)
     else:
-        yield _file_rejection(path, source, "neither an ORUK service, list or page (with 'contents') nor CQC "
+        yield _file_rejection(name, source, "neither an ORUK service, list or page (with 'contents') nor CQC "
                                             "location JSON (with 'locationId')")
 
 
-def _load_csv(path: Path, mapping: Path | None, source: str | None, mappings_dir: Path) -> Iterator[Row | object]:
+def _load_csv(path: Path, name: str, mapping: Path | None, source: str | None,
+              mappings_dir: Path) -> Iterator[Row | object]:
     try:
         text = read_text(path)
         directory = None if mapping else csv_table(text, cqc.is_directory_header, cqc.TITLE_LINES_MAX)
         table = directory or csv_table(text)
     except FileUnreadable as exc:
-        yield _file_rejection(path, source, str(exc))
+        yield _file_rejection(name, source, str(exc))
         return
     if directory is not None:
-        yield from cqc.read_directory(directory, str(path), source)
+        yield from cqc.read_directory(directory, name, source)
         return
     if table is None:
-        yield _file_rejection(path, source, "the file is empty")
+        yield _file_rejection(name, source, "the file is empty")
         return
     spec = None if mapping else curated.spec_for(table.header)
     if spec is not None:  # a curated table from templates/curated/
         lines = list(table.rows)  # a curated table is a few hundred rows at most
         read = 0
-        for row in curated.read_curated(CsvTable(table.header, table.header_line, iter(lines)), spec, str(path),
+        for row in curated.read_curated(CsvTable(table.header, table.header_line, iter(lines)), spec, name,
                                         source):
             read += 1
             yield row
@@ -124,16 +137,16 @@ def _load_csv(path: Path, mapping: Path | None, source: str | None, mappings_dir
     try:
         chosen = find_mapping(path, table.header, mapping, mappings_dir)
     except MappingError as exc:
-        yield _file_rejection(path, source, str(exc))
+        yield _file_rejection(name, source, str(exc))
         return
     if chosen is None:
         yield _file_rejection(
-            path, source, f"no mapping for this CSV: pass a mapping file (--mapping), put {path.name}.mapping.toml beside it, "
+            name, source, f"no mapping for this CSV: pass a mapping file (--mapping), put {path.name}.mapping.toml beside it, "
                           "or add one to mappings/ (see mappings/README.md); "
                           f"columns found: {shorten(table.header, 300)}")
         return
-    yield from read_mapped(table, chosen, str(path), source)
+    yield from read_mapped(table, chosen, name, source)
 
 
-def _file_rejection(path: Path, source: str | None, reason: str) -> Rejection:
-    return Rejection(Origin(source or "file", str(path), 0), reason)
+def _file_rejection(name: str, source: str | None, reason: str) -> Rejection:
+    return Rejection(Origin(source or "file", name, 0), reason)

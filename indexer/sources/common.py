@@ -45,8 +45,14 @@ def read_text(path: Path) -> str:
         if path.name.lower().endswith(".gz"):
             raw = gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
-        raise FileUnreadable(f"cannot read the file: {shorten(exc)}") from exc
+        raise FileUnreadable(f"cannot read the file: {shorten(os_reason(exc))}") from exc
     return decode_text(raw)
+
+
+def os_reason(exc: BaseException) -> str:
+    """Why a file could not be read, without the path an `OSError` names: the reason reaches people (a refused
+    import's message, the maintainers' pages), the server's folders must not."""
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
 def decode_text(raw: bytes) -> str:

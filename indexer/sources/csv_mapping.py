@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from indexer.rows import Candidate, Held, Origin, Rejection
-from indexer.sources.common import CsvProblem, CsvRow, CsvTable, RowParser, compact, join_address, slugify
+from indexer.sources.common import CsvProblem, CsvRow, CsvTable, RowParser, compact, join_address, os_reason, slugify
 from rehabmap.errors import DomainError, shorten
 from rehabmap.record import Service
 from rehabmap.taxonomy import NotRehab, classify_label, parse_type
@@ -85,7 +85,7 @@ def load_mapping(path: Path) -> Mapping:
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise MappingError(f"cannot read mapping {path}: {exc}") from exc
+        raise MappingError(f"cannot read mapping {path.name}: {os_reason(exc)}") from exc
     where = f"mapping {path.name}"
     unknown = set(doc) - _SECTIONS
     if unknown:

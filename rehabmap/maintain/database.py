@@ -3,7 +3,9 @@ PostgreSQL when `REHABMAP_DATABASE_URL` is set (`rehabmap.maintain.postgres`), s
 share one. Both give the parts of the store (`rehabmap.maintain.store`) the same four things: a short
 connection, a write transaction, a consistent read (`snapshot`) and the index lock; the parts' SQL is written
 once, with `?` placeholders, in the dialect both understand. Their tables are made and changed by numbered
-migrations (`rehabmap.maintain.migrations`), recorded in the database and run when the store is opened.
+migrations (`rehabmap.maintain.migrations`), recorded in the database and run when the store is opened. An open
+of a store already up to date, with its audit log guarded, only reads: a page, a report or a second process
+opening it neither writes nor waits behind a writer.
 
 The SQLite file: WAL and synchronous=FULL: a change acknowledged is on disk. Each call opens its own short
 connection, so the store is safe from any thread or process. The tables:
@@ -112,7 +114,8 @@ class Database(Protocol):
         False if another holds it. Dropped if its holder dies (one sync run per source at a time)."""
 
     def guard_audit_log(self) -> None:
-        """Make sure the audit log can only grow (run after the migrations, on every open)."""
+        """Make sure the audit log can only grow (run after the migrations, on every open); reads, and writes
+        only to restore a guard found missing or weakened."""
 
 
 def _keep_audit_log(action: int, arg1: str | None, arg2: str | None, _db: str | None, _source: str | None) -> int:
@@ -152,7 +155,12 @@ class SqliteDatabase:
                     conn.execute("PRAGMA journal_mode=WAL")
 
     def guard_audit_log(self) -> None:
-        """The triggers of `AUDIT_GUARDS`, restored if missing or altered."""
+        """The triggers of `AUDIT_GUARDS`, restored if missing or altered: read first, so that an open that
+        finds them in place (every open but a store's first) takes no write lock."""
+        with self.connect() as conn:
+            found = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall())
+        if all(found.get(name) == statement for name, statement in AUDIT_GUARDS.items()):
+            return
         with self.transaction(schema=True) as conn:
             for name, statement in AUDIT_GUARDS.items():
                 found = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",

@@ -149,28 +149,32 @@ MIGRATIONS = (
     Migration(9, "a token remembers the form that made it", _FORM_KEY, _FORM_KEY),
 )
 LATEST = MIGRATIONS[-1].version
+# whether the database has recorded migrations at all, per dialect (a new one has no table for them yet)
+_HAS_MIGRATIONS = {"sqlite": "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+                   "postgres": "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() "
+                               "AND tablename = 'schema_migrations'"}
 
 
 def migrate(database: Database, policy: TokenPolicy = TokenPolicy()) -> list[Migration]:
     """Run the migrations the database lacks, each in its own transaction, then check the audit log's
-    guards (`Database.guard_audit_log`); the migrations run."""
+    guards (`Database.guard_audit_log`); the migrations run. What has run is read first, without the writers'
+    lock: a store up to date, as on every open but its first, is not written (a review page, a metrics scrape
+    or a report opens it only to read)."""
     run: list[Migration] = []
+    done = _applied(database)
+    if done and max(done) > LATEST:
+        raise _newer(database, max(done))
+    if done.issuperset(m.version for m in MIGRATIONS):
+        database.guard_audit_log()
+        return run
     with database.transaction() as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                      "name TEXT NOT NULL, applied_at TEXT NOT NULL)")
-        done = {version for (version,) in conn.execute("SELECT version FROM schema_migrations")}
-    if done.issuperset(m.version for m in MIGRATIONS) and max(done) <= LATEST:
-        # Up to date, as on every open but the first: one transaction, not one per migration (a review page
-        # or a metrics scrape opens the store on each request).
-        database.guard_audit_log()
-        return run
     for migration in MIGRATIONS:
         with database.transaction() as conn:
             done = {version for (version,) in conn.execute("SELECT version FROM schema_migrations")}
             if done and max(done) > LATEST:
-                raise DirectoryUnavailable(
-                    f"The maintainers' store {database.location} was migrated by a newer rehabmap (to migration "
-                    f"{max(done)}; this one knows up to {LATEST}). Upgrade rehabmap on this host.")
+                raise _newer(database, max(done))
             if migration.version in done:
                 continue
             step = getattr(migration, database.dialect)
@@ -183,6 +187,20 @@ def migrate(database: Database, policy: TokenPolicy = TokenPolicy()) -> list[Mig
             run.append(migration)
     database.guard_audit_log()
     return run
+
+
+def _applied(database: Database) -> set[int]:
+    """The migrations recorded in the database (none in a new one), read without writing."""
+    with database.snapshot() as conn:
+        if not conn.execute(_HAS_MIGRATIONS[database.dialect]).fetchone()[0]:
+            return set()
+        return {version for (version,) in conn.execute("SELECT version FROM schema_migrations")}
+
+
+def _newer(database: Database, version: int) -> DirectoryUnavailable:
+    return DirectoryUnavailable(
+        f"The maintainers' store {database.location} was migrated by a newer rehabmap (to migration {version}; "
+        f"this one knows up to {LATEST}). Upgrade rehabmap on this host.")
 
 
 def opened(store: Path | Database, policy: TokenPolicy = TokenPolicy()) -> Database:

@@ -12,7 +12,8 @@ server drops if the process holding it dies.
 **The audit log is append-only.** Triggers refuse UPDATE, DELETE and TRUNCATE on it for every role, so
 also `INSERT ... ON CONFLICT DO UPDATE`, `MERGE` and writable CTEs; and UPDATE, DELETE and TRUNCATE are
 revoked from everyone, its owner included, so those are refused before the triggers run. Every open
-restores a missing or disabled trigger and the revoked privileges. The table's owner can still drop it or
+restores a missing or disabled trigger and the revoked privileges (checking them first, in a read: an open
+that finds them in place writes nothing). The table's owner can still drop it or
 disable its triggers, and a superuser can do anything: run rehabmap as a role that is neither, and keep
 the database's backups private.
 """
@@ -39,8 +40,8 @@ _NAMED = 0x72656861  # the first key of `named_lock`'s two-key advisory locks; t
 _POOLS: dict[str, ConnectionPool] = {}
 _POOLS_LOCK = threading.Lock()
 _CONNECT_TIMEOUT_S = 10.0
-_GUARD_FUNCTION = ("CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-                   "$$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$")
+_GUARD_BODY = " BEGIN RAISE EXCEPTION 'the audit log is append-only'; END "
+_GUARD_FUNCTION = f"CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $${_GUARD_BODY}$$"
 # name -> the statement that makes it
 AUDIT_GUARDS = {
     "audit_append_only_rows": "CREATE TRIGGER audit_append_only_rows BEFORE UPDATE OR DELETE ON audit "
@@ -49,6 +50,10 @@ AUDIT_GUARDS = {
                                   "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()",
 }
 _REVOKE = "REVOKE UPDATE, DELETE, TRUNCATE ON audit FROM PUBLIC, CURRENT_USER"
+# what _REVOKE took away, if anything gave it back: the privileges PUBLIC or this role hold on the audit log
+_GRANTED = ("SELECT count(*) FROM pg_class c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a "
+            "WHERE c.oid = 'audit'::regclass AND a.privilege_type IN ('UPDATE', 'DELETE', 'TRUNCATE') "
+            "AND a.grantee IN (0, (SELECT oid FROM pg_roles WHERE rolname = current_user))")
 
 
 @lru_cache(maxsize=256)
@@ -151,7 +156,12 @@ class PostgresDatabase:
                     conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (_NAMED, name))
 
     def guard_audit_log(self) -> None:
-        """The triggers and revoked privileges of the module docstring, restored if missing or disabled."""
+        """The triggers and revoked privileges of the module docstring, restored if missing or disabled: read
+        first, so that an open that finds them in place (every open but a store's first) writes nothing to the
+        catalog and takes no writers' lock."""
+        with self.snapshot() as conn:
+            if _guarded(conn):
+                return
         with self.transaction() as conn:
             conn.execute(_GUARD_FUNCTION)
             found = dict(conn.execute("SELECT tgname, tgenabled FROM pg_trigger "
@@ -161,6 +171,18 @@ class PostgresDatabase:
                     conn.execute(f"DROP TRIGGER IF EXISTS {name} ON audit")
                     conn.execute(statement)
             conn.execute(_REVOKE)
+
+
+def _guarded(conn: _Connection) -> bool:
+    """Whether the audit log's guards are all in place: the function as made, each trigger enabled, and none
+    of the revoked privileges granted again."""
+    function = conn.execute("SELECT p.prosrc, l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
+                            "WHERE p.proname = 'audit_append_only' AND p.pronamespace = current_schema()::regnamespace"
+                            ).fetchall()
+    triggers = dict(conn.execute("SELECT tgname, tgenabled FROM pg_trigger "
+                                 "WHERE tgrelid = 'audit'::regclass AND NOT tgisinternal").fetchall())
+    return (function == [(_GUARD_BODY, "plpgsql")] and all(triggers.get(name) in ("O", "A") for name in AUDIT_GUARDS)
+            and conn.execute(_GRANTED).fetchall() == [(0,)])
 
 
 def close_pools() -> None:

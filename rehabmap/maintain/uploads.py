@@ -1,7 +1,8 @@
 """The curated tables maintainers tried to add, as the audit log records them: one `upload` (added) or
 `upload_refused` (with the reason) of a `curated_table` per confirm, one audit row a field. Gathered back
 into one line per upload for the upload page, so who tried which table, and why it did not land, is seen
-where tables are uploaded."""
+where tables are uploaded. The page reads the latest rows only, and a confirm's rows can straddle that limit:
+the line they would make is left out rather than shown without its reason or a count."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rehabmap.maintain.audit import AuditEntry
+from rehabmap.maintain.audit import AuditEntry, AuditLog
 
 TABLE = "curated_table"
 ADDED = "upload"
@@ -38,3 +39,12 @@ def uploads_in(entries: Sequence[AuditEntry]) -> list[PastUpload]:
             uploads.append(last)
         last.fields[entry.field] = entry.new
     return uploads
+
+
+def recent_uploads(audit: AuditLog) -> list[PastUpload]:
+    """The latest uploads, newest first, each whole: one row past `LIMIT` is read, and the upload it belongs to
+    is left out, since its older rows may lie beyond what was read (every upload before it ends with a row
+    read, followed by another upload's)."""
+    entries, _ = audit.entries(resource_type=TABLE, limit=LIMIT + 1, newest_first=True)
+    uploads = uploads_in(entries)
+    return uploads[:-1] if len(entries) > LIMIT else uploads

@@ -70,7 +70,7 @@ def test_directory_rejections_say_why(directory):
         20: "not a rehab pathway service: CQC service types 'Hospital'",
         21: "row has 17 cells but the header has 15 (check quoting)",
     }
-    assert all(r.origin.file == str(DIRECTORY) for r in rejections.values())
+    assert all(r.origin.file == DIRECTORY.name for r in rejections.values())
 
 
 def test_directory_fields(directory):

@@ -177,3 +177,22 @@ def test_the_review_queue_works_without_javascript(browser, queued_server):
         page.get_by_label("Reason for rejecting").fill("no type, and a hospital we do not list")
         page.get_by_role("button", name="Reject the chosen").click()
         expect(page.get_by_text("Rejected 1 record.")).to_be_visible()
+
+
+def test_a_decision_goes_through_the_servers_own_index_without_loading_another(queued, monkeypatch):
+    """The queue is opened per request over the server's open parts: a decision writes through the index the
+    server searches, already loaded, instead of a new backend that loads the whole index on its first read."""
+    from search.embedded import EmbeddedIndex
+
+    state = queued.app.state.rehabmap
+    state.backend.info()  # the server's index, loaded as after its first search
+    loads: list[EmbeddedIndex] = []
+    load = EmbeddedIndex._load
+    monkeypatch.setattr(EmbeddedIndex, "_load", lambda self: loads.append(self) or load(self))
+    client = signed_in(queued)
+    page = client.get(f"/keepers/review/{LEVEL1}")
+    answer = client.post(f"/keepers/review/{LEVEL1}", data={"csrf": csrf_of(page.text), "action": "accept",
+                                                            "type": "inpatient_rehab_level1", "subtype": ""})
+    assert answer.status_code == 303, answer.text
+    assert state.backend.get(LEVEL1).service_type == "inpatient_rehab_level1"
+    assert loads == []

@@ -242,3 +242,62 @@ def test_the_admins_audit_api_lists_uploads_added_and_refused(keepers, data_dir)
     assert answer.status_code == 200, answer.text
     entries = [e for e in answer.json()["entries"] if e["resource_type"] == "curated_table"]
     assert {(e["action"], e["resource_id"]) for e in entries} == {("upload_refused", "community_rehab_teams.csv")}
+
+
+def test_the_upload_list_shows_only_whole_uploads_when_the_audit_holds_more_than_it_reads(keepers):
+    """The page reads the latest audit rows only: an upload whose rows straddle that limit is left out, never
+    shown without its reason or counts. Fifty-one uploads, recorded as a confirm records them, the oldest one's
+    reason just past the limit."""
+    from rehabmap.maintain.audit import Change
+    from rehabmap.maintain.uploads import ADDED, LIMIT, REFUSED, TABLE
+
+    audit = keepers.site.directory.audit
+    counts = [Change("services", None, 2), Change("areas_with_none", None, 0), Change("rejected", None, 1)]
+    audit.record("maintainer 0", REFUSED, TABLE, "ips_services.csv", [Change("reason", None, "the oldest"), *counts])
+    added = (LIMIT - 4) // 4
+    for n in range(1, added + 1):
+        audit.record(f"maintainer {n}", ADDED, TABLE, "community_rehab_teams.csv",
+                     [*counts, Change("indexed", None, 100 + n)])
+    audit.record(f"maintainer {added + 1}", REFUSED, TABLE, "statutory_advocacy.csv",
+                 [Change("reason", None, "the newest")])
+    assert audit.entries(resource_type=TABLE)[1] == LIMIT + 1
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    page = client.get("/keepers/upload").text
+    uploads = re.search(r'<table class="nhsuk-table rm-table" id="uploads">(.*?)</table>', page, re.S).group(1)
+    outcomes = [re.sub(r"\s+", " ", o).strip() for o in re.findall(r"(Added:.*?|Refused:.*?)</td>", uploads, re.S)]
+    assert outcomes[0] == "Refused: the newest"
+    assert outcomes[1:] == [f"Added: 2 services, 1 rows rejected; the index then held {100 + n} services"
+                            for n in range(added, 0, -1)]
+    assert "maintainer 0<" not in uploads and "the oldest" not in uploads
+
+
+def test_a_refused_rebuild_names_its_sources_never_a_server_path(keepers, data_dir):
+    """The last rebuild's sources are remembered by their server paths; an upload that rebuilds from them and
+    is refused names the source that failed by its name (its folder as given, its file) and the reason, and no folder of the server
+    reaches the page, the audit log, the upload list or the services' provenance."""
+    from app.rebuild import SOURCES_FILE, rebuild_index
+
+    feeds = keepers.site.home / "feeds"
+    (feeds / "nested.json").mkdir(parents=True)  # read as a feed, it cannot be: a folder, not a file
+    rebuild_index(keepers.site.settings, [SAMPLE], actor="test setup")  # as `rehabmap index sample/`
+    sources = json.loads((keepers.site.home / SOURCES_FILE).read_text())
+    (keepers.site.home / SOURCES_FILE).write_text(json.dumps([*sources, str(feeds)]))
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    report = upload(keepers, client, teams_table(data_dir))
+    answer = client.post("/keepers/upload/confirm", data={"csrf": csrf_of(report.text), "upload": held_id(report.text)})
+    assert answer.status_code == 409, answer.text
+    reason = "nothing could be imported from feeds/nested.json: cannot read the file: Is a directory"
+    assert reason in answer.text
+    entries, _ = keepers.site.directory.audit.entries(resource_type="curated_table")
+    assert reason in {e.field: e.new for e in entries}["reason"]
+    assert reason in client.get("/keepers/upload").text
+    audit_api = keepers.client().get("/maintain/audit", headers=keepers.site.auth("admin")).text
+    state = keepers.app.state.rehabmap
+    provenance = {p.file for i in state.backend.ids() for p in state.backend.get(i).provenance}
+    assert provenance == {"sample/rehabmap-sample.oruk.json"}
+    server = (str(keepers.site.home), str(SAMPLE.parent))
+    for shown in (answer.text, json.dumps([[e.resource_id, e.new] for e in entries]),
+                  client.get("/keepers/upload").text, audit_api, json.dumps(sorted(provenance))):
+        assert not any(folder in shown for folder in server)

@@ -74,10 +74,9 @@ def test_a_store_that_does_not_answer_is_one_line_without_its_password(tmp_path,
                               "does not answer: check the address, the password and that PostgreSQL is up.\n")
 
 
-def test_an_up_to_date_store_is_checked_in_one_transaction_and_guarded_in_another(settings, monkeypatch):
-    """Every open of the store checks its migrations (a review page and a metrics scrape open it per request):
-    once they have all run, the check is one transaction (and the audit log's guard one more), not one per
-    migration."""
+def test_an_up_to_date_store_is_opened_without_a_write_transaction(settings, monkeypatch):
+    """Every open of the store checks its migrations and the audit log's guards (a review page and a metrics
+    scrape open it per request): once they have all run, the check only reads, taking no writers' lock."""
     from rehabmap.maintain.migrations import migrate
 
     Directory.from_settings(settings)
@@ -86,5 +85,40 @@ def test_an_up_to_date_store_is_checked_in_one_transaction_and_guarded_in_anothe
     begin = database.transaction
     monkeypatch.setattr(database, "transaction", lambda **kw: transactions.append(kw) or begin(**kw))
     assert migrate(database) == []
-    assert len(transactions) == 2 < len(MIGRATIONS)
+    assert transactions == []
     assert recorded(settings) == [m.version for m in MIGRATIONS]
+
+
+def written(settings: Settings) -> object:
+    """What an open could change: the SQLite store's files (bytes and times), or PostgreSQL's rows of the
+    store's own tables and of the catalog that guards its audit log (a row rewritten gets a new xmin)."""
+    if settings.database_url is None:
+        return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(settings.home.iterdir())}
+    with open_database(settings).connect() as conn:
+        return [conn.execute(sql).fetchall() for sql in (
+            "SELECT xmin::text, * FROM schema_migrations ORDER BY version",
+            "SELECT xmin::text, proname FROM pg_proc WHERE proname = 'audit_append_only'",
+            "SELECT xmin::text, relacl::text FROM pg_class WHERE relname = 'audit'",
+            "SELECT xmin::text, tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'audit'::regclass ORDER BY tgname")]
+
+
+def test_opening_an_up_to_date_store_to_read_it_writes_nothing(settings):
+    """A page, a report or a second process opens the store to read it: neither the store nor (on PostgreSQL)
+    the catalog that guards its audit log is written."""
+    made = Directory.from_settings(settings)
+    made.organisations.add("Aire Trust (fictional)", actor="test")
+    before = written(settings)
+    again = Directory.from_settings(settings)
+    assert [e.new for e in again.audit.entries()[0]] == ["Aire Trust (fictional)"]
+    assert written(settings) == before
+
+
+def test_a_store_opens_and_reads_while_a_writer_holds_it(tmp_path, data_dir):
+    """SQLite: an open of a store up to date waits behind no writer (a sync's or a rebuild's transaction),
+    since it only reads; it sees what was committed."""
+    settings = Settings(home=tmp_path / "home", data_dir=data_dir)
+    Directory.from_settings(settings).organisations.add("Aire Trust (fictional)", actor="test")
+    with open_database(settings).transaction() as writer:
+        writer.execute("INSERT INTO meta VALUES ('a writer', 'mid-transaction')")
+        opened = Directory.from_settings(settings)
+        assert [e.new for e in opened.audit.entries()[0]] == ["Aire Trust (fictional)"]

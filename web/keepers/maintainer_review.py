@@ -4,7 +4,7 @@ the evidence for it, to accept as a type or reject with a reason, one at a time 
 A thin face over `indexer.sync.review.ReviewQueue`, the library `rehabmap review` calls: a decision here is
 the same transaction, audit rows and live-index update as one made at the command line. The queue is opened
 per request by the opener the composition root leaves on the application (`app.state.open_review`), because
-the pages may not import the root. Bulk decisions: rejecting many with one reason is always safe; accepting
+the pages may not import the root; it opens the sync store (a read, cheap) over the server's own loaded index. Bulk decisions: rejecting many with one reason is always safe; accepting
 many is offered only when every record chosen is proposed as the same type, and accepts each as that type.
 """
 

@@ -21,7 +21,7 @@ from indexer.sources.curated import TABLES
 from indexer.upload import HOLD_MINUTES, HeldUploads, TableCheck, TableRefused, check_table, spec_named
 from rehabmap.errors import RebuildRunning
 from rehabmap.maintain.audit import Change
-from rehabmap.maintain.uploads import ADDED, LIMIT, REFUSED, TABLE, PastUpload, uploads_in
+from rehabmap.maintain.uploads import ADDED, REFUSED, TABLE, PastUpload, recent_uploads
 from web.deps import get_state
 from web.forms import Errors
 from web.keepers.maintainer_review import MAINTAINERS
@@ -55,8 +55,7 @@ def _refused(request: Request, keeper: Keeper, table: str, refused: TableRefused
 
 def past_uploads(request: Request) -> list[PastUpload]:
     """The audit's record of the tables confirmed (added, or refused with the reason), newest first."""
-    entries, _ = directory_of(request).audit.entries(resource_type=TABLE, limit=LIMIT, newest_first=True)
-    return uploads_in(entries)
+    return recent_uploads(directory_of(request).audit)
 
 
 def held_uploads(request: Request) -> HeldUploads:
