@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Literal
 
@@ -20,3 +21,13 @@ AREA_LEVELS: tuple[AreaLevel, ...] = ("icb", "sub_icb", "lad", "region")
 
 def boundary_path(geodata_dir: Path, level: AreaLevel) -> Path:
     return geodata_dir / f"{level}.geojson"
+
+
+def connect_built(sqlite_path: Path) -> sqlite3.Connection:
+    """A reader's connection to a build's `geodata.sqlite`: read-only and immutable. A build is never changed
+    in place (`geodata.build` renames a new folder over the old one), so SQLite can skip what it does for a
+    file another process may write: a lock taken and released, the change counter read and the journal and
+    WAL looked for, ~10 system calls on every query (a postcode's lookup cost ~60 µs in a request, with them;
+    bench/RESULTS.md, "POST /match, seventh pass"). Shared between threads (the API's pool): callers lock."""
+    return sqlite3.connect(f"{Path(sqlite_path).resolve().as_uri()}?mode=ro&immutable=1", uri=True,
+                           check_same_thread=False)

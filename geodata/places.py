@@ -21,7 +21,6 @@ Leeds' says which).
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from rapidfuzz import fuzz, process
 
 from geodata.distance import great_circle_km
 from geodata.errors import AmbiguousPlace, UnknownPlace
+from geodata.layout import connect_built
 
 _APOSTROPHES = re.compile("['\u2019`]")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
@@ -89,8 +89,7 @@ class PlaceGazetteer:
     """Looks names up in the `places` table."""
 
     def __init__(self, sqlite_path: Path) -> None:
-        uri = f"{Path(sqlite_path).resolve().as_uri()}?mode=ro"
-        self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self._db = connect_built(sqlite_path)
         self._lock = threading.Lock()
         # every place's and every neighbourhood's name keys, read the first time a name is not found
         self._keys: tuple[list[str], list[str]] | None = None

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import calendar
 import re
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
 from geodata.errors import InvalidPostcode, OutsideEngland, TerminatedPostcode, UnknownPostcode, shorten
+from geodata.layout import connect_built
 
 # The letter restrictions of the Royal Mail format are deliberately not enforced: the ONS directory still
 # holds retired outward codes (W1M, …) that break them, and those must parse to give a precise answer.
@@ -101,8 +101,7 @@ class PostcodeDirectory:
     }
 
     def __init__(self, sqlite_path: Path) -> None:
-        uri = f"{Path(sqlite_path).resolve().as_uri()}?mode=ro"
-        self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self._db = connect_built(sqlite_path)
         self._lock = threading.Lock()
 
     def lookup(self, text: str) -> PostcodePoint:

@@ -25,7 +25,7 @@ import csv
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from stat import S_ISREG
@@ -185,7 +185,7 @@ class CoverageMap:
         in_area[rows] = True
         relevant = tuple(c for c in used if in_area[self.table.members(c.area_code)].any())
         status: Status = "covered" if total and inside == total else "partly_covered" if inside else "not_covered"
-        return replace(_answer(category, status, share, relevant, oldest=True),
+        return _answer(category, status, share, relevant, oldest=True,
                        pending_review=self.pending.get((category.split(":", 1)[0], code), 0))
 
     def for_home(self, area_codes: Iterable[str | None], category: str) -> Coverage:
@@ -196,15 +196,16 @@ class CoverageMap:
         _mask, used = self._covered_rows(category)
         covering = tuple(c for c in used if c.area_code in codes)
         icb = next((c for c in codes if c in self.table.codes_of("icb")), None)
-        return replace(_answer(category, "covered" if covering else "not_covered", 1.0 if covering else 0.0,
-                               covering, oldest=False),
-                       pending_review=self.pending.get((category.split(":", 1)[0], icb or ""), 0))
+        return _answer(category, "covered" if covering else "not_covered", 1.0 if covering else 0.0, covering,
+                       oldest=False, pending_review=self.pending.get((category.split(":", 1)[0], icb or ""), 0))
 
     def for_request(self, area_codes: Iterable[str | None], service_type: ServiceType,
                     subtypes: Iterable[str] = ()) -> Coverage:
         """At a home, for a type as a request asks for it: each subtype asked of this type must be covered."""
         codes = list(area_codes)
-        wanted = [f"{service_type.value}:{s}" for s in subtypes] or [service_type.value]
+        wanted = [f"{service_type.value}:{s}" for s in subtypes]
+        if not wanted:  # the type's own answer, as it is
+            return self.for_home(codes, service_type.value)
         answers = [self.for_home(codes, category) for category in wanted]
         worst = min(answers, key=lambda a: a.share)
         return Coverage(service_type.value, worst.status, worst.share, worst.as_of,
@@ -225,10 +226,11 @@ def none_found_lines(coverage: CoverageMap, home_codes: Iterable[str | None], as
     return lines
 
 
-def _answer(category: str, status: Status, share: float, claims: Sequence[Claim], *, oldest: bool) -> Coverage:
+def _answer(category: str, status: Status, share: float, claims: Sequence[Claim], *, oldest: bool,
+            pending_review: int) -> Coverage:
     dates = [c.as_of for c in claims]
     as_of = (min(dates) if oldest else max(dates)) if dates else None
-    return Coverage(category, status, share, as_of, tuple(dict.fromkeys(c.basis for c in claims)))
+    return Coverage(category, status, share, as_of, tuple(dict.fromkeys(c.basis for c in claims)), pending_review)
 
 
 class CoverageStore:

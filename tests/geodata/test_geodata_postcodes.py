@@ -111,3 +111,28 @@ def test_a_border_area_and_an_english_g_area_are_not_taken_for_scotland(geograph
     with pytest.raises(UnknownPostcode):
         geography.postcodes.lookup("TD15 9ZZ")  # TD crosses the border: the directory decides
     assert geography.postcodes.lookup("GL1 2EH").lad_code  # Gloucester: GL is not G
+
+
+def test_a_lookup_takes_no_file_lock_on_the_build(tmp_path) -> None:
+    """A build is never changed in place, so it is read as immutable: no lock, no change check, no journal
+    look-up per query (~10 system calls a lookup before). Seen from outside: a lookup answers while another
+    connection holds the file's exclusive lock (before: 'database is locked' after the 5 s busy wait)."""
+    import sqlite3
+
+    from geodata.build import _SCHEMA
+    from geodata.postcodes import PostcodeDirectory
+
+    path = tmp_path / "geodata.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(_SCHEMA)
+        db.execute("INSERT INTO postcodes VALUES ('LS97TF', 'LS9 7TF', 53.79648, -1.54785, 'E08000035', NULL)")
+    directory = PostcodeDirectory(path)
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")
+    try:
+        point = directory.lookup("LS9 7TF")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+        directory.close()
+    assert (point.lat, point.lon, point.lad_code, point.precision) == (53.79648, -1.54785, "E08000035", "postcode")
