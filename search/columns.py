@@ -35,6 +35,7 @@ from rehabmap.index.base import Coverage, ServiceQuery
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
 from search import tallies
+from search.polygons import PolygonLookup
 from search.runs import positions
 from search.tallies import Counted, Tallies
 
@@ -62,9 +63,6 @@ _CELL_LAT, _CELL_LON = 0.02, 0.03
 # Widen every box by this much (relative, plus an absolute hair) so rounding can never leave out a row
 # whose computed distance is inside the radius.
 _SAFETY = 1e-6
-# Buckets of catchment polygons' boxes, in degrees: a catchment spans a few (a town to an ICB); one
-# whose box spans more than a 5-degree square (much of England) is tested for every home instead.
-_POLYGON_BUCKET, _MAX_POLYGON_BUCKETS = 0.1, 2_500
 # First box: about this many rows per wanted result, before filters.
 _ROWS_PER_RESULT, _MIN_ROWS = 24, 64
 
@@ -349,8 +347,14 @@ class _Catchments:
     restricted and has no polygon; its own group when it has a polygon (a polygon is one row's); and one
     last group for every unrestricted row, which covers every home."""
 
-    def __init__(self, codes: int, polygon_open: np.ndarray, polygon_serves: np.ndarray) -> None:
-        self.codes, self.polygon_open, self.polygon_serves = codes, polygon_open, polygon_serves
+    def __init__(self, serves: _CodeSets, polygon_open: np.ndarray, polygon_serves: np.ndarray) -> None:
+        self.codes, self.polygon_open, self.polygon_serves = serves.groups, polygon_open, polygon_serves
+        # The table of a home in no area a catchment names, and per code a catchment names, the table of a
+        # home in that area alone (polygons aside: ~0.4 MB at 100k services, ~1.7 at 500k). A home's table is
+        # these ORed over its codes: each piece of `_by_codes` is an OR over the codes, so it is the table
+        # `_by_codes` lays out from the home's codes, for one step or two instead of ~8 (bench/RESULTS.md).
+        self._no_code = self._by_codes(np.zeros(self.codes, dtype=bool))
+        self._by_code = {code: self._by_codes(serves.groups_holding((code,))) for code in serves.rows_by_code}
 
     @classmethod
     def of(cls, restricted: np.ndarray, serves: _CodeSets, polygon_rows: np.ndarray) -> tuple[np.ndarray, _Catchments]:
@@ -358,19 +362,28 @@ class _Catchments:
         s, p = serves.groups, len(polygon_rows)
         group = np.where(restricted, serves.of, s + p)
         group[polygon_rows] = s + np.arange(p)
-        return group, cls(s, ~restricted[polygon_rows], serves.of[polygon_rows])
+        return group, cls(serves, ~restricted[polygon_rows], serves.of[polygon_rows])
 
-    def covering(self, serving: np.ndarray, polygon_hits: np.ndarray) -> np.ndarray:
-        """Per group, whether it covers a home: `serving` per catchment codes' group, whether it names one of
-        the home's areas; `polygon_hits`, the polygons holding the home. Laid out piece by piece (the codes'
-        groups are `serving` itself, the last group is open) rather than gathered over every group."""
+    def _by_codes(self, serving: np.ndarray) -> np.ndarray:
+        """Per group, whether it covers a home held by no polygon: `serving` per catchment codes' group,
+        whether it names one of the home's areas. Laid out piece by piece (the codes' groups are `serving`
+        itself, the last group is open) rather than gathered over every group."""
         s, p = self.codes, len(self.polygon_open)
         covered = np.empty(s + p + 1, dtype=bool)
         covered[:s] = serving
         covered[s:s + p] = serving[self.polygon_serves]
         covered[s:s + p] |= self.polygon_open
-        covered[s + polygon_hits] = True
         covered[-1] = True
+        covered.flags.writeable = False  # shared by every home: `covering` copies it
+        return covered
+
+    def covering(self, codes: Iterable[str], polygon_hits: list[int]) -> np.ndarray:
+        """Per group, whether it covers a home in the areas of these codes, held by these polygons."""
+        tables = [table for table in map(self._by_code.get, codes) if table is not None]
+        covered = (tables[0] if tables else self._no_code).copy()
+        for table in tables[1:]:
+            covered |= table
+        covered[np.array(polygon_hits, dtype=np.int64) + self.codes] = True
         return covered
 
 
@@ -454,11 +467,6 @@ class _Grid:
         y0, y1, x0, x1 = box
         first = np.arange(y0, y1 + 1) * self.nx
         return self._runs(first + x0, first + x1, types)
-
-
-def _bucket(lon: float, lat: float) -> tuple[int, int]:
-    """The catchment polygons' bucket (`ServiceColumns._polygon_buckets`) holding a point."""
-    return math.floor(lon / _POLYGON_BUCKET), math.floor(lat / _POLYGON_BUCKET)
 
 
 def _box(lat: float, lon: float, radius_km: float) -> tuple[float, float, float, float] | None:
@@ -784,44 +792,24 @@ class ServiceColumns:
     def _covering(self, home: Coverage) -> np.ndarray:
         """Per catchment group (`_Catchments`), whether its rows' catchment includes the home. Worked out on
         the first question about the home and remembered while the caller holds `home`: one match asks
-        about the same home two to three times (its ranking, the ICB's counts, a summary's nearest), and
-        the polygon test is the costliest part of preparing a query."""
+        about the same home two to three times (its ranking, the ICB's counts, a summary's nearest)."""
         table = self._homes.get(home)
         if table is None:
-            table = self._homes[home] = self._catchments.covering(
-                self._serves.groups_holding(home.codes), self._polygons_holding(home))
+            table = self._homes[home] = self._catchments.covering(home.codes, self._polygons_holding(home))
         return table
 
-    def _polygons_holding(self, home: Coverage) -> np.ndarray:
+    def _polygons_holding(self, home: Coverage) -> list[int]:
         """The polygons holding the home's point."""
         if self._polygon_tree is None:
-            return np.zeros(0, dtype=np.int64)
-        # The polygons whose box meets the point's bucket, then the exact test on the prepared polygons.
-        buckets, wide = self._polygon_buckets
-        near = buckets.get(_bucket(home.lon, home.lat), wide)
-        return near[shapely.intersects_xy(self._prepared_polygons[near], home.lon, home.lat)]
+            return []
+        return self._polygon_lookup.holding(home.lon, home.lat)
 
     @cached_property
-    def _polygon_buckets(self) -> tuple[dict[tuple[int, int], np.ndarray], np.ndarray]:
-        """Per bucket of `_POLYGON_BUCKET` degrees, the polygons (ascending) whose box meets it, and the
-        polygons too wide to list per bucket (in every bucket's list too): a point's candidates in one
-        lookup, ~20 of ~900 at 100k, instead of comparing it with every box. Exact: a point inside a box lies
-        in a bucket the box meets (`_bucket` is monotonic); an empty polygon holds no point. Made on first use."""
-        found: dict[tuple[int, int], list[int]] = defaultdict(list)
-        wide: list[int] = []
-        boxes = shapely.bounds(self._prepared_polygons).reshape(-1, 4)  # min x, min y, max x, max y
-        for polygon, (x0, y0, x1, y1) in enumerate(boxes.tolist()):
-            if not all(map(math.isfinite, (x0, y0, x1, y1))):
-                continue
-            (bx0, by0), (bx1, by1) = _bucket(x0, y0), _bucket(x1, y1)
-            if (bx1 - bx0 + 1) * (by1 - by0 + 1) > _MAX_POLYGON_BUCKETS:
-                wide.append(polygon)
-                continue
-            for bx in range(bx0, bx1 + 1):
-                for by in range(by0, by1 + 1):
-                    found[bx, by].append(polygon)
-        return ({bucket: np.array(sorted(polygons + wide), dtype=np.int64) for bucket, polygons in found.items()},
-                np.array(wide, dtype=np.int64))
+    def _polygon_lookup(self) -> PolygonLookup:
+        """The polygons listed per bucket with their boxes (`search.polygons`): a point's candidates in one
+        lookup, ~10 of ~900 at 100k, most of them answered by their boxes alone. Made on first use, for every
+        polygon at once (nothing in it depends on the homes asked about)."""
+        return PolygonLookup(self._prepared_polygons)
 
     def candidates(self, query: ServiceQuery) -> np.ndarray:
         """Rows that can pass the query, ascending: every row, or only those in the asked areas."""
