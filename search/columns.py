@@ -18,7 +18,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from copy import copy as shallow_copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property, partial
 from itertools import islice
 from json.encoder import encode_basestring
@@ -469,6 +469,11 @@ class _Grid:
         return self._runs(first + x0, first + x1, types)
 
 
+def _holds(box: tuple[int, int, int, int], span: tuple[int, int, int, int]) -> bool:
+    """Whether a box of cells holds a span of cells (each: first and last row, first and last column)."""
+    return box[0] <= span[0] and span[1] <= box[1] and box[2] <= span[2] and span[3] <= box[3]
+
+
 def _box(lat: float, lon: float, radius_km: float) -> tuple[float, float, float, float] | None:
     """A lat/lon box holding every point within radius_km of the point (None: it may hold anything)."""
     angle = radius_km / EARTH_RADIUS_KM
@@ -844,9 +849,8 @@ class ServiceColumns:
         """`nearest(k, radius_km)`, the same for the query with `area_codes=within`, and `count_near`, from
         one pass over the rows of the radius's box: the filters are evaluated once, the asked areas are one
         lookup per passing row, the distances are computed once. With `count_within`, also `count_by_type`
-        of the query with `area_codes=within`: from the same pass, plus the rows of those areas in cells
-        outside the box (`_area_cells`; none when the areas lie inside the box, as a home ICB often does
-        inside a 50 km circle's box)."""
+        of the query with `area_codes=within`: from the same pass, which also reads the rows of those areas
+        in cells outside the box (`_outside`)."""
         prepared = self.prepare(query)
         prepared.in_areas = None  # the query's areas and `within` are told apart below, on the passing rows
         box, everything = self._box_of(lat, lon, radius_km)
@@ -855,19 +859,23 @@ class ServiceColumns:
         in_within_groups = None if within is None else located.groups_holding(within)
         counted = self._counted(lat, lon, radius_km, query, prepared, box, everything, k, in_within_groups,
                                 by_type_within)
-        if counted is None:
+        # The rows of `within`'s cells outside the box are read in the same pass: beyond the radius (every
+        # row within it lies in the box), they count for `within`'s types alone, and `close` drops them.
+        outside = None if within is None or not count_within or everything \
+            else self._outside(box, within, prepared.types)
+        if counted is None and outside is None:
             rows, distances = self._passing_near(lat, lon, radius_km, query, prepared, box=box,
                                                  everything=everything, pool=within is None)
-        else:
-            rows, distances = self._positions_passing(lat, lon, counted.positions, prepared)
+        else:  # with `within` (so no pool) and a box that is not every cell, `_passing_near` reads the box
+            read = self._grid.positions(box, prepared.types) if counted is None else counted.positions
+            rows, distances = self._positions_passing(
+                lat, lon, read if outside is None else np.concatenate((read, outside)), prepared)
         in_within = None if in_within_groups is None else in_within_groups[located.of[rows]]
         by_type = None
-        if count_within and within is not None and in_within_groups is not None:
+        if by_type_within and in_within is not None:
             by_type = np.bincount(self.type[rows[in_within]], minlength=len(_TYPES))
             if counted is not None:
                 by_type = by_type + counted.by_type
-            if not everything:
-                by_type += self._count_outside(box, within, in_within_groups, prepared)
         close = distances <= radius_km
         rows, distances = rows[close], distances[close]
         inside_rows, inside_distances = rows[:0], distances[:0]
@@ -902,20 +910,28 @@ class ServiceColumns:
         box = None if bounds is None else self._grid.cells_of(*bounds)
         return box, bounds is None or self._grid.everything(box)
 
-    def _count_outside(self, box: tuple[int, int, int, int] | None, codes: frozenset[str], in_codes: np.ndarray,
-                       prepared: _Prepared) -> np.ndarray:
-        """`count_by_type` of the prepared query in these areas (`in_codes`: per located group, whether it
-        lies in them), over the cells outside the box alone."""
+    def _outside(self, box: tuple[int, int, int, int] | None, codes: frozenset[str],
+                 types: np.ndarray | None) -> np.ndarray | None:
+        """Where the rows of these types in the cells of these areas outside the box sit in the grid's order,
+        or None when no such cell is: told from the areas' spans without a NumPy step when the box holds
+        them (a home ICB often lies inside a 50 km circle's box)."""
+        spans = self._area_spans
+        if box is not None and all(_holds(box, spans[code]) for code in codes if code in spans):
+            return None
         found = [self._area_cells[code] for code in codes if code in self._area_cells]
         if not found:
-            return np.zeros(len(_TYPES), dtype=np.int64)
+            return None
         cells = self._grid.outside(found[0] if len(found) == 1 else np.unique(np.concatenate(found)), box)
-        if not len(cells):
-            return np.zeros(len(_TYPES), dtype=np.int64)
-        positions = self._grid.cell_positions(cells, prepared.types)
-        in_areas = replace(prepared, in_areas=in_codes)
-        return np.bincount(self._cells.type[positions[self._cells.kept(in_areas, positions, typed=True)]],
-                           minlength=len(_TYPES))
+        return self._grid.cell_positions(cells, types) if len(cells) else None
+
+    @cached_property
+    def _area_spans(self) -> dict[str, tuple[int, int, int, int]]:
+        """Per area code of `_area_cells`, the first and last rows and columns of its cells (made with it)."""
+        spans = {}
+        for code, cells in self._area_cells.items():
+            y, x = np.divmod(cells, self._grid.nx)
+            spans[code] = (int(y[0]), int(y[-1]), int(x.min()), int(x.max()))
+        return spans
 
     @cached_property
     def _area_cells(self) -> dict[str, np.ndarray]:
