@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 import shapely
@@ -31,9 +31,7 @@ _PAD_DEG = 1e-9
 _SHRINK = 1.0 - 1e-9
 _NO_BOX = (math.inf, math.inf, -math.inf, -math.inf)  # holds no point
 
-# A polygon's inner box and bounding box (each x0, y0, x1, y1), and as a point is compared with it: its
-# number, then those.
-_Boxes = tuple[float, float, float, float, float, float, float, float]
+# A polygon as a point is compared with it: its number, its inner box and its bounding box (x0, y0, x1, y1).
 _Candidate = tuple[int, float, float, float, float, float, float, float, float]
 
 
@@ -57,29 +55,37 @@ class PolygonLookup:
         self._polygons = polygons
         bounds = shapely.bounds(polygons).reshape(-1, 4) if len(polygons) else np.zeros((0, 4))
         inner = inner_boxes(polygons, bounds)
-        rectangle = (inner == bounds).all(axis=1).tolist()
+        finite = np.flatnonzero(np.isfinite(bounds).all(axis=1))
+        first = np.floor(bounds[finite, :2] / BUCKET).astype(np.int64)  # as `bucket`: the same floats
+        span = np.floor(bounds[finite, 2:] / BUCKET).astype(np.int64) - first + 1
+        count = span[:, 0] * span[:, 1]
+        wide = finite[count > MAX_BUCKETS].tolist()
+        listed = count <= MAX_BUCKETS
+        numbers, first, span, count = finite[listed], first[listed], span[listed], count[listed]
+        # Every pair of a listed polygon and a bucket its box meets, polygon by polygon (so ascending in each
+        # bucket's lists below).
+        pair = np.repeat(np.arange(len(numbers)), count)
+        step = np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count)
+        bx, by = first[pair, 0] + step // span[pair, 1], first[pair, 1] + step % span[pair, 1]
+        polygon = numbers[pair]
+        held, meets = _buckets_held(polygons, polygon, bx, by, inner, (inner == bounds).all(axis=1))
         whole: dict[tuple[int, int], list[int]] = defaultdict(list)
         met: dict[tuple[int, int], list[int]] = defaultdict(list)
-        wide: list[int] = []
-        for polygon, (x0, y0, x1, y1) in enumerate(bounds.tolist()):
-            if not all(map(math.isfinite, (x0, y0, x1, y1))):
-                continue
-            (bx0, by0), (bx1, by1) = bucket(x0, y0), bucket(x1, y1)
-            if (bx1 - bx0 + 1) * (by1 - by0 + 1) > MAX_BUCKETS:
-                wide.append(polygon)
-                continue
-            keys = [(bx, by) for bx in range(bx0, bx1 + 1) for by in range(by0, by1 + 1)]
-            held, meeting = _buckets_held(polygons[polygon], keys, inner[polygon], rectangle[polygon])
-            for key, holds, meets in zip(keys, held.tolist(), meeting.tolist()):
-                if holds:
-                    whole[key].append(polygon)
-                elif meets:
-                    met[key].append(polygon)
-        boxes = [cast(_Boxes, tuple(row)) for row in np.concatenate((inner, bounds), axis=1).tolist()]
-        self._buckets = {key: (whole.get(key, []), tuple((p, *boxes[p]) for p in sorted(met.get(key, []) + wide)))
+        for key, p, holds, meeting in zip(zip(bx.tolist(), by.tolist()), polygon.tolist(), held.tolist(),
+                                          meets.tolist()):
+            if holds:
+                whole[key].append(p)
+            elif meeting:
+                met[key].append(p)
+        # One tuple per polygon, shared by the buckets that list it.
+        candidate = {p: cast(_Candidate, (p, *row)) for p, row in
+                     zip(finite.tolist(), np.concatenate((inner, bounds), axis=1)[finite].tolist())}
+        self._buckets = {key: (whole.get(key, []),
+                               tuple(map(candidate.__getitem__, sorted(met.get(key, []) + wide) if wide
+                                         else met.get(key, []))))
                          for key in whole.keys() | met.keys()}
         # A bucket no polygon but the wide ones meets:
-        self._wide: tuple[list[int], tuple[_Candidate, ...]] = ([], tuple((p, *boxes[p]) for p in wide))
+        self._wide: tuple[list[int], tuple[_Candidate, ...]] = ([], tuple(map(candidate.__getitem__, wide)))
 
     def holding(self, lon: float, lat: float) -> list[int]:
         """The polygons holding the point, in no particular order. A list: a match scatters them into its
@@ -105,18 +111,22 @@ class PolygonLookup:
                 if x0 <= lon <= x1 and y0 <= lat <= y1 and not (ix0 <= lon <= ix1 and iy0 <= lat <= iy1)]
 
 
-def _buckets_held(polygon: Any, keys: list[tuple[int, int]], inner: np.ndarray,
-                  rectangle: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Per bucket, whether the polygon holds all of it, and whether it meets it (see `PolygonLookup`)."""
-    at = np.array(keys, dtype=np.float64).reshape(-1, 2)
-    west, south = at[:, 0] * BUCKET - _PAD_DEG, at[:, 1] * BUCKET - _PAD_DEG
-    east, north = (at[:, 0] + 1) * BUCKET + _PAD_DEG, (at[:, 1] + 1) * BUCKET + _PAD_DEG
-    x0, y0, x1, y1 = inner.tolist()
-    held = (x0 <= west) & (y0 <= south) & (east <= x1) & (north <= y1)
-    if rectangle:
-        return held, np.ones(len(keys), dtype=bool)
-    cells = shapely.box(west, south, east, north)
-    return held | shapely.contains(polygon, cells), shapely.intersects(polygon, cells)
+def _buckets_held(polygons: np.ndarray, polygon: np.ndarray, bx: np.ndarray, by: np.ndarray, inner: np.ndarray,
+                  rectangle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair of a polygon and a bucket (`bucket`'s numbers bx, by), whether the polygon holds all of the
+    bucket, and whether it meets it (see `PolygonLookup`): GEOS is asked only about polygons that are not
+    rectangles, for the buckets their inner box does not hold."""
+    west, south = bx * BUCKET - _PAD_DEG, by * BUCKET - _PAD_DEG
+    east, north = (bx + 1) * BUCKET + _PAD_DEG, (by + 1) * BUCKET + _PAD_DEG
+    box = inner[polygon]
+    held = (box[:, 0] <= west) & (box[:, 1] <= south) & (east <= box[:, 2]) & (north <= box[:, 3])
+    meets = np.ones(len(polygon), dtype=bool)
+    asked = np.flatnonzero(~rectangle[polygon] & ~held)
+    if len(asked):
+        cells = shapely.box(west[asked], south[asked], east[asked], north[asked])
+        held[asked] = shapely.contains(polygons[polygon[asked]], cells)
+        meets[asked] = shapely.intersects(polygons[polygon[asked]], cells)
+    return held, meets
 
 
 def inner_boxes(polygons: np.ndarray, bounds: np.ndarray) -> np.ndarray:
