@@ -771,27 +771,30 @@ class ServiceColumns:
         if not (q.narrowed_bits or q.wanted or q.age is not None or q.languages or q.in_areas is not None
                 or q.outside_excluded is not None):
             return keep
-        rows, flags = rows[keep], flags[keep]
-        mask = np.ones(len(rows), dtype=bool)
+        rows = rows[keep]
+        tests = []  # each a new array, so the first is the mask the others are ANDed into
         if q.narrowed_bits:
-            mask &= ((flags & q.narrowed_bits) == 0) | np.isin(self.subtype[rows], q.subtypes)
+            tests.append(((flags[keep] & q.narrowed_bits) == 0) | np.isin(self.subtype[rows], q.subtypes))
         if q.wanted or q.age is not None:
             word = self._needs_ages[rows]
             if q.wanted:
-                mask &= (word & q.needs_mask) == q.needs_value
+                tests.append((word & q.needs_mask) == q.needs_value)
             if q.age is not None:
-                mask &= ((word >> _MIN_AGE_SHIFT) & 0xFFFF) <= q.age + 1
-                mask &= (word >> _MAX_AGE_SHIFT) >= q.age + 1
+                tests.append(((word >> _MIN_AGE_SHIFT) & 0xFFFF) <= q.age + 1)
+                tests.append((word >> _MAX_AGE_SHIFT) >= q.age + 1)
         for language in q.languages:
-            mask &= ~self._lang_not.any_of((language,), rows)
+            tests.append(~self._lang_not.any_of((language,), rows))
             if q.confirmed:
-                mask &= self._lang_met.any_of((language,), rows)
+                tests.append(self._lang_met.any_of((language,), rows))
         if q.in_areas is not None or q.outside_excluded is not None:
             located = self._located.of[rows]
             if q.in_areas is not None:
-                mask &= q.in_areas[located]
+                tests.append(q.in_areas[located])
             if q.outside_excluded is not None:
-                mask &= q.outside_excluded[located]
+                tests.append(q.outside_excluded[located])
+        mask = tests[0]
+        for test in tests[1:]:
+            mask &= test
         return keep[mask]
 
     def _covering(self, home: Coverage) -> np.ndarray:
