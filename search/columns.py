@@ -58,6 +58,22 @@ _MET_SHIFT, _MIN_AGE_SHIFT, _MAX_AGE_SHIFT = 16, 32, 48
 assert len(NEED_LABELS) <= _MET_SHIFT, "a need's bit must fit in 16 bits of the needs-and-ages word"
 _GENDERS = ["", "female_only", "male_only", "mixed_gender"]
 
+
+def _type_numbers(bits: int) -> np.ndarray | None:
+    """The numbers of the types of these bits, ascending; None for every type (what `_Grid` reads)."""
+    if bits == (1 << len(_TYPES)) - 1:
+        return None
+    numbers = np.array([i for i in range(len(_TYPES)) if bits >> i & 1], dtype=np.int64)
+    numbers.flags.writeable = False  # shared by every query of these types
+    return numbers
+
+
+# Per set of types a query can ask for (every subset, made at import: nothing here depends on the queries
+# asked), its type bits and its type numbers ascending, or None for every type: `_Prepared`'s two fields,
+# in one lookup instead of ~8 µs of set arithmetic a query.
+_TYPE_SETS = {frozenset(t for t, bit in _TYPE_BIT.items() if bits & bit): (bits, _type_numbers(bits))
+              for bits in range(1 << len(_TYPES))}
+
 # Grid cells of about 2 km: small enough that a dense city block holds a few hundred services at 500k.
 _CELL_LAT, _CELL_LON = 0.02, 0.03
 # Widen every box by this much (relative, plus an absolute hair) so rounding can never leave out a row
@@ -725,11 +741,11 @@ class ServiceColumns:
         if query.gender is not None:
             other = _GENDERS.index("male_only" if query.gender == "female" else "female_only")
         wanted = _bits([x for x in query.needs if not x.startswith("language:")])
+        type_set = None if query.types is None else _TYPE_SETS[frozenset(query.types)]
         return _Prepared(
             include_inactive=query.include_inactive,
-            type_bits=None if query.types is None else sum(_TYPE_BIT[t] for t in set(query.types)),
-            types=None if query.types is None or set(_TYPES) <= set(query.types)
-            else np.array(sorted(_TYPES.index(t) for t in set(query.types)), dtype=np.int64),
+            type_bits=None if type_set is None else type_set[0],
+            types=None if type_set is None else type_set[1],
             subtypes=sorted(query.subtypes or ()),
             narrowed_bits=sum(_TYPE_BIT[t] for t in types_narrowed_by(query.subtypes)) if query.subtypes else 0,
             wanted=wanted, confirmed=query.needs_confirmed,
