@@ -18,7 +18,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from copy import copy as shallow_copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property, partial
 from itertools import islice
 from json.encoder import encode_basestring
@@ -35,6 +35,7 @@ from rehabmap.index.base import Coverage, ServiceQuery
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
 from search import tallies
+from search.polygons import PolygonLookup
 from search.runs import positions
 from search.tallies import Counted, Tallies
 
@@ -57,14 +58,27 @@ _MET_SHIFT, _MIN_AGE_SHIFT, _MAX_AGE_SHIFT = 16, 32, 48
 assert len(NEED_LABELS) <= _MET_SHIFT, "a need's bit must fit in 16 bits of the needs-and-ages word"
 _GENDERS = ["", "female_only", "male_only", "mixed_gender"]
 
+
+def _type_numbers(bits: int) -> np.ndarray | None:
+    """The numbers of the types of these bits, ascending; None for every type (what `_Grid` reads)."""
+    if bits == (1 << len(_TYPES)) - 1:
+        return None
+    numbers = np.array([i for i in range(len(_TYPES)) if bits >> i & 1], dtype=np.int64)
+    numbers.flags.writeable = False  # shared by every query of these types
+    return numbers
+
+
+# Per set of types a query can ask for (every subset, made at import: nothing here depends on the queries
+# asked), its type bits and its type numbers ascending, or None for every type: `_Prepared`'s two fields,
+# in one lookup instead of ~8 µs of set arithmetic a query.
+_TYPE_SETS = {frozenset(t for t, bit in _TYPE_BIT.items() if bits & bit): (bits, _type_numbers(bits))
+              for bits in range(1 << len(_TYPES))}
+
 # Grid cells of about 2 km: small enough that a dense city block holds a few hundred services at 500k.
 _CELL_LAT, _CELL_LON = 0.02, 0.03
 # Widen every box by this much (relative, plus an absolute hair) so rounding can never leave out a row
 # whose computed distance is inside the radius.
 _SAFETY = 1e-6
-# Buckets of catchment polygons' boxes, in degrees: a catchment spans a few (a town to an ICB); one
-# whose box spans more than a 5-degree square (much of England) is tested for every home instead.
-_POLYGON_BUCKET, _MAX_POLYGON_BUCKETS = 0.1, 2_500
 # First box: about this many rows per wanted result, before filters.
 _ROWS_PER_RESULT, _MIN_ROWS = 24, 64
 
@@ -349,8 +363,14 @@ class _Catchments:
     restricted and has no polygon; its own group when it has a polygon (a polygon is one row's); and one
     last group for every unrestricted row, which covers every home."""
 
-    def __init__(self, codes: int, polygon_open: np.ndarray, polygon_serves: np.ndarray) -> None:
-        self.codes, self.polygon_open, self.polygon_serves = codes, polygon_open, polygon_serves
+    def __init__(self, serves: _CodeSets, polygon_open: np.ndarray, polygon_serves: np.ndarray) -> None:
+        self.codes, self.polygon_open, self.polygon_serves = serves.groups, polygon_open, polygon_serves
+        # The table of a home in no area a catchment names, and per code a catchment names, the table of a
+        # home in that area alone (polygons aside: ~0.4 MB at 100k services, ~1.7 at 500k). A home's table is
+        # these ORed over its codes: each piece of `_by_codes` is an OR over the codes, so it is the table
+        # `_by_codes` lays out from the home's codes, for one step or two instead of ~8 (bench/RESULTS.md).
+        self._no_code = self._by_codes(np.zeros(self.codes, dtype=bool))
+        self._by_code = {code: self._by_codes(serves.groups_holding((code,))) for code in serves.rows_by_code}
 
     @classmethod
     def of(cls, restricted: np.ndarray, serves: _CodeSets, polygon_rows: np.ndarray) -> tuple[np.ndarray, _Catchments]:
@@ -358,19 +378,28 @@ class _Catchments:
         s, p = serves.groups, len(polygon_rows)
         group = np.where(restricted, serves.of, s + p)
         group[polygon_rows] = s + np.arange(p)
-        return group, cls(s, ~restricted[polygon_rows], serves.of[polygon_rows])
+        return group, cls(serves, ~restricted[polygon_rows], serves.of[polygon_rows])
 
-    def covering(self, serving: np.ndarray, polygon_hits: np.ndarray) -> np.ndarray:
-        """Per group, whether it covers a home: `serving` per catchment codes' group, whether it names one of
-        the home's areas; `polygon_hits`, the polygons holding the home. Laid out piece by piece (the codes'
-        groups are `serving` itself, the last group is open) rather than gathered over every group."""
+    def _by_codes(self, serving: np.ndarray) -> np.ndarray:
+        """Per group, whether it covers a home held by no polygon: `serving` per catchment codes' group,
+        whether it names one of the home's areas. Laid out piece by piece (the codes' groups are `serving`
+        itself, the last group is open) rather than gathered over every group."""
         s, p = self.codes, len(self.polygon_open)
         covered = np.empty(s + p + 1, dtype=bool)
         covered[:s] = serving
         covered[s:s + p] = serving[self.polygon_serves]
         covered[s:s + p] |= self.polygon_open
-        covered[s + polygon_hits] = True
         covered[-1] = True
+        covered.flags.writeable = False  # shared by every home: `covering` copies it
+        return covered
+
+    def covering(self, codes: Iterable[str], polygon_hits: list[int]) -> np.ndarray:
+        """Per group, whether it covers a home in the areas of these codes, held by these polygons."""
+        tables = [table for table in map(self._by_code.get, codes) if table is not None]
+        covered = (tables[0] if tables else self._no_code).copy()
+        for table in tables[1:]:
+            covered |= table
+        covered[np.array(polygon_hits, dtype=np.int64) + self.codes] = True
         return covered
 
 
@@ -456,9 +485,9 @@ class _Grid:
         return self._runs(first + x0, first + x1, types)
 
 
-def _bucket(lon: float, lat: float) -> tuple[int, int]:
-    """The catchment polygons' bucket (`ServiceColumns._polygon_buckets`) holding a point."""
-    return math.floor(lon / _POLYGON_BUCKET), math.floor(lat / _POLYGON_BUCKET)
+def _holds(box: tuple[int, int, int, int], span: tuple[int, int, int, int]) -> bool:
+    """Whether a box of cells holds a span of cells (each: first and last row, first and last column)."""
+    return box[0] <= span[0] and span[1] <= box[1] and box[2] <= span[2] and span[3] <= box[3]
 
 
 def _box(lat: float, lon: float, radius_km: float) -> tuple[float, float, float, float] | None:
@@ -712,11 +741,11 @@ class ServiceColumns:
         if query.gender is not None:
             other = _GENDERS.index("male_only" if query.gender == "female" else "female_only")
         wanted = _bits([x for x in query.needs if not x.startswith("language:")])
+        type_set = None if query.types is None else _TYPE_SETS[frozenset(query.types)]
         return _Prepared(
             include_inactive=query.include_inactive,
-            type_bits=None if query.types is None else sum(_TYPE_BIT[t] for t in set(query.types)),
-            types=None if query.types is None or set(_TYPES) <= set(query.types)
-            else np.array(sorted(_TYPES.index(t) for t in set(query.types)), dtype=np.int64),
+            type_bits=None if type_set is None else type_set[0],
+            types=None if type_set is None else type_set[1],
             subtypes=sorted(query.subtypes or ()),
             narrowed_bits=sum(_TYPE_BIT[t] for t in types_narrowed_by(query.subtypes)) if query.subtypes else 0,
             wanted=wanted, confirmed=query.needs_confirmed,
@@ -758,70 +787,53 @@ class ServiceColumns:
         if not (q.narrowed_bits or q.wanted or q.age is not None or q.languages or q.in_areas is not None
                 or q.outside_excluded is not None):
             return keep
-        rows, flags = rows[keep], flags[keep]
-        mask = np.ones(len(rows), dtype=bool)
+        rows = rows[keep]
+        tests = []  # each a new array, so the first is the mask the others are ANDed into
         if q.narrowed_bits:
-            mask &= ((flags & q.narrowed_bits) == 0) | np.isin(self.subtype[rows], q.subtypes)
+            tests.append(((flags[keep] & q.narrowed_bits) == 0) | np.isin(self.subtype[rows], q.subtypes))
         if q.wanted or q.age is not None:
             word = self._needs_ages[rows]
             if q.wanted:
-                mask &= (word & q.needs_mask) == q.needs_value
+                tests.append((word & q.needs_mask) == q.needs_value)
             if q.age is not None:
-                mask &= ((word >> _MIN_AGE_SHIFT) & 0xFFFF) <= q.age + 1
-                mask &= (word >> _MAX_AGE_SHIFT) >= q.age + 1
+                tests.append(((word >> _MIN_AGE_SHIFT) & 0xFFFF) <= q.age + 1)
+                tests.append((word >> _MAX_AGE_SHIFT) >= q.age + 1)
         for language in q.languages:
-            mask &= ~self._lang_not.any_of((language,), rows)
+            tests.append(~self._lang_not.any_of((language,), rows))
             if q.confirmed:
-                mask &= self._lang_met.any_of((language,), rows)
+                tests.append(self._lang_met.any_of((language,), rows))
         if q.in_areas is not None or q.outside_excluded is not None:
             located = self._located.of[rows]
             if q.in_areas is not None:
-                mask &= q.in_areas[located]
+                tests.append(q.in_areas[located])
             if q.outside_excluded is not None:
-                mask &= q.outside_excluded[located]
+                tests.append(q.outside_excluded[located])
+        mask = tests[0]
+        for test in tests[1:]:
+            mask &= test
         return keep[mask]
 
     def _covering(self, home: Coverage) -> np.ndarray:
         """Per catchment group (`_Catchments`), whether its rows' catchment includes the home. Worked out on
         the first question about the home and remembered while the caller holds `home`: one match asks
-        about the same home two to three times (its ranking, the ICB's counts, a summary's nearest), and
-        the polygon test is the costliest part of preparing a query."""
+        about the same home two to three times (its ranking, the ICB's counts, a summary's nearest)."""
         table = self._homes.get(home)
         if table is None:
-            table = self._homes[home] = self._catchments.covering(
-                self._serves.groups_holding(home.codes), self._polygons_holding(home))
+            table = self._homes[home] = self._catchments.covering(home.codes, self._polygons_holding(home))
         return table
 
-    def _polygons_holding(self, home: Coverage) -> np.ndarray:
+    def _polygons_holding(self, home: Coverage) -> list[int]:
         """The polygons holding the home's point."""
         if self._polygon_tree is None:
-            return np.zeros(0, dtype=np.int64)
-        # The polygons whose box meets the point's bucket, then the exact test on the prepared polygons.
-        buckets, wide = self._polygon_buckets
-        near = buckets.get(_bucket(home.lon, home.lat), wide)
-        return near[shapely.intersects_xy(self._prepared_polygons[near], home.lon, home.lat)]
+            return []
+        return self._polygon_lookup.holding(home.lon, home.lat)
 
     @cached_property
-    def _polygon_buckets(self) -> tuple[dict[tuple[int, int], np.ndarray], np.ndarray]:
-        """Per bucket of `_POLYGON_BUCKET` degrees, the polygons (ascending) whose box meets it, and the
-        polygons too wide to list per bucket (in every bucket's list too): a point's candidates in one
-        lookup, ~20 of ~900 at 100k, instead of comparing it with every box. Exact: a point inside a box lies
-        in a bucket the box meets (`_bucket` is monotonic); an empty polygon holds no point. Made on first use."""
-        found: dict[tuple[int, int], list[int]] = defaultdict(list)
-        wide: list[int] = []
-        boxes = shapely.bounds(self._prepared_polygons).reshape(-1, 4)  # min x, min y, max x, max y
-        for polygon, (x0, y0, x1, y1) in enumerate(boxes.tolist()):
-            if not all(map(math.isfinite, (x0, y0, x1, y1))):
-                continue
-            (bx0, by0), (bx1, by1) = _bucket(x0, y0), _bucket(x1, y1)
-            if (bx1 - bx0 + 1) * (by1 - by0 + 1) > _MAX_POLYGON_BUCKETS:
-                wide.append(polygon)
-                continue
-            for bx in range(bx0, bx1 + 1):
-                for by in range(by0, by1 + 1):
-                    found[bx, by].append(polygon)
-        return ({bucket: np.array(sorted(polygons + wide), dtype=np.int64) for bucket, polygons in found.items()},
-                np.array(wide, dtype=np.int64))
+    def _polygon_lookup(self) -> PolygonLookup:
+        """The polygons listed per bucket with their boxes (`search.polygons`): a point's candidates in one
+        lookup, ~10 of ~900 at 100k, most of them answered by their boxes alone. Made on first use, for every
+        polygon at once (nothing in it depends on the homes asked about)."""
+        return PolygonLookup(self._prepared_polygons)
 
     def candidates(self, query: ServiceQuery) -> np.ndarray:
         """Rows that can pass the query, ascending: every row, or only those in the asked areas."""
@@ -856,9 +868,8 @@ class ServiceColumns:
         """`nearest(k, radius_km)`, the same for the query with `area_codes=within`, and `count_near`, from
         one pass over the rows of the radius's box: the filters are evaluated once, the asked areas are one
         lookup per passing row, the distances are computed once. With `count_within`, also `count_by_type`
-        of the query with `area_codes=within`: from the same pass, plus the rows of those areas in cells
-        outside the box (`_area_cells`; none when the areas lie inside the box, as a home ICB often does
-        inside a 50 km circle's box)."""
+        of the query with `area_codes=within`: from the same pass, which also reads the rows of those areas
+        in cells outside the box (`_outside`)."""
         prepared = self.prepare(query)
         prepared.in_areas = None  # the query's areas and `within` are told apart below, on the passing rows
         box, everything = self._box_of(lat, lon, radius_km)
@@ -867,19 +878,23 @@ class ServiceColumns:
         in_within_groups = None if within is None else located.groups_holding(within)
         counted = self._counted(lat, lon, radius_km, query, prepared, box, everything, k, in_within_groups,
                                 by_type_within)
-        if counted is None:
+        # The rows of `within`'s cells outside the box are read in the same pass: beyond the radius (every
+        # row within it lies in the box), they count for `within`'s types alone, and `close` drops them.
+        outside = None if within is None or not count_within or everything \
+            else self._outside(box, within, prepared.types)
+        if counted is None and outside is None:
             rows, distances = self._passing_near(lat, lon, radius_km, query, prepared, box=box,
                                                  everything=everything, pool=within is None)
-        else:
-            rows, distances = self._positions_passing(lat, lon, counted.positions, prepared)
+        else:  # with `within` (so no pool) and a box that is not every cell, `_passing_near` reads the box
+            read = self._grid.positions(box, prepared.types) if counted is None else counted.positions
+            rows, distances = self._positions_passing(
+                lat, lon, read if outside is None else np.concatenate((read, outside)), prepared)
         in_within = None if in_within_groups is None else in_within_groups[located.of[rows]]
         by_type = None
-        if count_within and within is not None and in_within_groups is not None:
+        if by_type_within and in_within is not None:
             by_type = np.bincount(self.type[rows[in_within]], minlength=len(_TYPES))
             if counted is not None:
                 by_type = by_type + counted.by_type
-            if not everything:
-                by_type += self._count_outside(box, within, in_within_groups, prepared)
         close = distances <= radius_km
         rows, distances = rows[close], distances[close]
         inside_rows, inside_distances = rows[:0], distances[:0]
@@ -914,20 +929,28 @@ class ServiceColumns:
         box = None if bounds is None else self._grid.cells_of(*bounds)
         return box, bounds is None or self._grid.everything(box)
 
-    def _count_outside(self, box: tuple[int, int, int, int] | None, codes: frozenset[str], in_codes: np.ndarray,
-                       prepared: _Prepared) -> np.ndarray:
-        """`count_by_type` of the prepared query in these areas (`in_codes`: per located group, whether it
-        lies in them), over the cells outside the box alone."""
+    def _outside(self, box: tuple[int, int, int, int] | None, codes: frozenset[str],
+                 types: np.ndarray | None) -> np.ndarray | None:
+        """Where the rows of these types in the cells of these areas outside the box sit in the grid's order,
+        or None when no such cell is: told from the areas' spans without a NumPy step when the box holds
+        them (a home ICB often lies inside a 50 km circle's box)."""
+        spans = self._area_spans
+        if box is not None and all(_holds(box, spans[code]) for code in codes if code in spans):
+            return None
         found = [self._area_cells[code] for code in codes if code in self._area_cells]
         if not found:
-            return np.zeros(len(_TYPES), dtype=np.int64)
+            return None
         cells = self._grid.outside(found[0] if len(found) == 1 else np.unique(np.concatenate(found)), box)
-        if not len(cells):
-            return np.zeros(len(_TYPES), dtype=np.int64)
-        positions = self._grid.cell_positions(cells, prepared.types)
-        in_areas = replace(prepared, in_areas=in_codes)
-        return np.bincount(self._cells.type[positions[self._cells.kept(in_areas, positions, typed=True)]],
-                           minlength=len(_TYPES))
+        return self._grid.cell_positions(cells, types) if len(cells) else None
+
+    @cached_property
+    def _area_spans(self) -> dict[str, tuple[int, int, int, int]]:
+        """Per area code of `_area_cells`, the first and last rows and columns of its cells (made with it)."""
+        spans = {}
+        for code, cells in self._area_cells.items():
+            y, x = np.divmod(cells, self._grid.nx)
+            spans[code] = (int(y[0]), int(y[-1]), int(x.min()), int(x.max()))
+        return spans
 
     @cached_property
     def _area_cells(self) -> dict[str, np.ndarray]:

@@ -9,8 +9,10 @@ import numpy as np
 def positions(begins: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Positions begins[j] .. ends[j]-1 of every run j, ascending within each run, runs in the order given."""
     lengths = ends - begins
-    total = int(lengths.sum())
+    after = np.cumsum(lengths)  # where each run ends in the output
+    total = int(after[-1]) if len(after) else 0
     if total == 0:
         return np.zeros(0, dtype=np.int64)
-    offsets = np.repeat(begins - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-    return np.arange(total) + offsets
+    out = np.repeat(begins - (after - lengths), lengths)
+    out += np.arange(total)
+    return out

@@ -234,19 +234,19 @@ def test_the_index_keeps_nothing_about_a_home_after_the_match(corpus, embedded_i
 
 
 def test_catchment_polygons_of_every_size_are_found_by_the_bucket_lookup(corpus):
-    """The home's polygons are looked up by buckets of their boxes (`ServiceColumns._polygon_buckets`); a
+    """The home's polygons are looked up by buckets of their boxes (`search.polygons.PolygonLookup`); a
     polygon too wide to list per bucket is in every bucket's candidates. Checked against the columns' own
     R-tree (`covered`) and shapely at homes inside, on the edge of and outside a narrow and a wide polygon."""
     def square(lon0: float, lat0: float, lon1: float, lat1: float) -> dict:
         return {"type": "Polygon", "coordinates": [[[lon0, lat0], [lon1, lat0], [lon1, lat1], [lon0, lat1],
                                                     [lon0, lat0]]]}
     narrow = square(-1.25, 52.55, -1.05, 52.75)
-    wide = square(-40.0, 30.0, 20.0, 70.0)  # 600 x 400 buckets: past `_MAX_POLYGON_BUCKETS`
+    wide = square(-40.0, 30.0, 20.0, 70.0)  # 600 x 400 buckets: past `search.polygons.MAX_BUCKETS`
     base = [s for s in corpus if s.status == "active"][:40]
     services = [s.model_copy(update={"service_area": s.service_area.model_copy(
         update={"codes": [], "polygon": (narrow, wide, None)[i % 3]})}) for i, s in enumerate(base)]
     columns = ServiceColumns.from_services(services)
-    assert len(columns._polygon_buckets[1]) == sum(s.service_area.polygon == wide for s in services) > 0
+    assert len(columns._polygon_lookup._wide[1]) == sum(s.service_area.polygon == wide for s in services) > 0
     homes = [(52.6, -1.1), (52.55, -1.25), (52.75, -1.05), (52.9, -1.1), (31.0, -39.0), (10.0, 0.0)]
     for lat, lon in homes:
         query = ServiceQuery(covers=Coverage(frozenset(), lat, lon))
