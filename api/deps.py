@@ -10,7 +10,10 @@ from fastapi import Depends, Request
 from rehabmap.state import AppState
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    """A coroutine, so that FastAPI calls it on the event loop: a plain function would be run through the
+    threadpool, a hop that costs ~75–100 µs of CPU a request and puts the loop's thread to sleep while it
+    waits (bench/RESULTS.md, "POST /match, fifth pass" and "seventh pass")."""
     return request.app.state.rehabmap
 
 

@@ -6,9 +6,11 @@ from fastapi import APIRouter, Response
 
 from rehabmap.browse import locate
 from api.deps import State
+from api.turns import answer_turn
 from api.schemas import ERRORS, MatchIn, MatchOut
 from rehabmap.errors import ServiceNotFound
 from rehabmap.match import RANKING_RULE, MatchRequest, match
+from rehabmap.state import AppState
 from rehabmap.taxonomy import SUBTYPES
 
 router = APIRouter(tags=["match"], responses=ERRORS)
@@ -20,7 +22,13 @@ async def post_match(body: MatchIn, state: State) -> Response:
     unknown, distance, in/out of the home ICB and, given a current placement, the distance saved. The summary
     says per type whether none found means none: only where the directory covers the home's area."""
     # Runs on the event loop, not the threadpool: on the embedded index the whole answer takes about a
-    # millisecond, and sixteen threads contending for the GIL cost more than that (bench/RESULTS.md).
+    # millisecond, and sixteen threads contending for the GIL cost more than that (bench/RESULTS.md). One
+    # answer per turn of the loop (api.turns), so that each reply goes out before the next answer starts.
+    async with answer_turn():
+        return _answer(body, state)
+
+
+def _answer(body: MatchIn, state: AppState) -> Response:
     home = locate(state.geography, "home", **body.home.model_dump())
     placement = None
     if body.current_placement is not None:
