@@ -10,11 +10,18 @@ from fastapi import Depends, Request
 from rehabmap.state import AppState
 
 
+def state_of(request: Request) -> AppState:
+    """The state without `Depends`, for `POST /match`: solving even this dependency costs FastAPI ~30 µs of
+    CPU a request (bench/RESULTS.md, "POST /match, seventh pass")."""
+    state: AppState = request.app.state.rehabmap
+    return state
+
+
 async def get_state(request: Request) -> AppState:
     """A coroutine, so that FastAPI calls it on the event loop: a plain function would be run through the
     threadpool, a hop that costs ~75–100 µs of CPU a request and puts the loop's thread to sleep while it
     waits (bench/RESULTS.md, "POST /match, fifth pass" and "seventh pass")."""
-    return request.app.state.rehabmap
+    return state_of(request)
 
 
 State = Annotated[AppState, Depends(get_state)]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from rehabmap.browse import locate
-from api.deps import State
+from api.deps import state_of
 from api.turns import answer_turn
 from api.schemas import ERRORS, MatchIn, MatchOut
 from rehabmap.errors import ServiceNotFound
@@ -17,7 +17,7 @@ router = APIRouter(tags=["match"], responses=ERRORS)
 
 
 @router.post("/match", response_model=MatchOut, summary="Rank local options that meet a person's needs")
-async def post_match(body: MatchIn, state: State) -> Response:
+async def post_match(body: MatchIn, request: Request) -> Response:
     """Options nearest the person's home that meet every stated need, each with why it matched, what is
     unknown, distance, in/out of the home ICB and, given a current placement, the distance saved. The summary
     says per type whether none found means none: only where the directory covers the home's area."""
@@ -25,7 +25,7 @@ async def post_match(body: MatchIn, state: State) -> Response:
     # millisecond, and sixteen threads contending for the GIL cost more than that (bench/RESULTS.md). One
     # answer per turn of the loop (api.turns), so that each reply goes out before the next answer starts.
     async with answer_turn():
-        return _answer(body, state)
+        return _answer(body, state_of(request))
 
 
 def _answer(body: MatchIn, state: AppState) -> Response:
