@@ -90,6 +90,18 @@ class PolygonLookup:
     def holding(self, lon: float, lat: float) -> list[int]:
         """The polygons holding the point, in no particular order. A list: a match scatters them into its
         catchment table at once, and ~10-40 comparisons in plain floats cost less than NumPy steps would."""
+        held, unsure = self._by_boxes(lon, lat)
+        if unsure:
+            tested = np.array(unsure, dtype=np.int64)
+            held.extend(tested[shapely.intersects_xy(self._polygons[tested], lon, lat)].tolist())
+        return held
+
+    def unsure(self, lon: float, lat: float) -> list[int]:
+        """The polygons GEOS is asked about for this point (the boxes can't tell): what the lookup saves."""
+        return self._by_boxes(lon, lat)[1]
+
+    def _by_boxes(self, lon: float, lat: float) -> tuple[list[int], list[int]]:
+        """The polygons the boxes say hold the point (a new list), and those whose boxes can't tell."""
         whole, candidates = self._buckets.get(bucket(lon, lat), self._wide)
         held = whole.copy()
         unsure: list[int] = []
@@ -99,16 +111,7 @@ class PolygonLookup:
                     held.append(p)
                 else:
                     unsure.append(p)
-        if unsure:
-            tested = np.array(unsure, dtype=np.int64)
-            held.extend(tested[shapely.intersects_xy(self._polygons[tested], lon, lat)].tolist())
-        return held
-
-    def unsure(self, lon: float, lat: float) -> list[int]:
-        """The polygons GEOS is asked about for this point (the boxes can't tell): what the lookup saves."""
-        _, candidates = self._buckets.get(bucket(lon, lat), self._wide)
-        return [p for p, ix0, iy0, ix1, iy1, x0, y0, x1, y1 in candidates
-                if x0 <= lon <= x1 and y0 <= lat <= y1 and not (ix0 <= lon <= ix1 and iy0 <= lat <= iy1)]
+        return held, unsure
 
 
 def _buckets_held(polygons: np.ndarray, polygon: np.ndarray, bx: np.ndarray, by: np.ndarray, inner: np.ndarray,
