@@ -9,10 +9,11 @@ index, its coverage and the uploaded tables stay as they were). The source files
 live are remembered (`REHABMAP_HOME/index-sources.json`, by their server paths, read by nothing but this
 module), so an upload rebuilds from them: it cannot name them itself. What a rebuild reports (the refusal, the
 rejections, the services' provenance) names each by its file name (`indexer.sources.load_source`), since the
-maintainers' pages and the audit log show it. One rebuild runs at a time across processes and hosts (a named lock in the maintainers' store):
-two at once would each read the uploaded tables before the other's was kept, and whichever went live last would
-lack the other's services while `curated/` held them. The second is refused (`RebuildRunning`), not queued: an
-upload's confirm can be sent again, and a scheduled `rehabmap index` runs again.
+maintainers' pages and the audit log show it. One rebuild runs at a time across processes and hosts (a named
+lock in the maintainers' store): two at once would each read the uploaded tables before the other's was kept,
+and whichever went live last would lack the other's services while `curated/` held them. The second is refused
+(`RebuildRunning`), not queued: an upload's confirm can be sent again, and a scheduled `rehabmap index` runs
+again.
 """
 
 from __future__ import annotations

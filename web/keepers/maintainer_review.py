@@ -1,11 +1,12 @@
 """The review queue, for maintainers: what sync holds because its type is only inferred, each record beside
 the evidence for it, to accept as a type or reject with a reason, one at a time or in bulk where that is safe.
 
-A thin face over `indexer.sync.review.ReviewQueue`, the library `rehabmap review` calls: a decision here is
-the same transaction, audit rows and live-index update as one made at the command line. The queue is opened
-per request by the opener the composition root leaves on the application (`app.state.open_review`), because
-the pages may not import the root; it opens the sync store (a read, cheap) over the server's own loaded index. Bulk decisions: rejecting many with one reason is always safe; accepting
-many is offered only when every record chosen is proposed as the same type, and accepts each as that type.
+A thin face over `indexer.sync.review.ReviewQueue`, the library `rehabmap review` calls: a decision here is the
+same transaction, audit rows and live-index update as one made at the command line. The queue is opened per
+request by the opener the composition root leaves on the application (`app.state.open_review`), because the
+pages may not import the root; it opens the sync store (a read, cheap) over the server's own loaded index. Bulk
+decisions: rejecting many with one reason is always safe; accepting many is offered only when every record
+chosen is proposed as the same type, and accepts each as that type.
 """
 
 from __future__ import annotations
