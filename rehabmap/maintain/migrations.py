@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rehabmap.errors import DirectoryUnavailable
+from rehabmap.maintain.audit import add_change_ids
 from rehabmap.maintain.database import Connection, Database, SqliteDatabase, now
 from rehabmap.maintain.tokens import TokenPolicy, upgrade_expiry
 
@@ -147,6 +148,10 @@ MIGRATIONS = (
     # rehabmap/maintain/tokens.py: the one-time key of the form that made a token, so a form sent again
     # (reloaded, or submitted twice) makes no second token.
     Migration(9, "a token remembers the form that made it", _FORM_KEY, _FORM_KEY),
+    # rehabmap/maintain/audit.py: the rows one change wrote share its id, so they are gathered back exactly
+    # (an upload's, rehabmap/maintain/uploads.py). Rows written before it have none.
+    Migration(10, "the audit rows of one change share its id", add_change_ids,
+              ("ALTER TABLE audit ADD COLUMN change_id TEXT",)),
 )
 LATEST = MIGRATIONS[-1].version
 # whether the database has recorded migrations at all, per dialect (a new one has no table for them yet)
@@ -171,7 +176,7 @@ def migrate(database: Database, policy: TokenPolicy = TokenPolicy()) -> list[Mig
         conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                      "name TEXT NOT NULL, applied_at TEXT NOT NULL)")
     for migration in MIGRATIONS:
-        with database.transaction() as conn:
+        with database.transaction(schema=True) as conn:
             done = {version for (version,) in conn.execute("SELECT version FROM schema_migrations")}
             if done and max(done) > LATEST:
                 raise _newer(database, max(done))
