@@ -8,7 +8,8 @@ and only if it keeps the live directory (`indexer.pipeline.build_index`; else `I
 index, its coverage and the uploaded tables stay as they were). The source files of the last rebuild that went
 live are remembered (`REHABMAP_HOME/index-sources.json`, by their server paths, read by nothing but this
 module), so an upload rebuilds from them: it cannot name them itself. What a rebuild reports (the refusal, the
-rejections, the services' provenance) names each by its file name (`indexer.sources.load_source`), since the
+rejections, the services' provenance) names each by its file name (`indexer.sources.load_source`), with the
+folders that tell it apart from another source of the same name (`indexer.sources.source_names`), since the
 maintainers' pages and the audit log show it. One rebuild runs at a time across processes and hosts (a named
 lock in the maintainers' store): two at once would each read the uploaded tables before the other's was kept,
 and whichever went live last would lack the other's services while `curated/` held them. The second is refused
@@ -28,7 +29,7 @@ from pathlib import Path
 from app.parts import open_backend, open_geography, open_writer
 from app.sync import hold_for_review
 from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, build_index, chain
-from indexer.sources import load_source
+from indexer.sources import load_source, source_names
 from indexer.sync.rebuild import record_curated_coverage, with_directory
 from indexer.sync.runner import SyncReport
 from rehabmap.config import Settings
@@ -83,9 +84,10 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
     home = settings.home
     tables = {**uploaded_tables(home), **({table.name: table} if table is not None else {})}
     files = [*sources, *tables.values()]
+    names = source_names(files)
     rows = with_directory(store_of(settings), files,
-                          chain(*(load_source(path, mapping=mapping) for path in sources),
-                                *(load_source(path) for path in tables.values())))
+                          chain(*(load_source(path, mapping=mapping, name=names[path]) for path in sources),
+                                *(load_source(path, name=names[path]) for path in tables.values())))
     live_writer = open_writer(settings)
     directory = Directory.existing(settings)
     writer: IndexWriter = live_writer

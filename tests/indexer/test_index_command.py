@@ -248,3 +248,25 @@ def test_a_rebuild_while_another_runs_is_an_error_and_the_live_index_stays(home,
     assert_one_line_error(done, "Another rebuild of the index is running", "Nothing was changed: try again")
     assert fingerprint(home) == before
     assert rehabmap(home, data_dir, "index", str(SAMPLE), "--no-progress").returncode == 0  # once it has finished
+
+
+def test_sources_of_the_same_file_name_in_different_folders_are_told_apart(home, data_dir, tmp_path):
+    """Two councils' tables, both `housing.csv`: the report's rejections and warnings, and the services'
+    provenance, name each with the folder that tells it from the other, and no folder above that."""
+    text = HOUSING.read_text(encoding="utf-8")
+    for council, prefix in (("north", "NH"), ("south", "SH")):
+        (tmp_path / "councils" / council).mkdir(parents=True)
+        (tmp_path / "councils" / council / "housing.csv").write_text(text.replace("\nNH", f"\n{prefix}"))
+    mapping = HOUSING.with_name("council_supported_housing.mapping.toml")
+    done = rehabmap(home, data_dir, "index", str(SAMPLE), str(tmp_path / "councils" / "north" / "housing.csv"),
+                    str(tmp_path / "councils" / "south" / "housing.csv"), "--mapping", str(mapping), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    reported = [line for line in done.stdout.splitlines() if line.startswith(("rejected ", "warning "))]
+    assert reported and str(tmp_path) not in done.stdout
+    for council in ("north", "south"):
+        assert [line.replace(f"{council}/housing.csv:", "X:") for line in reported if f" {council}/" in line] == [
+            line.replace("north/housing.csv:", "X:") for line in reported if " north/" in line]
+    assert not [line for line in reported if " housing.csv:" in line]
+    index = EmbeddedIndex(home / "index.sqlite")
+    files = {p.file for i in index.ids() if not i.startswith("sample") for p in index.get(i).provenance}
+    assert files == {"north/housing.csv", "south/housing.csv"}
