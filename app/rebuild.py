@@ -66,21 +66,23 @@ def remembered_sources(home: Path) -> list[Path]:
 
 def rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, mapping: Path | None = None,
                   table: Path | None = None, force: bool = False, max_drop_share: float | None = None,
-                  progress: bool = False) -> Rebuilt:
+                  progress: bool = False, force_queue: bool = False) -> Rebuilt:
     """Build a new index from `sources`, the uploaded curated tables (`table` in place of the uploaded one of
     its name, if any) and the synced records, and swap it in; raises `ImportRefused`, changing nothing, when
     the checks of `build_index` refuse it, and `RebuildRunning` while another rebuild is under way. `actor` is
-    who the review queue's runs are recorded under."""
+    who the review queue's runs are recorded under. `force` accepts a loss from the live index beyond
+    `max_drop_share`; `force_queue`, a change to the review queue beyond the sync's share (two checks)."""
     with named_lock_of(store_of(settings), REBUILD_LOCK) as ours:
         if not ours:
             raise RebuildRunning("Another rebuild of the index is running (an upload of a curated table or "
                                  "'rehabmap index'). Nothing was changed: try again when it has finished.")
         return _rebuild_index(settings, sources, actor=actor, mapping=mapping, table=table, force=force,
-                              max_drop_share=max_drop_share, progress=progress)
+                              max_drop_share=max_drop_share, progress=progress, force_queue=force_queue)
 
 
 def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, mapping: Path | None,
-                   table: Path | None, force: bool, max_drop_share: float | None, progress: bool) -> Rebuilt:
+                   table: Path | None, force: bool, max_drop_share: float | None, progress: bool,
+                   force_queue: bool) -> Rebuilt:
     home = settings.home
     tables = {**uploaded_tables(home), **({table.name: table} if table is not None else {})}
     files = [*sources, *tables.values()]
@@ -109,7 +111,7 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
         files = [*sources, *uploaded_tables(home).values()]
     record_curated_coverage(store_of(settings), files)
     (home / SOURCES_FILE).write_text(json.dumps([str(Path(p).resolve()) for p in sources]), encoding="utf-8")
-    queued = hold_for_review(settings, report.held, actor=actor, force=force) if report.held else []
+    queued = hold_for_review(settings, report.held, actor=actor, force=force_queue) if report.held else []
     return Rebuilt(report, queued)
 
 

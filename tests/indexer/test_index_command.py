@@ -270,3 +270,33 @@ def test_sources_of_the_same_file_name_in_different_folders_are_told_apart(home,
     index = EmbeddedIndex(home / "index.sqlite")
     files = {p.file for i in index.ids() if not i.startswith("sample") for p in index.get(i).provenance}
     assert files == {"north/housing.csv", "south/housing.csv"}
+
+
+def test_force_accepts_a_loss_from_the_index_and_force_queue_a_large_change_to_the_review_queue(home, data_dir,
+                                                                                                  tmp_path):
+    """Two checks, two flags: a new edition of a site list that drops three of its four held sites stops at
+    the review queue's share (exit 3, nothing applied there) even with --force, which is about the index;
+    --force-queue applies it."""
+    mapping = tmp_path / "sites.toml"
+    mapping.write_text('[source]\nname = "sites"\ntype_unconfirmed = "a site is not a rehab unit by itself"\n'
+                       'proposed_type = "Inpatient_Rehab_Level1"\n'
+                       '[columns]\nid = "Ref"\nname = "Site"\npostcode = "Postcode"\n')
+    sites = tmp_path / "sites.csv"
+    sites.write_text("Ref,Site,Postcode\n" + "".join(f"S{n},{name},LS9 7TF\n" for n, name in enumerate(
+        ["Acre Day Hospital", "Beech House", "Cedar Lodge", "Elm Court"], start=1)))
+
+    def index(*flags: str):
+        return rehabmap(home, data_dir, "index", str(SAMPLE), str(sites), "--mapping", str(mapping), *flags,
+                        "--no-progress")
+
+    first = index()
+    assert first.returncode == 0, first.stderr
+    assert "sites: fetched 4, added 0, changed 0, unchanged 0, retired 0, held for review 4" in first.stdout
+    sites.write_text("Ref,Site,Postcode\nS1,Acre Day Hospital,LS9 7TF\n")
+    forced = index("--force")
+    assert forced.returncode == 3, forced.stderr
+    assert "stopped: this run would change or retire 75% of the 4 records held from sites" in forced.stdout
+    assert "run 'rehabmap index' again with --force-queue to apply it" in forced.stdout
+    applied = index("--force-queue")
+    assert applied.returncode == 0, applied.stderr
+    assert "sites: fetched 1, added 0, changed 0, unchanged 1, retired 3" in applied.stdout
