@@ -136,8 +136,10 @@ def _named_files(value: Any) -> Any:
 
 def _file_name(file: Any) -> Any:
     """A CSV's name for its path. Exact: the import reads a CSV only as a file given on its own (a folder
-    given as a source is read for its .json files), which it names by its file name; URLs (the live
-    connectors') and `folder/file` names of JSON files are left as they are."""
+    given as a source is read for its .json files), and a store from before this migration holds no CSV name
+    with a folder in it (only later rebuilds name two CSVs of one name by their folders, `source_names`), so
+    a '/' there is a path as typed. URLs (the live connectors') and `folder/file` names of JSON files are
+    left as they are."""
     if not isinstance(file, str) or "://" in file or "/" not in file:
         return file
     name = PurePosixPath(file).name
