@@ -8,7 +8,8 @@ and only if it keeps the live directory (`indexer.pipeline.build_index`; else `I
 index, its coverage and the uploaded tables stay as they were). The source files of the last rebuild that went
 live are remembered (`REHABMAP_HOME/index-sources.json`, by their server paths, read by nothing but this
 module), so an upload rebuilds from them: it cannot name them itself. What a rebuild reports (the refusal, the
-rejections, the services' provenance) names each by its file name (`indexer.sources.load_source`), since the
+rejections, the services' provenance) names each by its file name (`indexer.sources.load_source`), with the
+folders that tell it apart from another source of the same name (`indexer.sources.source_names`), since the
 maintainers' pages and the audit log show it. One rebuild runs at a time across processes and hosts (a named
 lock in the maintainers' store): two at once would each read the uploaded tables before the other's was kept,
 and whichever went live last would lack the other's services while `curated/` held them. The second is refused
@@ -28,7 +29,7 @@ from pathlib import Path
 from app.parts import open_backend, open_geography, open_writer
 from app.sync import hold_for_review
 from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, build_index, chain
-from indexer.sources import load_source
+from indexer.sources import load_source, source_names
 from indexer.sync.rebuild import record_curated_coverage, with_directory
 from indexer.sync.runner import SyncReport
 from rehabmap.config import Settings
@@ -65,27 +66,30 @@ def remembered_sources(home: Path) -> list[Path]:
 
 def rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, mapping: Path | None = None,
                   table: Path | None = None, force: bool = False, max_drop_share: float | None = None,
-                  progress: bool = False) -> Rebuilt:
+                  progress: bool = False, force_queue: bool = False) -> Rebuilt:
     """Build a new index from `sources`, the uploaded curated tables (`table` in place of the uploaded one of
     its name, if any) and the synced records, and swap it in; raises `ImportRefused`, changing nothing, when
     the checks of `build_index` refuse it, and `RebuildRunning` while another rebuild is under way. `actor` is
-    who the review queue's runs are recorded under."""
+    who the review queue's runs are recorded under. `force` accepts a loss from the live index beyond
+    `max_drop_share`; `force_queue`, a change to the review queue beyond the sync's share (two checks)."""
     with named_lock_of(store_of(settings), REBUILD_LOCK) as ours:
         if not ours:
             raise RebuildRunning("Another rebuild of the index is running (an upload of a curated table or "
                                  "'rehabmap index'). Nothing was changed: try again when it has finished.")
         return _rebuild_index(settings, sources, actor=actor, mapping=mapping, table=table, force=force,
-                              max_drop_share=max_drop_share, progress=progress)
+                              max_drop_share=max_drop_share, progress=progress, force_queue=force_queue)
 
 
 def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, mapping: Path | None,
-                   table: Path | None, force: bool, max_drop_share: float | None, progress: bool) -> Rebuilt:
+                   table: Path | None, force: bool, max_drop_share: float | None, progress: bool,
+                   force_queue: bool) -> Rebuilt:
     home = settings.home
     tables = {**uploaded_tables(home), **({table.name: table} if table is not None else {})}
     files = [*sources, *tables.values()]
+    names = source_names(files)
     rows = with_directory(store_of(settings), files,
-                          chain(*(load_source(path, mapping=mapping) for path in sources),
-                                *(load_source(path) for path in tables.values())))
+                          chain(*(load_source(path, mapping=mapping, name=names[path]) for path in sources),
+                                *(load_source(path, name=names[path]) for path in tables.values())))
     live_writer = open_writer(settings)
     directory = Directory.existing(settings)
     writer: IndexWriter = live_writer
@@ -107,7 +111,7 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
         files = [*sources, *uploaded_tables(home).values()]
     record_curated_coverage(store_of(settings), files)
     (home / SOURCES_FILE).write_text(json.dumps([str(Path(p).resolve()) for p in sources]), encoding="utf-8")
-    queued = hold_for_review(settings, report.held, actor=actor, force=force) if report.held else []
+    queued = hold_for_review(settings, report.held, actor=actor, force=force_queue) if report.held else []
     return Rebuilt(report, queued)
 
 

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from rehabmap.state import AppState
 
 
+_THEN_INDEX = "Check the file, then run 'rehabmap index' again with --force-queue to apply it."
+
 def open_store(settings: Settings) -> SyncStore:
     return SyncStore(store_of(settings))
 
@@ -73,10 +75,12 @@ def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = 
 def hold_for_review(settings: Settings, held: Sequence[Held], *, actor: str, force: bool = False) -> list[SyncReport]:
     """After `rehabmap index` went live: the rows it held for review into the queue, one run per source
     (`indexer.sync.file_candidates`). A run that would change more than the allowed share of a source's held
-    records stops, as a sync does, unless `force`."""
+    records stops, as a sync does, unless `force` (`rehabmap index --force-queue`: its `--force` accepts a
+    loss from the index, a check of its own)."""
     placer = _placer(settings)
     runner = SyncRunner(open_store(settings), placer, open_live(settings, lambda: placer), actor=actor)
-    return [runner.run(c, force=force, max_change_share=settings.sync_max_change_share) for c in by_source(held)]
+    return [runner.run(c, force=force, max_change_share=settings.sync_max_change_share, then=_THEN_INDEX)
+            for c in by_source(held)]
 
 
 def discard_run(settings: Settings, source: str) -> dict[str, int]:

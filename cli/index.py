@@ -16,15 +16,20 @@ import click
               help="The largest share (0 to 1) of the live services the new index may drop "
                    "[default: REHABMAP_INDEX_MAX_DROP_SHARE, 0.2].")
 @click.option("--force", is_flag=True, help="Swap the new index in even if it drops more than that.")
+@click.option("--force-queue", is_flag=True,
+              help="Apply the rows held for review to the review queue even if they change or retire more than "
+                   "the allowed share of a source's held records [REHABMAP_SYNC_MAX_CHANGE_SHARE, 0.25].")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 def index_command(sources: tuple[Path, ...], mapping: Path | None, max_drop_share: float | None, force: bool,
-                  progress: bool) -> None:
+                  force_queue: bool, progress: bool) -> None:
     """Build a new index from SOURCES (ORUK JSON, CQC CSV/JSON, mapped CSV, curated tables), the curated
     tables uploaded through the maintainers' pages and the synced records, and swap it in.
 
     Nothing is swapped in (exit status 2, the live index unchanged) when a source cannot be read at all,
     when no service is left to index, or when the new index would drop more than the allowed share of
-    the live services without --force."""
+    the live services without --force. The rows held for review go on to the review queue once the index is
+    live; a source's run there that would change or retire more than the allowed share of its held records
+    stops (exit status 3) without --force-queue: --force accepts only a loss from the index."""
     from app.rebuild import rebuild_index
     from cli.maintain import _actor
     from indexer.pipeline import ImportRefused, IndexReport
@@ -36,7 +41,8 @@ def index_command(sources: tuple[Path, ...], mapping: Path | None, max_drop_shar
 
     try:
         rebuilt = rebuild_index(get_settings(), sources, actor=f"rehabmap index, {_actor()}", mapping=mapping,
-                                force=force, max_drop_share=max_drop_share, progress=progress and sys.stderr.isatty())
+                                force=force, max_drop_share=max_drop_share, progress=progress and sys.stderr.isatty(),
+                                force_queue=force_queue)
     except ImportRefused as refused:
         echo(refused.report)
         raise

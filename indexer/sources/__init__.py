@@ -26,7 +26,7 @@ log), so the server's folder layout does not.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -41,10 +41,11 @@ _NONE_STATED = object()  # a curated table whose every row says 'none': it state
 
 
 def load_source(path: Path, *, mapping: Path | None = None, source: str | None = None,
-                mappings_dir: Path = MAPPINGS_DIR) -> Iterator[Row]:
-    """Every row of the source at `path`; `source` overrides the source name (the id prefix)."""
+                mappings_dir: Path = MAPPINGS_DIR, name: str | None = None) -> Iterator[Row]:
+    """Every row of the source at `path`; `source` overrides the source name (the id prefix), `name` the name
+    its rows carry (`source_names`: when another source read beside it has the same file name)."""
     path = Path(path)
-    name = _name(path)
+    name = name or _name(path)
     whole_file: list[Rejection] = []  # held back until it is known whether anything else was read
     rows = 0
     for row in _rows(path, name, mapping, source, mappings_dir):
@@ -65,6 +66,23 @@ def load_source(path: Path, *, mapping: Path | None = None, source: str | None =
 def _name(path: Path) -> str:
     """The source's own name, without the folders above it ('.' is named as the folder it is)."""
     return path.absolute().name or str(path)
+
+
+def source_names(paths: Sequence[Path]) -> dict[Path, str]:
+    """The name of each of the sources read together: its own (`_name`), or, for sources of the same name in
+    different folders, with as many of the folders above it as tell them apart (`a/services.csv`,
+    `b/services.csv`), so that their provenance and rejections never read alike and no more of the server's
+    folders is shown than that."""
+    parts = {Path(p): Path(p).absolute().parts for p in paths}
+    depth = dict.fromkeys(parts, 1)
+    while True:
+        named = {p: "/".join(parts[p][-depth[p]:]) for p in parts}
+        others = {p: {parts[q] for q in parts if named[q] == named[p]} - {parts[p]} for p in parts}
+        clashing = [p for p in parts if others[p] and depth[p] < len(parts[p])]
+        if not clashing:
+            return {p: named[p] if depth[p] > 1 else _name(p) for p in parts}
+        for p in clashing:
+            depth[p] += 1
 
 
 def _rows(path: Path, name: str, mapping: Path | None, source: str | None,

@@ -54,6 +54,7 @@ from rehabmap.taxonomy import ServiceType
 
 DEFAULT_MAX_CHANGE_SHARE = 0.25
 # Fields that say when and where a record was fetched, not what it says: a change in them is no change.
+_THEN = "Check the source, then run again with --force to apply it, or with --discard to drop it."
 _NOT_CONTENT = frozenset({"provenance"})
 _PROBE_TYPE = ServiceType.vcfse  # stands in for an unknown type while the rest of a record is checked
 
@@ -193,7 +194,9 @@ class SyncRunner:
         self.today = today or date.today()
 
     def run(self, connector: Connector, *, dry_run: bool = False, force: bool = False, full: bool = False,
-            max_change_share: float = DEFAULT_MAX_CHANGE_SHARE) -> SyncReport:
+            max_change_share: float = DEFAULT_MAX_CHANGE_SHARE, then: str = _THEN) -> SyncReport:
+        """One run of the connector; `then` tells a run stopped at the share threshold how to go on (the
+        command that ran it says, since `rehabmap index` and `rehabmap sync` have flags of their own)."""
         with self.store.run_lock(connector.name) as mine:
             if not mine:
                 raise SyncBusy(f"Another 'rehabmap sync {connector.name}' is running; wait for it to finish.")
@@ -206,9 +209,7 @@ class SyncRunner:
             if report.share > max_change_share and not force:
                 report.stopped = (f"this run would change or retire {report.share:.0%} of the "
                                   f"{plan.active_before} records held from {connector.name} (more than "
-                                  f"{max_change_share:.0%}). Nothing was applied; what was fetched is kept. Check "
-                                  f"the source, then run again with --force to apply it, or with --discard to "
-                                  "drop it.")
+                                  f"{max_change_share:.0%}). Nothing was applied; what was fetched is kept. {then}")
                 if not dry_run:
                     self.store.record_run(connector.name, started, "stopped", report.to_dict())
                 return report

@@ -1,4 +1,7 @@
-"""The audit log: one row per changed field (when, who, what, the old value and the new), append-only.
+"""The audit log: one row per changed field (when, who, what, the old value and the new), append-only. The
+rows of one change (an edit, a confirmed upload) share its `change_id`, so they are gathered back exactly,
+never by their moment and subject alone (two changes of one subject may share a second). Rows written before
+the audit log had it (migration 10) have none.
 
 It records who changed the directory, never anything about a search. `hsds_metadata` gives a change to a
 service as an HSDS 3.0 `metadata` row.
@@ -35,6 +38,7 @@ class AuditEntry:
     field: str
     old: Any
     new: Any
+    change_id: str | None = None
 
 
 class AuditLog:
@@ -44,14 +48,16 @@ class AuditLog:
     @staticmethod
     def append(conn: Connection, actor: str, action: str, resource_type: str, resource_id: str,
                changes: Sequence[Change], at: str) -> int:
-        """The rows of one change, inside the caller's transaction; the id of the last."""
+        """The rows of one change, inside the caller's transaction, under one new change id; the id of the
+        last row."""
         last = 0
+        change_id = str(uuid.uuid4())
         for change in changes:
             last = int(conn.execute(
-                "INSERT INTO audit (uuid, at, actor, action, resource_type, resource_id, field, old, new) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                "INSERT INTO audit (uuid, at, actor, action, resource_type, resource_id, field, old, new, change_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (str(uuid.uuid4()), at, actor, action, resource_type, resource_id, change.field,
-                 json.dumps(change.old), json.dumps(change.new))).fetchone()[0])
+                 json.dumps(change.old), json.dumps(change.new), change_id)).fetchone()[0])
         return last
 
     def record(self, actor: str, action: str, resource_type: str, resource_id: str,
@@ -78,13 +84,21 @@ class AuditLog:
         with self.database.connect() as conn:
             total = conn.execute(f"SELECT count(*) FROM audit WHERE {clause}", params).fetchone()[0]
             rows = conn.execute(
-                f"SELECT id, uuid, at, actor, action, resource_type, resource_id, field, old, new FROM audit "
+                f"SELECT id, uuid, at, actor, action, resource_type, resource_id, field, old, new, change_id "
+                f"FROM audit "
                 f"WHERE {clause} ORDER BY id {'DESC' if newest_first else ''} LIMIT ?", [*params, limit]).fetchall()
         entries = [AuditEntry(entry_id, entry_uuid, at, actor, action, rtype, rid, fname,
                               json.loads(old) if old is not None else None,
-                              json.loads(new) if new is not None else None)
-                   for entry_id, entry_uuid, at, actor, action, rtype, rid, fname, old, new in rows]
+                              json.loads(new) if new is not None else None, change_id)
+                   for entry_id, entry_uuid, at, actor, action, rtype, rid, fname, old, new, change_id in rows]
         return entries, int(total)
+
+
+def add_change_ids(conn: Connection, _policy: object = None) -> None:
+    """Migration 10 of an SQLite store: the audit log's `change_id` column, unless there already. Migration 2
+    adds it first when it has tokens to audit, since it writes audit rows as this rehabmap writes them."""
+    if "change_id" not in {row[1] for row in conn.execute("PRAGMA table_info(audit)")}:
+        conn.execute("ALTER TABLE audit ADD COLUMN change_id TEXT")
 
 
 def hsds_metadata(entry: AuditEntry) -> dict[str, Any] | None:

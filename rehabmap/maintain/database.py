@@ -97,9 +97,10 @@ class Database(Protocol):
     def connect(self) -> AbstractContextManager[Connection]:
         """A short connection; each statement commits on its own."""
 
-    def transaction(self) -> AbstractContextManager[Connection]:
+    def transaction(self, *, schema: bool = False) -> AbstractContextManager[Connection]:
         """A write transaction, one at a time across every process: a change and its audit rows commit
-        together or not at all, and what it read stays true until it commits."""
+        together or not at all, and what it read stays true until it commits. `schema`: a migration's, which
+        may add to the audit log's table (on SQLite, the only connections the authorizer lets do so)."""
 
     def snapshot(self) -> AbstractContextManager[Connection]:
         """Several reads that see one consistent state of the store."""

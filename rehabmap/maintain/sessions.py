@@ -107,10 +107,16 @@ class Sessions:
                  iso(moment))).fetchone()[0]
 
     def _sweep(self, conn: Connection, moment: datetime) -> None:
+        """Ended sessions and expired links go; so do the one-time keys of token forms (`Tokens.create`) that
+        no session left could send again. A form is sent with its session's CSRF value, so only a session
+        that showed it, begun before its token was made, can send it: once every such session has ended, the
+        key stops nothing and is cleared."""
         conn.execute("DELETE FROM keeper_sessions WHERE last_seen_at <= ? OR created_at <= ? OR token_id IN "
                      "(SELECT id FROM tokens t WHERE NOT (" + _LIVE_TOKEN + "))",
                      (iso(moment - self.policy.idle), iso(moment - self.policy.absolute), iso(moment)))
         conn.execute("DELETE FROM sign_in_links WHERE expires_at <= ?", (iso(moment),))
+        conn.execute("UPDATE tokens SET form_key = NULL WHERE form_key IS NOT NULL AND created_at < "
+                     "coalesce((SELECT min(created_at) FROM keeper_sessions), ?)", (iso(moment),))
 
     # --- one-time sign-in links ---------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from rehabmap.errors import DirectoryUnavailable, InvalidValue, TokenAlreadyMade, Unauthenticated, UnknownToken
-from rehabmap.maintain.audit import AuditLog, Change
+from rehabmap.maintain.audit import AuditLog, Change, add_change_ids
 from rehabmap.maintain.auth import (
     KEY_BYTES,
     Principal,
@@ -66,6 +66,7 @@ def upgrade_expiry(conn: Connection, policy: TokenPolicy) -> None:
     if "expires_at" in {row[1] for row in conn.execute("PRAGMA table_info(tokens)")}:
         return
     conn.execute("ALTER TABLE tokens ADD COLUMN expires_at TEXT")
+    add_change_ids(conn)
     moment = utcnow()
     expires = iso(moment + timedelta(days=policy.expiry_days))
     for (token_id,) in conn.execute("SELECT id FROM tokens WHERE revoked_at IS NULL ORDER BY id").fetchall():

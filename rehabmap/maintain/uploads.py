@@ -1,6 +1,6 @@
 """The curated tables maintainers tried to add, as the audit log records them: one `upload` (added) or
-`upload_refused` (with the reason) of a `curated_table` per confirm, one audit row a field. Gathered back
-into one line per upload for the upload page, so who tried which table, and why it did not land, is seen
+`upload_refused` (with the reason) of a `curated_table` per confirm, one audit row a field, the rows of one
+confirm sharing its change id. Gathered back into one line per upload for the upload page, so who tried which table, and why it did not land, is seen
 where tables are uploaded. The page reads the latest rows only, and a confirm's rows can straddle that limit:
 the line they would make is left out rather than shown without its reason or a count."""
 
@@ -28,16 +28,18 @@ class PastUpload:
 
 
 def uploads_in(entries: Sequence[AuditEntry]) -> list[PastUpload]:
-    """The audit rows of curated tables, one `PastUpload` per confirm, in the rows' order (a confirm's rows
-    share the moment, the actor, the action and the table, being written in one transaction)."""
+    """The audit rows of curated tables, one `PastUpload` per confirm, in the rows' order: a confirm's rows
+    share its change id. Rows from before change ids (migration 10) are gathered by what a confirm's rows
+    share besides, the moment, the actor, the action and the table, which two confirms within a second
+    also share."""
     uploads: list[PastUpload] = []
+    keys: list[tuple[str | None, ...]] = []
     for entry in entries:
-        last = uploads[-1] if uploads else None
-        if last is None or (last.at, last.actor, last.action, last.table) != (entry.at, entry.actor, entry.action,
-                                                                               entry.resource_id):
-            last = PastUpload(entry.at, entry.actor, entry.action, entry.resource_id)
-            uploads.append(last)
-        last.fields[entry.field] = entry.new
+        key = (entry.change_id,) if entry.change_id else (None, entry.at, entry.actor, entry.action, entry.resource_id)
+        if not keys or keys[-1] != key:
+            uploads.append(PastUpload(entry.at, entry.actor, entry.action, entry.resource_id))
+            keys.append(key)
+        uploads[-1].fields[entry.field] = entry.new
     return uploads
 
 

@@ -248,3 +248,55 @@ def test_a_rebuild_while_another_runs_is_an_error_and_the_live_index_stays(home,
     assert_one_line_error(done, "Another rebuild of the index is running", "Nothing was changed: try again")
     assert fingerprint(home) == before
     assert rehabmap(home, data_dir, "index", str(SAMPLE), "--no-progress").returncode == 0  # once it has finished
+
+
+def test_sources_of_the_same_file_name_in_different_folders_are_told_apart(home, data_dir, tmp_path):
+    """Two councils' tables, both `housing.csv`: the report's rejections and warnings, and the services'
+    provenance, name each with the folder that tells it from the other, and no folder above that."""
+    text = HOUSING.read_text(encoding="utf-8")
+    for council, prefix in (("north", "NH"), ("south", "SH")):
+        (tmp_path / "councils" / council).mkdir(parents=True)
+        (tmp_path / "councils" / council / "housing.csv").write_text(text.replace("\nNH", f"\n{prefix}"))
+    mapping = HOUSING.with_name("council_supported_housing.mapping.toml")
+    done = rehabmap(home, data_dir, "index", str(SAMPLE), str(tmp_path / "councils" / "north" / "housing.csv"),
+                    str(tmp_path / "councils" / "south" / "housing.csv"), "--mapping", str(mapping), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    reported = [line for line in done.stdout.splitlines() if line.startswith(("rejected ", "warning "))]
+    assert reported and str(tmp_path) not in done.stdout
+    for council in ("north", "south"):
+        assert [line.replace(f"{council}/housing.csv:", "X:") for line in reported if f" {council}/" in line] == [
+            line.replace("north/housing.csv:", "X:") for line in reported if " north/" in line]
+    assert not [line for line in reported if " housing.csv:" in line]
+    index = EmbeddedIndex(home / "index.sqlite")
+    files = {p.file for i in index.ids() if not i.startswith("sample") for p in index.get(i).provenance}
+    assert files == {"north/housing.csv", "south/housing.csv"}
+
+
+def test_force_accepts_a_loss_from_the_index_and_force_queue_a_large_change_to_the_review_queue(home, data_dir,
+                                                                                                  tmp_path):
+    """Two checks, two flags: a new edition of a site list that drops three of its four held sites stops at
+    the review queue's share (exit 3, nothing applied there) even with --force, which is about the index;
+    --force-queue applies it."""
+    mapping = tmp_path / "sites.toml"
+    mapping.write_text('[source]\nname = "sites"\ntype_unconfirmed = "a site is not a rehab unit by itself"\n'
+                       'proposed_type = "Inpatient_Rehab_Level1"\n'
+                       '[columns]\nid = "Ref"\nname = "Site"\npostcode = "Postcode"\n')
+    sites = tmp_path / "sites.csv"
+    sites.write_text("Ref,Site,Postcode\n" + "".join(f"S{n},{name},LS9 7TF\n" for n, name in enumerate(
+        ["Acre Day Hospital", "Beech House", "Cedar Lodge", "Elm Court"], start=1)))
+
+    def index(*flags: str):
+        return rehabmap(home, data_dir, "index", str(SAMPLE), str(sites), "--mapping", str(mapping), *flags,
+                        "--no-progress")
+
+    first = index()
+    assert first.returncode == 0, first.stderr
+    assert "sites: fetched 4, added 0, changed 0, unchanged 0, retired 0, held for review 4" in first.stdout
+    sites.write_text("Ref,Site,Postcode\nS1,Acre Day Hospital,LS9 7TF\n")
+    forced = index("--force")
+    assert forced.returncode == 3, forced.stderr
+    assert "stopped: this run would change or retire 75% of the 4 records held from sites" in forced.stdout
+    assert "run 'rehabmap index' again with --force-queue to apply it" in forced.stdout
+    applied = index("--force-queue")
+    assert applied.returncode == 0, applied.stderr
+    assert "sites: fetched 1, added 0, changed 0, unchanged 1, retired 3" in applied.stdout

@@ -7,12 +7,13 @@ the extract covers few of the 819, so most detail pages have no location, as the
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from indexer.sync.connectors import connectors_for
-from indexer.sync.connectors.oruk import FeedError, OrukConnector, load_feed
+from indexer.sync.connectors.oruk import FeedError, OrukConnector, load_feed, map_service
 from indexer.sync.http import HttpPolicy, SourceClient, SourceUnavailable
 from indexer.sync.items import Gone, Refused, SourceItem
 from rehabmap.config import Settings
@@ -20,6 +21,8 @@ from rehabmap.taxonomy import ServiceType
 from tests.sync.replay import MemoryState, Replay, running
 
 ROOT = Path(__file__).resolve().parents[2]
+LET_IN = ("Ask the feed's publisher to add the location where it is delivered (its next sync adds it), or make the "
+          "service in the directory at /keepers/services/new with its postcode")
 
 
 def bristol(replay: Replay, **settings) -> OrukConnector:
@@ -72,20 +75,35 @@ def test_bristol_refusals_say_what_the_service_was_and_why(bristol_crawl):
         assert isinstance(outcome, Refused)
         by_name[outcome.reason] = outcome
     reasons = set(by_name)
-    # A mental health charity the feed lists for its "Mental Health" audience, without a location.
-    assert ("'Bristol Mind' is vcfse (the feed's term, mapped to vcfse), but the feed gives no location or postcode "
-            "for it, so it cannot be placed") in reasons
+    # A mental health charity the feed lists for its "Mental Health" audience, without a location or an area: the
+    # reason says what would let it in.
+    assert ("'Bristol Mind' is vcfse (the feed's term, mapped to vcfse), but the feed gives no location, postcode "
+            f"or service area for it, so it cannot be placed. {LET_IN}") in reasons
     # Typed by its words only: inferred.
     assert ("'Kindful Mind' is vcfse (mentions mental health: typed vcfse by keyword, to be confirmed), but the feed "
-            "gives no location or postcode for it, so it cannot be placed") in reasons
+            f"gives no location, postcode or service area for it, so it cannot be placed. {LET_IN}") in reasons
     # Its terms mapped by the feed file (Improving mental health): the reason says so.
-    assert ("'1625 Independent People' is vcfse (the feed's term, mapped to vcfse), but the feed gives no location "
-            "or postcode for it, so it cannot be placed") in reasons
+    assert ("'1625 Independent People' is vcfse (the feed's term, mapped to vcfse), but the feed gives no location, "
+            f"postcode or service area for it, so it cannot be placed. {LET_IN}") in reasons
     # A service with a location but nothing about mental health: refused with the terms it had.
     assert ("not on the rehab pathway: no term the feed file maps, and no words about mental health (its terms: "
             "Lonely; Evening classes; Hobbies and interests; Arts  and creative classes)") in reasons
     some = next(iter(by_name.values()))
     assert some.where.startswith(replay.oruk_url("bristol") + "/services")
+
+
+def test_a_service_that_states_only_its_area_is_refused_saying_so_never_placed_at_a_made_up_point():
+    """A service area says whom a service serves, not where it is: without a location or postcode the service
+    is not given a point (an area's centre would be a made-up one), and the reason names the area it stated."""
+    feed = load_feed(ROOT / "mappings" / "feeds" / "bristol.toml")
+    item = {"id": "s1", "name": "Area Mind", "description": "Mental health support for residents",
+            "service_taxonomys": [{"taxonomy": {"name": "Mental health support"}}],
+            "service_areas": [{"uri": "http://statistics.data.gov.uk/id/statistical-geography/E06000023",
+                               "name": "Bristol"}]}
+    refused = map_service(feed, item, "https://feed.example/services/s1", 1, datetime.now(timezone.utc))
+    assert isinstance(refused, Refused)
+    assert refused.reason == ("'Area Mind' is vcfse (the feed's term, mapped to vcfse), but the feed states only the "
+                              "area it serves (E06000023), no location or postcode, so it cannot be placed. " + LET_IN)
 
 
 def test_a_mapped_term_types_a_placed_service_as_confirmed(replay, tmp_path):

@@ -198,14 +198,28 @@ def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched
         return Refused(feed.source, sid, url, typed)
     typing, status, evidence = typed
     if not (fields.get("lat") is not None and fields.get("lon") is not None) and not fields.get("postcode"):
-        return Refused(feed.source, sid, url, f"'{name}' is {typing.service_type.value} ({evidence[0].means}), but the "
-                                              "feed gives no location or postcode for it, so it cannot be placed")
+        return Refused(feed.source, sid, url, f"'{name}' is {typing.service_type.value} ({evidence[0].means}), but "
+                                              f"{_unplaced(fields.get('service_area'))}")
     fields |= {"service_type": typing.service_type, "subtype": typing.subtype} if typing.subtype else {
         "service_type": typing.service_type}
     field_sources = {f: f"{feed.source}:{_ORUK_KEYS.get(f, f)}" for f in fields}
     field_sources["service_type"] = f"{feed.source}:{evidence[0].field}"
     candidate = Candidate(fields, origin(feed.source, url, number, sid, feed.licence, fetched_at), label_text)
     return SourceItem(candidate, status, evidence, raw=item, field_sources=field_sources)
+
+
+def _unplaced(area: dict[str, Any] | None) -> str:
+    """Why a typed service without a location or postcode is refused, and what would let it in. A service is
+    placed at a point: distance, the home's ICB, coverage and gap analysis all start from it. A stated service
+    area says whom it serves, not where it is, and its centre would be a made-up place: so the service waits
+    for a location, whether or not it states an area."""
+    stated = (area or {}).get("codes") or (["a polygon"] if (area or {}).get("polygon") else []) or [
+        (area or {}).get("description") or ""]
+    said = (f"the feed states only the area it serves ({', '.join(stated)[:120]}), no location or postcode"
+            if any(stated) else "the feed gives no location, postcode or service area for it")
+    return (f"{said}, so it cannot be placed. Ask the feed's publisher to add the location where it is delivered "
+            "(its next sync adds it), or make the service in the directory at /keepers/services/new with its "
+            "postcode")
 
 
 # Where `oruk_to_fields` reads each field, for provenance.
