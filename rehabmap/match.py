@@ -227,7 +227,9 @@ def _effective_key(icb: str | None) -> Callable[[Hit], tuple[float, float, str]]
 def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, radius_km: float | None,
             own_icb_only: bool, *, count_icb: bool = False
             ) -> tuple[list[Hit], list[Hit] | None, int | None, dict[ServiceType, int] | None]:
-    """Top k by effective distance; the k nearest overall it looked at (None when it did not look); with
+    """Top k by effective distance; the k nearest overall it looked at (None when it did not look), then,
+    where the index tells them from the same pass, each of the query's types' nearest within the radius
+    that those k leave out (so the first hit of a type in this list is its nearest passing the query); with
     a radius, how many pass within it (None without one); and with `count_icb`, where the same call could
     count them, per type how many pass in the home ICB (`_counts_in_icb` of the query's types; else None).
 
@@ -244,15 +246,18 @@ def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, 
         found = backend.around(home.lat, home.lon, query, k=k, radius_km=radius_km)
         return found.nearest, None, found.total, None
     counts = None
+    of_types: dict[ServiceType, Hit] | None = None
     if radius_km is None:
         inside = backend.nearest(home.lat, home.lon, replace(query, area_codes=frozenset({icb})), k=k) if icb else []
         overall, total = backend.nearest(home.lat, home.lon, query, k=k), None
     else:
         found = backend.around(home.lat, home.lon, query, k=k, radius_km=radius_km,
-                               within=frozenset({icb}) if icb else None, count_within=count_icb)
+                               within=frozenset({icb}) if icb else None, count_within=count_icb, each_type=True)
         inside, overall, total, counts = found.nearest_within, found.nearest, found.total, found.within_by_type
+        of_types = found.nearest_of_types
     merged = {h.service.id: h for h in [*inside, *overall]}
-    return sorted(merged.values(), key=_effective_key(icb))[:k], overall, total, counts
+    known = [*overall, *of_types.values()] if of_types else overall
+    return sorted(merged.values(), key=_effective_key(icb))[:k], known, total, counts
 
 
 def best_fit_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, radius_km: float | None,
@@ -351,7 +356,7 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
         groups.append(TypeGroup(types, results, total))
         # The k nearest overall are sorted by distance then id, like the summary's nearest of each type,
         # and pass the same filters (the radius only cuts further ones): so the first of a type among
-        # them is that type's nearest anywhere.
+        # them is that type's nearest anywhere; so is each type's nearest within the radius after them.
         for hit in overall or ():
             nearest_known.setdefault(hit.service.service_type, hit)
     summary = summarise(backend, home, request, today, nearest_known=nearest_known, coverage=coverage,

@@ -871,12 +871,14 @@ class ServiceColumns:
         return int(np.count_nonzero(distances <= radius_km))
 
     def around(self, lat: float, lon: float, query: ServiceQuery, k: int, radius_km: float,
-               within: frozenset[str] | None, *, count_within: bool = False) -> Around:
+               within: frozenset[str] | None, *, count_within: bool = False, each_type: bool = False) -> Around:
         """`nearest(k, radius_km)`, the same for the query with `area_codes=within`, and `count_near`, from
         one pass over the rows of the radius's box: the filters are evaluated once, the asked areas are one
         lookup per passing row, the distances are computed once. With `count_within`, also `count_by_type`
         of the query with `area_codes=within`: from the same pass, which also reads the rows of those areas
-        in cells outside the box (`_outside`)."""
+        in cells outside the box (`_outside`). With `each_type`, also each asked type's nearest among the
+        passing rows within the radius that the k nearest leave out (`_nearest_of_types`), when every row
+        within the radius was read (no block counted from the tallies)."""
         prepared = self.prepare(query)
         prepared.in_areas = None  # the query's areas and `within` are told apart below, on the passing rows
         box, everything = self._box_of(lat, lon, radius_km)
@@ -912,7 +914,30 @@ class ServiceColumns:
             asked = located.any_of(query.area_codes, rows)
             rows, distances = rows[asked], distances[asked]
         total = len(rows) + (0 if counted is None else counted.total)
-        return Around(*self.top_k(rows, distances, k, None), inside_rows, inside_distances, total, by_type)
+        nearest_rows, nearest_distances = self.top_k(rows, distances, k, None)
+        of_types = self._nearest_of_types(rows, distances, nearest_rows, prepared.types) \
+            if each_type and counted is None else None
+        return Around(nearest_rows, nearest_distances, inside_rows, inside_distances, total, by_type, of_types)
+
+    def _nearest_of_types(self, rows: np.ndarray, distances: np.ndarray, nearest_rows: np.ndarray,
+                          types: np.ndarray | None) -> dict[int, tuple[int, float]]:
+        """Per type asked (type numbers; None: every type) of which `nearest_rows` holds none, its nearest of
+        these rows (by distance, then id) and that distance, where it has one. A summary's nearest of a type
+        is then known from the pass in all but the cases where no row of it passes within the radius."""
+        if len(rows) <= len(nearest_rows):  # every row is shown: a type not among them has none here
+            return {}
+        shown = set(self.type[nearest_rows].tolist())
+        missing = [t for t in (range(len(_TYPES)) if types is None else types.tolist()) if t not in shown]
+        if not missing:
+            return {}
+        of = self.type[rows]
+        found = {}
+        for number in missing:
+            held = of == number
+            if held.any():
+                row, distance = self.top_k(rows[held], distances[held], 1, None)
+                found[number] = (int(row[0]), float(distance[0]))
+        return found
 
     def _counted(self, lat: float, lon: float, radius_km: float, query: ServiceQuery, prepared: _Prepared,
                  box: tuple[int, int, int, int] | None, everything: bool, k: int, within: np.ndarray | None,
@@ -1085,6 +1110,9 @@ class Around(NamedTuple):
     within_distances: np.ndarray
     total: int
     within_by_type: np.ndarray | None = None  # `count_by_type` of the query in the areas asked for, when asked
+    # Per type number, the row and distance of its nearest passing within the radius, where the k nearest hold
+    # none of it (`ServiceColumns._nearest_of_types`); None when not asked or not known from the pass.
+    nearest_of_types: dict[int, tuple[int, float]] | None = None
 
 
 def _nearest_first(id_rank: np.ndarray, rows: np.ndarray, distances: np.ndarray, k: int,
@@ -1212,8 +1240,9 @@ class OverlaidColumns:
         return self.top_k(rows, np.concatenate((base_distances, delta_distances)), k, None)
 
     def around(self, lat: float, lon: float, query: ServiceQuery, k: int, radius_km: float,
-               within: frozenset[str] | None, *, count_within: bool = False) -> Around:
-        """The base's answer (edited rows left out) and the delta's, merged as `nearest` merges them."""
+               within: frozenset[str] | None, *, count_within: bool = False, each_type: bool = False) -> Around:
+        """The base's answer (edited rows left out) and the delta's, merged as `nearest` merges them; the
+        types' nearest (`each_type`) are not given: the caller asks for them."""
         base = self.base.around(lat, lon, query, k, radius_km, within, count_within=count_within)
         delta = self.delta.around(lat, lon, query, k, radius_km, within, count_within=count_within)
         rows = self.top_k(np.concatenate((base.rows, self.delta_rows[delta.rows])),

@@ -725,23 +725,27 @@ class EmbeddedIndex:
         return self._answer(question)
 
     def around(self, lat: float, lon: float, query: ServiceQuery, *, k: int, radius_km: float,
-               within: frozenset[str] | None = None, count_within: bool = False) -> Around:
+               within: frozenset[str] | None = None, count_within: bool = False,
+               each_type: bool = False) -> Around:
         if query.text:  # text is searched in the file, not the columns: no pass to share
             return around_in_parts(self, lat, lon, query, k=k, radius_km=radius_km, within=within,
                                    count_within=count_within)
 
         def question(state: _State) -> Around:
-            found = state.columns.around(lat, lon, query, k, radius_km, within, count_within=count_within)
+            found = state.columns.around(lat, lon, query, k, radius_km, within, count_within=count_within,
+                                         each_type=each_type)
             nearest = list(zip(found.rows.tolist(), found.distances.tolist()))
             inside = list(zip(found.within_rows.tolist(), found.within_distances.tolist()))
+            of_types = found.nearest_of_types
             # The home ICB's nearest are mostly the nearest overall too (at 100k, 10.2 distinct rows of the 20
             # a match asks for): each (row, distance) is read and made a hit once, and both lists share it.
-            pairs = list(dict.fromkeys([*nearest, *inside]))
+            pairs = list(dict.fromkeys([*nearest, *inside, *of_types.values()] if of_types else [*nearest, *inside]))
             rows, distances = zip(*pairs) if pairs else ((), ())
             hits = dict(zip(pairs, map(Hit, state.services(rows), distances)))
             counts = found.within_by_type
             return Around(list(map(hits.__getitem__, nearest)), list(map(hits.__getitem__, inside)),
-                          found.total, None if counts is None else _by_type(counts))
+                          found.total, None if counts is None else _by_type(counts),
+                          None if of_types is None else {_TYPES[t]: hits[pair] for t, pair in of_types.items()})
         return self._answer(question)
 
     def count_near(self, lat: float, lon: float, query: ServiceQuery, *, radius_km: float) -> int:

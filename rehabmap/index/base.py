@@ -65,6 +65,10 @@ class Around:
     # Per type, how many pass the query in the areas asked for, anywhere (not only within the radius), as
     # `count_by_type` counts them; only when asked (`count_within`), else None.
     within_by_type: dict[ServiceType, int] | None = None
+    # Asked with `each_type`: per type of the query that none of `nearest` is of, its nearest passing the
+    # query within the radius (by distance, then id), where it has one; None when not asked, or where the
+    # index does not answer it from its pass (the caller then asks `nearest` of the type).
+    nearest_of_types: dict[ServiceType, Hit] | None = None
 
 
 @dataclass(frozen=True)
@@ -115,12 +119,15 @@ class IndexBackend(Protocol):
         ...
 
     def around(self, lat: float, lon: float, query: ServiceQuery, *, k: int, radius_km: float,
-               within: frozenset[str] | None = None, count_within: bool = False) -> Around:
+               within: frozenset[str] | None = None, count_within: bool = False,
+               each_type: bool = False) -> Around:
         """`nearest(k, radius_km)`, the same for the query with `area_codes=within` (when given), and
         `count_near(radius_km)`, in one call: a match asks all three of the same circle, and an index that
         reads the circle's candidates once answers them for the cost of one. With `count_within` (and
         `within`), also `count_by_type` of the query with `area_codes=within`: the home ICB's per-type
-        counts of a match's summary, which that pass holds whenever the areas lie inside the circle's box."""
+        counts of a match's summary, which that pass holds whenever the areas lie inside the circle's box.
+        With `each_type`, where the index can tell from its pass, each type's nearest within the radius
+        that `nearest` does not show (`Around.nearest_of_types`): a summary's nearest of that type."""
         ...
 
     def scan(self, query: ServiceQuery) -> Iterator[Service]:
@@ -144,8 +151,10 @@ class IndexBackend(Protocol):
 
 
 def around_in_parts(backend: IndexBackend, lat: float, lon: float, query: ServiceQuery, *, k: int,
-                    radius_km: float, within: frozenset[str] | None = None, count_within: bool = False) -> Around:
-    """`IndexBackend.around` asked as its separate questions, for an index with no pass to share between them."""
+                    radius_km: float, within: frozenset[str] | None = None, count_within: bool = False,
+                    each_type: bool = False) -> Around:
+    """`IndexBackend.around` asked as its separate questions, for an index with no pass to share between them
+    (`each_type` is not answered: no pass holds it)."""
     inside = [] if within is None else backend.nearest(lat, lon, replace(query, area_codes=within), k=k,
                                                        radius_km=radius_km)
     by_type = (backend.count_by_type(replace(query, area_codes=within))

@@ -422,6 +422,37 @@ def test_around_equals_the_brute_force_nearest_within_and_count(backend):
         assert found.total == len(brute_nearest(services, lat, lon, query, len(services), radius)), case
 
 
+def test_around_gives_each_types_nearest_that_the_k_nearest_leave_out(backend, request):
+    """Asked with `each_type`, `around` may tell, per type of the query none of its k nearest is of, that
+    type's nearest passing within the radius (a match's summary shows each type's nearest): where it tells
+    them, each must be the brute-force nearest of its type, and a type with none within the radius must be
+    left out. The embedded index reading its own build answers it from its pass (the others may not)."""
+    services, index = backend
+    rng = random.Random(47)
+    answered = 0
+    for lat, lon, query, k, radius in _nearest_cases(services, 80, seed=47):
+        radius = radius or rng.choice([20.0, 60.0])
+        k = rng.choice([1, 2, 3])  # few shown: types left out are common
+        found = index.around(lat, lon, query, k=k, radius_km=radius, each_type=True)
+        case = (lat, lon, query, k, radius)
+        if found.nearest_of_types is None:
+            continue
+        answered += 1
+        shown = {h.service.service_type for h in found.nearest}
+        expected = {}
+        for service_type in query.types or ServiceType:
+            if service_type not in shown:
+                nearest = brute_nearest(services, lat, lon, replace(query, types=frozenset({service_type})), 1, radius)
+                if nearest:
+                    expected[service_type] = nearest[0]
+        assert {t: h.service.id for t, h in found.nearest_of_types.items()} == \
+            {t: sid for t, (sid, _) in expected.items()}, case
+        for service_type, hit in found.nearest_of_types.items():
+            assert hit.distance_km == pytest.approx(expected[service_type][1], abs=1e-6)
+    if request.node.callspec.params["backend"] == "embedded":
+        assert answered == 80
+
+
 # --- scans: every result in browse order, a batch at a time ----------------------------------------------
 
 @pytest.fixture
