@@ -20,7 +20,6 @@ from collections.abc import Callable
 
 import numpy as np
 import shapely
-from scipy import ndimage
 
 # ~430 m north-south (and east-west, in the scaled units): ~4 MB a level for England; most homes are then
 # more than a cell from a boundary.
@@ -40,6 +39,8 @@ class WholeCells:
         self._x0, self._y0 = float(minx) - CELL, float(miny) - CELL
         self._nx = int((maxx - self._x0) // CELL) + 2
         self._ny = int((maxy - self._y0) // CELL) + 2
+        from scipy import ndimage  # here, not at import: the server loads scipy when first used
+
         crossed = self._crossed(polygons)
         runs, count = ndimage.label(~crossed)  # 4-connected: cells that share an edge no boundary crosses
         flat = runs.ravel()
