@@ -260,17 +260,21 @@ class MatchOut(BaseModel):
         """The reply's JSON, in this model's shape, built once from plain values: building the nested models
         (validating ~12 results) and then dumping them was about a third of a request's time outside
         `match()` (bench/RESULTS.md, "POST /match, third pass"). The tests check that it validates as this
-        model to itself."""
+        model to itself. A type's nearest is most often one of the results, the same object (`match`): its
+        fields are then made once (bench/RESULTS.md, "POST /match, eighth pass")."""
         listed = {r.service.service_type for r in response.results}
         areas = home.areas
+        results = [MatchResultOut.fields_of(r, today, verify_after_days) for r in response.results]
+        shown = {id(r): fields for r, fields in zip(response.results, results, strict=True)}
         return pydantic_core.to_json({
             "home": {"district": home.district, "icb_code": areas.icb_code, "icb_name": areas.icb_name,
                      "lad_code": areas.lad_code, "lad_name": areas.lad_name, "precision": home.precision},
             "ranking": ranking,
-            "results": [MatchResultOut.fields_of(r, today, verify_after_days) for r in response.results],
+            "results": results,
             "summary": [{
                 "service_type": t.service_type.value, "in_home_icb": t.in_home_icb,
-                "nearest": MatchResultOut.fields_of(t.nearest, today, verify_after_days) if t.nearest else None,
+                "nearest": None if t.nearest is None else shown.get(id(t.nearest))
+                or MatchResultOut.fields_of(t.nearest, today, verify_after_days),
                 "found": _found(t.service_type in listed, coverage[t.service_type]),
                 "coverage": coverage[t.service_type].to_dict()} for t in response.summary],
             "current_placement_km": None if response.current_placement_km is None

@@ -5,9 +5,8 @@ from __future__ import annotations
 import calendar
 import re
 import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, NamedTuple
 
 from geodata.errors import InvalidPostcode, OutsideEngland, TerminatedPostcode, UnknownPostcode, shorten
 from geodata.layout import connect_built
@@ -37,15 +36,16 @@ _ELSEWHERE = {
 _AREA = re.compile(r"[A-Z]+")
 
 
-@dataclass(frozen=True)
-class ParsedPostcode:
+class ParsedPostcode(NamedTuple):
+    """Named tuples, as immutable as frozen dataclasses and cheaper to make: a home's lookup makes one of each
+    (bench/RESULTS.md, "POST /match, eighth pass")."""
+
     kind: PostcodeKind
     value: str  # canonical: 'LS9 7TF', 'LS9 7' or 'LS9'
     district: str  # the outward code: coarse enough to log
 
 
-@dataclass(frozen=True)
-class PostcodePoint:
+class PostcodePoint(NamedTuple):
     query: ParsedPostcode
     lat: float
     lon: float
