@@ -1,0 +1,72 @@
+"""A route whose usual request is answered without FastAPI's per-request machinery, for `POST /match`.
+
+FastAPI's request handler does, for every request, what a route with one JSON body and the `Request` needs
+only once: it looks up telemetry, builds an error context from the endpoint's source, parses the
+content type with `email.message`, solves the dependencies (a `Response` made, path, query, header and
+cookie parameters read) and runs the endpoint through a generic caller: ~100–150 µs of CPU a request
+beyond the body's parsing (bench/RESULTS.md, "POST /match, eighth pass"). `JsonBodyRoute` (FastAPI's
+documented `route_class` hook) answers a body sent as `application/json` that parses and validates
+exactly as FastAPI would parse and validate it (`json.loads`, then the model's validation in Python mode,
+`from_attributes` as FastAPI asks) by calling the endpoint itself. Anything else (another content type, an
+empty body, JSON that does not parse, a body the model refuses) goes to FastAPI's own handler, on the same
+`Request` (its body read once), so every 4xx reply is FastAPI's, byte for byte. The route is otherwise an
+`APIRoute`: its OpenAPI operation, its routing and its exception handlers are FastAPI's.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+
+_JSON = b"application/json"
+
+
+class JsonBodyRoute(APIRoute):
+    """For an `async def` endpoint taking one pydantic model as its JSON body and the `Request`, with no
+    dependencies and returning a `Response` (for a route added with dependencies, FastAPI's handler alone)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        general = super().get_route_handler()
+        dependant = self.dependant
+        model = _json_body_model(dependant)
+        if model is None:
+            return general
+        validate = model.model_validate
+        endpoint = dependant.call
+        body_name, request_name = dependant.body_params[0].name, dependant.request_param_name
+        assert endpoint is not None and request_name is not None
+
+        async def handler(request: Request) -> Response:
+            content_type = next((value for name, value in request.scope["headers"] if name == b"content-type"), None)
+            if content_type == _JSON:
+                raw = await request.body()
+                try:
+                    body = validate(json.loads(raw), from_attributes=True) if raw else None
+                except Exception:  # noqa: BLE001 - FastAPI's handler answers it, as it always has
+                    body = None
+                if body is not None:
+                    response: Response = await endpoint(**{body_name: body, request_name: request})
+                    return response
+            return await general(request)
+
+        return handler
+
+
+def _json_body_model(dependant: Dependant) -> type[BaseModel] | None:
+    """The model of the endpoint's one body parameter, if the endpoint needs nothing else solved but the
+    `Request` and is a coroutine; else None."""
+    if (len(dependant.body_params) != 1 or dependant.request_param_name is None or dependant.dependencies
+            or dependant.path_params or dependant.query_params or dependant.header_params
+            or dependant.cookie_params or dependant.response_param_name or dependant.background_tasks_param_name
+            or dependant.http_connection_param_name or dependant.security_scopes_param_name
+            or not inspect.iscoroutinefunction(dependant.call)):
+        return None
+    model = dependant.body_params[0].field_info.annotation
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
