@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import errors, security
+from api.logging import FRAMEWORK_TELEMETRY
 from api.metrics import Metrics
 from api.routes import areas, gaps, health, maintain, match, metrics, services
 from api.routes.oruk import create_oruk_app
@@ -43,7 +44,8 @@ TAGS = [
 
 def create_api(state: AppState) -> FastAPI:
     """The API over the parts in `state`, which its routes read through `api.deps.State`."""
-    app = FastAPI(title="rehabmap", version=__version__, description=DESCRIPTION, openapi_tags=TAGS)
+    app = FastAPI(title="rehabmap", version=__version__, description=DESCRIPTION, openapi_tags=TAGS,
+                  telemetry=FRAMEWORK_TELEMETRY)
     app.state.rehabmap = state
     app.state.metrics = Metrics(state)
     errors.install(app, catch_all=False)  # app.main's request layer catches, around the pages too

@@ -7,6 +7,12 @@ The libraries a search passes through log what they send: the Elasticsearch and 
 every request line at INFO (`GET /<index>/_doc/<the person's current placement>`) and, at DEBUG, whole request bodies
 (the home's coordinates and needs); urllib3 and httpx log URLs. Their loggers are held at WARNING
 whatever REHABMAP_LOG_LEVEL says (`TRANSPORT_LOGGERS`), so what they still say is about failures only.
+
+FastAPI's own OpenTelemetry spans, metrics and logs are off in every app (`FRAMEWORK_TELEMETRY`): once a
+process has an OpenTelemetry provider (an agent, an SDK set up by a library), FastAPI would record each
+request's spans and validation failures with their messages, which quote the input. With them off it also
+no longer asks for the providers on every request (~15 µs of CPU a request; bench/RESULTS.md, "POST /match,
+eighth pass"). The Prometheus metrics (`api.metrics`) are the operator's numbers.
 """
 
 from __future__ import annotations
@@ -15,10 +21,12 @@ import logging
 import time
 from collections.abc import Callable
 
+from fastapi.telemetry import TelemetryConfig
 from starlette.routing import Mount
 from starlette.types import Scope
 
 log = logging.getLogger("rehabmap.access")
+FRAMEWORK_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 TRANSPORT_LOGGERS = ("elastic_transport", "elasticsearch", "opensearch", "opensearchpy", "urllib3", "httpx",
                      "httpcore")
