@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import errors, security
+from api.body_route import serve_first
 from api.logging import FRAMEWORK_TELEMETRY
 from api.metrics import Metrics
 from api.routes import areas, gaps, health, maintain, match, metrics, services
@@ -51,6 +52,7 @@ def create_api(state: AppState) -> FastAPI:
     errors.install(app, catch_all=False)  # app.main's request layer catches, around the pages too
     for routes in (health, metrics, match, services, areas, gaps, maintain):
         app.include_router(routes.router)
+    serve_first(app, match.router)  # POST /match found by the first regex tried, not after ~10 routes
     oruk_app = create_oruk_app(state)
     security.document(oruk_app)
     app.mount("/oruk", oruk_app)

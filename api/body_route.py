@@ -10,7 +10,11 @@ exactly as FastAPI would parse and validate it (`json.loads`, then the model's v
 `from_attributes` as FastAPI asks) by calling the endpoint itself. Anything else (another content type, an
 empty body, JSON that does not parse, a body the model refuses) goes to FastAPI's own handler, on the same
 `Request` (its body read once), so every 4xx reply is FastAPI's, byte for byte. The route is otherwise an
-`APIRoute`: its OpenAPI operation, its routing and its exception handlers are FastAPI's.
+`APIRoute`: its OpenAPI operation and its exception handlers are FastAPI's.
+
+`serve_first` puts such a route ahead of the app's route table as well: FastAPI finds a route by trying
+each one in turn (the docs' four, then each included router's, each with its own scope bookkeeping), ~60 µs
+of CPU a request before `/match` was reached; the first route tried costs one regex.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, request_response
 from pydantic import BaseModel
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 _JSON = b"application/json"
 
@@ -70,3 +76,27 @@ def _json_body_model(dependant: Dependant) -> type[BaseModel] | None:
         return None
     model = dependant.body_params[0].field_info.annotation
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+class _First(Route):
+    """`route`'s requests answered by `route`'s own handler, under FastAPI's request wrapper (the handler's
+    fallback needs it), left out of the OpenAPI document (`route` is in it). The scope's route is `route`,
+    as FastAPI sets it: the access line and the metrics name its template; a wrong method is refused with
+    the same 405 and Allow."""
+
+    def __init__(self, route: JsonBodyRoute) -> None:
+        super().__init__(route.path, route.endpoint, methods=route.methods, name=route.name, include_in_schema=False)
+        self.route = route
+        self.app = request_response(route.get_route_handler())
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            child_scope["route"] = self.route
+        return match, child_scope
+
+
+def serve_first(app: FastAPI, router: APIRouter) -> None:
+    """Each `JsonBodyRoute` of `router` (included in `app` as it is, without dependencies of its own) tried
+    first of all `app`'s routes."""
+    app.router.routes[:0] = [_First(route) for route in router.routes if isinstance(route, JsonBodyRoute)]

@@ -1,6 +1,7 @@
 """`api.body_route.JsonBodyRoute` answers exactly as FastAPI's own route does: the same status, headers and
 body for a body it parses itself and for every body it hands to FastAPI (other content types, JSON that
-does not parse, bodies the model refuses), and the same OpenAPI document."""
+does not parse, bodies the model refuses), and the same OpenAPI document; and so does the route when it is
+tried first of the app's routes (`serve_first`), with the same route in the scope and the same 405."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from fastapi.routing import APIRoute
 from starlette.testclient import TestClient
 
 from api import errors
-from api.body_route import JsonBodyRoute
+from api.body_route import JsonBodyRoute, serve_first
 from api.schemas import MatchIn
 from rehabmap.errors import ServiceNotFound
 
@@ -46,34 +47,55 @@ CASES: dict[str, tuple[str | None, bytes]] = {
 }
 
 
-def _app(route_class: type[APIRoute]) -> FastAPI:
+def _app(route_class: type[APIRoute], first: bool = False) -> FastAPI:
     app = FastAPI()
     errors.install(app)
-    router = APIRouter(route_class=route_class)
+    router, other = APIRouter(route_class=route_class), APIRouter()
+
+    @other.get("/other")
+    async def get_other() -> dict[str, str]:
+        return {}
 
     @router.post("/match", response_model=dict)
     async def post_match(body: MatchIn, request: Request) -> Response:
         if body.current_placement is not None and body.current_placement.service_id == "gone":
             raise ServiceNotFound("No service with id 'gone'.", field="current_placement.service_id")
-        return Response(f"{request.method} {body.model_dump_json()}", media_type="application/json")
+        route = request.scope["route"]  # what the access line and the metrics read
+        return Response(f"{request.method} {route.path_format} {isinstance(route, APIRoute)} {body.model_dump_json()}",
+                        media_type="application/json")
 
+    app.include_router(other)
     app.include_router(router)
+    if first:
+        serve_first(app, router)
     return app
 
 
 @pytest.fixture(scope="module")
 def clients():
-    with TestClient(_app(APIRoute)) as fastapi_route, TestClient(_app(JsonBodyRoute)) as lean_route:
-        yield fastapi_route, lean_route
+    with TestClient(_app(APIRoute)) as fastapi_route, TestClient(_app(JsonBodyRoute)) as lean_route, \
+            TestClient(_app(JsonBodyRoute, first=True)) as first_route:
+        yield fastapi_route, lean_route, first_route
+
+
+def _same_replies(clients, method: str, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+    fastapi_reply, *replies = (client.request(method, "/match", content=body, headers=headers or {})
+                               for client in clients)
+    for reply in replies:
+        assert (reply.status_code, reply.headers.raw, reply.content) == \
+            (fastapi_reply.status_code, fastapi_reply.headers.raw, fastapi_reply.content)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_replies_are_fastapis_byte_for_byte(clients, case: str) -> None:
     content_type, body = CASES[case]
-    headers = {"content-type": content_type} if content_type else {}
-    fastapi_reply, lean_reply = (client.post("/match", content=body, headers=headers) for client in clients)
-    assert (lean_reply.status_code, lean_reply.headers.raw, lean_reply.content) == \
-        (fastapi_reply.status_code, fastapi_reply.headers.raw, fastapi_reply.content)
+    _same_replies(clients, "POST", body, {"content-type": content_type} if content_type else {})
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "OPTIONS"])
+def test_another_method_is_refused_as_fastapi_refuses_it(clients, method: str) -> None:
+    _same_replies(clients, method)
+    assert clients[2].request(method, "/match").headers["allow"] == "POST"
 
 
 def test_the_cases_reach_every_branch(clients) -> None:
@@ -89,4 +111,10 @@ def test_the_cases_reach_every_branch(clients) -> None:
 
 
 def test_the_openapi_document_is_fastapis(clients) -> None:
-    assert clients[1].get("/openapi.json").json() == clients[0].get("/openapi.json").json()
+    assert clients[1].get("/openapi.json").content == clients[2].get("/openapi.json").content == \
+        clients[0].get("/openapi.json").content
+
+
+def test_the_first_route_is_the_one_tried_first(clients) -> None:
+    first = clients[2].app.router.routes[0]
+    assert isinstance(first.route, JsonBodyRoute) and first.path == "/match" and not first.include_in_schema
