@@ -3,7 +3,7 @@
 FastAPI's request handler does, for every request, what a route with one JSON body and the `Request` needs
 only once: it looks up telemetry, builds an error context from the endpoint's source, parses the
 content type with `email.message`, solves the dependencies (a `Response` made, path, query, header and
-cookie parameters read) and runs the endpoint through a generic caller: ~100–150 µs of CPU a request
+cookie parameters read) and runs the endpoint through a generic caller: ~70–90 µs of CPU a request
 beyond the body's parsing (bench/RESULTS.md, "POST /match, eighth pass"). `JsonBodyRoute` (FastAPI's
 documented `route_class` hook) answers a body sent as `application/json` that parses and validates
 exactly as FastAPI would parse and validate it (`json.loads`, then the model's validation in Python mode,
