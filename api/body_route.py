@@ -29,7 +29,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, request_response
 from pydantic import BaseModel
 from starlette.routing import Match, Route
-from starlette.types import Scope
+from starlette.types import Message, Receive, Scope, Send
 
 _JSON = b"application/json"
 
@@ -40,29 +40,43 @@ class JsonBodyRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         general = super().get_route_handler()
+        lean = self.lean_handler()
+        if lean is None:
+            return general
+
+        async def handler(request: Request) -> Response:
+            response = await lean(request)
+            return response if response is not None else await general(request)
+
+        return handler
+
+    def lean_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response | None]] | None:
+        """The endpoint's reply to a usual request, or None for FastAPI's handler to answer; None if the
+        endpoint is not of this kind."""
         dependant = self.dependant
         model = _json_body_model(dependant)
         if model is None:
-            return general
+            return None
         validate = model.model_validate
         endpoint = dependant.call
         body_name, request_name = dependant.body_params[0].name, dependant.request_param_name
         assert endpoint is not None and request_name is not None
 
-        async def handler(request: Request) -> Response:
+        async def lean(request: Request) -> Response | None:
             content_type = next((value for name, value in request.scope["headers"] if name == b"content-type"), None)
-            if content_type == _JSON:
-                raw = await request.body()
-                try:
-                    body = validate(json.loads(raw), from_attributes=True) if raw else None
-                except Exception:  # noqa: BLE001 - FastAPI's handler answers it, as it always has
-                    body = None
-                if body is not None:
-                    response: Response = await endpoint(**{body_name: body, request_name: request})
-                    return response
-            return await general(request)
+            if content_type != _JSON:
+                return None
+            raw = await request.body()
+            try:
+                body = validate(json.loads(raw), from_attributes=True) if raw else None
+            except Exception:  # noqa: BLE001 - FastAPI's handler answers it, as it always has
+                return None
+            if body is None:
+                return None
+            response: Response = await endpoint(**{body_name: body, request_name: request})
+            return response
 
-        return handler
+        return lean
 
 
 def _json_body_model(dependant: Dependant) -> type[BaseModel] | None:
@@ -79,21 +93,48 @@ def _json_body_model(dependant: Dependant) -> type[BaseModel] | None:
 
 
 class _First(Route):
-    """`route`'s requests answered by `route`'s own handler, under FastAPI's request wrapper (the handler's
-    fallback needs it), left out of the OpenAPI document (`route` is in it). The scope's route is `route`,
-    as FastAPI sets it: the access line and the metrics name its template; a wrong method is refused with
-    the same 405 and Allow."""
+    """`route`'s requests, answered by `route`'s endpoint directly when its lean handler can, else by FastAPI's
+    own handler under FastAPI's request wrapper (two exit stacks and an exception wrapper, ~20 µs of CPU a
+    request; an exception raised by the endpoint is answered by the app's ExceptionMiddleware with the same
+    handlers). Left out of the OpenAPI document (`route` is in it). The scope's route is `route`, as FastAPI
+    sets it: the access line and the metrics name its template; a wrong method is refused with the same 405
+    and Allow."""
 
     def __init__(self, route: JsonBodyRoute) -> None:
         super().__init__(route.path, route.endpoint, methods=route.methods, name=route.name, include_in_schema=False)
         self.route = route
-        self.app = request_response(route.get_route_handler())
+        lean = route.lean_handler()
+        fastapi_app = request_response(route.get_route_handler())
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            request = Request(scope, receive, send)
+            response = await lean(request) if lean is not None else None
+            if response is not None:
+                await response(scope, receive, send)
+                return
+            await fastapi_app(scope, _replayed(await request.body(), receive), send)
+
+        self.app = app
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         match, child_scope = super().matches(scope)
         if match is not Match.NONE:
             child_scope["route"] = self.route
         return match, child_scope
+
+
+def _replayed(body: bytes, receive: Receive) -> Receive:
+    """`receive` for a second reader of a request whose `body` was read: the body, then `receive` again."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def serve_first(app: FastAPI, router: APIRouter) -> None:
