@@ -29,7 +29,9 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, request_response
 from pydantic import BaseModel
 from starlette.routing import Match, Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
+
+from api.security import replayed
 
 _JSON = b"application/json"
 
@@ -112,7 +114,7 @@ class _First(Route):
             if response is not None:
                 await response(scope, receive, send)
                 return
-            await fastapi_app(scope, _replayed(await request.body(), receive), send)
+            await fastapi_app(scope, replayed(await request.body(), receive), send)
 
         self.app = app
 
@@ -121,20 +123,6 @@ class _First(Route):
         if match is not Match.NONE:
             child_scope["route"] = self.route
         return match, child_scope
-
-
-def _replayed(body: bytes, receive: Receive) -> Receive:
-    """`receive` for a second reader of a request whose `body` was read: the body, then `receive` again."""
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 def serve_first(app: FastAPI, router: APIRouter) -> None:
