@@ -8,6 +8,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import errors, security
+from api.body_route import serve_first
+from api.logging import FRAMEWORK_TELEMETRY
 from api.metrics import Metrics
 from api.routes import areas, gaps, health, maintain, match, metrics, services
 from api.routes.oruk import create_oruk_app
@@ -43,12 +45,14 @@ TAGS = [
 
 def create_api(state: AppState) -> FastAPI:
     """The API over the parts in `state`, which its routes read through `api.deps.State`."""
-    app = FastAPI(title="rehabmap", version=__version__, description=DESCRIPTION, openapi_tags=TAGS)
+    app = FastAPI(title="rehabmap", version=__version__, description=DESCRIPTION, openapi_tags=TAGS,
+                  telemetry=FRAMEWORK_TELEMETRY)
     app.state.rehabmap = state
     app.state.metrics = Metrics(state)
     errors.install(app, catch_all=False)  # app.main's request layer catches, around the pages too
     for routes in (health, metrics, match, services, areas, gaps, maintain):
         app.include_router(routes.router)
+    serve_first(app, match.router)  # POST /match: the first route tried, not after the docs' and two routers
     oruk_app = create_oruk_app(state)
     security.document(oruk_app)
     app.mount("/oruk", oruk_app)

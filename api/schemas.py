@@ -261,7 +261,7 @@ class MatchOut(BaseModel):
         (validating ~12 results) and then dumping them was about a third of a request's time outside
         `match()` (bench/RESULTS.md, "POST /match, third pass"). The tests check that it validates as this
         model to itself. A type's nearest is most often one of the results, the same object (`match`): its
-        fields are then made once (bench/RESULTS.md, "POST /match, eighth pass")."""
+        fields are then made once (bench/RESULTS.md, "POST /match, eighth pass, the route's own work")."""
         listed = {r.service.service_type for r in response.results}
         areas = home.areas
         results = [MatchResultOut.fields_of(r, today, verify_after_days) for r in response.results]

@@ -70,6 +70,20 @@ def add_headers(message: Message, path: str) -> None:
         MutableHeaders(raw=raw)["Cache-Control"] = "no-store"
 
 
+def replayed(body: bytes, receive: Receive) -> Receive:
+    """`receive` for a reader of a request whose `body` was read already: the body, then `receive` again."""
+    done = False
+
+    async def replay() -> Message:
+        nonlocal done
+        if not done:
+            done = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
 class Limits:
     """The rate limit (`per_minute` 0 turns it off; `buckets`: its counters, by default in this process)
     and the body limit, asked before the app runs."""
@@ -116,17 +130,7 @@ class Limits:
                 return self._too_large()
             chunks.append(chunk)
             more = message.get("more_body", False)
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        return replay
+        return replayed(b"".join(chunks), receive)
 
     def _too_large(self) -> Response:
         limit = f"{self.max_bytes // 1024} KiB" if self.max_bytes % 1024 == 0 else f"{self.max_bytes} bytes"

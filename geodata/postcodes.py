@@ -38,7 +38,7 @@ _AREA = re.compile(r"[A-Z]+")
 
 class ParsedPostcode(NamedTuple):
     """Named tuples, as immutable as frozen dataclasses and cheaper to make: a home's lookup makes one of each
-    (bench/RESULTS.md, "POST /match, eighth pass")."""
+    (bench/RESULTS.md, "POST /match, eighth pass, the route's own work")."""
 
     kind: PostcodeKind
     value: str  # canonical: 'LS9 7TF', 'LS9 7' or 'LS9'

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from rehabmap.browse import locate
+from api.body_route import JsonBodyRoute
 from api.deps import state_of
 from api.turns import answer_turn
 from api.schemas import ERRORS, MatchIn, MatchOut
@@ -13,7 +14,7 @@ from rehabmap.match import RANKING_RULE, MatchRequest, match
 from rehabmap.state import AppState
 from rehabmap.taxonomy import SUBTYPES
 
-router = APIRouter(tags=["match"], responses=ERRORS)
+router = APIRouter(tags=["match"], responses=ERRORS, route_class=JsonBodyRoute)
 
 
 @router.post("/match", response_model=MatchOut, summary="Rank local options that meet a person's needs")

@@ -19,6 +19,7 @@ from rehabmap.browse import browse, coverage, page_of, total_pages
 from api.cors import OpenCorsMiddleware
 from api.deps import AppState, State
 from api.errors import TaxonomyNotFound
+from api.logging import FRAMEWORK_TELEMETRY
 from api.oruk_schemas import OrukRoot, OrukService, OrukTaxonomy, OrukTaxonomyTerm, Page, ServiceAtLocationPage
 from api.schemas import ERRORS
 from rehabmap import __version__, oruk
@@ -265,7 +266,8 @@ def create_oruk_app(state: AppState) -> FastAPI:
                     "/taxonomies and /taxonomy_terms.",
         openapi_tags=[{"name": "about", "description": "What this API is."},
                       {"name": "services", "description": "Services and services at locations."},
-                      {"name": "taxonomies", "description": "The rehab pathway vocabulary."}])
+                      {"name": "taxonomies", "description": "The rehab pathway vocabulary."}],
+        telemetry=FRAMEWORK_TELEMETRY)
     app.state.rehabmap = state
     app.state.oruk_ids = OrukIds()
     errors.install(app)

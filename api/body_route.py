@@ -1,0 +1,131 @@
+"""A route whose usual request is answered without FastAPI's per-request machinery, for `POST /match`.
+
+FastAPI's request handler does, for every request, what a route with one JSON body and the `Request` needs
+only once: it looks up telemetry, builds an error context from the endpoint's source, parses the
+content type with `email.message`, solves the dependencies (a `Response` made, path, query, header and
+cookie parameters read) and runs the endpoint through a generic caller: ~70–90 µs of CPU a request
+beyond the body's parsing (bench/RESULTS.md, "POST /match, eighth pass, the framework"). `JsonBodyRoute` (FastAPI's
+documented `route_class` hook) answers a body sent as `application/json` that parses and validates
+exactly as FastAPI would parse and validate it (`json.loads`, then the model's validation in Python mode,
+`from_attributes` as FastAPI asks) by calling the endpoint itself. Anything else (another content type, an
+empty body, JSON that does not parse, a body the model refuses) goes to FastAPI's own handler, on the same
+`Request` (its body read once), so every 4xx reply is FastAPI's, byte for byte. The route is otherwise an
+`APIRoute`: its OpenAPI operation and its exception handlers are FastAPI's.
+
+`serve_first` puts such a route ahead of the app's route table as well: FastAPI finds a route by trying
+each one in turn (the docs' four, then each included router's, each with its own scope bookkeeping), ~60 µs
+of CPU a request before `/match` was reached; the first route tried costs one regex.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, request_response
+from pydantic import BaseModel
+from starlette.routing import Match, Route
+from starlette.types import Receive, Scope, Send
+
+from api.security import replayed
+
+_JSON = b"application/json"
+
+
+class JsonBodyRoute(APIRoute):
+    """For an `async def` endpoint taking one pydantic model as its JSON body and the `Request`, with no
+    dependencies and returning a `Response` (for a route added with dependencies, FastAPI's handler alone)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        general = super().get_route_handler()
+        lean = self.lean_handler()
+        if lean is None:
+            return general
+
+        async def handler(request: Request) -> Response:
+            response = await lean(request)
+            return response if response is not None else await general(request)
+
+        return handler
+
+    def lean_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response | None]] | None:
+        """The endpoint's reply to a usual request, or None for FastAPI's handler to answer; None if the
+        endpoint is not of this kind."""
+        dependant = self.dependant
+        model = _json_body_model(dependant)
+        if model is None:
+            return None
+        validate = model.model_validate
+        endpoint = dependant.call
+        body_name, request_name = dependant.body_params[0].name, dependant.request_param_name
+        assert endpoint is not None and request_name is not None
+
+        async def lean(request: Request) -> Response | None:
+            content_type = next((value for name, value in request.scope["headers"] if name == b"content-type"), None)
+            if content_type != _JSON:
+                return None
+            raw = await request.body()
+            try:
+                body = validate(json.loads(raw), from_attributes=True) if raw else None
+            except Exception:  # noqa: BLE001 - FastAPI's handler answers it, as it always has
+                return None
+            if body is None:
+                return None
+            response: Response = await endpoint(**{body_name: body, request_name: request})
+            return response
+
+        return lean
+
+
+def _json_body_model(dependant: Dependant) -> type[BaseModel] | None:
+    """The model of the endpoint's one body parameter, if the endpoint needs nothing else solved but the
+    `Request` and is a coroutine; else None."""
+    if (len(dependant.body_params) != 1 or dependant.request_param_name is None or dependant.dependencies
+            or dependant.path_params or dependant.query_params or dependant.header_params
+            or dependant.cookie_params or dependant.response_param_name or dependant.background_tasks_param_name
+            or dependant.http_connection_param_name or dependant.security_scopes_param_name
+            or not inspect.iscoroutinefunction(dependant.call)):
+        return None
+    model = dependant.body_params[0].field_info.annotation
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+class _First(Route):
+    """`route`'s requests, answered by `route`'s endpoint directly when its lean handler can, else by FastAPI's
+    own handler under FastAPI's request wrapper (two exit stacks and an exception wrapper, ~20 µs of CPU a
+    request; an exception raised by the endpoint is answered by the app's ExceptionMiddleware with the same
+    handlers). Left out of the OpenAPI document (`route` is in it). The scope's route is `route`, as FastAPI
+    sets it: the access line and the metrics name its template; a wrong method is refused with the same 405
+    and Allow."""
+
+    def __init__(self, route: JsonBodyRoute) -> None:
+        super().__init__(route.path, route.endpoint, methods=route.methods, name=route.name, include_in_schema=False)
+        self.route = route
+        lean = route.lean_handler()
+        fastapi_app = request_response(route.get_route_handler())
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            request = Request(scope, receive, send)
+            response = await lean(request) if lean is not None else None
+            if response is not None:
+                await response(scope, receive, send)
+                return
+            await fastapi_app(scope, replayed(await request.body(), receive), send)
+
+        self.app = app
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            child_scope["route"] = self.route
+        return match, child_scope
+
+
+def serve_first(app: FastAPI, router: APIRouter) -> None:
+    """Each `JsonBodyRoute` of `router` (included in `app` as it is, without dependencies of its own) tried
+    first of all `app`'s routes."""
+    app.router.routes[:0] = [_First(route) for route in router.routes if isinstance(route, JsonBodyRoute)]

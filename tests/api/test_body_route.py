@@ -1,0 +1,120 @@
+"""`api.body_route.JsonBodyRoute` answers exactly as FastAPI's own route does: the same status, headers and
+body for a body it parses itself and for every body it hands to FastAPI (other content types, JSON that
+does not parse, bodies the model refuses), and the same OpenAPI document; and so does the route when it is
+tried first of the app's routes (`serve_first`), with the same route in the scope and the same 405."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.routing import APIRoute
+from starlette.testclient import TestClient
+
+from api import errors
+from api.body_route import JsonBodyRoute, serve_first
+from api.schemas import MatchIn
+from rehabmap.errors import ServiceNotFound
+
+VALID = {"home": {"postcode": "LS9 7TF"}, "needs": ["autism"], "types": ["inpatient_rehab_level2"], "age": 30,
+         "max_distance_km": 100, "current_placement": {"service_id": "sample:x"}}
+JSON = "application/json"
+CASES: dict[str, tuple[str | None, bytes]] = {
+    "valid": (JSON, json.dumps(VALID).encode()),
+    "valid, an int for a float": (JSON, b'{"home": {"lat": 53, "lon": -1}, "max_distance_km": 5}'),
+    "valid, a key twice": (JSON, b'{"home": {"postcode": "E3"}, "limit": 2, "limit": 3}'),
+    "valid, charset named": ("application/json; charset=utf-8", json.dumps(VALID).encode()),
+    "valid, a +json type": ("application/vnd.api+json", json.dumps(VALID).encode()),
+    "the domain refuses it": (JSON, b'{"home": {"postcode": "E3"}, "current_placement": {"service_id": "gone"}}'),
+    "strict: a string for an int": (JSON, b'{"home": {"postcode": "E3"}, "age": "30"}'),
+    "strict: a string for a bool": (JSON, b'{"home": {"postcode": "E3"}, "own_icb_only": "true"}'),
+    "out of range": (JSON, b'{"home": {"postcode": "E3"}, "limit": 0}'),
+    "an extra field": (JSON, b'{"home": {"postcode": "E3"}, "radius": 3}'),
+    "a model rule": (JSON, b'{"home": {"postcode": "E3", "place": "Bow"}}'),
+    "not an object": (JSON, b'["home"]'),
+    "null": (JSON, b"null"),
+    "NaN": (JSON, b'{"home": {"lat": NaN, "lon": 0}}'),
+    "JSON cut short": (JSON, b'{"home": {"postcode": "E3"'),
+    "not UTF-8": (JSON, b'{"home": {"postcode": "\xff"}}'),
+    "UTF-8 with a byte order mark": (JSON, b"\xef\xbb\xbf" + json.dumps(VALID).encode()),
+    "UTF-16": (JSON, json.dumps(VALID).encode("utf-16")),
+    "nested past the recursion limit": (JSON, b"[" * 100_000 + b"]" * 100_000),
+    "empty": (JSON, b""),
+    "no content type": (None, json.dumps(VALID).encode()),
+    "form content type": ("application/x-www-form-urlencoded", b"home=E3"),
+    "text content type": ("text/plain", json.dumps(VALID).encode()),
+}
+
+
+def _app(route_class: type[APIRoute], first: bool = False) -> FastAPI:
+    app = FastAPI()
+    errors.install(app)
+    router, other = APIRouter(route_class=route_class), APIRouter()
+
+    @other.get("/other")
+    async def get_other() -> dict[str, str]:
+        return {}
+
+    @router.post("/match", response_model=dict)
+    async def post_match(body: MatchIn, request: Request) -> Response:
+        if body.current_placement is not None and body.current_placement.service_id == "gone":
+            raise ServiceNotFound("No service with id 'gone'.", field="current_placement.service_id")
+        route = request.scope["route"]  # what the access line and the metrics read
+        return Response(f"{request.method} {route.path_format} {isinstance(route, APIRoute)} {body.model_dump_json()}",
+                        media_type="application/json")
+
+    app.include_router(other)
+    app.include_router(router)
+    if first:
+        serve_first(app, router)
+    return app
+
+
+@pytest.fixture(scope="module")
+def clients():
+    with TestClient(_app(APIRoute)) as fastapi_route, TestClient(_app(JsonBodyRoute)) as lean_route, \
+            TestClient(_app(JsonBodyRoute, first=True)) as first_route:
+        yield fastapi_route, lean_route, first_route
+
+
+def _same_replies(clients, method: str, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+    fastapi_reply, *replies = (client.request(method, "/match", content=body, headers=headers or {})
+                               for client in clients)
+    for reply in replies:
+        assert (reply.status_code, reply.headers.raw, reply.content) == \
+            (fastapi_reply.status_code, fastapi_reply.headers.raw, fastapi_reply.content)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_replies_are_fastapis_byte_for_byte(clients, case: str) -> None:
+    content_type, body = CASES[case]
+    _same_replies(clients, "POST", body, {"content-type": content_type} if content_type else {})
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "OPTIONS"])
+def test_another_method_is_refused_as_fastapi_refuses_it(clients, method: str) -> None:
+    _same_replies(clients, method)
+    assert clients[2].request(method, "/match").headers["allow"] == "POST"
+
+
+def test_the_cases_reach_every_branch(clients) -> None:
+    """The cases above are worth comparing: some are answered, some refused by the model, some by FastAPI's
+    reading of the body, and one by the domain's own error."""
+    statuses = {case: clients[0].post("/match", content=body, headers={"content-type": kind} if kind else {})
+                .status_code for case, (kind, body) in CASES.items()}
+    assert statuses["valid"] == statuses["valid, a key twice"] == statuses["valid, a +json type"] == 200
+    assert statuses["the domain refuses it"] == 404
+    assert statuses["strict: a string for an int"] == statuses["NaN"] == statuses["empty"] == 422
+    assert statuses["form content type"] == statuses["JSON cut short"] == 422
+    assert statuses["nested past the recursion limit"] == 400
+
+
+def test_the_openapi_document_is_fastapis(clients) -> None:
+    assert clients[1].get("/openapi.json").content == clients[2].get("/openapi.json").content == \
+        clients[0].get("/openapi.json").content
+
+
+def test_the_first_route_is_the_one_tried_first(clients) -> None:
+    first = clients[2].app.router.routes[0]
+    assert isinstance(first.route, JsonBodyRoute) and first.path == "/match" and not first.include_in_schema
