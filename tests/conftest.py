@@ -10,6 +10,7 @@ import pytest
 from geodata.geography import Geography
 from rehabmap.config import Settings
 from tests.built_geodata import built_geodata
+from tests.collection import pytest_collect_directory  # noqa: F401 (a hook: pytest finds it here by its name)
 from tests.postgres import PostgresServer, postgres_server
 
 
