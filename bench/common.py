@@ -29,6 +29,7 @@ import numpy as np
 
 from bench.synthetic import REALISTIC_MIX, load_small_areas, make_services
 from rehabmap.config import Settings
+from rehabmap.maintain.migrations import LATEST as STORE_VERSION
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
 
@@ -91,8 +92,10 @@ def geodata_dir() -> Path:
 
 
 def app_home(n: int) -> Path:
-    """A REHABMAP_HOME for the API: the cached geodata and the n-service index, linked in."""
-    home = CACHE / f"home-{n}"
+    """A REHABMAP_HOME for the API: the cached geodata and the n-service index, linked in. One per version of
+    the maintainers' store, which the app migrates on open: an older checkout refuses a store a newer one
+    migrated, and a comparison (`--checkout`) runs both trees on the same cache."""
+    home = CACHE / f"home-{n}-store{STORE_VERSION}"
     home.mkdir(parents=True, exist_ok=True)
     for name, target in (("geodata", geodata_dir()), ("index.sqlite", index_file(n))):
         link = home / name
