@@ -91,11 +91,11 @@ def geodata_dir() -> Path:
     return path
 
 
-def app_home(n: int) -> Path:
+def app_home(n: int, checkout: Path = ROOT) -> Path:
     """A REHABMAP_HOME for the API: the cached geodata and the n-service index, linked in. One per version of
-    the maintainers' store, which the app migrates on open: an older checkout refuses a store a newer one
-    migrated, and a comparison (`--checkout`) runs both trees on the same cache."""
-    home = CACHE / f"home-{n}-store{STORE_VERSION}"
+    the maintainers' store, which the app migrates on open, and one for another checkout served beside this
+    one (`--checkout`): an older tree refuses a store a newer one migrated."""
+    home = CACHE / (f"home-{n}-store{STORE_VERSION}" if checkout == ROOT else f"home-{n}-{checkout.name}")
     home.mkdir(parents=True, exist_ok=True)
     for name, target in (("geodata", geodata_dir()), ("index.sqlite", index_file(n))):
         link = home / name
@@ -264,7 +264,7 @@ def start_server(n: int, port: int, workers: int = 1, log_name: str = "server", 
     run from this checkout's code (or another's, for a before/after).
 
     The per-address rate limit is off: one load generator is one client address, and would get 429s."""
-    env = {**os.environ, "REHABMAP_HOME": str(home or app_home(n)), "REHABMAP_DATA_DIR": str(data_dir()),
+    env = {**os.environ, "REHABMAP_HOME": str(home or app_home(n, checkout)), "REHABMAP_DATA_DIR": str(data_dir()),
            "REHABMAP_RATE_LIMIT_PER_MINUTE": "0"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(checkout), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port", str(port),
