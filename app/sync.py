@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 _THEN_INDEX = "Check the file, then run 'rehabmap index' again with --force-queue to apply it."
 
+
 def open_store(settings: Settings) -> SyncStore:
     return SyncStore(store_of(settings))
 

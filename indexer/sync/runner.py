@@ -53,8 +53,9 @@ from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
 
 DEFAULT_MAX_CHANGE_SHARE = 0.25
-# Fields that say when and where a record was fetched, not what it says: a change in them is no change.
+# How to go on from a run stopped at the share threshold, when `rehabmap sync` ran it.
 _THEN = "Check the source, then run again with --force to apply it, or with --discard to drop it."
+# Fields that say when and where a record was fetched, not what it says: a change in them is no change.
 _NOT_CONTENT = frozenset({"provenance"})
 _PROBE_TYPE = ServiceType.vcfse  # stands in for an unknown type while the rest of a record is checked
 

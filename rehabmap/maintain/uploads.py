@@ -1,8 +1,9 @@
 """The curated tables maintainers tried to add, as the audit log records them: one `upload` (added) or
 `upload_refused` (with the reason) of a `curated_table` per confirm, one audit row a field, the rows of one
-confirm sharing its change id. Gathered back into one line per upload for the upload page, so who tried which table, and why it did not land, is seen
-where tables are uploaded. The page reads the latest rows only, and a confirm's rows can straddle that limit:
-the line they would make is left out rather than shown without its reason or a count."""
+confirm sharing its change id. Gathered back into one line per upload for the upload page, so who tried which
+table, and why it did not land, is seen where tables are uploaded. The page reads the latest rows only, and a
+confirm's rows can straddle that limit: the line they would make is left out rather than shown without its
+reason or a count."""
 
 from __future__ import annotations
 

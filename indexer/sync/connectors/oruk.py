@@ -213,8 +213,8 @@ def _unplaced(area: dict[str, Any] | None) -> str:
     placed at a point: distance, the home's ICB, coverage and gap analysis all start from it. A stated service
     area says whom it serves, not where it is, and its centre would be a made-up place: so the service waits
     for a location, whether or not it states an area."""
-    stated = (area or {}).get("codes") or (["a polygon"] if (area or {}).get("polygon") else []) or [
-        (area or {}).get("description") or ""]
+    area = area or {}
+    stated = area.get("codes") or (["a polygon"] if area.get("polygon") else []) or [area.get("description") or ""]
     said = (f"the feed states only the area it serves ({', '.join(stated)[:120]}), no location or postcode"
             if any(stated) else "the feed gives no location, postcode or service area for it")
     return (f"{said}, so it cannot be placed. Ask the feed's publisher to add the location where it is delivered "
