@@ -106,7 +106,7 @@ class _First(Route):
         super().__init__(route.path, route.endpoint, methods=route.methods, name=route.name, include_in_schema=False)
         self.route = route
         lean = route.lean_handler()
-        fastapi_app = request_response(route.get_route_handler())
+        fastapi_app = request_response(APIRoute.get_route_handler(route))  # FastAPI's own: lean was tried
 
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
             request = Request(scope, receive, send)
