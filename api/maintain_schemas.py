@@ -217,6 +217,9 @@ class AuditEntryOut(BaseModel):
     field: str
     old: Any
     new: Any
+    change_id: str | None = Field(description="Shared by the rows of one change (an edit of several fields, a "
+                                              "confirmed upload), so they can be read back as one; empty for rows "
+                                              "written before the store had it.")
 
 
 class AuditOut(BaseModel):

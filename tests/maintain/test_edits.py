@@ -165,6 +165,12 @@ def test_audit_reads_in_pages_and_as_hsds_metadata(api, site):
     assert {"website", "needs_met"} <= set(edited.json()["changed"]), edited.text
     first = api.get("/maintain/audit", params={"limit": 5}, headers=site.auth("admin")).json()
     assert len(first["entries"]) == 5 and first["total"] > 5
+    everything = api.get("/maintain/audit", params={"limit": 1000, "service_id": OWNED_A[0]},
+                         headers=site.auth("admin")).json()["entries"]
+    this_edit = {e["change_id"] for e in everything if e["field"] in {"website", "needs_met"}
+                 and e["new"] in ("https://leeds-college.example.org/", [*before["needs_met"], need])}
+    assert len(this_edit) == 1 and None not in this_edit  # the edit's two fields are one change
+    assert all(e["change_id"] not in this_edit for e in everything if e["field"] not in {"website", "needs_met"})
     second = api.get("/maintain/audit", params={"limit": 5, "after_id": first["next_after_id"]},
                      headers=site.auth("admin")).json()
     assert second["entries"][0]["id"] > first["entries"][-1]["id"]
