@@ -134,7 +134,7 @@ _LEAN_TRIED = "rehabmap.lean_tried"  # in the scope of a request `FirstRoutes` h
 class FirstRoutes:
     """The app's innermost middleware (`serve_first`): a request to a route served first that its lean handler
     answers is answered here, above FastAPI's ExceptionMiddleware, its exit stack (for uploaded files, which a
-    JSON body has none of) and the route table: ~15–25 µs of CPU a request (bench/RESULTS.md, "POST /match,
+    JSON body has none of) and the route table: ~10–20 µs of CPU a request (bench/RESULTS.md, "POST /match,
     ninth pass, the framework"). An exception the endpoint raises is answered by the app's own
     ExceptionMiddleware, with the handlers FastAPI gave it, as if it had been raised below it. Every other
     request, and a body the lean handler leaves, goes down the stack as before (its body replayed, not parsed

@@ -102,8 +102,8 @@ def _write_own(handler: logging.StreamHandler[TextIO], args: tuple[object, ...])
     line is handed to the operating system before the reply starts (a worker killed after it loses none).
     False (nothing written) when the record has somewhere else to go: `logging` then makes and handles it.
 
-    The record, its dictionary of attributes, the handler chain and `Formatter.format` cost ~2/3 of a line
-    that has nowhere else to go (bench/RESULTS.md, "POST /match, ninth pass, the framework")."""
+    The record, its dictionary of attributes, the handler chain and `Formatter.format` were ~40% of a line's
+    CPU that has nowhere else to go (bench/RESULTS.md, "POST /match, ninth pass, the framework")."""
     logger: logging.Logger | None = log
     while logger is not None:  # the loggers the record would pass; only the root has a handler, ours
         if logger.filters or (logger.handlers and logger.handlers != [handler]) or (

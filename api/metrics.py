@@ -56,7 +56,7 @@ class Metrics:
 class _Requests(Collector):
     """Requests counted and timed by method, route template and status, under one lock a request: what
     prometheus_client's `Counter` and `Histogram` expose, byte for byte, and exact under threads, without their
-    three locks, checks and bucket loop a request (~2/3 of the metrics' CPU in a request; bench/RESULTS.md,
+    three locks, checks and bucket loop a request (about half the metrics' CPU a request; bench/RESULTS.md,
     "POST /match, ninth pass, the framework"). Route templates and statuses are few."""
 
     def __init__(self) -> None:
