@@ -153,3 +153,39 @@ def test_an_error_without_a_handler_is_answered_as_fastapi_answers_it(clients) -
     body = json.dumps({**VALID, "current_placement": {"service_id": "boom"}}).encode()
     _same_replies(clients, "POST", body, {"content-type": JSON})
     assert clients[2].post("/match", content=body, headers={"content-type": JSON}).status_code == 500
+
+
+async def _asgi_post(app: FastAPI, messages: list[dict]) -> tuple[object, ...]:
+    """`POST /match` to `app` as raw ASGI with the body in `messages` (as a server hands it on): the reply's
+    status, headers and body, or the type of what was raised."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/match", "raw_path": b"/match", "query_string": b"", "root_path": "", "state": {},
+             "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")],
+             "client": ("127.0.0.1", 5000), "server": ("testserver", 80)}
+    pending, sent = list(messages), []
+
+    async def receive() -> dict:
+        return pending.pop(0) if pending else {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    try:
+        await app(scope, receive, send)
+    except Exception as exc:  # noqa: BLE001 - compared with what FastAPI's route raises
+        return (type(exc).__name__,)
+    return tuple((m.get("status"), m.get("headers"), m.get("body")) for m in sent)
+
+
+@pytest.mark.parametrize("messages", [
+    [{"type": "http.request", "body": part, "more_body": more} for part, more in
+     ((json.dumps(VALID).encode()[:9], True), (b"", True), (json.dumps(VALID).encode()[9:], False))],
+    [{"type": "http.request", "body": b'{"home": ', "more_body": True}, {"type": "http.disconnect"}],
+    [{"type": "http.disconnect"}],
+], ids=["in three parts", "gone part way", "gone before the body"])
+def test_a_body_in_parts_or_a_client_gone_is_read_as_fastapi_reads_it(clients, messages) -> None:
+    import asyncio
+
+    fastapi_reply = asyncio.run(_asgi_post(clients[0].app, messages))
+    for client in clients[1:]:
+        assert asyncio.run(_asgi_post(client.app, messages)) == fastapi_reply
