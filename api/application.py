@@ -52,7 +52,7 @@ def create_api(state: AppState) -> FastAPI:
     errors.install(app, catch_all=False)  # app.main's request layer catches, around the pages too
     for routes in (health, metrics, match, services, areas, gaps, maintain):
         app.include_router(routes.router)
-    serve_first(app, match.router)  # POST /match: the first route tried, not after the docs' and two routers
+    serve_first(app, match.router)  # POST /match: tried first, its usual requests above FastAPI's exception layer
     oruk_app = create_oruk_app(state)
     security.document(oruk_app)
     app.mount("/oruk", oruk_app)

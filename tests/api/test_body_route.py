@@ -47,6 +47,10 @@ CASES: dict[str, tuple[str | None, bytes]] = {
 }
 
 
+SCOPE_KEYS = ("route", "endpoint", "path_params", "starlette.exception_handlers", "fastapi_middleware_astack")
+seen: list[dict[str, bool]] = []  # which of SCOPE_KEYS each request's endpoint found in its scope
+
+
 def _app(route_class: type[APIRoute], first: bool = False) -> FastAPI:
     app = FastAPI()
     errors.install(app)
@@ -60,6 +64,9 @@ def _app(route_class: type[APIRoute], first: bool = False) -> FastAPI:
     async def post_match(body: MatchIn, request: Request) -> Response:
         if body.current_placement is not None and body.current_placement.service_id == "gone":
             raise ServiceNotFound("No service with id 'gone'.", field="current_placement.service_id")
+        if body.current_placement is not None and body.current_placement.service_id == "boom":
+            raise RuntimeError("a defect")  # no handler: raised on to the server
+        seen.append({key: key in request.scope for key in SCOPE_KEYS})
         route = request.scope["route"]  # what the access line and the metrics read
         return Response(f"{request.method} {route.path_format} {isinstance(route, APIRoute)} {body.model_dump_json()}",
                         media_type="application/json")
@@ -118,3 +125,67 @@ def test_the_openapi_document_is_fastapis(clients) -> None:
 def test_the_first_route_is_the_one_tried_first(clients) -> None:
     first = clients[2].app.router.routes[0]
     assert isinstance(first.route, JsonBodyRoute) and first.path == "/match" and not first.include_in_schema
+
+
+def test_a_usual_body_is_answered_above_fastapis_exception_middleware(clients) -> None:
+    """`FirstRoutes`: the route's scope as the route table sets it, but neither the exception handlers nor the
+    exit stack of the two middlewares it skips; FastAPI's own route has both."""
+    seen.clear()
+    for client in clients[0], clients[2]:
+        assert client.post("/match", json=VALID).status_code == 200
+    assert seen == [dict.fromkeys(SCOPE_KEYS, True), {**dict.fromkeys(SCOPE_KEYS, True),
+                                                      "starlette.exception_handlers": False,
+                                                      "fastapi_middleware_astack": False}]
+
+
+def test_a_body_the_lean_handler_leaves_is_parsed_once_more_only(clients, monkeypatch) -> None:
+    """Handed down the stack by `FirstRoutes`, a body the model refuses is not tried again by the first route:
+    parsed once by the lean handler and once by FastAPI's."""
+    parsed = []
+    loads = json.loads
+    monkeypatch.setattr(json, "loads", lambda *args, **kwargs: parsed.append(1) or loads(*args, **kwargs))
+    reply = clients[2].post("/match", content=CASES["strict: a string for an int"][1], headers={"content-type": JSON})
+    assert reply.status_code == 422 and len(parsed) == 2
+
+
+def test_an_error_without_a_handler_is_answered_as_fastapi_answers_it(clients) -> None:
+    """Raised on past the app's exception handlers to its catch-all (`api.errors`), as from FastAPI's route."""
+    body = json.dumps({**VALID, "current_placement": {"service_id": "boom"}}).encode()
+    _same_replies(clients, "POST", body, {"content-type": JSON})
+    assert clients[2].post("/match", content=body, headers={"content-type": JSON}).status_code == 500
+
+
+async def _asgi_post(app: FastAPI, messages: list[dict]) -> tuple[object, ...]:
+    """`POST /match` to `app` as raw ASGI with the body in `messages` (as a server hands it on): the reply's
+    status, headers and body, or the type of what was raised."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/match", "raw_path": b"/match", "query_string": b"", "root_path": "", "state": {},
+             "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")],
+             "client": ("127.0.0.1", 5000), "server": ("testserver", 80)}
+    pending, sent = list(messages), []
+
+    async def receive() -> dict:
+        return pending.pop(0) if pending else {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    try:
+        await app(scope, receive, send)
+    except Exception as exc:  # noqa: BLE001 - compared with what FastAPI's route raises
+        return (type(exc).__name__,)
+    return tuple((m.get("status"), m.get("headers"), m.get("body")) for m in sent)
+
+
+@pytest.mark.parametrize("messages", [
+    [{"type": "http.request", "body": part, "more_body": more} for part, more in
+     ((json.dumps(VALID).encode()[:9], True), (b"", True), (json.dumps(VALID).encode()[9:], False))],
+    [{"type": "http.request", "body": b'{"home": ', "more_body": True}, {"type": "http.disconnect"}],
+    [{"type": "http.disconnect"}],
+], ids=["in three parts", "gone part way", "gone before the body"])
+def test_a_body_in_parts_or_a_client_gone_is_read_as_fastapi_reads_it(clients, messages) -> None:
+    import asyncio
+
+    fastapi_reply = asyncio.run(_asgi_post(clients[0].app, messages))
+    for client in clients[1:]:
+        assert asyncio.run(_asgi_post(client.app, messages)) == fastapi_reply
