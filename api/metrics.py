@@ -14,18 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
-import threading
 import time
-from bisect import bisect_left
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from itertools import accumulate
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client import metrics as prometheus_metrics
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.utils import floatToGoString
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from indexer.sync.status import sync_status
@@ -37,64 +31,32 @@ from rehabmap.state import AppState
 log = logging.getLogger(__name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Seconds: a match answers in milliseconds; an export or the gap analysis can take seconds.
-_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, math.inf)
-_LE = [floatToGoString(bound) for bound in _BOUNDS]
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class Metrics:
     def __init__(self, state: AppState) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self._requests = _Requests()
-        self.observe = self._requests.observe
-        self.registry.register(self._requests)
+        self.requests = Counter("rehabmap_http_requests", "HTTP requests answered, by route template and status.",
+                                ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram("rehabmap_http_request_duration_seconds",
+                                 "Time to the start of the reply, by route template.", ["method", "route"],
+                                 buckets=_BUCKETS, registry=self.registry)
         self.registry.register(_StateCollector(state))
+        # Each (method, route, status)'s counter and histogram, looked up once: `labels` takes a lock and
+        # builds the label key on every call. Route templates and statuses are few.
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        children = self._children.get((method, route, status))
+        if children is None:
+            children = self._children[method, route, status] = (self.requests.labels(method, route, str(status)),
+                                                                self.latency.labels(method, route))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
-
-
-class _Requests(Collector):
-    """Requests counted and timed by method, route template and status, under one lock a request: what
-    prometheus_client's `Counter` and `Histogram` expose, byte for byte, and exact under threads, without their
-    three locks, checks and bucket loop a request (about half the metrics' CPU a request; bench/RESULTS.md,
-    "POST /match, ninth pass, the framework"). Route templates and statuses are few."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[tuple[str, str, int], list[float]] = {}  # (method, route, status): count, created
-        self._times: dict[tuple[str, str], tuple[list[float], list[float]]] = {}  # per bucket; sum, created
-
-    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        bucket = bisect_left(_BOUNDS, seconds)  # the first bucket whose bound holds it, as `Histogram` counts
-        with self._lock:
-            counted = self._counts.get((method, route, status))
-            if counted is None:
-                counted = self._counts[method, route, status] = [0.0, time.time()]
-            counted[0] += 1
-            timed = self._times.get((method, route))
-            if timed is None:
-                timed = self._times[method, route] = ([0.0] * len(_BOUNDS), [0.0, time.time()])
-            timed[0][bucket] += 1
-            timed[1][0] += seconds
-
-    def collect(self) -> Iterator[Metric]:
-        with self._lock:
-            counts = [(key, list(counted)) for key, counted in self._counts.items()]
-            times = [(key, list(buckets), list(total)) for key, (buckets, total) in self._times.items()]
-        created = prometheus_metrics._use_created  # PROMETHEUS_DISABLE_CREATED_SERIES, as its own metrics read it
-        requests = CounterMetricFamily("rehabmap_http_requests", "HTTP requests answered, by route template and "
-                                       "status.", labels=["method", "route", "status"])
-        for (method, route, status), (count, since) in counts:
-            requests.add_metric([method, route, str(status)], count, created=since if created else None)
-        yield requests
-        name = "rehabmap_http_request_duration_seconds"
-        latency = HistogramMetricFamily(name, "Time to the start of the reply, by route template.",
-                                        labels=["method", "route"])
-        for (method, route), buckets, (seconds, since) in times:
-            latency.add_metric([method, route], list(zip(_LE, accumulate(buckets))), seconds)
-            if created:
-                latency.add_sample(name + "_created", {"method": method, "route": route}, since)
-        yield latency
 
 
 class _StateCollector(Collector):

@@ -4,11 +4,7 @@ search (no postcode, place, coordinates, needs, nor the paths asked for)."""
 
 from __future__ import annotations
 
-import re
-import threading
 from datetime import datetime, timezone
-
-import pytest
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -77,78 +73,3 @@ def test_the_age_of_each_sources_last_successful_sync(backend, geography, tmp_pa
     empty = samples(Metrics(AppState(Settings(home=tmp_path / "none"), geography, backend)).exposition().decode())
     assert not [k for k in empty if k[0] == "rehabmap_sync_last_success_age_seconds"]
     assert value(empty, "rehabmap_index_services") == backend.info().count
-
-
-def _as_prometheus_client_counts(observations: list[tuple[str, str, int, float]]) -> bytes:
-    """What prometheus_client's own `Counter` and `Histogram` (as `api.metrics` had them) expose for the same
-    requests."""
-    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-
-    registry = CollectorRegistry(auto_describe=True)
-    requests = Counter("rehabmap_http_requests", "HTTP requests answered, by route template and status.",
-                       ["method", "route", "status"], registry=registry)
-    latency = Histogram("rehabmap_http_request_duration_seconds", "Time to the start of the reply, by route "
-                        "template.", ["method", "route"], registry=registry,
-                        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
-    for method, route, status, seconds in observations:
-        requests.labels(method, route, str(status)).inc()
-        latency.labels(method, route).observe(seconds)
-    return generate_latest(registry)
-
-
-def _requests_only(metrics: Metrics) -> bytes:
-    text = metrics.exposition().decode()
-    kept = [line for line in text.splitlines(keepends=True) if "rehabmap_http_request" in line]
-    return _when("".join(kept)).encode()
-
-
-def _when(text: str) -> str:
-    """The exposition with each series' creation time (when its first request came) taken out."""
-    return re.sub(r"^(\S+_created\{.*\}) \S+$", r"\1 <when>", text, flags=re.MULTILINE)
-
-
-OBSERVED = [("POST", "/match", 200, 0.0012), ("GET", "/services/{service_id}", 404, 0.005),
-            ("POST", "/match", 422, 0.0), ("POST", "/match", 200, 0.0051), ("GET", "/gaps", 200, 31.5),
-            ("POST", "/match", 200, 30.0), ("GET", "unmatched", 404, 2.5e-05), ("POST", "/match", 200, 0.25)]
-
-
-@pytest.mark.parametrize("created", [True, False], ids=["created series", "PROMETHEUS_DISABLE_CREATED_SERIES"])
-def test_the_requests_read_as_prometheus_clients_own_metrics_write_them(backend, geography, tmp_path,
-                                                                        created) -> None:
-    from prometheus_client import metrics as prometheus_metrics
-
-    metrics = Metrics(AppState(Settings(home=tmp_path), geography, backend))
-    for observation in OBSERVED:
-        metrics.observe(*observation)
-    was = prometheus_metrics._use_created
-    prometheus_metrics._use_created = created
-    try:
-        theirs = _as_prometheus_client_counts(OBSERVED).decode()
-        ours = _requests_only(metrics)
-    finally:
-        prometheus_metrics._use_created = was
-    assert ours == _when(theirs).encode()
-    assert (b"_created" in ours) is created
-
-
-def test_counts_stay_exact_when_threads_answer_at_once(backend, geography, tmp_path) -> None:
-    metrics = Metrics(AppState(Settings(home=tmp_path), geography, backend))
-    threads, each = 8, 4000
-    start = threading.Barrier(threads)
-
-    def answer() -> None:
-        start.wait()
-        for _ in range(each):
-            metrics.observe("POST", "/match", 200, 0.001)
-
-    workers = [threading.Thread(target=answer) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    scrape = samples(metrics.exposition().decode())
-    assert value(scrape, "rehabmap_http_requests_total", method="POST", route="/match", status="200") == threads * each
-    assert value(scrape, "rehabmap_http_request_duration_seconds_count", method="POST", route="/match") == \
-        threads * each
-    assert value(scrape, "rehabmap_http_request_duration_seconds_bucket", method="POST", route="/match",
-                 le="0.005") == threads * each
