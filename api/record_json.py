@@ -42,14 +42,6 @@ def cut(fields: dict[str, Any], holes: Sequence[str]) -> Pieces:
     return tuple(pieces)
 
 
-def fill(pieces: Pieces, values: Sequence[bytes]) -> bytes:
-    """The pieces with each hole's JSON (in the holes' order) in its place."""
-    out: list[bytes] = [b""] * (len(pieces) + len(values))
-    out[0::2] = pieces
-    out[1::2] = values
-    return b"".join(out)
-
-
 class RecordPieces:
     """Each record's `cut`, made on first use and kept while the record stays the same.
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import to_json
 
-from api.record_json import RecordPieces, cut, fill
+from api.record_json import RecordPieces
 from geodata.geography import Home
 from rehabmap.coverage import Coverage
 from rehabmap.maintain.freshness import DEFAULT_VERIFY_AFTER_DAYS, verification_due
@@ -193,16 +193,6 @@ class MatchResultOut(BaseModel):
             "phone": s.phone, "email": s.email, "website": s.website, "postcode": s.postcode,
             "distance_saved_km": None, "last_verified": s.last_verified, "verification_due": None}
 
-    @staticmethod
-    def request_json(r: MatchResult, today: date, verify_after_days: int) -> tuple[bytes, ...]:
-        """The JSON of what the request gives the result, in `RESULT_HOLES`' order."""
-        return (to_json(r.distance_km), _TRUE if r.in_home_icb else _FALSE, to_json(r.matched_needs),
-                to_json(r.unknown_needs), _TRUE if r.out_of_catchment else _FALSE, to_json(r.explanation),
-                _CAPACITY[r.capacity or "unknown"],
-                _NULL if r.distance_saved_km is None else to_json(r.distance_saved_km),
-                _TRUE if verification_due(r.service, today, verify_after_days) else _FALSE)
-
-
 # A result's fields that its request gives, in the JSON's order; `MatchResultOut.record_fields` leaves them null.
 RESULT_HOLES = ("distance_km", "in_home_icb", "matched_needs", "unknown_needs", "out_of_catchment", "explanation",
                 "status", "distance_saved_km", "verification_due")
@@ -214,7 +204,13 @@ _RESULTS = RecordPieces(MatchResultOut.record_fields, RESULT_HOLES, size=4096)
 
 
 def _result_json(r: MatchResult, today: date, verify_after_days: int) -> bytes:
-    return fill(_RESULTS.of(r.service), MatchResultOut.request_json(r, today, verify_after_days))
+    """The result's record JSON (`_RESULTS`) with the request's values in its holes, in `RESULT_HOLES`' order."""
+    a, b, c, d, e, f, g, h, i, j = _RESULTS.of(r.service)
+    return b"".join((
+        a, to_json(r.distance_km), b, _TRUE if r.in_home_icb else _FALSE, c, to_json(r.matched_needs), d,
+        to_json(r.unknown_needs), e, _TRUE if r.out_of_catchment else _FALSE, f, to_json(r.explanation), g,
+        _CAPACITY[r.capacity or "unknown"], h, _NULL if r.distance_saved_km is None else to_json(r.distance_saved_km),
+        i, _TRUE if verification_due(r.service, today, verify_after_days) else _FALSE, j))
 
 
 class CoverageOut(BaseModel):
@@ -289,23 +285,20 @@ class MatchOut(BaseModel):
         areas = home.areas
         results = [_result_json(r, today, verify_after_days) for r in response.results]
         shown = {id(r): json for r, json in zip(response.results, results, strict=True)}
-        summary = [fill(cut({
-            "service_type": t.service_type.value, "in_home_icb": t.in_home_icb, "nearest": None,
-            "found": _found(t.service_type in listed, coverage[t.service_type]),
-            "coverage": coverage[t.service_type].to_dict()}, _NEAREST), (
+        # Each object's JSON around what is spliced in: `{…` without its `}`, or `…}` without its `{`.
+        summary = [b"".join((
+            to_json({"service_type": t.service_type.value, "in_home_icb": t.in_home_icb})[:-1], b',"nearest":',
             _NULL if t.nearest is None
-            else shown.get(id(t.nearest)) or _result_json(t.nearest, today, verify_after_days),)) for t in response.summary]
-        return fill(cut({
-            "home": {"district": home.district, "icb_code": areas.icb_code, "icb_name": areas.icb_name,
-                     "lad_code": areas.lad_code, "lad_name": areas.lad_name, "precision": home.precision},
-            "ranking": ranking, "results": None, "summary": None,
-            "current_placement_km": None if response.current_placement_km is None
-            else round(response.current_placement_km, 3)}, _LISTS),
-            (b"[" + b",".join(results) + b"]", b"[" + b",".join(summary) + b"]"))
-
-
-_NEAREST = ("nearest",)
-_LISTS = ("results", "summary")
+            else shown.get(id(t.nearest)) or _result_json(t.nearest, today, verify_after_days), b",",
+            to_json({"found": _found(t.service_type in listed, coverage[t.service_type]),
+                     "coverage": coverage[t.service_type].to_dict()})[1:])) for t in response.summary]
+        return b"".join((
+            to_json({"home": {"district": home.district, "icb_code": areas.icb_code, "icb_name": areas.icb_name,
+                              "lad_code": areas.lad_code, "lad_name": areas.lad_name, "precision": home.precision},
+                     "ranking": ranking})[:-1],
+            b',"results":[', b",".join(results), b'],"summary":[', b",".join(summary), b"],",
+            to_json({"current_placement_km": None if response.current_placement_km is None
+                     else round(response.current_placement_km, 3)})[1:]))
 
 
 # --- errors -------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from api.record_json import RecordPieces, cut, fill
+from api.record_json import RecordPieces, cut
 from api.schemas import (RESULT_HOLES, CapacityOut, CoverageOut, CqcOut, HomeOut, MatchOut, MatchResultOut,
                          ScheduleOut, TypeSummaryOut, _found)
 from bench.common import SEED
@@ -180,8 +180,7 @@ def test_the_pieces_kept_are_bounded(backend):
 
 
 def test_a_cut_refuses_a_hole_that_is_not_one_null_key():
-    assert fill(cut({"a": 1, "b": None, "c": {"d": None}}, ("b", "d")), (b"[2]", b'"x"')) == \
-        b'{"a":1,"b":[2],"c":{"d":"x"}}'
+    assert cut({"a": 1, "b": None, "c": {"d": None}}, ("b", "d")) == (b'{"a":1,"b":', b',"c":{"d":', b"}}")
     with pytest.raises(ValueError, match="'b'"):
         cut({"a": 1, "b": 2}, ("b",))
     with pytest.raises(ValueError, match="'b'"):
