@@ -196,7 +196,7 @@ class MatchResultOut(BaseModel):
 # A result's fields that its request gives, in the JSON's order; `MatchResultOut.record_fields` leaves them null.
 RESULT_HOLES = ("distance_km", "in_home_icb", "matched_needs", "unknown_needs", "out_of_catchment", "explanation",
                 "status", "distance_saved_km", "verification_due")
-_TRUE, _FALSE, _NULL = to_json(True), to_json(False), to_json(None)
+_TRUE, _FALSE, _NULL, _EMPTY = to_json(True), to_json(False), to_json(None), to_json([])
 _CAPACITY = {status: to_json(status) for status in ("available", "limited", "none", "unknown")}
 # Bounded at about the records a day's answers show, ~1 KB of JSON each; the Service objects are most
 # often the index's own cached ones (search/embedded.py, RECORD_CACHE_SIZE).
@@ -207,9 +207,11 @@ def _result_json(r: MatchResult, today: date, verify_after_days: int) -> bytes:
     """The result's record JSON (`_RESULTS`) with the request's values in its holes, in `RESULT_HOLES`' order."""
     a, b, c, d, e, f, g, h, i, j = _RESULTS.of(r.service)
     return b"".join((
-        a, to_json(r.distance_km), b, _TRUE if r.in_home_icb else _FALSE, c, to_json(r.matched_needs), d,
-        to_json(r.unknown_needs), e, _TRUE if r.out_of_catchment else _FALSE, f, to_json(r.explanation), g,
-        _CAPACITY[r.capacity or "unknown"], h, _NULL if r.distance_saved_km is None else to_json(r.distance_saved_km),
+        a, to_json(r.distance_km), b, _TRUE if r.in_home_icb else _FALSE,
+        c, to_json(r.matched_needs) if r.matched_needs else _EMPTY,
+        d, to_json(r.unknown_needs) if r.unknown_needs else _EMPTY,
+        e, _TRUE if r.out_of_catchment else _FALSE, f, to_json(r.explanation), g, _CAPACITY[r.capacity or "unknown"],
+        h, _NULL if r.distance_saved_km is None else to_json(r.distance_saved_km),
         i, _TRUE if verification_due(r.service, today, verify_after_days) else _FALSE, j))
 
 
