@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import to_json
 
+from api.record_json import RecordPieces
 from geodata.geography import Home
 from rehabmap.coverage import Coverage
 from rehabmap.maintain.freshness import DEFAULT_VERIFY_AFTER_DAYS, verification_due
@@ -175,24 +176,44 @@ class MatchResultOut(BaseModel):
     verification_due: bool = Field(description=VERIFICATION_DUE)
 
     @staticmethod
-    def fields_of(r: MatchResult, today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> dict[str, Any]:
-        """The result as `MatchOut.json_of` sends it: plain values in this model's shape."""
-        s = r.service
+    def record_fields(s: Service) -> dict[str, Any]:
+        """The result in this model's shape, plain values, those a request gives (`RESULT_HOLES`) null: what
+        `MatchOut.json_of` serialises once per record (`api.record_json`)."""
         return {
             "id": s.id, "name": s.name, "service_type": s.service_type.value, "subtype": s.subtype,
             "original_label": s.original_label, "legacy_locked_label": s.legacy_locked_label,
-            "organisation": s.organisation, "distance_km": r.distance_km, "in_home_icb": r.in_home_icb,
-            "icb_code": s.areas.icb_code, "icb_name": s.areas.icb_name, "matched_needs": r.matched_needs,
-            "unknown_needs": r.unknown_needs, "out_of_catchment": r.out_of_catchment,
-            "explanation": r.explanation,
-            "capacity": {"status": r.capacity or "unknown", "as_of": s.capacity_as_of, "reported": s.capacity},
+            "organisation": s.organisation, "distance_km": None, "in_home_icb": None,
+            "icb_code": s.areas.icb_code, "icb_name": s.areas.icb_name, "matched_needs": None,
+            "unknown_needs": None, "out_of_catchment": None, "explanation": None,
+            "capacity": {"status": None, "as_of": s.capacity_as_of, "reported": s.capacity},
             "accepting_referrals": s.accepting_referrals, "self_referral": s.self_referral,
             "referral_route": s.referral_route,
             "schedules": [ScheduleOut.fields_of(schedule) for schedule in s.schedules],
             "cqc": {"location_id": s.cqc_location_id, "rating": s.cqc_rating, "rating_date": s.cqc_rating_date},
             "phone": s.phone, "email": s.email, "website": s.website, "postcode": s.postcode,
-            "distance_saved_km": r.distance_saved_km, "last_verified": s.last_verified,
-            "verification_due": verification_due(s, today, verify_after_days)}
+            "distance_saved_km": None, "last_verified": s.last_verified, "verification_due": None}
+
+
+# A result's fields that its request gives, in the JSON's order; `MatchResultOut.record_fields` leaves them null.
+RESULT_HOLES = ("distance_km", "in_home_icb", "matched_needs", "unknown_needs", "out_of_catchment", "explanation",
+                "status", "distance_saved_km", "verification_due")
+_TRUE, _FALSE, _NULL, _EMPTY = to_json(True), to_json(False), to_json(None), to_json([])
+_CAPACITY = {status: to_json(status) for status in ("available", "limited", "none", "unknown")}
+# ~0.7 KB of JSON a record (the bench's 200 requests show 1,972 records); the Service objects it holds are most
+# often the index's own cached ones (search/embedded.py, RECORD_CACHE_SIZE).
+_RESULTS = RecordPieces(MatchResultOut.record_fields, RESULT_HOLES, size=4096)
+
+
+def _result_json(r: MatchResult, today: date, verify_after_days: int) -> bytes:
+    """The result's record JSON (`_RESULTS`) with the request's values in its holes, in `RESULT_HOLES`' order."""
+    a, b, c, d, e, f, g, h, i, j = _RESULTS.of(r.service)
+    return b"".join((
+        a, to_json(r.distance_km), b, _TRUE if r.in_home_icb else _FALSE,
+        c, to_json(r.matched_needs) if r.matched_needs else _EMPTY,
+        d, to_json(r.unknown_needs) if r.unknown_needs else _EMPTY,
+        e, _TRUE if r.out_of_catchment else _FALSE, f, to_json(r.explanation), g, _CAPACITY[r.capacity or "unknown"],
+        h, _NULL if r.distance_saved_km is None else to_json(r.distance_saved_km),
+        i, _TRUE if verification_due(r.service, today, verify_after_days) else _FALSE, j))
 
 
 class CoverageOut(BaseModel):
@@ -257,28 +278,30 @@ class MatchOut(BaseModel):
     @staticmethod
     def json_of(home: Home, response: MatchResponse, ranking: str, coverage: dict[ServiceType, Coverage],
                 today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> bytes:
-        """The reply's JSON, in this model's shape, built once from plain values: building the nested models
-        (validating ~12 results) and then dumping them was about a third of a request's time outside
-        `match()` (bench/RESULTS.md, "POST /match, third pass"). The tests check that it validates as this
-        model to itself. A type's nearest is most often one of the results, the same object (`match`): its
-        fields are then made once (bench/RESULTS.md, "POST /match, eighth pass, the route's own work")."""
+        """The reply's JSON, in this model's shape, from plain values: building the nested models (validating
+        ~12 results) and then dumping them was about a third of a request's time outside `match()`
+        (bench/RESULTS.md, "POST /match, third pass"). Each result is its record's JSON, serialised once
+        (`_RESULTS`), with the request's values spliced in (bench/RESULTS.md, "POST /match, ninth pass, the
+        reply"); the tests check the bytes against the models' own. A type's nearest is most often one of the
+        results, the same object (`match`): its JSON is then made once."""
         listed = {r.service.service_type for r in response.results}
         areas = home.areas
-        results = [MatchResultOut.fields_of(r, today, verify_after_days) for r in response.results]
-        shown = {id(r): fields for r, fields in zip(response.results, results, strict=True)}
-        return pydantic_core.to_json({
-            "home": {"district": home.district, "icb_code": areas.icb_code, "icb_name": areas.icb_name,
-                     "lad_code": areas.lad_code, "lad_name": areas.lad_name, "precision": home.precision},
-            "ranking": ranking,
-            "results": results,
-            "summary": [{
-                "service_type": t.service_type.value, "in_home_icb": t.in_home_icb,
-                "nearest": None if t.nearest is None else shown.get(id(t.nearest))
-                or MatchResultOut.fields_of(t.nearest, today, verify_after_days),
-                "found": _found(t.service_type in listed, coverage[t.service_type]),
-                "coverage": coverage[t.service_type].to_dict()} for t in response.summary],
-            "current_placement_km": None if response.current_placement_km is None
-            else round(response.current_placement_km, 3)})
+        results = [_result_json(r, today, verify_after_days) for r in response.results]
+        shown = {id(r): text for r, text in zip(response.results, results, strict=True)}
+        # Each object's JSON around what is spliced in: `{…` without its `}`, or `…}` without its `{`.
+        summary = [b"".join((
+            to_json({"service_type": t.service_type.value, "in_home_icb": t.in_home_icb})[:-1], b',"nearest":',
+            _NULL if t.nearest is None
+            else shown.get(id(t.nearest)) or _result_json(t.nearest, today, verify_after_days), b",",
+            to_json({"found": _found(t.service_type in listed, coverage[t.service_type]),
+                     "coverage": coverage[t.service_type].to_dict()})[1:])) for t in response.summary]
+        return b"".join((
+            to_json({"home": {"district": home.district, "icb_code": areas.icb_code, "icb_name": areas.icb_name,
+                              "lad_code": areas.lad_code, "lad_name": areas.lad_name, "precision": home.precision},
+                     "ranking": ranking})[:-1],
+            b',"results":[', b",".join(results), b'],"summary":[', b",".join(summary), b"],",
+            to_json({"current_placement_km": None if response.current_placement_km is None
+                     else round(response.current_placement_km, 3)})[1:]))
 
 
 # --- errors -------------------------------------------------------------------------------------------

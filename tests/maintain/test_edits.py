@@ -147,6 +147,24 @@ def test_capacity_older_than_14_days_reads_unknown(api, site):
         assert result(api.post("/match", json=MATCH_LEEDS), service_id)["capacity"]["status"] == status
 
 
+def test_an_edit_to_a_records_own_fields_shows_in_the_very_next_match(api, site):
+    """The reply keeps each record's JSON once made (`api.record_json`): a record just sent, then edited, is
+    sent as edited, the same as the service's own page says."""
+    service_id = OWNED_A[1]
+    before = result(api.post("/match", json=MATCH_LEEDS), service_id)
+    phone = "0113 496 0456" if before["phone"] != "0113 496 0456" else "0113 496 0457"
+    reply = api.patch(f"/maintain/services/{service_id}", headers=site.auth("maintainer"),
+                      json={"phone": phone, "referral_route": "A letter from the person’s GP.", "website": None})
+    assert reply.status_code == 200, reply.text
+    after = result(api.post("/match", json=MATCH_LEEDS), service_id)
+    assert (after["phone"], after["referral_route"], after["website"]) == (
+        phone, "A letter from the person’s GP.", None) != (before["phone"], before["referral_route"], before["website"])
+    one = api.get(f"/services/{service_id}").json()
+    shared = ("name", "phone", "email", "website", "postcode", "referral_route", "capacity", "last_verified",
+              "verification_due", "schedules", "cqc")
+    assert {k: after[k] for k in shared} == {k: one[k] for k in shared}
+
+
 def test_verify_stamps_today_and_is_audited(api, site):
     service_id = OWNED_A[2]
     reply = api.post(f"/maintain/services/{service_id}/verify", headers=site.auth("provider_a"))
