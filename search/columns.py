@@ -790,7 +790,7 @@ class ServiceColumns:
             mask &= (flags & _GENDER_MASK) != q.other_gender << _GENDER_SHIFT
         if q.covering is not None:
             mask &= q.covering[flags >> _CATCHMENT_SHIFT]
-        keep = np.flatnonzero(mask)
+        keep = mask.nonzero()[0]  # `np.flatnonzero`'s answer for a flat mask, without its Python-level steps
         if not (q.narrowed_bits or q.wanted or q.age is not None or q.languages or q.in_areas is not None
                 or q.outside_excluded is not None):
             return keep
@@ -1123,7 +1123,10 @@ def _nearest_first(id_rank: np.ndarray, rows: np.ndarray, distances: np.ndarray,
         rows, distances = rows[inside], distances[inside]
     if len(rows) > k:
         # Keep every row tied with the k-th distance so the id tie-break below stays exact.
-        kth = np.partition(distances, k - 1)[k - 1]
+        # `np.partition`'s own steps (a copy, partitioned in place), without its Python-level dispatch.
+        ordered = distances.copy()
+        ordered.partition(k - 1)
+        kth = ordered[k - 1]
         keep = distances <= kth
         rows, distances = rows[keep], distances[keep]
     order = np.lexsort((id_rank[rows], distances))[:k]

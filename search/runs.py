@@ -8,11 +8,13 @@ import numpy as np
 
 def positions(begins: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Positions begins[j] .. ends[j]-1 of every run j, ascending within each run, runs in the order given."""
+    # The arrays' own methods rather than `np.cumsum` and `np.repeat`, which reach them through Python-level
+    # wrappers (dispatch, then `_wrapfunc`): this runs for every box a match reads.
     lengths = ends - begins
-    after = np.cumsum(lengths)  # where each run ends in the output
+    after = lengths.cumsum()  # where each run ends in the output
     total = int(after[-1]) if len(after) else 0
     if total == 0:
         return np.zeros(0, dtype=np.int64)
-    out = np.repeat(begins - (after - lengths), lengths)
+    out = (begins - (after - lengths)).repeat(lengths)
     out += np.arange(total)
     return out
