@@ -20,7 +20,7 @@ from geodata.distance import great_circle_km
 from rehabmap.errors import InvalidValue
 from rehabmap.explanation import Explainer
 from rehabmap.index.base import Coverage, Hit, IndexBackend, PersonGender, ServiceQuery
-from rehabmap.record import Capacity, Service, capacity_max_age_days
+from rehabmap.record import Capacity, Service, capacity_current_since, capacity_max_age_days
 from rehabmap.taxonomy import ServiceType, parse_need, parse_subtypes, parse_type
 
 OUT_OF_AREA_MARGIN_KM = 5.0
@@ -272,13 +272,13 @@ def best_fit_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k:
         query = replace(query, area_codes=frozenset({icb}))
     best = Fit.best(query.needs).key()
     effective = _effective_key(icb)
+    since = capacity_current_since(today, max_age_days)
     kept: list[tuple[tuple[int, int, int, float, float, str], Hit]] = []
     for hit in backend.scan_nearest(home.lat, home.lon, query, radius_km=radius_km):
         if len(kept) == k and kept[-1][0] < (*best, hit.distance_km, hit.distance_km, ""):
             break
         service = hit.service
-        fit = Fit.of(service, (n for n in query.needs if n in service.needs_met),
-                     service.capacity_now(today, max_age_days))
+        fit = Fit.of(service, (n for n in query.needs if n in service.needs_met), service.capacity_since(since))
         insort(kept, ((*fit.key(), *effective(hit)), hit), key=lambda pair: pair[0])
         del kept[k:]
     return [hit for _, hit in kept]
@@ -286,10 +286,10 @@ def best_fit_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k:
 
 class ResultMaker:
     """Makes one match's results. What they share is worked out once, when the match starts, and goes with
-    it: the home's ICB, the request's needs, the capacity window (`capacity_max_age_days`, read once per
-    match), and the `Explainer` that words them."""
+    it: the home's ICB, the request's needs, the oldest capacity report that holds (from the capacity window,
+    `capacity_max_age_days`, read once per match), and the `Explainer` that words them."""
 
-    __slots__ = ("_home", "_icb", "_needs", "_unknown", "_outside_counts", "_today", "_window", "_explainer")
+    __slots__ = ("_home", "_icb", "_needs", "_unknown", "_outside_counts", "_since", "_explainer")
 
     def __init__(self, home: HomeLike, request: MatchRequest, today: date, max_age_days: int) -> None:
         self._home = home
@@ -300,8 +300,7 @@ class ResultMaker:
         self._unknown: dict[tuple[str, ...], tuple[str, ...]] = {(): request.needs}
         # Without `include_out_of_catchment` every hit passed the catchment filter: no need to test it again.
         self._outside_counts = request.include_out_of_catchment
-        self._today = today
-        self._window = max_age_days
+        self._since = capacity_current_since(today, max_age_days)
         self._explainer = Explainer(home.areas.icb_name, request.needs, max_age_days)
 
     def result(self, hit: Hit, placement_km: float | None) -> MatchResult:
@@ -312,7 +311,7 @@ class ResultMaker:
         if unknown is None:
             unknown = self._unknown[matched] = tuple(n for n in self._needs if n not in matched)
         outside = self._outside_counts and not covers(service, self._home)
-        capacity = service.capacity_now(self._today, self._window) if service.capacity else None
+        capacity = service.capacity_since(self._since)
         saved = None if placement_km is None else round(placement_km - distance, 3)
         return MatchResult(service, round(distance, 3), in_icb, list(matched), list(unknown), outside, capacity,
                            self._explainer.explain(service, distance, in_icb, matched, outside, capacity), saved)
