@@ -373,8 +373,10 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
         # The k nearest overall are sorted by distance then id, like the summary's nearest of each type,
         # and pass the same filters (the radius only cuts further ones): so the first of a type among
         # them is that type's nearest anywhere; so is each type's nearest within the radius after them.
+        # Each is of one of the group's types: once every one of those is known, the rest add nothing.
         for hit in overall or ():
-            nearest_known.setdefault(hit.service.service_type, hit)
+            if nearest_known.setdefault(hit.service.service_type, hit) is hit and nearest_known.keys() >= types:
+                break
     summary = summarise(backend, home, request, today, nearest_known=nearest_known, coverage=coverage,
                         icb_counts=icb_counts, made=made, maker=maker)
     return MatchResponse([r for g in groups for r in g.results], summary, placement_km, groups)
