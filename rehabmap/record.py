@@ -21,10 +21,11 @@ from rehabmap.errors import shorten
 from rehabmap.taxonomy import GENDER_NEEDS, NEED_LABELS, ServiceType, parse_need, validate_subtype
 
 # Capacity: a report (`available`, `limited`, `none`) holds for `REHABMAP_CAPACITY_MAX_AGE_DAYS` (default 14)
-# after its `capacity_as_of` date; after that it reads as unknown. `capacity_current_since` is the one rule:
+# after its `capacity_as_of` date; after that it reads as unknown. `capacity_is_current` is the one rule:
 # every answer and export (matching and its explanations, the API's JSON, CSV and GeoJSON, the Open Referral
-# feed, the pages, the command line) asks it, through `Service.capacity_now` (or `capacity_since`, for many
-# reports at once), and says the window with `capacity_max_age_days`.
+# feed, the pages, the command line) asks it, through `Service.capacity_now` (or, for a match's many reports,
+# `capacity_current_since` and `Service.capacity_since`, the same rule as a date), and says the window with
+# `capacity_max_age_days`.
 
 def capacity_max_age_days() -> int:
     """How many days a capacity report holds: the one settings object's, read from the environment
@@ -32,17 +33,19 @@ def capacity_max_age_days() -> int:
     return get_settings().capacity_max_age_days
 
 
-def capacity_current_since(today: date, max_age_days: int | None = None) -> date:
-    """The oldest report date that still holds on `today`. A match reads ~10 results' capacities: it works
-    this date out once and compares each report's with it (`Service.capacity_since`), a third of the cost
-    of a subtraction (and the timedelta it makes) per report."""
-    days = capacity_max_age_days() if max_age_days is None else max_age_days
-    return today - timedelta(days=days)
-
-
 def capacity_is_current(as_of: date | None, today: date, max_age_days: int | None = None) -> bool:
     """Whether a capacity report made on `as_of` still holds on `today` (a report with no date never does)."""
-    return as_of is not None and as_of >= capacity_current_since(today, max_age_days)
+    days = capacity_max_age_days() if max_age_days is None else max_age_days
+    return as_of is not None and (today - as_of).days <= days  # whole days: no timedelta made per call
+
+
+def capacity_current_since(today: date, max_age_days: int | None = None) -> date:
+    """`capacity_is_current`'s rule as a date: the oldest report date that still holds on `today` (a report
+    holds exactly when its date is this one or later). A match reads ~10 results' capacities: it works this
+    date out once and compares each report's with it (`Service.capacity_since`), a third of the cost of a
+    subtraction (and the timedelta it makes) per report. A single report is asked `capacity_is_current`,
+    which makes no date to compare with."""
+    return today - timedelta(days=capacity_max_age_days() if max_age_days is None else max_age_days)
 
 
 # Validation context for records read back from an index: an index built before a rule existed may hold a
@@ -288,7 +291,9 @@ class Service(BaseModel):
         """The capacity that holds on `today`: a report older than the freshness window
         (REHABMAP_CAPACITY_MAX_AGE_DAYS, or `max_age_days`) reads as unknown (DESIGN.md §3;
         `rehabmap.record.capacity_is_current` is the rule)."""
-        return self.capacity_since(capacity_current_since(today, max_age_days))
+        if self.capacity is None or not capacity_is_current(self.capacity_as_of, today, max_age_days):
+            return None
+        return self.capacity
 
     def capacity_since(self, since: date) -> Capacity | None:
         """The capacity, if it was reported on `since` or later (`capacity_current_since`), else None."""
