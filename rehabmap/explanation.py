@@ -9,6 +9,9 @@ wording, so that wording, not each result, is where the joining and labelling is
 
 from __future__ import annotations
 
+from datetime import date
+from functools import lru_cache
+
 from geodata.distance import miles_and_km
 from rehabmap.record import Capacity, Service
 from rehabmap.taxonomy import TYPE_LABELS, need_label
@@ -17,6 +20,14 @@ _GENDER_NOTES = {"female_only": " Women only.", "male_only": " Men only."}
 # Each type's label folded once, for the comparison with a record's own label.
 _FOLDED_TYPE_LABELS = {t: label.casefold() for t, label in TYPE_LABELS.items()}
 _OUT_OF_CATCHMENT = " Out of catchment: the home is outside the area this service says it serves."
+
+
+@lru_cache(maxsize=4096)
+def _capacity_reported(capacity: Capacity, as_of: date) -> str:
+    """A report's sentence, written once per report (a capacity and its date) rather than once per result:
+    records share their report dates, and `date.isoformat` alone costs ~4k instructions a call. A record's
+    data, never a search's: the cache holds no distance, home or need."""
+    return f" Capacity {capacity} as of {as_of.isoformat()}."
 
 
 class Explainer:
@@ -52,7 +63,7 @@ class Explainer:
         if out_of_catchment:
             text += _OUT_OF_CATCHMENT
         if capacity and service.capacity_as_of is not None:  # a capacity now always has its date
-            text += f" Capacity {capacity} as of {service.capacity_as_of.isoformat()}."
+            text += _capacity_reported(capacity, service.capacity_as_of)
         elif service.capacity:
             text += self._stale_capacity
         return text

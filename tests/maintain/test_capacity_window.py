@@ -154,3 +154,26 @@ def test_a_bad_window_is_a_one_line_error(fresh_site, value):
     done = cli(fresh_site, "match", "--postcode", "LS9 7TF", REHABMAP_CAPACITY_MAX_AGE_DAYS=value)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.startswith("error: Invalid settings: REHABMAP_CAPACITY_MAX_AGE_DAYS:")
+
+
+def test_the_rule_once_per_match():
+    """A match works out the oldest report date that holds once (`capacity_current_since`) and compares each
+    result's report with it (`Service.capacity_since`): the same answer as `capacity_now` on every day around
+    the window's edge, and as `capacity_is_current`, for windows of 1 to 365 days."""
+    from rehabmap.record import capacity_current_since, capacity_is_current
+
+    today = date(2026, 11, 23)
+    base = Service(id="test:one", name="One unit", service_type=LEVEL1, lat=53.8, lon=-1.5, capacity="limited",
+                   capacity_as_of=today, provenance=[{"source": "test", "source_id": "1",
+                                                      "fetched_at": "2026-11-01T00:00:00Z"}])
+    unreported = base.model_copy(update={"capacity_as_of": None, "capacity": None})
+    undated = base.model_copy(update={"capacity_as_of": None})
+    for window in (1, 7, 14, 365):
+        since = capacity_current_since(today, window)
+        assert since == today - timedelta(days=window)
+        for age in range(window - 2, window + 3):
+            service = base.model_copy(update={"capacity_as_of": today - timedelta(days=age)})
+            expected = "limited" if age <= window else None  # a date after today holds too, as it always did
+            assert service.capacity_since(since) == service.capacity_now(today, window) == expected
+            assert capacity_is_current(service.capacity_as_of, today, window) is (expected is not None)
+        assert unreported.capacity_since(since) is None and undated.capacity_since(since) is None
