@@ -49,10 +49,10 @@ def _answer(body: MatchIn, state: AppState) -> Response:
         include_out_of_catchment=body.include_out_of_catchment, limit=body.limit,
         current_placement=placement)
     response = match(state.backend, home, request, state.today())
-    coverage = state.coverage()
+    at_home = state.coverage().at_home(home.areas.codes())
     subtypes = request.subtypes or ()
-    covered = {t.service_type: coverage.for_request(home.areas.codes(), t.service_type,
-                                                     [s for s in subtypes if s in SUBTYPES.get(t.service_type, ())])
+    covered = {t.service_type: at_home.for_request(t.service_type,
+                                                   [s for s in subtypes if s in SUBTYPES.get(t.service_type, ())])
                for t in response.summary}
     # The JSON is built once (MatchOut.json_of); `response_model` still documents its shape.
     return Response(MatchOut.json_of(home, response, RANKING_RULE, covered, state.today(),

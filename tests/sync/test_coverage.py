@@ -76,6 +76,31 @@ def test_candidates_awaiting_review_are_not_hidden_behind_none_found(table):
     assert elsewhere.pending_review == 0 and elsewhere.none_found().startswith("None found.")
 
 
+def test_one_home_answers_every_type_a_request_asks_about(table):
+    """The home's areas (its codes, England, its upper-tier authority from its LAD, its ICB for candidates
+    awaiting review) are worked out once a request; each type's answer is what asking for it alone gives."""
+    coverage = CoverageMap([Claim("advocacy:imha", CAMBRIDGESHIRE, "curated:adv.csv", "2026-09-01", "Bob"),
+                            Claim("advocacy:imca", "E54000056", "sync:cqc", "2026-11-30"),
+                            Claim("ips_employment", ENGLAND, "sync:ips", "2026-10-02"),
+                            Claim("vcfse", WEST_YORKSHIRE, "sync:cqc", "2026-11-30")], table,
+                           {("community_rehab_team", "E54000056"): 2, ("vcfse", "E54000056"): 1})
+    cambridge = coverage.at_home(["E54000056", None, CAMBRIDGE, "E12000006"])
+    both = cambridge.for_request(ServiceType.advocacy, ["imha", "imca"])
+    assert (both.category, both.status, both.as_of, both.bases) == (
+        "advocacy", "covered", "2026-09-01", ("curated:adv.csv", "sync:cqc"))
+    assert cambridge.for_request(ServiceType.ips_employment).bases == ("sync:ips",)  # England holds every home
+    waiting = cambridge.for_request(ServiceType.community_rehab_team)
+    assert (waiting.status, waiting.pending_review) == ("not_covered", 2)  # counted at the home's ICB
+    assert cambridge.for_request(ServiceType.vcfse) == coverage.for_home(
+        ["E54000056", CAMBRIDGE], "vcfse") == coverage.for_request(
+        ["E54000056", CAMBRIDGE], ServiceType.vcfse)
+    leeds = coverage.at_home([WEST_YORKSHIRE, LEEDS])
+    assert leeds.for_request(ServiceType.vcfse).covered
+    assert leeds.for_request(ServiceType.advocacy, ["imha"]).to_dict() == {
+        "category": "advocacy", "status": "not_covered", "share_of_adults": 0.0, "as_of": None, "based_on": [],
+        "pending_review": 0, "says": "Not yet covered: the directory holds no Advocacy data for this area yet."}
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory, geodata_dir, geography) -> Path:
     home = make_home(tmp_path_factory.mktemp("coverage") / "home", geodata_dir)
