@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import numpy as np
 import shapely
@@ -32,6 +33,8 @@ _KM_PER_DEGREE_LAT = 111.2
 # Across 50 to 56°N the scaled x unit is within ±12% of a latitude degree; search a little wider and let
 # the exact great-circle check decide.
 _SEARCH_RADIUS = NEAREST_WITHIN_KM / _KM_PER_DEGREE_LAT * 1.2
+
+P = TypeVar("P", int, np.ndarray)  # a position (one point) or an array of them (many)
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,68 @@ class _LevelIndex:
         return np.where(found == len(self.areas), NO_CELL, found)
 
 
+class _Table:
+    """A table of positions (position → position) read as a list for one point and as an array for many: a
+    NumPy item read costs one point more than a list's."""
+
+    def __init__(self, values: list[int]) -> None:
+        self.values = values
+        self.array = np.array(values, dtype=np.int64)
+
+
+class _Points(Protocol[P]):
+    """What `AreaIndex._positions` asks of the points it places: one (`_OnePoint`) or many (`_ManyPoints`)."""
+
+    def polygon(self, level: _LevelIndex) -> P: ...
+
+    def unless(self, given: P, level: _LevelIndex) -> P: ...
+
+    def take(self, table: _Table, positions: P) -> P: ...
+
+
+class _OnePoint:
+    """One point's side of `AreaIndex._positions`: ints, each level's test made only when asked for."""
+
+    __slots__ = ("_x", "_lat")
+
+    def __init__(self, lat: float, lon: float) -> None:
+        self._x, self._lat = lon * _X_SCALE, lat
+
+    def polygon(self, level: _LevelIndex) -> int:
+        return level.match_one(self._x, self._lat)
+
+    def unless(self, given: int, level: _LevelIndex) -> int:
+        """`given` where it is a position (≥ 0), else the level's polygon."""
+        return given if given >= 0 else level.match_one(self._x, self._lat)
+
+    @staticmethod
+    def take(table: _Table, position: int) -> int:
+        return table.values[position]
+
+
+class _ManyPoints:
+    """Many points' side of `AreaIndex._positions`: arrays, each level's tests made for the points asked for."""
+
+    def __init__(self, lats: np.ndarray, lons: np.ndarray) -> None:
+        self._points, self._xs, self._lats = _scaled_points(lats, lons)
+
+    def polygon(self, level: _LevelIndex) -> np.ndarray:
+        return level.match(self._points, self._xs, self._lats)
+
+    def unless(self, given: np.ndarray, level: _LevelIndex) -> np.ndarray:
+        """`given` where it is a position (≥ 0), else the level's polygon (tested for those points only)."""
+        open_ = np.flatnonzero(given < 0)
+        if not open_.size:
+            return given
+        found = given.copy()
+        found[open_] = level.match(self._points[open_], self._xs[open_], self._lats[open_])
+        return found
+
+    @staticmethod
+    def take(table: _Table, positions: np.ndarray) -> np.ndarray:
+        return table.array[positions]
+
+
 def _scaled_points(lats: np.ndarray, lons: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     xs = lons * _X_SCALE
     # Arrays in, an array of points out (the stubs also allow scalars, which give one Point); asarray
@@ -194,11 +259,9 @@ class AreaIndex:
         lad_index = self._levels["lad"]
         region_position = {area.code: i for i, area in enumerate(self._levels["region"].areas)}
         # For each LAD position (plus the 'none' slot), the position of its region; -1 when unmapped.
-        self._lad_region_position = np.array(
-            [region_position.get(lad_regions.get(area.code, ""), -1) for area in lad_index.areas] + [-1],
-            dtype=np.int64,
+        self._lad_region_of = _Table(
+            [region_position.get(lad_regions.get(area.code, ""), -1) for area in lad_index.areas] + [-1]
         )
-        self._lad_region_of: list[int] = self._lad_region_position.tolist()
 
     @classmethod
     def load(cls, geodata_dir: Path) -> AreaIndex:
@@ -226,23 +289,13 @@ class AreaIndex:
     def locate(self, lat: float, lon: float, lad_code: str | None = None) -> AreaCodes:
         """Areas of one point; `lad_code` (from the postcode directory) beats the generalised LAD polygons."""
         lat, lon = check_coordinates(lat, lon)
-        x = lon * _X_SCALE
+        found = self._positions(_OnePoint(lat, lon), self._directory_lad(lad_code))
         icb, sub_icb = self._levels["icb"], self._levels["sub_icb"]
         lad, regions = self._levels["lad"], self._levels["region"]
-        icb_at = icb.match_one(x, lat)
-        if icb_at == len(icb.areas):
+        if found["icb"] == len(icb.areas):
             raise outside_england()
-        sub_icb_at = sub_icb.match_one(x, lat)
-        # The polygon tests `locate_all` makes and then overrides are skipped: the directory's LAD (when the
-        # boundaries know it) beats the LAD polygons, and a LAD's region beats the region polygons.
-        lad_at = lad.position.get(lad_code, -1) if isinstance(lad_code, str) else -1
-        if lad_at < 0:
-            lad_at = lad.match_one(x, lat)
-        region_at = self._lad_region_of[lad_at]
-        if region_at < 0:
-            region_at = regions.match_one(x, lat)
-        return AreaCodes(*icb.labels[icb_at], *sub_icb.labels[sub_icb_at], *lad.labels[lad_at],
-                         *regions.labels[region_at])
+        return AreaCodes(*icb.labels[found["icb"]], *sub_icb.labels[found["sub_icb"]], *lad.labels[found["lad"]],
+                         *regions.labels[found["region"]])
 
     def locate_all(
         self, lats: Sequence[float] | np.ndarray, lons: Sequence[float] | np.ndarray,
@@ -256,24 +309,20 @@ class AreaIndex:
             raise InvalidCoordinates("Give as many longitudes as latitudes.", field="lon")
         if not lats.size:
             return []
-        scaled = _scaled_points(lats, lons)
-        found = {level: self._levels[level].match(*scaled) for level in AREA_LEVELS}
-        icb, sub_icb = self._levels["icb"], self._levels["sub_icb"]
-        lad, regions = self._levels["lad"], self._levels["region"]
+        given = None
         if lad_codes is not None:
             if len(lad_codes) != len(lats):
                 raise InvalidCoordinates("Give as many LAD codes as points.", field="lad_code")
-            # A code the boundaries do not know (a newer vintage) falls back to the polygon answer.
-            override = np.array([lad.position.get(code, -1) if isinstance(code, str) else -1
-                                 for code in lad_codes], dtype=np.int64)
-            found["lad"] = np.where(override >= 0, override, found["lad"])
-        region = self._region_positions(found["lad"], found["region"])
+            given = np.array([self._directory_lad(code) for code in lad_codes], dtype=np.int64)
+        found = self._positions(_ManyPoints(lats, lons), given)
+        icb, sub_icb = self._levels["icb"], self._levels["sub_icb"]
+        lad, regions = self._levels["lad"], self._levels["region"]
         inside = (found["icb"] != len(icb.areas)).tolist()
         columns = zip(
             icb.codes[found["icb"]].tolist(), icb.names[found["icb"]].tolist(),
             sub_icb.codes[found["sub_icb"]].tolist(), sub_icb.names[found["sub_icb"]].tolist(),
             lad.codes[found["lad"]].tolist(), lad.names[found["lad"]].tolist(),
-            regions.codes[region].tolist(), regions.names[region].tolist(),
+            regions.codes[found["region"]].tolist(), regions.names[found["region"]].tolist(),
         )
         return [AreaCodes(*row) if ok else None for ok, row in zip(inside, columns)]
 
@@ -284,15 +333,24 @@ class AreaIndex:
         lons = np.asarray(lons, dtype=float).ravel()
         if lats.shape != lons.shape:
             raise InvalidCoordinates("Give as many longitudes as latitudes.", field="lon")
-        scaled = _scaled_points(lats, lons)
-        found = {level: self._levels[level].match(*scaled) for level in AREA_LEVELS}
-        found["region"] = self._region_positions(found["lad"], found["region"])
+        found = self._positions(_ManyPoints(lats, lons), None)
         return {level: self._levels[level].codes[found[level]] for level in AREA_LEVELS}
 
-    def _region_positions(self, lad_positions: np.ndarray, polygon_positions: np.ndarray) -> np.ndarray:
-        from_lad = self._lad_region_position[lad_positions]
-        return np.where(from_lad >= 0, from_lad, polygon_positions)
+    def _directory_lad(self, code: str | None) -> int:
+        """The position of the postcode directory's LAD, or -1: a code the boundaries do not know (a newer
+        vintage) falls back to the polygon answer."""
+        return self._levels["lad"].position.get(code, -1) if isinstance(code, str) else -1
 
+    def _positions(self, points: _Points[P], directory_lad: P | None) -> dict[AreaLevel, P]:
+        """The rules of `locate` and `locate_all`, in one place: each level's polygon (or the nearest within
+        5 km), except that the directory's LAD beats the LAD polygons and the LAD's region (the ONS lookup)
+        beats the region polygons. A level's polygon test is made only for the points a rule leaves open."""
+        lad = self._levels["lad"]
+        found: dict[AreaLevel, P] = {"icb": points.polygon(self._levels["icb"]),
+                                     "sub_icb": points.polygon(self._levels["sub_icb"])}
+        found["lad"] = points.polygon(lad) if directory_lad is None else points.unless(directory_lad, lad)
+        found["region"] = points.unless(points.take(self._lad_region_of, found["lad"]), self._levels["region"])
+        return found
     def get(self, code: str) -> Area:
         try:
             return self._by_code[code]
