@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sqlite3
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -279,14 +280,16 @@ def _answer(category: str, status: Status, share: float, claims: Sequence[Claim]
 
 class CoverageStore:
     """The claims, in the maintainers' store (an SQLite file's path, or an open PostgreSQL database). Reads
-    are cached until the store changes: on SQLite, until the file does (two stats, no query, per read); on
-    PostgreSQL, until `coverage_revision`, which every write bumps in its transaction, does (one query)."""
+    are cached until the store changes: on SQLite, until the file does (one stat, no query, per read, see
+    `_WalKeeper`); on PostgreSQL, until `coverage_revision`, which every write bumps in its transaction, does
+    (one query)."""
 
     def __init__(self, store: Path | Database) -> None:
         self.store = store
         self._cache: tuple[tuple[int, ...], tuple[list[Claim], dict[tuple[str, str], int]]] | None = None
         self._lock = threading.Lock()
         self._database: Database | None = None
+        self._wal = _WalKeeper(store) if isinstance(store, Path) else None
         # No store yet: the same empty snapshot every time, so that what is made from it can be kept.
         self._none: tuple[list[Claim], dict[tuple[str, str], int]] = ([], {})
 
@@ -333,8 +336,8 @@ class CoverageStore:
     def snapshot(self) -> tuple[list[Claim], dict[tuple[str, str], int]]:
         """The claims and the candidates awaiting review, read together (and again only once the store has
         changed)."""
-        if isinstance(self.store, Path):
-            stamp = _stamp(self.store)
+        if self._wal is not None:
+            stamp = self._wal.stamp()
             if stamp is None:
                 return self._none
         else:
@@ -358,20 +361,63 @@ _BUMP = ("INSERT INTO coverage_revision VALUES (1, 1) "
          "ON CONFLICT (id) DO UPDATE SET n = coverage_revision.n + 1")
 
 
-def _stamp(path: Path) -> tuple[int, ...] | None:
-    """What changes when the file is written (SQLite in WAL mode writes the -wal file first); None when there
-    is no store file. Asked on every search: one `stat` each for the file and its -wal, nothing more."""
-    try:
-        main = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    if not S_ISREG(main.st_mode):
-        return None
-    try:
-        wal = os.stat(f"{path}-wal")
-    except FileNotFoundError:
-        return (main.st_mtime_ns, main.st_size, 0, 0)
-    return (main.st_mtime_ns, main.st_size, wal.st_mtime_ns, wal.st_size)
+class _WalKeeper:
+    """What changes when the SQLite store is written, asked on every search in one `stat`.
+
+    In WAL mode every commit writes the `-wal` file (the main file changes only when a checkpoint copies
+    pages over, which changes no content); but the last connection to close deletes the `-wal`, and each
+    call of the store opens its own short connection, so a reader found no `-wal` between writes and had to
+    stat both files, the missing one by an exception (~23 µs of CPU a request with cold caches; bench/
+    RESULTS.md, "POST /match, ninth pass"). One idle connection, held once the file exists, keeps the `-wal`
+    in place: its inode, time and size then change with every commit, whichever process makes it. Without
+    a `-wal` (a file not in WAL mode, or one replaced under the held connection) the file itself is stamped,
+    and the connection opened again whenever that stamp changes.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._wal_path = f"{path}-wal"
+        self._held: sqlite3.Connection | None = None
+        self._held_at: tuple[int, ...] | None = None  # the file's stamp when the connection was opened
+        self._lock = threading.Lock()
+
+    def stamp(self) -> tuple[int, ...] | None:
+        """None when there is no store file."""
+        wal = self._wal_stamp()
+        if wal is not None:
+            return wal
+        try:
+            main = os.stat(self.path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not S_ISREG(main.st_mode):
+            return None
+        stamp = (main.st_mtime_ns, main.st_size, 0, 0)
+        if stamp != self._held_at:
+            self._hold(stamp)
+            return self._wal_stamp() or stamp
+        return stamp
+
+    def _wal_stamp(self) -> tuple[int, ...] | None:
+        try:
+            wal = os.stat(self._wal_path)
+        except FileNotFoundError:
+            return None
+        return (wal.st_ino, wal.st_mtime_ns, wal.st_size)
+
+    def _hold(self, stamp: tuple[int, ...]) -> None:
+        """Open the idle connection (again): reading a page makes SQLite open the `-wal`; the new one is open
+        before the old one closes, so a `-wal` in place stays."""
+        held = sqlite3.connect(self.path, check_same_thread=False)
+        try:
+            held.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error:  # not a store: the claims' read says why; stamping the file needs nothing held
+            held.close()
+            return
+        with self._lock:
+            old, self._held, self._held_at = self._held, held, stamp
+        if old is not None:
+            old.close()
 
 
 def coverage_map(store: CoverageStore, data_dir: Path) -> CoverageMap:

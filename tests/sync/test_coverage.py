@@ -5,6 +5,9 @@ the `rehabmap match` and `rehabmap gaps` commands."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -198,6 +201,35 @@ def test_reading_the_claims_leaves_the_store_file_alone_and_hits_the_cache(tmp_p
     assert (path.stat().st_mtime_ns, path.stat().st_size) == stamp
     store.replace("curated:x", [])  # a write is still seen by the next read
     assert store.snapshot()[0] == []
+
+
+def test_a_read_stats_one_file_and_sees_another_process_write(tmp_path, monkeypatch):
+    """Each search asks whether the claims changed. SQLite deletes the store's -wal when its last connection
+    closes, so a read stat'ed the file and its missing -wal (an exception) every time; an idle connection held
+    by the reader keeps the -wal, whose every commit changes it, so one stat does (failed before: two, the
+    file's and the -wal's). Another process's write is still seen at the next read, and its exit leaves the
+    -wal in place."""
+    path = tmp_path / "directory.sqlite"
+    reader = CoverageStore(path)
+    reader.replace("curated:x", [Claim("ips_employment", LEEDS, "curated:x", "2026-11-01", "Ann")])
+    first = reader.snapshot()
+    asked: list[str] = []
+    real_stat = os.stat
+
+    def counted(target, *args, **kwargs):
+        asked.append(os.fspath(target))
+        return real_stat(target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counted)
+    assert reader.snapshot() is first
+    assert asked == [f"{path}-wal"]
+    monkeypatch.undo()
+    write = ("from pathlib import Path; from rehabmap.coverage import Claim, CoverageStore; "
+             f"CoverageStore(Path({str(path)!r})).replace('curated:x', "
+             "[Claim('ips_employment', 'E54000054', 'curated:x', '2026-11-02', 'Bob')])")
+    subprocess.run([sys.executable, "-c", write], check=True, cwd=Path(__file__).resolve().parents[2])
+    assert Path(f"{path}-wal").exists()
+    assert reader.claims() == [Claim("ips_employment", WEST_YORKSHIRE, "curated:x", "2026-11-02", "Bob")]
 
 
 def test_without_a_store_the_empty_claims_are_one_snapshot_and_the_map_is_kept(tmp_path, data_dir):
