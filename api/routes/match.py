@@ -30,7 +30,8 @@ async def post_match(body: MatchIn, request: Request) -> Response:
 
 
 def _answer(body: MatchIn, state: AppState) -> Response:
-    home = locate(state.geography, "home", **body.home.model_dump())
+    given = body.home  # its fields, not `model_dump()`'s new dict: ~5 µs of CPU a request
+    home = locate(state.geography, "home", postcode=given.postcode, place=given.place, lat=given.lat, lon=given.lon)
     placement = None
     if body.current_placement is not None:
         if body.current_placement.service_id is not None:
