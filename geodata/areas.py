@@ -255,6 +255,7 @@ class AreaIndex:
 
     def __init__(self, areas: dict[AreaLevel, list[Area]], lad_regions: dict[str, str]) -> None:
         self._levels = {level: _LevelIndex(areas[level]) for level in AREA_LEVELS}
+        self._ordered = tuple(self._levels[level] for level in AREA_LEVELS)  # icb, sub-ICB, LAD, region
         self._by_code = {area.code: area for level in AREA_LEVELS for area in areas[level]}
         lad_index = self._levels["lad"]
         region_position = {area.code: i for i, area in enumerate(self._levels["region"].areas)}
@@ -289,13 +290,12 @@ class AreaIndex:
     def locate(self, lat: float, lon: float, lad_code: str | None = None) -> AreaCodes:
         """Areas of one point; `lad_code` (from the postcode directory) beats the generalised LAD polygons."""
         lat, lon = check_coordinates(lat, lon)
-        found = self._positions(_OnePoint(lat, lon), self._directory_lad(lad_code))
-        icb, sub_icb = self._levels["icb"], self._levels["sub_icb"]
-        lad, regions = self._levels["lad"], self._levels["region"]
-        if found["icb"] == len(icb.areas):
+        icb, sub_icb, lad, region = self._ordered
+        icb_at, sub_icb_at, lad_at, region_at = self._positions(_OnePoint(lat, lon), self._directory_lad(lad_code))
+        if icb_at == len(icb.areas):
             raise outside_england()
-        return AreaCodes(*icb.labels[found["icb"]], *sub_icb.labels[found["sub_icb"]], *lad.labels[found["lad"]],
-                         *regions.labels[found["region"]])
+        return AreaCodes(*icb.labels[icb_at], *sub_icb.labels[sub_icb_at], *lad.labels[lad_at],
+                         *region.labels[region_at])
 
     def locate_all(
         self, lats: Sequence[float] | np.ndarray, lons: Sequence[float] | np.ndarray,
@@ -314,15 +314,14 @@ class AreaIndex:
             if len(lad_codes) != len(lats):
                 raise InvalidCoordinates("Give as many LAD codes as points.", field="lad_code")
             given = np.array([self._directory_lad(code) for code in lad_codes], dtype=np.int64)
-        found = self._positions(_ManyPoints(lats, lons), given)
-        icb, sub_icb = self._levels["icb"], self._levels["sub_icb"]
-        lad, regions = self._levels["lad"], self._levels["region"]
-        inside = (found["icb"] != len(icb.areas)).tolist()
+        icb, sub_icb, lad, regions = self._ordered
+        icb_at, sub_icb_at, lad_at, region_at = self._positions(_ManyPoints(lats, lons), given)
+        inside = (icb_at != len(icb.areas)).tolist()
         columns = zip(
-            icb.codes[found["icb"]].tolist(), icb.names[found["icb"]].tolist(),
-            sub_icb.codes[found["sub_icb"]].tolist(), sub_icb.names[found["sub_icb"]].tolist(),
-            lad.codes[found["lad"]].tolist(), lad.names[found["lad"]].tolist(),
-            regions.codes[found["region"]].tolist(), regions.names[found["region"]].tolist(),
+            icb.codes[icb_at].tolist(), icb.names[icb_at].tolist(),
+            sub_icb.codes[sub_icb_at].tolist(), sub_icb.names[sub_icb_at].tolist(),
+            lad.codes[lad_at].tolist(), lad.names[lad_at].tolist(),
+            regions.codes[region_at].tolist(), regions.names[region_at].tolist(),
         )
         return [AreaCodes(*row) if ok else None for ok, row in zip(inside, columns)]
 
@@ -334,23 +333,22 @@ class AreaIndex:
         if lats.shape != lons.shape:
             raise InvalidCoordinates("Give as many longitudes as latitudes.", field="lon")
         found = self._positions(_ManyPoints(lats, lons), None)
-        return {level: self._levels[level].codes[found[level]] for level in AREA_LEVELS}
+        return {level: index.codes[at] for level, index, at in zip(AREA_LEVELS, self._ordered, found)}
 
     def _directory_lad(self, code: str | None) -> int:
         """The position of the postcode directory's LAD, or -1: a code the boundaries do not know (a newer
         vintage) falls back to the polygon answer."""
         return self._levels["lad"].position.get(code, -1) if isinstance(code, str) else -1
 
-    def _positions(self, points: _Points[P], directory_lad: P | None) -> dict[AreaLevel, P]:
+    def _positions(self, points: _Points[P], directory_lad: P | None) -> tuple[P, P, P, P]:
         """The rules of `locate` and `locate_all`, in one place: each level's polygon (or the nearest within
         5 km), except that the directory's LAD beats the LAD polygons and the LAD's region (the ONS lookup)
         beats the region polygons. A level's polygon test is made only for the points a rule leaves open."""
-        lad = self._levels["lad"]
-        found: dict[AreaLevel, P] = {"icb": points.polygon(self._levels["icb"]),
-                                     "sub_icb": points.polygon(self._levels["sub_icb"])}
-        found["lad"] = points.polygon(lad) if directory_lad is None else points.unless(directory_lad, lad)
-        found["region"] = points.unless(points.take(self._lad_region_of, found["lad"]), self._levels["region"])
-        return found
+        icb, sub_icb, lad, region = self._ordered
+        lad_at = points.polygon(lad) if directory_lad is None else points.unless(directory_lad, lad)
+        return (points.polygon(icb), points.polygon(sub_icb), lad_at,
+                points.unless(points.take(self._lad_region_of, lad_at), region))
+
     def get(self, code: str) -> Area:
         try:
             return self._by_code[code]
