@@ -14,7 +14,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
 
 import numpy as np
 import shapely
@@ -33,8 +32,6 @@ _KM_PER_DEGREE_LAT = 111.2
 # Across 50 to 56°N the scaled x unit is within ±12% of a latitude degree; search a little wider and let
 # the exact great-circle check decide.
 _SEARCH_RADIUS = NEAREST_WITHIN_KM / _KM_PER_DEGREE_LAT * 1.2
-
-P = TypeVar("P", int, np.ndarray)  # a position (one point) or an array of them (many)
 
 
 @dataclass(frozen=True)
@@ -172,47 +169,9 @@ class _LevelIndex:
         return np.where(found == len(self.areas), NO_CELL, found)
 
 
-class _Table:
-    """A table of positions (position → position) read as a list for one point and as an array for many: a
-    NumPy item read costs one point more than a list's."""
-
-    def __init__(self, values: list[int]) -> None:
-        self.values = values
-        self.array = np.array(values, dtype=np.int64)
-
-
-class _Points(Protocol[P]):
-    """What `AreaIndex._positions` asks of the points it places: one (`_OnePoint`) or many (`_ManyPoints`)."""
-
-    def polygon(self, level: _LevelIndex) -> P: ...
-
-    def unless(self, given: P, level: _LevelIndex) -> P: ...
-
-    def take(self, table: _Table, positions: P) -> P: ...
-
-
-class _OnePoint:
-    """One point's side of `AreaIndex._positions`: ints, each level's test made only when asked for."""
-
-    __slots__ = ("_x", "_lat")
-
-    def __init__(self, lat: float, lon: float) -> None:
-        self._x, self._lat = lon * _X_SCALE, lat
-
-    def polygon(self, level: _LevelIndex) -> int:
-        return level.match_one(self._x, self._lat)
-
-    def unless(self, given: int, level: _LevelIndex) -> int:
-        """`given` where it is a position (≥ 0), else the level's polygon."""
-        return given if given >= 0 else level.match_one(self._x, self._lat)
-
-    @staticmethod
-    def take(table: _Table, position: int) -> int:
-        return table.values[position]
-
-
 class _ManyPoints:
-    """Many points' side of `AreaIndex._positions`: arrays, each level's tests made for the points asked for."""
+    """The points `AreaIndex._positions` places, scaled once; each level's polygon test made for the points
+    a rule leaves open."""
 
     def __init__(self, lats: np.ndarray, lons: np.ndarray) -> None:
         self._points, self._xs, self._lats = _scaled_points(lats, lons)
@@ -228,10 +187,6 @@ class _ManyPoints:
         found = given.copy()
         found[open_] = level.match(self._points[open_], self._xs[open_], self._lats[open_])
         return found
-
-    @staticmethod
-    def take(table: _Table, positions: np.ndarray) -> np.ndarray:
-        return table.array[positions]
 
 
 def _scaled_points(lats: np.ndarray, lons: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -259,10 +214,13 @@ class AreaIndex:
         self._by_code = {area.code: area for level in AREA_LEVELS for area in areas[level]}
         lad_index = self._levels["lad"]
         region_position = {area.code: i for i, area in enumerate(self._levels["region"].areas)}
-        # For each LAD position (plus the 'none' slot), the position of its region; -1 when unmapped.
-        self._lad_region_of = _Table(
-            [region_position.get(lad_regions.get(area.code, ""), -1) for area in lad_index.areas] + [-1]
+        # For each LAD position (plus the 'none' slot), the position of its region; -1 when unmapped: an array
+        # for many points, a list for one (a NumPy item read costs a point more).
+        self._lad_region_position = np.array(
+            [region_position.get(lad_regions.get(area.code, ""), -1) for area in lad_index.areas] + [-1],
+            dtype=np.int64,
         )
+        self._lad_region_of: list[int] = self._lad_region_position.tolist()
 
     @classmethod
     def load(cls, geodata_dir: Path) -> AreaIndex:
@@ -290,10 +248,21 @@ class AreaIndex:
     def locate(self, lat: float, lon: float, lad_code: str | None = None) -> AreaCodes:
         """Areas of one point; `lad_code` (from the postcode directory) beats the generalised LAD polygons."""
         lat, lon = check_coordinates(lat, lon)
+        x = lon * _X_SCALE
         icb, sub_icb, lad, region = self._ordered
-        icb_at, sub_icb_at, lad_at, region_at = self._positions(_OnePoint(lat, lon), self._directory_lad(lad_code))
+        icb_at = icb.match_one(x, lat)
         if icb_at == len(icb.areas):
             raise outside_england()
+        sub_icb_at = sub_icb.match_one(x, lat)
+        # `_positions`' rules, for one point in scalars: through that helper (an object for the point, a call
+        # a level) a home cost ~6 µs more of CPU with a request's cold caches (bench/RESULTS.md, "POST /match,
+        # ninth pass"). The polygon tests a rule overrides are skipped here too.
+        lad_at = self._directory_lad(lad_code)
+        if lad_at < 0:
+            lad_at = lad.match_one(x, lat)
+        region_at = self._lad_region_of[lad_at]
+        if region_at < 0:
+            region_at = region.match_one(x, lat)
         return AreaCodes(*icb.labels[icb_at], *sub_icb.labels[sub_icb_at], *lad.labels[lad_at],
                          *region.labels[region_at])
 
@@ -340,14 +309,15 @@ class AreaIndex:
         vintage) falls back to the polygon answer."""
         return self._levels["lad"].position.get(code, -1) if isinstance(code, str) else -1
 
-    def _positions(self, points: _Points[P], directory_lad: P | None) -> tuple[P, P, P, P]:
-        """The rules of `locate` and `locate_all`, in one place: each level's polygon (or the nearest within
-        5 km), except that the directory's LAD beats the LAD polygons and the LAD's region (the ONS lookup)
-        beats the region polygons. A level's polygon test is made only for the points a rule leaves open."""
+    def _positions(self, points: _ManyPoints, directory_lad: np.ndarray | None) -> tuple[np.ndarray, ...]:
+        """The positions of the four levels, by the rules `locate` applies to one point: each level's polygon
+        (or the nearest within 5 km), except that the directory's LAD beats the LAD polygons and the LAD's
+        region (the ONS lookup) beats the region polygons. A level's polygon test is made only for the points
+        a rule leaves open."""
         icb, sub_icb, lad, region = self._ordered
         lad_at = points.polygon(lad) if directory_lad is None else points.unless(directory_lad, lad)
         return (points.polygon(icb), points.polygon(sub_icb), lad_at,
-                points.unless(points.take(self._lad_region_of, lad_at), region))
+                points.unless(self._lad_region_position[lad_at], region))
 
     def get(self, code: str) -> Area:
         try:
