@@ -169,6 +169,26 @@ class _LevelIndex:
         return np.where(found == len(self.areas), NO_CELL, found)
 
 
+class _ManyPoints:
+    """The points `AreaIndex._positions` places, scaled once; each level's polygon test made for the points
+    a rule leaves open."""
+
+    def __init__(self, lats: np.ndarray, lons: np.ndarray) -> None:
+        self._points, self._xs, self._lats = _scaled_points(lats, lons)
+
+    def polygon(self, level: _LevelIndex) -> np.ndarray:
+        return level.match(self._points, self._xs, self._lats)
+
+    def unless(self, given: np.ndarray, level: _LevelIndex) -> np.ndarray:
+        """`given` where it is a position (≥ 0), else the level's polygon (tested for those points only)."""
+        open_ = np.flatnonzero(given < 0)
+        if not open_.size:
+            return given
+        found = given.copy()
+        found[open_] = level.match(self._points[open_], self._xs[open_], self._lats[open_])
+        return found
+
+
 def _scaled_points(lats: np.ndarray, lons: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     xs = lons * _X_SCALE
     # Arrays in, an array of points out (the stubs also allow scalars, which give one Point); asarray
@@ -190,10 +210,12 @@ class AreaIndex:
 
     def __init__(self, areas: dict[AreaLevel, list[Area]], lad_regions: dict[str, str]) -> None:
         self._levels = {level: _LevelIndex(areas[level]) for level in AREA_LEVELS}
+        self._ordered = tuple(self._levels[level] for level in AREA_LEVELS)  # icb, sub-ICB, LAD, region
         self._by_code = {area.code: area for level in AREA_LEVELS for area in areas[level]}
         lad_index = self._levels["lad"]
         region_position = {area.code: i for i, area in enumerate(self._levels["region"].areas)}
-        # For each LAD position (plus the 'none' slot), the position of its region; -1 when unmapped.
+        # For each LAD position (plus the 'none' slot), the position of its region; -1 when unmapped: an array
+        # for many points, a list for one (a NumPy item read costs a point more).
         self._lad_region_position = np.array(
             [region_position.get(lad_regions.get(area.code, ""), -1) for area in lad_index.areas] + [-1],
             dtype=np.int64,
@@ -227,22 +249,22 @@ class AreaIndex:
         """Areas of one point; `lad_code` (from the postcode directory) beats the generalised LAD polygons."""
         lat, lon = check_coordinates(lat, lon)
         x = lon * _X_SCALE
-        icb, sub_icb = self._levels["icb"], self._levels["sub_icb"]
-        lad, regions = self._levels["lad"], self._levels["region"]
+        icb, sub_icb, lad, region = self._ordered
         icb_at = icb.match_one(x, lat)
         if icb_at == len(icb.areas):
             raise outside_england()
         sub_icb_at = sub_icb.match_one(x, lat)
-        # The polygon tests `locate_all` makes and then overrides are skipped: the directory's LAD (when the
-        # boundaries know it) beats the LAD polygons, and a LAD's region beats the region polygons.
-        lad_at = lad.position.get(lad_code, -1) if isinstance(lad_code, str) else -1
+        # `_positions`' rules, for one point in scalars: through that helper (an object for the point, a call
+        # a level) a home cost ~6 µs more of CPU with a request's cold caches (bench/RESULTS.md, "POST /match,
+        # ninth pass"). The polygon tests a rule overrides are skipped here too.
+        lad_at = self._directory_lad(lad_code)
         if lad_at < 0:
             lad_at = lad.match_one(x, lat)
         region_at = self._lad_region_of[lad_at]
         if region_at < 0:
-            region_at = regions.match_one(x, lat)
+            region_at = region.match_one(x, lat)
         return AreaCodes(*icb.labels[icb_at], *sub_icb.labels[sub_icb_at], *lad.labels[lad_at],
-                         *regions.labels[region_at])
+                         *region.labels[region_at])
 
     def locate_all(
         self, lats: Sequence[float] | np.ndarray, lons: Sequence[float] | np.ndarray,
@@ -256,24 +278,19 @@ class AreaIndex:
             raise InvalidCoordinates("Give as many longitudes as latitudes.", field="lon")
         if not lats.size:
             return []
-        scaled = _scaled_points(lats, lons)
-        found = {level: self._levels[level].match(*scaled) for level in AREA_LEVELS}
-        icb, sub_icb = self._levels["icb"], self._levels["sub_icb"]
-        lad, regions = self._levels["lad"], self._levels["region"]
+        given = None
         if lad_codes is not None:
             if len(lad_codes) != len(lats):
                 raise InvalidCoordinates("Give as many LAD codes as points.", field="lad_code")
-            # A code the boundaries do not know (a newer vintage) falls back to the polygon answer.
-            override = np.array([lad.position.get(code, -1) if isinstance(code, str) else -1
-                                 for code in lad_codes], dtype=np.int64)
-            found["lad"] = np.where(override >= 0, override, found["lad"])
-        region = self._region_positions(found["lad"], found["region"])
-        inside = (found["icb"] != len(icb.areas)).tolist()
+            given = np.array([self._directory_lad(code) for code in lad_codes], dtype=np.int64)
+        icb, sub_icb, lad, regions = self._ordered
+        icb_at, sub_icb_at, lad_at, region_at = self._positions(_ManyPoints(lats, lons), given)
+        inside = (icb_at != len(icb.areas)).tolist()
         columns = zip(
-            icb.codes[found["icb"]].tolist(), icb.names[found["icb"]].tolist(),
-            sub_icb.codes[found["sub_icb"]].tolist(), sub_icb.names[found["sub_icb"]].tolist(),
-            lad.codes[found["lad"]].tolist(), lad.names[found["lad"]].tolist(),
-            regions.codes[region].tolist(), regions.names[region].tolist(),
+            icb.codes[icb_at].tolist(), icb.names[icb_at].tolist(),
+            sub_icb.codes[sub_icb_at].tolist(), sub_icb.names[sub_icb_at].tolist(),
+            lad.codes[lad_at].tolist(), lad.names[lad_at].tolist(),
+            regions.codes[region_at].tolist(), regions.names[region_at].tolist(),
         )
         return [AreaCodes(*row) if ok else None for ok, row in zip(inside, columns)]
 
@@ -284,14 +301,23 @@ class AreaIndex:
         lons = np.asarray(lons, dtype=float).ravel()
         if lats.shape != lons.shape:
             raise InvalidCoordinates("Give as many longitudes as latitudes.", field="lon")
-        scaled = _scaled_points(lats, lons)
-        found = {level: self._levels[level].match(*scaled) for level in AREA_LEVELS}
-        found["region"] = self._region_positions(found["lad"], found["region"])
-        return {level: self._levels[level].codes[found[level]] for level in AREA_LEVELS}
+        found = self._positions(_ManyPoints(lats, lons), None)
+        return {level: index.codes[at] for level, index, at in zip(AREA_LEVELS, self._ordered, found)}
 
-    def _region_positions(self, lad_positions: np.ndarray, polygon_positions: np.ndarray) -> np.ndarray:
-        from_lad = self._lad_region_position[lad_positions]
-        return np.where(from_lad >= 0, from_lad, polygon_positions)
+    def _directory_lad(self, code: str | None) -> int:
+        """The position of the postcode directory's LAD, or -1: a code the boundaries do not know (a newer
+        vintage) falls back to the polygon answer."""
+        return self._levels["lad"].position.get(code, -1) if isinstance(code, str) else -1
+
+    def _positions(self, points: _ManyPoints, directory_lad: np.ndarray | None) -> tuple[np.ndarray, ...]:
+        """The positions of the four levels, by the rules `locate` applies to one point: each level's polygon
+        (or the nearest within 5 km), except that the directory's LAD beats the LAD polygons and the LAD's
+        region (the ONS lookup) beats the region polygons. A level's polygon test is made only for the points
+        a rule leaves open."""
+        icb, sub_icb, lad, region = self._ordered
+        lad_at = points.polygon(lad) if directory_lad is None else points.unless(directory_lad, lad)
+        return (points.polygon(icb), points.polygon(sub_icb), lad_at,
+                points.unless(self._lad_region_position[lad_at], region))
 
     def get(self, code: str) -> Area:
         try:

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import csv
 import os
+import sqlite3
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from stat import S_ISREG
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -163,16 +164,26 @@ class CoverageMap:
     claims: Sequence[Claim]
     table: SmallAreaTable
     pending: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (type, area code) -> held candidates
-    _masks: dict[str, tuple[np.ndarray, tuple[Claim, ...]]] = field(default_factory=dict, repr=False)
+    _categories: dict[str, _Category] = field(default_factory=dict, repr=False)
+    _masks: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def _category(self, category: str) -> _Category:
+        """What the claims say of a category, whoever asks: made once a category for these claims."""
+        found = self._categories.get(category)
+        if found is None:
+            used = tuple(c for c in self.claims if c.applies_to(category) and self.table.known(c.area_code))
+            found = self._categories[category] = _Category(used, _answer(category, "not_covered", 0.0, (),
+                                                                         oldest=False, pending_review=0))
+        return found
 
     def _covered_rows(self, category: str) -> tuple[np.ndarray, tuple[Claim, ...]]:
+        used = self._category(category).used
         if category not in self._masks:
             mask = np.zeros(len(self.table), dtype=bool)
-            used = tuple(c for c in self.claims if c.applies_to(category) and self.table.known(c.area_code))
             for claim in used:
                 mask[self.table.members(claim.area_code)] = True
-            self._masks[category] = (mask, used)
-        return self._masks[category]
+            self._masks[category] = mask
+        return self._masks[category], used
 
     def for_area(self, code: str, category: str) -> Coverage:
         rows = self.table.members(code)
@@ -188,25 +199,59 @@ class CoverageMap:
         return _answer(category, status, share, relevant, oldest=True,
                        pending_review=self.pending.get((category.split(":", 1)[0], code), 0))
 
+    def at_home(self, area_codes: Iterable[str | None]) -> HomeCoverage:
+        """The answers at one home, for as many types as a request asks about."""
+        return HomeCoverage(self, area_codes)
+
     def for_home(self, area_codes: Iterable[str | None], category: str) -> Coverage:
-        codes = {c for c in area_codes if c}
-        lad = next((c for c in codes if c in self.table.codes_of("lad")), None)
-        utla = self.table.utla_of(lad)
-        codes |= {ENGLAND} | ({utla} if utla else set())
-        _mask, used = self._covered_rows(category)
-        covering = tuple(c for c in used if c.area_code in codes)
-        icb = next((c for c in codes if c in self.table.codes_of("icb")), None)
-        return _answer(category, "covered" if covering else "not_covered", 1.0 if covering else 0.0, covering,
-                       oldest=False, pending_review=self.pending.get((category.split(":", 1)[0], icb or ""), 0))
+        return self.at_home(area_codes).for_category(category)
 
     def for_request(self, area_codes: Iterable[str | None], service_type: ServiceType,
                     subtypes: Iterable[str] = ()) -> Coverage:
-        """At a home, for a type as a request asks for it: each subtype asked of this type must be covered."""
-        codes = list(area_codes)
+        return self.at_home(area_codes).for_request(service_type, subtypes)
+
+
+class _Category(NamedTuple):
+    used: tuple[Claim, ...]  # the claims that apply to it, in areas the small-area table knows
+    not_covered: Coverage  # the answer where none of them holds and no candidate awaits review
+
+
+class HomeCoverage:
+    """Coverage at one home. The home's side is worked out once, not once a type a request asks about
+    (bench/RESULTS.md, "POST /match, ninth pass"): the codes of the areas containing it, with England and
+    its upper-tier authority (from its LAD), and its ICB, where candidates awaiting review are counted."""
+
+    __slots__ = ("_coverage", "_codes", "_icb")
+
+    def __init__(self, coverage: CoverageMap, area_codes: Iterable[str | None]) -> None:
+        table = coverage.table
+        codes = {c for c in area_codes if c}
+        lads, icbs = table.codes_of("lad"), table.codes_of("icb")
+        utla = table.utla_of(next((c for c in codes if c in lads), None))
+        self._icb = next((c for c in codes if c in icbs), "")
+        codes.add(ENGLAND)
+        if utla:
+            codes.add(utla)
+        self._coverage = coverage
+        self._codes = codes
+
+    def for_category(self, category: str) -> Coverage:
+        """Covered when any claim for the category is for an area containing the home."""
+        known = self._coverage._category(category)
+        covering = tuple(c for c in known.used if c.area_code in self._codes) if known.used else ()
+        pending = self._coverage.pending
+        waiting = pending.get((category.split(":", 1)[0], self._icb), 0) if pending else 0
+        if not covering and not waiting:
+            return known.not_covered
+        return _answer(category, "covered" if covering else "not_covered", 1.0 if covering else 0.0, covering,
+                       oldest=False, pending_review=waiting)
+
+    def for_request(self, service_type: ServiceType, subtypes: Iterable[str] = ()) -> Coverage:
+        """For a type as a request asks for it: each subtype asked of this type must be covered."""
         wanted = [f"{service_type.value}:{s}" for s in subtypes]
         if not wanted:  # the type's own answer, as it is
-            return self.for_home(codes, service_type.value)
-        answers = [self.for_home(codes, category) for category in wanted]
+            return self.for_category(service_type.value)
+        answers = [self.for_category(category) for category in wanted]
         worst = min(answers, key=lambda a: a.share)
         return Coverage(service_type.value, worst.status, worst.share, worst.as_of,
                         tuple(dict.fromkeys(b for a in answers for b in a.bases)), worst.pending_review)
@@ -216,13 +261,13 @@ def none_found_lines(coverage: CoverageMap, home_codes: Iterable[str | None], as
                      listed: Iterable[ServiceType], subtypes: Iterable[str] = ()) -> list[str]:
     """For each type asked for of which an answer lists none: whether that means there are none (the home's
     area is covered) or nothing at all (not yet covered)."""
-    codes, shown, narrowing = list(home_codes), set(listed), list(subtypes)
+    home, shown, narrowing = coverage.at_home(home_codes), set(listed), list(subtypes)
     lines = []
     for service_type in asked:
         if service_type in shown:
             continue
         own = [s for s in narrowing if s in SUBTYPES.get(service_type, ())]
-        lines.append(f"{service_type.value}: {coverage.for_request(codes, service_type, own).none_found()}")
+        lines.append(f"{service_type.value}: {home.for_request(service_type, own).none_found()}")
     return lines
 
 
@@ -235,14 +280,16 @@ def _answer(category: str, status: Status, share: float, claims: Sequence[Claim]
 
 class CoverageStore:
     """The claims, in the maintainers' store (an SQLite file's path, or an open PostgreSQL database). Reads
-    are cached until the store changes: on SQLite, until the file does (two stats, no query, per read); on
-    PostgreSQL, until `coverage_revision`, which every write bumps in its transaction, does (one query)."""
+    are cached until the store changes: on SQLite, until the file does (one stat, no query, per read, see
+    `_WalKeeper`); on PostgreSQL, until `coverage_revision`, which every write bumps in its transaction, does
+    (one query)."""
 
     def __init__(self, store: Path | Database) -> None:
         self.store = store
         self._cache: tuple[tuple[int, ...], tuple[list[Claim], dict[tuple[str, str], int]]] | None = None
         self._lock = threading.Lock()
         self._database: Database | None = None
+        self._wal = _WalKeeper(store) if isinstance(store, Path) else None
         # No store yet: the same empty snapshot every time, so that what is made from it can be kept.
         self._none: tuple[list[Claim], dict[tuple[str, str], int]] = ([], {})
 
@@ -289,8 +336,8 @@ class CoverageStore:
     def snapshot(self) -> tuple[list[Claim], dict[tuple[str, str], int]]:
         """The claims and the candidates awaiting review, read together (and again only once the store has
         changed)."""
-        if isinstance(self.store, Path):
-            stamp = _stamp(self.store)
+        if self._wal is not None:
+            stamp = self._wal.stamp()
             if stamp is None:
                 return self._none
         else:
@@ -314,20 +361,63 @@ _BUMP = ("INSERT INTO coverage_revision VALUES (1, 1) "
          "ON CONFLICT (id) DO UPDATE SET n = coverage_revision.n + 1")
 
 
-def _stamp(path: Path) -> tuple[int, ...] | None:
-    """What changes when the file is written (SQLite in WAL mode writes the -wal file first); None when there
-    is no store file. Asked on every search: one `stat` each for the file and its -wal, nothing more."""
-    try:
-        main = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    if not S_ISREG(main.st_mode):
-        return None
-    try:
-        wal = os.stat(f"{path}-wal")
-    except FileNotFoundError:
-        return (main.st_mtime_ns, main.st_size, 0, 0)
-    return (main.st_mtime_ns, main.st_size, wal.st_mtime_ns, wal.st_size)
+class _WalKeeper:
+    """What changes when the SQLite store is written, asked on every search in one `stat`.
+
+    In WAL mode every commit writes the `-wal` file (the main file changes only when a checkpoint copies
+    pages over, which changes no content); but the last connection to close deletes the `-wal`, and each
+    call of the store opens its own short connection, so a reader found no `-wal` between writes and had to
+    stat both files, the missing one by an exception (~23 µs of CPU a request with cold caches; bench/
+    RESULTS.md, "POST /match, ninth pass"). One idle connection, held once the file exists, keeps the `-wal`
+    in place: its inode, time and size then change with every commit, whichever process makes it. Without
+    a `-wal` (a file not in WAL mode, or one replaced under the held connection) the file itself is stamped,
+    and the connection opened again whenever that stamp changes.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._wal_path = f"{path}-wal"
+        self._held: sqlite3.Connection | None = None
+        self._held_at: tuple[int, ...] | None = None  # the file's stamp when the connection was opened
+        self._lock = threading.Lock()
+
+    def stamp(self) -> tuple[int, ...] | None:
+        """None when there is no store file."""
+        wal = self._wal_stamp()
+        if wal is not None:
+            return wal
+        try:
+            main = os.stat(self.path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not S_ISREG(main.st_mode):
+            return None
+        stamp = (main.st_mtime_ns, main.st_size, 0, 0)
+        if stamp != self._held_at:
+            self._hold(stamp)
+            return self._wal_stamp() or stamp
+        return stamp
+
+    def _wal_stamp(self) -> tuple[int, ...] | None:
+        try:
+            wal = os.stat(self._wal_path)
+        except FileNotFoundError:
+            return None
+        return (wal.st_ino, wal.st_mtime_ns, wal.st_size)
+
+    def _hold(self, stamp: tuple[int, ...]) -> None:
+        """Open the idle connection (again): reading a page makes SQLite open the `-wal`; the new one is open
+        before the old one closes, so a `-wal` in place stays."""
+        held = sqlite3.connect(self.path, check_same_thread=False)
+        try:
+            held.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error:  # not a store: the claims' read says why; stamping the file needs nothing held
+            held.close()
+            return
+        with self._lock:
+            old, self._held, self._held_at = self._held, held, stamp
+        if old is not None:
+            old.close()
 
 
 def coverage_map(store: CoverageStore, data_dir: Path) -> CoverageMap:

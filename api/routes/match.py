@@ -30,7 +30,8 @@ async def post_match(body: MatchIn, request: Request) -> Response:
 
 
 def _answer(body: MatchIn, state: AppState) -> Response:
-    home = locate(state.geography, "home", **body.home.model_dump())
+    given = body.home  # its fields, not `model_dump()`'s new dict: ~5 µs of CPU a request
+    home = locate(state.geography, "home", postcode=given.postcode, place=given.place, lat=given.lat, lon=given.lon)
     placement = None
     if body.current_placement is not None:
         if body.current_placement.service_id is not None:
@@ -49,10 +50,10 @@ def _answer(body: MatchIn, state: AppState) -> Response:
         include_out_of_catchment=body.include_out_of_catchment, limit=body.limit,
         current_placement=placement)
     response = match(state.backend, home, request, state.today())
-    coverage = state.coverage()
+    at_home = state.coverage().at_home(home.areas.codes())
     subtypes = request.subtypes or ()
-    covered = {t.service_type: coverage.for_request(home.areas.codes(), t.service_type,
-                                                     [s for s in subtypes if s in SUBTYPES.get(t.service_type, ())])
+    covered = {t.service_type: at_home.for_request(t.service_type,
+                                                   [s for s in subtypes if s in SUBTYPES.get(t.service_type, ())])
                for t in response.summary}
     # The JSON is built once (MatchOut.json_of); `response_model` still documents its shape.
     return Response(MatchOut.json_of(home, response, RANKING_RULE, covered, state.today(),

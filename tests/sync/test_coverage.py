@@ -5,6 +5,9 @@ the `rehabmap match` and `rehabmap gaps` commands."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -74,6 +77,31 @@ def test_candidates_awaiting_review_are_not_hidden_behind_none_found(table):
                                  "here, so none found does not mean there are none.")
     elsewhere = coverage.for_home([WEST_YORKSHIRE, LEEDS], "inpatient_rehab_level1")
     assert elsewhere.pending_review == 0 and elsewhere.none_found().startswith("None found.")
+
+
+def test_one_home_answers_every_type_a_request_asks_about(table):
+    """The home's areas (its codes, England, its upper-tier authority from its LAD, its ICB for candidates
+    awaiting review) are worked out once a request; each type's answer is what asking for it alone gives."""
+    coverage = CoverageMap([Claim("advocacy:imha", CAMBRIDGESHIRE, "curated:adv.csv", "2026-09-01", "Bob"),
+                            Claim("advocacy:imca", "E54000056", "sync:cqc", "2026-11-30"),
+                            Claim("ips_employment", ENGLAND, "sync:ips", "2026-10-02"),
+                            Claim("vcfse", WEST_YORKSHIRE, "sync:cqc", "2026-11-30")], table,
+                           {("community_rehab_team", "E54000056"): 2, ("vcfse", "E54000056"): 1})
+    cambridge = coverage.at_home(["E54000056", None, CAMBRIDGE, "E12000006"])
+    both = cambridge.for_request(ServiceType.advocacy, ["imha", "imca"])
+    assert (both.category, both.status, both.as_of, both.bases) == (
+        "advocacy", "covered", "2026-09-01", ("curated:adv.csv", "sync:cqc"))
+    assert cambridge.for_request(ServiceType.ips_employment).bases == ("sync:ips",)  # England holds every home
+    waiting = cambridge.for_request(ServiceType.community_rehab_team)
+    assert (waiting.status, waiting.pending_review) == ("not_covered", 2)  # counted at the home's ICB
+    assert cambridge.for_request(ServiceType.vcfse) == coverage.for_home(
+        ["E54000056", CAMBRIDGE], "vcfse") == coverage.for_request(
+        ["E54000056", CAMBRIDGE], ServiceType.vcfse)
+    leeds = coverage.at_home([WEST_YORKSHIRE, LEEDS])
+    assert leeds.for_request(ServiceType.vcfse).covered
+    assert leeds.for_request(ServiceType.advocacy, ["imha"]).to_dict() == {
+        "category": "advocacy", "status": "not_covered", "share_of_adults": 0.0, "as_of": None, "based_on": [],
+        "pending_review": 0, "says": "Not yet covered: the directory holds no Advocacy data for this area yet."}
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +201,35 @@ def test_reading_the_claims_leaves_the_store_file_alone_and_hits_the_cache(tmp_p
     assert (path.stat().st_mtime_ns, path.stat().st_size) == stamp
     store.replace("curated:x", [])  # a write is still seen by the next read
     assert store.snapshot()[0] == []
+
+
+def test_a_read_stats_one_file_and_sees_another_process_write(tmp_path, monkeypatch):
+    """Each search asks whether the claims changed. SQLite deletes the store's -wal when its last connection
+    closes, so a read stat'ed the file and its missing -wal (an exception) every time; an idle connection held
+    by the reader keeps the -wal, whose every commit changes it, so one stat does (failed before: two, the
+    file's and the -wal's). Another process's write is still seen at the next read, and its exit leaves the
+    -wal in place."""
+    path = tmp_path / "directory.sqlite"
+    reader = CoverageStore(path)
+    reader.replace("curated:x", [Claim("ips_employment", LEEDS, "curated:x", "2026-11-01", "Ann")])
+    first = reader.snapshot()
+    asked: list[str] = []
+    real_stat = os.stat
+
+    def counted(target, *args, **kwargs):
+        asked.append(os.fspath(target))
+        return real_stat(target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counted)
+    assert reader.snapshot() is first
+    assert asked == [f"{path}-wal"]
+    monkeypatch.undo()
+    write = ("from pathlib import Path; from rehabmap.coverage import Claim, CoverageStore; "
+             f"CoverageStore(Path({str(path)!r})).replace('curated:x', "
+             "[Claim('ips_employment', 'E54000054', 'curated:x', '2026-11-02', 'Bob')])")
+    subprocess.run([sys.executable, "-c", write], check=True, cwd=Path(__file__).resolve().parents[2])
+    assert Path(f"{path}-wal").exists()
+    assert reader.claims() == [Claim("ips_employment", WEST_YORKSHIRE, "curated:x", "2026-11-02", "Bob")]
 
 
 def test_without_a_store_the_empty_claims_are_one_snapshot_and_the_map_is_kept(tmp_path, data_dir):
