@@ -6,19 +6,21 @@ the index's size, build time and generation (hashed), how long the last edits wa
 process (edit lag), and per sync source the time since its last successful run. A query string, a body, a
 postcode, a place, coordinates or needs never reach a label.
 
-Each process keeps its own counters: scrape every API process (one uvicorn worker per container, as
-docker-compose runs them), and sum in Prometheus.
+One process keeps its own counters. The workers of `rehabmap serve --workers N` share one port, so a scrape
+reaches one of them at random: they count in prometheus_client's multiprocess mode (its
+`PROMETHEUS_MULTIPROC_DIR`, which `cli.workers` sets for them), and each scrape sums every worker's counts.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -31,6 +33,7 @@ from rehabmap.state import AppState
 log = logging.getLogger(__name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Seconds: a match answers in milliseconds; an export or the gap analysis can take seconds.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own switch, read when it is imported
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -42,7 +45,8 @@ class Metrics:
         self.latency = Histogram("rehabmap_http_request_duration_seconds",
                                  "Time to the start of the reply, by route template.", ["method", "route"],
                                  buckets=_BUCKETS, registry=self.registry)
-        self.registry.register(_StateCollector(state))
+        self._state = _StateCollector(state)
+        self.registry.register(self._state)
         # Each (method, route, status)'s counter and histogram, looked up once: `labels` takes a lock and
         # builds the label key on every call. Route templates and statuses are few.
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
@@ -56,7 +60,14 @@ class Metrics:
         children[1].observe(seconds)
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        """In multiprocess mode the requests are read from every worker's files (prometheus_client writes each
+        count there as it is made, whatever the registry), with this process's view of the index and syncs."""
+        if not os.environ.get(MULTIPROCESS_DIR):
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        registry.register(self._state)
+        return generate_latest(registry)
 
 
 class _StateCollector(Collector):

@@ -14,8 +14,13 @@ connection that comes early waits in its worker's backlog, as it did in the shar
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import socket
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE, Config
@@ -138,14 +143,34 @@ def run(app: str, host: str, port: int, fd: int | None, workers: int) -> None:
         logger.error(error)
         sys.exit(STARTUP_FAILURE)
     try:
-        if sockets is None:
-            logger.info("The inherited socket has no SO_REUSEPORT: the %d workers share it.", workers)
-            Multiprocess(config, sockets=[config.bind_socket()]).run()
-        else:
-            logger.info("Serving on %s with %d workers, a listening socket each.", _where(sockets[0]), workers)
-            SocketPerWorker(config, sockets).run()
+        with counted_together():
+            if sockets is None:
+                logger.info("The inherited socket has no SO_REUSEPORT: the %d workers share it.", workers)
+                Multiprocess(config, sockets=[config.bind_socket()]).run()
+            else:
+                logger.info("Serving on %s with %d workers, a listening socket each.", _where(sockets[0]), workers)
+                SocketPerWorker(config, sockets).run()
     except KeyboardInterrupt:
         pass
+
+
+@contextmanager
+def counted_together() -> Iterator[None]:
+    """The workers' metrics counted in one place: a scrape of the shared port reaches one worker at random, so
+    each worker writes its counts where every worker's scrape reads them (prometheus_client's multiprocess
+    mode, switched on by its `PROMETHEUS_MULTIPROC_DIR`, which the workers inherit; `api.metrics` reads it).
+    A folder of this server's own, empty at start (old counts would be summed in) and removed when it stops;
+    one the deployer set is used as it is."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="rehabmap-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    try:
+        yield
+    finally:
+        del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _where(sock: socket.socket) -> str:

@@ -131,13 +131,15 @@ def tcp_sockets(port: int) -> tuple[set[int], dict[int, int]]:
     return listening, established
 
 
-def test_serve_with_two_workers_gives_each_a_socket_and_spreads_connections_between_them(
+def test_serve_with_two_workers_gives_each_a_socket_spreads_connections_and_counts_them_together(
         web_home: Path, data_dir: Path, tmp_path: Path):
     """`serve --workers 2`: each worker listens on a socket of its own (SO_REUSEPORT, as the inherited
     socket was bound), so the kernel, not whichever worker wakes first, picks the worker of a new connection
     (bench/RESULTS.md: with one shared socket, 16 connections fell 16/0 or 12/4, and served ~40% less).
     24 keep-alive connections, each answered once so that a worker holds it: the kernel hashes each to one
-    of the two sockets, so all 24 on one worker would happen once in 2^23 runs. Nothing here is timed."""
+    of the two sockets, so all 24 on one worker would happen once in 2^23 runs. Each worker then answers a
+    404 on its connections, and every scrape of the port, whichever worker takes it, counts all 24 (the
+    workers count in prometheus_client's multiprocess mode). Nothing here is timed."""
     env = {**os.environ, "REHABMAP_HOME": str(web_home), "REHABMAP_DATA_DIR": str(data_dir),
            "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT)}
     log = tmp_path / "server.log"
@@ -163,6 +165,17 @@ def test_serve_with_two_workers_gives_each_a_socket_and_spreads_connections_betw
         mine = [established[connection.sock.getsockname()[1]] for connection in connections]
         per_worker = [sum(inode in held[pid] for inode in mine) for pid in workers]
         assert sum(per_worker) == 24 and 0 not in per_worker, per_worker
+        # Each worker answers some of these; a scrape, whichever worker takes it, counts them all.
+        for connection in connections:
+            connection.request("GET", "/services/none-such")
+            reply = connection.getresponse()
+            reply.read()
+            assert reply.status == 404
+        for _ in range(6):  # new connections: the kernel hands them to either worker
+            scrape = httpx.get(url + "/metrics", timeout=ANSWER_TIMEOUT_S).text
+            counted = re.search(r'^rehabmap_http_requests_total\{method="GET",route="/services/\{service_id\}",'
+                                r'status="404"\} (\S+)$', scrape, re.MULTILINE)
+            assert counted is not None and float(counted[1]) == 24, scrape
     finally:
         for connection in connections:
             connection.close()
