@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from app.rebuild import SOURCES_FILE, rebuild_index
@@ -91,6 +92,23 @@ def test_a_table_of_only_bad_rows_is_refused_without_javascript(browser, upload_
     assert not any((keepers.site.home / "uploads").glob("*/*.csv"))
 
 
+def open_file_chooser_by_keyboard(page, presses: int = 3):
+    """The dialog the focused file input opens on Space. Headless Chromium now and then drops the chooser a
+    key press asks for on a loaded machine (seen once in CI: 60 s with no `filechooser` event, the input
+    focused; Playwright issues 19051 and 32428 describe the same for clicks); a person would press again, and
+    so does this, with the input still focused. Nothing here is timed: each wait is a ceiling."""
+    for press in range(1, presses + 1):
+        try:
+            with page.expect_file_chooser(timeout=30_000) as chooser:
+                page.keyboard.press("Space")
+        except PlaywrightTimeout:
+            if press == presses:
+                raise
+            expect(page.locator("input[type=file]:focus")).to_have_count(1)
+            continue
+        return chooser.value
+
+
 def test_a_maintainer_uploads_and_adds_a_table_from_the_keyboard_alone(browser, upload_site, data_dir, tmp_path):
     """Every step by Tab, arrows, Space and Enter, each stop with a visible focus; the file is chosen in the
     dialog the file input opens from the keyboard, as a person does."""
@@ -103,9 +121,7 @@ def test_a_maintainer_uploads_and_adds_a_table_from_the_keyboard_alone(browser, 
         page.keyboard.press("ArrowDown")  # the third kind: community rehabilitation teams
         expect(page.get_by_label(LABEL)).to_be_checked()
         tab_to(page, "#table")
-        with page.expect_file_chooser() as chooser:
-            page.keyboard.press("Space")
-        chooser.value.set_files(str(table))
+        open_file_chooser_by_keyboard(page).set_files(str(table))
         tab_to(page, "form[action='/keepers/upload'] button")
         with page.expect_navigation():
             page.keyboard.press("Enter")
