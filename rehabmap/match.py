@@ -131,10 +131,10 @@ def parse_needs(values: Iterable[str]) -> tuple[str, ...]:
 def round_km(distance_km: float) -> float:
     """`round(distance_km, 3)`, a distance to the metre as answers give it, without round's two decimal
     conversions (~4k instructions; ~10 a match). The same float: below 1e9 km the product x * 1000 is within
-    half an ulp of 1e12 (6.1e-5) of the exact one, so outside a band of 1e-4 around a half its nearest integer N is the one
-    the exact product rounds to, and N / 1000 (one IEEE division) is the double nearest the decimal N/1000,
-    which is what round returns. A value in that band (a tie, or near one), zero (round keeps -0.0), negative
-    or out of range is given to round itself."""
+    half an ulp of 1e12 (6.1e-5) of the exact one, so outside a band of 1e-4 around a half its nearest
+    integer N is the one the exact product rounds to, and N / 1000 (one IEEE division) is the double nearest
+    the decimal N/1000, which is what round returns. A value in that band (a tie, or near one), zero (round
+    keeps -0.0), negative or out of range is given to round itself."""
     if 0.0 < distance_km < 1e9:
         scaled = distance_km * 1000.0
         whole = floor(scaled)
