@@ -12,7 +12,9 @@ from rehabmap.state import AppState
 
 def state_of(request: Request) -> AppState:
     """The state without `Depends`, for `POST /match`: solving even this dependency costs FastAPI ~30 µs of
-    CPU a request (bench/RESULTS.md, "POST /match, seventh pass")."""
+    CPU a request (bench/RESULTS.md, "POST /match, seventh pass"). The pages read it the same way through a
+    dependency of their own (`web.deps.get_state`): the faces are siblings that never import each other
+    (docs/adr/0002), and the domain below them has no web framework to name a request in."""
     state: AppState = request.app.state.rehabmap
     return state
 

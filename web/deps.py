@@ -11,6 +11,9 @@ from rehabmap.state import AppState
 
 
 def get_state(request: Request) -> AppState:
+    """The same read as `api.deps.state_of`, kept here because the faces are siblings that never import each
+    other (docs/adr/0002) and the domain below them has no web framework to name a request in. A plain
+    function, as `state_of` is, because the keepers' pages and `web.render` call it directly."""
     return request.app.state.rehabmap
 
 
