@@ -75,10 +75,12 @@ def source_names(paths: Sequence[Path]) -> dict[Path, str]:
     folders is shown than that."""
     parts = {Path(p): Path(p).absolute().parts for p in paths}
     depth = dict.fromkeys(parts, 1)
-    while True:
+    while True:  # each pass adds a folder to every name that different sources still share
         named = {p: "/".join(parts[p][-depth[p]:]) for p in parts}
-        others = {p: {parts[q] for q in parts if named[q] == named[p]} - {parts[p]} for p in parts}
-        clashing = [p for p in parts if others[p] and depth[p] < len(parts[p])]
+        sources_named: dict[str, set[tuple[str, ...]]] = {}
+        for p, name in named.items():
+            sources_named.setdefault(name, set()).add(parts[p])
+        clashing = [p for p in parts if len(sources_named[named[p]]) > 1 and depth[p] < len(parts[p])]
         if not clashing:
             return {p: named[p] if depth[p] > 1 else _name(p) for p in parts}
         for p in clashing:
