@@ -16,8 +16,6 @@ name, as a person knows it, never by a folder of the server's.
 
 from __future__ import annotations
 
-import re
-import secrets
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -28,9 +26,9 @@ from indexer.rows import Rejection
 from indexer.sources.common import CsvTable, FileUnreadable, csv_table, decode_text
 from indexer.sources.curated import TABLES, CuratedRow, TableSpec, check_rows, rows_of, spec_for
 from rehabmap.errors import DomainError
+from rehabmap.random_keys import is_key, new_key
 
 HOLD_MINUTES = 30
-_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 
 
 class TableRefused(DomainError):
@@ -112,7 +110,7 @@ class HeldUploads:
 
     def hold(self, data: bytes, spec: TableSpec) -> str:
         self.sweep()
-        upload_id = secrets.token_urlsafe(16)
+        upload_id = new_key()
         folder = self.root / upload_id
         folder.mkdir(parents=True)
         (folder / spec.file_name).write_bytes(data)
@@ -120,7 +118,7 @@ class HeldUploads:
 
     def path(self, upload_id: str) -> Path | None:
         """The held table, if `upload_id` names one still held."""
-        if not _ID.fullmatch(upload_id):
+        if not is_key(upload_id):
             return None
         folder = self.root / upload_id
         found = [folder / t.file_name for t in TABLES if (folder / t.file_name).is_file()]
@@ -129,7 +127,7 @@ class HeldUploads:
         return found[0]
 
     def discard(self, upload_id: str) -> None:
-        if _ID.fullmatch(upload_id):
+        if is_key(upload_id):
             shutil.rmtree(self.root / upload_id, ignore_errors=True)
 
     def sweep(self) -> None:

@@ -10,8 +10,6 @@ was made and that its secret, shown once, cannot be shown again.
 
 from __future__ import annotations
 
-import re
-import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
@@ -23,6 +21,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from rehabmap.errors import DomainError, TokenAlreadyMade
 from rehabmap.maintain.auth import Role
 from rehabmap.maintain.store import Directory
+from rehabmap.random_keys import is_key, new_key
 from web.deps import get_state
 from web.forms import Errors, Fields
 from web.keepers.navigation import SECTIONS, Section
@@ -40,7 +39,6 @@ ROLE_CHOICES = [{"value": "provider", "text": "Provider", "hint": "Its organisat
                  "referrals, contact details"},
                 {"value": "maintainer", "text": "Maintainer", "hint": "Every service"},
                 {"value": "admin", "text": "Admin", "hint": "Everything, including tokens and organisations"}]
-FORM_KEY = re.compile(r"[A-Za-z0-9_-]{22}")  # the token form's one-time key, as `secrets.token_urlsafe(16)` makes it
 # The store's field names, as the inputs on these pages are called.
 _INPUT = {"name": "label", "organisation": "organisation", "expires": "expires", "role": "role"}
 
@@ -54,7 +52,7 @@ def _refused(request: Request, keeper: Keeper, error: DomainError) -> Refusal:
 @router.get(TOKENS)
 def tokens_page(request: Request, keeper: Keeper = requires(Role.admin)) -> HTMLResponse:
     query = Fields.of_query(request)
-    return _tokens_page(request, keeper, Errors(), {"once": secrets.token_urlsafe(16)}, notice=query.get("revoked"))
+    return _tokens_page(request, keeper, Errors(), {"once": new_key()}, notice=query.get("revoked"))
 
 
 def _tokens_page(request: Request, keeper: Keeper, errors: Errors, typed: dict[str, str], *, notice: str = "",
@@ -76,7 +74,7 @@ def _tokens_page(request: Request, keeper: Keeper, errors: Errors, typed: dict[s
 async def make_token(request: Request, keeper: Keeper = requires(Role.admin)) -> Response:
     form = keeper.form
     typed = {k: form.get(k) for k in ("label", "role", "organisation", "expires", "once")}
-    if not FORM_KEY.fullmatch(typed["once"]):
+    if not is_key(typed["once"]):
         return message_page(request, keeper, 400, "This form could not be sent",
                             "It was out of date: no token was made. Go back, reload the page and try again.")
     directory = directory_of(request)
