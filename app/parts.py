@@ -50,7 +50,8 @@ def open_state(settings: Settings) -> AppState:
 
 def open_directory(state: AppState) -> None:
     """The maintainers' store and editor; then any edit a crash kept from the live index is laid on it.
-    Without a writable REHABMAP_HOME (or a PostgreSQL store that answers) the server still answers searches, and /maintain says 503."""
+    Without a writable REHABMAP_HOME (or a PostgreSQL store that answers) the server still answers searches, and
+    /maintain says 503."""
     settings = state.settings
     try:
         state.directory = Directory.from_settings(settings)

@@ -5,10 +5,10 @@ side does not show between runs. Here both trees answer the same bench queries i
 right after the other (which goes first alternates), and each query keeps its best time of all rounds.
 `--base` is either the base's `rehabmap/match.py` (e.g. from a `git archive` of the base commit), loaded from
 its file with everything it imports taken from this tree, both trees asking one index object: this compares
-match.py alone (while both match.py files ask the rest of this tree the same way); or the base's whole checkout (a directory), whose own modules (the index, the records, the
-explanations...) are imported beside this tree's, each tree asking its own index object of the same file:
-this compares everything `match()` runs. Both trees' answers are compared first: the same ids and
-explanations, results and summary.
+match.py alone (while both match.py files ask the rest of this tree the same way); or the base's whole checkout (a
+directory), whose own modules (the index, the records, the explanations...) are imported beside this tree's, each
+tree asking its own index object of the same file: this compares everything `match()` runs. Both trees' answers are
+compared first: the same ids and explanations, results and summary.
 
     python -m bench.ab_match --base /tmp/base/rehabmap/match.py [--sizes 10k,100k] [--rounds 20]
     python -m bench.ab_match --base /tmp/base [--sizes 10k,100k] [--rounds 20]

@@ -139,7 +139,8 @@ def main() -> None:
     p99 = [common.percentile([x for v in t.latencies.values() for x in v], 99) for t in (quiet, edited)]
     print(common.table("Edits", ["edits", "upsert p50 ms", "upsert max ms", "lag p50 ms", "lag p99 ms", "lag max ms",
                                  "p99 with / without edits"], [[
-        len(editor.upsert_ms), fmt(common.percentile(editor.upsert_ms, 50), 1), fmt(max(editor.upsert_ms, default=0), 1),
+        len(editor.upsert_ms), fmt(common.percentile(editor.upsert_ms, 50), 1),
+        fmt(max(editor.upsert_ms, default=0), 1),
         fmt(common.percentile(editor.lag_ms, 50), 1), fmt(common.percentile(editor.lag_ms, 99), 1),
         fmt(max(editor.lag_ms, default=0), 1), fmt(p99[1] / p99[0], 2)]]))
     print(f"\n{common.machine()}; {common.load_average()}")

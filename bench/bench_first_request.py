@@ -1,8 +1,8 @@
 """The first request after a restart, with and without the warm-up at start (REHABMAP_WARM_UP).
 
-Builds the sample site (as bench_pages does), then for each setting starts `rehabmap serve` (`python -m cli serve`) as its own process
-(a fresh interpreter: nothing loaded), waits until it listens, and times over HTTP the first and second
-public results page and the first and second clinicians' search (POST, redirect, results). --runs restarts
+Builds the sample site (as bench_pages does), then for each setting starts `rehabmap serve` (`python -m cli serve`)
+as its own process (a fresh interpreter: nothing loaded), waits until it listens, and times over HTTP the first and
+second public results page and the first and second clinicians' search (POST, redirect, results). --runs restarts
 per setting; the table gives the median and the slowest, in milliseconds.
 
     python -m bench.bench_first_request [--runs 3] [--home DIR]

@@ -4,11 +4,11 @@ The server is the product's own command, `python -m cli serve --host 127.0.0.1 -
 worker, default settings: INFO logging, one privacy-safe access line per request; only the per-address rate
 limit is turned off, REHABMAP_RATE_LIMIT_PER_MINUTE=0, as all load comes from one address), over the cached
 benchmark index and geodata. `--workers N` runs `rehabmap serve --workers N` (the same app; each worker
-on a listening socket of its own, SO_REUSEPORT). Each request body is one of the fixed queries (bench/queries.csv: real postcode, two
-types, one need, 50 km, limit 10), cycled by a small wrk Lua script. Every body is first sent once and must
-answer 200. Then, per concurrency level, a short warm-up and a bounded run (--seconds, default 10); wrk
-reports requests/s and the latency percentiles; any non-2xx answer or socket error is counted and shown.
-Only 127.0.0.1 is ever addressed; the server is stopped at the end.
+on a listening socket of its own, SO_REUSEPORT). Each request body is one of the fixed queries (bench/queries.csv:
+real postcode, two types, one need, 50 km, limit 10), cycled by a small wrk Lua script. Every body is first sent
+once and must answer 200. Then, per concurrency level, a short warm-up and a bounded run (--seconds, default 10);
+wrk reports requests/s and the latency percentiles; any non-2xx answer or socket error is counted and shown. Only
+127.0.0.1 is ever addressed; the server is stopped at the end.
 
 The ceiling is measured in the same run, first, with the same bodies, levels and workers: an empty FastAPI
 `POST /match` that parses the same body and answers `{"results": []}` under the same uvicorn settings

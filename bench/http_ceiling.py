@@ -3,7 +3,8 @@
 An empty FastAPI app whose `POST /match` parses and validates the same body as the real route (the API's
 own `MatchIn`) and answers `{"results": []}`, under uvicorn started exactly as `rehabmap serve` starts it
 (`cli.workers.run`: factory, `access_log=False`, the same `--workers`, each on a listening socket of its own;
-httptools and uvloop are picked the same way). No index, no geography, no middleware: the gap between this and the real route is the answer.
+httptools and uvloop are picked the same way). No index, no geography, no middleware: the gap between this and the
+real route is the answer.
 
     python -m bench.http_ceiling --port P [--workers N]
 """

@@ -48,8 +48,8 @@ def sync_command(source: str, dry_run: bool, force: bool, full: bool, discard: b
                        "from the last applied one")
         return
     share = max_change if max_change is not None else settings.sync_max_change_share
-    reports = sync_source(settings, source, actor=f"rehabmap sync {source}, {_actor()}", dry_run=dry_run, force=force, full=full,
-                          max_change_share=share, progress=progress and sys.stderr.isatty())
+    reports = sync_source(settings, source, actor=f"rehabmap sync {source}, {_actor()}", dry_run=dry_run, force=force,
+                          full=full, max_change_share=share, progress=progress and sys.stderr.isatty())
     for report in reports:
         for line in report.summary_lines(detail=dry_run):
             click.echo(line)

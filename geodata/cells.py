@@ -2,11 +2,11 @@
 
 A home is one point, and the polygon test for it (NumPy over the boxes, then GEOS) cost ~25 µs a level in a
 request, nearly all of it the small calls' code and data gone cold since the last request (bench/RESULTS.md,
-"POST /match, eighth pass, the route's own work"). Most homes lie far from any boundary: a grid cell that no boundary segment of
-the level comes near lies inside the same polygons at each of its points (the inside changes only across a
-boundary), and so does every cell of a connected run of such cells. One point-in-polygon test a run, made
-when the areas load, settles them all; a home there is found by arithmetic and one array read. Cells near a
-boundary, or outside every polygon (the nearest-polygon fallback), are left to the exact test.
+"POST /match, eighth pass, the route's own work"). Most homes lie far from any boundary: a grid cell that no
+boundary segment of the level comes near lies inside the same polygons at each of its points (the inside changes
+only across a boundary), and so does every cell of a connected run of such cells. One point-in-polygon test a
+run, made when the areas load, settles them all; a home there is found by arithmetic and one array read. Cells
+near a boundary, or outside every polygon (the nearest-polygon fallback), are left to the exact test.
 
 Exact, not approximate: a cell counts as crossed when a segment's box, widened by far more than the rounding
 of the arithmetic, touches it, so a point read into a neighbouring cell by rounding still lies in a part of

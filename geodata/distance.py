@@ -29,7 +29,8 @@ def haversine_km_pairs(
     return haversine_km_radians(*radians_and_cosines(lats1, lons1), *radians_and_cosines(lats2, lons2))
 
 
-def radians_and_cosines(lats: np.ndarray | float, lons: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def radians_and_cosines(lats: np.ndarray | float,
+                        lons: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points as `haversine_km_radians` takes them: latitudes and longitudes in radians, the latitudes' cosines."""
     phi = np.radians(np.asarray(lats, dtype=float))
     return phi, np.radians(np.asarray(lons, dtype=float)), np.cos(phi)

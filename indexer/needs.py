@@ -10,7 +10,8 @@ import re
 
 from rehabmap.textmatch import FoldedPattern, FoldedPatterns, fold_case, words
 
-_NEGATION = r"(?:no|not|does\s+not\s+(?:accept|admit|take|support)|unable\s+to\s+(?:accept|support)|excludes?)\s+(?:\w+\s+){0,3}?"
+_NEGATION = (r"(?:no|not|does\s+not\s+(?:accept|admit|take|support)|unable\s+to\s+(?:accept|support)|excludes?)"
+             r"\s+(?:\w+\s+){0,3}?")
 
 # A space in a pattern stands for any gap between words ("learning-disabilities", "step free", "stepfree");
 # the grammar of a negation ("does not accept") is spelt out.

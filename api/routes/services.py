@@ -40,7 +40,8 @@ def filters(
     radius_km: Annotated[float | None, Query(gt=0, le=1000, description="Only results within this many km "
                                              "of the postcode or place.")] = None,
 ) -> Browse:
-    return browse(state.geography, text=q, types=types, needs=needs, postcode=postcode, place=place, radius_km=radius_km)
+    return browse(state.geography, text=q, types=types, needs=needs, postcode=postcode, place=place,
+                  radius_km=radius_km)
 
 
 Filters = Annotated[Browse, Depends(filters)]

@@ -161,8 +161,8 @@ def _load_csv(path: Path, name: str, mapping: Path | None, source: str | None,
         return
     if chosen is None:
         yield _file_rejection(
-            name, source, f"no mapping for this CSV: pass a mapping file (--mapping), put {path.name}.mapping.toml beside it, "
-                          "or add one to mappings/ (see mappings/README.md); "
+            name, source, "no mapping for this CSV: pass a mapping file (--mapping), "
+                          f"put {path.name}.mapping.toml beside it, or add one to mappings/ (see mappings/README.md); "
                           f"columns found: {shorten(table.header, 300)}")
         return
     yield from read_mapped(table, chosen, name, source)

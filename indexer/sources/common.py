@@ -99,7 +99,8 @@ class CsvTable:
     rows: Iterator[CsvRow | CsvProblem]
 
 
-def csv_table(text: str, is_header: Callable[[list[str]], bool] | None = None, search_lines: int = 1) -> CsvTable | None:
+def csv_table(text: str, is_header: Callable[[list[str]], bool] | None = None,
+              search_lines: int = 1) -> CsvTable | None:
     """Find the header within the first `search_lines` records (some publishers put a title block
     above it) and stream the rows after it. None when no header is found."""
     reader = csv.reader(io.StringIO(text, newline=""))

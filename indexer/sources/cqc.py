@@ -298,7 +298,8 @@ def pathway_fields(registration: Registration) -> dict[str, Any]:
         if _MH_HOSPITAL.search(types):
             raise NotRehabPathway(f"mental health hospital '{shorten(name)}' whose name does not say rehabilitation "
                                   "(acute, PICU and assessment wards are not rehab)")
-        raise NotRehabPathway(f"community mental health service '{shorten(name)}' whose name does not say rehabilitation")
+        raise NotRehabPathway(f"community mental health service '{shorten(name)}' whose name does not say "
+                              "rehabilitation")
     return reading.fields
 
 
@@ -347,7 +348,8 @@ def _hospital(registration: Registration, named: Any, source: str) -> PathwayRea
     "level 1/2"). Otherwise level 1 is proposed and the reading stays inferred."""
     name = registration.name
     label = " | ".join(filter(None, (name, registration.also_known_as)))
-    evidence = [Evidence(source, "gacServiceTypes", next(t for t in registration.service_types if _MH_HOSPITAL.search(t)),
+    hospital = next(t for t in registration.service_types if _MH_HOSPITAL.search(t))
+    evidence = [Evidence(source, "gacServiceTypes", hospital,
                          "a mental health hospital: a candidate inpatient rehabilitation unit")]
     wards = [a for a in registration.inspection_areas if REHAB_WARD.search(a.split(" (")[0])]
     evidence += [Evidence(source, "inspectionAreas", ward, "CQC inspects a rehabilitation ward here")
@@ -363,7 +365,8 @@ def _hospital(registration: Registration, named: Any, source: str) -> PathwayRea
         fields = {"service_type": named.service_type, "legacy_locked_label": named.legacy_locked,
                   "pd_specialist": named.pd_specialist}
     if level_stated:
-        evidence.append(Evidence(source, "name", shorten(label), f"the name states the level: {fields['service_type'].value}"))
+        evidence.append(Evidence(source, "name", shorten(label),
+                                 f"the name states the level: {fields['service_type'].value}"))
     elif says_rehab:
         evidence.append(Evidence(source, "name", shorten(label), "the name says rehabilitation but not the level: "
                                                               "level 1 proposed"))

@@ -94,14 +94,16 @@ def load_mapping(path: Path) -> Mapping:
     name = source.get("name", "")
     if not _SOURCE_NAME.match(name):
         raise MappingError(f"{where}: [source] name '{name}' must be lower-case letters, digits, '-' or '_'")
-    columns = {field: _column_list(value, f"{where} [columns] {field}") for field, value in doc.get("columns", {}).items()}
+    columns = {field: _column_list(value, f"{where} [columns] {field}")
+               for field, value in doc.get("columns", {}).items()}
     constants, defaults = doc.get("constants", {}), doc.get("defaults", {})
     _check_fields(columns, where, "columns", MAPPABLE_FIELDS | set(SPECIAL_COLUMNS))
     _check_fields(constants, where, "constants", MAPPABLE_FIELDS)
     _check_fields(defaults, where, "defaults", MAPPABLE_FIELDS)
     clash = set(columns) & set(constants)
     if clash:
-        raise MappingError(f"{where}: {sorted(clash)} in both [columns] and [constants]; a constant replaces the column")
+        raise MappingError(f"{where}: {sorted(clash)} in both [columns] and [constants]; "
+                           "a constant replaces the column")
     values = {field: {str(k): str(v) for k, v in table.items()} for field, table in doc.get("values", {}).items()}
     if set(values) - set(columns):
         raise MappingError(f"{where}: [values] for {sorted(set(values) - set(columns))}, which [columns] does not map")

@@ -107,7 +107,8 @@ class CuratedRow:
     problem: str | None
 
 
-def read_curated(table: CsvTable, spec: TableSpec, file: str, source: str | None = None) -> Iterator[Candidate | Rejection]:
+def read_curated(table: CsvTable, spec: TableSpec, file: str,
+                 source: str | None = None) -> Iterator[Candidate | Rejection]:
     """The table's rows as candidates; a bad row as a rejection naming its line, column and reason."""
     return rows_of(check_rows(table, spec, file, source), spec, file, source)
 

@@ -3,7 +3,8 @@
 The content digest covers what the source says about a record (mapped fields, the text the classifier
 reads, type status, evidence, field sources, match keys) and not when or from which URL it was fetched, so a record
 fetched again unchanged has the same digest. The evidence digest covers only what bears on its type
-(type status, evidence and the type the source proposes): a change there after a review decision is shown to the maintainers.
+(type status, evidence and the type the source proposes): a change there after a review decision is shown to the
+maintainers.
 """
 
 from __future__ import annotations

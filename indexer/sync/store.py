@@ -218,7 +218,8 @@ class SyncStore:
         path = Path(into) / "directory.sqlite"
         if isinstance(store, Path):
             if store.is_file():
-                original, scratch = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=30.0), sqlite3.connect(path)
+                original = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=30.0)
+                scratch = sqlite3.connect(path)
                 try:
                     original.backup(scratch)
                 finally:

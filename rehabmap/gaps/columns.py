@@ -14,7 +14,8 @@ from rehabmap.gaps.options import ADULT_DEFINITION, GapOptions
 
 # Where the figures come from, and of when.
 CENSUS = "ONS Census 2021 usual residents by age, per LSOA (2021 boundaries)"
-SMALL_AREAS = "ONS LSOA 2021 population-weighted centroids (V3) and the LSOA 2021 to sub-ICB/ICB 2024 and LAD 2024 lookup"
+SMALL_AREAS = ("ONS LSOA 2021 population-weighted centroids (V3) and the LSOA 2021 to sub-ICB/ICB 2024 and LAD 2024 "
+               "lookup")
 AREAS = "ONS ICB (April 2023, codes unchanged in 2024) and local authority district (May 2024) codes and names"
 DIRECTORY = "the rehabmap directory as indexed when the file was made (each service's own sources)"
 DIRECTORY_AND_CENSUS = f"{DIRECTORY}; adults from {CENSUS}"

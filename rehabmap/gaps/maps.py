@@ -248,7 +248,8 @@ def _legend(f: _AreaFrame) -> list[str]:
             text(px + 270, py + 22, "share of adults", 10, fill=MUTED, anchor="end")]
     for k, (fill, label) in enumerate(zip(PALETTE, labels)):
         y = py + 30 + 22 * k
-        body.append(f'<rect x="{px}" y="{y}" width="22" height="16" fill="{fill}" stroke="#888888" stroke-width="0.5"/>')
+        body.append(f'<rect x="{px}" y="{y}" width="22" height="16" fill="{fill}" stroke="#888888" '
+                    'stroke-width="0.5"/>')
         body.append(text(px + 30, y + 12.5, label, 11.5))
         body.append(text(px + 270, y + 12.5, f"{100 * share[k]:.0f}%", 11.5, anchor="end"))
     y = py + 30 + 22 * 5

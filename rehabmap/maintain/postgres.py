@@ -41,7 +41,8 @@ _POOLS: dict[str, ConnectionPool] = {}
 _POOLS_LOCK = threading.Lock()
 _CONNECT_TIMEOUT_S = 10.0
 _GUARD_BODY = " BEGIN RAISE EXCEPTION 'the audit log is append-only'; END "
-_GUARD_FUNCTION = f"CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $${_GUARD_BODY}$$"
+_GUARD_FUNCTION = ("CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql "
+                   f"AS $${_GUARD_BODY}$$")
 # name -> the statement that makes it
 AUDIT_GUARDS = {
     "audit_append_only_rows": "CREATE TRIGGER audit_append_only_rows BEFORE UPDATE OR DELETE ON audit "

@@ -38,8 +38,9 @@ class Directory:
     thread or process. `store` is the SQLite file's path, or an open database (PostgreSQL, see
     `open_database`); the token key file defaults to `token.key` beside an SQLite file."""
 
-    def __init__(self, store: str | Path | Database, *, key_file: Path | None = None, tokens: TokenPolicy = TokenPolicy(),
-                 sessions: SessionPolicy = SessionPolicy(), reports: ReportPolicy = ReportPolicy()) -> None:
+    def __init__(self, store: str | Path | Database, *, key_file: Path | None = None,
+                 tokens: TokenPolicy = TokenPolicy(), sessions: SessionPolicy = SessionPolicy(),
+                 reports: ReportPolicy = ReportPolicy()) -> None:
         self.database: Database = opened(Path(store) if isinstance(store, str) else store, tokens)
         if key_file is None:
             if not isinstance(self.database, SqliteDatabase):

@@ -197,7 +197,8 @@ def gaps_compare(request: Request, state: State) -> HTMLResponse:
     map_params = [("type", category.key), ("indicator", indicator), ("level", level), *thresholds.params()]
     return page(request, "gaps/compare.html", {
         "level": level, "level_title": LEVEL_TITLES[level], "category": category, "indicator": indicator,
-        "indicator_label": INDICATOR_LABELS[indicator], "indicator_short": SHORT_INDICATOR_LABELS[indicator], "rows": rows, "england": table.england_row(),
+        "indicator_label": INDICATOR_LABELS[indicator], "indicator_short": SHORT_INDICATOR_LABELS[indicator],
+        "rows": rows, "england": table.england_row(),
         "parts": PARTS, "sort": sort, "order": order, "sort_url": sort_url, "errors": errors,
         "thresholds": thresholds, "type_items": [(c.key, c.label if c.is_part else f"– {c.label}")
                                                  for c in ALL_CATEGORIES],

@@ -9,14 +9,34 @@ CLI prints one `error:` line). Every connector asks through `indexer.sync.http.S
 `REHABMAP_SYNC_RETRY_AFTER_MAX` (120 s), and a polite rate per source. Keys are `SecretStr` settings, sent
 only in their header, never logged.
 
-| source | what it reads | key | URL setting (default) | rate (req/s) | licence, attribution |
-|---|---|---|---|---|---|
-| `cqc` | CQC API: `/locations` per pathway service type, `/locations/{id}`, then `/changes/location` windows | `REHABMAP_CQC_API_KEY` (header `Ocp-Apim-Subscription-Key`; free "Syndication" subscription at the CQC API portal) | `REHABMAP_CQC_API_URL` (https://api.service.cqc.org.uk/public/v1) | `REHABMAP_CQC_RATE` 5 | OGL v3: "Contains CQC information" |
-| `cqc-ratings` | CQC monthly files: "Latest ratings" (rehab-ward ratings), the care directory CSV, "HSCA Active Locations" (.ods); conditional GET | none | `REHABMAP_CQC_RATINGS_URL`, `REHABMAP_CQC_DIRECTORY_URL`, `REHABMAP_CQC_HSCA_URL` (CQC renames the files monthly: set this month's links from cqc.org.uk "Using CQC data") | `REHABMAP_CQC_FILES_RATE` 1 | OGL v3: "Contains CQC information" |
-| `ods` | NHS ODS bulk reports `ets` (trust sites) and `ephpsite` (independent provider sites), headerless CSV in zips; conditional GET | none | `REHABMAP_ODS_URL` (https://files.digital.nhs.uk/assets/ods/current), `REHABMAP_ODS_REPORTS` | `REHABMAP_ODS_RATE` 1 | OGL v3: "Contains information from NHS England (Organisation Data Service)" |
-| `oruk` | each ORUK feed in `REHABMAP_ORUK_FEEDS_DIR` (mappings/feeds/<feed>.toml: URL, paging v1 or HSDS 3, taxonomy mapping); `/services` paged, `/services/{id}` for items without a location | none | the feed file's `url`, or `REHABMAP_ORUK_FEED_URLS` (JSON by feed name) | `REHABMAP_ORUK_RATE` 2 | the feed file's `licence` and `attribution` |
-| `charity` | Charity Commission register daily extract: `publicextract.charity.zip`, `publicextract.charity_classification.zip`, `publicextract.charity_area_of_operation.zip` (JSON); conditional GET | none | `REHABMAP_CHARITY_URL` (https://ccewuksprdoneregsadata1.blob.core.windows.net/data/json) | `REHABMAP_CHARITY_RATE` 1 | OGL v3: "Contains information from the Charity Commission for England and Wales" |
-| `nhs-service-search` | NHS website Service Search API v3: organisations offering `SRV0020` "Community mental health services" | `REHABMAP_NHS_SERVICE_SEARCH_KEY` (header `apikey`; application-restricted, apply through NHS England's API catalogue) | `REHABMAP_NHS_SERVICE_SEARCH_URL` (https://api.service.nhs.uk/service-search-api) | `REHABMAP_NHS_SERVICE_SEARCH_RATE` 10 (the API allows 6,000/min) | OGL v3: "Contains information from NHS England (NHS website)" |
+Per source: what it reads; its key; its URL setting (default); its rate (requests a second); its licence and
+attribution.
+* `cqc` — CQC API: `/locations` per pathway service type, `/locations/{id}`, then `/changes/location` windows. Key:
+  `REHABMAP_CQC_API_KEY` (header `Ocp-Apim-Subscription-Key`; free "Syndication" subscription at the CQC API portal).
+  URL: `REHABMAP_CQC_API_URL` (https://api.service.cqc.org.uk/public/v1). Rate: `REHABMAP_CQC_RATE` 5. Licence: OGL
+  v3: "Contains CQC information".
+* `cqc-ratings` — CQC monthly files: "Latest ratings" (rehab-ward ratings), the care directory CSV, "HSCA Active
+  Locations" (.ods); conditional GET. Key: none. URL: `REHABMAP_CQC_RATINGS_URL`, `REHABMAP_CQC_DIRECTORY_URL`,
+  `REHABMAP_CQC_HSCA_URL` (CQC renames the files monthly: set this month's links from cqc.org.uk "Using CQC data").
+  Rate: `REHABMAP_CQC_FILES_RATE` 1. Licence: OGL v3: "Contains CQC information".
+* `ods` — NHS ODS bulk reports `ets` (trust sites) and `ephpsite` (independent provider sites), headerless CSV in
+  zips; conditional GET. Key: none. URL: `REHABMAP_ODS_URL` (https://files.digital.nhs.uk/assets/ods/current),
+  `REHABMAP_ODS_REPORTS`. Rate: `REHABMAP_ODS_RATE` 1. Licence: OGL v3: "Contains information from NHS England
+  (Organisation Data Service)".
+* `oruk` — each ORUK feed in `REHABMAP_ORUK_FEEDS_DIR` (mappings/feeds/<feed>.toml: URL, paging v1 or HSDS 3, taxonomy
+  mapping); `/services` paged, `/services/{id}` for items without a location. Key: none. URL: the feed file's `url`,
+  or `REHABMAP_ORUK_FEED_URLS` (JSON by feed name). Rate: `REHABMAP_ORUK_RATE` 2. Licence: the feed file's `licence`
+  and `attribution`.
+* `charity` — Charity Commission register daily extract: `publicextract.charity.zip`,
+  `publicextract.charity_classification.zip`, `publicextract.charity_area_of_operation.zip` (JSON); conditional GET.
+  Key: none. URL: `REHABMAP_CHARITY_URL` (https://ccewuksprdoneregsadata1.blob.core.windows.net/data/json). Rate:
+  `REHABMAP_CHARITY_RATE` 1. Licence: OGL v3: "Contains information from the Charity Commission for England and
+  Wales".
+* `nhs-service-search` — NHS website Service Search API v3: organisations offering `SRV0020` "Community mental health
+  services". Key: `REHABMAP_NHS_SERVICE_SEARCH_KEY` (header `apikey`; application-restricted, apply through NHS
+  England's API catalogue). URL: `REHABMAP_NHS_SERVICE_SEARCH_URL` (https://api.service.nhs.uk/service-search-api).
+  Rate: `REHABMAP_NHS_SERVICE_SEARCH_RATE` 10 (the API allows 6,000/min). Licence: OGL v3: "Contains information from
+  NHS England (NHS website)".
 
 What each makes of a record:
 * `cqc` — supported accommodation (confirmed) from care homes and supported living registered for mental health;
@@ -78,8 +98,8 @@ def connectors_for(source: str, settings: Settings) -> list[Connector]:
     if source == "cqc-ratings":
         from indexer.sync.connectors import cqc_files
 
-        files = ((cqc_files.RatingsFile, settings.cqc_ratings_url), (cqc_files.DirectoryFile, settings.cqc_directory_url),
-                 (cqc_files.HscaFile, settings.cqc_hsca_url))
+        files = ((cqc_files.RatingsFile, settings.cqc_ratings_url),
+                 (cqc_files.DirectoryFile, settings.cqc_directory_url), (cqc_files.HscaFile, settings.cqc_hsca_url))
         chosen = [(kind, url) for kind, url in files if url]
         if not chosen:
             raise SourceNotConfigured(

@@ -152,7 +152,8 @@ def map_charity(row: Mapping[str, Any], word: str, classes: list[str], areas: li
                       "service_area": {"description": "Area of operation: " + "; ".join(areas)} if areas else None})
     field_sources = {f: f"{NAME}:{k}" for f, k in (("address", "charity_contact_address1-5"),
                                                    ("postcode", "charity_contact_postcode"),
-                                                   ("phone", "charity_contact_phone"), ("email", "charity_contact_email"),
+                                                   ("phone", "charity_contact_phone"),
+                                                   ("email", "charity_contact_email"),
                                                    ("website", "charity_contact_web"), ("name", "charity_name"),
                                                    ("description", "charity_activities"),
                                                    ("service_area", "charity_area_of_operation"),
@@ -168,7 +169,8 @@ def _kind(name: str, activities: str, classes: list[str]) -> tuple[ServiceType, 
         found = classify_label(f"{name} | {activities}")
     except NotRehab:
         found = None
-    if found is not None and not found.service_type.is_inpatient and found.service_type is not ServiceType.community_rehab_team:
+    if (found is not None and not found.service_type.is_inpatient
+            and found.service_type is not ServiceType.community_rehab_team):
         return found.service_type, found.subtype
     if any(ADVOCACY_CLASS.search(c) for c in classes) and re.search(r"(?i)advoca", f"{name} {activities}"):
         return ServiceType.advocacy, "community"

@@ -113,8 +113,8 @@ class CqcConnector(BaseConnector):
         seen: set[str] = set()
         while True:
             body = self.http.get_json("changes/location", {
-                "startTimestamp": _cqc_time(from_iso(window["start"])), "endTimestamp": _cqc_time(from_iso(window["end"])),
-                "page": page, "perPage": self.page_size})
+                "startTimestamp": _cqc_time(from_iso(window["start"])),
+                "endTimestamp": _cqc_time(from_iso(window["end"])), "page": page, "perPage": self.page_size})
             for location_id in body.get("changes") or []:
                 if str(location_id) not in seen:
                     seen.add(str(location_id))

@@ -41,6 +41,7 @@ from indexer.sync.http import SourceClient, SourceError, Validators
 from indexer.sync.items import Enrichment, Evidence, Outcome, Refused, SyncState
 
 HEADER_ROWS_MAX = 10   # a sheet may have a title block above its header
+Sheet = tuple[str, list[str], Iterator[tuple[int, list[Any]]]]  # its name, its header, its rows numbered
 
 
 def _key(column: Any) -> str:
@@ -80,7 +81,7 @@ class MonthlyFile(BaseConnector):
     def read(self, path: Path, fetched_at: datetime) -> Iterator[Outcome]:
         raise NotImplementedError
 
-    def sheet_rows(self, path: Path, wanted: Callable[[list[str]], bool]) -> Iterator[tuple[str, list[str], Iterator[tuple[int, list[Any]]]]]:
+    def sheet_rows(self, path: Path, wanted: Callable[[list[str]], bool]) -> Iterator[Sheet]:
         """(sheet name, header, rows with their line numbers) of each sheet whose header `wanted` accepts, from an
         OpenDocument or Excel workbook (read by calamine, not by hand)."""
         try:
@@ -93,7 +94,8 @@ class MonthlyFile(BaseConnector):
             for number, row in enumerate(rows[:HEADER_ROWS_MAX]):
                 header = [str(c).strip() for c in row]
                 if wanted(header):
-                    body = ((n + 1, list(r)) for n, r in enumerate(rows) if n > number and any(str(c).strip() for c in r))
+                    body = ((n + 1, list(r)) for n, r in enumerate(rows)
+                            if n > number and any(str(c).strip() for c in r))
                     yield sheet, header, body
                     break
 
@@ -113,7 +115,8 @@ class RatingsFile(MonthlyFile):
                 elif row.get("providerid"):
                     rated[("provider", row["providerid"])].append({**row, "_where": where})
                 else:
-                    yield Refused(self.name, None, where, "a rehabilitation ward rating with no location or provider id")
+                    yield Refused(self.name, None, where,
+                                  "a rehabilitation ward rating with no location or provider id")
         for (level, cqc_id), rows in rated.items():
             yield _ward_evidence(self.name, level, cqc_id, rows)
 

@@ -85,7 +85,8 @@ def map_organisation(org: Mapping[str, Any], where: str, number: int, fetched_at
     if parser.errors:
         return Refused(NAME, ods_code, f"{where} item {number}", "; ".join(parser.errors))
     parent = (org.get("ParentOrganisation") or {}).get("OrganisationName")
-    service: Mapping[str, Any] = next((s for s in org.get("Services") or [] if s.get("ServiceCode") == SERVICE_CODE), {})
+    service: Mapping[str, Any] = next(
+        (s for s in org.get("Services") or [] if s.get("ServiceCode") == SERVICE_CODE), {})
     evidence = [Evidence(NAME, "Services", f"{SERVICE_CODE} {service.get('ServiceName') or ''}".strip(),
                          "a community mental health service: a candidate community rehabilitation team")]
     try:

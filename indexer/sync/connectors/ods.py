@@ -101,4 +101,5 @@ def site(cells: list[str], where: str) -> Outcome:
         except ValueError:
             pass   # an address without a usable postcode still names the site
     return Enrichment(NAME, code, {"ods_code": code}, fields=fields, evidence=tuple(evidence), raw={"row": cells},
-                      field_sources={f: f"{NAME}:{'Postcode' if f == 'postcode' else 'Address Line 1-5'}" for f in fields})
+                      field_sources={f: f"{NAME}:{'Postcode' if f == 'postcode' else 'Address Line 1-5'}"
+                                     for f in fields})

@@ -178,8 +178,8 @@ def _page(body: Any, paging: str, page: int) -> tuple[list[Any], bool]:
 def _has_place(item: dict[str, Any]) -> bool:
     for sal in item.get("service_at_locations") or []:
         location = (sal or {}).get("location") or {}
-        if location.get("latitude") is not None or any(
-                (a or {}).get("postal_code") for a in (location.get("addresses") or location.get("physical_addresses") or [])):
+        addresses = location.get("addresses") or location.get("physical_addresses") or []
+        if location.get("latitude") is not None or any((a or {}).get("postal_code") for a in addresses):
             return True
     return False
 
@@ -244,7 +244,8 @@ def _type(feed: Feed, item: dict[str, Any], fields: dict[str, Any],
     if mapped:
         types = list(dict.fromkeys(typing for _, typing, _ in mapped))
         specific = [t for t in types if t.service_type is not ServiceType.vcfse] or types
-        evidence = tuple(Evidence(feed.source, where, term.strip(), f"the feed's term, mapped to {typing.service_type.value}")
+        evidence = tuple(Evidence(feed.source, where, term.strip(),
+                                  f"the feed's term, mapped to {typing.service_type.value}")
                          for term, typing, where in mapped)
         # Terms that disagree (beyond "also VCFSE") leave the choice to a maintainer.
         status: TypeStatus = "confirmed" if len({t.service_type for t in specific}) == 1 else "inferred"
