@@ -52,7 +52,8 @@ FULL = Service(
                                                                   [-1.6, 53.7]]]}},
     beds=14, capacity="limited", capacity_as_of=date(2026, 11, 20), accepting_referrals=False,
     referral_route="Care coordinator to the rehab panel", phone="0113 496 0999", email="referrals@foxglove.example.org",
-    website="https://foxglove.example.org", cqc_location_id="1-101", cqc_rating="Good", cqc_rating_date=date(2025, 5, 1),
+    website="https://foxglove.example.org", cqc_location_id="1-101", cqc_rating="Good",
+    cqc_rating_date=date(2025, 5, 1),
     status="inactive", provenance=[provenance(), provenance("oruk-leeds", None)], last_verified=date(2026, 11, 3),
     self_referral=False, schedules=[Schedule(byday=["MO", "TU", "WE", "TH", "FR"], opens_at="09:00", closes_at="17:30"),
                                     Schedule(description="Visiting 2pm to 8pm, every day")],
@@ -120,8 +121,8 @@ def test_type_needs_and_labels_are_attributes_on_rehabmap_terms():
     details = dict(found["rehabmap"][:-2])
     assert details == {"id": "cqc:1-101", "provider_type": "independent", "gender": "female_only",
                        "legacy_locked_label": "yes", "pd_specialist": "yes", "beds": "14", "capacity": "limited",
-                       "capacity_as_of": "2026-11-20", "accepting_referrals": "no", "self_referral": "no", "cqc_rating": "Good",
-                       "cqc_rating_date": "2025-05-01"}
+                       "capacity_as_of": "2026-11-20", "accepting_referrals": "no", "self_referral": "no",
+                       "cqc_rating": "Good", "cqc_rating_date": "2025-05-01"}
     assert [json.loads(v)["source"] for code, v in found["rehabmap"][-2:]] == ["cqc", "oruk-leeds"]
     assert attributes(service_to_oruk(SUBTYPED))["rehabmap-service-types"] == [("advocacy", None), ("imha", None)]
 

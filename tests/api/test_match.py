@@ -111,7 +111,8 @@ def test_match_result_carries_what_a_clinician_needs(client):
     # Before: the API had neither, though the pages show both.
     assert first["self_referral"] is False
     assert first["schedules"] == [{"byday": [], "opens_at": None, "closes_at": None, "description":
-                                   "Staffed 24 hours a day, every day. Visiting 2pm to 8pm; arrange visits with the ward."}]
+                                   "Staffed 24 hours a day, every day. Visiting 2pm to 8pm; "
+                                   "arrange visits with the ward."}]
     assert got["home"] == {"district": "LS9", "icb_code": "E54000054", "icb_name": got["home"]["icb_name"],
                            "lad_code": "E08000035", "lad_name": "Leeds", "precision": "postcode"}
     assert "distance" in got["ranking"]  # the documented rule, from rehabmap.match

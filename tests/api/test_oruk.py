@@ -259,6 +259,6 @@ def test_the_live_feed_publishes_a_stale_report_as_unknown_and_still_round_trips
         hsds.assert_valid(validator, exported)
     fields, _ = oruk_to_fields(json.loads(json.dumps(exported)))
     assert (fields["capacity"], fields["capacity_as_of"]) == ("available", sample.capacity_as_of.isoformat())
-    fresh = {a["taxonomy_term"]["code"]: a["value"] for a in service_to_oruk(sample, sample.capacity_as_of)["attributes"]
-             if a["taxonomy_term"]["taxonomy"] == "rehabmap"}
+    attributes = service_to_oruk(sample, sample.capacity_as_of)["attributes"]
+    fresh = {a["taxonomy_term"]["code"]: a["value"] for a in attributes if a["taxonomy_term"]["taxonomy"] == "rehabmap"}
     assert (fresh["capacity"], fresh["capacity_reported"]) == ("available", "available")

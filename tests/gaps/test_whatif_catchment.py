@@ -15,7 +15,8 @@ from rehabmap.gaps.categories import parse_category
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.scenario import Addition, Scenario, what_if
 from tests.gaps.conftest import CORNWALL_ICB, DEVON_ICB
-from tests.gaps.test_whatif import assert_same_analysis, base, rebuilt  # noqa: F401 (base: the analysis, with its indicators cached)
+# `base` is a fixture (the analysis, with its indicators cached), asked for by its name alone
+from tests.gaps.test_whatif import assert_same_analysis, base, rebuilt  # noqa: F401
 
 LEVEL2 = parse_category("inpatient_rehab_level2")
 TEAM = parse_category("community_rehab_team")

@@ -23,7 +23,8 @@ def test_a_settled_cell_gives_what_the_polygon_test_gives_at_every_point() -> No
     left, right = box(0.0, 0.0, 64 * CELL, 64 * CELL), box(64 * CELL, 0.0, 128 * CELL, 64 * CELL)
     overlapping = box(50 * CELL + 1e-7, 20 * CELL, 80.5 * CELL, 69.5 * CELL)
     holed = Polygon([(0, 70 * CELL), (100 * CELL, 70 * CELL), (100 * CELL, 120 * CELL), (0, 120 * CELL)],
-                    [[(20 * CELL, 80 * CELL), (60 * CELL, 80 * CELL), (60 * CELL, 110 * CELL), (20 * CELL, 110 * CELL)]])
+                    [[(20 * CELL, 80 * CELL), (60 * CELL, 80 * CELL), (60 * CELL, 110 * CELL),
+                      (20 * CELL, 110 * CELL)]])
     sliver = box(0.0, 65 * CELL, 128 * CELL, 65.3 * CELL)
     polygons = np.array([left, right, overlapping, holed, sliver], dtype=object)
     cells = WholeCells(polygons, lambda xs, ys: _first_holding(polygons, xs, ys))

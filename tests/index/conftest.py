@@ -184,7 +184,8 @@ def edit_rounds(services: list[Service], seed: int, rounds: int = 4) -> list[dic
         for n in range(8):
             template = rng.choice(services)
             data = template.model_dump(mode="json")
-            data.update(id=f"{template.id}-added-{round_}-{n}", name=rng.choice(["Aardvark Lodge", "Zeta", template.name]))
+            data.update(id=f"{template.id}-added-{round_}-{n}",
+                        name=rng.choice(["Aardvark Lodge", "Zeta", template.name]))
             if n % 3 == 0:
                 data["name"] = f"{NAME_WORD} Court {round_}-{n}"
             changes[data["id"]] = data

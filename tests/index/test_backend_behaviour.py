@@ -166,8 +166,8 @@ def _filter_cases(services: list[Service]) -> dict[str, ServiceQuery]:
     }
 
 
-CASES = ["default", "types", "no types", "subtypes", "subtype and another type", "need", "needs", "needs confirmed", "language",
-         "language confirmed", "language and need confirmed", "gender need", "age 17", "age 70", "female",
+CASES = ["default", "types", "no types", "subtypes", "subtype and another type", "need", "needs", "needs confirmed",
+         "language", "language confirmed", "language and need confirmed", "gender need", "age 17", "age 70", "female",
          "male", "area codes", "no area codes", "exclude area codes", "covers by code", "covers by polygon",
          "accepting only", "include inactive", "combined"]
 

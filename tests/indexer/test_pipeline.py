@@ -258,7 +258,8 @@ def test_a_long_value_is_quoted_short_in_every_reason(geography, index):
 # --- the live index is never lost ---------------------------------------------------------------------------
 
 def sample_rows(count: int) -> list[Candidate]:
-    return [row(i, name=f"Sample Peer Group {i}", service_type="vcfse", postcode="LS9 7TF") for i in range(2, 2 + count)]
+    return [row(i, name=f"Sample Peer Group {i}", service_type="vcfse", postcode="LS9 7TF")
+            for i in range(2, 2 + count)]
 
 
 @pytest.fixture()

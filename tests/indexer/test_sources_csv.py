@@ -101,7 +101,8 @@ def test_equally_good_mappings_are_an_error_not_a_guess(tmp_path):
     plain = tmp_path / "register.csv"
     shutil.copy(HOUSING, plain)
     [rejection] = load_source(plain, mappings_dir=mappings)
-    assert rejection.origin.line == 0 and "several mappings fit this header equally (a.toml, b.toml)" in rejection.reason
+    assert rejection.origin.line == 0
+    assert "several mappings fit this header equally (a.toml, b.toml)" in rejection.reason
 
 
 @pytest.mark.parametrize("toml, message", [

@@ -159,9 +159,10 @@ def test_sample_passes_the_pipeline_unchanged(sample):
 
 
 def test_rehabmap_export_keeps_id_and_provenance_unless_the_caller_names_the_source(tmp_path):
+    provenance = Provenance(source="cqc", source_id="1-123", licence="OGL-UK-3.0",
+                            fetched_at=datetime(2026, 11, 1, tzinfo=timezone.utc))
     service = Service(id="cqc:1-123", name="Ashgrove Rehabilitation Unit", service_type="inpatient_rehab_level1",
-                      lat=53.8, lon=-1.5, provenance=[Provenance(source="cqc", source_id="1-123", licence="OGL-UK-3.0",
-                                                                 fetched_at=datetime(2026, 11, 1, tzinfo=timezone.utc))])
+                      lat=53.8, lon=-1.5, provenance=[provenance])
     path = tmp_path / "export.json"
     path.write_text(json.dumps([service_to_oruk(service)]))
     [row] = load_source(path)

@@ -166,7 +166,8 @@ _WORDS = ["no", "not", "does not accept", "unable to support", "excludes", "Auti
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(st.sampled_from(_WORDS), min_size=1, max_size=12), st.sampled_from([" ", "  ", "\n", "-", "/", "", "_", "\u2013", " - "]))
+@given(st.lists(st.sampled_from(_WORDS), min_size=1, max_size=12),
+       st.sampled_from([" ", "  ", "\n", "-", "/", "", "_", "\u2013", " - "]))
 def test_same_answers_on_generated_text(words, separator):
     assert_same(separator.join(words))
 

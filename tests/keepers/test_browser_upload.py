@@ -1,8 +1,9 @@
 """Uploading a curated table in real Chromium against a real server: a maintainer uploads a community
 rehabilitation teams table built from the real NHS trust list, reads the report (the bad row named by its
 line), adds the table, and finds the teams with /find; the same, from the keyboard alone; a table of only
-bad rows offers nothing to add (with JavaScript off); the pages have no axe-core violations. The site's index is built as `rehabmap index sample/`
-builds it (`app.rebuild.rebuild_index`), so the upload's rebuild reads the same sources."""
+bad rows offers nothing to add (with JavaScript off); the pages have no axe-core violations. The site's index is
+built as `rehabmap index sample/` builds it (`app.rebuild.rebuild_index`), so the upload's rebuild reads the same
+sources."""
 
 from __future__ import annotations
 

@@ -73,8 +73,8 @@ def _inputs(html: str) -> dict[str, str]:
     import re
     from html import unescape
 
-    values = {name: unescape(value) for name, value in re.findall(r'<input class="nhsuk-input[^"]*" id="[^"]+" name="([^"]+)" type="text" value="([^"]*)"',
-                             html)}
+    inputs = re.findall(r'<input class="nhsuk-input[^"]*" id="[^"]+" name="([^"]+)" type="text" value="([^"]*)"', html)
+    values = {name: unescape(value) for name, value in inputs}
     for name, block in re.findall(r'<select[^>]* name="([^"]+)"[^>]*>(.*?)</select>', html, re.S):
         chosen = re.search(r'<option value="([^"]*)" selected>', block)
         values[name] = chosen.group(1) if chosen else ""

@@ -274,8 +274,8 @@ def test_the_upload_list_shows_only_whole_uploads_when_the_audit_holds_more_than
 
 def test_a_refused_rebuild_names_its_sources_never_a_server_path(keepers, data_dir):
     """The last rebuild's sources are remembered by their server paths; an upload that rebuilds from them and
-    is refused names the source that failed by its name (its folder as given, its file) and the reason, and no folder of the server
-    reaches the page, the audit log, the upload list or the services' provenance."""
+    is refused names the source that failed by its name (its folder as given, its file) and the reason, and no
+    folder of the server reaches the page, the audit log, the upload list or the services' provenance."""
     from app.rebuild import SOURCES_FILE, rebuild_index
 
     feeds = keepers.site.home / "feeds"

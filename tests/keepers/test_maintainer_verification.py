@@ -32,7 +32,8 @@ def test_a_maintainer_sees_the_longest_overdue_first_and_verifies_one(browser, d
     expected = due_for_verification(state.backend.all(), TODAY, state.settings.verify_after_days)
     assert len(expected) >= 2, "the sample should hold services due for verification"
     first = expected[0].service
-    with signed_in_page(browser, keepers_server, shared_keepers.site.tokens["maintainer"], "/keepers/verification-due") as page:
+    token = shared_keepers.site.tokens["maintainer"]
+    with signed_in_page(browser, keepers_server, token, "/keepers/verification-due") as page:
         assert page.locator("main h2").first.inner_text() == f"{len(expected)} due"
         names = page.locator("tbody tr td:first-child a").all_inner_texts()
         assert names == [d.service.name for d in expected][:100]

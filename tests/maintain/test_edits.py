@@ -179,7 +179,8 @@ def test_audit_reads_in_pages_and_as_hsds_metadata(api, site):
                 if n not in before["needs_met"] + before["needs_not_met"])
     edited_on = utc_today()
     edited = api.patch(f"/maintain/services/{OWNED_A[0]}", headers=site.auth("admin"),
-                       json={"website": "https://leeds-college.example.org/", "needs_met": [*before["needs_met"], need]})
+                       json={"website": "https://leeds-college.example.org/",
+                             "needs_met": [*before["needs_met"], need]})
     assert {"website", "needs_met"} <= set(edited.json()["changed"]), edited.text
     first = api.get("/maintain/audit", params={"limit": 5}, headers=site.auth("admin")).json()
     assert len(first["entries"]) == 5 and first["total"] > 5
@@ -253,7 +254,8 @@ def test_an_edit_the_new_import_contradicts_is_kept_but_reported(site, geography
     from rehabmap.maintain.audit import Change
 
     service_id = "sample:cornwall-ips-service"
-    site.directory.overlay.record("test", "update", service_id, [Change("subtype", None, "imha")], fields={"subtype": "imha"})
+    site.directory.overlay.record("test", "update", service_id, [Change("subtype", None, "imha")],
+                                  fields={"subtype": "imha"})
     writer = OverlayWriter(EmbeddedWriter(tmp_path / "index.sqlite"), site.directory)
     build_index(load_source(SAMPLE), GeographyPlacer(geography), writer, progress=False)
     assert any(service_id in w and "subtype" in w for w in writer.warnings)

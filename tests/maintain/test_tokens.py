@@ -188,7 +188,8 @@ def test_a_lost_or_wrong_key_says_what_to_do_and_a_new_key_revokes_the_old_token
     assert me(api, site.tokens["admin"]).status_code == 401  # hashed with the old key, and revoked
     token = cli(site, "tokens", "create", "--role", "admin").stdout.strip()
     assert me(api, token).json()["role"] == "admin"
-    revocations = [e for e in site.directory.audit.entries(resource_type="token", limit=1000)[0] if e.action == "revoke"]
+    entries, _ = site.directory.audit.entries(resource_type="token", limit=1000)
+    revocations = [e for e in entries if e.action == "revoke"]
     assert sorted(e.resource_id for e in revocations) == sorted(site.token_ids.values())
 
 

@@ -22,7 +22,8 @@ def charity(number: int, name: str, activities: str, postcode: str | None = "BS1
             status: str = "Registered", removed: str | None = None) -> dict:
     return {"date_of_extract": "2026-11-29T00:00:00", "organisation_number": number * 10,
             "registered_charity_number": number, "linked_charity_number": linked, "charity_name": name,
-            "charity_type": "Trust", "charity_registration_status": status, "date_of_registration": "2001-05-01T00:00:00",
+            "charity_type": "Trust", "charity_registration_status": status,
+            "date_of_registration": "2001-05-01T00:00:00",
             "date_of_removal": removed, "charity_activities": activities,
             "charity_contact_address1": "1 Fixture Street", "charity_contact_address2": None,
             "charity_contact_address3": "Bristol", "charity_contact_address4": None, "charity_contact_address5": None,
@@ -44,7 +45,8 @@ REGISTER = [
 CLASSES = [{"registered_charity_number": 1900002, "linked_charity_number": 0, "classification_code": 301,
             "classification_type": "How", "classification_description": "Provides Advocacy/advice/information"},
            {"registered_charity_number": 1900001, "linked_charity_number": 0, "classification_code": 104,
-            "classification_type": "What", "classification_description": "The Advancement Of Health Or Saving Of Lives"}]
+            "classification_type": "What",
+            "classification_description": "The Advancement Of Health Or Saving Of Lives"}]
 AREAS = [{"registered_charity_number": 1900001, "linked_charity_number": 0, "geographic_area_type": "Local Authority",
           "geographic_area_description": "Bristol City"}]
 
@@ -84,8 +86,8 @@ def test_mental_health_charities_are_candidates_held_for_review(replay, register
     [gone] = [o for o in outcomes if isinstance(o, Gone)]
     assert gone == Gone("charity", "1900005", "removed from the register on 2024-03-31", date(2024, 3, 31))
     [refused] = [o for o in outcomes if isinstance(o, Refused)]
-    assert refused.reason == ("'Moorland Mental Health Trust (fixture)' is a candidate (Mental Health) but the register "
-                              "gives no postcode to place it")
+    assert refused.reason == ("'Moorland Mental Health Trust (fixture)' is a candidate (Mental Health) but the "
+                              "register gives no postcode to place it")
     # The next day's extract unchanged: one conditional request, a 304, nothing read.
     again = connectors_for("charity", Settings(charity_url=replay.file_url("charity"), charity_rate=1000))[0]
     assert list(again.fetch(state)) == [] and not again.complete

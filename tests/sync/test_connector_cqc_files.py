@@ -71,7 +71,8 @@ def api_records(feeds_dir: Path) -> list[dict]:
 
 
 def test_the_real_provider_file_names_49_rehab_ward_providers(replay, data_dir):
-    replay.serve_file("ratings.csv", (data_dir / "services" / "cqc" / "cqc_latest_ratings_providers_2021-02.csv").read_bytes())
+    providers = data_dir / "services" / "cqc" / "cqc_latest_ratings_providers_2021-02.csv"
+    replay.serve_file("ratings.csv", providers.read_bytes())
     state = MemoryState()
     ratings = file_connector(RatingsFile, replay, "ratings.csv")
     outcomes = list(ratings.fetch(state))

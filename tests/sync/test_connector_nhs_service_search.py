@@ -15,7 +15,8 @@ from rehabmap.taxonomy import ServiceType
 from tests.sync.replay import MemoryState, Replay
 
 
-def connector(replay: Replay, *, key: str | None = "replay-nhs-key", retries: int = 1, **kwargs) -> NhsServiceSearchConnector:
+def connector(replay: Replay, *, key: str | None = "replay-nhs-key", retries: int = 1,
+              **kwargs) -> NhsServiceSearchConnector:
     http = SourceClient("NHS Service Search API", replay.nhs_url, key=SecretStr(key) if key else None,
                         key_header=KEY_HEADER, key_setting="REHABMAP_NHS_SERVICE_SEARCH_KEY",
                         policy=HttpPolicy(rate=1000, retries=retries, backoff_base=0.01))

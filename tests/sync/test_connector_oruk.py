@@ -169,7 +169,8 @@ def test_inactive_services_are_gone(replay, feeds_dir):
      "'day_centre' is not a type"),
     ('[feed]\nlabel="x"\nurl="u"\npaging="v1"\nlicence="l"\nattribution="a"\n[terms]\n"A" = "vcfse/imha"\n',
      "Subtype 'imha' does not belong to vcfse"),
-    ('[feed]\nlabel="x"\nurl="u"\npaging="v1"\nlicence="l"\nattribution="a"\n[feed.covers]\nday_centre = ["E06000023"]\n',
+    ('[feed]\nlabel="x"\nurl="u"\npaging="v1"\nlicence="l"\nattribution="a"\n'
+     '[feed.covers]\nday_centre = ["E06000023"]\n',
      "[feed.covers] names no type 'day_centre'"),
 ])
 def test_a_bad_feed_file_says_what_to_fix(tmp_path, text, message):

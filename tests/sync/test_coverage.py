@@ -130,8 +130,9 @@ def test_every_face_says_none_found_or_not_yet_covered(home, data_dir):
         leeds = httpx.get(f"{url}/areas/{LEEDS}", timeout=30).json()
         assert leeds["coverage"]["ips_employment"] == {
             "category": "ips_employment", "status": "covered", "share_of_adults": 1.0, "as_of": "2026-10-01",
-            "based_on": ["curated:ips.csv"], "pending_review": 0, "says": "None found. The directory holds complete Individual "
-            "Placement and Support (employment) data for this area (as of 2026-10-01)."}
+            "based_on": ["curated:ips.csv"], "pending_review": 0,
+            "says": "None found. The directory holds complete Individual Placement and Support (employment) data "
+                    "for this area (as of 2026-10-01)."}
         assert leeds["coverage"]["community_rehab_team"]["status"] == "not_covered"
         region = httpx.get(f"{url}/areas/{YORKSHIRE_REGION}", timeout=30).json()
         assert region["coverage"]["ips_employment"]["status"] == "partly_covered"

@@ -26,23 +26,28 @@ SAMPLE = Path(__file__).resolve().parents[2] / "sample"
 WEST_YORKSHIRE, NORTH_EAST_LONDON, GREATER_MANCHESTER = "E54000054", "E54000029", "E54000057"
 LEEDS, CAMBRIDGESHIRE = "E08000035", "E10000003"
 
-IPS = """icb_code,serves,service_name,organisation,address,postcode,phone,email,website,referral_route,description,verified_by,verified_on,notes
-E54000054,,Leeds IPS Employment Service (invented),Invented Trust,1 Test Street,LS9 7TF,0113 000 0000,,www.example.org,self-referral,Work support for people with autism,Ann Curator,2026-10-01,
+IPS = """icb_code,serves,service_name,organisation,address,postcode,phone,email,website,referral_route,description,\
+verified_by,verified_on,notes
+E54000054,,Leeds IPS Employment Service (invented),Invented Trust,1 Test Street,LS9 7TF,0113 000 0000,,\
+www.example.org,self-referral,Work support for people with autism,Ann Curator,2026-10-01,
 E54000029,,none,,,,,,,,,Bob Curator,2026-09-15,no IPS service commissioned
 E54000999,,Nowhere IPS (invented),,,LS9 7TF,,,,,,Ann Curator,2026-10-01,
 E54000057,,Manchester IPS (invented),,,M13 9WL,,,,,,,,not yet checked
 E54000057,,Salford IPS (invented),,,,,,,,,Ann Curator,2026-10-01,
 E54000057,E08000003;E99999999,Stockport IPS (invented),,,SK1 3XE,,,,,,Ann Curator,2026-13-01,
 """
-ADVOCACY = """utla_code,kind,service_name,organisation,address,postcode,phone,email,website,referral_route,description,verified_by,verified_on,notes
+ADVOCACY = """utla_code,kind,service_name,organisation,address,postcode,phone,email,website,referral_route,description,\
+verified_by,verified_on,notes
 E08000035,imha,Leeds Advocacy IMHA (invented),Invented Advocacy,,LS9 7TF,,,,,,Ann Curator,2026-10-01,
 E08000035,imca,Leeds Advocacy IMCA (invented),Invented Advocacy,,LS9 7TF,,,,,,,,
 E10000003,care_act,none,,,,,,,,,Bob Curator,2026-09-01,
 E10000003,bogus,Cambridge Advocacy (invented),,,CB2 0QQ,,,,,,Bob Curator,2026-09-01,
 E54000054,imha,An ICB is not a council (invented),,,LS9 7TF,,,,,,Ann Curator,2026-10-01,
 """
-TEAMS = """trust_ods_code,serves,team_name,organisation,address,postcode,phone,email,website,referral_route,description,verified_by,verified_on,notes
-RGD,E08000035,Leeds Community Rehabilitation Team (invented),Leeds and York Partnership NHS Foundation Trust,,LS9 7TF,,,,,,Ann Curator,2026-10-01,
+TEAMS = """trust_ods_code,serves,team_name,organisation,address,postcode,phone,email,website,referral_route,\
+description,verified_by,verified_on,notes
+RGD,E08000035,Leeds Community Rehabilitation Team (invented),Leeds and York Partnership NHS Foundation Trust,,\
+LS9 7TF,,,,,,Ann Curator,2026-10-01,
 ZZ9,E08000032,Mistyped Trust Team (invented),,,LS9 7TF,,,,,,,,
 RGD,,No Area Team (invented),,,LS9 7TF,,,,,,,,
 """

@@ -14,16 +14,19 @@ KINDS = ("Getting back to work", "Somewhere to live with support", "Someone to s
 
 def test_everything_near_lists_every_kind_nearest_first_numbered_as_the_map(client):
     page = client.get("/find/everything", params={"where": "LS9 7TF", "within": "25"}).text
-    kinds = [html.unescape(k) for k in re.findall(r'<h3 class="nhsuk-heading-s rm-group-heading" id="kind-[^"]+">([^<]*)</h3>', page)]
+    headings = re.findall(r'<h3 class="nhsuk-heading-s rm-group-heading" id="kind-[^"]+">([^<]*)</h3>', page)
+    kinds = [html.unescape(k) for k in headings]
     assert sorted(kinds) == sorted(KINDS)
     sections = page.split('class="nhsuk-heading-s rm-group-heading"')[1:]
     firsts = []
     numbers = []
     for section in sections:
-        miles = [float(m) if m else 0.0 for m in re.findall(r"<br>(?:less than 0\.1 miles|([\d.]+) miles?) \(", section)]
+        distances = re.findall(r"<br>(?:less than 0\.1 miles|([\d.]+) miles?) \(", section)
+        miles = [float(m) if m else 0.0 for m in distances]
         assert miles == sorted(miles) and len(miles) <= 3
         firsts.append(miles[0] if miles else float("inf"))
-        numbers += [int(n) for n in re.findall(r'<span class="rm-result__number" aria-hidden="true">(\d+)</span>', section)]
+        pins = re.findall(r'<span class="rm-result__number" aria-hidden="true">(\d+)</span>', section)
+        numbers += [int(n) for n in pins]
     assert firsts == sorted(firsts), "the kind with the nearest service comes first"
     assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 10
     svg = page[page.index('<svg class="rm-map"'):page.index("</svg>")]

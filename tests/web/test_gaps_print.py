@@ -31,7 +31,8 @@ _OVERFLOW = """(width) => [...document.querySelectorAll('main table')].map(t => 
   return {caption: (t.caption ? t.caption.innerText : t.className).slice(0, 60),
           beyond: t.getBoundingClientRect().right - width,
           hidden: wrap ? wrap.scrollWidth - wrap.clientWidth : 0,
-          clipped: wrap ? getComputedStyle(wrap).overflowX !== 'visible' && wrap.scrollWidth > wrap.clientWidth : false};
+          clipped: wrap ? getComputedStyle(wrap).overflowX !== 'visible' && wrap.scrollWidth > wrap.clientWidth
+                        : false};
 })"""
 
 

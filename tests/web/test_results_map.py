@@ -37,8 +37,8 @@ def assert_legible(svg: str, count: int) -> None:
 
 def test_public_results_map_numbers_pins_as_the_list_and_none_overlap(client):
     page = client.get("/find/rehabilitation", params={"where": "LS9 7TF", "within": "25"}).text
-    listed = re.findall(r'<h3 class="nhsuk-heading-s rm-result__name"><a href="[^"]*"><span class="nhsuk-u-visually-hidden">'
-                        r'\d+\. </span>([^<]*)</a>', page)
+    listed = re.findall(r'<h3 class="nhsuk-heading-s rm-result__name"><a href="[^"]*">'
+                        r'<span class="nhsuk-u-visually-hidden">\d+\. </span>([^<]*)</a>', page)
     svg = page[page.index("<svg"):page.index("</svg>")]
     assert len(listed) >= 5
     assert [name for name, _, _ in (pins_of(svg)[n] for n in sorted(pins_of(svg)))] == listed

@@ -32,7 +32,8 @@ def test_last_checked_comes_before_the_contact_details(client):
 def test_opening_times_are_the_records_schedules(client):
     page = text(client, f"/service/{COLLEGE}")
     times = page[page.index('id="opening-times"'):page.index("About this service")]
-    for shown in ("Monday to Thursday", "9:30am to 4:30pm", "Friday", "9:30am to 1pm (Fridays: enrolment drop-in only)"):
+    for shown in ("Monday to Thursday", "9:30am to 4:30pm", "Friday",
+                  "9:30am to 1pm (Fridays: enrolment drop-in only)"):
         assert shown in times, shown
     peer = text(client, f"/service/{PEER}")
     assert "Tuesday and Thursday" in peer and "6pm to 8pm" in peer
