@@ -55,11 +55,12 @@ def opcodes_run(function: Callable[[], Any], code_in: str) -> int:
         frame.f_trace_opcodes = True
         return local
 
+    previous = sys.gettrace()  # a coverage tool's or a debugger's, put back after
     sys.settrace(on_call)
     try:
         function()
     finally:
-        sys.settrace(None)
+        sys.settrace(previous)
     return count
 
 
