@@ -80,3 +80,24 @@ def test_a_held_hospital_is_a_candidate_at_either_level(synced):
     assert "None confirmed yet: 1 candidate awaits review" in page
     # No needs were given, so none can be unmet: the page does not say "No service meets all of these needs".
     assert "No service of these types was found." in page and "these needs" not in page
+
+
+def test_cqc_covers_care_homes_not_all_supported_accommodation(synced):
+    """CQC registers every care home, but not floating support (housing support is not a regulated activity)
+    nor supported housing whose staff give no personal care. Before, a complete CQC run claimed supported
+    accommodation as a whole: Derby and Derbyshire's scorecard called floating outreach and supported housing
+    "missing", and "Somewhere to live with support" near Field House said "We could not find" rather than that
+    rehabmap holds no such information there."""
+    near = {"home": {"postcode": FIELD_HOUSE_POSTCODE}, "types": ["supported_accommodation"], "max_distance_km": 5}
+    found = {}
+    for subtypes in (["residential_24h"], ["floating_outreach"], []):
+        [summary] = httpx.post(f"{synced}/match", json={**near, "subtypes": subtypes}, timeout=60).json()["summary"]
+        found[tuple(subtypes)] = summary["found"]
+    assert found == {("residential_24h",): "none_found", ("floating_outreach",): "not_yet_covered",
+                     (): "not_yet_covered"}
+    housing = httpx.get(f"{synced}/find/housing", params={"where": FIELD_HOUSE_POSTCODE, "within": 5}, timeout=60)
+    assert "We do not hold information about somewhere to live with support for this area yet" in housing.text
+    card = httpx.get(f"{synced}/gaps/E54000058", timeout=300).json()["scorecard"]  # Derby and Derbyshire
+    assert card["missing_subtypes"] == ["supported_accommodation:residential_24h"]
+    assert {"supported_accommodation:floating_outreach", "supported_accommodation:supported_housing"} <= set(
+        card["not_covered_subtypes"])
