@@ -7,7 +7,7 @@ matching rules, the API and the ORUK taxonomy all speak the same words.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from rehabmap.errors import UnknownNeed, UnknownServiceType, shorten
@@ -168,12 +168,15 @@ def validate_subtype(service_type: ServiceType, subtype: str | None) -> str | No
 @dataclass(frozen=True)
 class Classification:
     """What a source label means in the pathway; `legacy_locked` and `pd_specialist` flag labels
-    the 2024 guidance says commissioners must see."""
+    the 2024 guidance says commissioners must see. `level_stated` is False for an inpatient unit the label
+    names without its level ("rehabilitation unit", "inpatient rehab"): level 1 is then only the default, which
+    a source that only may list rehab services does not confirm (a CQC hospital, a hospital or trust site list)."""
 
     service_type: ServiceType
     subtype: str | None = None
     legacy_locked: bool = False
     pd_specialist: bool = False
+    level_stated: bool = True
 
 
 class NotRehab(ValueError):
@@ -218,7 +221,7 @@ _LABEL_RULES: tuple[tuple[FoldedPattern, Classification], ...] = tuple(
         (r"\bsupported (housing|accommodation|living)\b",
          Classification(ServiceType.supported_accommodation, "supported_housing")),
         (r"\binpatient rehab|\brehab(ilitation)? (unit|ward|hospital)\b",
-         Classification(ServiceType.inpatient_rehab_level1)),
+         Classification(ServiceType.inpatient_rehab_level1, level_stated=False)),
         (r"\bpeer support\b|\brecovery college\b|\bday (centre|service)s?\b|\bcarers?\b|"
          r"\bvoluntary\b|\bcommunity (group|support)\b|\bcharity\b|\bsocial enterprise\b|\bfaith\b",
          Classification(ServiceType.vcfse)),
@@ -250,7 +253,6 @@ def classify_label(label: str) -> Classification | None:
     for pattern, classification in _LABEL_RULES:
         if pattern.search(folded):
             if _PD.search(folded) and classification.service_type.is_inpatient:
-                return Classification(classification.service_type, classification.subtype,
-                                      classification.legacy_locked, pd_specialist=True)
+                return replace(classification, pd_specialist=True)
             return classification
     return None

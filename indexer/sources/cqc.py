@@ -23,7 +23,7 @@ from indexer.rows import Candidate, Origin, Rejection
 from indexer.sources.common import CsvProblem, CsvTable, RowParser, compact, join_address
 from indexer.sync.items import Evidence
 from rehabmap.errors import shorten
-from rehabmap.taxonomy import LEGACY_LABEL_TEXTS, NotRehab, ServiceType, classify_label
+from rehabmap.taxonomy import NotRehab, ServiceType, classify_label
 
 # CQC's regulated activity and service type names run to ~60 characters each; a refusal quotes a location's whole
 # list (up to four of them), so it can be checked against the register.
@@ -53,7 +53,6 @@ _MH_SPECIALISM = re.compile(r"mental health conditions|restricted under the ment
 _REHAB_WORD = re.compile(r"\brehab", re.I)
 # CQC's core service for rehab wards, by name (ratings files, inspection areas) or API code (service ratings).
 REHAB_WARD = re.compile(r"long stay or rehabilitation mental health wards|^mhlongstay$", re.I)
-_LEVEL_NUMBER = re.compile(r"\blevel\s*[12]\b", re.I)
 # A hospital named for a ward kind that is not rehab is no candidate, unless a rehab ward is inspected there.
 _OTHER_WARD = re.compile(r"\b(acute|picu|psychiatric intensive care|assessment|crisis|place of safety|"
                          r"eating disorders?|mother and baby|perinatal|adolescent|cahms|camhs)\b", re.I)
@@ -345,7 +344,7 @@ def read_pathway(registration: Registration, source: str = SOURCE) -> PathwayRea
 def _hospital(registration: Registration, named: Any, source: str) -> PathwayReading:
     """A mental health hospital is a candidate inpatient unit. It is a rehab unit when CQC inspects a rehab ward
     there or its name says so; its level is known only from a name that states one (a legacy label or
-    "level 1/2"). Otherwise level 1 is proposed and the reading stays inferred."""
+    "level 1/2": `Classification.level_stated`). Otherwise level 1 is proposed and the reading stays inferred."""
     name = registration.name
     label = " | ".join(filter(None, (name, registration.also_known_as)))
     hospital = next(t for t in registration.service_types if _MH_HOSPITAL.search(t))
@@ -359,7 +358,7 @@ def _hospital(registration: Registration, named: Any, source: str) -> PathwayRea
     if not says_rehab and not wards and _OTHER_WARD.search(label):
         raise NotRehabPathway(f"mental health hospital '{shorten(name)}' whose name does not say rehabilitation "
                               "(acute, PICU and assessment wards are not rehab)")
-    level_stated = named_unit and _level_stated(label)
+    level_stated = named_unit and named.level_stated
     fields: dict[str, Any] = {"service_type": ServiceType.inpatient_rehab_level1}
     if named_unit:
         fields = {"service_type": named.service_type, "legacy_locked_label": named.legacy_locked,
@@ -374,12 +373,6 @@ def _hospital(registration: Registration, named: Any, source: str) -> PathwayRea
         evidence.append(Evidence(source, "name", shorten(label), "nothing says which level: level 1 proposed"))
     confirmed = (says_rehab or bool(wards)) and level_stated
     return PathwayReading(fields, "confirmed" if confirmed else "inferred", tuple(evidence), named=says_rehab)
-
-
-def _level_stated(label: str) -> bool:
-    """A legacy label (DESIGN.md §2) or "level 1/2" states a level; "rehabilitation unit" alone does not."""
-    folded = label.casefold()
-    return any(text in folded for text in LEGACY_LABEL_TEXTS) or bool(_LEVEL_NUMBER.search(label))
 
 
 def needs_fields(specialisms: tuple[str, ...]) -> dict[str, Any]:

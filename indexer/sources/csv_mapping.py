@@ -20,7 +20,7 @@ from indexer.rows import Candidate, Held, Origin, Rejection
 from indexer.sources.common import CsvProblem, CsvRow, CsvTable, RowParser, compact, join_address, os_reason, slugify
 from rehabmap.errors import DomainError, shorten
 from rehabmap.record import Service
-from rehabmap.taxonomy import NotRehab, classify_label, parse_type
+from rehabmap.taxonomy import NotRehab, ServiceType, classify_label, parse_type
 
 MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
 SPECIAL_COLUMNS = ("id", "label_text")  # the source id; free text for the classifier (not stored)
@@ -225,12 +225,18 @@ def _row(row: CsvRow, mapping: Mapping, file: str, source: str) -> Candidate | H
     for field, value in mapping.defaults.items():
         if fields.get(field) is None and (field != "service_type" or _unclassified(fields, label_text)):
             fields[field] = value
-    if mapping.type_unconfirmed and fields.get("service_type") is None and _unclassified(fields, label_text):
+    if mapping.type_unconfirmed and fields.get("service_type") is None:
         # Until a maintainer confirms what it is (the review queue), a guessed type is not presented as fact.
-        if mapping.proposed_type:
-            fields["service_type"] = mapping.proposed_type
+        means = mapping.type_unconfirmed
+        if _unclassified(fields, label_text):
+            if mapping.proposed_type:
+                fields["service_type"] = mapping.proposed_type
+        elif (unit := _level_unstated(fields, label_text)) is not None:
+            fields["service_type"], means = unit.value, UNSTATED_LEVEL
+        else:
+            return Candidate(fields, origin, label_text)
         return Held(Candidate(fields, origin, label_text), ", ".join(label_columns) if label_columns else name_column,
-                    shorten(label_text), mapping.type_unconfirmed, dict(row.values))
+                    shorten(label_text), means, dict(row.values))
     return Candidate(fields, origin, label_text)
 
 
@@ -254,6 +260,21 @@ def _source_id(mapping: Mapping, values: dict[str, str], fields: dict[str, Any])
     if "id" in mapping.columns:
         return values[mapping.columns["id"][0]] or None
     return slugify(f"{fields['name']} {fields.get('postcode', '')}")
+
+
+UNSTATED_LEVEL = ("the name says it is an inpatient rehabilitation unit, but not its level: level 1 proposed, "
+                  "a maintainer says which")
+
+
+def _level_unstated(fields: dict[str, Any], label_text: str) -> ServiceType | None:
+    """The level the classifier gives an inpatient unit whose label does not state one ("... REHABILITATION
+    UNIT", "INPATIENT REHAB"): only a default, which a list that only may hold rehab services does not confirm,
+    as a CQC mental health hospital's reading does not (indexer/sources/cqc.py); None for any other label."""
+    try:
+        found = classify_label(fields.get("original_label") or label_text)
+    except NotRehab:
+        return None
+    return found.service_type if found and found.service_type.is_inpatient and not found.level_stated else None
 
 
 def _unclassified(fields: dict[str, Any], label_text: str) -> bool:

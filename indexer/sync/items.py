@@ -139,6 +139,7 @@ class Connector(Protocol):
     def complete(self) -> bool: ...
 
     def covers(self) -> Mapping[str, frozenset[str]]:
-        """What a complete run of this source covers: service type code -> ONS area codes ("E92000001" for all
-        of England). Coverage lets every face say "none found" rather than "not covered"."""
+        """What a complete run of this source covers: category (a service type code, or `type:subtype` for one
+        subtype only) -> ONS area codes ("E92000001" for all of England). Coverage lets every face say "none
+        found" rather than "not covered"."""
         ...

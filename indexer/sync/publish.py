@@ -14,6 +14,7 @@ from typing import Any
 
 from indexer.sync.store import ReviewRow, StoredRecord, SyncStore
 from rehabmap.coverage import ENGLAND, CoverageStore
+from rehabmap.taxonomy import ServiceType
 
 REVIEW_SOURCE = "review"  # field_sources value of a type a maintainer decided
 
@@ -56,7 +57,7 @@ def with_type(service: dict[str, Any], service_type: str | None, subtype: str | 
 
 
 def record_pending(store: SyncStore) -> None:
-    """Tell coverage where candidates await review, per proposed type and area (ICB, sub-ICB, local
+    """Tell coverage where candidates await review, per type they may be and area (ICB, sub-ICB, local
     authority, region, England): where they are, "none found" is not yet the whole truth."""
     reviews = {r.key: r for r in store.reviews()}
     counts: Counter[tuple[str, str]] = Counter()
@@ -64,5 +65,15 @@ def record_pending(store: SyncStore) -> None:
         if record.proposed_type and record.service and held(record, reviews.get(record.key)):
             areas = record.service.get("areas") or {}
             codes = {areas.get(k) for k in ("icb_code", "sub_icb_code", "lad_code", "region_code")} | {ENGLAND}
-            counts.update((record.proposed_type, code) for code in codes if code)
+            counts.update((kind, code) for kind in _may_be(record.proposed_type) for code in codes if code)
     CoverageStore(store.database).replace_pending(counts)
+
+
+def _may_be(proposed_type: str) -> tuple[str, ...]:
+    """The types a held record may turn out to be. A held inpatient unit's level is the maintainer's to say
+    (`review accept --level`): a source proposes level 1 where nothing states one (a CQC mental health
+    hospital, a hospital list's row), so the candidate counts at both levels, and a level 2 search beside it
+    says "none confirmed yet" rather than "none found"."""
+    if ServiceType(proposed_type).is_inpatient:
+        return (ServiceType.inpatient_rehab_level1.value, ServiceType.inpatient_rehab_level2.value)
+    return (proposed_type,)

@@ -159,7 +159,7 @@ def test_every_shipped_mapping_loads():
 def check_dated_nhs_file(path: Path, source: str) -> tuple[list[Candidate], list[Held], list[Rejection]]:
     """Every row is a candidate, held for review, or a rejection; candidates and held rows are marked as dated,
     unverified entries; a candidate says what it is in its own name, and a held row is one whose name says
-    nothing: a dated list is no evidence of a rehab service's type."""
+    nothing, or names an inpatient unit but not its level: a dated list is no evidence of a rehab service's type."""
     rows = list(load_source(path))
     candidates = [r for r in rows if isinstance(r, Candidate)]
     held = [r for r in rows if isinstance(r, Held)]
@@ -171,7 +171,8 @@ def check_dated_nhs_file(path: Path, source: str) -> tuple[list[Candidate], list
     for candidate in candidates:
         assert "service_type" not in candidate.fields and classify_label(candidate.label_text) is not None
     for row in held:
-        assert classify_label(row.candidate.label_text) is None
+        named = classify_label(row.candidate.label_text)
+        assert named is None or (named.service_type.is_inpatient and not named.level_stated)
         assert row.value == row_name(path, row.candidate.origin.line) and row.raw is not None
     for candidate in candidates + [h.candidate for h in held]:
         assert candidate.origin.source == source and candidate.origin.licence == "OGL-UK-3.0"
@@ -208,16 +209,22 @@ def test_nhs_website_hospitals_2018_through_its_mapping():
 def test_ods_trusts_and_sites_2018_through_its_mapping():
     path = SERVICES / "ods_trusts_and_sites_2018_geocoded.csv"
     candidates, held, rejections = check_dated_nhs_file(path, "ods-sites-2018")
-    assert (len(candidates), len(held), len(rejections)) == (25, 39, 29321)
+    assert (len(candidates), len(held), len(rejections)) == (16, 48, 29321)
     by_name = {c.fields["name"]: c for c in candidates}
     assert classify_label(by_name["COMMUNITY REHABILITATION TEAM (WEST)"].label_text).service_type.value == \
         "community_rehab_team"
-    assert classify_label(by_name["GREEN CLOSE REHABILITATION UNIT"].label_text).service_type.value == \
-        "inpatient_rehab_level1"
+    assert classify_label(by_name["FAIRLIGHT AVENUE COMMUNITY REHABILITATION UNIT"].label_text).service_type.value \
+        == "inpatient_rehab_level1"  # the legacy label states level 1
     assert {"REHAB SOUTHAMPTON", "DRUG REHAB REQUIREMENT GP PRESCRIBER"}.isdisjoint(by_name)
     # A name that only mentions rehabilitation says neither ward nor team: no type is proposed.
     assert "REHAB SOUTHAMPTON" in {h.value for h in held}
-    assert all("service_type" not in h.candidate.fields for h in held)
+    unstated = {h.value: h for h in held if "service_type" in h.candidate.fields}
+    # A unit named without its level is not shown as a level 1 unit: level 1 is proposed, as for a CQC hospital.
+    assert len(unstated) == 9
+    assert {"GREEN CLOSE REHABILITATION UNIT", "NELFT INPATIENT REHAB (E-PACT)"} <= set(unstated)
+    assert {(h.candidate.fields["service_type"], h.means) for h in unstated.values()} == {(
+        "inpatient_rehab_level1", "the name says it is an inpatient rehabilitation unit, but not its level: level 1 "
+        "proposed, a maintainer says which")}
 
 
 def test_a_mapping_default_type_never_makes_a_secure_unit_rehab(tmp_path):
@@ -240,22 +247,26 @@ def test_a_mapping_default_type_never_makes_a_secure_unit_rehab(tmp_path):
 def test_type_unconfirmed_rows_are_held_with_the_mappings_reason(tmp_path):
     path = tmp_path / "sites.csv"
     path.write_text("Ref,Site,Postcode\nS1,Acre Day Hospital,LS9 7TF\nS2,Kirkstall Rehabilitation Unit,LS9 7TF\n"
-                    "S3,Oak Medium-Secure Unit,LS9 7TF\n")
+                    "S3,Oak Medium-Secure Unit,LS9 7TF\nS4,Seacroft Community Rehabilitation Unit,LS9 7TF\n")
     mapping = tmp_path / "sites.toml"
     mapping.write_text('[source]\nname = "sites"\ntype_unconfirmed = "a site is not a rehab unit by itself"\n'
                        'proposed_type = "Inpatient_Rehab_Level1"\n'
                        '[columns]\nid = "Ref"\nname = "Site"\npostcode = "Postcode"\n')
     rows = list(load_source(path, mapping=mapping))
-    [held] = [r for r in rows if isinstance(r, Held)]
+    held, unit = [r for r in rows if isinstance(r, Held)]
     assert (held.candidate.origin.line, held.field, held.value, held.means) == (
         2, "Site", "Acre Day Hospital", "a site is not a rehab unit by itself")
     assert held.candidate.fields["service_type"] == "inpatient_rehab_level1"
     assert held.raw == {"Ref": "S1", "Site": "Acre Day Hospital", "Postcode": "LS9 7TF"}
-    # A label that names a unit still classifies; a secure one is left to the pipeline to refuse.
+    # A unit named without its level is held too, level 1 proposed: as for a CQC hospital, level 1 is only a default.
+    assert (unit.value, unit.candidate.fields["service_type"], unit.means) == (
+        "Kirkstall Rehabilitation Unit", "inpatient_rehab_level1", "the name says it is an inpatient rehabilitation "
+        "unit, but not its level: level 1 proposed, a maintainer says which")
+    # A label that states the level still classifies; a secure one is left to the pipeline to refuse.
     candidates, rejections = split(rows)
     assert not rejections
-    assert sorted(c.fields["name"] for c in candidates.values()) == ["Kirkstall Rehabilitation Unit",
-                                                                      "Oak Medium-Secure Unit"]
+    assert sorted(c.fields["name"] for c in candidates.values()) == ["Oak Medium-Secure Unit",
+                                                                      "Seacroft Community Rehabilitation Unit"]
 
 
 @pytest.mark.parametrize("toml, message", [

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -43,8 +44,7 @@ def reference_label(label: str) -> Classification | None | str:
     for pattern, classification in taxonomy._LABEL_RULES:
         if re.search(pattern.regex.pattern, label, re.I):
             if re.search(taxonomy._PD.regex.pattern, label, re.I) and classification.service_type.is_inpatient:
-                return Classification(classification.service_type, classification.subtype,
-                                      classification.legacy_locked, pd_specialist=True)
+                return replace(classification, pd_specialist=True)
             return classification
     return None
 

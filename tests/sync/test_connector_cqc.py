@@ -241,6 +241,8 @@ def test_connectors_for_builds_cqc_from_the_settings(replay):
 
     [cqc] = connectors_for("cqc", Settings(cqc_api_url=replay.cqc_url, cqc_api_key="replay-cqc-key", cqc_rate=1000))
     assert cqc.name == "cqc" and cqc.attribution.startswith("Contains CQC information")
-    assert "E92000001" in cqc.covers()["supported_accommodation"]
+    # Care homes are all registered; floating support and most supported housing are not CQC's to list.
+    assert cqc.covers() == {"supported_accommodation:residential_24h": {"E92000001"},
+                            "inpatient_rehab_level1": {"E92000001"}, "inpatient_rehab_level2": {"E92000001"}}
     assert sum(isinstance(o, SourceItem) for o in cqc.fetch(MemoryState())) == 7
     assert base.ENGLAND == "E92000001"

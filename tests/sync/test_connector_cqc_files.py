@@ -194,4 +194,5 @@ def test_cqc_ratings_builds_one_connector_per_configured_file(replay):
     built = connectors_for("cqc-ratings", Settings(cqc_ratings_url=replay.file_url("r.csv"),
                                                    cqc_hsca_url=replay.file_url("h.ods")))
     assert [c.name for c in built] == ["cqc-ratings", "cqc-hsca"]
-    assert built[1].covers()["supported_accommodation"] == frozenset({"E92000001"}) and built[0].covers() == {}
+    assert built[1].covers()["supported_accommodation:residential_24h"] == frozenset({"E92000001"})
+    assert "supported_accommodation" not in built[1].covers() and built[0].covers() == {}

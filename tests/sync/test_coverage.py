@@ -153,8 +153,8 @@ def test_every_face_says_none_found_or_not_yet_covered(home, data_dir):
         assert absent and set(card["not_covered"]) | set(card["missing"]) == set(absent)
         assert ("ips_employment" in card["missing"]) == (status["ips_employment"] == "missing")
         assert all(status[t] == "not_covered" for t in card["not_covered"])
-        # Devon: the sample holds nothing there. Not "7 of 7 parts missing": 7 not covered. Once CQC has listed
-        # all England's supported accommodation, that one part is truly missing.
+        # Devon: the sample holds nothing there. Not "7 of 7 parts missing": 7 not covered. Once a source has
+        # listed all England's supported accommodation, that one part is truly missing.
         table = httpx.get(f"{url}/gaps", params={"level": "icb"}, timeout=120).json()
         devon = next(a for a in table["areas"] if a["code"] == DEVON)
         assert (devon["missing_count"], devon["not_covered_count"]) == (0, 7)

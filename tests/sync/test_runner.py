@@ -79,7 +79,7 @@ def test_first_full_run_accounts_for_every_one_of_the_103_real_records(settings,
     assert index_record(settings.home, FIELD_HOUSE) is None, "an inferred candidate must not be shown"
     # A complete listing makes the source's coverage claims.
     claims = {(c.category, c.area_code) for c in CoverageStore(store_of(settings)).claims()}
-    assert ("supported_accommodation", "E92000001") in claims
+    assert ("supported_accommodation:residential_24h", "E92000001") in claims
 
 
 def test_faults_of_the_source_change_nothing_in_the_result(settings, geography, replay):

@@ -4,7 +4,7 @@ pages, and a shortlist kept only in the link (ids in the URL)."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
@@ -26,11 +26,14 @@ if TYPE_CHECKING:
 
     from markupsafe import Markup
 
+    from rehabmap.coverage import HomeCoverage
     from rehabmap.state import AppState
 
 router = APIRouter()
 
 MAX_RESULTS = 20
+
+NoneMeans = Literal["being_checked", "covered", "not_covered"]
 
 
 def not_found(request: Request, what: str) -> HTMLResponse:
@@ -69,6 +72,16 @@ def _map(state: AppState, home: Home, results: list[MatchResult]) -> Markup | No
     return results_map(state.geography, Marker(home.lat, home.lon, home.label), pins) if results else None
 
 
+def _none_means(at_home: HomeCoverage, category: SupportCategory) -> NoneMeans:
+    """What finding none of a kind of support means at this home (README "Coverage"): candidates are still
+    being checked, the directory holds all of it here (so there are none), or it holds none of it here yet
+    (so there may well be some). Every public page that can find none says which, never a bare "none found"."""
+    answers = [at_home.for_request(t) for t in category.types]
+    if any(a.pending_review for a in answers):
+        return "being_checked"
+    return "covered" if all(a.covered for a in answers) else "not_covered"
+
+
 EVERYTHING = "everything"  # the view of every kind of support: a path of its own, not a category
 PER_KIND = 3
 
@@ -85,13 +98,18 @@ def find_everything(request: Request, state: State) -> HTMLResponse:
     if not isinstance(home, Home):
         return home
     today = state.today()
+    at_home = state.coverage().at_home(home.areas.codes())
     groups = []
     for category in CATEGORIES:
         response = _nearest(state, home, category, search.within, PER_KIND, today)
-        groups.append((category, response.results, sum(g.total for g in response.groups)))
+        groups.append((category, response.results, sum(g.total for g in response.groups),
+                       _none_means(at_home, category)))
     groups.sort(key=lambda g: g[1][0].distance_km if g[1] else math.inf)  # stable: kinds with none keep their order
-    results = [r for _, found, _ in groups for r in found]
-    context.update(home=home, groups=groups, count=len(results), map=_map(state, home, results))
+    results = [r for _, found, _, _ in groups for r in found]
+    # Where a kind has none that may be there all the same, where else to ask, as a kind's own page says.
+    national_help = any(not found and means != "covered" for _, found, _, means in groups) or not results
+    context.update(home=home, groups=groups, count=len(results), map=_map(state, home, results),
+                   national_help=national_help)
     return page(request, "find/everything.html", context, today=today)
 
 
@@ -109,10 +127,7 @@ def find_category(request: Request, slug: str, state: State) -> HTMLResponse:
         return home
     today = state.today()
     results = _nearest(state, home, category, search.within, MAX_RESULTS, today).results
-    coverage = state.coverage()
-    answers = [coverage.for_request(home.areas.codes(), t) for t in category.types]
-    context["covered"] = all(a.covered for a in answers)
-    context["being_checked"] = any(a.pending_review for a in answers)
+    context["none_means"] = _none_means(state.coverage().at_home(home.areas.codes()), category)
     context.update(
         home=home, results=results, map=_map(state, home, results),
         others=[c for c in CATEGORIES if c.slug != slug], wider=[r for r in sorted(PUBLIC_RADII_MILES)

@@ -57,8 +57,9 @@ What each makes of a record:
   The other charities are counted in `CharityConnector.skipped`, not reported one by one. Weekly.
 * `nhs-service-search` — community rehab team candidates (inferred unless the name says rehabilitation). Weekly.
 
-Coverage (`Connector.covers()`): `cqc`, `cqc-directory` and `cqc-hsca` cover supported accommodation and both
-inpatient levels for England (E92000001) after a complete run; an ORUK feed covers what its file's
+Coverage (`Connector.covers()`): `cqc`, `cqc-directory` and `cqc-hsca` cover care homes
+(`supported_accommodation:residential_24h`, not floating support or supported housing, which CQC does not list
+completely) and both inpatient levels for England (E92000001) after a complete run; an ORUK feed covers what its file's
 `[feed.covers]` says; the others cover nothing (candidates and enrichments only).
 """
 

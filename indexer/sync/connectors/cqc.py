@@ -153,12 +153,19 @@ class CqcConnector(BaseConnector):
         return map_location(item, url, self._now())
 
 
+# Care homes: "accommodation for persons who require nursing or personal care" is a regulated activity, so every
+# one is registered. Not supported accommodation as a whole: floating outreach is housing support, which CQC does
+# not regulate, and supported housing is registered ("supported living") only where staff give personal care.
+_COVERED = (f"{ServiceType.supported_accommodation.value}:residential_24h", ServiceType.inpatient_rehab_level1.value,
+            ServiceType.inpatient_rehab_level2.value)
+
+
 def location_coverage() -> Mapping[str, frozenset[str]]:
-    """What a complete list of CQC locations covers, England-wide: every supported accommodation service CQC
-    registers for mental health, and every hospital an inpatient rehab unit can be in."""
+    """What a complete list of CQC locations covers, England-wide: every care home CQC registers for mental
+    health, and every hospital an inpatient rehab unit can be in. An area without a CQC-registered supported
+    living service or floating support is not known to have none: it is not covered for them."""
     england = frozenset({ENGLAND})
-    return {t.value: england for t in (ServiceType.supported_accommodation, ServiceType.inpatient_rehab_level1,
-                                       ServiceType.inpatient_rehab_level2)}
+    return {category: england for category in _COVERED}
 
 
 def map_location(item: Mapping[str, Any], url: str, fetched_at: datetime) -> Outcome:
