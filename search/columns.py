@@ -785,7 +785,7 @@ class ServiceColumns:
         fifth pass). `typed`: every row is of a type asked for (the grid read them by type,
         `_Grid.positions` with the prepared `types`), so the type test is skipped."""
         q = query if isinstance(query, _Prepared) else self.prepare(query)
-        flags = self._flags[rows]
+        flags = self._flags.take(rows)  # `take`: the same gather as indexing, ~10% fewer instructions a row
         need = (0 if q.include_inactive else _ACTIVE) | (_ACCEPTING if q.accepting_only else 0)
         mask = (flags & (need | _SUPERSEDED)) == need
         if q.type_bits is not None and not typed:
@@ -794,7 +794,7 @@ class ServiceColumns:
             mask &= (flags & _GENDER_MASK) != q.other_gender << _GENDER_SHIFT
         if q.covering is not None:
             # As signed: an unsigned index is cast to NumPy's index type first, a pass more over the rows.
-            mask &= q.covering[(flags >> _CATCHMENT_SHIFT).view(np.int64)]
+            mask &= q.covering.take((flags >> _CATCHMENT_SHIFT).view(np.int64))
         keep = mask.nonzero()[0]  # `np.flatnonzero`'s answer for a flat mask, without its Python-level steps
         if not (q.narrowed_bits or q.wanted or q.age is not None or q.languages or q.in_areas is not None
                 or q.outside_excluded is not None):
@@ -804,7 +804,7 @@ class ServiceColumns:
         if q.narrowed_bits:
             tests.append(((flags[keep] & q.narrowed_bits) == 0) | np.isin(self.subtype[rows], q.subtypes))
         if q.wanted or q.age is not None:
-            word = self._needs_ages[rows]
+            word = self._needs_ages.take(rows)
             if q.wanted:
                 tests.append((word & q.needs_mask) == q.needs_value)
             if q.age is not None:
@@ -906,7 +906,7 @@ class ServiceColumns:
                 lat, lon, read if outside is None else np.concatenate((read, outside)), prepared)
         # From here `at` numbers the rows as `space` does (rows, or positions of the cell order, whose columns
         # lie close together): only the answers' few are turned into rows, at the end.
-        in_within = None if in_within_groups is None else in_within_groups[space._located.of[at]]
+        in_within = None if in_within_groups is None else in_within_groups.take(space._located.of.take(at))
         by_type = None
         if by_type_within and in_within is not None:
             by_type = np.bincount(space.type[at[in_within]], minlength=len(_TYPES))
@@ -922,7 +922,13 @@ class ServiceColumns:
             asked = space._located.any_of(query.area_codes, at)
             at, distances = at[asked], distances[asked]
         total = len(at) + (0 if counted is None else counted.total)
-        nearest_at, nearest_distances = space.top_k(at, distances, k, None)
+        near_at, near_distances = at, distances
+        if query.area_codes is None and len(inside_distances) == k:
+            # The ICB's k nearest are among these rows, so the k nearest of all lie no farther than its k-th:
+            # a comparison narrows them, instead of a second partition of every distance (~40k instructions).
+            near = (distances <= inside_distances[-1]).nonzero()[0]
+            near_at, near_distances = at[near], distances[near]
+        nearest_at, nearest_distances = space.top_k(near_at, near_distances, k, None)
         of_types = space._nearest_of_types(at, distances, nearest_at, prepared.types) \
             if each_type and counted is None else None
         if space is not self:
@@ -1040,10 +1046,10 @@ class ServiceColumns:
     def _positions_passing(self, lat: float, lon: float, positions: np.ndarray,
                            prepared: _Prepared) -> tuple[np.ndarray, np.ndarray]:
         """`_box_passing` of the rows at these positions of the cell order, as positions."""
-        positions = positions[self._cells.kept(prepared, positions, typed=True)]
+        positions = positions.take(self._cells.kept(prepared, positions, typed=True))
         phi, lam, cos_phi = self._cell_points
-        distances = haversine_km_radians(*radians_and_cosines(lat, lon), phi[positions], lam[positions],
-                                         cos_phi[positions])
+        distances = haversine_km_radians(*radians_and_cosines(lat, lon), phi.take(positions), lam.take(positions),
+                                         cos_phi.take(positions))
         return positions, distances
 
     def _with_distances(self, lat: float, lon: float, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1141,7 +1147,7 @@ def _nearest_first(id_rank: np.ndarray, rows: np.ndarray, distances: np.ndarray,
         ordered = distances.copy()
         ordered.partition(k - 1)
         kth = ordered[k - 1]
-        keep = distances <= kth
+        keep = (distances <= kth).nonzero()[0]  # a few: gathered, not selected by a mask of every row
         rows, distances = rows[keep], distances[keep]
     order = np.lexsort((id_rank[rows], distances))[:k]
     return rows[order], distances[order]
