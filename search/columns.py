@@ -691,7 +691,7 @@ class ServiceColumns:
         of a box are a few contiguous runs (`_Grid.positions`) instead of rows scattered over the whole index:
         gathering them is ~4x faster at 100k services (bench/RESULTS.md); an area's rows lie close together
         too. Only the filters (`select`, `passing`), `type`, the located areas and `top_k` may be asked of it,
-        in positions of the cell order; made on the first query: ~78 bytes a row more (~37 MiB at 500k
+        in positions of the cell order; made on the first query: ~82 bytes a row more (~39 MiB at 500k
         services)."""
         order = self._grid.order
         copy = object.__new__(ServiceColumns)
