@@ -319,7 +319,10 @@ class _CodeSets:
     located areas are bounded by England's geography, catchments by the areas they name).
     """
 
-    def __init__(self, of: np.ndarray, keys: Sequence[Sequence[str]]) -> None:
+    def __init__(self, of: np.ndarray, keys: Sequence[Sequence[str]], dtype: type[np.integer] = np.int32) -> None:
+        """`dtype`: the group numbers' type; NumPy's index type (`np.intp`) for sets whose numbers index a
+        per-query table on every row a match reads, as a narrower index is cast first (~11 instructions a
+        row); else the narrower, for memory."""
         keys = [tuple(dict.fromkeys(k)) for k in keys]
         # Rows of each group, ascending: one stable sort of the group numbers.
         # A stable sort of 16-bit keys is a radix sort, several times faster than on wider ones (same order).
@@ -336,13 +339,13 @@ class _CodeSets:
         # Per code, the groups holding it: a question names one to a few codes, so its table is set by one
         # scatter per code (a home ICB: one) rather than worked out over every group's codes.
         self._groups_of = {code: np.array(groups, dtype=np.int64) for code, groups in groups_of.items()}
-        self.of = np.asarray(of, dtype=np.int32)
+        self.of: np.ndarray = np.asarray(of, dtype=dtype)
         self.keys = keys
         self.groups = len(keys)
 
     def reordered(self, order: np.ndarray) -> _CodeSets:
         """The same sets, for the rows laid out in this order (row order[i] becomes row i)."""
-        return _CodeSets(self.of[order], self.keys)
+        return _CodeSets(self.of[order], self.keys, self.of.dtype.type)
 
     def any_of(self, codes: frozenset[str] | Sequence[str], rows: np.ndarray) -> np.ndarray:
         return self.groups_holding(codes)[self.of[rows]]
@@ -576,7 +579,7 @@ class ServiceColumns:
         located_of, located = _factorize_together(icb, sub_icb, lad, region)
         self._located = _CodeSets(located_of, [
             AreaCodes(icb_code=a or None, sub_icb_code=b or None, lad_code=c or None, region_code=d or None).codes()
-            for a, b, c, d in located])
+            for a, b, c, d in located], np.intp)
         self.located_in = self._located.rows_by_code
         self.restricted = np.array(restricted, dtype=bool)
         serves_of, serves = _factorize(serves)
@@ -687,12 +690,13 @@ class ServiceColumns:
         """These columns with what `passing` reads laid out in the grid's order (type, then cell), so the rows
         of a box are a few contiguous runs (`_Grid.positions`) instead of rows scattered over the whole index:
         gathering them is ~4x faster at 100k services (bench/RESULTS.md); an area's rows lie close together
-        too. Only the filters (`select`, `passing`) and `type` may be asked of it, in positions of the cell
-        order; made on the first query: ~70 bytes a row more (~34 MiB at 500k services)."""
+        too. Only the filters (`select`, `passing`), `type`, the located areas and `top_k` may be asked of it,
+        in positions of the cell order; made on the first query: ~82 bytes a row more (~39 MiB at 500k
+        services)."""
         order = self._grid.order
         copy = object.__new__(ServiceColumns)
         copy.__dict__.update(self.__dict__)
-        for name in ("_flags", "_needs_ages", "type", "subtype"):
+        for name in ("_flags", "_needs_ages", "type", "subtype", "id_rank"):
             setattr(copy, name, getattr(self, name)[order])
         for name in ("_lang_met", "_lang_not"):
             sets = shallow_copy(getattr(self, name))
@@ -781,7 +785,7 @@ class ServiceColumns:
         fifth pass). `typed`: every row is of a type asked for (the grid read them by type,
         `_Grid.positions` with the prepared `types`), so the type test is skipped."""
         q = query if isinstance(query, _Prepared) else self.prepare(query)
-        flags = self._flags[rows]
+        flags = self._flags.take(rows)  # `take`: the same gather as indexing, ~10% fewer instructions a row
         need = (0 if q.include_inactive else _ACTIVE) | (_ACCEPTING if q.accepting_only else 0)
         mask = (flags & (need | _SUPERSEDED)) == need
         if q.type_bits is not None and not typed:
@@ -789,7 +793,8 @@ class ServiceColumns:
         if q.other_gender is not None:
             mask &= (flags & _GENDER_MASK) != q.other_gender << _GENDER_SHIFT
         if q.covering is not None:
-            mask &= q.covering[flags >> _CATCHMENT_SHIFT]
+            # As signed: an unsigned index is cast to NumPy's index type first, a pass more over the rows.
+            mask &= q.covering.take((flags >> _CATCHMENT_SHIFT).view(np.int64))
         keep = mask.nonzero()[0]  # `np.flatnonzero`'s answer for a flat mask, without its Python-level steps
         if not (q.narrowed_bits or q.wanted or q.age is not None or q.languages or q.in_areas is not None
                 or q.outside_excluded is not None):
@@ -799,7 +804,7 @@ class ServiceColumns:
         if q.narrowed_bits:
             tests.append(((flags[keep] & q.narrowed_bits) == 0) | np.isin(self.subtype[rows], q.subtypes))
         if q.wanted or q.age is not None:
-            word = self._needs_ages[rows]
+            word = self._needs_ages.take(rows)
             if q.wanted:
                 tests.append((word & q.needs_mask) == q.needs_value)
             if q.age is not None:
@@ -866,8 +871,8 @@ class ServiceColumns:
         """How many services pass the query within radius_km of the point, exactly as a scan of every row
         counts them, from the rows of the radius's box alone (every row within the radius lies in it)."""
         box, everything = self._box_of(lat, lon, radius_km)
-        _, distances = self._passing_near(lat, lon, radius_km, query, self.prepare(query), box=box,
-                                          everything=everything, pool=True)
+        _, _, distances = self._passing_near(lat, lon, radius_km, query, self.prepare(query), box=box,
+                                             everything=everything, pool=True)
         return int(np.count_nonzero(distances <= radius_km))
 
     def around(self, lat: float, lon: float, query: ServiceQuery, k: int, radius_km: float,
@@ -892,32 +897,45 @@ class ServiceColumns:
         outside = None if within is None or not count_within or everything \
             else self._outside(box, within, prepared.types)
         if counted is None and outside is None:
-            rows, distances = self._passing_near(lat, lon, radius_km, query, prepared, box=box,
-                                                 everything=everything, pool=within is None)
+            space, at, distances = self._passing_near(lat, lon, radius_km, query, prepared, box=box,
+                                                      everything=everything, pool=within is None)
         else:  # with `within` (so no pool) and a box that is not every cell, `_passing_near` reads the box
             read = self._grid.positions(box, prepared.types) if counted is None else counted.positions
-            rows, distances = self._positions_passing(
+            space = self._cells
+            at, distances = self._positions_passing(
                 lat, lon, read if outside is None else np.concatenate((read, outside)), prepared)
-        in_within = None if in_within_groups is None else in_within_groups[located.of[rows]]
+        # From here `at` numbers the rows as `space` does (rows, or positions of the cell order, whose columns
+        # lie close together): only the answers' few are turned into rows, at the end.
+        in_within = None if in_within_groups is None else in_within_groups.take(space._located.of.take(at))
         by_type = None
         if by_type_within and in_within is not None:
-            by_type = np.bincount(self.type[rows[in_within]], minlength=len(_TYPES))
+            by_type = np.bincount(space.type[at[in_within]], minlength=len(_TYPES))
             if counted is not None:
                 by_type = by_type + counted.by_type
         close = distances <= radius_km
-        rows, distances = rows[close], distances[close]
-        inside_rows, inside_distances = rows[:0], distances[:0]
+        at, distances = at[close], distances[close]
+        inside_at, inside_distances = at[:0], distances[:0]
         if in_within is not None:
             inside = in_within[close]
-            inside_rows, inside_distances = self.top_k(rows[inside], distances[inside], k, None)
+            inside_at, inside_distances = space.top_k(at[inside], distances[inside], k, None)
         if query.area_codes is not None:
-            asked = located.any_of(query.area_codes, rows)
-            rows, distances = rows[asked], distances[asked]
-        total = len(rows) + (0 if counted is None else counted.total)
-        nearest_rows, nearest_distances = self.top_k(rows, distances, k, None)
-        of_types = self._nearest_of_types(rows, distances, nearest_rows, prepared.types) \
+            asked = space._located.any_of(query.area_codes, at)
+            at, distances = at[asked], distances[asked]
+        total = len(at) + (0 if counted is None else counted.total)
+        near_at, near_distances = at, distances
+        if query.area_codes is None and len(inside_distances) == k:
+            # The ICB's k nearest are among these rows, so the k nearest of all lie no farther than its k-th:
+            # a comparison narrows them, instead of a second partition of every distance (~40k instructions).
+            near = (distances <= inside_distances[-1]).nonzero()[0]
+            near_at, near_distances = at[near], distances[near]
+        nearest_at, nearest_distances = space.top_k(near_at, near_distances, k, None)
+        of_types = space._nearest_of_types(at, distances, nearest_at, prepared.types) \
             if each_type and counted is None else None
-        return Around(nearest_rows, nearest_distances, inside_rows, inside_distances, total, by_type, of_types)
+        if space is not self:
+            order = self._grid.order
+            nearest_at, inside_at = order[nearest_at], order[inside_at]
+            of_types = of_types and {t: (int(order[p]), d) for t, (p, d) in of_types.items()}
+        return Around(nearest_at, nearest_distances, inside_at, inside_distances, total, by_type, of_types)
 
     def _nearest_of_types(self, rows: np.ndarray, distances: np.ndarray, nearest_rows: np.ndarray,
                           types: np.ndarray | None) -> dict[int, tuple[int, float]]:
@@ -1003,34 +1021,36 @@ class ServiceColumns:
 
     def _passing_near(self, lat: float, lon: float, radius_km: float, query: ServiceQuery, prepared: _Prepared,
                       *, box: tuple[int, int, int, int] | None, everything: bool,
-                      pool: bool) -> tuple[np.ndarray, np.ndarray]:
+                      pool: bool) -> tuple[ServiceColumns, np.ndarray, np.ndarray]:
         """The rows passing the prepared query among those of the radius's box (`_box_of`; every row within
         the radius lies in it), and their distances from the point; with `pool`, among the query's areas'
-        rows instead when they are fewer."""
+        rows instead when they are fewer. First, the columns the rows are numbered by: these (row numbers),
+        or `_cells` (positions of the cell order: a box's rows)."""
         if pool and query.area_codes is not None:
             rows = self._located.rows_with(query.area_codes)
             if len(rows) < (len(self) if everything else self._grid.count(box)):
                 prepared.in_areas = None  # every row of the pool lies in the areas asked for
-                return self._with_distances(lat, lon, rows[self.kept(prepared, rows)])
+                return self, *self._with_distances(lat, lon, rows[self.kept(prepared, rows)])
         if everything:
-            return self._with_distances(lat, lon, self._all[self.kept(prepared, self._all)])
-        return self._box_passing(lat, lon, box, prepared)
+            return self, *self._with_distances(lat, lon, self._all[self.kept(prepared, self._all)])
+        return self._cells, *self._positions_passing(lat, lon, self._grid.positions(box, prepared.types), prepared)
 
     def _box_passing(self, lat: float, lon: float, box: tuple[int, int, int, int] | None,
                      prepared: _Prepared) -> tuple[np.ndarray, np.ndarray]:
         """The rows of the box's cells passing the prepared query, in cell order, and their distances from
         the point, from the radians and cosines kept in that order (`_cell_points`): the same floats as
         `haversine_km` of the rows, without gathering the rows' points or converting them per query."""
-        return self._positions_passing(lat, lon, self._grid.positions(box, prepared.types), prepared)
+        positions, distances = self._positions_passing(lat, lon, self._grid.positions(box, prepared.types), prepared)
+        return self._grid.order[positions], distances
 
     def _positions_passing(self, lat: float, lon: float, positions: np.ndarray,
                            prepared: _Prepared) -> tuple[np.ndarray, np.ndarray]:
-        """`_box_passing` of the rows at these positions of the cell order."""
-        positions = positions[self._cells.kept(prepared, positions, typed=True)]
+        """`_box_passing` of the rows at these positions of the cell order, as positions."""
+        positions = positions.take(self._cells.kept(prepared, positions, typed=True))
         phi, lam, cos_phi = self._cell_points
-        distances = haversine_km_radians(*radians_and_cosines(lat, lon), phi[positions], lam[positions],
-                                         cos_phi[positions])
-        return self._grid.order[positions], distances
+        distances = haversine_km_radians(*radians_and_cosines(lat, lon), phi.take(positions), lam.take(positions),
+                                         cos_phi.take(positions))
+        return positions, distances
 
     def _with_distances(self, lat: float, lon: float, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return rows, haversine_km(lat, lon, self.lat[rows], self.lon[rows])
@@ -1127,7 +1147,7 @@ def _nearest_first(id_rank: np.ndarray, rows: np.ndarray, distances: np.ndarray,
         ordered = distances.copy()
         ordered.partition(k - 1)
         kth = ordered[k - 1]
-        keep = distances <= kth
+        keep = (distances <= kth).nonzero()[0]  # a few: gathered, not selected by a mask of every row
         rows, distances = rows[keep], distances[keep]
     order = np.lexsort((id_rank[rows], distances))[:k]
     return rows[order], distances[order]

@@ -734,18 +734,20 @@ class EmbeddedIndex:
         def question(state: _State) -> Around:
             found = state.columns.around(lat, lon, query, k, radius_km, within, count_within=count_within,
                                          each_type=each_type)
-            nearest = list(zip(found.rows.tolist(), found.distances.tolist()))
-            inside = list(zip(found.within_rows.tolist(), found.within_distances.tolist()))
+            nearest, inside = found.rows.tolist(), found.within_rows.tolist()
             of_types = found.nearest_of_types
             # The home ICB's nearest are mostly the nearest overall too (at 100k, 10.2 distinct rows of the 20
-            # a match asks for): each (row, distance) is read and made a hit once, and both lists share it.
-            pairs = list(dict.fromkeys([*nearest, *inside, *of_types.values()] if of_types else [*nearest, *inside]))
-            rows, distances = zip(*pairs) if pairs else ((), ())
-            hits = dict(zip(pairs, map(Hit, state.services(rows), distances)))
+            # a match asks for): each row is read and made a hit once, and the lists share it. A row has one
+            # distance (the pass computes it once), so the rows alone key the hits.
+            distances = dict(zip(nearest, found.distances.tolist()))
+            distances.update(zip(inside, found.within_distances.tolist()))
+            if of_types:
+                distances.update(of_types.values())
+            hits = dict(zip(distances, map(Hit, state.services(list(distances)), distances.values())))
             counts = found.within_by_type
             return Around(list(map(hits.__getitem__, nearest)), list(map(hits.__getitem__, inside)),
                           found.total, None if counts is None else _by_type(counts),
-                          None if of_types is None else {_TYPES[t]: hits[pair] for t, pair in of_types.items()})
+                          None if of_types is None else {_TYPES[t]: hits[row] for t, (row, _) in of_types.items()})
         return self._answer(question)
 
     def count_near(self, lat: float, lon: float, query: ServiceQuery, *, radius_km: float) -> int:
