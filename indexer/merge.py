@@ -22,11 +22,13 @@ def name_key(name: str) -> str:
 
 
 def _keys(service: Service) -> list[tuple[str, str]]:
-    keys = [("id", service.id)]
-    if service.cqc_location_id:
-        keys.append(("cqc", service.cqc_location_id.strip().upper()))
-    if service.postcode:
-        keys.append(("name+postcode", f"{name_key(service.name)}|{service.postcode.replace(' ', '').upper()}"))
+    fields = service.__dict__  # a record's fields, read without pydantic's attribute hook (this runs per row)
+    keys = [("id", fields["id"])]
+    cqc_location_id, postcode = fields["cqc_location_id"], fields["postcode"]
+    if cqc_location_id:
+        keys.append(("cqc", cqc_location_id.strip().upper()))
+    if postcode:
+        keys.append(("name+postcode", f"{name_key(fields['name'])}|{postcode.replace(' ', '').upper()}"))
     return keys
 
 

@@ -168,15 +168,14 @@ def _label_meaning(label: str) -> Classification | NotRehab | None:
         return exc
 
 
-def _classify(candidate: Candidate) -> None:
-    fields = candidate.fields
+def _classify(fields: dict[str, Any], label_text: str) -> None:
     name = fields.get("name") if isinstance(fields.get("name"), str) else ""
     # A secure unit is not rehab whatever type a source, a mapping default or a feed's term gives it.
     refuse_secure(name)
     original = fields.get("original_label")
     if not isinstance(original, str):
         refuse_secure(original)
-    label = original or candidate.label_text or name
+    label = original or label_text or name
     # An original label that is text is the label classified next, which refuses a secure unit in turn.
     classification = (_label_meaning(label) if isinstance(label, str) else classify_label(label)) if label else None
     if isinstance(classification, NotRehab):
@@ -225,9 +224,8 @@ def _without_bad_contacts(candidate: Candidate) -> Candidate:
     return replace(candidate, fields=fields, warnings=[*candidate.warnings, *warnings])
 
 
-def _extract_needs(candidate: Candidate) -> None:
-    fields = candidate.fields
-    text = " ".join(filter(None, [fields.get("name"), fields.get("description"), candidate.label_text]))
+def _extract_needs(fields: dict[str, Any], label_text: str) -> None:
+    text = " ".join(filter(None, [fields.get("name"), fields.get("description"), label_text]))
     met, not_met, gender = extract_needs_and_gender(text)
     # What the row states wins over what its text suggests.
     given_met, given_not_met = set(fields.get("needs_met") or []), set(fields.get("needs_not_met") or [])
@@ -238,9 +236,8 @@ def _extract_needs(candidate: Candidate) -> None:
         fields["gender"] = gender
 
 
-def _locate(candidate: Candidate, placer: Placer) -> tuple[float, float, str | None]:
+def _locate(fields: dict[str, Any], placer: Placer) -> tuple[float, float, str | None]:
     """The row's point (from its postcode when it has no coordinates) and the postcode's LAD, if any."""
-    fields = candidate.fields
     lad = None
     if fields.get("lat") is None or fields.get("lon") is None:
         postcode = fields.get("postcode")
@@ -266,32 +263,31 @@ def _rejection(origin: Origin, exc: Exception) -> Rejection:
 
 def prepare_all(candidates: list[Candidate], placer: Placer) -> list[Service | Rejection]:
     """Candidate rows → valid records or rejections that say why, in order; areas found in one batch."""
-    outcomes: list[Service | Rejection | Candidate] = []
+    outcomes: list[Service | Rejection | tuple[dict[str, Any], Origin]] = []
     points: list[tuple[float, float, str | None]] = []
     for candidate in candidates:
-        # The caller's row stays as it was; the copy is the pipeline's own to fill in.
-        candidate = Candidate(dict(candidate.fields), candidate.origin, candidate.label_text, candidate.warnings)
+        # The caller's row stays as it was; the copy of its fields is the pipeline's own to fill in (only the
+        # fields: a new `Candidate` around them would cost a Python `__init__` a row).
+        fields, label_text = dict(candidate.fields), candidate.label_text
         try:
-            _classify(candidate)
-            _extract_needs(candidate)
-            points.append(_locate(candidate, placer))
-            outcomes.append(candidate)
+            _classify(fields, label_text)
+            _extract_needs(fields, label_text)
+            points.append(_locate(fields, placer))
+            outcomes.append((fields, candidate.origin))
         except _REJECTABLE as exc:
             outcomes.append(_rejection(candidate.origin, exc))
     lats, lons, lads = (list(column) for column in zip(*points)) if points else ([], [], [])
     areas = iter(placer.area_codes_all(lats, lons, lads) if points else [])
     for i, outcome in enumerate(outcomes):
-        if isinstance(outcome, Candidate):
-            outcomes[i] = _finish(outcome, next(areas))
+        if type(outcome) is tuple:
+            outcomes[i] = _finish(*outcome, next(areas))
     return outcomes  # type: ignore[return-value]
 
 
-def _finish(candidate: Candidate, areas: Any) -> Service | Rejection:
-    origin = candidate.origin
+def _finish(fields: dict[str, Any], origin: Origin, areas: Any) -> Service | Rejection:
     try:
         if isinstance(areas, Exception):
             raise areas
-        fields = candidate.fields  # prepare_all's own copy
         fields["areas"] = areas
         fields.setdefault("id", f"{origin.source}:{origin.source_id}")
         # Validated by pydantic-core directly: what `Provenance(...)` and `Service.model_validate` do, without

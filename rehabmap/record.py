@@ -167,6 +167,12 @@ class ServiceArea(BaseModel):
         return bool(self.codes) or self.polygon is not None
 
 
+def _no_stated_area() -> ServiceArea:
+    """A record's area when its source states none, as `ServiceArea()` makes it, by pydantic-core directly:
+    without `BaseModel.__init__`'s Python frame around it (about half the rows of an import take this)."""
+    return ServiceArea.__pydantic_validator__.validate_python({})
+
+
 Weekday = Literal["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
 WEEKDAYS: tuple[Weekday, ...] = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
@@ -222,7 +228,7 @@ class Service(BaseModel):
     lat: Annotated[float, Number] = Field(ge=49.8, le=55.9)
     lon: Annotated[float, Number] = Field(ge=-6.5, le=2.0)
     areas: AreaCodes = Field(default_factory=AreaCodes)
-    service_area: ServiceArea = Field(default_factory=ServiceArea)
+    service_area: ServiceArea = Field(default_factory=_no_stated_area)
     beds: Annotated[int | None, Number] = Field(default=None, ge=0)
     capacity: Capacity | None = None
     capacity_as_of: date | None = None
@@ -261,29 +267,36 @@ class Service(BaseModel):
     @field_validator("needs_met", "needs_not_met")
     @classmethod
     def _known_needs(cls, value: list[str]) -> list[str]:
-        if _NEED_CODES.issuperset(value):  # already codes (every record an import or a read makes): skip the parse
-            return sorted(set(value))
+        # One set, tested against the codes as a set: `issuperset` of a list would build a set of its own.
+        unique = set(value)
+        if unique <= _NEED_CODES:  # already codes (every record an import or a read makes): skip the parse
+            return sorted(unique)
         return sorted({parse_need(v) for v in value})
 
     @model_validator(mode="after")
     def _consistent(self) -> Service:
-        validate_subtype(self.service_type, self.subtype)
-        if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:
-            raise ValueError(f"min_age {self.min_age} is greater than max_age {self.max_age}")
-        met, not_met = self.needs_met, self.needs_not_met
+        # The fields are read from `__dict__`, where pydantic keeps them: `BaseModel` defines `__getattr__`, so
+        # each `self.x` goes through CPython's slow attribute hook (~0.1 µs), and this runs for every record.
+        fields = self.__dict__
+        validate_subtype(fields["service_type"], fields["subtype"])
+        min_age, max_age = fields["min_age"], fields["max_age"]
+        if min_age is not None and max_age is not None and min_age > max_age:
+            raise ValueError(f"min_age {min_age} is greater than max_age {max_age}")
+        met, not_met = fields["needs_met"], fields["needs_not_met"]
         if not_met and not set(met).isdisjoint(not_met):
             clash = set(met) & set(not_met)
             raise ValueError(f"needs both met and not met: {', '.join(sorted(clash))}")
-        if self.gender:
+        gender = fields["gender"]
+        if gender:
             # The gender field is the truth; the three gender needs are derived from it. A list that already
             # says so (every record read back from an index does) is left as it is: an assignment is a
             # Python call of pydantic's `__setattr__`, ~1 µs. The lists are sorted and unique here
             # (`_known_needs`), so a list says so exactly when its gender needs are the derived ones.
-            if _GENDER_NEEDS.intersection(met) != {self.gender}:
-                self.needs_met = sorted((set(met) - _GENDER_NEEDS) | {self.gender})
-            if _GENDER_NEEDS.intersection(not_met) != _OTHER_GENDER_NEEDS[self.gender]:
-                self.needs_not_met = sorted((set(not_met) | _GENDER_NEEDS) - {self.gender})
-        if self.capacity_as_of and not self.capacity:
+            if _GENDER_NEEDS.intersection(met) != {gender}:
+                self.needs_met = sorted((set(met) - _GENDER_NEEDS) | {gender})
+            if _GENDER_NEEDS.intersection(not_met) != _OTHER_GENDER_NEEDS[gender]:
+                self.needs_not_met = sorted((set(not_met) | _GENDER_NEEDS) - {gender})
+        if fields["capacity_as_of"] and not fields["capacity"]:
             raise ValueError("capacity_as_of given without capacity")
         return self
 

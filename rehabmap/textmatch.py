@@ -5,8 +5,8 @@ pipeline's time. Two things make it cheap without changing an answer:
   - Case folding once. Case-insensitive matching in Python's `re` costs 3–5× plain matching. For patterns
     written in lowercase ASCII, folding the text and matching case-sensitively is equivalent: IGNORECASE
     lets an ASCII letter match its other case plus exactly four non-ASCII letters (İ ı ſ K, see
-    `re._casefix`), which are mapped to their ASCII letters before `str.lower()` (which would turn İ into
-    two characters).
+    `re._casefix`), and no class (\\w, \\s, \\d, \\b) depends on case; so the folded text is the text with
+    its ASCII capitals lowered and those four mapped to their ASCII letters, every other character kept.
   - Needles. Most patterns start with `\\b`, which stops `re` from scanning for a literal prefix, so each
     search tries the pattern at every position (~3 µs on a description). Every match of a pattern contains
     one of a few literal words (its needles, read from the parsed pattern), and `in` finds or rules those
@@ -42,23 +42,23 @@ def words(pattern: str) -> str:
     return pattern.replace(" ", WORD_GAP)
 
 
-_TWINS = {"İ": "i", "ı": "i", "ſ": "s", "K": "k"}
+_TWINS = {"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"}  # İ ı ſ and the Kelvin sign
 _ASCII_TWINS = str.maketrans(_TWINS)
 
 
 def fold_case(text: str) -> str:
     """The text as `re.IGNORECASE` sees it, for patterns in lowercase ASCII.
 
-    Lowered first, and translated (slow) only when the lowered text shows a trace of a twin: the import's
-    texts are nearly all non-ASCII (a dash, a curly quote), and looking for the four twins in the text
-    before lowering it cost as much as the lowering. A trace without a twin (a combining dot the source
-    wrote) only costs the translation, which then changes nothing."""
-    folded = text.lower()
-    # A twin's trace in the lowered text: İ lowers to "i" and a combining dot above, ı and ſ stay as they
-    # are (K lowers to "k" already, as its translation would). Three `in`s, not a loop: this is per row.
-    if "\u0307" not in folded and "ı" not in folded and "ſ" not in folded:
-        return folded
-    return text.translate(_ASCII_TWINS).lower()
+    Only ASCII capitals are lowered (and the twins mapped), as `re` pairs no other character with an ASCII
+    letter (tests/indexer/test_text_patterns.py checks every code point): `bytes.lower` on the UTF-8 lowers
+    ASCII alone, and costs about half of `str.lower`, which looks up every character of the import's texts
+    (nearly all non-ASCII: a dash, a curly quote) in the Unicode tables. `surrogatepass` lets a lone surrogate
+    (a JSON source may hold one) through unchanged."""
+    if text.isascii():
+        return text.lower()
+    if "\u0130" in text or "\u0131" in text or "\u017f" in text or "\u212a" in text:  # İ ı ſ K; four `in`s: per row
+        text = text.translate(_ASCII_TWINS)
+    return text.encode("utf-8", "surrogatepass").lower().decode("utf-8", "surrogatepass")
 
 
 class FoldedPattern:

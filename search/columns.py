@@ -103,7 +103,8 @@ def row_values(s: Service) -> tuple[Any, ...]:
     record's fields are read from its `__dict__`, where pydantic keeps them (an attribute read first looks
     for a descriptor along the model's bases and costs about twice a dict's), and the type's text is the
     member's `_value_` (an Enum's `.value` is a Python-level property, ~0.4 µs)."""
-    fields, located = s.__dict__, s.areas
+    fields = s.__dict__
+    located = fields["areas"]
     area = fields["service_area"]
     codes, polygon = area.__dict__["codes"], area.__dict__["polygon"]
     min_age, max_age = fields["min_age"], fields["max_age"]

@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import json
 import re
+import string
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from hypothesis import strategies as st
 from indexer import needs
 from rehabmap import taxonomy
 from rehabmap.taxonomy import Classification, NotRehab
-from rehabmap.textmatch import FoldedPattern, FoldedPatterns, words
+from rehabmap.textmatch import FoldedPattern, FoldedPatterns, fold_case, words
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -179,3 +181,21 @@ def test_same_answers_on_generated_text(words, separator):
                                   "i\u0307mha service", "I\u0307MHA – İMHA", "ſection 3 – \u212aare home"])
 def test_ascii_twins_match_as_ignorecase_does(text):
     assert_same(text)
+
+
+def test_folding_keeps_every_character_that_ignorecase_does_not_pair_with_an_ascii_letter():
+    """`fold_case` lowers ASCII capitals, maps the twins and keeps every other character as it is; that is
+    what re.IGNORECASE does for ASCII patterns only if `re` pairs an ASCII letter with no other character:
+    checked here for every code point (folding is character by character, so this covers every text)."""
+    letter = re.compile("[a-z]", re.IGNORECASE)
+    paired = []
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        folded = fold_case(char)
+        if letter.fullmatch(char):
+            paired.append(char)
+            assert folded.isascii() and folded.islower() and re.fullmatch(folded, char, re.IGNORECASE), hex(code)
+        else:
+            assert folded == char, hex(code)
+    assert "".join(paired) == string.ascii_uppercase + string.ascii_lowercase + "İıſ\u212a"  # in code order
+    assert fold_case("\ud800 MHA \u2014 İ") == "\ud800 mha \u2014 i"  # a lone surrogate passes through
