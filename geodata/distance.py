@@ -8,12 +8,16 @@ writes them, from `miles_and_km`; machine fields stay numbers in km, with the un
 
 from __future__ import annotations
 
+from math import floor
+
 import numpy as np
 
 # geopy's mean radius (`geopy.distance.EARTH_RADIUS`, which tests/geodata checks it against), written here so
 # that importing the distances does not import geopy (and requests, urllib3...): ~0.3 s of CPU in each process.
 EARTH_RADIUS_KM: float = 6371.009
 KM_PER_MILE = 1.609344
+# "0.0" to "100.0" by the count of tenths: a distance's figures below 10 miles (`miles_and_km`).
+_TENTHS = [f"{n // 10}.{n % 10}" for n in range(1001)]
 
 
 def great_circle_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -61,6 +65,18 @@ def miles_and_km(value_km: float) -> str:
     miles = value_km / KM_PER_MILE
     if miles < 0.1:
         return "less than 0.1 miles (160 m)"  # 0.1 miles is 161 m
+    if miles < 10:  # so value_km < 100 too: both figures in tenths
+        # The tenths from the table (`_TENTHS`) instead of two float formats (~2k instructions each; every
+        # result's explanation writes a distance). The same strings: below 1000 the product x * 10 is within
+        # 1.2e-13 of the exact one, so outside a band of 1e-4 around a half its nearest integer is the one
+        # the format rounds the exact x * 10 to (a floor that misses an integer by that much rounds to it all
+        # the same). A figure in the band (a tie, or near one) goes to the formats below.
+        m, k = miles * 10.0, value_km * 10.0
+        m_whole, k_whole = floor(m), floor(k)
+        m_part, k_part = m - m_whole, k - k_whole  # exact: a double's fractional part is a double
+        if not (0.4999 < m_part < 0.5001 or 0.4999 < k_part < 0.5001):
+            tenths = m_whole + (m_part > 0.5)
+            return f"{_TENTHS[tenths]} {'mile' if tenths == 10 else 'miles'} ({_TENTHS[k_whole + (k_part > 0.5)]} km)"
     shown = f"{miles:.1f}" if miles < 10 else f"{miles:,.0f}"
     return f"{shown} {'mile' if shown == '1.0' else 'miles'} ({format_km(value_km)})"
 

@@ -7,7 +7,7 @@ reasons pydantic gives, and the importer adds the file and line.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -45,7 +45,8 @@ def capacity_current_since(today: date, max_age_days: int | None = None) -> date
     date out once and compares each report's with it (`Service.capacity_since`), a third of the cost of a
     subtraction (and the timedelta it makes) per report. A single report is asked `capacity_is_current`,
     which makes no date to compare with."""
-    return today - timedelta(days=capacity_max_age_days() if max_age_days is None else max_age_days)
+    # By the day's number: a `timedelta` to subtract costs ~4k instructions to make, the numbers ~1k.
+    return date.fromordinal(today.toordinal() - (capacity_max_age_days() if max_age_days is None else max_age_days))
 
 
 # Validation context for records read back from an index: an index built before a rule existed may hold a

@@ -1,9 +1,12 @@
+import math
+import random
+
 import numpy as np
 import pytest
 from geopy.distance import EARTH_RADIUS, great_circle
 
-from geodata.distance import (EARTH_RADIUS_KM, great_circle_km, haversine_km, haversine_km_pairs, miles_and_km,
-                              miles_and_km_figures)
+from geodata.distance import (EARTH_RADIUS_KM, KM_PER_MILE, great_circle_km, haversine_km, haversine_km_pairs,
+                              miles_and_km, miles_and_km_figures)
 
 LEEDS = (53.79648, -1.54785)
 MANCHESTER = (53.48095, -2.23743)
@@ -47,3 +50,44 @@ def test_a_distance_reads_in_miles_with_km_in_brackets(km: float, words: str) ->
 
 def test_a_table_cell_gives_the_same_figures_without_the_words() -> None:
     assert miles_and_km_figures(6.3) == "3.9 (6.3)"
+
+
+def _formatted(value_km: float) -> str:
+    """`miles_and_km` as two float formats write it: what its table of tenths must give, character for character."""
+    miles = value_km / KM_PER_MILE
+    if miles < 0.1:
+        return "less than 0.1 miles (160 m)"
+    shown = f"{miles:.1f}" if miles < 10 else f"{miles:,.0f}"
+    km = f"{value_km:.1f} km" if value_km < 100 else f"{value_km:,.0f} km"
+    return f"{shown} {'mile' if shown == '1.0' else 'miles'} ({km})"
+
+
+def _around(value: float, steps: int = 3) -> list[float]:
+    """The value and the doubles up to `steps` apart on each side."""
+    below, above, found = value, value, [value]
+    for _ in range(steps):
+        below, above = math.nextafter(below, -math.inf), math.nextafter(above, math.inf)
+        found += [below, above]
+    return found
+
+
+def test_the_figures_are_the_formats_on_ties_and_their_neighbours() -> None:
+    # Ties of a tenth (k/20 where a double holds it: k/4) and the decimals nearest one (k/10 + 0.05), in km and
+    # in miles (their km), with the doubles beside each; and the edges of the words (0.1 mile, 1.0 mile, 10 miles).
+    tenths = [k / 4 for k in range(0, 4 * 101)] + [k / 10 + 0.05 for k in range(0, 1001)]
+    values = tenths + [t * KM_PER_MILE for t in tenths] + [0.1 * KM_PER_MILE, 0.95 * KM_PER_MILE,
+                                                           1.05 * KM_PER_MILE, 9.95 * KM_PER_MILE, 10 * KM_PER_MILE]
+    assert not [v for base in values for v in _around(base) if miles_and_km(v) != _formatted(v)]
+
+
+def test_the_figures_are_the_formats_in_the_band_and_on_ordinary_distances() -> None:
+    rng = random.Random(14)
+    values = [rng.uniform(0, 20) for _ in range(100_000)] + [10 ** rng.uniform(-3, 3) for _ in range(50_000)]
+    values += [(math.floor(v * 10) + 0.5 + rng.uniform(-2e-4, 2e-4)) / 10 for v in values[:50_000]]
+    values += [v * KM_PER_MILE for v in values[-50_000:]]
+    assert not [v for v in values if miles_and_km(v) != _formatted(v)]
+
+
+def test_the_figures_at_the_edges() -> None:
+    edges = [0.0, -0.0, -1.0, 5e-324, 0.16, 0.1609344, 15.9, 16.09344, 99.99, 100.0, 1e300, math.inf, math.nan]
+    assert not [v for v in edges if miles_and_km(v) != _formatted(v)]
