@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -11,8 +12,8 @@ from pydantic_core import to_json
 from api.record_json import RecordPieces
 from geodata.geography import Home
 from rehabmap.coverage import Coverage
-from rehabmap.maintain.freshness import DEFAULT_VERIFY_AFTER_DAYS, verification_due
-from rehabmap.match import MatchResponse, MatchResult
+from rehabmap.maintain.freshness import DEFAULT_VERIFY_AFTER_DAYS, due_before, verification_due
+from rehabmap.match import MatchResponse, MatchResult, round_km
 from rehabmap.record import Schedule, Service, Weekday
 from rehabmap.taxonomy import NEED_LABELS, SUBTYPE_LABELS, TYPE_LABELS, ServiceType
 
@@ -204,16 +205,18 @@ _CAPACITY = {status: to_json(status) for status in ("available", "limited", "non
 _RESULTS = RecordPieces(MatchResultOut.record_fields, RESULT_HOLES, size=4096)
 
 
-def _result_json(r: MatchResult, today: date, verify_after_days: int) -> bytes:
-    """The result's record JSON (`_RESULTS`) with the request's values in its holes, in `RESULT_HOLES`' order."""
+def _result_json(r: MatchResult, due: date) -> bytes:
+    """The result's record JSON (`_RESULTS`) with the request's values in its holes, in `RESULT_HOLES`' order;
+    `due`: `due_before` for the reply's day."""
     a, b, c, d, e, f, g, h, i, j = _RESULTS.of(r.service)
+    verified = r.service.last_verified
     return b"".join((
         a, to_json(r.distance_km), b, _TRUE if r.in_home_icb else _FALSE,
         c, to_json(r.matched_needs) if r.matched_needs else _EMPTY,
         d, to_json(r.unknown_needs) if r.unknown_needs else _EMPTY,
         e, _TRUE if r.out_of_catchment else _FALSE, f, to_json(r.explanation), g, _CAPACITY[r.capacity or "unknown"],
         h, _NULL if r.distance_saved_km is None else to_json(r.distance_saved_km),
-        i, _TRUE if verification_due(r.service, today, verify_after_days) else _FALSE, j))
+        i, _TRUE if verified is None or verified < due else _FALSE, j))
 
 
 class CoverageOut(BaseModel):
@@ -286,22 +289,42 @@ class MatchOut(BaseModel):
         results, the same object (`match`): its JSON is then made once."""
         listed = {r.service.service_type for r in response.results}
         areas = home.areas
-        results = [_result_json(r, today, verify_after_days) for r in response.results]
+        due = due_before(today, verify_after_days)
+        results = [_result_json(r, due) for r in response.results]
         shown = {id(r): text for r, text in zip(response.results, results, strict=True)}
         # Each object's JSON around what is spliced in: `{…` without its `}`, or `…}` without its `{`.
         summary = [b"".join((
-            to_json({"service_type": t.service_type.value, "in_home_icb": t.in_home_icb})[:-1], b',"nearest":',
-            _NULL if t.nearest is None
-            else shown.get(id(t.nearest)) or _result_json(t.nearest, today, verify_after_days), b",",
-            to_json({"found": _found(t.service_type in listed, coverage[t.service_type]),
-                     "coverage": coverage[t.service_type].to_dict()})[1:])) for t in response.summary]
+            _SUMMARY_OPEN[t.service_type], to_json(t.in_home_icb), b',"nearest":',
+            _NULL if t.nearest is None else shown.get(id(t.nearest)) or _result_json(t.nearest, due),
+            _FOUND[_found(t.service_type in listed, coverage[t.service_type])],
+            _coverage_json(coverage[t.service_type]), b"}")) for t in response.summary]
         return b"".join((
             to_json({"home": {"district": home.district, "icb_code": areas.icb_code, "icb_name": areas.icb_name,
-                              "lad_code": areas.lad_code, "lad_name": areas.lad_name, "precision": home.precision},
-                     "ranking": ranking})[:-1],
-            b',"results":[', b",".join(results), b'],"summary":[', b",".join(summary), b"],",
-            to_json({"current_placement_km": None if response.current_placement_km is None
-                     else round(response.current_placement_km, 3)})[1:]))
+                              "lad_code": areas.lad_code, "lad_name": areas.lad_name, "precision": home.precision}
+                     })[:-1], b',"ranking":', _text_json(ranking),
+            b',"results":[', b",".join(results), b'],"summary":[', b",".join(summary), b'],"current_placement_km":',
+            _NULL if response.current_placement_km is None else to_json(round_km(response.current_placement_km)),
+            b"}"))
+
+
+# The ranking rule's words, the same in every reply: ~1 KB, whose serialising was ~1 µs of CPU a reply.
+_text_json = lru_cache(maxsize=4)(to_json)
+
+# A summary entry's fixed parts: its type's opening up to the count in the home ICB, and what follows the
+# nearest up to the coverage (a comma, then `found`).
+_SUMMARY_OPEN = {t: b'{"service_type":' + to_json(t.value) + b',"in_home_icb":' for t in ServiceType}
+_FOUND = {found: b',"found":' + to_json(found) + b',"coverage":'
+          for found in ("found", "none_found", "awaiting_review", "not_yet_covered")}
+
+
+@lru_cache(maxsize=1024)
+def _coverage_json(coverage: Coverage) -> bytes:
+    """A coverage answer's JSON (`CoverageOut`'s shape), made once an answer: the same few come back request
+    after request (a type's not-covered answer is one object, shared by every home no claim covers), and
+    their words, dict and serialising were ~5 µs of CPU a summary entry, warm, ~0.3 kept (bench/RESULTS.md,
+    "POST /match outside `match()`", session 14). Kept by the answer's value (category, status, share, date, bases, candidates
+    awaiting review): the directory's facts, nothing of a home or a request."""
+    return to_json(coverage.to_dict())
 
 
 # --- errors -------------------------------------------------------------------------------------------

@@ -86,10 +86,10 @@ class Geography:
         lon: float | None = None,
     ) -> Home:
         """Turn exactly one of a postcode, a place name or a lat/lon pair into a home in England."""
-        given = [name for name, value in (("postcode", postcode), ("place", place)) if value is not None]
-        if lat is not None or lon is not None:
-            given.append("lat/lon")
-        if len(given) != 1:
+        if (postcode is not None) + (place is not None) + (lat is not None or lon is not None) != 1:  # no list made
+            given = [name for name, value in (("postcode", postcode), ("place", place)) if value is not None]
+            if lat is not None or lon is not None:
+                given.append("lat/lon")
             raise InvalidLocation(
                 "Give exactly one of a postcode, a place name, or a latitude and longitude"
                 + (f" (got {' and '.join(given)})." if given else "."),

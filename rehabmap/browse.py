@@ -15,7 +15,7 @@ from typing import Literal
 from geodata.geography import Geography, Home
 from rehabmap.errors import CALLER_ERRORS, InvalidValue
 from rehabmap.index.base import Coverage, IndexBackend, ServiceQuery
-from rehabmap.match import covers
+from rehabmap.match import covers, round_km
 from rehabmap.record import Service
 from rehabmap.taxonomy import parse_need, parse_type
 
@@ -86,7 +86,7 @@ def listed(b: Browse, service: Service, distance_km: float) -> Listed:
     home = b.near
     assert home is not None
     icb = home.areas.icb_code
-    return Listed(service, round(distance_km, 3), bool(icb) and service.areas.icb_code == icb,
+    return Listed(service, round_km(distance_km), bool(icb) and service.areas.icb_code == icb,
                   not covers(service, home))
 
 

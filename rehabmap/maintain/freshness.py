@@ -21,7 +21,17 @@ DEFAULT_VERIFY_AFTER_DAYS = 180
 
 
 def verification_due(service: Service, today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> bool:
-    return service.last_verified is None or today - service.last_verified > timedelta(days=verify_after_days)
+    return service.last_verified is None or service.last_verified < due_before(today, verify_after_days)
+
+
+def due_before(today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> date:
+    """A record last verified before this day is due on `today` (more than `verify_after_days` ago), as is
+    one never verified: the rule as one cut-off, for a reply that asks it of a dozen records on one day
+    (a `timedelta` and a subtraction a record less). `date.min` when the cut-off would lie before it."""
+    try:
+        return today - timedelta(days=verify_after_days)
+    except OverflowError:
+        return date.min
 
 
 @dataclass(frozen=True)

@@ -61,12 +61,15 @@ def test_errors_name_the_postcode(geography: Geography) -> None:
 
 
 @pytest.mark.parametrize(
-    "given",
-    [{}, {"postcode": "LS9 7TF", "place": "Leeds"}, {"postcode": "LS9 7TF", "lat": 53.8, "lon": -1.5}],
+    ("given", "said"),
+    [({}, "longitude."), ({"postcode": "LS9 7TF", "place": "Leeds"}, "(got postcode and place)."),
+     ({"postcode": "LS9 7TF", "lat": 53.8, "lon": -1.5}, "(got postcode and lat/lon)."),
+     ({"place": "Leeds", "lon": -1.5}, "(got place and lat/lon).")],
 )
-def test_exactly_one_kind_of_location(geography: Geography, given: dict[str, object]) -> None:
-    with pytest.raises(InvalidLocation, match="exactly one"):
+def test_exactly_one_kind_of_location(geography: Geography, given: dict[str, object], said: str) -> None:
+    with pytest.raises(InvalidLocation, match="exactly one") as raised:
         geography.resolve(**given)  # type: ignore[arg-type]
+    assert str(raised.value).endswith(said)
 
 
 def test_coordinates_must_be_complete_in_range_and_in_england(geography: Geography) -> None:

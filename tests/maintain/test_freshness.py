@@ -3,10 +3,12 @@ and command), and verifying clears it. Checked against a plain computation over 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
+from types import SimpleNamespace
 
 import pytest
 
+from rehabmap.maintain.freshness import due_before
 from search.embedded import EmbeddedIndex
 from tests.maintain.conftest import OWNED_A, TODAY, AppClient, cli, make_app, make_site
 
@@ -44,6 +46,19 @@ def test_results_say_whether_a_record_is_due_for_verification(fresh):
         assert item["last_verified"] == services[item["id"]].last_verified.isoformat()
     one = next(iter(services))
     assert api.get(f"/services/{one}").json()["verification_due"] is due(services[one])
+
+
+def test_the_cut_off_a_reply_works_out_once_says_what_the_rule_says():
+    """`due_before(today, days)`: a date before it is due exactly when it is more than `days` old, on every
+    day around each cut-off, and near the first day a date can be (no cut-off before it: nothing is due)."""
+    for today in (TODAY, date(2024, 2, 29), date(2025, 1, 1), date(9999, 12, 31), date(1, 1, 1), date(1, 12, 1)):
+        for days in (1, 12, 180, 365, 3650):
+            cut = due_before(today, days)
+            for back in range(max(days - 3, 0), days + 4):
+                if back <= (today - date.min).days:
+                    verified = today - timedelta(days=back)
+                    assert (verified < cut) is due(SimpleNamespace(last_verified=verified), today, days), (today, back)
+    assert due_before(date(1, 1, 5), 10) == date.min
 
 
 def test_maintainers_list_what_is_due_longest_overdue_first_and_verifying_clears_it(fresh):
