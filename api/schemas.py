@@ -322,8 +322,8 @@ def _coverage_json(coverage: Coverage) -> bytes:
     """A coverage answer's JSON (`CoverageOut`'s shape), made once an answer: the same few come back request
     after request (a type's not-covered answer is one object, shared by every home no claim covers), and
     their words, dict and serialising were ~5 µs of CPU a summary entry, warm, ~0.3 kept (bench/RESULTS.md,
-    "POST /match outside `match()`", session 14). Kept by the answer's value (category, status, share, date, bases, candidates
-    awaiting review): the directory's facts, nothing of a home or a request."""
+    "POST /match outside `match()`", session 14). Kept by the answer's value (category, status, share, date,
+    bases, candidates awaiting review): the directory's facts, nothing of a home or a request."""
     return to_json(coverage.to_dict())
 
 

@@ -136,9 +136,9 @@ class DocumentRefused(ClusterError):
 @contextmanager
 def _reachable_or_unavailable(client: SearchClient, note: str = "") -> Iterator[None]:
     """A cluster out of reach, one that says it is overloaded, or one that refuses the deployment's own
-    credentials becomes `IndexUnavailable`: nothing is wrong with the request, and it can be sent again later. (The client has already retried.) The
-    cluster's address goes to the log (INFO, which the server keeps) for the operator, not into the message,
-    which the API sends out."""
+    credentials becomes `IndexUnavailable`: nothing is wrong with the request, and it can be sent again later.
+    (The client has already retried.) The cluster's address goes to the log (INFO, which the server keeps) for
+    the operator, not into the message, which the API sends out."""
     try:
         yield
     except Unreachable as exc:
@@ -620,8 +620,9 @@ def filter_clauses(query: ServiceQuery) -> list[dict[str, Any]]:
                        else _MATCH_NONE)
     narrowed = types_narrowed_by(query.subtypes or frozenset())
     if narrowed:
+        narrowed_types = sorted(t.value for t in narrowed)
         clauses.append(_either({"terms": {"subtype": sorted(query.subtypes or ())}},
-                               {"bool": {"must_not": [{"terms": {"service_type": sorted(t.value for t in narrowed)}}]}}))
+                               {"bool": {"must_not": [{"terms": {"service_type": narrowed_types}}]}}))
     # A need passes unless the service says it is not met; confirmed needs demand an explicit yes. Codes
     # outside the vocabulary are ignored, as the embedded backend's need bits ignore them.
     needs = sorted({n for n in query.needs if n in NEED_LABELS or n.startswith("language:")})

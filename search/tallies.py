@@ -175,8 +175,9 @@ class Tallies:
               areas: np.ndarray | None, within: np.ndarray | None, k: int, by_type: bool) -> Counted | None:
         """Count the blocks of the box (`_Grid.cells_of`, holding `box_rows` rows; `cell_rows`: per cell, how
         many; `cell_positions`: where the rows of some cells that may pass `q` lie in the columns' order)
-        that need not be read for `ServiceColumns.around`'s answer, and say which of the box's rows must still be read; None when the
-        rows are to be read as before (a filter the classes cannot answer, or nothing worth counting).
+        that need not be read for `ServiceColumns.around`'s answer, and say which of the box's rows must still be
+        read; None when the rows are to be read as before (a filter the classes cannot answer, or nothing worth
+        counting).
 
         `areas`, `within`: per located group, whether it lies in the query's areas / in `within` (None: no
         such areas). The rows read hold every row within the radius that a counted block does not, and
