@@ -9,6 +9,7 @@ import math
 import random
 
 from rehabmap.match import round_km
+from tests.doubles import around
 
 
 def _same(value: float) -> bool:
@@ -16,21 +17,12 @@ def _same(value: float) -> bool:
     return type(got) is float and (got.hex() == expected.hex() or math.isnan(got) and math.isnan(expected))
 
 
-def _around(value: float, steps: int = 3) -> list[float]:
-    """The value and the doubles up to `steps` apart on each side."""
-    below, above, found = value, value, [value]
-    for _ in range(steps):
-        below, above = math.nextafter(below, -math.inf), math.nextafter(above, math.inf)
-        found += [below, above]
-    return found
-
-
 def test_ties_and_their_neighbours():
     # Exact ties (a half of a thousandth that a double holds: k/16 and k/2000 with a power-of-two denominator),
     # the nearest decimals to one (k/1000 + 0.0005, which a double only nears) and the doubles beside each.
     values = [k / 16 for k in range(0, 16 * 200)] + [k / 1000 + 0.0005 for k in range(0, 200_000, 7)]
     values += [k / 2048 for k in range(0, 2048 * 4)]
-    assert not [v for base in values for v in _around(base) if not _same(v)]
+    assert not [v for base in values for v in around(base) if not _same(v)]
 
 
 def test_the_band_around_a_half_and_ordinary_distances():

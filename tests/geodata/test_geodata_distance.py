@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 from geopy.distance import EARTH_RADIUS, great_circle
 
+from tests.doubles import around
+
 from geodata.distance import (EARTH_RADIUS_KM, KM_PER_MILE, great_circle_km, haversine_km, haversine_km_pairs,
                               miles_and_km, miles_and_km_figures)
 
@@ -62,22 +64,13 @@ def _formatted(value_km: float) -> str:
     return f"{shown} {'mile' if shown == '1.0' else 'miles'} ({km})"
 
 
-def _around(value: float, steps: int = 3) -> list[float]:
-    """The value and the doubles up to `steps` apart on each side."""
-    below, above, found = value, value, [value]
-    for _ in range(steps):
-        below, above = math.nextafter(below, -math.inf), math.nextafter(above, math.inf)
-        found += [below, above]
-    return found
-
-
 def test_the_figures_are_the_formats_on_ties_and_their_neighbours() -> None:
     # Ties of a tenth (k/20 where a double holds it: k/4) and the decimals nearest one (k/10 + 0.05), in km and
     # in miles (their km), with the doubles beside each; and the edges of the words (0.1 mile, 1.0 mile, 10 miles).
     tenths = [k / 4 for k in range(0, 4 * 101)] + [k / 10 + 0.05 for k in range(0, 1001)]
     values = tenths + [t * KM_PER_MILE for t in tenths] + [0.1 * KM_PER_MILE, 0.95 * KM_PER_MILE,
                                                            1.05 * KM_PER_MILE, 9.95 * KM_PER_MILE, 10 * KM_PER_MILE]
-    assert not [v for base in values for v in _around(base) if miles_and_km(v) != _formatted(v)]
+    assert not [v for base in values for v in around(base) if miles_and_km(v) != _formatted(v)]
 
 
 def test_the_figures_are_the_formats_in_the_band_and_on_ordinary_distances() -> None:
