@@ -15,7 +15,7 @@ hold a guess for review where this importer, which has no review queue, can only
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -65,10 +65,14 @@ _SPECIALISM_NEEDS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p
     (r"substance misuse|misuse substances", "substance_misuse"),
     (r"adults over 65|older people", "older_adult"),
 ))
-_ADULTS = re.compile(r"caring for adults", re.I)
 _ADULTS_UNDER_65 = re.compile(r"adults under 65", re.I)
 _ADULTS_OVER_65 = re.compile(r"adults over 65", re.I)
-_CHILDREN = re.compile(r"children|0\s*-\s*18|young people", re.I)
+# The service user bands that are age bands, with the ages (inclusive, None: unbounded) CQC's words give them.
+# "Services for everyone" bounds nothing; children are "0 - 18yrs" in CQC's own words.
+_AGE_BANDS: tuple[tuple[re.Pattern[str], int | None, int | None], ...] = tuple(
+    (re.compile(p, re.I), low, high) for p, low, high in (
+        (r"adults under 65", 18, 64), (r"adults over 65", 65, None),
+        (r"children|0\s*-\s*18|young people", None, 18), (r"services for everyone|whole population", None, None)))
 
 _API_PROVIDER_TYPES = {"nhs healthcare organisation": "nhs", "independent healthcare org": "independent"}
 _NHS_NAME = re.compile(r"\bNHS\b.*\btrust\b", re.I)
@@ -376,10 +380,19 @@ def _hospital(registration: Registration, named: Any, source: str) -> PathwayRea
 
 
 def needs_fields(specialisms: tuple[str, ...]) -> dict[str, Any]:
-    """Needs the registration states; adult-only registration means a minimum age of 18."""
+    """Needs and the age range the registration states. The age bands it is registered for are the regulator's
+    word on whom the location may serve, so together they bound the range: an end is bounded only when every
+    band listed bounds it ("adults under 65" alone: 18 to 64; with "adults over 65" too: 18 and over)."""
     met = sorted({need for s in specialisms for pattern, need in _SPECIALISM_NEEDS if pattern.search(s)})
-    adults_only = any(_ADULTS.search(s) for s in specialisms) and not any(_CHILDREN.search(s) for s in specialisms)
-    return {"needs_met": met, "min_age": 18 if adults_only else None}
+    bands = [(low, high) for s in specialisms for pattern, low, high in _AGE_BANDS if pattern.search(s)]
+    return {"needs_met": met, "min_age": _bound(min, [low for low, _ in bands]),
+            "max_age": _bound(max, [high for _, high in bands])}
+
+
+def _bound(pick: Callable[[list[int]], int], ends: list[int | None]) -> int | None:
+    """The widest of the bands' ends, or None when there is no band or one of them leaves this end open."""
+    bounded = [end for end in ends if end is not None]
+    return pick(bounded) if bounded and len(bounded) == len(ends) else None
 
 
 def needs_evidence(specialisms: tuple[str, ...], source: str = SOURCE) -> tuple[Evidence, ...]:

@@ -169,7 +169,16 @@ def test_care_home_needs_a_mental_health_specialism():
 
 
 def test_specialisms_to_needs():
-    assert needs_fields(("Dementia", "Caring for adults over 65 yrs")) == {"needs_met": ["older_adult"], "min_age": 18}
+    """The age bands bound the range only where every band listed bounds it."""
+    assert needs_fields(("Dementia", "Caring for adults over 65 yrs")) == {
+        "needs_met": ["older_adult"], "min_age": 65, "max_age": None}
     assert needs_fields(("Caring for adults under 65 yrs", "Caring for children (0 - 18yrs)", "Learning disabilities",
                          "Substance misuse problems")) == {"needs_met": ["learning_disability", "substance_misuse"],
-                                                           "min_age": None}
+                                                           "min_age": None, "max_age": 64}
+    assert needs_fields(("Caring for adults under 65 yrs", "Mental health conditions")) == {
+        "needs_met": [], "min_age": 18, "max_age": 64}
+    assert needs_fields(("Caring for adults under 65 yrs", "Caring for adults over 65 yrs")) == {
+        "needs_met": ["older_adult"], "min_age": 18, "max_age": None}
+    assert needs_fields(("Caring for adults under 65 yrs", "Services for everyone")) == {
+        "needs_met": [], "min_age": None, "max_age": None}
+    assert needs_fields(("Mental health conditions",)) == {"needs_met": [], "min_age": None, "max_age": None}

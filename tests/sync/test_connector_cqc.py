@@ -11,6 +11,8 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from pydantic import SecretStr
 
+from indexer.rows import Candidate, Rejection
+from indexer.sources.cqc import read_api
 from indexer.sync.connectors import base
 from indexer.sync.connectors.cqc import KEY_HEADER, CqcConnector, map_location
 from indexer.sync.http import HttpPolicy, SourceClient, SourceKeyRefused, SourceUnavailable
@@ -246,3 +248,19 @@ def test_connectors_for_builds_cqc_from_the_settings(replay):
                             "inpatient_rehab_level1": {"E92000001"}, "inpatient_rehab_level2": {"E92000001"}}
     assert sum(isinstance(o, SourceItem) for o in cqc.fetch(MemoryState())) == 7
     assert base.ENGLAND == "E92000001"
+
+
+def test_an_upper_age_limit_from_the_registration_is_kept(feeds_dir):
+    """Dovetail House is registered for adults under 65 and no other age band: 18 to 64, from CQC's words,
+    on both paths. A home also registered for adults over 65 has no upper limit."""
+    records = json.loads((feeds_dir / "cqc_api" / "locations_detail_2021.json").read_text())
+    dovetail = next(r for r in records if r["name"] == "Dovetail House")
+    item = map_location(dovetail, "u", datetime.now(timezone.utc))
+    assert isinstance(item, SourceItem)
+    assert (item.candidate.fields["min_age"], item.candidate.fields["max_age"]) == (18, 64)
+    assert item.field_sources["max_age"] == "cqc:specialisms"
+    [indexed] = read_api(dovetail, "locations.json")
+    assert isinstance(indexed, Candidate) and (indexed.fields["min_age"], indexed.fields["max_age"]) == (18, 64)
+    older_too = {**dovetail, "specialisms": [*dovetail["specialisms"], {"name": "Caring for adults over 65 yrs"}]}
+    item = map_location(older_too, "u", datetime.now(timezone.utc))
+    assert isinstance(item, SourceItem) and "max_age" not in item.candidate.fields
