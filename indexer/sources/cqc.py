@@ -3,9 +3,10 @@ directory with filters") and from the CQC API's location JSON.
 
 CQC registers every regulated service, most of which are not part of the rehab pathway. Its words (service
 types, specialisms) and the location's name decide: a mental health hospital is indexed only when its name
-says rehabilitation (level from the name's legacy label, else level 1); care homes and supported living with
-a mental health specialism are supported accommodation; a community mental health service whose name says
-rehabilitation is a community rehab team. Everything else is rejected with the reason, never dropped.
+states a rehab level (a legacy label, "level 1/2"), as `rehabmap sync` confirms only then; care homes and
+supported living with a mental health specialism are supported accommodation; a community mental health service
+whose name says rehabilitation is a community rehab team. Everything else is rejected with the reason, never
+dropped.
 
 `read_pathway` is the one reading of CQC's words, shared with the CQC sync connector
 (`indexer/sync/connectors/cqc.py`): it also says how sure the reading is and on what evidence, so the sync can
@@ -81,6 +82,10 @@ _COUNCIL_NAME = re.compile(r"\bcouncil\b|\bborough of\b", re.I)
 
 class NotRehabPathway(ValueError):
     """CQC registers the location, but for something outside the rehab pathway."""
+
+
+class Unconfirmed(NotRehabPathway):
+    """The location may be on the pathway, but CQC's words do not confirm where."""
 
 
 @dataclass(frozen=True)
@@ -260,6 +265,8 @@ def _candidate(origin: Origin, registration: Registration, parser: RowParser) ->
         return Rejection(origin, f"'{shorten(registration.name)}' has no CQC location id")
     try:
         pathway = pathway_fields(registration)
+    except Unconfirmed as exc:
+        return Rejection(origin, f"unconfirmed: {exc}")
     except NotRehabPathway as exc:
         return Rejection(origin, f"not a rehab pathway service: {exc}")
     if parser.errors:
@@ -284,8 +291,8 @@ class PathwayReading:
     """Where a location sits on the pathway, how sure that is, and why.
 
     `status` is "confirmed" when CQC's words state the type and (for an inpatient unit) the level, "inferred"
-    when either is a guess. `named` says the location's own name states the rehab type, which is all that
-    `rehabmap index` (no review queue) accepts for a hospital or a community mental health service."""
+    when either is a guess. `named` says the location's own name says rehabilitation: without it, a hospital or a
+    community mental health service is no more than a candidate (the reason `rehabmap index` gives)."""
 
     fields: dict[str, Any]
     status: Literal["confirmed", "inferred"]
@@ -294,8 +301,14 @@ class PathwayReading:
 
 
 def pathway_fields(registration: Registration) -> dict[str, Any]:
-    """Type, subtype and flags for a location on the rehab pathway; NotRehabPathway says why not."""
+    """Type, subtype and flags for a location on the rehab pathway; NotRehabPathway says why not. The one rule
+    of both paths: `rehabmap index`, which has no review queue, indexes only a reading CQC's words confirm, the
+    reading `rehabmap sync` shows; what the sync would hold for review, this rejects."""
     reading = read_pathway(registration)
+    if reading.status != "confirmed" and reading.named:
+        raise Unconfirmed(f"'{shorten(registration.name)}' is a mental health hospital whose name says "
+                          "rehabilitation but not the level, which only a maintainer can say: `rehabmap sync` "
+                          "holds it for review")
     if not reading.named:
         name, types = registration.name, " | ".join(registration.service_types)
         if _MH_HOSPITAL.search(types):
