@@ -242,6 +242,20 @@ def _refuse_secure(label: str, folded: str) -> None:
         raise NotRehab(f"'{shorten(label)}' is an adult secure service, which is not rehabilitation")
 
 
+# Providers that are by definition not voluntary, community, faith or social enterprise organisations.
+STATUTORY_PROVIDERS = frozenset({"nhs", "local_authority"})
+
+
+def classify_provided(label: str, provider_type: str | None) -> Classification | None:
+    """`classify_label` for a service whose provider a source states. A label that reads as VCFSE ("… COMMUNITY
+    SUPPORT & REHABILITATION SERVICE") says nothing about the service of an NHS trust or a council, which no
+    voluntary or community organisation runs: None, as for a label that says nothing."""
+    found = classify_label(label)
+    if found is not None and found.service_type is ServiceType.vcfse and provider_type in STATUTORY_PROVIDERS:
+        return None
+    return found
+
+
 def classify_label(label: str) -> Classification | None:
     """Map a source label (current or legacy) onto the taxonomy.
 

@@ -3,9 +3,10 @@ directory with filters") and from the CQC API's location JSON.
 
 CQC registers every regulated service, most of which are not part of the rehab pathway. Its words (service
 types, specialisms) and the location's name decide: a mental health hospital is indexed only when its name
-says rehabilitation (level from the name's legacy label, else level 1); care homes and supported living with
-a mental health specialism are supported accommodation; a community mental health service whose name says
-rehabilitation is a community rehab team. Everything else is rejected with the reason, never dropped.
+states a rehab level (a legacy label, "level 1/2"), as `rehabmap sync` confirms only then; care homes and
+supported living with a mental health specialism are supported accommodation; a community mental health service
+whose name says rehabilitation is a community rehab team. Everything else is rejected with the reason, never
+dropped.
 
 `read_pathway` is the one reading of CQC's words, shared with the CQC sync connector
 (`indexer/sync/connectors/cqc.py`): it also says how sure the reading is and on what evidence, so the sync can
@@ -15,7 +16,7 @@ hold a guess for review where this importer, which has no review queue, can only
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -65,10 +66,14 @@ _SPECIALISM_NEEDS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p
     (r"substance misuse|misuse substances", "substance_misuse"),
     (r"adults over 65|older people", "older_adult"),
 ))
-_ADULTS = re.compile(r"caring for adults", re.I)
 _ADULTS_UNDER_65 = re.compile(r"adults under 65", re.I)
 _ADULTS_OVER_65 = re.compile(r"adults over 65", re.I)
-_CHILDREN = re.compile(r"children|0\s*-\s*18|young people", re.I)
+# The service user bands that are age bands, with the ages (inclusive, None: unbounded) CQC's words give them.
+# "Services for everyone" bounds nothing; children are "0 - 18yrs" in CQC's own words.
+_AGE_BANDS: tuple[tuple[re.Pattern[str], int | None, int | None], ...] = tuple(
+    (re.compile(p, re.I), low, high) for p, low, high in (
+        (r"adults under 65", 18, 64), (r"adults over 65", 65, None),
+        (r"children|0\s*-\s*18|young people", None, 18), (r"services for everyone|whole population", None, None)))
 
 _API_PROVIDER_TYPES = {"nhs healthcare organisation": "nhs", "independent healthcare org": "independent"}
 _NHS_NAME = re.compile(r"\bNHS\b.*\btrust\b", re.I)
@@ -77,6 +82,10 @@ _COUNCIL_NAME = re.compile(r"\bcouncil\b|\bborough of\b", re.I)
 
 class NotRehabPathway(ValueError):
     """CQC registers the location, but for something outside the rehab pathway."""
+
+
+class Unconfirmed(NotRehabPathway):
+    """The location may be on the pathway, but CQC's words do not confirm where."""
 
 
 @dataclass(frozen=True)
@@ -256,6 +265,8 @@ def _candidate(origin: Origin, registration: Registration, parser: RowParser) ->
         return Rejection(origin, f"'{shorten(registration.name)}' has no CQC location id")
     try:
         pathway = pathway_fields(registration)
+    except Unconfirmed as exc:
+        return Rejection(origin, f"unconfirmed: {exc}")
     except NotRehabPathway as exc:
         return Rejection(origin, f"not a rehab pathway service: {exc}")
     if parser.errors:
@@ -280,8 +291,8 @@ class PathwayReading:
     """Where a location sits on the pathway, how sure that is, and why.
 
     `status` is "confirmed" when CQC's words state the type and (for an inpatient unit) the level, "inferred"
-    when either is a guess. `named` says the location's own name states the rehab type, which is all that
-    `rehabmap index` (no review queue) accepts for a hospital or a community mental health service."""
+    when either is a guess. `named` says the location's own name says rehabilitation: without it, a hospital or a
+    community mental health service is no more than a candidate (the reason `rehabmap index` gives)."""
 
     fields: dict[str, Any]
     status: Literal["confirmed", "inferred"]
@@ -290,8 +301,14 @@ class PathwayReading:
 
 
 def pathway_fields(registration: Registration) -> dict[str, Any]:
-    """Type, subtype and flags for a location on the rehab pathway; NotRehabPathway says why not."""
+    """Type, subtype and flags for a location on the rehab pathway; NotRehabPathway says why not. The one rule
+    of both paths: `rehabmap index`, which has no review queue, indexes only a reading CQC's words confirm, the
+    reading `rehabmap sync` shows; what the sync would hold for review, this rejects."""
     reading = read_pathway(registration)
+    if reading.status != "confirmed" and reading.named:
+        raise Unconfirmed(f"'{shorten(registration.name)}' is a mental health hospital whose name says "
+                          "rehabilitation but not the level, which only a maintainer can say: `rehabmap sync` "
+                          "holds it for review")
     if not reading.named:
         name, types = registration.name, " | ".join(registration.service_types)
         if _MH_HOSPITAL.search(types):
@@ -376,10 +393,19 @@ def _hospital(registration: Registration, named: Any, source: str) -> PathwayRea
 
 
 def needs_fields(specialisms: tuple[str, ...]) -> dict[str, Any]:
-    """Needs the registration states; adult-only registration means a minimum age of 18."""
+    """Needs and the age range the registration states. The age bands it is registered for are the regulator's
+    word on whom the location may serve, so together they bound the range: an end is bounded only when every
+    band listed bounds it ("adults under 65" alone: 18 to 64; with "adults over 65" too: 18 and over)."""
     met = sorted({need for s in specialisms for pattern, need in _SPECIALISM_NEEDS if pattern.search(s)})
-    adults_only = any(_ADULTS.search(s) for s in specialisms) and not any(_CHILDREN.search(s) for s in specialisms)
-    return {"needs_met": met, "min_age": 18 if adults_only else None}
+    bands = [(low, high) for s in specialisms for pattern, low, high in _AGE_BANDS if pattern.search(s)]
+    return {"needs_met": met, "min_age": _bound(min, [low for low, _ in bands]),
+            "max_age": _bound(max, [high for _, high in bands])}
+
+
+def _bound(pick: Callable[[list[int]], int], ends: list[int | None]) -> int | None:
+    """The widest of the bands' ends, or None when there is no band or one of them leaves this end open."""
+    bounded = [end for end in ends if end is not None]
+    return pick(bounded) if bounded and len(bounded) == len(ends) else None
 
 
 def needs_evidence(specialisms: tuple[str, ...], source: str = SOURCE) -> tuple[Evidence, ...]:

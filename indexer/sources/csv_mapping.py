@@ -20,7 +20,7 @@ from indexer.rows import Candidate, Held, Origin, Rejection
 from indexer.sources.common import CsvProblem, CsvRow, CsvTable, RowParser, compact, join_address, os_reason, slugify
 from rehabmap.errors import DomainError, shorten
 from rehabmap.record import Service
-from rehabmap.taxonomy import NotRehab, ServiceType, classify_label, parse_type
+from rehabmap.taxonomy import NotRehab, ServiceType, classify_label, classify_provided, parse_type
 
 MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
 SPECIAL_COLUMNS = ("id", "label_text")  # the source id; free text for the classifier (not stored)
@@ -279,8 +279,10 @@ def _level_unstated(fields: dict[str, Any], label_text: str) -> ServiceType | No
 
 def _unclassified(fields: dict[str, Any], label_text: str) -> bool:
     """A default service type is for rows whose label says nothing; a label that names a type (or an
-    adult secure service, which the pipeline rejects) is left to the pipeline's classifier."""
+    adult secure service, which the pipeline rejects) is left to the pipeline's classifier. A label that reads as
+    VCFSE says nothing of an NHS or council row's type (`classify_provided`): an NHS trust's site is no voluntary
+    service, so it is held for review or given the mapping's default, never left to be read as one."""
     try:
-        return classify_label(fields.get("original_label") or label_text) is None
+        return classify_provided(fields.get("original_label") or label_text, fields.get("provider_type")) is None
     except NotRehab:
         return False

@@ -82,7 +82,7 @@ def outcome_to_json(outcome: Outcome) -> tuple[str, dict[str, Any]]:
         return "gone", {"source": outcome.source, "source_id": outcome.source_id, "reason": outcome.reason,
                         "on": outcome.on.isoformat() if outcome.on else None}
     return "refused", {"source": outcome.source, "source_id": outcome.source_id, "where": outcome.where,
-                       "reason": outcome.reason}
+                       "reason": outcome.reason, "unplaced": outcome.unplaced}
 
 
 def outcome_from_json(kind: str, payload: dict[str, Any]) -> Outcome:
@@ -93,7 +93,8 @@ def outcome_from_json(kind: str, payload: dict[str, Any]) -> Outcome:
     if kind == "gone":
         return Gone(payload["source"], payload["source_id"], payload["reason"],
                     date.fromisoformat(payload["on"]) if payload.get("on") else None)
-    return Refused(payload["source"], payload.get("source_id"), payload["where"], payload["reason"])
+    return Refused(payload["source"], payload.get("source_id"), payload["where"], payload["reason"],
+                   bool(payload.get("unplaced")))
 
 
 def _digest(value: Any) -> str:

@@ -108,6 +108,7 @@ class Refused:
     source_id: str | None
     where: str         # URL or file, and item/line
     reason: str
+    unplaced: bool = False  # a pathway service the source gives no place for: counted apart in the run's report
 
 
 Outcome = SourceItem | Gone | Refused | Enrichment

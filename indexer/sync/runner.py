@@ -98,6 +98,7 @@ class SyncReport:
     rejected: list[Line] = field(default_factory=list)
     evidence_changed: list[Line] = field(default_factory=list)
     gone_unknown: int = 0
+    unplaced: int = 0         # of the rejected: services on the pathway that the source gives no place for
     enrichments: int = 0
     awaiting_review: int = 0
     share: float = 0.0
@@ -118,6 +119,9 @@ class SyncReport:
             lines.append(f"  {self.enrichments} facts for records other sources own were new or changed")
         if self.gone_unknown:
             lines.append(f"  {self.gone_unknown} records the source says are gone were never held here")
+        if self.unplaced:
+            lines.append(f"  {self.unplaced} of the rejected are services on the rehab pathway that the source gives "
+                         "no place for (no location or postcode): each is listed below, with what would let it in")
         if self.stopped:
             lines.append(f"stopped: {self.stopped}")
         groups: list[tuple[str, list[Line]]] = [("retired", self.retired), ("held", self.held),
@@ -494,6 +498,7 @@ class _Plan:
         retired: what the source no longer supports is not shown as if it did."""
         service_id = before.service_id if before else f"{refused.source}:{refused.source_id}"
         self.report.rejected.append(Line(service_id, _name(before), f"{refused.where}: {refused.reason}"))
+        self.report.unplaced += refused.unplaced
         if before is None or before.status != "active":
             return None
         self.touched += 1

@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from indexer.sync.publish import held
+from indexer.sync.publish import held, shown
 from indexer.sync.store import SyncStore
 
 _COUNTS = ("added", "changed", "retired", "held", "rejected")
@@ -28,7 +28,7 @@ class SourceReport:
     last_success_at: str | None
     last_complete_at: str | None
     cursor: dict[str, Any]
-    active: int
+    active: int               # shown in the index: confirmed by the source or accepted; never a held record
     retired: int
     awaiting_review: int
     facts: int                # active facts about records other sources own (ODS sites, rehab-ward ratings)
@@ -59,7 +59,8 @@ def sync_status(store: SyncStore, source: str | None = None) -> list[SourceRepor
     `cqc-directory`, a mapped file's source ...), or only the one named."""
     reviews = {r.key: r for r in store.reviews()}
     records = store.records()
-    status: Counter[tuple[str, str]] = Counter((r.connector, r.status) for r in records)
+    status: Counter[tuple[str, str]] = Counter(
+        (r.connector, r.status) for r in records if r.status != "active" or shown(r, reviews.get(r.key)) is not None)
     waiting = Counter(r.connector for r in records if held(r, reviews.get(r.key)))
     facts = Counter(e.connector for e in store.enrichments())
     found = []

@@ -12,7 +12,10 @@ import pytest
 
 from indexer.rows import Candidate, Rejection
 from indexer.sources import load_source
-from indexer.sources.cqc import NotRehabPathway, Registration, needs_fields, pathway_fields
+from indexer.sources.common import csv_table
+from indexer.sources.cqc import (
+    TITLE_LINES_MAX, LocationRow, NotRehabPathway, Registration, Unconfirmed, api_fields, api_registration,
+    directory_rows, is_directory_header, needs_fields, pathway_fields)
 from rehabmap.record import Provenance, Service
 from rehabmap.taxonomy import ServiceType, classify_label
 
@@ -42,7 +45,6 @@ def test_directory_is_detected_below_its_title_block(directory):
     candidates, _ = directory
     # Lines are the file's own: the header is line 5, and the first row's quoted address spans lines 6-7.
     assert {n: (c.fields["service_type"], c.fields.get("subtype")) for n, c in candidates.items()} == {
-        6: (ServiceType.inpatient_rehab_level1, None),
         8: (ServiceType.inpatient_rehab_level2, None),
         9: (ServiceType.inpatient_rehab_level2, None),
         10: (ServiceType.community_rehab_team, None),
@@ -57,7 +59,10 @@ def test_directory_is_detected_below_its_title_block(directory):
 def test_directory_rejections_say_why(directory):
     _, rejections = directory
     reasons = {n: r.reason for n, r in rejections.items()}
+    unconfirmed = ("is a mental health hospital whose name says rehabilitation but not the level, which only a "
+                   "maintainer can say: `rehabmap sync` holds it for review")
     assert reasons == {
+        6: f"unconfirmed: 'Bramblewood Rehabilitation Unit' {unconfirmed}",
         13: "not a rehab pathway service: 'Nursing homes' for adults over 65 only",
         14: "not a rehab pathway service: CQC service types 'Doctors/GPs'",
         15: "not a rehab pathway service: CQC service types 'Dentist'",
@@ -66,7 +71,7 @@ def test_directory_rejections_say_why(directory):
         17: "not a rehab pathway service: 'Kestrel Medium Secure Unit' is an adult secure service, which is not "
             "rehabilitation",
         18: "no name",
-        19: "Postcode: 'Not known' is not a UK postcode",
+        19: f"unconfirmed: 'Foxglove Rehabilitation Hospital' {unconfirmed}",
         20: "not a rehab pathway service: CQC service types 'Hospital'",
         21: "row has 17 cells but the header has 15 (check quoting)",
     }
@@ -75,11 +80,17 @@ def test_directory_rejections_say_why(directory):
 
 def test_directory_fields(directory):
     candidates, _ = directory
-    first = candidates[6].fields
+    rows = {r.line: r for r in directory_rows(csv_table(DIRECTORY.read_text(), is_directory_header,
+                                                                  TITLE_LINES_MAX))
+            if isinstance(r, LocationRow)}
+    first = rows[6].parser.fields     # read as every row is, though the row is not indexed (level unconfirmed)
     assert first["address"] == "Bramblewood House, 12 Sample Road, Leeds"     # multi-line, comma-joined
     assert first["website"] == "https://www.bramblewood.example.org"          # scheme added
-    assert (first["postcode"], first["cqc_location_id"], first["min_age"]) == ("LS9 7TF", "1-FX00000001", 18)
-    assert first["needs_met"] == ["detained_mha"]                             # rights restricted under the MHA
+    assert (first["postcode"], rows[6].location_id) == ("LS9 7TF", "1-FX00000001")
+    assert rows[19].parser.errors == ["Postcode: 'Not known' is not a UK postcode"]
+    locked = candidates[8].fields
+    assert (locked["min_age"], locked["max_age"]) == (18, 64)                 # registered for adults under 65 only
+    assert locked["needs_met"] == ["detained_mha", "learning_disability"]     # rights restricted under the MHA
     assert candidates[9].fields["provider_type"] == "nhs"                     # "... NHS Foundation Trust"
     assert candidates[12].fields["provider_type"] == "local_authority"        # "... Borough Council"
     assert candidates[11].fields["needs_met"] == ["substance_misuse"]
@@ -102,23 +113,30 @@ def api() -> tuple[dict[int, Candidate], dict[int, Rejection]]:
 
 def test_api_locations(api):
     candidates, rejections = api
-    assert sorted(candidates) == [1, 3, 9]
-    hospital = candidates[1].fields
-    assert (hospital["service_type"], hospital["beds"], hospital["provider_type"]) == (
-        ServiceType.inpatient_rehab_level1, 18, "independent")
-    assert (hospital["lat"], hospital["lon"]) == (53.806869, -1.520359)
-    assert (hospital["cqc_rating"], hospital["cqc_rating_date"]) == ("Good", date(2025, 6, 12))
-    assert hospital["needs_met"] == ["detained_mha"]   # from the regulated activity for detained patients
+    assert sorted(candidates) == [3]
+    locations = json.loads(API.read_text())["locations"]
+    hospital, _ = api_fields(locations[0])    # read as every location is, though not indexed (level unconfirmed)
+    assert (hospital.fields["beds"], api_registration(locations[0]).provider_type) == (18, "independent")
+    assert (hospital.fields["lat"], hospital.fields["lon"]) == (53.806869, -1.520359)
+    assert (hospital.fields["cqc_rating"], hospital.fields["cqc_rating_date"]) == ("Good", date(2025, 6, 12))
+    # from the regulated activity for detained patients
+    assert needs_fields(api_registration(locations[0]).specialisms)["needs_met"] == ["detained_mha"]
     home = candidates[3].fields
     assert (home["service_type"], home["subtype"], home["needs_met"]) == (
         ServiceType.supported_accommodation, "residential_24h", ["substance_misuse"])
-    assert "lat" not in candidates[9].fields and candidates[9].fields["postcode"] == "LS9 7TF"
+    assert "lat" not in api_fields(locations[8])[0].fields
+    assert api_fields(locations[4])[0].errors == [
+        "onspdLatitude: 'north' is not a number", "numberOfBeds: 'sixteen' is not a number"]
     for candidate in candidates.values():
         as_service(candidate)
+    unconfirmed = ("is a mental health hospital whose name says rehabilitation but not the level, which only a "
+                   "maintainer can say: `rehabmap sync` holds it for review")
     assert {n: r.reason for n, r in rejections.items()} == {
+        1: f"unconfirmed: 'Juniper Rehabilitation Hospital' {unconfirmed}",
+        9: f"unconfirmed: 'Yarrow Ward Rehabilitation Unit' {unconfirmed}",
         2: "deregistered CQC location (registrationStatus 'Deregistered', deregistered 2024-03-31)",
         4: "not a rehab pathway service: CQC service types 'Doctors/GPs | Doctors consultation service'",
-        5: "onspdLatitude: 'north' is not a number; numberOfBeds: 'sixteen' is not a number",
+        5: f"unconfirmed: 'Sorrel Rehabilitation Unit' {unconfirmed}",
         6: "no name",
         7: "not a rehab pathway service: CQC service types 'Acute services with overnight beds'",
         8: "item is str, not a CQC location object",
@@ -129,8 +147,8 @@ def test_api_single_location_and_bare_list(tmp_path):
     locations = json.loads(API.read_text())["locations"]
     (tmp_path / "one.json").write_text(json.dumps(locations[0]))
     (tmp_path / "list.json").write_text(json.dumps(locations[:3]))
-    assert [type(r) for r in load_source(tmp_path / "one.json")] == [Candidate]
-    assert [type(r) for r in load_source(tmp_path / "list.json")] == [Candidate, Rejection, Candidate]
+    assert [type(r) for r in load_source(tmp_path / "one.json")] == [Rejection]
+    assert [type(r) for r in load_source(tmp_path / "list.json")] == [Rejection, Rejection, Candidate]
 
 
 def test_gzipped_directory_reads_the_same(tmp_path):
@@ -144,21 +162,29 @@ def registration(types: str, specialisms: str, name: str = "Anywhere House", car
     return Registration(name, "", tuple(types.split("|")), tuple(specialisms.split("|")), care_home, None)
 
 
+MH_HOSPITAL = ("Hospital services for people with mental health needs, learning disabilities and problems with "
+               "substance misuse")
+
+
 @pytest.mark.parametrize("name, expected", [
-    ("Ashby Rehabilitation Unit", ServiceType.inpatient_rehab_level1),
+    ("Ashby Community Rehabilitation Unit", ServiceType.inpatient_rehab_level1),   # a legacy level 1 label
     ("Ashby Longer Term High Dependency Unit", ServiceType.inpatient_rehab_level2),
-    ("Ashby Rehab Service", ServiceType.inpatient_rehab_level1),   # rehab word, no level: level 1
+    ("Ashby Level 2 Rehab Ward", ServiceType.inpatient_rehab_level2),
 ])
 def test_mental_health_hospital_level_from_name(name, expected):
-    fields = pathway_fields(registration("Hospital services for people with mental health needs, learning "
-                                         "disabilities and problems with substance misuse", "Mental health conditions",
-                                         name))
-    assert fields["service_type"] is expected
+    assert pathway_fields(registration(MH_HOSPITAL, "Mental health conditions", name))["service_type"] is expected
+
+
+@pytest.mark.parametrize("name", ["Ashby Rehabilitation Unit", "Ashby Rehab Service", "Harbour Rehabilitation Unit"])
+def test_a_hospital_whose_name_states_no_level_is_not_indexed(name):
+    """Level 1 would be a guess, which `rehabmap sync` holds for review: `rehabmap index` cannot, so it rejects."""
+    with pytest.raises(Unconfirmed, match="says rehabilitation but not the level"):
+        pathway_fields(registration(MH_HOSPITAL, "Mental health conditions", name))
 
 
 def test_personality_disorder_unit_is_flagged():
     fields = pathway_fields(registration("Hospitals - Mental health/capacity", "Mental health conditions",
-                                         "Ashby Personality Disorder Rehabilitation Unit"))
+                                         "Ashby Personality Disorder Locked Rehabilitation Unit"))
     assert fields["pd_specialist"] is True
 
 
@@ -169,7 +195,16 @@ def test_care_home_needs_a_mental_health_specialism():
 
 
 def test_specialisms_to_needs():
-    assert needs_fields(("Dementia", "Caring for adults over 65 yrs")) == {"needs_met": ["older_adult"], "min_age": 18}
+    """The age bands bound the range only where every band listed bounds it."""
+    assert needs_fields(("Dementia", "Caring for adults over 65 yrs")) == {
+        "needs_met": ["older_adult"], "min_age": 65, "max_age": None}
     assert needs_fields(("Caring for adults under 65 yrs", "Caring for children (0 - 18yrs)", "Learning disabilities",
                          "Substance misuse problems")) == {"needs_met": ["learning_disability", "substance_misuse"],
-                                                           "min_age": None}
+                                                           "min_age": None, "max_age": 64}
+    assert needs_fields(("Caring for adults under 65 yrs", "Mental health conditions")) == {
+        "needs_met": [], "min_age": 18, "max_age": 64}
+    assert needs_fields(("Caring for adults under 65 yrs", "Caring for adults over 65 yrs")) == {
+        "needs_met": ["older_adult"], "min_age": 18, "max_age": None}
+    assert needs_fields(("Caring for adults under 65 yrs", "Services for everyone")) == {
+        "needs_met": [], "min_age": None, "max_age": None}
+    assert needs_fields(("Mental health conditions",)) == {"needs_met": [], "min_age": None, "max_age": None}

@@ -15,7 +15,7 @@ import pytest
 from indexer.rows import Candidate, Held, Rejection
 from indexer.sources import load_source
 from indexer.sources.csv_mapping import MAPPINGS_DIR, MappingError, load_mapping
-from rehabmap.taxonomy import classify_label
+from rehabmap.taxonomy import classify_label, classify_provided
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "sources"
@@ -171,7 +171,7 @@ def check_dated_nhs_file(path: Path, source: str) -> tuple[list[Candidate], list
     for candidate in candidates:
         assert "service_type" not in candidate.fields and classify_label(candidate.label_text) is not None
     for row in held:
-        named = classify_label(row.candidate.label_text)
+        named = classify_provided(row.candidate.label_text, row.candidate.fields.get("provider_type"))
         assert named is None or (named.service_type.is_inpatient and not named.level_stated)
         assert row.value == row_name(path, row.candidate.origin.line) and row.raw is not None
     for candidate in candidates + [h.candidate for h in held]:
@@ -209,7 +209,7 @@ def test_nhs_website_hospitals_2018_through_its_mapping():
 def test_ods_trusts_and_sites_2018_through_its_mapping():
     path = SERVICES / "ods_trusts_and_sites_2018_geocoded.csv"
     candidates, held, rejections = check_dated_nhs_file(path, "ods-sites-2018")
-    assert (len(candidates), len(held), len(rejections)) == (16, 48, 29321)
+    assert (len(candidates), len(held), len(rejections)) == (15, 49, 29321)
     by_name = {c.fields["name"]: c for c in candidates}
     assert classify_label(by_name["COMMUNITY REHABILITATION TEAM (WEST)"].label_text).service_type.value == \
         "community_rehab_team"
@@ -218,6 +218,10 @@ def test_ods_trusts_and_sites_2018_through_its_mapping():
     assert {"REHAB SOUTHAMPTON", "DRUG REHAB REQUIREMENT GP PRESCRIBER"}.isdisjoint(by_name)
     # A name that only mentions rehabilitation says neither ward nor team: no type is proposed.
     assert "REHAB SOUTHAMPTON" in {h.value for h in held}
+    # An NHS trust's site is no voluntary service, though its name reads as one ("community support"): held.
+    lupus = next(h for h in held if h.candidate.origin.source_id == "RV345")
+    assert lupus.value == "LUPUS STREET (COMMUNITY SUPPORT & REHABILITATION SERVICE)"
+    assert classify_label(lupus.value).service_type.value == "vcfse" and "service_type" not in lupus.candidate.fields
     unstated = {h.value: h for h in held if "service_type" in h.candidate.fields}
     # A unit named without its level is not shown as a level 1 unit: level 1 is proposed, as for a CQC hospital.
     assert len(unstated) == 9

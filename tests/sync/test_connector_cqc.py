@@ -11,6 +11,8 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from pydantic import SecretStr
 
+from indexer.rows import Candidate, Rejection
+from indexer.sources.cqc import read_api
 from indexer.sync.connectors import base
 from indexer.sync.connectors.cqc import KEY_HEADER, CqcConnector, map_location
 from indexer.sync.http import HttpPolicy, SourceClient, SourceKeyRefused, SourceUnavailable
@@ -121,11 +123,32 @@ def test_the_mental_health_hospital_is_an_inpatient_candidate_with_its_evidence(
     ("Harbour Rehabilitation Unit", ServiceType.inpatient_rehab_level1, "inferred"),   # says rehab, not the level
 ])
 def test_a_hospital_level_is_confirmed_only_when_stated(feeds_dir, name, expected, status):
+    """One rule, both paths: `rehabmap index` (`read_api`, no review queue) indexes what the sync confirms and
+    rejects what the sync holds for review."""
     records = json.loads((feeds_dir / "cqc_api" / "locations_detail_2021.json").read_text())
     renamed = {**next(r for r in records if r["locationId"] == FIELD_HOUSE), "name": name}
     item = map_location(renamed, "u", datetime.now(timezone.utc))
     assert isinstance(item, SourceItem)
     assert (item.candidate.fields["service_type"], item.type_status) == (expected, status)
+    [indexed] = read_api(renamed, "locations.json")
+    if status == "confirmed":
+        assert isinstance(indexed, Candidate) and indexed.fields == item.candidate.fields
+    else:
+        assert isinstance(indexed, Rejection) and indexed.reason.startswith(f"unconfirmed: '{name}' is a mental "
+                                                                            "health hospital whose name says rehab")
+
+
+def test_the_index_and_the_sync_read_the_real_locations_alike(feeds_dir):
+    """All 103 recorded locations: `rehabmap index` indexes exactly the ones the sync confirms, with the same
+    fields, and rejects the rest (Field House, held by the sync, among them)."""
+    records = json.loads((feeds_dir / "cqc_api" / "locations_detail_2021.json").read_text())
+    now = datetime.now(timezone.utc)
+    synced = {r["locationId"]: map_location(r, "u", now) for r in records}
+    confirmed = {i: o.candidate.fields for i, o in synced.items()
+                 if isinstance(o, SourceItem) and o.type_status == "confirmed"}
+    indexed = {r.origin.source_id: r.fields for r in read_api(records, "locations.json") if isinstance(r, Candidate)}
+    assert indexed == confirmed and len(indexed) == 6 and FIELD_HOUSE not in indexed
+    assert isinstance(synced[FIELD_HOUSE], SourceItem) and synced[FIELD_HOUSE].type_status == "inferred"
 
 
 def test_a_secure_hospital_is_refused_with_the_reason(feeds_dir):
@@ -246,3 +269,19 @@ def test_connectors_for_builds_cqc_from_the_settings(replay):
                             "inpatient_rehab_level1": {"E92000001"}, "inpatient_rehab_level2": {"E92000001"}}
     assert sum(isinstance(o, SourceItem) for o in cqc.fetch(MemoryState())) == 7
     assert base.ENGLAND == "E92000001"
+
+
+def test_an_upper_age_limit_from_the_registration_is_kept(feeds_dir):
+    """Dovetail House is registered for adults under 65 and no other age band: 18 to 64, from CQC's words,
+    on both paths. A home also registered for adults over 65 has no upper limit."""
+    records = json.loads((feeds_dir / "cqc_api" / "locations_detail_2021.json").read_text())
+    dovetail = next(r for r in records if r["name"] == "Dovetail House")
+    item = map_location(dovetail, "u", datetime.now(timezone.utc))
+    assert isinstance(item, SourceItem)
+    assert (item.candidate.fields["min_age"], item.candidate.fields["max_age"]) == (18, 64)
+    assert item.field_sources["max_age"] == "cqc:specialisms"
+    [indexed] = read_api(dovetail, "locations.json")
+    assert isinstance(indexed, Candidate) and (indexed.fields["min_age"], indexed.fields["max_age"]) == (18, 64)
+    older_too = {**dovetail, "specialisms": [*dovetail["specialisms"], {"name": "Caring for adults over 65 yrs"}]}
+    item = map_location(older_too, "u", datetime.now(timezone.utc))
+    assert isinstance(item, SourceItem) and "max_age" not in item.candidate.fields

@@ -178,7 +178,7 @@ def test_the_care_directory_csv(replay):
     kinds = Counter(kind(o) for o in outcomes)
     assert kinds["confirmed supported_accommodation residential_24h"] == 1
     assert kinds["confirmed inpatient_rehab_level2 None"] == 2
-    # "…Rehabilitation Unit": says rehab, but not the level: inferred, where `rehabmap index` makes it level 1.
+    # "…Rehabilitation Unit": says rehab, but not the level: inferred, which `rehabmap index` rejects (no queue).
     assert kinds["inferred inpatient_rehab_level1 None"] == 1
     refused = [o for o in outcomes if isinstance(o, Refused)]
     assert all(o.where.startswith(replay.file_url("directory.csv") + " line ") for o in refused)

@@ -206,7 +206,8 @@ def location_item(connector: str, row: LocationRow, url: str, fetched_at: dateti
                       "service_type": f"{connector}:" + "+".join(dict.fromkeys(e.field for e in reading.evidence))}
     if "subtype" in candidate.fields:
         field_sources["subtype"] = f"{connector}:gacServiceTypes"
-    field_sources |= {f: f"{connector}:specialisms" for f in ("needs_met", "min_age") if candidate.fields.get(f)}
+    field_sources |= {f: f"{connector}:specialisms" for f in ("needs_met", "min_age", "max_age")
+                      if candidate.fields.get(f)}
     if candidate.fields.get("provider_type"):
         field_sources["provider_type"] = f"{connector}:type"
     ids = {"cqc_location_id": row.location_id, "cqc_provider_id": row.provider_id, "ods_code": ods_code}

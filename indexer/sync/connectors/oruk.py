@@ -199,7 +199,7 @@ def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched
     typing, status, evidence = typed
     if not (fields.get("lat") is not None and fields.get("lon") is not None) and not fields.get("postcode"):
         return Refused(feed.source, sid, url, f"'{name}' is {typing.service_type.value} ({evidence[0].means}), but "
-                                              f"{_unplaced(fields.get('service_area'))}")
+                                              f"{_unplaced(fields.get('service_area'))}", unplaced=True)
     fields |= {"service_type": typing.service_type, "subtype": typing.subtype} if typing.subtype else {
         "service_type": typing.service_type}
     field_sources = {f: f"{feed.source}:{_ORUK_KEYS.get(f, f)}" for f in fields}
