@@ -91,9 +91,13 @@ class AreaRowOut(BaseModel):
     legacy_locked: int
     pd_specialist: int
     types: dict[str, TypeFiguresOut] = Field(description="By type (or 'type:subtype').")
+    awaiting_review_parts: list[str] = Field(description=(
+        "Parts absent inside the area of which none is confirmed yet while candidates there await a "
+        "maintainer's review, so none found does not mean there are none; their `types` figures are null."))
+    awaiting_review_count: int
     not_covered_parts: list[str] = Field(description=(
-        "Parts absent inside the area where rehabmap holds no such data yet, so none found means nothing "
-        "(`missing_parts` are the absent ones the directory covers)."))
+        "Parts absent inside the area where rehabmap holds no such data yet, so none found means nothing; "
+        "their `types` figures are null (`missing_parts` are the absent ones the directory covers)."))
     not_covered_count: int
 
     @classmethod
@@ -103,6 +107,8 @@ class AreaRowOut(BaseModel):
                    missing_parts=row.missing_parts, missing_count=row.missing_count, legacy_locked=row.legacy_locked,
                    pd_specialist=row.pd_specialist,
                    types={key: TypeFiguresOut(**figures.values()) for key, figures in row.types.items()},
+                   awaiting_review_parts=row.awaiting_review_parts,
+                   awaiting_review_count=row.awaiting_review_count,
                    not_covered_parts=row.not_covered_parts, not_covered_count=row.not_covered_count)
 
 

@@ -16,7 +16,7 @@ from rehabmap.coverage import CoverageMap, CoverageStore, coverage_map
 from rehabmap.gaps.analysis import GapAnalysis, ServicePoints
 from rehabmap.gaps.categories import ALL_CATEGORIES, Category, parse_categories, parse_category
 from rehabmap.gaps.comparison import GapTable
-from rehabmap.gaps.coverage import scorecard_with_coverage, table_with_coverage
+from rehabmap.gaps.coverage import part_status, rows_with_coverage, scorecard_with_coverage, table_with_coverage
 from rehabmap.gaps.exports import scorecard_csv, small_areas_csv, table_csv
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
@@ -41,22 +41,29 @@ def _pct(value: float | None) -> str:
 
 def render_scorecard(report: AreaGapReport, furthest: int = 0, coverage: CoverageMap | None = None) -> str:
     """The scorecard: one row per type (subtypes indented), then what is missing and what to look at. With
-    `coverage`, a type absent inside the area is MISSING only where the directory covers the area for it, and
-    NOT COVERED where rehabmap holds no such data there yet."""
+    `coverage`, a type absent inside the area is MISSING only where the directory covers the area for it and
+    no candidate awaits review there, AWAITING REVIEW where candidates wait (none confirmed yet), and NOT
+    COVERED where rehabmap holds no such data there yet; the last two show no figures ('-'), which would not
+    be facts."""
     options = report.options
+    rows = _rows(report, coverage)
     lines = [f"{report.name} ({report.code}) — {LEVEL_LABELS.get(report.level, report.level)}",
              (f"Adults (16+): {int(report.ind.adult_pop[report.g]):,} in {int(report.ind.small_areas[report.g]):,} "
              f"small areas. Distances from small-area population centroids to the nearest service anywhere in "
              f"England; thresholds {options.community_km:g} km community, {options.inpatient_km:g} km inpatient."),
-             "", _indicator_table(report.scorecard_rows(), options, report.code, coverage), ""]
+             "", _indicator_table(rows, options, report.code, coverage), ""]
     card = report.scorecard()
     if coverage is not None:
         card = scorecard_with_coverage(card, report.code, coverage)
     lines += _pathway_lines(card, report.level)
     if furthest:
+        unknown = {row.category for row in rows if row.count is None}  # no figures: no distances either
         for category in report.shown:
-            lines += ["", f"Small areas furthest from a {category.label.lower()} ({category.key}):",
-                      _furthest_table(report, category, furthest)]
+            lines += ["", f"Small areas furthest from a {category.label.lower()} ({category.key}):"]
+            if coverage is not None and category.key in unknown:
+                lines.append(f"No data: {coverage.for_area(report.code, category.key).none_found()}")
+            else:
+                lines.append(_furthest_table(report, category, furthest))
     return "\n".join(lines)
 
 
@@ -67,12 +74,15 @@ def _indicator_table(rows: list[ScorecardRow], options: GapOptions, area_code: s
     table = [header]
     for row in rows:
         category = parse_category(row.category)
-        status = "present" if row.present else _absent(row.category, area_code, coverage)
+        status = _status(row.present, row.category, area_code, coverage)
         if row.fallback_far:
             status += ", fallback far"
-        table.append([row.category if category.is_part else f"  {row.category.split(':', 1)[1]}", str(row.count),
+        table.append([row.category if category.is_part else f"  {row.category.split(':', 1)[1]}",
+                      "-" if row.count is None else str(row.count),
                       "-" if row.per_100k_adults is None else f"{row.per_100k_adults:.2f}",
-                      _km(row.mean_km), _km(row.p90_km), f"{_pct(row.share_beyond_threshold)} >{row.threshold_km:g}km",
+                      _km(row.mean_km), _km(row.p90_km),
+                      "-" if row.share_beyond_threshold is None
+                      else f"{_pct(row.share_beyond_threshold)} >{row.threshold_km:g}km",
                       _pct(row.share_nearest_outside_area), _km(row.fallback_mean_km) if category.is_inpatient else "",
                       status])
     return grid(table, right={1, 2, 3, 4, 5, 6, 7})
@@ -86,16 +96,21 @@ def _pathway_lines(card: Scorecard, level: str) -> list[str]:
         lines.append("England as a whole: every service counts as inside.")
     else:
         present = sum(1 for part in card.parts if part.present)
-        if card.missing or card.not_covered:
+        if card.missing or card.awaiting_review or card.not_covered:
             lines.append(f"Pathway: {present} of {len(card.parts)} parts present inside the area."
                          + (f" MISSING: {', '.join(card.missing)}." if card.missing else ""))
         else:
             lines.append(f"Pathway: all {len(card.parts)} parts present inside the area.")
+        if card.awaiting_review:
+            lines += [f"AWAITING REVIEW: {part.type}: {part.coverage['says']}" for part in card.parts
+                      if part.status == "awaiting_review" and part.coverage]
         if card.not_covered:
             lines.append(f"NOT COVERED (rehabmap holds no such data for this area yet, so none found means "
                          f"nothing): {', '.join(card.not_covered)}.")
         if card.missing_subtypes:
             lines.append(f"Subtypes missing inside the area: {', '.join(card.missing_subtypes)}.")
+        if card.awaiting_review_subtypes:
+            lines.append(f"Subtypes awaiting review (none confirmed yet): {', '.join(card.awaiting_review_subtypes)}.")
         if card.not_covered_subtypes:
             lines.append(f"Subtypes not covered: {', '.join(card.not_covered_subtypes)}.")
         for key, provider in card.nearest_out_of_area_for_missing.items():
@@ -127,10 +142,17 @@ def _furthest_table(report: AreaGapReport, category: Category, n: int) -> str:
     return grid(table, right={3, 4})
 
 
-def _absent(category: str, area_code: str, coverage: CoverageMap | None) -> str:
-    if coverage is None or coverage.for_area(area_code, category).covered:
+def _rows(report: AreaGapReport, coverage: CoverageMap | None) -> list[ScorecardRow]:
+    rows = report.scorecard_rows()
+    return rows if coverage is None else rows_with_coverage(rows, report.code, coverage)
+
+
+def _status(present: bool, category: str, area_code: str, coverage: CoverageMap | None) -> str:
+    if present:
+        return "present"
+    if coverage is None:
         return "MISSING"
-    return "NOT COVERED"
+    return part_status(False, coverage.for_area(area_code, category)).replace("_", " ").upper()
 
 
 def render_what_if(result: WhatIf) -> str:
@@ -159,7 +181,8 @@ def render_comparison(comparison: AreaComparison, ranked_tables: tuple[str, ...]
     `ranked_tables` categories, every area ranked by services per 100,000 adults."""
     peers = "ICBs" if comparison.level == "icb" else "local authorities"
     lines = [f"How {comparison.name} compares: rank 1 is best, among the {comparison.peers} {peers}; an area where "
-             "a part is absent and rehabmap holds no such data is not ranked for it.", ""]
+             "a part is absent and rehabmap holds no such data (or none confirmed yet) is not ranked for it; 'all "
+             "equal' where every ranked area has the same figure, so a rank would say nothing.", ""]
     table = [["type", "indicator", "area", "England", "rank"]]
     for item in comparison.comparisons:
         table.append([item.category, item.indicator, _figure(item.indicator, item.value),
@@ -178,6 +201,8 @@ def render_comparison(comparison: AreaComparison, ranked_tables: tuple[str, ...]
 
 
 def _place(item: IndicatorComparison) -> str:
+    if item.standing == "all_equal":
+        return f"all {item.ranked} equal"
     if item.rank is None:
         return item.standing.replace("_", " ")
     return f"{item.rank} of {item.ranked}" + (f" ({item.not_ranked} not ranked)" if item.not_ranked else "")
@@ -201,20 +226,20 @@ def render_placements(report: PlacementsReport) -> str:
 
 
 def render_table(table: GapTable, sort: str | None, order: str | None) -> str:
-    """All areas: adults, parts missing and parts not covered, and per shown type the count and the mean
-    distance; where the directory holds no data of a type for an area, '?' stands for its count, as on the
-    compare page, because a zero there would claim "none found"."""
+    """All areas: adults, parts missing, awaiting review and not covered, and per shown type the count and the
+    mean distance; where the directory holds no data of a type for an area (or none confirmed yet), '?' stands
+    for its count, as on the compare page, because a zero there would claim "none found"."""
     cats = table.categories
-    header = ["code", "area", "adults", "missing", "not covered"]
+    header = ["code", "area", "adults", "missing", "awaiting review", "not covered"]
     for category in cats:
         header += [f"{category.key} n", "mean km"]
     rows = [header]
     for row in table.sorted_rows(sort, order) + [table.england_row()]:
         cells = [row.code, short_name(row.name)[:40], f"{row.adult_population:,}", str(row.missing_count),
-                 str(row.not_covered_count)]
+                 str(row.awaiting_review_count), str(row.not_covered_count)]
         for category in cats:
             figures = row.types[category.key]
-            count = "?" if category.service_type.value in row.not_covered_parts else str(figures.count)
+            count = "?" if figures.count is None else str(figures.count)
             cells += [count, _km(figures.mean_km)]
         rows.append(cells)
     return grid(rows, right=set(range(2, len(header))))
@@ -254,7 +279,8 @@ def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, smallarea
         table = table_with_coverage(GapTable.of(analysis, level, options, shown), coverage)
         click.echo(f"All {LEVEL_LABELS[level]}s; adults are people aged 16 and over; mean km is the "
                    "population-weighted mean distance to the nearest service; '?' and 'not covered': "
-                   "rehabmap holds no data of that type for the area yet.")
+                   "rehabmap holds no data of that type for the area yet ('awaiting review': none confirmed yet, "
+                   "candidates await review).")
         click.echo(render_table(table, sort, "desc" if desc else "asc"))
         if csv_path:
             csv_path.write_text(table_csv(table, sort, "desc" if desc else "asc"), encoding="utf-8")
@@ -277,7 +303,7 @@ def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, smallarea
     _echo_beside(report, settings, coverage, compare, tuple(c.key for c in categories if c.is_part)
                  if types else ())
     if csv_path:
-        csv_path.write_text(scorecard_csv(report.scorecard_rows()), encoding="utf-8")
+        csv_path.write_text(scorecard_csv(_rows(report, coverage)), encoding="utf-8")
         click.echo(f"\nwrote {csv_path}")
     if smallareas_csv:
         smallareas_csv.write_text(small_areas_csv(SmallAreaDistances.of(analysis, code, categories)), encoding="utf-8")

@@ -37,7 +37,7 @@ from rehabmap.gaps.analysis import GapAnalysis, analysis_for
 from rehabmap.gaps.categories import PARTS, Category, parse_categories, parse_category
 from rehabmap.gaps.columns import DataDictionary, area_columns
 from rehabmap.gaps.comparison import GapTable
-from rehabmap.gaps.coverage import scorecard_with_coverage, table_with_coverage
+from rehabmap.gaps.coverage import gaps_with_coverage, table_with_coverage
 from rehabmap.gaps.exports import dictionary_csv, small_areas_csv, small_areas_geojson, table_csv, table_geojson
 from rehabmap.gaps.indicators import INDICATORS
 from rehabmap.gaps.maps import area_map, overview_map
@@ -209,17 +209,18 @@ def get_area_gaps(area_code: AreaCode, state: State, options: Options, types: Ty
     """For an ICB (E54…) or local authority (E06…/E07…/E08…/E09…): which parts of the pathway are missing
     inside it (and the nearest out-of-area provider of each), legacy 'locked rehabilitation' labels,
     and per type the indicators and the ten small areas furthest from a service. A part absent inside the
-    area is `missing` only where the directory covers the area for it; otherwise it is `not_covered`:
-    rehabmap holds no such data there yet (each part's `coverage` says which, and as of when).
+    area is `missing` only where the directory covers the area for it and no candidate awaits review there;
+    `awaiting_review` where candidates wait in the review queue (none confirmed yet); otherwise it is
+    `not_covered`: rehabmap holds no such data there yet (each part's `coverage` says which, and as of when).
+    For a type awaiting review or not covered, its figures here are not facts: they are null, and `no_data`
+    says why.
 
     What if: with `add` (a hypothetical service) or `remove` (a service id), every figure is the scenario's,
     and `what_if` lists each indicator it changes here and in England. Nothing is written."""
     categories = parse_categories(types)
     analysis, result = _scenario(state, area_code, options, categories, add, remove)
     report = AreaGapReport.of(analysis, area_code, options, categories)
-    gaps = report.gaps()
-    return AreaGapsOut.of(replace(gaps, scorecard=scorecard_with_coverage(gaps.scorecard, report.code,
-                                                                          state.coverage())), result)
+    return AreaGapsOut.of(gaps_with_coverage(report.gaps(), state.coverage()), result)
 
 
 def _scenario(state: AppState, area_code: str, options: GapOptions, categories: tuple[Category, ...],
@@ -239,8 +240,10 @@ def get_area_comparison(area_code: AreaCode, state: State, options: Options, typ
     """For an ICB (or a local authority): per part of the pathway, services and beds per 100,000 adults,
     the mean distance and the share of adults beyond the threshold, beside the England value, with the
     area's rank (1 is best) and every peer ranked (`table`, best first). An area where a part is absent and
-    rehabmap holds no such data is listed as `not_covered` and not ranked; beds only where every service
-    states them."""
+    rehabmap holds no such data is listed as `not_covered` (or `awaiting_review`, where candidates await a
+    maintainer's review) and not ranked; beds only where every service states them. Where every ranked area
+    has the same figure (every ICB with no level 2 unit, say) a rank says nothing: each is `all_equal`, with
+    no rank."""
     categories = tuple(c for c in parse_categories(types) if c.is_part) or PARTS
     if area_code.strip().upper() == ENGLAND_CODE:
         raise InvalidValue("England is what an area is compared with: give an ICB or a local authority.",

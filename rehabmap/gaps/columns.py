@@ -54,8 +54,14 @@ _AREA_FACTS: tuple[Column, ...] = (
            "as 'locked rehabilitation', a label the current pathway no longer uses.", "count", DIRECTORY, NOW),
     Column("pd_specialist", "Personality-disorder units", "Inpatient units inside the area that specialise in "
            "personality disorder.", "count", DIRECTORY, NOW),
+    Column("awaiting_review_parts", "Parts awaiting review", "The parts absent inside the area of which none is "
+           "confirmed yet while candidates there await the directory's review (not the same as missing; the "
+           "part's figures are left empty), separated by ';'.", "list of type codes", DIRECTORY, NOW),
+    Column("awaiting_review_count", "Number of parts awaiting review", "How many parts await review (the list "
+           "above).", "count", DIRECTORY, NOW),
     Column("not_covered_parts", "Parts not covered", "The parts absent inside the area for which rehabmap holds "
-           "no data there yet (not covered, which is not the same as missing), separated by ';'.",
+           "no data there yet (not covered, which is not the same as missing; the part's figures are left empty), "
+           "separated by ';'.",
            "list of type codes", DIRECTORY, NOW),
     Column("not_covered_count", "Number of parts not covered", "How many parts are not covered (the list above).",
            "count", DIRECTORY, NOW),

@@ -62,8 +62,10 @@ class AreaRow:
     legacy_locked: int
     pd_specialist: int
     types: dict[str, TypeFigures]
-    # With coverage (`rehabmap.gaps.coverage`): the absent parts the directory does not cover here, which
-    # `missing_parts` then leaves out.
+    # With coverage (`rehabmap.gaps.coverage`): the absent parts whose candidates await review here, and those
+    # the directory does not cover here, which `missing_parts` then leaves out.
+    awaiting_review_parts: list[str] = field(default_factory=list)
+    awaiting_review_count: int = 0
     not_covered_parts: list[str] = field(default_factory=list)
     not_covered_count: int = 0
 
@@ -77,6 +79,7 @@ class GapTable:
     england: LevelIndicators
     options: GapOptions
     _rows: list[AreaRow] | None = field(default=None, repr=False)
+    _england_row: AreaRow | None = field(default=None, repr=False)  # read with coverage, when it was
 
     @classmethod
     def of(cls, analysis: GapAnalysis, level: str, options: GapOptions | None = None,
@@ -123,12 +126,12 @@ class GapTable:
         return self._rows
 
     def england_row(self) -> AreaRow:
-        return self._row(self.england, 0)
+        return self._england_row or self._row(self.england, 0)
 
     def sorted_rows(self, sort: str | None = None, order: str | None = None) -> list[AreaRow]:
         """Sort by 'name', 'code', 'adult_population', 'missing_count', 'legacy_locked', or
         '<category>.<indicator>' (e.g. 'inpatient_rehab_level2.mean_km'); missing values, and areas whose
-        part is not covered (with coverage, `rehabmap.gaps.coverage`), sort last."""
+        part is not covered or awaiting review (with coverage, `rehabmap.gaps.coverage`), sort last."""
         rows = self.rows()
         order = (order or "asc").lower()
         if order not in ("asc", "desc"):
@@ -143,7 +146,7 @@ class GapTable:
 
     def _sort_key(self, sort: str) -> Any:
         if sort == "missing_count":  # an area with nothing missing but parts not covered is not complete
-            return lambda row: (row.missing_count, row.not_covered_count)
+            return lambda row: (row.missing_count, row.awaiting_review_count + row.not_covered_count)
         if sort in AREA_SORT_KEYS:
             return lambda row: getattr(row, sort)
         category_key, _, indicator = sort.rpartition(".")
@@ -155,6 +158,7 @@ class GapTable:
                 f"'<type>.<indicator>' with a type of {', '.join(sorted(keys))} and an indicator of "
                 f"{', '.join(INDICATORS)}.", field="sort")
         part = category_key.split(":")[0]
-        # An area where the part is absent and rehabmap holds no such data has no figure to rank by: its
-        # zero is not a zero, so it sorts with the missing values, last.
-        return lambda row: None if part in row.not_covered_parts else row.types[category_key].values().get(indicator)
+        # An area where the part is absent and rehabmap holds no such data (or none confirmed yet) has no figure
+        # to rank by: its zero is not a zero, so it sorts with the missing values, last.
+        return lambda row: (None if part in row.not_covered_parts or part in row.awaiting_review_parts
+                            else row.types[category_key].values().get(indicator))

@@ -1,38 +1,100 @@
-"""Gaps read with the directory's coverage (`rehabmap.coverage`): a part absent inside an area is *missing*
-only where the directory covers that area for it; elsewhere it is *not covered*, because rehabmap holds no
-such data there yet and "none found" would mean nothing. The figures themselves do not change."""
+"""Gaps read with the directory's coverage (`rehabmap.coverage`). A part absent inside an area is:
+
+* *missing* only where the directory covers that area for it and no candidate awaits review there;
+* *awaiting review* where candidates of it wait in the area's review queue: none is confirmed yet, which is
+  not "none" (the rule `POST /match` follows for `awaiting_review`);
+* *not covered* elsewhere, because rehabmap holds no such data there yet and "none found" would mean nothing.
+
+For the last two the area's figures of that part (count, distances, shares) are not facts: distances run to
+services elsewhere because nothing is known here. Those figures are given as no data (None), with the reason
+(the coverage's own words); the analysis itself is unchanged, so every figure still matches a recomputation.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
+from typing import Any, TypeVar
 
-from rehabmap.coverage import CoverageMap
-from rehabmap.gaps.comparison import AreaRow, GapTable
-from rehabmap.gaps.report import Scorecard
+from rehabmap.coverage import Coverage, CoverageMap
+from rehabmap.gaps.comparison import AreaRow, GapTable, TypeFigures
+from rehabmap.gaps.report import AreaGaps, PartStatus, Scorecard, ScorecardRow, TypeIndicators
+
+NO_DATA: tuple[PartStatus, ...] = ("awaiting_review", "not_covered")  # the figures of such a part are unknown
+
+# The figures an area holds for a type, whichever shape carries them (TypeIndicators, ScorecardRow, TypeFigures).
+_FIGURES = frozenset({"count", "per_100k_adults", "mean_km", "p90_km", "share_beyond_threshold",
+                      "population_beyond_threshold", "share_nearest_outside_area", "fallback_if_local_full",
+                      "fallback_mean_km", "fallback_far", "fallback", "furthest_small_areas", "nearest_provider",
+                      "nearest_provider_id", "nearest_provider_name", "nearest_provider_km", "nearest_provider_icb"})
+Figures = TypeVar("Figures", TypeIndicators, ScorecardRow, TypeFigures)
+
+
+def part_status(present: bool, answer: Coverage) -> PartStatus:
+    """One home for the rule, whichever face shows it."""
+    if present:
+        return "present"
+    if answer.pending_review:
+        return "awaiting_review"
+    return "missing" if answer.covered else "not_covered"
+
+
+def no_data(figures: Figures) -> Figures:
+    """The same type with its area's figures unknown (None; no furthest small areas)."""
+    blank: dict[str, Any] = {f.name: [] if f.name == "furthest_small_areas" else None
+                             for f in fields(figures) if f.name in _FIGURES}
+    return replace(figures, **blank)
 
 
 def scorecard_with_coverage(card: Scorecard, area_code: str, coverage: CoverageMap) -> Scorecard:
-    """Each part with its status and coverage; the absent parts and subtypes split into covered (`missing`)
-    and not covered."""
-    parts = []
-    for part in card.parts:
-        answer = coverage.for_area(area_code, part.type)
-        status = "present" if part.present else "missing" if answer.covered else "not_covered"
-        parts.append(replace(part, status=status, coverage=answer.to_dict()))
-    missing = [k for k in card.missing if coverage.for_area(area_code, k).covered]
-    subtypes = [k for k in card.missing_subtypes if coverage.for_area(area_code, k).covered]
-    return replace(card, parts=parts, missing=missing, missing_subtypes=subtypes,
-                   not_covered=[k for k in card.missing if k not in missing],
-                   not_covered_subtypes=[k for k in card.missing_subtypes if k not in subtypes])
+    """Each part with its status and coverage; the absent parts and subtypes split into missing, awaiting
+    review and not covered."""
+    parts = [replace(part, status=part_status(part.present, answer), coverage=answer.to_dict())
+             for part in card.parts for answer in [coverage.for_area(area_code, part.type)]]
+    absent = {k: part_status(False, coverage.for_area(area_code, k)) for k in card.missing + card.missing_subtypes}
+    return replace(card, parts=parts,
+                   missing=[k for k in card.missing if absent[k] == "missing"],
+                   missing_subtypes=[k for k in card.missing_subtypes if absent[k] == "missing"],
+                   awaiting_review=[k for k in card.missing if absent[k] == "awaiting_review"],
+                   awaiting_review_subtypes=[k for k in card.missing_subtypes if absent[k] == "awaiting_review"],
+                   not_covered=[k for k in card.missing if absent[k] == "not_covered"],
+                   not_covered_subtypes=[k for k in card.missing_subtypes if absent[k] == "not_covered"])
+
+
+def gaps_with_coverage(gaps: AreaGaps, coverage: CoverageMap) -> AreaGaps:
+    """One area's answer read with coverage: the scorecard's statuses, and each type shown with its status and,
+    where its figures are unknown, no figures but the reason."""
+    code = gaps.area.code
+    return replace(gaps, scorecard=scorecard_with_coverage(gaps.scorecard, code, coverage),
+                   indicators=[_indicators(ind, code, coverage) for ind in gaps.indicators])
+
+
+def _indicators(ind: TypeIndicators, area_code: str, coverage: CoverageMap) -> TypeIndicators:
+    answer = coverage.for_area(area_code, ind.category)
+    status = part_status(ind.present, answer)
+    if status not in NO_DATA:
+        return replace(ind, status=status)
+    return replace(no_data(ind), status=status, no_data=answer.none_found())
+
+
+def rows_with_coverage(rows: list[ScorecardRow], area_code: str, coverage: CoverageMap) -> list[ScorecardRow]:
+    """The command line's rows: a type whose figures are unknown here shows none."""
+    return [no_data(row) if part_status(row.present, coverage.for_area(area_code, row.category)) in NO_DATA else row
+            for row in rows]
 
 
 def table_with_coverage(table: GapTable, coverage: CoverageMap) -> GapTable:
-    """The same comparison, each area's absent parts split into missing (covered) and not covered."""
-    return replace(table, _rows=[_row_with_coverage(row, coverage) for row in table.rows()])
+    """The same comparison, each area's absent parts split into missing, awaiting review and not covered, and
+    the figures of each absent type whose figures are unknown there given as none."""
+    return replace(table, _rows=[_row_with_coverage(row, coverage) for row in table.rows()],
+                   _england_row=_row_with_coverage(table.england_row(), coverage))
 
 
 def _row_with_coverage(row: AreaRow, coverage: CoverageMap) -> AreaRow:
-    missing = [k for k in row.missing_parts if coverage.for_area(row.code, k).covered]
-    uncovered = [k for k in row.missing_parts if k not in missing]
-    return replace(row, missing_parts=missing, missing_count=len(missing), not_covered_parts=uncovered,
-                   not_covered_count=len(uncovered))
+    status = {key: part_status(False, coverage.for_area(row.code, key))
+              for key, figures in row.types.items() if figures.count == 0}
+    types = {key: no_data(figures) if status.get(key) in NO_DATA else figures for key, figures in row.types.items()}
+    missing = [k for k in row.missing_parts if status[k] == "missing"]
+    waiting = [k for k in row.missing_parts if status[k] == "awaiting_review"]
+    uncovered = [k for k in row.missing_parts if status[k] == "not_covered"]
+    return replace(row, types=types, missing_parts=missing, missing_count=len(missing), awaiting_review_parts=waiting,
+                   awaiting_review_count=len(waiting), not_covered_parts=uncovered, not_covered_count=len(uncovered))

@@ -42,6 +42,7 @@ def flat_row(row: AreaRow) -> dict[str, Any]:
     """An area of a comparison as one flat record: its facts, then '<type>.<indicator>' for every type."""
     flat: dict[str, Any] = {k: v for k, v in asdict(row).items() if k != "types"}
     flat["missing_parts"] = ";".join(row.missing_parts)
+    flat["awaiting_review_parts"] = ";".join(row.awaiting_review_parts)
     flat["not_covered_parts"] = ";".join(row.not_covered_parts)
     for category_key, figures in row.types.items():
         for name, value in figures.values().items():

@@ -8,7 +8,8 @@
 * `overview_map` — England: every ICB (or local authority) shaded by one indicator of one type, with a
   legend, the five worst areas numbered on the map and listed beside it. Given the directory's coverage, an
   area it holds no data for (for that type) is drawn as "not covered", neither shaded by a figure nor ranked:
-  a zero there would mean "nobody told us", not "none".
+  a zero there would mean "nobody told us", not "none". So is an area with none of the type confirmed while
+  candidates await review there ("none confirmed yet", `rehabmap.gaps.coverage`).
 
 Every map is accessible: `role="img"`, a `<title>` and a `<desc>` summarising it, and a `<title>` on every
 service point and area (shown as a tooltip). The drawing primitives are in `rehabmap.gaps.svg`.
@@ -344,9 +345,10 @@ def overview_map(analysis: GapAnalysis, category: Category, indicator: str,
         raise InvalidValue(f"'{indicator}' is only computed for inpatient types.", field="indicator")
     options = options or GapOptions()
     ind = analysis.indicators(level, options, (category,))
-    uncovered = np.array([coverage is not None and not coverage.for_area(str(code), category.key).covered
-                          for code in ind.codes], dtype=bool)
-    view = _overview(ind, indicator, uncovered)
+    counts = ind.values["count"][0]
+    unknown = np.array([_unknown_class(coverage, str(code), category.key, bool(counts[g] > 0))
+                        for g, code in enumerate(ind.codes)], dtype=np.int64)
+    view = _overview(ind, indicator, unknown)
     england = analysis.indicators("england", options, (category,))
     shapes = [geometries.get(str(code)) for code in view.ind.codes]
     known = [s for s in shapes if s is not None]
@@ -369,20 +371,36 @@ def overview_map(analysis: GapAnalysis, category: Category, indicator: str,
             *_overview_panel(view, margin * 2 + map_w, top, height)]
     desc = (f"Map of England by {LEVEL_LABELS[level]} showing {label} for {category.label.lower()}. "
             f"Worst: " + "; ".join(f"{view.ind.names[g]} {view.show(float(view.values[g]))}" for g in view.worst)
-            + "." + (f" {int(uncovered.sum())} not covered: rehabmap holds no data for them yet."
-                     if uncovered.any() else ""))
+            + "." + "".join(f" {int(np.sum(unknown == klass))} {words}." for klass, (_, _, words)
+                            in UNKNOWN_CLASSES.items() if np.any(unknown == klass)))
     return svg_document(width, height, title, desc, body)
 
 
-NOT_COVERED_CLASS = -2  # beside -1, "not applicable" (no finite figure)
+NOT_COVERED_CLASS, AWAITING_CLASS = -2, -3  # beside -1, "not applicable" (no finite figure)
+# An area whose figure is not a finding, drawn unshaded: its tooltip, its legend entry and the map's description.
+UNKNOWN_CLASSES = {
+    NOT_COVERED_CLASS: ("not covered (no data held yet)", "not covered: no data held yet",
+                        "not covered: rehabmap holds no data for them yet"),
+    AWAITING_CLASS: ("none confirmed yet (candidates await review)", "none confirmed yet: awaiting review",
+                     "with none confirmed yet: candidates there await review")}
 
 
-def _overview(ind: LevelIndicators, indicator: str, uncovered: np.ndarray) -> _Overview:
-    """Classes, worst and best over the covered areas only: a not-covered area's figure is not a finding."""
-    values = np.where(uncovered, np.nan, ind.values[indicator][0].astype(float))
+def _unknown_class(coverage: CoverageMap | None, code: str, category: str, present: bool) -> int:
+    """An area's class where its figure is not a finding (the scorecard's statuses), else 0."""
+    if coverage is None:
+        return 0
+    answer = coverage.for_area(code, category)
+    if not present and answer.pending_review:
+        return AWAITING_CLASS
+    return 0 if answer.covered else NOT_COVERED_CLASS
+
+
+def _overview(ind: LevelIndicators, indicator: str, unknown: np.ndarray) -> _Overview:
+    """Classes, worst and best over the areas with a finding only: a not-covered area's figure is not one."""
+    values = np.where(unknown != 0, np.nan, ind.values[indicator][0].astype(float))
     worse_high = HIGHER_IS_WORSE[indicator]
     breaks = class_breaks(values)
-    klass = np.where(uncovered, NOT_COVERED_CLASS,
+    klass = np.where(unknown != 0, unknown,
                      np.where(np.isfinite(values), np.searchsorted(breaks, values, side="left"), -1))
     palette: tuple[str, ...] = PALETTE if worse_high else PALETTE[::-1]
     palette = palette[: len(breaks) + 1] if len(breaks) + 1 < len(palette) else palette
@@ -402,10 +420,10 @@ def _overview_areas(view: _Overview, shapes: list[BaseGeometry | None], proj: Pr
         if geometry is None:
             continue
         klass = int(view.klass[g])
-        fill = NOT_COVERED if klass == NOT_COVERED_CLASS else NO_DATA if klass < 0 else \
+        fill = NOT_COVERED if klass in UNKNOWN_CLASSES else NO_DATA if klass < 0 else \
             view.palette[min(klass, len(view.palette) - 1)]
-        shown = "not covered (no data held yet)" if klass == NOT_COVERED_CLASS else view.show(float(view.values[g]))
-        outline = ' stroke="#768692" stroke-dasharray="3 2"' if klass == NOT_COVERED_CLASS else ""
+        shown = UNKNOWN_CLASSES[klass][0] if klass in UNKNOWN_CLASSES else view.show(float(view.values[g]))
+        outline = ' stroke="#768692" stroke-dasharray="3 2"' if klass in UNKNOWN_CLASSES else ""
         body.append(f'<path d="{path_data(geometry, proj, simplify_px=0.4)}" fill="{fill}"{outline}><title>'
                     f'{escape(str(view.ind.names[g]))} ({view.ind.codes[g]}): {shown}</title></path>')
     body.append("</g>")
@@ -441,11 +459,13 @@ def _overview_panel(view: _Overview, px: float, py: float, height: float) -> lis
         body.append(f'<rect x="{px}" y="{y}" width="22" height="16" fill="{NO_DATA}"/>')
         body.append(text(px + 30, y + 12.5, "not applicable", 11.5))
         y += 22
-    if np.any(view.klass == NOT_COVERED_CLASS):
+    for klass, (_, legend, _) in UNKNOWN_CLASSES.items():
+        if not np.any(view.klass == klass):
+            continue
         body.append(f'<rect x="{px}" y="{y}" width="22" height="16" fill="{NOT_COVERED}" stroke="#768692" '
                     'stroke-dasharray="3 2"/>')
-        body.append(text(px + 30, y + 12.5, "not covered: no data held yet", 11.5))
-        body.append(text(px + 300, y + 12.5, f"{int(np.sum(view.klass == NOT_COVERED_CLASS))} areas", 10.5,
+        body.append(text(px + 30, y + 12.5, legend, 11.5))
+        body.append(text(px + 300, y + 12.5, f"{int(np.sum(view.klass == klass))} areas", 10.5,
                          fill=MUTED, anchor="end"))
         y += 22
     y += 22

@@ -7,21 +7,25 @@ distance, fewest adults beyond the threshold); equal figures (as rounded for the
 next rank skips ("1, 2, 2, 4").
 
 Coverage honesty: an area where a part is absent and the directory holds no such data (`not_covered`, the
-scorecard's word, `rehabmap.gaps.coverage`) is listed but not ranked for that part: its zero is not a
-zero. **Beds** are known for an area only when every service of the type inside it states its beds; else the
-figure is left out (and not ranked), never counted as no beds.
+scorecard's word, `rehabmap.gaps.coverage`), or none is confirmed yet while candidates await review there
+(`awaiting_review`), is listed without a figure and not ranked for that part: its zero is not a zero.
+Where every ranked area has the same figure (all 42 ICBs with no level 2 unit, say), "rank 1" would say
+nothing: each is `all_equal`, with no rank. **Beds** are known for an area only when every service of the type
+inside it states its beds; else the figure is left out (and not ranked), never counted as no beds.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from rehabmap.coverage import CoverageMap
+from rehabmap.coverage import Coverage, CoverageMap
 from rehabmap.gaps.analysis import GapAnalysis, LevelIndicators
 from rehabmap.gaps.categories import PARTS, Category
+from rehabmap.gaps.coverage import part_status
 from rehabmap.gaps.indicators import indicator_value
 from rehabmap.gaps.options import GapOptions
 
@@ -32,7 +36,7 @@ RANKED_LABELS = {"per_100k_adults": "services per 100,000 adults (16+)",
                  "share_beyond_threshold": "share of adults beyond the threshold distance"}
 HIGHER_IS_BETTER = {"per_100k_adults": True, "beds_per_100k_adults": True, "mean_km": False,
                     "share_beyond_threshold": False}
-Standing = Literal["ranked", "not_covered", "not_known"]
+Standing = Literal["ranked", "all_equal", "awaiting_review", "not_covered", "not_known"]
 
 
 @dataclass(frozen=True)
@@ -56,9 +60,9 @@ class IndicatorComparison:
     value: float | None
     england: float | None
     rank: int | None
-    ranked: int  # how many areas are ranked
+    ranked: int  # how many areas are ranked (all_equal: how many share the one figure)
     standing: Standing
-    not_ranked: int  # areas listed but not ranked (not covered, or the figure not known)
+    not_ranked: int  # areas listed but not ranked (not covered, awaiting review, or the figure not known)
     table: list[RankedArea]
 
 
@@ -102,34 +106,49 @@ def compare(analysis: GapAnalysis, code: str, options: GapOptions | None = None,
     g = ind.codes.tolist().index(key)
     out = []
     for j, category in enumerate(categories):
-        counts = ind.values["count"][j]
-        uncovered = np.array([counts[i] == 0 and coverage is not None
-                              and not coverage.for_area(str(c), category.key).covered
-                              for i, c in enumerate(ind.codes)], dtype=bool)
+        unknown = _unknown(ind, j, category, coverage)
+        england_unknown = _unknown(england, j, category, coverage)[0]  # England too may hold no such data
         for name in RANKED:
             if name == "beds_per_100k_adults":
                 values, england_values = beds_per_100k(analysis, ind, category), beds_per_100k(analysis, england,
                                                                                               category)
             else:
                 values, england_values = ind.values[name][j], england.values[name][j]
-            out.append(_ranked(ind, category, name, values, float(england_values[0]), uncovered, g))
+            england_value = math.nan if england_unknown else float(england_values[0])
+            out.append(_ranked(ind, category, name, values, england_value, unknown, g))
     return AreaComparison(key, str(ind.names[g]), level, len(ind.codes), out)
 
 
+def _unknown(ind: LevelIndicators, j: int, category: Category, coverage: CoverageMap | None) -> list[Standing | None]:
+    """Per area of `ind`'s level, where its figure of `category` (column `j`) is unknown, its standing."""
+    counts = ind.values["count"][j]
+    return [None if coverage is None or counts[i] > 0 else _no_data(coverage.for_area(str(c), category.key))
+            for i, c in enumerate(ind.codes)]
+
+
+def _no_data(answer: Coverage) -> Standing | None:
+    """Where an absent part's figure is unknown, the area's standing: listed without a figure, not ranked."""
+    status = part_status(False, answer)
+    return "awaiting_review" if status == "awaiting_review" else "not_covered" if status == "not_covered" else None
+
+
 def _ranked(ind: LevelIndicators, category: Category, name: str, values: np.ndarray, england: float,
-            uncovered: np.ndarray, g: int) -> IndicatorComparison:
+            unknown: list[Standing | None], g: int) -> IndicatorComparison:
     unit = "per_100k_adults" if name == "beds_per_100k_adults" else name
-    rounded = [indicator_value(unit, v) for v in values]
+    rounded = [None if unknown[i] else indicator_value(unit, v) for i, v in enumerate(values)]
     better = HIGHER_IS_BETTER[name]
-    standing: list[Standing] = ["not_covered" if uncovered[i] else "not_known" if rounded[i] is None else "ranked"
+    standing: list[Standing] = [unknown[i] or ("not_known" if rounded[i] is None else "ranked")
                                 for i in range(len(rounded))]
     ranked = [float(rounded[i]) for i in range(len(rounded)) if standing[i] == "ranked"]  # type: ignore[arg-type]
+    all_equal = len(ranked) > 1 and min(ranked) == max(ranked)
     ranks: list[int | None] = []
     for i, value in enumerate(rounded):
-        if standing[i] != "ranked" or value is None:
+        if standing[i] != "ranked" or value is None or all_equal:
             ranks.append(None)
             continue
         ranks.append(1 + sum(1 for other in ranked if (other > value if better else other < value)))
+    if all_equal:
+        standing = ["all_equal" if s == "ranked" else s for s in standing]
     table = [RankedArea(str(ind.codes[i]), str(ind.names[i]), rounded[i], ranks[i], standing[i])
              for i in range(len(rounded))]
     table.sort(key=lambda a: (a.rank is None, a.rank or 0, a.name))

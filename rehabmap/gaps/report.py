@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from rehabmap.gaps.categories import PARTS, Category
 from rehabmap.gaps.indicators import indicator_value, rounded
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import ENGLAND_CODE, LEVEL_LABELS
+
+# How a part (or type) stands in an area read with coverage (`rehabmap.gaps.coverage`).
+PartStatus = Literal["present", "missing", "awaiting_review", "not_covered"]
 
 _AREA_INDICATORS = ("count", "per_100k_adults", "mean_km", "p90_km", "share_beyond_threshold",
                     "population_beyond_threshold", "share_nearest_outside_area")
@@ -78,6 +81,10 @@ class TypeIndicators:
     fallback_if_local_full: Fallback | None
     nearest_provider: NearestProvider | None
     furthest_small_areas: list[FurthestSmallArea] = field(default_factory=list)
+    # Read with coverage: the type's status here, and where its figures are unknown (awaiting review or not
+    # covered: then they are None) the reason, in the coverage's words.
+    status: PartStatus | None = None
+    no_data: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,9 +93,10 @@ class PathwayPart:
     label: str
     present: bool
     count: int
-    # Read with the directory's coverage (`rehabmap.gaps.coverage`): present, missing (covered, none found) or
-    # not_covered (rehabmap holds no such data here), and the coverage answer it rests on.
-    status: str | None = None
+    # Read with the directory's coverage (`rehabmap.gaps.coverage`): present, missing (covered, none found),
+    # awaiting_review (none confirmed, candidates wait in the review queue) or not_covered (rehabmap holds no
+    # such data here), and the coverage answer it rests on.
+    status: PartStatus | None = None
     coverage: dict[str, Any] | None = None
 
 
@@ -114,7 +122,10 @@ class Scorecard:
     legacy_locked_rehabilitation: list[ServiceAt]
     pd_specialist_units: list[ServiceAt]
     inpatient_fallback_far: list[FarFallback]
-    # With coverage: the absent parts (subtypes) the directory does not cover here, apart from `missing`.
+    # With coverage: the absent parts (subtypes) whose candidates await review here, and those the directory does
+    # not cover here, apart from `missing`.
+    awaiting_review: list[str] = field(default_factory=list)
+    awaiting_review_subtypes: list[str] = field(default_factory=list)
     not_covered: list[str] = field(default_factory=list)
     not_covered_subtypes: list[str] = field(default_factory=list)
 

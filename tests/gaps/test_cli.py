@@ -56,8 +56,9 @@ def test_scorecard_for_an_icb_by_name(run, tmp_path):
     assert not any("MISSING" in line for line in lines)
     assert any("inpatient_rehab_level2: nearest out-of-area provider" in line for line in lines)
     rows = list(csv.DictReader(out.open()))
-    assert len(rows) == 14 and rows[-1]["category"] == "inpatient_rehab_level2" and rows[-1]["count"] == "0"
-    assert rows[-1]["nearest_provider_id"]
+    # Its figures would not be facts (0 services, every adult beyond 50 km): the CSV leaves them empty.
+    assert len(rows) == 14 and rows[-1]["category"] == "inpatient_rehab_level2" and rows[-1]["present"] == "False"
+    assert [rows[-1][k] for k in ("count", "per_100k_adults", "mean_km", "share_beyond_threshold")] == [""] * 4
 
 
 def test_one_type_with_furthest_small_areas_and_a_map(run, tmp_path):

@@ -176,15 +176,16 @@ def test_every_face_says_none_found_or_not_yet_covered(home, data_dir):
     assert gaps.returncode == 0, gaps.stderr
     assert "NOT COVERED (rehabmap holds no such data for this area yet" in gaps.stdout
     # The all-areas table in the terminal reads coverage as the API's does: Devon has supported accommodation
-    # missing (CQC covers all England) and six parts not covered, shown as '?', never as a count of 0.
+    # missing (CQC covers all England), none awaiting review and six parts not covered, shown as '?', never as a
+    # count of 0.
     areas = rehabmap(home, data_dir, None, "gaps", "icb")
     assert areas.returncode == 0, areas.stderr
     lines = areas.stdout.splitlines()
     header = next(line for line in lines if line.startswith("code")).split()
     counts = [name for name, after in zip(header, header[1:]) if after == "n"]  # each type's "TYPE n" column
-    devon = next(line for line in lines if line.startswith(DEVON)).split()[-(2 + 2 * len(counts)):]
-    assert devon[:2] == ["1", "6"]
-    shown_counts = dict(zip(counts, devon[2::2]))
+    devon = next(line for line in lines if line.startswith(DEVON)).split()[-(3 + 2 * len(counts)):]
+    assert devon[:3] == ["1", "0", "6"]
+    shown_counts = dict(zip(counts, devon[3::2]))
     assert shown_counts.pop("supported_accommodation") == "0" and set(shown_counts.values()) == {"?"}
 
 

@@ -10,6 +10,8 @@ nothing covers employment, advocacy, community support or community rehabilitati
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,14 +28,20 @@ DOVETAIL_POSTCODE = "NG18 2AT"
 
 
 @pytest.fixture(scope="module")
-def synced(tmp_path_factory: pytest.TempPathFactory, geodata_dir: Path, data_dir: Path) -> Iterator[str]:
-    """The URL of `rehabmap serve` over a home that `rehabmap sync cqc` filled from the recorded CQC API."""
+def synced_home(tmp_path_factory: pytest.TempPathFactory, geodata_dir: Path, data_dir: Path) -> Path:
+    """A home that `rehabmap sync cqc` filled from the recorded CQC API."""
     home = make_home(tmp_path_factory.mktemp("real-feeds") / "home", geodata_dir)
     for replay in running(data_dir / "feeds"):
         done = rehabmap(home, data_dir, replay, "sync", "cqc")
         assert done.returncode == 0, done.stderr
         assert "held cqc:1-112845365 Field House: inferred: inpatient_rehab_level1" in done.stdout
-    with serving(home, data_dir) as url:
+    return home
+
+
+@pytest.fixture(scope="module")
+def synced(synced_home: Path, data_dir: Path) -> Iterator[str]:
+    """The URL of `rehabmap serve` over that home."""
+    with serving(synced_home, data_dir) as url:
         yield url
 
 
@@ -101,3 +109,96 @@ def test_cqc_covers_care_homes_not_all_supported_accommodation(synced):
     assert card["missing_subtypes"] == ["supported_accommodation:residential_24h"]
     assert {"supported_accommodation:floating_outreach", "supported_accommodation:supported_housing"} <= set(
         card["not_covered_subtypes"])
+
+
+# The commissioners' pathway gaps over the same home. Derby and Derbyshire (E54000058) holds Field House, a
+# candidate at either inpatient level; Nottingham and Nottinghamshire (E54000060) holds two care homes and no
+# data at all of the parts no source covers.
+DERBYSHIRE, NOTTINGHAMSHIRE = "E54000058", "E54000060"
+INPATIENT = ("inpatient_rehab_level1", "inpatient_rehab_level2")
+
+
+def test_gaps_say_none_confirmed_yet_where_candidates_await_review(synced, synced_home, data_dir):
+    """Before, Derby and Derbyshire's scorecard called both inpatient levels "Missing" (the command line:
+    MISSING) while Field House waited in the review queue and the part's own coverage said "None confirmed
+    yet": a guess shown as a fact. Now the part is awaiting review in every face, with no figure."""
+    body = httpx.get(f"{synced}/gaps/{DERBYSHIRE}", timeout=300).json()
+    card = body["scorecard"]
+    assert card["awaiting_review"] == list(INPATIENT) and not set(INPATIENT) & set(card["missing"])
+    for part in card["parts"][-2:]:
+        assert (part["type"], part["status"], part["coverage"]["pending_review"]) in {
+            (level, "awaiting_review", 1) for level in INPATIENT}
+    for entry in body["indicators"][-2:]:
+        assert entry["status"] == "awaiting_review" and entry["no_data"].startswith("None confirmed yet: 1 candidate")
+        assert entry["count"] is entry["mean_km"] is entry["share_beyond_threshold"] is None
+    schema = httpx.get(f"{synced}/openapi.json", timeout=60).json()["components"]["schemas"]
+    assert "awaiting_review" in schema["PathwayPart"]["properties"]["status"]["anyOf"][0]["enum"]
+
+    page = httpx.get(f"{synced}/pathway-gaps/{DERBYSHIRE}", timeout=300).text
+    assert "2 with none confirmed yet while candidates await review" in page and "None confirmed yet" in page
+    assert ">Missing<" not in page and "are missing" not in page
+
+    table = httpx.get(f"{synced}/gaps", params={"level": "icb"}, timeout=300).json()
+    derbyshire = next(a for a in table["areas"] if a["code"] == DERBYSHIRE)
+    assert derbyshire["awaiting_review_parts"] == list(INPATIENT) and derbyshire["awaiting_review_count"] == 2
+    assert not set(INPATIENT) & set(derbyshire["missing_parts"])
+    sheet = httpx.get(f"{synced}/gaps/areas.csv", params={"level": "icb"}, timeout=300).text
+    row = next(r for r in csv.DictReader(io.StringIO(sheet)) if r["code"] == DERBYSHIRE)
+    assert row["awaiting_review_parts"] == ";".join(INPATIENT) and row["inpatient_rehab_level2.count"] == ""
+    england = httpx.get(f"{synced}/gaps/england.svg", params={"type": "inpatient_rehab_level2",
+                                                               "indicator": "per_100k_adults"}, timeout=300).text
+    assert f"({DERBYSHIRE}): none confirmed yet (candidates await review)</title>" in england
+
+    done = rehabmap(synced_home, data_dir, None, "gaps", DERBYSHIRE)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("inpatient_rehab_level1") and line.endswith("AWAITING REVIEW") for line in lines)
+    assert "AWAITING REVIEW: inpatient_rehab_level2: None confirmed yet: 1 candidate awaits review" in done.stdout
+    assert not any(line.startswith("inpatient") and "MISSING" in line for line in lines)
+    assert "residential_24h" in next(line for line in lines if line.endswith("MISSING"))  # CQC covers, none found
+
+
+def test_parts_not_covered_show_no_figures(synced, synced_home, data_dir):
+    """Before, a part rehabmap holds no data of in Nottingham and Nottinghamshire still showed "Adults beyond
+    threshold 100%", and the all-areas CSV gave it 0 services and a share of 1.0: figures as facts where
+    nothing is known. Now each face says no data, with the reason; what is known is still given."""
+    body = httpx.get(f"{synced}/gaps/{NOTTINGHAMSHIRE}", timeout=300).json()
+    entries = {e["category"]: e for e in body["indicators"]}
+    vcfse, housing = entries["vcfse"], entries["supported_accommodation:residential_24h"]
+    assert vcfse["status"] == "not_covered" and vcfse["no_data"].startswith("Not yet covered")
+    assert vcfse["count"] is vcfse["share_beyond_threshold"] is vcfse["mean_km"] is None
+    assert housing["status"] == "present" and housing["count"] == 2 and housing["mean_km"] == pytest.approx(8.9, 0.01)
+
+    page = httpx.get(f"{synced}/pathway-gaps/{NOTTINGHAMSHIRE}", timeout=300).text
+    assert "No data: Not yet covered: the directory holds no Voluntary, community, faith and social enterprise " \
+           "support data for this area yet." in page
+
+    sheet = httpx.get(f"{synced}/gaps/areas.csv", params={"level": "icb"}, timeout=300).text
+    row = next(r for r in csv.DictReader(io.StringIO(sheet)) if r["code"] == NOTTINGHAMSHIRE)
+    assert [row[f"vcfse.{k}"] for k in ("count", "share_beyond_threshold", "mean_km")] == ["", "", ""]
+    assert row["supported_accommodation.count"] == "2" and "vcfse" in row["not_covered_parts"].split(";")
+
+    done = rehabmap(synced_home, data_dir, None, "gaps", NOTTINGHAMSHIRE)
+    vcfse_line = next(line for line in done.stdout.splitlines() if line.startswith("vcfse "))
+    assert vcfse_line.split() == ["vcfse", "-", "-", "-", "-", "-", "-", "NOT", "COVERED"]
+
+
+def test_a_rank_among_equal_figures_is_not_given(synced, synced_home, data_dir):
+    """Before, every ICB with no level 2 unit read "Rank 1 of 42" for level 2 services per 100,000 adults: all
+    equal figures share rank 1, which says nothing. Now the figure is given and the rank is "all equal"."""
+    comparison = httpx.get(f"{synced}/gaps/{NOTTINGHAMSHIRE}/compare", timeout=300).json()
+    level2 = next(c for c in comparison["comparisons"]
+                  if (c["category"], c["indicator"]) == ("inpatient_rehab_level2", "per_100k_adults"))
+    # Derby and Derbyshire awaits review, so 41 ICBs share the figure 0.
+    assert (level2["value"], level2["rank"], level2["standing"], level2["ranked"]) == (0, None, "all_equal", 41)
+    assert {a["standing"] for a in level2["table"]} == {"all_equal", "awaiting_review"}
+    housing = next(c for c in comparison["comparisons"]
+                   if (c["category"], c["indicator"]) == ("supported_accommodation", "per_100k_adults"))
+    assert housing["standing"] == "ranked" and housing["rank"] == 1
+
+    page = httpx.get(f"{synced}/pathway-gaps/{NOTTINGHAMSHIRE}", timeout=300).text
+    assert "All 41 equal" in page and "1 of 41" not in page and "1 of 42" not in page
+    done = rehabmap(synced_home, data_dir, None, "gaps", NOTTINGHAMSHIRE, "--compare")
+    assert done.returncode == 0, done.stderr
+    assert any(line.startswith("inpatient_rehab_level2") and "per_100k_adults" in line
+               and line.endswith("all 41 equal") for line in done.stdout.splitlines())

@@ -21,7 +21,7 @@ from rehabmap.errors import CALLER_ERRORS, DomainError
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
 from rehabmap.gaps.categories import ALL_CATEGORIES, PARTS, Category, parse_category
 from rehabmap.gaps.comparison import GapTable
-from rehabmap.gaps.coverage import scorecard_with_coverage, table_with_coverage
+from rehabmap.gaps.coverage import gaps_with_coverage, table_with_coverage
 from rehabmap.gaps.indicators import INDICATOR_LABELS
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
@@ -222,10 +222,10 @@ def gaps_summary(request: Request, code: str, state: State) -> HTMLResponse:
         return not_found(request, "That area" if key != ENGLAND_CODE else "A summary for all of England")
     errors = Errors()
     thresholds = Thresholds.of(Fields.of_query(request), errors)
-    gaps = area_report(state, key, thresholds.options)
+    gaps = gaps_with_coverage(area_report(state, key, thresholds.options), state.coverage())
     return page(request, "gaps/summary.html", {
         "area": gaps.area, "name": gaps.area.name, "code": key, "level": level, "level_label": LEVEL_LABELS[level],
-        "scorecard": scorecard_with_coverage(gaps.scorecard, key, state.coverage()), "thresholds": thresholds,
+        "scorecard": gaps.scorecard, "thresholds": thresholds,
         "comparison": compare(a, key, thresholds.options, state.coverage()), "errors": errors,
         "placements": _placements(state, key, level), "category_labels": {c.key: c.label for c in ALL_CATEGORIES},
         "area_url": f"/pathway-gaps/{quote(key)}" + _query(thresholds.params()),
@@ -262,8 +262,8 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
     thresholds = Thresholds.of(fields, errors)
     category = _map_type(fields, errors)
     scenario, result = _what_if(state, a, fields, errors, key, thresholds.options)
-    gaps = area_report(state, key, thresholds.options) if result is None else AreaGapReport.of(
-        result.analysis, key, thresholds.options, ALL_CATEGORIES).gaps()
+    gaps = gaps_with_coverage(area_report(state, key, thresholds.options) if result is None else AreaGapReport.of(
+        result.analysis, key, thresholds.options, ALL_CATEGORIES).gaps(), state.coverage())
     name = gaps.area.name
     comparison = compare(a if result is None else result.analysis, key, thresholds.options, state.coverage())
     chosen = next(i for i in gaps.indicators if i.category == category.key)
@@ -275,7 +275,7 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
                f"{thresholds.options.threshold(category):g} km). The figures are in the tables on this page.")
     return page(request, "gaps/area.html", {
         "area": gaps.area, "name": name, "code": key, "level_label": LEVEL_LABELS[level],
-        "level": level, "scorecard": scorecard_with_coverage(gaps.scorecard, key, state.coverage()),
+        "level": level, "scorecard": gaps.scorecard,
         "indicators": gaps.indicators, "chosen": chosen,
         "category": category, "thresholds": thresholds, "errors": errors,
         "threshold_values": {name: fields.get(name) or f"{getattr(thresholds, name):g}"
