@@ -62,7 +62,7 @@ class AreaGapsOut(BaseModel):
 
 class TypeFiguresOut(BaseModel):
     """One type in one area. The fallback figures (and fallback_far) are given for inpatient types only, and
-    not for England."""
+    not for England; null, as the other figures, where the area's figures of the type are unknown."""
 
     count: int | None = None
     per_100k_adults: float | None = None

@@ -169,10 +169,12 @@ def render_what_if(result: WhatIf) -> str:
         return "\n".join(lines)
     table = [["where", "type", "indicator", "before", "after"]]
     for change in result.changes:
+        before = "no data" if change.before_no_data else _figure(change.indicator, change.before)
+        after = "no data" if change.after_no_data else _figure(change.indicator, change.after)
         table.append([change.area_code if change.scope == "area" else "England", change.category,
-                      change.indicator, _figure(change.indicator, change.before),
-                      _figure(change.indicator, change.after)])
+                      change.indicator, before, after])
     lines += ["", grid(table, right={3, 4})]
+    lines += [f"No data ({label.lower()}): {reason}" for label, reason in result.no_data()]
     return "\n".join(lines)
 
 
@@ -265,17 +267,17 @@ def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, smallarea
         geography = open_geography(settings)
         points.fill_areas(geography.areas)
     analysis = GapAnalysis(small_areas, points)
+    coverage = coverage_map(CoverageStore(store_of(settings)), settings.data_dir)
     if scenario:
         if area.strip().lower() in ("icb", "la", "lad"):
             raise click.UsageError("--add-service/--remove-service need one AREA (an ICB, a local authority or "
                                    "England), not a comparison.")
-        result = what_if(analysis, small_areas.find(area), scenario, geography, options, categories)
+        result = what_if(analysis, small_areas.find(area), scenario, geography, options, categories, coverage)
         click.echo(render_what_if(result) + "\n")
         analysis = result.analysis
     if area.strip().lower() in ("icb", "la", "lad"):
         level = "icb" if area.strip().lower() == "icb" else "la"
         shown = categories if types else tuple(c for c in ALL_CATEGORIES if c.is_part)
-        coverage = coverage_map(CoverageStore(store_of(settings)), settings.data_dir)
         table = table_with_coverage(GapTable.of(analysis, level, options, shown), coverage)
         click.echo(f"All {LEVEL_LABELS[level]}s; adults are people aged 16 and over; mean km is the "
                    "population-weighted mean distance to the nearest service; '?' and 'not covered': "
@@ -298,7 +300,6 @@ def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, smallarea
     code = small_areas.find(area)
     report = AreaGapReport.of(analysis, code, options, categories)
     n_furthest = furthest if furthest is not None else (options.furthest if types else 0)
-    coverage = coverage_map(CoverageStore(store_of(settings)), settings.data_dir)
     click.echo(render_scorecard(report, n_furthest, coverage))
     _echo_beside(report, settings, coverage, compare, tuple(c.key for c in categories if c.is_part)
                  if types else ())
@@ -320,7 +321,7 @@ def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, smallarea
         if report.level == "icb":
             inner = {c: geography.areas.get(c).geometry for c in sorted(set(small_areas.la[members].tolist()))}
         svg = area_map(analysis, code, category, LsoaBoundaries.load(settings.data_dir),
-                       geography.areas.get(code).geometry, inner, options)
+                       geography.areas.get(code).geometry, inner, options, coverage=coverage)
         svg_path.write_text(svg, encoding="utf-8")
         click.echo(f"wrote {svg_path}")
 

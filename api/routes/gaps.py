@@ -40,7 +40,7 @@ from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.coverage import gaps_with_coverage, table_with_coverage
 from rehabmap.gaps.exports import dictionary_csv, small_areas_csv, small_areas_geojson, table_csv, table_geojson
 from rehabmap.gaps.indicators import INDICATORS
-from rehabmap.gaps.maps import area_map, overview_map
+from rehabmap.gaps.maps import area_map, overview_map, unknown_classes
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import ENGLAND_CODE, LsoaBoundaries, parse_level
@@ -196,9 +196,11 @@ def get_england_map(state: State, options: Options,
         return overview_map(_analysis(state), category, indicator, geometries, level, options,
                             coverage=state.coverage())
 
-    # Drawn once per index generation, as the area maps are.
-    svg = _MAPS.get(state.backend, (str(state.settings.data_dir), "england", category, indicator, level, options),
-                    draw)
+    # Drawn once per index generation, as the area maps are, and again when the coverage changes which areas have
+    # no figure (a review decision or a sync's claims change it without a new generation).
+    unknown = unknown_classes(_analysis(state).indicators(level, options, (category,)), state.coverage()).tobytes()
+    svg = _MAPS.get(state.backend, (str(state.settings.data_dir), "england", category, indicator, level, options,
+                                    unknown), draw)
     return Response(svg, media_type=SVG)
 
 
@@ -230,7 +232,7 @@ def _scenario(state: AppState, area_code: str, options: GapOptions, categories: 
     scenario = Scenario.from_input(add, remove)
     if not scenario:
         return analysis, None
-    result = what_if(analysis, area_code, scenario, state.geography, options, categories)
+    result = what_if(analysis, area_code, scenario, state.geography, options, categories, state.coverage())
     return result.analysis, result
 
 
@@ -305,8 +307,11 @@ def get_area_map(area_code: AreaCode, state: State, options: Options,
     if add or remove:
         analysis, _ = _scenario(state, area_code, options, (category,), add, remove)
         return Response(_draw_area_map(state, analysis, code, category, options), media_type=SVG)
-    # The directory's map is drawn once per index generation (0.3-0.9 s a drawing); a scenario's never kept.
-    svg = _MAPS.get(state.backend, (str(state.settings.data_dir), code, category, options),
+    # The directory's map is drawn once per index generation (0.3-0.9 s a drawing); a scenario's never kept. What
+    # the coverage says of the type here is in the key: a review decision or a sync's claims change it (and what
+    # the map shows) without a new generation.
+    coverage = state.coverage().for_area(code, category.key)
+    svg = _MAPS.get(state.backend, (str(state.settings.data_dir), code, category, options, coverage),
                     lambda: _draw_area_map(state, _analysis(state), code, category, options))
     return Response(svg, media_type=SVG)
 
@@ -325,7 +330,7 @@ def _draw_area_map(state: AppState, analysis: GapAnalysis, code: str, category: 
         inner = {c: areas.get(c).geometry for c in sorted(set(analysis.small_areas.la[
             analysis.small_areas.members(code)].tolist())) if _known(areas, c)}
     return area_map(analysis, code, category, LsoaBoundaries.load(state.settings.data_dir), boundary, inner,
-                    options)
+                    options, coverage=state.coverage())
 
 
 def _small_area_rows(state: AppState, area_code: str, types: list[str] | None) -> tuple[str, SmallAreaDistances]:

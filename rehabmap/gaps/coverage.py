@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from rehabmap.coverage import Coverage, CoverageMap
 from rehabmap.gaps.comparison import AreaRow, GapTable, TypeFigures
-from rehabmap.gaps.report import AreaGaps, PartStatus, Scorecard, ScorecardRow, TypeIndicators
+from rehabmap.gaps.report import AreaGaps, Fallback, PartStatus, Scorecard, ScorecardRow, TypeIndicators
 
 NO_DATA: tuple[PartStatus, ...] = ("awaiting_review", "not_covered")  # the figures of such a part are unknown
 
@@ -38,11 +38,27 @@ def part_status(present: bool, answer: Coverage) -> PartStatus:
     return "missing" if answer.covered else "not_covered"
 
 
+def unknown_reason(coverage: CoverageMap, area_code: str, category: str, present: bool) -> str | None:
+    """Where a type's figures in an area are not facts (awaiting review or not covered), why, in the coverage's
+    words; None where they are facts. What the faces that show one type in one area (the area map) ask."""
+    if present:
+        return None
+    answer = coverage.for_area(area_code, category)
+    return answer.none_found() if part_status(False, answer) in NO_DATA else None
+
+
 def no_data(figures: Figures) -> Figures:
-    """The same type with its area's figures unknown (None; no furthest small areas)."""
-    blank: dict[str, Any] = {f.name: [] if f.name == "furthest_small_areas" else None
+    """The same type with its area's figures unknown (None; no furthest small areas). A comparison's inpatient
+    fallback keeps its keys, each None, so every area of an export has the same columns."""
+    blank: dict[str, Any] = {f.name: _blank(f.name, getattr(figures, f.name))
                              for f in fields(figures) if f.name in _FIGURES}
     return replace(figures, **blank)
+
+
+def _blank(name: str, value: Any) -> Any:
+    if name == "furthest_small_areas":
+        return []
+    return Fallback(None, None, None, None) if name == "fallback" and value is not None else None
 
 
 def scorecard_with_coverage(card: Scorecard, area_code: str, coverage: CoverageMap) -> Scorecard:

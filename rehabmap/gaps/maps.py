@@ -4,7 +4,10 @@
   distance from their population-weighted centroid to the nearest service of one type (five classes set
   from the threshold distance, the last being "beyond the threshold"), the services of that type on and
   around the area (filled: inside the area; hollow: outside it), labels, a legend with the share of adults
-  in each class, a scale bar and the headline indicators.
+  in each class, a scale bar and the headline indicators. Given the directory's coverage, a type with none
+  inside the area where rehabmap holds no such data there, or none confirmed yet while candidates await review
+  (`rehabmap.gaps.coverage`), gets no shading and no figures but "No data" and the reason: distances to
+  services elsewhere are not a finding where nothing is known here.
 * `overview_map` — England: every ICB (or local authority) shaded by one indicator of one type, with a
   legend, the five worst areas numbered on the map and listed beside it. Given the directory's coverage, an
   area it holds no data for (for that type) is drawn as "not covered", neither shaded by a figure nor ranked:
@@ -29,6 +32,7 @@ from rehabmap.coverage import CoverageMap
 from rehabmap.errors import InvalidValue
 from rehabmap.gaps.analysis import GapAnalysis, LevelIndicators
 from rehabmap.gaps.categories import Category
+from rehabmap.gaps.coverage import unknown_reason
 from rehabmap.gaps.indicators import HIGHER_IS_WORSE, INDICATOR_LABELS, INDICATORS, indicator_text, km_text, share_text
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import LEVEL_LABELS, LsoaBoundaries, short_name
@@ -87,6 +91,7 @@ class _AreaFrame:
     map_h: float
     height: float
     klass: np.ndarray  # per small area: its distance class, -1 with no service of the type in England
+    no_data: str | None = None  # why the type's figures here are unknown (then every class is UNKNOWN_CLASS)
     margin: int = 16
     top: int = 80
 
@@ -97,11 +102,12 @@ class _AreaFrame:
 
 def area_map(analysis: GapAnalysis, code: str, category: Category, lsoa: LsoaBoundaries,
              boundary: BaseGeometry | None = None, inner: dict[str, BaseGeometry] | None = None,
-             options: GapOptions | None = None, width: int = 960) -> str:
+             options: GapOptions | None = None, width: int = 960, coverage: CoverageMap | None = None) -> str:
     """SVG map of one ICB or local authority for one service type (see the module docstring).
 
     `boundary` is the area's polygon (drawn as its outline; without it the outline is the union of its
-    small areas); `inner` maps local authority codes to polygons to outline inside an ICB.
+    small areas); `inner` maps local authority codes to polygons to outline inside an ICB. With `coverage`,
+    a type whose figures here are unknown is drawn unshaded, with the reason.
     """
     report = AreaGapReport.of(analysis, code, options or GapOptions(), (category,))
     if report.level == "england":
@@ -120,14 +126,18 @@ def area_map(analysis: GapAnalysis, code: str, category: Category, lsoa: LsoaBou
     proj, map_h = Projection.fit(bounds, margin, top, map_w, 720)
     d = analysis.distance_km[analysis.category_index(category), rows]
     breaks = distance_breaks(report.options.threshold(category))
-    klass = np.where(np.isfinite(d), np.searchsorted(np.asarray(breaks), d, side="left"), -1)
+    count = int(report.value(category, "count"))
+    reason = None if coverage is None else unknown_reason(coverage, report.code, category.key, count > 0)
+    klass = (np.full(len(rows), UNKNOWN_CLASS) if reason else
+             np.where(np.isfinite(d), np.searchsorted(np.asarray(breaks), d, side="left"), -1))
     frame = _AreaFrame(analysis, report, category, rows, shapes, bounds, proj, map_w, map_h,
-                       max(top + map_h + 44, 640), klass, margin, top)
+                       max(top + map_h + 44, 640), klass, reason, margin, top)
     title = f"{report.name}: distance to the nearest {category.label.lower()}"
     body = [*_area_heading(frame), *_small_areas(frame), *_outlines(frame, boundary, inner), *_services(frame),
             *_area_labels(frame), *_legend(frame), *_headline(frame)]
-    count = int(report.value(category, "count"))
-    desc = (f"Map of {report.name} showing, for each of its {len(rows)} small areas, the distance to the "
+    desc = (f"Map of {report.name} for {category.label.lower()}: no data. {reason} Its {len(rows)} small areas "
+            "are not shaded." if reason else
+            f"Map of {report.name} showing, for each of its {len(rows)} small areas, the distance to the "
             f"nearest {category.label.lower()}. {count} inside the area; population-weighted mean distance "
             f"{_km(report.value(category, 'mean_km'))}; "
             f"{_share(report.value(category, 'share_beyond_threshold'))} of adults live more than "
@@ -135,9 +145,13 @@ def area_map(analysis: GapAnalysis, code: str, category: Category, lsoa: LsoaBou
     return svg_document(width, frame.height, title, desc, body)
 
 
+UNKNOWN_CLASS = -2  # a small area of an area whose figures of the type are unknown; -1: no such service in England
+
+
 def _area_heading(f: _AreaFrame) -> list[str]:
     label = f.category.label.lower()
-    subtitle = ("Each small area (LSOA 2021) is shaded by the great-circle distance from its population-weighted "
+    subtitle = (f"No data: {f.no_data}" if f.no_data else
+                "Each small area (LSOA 2021) is shaded by the great-circle distance from its population-weighted "
                 "centroid to the nearest service of this type anywhere in England.")
     return [text(f.margin, 26, _clip(f.report.name), 18, "bold"),
             text(f.margin, 47, f"Distance to the nearest {label}", 14, "bold"),
@@ -152,7 +166,7 @@ def _small_areas(f: _AreaFrame) -> list[str]:
             f'<g clip-path="url(#frame)"><rect x="{f.margin}" y="{f.top}" width="{f.map_w:.1f}" '
             f'height="{f.map_h:.1f}" fill="#eef3f7"/>',
             '<g stroke="#ffffff" stroke-width="0.25" fill-rule="evenodd" aria-label="small areas">']
-    for k in range(-1, len(PALETTE)):
+    for k in range(UNKNOWN_CLASS, len(PALETTE)):
         members = [int(i) for i, kk in zip(f.rows, f.klass) if kk == k]
         if not members:
             continue
@@ -163,9 +177,11 @@ def _small_areas(f: _AreaFrame) -> list[str]:
                 continue
             data = path_data(geometry, f.proj)
             if data:
-                paths.append(f'<path d="{data}"><title>{escape(str(sa.names[i]))}: '
-                             f'{_km(float(f.analysis.distance_km[c, i]))}</title></path>')
-        body.append(f'<g fill="{NO_DATA if k < 0 else PALETTE[k]}">' + "".join(paths) + "</g>")
+                shown = "no data" if k == UNKNOWN_CLASS else _km(float(f.analysis.distance_km[c, i]))
+                paths.append(f'<path d="{data}"><title>{escape(str(sa.names[i]))}: {shown}</title></path>')
+        fill = NOT_COVERED if k == UNKNOWN_CLASS else NO_DATA if k < 0 else PALETTE[k]
+        outline = ' stroke="#768692"' if k == UNKNOWN_CLASS else ""
+        body.append(f'<g fill="{fill}"{outline}>' + "".join(paths) + "</g>")
     body.append("</g>")
     return body
 
@@ -237,8 +253,11 @@ def _panel_x(f: _AreaFrame) -> float:
 
 
 def _legend(f: _AreaFrame) -> list[str]:
-    """The distance classes with the share of adults in each, and the two service symbols."""
+    """The distance classes with the share of adults in each; where the figures are unknown, why."""
     px, py = _panel_x(f), f.top
+    if f.no_data:
+        return [text(px, py + 4, "No data", 13, "bold"),
+                *(text(px, py + 26 + 15 * n, line, 11) for n, line in enumerate(wrap(f.no_data, 44)))]
     breaks = distance_breaks(f.threshold)
     labels = [f"up to {break_label(breaks[0])} km"] + [
         f"{break_label(breaks[k - 1])}–{break_label(breaks[k])} km" for k in range(1, 4)] + [
@@ -261,13 +280,17 @@ def _legend(f: _AreaFrame) -> list[str]:
 
 
 def _headline(f: _AreaFrame) -> list[str]:
-    """The symbols, the headline indicators and, for a type missing inside the area, its nearest provider."""
+    """The symbols, the headline indicators and, for a type missing inside the area, its nearest provider; where
+    the figures are unknown, the symbols only."""
     px, report, category = _panel_x(f), f.report, f.category
-    y = f.top + 30 + 22 * 5 + (22 if np.any(f.klass < 0) else 0) + 12
+    y = f.top + 30 + 22 * 5 + (22 if np.any(f.klass == -1) else 0) + 12
     body = [f'<circle cx="{px + 11}" cy="{y}" r="5" fill="#08306b" stroke="#ffffff" stroke-width="1.6"/>',
             text(px + 30, y + 4, "service inside the area", 11.5),
             f'<circle cx="{px + 11}" cy="{y + 22}" r="5" fill="#ffffff" stroke="#08306b" stroke-width="1.6"/>',
             text(px + 30, y + 26, "service outside the area", 11.5)]
+    body += [text(px, f.height - 30, SOURCES[0], 9.5, fill=MUTED), text(px, f.height - 18, SOURCES[1], 9.5, fill=MUTED)]
+    if f.no_data:
+        return body
     y += 56
     body.append(text(px, y, "Indicators (adults 16+)", 13, "bold"))
     count = int(report.value(category, "count"))
@@ -294,8 +317,6 @@ def _headline(f: _AreaFrame) -> list[str]:
                     f"{_km(provider.distance_km)} from the population centre.")
             for n, line in enumerate(wrap(note, 44)):
                 body.append(text(px, y + 15 * n, line, 11))
-    body.append(text(px, f.height - 30, SOURCES[0], 9.5, fill=MUTED))
-    body.append(text(px, f.height - 18, SOURCES[1], 9.5, fill=MUTED))
     return body
 
 
@@ -345,9 +366,7 @@ def overview_map(analysis: GapAnalysis, category: Category, indicator: str,
         raise InvalidValue(f"'{indicator}' is only computed for inpatient types.", field="indicator")
     options = options or GapOptions()
     ind = analysis.indicators(level, options, (category,))
-    counts = ind.values["count"][0]
-    unknown = np.array([_unknown_class(coverage, str(code), category.key, bool(counts[g] > 0))
-                        for g, code in enumerate(ind.codes)], dtype=np.int64)
+    unknown = unknown_classes(ind, coverage)
     view = _overview(ind, indicator, unknown)
     england = analysis.indicators("england", options, (category,))
     shapes = [geometries.get(str(code)) for code in view.ind.codes]
@@ -383,6 +402,14 @@ UNKNOWN_CLASSES = {
                         "not covered: rehabmap holds no data for them yet"),
     AWAITING_CLASS: ("none confirmed yet (candidates await review)", "none confirmed yet: awaiting review",
                      "with none confirmed yet: candidates there await review")}
+
+
+def unknown_classes(ind: LevelIndicators, coverage: CoverageMap | None) -> np.ndarray:
+    """Per area of `ind`'s level, its class where its figure of `ind`'s one type is not a finding, else 0: what
+    the coverage changes on the England map (a cache of the map holds it in its key)."""
+    counts, key = ind.values["count"][0], ind.categories[0].key
+    return np.array([_unknown_class(coverage, str(code), key, bool(counts[g] > 0)) for g, code in enumerate(ind.codes)],
+                    dtype=np.int64)
 
 
 def _unknown_class(coverage: CoverageMap | None, code: str, category: str, present: bool) -> int:

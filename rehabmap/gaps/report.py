@@ -45,7 +45,7 @@ class Fallback:
     mean_km: float | None
     p90_km: float | None
     share_beyond_threshold: float | None
-    far: bool
+    far: bool | None  # None where the area's figures of the type are unknown (`rehabmap.gaps.coverage`)
 
 
 @dataclass(frozen=True)

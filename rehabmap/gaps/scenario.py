@@ -16,6 +16,11 @@ nearest only for small areas inside its catchment (people elsewhere keep the nea
 nearest provider to an area's population centre only for areas its catchment holds whole; it still counts in
 the area it stands in. A catchment of a radius is not offered: the analysis's unit is the small area, and a
 radius would cut through them.
+
+Read with the directory's coverage, a type whose figures in the area are unknown (none there, and rehabmap holds
+no such data there or candidates await review: `rehabmap.gaps.coverage`) has no "before" figure but the reason:
+"0 → 1 services" would present a guess as the count now. What the scenario gives is "after" (with the reason
+again where it is still unknown).
 """
 
 from __future__ import annotations
@@ -30,9 +35,11 @@ import re
 import numpy as np
 
 from geodata.errors import UnknownArea
+from rehabmap.coverage import CoverageMap
 from rehabmap.errors import InvalidValue, shorten
 from rehabmap.gaps.analysis import GapAnalysis, LevelIndicators, ServiceAt, ServicePoints
 from rehabmap.gaps.categories import Category, parse_category
+from rehabmap.gaps.coverage import unknown_reason
 from rehabmap.gaps.indicators import INDICATORS, indicator_value
 from rehabmap.gaps.options import ADDITION_FORMAT, GapOptions
 from rehabmap.gaps.population import ENGLAND_CODE, SmallAreas
@@ -169,6 +176,10 @@ class Change:
     indicator: str
     before: float | int | None
     after: float | int | None
+    # Read with coverage: why the type's figures there are unknown before (after) the change, if they are; the
+    # figure is then None.
+    before_no_data: str | None = None
+    after_no_data: str | None = None
 
 
 @dataclass(frozen=True)
@@ -184,11 +195,18 @@ class WhatIf:
     def analysis(self) -> GapAnalysis:
         return self.applied.analysis
 
+    def no_data(self) -> list[tuple[str, str]]:
+        """Each type (its label) with a figure unknown before or after, and why, once: the note under the
+        changes."""
+        return list(dict.fromkeys((c.label, reason) for c in self.changes
+                                  for reason in (c.before_no_data, c.after_no_data) if reason))
+
 
 def what_if(analysis: GapAnalysis, code: str, scenario: Scenario, geography: Any,
-            options: GapOptions | None = None, categories: tuple[Category, ...] | None = None) -> WhatIf:
+            options: GapOptions | None = None, categories: tuple[Category, ...] | None = None,
+            coverage: CoverageMap | None = None) -> WhatIf:
     """Apply `scenario` and list every indicator of `categories` (default all) that changes in the area
-    `code` and in England."""
+    `code` and in England; with `coverage`, a figure that is not a fact on either side is none, with why."""
     options = options or GapOptions()
     key = code.strip().upper()
     level = analysis.small_areas.level_of(key)
@@ -201,18 +219,21 @@ def what_if(analysis: GapAnalysis, code: str, scenario: Scenario, geography: Any
     for scope, scope_level, scope_code in scopes:
         before = analysis.indicators(scope_level, options, cats)
         after = applied.analysis.indicators(scope_level, options, cats)
-        changes += _changes(scope, scope_code, before, after)
+        changes += _changes(scope, scope_code, before, after, coverage)
     return WhatIf(applied, key, changes)
 
 
-def _changes(scope: Literal["area", "england"], code: str, before: LevelIndicators,
-             after: LevelIndicators) -> list[Change]:
+def _changes(scope: Literal["area", "england"], code: str, before: LevelIndicators, after: LevelIndicators,
+             coverage: CoverageMap | None) -> list[Change]:
     g = before.codes.tolist().index(code)
     out = []
     for j, category in enumerate(before.categories):
+        was, now = (None if coverage is None else
+                    unknown_reason(coverage, code, category.key, bool(ind.values["count"][j, g] > 0))
+                    for ind in (before, after))
         for name in INDICATORS:
-            old = indicator_value(name, before.values[name][j, g])
-            new = indicator_value(name, after.values[name][j, g])
+            old = None if was else indicator_value(name, before.values[name][j, g])
+            new = None if now else indicator_value(name, after.values[name][j, g])
             if old != new:
-                out.append(Change(scope, code, category.key, category.label, name, old, new))
+                out.append(Change(scope, code, category.key, category.label, name, old, new, was, now))
     return out

@@ -187,11 +187,16 @@ def test_what_if_gives_the_scenarios_figures_and_its_changes(client, backend, wr
     assert body["indicators"][0]["count"] == 1 and body["indicators"][0]["present"]
     assert body["what_if"]["added"][0]["id"] == "whatif:1"
     assert body["what_if"]["added"][0]["icb_code"] == CORNWALL_ICB
-    changes = {(c["scope"], c["indicator"]): (c["before"], c["after"]) for c in body["what_if"]["changes"]}
-    assert changes[("area", "count")] == (0, 1) and changes[("england", "count")][1] == changes[("england",
-                                                                                                 "count")][0] + 1
+    changes = {(c["scope"], c["indicator"]): c for c in body["what_if"]["changes"]}
+    # No source covers Cornwall for level 2 units here: its count now is not 0 but unknown, and the scenario's
+    # is what the hypothetical unit adds. England holds units: its count is a fact before and after.
+    area_count, england_count = changes[("area", "count")], changes[("england", "count")]
+    assert (area_count["before"], area_count["after"], area_count["after_no_data"]) == (None, 1, None)
+    assert area_count["before_no_data"].startswith("Not yet covered: the directory holds no Level 2 inpatient")
+    assert england_count["after"] == england_count["before"] + 1 and england_count["before_no_data"] is None
     # One code path: the domain's what-if on the same analysis gives these very changes.
-    expected = what_if(analysis, CORNWALL_ICB, Scenario.from_input([WHAT_IF["add"]]), geography)
+    expected = what_if(analysis, CORNWALL_ICB, Scenario.from_input([WHAT_IF["add"]]), geography,
+                       coverage=client.app.state.rehabmap.coverage())
     assert [c for c in body["what_if"]["changes"] if c["category"] == "inpatient_rehab_level2"] == [
         vars(c) for c in expected.changes if c.category == "inpatient_rehab_level2"]
     svg = client.get(f"/gaps/{CORNWALL_ICB}/map.svg", params={**WHAT_IF, "type": "inpatient_rehab_level2"})

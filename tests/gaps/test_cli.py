@@ -109,8 +109,10 @@ def test_what_if_from_the_command_line(run, home):
     lines = done.output.splitlines()
     assert lines[0].startswith("WHAT IF (a scenario: nothing is written")
     assert lines[1].startswith("  + whatif:1 inpatient_rehab_level2 at TR1 3LJ")
+    # Nothing covers Cornwall for level 2 units here: the count now is no data (not 0), then the hypothetical one.
     count = next(line.split() for line in lines if line.startswith("E54000036") and " count " in line)
-    assert count[-2:] == ["0", "1"]
+    assert count[-3:] == ["no", "data", "1"]
+    assert "No data (level 2 inpatient rehabilitation unit (higher support)): Not yet covered" in done.output
     # The scorecard below is the scenario's: level 2 is present in Cornwall.
     assert any(line.startswith("inpatient_rehab_level2") and " present" in line for line in lines)
     assert hashlib.sha256(index.read_bytes()).hexdigest() == stored
@@ -127,18 +129,21 @@ def test_what_if_errors(run, args, message):
     assert done.exit_code == 2 and message in done.output and "Traceback" not in done.output
 
 
-def test_what_if_with_a_catchment_from_the_command_line(run, analysis, geography):
+def test_what_if_with_a_catchment_from_the_command_line(run, analysis, geography, data_dir):
+    from rehabmap.coverage import CoverageMap, SmallAreaTable
     from rehabmap.gaps.scenario import Scenario, what_if
 
     spec = "inpatient_rehab_level2@TR1 3LJ@E06000053"  # a unit in Truro for the Isles of Scilly only
     done = run("E54000036", "--type", "inpatient_rehab_level2", "--add-service", spec)
     assert done.exit_code == 0, done.output
-    expected = what_if(analysis, "E54000036", Scenario.from_input([spec]), geography)
+    expected = what_if(analysis, "E54000036", Scenario.from_input([spec]), geography,
+                       coverage=CoverageMap([], SmallAreaTable.load(data_dir)))  # the home holds no claims
     mean = next(c for c in expected.changes if c.scope == "area" and c.category == "inpatient_rehab_level2"
                 and c.indicator == "mean_km")
+    assert mean.before is None and mean.before_no_data  # nothing is known of level 2 units in Cornwall now
     line = next(line.split() for line in done.output.splitlines()
                 if line.startswith("E54000036") and " mean_km " in line)
-    assert [float(v) for v in line[-2:]] == pytest.approx([mean.before, mean.after], abs=0.06)
+    assert line[-3:-1] == ["no", "data"] and float(line[-1]) == pytest.approx(mean.after, abs=0.06)
 
 
 def test_compare_from_the_command_line(run, analysis, data_dir):

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import csv
 import io
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from rehabmap.coverage import CoverageStore
+from rehabmap.gaps.svg import PALETTE
 from tests.sync.replay import running
 from tests.sync.store_fixtures import FIELD_HOUSE_POSTCODE, make_home, rehabmap, serving
 from tests.web.test_browser import axe
@@ -202,3 +205,100 @@ def test_a_rank_among_equal_figures_is_not_given(synced, synced_home, data_dir):
     assert done.returncode == 0, done.stderr
     assert any(line.startswith("inpatient_rehab_level2") and "per_100k_adults" in line
                and line.endswith("all 41 equal") for line in done.stdout.splitlines())
+
+
+def _svg(url: str, code: str, **params: str) -> str:
+    reply = httpx.get(f"{url}/gaps/{code}/map.svg", params=params, timeout=300)
+    assert reply.status_code == 200, reply.text
+    return reply.text
+
+
+def _shaded(svg: str) -> bool:
+    """Whether any small area (or legend key) is shaded by a distance class."""
+    return any(f'fill="{colour}"' in svg for colour in PALETTE)
+
+
+def test_an_area_map_shows_no_data_where_the_figures_are_unknown(synced, synced_home, data_dir, tmp_path):
+    """Before, Nottingham and Nottinghamshire's map of a part no source covers there shaded every small area by
+    its distance to services elsewhere and gave the mean distance and "100%" beyond the threshold as findings.
+    Now it shades nothing and says no data, with the reason, from the API and the command line alike; a part
+    with known figures is still shaded."""
+    svg = _svg(synced, NOTTINGHAMSHIRE, type="vcfse")
+    desc = ET.fromstring(svg).find("{http://www.w3.org/2000/svg}desc")
+    assert desc is not None and desc.text is not None
+    assert desc.text.startswith("Map of NHS Nottingham and Nottinghamshire Integrated Care Board for voluntary")
+    assert "no data. Not yet covered: the directory holds no Voluntary" in desc.text
+    assert not _shaded(svg) and "mean distance" not in svg and "beyond" not in svg and " km</title>" not in svg
+    assert "No data: Not yet covered" in svg and ": no data</title>" in svg
+    known = _svg(synced, NOTTINGHAMSHIRE, type="supported_accommodation")
+    assert _shaded(known) and "mean distance" in known and "No data" not in known
+
+    done = rehabmap(synced_home, data_dir, None, "gaps", NOTTINGHAMSHIRE, "--type", "vcfse", "--svg",
+                    str(tmp_path / "map.svg"))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "map.svg").read_text(encoding="utf-8") == svg
+
+
+def test_an_area_map_follows_a_coverage_change(synced, synced_home):
+    """The directory's maps are kept per index generation, but whether a part's figures are known changes with
+    the coverage, which a review decision or a sync changes without a new generation: the maps must follow it.
+    Here the review queue's counts (as a sync records them) drop Field House's candidacy in Derby and
+    Derbyshire: its level 2 map then shows the figures of a part the directory covers, and none found, and the
+    England map gives its figure."""
+    waiting = _svg(synced, DERBYSHIRE, type="inpatient_rehab_level2")
+    assert "No data: None confirmed yet: 1 candidate awaits review" in waiting and not _shaded(waiting)
+    england = {"type": "inpatient_rehab_level2", "indicator": "mean_km"}
+    tooltip = f"({DERBYSHIRE}): none confirmed yet (candidates await review)</title>"
+    assert tooltip in httpx.get(f"{synced}/gaps/england.svg", params=england, timeout=300).text
+    store = CoverageStore(synced_home / "directory.sqlite")
+    _, pending = store.snapshot()
+    try:
+        store.replace_pending({key: n for key, n in pending.items() if key[1] != DERBYSHIRE})
+        decided = _svg(synced, DERBYSHIRE, type="inpatient_rehab_level2")
+        assert _shaded(decided) and "MISSING inside the area" in decided and "No data" not in decided
+        decided_england = httpx.get(f"{synced}/gaps/england.svg", params=england, timeout=300).text
+        assert f"({DERBYSHIRE}): " in decided_england and tooltip not in decided_england
+    finally:
+        store.replace_pending(pending)
+    assert _svg(synced, DERBYSHIRE, type="inpatient_rehab_level2") == waiting
+
+
+def test_the_geojson_gives_every_area_the_same_keys(synced):
+    """Before, an inpatient type without figures in an area (Derby and Derbyshire, awaiting review) had no
+    `fallback_*` properties at all in the all-areas GeoJSON, while the CSV gave empty cells and other areas the
+    keys: a GIS saw a different schema per feature. Now every feature has the same keys, null where no data."""
+    body = httpx.get(f"{synced}/gaps/areas.geojson", params={"level": "icb"}, timeout=300).json()
+    keys = [set(feature["properties"]) for feature in body["features"]]
+    assert len(keys) == 42 and all(k == keys[0] for k in keys)
+    derbyshire = next(f["properties"] for f in body["features"] if f["id"] == DERBYSHIRE)
+    for level in INPATIENT:
+        assert [derbyshire[f"{level}.{k}"] for k in ("count", "fallback_mean_km", "fallback_far")] == [None] * 3
+    sheet = httpx.get(f"{synced}/gaps/areas.csv", params={"level": "icb"}, timeout=300).text
+    assert keys[0] == set(next(csv.reader(io.StringIO(sheet))))
+    table = httpx.get(f"{synced}/gaps", params={"level": "icb"}, timeout=300).json()
+    figures = next(a for a in table["areas"] if a["code"] == DERBYSHIRE)["types"]["inpatient_rehab_level2"]
+    assert figures["fallback_mean_km"] is None and figures["fallback_far"] is None
+
+
+def test_what_if_says_no_data_before_where_nothing_is_known(synced, synced_home, data_dir):
+    """Before, adding a hypothetical VCFSE service in Mansfield gave Nottingham and Nottinghamshire's count as
+    0 → 1 (and distances before) where rehabmap holds no VCFSE data there: a guess as the figure now. Now the
+    before is no data, with the reason, and after is what the hypothetical adds, in every face."""
+    add = f"vcfse@{DOVETAIL_POSTCODE}"
+    body = httpx.get(f"{synced}/gaps/{NOTTINGHAMSHIRE}", params={"add": add, "type": "vcfse"}, timeout=300).json()
+    changes = {(c["scope"], c["indicator"]): c for c in body["what_if"]["changes"]}
+    count = changes[("area", "count")]
+    assert (count["before"], count["after"], count["after_no_data"]) == (None, 1, None)
+    assert count["before_no_data"].startswith("Not yet covered: the directory holds no Voluntary")
+    assert all(c["before"] is None for (scope, _), c in changes.items() if scope == "area")
+
+    page = httpx.get(f"{synced}/pathway-gaps/{NOTTINGHAMSHIRE}", params={"add": add}, timeout=300).text
+    table = page.split('id="what-if-caption"', 1)[1].split("</table>", 1)[0]
+    assert ">No data</td>" in table and ">0</td>" not in table
+    assert "No data (voluntary, community, faith and social enterprise support): Not yet covered" in page
+
+    done = rehabmap(synced_home, data_dir, None, "gaps", NOTTINGHAMSHIRE, "--type", "vcfse", "--add-service", add)
+    assert done.returncode == 0, done.stderr
+    line = next(line.split() for line in done.stdout.splitlines() if line.startswith(NOTTINGHAMSHIRE)
+                and " count " in line)
+    assert line[-3:] == ["no", "data", "1"]

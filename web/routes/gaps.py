@@ -313,7 +313,8 @@ def _what_if(state: AppState, a: GapAnalysis, fields: Fields, errors: Errors, co
         return Scenario(), None
     try:
         scenario = Scenario.from_input(add, remove)
-        return scenario, (what_if(a, code, scenario, state.geography, options) if scenario else None)
+        result = what_if(a, code, scenario, state.geography, options, coverage=state.coverage()) if scenario else None
+        return scenario, result
     except CALLER_ERRORS as error:
         field = {"remove": "remove", "type": "add_type"}.get(getattr(error, "field", None) or "", "add_postcode")
         if field == "add_postcode" and fields.get("add_beds") and "Beds" in error.message:
