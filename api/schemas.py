@@ -233,11 +233,15 @@ class CoverageOut(BaseModel):
     based_on: list[str] = Field(description="'sync:<source>' or 'curated:<table>'.")
     pending_review: int = Field(description="Candidates of this type here awaiting a maintainer's review (for a "
                                             "home: in its ICB); they are not shown until accepted.")
-    says: str = Field(description="In words: what it means when none is found here.")
+    says: str = Field(description=(
+        "In words, what the answer it goes with means here: where none is found, whether that means there are "
+        "none ('None found.', 'None confirmed yet: …', 'Not yet covered: …'); where some are found, whether "
+        "there may be more ('Found. …', 'Found, but …', 'Found; … await review …')."))
 
     @classmethod
-    def of(cls, coverage: Coverage) -> CoverageOut:
-        return cls.model_validate(coverage.to_dict())
+    def of(cls, coverage: Coverage, found: bool) -> CoverageOut:
+        """`found`: the answer lists some of this category."""
+        return cls.model_validate(coverage.to_dict(found=found))
 
 
 class TypeSummaryOut(BaseModel):
@@ -292,12 +296,13 @@ class MatchOut(BaseModel):
         due = due_before(today, verify_after_days)
         results = [_result_json(r, due) for r in response.results]
         shown = {id(r): text for r, text in zip(response.results, results, strict=True)}
-        # Each object's JSON around what is spliced in: `{…` without its `}`, or `…}` without its `{`.
+        # Each object's JSON around what is spliced in: `{…` without its `}`, or `…}` without its `{`. Whether a
+        # type is listed decides both `found` and the coverage's words.
         summary = [b"".join((
             _SUMMARY_OPEN[t.service_type], to_json(t.in_home_icb), b',"nearest":',
             _NULL if t.nearest is None else shown.get(id(t.nearest)) or _result_json(t.nearest, due),
-            _FOUND[_found(t.service_type in listed, coverage[t.service_type])],
-            _coverage_json(coverage[t.service_type]), b"}")) for t in response.summary]
+            _FOUND[_found(found := t.service_type in listed, answer := coverage[t.service_type])],
+            _coverage_json(answer, found), b"}")) for t in response.summary]
         return b"".join((
             to_json({"home": {"district": home.district, "icb_code": areas.icb_code, "icb_name": areas.icb_name,
                               "lad_code": areas.lad_code, "lad_name": areas.lad_name, "precision": home.precision}
@@ -318,13 +323,14 @@ _FOUND = {found: b',"found":' + to_json(found) + b',"coverage":'
 
 
 @lru_cache(maxsize=1024)
-def _coverage_json(coverage: Coverage) -> bytes:
+def _coverage_json(coverage: Coverage, found: bool) -> bytes:
     """A coverage answer's JSON (`CoverageOut`'s shape), made once an answer: the same few come back request
     after request (a type's not-covered answer is one object, shared by every home no claim covers), and
     their words, dict and serialising were ~5 µs of CPU a summary entry, warm, ~0.3 kept (bench/RESULTS.md,
     "POST /match outside `match()`", session 14). Kept by the answer's value (category, status, share, date,
-    bases, candidates awaiting review): the directory's facts, nothing of a home or a request."""
-    return to_json(coverage.to_dict())
+    bases, candidates awaiting review) and whether the reply lists any of its type (its words depend on it):
+    the directory's facts, nothing of a home or a request."""
+    return to_json(coverage.to_dict(found=found))
 
 
 # --- errors -------------------------------------------------------------------------------------------

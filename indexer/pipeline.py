@@ -32,7 +32,7 @@ from indexer.rows import Candidate, Held, Origin, Rejection
 from rehabmap.errors import DomainError, IndexNotBuilt, shorten
 from rehabmap.index.base import IndexBackend, IndexWriter
 from rehabmap.record import Provenance, Service, contact_problem, source_of
-from rehabmap.taxonomy import Classification, NotRehab, ServiceType, classify_label, refuse_secure
+from rehabmap.taxonomy import Classification, NotRehab, ServiceType, classify_label, refuse_secure, said_of
 
 
 class Placer(Protocol):
@@ -177,12 +177,19 @@ def _classify(fields: dict[str, Any], label_text: str) -> None:
         refuse_secure(original)
     label = original or label_text or name
     # An original label that is text is the label classified next, which refuses a secure unit in turn.
-    classification = (_label_meaning(label) if isinstance(label, str) else classify_label(label)) if label else None
-    if isinstance(classification, NotRehab):
-        raise NotRehab(str(classification))
+    meaning = (_label_meaning(label) if isinstance(label, str) else classify_label(label)) if label else None
+    if isinstance(meaning, NotRehab):
+        raise NotRehab(str(meaning))
+    # The label alone is remembered; whose service it is, a row's own: a VCFSE reading of an NHS trust's or a
+    # council's site says nothing, so the row is typed (or its type proposed for review) as one whose label
+    # says nothing, never as a voluntary service. Asked only of a VCFSE reading: asked of every row, the call
+    # was ~1,500 instructions a row (0.7%; ~390, 0.17%, now: `bench.build_instructions --part prepare`).
+    classification = meaning if meaning is None or meaning.service_type is not _VCFSE \
+        else said_of(meaning, fields.get("provider_type"))
     if fields.get("service_type") is None:
         if classification is None:
-            raise ValueError(f"cannot tell the service type from '{shorten(label)}'"
+            why = _STATUTORY_VCFSE if meaning is not None else ""  # a reading the provider rule set aside
+            raise ValueError(f"cannot tell the service type from '{shorten(label)}'{why}"
                              "; give a service_type or a recognised label")
         fields["service_type"] = classification.service_type
         fields.setdefault("subtype", classification.subtype)
@@ -191,6 +198,10 @@ def _classify(fields: dict[str, Any], label_text: str) -> None:
         fields["pd_specialist"] = fields.get("pd_specialist") or classification.pd_specialist
         if fields.get("subtype") is None:
             fields["subtype"] = classification.subtype
+
+
+_VCFSE = ServiceType.vcfse
+_STATUTORY_VCFSE = " (it reads as a voluntary-sector service, which an NHS or council provider's is not)"
 
 
 def _same_type(given: Any, service_type: ServiceType) -> bool:

@@ -82,24 +82,41 @@ class Coverage:
     def covered(self) -> bool:
         return self.status == "covered"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, found: bool = False) -> dict[str, Any]:
+        """`found`: the answer this coverage goes with lists some of the category (its words then say whether
+        there may be more, not what none means)."""
         return {"category": self.category, "status": self.status, "share_of_adults": round(self.share, 4),
                 "as_of": self.as_of, "based_on": list(self.bases), "pending_review": self.pending_review,
-                "says": self.none_found()}
+                "says": self.some_found() if found else self.none_found()}
+
+    def some_found(self) -> str:
+        """What finding some here means: all there are only where it is covered and none awaits review. The
+        answer's `says` read "None found …" beside services found, and a user who showed it was misled."""
+        label = category_label(self.category)
+        if self.pending_review:
+            return f"Found, but {self._awaiting()} review by the directory's maintainers here, so there may be more."
+        if self.status == "covered":
+            return f"Found. The directory holds complete {label} data for this area (as of {self.as_of})."
+        if self.status == "partly_covered":
+            return (f"Found, but the directory holds {label} data for only {self.share:.0%} of this area's adults "
+                    f"(as of {self.as_of}); there may be more where it is not yet covered.")
+        return f"Found, but the directory does not yet hold complete {label} data for this area: there may be more."
 
     def none_found(self) -> str:
         """What finding none here means, in words a person reads: 'none found' only where it is covered."""
         label = category_label(self.category)
         if self.pending_review:
-            candidates = "1 candidate awaits" if self.pending_review == 1 else f"{self.pending_review} candidates await"
-            return (f"None confirmed yet: {candidates} review by the directory's maintainers here, so none found "
-                    f"does not mean there are none.")
+            return (f"None confirmed yet: {self._awaiting()} review by the directory's maintainers here, so none "
+                    f"found does not mean there are none.")
         if self.status == "covered":
             return f"None found. The directory holds complete {label} data for this area (as of {self.as_of})."
         if self.status == "partly_covered":
             return (f"None found, but the directory holds {label} data for only {self.share:.0%} of this area's "
                     f"adults (as of {self.as_of}); the rest is not yet covered.")
         return f"Not yet covered: the directory holds no {label} data for this area yet."
+
+    def _awaiting(self) -> str:
+        return "1 candidate awaits" if self.pending_review == 1 else f"{self.pending_review} candidates await"
 
 
 class SmallAreaTable:

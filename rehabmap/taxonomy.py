@@ -247,11 +247,15 @@ STATUTORY_PROVIDERS = frozenset({"nhs", "local_authority"})
 
 
 def classify_provided(label: str, provider_type: str | None) -> Classification | None:
-    """`classify_label` for a service whose provider a source states. A label that reads as VCFSE ("… COMMUNITY
-    SUPPORT & REHABILITATION SERVICE") says nothing about the service of an NHS trust or a council, which no
-    voluntary or community organisation runs: None, as for a label that says nothing."""
-    found = classify_label(label)
-    if found is not None and found.service_type is ServiceType.vcfse and provider_type in STATUTORY_PROVIDERS:
+    """`classify_label` for a service whose provider a source states (`said_of`)."""
+    return said_of(classify_label(label), provider_type)
+
+
+def said_of(found: Classification | None, provider_type: str | None) -> Classification | None:
+    """What a label's reading says of a service whose provider a source states. A label that reads as VCFSE
+    ("… COMMUNITY SUPPORT & REHABILITATION SERVICE") says nothing about the service of an NHS trust or a
+    council, which no voluntary or community organisation runs: None, as for a label that says nothing."""
+    if provider_type in STATUTORY_PROVIDERS and found is not None and found.service_type is ServiceType.vcfse:
         return None
     return found
 

@@ -43,4 +43,5 @@ def get_area(
                    page=page, per_page=per_page, total_pages=total_pages(found.total, per_page),
                    services=[ListedServiceOut.of(s, state.today(), verify_after_days=state.settings.verify_after_days)
                              for s in found.items],
-                   coverage={t.value: CoverageOut.of(coverage.for_area(area.code, t.value)) for t in ServiceType})
+                   coverage={t.value: CoverageOut.of(coverage.for_area(area.code, t.value), counts.get(t.value, 0) > 0)
+                             for t in ServiceType})

@@ -57,7 +57,8 @@ def model_reply(home: Home, response: MatchResponse, coverage: dict[ServiceType,
         summary=[TypeSummaryOut(service_type=t.service_type.value, in_home_icb=t.in_home_icb,
                                 nearest=None if t.nearest is None else result(t.nearest),
                                 found=_found(t.service_type in listed, coverage[t.service_type]),
-                                coverage=CoverageOut.of(coverage[t.service_type])) for t in response.summary],
+                                coverage=CoverageOut.of(coverage[t.service_type], t.service_type in listed))
+                         for t in response.summary],
         current_placement_km=None if response.current_placement_km is None
         else round(response.current_placement_km, 3)).model_dump_json().encode()
 

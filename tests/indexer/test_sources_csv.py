@@ -7,11 +7,13 @@ import csv
 import gzip
 import shutil
 from collections import Counter
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pytest
 
+from indexer.pipeline import GeographyPlacer, prepare
 from indexer.rows import Candidate, Held, Rejection
 from indexer.sources import load_source
 from indexer.sources.csv_mapping import MAPPINGS_DIR, MappingError, load_mapping
@@ -229,6 +231,29 @@ def test_ods_trusts_and_sites_2018_through_its_mapping():
     assert {(h.candidate.fields["service_type"], h.means) for h in unstated.values()} == {(
         "inpatient_rehab_level1", "the name says it is an inpatient rehabilitation unit, but not its level: level 1 "
         "proposed, a maintainer says which")}
+
+
+def test_an_nhs_site_read_as_voluntary_is_never_typed_vcfse_without_type_unconfirmed(tmp_path, geography):
+    """The ODS 2018 mapping without `type_unconfirmed`: its rows go straight to the pipeline, whose classifier
+    read "LUPUS STREET (COMMUNITY SUPPORT & REHABILITATION SERVICE)" (an NHS trust's site) as a voluntary
+    service and indexed it as one. Now it is rejected as a row whose label says nothing is, saying why."""
+    ods = (MAPPINGS_DIR / "ods_trusts_and_sites_2018.toml").read_text()
+    mapping = tmp_path / "ods.toml"
+    mapping.write_text("\n".join(line for line in ods.splitlines() if not line.startswith("type_unconfirmed")))
+    rows = list(load_source(SERVICES / "ods_trusts_and_sites_2018_geocoded.csv", mapping=mapping))
+    candidates = {r.origin.source_id: r for r in rows if isinstance(r, Candidate)}
+    assert not [r for r in rows if isinstance(r, Held)] and len(candidates) == 64
+    outcomes = {c: prepare(candidates[c], GeographyPlacer(geography)) for c in candidates}
+    lupus = outcomes["RV345"]
+    assert isinstance(lupus, Rejection) and lupus.reason == (
+        "cannot tell the service type from 'LUPUS STREET (COMMUNITY SUPPORT & REHABILITATION SERVICE)' (it reads as "
+        "a voluntary-sector service, which an NHS or council provider's is not); give a service_type or a "
+        "recognised label")
+    assert "vcfse" not in {o.service_type.value for o in outcomes.values() if not isinstance(o, Rejection)}
+    # The same label from a voluntary organisation is what it says.
+    vcfse = prepare(replace(candidates["RV345"], fields={**candidates["RV345"].fields, "provider_type": "vcfse"}),
+                    GeographyPlacer(geography))
+    assert not isinstance(vcfse, Rejection) and vcfse.service_type.value == "vcfse"
 
 
 def test_a_mapping_default_type_never_makes_a_secure_unit_rehab(tmp_path):

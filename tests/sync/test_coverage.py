@@ -68,6 +68,22 @@ def test_the_words_say_which_answer_applies(table):
         "area yet.")
 
 
+def test_where_some_are_found_the_words_say_whether_there_may_be_more(table):
+    """Before, `says` read "None found …" beside the services an answer listed."""
+    coverage = CoverageMap([Claim("ips_employment", WEST_YORKSHIRE, "curated:ips.csv", "2026-10-01")], table,
+                           {("ips_employment", "E54000036"): 2})
+    assert coverage.for_area(LEEDS, "ips_employment").to_dict(found=True)["says"] == (
+        "Found. The directory holds complete Individual Placement and Support (employment) data for this area "
+        "(as of 2026-10-01).")
+    assert coverage.for_area(YORKSHIRE_REGION, "ips_employment").some_found().endswith(
+        "of this area's adults (as of 2026-10-01); there may be more where it is not yet covered.")
+    assert coverage.for_area(DEVON, "ips_employment").some_found() == (
+        "Found, but the directory does not yet hold complete Individual Placement and Support (employment) data "
+        "for this area: there may be more.")
+    assert coverage.for_area(CORNWALL_ICB, "ips_employment").some_found() == (
+        "Found, but 2 candidates await review by the directory's maintainers here, so there may be more.")
+
+
 def test_candidates_awaiting_review_are_not_hidden_behind_none_found(table):
     coverage = CoverageMap([Claim("inpatient_rehab_level1", ENGLAND, "sync:cqc", "2026-11-30")], table,
                            {("inpatient_rehab_level1", "E54000058"): 1})  # Field House, in Derby and Derbyshire

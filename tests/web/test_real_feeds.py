@@ -114,6 +114,24 @@ def test_cqc_covers_care_homes_not_all_supported_accommodation(synced):
         card["not_covered_subtypes"])
 
 
+def test_coverage_words_fit_an_answer_that_found_some(synced):
+    """Before, `says` always read "None found. The directory holds complete …", also beside the two care homes
+    GET /areas counts in Nottingham and Nottinghamshire and beside Dovetail House in a match: an API user who
+    showed it told a person there were none where the answer listed some."""
+    area = httpx.get(f"{synced}/areas/{NOTTINGHAMSHIRE}", timeout=60).json()
+    assert area["counts"]["supported_accommodation"] == 2
+    assert area["coverage"]["supported_accommodation"]["says"] == (
+        "Found, but the directory does not yet hold complete Supported accommodation data for this area: there "
+        "may be more.")  # CQC covers care homes, not floating support or supported housing
+    assert area["counts"]["ips_employment"] == 0
+    assert area["coverage"]["ips_employment"]["says"].startswith("Not yet covered:")
+    near = {"home": {"postcode": DOVETAIL_POSTCODE}, "types": ["supported_accommodation"],
+            "subtypes": ["residential_24h"], "max_distance_km": 5}
+    [summary] = httpx.post(f"{synced}/match", json=near, timeout=60).json()["summary"]
+    assert summary["found"] == "found" and summary["coverage"]["says"].startswith(
+        "Found. The directory holds complete Supported accommodation data for this area (as of ")
+
+
 # The commissioners' pathway gaps over the same home. Derby and Derbyshire (E54000058) holds Field House, a
 # candidate at either inpatient level; Nottingham and Nottinghamshire (E54000060) holds two care homes and no
 # data at all of the parts no source covers.
