@@ -64,7 +64,7 @@ def _blank(name: str, value: Any) -> Any:
 def scorecard_with_coverage(card: Scorecard, area_code: str, coverage: CoverageMap) -> Scorecard:
     """Each part with its status and coverage; the absent parts and subtypes split into missing, awaiting
     review and not covered."""
-    parts = [replace(part, status=part_status(part.present, answer), coverage=answer.to_dict())
+    parts = [replace(part, status=part_status(part.present, answer), coverage=answer.to_dict(found=part.present))
              for part in card.parts for answer in [coverage.for_area(area_code, part.type)]]
     absent = {k: part_status(False, coverage.for_area(area_code, k)) for k in card.missing + card.missing_subtypes}
     return replace(card, parts=parts,

@@ -130,6 +130,11 @@ def test_coverage_words_fit_an_answer_that_found_some(synced):
     [summary] = httpx.post(f"{synced}/match", json=near, timeout=60).json()["summary"]
     assert summary["found"] == "found" and summary["coverage"]["says"].startswith(
         "Found. The directory holds complete Supported accommodation data for this area (as of ")
+    parts = {p["type"]: p for p in httpx.get(f"{synced}/gaps/{NOTTINGHAMSHIRE}", timeout=300).json()["scorecard"]
+             ["parts"]}  # the commissioners' scorecard words a part it found as the area answer does
+    assert parts["supported_accommodation"]["present"] and parts["supported_accommodation"]["coverage"]["says"] == \
+        area["coverage"]["supported_accommodation"]["says"]
+    assert parts["ips_employment"]["coverage"]["says"].startswith("Not yet covered:")
 
 
 # The commissioners' pathway gaps over the same home. Derby and Derbyshire (E54000058) holds Field House, a
