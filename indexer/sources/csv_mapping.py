@@ -20,7 +20,7 @@ from indexer.rows import Candidate, Held, Origin, Rejection
 from indexer.sources.common import CsvProblem, CsvRow, CsvTable, RowParser, compact, join_address, os_reason, slugify
 from rehabmap.errors import DomainError, shorten
 from rehabmap.record import Service
-from rehabmap.taxonomy import NotRehab, ServiceType, classify_label, classify_provided, parse_type
+from rehabmap.taxonomy import Classification, NotRehab, classify_provided, parse_type
 
 MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
 SPECIAL_COLUMNS = ("id", "label_text")  # the source id; free text for the classifier (not stored)
@@ -223,16 +223,20 @@ def _row(row: CsvRow, mapping: Mapping, file: str, source: str) -> Candidate | H
     label_columns = mapping.columns.get("label_text")
     label_text = " | ".join(filter(None, (row.values[c] for c in label_columns))) if label_columns else fields["name"]
     for field, value in mapping.defaults.items():
-        if fields.get(field) is None and (field != "service_type" or _unclassified(fields, label_text)):
+        if fields.get(field) is None and (field != "service_type" or _reading(fields, label_text) is None):
             fields[field] = value
     if mapping.type_unconfirmed and fields.get("service_type") is None:
         # Until a maintainer confirms what it is (the review queue), a guessed type is not presented as fact.
         means = mapping.type_unconfirmed
-        if _unclassified(fields, label_text):
+        reading = _reading(fields, label_text)  # once a row: the label's rules are most of a row's work here
+        if reading is None:
             if mapping.proposed_type:
                 fields["service_type"] = mapping.proposed_type
-        elif (unit := _level_unstated(fields, label_text)) is not None:
-            fields["service_type"], means = unit.value, UNSTATED_LEVEL
+        elif isinstance(reading, Classification) and reading.service_type.is_inpatient and not reading.level_stated:
+            # An inpatient unit named without its level: level 1 is only the classifier's default, which a list
+            # that only may hold rehab services does not confirm, as a CQC mental health hospital's reading
+            # does not (indexer/sources/cqc.py).
+            fields["service_type"], means = reading.service_type.value, UNSTATED_LEVEL
         else:
             return Candidate(fields, origin, label_text)
         return Held(Candidate(fields, origin, label_text), ", ".join(label_columns) if label_columns else name_column,
@@ -266,23 +270,13 @@ UNSTATED_LEVEL = ("the name says it is an inpatient rehabilitation unit, but not
                   "a maintainer says which")
 
 
-def _level_unstated(fields: dict[str, Any], label_text: str) -> ServiceType | None:
-    """The level the classifier gives an inpatient unit whose label does not state one ("... REHABILITATION
-    UNIT", "INPATIENT REHAB"): only a default, which a list that only may hold rehab services does not confirm,
-    as a CQC mental health hospital's reading does not (indexer/sources/cqc.py); None for any other label."""
+def _reading(fields: dict[str, Any], label_text: str) -> Classification | NotRehab | None:
+    """What the row's label says of its type. None: it says nothing, so a default service type is for it; a
+    label that names a type (or an adult secure service, returned as the `NotRehab` the pipeline rejects it
+    with) is left to the pipeline's classifier. A label that reads as VCFSE says nothing of an NHS or council
+    row's type (`classify_provided`): an NHS trust's site is no voluntary service, so it is held for review or
+    given the mapping's default, never left to be read as one."""
     try:
-        found = classify_label(fields.get("original_label") or label_text)
-    except NotRehab:
-        return None
-    return found.service_type if found and found.service_type.is_inpatient and not found.level_stated else None
-
-
-def _unclassified(fields: dict[str, Any], label_text: str) -> bool:
-    """A default service type is for rows whose label says nothing; a label that names a type (or an
-    adult secure service, which the pipeline rejects) is left to the pipeline's classifier. A label that reads as
-    VCFSE says nothing of an NHS or council row's type (`classify_provided`): an NHS trust's site is no voluntary
-    service, so it is held for review or given the mapping's default, never left to be read as one."""
-    try:
-        return classify_provided(fields.get("original_label") or label_text, fields.get("provider_type")) is None
-    except NotRehab:
-        return False
+        return classify_provided(fields.get("original_label") or label_text, fields.get("provider_type"))
+    except NotRehab as exc:
+        return exc
