@@ -76,7 +76,7 @@ class Coverage:
     share: float                   # of the area's adults living inside claimed areas (1.0 or 0.0 for a home)
     as_of: str | None              # the oldest date among the claims it rests on
     bases: tuple[str, ...] = ()    # what it rests on: "sync:cqc", "curated:ips_services.csv"
-    pending_review: int = 0        # candidates of this type located here that await a maintainer's decision
+    pending_review: int = 0        # candidates of this category located here that await a maintainer's decision
 
     @property
     def covered(self) -> bool:
@@ -133,6 +133,10 @@ class SmallAreaTable:
             self._members.update((code, np.array(found, dtype=np.int64)) for code, found in rows.items())
             self._levels[level] = frozenset(rows)
         self._utla_of_lad = dict(zip(codes["lad"], codes["utla"]))
+        self._lads_of_utla: dict[str, list[str]] = {}
+        for lad, utla in self._utla_of_lad.items():
+            if lad != utla:  # a unitary authority is its own district
+                self._lads_of_utla.setdefault(utla, []).append(lad)
 
     @classmethod
     def load(cls, data_dir: Path) -> SmallAreaTable:
@@ -157,6 +161,10 @@ class SmallAreaTable:
     def utla_of(self, lad_code: str | None) -> str | None:
         return self._utla_of_lad.get(lad_code or "")
 
+    def lads_of(self, utla_code: str) -> list[str]:
+        """The districts of an upper-tier authority (none for a unitary one, which is its own)."""
+        return self._lads_of_utla.get(utla_code, [])
+
 
 @lru_cache(maxsize=2)
 def _load_table(path: Path) -> SmallAreaTable:
@@ -180,7 +188,7 @@ class CoverageMap:
 
     claims: Sequence[Claim]
     table: SmallAreaTable
-    pending: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (type, area code) -> held candidates
+    pending: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (category, area code) -> held candidates
     _categories: dict[str, _Category] = field(default_factory=dict, repr=False)
     _masks: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
@@ -213,8 +221,15 @@ class CoverageMap:
         in_area[rows] = True
         relevant = tuple(c for c in used if in_area[self.table.members(c.area_code)].any())
         status: Status = "covered" if total and inside == total else "partly_covered" if inside else "not_covered"
-        return _answer(category, status, share, relevant, oldest=True,
-                       pending_review=self.pending.get((category.split(":", 1)[0], code), 0))
+        return _answer(category, status, share, relevant, oldest=True, pending_review=self._pending_in(code, category))
+
+    def _pending_in(self, code: str, category: str) -> int:
+        """The candidates of a category awaiting review in an area. The queue counts them by the areas a
+        record's point lies in, up to its district; an upper-tier authority (a county) holds its districts'."""
+        found = self.pending.get((category, code), 0)
+        if found or not self.pending or code not in self.table.codes_of("utla"):
+            return found
+        return sum(self.pending.get((category, lad), 0) for lad in self.table.lads_of(code))
 
     def at_home(self, area_codes: Iterable[str | None]) -> HomeCoverage:
         """The answers at one home, for as many types as a request asks about."""
@@ -256,7 +271,7 @@ class HomeCoverage:
         known = self._coverage._category(category)
         covering = tuple(c for c in known.used if c.area_code in self._codes) if known.used else ()
         pending = self._coverage.pending
-        waiting = pending.get((category.split(":", 1)[0], self._icb), 0) if pending else 0
+        waiting = pending.get((category, self._icb), 0) if pending else 0
         if not covering and not waiting:
             return known.not_covered
         return _answer(category, "covered" if covering else "not_covered", 1.0 if covering else 0.0, covering,
@@ -332,7 +347,7 @@ class CoverageStore:
             conn.execute(_BUMP)
 
     def replace_pending(self, counts: Mapping[tuple[str, str], int]) -> None:
-        """The candidates awaiting review, per (type, area code), all at once."""
+        """The candidates awaiting review, per (category, area code), all at once."""
         with self._opened().transaction() as conn:
             conn.execute("DELETE FROM coverage_pending")
             conn.executemany("INSERT INTO coverage_pending VALUES (?, ?, ?)",

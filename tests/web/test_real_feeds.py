@@ -12,17 +12,22 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 
-from rehabmap.coverage import CoverageStore
+from rehabmap.config import Settings
+from rehabmap.coverage import CoverageStore, coverage_map
 from rehabmap.gaps.svg import PALETTE
+from rehabmap.taxonomy import ServiceType
 from tests.sync.replay import running
-from tests.sync.store_fixtures import FIELD_HOUSE_POSTCODE, make_home, rehabmap, serving
+from tests.sync.store_fixtures import (FIELD_HOUSE_POSTCODE, ListedConnector, field_house_item, make_home, rehabmap,
+                                       runner_for, serving)
 from tests.web.test_browser import axe
 
 pytestmark = pytest.mark.slow
@@ -325,3 +330,42 @@ def test_what_if_says_no_data_before_where_nothing_is_known(synced, synced_home,
     line = next(line.split() for line in done.stdout.splitlines() if line.startswith(NOTTINGHAMSHIRE)
                 and " count " in line)
     assert line[-3:] == ["no", "data", "1"]
+
+
+AMBER_VALLEY, DERBYSHIRE_COUNTY = "E07000032", "E10000007"  # Field House's district and its county
+
+
+def test_review_counts_are_the_subtypes_and_the_local_authoritys_own(synced_home, tmp_path, geodata_dir, data_dir,
+                                                                     geography):
+    """A copy of the synced directory where a source also proposes the real Field House record as floating
+    outreach support. Before, the queue was counted per type only, so every subtype took the type's count:
+    Derby and Derbyshire's 24-hour care homes, which CQC covers and none of which is there, read "awaiting
+    review" (none confirmed yet) for a floating support candidate. And Derbyshire county (an upper-tier
+    authority, whose code no record carries) counted none of the candidates in its districts."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    for name in ("directory.sqlite", "index.sqlite"):
+        with sqlite3.connect(synced_home / name) as source, sqlite3.connect(home / name) as copy:
+            source.backup(copy)
+    item = field_house_item(data_dir / "feeds", type_status="inferred",
+                            service_type=ServiceType.supported_accommodation)
+    item = replace(item, candidate=replace(item.candidate, fields={**item.candidate.fields,
+                                                                   "subtype": "floating_outreach"}))
+    settings = Settings(home=home, data_dir=data_dir)
+    runner_for(settings, geography, live=False).run(ListedConnector([item]))
+
+    coverage = coverage_map(CoverageStore(home / "directory.sqlite"), data_dir)
+    waiting = {(code, category): coverage.for_area(code, category).pending_review
+               for code in (DERBYSHIRE, AMBER_VALLEY, DERBYSHIRE_COUNTY)
+               for category in ("supported_accommodation", "supported_accommodation:floating_outreach",
+                                "supported_accommodation:residential_24h", "inpatient_rehab_level2")}
+    assert waiting == {key: 0 if key[1].endswith("residential_24h") else 1 for key in waiting}
+    home_answer = coverage.at_home([DERBYSHIRE, AMBER_VALLEY])
+    assert home_answer.for_request(ServiceType.supported_accommodation, ["residential_24h"]).pending_review == 0
+    assert home_answer.for_request(ServiceType.supported_accommodation, ["floating_outreach"]).pending_review == 1
+
+    done = rehabmap(home, data_dir, None, "gaps", DERBYSHIRE)
+    assert done.returncode == 0, done.stderr
+    assert "residential_24h" in next(line for line in done.stdout.splitlines() if line.endswith("MISSING"))
+    assert "Subtypes missing inside the area: supported_accommodation:residential_24h." in done.stdout
+    assert ("Subtypes awaiting review (none confirmed yet): supported_accommodation:floating_outreach."
+            in done.stdout)
