@@ -254,8 +254,11 @@ def classify_provided(label: str, provider_type: str | None) -> Classification |
 def said_of(found: Classification | None, provider_type: str | None) -> Classification | None:
     """What a label's reading says of a service whose provider a source states. A label that reads as VCFSE
     ("… COMMUNITY SUPPORT & REHABILITATION SERVICE") says nothing about the service of an NHS trust or a
-    council, which no voluntary or community organisation runs: None, as for a label that says nothing."""
-    if provider_type in STATUTORY_PROVIDERS and found is not None and found.service_type is ServiceType.vcfse:
+    council, which no voluntary or community organisation runs: None, as for a label that says nothing. A
+    provider type that is not text (a list or an object from a JSON feed) names no provider: the reading
+    stands, and the record's validation rejects the row for its provider type, as it does any it does not know."""
+    if (isinstance(provider_type, str) and provider_type in STATUTORY_PROVIDERS and found is not None
+            and found.service_type is ServiceType.vcfse):
         return None
     return found
 

@@ -256,6 +256,20 @@ def test_an_nhs_site_read_as_voluntary_is_never_typed_vcfse_without_type_unconfi
     assert not isinstance(vcfse, Rejection) and vcfse.service_type.value == "vcfse"
 
 
+@pytest.mark.parametrize("given", [["nhs"], {"code": "nhs", "display": "NHS trust"}])
+def test_a_provider_type_that_is_not_text_is_refused_with_its_row_and_a_reason(given, geography):
+    """The real ODS site whose name reads as voluntary-sector (RV345), its provider type given as a JSON feed
+    may give it: a list or an object. Before, the provider rule hashed it and the row was rejected with Python's
+    own "unhashable type: 'list'"; now it is refused as any provider type the record does not know is."""
+    rows = list(load_source(SERVICES / "ods_trusts_and_sites_2018_geocoded.csv",
+                            mapping=MAPPINGS_DIR / "ods_trusts_and_sites_2018.toml"))
+    [lupus] = [r.candidate for r in rows if isinstance(r, Held) and r.candidate.origin.source_id == "RV345"]
+    refused = prepare(replace(lupus, fields={**lupus.fields, "provider_type": given}), GeographyPlacer(geography))
+    assert isinstance(refused, Rejection)
+    assert (refused.origin.file, refused.origin.line) == ("ods_trusts_and_sites_2018_geocoded.csv", 16548)
+    assert refused.reason == "provider_type: Input should be 'nhs', 'independent', 'local_authority' or 'vcfse'"
+
+
 def test_a_mapping_default_type_never_makes_a_secure_unit_rehab(tmp_path):
     """A default service type is for rows that say nothing; a hyphenated label still says what it is."""
     path = tmp_path / "wards.csv"
