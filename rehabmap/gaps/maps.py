@@ -132,7 +132,8 @@ def area_map(analysis: GapAnalysis, code: str, category: Category, lsoa: LsoaBou
              np.where(np.isfinite(d), np.searchsorted(np.asarray(breaks), d, side="left"), -1))
     frame = _AreaFrame(analysis, report, category, rows, shapes, bounds, proj, map_w, map_h,
                        max(top + map_h + 44, 640), klass, reason, margin, top)
-    title = f"{report.name}: distance to the nearest {category.label.lower()}"
+    title = (f"{report.name}: {category.label.lower()}, no data" if reason else
+             f"{report.name}: distance to the nearest {category.label.lower()}")
     body = [*_area_heading(frame), *_small_areas(frame), *_outlines(frame, boundary, inner), *_services(frame),
             *_area_labels(frame), *_legend(frame), *_headline(frame)]
     desc = (f"Map of {report.name} for {category.label.lower()}: no data. {reason} Its {len(rows)} small areas "
@@ -149,12 +150,15 @@ UNKNOWN_CLASS = -2  # a small area of an area whose figures of the type are unkn
 
 
 def _area_heading(f: _AreaFrame) -> list[str]:
-    label = f.category.label.lower()
-    subtitle = (f"No data: {f.no_data}" if f.no_data else
-                "Each small area (LSOA 2021) is shaded by the great-circle distance from its population-weighted "
-                "centroid to the nearest service of this type anywhere in England.")
+    """Where the figures are unknown the map shows no distances, so its heading names the type, not them."""
+    if f.no_data:
+        heading, subtitle = f.category.label, f"No data: {f.no_data}"
+    else:
+        heading = f"Distance to the nearest {f.category.label.lower()}"
+        subtitle = ("Each small area (LSOA 2021) is shaded by the great-circle distance from its population-weighted "
+                    "centroid to the nearest service of this type anywhere in England.")
     return [text(f.margin, 26, _clip(f.report.name), 18, "bold"),
-            text(f.margin, 47, f"Distance to the nearest {label}", 14, "bold"),
+            text(f.margin, 47, heading, 14, "bold"),
             text(f.margin, 65, subtitle, 11, fill=MUTED)]
 
 

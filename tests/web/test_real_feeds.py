@@ -258,8 +258,20 @@ def test_an_area_map_shows_no_data_where_the_figures_are_unknown(synced, synced_
     assert "no data. Not yet covered: the directory holds no Voluntary" in desc.text
     assert not _shaded(svg) and "mean distance" not in svg and "beyond" not in svg and " km</title>" not in svg
     assert "No data: Not yet covered" in svg and ": no data</title>" in svg
+    # Its headings name the type, not the distances it does not show (before: "Distance to the nearest …").
+    assert ">Voluntary, community, faith and social enterprise support</text>" in svg and "Distance" not in svg
+    assert ET.fromstring(svg).find("{http://www.w3.org/2000/svg}title").text == (  # type: ignore[union-attr]
+        "NHS Nottingham and Nottinghamshire Integrated Care Board: voluntary, community, faith and social enterprise "
+        "support, no data")
     known = _svg(synced, NOTTINGHAMSHIRE, type="supported_accommodation")
     assert _shaded(known) and "mean distance" in known and "No data" not in known
+    assert ">Distance to the nearest supported accommodation</text>" in known
+
+    page = httpx.get(f"{synced}/pathway-gaps/{NOTTINGHAMSHIRE}", params={"type": "vcfse"}, timeout=300).text
+    figure = page.split('<figure class="rm-gap-figure">', 1)[1].split('</table>', 1)[0]
+    assert "No data, so no small area is shaded: Not yet covered:" in figure and "no small area shaded: no data" in figure
+    assert "furthest from a voluntary, community, faith and social enterprise support: no data</caption>" in figure
+    assert "Distance from each small area" not in figure and "shaded by the distance" not in figure
 
     done = rehabmap(synced_home, data_dir, None, "gaps", NOTTINGHAMSHIRE, "--type", "vcfse", "--svg",
                     str(tmp_path / "map.svg"))

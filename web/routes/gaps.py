@@ -270,7 +270,9 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
     params = thresholds.params()
     what_if_params = scenario.params() if result is not None else []
     map_url = f"/gaps/{quote(key)}/map.svg" + _query([("type", category.key), *params, *what_if_params])
-    map_alt = (f"Map of {name} shaded by the distance from each small area to the nearest "
+    map_alt = (f"Map of {name} for {category.label.lower()}, with no small area shaded: no data. {chosen.no_data}"
+               if chosen.no_data else
+               f"Map of {name} shaded by the distance from each small area to the nearest "
                f"{category.label.lower()}, from light yellow (near) to dark red (more than "
                f"{thresholds.options.threshold(category):g} km). The figures are in the tables on this page.")
     return page(request, "gaps/area.html", {
