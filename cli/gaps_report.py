@@ -42,9 +42,9 @@ def _pct(value: float | None) -> str:
 def render_scorecard(report: AreaGapReport, furthest: int = 0, coverage: CoverageMap | None = None) -> str:
     """The scorecard: one row per type (subtypes indented), then what is missing and what to look at. With
     `coverage`, a type absent inside the area is MISSING only where the directory covers the area for it and
-    no candidate awaits review there, AWAITING REVIEW where candidates wait (none confirmed yet), and NOT
-    COVERED where rehabmap holds no such data there yet; the last two show no figures ('-'), which would not
-    be facts."""
+    no candidate awaits review there, AWAITING REVIEW where candidates wait (none confirmed yet), NOT COVERED
+    where rehabmap holds no such data there yet, and PARTLY COVERED where it holds it for only some of the
+    area; the last three show no figures ('-'), which would not be facts."""
     options = report.options
     rows = _rows(report, coverage)
     lines = [f"{report.name} ({report.code}) — {LEVEL_LABELS.get(report.level, report.level)}",
@@ -104,9 +104,13 @@ def _pathway_lines(card: Scorecard, level: str) -> list[str]:
         if card.awaiting_review:
             lines += [f"AWAITING REVIEW: {part.type}: {part.coverage['says']}" for part in card.parts
                       if part.status == "awaiting_review" and part.coverage]
-        if card.not_covered:
+        partly = [part for part in card.parts if part.status == "not_covered" and part.coverage
+                  and part.coverage["status"] == "partly_covered"]
+        uncovered = [key for key in card.not_covered if key not in {part.type for part in partly}]
+        if uncovered:
             lines.append(f"NOT COVERED (rehabmap holds no such data for this area yet, so none found means "
-                         f"nothing): {', '.join(card.not_covered)}.")
+                         f"nothing): {', '.join(uncovered)}.")
+        lines += [f"PARTLY COVERED: {part.type}: {part.coverage['says']}" for part in partly if part.coverage]
         if card.missing_subtypes:
             lines.append(f"Subtypes missing inside the area: {', '.join(card.missing_subtypes)}.")
         if card.awaiting_review_subtypes:
@@ -152,7 +156,11 @@ def _status(present: bool, category: str, area_code: str, coverage: CoverageMap 
         return "present"
     if coverage is None:
         return "MISSING"
-    return part_status(False, coverage.for_area(area_code, category)).replace("_", " ").upper()
+    answer = coverage.for_area(area_code, category)
+    status: str = part_status(False, answer)
+    if status == "not_covered" and answer.status == "partly_covered":
+        status = "partly_covered"  # none found where it is covered, no data for the rest: no figures either
+    return status.replace("_", " ").upper()
 
 
 def render_what_if(result: WhatIf) -> str:

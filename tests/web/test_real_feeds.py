@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from rehabmap.config import Settings
-from rehabmap.coverage import CoverageStore, coverage_map
+from rehabmap.coverage import Claim, CoverageStore, coverage_map
 from rehabmap.gaps.svg import PALETTE
 from rehabmap.taxonomy import ServiceType
 from tests.sync.replay import running
@@ -269,7 +269,8 @@ def test_an_area_map_shows_no_data_where_the_figures_are_unknown(synced, synced_
 
     page = httpx.get(f"{synced}/pathway-gaps/{NOTTINGHAMSHIRE}", params={"type": "vcfse"}, timeout=300).text
     figure = page.split('<figure class="rm-gap-figure">', 1)[1].split('</table>', 1)[0]
-    assert "No data, so no small area is shaded: Not yet covered:" in figure and "no small area shaded: no data" in figure
+    assert "No data, so no small area is shaded: Not yet covered:" in figure
+    assert "no small area shaded: no data" in figure  # the map's alt text
     assert "furthest from a voluntary, community, faith and social enterprise support: no data</caption>" in figure
     assert "Distance from each small area" not in figure and "shaded by the distance" not in figure
 
@@ -347,6 +348,15 @@ def test_what_if_says_no_data_before_where_nothing_is_known(synced, synced_home,
 AMBER_VALLEY, DERBYSHIRE_COUNTY = "E07000032", "E10000007"  # Field House's district and its county
 
 
+def copy_of(synced_home: Path, path: Path, geodata_dir: Path) -> Path:
+    """A home of its own holding what the synced one holds, for a test that changes it."""
+    home = make_home(path, geodata_dir)
+    for name in ("directory.sqlite", "index.sqlite"):
+        with sqlite3.connect(synced_home / name) as source, sqlite3.connect(home / name) as copy:
+            source.backup(copy)
+    return home
+
+
 def test_review_counts_are_the_subtypes_and_the_local_authoritys_own(synced_home, tmp_path, geodata_dir, data_dir,
                                                                      geography):
     """A copy of the synced directory where a source also proposes the real Field House record as floating
@@ -354,10 +364,7 @@ def test_review_counts_are_the_subtypes_and_the_local_authoritys_own(synced_home
     Derby and Derbyshire's 24-hour care homes, which CQC covers and none of which is there, read "awaiting
     review" (none confirmed yet) for a floating support candidate. And Derbyshire county (an upper-tier
     authority, whose code no record carries) counted none of the candidates in its districts."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    for name in ("directory.sqlite", "index.sqlite"):
-        with sqlite3.connect(synced_home / name) as source, sqlite3.connect(home / name) as copy:
-            source.backup(copy)
+    home = copy_of(synced_home, tmp_path / "home", geodata_dir)
     item = field_house_item(data_dir / "feeds", type_status="inferred",
                             service_type=ServiceType.supported_accommodation)
     item = replace(item, candidate=replace(item.candidate, fields={**item.candidate.fields,
@@ -381,3 +388,49 @@ def test_review_counts_are_the_subtypes_and_the_local_authoritys_own(synced_home
     assert "Subtypes missing inside the area: supported_accommodation:residential_24h." in done.stdout
     assert ("Subtypes awaiting review (none confirmed yet): supported_accommodation:floating_outreach."
             in done.stdout)
+
+
+NOTTINGHAM_CITY = "E06000018"  # a unitary authority, 28% of Nottingham and Nottinghamshire's adults
+
+
+def test_a_partly_covered_part_says_what_is_known(synced_home, tmp_path, geodata_dir, data_dir, browser,
+                                                  axe_source):
+    """A maintainer verified the statutory advocacy table for Nottingham city only, so Nottingham and
+    Nottinghamshire is partly covered for advocacy: none found where rehabmap holds the data (28% of its adults),
+    nothing known of the rest. Before, every face called the part simply not covered: "rehabmap does not yet hold
+    this information for Nottingham and Nottinghamshire", and the command line "NOT COVERED (rehabmap holds no
+    such data for this area yet …)". No figures are given for the covered part: the distances from it would run
+    past the part of the area that is not covered, where a service may be, so they would be guesses too."""
+    home = copy_of(synced_home, tmp_path / "home", geodata_dir)
+    basis = "curated:statutory_advocacy.csv"
+    CoverageStore(home / "directory.sqlite").replace(basis, [Claim("advocacy", NOTTINGHAM_CITY, basis, "2026-11-20",
+                                                                   "A maintainer")])
+    says = ("None found, but the directory holds Advocacy data for only 28% of this area's adults (as of "
+            "2026-11-20); the rest is not yet covered.")
+    with serving(home, data_dir) as url:
+        body = httpx.get(f"{url}/gaps/{NOTTINGHAMSHIRE}", timeout=300).json()
+        part = next(p for p in body["scorecard"]["parts"] if p["type"] == "advocacy")
+        assert (part["status"], part["coverage"]["status"], part["coverage"]["says"]) == (
+            "not_covered", "partly_covered", says)
+        advocacy = next(e for e in body["indicators"] if e["category"] == "advocacy")
+        assert advocacy["no_data"] == says and advocacy["count"] is advocacy["mean_km"] is None
+        page = httpx.get(f"{url}/pathway-gaps/{NOTTINGHAMSHIRE}", timeout=300).text
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+        shown = context.new_page()
+        shown.goto(f"{url}/pathway-gaps/{NOTTINGHAMSHIRE}", timeout=300_000)
+        box = shown.locator(".nhsuk-inset-text", has_text="not yet covered, or only partly").inner_text()
+        assert f"Advocacy: {says}" in box and "for the whole of Nottingham and Nottinghamshire" in box
+        assert axe(shown, axe_source) == []
+        context.close()
+    assert "4 not yet covered by rehabmap's data (1 only partly)." in page
+    assert "4 of 7 parts of the pathway are not yet covered, or only partly" in page
+    assert f"Advocacy: {says}".replace("'", "&#39;") in page and ">Partly covered<" in page
+    assert "does not yet hold this information for Nottingham and Nottinghamshire," not in page
+
+    done = rehabmap(home, data_dir, None, "gaps", NOTTINGHAMSHIRE)
+    assert done.returncode == 0, done.stderr
+    assert f"PARTLY COVERED: advocacy: {says}" in done.stdout
+    assert ("NOT COVERED (rehabmap holds no such data for this area yet, so none found means nothing): vcfse, "
+            "ips_employment, community_rehab_team.") in done.stdout
+    row = next(line.split() for line in done.stdout.splitlines() if line.startswith("advocacy "))
+    assert row == ["advocacy", "-", "-", "-", "-", "-", "-", "PARTLY", "COVERED"]
