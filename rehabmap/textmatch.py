@@ -83,10 +83,12 @@ class FoldedPattern:
             return self.matches(folded)
         return False
 
-    def matches(self, folded: str) -> bool:
-        """`self.regex.search(folded) is not None`, without trying every position for a leading \\b."""
+    def matches(self, folded: str, present: set[str] | None = None) -> bool:
+        """`self.regex.search(folded) is not None`, without trying every position for a leading \\b.
+        `present`, if given, holds every needle of the alternatives that the text contains (`FoldedPatterns`
+        finds them in its one scan), so no alternative looks for its own needles again."""
         for whole, rest, needles in self._alternatives:
-            if needles and not _holds_any(folded, needles):
+            if needles and (needles.isdisjoint(present) if present is not None else not _holds_any(folded, needles)):
                 continue
             if rest is None:
                 if whole.search(folded) is not None:
@@ -113,29 +115,38 @@ def _holds_any(text: str, needles: frozenset[str]) -> bool:
 class FoldedPatterns:
     """Named `FoldedPattern`s searched in one text together, with the answers of each one's `search`.
 
-    One scan finds every needle present, overlapping ones included ("abi" inside "disabilities"); then only
-    the patterns one of whose needles is there, or that have no needles, run their regex."""
+    One scan finds every needle present, overlapping ones included ("abi" inside "disabilities"), the
+    needles of the patterns' alternatives too; then only the patterns one of whose needles is there, or that
+    have no needles, run, each only the alternatives one of whose own needles is there (or that have none):
+    what `FoldedPattern.search` decides with `in`, read from the one scan."""
 
     def __init__(self, patterns: dict[str, FoldedPattern]) -> None:
         self.patterns = patterns
-        self._unguarded = frozenset(name for name, pattern in patterns.items() if not pattern.needles)
-        owners: dict[str, set[str]] = {}
-        for name, pattern in patterns.items():
+        self._order = list(patterns.items())
+        self._unguarded = frozenset(i for i, (_name, pattern) in enumerate(self._order) if not pattern.needles)
+        owners: dict[str, set[int]] = {}  # a needle → the patterns (by position) it lets run
+        for i, (_name, pattern) in enumerate(self._order):
             for needle in pattern.needles:
-                owners.setdefault(needle, set()).add(name)
+                owners.setdefault(needle, set()).add(i)
+            for _whole, _rest, needles in pattern._alternatives:
+                for needle in needles:
+                    owners.setdefault(needle, set())  # an alternative's needle lets no pattern run by itself
         self._automaton = ahocorasick.Automaton()
-        for needle, names in owners.items():
-            self._automaton.add_word(needle, frozenset(names))
+        for needle, positions in owners.items():
+            self._automaton.add_word(needle, (needle, frozenset(positions)))
         if owners:  # an automaton without words cannot be made, and would find nothing
             self._automaton.make_automaton()
 
     def found(self, folded: str) -> list[str]:
         """The names of the patterns found in the `fold_case`d text, in the order they were given."""
-        named = set(self._unguarded)
+        present: set[str] = set()
+        positions = set(self._unguarded)
         if self._automaton.kind == ahocorasick.AHOCORASICK:
-            for _end, names in self._automaton.iter(folded):
-                named |= names
-        return [name for name, pattern in self.patterns.items() if name in named and pattern.matches(folded)]
+            for _end, (needle, owners) in self._automaton.iter(folded):
+                present.add(needle)
+                positions |= owners
+        order = self._order
+        return [order[i][0] for i in sorted(positions) if order[i][1].matches(folded, present)]
 
 
 def _branches(pattern: str) -> list[str]:
