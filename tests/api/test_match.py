@@ -143,6 +143,7 @@ BAD = [
     ({"home": {"postcode": "LS9 7TFX"}}, 400, "invalid_postcode", "home.postcode", "LS9 7TFX"),
     ({"home": {"postcode": "ZZ9 9ZZ"}}, 404, "unknown_postcode", "home.postcode", "ZZ9 9ZZ"),
     ({"home": {"place": "Atlantis"}}, 404, "unknown_place", "home.place", "Atlantis"),
+    ({"home": {"place": "Belfast"}}, 400, "outside_england", "home.place", "is a place in Northern Ireland"),
     ({"home": {"lat": 48.85, "lon": 2.35}}, 400, "outside_england", "home.location", "England"),
     ({"home": LS9, "needs": ["flying"]}, 400, "unknown_need", "needs", "flying"),
     ({"home": LS9, "types": ["hospital"]}, 400, "unknown_service_type", "types", "hospital"),
