@@ -151,6 +151,8 @@ BAD = [
     ({"home": LS9, "subtypes": ["penthouse"]}, 400, "unknown_service_type", "subtypes", "penthouse"),
     ({"home": LS9, "current_placement": {"service_id": "cqc:nope"}}, 404, "service_not_found",
      "current_placement.service_id", "cqc:nope"),
+    ({"home": LS9, "current_placement": {"postcode": "EH1 1YZ"}}, 400, "outside_england", "current_placement.postcode",
+     "The current placement 'EH1 1YZ' is outside England, and rehabmap knows places in England only, so it cannot"),
     ({"home": LS9, "current_placement": {"postcode": "QQ"}}, 400, "invalid_postcode",
      "current_placement.postcode", "QQ"),
     ({"home": LS9, "limit": 0}, 422, "invalid_request", "limit", "greater than or equal to 1"),
