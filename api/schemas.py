@@ -77,8 +77,8 @@ class MatchIn(BaseModel):
         default_factory=list, max_length=20,
         description="Needs every result must meet or not rule out: " + ", ".join(NEED_LABELS)
         + ", or language:<ISO 639 code>.")
-    types: list[Code] | Literal["any"] = Field(
-        default="any", max_length=7,
+    types: Annotated[list[Code], Field(max_length=7)] | Literal["any"] = Field(
+        default="any",
         description="Service types (" + ", ".join(t.value for t in ServiceType) + "), or 'any' for every "
         "type, least restrictive first, up to `limit` of each.")
     subtypes: list[Code] | None = Field(
