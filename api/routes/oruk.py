@@ -21,7 +21,7 @@ from api.deps import AppState, State
 from api.errors import TaxonomyNotFound
 from api.logging import FRAMEWORK_TELEMETRY
 from api.oruk_schemas import OrukRoot, OrukService, OrukTaxonomy, OrukTaxonomyTerm, Page, ServiceAtLocationPage
-from api.schemas import ERRORS
+from api.schemas import ERRORS, POSTCODE_MAX_LENGTH
 from rehabmap import __version__, oruk
 from rehabmap.errors import InvalidValue, ServiceNotFound
 from rehabmap.index.base import IndexBackend, ServiceQuery
@@ -157,8 +157,8 @@ def list_service_at_locations(
     state: State, search: Search = None, page_number: PageNumber = 1,
     per_page: PerPage = 50, taxonomy_term_id: TermId = None,
     postcode: Annotated[str | None, Query(
-        max_length=10, description="Only services whose service area includes this postcode (or that state "
-        "none), sorted by distance from its centroid, nearest first (a rehabmap extension).",
+        max_length=POSTCODE_MAX_LENGTH, description="Only services whose service area includes this postcode (or "
+        "that state none), sorted by distance from its centroid, nearest first (a rehabmap extension).",
         openapi_examples={"Leeds": {"value": "LS9 7TF"}})] = None,
     proximity: Annotated[float | None, Query(
         gt=0, le=1_000_000, description="With postcode: only services within this many metres of it.",

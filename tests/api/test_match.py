@@ -190,3 +190,18 @@ def test_match_is_not_an_open_cors_endpoint(client):
     preflight = client.options("/match", headers={"Origin": "https://elsewhere.example",
                                                   "Access-Control-Request-Method": "POST"})
     assert "access-control-allow-origin" not in preflight.headers
+
+
+def test_a_postcode_pasted_with_spaces_around_and_within_it_is_read(client):
+    """Before: a postcode with the spaces a paste brings ('  ls9   7tf  ', 13 characters) was a 422 'String
+    should have at most 10 characters', on every face that takes one, though the reader ignores spaces."""
+    pasted = "  ls9   7tf  "
+    asked = {"limit": 2}
+    got = client.post("/match", json={**asked, "home": {"postcode": pasted},
+                                      "current_placement": {"postcode": pasted}})
+    assert got.status_code == 200, got.text
+    same = client.post("/match", json={**asked, "home": LS9, "current_placement": {"postcode": "LS9 7TF"}}).json()
+    assert got.json() == same
+    for path in ("/services", "/oruk/service_at_locations"):
+        reply = client.get(path, params={"postcode": pasted})
+        assert reply.status_code == 200 and reply.json() == client.get(path, params={"postcode": "LS9 7TF"}).json()
