@@ -12,7 +12,9 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi.dependencies.utils import get_flat_params
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
 from api import errors
 from rehabmap.browse import browse, coverage, page_of, total_pages
@@ -44,7 +46,27 @@ _TERMS_BY_ID = {t["id"]: t for t in TERMS}
 _TAXONOMY_KEYS = {key: t for t in TAXONOMIES for key in (t["id"], t["name"])} | {
     term["taxonomy"]: next(t for t in TAXONOMIES if t["id"] == term["taxonomy_id"]) for term in TERMS}
 
-router = APIRouter(responses=ERRORS)
+# The query parameters that narrow a list in Open Referral (HSDS 3.0's API, and the UK profile's postcode and
+# proximity). An operation that does not apply one refuses it: answering as if unfiltered gave a consumer every
+# service where it asked for some ('/services?postcode=NG18 2AT&proximity=1000' listed them all, and
+# 'modified_after' a date to come listed every service as changed since).
+_NARROWING = ("search", "taxonomy_term_id", "taxonomy_id", "organization_id", "modified_after", "postcode",
+              "proximity", "parent_id", "top_only")
+
+
+async def _refuse_filters_not_applied(request: Request) -> None:
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    applied = {param.alias for param in get_flat_params(route.dependant)}
+    for name in request.query_params:
+        if name in _NARROWING and name not in applied:
+            here = ", ".join(sorted(applied & set(_NARROWING))) or "none"
+            raise InvalidValue(f"This Open Referral feed does not filter {route.path} by '{name}', so it cannot "
+                               f"answer as if it had. The filters it applies there: {here}.", field=name)
+
+
+router = APIRouter(responses=ERRORS, dependencies=[Depends(_refuse_filters_not_applied)])
 PageNumber = Annotated[int, Query(alias="page", ge=1, le=10_000,
                                   description="Page number of paginated result, from 1.")]
 PerPage = Annotated[int, Query(ge=1, le=500, description="Number of results requested in a single page.")]
