@@ -31,6 +31,12 @@ class TaxonomyNotFound(DomainError):
     code = "taxonomy_not_found"
 
 
+def _path(loc: tuple[int | str, ...], dropped: tuple[str, ...]) -> str:
+    """Where in the request a validation error is, as the request names it: a union's branch that pydantic
+    tried ('list[constrained-str]', "literal['any']") is no field of it, and no field name has a '['."""
+    return ".".join(str(p) for p in loc if p not in dropped and "[" not in str(p))
+
+
 def _body(status: int, code: str, message: str, field: str | None = None,
           headers: Mapping[str, str] | None = None) -> JSONResponse:
     error = {"code": code, "message": message}
@@ -122,13 +128,13 @@ def install(app: FastAPI, *, catch_all: bool = True) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = []
+        problems: dict[str, list[str]] = {}  # a value that fits no branch of a union has an error for each
         for e in exc.errors():
-            where = ".".join(str(p) for p in e["loc"] if p != "body")
-            problems.append(f"{where}: {e['msg']}" if where else e["msg"])
+            problems.setdefault(_path(e["loc"], ("body",)), []).append(e["msg"])
+        message = "; ".join(f"{where}: {', or '.join(said)}" if where else ", or ".join(said)
+                            for where, said in problems.items())
         first = exc.errors()[0]["loc"] if exc.errors() else ()
-        field = ".".join(str(p) for p in first if p not in ("body", "query", "path")) or None
-        return _body(422, "invalid_request", "; ".join(problems), field)
+        return _body(422, "invalid_request", message, _path(first, ("body", "query", "path")) or None)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:

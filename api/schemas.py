@@ -23,13 +23,19 @@ VERIFICATION_DUE = ("True when nobody has verified the record for longer than th
 Code = Annotated[str, Field(min_length=1, max_length=40)]
 
 
+# The longest postcode a request may give: a postcode is 8 characters at most, and one pasted from a letter or a
+# spreadsheet brings spaces around and within it ('NG18 2AT   '), which the reader ignores. Before, a limit of
+# 10 refused such a postcode by its length ('at most 10 characters'), never saying what was wrong with it.
+POSTCODE_MAX_LENGTH = 16
+
+
 class HomeIn(BaseModel):
     """Where the person lives: exactly one of a postcode, a place name, or a point."""
 
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
         {"postcode": "LS9 7TF"}, {"postcode": "LS9"}, {"place": "Bradford"}, {"lat": 53.79648, "lon": -1.54785}]})
 
-    postcode: str | None = Field(default=None, max_length=10,
+    postcode: str | None = Field(default=None, max_length=POSTCODE_MAX_LENGTH,
                                  description="Full postcode ('LS9 7TF'), sector ('LS9 7') or district ('LS9').")
     place: str | None = Field(default=None, max_length=80, description="A town or place in England.")
     lat: float | None = Field(default=None, ge=-90, le=90, description="Latitude (WGS84), with lon.")
@@ -51,7 +57,8 @@ class PlacementIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     service_id: str | None = Field(default=None, max_length=200, description="rehabmap id of the current service.")
-    postcode: str | None = Field(default=None, max_length=10, description="Postcode of the current placement.")
+    postcode: str | None = Field(default=None, max_length=POSTCODE_MAX_LENGTH,
+                                 description="Postcode of the current placement.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> PlacementIn:
@@ -77,8 +84,8 @@ class MatchIn(BaseModel):
         default_factory=list, max_length=20,
         description="Needs every result must meet or not rule out: " + ", ".join(NEED_LABELS)
         + ", or language:<ISO 639 code>.")
-    types: list[Code] | Literal["any"] = Field(
-        default="any", max_length=7,
+    types: Annotated[list[Code], Field(max_length=7)] | Literal["any"] = Field(
+        default="any",
         description="Service types (" + ", ".join(t.value for t in ServiceType) + "), or 'any' for every "
         "type, least restrictive first, up to `limit` of each.")
     subtypes: list[Code] | None = Field(

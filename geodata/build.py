@@ -35,7 +35,7 @@ from geodata.downloads import (
     lad_recodes,
     read_boundary_features,
     read_centroids,
-    read_geonames_england,
+    read_geonames,
     read_lad_centres,
     read_lad_regions,
     read_msoa21_names,
@@ -228,9 +228,11 @@ def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) ->
     A local authority named after a town in it (Leeds, Wakefield) is left to the town: its
     population-weighted centre can sit kilometres from the town a person means. Places that do not land
     in England are dropped (GeoNames files the odd Crown Dependency place under England). A town's county,
-    which tells apart the places that share a name, is the authority it lands in.
+    which tells apart the places that share a name, is the authority it lands in. The places of Wales,
+    Scotland, Northern Ireland and the Crown Dependencies are kept apart (`ELSEWHERE_SOURCE`, the county their
+    nation), so that a name only they have is told where it is.
     """
-    towns = read_geonames_england(sources.places)
+    towns, elsewhere = read_geonames(sources.places)
     found = areas.locate_many(np.array([t.lat for t in towns]), np.array([t.lon for t in towns]))
     small_areas = read_small_areas(sources.small_areas)
     centres = read_lad_centres(small_areas)
@@ -255,7 +257,7 @@ def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) ->
         known_keys={row[0] for row in rows},
     )
     rows += [(place_key(p.name), p.name, p.county, p.lat, p.lon, p.population, p.source)
-             for p in neighbourhoods.places]
+             for p in neighbourhoods.places + elsewhere]
     db.executemany("INSERT INTO places VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     db.execute(_PLACES_INDEX)
     return len(kept), len(neighbourhoods.places), len(neighbourhoods.unmatched)

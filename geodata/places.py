@@ -30,8 +30,9 @@ from typing import Final
 from rapidfuzz import fuzz, process
 
 from geodata.distance import great_circle_km
-from geodata.errors import AmbiguousPlace, UnknownPlace
+from geodata.errors import AmbiguousPlace, OutsideEngland, UnknownPlace
 from geodata.layout import connect_built
+from geodata.postcodes import _ELSEWHERE
 
 _APOSTROPHES = re.compile("['\u2019`]")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
@@ -62,6 +63,12 @@ NEAREST_SHOWN = 3
 # names a neighbourhood (one row per name and local authority, whose name is the row's county).
 ALIAS_SOURCE = "alias"
 NEIGHBOURHOOD_SOURCE: Final = "msoa"
+# The `source` of a row naming a place in Wales, Scotland, Northern Ireland or a Crown Dependency, whose county
+# is the nation. Such a name is never a home: it is looked at only when no place, town or neighbourhood in
+# England is so spelt, to tell the person where it is before any English name spelt close to it is offered.
+ELSEWHERE_SOURCE: Final = "elsewhere"
+# Where each nation beyond England lists its services, as a postcode there is told (one home for the words).
+_HELP_IN = dict(_ELSEWHERE.values())
 
 
 @dataclass(frozen=True)
@@ -102,11 +109,15 @@ class PlaceGazetteer:
         places, short_name = self._places(key)
         typed_close = not places
         if typed_close:
+            if nations := self._nations(key):
+                raise _outside_england(typed, nations)
             places, short_name = self._by_spelling(typed, key)
         if county:
             wanted = place_key(county)
             places = [p for p in places if wanted in place_key(p.county or "") or wanted == place_key(p.name)]
             if not places:
+                if nations := [n for n in self._nations(key) if wanted in place_key(n)]:  # 'Newport, Wales'
+                    raise _outside_england(typed, nations)
                 raise UnknownPlace(name.strip())
         distinct = places if short_name is None else _distinct(places)
         if len(distinct) > 1 and (short_name is not False or not _dominant(distinct)):
@@ -122,7 +133,8 @@ class PlaceGazetteer:
         neither, the neighbourhoods of the name, one per local authority, and None."""
         with self._lock:
             rows = self._db.execute("SELECT name, county, lat, lon, population, source FROM places "
-                                    "WHERE key = ? ORDER BY population DESC", (key,)).fetchall()
+                                    "WHERE key = ? AND source != ? ORDER BY population DESC",
+                                    (key, ELSEWHERE_SOURCE)).fetchall()
         places = [(PlacePoint(r[0], r[1], float(r[2]), float(r[3]), int(r[4])), r[5]) for r in rows]
         official = [p for p, source in places if source not in (ALIAS_SOURCE, NEIGHBOURHOOD_SOURCE)]
         known_as = [p for p, source in places if source == ALIAS_SOURCE]
@@ -142,8 +154,8 @@ class PlaceGazetteer:
         names are looked through only when no place's name is alike enough."""
         if self._keys is None:
             with self._lock:
-                rows = self._db.execute("SELECT DISTINCT key, source = ? FROM places ORDER BY key",
-                                        (NEIGHBOURHOOD_SOURCE,)).fetchall()
+                rows = self._db.execute("SELECT DISTINCT key, source = ? FROM places WHERE source != ? ORDER BY key",
+                                        (NEIGHBOURHOOD_SOURCE, ELSEWHERE_SOURCE)).fetchall()
             self._keys = ([k for k, neighbourhood in rows if not neighbourhood],
                           [k for k, neighbourhood in rows if neighbourhood])
         named: list[tuple[str, float, int]] = []
@@ -160,12 +172,27 @@ class PlaceGazetteer:
             raise AmbiguousPlace(typed, [p.label for p in offered], typed_close=True)
         raise UnknownPlace(typed, nearest=[self._distinct_places(m[0])[0].label for m in named[:NEAREST_SHOWN]])
 
+    def _nations(self, key: str) -> list[str]:
+        """The nations beyond England with a place of the name, the most populous place's first."""
+        with self._lock:
+            rows = self._db.execute("SELECT county FROM places WHERE key = ? AND source = ? ORDER BY population DESC",
+                                    (key, ELSEWHERE_SOURCE)).fetchall()
+        return list(dict.fromkeys(nation for (nation,) in rows))
+
     def _distinct_places(self, key: str) -> list[PlacePoint]:
         places, short_name = self._places(key)
         return places if short_name is None else _distinct(places)
 
     def close(self) -> None:
         self._db.close()
+
+
+def _outside_england(typed: str, nations: list[str]) -> OutsideEngland:
+    """As a postcode there is told: where the place is, and where that nation lists its services."""
+    where = " and in ".join(nations)
+    help_at = "; ".join(f"in {nation}, see {_HELP_IN[nation]}" for nation in nations)
+    return OutsideEngland(f"'{typed}' is a place in {where}. rehabmap lists services in England only: for services "
+                          f"{help_at}.", field="place")
 
 
 def _distinct(places: list[PlacePoint]) -> list[PlacePoint]:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from geodata.errors import OutsideEngland, shorten
 from geodata.geography import Geography, Home
 from rehabmap.errors import CALLER_ERRORS, InvalidValue
 from rehabmap.index.base import Coverage, IndexBackend, ServiceQuery
@@ -53,6 +54,16 @@ def locate(geography: Geography, prefix: str | None = None, *, postcode: str | N
         if prefix and error.field:
             error.field = f"{prefix}.{error.field}"
         raise
+
+
+def placement_beyond_england(given: str, error: OutsideEngland) -> OutsideEngland:
+    """A current placement beyond England is no mistake (people are placed out of area in Wales and Scotland),
+    so it is not told, as a home there is, where that nation lists its services: rehabmap knows no places
+    beyond England to measure from, and the options are the same without it."""
+    return OutsideEngland(
+        f"The current placement '{shorten(given, 40)}' is outside England, and rehabmap knows places in England "
+        "only, so it cannot say how much nearer home each option is than that placement. Leave the current "
+        "placement out: the options and their order are the same without it.", field=error.field)
 
 
 def browse(geography: Geography, *, text: str | None = None, types: list[str] | None = None,

@@ -14,6 +14,8 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
+from geodata.errors import OutsideEngland
+from rehabmap.browse import placement_beyond_england
 from rehabmap.errors import CALLER_ERRORS, DomainError
 from geodata.distance import KM_PER_MILE
 
@@ -91,8 +93,9 @@ class Errors:
 
 
 def resolve_where(geography: Geography, text: str, field_id: str, errors: Errors,
-                  what: str = "a postcode or town") -> Home | None:
-    """A postcode (anything with a digit in it) or a place name, as a Home; None with an error when not."""
+                  what: str = "a postcode or town", *, placement: bool = False) -> Home | None:
+    """A postcode (anything with a digit in it) or a place name, as a Home; None with an error when not. A
+    current `placement` beyond England is told what that means for it (`placement_beyond_england`)."""
     if not text:
         errors.add(field_id, f"Enter {what}")
         return None
@@ -100,6 +103,9 @@ def resolve_where(geography: Geography, text: str, field_id: str, errors: Errors
         if _DIGIT.search(text):
             return geography.resolve(postcode=text)
         return geography.resolve(place=text)
+    except OutsideEngland as error:
+        errors.add_domain(placement_beyond_england(text, error) if placement else error, field_id)
+        return None
     except CALLER_ERRORS as error:
         errors.add_domain(error, field_id)
         return None

@@ -114,12 +114,16 @@ def _level(level: str) -> str:
 
 
 def _area_geometry(state: AppState, code: str) -> dict[str, Any] | None:
-    """The area's boundary from the built geodata (None if the boundaries do not know the code)."""
+    """The area's boundary from the built geodata (None if the boundaries do not know the code), as RFC 7946
+    wants it: valid, each exterior ring counterclockwise. The ONS boundaries wind clockwise, and two generalised
+    ones cross themselves (East Hampshire, Mid Sussex), which a GIS refuses or fills wrongly; only the export is
+    mended, the lookups keep the ONS shapes."""
     try:
         area = state.geography.areas.get(code)
     except UnknownArea:
         return None
-    return json.loads(shapely.to_geojson(area.geometry))
+    valid = shapely.make_valid(area.geometry, method="structure", keep_collapsed=False)
+    return json.loads(shapely.to_geojson(shapely.orient_polygons(valid)))
 
 
 def _attachment(name: str) -> dict[str, str]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from rehabmap.browse import locate
+from geodata.errors import OutsideEngland
+from rehabmap.browse import locate, placement_beyond_england
 from api.body_route import JsonBodyRoute
 from api.deps import state_of
 from api.turns import answer_turn
@@ -41,7 +42,10 @@ def _answer(body: MatchIn, state: AppState) -> Response:
                                       field="current_placement.service_id")
             placement = (current.lat, current.lon)
         else:
-            point = locate(state.geography, "current_placement", postcode=body.current_placement.postcode)
+            try:
+                point = locate(state.geography, "current_placement", postcode=body.current_placement.postcode)
+            except OutsideEngland as error:
+                raise placement_beyond_england(body.current_placement.postcode or "", error) from error
             placement = (point.lat, point.lon)
     request = MatchRequest.from_input(
         needs=body.needs, types=body.types, subtypes=body.subtypes, age=body.age, gender=body.gender,

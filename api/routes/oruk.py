@@ -12,7 +12,9 @@ from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi.dependencies.utils import get_flat_params
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
 from api import errors
 from rehabmap.browse import browse, coverage, page_of, total_pages
@@ -21,7 +23,7 @@ from api.deps import AppState, State
 from api.errors import TaxonomyNotFound
 from api.logging import FRAMEWORK_TELEMETRY
 from api.oruk_schemas import OrukRoot, OrukService, OrukTaxonomy, OrukTaxonomyTerm, Page, ServiceAtLocationPage
-from api.schemas import ERRORS
+from api.schemas import ERRORS, POSTCODE_MAX_LENGTH
 from rehabmap import __version__, oruk
 from rehabmap.errors import InvalidValue, ServiceNotFound
 from rehabmap.index.base import IndexBackend, ServiceQuery
@@ -44,7 +46,27 @@ _TERMS_BY_ID = {t["id"]: t for t in TERMS}
 _TAXONOMY_KEYS = {key: t for t in TAXONOMIES for key in (t["id"], t["name"])} | {
     term["taxonomy"]: next(t for t in TAXONOMIES if t["id"] == term["taxonomy_id"]) for term in TERMS}
 
-router = APIRouter(responses=ERRORS)
+# The query parameters that narrow a list in Open Referral (HSDS 3.0's API, and the UK profile's postcode and
+# proximity). An operation that does not apply one refuses it: answering as if unfiltered gave a consumer every
+# service where it asked for some ('/services?postcode=NG18 2AT&proximity=1000' listed them all, and
+# 'modified_after' a date to come listed every service as changed since).
+_NARROWING = ("search", "taxonomy_term_id", "taxonomy_id", "organization_id", "modified_after", "postcode",
+              "proximity", "parent_id", "top_only")
+
+
+async def _refuse_filters_not_applied(request: Request) -> None:
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    applied = {param.alias for param in get_flat_params(route.dependant)}
+    for name in request.query_params:
+        if name in _NARROWING and name not in applied:
+            here = ", ".join(sorted(applied & set(_NARROWING))) or "none"
+            raise InvalidValue(f"This Open Referral feed does not filter {route.path} by '{name}', so it cannot "
+                               f"answer as if it had. The filters it applies there: {here}.", field=name)
+
+
+router = APIRouter(responses=ERRORS, dependencies=[Depends(_refuse_filters_not_applied)])
 PageNumber = Annotated[int, Query(alias="page", ge=1, le=10_000,
                                   description="Page number of paginated result, from 1.")]
 PerPage = Annotated[int, Query(ge=1, le=500, description="Number of results requested in a single page.")]
@@ -157,8 +179,8 @@ def list_service_at_locations(
     state: State, search: Search = None, page_number: PageNumber = 1,
     per_page: PerPage = 50, taxonomy_term_id: TermId = None,
     postcode: Annotated[str | None, Query(
-        max_length=10, description="Only services whose service area includes this postcode (or that state "
-        "none), sorted by distance from its centroid, nearest first (a rehabmap extension).",
+        max_length=POSTCODE_MAX_LENGTH, description="Only services whose service area includes this postcode (or "
+        "that state none), sorted by distance from its centroid, nearest first (a rehabmap extension).",
         openapi_examples={"Leeds": {"value": "LS9 7TF"}})] = None,
     proximity: Annotated[float | None, Query(
         gt=0, le=1_000_000, description="With postcode: only services within this many metres of it.",

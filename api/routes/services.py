@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from rehabmap.browse import Browse, browse, every, page_of, total_pages
 from api.deps import State
 from api.exports import COLUMNS, csv_lines, geojson_chunks
-from api.schemas import ERRORS, HomeOut, ListedServiceOut, ServiceListOut, ServiceOut
+from api.schemas import ERRORS, POSTCODE_MAX_LENGTH, HomeOut, ListedServiceOut, ServiceListOut, ServiceOut
 from rehabmap.errors import ServiceNotFound
 from rehabmap.taxonomy import NEED_LABELS, ServiceType
 
@@ -32,9 +32,9 @@ def filters(
         alias="need", max_length=20, description=f"A need every result must meet or not rule out; repeat for "
         f"several. One of: {_NEEDS}, or language:<code>.",
         openapi_examples={"autism": {"value": ["autism"]}})] = None,
-    postcode: Annotated[str | None, Query(max_length=10, description="Search near a postcode (full, sector or "
-                                          "district): results come nearest first, with their distance.",
-                                          openapi_examples={"Leeds": {"value": "LS9 7TF"}})] = None,
+    postcode: Annotated[str | None, Query(max_length=POSTCODE_MAX_LENGTH, description="Search near a postcode "
+                                          "(full, sector or district): results come nearest first, with their "
+                                          "distance.", openapi_examples={"Leeds": {"value": "LS9 7TF"}})] = None,
     place: Annotated[str | None, Query(max_length=80, description="Search near a town or place instead.",
                                        openapi_examples={"Bradford": {"value": "Bradford"}})] = None,
     radius_km: Annotated[float | None, Query(gt=0, le=1000, description="Only results within this many km "

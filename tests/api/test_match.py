@@ -143,13 +143,19 @@ BAD = [
     ({"home": {"postcode": "LS9 7TFX"}}, 400, "invalid_postcode", "home.postcode", "LS9 7TFX"),
     ({"home": {"postcode": "ZZ9 9ZZ"}}, 404, "unknown_postcode", "home.postcode", "ZZ9 9ZZ"),
     ({"home": {"place": "Atlantis"}}, 404, "unknown_place", "home.place", "Atlantis"),
+    ({"home": {"place": "Belfast"}}, 400, "outside_england", "home.place", "is a place in Northern Ireland"),
     ({"home": {"lat": 48.85, "lon": 2.35}}, 400, "outside_england", "home.location", "England"),
     ({"home": LS9, "needs": ["flying"]}, 400, "unknown_need", "needs", "flying"),
     ({"home": LS9, "types": ["hospital"]}, 400, "unknown_service_type", "types", "hospital"),
+    ({"home": LS9, "types": "vcfse"}, 422, "invalid_request", "types",
+     "types: Input should be a valid list, or Input should be 'any'"),
+    ({"home": LS9, "types": ["vcfse"] * 8}, 422, "invalid_request", "types", "types: List should have at most 7 items"),
     ({"home": LS9, "types": ["vcfse"], "subtypes": ["imha"]}, 400, "unknown_service_type", "subtypes", "imha"),
     ({"home": LS9, "subtypes": ["penthouse"]}, 400, "unknown_service_type", "subtypes", "penthouse"),
     ({"home": LS9, "current_placement": {"service_id": "cqc:nope"}}, 404, "service_not_found",
      "current_placement.service_id", "cqc:nope"),
+    ({"home": LS9, "current_placement": {"postcode": "EH1 1YZ"}}, 400, "outside_england", "current_placement.postcode",
+     "The current placement 'EH1 1YZ' is outside England, and rehabmap knows places in England only, so it cannot"),
     ({"home": LS9, "current_placement": {"postcode": "QQ"}}, 400, "invalid_postcode",
      "current_placement.postcode", "QQ"),
     ({"home": LS9, "limit": 0}, 422, "invalid_request", "limit", "greater than or equal to 1"),
@@ -184,3 +190,18 @@ def test_match_is_not_an_open_cors_endpoint(client):
     preflight = client.options("/match", headers={"Origin": "https://elsewhere.example",
                                                   "Access-Control-Request-Method": "POST"})
     assert "access-control-allow-origin" not in preflight.headers
+
+
+def test_a_postcode_pasted_with_spaces_around_and_within_it_is_read(client):
+    """Before: a postcode with the spaces a paste brings ('  ls9   7tf  ', 13 characters) was a 422 'String
+    should have at most 10 characters', on every face that takes one, though the reader ignores spaces."""
+    pasted = "  ls9   7tf  "
+    asked = {"limit": 2}
+    got = client.post("/match", json={**asked, "home": {"postcode": pasted},
+                                      "current_placement": {"postcode": pasted}})
+    assert got.status_code == 200, got.text
+    same = client.post("/match", json={**asked, "home": LS9, "current_placement": {"postcode": "LS9 7TF"}}).json()
+    assert got.json() == same
+    for path in ("/services", "/oruk/service_at_locations"):
+        reply = client.get(path, params={"postcode": pasted})
+        assert reply.status_code == 200 and reply.json() == client.get(path, params={"postcode": "LS9 7TF"}).json()

@@ -88,3 +88,33 @@ def test_openapi_documents_every_operation(client, path):
     else:
         assert schemas["OrukService"]["properties"]["schedules"]["anyOf"][0]["items"] == {
             "$ref": "#/components/schemas/OrukSchedule"}
+
+
+# JSON Schema's keywords that constrain one type of value, and that type: on a schema of another type (or of
+# several), a validator ignores them, so a limit the server enforces is not one the document states.
+TYPED_KEYWORDS = {"maxLength": "string", "minLength": "string", "pattern": "string", "maxItems": "array",
+                  "minItems": "array", "maximum": ("integer", "number"), "minimum": ("integer", "number"),
+                  "exclusiveMinimum": ("integer", "number"), "exclusiveMaximum": ("integer", "number")}
+
+
+def _misplaced_keywords(node, where: str = "") -> list[str]:
+    found = []
+    if isinstance(node, dict):
+        found += [f"{where} {k}" for k, kind in TYPED_KEYWORDS.items()
+                  if k in node and node.get("type") not in (kind if isinstance(kind, tuple) else (kind,))]
+        for key, value in node.items():
+            found += _misplaced_keywords(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for n, value in enumerate(node):
+            found += _misplaced_keywords(value, f"{where}/{n}")
+    return found
+
+
+@pytest.mark.parametrize("path", ["/openapi.json", "/oruk/openapi.json"])
+def test_every_limit_is_stated_on_a_schema_it_applies_to(client, path):
+    """Before: MatchIn's `types` (a list, or 'any') said `maxLength: 7` beside its anyOf, which no validator
+    applies to a list: the server refused an eighth type that the document allowed."""
+    assert _misplaced_keywords(client.get(path).json()) == []
+    if path == "/openapi.json":
+        listed = client.get(path).json()["components"]["schemas"]["MatchIn"]["properties"]["types"]["anyOf"][0]
+        assert listed["type"] == "array" and listed["maxItems"] == 7

@@ -215,6 +215,25 @@ def test_services_by_taxonomy_term(client, backend, code, query):
         assert attribute.get("value") in (None, "yes")
 
 
+@pytest.mark.parametrize(("path", "params"), [
+    ("/oruk/services", {"postcode": "LS9 7TF", "proximity": 1000}),
+    ("/oruk/services", {"modified_after": "2030-01-01T00:00:00Z"}),
+    ("/oruk/services", {"taxonomy_id": "x"}), ("/oruk/services", {"organization_id": "x"}),
+    ("/oruk/taxonomies", {"search": "needs"}), ("/oruk/service_at_locations", {"taxonomy_id": "x"}),
+])
+def test_an_open_referral_filter_the_feed_does_not_apply_is_refused(client, path, params):
+    """Before: each was ignored and the whole list came back, as if filtered: '/services?postcode=…&proximity=…'
+    gave every service in England, and 'modified_after' a date to come gave every service as changed since."""
+    reply = client.get(path, params=params)
+    assert reply.status_code == 400, reply.text
+    error = reply.json()["error"]
+    name = next(iter(params))
+    assert (error["code"], error["field"]) == ("invalid_value", name)
+    assert f"does not filter {path.removeprefix('/oruk')} by '{name}'" in error["message"]
+    # a parameter Open Referral does not define (a cache-buster) is left alone
+    assert client.get("/oruk/services", params={"search": "sample", "_": "1"}).status_code == 200
+
+
 def test_filtering_by_a_detail_term_is_refused_with_a_reason(client):
     reply = client.get("/oruk/services", params={"taxonomy_term_id": term_id(client, "beds")})
     assert reply.status_code == 400 and "cannot be filtered" in reply.json()["error"]["message"]

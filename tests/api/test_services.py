@@ -123,6 +123,7 @@ BAD = [
     ({"postcode": "LS9 7TFX"}, 400, "postcode", "not a valid UK postcode"),
     ({"postcode": "ZZ9 9ZZ"}, 404, "postcode", "not found"),
     ({"place": "Atlantis"}, 404, "place", "Atlantis"),
+    ({"place": "Swansea"}, 400, "place", "'Swansea' is a place in Wales. rehabmap lists services in England only"),
     ({"postcode": LS9, "place": "Leeds"}, 400, "location", "exactly one"),
     ({"page": 200, "per_page": 100}, 400, "page", "10000"),
     ({"per_page": 0}, 422, "per_page", "greater than or equal to 1"),

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import shapely.geometry
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -120,6 +121,19 @@ def test_area_table_exports(client):
     features = reply.json()["features"]
     assert len(features) == 42 and all(f["geometry"]["type"] in ("Polygon", "MultiPolygon") for f in features)
     assert "community_rehab_team.p90_km" in features[0]["properties"]
+
+
+@pytest.mark.parametrize(("level", "areas"), [("icb", 42), ("la", 296)])
+def test_area_geojson_polygons_are_valid_and_wound_as_rfc_7946_says(client, level, areas):
+    """Before: the ONS boundaries went out as they are, every exterior ring clockwise (RFC 7946 3.1.6: an
+    exterior ring MUST be counterclockwise), and East Hampshire's and Mid Sussex's rings crossing themselves."""
+    features = client.get("/gaps/areas.geojson", params={"level": level, "type": "vcfse"}).json()["features"]
+    assert len(features) == areas
+    for feature in features:
+        geometry = shapely.geometry.shape(feature["geometry"])
+        assert geometry.is_valid, feature["id"]
+        polygons = getattr(geometry, "geoms", [geometry])
+        assert all(p.exterior.is_ccw and not any(ring.is_ccw for ring in p.interiors) for p in polygons), feature["id"]
 
 
 def test_small_area_exports(client, analysis, small_areas):

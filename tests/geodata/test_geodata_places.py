@@ -9,7 +9,7 @@ import pytest
 from geodata.distance import great_circle_km
 from geodata.geography import Geography
 from geodata.places import _distinct, place_key
-from geodata.errors import AmbiguousPlace, UnknownPlace
+from geodata.errors import AmbiguousPlace, OutsideEngland, UnknownPlace
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -165,7 +165,7 @@ def test_no_neighbourhood_shares_a_name_with_a_place(geodata_dir) -> None:
     leaves out its name (the place keeps it: 'Chapeltown' is Sheffield's, GeoNames has no Leeds one)."""
     with sqlite3.connect(geodata_dir / "geodata.sqlite") as db:
         shared = db.execute("SELECT count(*) FROM places n JOIN places p ON p.key = n.key "
-                            "WHERE n.source = 'msoa' AND p.source != 'msoa'").fetchone()[0]
+                            "WHERE n.source = 'msoa' AND p.source NOT IN ('msoa', 'elsewhere')").fetchone()[0]
         chapeltown = db.execute("SELECT source FROM places WHERE key = 'chapeltown'").fetchall()
         per_authority = db.execute("SELECT count(*) FROM places WHERE source = 'msoa' "
                                    "GROUP BY key, county HAVING count(*) > 1").fetchall()
@@ -188,6 +188,40 @@ def test_local_authority_names_at_their_population_weighted_centre(geography: Ge
 def test_unknown_place_is_named(geography: Geography) -> None:
     with pytest.raises(UnknownPlace, match="'Atlantis'"):
         geography.places.lookup(" Atlantis ")
+
+
+@pytest.mark.parametrize(("typed", "where", "before"), [
+    ("Swansea", "Wales", "Wanstead, Greater London"), ("Belfast", "Northern Ireland", "Belfairs, Southend-on-Sea"),
+    ("Derry", "Northern Ireland", "Derby"), ("Lerwick", "Scotland", "Berwick-Upon-Tweed, Northumberland"),
+    ("Kirkwall", "Scotland", "Kirkstall, Leeds"), ("Barry", "Wales", "Barby, West Northamptonshire"),
+    ("Cardiff", "Wales", "not known"), ("Bangor", "Northern Ireland and in Wales", "Bransgore, Hampshire"),
+    ("Douglas", "the Isle of Man and in Scotland", "not known"), ("Newport, Wales", "Wales", "not known"),
+])
+def test_a_place_beyond_england_is_told_where_it_is(geography: Geography, typed: str, where: str,
+                                                     before: str) -> None:
+    """Before: a town in Wales, Scotland, Northern Ireland or the Isle of Man was taken, as a typo, for an English
+    place spelt like it (`before`: a clinician asking from Swansea got options around Wanstead, London), or was
+    'not known in England', with the nearest English names. It is told where it is, as a postcode there is."""
+    with pytest.raises(OutsideEngland) as raised:
+        geography.places.lookup(typed)
+    name = typed.split(",")[0]
+    assert raised.value.message.startswith(f"'{name}' is a place in {where}. rehabmap lists services in England only")
+    assert raised.value.field == "place"
+    assert "111.wales.nhs.uk" in raised.value.message or "Wales" not in where
+
+
+@pytest.mark.parametrize(("typed", "label"), [("St Helier", "St. Helier, Greater London"),
+                                              ("Ramsey", "Ramsey, Cambridgeshire")])
+def test_an_english_place_keeps_a_name_a_place_beyond_england_shares(geography: Geography, typed: str,
+                                                                     label: str) -> None:
+    """Jersey's St Helier and the Isle of Man's Ramsey: England's places of those names are the homes."""
+    assert geography.places.lookup(typed).label == label
+
+
+def test_a_name_england_shares_with_wales_asks_among_englands(geography: Geography) -> None:
+    with pytest.raises(AmbiguousPlace) as raised:
+        geography.places.lookup("Newport")
+    assert all("Wales" not in choice for choice in raised.value.choices)
 
 
 @pytest.mark.parametrize(("typed", "name"), [("Hull", "Kingston upon Hull"), ("hull", "Kingston upon Hull"),
@@ -257,7 +291,7 @@ TAKEN_WITHOUT_ASKING = {
 def test_every_name_taken_without_asking_is_the_one_people_mean(geography: Geography, geodata_dir) -> None:
     with sqlite3.connect(geodata_dir / "geodata.sqlite") as db:
         shared = [row[0] for row in db.execute(
-            "SELECT MIN(name) FROM places WHERE source != 'alias' GROUP BY key HAVING COUNT(*) > 1")]
+            "SELECT MIN(name) FROM places WHERE source NOT IN ('alias', 'elsewhere') GROUP BY key HAVING COUNT(*) > 1")]
     taken = {}
     for name in shared:
         try:
@@ -293,8 +327,8 @@ def test_the_short_names_are_written_in_the_same_order_whatever_the_hash_seed(da
         "import hashlib, sys\n"
         "from pathlib import Path\n"
         "from geodata.build import _alias_rows\n"
-        "from geodata.downloads import find_sources, read_geonames_england\n"
-        "rows = _alias_rows(read_geonames_england(find_sources(Path(sys.argv[1])).places))\n"
+        "from geodata.downloads import find_sources, read_geonames\n"
+        "rows = _alias_rows(read_geonames(find_sources(Path(sys.argv[1])).places).england)\n"
         "print(len(rows), hashlib.sha256(repr(rows).encode()).hexdigest())\n"
     )
     answers = {

@@ -35,6 +35,16 @@ def test_a_maximum_distance_that_is_not_a_number_of_miles_is_an_error_on_its_fie
     assert "Maximum distance must be a number of miles, like 50" in page
 
 
+def test_a_placement_beyond_england_is_told_what_rehabmap_can_do_for_it(client):
+    """Before: a placement in Wales was told 'rehabmap lists services in England only: for services in Wales, see
+    NHS 111 Wales', as if the person lived there and had come to the wrong site."""
+    for placement in ("CF10 1EP", "Swansea"):
+        page = html.unescape(client.post("/alternatives", data={**FORM, "placement": placement}).text)
+        assert (f"The current placement '{placement}' is outside England, and rehabmap knows places in England only"
+                in page)
+        assert "Leave the current placement out" in page and "111.wales" not in page
+
+
 def test_the_options_map_numbers_pins_as_the_list_and_marks_home_and_placement(client):
     page = results(client)
     listed = re.findall(r'<h4 class="nhsuk-card__heading nhsuk-heading-s"><a href="[^"]*">(\d+)\. ([^<]*)</a>', page)

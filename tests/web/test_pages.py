@@ -228,6 +228,14 @@ def test_find_tells_a_postcode_elsewhere_that_it_covers_england(client, where, n
     assert "Check it" not in summary
 
 
+def test_find_tells_a_town_elsewhere_where_it_is(client):
+    """Before: 'Swansea' was read as a typo of Wanstead, and the page listed services around east London."""
+    response = client.get("/find/work", params={"where": "Swansea"})
+    assert response.status_code == 400 and "Wanstead" not in response.text
+    summary = response.text.split('class="nhsuk-error-summary"', 1)[1].split("</ul>", 1)[0]
+    assert "is a place in Wales. rehabmap lists services in England only" in summary and "111.wales.nhs.uk" in summary
+
+
 def test_find_where_the_directory_has_no_data_says_so_and_points_to_national_help(client):
     """Before: a Devon postcode got no services and no next step."""
     page = client.get("/find/rehabilitation", params={"where": "EX1 1HS", "within": "5"}).text

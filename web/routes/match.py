@@ -90,7 +90,8 @@ def parse(form: MatchForm, geography: Geography, errors: Errors) -> Parsed | Non
     gender: PersonGender | None = "female" if form.gender == "female" else "male" if form.gender == "male" else None
     if form.gender not in GENDERS:
         errors.add("gender", "Select female, male or not stated")
-    placement = resolve_where(geography, form.placement, "placement", errors) if form.placement else None
+    placement = (resolve_where(geography, form.placement, "placement", errors, placement=True)
+                 if form.placement else None)
     within = parse_miles(form.within, "within", "Maximum distance", errors)
     limit = int(form.limit) if form.limit.isdigit() and int(form.limit) in LIMITS else None
     if limit is None:
