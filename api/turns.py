@@ -96,9 +96,7 @@ class answer_turn:  # noqa: N801 - used as `async with answer_turn():`, as the f
         if last is not None and last[0]() is loop:
             turn = last[1]
         else:
-            turn = _TURNS.get(loop)  # each loop its own turn; the tests run several
-            if turn is None:
-                turn = _TURNS[loop] = _Turn()
+            turn = _TURNS.setdefault(loop, _Turn())  # each loop its own turn; the tests run several
             _last = (weakref.ref(loop), turn)
         self._turn = turn
         await turn.take(loop)
