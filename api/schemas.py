@@ -212,18 +212,18 @@ _CAPACITY = {status: to_json(status) for status in ("available", "limited", "non
 _RESULTS = RecordPieces(MatchResultOut.record_fields, RESULT_HOLES, size=4096)
 
 
-def _result_json(r: MatchResult, due: date) -> bytes:
-    """The result's record JSON (`_RESULTS`) with the request's values in its holes, in `RESULT_HOLES`' order;
-    `due`: `due_before` for the reply's day."""
+def _result_pieces(r: MatchResult, due: date) -> tuple[bytes, ...]:
+    """The result's JSON as pieces to join: its record's (`_RESULTS`) with the request's values in its holes,
+    in `RESULT_HOLES`' order; `due`: `due_before` for the reply's day."""
     a, b, c, d, e, f, g, h, i, j = _RESULTS.of(r.service)
     verified = r.service.last_verified
-    return b"".join((
+    return (
         a, to_json(r.distance_km), b, _TRUE if r.in_home_icb else _FALSE,
         c, to_json(r.matched_needs) if r.matched_needs else _EMPTY,
         d, to_json(r.unknown_needs) if r.unknown_needs else _EMPTY,
         e, _TRUE if r.out_of_catchment else _FALSE, f, to_json(r.explanation), g, _CAPACITY[r.capacity or "unknown"],
         h, _NULL if r.distance_saved_km is None else to_json(r.distance_saved_km),
-        i, _TRUE if verified is None or verified < due else _FALSE, j))
+        i, _TRUE if verified is None or verified < due else _FALSE, j)
 
 
 class CoverageOut(BaseModel):
@@ -297,26 +297,39 @@ class MatchOut(BaseModel):
         (bench/RESULTS.md, "POST /match, third pass"). Each result is its record's JSON, serialised once
         (`_RESULTS`), with the request's values spliced in (bench/RESULTS.md, "POST /match, ninth pass, the
         reply"); the tests check the bytes against the models' own. A type's nearest is most often one of the
-        results, the same object (`match`): its JSON is then made once."""
+        results, the same object (`match`): its pieces are then made once. The whole reply is one join of
+        every piece, not a join per result and then of the results (one copy of ~8 KB and ~12 objects less:
+        bench/RESULTS.md, "POST /match outside `match()`", session 15)."""
         listed = {r.service.service_type for r in response.results}
         areas = home.areas
         due = due_before(today, verify_after_days)
-        results = [_result_json(r, due) for r in response.results]
-        shown = {id(r): text for r, text in zip(response.results, results, strict=True)}
+        out = [to_json({"home": {"district": home.district, "icb_code": areas.icb_code, "icb_name": areas.icb_name,
+                                 "lad_code": areas.lad_code, "lad_name": areas.lad_name, "precision": home.precision}
+                        })[:-1], b',"ranking":', _text_json(ranking), b',"results":[']
+        shown: dict[int, tuple[bytes, ...]] = {}
+        comma = b""
+        for r in response.results:
+            pieces = shown[id(r)] = _result_pieces(r, due)
+            out.append(comma)
+            out += pieces
+            comma = b","
+        out.append(b'],"summary":[')
+        comma = b""
         # Each object's JSON around what is spliced in: `{…` without its `}`, or `…}` without its `{`. Whether a
         # type is listed decides both `found` and the coverage's words.
-        summary = [b"".join((
-            _SUMMARY_OPEN[t.service_type], to_json(t.in_home_icb), b',"nearest":',
-            _NULL if t.nearest is None else shown.get(id(t.nearest)) or _result_json(t.nearest, due),
-            _FOUND[_found(found := t.service_type in listed, answer := coverage[t.service_type])],
-            _coverage_json(answer, found), b"}")) for t in response.summary]
-        return b"".join((
-            to_json({"home": {"district": home.district, "icb_code": areas.icb_code, "icb_name": areas.icb_name,
-                              "lad_code": areas.lad_code, "lad_name": areas.lad_name, "precision": home.precision}
-                     })[:-1], b',"ranking":', _text_json(ranking),
-            b',"results":[', b",".join(results), b'],"summary":[', b",".join(summary), b'],"current_placement_km":',
-            _NULL if response.current_placement_km is None else to_json(round_km(response.current_placement_km)),
-            b"}"))
+        for t in response.summary:
+            out += (comma, _SUMMARY_OPEN[t.service_type], to_json(t.in_home_icb), b',"nearest":')
+            if t.nearest is None:
+                out.append(_NULL)
+            else:
+                out += shown.get(id(t.nearest)) or _result_pieces(t.nearest, due)
+            out += (_FOUND[_found(found := t.service_type in listed, answer := coverage[t.service_type])],
+                    _coverage_json(answer, found), b"}")
+            comma = b","
+        out += (b'],"current_placement_km":',
+                _NULL if response.current_placement_km is None else to_json(round_km(response.current_placement_km)),
+                b"}")
+        return b"".join(out)
 
 
 # The ranking rule's words, the same in every reply: ~1 KB, whose serialising was ~1 µs of CPU a reply.

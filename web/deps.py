@@ -17,4 +17,11 @@ def get_state(request: Request) -> AppState:
     return request.app.state.rehabmap
 
 
-State = Annotated[AppState, Depends(get_state)]
+async def _state(request: Request) -> AppState:
+    """`get_state` for `Depends`, as a coroutine: FastAPI runs a plain function dependency through its
+    threadpool, a hop of its own before the page's (bench/RESULTS.md, "POST /match outside `match()`",
+    session 15), where this is one attribute read."""
+    return get_state(request)
+
+
+State = Annotated[AppState, Depends(_state)]
