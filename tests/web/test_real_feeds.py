@@ -357,21 +357,21 @@ def copy_of(synced_home: Path, path: Path, geodata_dir: Path) -> Path:
     return home
 
 
-def test_review_counts_are_the_subtypes_and_the_local_authoritys_own(synced_home, tmp_path, geodata_dir, data_dir,
-                                                                     geography):
+def with_a_floating_support_candidate(synced_home: Path, path: Path, geodata_dir: Path, data_dir: Path,
+                                      geography) -> Path:
     """A copy of the synced directory where a source also proposes the real Field House record as floating
-    outreach support. Before, the queue was counted per type only, so every subtype took the type's count:
-    Derby and Derbyshire's 24-hour care homes, which CQC covers and none of which is there, read "awaiting
-    review" (none confirmed yet) for a floating support candidate. And Derbyshire county (an upper-tier
-    authority, whose code no record carries) counted none of the candidates in its districts."""
-    home = copy_of(synced_home, tmp_path / "home", geodata_dir)
+    outreach support."""
+    home = copy_of(synced_home, path, geodata_dir)
     item = field_house_item(data_dir / "feeds", type_status="inferred",
                             service_type=ServiceType.supported_accommodation)
     item = replace(item, candidate=replace(item.candidate, fields={**item.candidate.fields,
                                                                    "subtype": "floating_outreach"}))
     settings = Settings(home=home, data_dir=data_dir)
     runner_for(settings, geography, live=False).run(ListedConnector([item]))
+    return home
 
+
+def assert_counts_are_the_subtypes_and_the_local_authoritys_own(home: Path, data_dir: Path) -> None:
     coverage = coverage_map(CoverageStore(home / "directory.sqlite"), data_dir)
     waiting = {(code, category): coverage.for_area(code, category).pending_review
                for code in (DERBYSHIRE, AMBER_VALLEY, DERBYSHIRE_COUNTY)
@@ -388,6 +388,34 @@ def test_review_counts_are_the_subtypes_and_the_local_authoritys_own(synced_home
     assert "Subtypes missing inside the area: supported_accommodation:residential_24h." in done.stdout
     assert ("Subtypes awaiting review (none confirmed yet): supported_accommodation:floating_outreach."
             in done.stdout)
+
+
+def test_review_counts_are_the_subtypes_and_the_local_authoritys_own(synced_home, tmp_path, geodata_dir, data_dir,
+                                                                     geography):
+    """Before, the queue was counted per type only, so every subtype took the type's count: Derby and
+    Derbyshire's 24-hour care homes, which CQC covers and none of which is there, read "awaiting review" (none
+    confirmed yet) for a floating support candidate. And Derbyshire county (an upper-tier authority, whose
+    code no record carries) counted none of the candidates in its districts."""
+    home = with_a_floating_support_candidate(synced_home, tmp_path / "home", geodata_dir, data_dir, geography)
+    assert_counts_are_the_subtypes_and_the_local_authoritys_own(home, data_dir)
+
+
+def test_a_store_counted_per_type_is_recounted_on_its_first_open(synced_home, tmp_path, geodata_dir, data_dir,
+                                                                  geography):
+    """The same directory as a store written before subtypes were counted holds it: per type only (as
+    record_pending counted, a held inpatient unit at both levels), at migration 11. Before migration 12 a
+    subtype read 0 candidates (supported_accommodation:floating_outreach "none found" beside the candidate)
+    until the next sync or review decision; now the first open after the upgrade recounts them."""
+    home = with_a_floating_support_candidate(synced_home, tmp_path / "home", geodata_dir, data_dir, geography)
+    with sqlite3.connect(home / "directory.sqlite") as conn:
+        conn.execute("DELETE FROM coverage_pending WHERE category LIKE '%:%'")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 12")
+        per_type = conn.execute("SELECT category, count FROM coverage_pending WHERE area_code = ?",
+                                (DERBYSHIRE,)).fetchall()
+    assert sorted(per_type) == [("inpatient_rehab_level1", 1), ("inpatient_rehab_level2", 1),
+                                ("supported_accommodation", 1)]
+
+    assert_counts_are_the_subtypes_and_the_local_authoritys_own(home, data_dir)
 
 
 NOTTINGHAM_CITY = "E06000018"  # a unitary authority, 28% of Nottingham and Nottinghamshire's adults
