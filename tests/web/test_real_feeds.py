@@ -462,3 +462,58 @@ def test_a_partly_covered_part_says_what_is_known(synced_home, tmp_path, geodata
             "ips_employment, community_rehab_team.") in done.stdout
     row = next(line.split() for line in done.stdout.splitlines() if line.startswith("advocacy "))
     assert row == ["advocacy", "-", "-", "-", "-", "-", "-", "PARTLY", "COVERED"]
+
+
+def test_a_partly_covered_part_is_told_apart_in_every_export(synced_home, tmp_path, geodata_dir, data_dir, browser,
+                                                             axe_source):
+    """The same verified claim (Nottingham city's statutory advocacy table). Before, the all-areas CSV, GeoJSON
+    and JSON listed advocacy among Nottingham and Nottinghamshire's `not_covered_parts` with empty figures, and
+    the England map drew the ICB "not covered (no data held yet)", as for a part of which nothing is known,
+    while its coverage says partly_covered for 28% of its adults: a spreadsheet or a GIS could not tell them
+    apart, and the compare page said "Not covered". Now `partly_covered_parts` (the CSV's last column) gives the
+    part with its share, the map and the compare page say "partly covered", and still no figure is given."""
+    home = copy_of(synced_home, tmp_path / "home", geodata_dir)
+    basis = "curated:statutory_advocacy.csv"
+    CoverageStore(home / "directory.sqlite").replace(basis, [Claim("advocacy", NOTTINGHAM_CITY, basis, "2026-11-20",
+                                                                   "A maintainer")])
+    with serving(home, data_dir) as url:
+        area = httpx.get(f"{url}/gaps/{NOTTINGHAMSHIRE}", timeout=300).json()
+        table = httpx.get(f"{url}/gaps", params={"level": "icb"}, timeout=300).json()
+        sheet = httpx.get(f"{url}/gaps/areas.csv", params={"level": "icb"}, timeout=300).text
+        features = httpx.get(f"{url}/gaps/areas.geojson", params={"level": "icb"}, timeout=300).json()["features"]
+        dictionary = httpx.get(f"{url}/gaps/dictionary", timeout=300).json()["columns"]
+        svg = httpx.get(f"{url}/gaps/england.svg", params={"type": "advocacy", "indicator": "count"},
+                        timeout=300).text
+        page = httpx.get(f"{url}/pathway-gaps/compare", params={"type": "advocacy", "indicator": "mean_km"},
+                         timeout=300).text
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+        shown = context.new_page()
+        shown.goto(f"{url}/pathway-gaps/compare?type=advocacy&indicator=mean_km", timeout=300_000)
+        cells = shown.locator("tr", has=shown.locator(f'a[href="/pathway-gaps/{NOTTINGHAMSHIRE}"]')).locator("td")
+        assert cells.last.inner_text() == "Partly covered"
+        assert axe(shown, axe_source) == []
+        context.close()
+    share = next(p for p in area["scorecard"]["parts"] if p["type"] == "advocacy")["coverage"]["share_of_adults"]
+    assert 0.27 < share < 0.29
+
+    row = next(a for a in table["areas"] if a["code"] == NOTTINGHAMSHIRE)
+    assert "advocacy" in row["not_covered_parts"] and row["partly_covered_parts"] == {"advocacy": share}
+    assert row["types"]["advocacy"]["count"] is None
+    assert all(a["partly_covered_parts"] == {} for a in table["areas"] if a["code"] != NOTTINGHAMSHIRE)
+
+    header, *rows = list(csv.reader(io.StringIO(sheet)))
+    assert header[-1] == "partly_covered_parts" and header[:-1] == [c["key"] for c in dictionary][:-1]
+    assert dictionary[-1]["key"] == "partly_covered_parts"
+    nottingham = next(dict(zip(header, r)) for r in rows if r[0] == NOTTINGHAMSHIRE)
+    assert nottingham["partly_covered_parts"] == f"advocacy={share}"
+    assert "advocacy" in nottingham["not_covered_parts"].split(";") and nottingham["advocacy.count"] == ""
+    assert [r[-1] for r in rows if r[0] != NOTTINGHAMSHIRE] == [""] * (len(rows) - 1)
+    properties = next(f["properties"] for f in features if f["id"] == NOTTINGHAMSHIRE)
+    assert properties["partly_covered_parts"] == f"advocacy={share}" and properties["advocacy.count"] is None
+
+    shape = next(t.text for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}title")
+                 if t.text and t.text.startswith("NHS Nottingham and Nottinghamshire"))
+    assert shape.endswith(f"({NOTTINGHAMSHIRE}): partly covered (no data held for the rest)")
+    assert "partly covered: no data for the rest" in svg and "1 only partly covered" in svg
+    compared = next(r for r in page.split("<tr ") if f'href="/pathway-gaps/{NOTTINGHAMSHIRE}"' in r)
+    assert compared.count("Partly covered") == 2 and "Not covered" in compared  # advocacy; VCFSE, IPS, CRT
