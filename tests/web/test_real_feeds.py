@@ -470,8 +470,10 @@ def test_a_partly_covered_part_is_told_apart_in_every_export(synced_home, tmp_pa
     and JSON listed advocacy among Nottingham and Nottinghamshire's `not_covered_parts` with empty figures, and
     the England map drew the ICB "not covered (no data held yet)", as for a part of which nothing is known,
     while its coverage says partly_covered for 28% of its adults: a spreadsheet or a GIS could not tell them
-    apart, and the compare page said "Not covered". Now `partly_covered_parts` (the CSV's last column) gives the
-    part with its share, the map and the compare page say "partly covered", and still no figure is given."""
+    apart, the compare page said "Not covered", and `rehabmap gaps --csv` gave no status at all. Now
+    `partly_covered_parts` (the CSV's last column) gives the part with its share, the map and the compare page
+    say "partly covered", the command's CSV ends with each row's status and share, and still no figure is
+    given."""
     home = copy_of(synced_home, tmp_path / "home", geodata_dir)
     basis = "curated:statutory_advocacy.csv"
     CoverageStore(home / "directory.sqlite").replace(basis, [Claim("advocacy", NOTTINGHAM_CITY, basis, "2026-11-20",
@@ -517,3 +519,12 @@ def test_a_partly_covered_part_is_told_apart_in_every_export(synced_home, tmp_pa
     assert "partly covered: no data for the rest" in svg and "1 only partly covered" in svg
     compared = next(r for r in page.split("<tr ") if f'href="/pathway-gaps/{NOTTINGHAMSHIRE}"' in r)
     assert compared.count("Partly covered") == 2 and "Not covered" in compared  # advocacy; VCFSE, IPS, CRT
+
+    done = rehabmap(home, data_dir, None, "gaps", NOTTINGHAMSHIRE, "--csv", str(tmp_path / "scorecard.csv"))
+    assert done.returncode == 0, done.stderr
+    card = {r["category"]: r for r in csv.DictReader((tmp_path / "scorecard.csv").open(encoding="utf-8"))}
+    assert list(card["advocacy"])[-2:] == ["status", "share_of_adults_covered"]
+    assert [card["advocacy"][k] for k in ("status", "share_of_adults_covered", "count", "mean_km")] == [
+        "partly_covered", str(share), "", ""]
+    assert [card["vcfse"][k] for k in ("status", "share_of_adults_covered", "count")] == ["not_covered", "0.0", ""]
+    assert card["supported_accommodation:residential_24h"]["status"] == "present"
