@@ -99,6 +99,10 @@ class AreaRowOut(BaseModel):
         "Parts absent inside the area where rehabmap holds no such data yet, so none found means nothing; "
         "their `types` figures are null (`missing_parts` are the absent ones the directory covers)."))
     not_covered_count: int
+    partly_covered_parts: dict[str, float] = Field(description=(
+        "Of `not_covered_parts`, those for which rehabmap holds data in only some of the area, each with the "
+        "share of the area's adults it holds the data for (0-1): none was found there, nothing is known of "
+        "the rest, so their `types` figures are null too."))
 
     @classmethod
     def of(cls, row: AreaRow) -> AreaRowOut:
@@ -109,7 +113,8 @@ class AreaRowOut(BaseModel):
                    types={key: TypeFiguresOut(**figures.values()) for key, figures in row.types.items()},
                    awaiting_review_parts=row.awaiting_review_parts,
                    awaiting_review_count=row.awaiting_review_count,
-                   not_covered_parts=row.not_covered_parts, not_covered_count=row.not_covered_count)
+                   not_covered_parts=row.not_covered_parts, not_covered_count=row.not_covered_count,
+                   partly_covered_parts=row.partly_covered_parts)
 
 
 class CategoryOut(BaseModel):

@@ -16,7 +16,7 @@ from rehabmap.coverage import CoverageMap, CoverageStore, coverage_map
 from rehabmap.gaps.analysis import GapAnalysis, ServicePoints
 from rehabmap.gaps.categories import ALL_CATEGORIES, Category, parse_categories, parse_category
 from rehabmap.gaps.comparison import GapTable
-from rehabmap.gaps.coverage import part_status, rows_with_coverage, scorecard_with_coverage, table_with_coverage
+from rehabmap.gaps.coverage import rows_with_coverage, scorecard_with_coverage, table_with_coverage, told_status
 from rehabmap.gaps.exports import scorecard_csv, small_areas_csv, table_csv
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
@@ -156,11 +156,7 @@ def _status(present: bool, category: str, area_code: str, coverage: CoverageMap 
         return "present"
     if coverage is None:
         return "MISSING"
-    answer = coverage.for_area(area_code, category)
-    status: str = part_status(False, answer)
-    if status == "not_covered" and answer.status == "partly_covered":
-        status = "partly_covered"  # none found where it is covered, no data for the rest: no figures either
-    return status.replace("_", " ").upper()
+    return told_status(False, coverage.for_area(area_code, category)).replace("_", " ").upper()
 
 
 def render_what_if(result: WhatIf) -> str:

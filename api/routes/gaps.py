@@ -147,7 +147,9 @@ def get_gaps(state: State, options: Options, level: Level = "icb", types: Types 
 def get_gaps_csv(state: State, options: Options, level: Level = "icb", types: Types = None, sort: Sort = None,
                  order: Order = "asc", headers: Headers = "keys") -> Response:
     """The same table as GET /gaps, one row per area plus England, as a CSV download. Each column is described
-    in GET /gaps/dictionary; `headers=human` heads them with the names a person reads instead of their keys."""
+    in GET /gaps/dictionary; `headers=human` heads them with the names a person reads instead of their keys.
+    The last column, `partly_covered_parts`, names the parts not covered that rehabmap holds data for in only
+    some of the area, as `<type>=<share of adults>`; their figures are empty, as every part not covered's."""
     level = _level(level)
     table = _table(state, level, options, types)
     human = headers == "human"

@@ -9,12 +9,10 @@ in the index as inactive (out of every search, still there for its id and histor
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from indexer.sync.store import ReviewRow, StoredRecord, SyncStore
-from rehabmap.coverage import ENGLAND, CoverageStore
-from rehabmap.taxonomy import SUBTYPES, ServiceType
+from rehabmap.coverage import CoverageStore, HeldCandidate, pending_counts
 
 REVIEW_SOURCE = "review"  # field_sources value of a type a maintainer decided
 
@@ -57,29 +55,10 @@ def with_type(service: dict[str, Any], service_type: str | None, subtype: str | 
 
 
 def record_pending(store: SyncStore) -> None:
-    """Tell coverage where candidates await review, per category (type or subtype) they may be and area (ICB,
-    sub-ICB, local authority, region, England): where they are, "none found" is not yet the whole truth. An
-    upper-tier authority's count is its districts' (`CoverageMap`), so it needs no code here."""
+    """Tell coverage where candidates await review (`rehabmap.coverage.pending_counts`): where they are,
+    "none found" is not yet the whole truth."""
     reviews = {r.key: r for r in store.reviews()}
-    counts: Counter[tuple[str, str]] = Counter()
-    for record in store.records():
-        if record.proposed_type and record.service and held(record, reviews.get(record.key)):
-            areas = record.service.get("areas") or {}
-            codes = {areas.get(k) for k in ("icb_code", "sub_icb_code", "lad_code", "region_code")} | {ENGLAND}
-            counts.update((category, code) for category in _may_be(record.proposed_type, record.proposed_subtype)
-                          for code in codes if code)
-    CoverageStore(store.database).replace_pending(counts)
-
-
-def _may_be(proposed_type: str, proposed_subtype: str | None) -> tuple[str, ...]:
-    """The categories a held record may turn out to be. A held inpatient unit's level is the maintainer's to
-    say (`review accept --level`): a source proposes level 1 where nothing states one (a CQC mental health
-    hospital, a hospital list's row), so the candidate counts at both levels, and a level 2 search beside it
-    says "none confirmed yet" rather than "none found". A subtype counts only the candidates proposed as it,
-    and those whose subtype nothing states (any of the type's subtypes, until a maintainer says): a held
-    floating support service says nothing of 24-hour care homes."""
-    service_type = ServiceType(proposed_type)
-    kinds = ((ServiceType.inpatient_rehab_level1, ServiceType.inpatient_rehab_level2) if service_type.is_inpatient
-             else (service_type,))
-    return tuple(category for kind in kinds for category in (
-        kind.value, *(f"{kind.value}:{s}" for s in SUBTYPES.get(kind, ()) if proposed_subtype in (None, s))))
+    held_now = (HeldCandidate(record.proposed_type, record.proposed_subtype, record.service.get("areas") or {})
+                for record in store.records()
+                if record.proposed_type and record.service and held(record, reviews.get(record.key)))
+    CoverageStore(store.database).replace_pending(pending_counts(held_now))

@@ -108,10 +108,19 @@ def _category_columns(category: Category, options: GapOptions) -> list[Column]:
     return columns
 
 
+# After every type's columns, so that the columns before it kept their places when it came.
+_PARTLY_COVERED = Column(
+    "partly_covered_parts", "Parts only partly covered", "Of the parts not covered (the list above), those for "
+    "which rehabmap holds data in only some of the area, each as '<type>=<share of the area's adults it holds "
+    "data for>' (0-1), separated by ';': none was found where it holds the data, nothing is known of the rest, "
+    "so the part's figures are left empty.", "list of type=proportion (0-1)", DIRECTORY_AND_CENSUS, NOW)
+
+
 def area_columns(categories: tuple[Category, ...], options: GapOptions | None = None) -> list[Column]:
     """Every column of the all-areas export for these categories, in order."""
     options = options or GapOptions()
-    return [*_AREA_FACTS, *(c for category in categories for c in _category_columns(category, options))]
+    return [*_AREA_FACTS, *(c for category in categories for c in _category_columns(category, options)),
+            _PARTLY_COVERED]
 
 
 def dictionary_rows(columns: list[Column]) -> list[dict[str, str]]:

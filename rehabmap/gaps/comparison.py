@@ -68,6 +68,8 @@ class AreaRow:
     awaiting_review_count: int = 0
     not_covered_parts: list[str] = field(default_factory=list)
     not_covered_count: int = 0
+    # Of `not_covered_parts`, those the directory covers for only some of the area: the share of its adults.
+    partly_covered_parts: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

@@ -38,6 +38,13 @@ def part_status(present: bool, answer: Coverage) -> PartStatus:
     return "missing" if answer.covered else "not_covered"
 
 
+def told_status(present: bool, answer: Coverage) -> str:
+    """`part_status` as a person is told it: a part not covered is `partly_covered` where the directory holds
+    its data for some of the area (none found there, nothing known of the rest, so no figures either)."""
+    status: str = part_status(present, answer)
+    return "partly_covered" if status == "not_covered" and answer.status == "partly_covered" else status
+
+
 def unknown_reason(coverage: CoverageMap, area_code: str, category: str, present: bool) -> str | None:
     """Where a type's figures in an area are not facts (awaiting review or not covered), why, in the coverage's
     words; None where they are facts. What the faces that show one type in one area (the area map) ask."""
@@ -93,9 +100,15 @@ def _indicators(ind: TypeIndicators, area_code: str, coverage: CoverageMap) -> T
 
 
 def rows_with_coverage(rows: list[ScorecardRow], area_code: str, coverage: CoverageMap) -> list[ScorecardRow]:
-    """The command line's rows: a type whose figures are unknown here shows none."""
-    return [no_data(row) if part_status(row.present, coverage.for_area(area_code, row.category)) in NO_DATA else row
-            for row in rows]
+    """The command line's rows, each with its status and the share of the area's adults the directory holds its
+    data for: a type whose figures are unknown here shows none."""
+    out = []
+    for row in rows:
+        answer = coverage.for_area(area_code, row.category)
+        shown = no_data(row) if part_status(row.present, answer) in NO_DATA else row
+        out.append(replace(shown, status=told_status(row.present, answer),
+                           share_of_adults_covered=round(answer.share, 4)))
+    return out
 
 
 def table_with_coverage(table: GapTable, coverage: CoverageMap) -> GapTable:
@@ -106,11 +119,15 @@ def table_with_coverage(table: GapTable, coverage: CoverageMap) -> GapTable:
 
 
 def _row_with_coverage(row: AreaRow, coverage: CoverageMap) -> AreaRow:
-    status = {key: part_status(False, coverage.for_area(row.code, key))
-              for key, figures in row.types.items() if figures.count == 0}
+    """A part not covered is partly covered where the directory holds its data for some of the area: none was
+    found there, nothing is known of the rest, so it stays without figures, with the share of adults it covers."""
+    answers = {key: coverage.for_area(row.code, key) for key, figures in row.types.items() if figures.count == 0}
+    status = {key: part_status(False, answer) for key, answer in answers.items()}
     types = {key: no_data(figures) if status.get(key) in NO_DATA else figures for key, figures in row.types.items()}
     missing = [k for k in row.missing_parts if status[k] == "missing"]
     waiting = [k for k in row.missing_parts if status[k] == "awaiting_review"]
     uncovered = [k for k in row.missing_parts if status[k] == "not_covered"]
+    partly = {k: round(answers[k].share, 4) for k in uncovered if told_status(False, answers[k]) == "partly_covered"}
     return replace(row, types=types, missing_parts=missing, missing_count=len(missing), awaiting_review_parts=waiting,
-                   awaiting_review_count=len(waiting), not_covered_parts=uncovered, not_covered_count=len(uncovered))
+                   awaiting_review_count=len(waiting), not_covered_parts=uncovered, not_covered_count=len(uncovered),
+                   partly_covered_parts=partly)

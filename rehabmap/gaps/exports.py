@@ -39,14 +39,16 @@ def csv_text(rows: list[dict[str, Any]], columns: list[str] | None = None,
 
 
 def flat_row(row: AreaRow) -> dict[str, Any]:
-    """An area of a comparison as one flat record: its facts, then '<type>.<indicator>' for every type."""
-    flat: dict[str, Any] = {k: v for k, v in asdict(row).items() if k != "types"}
+    """An area of a comparison as one flat record: its facts, then '<type>.<indicator>' for every type, then
+    the parts only partly covered as '<type>=<share of adults>' (last, as it came after the others)."""
+    flat: dict[str, Any] = {k: v for k, v in asdict(row).items() if k not in ("types", "partly_covered_parts")}
     flat["missing_parts"] = ";".join(row.missing_parts)
     flat["awaiting_review_parts"] = ";".join(row.awaiting_review_parts)
     flat["not_covered_parts"] = ";".join(row.not_covered_parts)
     for category_key, figures in row.types.items():
         for name, value in figures.values().items():
             flat[f"{category_key}.{name}"] = value
+    flat["partly_covered_parts"] = ";".join(f"{key}={share:g}" for key, share in row.partly_covered_parts.items())
     return flat
 
 

@@ -399,13 +399,15 @@ def overview_map(analysis: GapAnalysis, category: Category, indicator: str,
     return svg_document(width, height, title, desc, body)
 
 
-NOT_COVERED_CLASS, AWAITING_CLASS = -2, -3  # beside -1, "not applicable" (no finite figure)
+NOT_COVERED_CLASS, AWAITING_CLASS, PARTLY_COVERED_CLASS = -2, -3, -4  # beside -1, "not applicable" (no figure)
 # An area whose figure is not a finding, drawn unshaded: its tooltip, its legend entry and the map's description.
 UNKNOWN_CLASSES = {
     NOT_COVERED_CLASS: ("not covered (no data held yet)", "not covered: no data held yet",
                         "not covered: rehabmap holds no data for them yet"),
     AWAITING_CLASS: ("none confirmed yet (candidates await review)", "none confirmed yet: awaiting review",
-                     "with none confirmed yet: candidates there await review")}
+                     "with none confirmed yet: candidates there await review"),
+    PARTLY_COVERED_CLASS: ("partly covered (no data held for the rest)", "partly covered: no data for the rest",
+                           "only partly covered: rehabmap holds data for part of each only")}
 
 
 def unknown_classes(ind: LevelIndicators, coverage: CoverageMap | None) -> np.ndarray:
@@ -423,7 +425,9 @@ def _unknown_class(coverage: CoverageMap | None, code: str, category: str, prese
     answer = coverage.for_area(code, category)
     if not present and answer.pending_review:
         return AWAITING_CLASS
-    return 0 if answer.covered else NOT_COVERED_CLASS
+    if answer.covered:
+        return 0
+    return PARTLY_COVERED_CLASS if answer.status == "partly_covered" else NOT_COVERED_CLASS
 
 
 def _overview(ind: LevelIndicators, indicator: str, unknown: np.ndarray) -> _Overview:

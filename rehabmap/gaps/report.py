@@ -180,6 +180,9 @@ class ScorecardRow:
     nearest_provider_name: str | None
     nearest_provider_km: float | None
     nearest_provider_icb: str | None
+    # With coverage (`rehabmap.gaps.coverage.rows_with_coverage`), last in its CSV, after the columns it came after.
+    status: str | None = None  # present, missing, awaiting_review, not_covered or partly_covered
+    share_of_adults_covered: float | None = None  # of the area's adults, where the directory holds the type's data
 
 
 @dataclass

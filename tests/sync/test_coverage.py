@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -16,18 +17,20 @@ import pytest
 from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
 from rehabmap.config import Settings
-from rehabmap.coverage import Claim, CoverageMap, CoverageStore, SmallAreaTable
-from rehabmap.maintain.store import store_of
+from rehabmap.coverage import Claim, CoverageMap, CoverageStore, SmallAreaTable, coverage_map
+from rehabmap.maintain.store import open_database, store_of
 from rehabmap.state import AppState
 from rehabmap.taxonomy import ServiceType
 from search.embedded import EmbeddedWriter
 from tests.conftest import database_url
-from tests.sync.store_fixtures import make_home, rehabmap, serving
+from tests.sync.store_fixtures import (ListedConnector, field_house_item, make_home, rehabmap, runner_for,
+                                       serving)
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample"
 ENGLAND, WEST_YORKSHIRE, LEEDS, BRADFORD = "E92000001", "E54000054", "E08000035", "E08000032"
 YORKSHIRE_REGION, CAMBRIDGESHIRE, CAMBRIDGE = "E12000003", "E10000003", "E07000008"
 CORNWALL_ICB, DEVON = "E54000036", "E54000037"
+DERBY_AND_DERBYSHIRE, AMBER_VALLEY, DERBYSHIRE_COUNTY = "E54000058", "E07000032", "E10000007"  # Field House's
 
 
 @pytest.fixture(scope="module")
@@ -284,3 +287,33 @@ def test_what_one_host_writes_another_reads_and_its_cache_holds_until_then(reque
     assert reader.snapshot()[1] == {("ips_employment", LEEDS): 2}
     writer.replace("curated:", [], prefix=True)
     assert reader.claims() == []
+
+
+def test_a_store_counted_per_type_is_recounted_when_first_opened(request, store_kind, tmp_path, geodata_dir, data_dir,
+                                                                 geography):
+    """A store written before subtypes were counted (at migration 11, its queue counted per type only) where a
+    source proposes the real Field House record as floating outreach support: its first open by this rehabmap
+    recounts the queue, on either store, so a subtype and a county answer at once, not after the next sync."""
+    url = database_url(request, store_kind)
+    settings = Settings(home=make_home(tmp_path / "home", geodata_dir), data_dir=data_dir,
+                        **({"database_url": url} if url else {}))
+    item = field_house_item(data_dir / "feeds", type_status="inferred",
+                            service_type=ServiceType.supported_accommodation)
+    item = replace(item, candidate=replace(item.candidate, fields={**item.candidate.fields,
+                                                                   "subtype": "floating_outreach"}))
+    runner_for(settings, geography, live=False).run(ListedConnector([item]))
+    with open_database(settings).transaction() as conn:  # as the per-type count wrote it
+        conn.execute("DELETE FROM coverage_pending WHERE category LIKE ?", ("%:%",))
+        conn.execute("DELETE FROM schema_migrations WHERE version = 12")
+        assert conn.execute("SELECT count(*) FROM coverage_pending WHERE area_code = ?", (DERBYSHIRE_COUNTY,)
+                            ).fetchone()[0] == 0
+
+    coverage = coverage_map(CoverageStore(store_of(settings)), data_dir)
+
+    waiting = {(code, category): coverage.for_area(code, category).pending_review
+               for code in (DERBY_AND_DERBYSHIRE, AMBER_VALLEY, DERBYSHIRE_COUNTY)
+               for category in ("supported_accommodation", "supported_accommodation:floating_outreach",
+                                "supported_accommodation:residential_24h")}
+    assert waiting == {key: 0 if key[1].endswith("residential_24h") else 1 for key in waiting}
+    with open_database(settings).connect() as conn:
+        assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 12

@@ -359,21 +359,21 @@ def copy_of(synced_home: Path, path: Path, geodata_dir: Path) -> Path:
     return home
 
 
-def test_review_counts_are_the_subtypes_and_the_local_authoritys_own(synced_home, tmp_path, geodata_dir, data_dir,
-                                                                     geography):
+def with_a_floating_support_candidate(synced_home: Path, path: Path, geodata_dir: Path, data_dir: Path,
+                                      geography) -> Path:
     """A copy of the synced directory where a source also proposes the real Field House record as floating
-    outreach support. Before, the queue was counted per type only, so every subtype took the type's count:
-    Derby and Derbyshire's 24-hour care homes, which CQC covers and none of which is there, read "awaiting
-    review" (none confirmed yet) for a floating support candidate. And Derbyshire county (an upper-tier
-    authority, whose code no record carries) counted none of the candidates in its districts."""
-    home = copy_of(synced_home, tmp_path / "home", geodata_dir)
+    outreach support."""
+    home = copy_of(synced_home, path, geodata_dir)
     item = field_house_item(data_dir / "feeds", type_status="inferred",
                             service_type=ServiceType.supported_accommodation)
     item = replace(item, candidate=replace(item.candidate, fields={**item.candidate.fields,
                                                                    "subtype": "floating_outreach"}))
     settings = Settings(home=home, data_dir=data_dir)
     runner_for(settings, geography, live=False).run(ListedConnector([item]))
+    return home
 
+
+def assert_counts_are_the_subtypes_and_the_local_authoritys_own(home: Path, data_dir: Path) -> None:
     coverage = coverage_map(CoverageStore(home / "directory.sqlite"), data_dir)
     waiting = {(code, category): coverage.for_area(code, category).pending_review
                for code in (DERBYSHIRE, AMBER_VALLEY, DERBYSHIRE_COUNTY)
@@ -390,6 +390,34 @@ def test_review_counts_are_the_subtypes_and_the_local_authoritys_own(synced_home
     assert "Subtypes missing inside the area: supported_accommodation:residential_24h." in done.stdout
     assert ("Subtypes awaiting review (none confirmed yet): supported_accommodation:floating_outreach."
             in done.stdout)
+
+
+def test_review_counts_are_the_subtypes_and_the_local_authoritys_own(synced_home, tmp_path, geodata_dir, data_dir,
+                                                                     geography):
+    """Before, the queue was counted per type only, so every subtype took the type's count: Derby and
+    Derbyshire's 24-hour care homes, which CQC covers and none of which is there, read "awaiting review" (none
+    confirmed yet) for a floating support candidate. And Derbyshire county (an upper-tier authority, whose
+    code no record carries) counted none of the candidates in its districts."""
+    home = with_a_floating_support_candidate(synced_home, tmp_path / "home", geodata_dir, data_dir, geography)
+    assert_counts_are_the_subtypes_and_the_local_authoritys_own(home, data_dir)
+
+
+def test_a_store_counted_per_type_is_recounted_on_its_first_open(synced_home, tmp_path, geodata_dir, data_dir,
+                                                                  geography):
+    """The same directory as a store written before subtypes were counted holds it: per type only (as
+    record_pending counted, a held inpatient unit at both levels), at migration 11. Before migration 12 a
+    subtype read 0 candidates (supported_accommodation:floating_outreach "none found" beside the candidate)
+    until the next sync or review decision; now the first open after the upgrade recounts them."""
+    home = with_a_floating_support_candidate(synced_home, tmp_path / "home", geodata_dir, data_dir, geography)
+    with sqlite3.connect(home / "directory.sqlite") as conn:
+        conn.execute("DELETE FROM coverage_pending WHERE category LIKE '%:%'")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 12")
+        per_type = conn.execute("SELECT category, count FROM coverage_pending WHERE area_code = ?",
+                                (DERBYSHIRE,)).fetchall()
+    assert sorted(per_type) == [("inpatient_rehab_level1", 1), ("inpatient_rehab_level2", 1),
+                                ("supported_accommodation", 1)]
+
+    assert_counts_are_the_subtypes_and_the_local_authoritys_own(home, data_dir)
 
 
 NOTTINGHAM_CITY = "E06000018"  # a unitary authority, 28% of Nottingham and Nottinghamshire's adults
@@ -460,3 +488,69 @@ def test_the_oruk_feed_publishes_the_synced_records_as_valid_hsds_and_never_a_he
     assert FIELD_HOUSE not in {a["value"] for s in body["contents"] for a in s["attributes"] if "value" in a}
     held = httpx.get(f"{synced}/oruk/services/{FIELD_HOUSE}", timeout=60)
     assert held.status_code == 404 and held.json()["error"]["code"] == "service_not_found"
+
+
+def test_a_partly_covered_part_is_told_apart_in_every_export(synced_home, tmp_path, geodata_dir, data_dir, browser,
+                                                             axe_source):
+    """The same verified claim (Nottingham city's statutory advocacy table). Before, the all-areas CSV, GeoJSON
+    and JSON listed advocacy among Nottingham and Nottinghamshire's `not_covered_parts` with empty figures, and
+    the England map drew the ICB "not covered (no data held yet)", as for a part of which nothing is known,
+    while its coverage says partly_covered for 28% of its adults: a spreadsheet or a GIS could not tell them
+    apart, the compare page said "Not covered", and `rehabmap gaps --csv` gave no status at all. Now
+    `partly_covered_parts` (the CSV's last column) gives the part with its share, the map and the compare page
+    say "partly covered", the command's CSV ends with each row's status and share, and still no figure is
+    given."""
+    home = copy_of(synced_home, tmp_path / "home", geodata_dir)
+    basis = "curated:statutory_advocacy.csv"
+    CoverageStore(home / "directory.sqlite").replace(basis, [Claim("advocacy", NOTTINGHAM_CITY, basis, "2026-11-20",
+                                                                   "A maintainer")])
+    with serving(home, data_dir) as url:
+        area = httpx.get(f"{url}/gaps/{NOTTINGHAMSHIRE}", timeout=300).json()
+        table = httpx.get(f"{url}/gaps", params={"level": "icb"}, timeout=300).json()
+        sheet = httpx.get(f"{url}/gaps/areas.csv", params={"level": "icb"}, timeout=300).text
+        features = httpx.get(f"{url}/gaps/areas.geojson", params={"level": "icb"}, timeout=300).json()["features"]
+        dictionary = httpx.get(f"{url}/gaps/dictionary", timeout=300).json()["columns"]
+        svg = httpx.get(f"{url}/gaps/england.svg", params={"type": "advocacy", "indicator": "count"},
+                        timeout=300).text
+        page = httpx.get(f"{url}/pathway-gaps/compare", params={"type": "advocacy", "indicator": "mean_km"},
+                         timeout=300).text
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+        shown = context.new_page()
+        shown.goto(f"{url}/pathway-gaps/compare?type=advocacy&indicator=mean_km", timeout=300_000)
+        cells = shown.locator("tr", has=shown.locator(f'a[href="/pathway-gaps/{NOTTINGHAMSHIRE}"]')).locator("td")
+        assert cells.last.inner_text() == "Partly covered"
+        assert axe(shown, axe_source) == []
+        context.close()
+    share = next(p for p in area["scorecard"]["parts"] if p["type"] == "advocacy")["coverage"]["share_of_adults"]
+    assert 0.27 < share < 0.29
+
+    row = next(a for a in table["areas"] if a["code"] == NOTTINGHAMSHIRE)
+    assert "advocacy" in row["not_covered_parts"] and row["partly_covered_parts"] == {"advocacy": share}
+    assert row["types"]["advocacy"]["count"] is None
+    assert all(a["partly_covered_parts"] == {} for a in table["areas"] if a["code"] != NOTTINGHAMSHIRE)
+
+    header, *rows = list(csv.reader(io.StringIO(sheet)))
+    assert header[-1] == "partly_covered_parts" and header[:-1] == [c["key"] for c in dictionary][:-1]
+    assert dictionary[-1]["key"] == "partly_covered_parts"
+    nottingham = next(dict(zip(header, r)) for r in rows if r[0] == NOTTINGHAMSHIRE)
+    assert nottingham["partly_covered_parts"] == f"advocacy={share}"
+    assert "advocacy" in nottingham["not_covered_parts"].split(";") and nottingham["advocacy.count"] == ""
+    assert [r[-1] for r in rows if r[0] != NOTTINGHAMSHIRE] == [""] * (len(rows) - 1)
+    properties = next(f["properties"] for f in features if f["id"] == NOTTINGHAMSHIRE)
+    assert properties["partly_covered_parts"] == f"advocacy={share}" and properties["advocacy.count"] is None
+
+    shape = next(t.text for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}title")
+                 if t.text and t.text.startswith("NHS Nottingham and Nottinghamshire"))
+    assert shape.endswith(f"({NOTTINGHAMSHIRE}): partly covered (no data held for the rest)")
+    assert "partly covered: no data for the rest" in svg and "1 only partly covered" in svg
+    compared = next(r for r in page.split("<tr ") if f'href="/pathway-gaps/{NOTTINGHAMSHIRE}"' in r)
+    assert compared.count("Partly covered") == 2 and "Not covered" in compared  # advocacy; VCFSE, IPS, CRT
+
+    done = rehabmap(home, data_dir, None, "gaps", NOTTINGHAMSHIRE, "--csv", str(tmp_path / "scorecard.csv"))
+    assert done.returncode == 0, done.stderr
+    card = {r["category"]: r for r in csv.DictReader((tmp_path / "scorecard.csv").open(encoding="utf-8"))}
+    assert list(card["advocacy"])[-2:] == ["status", "share_of_adults_covered"]
+    assert [card["advocacy"][k] for k in ("status", "share_of_adults_covered", "count", "mean_km")] == [
+        "partly_covered", str(share), "", ""]
+    assert [card["vcfse"][k] for k in ("status", "share_of_adults_covered", "count")] == ["not_covered", "0.0", ""]
+    assert card["supported_accommodation:residential_24h"]["status"] == "present"
