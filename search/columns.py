@@ -871,7 +871,8 @@ class ServiceColumns:
         counts them, from the rows of the radius's box alone (every row within the radius lies in it)."""
         box, everything = self._box_of(lat, lon, radius_km)
         at = self._passing_near(query, self.prepare(query), box=box, everything=everything, pool=True)
-        return len(self._close(lat, lon, radius_km, at)[0])
+        cosines = nearness.cosines(self._cell_vectors, at, lat, lon)
+        return int(np.count_nonzero(self._close(lat, lon, radius_km, at, cosines)))
 
     def around(self, lat: float, lon: float, query: ServiceQuery, k: int, radius_km: float,
                within: frozenset[str] | None, *, count_within: bool = False, each_type: bool = False) -> Around:
@@ -911,13 +912,14 @@ class ServiceColumns:
             by_type = np.bincount(space.type[at[in_within]], minlength=len(_TYPES))
             if counted is not None:
                 by_type = by_type + counted.by_type
-        close, cosines = self._close(lat, lon, radius_km, at)
-        at = at.take(close)
+        cosines = nearness.cosines(self._cell_vectors, at, lat, lon)
+        close = self._close(lat, lon, radius_km, at, cosines)
+        at, cosines = at[close], cosines[close]  # most rows are kept: masks, not `nonzero` and gathers
         # Below, the rows are picked by where they sit in `at`: `within`'s (of the query without its areas),
         # those the query's areas hold (`pool`), and those that can be among an answer (`*_candidates`).
         if in_within is not None:
-            in_within = in_within.take(close)
-        inside = close[:0] if in_within is None else in_within.nonzero()[0]
+            in_within = in_within[close]
+        inside = at[:0] if in_within is None else in_within.nonzero()[0]
         pool = None if query.area_codes is None else space._located.any_of(query.area_codes, at).nonzero()[0]
         total = (len(at) if pool is None else len(pool)) + (0 if counted is None else counted.total)
         inside_candidates = inside.take(nearness.candidates(cosines.take(inside), k))
@@ -945,20 +947,17 @@ class ServiceColumns:
         return Around(order[nearest_at], nearest_distances, order[inside_at], inside_distances, total, by_type,
                       of_types)
 
-    def _close(self, lat: float, lon: float, radius_km: float, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Where among these positions of the cell order the rows within the radius are (as `haversine_km`
-        measures), and their cosines (`search.nearness`): told by their cosines, but for the rows on the
-        radius, which are measured."""
-        cosines = nearness.cosines(self._cell_vectors, at, lat, lon)
+    def _close(self, lat: float, lon: float, radius_km: float, at: np.ndarray, cosines: np.ndarray) -> np.ndarray:
+        """Which of the rows at these positions of the cell order lie within the radius (as `haversine_km`
+        measures): told by their cosines (`search.nearness`), but for the rows on the radius, which are
+        measured."""
         radius_cosine = nearness.cosine_of_km(radius_km)
-        close = (cosines > radius_cosine - nearness.MARGIN).nonzero()[0]
-        cosines = cosines.take(close)
-        if len(close) and cosines.min() < radius_cosine + nearness.MARGIN:  # rare: a row on the radius
-            unsure = (cosines < radius_cosine + nearness.MARGIN).nonzero()[0]
-            kept = np.ones(len(close), dtype=bool)
-            kept[unsure] = self._distances(lat, lon, at.take(close.take(unsure))) <= radius_km
-            close, cosines = close[kept], cosines[kept]
-        return close, cosines
+        close = cosines >= radius_cosine + nearness.MARGIN
+        maybe = cosines > radius_cosine - nearness.MARGIN
+        if np.count_nonzero(maybe) != np.count_nonzero(close):  # rare: a row on the radius
+            unsure = (maybe & ~close).nonzero()[0]
+            close[unsure] = self._distances(lat, lon, at.take(unsure)) <= radius_km
+        return close
 
     def _distances(self, lat: float, lon: float, at: np.ndarray) -> np.ndarray:
         """The distances of the rows at these positions of the cell order from the point: `haversine_km`."""
