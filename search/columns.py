@@ -875,14 +875,16 @@ class ServiceColumns:
         return int(np.count_nonzero(self._close(lat, lon, radius_km, at, cosines)))
 
     def around(self, lat: float, lon: float, query: ServiceQuery, k: int, radius_km: float,
-               within: frozenset[str] | None, *, count_within: bool = False, each_type: bool = False) -> Around:
+               within: frozenset[str] | None, *, count_within: bool = False, each_type: bool = False,
+               margin_km: float | None = None) -> Around:
         """`nearest(k, radius_km)`, the same for the query with `area_codes=within`, and `count_near`, from
         one pass over the rows of the radius's box: the filters are evaluated once, the asked areas are one
         lookup per passing row. With `count_within`, also `count_by_type` of the query with
         `area_codes=within`: from the same pass, which also reads the rows of those areas in cells outside the
         box (`_outside`). With `each_type`, also each asked type's nearest among the passing rows within the
         radius that the k nearest leave out (`_nearest_of_types`), when every row within the radius was read
-        (no block counted from the tallies).
+        (no block counted from the tallies). With `margin_km` (and `within`, no areas asked), the k by
+        effective distance (`Around.ranked`) instead of `within`'s k nearest (left empty).
 
         The passing rows are told apart by their cosines (`search.nearness`): only the few that can be among
         an answer, or lie on the radius, get a distance, as `haversine_km` computes it."""
@@ -923,6 +925,7 @@ class ServiceColumns:
         pool = None if query.area_codes is None else space._located.any_of(query.area_codes, at).nonzero()[0]
         total = (len(at) if pool is None else len(pool)) + (0 if counted is None else counted.total)
         inside_candidates = inside.take(nearness.candidates(cosines.take(inside), k))
+        ranked: tuple[np.ndarray, np.ndarray] | None = None
         if pool is None and in_within is not None and len(inside) >= k:
             # The ICB's k nearest are among these rows, so the k nearest of all lie no farther than its k-th:
             # the rows no farther than its candidates (which they hold) are measured, and hold both answers.
@@ -930,8 +933,12 @@ class ServiceColumns:
             near_at = at.take(near)
             near_distances = self._distances(lat, lon, near_at)
             ours = in_within.take(near)
-            inside_at, inside_distances = space.top_k(near_at[ours], near_distances[ours], k, None)
             nearest_at, nearest_distances = space.top_k(near_at, near_distances, k, None)
+            if margin_km is None:
+                inside_at, inside_distances = space.top_k(near_at[ours], near_distances[ours], k, None)
+            else:  # the k by effective distance lie among these rows too: they stand for the ICB's k nearest
+                ranked = space._effective_first(near_at, near_distances, ours, k, margin_km)
+                inside_at, inside_distances = at[:0], cosines[:0]
         else:
             inside_at = at.take(inside_candidates)
             inside_distances = self._distances(lat, lon, inside_at) if len(inside_at) else cosines[:0]
@@ -939,13 +946,31 @@ class ServiceColumns:
             near = nearness.candidates(cosines if pool is None else cosines.take(pool), k)
             near_at = at.take(near if pool is None else pool.take(near))
             nearest_at, nearest_distances = space.top_k(near_at, self._distances(lat, lon, near_at), k, None)
+        if margin_km is not None and in_within is not None and pool is None and ranked is None:
+            # The ICB's rows within the radius are fewer than k: all of them are `inside_at`, so the rest of
+            # the k nearest lie outside it.
+            outside = (nearest_at[:, None] != inside_at).all(axis=1)
+            ours = np.zeros(len(inside_at) + int(np.count_nonzero(outside)), dtype=bool)
+            ours[:len(inside_at)] = True
+            ranked = space._effective_first(np.concatenate((inside_at, nearest_at[outside])),
+                                            np.concatenate((inside_distances, nearest_distances[outside])), ours, k,
+                                            margin_km)
+            inside_at, inside_distances = inside_at[:0], inside_distances[:0]
         of_types = None
         if each_type and counted is None:
             shown_at, shown_cosines = (at, cosines) if pool is None else (at.take(pool), cosines.take(pool))
             of_types = space._nearest_of_types(lat, lon, shown_at, shown_cosines, nearest_at, prepared.types)
         order = self._grid.order
         return Around(order[nearest_at], nearest_distances, order[inside_at], inside_distances, total, by_type,
-                      of_types)
+                      of_types, None if ranked is None else (order[ranked[0]], ranked[1]))
+
+    def _effective_first(self, at: np.ndarray, distances: np.ndarray, ours: np.ndarray, k: int,
+                         margin_km: float) -> tuple[np.ndarray, np.ndarray]:
+        """The k of these rows (each once) first by effective distance: the distance, plus `margin_km` where
+        `ours` is false; then by distance, then id. The same floats and order as `rehabmap.match` sorting
+        its hits by its effective key (a float sum is the same sum in NumPy)."""
+        order = np.lexsort((self.id_rank[at], distances, distances + np.where(ours, 0.0, margin_km)))[:k]
+        return at[order], distances[order]
 
     def _close(self, lat: float, lon: float, radius_km: float, at: np.ndarray, cosines: np.ndarray) -> np.ndarray:
         """Which of the rows at these positions of the cell order lie within the radius (as `haversine_km`
@@ -1175,6 +1200,9 @@ class Around(NamedTuple):
     # Per type number, the row and distance of its nearest passing within the radius, where the k nearest hold
     # none of it (`ServiceColumns._nearest_of_types`); None when not asked or not known from the pass.
     nearest_of_types: dict[int, tuple[int, float]] | None = None
+    # With a margin: rows and distances of the k by effective distance (`ServiceColumns._effective_first`),
+    # and `within_rows` left empty; else None.
+    ranked: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def _nearest_first(id_rank: np.ndarray, rows: np.ndarray, distances: np.ndarray, k: int,
@@ -1305,9 +1333,11 @@ class OverlaidColumns:
         return self.top_k(rows, np.concatenate((base_distances, delta_distances)), k, None)
 
     def around(self, lat: float, lon: float, query: ServiceQuery, k: int, radius_km: float,
-               within: frozenset[str] | None, *, count_within: bool = False, each_type: bool = False) -> Around:
+               within: frozenset[str] | None, *, count_within: bool = False, each_type: bool = False,
+               margin_km: float | None = None) -> Around:
         """The base's answer (edited rows left out) and the delta's, merged as `nearest` merges them; the
-        types' nearest (`each_type`) are not given: the caller asks for them."""
+        types' nearest (`each_type`) and the k by effective distance (`margin_km`) are not given: the caller
+        asks for the one and merges the other."""
         base = self.base.around(lat, lon, query, k, radius_km, within, count_within=count_within)
         delta = self.delta.around(lat, lon, query, k, radius_km, within, count_within=count_within)
         rows = self.top_k(np.concatenate((base.rows, self.delta_rows[delta.rows])),

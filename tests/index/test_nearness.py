@@ -41,6 +41,19 @@ def _scan(columns: ServiceColumns, lat: float, lon: float, radius_km: float, que
     return rows[order].tolist(), distances[rows[order]].tolist(), len(rows)
 
 
+def _effective(columns: ServiceColumns, lat: float, lon: float, radius_km: float, query: ServiceQuery,
+               within: frozenset[str]) -> tuple[list[int], list[float]]:
+    """The k passing within the radius by effective distance (5 km more outside `within`), then distance, then
+    id, as `rehabmap.match` ranks its hits: every row measured, sorted in Python."""
+    distances = haversine_km(lat, lon, columns.lat, columns.lon)
+    rows = np.flatnonzero(columns.mask(query) & (distances <= radius_km))
+    ours = set(np.flatnonzero(columns._located.any_of(within, np.arange(len(columns)))).tolist())
+    ids = columns.ids
+    key = sorted(rows.tolist(), key=lambda r: (float(distances[r]) + (0.0 if r in ours else 5.0), float(distances[r]),
+                                                ids[r]))[:K]
+    return key, [float(distances[r]) for r in key]
+
+
 def test_a_radius_on_a_rows_distance_counts_it_and_a_hair_less_does_not(columns):
     rng = random.Random(3)
     query = ServiceQuery()
@@ -70,6 +83,9 @@ def test_around_gives_what_a_scan_gives_with_ties_areas_and_each_type(columns):
         assert (found.rows.tolist(), found.distances.tolist(), found.total) == _scan(columns, lat, lon, radius, query)
         inside = _scan(columns, lat, lon, radius, query, within)
         assert (found.within_rows.tolist(), found.within_distances.tolist()) == inside[:2]
+        ranked = columns.around(lat, lon, query, K, radius, within, margin_km=5.0).ranked
+        assert ranked is not None
+        assert (ranked[0].tolist(), ranked[1].tolist()) == _effective(columns, lat, lon, radius, query, within)
         shown = set(columns.type[found.rows].tolist())
         for number, (at, distance) in (found.nearest_of_types or {}).items():
             assert number not in shown
