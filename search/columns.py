@@ -310,6 +310,9 @@ def _languages_of(texts: Sequence[str], need_lists: Sequence[Sequence[str]]) -> 
     return [_languages(needs) if "language:" in text else () for text, needs in zip(texts, need_lists)]
 
 
+Pair = tuple[np.ndarray, np.ndarray]  # rows (or positions) and their distances
+
+
 class _CodeSets:
     """Per row, a small set of codes; answers 'does the row hold any of these codes' for some rows.
 
@@ -917,45 +920,12 @@ class ServiceColumns:
         cosines = nearness.cosines(self._cell_vectors, at, lat, lon)
         close = self._close(lat, lon, radius_km, at, cosines)
         at, cosines = at[close], cosines[close]  # most rows are kept: masks, not `nonzero` and gathers
-        # Below, the rows are picked by where they sit in `at`: `within`'s (of the query without its areas),
-        # those the query's areas hold (`pool`), and those that can be among an answer (`*_candidates`).
-        if in_within is not None:
-            in_within = in_within[close]
-        inside = at[:0] if in_within is None else in_within.nonzero()[0]
+        # From here `at` holds the passing rows within the radius, and `pool` where those of the query's areas sit.
+        in_within = None if in_within is None else in_within[close]
         pool = None if query.area_codes is None else space._located.any_of(query.area_codes, at).nonzero()[0]
         total = (len(at) if pool is None else len(pool)) + (0 if counted is None else counted.total)
-        inside_candidates = inside.take(nearness.candidates(cosines.take(inside), k))
-        ranked: tuple[np.ndarray, np.ndarray] | None = None
-        if pool is None and in_within is not None and len(inside) >= k:
-            # The ICB's k nearest are among these rows, so the k nearest of all lie no farther than its k-th:
-            # the rows no farther than its candidates (which they hold) are measured, and hold both answers.
-            near = (cosines >= cosines.take(inside_candidates).min() - nearness.MARGIN).nonzero()[0]
-            near_at = at.take(near)
-            near_distances = self._distances(lat, lon, near_at)
-            ours = in_within.take(near)
-            nearest_at, nearest_distances = space.top_k(near_at, near_distances, k, None)
-            if margin_km is None:
-                inside_at, inside_distances = space.top_k(near_at[ours], near_distances[ours], k, None)
-            else:  # the k by effective distance lie among these rows too: they stand for the ICB's k nearest
-                ranked = space._effective_first(near_at, near_distances, ours, k, margin_km)
-                inside_at, inside_distances = at[:0], cosines[:0]
-        else:
-            inside_at = at.take(inside_candidates)
-            inside_distances = self._distances(lat, lon, inside_at) if len(inside_at) else cosines[:0]
-            inside_at, inside_distances = space.top_k(inside_at, inside_distances, k, None)
-            near = nearness.candidates(cosines if pool is None else cosines.take(pool), k)
-            near_at = at.take(near if pool is None else pool.take(near))
-            nearest_at, nearest_distances = space.top_k(near_at, self._distances(lat, lon, near_at), k, None)
-        if margin_km is not None and in_within is not None and pool is None and ranked is None:
-            # The ICB's rows within the radius are fewer than k: all of them are `inside_at`, so the rest of
-            # the k nearest lie outside it.
-            outside = (nearest_at[:, None] != inside_at).all(axis=1)
-            ours = np.zeros(len(inside_at) + int(np.count_nonzero(outside)), dtype=bool)
-            ours[:len(inside_at)] = True
-            ranked = space._effective_first(np.concatenate((inside_at, nearest_at[outside])),
-                                            np.concatenate((inside_distances, nearest_distances[outside])), ours, k,
-                                            margin_km)
-            inside_at, inside_distances = inside_at[:0], inside_distances[:0]
+        (nearest_at, nearest_distances), (inside_at, inside_distances), ranked = space._answers(
+            lat, lon, at, cosines, in_within, pool, k, margin_km)
         of_types = None
         if each_type and counted is None:
             shown_at, shown_cosines = (at, cosines) if pool is None else (at.take(pool), cosines.take(pool))
@@ -964,8 +934,50 @@ class ServiceColumns:
         return Around(order[nearest_at], nearest_distances, order[inside_at], inside_distances, total, by_type,
                       of_types, None if ranked is None else (order[ranked[0]], ranked[1]))
 
+    def _answers(self, lat: float, lon: float, at: np.ndarray, cosines: np.ndarray, in_within: np.ndarray | None,
+                 pool: np.ndarray | None, k: int, margin_km: float | None
+                 ) -> tuple[Pair, Pair, Pair | None]:
+        """`around`'s k nearest, `within`'s k nearest and the k by effective distance (with `margin_km`, in place
+        of `within`'s, then left empty) of the passing rows within the radius at these positions of the cell
+        order, with their cosines; `in_within`: whether each lies in `within`; `pool`: where those of the
+        query's areas are, when it asks for some. Only the rows that can be among them are measured."""
+        inside = at[:0] if in_within is None else in_within.nonzero()[0]
+        inside_candidates = inside.take(nearness.candidates(cosines.take(inside), k))
+        ranked: Pair | None = None
+        if pool is None and in_within is not None and len(inside) >= k:
+            # The ICB's k nearest are among these rows, so the k nearest of all lie no farther than its k-th:
+            # the rows no farther than its candidates (which they hold) are measured, and hold both answers.
+            near = (cosines >= cosines.take(inside_candidates).min() - nearness.MARGIN).nonzero()[0]
+            near_at = at.take(near)
+            near_distances = self._distances(lat, lon, near_at)
+            ours = in_within.take(near)
+            nearest_at, nearest_distances = self.top_k(near_at, near_distances, k, None)
+            if margin_km is None:
+                inside_at, inside_distances = self.top_k(near_at[ours], near_distances[ours], k, None)
+            else:  # the k by effective distance lie among these rows too: they stand for the ICB's k nearest
+                ranked = self._effective_first(near_at, near_distances, ours, k, margin_km)
+                inside_at, inside_distances = at[:0], cosines[:0]
+        else:
+            inside_at = at.take(inside_candidates)
+            inside_distances = self._distances(lat, lon, inside_at) if len(inside_at) else cosines[:0]
+            inside_at, inside_distances = self.top_k(inside_at, inside_distances, k, None)
+            near = nearness.candidates(cosines if pool is None else cosines.take(pool), k)
+            near_at = at.take(near if pool is None else pool.take(near))
+            nearest_at, nearest_distances = self.top_k(near_at, self._distances(lat, lon, near_at), k, None)
+        if margin_km is not None and in_within is not None and pool is None and ranked is None:
+            # The ICB's rows within the radius are fewer than k: all of them are `inside_at`, so the rest of
+            # the k nearest lie outside it.
+            outside = (nearest_at[:, None] != inside_at).all(axis=1)
+            ours = np.zeros(len(inside_at) + int(np.count_nonzero(outside)), dtype=bool)
+            ours[:len(inside_at)] = True
+            ranked = self._effective_first(np.concatenate((inside_at, nearest_at[outside])),
+                                           np.concatenate((inside_distances, nearest_distances[outside])), ours, k,
+                                           margin_km)
+            inside_at, inside_distances = inside_at[:0], inside_distances[:0]
+        return (nearest_at, nearest_distances), (inside_at, inside_distances), ranked
+
     def _effective_first(self, at: np.ndarray, distances: np.ndarray, ours: np.ndarray, k: int,
-                         margin_km: float) -> tuple[np.ndarray, np.ndarray]:
+                         margin_km: float) -> Pair:
         """The k of these rows (each once) first by effective distance: the distance, plus `margin_km` where
         `ours` is false; then by distance, then id. The same floats and order as `rehabmap.match` sorting
         its hits by its effective key (a float sum is the same sum in NumPy)."""
@@ -1202,7 +1214,7 @@ class Around(NamedTuple):
     nearest_of_types: dict[int, tuple[int, float]] | None = None
     # With a margin: rows and distances of the k by effective distance (`ServiceColumns._effective_first`),
     # and `within_rows` left empty; else None.
-    ranked: tuple[np.ndarray, np.ndarray] | None = None
+    ranked: Pair | None = None
 
 
 def _nearest_first(id_rank: np.ndarray, rows: np.ndarray, distances: np.ndarray, k: int,
