@@ -942,12 +942,11 @@ class ServiceColumns:
         order, with their cosines; `in_within`: whether each lies in `within`; `pool`: where those of the
         query's areas are, when it asks for some. Only the rows that can be among them are measured."""
         inside = at[:0] if in_within is None else in_within.nonzero()[0]
-        inside_candidates = inside.take(nearness.candidates(cosines.take(inside), k))
         ranked: Pair | None = None
         if pool is None and in_within is not None and len(inside) >= k:
             # The ICB's k nearest are among these rows, so the k nearest of all lie no farther than its k-th:
-            # the rows no farther than its candidates (which they hold) are measured, and hold both answers.
-            near = (cosines >= cosines.take(inside_candidates).min() - nearness.MARGIN).nonzero()[0]
+            # the rows that can be no farther than it are measured, and hold both answers.
+            near = (cosines >= nearness.kth(cosines.take(inside), k) - nearness.MARGIN).nonzero()[0]
             near_at = at.take(near)
             near_distances = self._distances(lat, lon, near_at)
             ours = in_within.take(near)
@@ -958,7 +957,7 @@ class ServiceColumns:
                 ranked = self._effective_first(near_at, near_distances, ours, k, margin_km)
                 inside_at, inside_distances = at[:0], cosines[:0]
         else:
-            inside_at = at.take(inside_candidates)
+            inside_at = at.take(inside.take(nearness.candidates(cosines.take(inside), k)))
             inside_distances = self._distances(lat, lon, inside_at) if len(inside_at) else cosines[:0]
             inside_at, inside_distances = self.top_k(inside_at, inside_distances, k, None)
             near = nearness.candidates(cosines if pool is None else cosines.take(pool), k)

@@ -11,11 +11,11 @@ are the ones distances alone give, by construction.
 Why the margin holds. Let θ be the true angle between the two points the stored degrees name. A computed
 cosine c (a component of a unit vector is within ~5e-16 of the true one: a conversion to radians, a cosine
 or sine and a product, each within an ulp; the dot of two such vectors with its sums within ~2e-15) and a
-computed distance h (the haversine here is well conditioned below a quarter of the globe; its inputs, in
-radians, are within an ulp, so h is within ~1e-11 km of R·θ, R·2e-15 rad) give, with δ = 1e-12 ≫ both,
-and as |d cos θ / dθ| ≤ 1:
-- c ≥ cos(r/R) + δ means cos θ > cos(r/R), so θ < r/R by more than any error of h: h ≤ r (`within`); c ≤
-  cos(r/R) - δ likewise means h > r; only the rows between are measured;
+computed distance h (the haversine is well conditioned below a quarter of the globe, and a match's radius is
+at most 1000 km; its inputs, in radians, are within an ulp, so h is within ~1e-11 km of R·θ, R·2e-15 rad)
+give, with δ = 1e-12 ≫ both, and as |d cos θ / dθ| ≤ 1:
+- c ≥ cos(r/R) + δ means cos θ ≥ cos(r/R) + δ - 2e-15, so R·θ ≤ r - 6e-9 km and h ≤ r; c ≤ cos(r/R) - δ
+  likewise means h > r; only the rows between are measured (`ServiceColumns._close`);
 - if k rows have c ≥ c_k, the k-th smallest h is at most that of an angle of cosine c_k - 2e-15, so a row
   whose h is at most it has c ≥ c_k - δ (`candidates`): every row among the k nearest, ties at the k-th
   distance included, is a candidate.
@@ -52,8 +52,7 @@ def cosines(vectors: tuple[np.ndarray, np.ndarray, np.ndarray], at: np.ndarray, 
 
 
 def cosine_of_km(radius_km: float) -> float:
-    """The cosine of the angle a great-circle distance spans (1.0 past half the globe's circumference ...
-    never asked: a radius is at most 1000 km)."""
+    """The cosine of the angle a great-circle distance spans (-1 from half the globe's circumference on)."""
     return math.cos(min(radius_km / EARTH_RADIUS_KM, math.pi))
 
 
@@ -61,8 +60,14 @@ def candidates(cosines_of: np.ndarray, k: int) -> np.ndarray:
     """Where the rows that can be among the k nearest (by distance, every tie at the k-th) are, ascending."""
     if len(cosines_of) <= k:
         return np.arange(len(cosines_of))
+    return (cosines_of >= kth(cosines_of, k) - MARGIN).nonzero()[0]
+
+
+def kth(cosines_of: np.ndarray, k: int) -> float:
+    """The k-th greatest of these cosines (there are at least k): the k nearest rows, and every row tied with
+    them, have a cosine no less than it minus `MARGIN`."""
     if k == 1:
-        return (cosines_of >= cosines_of.max() - MARGIN).nonzero()[0]
+        return float(cosines_of.max())
     ordered = cosines_of.copy()
     ordered.partition(len(ordered) - k)
-    return (cosines_of >= ordered[len(ordered) - k] - MARGIN).nonzero()[0]
+    return float(ordered[len(ordered) - k])
