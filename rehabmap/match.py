@@ -264,17 +264,21 @@ def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, 
         return found.nearest, None, found.total, None
     counts = None
     of_types: dict[ServiceType, Hit] | None = None
+    ranked: list[Hit] | None = None  # when the index ranks them (`Around.ranked`)
     if radius_km is None:
         inside = backend.nearest(home.lat, home.lon, replace(query, area_codes=frozenset({icb})), k=k) if icb else []
         overall, total = backend.nearest(home.lat, home.lon, query, k=k), None
     else:
         found = backend.around(home.lat, home.lon, query, k=k, radius_km=radius_km,
-                               within=frozenset({icb}) if icb else None, count_within=count_icb, each_type=True)
+                               within=frozenset({icb}) if icb else None, count_within=count_icb, each_type=True,
+                               margin_km=OUT_OF_AREA_MARGIN_KM if icb else None)
         inside, overall, total, counts = found.nearest_within, found.nearest, found.total, found.within_by_type
-        of_types = found.nearest_of_types
-    merged = {h.service.id: h for h in [*inside, *overall]}
+        of_types, ranked = found.nearest_of_types, found.ranked
     known = [*overall, *of_types.values()] if of_types else overall
-    return sorted(merged.values(), key=_effective_key(icb))[:k], known, total, counts
+    if ranked is None:
+        merged = {h.service.id: h for h in [*inside, *overall]}
+        ranked = sorted(merged.values(), key=_effective_key(icb))[:k]
+    return ranked, known, total, counts
 
 
 def best_fit_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, radius_km: float | None,

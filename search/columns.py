@@ -34,7 +34,7 @@ from geodata.distance import EARTH_RADIUS_KM, haversine_km, haversine_km_radians
 from rehabmap.index.base import Coverage, ServiceQuery
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
-from search import tallies
+from search import nearness, tallies
 from search.polygons import PolygonLookup
 from search.runs import positions
 from search.tallies import Counted, Tallies
@@ -308,6 +308,9 @@ def _languages(needs: Sequence[str]) -> tuple[str, ...]:
 def _languages_of(texts: Sequence[str], need_lists: Sequence[Sequence[str]]) -> list[tuple[str, ...]]:
     """`_languages` of each needs list, skipping the lists whose text names no language (most of them)."""
     return [_languages(needs) if "language:" in text else () for text, needs in zip(texts, need_lists)]
+
+
+Pair = tuple[np.ndarray, np.ndarray]  # rows (or positions) and their distances
 
 
 class _CodeSets:
@@ -667,9 +670,7 @@ class ServiceColumns:
         copy._flags[rows] |= np.uint64(_SUPERSEDED)
         cells = self.__dict__.get("_cells")
         if cells is not None:
-            position = np.empty_like(self._grid.order)
-            position[self._grid.order] = np.arange(len(position))
-            copy.__dict__["_cells"] = cells.superseding(position[rows])
+            copy.__dict__["_cells"] = cells.superseding(self._cell_position[rows])
         tallies = self.__dict__.get("_tallies")
         if tallies is not None:  # else the copy tallies its own rows, leaving the superseded ones out
             copy.__dict__["_tallies"] = tallies.superseding(*self._grid.cell_yx(self.lat[rows], self.lon[rows]))
@@ -872,19 +873,24 @@ class ServiceColumns:
         """How many services pass the query within radius_km of the point, exactly as a scan of every row
         counts them, from the rows of the radius's box alone (every row within the radius lies in it)."""
         box, everything = self._box_of(lat, lon, radius_km)
-        _, _, distances = self._passing_near(lat, lon, radius_km, query, self.prepare(query), box=box,
-                                             everything=everything, pool=True)
-        return int(np.count_nonzero(distances <= radius_km))
+        at = self._passing_near(query, self.prepare(query), box=box, everything=everything, pool=True)
+        cosines = nearness.cosines(self._cell_vectors, at, lat, lon)
+        return int(np.count_nonzero(self._close(lat, lon, radius_km, at, cosines)))
 
     def around(self, lat: float, lon: float, query: ServiceQuery, k: int, radius_km: float,
-               within: frozenset[str] | None, *, count_within: bool = False, each_type: bool = False) -> Around:
+               within: frozenset[str] | None, *, count_within: bool = False, each_type: bool = False,
+               margin_km: float | None = None) -> Around:
         """`nearest(k, radius_km)`, the same for the query with `area_codes=within`, and `count_near`, from
         one pass over the rows of the radius's box: the filters are evaluated once, the asked areas are one
-        lookup per passing row, the distances are computed once. With `count_within`, also `count_by_type`
-        of the query with `area_codes=within`: from the same pass, which also reads the rows of those areas
-        in cells outside the box (`_outside`). With `each_type`, also each asked type's nearest among the
-        passing rows within the radius that the k nearest leave out (`_nearest_of_types`), when every row
-        within the radius was read (no block counted from the tallies)."""
+        lookup per passing row. With `count_within`, also `count_by_type` of the query with
+        `area_codes=within`: from the same pass, which also reads the rows of those areas in cells outside the
+        box (`_outside`). With `each_type`, also each asked type's nearest among the passing rows within the
+        radius that the k nearest leave out (`_nearest_of_types`), when every row within the radius was read
+        (no block counted from the tallies). With `margin_km` (and `within`, no areas asked), the k by
+        effective distance (`Around.ranked`) instead of `within`'s k nearest (left empty).
+
+        The passing rows are told apart by their cosines (`search.nearness`): only the few that can be among
+        an answer, or lie on the radius, get a distance, as `haversine_km` computes it."""
         prepared = self.prepare(query)
         prepared.in_areas = None  # the query's areas and `within` are told apart below, on the passing rows
         box, everything = self._box_of(lat, lon, radius_km)
@@ -898,64 +904,138 @@ class ServiceColumns:
         outside = None if within is None or not count_within or everything \
             else self._outside(box, within, prepared.types)
         if counted is None and outside is None:
-            space, at, distances = self._passing_near(lat, lon, radius_km, query, prepared, box=box,
-                                                      everything=everything, pool=within is None)
+            at = self._passing_near(query, prepared, box=box, everything=everything, pool=within is None)
         else:  # with `within` (so no pool) and a box that is not every cell, `_passing_near` reads the box
             read = self._grid.positions(box, prepared.types) if counted is None else counted.positions
-            space = self._cells
-            at, distances = self._positions_passing(
-                lat, lon, read if outside is None else np.concatenate((read, outside)), prepared)
-        # From here `at` numbers the rows as `space` does (rows, or positions of the cell order, whose columns
-        # lie close together): only the answers' few are turned into rows, at the end.
+            at = self._kept_positions(read if outside is None else np.concatenate((read, outside)), prepared)
+        # From here `at` holds positions of the cell order, where the columns `space` reads lie close together:
+        # only the answers' few are turned into rows, at the end.
+        space = self._cells
         in_within = None if in_within_groups is None else in_within_groups.take(space._located.of.take(at))
         by_type = None
         if by_type_within and in_within is not None:
             by_type = np.bincount(space.type[at[in_within]], minlength=len(_TYPES))
             if counted is not None:
                 by_type = by_type + counted.by_type
-        close = distances <= radius_km
-        at, distances = at[close], distances[close]
-        inside_at, inside_distances = at[:0], distances[:0]
-        if in_within is not None:
-            inside = in_within[close]
-            inside_at, inside_distances = space.top_k(at[inside], distances[inside], k, None)
-        if query.area_codes is not None:
-            asked = space._located.any_of(query.area_codes, at)
-            at, distances = at[asked], distances[asked]
-        total = len(at) + (0 if counted is None else counted.total)
-        near_at, near_distances = at, distances
-        if query.area_codes is None and len(inside_distances) == k:
-            # The ICB's k nearest are among these rows, so the k nearest of all lie no farther than its k-th:
-            # a comparison narrows them, instead of a second partition of every distance (~40k instructions).
-            near = (distances <= inside_distances[-1]).nonzero()[0]
-            near_at, near_distances = at[near], distances[near]
-        nearest_at, nearest_distances = space.top_k(near_at, near_distances, k, None)
-        of_types = space._nearest_of_types(at, distances, nearest_at, prepared.types) \
-            if each_type and counted is None else None
-        if space is not self:
-            order = self._grid.order
-            nearest_at, inside_at = order[nearest_at], order[inside_at]
-            of_types = of_types and {t: (int(order[p]), d) for t, (p, d) in of_types.items()}
-        return Around(nearest_at, nearest_distances, inside_at, inside_distances, total, by_type, of_types)
+        cosines = nearness.cosines(self._cell_vectors, at, lat, lon)
+        close = self._close(lat, lon, radius_km, at, cosines)
+        at, cosines = at[close], cosines[close]  # most rows are kept: masks, not `nonzero` and gathers
+        # From here `at` holds the passing rows within the radius, and `pool` where those of the query's areas sit.
+        in_within = None if in_within is None else in_within[close]
+        pool = None if query.area_codes is None else space._located.any_of(query.area_codes, at).nonzero()[0]
+        total = (len(at) if pool is None else len(pool)) + (0 if counted is None else counted.total)
+        (nearest_at, nearest_distances), (inside_at, inside_distances), ranked = space._answers(
+            lat, lon, at, cosines, in_within, pool, k, margin_km)
+        of_types = None
+        if each_type and counted is None:
+            shown_at, shown_cosines = (at, cosines) if pool is None else (at.take(pool), cosines.take(pool))
+            of_types = space._nearest_of_types(lat, lon, shown_at, shown_cosines, nearest_at, prepared.types)
+        order = self._grid.order
+        return Around(order[nearest_at], nearest_distances, order[inside_at], inside_distances, total, by_type,
+                      of_types, None if ranked is None else (order[ranked[0]], ranked[1]))
 
-    def _nearest_of_types(self, rows: np.ndarray, distances: np.ndarray, nearest_rows: np.ndarray,
+    def _answers(self, lat: float, lon: float, at: np.ndarray, cosines: np.ndarray, in_within: np.ndarray | None,
+                 pool: np.ndarray | None, k: int, margin_km: float | None
+                 ) -> tuple[Pair, Pair, Pair | None]:
+        """`around`'s k nearest, `within`'s k nearest and the k by effective distance (with `margin_km`, in place
+        of `within`'s, then left empty) of the passing rows within the radius at these positions of the cell
+        order, with their cosines; `in_within`: whether each lies in `within`; `pool`: where those of the
+        query's areas are, when it asks for some. Only the rows that can be among them are measured."""
+        inside = at[:0] if in_within is None else in_within.nonzero()[0]
+        ranked: Pair | None = None
+        if pool is None and in_within is not None and len(inside) >= k:
+            # The ICB's k nearest are among these rows, so the k nearest of all lie no farther than its k-th:
+            # the rows that can be no farther than it are measured, and hold both answers.
+            near = (cosines >= nearness.kth(cosines.take(inside), k) - nearness.MARGIN).nonzero()[0]
+            near_at = at.take(near)
+            near_distances = self._distances(lat, lon, near_at)
+            ours = in_within.take(near)
+            nearest_at, nearest_distances = self.top_k(near_at, near_distances, k, None)
+            if margin_km is None:
+                inside_at, inside_distances = self.top_k(near_at[ours], near_distances[ours], k, None)
+            else:  # the k by effective distance lie among these rows too: they stand for the ICB's k nearest
+                ranked = self._effective_first(near_at, near_distances, ours, k, margin_km)
+                inside_at, inside_distances = at[:0], cosines[:0]
+        else:
+            inside_at = at.take(inside.take(nearness.candidates(cosines.take(inside), k)))
+            inside_distances = self._distances(lat, lon, inside_at) if len(inside_at) else cosines[:0]
+            inside_at, inside_distances = self.top_k(inside_at, inside_distances, k, None)
+            near = nearness.candidates(cosines if pool is None else cosines.take(pool), k)
+            near_at = at.take(near if pool is None else pool.take(near))
+            nearest_at, nearest_distances = self.top_k(near_at, self._distances(lat, lon, near_at), k, None)
+        if margin_km is not None and in_within is not None and pool is None and ranked is None:
+            # The ICB's rows within the radius are fewer than k: all of them are `inside_at`, so the rest of
+            # the k nearest lie outside it.
+            outside = (nearest_at[:, None] != inside_at).all(axis=1)
+            ours = np.zeros(len(inside_at) + int(np.count_nonzero(outside)), dtype=bool)
+            ours[:len(inside_at)] = True
+            ranked = self._effective_first(np.concatenate((inside_at, nearest_at[outside])),
+                                           np.concatenate((inside_distances, nearest_distances[outside])), ours, k,
+                                           margin_km)
+            inside_at, inside_distances = inside_at[:0], inside_distances[:0]
+        return (nearest_at, nearest_distances), (inside_at, inside_distances), ranked
+
+    def _effective_first(self, at: np.ndarray, distances: np.ndarray, ours: np.ndarray, k: int,
+                         margin_km: float) -> Pair:
+        """The k of these rows (each once) first by effective distance: the distance, plus `margin_km` where
+        `ours` is false; then by distance, then id. The same floats and order as `rehabmap.match` sorting
+        its hits by its effective key (a float sum is the same sum in NumPy)."""
+        order = np.lexsort((self.id_rank[at], distances, distances + np.where(ours, 0.0, margin_km)))[:k]
+        return at[order], distances[order]
+
+    def _close(self, lat: float, lon: float, radius_km: float, at: np.ndarray, cosines: np.ndarray) -> np.ndarray:
+        """Which of the rows at these positions of the cell order lie within the radius (as `haversine_km`
+        measures): told by their cosines (`search.nearness`), but for the rows on the radius, which are
+        measured."""
+        radius_cosine = nearness.cosine_of_km(radius_km)
+        close = cosines >= radius_cosine + nearness.MARGIN
+        maybe = cosines > radius_cosine - nearness.MARGIN
+        if np.count_nonzero(maybe) != np.count_nonzero(close):  # rare: a row on the radius
+            unsure = (maybe & ~close).nonzero()[0]
+            close[unsure] = self._distances(lat, lon, at.take(unsure)) <= radius_km
+        return close
+
+    def _distances(self, lat: float, lon: float, at: np.ndarray) -> np.ndarray:
+        """The distances of the rows at these positions of the cell order from the point: `haversine_km`."""
+        rows = self._grid.order.take(at)
+        return haversine_km(lat, lon, self.lat.take(rows), self.lon.take(rows))
+
+    @cached_property
+    def _cell_vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every row's unit vector (`search.nearness`) in the grid's cell order (24 bytes a row), made on the
+        first question of a radius: gathered for a box's rows, they lie close together."""
+        order = self._grid.order
+        return nearness.unit_vectors(self.lat[order], self.lon[order])
+
+    @cached_property
+    def _cell_position(self) -> np.ndarray:
+        """Per row, its position in the grid's cell order."""
+        position = np.empty_like(self._grid.order)
+        position[self._grid.order] = np.arange(len(position))
+        return position
+
+    def _nearest_of_types(self, lat: float, lon: float, at: np.ndarray, cosines: np.ndarray, nearest_at: np.ndarray,
                           types: np.ndarray | None) -> dict[int, tuple[int, float]]:
-        """Per type asked (type numbers; None: every type) of which `nearest_rows` holds none, its nearest of
-        these rows (by distance, then id) and that distance, where it has one. A summary's nearest of a type
-        is then known from the pass in all but the cases where no row of it passes within the radius."""
-        if len(rows) <= len(nearest_rows):  # every row is shown: a type not among them has none here
+        """Per type asked (type numbers; None: every type) of which `nearest_at` holds none, its nearest of the
+        rows at these positions of the cell order (by distance, then id; their cosines given) and that
+        distance, where it has one: its row, and the distance.
+        A summary's nearest of a type is then known from the pass in all but the cases where no row of it
+        passes within the radius."""
+        if len(at) <= len(nearest_at):  # every row is shown: a type not among them has none here
             return {}
-        shown = set(self.type[nearest_rows].tolist())
+        shown = set(self.type[nearest_at].tolist())
         missing = [t for t in (range(len(_TYPES)) if types is None else types.tolist()) if t not in shown]
         if not missing:
             return {}
-        of = self.type[rows]
+        of = self.type[at]
         found = {}
         for number in missing:
-            held = of == number
-            if held.any():
-                row, distance = self.top_k(rows[held], distances[held], 1, None)
-                found[number] = (int(row[0]), float(distance[0]))
+            held = (of == number).nonzero()[0]
+            if len(held):
+                held = held.take(nearness.candidates(cosines.take(held), 1))
+                at_held = at.take(held)
+                position, distance = self.top_k(at_held, self._distances(lat, lon, at_held), 1, None)
+                found[number] = (int(self._grid.order[position[0]]), float(distance[0]))
         return found
 
     def _counted(self, lat: float, lon: float, radius_km: float, query: ServiceQuery, prepared: _Prepared,
@@ -1020,38 +1100,35 @@ class ServiceColumns:
                 parts[code].append(cell[bounds[number]:bounds[number + 1]])
         return {code: p[0] if len(p) == 1 else np.unique(np.concatenate(p)) for code, p in parts.items()}
 
-    def _passing_near(self, lat: float, lon: float, radius_km: float, query: ServiceQuery, prepared: _Prepared,
-                      *, box: tuple[int, int, int, int] | None, everything: bool,
-                      pool: bool) -> tuple[ServiceColumns, np.ndarray, np.ndarray]:
-        """The rows passing the prepared query among those of the radius's box (`_box_of`; every row within
-        the radius lies in it), and their distances from the point; with `pool`, among the query's areas'
-        rows instead when they are fewer. First, the columns the rows are numbered by: these (row numbers),
-        or `_cells` (positions of the cell order: a box's rows)."""
+    def _passing_near(self, query: ServiceQuery, prepared: _Prepared, *, box: tuple[int, int, int, int] | None,
+                      everything: bool, pool: bool) -> np.ndarray:
+        """Where the rows passing the prepared query sit in the cell order, among the rows of the radius's box
+        (`_box_of`; every row within the radius lies in it); with `pool`, among the query's areas' rows
+        instead when they are fewer."""
         if pool and query.area_codes is not None:
             rows = self._located.rows_with(query.area_codes)
             if len(rows) < (len(self) if everything else self._grid.count(box)):
                 prepared.in_areas = None  # every row of the pool lies in the areas asked for
-                return self, *self._with_distances(lat, lon, rows[self.kept(prepared, rows)])
+                return self._cell_position.take(rows[self.kept(prepared, rows)])
         if everything:
-            return self, *self._with_distances(lat, lon, self._all[self.kept(prepared, self._all)])
-        return self._cells, *self._positions_passing(lat, lon, self._grid.positions(box, prepared.types), prepared)
+            return self._cell_position.take(self.kept(prepared, self._all))
+        return self._kept_positions(self._grid.positions(box, prepared.types), prepared)
 
     def _box_passing(self, lat: float, lon: float, box: tuple[int, int, int, int] | None,
                      prepared: _Prepared) -> tuple[np.ndarray, np.ndarray]:
         """The rows of the box's cells passing the prepared query, in cell order, and their distances from
         the point, from the radians and cosines kept in that order (`_cell_points`): the same floats as
         `haversine_km` of the rows, without gathering the rows' points or converting them per query."""
-        positions, distances = self._positions_passing(lat, lon, self._grid.positions(box, prepared.types), prepared)
-        return self._grid.order[positions], distances
-
-    def _positions_passing(self, lat: float, lon: float, positions: np.ndarray,
-                           prepared: _Prepared) -> tuple[np.ndarray, np.ndarray]:
-        """`_box_passing` of the rows at these positions of the cell order, as positions."""
-        positions = positions.take(self._cells.kept(prepared, positions, typed=True))
+        positions = self._kept_positions(self._grid.positions(box, prepared.types), prepared)
         phi, lam, cos_phi = self._cell_points
         distances = haversine_km_radians(*radians_and_cosines(lat, lon), phi.take(positions), lam.take(positions),
                                          cos_phi.take(positions))
-        return positions, distances
+        return self._grid.order[positions], distances
+
+    def _kept_positions(self, positions: np.ndarray, prepared: _Prepared) -> np.ndarray:
+        """Those of these positions of the cell order (rows of the types asked for) whose rows pass the prepared
+        query."""
+        return positions.take(self._cells.kept(prepared, positions, typed=True))
 
     def _with_distances(self, lat: float, lon: float, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return rows, haversine_km(lat, lon, self.lat[rows], self.lon[rows])
@@ -1134,6 +1211,9 @@ class Around(NamedTuple):
     # Per type number, the row and distance of its nearest passing within the radius, where the k nearest hold
     # none of it (`ServiceColumns._nearest_of_types`); None when not asked or not known from the pass.
     nearest_of_types: dict[int, tuple[int, float]] | None = None
+    # With a margin: rows and distances of the k by effective distance (`ServiceColumns._effective_first`),
+    # and `within_rows` left empty; else None.
+    ranked: Pair | None = None
 
 
 def _nearest_first(id_rank: np.ndarray, rows: np.ndarray, distances: np.ndarray, k: int,
@@ -1264,9 +1344,11 @@ class OverlaidColumns:
         return self.top_k(rows, np.concatenate((base_distances, delta_distances)), k, None)
 
     def around(self, lat: float, lon: float, query: ServiceQuery, k: int, radius_km: float,
-               within: frozenset[str] | None, *, count_within: bool = False, each_type: bool = False) -> Around:
+               within: frozenset[str] | None, *, count_within: bool = False, each_type: bool = False,
+               margin_km: float | None = None) -> Around:
         """The base's answer (edited rows left out) and the delta's, merged as `nearest` merges them; the
-        types' nearest (`each_type`) are not given: the caller asks for them."""
+        types' nearest (`each_type`) and the k by effective distance (`margin_km`) are not given: the caller
+        asks for the one and merges the other."""
         base = self.base.around(lat, lon, query, k, radius_km, within, count_within=count_within)
         delta = self.delta.around(lat, lon, query, k, radius_km, within, count_within=count_within)
         rows = self.top_k(np.concatenate((base.rows, self.delta_rows[delta.rows])),

@@ -493,7 +493,7 @@ class ElasticIndex:
 
     def around(self, lat: float, lon: float, query: ServiceQuery, *, k: int, radius_km: float,
                within: frozenset[str] | None = None, count_within: bool = False,
-               each_type: bool = False) -> Around:
+               each_type: bool = False, margin_km: float | None = None) -> Around:
         """Three or four requests to the cluster: each is one search there, with nothing to share between them."""
         return around_in_parts(self, lat, lon, query, k=k, radius_km=radius_km, within=within,
                                count_within=count_within)

@@ -730,28 +730,34 @@ class EmbeddedIndex:
 
     def around(self, lat: float, lon: float, query: ServiceQuery, *, k: int, radius_km: float,
                within: frozenset[str] | None = None, count_within: bool = False,
-               each_type: bool = False) -> Around:
+               each_type: bool = False, margin_km: float | None = None) -> Around:
         if query.text:  # text is searched in the file, not the columns: no pass to share
             return around_in_parts(self, lat, lon, query, k=k, radius_km=radius_km, within=within,
                                    count_within=count_within)
 
         def question(state: _State) -> Around:
             found = state.columns.around(lat, lon, query, k, radius_km, within, count_within=count_within,
-                                         each_type=each_type)
+                                         each_type=each_type, margin_km=margin_km)
             nearest, inside = found.rows.tolist(), found.within_rows.tolist()
             of_types = found.nearest_of_types
-            # The home ICB's nearest are mostly the nearest overall too (at 100k, 10.2 distinct rows of the 20
-            # a match asks for): each row is read and made a hit once, and the lists share it. A row has one
-            # distance (the pass computes it once), so the rows alone key the hits.
+            # The home ICB's nearest (or the k ranked, with a margin) are mostly the nearest overall too (at
+            # 100k, 10.2 distinct rows of the 20 a match asks for): each row is read and made a hit once, and
+            # the lists share it. A row has one distance (the pass computes it once), so the rows alone key
+            # the hits.
             distances = dict(zip(nearest, found.distances.tolist()))
             distances.update(zip(inside, found.within_distances.tolist()))
+            ranked = None
+            if found.ranked is not None:
+                ranked = found.ranked[0].tolist()
+                distances.update(zip(ranked, found.ranked[1].tolist()))
             if of_types:
                 distances.update(of_types.values())
             hits = dict(zip(distances, map(Hit, state.services(list(distances)), distances.values())))
             counts = found.within_by_type
             return Around(list(map(hits.__getitem__, nearest)), list(map(hits.__getitem__, inside)),
                           found.total, None if counts is None else _by_type(counts),
-                          None if of_types is None else {_TYPES[t]: hits[row] for t, (row, _) in of_types.items()})
+                          None if of_types is None else {_TYPES[t]: hits[row] for t, (row, _) in of_types.items()},
+                          None if ranked is None else list(map(hits.__getitem__, ranked)))
         return self._answer(question)
 
     def count_near(self, lat: float, lon: float, query: ServiceQuery, *, radius_km: float) -> int:

@@ -69,6 +69,11 @@ class Around:
     # query within the radius (by distance, then id), where it has one; None when not asked, or where the
     # index does not answer it from its pass (the caller then asks `nearest` of the type).
     nearest_of_types: dict[ServiceType, Hit] | None = None
+    # Asked with `margin_km`: the k passing within the radius by effective distance (the distance, plus the
+    # margin for a service outside the areas of `within`), then distance, then id, where the index ranks them
+    # in its pass, and `nearest_within` is then left empty; else None (the caller ranks `nearest` and
+    # `nearest_within` together, which hold them).
+    ranked: list[Hit] | None = None
 
 
 @dataclass(frozen=True)
@@ -120,14 +125,16 @@ class IndexBackend(Protocol):
 
     def around(self, lat: float, lon: float, query: ServiceQuery, *, k: int, radius_km: float,
                within: frozenset[str] | None = None, count_within: bool = False,
-               each_type: bool = False) -> Around:
+               each_type: bool = False, margin_km: float | None = None) -> Around:
         """`nearest(k, radius_km)`, the same for the query with `area_codes=within` (when given), and
         `count_near(radius_km)`, in one call: a match asks all three of the same circle, and an index that
         reads the circle's candidates once answers them for the cost of one. With `count_within` (and
         `within`), also `count_by_type` of the query with `area_codes=within`: the home ICB's per-type
         counts of a match's summary, which that pass holds whenever the areas lie inside the circle's box.
         With `each_type`, where the index can tell from its pass, each type's nearest within the radius
-        that `nearest` does not show (`Around.nearest_of_types`): a summary's nearest of that type."""
+        that `nearest` does not show (`Around.nearest_of_types`): a summary's nearest of that type. With
+        `margin_km` (and `within`), where the index can rank them in its pass, the k by effective distance
+        (`Around.ranked`) instead of `nearest_within`: a match's ranking, without merging two lists in Python."""
         ...
 
     def scan(self, query: ServiceQuery) -> Iterator[Service]:
@@ -152,9 +159,9 @@ class IndexBackend(Protocol):
 
 def around_in_parts(backend: IndexBackend, lat: float, lon: float, query: ServiceQuery, *, k: int,
                     radius_km: float, within: frozenset[str] | None = None, count_within: bool = False,
-                    each_type: bool = False) -> Around:
+                    each_type: bool = False, margin_km: float | None = None) -> Around:
     """`IndexBackend.around` asked as its separate questions, for an index with no pass to share between them
-    (`each_type` is not answered: no pass holds it)."""
+    (`each_type` and `margin_km` are not answered: no pass holds them)."""
     inside = [] if within is None else backend.nearest(lat, lon, replace(query, area_codes=within), k=k,
                                                        radius_km=radius_km)
     by_type = (backend.count_by_type(replace(query, area_codes=within))
