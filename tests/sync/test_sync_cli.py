@@ -178,3 +178,56 @@ def test_cli_errors_are_one_line(tmp_path, geodata_dir, data_dir, replay):
     refused = rehabmap(home, data_dir, replay, "sync", "cqc", REHABMAP_CQC_API_KEY="wrong")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "REHABMAP_CQC_API_KEY" in refused.stderr and "wrong" not in refused.stderr
+
+
+def test_an_answer_that_is_no_page_of_the_listing_retires_nothing(tmp_path, geodata_dir, data_dir, replay):
+    """CQC's list of hospitals answered 200 with something that is not a page of it (an error message in place
+    of `locations`). Before, it was read as a page that lists no hospital: the full run, a complete listing,
+    retired Field House, the inpatient unit a maintainer had accepted, and exited 0 while CQC's complete
+    inpatient coverage went on claiming "None found" beside it. Now the run stops with one error line, nothing
+    is applied, and the next run goes on."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    assert rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE, "--level", "1").returncode == 0
+    replay.fail("/cqc/locations", 200)  # the first list page of a full run: hospitals
+
+    broken = rehabmap(home, data_dir, replay, "sync", "cqc", "--full")
+
+    assert broken.returncode == 2 and broken.stdout == ""
+    assert broken.stderr.startswith("error: CQC API answered http://") and broken.stderr.count("\n") == 1
+    assert ("with something that is not a page of its listing (no 'locations' list): "
+            "'{\"message\": \"replayed fault 200\"}'") in broken.stderr
+    assert index_record(home, FIELD_HOUSE)["status"] == "active"
+    with serving(home, data_dir) as url:
+        body = {"home": {"postcode": FIELD_HOUSE_POSTCODE}, "types": ["inpatient_rehab_level1"]}
+        assert httpx.post(f"{url}/match", json=body, timeout=30).json()["results"][0]["id"] == FIELD_HOUSE
+    again = rehabmap(home, data_dir, replay, "sync", "cqc", "--full")
+    assert again.returncode == 0, again.stderr
+    assert first_line(again)["retired"] == 0
+    assert index_record(home, FIELD_HOUSE)["status"] == "active"
+
+
+def test_a_changes_answer_that_is_no_page_keeps_its_window(tmp_path, geodata_dir, data_dir, replay):
+    """CQC deregisters Grovelands Lodge, and its change log answers the next run with something that is not a
+    page of changes. Before, that run read it as "no changes", exited 0 and moved its cursor past the window:
+    no later run asked for it again, and the deregistered home stayed shown as registered. The same when the
+    home's own record was answered so (refused as a record with no locationId, its change spent). Now the run
+    stops with the error and the cursor where it was, so the next run retires the home."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    replay.cqc.deregister(GROVELANDS, date(2026, 11, 30))
+    replay.fail("/cqc/changes/location", 200)
+    replay.fail(f"/cqc/locations/{GROVELANDS}", 200)
+
+    broken = rehabmap(home, data_dir, replay, "sync", "cqc")
+    assert broken.returncode == 2 and "not a page of its listing (no 'changes' list)" in broken.stderr
+    broken = rehabmap(home, data_dir, replay, "sync", "cqc")
+    assert broken.returncode == 2 and f"/locations/{GROVELANDS} with something that is not a record (no " \
+        "'locationId'): '{\"message\": \"replayed fault 200\"}'" in broken.stderr
+
+    assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "active"
+    caught_up = rehabmap(home, data_dir, replay, "sync", "cqc")
+    assert caught_up.returncode == 0, caught_up.stderr
+    assert f"retired cqc:{GROVELANDS} Grovelands Lodge: deregistered by CQC on 2026-11-30" in caught_up.stdout
+    assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "inactive"
+

@@ -50,8 +50,8 @@ class NhsServiceSearchConnector(BaseConnector):
         while True:
             params = {"api-version": 3, "$filter": f"Services/any(s: s/ServiceCode eq '{self.service_code}')",
                       "$top": self.page_size, "$skip": skip, "$count": "true"}
-            body = self.http.get_json("", params)
-            organisations = body.get("value") or []
+            body = self.http.get_page("", params, "value")
+            organisations = body["value"]
             for number, organisation in enumerate(organisations, start=skip + 1):
                 yield map_organisation(organisation, f"{url}?$skip={skip}", number, utc_now())
             skip += len(organisations)
