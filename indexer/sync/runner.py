@@ -207,7 +207,12 @@ class SyncRunner:
                 raise SyncBusy(f"Another 'rehabmap sync {connector.name}' is running; wait for it to finish.")
             caught_up = self.live.catch_up(self.store) if not dry_run and self.live is not None else 0
             started = self.store.source_status(connector.name).run_started_at or now()
-            outcomes = self._fetch(connector, dry_run=dry_run, full=full)
+            try:
+                outcomes = self._fetch(connector, dry_run=dry_run, full=full)
+            except SyncInterrupted as exc:  # recorded, so that `sync-status` tells the person watching it
+                if not dry_run:
+                    self.store.record_run(connector.name, started, "failed", {"error": exc.message})
+                raise
             plan = _Plan.make(self, connector.name, outcomes, complete=connector.complete)
             report = plan.report
             report.dry_run = dry_run

@@ -272,7 +272,8 @@ class SyncStore:
     def sources(self) -> list[SourceStatus]:
         with self._connect() as conn:
             names = [s for (s,) in conn.execute("SELECT source FROM sync_state UNION SELECT DISTINCT connector "
-                                                "FROM sync_records ORDER BY 1")]
+                                                "FROM sync_records UNION SELECT DISTINCT source FROM sync_runs "
+                                                "ORDER BY 1")]
         return [self.source_status(name) for name in names]
 
     def abandon_run(self, source: str) -> int:

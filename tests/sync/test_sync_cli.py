@@ -4,6 +4,7 @@ the CQC connector against the replay of the CQC API (the 103 real recorded locat
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from datetime import date
@@ -231,3 +232,31 @@ def test_a_changes_answer_that_is_no_page_keeps_its_window(tmp_path, geodata_dir
     assert f"retired cqc:{GROVELANDS} Grovelands Lodge: deregistered by CQC on 2026-11-30" in caught_up.stdout
     assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "inactive"
 
+
+def test_a_failed_sync_tells_the_person_watching_sync_status(tmp_path, geodata_dir, data_dir, replay):
+    """The README's crontab sends each run's output to a log file and mails only when `rehabmap sync-status`
+    exits non-zero. Before, a run that failed (a key refused, a source down) was recorded nowhere: sync-status
+    said nothing of it and exited 0, so a revoked CQC key left the directory going stale every night, unseen (and
+    a first run that failed was "no source has been synced yet"). Now the failure is the source's last run."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    refused = rehabmap(home, data_dir, replay, "sync", "cqc", REHABMAP_CQC_API_KEY="revoked")
+    assert refused.returncode == 2
+    status = rehabmap(home, data_dir, None, "sync-status")
+    assert status.returncode == 3, status.stdout
+    assert status.stdout.startswith("cqc: last success never, last complete listing never; 0 active")
+    assert "  last run failed at " in status.stdout and (
+        ": CQC API refused the key (401): check REHABMAP_CQC_API_KEY") in status.stdout
+    assert "  FAILED: nothing was applied" in status.stdout and "revoked" not in status.stdout
+
+    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    assert rehabmap(home, data_dir, None, "sync-status").returncode == 0
+
+    replay.fail("/cqc/changes/location", 500, times=None)
+    down = rehabmap(home, data_dir, replay, "sync", "cqc", REHABMAP_SYNC_RETRIES="1")
+    assert down.returncode == 2
+    status = rehabmap(home, data_dir, None, "sync-status", "--json")
+    assert status.returncode == 3
+    [cqc] = json.loads(status.stdout)
+    assert cqc["last_run"]["outcome"] == "failed" and cqc["active"] == 6
+    assert cqc["last_run"]["error"].startswith("CQC API is unavailable: ") and "(status 500)" in cqc["last_run"]["error"]
+    assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "active"
