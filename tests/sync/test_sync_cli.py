@@ -25,7 +25,7 @@ from tests.sync.store_fixtures import (
     table_rows,
 )
 
-GROVELANDS, ASHTON = "1-112778525", "1-112816741"
+GROVELANDS, ASHTON, DOVETAIL, DEVONSHIRE = "1-112778525", "1-112816741", "1-112779585", "1-112779616"
 FIRST_RUN = {"fetched": 78, "added": 6, "changed": 0, "unchanged": 0, "retired": 0, "held for review": 1,
              "rejected": 41}
 
@@ -258,5 +258,35 @@ def test_a_failed_sync_tells_the_person_watching_sync_status(tmp_path, geodata_d
     assert status.returncode == 3
     [cqc] = json.loads(status.stdout)
     assert cqc["last_run"]["outcome"] == "failed" and cqc["active"] == 6
-    assert cqc["last_run"]["error"].startswith("CQC API is unavailable: ") and "(status 500)" in cqc["last_run"]["error"]
+    error = cqc["last_run"]["error"]
+    assert error.startswith("CQC API is unavailable: ") and "(status 500)" in error
     assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "active"
+
+
+def test_a_value_the_source_gives_that_cannot_be_read_keeps_the_last_good_record(tmp_path, geodata_dir, data_dir,
+                                                                                  replay):
+    """CQC's record of Dovetail House comes back with a bed count that is not a number, and Devonshire Manor's
+    with a postcode that is not one. Before, each was refused and its record retired ("the source's record can no
+    longer be used"; here 2 of 7 records, so the run stopped at the threshold and --force retired both): a home
+    CQC still registers left every search over one unreadable value, where a bad latitude kept the last good
+    version. Now both keep it, and the report says so."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    replay.cqc.alter(DOVETAIL, numberOfBeds="twenty")
+    replay.cqc.alter(DEVONSHIRE, postalCode="NOT A POSTCODE")
+
+    done = rehabmap(home, data_dir, replay, "sync", "cqc")
+
+    assert done.returncode == 0, done.stderr
+    assert {k: v for k, v in first_line(done).items() if v} == {"fetched": 2, "rejected": 2}
+    assert (f"rejected cqc:{DOVETAIL} Dovetail House: {replay.cqc_url}/locations/{DOVETAIL}: numberOfBeds: 'twenty' "
+            "is not a number; the previous version stays") in done.stdout
+    assert (f"rejected cqc:{DEVONSHIRE} Devonshire Manor: {replay.cqc_url}/locations/{DEVONSHIRE}: postalCode: "
+            "'NOT A POSTCODE' is not a UK postcode; the previous version stays") in done.stdout
+    with serving(home, data_dir) as url:
+        for location, postcode in ((DOVETAIL, "NG18 2AT"), (DEVONSHIRE, "NG5 2EW")):
+            shown = httpx.get(f"{url}/services/cqc:{location}", timeout=30).json()
+            assert (shown["status"], shown["postcode"]) == ("active", postcode)
+        near = {"home": {"postcode": "NG18 2AT"}, "types": ["supported_accommodation"], "max_distance_km": 2}
+        assert [r["name"] for r in httpx.post(f"{url}/match", json=near, timeout=30).json()["results"]] == [
+            "Dovetail House"]

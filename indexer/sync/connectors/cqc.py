@@ -199,7 +199,7 @@ def location_item(connector: str, row: LocationRow, url: str, fetched_at: dateti
     except NotRehabPathway as exc:
         return Refused(connector, row.location_id, where, f"not a rehab pathway service: {exc}")
     if row.parser.errors:
-        return Refused(connector, row.location_id, where, "; ".join(row.parser.errors))
+        return Refused(connector, row.location_id, where, "; ".join(row.parser.errors), unreadable=True)
     candidate = location_candidate(origin(NAME, url, row.line, row.location_id, LICENCE, fetched_at), registration,
                                    row.parser, reading.fields)
     field_sources = {f: f"{connector}:{k}" for f, k in row.field_columns.items()}

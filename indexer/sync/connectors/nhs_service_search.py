@@ -83,7 +83,7 @@ def map_organisation(org: Mapping[str, Any], where: str, number: int, fetched_at
     parser.set("phone", contacts.get("Telephone"), "Contacts.Telephone")
     parser.set("website", contacts.get("Website"), "Contacts.Website")
     if parser.errors:
-        return Refused(NAME, ods_code, f"{where} item {number}", "; ".join(parser.errors))
+        return Refused(NAME, ods_code, f"{where} item {number}", "; ".join(parser.errors), unreadable=True)
     parent = (org.get("ParentOrganisation") or {}).get("OrganisationName")
     service: Mapping[str, Any] = next(
         (s for s in org.get("Services") or [] if s.get("ServiceCode") == SERVICE_CODE), {})

@@ -182,7 +182,7 @@ def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched
     try:
         fields, label_text = oruk_to_fields({**item, "description": _text(item.get("description"))})
     except (ValueError, TypeError, AttributeError) as exc:
-        return Refused(feed.source, sid, url, f"cannot read the service: {exc}")
+        return Refused(feed.source, sid, url, f"cannot read the service: {exc}", unreadable=True)
     fields.pop("provenance", None)
     name = fields.get("name", "")
     typed = _type(feed, item, fields, label_text)
