@@ -325,3 +325,30 @@ def test_what_if_says_no_data_before_where_nothing_is_known(synced, synced_home,
     line = next(line.split() for line in done.stdout.splitlines() if line.startswith(NOTTINGHAMSHIRE)
                 and " count " in line)
     assert line[-3:] == ["no", "data", "1"]
+
+
+def test_a_service_the_directory_no_longer_lists_is_not_said_to_have_closed(browser, tmp_path, geodata_dir, data_dir,
+                                                                             axe_source):
+    """CQC stops registering Devonshire Manor for mental health: the home is open, but no longer on the pathway,
+    so the next sync retires its record. Before, its page (kept for old links) said "This service has closed",
+    a guess shown as a fact (CQC also deregisters a home that only changes provider). Now it says the directory
+    no longer lists it, and what that may mean."""
+    devonshire = "1-112779616"
+    home = make_home(tmp_path / "home", geodata_dir)
+    for replay in running(data_dir / "feeds"):
+        assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+        replay.cqc.alter(devonshire, specialisms=[s for s in replay.cqc.records[devonshire]["specialisms"]
+                                                  if "Mental" not in s["name"]])
+        done = rehabmap(home, data_dir, replay, "sync", "cqc")
+        assert done.returncode == 0, done.stderr
+        assert (f"retired cqc:{devonshire} Devonshire Manor: the source's record can no longer be used: not a rehab "
+                "pathway service") in done.stdout
+    with serving(home, data_dir) as url:
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+        page = context.new_page()
+        page.goto(f"{url}/service/cqc:{devonshire}")
+        main = page.locator("main").inner_text()
+        assert "This service is no longer listed" in main and "closed" not in main.replace("It may have closed", "")
+        assert "It may have closed, changed provider or stopped offering this kind of support." in main
+        assert axe(page, axe_source) == []
+        context.close()
