@@ -82,7 +82,7 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
             counts = ", ".join(f"{k} {v}" for k, v in r.last_run.counts.items())
             click.echo(f"  last run {r.last_run.outcome} at {r.last_run.finished_at}: {r.last_run.error or counts}")
         if r.last_run is not None and r.last_run.outcome == "stopped":
-            click.echo(f"  STOPPED: check its report, then 'rehabmap sync {r.source} --force' or --discard")
+            click.echo(f"  STOPPED: {r.last_run.stopped}")
         elif r.needs_a_person:
             click.echo("  FAILED: nothing was applied, so it holds what the last successful run gave; fix what the "
                        "error names, then run the sync again")

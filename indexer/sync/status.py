@@ -22,6 +22,7 @@ class LastRun:
     finished_at: str
     counts: dict[str, int]    # fetched, added, changed, retired, held, rejected
     error: str | None = None  # a failed run's one-line error
+    stopped: str | None = None  # a stopped run's report: why, and the command that applies or drops it
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ def _last_run(store: SyncStore, source: str) -> LastRun | None:
     report = runs[0].report
     counts = {"fetched": int(report.get("fetched", 0)),
               **{name: len(report.get(name) or ()) for name in _COUNTS}}
-    return LastRun(runs[0].outcome, runs[0].started_at, runs[0].finished_at, counts, report.get("error"))
+    return LastRun(runs[0].outcome, runs[0].started_at, runs[0].finished_at, counts, report.get("error"),
+                   report.get("stopped"))
 
 
 def sync_status(store: SyncStore, source: str | None = None) -> list[SourceReport]:

@@ -85,7 +85,10 @@ def test_sync_review_and_match_end_to_end(tmp_path, geodata_dir, data_dir, repla
     status = rehabmap(home, data_dir, None, "sync-status")
     assert status.returncode == 3, "a stopped run needs a person: cron's failure mail should say so"
     assert status.stdout.startswith("cqc: last success ") and "7 active, 0 retired, 0 awaiting review" in status.stdout
-    assert "last run stopped at " in status.stdout and "STOPPED: check its report" in status.stdout
+    assert "last run stopped at " in status.stdout and (
+        "STOPPED: this run would change or retire 29% of the 7 records held from cqc (more than 25%). Nothing was "
+        "applied; what was fetched is kept. Check the source, then run 'rehabmap sync cqc --force' to apply it, or "
+        "'rehabmap sync cqc --discard' to drop it.") in status.stdout
     assert "unfinished run since " in status.stdout and "2 fetched records kept" in status.stdout
     forced = rehabmap(home, data_dir, replay, "sync", "cqc", "--force")
     assert forced.returncode == 0, forced.stderr
