@@ -80,7 +80,9 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
                                                              if r.facts else ""))
         if r.last_run is not None:
             counts = ", ".join(f"{k} {v}" for k, v in r.last_run.counts.items())
-            click.echo(f"  last run {r.last_run.outcome} at {r.last_run.finished_at}: {r.last_run.error or counts}")
+            said = r.last_run.error or (f"{r.last_run.discarded} fetched records dropped; the next run starts from the "
+                                        "last applied one" if r.last_run.outcome == "discarded" else counts)
+            click.echo(f"  last run {r.last_run.outcome} at {r.last_run.finished_at}: {said}")
         if r.last_run is not None and r.last_run.outcome == "stopped":
             click.echo(f"  STOPPED: {r.last_run.stopped}")
         elif r.needs_a_person:

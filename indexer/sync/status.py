@@ -17,12 +17,14 @@ _COUNTS = ("added", "changed", "retired", "held", "rejected")
 @dataclass(frozen=True)
 class LastRun:
     outcome: str              # "applied"; "stopped" at the change threshold (waits for --force or --discard);
-                              # or "failed": the source could not give what was asked (the error says why)
+                              # "failed": the source could not give what was asked (the error says why); or
+                              # "discarded": what a run had fetched was dropped (`rehabmap sync --discard`)
     started_at: str
     finished_at: str
     counts: dict[str, int]    # fetched, added, changed, retired, held, rejected
     error: str | None = None  # a failed run's one-line error
     stopped: str | None = None  # a stopped run's report: why, and the command that applies or drops it
+    discarded: int = 0        # the fetched records a discarded run dropped
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ def _last_run(store: SyncStore, source: str) -> LastRun | None:
     counts = {"fetched": int(report.get("fetched", 0)),
               **{name: len(report.get(name) or ()) for name in _COUNTS}}
     return LastRun(runs[0].outcome, runs[0].started_at, runs[0].finished_at, counts, report.get("error"),
-                   report.get("stopped"))
+                   report.get("stopped"), int(report.get("discarded", 0)))
 
 
 def sync_status(store: SyncStore, source: str | None = None) -> list[SourceReport]:

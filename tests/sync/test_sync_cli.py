@@ -293,3 +293,24 @@ def test_a_value_the_source_gives_that_cannot_be_read_keeps_the_last_good_record
         near = {"home": {"postcode": "NG18 2AT"}, "types": ["supported_accommodation"], "max_distance_km": 2}
         assert [r["name"] for r in httpx.post(f"{url}/match", json=near, timeout=30).json()["results"]] == [
             "Dovetail House"]
+
+
+def test_a_discarded_run_no_longer_waits_for_a_person(tmp_path, geodata_dir, data_dir, replay):
+    """A run stopped at the threshold, then dropped with --discard: a person decided. Before, sync-status kept
+    saying STOPPED, that what was fetched is kept and to --force or --discard it, and exited 3, so cron mailed
+    again every morning until the next run happened to succeed."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    replay.cqc.deregister(GROVELANDS, date(2026, 11, 30))
+    replay.cqc.deregister(DOVETAIL, date(2026, 11, 30))
+    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 3
+    assert rehabmap(home, data_dir, None, "sync-status").returncode == 3
+
+    dropped = rehabmap(home, data_dir, replay, "sync", "cqc", "--discard")
+
+    assert dropped.returncode == 0 and dropped.stdout.startswith("cqc: dropped 2 fetched records")
+    status = rehabmap(home, data_dir, None, "sync-status")
+    assert status.returncode == 0, status.stdout
+    assert ": 2 fetched records dropped; the next run starts from the last applied one" in status.stdout
+    assert "  last run discarded at " in status.stdout and "STOPPED" not in status.stdout
+    assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "active"
