@@ -504,7 +504,8 @@ class _Plan:
         that cannot be read keeps its last good version, as a record the pipeline rejects does."""
         service_id = before.service_id if before else f"{refused.source}:{refused.source_id}"
         active = before is not None and before.status == "active"
-        kept = "; the previous version stays" if refused.unreadable and active else ""
+        kept = ("; the previous version stays" if refused.unreadable and active and before is not None
+                and before.service is not None else "")
         self.report.rejected.append(Line(service_id, _name(before), f"{refused.where}: {refused.reason}{kept}"))
         self.report.unplaced += refused.unplaced
         if before is None or not active or refused.unreadable:
