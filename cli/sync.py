@@ -63,7 +63,7 @@ def sync_command(source: str, dry_run: bool, force: bool, full: bool, discard: b
 def sync_status_command(source: str | None, as_json: bool) -> None:
     """Per source: last successful and complete runs, cursor, records held, records awaiting review, how the
     last run ended, and any unfinished run. Exit status 3 when a source's last run stopped at the change
-    threshold (it needs a person). Reads the store only; never contacts a source."""
+    threshold or failed (it needs a person). Reads the store only; never contacts a source."""
     from indexer.sync.status import sync_status
     from app.sync import open_store
     from rehabmap.config import get_settings
@@ -80,9 +80,14 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
                                                              if r.facts else ""))
         if r.last_run is not None:
             counts = ", ".join(f"{k} {v}" for k, v in r.last_run.counts.items())
-            click.echo(f"  last run {r.last_run.outcome} at {r.last_run.finished_at}: {counts}")
-        if r.needs_a_person:
-            click.echo(f"  STOPPED: check its report, then 'rehabmap sync {r.source} --force' or --discard")
+            said = r.last_run.error or (f"{r.last_run.discarded} fetched records dropped; the next run starts from the "
+                                        "last applied one" if r.last_run.outcome == "discarded" else counts)
+            click.echo(f"  last run {r.last_run.outcome} at {r.last_run.finished_at}: {said}")
+        if r.last_run is not None and r.last_run.outcome == "stopped":
+            click.echo(f"  STOPPED: {r.last_run.stopped}")
+        elif r.needs_a_person:
+            click.echo("  FAILED: nothing was applied, so it holds what the last successful run gave; fix what the "
+                       "error names, then run the sync again")
         if r.unfinished_since:
             click.echo(f"  unfinished run since {r.unfinished_since}: {r.staged} fetched records kept; the next "
                        "run goes on from it")

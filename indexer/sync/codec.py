@@ -82,7 +82,7 @@ def outcome_to_json(outcome: Outcome) -> tuple[str, dict[str, Any]]:
         return "gone", {"source": outcome.source, "source_id": outcome.source_id, "reason": outcome.reason,
                         "on": outcome.on.isoformat() if outcome.on else None}
     return "refused", {"source": outcome.source, "source_id": outcome.source_id, "where": outcome.where,
-                       "reason": outcome.reason, "unplaced": outcome.unplaced}
+                       "reason": outcome.reason, "unplaced": outcome.unplaced, "unreadable": outcome.unreadable}
 
 
 def outcome_from_json(kind: str, payload: dict[str, Any]) -> Outcome:
@@ -94,7 +94,7 @@ def outcome_from_json(kind: str, payload: dict[str, Any]) -> Outcome:
         return Gone(payload["source"], payload["source_id"], payload["reason"],
                     date.fromisoformat(payload["on"]) if payload.get("on") else None)
     return Refused(payload["source"], payload.get("source_id"), payload["where"], payload["reason"],
-                   bool(payload.get("unplaced")))
+                   bool(payload.get("unplaced")), bool(payload.get("unreadable")))
 
 
 def _digest(value: Any) -> str:

@@ -121,6 +121,10 @@ class Fetched:
         return httpx.Response(self.status, content=self.content, headers=self.headers).json()
 
 
+def _excerpt(fetched: Fetched) -> str:
+    return fetched.content[:_EXCERPT].decode(errors="replace")
+
+
 def parse_http_date(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -190,13 +194,35 @@ class SourceClient:
     def redact(self, text: str) -> str:
         return text.replace(self._key.get_secret_value(), "[redacted]") if self._key else text
 
-    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+    def get_page(self, path: str, params: Mapping[str, Any], items: str) -> dict[str, Any]:
+        """One page of a listing: a JSON object holding its records in a list under `items`. Anything else
+        that arrives with a 2xx (an error message, a gateway's notice, another shape) is an error, not a page
+        that lists nothing: read as empty, it would end a complete listing there, retiring every record the
+        source gave after it, or move a changes cursor past changes never fetched."""
         fetched = self.get(path, params)
+        body = self._json(fetched)
+        if not isinstance(body, dict) or not isinstance(body.get(items), list):
+            raise SourceError(self.redact(f"{self.label} answered {fetched.url} with something that is not a page "
+                                          f"of its listing (no '{items}' list): '{_excerpt(fetched)}'"))
+        return body
+
+    def get_record(self, path: str, id_key: str) -> dict[str, Any]:
+        """One record's page: a JSON object with its id under `id_key`. Anything else that arrives with a 2xx is
+        an error, not a record: read as one without an id it was refused, and the change that named it was
+        never asked for again (or, on a page without an id's key, the run failed with a traceback)."""
+        fetched = self.get(path)
+        body = self._json(fetched)
+        if not isinstance(body, dict) or not body.get(id_key):
+            raise SourceError(self.redact(f"{self.label} answered {fetched.url} with something that is not a "
+                                          f"record (no '{id_key}'): '{_excerpt(fetched)}'"))
+        return body
+
+    def _json(self, fetched: Fetched) -> Any:
         try:
             return fetched.json()
         except ValueError:
             raise SourceError(self.redact(f"{self.label} answered {fetched.url} with something that is not "
-                                          f"JSON: '{fetched.content[:_EXCERPT].decode(errors='replace')}'")) from None
+                                          f"JSON: '{_excerpt(fetched)}'")) from None
 
     def get(self, path: str, params: Mapping[str, Any] | None = None, *, validators: Validators | None = None,
             method: str = "GET", json_body: Any = None, into: Path | None = None) -> Fetched:

@@ -109,6 +109,9 @@ class Refused:
     where: str         # URL or file, and item/line
     reason: str
     unplaced: bool = False  # a pathway service the source gives no place for: counted apart in the run's report
+    # A value in it cannot be read (a bed count that is not a number, a postcode that is not one): that says
+    # nothing about the service, so the record made from its last good version stays shown, not retired.
+    unreadable: bool = False
 
 
 Outcome = SourceItem | Gone | Refused | Enrichment

@@ -207,7 +207,12 @@ class SyncRunner:
                 raise SyncBusy(f"Another 'rehabmap sync {connector.name}' is running; wait for it to finish.")
             caught_up = self.live.catch_up(self.store) if not dry_run and self.live is not None else 0
             started = self.store.source_status(connector.name).run_started_at or now()
-            outcomes = self._fetch(connector, dry_run=dry_run, full=full)
+            try:
+                outcomes = self._fetch(connector, dry_run=dry_run, full=full)
+            except SyncInterrupted as exc:  # recorded, so that `sync-status` tells the person watching it
+                if not dry_run:
+                    self.store.record_run(connector.name, started, "failed", {"error": exc.message})
+                raise
             plan = _Plan.make(self, connector.name, outcomes, complete=connector.complete)
             report = plan.report
             report.dry_run = dry_run
@@ -495,11 +500,15 @@ class _Plan:
 
     def _refused(self, refused: Refused, before: StoredRecord | None) -> StoredRecord | None:
         """Reported; and a record held from the source that it now refuses (no longer on the pathway, say) is
-        retired: what the source no longer supports is not shown as if it did."""
+        retired: what the source no longer supports is not shown as if it did. One the source gives with a value
+        that cannot be read keeps its last good version, as a record the pipeline rejects does."""
         service_id = before.service_id if before else f"{refused.source}:{refused.source_id}"
-        self.report.rejected.append(Line(service_id, _name(before), f"{refused.where}: {refused.reason}"))
+        active = before is not None and before.status == "active"
+        kept = ("; the previous version stays" if refused.unreadable and active and before is not None
+                and before.service is not None else "")
+        self.report.rejected.append(Line(service_id, _name(before), f"{refused.where}: {refused.reason}{kept}"))
         self.report.unplaced += refused.unplaced
-        if before is None or before.status != "active":
+        if before is None or not active or refused.unreadable:
             return None
         self.touched += 1
         return self._gone(Gone(refused.source, str(refused.source_id),

@@ -16,10 +16,15 @@ _COUNTS = ("added", "changed", "retired", "held", "rejected")
 
 @dataclass(frozen=True)
 class LastRun:
-    outcome: str              # "applied", or "stopped" at the change threshold (waits for --force or --discard)
+    outcome: str              # "applied"; "stopped" at the change threshold (waits for --force or --discard);
+                              # "failed": the source could not give what was asked (the error says why); or
+                              # "discarded": what a run had fetched was dropped (`rehabmap sync --discard`)
     started_at: str
     finished_at: str
     counts: dict[str, int]    # fetched, added, changed, retired, held, rejected
+    error: str | None = None  # a failed run's one-line error
+    stopped: str | None = None  # a stopped run's report: why, and the command that applies or drops it
+    discarded: int = 0        # the fetched records a discarded run dropped
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,10 @@ class SourceReport:
 
     @property
     def needs_a_person(self) -> bool:
-        return self.last_run is not None and self.last_run.outcome == "stopped"
+        """A run stopped at the threshold waits for a decision; one that failed (a key refused, a source down
+        or answering what is not its listing) fails again each night until someone looks, while the directory
+        goes stale: either way the last run did not bring it up to date."""
+        return self.last_run is not None and self.last_run.outcome in ("stopped", "failed")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,7 +59,8 @@ def _last_run(store: SyncStore, source: str) -> LastRun | None:
     report = runs[0].report
     counts = {"fetched": int(report.get("fetched", 0)),
               **{name: len(report.get(name) or ()) for name in _COUNTS}}
-    return LastRun(runs[0].outcome, runs[0].started_at, runs[0].finished_at, counts)
+    return LastRun(runs[0].outcome, runs[0].started_at, runs[0].finished_at, counts, report.get("error"),
+                   report.get("stopped"), int(report.get("discarded", 0)))
 
 
 def sync_status(store: SyncStore, source: str | None = None) -> list[SourceReport]:

@@ -272,15 +272,22 @@ class SyncStore:
     def sources(self) -> list[SourceStatus]:
         with self._connect() as conn:
             names = [s for (s,) in conn.execute("SELECT source FROM sync_state UNION SELECT DISTINCT connector "
-                                                "FROM sync_records ORDER BY 1")]
+                                                "FROM sync_records UNION SELECT DISTINCT source FROM sync_runs "
+                                                "ORDER BY 1")]
         return [self.source_status(name) for name in names]
 
     def abandon_run(self, source: str) -> int:
         """Forget a run in progress (its saved state and what it staged); the next run starts from the last
-        applied state. Returns how many staged outcomes were dropped."""
+        applied state. Returns how many staged outcomes were dropped. Dropping any is recorded as the source's
+        last run: a person decided, so a run stopped before no longer waits for one."""
         with self._transaction() as conn:
+            started = conn.execute("SELECT run_started_at FROM sync_state WHERE source = ?", (source,)).fetchone()
             dropped = conn.execute("DELETE FROM sync_staged WHERE source = ?", (source,)).rowcount
             conn.execute("UPDATE sync_state SET pending = NULL, run_started_at = NULL WHERE source = ?", (source,))
+            if dropped:
+                conn.execute("INSERT INTO sync_runs (source, started_at, finished_at, outcome, report) "
+                             "VALUES (?, ?, ?, 'discarded', ?)",
+                             (source, (started and started[0]) or now(), now(), _dumps({"discarded": dropped})))
         return int(dropped)
 
     # --- what a run in progress has fetched -----------------------------------------------------------

@@ -297,6 +297,12 @@ def test_force_accepts_a_loss_from_the_index_and_force_queue_a_large_change_to_t
     assert forced.returncode == 3, forced.stderr
     assert "stopped: this run would change or retire 75% of the 4 records held from sites" in forced.stdout
     assert "run 'rehabmap index' again with --force-queue to apply it" in forced.stdout
+    # What cron mails the next morning names that command too: before, "'rehabmap sync sites --force' or
+    # --discard", for a source no sync has.
+    status = rehabmap(home, data_dir, "sync-status", "--source", "sites")
+    assert status.returncode == 3 and "rehabmap sync" not in status.stdout
+    assert "  STOPPED: this run would change or retire 75% of the 4 records held from sites" in status.stdout
+    assert "run 'rehabmap index' again with --force-queue to apply it" in status.stdout
     applied = index("--force-queue")
     assert applied.returncode == 0, applied.stderr
     assert "sites: fetched 1, added 0, changed 0, unchanged 1, retired 3" in applied.stdout

@@ -8,7 +8,7 @@ from pydantic import SecretStr
 
 from indexer.sync.connectors import connectors_for
 from indexer.sync.connectors.nhs_service_search import KEY_HEADER, NhsServiceSearchConnector
-from indexer.sync.http import HttpPolicy, SourceClient, SourceKeyRefused, SourceUnavailable
+from indexer.sync.http import HttpPolicy, SourceClient, SourceError, SourceKeyRefused, SourceUnavailable
 from indexer.sync.items import SourceItem
 from rehabmap.config import Settings
 from rehabmap.taxonomy import ServiceType
@@ -65,3 +65,15 @@ def test_no_key(replay):
     with pytest.raises(SourceKeyRefused, match=r"^NHS Service Search API needs a key \(401\): set "
                                                r"REHABMAP_NHS_SERVICE_SEARCH_KEY$"):
         list(connector(replay, key=None).fetch(MemoryState()))
+
+
+def test_an_answer_without_its_organisations_is_no_last_page(replay):
+    """The third page of orthodontists (15, 4 a page) answered 200 with a message in place of `value`. Before, it
+    read as the last page: a complete listing of 8, so a sync retired the 7 it never saw. Now it is an error,
+    and the crawl stays at that page for the next run."""
+    state = MemoryState()
+    replay.fail("/nhs", 200, after=2)
+    first = connector(replay, service_code="SRV0087", page_size=4)
+    with pytest.raises(SourceError, match=r"not a page of its listing \(no 'value' list\)"):
+        list(first.fetch(state))
+    assert not first.complete and state.states["nhs-service-search"]["skip"] == 8

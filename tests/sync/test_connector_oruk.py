@@ -14,7 +14,7 @@ import pytest
 
 from indexer.sync.connectors import connectors_for
 from indexer.sync.connectors.oruk import FeedError, OrukConnector, load_feed, map_service
-from indexer.sync.http import HttpPolicy, SourceClient, SourceUnavailable
+from indexer.sync.http import HttpPolicy, SourceClient, SourceError, SourceUnavailable
 from indexer.sync.items import Gone, Refused, SourceItem
 from rehabmap.config import Settings
 from rehabmap.taxonomy import ServiceType
@@ -189,3 +189,22 @@ def test_a_feed_covers_what_its_file_says(tmp_path):
                     '[feed.covers]\nvcfse = ["E06000023"]\n')
     connector = OrukConnector(load_feed(path), SourceClient("x", "http://127.0.0.1:9"))
     assert connector.covers() == {"vcfse": frozenset({"E06000023"})} and connector.name == "oruk-town"
+
+
+def test_an_answer_that_is_no_page_or_no_service_ends_no_crawl(replay):
+    """Bristol's first page answered 200 with a message in place of `content`: before, it was read as an empty
+    last page, a complete listing of nothing, so a sync would retire every service held from the feed. A detail
+    page answered so made the crawl fail with a KeyError. Now each is an error naming the page, and the crawl
+    stays where it was, for the next run to ask again."""
+    state = MemoryState()
+    replay.fail("/oruk/bristol/services", 200)
+    connector = bristol(replay, sync_retries=0)
+    with pytest.raises(SourceError, match=r"services\?page=1&per_page=50 with something that is not a page of "
+                                          r"its listing \(no 'content' list\): '\{\"message\""):
+        list(connector.fetch(state))
+    assert not connector.complete and state.states == {}, "nothing moved on: the next run asks again"
+    second = replay.oruk["bristol"].items[1]["id"]
+    replay.fail(f"/oruk/bristol/services/{second}", 200)
+    with pytest.raises(SourceError, match=f"services/{second} with something that is not a record \\(no 'id'\\)"):
+        list(connector.fetch(state))
+    assert not connector.complete and state.states == {}

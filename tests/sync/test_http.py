@@ -55,7 +55,7 @@ def test_429_retry_after_seconds_is_obeyed_exactly(replay):
     replay.fail("/cqc/locations/1-112845365", 429, headers={"Retry-After": "7"})
     fake = FakeTime()
     with cqc_client(replay, fake) as http:
-        assert http.get_json("locations/1-112845365")["name"] == "Field House"
+        assert http.get_record("locations/1-112845365", "locationId")["name"] == "Field House"
     assert fake.sleeps == [7.0]
     assert [s.status for s in replay.seen("/cqc/locations/")] == [429, 200]
 
@@ -65,7 +65,7 @@ def test_503_retry_after_http_date_form_is_obeyed(replay):
     replay.fail("/cqc/locations/1-112845365", 503, headers={"Retry-After": format_datetime(when, usegmt=True)})
     fake = FakeTime()
     with cqc_client(replay, fake) as http:
-        http.get_json("locations/1-112845365")
+        http.get_record("locations/1-112845365", "locationId")
     assert len(fake.sleeps) == 1 and 25 <= fake.sleeps[0] <= 30
 
 
@@ -73,7 +73,7 @@ def test_retry_after_longer_than_the_cap_ends_the_run_without_retrying(replay):
     replay.fail("/cqc/locations/1-112845365", 429, headers={"Retry-After": "3600"})
     fake = FakeTime()
     with cqc_client(replay, fake, retry_after_max=120) as http, pytest.raises(SourceUnavailable) as caught:
-        http.get_json("locations/1-112845365")
+        http.get_record("locations/1-112845365", "locationId")
     assert "asked to wait 3600 s" in caught.value.message and "Retry-After: 3600" in caught.value.message
     assert "run the sync again later" in caught.value.message
     assert fake.sleeps == [] and len(replay.seen("/cqc/locations/")) == 1
@@ -83,7 +83,7 @@ def test_5xx_is_retried_with_growing_jittered_backoff(replay):
     replay.fail("/cqc/locations/1-112845365", 502, times=3)
     fake = FakeTime()
     with cqc_client(replay, fake, backoff_base=1, backoff_max=60) as http:
-        http.get_json("locations/1-112845365")
+        http.get_record("locations/1-112845365", "locationId")
     # Equal jitter: the n-th wait lies in [2^n / 2, 2^n].
     assert len(fake.sleeps) == 3
     for n, wait in enumerate(fake.sleeps):
@@ -94,7 +94,7 @@ def test_a_source_down_after_the_retries_says_which_url_and_status(replay):
     replay.fail("/cqc/locations/1-112845365", 500, times=None)
     fake = FakeTime()
     with cqc_client(replay, fake, retries=2) as http, pytest.raises(SourceUnavailable) as caught:
-        http.get_json("locations/1-112845365")
+        http.get_record("locations/1-112845365", "locationId")
     assert caught.value.message == (f"CQC API is unavailable: {replay.cqc_url}/locations/1-112845365 still failed "
                                     "after 3 tries (status 500)")
     assert len(replay.seen("/cqc/locations/")) == 3
@@ -104,7 +104,7 @@ def test_a_dropped_connection_is_retried(replay):
     replay.drop("/cqc/locations/1-112845365")
     fake = FakeTime()
     with cqc_client(replay, fake) as http:
-        assert http.get_json("locations/1-112845365")["locationId"] == "1-112845365"
+        assert http.get_record("locations/1-112845365", "locationId")["locationId"] == "1-112845365"
     assert [s.status for s in replay.seen("/cqc/locations/")] == [None, 200]
     assert len(fake.sleeps) == 1
 
@@ -113,18 +113,18 @@ def test_a_slow_answer_times_out_and_is_retried(replay):
     replay.slow("/cqc/locations/1-112845365", 2.0)
     fake = FakeTime()
     with cqc_client(replay, fake, timeout=0.3) as http:
-        assert http.get_json("locations/1-112845365")["name"] == "Field House"
+        assert http.get_record("locations/1-112845365", "locationId")["name"] == "Field House"
     assert len(replay.seen("/cqc/locations/")) == 2 and len(fake.sleeps) == 1
 
 
 def test_no_key_and_a_wrong_key_are_told_apart_and_the_key_never_shows(replay, caplog):
     caplog.set_level(logging.DEBUG)
     with cqc_client(replay, key=None) as http, pytest.raises(SourceKeyRefused) as caught:
-        http.get_json("locations/1-112845365")
+        http.get_record("locations/1-112845365", "locationId")
     assert caught.value.message == "CQC API needs a key (401): set REHABMAP_CQC_API_KEY"
     secret = "not-the-key-0123456789"
     with cqc_client(replay, key=secret) as http, pytest.raises(SourceKeyRefused) as caught:
-        http.get_json("locations/1-112845365")
+        http.get_record("locations/1-112845365", "locationId")
     assert caught.value.message == "CQC API refused the key (401): check REHABMAP_CQC_API_KEY"
     assert secret not in caplog.text and secret not in repr(http.__dict__)
     assert [s.had_key for s in replay.seen("/cqc/")] == [False, True]
@@ -139,16 +139,16 @@ def test_the_key_is_redacted_from_an_error_that_echoes_it(replay):
 def test_404_and_other_4xx_are_errors_a_person_can_read(replay):
     with cqc_client(replay) as http:
         with pytest.raises(SourceNotFound, match="has nothing at .*/locations/1-0 \\(404\\)"):
-            http.get_json("locations/1-0")
+            http.get_record("locations/1-0", "locationId")
         with pytest.raises(SourceError, match="answered 400 for .*startTimestamp and endTimestamp are required"):
-            http.get_json("changes/location")
+            http.get_page("changes/location", {}, "changes")
 
 
 def test_requests_are_paced_to_the_rate(replay):
     fake = FakeTime()
     with cqc_client(replay, fake, rate=4) as http:
         for _ in range(3):
-            http.get_json("locations/1-112845365")
+            http.get_record("locations/1-112845365", "locationId")
     assert fake.sleeps == pytest.approx([0.25, 0.25])
 
 
@@ -173,7 +173,7 @@ def test_the_client_really_waits_for_retry_after(replay):
     """The server's clock, not the client's, shows the wait: the retry arrives at least a second later."""
     replay.fail("/cqc/locations/1-112845365", 429, headers={"Retry-After": "1"})
     with cqc_client(replay) as http:
-        http.get_json("locations/1-112845365")
+        http.get_record("locations/1-112845365", "locationId")
     first, second = replay.seen("/cqc/locations/")
     assert (first.status, second.status) == (429, 200)
     assert second.at - first.at >= 1.0

@@ -4,6 +4,7 @@ the CQC connector against the replay of the CQC API (the 103 real recorded locat
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from datetime import date
@@ -24,7 +25,7 @@ from tests.sync.store_fixtures import (
     table_rows,
 )
 
-GROVELANDS, ASHTON = "1-112778525", "1-112816741"
+GROVELANDS, ASHTON, DOVETAIL, DEVONSHIRE = "1-112778525", "1-112816741", "1-112779585", "1-112779616"
 FIRST_RUN = {"fetched": 78, "added": 6, "changed": 0, "unchanged": 0, "retired": 0, "held for review": 1,
              "rejected": 41}
 
@@ -84,7 +85,10 @@ def test_sync_review_and_match_end_to_end(tmp_path, geodata_dir, data_dir, repla
     status = rehabmap(home, data_dir, None, "sync-status")
     assert status.returncode == 3, "a stopped run needs a person: cron's failure mail should say so"
     assert status.stdout.startswith("cqc: last success ") and "7 active, 0 retired, 0 awaiting review" in status.stdout
-    assert "last run stopped at " in status.stdout and "STOPPED: check its report" in status.stdout
+    assert "last run stopped at " in status.stdout and (
+        "STOPPED: this run would change or retire 29% of the 7 records held from cqc (more than 25%). Nothing was "
+        "applied; what was fetched is kept. Check the source, then run 'rehabmap sync cqc --force' to apply it, or "
+        "'rehabmap sync cqc --discard' to drop it.") in status.stdout
     assert "unfinished run since " in status.stdout and "2 fetched records kept" in status.stdout
     forced = rehabmap(home, data_dir, replay, "sync", "cqc", "--force")
     assert forced.returncode == 0, forced.stderr
@@ -178,3 +182,135 @@ def test_cli_errors_are_one_line(tmp_path, geodata_dir, data_dir, replay):
     refused = rehabmap(home, data_dir, replay, "sync", "cqc", REHABMAP_CQC_API_KEY="wrong")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "REHABMAP_CQC_API_KEY" in refused.stderr and "wrong" not in refused.stderr
+
+
+def test_an_answer_that_is_no_page_of_the_listing_retires_nothing(tmp_path, geodata_dir, data_dir, replay):
+    """CQC's list of hospitals answered 200 with something that is not a page of it (an error message in place
+    of `locations`). Before, it was read as a page that lists no hospital: the full run, a complete listing,
+    retired Field House, the inpatient unit a maintainer had accepted, and exited 0 while CQC's complete
+    inpatient coverage went on claiming "None found" beside it. Now the run stops with one error line, nothing
+    is applied, and the next run goes on."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    assert rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE, "--level", "1").returncode == 0
+    replay.fail("/cqc/locations", 200)  # the first list page of a full run: hospitals
+
+    broken = rehabmap(home, data_dir, replay, "sync", "cqc", "--full")
+
+    assert broken.returncode == 2 and broken.stdout == ""
+    assert broken.stderr.startswith("error: CQC API answered http://") and broken.stderr.count("\n") == 1
+    assert ("with something that is not a page of its listing (no 'locations' list): "
+            "'{\"message\": \"replayed fault 200\"}'") in broken.stderr
+    assert index_record(home, FIELD_HOUSE)["status"] == "active"
+    with serving(home, data_dir) as url:
+        body = {"home": {"postcode": FIELD_HOUSE_POSTCODE}, "types": ["inpatient_rehab_level1"]}
+        assert httpx.post(f"{url}/match", json=body, timeout=30).json()["results"][0]["id"] == FIELD_HOUSE
+    again = rehabmap(home, data_dir, replay, "sync", "cqc", "--full")
+    assert again.returncode == 0, again.stderr
+    assert first_line(again)["retired"] == 0
+    assert index_record(home, FIELD_HOUSE)["status"] == "active"
+
+
+def test_a_changes_answer_that_is_no_page_keeps_its_window(tmp_path, geodata_dir, data_dir, replay):
+    """CQC deregisters Grovelands Lodge, and its change log answers the next run with something that is not a
+    page of changes. Before, that run read it as "no changes", exited 0 and moved its cursor past the window:
+    no later run asked for it again, and the deregistered home stayed shown as registered. The same when the
+    home's own record was answered so (refused as a record with no locationId, its change spent). Now the run
+    stops with the error and the cursor where it was, so the next run retires the home."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    replay.cqc.deregister(GROVELANDS, date(2026, 11, 30))
+    replay.fail("/cqc/changes/location", 200)
+    replay.fail(f"/cqc/locations/{GROVELANDS}", 200)
+
+    broken = rehabmap(home, data_dir, replay, "sync", "cqc")
+    assert broken.returncode == 2 and "not a page of its listing (no 'changes' list)" in broken.stderr
+    broken = rehabmap(home, data_dir, replay, "sync", "cqc")
+    assert broken.returncode == 2 and f"/locations/{GROVELANDS} with something that is not a record (no " \
+        "'locationId'): '{\"message\": \"replayed fault 200\"}'" in broken.stderr
+
+    assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "active"
+    caught_up = rehabmap(home, data_dir, replay, "sync", "cqc")
+    assert caught_up.returncode == 0, caught_up.stderr
+    assert f"retired cqc:{GROVELANDS} Grovelands Lodge: deregistered by CQC on 2026-11-30" in caught_up.stdout
+    assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "inactive"
+
+
+def test_a_failed_sync_tells_the_person_watching_sync_status(tmp_path, geodata_dir, data_dir, replay):
+    """The README's crontab sends each run's output to a log file and mails only when `rehabmap sync-status`
+    exits non-zero. Before, a run that failed (a key refused, a source down) was recorded nowhere: sync-status
+    said nothing of it and exited 0, so a revoked CQC key left the directory going stale every night, unseen (and
+    a first run that failed was "no source has been synced yet"). Now the failure is the source's last run."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    refused = rehabmap(home, data_dir, replay, "sync", "cqc", REHABMAP_CQC_API_KEY="revoked")
+    assert refused.returncode == 2
+    status = rehabmap(home, data_dir, None, "sync-status")
+    assert status.returncode == 3, status.stdout
+    assert status.stdout.startswith("cqc: last success never, last complete listing never; 0 active")
+    assert "  last run failed at " in status.stdout and (
+        ": CQC API refused the key (401): check REHABMAP_CQC_API_KEY") in status.stdout
+    assert "  FAILED: nothing was applied" in status.stdout and "revoked" not in status.stdout
+
+    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    assert rehabmap(home, data_dir, None, "sync-status").returncode == 0
+
+    replay.fail("/cqc/changes/location", 500, times=None)
+    down = rehabmap(home, data_dir, replay, "sync", "cqc", REHABMAP_SYNC_RETRIES="1")
+    assert down.returncode == 2
+    status = rehabmap(home, data_dir, None, "sync-status", "--json")
+    assert status.returncode == 3
+    [cqc] = json.loads(status.stdout)
+    assert cqc["last_run"]["outcome"] == "failed" and cqc["active"] == 6
+    error = cqc["last_run"]["error"]
+    assert error.startswith("CQC API is unavailable: ") and "(status 500)" in error
+    assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "active"
+
+
+def test_a_value_the_source_gives_that_cannot_be_read_keeps_the_last_good_record(tmp_path, geodata_dir, data_dir,
+                                                                                  replay):
+    """CQC's record of Dovetail House comes back with a bed count that is not a number, and Devonshire Manor's
+    with a postcode that is not one. Before, each was refused and its record retired ("the source's record can no
+    longer be used"; here 2 of 7 records, so the run stopped at the threshold and --force retired both): a home
+    CQC still registers left every search over one unreadable value, where a bad latitude kept the last good
+    version. Now both keep it, and the report says so."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    replay.cqc.alter(DOVETAIL, numberOfBeds="twenty")
+    replay.cqc.alter(DEVONSHIRE, postalCode="NOT A POSTCODE")
+
+    done = rehabmap(home, data_dir, replay, "sync", "cqc")
+
+    assert done.returncode == 0, done.stderr
+    assert {k: v for k, v in first_line(done).items() if v} == {"fetched": 2, "rejected": 2}
+    assert (f"rejected cqc:{DOVETAIL} Dovetail House: {replay.cqc_url}/locations/{DOVETAIL}: numberOfBeds: 'twenty' "
+            "is not a number; the previous version stays") in done.stdout
+    assert (f"rejected cqc:{DEVONSHIRE} Devonshire Manor: {replay.cqc_url}/locations/{DEVONSHIRE}: postalCode: "
+            "'NOT A POSTCODE' is not a UK postcode; the previous version stays") in done.stdout
+    with serving(home, data_dir) as url:
+        for location, postcode in ((DOVETAIL, "NG18 2AT"), (DEVONSHIRE, "NG5 2EW")):
+            shown = httpx.get(f"{url}/services/cqc:{location}", timeout=30).json()
+            assert (shown["status"], shown["postcode"]) == ("active", postcode)
+        near = {"home": {"postcode": "NG18 2AT"}, "types": ["supported_accommodation"], "max_distance_km": 2}
+        assert [r["name"] for r in httpx.post(f"{url}/match", json=near, timeout=30).json()["results"]] == [
+            "Dovetail House"]
+
+
+def test_a_discarded_run_no_longer_waits_for_a_person(tmp_path, geodata_dir, data_dir, replay):
+    """A run stopped at the threshold, then dropped with --discard: a person decided. Before, sync-status kept
+    saying STOPPED, that what was fetched is kept and to --force or --discard it, and exited 3, so cron mailed
+    again every morning until the next run happened to succeed."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    replay.cqc.deregister(GROVELANDS, date(2026, 11, 30))
+    replay.cqc.deregister(DOVETAIL, date(2026, 11, 30))
+    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 3
+    assert rehabmap(home, data_dir, None, "sync-status").returncode == 3
+
+    dropped = rehabmap(home, data_dir, replay, "sync", "cqc", "--discard")
+
+    assert dropped.returncode == 0 and dropped.stdout.startswith("cqc: dropped 2 fetched records")
+    status = rehabmap(home, data_dir, None, "sync-status")
+    assert status.returncode == 0, status.stdout
+    assert ": 2 fetched records dropped; the next run starts from the last applied one" in status.stdout
+    assert "  last run discarded at " in status.stdout and "STOPPED" not in status.stdout
+    assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "active"

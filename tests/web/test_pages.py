@@ -288,9 +288,9 @@ def test_alternatives_takes_a_neighbourhood_as_the_home_and_asks_which_of_a_shar
     assert "There is more than one Woodhouse in England:" in asked.text and "Woodhouse, Leeds" in asked.text
 
 
-def test_closed_service_says_so(client):
+def test_a_service_no_longer_listed_says_so(client):
     page = client.get("/service/sample:former-chapel-allerton-rehabilitation-unit").text
-    assert "This service has closed" in page
+    assert "This service is no longer listed" in page and "It may have closed, changed provider" in page
 
 
 # --- find local alternatives ------------------------------------------------------------------------

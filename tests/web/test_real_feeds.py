@@ -554,3 +554,42 @@ def test_a_partly_covered_part_is_told_apart_in_every_export(synced_home, tmp_pa
         "partly_covered", str(share), "", ""]
     assert [card["vcfse"][k] for k in ("status", "share_of_adults_covered", "count")] == ["not_covered", "0.0", ""]
     assert card["supported_accommodation:residential_24h"]["status"] == "present"
+
+
+def test_a_service_the_directory_no_longer_lists_is_not_said_to_have_closed(browser, tmp_path, geodata_dir, data_dir,
+                                                                             axe_source):
+    """CQC stops registering Devonshire Manor for mental health: the home is open, but no longer on the pathway,
+    so the next sync retires its record. Before, its page (kept for old links) said "This service has closed",
+    a guess shown as a fact (CQC also deregisters a home that only changes provider), and a shortlist link made
+    before still offered it with its phone and referral route. Now its page says the directory no longer lists
+    it, and what that may mean, and the shortlist names it apart."""
+    devonshire = "1-112779616"
+    home = make_home(tmp_path / "home", geodata_dir)
+    for replay in running(data_dir / "feeds"):
+        assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+        replay.cqc.alter(devonshire, specialisms=[s for s in replay.cqc.records[devonshire]["specialisms"]
+                                                  if "Mental" not in s["name"]])
+        done = rehabmap(home, data_dir, replay, "sync", "cqc")
+        assert done.returncode == 0, done.stderr
+        assert (f"retired cqc:{devonshire} Devonshire Manor: the source's record can no longer be used: not a rehab "
+                "pathway service") in done.stdout
+    with serving(home, data_dir) as url:
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+        page = context.new_page()
+        page.goto(f"{url}/service/cqc:{devonshire}")
+        main = page.locator("main").inner_text()
+        assert "This service is no longer listed" in main and "closed" not in main.replace("It may have closed", "")
+        assert "It may have closed, changed provider or stopped offering this kind of support." in main
+        assert axe(page, axe_source) == []
+
+        # A shortlist link made before: Devonshire Manor is named as no longer listed, not offered with its phone.
+        page.goto(f"{url}/shortlist?s=cqc:1-112779585&s=cqc:{devonshire}")
+        main = page.locator("main").inner_text()
+        assert main.count("Phone") == 1 and "01623420690" in main and "01159622538" not in main
+        assert main.startswith("Your shortlist\n\n1 service. ")
+        assert "No longer listed since it was shortlisted (not shown in searches; the page says what that may " \
+               "mean): Devonshire Manor." in main
+        assert page.get_by_role("link", name="Devonshire Manor").get_attribute("href").startswith(
+            f"/service/cqc:{devonshire}?")
+        assert axe(page, axe_source) == []
+        context.close()

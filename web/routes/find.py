@@ -139,8 +139,12 @@ def find_category(request: Request, slug: str, state: State) -> HTMLResponse:
 def shortlist(request: Request, state: State) -> HTMLResponse:
     fields = Fields.of_query(request)
     search = SearchContext.of(fields)
-    services = [s for s in (state.backend.get(i) for i in search.shortlist) if s is not None]
-    missing = len(search.shortlist) - len(services)
+    found = [s for s in (state.backend.get(i) for i in search.shortlist) if s is not None]
+    # A link outlives what it lists: a service retired since (deregistered, say) is named apart, never shown
+    # with its phone and referral route as if it could still be chosen.
+    services = [s for s in found if s.status == "active"]
+    unlisted = [s for s in found if s.status != "active"]
+    missing = len(search.shortlist) - len(found)
     home = None
     if search.where:
         home = resolve_where(state.geography, search.where, "where", Errors())
@@ -148,8 +152,8 @@ def shortlist(request: Request, state: State) -> HTMLResponse:
     # Absolute only on the configured public address: the Host header is the caller's to forge.
     share_url = state.settings.public_url(search.shortlist_only_url()) if services else ""
     return page(request, "find/shortlist.html", {
-        "search": search, "services": services, "missing": missing, "home": home, "distances": distances,
-        "share_url": share_url}, today=state.today())
+        "search": search, "services": services, "unlisted": unlisted, "missing": missing, "home": home,
+        "distances": distances, "share_url": share_url}, today=state.today())
 
 
 @router.get("/service/{service_id:path}")

@@ -135,7 +135,7 @@ def map_charity(row: Mapping[str, Any], word: str, classes: list[str], areas: li
                             ("email", "charity_contact_email"), ("website", "charity_contact_web")):
         parser.set(field_name, row.get(key), key)
     if parser.errors:
-        return Refused(NAME, number, where, "; ".join(parser.errors))
+        return Refused(NAME, number, where, "; ".join(parser.errors), unreadable=True)
     if not parser.fields.get("postcode"):
         return Refused(NAME, number, where, f"'{name}' is a candidate ({word}) but the register gives no postcode "
                                             "to place it")

@@ -85,8 +85,8 @@ class CqcConnector(BaseConnector):
             while True:
                 params = {"gacServiceTypeDescription": self.service_types[number], "page": page,
                           "perPage": self.page_size}
-                body = self.http.get_json("locations", params)
-                for listed in body.get("locations") or []:
+                body = self.http.get_page("locations", params, "locations")
+                for listed in body["locations"]:
                     location_id = str(listed.get("locationId") or "")
                     if location_id and location_id not in seen:
                         seen.add(location_id)
@@ -112,10 +112,11 @@ class CqcConnector(BaseConnector):
         page = window["page"]
         seen: set[str] = set()
         while True:
-            body = self.http.get_json("changes/location", {
+            body = self.http.get_page("changes/location", {
                 "startTimestamp": _cqc_time(from_iso(window["start"])),
-                "endTimestamp": _cqc_time(from_iso(window["end"])), "page": page, "perPage": self.page_size})
-            for location_id in body.get("changes") or []:
+                "endTimestamp": _cqc_time(from_iso(window["end"])), "page": page, "perPage": self.page_size},
+                "changes")
+            for location_id in body["changes"]:
                 if str(location_id) not in seen:
                     seen.add(str(location_id))
                     yield self._location(str(location_id))
@@ -147,7 +148,7 @@ class CqcConnector(BaseConnector):
     def _location(self, location_id: str) -> Outcome:
         url = self.http.url(f"locations/{location_id}")
         try:
-            item = self.http.get_json(f"locations/{location_id}")
+            item = self.http.get_record(f"locations/{location_id}", "locationId")
         except SourceNotFound:
             return Gone(NAME, location_id, "CQC no longer has this location (404)", None)
         return map_location(item, url, self._now())
@@ -198,7 +199,7 @@ def location_item(connector: str, row: LocationRow, url: str, fetched_at: dateti
     except NotRehabPathway as exc:
         return Refused(connector, row.location_id, where, f"not a rehab pathway service: {exc}")
     if row.parser.errors:
-        return Refused(connector, row.location_id, where, "; ".join(row.parser.errors))
+        return Refused(connector, row.location_id, where, "; ".join(row.parser.errors), unreadable=True)
     candidate = location_candidate(origin(NAME, url, row.line, row.location_id, LICENCE, fetched_at), registration,
                                    row.parser, reading.fields)
     field_sources = {f: f"{connector}:{k}" for f, k in row.field_columns.items()}

@@ -50,8 +50,8 @@ class NhsServiceSearchConnector(BaseConnector):
         while True:
             params = {"api-version": 3, "$filter": f"Services/any(s: s/ServiceCode eq '{self.service_code}')",
                       "$top": self.page_size, "$skip": skip, "$count": "true"}
-            body = self.http.get_json("", params)
-            organisations = body.get("value") or []
+            body = self.http.get_page("", params, "value")
+            organisations = body["value"]
             for number, organisation in enumerate(organisations, start=skip + 1):
                 yield map_organisation(organisation, f"{url}?$skip={skip}", number, utc_now())
             skip += len(organisations)
@@ -83,7 +83,7 @@ def map_organisation(org: Mapping[str, Any], where: str, number: int, fetched_at
     parser.set("phone", contacts.get("Telephone"), "Contacts.Telephone")
     parser.set("website", contacts.get("Website"), "Contacts.Website")
     if parser.errors:
-        return Refused(NAME, ods_code, f"{where} item {number}", "; ".join(parser.errors))
+        return Refused(NAME, ods_code, f"{where} item {number}", "; ".join(parser.errors), unreadable=True)
     parent = (org.get("ParentOrganisation") or {}).get("OrganisationName")
     service: Mapping[str, Any] = next(
         (s for s in org.get("Services") or [] if s.get("ServiceCode") == SERVICE_CODE), {})

@@ -28,7 +28,8 @@ from rehabmap.errors import DomainError
 from rehabmap.oruk import oruk_to_fields, v1_terms
 from rehabmap.taxonomy import NotRehab, ServiceType, classify_label, validate_subtype
 
-PAGINGS = ("v1", "hsds3")
+# Each paging shape's keys: the page's services, "this is the last page", and the number of pages.
+PAGINGS = {"v1": ("content", "last", "totalPages"), "hsds3": ("contents", "last_page", "total_pages")}
 # Words that make a service a mental-health one when no mapped term says so (typed as inferred).
 MENTAL_HEALTH_WORDS = re.compile(
     r"(?i:mental\s+(?:health|illness|distress|wellbeing)|psychosis|schizophreni|bipolar|personality\s+disorder|"
@@ -133,8 +134,10 @@ class OrukConnector(BaseConnector):
         page = crawl.at
         while True:
             url = self.http.url("services")
-            body = self.http.get_json("services", {"page": page, "per_page": self.feed.per_page})
-            items, last = _page(body, self.feed.paging, page)
+            items_key, last_key, pages_key = PAGINGS[self.feed.paging]
+            body = self.http.get_page("services", {"page": page, "per_page": self.feed.per_page}, items_key)
+            items = body[items_key]
+            last = bool(body.get(last_key)) or page >= int(body.get(pages_key) or page)
             for number, item in enumerate(items, start=(page - 1) * self.feed.per_page + 1):
                 yield self._service(item, f"{url}?page={page}", number)
             if last or not items:
@@ -158,21 +161,10 @@ class OrukConnector(BaseConnector):
         if not _has_place(item):
             url = self.http.url(f"services/{sid}")
             try:
-                item = self.http.get_json(f"services/{sid}")
+                item = self.http.get_record(f"services/{sid}", "id")
             except SourceNotFound:
                 return Refused(self.name, sid, url, "listed, but its detail page is missing (404)")
         return map_service(self.feed, item, url, number, utc_now())
-
-
-def _page(body: Any, paging: str, page: int) -> tuple[list[Any], bool]:
-    """(items, last page?) in the feed's paging shape."""
-    if not isinstance(body, dict):
-        return (body if isinstance(body, list) else []), True
-    if paging == "v1":
-        items = body.get("content") or []
-        return items, bool(body.get("last")) or page >= int(body.get("totalPages") or page)
-    items = body.get("contents") or []
-    return items, bool(body.get("last_page")) or page >= int(body.get("total_pages") or page)
 
 
 def _has_place(item: dict[str, Any]) -> bool:
@@ -190,7 +182,7 @@ def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched
     try:
         fields, label_text = oruk_to_fields({**item, "description": _text(item.get("description"))})
     except (ValueError, TypeError, AttributeError) as exc:
-        return Refused(feed.source, sid, url, f"cannot read the service: {exc}")
+        return Refused(feed.source, sid, url, f"cannot read the service: {exc}", unreadable=True)
     fields.pop("provenance", None)
     name = fields.get("name", "")
     typed = _type(feed, item, fields, label_text)
