@@ -21,7 +21,6 @@ from typing import Any
 
 from geodata.errors import InvalidPostcode
 from geodata.postcodes import parse_postcode
-from geodata.errors import InvalidPostcode
 from rehabmap.errors import shorten
 
 _SLUG = re.compile(r"[^a-z0-9]+")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import gzip
 import shutil
-from collections import Counter
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
