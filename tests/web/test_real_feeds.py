@@ -17,6 +17,7 @@ import sqlite3
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -460,3 +461,52 @@ def test_the_oruk_feed_publishes_the_synced_records_as_valid_hsds_and_never_a_he
     assert FIELD_HOUSE not in {a["value"] for s in body["contents"] for a in s["attributes"] if "value" in a}
     held = httpx.get(f"{synced}/oruk/services/{FIELD_HOUSE}", timeout=60)
     assert held.status_code == 404 and held.json()["error"]["code"] == "service_not_found"
+
+
+GROVELANDS = "cqc:1-112778525"  # Grovelands Lodge, a care home registered for mental health
+
+
+@pytest.fixture(scope="module")
+def retired(synced_home: Path, tmp_path_factory: pytest.TempPathFactory, geodata_dir: Path,
+            data_dir: Path) -> Iterator[str]:
+    """The URL of `rehabmap serve` over a copy of the synced home after CQC deregistered Grovelands Lodge and
+    `rehabmap sync cqc` ran again (its changes window), so the record is retired."""
+    home = copy_of(synced_home, tmp_path_factory.mktemp("retired") / "home", geodata_dir)
+    for replay in running(data_dir / "feeds"):
+        replay.cqc.deregister(GROVELANDS.split(":")[1], date(2021, 3, 1))
+        done = rehabmap(home, data_dir, replay, "sync", "cqc")
+        assert done.returncode == 0, done.stderr
+        assert f"retired {GROVELANDS} Grovelands Lodge: deregistered by CQC on 2021-03-01" in done.stdout
+    with serving(home, data_dir) as url:
+        yield url
+
+
+def test_a_closed_service_is_not_offered_and_says_when_and_why(browser, retired):
+    """Before, Grovelands Lodge's page said "This service has closed" and still offered "Add to shortlist" and
+    "Contact the service to ask"; GET /services/{id} gave no day or reason and asked for it to be verified."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    page = context.new_page()
+    page.goto(f"{retired}/service/{GROVELANDS}")
+    main = page.locator("main").inner_text()
+    today = datetime.now(timezone.utc).date()
+    assert "This service has closed" in main
+    assert (f"Marked closed on {today.day} {today:%B %Y}: deregistered by CQC on 2021-03-01 (registrationStatus "
+            "'Deregistered').") in main
+    assert "Add to shortlist" not in main and "Contact the service" not in main and "Get directions" not in main
+    context.close()
+
+    record = httpx.get(f"{retired}/services/{GROVELANDS}", timeout=60).json()
+    assert (record["status"], record["retired_on"], record["verification_due"]) == ("inactive", today.isoformat(),
+                                                                                   False)
+    assert record["retired_reason"] == "deregistered by CQC on 2021-03-01 (registrationStatus 'Deregistered')"
+    active = httpx.get(f"{retired}/services/cqc:1-112779585", timeout=60).json()  # Dovetail House
+    assert (active["status"], active["retired_on"], active["retired_reason"]) == ("active", None, None)
+    schema = httpx.get(f"{retired}/openapi.json", timeout=60).json()["components"]["schemas"]["ServiceOut"]
+    assert {"retired_on", "retired_reason"} <= set(schema["properties"]) and "retired_on" not in schema["required"]
+
+
+def test_health_counts_active_services_and_the_closed_apart(retired):
+    """Before, /health said 12 services while GET /services listed 11: the retired record was counted."""
+    health = httpx.get(f"{retired}/health", timeout=60).json()
+    listed = httpx.get(f"{retired}/services", timeout=60).json()["total"]
+    assert (health["services"], health["inactive"]) == (listed, 1)
