@@ -493,6 +493,11 @@ def test_a_closed_service_is_not_offered_and_says_when_and_why(browser, retired)
     assert (f"Marked closed on {today.day} {today:%B %Y}: deregistered by CQC on 2021-03-01 (registrationStatus "
             "'Deregistered').") in main
     assert "Add to shortlist" not in main and "Contact the service" not in main and "Get directions" not in main
+    # A shortlist shared before it closed: before, its card read as any other, "Contact the service to ask".
+    page.goto(f"{retired}/shortlist?s={GROVELANDS}&s=cqc:1-112779585")
+    closed = page.locator(".rm-shortlist-card", has_text="Grovelands Lodge").inner_text()
+    assert "This service has closed since it was shortlisted." in closed and "Contact the service" not in closed
+    assert "closed" not in page.locator(".rm-shortlist-card", has_text="Dovetail House").inner_text()
     context.close()
 
     record = httpx.get(f"{retired}/services/{GROVELANDS}", timeout=60).json()
