@@ -13,12 +13,14 @@ from api.record_json import RecordPieces
 from geodata.geography import Home
 from rehabmap.coverage import Coverage
 from rehabmap.maintain.freshness import DEFAULT_VERIFY_AFTER_DAYS, due_before, verification_due
+from rehabmap.maintain.retirement import Retirement
 from rehabmap.match import MatchResponse, MatchResult, round_km
 from rehabmap.record import Schedule, Service, Weekday
 from rehabmap.taxonomy import NEED_LABELS, SUBTYPE_LABELS, TYPE_LABELS, ServiceType
 
 VERIFICATION_DUE = ("True when nobody has verified the record for longer than the server's verify_after_days "
-                    "(default 180), or ever: check the details with the service before relying on them.")
+                    "(default 180), or ever: check the details with the service before relying on them. "
+                    "Always false for an inactive (retired) service.")
 # A need or type code is short; a longer string is junk and is refused before it is echoed in an error.
 Code = Annotated[str, Field(min_length=1, max_length=40)]
 
@@ -214,7 +216,8 @@ _RESULTS = RecordPieces(MatchResultOut.record_fields, RESULT_HOLES, size=4096)
 
 def _result_pieces(r: MatchResult, due: date) -> tuple[bytes, ...]:
     """The result's JSON as pieces to join: its record's (`_RESULTS`) with the request's values in its holes,
-    in `RESULT_HOLES`' order; `due`: `due_before` for the reply's day."""
+    in `RESULT_HOLES`' order; `due`: `due_before` for the reply's day (the rule of `verification_due`: a
+    service no longer listed is never due)."""
     a, b, c, d, e, f, g, h, i, j = _RESULTS.of(r.service)
     verified = r.service.last_verified
     return (
@@ -223,7 +226,7 @@ def _result_pieces(r: MatchResult, due: date) -> tuple[bytes, ...]:
         d, to_json(r.unknown_needs) if r.unknown_needs else _EMPTY,
         e, _TRUE if r.out_of_catchment else _FALSE, f, to_json(r.explanation), g, _CAPACITY[r.capacity or "unknown"],
         h, _NULL if r.distance_saved_km is None else to_json(r.distance_saved_km),
-        i, _TRUE if verified is None or verified < due else _FALSE, j)
+        i, _TRUE if (verified is None or verified < due) and r.service.status == "active" else _FALSE, j)
 
 
 class CoverageOut(BaseModel):
@@ -475,6 +478,13 @@ class ServiceOut(BaseModel):
     last_verified: date | None
     verification_due: bool = Field(description=VERIFICATION_DUE)
     provenance: list[ProvenanceOut]
+    retired_on: date | None = Field(default=None, description=(
+        "An inactive (retired) service, one rehabmap no longer lists (it may have closed, changed provider or "
+        "stopped offering this support): the day it was retired, by a sync (its source deregistered it or no "
+        "longer lists it) or by a maintainer. Null for an active service."))
+    retired_reason: str | None = Field(default=None, description=(
+        "An inactive service: why, as its source said it (e.g. 'deregistered by CQC on 2021-03-01 …'); null "
+        "when a maintainer retired it without a reason, or for an active service."))
 
     @classmethod
     def fields_of(cls, s: Service, today: date, *, polygon: bool,
@@ -504,6 +514,13 @@ class ServiceOut(BaseModel):
     @classmethod
     def of(cls, s: Service, today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> ServiceOut:
         return cls(**cls.fields_of(s, today, polygon=True, verify_after_days=verify_after_days))
+
+    def retired(self, retired: Retirement | None) -> ServiceOut:
+        """The record with when and why it was retired: read from the audit log for one record (GET /services/{id}),
+        never for a list."""
+        if retired is None:
+            return self
+        return self.model_copy(update={"retired_on": retired.on, "retired_reason": retired.reason})
 
 
 class ListedServiceOut(ServiceOut):

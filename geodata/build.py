@@ -56,6 +56,7 @@ CREATE TABLE sectors (
 CREATE TABLE districts (
     district TEXT PRIMARY KEY, lat REAL NOT NULL, lon REAL NOT NULL, lad TEXT, n_postcodes INTEGER
 ) WITHOUT ROWID;
+CREATE TABLE gb_areas (key TEXT PRIMARY KEY, lad TEXT) WITHOUT ROWID;
 CREATE TABLE places (
     key TEXT NOT NULL, name TEXT NOT NULL, county TEXT, lat REAL NOT NULL, lon REAL NOT NULL,
     population INTEGER NOT NULL, source TEXT NOT NULL
@@ -176,7 +177,10 @@ def _lay_terminations(db: sqlite3.Connection, sources: Sources) -> int:
 def _write_centroids(db: sqlite3.Connection, sources: Sources, recodes: dict[str, str]) -> tuple[int, int]:
     """Sector and district points: the ONS-derived centroid files where they have the area, else the mean
     of the area's current postcodes. Only areas holding at least one current stored postcode are kept,
-    so the sector table covers what the postcode table covers."""
+    so the sector table covers what the postcode table covers. Every sector and district of the files, of
+    Great Britain, goes to `gb_areas` with its modal local authority: a postcode England's tables lack, in an
+    area that crosses the border (CH, SY, TD, …), is told as Welsh or Scottish by it
+    (`PostcodeDirectory.lookup`)."""
     computed = _centroids_from_postcodes(db)
     counts = []
     for table, key_column, path in (
@@ -185,7 +189,9 @@ def _write_centroids(db: sqlite3.Connection, sources: Sources, recodes: dict[str
     ):
         points = computed[table]
         if path is not None:
-            for centroid in read_centroids(path, key_column, recodes):
+            centroids = read_centroids(path, key_column, recodes)
+            db.executemany("INSERT OR REPLACE INTO gb_areas VALUES (?, ?)", [(c.key, c.lad) for c in centroids])
+            for centroid in centroids:
                 if centroid.key in points:
                     points[centroid.key] = centroid
         db.executemany(

@@ -11,7 +11,9 @@ from typing import Literal
 # 3: a town also under the shorter names GeoNames lists for it (places rows of source 'alias').
 # 4: neighbourhood names from the HoC Library's MSOA Names (places rows of source 'msoa').
 # 5: the places of Wales, Scotland, Northern Ireland and the Crown Dependencies (places rows of source
-#    'elsewhere'), so that a name only they have is told where it is rather than taken for an English one.
+#    'elsewhere'), so that a name only they have is told where it is rather than taken for an English one; and
+#    every sector and district of Great Britain with its local authority (`gb_areas`), so that a postcode in an
+#    area that crosses the border is told as Welsh or Scottish.
 FORMAT_VERSION = 5
 
 SQLITE_NAME = "geodata.sqlite"

@@ -23,17 +23,22 @@ _MAX_ECHO = 20
 PostcodeKind = Literal["full", "sector", "district"]
 
 # Postcode areas wholly outside England (Royal Mail's areas; those that cross the border, like TD, SY and CH,
-# are left out), with where their health services are listed. A postcode there is told so, not to check it.
+# are told by their sector or district: `_gb_lad`), with where their health services are listed. A
+# postcode there is told so, not to check it.
+_SCOTLAND = ("Scotland", "NHS inform (www.nhsinform.scot), or call NHS 24 on 111")
+_WALES = ("Wales", "NHS 111 Wales (111.wales.nhs.uk), or call 111")
 _ELSEWHERE = {
     **dict.fromkeys(("AB", "DD", "DG", "EH", "FK", "G", "HS", "IV", "KA", "KW", "KY", "ML", "PA", "PH", "ZE"),
-                    ("Scotland", "NHS inform (www.nhsinform.scot), or call NHS 24 on 111")),
-    **dict.fromkeys(("CF", "LD", "LL", "NP", "SA"), ("Wales", "NHS 111 Wales (111.wales.nhs.uk), or call 111")),
+                    _SCOTLAND),
+    **dict.fromkeys(("CF", "LD", "LL", "NP", "SA"), _WALES),
     "BT": ("Northern Ireland", "nidirect (www.nidirect.gov.uk/mental-health)"),
     "IM": ("the Isle of Man", "the Isle of Man's health service"),
     "JE": ("Jersey", "Jersey's health service"),
     "GY": ("Guernsey", "Guernsey's health service"),
 }
 _AREA = re.compile(r"[A-Z]+")
+# Where the first letter of a local authority's ONS code puts a sector or district (`_gb_lad`).
+_COUNTRY_OF_LAD = {"S": _SCOTLAND, "W": _WALES}
 
 
 class ParsedPostcode(NamedTuple):
@@ -109,9 +114,11 @@ class PostcodeDirectory:
         with self._lock:
             row = self._cursor.execute(query, (key,)).fetchone()
         if row is None:
+            lad = self._gb_lad(parsed)
             area = _AREA.match(parsed.district)
-            if area and area[0] in _ELSEWHERE:
-                where, help_at = _ELSEWHERE[area[0]]
+            elsewhere = _COUNTRY_OF_LAD.get(lad[:1]) if lad else _ELSEWHERE.get(area[0]) if area else None
+            if elsewhere:
+                where, help_at = elsewhere
                 raise OutsideEngland(
                     f"'{parsed.value}' is a postcode in {where}. rehabmap lists services in England only: "
                     f"for services in {where}, see {help_at}.", field="postcode")
@@ -120,6 +127,20 @@ class PostcodeDirectory:
         if doterm:
             raise TerminatedPostcode(parsed.value, describe_termination(doterm))
         return PostcodePoint(parsed, float(lat), float(lon), lad or None, precision)
+
+    def _gb_lad(self, parsed: ParsedPostcode) -> str | None:
+        """The local authority most of the postcode's sector (else its district) is in, anywhere in Great
+        Britain, for a postcode England's tables lack: one in an area that crosses the border (CH7 1AA in
+        Flintshire, TD5 7 in the Scottish Borders) is told where it is rather than to be checked, and one in an
+        English sector of a mostly Welsh area (NP16 7, the Forest of Dean) is not sent to Wales. None where ONS
+        has neither."""
+        keys = [parsed.value[:-2]] if parsed.kind == "full" else [parsed.value] if parsed.kind == "sector" else []
+        with self._lock:
+            for key in (*keys, parsed.district):
+                row = self._cursor.execute("SELECT lad FROM gb_areas WHERE key = ?", (key,)).fetchone()
+                if row is not None:
+                    return str(row[0]) if row[0] else None
+        return None
 
     def close(self) -> None:
         self._db.close()

@@ -34,6 +34,8 @@ def _bullets(items: list[str]) -> Markup:
 
 
 def contact_rows(service: Service) -> list[Row]:
+    """How to reach the service and be referred to it; a closed one takes no referrals, so it gets no
+    referral rows (its old details stay, for a person looking into a past placement)."""
     rows: list[Row] = []
     if service.phone:
         rows.append(("Phone", _link(present.tel_href(service.phone), service.phone)))
@@ -44,9 +46,10 @@ def contact_rows(service: Service) -> list[Row]:
     address = ", ".join(p for p in (service.address, service.postcode) if p)
     if address:
         rows.append(("Address", address))
-    rows.append(("Can you refer yourself?", SELF_REFERRAL_WORDS[service.self_referral]))
-    rows.append(("How to be referred", service.referral_route or "Contact the service to ask"))
-    rows.append(("Taking new referrals", present.referrals_text(service)))
+    if service.status == "active":
+        rows.append(("Can you refer yourself?", SELF_REFERRAL_WORDS[service.self_referral]))
+        rows.append(("How to be referred", service.referral_route or "Contact the service to ask"))
+        rows.append(("Taking new referrals", present.referrals_text(service)))
     return rows
 
 

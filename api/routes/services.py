@@ -12,6 +12,7 @@ from api.deps import State
 from api.exports import COLUMNS, csv_lines, geojson_chunks
 from api.schemas import ERRORS, POSTCODE_MAX_LENGTH, HomeOut, ListedServiceOut, ServiceListOut, ServiceOut
 from rehabmap.errors import ServiceNotFound
+from rehabmap.maintain.retirement import retirement
 from rehabmap.taxonomy import NEED_LABELS, ServiceType
 
 router = APIRouter(tags=["services"], responses=ERRORS)
@@ -119,10 +120,12 @@ def get_service(
     service_id: Annotated[str, Path(max_length=300, description="rehabmap id, e.g. sample:leeds-recovery-college",
                                     openapi_examples={"sample": {"value": "sample:leeds-recovery-college"}})],
 ) -> ServiceOut:
-    """The full record, including the catchment polygon when there is one; inactive services too."""
+    """The full record, including the catchment polygon when there is one; inactive services too, with when
+    and why they were retired."""
     service = state.backend.get(service_id)
     if service is None:
         raise ServiceNotFound(f"No service with id '{service_id[:80]}'. Ids look like 'cqc:1-123456789' "
                               "or 'sample:leeds-recovery-college'; search with GET /services.",
                               field="service_id")
-    return ServiceOut.of(service, state.today(), state.settings.verify_after_days)
+    return ServiceOut.of(service, state.today(), state.settings.verify_after_days).retired(
+        retirement(state.directory, service))

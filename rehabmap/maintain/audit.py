@@ -87,11 +87,32 @@ class AuditLog:
                 f"SELECT id, uuid, at, actor, action, resource_type, resource_id, field, old, new, change_id "
                 f"FROM audit "
                 f"WHERE {clause} ORDER BY id {'DESC' if newest_first else ''} LIMIT ?", [*params, limit]).fetchall()
-        entries = [AuditEntry(entry_id, entry_uuid, at, actor, action, rtype, rid, fname,
-                              json.loads(old) if old is not None else None,
-                              json.loads(new) if new is not None else None, change_id)
-                   for entry_id, entry_uuid, at, actor, action, rtype, rid, fname, old, new, change_id in rows]
+        entries = [_entry(*row) for row in rows]
         return entries, int(total)
+
+    def last_change_setting(self, resource_type: str, resource_id: str, field: str, value: Any) -> list[AuditEntry]:
+        """Every row of the latest change that set the resource's `field` to `value` (what else that change
+        said: a retirement's reason, say), or [] when none did. A row written before change ids (migration 10)
+        comes alone."""
+        with self.database.connect() as conn:
+            found = conn.execute(
+                "SELECT id, change_id FROM audit WHERE resource_id = ? AND resource_type = ? AND field = ? "
+                "AND new = ? ORDER BY id DESC LIMIT 1", (resource_id, resource_type, field, json.dumps(value))
+            ).fetchone()
+            if found is None:
+                return []
+            where, param = ("change_id = ?", found[1]) if found[1] is not None else ("id = ?", found[0])
+            rows = conn.execute(
+                "SELECT id, uuid, at, actor, action, resource_type, resource_id, field, old, new, change_id "
+                f"FROM audit WHERE {where} ORDER BY id", (param,)).fetchall()
+        return [_entry(*row) for row in rows]
+
+
+def _entry(entry_id: int, entry_uuid: str, at: str, actor: str, action: str, resource_type: str, resource_id: str,
+           field: str, old: str | None, new: str | None, change_id: str | None) -> AuditEntry:
+    return AuditEntry(entry_id, entry_uuid, at, actor, action, resource_type, resource_id, field,
+                      json.loads(old) if old is not None else None, json.loads(new) if new is not None else None,
+                      change_id)
 
 
 def add_change_ids(conn: Connection, _policy: object = None) -> None:

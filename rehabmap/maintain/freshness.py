@@ -2,8 +2,8 @@
 capacity report still holds is the record's own rule: `rehabmap.record.capacity_is_current`.)
 
 Verification: a service is *due for verification* when nobody has verified it (`last_verified` is empty)
-or its last verification is more than `verify_after_days` old (Settings, default 180). Results say so with
-`verification_due`; maintainers list what is due with `rehabmap verify-due` or
+or its last verification is more than `verify_after_days` old (Settings, default 180), unless it has closed
+(inactive). Results say so with `verification_due`; maintainers list what is due with `rehabmap verify-due` or
 `GET /maintain/verification-due`, and clear it with `POST /maintain/services/{id}/verify`.
 """
 
@@ -21,7 +21,9 @@ DEFAULT_VERIFY_AFTER_DAYS = 180
 
 
 def verification_due(service: Service, today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> bool:
-    return service.last_verified is None or service.last_verified < due_before(today, verify_after_days)
+    """Never for a closed (inactive) service: there is nothing left to check with it."""
+    return service.status == "active" and (
+        service.last_verified is None or service.last_verified < due_before(today, verify_after_days))
 
 
 def due_before(today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> date:
@@ -41,10 +43,8 @@ class Due:
 
 
 def due_for_verification(services: Iterable[Service], today: date,
-                         verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS, *,
-                         include_inactive: bool = False) -> list[Due]:
+                         verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> list[Due]:
     """Services due for verification, the longest overdue first: never verified, then oldest; ties by id."""
     due = [Due(s, None if s.last_verified is None else (today - s.last_verified).days)
-           for s in services
-           if (include_inactive or s.status == "active") and verification_due(s, today, verify_after_days)]
+           for s in services if verification_due(s, today, verify_after_days)]
     return sorted(due, key=lambda d: (d.days_since is not None, -(d.days_since or 0), d.service.id))

@@ -124,6 +124,12 @@ BAD = [
     ({"postcode": "ZZ9 9ZZ"}, 404, "postcode", "not found"),
     ({"place": "Atlantis"}, 404, "place", "Atlantis"),
     ({"place": "Swansea"}, 400, "place", "'Swansea' is a place in Wales. rehabmap lists services in England only"),
+    # Postcode areas that cross the border: told by the sector's (else the district's) council area in ONS's GB
+    # centroids. Before, each was "not found in the ONS Postcode Directory for England. Check it".
+    ({"postcode": "CH7 1AA"}, 400, "postcode", "'CH7 1AA' is a postcode in Wales. rehabmap lists services in"),
+    ({"postcode": "SY23 3BZ"}, 400, "postcode", "'SY23 3BZ' is a postcode in Wales."),
+    ({"postcode": "TD5 7"}, 400, "postcode", "'TD5 7' is a postcode in Scotland. rehabmap lists services in"),
+    ({"postcode": "NP16 7ZZ"}, 404, "postcode", "not found"),  # an English sector of a Welsh district
     ({"postcode": LS9, "place": "Leeds"}, 400, "location", "exactly one"),
     ({"page": 200, "per_page": 100}, 400, "page", "10000"),
     ({"per_page": 0}, 422, "per_page", "greater than or equal to 1"),

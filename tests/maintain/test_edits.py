@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -129,10 +129,13 @@ def test_retire_takes_a_service_out_of_every_search_and_patch_brings_it_back(api
     assert reply.status_code == 200 and reply.json()["changed"] == ["status"]
     assert result(api.post("/match", json=MATCH_LEEDS), service_id) is None
     assert result(api.get("/services", params={"q": "Seacroft"}), service_id) is None
-    assert api.get(f"/services/{service_id}").json()["status"] == "inactive"
+    closed = api.get(f"/services/{service_id}").json()  # a maintainer gave no reason; nothing is left to verify
+    assert (closed["status"], closed["retired_reason"], closed["verification_due"]) == ("inactive", None, False)
+    assert closed["retired_on"] == datetime.now(timezone.utc).date().isoformat()
     assert api.post(f"/maintain/services/{service_id}/retire", headers=site.auth("maintainer")).json()["changed"] == []
     back = api.patch(f"/maintain/services/{service_id}", json={"status": "active"}, headers=site.auth("maintainer"))
     assert back.json()["changed"] == ["status"] and result(api.post("/match", json=MATCH_LEEDS), service_id)
+    assert api.get(f"/services/{service_id}").json()["retired_on"] is None
     assert [r.action for r in audit_rows(site, service_id) if r.field == "status"] == ["retire", "update"]
 
 

@@ -17,6 +17,7 @@ import sqlite3
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -593,3 +594,57 @@ def test_a_service_the_directory_no_longer_lists_is_not_said_to_have_closed(brow
             f"/service/cqc:{devonshire}?")
         assert axe(page, axe_source) == []
         context.close()
+
+GROVELANDS = "cqc:1-112778525"  # Grovelands Lodge, a care home registered for mental health
+
+
+@pytest.fixture(scope="module")
+def retired(synced_home: Path, tmp_path_factory: pytest.TempPathFactory, geodata_dir: Path,
+            data_dir: Path) -> Iterator[str]:
+    """The URL of `rehabmap serve` over a copy of the synced home after CQC deregistered Grovelands Lodge and
+    `rehabmap sync cqc` ran again (its changes window), so the record is retired."""
+    home = copy_of(synced_home, tmp_path_factory.mktemp("retired") / "home", geodata_dir)
+    for replay in running(data_dir / "feeds"):
+        replay.cqc.deregister(GROVELANDS.split(":")[1], date(2021, 3, 1))
+        done = rehabmap(home, data_dir, replay, "sync", "cqc")
+        assert done.returncode == 0, done.stderr
+        assert f"retired {GROVELANDS} Grovelands Lodge: deregistered by CQC on 2021-03-01" in done.stdout
+    with serving(home, data_dir) as url:
+        yield url
+
+
+def test_a_retired_service_is_not_offered_and_says_since_when_and_why(browser, retired):
+    """Before, Grovelands Lodge's page said "This service has closed" and still offered "Add to shortlist" and
+    "Contact the service to ask"; GET /services/{id} gave no day or reason and asked for it to be verified."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    page = context.new_page()
+    page.goto(f"{retired}/service/{GROVELANDS}")
+    main = page.locator("main").inner_text()
+    today = datetime.now(timezone.utc).date()
+    assert "This service is no longer listed" in main
+    assert (f"Taken off the list on {today.day} {today:%B %Y}: deregistered by CQC on 2021-03-01 "
+            "(registrationStatus 'Deregistered').") in main
+    assert "Add to shortlist" not in main and "Contact the service" not in main and "Get directions" not in main
+    # A shortlist shared before it was retired: before, its card read as any other, "Contact the service to ask".
+    page.goto(f"{retired}/shortlist?s={GROVELANDS}&s=cqc:1-112779585")
+    assert "No longer listed since it was shortlisted (not shown in searches; the page says what that may " \
+           "mean): Grovelands Lodge." in page.locator("main").inner_text()
+    assert page.locator(".rm-shortlist-card").all_inner_texts() == [
+        page.locator(".rm-shortlist-card", has_text="Dovetail House").inner_text()]
+    context.close()
+
+    record = httpx.get(f"{retired}/services/{GROVELANDS}", timeout=60).json()
+    assert (record["status"], record["retired_on"], record["verification_due"]) == ("inactive", today.isoformat(),
+                                                                                   False)
+    assert record["retired_reason"] == "deregistered by CQC on 2021-03-01 (registrationStatus 'Deregistered')"
+    active = httpx.get(f"{retired}/services/cqc:1-112779585", timeout=60).json()  # Dovetail House
+    assert (active["status"], active["retired_on"], active["retired_reason"]) == ("active", None, None)
+    schema = httpx.get(f"{retired}/openapi.json", timeout=60).json()["components"]["schemas"]["ServiceOut"]
+    assert {"retired_on", "retired_reason"} <= set(schema["properties"]) and "retired_on" not in schema["required"]
+
+
+def test_health_counts_active_services_and_the_closed_apart(retired):
+    """Before, /health said 12 services while GET /services listed 11: the retired record was counted."""
+    health = httpx.get(f"{retired}/health", timeout=60).json()
+    listed = httpx.get(f"{retired}/services", timeout=60).json()["total"]
+    assert (health["services"], health["inactive"]) == (listed, 1)
