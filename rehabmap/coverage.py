@@ -25,7 +25,6 @@ import csv
 import os
 import sqlite3
 import threading
-from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -35,12 +34,12 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 
+from rehabmap.review_counts import BUMP_REVISION, ENGLAND, write_pending
 from rehabmap.taxonomy import SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType
 
 if TYPE_CHECKING:
-    from rehabmap.maintain.database import Connection, Database
+    from rehabmap.maintain.database import Database
 
-ENGLAND = "E92000001"
 SMALL_AREAS_FILE = Path("smallareas") / "england_lsoa21_pwc_population_icb_lad.csv"
 _LEVEL_COLUMNS = {"icb": "icb24_code", "sub_icb": "sicbl24_code", "lad": "ltla24_code", "utla": "utla23_code",
                   "region": "region24_code"}
@@ -345,7 +344,7 @@ class CoverageStore:
             conn.executemany("INSERT INTO coverage_claims VALUES (?, ?, ?, ?, ?) ON CONFLICT "
                              "(basis, category, area_code) DO UPDATE SET as_of = excluded.as_of, "
                              "verified_by = excluded.verified_by", rows)
-            conn.execute(_BUMP)
+            conn.execute(BUMP_REVISION)
 
     def replace_pending(self, counts: Mapping[tuple[str, str], int]) -> None:
         """The candidates awaiting review, per (category, area code), all at once."""
@@ -356,7 +355,7 @@ class CoverageStore:
         """A source synced successfully again: its claims hold as of `as_of`."""
         with self._opened().transaction() as conn:
             conn.execute("UPDATE coverage_claims SET as_of = ? WHERE basis = ?", (as_of, basis))
-            conn.execute(_BUMP)
+            conn.execute(BUMP_REVISION)
 
     def claims(self) -> list[Claim]:
         return self.snapshot()[0]
@@ -383,57 +382,6 @@ class CoverageStore:
         with self._lock:
             self._cache = (stamp, found)
         return found
-
-
-_BUMP = ("INSERT INTO coverage_revision VALUES (1, 1) "
-         "ON CONFLICT (id) DO UPDATE SET n = coverage_revision.n + 1")
-
-
-class HeldCandidate(NamedTuple):
-    """A record held for review, as the queue's counts need it: the type and subtype a source proposes, and
-    the areas its point lies in (its record's `areas`)."""
-
-    proposed_type: str
-    proposed_subtype: str | None
-    areas: Mapping[str, Any]
-
-
-def pending_counts(held: Iterable[HeldCandidate]) -> Counter[tuple[str, str]]:
-    """The candidates awaiting review per (category, area code): each counts in every category (type or
-    subtype) it may turn out to be and every area its point lies in (ICB, sub-ICB, local authority, region,
-    England). An upper-tier authority's count is its districts' (`CoverageMap._pending_in`), so it has none
-    here. The one count for a sync and a review decision (`indexer.sync.publish.record_pending`) and for the
-    migration that recounts a store written before subtypes were counted."""
-    counts: Counter[tuple[str, str]] = Counter()
-    for candidate in held:
-        areas = candidate.areas
-        codes = {areas.get(k) for k in ("icb_code", "sub_icb_code", "lad_code", "region_code")} | {ENGLAND}
-        counts.update((category, code) for category in _may_be(candidate.proposed_type, candidate.proposed_subtype)
-                      for code in codes if code)
-    return counts
-
-
-def _may_be(proposed_type: str, proposed_subtype: str | None) -> tuple[str, ...]:
-    """The categories a held record may turn out to be. A held inpatient unit's level is the maintainer's to
-    say (`review accept --level`): a source proposes level 1 where nothing states one (a CQC mental health
-    hospital, a hospital list's row), so the candidate counts at both levels, and a level 2 search beside it
-    says "none confirmed yet" rather than "none found". A subtype counts only the candidates proposed as it,
-    and those whose subtype nothing states (any of the type's subtypes, until a maintainer says): a held
-    floating support service says nothing of 24-hour care homes."""
-    service_type = ServiceType(proposed_type)
-    kinds = ((ServiceType.inpatient_rehab_level1, ServiceType.inpatient_rehab_level2) if service_type.is_inpatient
-             else (service_type,))
-    return tuple(category for kind in kinds for category in (
-        kind.value, *(f"{kind.value}:{s}" for s in SUBTYPES.get(kind, ()) if proposed_subtype in (None, s))))
-
-
-def write_pending(conn: Connection, counts: Mapping[tuple[str, str], int]) -> None:
-    """Replace the queue's counts in the transaction `conn` is in (`CoverageStore.replace_pending`, and a
-    migration, which holds its own)."""
-    conn.execute("DELETE FROM coverage_pending")
-    conn.executemany("INSERT INTO coverage_pending VALUES (?, ?, ?)",
-                     [(t, a, n) for (t, a), n in sorted(counts.items()) if n])
-    conn.execute(_BUMP)
 
 
 class _WalKeeper:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from indexer.sync.store import ReviewRow, StoredRecord, SyncStore
-from rehabmap.coverage import CoverageStore, HeldCandidate, pending_counts
+from rehabmap.coverage import CoverageStore
+from rehabmap.review_counts import HeldCandidate, pending_counts
 
 REVIEW_SOURCE = "review"  # field_sources value of a type a maintainer decided
 
@@ -55,7 +56,7 @@ def with_type(service: dict[str, Any], service_type: str | None, subtype: str | 
 
 
 def record_pending(store: SyncStore) -> None:
-    """Tell coverage where candidates await review (`rehabmap.coverage.pending_counts`): where they are,
+    """Tell coverage where candidates await review (`rehabmap.review_counts.pending_counts`): where they are,
     "none found" is not yet the whole truth."""
     reviews = {r.key: r for r in store.reviews()}
     held_now = (HeldCandidate(record.proposed_type, record.proposed_subtype, record.service.get("areas") or {})

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from rehabmap.coverage import HeldCandidate, pending_counts, write_pending
+from rehabmap.review_counts import HeldCandidate, pending_counts, write_pending
 from rehabmap.errors import DirectoryUnavailable
 from rehabmap.maintain.audit import add_change_ids
 from rehabmap.maintain.database import Connection, Database, SqliteDatabase, now

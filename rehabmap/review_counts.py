@@ -1,0 +1,68 @@
+"""The review queue's counts: how many candidates await review per category (type or subtype) and area, which
+coverage reads to say "none confirmed yet" rather than "none found" beside them. Below both the coverage
+store (`rehabmap.coverage`) and the store's migrations (`rehabmap.maintain.migrations`, which recounts a
+store written before subtypes were counted), so that neither imports the other for it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from rehabmap.taxonomy import SUBTYPES, ServiceType
+
+if TYPE_CHECKING:
+    from rehabmap.maintain.database import Connection
+
+ENGLAND = "E92000001"
+# Every write of the coverage claims or of these counts moves the store's coverage revision on, so that each
+# process's cached answers (`CoverageStore`) follow it.
+BUMP_REVISION = ("INSERT INTO coverage_revision VALUES (1, 1) "
+                 "ON CONFLICT (id) DO UPDATE SET n = coverage_revision.n + 1")
+
+
+class HeldCandidate(NamedTuple):
+    """A record held for review, as the queue's counts need it: the type and subtype a source proposes, and
+    the areas its point lies in (its record's `areas`)."""
+
+    proposed_type: str
+    proposed_subtype: str | None
+    areas: Mapping[str, Any]
+
+
+def pending_counts(held: Iterable[HeldCandidate]) -> Counter[tuple[str, str]]:
+    """The candidates awaiting review per (category, area code): each counts in every category (type or
+    subtype) it may turn out to be and every area its point lies in (ICB, sub-ICB, local authority, region,
+    England). An upper-tier authority's count is its districts' (`CoverageMap._pending_in`), so it has none
+    here. The one count for a sync and a review decision (`indexer.sync.publish.record_pending`) and for the
+    migration that recounts a store written before subtypes were counted."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for candidate in held:
+        areas = candidate.areas
+        codes = {areas.get(k) for k in ("icb_code", "sub_icb_code", "lad_code", "region_code")} | {ENGLAND}
+        counts.update((category, code) for category in _may_be(candidate.proposed_type, candidate.proposed_subtype)
+                      for code in codes if code)
+    return counts
+
+
+def _may_be(proposed_type: str, proposed_subtype: str | None) -> tuple[str, ...]:
+    """The categories a held record may turn out to be. A held inpatient unit's level is the maintainer's to
+    say (`review accept --level`): a source proposes level 1 where nothing states one (a CQC mental health
+    hospital, a hospital list's row), so the candidate counts at both levels, and a level 2 search beside it
+    says "none confirmed yet" rather than "none found". A subtype counts only the candidates proposed as it,
+    and those whose subtype nothing states (any of the type's subtypes, until a maintainer says): a held
+    floating support service says nothing of 24-hour care homes."""
+    service_type = ServiceType(proposed_type)
+    kinds = ((ServiceType.inpatient_rehab_level1, ServiceType.inpatient_rehab_level2) if service_type.is_inpatient
+             else (service_type,))
+    return tuple(category for kind in kinds for category in (
+        kind.value, *(f"{kind.value}:{s}" for s in SUBTYPES.get(kind, ()) if proposed_subtype in (None, s))))
+
+
+def write_pending(conn: Connection, counts: Mapping[tuple[str, str], int]) -> None:
+    """Replace the queue's counts in the transaction `conn` is in (`CoverageStore.replace_pending`, and a
+    migration, which holds its own)."""
+    conn.execute("DELETE FROM coverage_pending")
+    conn.executemany("INSERT INTO coverage_pending VALUES (?, ?, ?)",
+                     [(t, a, n) for (t, a), n in sorted(counts.items()) if n])
+    conn.execute(BUMP_REVISION)
