@@ -16,7 +16,8 @@ from rehabmap.coverage import CoverageMap, CoverageStore, coverage_map
 from rehabmap.gaps.analysis import GapAnalysis, ServicePoints
 from rehabmap.gaps.categories import ALL_CATEGORIES, Category, parse_categories, parse_category
 from rehabmap.gaps.comparison import GapTable
-from rehabmap.gaps.coverage import rows_with_coverage, scorecard_with_coverage, table_with_coverage, told_status
+from rehabmap.gaps.coverage import (rows_with_coverage, scorecard_with_coverage, small_areas_with_coverage,
+                                    table_with_coverage, told_status)
 from rehabmap.gaps.exports import scorecard_csv, small_areas_csv, table_csv
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
@@ -311,7 +312,8 @@ def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, smallarea
         csv_path.write_text(scorecard_csv(_rows(report, coverage)), encoding="utf-8")
         click.echo(f"\nwrote {csv_path}")
     if smallareas_csv:
-        smallareas_csv.write_text(small_areas_csv(SmallAreaDistances.of(analysis, code, categories)), encoding="utf-8")
+        distances = small_areas_with_coverage(SmallAreaDistances.of(analysis, code, categories), code, coverage)
+        smallareas_csv.write_text(small_areas_csv(distances), encoding="utf-8")
         click.echo(f"wrote {smallareas_csv}")
     if svg_path:
         from rehabmap.gaps.maps import area_map

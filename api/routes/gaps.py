@@ -36,7 +36,7 @@ from rehabmap.gaps.analysis import GapAnalysis, analysis_for
 from rehabmap.gaps.categories import PARTS, Category, parse_categories, parse_category
 from rehabmap.gaps.columns import DataDictionary, area_columns
 from rehabmap.gaps.comparison import GapTable
-from rehabmap.gaps.coverage import gaps_with_coverage, table_with_coverage
+from rehabmap.gaps.coverage import gaps_with_coverage, small_areas_with_coverage, table_with_coverage
 from rehabmap.gaps.exports import dictionary_csv, small_areas_csv, small_areas_geojson, table_csv, table_geojson
 from rehabmap.gaps.indicators import INDICATORS
 from rehabmap.gaps.maps import area_map, overview_map, unknown_classes
@@ -278,7 +278,10 @@ def get_area_placements(area_code: AreaCode, state: State) -> PlacementsReport:
             response_class=Response,
             responses=_file(CSV))
 def get_small_areas_csv(area_code: AreaCode, state: State, types: Types = None) -> Response:
-    """Every small area (LSOA) in the area with its adults and distance to the nearest service of each type."""
+    """Every small area (LSOA) in the area with its adults and distance to the nearest service of each type, then
+    (the last columns) each type's status in the area: `present`, `missing`, `awaiting_review`, `not_covered` or
+    `partly_covered`. For the last three rehabmap holds no data of the type there (or none confirmed yet), so the
+    distance and nearest id are empty, as the area's map leaves it unshaded."""
     code, rows = _small_area_rows(state, area_code, types)
     return Response(small_areas_csv(rows), media_type=CSV, headers=_attachment(f"rehabmap-smallareas-{code}.csv"))
 
@@ -287,7 +290,8 @@ def get_small_areas_csv(area_code: AreaCode, state: State, types: Types = None) 
             response_class=Response,
             responses=_file(GEOJSON))
 def get_small_areas_geojson(area_code: AreaCode, state: State, types: Types = None) -> Response:
-    """The same small areas as GeoJSON polygons, for mapping access in a GIS."""
+    """The same small areas as GeoJSON polygons, for mapping access in a GIS; the same properties as the CSV's
+    columns (null where it is empty)."""
     code, rows = _small_area_rows(state, area_code, types)
     try:
         lsoa = LsoaBoundaries.load(state.settings.data_dir)
@@ -339,11 +343,13 @@ def _draw_area_map(state: AppState, analysis: GapAnalysis, code: str, category: 
 
 
 def _small_area_rows(state: AppState, area_code: str, types: list[str] | None) -> tuple[str, SmallAreaDistances]:
-    """The area's small areas with their distances; an unknown code is a 404 naming it."""
+    """The area's small areas with their distances, read with the coverage as its map is; an unknown code is a 404
+    naming it."""
     analysis = _analysis(state)
     code = area_code.strip().upper()
     analysis.small_areas.level_of(code)
-    return code, SmallAreaDistances.of(analysis, code, parse_categories(types))
+    distances = SmallAreaDistances.of(analysis, code, parse_categories(types))
+    return code, small_areas_with_coverage(distances, code, state.coverage())
 
 
 def _known(areas: Any, code: str) -> bool:

@@ -17,7 +17,10 @@ from typing import Any, TypeVar
 
 from rehabmap.coverage import Coverage, CoverageMap
 from rehabmap.gaps.comparison import AreaRow, GapTable, TypeFigures
-from rehabmap.gaps.report import AreaGaps, Fallback, PartStatus, Scorecard, ScorecardRow, TypeIndicators
+from rehabmap.gaps.options import GapOptions
+from rehabmap.gaps.population import ENGLAND_CODE
+from rehabmap.gaps.report import (AreaGaps, Fallback, PartStatus, Scorecard, ScorecardRow, SmallAreaDistances,
+                                  TypeIndicators)
 
 NO_DATA: tuple[PartStatus, ...] = ("awaiting_review", "not_covered")  # the figures of such a part are unknown
 
@@ -131,3 +134,27 @@ def _row_with_coverage(row: AreaRow, coverage: CoverageMap) -> AreaRow:
     return replace(row, types=types, missing_parts=missing, missing_count=len(missing), awaiting_review_parts=waiting,
                    awaiting_review_count=len(waiting), not_covered_parts=uncovered, not_covered_count=len(uncovered),
                    partly_covered_parts=partly)
+
+
+
+def small_areas_with_coverage(distances: SmallAreaDistances, area_code: str,
+                              coverage: CoverageMap) -> SmallAreaDistances:
+    """Small areas read as their area's map reads them: each type with its status in the area and, where its
+    figures are unknown there (not covered, partly covered, or none confirmed yet), no distance and no nearest,
+    since the nearest known service elsewhere says nothing of what is there. An England export reads each small
+    area with its ICB's, as the England map does: coverage is held per area, and England as one is partly
+    covered for most types, which would blank the figures of the areas the directory does cover."""
+    analysis, code = distances.analysis, area_code.strip().upper()
+    level = "icb" if code == ENGLAND_CODE else analysis.small_areas.level_of(code)
+    ind = analysis.indicators(level, GapOptions(), distances.categories)
+    groups = analysis.small_areas.groups(level).of_small_area[distances.rows].tolist()
+    told = {g: _told(str(ind.codes[g]), {c.key: bool(ind.values["count"][ind.column(c), g] > 0)
+                                          for c in distances.categories}, coverage) for g in set(groups)}
+    return replace(distances, status=[told[g][0] for g in groups], unknown=[told[g][1] for g in groups])
+
+
+def _told(area_code: str, present: dict[str, bool], coverage: CoverageMap) -> tuple[dict[str, str], frozenset[str]]:
+    """An area's status of each type, and the types whose figures there are unknown."""
+    answers = {key: coverage.for_area(area_code, key) for key in present}
+    return ({key: told_status(found, answers[key]) for key, found in present.items()},
+            frozenset(key for key, found in present.items() if part_status(found, answers[key]) in NO_DATA))

@@ -79,10 +79,14 @@ def scorecard_csv(rows: list[ScorecardRow]) -> str:
 
 
 def _small_area_record(area: SmallAreaDistance) -> dict[str, Any]:
-    record: dict[str, Any] = {k: v for k, v in asdict(area).items() if k != "nearest"}
+    """The area's facts, '<type>.km' and '<type>.nearest_id' for every type, then each type's status (last, as
+    it came after the others: a spreadsheet reading columns by position keeps working)."""
+    record: dict[str, Any] = {k: v for k, v in asdict(area).items() if k not in ("nearest", "status")}
     for key, (km, service_id) in area.nearest.items():
         record[f"{key}.km"] = km
         record[f"{key}.nearest_id"] = service_id
+    for key, status in area.status.items():
+        record[f"{key}.status"] = status
     return record
 
 
@@ -90,6 +94,7 @@ def small_areas_csv(distances: SmallAreaDistances) -> str:
     columns = ["lsoa21_code", "lsoa21_name", "icb_code", "la_code", "la_name", "lat", "lon", "adult_population"]
     for category in distances.categories:
         columns += [f"{category.key}.km", f"{category.key}.nearest_id"]
+    columns += [f"{category.key}.status" for category in distances.categories]
     return csv_text([_small_area_record(a) for a in distances.records()], columns)
 
 

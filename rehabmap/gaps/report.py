@@ -353,6 +353,7 @@ class SmallAreaDistance:
     lon: float
     adult_population: int
     nearest: dict[str, tuple[float | None, str | None]]  # category key -> (km, service id)
+    status: dict[str, str | None]  # category key -> the area's status of it (None: coverage not read)
 
 
 @dataclass
@@ -360,6 +361,11 @@ class SmallAreaDistances:
     analysis: GapAnalysis
     rows: np.ndarray
     categories: tuple[Category, ...]
+    # Read with coverage (`rehabmap.gaps.coverage.small_areas_with_coverage`), per row: each type's status where
+    # the small area lies, and the types whose distances there are not facts (no data held, or none confirmed yet),
+    # given as none. Empty: coverage not read.
+    status: list[dict[str, str]] = field(default_factory=list)
+    unknown: list[frozenset[str]] = field(default_factory=list)
 
     @classmethod
     def of(cls, analysis: GapAnalysis, code: str | None = None,
@@ -378,11 +384,14 @@ class SmallAreaDistances:
         ids = a.points.ids
         out = []
         for k, i in enumerate(self.rows):
-            nearest = {category.key: (float(dist[j, k]) if math.isfinite(dist[j, k]) else None,
-                                      ids[near[j, k]] if near[j, k] >= 0 else None)
+            status, unknown = (self.status[k], self.unknown[k]) if self.status else ({}, frozenset())
+            nearest = {category.key: (None, None) if category.key in unknown else
+                       (float(dist[j, k]) if math.isfinite(dist[j, k]) else None,
+                        ids[near[j, k]] if near[j, k] >= 0 else None)
                        for j, category in enumerate(self.categories)}
             out.append(SmallAreaDistance(
                 lsoa21_code=sa.codes[i], lsoa21_name=sa.names[i], icb_code=sa.icb[i], la_code=sa.la[i],
                 la_name=sa.la_name[i], lat=float(sa.lat[i]), lon=float(sa.lon[i]),
-                adult_population=int(sa.adult_pop[i]), nearest=nearest))
+                adult_population=int(sa.adult_pop[i]), nearest=nearest,
+                status={c.key: status.get(c.key) for c in self.categories}))
         return out

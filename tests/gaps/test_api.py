@@ -140,6 +140,11 @@ def test_small_area_exports(client, analysis, small_areas):
     reply = client.get("/gaps/E08000035/smallareas.csv", params={"type": "inpatient_rehab_level1"})
     assert reply.status_code == 200
     rows = list(csv.DictReader(io.StringIO(reply.text)))
+    # The columns are a contract: each type's status came after the others, last.
+    assert list(rows[0]) == ["lsoa21_code", "lsoa21_name", "icb_code", "la_code", "la_name", "lat", "lon",
+                             "adult_population", "inpatient_rehab_level1.km", "inpatient_rehab_level1.nearest_id",
+                             "inpatient_rehab_level1.status"]
+    assert {r["inpatient_rehab_level1.status"] for r in rows} == {"present"}
     members = small_areas.members("E08000035")
     assert len(rows) == len(members) == 488
     c = analysis.categories.index(next(c for c in analysis.categories if c.key == "inpatient_rehab_level1"))

@@ -557,6 +557,74 @@ def test_a_partly_covered_part_is_told_apart_in_every_export(synced_home, tmp_pa
     assert card["supported_accommodation:residential_24h"]["status"] == "present"
 
 
+SMALL_AREA_TYPES = ("vcfse", "advocacy", "supported_accommodation", "inpatient_rehab_level2")
+
+
+def test_the_small_area_exports_give_no_distance_where_the_area_map_says_no_data(synced_home, tmp_path, geodata_dir,
+                                                                                 data_dir):
+    """Before, `/gaps/{code}/smallareas.csv` and `.geojson` (and `rehabmap gaps AREA --smallareas-csv`) gave every
+    small area of Nottingham and Nottinghamshire a distance to the nearest known VCFSE service, where rehabmap
+    holds no VCFSE data and the area's map says "No data": a guess as a fact. Now a type the map leaves unshaded
+    (not covered, partly covered, none confirmed yet) has no distance and no nearest id, and each row says why in
+    a status column per type, after every column there was; a type whose figures are facts keeps them."""
+    home = copy_of(synced_home, tmp_path / "home", geodata_dir)
+    basis = "curated:statutory_advocacy.csv"
+    CoverageStore(home / "directory.sqlite").replace(basis, [Claim("advocacy", NOTTINGHAM_CITY, basis, "2026-11-20",
+                                                                   "A maintainer")])
+    with serving(home, data_dir) as url:
+        reply = httpx.get(f"{url}/gaps/{NOTTINGHAMSHIRE}/smallareas.csv", params={"type": SMALL_AREA_TYPES},
+                          timeout=300)
+        features = httpx.get(f"{url}/gaps/{NOTTINGHAMSHIRE}/smallareas.geojson", params={"type": SMALL_AREA_TYPES},
+                             timeout=300).json()["features"]
+        waiting = httpx.get(f"{url}/gaps/{DERBYSHIRE}/smallareas.csv", params={"type": "inpatient_rehab_level2"},
+                            timeout=300).text
+        england = httpx.get(f"{url}/gaps/E92000001/smallareas.csv", params={"type": SMALL_AREA_TYPES},
+                            timeout=300).text
+        maps = {key: _svg(url, NOTTINGHAMSHIRE, type=key) for key in SMALL_AREA_TYPES}
+        derbyshire_map = _svg(url, DERBYSHIRE, type="inpatient_rehab_level2")
+    assert reply.status_code == 200, reply.text
+    header, *rows = list(csv.reader(io.StringIO(reply.text)))
+    assert header == ["lsoa21_code", "lsoa21_name", "icb_code", "la_code", "la_name", "lat", "lon", "adult_population",
+                      *(f"{key}.{column}" for key in SMALL_AREA_TYPES for column in ("km", "nearest_id")),
+                      *(f"{key}.status" for key in SMALL_AREA_TYPES)]
+    records = [dict(zip(header, row)) for row in rows]
+    assert len(records) == len(features) > 500
+    expected = {"vcfse": "not_covered", "advocacy": "partly_covered", "supported_accommodation": "present",
+                "inpatient_rehab_level2": "missing"}
+    for key, status in expected.items():
+        assert {r[f"{key}.status"] for r in records} == {status}
+        unknown = "No data" in maps[key]  # the area's map of the same type, read as it is served
+        assert unknown == (status in ("not_covered", "partly_covered")), key
+        if unknown:
+            assert {(r[f"{key}.km"], r[f"{key}.nearest_id"]) for r in records} == {("", "")}
+            assert {(f["properties"][f"{key}.km"], f["properties"][f"{key}.nearest_id"]) for f in features} == {
+                (None, None)}
+        elif key == "supported_accommodation":
+            assert all(float(r[f"{key}.km"]) >= 0 and r[f"{key}.nearest_id"] for r in records)
+        else:  # missing: none is held anywhere in England yet (Field House awaits review), so there is no nearest
+            assert {(r[f"{key}.km"], r[f"{key}.nearest_id"]) for r in records} == {("", "")}
+    assert all(f["properties"]["vcfse.status"] == "not_covered" for f in features)
+
+    # England's reads each small area with its ICB's, as the England map does (England as one area is partly
+    # covered for advocacy, which would blank every ICB's figures).
+    england_rows = {row[0]: row for row in csv.reader(io.StringIO(england))}
+    assert all(england_rows[row[0]] == row for row in rows) and len(england_rows) == 1 + 33_755
+    assert {row[-3] for code, row in england_rows.items() if code.startswith("E01")} == {"partly_covered",
+                                                                                          "not_covered"}
+
+    # None confirmed yet (Field House awaits review in Derby and Derbyshire): no distance either, as its map.
+    assert "No data: None confirmed yet" in derbyshire_map
+    derbyshire = list(csv.DictReader(io.StringIO(waiting)))
+    assert derbyshire and {(r["inpatient_rehab_level2.km"], r["inpatient_rehab_level2.status"])
+                           for r in derbyshire} == {("", "awaiting_review")}
+
+    types = [arg for key in SMALL_AREA_TYPES for arg in ("--type", key)]
+    done = rehabmap(home, data_dir, None, "gaps", NOTTINGHAMSHIRE, *types, "--smallareas-csv",
+                    str(tmp_path / "small.csv"))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "small.csv").read_text(encoding="utf-8") == reply.text
+
+
 def test_a_service_the_directory_no_longer_lists_is_not_said_to_have_closed(browser, tmp_path, geodata_dir, data_dir,
                                                                              axe_source):
     """CQC stops registering Devonshire Manor for mental health: the home is open, but no longer on the pathway,
