@@ -136,7 +136,6 @@ def _row_with_coverage(row: AreaRow, coverage: CoverageMap) -> AreaRow:
                    partly_covered_parts=partly)
 
 
-
 def small_areas_with_coverage(distances: SmallAreaDistances, area_code: str,
                               coverage: CoverageMap) -> SmallAreaDistances:
     """Small areas read as their area's map reads them: each type with its status in the area and, where its
