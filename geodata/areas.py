@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,20 @@ _KM_PER_DEGREE_LAT = 111.2
 # Across 50 to 56°N the scaled x unit is within ±12% of a latitude degree; search a little wider and let
 # the exact great-circle check decide.
 _SEARCH_RADIUS = NEAREST_WITHIN_KM / _KM_PER_DEGREE_LAT * 1.2
+
+
+# The first letter of another nation's ONS codes (W06… a Welsh local authority, S12… a Scottish council area,
+# N09… a Northern Irish district): such a code is told as that nation's, since rehabmap covers England only.
+_NATION_CODE = re.compile(r"([WSN])\d{8}")
+_NATIONS = {"W": "Wales", "S": "Scotland", "N": "Northern Ireland"}
+
+
+def _unknown_code(code: str) -> str:
+    nation = _NATION_CODE.fullmatch(code)
+    if nation:
+        return (f"'{code}' is the ONS code of an area in {_NATIONS[nation[1]]}. rehabmap covers England only: its "
+                "areas are ICBs (E54…), sub-ICBs (E38…), local authorities (E06–E10…) and regions (E12…).")
+    return f"No ICB, sub-ICB, local authority or region has the code '{code}'."
 
 
 @dataclass(frozen=True)
@@ -323,9 +338,7 @@ class AreaIndex:
         try:
             return self._by_code[code]
         except KeyError:
-            raise UnknownArea(
-                f"No ICB, sub-ICB, local authority or region has the code '{code}'.", field="area"
-            ) from None
+            raise UnknownArea(_unknown_code(code), field="area") from None
 
     def areas(self, level: AreaLevel) -> list[Area]:
         if level not in self._levels:

@@ -47,3 +47,15 @@ def test_unknown_area_is_a_404_with_a_message(client, code):
     assert reply.status_code == 404
     error = reply.json()["error"]
     assert error["code"] == "unknown_area" and "has the code" in error["message"]
+
+
+@pytest.mark.parametrize(("code", "nation"), [("W06000015", "Wales"), ("S12000036", "Scotland"),
+                                              ("N09000003", "Northern Ireland")])
+def test_another_nations_area_code_is_told_as_that_nations(client, code, nation):
+    """Cardiff, the City of Edinburgh and Belfast: before, "No ICB, sub-ICB, local authority or region has the
+    code", as for a mistyped one; the code is right, but rehabmap covers England only."""
+    reply = client.get(f"/areas/{code}")
+    assert reply.status_code == 404
+    error = reply.json()["error"]
+    assert error["code"] == "unknown_area" and error["field"] == "area"
+    assert error["message"].startswith(f"'{code}' is the ONS code of an area in {nation}. rehabmap covers England")
