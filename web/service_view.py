@@ -34,8 +34,8 @@ def _bullets(items: list[str]) -> Markup:
 
 
 def contact_rows(service: Service) -> list[Row]:
-    """How to reach the service and be referred to it; a closed one takes no referrals, so it gets no
-    referral rows (its old details stay, for a person looking into a past placement)."""
+    """How to reach the service and be referred to it; one no longer listed (retired) is not offered, so it gets
+    no referral rows (its old details stay, for a person looking into a past placement)."""
     rows: list[Row] = []
     if service.phone:
         rows.append(("Phone", _link(present.tel_href(service.phone), service.phone)))

@@ -180,6 +180,13 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
+def _add_run(conn: Connection, source: str, started_at: str, finished_at: str, outcome: str,
+             report: Mapping[str, Any]) -> None:
+    """One row of a source's run history (`sync-status` reads its last), in the transaction `conn` is in."""
+    conn.execute("INSERT INTO sync_runs (source, started_at, finished_at, outcome, report) VALUES (?, ?, ?, ?, ?)",
+                 (source, started_at, finished_at, outcome, _dumps(dict(report))))
+
+
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
@@ -285,9 +292,7 @@ class SyncStore:
             dropped = conn.execute("DELETE FROM sync_staged WHERE source = ?", (source,)).rowcount
             conn.execute("UPDATE sync_state SET pending = NULL, run_started_at = NULL WHERE source = ?", (source,))
             if dropped:
-                conn.execute("INSERT INTO sync_runs (source, started_at, finished_at, outcome, report) "
-                             "VALUES (?, ?, ?, 'discarded', ?)",
-                             (source, (started and started[0]) or now(), now(), _dumps({"discarded": dropped})))
+                _add_run(conn, source, (started and started[0]) or now(), now(), "discarded", {"discarded": dropped})
         return int(dropped)
 
     # --- what a run in progress has fetched -----------------------------------------------------------
@@ -386,8 +391,7 @@ class SyncStore:
                          "last_complete_at = coalesce(excluded.last_complete_at, sync_state.last_complete_at)",
                          (source, state, at, at if complete else None, state))
             conn.execute("DELETE FROM sync_staged WHERE source = ?", (source,))
-            conn.execute("INSERT INTO sync_runs (source, started_at, finished_at, outcome, report) "
-                         "VALUES (?, ?, ?, 'applied', ?)", (source, started_at, at, _dumps(dict(report))))
+            _add_run(conn, source, started_at, at, "applied", report)
 
     def write(self, records: Sequence[StoredRecord], reviews: Sequence[ReviewRow], audits: Sequence[Audit], *,
               live_changed: set[tuple[str, str]]) -> None:
@@ -426,8 +430,7 @@ class SyncStore:
     def record_run(self, source: str, started_at: str, outcome: str, report: Mapping[str, Any]) -> None:
         """A run that applied nothing (stopped at the share threshold, or failed)."""
         with self._transaction() as conn:
-            conn.execute("INSERT INTO sync_runs (source, started_at, finished_at, outcome, report) "
-                         "VALUES (?, ?, ?, ?, ?)", (source, started_at, now(), outcome, _dumps(dict(report))))
+            _add_run(conn, source, started_at, now(), outcome, report)
 
     def runs(self, source: str | None = None, limit: int = 20) -> list[RunRow]:
         where, params = ("WHERE source = ?", [source]) if source else ("", [])

@@ -2,7 +2,7 @@
 capacity report still holds is the record's own rule: `rehabmap.record.capacity_is_current`.)
 
 Verification: a service is *due for verification* when nobody has verified it (`last_verified` is empty)
-or its last verification is more than `verify_after_days` old (Settings, default 180), unless it has closed
+or its last verification is more than `verify_after_days` old (Settings, default 180), unless it is retired
 (inactive). Results say so with `verification_due`; maintainers list what is due with `rehabmap verify-due` or
 `GET /maintain/verification-due`, and clear it with `POST /maintain/services/{id}/verify`.
 """
@@ -21,7 +21,7 @@ DEFAULT_VERIFY_AFTER_DAYS = 180
 
 
 def verification_due(service: Service, today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> bool:
-    """Never for a closed (inactive) service: there is nothing left to check with it."""
+    """Never for a retired (inactive) service: rehabmap no longer lists it, so nothing is left to check."""
     return service.status == "active" and (
         service.last_verified is None or service.last_verified < due_before(today, verify_after_days))
 
