@@ -21,7 +21,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from geodata.cells import NO_CELL, WholeCells
-from geodata.distance import haversine_km_pairs
+from geodata.distance import KM_PER_DEGREE, haversine_km_pairs
 from geodata.errors import InvalidCoordinates, OutsideEngland, UnknownArea
 from geodata.layout import AREA_LEVELS, AreaLevel, boundary_path
 
@@ -29,10 +29,9 @@ from geodata.layout import AREA_LEVELS, AreaLevel, boundary_path
 NEAREST_WITHIN_KM = 5.0
 
 _X_SCALE = math.cos(math.radians(52.5))
-_KM_PER_DEGREE_LAT = 111.2
 # Across 50 to 56°N the scaled x unit is within ±12% of a latitude degree; search a little wider and let
 # the exact great-circle check decide.
-_SEARCH_RADIUS = NEAREST_WITHIN_KM / _KM_PER_DEGREE_LAT * 1.2
+_SEARCH_RADIUS = NEAREST_WITHIN_KM / KM_PER_DEGREE * 1.2
 
 
 # The first letter of another nation's ONS codes (W06… a Welsh local authority, S12… a Scottish council area,
