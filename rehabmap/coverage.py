@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 
-from rehabmap.review_counts import BUMP_REVISION, ENGLAND, write_pending
+from geodata.england import ENGLAND
+from rehabmap.review_counts import BUMP_REVISION, write_pending
 from rehabmap.taxonomy import SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType
 
 if TYPE_CHECKING:

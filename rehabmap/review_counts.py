@@ -9,12 +9,12 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from geodata.england import ENGLAND
 from rehabmap.taxonomy import SUBTYPES, ServiceType
 
 if TYPE_CHECKING:
     from rehabmap.maintain.database import Connection
 
-ENGLAND = "E92000001"
 # Every write of the coverage claims or of these counts moves the store's coverage revision on, so that each
 # process's cached answers (`CoverageStore`) follow it.
 BUMP_REVISION = ("INSERT INTO coverage_revision VALUES (1, 1) "

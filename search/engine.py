@@ -16,10 +16,11 @@ and the errors raised here carry the library's message, which holds no header.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import elastic_transport
 import elasticsearch
@@ -124,15 +125,33 @@ def _reason(body: Any, fallback: str) -> str:
     return said
 
 
+_Client = TypeVar("_Client", elasticsearch.Elasticsearch, opensearchpy.OpenSearch)
+
+
+class _Adapter(ABC, Generic[_Client]):
+    """What the two adapters share: the calls both official clients spell alike. Each adapter turns its own
+    client's failures into `Unreachable` / `ClusterError` (`_answered`)."""
+
+    def __init__(self, client: _Client) -> None:
+        self.client: _Client = client
+
+    @abstractmethod
+    def _answered(self) -> AbstractContextManager[None]: ...
+
+    def refresh(self, index: str) -> None:
+        with self._answered():
+            self.client.indices.refresh(index=index)
+
+    def close(self) -> None:
+        self.client.close()
+
+
 # --- Elasticsearch 8 ---------------------------------------------------------------------------------------
 
-class ElasticsearchClient:
+class ElasticsearchClient(_Adapter[elasticsearch.Elasticsearch]):
     """`SearchClient` over the official `elasticsearch` client (its major pinned to the cluster's)."""
 
     engine = "Elasticsearch"
-
-    def __init__(self, client: elasticsearch.Elasticsearch) -> None:
-        self.client = client
 
     @classmethod
     def connect(cls, hosts: list[str], *, api_key: str | None = None,
@@ -171,10 +190,6 @@ class ElasticsearchClient:
     def mappings(self, index: str) -> dict[str, Any]:
         with self._answered():
             return dict(self.client.indices.get_mapping(index=index).body)
-
-    def refresh(self, index: str) -> None:
-        with self._answered():
-            self.client.indices.refresh(index=index)
 
     def delete_indices(self, names: Sequence[str]) -> None:
         with self._answered():
@@ -227,20 +242,14 @@ class ElasticsearchClient:
         with self._answered():
             return list(self.client.mget(index=index, ids=ids, source_includes=source)["docs"])
 
-    def close(self) -> None:
-        self.client.close()
-
 
 # --- OpenSearch 2 ------------------------------------------------------------------------------------------
 
-class OpenSearchClient:
+class OpenSearchClient(_Adapter[opensearchpy.OpenSearch]):
     """`SearchClient` over `opensearch-py`. Its bulk helper retries 429 only; the transport itself retries
     a request answered 502-504 on the next node (three times), as Elasticsearch's does."""
 
     engine = "OpenSearch"
-
-    def __init__(self, client: opensearchpy.OpenSearch) -> None:
-        self.client = client
 
     @classmethod
     def connect(cls, hosts: list[str], *, api_key: str | None = None, ca_file: Path | None = None,
@@ -278,10 +287,6 @@ class OpenSearchClient:
     def mappings(self, index: str) -> dict[str, Any]:
         with self._answered():
             return dict(self.client.indices.get_mapping(index=index))
-
-    def refresh(self, index: str) -> None:
-        with self._answered():
-            self.client.indices.refresh(index=index)
 
     def delete_indices(self, names: Sequence[str]) -> None:
         with self._answered():
@@ -341,10 +346,6 @@ class OpenSearchClient:
     def mget(self, index: str, ids: list[str], source: list[str]) -> list[dict[str, Any]]:
         with self._answered():
             return list(self.client.mget(index=index, body={"ids": ids}, _source_includes=",".join(source))["docs"])
-
-    def close(self) -> None:
-        self.client.close()
-
 
 
 def _creations(index: str, documents: Iterable[Document]) -> Iterator[dict[str, Any]]:

@@ -21,14 +21,13 @@ import shapely
 import shapely.errors
 from markupsafe import Markup, escape
 
-from geodata.distance import KM_PER_MILE, miles_and_km
+from geodata.distance import KM_PER_DEGREE, KM_PER_MILE, miles_and_km
 
 if TYPE_CHECKING:
     from geodata.geography import Geography
 
 WIDTH, HEIGHT, PAD = 640, 420, 44  # the padding leaves room for pins moved apart near the edge
 MIN_SPAN_KM = 4.0
-KM_PER_DEGREE = 111.195
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from rehabmap.browse import check_window, total_pages
 from api.deps import State
+from api.paging import PageNumber
 from api.schemas import ERRORS, AreaOut, CoverageOut, ListedServiceOut
 from rehabmap.index.base import ServiceQuery
 from rehabmap.taxonomy import ServiceType
@@ -25,7 +26,7 @@ def get_area(
                               "local authority (E06…–E09…) or region (E12…).",
                               openapi_examples={"Leeds": {"value": "E08000035"},
                                                 "West Yorkshire ICB": {"value": "E54000054"}})],
-    page: Annotated[int, Query(ge=1, le=10_000, description="Page of the services list, from 1.")] = 1,
+    page: PageNumber = 1,
     per_page: Annotated[int, Query(ge=1, le=100, description="Services per page.")] = 50,
 ) -> AreaOut:
     """The area's name and level, how many active services are located in it per type, and a page of

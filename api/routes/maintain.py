@@ -28,6 +28,7 @@ from api.maintain_schemas import (
     ServiceIn,
     ServicePatchIn,
 )
+from api.paging import PageNumber
 from api.schemas import ServiceOut, error_responses
 from rehabmap.errors import DirectoryUnavailable, ServiceNotFound
 from rehabmap.maintain.audit import hsds_metadata
@@ -150,7 +151,7 @@ def verify_service(service_id: ServiceId, caller: Caller, state: State) -> EditO
 @router.get("/verification-due", response_model=DueListOut, summary="Services due for verification")
 def verification_due(
     caller: Caller, state: State,
-    page: Annotated[int, Query(ge=1, le=10_000, description="Page number, from 1.")] = 1,
+    page: PageNumber = 1,
     per_page: Annotated[int, Query(ge=1, le=500, description="Results per page.")] = 100,
 ) -> DueListOut:
     """Active services never verified, or not verified for `verify_after_days` (REHABMAP_VERIFY_AFTER_DAYS),

@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from rehabmap.browse import Browse, browse, every, page_of, total_pages
 from api.deps import State
+from api.paging import PageNumber
 from api.exports import COLUMNS, csv_lines, geojson_chunks
 from api.schemas import ERRORS, POSTCODE_MAX_LENGTH, HomeOut, ListedServiceOut, ServiceListOut, ServiceOut
 from rehabmap.errors import ServiceNotFound
@@ -51,7 +52,7 @@ Filters = Annotated[Browse, Depends(filters)]
 @router.get("/services", response_model=ServiceListOut, summary="Browse and search services")
 def list_services(
     b: Filters, state: State,
-    page: Annotated[int, Query(ge=1, le=10_000, description="Page number, from 1.")] = 1,
+    page: PageNumber = 1,
     per_page: Annotated[int, Query(ge=1, le=100, description="Results per page.")] = 20,
 ) -> ServiceListOut:
     """Active services passing the filters. Near a postcode or place they come nearest first with

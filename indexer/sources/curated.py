@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from geodata.england import ENGLAND
 from indexer.rows import Candidate, Origin, Rejection
 from indexer.sources.common import (
     CsvProblem,
@@ -41,7 +42,7 @@ from indexer.sources.common import (
     slugify,
 )
 from rehabmap.config import get_settings
-from rehabmap.coverage import ENGLAND, Claim, SmallAreaTable
+from rehabmap.coverage import Claim, SmallAreaTable
 from rehabmap.taxonomy import ServiceType
 
 LICENCE = "maintainers' own (verified by the named person)"

@@ -45,6 +45,18 @@ class Evidence:
     means: str         # what we read into it, e.g. "a mental health hospital: a candidate inpatient unit"
 
 
+class SourceKeyed:
+    """A record known by its source and that source's own id: the key the sync store keeps it under. Mixed
+    into the frozen dataclasses that hold both fields (`SourceItem` reads its key from its candidate)."""
+
+    source: str
+    source_id: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.source, self.source_id
+
+
 @dataclass(frozen=True)
 class SourceItem:
     """One record as the source gives it now. `candidate.fields` hold canonical `Service` fields (the
@@ -69,7 +81,7 @@ NHS trust carries its ODS site code; NHS Service Search and ODS use the same cod
 
 
 @dataclass(frozen=True)
-class Enrichment:
+class Enrichment(SourceKeyed):
     """Facts about records another source owns; never a record, and never a type, on its own.
 
     The runner finds every stored record whose `SourceItem.keys` hold all of `match`, fills in the `fields` that
@@ -84,10 +96,6 @@ class Enrichment:
     evidence: tuple[Evidence, ...] = ()
     raw: Mapping[str, Any] | None = None
     field_sources: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.source, self.source_id
 
 
 @dataclass(frozen=True)

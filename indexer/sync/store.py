@@ -39,6 +39,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from indexer.sync.items import SourceKeyed
 from rehabmap.maintain.audit import AuditLog, Change
 from rehabmap.maintain.database import Connection, Database
 from rehabmap.maintain.migrations import exists, opened
@@ -55,7 +56,7 @@ def now() -> str:
 
 
 @dataclass(frozen=True)
-class StoredRecord:
+class StoredRecord(SourceKeyed):
     """One record as the store holds it. `item` is the fetched item as JSON (see `indexer.sync.codec`);
     `service` the record it prepared into (the last good one, when the latest could not be prepared:
     then `problem` says why)."""
@@ -81,13 +82,9 @@ class StoredRecord:
     retired_reason: str | None
     live_revision: int = 0
 
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.source, self.source_id
-
 
 @dataclass(frozen=True)
-class StoredEnrichment:
+class StoredEnrichment(SourceKeyed):
     source: str
     source_id: str
     connector: str
@@ -100,13 +97,9 @@ class StoredEnrichment:
     retired_at: str | None
     retired_reason: str | None
 
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.source, self.source_id
-
 
 @dataclass(frozen=True)
-class ReviewRow:
+class ReviewRow(SourceKeyed):
     source: str
     source_id: str
     state: ReviewState
@@ -117,10 +110,6 @@ class ReviewRow:
     decided_at: str | None
     decided_on_evidence: str | None
     queued_at: str
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.source, self.source_id
 
 
 @dataclass(frozen=True)

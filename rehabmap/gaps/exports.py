@@ -15,10 +15,9 @@ from typing import Any
 from rehabmap.gaps.columns import Column, area_columns, dictionary_rows
 from rehabmap.gaps.comparison import AreaRow, GapTable
 from rehabmap.gaps.report import ScorecardRow, SmallAreaDistance, SmallAreaDistances
+from rehabmap.spreadsheet import defused
 
 GeometryOf = Callable[[str], dict[str, Any] | None]
-# Spreadsheets run a cell starting with one of these as a formula (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_text(rows: list[dict[str, Any]], columns: list[str] | None = None,
@@ -33,8 +32,7 @@ def csv_text(rows: list[dict[str, Any]], columns: list[str] | None = None,
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
     writer.writerow(dict(zip(columns, headers or columns, strict=True)))
     for row in rows:
-        writer.writerow({k: ("'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v)
-                         for k, v in row.items()})
+        writer.writerow({k: defused(v) if isinstance(v, str) else v for k, v in row.items()})
     return buffer.getvalue()
 
 

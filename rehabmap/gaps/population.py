@@ -24,12 +24,12 @@ import numpy as np
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from geodata.england import ENGLAND as ENGLAND_CODE
 from geodata.errors import UnknownArea
 from rehabmap.errors import InvalidValue
 
 SMALL_AREAS_FILE = Path("smallareas") / "england_lsoa21_pwc_population_icb_lad.csv"
 LSOA_BOUNDARIES_FILE = Path("boundaries") / "lsoa21_simplified.geojson"
-ENGLAND_CODE = "E92000001"
 ENGLAND_NAME = "England"
 
 GapLevel = Literal["icb", "la"]

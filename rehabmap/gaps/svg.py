@@ -17,13 +17,14 @@ import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from geodata.distance import KM_PER_DEGREE
+
 # ColorBrewer YlOrRd, 5 classes: light = near, dark red = far (worse).
 PALETTE = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 NO_DATA = "#d9d9d9"
 INK = "#1a1a1a"
 MUTED = "#555555"
 FONT = "DejaVu Sans, Arial, Helvetica, sans-serif"
-_KM_PER_DEG = 111.195  # on the geopy sphere
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class Projection:
         return x, y
 
     def km_to_units(self, km: float) -> float:
-        return km / _KM_PER_DEG * self.scale
+        return km / KM_PER_DEGREE * self.scale
 
 
 def _ring_path(coords: np.ndarray, proj: Projection) -> str:

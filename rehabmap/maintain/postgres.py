@@ -59,9 +59,10 @@ _GRANTED = ("SELECT count(*) FROM pg_class c, aclexplode(coalesce(c.relacl, acld
 
 @lru_cache(maxsize=256)
 def placeholders(sql: str) -> str:
-    """The statement with psycopg's placeholders: `?` becomes `%s` and `%` becomes `%%`, outside quotes."""
-    parts = re.split(r"('(?:[^']|'')*'|\$\$.*?\$\$)", sql, flags=re.S)
-    return "".join(part if i % 2 else part.replace("%", "%%").replace("?", "%s") for i, part in enumerate(parts))
+    """The statement with psycopg's placeholders: `?` becomes `%s` outside quotes, and every `%` becomes `%%`,
+    inside quotes too, since psycopg reads the whole statement for placeholders (`LIKE '%:%'` was refused)."""
+    parts = re.split(r"('(?:[^']|'')*'|\$\$.*?\$\$)", sql.replace("%", "%%"), flags=re.S)
+    return "".join(part if i % 2 else part.replace("?", "%s") for i, part in enumerate(parts))
 
 
 class _Connection:

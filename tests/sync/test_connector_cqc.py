@@ -13,7 +13,6 @@ from pydantic import SecretStr
 
 from indexer.rows import Candidate, Rejection
 from indexer.sources.cqc import read_api
-from indexer.sync.connectors import base
 from indexer.sync.connectors.cqc import KEY_HEADER, CqcConnector, map_location
 from indexer.sync.http import HttpPolicy, SourceClient, SourceKeyRefused, SourceUnavailable
 from indexer.sync.items import Gone, Refused, SourceItem
@@ -268,7 +267,6 @@ def test_connectors_for_builds_cqc_from_the_settings(replay):
     assert cqc.covers() == {"supported_accommodation:residential_24h": {"E92000001"},
                             "inpatient_rehab_level1": {"E92000001"}, "inpatient_rehab_level2": {"E92000001"}}
     assert sum(isinstance(o, SourceItem) for o in cqc.fetch(MemoryState())) == 7
-    assert base.ENGLAND == "E92000001"
 
 
 def test_an_upper_age_limit_from_the_registration_is_kept(feeds_dir):

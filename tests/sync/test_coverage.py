@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from geodata.england import ENGLAND
 from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
 from rehabmap.config import Settings
@@ -27,7 +28,7 @@ from tests.sync.store_fixtures import (ListedConnector, field_house_item, make_h
                                        serving)
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample"
-ENGLAND, WEST_YORKSHIRE, LEEDS, BRADFORD = "E92000001", "E54000054", "E08000035", "E08000032"
+WEST_YORKSHIRE, LEEDS, BRADFORD = "E54000054", "E08000035", "E08000032"
 YORKSHIRE_REGION, CAMBRIDGESHIRE, CAMBRIDGE = "E12000003", "E10000003", "E07000008"
 CORNWALL_ICB, DEVON = "E54000036", "E54000037"
 DERBY_AND_DERBYSHIRE, AMBER_VALLEY, DERBYSHIRE_COUNTY = "E54000058", "E07000032", "E10000007"  # Field House's

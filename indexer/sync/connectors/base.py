@@ -13,8 +13,6 @@ from indexer.sync.http import HttpPolicy, SourceClient
 from indexer.sync.items import SyncState
 from rehabmap.config import Settings
 
-ENGLAND = "E92000001"  # ONS code for England: what a national source covers
-
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from geodata.england import ENGLAND
 from indexer.sources.cqc import (
     LocationRow,
     NotRehabPathway,
@@ -27,7 +28,7 @@ from indexer.sources.cqc import (
     needs_evidence,
     read_pathway,
 )
-from indexer.sync.connectors.base import ENGLAND, BaseConnector, from_iso, iso, origin, utc_now
+from indexer.sync.connectors.base import BaseConnector, from_iso, iso, origin, utc_now
 from indexer.sync.http import SourceClient, SourceNotFound
 from indexer.sync.items import Gone, Outcome, Refused, SourceItem, SyncState
 from rehabmap.taxonomy import ServiceType

@@ -1,0 +1,20 @@
+"""Every CSV rehabmap writes gives text a spreadsheet would run as a formula a leading apostrophe, by one
+rule (`rehabmap.spreadsheet`): the services export's cells and the gap analysis's rows alike. Numbers are
+numbers, never defused."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from api.exports import _cell
+from rehabmap.gaps.exports import csv_text
+
+FORMULAS = ['=HYPERLINK("http://x")', "+44 113 496 0000", "-1+1", "@SUM(A1:A9)", "\tLeeds"]
+
+
+def test_the_services_export_and_the_gaps_exports_defuse_the_same_text():
+    assert [_cell(text) for text in FORMULAS] == ["'" + text for text in FORMULAS]
+    written = csv_text([{"name": text, "mean_km": -1.5} for text in [*FORMULAS, "Leeds"]])
+    assert list(csv.reader(io.StringIO(written, newline=""))) == [
+        ["name", "mean_km"], *(["'" + text, "-1.5"] for text in FORMULAS), ["Leeds", "-1.5"]]
