@@ -58,14 +58,24 @@ REHAB_WARD = re.compile(r"long stay or rehabilitation mental health wards|^mhlon
 _OTHER_WARD = re.compile(r"\b(acute|picu|psychiatric intensive care|assessment|crisis|place of safety|"
                          r"eating disorders?|mother and baby|perinatal|adolescent|cahms|camhs)\b", re.I)
 
-# Specialisms (service user bands) that state a need; "Dementia" and the like state none.
-_SPECIALISM_NEEDS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.I), need) for p, need in (
+# Specialisms (service user bands) and regulated activities that state a need; "Dementia" and the like state none.
+# Only the regulated activity a location must hold to detain someone states `detained_mha`. The band "Caring for
+# people whose rights are restricted under the Mental Health Act" (the HSCA file's "People detained under the
+# Mental Health Act") also covers people on a community treatment order, under guardianship or on s17 leave, whom
+# a care home may look after: it says nothing of whether the location accepts people detained there.
+_DETENTION = re.compile(r"assessment or medical treatment for persons detained under the (1983 act|mental health act)",
+                        re.I)
+_RIGHTS_RESTRICTED = re.compile(r"restricted under the mental health act|^people detained under the mental health act$",
+                                re.I)
+RIGHTS_RESTRICTED_MEANS = ("the band covers people on a community treatment order, under guardianship, on leave or "
+                           "detained; no regulated activity for detained persons is registered, so detained_mha "
+                           "stays unknown")
+_SPECIALISM_NEEDS: tuple[tuple[re.Pattern[str], str], ...] = (*tuple((re.compile(p, re.I), need) for p, need in (
     (r"learning disabilit", "learning_disability"),
     (r"autis", "autism"),
-    (r"restricted under the mental health act|detained under the (1983 act|mental health act)", "detained_mha"),
     (r"substance misuse|misuse substances", "substance_misuse"),
     (r"adults over 65|older people", "older_adult"),
-))
+)), (_DETENTION, "detained_mha"))
 _ADULTS_UNDER_65 = re.compile(r"adults under 65", re.I)
 _ADULTS_OVER_65 = re.compile(r"adults over 65", re.I)
 # The service user bands that are age bands, with the ages (inclusive, None: unbounded) CQC's words give them.
@@ -165,7 +175,10 @@ HSCA_SERVICE_TYPE = "Service type - "
 HSCA_USER_BAND = "Service user band - "
 HSCA_ACTIVITY = "Regulated activity - "
 _HSCA_BANDS = {"mental health": "Mental health conditions", "older people": "Caring for adults over 65 yrs",
-               "younger adults": "Caring for adults under 65 yrs", "children 0-18 years": "Caring for children"}
+               "younger adults": "Caring for adults under 65 yrs", "children 0-18 years": "Caring for children",
+               "people detained under the mental health act":
+                   "Caring for people whose rights are restricted under the Mental Health Act",
+               "learning disabilities or autistic spectrum disorder": "Learning disabilities"}
 _HSCA_FIELDS = (("address", ("Location Street Address", "Location Address Line 2", "Location City",
                              "Location County")),
                 ("postcode", ("Location Postal Code",)), ("lat", ("Location Latitude",)),
@@ -409,9 +422,16 @@ def _bound(pick: Callable[[list[int]], int], ends: list[int | None]) -> int | No
 
 
 def needs_evidence(specialisms: tuple[str, ...], source: str = SOURCE) -> tuple[Evidence, ...]:
-    """Each specialism or regulated activity that states a need, as evidence for review."""
-    return tuple(Evidence(source, "specialisms", shorten(s), f"states the need {need}")
-                 for s in specialisms for pattern, need in _SPECIALISM_NEEDS if pattern.search(s))
+    """Each specialism or regulated activity that states a need, as evidence for review; and the band for people
+    whose rights are restricted under the Mental Health Act where no regulated activity says the location may
+    detain, so a maintainer reviewing a hospital sees why `detained_mha` is unknown and can ask."""
+    stated = tuple(Evidence(source, "specialisms", shorten(s), f"states the need {need}")
+                   for s in specialisms for pattern, need in _SPECIALISM_NEEDS if pattern.search(s))
+    if any(_DETENTION.search(s) for s in specialisms):
+        return stated
+    return stated + tuple(Evidence(source, "specialisms", shorten(s), RIGHTS_RESTRICTED_MEANS)
+                          for s in specialisms if _RIGHTS_RESTRICTED.search(s))
+
 
 
 def _older_adults_only(specialisms: tuple[str, ...]) -> bool:

@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from indexer.rows import Candidate, Rejection
-from indexer.sources.cqc import read_api
+from indexer.sources.cqc import RIGHTS_RESTRICTED_MEANS, read_api
 from indexer.sync.connectors import base
 from indexer.sync.connectors.cqc import KEY_HEADER, CqcConnector, map_location
 from indexer.sync.http import HttpPolicy, SourceClient, SourceKeyRefused, SourceUnavailable
@@ -285,3 +285,26 @@ def test_an_upper_age_limit_from_the_registration_is_kept(feeds_dir):
     older_too = {**dovetail, "specialisms": [*dovetail["specialisms"], {"name": "Caring for adults over 65 yrs"}]}
     item = map_location(older_too, "u", datetime.now(timezone.utc))
     assert isinstance(item, SourceItem) and "max_age" not in item.candidate.fields
+
+
+def test_only_the_regulated_activity_for_detained_persons_says_a_location_accepts_detained_patients(feeds_dir):
+    """Before, CQC's band "Caring for people whose rights are restricted under the Mental Health Act" read as
+    detained_mha, so three care homes of the recording (Dovetail House, Devonshire Manor, Grovelands Lodge) were
+    shown as suitable for people detained under the Act. The band also covers people on a CTO, under guardianship
+    or on s17 leave, whom a care home may look after; a location may detain only with CQC's regulated activity
+    "Assessment or medical treatment for persons detained under the Mental Health Act 1983", which only Field
+    House holds. The homes' need is unknown, not met, on both paths, and the evidence says why."""
+    records = json.loads((feeds_dir / "cqc_api" / "locations_detail_2021.json").read_text())
+    now = datetime.now(timezone.utc)
+    items = {r["name"]: map_location(r, "u", now) for r in records if r["registrationStatus"] == "Registered"}
+    detained = {name for name, o in items.items()
+                if isinstance(o, SourceItem) and "detained_mha" in o.candidate.fields.get("needs_met", [])}
+    assert detained == {"Field House"}
+    dovetail = items["Dovetail House"]
+    assert isinstance(dovetail, SourceItem)
+    assert dovetail.candidate.fields["needs_met"] == ["learning_disability", "substance_misuse"]
+    assert ("specialisms", "Caring for people whose rights are restricted under the Mental Health Act",
+            RIGHTS_RESTRICTED_MEANS) in [(e.field, e.value, e.means) for e in dovetail.evidence]
+    indexed = {r.origin.source_id: r.fields for r in read_api(records, "locations.json") if isinstance(r, Candidate)}
+    assert not any("detained_mha" in fields.get("needs_met", []) for fields in indexed.values())
+    assert indexed[DOVETAIL]["needs_met"] == ["learning_disability", "substance_misuse"]
