@@ -109,6 +109,18 @@ class Registration:
     care_home: bool
     provider_type: str | None
     inspection_areas: tuple[str, ...] = ()  # active inspection areas and rated services (API only)
+    # CQC's word that the location is registered but not carrying on its regulated activities ("dormancy": "Y"):
+    # the date it became dormant, "" when CQC gives none; None when it is not dormant.
+    dormant_since: str | None = None
+
+    def dormant_reason(self) -> str | None:
+        """Why a dormant location is not offered: it is registered, but gives no care now. The reason names the
+        date, so a person can see when; the location comes back when CQC records it active again."""
+        if self.dormant_since is None:
+            return None
+        since = f" since {self.dormant_since}" if self.dormant_since else ""
+        return (f"CQC records '{shorten(self.name)}' as dormant{since}: registered, but not providing care now; "
+                "it is offered again when CQC records it active")
 
 
 def is_directory_header(cells: list[str]) -> bool:
@@ -201,7 +213,8 @@ def hsca_rows(header: list[str], rows: Iterable[tuple[int, list[Any]]]) -> Itera
             service_types=tuple(c.removeprefix(HSCA_SERVICE_TYPE) for c in flagged if c.startswith(HSCA_SERVICE_TYPE)),
             specialisms=tuple(_HSCA_BANDS.get(b.casefold(), b) for b in bands) + tuple(activities),
             care_home=values.get("Care home?", "").upper() == "Y",
-            provider_type=_API_PROVIDER_TYPES.get(values.get("Location Type/Sector", "").lower()))
+            provider_type=_API_PROVIDER_TYPES.get(values.get("Location Type/Sector", "").lower()),
+            dormant_since="" if values.get("Dormant (Y/N)", "").upper() == "Y" else None)
         parser = RowParser()
         used: dict[str, str] = {}
         for field_name, names in _HSCA_FIELDS:
@@ -245,6 +258,8 @@ def api_registration(item: dict[str, Any]) -> Registration:
         specialisms=_names(item, "specialisms") + _names(item, "regulatedActivities"),
         care_home=str(item.get("careHome", "")).upper() == "Y",
         provider_type=_API_PROVIDER_TYPES.get(str(item.get("type", "")).lower()),
+        dormant_since=(str(item.get("dormancyStartDate") or "")[:10]
+                       if str(item.get("dormancy") or "").upper() == "Y" else None),
         inspection_areas=tuple(dict.fromkeys(
             [f"{a.get('inspectionAreaName') or a.get('inspectionAreaId')} ({a.get('status')})" for a in areas]
             + [str(r["name"]) for r in rated if isinstance(r, dict) and r.get("name")])))
@@ -282,6 +297,8 @@ def _candidate(origin: Origin, registration: Registration, parser: RowParser) ->
         return Rejection(origin, f"unconfirmed: {exc}")
     except NotRehabPathway as exc:
         return Rejection(origin, f"not a rehab pathway service: {exc}")
+    if dormant := registration.dormant_reason():
+        return Rejection(origin, dormant)
     if parser.errors:
         return Rejection(origin, "; ".join(parser.errors))
     return location_candidate(origin, registration, parser, pathway)

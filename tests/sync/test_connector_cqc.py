@@ -308,3 +308,22 @@ def test_only_the_regulated_activity_for_detained_persons_says_a_location_accept
     indexed = {r.origin.source_id: r.fields for r in read_api(records, "locations.json") if isinstance(r, Candidate)}
     assert not any("detained_mha" in fields.get("needs_met", []) for fields in indexed.values())
     assert indexed[DOVETAIL]["needs_met"] == ["learning_disability", "substance_misuse"]
+
+
+def test_a_dormant_location_is_not_offered_and_the_reason_says_since_when(feeds_dir):
+    """CQC marks a location registered but not carrying on its regulated activities as dormant ("dormancy": "Y",
+    with "dormancyStartDate", as the recording's HELP Personal Services is since 2019-07-04). Before, the field was
+    not read: a care home that had stopped providing care read as a home taking people. Dovetail House's real
+    record, made dormant the way CQC records it: refused on both paths, and a synced record would be retired."""
+    records = json.loads((feeds_dir / "cqc_api" / "locations_detail_2021.json").read_text())
+    help_personal = next(r for r in records if r["name"] == "HELP Personal Services")
+    assert (help_personal["dormancy"], help_personal["dormancyStartDate"]) == ("Y", "2019-07-04")
+    dovetail = next(r for r in records if r["locationId"] == DOVETAIL)
+    dormant = {**dovetail, "dormancy": "Y", "dormancyStartDate": help_personal["dormancyStartDate"]}
+    refused = map_location(dormant, "u", datetime.now(timezone.utc))
+    reason = ("CQC records 'Dovetail House' as dormant since 2019-07-04: registered, but not providing care now; it "
+              "is offered again when CQC records it active")
+    assert isinstance(refused, Refused) and refused.reason == reason and not refused.unreadable
+    [indexed] = read_api(dormant, "locations.json")
+    assert isinstance(indexed, Rejection) and indexed.reason == reason
+    assert isinstance(map_location(dovetail, "u", datetime.now(timezone.utc)), SourceItem)   # "dormancy": "N"

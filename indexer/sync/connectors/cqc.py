@@ -198,6 +198,8 @@ def location_item(connector: str, row: LocationRow, url: str, fetched_at: dateti
         reading = read_pathway(registration, connector)
     except NotRehabPathway as exc:
         return Refused(connector, row.location_id, where, f"not a rehab pathway service: {exc}")
+    if dormant := registration.dormant_reason():
+        return Refused(connector, row.location_id, where, dormant)
     if row.parser.errors:
         return Refused(connector, row.location_id, where, "; ".join(row.parser.errors), unreadable=True)
     candidate = location_candidate(origin(NAME, url, row.line, row.location_id, LICENCE, fetched_at), registration,
