@@ -94,6 +94,26 @@ def test_bristol_refusals_say_what_the_service_was_and_why(bristol_crawl):
     assert some.where.startswith(replay.oruk_url("bristol") + "/services")
 
 
+def test_an_unplaced_service_whose_description_names_postcodes_has_them_quoted(bristol_crawl):
+    """5 of the 152 pathway services the feed gives no place for name postcodes in their descriptions: BLOOM its
+    one venue ("Location: Bluebell Place, 2 Quay St, Bristol, BS1 2JL"), the carers' groups three, the mental
+    health trust's page a recovery team's office. Prose places nothing (a venue, an office or one of several),
+    but before the reason only said "with its postcode", and the person making the service by hand had to dig
+    them out of an HTML description; now it quotes them, checked as postcodes."""
+    _, _, outcomes = bristol_crawl
+    quoted = {o.reason.split(" is ")[0].strip("'"): o.reason.rsplit("(its description names ", 1)[1].rstrip(")")
+              for o in outcomes if isinstance(o, Refused) and o.unplaced and "(its description names" in o.reason}
+    assert quoted == {
+        "BLOOM - Music sessions for parents experiencing anxiety and depression": "BS1 2JL",
+        "Mental Health Carers Support Groups": "BS15 8HU, BS37 4AX, BS7 0PQ",
+        "Avon and Wiltshire Mental Health Services": "BS15 9TR",
+        "Cost of Living - Welcoming Space at The Big Issue Foundation": "BS2 8QF",
+        "Bristol City Council Services": "BS16 2QQ, BS3 4AQ",
+    }
+    bloom = next(o for o in outcomes if o.reason.startswith("'BLOOM"))
+    assert bloom.reason.endswith(f"{LET_IN} (its description names BS1 2JL)")
+
+
 def test_a_service_that_states_only_its_area_is_refused_saying_so_never_placed_at_a_made_up_point():
     """A service area says whom a service serves, not where it is: without a location or postcode the service
     is not given a point (an area's centre would be a made-up one), and the reason names the area it stated."""

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from indexer.rows import Candidate
+from indexer.sources.common import parse_postcode_text
 from indexer.sync.connectors.base import BaseConnector, Crawl, origin, utc_now
 from indexer.sync.http import SourceClient, SourceNotFound
 from indexer.sync.items import Evidence, Gone, Outcome, Refused, SourceItem, SyncState, TypeStatus
@@ -191,7 +192,8 @@ def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched
     typing, status, evidence = typed
     if not (fields.get("lat") is not None and fields.get("lon") is not None) and not fields.get("postcode"):
         return Refused(feed.source, sid, url, f"'{name}' is {typing.service_type.value} ({evidence[0].means}), but "
-                                              f"{_unplaced(fields.get('service_area'))}", unplaced=True)
+                                              f"{_unplaced(fields.get('service_area'), fields.get('description'))}",
+                       unplaced=True)
     fields |= {"service_type": typing.service_type, "subtype": typing.subtype} if typing.subtype else {
         "service_type": typing.service_type}
     field_sources = {f: f"{feed.source}:{_ORUK_KEYS.get(f, f)}" for f in fields}
@@ -200,18 +202,39 @@ def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched
     return SourceItem(candidate, status, evidence, raw=item, field_sources=field_sources)
 
 
-def _unplaced(area: dict[str, Any] | None) -> str:
+def _unplaced(area: dict[str, Any] | None, description: str | None) -> str:
     """Why a typed service without a location or postcode is refused, and what would let it in. A service is
     placed at a point: distance, the home's ICB, coverage and gap analysis all start from it. A stated service
     area says whom it serves, not where it is, and its centre would be a made-up place: so the service waits
-    for a location, whether or not it states an area."""
+    for a location, whether or not it states an area. Postcodes its description names ("Location: Bluebell
+    Place, 2 Quay St, Bristol, BS1 2JL") are prose, which may name a venue, an office or one of several places,
+    so they place nothing; the reason quotes them, for the person who makes the service by hand."""
     area = area or {}
     stated = area.get("codes") or (["a polygon"] if area.get("polygon") else []) or [area.get("description") or ""]
     said = (f"the feed states only the area it serves ({', '.join(stated)[:120]}), no location or postcode"
             if any(stated) else "the feed gives no location, postcode or service area for it")
+    named = _postcodes_in(description)
+    hint = (f" (its description names {', '.join(named[:_POSTCODES_QUOTED])}"
+            f"{' …' if len(named) > _POSTCODES_QUOTED else ''})" if named else "")
     return (f"{said}, so it cannot be placed. Ask the feed's publisher to add the location where it is delivered "
             "(its next sync adds it), or make the service in the directory at /keepers/services/new with its "
-            "postcode")
+            f"postcode{hint}")
+
+
+# A full UK postcode as a directory's prose writes one ("BS1 2JL", "BS159TR"); each is checked by the one postcode
+# reader before it is quoted.
+_POSTCODE_IN_TEXT = re.compile(r"\b[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}\b")
+_POSTCODES_QUOTED = 5
+
+
+def _postcodes_in(text: str | None) -> list[str]:
+    found: list[str] = []
+    for match in _POSTCODE_IN_TEXT.finditer(text or ""):
+        try:
+            found.append(parse_postcode_text(match.group(0), "description"))
+        except ValueError:
+            continue
+    return list(dict.fromkeys(found))
 
 
 # Where `oruk_to_fields` reads each field, for provenance.
