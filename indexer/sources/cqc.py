@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from indexer.rows import Candidate, Origin, Rejection
-from indexer.sources.common import CsvProblem, CsvTable, RowParser, compact, join_address
+from indexer.sources.common import CsvProblem, CsvTable, RowParser, compact, join_address, provider_type_from_name
 from indexer.sync.items import Evidence
 from rehabmap.errors import shorten
 from rehabmap.taxonomy import NotRehab, ServiceType, classify_label
@@ -70,6 +70,9 @@ _RIGHTS_RESTRICTED = re.compile(r"restricted under the mental health act|^people
 RIGHTS_RESTRICTED_MEANS = ("the band covers people on a community treatment order, under guardianship, on leave or "
                            "detained; no regulated activity for detained persons is registered, so detained_mha "
                            "stays unknown")
+RIGHTS_RESTRICTED_WITH_DETENTION = ("the band covers people on a community treatment order, under guardianship, on "
+                                    "leave or detained; the regulated activity for detained persons states "
+                                    "detained_mha")
 _SPECIALISM_NEEDS: tuple[tuple[re.Pattern[str], str], ...] = (*tuple((re.compile(p, re.I), need) for p, need in (
     (r"learning disabilit", "learning_disability"),
     (r"autis", "autism"),
@@ -86,8 +89,6 @@ _AGE_BANDS: tuple[tuple[re.Pattern[str], int | None, int | None], ...] = tuple(
         (r"children|0\s*-\s*18|young people", None, 18), (r"services for everyone|whole population", None, None)))
 
 _API_PROVIDER_TYPES = {"nhs healthcare organisation": "nhs", "independent healthcare org": "independent"}
-_NHS_NAME = re.compile(r"\bNHS\b.*\btrust\b", re.I)
-_COUNCIL_NAME = re.compile(r"\bcouncil\b|\bborough of\b", re.I)
 
 
 class NotRehabPathway(ValueError):
@@ -169,7 +170,7 @@ def directory_rows(table: CsvTable) -> Iterator[LocationRow | CsvProblem]:
         registration = Registration(
             name=cells[COL_NAME], also_known_as=cells[COL_AKA],
             service_types=_split(cells[COL_TYPES]), specialisms=_split(cells[COL_SPECIALISMS]),
-            care_home=False, provider_type=_provider_type_from_name(cells[COL_PROVIDER]))
+            care_home=False, provider_type=provider_type_from_name(cells[COL_PROVIDER]))
         parser = RowParser()
         parser.set("address", join_address(cells[COL_ADDRESS]), COL_ADDRESS)
         used = {"address": COL_ADDRESS}
@@ -440,13 +441,13 @@ def _bound(pick: Callable[[list[int]], int], ends: list[int | None]) -> int | No
 
 def needs_evidence(specialisms: tuple[str, ...], source: str = SOURCE) -> tuple[Evidence, ...]:
     """Each specialism or regulated activity that states a need, as evidence for review; and the band for people
-    whose rights are restricted under the Mental Health Act where no regulated activity says the location may
-    detain, so a maintainer reviewing a hospital sees why `detained_mha` is unknown and can ask."""
+    whose rights are restricted under the Mental Health Act, which states none, so a maintainer sees what CQC
+    says of it (and, where no regulated activity says the location may detain, why `detained_mha` is unknown)."""
     stated = tuple(Evidence(source, "specialisms", shorten(s), f"states the need {need}")
                    for s in specialisms for pattern, need in _SPECIALISM_NEEDS if pattern.search(s))
-    if any(_DETENTION.search(s) for s in specialisms):
-        return stated
-    return stated + tuple(Evidence(source, "specialisms", shorten(s), RIGHTS_RESTRICTED_MEANS)
+    means = (RIGHTS_RESTRICTED_WITH_DETENTION if any(_DETENTION.search(s) for s in specialisms)
+             else RIGHTS_RESTRICTED_MEANS)
+    return stated + tuple(Evidence(source, "specialisms", shorten(s), means)
                           for s in specialisms if _RIGHTS_RESTRICTED.search(s))
 
 
@@ -459,15 +460,6 @@ def _older_adults_only(specialisms: tuple[str, ...]) -> bool:
 def _names(item: dict[str, Any], key: str) -> tuple[str, ...]:
     """`[{"name": ...}, ...]` lists of the API (specialisms, regulated activities)."""
     return tuple(str(x["name"]) for x in item.get(key) or [] if isinstance(x, dict) and x.get("name"))
-
-
-def _provider_type_from_name(provider: str) -> str | None:
-    """The directory has no provider type column; NHS trusts and councils say what they are in their names."""
-    if _NHS_NAME.search(provider):
-        return "nhs"
-    if _COUNCIL_NAME.search(provider):
-        return "local_authority"
-    return None
 
 
 def _split(cell: str) -> tuple[str, ...]:
