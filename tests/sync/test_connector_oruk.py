@@ -58,13 +58,14 @@ def test_every_one_of_bristols_819_services_is_accounted_for(bristol_crawl):
     assert connector.complete and connector.name == "oruk-bristol"
     assert Counter(map(kind, outcomes)) == {
         "refused: not on the rehab pathway": 666,
-        "refused: vcfse, no location": 142,
-        "refused: advocacy, no location": 8,
+        "refused: vcfse, no location": 137,
+        "refused: advocacy, no location": 9,
         "refused: supported_accommodation, no location": 2,
+        "refused: of a type only a maintainer can say, no location": 4,   # NHS or council services
         "refused: service has no name": 1,
     }
     # The 152 pathway services without a place are marked so, for the run's report to count them apart.
-    assert sum(isinstance(o, Refused) and o.unplaced for o in outcomes) == 142 + 8 + 2
+    assert sum(isinstance(o, Refused) and o.unplaced for o in outcomes) == 137 + 9 + 2 + 4
     # 17 pages of 50, and a detail page for each named service (list items carry no location).
     assert len([s for s in replay.seen("/oruk/bristol/services") if s.path == "/oruk/bristol/services"]) == 17
     assert len([s for s in replay.seen("/oruk/bristol/services/")]) == 818
@@ -228,3 +229,45 @@ def test_an_answer_that_is_no_page_or_no_service_ends_no_crawl(replay):
     with pytest.raises(SourceError, match=f"services/{second} with something that is not a record \\(no 'id'\\)"):
         list(connector.fetch(state))
     assert not connector.complete and state.states == {}
+
+
+STATUTORY = "so reading it as VCFSE says nothing of its type"
+
+
+def test_a_service_the_nhs_or_a_council_runs_is_not_typed_vcfse(bristol_crawl):
+    """The feed's VCFSE terms and audience ("Mental Health" → vcfse) typed services the NHS or a council runs as
+    voluntary-sector support, confirmed: "Avon and Wiltshire Mental Health Services" (organization "NHS": the
+    trust's recovery teams), "Homeless Health Service" (NHS), "Care for Adults and Older People" (Bristol City
+    Council). No voluntary or community organisation runs them, the importers' rule (`said_of`): now such a service
+    is typed only by what else it says (the council's page, whose words name advocacy: inferred, for review), and
+    otherwise has no type, for a maintainer to say (4 of Bristol's 152)."""
+    _, _, outcomes = bristol_crawl
+    reasons = {o.reason.split("' is ")[0].strip("'"): o.reason.split(", but ")[0].split("' is ")[1]
+               for o in outcomes if isinstance(o, Refused) and o.unplaced}
+    nhs = (f"of a type only a maintainer can say (run by the NHS: no voluntary or community organisation runs it, "
+           f"{STATUTORY})")
+    council = nhs.replace("the NHS", "a council")
+    assert {name: why for name, why in reasons.items() if STATUTORY in why} == {
+        "Avon and Wiltshire Mental Health Services": nhs, "Homeless Health Service": nhs,
+        "Cost of Living service: Yate Warm Welcome Space - Poole Court": council,
+        "South Gloucestershire Council Services": council}
+    assert reasons["Care for Adults and Older People"] == (
+        "advocacy (mentions mental health: typed advocacy by keyword, to be confirmed)")
+    assert reasons["Bristol Mind"] == "vcfse (the feed's term, mapped to vcfse)"    # a charity: as before
+
+
+def test_an_nhs_service_with_a_place_is_held_with_no_type(replay):
+    """The trust's real list item, with the location its own description names (Kingswood Civic Centre, BS15 9TR),
+    as a detail page would carry it: held for review with no type (unknown) and the evidence, never published as
+    VCFSE; its provider is the NHS, from the feed's organization name."""
+    feed = load_feed(ROOT / "mappings" / "feeds" / "bristol.toml")
+    awp = next(i for i in replay.oruk["bristol"].items if i["name"] == "Avon and Wiltshire Mental Health Services")
+    placed = {**awp, "service_at_locations": [{"id": "l1", "location": {
+        "id": "l1", "name": "Kingswood Civic Centre", "physical_addresses": [
+            {"address_1": "High Street", "city": "Kingswood", "postal_code": "BS15 9TR"}]}}]}
+    item = map_service(feed, placed, "https://feed.example/services/x", 1, datetime.now(timezone.utc))
+    assert isinstance(item, SourceItem) and item.type_status == "unknown"
+    assert "service_type" not in item.candidate.fields and item.candidate.fields["provider_type"] == "nhs"
+    assert item.field_sources["provider_type"] == "oruk-bristol:organization.name"
+    assert [(e.field, e.value) for e in item.evidence] == [("pc_targetAudience", "Mental Health"),
+                                                           ("organization.name", "NHS")]
