@@ -6,6 +6,7 @@ the extract covers few of the 819, so most detail pages have no location, as the
 
 from __future__ import annotations
 
+import csv
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,7 +19,7 @@ from indexer.sync.http import HttpPolicy, SourceClient, SourceError, SourceUnava
 from indexer.sync.items import Gone, Refused, SourceItem
 from rehabmap.config import Settings
 from rehabmap.taxonomy import ServiceType
-from tests.sync.replay import MemoryState, Replay, running
+from tests.sync.replay import MemoryState, Replay, bristol_detail, running
 
 ROOT = Path(__file__).resolve().parents[2]
 LET_IN = ("Ask the feed's publisher to add the location where it is delivered (its next sync adds it), or make the "
@@ -271,3 +272,38 @@ def test_an_nhs_service_with_a_place_is_held_with_no_type(replay):
     assert item.field_sources["provider_type"] == "oruk-bristol:organization.name"
     assert [(e.field, e.value) for e in item.evidence] == [("pc_targetAudience", "Mental Health"),
                                                            ("organization.name", "NHS")]
+
+
+def test_a_counselling_service_the_feed_tags_access_to_advocacy_is_not_typed_advocacy(data_dir):
+    """The feed file mapped "Access to advocacy" to advocacy/community, confirmed. The feed gives the term to 4
+    services of its service-at-location extract, each counselling or outreach, tagged with one template of terms
+    ("Gambling addict; Mental illness; Separated; Access to advocacy; Improving mental health; …"): they read as
+    advocacy, where a person looks for someone to speak up for them. Each real row, as the replay builds its detail
+    page: now typed by its mental health terms (vcfse, confirmed)."""
+    feed = load_feed(ROOT / "mappings" / "feeds" / "bristol.toml")
+    with (data_dir / "feeds" / "oruk" / "bristol_services_at_locations.csv").open(newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if "access to advocacy" in r["taxonomy_of_services"].casefold()]
+    typed = {}
+    for row in rows:
+        detail = bristol_detail({"id": row["sal_id"], "name": row["sal_name"], "description": ""}, row)
+        refused = map_service(feed, detail, "u", 1, datetime.now(timezone.utc))
+        assert isinstance(refused, Refused) and refused.unplaced    # the extract gives none of them a point
+        typed[row["sal_name"]] = refused.reason.split("' is ")[1].split(", but ")[0]
+    assert typed == dict.fromkeys(
+        ("Annie Robinson Counselling", "Assertive Contact and Engagement Service (Barton Hill)", "ATSAC",
+         "Avon Counselling and Psychotherapy Service"), "vcfse (the feed's term, mapped to vcfse)")
+
+
+def test_the_reason_cites_the_term_that_chose_the_type(data_dir, tmp_path):
+    """A feed file that maps one of a service's terms to advocacy and others to vcfse: the service is advocacy,
+    and before, its refusal cited the first term it had ("advocacy (the feed's term, mapped to vcfse)")."""
+    text = (ROOT / "mappings" / "feeds" / "bristol.toml").read_text()
+    (tmp_path / "bristol.toml").write_text(text.replace('[terms]\n', '[terms]\n"Access to advocacy" = '
+                                                        '"advocacy/community"\n'))
+    feed = load_feed(tmp_path / "bristol.toml")
+    with (data_dir / "feeds" / "oruk" / "bristol_services_at_locations.csv").open(newline="", encoding="utf-8") as f:
+        atsac = next(r for r in csv.DictReader(f) if r["sal_name"] == "ATSAC")
+    refused = map_service(feed, bristol_detail({"id": atsac["sal_id"], "name": "ATSAC", "description": ""}, atsac),
+                          "u", 1, datetime.now(timezone.utc))
+    assert isinstance(refused, Refused)
+    assert refused.reason.startswith("'ATSAC' is advocacy (the feed's term, mapped to advocacy), but ")

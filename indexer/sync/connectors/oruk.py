@@ -276,7 +276,9 @@ def _type(feed: Feed, item: dict[str, Any], fields: dict[str, Any],
         specific = [t for t in types if t.service_type is not ServiceType.vcfse] or types
         # Terms that disagree (beyond "also VCFSE") leave the choice to a maintainer.
         status: TypeStatus = "confirmed" if len({t.service_type for t in specific}) == 1 else "inferred"
-        return specific[0], status, evidence
+        # The terms for the type chosen first: the first is what the refusal and the type's field source cite.
+        chosen = f"mapped to {specific[0].service_type.value}"
+        return specific[0], status, tuple(sorted(evidence, key=lambda e: not e.means.endswith(chosen)))
     text = " ".join(filter(None, (fields.get("name"), fields.get("description"))))
     for pattern, typing in feed.keywords:
         if (found := pattern.search(text)) and _said(typing, statutory):
