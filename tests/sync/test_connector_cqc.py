@@ -111,6 +111,7 @@ def test_the_mental_health_hospital_is_an_inpatient_candidate_with_its_evidence(
     assert (fields["lat"], fields["lon"]) == (53.098841, -1.390792)
     assert fields["cqc_rating_date"] == date(2020, 10, 21) and "detained_mha" in fields["needs_met"]
     assert item.field_sources["beds"] == "cqc:numberOfBeds" and item.field_sources["lat"] == "cqc:onspdLatitude"
+    assert item.field_sources["needs_met"] == "cqc:specialisms+regulatedActivities"   # detained_mha: RA6
     assert item.field_sources["service_type"] == "cqc:gacServiceTypes+inspectionAreas+name"
     assert item.keys == {"cqc_location_id": FIELD_HOUSE, "cqc_provider_id": "1-101634705"}
     assert item.candidate.origin.licence == "OGL-UK-3.0" and item.raw == field_house

@@ -211,6 +211,8 @@ def location_item(connector: str, row: LocationRow, url: str, fetched_at: dateti
         field_sources["subtype"] = f"{connector}:gacServiceTypes"
     field_sources |= {f: f"{connector}:specialisms" for f in ("needs_met", "min_age", "max_age")
                       if candidate.fields.get(f)}
+    if "detained_mha" in (candidate.fields.get("needs_met") or ()):   # stated only by a regulated activity
+        field_sources["needs_met"] = f"{connector}:specialisms+regulatedActivities"
     if candidate.fields.get("provider_type"):
         field_sources["provider_type"] = f"{connector}:type"
     ids = {"cqc_location_id": row.location_id, "cqc_provider_id": row.provider_id, "ods_code": ods_code}
