@@ -189,6 +189,24 @@ def parse_postcode_text(value: Any, what: str) -> str:
         raise ValueError(f"{what}: '{shorten(value)}' is not a UK postcode") from None
 
 
+# An organisation's name that says it is statutory: an NHS trust ("… NHS Foundation Trust"), "NHS" itself (as
+# council directories name the provider of NHS services), or a council.
+_NHS_NAME = re.compile(r"\bNHS\b.*\btrust\b|^\s*NHS\s*$", re.I)
+_COUNCIL_NAME = re.compile(r"\bcouncil\b|\bborough of\b", re.I)
+
+
+def provider_type_from_name(provider: str | None) -> str | None:
+    """Sources without a provider type (the CQC care directory, council ORUK feeds) still name the provider:
+    NHS trusts and councils say what they are in their names. Anything else is not known from a name."""
+    if not provider:
+        return None
+    if _NHS_NAME.search(provider):
+        return "nhs"
+    if _COUNCIL_NAME.search(provider):
+        return "local_authority"
+    return None
+
+
 def parse_website(value: Any, what: str) -> str:
     """Directories often drop the scheme ('www.example.org.uk'); a link needs one."""
     text = str(value).strip()

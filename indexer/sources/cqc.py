@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from indexer.rows import Candidate, Origin, Rejection
-from indexer.sources.common import CsvProblem, CsvTable, RowParser, compact, join_address
+from indexer.sources.common import CsvProblem, CsvTable, RowParser, compact, join_address, provider_type_from_name
 from indexer.sync.items import Evidence
 from rehabmap.errors import shorten
 from rehabmap.taxonomy import NotRehab, ServiceType, classify_label
@@ -58,14 +58,27 @@ REHAB_WARD = re.compile(r"long stay or rehabilitation mental health wards|^mhlon
 _OTHER_WARD = re.compile(r"\b(acute|picu|psychiatric intensive care|assessment|crisis|place of safety|"
                          r"eating disorders?|mother and baby|perinatal|adolescent|cahms|camhs)\b", re.I)
 
-# Specialisms (service user bands) that state a need; "Dementia" and the like state none.
-_SPECIALISM_NEEDS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.I), need) for p, need in (
+# Specialisms (service user bands) and regulated activities that state a need; "Dementia" and the like state none.
+# Only the regulated activity a location must hold to detain someone states `detained_mha`. The band "Caring for
+# people whose rights are restricted under the Mental Health Act" (the HSCA file's "People detained under the
+# Mental Health Act") also covers people on a community treatment order, under guardianship or on s17 leave, whom
+# a care home may look after: it says nothing of whether the location accepts people detained there.
+_DETENTION = re.compile(r"assessment or medical treatment for persons detained under the (1983 act|mental health act)",
+                        re.I)
+_RIGHTS_RESTRICTED = re.compile(r"restricted under the mental health act|^people detained under the mental health act$",
+                                re.I)
+RIGHTS_RESTRICTED_MEANS = ("the band covers people on a community treatment order, under guardianship, on leave or "
+                           "detained; no regulated activity for detained persons is registered, so detained_mha "
+                           "stays unknown")
+RIGHTS_RESTRICTED_WITH_DETENTION = ("the band covers people on a community treatment order, under guardianship, on "
+                                    "leave or detained; the regulated activity for detained persons states "
+                                    "detained_mha")
+_SPECIALISM_NEEDS: tuple[tuple[re.Pattern[str], str], ...] = (*tuple((re.compile(p, re.I), need) for p, need in (
     (r"learning disabilit", "learning_disability"),
     (r"autis", "autism"),
-    (r"restricted under the mental health act|detained under the (1983 act|mental health act)", "detained_mha"),
     (r"substance misuse|misuse substances", "substance_misuse"),
     (r"adults over 65|older people", "older_adult"),
-))
+)), (_DETENTION, "detained_mha"))
 _ADULTS_UNDER_65 = re.compile(r"adults under 65", re.I)
 _ADULTS_OVER_65 = re.compile(r"adults over 65", re.I)
 # The service user bands that are age bands, with the ages (inclusive, None: unbounded) CQC's words give them.
@@ -76,8 +89,6 @@ _AGE_BANDS: tuple[tuple[re.Pattern[str], int | None, int | None], ...] = tuple(
         (r"children|0\s*-\s*18|young people", None, 18), (r"services for everyone|whole population", None, None)))
 
 _API_PROVIDER_TYPES = {"nhs healthcare organisation": "nhs", "independent healthcare org": "independent"}
-_NHS_NAME = re.compile(r"\bNHS\b.*\btrust\b", re.I)
-_COUNCIL_NAME = re.compile(r"\bcouncil\b|\bborough of\b", re.I)
 
 
 class NotRehabPathway(ValueError):
@@ -99,6 +110,18 @@ class Registration:
     care_home: bool
     provider_type: str | None
     inspection_areas: tuple[str, ...] = ()  # active inspection areas and rated services (API only)
+    # CQC's word that the location is registered but not carrying on its regulated activities ("dormancy": "Y"):
+    # the date it became dormant, "" when CQC gives none; None when it is not dormant.
+    dormant_since: str | None = None
+
+    def dormant_reason(self) -> str | None:
+        """Why a dormant location is not offered: it is registered, but gives no care now. The reason names the
+        date, so a person can see when; the location comes back when CQC records it active again."""
+        if self.dormant_since is None:
+            return None
+        since = f" since {self.dormant_since}" if self.dormant_since else ""
+        return (f"CQC records '{shorten(self.name)}' as dormant{since}: registered, but not providing care now; "
+                "it is offered again when CQC records it active")
 
 
 def is_directory_header(cells: list[str]) -> bool:
@@ -147,7 +170,7 @@ def directory_rows(table: CsvTable) -> Iterator[LocationRow | CsvProblem]:
         registration = Registration(
             name=cells[COL_NAME], also_known_as=cells[COL_AKA],
             service_types=_split(cells[COL_TYPES]), specialisms=_split(cells[COL_SPECIALISMS]),
-            care_home=False, provider_type=_provider_type_from_name(cells[COL_PROVIDER]))
+            care_home=False, provider_type=provider_type_from_name(cells[COL_PROVIDER]))
         parser = RowParser()
         parser.set("address", join_address(cells[COL_ADDRESS]), COL_ADDRESS)
         used = {"address": COL_ADDRESS}
@@ -165,7 +188,10 @@ HSCA_SERVICE_TYPE = "Service type - "
 HSCA_USER_BAND = "Service user band - "
 HSCA_ACTIVITY = "Regulated activity - "
 _HSCA_BANDS = {"mental health": "Mental health conditions", "older people": "Caring for adults over 65 yrs",
-               "younger adults": "Caring for adults under 65 yrs", "children 0-18 years": "Caring for children"}
+               "younger adults": "Caring for adults under 65 yrs", "children 0-18 years": "Caring for children",
+               "people detained under the mental health act":
+                   "Caring for people whose rights are restricted under the Mental Health Act",
+               "learning disabilities or autistic spectrum disorder": "Learning disabilities"}
 _HSCA_FIELDS = (("address", ("Location Street Address", "Location Address Line 2", "Location City",
                              "Location County")),
                 ("postcode", ("Location Postal Code",)), ("lat", ("Location Latitude",)),
@@ -188,7 +214,8 @@ def hsca_rows(header: list[str], rows: Iterable[tuple[int, list[Any]]]) -> Itera
             service_types=tuple(c.removeprefix(HSCA_SERVICE_TYPE) for c in flagged if c.startswith(HSCA_SERVICE_TYPE)),
             specialisms=tuple(_HSCA_BANDS.get(b.casefold(), b) for b in bands) + tuple(activities),
             care_home=values.get("Care home?", "").upper() == "Y",
-            provider_type=_API_PROVIDER_TYPES.get(values.get("Location Type/Sector", "").lower()))
+            provider_type=_API_PROVIDER_TYPES.get(values.get("Location Type/Sector", "").lower()),
+            dormant_since="" if values.get("Dormant (Y/N)", "").upper() == "Y" else None)
         parser = RowParser()
         used: dict[str, str] = {}
         for field_name, names in _HSCA_FIELDS:
@@ -232,6 +259,8 @@ def api_registration(item: dict[str, Any]) -> Registration:
         specialisms=_names(item, "specialisms") + _names(item, "regulatedActivities"),
         care_home=str(item.get("careHome", "")).upper() == "Y",
         provider_type=_API_PROVIDER_TYPES.get(str(item.get("type", "")).lower()),
+        dormant_since=(str(item.get("dormancyStartDate") or "")[:10]
+                       if str(item.get("dormancy") or "").upper() == "Y" else None),
         inspection_areas=tuple(dict.fromkeys(
             [f"{a.get('inspectionAreaName') or a.get('inspectionAreaId')} ({a.get('status')})" for a in areas]
             + [str(r["name"]) for r in rated if isinstance(r, dict) and r.get("name")])))
@@ -269,6 +298,8 @@ def _candidate(origin: Origin, registration: Registration, parser: RowParser) ->
         return Rejection(origin, f"unconfirmed: {exc}")
     except NotRehabPathway as exc:
         return Rejection(origin, f"not a rehab pathway service: {exc}")
+    if dormant := registration.dormant_reason():
+        return Rejection(origin, dormant)
     if parser.errors:
         return Rejection(origin, "; ".join(parser.errors))
     return location_candidate(origin, registration, parser, pathway)
@@ -409,9 +440,16 @@ def _bound(pick: Callable[[list[int]], int], ends: list[int | None]) -> int | No
 
 
 def needs_evidence(specialisms: tuple[str, ...], source: str = SOURCE) -> tuple[Evidence, ...]:
-    """Each specialism or regulated activity that states a need, as evidence for review."""
-    return tuple(Evidence(source, "specialisms", shorten(s), f"states the need {need}")
-                 for s in specialisms for pattern, need in _SPECIALISM_NEEDS if pattern.search(s))
+    """Each specialism or regulated activity that states a need, as evidence for review; and the band for people
+    whose rights are restricted under the Mental Health Act, which states none, so a maintainer sees what CQC
+    says of it (and, where no regulated activity says the location may detain, why `detained_mha` is unknown)."""
+    stated = tuple(Evidence(source, "specialisms", shorten(s), f"states the need {need}")
+                   for s in specialisms for pattern, need in _SPECIALISM_NEEDS if pattern.search(s))
+    means = (RIGHTS_RESTRICTED_WITH_DETENTION if any(_DETENTION.search(s) for s in specialisms)
+             else RIGHTS_RESTRICTED_MEANS)
+    return stated + tuple(Evidence(source, "specialisms", shorten(s), means)
+                          for s in specialisms if _RIGHTS_RESTRICTED.search(s))
+
 
 
 def _older_adults_only(specialisms: tuple[str, ...]) -> bool:
@@ -422,15 +460,6 @@ def _older_adults_only(specialisms: tuple[str, ...]) -> bool:
 def _names(item: dict[str, Any], key: str) -> tuple[str, ...]:
     """`[{"name": ...}, ...]` lists of the API (specialisms, regulated activities)."""
     return tuple(str(x["name"]) for x in item.get(key) or [] if isinstance(x, dict) and x.get("name"))
-
-
-def _provider_type_from_name(provider: str) -> str | None:
-    """The directory has no provider type column; NHS trusts and councils say what they are in their names."""
-    if _NHS_NAME.search(provider):
-        return "nhs"
-    if _COUNCIL_NAME.search(provider):
-        return "local_authority"
-    return None
 
 
 def _split(cell: str) -> tuple[str, ...]:

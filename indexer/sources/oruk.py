@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from indexer.rows import Candidate, Origin, Rejection
+from indexer.sources.common import provider_type_from_name
 from rehabmap.errors import shorten
 from rehabmap.oruk import oruk_to_fields
 
@@ -65,6 +66,10 @@ def _candidate(item: Any, file: str, number: int, source: str | None) -> Candida
         return Rejection(origin, "malformed ORUK service: an object field holds something else (text or a list)")
     if not fields.get("name"):
         return Rejection(origin, "service has no name")
+    # A foreign feed states no provider type, but names the provider: an NHS trust's or a council's service is
+    # then no voluntary one, whatever its words read as (the pipeline's rule, which needs the provider type).
+    if not fields.get("provider_type") and (provider := provider_type_from_name(fields.get("organisation"))):
+        fields["provider_type"] = provider
     if not origin.source_id and "id" not in fields:
         return Rejection(origin, f"service '{shorten(fields['name'])}' has no id")
     warnings = []

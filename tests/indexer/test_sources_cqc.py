@@ -90,7 +90,9 @@ def test_directory_fields(directory):
     assert rows[19].parser.errors == ["Postcode: 'Not known' is not a UK postcode"]
     locked = candidates[8].fields
     assert (locked["min_age"], locked["max_age"]) == (18, 64)                 # registered for adults under 65 only
-    assert locked["needs_met"] == ["detained_mha", "learning_disability"]     # rights restricted under the MHA
+    # The band for people whose rights are restricted under the MHA states no need: the directory lists no
+    # regulated activities, so nothing in it says the ward may detain (detained_mha stays unknown).
+    assert locked["needs_met"] == ["learning_disability"]
     assert candidates[9].fields["provider_type"] == "nhs"                     # "... NHS Foundation Trust"
     assert candidates[12].fields["provider_type"] == "local_authority"        # "... Borough Council"
     assert candidates[11].fields["needs_met"] == ["substance_misuse"]
@@ -101,7 +103,7 @@ def test_level_and_legacy_flag_come_from_the_name(directory):
     locked = candidates[8]
     assert locked.fields["legacy_locked_label"] is True
     assert classify_label(locked.label_text).legacy_locked  # the pipeline reads the same label
-    assert locked.fields["needs_met"] == ["detained_mha", "learning_disability"]
+    assert locked.fields["needs_met"] == ["learning_disability"]
     # The label text is the name only: CQC's type wording mentions needs every MH hospital would "meet".
     assert locked.label_text == "Thistledown Locked Rehabilitation Ward | Thistledown"
 

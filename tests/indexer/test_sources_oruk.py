@@ -14,6 +14,7 @@ import pytest
 from indexer.pipeline import prepare
 from indexer.rows import Candidate, Rejection
 from indexer.sources import load_source
+from indexer.sources.oruk import read_oruk
 from rehabmap.oruk import oruk_to_fields, service_to_oruk
 from rehabmap.record import Provenance, Service
 from rehabmap.taxonomy import ServiceType, classify_label
@@ -238,3 +239,28 @@ def test_an_unknown_term_is_quoted_short(tmp_path):
     path.write_text(json.dumps([item]))
     [rejection] = load_source(path)
     assert isinstance(rejection, Rejection) and len(rejection.reason) < 200 and "zzz" in rejection.reason
+
+
+def test_a_council_feed_service_the_nhs_or_a_council_runs_is_not_indexed_as_voluntary(data_dir):
+    """Bristol's real list items name their provider ("NHS", "Bristol City Council"); a foreign feed states no
+    provider type, so before the pipeline's rule (a VCFSE reading says nothing of an NHS or council service) never
+    applied: "Alcohol Support - NHS", "Bristol Community Meals", the hospitals' shuttle buses and the county
+    council's page read as voluntary-sector support. Each, placed as its detail page would place it: now refused
+    with that reason; Bristol Mind, a charity, is indexed as its words read (its advocacy service)."""
+    items = json.loads((data_dir / "feeds" / "oruk" / "bristol_council_services_2024-12.json").read_text())
+    statutory = ("Alcohol Support - NHS", "Bristol Community Meals", "Shuttle Buses - University Hospitals Bristol",
+                 "South Gloucestershire Council Services")
+    placed = [{**i, "service_at_locations": [{"location": {"physical_addresses": [{"postal_code": "BS1 5TR"}]}}]}
+              for i in items if i["name"] in (*statutory, "Bristol Mind")]
+    outcomes = {r.fields["name"]: prepare(r, FixedPlacer()) for r in load_rows(placed)}
+    assert {name: o.reason.rsplit(" (", 1)[1] for name, o in outcomes.items() if isinstance(o, Rejection)} == (
+        dict.fromkeys(statutory, "it reads as a voluntary-sector service, which an NHS or council provider's is "
+                                 "not); give a service_type or a recognised label"))
+    mind = outcomes["Bristol Mind"]
+    assert isinstance(mind, Service) and mind.service_type is ServiceType.advocacy and mind.provider_type is None
+
+
+def load_rows(items: list[dict]) -> list[Candidate]:
+    rows = list(read_oruk(items, "bristol.json"))
+    assert all(isinstance(r, Candidate) for r in rows)
+    return [r for r in rows if isinstance(r, Candidate)]

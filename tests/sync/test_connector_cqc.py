@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from indexer.rows import Candidate, Rejection
-from indexer.sources.cqc import read_api
+from indexer.sources.cqc import RIGHTS_RESTRICTED_MEANS, read_api
 from indexer.sync.connectors.cqc import KEY_HEADER, CqcConnector, map_location
 from indexer.sync.http import HttpPolicy, SourceClient, SourceKeyRefused, SourceUnavailable
 from indexer.sync.items import Gone, Refused, SourceItem
@@ -110,6 +110,7 @@ def test_the_mental_health_hospital_is_an_inpatient_candidate_with_its_evidence(
     assert (fields["lat"], fields["lon"]) == (53.098841, -1.390792)
     assert fields["cqc_rating_date"] == date(2020, 10, 21) and "detained_mha" in fields["needs_met"]
     assert item.field_sources["beds"] == "cqc:numberOfBeds" and item.field_sources["lat"] == "cqc:onspdLatitude"
+    assert item.field_sources["needs_met"] == "cqc:specialisms+regulatedActivities"   # detained_mha: RA6
     assert item.field_sources["service_type"] == "cqc:gacServiceTypes+inspectionAreas+name"
     assert item.keys == {"cqc_location_id": FIELD_HOUSE, "cqc_provider_id": "1-101634705"}
     assert item.candidate.origin.licence == "OGL-UK-3.0" and item.raw == field_house
@@ -283,3 +284,45 @@ def test_an_upper_age_limit_from_the_registration_is_kept(feeds_dir):
     older_too = {**dovetail, "specialisms": [*dovetail["specialisms"], {"name": "Caring for adults over 65 yrs"}]}
     item = map_location(older_too, "u", datetime.now(timezone.utc))
     assert isinstance(item, SourceItem) and "max_age" not in item.candidate.fields
+
+
+def test_only_the_regulated_activity_for_detained_persons_says_a_location_accepts_detained_patients(feeds_dir):
+    """Before, CQC's band "Caring for people whose rights are restricted under the Mental Health Act" read as
+    detained_mha, so three care homes of the recording (Dovetail House, Devonshire Manor, Grovelands Lodge) were
+    shown as suitable for people detained under the Act. The band also covers people on a CTO, under guardianship
+    or on s17 leave, whom a care home may look after; a location may detain only with CQC's regulated activity
+    "Assessment or medical treatment for persons detained under the Mental Health Act 1983", which only Field
+    House holds. The homes' need is unknown, not met, on both paths, and the evidence says why."""
+    records = json.loads((feeds_dir / "cqc_api" / "locations_detail_2021.json").read_text())
+    now = datetime.now(timezone.utc)
+    items = {r["name"]: map_location(r, "u", now) for r in records if r["registrationStatus"] == "Registered"}
+    detained = {name for name, o in items.items()
+                if isinstance(o, SourceItem) and "detained_mha" in o.candidate.fields.get("needs_met", [])}
+    assert detained == {"Field House"}
+    dovetail = items["Dovetail House"]
+    assert isinstance(dovetail, SourceItem)
+    assert dovetail.candidate.fields["needs_met"] == ["learning_disability", "substance_misuse"]
+    assert ("specialisms", "Caring for people whose rights are restricted under the Mental Health Act",
+            RIGHTS_RESTRICTED_MEANS) in [(e.field, e.value, e.means) for e in dovetail.evidence]
+    indexed = {r.origin.source_id: r.fields for r in read_api(records, "locations.json") if isinstance(r, Candidate)}
+    assert not any("detained_mha" in fields.get("needs_met", []) for fields in indexed.values())
+    assert indexed[DOVETAIL]["needs_met"] == ["learning_disability", "substance_misuse"]
+
+
+def test_a_dormant_location_is_not_offered_and_the_reason_says_since_when(feeds_dir):
+    """CQC marks a location registered but not carrying on its regulated activities as dormant ("dormancy": "Y",
+    with "dormancyStartDate", as the recording's HELP Personal Services is since 2019-07-04). Before, the field was
+    not read: a care home that had stopped providing care read as a home taking people. Dovetail House's real
+    record, made dormant the way CQC records it: refused on both paths, and a synced record would be retired."""
+    records = json.loads((feeds_dir / "cqc_api" / "locations_detail_2021.json").read_text())
+    help_personal = next(r for r in records if r["name"] == "HELP Personal Services")
+    assert (help_personal["dormancy"], help_personal["dormancyStartDate"]) == ("Y", "2019-07-04")
+    dovetail = next(r for r in records if r["locationId"] == DOVETAIL)
+    dormant = {**dovetail, "dormancy": "Y", "dormancyStartDate": help_personal["dormancyStartDate"]}
+    refused = map_location(dormant, "u", datetime.now(timezone.utc))
+    reason = ("CQC records 'Dovetail House' as dormant since 2019-07-04: registered, but not providing care now; it "
+              "is offered again when CQC records it active")
+    assert isinstance(refused, Refused) and refused.reason == reason and not refused.unreadable
+    [indexed] = read_api(dormant, "locations.json")
+    assert isinstance(indexed, Rejection) and indexed.reason == reason
+    assert isinstance(map_location(dovetail, "u", datetime.now(timezone.utc)), SourceItem)   # "dormancy": "N"

@@ -167,6 +167,14 @@ def test_hsca_active_locations_read_as_the_api_reads_the_same_locations(replay, 
     assert isinstance(field_house, SourceItem)
     assert field_house.key == ("cqc", FIELD_HOUSE) and field_house.candidate.fields["beds"] == 8
     assert "detained_mha" in field_house.candidate.fields["needs_met"]     # Regulated activity - … detained …
+    # The HSCA bands say what the API's do, and state the same needs. "People detained under the Mental Health Act"
+    # is the API's "… whose rights are restricted under the Mental Health Act": a care home registered for it
+    # (Dovetail House) may not detain, so it states no need. "Learning disabilities or autistic spectrum disorder"
+    # is the API's "Learning disabilities": one band, which before read as autism met too on this path only.
+    needs = {i: o.candidate.fields.get("needs_met") for i, o in by_hsca.items() if isinstance(o, SourceItem)}
+    assert needs == {i: o.candidate.fields.get("needs_met") for i, o in (
+        (r["locationId"], map_location(r, "u", now)) for r in registered) if isinstance(o, SourceItem)}
+    assert needs["1-112779585"] == ["learning_disability", "substance_misuse"]
     assert field_house.field_sources["beds"] == "cqc-hsca:Care homes beds"
 
 

@@ -35,8 +35,12 @@ def test_the_community_mental_health_clinic_is_a_team_candidate(replay):
         "Glebelands Centre", ServiceType.community_rehab_team, "BN43 6GA")
     assert fields["organisation"] == "Sussex Partnership NHS Foundation Trust" and fields["provider_type"] == "nhs"
     assert fields["phone"] == "01273 267015" and fields["lat"] == pytest.approx(50.836, abs=1e-3)
-    assert [e.means for e in item.evidence] == ["a community mental health service: a candidate community "
-                                                "rehabilitation team"]
+    # The clinic's other service, for the maintainer who decides whom its team serves: before, only SRV0020 was
+    # shown, and an older people's mental health team read as a candidate like any other.
+    assert [(e.value, e.means) for e in item.evidence] == [
+        ("SRV0020 Community mental health services",
+         "a community mental health service: a candidate community rehabilitation team"),
+        ("SRV0069 Older people's services", "another service the NHS website lists at this clinic")]
     assert item.keys == {"ods_code": "RX2D7"} and item.key == ("nhs-service-search", "RX2D7")
     [request] = replay.seen("/nhs")
     assert request.query["$filter"] == ["Services/any(s: s/ServiceCode eq 'SRV0020')"]

@@ -42,7 +42,10 @@ What each makes of a record:
 * `cqc` — supported accommodation (confirmed) from care homes and supported living registered for mental health;
   inpatient candidates from mental health hospitals (confirmed only when a rehab ward — the name, or CQC's
   "Long stay or rehabilitation" inspection area — and the level are both stated, else inferred with level 1
-  proposed); hospitals named for acute, PICU or assessment wards are refused; deregistered → Gone with the date.
+  proposed); hospitals named for acute, PICU or assessment wards are refused; deregistered → Gone with the date;
+  dormant (registered, providing no care) → refused, so a record made before is retired. Needs from the service
+  user bands and regulated activities: `detained_mha` only from "Assessment or medical treatment for persons
+  detained under the Mental Health Act 1983", never from the band for people whose rights are restricted.
   A first run crawls `/locations` (≈ 1 request per location; at 5 req/s some hours for England), later runs
   fetch only `/changes/location` since the last window: schedule it daily.
 * `cqc-ratings` — a location rated for "Long stay or rehabilitation mental health wards for working age adults"
@@ -51,11 +54,12 @@ What each makes of a record:
   instead of `cqc`, not beside it. Monthly.
 * `ods` — site names and addresses (Enrichments on records with the same ODS code, never a type); a closed site
   is evidence against a record. Monthly.
-* `oruk` — each feed's own terms mapped by its file (confirmed), else mental-health words (inferred); no
-  location, no record. Weekly.
+* `oruk` — each feed's own terms mapped by its file (confirmed), else mental-health words (inferred); a VCFSE
+  reading says nothing of an NHS or council service (held with no type); no location, no record. Weekly.
 * `charity` — VCFSE and advocacy candidates by name and activities (always inferred); removed charities Gone.
   The other charities are counted in `CharityConnector.skipped`, not reported one by one. Weekly.
-* `nhs-service-search` — community rehab team candidates (inferred unless the name says rehabilitation). Weekly.
+* `nhs-service-search` — community rehab team candidates (inferred unless the name says rehabilitation), with the
+  clinic's other services as evidence. Weekly.
 
 Coverage (`Connector.covers()`): `cqc`, `cqc-directory` and `cqc-hsca` cover care homes
 (`supported_accommodation:residential_24h`, not floating support or supported housing, which CQC does not list

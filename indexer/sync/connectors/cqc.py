@@ -199,6 +199,8 @@ def location_item(connector: str, row: LocationRow, url: str, fetched_at: dateti
         reading = read_pathway(registration, connector)
     except NotRehabPathway as exc:
         return Refused(connector, row.location_id, where, f"not a rehab pathway service: {exc}")
+    if dormant := registration.dormant_reason():
+        return Refused(connector, row.location_id, where, dormant)
     if row.parser.errors:
         return Refused(connector, row.location_id, where, "; ".join(row.parser.errors), unreadable=True)
     candidate = location_candidate(origin(NAME, url, row.line, row.location_id, LICENCE, fetched_at), registration,
@@ -210,6 +212,8 @@ def location_item(connector: str, row: LocationRow, url: str, fetched_at: dateti
         field_sources["subtype"] = f"{connector}:gacServiceTypes"
     field_sources |= {f: f"{connector}:specialisms" for f in ("needs_met", "min_age", "max_age")
                       if candidate.fields.get(f)}
+    if "detained_mha" in (candidate.fields.get("needs_met") or ()):   # stated only by a regulated activity
+        field_sources["needs_met"] = f"{connector}:specialisms+regulatedActivities"
     if candidate.fields.get("provider_type"):
         field_sources["provider_type"] = f"{connector}:type"
     ids = {"cqc_location_id": row.location_id, "cqc_provider_id": row.provider_id, "ods_code": ods_code}

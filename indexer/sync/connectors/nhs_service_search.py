@@ -89,6 +89,12 @@ def map_organisation(org: Mapping[str, Any], where: str, number: int, fetched_at
         (s for s in org.get("Services") or [] if s.get("ServiceCode") == SERVICE_CODE), {})
     evidence = [Evidence(NAME, "Services", f"{SERVICE_CODE} {service.get('ServiceName') or ''}".strip(),
                          "a community mental health service: a candidate community rehabilitation team")]
+    # The clinic's other services say whom its teams serve ("Older people's services", CAMHS): a maintainer
+    # deciding whether it holds an adult rehabilitation team needs them, and they type nothing by themselves.
+    evidence += [Evidence(NAME, "Services", f"{s.get('ServiceCode')} {s.get('ServiceName') or ''}".strip(),
+                          "another service the NHS website lists at this clinic")
+                 for s in org.get("Services") or [] if isinstance(s, Mapping) and s.get("ServiceCode")
+                 and s.get("ServiceCode") != SERVICE_CODE]
     try:
         named = classify_label(name)
     except NotRehab:

@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from indexer.rows import Candidate
+from indexer.sources.common import parse_postcode_text, provider_type_from_name
 from indexer.sync.connectors.base import BaseConnector, Crawl, origin, utc_now
 from indexer.sync.http import SourceClient, SourceNotFound
 from indexer.sync.items import Evidence, Gone, Outcome, Refused, SourceItem, SyncState, TypeStatus
 from rehabmap.errors import DomainError
 from rehabmap.oruk import oruk_to_fields, v1_terms
-from rehabmap.taxonomy import NotRehab, ServiceType, classify_label, validate_subtype
+from rehabmap.taxonomy import STATUTORY_PROVIDERS, NotRehab, ServiceType, classify_label, validate_subtype
 
 # Each paging shape's keys: the page's services, "this is the last page", and the number of pages.
 PAGINGS = {"v1": ("content", "last", "totalPages"), "hsds3": ("contents", "last_page", "total_pages")}
@@ -185,33 +186,63 @@ def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched
         return Refused(feed.source, sid, url, f"cannot read the service: {exc}", unreadable=True)
     fields.pop("provenance", None)
     name = fields.get("name", "")
+    named_provider = not fields.get("provider_type") and provider_type_from_name(fields.get("organisation"))
+    if named_provider:
+        fields["provider_type"] = named_provider
     typed = _type(feed, item, fields, label_text)
     if isinstance(typed, str):
         return Refused(feed.source, sid, url, typed)
     typing, status, evidence = typed
     if not (fields.get("lat") is not None and fields.get("lon") is not None) and not fields.get("postcode"):
-        return Refused(feed.source, sid, url, f"'{name}' is {typing.service_type.value} ({evidence[0].means}), but "
-                                              f"{_unplaced(fields.get('service_area'))}", unplaced=True)
-    fields |= {"service_type": typing.service_type, "subtype": typing.subtype} if typing.subtype else {
-        "service_type": typing.service_type}
+        what = typing.service_type.value if typing else "of a type only a maintainer can say"
+        return Refused(feed.source, sid, url, f"'{name}' is {what} ({evidence[-1 if typing is None else 0].means}), "
+                                              f"but {_unplaced(fields.get('service_area'), fields.get('description'))}",
+                       unplaced=True)
+    if typing is not None:
+        fields |= {"service_type": typing.service_type, "subtype": typing.subtype} if typing.subtype else {
+            "service_type": typing.service_type}
     field_sources = {f: f"{feed.source}:{_ORUK_KEYS.get(f, f)}" for f in fields}
-    field_sources["service_type"] = f"{feed.source}:{evidence[0].field}"
+    if typing is not None:
+        field_sources["service_type"] = f"{feed.source}:{evidence[0].field}"
+    if named_provider:
+        field_sources["provider_type"] = f"{feed.source}:organization.name"
     candidate = Candidate(fields, origin(feed.source, url, number, sid, feed.licence, fetched_at), label_text)
     return SourceItem(candidate, status, evidence, raw=item, field_sources=field_sources)
 
 
-def _unplaced(area: dict[str, Any] | None) -> str:
+def _unplaced(area: dict[str, Any] | None, description: str | None) -> str:
     """Why a typed service without a location or postcode is refused, and what would let it in. A service is
     placed at a point: distance, the home's ICB, coverage and gap analysis all start from it. A stated service
     area says whom it serves, not where it is, and its centre would be a made-up place: so the service waits
-    for a location, whether or not it states an area."""
+    for a location, whether or not it states an area. Postcodes its description names ("Location: Bluebell
+    Place, 2 Quay St, Bristol, BS1 2JL") are prose, which may name a venue, an office or one of several places,
+    so they place nothing; the reason quotes them, for the person who makes the service by hand."""
     area = area or {}
     stated = area.get("codes") or (["a polygon"] if area.get("polygon") else []) or [area.get("description") or ""]
     said = (f"the feed states only the area it serves ({', '.join(stated)[:120]}), no location or postcode"
             if any(stated) else "the feed gives no location, postcode or service area for it")
+    named = _postcodes_in(description)
+    hint = (f" (its description names {', '.join(named[:_POSTCODES_QUOTED])}"
+            f"{' …' if len(named) > _POSTCODES_QUOTED else ''})" if named else "")
     return (f"{said}, so it cannot be placed. Ask the feed's publisher to add the location where it is delivered "
             "(its next sync adds it), or make the service in the directory at /keepers/services/new with its "
-            "postcode")
+            f"postcode{hint}")
+
+
+# A full UK postcode as a directory's prose writes one ("BS1 2JL", "BS159TR"); each is checked by the one postcode
+# reader before it is quoted.
+_POSTCODE_IN_TEXT = re.compile(r"\b[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}\b")
+_POSTCODES_QUOTED = 5
+
+
+def _postcodes_in(text: str | None) -> list[str]:
+    found: list[str] = []
+    for match in _POSTCODE_IN_TEXT.finditer(text or ""):
+        try:
+            found.append(parse_postcode_text(match.group(0), "description"))
+        except ValueError:
+            continue
+    return list(dict.fromkeys(found))
 
 
 # Where `oruk_to_fields` reads each field, for provenance.
@@ -223,37 +254,55 @@ _ORUK_KEYS = {"lat": "location.latitude", "lon": "location.longitude", "address"
 
 
 def _type(feed: Feed, item: dict[str, Any], fields: dict[str, Any],
-          label_text: str) -> tuple[Typing, TypeStatus, tuple[Evidence, ...]] | str:
-    """By the feed's mapped terms (confirmed), else by words (inferred), else the reason it is refused."""
+          label_text: str) -> tuple[Typing | None, TypeStatus, tuple[Evidence, ...]] | str:
+    """By the feed's mapped terms (confirmed), else by words (inferred), else the reason it is refused. A feed
+    that reads as VCFSE ("Mental Health" → vcfse) says nothing of a service an NHS trust or a council runs, which no
+    voluntary or community organisation runs (`rehabmap.taxonomy.said_of`, the importers' rule): such a service
+    with nothing else to type it is held with no type (unknown), for a maintainer to say what it is."""
     if fields.get("service_type"):  # the feed speaks rehabmap's own taxonomy
         given = Typing(ServiceType(fields["service_type"]), fields.get("subtype"))
         return given, "confirmed", (Evidence(feed.source, "attributes", given.service_type.value,
                                              "typed with rehabmap's own taxonomy"),)
+    statutory = fields.get("provider_type") in STATUTORY_PROVIDERS
     terms = [*v1_terms(item), *_hsds_terms(item)]
     audiences = [str(a.get("audienceType") or "") for a in item.get("pc_targetAudience") or [] if isinstance(a, dict)]
     mapped = [(t, feed.terms[_norm(t)], "taxonomy") for t in terms if _norm(t) in feed.terms]
     mapped += [(a, feed.audiences[_norm(a)], "pc_targetAudience") for a in audiences if _norm(a) in feed.audiences]
-    if mapped:
-        types = list(dict.fromkeys(typing for _, typing, _ in mapped))
+    evidence = tuple(Evidence(feed.source, where, term.strip(),
+                              f"the feed's term, mapped to {typing.service_type.value}")
+                     for term, typing, where in mapped)
+    types = list(dict.fromkeys(typing for _, typing, _ in mapped if _said(typing, statutory)))
+    if types:
         specific = [t for t in types if t.service_type is not ServiceType.vcfse] or types
-        evidence = tuple(Evidence(feed.source, where, term.strip(),
-                                  f"the feed's term, mapped to {typing.service_type.value}")
-                         for term, typing, where in mapped)
         # Terms that disagree (beyond "also VCFSE") leave the choice to a maintainer.
         status: TypeStatus = "confirmed" if len({t.service_type for t in specific}) == 1 else "inferred"
-        return specific[0], status, evidence
+        # The terms for the type chosen first: the first is what the refusal and the type's field source cite.
+        chosen = f"mapped to {specific[0].service_type.value}"
+        return specific[0], status, tuple(sorted(evidence, key=lambda e: not e.means.endswith(chosen)))
     text = " ".join(filter(None, (fields.get("name"), fields.get("description"))))
     for pattern, typing in feed.keywords:
-        if found := pattern.search(text):
+        if (found := pattern.search(text)) and _said(typing, statutory):
             return typing, "inferred", (Evidence(feed.source, "name/description", found.group(0),
                                                  f"words the feed file maps to {typing.service_type.value}"),)
-    if found := MENTAL_HEALTH_WORDS.search(text):
-        typing = _typing_from_words(label_text)
+    words = MENTAL_HEALTH_WORDS.search(text)
+    if words and _said(typing := _typing_from_words(label_text), statutory):
         return typing, "inferred", (Evidence(
-            feed.source, "name/description", found.group(0),
+            feed.source, "name/description", words.group(0),
             f"mentions mental health: typed {typing.service_type.value} by keyword, to be confirmed"),)
+    if evidence or words:
+        said = evidence or (Evidence(feed.source, "name/description", words.group(0) if words else "",
+                                     "mentions mental health"),)
+        return None, "unknown", (*said, Evidence(
+            feed.source, "organization.name", str(fields.get("organisation") or ""),
+            f"run by {'the NHS' if fields['provider_type'] == 'nhs' else 'a council'}: no voluntary or community "
+            "organisation runs it, so reading it as VCFSE says nothing of its type"))
     had = "; ".join(dict.fromkeys(t.strip() for t in terms + audiences if t.strip())) or "none"
     return f"not on the rehab pathway: no term the feed file maps, and no words about mental health (its terms: {had})"
+
+
+def _said(typing: Typing, statutory: bool) -> bool:
+    """A reading as VCFSE says nothing of a service the NHS or a council runs."""
+    return not (statutory and typing.service_type is ServiceType.vcfse)
 
 
 def _typing_from_words(label_text: str) -> Typing:
