@@ -118,8 +118,9 @@ def test_the_clinicians_results_on_a_320_pixel_screen(browser, synced, axe_sourc
     table = page.get_by_role("region", name="Across the pathway")
     assert table.evaluate("e => e.scrollWidth > e.clientWidth")  # it does scroll, inside its box
     table.focus()
-    page.keyboard.press("ArrowRight")
-    assert table.evaluate("e => e.scrollLeft") > 0
+    page.keyboard.press("ArrowRight")  # the box scrolls (smoothly: waited for, up to the page timeout)
+    page.wait_for_function("() => document.querySelector(\"[role=region][aria-labelledby=across-the-pathway]\")"
+                           ".scrollLeft > 0")
     context.close()
 
 
