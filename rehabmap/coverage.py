@@ -285,7 +285,10 @@ class HomeCoverage:
             return self.for_category(service_type.value)
         answers = [self.for_category(f"{service_type.value}:{s}") for s in own]
         worst = min(answers, key=lambda a: a.share)
-        return Coverage(service_type.value, worst.status, worst.share, worst.as_of,
+        # One kind asked is named as that kind: 'complete Supported accommodation data', where CQC lists only care
+        # homes, told an API user that floating support and supported housing were all there too.
+        category = worst.category if len(own) == 1 else service_type.value
+        return Coverage(category, worst.status, worst.share, worst.as_of,
                         tuple(dict.fromkeys(b for a in answers for b in a.bases)), worst.pending_review)
 
 

@@ -154,12 +154,18 @@ def test_a_kind_of_accommodation_asked_for_is_covered_as_the_api_says(synced):  
     """CQC lists every care home, not all supported accommodation. Asked for 24-hour residential care near
     Berwick-upon-Tweed, POST /match says none found there (CQC covers it); the clinicians' page said "Not yet
     covered: the directory holds no Supported accommodation data for this area yet", reading the coverage of
-    supported accommodation as a whole, not of the kind asked for."""
+    supported accommodation as a whole, not of the kind asked for; and the API's words named supported
+    accommodation as a whole where they said it was complete."""
     berwick = {"home": "TD15 1AB", "types": "supported_accommodation", "subtypes": "residential_24h", "within": "20"}
     body = {"home": {"postcode": "TD15 1AB"}, "types": ["supported_accommodation"], "subtypes": ["residential_24h"],
             "max_distance_km": 32}
     [summary] = httpx.post(f"{synced}/match", json=body, timeout=120).json()["summary"]
     assert summary["found"] == "none_found"
+    # ... and says of what: before, "complete Supported accommodation data", as if CQC listed supported housing
+    # and floating support too.
+    assert (summary["coverage"]["category"], summary["coverage"]["says"][:125]) == (
+        "supported_accommodation:residential_24h", "None found. The directory holds complete Supported "
+        "accommodation: 24-hour staffed residential care data for this area (as of ")
     page = alternatives_page(synced, berwick)
     assert "Not yet covered" not in page
     assert "Supported accommodation: None found." in notes_text(page)
