@@ -172,3 +172,16 @@ def test_a_kind_of_accommodation_asked_for_is_covered_as_the_api_says(synced):  
     # Without the kind, supported accommodation as a whole is not covered, and the page says so.
     page = alternatives_page(synced, {**berwick, "subtypes": []})
     assert "Not yet covered: the directory holds no Supported accommodation data for this area yet." in page
+
+
+def test_a_page_not_found_does_not_guess_that_something_closed(synced):  # noqa: F811
+    """Before: "That kind of support could not be found. It may have closed, or the link may be wrong.", and the
+    same of a service the directory never listed (Field House awaits review) and of an area: a guess that
+    something closed, which nothing here knows (a service the directory no longer lists has a page of its own
+    that says so)."""
+    for path, what in (("/find/gardening", "That kind of support"), ("/service/cqc:1-112845365", "That service"),
+                       ("/service/cqc:no-such-id", "That service")):
+        reply = httpx.get(f"{synced}{path}", timeout=120)
+        assert reply.status_code == 404
+        assert f"{what} could not be found here: check the link, which may be wrong or cut short." in reply.text
+        assert "closed" not in reply.text
