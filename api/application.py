@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from api import errors, security
 from api.body_route import serve_first
+from api.head import HeadAsGet
 from api.logging import FRAMEWORK_TELEMETRY
 from api.metrics import Metrics
 from api.routes import areas, gaps, health, maintain, match, metrics, services
@@ -50,6 +51,7 @@ def create_api(state: AppState) -> FastAPI:
     app.state.rehabmap = state
     app.state.metrics = Metrics(state)
     errors.install(app, catch_all=False)  # app.main's request layer catches, around the pages too
+    app.add_middleware(HeadAsGet)  # around the pages too, which app.main adds to this app's routes
     for routes in (health, metrics, match, services, areas, gaps, maintain):
         app.include_router(routes.router)
     serve_first(app, match.router)  # POST /match: tried first, its usual requests above FastAPI's exception layer

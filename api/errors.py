@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -35,6 +36,22 @@ def _path(loc: tuple[int | str, ...], dropped: tuple[str, ...]) -> str:
     """Where in the request a validation error is, as the request names it: a union's branch that pydantic
     tried ('list[constrained-str]', "literal['any']") is no field of it, and no field name has a '['."""
     return ".".join(str(p) for p in loc if p not in dropped and "[" not in str(p))
+
+
+_SEND_JSON = "Send a JSON object, with Content-Type: application/json."
+
+
+def _whole_body_problem(error: Mapping[str, Any]) -> str | None:
+    """What is wrong with a request body as a whole, in words a caller can act on: pydantic's own name no field
+    and nothing to do ('0: JSON decode error' on field '0', a bare 'Field required'); None for a field's error."""
+    loc = tuple(error["loc"])
+    if error["type"] == "json_invalid":
+        return (f"The request body is not valid JSON: {error.get('ctx', {}).get('error', 'it does not parse')} "
+                f"at character {loc[-1]}. {_SEND_JSON}")
+    if loc == ("body",):
+        return ("The request has no body. " if error["type"] == "missing" else "The request body is not a JSON "
+                "object, or was not sent as JSON. ") + _SEND_JSON
+    return None
 
 
 def _body(status: int, code: str, message: str, field: str | None = None,
@@ -128,6 +145,8 @@ def install(app: FastAPI, *, catch_all: bool = True) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        if whole := next(filter(None, map(_whole_body_problem, exc.errors())), None):
+            return _body(422, "invalid_request", whole)
         problems: dict[str, list[str]] = {}  # a value that fits no branch of a union has an error for each
         for e in exc.errors():
             problems.setdefault(_path(e["loc"], ("body",)), []).append(e["msg"])

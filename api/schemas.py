@@ -267,7 +267,8 @@ class TypeSummaryOut(BaseModel):
 
 
 class HomeOut(BaseModel):
-    """Only what is safe to echo: the district and areas, never the full postcode or point."""
+    """Only what is safe to echo: the district and areas, never the full postcode or point; for a place name, the
+    place it was read as, so that a caller sees when a typo was taken for a place ('Sheffeld': Sheffield)."""
 
     district: str | None
     icb_code: str | None
@@ -275,6 +276,16 @@ class HomeOut(BaseModel):
     lad_code: str | None
     lad_name: str | None
     precision: str
+    place: str | None = Field(default=None, description=(
+        "For a home given as a place name: the place it was read as, with its county where places share the name "
+        "(a misspelt name is read as the one place spelt nearest, or asked about). Null for a postcode or a point."))
+
+    @staticmethod
+    def fields_of(home: Home) -> dict[str, str | None]:
+        areas = home.areas
+        return {"district": home.district, "icb_code": areas.icb_code, "icb_name": areas.icb_name,
+                "lad_code": areas.lad_code, "lad_name": areas.lad_name, "precision": home.precision,
+                "place": home.place}
 
 
 def _found(listed: bool, coverage: Coverage) -> Literal["found", "none_found", "awaiting_review", "not_yet_covered"]:
@@ -304,11 +315,8 @@ class MatchOut(BaseModel):
         every piece, not a join per result and then of the results (one copy of ~8 KB and ~12 objects less:
         bench/RESULTS.md, "POST /match outside `match()`", session 15)."""
         listed = {r.service.service_type for r in response.results}
-        areas = home.areas
         due = due_before(today, verify_after_days)
-        out = [to_json({"home": {"district": home.district, "icb_code": areas.icb_code, "icb_name": areas.icb_name,
-                                 "lad_code": areas.lad_code, "lad_name": areas.lad_name, "precision": home.precision}
-                        })[:-1], b',"ranking":', _text_json(ranking), b',"results":[']
+        out = [to_json({"home": HomeOut.fields_of(home)})[:-1], b',"ranking":', _text_json(ranking), b',"results":[']
         shown: dict[int, tuple[bytes, ...]] = {}
         comma = b""
         for r in response.results:
@@ -544,7 +552,7 @@ class ServiceListOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "total": 1, "page": 1, "per_page": 20, "total_pages": 1, "sort": "distance",
         "near": {"district": "LS9", "icb_code": "E54000054", "icb_name": "NHS West Yorkshire ICB",
-                 "lad_code": "E08000035", "lad_name": "Leeds", "precision": "postcode"},
+                 "lad_code": "E08000035", "lad_name": "Leeds", "precision": "postcode", "place": None},
         "radius_km": 10, "results": []}]})
 
     total: int = Field(description="Services passing the filters (within the radius, when one is given).")

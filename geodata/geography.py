@@ -27,6 +27,13 @@ class Home:
     precision: str  # 'postcode' | 'sector' | 'district' | 'place' | 'point'
     district: str | None  # postcode district: the most that may be logged about a home
 
+    @property
+    def place(self) -> str | None:
+        """The place a place name was read as ('Sheffield' for 'Sheffeld'; 'Preston, Lancashire' for 'Preston'),
+        for the person to see which place was used; None for a postcode or a point, of which no more than the
+        district is ever shown."""
+        return self.label if self.precision == "place" else None
+
 
 class Geography:
     """Postcodes, places and areas from one built geodata folder, each loaded on first use."""

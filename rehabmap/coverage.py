@@ -278,13 +278,18 @@ class HomeCoverage:
         return _answer(category, "covered" if covering else "not_covered", 1.0 if covering else 0.0, covering,
                        oldest=False, pending_review=waiting)
 
-    def for_request(self, service_type: ServiceType, subtypes: Collection[str] = ()) -> Coverage:
-        """For a type as a request asks for it: each subtype asked of this type must be covered."""
-        if not subtypes:  # the type's own answer, as it is
+    def for_request(self, service_type: ServiceType, subtypes: Collection[str] | None = ()) -> Coverage:
+        """For a type as a request asks for it: each subtype asked of this type must be covered. `subtypes` are
+        the request's, of any type: each narrows only its own type, as in the match."""
+        own = [s for s in subtypes if s in SUBTYPES.get(service_type, ())] if subtypes else ()
+        if not own:  # the type's own answer, as it is
             return self.for_category(service_type.value)
-        answers = [self.for_category(f"{service_type.value}:{s}") for s in subtypes]
+        answers = [self.for_category(f"{service_type.value}:{s}") for s in own]
         worst = min(answers, key=lambda a: a.share)
-        return Coverage(service_type.value, worst.status, worst.share, worst.as_of,
+        # One kind asked is named as that kind: 'complete Supported accommodation data', where CQC lists only care
+        # homes, told an API user that floating support and supported housing were all there too.
+        category = worst.category if len(own) == 1 else service_type.value
+        return Coverage(category, worst.status, worst.share, worst.as_of,
                         tuple(dict.fromkeys(b for a in answers for b in a.bases)), worst.pending_review)
 
 
@@ -297,8 +302,7 @@ def none_found_lines(coverage: CoverageMap, home_codes: Iterable[str | None], as
     for service_type in asked:
         if service_type in shown:
             continue
-        own = [s for s in narrowing if s in SUBTYPES.get(service_type, ())]
-        lines.append(f"{service_type.value}: {home.for_request(service_type, own).none_found()}")
+        lines.append(f"{service_type.value}: {home.for_request(service_type, narrowing).none_found()}")
     return lines
 
 

@@ -4,11 +4,12 @@ address or a log: it holds the person's needs and home."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING
 
 from rehabmap.match import MatchRequest, MatchResponse
-from rehabmap.taxonomy import TYPE_LABELS, need_label
+from rehabmap.taxonomy import TYPE_LABELS, ServiceType, need_label
 from web import present
 
 if TYPE_CHECKING:
@@ -16,7 +17,9 @@ if TYPE_CHECKING:
 
 
 def summary_text(home: Home, placement: Home | None, request: MatchRequest, response: MatchResponse,
-                 today: date) -> str:
+                 today: date, none_words: Mapping[ServiceType, str]) -> str:
+    """`none_words`: what a type with no option means, in the page's words (`web.present.none_listed`): pasted
+    into notes, 'None listed' read as none there, also where rehabmap holds no data for the area."""
     lines = [f"Local alternatives near {home.label} (rehabmap, {present.long_date(today)})",
              f"Home: {home.label}" + (f" ({home.areas.lad_name})" if home.areas.lad_name else "")
              + (f", {home.areas.icb_name}" if home.areas.icb_name else "")]
@@ -31,9 +34,10 @@ def summary_text(home: Home, placement: Home | None, request: MatchRequest, resp
     number = 0
     for group in response.groups:
         service_type = min(group.types, key=lambda t: t.restrictiveness)
-        lines += ["", f"{TYPE_LABELS[service_type]}: showing {len(group.results)} of {group.total}"]
         if not group.results:
-            lines.append("  None listed.")
+            lines += ["", f"{TYPE_LABELS[service_type]}: {none_words[service_type]}"]
+        else:
+            lines += ["", f"{TYPE_LABELS[service_type]}: showing {len(group.results)} of {group.total}"]
         for result in group.results:
             number += 1
             service = result.service

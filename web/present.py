@@ -8,6 +8,7 @@ from datetime import date
 
 from geodata.distance import miles_and_km
 from geodata.distance import format_km as km
+from rehabmap.coverage import Coverage
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.population import short_name
 from rehabmap.record import capacity_max_age_days
@@ -201,6 +202,15 @@ def distance_from_home(result: MatchResult) -> str:
     if saved is not None:
         text += f", {miles_and_km(abs(saved))} {'nearer than' if saved >= 0 else 'further than'} the current placement"
     return text
+
+
+def none_listed(answer: Coverage, needs_given: bool) -> str:
+    """What a type of the clinicians' results with no option means, on the page and in the text for the notes:
+    none where the directory covers the home's area and no candidate awaits review, else the coverage's own
+    words ('Not yet covered: ...'), never a bare "none" where rehabmap holds nothing."""
+    if answer.covered and not answer.pending_review:
+        return "None meet these needs." if needs_given else "None found."
+    return answer.none_found()
 
 
 def referrals_text(service: Service) -> str:

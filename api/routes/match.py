@@ -13,7 +13,6 @@ from api.schemas import ERRORS, MatchIn, MatchOut
 from rehabmap.errors import ServiceNotFound
 from rehabmap.match import RANKING_RULE, MatchRequest, match
 from rehabmap.state import AppState
-from rehabmap.taxonomy import SUBTYPES
 
 router = APIRouter(tags=["match"], responses=ERRORS, route_class=JsonBodyRoute)
 
@@ -55,10 +54,7 @@ def _answer(body: MatchIn, state: AppState) -> Response:
         current_placement=placement)
     response = match(state.backend, home, request, state.today())
     at_home = state.coverage().at_home(home.areas.codes())
-    subtypes = request.subtypes  # most often none: no list made a type then
-    covered = {t.service_type: at_home.for_request(
-        t.service_type, [s for s in subtypes if s in SUBTYPES.get(t.service_type, ())] if subtypes else ())
-        for t in response.summary}
+    covered = {t.service_type: at_home.for_request(t.service_type, request.subtypes) for t in response.summary}
     # The JSON is built once (MatchOut.json_of); `response_model` still documents its shape.
     return Response(MatchOut.json_of(home, response, RANKING_RULE, covered, state.today(),
                                      state.settings.verify_after_days), media_type="application/json")

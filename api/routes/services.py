@@ -64,9 +64,7 @@ def list_services(
     near = b.near
     return ServiceListOut(
         total=total, page=page, per_page=per_page, total_pages=total_pages(total, per_page), sort=b.sort,
-        near=HomeOut(district=near.district, icb_code=near.areas.icb_code, icb_name=near.areas.icb_name,
-                     lad_code=near.areas.lad_code, lad_name=near.areas.lad_name, precision=near.precision)
-        if near else None,
+        near=HomeOut.model_validate(HomeOut.fields_of(near)) if near else None,
         radius_km=b.radius_km,
         results=[ListedServiceOut.of(i.service, today, state.settings.verify_after_days, distance_km=i.distance_km,
                                      in_home_icb=i.in_home_icb, out_of_catchment=i.out_of_catchment)

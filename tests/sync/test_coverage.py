@@ -119,9 +119,10 @@ def test_one_home_answers_every_type_a_request_asks_about(table):
         ["E54000056", CAMBRIDGE], ServiceType.vcfse)
     leeds = coverage.at_home([WEST_YORKSHIRE, LEEDS])
     assert leeds.for_request(ServiceType.vcfse).covered
-    assert leeds.for_request(ServiceType.advocacy, ["imha"]).to_dict() == {
-        "category": "advocacy", "status": "not_covered", "share_of_adults": 0.0, "as_of": None, "based_on": [],
-        "pending_review": 0, "says": "Not yet covered: the directory holds no Advocacy data for this area yet."}
+    assert leeds.for_request(ServiceType.advocacy, ["imha"]).to_dict() == {  # one kind asked: named as that kind
+        "category": "advocacy:imha", "status": "not_covered", "share_of_adults": 0.0, "as_of": None, "based_on": [],
+        "pending_review": 0, "says": "Not yet covered: the directory holds no Advocacy: Independent Mental Health "
+                                     "Advocate (IMHA) data for this area yet."}
 
 
 @pytest.fixture(scope="module")

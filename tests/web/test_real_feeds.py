@@ -137,7 +137,8 @@ def test_coverage_words_fit_an_answer_that_found_some(synced):
             "subtypes": ["residential_24h"], "max_distance_km": 5}
     [summary] = httpx.post(f"{synced}/match", json=near, timeout=60).json()["summary"]
     assert summary["found"] == "found" and summary["coverage"]["says"].startswith(
-        "Found. The directory holds complete Supported accommodation data for this area (as of ")
+        "Found. The directory holds complete Supported accommodation: 24-hour staffed residential care data for this "
+        "area (as of ")  # the kind asked for: CQC does not list all supported accommodation
     parts = {p["type"]: p for p in httpx.get(f"{synced}/gaps/{NOTTINGHAMSHIRE}", timeout=300).json()["scorecard"]
              ["parts"]}  # the commissioners' scorecard words a part it found as the area answer does
     assert parts["supported_accommodation"]["present"] and parts["supported_accommodation"]["coverage"]["says"] == \

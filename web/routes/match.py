@@ -22,7 +22,7 @@ from rehabmap.taxonomy import NEED_LABELS, SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS
 from web.deps import State
 from web.forms import Errors, Fields, parse_int, parse_miles, resolve_where
 from web.held_searches import HOLD_MINUTES, held_searches
-from web.present import MATCH_OPTIONS, ORDER_WORDS, RANKING
+from web.present import MATCH_OPTIONS, ORDER_WORDS, RANKING, none_listed
 from web.plain_summary import summary_text
 from web.render import BASE_HEADERS, page
 from web.resultsmap import Marker, Pin, results_map
@@ -216,13 +216,17 @@ def alternatives_results(request: Request, state: State, key: str, order: str = 
     response = match(state.backend, parsed.home, match_request, today)
     context = form_context(form, errors)
     context["map"] = _options_map(state.geography, parsed, response) if response.results else None
-    context["plain_text"] = summary_text(parsed.home, parsed.placement, match_request, response, today)
-    coverage = state.coverage()
-    answers = {t.service_type: coverage.for_request(parsed.home.areas.codes(), t.service_type)
+    at_home = state.coverage().at_home(parsed.home.areas.codes())
+    # As the API answers: each subtype asked narrows its own type's coverage too (CQC covers care homes, not all
+    # supported accommodation).
+    answers = {t.service_type: at_home.for_request(t.service_type, match_request.subtypes)
                for t in response.summary}
+    none_words = {t: none_listed(a, bool(match_request.needs)) for t, a in answers.items()}
+    context["plain_text"] = summary_text(parsed.home, parsed.placement, match_request, response, today, none_words)
     context.update(home=parsed.home, placement=parsed.placement, match=match_request, response=response,
                    ranking=RANKING, type_labels=TYPE_LABELS, need_labels=NEED_LABELS,
                    option_labels=OPTIONS, none_means={t: a.none_found() for t, a in answers.items()},
+                   none_words=none_words,
                    covered={t: a.covered and not a.pending_review for t, a in answers.items()},
                    results_path=f"/alternatives/results/{key}", show_all=show == "all",
                    order_words=ORDER_WORDS, max_limit=MAX_LIMIT, hold_minutes=HOLD_MINUTES)

@@ -1,0 +1,187 @@
+"""A clinician's and a family's requests over a directory filled as a deployment fills it (`rehabmap sync cqc`
+against the replay of the real recorded CQC API: tests/web/test_real_feeds.py's fixtures), served by
+`rehabmap serve` on 127.0.0.1 and asked over HTTP as a monitoring tool, an API client or a browser asks."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.web.test_browser import axe
+from tests.web.test_real_feeds import DOVETAIL_POSTCODE, synced, synced_home  # noqa: F401  (the fixtures)
+
+pytestmark = pytest.mark.slow
+
+DOVETAIL = "cqc:1-112779585"  # Dovetail House, a care home registered for mental health, in Mansfield
+# Every GET the API, the ORUK feed and the pages answer, with real arguments.
+GETS = ("/health", "/metrics", "/services", f"/services/{DOVETAIL}", "/services.csv", "/services.geojson",
+        "/areas/E54000060", "/gaps?level=icb", "/oruk/", "/oruk/services", f"/oruk/services/{DOVETAIL}",
+        "/oruk/taxonomies", "/openapi.json", "/", "/find", f"/find/housing?where={DOVETAIL_POSTCODE}",
+        f"/service/{DOVETAIL}", f"/shortlist?id={DOVETAIL}", "/alternatives", "/privacy")
+
+
+def server_log(home: Path) -> str:
+    return "".join(log.read_text(errors="replace") for log in home.glob("server-*.log"))
+
+
+def test_head_answers_where_get_does(synced, synced_home):  # noqa: F811
+    """RFC 9110 §9.3.2: HEAD where GET works, as monitoring tools and link checkers ask. Before, every GET of the
+    API and every page answered HEAD with 405 Method Not Allowed (only FastAPI's own /openapi.json and /docs
+    did not)."""
+    with httpx.Client(base_url=synced, timeout=120) as client:
+        for path in GETS:
+            got, head = client.get(path), client.head(path)
+            assert got.status_code == 200, (path, got.status_code)
+            assert (head.status_code, head.content) == (200, b""), (path, head.status_code)
+            assert head.headers["content-type"] == got.headers["content-type"], path
+            # A streamed export has no length, and its HEAD none either; the metrics have counted the GET since.
+            if "content-length" in got.headers and path != "/metrics":
+                assert head.headers["content-length"] == got.headers["content-length"], path
+        # Where GET is not allowed, nor is HEAD: POST /match says which method it takes.
+        refused = client.head("/match")
+        assert (refused.status_code, refused.headers["allow"]) == (405, "POST")
+        assert client.head("/services/cqc:no-such-service").status_code == 404
+        # The OpenAPI documents still list each operation once: HEAD is not a second operation beside GET.
+        for document in ("/openapi.json", "/oruk/openapi.json"):
+            paths = client.get(document).json()["paths"]
+            assert not [p for p, operations in paths.items() if "head" in operations], document
+    # The request log names what was asked, by its route template.
+    assert "HEAD /areas/{code} 200" in server_log(synced_home)
+
+
+def test_a_place_name_says_which_place_it_was_read_as(synced, synced_home):  # noqa: F811
+    """A misspelt place name is read as the one place spelt nearest to it, or asked about. Before, the reply
+    said nothing of which place that was: the echo held the district (none, for a place) and the areas, so a
+    clinician could not tell that "Sheffeld" was read as Sheffield, or which of the Prestons was taken."""
+    def home_of(place: str) -> dict:
+        body = {"home": {"place": place}, "types": ["supported_accommodation"], "max_distance_km": 100}
+        reply = httpx.post(f"{synced}/match", json=body, timeout=120)
+        assert reply.status_code == 200, reply.text
+        return reply.json()["home"]
+
+    sheffield = home_of("Sheffeld")
+    assert (sheffield["place"], sheffield["precision"], sheffield["district"]) == ("Sheffield", "place", None)
+    assert home_of("Preston")["place"] == "Preston, Lancashire"  # the Preston taken, with its county
+    assert home_of("Harehills")["place"] == "Harehills, Leeds"  # a neighbourhood, with its local authority
+    near = httpx.get(f"{synced}/services", params={"place": "Mansfeild", "radius_km": 20}, timeout=120).json()
+    assert near["near"]["place"] == "Mansfield, Nottinghamshire" and near["results"][0]["id"] == DOVETAIL
+    # A postcode is echoed as its district only, as before: no place is named for it.
+    body = {"home": {"postcode": DOVETAIL_POSTCODE}, "types": ["supported_accommodation"]}
+    home = httpx.post(f"{synced}/match", json=body, timeout=120).json()["home"]
+    assert (home["district"], home["place"]) == ("NG18", None)
+    # Said in the reply, never logged.
+    log = server_log(synced_home)
+    assert "POST /match 200" in log
+    assert not [word for word in ("Sheffeld", "Sheffield", "Mansfeild", "Harehills", "NG18 2AT") if word in log]
+
+
+def test_a_body_that_is_not_json_is_told_what_to_send(synced):  # noqa: F811
+    """Before, a body that did not parse was '34: JSON decode error' on field '34' (the character where it
+    failed, read as a field's name), and a body sent as text or sent empty a bare 'Input should be a valid
+    dictionary or object to extract fields from' or 'Field required': nothing to act on."""
+    send_json = "Send a JSON object, with Content-Type: application/json."
+    for content, content_type, said in (
+            ('{"home": {"postcode": "NG18 2AT"},}', "application/json",
+             f"The request body is not valid JSON: Expecting property name enclosed in double quotes at character "
+             f"34. {send_json}"),
+            ('{"home": {"postcode": "NG18 2AT"}}', "text/plain",
+             f"The request body is not a JSON object, or was not sent as JSON. {send_json}"),
+            ("", None, f"The request has no body. {send_json}")):
+        headers = {"content-type": content_type} if content_type else {}
+        reply = httpx.post(f"{synced}/match", content=content, headers=headers, timeout=120)
+        assert reply.status_code == 422 and reply.json() == {"error": {"code": "invalid_request", "message": said}}
+    # A field's error still names the field.
+    reply = httpx.post(f"{synced}/match", json={"home": {"postcode": DOVETAIL_POSTCODE}, "limit": "x"}, timeout=120)
+    assert reply.json()["error"] == {"code": "invalid_request", "message": "limit: Input should be a valid integer",
+                                     "field": "limit"}
+
+
+def test_the_clinicians_results_on_a_320_pixel_screen(browser, synced, axe_source):  # noqa: F811
+    """WCAG 2.2 reflow: at 320 CSS pixels wide (a phone, or 1280 at 400% zoom) the "Across the pathway" table
+    scrolls sideways inside its box. Before, the box could not take the keyboard's focus, so someone without a
+    mouse could not scroll it to read the nearest of each type (axe: scrollable-region-focusable, serious)."""
+    context = browser.new_context(viewport={"width": 320, "height": 800}, locale="en-GB")
+    page = context.new_page()
+    page.goto(f"{synced}/alternatives")
+    page.fill("input[name=home]", DOVETAIL_POSTCODE)
+    page.fill("input[name=placement]", "TR1 3LJ")  # a current placement in Cornwall
+    page.check("input[name=needs][value='learning_disability']")
+    page.locator("main form button[type=submit]").last.click()
+    page.wait_for_url("**/alternatives/results/*")
+    assert "Dovetail House" in page.locator("main").inner_text()
+    assert page.evaluate("() => document.documentElement.scrollWidth") == 320  # nothing spills off the page
+    assert axe(page, axe_source) == []
+    table = page.get_by_role("region", name="Across the pathway")
+    assert table.evaluate("e => e.scrollWidth > e.clientWidth")  # it does scroll, inside its box
+    table.focus()
+    page.keyboard.press("ArrowRight")  # the box scrolls (smoothly: waited for, up to the page timeout)
+    page.wait_for_function("() => document.querySelector(\"[role=region][aria-labelledby=across-the-pathway]\")"
+                           ".scrollLeft > 0")
+    context.close()
+
+
+def alternatives_page(url: str, form: dict[str, str | list[str]]) -> str:
+    """The clinicians' results page for a form, as a browser gets it (POST, redirect, GET)."""
+    with httpx.Client(base_url=url, timeout=120, follow_redirects=True) as client:
+        reply = client.post("/alternatives", data=form)
+    assert reply.status_code == 200 and "/alternatives/results/" in str(reply.url), reply.text[:500]
+    return reply.text
+
+
+def notes_text(page: str) -> str:
+    """The plain text the page offers to paste into clinical notes."""
+    return html.unescape(re.search(r"<textarea[^>]*>(.*?)</textarea>", page, re.S).group(1))
+
+
+def test_the_text_for_notes_says_where_rehabmap_holds_no_data(synced):  # noqa: F811
+    """The text a clinician pastes into the person's notes said "None listed." under every type without an
+    option: under advocacy, employment and community support, of which rehabmap holds no data for Mansfield,
+    as under the inpatient units, of which CQC's complete listing holds none near. The page itself said
+    which; the notes read as if there were none."""
+    page = alternatives_page(synced, {"home": "Mansfeild", "placement": "TR1 3LJ", "needs": "learning_disability"})
+    text = notes_text(page)
+    assert "None listed" not in text
+    assert "Advocacy: Not yet covered: the directory holds no Advocacy data for this area yet." in text
+    assert "Level 1 inpatient rehabilitation unit: None meet these needs." in text
+    assert "Supported accommodation: showing 3 of 6\n1. Dovetail House" in text
+
+
+def test_a_kind_of_accommodation_asked_for_is_covered_as_the_api_says(synced):  # noqa: F811
+    """CQC lists every care home, not all supported accommodation. Asked for 24-hour residential care near
+    Berwick-upon-Tweed, POST /match says none found there (CQC covers it); the clinicians' page said "Not yet
+    covered: the directory holds no Supported accommodation data for this area yet", reading the coverage of
+    supported accommodation as a whole, not of the kind asked for; and the API's words named supported
+    accommodation as a whole where they said it was complete."""
+    berwick = {"home": "TD15 1AB", "types": "supported_accommodation", "subtypes": "residential_24h", "within": "20"}
+    body = {"home": {"postcode": "TD15 1AB"}, "types": ["supported_accommodation"], "subtypes": ["residential_24h"],
+            "max_distance_km": 32}
+    [summary] = httpx.post(f"{synced}/match", json=body, timeout=120).json()["summary"]
+    assert summary["found"] == "none_found"
+    # ... and says of what: before, "complete Supported accommodation data", as if CQC listed supported housing
+    # and floating support too.
+    assert (summary["coverage"]["category"], summary["coverage"]["says"][:125]) == (
+        "supported_accommodation:residential_24h", "None found. The directory holds complete Supported "
+        "accommodation: 24-hour staffed residential care data for this area (as of ")
+    page = alternatives_page(synced, berwick)
+    assert "Not yet covered" not in page
+    assert "Supported accommodation: None found." in notes_text(page)
+    # Without the kind, supported accommodation as a whole is not covered, and the page says so.
+    page = alternatives_page(synced, {**berwick, "subtypes": []})
+    assert "Not yet covered: the directory holds no Supported accommodation data for this area yet." in page
+
+
+def test_a_page_not_found_does_not_guess_that_something_closed(synced):  # noqa: F811
+    """Before: "That kind of support could not be found. It may have closed, or the link may be wrong.", and the
+    same of a service the directory never listed (Field House awaits review) and of an area: a guess that
+    something closed, which nothing here knows (a service the directory no longer lists has a page of its own
+    that says so)."""
+    for path, what in (("/find/gardening", "That kind of support"), ("/service/cqc:1-112845365", "That service"),
+                       ("/service/cqc:no-such-id", "That service")):
+        reply = httpx.get(f"{synced}{path}", timeout=120)
+        assert reply.status_code == 404
+        assert f"{what} could not be found here: check the link, which may be wrong or cut short." in reply.text
+        assert "closed" not in reply.text
