@@ -59,6 +59,26 @@ PUBLIC_TYPE_LABELS: dict[ServiceType, str] = {
     ServiceType.inpatient_rehab_level2: "Rehabilitation unit with more support",
 }
 
+# What the parts of a kind of support are called where a public page says which of them the directory holds
+# all of near a home and which none of yet: mid-sentence plural words, keyed as coverage names a part (a type,
+# or "type:subtype").
+PUBLIC_PART_WORDS: dict[str, str] = {
+    "vcfse": "peer and community support services",
+    "advocacy": "advocates",
+    "advocacy:imha": "Independent Mental Health Advocates (IMHAs)",
+    "advocacy:imca": "Independent Mental Capacity Advocates (IMCAs)",
+    "advocacy:care_act": "Care Act advocates",
+    "advocacy:community": "community advocates",
+    "ips_employment": "employment support services",
+    "supported_accommodation": "supported accommodation",
+    "supported_accommodation:residential_24h": "care homes with staff day and night",
+    "supported_accommodation:supported_housing": "supported housing",
+    "supported_accommodation:floating_outreach": "support at home (floating support)",
+    "community_rehab_team": "community rehabilitation teams",
+    "inpatient_rehab_level1": "rehabilitation units",
+    "inpatient_rehab_level2": "rehabilitation units with more support",
+}
+
 # Column headings where seven parts of the pathway sit side by side.
 SHORT_TYPE_LABELS: dict[str, str] = {
     "vcfse": "Voluntary and community",

@@ -185,3 +185,37 @@ def test_a_page_not_found_does_not_guess_that_something_closed(synced):  # noqa:
         assert reply.status_code == 404
         assert f"{what} could not be found here: check the link, which may be wrong or cut short." in reply.text
         assert "closed" not in reply.text
+
+
+def test_families_are_told_which_parts_of_a_kind_the_directory_holds(synced):  # noqa: F811
+    """CQC lists every care home, not supported housing or floating support; it lists every inpatient unit, not
+    the community rehabilitation teams. Near Berwick-upon-Tweed, where none of the one is within reach, the
+    families' pages said "We do not hold information about somewhere to live with support for this area yet":
+    true of supported housing, untrue of care homes, of which the directory holds every one and found none."""
+    def none_found(slug: str) -> str:
+        reply = httpx.get(f"{synced}/find/{slug}", params={"where": "TD15 1AB", "within": 25}, timeout=120)
+        assert reply.status_code == 200, reply.text
+        return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", reply.text)).split())
+
+    housing = none_found("housing")
+    assert ("We could not find care homes with staff day and night within 25 miles of TD15 1AB that cover where "
+            "you live. We do not hold information about support at home (floating support) or supported housing "
+            "for this area yet, so there may be some near you.") in housing
+    assert "We do not hold information about somewhere to live with support" not in housing
+    rehabilitation = none_found("rehabilitation")
+    assert ("We could not find rehabilitation units or rehabilitation units with more support within 25 miles of "
+            "TD15 1AB that cover where you live. We do not hold information about community rehabilitation teams "
+            "for this area yet") in rehabilitation
+    # Where the directory holds none of a kind at all, it says so of the whole kind, as before.
+    assert "We do not hold information about getting back to work for this area yet" in none_found("work")
+    # The everything page words each kind's none found the same way.
+    assert "We could not find care homes with staff day and night within 25 miles" in none_found("everything")
+
+
+def test_every_part_of_a_kind_has_public_words():
+    """The families' words name each part coverage can claim: every type, and every subtype as type:subtype."""
+    from rehabmap.taxonomy import SUBTYPES, ServiceType
+    from web.present import PUBLIC_PART_WORDS
+
+    parts = {t.value for t in ServiceType} | {f"{t.value}:{s}" for t, subs in SUBTYPES.items() for s in subs}
+    assert set(PUBLIC_PART_WORDS) == parts

@@ -4,6 +4,7 @@ pages, and a shortlist kept only in the link (ids in the URL)."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from fastapi import APIRouter, Request
@@ -13,12 +14,13 @@ from geodata.geography import Home
 from geodata.distance import great_circle_km
 from rehabmap.maintain.retirement import retirement
 from rehabmap.match import MatchRequest, MatchResponse, MatchResult, match
+from rehabmap.taxonomy import SUBTYPES
 from web import service_view
 from web.deps import State
 from web.forms import Errors, Fields, resolve_where
 from web.links import SearchContext, report_problem_url
 from geodata.distance import KM_PER_MILE
-from web.present import CATEGORIES, CATEGORY_BY_SLUG, PUBLIC_RADII_MILES, SupportCategory
+from web.present import CATEGORIES, CATEGORY_BY_SLUG, PUBLIC_PART_WORDS, PUBLIC_RADII_MILES, SupportCategory
 from web.render import page
 from web.resultsmap import Marker, Pin, results_map
 
@@ -34,7 +36,17 @@ router = APIRouter()
 
 MAX_RESULTS = 20
 
-NoneMeans = Literal["being_checked", "covered", "not_covered"]
+
+
+@dataclass(frozen=True)
+class NoneMeans:
+    """What finding none of a kind of support means at a home (README "Coverage"), with the parts of the kind
+    the directory holds all of here (`held`: there are none of those near) and those it holds none of yet
+    (`not_held`: there may well be some), named for the page to say which is which."""
+
+    state: Literal["being_checked", "covered", "partly_covered", "not_covered"]
+    held: tuple[str, ...] = ()
+    not_held: tuple[str, ...] = ()
 
 
 def not_found(request: Request, what: str) -> HTMLResponse:
@@ -74,13 +86,22 @@ def _map(state: AppState, home: Home, results: list[MatchResult]) -> Markup | No
 
 
 def _none_means(at_home: HomeCoverage, category: SupportCategory) -> NoneMeans:
-    """What finding none of a kind of support means at this home (README "Coverage"): candidates are still
-    being checked, the directory holds all of it here (so there are none), or it holds none of it here yet
-    (so there may well be some). Every public page that can find none says which, never a bare "none found"."""
-    answers = [at_home.for_request(t) for t in category.types]
-    if any(a.pending_review for a in answers):
-        return "being_checked"
-    return "covered" if all(a.covered for a in answers) else "not_covered"
+    """Candidates are still being checked, the directory holds all of the kind here (so there are none), holds
+    some parts of it (CQC lists every care home, not supported housing or floating support: none of the one, and
+    no information about the others), or holds none of it here yet (so there may well be some). Every public
+    page that can find none says which, never a bare "none found"."""
+    if any(at_home.for_request(t).pending_review for t in category.types):
+        return NoneMeans("being_checked")
+    held: list[str] = []
+    not_held: list[str] = []
+    for service_type in category.types:
+        whole = service_type.value  # a claim for a type covers its subtypes; else each subtype is its own part
+        parts = [] if at_home.for_category(whole).covered else [f"{whole}:{s}" for s in SUBTYPES.get(service_type, ())]
+        for part in parts or [whole]:
+            (held if at_home.for_category(part).covered else not_held).append(PUBLIC_PART_WORDS[part])
+    if not held:
+        return NoneMeans("not_covered")
+    return NoneMeans("partly_covered" if not_held else "covered", tuple(held), tuple(not_held))
 
 
 EVERYTHING = "everything"  # the view of every kind of support: a path of its own, not a category
@@ -108,7 +129,7 @@ def find_everything(request: Request, state: State) -> HTMLResponse:
     groups.sort(key=lambda g: g[1][0].distance_km if g[1] else math.inf)  # stable: kinds with none keep their order
     results = [r for _, found, _, _ in groups for r in found]
     # Where a kind has none that may be there all the same, where else to ask, as a kind's own page says.
-    national_help = any(not found and means != "covered" for _, found, _, means in groups) or not results
+    national_help = any(not found and means.state != "covered" for _, found, _, means in groups) or not results
     context.update(home=home, groups=groups, count=len(results), map=_map(state, home, results),
                    national_help=national_help)
     return page(request, "find/everything.html", context, today=today)
