@@ -9,7 +9,9 @@ costs one look-up of the environment. The steps, in order:
 * `applied`: a run's (or a review decision's) changes are committed to the store; the live index and the
   coverage claims have not yet followed;
 * `index-written`: the live index holds them, and the store does not yet know it;
-* `live`: the live index has followed and the store knows it; the coverage claims have not yet followed.
+* `live`: the live index has followed and the store knows it; the coverage claims have not yet followed;
+* `swapped` (a rebuild: `rehabmap index`, a maintainers' upload): the new index is live; the uploaded table, the
+  curated tables' coverage claims and the remembered sources have not yet followed (`app.rebuild`).
 """
 
 from __future__ import annotations

@@ -123,3 +123,58 @@ def test_a_first_run_killed_after_it_applied_claims_no_coverage_until_its_record
     with serving(home, data_dir) as url:
         assert httpx.get(f"{url}/health", timeout=60).json()["services"] >= 6
         assert beds(url) == 27
+
+
+IPS_TABLE = """icb_code,serves,service_name,organisation,address,postcode,phone,email,website,referral_route,\
+description,verified_by,verified_on,notes
+E54000054,,Leeds IPS Employment Service (invented),Invented Trust,1 Test Street,LS9 7TF,0113 000 0000,,\
+www.example.org,self-referral,Work support for people with autism,Ann Curator,2026-10-01,
+"""
+WEST_YORKSHIRE = "E54000054"
+
+
+def curated_claims(home: Path) -> list[str]:
+    """The areas the curated tables' coverage claims name (none while there is no store)."""
+    if not (home / "directory.sqlite").exists():
+        return []
+    rows = table_rows(home / "directory.sqlite", "SELECT area_code FROM coverage_claims WHERE basis LIKE 'curated:%'")
+    return [code for (code,) in rows]
+
+
+def test_a_rebuild_killed_after_its_index_went_live_is_finished_by_the_next_start(
+        tmp_path, geodata_dir, data_dir, replay):
+    """`rehabmap index sample/ ips_services.csv` killed once its new index is live, before it remembered its
+    sources and made its curated table's coverage claims: before, the next maintainers' upload rebuilt from the
+    previous rebuild's sources (without the IPS table the index serves) and West Yorkshire's IPS coverage was
+    never claimed. The server's next start finishes it."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    assert rehabmap(home, data_dir, None, "index", "sample/", "--no-progress").returncode == 0
+    before = (home / "index-sources.json").read_text()
+    table = tmp_path / "ips_services.csv"
+    table.write_text(IPS_TABLE)
+
+    log = home / "killed-at-swapped.log"
+    process = start_rehabmap(home, data_dir, replay, log, "index", "sample/", str(table), "--no-progress",
+                             REHABMAP_TEST_PAUSE_AT="swapped")
+    try:
+        deadline = time.monotonic() + HANG_S
+        while "paused at swapped" not in log.read_text():
+            assert process.poll() is None, f"the rebuild ended before its swap: {log.read_text()}"
+            assert time.monotonic() < deadline, "the rebuild never reached its swap"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+
+    docs = table_rows(home / "index.sqlite", "SELECT doc FROM services")
+    assert any(b"Leeds IPS Employment Service" in doc for (doc,) in docs), "the new index is live"
+    assert (home / "index-sources.json").read_text() == before, "what follows the swap has not happened"
+    assert curated_claims(home) == []
+
+    with serving(home, data_dir) as url:
+        assert httpx.get(f"{url}/health", timeout=60).json()["status"] == "ok"
+
+    assert str(table.resolve()) in (home / "index-sources.json").read_text()
+    assert WEST_YORKSHIRE in curated_claims(home)
+    assert not (home / "rebuild-pending.json").exists()
