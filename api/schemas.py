@@ -12,15 +12,25 @@ from pydantic_core import to_json
 from api.record_json import RecordPieces
 from geodata.geography import Home
 from rehabmap.coverage import Coverage
-from rehabmap.maintain.freshness import DEFAULT_VERIFY_AFTER_DAYS, due_before, verification_due
+from rehabmap.maintain.freshness import (
+    DEFAULT_VERIFY_AFTER_DAYS,
+    SourceConfirmation,
+    due_before,
+    verification_due,
+)
 from rehabmap.maintain.retirement import Retirement
 from rehabmap.match import MatchResponse, MatchResult, round_km
 from rehabmap.record import Schedule, Service, Weekday
 from rehabmap.taxonomy import NEED_LABELS, SUBTYPE_LABELS, TYPE_LABELS, ServiceType
 
-VERIFICATION_DUE = ("True when nobody has verified the record for longer than the server's verify_after_days "
-                    "(default 180), or ever: check the details with the service before relying on them. "
-                    "Always false for an inactive (retired) service.")
+VERIFICATION_DUE = ("True when no person (the rehabmap team, or the service itself) has checked the record for longer "
+                    "than the server's verify_after_days (default 180), or ever: check the details with the service "
+                    "before relying on them. A source's listing (source_confirmed on GET /services/{id}: CQC "
+                    "confirming a registration, say) does not clear it: it confirms only the facts that source "
+                    "gives, never a referral route or phone number it does not. Always false for an inactive "
+                    "(retired) service.")
+LAST_VERIFIED = ("The day a person (the rehabmap team, or the service itself) last checked the record; null: never. "
+                 "A synced source's listing is not a person's check: see source_confirmed.")
 # A need or type code is short; a longer string is junk and is refused before it is echoed in an error.
 Code = Annotated[str, Field(min_length=1, max_length=40)]
 
@@ -182,7 +192,7 @@ class MatchResultOut(BaseModel):
     website: str | None
     postcode: str | None
     distance_saved_km: float | None
-    last_verified: date | None = Field(description="When the record was last checked with the service.")
+    last_verified: date | None = Field(description=LAST_VERIFIED)
     verification_due: bool = Field(description=VERIFICATION_DUE)
 
     @staticmethod
@@ -438,6 +448,19 @@ def capacity_of(service: Service, today: date) -> CapacityOut:
     return CapacityOut(status=now or "unknown", as_of=service.capacity_as_of, reported=service.capacity)
 
 
+class SourceConfirmedOut(BaseModel):
+    source: str = Field(description="The source, as field_sources and provenance name it (e.g. 'cqc').")
+    name: str = Field(description="The source as a person reads it (e.g. 'CQC').")
+    confirmed_on: date = Field(description=(
+        "The day of the source's last successful sync that still listed the service as shown (a complete listing "
+        "lists it; a change feed, such as CQC's, told no change to it)."))
+    confirms: list[str] = Field(description=(
+        "The facts the source gives, and so confirms (e.g. registration, name, address): those whose "
+        "field_sources name it."))
+    does_not_confirm: list[str] = Field(description=(
+        "The facts it does not give (e.g. referral route, opening times): only a person's check confirms them."))
+
+
 class ServiceOut(BaseModel):
     """One service as rehabmap holds it. Capacity older than the server's freshness window
     (REHABMAP_CAPACITY_MAX_AGE_DAYS, 14 days unless set otherwise) reads `unknown`; `reported` keeps what
@@ -483,9 +506,13 @@ class ServiceOut(BaseModel):
     website: str | None
     cqc: CqcOut
     status: str
-    last_verified: date | None
+    last_verified: date | None = Field(description=LAST_VERIFIED)
     verification_due: bool = Field(description=VERIFICATION_DUE)
     provenance: list[ProvenanceOut]
+    source_confirmed: SourceConfirmedOut | None = Field(default=None, description=(
+        "A synced service: its source's listing of it as it stands (null for a service no source syncs, a "
+        "retired one, or in a list: read for one record, GET /services/{id}). A fact of its own, not a "
+        "person's check (last_verified)."))
     retired_on: date | None = Field(default=None, description=(
         "An inactive (retired) service, one rehabmap no longer lists (it may have closed, changed provider or "
         "stopped offering this support): the day it was retired, by a sync (its source deregistered it or no "
@@ -522,6 +549,12 @@ class ServiceOut(BaseModel):
     @classmethod
     def of(cls, s: Service, today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> ServiceOut:
         return cls(**cls.fields_of(s, today, polygon=True, verify_after_days=verify_after_days))
+
+    def confirmed(self, listing: SourceConfirmation | None) -> ServiceOut:
+        """The record with its source's listing (GET /services/{id}), never for a list."""
+        if listing is None:
+            return self
+        return self.model_copy(update={"source_confirmed": SourceConfirmedOut(**vars(listing))})
 
     def retired(self, retired: Retirement | None) -> ServiceOut:
         """The record with when and why it was retired: read from the audit log for one record (GET /services/{id}),

@@ -12,8 +12,8 @@ from api.application import create_api
 from api.logging import configure_logging
 from api.rate_limits import SharedBuckets
 from app.parts import open_state
-from app.rebuild import rebuild_with_table
-from app.sync import open_review
+from app.rebuild import finish_interrupted, rebuild_with_table
+from app.sync import converge_at_start, open_review
 from app.warmup import warm_up
 from rehabmap.config import Settings, get_settings
 from rehabmap.state import AppState
@@ -24,7 +24,9 @@ import web.routes
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
+    finish_interrupted(settings)  # a rebuild killed after its index went live
     state = open_state(settings)
+    converge_at_start(state)  # a sync or review decision killed before the live index followed it
     app = create_api(state)  # the JSON API and the ORUK feed, with their OpenAPI documents
     web.mount_static(app)  # the pages and their assets, outside the OpenAPI document
     app.include_router(web.routes.router)

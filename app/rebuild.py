@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from app.parts import open_backend, open_geography, open_writer
@@ -32,15 +32,18 @@ from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, build_
 from indexer.sources import load_source, source_names
 from indexer.sync.rebuild import record_curated_coverage, with_directory
 from indexer.sync.runner import SyncReport
+from indexer.sync.steps import reached
 from rehabmap.config import Settings
 from rehabmap.index.base import IndexWriter
 from rehabmap.maintain.edits import OverlayWriter
-from rehabmap.errors import RebuildRunning
+from rehabmap.errors import DomainError, RebuildRunning
 from rehabmap.maintain.database import named_lock_of
 from rehabmap.maintain.store import Directory, store_of
 
 CURATED = "curated"
 SOURCES_FILE = "index-sources.json"
+PENDING_FILE = "rebuild-pending.json"  # a rebuild under way: what it leaves to do once its index is live
+INCOMING = ".incoming"  # an uploaded table while its rebuild runs, beside the kept one it replaces
 REBUILD_LOCK = "rebuild"
 
 
@@ -76,6 +79,7 @@ def rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, ma
         if not ours:
             raise RebuildRunning("Another rebuild of the index is running (an upload of a curated table or "
                                  "'rehabmap index'). Nothing was changed: try again when it has finished.")
+        _recover(settings)
         return _rebuild_index(settings, sources, actor=actor, mapping=mapping, table=table, force=force,
                               max_drop_share=max_drop_share, progress=progress, force_queue=force_queue)
 
@@ -95,24 +99,84 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
     writer: IndexWriter = live_writer
     if directory is not None:  # the maintainers' edits are laid over the new index before it goes live
         writer = OverlayWriter(live_writer, directory)
+    _begin(home, sources, table)
     try:
         report = build_index(rows, GeographyPlacer(open_geography(settings)), writer, live=open_backend(settings),
                              force=force, progress=progress,
                              max_drop_share=settings.index_max_drop_share if max_drop_share is None else max_drop_share)
     except ImportRefused as refused:
         refused.report.warnings += getattr(writer, "warnings", [])
+        _abandon(home)
         raise
+    reached("swapped")
     report.warnings += getattr(writer, "warnings", [])
-    if table is not None:  # live now: the table is the one every later rebuild reads
-        (home / CURATED).mkdir(parents=True, exist_ok=True)
-        kept = home / CURATED / table.name
-        shutil.copyfile(table, kept.with_suffix(".tmp"))
-        os.replace(kept.with_suffix(".tmp"), kept)
-        files = [*sources, *uploaded_tables(home).values()]
-    record_curated_coverage(store_of(settings), files)
-    (home / SOURCES_FILE).write_text(json.dumps([str(Path(p).resolve()) for p in sources]), encoding="utf-8")
+    _finish(settings)
     queued = hold_for_review(settings, report.held, actor=actor, force=force_queue) if report.held else []
     return Rebuilt(report, queued)
+
+
+def finish_interrupted(settings: Settings) -> None:
+    """A rebuild killed after its index went live and before what follows (the uploaded table kept, the curated
+    coverage claims, the sources remembered) is finished; one killed before is forgotten, its table with it.
+    At the start of every rebuild and of every server start (skipped while a rebuild holds the lock: it does
+    this itself). Without it, the next upload would rebuild without the source files of the rebuild that went
+    live, and the next rebuild without the table the index already serves."""
+    if not (settings.home / PENDING_FILE).is_file():
+        return  # (the lock is a file: nothing is made in a home that has no rebuild to finish)
+    with named_lock_of(store_of(settings), REBUILD_LOCK) as ours:
+        if ours:
+            _recover(settings)
+
+
+def _recover(settings: Settings) -> None:
+    path = settings.home / PENDING_FILE
+    if not path.is_file():
+        return
+    began = datetime.fromisoformat(json.loads(path.read_text(encoding="utf-8"))["at"])
+    try:
+        built_at = open_backend(settings).info().built_at
+    except DomainError:
+        built_at = None
+    if built_at is not None and built_at >= began:
+        _finish(settings)
+    else:
+        _abandon(settings.home)
+
+
+def _begin(home: Path, sources: Sequence[Path], table: Path | None) -> None:
+    """Before the build: what it must leave once live (`PENDING_FILE`), and the uploaded table beside the kept ones,
+    each written whole (a temporary file, then renamed), so a kill at any point leaves one or the other."""
+    if table is not None:
+        (home / CURATED).mkdir(parents=True, exist_ok=True)
+        _write_whole(home / CURATED / (table.name + INCOMING), table.read_bytes())
+    pending = {"at": datetime.now(timezone.utc).isoformat(), "sources": [str(Path(p).resolve()) for p in sources]}
+    _write_whole(home / PENDING_FILE, json.dumps(pending).encode())
+
+
+def _finish(settings: Settings) -> None:
+    """The new index is live: its uploaded table is the one every later rebuild reads, the coverage its curated
+    tables claim replaces the previous one's, and its sources are remembered. Each step is safe to repeat."""
+    home = settings.home
+    path = home / PENDING_FILE
+    sources = [Path(p) for p in json.loads(path.read_text(encoding="utf-8"))["sources"]]
+    for incoming in (home / CURATED).glob("*" + INCOMING):
+        os.replace(incoming, incoming.with_name(incoming.name[:-len(INCOMING)]))
+    record_curated_coverage(store_of(settings), [*sources, *uploaded_tables(home).values()])
+    _write_whole(home / SOURCES_FILE, json.dumps([str(p) for p in sources]).encode())
+    path.unlink()
+
+
+def _abandon(home: Path) -> None:
+    """The new index never went live: nothing it would have left is kept."""
+    for incoming in (home / CURATED).glob("*" + INCOMING):  # (none, and no error, when there is no folder)
+        incoming.unlink()
+    (home / PENDING_FILE).unlink(missing_ok=True)
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def rebuild_with_table(settings: Settings, table: Path, *, actor: str) -> Rebuilt:

@@ -3,6 +3,7 @@ geography, the connectors. The CLI (and later the maintainers' pages) call these
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from rehabmap.state import AppState
 
 
+log = logging.getLogger("rehabmap.api")
 _THEN_INDEX = "Check the file, then run 'rehabmap index' again with --force-queue to apply it."
 
 
@@ -48,6 +50,27 @@ def open_live(settings: Settings, placer: Callable[[], Placer], state: AppState 
                            progress=False)
 
     return LiveIndex(state.backend if state is not None else open_backend(settings), writer, directory, build)
+
+
+def converge_at_start(state: AppState) -> int:
+    """At a server's start: what a sync or a review decision committed and was killed before the live index
+    and the coverage claims followed (`LiveIndex.converge`) is finished here, so a directory converges without
+    a person and without waiting for the next run. With no index built yet there is nothing to serve, and the
+    next sync builds it. Returns how many records were written (logged: a crash came before)."""
+    settings = state.settings
+    store = SyncStore.existing(store_of(settings))
+    if store is None or state.directory is None:
+        return 0
+    live = open_live(settings, partial(_placer, settings), state)
+    try:
+        written = live.converge(store) if live.exists() else 0
+    except Exception as exc:  # noqa: BLE001 - a search cluster that is down must not stop the server starting
+        log.warning("synced records not checked against the live index at start-up: %s", type(exc).__name__)
+        return 0
+    if written:
+        log.warning("wrote %d synced records the live index lacked (a sync or review decision was cut short)",
+                    written)
+    return written
 
 
 def _placer(settings: Settings) -> Placer:

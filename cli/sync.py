@@ -91,6 +91,9 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
         if r.unfinished_since:
             click.echo(f"  unfinished run since {r.unfinished_since}: {r.staged} fetched records kept; the next "
                        "run goes on from it")
+        if r.not_live:
+            click.echo(f"  {r.not_live} applied changes are not yet in the live index or its coverage (a run or "
+                       "review decision was cut short): the next sync, review decision or server start writes them")
         click.echo(f"  cursor: {shorten(json.dumps(r.cursor, sort_keys=True), 200) if r.cursor else 'none'}")
     if any(r.needs_a_person for r in reports):
         sys.exit(3)

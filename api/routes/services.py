@@ -13,6 +13,7 @@ from api.paging import PageNumber
 from api.exports import COLUMNS, csv_lines, geojson_chunks
 from api.schemas import ERRORS, POSTCODE_MAX_LENGTH, HomeOut, ListedServiceOut, ServiceListOut, ServiceOut
 from rehabmap.errors import ServiceNotFound
+from rehabmap.maintain.freshness import source_confirmation
 from rehabmap.maintain.retirement import retirement
 from rehabmap.taxonomy import NEED_LABELS, ServiceType
 
@@ -127,4 +128,4 @@ def get_service(
                               "or 'sample:leeds-recovery-college'; search with GET /services.",
                               field="service_id")
     return ServiceOut.of(service, state.today(), state.settings.verify_after_days).retired(
-        retirement(state.directory, service))
+        retirement(state.directory, service)).confirmed(source_confirmation(state.directory, service))

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from indexer.sync.publish import shown
+from indexer.sync.publish import publish_coverage, record_pending, shown
+from indexer.sync.steps import reached
 from indexer.sync.store import SyncStore
 from rehabmap.maintain.store import Directory
 from rehabmap.errors import DomainError, IndexNotBuilt
@@ -41,28 +42,59 @@ class LiveIndex:
         self.directory = directory
         self._build = build
 
+    def converge(self, store: SyncStore) -> int:
+        """Bring the live index and the coverage claims up to what the store holds: the last step of a sync and
+        of a review decision, and the first of the next one and of every server start, in case a crash came
+        after the store's commit (see `indexer.sync.steps`). The index first, then the claims a run left due
+        (`publish.publish_coverage`), so that no search reads a claim the index does not yet bear out; then the
+        candidates awaiting review. Each part is safe to repeat. Returns how many records were written."""
+        written = self.catch_up(store)
+        publish_coverage(store)
+        record_pending(store)
+        return written
+
     def catch_up(self, store: SyncStore) -> int:
         """Write every synced record whose shown version changed since it was last written here: after a sync
-        or a review decision, and again at the start of the next one if a crash came in between, or a
-        rebuild that read the store earlier swapped in an index without it. Returns how many were written."""
-        published = int(store.meta("live_revision_published") or 0)
-        since, swapped = published, False
-        marker = store.meta("rebuild_read")
-        if marker is not None:
-            read = json.loads(marker)
-            built_at = self._built_at()
-            swapped = built_at is not None and built_at >= datetime.fromisoformat(read["at"])
-            if swapped:  # the rebuild read the store at `revision`; its swap undid any later write
-                since = min(since, int(read["revision"]))
-        records = store.changed_since(since)
-        written: list[str] = []
-        if records:
-            reviews = {r.key: r for r in store.reviews(keys=[r.key for r in records])}
-            written = self.publish({r.service_id: shown(r, reviews.get(r.key)) for r in records})
-            store.set_meta("live_revision_published", str(max(published, *(r.live_revision for r in records))))
-        if swapped:
-            store.delete_meta("rebuild_read")
+        or a review decision, and again later if a crash came in between, or a rebuild that read the store
+        earlier swapped in an index without it. The store is read under the index lock, so that two writers
+        (a sync, and a server starting or deciding a review) cannot write an older version over a newer one.
+        Returns how many were written."""
+        if not self.exists():
+            return self._first_build(store)
+        with self.directory.index_lock():
+            published = int(store.meta("live_revision_published") or 0)
+            since, swapped = self._since(store, published)
+            records = store.changed_since(since)
+            written: list[str] = []
+            if records:
+                reviews = {r.key: r for r in store.reviews(keys=[r.key for r in records])}
+                written = self._write({r.service_id: shown(r, reviews.get(r.key)) for r in records})
+                reached("index-written")
+                store.set_meta("live_revision_published", str(max(published, *(r.live_revision for r in records))))
+            if swapped:
+                store.delete_meta("rebuild_read")
         return len(written)
+
+    def _since(self, store: SyncStore, published: int) -> tuple[int, bool]:
+        """The revision to write from, and whether a rebuild that read the store at an earlier one has swapped
+        in its index since (its swap undid any later write)."""
+        marker = store.meta("rebuild_read")
+        if marker is None:
+            return published, False
+        read = json.loads(marker)
+        built_at = self._built_at()
+        if built_at is None or built_at < datetime.fromisoformat(read["at"]):
+            return published, False
+        return min(published, int(read["revision"])), True
+
+    def _first_build(self, store: SyncStore) -> int:
+        """No index yet: build it from the directory, once the store holds something to show."""
+        revision = store.live_revision()
+        if revision == 0:
+            return 0
+        report = self._build()
+        store.set_meta("live_revision_published", str(revision))
+        return report.indexed
 
     def _built_at(self) -> datetime | None:
         try:
@@ -77,22 +109,15 @@ class LiveIndex:
             return False
         return True
 
-    def publish(self, shown: Mapping[str, dict[str, Any] | None]) -> list[str]:
-        """Per service id, the record to show (None: not to show). Returns the ids written. Builds the index
-        from the directory instead when there is none yet."""
-        if not shown:
-            return []
-        if not self.exists():
-            self._build()
-            return sorted(shown)
-        with self.directory.index_lock():
-            changes: dict[str, dict[str, Any]] = {}
-            for service_id, record in shown.items():
-                laid = self._laid(service_id, record)
-                if laid is not None:
-                    changes[service_id] = laid
-            written = self.writer.upsert(changes)
-        return sorted(s.id for s in written)
+    def _write(self, shown: Mapping[str, dict[str, Any] | None]) -> list[str]:
+        """Per service id, the record to show (None: not to show), under the index lock. Returns the ids
+        written."""
+        changes: dict[str, dict[str, Any]] = {}
+        for service_id, record in shown.items():
+            laid = self._laid(service_id, record)
+            if laid is not None:
+                changes[service_id] = laid
+        return sorted(s.id for s in self.writer.upsert(changes))
 
     def _laid(self, service_id: str, record: dict[str, Any] | None) -> dict[str, Any] | None:
         """The whole record to write (the overlay laid on it), or None when nothing needs writing."""

@@ -9,13 +9,17 @@ in the index as inactive (out of every search, still there for its id and histor
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection, Mapping
 from typing import Any
 
+from indexer.sync.steps import reached
 from indexer.sync.store import ReviewRow, StoredRecord, SyncStore
-from rehabmap.coverage import CoverageStore
+from rehabmap.coverage import Claim, CoverageStore
 from rehabmap.review_counts import HeldCandidate, pending_counts
 
 REVIEW_SOURCE = "review"  # field_sources value of a type a maintainer decided
+COVERAGE_DUE = "coverage_due:"  # sync_meta: a run's coverage claims, made once its records are live
 
 
 def decided(review: ReviewRow | None) -> bool:
@@ -57,9 +61,38 @@ def with_type(service: dict[str, Any], service_type: str | None, subtype: str | 
 
 def record_pending(store: SyncStore) -> None:
     """Tell coverage where candidates await review (`rehabmap.review_counts.pending_counts`): where they are,
-    "none found" is not yet the whole truth."""
+    "none found" is not yet the whole truth. Written only when they changed, since every server start asks
+    (`LiveIndex.converge`) and a write makes every host read the claims again."""
     reviews = {r.key: r for r in store.reviews()}
     held_now = (HeldCandidate(record.proposed_type, record.proposed_subtype, record.service.get("areas") or {})
                 for record in store.records()
                 if record.proposed_type and record.service and held(record, reviews.get(record.key)))
-    CoverageStore(store.database).replace_pending(pending_counts(held_now))
+    coverage, counts = CoverageStore(store.database), {k: n for k, n in pending_counts(held_now).items() if n}
+    if coverage.snapshot()[1] != counts:
+        coverage.replace_pending(counts)
+
+
+def coverage_due(basis: str, as_of: str, claims: Mapping[str, Collection[str]] | None) -> dict[str, str]:
+    """The meta entry a run commits with its records (`SyncStore.apply_run`): the claims a complete listing
+    makes (per category, its areas), or, with `claims` None, that the source's claims hold as of `as_of`.
+    They are made only once the live index holds the run's records (`publish_coverage`): made before, a
+    search between the two would read "none found, and the source covers this area" while the index still
+    lacked what the source had just listed."""
+    listed = None if claims is None else [[category, area] for category, areas in sorted(claims.items())
+                                          for area in sorted(areas)]
+    return {COVERAGE_DUE + basis: json.dumps({"as_of": as_of, "claims": listed}, sort_keys=True)}
+
+
+def publish_coverage(store: SyncStore) -> None:
+    """Make the coverage claims that applied runs left due (see `coverage_due`). Making them twice is the
+    same as once, so a crash between the claims and forgetting them only repeats them."""
+    coverage, due_now = CoverageStore(store.database), store.metas(COVERAGE_DUE)
+    if due_now:
+        reached("live")
+    for key, value in due_now.items():
+        basis, due = key[len(COVERAGE_DUE):], json.loads(value)
+        if due["claims"] is None:
+            coverage.touch(basis, due["as_of"])
+        else:
+            coverage.replace(basis, [Claim(category, area, basis, due["as_of"]) for category, area in due["claims"]])
+        store.delete_meta(key)

@@ -20,6 +20,7 @@ from indexer.sync.codec import enrichment_from_json, item_from_json
 from indexer.sync.enrich import Enrichments, enriched
 from indexer.sync.items import Evidence
 from indexer.sync.live import LiveIndex
+from indexer.sync.steps import reached
 from indexer.sync.publish import record_pending, shown, with_type
 from indexer.sync.store import Audit, ReviewRow, ReviewState, StoredRecord, SyncStore, now
 from rehabmap.maintain.audit import Change
@@ -192,7 +193,9 @@ class ReviewQueue:
                 live_changed.add(record.key)
                 records.append(record)
         self.store.write(records, rows, audits, live_changed=live_changed)
-        record_pending(self.store)
+        reached("applied")
         if self.live is not None:
-            self.live.catch_up(self.store)
+            self.live.converge(self.store)
+        else:
+            record_pending(self.store)
         return [self.item(record.service_id) for record, _ in decisions]

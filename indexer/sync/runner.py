@@ -10,8 +10,10 @@ A run has two halves:
    and applied in one transaction: records added, changed, retired (never deleted: a `Gone`, or a record a
    complete listing no longer has, is retired with its reason and date, and audited), held for review
    (a type only inferred), or rejected (with the reason; the previous version of the record stays). The
-   connector's state becomes the source's state in that same transaction. Then the live index follows
-   (`indexer.sync.live`).
+   connector's state becomes the source's state in that same transaction, and so do the coverage claims the
+   run makes (as due). Then the live index follows, then the claims (`LiveIndex.converge`): a run killed
+   in between leaves the previous index and claims served, and the next run, review decision or server
+   start finishes it (`indexer.sync.steps` names each point).
 
 A run that would change or retire more than a set share of a source's records stops before applying
 anything (`--force` applies it); what it fetched stays staged, so `--force` does not fetch again.
@@ -44,9 +46,9 @@ from indexer.sync.codec import (
 from indexer.sync.enrich import Enrichments, enriched
 from indexer.sync.items import Connector, Enrichment, Gone, Outcome, Refused, SourceItem
 from indexer.sync.live import LiveIndex
-from indexer.sync.publish import held, record_pending, shown
+from indexer.sync.publish import coverage_due, held, publish_coverage, record_pending, shown
+from indexer.sync.steps import reached
 from indexer.sync.store import Audit, ReviewRow, StoredEnrichment, StoredRecord, SyncStore, now
-from rehabmap.coverage import Claim, CoverageStore
 from rehabmap.maintain.audit import Change
 from rehabmap.errors import DomainError
 from rehabmap.record import Service
@@ -205,7 +207,7 @@ class SyncRunner:
         with self.store.run_lock(connector.name) as mine:
             if not mine:
                 raise SyncBusy(f"Another 'rehabmap sync {connector.name}' is running; wait for it to finish.")
-            caught_up = self.live.catch_up(self.store) if not dry_run and self.live is not None else 0
+            caught_up = self.live.converge(self.store) if not dry_run and self.live is not None else 0
             started = self.store.source_status(connector.name).run_started_at or now()
             try:
                 outcomes = self._fetch(connector, dry_run=dry_run, full=full)
@@ -225,24 +227,22 @@ class SyncRunner:
                 return report
             if dry_run:
                 return report
+            reached("fetched")
             self.store.apply_run(connector.name, plan.records, plan.enrichments, plan.reviews, plan.audits,
                                  live_changed=plan.live_changed, complete=connector.complete, started_at=started,
-                                 report=report.to_dict())
-            self._cover(connector)
-            record_pending(self.store)
-            report.live_written = caught_up + (self.live.catch_up(self.store) if self.live is not None else 0)
+                                 report=report.to_dict(), meta=self._cover(connector))
+            reached("applied")
+            if self.live is None:  # no live index to follow: the claims hold at once
+                publish_coverage(self.store)
+                record_pending(self.store)
+            report.live_written = caught_up + (self.live.converge(self.store) if self.live is not None else 0)
             return report
 
-    def _cover(self, connector: Connector) -> None:
+    def _cover(self, connector: Connector) -> dict[str, str]:
         """A complete listing makes the source's claims (`Connector.covers()`) as of today; any later
-        successful run keeps them current."""
-        coverage = CoverageStore(self.store.database)
+        successful run keeps them current. Committed with the run, made once its records are live."""
         basis, today = f"sync:{connector.name}", self.today.isoformat()
-        if connector.complete:
-            coverage.replace(basis, [Claim(category, area, basis, today)
-                                     for category, areas in connector.covers().items() for area in sorted(areas)])
-        else:
-            coverage.touch(basis, today)
+        return coverage_due(basis, today, connector.covers() if connector.complete else None)
 
     def _fetch(self, connector: Connector, *, dry_run: bool, full: bool) -> list[Outcome]:
         earlier = [outcome_from_json(kind, payload) for kind, payload in self.store.staged(connector.name)]

@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from indexer.sync.publish import held, shown
+from indexer.sync.publish import COVERAGE_DUE, held, shown
 from indexer.sync.store import SyncStore
 
 _COUNTS = ("added", "changed", "retired", "held", "rejected")
@@ -40,6 +40,8 @@ class SourceReport:
     last_run: LastRun | None
     unfinished_since: str | None  # a run that fetched and did not apply: the next run resumes it
     staged: int
+    not_live: int = 0         # applied changes the live index (or its coverage claims) has not yet followed:
+                              # a run or review decision was killed; the next one, or a server start, writes them
 
     @property
     def needs_a_person(self) -> bool:
@@ -72,6 +74,8 @@ def sync_status(store: SyncStore, source: str | None = None) -> list[SourceRepor
         (r.connector, r.status) for r in records if r.status != "active" or shown(r, reviews.get(r.key)) is not None)
     waiting = Counter(r.connector for r in records if held(r, reviews.get(r.key)))
     facts = Counter(e.connector for e in store.enrichments())
+    not_live = Counter(r.connector for r in store.changed_since(int(store.meta("live_revision_published") or 0)))
+    not_live.update(key[len(COVERAGE_DUE + "sync:"):] for key in store.metas(COVERAGE_DUE + "sync:"))
     found = []
     for state in store.sources():
         if source is not None and state.source != source:
@@ -79,5 +83,5 @@ def sync_status(store: SyncStore, source: str | None = None) -> list[SourceRepor
         name = state.source
         found.append(SourceReport(name, state.last_success_at, state.last_complete_at, state.state,
                                   status[(name, "active")], status[(name, "retired")], waiting[name], facts[name],
-                                  _last_run(store, name), state.run_started_at, state.staged))
+                                  _last_run(store, name), state.run_started_at, state.staged, not_live[name]))
     return found

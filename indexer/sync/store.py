@@ -349,6 +349,13 @@ class SyncStore:
             row = conn.execute("SELECT value FROM sync_meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def metas(self, prefix: str) -> dict[str, str]:
+        """Every meta entry whose key starts with `prefix`."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT key, value FROM sync_meta WHERE substr(key, 1, ?) = ? ORDER BY key",
+                                (len(prefix), prefix)).fetchall()
+        return {key: value for key, value in rows}
+
     def set_meta(self, key: str, value: str) -> None:
         with self._transaction() as conn:
             conn.execute(_UPSERT_META, (key, value))
@@ -359,13 +366,16 @@ class SyncStore:
 
     def apply_run(self, source: str, records: Sequence[StoredRecord], enrichments: Sequence[StoredEnrichment],
                   reviews: Sequence[ReviewRow], audits: Sequence[Audit], *, live_changed: set[tuple[str, str]],
-                  complete: bool, started_at: str, report: Mapping[str, Any]) -> None:
+                  complete: bool, started_at: str, report: Mapping[str, Any],
+                  meta: Mapping[str, str] | None = None) -> None:
         """A run's changes in one transaction: the records, enrichments and review rows written, the audit
-        rows appended, the run's state made the source's state, what it staged dropped, the run recorded.
+        rows appended, the run's state made the source's state, what it staged dropped, the run recorded, and
+        `meta` set (what the run leaves to do once the live index has followed: `publish.publish_coverage`).
         Records in `live_changed` get a new live revision."""
         at = now()
         with self._transaction() as conn:
             self._write(conn, records, reviews, audits, live_changed, at)
+            conn.executemany(_UPSERT_META, list((meta or {}).items()))
             conn.executemany(
                 _UPSERT_ENRICHMENT,
                 [(e.source, e.source_id, e.connector, _dumps(e.enrichment), None if e.raw is None else _dumps(e.raw),

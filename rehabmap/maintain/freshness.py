@@ -1,10 +1,20 @@
-"""How fresh a record is: when it was last verified, and which records need verifying. (Whether its
-capacity report still holds is the record's own rule: `rehabmap.record.capacity_is_current`.)
+"""How fresh a record is: when a person last checked it, when its source last confirmed it, and which records
+need a person's check. (Whether its capacity report still holds is the record's own rule:
+`rehabmap.record.capacity_is_current`.)
 
-Verification: a service is *due for verification* when nobody has verified it (`last_verified` is empty)
-or its last verification is more than `verify_after_days` old (Settings, default 180), unless it is retired
-(inactive). Results say so with `verification_due`; maintainers list what is due with `rehabmap verify-due` or
-`GET /maintain/verification-due`, and clear it with `POST /maintain/services/{id}/verify`.
+Two different facts, never shown as one:
+
+* A *person's check* (`last_verified`): the rehabmap team or the service itself confirmed the record as a whole,
+  what no source gives included (how to refer, whether it takes referrals, opening times).
+* A *source's listing* (`source_confirmation`): a synced source (CQC, say) still listed the record, as shown,
+  at its last successful sync. That confirms only the facts the source gives (the record's `field_sources`
+  name them): CQC confirms a registration, a name and an address, never a referral route it does not hold.
+
+A service is *due for verification* when no person has checked it (`last_verified` is empty) or the last check
+is more than `verify_after_days` old (Settings, default 180), unless it is retired (inactive). A source's
+recent listing does not clear it: the facts the source gives are confirmed by it, and are shown so, but what is
+due is a person's check of the rest. Results say so with `verification_due`; maintainers list what is due with
+`rehabmap verify-due` or `GET /maintain/verification-due`, and clear it with `POST /maintain/services/{id}/verify`.
 """
 
 from __future__ import annotations
@@ -15,9 +25,69 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from rehabmap.maintain.store import Directory
     from rehabmap.record import Service
 
 DEFAULT_VERIFY_AFTER_DAYS = 180
+# The sources' names as a person reads them (by a record's `field_sources` prefix); an ORUK feed is `oruk-<feed>`.
+SOURCE_NAMES = {"cqc": "CQC", "cqc-ratings": "CQC's monthly files", "cqc-directory": "CQC's care directory",
+                "ods": "NHS ODS", "nhs-service-search": "the NHS website", "charity": "the Charity Commission"}
+# The facts a page shows about a service, as a person names them, each with the record fields it rests on.
+FACTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("registration", ("cqc_location_id",)), ("name", ("name",)), ("address", ("address", "postcode")),
+    ("type of service", ("service_type", "subtype")), ("who it is for", ("needs_met", "min_age", "max_age", "gender")),
+    ("beds", ("beds",)), ("rating", ("cqc_rating",)), ("phone", ("phone",)), ("email", ("email",)),
+    ("website", ("website",)), ("referral route", ("referral_route",)),
+    ("whether it takes referrals", ("accepting_referrals", "self_referral")), ("opening times", ("schedules",)),
+    ("capacity", ("capacity",)))
+
+
+@dataclass(frozen=True)
+class SourceConfirmation:
+    """A synced source's listing of a service, as it stands: who, when, and which facts it gives."""
+
+    source: str                         # the source's name in `field_sources` and provenance, e.g. "cqc"
+    name: str                           # as a person reads it, e.g. "CQC"
+    confirmed_on: date                  # its last successful sync that still listed the record as shown
+    confirms: tuple[str, ...]           # the facts (`FACTS`) it gives
+    does_not_confirm: tuple[str, ...]   # the facts it does not give: only a person's check confirms them
+
+
+def source_name(source: str) -> str:
+    return SOURCE_NAMES.get(source) or (f"the {source[5:]} Open Referral feed" if source.startswith("oruk-")
+                                        else source)
+
+
+def source_confirmation(directory: Directory | None, service: Service) -> SourceConfirmation | None:
+    """The listing of one service by its own source (see `source_confirmations`)."""
+    return source_confirmations(directory, [service]).get(service.id)
+
+
+def source_confirmations(directory: Directory | None, services: Iterable[Service]) -> dict[str, SourceConfirmation]:
+    """By service id, the listing of each active synced service by its own source, read from the sync store in
+    one query: its confirmation is the later of the last time a run fetched it and its source's last successful
+    sync (a complete listing lists every record it holds, a change feed tells every change, so a run that ends
+    well and says nothing of the record confirms it as shown). None for a record no source syncs, a retired
+    one, one whose source's latest version could not be used (what is shown is an older one), or with no
+    store."""
+    wanted = {s.id: s for s in services if s.status == "active"}
+    if directory is None or not wanted:
+        return {}
+    ids = sorted(wanted)
+    with directory.database.connect() as conn:
+        rows = conn.execute("SELECT r.service_id, r.source, r.last_seen, s.last_success_at FROM sync_records r "
+                            "LEFT JOIN sync_state s ON s.source = r.connector WHERE r.status = 'active' AND "
+                            "r.problem IS NULL AND r.service IS NOT NULL AND r.service_id IN "
+                            f"({', '.join('?' * len(ids))})", ids).fetchall()
+    found = {}
+    for service_id, source, last_seen, last_success in rows:
+        given = {field for field, said in wanted[service_id].field_sources.items()
+                 if said.split(":", 1)[0] == source}
+        confirms = tuple(fact for fact, fields in FACTS if given.intersection(fields))
+        found[service_id] = SourceConfirmation(
+            source, source_name(source), date.fromisoformat(max(last_seen, last_success or "")[:10]), confirms,
+            tuple(fact for fact, _ in FACTS if fact not in confirms))
+    return found
 
 
 def verification_due(service: Service, today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> bool:

@@ -74,13 +74,14 @@ def rehabmap(home: Path, data_dir: Path, replay: Replay | None, *args: str,
                           capture_output=True, text=True, timeout=600)
 
 
-def start_rehabmap(home: Path, data_dir: Path, replay: Replay, log: Path, *args: str) -> subprocess.Popen[bytes]:
+def start_rehabmap(home: Path, data_dir: Path, replay: Replay, log: Path, *args: str,
+                   **env: str) -> subprocess.Popen[bytes]:
     """`rehabmap ARGS` started in the background, its stdout and stderr going to `log`: a file, not a pipe
     that nobody reads until the process ends (a command that wrote more than 64 KiB would stop at its next
     write, never to reach what the test waits for)."""
     environment = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
                    "PYTHONPATH": str(ROOT), **FAST, "REHABMAP_CQC_API_URL": replay.cqc_url,
-                   "REHABMAP_CQC_API_KEY": REPLAY_CQC_KEY}
+                   "REHABMAP_CQC_API_KEY": REPLAY_CQC_KEY, **env}
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=ROOT, env=environment, stdout=out,
                                 stderr=subprocess.STDOUT)

@@ -20,7 +20,7 @@ def test_service_page_has_what_nhs_uk_service_pages_have_and_asks_no_third_party
     page = watched.page
     watched.goto(f"/service/{COLLEGE}?where=LS9+7TF&cat=peer-support")
     main = page.locator("main")
-    expect(main.get_by_text("Last checked:")).to_be_visible()
+    expect(main.get_by_text("Checked by the rehabmap team or the service:")).to_be_visible()
     expect(page.get_by_role("heading", name="Opening times")).to_be_visible()
     expect(main.get_by_text("Monday to Thursday")).to_be_visible()
     expect(main.get_by_text("Yes, you can contact the service yourself")).to_be_visible()

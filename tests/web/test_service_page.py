@@ -25,8 +25,8 @@ def text(client, path: str) -> str:
 
 def test_last_checked_comes_before_the_contact_details(client):
     page = text(client, f"/service/{AIRE}")
-    assert "Last checked: 1 November 2026" in page
-    assert page.index("Last checked:") < page.index("How to get in touch")
+    assert "Checked by the rehabmap team or the service: 1 November 2026" in page
+    assert page.index("Checked by the rehabmap team") < page.index("How to get in touch")
 
 
 def test_opening_times_are_the_records_schedules(client):

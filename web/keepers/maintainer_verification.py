@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from rehabmap.errors import DomainError
-from rehabmap.maintain.freshness import due_for_verification
+from rehabmap.maintain.freshness import due_for_verification, source_confirmations
 from web.deps import get_state
 from web.keepers.maintainer_review import MAINTAINERS
 from web.keepers.maintainer_services import editor_of, service_path
@@ -33,7 +33,8 @@ def due(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLRespon
     everything = due_for_verification(state.backend.all(), state.today(), state.settings.verify_after_days)
     shown = everything[(page_number - 1) * PER_PAGE:page_number * PER_PAGE]
     return render(request, keeper, "keepers/maintainer/verification_due.html",
-                  {"due": shown, "total": len(everything), "page_number": page_number, "per_page": PER_PAGE,
+                  {"due": shown, "listings": source_confirmations(state.directory, (d.service for d in shown)),
+                   "total": len(everything), "page_number": page_number, "per_page": PER_PAGE,
                    "days": state.settings.verify_after_days, "service_path": service_path,
                    "done": request.query_params.get("done", "")[:200]})
 

@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse
 
 from geodata.geography import Home
 from geodata.distance import great_circle_km
+from rehabmap.maintain.freshness import source_confirmation
 from rehabmap.maintain.retirement import retirement
 from rehabmap.match import MatchRequest, MatchResponse, MatchResult, match
 from rehabmap.taxonomy import SUBTYPES
@@ -194,6 +195,7 @@ def service_page(request: Request, service_id: str, state: State) -> HTMLRespons
         "contact": service_view.contact_rows(service), "who": service_view.who_rows(service),
         "opening": service_view.opening_rows(service.schedules), "directions": service_view.directions_url(service),
         "report_url": report_problem_url(service.id), "retired": retirement(state.directory, service),
+        "listing": source_confirmation(state.directory, service),
         "professional": service_view.professional_rows(service, state.geography, today),
         "category": CATEGORY_BY_SLUG.get(search.category)}, today=today,
         private=bool(search.where or search.shortlist))

@@ -1,0 +1,180 @@
+"""A `python -m cli sync cqc` killed (SIGKILL: nothing cleans up) at each step of its run, against the replay of
+the CQC API (the 103 real recorded locations): what is on disk then, and what `serve`, `/health`, `sync-status`
+and the next run make of it. REHABMAP_TEST_PAUSE_AT=<step> (`indexer.sync.steps`) stops the run at the step
+and says so on stderr; the test waits for that line, then kills it. Nothing here waits a length of time."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.sync.replay import Replay
+from tests.sync.store_fixtures import (
+    first_line,
+    index_record,
+    make_home,
+    rehabmap,
+    serving,
+    start_rehabmap,
+    table_rows,
+)
+
+ASHTON = "cqc:1-112816741"  # Ashton Lodge Residential Home: 27 beds as CQC recorded it
+HANG_S = 300  # only a run that would hang waits this long
+
+
+def killed_at(step: str, home: Path, data_dir: Path, replay: Replay, *args: str) -> str:
+    """Run `sync cqc ARGS` until it says it paused at `step`, then SIGKILL it; returns what it wrote."""
+    log = home / f"killed-at-{step}.log"
+    process = start_rehabmap(home, data_dir, replay, log, "sync", "cqc", *args, REHABMAP_TEST_PAUSE_AT=step)
+    try:
+        deadline = time.monotonic() + HANG_S
+        while f"paused at {step}" not in log.read_text():
+            assert process.poll() is None, f"the run ended before {step}: {log.read_text()}"
+            assert time.monotonic() < deadline, f"the run never reached {step}"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    return log.read_text()
+
+
+def status(home: Path, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return rehabmap(home, data_dir, None, "sync-status")
+
+
+def beds(url: str) -> int:
+    return int(httpx.get(f"{url}/services/{ASHTON}", timeout=60).json()["beds"])
+
+
+@pytest.fixture(scope="module")
+def synced_once(tmp_path_factory: pytest.TempPathFactory, geodata_dir: Path, data_dir: Path) -> Path:
+    """A home after one full sync of the replay (copied for each test: the run is the slow part)."""
+    from tests.sync.replay import running
+
+    home = make_home(tmp_path_factory.mktemp("seed") / "home", geodata_dir)
+    for replay in running(data_dir / "feeds"):
+        done = rehabmap(home, data_dir, replay, "sync", "cqc")
+        assert done.returncode == 0, done.stderr
+    return home
+
+
+@pytest.mark.parametrize("step", ["fetched", "applied", "index-written", "live"])
+def test_a_run_killed_at_each_step_converges(step, synced_once, tmp_path, data_dir, replay):
+    home = tmp_path / "home"
+    shutil.copytree(synced_once, home, symlinks=True)
+    assert index_record(home, ASHTON)["beds"] == 27
+    replay.cqc.alter(ASHTON.split(":")[1], numberOfBeds=31)
+
+    killed_at(step, home, data_dir, replay)
+
+    in_index = index_record(home, ASHTON)["beds"]
+    assert in_index == (27 if step in ("fetched", "applied") else 31), "the index is the previous one, or the new"
+    said = status(home, data_dir)
+    assert said.returncode == 0, "nothing waits for a person"
+    behind = "applied changes are not yet in the live index" in said.stdout
+    assert behind == (step in ("applied", "index-written", "live")), said.stdout
+    if step == "fetched":
+        assert "unfinished run since " in said.stdout and "the next run goes on from it" in said.stdout
+
+    with serving(home, data_dir) as url:  # the server's start finishes an applied run
+        assert httpx.get(f"{url}/health", timeout=60).json()["status"] == "ok"
+        assert beds(url) == (27 if step == "fetched" else 31)
+    after_start = status(home, data_dir)
+    assert "not yet in the live index" not in after_start.stdout, after_start.stdout
+
+    again = rehabmap(home, data_dir, replay, "sync", "cqc")
+    assert again.returncode == 0, again.stderr
+    assert first_line(again)["changed"] == (1 if step == "fetched" else 0), "applied once, never twice"
+    assert index_record(home, ASHTON)["beds"] == 31
+
+
+def test_a_first_run_killed_after_it_applied_claims_no_coverage_until_its_records_are_live(
+        tmp_path, geodata_dir, data_dir, replay):
+    """The first run of a complete listing makes CQC's coverage claims ("CQC lists every care home here"). Killed
+    after its commit and before the index was built, no claim may stand: "none found, and the source covers this
+    area" beside an index that lacks what the source listed would be a false answer. The next run builds the index
+    from the store, then makes the claims."""
+    home = make_home(tmp_path / "home", geodata_dir)
+
+    killed_at("applied", home, data_dir, replay)
+
+    assert not (home / "index.sqlite").exists()
+    assert table_rows(home / "directory.sqlite", "SELECT count(*) FROM coverage_claims") == [(0,)]
+    assert table_rows(home / "directory.sqlite", "SELECT count(*) FROM sync_records WHERE status = 'active'")[0][0] > 0
+    said = status(home, data_dir)
+    assert said.returncode == 0 and "applied changes are not yet in the live index" in said.stdout
+
+    again = rehabmap(home, data_dir, replay, "sync", "cqc")
+
+    assert again.returncode == 0, again.stderr
+    assert first_line(again)["added"] == 0, "what the killed run applied is not applied again"
+    assert index_record(home, ASHTON)["beds"] == 27
+    claims = table_rows(home / "directory.sqlite", "SELECT DISTINCT basis FROM coverage_claims")
+    assert claims == [("sync:cqc",)]
+    assert "not yet in the live index" not in status(home, data_dir).stdout
+    with serving(home, data_dir) as url:
+        assert httpx.get(f"{url}/health", timeout=60).json()["services"] >= 6
+        assert beds(url) == 27
+
+
+IPS_TABLE = """icb_code,serves,service_name,organisation,address,postcode,phone,email,website,referral_route,\
+description,verified_by,verified_on,notes
+E54000054,,Leeds IPS Employment Service (invented),Invented Trust,1 Test Street,LS9 7TF,0113 000 0000,,\
+www.example.org,self-referral,Work support for people with autism,Ann Curator,2026-10-01,
+"""
+WEST_YORKSHIRE = "E54000054"
+
+
+def curated_claims(home: Path) -> list[str]:
+    """The areas the curated tables' coverage claims name (none while there is no store)."""
+    if not (home / "directory.sqlite").exists():
+        return []
+    rows = table_rows(home / "directory.sqlite", "SELECT area_code FROM coverage_claims WHERE basis LIKE 'curated:%'")
+    return [code for (code,) in rows]
+
+
+def test_a_rebuild_killed_after_its_index_went_live_is_finished_by_the_next_start(
+        tmp_path, geodata_dir, data_dir, replay):
+    """`rehabmap index sample/ ips_services.csv` killed once its new index is live, before it remembered its
+    sources and made its curated table's coverage claims: before, the next maintainers' upload rebuilt from the
+    previous rebuild's sources (without the IPS table the index serves) and West Yorkshire's IPS coverage was
+    never claimed. The server's next start finishes it."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    assert rehabmap(home, data_dir, None, "index", "sample/", "--no-progress").returncode == 0
+    before = (home / "index-sources.json").read_text()
+    table = tmp_path / "ips_services.csv"
+    table.write_text(IPS_TABLE)
+
+    log = home / "killed-at-swapped.log"
+    process = start_rehabmap(home, data_dir, replay, log, "index", "sample/", str(table), "--no-progress",
+                             REHABMAP_TEST_PAUSE_AT="swapped")
+    try:
+        deadline = time.monotonic() + HANG_S
+        while "paused at swapped" not in log.read_text():
+            assert process.poll() is None, f"the rebuild ended before its swap: {log.read_text()}"
+            assert time.monotonic() < deadline, "the rebuild never reached its swap"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+
+    docs = table_rows(home / "index.sqlite", "SELECT doc FROM services")
+    assert any(b"Leeds IPS Employment Service" in doc for (doc,) in docs), "the new index is live"
+    assert (home / "index-sources.json").read_text() == before, "what follows the swap has not happened"
+    assert curated_claims(home) == []
+
+    with serving(home, data_dir) as url:
+        assert httpx.get(f"{url}/health", timeout=60).json()["status"] == "ok"
+
+    assert str(table.resolve()) in (home / "index-sources.json").read_text()
+    assert WEST_YORKSHIRE in curated_claims(home)
+    assert not (home / "rebuild-pending.json").exists()
