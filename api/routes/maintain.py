@@ -35,6 +35,7 @@ from rehabmap.maintain.auth import Principal, Role
 from rehabmap.maintain.edits import MAINTAINER_ROLES, Editor
 from rehabmap.maintain.freshness import due_for_verification
 from rehabmap.maintain.organisations import Organisation
+from rehabmap.maintain.retirement import retirement
 from rehabmap.maintain.store import Directory
 from rehabmap.record import Service
 
@@ -102,9 +103,10 @@ ServiceId = Annotated[str, Path(max_length=300, description="rehabmap id, e.g. s
 
 
 def _edit(state: AppState, result: tuple[Any, list[str]]) -> EditOut:
+    """The service as written, with when and why it was retired when it is (as GET /services/{id} says)."""
     service, changed = result
-    return EditOut(service=ServiceOut.of(service, state.today(), verify_after_days=state.settings.verify_after_days),
-                   changed=changed)
+    out = ServiceOut.of(service, state.today(), verify_after_days=state.settings.verify_after_days)
+    return EditOut(service=out.retired(retirement(state.directory, service)), changed=changed)
 
 
 @router.get("/me", response_model=MeOut, summary="Who this token is")
