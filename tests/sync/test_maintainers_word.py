@@ -163,3 +163,24 @@ def test_a_source_listing_again_what_a_maintainer_retired_keeps_it_retired_and_s
     assert index_record(home, DOVETAIL_ID)["status"] == "inactive"
     assert [row[2:] for row in _audit(home, DOVETAIL_ID) if row[1] == "questioned"] == [
         ("status", "inactive", "active")]
+
+
+def test_changing_a_record_held_from_the_index_says_why_it_is_not_there(tmp_path, geodata_dir, data_dir, replay):
+    """Field House is synced but held for review (a mental health hospital with no stated level). Before, a
+    maintainer's PATCH, retire or verify of it answered "No service with id 'cqc:1-112845365'.", as for a mistyped
+    id. Now the same 404 says it awaits review, or was rejected (when, by whom, why), and where to decide it."""
+    home, auth = synced_home(tmp_path, geodata_dir, data_dir, replay)
+    with serving(home, data_dir) as url:
+        held = httpx.patch(f"{url}/maintain/services/{FIELD_HOUSE}", json={"phone": "01773 000000"}, headers=auth,
+                           timeout=30)
+        assert held.status_code == 404 and held.json()["error"]["code"] == "service_not_found"
+        assert held.json()["error"]["message"] == (
+            f"'{FIELD_HOUSE}' is held from cqc but not shown: it awaits review (inferred: inpatient_rehab_level1). "
+            f"Decide it first: 'rehabmap review show {FIELD_HOUSE}', or the keepers' review queue.")
+        assert rehabmap(home, data_dir, None, "review", "reject", FIELD_HOUSE, "--reason", "acute ward").returncode == 0
+        rejected = httpx.post(f"{url}/maintain/services/{FIELD_HOUSE}/verify", headers=auth, timeout=30).json()
+        assert f"but not shown: it was rejected in review on {TODAY} by command line (" in rejected["error"]["message"]
+        assert rejected["error"]["message"].endswith("): acute ward. Decide it first: 'rehabmap review show "
+                                                     f"{FIELD_HOUSE}', or the keepers' review queue.")
+        unknown = httpx.post(f"{url}/maintain/services/cqc:1-000/retire", headers=auth, timeout=30).json()
+        assert unknown["error"]["message"] == "No service with id 'cqc:1-000'."
