@@ -13,7 +13,7 @@ import pytest
 
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.sync.replay import Replay, running
-from tests.sync.store_fixtures import index_record, make_home, rehabmap, serving
+from tests.sync.store_fixtures import FIELD_HOUSE, index_record, make_home, rehabmap, serving
 from tests.sync.test_maintainers_word import DOVETAIL, DOVETAIL_ID, MAINTAINER, maintainer_token
 from tests.web.test_browser import axe
 
@@ -78,3 +78,33 @@ was sent as a change from the record's empty text to none.)"""
         page.goto(f"{url}/keepers/services")
         assert page.locator("#questioned").count() == 0 and page.locator("#taken-back").count() == 1
     assert index_record(home, ASHTON_ID)["phone"] == "0161 000 0001"
+
+
+def test_the_review_queue_shows_a_decision_whose_evidence_the_source_changed(tmp_path, geodata_dir, data_dir, replay,
+                                                                             browser, axe_source):
+    """A maintainer accepted Field House as a level 1 rehabilitation unit on CQC's word that it inspects a
+    rehabilitation ward there; CQC then stopped listing that ward. The sync said so and `rehabmap review list
+    --changed` lists it, but before, the keepers' review queue showed only what awaits a first decision ("Nothing
+    awaits a decision."): a maintainer working on the pages never saw it. Now the queue lists it apart, its
+    decision standing, linked to the record's page that says what changed."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    assert rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE, "--level", "1").returncode == 0
+    wards = next(r for r in replay.cqc.records.values() if r["locationId"] == FIELD_HOUSE.split(":", 1)[1])
+    replay.cqc.alter(wards["locationId"], inspectionAreas=[a for a in wards["inspectionAreas"]
+                                                           if a["inspectionAreaId"] != "mhlongstay"])
+    synced = rehabmap(home, data_dir, replay, "sync", "cqc")
+    assert f"evidence changed since the review decision {FIELD_HOUSE} Field House" in synced.stdout
+    token = maintainer_token(home, data_dir)
+
+    with serving(home, data_dir) as url, signed_in_page(browser, url, token, "/keepers/review") as page:
+        main = page.locator("main").inner_text()
+        assert "Nothing awaits a decision." in main
+        assert "Decided, but the source's evidence has changed since" in main
+        row = page.locator("#evidence-changed + p + table tbody tr").inner_text()
+        assert "Field House" in row and "DE55 7DT" in row
+        assert f"accepted as Level 1 inpatient rehabilitation unit on {date.today().isoformat()}" in row
+        assert axe(page, axe_source) == []
+        page.get_by_role("link", name="Field House").click()
+        assert "The source's evidence changed after this record was decided." in page.locator("main").inner_text()
+        assert index_record(home, FIELD_HOUSE)["status"] == "active", "the decision stands"
