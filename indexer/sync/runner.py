@@ -549,8 +549,10 @@ class _Plan:
             report.held.append(Line(after.service_id, _name(after), f"{after.type_status}: {proposed}"))
         elif before is not None and before.status == "retired" and after.status == "active":
             report.changed.append(Line(after.service_id, _name(after), "listed again by the source"))
+            # A maintainer's restore is now the source's word too: a later retirement takes back no maintainer's.
+            restored = self.runner.overlay.restore_pinning(after.service_id) is not None
             self.audits.append(Audit(self.runner.actor, "update", after.service_id,
-                                     (Change("status", "inactive", "active"),)))
+                                     (Change("status", "inactive", "active"),), yields=("status",) if restored else ()))
             self._questioned(after, ["status"])  # a maintainer who retired it too keeps it retired, told of this
         elif (after.problem is None and after.status == "active" and content_changed
               and shown(after, new_review) is not None):  # a record a maintainer rejected changes unseen

@@ -184,3 +184,27 @@ def test_changing_a_record_held_from_the_index_says_why_it_is_not_there(tmp_path
                                                      f"{FIELD_HOUSE}', or the keepers' review queue.")
         unknown = httpx.post(f"{url}/maintain/services/cqc:1-000/retire", headers=auth, timeout=30).json()
         assert unknown["error"]["message"] == "No service with id 'cqc:1-000'."
+
+
+def test_a_restore_the_source_came_to_agree_with_is_not_named_by_its_later_retirement(tmp_path, geodata_dir,
+                                                                                     data_dir, replay):
+    """CQC deregistered Dovetail House; a maintainer restored it (knowing better); CQC then registered it again,
+    and later deregistered it once more. The last retirement takes back no maintainer's word (the source had come
+    to agree with the restore, and then changed its mind): its report line names no maintainer, and the overlay
+    holds no status that a rebuild would lay."""
+    home, auth = synced_home(tmp_path, geodata_dir, data_dir, replay)
+    replay.cqc.deregister(DOVETAIL, date(2026, 11, 1))
+    assert first_line(rehabmap(home, data_dir, replay, "sync", "cqc"))["retired"] == 1
+    with serving(home, data_dir) as url:
+        assert httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json={"status": "active"}, headers=auth,
+                           timeout=30).status_code == 200
+    replay.cqc.alter(DOVETAIL, registrationStatus="Registered", deregistrationDate=None)
+    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    assert table_rows(home / "directory.sqlite", "SELECT fields FROM overlay WHERE service_id = ?", DOVETAIL_ID) == []
+    replay.cqc.deregister(DOVETAIL, date(2026, 11, 30))
+
+    synced = rehabmap(home, data_dir, replay, "sync", "cqc")
+
+    retired = next(line for line in synced.stdout.splitlines() if line.startswith(f"retired {DOVETAIL_ID}"))
+    assert retired.endswith("(on 2026-11-30)") and "maintainer" not in retired
+    assert index_record(home, DOVETAIL_ID)["status"] == "inactive"
