@@ -211,7 +211,9 @@ class AuditEntryOut(BaseModel):
     at: str = Field(description="UTC, ISO 8601.")
     actor: str = Field(description="The token's label and id, or 'command line (user)'.")
     action: str = Field(description="create, update, retire, verify, link, unlink, revoke, resolve (a problem "
-                                    "report), upload and upload_refused (a curated table).")
+                                    "report), upload and upload_refused (a curated table); questioned (a source "
+                                    "changed a field an edit keeps: old, the edit; new, the source's value) and "
+                                    "keep (a maintainer kept the edit), which change nothing shown.")
     resource_type: Literal["service", "organization", "token", "problem_report", "curated_table"]
     resource_id: str
     field: str

@@ -6,7 +6,8 @@ who may do what is decided there. Replies are never cached, and no CORS header i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -30,12 +31,13 @@ from api.maintain_schemas import (
 )
 from api.paging import PageNumber
 from api.schemas import ServiceOut, error_responses
-from rehabmap.errors import DirectoryUnavailable, ServiceNotFound
+from rehabmap.errors import DirectoryUnavailable, DomainError, ServiceNotFound
 from rehabmap.maintain.audit import hsds_metadata
 from rehabmap.maintain.auth import Principal, Role
 from rehabmap.maintain.edits import MAINTAINER_ROLES, Editor
 from rehabmap.maintain.freshness import due_for_verification
 from rehabmap.maintain.organisations import Organisation
+from rehabmap.maintain.retirement import retirement
 from rehabmap.maintain.store import Directory
 from rehabmap.record import Service
 
@@ -103,9 +105,32 @@ ServiceId = Annotated[str, Path(max_length=300, description="rehabmap id, e.g. s
 
 
 def _edit(state: AppState, result: tuple[Any, list[str]]) -> EditOut:
+    """The service as written, with when and why it was retired when it is (as GET /services/{id} says)."""
     service, changed = result
-    return EditOut(service=ServiceOut.of(service, state.today(), verify_after_days=state.settings.verify_after_days),
-                   changed=changed)
+    out = ServiceOut.of(service, state.today(), verify_after_days=state.settings.verify_after_days)
+    return EditOut(service=out.retired(retirement(state.directory, service)), changed=changed)
+
+
+@contextmanager
+def _unshown_explained(request: Request, service_id: str) -> Iterator[None]:
+    """A synced record the index does not hold, because it awaits review or a maintainer rejected it, is not
+    'no service': the 404 says which, and where to decide it (the review queue the composition root opens)."""
+    try:
+        yield
+    except ServiceNotFound:
+        opener = getattr(request.app.state, "open_review", None)
+        try:
+            item = opener().item(service_id) if opener is not None else None
+        except DomainError:
+            item = None
+        if item is None or item.state not in ("pending", "rejected"):
+            raise
+        why = (f"it awaits review ({item.type_status}: {item.proposed_type or 'no type proposed'})"
+               if item.state == "pending" else f"it was rejected in review on {(item.decided_at or '')[:10]} by "
+               f"{item.decided_by}: {item.reason}")
+        raise ServiceNotFound(f"'{service_id[:80]}' is held from {item.source} but not shown: {why}. Decide it "
+                              f"first: 'rehabmap review show {service_id[:80]}', or the keepers' review queue.",
+                              field="service_id") from None
 
 
 @router.get("/me", response_model=MeOut, summary="Who this token is")
@@ -126,26 +151,30 @@ def create_service(body: ServiceIn, caller: Caller, state: State) -> EditOut:
 
 
 @router.patch("/services/{service_id:path}", response_model=EditOut, summary="Change a service")
-def update_service(service_id: ServiceId, body: ServicePatchIn, caller: Caller, state: State) -> EditOut:
+def update_service(service_id: ServiceId, body: ServicePatchIn, caller: Caller, state: State,
+                   request: Request) -> EditOut:
     """Maintainers and admins may change any field shown; a provider only capacity, accepting referrals
     and contact details, of its own organisation's services. The result must be a valid service record,
     or nothing is written (422 naming the field). Each changed field is audited; the change is live at
     once and survives re-imports."""
-    return _edit(state, _editor(state).update(caller, service_id, body.given(), state.today()))
+    with _unshown_explained(request, service_id):
+        return _edit(state, _editor(state).update(caller, service_id, body.given(), state.today()))
 
 
 @router.post("/services/{service_id:path}/retire", response_model=EditOut, summary="Retire a service")
-def retire_service(service_id: ServiceId, caller: Caller, state: State) -> EditOut:
+def retire_service(service_id: ServiceId, caller: Caller, state: State, request: Request) -> EditOut:
     """Maintainers and admins: the service becomes inactive and leaves every search; it stays in the
     index (and the audit log), and PATCH with status 'active' brings it back."""
-    return _edit(state, _editor(state).retire(caller, service_id))
+    with _unshown_explained(request, service_id):
+        return _edit(state, _editor(state).retire(caller, service_id))
 
 
 @router.post("/services/{service_id:path}/verify", response_model=EditOut, summary="Mark a service verified today")
-def verify_service(service_id: ServiceId, caller: Caller, state: State) -> EditOut:
+def verify_service(service_id: ServiceId, caller: Caller, state: State, request: Request) -> EditOut:
     """Stamps `last_verified` with today's date (audited). Maintainers and admins, or a provider for its
     own services."""
-    return _edit(state, _editor(state).verify(caller, service_id, state.today()))
+    with _unshown_explained(request, service_id):
+        return _edit(state, _editor(state).verify(caller, service_id, state.today()))
 
 
 @router.get("/verification-due", response_model=DueListOut, summary="Services due for verification")

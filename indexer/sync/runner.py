@@ -49,7 +49,8 @@ from indexer.sync.live import LiveIndex
 from indexer.sync.publish import coverage_due, held, publish_coverage, record_pending, shown
 from indexer.sync.steps import reached
 from indexer.sync.store import Audit, ReviewRow, StoredEnrichment, StoredRecord, SyncStore, now
-from rehabmap.maintain.audit import Change
+from rehabmap.maintain.audit import QUESTIONED, AuditLog, Change
+from rehabmap.maintain.overlay import Overlay
 from rehabmap.errors import DomainError
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
@@ -99,6 +100,7 @@ class SyncReport:
     held: list[Line] = field(default_factory=list)
     rejected: list[Line] = field(default_factory=list)
     evidence_changed: list[Line] = field(default_factory=list)
+    questioned: list[Line] = field(default_factory=list)  # changed by the source where a maintainer's edit stays
     gone_unknown: int = 0
     unplaced: int = 0         # of the rejected: services on the pathway that the source gives no place for
     enrichments: int = 0
@@ -128,7 +130,8 @@ class SyncReport:
             lines.append(f"stopped: {self.stopped}")
         groups: list[tuple[str, list[Line]]] = [("retired", self.retired), ("held", self.held),
                                                 ("rejected", self.rejected),
-                                                ("evidence changed since the review decision", self.evidence_changed)]
+                                                ("evidence changed since the review decision", self.evidence_changed),
+                                                ("edited here, changed by the source", self.questioned)]
         if detail:
             groups = [("added", self.added), ("changed", self.changed), *groups]
         for title, items in groups:
@@ -199,6 +202,7 @@ class SyncRunner:
         self.actor = actor
         self.progress = progress
         self.today = today or date.today()
+        self.overlay = Overlay(store.database, AuditLog(store.database))
 
     def run(self, connector: Connector, *, dry_run: bool = False, force: bool = False, full: bool = False,
             max_change_share: float = DEFAULT_MAX_CHANGE_SHARE, then: str = _THEN) -> SyncReport:
@@ -486,6 +490,14 @@ class _Plan:
             report.rejected.append(Line(service_id, _name(before, item), prepared.problem + kept))
         return record
 
+    def _questioned(self, after: StoredRecord, changed: Sequence[str]) -> None:
+        """A field the source changed that a maintainer's edit keeps: the edit stays shown, and the news is said
+        (report, audit log, the service's keepers' page) for a maintainer to weigh."""
+        assert after.service is not None
+        for news in self.runner.overlay.questioned(after.service_id, after.service, changed):
+            self.report.questioned.append(Line(after.service_id, _name(after), str(news)))
+            self.audits.append(Audit(self.runner.actor, QUESTIONED, after.service_id, (news.change(),)))
+
     def _gone(self, gone: Gone, before: StoredRecord | None) -> StoredRecord | None:
         if before is None:
             self.report.gone_unknown += 1
@@ -493,9 +505,13 @@ class _Plan:
         if before.status == "retired":
             return None
         on = (gone.on or self.runner.today).isoformat()
-        self.report.retired.append(Line(before.service_id, _name(before), f"{gone.reason} (on {on})"))
+        # A maintainer's restore is older than this news of the source: the retirement wins, and says whose it undid.
+        restore = self.runner.overlay.restore_pinning(before.service_id)
+        self.report.retired.append(Line(before.service_id, _name(before),
+                                        f"{gone.reason} (on {on})" + (f"; {restore}" if restore else "")))
         self.audits.append(Audit(self.runner.actor, "retire", before.service_id,
-                                 (Change("status", "active", "inactive"), Change("retired_reason", None, gone.reason))))
+                                 (Change("status", "active", "inactive"), Change("retired_reason", None, gone.reason),
+                                  *((restore.change(),) if restore else ())), yields=("status",) if restore else ()))
         return replace(before, status="retired", retired_at=on, retired_reason=gone.reason, changed_at=self.at)
 
     def _refused(self, refused: Refused, before: StoredRecord | None) -> StoredRecord | None:
@@ -533,14 +549,19 @@ class _Plan:
             report.held.append(Line(after.service_id, _name(after), f"{after.type_status}: {proposed}"))
         elif before is not None and before.status == "retired" and after.status == "active":
             report.changed.append(Line(after.service_id, _name(after), "listed again by the source"))
+            # A maintainer's restore is now the source's word too: a later retirement takes back no maintainer's.
+            restored = self.runner.overlay.restore_pinning(after.service_id) is not None
             self.audits.append(Audit(self.runner.actor, "update", after.service_id,
-                                     (Change("status", "inactive", "active"),)))
-        elif after.problem is None and after.status == "active" and content_changed:
+                                     (Change("status", "inactive", "active"),), yields=("status",) if restored else ()))
+            self._questioned(after, ["status"])  # a maintainer who retired it too keeps it retired, told of this
+        elif (after.problem is None and after.status == "active" and content_changed
+              and shown(after, new_review) is not None):  # a record a maintainer rejected changes unseen
             if before is None or before.service is None:
                 report.added.append(Line(after.service_id, _name(after), after.proposed_type or ""))
             else:
                 changed = _changed_fields(before.service, after.service)
                 report.changed.append(Line(after.service_id, _name(after), ", ".join(changed) or "evidence"))
+                self._questioned(after, changed)
         if (review is not None and review.state in ("accepted", "rejected")
                 and review.decided_on_evidence != after.evidence_digest
                 and (before is None or before.evidence_digest != after.evidence_digest)):

@@ -43,6 +43,7 @@ from indexer.sync.items import SourceKeyed
 from rehabmap.maintain.audit import AuditLog, Change
 from rehabmap.maintain.database import Connection, Database
 from rehabmap.maintain.migrations import exists, opened
+from rehabmap.maintain.overlay import Overlay
 
 RecordStatus = Literal["active", "retired"]
 ReviewState = Literal["pending", "accepted", "rejected", "superseded"]
@@ -141,6 +142,7 @@ class Audit:
     action: str
     service_id: str
     changes: tuple[Change, ...]
+    yields: tuple[str, ...] = ()  # maintainers' overlay fields this newer word of the source takes back
 
 
 _RECORD_COLUMNS = ("source, source_id, connector, service_id, status, type_status, item, raw, service, proposed_type, "
@@ -424,7 +426,9 @@ class SyncStore:
             conn.execute(_UPSERT_REVIEW, (v.source, v.source_id, v.state, v.decided_type, v.decided_subtype, v.reason,
                           v.decided_by, v.decided_at, v.decided_on_evidence, v.queued_at))
         for a in audits:
-            AuditLog.append(conn, a.actor, a.action, "service", a.service_id, a.changes, at)
+            audit_id = AuditLog.append(conn, a.actor, a.action, "service", a.service_id, a.changes, at)
+            if a.yields:
+                Overlay.yield_fields(conn, a.service_id, a.yields, audit_id)
 
     def record_run(self, source: str, started_at: str, outcome: str, report: Mapping[str, Any]) -> None:
         """A run that applied nothing (stopped at the share threshold, or failed)."""

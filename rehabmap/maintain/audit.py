@@ -18,6 +18,11 @@ from typing import Any
 
 from rehabmap.maintain.database import Connection, Database, iso
 
+# The actions of rows that record a source's word a maintainer's edit overrides (`rehabmap.maintain.overlay`), and
+# a maintainer's answer, keeping the edit: nothing in the directory changed, so neither is HSDS metadata.
+QUESTIONED = "questioned"
+KEPT = "keep"
+
 
 @dataclass(frozen=True)
 class Change:
@@ -127,7 +132,7 @@ def hsds_metadata(entry: AuditEntry) -> dict[str, Any] | None:
     publishes); `resource_id` is the service's id in the Open Referral feed. None for other entries."""
     from rehabmap.oruk import service_uuid
 
-    if entry.resource_type != "service":
+    if entry.resource_type != "service" or entry.action in (QUESTIONED, KEPT):
         return None
     return {
         "id": entry.uuid, "resource_id": service_uuid(entry.resource_id), "resource_type": "service",

@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from geodata.errors import GeodataError
 from rehabmap.errors import DomainError, Forbidden, InvalidEdit, ServiceExists, ServiceNotFound
 from rehabmap.index.base import OVERLAY_SOURCE, IndexBackend, LiveWriter, RecordWriter, overlay_record
-from rehabmap.maintain.audit import Change
+from rehabmap.maintain.audit import KEPT, Change
 from rehabmap.maintain.auth import PROVIDER_FIELDS, Principal, Role
 from rehabmap.maintain.overlay import OverlayEntry
 from rehabmap.maintain.store import Directory
@@ -177,6 +177,17 @@ class Editor:
             current = self._current(principal, service_id)
             return self._save(principal, "verify", current,
                               {**current.model_dump(mode="json"), "last_verified": today.isoformat()})
+
+    def keep_edits(self, principal: Principal, service_id: str) -> list[str]:
+        """The maintainer's answer to a source's changes of fields their edits keep (`Overlay.open_questions`):
+        the edits stay, and saying so is audited (old: the source's value, new: the edit), which closes the
+        questions. Nothing shown changes. Returns the fields."""
+        principal.require(*MAINTAINER_ROLES, action="keep edits over a source's changes")
+        open_questions = self.directory.overlay.open_questions(service_id)
+        if open_questions:
+            self.directory.audit.record(principal.who, KEPT, "service", service_id,
+                                        [Change(q.field, q.new, q.old) for q in open_questions])
+        return [q.field for q in open_questions]
 
     def editable(self, principal: Principal, service_id: str) -> Service:
         """The service as the live index holds it, if `principal` may change it (a form shows it first)."""

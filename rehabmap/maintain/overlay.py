@@ -1,16 +1,32 @@
 """The edits overlay: per edited service, the fields changed here and their values (for a service made
 here, the whole record), laid over every rebuild (`rehabmap.maintain.edits.OverlayWriter`). One change is one
-transaction: its audit rows and its overlay row commit together or not at all."""
+transaction: its audit rows and its overlay row commit together or not at all.
+
+The overlay is the maintainers' word, laid over the sources' on every write; between the two, the newer word
+wins. A maintainer's restore (`status: active`) is the one field a source's later news takes back: a sync that
+retires the service (CQC deregistered it after the restore) drops that field (`yield_fields`) in its own
+transaction, with an audit row saying whose restore it supersedes (`restore_pinning`), so no rebuild or later
+write shows it again, until a maintainer restores it anew.
+
+A field a maintainer edited that the source later changes is different: the edit may be a correction the source
+never had (a referral line in place of a switchboard), so it stays shown, but the source's new value is news the
+maintainer did not have. The sync says so (`questioned`): in its report, and in the audit log as a `questioned`
+row (old: the edit kept, new: what the source now gives), which the keepers' page of the service shows
+(`open_questions`) until a maintainer edits that field again or keeps the edit (`keep` rows)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
-from rehabmap.maintain.audit import AuditLog, Change
-from rehabmap.maintain.database import Database, now
+from rehabmap.maintain.audit import QUESTIONED, AuditEntry, AuditLog, Change
+from rehabmap.maintain.database import Connection, Database, now
+
+# The audit field of a sync's retirement that supersedes a maintainer's restore (its old value says whose).
+RESTORE_SUPERSEDED = "maintainer_restore_superseded"
 
 
 @dataclass(frozen=True)
@@ -20,6 +36,42 @@ class OverlayEntry:
     created: bool
     revision: int  # the audit id of the latest change
     updated_at: str
+
+
+@dataclass(frozen=True)
+class Restore:
+    """Who restored a retired service, and on which day: what a source's later retirement supersedes."""
+
+    by: str
+    on: date
+
+    def __str__(self) -> str:
+        return f"a maintainer ({self.by}) had restored it on {self.on.isoformat()}"
+
+    def change(self) -> Change:
+        """The audit row of the retirement that supersedes it: the restore it took back, by whom and when."""
+        return Change(RESTORE_SUPERSEDED, {"by": self.by, "on": self.on.isoformat()}, None)
+
+    @classmethod
+    def logged(cls, value: Mapping[str, str]) -> Restore:
+        """The restore as `change` logged it."""
+        return cls(value["by"], date.fromisoformat(value["on"]))
+
+
+@dataclass(frozen=True)
+class Questioned:
+    """A field a maintainer's edit keeps, which the source has since changed to another value."""
+
+    field: str
+    kept: Any  # the maintainer's edit, still shown
+    source: Any  # what the source now gives
+
+    def __str__(self) -> str:
+        return (f"{self.field}: the source now gives {json.dumps(self.source, ensure_ascii=False)}; a maintainer's "
+                f"edit keeps {json.dumps(self.kept, ensure_ascii=False)}")
+
+    def change(self) -> Change:
+        return Change(self.field, self.kept, self.source)
 
 
 class Overlay:
@@ -63,3 +115,57 @@ class Overlay:
             row = conn.execute("SELECT service_id, fields, created, revision, updated_at FROM overlay "
                                "WHERE service_id = ?", (service_id,)).fetchone()
         return OverlayEntry(row[0], json.loads(row[1]), bool(row[2]), row[3], row[4]) if row else None
+
+    def restore_pinning(self, service_id: str) -> Restore | None:
+        """The maintainer's restore that keeps the service shown (its overlay holds `status: active`), if any."""
+        entry = self.get(service_id)
+        if entry is None or entry.created or entry.fields.get("status") != "active":
+            return None
+        rows = self.audit.last_change_setting("service", service_id, "status", "active")
+        at = rows[0].at if rows else entry.updated_at
+        return Restore(rows[0].actor if rows else "a maintainer", date.fromisoformat(at[:10]))
+
+    def questioned(self, service_id: str, record: Mapping[str, Any], fields: Sequence[str]) -> list[Questioned]:
+        """Of `fields`, which the source just changed in `record` (Service JSON), those a maintainer's edit
+        keeps at another value."""
+        entry = self.get(service_id)
+        if entry is None or entry.created:
+            return []
+        return [Questioned(f, entry.fields[f], record.get(f)) for f in fields
+                if f in entry.fields and entry.fields[f] != record.get(f)]
+
+    def open_questions(self, service_id: str) -> list[AuditEntry]:
+        """The latest `questioned` row of each field a maintainer has not answered since (by editing the field
+        again, or keeping the edit)."""
+        entries, _ = self.audit.entries(resource_id=service_id, resource_type="service", limit=10_000)
+        latest: dict[str, AuditEntry] = {}
+        for entry in entries:
+            if entry.action == QUESTIONED:
+                latest[entry.field] = entry
+            elif entry.field in latest:  # an edit of the field, or the edit kept
+                del latest[entry.field]
+        return sorted(latest.values(), key=lambda e: e.id)
+
+    def questioned_services(self, *, limit: int) -> list[str]:
+        """The services with an open question (`open_questions`), the latest questioned first."""
+        with self.database.connect() as conn:
+            rows = conn.execute(
+                "SELECT a.resource_id, max(a.id) AS last FROM audit a WHERE a.action = ? AND a.resource_type = "
+                "'service' AND NOT EXISTS (SELECT 1 FROM audit b WHERE b.resource_id = a.resource_id AND b.id > a.id "
+                "AND b.resource_type = 'service' AND b.field = a.field AND b.action <> ?) "
+                "GROUP BY a.resource_id ORDER BY last DESC LIMIT ?", (QUESTIONED, QUESTIONED, limit)).fetchall()
+        return [row[0] for row in rows]
+
+    @staticmethod
+    def yield_fields(conn: Connection, service_id: str, fields: Sequence[str], revision: int) -> None:
+        """Take `fields` out of the service's overlay row inside the caller's transaction (a sync's, whose
+        newer word they were), at the audit id `revision`; a row left with no field goes."""
+        row = conn.execute("SELECT fields FROM overlay WHERE service_id = ?", (service_id,)).fetchone()
+        if row is None:
+            return
+        kept = {k: v for k, v in json.loads(row[0]).items() if k not in fields}
+        if kept:
+            conn.execute("UPDATE overlay SET fields = ?, revision = ?, updated_at = ? WHERE service_id = ?",
+                         (json.dumps(kept, sort_keys=True), revision, now(), service_id))
+        else:
+            conn.execute("DELETE FROM overlay WHERE service_id = ?", (service_id,))

@@ -61,11 +61,14 @@ def review_list(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HT
 
 def _list_page(request: Request, keeper: Keeper, errors: Errors, *, status: int,
                chosen: frozenset[str] = frozenset()) -> HTMLResponse:
-    items = queue_of(request).items()
+    queue = queue_of(request)
+    items = queue.items()
+    # a decision stands through later syncs, but one whose evidence the source has since changed needs another look
+    changed = queue.items(states=("accepted", "rejected"), evidence_changed=True)
     proposed = sorted({i.proposed_type for i in items if i.proposed_type})
     done = request.query_params.get("done", "")
     return render(request, keeper, "keepers/maintainer/review_list.html",
-                  {"items": items, "errors": errors, "type_text": type_text, "item_path": item_path,
+                  {"items": items, "changed": changed, "errors": errors, "type_text": type_text, "item_path": item_path,
                    "chosen": chosen, "proposed": proposed, "done": done[:200], "reason_max": REASON_MAX,
                    "reason": keeper.form.get("reason")}, status=status)
 

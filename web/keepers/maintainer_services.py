@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from rehabmap.errors import DomainError
 from rehabmap.index.base import ServiceQuery
 from rehabmap.maintain.edits import Editor
+from rehabmap.maintain.retirement import restores_taken_back, retirement
 from rehabmap.record import Service
 from rehabmap.state import AppState
 from rehabmap.taxonomy import TYPE_LABELS, ServiceType
@@ -26,7 +27,8 @@ from web.deps import get_state
 from web.forms import Errors, Fields, max_length, parse_int
 from web.keepers.maintainer_review import MAINTAINERS
 from web.keepers.navigation import SECTIONS, Section
-from web.keepers.session import PATH, Keeper, KeepersRoute, Refusal, message_page_plain, render, requires
+from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, directory_of, message_page_plain, render,
+                                 requires)
 
 router = APIRouter(route_class=KeepersRoute)
 SERVICES = f"{PATH}/services"
@@ -91,10 +93,11 @@ def given_fields(form: Fields, errors: Errors) -> dict[str, Any]:
 
 
 def changed(current: Service, given: dict[str, Any]) -> dict[str, Any]:
-    """What the form changes. A value longer than a form carries comes back cut; cut, it is no change."""
+    """What the form changes. A value longer than a form carries comes back cut; cut, it is no change; nor is an
+    empty box where the record holds an empty text (a synced record's description)."""
     data = current.model_dump(mode="json")
-    return {name: value for name, value in given.items() if data.get(name) != value
-            and not (isinstance(data.get(name), str) and value == data[name].strip()[:max_length(name)].strip())}
+    return {name: value for name, value in given.items() if data.get(name) != value and not (
+        isinstance(data.get(name), str) and (value or "") == data[name].strip()[:max_length(name)].strip())}
 
 
 def field_of(error: DomainError) -> str:
@@ -114,7 +117,10 @@ def form_page(request: Request, keeper: Keeper, service: Service | None, values:
                    "types": [("", "Choose a type"), *[(t.value, TYPE_LABELS[t]) for t in ServiceType]],
                    "capacities": [("", "Not known"), ("available", "Available"), ("limited", "Limited"),
                                   ("none", "None")],
-                   "done": request.query_params.get("done", "")[:200]}, status=status)
+                   "done": request.query_params.get("done", "")[:200],
+                   "retired": retirement(directory_of(request), service) if service else None,
+                   "questions": directory_of(request).overlay.open_questions(service.id) if service else []},
+                  status=status)
 
 
 @router.get(SERVICES)
@@ -122,8 +128,12 @@ def services(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLR
     state: AppState = get_state(request)
     text = Fields.of_query(request).get("q")
     found = state.backend.find(ServiceQuery(text=text, include_inactive=True), limit=SEARCH_LIMIT) if text else None
+    directory = directory_of(request)
+    taken_back = [(t, state.backend.get(t.service_id)) for t in restores_taken_back(directory, limit=SEARCH_LIMIT)]
+    questioned = [(i, state.backend.get(i)) for i in directory.overlay.questioned_services(limit=SEARCH_LIMIT)]
     return render(request, keeper, "keepers/maintainer/services.html",
-                  {"q": text, "found": found, "service_path": service_path, "limit": SEARCH_LIMIT})
+                  {"q": text, "found": found, "service_path": service_path, "limit": SEARCH_LIMIT,
+                   "taken_back": taken_back, "questioned": questioned})
 
 
 @router.get(f"{SERVICES}/new")
@@ -160,6 +170,15 @@ def _write(request: Request, keeper: Keeper, service_id: str, action: str) -> Re
         return render(request, keeper, "keepers/message.html", {"title": "This could not be done",
                                                                 "message": error.message}, status=error.status)
     done = "Retired: it has left every search." if action == "retire" else "Restored: it is searchable again."
+    return RedirectResponse(service_path(service_id) + "?" + urlencode({"done": done}), status_code=303)
+
+
+@router.post(SERVICES + "/{service_id:path}/keep-edits")
+def keep_edits(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
+    """The edits stay over the source's changes (audited); back to the service's page saying so."""
+    _, editor = editor_of(request)
+    kept = editor.keep_edits(keeper.principal, service_id)
+    done = f"Kept: {', '.join(kept)}." if kept else "Nothing was waiting to be kept."
     return RedirectResponse(service_path(service_id) + "?" + urlencode({"done": done}), status_code=303)
 
 

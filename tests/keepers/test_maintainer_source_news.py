@@ -1,0 +1,110 @@
+"""What a maintainer is shown, on the keepers' pages in real Chromium, when a source's newer word meets theirs: a
+directory filled by `rehabmap sync cqc` (a real process, against the replay of the 103 real recorded CQC
+locations) and served by `rehabmap serve` on 127.0.0.1, kept through the pages, then synced again after CQC
+deregistered one home and changed another's phone number."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from tests.keepers.maintainer_browser import signed_in_page
+from tests.sync.replay import Replay, running
+from tests.sync.store_fixtures import FIELD_HOUSE, index_record, make_home, rehabmap, serving
+from tests.sync.test_maintainers_word import DOVETAIL, DOVETAIL_ID, MAINTAINER, maintainer_token
+from tests.web.test_browser import axe
+
+ASHTON_ID = "cqc:1-112816741"  # Ashton Lodge Residential Home
+
+
+@pytest.fixture
+def replay(data_dir: Path) -> Iterator[Replay]:
+    yield from running(data_dir / "feeds")
+
+
+def test_a_maintainer_sees_what_the_source_took_back_and_what_it_changed(tmp_path, geodata_dir, data_dir, replay,
+                                                                        browser, axe_source):
+    """Before, the keepers' page of a service a source retired after a maintainer's restore said only "Retired",
+    and one whose edited phone the source had since changed said nothing: a maintainer could restore the first
+    without knowing CQC had deregistered it, and never learn of the second's new number. Now the services page
+    lists both, each service's page says what the source said and whose word it was, and "Keep the edits"
+    answers the second (audited), after which it is no longer listed. (And before, saving any field of a synced
+CQC record on its page was refused, "description: Input should be a valid string": the empty description box
+was sent as a change from the record's empty text to none.)"""
+    home = make_home(tmp_path / "home", geodata_dir)
+    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    token = maintainer_token(home, data_dir)
+    start = f"/keepers/services/{DOVETAIL_ID}"
+    with serving(home, data_dir) as url, signed_in_page(browser, url, token, start) as page:
+        page.get_by_role("button", name="Retire this service").click()
+        page.get_by_role("button", name="Restore this service").click()
+        page.goto(f"{url}/keepers/services/{ASHTON_ID}")
+        page.get_by_label("Phone (optional)").fill("0161 000 0001")
+        page.get_by_role("button", name="Save").click()
+        assert "Saved: phone." in page.locator("main").inner_text()
+    replay.cqc.deregister(DOVETAIL, date(2026, 11, 30))
+    replay.cqc.alter(ASHTON_ID.split(":", 1)[1], mainPhoneNumber="01613300000")
+    # two of its six homes changed: above the 25% a run applies unasked
+    assert rehabmap(home, data_dir, replay, "sync", "cqc", "--max-change", "0.5").returncode == 0
+    assert index_record(home, DOVETAIL_ID)["status"] == "inactive"
+
+    with serving(home, data_dir) as url, signed_in_page(browser, url, token, "/keepers/services") as page:
+        taken_back = page.locator("#taken-back").inner_text()
+        assert "Retired by their source after a restore" in taken_back
+        assert f"Dovetail House: retired on {date.today().day}" in taken_back
+        assert f"after {MAINTAINER} (token " in taken_back
+        assert "Ashton Lodge Residential Home" in page.locator("#questioned").inner_text()
+        assert axe(page, axe_source) == []
+
+        page.get_by_role("link", name="Dovetail House").click()
+        retired = page.locator("#retired").inner_text()
+        assert "by rehabmap sync cqc, " in retired and ": deregistered by CQC on 2026-11-30" in retired
+        assert f"{MAINTAINER} (token " in retired and "Restore it again only if you know it is still running" in retired
+        assert axe(page, axe_source) == []
+
+        page.goto(f"{url}/keepers/services")
+        page.get_by_role("link", name="Ashton Lodge Residential Home").click()
+        questioned = page.locator("#questioned").inner_text()
+        assert 'phone: on ' in questioned and "the source gave 01613300000; the edit shows 0161 000 0001" in questioned
+        assert page.get_by_label("Phone (optional)").input_value() == "0161 000 0001"
+        assert axe(page, axe_source) == []
+        page.get_by_role("button", name="Keep the edits").click()
+        assert "Kept: phone." in page.locator("main").inner_text()
+        assert page.locator("#questioned").count() == 0
+
+        page.goto(f"{url}/keepers/services")
+        assert page.locator("#questioned").count() == 0 and page.locator("#taken-back").count() == 1
+    assert index_record(home, ASHTON_ID)["phone"] == "0161 000 0001"
+
+
+def test_the_review_queue_shows_a_decision_whose_evidence_the_source_changed(tmp_path, geodata_dir, data_dir, replay,
+                                                                             browser, axe_source):
+    """A maintainer accepted Field House as a level 1 rehabilitation unit on CQC's word that it inspects a
+    rehabilitation ward there; CQC then stopped listing that ward. The sync said so and `rehabmap review list
+    --changed` lists it, but before, the keepers' review queue showed only what awaits a first decision ("Nothing
+    awaits a decision."): a maintainer working on the pages never saw it. Now the queue lists it apart, its
+    decision standing, linked to the record's page that says what changed."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    assert rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE, "--level", "1").returncode == 0
+    wards = next(r for r in replay.cqc.records.values() if r["locationId"] == FIELD_HOUSE.split(":", 1)[1])
+    replay.cqc.alter(wards["locationId"], inspectionAreas=[a for a in wards["inspectionAreas"]
+                                                           if a["inspectionAreaId"] != "mhlongstay"])
+    synced = rehabmap(home, data_dir, replay, "sync", "cqc")
+    assert f"evidence changed since the review decision {FIELD_HOUSE} Field House" in synced.stdout
+    token = maintainer_token(home, data_dir)
+
+    with serving(home, data_dir) as url, signed_in_page(browser, url, token, "/keepers/review") as page:
+        main = page.locator("main").inner_text()
+        assert "Nothing awaits a decision." in main
+        assert "Decided, but the source's evidence has changed since" in main
+        row = page.locator("#evidence-changed + p + table tbody tr").inner_text()
+        assert "Field House" in row and "DE55 7DT" in row
+        assert f"accepted as Level 1 inpatient rehabilitation unit on {date.today().isoformat()}" in row
+        assert axe(page, axe_source) == []
+        page.get_by_role("link", name="Field House").click()
+        assert "The source's evidence changed after this record was decided." in page.locator("main").inner_text()
+        assert index_record(home, FIELD_HOUSE)["status"] == "active", "the decision stands"

@@ -1,0 +1,210 @@
+"""The maintainers' word and the sources' word, over time: a directory filled by `rehabmap sync cqc` (a real
+process, against the replay of the 103 real recorded CQC locations), kept by a maintainer through the real
+maintainers' API (`rehabmap serve` on 127.0.0.1), then synced again after CQC changed its record. The newer word
+wins, and a conflict between the two is never silent."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import httpx
+
+from tests.sync.store_fixtures import FIELD_HOUSE, first_line, index_record, make_home, rehabmap, serving, table_rows
+
+DOVETAIL = "1-112779585"  # Dovetail House, Mansfield: a care home registered for mental health
+DOVETAIL_ID = f"cqc:{DOVETAIL}"
+MAINTAINER = "Mo (directory maintainer)"
+TODAY = datetime.now(timezone.utc).date().isoformat()  # the day the audit log stamps the restore
+
+
+def maintainer_token(home: Path, data_dir: Path) -> str:
+    made = rehabmap(home, data_dir, None, "tokens", "create", "--role", "maintainer", "--name", MAINTAINER)
+    assert made.returncode == 0, made.stderr
+    return made.stdout.splitlines()[0].strip()
+
+
+def synced_home(tmp_path: Path, geodata_dir: Path, data_dir: Path, replay) -> tuple[Path, dict[str, str]]:
+    home = make_home(tmp_path / "home", geodata_dir)
+    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    return home, {"Authorization": f"Bearer {maintainer_token(home, data_dir)}"}
+
+
+def _audit(home: Path, service_id: str) -> list[tuple[str, str, str, object, object]]:
+    rows = table_rows(home / "directory.sqlite", "SELECT actor, action, field, old, new FROM audit "
+                      "WHERE resource_id = ? ORDER BY id", service_id)
+    return [(actor, action, field, json.loads(old), json.loads(new)) for actor, action, field, old, new in rows]
+
+
+def test_a_deregistration_after_a_maintainers_restore_retires_the_service(tmp_path, geodata_dir, data_dir, replay):
+    """A maintainer retired Dovetail House by mistake and restored it; CQC later deregistered it. Before, the
+    overlay's `status: active` won over the sync for good: the sync reported it retired, yet `/services`, `/match`
+    and every rebuild (`rehabmap index`) went on showing a home CQC no longer registers. Now the deregistration,
+    news the maintainer did not have, retires it; the sync report and the audit log say a maintainer had restored
+    it (who, when); and the maintainer may restore it again, their newer word."""
+    home, auth = synced_home(tmp_path, geodata_dir, data_dir, replay)
+    with serving(home, data_dir) as url:
+        assert httpx.post(f"{url}/maintain/services/{DOVETAIL_ID}/retire", headers=auth, timeout=30).status_code == 200
+        restored = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json={"status": "active"}, headers=auth,
+                               timeout=30)
+        assert restored.status_code == 200 and restored.json()["service"]["status"] == "active"
+    replay.cqc.deregister(DOVETAIL, date(2026, 11, 30))
+
+    synced = rehabmap(home, data_dir, replay, "sync", "cqc")
+
+    assert synced.returncode == 0, synced.stderr
+    assert first_line(synced)["retired"] == 1
+    retired = next(line for line in synced.stdout.splitlines() if line.startswith(f"retired {DOVETAIL_ID}"))
+    assert "deregistered by CQC on 2026-11-30 (registrationStatus 'Deregistered') (on 2026-11-30)" in retired
+    assert f"; a maintainer ({MAINTAINER} (token " in retired and retired.endswith(f") had restored it on {TODAY}")
+    assert index_record(home, DOVETAIL_ID)["status"] == "inactive"
+    restore = next(row for row in _audit(home, DOVETAIL_ID) if row[1:] == ("update", "status", "inactive", "active"))
+    superseded = [row for row in _audit(home, DOVETAIL_ID) if row[2] == "maintainer_restore_superseded"]
+    assert restore[0].startswith(MAINTAINER) and len(superseded) == 1
+    assert superseded[0][0].startswith("rehabmap sync cqc") and superseded[0][3] == {"by": restore[0], "on": TODAY}
+    with serving(home, data_dir) as url:
+        shown = httpx.get(f"{url}/services/{DOVETAIL_ID}", timeout=30).json()
+        assert shown["status"] == "inactive" and shown["retired_reason"].startswith("deregistered by CQC on 2026-11-30")
+        listed = httpx.get(f"{url}/services", params={"q": "Dovetail"}, timeout=30).json()
+        assert DOVETAIL_ID not in [s["id"] for s in listed["results"]]
+
+    rebuilt = rehabmap(home, data_dir, None, "index", "sample/", "--no-progress")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert index_record(home, DOVETAIL_ID)["status"] == "inactive", "a rebuild does not bring it back"
+
+    with serving(home, data_dir) as url:
+        again = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json={"status": "active"}, headers=auth,
+                            timeout=30)
+        assert again.status_code == 200 and again.json()["service"]["status"] == "active"
+    quiet = rehabmap(home, data_dir, replay, "sync", "cqc")
+    assert quiet.returncode == 0 and first_line(quiet)["retired"] == 0
+    assert index_record(home, DOVETAIL_ID)["status"] == "active", "the maintainer's newer word stands"
+
+
+def test_the_answer_to_a_retirement_says_when(tmp_path, geodata_dir, data_dir, replay):
+    """Before, `POST /maintain/services/{id}/retire` answered the record without `retired_on` and `retired_reason`,
+    which `GET /services/{id}` gives for the same record: the maintainer's client could not tell when."""
+    home, auth = synced_home(tmp_path, geodata_dir, data_dir, replay)
+    with serving(home, data_dir) as url:
+        retired = httpx.post(f"{url}/maintain/services/{DOVETAIL_ID}/retire", headers=auth, timeout=30).json()
+        public = httpx.get(f"{url}/services/{DOVETAIL_ID}", timeout=30).json()
+        restored = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json={"status": "active"}, headers=auth,
+                               timeout=30).json()
+    assert retired["changed"] == ["status"] and retired["service"]["retired_on"] == TODAY
+    assert public["retired_on"] == TODAY
+    assert {k: retired["service"][k] for k in ("status", "retired_on", "retired_reason")} == {
+        k: public[k] for k in ("status", "retired_on", "retired_reason")}
+    assert restored["service"]["retired_on"] is None and restored["service"]["status"] == "active"
+
+
+def test_a_rejected_records_changes_are_not_counted_as_changed(tmp_path, geodata_dir, data_dir, replay):
+    """A maintainer rejected Field House (an acute ward, say); CQC then changed its phone number. Before, the sync
+    reported "changed 1" for a record nobody is shown; now a rejected record's changes are not counted (it stays
+    out of every search, and no change is written to the live index)."""
+    home, _ = synced_home(tmp_path, geodata_dir, data_dir, replay)
+    rejected = rehabmap(home, data_dir, None, "review", "reject", FIELD_HOUSE, "--reason", "acute ward")
+    assert rejected.returncode == 0, rejected.stderr
+    replay.cqc.alter(FIELD_HOUSE.split(":", 1)[1], mainPhoneNumber="01773838151")
+
+    synced = rehabmap(home, data_dir, replay, "sync", "cqc")
+
+    assert synced.returncode == 0, synced.stderr
+    assert first_line(synced)["changed"] == 0 and first_line(synced)["fetched"] == 1
+    assert index_record(home, FIELD_HOUSE) is None
+    dry = rehabmap(home, data_dir, replay, "sync", "cqc", "--dry-run")
+    assert f"changed {FIELD_HOUSE}" not in dry.stdout
+
+
+def test_a_source_change_to_an_edited_field_keeps_the_edit_and_says_so(tmp_path, geodata_dir, data_dir, replay):
+    """A maintainer set Dovetail House's phone to its referral line; a month later CQC changed the home's main
+    number. Before, the edit hid the source's new number for good, in silence: the sync said "changed phone" and
+    nothing else. The edit may be a correction the source never had, so it stays shown; but the source's news is
+    said: in the sync report, in the audit log (a `questioned` row, which is no HSDS change) and on the service's
+    keepers' page, until a maintainer edits the field again."""
+    home, auth = synced_home(tmp_path, geodata_dir, data_dir, replay)
+    with serving(home, data_dir) as url:
+        edited = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json={"phone": "01623 420691"}, headers=auth,
+                             timeout=30)
+        assert edited.status_code == 200 and edited.json()["changed"] == ["phone"]
+    replay.cqc.alter(DOVETAIL, mainPhoneNumber="01623420000")
+
+    synced = rehabmap(home, data_dir, replay, "sync", "cqc")
+
+    assert synced.returncode == 0, synced.stderr
+    assert first_line(synced)["changed"] == 1
+    assert (f'edited here, changed by the source {DOVETAIL_ID} Dovetail House: phone: the source now gives '
+            '"01623420000"; a maintainer\'s edit keeps "01623 420691"') in synced.stdout.splitlines()
+    assert index_record(home, DOVETAIL_ID)["phone"] == "01623 420691"
+    questioned = [row for row in _audit(home, DOVETAIL_ID) if row[1] == "questioned"]
+    assert len(questioned) == 1 and questioned[0][0].startswith("rehabmap sync cqc")
+    assert questioned[0][2:] == ("phone", "01623 420691", "01623420000")
+    assert "questioned" not in rehabmap(home, data_dir, None, "audit", "--service", DOVETAIL_ID, "--hsds").stdout
+
+
+def test_a_source_listing_again_what_a_maintainer_retired_keeps_it_retired_and_says_so(tmp_path, geodata_dir,
+                                                                                      data_dir, replay):
+    """A maintainer retired Dovetail House (it stopped taking people with mental health needs, say); CQC then
+    deregistered it, and later registered it again. Before, the sync reported it "listed again by the source" while
+    the maintainer's retirement silently kept it out. The retirement stays (the source's registration says nothing
+    of what the maintainer knew), and the news is said as for any edited field: a `questioned` status."""
+    home, auth = synced_home(tmp_path, geodata_dir, data_dir, replay)
+    with serving(home, data_dir) as url:
+        assert httpx.post(f"{url}/maintain/services/{DOVETAIL_ID}/retire", headers=auth, timeout=30).status_code == 200
+    replay.cqc.deregister(DOVETAIL, date(2026, 11, 30))
+    assert first_line(rehabmap(home, data_dir, replay, "sync", "cqc"))["retired"] == 1
+    replay.cqc.alter(DOVETAIL, registrationStatus="Registered", deregistrationDate=None)
+
+    relisted = rehabmap(home, data_dir, replay, "sync", "cqc")
+
+    assert relisted.returncode == 0, relisted.stderr
+    assert (f'edited here, changed by the source {DOVETAIL_ID} Dovetail House: status: the source now gives "active"; '
+            'a maintainer\'s edit keeps "inactive"') in relisted.stdout.splitlines()
+    assert index_record(home, DOVETAIL_ID)["status"] == "inactive"
+    assert [row[2:] for row in _audit(home, DOVETAIL_ID) if row[1] == "questioned"] == [
+        ("status", "inactive", "active")]
+
+
+def test_changing_a_record_held_from_the_index_says_why_it_is_not_there(tmp_path, geodata_dir, data_dir, replay):
+    """Field House is synced but held for review (a mental health hospital with no stated level). Before, a
+    maintainer's PATCH, retire or verify of it answered "No service with id 'cqc:1-112845365'.", as for a mistyped
+    id. Now the same 404 says it awaits review, or was rejected (when, by whom, why), and where to decide it."""
+    home, auth = synced_home(tmp_path, geodata_dir, data_dir, replay)
+    with serving(home, data_dir) as url:
+        held = httpx.patch(f"{url}/maintain/services/{FIELD_HOUSE}", json={"phone": "01773 000000"}, headers=auth,
+                           timeout=30)
+        assert held.status_code == 404 and held.json()["error"]["code"] == "service_not_found"
+        assert held.json()["error"]["message"] == (
+            f"'{FIELD_HOUSE}' is held from cqc but not shown: it awaits review (inferred: inpatient_rehab_level1). "
+            f"Decide it first: 'rehabmap review show {FIELD_HOUSE}', or the keepers' review queue.")
+        assert rehabmap(home, data_dir, None, "review", "reject", FIELD_HOUSE, "--reason", "acute ward").returncode == 0
+        rejected = httpx.post(f"{url}/maintain/services/{FIELD_HOUSE}/verify", headers=auth, timeout=30).json()
+        assert f"but not shown: it was rejected in review on {TODAY} by command line (" in rejected["error"]["message"]
+        assert rejected["error"]["message"].endswith("): acute ward. Decide it first: 'rehabmap review show "
+                                                     f"{FIELD_HOUSE}', or the keepers' review queue.")
+        unknown = httpx.post(f"{url}/maintain/services/cqc:1-000/retire", headers=auth, timeout=30).json()
+        assert unknown["error"]["message"] == "No service with id 'cqc:1-000'."
+
+
+def test_a_restore_the_source_came_to_agree_with_is_not_named_by_its_later_retirement(tmp_path, geodata_dir,
+                                                                                     data_dir, replay):
+    """CQC deregistered Dovetail House; a maintainer restored it (knowing better); CQC then registered it again,
+    and later deregistered it once more. The last retirement takes back no maintainer's word (the source had come
+    to agree with the restore, and then changed its mind): its report line names no maintainer, and the overlay
+    holds no status that a rebuild would lay."""
+    home, auth = synced_home(tmp_path, geodata_dir, data_dir, replay)
+    replay.cqc.deregister(DOVETAIL, date(2026, 11, 1))
+    assert first_line(rehabmap(home, data_dir, replay, "sync", "cqc"))["retired"] == 1
+    with serving(home, data_dir) as url:
+        assert httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json={"status": "active"}, headers=auth,
+                           timeout=30).status_code == 200
+    replay.cqc.alter(DOVETAIL, registrationStatus="Registered", deregistrationDate=None)
+    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    assert table_rows(home / "directory.sqlite", "SELECT fields FROM overlay WHERE service_id = ?", DOVETAIL_ID) == []
+    replay.cqc.deregister(DOVETAIL, date(2026, 11, 30))
+
+    synced = rehabmap(home, data_dir, replay, "sync", "cqc")
+
+    retired = next(line for line in synced.stdout.splitlines() if line.startswith(f"retired {DOVETAIL_ID}"))
+    assert retired.endswith("(on 2026-11-30)") and "maintainer" not in retired
+    assert index_record(home, DOVETAIL_ID)["status"] == "inactive"
