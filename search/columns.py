@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import struct
 import threading
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
@@ -162,10 +164,10 @@ class Snapshot:
     def blobs(self) -> dict[str, bytes]:
         """The snapshot as named byte strings (`ServiceColumns.from_snapshot` reads them back)."""
         by_id, by_name = _orders(self._numbers["id"], self._numbers["name_key"])
-        out = {name: np.array(self._numbers[name], dtype=dtype).tobytes() for name, dtype in _SNAPSHOT_NUMBERS.items()}
-        out.update({name: json.dumps(self._numbers[name]).encode() for name in _SNAPSHOT_TEXT})
+        out = {name: _packed(self._numbers[name], dtype) for name, dtype in _SNAPSHOT_NUMBERS.items()}
+        out.update({name: _json_texts(self._numbers[name]) for name in _SNAPSHOT_TEXT})
         for name, codes in self._codes.items():
-            out[name] = np.array(self._of[name], dtype=_SNAPSHOT_CODE).tobytes()
+            out[name] = _packed(self._of[name], _SNAPSHOT_CODE)
             out[name + ".values"] = json.dumps(list(codes)).encode()
         # The polygons as WKB (exact doubles), which load ~10x faster than GeoJSON through `shape`.
         wkb = [b"" if not text else shapely.to_wkb(_polygon(text)) for text in self._codes["polygon"]]
@@ -174,6 +176,34 @@ class Snapshot:
         out["id_order"] = by_id.astype("<i8").tobytes()
         out["name_order"] = by_name.astype("<i8").tobytes()
         return out
+
+
+_STRUCT_CODES = {"<f8": "d", "<i8": "q", "<i4": "i", "<i1": "b"}  # `struct`'s codes of the snapshot's dtypes
+
+
+def _packed(values: list[Any], dtype: str) -> bytes:
+    """`np.array(values, dtype=dtype).tobytes()`, the same bytes, by `struct`: NumPy first works out the type
+    and shape of each of a list's Python numbers (~290 instructions an element), `struct` converts each
+    straight to its C type, in about half of that."""
+    return struct.pack(f"<{len(values)}{_STRUCT_CODES[dtype]}", *values)
+
+
+# Text that `json.dumps` writes as it is: printable ASCII but the quote and the backslash.
+_JSON_AS_IS = re.compile(r'[ !#-\[\]-~]*')
+_TEXT_PIECE = 1024
+
+
+def _json_texts(texts: list[str]) -> bytes:
+    """`json.dumps(texts).encode()`, the same bytes, made for most texts by a join: the encoder looks at each
+    character of each text to escape it (ids and name keys: ~4.4k instructions a row of the import), where a
+    piece of texts with nothing to escape is checked in one scan. A piece holding anything to escape (a
+    quote, a control or non-ASCII character) is written by `json.dumps` itself."""
+    pieces = []
+    for start in range(0, len(texts), _TEXT_PIECE):
+        piece = texts[start:start + _TEXT_PIECE]
+        as_is = _JSON_AS_IS.fullmatch("".join(piece))
+        pieces.append('"' + '", "'.join(piece) + '"' if as_is else json.dumps(piece)[1:-1])
+    return ("[" + ", ".join(pieces) + "]").encode()
 
 
 def _orders(ids: Sequence[str], name_keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

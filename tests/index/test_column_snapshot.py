@@ -3,6 +3,7 @@ row by row, and a file edited since, or written before snapshots, is still read 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 
@@ -13,7 +14,7 @@ import shapely
 import search.embedded as embedded
 from rehabmap.index.base import ServiceQuery
 from rehabmap.taxonomy import ServiceType
-from search.columns import OverlaidColumns, ServiceColumns, _Text
+from search.columns import OverlaidColumns, ServiceColumns, _json_texts, _Text
 from search.embedded import EmbeddedIndex, EmbeddedWriter, _Generation
 from tests.index.conftest import edit_rounds
 
@@ -159,3 +160,15 @@ def test_a_tiny_build_has_a_snapshot_too(corpus, tmp_path, size):
     generation = _Generation(path)
     assert len(generation.base) == size
     assert_same(vars(generation.base), vars(read_row_by_row(generation)), "columns")
+
+
+def test_the_snapshot_writes_its_text_columns_as_json_dumps_does():
+    """Ids and name keys are joined where no text needs escaping: the bytes stay `json.dumps`'s whatever a
+    text holds (a quote, a backslash, a control or non-ASCII character, a lone surrogate), wherever it is."""
+    plain = [f"cqc:1-{i}" for i in range(2500)]
+    assert _json_texts(plain) == json.dumps(plain).encode()
+    assert _json_texts([]) == b"[]"
+    for odd in ('say "hi"', "back\\slash", "tab\there", "\x7f", "café", "\u2019", "\U0001f600", "\ud800", ""):
+        for at in (0, 1023, 1024, 2500):
+            texts = [*plain[:at], odd, *plain[at:]]
+            assert _json_texts(texts) == json.dumps(texts).encode(), (odd, at)
