@@ -43,7 +43,7 @@ _COUNTRY_OF_LAD = {"S": _SCOTLAND, "W": _WALES}
 
 class ParsedPostcode(NamedTuple):
     """Named tuples, as immutable as frozen dataclasses and cheaper to make: a home's lookup makes one of each
-    (bench/RESULTS.md, "POST /match, eighth pass, the route's own work")."""
+    (bench/RESULTS.md, "POST /match, eighth pass, the route's own work"), here by `_made` (below)."""
 
     kind: PostcodeKind
     value: str  # canonical: 'LS9 7TF', 'LS9 7' or 'LS9'
@@ -58,6 +58,11 @@ class PostcodePoint(NamedTuple):
     precision: Literal["postcode", "sector", "district"]
 
 
+# A named tuple made from its values without its generated `__new__`, a Python function that only calls this
+# (~1.7k instructions less each; bench/RESULTS.md, session 16). The fields are in the class's order.
+_made = tuple.__new__
+
+
 def parse_postcode(text: str) -> ParsedPostcode:
     """Read a full postcode, a sector or a district in any case and spacing.
 
@@ -66,12 +71,12 @@ def parse_postcode(text: str) -> ParsedPostcode:
     parts = text.upper().split()
     compact = "".join(parts)
     if match := _FULL.fullmatch(compact):
-        return ParsedPostcode("full", f"{match[1]} {match[2]}", match[1])
+        return _made(ParsedPostcode, ("full", f"{match[1]} {match[2]}", match[1]))
     outward = compact[:-1]
     if len(parts) > 1 and parts[-1].isdigit() and len(parts[-1]) == 1 and _OUTWARD_ONLY.fullmatch(outward):
-        return ParsedPostcode("sector", f"{outward} {parts[-1]}", outward)
+        return _made(ParsedPostcode, ("sector", f"{outward} {parts[-1]}", outward))
     if _OUTWARD_ONLY.fullmatch(compact):
-        return ParsedPostcode("district", compact, compact)
+        return _made(ParsedPostcode, ("district", compact, compact))
     raise InvalidPostcode(shorten(text, _MAX_ECHO))
 
 
@@ -126,7 +131,7 @@ class PostcodeDirectory:
         lat, lon, lad, doterm = row
         if doterm:
             raise TerminatedPostcode(parsed.value, describe_termination(doterm))
-        return PostcodePoint(parsed, float(lat), float(lon), lad or None, precision)
+        return _made(PostcodePoint, (parsed, float(lat), float(lon), lad or None, precision))
 
     def _gb_lad(self, parsed: ParsedPostcode) -> str | None:
         """The local authority most of the postcode's sector (else its district) is in, anywhere in Great
