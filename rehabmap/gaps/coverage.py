@@ -83,7 +83,22 @@ def scorecard_with_coverage(card: Scorecard, area_code: str, coverage: CoverageM
                    awaiting_review=[k for k in card.missing if absent[k] == "awaiting_review"],
                    awaiting_review_subtypes=[k for k in card.missing_subtypes if absent[k] == "awaiting_review"],
                    not_covered=[k for k in card.missing if absent[k] == "not_covered"],
-                   not_covered_subtypes=[k for k in card.missing_subtypes if absent[k] == "not_covered"])
+                   not_covered_subtypes=[k for k in card.missing_subtypes if absent[k] == "not_covered"],
+                   none_in_england={k: none_in_england(coverage.for_area(ENGLAND_CODE, k))
+                                    for k, nearest in card.nearest_out_of_area_for_missing.items()
+                                    if nearest is None and absent[k] == "missing"})
+
+
+def none_in_england(answer: Coverage) -> str:
+    """What finding no service of a type anywhere in England means, from England's coverage of it: an area
+    missing it is covered, but England as a whole may not be, and a candidate elsewhere may await review (a
+    commissioner was told "none anywhere in England" beside a held hospital)."""
+    if answer.pending_review:
+        return f"none confirmed anywhere in England yet ({answer.pending_review} awaiting review)"
+    if answer.covered:
+        return "none anywhere in England"
+    return (f"none known anywhere in England (rehabmap holds this data for {answer.share:.0%} of England's "
+            "adults)")
 
 
 def gaps_with_coverage(gaps: AreaGaps, coverage: CoverageMap) -> AreaGaps:

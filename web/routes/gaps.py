@@ -181,7 +181,6 @@ def gaps_compare(request: Request, state: State) -> HTMLResponse:
     indicator = fields.get("indicator") if fields.get("indicator") in COMPARE_INDICATORS else COMPARE_INDICATORS[0]
     sort = fields.get("sort") or "name"
     order = fields.get("order") if fields.get("order") in ("asc", "desc") else "asc"
-    a = analysis(state)
     categories = tuple(dict.fromkeys((*PARTS, category)))
     table = table_with_coverage(level_table(state, level, thresholds.options, categories), state.coverage())
     sort_key = {"name": "name", "missing": "missing_count", "indicator": f"{category.key}.{indicator}"}.get(sort)
