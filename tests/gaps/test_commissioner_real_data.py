@@ -9,6 +9,8 @@ waits in the review queue as a level 1 (or 2) candidate; CQC covers care homes a
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import xml.etree.ElementTree as ET
 
@@ -80,3 +82,99 @@ def test_the_scorecard_says_what_none_anywhere_in_england_means(synced, synced_h
     assert not any(line.startswith(("  vcfse:", "  advocacy", "  community_rehab_team:", "  inpatient"))
                    for line in lines)
 
+
+NOTTS_COUNTY = "E10000024"
+NOTTS_DISTRICTS = ("Ashfield (E07000170); Bassetlaw (E07000171); Broxtowe (E07000172); Gedling (E07000173); "
+                   "Mansfield (E07000174); Newark and Sherwood (E07000175); Rushcliffe (E07000176)")
+
+
+def test_a_county_council_is_told_its_districts_not_given_its_icb(synced, synced_home, data_dir):
+    """A county council's commissioner asks for the county. Before, `rehabmap gaps Nottinghamshire` printed the
+    ICB's scorecard (Nottingham and Nottinghamshire, which holds Nottingham city too) as if it were the
+    county's, `rehabmap gaps Kent` Kent and Medway's, and the county's own code read "No English ICB or local
+    authority has the code 'E10000024'", which is the code of an English local authority. Gaps are by ICB and
+    by district or unitary authority: each face now says so, with the county's districts and ICB."""
+    says = (f"Nottinghamshire ({NOTTS_COUNTY}) is a county council: rehabmap's pathway gaps are by ICB and by "
+            f"district or unitary authority, not by county. Its districts: {NOTTS_DISTRICTS}. Its ICB: NHS "
+            f"Nottingham and Nottinghamshire Integrated Care Board ({NOTTINGHAMSHIRE}).")
+    for area in ("Nottinghamshire", NOTTS_COUNTY):
+        done = rehabmap(synced_home, data_dir, None, "gaps", area)
+        assert done.returncode != 0 and done.stdout == ""
+        assert says in " ".join(done.stderr.split())
+    kent = rehabmap(synced_home, data_dir, None, "gaps", "Kent")
+    assert "Kent (E10000016) is a county council" in kent.stderr and "Kent and Medway" not in kent.stdout
+
+    reply = httpx.get(f"{synced}/gaps/{NOTTS_COUNTY}", timeout=300)
+    assert reply.status_code == 404 and reply.json()["error"] == {"code": "unknown_area", "message": says,
+                                                                  "field": "area_code"}
+    page = httpx.get(f"{synced}/pathway-gaps/area", params={"area": "Nottinghamshire"}, timeout=300)
+    assert page.status_code == 400 and says.replace("'", "&#39;") in page.text
+    # A unitary authority and a district are areas of their own, as before.
+    assert rehabmap(synced_home, data_dir, None, "gaps", "Mansfield").stdout.startswith("Mansfield (E07000174)")
+    assert rehabmap(synced_home, data_dir, None, "gaps", "Leicester").stdout.startswith("Leicester (E06000016)")
+
+
+def test_the_area_page_dates_its_population_and_its_services(synced):
+    """Before, the area page gave Nottingham and Nottinghamshire's 943,402 adults and 1,148,453 residents with no
+    date, and no date for the directory its counts come from (the printed summary had both): a figure pasted
+    into a paper could not be sourced. Recomputed from the small-area file: the ICB's 684 LSOAs sum to 943,402
+    aged 16 and over and 1,148,453 in all (Census 2021)."""
+    page = httpx.get(f"{synced}/pathway-gaps/{NOTTINGHAMSHIRE}", timeout=300).text
+    facts = page[page.index("Adults (16 and over)"):page.index("Threshold distances")]
+    assert "Adults (16 and over), Census 2021" in facts and "943,402" in facts
+    assert "All residents, Census 2021" in facts and "1,148,453" in facts
+    dated = r"Services counted</dt>\s*<dd[^>]*>\s*rehabmap&#39;s directory on \d{1,2} [A-Z][a-z]+ \d{4}"
+    assert re.search(dated, facts)
+
+
+HOMES = "supported_accommodation:residential_24h"
+
+
+def _figures_column(page: str) -> list[tuple[str, str]]:
+    """The compare page's areas in its order, each with its last cell (the chosen type's indicator)."""
+    rows = re.findall(r'<a href="/pathway-gaps/(E\d{8})">.*?</th>(.*?)</tr>', page, re.S)
+    return [(code, re.sub(r"<[^>]+>", "", re.findall(r"<td[^>]*>(.*?)</td>", cells, re.S)[-1]).strip())
+            for code, cells in rows]
+
+
+def test_a_table_of_one_subtype_counts_the_whole_pathway_and_reads_the_subtypes_own_status(synced, synced_home,
+                                                                                           data_dir):
+    """A commissioner compares 24-hour care homes, which CQC covers for all England. Before, `rehabmap gaps icb
+    --type supported_accommodation:residential_24h` and GET /gaps/areas.csv?type=… gave every ICB 0 parts
+    missing, 0 awaiting review and 0 not covered (the parts were counted over the types shown only): Derby and
+    Derbyshire, whose inpatient units await review and five of whose parts are not covered, read complete. And
+    the compare page of that subtype said "Not covered" for the 37 ICBs without a care home and sorted them last,
+    reading supported accommodation's status, not the care homes' own: Cheshire and Merseyside's nearest care
+    homes are 108.5 km away on average, a fact its scorecard gives."""
+    sheet = httpx.get(f"{synced}/gaps/areas.csv", params={"level": "icb", "type": HOMES}, timeout=300).text
+    rows = {r["code"]: r for r in csv.DictReader(io.StringIO(sheet))}
+    derbyshire, notts = rows[DERBYSHIRE], rows[NOTTINGHAMSHIRE]
+    assert (derbyshire["missing_count"], derbyshire["awaiting_review_count"], derbyshire["not_covered_count"]) == (
+        "0", "2", "5")
+    assert derbyshire["awaiting_review_parts"] == "inpatient_rehab_level1;inpatient_rehab_level2"
+    assert notts["missing_parts"] == "inpatient_rehab_level1;inpatient_rehab_level2"
+    assert notts["not_covered_count"] == "4" and notts[f"{HOMES}.mean_km"] == "8.869"
+
+    page = httpx.get(f"{synced}/pathway-gaps/compare", params={"type": HOMES, "indicator": "mean_km",
+                                                               "sort": "indicator", "order": "asc"}, timeout=300).text
+    shown = _figures_column(page)
+    assert len(shown) == 42 and dict(shown)["E54000008"] == "108.5"  # Cheshire and Merseyside
+    figures = [float(figure) for _, figure in shown]  # every ICB has one: no "Not covered"
+    assert figures == sorted(figures) and shown[0] == ("E54000028", "7.2")  # North Central London
+
+    done = rehabmap(synced_home, data_dir, None, "gaps", "icb", "--type", HOMES, "--sort", f"{HOMES}.mean_km")
+    assert done.returncode == 0, done.stderr
+    table = {line.split()[0]: line.split() for line in done.stdout.splitlines() if line.startswith("E5")}
+    assert table[DERBYSHIRE][-5:] == ["0", "2", "5", "0", "23.6"]
+    means = [float(cells[-1]) for cells in table.values()]
+    assert means == sorted(means) and len(means) == 42
+
+
+def test_the_start_page_says_how_much_is_known_of_the_pathway(synced):
+    """Before, the pathway gaps page opened with "0 of 42 integrated care boards have all seven parts of the
+    pathway inside their area", a finding about every ICB, where the directory holds no data anywhere on four
+    parts (VCFSE, advocacy, IPS, community rehabilitation teams) and supported accommodation only in part."""
+    page = httpx.get(f"{synced}/pathway-gaps", timeout=300).text.replace("&#39;", "'")
+    assert ("0 of 42 integrated care boards have all seven parts of the pathway inside their area, as far as "
+            "rehabmap's directory shows: for 42 of them it does not yet hold the data on every part (or none is "
+            "confirmed yet), so a part it finds none of may still be there.") in page
