@@ -178,3 +178,18 @@ def test_the_start_page_says_how_much_is_known_of_the_pathway(synced):
     assert ("0 of 42 integrated care boards have all seven parts of the pathway inside their area, as far as "
             "rehabmap's directory shows: for 42 of them it does not yet hold the data on every part (or none is "
             "confirmed yet), so a part it finds none of may still be there.") in page
+
+
+def test_the_compare_pages_england_row_says_what_is_known(synced):
+    """Before, the England row of the compare page printed Python's "None" as England's count of every part
+    rehabmap holds no data of (VCFSE, advocacy, IPS, community teams) or has none confirmed of (inpatient units:
+    Field House awaits review), read by a commissioner as "none in England", and "England: –" for
+    floating support. Now England's cells say what the areas' say: "?" with "Not covered" or "None confirmed
+    yet"."""
+    page = httpx.get(f"{synced}/pathway-gaps/compare", params={"type": "supported_accommodation:floating_outreach",
+                                                               "indicator": "mean_km"}, timeout=300).text
+    england = page[page.index("<tfoot>"):page.index("</tfoot>")]
+    cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", england, re.S)]
+    assert cells == ["Not applicable", "?Not covered", "?Not covered", "?Not covered", "6", "?Not covered",
+                     "?None confirmed yet", "?None confirmed yet", "Not covered"]
+    assert "England: not covered." in page
