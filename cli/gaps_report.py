@@ -54,9 +54,12 @@ def render_scorecard(report: AreaGapReport, furthest: int = 0, coverage: Coverag
              f"England; thresholds {options.community_km:g} km community, {options.inpatient_km:g} km inpatient."),
              "", _indicator_table(rows, options, report.code, coverage), ""]
     card = report.scorecard()
+    told: dict[str, str] = {}
     if coverage is not None:
         card = scorecard_with_coverage(card, report.code, coverage)
-    lines += _pathway_lines(card, report.level)
+        told = {key: told_status(False, coverage.for_area(report.code, key))
+                for key in card.nearest_out_of_area_for_missing}
+    lines += _pathway_lines(card, report.level, told)
     if furthest:
         unknown = {row.category for row in rows if row.count is None}  # no figures: no distances either
         for category in report.shown:
@@ -89,9 +92,11 @@ def _indicator_table(rows: list[ScorecardRow], options: GapOptions, area_code: s
     return grid(table, right={1, 2, 3, 4, 5, 6, 7})
 
 
-def _pathway_lines(card: Scorecard, level: str) -> list[str]:
+def _pathway_lines(card: Scorecard, level: str, told: dict[str, str]) -> list[str]:
     """What is missing (or not covered) inside the area and the nearest provider of each, and what
-    commissioners must see."""
+    commissioners must see. `told`: each absent part's and subtype's status as `told_status` gives it (empty
+    without coverage: all are missing). Only a missing one has none anywhere in England for a fact; of the
+    others the nearest known elsewhere is given where there is one, as the area page gives it."""
     lines = []
     if level == "england":
         lines.append("England as a whole: every service counts as inside.")
@@ -105,13 +110,12 @@ def _pathway_lines(card: Scorecard, level: str) -> list[str]:
         if card.awaiting_review:
             lines += [f"AWAITING REVIEW: {part.type}: {part.coverage['says']}" for part in card.parts
                       if part.status == "awaiting_review" and part.coverage]
-        partly = [part for part in card.parts if part.status == "not_covered" and part.coverage
-                  and part.coverage["status"] == "partly_covered"]
-        uncovered = [key for key in card.not_covered if key not in {part.type for part in partly}]
+        uncovered = [key for key in card.not_covered if told.get(key) == "not_covered"]
         if uncovered:
             lines.append(f"NOT COVERED (rehabmap holds no such data for this area yet, so none found means "
                          f"nothing): {', '.join(uncovered)}.")
-        lines += [f"PARTLY COVERED: {part.type}: {part.coverage['says']}" for part in partly if part.coverage]
+        lines += [f"PARTLY COVERED: {part.type}: {part.coverage['says']}" for part in card.parts
+                  if told.get(part.type) == "partly_covered" and part.coverage]
         if card.missing_subtypes:
             lines.append(f"Subtypes missing inside the area: {', '.join(card.missing_subtypes)}.")
         if card.awaiting_review_subtypes:
@@ -119,12 +123,16 @@ def _pathway_lines(card: Scorecard, level: str) -> list[str]:
         if card.not_covered_subtypes:
             lines.append(f"Subtypes not covered: {', '.join(card.not_covered_subtypes)}.")
         for key, provider in card.nearest_out_of_area_for_missing.items():
+            missing = told.get(key, "missing") == "missing"
             if provider is None:
-                lines.append(f"  {key}: no service of this type anywhere in England.")
+                if missing:
+                    none = card.none_in_england.get(key, "no service of this type anywhere in England")
+                    lines.append(f"  {key}: {none}.")
             else:
-                lines.append(f"  {key}: nearest out-of-area provider {provider.name} ({provider.id}), "
-                             f"{provider.la_name or '?'}, {provider.icb_name or 'ICB unknown'} — "
-                             f"{provider.distance_km:.1f} km from the area's population centre.")
+                lines.append(f"  {key}: nearest {'out-of-area provider' if missing else 'known elsewhere'} "
+                             f"{provider.name} ({provider.id}), {provider.la_name or '?'}, "
+                             f"{provider.icb_name or 'ICB unknown'} — {provider.distance_km:.1f} km from the area's "
+                             "population centre.")
     locked = card.legacy_locked_rehabilitation
     lines.append(f'Legacy "locked rehabilitation" labels inside: {len(locked) or "none"}'
                  + ("" if not locked else " — " + "; ".join(f"{s.name} ({s.id})" for s in locked)))

@@ -8,7 +8,7 @@ from typing import Any
 
 from rehabmap.errors import InvalidValue
 from rehabmap.gaps.analysis import GapAnalysis, LevelIndicators
-from rehabmap.gaps.categories import Category
+from rehabmap.gaps.categories import PARTS, Category
 from rehabmap.gaps.indicators import FALLBACK_INDICATORS, INDICATORS, indicator_value
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.report import Fallback
@@ -70,6 +70,9 @@ class AreaRow:
     not_covered_count: int = 0
     # Of `not_covered_parts`, those the directory covers for only some of the area: the share of its adults.
     partly_covered_parts: dict[str, float] = field(default_factory=dict)
+    # Each type shown (part or subtype) whose figures here are unknown, with its status as a person is told it
+    # (`told_status`: not_covered, partly_covered or awaiting_review): a subtype has its own, not its part's.
+    unknown: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -82,14 +85,19 @@ class GapTable:
     options: GapOptions
     _rows: list[AreaRow] | None = field(default=None, repr=False)
     _england_row: AreaRow | None = field(default=None, repr=False)  # read with coverage, when it was
+    # The seven parts' counts where the types shown are not all of them: an area's missing parts are the
+    # pathway's whichever types a table shows (with one subtype shown, every area read "0 missing").
+    _parts: LevelIndicators | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, analysis: GapAnalysis, level: str, options: GapOptions | None = None,
            categories: tuple[Category, ...] | None = None) -> GapTable:
         """Every area of a level side by side, with England totals: one batch computation."""
         options = options or GapOptions()
-        return cls(analysis, analysis.indicators(level, options, categories),
-                   analysis.indicators("england", options, categories), options)
+        ind = analysis.indicators(level, options, categories)
+        held = tuple(c for c in PARTS if c in analysis.categories)  # a test's analysis may hold only some
+        parts = None if set(held) <= set(ind.categories) else analysis.indicators(level, options, held)
+        return cls(analysis, ind, analysis.indicators("england", options, categories), options, _parts=parts)
 
     @property
     def level(self) -> str:
@@ -114,7 +122,8 @@ class GapTable:
 
     def _row(self, ind: LevelIndicators, g: int) -> AreaRow:
         types = {category.key: self._figures(ind, j, g, category) for j, category in enumerate(ind.categories)}
-        missing = [c.key for j, c in enumerate(ind.categories) if c.is_part and ind.values["count"][j, g] == 0]
+        counts = ind if ind.level == "england" or self._parts is None else self._parts
+        missing = [c.key for j, c in enumerate(counts.categories) if c.is_part and counts.values["count"][j, g] == 0]
         if ind.level == "england":
             missing = []
         return AreaRow(code=ind.codes[g], name=ind.names[g], level=ind.level, adult_population=int(ind.adult_pop[g]),
@@ -159,8 +168,8 @@ class GapTable:
                 f"Cannot sort by '{sort}'. Use one of {', '.join(AREA_SORT_KEYS)}, or "
                 f"'<type>.<indicator>' with a type of {', '.join(sorted(keys))} and an indicator of "
                 f"{', '.join(INDICATORS)}.", field="sort")
-        part = category_key.split(":")[0]
-        # An area where the part is absent and rehabmap holds no such data (or none confirmed yet) has no figure
-        # to rank by: its zero is not a zero, so it sorts with the missing values, last.
-        return lambda row: (None if part in row.not_covered_parts or part in row.awaiting_review_parts
+        # An area where the type is absent and rehabmap holds no such data (or none confirmed yet) has no figure
+        # to rank by: its zero is not a zero, so it sorts with the missing values, last. A subtype reads its own
+        # status: CQC covers 24-hour care homes where supported accommodation as a whole is not covered.
+        return lambda row: (None if category_key in row.unknown
                             else row.types[category_key].values().get(indicator))

@@ -83,7 +83,22 @@ def scorecard_with_coverage(card: Scorecard, area_code: str, coverage: CoverageM
                    awaiting_review=[k for k in card.missing if absent[k] == "awaiting_review"],
                    awaiting_review_subtypes=[k for k in card.missing_subtypes if absent[k] == "awaiting_review"],
                    not_covered=[k for k in card.missing if absent[k] == "not_covered"],
-                   not_covered_subtypes=[k for k in card.missing_subtypes if absent[k] == "not_covered"])
+                   not_covered_subtypes=[k for k in card.missing_subtypes if absent[k] == "not_covered"],
+                   none_in_england={k: none_in_england(coverage.for_area(ENGLAND_CODE, k))
+                                    for k, nearest in card.nearest_out_of_area_for_missing.items()
+                                    if nearest is None and absent[k] == "missing"})
+
+
+def none_in_england(answer: Coverage) -> str:
+    """What finding no service of a type anywhere in England means, from England's coverage of it: an area
+    missing it is covered, but England as a whole may not be, and a candidate elsewhere may await review (a
+    commissioner was told "none anywhere in England" beside a held hospital)."""
+    if answer.pending_review:
+        return f"none confirmed anywhere in England yet ({answer.pending_review} awaiting review)"
+    if answer.covered:
+        return "none anywhere in England"
+    return (f"none known anywhere in England (rehabmap holds this data for {answer.share:.0%} of England's "
+            "adults)")
 
 
 def gaps_with_coverage(gaps: AreaGaps, coverage: CoverageMap) -> AreaGaps:
@@ -124,16 +139,18 @@ def table_with_coverage(table: GapTable, coverage: CoverageMap) -> GapTable:
 def _row_with_coverage(row: AreaRow, coverage: CoverageMap) -> AreaRow:
     """A part not covered is partly covered where the directory holds its data for some of the area: none was
     found there, nothing is known of the rest, so it stays without figures, with the share of adults it covers."""
-    answers = {key: coverage.for_area(row.code, key) for key, figures in row.types.items() if figures.count == 0}
+    absent = [*row.missing_parts, *(key for key, figures in row.types.items() if figures.count == 0)]
+    answers = {key: coverage.for_area(row.code, key) for key in absent}
     status = {key: part_status(False, answer) for key, answer in answers.items()}
     types = {key: no_data(figures) if status.get(key) in NO_DATA else figures for key, figures in row.types.items()}
     missing = [k for k in row.missing_parts if status[k] == "missing"]
     waiting = [k for k in row.missing_parts if status[k] == "awaiting_review"]
     uncovered = [k for k in row.missing_parts if status[k] == "not_covered"]
     partly = {k: round(answers[k].share, 4) for k in uncovered if told_status(False, answers[k]) == "partly_covered"}
+    unknown = {k: told_status(False, answers[k]) for k in row.types if status.get(k) in NO_DATA}
     return replace(row, types=types, missing_parts=missing, missing_count=len(missing), awaiting_review_parts=waiting,
                    awaiting_review_count=len(waiting), not_covered_parts=uncovered, not_covered_count=len(uncovered),
-                   partly_covered_parts=partly)
+                   partly_covered_parts=partly, unknown=unknown)
 
 
 def small_areas_with_coverage(distances: SmallAreaDistances, area_code: str,

@@ -36,10 +36,15 @@ def csv_text(rows: list[dict[str, Any]], columns: list[str] | None = None,
     return buffer.getvalue()
 
 
+# An area's fields not given as they are: its types (flattened), the parts partly covered (the last column) and
+# the statuses behind the empty figures (the pages' words; the parts' are the *_parts columns).
+_NOT_FLAT = frozenset({"types", "partly_covered_parts", "unknown"})
+
+
 def flat_row(row: AreaRow) -> dict[str, Any]:
     """An area of a comparison as one flat record: its facts, then '<type>.<indicator>' for every type, then
     the parts only partly covered as '<type>=<share of adults>' (last, as it came after the others)."""
-    flat: dict[str, Any] = {k: v for k, v in asdict(row).items() if k not in ("types", "partly_covered_parts")}
+    flat: dict[str, Any] = {k: v for k, v in asdict(row).items() if k not in _NOT_FLAT}
     flat["missing_parts"] = ";".join(row.missing_parts)
     flat["awaiting_review_parts"] = ";".join(row.awaiting_review_parts)
     flat["not_covered_parts"] = ";".join(row.not_covered_parts)

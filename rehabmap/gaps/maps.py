@@ -32,7 +32,7 @@ from rehabmap.coverage import CoverageMap
 from rehabmap.errors import InvalidValue
 from rehabmap.gaps.analysis import GapAnalysis, LevelIndicators
 from rehabmap.gaps.categories import Category
-from rehabmap.gaps.coverage import unknown_reason
+from rehabmap.gaps.coverage import told_status, unknown_reason
 from rehabmap.gaps.indicators import HIGHER_IS_WORSE, INDICATOR_LABELS, INDICATORS, indicator_text, km_text, share_text
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import LEVEL_LABELS, LsoaBoundaries, short_name
@@ -408,6 +408,9 @@ UNKNOWN_CLASSES = {
                      "with none confirmed yet: candidates there await review"),
     PARTLY_COVERED_CLASS: ("partly covered (no data held for the rest)", "partly covered: no data for the rest",
                            "only partly covered: rehabmap holds data for part of each only")}
+# Each status a person is told (`told_status`) whose figure is not a finding, and its class.
+_TOLD_CLASS = {"not_covered": NOT_COVERED_CLASS, "awaiting_review": AWAITING_CLASS,
+               "partly_covered": PARTLY_COVERED_CLASS}
 
 
 def unknown_classes(ind: LevelIndicators, coverage: CoverageMap | None) -> np.ndarray:
@@ -418,16 +421,17 @@ def unknown_classes(ind: LevelIndicators, coverage: CoverageMap | None) -> np.nd
                     dtype=np.int64)
 
 
+def _areas(n: int) -> str:
+    return f"{n} area" if n == 1 else f"{n} areas"
+
+
 def _unknown_class(coverage: CoverageMap | None, code: str, category: str, present: bool) -> int:
-    """An area's class where its figure is not a finding (the scorecard's statuses), else 0."""
+    """An area's class where its figure is not a finding, by the rule every face reads (`told_status`): a part
+    found there is a finding however much of the area the directory covers, as its area page and the compare
+    table show it; else 0."""
     if coverage is None:
         return 0
-    answer = coverage.for_area(code, category)
-    if not present and answer.pending_review:
-        return AWAITING_CLASS
-    if answer.covered:
-        return 0
-    return PARTLY_COVERED_CLASS if answer.status == "partly_covered" else NOT_COVERED_CLASS
+    return _TOLD_CLASS.get(told_status(present, coverage.for_area(code, category)), 0)
 
 
 def _overview(ind: LevelIndicators, indicator: str, unknown: np.ndarray) -> _Overview:
@@ -487,7 +491,7 @@ def _overview_panel(view: _Overview, px: float, py: float, height: float) -> lis
         body.append(f'<rect x="{px}" y="{yy}" width="22" height="16" '
                     f'fill="{view.palette[min(k, len(view.palette) - 1)]}" stroke="#888888" stroke-width="0.5"/>')
         body.append(text(px + 30, yy + 12.5, f"{view.show(edges[k])} – {view.show(edges[k + 1])}", 11.5))
-        body.append(text(px + 300, yy + 12.5, f"{int(np.sum(view.klass == k))} areas", 10.5, fill=MUTED,
+        body.append(text(px + 300, yy + 12.5, _areas(int(np.sum(view.klass == k))), 10.5, fill=MUTED,
                          anchor="end"))
     y = y + 14 + 22 * (len(view.breaks) + 1)
     if np.any(view.klass == -1):
@@ -500,7 +504,7 @@ def _overview_panel(view: _Overview, px: float, py: float, height: float) -> lis
         body.append(f'<rect x="{px}" y="{y}" width="22" height="16" fill="{NOT_COVERED}" stroke="#768692" '
                     'stroke-dasharray="3 2"/>')
         body.append(text(px + 30, y + 12.5, legend, 11.5))
-        body.append(text(px + 300, y + 12.5, f"{int(np.sum(view.klass == klass))} areas", 10.5,
+        body.append(text(px + 300, y + 12.5, _areas(int(np.sum(view.klass == klass))), 10.5,
                          fill=MUTED, anchor="end"))
         y += 22
     y += 22

@@ -90,6 +90,8 @@ class SmallAreas:
     icb_name: np.ndarray
     la: np.ndarray
     la_name: np.ndarray
+    county: np.ndarray  # the upper-tier authority (2023): a county council, or the unitary authority itself
+    county_name: np.ndarray
     adult_pop: np.ndarray  # int64, aged 16 and over
     total_pop: np.ndarray  # int64, all ages
     source: str = ""
@@ -114,13 +116,14 @@ class SmallAreas:
             codes=col("lsoa21_code"), names=col("lsoa21_name"),
             lat=np.array([float(r["lat"]) for r in rows]), lon=np.array([float(r["lon"]) for r in rows]),
             icb=col("icb24_code"), icb_name=col("icb24_name"), la=col("ltla24_code"), la_name=col("ltla24_name"),
-            adult_pop=total - under16, total_pop=total, source=source)
+            county=col("utla23_code"), county_name=col("utla23_name"), adult_pop=total - under16, total_pop=total,
+            source=source)
 
     def subset(self, mask: np.ndarray) -> SmallAreas:
         """A smaller table (for tests and examples); groups are recomputed for it."""
         return SmallAreas(self.codes[mask], self.names[mask], self.lat[mask], self.lon[mask], self.icb[mask],
-                          self.icb_name[mask], self.la[mask], self.la_name[mask], self.adult_pop[mask],
-                          self.total_pop[mask], self.source)
+                          self.icb_name[mask], self.la[mask], self.la_name[mask], self.county[mask],
+                          self.county_name[mask], self.adult_pop[mask], self.total_pop[mask], self.source)
 
     @cached_property
     def xyz(self) -> np.ndarray:
@@ -151,6 +154,8 @@ class SmallAreas:
         for level in GAP_LEVELS:
             if key in self.groups(level).position:
                 return level
+        if key in self._counties:
+            raise self._county_council(key, "area_code")
         if key[:3] in ("E38", "E12", "E40"):
             raise UnknownArea(f"'{code}' is a sub-ICB or region code; gap analysis is by ICB (E54…) or local "
                               "authority (E06…, E07…, E08…, E09…).", field="area_code")
@@ -176,6 +181,9 @@ class SmallAreas:
         exact = [code for code, name in names.items() if _plain(name) == wanted]
         if len(exact) == 1:
             return exact[0]
+        county = [code for code, name in self._counties.items() if _plain(name) == wanted]
+        if county and not exact:  # not the ICB or the districts whose names hold the county's
+            raise self._county_council(county[0], "area")
         partial = exact or [code for code, name in names.items() if wanted and wanted in _plain(name)]
         if len(partial) == 1:
             return partial[0]
@@ -183,6 +191,25 @@ class SmallAreas:
             listed = "; ".join(f"{names[c]} ({c})" for c in sorted(partial)[:8])
             raise UnknownArea(f"'{text}' matches several areas: {listed}. Give the code.", field="area")
         raise UnknownArea(f"No English ICB or local authority is called or coded '{text}'.", field="area")
+
+    @cached_property
+    def _counties(self) -> dict[str, str]:
+        """The county councils (upper-tier authorities with districts) by code, with their names."""
+        districts = set(self.groups("la").position)
+        return {str(c): str(n) for c, n in zip(self.county, self.county_name) if c not in districts}
+
+    def _county_council(self, code: str, field: str) -> UnknownArea:
+        """A county council is not an area of the gaps yet: its name, districts and ICBs, so that its
+        commissioner is told where to look, not that no English local authority has its code (which was said
+        for E10000024), nor given its ICB's figures for its name (`Nottinghamshire` was the ICB, which holds
+        Nottingham too)."""
+        rows = self.county == code
+        districts = dict(zip(self.la[rows].tolist(), self.la_name[rows].tolist()))
+        icbs = dict(zip(self.icb[rows].tolist(), self.icb_name[rows].tolist()))
+        return UnknownArea(
+            f"{self._counties[code]} ({code}) is a county council: rehabmap's pathway gaps are by ICB and by "
+            f"district or unitary authority, not by county. Its districts: {_listed(districts)}. "
+            f"Its ICB{'s' if len(icbs) > 1 else ''}: {_listed(icbs)}.", field=field)
 
     def members(self, code: str) -> np.ndarray:
         """Positions of the small areas inside an area (sorted)."""
@@ -218,6 +245,10 @@ def short_name(name: str) -> str:
     if name.startswith("NHS ") and name.endswith(" Integrated Care Board"):
         return name[4:-len(" Integrated Care Board")]
     return name
+
+
+def _listed(names: dict[str, str]) -> str:
+    return "; ".join(f"{name} ({code})" for code, name in sorted(names.items(), key=lambda item: item[1]))
 
 
 def _plain(name: str) -> str:

@@ -128,6 +128,9 @@ class Scorecard:
     awaiting_review_subtypes: list[str] = field(default_factory=list)
     not_covered: list[str] = field(default_factory=list)
     not_covered_subtypes: list[str] = field(default_factory=list)
+    # With coverage: for each missing part (subtype) with no service anywhere in England, what that is known to
+    # mean: none there only where the directory covers all England for it and no candidate awaits review.
+    none_in_england: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,8 @@ def test_scorecard_for_an_icb_by_name(run, tmp_path):
     assert any(line.startswith("inpatient_rehab_level2") and "NOT COVERED" in line for line in lines)
     assert any(line.startswith("NOT COVERED (") and "inpatient_rehab_level2" in line for line in lines)
     assert not any("MISSING" in line for line in lines)
-    assert any("inpatient_rehab_level2: nearest out-of-area provider" in line for line in lines)
+    # Not covered, so not missing: the nearest is the nearest rehabmap knows of elsewhere, not a fact of the area.
+    assert any("inpatient_rehab_level2: nearest known elsewhere" in line for line in lines)
     rows = list(csv.DictReader(out.open()))
     # Its figures would not be facts (0 services, every adult beyond 50 km): the CSV leaves them empty.
     assert len(rows) == 14 and rows[-1]["category"] == "inpatient_rehab_level2" and rows[-1]["present"] == "False"

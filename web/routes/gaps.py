@@ -134,15 +134,21 @@ def area_choices(a: GapAnalysis) -> list[tuple[str, list[tuple[str, str]]]]:
     return out
 
 
+def _start(state: AppState, a: GapAnalysis, errors: Errors, selected: str) -> dict[str, Any]:
+    """The start page: how many ICBs have all seven parts inside, and of the others how many have parts rehabmap
+    holds no data on there (or none confirmed yet), which may be there: "0 of 42 have all seven" alone read as
+    a finding where nothing is known of five parts."""
+    rows = table_with_coverage(level_table(state, "icb", GapOptions(), PARTS), state.coverage()).rows()
+    complete = [row for row in rows if not (row.missing_count or row.awaiting_review_count or row.not_covered_count)]
+    unsure = sum(1 for row in rows if row.awaiting_review_count or row.not_covered_count)
+    return {"choices": area_choices(a), "errors": errors, "selected": selected, "icb_count": len(rows),
+            "complete": len(complete), "unsure": unsure, "defaults": GapOptions()}
+
+
 @router.get("/pathway-gaps")
 @needs_gaps
 def gaps_start(request: Request, state: State) -> HTMLResponse:
-    a = analysis(state)
-    table = level_table(state, "icb", GapOptions(), PARTS)
-    complete = sum(1 for row in table.rows() if row.missing_count == 0)
-    return page(request, "gaps/start.html", {
-        "choices": area_choices(a), "errors": Errors(), "selected": "", "icb_count": len(table.rows()),
-        "complete": complete, "defaults": GapOptions()}, private=False)
+    return page(request, "gaps/start.html", _start(state, analysis(state), Errors(), ""), private=False)
 
 
 @router.get("/pathway-gaps/area", response_model=None)
@@ -162,11 +168,7 @@ def gaps_pick(request: Request, state: State) -> HTMLResponse | RedirectResponse
         except UnknownArea as error:
             errors.add_domain(error, "area")
     if errors:
-        table = level_table(state, "icb", GapOptions(), PARTS)
-        return page(request, "gaps/start.html", {
-            "choices": area_choices(a), "errors": errors, "selected": text, "icb_count": len(table.rows()),
-            "complete": sum(1 for row in table.rows() if row.missing_count == 0), "defaults": GapOptions()},
-            status=400)
+        return page(request, "gaps/start.html", _start(state, a, errors, text), status=400)
     return RedirectResponse(f"/pathway-gaps/{quote(code)}", status_code=303)
 
 
@@ -181,7 +183,6 @@ def gaps_compare(request: Request, state: State) -> HTMLResponse:
     indicator = fields.get("indicator") if fields.get("indicator") in COMPARE_INDICATORS else COMPARE_INDICATORS[0]
     sort = fields.get("sort") or "name"
     order = fields.get("order") if fields.get("order") in ("asc", "desc") else "asc"
-    a = analysis(state)
     categories = tuple(dict.fromkeys((*PARTS, category)))
     table = table_with_coverage(level_table(state, level, thresholds.options, categories), state.coverage())
     sort_key = {"name": "name", "missing": "missing_count", "indicator": f"{category.key}.{indicator}"}.get(sort)

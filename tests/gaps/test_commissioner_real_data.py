@@ -1,0 +1,195 @@
+"""A commissioner's pathway gaps over a directory filled as a deployment fills it: `rehabmap sync cqc` (a real
+process) against the replay of the CQC API serving the real recorded locations (the fixtures of
+tests/web/test_real_feeds.py), then `rehabmap serve` on 127.0.0.1 and `rehabmap gaps`, read as a commissioner
+reads them: the England map, the area page, its printed summary and the terminal's scorecard.
+
+The synced directory holds six care homes registered for mental health, two of them in Nottingham and
+Nottinghamshire and one in Barnet (North Central London); Field House, a mental health hospital in Derbyshire,
+waits in the review queue as a level 1 (or 2) candidate; CQC covers care homes and inpatient units for England."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import xml.etree.ElementTree as ET
+
+import httpx
+import pytest
+
+from tests.sync.store_fixtures import rehabmap
+from tests.web.test_real_feeds import DERBYSHIRE, NOTTINGHAMSHIRE, synced, synced_home  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.slow
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _titles(svg: str) -> dict[str, str]:
+    """Each area's tooltip on the England map, by its code."""
+    found = (re.search(r"\((E\d{8})\): (.*)$", title.text or "") for title in ET.fromstring(svg).iter(f"{SVG}title"))
+    return {match[1]: match[2] for match in found if match}
+
+
+def test_the_england_map_gives_the_figure_of_an_area_where_some_are_found(synced):
+    """Before, the England map of supported accommodation drew Nottingham and Nottinghamshire "not covered (no
+    data held yet)", with no figure, where its two care homes are found and its own page, the compare table and
+    the CSV give their mean distance (8.9 km): the map kept its own order of the coverage rule, and a part that
+    no source covers as a whole hid every figure, also where services were found. Now it reads the one rule
+    (`told_status`): where some are found the figure is a finding, as everywhere else."""
+    svg = httpx.get(f"{synced}/gaps/england.svg", params={"type": "supported_accommodation",
+                                                          "indicator": "mean_km"}, timeout=300).text
+    told = _titles(svg)
+    area = httpx.get(f"{synced}/gaps/{NOTTINGHAMSHIRE}", timeout=300).json()
+    housing = next(e for e in area["indicators"] if e["category"] == "supported_accommodation")
+    assert housing["status"] == "present" and housing["mean_km"] == pytest.approx(8.9, abs=0.05)
+    assert told[NOTTINGHAMSHIRE] == f"{housing['mean_km']:.1f} km"
+    shaded = {code for code, words in told.items() if words.endswith(" km")}
+    assert len(shaded) == 5  # the five ICBs with a care home of the six
+    assert told[DERBYSHIRE] == "not covered (no data held yet)"  # none found, and floating support not covered
+    legend = [t.text for t in ET.fromstring(svg).iter(f"{SVG}text")]
+    assert "1 area" in legend and "1 areas" not in legend and "37 areas" in legend
+
+
+def test_the_scorecard_says_what_none_anywhere_in_england_means(synced, synced_home, data_dir):
+    """Before, Nottingham and Nottinghamshire's missing inpatient units read "none anywhere in England" (page,
+    summary) and "no service of this type anywhere in England" (terminal) while Field House, a candidate of
+    either level, waits in the review queue in Derbyshire; and the terminal said so of every part not covered
+    too ("vcfse: no service of this type anywhere in England"), where rehabmap holds no such data at all. Now
+    the words come from England's coverage, and a part not covered says only what is known of it."""
+    body = httpx.get(f"{synced}/gaps/{NOTTINGHAMSHIRE}", timeout=300).json()
+    card = body["scorecard"]
+    waiting = "none confirmed anywhere in England yet (1 awaiting review)"
+    assert card["missing"] == ["inpatient_rehab_level1", "inpatient_rehab_level2"]
+    assert card["none_in_england"] == {"inpatient_rehab_level1": waiting, "inpatient_rehab_level2": waiting}
+    for path in (f"/pathway-gaps/{NOTTINGHAMSHIRE}", f"/pathway-gaps/{NOTTINGHAMSHIRE}/summary"):
+        page = httpx.get(f"{synced}{path}", timeout=300).text
+        assert "none anywhere in England" not in page and f"Level 1 inpatient rehabilitation unit: {waiting}" in page
+
+    done = rehabmap(synced_home, data_dir, None, "gaps", NOTTINGHAMSHIRE)
+    assert done.returncode == 0, done.stderr
+    assert f"  inpatient_rehab_level2: {waiting}." in done.stdout
+    assert "anywhere in England." not in done.stdout.replace(f"{waiting}.", "")
+
+    done = rehabmap(synced_home, data_dir, None, "gaps", DERBYSHIRE)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    # Supported accommodation is not covered (no source lists floating support): the care home 22 km away is the
+    # nearest known, not an out-of-area provider of a part found missing; its 24-hour subtype is missing.
+    assert any(line.startswith("  supported_accommodation: nearest known elsewhere Dovetail House") for line in lines)
+    assert any(line.startswith("  supported_accommodation:residential_24h: nearest out-of-area provider Dovetail")
+               for line in lines)
+    assert not any(line.startswith(("  vcfse:", "  advocacy", "  community_rehab_team:", "  inpatient"))
+                   for line in lines)
+
+
+NOTTS_COUNTY = "E10000024"
+NOTTS_DISTRICTS = ("Ashfield (E07000170); Bassetlaw (E07000171); Broxtowe (E07000172); Gedling (E07000173); "
+                   "Mansfield (E07000174); Newark and Sherwood (E07000175); Rushcliffe (E07000176)")
+
+
+def test_a_county_council_is_told_its_districts_not_given_its_icb(synced, synced_home, data_dir):
+    """A county council's commissioner asks for the county. Before, `rehabmap gaps Nottinghamshire` printed the
+    ICB's scorecard (Nottingham and Nottinghamshire, which holds Nottingham city too) as if it were the
+    county's, `rehabmap gaps Kent` Kent and Medway's, and the county's own code read "No English ICB or local
+    authority has the code 'E10000024'", which is the code of an English local authority. Gaps are by ICB and
+    by district or unitary authority: each face now says so, with the county's districts and ICB."""
+    says = (f"Nottinghamshire ({NOTTS_COUNTY}) is a county council: rehabmap's pathway gaps are by ICB and by "
+            f"district or unitary authority, not by county. Its districts: {NOTTS_DISTRICTS}. Its ICB: NHS "
+            f"Nottingham and Nottinghamshire Integrated Care Board ({NOTTINGHAMSHIRE}).")
+    for area in ("Nottinghamshire", NOTTS_COUNTY):
+        done = rehabmap(synced_home, data_dir, None, "gaps", area)
+        assert done.returncode != 0 and done.stdout == ""
+        assert says in " ".join(done.stderr.split())
+    kent = rehabmap(synced_home, data_dir, None, "gaps", "Kent")
+    assert "Kent (E10000016) is a county council" in kent.stderr and "Kent and Medway" not in kent.stdout
+
+    reply = httpx.get(f"{synced}/gaps/{NOTTS_COUNTY}", timeout=300)
+    assert reply.status_code == 404 and reply.json()["error"] == {"code": "unknown_area", "message": says,
+                                                                  "field": "area_code"}
+    page = httpx.get(f"{synced}/pathway-gaps/area", params={"area": "Nottinghamshire"}, timeout=300)
+    assert page.status_code == 400 and says.replace("'", "&#39;") in page.text
+    # A unitary authority and a district are areas of their own, as before.
+    assert rehabmap(synced_home, data_dir, None, "gaps", "Mansfield").stdout.startswith("Mansfield (E07000174)")
+    assert rehabmap(synced_home, data_dir, None, "gaps", "Leicester").stdout.startswith("Leicester (E06000016)")
+
+
+def test_the_area_page_dates_its_population_and_its_services(synced):
+    """Before, the area page gave Nottingham and Nottinghamshire's 943,402 adults and 1,148,453 residents with no
+    date, and no date for the directory its counts come from (the printed summary had both): a figure pasted
+    into a paper could not be sourced. Recomputed from the small-area file: the ICB's 684 LSOAs sum to 943,402
+    aged 16 and over and 1,148,453 in all (Census 2021)."""
+    page = httpx.get(f"{synced}/pathway-gaps/{NOTTINGHAMSHIRE}", timeout=300).text
+    facts = page[page.index("Adults (16 and over)"):page.index("Threshold distances")]
+    assert "Adults (16 and over), Census 2021" in facts and "943,402" in facts
+    assert "All residents, Census 2021" in facts and "1,148,453" in facts
+    dated = r"Services counted</dt>\s*<dd[^>]*>\s*rehabmap&#39;s directory on \d{1,2} [A-Z][a-z]+ \d{4}"
+    assert re.search(dated, facts)
+
+
+HOMES = "supported_accommodation:residential_24h"
+
+
+def _figures_column(page: str) -> list[tuple[str, str]]:
+    """The compare page's areas in its order, each with its last cell (the chosen type's indicator)."""
+    rows = re.findall(r'<a href="/pathway-gaps/(E\d{8})">.*?</th>(.*?)</tr>', page, re.S)
+    return [(code, re.sub(r"<[^>]+>", "", re.findall(r"<td[^>]*>(.*?)</td>", cells, re.S)[-1]).strip())
+            for code, cells in rows]
+
+
+def test_a_table_of_one_subtype_counts_the_whole_pathway_and_reads_the_subtypes_own_status(synced, synced_home,
+                                                                                           data_dir):
+    """A commissioner compares 24-hour care homes, which CQC covers for all England. Before, `rehabmap gaps icb
+    --type supported_accommodation:residential_24h` and GET /gaps/areas.csv?type=… gave every ICB 0 parts
+    missing, 0 awaiting review and 0 not covered (the parts were counted over the types shown only): Derby and
+    Derbyshire, whose inpatient units await review and five of whose parts are not covered, read complete. And
+    the compare page of that subtype said "Not covered" for the 37 ICBs without a care home and sorted them last,
+    reading supported accommodation's status, not the care homes' own: Cheshire and Merseyside's nearest care
+    homes are 108.5 km away on average, a fact its scorecard gives."""
+    sheet = httpx.get(f"{synced}/gaps/areas.csv", params={"level": "icb", "type": HOMES}, timeout=300).text
+    rows = {r["code"]: r for r in csv.DictReader(io.StringIO(sheet))}
+    derbyshire, notts = rows[DERBYSHIRE], rows[NOTTINGHAMSHIRE]
+    assert (derbyshire["missing_count"], derbyshire["awaiting_review_count"], derbyshire["not_covered_count"]) == (
+        "0", "2", "5")
+    assert derbyshire["awaiting_review_parts"] == "inpatient_rehab_level1;inpatient_rehab_level2"
+    assert notts["missing_parts"] == "inpatient_rehab_level1;inpatient_rehab_level2"
+    assert notts["not_covered_count"] == "4" and notts[f"{HOMES}.mean_km"] == "8.869"
+
+    page = httpx.get(f"{synced}/pathway-gaps/compare", params={"type": HOMES, "indicator": "mean_km",
+                                                               "sort": "indicator", "order": "asc"}, timeout=300).text
+    shown = _figures_column(page)
+    assert len(shown) == 42 and dict(shown)["E54000008"] == "108.5"  # Cheshire and Merseyside
+    figures = [float(figure) for _, figure in shown]  # every ICB has one: no "Not covered"
+    assert figures == sorted(figures) and shown[0] == ("E54000028", "7.2")  # North Central London
+
+    done = rehabmap(synced_home, data_dir, None, "gaps", "icb", "--type", HOMES, "--sort", f"{HOMES}.mean_km")
+    assert done.returncode == 0, done.stderr
+    table = {line.split()[0]: line.split() for line in done.stdout.splitlines() if line.startswith("E5")}
+    assert table[DERBYSHIRE][-5:] == ["0", "2", "5", "0", "23.6"]
+    means = [float(cells[-1]) for cells in table.values()]
+    assert means == sorted(means) and len(means) == 42
+
+
+def test_the_start_page_says_how_much_is_known_of_the_pathway(synced):
+    """Before, the pathway gaps page opened with "0 of 42 integrated care boards have all seven parts of the
+    pathway inside their area", a finding about every ICB, where the directory holds no data anywhere on four
+    parts (VCFSE, advocacy, IPS, community rehabilitation teams) and supported accommodation only in part."""
+    page = httpx.get(f"{synced}/pathway-gaps", timeout=300).text.replace("&#39;", "'")
+    assert ("0 of 42 integrated care boards have all seven parts of the pathway inside their area, as far as "
+            "rehabmap's directory shows: for 42 of them it does not yet hold the data on every part (or none is "
+            "confirmed yet), so a part it finds none of may still be there.") in page
+
+
+def test_the_compare_pages_england_row_says_what_is_known(synced):
+    """Before, the England row of the compare page printed Python's "None" as England's count of every part
+    rehabmap holds no data of (VCFSE, advocacy, IPS, community teams) or has none confirmed of (inpatient units:
+    Field House awaits review), read by a commissioner as "none in England", and "England: –" for
+    floating support. Now England's cells say what the areas' say: "?" with "Not covered" or "None confirmed
+    yet"."""
+    page = httpx.get(f"{synced}/pathway-gaps/compare", params={"type": "supported_accommodation:floating_outreach",
+                                                               "indicator": "mean_km"}, timeout=300).text
+    england = page[page.index("<tfoot>"):page.index("</tfoot>")]
+    cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", england, re.S)]
+    assert cells == ["Not applicable", "?Not covered", "?Not covered", "?Not covered", "6", "?Not covered",
+                     "?None confirmed yet", "?None confirmed yet", "Not covered"]
+    assert "England: not covered." in page
