@@ -19,6 +19,7 @@ again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Sequence
@@ -168,8 +169,11 @@ def _finish(settings: Settings) -> None:
 
 def _abandon(home: Path) -> None:
     """The new index never went live: nothing it would have left is kept."""
-    for incoming in (home / CURATED).glob("*" + INCOMING):  # (none, and no error, when there is no folder)
+    curated = home / CURATED
+    for incoming in curated.glob("*" + INCOMING):  # (none, and no error, when there is no folder)
         incoming.unlink()
+    with contextlib.suppress(OSError):  # the folder `_begin` made for the table, if nothing else is in it
+        curated.rmdir()
     (home / PENDING_FILE).unlink(missing_ok=True)
 
 

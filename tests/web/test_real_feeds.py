@@ -115,7 +115,11 @@ def test_cqc_covers_care_homes_not_all_supported_accommodation(synced):
     assert found == {("residential_24h",): "none_found", ("floating_outreach",): "not_yet_covered",
                      (): "not_yet_covered"}
     housing = httpx.get(f"{synced}/find/housing", params={"where": FIELD_HOUSE_POSTCODE, "within": 5}, timeout=60)
-    assert "We do not hold information about somewhere to live with support for this area yet" in housing.text
+    # ... and now which part it holds: none of the care homes it holds every one of, no information on the rest.
+    said = " ".join(housing.text.split())
+    assert "We could not find care homes with staff day and night within 5 miles of" in said
+    assert ("We do not hold information about support at home (floating support) or supported housing for this area "
+            "yet") in said
     card = httpx.get(f"{synced}/gaps/E54000058", timeout=300).json()["scorecard"]  # Derby and Derbyshire
     assert card["missing_subtypes"] == ["supported_accommodation:residential_24h"]
     assert {"supported_accommodation:floating_outreach", "supported_accommodation:supported_housing"} <= set(
