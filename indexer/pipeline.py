@@ -40,6 +40,8 @@ class Placer(Protocol):
 
     def place_postcode(self, postcode: str) -> tuple[float, float, str | None]: ...
 
+    def lad_of_postcode(self, postcode: str) -> str | None: ...
+
     def area_codes_all(self, lats: list[float], lons: list[float],
                        lads: list[str | None]) -> list[AreaCodes | GeodataError]:
         """Per point its areas, or the error that rejects it (bad coordinates, outside England)."""
@@ -58,6 +60,15 @@ class GeographyPlacer:
             raise ValueError(f"postcode '{postcode}' is only a {point.precision}; a full postcode is needed "
                              "to place a service")
         return point.lat, point.lon, point.lad_code
+
+    def lad_of_postcode(self, postcode: str) -> str | None:
+        """ONS's local authority of a full postcode the directory knows, else None (a terminated, unknown or
+        partial postcode): the row's coordinates then place it by the boundaries alone, as before."""
+        try:
+            point = self.geography.postcodes.lookup(postcode)
+        except GeodataError:
+            return None
+        return point.lad_code if point.precision == "postcode" else None
 
     def area_codes_all(self, lats: list[float], lons: list[float],
                        lads: list[str | None]) -> list[AreaCodes | GeodataError]:
@@ -251,14 +262,17 @@ def _extract_needs(fields: dict[str, Any], label_text: str) -> None:
 
 
 def _locate(fields: dict[str, Any], placer: Placer) -> tuple[float, float, str | None]:
-    """The row's point (from its postcode when it has no coordinates) and the postcode's LAD, if any."""
-    lad = None
+    """The row's point (from its postcode when it has no coordinates) and its postcode's LAD, if any, also
+    beside coordinates: the generalised boundaries agree with ONS's postcode directory for only ~98% of single
+    postcodes (../shared/data/README.md), and put CQC's Maison Moti Care Home (N14 4PH, Enfield) in Barnet, so
+    that Enfield read as having no care home. A home's postcode is read the same way."""
+    postcode = fields.get("postcode")
     if fields.get("lat") is None or fields.get("lon") is None:
-        postcode = fields.get("postcode")
         if not postcode:
             raise ValueError("no coordinates and no postcode to place the service")
         fields["lat"], fields["lon"], lad = placer.place_postcode(postcode)
-    return float(fields["lat"]), float(fields["lon"]), lad
+        return float(fields["lat"]), float(fields["lon"]), lad
+    return float(fields["lat"]), float(fields["lon"]), placer.lad_of_postcode(postcode) if postcode else None
 
 
 _REJECTABLE = (DomainError, GeodataError, ValidationError, ValueError, TypeError)

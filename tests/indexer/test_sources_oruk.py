@@ -33,6 +33,9 @@ class FixedPlacer:
     def place_postcode(self, postcode: str) -> tuple[float, float, str | None]:
         return 53.806869, -1.520359, "E08000035"
 
+    def lad_of_postcode(self, postcode: str) -> str | None:
+        return "E08000035"
+
     def area_codes_all(self, lats: list[float], lons: list[float],
                        lads: list[str | None]) -> list[dict[str, str | None]]:
         return [{"lad_code": lad} for lad in lads]
