@@ -22,7 +22,8 @@ from rehabmap.gaps.exports import scorecard_csv, small_areas_csv, table_csv
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
-from rehabmap.gaps.population import ENGLAND_CODE, LEVEL_LABELS, LsoaBoundaries, SmallAreas, short_name
+from geodata.england import ENGLAND
+from rehabmap.gaps.population import LEVEL_LABELS, LsoaBoundaries, SmallAreas, short_name
 from rehabmap.gaps.ranking import AreaComparison, IndicatorComparison
 from rehabmap.gaps.ranking import compare as rank_area
 from rehabmap.gaps.report import AreaGapReport, Scorecard, ScorecardRow, SmallAreaDistances
@@ -327,7 +328,7 @@ def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, smallarea
         from rehabmap.gaps.maps import area_map
 
         assert geography is not None
-        if code == ENGLAND_CODE:
+        if code == ENGLAND:
             raise click.UsageError("For England use AREA icb or la with --svg (an overview map).")
         category = categories[0] if types else parse_category("community_rehab_team")
         members = small_areas.members(code)
@@ -348,6 +349,6 @@ def _echo_beside(report: AreaGapReport, settings: Settings, coverage: CoverageMa
     if report.level == "icb" and month is not None:
         click.echo("\n" + render_placements(PlacementsReport.of(month, report.code, settings.current_date())))
     if compare:
-        if report.code == ENGLAND_CODE:
+        if report.code == ENGLAND:
             raise click.UsageError("--compare needs an ICB or a local authority (England is what it compares with).")
         click.echo("\n" + render_comparison(rank_area(report.analysis, report.code, report.options, coverage), ranked))

@@ -40,11 +40,20 @@ _NATION_CODE = re.compile(r"([WSN])\d{8}")
 _NATIONS = {"W": "Wales", "S": "Scotland", "N": "Northern Ireland"}
 
 
+def another_nations_code(code: str) -> str | None:
+    """The first words for another nation's ONS code, to which each face that looks areas up adds the kinds of
+    English code it takes; None for any other code."""
+    nation = _NATION_CODE.fullmatch(code.strip().upper())
+    if nation is None:
+        return None
+    return f"'{code}' is the ONS code of an area in {_NATIONS[nation[1]]}. rehabmap covers England only"
+
+
 def _unknown_code(code: str) -> str:
-    nation = _NATION_CODE.fullmatch(code)
+    nation = another_nations_code(code)
     if nation:
-        return (f"'{code}' is the ONS code of an area in {_NATIONS[nation[1]]}. rehabmap covers England only: its "
-                "areas are ICBs (E54…), sub-ICBs (E38…), local authorities (E06–E10…) and regions (E12…).")
+        return (f"{nation}: its areas are ICBs (E54…), sub-ICBs (E38…), local authorities (E06–E10…) and regions "
+                "(E12…).")
     return f"No ICB, sub-ICB, local authority or region has the code '{code}'."
 
 

@@ -29,6 +29,7 @@ from fastapi.responses import Response
 from api.deps import AppState, State
 from api.gaps_schemas import AreaGapsOut, GapTableOut
 from api.schemas import ERRORS
+from geodata.england import ENGLAND
 from geodata.errors import UnknownArea
 from geodata.layout import AreaLevel
 from rehabmap.errors import InvalidValue, NoPlacementData
@@ -42,7 +43,7 @@ from rehabmap.gaps.indicators import INDICATORS
 from rehabmap.gaps.maps import area_map, overview_map, unknown_classes
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
-from rehabmap.gaps.population import ENGLAND_CODE, LsoaBoundaries, parse_level
+from rehabmap.gaps.population import LsoaBoundaries, parse_level
 from rehabmap.gaps.ranking import AreaComparison, compare
 from rehabmap.gaps.report import AreaGapReport, SmallAreaDistances
 from rehabmap.gaps.scenario import ADDITION_FORMAT, Scenario, WhatIf, what_if
@@ -252,7 +253,7 @@ def get_area_comparison(area_code: AreaCode, state: State, options: Options, typ
     has the same figure (every ICB with no level 2 unit, say) a rank says nothing: each is `all_equal`, with
     no rank."""
     categories = tuple(c for c in parse_categories(types) if c.is_part) or PARTS
-    if area_code.strip().upper() == ENGLAND_CODE:
+    if area_code.strip().upper() == ENGLAND:
         raise InvalidValue("England is what an area is compared with: give an ICB or a local authority.",
                            field="area_code")
     return compare(_analysis(state), area_code, options, state.coverage(), categories)
@@ -330,7 +331,7 @@ def _draw_area_map(state: AppState, analysis: GapAnalysis, code: str, category: 
     """The area's boundary, its small areas shaded by distance to the nearest service of one type, and
     the services, as SVG."""
     level = analysis.small_areas.level_of(code)
-    if level == "england" or code == ENGLAND_CODE:
+    if level == "england" or code == ENGLAND:
         raise InvalidValue("Use /gaps/england.svg for a map of England.", field="area_code")
     areas = state.geography.areas
     boundary = areas.get(code).geometry

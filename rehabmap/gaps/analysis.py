@@ -53,11 +53,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from geodata.distance import EARTH_RADIUS_KM
+from geodata.england import ENGLAND
 from rehabmap.errors import UnknownServiceType
 from rehabmap.gaps.categories import ALL_CATEGORIES, Category
 from rehabmap.gaps.indicators import INDICATORS
 from rehabmap.gaps.options import GapOptions
-from rehabmap.gaps.population import ENGLAND_CODE, SmallAreas, to_latlon, unit_vectors
+from rehabmap.gaps.population import SmallAreas, to_latlon, unit_vectors
 from rehabmap.index.base import IndexBackend
 from rehabmap.index.generation_cache import GenerationCache
 from rehabmap.record import Service
@@ -176,7 +177,7 @@ class ServicePoints:
         """Each service's area code at `level`, from row `start` on (England's is one code: an object array
         of 100k of them costs 20 ms, so only the rows asked for are made)."""
         if level == "england":
-            return np.full(len(self) - start, ENGLAND_CODE, dtype=object)
+            return np.full(len(self) - start, ENGLAND, dtype=object)
         return (self.icb if level == "icb" else self.la)[start:]
 
     def describe(self, row: int) -> ServiceAt:

@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import fields, replace
 from typing import Any, TypeVar
 
+from geodata.england import ENGLAND
 from rehabmap.coverage import Coverage, CoverageMap
 from rehabmap.gaps.comparison import AreaRow, GapTable, TypeFigures
 from rehabmap.gaps.options import GapOptions
-from rehabmap.gaps.population import ENGLAND_CODE
 from rehabmap.gaps.report import (AreaGaps, Fallback, PartStatus, Scorecard, ScorecardRow, SmallAreaDistances,
                                   TypeIndicators)
 
@@ -84,7 +84,7 @@ def scorecard_with_coverage(card: Scorecard, area_code: str, coverage: CoverageM
                    awaiting_review_subtypes=[k for k in card.missing_subtypes if absent[k] == "awaiting_review"],
                    not_covered=[k for k in card.missing if absent[k] == "not_covered"],
                    not_covered_subtypes=[k for k in card.missing_subtypes if absent[k] == "not_covered"],
-                   none_in_england={k: none_in_england(coverage.for_area(ENGLAND_CODE, k))
+                   none_in_england={k: none_in_england(coverage.for_area(ENGLAND, k))
                                     for k, nearest in card.nearest_out_of_area_for_missing.items()
                                     if nearest is None and absent[k] == "missing"})
 
@@ -161,7 +161,7 @@ def small_areas_with_coverage(distances: SmallAreaDistances, area_code: str,
     area with its ICB's, as the England map does: coverage is held per area, and England as one is partly
     covered for most types, which would blank the figures of the areas the directory does cover."""
     analysis, code = distances.analysis, area_code.strip().upper()
-    level = "icb" if code == ENGLAND_CODE else analysis.small_areas.level_of(code)
+    level = "icb" if code == ENGLAND else analysis.small_areas.level_of(code)
     ind = analysis.indicators(level, GapOptions(), distances.categories)
     groups = analysis.small_areas.groups(level).of_small_area[distances.rows].tolist()
     told = {g: _told(str(ind.codes[g]), {c.key: bool(ind.values["count"][ind.column(c), g] > 0)

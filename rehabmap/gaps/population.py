@@ -24,7 +24,8 @@ import numpy as np
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from geodata.england import ENGLAND as ENGLAND_CODE
+from geodata.england import ENGLAND
+from geodata.areas import another_nations_code
 from geodata.errors import UnknownArea
 from rehabmap.errors import InvalidValue
 
@@ -134,9 +135,9 @@ class SmallAreas:
         key = level
         if key not in self._groups:
             if level == "england":
-                groups = LevelGroups("england", np.array([ENGLAND_CODE], dtype=object),
+                groups = LevelGroups("england", np.array([ENGLAND], dtype=object),
                                      np.array([ENGLAND_NAME], dtype=object),
-                                     np.zeros(len(self), dtype=np.int64), {ENGLAND_CODE: 0})
+                                     np.zeros(len(self), dtype=np.int64), {ENGLAND: 0})
             else:
                 level = parse_level(level)
                 code_col, name_col = (self.icb, self.icb_name) if level == "icb" else (self.la, self.la_name)
@@ -149,7 +150,7 @@ class SmallAreas:
     def level_of(self, code: str) -> str:
         """`icb`, `la` or `england` for a code the table knows; UnknownArea (naming it) otherwise."""
         key = (code or "").strip().upper()
-        if key == ENGLAND_CODE:
+        if key == ENGLAND:
             return "england"
         for level in GAP_LEVELS:
             if key in self.groups(level).position:
@@ -159,6 +160,10 @@ class SmallAreas:
         if key[:3] in ("E38", "E12", "E40"):
             raise UnknownArea(f"'{code}' is a sub-ICB or region code; gap analysis is by ICB (E54…) or local "
                               "authority (E06…, E07…, E08…, E09…).", field="area_code")
+        nation = another_nations_code(key)
+        if nation:
+            raise UnknownArea(f"{nation}: gap analysis is by ICB (E54…) or local authority (E06…, E07…, E08…, "
+                              "E09…).", field="area_code")
         raise UnknownArea(f"No English ICB or local authority has the code '{code}'. Use an ICB code (E54…) "
                           "or a local authority code (E06…, E07…, E08…, E09…).", field="area_code")
 
@@ -167,9 +172,9 @@ class SmallAreas:
         exact name (ignoring case and the 'NHS … Integrated Care Board' wrapping), then a unique part of a
         name; UnknownArea naming the text (and the candidates, when several match) otherwise."""
         key = (text or "").strip()
-        if key.upper() == ENGLAND_CODE or key.lower() == "england":
-            return ENGLAND_CODE
-        if len(key) == 9 and key[0].upper() == "E" and key[1:].isdigit():
+        if key.upper() == ENGLAND or key.lower() == "england":
+            return ENGLAND
+        if len(key) == 9 and key[0].upper() in "EWSN" and key[1:].isdigit():  # a code: England's, or told apart
             self.level_of(key)
             return key.upper()
         names: dict[str, str] = {}

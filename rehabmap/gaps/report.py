@@ -18,7 +18,8 @@ from rehabmap.gaps.analysis import GapAnalysis, LevelIndicators, ServiceAt
 from rehabmap.gaps.categories import PARTS, Category
 from rehabmap.gaps.indicators import indicator_value, rounded
 from rehabmap.gaps.options import GapOptions
-from rehabmap.gaps.population import ENGLAND_CODE, LEVEL_LABELS
+from geodata.england import ENGLAND
+from rehabmap.gaps.population import LEVEL_LABELS
 
 # How a part (or type) stands in an area read with coverage (`rehabmap.gaps.coverage`).
 PartStatus = Literal["present", "missing", "awaiting_review", "not_covered"]
@@ -376,7 +377,7 @@ class SmallAreaDistances:
         """Per small area, the distance to and id of the nearest service of each category; all England when
         `code` is None or E92000001."""
         sa = analysis.small_areas
-        rows = np.arange(len(sa)) if code is None or code.strip().upper() == ENGLAND_CODE else sa.members(code)
+        rows = np.arange(len(sa)) if code is None or code.strip().upper() == ENGLAND else sa.members(code)
         return cls(analysis, rows, tuple(categories) if categories else analysis.categories)
 
     def records(self) -> list[SmallAreaDistance]:

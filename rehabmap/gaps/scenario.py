@@ -34,6 +34,7 @@ import re
 
 import numpy as np
 
+from geodata.england import ENGLAND
 from geodata.errors import UnknownArea
 from rehabmap.coverage import CoverageMap
 from rehabmap.errors import InvalidValue, shorten
@@ -42,7 +43,7 @@ from rehabmap.gaps.categories import Category, parse_category
 from rehabmap.gaps.coverage import unknown_reason
 from rehabmap.gaps.indicators import INDICATORS, indicator_value
 from rehabmap.gaps.options import ADDITION_FORMAT, GapOptions
-from rehabmap.gaps.population import ENGLAND_CODE, SmallAreas
+from rehabmap.gaps.population import SmallAreas
 from rehabmap.record import Provenance, Service
 
 _CODES = re.compile(r"[\s+,]+")
@@ -213,7 +214,7 @@ def what_if(analysis: GapAnalysis, code: str, scenario: Scenario, geography: Any
     applied = scenario.apply(analysis, geography)
     cats = tuple(categories) if categories else analysis.categories
     changes: list[Change] = []
-    scopes: list[tuple[Literal["area", "england"], str, str]] = [("england", "england", ENGLAND_CODE)]
+    scopes: list[tuple[Literal["area", "england"], str, str]] = [("england", "england", ENGLAND)]
     if level != "england":
         scopes.insert(0, ("area", level, key))
     for scope, scope_level, scope_code in scopes:

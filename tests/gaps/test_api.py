@@ -112,6 +112,18 @@ def test_unknown_area_is_a_404_naming_it(client):
     assert client.get("/gaps/E54999999/smallareas.csv").status_code == 404
 
 
+def test_another_nations_code_is_told_as_that_nations(client):
+    """Cardiff's code said "No English ICB or local authority has the code", as for a mistyped one (the areas
+    API already told it apart); now the gaps say it is Welsh and what they take."""
+    for path in ("/gaps/W06000015", "/gaps/w06000015/map.svg"):
+        reply = client.get(path)
+        assert reply.status_code == 404
+        error = reply.json()["error"]
+        assert error["code"] == "unknown_area"
+        assert error["message"].startswith("'W06000015' is the ONS code of an area in Wales. rehabmap covers England "
+                                           "only: gap analysis is by ICB (E54…) or local authority"), error
+
+
 def test_area_table_exports(client):
     reply = client.get("/gaps/areas.csv", params={"level": "icb", "type": "community_rehab_team"})
     assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/csv")

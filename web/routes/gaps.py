@@ -16,6 +16,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
+from geodata.england import ENGLAND
 from geodata.errors import UnknownArea
 from rehabmap.errors import CALLER_ERRORS, DomainError
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
@@ -25,7 +26,7 @@ from rehabmap.gaps.coverage import gaps_with_coverage, table_with_coverage
 from rehabmap.gaps.indicators import INDICATOR_LABELS
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
-from rehabmap.gaps.population import ENGLAND_CODE, LEVEL_LABELS
+from rehabmap.gaps.population import LEVEL_LABELS
 from rehabmap.gaps.ranking import compare
 from rehabmap.gaps.report import AreaGapReport, AreaGaps
 from rehabmap.gaps.scenario import Scenario, WhatIf, what_if
@@ -220,7 +221,7 @@ def gaps_summary(request: Request, code: str, state: State) -> HTMLResponse:
     a = analysis(state)
     key, level = _area(a, code)
     if level is None:
-        return not_found(request, "That area" if key != ENGLAND_CODE else "A summary for all of England")
+        return not_found(request, "That area" if key != ENGLAND else "A summary for all of England")
     errors = Errors()
     thresholds = Thresholds.of(Fields.of_query(request), errors)
     gaps = gaps_with_coverage(area_report(state, key, thresholds.options), state.coverage())
@@ -257,7 +258,7 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
     a = analysis(state)
     key, level = _area(a, code)
     if level is None:
-        return not_found(request, "That area" if key != ENGLAND_CODE else "A scorecard for all of England")
+        return not_found(request, "That area" if key != ENGLAND else "A scorecard for all of England")
     fields = Fields.of_query(request)
     errors = Errors()
     thresholds = Thresholds.of(fields, errors)
