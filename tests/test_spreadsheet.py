@@ -18,3 +18,10 @@ def test_the_services_export_and_the_gaps_exports_defuse_the_same_text():
     written = csv_text([{"name": text, "mean_km": -1.5} for text in [*FORMULAS, "Leeds"]])
     assert list(csv.reader(io.StringIO(written, newline=""))) == [
         ["name", "mean_km"], *(["'" + text, "-1.5"] for text in FORMULAS), ["Leeds", "-1.5"]]
+
+
+def test_a_carriage_return_in_a_value_stays_in_its_row():
+    """With "\\n" ending its rows, the gaps' CSV wrote a carriage return unquoted, which splits the row for most
+    readers (W8 found it); rows now end as RFC 4180's and the services export's do."""
+    written = csv_text([{"name": "a\rb", "n": 1}, {"name": "c", "n": 2}])
+    assert list(csv.reader(io.StringIO(written, newline=""))) == [["name", "n"], ["a\rb", "1"], ["c", "2"]]

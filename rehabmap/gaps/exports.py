@@ -29,7 +29,9 @@ def csv_text(rows: list[dict[str, Any]], columns: list[str] | None = None,
         for row in rows:
             columns += [k for k in row if k not in columns]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    # CRLF, as RFC 4180 and the services export: with "\n" a value holding a carriage return went unquoted and
+    # split its row for most readers.
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\r\n", extrasaction="ignore")
     writer.writerow(dict(zip(columns, headers or columns, strict=True)))
     for row in rows:
         writer.writerow({k: defused(v) if isinstance(v, str) else v for k, v in row.items()})

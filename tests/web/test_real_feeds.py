@@ -627,7 +627,7 @@ def test_the_small_area_exports_give_no_distance_where_the_area_map_says_no_data
     done = rehabmap(home, data_dir, None, "gaps", NOTTINGHAMSHIRE, *types, "--smallareas-csv",
                     str(tmp_path / "small.csv"))
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "small.csv").read_text(encoding="utf-8") == reply.text
+    assert (tmp_path / "small.csv").read_bytes() == reply.content
 
 
 def test_a_service_the_directory_no_longer_lists_is_not_said_to_have_closed(browser, tmp_path, geodata_dir, data_dir,
