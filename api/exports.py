@@ -1,7 +1,7 @@
 """CSV and GeoJSON exports of browse results, streamed row by row so a whole index never sits in memory.
 
 The CSV column set is fixed (`COLUMNS`): a column never moves or disappears when a value is missing, so
-spreadsheets and scripts built on one export keep working on the next.
+spreadsheets and scripts built on one export keep working on the next; a new column goes at the end.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from rehabmap.browse import Listed
+from rehabmap.maintain.freshness import Listings
 from rehabmap.spreadsheet import defused
 
 COLUMNS: tuple[str, ...] = (
@@ -24,13 +25,16 @@ COLUMNS: tuple[str, ...] = (
     "capacity", "capacity_reported", "capacity_as_of", "accepting_referrals", "referral_route", "phone",
     "email", "website", "cqc_location_id", "cqc_rating", "cqc_rating_date", "status", "last_verified",
     "source", "distance_km", "in_home_icb", "out_of_catchment", "description",
+    "source_confirmed_by", "source_confirmed_on", "source_confirms",
 )
 
 
-def record(item: Listed, today: date) -> dict[str, Any]:
-    """One result as a flat record: the CSV row and the GeoJSON feature's properties."""
+def record(item: Listed, today: date, listings: Listings) -> dict[str, Any]:
+    """One result as a flat record: the CSV row and the GeoJSON feature's properties. Its source's listing
+    (`source_confirmed_*`, as `GET /services/{id}` gives it) apart from `last_verified`, a person's check."""
     s = item.service
     a = s.areas
+    listing = listings.of(s)
     return {
         "id": s.id, "name": s.name, "organisation": s.organisation, "provider_type": s.provider_type,
         "service_type": s.service_type.value, "subtype": s.subtype, "original_label": s.original_label,
@@ -50,6 +54,9 @@ def record(item: Listed, today: date) -> dict[str, Any]:
         "status": s.status, "last_verified": s.last_verified.isoformat() if s.last_verified else None,
         "source": s.source, "distance_km": item.distance_km, "in_home_icb": item.in_home_icb,
         "out_of_catchment": item.out_of_catchment, "description": s.description,
+        "source_confirmed_by": listing.name if listing else None,
+        "source_confirmed_on": listing.confirmed_on.isoformat() if listing else None,
+        "source_confirms": list(listing.confirms) if listing else None,
     }
 
 
@@ -65,7 +72,7 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def csv_lines(items: Iterable[Listed], today: date) -> Iterator[str]:
+def csv_lines(items: Iterable[Listed], today: date, listings: Listings) -> Iterator[str]:
     """The header, then one line per result (lists joined with ';', booleans as true/false)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -79,19 +86,19 @@ def csv_lines(items: Iterable[Listed], today: date) -> Iterator[str]:
 
     yield line(COLUMNS)
     for item in items:
-        row = record(item, today)
+        row = record(item, today, listings)
         yield line(_cell(row[c]) for c in COLUMNS)
 
 
-def feature(item: Listed, today: date) -> dict[str, Any]:
+def feature(item: Listed, today: date, listings: Listings) -> dict[str, Any]:
     s = item.service
     return {"type": "Feature", "id": s.id, "geometry": {"type": "Point", "coordinates": [s.lon, s.lat]},
-            "properties": record(item, today)}
+            "properties": record(item, today, listings)}
 
 
-def geojson_chunks(items: Iterable[Listed], today: date) -> Iterator[str]:
+def geojson_chunks(items: Iterable[Listed], today: date, listings: Listings) -> Iterator[str]:
     """A FeatureCollection of points, written feature by feature."""
     yield '{"type": "FeatureCollection", "features": ['
     for n, item in enumerate(items):
-        yield ("," if n else "") + "\n" + json.dumps(feature(item, today), ensure_ascii=False)
+        yield ("," if n else "") + "\n" + json.dumps(feature(item, today, listings), ensure_ascii=False)
     yield "\n]}\n"

@@ -7,6 +7,7 @@ import logging
 import sqlite3
 
 from geodata.geography import Geography
+from indexer.sync.connectors import source_titles
 from rehabmap.config import Backend, Settings
 from rehabmap.errors import DirectoryUnavailable, DomainError
 from rehabmap.index.base import IndexBackend, LiveWriter
@@ -43,7 +44,8 @@ def open_writer(settings: Settings) -> LiveWriter:
 
 def open_state(settings: Settings) -> AppState:
     """Everything the faces work with (see `rehabmap.state`)."""
-    state = AppState(settings, open_geography(settings), open_backend(settings))
+    state = AppState(settings, open_geography(settings), open_backend(settings),
+                     source_titles=source_titles(settings.oruk_feeds_dir))
     open_directory(state)
     return state
 

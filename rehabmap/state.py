@@ -8,6 +8,7 @@ other.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
@@ -29,11 +30,17 @@ class AppState:
     backend: IndexBackend
     directory: Directory | None = None  # tokens, organisations, the edits overlay, the audit log
     editor: Editor | None = None  # the maintainers' writes
+    source_titles: Mapping[str, str] = field(default_factory=dict)  # `indexer.sync.connectors.source_titles`
     _coverage_store: CoverageStore | None = field(default=None, repr=False)
     _coverage: CoverageMap | None = field(default=None, repr=False)
 
     def today(self) -> date:
         return self.settings.current_date()
+
+    def source_title(self, source: str) -> str:
+        """A source as a person reads it ("Care Quality Commission (CQC)", not "cqc"); one with no title (an
+        imported file's own name) as it is named."""
+        return self.source_titles.get(source, source)
 
     def coverage(self) -> CoverageMap:
         """What the directory covers (the claims are read again only when the store changes)."""

@@ -69,7 +69,7 @@ class SearchContext:
         return "/shortlist" + (f"?{query}" if query else "") + (f"#{fragment}" if fragment else "")
 
     def shortlist_only_url(self) -> str:
-        """The link to share: the shortlist alone, no postcode."""
+        """The link to share: the shortlist alone, without where it was searched from (postcode or place)."""
         return "/shortlist?" + urlencode([("s", i) for i in self.shortlist])
 
 

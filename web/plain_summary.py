@@ -51,7 +51,7 @@ def summary_text(home: Home, placement: Home | None, request: MatchRequest, resp
                       f"   Vacancy: {present.capacity_text(service, today)}. "
                       f"Taking referrals: {present.referrals_text(service)}.",
                       f"   How to refer: {service.referral_route or 'Contact the service'}"]
-            contact = ", ".join(c for c in (service.phone, service.email) if c)
+            contact = ", ".join(c for c in (service.phone and present.phone_text(service.phone), service.email) if c)
             if contact:
                 lines.append(f"   Contact: {contact}")
     lines += ["", "Check details with each service before making a referral."]

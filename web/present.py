@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+import phonenumbers
+
 from geodata.distance import miles_and_km
 from geodata.distance import format_km as km
 from rehabmap.coverage import Coverage
@@ -257,6 +259,21 @@ def tel_href(phone: str) -> str:
     return "tel:" + "".join(ch for ch in phone if ch.isdigit() or ch == "+")
 
 
+def phone_text(phone: str) -> str:
+    """A UK number as people read it, in groups by its area code's length (0113 496 0000, 01623 420690,
+    020 7946 0000), which only a table of every area code knows: libphonenumber's (the `phonenumbers`
+    package). Display only: the record keeps the source's digits and `tel_href` dials them. A number it
+    cannot read as one (an extension, words) is shown as the source gave it."""
+    try:
+        number = phonenumbers.parse(phone, "GB")
+    except phonenumbers.NumberParseException:
+        return phone
+    if not phonenumbers.is_possible_number(number) or number.extension:
+        return phone
+    style = phonenumbers.PhoneNumberFormat
+    return phonenumbers.format_number(number, style.NATIONAL if number.country_code == 44 else style.INTERNATIONAL)
+
+
 def website_text(url: str) -> str:
     return url.split("://", 1)[-1].rstrip("/")
 
@@ -283,7 +300,8 @@ def filters() -> dict[str, object]:
     """Jinja filters and globals the templates use."""
     return {
         "km": km, "miles_and_km": miles_and_km, "long_date": long_date, "type_label": type_label,
-        "public_type_label": public_type_label, "tel_href": tel_href, "website_text": website_text,
+        "public_type_label": public_type_label, "tel_href": tel_href, "phone_text": phone_text,
+        "website_text": website_text,
         "first_sentences": first_sentences, "age_range": age_range, "referrals_text": referrals_text,
         "need_label": need_label, "type_name": lambda t: TYPE_LABELS[t], "subtype_label": SUBTYPE_LABELS.get,
         "capacity_text": capacity_text,

@@ -3,6 +3,7 @@ professionals; and the link out for directions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, time
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
@@ -38,7 +39,7 @@ def contact_rows(service: Service) -> list[Row]:
     no referral rows (its old details stay, for a person looking into a past placement)."""
     rows: list[Row] = []
     if service.phone:
-        rows.append(("Phone", _link(present.tel_href(service.phone), service.phone)))
+        rows.append(("Phone", _link(present.tel_href(service.phone), present.phone_text(service.phone))))
     if service.email:
         rows.append(("Email", _link(f"mailto:{service.email}", service.email)))
     if service.website and service.website.startswith(("https://", "http://")):
@@ -114,7 +115,10 @@ def area_name(geography: Geography, code: str) -> str:
         return code
 
 
-def professional_rows(service: Service, geography: Geography, today: date) -> list[Row]:
+def professional_rows(service: Service, geography: Geography, today: date,
+                      source_title: Callable[[str], str]) -> list[Row]:
+    """`source_title` names a source as a person reads it (`AppState.source_title`); the record's id stays, for
+    a professional to quote."""
     rows: list[Row] = [("Service type", present.type_label(service))]
     if service.original_label:
         rows.append(("Listed by the source as", service.original_label))
@@ -149,6 +153,7 @@ def professional_rows(service: Service, geography: Geography, today: date) -> li
         rows.append(("Serves people living in", _bullets(names)))
     else:
         rows.append(("Serves people living in", "No restriction stated"))
-    sources = sorted({p.source for p in service.provenance})
-    rows.append(("Source", ", ".join(sources) + f" (id {service.id})"))
+    sources = sorted({source_title(p.source) for p in service.provenance})
+    rows.append(("Source" if len(sources) == 1 else "Sources", ", ".join(sources)))
+    rows.append(("rehabmap ID", service.id))
     return rows

@@ -13,8 +13,9 @@ from api.paging import PageNumber
 from api.exports import COLUMNS, csv_lines, geojson_chunks
 from api.schemas import ERRORS, POSTCODE_MAX_LENGTH, HomeOut, ListedServiceOut, ServiceListOut, ServiceOut
 from rehabmap.errors import ServiceNotFound
-from rehabmap.maintain.freshness import source_confirmation
+from rehabmap.maintain.freshness import Listings, source_confirmation
 from rehabmap.maintain.retirement import retirement
+from rehabmap.state import AppState
 from rehabmap.taxonomy import NEED_LABELS, ServiceType
 
 router = APIRouter(tags=["services"], responses=ERRORS)
@@ -72,6 +73,11 @@ def list_services(
                  for i in items])
 
 
+def _listings(state: AppState) -> Listings:
+    """Every synced record's listing, read before the stream starts (one query, not one a row)."""
+    return Listings(state.directory, state.source_titles)
+
+
 class CSVResponse(StreamingResponse):
     media_type = "text/csv"
 
@@ -91,7 +97,7 @@ _EXPORT = ("Every result, not a page: the same filters and order as GET /service
                                                       "example": ",".join(COLUMNS[:5]) + ",…\r\n"}}}})
 def export_csv(b: Filters, state: State) -> CSVResponse:
     state.backend.info()  # an unbuilt index is a 503 now, not a broken stream later
-    return CSVResponse(csv_lines(every(state.backend, b), state.today()),
+    return CSVResponse(csv_lines(every(state.backend, b), state.today(), _listings(state)),
                        headers={"Content-Disposition": 'attachment; filename="rehabmap-services.csv"'})
 
 
@@ -110,7 +116,7 @@ def export_csv(b: Filters, state: State) -> CSVResponse:
                                                     "service_type": "vcfse"}}]}}}}})
 def export_geojson(b: Filters, state: State) -> GeoJSONResponse:
     state.backend.info()
-    return GeoJSONResponse(geojson_chunks(every(state.backend, b), state.today()),
+    return GeoJSONResponse(geojson_chunks(every(state.backend, b), state.today(), _listings(state)),
                            headers={"Content-Disposition": 'attachment; filename="rehabmap-services.geojson"'})
 
 
@@ -128,4 +134,5 @@ def get_service(
                               "or 'sample:leeds-recovery-college'; search with GET /services.",
                               field="service_id")
     return ServiceOut.of(service, state.today(), state.settings.verify_after_days).retired(
-        retirement(state.directory, service)).confirmed(source_confirmation(state.directory, service))
+        retirement(state.directory, service)).confirmed(
+        source_confirmation(state.directory, service, state.source_titles))

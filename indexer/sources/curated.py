@@ -65,6 +65,7 @@ class TableSpec:
     area_levels: tuple[str, ...]      # coverage levels the area code must be one of
     name_column: str
     service_type: ServiceType
+    title: str                        # the table as a person reads it, where a service's source is named
     extra: tuple[str, ...] = ()
 
     @property
@@ -78,11 +79,13 @@ class TableSpec:
 
 TABLES = (
     TableSpec("curated-ips", "ips_services.csv", "icb_code", ("icb",), "service_name", ServiceType.ips_employment,
-              extra=("serves",)),
+              "rehabmap's table of IPS employment services, kept by its maintainers", extra=("serves",)),
     TableSpec("curated-advocacy", "statutory_advocacy.csv", "utla_code", ("utla",), "service_name",
-              ServiceType.advocacy, extra=("kind",)),
+              ServiceType.advocacy, "rehabmap's table of statutory advocacy services, kept by its maintainers",
+              extra=("kind",)),
     TableSpec("curated-crt", "community_rehab_teams.csv", "trust_ods_code", (), "team_name",
-              ServiceType.community_rehab_team, extra=("serves",)),
+              ServiceType.community_rehab_team,
+              "rehabmap's table of community rehabilitation teams, kept by its maintainers", extra=("serves",)),
 )
 _LEVEL_NAMES = {"icb": "an ICB code (E54…)", "utla": "an upper-tier local authority code (E06…, E08…, E09…, E10…)",
                 "lad": "a local authority code", "sub_icb": "a sub-ICB location code (E38…)"}

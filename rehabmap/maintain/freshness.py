@@ -19,7 +19,7 @@ due is a person's check of the rest. Results say so with `verification_due`; mai
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
@@ -29,9 +29,6 @@ if TYPE_CHECKING:
     from rehabmap.record import Service
 
 DEFAULT_VERIFY_AFTER_DAYS = 180
-# The sources' names as a person reads them (by a record's `field_sources` prefix); an ORUK feed is `oruk-<feed>`.
-SOURCE_NAMES = {"cqc": "CQC", "cqc-ratings": "CQC's monthly files", "cqc-directory": "CQC's care directory",
-                "ods": "NHS ODS", "nhs-service-search": "the NHS website", "charity": "the Charity Commission"}
 # The facts a page shows about a service, as a person names them, each with the record fields it rests on.
 FACTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("registration", ("cqc_location_id",)), ("name", ("name",)), ("address", ("address", "postcode")),
@@ -47,47 +44,67 @@ class SourceConfirmation:
     """A synced source's listing of a service, as it stands: who, when, and which facts it gives."""
 
     source: str                         # the source's name in `field_sources` and provenance, e.g. "cqc"
-    name: str                           # as a person reads it, e.g. "CQC"
+    name: str                           # as a person reads it, e.g. "Care Quality Commission (CQC)"
     confirmed_on: date                  # its last successful sync that still listed the record as shown
     confirms: tuple[str, ...]           # the facts (`FACTS`) it gives
     does_not_confirm: tuple[str, ...]   # the facts it does not give: only a person's check confirms them
 
 
-def source_name(source: str) -> str:
-    return SOURCE_NAMES.get(source) or (f"the {source[5:]} Open Referral feed" if source.startswith("oruk-")
-                                        else source)
-
-
-def source_confirmation(directory: Directory | None, service: Service) -> SourceConfirmation | None:
+def source_confirmation(directory: Directory | None, service: Service,
+                        titles: Mapping[str, str]) -> SourceConfirmation | None:
     """The listing of one service by its own source (see `source_confirmations`)."""
-    return source_confirmations(directory, [service]).get(service.id)
+    return source_confirmations(directory, [service], titles).get(service.id)
 
 
-def source_confirmations(directory: Directory | None, services: Iterable[Service]) -> dict[str, SourceConfirmation]:
-    """By service id, the listing of each active synced service by its own source, read from the sync store in
-    one query: its confirmation is the later of the last time a run fetched it and its source's last successful
-    sync (a complete listing lists every record it holds, a change feed tells every change, so a run that ends
-    well and says nothing of the record confirms it as shown). None for a record no source syncs, a retired
-    one, one whose source's latest version could not be used (what is shown is an older one), or with no
-    store."""
+def source_confirmations(directory: Directory | None, services: Iterable[Service],
+                         titles: Mapping[str, str]) -> dict[str, SourceConfirmation]:
+    """By service id, the listing of each active synced service by its own source, named by `titles` (as a
+    person reads it: `AppState.source_titles`), read from the sync store in one query (see `Listings`)."""
     wanted = {s.id: s for s in services if s.status == "active"}
     if directory is None or not wanted:
         return {}
-    ids = sorted(wanted)
-    with directory.database.connect() as conn:
-        rows = conn.execute("SELECT r.service_id, r.source, r.last_seen, s.last_success_at FROM sync_records r "
-                            "LEFT JOIN sync_state s ON s.source = r.connector WHERE r.status = 'active' AND "
-                            "r.problem IS NULL AND r.service IS NOT NULL AND r.service_id IN "
-                            f"({', '.join('?' * len(ids))})", ids).fetchall()
-    found = {}
-    for service_id, source, last_seen, last_success in rows:
-        given = {field for field, said in wanted[service_id].field_sources.items()
-                 if said.split(":", 1)[0] == source}
-        confirms = tuple(fact for fact, fields in FACTS if given.intersection(fields))
-        found[service_id] = SourceConfirmation(
-            source, source_name(source), date.fromisoformat(max(last_seen, last_success or "")[:10]), confirms,
-            tuple(fact for fact, _ in FACTS if fact not in confirms))
-    return found
+    listings = Listings(directory, titles, sorted(wanted))
+    return {i: found for i, s in wanted.items() if (found := listings.of(s)) is not None}
+
+
+class Listings:
+    """The sources' listings read from the sync store at once: of the given service ids, or of every synced
+    record (an export: one query, not one a row). A listing's day is the later of the last time a run fetched
+    the record and its source's last successful sync (a complete listing lists every record it holds, a change
+    feed tells every change, so a run that ends well and says nothing of the record confirms it as shown).
+    None for a record no source syncs, a retired one, or one whose source's latest version could not be used
+    (what is shown is an older one)."""
+
+    def __init__(self, directory: Directory | None, titles: Mapping[str, str], ids: list[str] | None = None) -> None:
+        self.titles = titles
+        self.listed: dict[str, tuple[str, date]] = {}
+        self._made: dict[tuple[str, date, frozenset[str]], SourceConfirmation] = {}
+        if directory is None:
+            return
+        where = "" if ids is None else f" AND r.service_id IN ({', '.join('?' * len(ids))})"
+        with directory.database.connect() as conn:
+            rows = conn.execute("SELECT r.service_id, r.source, r.last_seen, s.last_success_at FROM sync_records r "
+                                "LEFT JOIN sync_state s ON s.source = r.connector WHERE r.status = 'active' AND "
+                                "r.problem IS NULL AND r.service IS NOT NULL" + where, ids or ()).fetchall()
+        self.listed = {service_id: (source, date.fromisoformat(max(last_seen, last_success or "")[:10]))
+                       for service_id, source, last_seen, last_success in rows}
+
+    def of(self, service: Service) -> SourceConfirmation | None:
+        """The facts confirmed are those the record's `field_sources` trace to its source."""
+        found = self.listed.get(service.id) if service.status == "active" else None
+        if found is None:
+            return None
+        source, day = found
+        given = frozenset(field for field, said in service.field_sources.items()
+                          if said.split(":", 1)[0] == source)
+        # Records one sync listed share their source, day and fields: an export makes each listing once.
+        made = self._made.get((source, day, given))
+        if made is None:
+            confirms = tuple(fact for fact, fields in FACTS if given.intersection(fields))
+            made = self._made[source, day, given] = SourceConfirmation(
+                source, self.titles.get(source, source), day, confirms,
+                tuple(fact for fact, _ in FACTS if fact not in confirms))
+        return made
 
 
 def verification_due(service: Service, today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> bool:

@@ -40,7 +40,7 @@ def long(day: date) -> str:
 def test_the_api_gives_the_sources_listing_apart_from_a_persons_check(synced, synced_home):  # noqa: F811
     record = httpx.get(f"{synced}/services/{ASHTON}", timeout=60).json()
 
-    assert record["source_confirmed"] == {"source": "cqc", "name": "CQC",
+    assert record["source_confirmed"] == {"source": "cqc", "name": "Care Quality Commission (CQC)",
                                           "confirmed_on": synced_on(synced_home).isoformat(),
                                           "confirms": CONFIRMS, "does_not_confirm": NOT_CONFIRMED}
     assert record["last_verified"] is None, "no person has checked it"
@@ -73,8 +73,9 @@ def test_the_page_says_what_cqc_confirmed_and_that_no_person_has_checked(browser
         checked = page.locator("#last-checked").inner_text()
     finally:
         page.close()
-    assert listing == (f"Listed by CQC: last confirmed {long(synced_on(synced_home))} ({', '.join(CONFIRMS)}). "
-                       f"Not from CQC: {', '.join(NOT_CONFIRMED)}. Check those with the service.")
+    assert listing == (f"Listed by Care Quality Commission (CQC): last confirmed {long(synced_on(synced_home))} "
+                       f"({', '.join(CONFIRMS)}). Not from Care Quality Commission (CQC): {', '.join(NOT_CONFIRMED)}. "
+                       "Check those with the service.")
     assert checked == "Checked by the rehabmap team or the service: not yet"
 
 
@@ -86,4 +87,4 @@ def test_the_keepers_verification_page_shows_the_listing_beside_the_check(browse
     with signed_in_page(browser, synced, token, "/keepers/verification-due") as page:
         row = page.locator("tr", has_text="Ashton Lodge Residential Home").inner_text()
     assert "Never" in row, "still due: a person's check of what CQC does not give"
-    assert f"CQC, {synced_on(synced_home).isoformat()} (registration, name, address" in row
+    assert f"Care Quality Commission (CQC), {synced_on(synced_home).isoformat()} (registration, name, address" in row

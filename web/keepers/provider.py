@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from rehabmap.errors import DirectoryUnavailable, DomainError, InvalidEdit
 from rehabmap.maintain.auth import Role
 from rehabmap.maintain.edits import Editor
+from rehabmap.maintain.freshness import SourceConfirmation, source_confirmations
 from rehabmap.record import Service, contact_problem
 from web.deps import get_state
 from web.forms import MAX_VALUE, Errors, Fields
@@ -45,6 +46,7 @@ class Card:
     vacancy: str
     capacity: str
     accepting: str
+    listing: SourceConfirmation | None  # its source's listing, as the service's own page shows it
 
 
 def _editor(request: Request) -> Editor:
@@ -60,9 +62,11 @@ def _cards(request: Request, keeper: Keeper) -> list[Card]:
     services = [s for s in (state.backend.get(i) for i in
                             state.directory.organisations.owned_by(keeper.principal.organisation_id)) if s]
     today = state.today()
+    listings = source_confirmations(state.directory, services, state.source_titles)
     # A report past the freshness window is not offered again as the answer: the provider says it afresh.
     return [Card(n, s, capacity_text(s, today), s.capacity_now(today) or "",
-                 "" if s.accepting_referrals is None else "yes" if s.accepting_referrals else "no")
+                 "" if s.accepting_referrals is None else "yes" if s.accepting_referrals else "no",
+                 listings.get(s.id))
             for n, s in enumerate(sorted(services, key=lambda s: s.name.lower()), start=1)]
 
 
@@ -100,7 +104,7 @@ async def update_capacity(request: Request, keeper: Keeper = requires(Role.provi
     if accepting not in ("yes", "no"):
         errors.add(f"accepting-{card.n}", f"Choose whether {card.service.name} is taking referrals")
     if errors:
-        typed = Card(card.n, card.service, card.vacancy, capacity, accepting)
+        typed = Card(card.n, card.service, card.vacancy, capacity, accepting, card.listing)
         return _my_services_page(request, keeper, errors, typed=typed, status=400)
     return await _write(request, keeper, service_id, {"capacity": capacity, "accepting_referrals": accepting == "yes"})
 

@@ -33,5 +33,6 @@ def about_data(request: Request, state: State) -> HTMLResponse:
     facts = [("Services listed", f"{info.count:,}"),
              ("Index built", long_date(info.built_at.date()) if info.built_at else "unknown")]
     if info.sources:
-        facts.append(("Sources", ", ".join(f"{name} ({count:,})" for name, count in sorted(info.sources.items()))))
+        named = sorted((state.source_title(name), count) for name, count in info.sources.items())
+        facts.append(("Sources", ", ".join(f"{title} ({count:,})" for title, count in named)))
     return page(request, "pages/about_data.html", {"facts": facts, "ranking": RANKING}, private=False)

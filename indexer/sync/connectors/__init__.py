@@ -69,6 +69,8 @@ completely) and both inpatient levels for England (E92000001) after a complete r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rehabmap.errors import DomainError
@@ -78,6 +80,31 @@ if TYPE_CHECKING:  # not at run time: `rehabmap --help` lists SOURCES without lo
     from rehabmap.config import Settings
 
 SOURCES = ("cqc", "cqc-ratings", "ods", "oruk", "charity", "nhs-service-search")
+# Each source as a person reads it (a family on a service page, a keeper on theirs), by the name its records'
+# ids, provenance and `field_sources` carry: the one home of these words. An ORUK feed is named by its file's
+# `label` (the council's own name for it); a curated table by what it is (`TableSpec.title`).
+TITLES = {"cqc": "Care Quality Commission (CQC)", "cqc-ratings": "Care Quality Commission (CQC) ratings file",
+          "cqc-directory": "Care Quality Commission (CQC) care directory",
+          "cqc-hsca": "Care Quality Commission (CQC) register of active locations",
+          "ods": "NHS Organisation Data Service", "nhs-service-search": "NHS website (Service Search)",
+          "charity": "Charity Commission register"}
+
+
+def source_titles(feeds_dir: Path) -> Mapping[str, str]:
+    """`TITLES`, each curated table's and each ORUK feed's in `feeds_dir`, by source name. A feed file that
+    cannot be read is left out (its records read by their source name) rather than keep the server from
+    starting: `rehabmap sync oruk` is what tells a keeper the file is wrong."""
+    from indexer.sources.curated import TABLES
+    from indexer.sync.connectors.oruk import FeedError, load_feed
+
+    titles = dict(TITLES) | {table.source: table.title for table in TABLES}
+    for path in sorted(feeds_dir.glob("*.toml")) if feeds_dir.is_dir() else ():
+        try:
+            feed = load_feed(path)
+        except FeedError:
+            continue
+        titles[feed.source] = feed.label
+    return titles
 
 
 class UnknownSource(DomainError):
