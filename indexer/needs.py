@@ -19,7 +19,9 @@ _PATTERNS: dict[str, str] = {need: words(pattern) for need, pattern in {
     "learning_disability": r"learning disabilit(?:y|ies)",
     "autism": r"autis(?:m|tic)|\basc\b",
     "personality_disorder_diagnosis": r"personality disorder",
-    "detained_mha": r"detained|mental health act|\bmha\b|section\s*3\b",
+    # Detention only: the Act's or "MHA"'s name alone also covers a community treatment order, guardianship and
+    # s17 leave (as CQC's band does, indexer/sources/cqc.py), which say nothing of whether detained people are taken.
+    "detained_mha": r"detained|sectioned|section\s*(?:2|3|37)\b",
     "restricted_s37_41": r"s\.?\s?37\s*/\s*41|section\s+37\s*/\s*41|restricted patients?|restriction order",
     "substance_misuse": r"substance misuse|drug and alcohol|dual diagnosis|addiction",
     "older_adult": r"older (?:adults?|people)",

@@ -182,13 +182,16 @@ class ReviewQueue:
             before = self.store.review(record.source, record.source_id)
             decided = replace(decided, decided_by=actor, decided_at=at, decided_on_evidence=record.evidence_digest)
             rows.append(decided)
-            changes = [Change("review", before.state if before else None, decided.state)]
             if action == "accept":
-                changes += [Change("service_type", before.decided_type if before else None, decided.decided_type),
-                            Change("subtype", before.decided_subtype if before else None, decided.decided_subtype)]
+                changes = [Change("service_type", before.decided_type if before else None, decided.decided_type),
+                           Change("subtype", before.decided_subtype if before else None, decided.decided_subtype)]
             else:
-                changes.append(Change("review_reason", before.reason if before else None, decided.reason))
-            audits.append(Audit(actor, action, record.service_id, tuple(changes)))
+                changes = [Change("review_reason", before.reason if before else None, decided.reason)]
+            # The decision itself is always logged (deciding again on new evidence is news); a field it leaves as
+            # it was is not ("subtype: null → null" said nothing and read as if something changed).
+            audits.append(Audit(actor, action, record.service_id,
+                                (Change("review", before.state if before else None, decided.state),
+                                 *(c for c in changes if c.old != c.new))))
             if shown(record, decided) != shown(record, before):
                 live_changed.add(record.key)
                 records.append(record)

@@ -323,6 +323,7 @@ class _Plan:
     live_changed: set[tuple[str, str]] = field(default_factory=set)
     active_before: int = 0
     touched: int = 0
+    rejected: frozenset[tuple[str, str]] = frozenset()   # records a maintainer rejected: never shown
 
     @classmethod
     def make(cls, runner: SyncRunner, connector: str, outcomes: Sequence[Outcome], *, complete: bool) -> _Plan:
@@ -333,9 +334,10 @@ class _Plan:
         existing = {r.key: r for r in store.records(connector)}
         stored_enrichments = {e.key: e for e in store.enrichments(active_only=False)}
         own_enrichments = {k: e for k, e in stored_enrichments.items() if e.connector == connector}
-        plan.active_before = (sum(r.status == "active" for r in existing.values())
-                              + sum(e.status == "active" for e in own_enrichments.values()))
         reviews = {r.key: r for r in store.reviews()}
+        plan.rejected = frozenset(k for k, r in reviews.items() if r.state == "rejected")
+        plan.active_before = (sum(map(plan._counts, existing.values()))
+                              + sum(e.status == "active" for e in own_enrichments.values()))
 
         changed_enrichments = plan._enrichments(latest, own_enrichments, complete)
         active = [enrichment_from_json(e.enrichment) for e in
@@ -353,12 +355,12 @@ class _Plan:
             after: StoredRecord | None
             if isinstance(outcome, SourceItem):
                 after = plan._item(*items[key], before, prepared.get(key))
-                plan.touched += before is not None and before.status == "active" and after.digest != before.digest
+                plan.touched += before is not None and plan._counts(before) and after.digest != before.digest
             elif isinstance(outcome, Gone):
                 if key in own_enrichments:
                     continue  # an enrichment that is gone: retired above
                 after = plan._gone(outcome, before)
-                plan.touched += after is not None
+                plan.touched += before is not None and plan._counts(before)
             elif isinstance(outcome, Refused):
                 after = plan._refused(outcome, before)
             else:
@@ -445,8 +447,14 @@ class _Plan:
     def _vanished_reason(self) -> str:
         return f"no longer listed by {self.connector} (a complete listing on {self.runner.today.isoformat()})"
 
+    def _counts(self, before: StoredRecord) -> bool:
+        """Whether a change to this record counts toward the share threshold: an active record, unless a
+        maintainer rejected it (shown nowhere, so its changes cannot harm the directory, and must not stop a
+        run that changes nothing a person sees)."""
+        return before.status == "active" and before.key not in self.rejected
+
     def _vanished(self, before: StoredRecord) -> StoredRecord:
-        self.touched += 1
+        self.touched += self._counts(before)
         after = self._gone(Gone(before.source, before.source_id, self._vanished_reason(), self.runner.today), before)
         assert after is not None
         return after
@@ -526,7 +534,7 @@ class _Plan:
         self.report.unplaced += refused.unplaced
         if before is None or not active or refused.unreadable:
             return None
-        self.touched += 1
+        self.touched += self._counts(before)
         return self._gone(Gone(refused.source, str(refused.source_id),
                                f"the source's record can no longer be used: {refused.reason}", None), before)
 

@@ -65,6 +65,15 @@ def _last_run(store: SyncStore, source: str) -> LastRun | None:
                    report.get("stopped"), int(report.get("discarded", 0)))
 
 
+def not_live(store: SyncStore) -> Counter[str]:
+    """Per source, the applied changes the live index or its coverage claims have not yet followed (a run or a
+    review decision was killed between; the next one, or a server's start, writes them)."""
+    changed, due = store.changed_since_meta("live_revision_published", COVERAGE_DUE + "sync:")
+    behind = Counter(changed)
+    behind.update(key[len(COVERAGE_DUE + "sync:"):] for key in due)
+    return behind
+
+
 def sync_status(store: SyncStore, source: str | None = None) -> list[SourceReport]:
     """Every source the store has heard of, by the name each run is recorded under (`oruk-<feed>`,
     `cqc-directory`, a mapped file's source ...), or only the one named."""
@@ -74,8 +83,7 @@ def sync_status(store: SyncStore, source: str | None = None) -> list[SourceRepor
         (r.connector, r.status) for r in records if r.status != "active" or shown(r, reviews.get(r.key)) is not None)
     waiting = Counter(r.connector for r in records if held(r, reviews.get(r.key)))
     facts = Counter(e.connector for e in store.enrichments())
-    not_live = Counter(r.connector for r in store.changed_since(int(store.meta("live_revision_published") or 0)))
-    not_live.update(key[len(COVERAGE_DUE + "sync:"):] for key in store.metas(COVERAGE_DUE + "sync:"))
+    behind = not_live(store)
     found = []
     for state in store.sources():
         if source is not None and state.source != source:
@@ -83,5 +91,5 @@ def sync_status(store: SyncStore, source: str | None = None) -> list[SourceRepor
         name = state.source
         found.append(SourceReport(name, state.last_success_at, state.last_complete_at, state.state,
                                   status[(name, "active")], status[(name, "retired")], waiting[name], facts[name],
-                                  _last_run(store, name), state.run_started_at, state.staged, not_live[name]))
+                                  _last_run(store, name), state.run_started_at, state.staged, behind[name]))
     return found

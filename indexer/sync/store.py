@@ -342,6 +342,18 @@ class SyncStore:
                                 "ORDER BY live_revision", (revision,)).fetchall()
         return [_record(r) for r in rows]
 
+    def changed_since_meta(self, key: str, prefix: str) -> tuple[dict[str, int], list[str]]:
+        """How many records each connector changed after the revision the meta entry `key` holds, and the meta
+        keys that start with `prefix`: in one connection, counted by the database on the revision's index
+        without reading a record (a health probe asks; each new connection reads the schema again)."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT value FROM sync_meta WHERE key = ?", (key,)).fetchone()
+            counts = conn.execute("SELECT connector, count(*) FROM sync_records WHERE live_revision > ? "
+                                  "GROUP BY connector", (int(row[0]) if row else 0,)).fetchall()
+            keys = conn.execute("SELECT key FROM sync_meta WHERE substr(key, 1, ?) = ?",
+                                (len(prefix), prefix)).fetchall()
+        return {connector: int(count) for connector, count in counts}, [k for (k,) in keys]
+
     def live_revision(self) -> int:
         with self._connect() as conn:
             return int(conn.execute("SELECT coalesce(max(live_revision), 0) FROM sync_records").fetchone()[0])

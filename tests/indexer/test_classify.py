@@ -144,3 +144,18 @@ def test_negated_hyphenated_needs_are_not_met():
     assert extract_needs("We do not accept restricted-patients")[1] == {"restricted_s37_41"}
     assert extract_gender("A women-only ward") == "female_only"
     assert extract_gender("Mixed/gender ward") == "mixed_gender"
+
+
+@pytest.mark.parametrize("text, met", [
+    ("Support for people on a community treatment order under the Mental Health Act", set()),
+    ("Advice on guardianship and s17 leave under the MHA", set()),
+    ("Accepts people detained under the Mental Health Act", {"detained_mha"}),
+    ("For people who have been sectioned", {"detained_mha"}),
+    ("Patients on section 3 or section 37", {"detained_mha"}),
+    ("Patients on section 2", {"detained_mha"}),
+    ("Section 117 aftercare", set()),
+])
+def test_only_words_of_detention_state_detained_mha(text, met):
+    """The Act's name alone also covers a community treatment order, guardianship and leave (as CQC's band does,
+    README "Sources"): it says nothing of whether a service takes people detained."""
+    assert extract_needs(text) == (met, set())

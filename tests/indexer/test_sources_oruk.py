@@ -267,3 +267,30 @@ def load_rows(items: list[dict]) -> list[Candidate]:
     rows = list(read_oruk(items, "bristol.json"))
     assert all(isinstance(r, Candidate) for r in rows)
     return [r for r in rows if isinstance(r, Candidate)]
+
+
+def test_only_detention_in_a_real_feeds_words_means_detained_mha(data_dir):
+    """Bristol's recorded feed, each service given a place as a detail page would: the carers' service whose
+    description points to "factsheets on topics like the Mental Health Act" says nothing of detention, where the
+    advocacy service for people "Detained under the Mental Health Act" does. Naming the Act (or "MHA") alone
+    also covers a community treatment order, guardianship and leave, so it states no need."""
+    from indexer.sync.connectors.oruk import load_feed, map_service
+    from indexer.sync.items import SourceItem
+
+    feed = load_feed(ROOT / "mappings" / "feeds" / "bristol.toml")
+    items = json.loads((data_dir / "feeds" / "oruk" / "bristol_council_services_2024-12.json").read_text())
+    place = [{"id": "l1", "location": {"id": "l1", "name": "Here", "physical_addresses": [
+        {"address_1": "High Street", "city": "Bristol", "postal_code": "BS1 5TR"}]}}]
+    needs = {}
+    # The feed lists "Rethink Carers Service" twice; the one that names the Act.
+    for name, sid in (("Rethink Carers Service", "9c9583e3-2d3e-44af-a091-147aefb50853"),
+                      ("Independent Mental Health Advocacy (IMHA)", "39774c70-03b3-abcf-7494-42582414aa75")):
+        item = next(i for i in items if i["id"] == sid)
+        assert item["name"] == name and "Mental Health Act" in item["description"]
+        mapped = map_service(feed, {**item, "service_at_locations": place}, "u", 1, datetime.now(timezone.utc))
+        assert isinstance(mapped, SourceItem), mapped
+        service = prepare(mapped.candidate, FixedPlacer())
+        assert isinstance(service, Service), service
+        needs[name] = service.needs_met
+    assert "detained_mha" not in needs["Rethink Carers Service"]
+    assert "detained_mha" in needs["Independent Mental Health Advocacy (IMHA)"]

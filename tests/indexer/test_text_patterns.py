@@ -156,8 +156,9 @@ def test_an_optional_letter_inside_a_run_makes_longer_needles(pattern, needles):
 
 # Words the patterns look for, negations, and the four letters re.IGNORECASE treats as ASCII twins.
 _WORDS = ["no", "not", "does not accept", "unable to support", "excludes", "Autism", "AUTISTIC", "asc",
-          "learning disabilities", "Personality Disorder", "detained", "MHA", "section 3", "Section 37/41",
-          "s37/41", "restricted patients", "dual diagnosis", "older people", "ABI", "acquired brain injury",
+          "learning disabilities", "Personality Disorder", "detained", "sectioned", "MHA", "section 2", "section 3",
+          "Section 37/41", "s37/41", "restricted patients", "dual diagnosis", "older people", "ABI",
+          "acquired brain injury",
           "step-free", "wheelchair accessible", "sensory-friendly", "women-only", "for men", "men's ward",
           "mixed-sex", "locked rehab", "high dependency", "complex care", "care team", "longer stay", "level 2",
           "Level 1", "community rehabilitation unit", "rehabilitation team", "IPS", "IMHA", "imca",

@@ -96,6 +96,32 @@ def test_a_run_killed_at_each_step_converges(step, synced_once, tmp_path, data_d
     assert index_record(home, ASHTON)["beds"] == 31
 
 
+def test_health_says_a_running_server_is_behind_a_killed_runs_applied_changes(synced_once, tmp_path, data_dir,
+                                                                               replay):
+    """A sync killed after applying, while a server runs: the server serves the previous data until the next sync,
+    review decision or restart. `sync-status` said so; `/health`, which monitoring reads, said "ok". Now it says
+    "degraded" with the count, still 200 (the previous index answers), and "ok" once the next run writes them."""
+    home = tmp_path / "home"
+    shutil.copytree(synced_once, home, symlinks=True)
+    with serving(home, data_dir) as url:
+        assert httpx.get(f"{url}/health", timeout=60).json()["not_live"] == 0
+        replay.cqc.alter(ASHTON.split(":")[1], numberOfBeds=31)
+
+        killed_at("applied", home, data_dir, replay)
+
+        behind = httpx.get(f"{url}/health", timeout=60)
+        assert behind.status_code == 200 and beds(url) == 27
+        # Ashton Lodge's record and CQC's coverage claims, as sync-status counts them.
+        assert (behind.json()["status"], behind.json()["not_live"]) == ("degraded", 2)
+        assert "2 applied changes are not yet in the live index" in status(home, data_dir).stdout
+
+        again = rehabmap(home, data_dir, replay, "sync", "cqc")
+        assert again.returncode == 0, again.stderr
+
+        caught_up = httpx.get(f"{url}/health", timeout=60).json()
+        assert (caught_up["status"], caught_up["not_live"]) == ("ok", 0) and beds(url) == 31
+
+
 def test_a_first_run_killed_after_it_applied_claims_no_coverage_until_its_records_are_live(
         tmp_path, geodata_dir, data_dir, replay):
     """The first run of a complete listing makes CQC's coverage claims ("CQC lists every care home here"). Killed

@@ -30,6 +30,7 @@ from tests.sync.store_fixtures import (
     settings_for,
 )
 
+ASHTON = "1-112816741"
 MHA_SPECIALISM = {"name": "Caring for people whose rights are restricted under the Mental Health Act"}
 
 
@@ -77,8 +78,7 @@ def test_an_accepted_candidate_is_shown_as_accepted_and_outlives_resyncs(setting
     audit, _ = Directory.from_settings(settings).audit.entries(resource_id=FIELD_HOUSE)
     assert [(a.actor, a.action, a.field, a.old, a.new) for a in audit] == [
         ("Ann (maintainer)", "accept", "review", "pending", "accepted"),
-        ("Ann (maintainer)", "accept", "service_type", None, "inpatient_rehab_level1"),
-        ("Ann (maintainer)", "accept", "subtype", None, None)]
+        ("Ann (maintainer)", "accept", "service_type", None, "inpatient_rehab_level1")]   # no "subtype: null → null"
 
     # A complete listing again, nothing changed: the decision stands and nothing is flagged.
     again = sync(settings, geography, full=True)
@@ -114,6 +114,24 @@ def test_a_rejected_candidate_stays_out_through_resyncs(settings, geography):
     audit, _ = Directory.from_settings(settings).audit.entries(resource_id=FIELD_HOUSE)
     assert [(a.action, a.field, a.new) for a in audit][-2:] == [
         ("reject", "review", "rejected"), ("reject", "review_reason", "an acute ward, not rehabilitation")]
+
+
+def test_a_rejected_records_changes_do_not_stop_a_run_at_the_share_threshold(settings, geography, replay):
+    """A record a maintainer rejected is shown nowhere: the source changing it changes nothing a person sees, so
+    it counts toward neither side of the share a run may change (it used to stop a run at 1 of 7: 14%)."""
+    sync(settings, geography)
+    queue(settings, geography).reject([FIELD_HOUSE], actor="Bob", reason="an acute ward, not rehabilitation")
+    replay.cqc.alter(FIELD_HOUSE.split(":")[1], numberOfBeds=40)
+
+    applied = sync(settings, geography, max_change_share=0.1)
+
+    assert not applied.stopped and applied.share == 0
+    assert SyncStore(store_of(settings)).record("cqc", FIELD_HOUSE.split(":")[1]).service["beds"] == 40
+    assert index_record(settings.home, FIELD_HOUSE) is None   # never shown
+    # A change to a record that is shown still counts: 1 of the 6 others.
+    replay.cqc.alter(ASHTON, numberOfBeds=30)
+    stopped = sync(settings, geography, max_change_share=0.1)
+    assert stopped.stopped and "17%" in stopped.stopped
 
 
 def test_decisions_the_record_refuses_are_refused_and_change_nothing(settings, geography):
