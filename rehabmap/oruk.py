@@ -17,7 +17,8 @@ Standard HSDS fields carry the rest: `minimum_age`/`maximum_age`, `application_p
 `schedules` (weekly opening times: `freq` WEEKLY, `byday`, `opens_at`, `closes_at`, and `description`; ORUK v1's
 `regular_schedules`, one weekday each, are read too),
 `assured_date` (last verified), `url`, `email`, `phones`, `organization`, `service_at_locations[0].location`
-(latitude, longitude, `addresses` with `postal_code`, CQC location id as `external_identifier`), and
+(latitude, longitude, `addresses` with `postal_code`, the town as `city` and county as `state_province` where
+a source named them, the English region as `region`, CQC location id as `external_identifier`), and
 `service_areas` (ONS codes as `uri` http://statistics.data.gov.uk/id/statistical-geography/<CODE>, the code
 also in `name`; a polygon as GeoJSON `extent` with `extent_type` "geojson").
 
@@ -319,13 +320,23 @@ def _service_at_location(service: Service, sid: str) -> dict[str, Any]:
 
 
 def _address(service: Service, lid: str) -> dict[str, Any]:
-    """HSDS wants lines and a city; the last comma-separated part is taken as the city. The ORUK profile
-    has no address_2, so everything before the city stays in address_1."""
+    """HSDS asks for lines, a `city` and a `state_province`. They are the town and county a source named apart
+    (`Service.town`, `Service.county`) while the address still holds them (a maintainer's new address is not
+    given the old town); no part of a joined address is taken for a town, as its last part is as often a
+    county. A town not known leaves `city` empty (HSDS requires the field, not a value), and the whole address
+    in `address_1`: the ORUK profile has no `address_2`. The English region goes in HSDS's `region`."""
     parts = [p.strip() for p in (service.address or "").split(",") if p.strip()]
-    city = parts.pop() if len(parts) > 1 else ""
-    return {"id": _uuid(f"service/{service.id}/address"), "location_id": lid,
-            "address_1": ", ".join(parts), "city": city, "state_province": service.areas.region_name or "",
-            "postal_code": service.postcode or "", "country": "GB", "address_type": "physical"}
+    held = {_folded(p) for p in parts}
+    town, county = (name if name and _folded(name) in held else "" for name in (service.town, service.county))
+    named = {_folded(town), _folded(county)}
+    return _drop_none({"id": _uuid(f"service/{service.id}/address"), "location_id": lid,
+                       "address_1": ", ".join(p for p in parts if _folded(p) not in named), "city": town,
+                       "region": service.areas.region_name, "state_province": county,
+                       "postal_code": service.postcode or "", "country": "GB", "address_type": "physical"})
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.split()).casefold()
 
 
 def _drop_none(obj: dict[str, Any]) -> dict[str, Any]:
@@ -478,17 +489,33 @@ def _all_phones(obj: dict[str, Any]) -> list[dict[str, Any]]:
     return phones
 
 
+def places(location: dict[str, Any]) -> bool:
+    """Whether an ORUK location can place a service on the map: a point, or an address with a postcode."""
+    return location.get("latitude") is not None or any((a or {}).get("postal_code") for a in _addresses(location))
+
+
+def _addresses(location: dict[str, Any]) -> list[dict[str, Any]]:
+    return location.get("addresses") or location.get("physical_addresses") or []  # HSDS 3 or ORUK v1
+
+
 def _location_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    """The place, address and CQC id of the service's first location that places it (`places`), else of its
+    first location: a feed lists a service's venues in its own order, and one with neither a point nor a
+    postcode (a phone line, an outreach 'location') cannot be where the service is found, so it never hides
+    a later one that can. Its fields all come from that one location, so the address is the point's."""
     locations = [sal.get("location") or {} for sal in obj.get("service_at_locations") or []]
-    location = locations[0] if locations else {}
-    addresses = location.get("addresses") or location.get("physical_addresses") or []  # HSDS 3 or ORUK v1
+    location = next((loc for loc in locations if places(loc)), locations[0] if locations else {})
+    addresses = _addresses(location)
     address = next((a for a in addresses if a.get("address_type") == "physical"), addresses[0] if addresses else {})
     identifier_type = str(location.get("external_identifier_type") or "")
     return {
         "lat": location.get("latitude"),
         "lon": location.get("longitude"),
         "address": ", ".join(p.strip() for p in (address.get("address_1"), address.get("address_2"),
-                                                 address.get("city")) if p and p.strip()),
+                                                 address.get("city"), address.get("state_province"))
+                             if p and p.strip()),
+        "town": address.get("city"),
+        "county": address.get("state_province"),
         "postcode": address.get("postal_code"),
         "cqc_location_id": location.get("external_identifier") if "cqc" in identifier_type.lower() else None,
     }

@@ -225,6 +225,10 @@ class Service(BaseModel):
     max_age: Annotated[int | None, Number] = Field(default=None, ge=0, le=120)
     gender: Gender | None = None
     address: str | None = None
+    # The town and county as a source names them apart (the address joins them with its lines): a county is
+    # never taken for a town by reading a joined address. None: the source gave the address in one piece.
+    town: str | None = None
+    county: str | None = None
     postcode: str | None = None
     lat: Annotated[float, Number] = Field(ge=49.8, le=55.9)
     lon: Annotated[float, Number] = Field(ge=-6.5, le=2.0)

@@ -46,7 +46,8 @@ FULL = Service(
     original_label="Longer term high dependency / locked rehabilitation", legacy_locked_label=True, pd_specialist=True,
     description="A ward for women.", needs_met=["autism", "detained_mha", "language:pl"],
     needs_not_met=["restricted_s37_41"], min_age=18, max_age=65, gender="female_only",
-    address="Foxglove House, 12 Sample Road, Leeds", postcode="LS9 7TF", lat=53.806869, lon=-1.520359,
+    address="Foxglove House, 12 Sample Road, Leeds, West Yorkshire", town="Leeds", county="West Yorkshire",
+    postcode="LS9 7TF", lat=53.806869, lon=-1.520359,
     service_area={"codes": ["E08000035", "E54000054"], "description": "Leeds residents first",
                   "polygon": {"type": "Polygon", "coordinates": [[[-1.6, 53.7], [-1.4, 53.7], [-1.4, 53.9],
                                                                   [-1.6, 53.7]]]}},
@@ -95,11 +96,26 @@ def test_export_uses_standard_fields_where_hsds_has_them():
                                                                                              "1-101")
     assert location["addresses"][0] | {"id": None, "location_id": None} == {
         "id": None, "location_id": None, "address_1": "Foxglove House, 12 Sample Road", "city": "Leeds",
-        "state_province": "", "postal_code": "LS9 7TF", "country": "GB", "address_type": "physical"}
+        "state_province": "West Yorkshire", "postal_code": "LS9 7TF", "country": "GB", "address_type": "physical"}
     areas = exported["service_areas"]
     assert [a.get("uri") for a in areas[:2]] == [ONS_AREA_URI + "E08000035", ONS_AREA_URI + "E54000054"]
     assert areas[2]["extent_type"] == "geojson" and json.loads(areas[2]["extent"]) == FULL.service_area.polygon
     assert exported["organization"]["name"] == "Harbourlight Care Group Ltd"
+
+
+def test_no_part_of_a_joined_address_is_published_as_the_town():
+    """A record whose source gave the address in one piece (or whose address a maintainer since changed, so the
+    town it named is no longer in it) has no known town: `city` is empty, never the address's last part (CQC's
+    last part is its county: 'Nottinghamshire' was published as Dovetail House's city)."""
+    def address(service: Service) -> dict:
+        return service_to_oruk(service)["service_at_locations"][0]["location"]["addresses"][0]
+
+    one_piece = FULL.model_copy(update={"town": None, "county": None})
+    assert (address(one_piece)["address_1"], address(one_piece)["city"], address(one_piece)["state_province"]) == (
+        "Foxglove House, 12 Sample Road, Leeds, West Yorkshire", "", "")
+    moved = FULL.model_copy(update={"address": "Unit 4, Mill Lane, Bradford, West Yorkshire"})
+    assert (address(moved)["address_1"], address(moved)["city"], address(moved)["state_province"]) == (
+        "Unit 4, Mill Lane, Bradford", "", "West Yorkshire")
 
 
 def attributes(exported: dict) -> dict[str, list[tuple[str, str | None]]]:

@@ -194,6 +194,7 @@ _HSCA_BANDS = {"mental health": "Mental health conditions", "older people": "Car
                "learning disabilities or autistic spectrum disorder": "Learning disabilities"}
 _HSCA_FIELDS = (("address", ("Location Street Address", "Location Address Line 2", "Location City",
                              "Location County")),
+                ("town", ("Location City",)), ("county", ("Location County",)),
                 ("postcode", ("Location Postal Code",)), ("lat", ("Location Latitude",)),
                 ("lon", ("Location Longitude",)), ("phone", ("Location Telephone Number",)),
                 ("website", ("Location Web Address",)), ("beds", ("Care homes beds",)),
@@ -280,10 +281,13 @@ def api_fields(item: dict[str, Any]) -> tuple[RowParser, dict[str, str]]:
     parser.set("address", join_address(*(item.get(k) for k in ("postalAddressLine1", "postalAddressLine2",
                                                              "postalAddressTownCity", "postalAddressCounty"))),
                "postalAddressLine1")
+    parser.set("town", item.get("postalAddressTownCity"), "postalAddressTownCity")
+    parser.set("county", item.get("postalAddressCounty"), "postalAddressCounty")
     for name, key in API_FIELD_KEYS:
         parser.set(name, overall.get(key.rsplit(".", 1)[1]) if key.startswith("currentRatings.") else item.get(key),
                    key)
-    keys = {"address": "postalAddressLine1..County", **dict(API_FIELD_KEYS)}
+    keys = {"address": "postalAddressLine1..County", "town": "postalAddressTownCity", "county": "postalAddressCounty",
+            **dict(API_FIELD_KEYS)}
     return parser, {name: keys[name] for name in parser.fields}
 
 

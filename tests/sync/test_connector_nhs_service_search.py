@@ -35,6 +35,11 @@ def test_the_community_mental_health_clinic_is_a_team_candidate(replay):
         "Glebelands Centre", ServiceType.community_rehab_team, "BN43 6GA")
     assert fields["organisation"] == "Sussex Partnership NHS Foundation Trust" and fields["provider_type"] == "nhs"
     assert fields["phone"] == "01273 267015" and fields["lat"] == pytest.approx(50.836, abs=1e-3)
+    # The town and county as the NHS website gives them apart (City, County): the ORUK feed's city and county.
+    assert (fields["address"], fields["town"], fields["county"]) == (
+        "Middle Road, Shoreham-By-Sea, West Sussex", "Shoreham-By-Sea", "West Sussex")
+    assert (item.field_sources["town"], item.field_sources["county"]) == ("nhs-service-search:City",
+                                                                          "nhs-service-search:County")
     # The clinic's other service, for the maintainer who decides whom its team serves: before, only SRV0020 was
     # shown, and an older people's mental health team read as a candidate like any other.
     assert [(e.value, e.means) for e in item.evidence] == [

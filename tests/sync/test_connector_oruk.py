@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from indexer.sync.connectors import connectors_for
-from indexer.sync.connectors.oruk import FeedError, OrukConnector, load_feed, map_service
+from indexer.sync.connectors.oruk import FeedError, OrukConnector, _has_place, load_feed, map_service
 from indexer.sync.http import HttpPolicy, SourceClient, SourceError, SourceUnavailable
 from indexer.sync.items import Gone, Refused, SourceItem
 from rehabmap.config import Settings
+from rehabmap.oruk import oruk_to_fields
 from rehabmap.taxonomy import ServiceType
 from tests.sync.replay import MemoryState, Replay, bristol_detail, running
 
@@ -307,3 +308,24 @@ def test_the_reason_cites_the_term_that_chose_the_type(data_dir, tmp_path):
                           "u", 1, datetime.now(timezone.utc))
     assert isinstance(refused, Refused)
     assert refused.reason.startswith("'ATSAC' is advocacy (the feed's term, mapped to advocacy), but ")
+
+
+def test_a_service_is_placed_by_whichever_of_its_locations_places_it(data_dir):
+    """Bristol's service-at-location extract holds two locations of '5678 School Of Dance': one with no
+    location at all (n/a), one with a point. A detail page lists them in the feed's order; before, the reader took
+    only the first, so with the unplaced one first it read no place while the connector (any location) took the
+    page as placed: the service was refused as having no place. Now either order reads the point, and the
+    connector's test and the reader's choice are one rule (`rehabmap.oruk.places`)."""
+    with (data_dir / "feeds" / "oruk" / "bristol_services_at_locations.csv").open(newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["sal_name"] == "5678 School Of Dance"]
+    assert [r["latitude"] for r in rows] == ["51.5278298", "n/a"]
+    item = {"id": rows[0]["sal_id"], "name": "5678 School Of Dance", "description": ""}
+    # The replay's page shape, the second location without the point and the address its row has not got.
+    [placed] = bristol_detail(item, rows[0])["service_at_locations"]
+    unplaced = {"id": rows[1]["sal_id"], "location": {"name": item["name"], "physical_addresses": []},
+                "regular_schedules": []}
+    locations = [placed, unplaced]
+    for order in (locations, locations[::-1]):
+        detail = bristol_detail(item, rows[0]) | {"service_at_locations": order}
+        fields, _ = oruk_to_fields(detail)
+        assert _has_place(detail) and (fields["lat"], fields["lon"]) == (51.5278298, -2.4988395)

@@ -26,6 +26,7 @@ import pytest
 from rehabmap.config import Settings
 from rehabmap.coverage import Claim, CoverageStore, coverage_map
 from rehabmap.gaps.svg import PALETTE
+from rehabmap.oruk import oruk_to_fields
 from rehabmap.taxonomy import ServiceType
 from tests.api import hsds
 from tests.sync.replay import running
@@ -494,6 +495,37 @@ def test_the_oruk_feed_publishes_the_synced_records_as_valid_hsds_and_never_a_he
     assert FIELD_HOUSE not in {a["value"] for s in body["contents"] for a in s["attributes"] if "value" in a}
     held = httpx.get(f"{synced}/oruk/services/{FIELD_HOUSE}", timeout=60)
     assert held.status_code == 404 and held.json()["error"]["code"] == "service_not_found"
+
+
+def test_the_oruk_feed_gives_the_town_and_county_cqc_gives(synced, data_dir):
+    """Each synced record's ORUK address against CQC's own recording of it: `city` is the town CQC names
+    (postalAddressTownCity), `state_province` its county, `address_1` the lines before them, and the English
+    region (ONS's name, from the point) is `region`. Before, the last part of the joined address was taken for
+    the city: Dovetail House's city was 'Nottinghamshire' (its county) and its state_province 'East Midlands'
+    (its region). Valid by the HSDS 3.0 schema and the UK profile (as in the test above)."""
+    recorded = {item["locationId"]: item for item in
+                json.loads((data_dir / "feeds" / "cqc_api" / "locations_detail_2021.json").read_text())}
+    body = httpx.get(f"{synced}/oruk/services", params={"per_page": 500, "full": "true"}, timeout=60).json()
+    hsds.assert_page(body, [hsds.compiled("service"), hsds.entity("service", profile=True)])
+    addresses = {}
+    for service in body["contents"]:
+        details = {a["taxonomy_term"]["code"]: a.get("value") for a in service["attributes"]}
+        [address] = service["service_at_locations"][0]["location"]["addresses"]
+        addresses[details["id"].removeprefix("cqc:")] = address
+    assert len(addresses) == 6
+    for location_id, address in addresses.items():
+        cqc = recorded[location_id]
+        assert (address["city"], address["state_province"]) == (cqc["postalAddressTownCity"],
+                                                                cqc.get("postalAddressCounty") or "")
+        lines = (cqc.get("postalAddressLine1"), cqc.get("postalAddressLine2"))
+        assert address["address_1"] == ", ".join(line for line in lines if line)
+    dovetail = next(a for a in addresses.values() if a["postal_code"] == DOVETAIL_POSTCODE)
+    assert (dovetail["address_1"], dovetail["city"], dovetail["state_province"], dovetail["region"]) == (
+        "The Park", "Mansfield", "Nottinghamshire", "East Midlands")
+    # Another directory reading this feed (rehabmap's own ORUK reader) gets the same parts and the whole address.
+    read = [oruk_to_fields(s)[0] for s in body["contents"]]
+    assert {(f["address"], f["town"], f["county"]) for f in read if f["postcode"] == DOVETAIL_POSTCODE} == {
+        ("The Park, Mansfield, Nottinghamshire", "Mansfield", "Nottinghamshire")}
 
 
 def test_a_partly_covered_part_is_told_apart_in_every_export(synced_home, tmp_path, geodata_dir, data_dir, browser,

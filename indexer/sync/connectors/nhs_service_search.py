@@ -76,7 +76,8 @@ def map_organisation(org: Mapping[str, Any], where: str, number: int, fetched_at
     parser = RowParser()
     parser.set("address", join_address(*(org.get(k) for k in ("Address1", "Address2", "Address3", "City", "County"))),
                "Address1")
-    for field_name, key in (("postcode", "Postcode"), ("lat", "Latitude"), ("lon", "Longitude")):
+    for field_name, key in (("town", "City"), ("county", "County"), ("postcode", "Postcode"), ("lat", "Latitude"),
+                            ("lon", "Longitude")):
         parser.set(field_name, org.get(key), key)
     contacts = {c.get("ContactMethodType"): c.get("ContactValue") for c in reversed(org.get("Contacts") or [])
                 if isinstance(c, dict) and c.get("ContactType") == "Primary"}
@@ -105,7 +106,8 @@ def map_organisation(org: Mapping[str, Any], where: str, number: int, fetched_at
     fields = compact({**parser.fields, "name": name, "organisation": parent,
                       "service_type": ServiceType.community_rehab_team,
                       "provider_type": "nhs" if "nhs" in str(org.get("OrganisationSubType") or "").lower() else None})
-    field_sources = {f: f"{NAME}:{k}" for f, k in (("address", "Address1..County"), ("postcode", "Postcode"),
+    field_sources = {f: f"{NAME}:{k}" for f, k in (("address", "Address1..County"), ("town", "City"),
+                                                   ("county", "County"), ("postcode", "Postcode"),
                                                    ("lat", "Latitude"), ("lon", "Longitude"), ("phone", "Contacts"),
                                                    ("website", "Contacts"), ("name", "OrganisationName"),
                                                    ("organisation", "ParentOrganisation"),

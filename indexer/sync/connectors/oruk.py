@@ -26,7 +26,7 @@ from indexer.sync.connectors.base import BaseConnector, Crawl, origin, utc_now
 from indexer.sync.http import SourceClient, SourceNotFound
 from indexer.sync.items import Evidence, Gone, Outcome, Refused, SourceItem, SyncState, TypeStatus
 from rehabmap.errors import DomainError
-from rehabmap.oruk import oruk_to_fields, v1_terms
+from rehabmap.oruk import oruk_to_fields, places, v1_terms
 from rehabmap.taxonomy import STATUTORY_PROVIDERS, NotRehab, ServiceType, classify_label, validate_subtype
 
 # Each paging shape's keys: the page's services, "this is the last page", and the number of pages.
@@ -169,12 +169,8 @@ class OrukConnector(BaseConnector):
 
 
 def _has_place(item: dict[str, Any]) -> bool:
-    for sal in item.get("service_at_locations") or []:
-        location = (sal or {}).get("location") or {}
-        addresses = location.get("addresses") or location.get("physical_addresses") or []
-        if location.get("latitude") is not None or any((a or {}).get("postal_code") for a in addresses):
-            return True
-    return False
+    """Any location that places the service, by the rule the reader picks its place by (`places`)."""
+    return any(places((sal or {}).get("location") or {}) for sal in item.get("service_at_locations") or [])
 
 
 def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched_at: datetime) -> Outcome:
@@ -247,6 +243,7 @@ def _postcodes_in(text: str | None) -> list[str]:
 
 # Where `oruk_to_fields` reads each field, for provenance.
 _ORUK_KEYS = {"lat": "location.latitude", "lon": "location.longitude", "address": "location.addresses",
+              "town": "location.addresses.city", "county": "location.addresses.state_province",
               "postcode": "location.addresses.postal_code", "website": "url", "min_age": "minimum_age",
               "max_age": "maximum_age", "organisation": "organization.name", "phone": "phones",
               "referral_route": "application_process", "last_verified": "assured_date",
