@@ -101,10 +101,13 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
+def content(item_json: dict[str, Any]) -> dict[str, Any]:
+    """What an item says, as its digest reads it (not when or in which file it was fetched)."""
+    return {k: item_json.get(k) for k in ("fields", "label_text", "type_status", "evidence", "field_sources", "keys")}
+
+
 def content_digest(item: SourceItem) -> str:
-    data = item_to_json(item)
-    return _digest({k: data[k] for k in ("fields", "label_text", "type_status", "evidence", "field_sources",
-                                         "keys")})
+    return _digest(content(item_to_json(item)))
 
 
 def enrichment_digest(enrichment: Enrichment) -> str:

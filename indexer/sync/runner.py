@@ -33,6 +33,7 @@ from tqdm import tqdm
 from indexer.pipeline import Placer, prepare_all
 from indexer.rows import Candidate, Rejection
 from indexer.sync.codec import (
+    content,
     content_digest,
     enrichment_digest,
     enrichment_from_json,
@@ -355,7 +356,8 @@ class _Plan:
             after: StoredRecord | None
             if isinstance(outcome, SourceItem):
                 after = plan._item(*items[key], before, prepared.get(key))
-                plan.touched += before is not None and plan._counts(before) and after.digest != before.digest
+                plan.touched += (before is not None and plan._counts(before) and after.digest != before.digest
+                                 and not _only_adds(content(before.item), content(after.item)))
             elif isinstance(outcome, Gone):
                 if key in own_enrichments:
                     continue  # an enrichment that is gone: retired above
@@ -579,6 +581,16 @@ class _Plan:
         if shown(after, new_review) != (shown(before, review) if before is not None else None):
             self.live_changed.add(after.key)
         self.records.append(after)
+
+
+def _only_adds(before: Any, after: Any) -> bool:
+    """Whether `after` says everything `before` said, and more only under keys `before` lacks: what a release that
+    keeps more of a source (the town and county apart, session 16) finds in every record once, on its next full
+    run. Such a change takes nothing a person sees away, so it must not stop the run that brings it at the share
+    threshold, which is there to stop a source's mass change or loss."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        return all(key in after and _only_adds(value, after[key]) for key, value in before.items())
+    return bool(before == after)
 
 
 def _same(record: StoredRecord | None, item: SourceItem) -> bool:

@@ -11,6 +11,7 @@ for review."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -319,3 +320,31 @@ def test_two_runs_of_one_source_never_overlap(settings, geography):
         assert mine
         with pytest.raises(SyncBusy, match="Another 'rehabmap sync cqc' is running"):
             run(settings, geography)
+
+
+def test_what_a_release_newly_keeps_does_not_stop_the_next_full_run(tmp_path, geodata_dir, data_dir, replay,
+                                                                    geography):
+    """Records synced before the town and county were kept apart gain them on the next full run: every CQC record
+    changes (100% of those held), which stopped the run at the share threshold (exit status 3), so each
+    deployment's weekly `sync cqc --full` failed after the upgrade until a person forced it. A change that only
+    adds what the stored version did not say takes nothing away, and no longer counts toward the share."""
+    from indexer.sync.codec import content_digest, item_from_json
+
+    settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay)
+    run(settings, geography)
+    # The store as the release before wrote it: no town or county in any CQC item.
+    with sqlite3.connect(settings.directory_path) as db:
+        for source_id, item_text in db.execute("SELECT source_id, item FROM sync_records").fetchall():
+            item = json.loads(item_text)
+            for part in ("fields", "field_sources"):
+                item[part] = {k: v for k, v in item[part].items() if k not in ("town", "county")}
+            db.execute("UPDATE sync_records SET item = ?, digest = ? WHERE source_id = ?",
+                       (json.dumps(item), content_digest(item_from_json(item)), source_id))
+    replay.cqc.alter(ASHTON, numberOfBeds=30)  # and one real change beside them
+
+    report = run(settings, geography, full=True)
+
+    assert not report.stopped, report.stopped
+    assert report.share == pytest.approx(1 / 7)  # Ashton Lodge's beds: the town and county do not count
+    assert index_record(settings.home, f"cqc:{ASHTON}")["beds"] == 30
+    assert index_record(settings.home, "cqc:1-112779585")["town"] == "Mansfield"
