@@ -252,7 +252,8 @@ class CoverageOut(BaseModel):
     as_of: str | None = Field(description="Date (YYYY-MM-DD) of the oldest claim it rests on.")
     based_on: list[str] = Field(description="'sync:<source>' or 'curated:<table>'.")
     pending_review: int = Field(description="Candidates of this type here awaiting a maintainer's review (for a "
-                                            "home: in its ICB); they are not shown until accepted.")
+                                            "match: in the home's ICB or within the search's radius, wherever "
+                                            "they lie); they are not shown until accepted.")
     says: str = Field(description=(
         "In words, what the answer it goes with means here: where none is found, whether that means there are "
         "none ('None found.', 'None confirmed yet: …', 'Not yet covered: …'); where some are found, whether "
@@ -270,9 +271,9 @@ class TypeSummaryOut(BaseModel):
     nearest: MatchResultOut | None
     found: Literal["found", "none_found", "awaiting_review", "not_yet_covered"] = Field(description=(
         "found: this answer lists some of this type; none_found: none, and the directory covers the home's "
-        "area for this type; awaiting_review: none confirmed, but candidates in the home's ICB await a "
-        "maintainer's review; not_yet_covered: none, but rehabmap holds no such data for the home's area yet "
-        "(or only for part of it). Only none_found means there are none."))
+        "area for this type; awaiting_review: none confirmed, but candidates in the home's ICB or "
+        "within the search's radius await a maintainer's review; not_yet_covered: none, but rehabmap holds no "
+        "such data for the home's area yet (or only for part of it). Only none_found means there are none."))
     coverage: CoverageOut = Field(description="Coverage of the home's area for this type.")
 
 

@@ -57,7 +57,8 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
     click.echo(render_table(response))
     for line in none_found_lines(coverage_map(CoverageStore(store_of(settings)), settings.data_dir),
                                  home.areas.codes(), [t.service_type for t in response.summary],
-                                 [r.service.service_type for r in response.results], request.subtypes or ()):
+                                 [r.service.service_type for r in response.results], request.subtypes or (),
+                                 request.reach(home)):
         click.echo(line)
 
 

@@ -22,9 +22,11 @@ SQLite file, or PostgreSQL when `REHABMAP_DATABASE_URL` is set, so every API hos
 from __future__ import annotations
 
 import csv
+import math
 import os
 import sqlite3
 import threading
+from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -34,8 +36,9 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 
+from geodata.distance import EARTH_RADIUS_KM, haversine_km_one
 from geodata.england import ENGLAND
-from rehabmap.review_counts import BUMP_REVISION, write_pending
+from rehabmap.review_counts import BUMP_REVISION, HeldPoints, held_points, read_held, write_pending
 from rehabmap.taxonomy import SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType
 
 if TYPE_CHECKING:
@@ -45,6 +48,8 @@ SMALL_AREAS_FILE = Path("smallareas") / "england_lsoa21_pwc_population_icb_lad.c
 _LEVEL_COLUMNS = {"icb": "icb24_code", "sub_icb": "sicbl24_code", "lad": "ltla24_code", "utla": "utla23_code",
                   "region": "region24_code"}
 Status = Literal["covered", "partly_covered", "not_covered"]
+# Where a search looks: around its home's point (lat, lon), up to its radius in km (None: no limit).
+Reach = tuple[float, float, float | None]
 
 @dataclass(frozen=True)
 class Claim:
@@ -77,7 +82,7 @@ class Coverage:
     share: float                   # of the area's adults living inside claimed areas (1.0 or 0.0 for a home)
     as_of: str | None              # the oldest date among the claims it rests on
     bases: tuple[str, ...] = ()    # what it rests on: "sync:cqc", "curated:ips_services.csv"
-    pending_review: int = 0        # candidates of this category located here that await a maintainer's decision
+    pending_review: int = 0        # candidates of this category here (or within a search's reach) awaiting review
 
     @property
     def covered(self) -> bool:
@@ -190,6 +195,7 @@ class CoverageMap:
     claims: Sequence[Claim]
     table: SmallAreaTable
     pending: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (category, area code) -> held candidates
+    held: Mapping[str, HeldPoints] = field(default_factory=dict)  # category -> the held candidates' points
     _categories: dict[str, _Category] = field(default_factory=dict, repr=False)
     _masks: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
@@ -232,9 +238,10 @@ class CoverageMap:
             return found
         return sum(self.pending.get((category, lad), 0) for lad in self.table.lads_of(code))
 
-    def at_home(self, area_codes: Iterable[str | None]) -> HomeCoverage:
-        """The answers at one home, for as many types as a request asks about."""
-        return HomeCoverage(self, area_codes)
+    def at_home(self, area_codes: Iterable[str | None], reach: Reach | None = None) -> HomeCoverage:
+        """The answers at one home, for as many types as a request asks about; `reach`: a search's, whose held
+        candidates within it count wherever they lie (without one, those in the home's ICB)."""
+        return HomeCoverage(self, area_codes, reach)
 
     def for_home(self, area_codes: Iterable[str | None], category: str) -> Coverage:
         return self.at_home(area_codes).for_category(category)
@@ -252,11 +259,16 @@ class _Category(NamedTuple):
 class HomeCoverage:
     """Coverage at one home. The home's side is worked out once, not once a type a request asks about
     (bench/RESULTS.md, "POST /match, ninth pass"): the codes of the areas containing it, with England and
-    its upper-tier authority (from its LAD), and its ICB, where candidates awaiting review are counted."""
+    its upper-tier authority (from its LAD), and its ICB, where candidates awaiting review are counted.
 
-    __slots__ = ("_coverage", "_codes", "_icb")
+    A search's answer counts those within its reach too, whichever area they lie in: a search from Mansfield
+    within 40 km said "None found. The directory holds complete … data" beside Field House, held for review
+    14.5 km away in the next ICB, which a maintainer's decision may list. Without a radius the search reaches
+    all of England, so every held candidate counts (England's count, points or not)."""
 
-    def __init__(self, coverage: CoverageMap, area_codes: Iterable[str | None]) -> None:
+    __slots__ = ("_coverage", "_codes", "_icb", "_reach")
+
+    def __init__(self, coverage: CoverageMap, area_codes: Iterable[str | None], reach: Reach | None = None) -> None:
         table = coverage.table
         codes = set(filter(None, area_codes))  # set operations, not generators: ~1 µs of CPU a request less
         utla = table.utla_of(next(iter(codes & table.codes_of("lad")), None))
@@ -266,6 +278,7 @@ class HomeCoverage:
             codes.add(utla)
         self._coverage = coverage
         self._codes = codes
+        self._reach = reach
 
     def for_category(self, category: str) -> Coverage:
         """Covered when any claim for the category is for an area containing the home."""
@@ -273,10 +286,32 @@ class HomeCoverage:
         covering = tuple(c for c in known.used if c.area_code in self._codes) if known.used else ()
         pending = self._coverage.pending
         waiting = pending.get((category, self._icb), 0) if pending else 0
+        if self._reach is not None and pending:
+            waiting = self._reached(self._reach, category, waiting)
         if not covering and not waiting:
             return known.not_covered
         return _answer(category, "covered" if covering else "not_covered", 1.0 if covering else 0.0, covering,
                        oldest=False, pending_review=waiting)
+
+    def _reached(self, reach: Reach, category: str, in_icb: int) -> int:
+        """The held candidates of a category within the search's reach or in the home's ICB (`in_icb` of them)."""
+        lat, lon, km = reach
+        if km is None:
+            return self._coverage.pending.get((category, ENGLAND), 0)
+        points = self._coverage.held.get(category)
+        if points is None:
+            return in_icb
+        # Only points in the radius's box are measured: none further in latitude than its arc, nor in longitude
+        # than asin(sin arc / cos lat) (the sphere's widest reach at the home's latitude; all longitudes where
+        # the arc passes a pole). Both widened by a hair, so rounding never drops one the distance keeps.
+        arc = km / EARTH_RADIUS_KM
+        band = math.degrees(arc) * (1 + 1e-9)
+        widest = math.sin(arc) / math.cos(math.radians(lat))
+        wide = math.degrees(math.asin(widest)) * (1 + 1e-9) if 0 <= widest < 1 else 360.0
+        lats, lons, icbs = points
+        return in_icb + sum(1 for i in range(bisect_left(lats, lat - band), bisect_right(lats, lat + band))
+                            if abs(lons[i] - lon) <= wide and icbs[i] != self._icb
+                            and haversine_km_one(lat, lon, lats[i], lons[i]) <= km)
 
     def for_request(self, service_type: ServiceType, subtypes: Collection[str] | None = ()) -> Coverage:
         """For a type as a request asks for it: each subtype asked of this type must be covered. `subtypes` are
@@ -294,10 +329,11 @@ class HomeCoverage:
 
 
 def none_found_lines(coverage: CoverageMap, home_codes: Iterable[str | None], asked: Iterable[ServiceType],
-                     listed: Iterable[ServiceType], subtypes: Iterable[str] = ()) -> list[str]:
+                     listed: Iterable[ServiceType], subtypes: Iterable[str] = (),
+                     reach: Reach | None = None) -> list[str]:
     """For each type asked for of which an answer lists none: whether that means there are none (the home's
-    area is covered) or nothing at all (not yet covered)."""
-    home, shown, narrowing = coverage.at_home(home_codes), set(listed), list(subtypes)
+    area is covered) or nothing at all (not yet covered); `reach`: the search's (`HomeCoverage`)."""
+    home, shown, narrowing = coverage.at_home(home_codes, reach), set(listed), list(subtypes)
     lines = []
     for service_type in asked:
         if service_type in shown:
@@ -313,6 +349,15 @@ def _answer(category: str, status: Status, share: float, claims: Sequence[Claim]
     return Coverage(category, status, share, as_of, tuple(dict.fromkeys(c.basis for c in claims)), pending_review)
 
 
+class Snapshot(NamedTuple):
+    """What the coverage store holds, read together: the claims, the review queue's counts per (category,
+    area code), and its held candidates' points per category."""
+
+    claims: list[Claim]
+    pending: dict[tuple[str, str], int]
+    held: dict[str, HeldPoints]
+
+
 class CoverageStore:
     """The claims, in the maintainers' store (an SQLite file's path, or an open PostgreSQL database). Reads
     are cached until the store changes: on SQLite, until the file does (one stat, no query, per read, see
@@ -321,12 +366,12 @@ class CoverageStore:
 
     def __init__(self, store: Path | Database) -> None:
         self.store = store
-        self._cache: tuple[tuple[int, ...], tuple[list[Claim], dict[tuple[str, str], int]]] | None = None
+        self._cache: tuple[tuple[int, ...], Snapshot] | None = None
         self._lock = threading.Lock()
         self._database: Database | None = None
         self._wal = _WalKeeper(store) if isinstance(store, Path) else None
         # No store yet: the same empty snapshot every time, so that what is made from it can be kept.
-        self._none: tuple[list[Claim], dict[tuple[str, str], int]] = ([], {})
+        self._none = Snapshot([], {}, {})
 
     def _opened(self) -> Database:
         # Opened (migrated) once: opening writes, which changed the SQLite file on every read, so the cache
@@ -365,7 +410,7 @@ class CoverageStore:
     def claims(self) -> list[Claim]:
         return self.snapshot()[0]
 
-    def snapshot(self) -> tuple[list[Claim], dict[tuple[str, str], int]]:
+    def snapshot(self) -> Snapshot:
         """The claims and the candidates awaiting review, read together (and again only once the store has
         changed)."""
         if self._wal is not None:
@@ -383,7 +428,8 @@ class CoverageStore:
                                 "ORDER BY basis, category, area_code").fetchall()
             pending = {(t, a): n for t, a, n in conn.execute("SELECT category, area_code, count "
                                                              "FROM coverage_pending")}
-        found = ([Claim(*row) for row in rows], pending)
+            held = held_points(read_held(conn)) if pending else {}
+        found = Snapshot([Claim(*row) for row in rows], pending, held)
         with self._lock:
             self._cache = (stamp, found)
         return found
@@ -449,5 +495,5 @@ class _WalKeeper:
 
 
 def coverage_map(store: CoverageStore, data_dir: Path) -> CoverageMap:
-    claims, pending = store.snapshot()
-    return CoverageMap(claims, SmallAreaTable.load(data_dir), pending)
+    claims, pending, held = store.snapshot()
+    return CoverageMap(claims, SmallAreaTable.load(data_dir), pending, held)

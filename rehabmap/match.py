@@ -97,6 +97,12 @@ class MatchRequest:
         if self.age is not None and not 0 <= self.age <= 120:
             raise InvalidValue("age must be between 0 and 120.", field="age")
 
+    def reach(self, home: HomeLike) -> tuple[float, float, float | None] | None:
+        """Where this search looks, as coverage counts the candidates awaiting review within it
+        (`rehabmap.coverage.HomeCoverage`): around the home up to the radius; None where it looks only in
+        the home's ICB."""
+        return None if self.own_icb_only else (home.lat, home.lon, self.max_distance_km)
+
     @classmethod
     def from_input(cls, *, needs: Iterable[str] = (), types: str | Iterable[str] | None = None,
                    subtypes: Iterable[str] | None = None, age: int | None = None,

@@ -5,6 +5,7 @@ store written before subtypes were counted), so that neither imports the other f
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -21,13 +22,58 @@ BUMP_REVISION = ("INSERT INTO coverage_revision VALUES (1, 1) "
                  "ON CONFLICT (id) DO UPDATE SET n = coverage_revision.n + 1")
 
 
+# The records held for review, as `indexer.sync.publish.held` says: active, prepared, a type proposed but not
+# confirmed by its source, and no maintainer's decision yet.
+HELD = ("SELECT r.proposed_type, r.proposed_subtype, r.service FROM sync_records r LEFT JOIN sync_review v "
+        "ON v.source = r.source AND v.source_id = r.source_id WHERE r.status = 'active' "
+        "AND r.type_status <> 'confirmed' AND r.service IS NOT NULL AND r.proposed_type IS NOT NULL "
+        "AND (v.state IS NULL OR v.state NOT IN ('accepted', 'rejected'))")
+
+
 class HeldCandidate(NamedTuple):
-    """A record held for review, as the queue's counts need it: the type and subtype a source proposes, and
-    the areas its point lies in (its record's `areas`)."""
+    """A record held for review, as the queue's counts need it: the type and subtype a source proposes, the
+    areas its point lies in (its record's `areas`), and the point (lat, lon), where it has one."""
 
     proposed_type: str
     proposed_subtype: str | None
     areas: Mapping[str, Any]
+    point: tuple[float, float] | None = None
+
+    @classmethod
+    def of(cls, proposed_type: str, proposed_subtype: str | None, service: Mapping[str, Any]) -> HeldCandidate:
+        """From a held record's prepared service (`HELD`'s rows, with the service's JSON read)."""
+        lat, lon = service.get("lat"), service.get("lon")
+        return cls(proposed_type, proposed_subtype, service.get("areas") or {},
+                   None if lat is None or lon is None else (float(lat), float(lon)))
+
+
+def read_held(conn: Connection) -> list[HeldCandidate]:
+    """The review queue's held candidates, read from the store as `HELD` finds them."""
+    return [HeldCandidate.of(t, s, json.loads(service) or {}) for t, s, service in conn.execute(HELD).fetchall()]
+
+
+class HeldPoints(NamedTuple):
+    """The held candidates of one category that have a point, as a search's radius is checked against them:
+    their latitudes, in order, and each one's longitude and ICB (where the counts hold it). In order of
+    latitude so that a search reads only those in its band of latitude (`bisect`): plain floats, not arrays,
+    as a request checks a few (numpy's ufuncs on one point were ~108k instructions a request; bench/RESULTS.md)."""
+
+    lats: tuple[float, ...]
+    lons: tuple[float, ...]
+    icbs: tuple[str, ...]
+
+
+def held_points(held: Iterable[HeldCandidate]) -> dict[str, HeldPoints]:
+    """Per category (as `pending_counts` counts them), the held candidates' points. A search with a radius
+    says "none confirmed yet" beside one within it, whichever area it lies in: Field House, 14.5 km from
+    Mansfield in another ICB, left a 40 km search from there saying "None found" (`HomeCoverage`)."""
+    found: dict[str, list[tuple[float, float, str]]] = {}
+    for candidate in held:
+        if candidate.point is not None:
+            icb = candidate.areas.get("icb_code") or ""
+            for category in _may_be(candidate.proposed_type, candidate.proposed_subtype):
+                found.setdefault(category, []).append((*candidate.point, icb))
+    return {category: HeldPoints(*zip(*sorted(rows))) for category, rows in found.items()}
 
 
 def pending_counts(held: Iterable[HeldCandidate]) -> Counter[tuple[str, str]]:

@@ -48,7 +48,7 @@ class AppState:
             from rehabmap.maintain.store import store_of
 
             self._coverage_store = CoverageStore(store_of(self.settings))
-        claims, pending = self._coverage_store.snapshot()
+        claims, pending, held = self._coverage_store.snapshot()
         if self._coverage is None or self._coverage.claims is not claims:
-            self._coverage = CoverageMap(claims, SmallAreaTable.load(self.settings.data_dir), pending)
+            self._coverage = CoverageMap(claims, SmallAreaTable.load(self.settings.data_dir), pending, held)
         return self._coverage

@@ -53,7 +53,7 @@ def _answer(body: MatchIn, state: AppState) -> Response:
         include_out_of_catchment=body.include_out_of_catchment, limit=body.limit,
         current_placement=placement)
     response = match(state.backend, home, request, state.today())
-    at_home = state.coverage().at_home(home.areas.codes())
+    at_home = state.coverage().at_home(home.areas.codes(), request.reach(home))
     covered = {t.service_type: at_home.for_request(t.service_type, request.subtypes) for t in response.summary}
     # The JSON is built once (MatchOut.json_of); `response_model` still documents its shape.
     return Response(MatchOut.json_of(home, response, RANKING_RULE, covered, state.today(),

@@ -16,7 +16,7 @@ from typing import Any
 from indexer.sync.steps import reached
 from indexer.sync.store import ReviewRow, StoredRecord, SyncStore
 from rehabmap.coverage import Claim, CoverageStore
-from rehabmap.review_counts import HeldCandidate, pending_counts
+from rehabmap.review_counts import HeldCandidate, held_points, pending_counts
 
 REVIEW_SOURCE = "review"  # field_sources value of a type a maintainer decided
 COVERAGE_DUE = "coverage_due:"  # sync_meta: a run's coverage claims, made once its records are live
@@ -64,11 +64,14 @@ def record_pending(store: SyncStore) -> None:
     "none found" is not yet the whole truth. Written only when they changed, since every server start asks
     (`LiveIndex.converge`) and a write makes every host read the claims again."""
     reviews = {r.key: r for r in store.reviews()}
-    held_now = (HeldCandidate(record.proposed_type, record.proposed_subtype, record.service.get("areas") or {})
+    held_now = [HeldCandidate.of(record.proposed_type, record.proposed_subtype, record.service)
                 for record in store.records()
-                if record.proposed_type and record.service and held(record, reviews.get(record.key)))
+                if record.proposed_type and record.service and held(record, reviews.get(record.key))]
     coverage, counts = CoverageStore(store.database), {k: n for k, n in pending_counts(held_now).items() if n}
-    if coverage.snapshot()[1] != counts:
+    # A held point that moved within the same areas changes no count, but a search's radius reads it: the write
+    # moves the coverage revision on, which a PostgreSQL reader's cache follows (`CoverageStore.snapshot`).
+    known = coverage.snapshot()
+    if known.pending != counts or known.held != held_points(held_now):
         coverage.replace_pending(counts)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from rehabmap.review_counts import HeldCandidate, pending_counts, write_pending
+from rehabmap.review_counts import pending_counts, read_held, write_pending
 from rehabmap.errors import DirectoryUnavailable
 from rehabmap.maintain.audit import add_change_ids
 from rehabmap.maintain.database import Connection, Database, SqliteDatabase, now
@@ -167,23 +167,13 @@ def _sync_file_names(conn: Connection, _policy: TokenPolicy) -> None:
                                                                   separators=(",", ":")) for v in named), *ids))
 
 
-# The records held for review, as `indexer.sync.publish.held` says: active, prepared, a type proposed but not
-# confirmed by its source, and no maintainer's decision yet.
-_HELD = ("SELECT r.proposed_type, r.proposed_subtype, r.service FROM sync_records r LEFT JOIN sync_review v "
-         "ON v.source = r.source AND v.source_id = r.source_id WHERE r.status = 'active' "
-         "AND r.type_status <> 'confirmed' AND r.service IS NOT NULL AND r.proposed_type IS NOT NULL "
-         "AND (v.state IS NULL OR v.state NOT IN ('accepted', 'rejected'))")
-
-
 def _recount_pending(conn: Connection, _policy: TokenPolicy) -> None:
     """Migration 12: the review queue's counts, per category a held candidate may be (its subtypes too) and
     area, recounted from the queue itself. A store written before subtypes were counted held per-type counts
     only, which a subtype question reads as 0 candidates: "none found" shown as fact beside a candidate, until
     the next sync or review decision rewrote them. Recounted here, on the first open after the upgrade; written
     only where they differ (a new store has none, and its coverage revision starts with its first write)."""
-    held = (HeldCandidate(proposed_type, proposed_subtype, (json.loads(service) or {}).get("areas") or {})
-            for proposed_type, proposed_subtype, service in conn.execute(_HELD).fetchall())
-    counts = pending_counts(held)
+    counts = pending_counts(read_held(conn))
     stored = {(category, code): n for category, code, n in
               conn.execute("SELECT category, area_code, count FROM coverage_pending").fetchall()}
     if stored != counts:

@@ -261,7 +261,7 @@ def test_without_a_store_the_empty_claims_are_one_snapshot_and_the_map_is_kept(t
     (failed before: the second snapshot was a new list, and the second map a new one)."""
     store = CoverageStore(tmp_path / "directory.sqlite")
     first = store.snapshot()
-    assert first == ([], {}) and store.snapshot() is first
+    assert first == ([], {}, {}) and store.snapshot() is first
     state = AppState(Settings(home=tmp_path, data_dir=data_dir), geography=None, backend=None)  # type: ignore[arg-type]
     coverage = state.coverage()
     assert coverage.for_request([WEST_YORKSHIRE, LEEDS], ServiceType.ips_employment).status == "not_covered"
@@ -277,7 +277,7 @@ def test_what_one_host_writes_another_reads_and_its_cache_holds_until_then(reque
     url = database_url(request, store_kind)
     settings = Settings(home=tmp_path, **({"database_url": url} if url else {}))
     reader, writer = CoverageStore(store_of(settings)), CoverageStore(store_of(settings))
-    assert reader.snapshot() == ([], {})
+    assert reader.snapshot() == ([], {}, {})
     writer.replace("curated:", [Claim("ips_employment", WEST_YORKSHIRE, "curated:ips.csv", "2026-10-01", "Ann")],
                    prefix=True)
     first = reader.snapshot()

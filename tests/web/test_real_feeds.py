@@ -102,6 +102,36 @@ def test_a_held_hospital_is_a_candidate_at_either_level(synced):
     assert "No service of these types was found." in page and "these needs" not in page
 
 
+def test_a_held_candidate_within_the_search_radius_is_awaiting_review_in_any_icb(browser, synced):
+    """Field House (Derby and Derbyshire) lies ~14.5 km from Mansfield (Nottingham and Nottinghamshire). Before,
+    only candidates in the home's ICB counted: a level 1 search from NG18 2AT within 40 km (the API, the
+    clinicians' page) said "None found. The directory holds complete … data", and the public page within 25
+    miles "We could not find", beside a hospital a maintainer's decision may list. Now one within the radius
+    counts wherever it lies; one beyond it, or outside a search kept to the home's ICB, does not."""
+    home = {"postcode": DOVETAIL_POSTCODE}
+    found = {}
+    for reach in ({"max_distance_km": 40}, {}, {"max_distance_km": 10}, {"max_distance_km": 40, "own_icb_only": True}):
+        body = {"home": home, "types": ["inpatient_rehab_level1"], **reach}
+        [summary] = httpx.post(f"{synced}/match", json=body, timeout=60).json()["summary"]
+        found[tuple(reach.items())] = (summary["found"], summary["coverage"]["pending_review"])
+    assert list(found.values()) == [("awaiting_review", 1), ("awaiting_review", 1), ("none_found", 0),
+                                    ("none_found", 0)]
+    page = browser.new_page()
+    page.goto(f"{synced}/alternatives")
+    page.fill("input[name=home]", DOVETAIL_POSTCODE)
+    page.check("input[name=types][value=inpatient_rehab_level1]")
+    page.locator("summary", has_text="More options").click()
+    page.fill("input[name=within]", "25")
+    page.locator("main form button[type=submit]").last.click()
+    page.wait_for_url("**/alternatives/results/*")
+    main = page.locator("main").inner_text()
+    assert "None confirmed yet: 1 candidate awaits review" in main and "None found. The directory" not in main
+    for within, checked in (("25", True), ("5", False)):
+        page.goto(f"{synced}/find/rehabilitation?where={DOVETAIL_POSTCODE.replace(' ', '+')}&within={within}")
+        assert ("still being checked" in page.locator("main").inner_text()) is checked, within
+    page.close()
+
+
 def test_cqc_covers_care_homes_not_all_supported_accommodation(synced):
     """CQC registers every care home, but not floating support (housing support is not a regulated activity)
     nor supported housing whose staff give no personal care. Before, a complete CQC run claimed supported
@@ -301,7 +331,7 @@ def test_an_area_map_follows_a_coverage_change(synced, synced_home):
     tooltip = f"({DERBYSHIRE}): none confirmed yet (candidates await review)</title>"
     assert tooltip in httpx.get(f"{synced}/gaps/england.svg", params=england, timeout=300).text
     store = CoverageStore(synced_home / "directory.sqlite")
-    _, pending = store.snapshot()
+    pending = store.snapshot().pending
     try:
         store.replace_pending({key: n for key, n in pending.items() if key[1] != DERBYSHIRE})
         decided = _svg(synced, DERBYSHIRE, type="inpatient_rehab_level2")

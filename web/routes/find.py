@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from markupsafe import Markup
 
-    from rehabmap.coverage import HomeCoverage
+    from rehabmap.coverage import HomeCoverage, Reach
     from rehabmap.state import AppState
 
 router = APIRouter()
@@ -80,6 +80,11 @@ def _nearest(state: AppState, home: Home, category: SupportCategory, within_mile
         types=category.types, max_distance_km=within_miles * KM_PER_MILE, limit=limit), today)
 
 
+def _reach(home: Home, within_miles: int) -> Reach:
+    """Where a search looks, so that a candidate awaiting review within it is "being checked" wherever it lies."""
+    return home.lat, home.lon, within_miles * KM_PER_MILE
+
+
 def _map(state: AppState, home: Home, results: list[MatchResult]) -> Markup | None:
     """The results' map, pins numbered as the page lists them; none without results."""
     pins = [Pin(n, r.service.lat, r.service.lon, r.service.name) for n, r in enumerate(results, 1)]
@@ -121,7 +126,7 @@ def find_everything(request: Request, state: State) -> HTMLResponse:
     if not isinstance(home, Home):
         return home
     today = state.today()
-    at_home = state.coverage().at_home(home.areas.codes())
+    at_home = state.coverage().at_home(home.areas.codes(), _reach(home, search.within))
     groups = []
     for category in CATEGORIES:
         response = _nearest(state, home, category, search.within, PER_KIND, today)
@@ -150,7 +155,8 @@ def find_category(request: Request, slug: str, state: State) -> HTMLResponse:
         return home
     today = state.today()
     results = _nearest(state, home, category, search.within, MAX_RESULTS, today).results
-    context["none_means"] = _none_means(state.coverage().at_home(home.areas.codes()), category)
+    context["none_means"] = _none_means(state.coverage().at_home(home.areas.codes(), _reach(home, search.within)),
+                                        category)
     context.update(
         home=home, results=results, map=_map(state, home, results),
         others=[c for c in CATEGORIES if c.slug != slug], wider=[r for r in sorted(PUBLIC_RADII_MILES)

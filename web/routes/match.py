@@ -216,7 +216,7 @@ def alternatives_results(request: Request, state: State, key: str, order: str = 
     response = match(state.backend, parsed.home, match_request, today)
     context = form_context(form, errors)
     context["map"] = _options_map(state.geography, parsed, response) if response.results else None
-    at_home = state.coverage().at_home(parsed.home.areas.codes())
+    at_home = state.coverage().at_home(parsed.home.areas.codes(), match_request.reach(parsed.home))
     # As the API answers: each subtype asked narrows its own type's coverage too (CQC covers care homes, not all
     # supported accommodation).
     answers = {t.service_type: at_home.for_request(t.service_type, match_request.subtypes)
