@@ -96,14 +96,18 @@ def _none_means(at_home: HomeCoverage, category: SupportCategory) -> NoneMeans:
     some parts of it (CQC lists every care home, not supported housing or floating support: none of the one, and
     no information about the others), or holds none of it here yet (so there may well be some). Every public
     page that can find none says which, never a bare "none found"."""
-    if any(at_home.for_request(t).pending_review for t in category.types):
+    wholes = {t: at_home.for_category(t.value) for t in category.types}  # each type's answer, read once
+    if any(answer.pending_review for answer in wholes.values()):
         return NoneMeans("being_checked")
     held: list[str] = []
     not_held: list[str] = []
-    for service_type in category.types:
-        whole = service_type.value  # a claim for a type covers its subtypes; else each subtype is its own part
-        parts = [] if at_home.for_category(whole).covered else [f"{whole}:{s}" for s in SUBTYPES.get(service_type, ())]
-        for part in parts or [whole]:
+    for service_type, whole in wholes.items():
+        # A claim for a type covers its subtypes; else each subtype is a part of its own.
+        if whole.covered or service_type not in SUBTYPES:
+            (held if whole.covered else not_held).append(PUBLIC_PART_WORDS[service_type.value])
+            continue
+        for subtype in SUBTYPES[service_type]:
+            part = f"{service_type.value}:{subtype}"
             (held if at_home.for_category(part).covered else not_held).append(PUBLIC_PART_WORDS[part])
     if not held:
         return NoneMeans("not_covered")
