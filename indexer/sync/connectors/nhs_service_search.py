@@ -8,6 +8,7 @@ rehabilitation team, so each is held for review (inferred) unless its own name s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ from indexer.sources.common import RowParser, compact, join_address
 from indexer.sync.connectors.base import BaseConnector, Crawl, origin, utc_now
 from indexer.sync.http import SourceClient
 from indexer.sync.items import Evidence, Gone, Outcome, Refused, SourceItem, SyncState
+from rehabmap.record import WEEKDAYS
 from rehabmap.taxonomy import NotRehab, ServiceType, classify_label
 
 NAME = "nhs-service-search"
@@ -26,6 +28,8 @@ KEY_HEADER = "apikey"
 KEY_SETTING = "REHABMAP_NHS_SERVICE_SEARCH_KEY"
 SERVICE_CODE = "SRV0020"      # "Community mental health services"
 PAGE_SIZE = 50                # the API's default and its usual maximum for $top
+_DAYS = dict(zip(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"), WEEKDAYS))
+_CLOCK = re.compile(r"(?:[01]\d|2[0-3]):[0-5]\d")  # "08:30"; the API's "24:00" is no time of day
 
 
 class NhsServiceSearchConnector(BaseConnector):
@@ -88,6 +92,9 @@ def map_organisation(org: Mapping[str, Any], where: str, number: int, fetched_at
     parent = (org.get("ParentOrganisation") or {}).get("OrganisationName")
     service: Mapping[str, Any] = next(
         (s for s in org.get("Services") or [] if s.get("ServiceCode") == SERVICE_CODE), {})
+    # The service's own hours where the NHS website gives them, else the clinic's.
+    own_hours = opening_times(service.get("OpeningTimes"))
+    schedules = own_hours or opening_times(org.get("OpeningTimes"))
     evidence = [Evidence(NAME, "Services", f"{SERVICE_CODE} {service.get('ServiceName') or ''}".strip(),
                          "a community mental health service: a candidate community rehabilitation team")]
     # The clinic's other services say whom its teams serve ("Older people's services", CAMHS): a maintainer
@@ -103,7 +110,7 @@ def map_organisation(org: Mapping[str, Any], where: str, number: int, fetched_at
     said = named is not None and named.service_type is ServiceType.community_rehab_team
     if said:
         evidence.append(Evidence(NAME, "OrganisationName", name, "the name says it is a rehabilitation team"))
-    fields = compact({**parser.fields, "name": name, "organisation": parent,
+    fields = compact({**parser.fields, "name": name, "organisation": parent, "schedules": schedules,
                       "service_type": ServiceType.community_rehab_team,
                       "provider_type": "nhs" if "nhs" in str(org.get("OrganisationSubType") or "").lower() else None})
     field_sources = {f: f"{NAME}:{k}" for f, k in (("address", "Address1..County"), ("town", "City"),
@@ -112,7 +119,28 @@ def map_organisation(org: Mapping[str, Any], where: str, number: int, fetched_at
                                                    ("website", "Contacts"), ("name", "OrganisationName"),
                                                    ("organisation", "ParentOrganisation"),
                                                    ("provider_type", "OrganisationSubType"),
-                                                   ("service_type", "Services")) if f in fields}
+                                                   ("service_type", "Services"),
+                                                   ("schedules", "Services.OpeningTimes" if own_hours
+                                                    else "OpeningTimes")) if f in fields}
     candidate = Candidate(fields, origin(NAME, where, number, ods_code, LICENCE, fetched_at), name)
     return SourceItem(candidate, "confirmed" if said else "inferred", tuple(evidence), raw=dict(org),
                       field_sources=field_sources, keys={"ods_code": ods_code})
+
+
+def opening_times(times: Any) -> list[dict[str, Any]]:
+    """The NHS website's usual week ("General" opening times; "Additional" ones are dated exceptions, such as a
+    bank holiday, and a day marked closed is not open) as weekly HSDS schedules, one per pair of opening and
+    closing times. The connector read none, so a synced clinic's page said "Opening times not known" while the
+    NHS website gave its hours. An entry whose day or times do not read is left out, not the clinic."""
+    by_hours: dict[tuple[str, str], list[str]] = {}
+    for item in times if isinstance(times, list) else ():
+        if not isinstance(item, Mapping) or item.get("OpeningTimeType") != "General" or item.get("IsOpen") is not True:
+            continue
+        day = _DAYS.get(str(item.get("Weekday") or "").strip().lower())
+        opens, closes = (str(item.get(k) or "").strip() for k in ("OpeningTime", "ClosingTime"))
+        days = by_hours.setdefault((opens, closes), []) if _CLOCK.fullmatch(opens) and _CLOCK.fullmatch(closes) else []
+        if day and day not in days:
+            days.append(day)
+    weekly = [{"byday": sorted(days, key=WEEKDAYS.index), "opens_at": opens, "closes_at": closes}
+              for (opens, closes), days in by_hours.items() if days]
+    return sorted(weekly, key=lambda s: (WEEKDAYS.index(s["byday"][0]), s["opens_at"]))
