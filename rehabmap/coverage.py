@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 
-from geodata.distance import EARTH_RADIUS_KM, haversine_km_one
+from geodata.distance import EARTH_RADIUS_KM, haversine_km_one, miles_and_km
 from geodata.england import ENGLAND
 from rehabmap.review_counts import BUMP_REVISION, HeldPoints, held_points, read_held, write_pending
 from rehabmap.taxonomy import SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType
@@ -50,6 +50,7 @@ _LEVEL_COLUMNS = {"icb": "icb24_code", "sub_icb": "sicbl24_code", "lad": "ltla24
 Status = Literal["covered", "partly_covered", "not_covered"]
 # Where a search looks: around its home's point (lat, lon), up to its radius in km (None: no limit).
 Reach = tuple[float, float, float | None]
+IN_ICB = "in the person's ICB"  # where a home's candidates awaiting review are counted without a search's radius
 
 @dataclass(frozen=True)
 class Claim:
@@ -83,6 +84,7 @@ class Coverage:
     as_of: str | None              # the oldest date among the claims it rests on
     bases: tuple[str, ...] = ()    # what it rests on: "sync:cqc", "curated:ips_services.csv"
     pending_review: int = 0        # candidates of this category here (or within a search's reach) awaiting review
+    pending_where: str = "here"    # where they lie, in words: 'in the person's ICB', 'within 25 miles (40.2 km) …'
 
     @property
     def covered(self) -> bool:
@@ -100,7 +102,7 @@ class Coverage:
         answer's `says` read "None found …" beside services found, and a user who showed it was misled."""
         label = category_label(self.category)
         if self.pending_review:
-            return f"Found, but {self._awaiting()} review by the directory's maintainers here, so there may be more."
+            return f"Found, but {self._awaiting()}, so there may be more."
         if self.status == "covered":
             return f"Found. The directory holds complete {label} data for this area (as of {self.as_of})."
         if self.status == "partly_covered":
@@ -112,8 +114,7 @@ class Coverage:
         """What finding none here means, in words a person reads: 'none found' only where it is covered."""
         label = category_label(self.category)
         if self.pending_review:
-            return (f"None confirmed yet: {self._awaiting()} review by the directory's maintainers here, so none "
-                    f"found does not mean there are none.")
+            return f"None confirmed yet: {self._awaiting()}, so none found does not mean there are none."
         if self.status == "covered":
             return f"None found. The directory holds complete {label} data for this area (as of {self.as_of})."
         if self.status == "partly_covered":
@@ -122,7 +123,8 @@ class Coverage:
         return f"Not yet covered: the directory holds no {label} data for this area yet."
 
     def _awaiting(self) -> str:
-        return "1 candidate awaits" if self.pending_review == 1 else f"{self.pending_review} candidates await"
+        waiting = "1 candidate awaits" if self.pending_review == 1 else f"{self.pending_review} candidates await"
+        return f"{waiting} review by the directory's maintainers {self.pending_where}"
 
 
 class SmallAreaTable:
@@ -285,22 +287,24 @@ class HomeCoverage:
         known = self._coverage._category(category)
         covering = tuple(c for c in known.used if c.area_code in self._codes) if known.used else ()
         pending = self._coverage.pending
-        waiting = pending.get((category, self._icb), 0) if pending else 0
+        waiting, where = (pending.get((category, self._icb), 0) if pending else 0), IN_ICB
         if self._reach is not None and pending:
-            waiting = self._reached(self._reach, category, waiting)
+            waiting, where = self._reached(self._reach, category, waiting)
         if not covering and not waiting:
             return known.not_covered
         return _answer(category, "covered" if covering else "not_covered", 1.0 if covering else 0.0, covering,
-                       oldest=False, pending_review=waiting)
+                       oldest=False, pending_review=waiting, pending_where=where)
 
-    def _reached(self, reach: Reach, category: str, in_icb: int) -> int:
-        """The held candidates of a category within the search's reach or in the home's ICB (`in_icb` of them)."""
+    def _reached(self, reach: Reach, category: str, in_icb: int) -> tuple[int, str]:
+        """The held candidates of a category within the search's reach or in the home's ICB (`in_icb` of them), and
+        where they lie in words: "here" told a clinician searching from Mansfield that Field House, 14.5 km away
+        in Derby and Derbyshire, was in the person's own area."""
         lat, lon, km = reach
         if km is None:
-            return self._coverage.pending.get((category, ENGLAND), 0)
+            return self._coverage.pending.get((category, ENGLAND), 0), "in England (the search has no distance limit)"
         points = self._coverage.held.get(category)
         if points is None:
-            return in_icb
+            return in_icb, IN_ICB
         # Only points in the radius's box are measured: none further in latitude than its arc, nor in longitude
         # than asin(sin arc / cos lat) (the sphere's widest reach at the home's latitude; all longitudes where
         # the arc passes a pole). Both widened by a hair, so rounding never drops one the distance keeps.
@@ -309,9 +313,13 @@ class HomeCoverage:
         widest = math.sin(arc) / math.cos(math.radians(lat))
         wide = math.degrees(math.asin(widest)) * (1 + 1e-9) if 0 <= widest < 1 else 360.0
         lats, lons, icbs = points
-        return in_icb + sum(1 for i in range(bisect_left(lats, lat - band), bisect_right(lats, lat + band))
-                            if abs(lons[i] - lon) <= wide and icbs[i] != self._icb
-                            and haversine_km_one(lat, lon, lats[i], lons[i]) <= km)
+        beyond = sum(1 for i in range(bisect_left(lats, lat - band), bisect_right(lats, lat + band))
+                     if abs(lons[i] - lon) <= wide and icbs[i] != self._icb
+                     and haversine_km_one(lat, lon, lats[i], lons[i]) <= km)
+        if not beyond:
+            return in_icb, IN_ICB
+        within = f"within {miles_and_km(km)} of home"
+        return in_icb + beyond, f"in the person's ICB or {within}" if in_icb else f"{within}, outside the person's ICB"
 
     def for_request(self, service_type: ServiceType, subtypes: Collection[str] | None = ()) -> Coverage:
         """For a type as a request asks for it: each subtype asked of this type must be covered. `subtypes` are
@@ -325,7 +333,8 @@ class HomeCoverage:
         # homes, told an API user that floating support and supported housing were all there too.
         category = worst.category if len(own) == 1 else service_type.value
         return Coverage(category, worst.status, worst.share, worst.as_of,
-                        tuple(dict.fromkeys(b for a in answers for b in a.bases)), worst.pending_review)
+                        tuple(dict.fromkeys(b for a in answers for b in a.bases)), worst.pending_review,
+                        worst.pending_where)
 
 
 def none_found_lines(coverage: CoverageMap, home_codes: Iterable[str | None], asked: Iterable[ServiceType],
@@ -343,10 +352,11 @@ def none_found_lines(coverage: CoverageMap, home_codes: Iterable[str | None], as
 
 
 def _answer(category: str, status: Status, share: float, claims: Sequence[Claim], *, oldest: bool,
-            pending_review: int) -> Coverage:
+            pending_review: int, pending_where: str = "here") -> Coverage:
     dates = [c.as_of for c in claims]
     as_of = (min(dates) if oldest else max(dates)) if dates else None
-    return Coverage(category, status, share, as_of, tuple(dict.fromkeys(c.basis for c in claims)), pending_review)
+    return Coverage(category, status, share, as_of, tuple(dict.fromkeys(c.basis for c in claims)), pending_review,
+                    pending_where)
 
 
 class Snapshot(NamedTuple):

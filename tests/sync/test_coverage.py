@@ -94,7 +94,7 @@ def test_candidates_awaiting_review_are_not_hidden_behind_none_found(table):
     here = coverage.for_home(["E54000058", "E07000032"], "inpatient_rehab_level1")
     assert here.covered and here.pending_review == 1
     assert here.none_found() == ("None confirmed yet: 1 candidate awaits review by the directory's maintainers "
-                                 "here, so none found does not mean there are none.")
+                                 "in the person's ICB, so none found does not mean there are none.")
     elsewhere = coverage.for_home([WEST_YORKSHIRE, LEEDS], "inpatient_rehab_level1")
     assert elsewhere.pending_review == 0 and elsewhere.none_found().startswith("None found.")
 

@@ -148,7 +148,8 @@ def test_the_text_for_notes_says_where_rehabmap_holds_no_data(synced):  # noqa: 
     assert "Advocacy: Not yet covered: the directory holds no Advocacy data for this area yet." in text
     # No distance given, so the search reaches all England: Field House, held for review 14.5 km away, may be one.
     assert ("Level 1 inpatient rehabilitation unit: None confirmed yet: 1 candidate awaits review by the directory's "
-            "maintainers here, so none found does not mean there are none.") in text
+            "maintainers in England (the search has no distance limit), so none found does not mean there are "
+            "none.") in text
     assert "Supported accommodation: showing 3 of 6\n1. Dovetail House" in text
 
 

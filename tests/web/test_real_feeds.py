@@ -37,6 +37,7 @@ from tests.web.test_browser import axe
 pytestmark = pytest.mark.slow
 
 DOVETAIL_POSTCODE = "NG18 2AT"
+WAITS = "None confirmed yet: 1 candidate awaits review by the directory's maintainers"
 
 
 @pytest.fixture(scope="module")
@@ -110,13 +111,19 @@ def test_a_held_candidate_within_the_search_radius_is_awaiting_review_in_any_icb
     miles "We could not find", beside a hospital a maintainer's decision may list. Now one within the radius
     counts wherever it lies; one beyond it, or outside a search kept to the home's ICB, does not."""
     home = {"postcode": DOVETAIL_POSTCODE}
-    found = {}
+    found, says = {}, []
     for reach in ({"max_distance_km": 40}, {}, {"max_distance_km": 10}, {"max_distance_km": 40, "own_icb_only": True}):
         body = {"home": home, "types": ["inpatient_rehab_level1"], **reach}
         [summary] = httpx.post(f"{synced}/match", json=body, timeout=60).json()["summary"]
         found[tuple(reach.items())] = (summary["found"], summary["coverage"]["pending_review"])
+        says.append(summary["coverage"]["says"])
     assert list(found.values()) == [("awaiting_review", 1), ("awaiting_review", 1), ("none_found", 0),
                                     ("none_found", 0)]
+    # And where it waits: "by the directory's maintainers here" read as if it lay in the person's own area.
+    assert says[:2] == [f"{WAITS} within 25 miles (40.0 km) of home, outside the person's ICB, so none found does "
+                        "not mean there are none.",
+                        f"{WAITS} in England (the search has no distance limit), so none found does not mean there "
+                        "are none."]
     page = browser.new_page()
     page.goto(f"{synced}/alternatives")
     page.fill("input[name=home]", DOVETAIL_POSTCODE)
@@ -126,7 +133,8 @@ def test_a_held_candidate_within_the_search_radius_is_awaiting_review_in_any_icb
     page.locator("main form button[type=submit]").last.click()
     page.wait_for_url("**/alternatives/results/*")
     main = page.locator("main").inner_text()
-    assert "None confirmed yet: 1 candidate awaits review" in main and "None found. The directory" not in main
+    assert f"{WAITS} within 25 miles (40.2 km) of home, outside the person's ICB" in main
+    assert "None found. The directory" not in main
     for within, checked in (("25", True), ("5", False)):
         page.goto(f"{synced}/find/rehabilitation?where={DOVETAIL_POSTCODE.replace(' ', '+')}&within={within}")
         assert ("still being checked" in page.locator("main").inner_text()) is checked, within
