@@ -5,6 +5,7 @@ against a real server, a share link that never takes the Host header."""
 from __future__ import annotations
 
 import base64
+import html
 import logging
 import re
 from html.parser import HTMLParser
@@ -200,6 +201,16 @@ def test_service_page_says_how_to_get_in_touch(client):
                  "Vacancy", "less than 0.1 miles"):
         assert text in page, text
     assert 'href="/find/rehabilitation?where=LS9+7TF&amp;within=25"' in page  # back to the results
+
+
+def test_the_sample_is_named_as_a_person_reads_it(client):
+    """Before: "Source: sample" on its services' pages and "Sources: sample (60)" about the data."""
+    def text(path: str) -> str:
+        return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", client.get(path).text)))
+
+    sample = "rehabmap's sample directory (fictional services)"
+    assert f"Source {sample} rehabmap ID" in text(f"/service/{AIRE}")
+    assert f"Sources {sample} (60)" in text("/about-the-data")
 
 
 def test_unknown_service_is_a_404_page(client):

@@ -88,7 +88,10 @@ TITLES = {"cqc": "Care Quality Commission (CQC)", "cqc-ratings": "Care Quality C
           "cqc-directory": "Care Quality Commission (CQC) care directory",
           "cqc-hsca": "Care Quality Commission (CQC) register of active locations",
           "ods": "NHS Organisation Data Service", "nhs-service-search": "NHS website (Service Search)",
-          "charity": "Charity Commission register"}
+          "charity": "Charity Commission register",
+          # The bundled sample (`rehabmap index sample/`), which a deployment may serve beside its sources: its
+          # records' ids say "sample:", and the pages said "Source: sample" and "Sources: … sample (60)".
+          "sample": "rehabmap's sample directory (fictional services)"}
 
 
 def source_titles(feeds_dir: Path) -> Mapping[str, str]:
