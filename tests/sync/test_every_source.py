@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rehabmap.review_counts import HELD, HeldCandidate
 from tests.sync.store_fixtures import make_home, rehabmap, report_counts, table_rows
 from tests.sync.test_connector_charity import register  # noqa: F401  (the fixture serving the extract)
 from tests.sync.test_connector_ods import reports  # noqa: F401  (the fixture serving the bulk reports)
@@ -74,6 +75,11 @@ def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, rep
     records = dict(table_rows(store, "SELECT connector, count(*) FROM sync_records GROUP BY connector"))
     facts = dict(table_rows(store, "SELECT connector, count(*) FROM sync_enrichments GROUP BY connector"))
     assert records == {"cqc-directory": 6, "charity": 3, "nhs-service-search": 1}, "rejected firsts are not stored"
+    # Every candidate held for review has a point, so a search's radius counts it wherever it lies, not only in its
+    # ICB (`rehabmap.coverage.HomeCoverage`): a row without coordinates is placed from its full postcode before it
+    # can be held, and one that cannot be placed (no postcode, a partial or unknown one) is rejected with why.
+    held = [HeldCandidate.of(kind, subtype, json.loads(service)) for kind, subtype, service in table_rows(store, HELD)]
+    assert len(held) == 5 and all(candidate.point for candidate in held)
     assert facts == {"cqc-ratings": 49, "ods": trusts + reports}
 
     status = rehabmap(home, data_dir, None, "sync-status", "--json")
