@@ -17,9 +17,11 @@ if TYPE_CHECKING:
 
 
 def summary_text(home: Home, placement: Home | None, request: MatchRequest, response: MatchResponse,
-                 today: date, none_words: Mapping[ServiceType, str]) -> str:
+                 today: date, none_words: Mapping[ServiceType, str],
+                 more_words: Mapping[ServiceType, str] | None = None) -> str:
     """`none_words`: what a type with no option means, in the page's words (`web.present.none_listed`): pasted
-    into notes, 'None listed' read as none there, also where rehabmap holds no data for the area."""
+    into notes, 'None listed' read as none there, also where rehabmap holds no data for the area. `more_words`:
+    for a type with options, whether there may be more (its coverage's `some_found`), where there may."""
     lines = [f"Local alternatives near {home.label} (rehabmap, {present.long_date(today)})",
              f"Home: {home.label}" + (f" ({home.areas.lad_name})" if home.areas.lad_name else "")
              + (f", {home.areas.icb_name}" if home.areas.icb_name else "")]
@@ -37,7 +39,9 @@ def summary_text(home: Home, placement: Home | None, request: MatchRequest, resp
         if not group.results:
             lines += ["", f"{TYPE_LABELS[service_type]}: {none_words[service_type]}"]
         else:
-            lines += ["", f"{TYPE_LABELS[service_type]}: showing {len(group.results)} of {group.total}"]
+            more = (more_words or {}).get(service_type)
+            lines += ["", f"{TYPE_LABELS[service_type]}: showing {len(group.results)} of {group.total}"
+                      + (f". {more}" if more else "")]
         for result in group.results:
             number += 1
             service = result.service

@@ -222,11 +222,16 @@ def alternatives_results(request: Request, state: State, key: str, order: str = 
     answers = {t.service_type: at_home.for_request(t.service_type, match_request.subtypes)
                for t in response.summary}
     none_words = {t: none_listed(a, bool(match_request.needs)) for t, a in answers.items()}
-    context["plain_text"] = summary_text(parsed.home, parsed.placement, match_request, response, today, none_words)
+    # Beside the options of a type, whether there may be more (the API's "Found, but …"): a list of the care homes
+    # near Mansfield read as all the supported accommodation there, and one of level 1 units beside a hospital
+    # awaiting review as all the units near.
+    more_words = {t: a.some_found() for t, a in answers.items() if a.pending_review or not a.covered}
+    context["plain_text"] = summary_text(parsed.home, parsed.placement, match_request, response, today, none_words,
+                                         more_words)
     context.update(home=parsed.home, placement=parsed.placement, match=match_request, response=response,
                    ranking=RANKING, type_labels=TYPE_LABELS, need_labels=NEED_LABELS,
                    option_labels=OPTIONS, none_means={t: a.none_found() for t, a in answers.items()},
-                   none_words=none_words,
+                   none_words=none_words, more_words=more_words,
                    covered={t: a.covered and not a.pending_review for t, a in answers.items()},
                    results_path=f"/alternatives/results/{key}", show_all=show == "all",
                    order_words=ORDER_WORDS, max_limit=MAX_LIMIT, hold_minutes=HOLD_MINUTES)
