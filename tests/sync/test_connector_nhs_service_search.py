@@ -93,18 +93,19 @@ def test_an_answer_without_its_organisations_is_no_last_page(replay):
     assert not first.complete and state.states["nhs-service-search"]["skip"] == 8
 
 
-def test_a_clinics_opening_times_are_read(replay, geography):
+def test_a_clinics_opening_times_and_email_are_read(replay, geography):
     """The NHS website gives most organisations' usual week (47 of the 50 recorded). The connector read none, so
     a synced clinic's page said "Opening times not known". The recording's one clinic that offers SRV0020 gives
     none; a real clinic that gives its hours (Young Offenders Service, Lewisham: SRV0408, Monday to Friday 9 to
     5) is fetched the same way, and a dental practice's split days and closed weekend read as the NHS website
-    says them."""
-    hours = {}
+    says them. Nor did it read the clinic's own email (32 of the 50 give one): only its phone and website."""
+    hours, emails = {}, {}
     for code in ("SRV0408", "SRV0087"):
         for item in connector(replay, service_code=code).fetch(MemoryState()):
             assert isinstance(item, SourceItem)
             hours[item.candidate.fields["name"]] = (item.candidate.fields.get("schedules"),
                                                     item.field_sources.get("schedules"))
+            emails[item.candidate.fields["name"]] = item.candidate.fields.get("email")
     assert hours["Young Offenders Service (Lewisham)"] == (
         [{"byday": ["MO", "TU", "WE", "TH", "FR"], "opens_at": "09:00", "closes_at": "17:00"}],
         "nhs-service-search:OpeningTimes")
@@ -113,6 +114,9 @@ def test_a_clinics_opening_times_are_read(replay, geography):
         {"byday": ["MO", "TU", "WE", "TH"], "opens_at": "14:00", "closes_at": "17:15"},
         {"byday": ["FR"], "opens_at": "14:00", "closes_at": "17:00"}]
     assert sum(1 for found, _ in hours.values() if found) == 16  # every one of the 16 that gives opening times
+    assert emails["Bupa Dental Care, Wellington"] == "wellington@bupadentalcare.co.uk"
+    assert emails["Young Offenders Service (Lewisham)"] is None  # its only email is the trust's PALS team's
+    assert sum(1 for email in emails.values() if email) == 12
     # Through the import pipeline, as a sync prepares it: the record and the page say it.
     [clinic] = connector(replay, service_code="SRV0408").fetch(MemoryState())
     candidate = replace(clinic.candidate, fields={**clinic.candidate.fields, "service_type": ServiceType.vcfse})

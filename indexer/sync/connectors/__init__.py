@@ -59,8 +59,8 @@ What each makes of a record:
 * `charity` — VCFSE and advocacy candidates by name and activities (always inferred); removed charities Gone.
   The other charities are counted in `CharityConnector.skipped`, not reported one by one. Weekly.
 * `nhs-service-search` — community rehab team candidates (inferred unless the name says rehabilitation), with the
-  clinic's other services as evidence, and its usual week's opening times (the service's own, else the clinic's).
-  Weekly.
+  clinic's other services as evidence, its own email, and its usual week's opening times (the service's own, else the
+  clinic's). Weekly.
 
 Coverage (`Connector.covers()`): `cqc`, `cqc-directory` and `cqc-hsca` cover care homes
 (`supported_accommodation:residential_24h`, not floating support or supported housing, which CQC does not list

@@ -87,6 +87,7 @@ def map_organisation(org: Mapping[str, Any], where: str, number: int, fetched_at
                 if isinstance(c, dict) and c.get("ContactType") == "Primary"}
     parser.set("phone", contacts.get("Telephone"), "Contacts.Telephone")
     parser.set("website", contacts.get("Website"), "Contacts.Website")
+    parser.set("email", contacts.get("Email"), "Contacts.Email")  # the PALS team's is the trust's, not the clinic's
     if parser.errors:
         return Refused(NAME, ods_code, f"{where} item {number}", "; ".join(parser.errors), unreadable=True)
     parent = (org.get("ParentOrganisation") or {}).get("OrganisationName")
@@ -116,7 +117,8 @@ def map_organisation(org: Mapping[str, Any], where: str, number: int, fetched_at
     field_sources = {f: f"{NAME}:{k}" for f, k in (("address", "Address1..County"), ("town", "City"),
                                                    ("county", "County"), ("postcode", "Postcode"),
                                                    ("lat", "Latitude"), ("lon", "Longitude"), ("phone", "Contacts"),
-                                                   ("website", "Contacts"), ("name", "OrganisationName"),
+                                                   ("website", "Contacts"), ("email", "Contacts"),
+                                                   ("name", "OrganisationName"),
                                                    ("organisation", "ParentOrganisation"),
                                                    ("provider_type", "OrganisationSubType"),
                                                    ("service_type", "Services"),
