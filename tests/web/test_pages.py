@@ -213,6 +213,12 @@ def test_the_sample_is_named_as_a_person_reads_it(client):
     assert f"Sources {sample} (60)" in text("/about-the-data")
 
 
+def test_about_the_data_counts_only_the_services_listed(client):
+    """Before: "Services listed 60", the sample's closed unit among them, whose page says it is no longer listed."""
+    counted = r"Services listed</dt>\s*<dd[^>]*>\s*59 \(and 1 no longer listed, whose pages stay for old links\)"
+    assert re.search(counted, client.get("/about-the-data").text)
+
+
 def test_unknown_service_is_a_404_page(client):
     response = client.get("/service/sample:no-such-service")
     assert response.status_code == 404
