@@ -24,10 +24,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from indexer.sync.status import sync_status
 from indexer.sync.store import SyncStore
 from rehabmap.errors import DomainError
-from rehabmap.maintain.store import store_of
 from rehabmap.state import AppState
 
 log = logging.getLogger(__name__)
@@ -102,16 +100,22 @@ class _StateCollector(Collector):
                                     "took in had waited to be seen by it.", info.edit_lag_s)
 
     def _syncs(self) -> Iterator[Metric]:
-        store = SyncStore.existing(store_of(self.state.settings))
+        """One read of the store the server opened at its start (`SyncStore.served`): a scrape neither opens it
+        again nor reads a record."""
+        try:
+            store = SyncStore.served(self.state)
+            successes = {} if store is None else store.last_successes()
+        except Exception as exc:  # noqa: BLE001 - any failure of the store's database: left out, never raised
+            log.warning("sync metrics left out: %s", type(exc).__name__)
+            return
         if store is None:
             return
         family = GaugeMetricFamily("rehabmap_sync_last_success_age_seconds",
                                    "Seconds since each source's last successful sync.", labels=["source"])
         now = time.time()
-        for report in sync_status(store):
-            if report.last_success_at:
-                when = datetime.fromisoformat(report.last_success_at)
-                if when.tzinfo is None:
-                    when = when.replace(tzinfo=timezone.utc)
-                family.add_metric([report.source], now - when.timestamp())
+        for source, at in successes.items():
+            when = datetime.fromisoformat(at)
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=timezone.utc)
+            family.add_metric([source], now - when.timestamp())
         yield family

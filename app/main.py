@@ -13,7 +13,8 @@ from api.logging import configure_logging
 from api.rate_limits import SharedBuckets
 from app.parts import open_state
 from app.rebuild import finish_interrupted, rebuild_with_table
-from app.sync import converge_at_start, open_review
+from app.converge import Converger
+from app.sync import converge, open_review
 from app.warmup import warm_up
 from rehabmap.config import Settings, get_settings
 from rehabmap.state import AppState
@@ -26,13 +27,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level)
     finish_interrupted(settings)  # a rebuild killed after its index went live
     state = open_state(settings)
-    converge_at_start(state)  # a sync or review decision killed before the live index followed it
+    converge(state)  # a sync or review decision killed before the live index followed it
     app = create_api(state)  # the JSON API and the ORUK feed, with their OpenAPI documents
     web.mount_static(app)  # the pages and their assets, outside the OpenAPI document
     app.include_router(web.routes.router)
     # the keepers' review queue, per request, over the server's open index (the pages cannot import app)
     app.state.open_review = partial(open_review, settings, state=state)
     app.state.rebuild_with_table = partial(rebuild_with_table, settings)  # the keepers' curated-table upload
+    converger = Converger(state)  # and one killed while the server runs: it catches up on its own
+    app.router.lifespan_context = converger.lifespan
+    app.state.converge_soon = converger.soon
     # Around both faces: the limits, the security headers, a request log and metrics that keep nothing of a
     # search, and the catch-all, as one layer.
     request_layer.install(app, per_minute=settings.rate_limit_per_minute, max_body_bytes=settings.max_body_bytes,

@@ -52,20 +52,20 @@ def open_live(settings: Settings, placer: Callable[[], Placer], state: AppState 
     return LiveIndex(state.backend if state is not None else open_backend(settings), writer, directory, build)
 
 
-def converge_at_start(state: AppState) -> int:
-    """At a server's start: what a sync or a review decision committed and was killed before the live index
-    and the coverage claims followed (`LiveIndex.converge`) is finished here, so a directory converges without
-    a person and without waiting for the next run. With no index built yet there is nothing to serve, and the
-    next sync builds it. Returns how many records were written (logged: a crash came before)."""
-    settings = state.settings
-    store = SyncStore.existing(store_of(settings))
+def converge(state: AppState) -> int:
+    """At a server's start, and whenever it finds its live index behind the store (`app.converge`): what a sync
+    or a review decision committed and was killed before the live index and the coverage claims followed
+    (`LiveIndex.converge`) is finished here, so a directory converges without a person and without waiting for
+    the next run. With no index built yet there is nothing to serve, and the next sync builds it. Returns how
+    many records were written (logged: a crash came before)."""
+    store = SyncStore.served(state)
     if store is None or state.directory is None:
         return 0
-    live = open_live(settings, partial(_placer, settings), state)
+    live = open_live(state.settings, partial(_placer, state.settings), state)
     try:
         written = live.converge(store) if live.exists() else 0
-    except Exception as exc:  # noqa: BLE001 - a search cluster that is down must not stop the server starting
-        log.warning("synced records not checked against the live index at start-up: %s", type(exc).__name__)
+    except Exception as exc:  # noqa: BLE001 - a search cluster that is down must not stop the server (starting)
+        log.warning("synced records not checked against the live index: %s", type(exc).__name__)
         return 0
     if written:
         log.warning("wrote %d synced records the live index lacked (a sync or review decision was cut short)",
@@ -121,5 +121,7 @@ def discard_run(settings: Settings, source: str) -> dict[str, int]:
 
 def open_review(settings: Settings, *, live: bool = True, state: AppState | None = None) -> ReviewQueue:
     """The queue; decisions go on to the live index unless `live` is False (reading only), through the
-    server's own backend and store when `state` gives them (see `open_live`)."""
-    return ReviewQueue(open_store(settings), open_live(settings, partial(_placer, settings), state) if live else None)
+    server's own backend and stores when `state` gives them (see `open_live`, `SyncStore.served`: a page opens
+    nothing again)."""
+    store = (SyncStore.served(state) if state is not None else None) or open_store(settings)
+    return ReviewQueue(store, open_live(settings, partial(_placer, settings), state) if live else None)

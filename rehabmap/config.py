@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     warm_up: bool = Field(default=True, description=(
         "Load the index, the geography and the pages' templates and map boundaries when the server starts, "
         "so that the first request is as quick as the rest (bench/bench_first_request.py)."))
+    converge_every_s: float = Field(default=30.0, ge=0, description=(
+        "How often a running server looks (three indexed reads) for applied sync changes its live index has not "
+        "followed (a sync or review decision killed in between), and writes them; 0: only at its start."))
     public_base_url: str | None = Field(default=None, description=(
         "The site's address as the public reaches it (e.g. https://rehabmap.example.org), used for the "
         "absolute links rehabmap hands out; unset, those links are relative. Never taken from a request's "

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,7 +14,6 @@ from api.schemas import ERRORS
 from indexer.sync.status import not_live
 from indexer.sync.store import SyncStore
 from rehabmap.index.base import ServiceQuery
-from rehabmap.maintain.store import store_of
 from rehabmap.state import AppState
 
 log = logging.getLogger(__name__)
@@ -38,8 +36,9 @@ class HealthOut(BaseModel):
     sources: dict[str, int] = Field(description="Records per source (the id prefix), active or not.")
     not_live: int | None = Field(description=(
         "Applied sync changes (records, or a source's coverage claims) that the live index has not yet followed: a "
-        "sync or review decision was cut short; the next sync, review decision or server start writes them. "
-        "null when the sync store cannot be read."))
+        "sync or review decision was cut short. The server writes them itself (at once when this probe sees them, "
+        "else within REHABMAP_CONVERGE_EVERY_S), as does the next sync, review decision or server start. null when "
+        "the sync store cannot be read."))
 
 
 @router.get("/health", response_model=HealthOut, summary="Service health and index facts")
@@ -47,20 +46,20 @@ def health(state: State, request: Request) -> HealthOut:
     """200 with the index's size and build time when it is loaded; 503 when it has not been built."""
     info = state.backend.info()
     active = sum(state.backend.count_by_type(ServiceQuery()).values())
-    behind = _not_live(state, request.app.state)
+    behind = _not_live(state)
+    soon = getattr(request.app.state, "converge_soon", None)  # (set by `app.main`: the API alone has none)
+    if behind and soon is not None:
+        soon()  # the server catches up now, not at its next look (`app.converge`)
     return HealthOut(status="ok" if behind == 0 else "degraded", backend=info.backend, services=active,
                      inactive=info.count - active, built_at=info.built_at, sources=info.sources, not_live=behind)
 
 
-def _not_live(state: AppState, app: Any) -> int | None:
-    """Three indexed reads in one connection to the sync store (none before there is one). The store is opened
-    once per application (`app`: its Starlette state), as opening it checks its migrations and the audit log's
-    guards; that took 10.2M instructions a probe, 8× the rest of it. Degraded, not down: the previous index
-    serves, so a load balancer must keep the server (200), and a store out of reach must not make a 5xx."""
+def _not_live(state: AppState) -> int | None:
+    """Three indexed reads on this thread's connection to the sync store, which the server opened at its start
+    (`SyncStore.served`). Degraded, not down: the previous index serves, so a load balancer must keep the
+    server (200), and a store out of reach must not make a 5xx."""
     try:
-        store: SyncStore | None = getattr(app, "sync_store", None)
-        if store is None:
-            store = app.sync_store = SyncStore.existing(store_of(state.settings))
+        store = SyncStore.served(state)
         return 0 if store is None else sum(not_live(store).values())
     except Exception as exc:  # noqa: BLE001 - any failure of the store's database: said, never raised
         log.warning("the sync store could not be read for /health: %s", type(exc).__name__)

@@ -37,13 +37,17 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from indexer.sync.items import SourceKeyed
 from rehabmap.maintain.audit import AuditLog, Change
 from rehabmap.maintain.database import Connection, Database
 from rehabmap.maintain.migrations import exists, opened
 from rehabmap.maintain.overlay import Overlay
+from rehabmap.maintain.store import store_of
+
+if TYPE_CHECKING:
+    from rehabmap.state import AppState
 
 RecordStatus = Literal["active", "retired"]
 ReviewState = Literal["pending", "accepted", "rejected", "superseded"]
@@ -203,7 +207,8 @@ def _review(row: Sequence[Any]) -> ReviewRow:
 
 
 class SyncStore:
-    """The store. Each call opens its own short connection, so it is safe from any thread or process."""
+    """The store. Safe from any thread or process: each call takes its thread's connection (SQLite's,
+    `SqliteDatabase.connect`) or a pooled one (PostgreSQL's)."""
 
     def __init__(self, store: Path | Database) -> None:
         self.database = opened(store)
@@ -236,6 +241,17 @@ class SyncStore:
     def existing(cls, store: Path | Database) -> SyncStore | None:
         """The store if there is one (a rebuild reads it but never makes an SQLite file)."""
         return cls(store) if exists(store) else None
+
+    @classmethod
+    def served(cls, state: AppState) -> SyncStore | None:
+        """A server's store, in the maintainers' store it opened (and migrated) at its start: made without a
+        query, for what reads it on every probe or page (opening it reads its migrations and the audit log's
+        guards again). A server that could not open that (a home it cannot write) opens this, if there is one."""
+        if state.directory is None:
+            return cls.existing(store_of(state.settings))
+        store = cls.__new__(cls)
+        store.database = state.directory.database
+        return store
 
     def _connect(self) -> AbstractContextManager[Connection]:
         return self.database.connect()
@@ -353,6 +369,13 @@ class SyncStore:
             keys = conn.execute("SELECT key FROM sync_meta WHERE substr(key, 1, ?) = ?",
                                 (len(prefix), prefix)).fetchall()
         return {connector: int(count) for connector, count in counts}, [k for (k,) in keys]
+
+    def last_successes(self) -> dict[str, str]:
+        """Per source, when a run of it last applied (a metrics scrape reads this, and no record)."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT source, last_success_at FROM sync_state WHERE last_success_at IS NOT NULL "
+                                "ORDER BY source").fetchall()
+        return {source: at for source, at in rows}
 
     def live_revision(self) -> int:
         with self._connect() as conn:

@@ -7,8 +7,9 @@ migrations (`rehabmap.maintain.migrations`), recorded in the database and run wh
 of a store already up to date, with its audit log guarded, only reads: a page, a report or a second process
 opening it neither writes nor waits behind a writer.
 
-The SQLite file: WAL and synchronous=FULL: a change acknowledged is on disk. Each call opens its own short
-connection, so the store is safe from any thread or process. The tables:
+The SQLite file: WAL and synchronous=FULL: a change acknowledged is on disk. Each thread keeps the connection
+its last call used (`SqliteDatabase.connect`), never lent to another thread, so the store is safe from any thread
+or process. The tables:
 
 * `tokens`: id, label, role, organisation, a keyed hash of the secret (never the secret itself), when it
   expires and when it was revoked.
@@ -30,8 +31,10 @@ authorizer. Anyone who can write the file can still rewrite it: keep it, and its
 from __future__ import annotations
 
 import fcntl
+import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
@@ -131,6 +134,37 @@ def _keep_audit_log(action: int, arg1: str | None, arg2: str | None, _db: str | 
     return sqlite3.SQLITE_OK
 
 
+class _Tracked(sqlite3.Connection):
+    """A connection that knows its open cursors, so that one kept for a later call can close them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._cursors: weakref.WeakSet[sqlite3.Cursor] = weakref.WeakSet()
+
+    def cursor(self, factory: Any = sqlite3.Cursor) -> Any:
+        made = super().cursor(factory)
+        self._cursors.add(made)
+        return made
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        return self.cursor().execute(sql, parameters)  # (sqlite3's own makes a cursor without `cursor`)
+
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        return self.cursor().executemany(sql, parameters)
+
+    def close_cursors(self) -> None:
+        for cursor in list(self._cursors):
+            cursor.close()
+        self._cursors.clear()
+
+
+class _Kept(threading.local):
+    """Per thread, by process id (a forked child's are never its parent's): the connection its last call left."""
+
+    def __init__(self) -> None:
+        self.by_process: dict[int, _Tracked] = {}
+
+
 class SqliteDatabase:
     """The file (its tables are the migrations', `rehabmap.maintain.migrations`)."""
 
@@ -141,6 +175,7 @@ class SqliteDatabase:
         self.location = str(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._thread_lock = threading.Lock()
+        self._kept = _Kept()
         self._use_wal()
 
     def _use_wal(self) -> None:
@@ -173,16 +208,31 @@ class SqliteDatabase:
     @contextmanager
     def connect(self, *, schema: bool = False) -> Iterator[sqlite3.Connection]:
         """A connection that may not drop or alter the audit log; only `schema` ones (migrations, and
-        opening the store) may restore its triggers."""
-        conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
-        try:
+        opening the store) may restore its triggers, and are closed after.
+
+        The others are kept, one a thread, for that thread's next call: a new connection reads the whole schema
+        again at its first statement (1.0M instructions a /health probe, bench/RESULTS.md). sqlite3 binds a
+        connection to the thread that made it, and a thread lends its kept one to one call at a time (a call
+        within a call opens another). What a call leaves is undone before the next: a connection that raised,
+        or is left in a transaction, is closed; its cursors are closed, since a half-read one would hold the
+        old state of the file open for every later read. A forked child never touches its parent's."""
+        conn = None if schema else self._kept.by_process.pop(os.getpid(), None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, factory=_Tracked)
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             if not schema:
                 conn.set_authorizer(_keep_audit_log)
+        try:
             yield conn
-        finally:
+        except BaseException:
             conn.close()
+            raise
+        conn.close_cursors()
+        if schema or conn.in_transaction or os.getpid() in self._kept.by_process:
+            conn.close()
+        else:
+            self._kept.by_process[os.getpid()] = conn
 
     @contextmanager
     def transaction(self, *, schema: bool = False) -> Iterator[sqlite3.Connection]:

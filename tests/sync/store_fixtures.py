@@ -124,16 +124,18 @@ def index_record(home: Path, service_id: str) -> dict[str, Any] | None:
 
 
 @contextmanager
-def serving(home: Path, data_dir: Path) -> Iterator[str]:
-    """`rehabmap serve` over the home on 127.0.0.1; yields its URL once /health answers."""
+def serving(home: Path, data_dir: Path, *args: str, **env: str) -> Iterator[str]:
+    """`rehabmap serve ARGS` over the home on 127.0.0.1, with `env` on top; yields its URL once /health answers.
+    Its log is `home/server-PORT.log`."""
     environment = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
-                   "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT)}
+                   "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT), **env}
     with listening_socket() as sock:  # the port, held until the server has it
         url = url_of(sock)
         log = home / f"server-{sock.getsockname()[1]}.log"
         with log.open("ab") as out:
-            process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--fd", str(sock.fileno())], cwd=ROOT,
-                                       env=environment, stdout=out, stderr=subprocess.STDOUT, pass_fds=(sock.fileno(),))
+            process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--fd", str(sock.fileno()), *args],
+                                       cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT,
+                                       pass_fds=(sock.fileno(),))
     try:
         wait_until_up(url, process, log)
         yield url

@@ -1,6 +1,7 @@
 """The sync store on either database (the SQLite file, or PostgreSQL): one run of a source at a time across
 processes; a dry run's scratch copy holds what the store holds and none of its writes reach the store; an
-SQLite home whose sync tables were made before migrations recorded them keeps every row."""
+SQLite home whose sync tables were made before migrations recorded them keeps every row; a server's probes read
+the store it opened at its start."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ import pytest
 from indexer.pipeline import GeographyPlacer
 from indexer.sync.review import ReviewQueue
 from indexer.sync.runner import SyncRunner
+from indexer.sync.status import not_live, sync_status
 from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
 from rehabmap.coverage import Claim, CoverageStore
 from rehabmap.maintain.migrations import MIGRATIONS
-from rehabmap.maintain.store import store_of
+from rehabmap.maintain.store import Directory, store_of
+from rehabmap.state import AppState
 from rehabmap.taxonomy import ServiceType
+from search.embedded import EmbeddedIndex
 from tests.conftest import database_url
 from tests.sync.store_fixtures import FIELD_HOUSE, ListedConnector, field_house_item
 
@@ -44,6 +48,22 @@ def test_one_run_of_a_source_at_a_time_across_stores_opened_apart(settings):
             assert not theirs and other_source
     with second.run_lock("cqc") as after:
         assert after  # released when the run ends
+
+
+def test_a_servers_probes_read_the_store_it_opened_and_see_another_process_write(settings, geography, data_dir):
+    """/health and /metrics read the sync store in the maintainers' store the server opened at its start, on the
+    connection the probe's thread keeps: a run applied through another opening (a sync's process) is seen at the
+    next probe, and a scrape's one row a source says what `sync-status` says."""
+    directory = Directory.from_settings(settings)
+    state = AppState(settings, geography, EmbeddedIndex(settings.index_path), directory=directory)
+    served = SyncStore.served(state)
+    assert served is not None and served.database is directory.database
+    assert served.last_successes() == {} and not_live(served) == {}
+
+    queued(SyncStore(store_of(settings)), geography, data_dir)
+
+    assert served.last_successes() == {r.source: r.last_success_at for r in sync_status(served) if r.last_success_at}
+    assert list(served.last_successes()) == ["listed"]
 
 
 def test_a_dry_runs_scratch_copy_holds_the_store_and_writes_none_of_it(settings, geography, data_dir, tmp_path):
