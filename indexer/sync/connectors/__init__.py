@@ -74,6 +74,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rehabmap.errors import DomainError
+from rehabmap.index.base import OVERLAY_SOURCE
 
 if TYPE_CHECKING:  # not at run time: `rehabmap --help` lists SOURCES without loading the settings
     from indexer.sync.items import Connector
@@ -87,7 +88,8 @@ TITLES = {"cqc": "Care Quality Commission (CQC)", "cqc-ratings": "Care Quality C
           "cqc-directory": "Care Quality Commission (CQC) care directory",
           "cqc-hsca": "Care Quality Commission (CQC) register of active locations",
           "ods": "NHS Organisation Data Service", "nhs-service-search": "NHS website (Service Search)",
-          "charity": "Charity Commission register"}
+          "charity": "Charity Commission register",
+          OVERLAY_SOURCE: "rehabmap's maintainers", "sample": "rehabmap's sample data (fictional services)"}
 
 
 def source_titles(feeds_dir: Path) -> Mapping[str, str]:
