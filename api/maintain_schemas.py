@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_core import CoreSchema
 
 from api.schemas import ServiceOut
+from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.record import CONTACT_MAX_LENGTH, CONTACT_PATTERNS, catchment_polygon
 from rehabmap.taxonomy import NEED_LABELS, ServiceType
 
@@ -188,6 +189,45 @@ class EditOut(BaseModel):
 
     service: ServiceOut
     changed: list[str]
+
+
+class RetireIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    reason: str = Field(min_length=3, max_length=REASON_MAX,
+                        description="Why it is retired, in words a family can read: its page says \"Taken off the "
+                                    "list on <day>: <reason>\", and the audit log keeps it (`retired_reason`).",
+                        examples=["closed in October 2026; its residents moved to Field House"])
+
+
+class QuestionOut(BaseModel):
+    """A field a maintainer's edit keeps, which a source has since changed: the edit is still shown."""
+
+    field: str = Field(description="The service's field, as in ServiceOut.")
+    edit: Any = Field(description="The maintainer's value, still shown.")
+    source_value: Any = Field(description="What the source gives now.")
+    since: str = Field(description="When the sync saw the source's change (UTC, ISO 8601).")
+    by: str = Field(description="The sync that saw it (the audit log's actor).")
+    audit_id: int = Field(description="The audit log's `questioned` row.")
+
+
+class QuestionedOut(BaseModel):
+    id: str
+    name: str | None = Field(description="Empty when the index no longer holds the service.")
+    status: Literal["active", "inactive"] | None
+    questions: list[QuestionOut] = Field(description="Each open question, oldest first. Keep an edit with POST "
+                                                     "/maintain/services/{id}/edits/{field}/keep, or PATCH the "
+                                                     "field (to the source's value, or another).")
+
+
+class QuestionedListOut(BaseModel):
+    results: list[QuestionedOut] = Field(description="The latest questioned first.")
+
+
+class KeptOut(BaseModel):
+    id: str
+    kept: list[str] = Field(description="The fields whose edits were kept (audited as `keep`); nothing shown "
+                                        "changed.")
 
 
 class DueOut(BaseModel):

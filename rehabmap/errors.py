@@ -95,6 +95,13 @@ class InvalidEdit(DomainError):
     code = "invalid_edit"
 
 
+class QuestionNotFound(DomainError):
+    """A maintainer keeps an edit no source has questioned (`rehabmap.maintain.overlay.Overlay.open_questions`)."""
+
+    status = 404
+    code = "question_not_found"
+
+
 class ServiceExists(DomainError):
     status = 409
     code = "service_exists"

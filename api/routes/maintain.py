@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import AppState, State
@@ -22,16 +22,21 @@ from api.maintain_schemas import (
     EditOut,
     HsdsAuditOut,
     HsdsMetadataOut,
+    KeptOut,
     LinkIn,
     MeOut,
     OrganisationIn,
     OrganisationOut,
+    QuestionedListOut,
+    QuestionedOut,
+    QuestionOut,
+    RetireIn,
     ServiceIn,
     ServicePatchIn,
 )
 from api.paging import PageNumber
 from api.schemas import ServiceOut, error_responses
-from rehabmap.errors import DirectoryUnavailable, DomainError, ServiceNotFound
+from rehabmap.errors import DirectoryUnavailable, DomainError, InvalidValue, ServiceNotFound
 from rehabmap.maintain.audit import hsds_metadata
 from rehabmap.maintain.auth import Principal, Role
 from rehabmap.maintain.edits import MAINTAINER_ROLES, Editor
@@ -123,11 +128,9 @@ def _unshown_explained(request: Request, service_id: str) -> Iterator[None]:
             item = opener().item(service_id) if opener is not None else None
         except DomainError:
             item = None
-        if item is None or item.state not in ("pending", "rejected"):
+        why = item.why_unshown() if item is not None else None
+        if item is None or why is None:
             raise
-        why = (f"it awaits review ({item.type_status}: {item.proposed_type or 'no type proposed'})"
-               if item.state == "pending" else f"it was rejected in review on {(item.decided_at or '')[:10]} by "
-               f"{item.decided_by}: {item.reason}")
         raise ServiceNotFound(f"'{service_id[:80]}' is held from {item.source} but not shown: {why}. Decide it "
                               f"first: 'rehabmap review show {service_id[:80]}', or the keepers' review queue.",
                               field="service_id") from None
@@ -162,11 +165,18 @@ def update_service(service_id: ServiceId, body: ServicePatchIn, caller: Caller, 
 
 
 @router.post("/services/{service_id:path}/retire", response_model=EditOut, summary="Retire a service")
-def retire_service(service_id: ServiceId, caller: Caller, state: State, request: Request) -> EditOut:
-    """Maintainers and admins: the service becomes inactive and leaves every search; it stays in the
-    index (and the audit log), and PATCH with status 'active' brings it back."""
+def retire_service(service_id: ServiceId, caller: Caller, state: State, request: Request,
+                   body: Annotated[RetireIn | None, Body()] = None) -> EditOut:  # None: an older client, told
+    """Maintainers and admins, saying why (`reason`, required since 2026-12: a request without it is refused,
+    400, naming the field): the service becomes inactive and leaves every search; its page and the answer's
+    `retired_reason` give the reason. It stays in the index (and the audit log), and PATCH with status
+    'active' brings it back."""
+    caller.require(*MAINTAINER_ROLES, action="retire services")  # a provider is told that first
+    if body is None:
+        raise InvalidValue('Say why it is retired: send {"reason": "…"} (3 to 500 characters), e.g. "closed in '
+                           'October 2026". The service\'s page shows it and the audit log keeps it.', field="reason")
     with _unshown_explained(request, service_id):
-        return _edit(state, _editor(state).retire(caller, service_id))
+        return _edit(state, _editor(state).retire(caller, service_id, body.reason))
 
 
 @router.post("/services/{service_id:path}/verify", response_model=EditOut, summary="Mark a service verified today")
@@ -175,6 +185,39 @@ def verify_service(service_id: ServiceId, caller: Caller, state: State, request:
     own services."""
     with _unshown_explained(request, service_id):
         return _edit(state, _editor(state).verify(caller, service_id, state.today()))
+
+
+@router.get("/questioned", response_model=QuestionedListOut, summary="Edits a source has since changed")
+def questioned(
+    caller: Caller, state: State,
+    limit: Annotated[int, Query(ge=1, le=500, description="Services at most.")] = 100,
+) -> QuestionedListOut:
+    """Maintainers and admins: each service with a field a maintainer's edit keeps while its source now gives
+    another value (a sync said so: its report's "edited here, changed by the source"), the latest first. Each
+    stays listed until a maintainer keeps the edit or changes the field."""
+    caller.require(*MAINTAINER_ROLES, action="list the edits a source has questioned")
+    overlay = _directory(state).overlay
+    results = []
+    for service_id in overlay.questioned_services(limit=limit):
+        service = state.backend.get(service_id)
+        results.append(QuestionedOut(
+            id=service_id, name=service.name if service else None, status=service.status if service else None,
+            questions=[QuestionOut(field=q.field, edit=q.old, source_value=q.new, since=q.at, by=q.actor,
+                                   audit_id=q.id) for q in overlay.open_questions(service_id)]))
+    return QuestionedListOut(results=results)
+
+
+FieldName = Annotated[str, Path(max_length=64, pattern=r"^[a-z_]+$", description="The field, as in ServiceOut.",
+                                openapi_examples={"phone": {"value": "phone"}})]
+
+
+@router.post("/services/{service_id:path}/edits/{field}/keep", response_model=KeptOut,
+             summary="Keep an edit a source has since changed")
+def keep_edit(service_id: ServiceId, field: FieldName, caller: Caller, state: State) -> KeptOut:
+    """Maintainers and admins: the maintainer's edit of the field stays shown over the source's new value, and
+    saying so is audited (`keep`), which closes the question (GET /maintain/questioned). Nothing shown changes.
+    404 when no source has questioned that field."""
+    return KeptOut(id=service_id, kept=_editor(state).keep_edits(caller, service_id, [field]))
 
 
 @router.get("/verification-due", response_model=DueListOut, summary="Services due for verification")

@@ -23,12 +23,10 @@ from indexer.sync.live import LiveIndex
 from indexer.sync.steps import reached
 from indexer.sync.publish import record_pending, shown, with_type
 from indexer.sync.store import Audit, ReviewRow, ReviewState, StoredRecord, SyncStore, now
-from rehabmap.maintain.audit import Change
+from rehabmap.maintain.audit import Change, given_reason
 from rehabmap.errors import DomainError, InvalidValue, ServiceNotFound
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType, parse_type
-
-REASON_MAX = 500
 
 
 @dataclass(frozen=True)
@@ -59,6 +57,16 @@ class ReviewItem:
     def where(self) -> str:
         areas = self.service.get("areas") or {}
         return ", ".join(filter(None, [self.service.get("postcode"), areas.get("lad_name"), areas.get("icb_name")]))
+
+    def why_unshown(self) -> str | None:
+        """Why the index does not hold a record its source gives (it awaits review, or a maintainer rejected it),
+        for whoever looks for it there by id; None for one decided in."""
+        if self.state == "pending":
+            return f"it awaits review ({self.type_status}: {self.proposed_type or 'no type proposed'})"
+        if self.state == "rejected":
+            return (f"it was rejected in review on {(self.decided_at or '')[:10]} by {self.decided_by}: "
+                    f"{self.reason}")
+        return None
 
 
 def _parse_level(level: int | None, service_type: str | None) -> str | None:
@@ -150,10 +158,7 @@ class ReviewQueue:
         return self._decide(decisions, actor, "accept")
 
     def reject(self, service_ids: Sequence[str], *, actor: str, reason: str) -> list[ReviewItem]:
-        reason = " ".join(reason.split())
-        if not 3 <= len(reason) <= REASON_MAX:
-            raise InvalidValue(f"Give a reason of 3 to {REASON_MAX} characters (it is kept in the audit log).",
-                               field="reason")
+        reason = given_reason(reason)
         decisions = []
         for service_id in dict.fromkeys(service_ids):
             record, row = self._find(service_id)

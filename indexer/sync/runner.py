@@ -116,8 +116,9 @@ class SyncReport:
         lines = [f"{self.source}{' (dry run: nothing written)' if self.dry_run else ''}: fetched {self.fetched}, "
                  f"added {len(self.added)}, changed {len(self.changed)}, unchanged {self.unchanged}, retired "
                  f"{len(self.retired)}, held for review {len(self.held)}, rejected {len(self.rejected)}"]
-        lines.append(f"  {self.awaiting_review} records of this source await review ('rehabmap review list')"
-                     if self.awaiting_review else "  no records of this source await review")
+        waiting = "1 record of this source awaits" if self.awaiting_review == 1 else (
+            f"{self.awaiting_review or 'no'} records of this source await")
+        lines.append(f"  {waiting} review" + (" ('rehabmap review list')" if self.awaiting_review else ""))
         if self.complete:
             lines.append("  a complete listing: anything it no longer lists is retired")
         if self.enrichments:
@@ -224,9 +225,11 @@ class SyncRunner:
             report = plan.report
             report.dry_run = dry_run
             if report.share > max_change_share and not force:
+                outcome = ("A run would stop here and apply nothing (--force applies it)." if dry_run  # keeps none
+                           else f"Nothing was applied; what was fetched is kept. {then}")
                 report.stopped = (f"this run would change or retire {report.share:.0%} of the "
                                   f"{plan.active_before} records held from {connector.name} (more than "
-                                  f"{max_change_share:.0%}). Nothing was applied; what was fetched is kept. {then}")
+                                  f"{max_change_share:.0%}). {outcome}")
                 if not dry_run:
                     self.store.record_run(connector.name, started, "stopped", report.to_dict())
                 return report

@@ -51,9 +51,13 @@ if TYPE_CHECKING:
 
 RecordStatus = Literal["active", "retired"]
 ReviewState = Literal["pending", "accepted", "rejected", "superseded"]
-# What a dry run's scratch copy of a PostgreSQL store holds: every table a sync reads or writes but the audit log.
-_SCRATCH_TABLES = ("sync_meta", "sync_state", "sync_staged", "sync_records", "sync_enrichments", "sync_review",
-                   "sync_runs", "coverage_claims", "coverage_pending", "coverage_revision")
+# What a dry run's scratch copy of a PostgreSQL store holds: every table a sync reads or writes, and of the
+# maintainers' edits and audit log what a run reads to name a restore or an edit it would flag
+# (`Overlay.restore_pinning`, `Overlay.questioned`): the overlay and the audit rows of the services it holds.
+_SCRATCH_ROWS = {**dict.fromkeys(("sync_meta", "sync_state", "sync_staged", "sync_records", "sync_enrichments",
+                                  "sync_review", "sync_runs", "coverage_claims", "coverage_pending",
+                                  "coverage_revision", "overlay"), ""),
+                 "audit": " WHERE resource_type = 'service' AND resource_id IN (SELECT service_id FROM overlay)"}
 
 
 def now() -> str:
@@ -231,8 +235,8 @@ class SyncStore:
             return cls(path)
         copy = cls(path)
         with opened(store).snapshot() as source, copy.database.transaction() as target:
-            for table in _SCRATCH_TABLES:
-                rows = source.execute(f"SELECT * FROM {table}").fetchall()
+            for table, where in _SCRATCH_ROWS.items():
+                rows = source.execute(f"SELECT * FROM {table}{where}").fetchall()
                 if rows:
                     target.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(rows[0]))})", rows)
         return copy

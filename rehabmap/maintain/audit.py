@@ -16,12 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from rehabmap.errors import InvalidValue
 from rehabmap.maintain.database import Connection, Database, iso
 
 # The actions of rows that record a source's word a maintainer's edit overrides (`rehabmap.maintain.overlay`), and
 # a maintainer's answer, keeping the edit: nothing in the directory changed, so neither is HSDS metadata.
 QUESTIONED = "questioned"
 KEPT = "keep"
+# A maintainer's reason (a review's rejection, a retirement), as a person wrote it: kept in the audit log.
+REASON_MAX = 500
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,15 @@ class Change:
     field: str
     old: Any
     new: Any
+
+
+def given_reason(text: str | None, *, where: str = "it is kept in the audit log") -> str:
+    """A maintainer's reason with its spaces tidied; a 400 naming `reason` when there is none, or it is too short
+    to say anything or longer than a page shows. `where` says who reads it, so a person knows what to write."""
+    reason = " ".join((text or "").split())
+    if not 3 <= len(reason) <= REASON_MAX:
+        raise InvalidValue(f"Give a reason of 3 to {REASON_MAX} characters ({where}).", field="reason")
+    return reason
 
 
 @dataclass(frozen=True)

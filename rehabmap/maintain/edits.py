@@ -23,16 +23,16 @@ import logging
 import re
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
 from geodata.errors import GeodataError
-from rehabmap.errors import DomainError, Forbidden, InvalidEdit, ServiceExists, ServiceNotFound
+from rehabmap.errors import DomainError, Forbidden, InvalidEdit, QuestionNotFound, ServiceExists, ServiceNotFound
 from rehabmap.index.base import OVERLAY_SOURCE, IndexBackend, LiveWriter, RecordWriter, overlay_record
-from rehabmap.maintain.audit import KEPT, Change
+from rehabmap.maintain.audit import KEPT, Change, given_reason
 from rehabmap.maintain.auth import PROVIDER_FIELDS, Principal, Role
 from rehabmap.maintain.overlay import OverlayEntry
 from rehabmap.maintain.store import Directory
@@ -165,11 +165,16 @@ class Editor:
             data = self._capacity(data, fields, today)
             return self._save(principal, "update", current, data)
 
-    def retire(self, principal: Principal, service_id: str) -> tuple[Service, list[str]]:
+    def retire(self, principal: Principal, service_id: str, reason: str | None) -> tuple[Service, list[str]]:
+        """The reason is the maintainer's, in their words: the service's page says it ("Taken off the list on …:
+        <reason>"), as it says a source's, and the audit log keeps it beside the status (`retired_reason`)."""
         principal.require(*MAINTAINER_ROLES, action="retire services")
+        why = given_reason(reason, where="it is shown on the service's page and kept in the audit log")
         with self.directory.index_lock():
             current = self._current(principal, service_id)
-            return self._save(principal, "retire", current, {**current.model_dump(mode="json"), "status": "inactive"})
+            return self._commit(principal, "retire", current,
+                                validated({**current.model_dump(mode="json"), "status": "inactive"}),
+                                noted=(Change("retired_reason", None, why),))
 
     def verify(self, principal: Principal, service_id: str, today: date) -> tuple[Service, list[str]]:
         principal.require(*ALL_ROLES, action="verify services")
@@ -178,12 +183,19 @@ class Editor:
             return self._save(principal, "verify", current,
                               {**current.model_dump(mode="json"), "last_verified": today.isoformat()})
 
-    def keep_edits(self, principal: Principal, service_id: str) -> list[str]:
+    def keep_edits(self, principal: Principal, service_id: str, fields: Collection[str] | None = None) -> list[str]:
         """The maintainer's answer to a source's changes of fields their edits keep (`Overlay.open_questions`):
         the edits stay, and saying so is audited (old: the source's value, new: the edit), which closes the
-        questions. Nothing shown changes. Returns the fields."""
+        questions. Nothing shown changes. Only `fields`' questions when given (one a source has not questioned
+        is a 404: there is nothing to keep); returns the fields kept."""
         principal.require(*MAINTAINER_ROLES, action="keep edits over a source's changes")
-        open_questions = self.directory.overlay.open_questions(service_id)
+        open_questions = [q for q in self.directory.overlay.open_questions(service_id)
+                          if fields is None or q.field in fields]
+        missing = sorted(set(fields or ()) - {q.field for q in open_questions})
+        if missing:
+            raise QuestionNotFound(f"No source has changed {', '.join(missing)} of '{service_id[:80]}' since a "
+                                   "maintainer's edit, or the question was answered already: nothing to keep. "
+                                   "GET /maintain/questioned lists the open ones.", field="field")
         if open_questions:
             self.directory.audit.record(principal.who, KEPT, "service", service_id,
                                         [Change(q.field, q.new, q.old) for q in open_questions])
@@ -247,16 +259,17 @@ class Editor:
               data: Mapping[str, Any]) -> tuple[Service, list[str]]:
         return self._commit(principal, action, current, validated(data))
 
-    def _commit(self, principal: Principal, action: str, current: Service | None,
-                service: Service) -> tuple[Service, list[str]]:
+    def _commit(self, principal: Principal, action: str, current: Service | None, service: Service, *,
+                noted: Sequence[Change] = ()) -> tuple[Service, list[str]]:
         """Audit + overlay in one transaction, then the live index. Under the index lock. Returns the
-        record as the index now holds it, and the fields changed."""
+        record as the index now holds it, and the fields changed. `noted`: what the change says beside them (a
+        retirement's reason), audited with it, laid on nothing."""
         changes = changes_between(current, service)
         if not changes:
             return current or service, []
         created = current is None
         fields = service.model_dump(mode="json") if created else {c.field: c.new for c in changes}
-        entry = self.directory.overlay.record(principal.who, action, service.id, changes, fields=fields,
+        entry = self.directory.overlay.record(principal.who, action, service.id, [*changes, *noted], fields=fields,
                                               created=created, before_commit=lambda: self.before_commit("directory"))
         written = self.writer.upsert({service.id: entry.fields}, before_commit=lambda: self.before_commit("index"))
         return (written[0] if written else service), [c.field for c in changes]

@@ -20,6 +20,7 @@ from rehabmap.review_counts import pending_counts, read_held, write_pending
 from rehabmap.errors import DirectoryUnavailable
 from rehabmap.maintain.audit import add_change_ids
 from rehabmap.maintain.database import Connection, Database, SqliteDatabase, now
+from rehabmap.maintain.overlay import unpin_restores
 from rehabmap.maintain.tokens import TokenPolicy, upgrade_expiry
 
 Step = tuple[str, ...] | Callable[[Connection, TokenPolicy], None]
@@ -216,6 +217,10 @@ MIGRATIONS = (
     Migration(11, "file imports' records and state name their files, never the server's folders", _sync_file_names,
               _sync_file_names),
     Migration(12, "the review queue is counted per subtype too", _recount_pending, _recount_pending),
+    # rehabmap/maintain/overlay.py: a source's retirement after a maintainer's restore retires the service; one
+    # made before that rule kept the restore pinning it, shown.
+    Migration(13, "a source's retirement after a maintainer's restore retires the service", unpin_restores,
+              unpin_restores),
 )
 LATEST = MIGRATIONS[-1].version
 # whether the database has recorded migrations at all, per dialect (a new one has no table for them yet)

@@ -17,6 +17,7 @@ row (old: the edit kept, new: what the source now gives), which the keepers' pag
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -25,6 +26,7 @@ from typing import Any
 from rehabmap.maintain.audit import QUESTIONED, AuditEntry, AuditLog, Change
 from rehabmap.maintain.database import Connection, Database, now
 
+log = logging.getLogger(__name__)
 # The audit field of a sync's retirement that supersedes a maintainer's restore (its old value says whose).
 RESTORE_SUPERSEDED = "maintainer_restore_superseded"
 
@@ -51,6 +53,12 @@ class Restore:
     def change(self) -> Change:
         """The audit row of the retirement that supersedes it: the restore it took back, by whom and when."""
         return Change(RESTORE_SUPERSEDED, {"by": self.by, "on": self.on.isoformat()}, None)
+
+    @classmethod
+    def of(cls, status_set: tuple[str, str] | None, updated_at: str) -> Restore:
+        """From the audit row that set the status active (its actor and time), or, with none, the overlay's."""
+        by, at = status_set or ("a maintainer", updated_at)
+        return cls(by, date.fromisoformat(at[:10]))
 
     @classmethod
     def logged(cls, value: Mapping[str, str]) -> Restore:
@@ -122,8 +130,7 @@ class Overlay:
         if entry is None or entry.created or entry.fields.get("status") != "active":
             return None
         rows = self.audit.last_change_setting("service", service_id, "status", "active")
-        at = rows[0].at if rows else entry.updated_at
-        return Restore(rows[0].actor if rows else "a maintainer", date.fromisoformat(at[:10]))
+        return Restore.of((rows[0].actor, rows[0].at) if rows else None, entry.updated_at)
 
     def questioned(self, service_id: str, record: Mapping[str, Any], fields: Sequence[str]) -> list[Questioned]:
         """Of `fields`, which the source just changed in `record` (Service JSON), those a maintainer's edit
@@ -169,3 +176,35 @@ class Overlay:
                          (json.dumps(kept, sort_keys=True), revision, now(), service_id))
         else:
             conn.execute("DELETE FROM overlay WHERE service_id = ?", (service_id,))
+
+
+def unpin_restores(conn: Connection, _policy: object = None) -> None:
+    """Migration 13: a store where a maintainer's restore still pins a service its source retired later, as
+    rehabmap did before a source's later retirement took the restore back: the overlay holds `status: active`,
+    the audit log's latest status row is the sync's retirement, and the source's record is retired. Each is
+    retired now as that sync would now retire it (the same audit rows and `maintainer_restore_superseded`, the
+    overlay's status taken back, and the record due to the live index at its next catch-up), its report line
+    logged in the sync report's words. Nothing else is touched; a store with none is not written, and running it
+    again finds none."""
+    overlay = conn.execute("SELECT service_id, fields, updated_at FROM overlay WHERE created = 0").fetchall()
+    for service_id, fields, updated_at in overlay:
+        if json.loads(fields).get("status") != "active":
+            continue
+        status = conn.execute("SELECT id, action, actor, new FROM audit WHERE resource_type = 'service' AND "
+                              "resource_id = ? AND field = 'status' ORDER BY id DESC LIMIT 1", (service_id,)).fetchone()
+        record = conn.execute("SELECT retired_reason, retired_at, service FROM sync_records WHERE service_id = ? AND "
+                              "status = 'retired' ORDER BY changed_at DESC LIMIT 1", (service_id,)).fetchone()
+        if status is None or record is None or status[1] != "retire" or json.loads(status[3]) != "inactive":
+            continue
+        restored = conn.execute("SELECT actor, at FROM audit WHERE resource_type = 'service' AND resource_id = ? AND "
+                                "field = 'status' AND new = ? AND id < ? ORDER BY id DESC LIMIT 1",
+                                (service_id, json.dumps("active"), status[0])).fetchone()
+        restore = Restore.of(tuple(restored) if restored else None, updated_at)
+        reason, on, name = record[0], record[1], json.loads(record[2] or "{}").get("name", "")
+        revision = AuditLog.append(conn, f"{status[2]} (applied on upgrade, migration 13)", "retire", "service",
+                                   service_id, (Change("status", "active", "inactive"),
+                                                Change("retired_reason", None, reason), restore.change()), now())
+        Overlay.yield_fields(conn, service_id, ("status",), revision)
+        conn.execute("UPDATE sync_records SET live_revision = (SELECT max(live_revision) FROM sync_records) + 1 "
+                     "WHERE service_id = ? AND status = 'retired'", (service_id,))
+        log.warning("retired %s: %s (on %s); %s", " ".join(filter(None, (service_id, name))), reason, on, restore)

@@ -22,6 +22,10 @@ def test_a_services_history_shows_each_change_with_who_and_before_and_after(brow
         page.get_by_label("Phone (optional)").fill("0161 496 0123")
         page.get_by_role("button", name="Save").click()
         page.wait_for_url("**done=Saved*")
+        page.get_by_role("button", name="Retire this service").click()  # without saying why: refused, nothing done
+        assert "Give a reason of 3 to 500 characters" in page.locator(".nhsuk-error-summary").inner_text()
+        assert axe(page, axe_source) == []
+        page.get_by_label("Why it is retired").fill("moved to new premises")
         page.get_by_role("button", name="Retire this service").click()
         page.wait_for_url("**done=Retired*")
         page.get_by_role("button", name="Restore this service").click()
@@ -35,6 +39,7 @@ def test_a_services_history_shows_each_change_with_who_and_before_and_after(brow
             ("link", "owner_organisation", "–", "Irwell Trust (fictional)"),
             ("update", "phone", before or "–", "0161 496 0123"),
             ("retire", "status", "active", "inactive"),
+            ("retire", "retired_reason", "–", "moved to new premises"),
             ("update", "status", "inactive", "active")]
         assert all("maintainer of the tests" in r[1] for r in rows[1:])
         assert axe(page, axe_source) == []

@@ -136,6 +136,7 @@ def test_a_maintainer_adds_retires_and_restores_a_service_by_keyboard(maintainer
     assert page.get_by_role("link", name=name).count() >= 1
 
     page.goto(service_url)
+    page.get_by_label("Why it is retired").fill("closed in October 2026")
     page.get_by_role("button", name="Retire this service").focus()
     page.keyboard.press("Enter")
     page.wait_for_url("**done=Retired*")

@@ -39,6 +39,7 @@ was sent as a change from the record's empty text to none.)"""
     token = maintainer_token(home, data_dir)
     start = f"/keepers/services/{DOVETAIL_ID}"
     with serving(home, data_dir) as url, signed_in_page(browser, url, token, start) as page:
+        page.get_by_label("Why it is retired").fill("retired by mistake")
         page.get_by_role("button", name="Retire this service").click()
         page.get_by_role("button", name="Restore this service").click()
         page.goto(f"{url}/keepers/services/{ASHTON_ID}")
@@ -77,6 +78,14 @@ was sent as a change from the record's empty text to none.)"""
 
         page.goto(f"{url}/keepers/services")
         assert page.locator("#questioned").count() == 0 and page.locator("#taken-back").count() == 1
+
+        page.goto(f"{url}/keepers/services/{FIELD_HOUSE}")  # before: "There is no service with id 'cqc:1-112845365'."
+        assert page.locator("main").inner_text().startswith(
+            f"Held for review, not shown\n\n'{FIELD_HOUSE}' is held from Care Quality Commission (CQC) but not shown: "
+            "it awaits review (inferred: inpatient_rehab_level1).")
+        assert axe(page, axe_source) == []
+        page.get_by_role("link", name="Decide it in the review queue").click()
+        assert page.get_by_role("heading", level=1).inner_text() == "Field House"
     assert index_record(home, ASHTON_ID)["phone"] == "0161 000 0001"
 
 
@@ -105,6 +114,10 @@ def test_the_review_queue_shows_a_decision_whose_evidence_the_source_changed(tmp
         assert "Field House" in row and "DE55 7DT" in row
         assert f"accepted as Level 1 inpatient rehabilitation unit on {date.today().isoformat()}" in row
         assert axe(page, axe_source) == []
+        assert "Care Quality Commission (CQC)" in row, "its source named as the public pages name it"
         page.get_by_role("link", name="Field House").click()
-        assert "The source's evidence changed after this record was decided." in page.locator("main").inner_text()
+        item = page.locator("main").inner_text()
+        assert "The source's evidence changed after this record was decided." in item
+        assert "Care Quality Commission (CQC), its record 1-112845365" in item and "cqc record" not in item
+        assert "Care Quality Commission (CQC), inspectionAreas: “" in item
         assert index_record(home, FIELD_HOUSE)["status"] == "active", "the decision stands"

@@ -125,14 +125,26 @@ def test_a_new_service_is_placed_searchable_and_audited(api, site):
 def test_retire_takes_a_service_out_of_every_search_and_patch_brings_it_back(api, site):
     service_id = "sample:seacroft-community-rehabilitation-unit"
     assert result(api.post("/match", json=MATCH_LEEDS), service_id)
-    reply = api.post(f"/maintain/services/{service_id}/retire", headers=site.auth("maintainer"))
+    unsaid = api.post(f"/maintain/services/{service_id}/retire", headers=site.auth("maintainer")).json()["error"]
+    assert (unsaid["code"], unsaid["field"]) == ("invalid_value", "reason") and '{"reason": "…"}' in unsaid["message"]
+    too_long = api.post(f"/maintain/services/{service_id}/retire", json={"reason": "x" * 501},
+                        headers=site.auth("maintainer"))
+    assert too_long.status_code == 422 and too_long.json()["error"]["field"] == "reason"
+    blank = api.post(f"/maintain/services/{service_id}/retire", json={"reason": "   "}, headers=site.auth("maintainer"))
+    assert blank.status_code == 400 and "3 to 500 characters" in blank.json()["error"]["message"]
+    assert result(api.post("/match", json=MATCH_LEEDS), service_id), "a refused retirement retires nothing"
+    why = {"reason": "closed in October 2026"}
+    reply = api.post(f"/maintain/services/{service_id}/retire", json=why, headers=site.auth("maintainer"))
     assert reply.status_code == 200 and reply.json()["changed"] == ["status"]
+    assert reply.json()["service"]["retired_reason"] == "closed in October 2026"
     assert result(api.post("/match", json=MATCH_LEEDS), service_id) is None
     assert result(api.get("/services", params={"q": "Seacroft"}), service_id) is None
-    closed = api.get(f"/services/{service_id}").json()  # a maintainer gave no reason; nothing is left to verify
-    assert (closed["status"], closed["retired_reason"], closed["verification_due"]) == ("inactive", None, False)
+    closed = api.get(f"/services/{service_id}").json()  # the maintainer's reason; nothing is left to verify
+    assert (closed["status"], closed["retired_reason"], closed["verification_due"]) == (
+        "inactive", "closed in October 2026", False)
     assert closed["retired_on"] == datetime.now(timezone.utc).date().isoformat()
-    assert api.post(f"/maintain/services/{service_id}/retire", headers=site.auth("maintainer")).json()["changed"] == []
+    again = api.post(f"/maintain/services/{service_id}/retire", json=why, headers=site.auth("maintainer"))
+    assert again.json()["changed"] == []
     back = api.patch(f"/maintain/services/{service_id}", json={"status": "active"}, headers=site.auth("maintainer"))
     assert back.json()["changed"] == ["status"] and result(api.post("/match", json=MATCH_LEEDS), service_id)
     assert api.get(f"/services/{service_id}").json()["retired_on"] is None
@@ -226,7 +238,8 @@ def test_edits_survive_a_rebuild_from_the_sources(api, site, geography):
     """`rehabmap index` lays the overlay over the new import: edited fields, retirements, new services."""
     api.patch("/maintain/services/sample:truro-level-2-rehabilitation-unit", headers=site.auth("maintainer"),
               json={"beds": 17, "description": "Edited by a maintainer."})
-    api.post("/maintain/services/sample:penzance-peer-support/retire", headers=site.auth("maintainer"))
+    api.post("/maintain/services/sample:penzance-peer-support/retire", json={"reason": "closed"},
+             headers=site.auth("maintainer"))
     made = api.post("/maintain/services", headers=site.auth("maintainer"), json={
         "name": "Rebuild Survivor House", "service_type": "supported_accommodation", "subtype": "supported_housing",
         "lat": 50.2632, "lon": -5.0510}).json()["service"]

@@ -19,6 +19,14 @@ MAINTAINER = "Mo (directory maintainer)"
 TODAY = datetime.now(timezone.utc).date().isoformat()  # the day the audit log stamps the restore
 
 
+MISTAKE = {"reason": "retired by mistake"}
+
+
+def retire(url: str, auth: dict[str, str]) -> httpx.Response:
+    """Dovetail House retired through the maintainers' API, the maintainer saying why."""
+    return httpx.post(f"{url}/maintain/services/{DOVETAIL_ID}/retire", json=MISTAKE, headers=auth, timeout=30)
+
+
 def maintainer_token(home: Path, data_dir: Path) -> str:
     made = rehabmap(home, data_dir, None, "tokens", "create", "--role", "maintainer", "--name", MAINTAINER)
     assert made.returncode == 0, made.stderr
@@ -45,7 +53,7 @@ def test_a_deregistration_after_a_maintainers_restore_retires_the_service(tmp_pa
     it (who, when); and the maintainer may restore it again, their newer word."""
     home, auth = synced_home(tmp_path, geodata_dir, data_dir, replay)
     with serving(home, data_dir) as url:
-        assert httpx.post(f"{url}/maintain/services/{DOVETAIL_ID}/retire", headers=auth, timeout=30).status_code == 200
+        assert retire(url, auth).status_code == 200
         restored = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json={"status": "active"}, headers=auth,
                                timeout=30)
         assert restored.status_code == 200 and restored.json()["service"]["status"] == "active"
@@ -87,12 +95,12 @@ def test_the_answer_to_a_retirement_says_when(tmp_path, geodata_dir, data_dir, r
     which `GET /services/{id}` gives for the same record: the maintainer's client could not tell when."""
     home, auth = synced_home(tmp_path, geodata_dir, data_dir, replay)
     with serving(home, data_dir) as url:
-        retired = httpx.post(f"{url}/maintain/services/{DOVETAIL_ID}/retire", headers=auth, timeout=30).json()
+        retired = retire(url, auth).json()
         public = httpx.get(f"{url}/services/{DOVETAIL_ID}", timeout=30).json()
         restored = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json={"status": "active"}, headers=auth,
                                timeout=30).json()
     assert retired["changed"] == ["status"] and retired["service"]["retired_on"] == TODAY
-    assert public["retired_on"] == TODAY
+    assert public["retired_on"] == TODAY and public["retired_reason"] == "retired by mistake"
     assert {k: retired["service"][k] for k in ("status", "retired_on", "retired_reason")} == {
         k: public[k] for k in ("status", "retired_on", "retired_reason")}
     assert restored["service"]["retired_on"] is None and restored["service"]["status"] == "active"
@@ -150,7 +158,7 @@ def test_a_source_listing_again_what_a_maintainer_retired_keeps_it_retired_and_s
     of what the maintainer knew), and the news is said as for any edited field: a `questioned` status."""
     home, auth = synced_home(tmp_path, geodata_dir, data_dir, replay)
     with serving(home, data_dir) as url:
-        assert httpx.post(f"{url}/maintain/services/{DOVETAIL_ID}/retire", headers=auth, timeout=30).status_code == 200
+        assert retire(url, auth).status_code == 200
     replay.cqc.deregister(DOVETAIL, date(2026, 11, 30))
     assert first_line(rehabmap(home, data_dir, replay, "sync", "cqc"))["retired"] == 1
     replay.cqc.alter(DOVETAIL, registrationStatus="Registered", deregistrationDate=None)
@@ -182,7 +190,7 @@ def test_changing_a_record_held_from_the_index_says_why_it_is_not_there(tmp_path
         assert f"but not shown: it was rejected in review on {TODAY} by command line (" in rejected["error"]["message"]
         assert rejected["error"]["message"].endswith("): acute ward. Decide it first: 'rehabmap review show "
                                                      f"{FIELD_HOUSE}', or the keepers' review queue.")
-        unknown = httpx.post(f"{url}/maintain/services/cqc:1-000/retire", headers=auth, timeout=30).json()
+        unknown = httpx.post(f"{url}/maintain/services/cqc:1-000/retire", json=MISTAKE, headers=auth, timeout=30).json()
         assert unknown["error"]["message"] == "No service with id 'cqc:1-000'."
 
 

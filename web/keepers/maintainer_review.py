@@ -18,8 +18,9 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from indexer.sync.review import REASON_MAX, ReviewItem, ReviewQueue
+from indexer.sync.review import ReviewItem, ReviewQueue
 from rehabmap.errors import DomainError
+from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.maintain.auth import Role
 from rehabmap.taxonomy import SUBTYPE_LABELS, TYPE_LABELS, ServiceType
 from web.forms import Errors

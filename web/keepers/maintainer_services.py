@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from rehabmap.errors import DomainError
 from rehabmap.index.base import ServiceQuery
+from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.maintain.edits import Editor
 from rehabmap.maintain.retirement import restores_taken_back, retirement
 from rehabmap.record import Service
@@ -25,7 +26,7 @@ from rehabmap.state import AppState
 from rehabmap.taxonomy import TYPE_LABELS, ServiceType
 from web.deps import get_state
 from web.forms import Errors, Fields, max_length, parse_int
-from web.keepers.maintainer_review import MAINTAINERS
+from web.keepers.maintainer_review import MAINTAINERS, item_path, queue_of
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, directory_of, message_page_plain, render,
                                  requires)
@@ -110,14 +111,15 @@ def field_of(error: DomainError) -> str:
 
 
 def form_page(request: Request, keeper: Keeper, service: Service | None, values: dict[str, str], errors: Errors, *,
-              status: int = 200) -> HTMLResponse:
+              status: int = 200, reason: str | None = None) -> HTMLResponse:
     return render(request, keeper, "keepers/maintainer/service_form.html",
                   {"service": service, "values": values, "errors": errors, "service_path": service_path,
                    "history_path": history_path, "description_max": max_length("description"),
                    "types": [("", "Choose a type"), *[(t.value, TYPE_LABELS[t]) for t in ServiceType]],
                    "capacities": [("", "Not known"), ("available", "Available"), ("limited", "Limited"),
                                   ("none", "None")],
-                   "done": request.query_params.get("done", "")[:200],
+                   "done": request.query_params.get("done", "")[:200], "reason": reason or "",
+                   "reason_max": REASON_MAX,
                    "retired": retirement(directory_of(request), service) if service else None,
                    "questions": directory_of(request).overlay.open_questions(service.id) if service else []},
                   status=status)
@@ -159,14 +161,21 @@ def create(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respons
 
 
 def _write(request: Request, keeper: Keeper, service_id: str, action: str) -> Response:
-    """Retire or restore, then back to the service's page saying so."""
+    """Retire (with the maintainer's reason) or restore, then back to the service's page saying so; a reason
+    refused is shown against its box, the rest of the page as it was."""
     state, editor = editor_of(request)
     try:
         if action == "retire":
-            editor.retire(keeper.principal, service_id)
+            editor.retire(keeper.principal, service_id, keeper.form.get("reason"))
         else:
             editor.update(keeper.principal, service_id, {"status": "active"}, state.today())
     except DomainError as error:
+        if error.field == "reason":
+            current = _current(request, keeper, service_id)
+            errors = Errors()
+            errors.add("reason", error.message)
+            return form_page(request, keeper, current, form_values(current), errors, status=400,
+                             reason=keeper.form.get("reason"))
         return render(request, keeper, "keepers/message.html", {"title": "This could not be done",
                                                                 "message": error.message}, status=error.status)
     done = "Retired: it has left every search." if action == "retire" else "Restored: it is searchable again."
@@ -193,10 +202,24 @@ def restore(request: Request, service_id: str, keeper: Keeper = requires(*MAINTA
 
 
 def _current(request: Request, keeper: Keeper, service_id: str) -> Service:
-    service = get_state(request).backend.get(service_id)
+    """The service as the index holds it; a record held from a source but not shown (it awaits review, or was
+    rejected) is a 404 that says so and links to its review page, as the maintainers' API says."""
+    state = get_state(request)
+    service = state.backend.get(service_id)
     if service is None:
+        try:
+            item = queue_of(request).item(service_id)
+        except (DomainError, Refusal):
+            item = None
+        why = item.why_unshown() if item is not None else None
+        if item is None or why is None:
+            raise Refusal(render(request, keeper, "keepers/message.html", {
+                "title": "No such service", "message": f"There is no service with id '{service_id[:80]}'."},
+                status=404))
         raise Refusal(render(request, keeper, "keepers/message.html", {
-            "title": "No such service", "message": f"There is no service with id '{service_id[:80]}'."}, status=404))
+            "title": "Held for review, not shown",
+            "message": f"'{service_id[:80]}' is held from {state.source_title(item.source)} but not shown: {why}.",
+            "link": (item_path(service_id), "Decide it in the review queue")}, status=404))
     return service
 
 

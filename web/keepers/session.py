@@ -218,10 +218,12 @@ def visitor() -> Any:
 def render(request: Request, who: Keeper | Visitor, template: str, context: dict[str, Any] | None = None, *,
            status: int = 200) -> HTMLResponse:
     """A page in the keepers' layout (`keepers/layout.html`): never cached; `keeper` (the principal, or None),
-    `keeper_sections` (their pages) and `csrf_input` (the hidden field every form carries) are in its context."""
+    `keeper_sections` (their pages), `csrf_input` (the hidden field every form carries) and `source_title` (a
+    source as a person reads it, as the public pages name it) are in its context."""
     keeper = who.principal if isinstance(who, Keeper) else None
     values = {"keeper": keeper, "keeper_sections": sections_for(keeper.role) if keeper else [],
               "csrf_input": Markup('<input type="hidden" name="csrf" value="{}">').format(who.csrf),
+              "source_title": get_state(request).source_title,
               **(context or {})}
     response = page(request, template, values, status=status, private=True)
     if isinstance(who, Visitor) and who.fresh:

@@ -75,6 +75,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rehabmap.errors import DomainError
+from rehabmap.index.base import OVERLAY_SOURCE
 
 if TYPE_CHECKING:  # not at run time: `rehabmap --help` lists SOURCES without loading the settings
     from indexer.sync.items import Connector
@@ -91,7 +92,7 @@ TITLES = {"cqc": "Care Quality Commission (CQC)", "cqc-ratings": "Care Quality C
           "charity": "Charity Commission register",
           # The bundled sample (`rehabmap index sample/`), which a deployment may serve beside its sources: its
           # records' ids say "sample:", and the pages said "Source: sample" and "Sources: … sample (60)".
-          "sample": "rehabmap's sample directory (fictional services)"}
+          OVERLAY_SOURCE: "rehabmap's maintainers", "sample": "rehabmap's sample directory (fictional services)"}
 
 
 def source_titles(feeds_dir: Path) -> Mapping[str, str]:
