@@ -77,26 +77,32 @@ class Listings:
 
     def __init__(self, directory: Directory | None, titles: Mapping[str, str], ids: list[str] | None = None) -> None:
         self.titles = titles
-        self.listed: dict[str, tuple[str, date]] = {}
+        self.listed: dict[str, tuple[str, str, date]] = {}
         self._made: dict[tuple[str, date, frozenset[str]], SourceConfirmation] = {}
         if directory is None:
             return
         where = "" if ids is None else f" AND r.service_id IN ({', '.join('?' * len(ids))})"
         with directory.database.connect() as conn:
-            rows = conn.execute("SELECT r.service_id, r.source, r.last_seen, s.last_success_at FROM sync_records r "
+            rows = conn.execute("SELECT r.service_id, r.source, r.connector, r.last_seen, s.last_success_at "
+                                "FROM sync_records r "
                                 "LEFT JOIN sync_state s ON s.source = r.connector WHERE r.status = 'active' AND "
                                 "r.problem IS NULL AND r.service IS NOT NULL" + where, ids or ()).fetchall()
-        self.listed = {service_id: (source, date.fromisoformat(max(last_seen, last_success or "")[:10]))
-                       for service_id, source, last_seen, last_success in rows}
+        self.listed = {service_id: (source, connector, date.fromisoformat(max(last_seen, last_success or "")[:10]))
+                       for service_id, source, connector, last_seen, last_success in rows}
 
     def of(self, service: Service) -> SourceConfirmation | None:
-        """The facts confirmed are those the record's `field_sources` trace to its source."""
+        """The facts confirmed are those the record's `field_sources` trace to its lister: the connector where
+        the record's fields name it (CQC's care directory and register give `cqc:` records whose fields say
+        `cqc-directory:` or `cqc-hsca:`; named by the source they read "Listed by CQC … ()" and "Not from CQC:
+        registration, name, address, …"), else the source (an ORUK feed's records name their feed)."""
         found = self.listed.get(service.id) if service.status == "active" else None
         if found is None:
             return None
-        source, day = found
-        given = frozenset(field for field, said in service.field_sources.items()
-                          if said.split(":", 1)[0] == source)
+        source, connector, day = found
+        said_by = {field: said.split(":", 1)[0] for field, said in service.field_sources.items()}
+        if connector in said_by.values():
+            source = connector
+        given = frozenset(field for field, by in said_by.items() if by == source)
         # Records one sync listed share their source, day and fields: an export makes each listing once.
         made = self._made.get((source, day, given))
         if made is None:

@@ -14,6 +14,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from indexer.sync.connectors import TITLES
+from rehabmap.maintain.freshness import Listings
+from rehabmap.maintain.store import Directory
+from rehabmap.record import Service
 from rehabmap.review_counts import HELD, HeldCandidate
 from tests.sync.store_fixtures import make_home, rehabmap, report_counts, table_rows
 from tests.sync.test_connector_charity import register  # noqa: F401  (the fixture serving the extract)
@@ -95,3 +99,13 @@ def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, rep
         assert report["facts"] == facts.get(name, 0)
     text = rehabmap(home, data_dir, None, "sync-status", "--source", "charity")
     assert text.stdout.startswith("charity: last success ") and "0 active, 0 retired, 3 awaiting review" in text.stdout
+
+    # The care directory's records are CQC's (`cqc:` ids) and name their fields `cqc-directory:…`: their listing
+    # is the care directory's, with what it confirms (it read "Listed by Care Quality Commission (CQC) … ()", and
+    # "Not from CQC: registration, name, address, …", matching the fields by the record's source, `cqc`).
+    (row,) = table_rows(store, "SELECT service FROM sync_records WHERE connector = 'cqc-directory' AND "
+                               "status = 'active' AND service IS NOT NULL ORDER BY service_id LIMIT 1")
+    service = Service.model_validate_json(row[0])
+    listing = Listings(Directory(store), TITLES, [service.id]).of(service)
+    assert listing is not None and listing.name == TITLES["cqc-directory"]
+    assert {"registration", "name", "address"} <= set(listing.confirms), listing
