@@ -8,9 +8,11 @@ For each corpus size (default 10k services, the realistic mix of bench.synthetic
   - all ICBs, all types    `GapAnalysis.indicators('icb')`: every indicator, 42 ICBs × 14 types,
                            including the out-of-area fallback for the two inpatient types
   - all LAs, all types     the same for 296 local authorities
+  - all counties, all types  the same for the 21 county councils (their districts' small areas)
   - England totals         the same for England
   - tables as rows         `GapTable.rows()` for ICBs and LAs (the JSON/CSV shape)
   - one area report        `AreaGapReport.of(analysis, 'E54000054').gaps()` (scorecard, furthest small areas)
+  - one county report      the same for Nottinghamshire county council (E10000024)
 Time is the median of --rounds runs (each from cold); memory is the tracemalloc peak of one more run
 (everything the steps allocate, NumPy arrays included) and the process's peak RSS (which also holds the
 Service records of the corpus). Target: all ICBs and all types with 10k services in under 5 s and 1 GB.
@@ -39,7 +41,8 @@ from rehabmap.gaps.report import AreaGapReport
 
 TARGET_S, TARGET_MB = 5.0, 1024.0
 STEPS = ("load small areas", "services → columns", "nearest, all types", "all ICBs, all types",
-         "all LAs, all types", "England totals", "tables as rows", "one area report")
+         "all LAs, all types", "all counties, all types", "England totals", "tables as rows", "one area report",
+         "one county report")
 
 
 def run_once(services) -> dict[str, float]:
@@ -59,10 +62,12 @@ def run_once(services) -> dict[str, float]:
     analysis = step("nearest, all types", lambda: GapAnalysis(small_areas, points))
     step("all ICBs, all types", lambda: analysis.indicators("icb", options))
     step("all LAs, all types", lambda: analysis.indicators("la", options))
+    step("all counties, all types", lambda: analysis.indicators("county", options))
     step("England totals", lambda: analysis.indicators("england", options))
     step("tables as rows", lambda: (GapTable.of(analysis, "icb", options).rows(),
                                     GapTable.of(analysis, "la", options).rows()))
     step("one area report", lambda: AreaGapReport.of(analysis, "E54000054", options).gaps())
+    step("one county report", lambda: AreaGapReport.of(analysis, "E10000024", options).gaps())
     return times
 
 
@@ -83,7 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"Machine: {common.machine()}")
     print(f"Types: {len(ALL_CATEGORIES)} (7 types and 7 subtypes); small areas: LSOA 2021, 33,755; "
-          "levels: 42 ICBs, 296 local authorities, England.\n")
+          "levels: 42 ICBs, 296 local authorities, 21 county councils, England.\n")
     summary = []
     for n in common.parse_sizes(args.sizes):
         log(f"making the {label(n)} corpus …")

@@ -18,12 +18,14 @@ from rehabmap.gaps.categories import ALL_CATEGORIES, Category, parse_categories,
 from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.coverage import (rows_with_coverage, scorecard_with_coverage, small_areas_with_coverage,
                                     table_with_coverage, told_status)
+from rehabmap.gaps.columns import AsOf
 from rehabmap.gaps.exports import scorecard_csv, small_areas_csv, table_csv
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
 from geodata.england import ENGLAND
-from rehabmap.gaps.population import LEVEL_LABELS, LsoaBoundaries, SmallAreas, short_name
+from rehabmap.errors import InvalidValue
+from rehabmap.gaps.population import LEVEL_LABELS, LsoaBoundaries, SmallAreas, parse_level, short_name
 from rehabmap.gaps.ranking import AreaComparison, IndicatorComparison
 from rehabmap.gaps.ranking import compare as rank_area
 from rehabmap.gaps.report import AreaGapReport, Scorecard, ScorecardRow, SmallAreaDistances
@@ -195,7 +197,7 @@ def render_what_if(result: WhatIf) -> str:
 def render_comparison(comparison: AreaComparison, ranked_tables: tuple[str, ...] = ()) -> str:
     """Each part's indicators beside England's and the area's place among its peers; then, for the
     `ranked_tables` categories, every area ranked by services per 100,000 adults."""
-    peers = "ICBs" if comparison.level == "icb" else "local authorities"
+    peers = {"icb": "ICBs", "la": "local authorities", "county": "county councils"}[comparison.level]
     lines = [f"How {comparison.name} compares: rank 1 is best, among the {comparison.peers} {peers}; an area where "
              "a part is absent and rehabmap holds no such data (or none confirmed yet) is not ranked for it; 'all "
              "equal' where every ranked area has the same figure, so a rank would say nothing.", ""]
@@ -261,10 +263,18 @@ def render_table(table: GapTable, sort: str | None, order: str | None) -> str:
     return grid(rows, right=set(range(2, len(header))))
 
 
-def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, smallareas_csv: Path | None,
-            svg_path: Path | None, indicator: str, community_km: float, inpatient_km: float,
-            furthest: int | None, sort: str | None, desc: bool, compare: bool, add: tuple[str, ...],
-            remove: tuple[str, ...]) -> None:
+def _level_asked(area: str) -> str | None:
+    """The level AREA names ('icb', 'la', 'county' and their aliases: every area of it side by side), or None."""
+    try:
+        return parse_level(area)
+    except InvalidValue:
+        return None
+
+
+def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, human: bool, smallareas_csv: Path | None,
+             svg_path: Path | None, indicator: str, community_km: float, inpatient_km: float,
+             furthest: int | None, sort: str | None, desc: bool, compare: bool, add: tuple[str, ...],
+             remove: tuple[str, ...]) -> None:
     """`rehabmap gaps`, as `cli.gaps.gaps_command` parsed it."""
     from app.parts import open_backend, open_geography
     from rehabmap.config import get_settings
@@ -282,15 +292,16 @@ def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, smallarea
         points.fill_areas(geography.areas)
     analysis = GapAnalysis(small_areas, points)
     coverage = coverage_map(CoverageStore(store_of(settings)), settings.data_dir)
+    as_of = AsOf(settings.current_date())
+    level = _level_asked(area)
     if scenario:
-        if area.strip().lower() in ("icb", "la", "lad"):
-            raise click.UsageError("--add-service/--remove-service need one AREA (an ICB, a local authority or "
-                                   "England), not a comparison.")
+        if level:
+            raise click.UsageError("--add-service/--remove-service need one AREA (an ICB, a local authority, a "
+                                   "county council or England), not a comparison.")
         result = what_if(analysis, small_areas.find(area), scenario, geography, options, categories, coverage)
         click.echo(render_what_if(result) + "\n")
         analysis = result.analysis
-    if area.strip().lower() in ("icb", "la", "lad"):
-        level = "icb" if area.strip().lower() == "icb" else "la"
+    if level:
         shown = categories if types else tuple(c for c in ALL_CATEGORIES if c.is_part)
         table = table_with_coverage(GapTable.of(analysis, level, options, shown), coverage)
         click.echo(f"All {LEVEL_LABELS[level]}s; adults are people aged 16 and over; mean km is the "
@@ -299,15 +310,16 @@ def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, smallarea
                    "candidates await review).")
         click.echo(render_table(table, sort, "desc" if desc else "asc"))
         if csv_path:
-            csv_path.write_text(table_csv(table, sort, "desc" if desc else "asc"), encoding="utf-8")
+            csv_path.write_text(table_csv(table, as_of, sort, "desc" if desc else "asc", human), encoding="utf-8")
             click.echo(f"\nwrote {csv_path}")
         if svg_path:
-            from rehabmap.gaps.maps import overview_map
+            from rehabmap.gaps.maps import level_geometries, other_geometries, overview_map
 
             assert geography is not None
-            geometries = {a.code: a.geometry for a in geography.areas.areas("icb" if level == "icb" else "lad")}
-            svg_path.write_text(overview_map(analysis, shown[0], indicator, geometries, level, options,
-                                             coverage=coverage), encoding="utf-8")
+            areas = geography.areas
+            svg_path.write_text(overview_map(analysis, shown[0], indicator, level_geometries(areas, small_areas, level),
+                                             level, options, coverage=coverage,
+                                             others=other_geometries(areas, small_areas, level)), encoding="utf-8")
             click.echo(f"wrote {svg_path}")
         return
 
@@ -318,25 +330,22 @@ def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, smallarea
     _echo_beside(report, settings, coverage, compare, tuple(c.key for c in categories if c.is_part)
                  if types else ())
     if csv_path:
-        csv_path.write_text(scorecard_csv(_rows(report, coverage)), encoding="utf-8")
+        csv_path.write_text(scorecard_csv(_rows(report, coverage), as_of, human), encoding="utf-8")
         click.echo(f"\nwrote {csv_path}")
     if smallareas_csv:
         distances = small_areas_with_coverage(SmallAreaDistances.of(analysis, code, categories), code, coverage)
-        smallareas_csv.write_text(small_areas_csv(distances), encoding="utf-8")
+        smallareas_csv.write_text(small_areas_csv(distances, as_of), encoding="utf-8")
         click.echo(f"wrote {smallareas_csv}")
     if svg_path:
-        from rehabmap.gaps.maps import area_map
+        from rehabmap.gaps.maps import area_geometry, area_map, area_outlines
 
         assert geography is not None
         if code == ENGLAND:
-            raise click.UsageError("For England use AREA icb or la with --svg (an overview map).")
+            raise click.UsageError("For England use AREA icb, la or county with --svg (an overview map).")
         category = categories[0] if types else parse_category("community_rehab_team")
-        members = small_areas.members(code)
-        inner = None
-        if report.level == "icb":
-            inner = {c: geography.areas.get(c).geometry for c in sorted(set(small_areas.la[members].tolist()))}
         svg = area_map(analysis, code, category, LsoaBoundaries.load(settings.data_dir),
-                       geography.areas.get(code).geometry, inner, options, coverage=coverage)
+                       area_geometry(geography.areas, small_areas, code),
+                       area_outlines(geography.areas, small_areas, code), options, coverage=coverage)
         svg_path.write_text(svg, encoding="utf-8")
         click.echo(f"wrote {svg_path}")
 
@@ -350,5 +359,6 @@ def _echo_beside(report: AreaGapReport, settings: Settings, coverage: CoverageMa
         click.echo("\n" + render_placements(PlacementsReport.of(month, report.code, settings.current_date())))
     if compare:
         if report.code == ENGLAND:
-            raise click.UsageError("--compare needs an ICB or a local authority (England is what it compares with).")
+            raise click.UsageError("--compare needs an ICB, a local authority or a county council (England is what it "
+                                   "compares with).")
         click.echo("\n" + render_comparison(rank_area(report.analysis, report.code, report.options, coverage), ranked))

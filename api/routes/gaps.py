@@ -1,20 +1,22 @@
 """GET /gaps…: the commissioners' question, answered by rehabmap.gaps (typed reports, exports and SVG maps).
 
-    GET /gaps?level=icb|la                 every area side by side, with England totals (sortable)
+    GET /gaps?level=icb|la|county          every area side by side, with England totals (sortable)
     GET /gaps/areas.csv?level=…            the same as CSV (England totals as the last row); headers=human for
                                            the sheet-style CSV whose headers a person reads
     GET /gaps/dictionary[.csv]             the data dictionary of that CSV: every column's meaning, unit, source
     GET /gaps/areas.geojson?level=…        area polygons with their indicators
     GET /gaps/england.svg?type=…&indicator=…   England overview map of one indicator
-    GET /gaps/{area_code}                  one ICB or local authority: indicators and pathway scorecard
-    GET /gaps/{area_code}/compare          each part beside England and its rank among all ICBs (or LAs)
+    GET /gaps/{area_code}                  one ICB, local authority or county council: indicators and scorecard
+    GET /gaps/{area_code}/compare          each part beside England and its rank among its level's areas
     GET /gaps/{area_code}/oaps             its out-of-area placements, the latest month imported
     GET /gaps/{area_code}/smallareas.csv   its small areas with the distance to the nearest service per type
     GET /gaps/{area_code}/smallareas.geojson
     GET /gaps/{area_code}/map.svg?type=…   map of its small areas shaded by distance to one type
     …/{area_code} and …/map.svg take add=TYPE@POSTCODE[@BEDS] and remove=ID: a what-if scenario, never stored
 
-`area_code` E92000001 (England) gives every small area in the exports.
+`area_code` E92000001 (England) gives every small area in the exports. Every download (CSV, GeoJSON) is dated:
+its file name and its last two columns (properties) say the day of its services and the census year of its
+population (`rehabmap.gaps.columns.AsOf`).
 """
 
 from __future__ import annotations
@@ -31,16 +33,16 @@ from api.gaps_schemas import AreaGapsOut, GapTableOut
 from api.schemas import ERRORS
 from geodata.england import ENGLAND
 from geodata.errors import UnknownArea
-from geodata.layout import AreaLevel
 from rehabmap.errors import InvalidValue, NoPlacementData
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
 from rehabmap.gaps.categories import PARTS, Category, parse_categories, parse_category
-from rehabmap.gaps.columns import DataDictionary, area_columns
+from rehabmap.gaps.columns import AsOf, DataDictionary, area_columns
 from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.coverage import gaps_with_coverage, small_areas_with_coverage, table_with_coverage
 from rehabmap.gaps.exports import dictionary_csv, small_areas_csv, small_areas_geojson, table_csv, table_geojson
 from rehabmap.gaps.indicators import INDICATORS
-from rehabmap.gaps.maps import area_map, overview_map, unknown_classes
+from rehabmap.gaps.maps import (area_geometry, area_map, area_outlines, level_geometries, other_geometries,
+                                overview_map, unknown_classes)
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import LsoaBoundaries, parse_level
@@ -53,7 +55,8 @@ router = APIRouter(tags=["gaps"], responses=ERRORS)
 
 Types = Annotated[list[str] | None, Query(
     alias="type", description="Service type(s) or 'type:subtype' (repeat or comma-separate); default: all.")]
-Level = Annotated[str, Query(description="'icb' (integrated care boards) or 'la' (local authorities).")]
+Level = Annotated[str, Query(description="'icb' (integrated care boards), 'la' (local authorities: districts and "
+                                          "unitary authorities) or 'county' (county councils).")]
 Sort = Annotated[str | None, Query(
     description="'name', 'code', 'adult_population', 'missing_count', 'legacy_locked' or "
                 "'<type>.<indicator>', e.g. 'inpatient_rehab_level2.mean_km'.")]
@@ -72,7 +75,8 @@ GEOJSON = "application/geo+json"
 SVG = "image/svg+xml"
 
 
-AreaCode = Annotated[str, Path(description="An ICB (E54…) or local authority (E06–E09…) code; any case.",
+AreaCode = Annotated[str, Path(description="An ICB (E54…), local authority (E06–E09…) or county council (E10…) "
+                                           "code; any case.",
                                 examples=["E54000054"])]
 
 
@@ -118,12 +122,16 @@ def _area_geometry(state: AppState, code: str) -> dict[str, Any] | None:
     wants it: valid, each exterior ring counterclockwise. The ONS boundaries wind clockwise, and two generalised
     ones cross themselves (East Hampshire, Mid Sussex), which a GIS refuses or fills wrongly; only the export is
     mended, the lookups keep the ONS shapes."""
-    try:
-        area = state.geography.areas.get(code)
-    except UnknownArea:
+    geometry = area_geometry(state.geography.areas, _analysis(state).small_areas, code)
+    if geometry is None:
         return None
-    valid = shapely.make_valid(area.geometry, method="structure", keep_collapsed=False)
+    valid = shapely.make_valid(geometry, method="structure", keep_collapsed=False)
     return json.loads(shapely.to_geojson(shapely.orient_polygons(valid)))
+
+
+def _as_of(state: AppState) -> AsOf:
+    """What a download is of: the directory's services today, the population's census."""
+    return AsOf(state.today())
 
 
 def _attachment(name: str) -> dict[str, str]:
@@ -148,13 +156,16 @@ def get_gaps_csv(state: State, options: Options, level: Level = "icb", types: Ty
                  order: Order = "asc", headers: Headers = "keys") -> Response:
     """The same table as GET /gaps, one row per area plus England, as a CSV download. Each column is described
     in GET /gaps/dictionary; `headers=human` heads them with the names a person reads instead of their keys.
-    The last column, `partly_covered_parts`, names the parts not covered that rehabmap holds data for in only
-    some of the area, as `<type>=<share of adults>`; their figures are empty, as every part not covered's."""
+    `partly_covered_parts` names the parts not covered that rehabmap holds data for in only some of the area, as
+    `<type>=<share of adults>`; their figures are empty, as every part not covered's. The last two, `as_of` and
+    `population_year`, say what the figures are of (the directory's services on that day, the census year), as
+    the file's name does."""
     level = _level(level)
     table = _table(state, level, options, types)
     human = headers == "human"
-    name = f"rehabmap-gaps-{level}{'-sheet' if human else ''}.csv"
-    return Response(table_csv(table, sort, order, human), media_type=CSV, headers=_attachment(name))
+    as_of = _as_of(state)
+    name = as_of.file_name(f"rehabmap-gaps-{level}{'-sheet' if human else ''}", "csv")
+    return Response(table_csv(table, as_of, sort, order, human), media_type=CSV, headers=_attachment(name))
 
 
 @router.get("/gaps/dictionary", response_model=DataDictionary,
@@ -179,12 +190,13 @@ def get_gaps_geojson(state: State, options: Options, level: Level = "icb", types
     """Areas as GeoJSON polygons carrying the same indicators as GET /gaps, for a GIS."""
     level = _level(level)
     table = _table(state, level, options, types)
-    body = table_geojson(table, lambda code: _area_geometry(state, code))
+    as_of = _as_of(state)
+    body = table_geojson(table, lambda code: _area_geometry(state, code), as_of)
     return Response(json.dumps(body, separators=(",", ":")), media_type=GEOJSON,
-                    headers=_attachment(f"rehabmap-gaps-{level}.geojson"))
+                    headers=_attachment(as_of.file_name(f"rehabmap-gaps-{level}", "geojson")))
 
 
-@router.get("/gaps/england.svg", summary="England map of one indicator by ICB or local authority",
+@router.get("/gaps/england.svg", summary="England map of one indicator by ICB, local authority or county council",
             response_class=Response,
             responses=_file(SVG))
 def get_england_map(state: State, options: Options,
@@ -192,15 +204,15 @@ def get_england_map(state: State, options: Options,
                     = "inpatient_rehab_level2",
                     indicator: Annotated[str, Query(description=f"One of: {', '.join(INDICATORS)}.")] = "mean_km",
                     level: Level = "icb") -> Response:
-    """An SVG map of England shading each ICB or local authority by one indicator, drawn server-side."""
+    """An SVG map of England shading each ICB, local authority or county council by one indicator, drawn
+    server-side."""
     level = _level(level)
     category = parse_category(type)
-    geo_level: AreaLevel = "icb" if level == "icb" else "lad"
 
     def draw() -> str:
-        geometries = {a.code: a.geometry for a in state.geography.areas.areas(geo_level)}
-        return overview_map(_analysis(state), category, indicator, geometries, level, options,
-                            coverage=state.coverage())
+        areas, small_areas = state.geography.areas, _analysis(state).small_areas
+        return overview_map(_analysis(state), category, indicator, level_geometries(areas, small_areas, level), level,
+                            options, coverage=state.coverage(), others=other_geometries(areas, small_areas, level))
 
     # Drawn once per index generation, as the area maps are, and again when the coverage changes which areas have
     # no figure (a review decision or a sync's claims change it without a new generation).
@@ -214,8 +226,8 @@ def get_england_map(state: State, options: Options,
             summary="Gap indicators and pathway scorecard for one area")
 def get_area_gaps(area_code: AreaCode, state: State, options: Options, types: Types = None, add: Add = None,
                   remove: Remove = None) -> AreaGapsOut:
-    """For an ICB (E54…) or local authority (E06…/E07…/E08…/E09…): which parts of the pathway are missing
-    inside it (and the nearest out-of-area provider of each), legacy 'locked rehabilitation' labels,
+    """For an ICB (E54…), local authority (E06…/E07…/E08…/E09…) or county council (E10…): which parts of the pathway
+    are missing inside it (and the nearest out-of-area provider of each), legacy 'locked rehabilitation' labels,
     and per type the indicators and the ten small areas furthest from a service. A part absent inside the
     area is `missing` only where the directory covers the area for it and no candidate awaits review there;
     `awaiting_review` where candidates wait in the review queue (none confirmed yet); otherwise it is
@@ -245,8 +257,8 @@ def _scenario(state: AppState, area_code: str, options: GapOptions, categories: 
 @router.get("/gaps/{area_code}/compare", response_model=AreaComparison,
             summary="How one area compares: each part beside England, and its rank among its peers")
 def get_area_comparison(area_code: AreaCode, state: State, options: Options, types: Types = None) -> AreaComparison:
-    """For an ICB (or a local authority): per part of the pathway, services and beds per 100,000 adults,
-    the mean distance and the share of adults beyond the threshold, beside the England value, with the
+    """For an ICB (or a local authority, or a county council): per part of the pathway, services and beds per 100,000
+    adults, the mean distance and the share of adults beyond the threshold, beside the England value, with the
     area's rank (1 is best) and every peer ranked (`table`, best first). An area where a part is absent and
     rehabmap holds no such data is listed as `not_covered` (or `awaiting_review`, where candidates await a
     maintainer's review) and not ranked; beds only where every service states them. Where every ranked area
@@ -280,11 +292,14 @@ def get_area_placements(area_code: AreaCode, state: State) -> PlacementsReport:
             responses=_file(CSV))
 def get_small_areas_csv(area_code: AreaCode, state: State, types: Types = None) -> Response:
     """Every small area (LSOA) in the area with its adults and distance to the nearest service of each type, then
-    (the last columns) each type's status in the area: `present`, `missing`, `awaiting_review`, `not_covered` or
-    `partly_covered`. For the last three rehabmap holds no data of the type there (or none confirmed yet), so the
-    distance and nearest id are empty, as the area's map leaves it unshaded."""
+    each type's status in the area: `present`, `missing`, `awaiting_review`, `not_covered` or `partly_covered`. For
+    the last three rehabmap holds no data of the type there (or none confirmed yet), so the distance and nearest id
+    are empty, as the area's map leaves it unshaded. The last two columns, `as_of` and `population_year`, say what
+    the figures are of."""
     code, rows = _small_area_rows(state, area_code, types)
-    return Response(small_areas_csv(rows), media_type=CSV, headers=_attachment(f"rehabmap-smallareas-{code}.csv"))
+    as_of = _as_of(state)
+    return Response(small_areas_csv(rows, as_of), media_type=CSV,
+                    headers=_attachment(as_of.file_name(f"rehabmap-smallareas-{code}", "csv")))
 
 
 @router.get("/gaps/{area_code}/smallareas.geojson", summary="Small areas (polygons) with distance to nearest",
@@ -299,9 +314,10 @@ def get_small_areas_geojson(area_code: AreaCode, state: State, types: Types = No
         geometry_of = lsoa.geometry
     except FileNotFoundError:
         geometry_of = None
-    body = small_areas_geojson(rows, geometry_of)
+    as_of = _as_of(state)
+    body = small_areas_geojson(rows, as_of, geometry_of)
     return Response(json.dumps(body, separators=(",", ":")), media_type=GEOJSON,
-                    headers=_attachment(f"rehabmap-smallareas-{code}.geojson"))
+                    headers=_attachment(as_of.file_name(f"rehabmap-smallareas-{code}", "geojson")))
 
 
 @router.get("/gaps/{area_code}/map.svg", summary="Map of an area's small areas by distance to one type",
@@ -333,13 +349,12 @@ def _draw_area_map(state: AppState, analysis: GapAnalysis, code: str, category: 
     level = analysis.small_areas.level_of(code)
     if level == "england" or code == ENGLAND:
         raise InvalidValue("Use /gaps/england.svg for a map of England.", field="area_code")
-    areas = state.geography.areas
-    boundary = areas.get(code).geometry
-    inner = None
-    if level == "icb":
-        inner = {c: areas.get(c).geometry for c in sorted(set(analysis.small_areas.la[
-            analysis.small_areas.members(code)].tolist())) if _known(areas, c)}
-    return area_map(analysis, code, category, LsoaBoundaries.load(state.settings.data_dir), boundary, inner,
+    areas, small_areas = state.geography.areas, analysis.small_areas
+    boundary = area_geometry(areas, small_areas, code)
+    if boundary is None:
+        raise UnknownArea(f"The built boundaries hold no polygon for '{code}'.", field="area_code")
+    return area_map(analysis, code, category, LsoaBoundaries.load(state.settings.data_dir), boundary,
+                    area_outlines(areas, small_areas, code),
                     options, coverage=state.coverage())
 
 
@@ -352,10 +367,3 @@ def _small_area_rows(state: AppState, area_code: str, types: list[str] | None) -
     distances = SmallAreaDistances.of(analysis, code, parse_categories(types))
     return code, small_areas_with_coverage(distances, code, state.coverage())
 
-
-def _known(areas: Any, code: str) -> bool:
-    try:
-        areas.get(code)
-    except UnknownArea:
-        return False
-    return True

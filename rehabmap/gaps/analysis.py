@@ -1,10 +1,10 @@
 """Gap analysis for commissioners (DESIGN.md §5): is the whole rehab pathway in place, and where are the gaps?
 
-For an ICB or a local authority, and for each part of the pathway (the seven service types) and each
-subtype, the indicators are:
+For an ICB, a local authority or a county council, and for each part of the pathway (the seven service types)
+and each subtype, the indicators are:
 
-* **count** — active services of that type whose recorded area (`Service.areas.icb_code` / `lad_code`)
-  is the area; **per 100k adults** — count per 100,000 adults, where **adults are people aged 16 and
+* **count** — active services of that type whose recorded area (`Service.areas.icb_code` / `lad_code`; a
+  county council: the district's county) is the area; **per 100k adults** — count per 100,000 adults, where **adults are people aged 16 and
   over** (Census 2021 total minus `pop_15_under`; the census age bands split at 15/16).
 * **distance to the nearest service** of that type, from each small area's (LSOA 2021) ONS
   population-weighted centroid, by great-circle distance, to the nearest active service **anywhere in
@@ -175,7 +175,8 @@ class ServicePoints:
 
     def area_codes(self, level: str, start: int = 0) -> np.ndarray:
         """Each service's area code at `level`, from row `start` on (England's is one code: an object array
-        of 100k of them costs 20 ms, so only the rows asked for are made)."""
+        of 100k of them costs 20 ms, so only the rows asked for are made). At the county level it is the
+        district's: the county groups know each district's county (`LevelGroups.position`)."""
         if level == "england":
             return np.full(len(self) - start, ENGLAND, dtype=object)
         return (self.icb if level == "icb" else self.la)[start:]
@@ -583,9 +584,13 @@ class GapAnalysis:
             nearest_provider[j], far[j] = column.nearest_provider, column.far
         locked = np.bincount(service_group[self.points.legacy_locked & (service_group >= 0)], minlength=G)
         pd = np.bincount(service_group[self.points.pd_specialist & (service_group >= 0)], minlength=G)
-        return LevelIndicators(level, cats, groups.codes, groups.names, adult.astype(np.int64),
-                               total.astype(np.int64), n_small, centre_lat, centre_lon, values, nearest_provider,
-                               locked, pd, far)
+        # The level's areas only: at the county level the unitary authorities after them are not counties (their
+        # figures are the local authority level's). They come first, so an area's position is its group's.
+        n = groups.areas
+        return LevelIndicators(level, cats, groups.codes[:n], groups.names[:n], adult[:n].astype(np.int64),
+                               total[:n].astype(np.int64), n_small[:n], centre_lat[:n], centre_lon[:n],
+                               {name: array[:, :n] for name, array in values.items()}, nearest_provider[:, :n],
+                               locked[:n], pd[:n], far[:, :n])
 
     def _column(self, level: str, options: GapOptions, category: Category, c: int, adult: np.ndarray,
                 unit_centres: np.ndarray) -> _Column:

@@ -1,26 +1,53 @@
-"""The all-areas export's columns, defined once: each column's key, the header a person reads, what it means,
+"""The gaps exports' columns, defined once: each column's key, the header a person reads, what it means,
 its unit, where its figures come from and of when. The CSV with machine names, the sheet-style CSV with human
 headers and the data dictionary the API serves are all made from `area_columns`, so they cannot drift apart
-(a test checks that every key of an exported row has exactly one definition here)."""
+(a test checks that every key of an exported row has exactly one definition here); the command line's one-area
+CSV from `scorecard_columns`, in the same words.
+
+Every download says what its data are of (`AsOf`): the directory's services on the day it was made and the census
+year of its population, in its last two columns (`as_of`, `population_year`) and in its file name. Columns, not a
+line above the header: that would break RFC 4180 readers (the first line is the header) and Excel would take it
+for the header; as the last columns, a sheet that reads the others by position keeps working."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import date
 from typing import Any
 
 from rehabmap.gaps.categories import Category
 from rehabmap.gaps.indicators import FALLBACK_INDICATORS, INDICATOR_LABELS, INDICATORS, UNITS
 from rehabmap.gaps.options import ADULT_DEFINITION, GapOptions
+from rehabmap.gaps.report import ScorecardRow
 
 # Where the figures come from, and of when.
 CENSUS = "ONS Census 2021 usual residents by age, per LSOA (2021 boundaries)"
 SMALL_AREAS = ("ONS LSOA 2021 population-weighted centroids (V3) and the LSOA 2021 to sub-ICB/ICB 2024 and LAD 2024 "
                "lookup")
-AREAS = "ONS ICB (April 2023, codes unchanged in 2024) and local authority district (May 2024) codes and names"
+AREAS = ("ONS ICB (April 2023, codes unchanged in 2024), local authority district (May 2024) and upper-tier local "
+         "authority (2023) codes and names")
 DIRECTORY = "the rehabmap directory as indexed when the file was made (each service's own sources)"
 DIRECTORY_AND_CENSUS = f"{DIRECTORY}; adults from {CENSUS}"
 DIRECTORY_AND_CENTROIDS = f"{DIRECTORY}; distances from {SMALL_AREAS}, weighted by {CENSUS}"
 NOW = "when the file was made"
+CENSUS_YEAR = 2021
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """What a download's figures are of: the directory's services on `services` (the day the file was made: the
+    figures are worked out from the directory as it stands) and the population of the census `population_year`."""
+
+    services: date
+    population_year: int = CENSUS_YEAR
+
+    def values(self) -> dict[str, Any]:
+        """The last two columns of every row."""
+        return {"as_of": self.services.isoformat(), "population_year": self.population_year}
+
+    def file_name(self, stem: str, extension: str) -> str:
+        """'rehabmap-gaps-icb-2026-12-02-census2021.csv': the date a person sees before opening it."""
+        return f"{stem}-{self.services.isoformat()}-census{self.population_year}.{extension}"
 
 
 @dataclass(frozen=True)
@@ -35,11 +62,11 @@ class Column:
 
 # The facts of an area, in the order of the export (the fields of `comparison.AreaRow` except its types).
 _AREA_FACTS: tuple[Column, ...] = (
-    Column("code", "Area code", "The ONS code of the area (E54… ICB, E06–E09… local authority, E92000001 England).",
-           "code", AREAS, "2024"),
+    Column("code", "Area code", "The ONS code of the area (E54… ICB, E06–E09… local authority, E10… county "
+           "council, E92000001 England).", "code", AREAS, "2024"),
     Column("name", "Area name", "The area's name.", "text", AREAS, "2024"),
-    Column("level", "Level", "'icb' (integrated care board), 'la' (local authority) or 'england'.", "text",
-           AREAS, "2024"),
+    Column("level", "Level", "'icb' (integrated care board), 'la' (local authority), 'county' (county council) or "
+           "'england'.", "text", AREAS, "2024"),
     Column("adult_population", "Adults (16+)", f"Adults {ADULT_DEFINITION}, living in the area.", "people",
            CENSUS, "Census 2021"),
     Column("total_population", "Total population", "Usual residents of every age living in the area.", "people",
@@ -116,11 +143,63 @@ _PARTLY_COVERED = Column(
     "so the part's figures are left empty.", "list of type=proportion (0-1)", DIRECTORY_AND_CENSUS, NOW)
 
 
+# The last two columns of every download (`AsOf`).
+DATED: tuple[Column, ...] = (
+    Column("as_of", "Services as of", "The day the file was made: its services are rehabmap's directory's on that "
+           "day (ISO 8601, YYYY-MM-DD).", "date", DIRECTORY, NOW),
+    Column("population_year", "Population year", "The census year of the population figures and weights.", "year",
+           CENSUS, "Census 2021"),
+)
+
+
 def area_columns(categories: tuple[Category, ...], options: GapOptions | None = None) -> list[Column]:
     """Every column of the all-areas export for these categories, in order."""
     options = options or GapOptions()
     return [*_AREA_FACTS, *(c for category in categories for c in _category_columns(category, options)),
-            _PARTLY_COVERED]
+            _PARTLY_COVERED, *DATED]
+
+
+_SCORECARD: dict[str, Column] = {c.key: c for c in (
+    Column("category", "Type code", "The part of the pathway (or 'type:subtype') the row is about.", "type code",
+           DIRECTORY, NOW),
+    Column("label", "Type", "The type's name.", "text", DIRECTORY, NOW),
+    Column("present", "Found in the area", "true where some of the type are inside the area.", "true/false",
+           DIRECTORY, NOW),
+    Column("threshold_km", "Threshold distance (km)", "The distance beyond which an adult counts as far from the "
+           "type.", "km", DIRECTORY, NOW),
+    Column("fallback_far", "Far if local units were full", "true where the mean distance to the nearest unit "
+           "outside the area exceeds the threshold distance (inpatient types).", "true/false",
+           DIRECTORY_AND_CENTROIDS, NOW),
+    Column("nearest_provider_id", "Nearest service to the area's centre (id)", "The rehabmap id of the service "
+           "nearest the area's population-weighted centre (ties to the lower id).", "service id", DIRECTORY, NOW),
+    Column("nearest_provider_name", "Nearest service to the area's centre (name)", "Its name.", "text", DIRECTORY,
+           NOW),
+    Column("nearest_provider_icb", "Nearest service's ICB", "The ICB the nearest service is in.", "text",
+           DIRECTORY, NOW),
+    Column("status", "Status", "present, missing (covered, none found), awaiting_review (none confirmed yet), "
+           "not_covered or partly_covered (rehabmap holds no such data for the area, or for only part of it).",
+           "text", DIRECTORY, NOW),
+    Column("share_of_adults_covered", "Share of adults the directory holds this type's data for", "Of the area's "
+           "adults, the share living where rehabmap holds the type's data.", "proportion (0-1)",
+           DIRECTORY_AND_CENSUS, NOW),
+)}
+
+
+def _scorecard_indicator(name: str) -> Column:
+    """An indicator of the row's type, in the indicator's own words (its threshold is the row's)."""
+    label = INDICATOR_LABELS[name]
+    unit = "adults" if name == "population_beyond_threshold" else _UNIT_NAMES[UNITS[name]]
+    return Column(name, label[0].upper() + label[1:], f"The row's type: {label}.", unit,
+                  _SOURCES.get(name, DIRECTORY_AND_CENTROIDS), f"{NOW}; Census 2021")
+
+
+def scorecard_columns() -> list[Column]:
+    """Every column of one area's scorecard CSV (the command line's `--csv`: one row a type), in `ScorecardRow`
+    order, then the dated ones; the area's facts and the indicators in the all-areas export's words."""
+    facts = {c.key: c for c in _AREA_FACTS}
+    own = {"area_code": replace(facts["code"], key="area_code"), "area_name": replace(facts["name"], key="area_name")}
+    return [*(own.get(f.name) or (_scorecard_indicator(f.name) if f.name in INDICATOR_LABELS else _SCORECARD[f.name])
+              for f in fields(ScorecardRow)), *DATED]
 
 
 def dictionary_rows(columns: list[Column]) -> list[dict[str, str]]:

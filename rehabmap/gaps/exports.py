@@ -1,7 +1,8 @@
 """A gap analysis as files a commissioner opens elsewhere: CSV for a spreadsheet, GeoJSON for a GIS.
 
-One flat row per area (or small area), each indicator a column named '<type>.<indicator>'. Text a
-spreadsheet would run as a formula is written with a leading apostrophe, as in the services export.
+One flat row per area (or small area), each indicator a column named '<type>.<indicator>', then what the data are
+of (`columns.AsOf`: the services' day and the population's census year). Text a spreadsheet would run as a formula
+is written with a leading apostrophe, as in the services export.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from rehabmap.gaps.columns import Column, area_columns, dictionary_rows
+from rehabmap.gaps.columns import AsOf, Column, area_columns, dictionary_rows, scorecard_columns
 from rehabmap.gaps.comparison import AreaRow, GapTable
 from rehabmap.gaps.report import ScorecardRow, SmallAreaDistance, SmallAreaDistances
 from rehabmap.spreadsheet import defused
@@ -43,9 +44,10 @@ def csv_text(rows: list[dict[str, Any]], columns: list[str] | None = None,
 _NOT_FLAT = frozenset({"types", "partly_covered_parts", "unknown"})
 
 
-def flat_row(row: AreaRow) -> dict[str, Any]:
+def flat_row(row: AreaRow, as_of: AsOf) -> dict[str, Any]:
     """An area of a comparison as one flat record: its facts, then '<type>.<indicator>' for every type, then
-    the parts only partly covered as '<type>=<share of adults>' (last, as it came after the others)."""
+    the parts only partly covered as '<type>=<share of adults>' (after the others, as it came after them), then
+    what the data are of."""
     flat: dict[str, Any] = {k: v for k, v in asdict(row).items() if k not in _NOT_FLAT}
     flat["missing_parts"] = ";".join(row.missing_parts)
     flat["awaiting_review_parts"] = ";".join(row.awaiting_review_parts)
@@ -54,15 +56,19 @@ def flat_row(row: AreaRow) -> dict[str, Any]:
         for name, value in figures.values().items():
             flat[f"{category_key}.{name}"] = value
     flat["partly_covered_parts"] = ";".join(f"{key}={share:g}" for key, share in row.partly_covered_parts.items())
-    return flat
+    return flat | as_of.values()
 
 
-def table_csv(table: GapTable, sort: str | None = None, order: str | None = None, human: bool = False) -> str:
-    """Every area of the level, sorted, then England as the last row; its columns are `area_columns`', headed
-    by their keys or, `human`, by the headers a person reads (the sheet-style CSV)."""
-    columns = area_columns(table.categories, table.options)
-    rows = [flat_row(r) for r in table.sorted_rows(sort, order)] + [flat_row(table.england_row())]
+def _headed(rows: list[dict[str, Any]], columns: list[Column], human: bool) -> str:
+    """Rows under their columns' keys or, `human`, the headers a person reads (the sheet-style CSV)."""
     return csv_text(rows, [c.key for c in columns], [c.header for c in columns] if human else None)
+
+
+def table_csv(table: GapTable, as_of: AsOf, sort: str | None = None, order: str | None = None,
+              human: bool = False) -> str:
+    """Every area of the level, sorted, then England as the last row; its columns are `area_columns`'."""
+    rows = [flat_row(r, as_of) for r in table.sorted_rows(sort, order)] + [flat_row(table.england_row(), as_of)]
+    return _headed(rows, area_columns(table.categories, table.options), human)
 
 
 def dictionary_csv(columns: list[Column]) -> str:
@@ -70,40 +76,43 @@ def dictionary_csv(columns: list[Column]) -> str:
     return csv_text(dictionary_rows(columns))
 
 
-def table_geojson(table: GapTable, geometry_of: GeometryOf) -> dict[str, Any]:
+def table_geojson(table: GapTable, geometry_of: GeometryOf, as_of: AsOf) -> dict[str, Any]:
     """Areas with their indicators as properties; `geometry_of(code)` gives each its GeoJSON geometry."""
-    features = [{"type": "Feature", "id": row.code, "geometry": geometry_of(row.code), "properties": flat_row(row)}
-                for row in table.rows()]
+    features = [{"type": "Feature", "id": row.code, "geometry": geometry_of(row.code),
+                 "properties": flat_row(row, as_of)} for row in table.rows()]
     return {"type": "FeatureCollection", "features": features,
-            "properties": {"level": table.level, **table.options.to_dict(),
-                           "england": flat_row(table.england_row())}}
+            "properties": {"level": table.level, **table.options.to_dict(), **as_of.values(),
+                           "england": flat_row(table.england_row(), as_of)}}
 
 
-def scorecard_csv(rows: list[ScorecardRow]) -> str:
-    return csv_text([asdict(r) for r in rows])
+def scorecard_csv(rows: list[ScorecardRow], as_of: AsOf, human: bool = False) -> str:
+    """One area's scorecard, a row a type (the command line's `--csv`)."""
+    return _headed([asdict(r) | as_of.values() for r in rows], scorecard_columns(), human)
 
 
-def _small_area_record(area: SmallAreaDistance) -> dict[str, Any]:
-    """The area's facts, '<type>.km' and '<type>.nearest_id' for every type, then each type's status (last, as
-    it came after the others: a spreadsheet reading columns by position keeps working)."""
+def _small_area_record(area: SmallAreaDistance, as_of: AsOf) -> dict[str, Any]:
+    """The area's facts, '<type>.km' and '<type>.nearest_id' for every type, then each type's status (after
+    the others, as it came after them: a spreadsheet reading columns by position keeps working), then what the
+    data are of."""
     record: dict[str, Any] = {k: v for k, v in asdict(area).items() if k not in ("nearest", "status")}
     for key, (km, service_id) in area.nearest.items():
         record[f"{key}.km"] = km
         record[f"{key}.nearest_id"] = service_id
     for key, status in area.status.items():
         record[f"{key}.status"] = status
-    return record
+    return record | as_of.values()
 
 
-def small_areas_csv(distances: SmallAreaDistances) -> str:
+def small_areas_csv(distances: SmallAreaDistances, as_of: AsOf) -> str:
     columns = ["lsoa21_code", "lsoa21_name", "icb_code", "la_code", "la_name", "lat", "lon", "adult_population"]
     for category in distances.categories:
         columns += [f"{category.key}.km", f"{category.key}.nearest_id"]
     columns += [f"{category.key}.status" for category in distances.categories]
-    return csv_text([_small_area_record(a) for a in distances.records()], columns)
+    return csv_text([_small_area_record(a, as_of) for a in distances.records()], [*columns, *as_of.values()])
 
 
-def small_areas_geojson(distances: SmallAreaDistances, geometry_of: GeometryOf | None = None) -> dict[str, Any]:
+def small_areas_geojson(distances: SmallAreaDistances, as_of: AsOf,
+                        geometry_of: GeometryOf | None = None) -> dict[str, Any]:
     """Small areas as features: their polygon from `geometry_of(code)` when given (and known), else their
     population-weighted centroid as a point."""
     features = []
@@ -112,5 +121,5 @@ def small_areas_geojson(distances: SmallAreaDistances, geometry_of: GeometryOf |
         if geometry is None:
             geometry = {"type": "Point", "coordinates": [area.lon, area.lat]}
         features.append({"type": "Feature", "id": area.lsoa21_code, "geometry": geometry,
-                         "properties": _small_area_record(area)})
-    return {"type": "FeatureCollection", "features": features}
+                         "properties": _small_area_record(area, as_of)})
+    return {"type": "FeatureCollection", "features": features, "properties": as_of.values()}

@@ -5,6 +5,7 @@ the command line alike (the definitions behind the numbers are in `rehabmap.gaps
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Literal
 
 INDICATORS: tuple[str, ...] = (
@@ -51,6 +52,20 @@ def indicator_value(name: str, value: float) -> float | int | None:
     if number is not None and UNITS[name] == "count":
         return int(number)
     return number
+
+
+def whole_percents(parts: Sequence[int]) -> list[int]:
+    """Each part of their total as a whole percentage, the percentages summing to 100 (largest remainder): each
+    rounded alone, a map's legend gave shares summing to 101%. Integer arithmetic, so exact; of equal remainders
+    the earlier part takes the point. Nothing at all: every part 0."""
+    total = sum(parts)
+    if total <= 0:
+        return [0] * len(parts)
+    whole = [100 * part // total for part in parts]
+    left = [100 * part % total for part in parts]
+    for i in sorted(range(len(parts)), key=lambda i: (-left[i], i))[:100 - sum(whole)]:
+        whole[i] += 1
+    return whole
 
 
 def km_text(value: float | None, missing: str = "–", unit: str = "") -> str:

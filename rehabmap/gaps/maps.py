@@ -1,6 +1,6 @@
 """Maps of a gap analysis, drawn server-side as SVG from the boundary polygons (no tile server).
 
-* `area_map` — one ICB or local authority: its boundary, its small areas (LSOA 2021) shaded by the
+* `area_map` — one ICB, local authority or county council: its boundary, its small areas (LSOA 2021) shaded by the
   distance from their population-weighted centroid to the nearest service of one type (five classes set
   from the threshold distance, the last being "beyond the threshold"), the services of that type on and
   around the area (filled: inside the area; hollow: outside it), labels, a legend with the share of adults
@@ -8,8 +8,8 @@
   inside the area where rehabmap holds no such data there, or none confirmed yet while candidates await review
   (`rehabmap.gaps.coverage`), gets no shading and no figures but "No data" and the reason: distances to
   services elsewhere are not a finding where nothing is known here.
-* `overview_map` — England: every ICB (or local authority) shaded by one indicator of one type, with a
-  legend, the five worst areas numbered on the map and listed beside it. Given the directory's coverage, an
+* `overview_map` — England: every ICB (or local authority, or county council) shaded by one indicator of one type,
+  with a legend, the five worst areas numbered on the map and listed beside it. Given the directory's coverage, an
   area it holds no data for (for that type) is drawn as "not covered", neither shaded by a figure nor ranked:
   a zero there would mean "nobody told us", not "none". So is an area with none of the type confirmed while
   candidates await review there ("none confirmed yet", `rehabmap.gaps.coverage`).
@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 
 import numpy as np
 import shapely
@@ -33,9 +34,11 @@ from rehabmap.errors import InvalidValue
 from rehabmap.gaps.analysis import GapAnalysis, LevelIndicators
 from rehabmap.gaps.categories import Category
 from rehabmap.gaps.coverage import told_status, unknown_reason
-from rehabmap.gaps.indicators import HIGHER_IS_WORSE, INDICATOR_LABELS, INDICATORS, indicator_text, km_text, share_text
+from rehabmap.gaps.indicators import (HIGHER_IS_WORSE, INDICATOR_LABELS, INDICATORS, indicator_text, km_text,
+                                      share_text, whole_percents)
 from rehabmap.gaps.options import GapOptions
-from rehabmap.gaps.population import LEVEL_LABELS, LsoaBoundaries, short_name
+from geodata.errors import UnknownArea
+from rehabmap.gaps.population import LEVEL_LABELS, LsoaBoundaries, SmallAreas, short_name
 from rehabmap.gaps.report import AreaGapReport
 from rehabmap.gaps.svg import (
     INK,
@@ -52,7 +55,48 @@ from rehabmap.gaps.svg import (
 )
 
 NOT_COVERED = "#ffffff"  # outlined, unshaded: no figure is shown for it
+OTHER = "#e8edee"  # the rest of England on the map of a level that does not cover it (the unitary authorities)
+# What the rest of England is, on the England map of a level that does not cover it.
+OTHER_WORDS = {"county": "unitary authority (no county council)"}
 SOURCES = ("Population: Census 2021; boundaries: ONS (OGL),", "contains OS data © Crown copyright and database right.")
+
+
+def area_geometry(areas: Any, small_areas: SmallAreas, code: str) -> BaseGeometry | None:
+    """An area's polygon (`areas`: a geodata AreaIndex): an ICB's or a local authority's from the built boundaries,
+    a county council's the union of its districts' (the boundaries hold no counties; the generalised districts
+    share their edges, so the union is the county's outline, a unitary city inside it a hole). None where the
+    boundaries do not know the area."""
+    try:
+        if small_areas.level_of(code) != "county":
+            return areas.get(code).geometry
+        return shapely.union_all([areas.get(district).geometry for district in small_areas.districts(code)])
+    except UnknownArea:
+        return None
+
+
+def level_geometries(areas: Any, small_areas: SmallAreas, level: str) -> dict[str, BaseGeometry]:
+    """Every area of a level with its polygon, for the England map."""
+    if level != "county":
+        return {area.code: area.geometry for area in areas.areas("icb" if level == "icb" else "lad")}
+    groups = small_areas.groups(level)
+    found = {str(code): area_geometry(areas, small_areas, str(code)) for code in groups.codes[:groups.areas]}
+    return {code: geometry for code, geometry in found.items() if geometry is not None}
+
+
+def other_geometries(areas: Any, small_areas: SmallAreas, level: str) -> list[BaseGeometry]:
+    """The rest of England, for the England map of a level that does not cover it: at the county level the
+    unitary authorities' polygons (drawn unshaded beneath the counties, so England keeps its shape)."""
+    groups = small_areas.groups(level)
+    found = (area_geometry(areas, small_areas, str(code)) for code in groups.codes[groups.areas:])
+    return [geometry for geometry in found if geometry is not None]
+
+
+def area_outlines(areas: Any, small_areas: SmallAreas, code: str) -> dict[str, BaseGeometry] | None:
+    """The local authorities to outline inside an ICB or a county council (None for one local authority)."""
+    if small_areas.level_of(code) not in ("icb", "county"):
+        return None
+    found = {district: area_geometry(areas, small_areas, district) for district in small_areas.districts(code)}
+    return {district: geometry for district, geometry in found.items() if geometry is not None}
 
 
 def _km(value: float | None) -> str:
@@ -103,10 +147,10 @@ class _AreaFrame:
 def area_map(analysis: GapAnalysis, code: str, category: Category, lsoa: LsoaBoundaries,
              boundary: BaseGeometry | None = None, inner: dict[str, BaseGeometry] | None = None,
              options: GapOptions | None = None, width: int = 960, coverage: CoverageMap | None = None) -> str:
-    """SVG map of one ICB or local authority for one service type (see the module docstring).
+    """SVG map of one ICB, local authority or county council for one service type (see the module docstring).
 
     `boundary` is the area's polygon (drawn as its outline; without it the outline is the union of its
-    small areas); `inner` maps local authority codes to polygons to outline inside an ICB. With `coverage`,
+    small areas); `inner` maps local authority codes to polygons to outline inside an ICB or a county. With `coverage`,
     a type whose figures here are unknown is drawn unshaded, with the reason.
     """
     report = AreaGapReport.of(analysis, code, options or GapOptions(), (category,))
@@ -228,11 +272,11 @@ def _services(f: _AreaFrame) -> list[str]:
 
 
 def _area_labels(f: _AreaFrame) -> list[str]:
-    """Local authorities inside an ICB (at their population-weighted centre), else the area name; then the
-    scale bar, and the map's frame is closed."""
+    """Local authorities inside an ICB or a county (at their population-weighted centre), else the area name; then
+    the scale bar, and the map's frame is closed."""
     sa = f.analysis.small_areas
     labels: list[tuple[str, float, float]] = []
-    if f.report.level == "icb":
+    if f.report.level in ("icb", "county"):
         la_codes = sa.la[f.rows]
         for la_code in sorted(set(la_codes.tolist())):
             sub = f.rows[la_codes == la_code]
@@ -267,7 +311,10 @@ def _legend(f: _AreaFrame) -> list[str]:
         f"{break_label(breaks[k - 1])}–{break_label(breaks[k])} km" for k in range(1, 4)] + [
         f"over {break_label(f.threshold)} km (beyond)"]
     pops = f.analysis.small_areas.adult_pop[f.rows]
-    share = np.bincount(f.klass[f.klass >= 0], weights=pops[f.klass >= 0], minlength=5) / max(int(pops.sum()), 1)
+    shown = f.klass >= 0
+    classes = np.bincount(f.klass[shown], weights=pops[shown], minlength=5).astype(np.int64).tolist()
+    # The adults with no service of the type in England take their part of the 100 too (not shown as a class).
+    percents = whole_percents([*classes, int(pops[~shown].sum())])
     body = [text(px, py + 4, "Distance to nearest (km)", 13, "bold"),
             text(px + 270, py + 22, "share of adults", 10, fill=MUTED, anchor="end")]
     for k, (fill, label) in enumerate(zip(PALETTE, labels)):
@@ -275,7 +322,7 @@ def _legend(f: _AreaFrame) -> list[str]:
         body.append(f'<rect x="{px}" y="{y}" width="22" height="16" fill="{fill}" stroke="#888888" '
                     'stroke-width="0.5"/>')
         body.append(text(px + 30, y + 12.5, label, 11.5))
-        body.append(text(px + 270, y + 12.5, f"{100 * share[k]:.0f}%", 11.5, anchor="end"))
+        body.append(text(px + 270, y + 12.5, f"{percents[k]}%", 11.5, anchor="end"))
     y = py + 30 + 22 * 5
     if np.any(f.klass < 0):
         body.append(f'<rect x="{px}" y="{y}" width="22" height="16" fill="{NO_DATA}"/>')
@@ -360,9 +407,11 @@ class _Overview:
 
 def overview_map(analysis: GapAnalysis, category: Category, indicator: str,
                  geometries: dict[str, BaseGeometry], level: str = "icb", options: GapOptions | None = None,
-                 width: int = 960, coverage: CoverageMap | None = None) -> str:
-    """England, every ICB (or local authority) shaded by one indicator of one service type; with `coverage`,
-    the areas not covered for the type are left unshaded and unranked."""
+                 width: int = 960, coverage: CoverageMap | None = None,
+                 others: list[BaseGeometry] | None = None) -> str:
+    """England, every ICB (or local authority, or county council) shaded by one indicator of one service type;
+    with `coverage`, the areas not covered for the type are left unshaded and unranked; `others`: the rest of
+    England where the level does not cover it (`other_geometries`), drawn plain beneath."""
     if indicator not in INDICATORS:
         raise InvalidValue(f"Unknown indicator '{indicator}'. Use one of: {', '.join(INDICATORS)}.",
                            field="indicator")
@@ -377,7 +426,8 @@ def overview_map(analysis: GapAnalysis, category: Category, indicator: str,
     known = [s for s in shapes if s is not None]
     if not known:
         raise InvalidValue("No area polygons are available for this level.", field="level")
-    minx, miny, maxx, maxy = shapely.total_bounds(np.array(known, dtype=object))
+    others = others or []
+    minx, miny, maxx, maxy = shapely.total_bounds(np.array(known + others, dtype=object))
     panel_w, margin, top = 330, 16, 80
     map_w = width - panel_w - 3 * margin
     proj, map_h = Projection.fit((minx - 0.1, miny - 0.1, maxx + 0.1, maxy + 0.1), margin, top, map_w, 820)
@@ -389,9 +439,9 @@ def overview_map(analysis: GapAnalysis, category: Category, indicator: str,
             text(margin, 65, f"England: {view.show(float(england.values[indicator][0, 0]))}. Adults are people "
                  f"aged 16 and over; threshold distance {break_label(options.threshold(category))} km.", 11,
                  fill=MUTED),
-            *_overview_areas(view, shapes, proj),
+            *_other_areas(others, proj), *_overview_areas(view, shapes, proj),
             scale_bar(proj, margin + 10, top + map_h - 10, map_w / 4),
-            *_overview_panel(view, margin * 2 + map_w, top, height)]
+            *_overview_panel(view, margin * 2 + map_w, top, height, OTHER_WORDS.get(level) if others else None)]
     desc = (f"Map of England by {LEVEL_LABELS[level]} showing {label} for {category.label.lower()}. "
             f"Worst: " + "; ".join(f"{view.ind.names[g]} {view.show(float(view.values[g]))}" for g in view.worst)
             + "." + "".join(f" {int(np.sum(unknown == klass))} {words}." for klass, (_, _, words)
@@ -452,6 +502,13 @@ def _overview(ind: LevelIndicators, indicator: str, unknown: np.ndarray) -> _Ove
     return _Overview(indicator, ind, values, breaks, klass, palette, worst, best)
 
 
+def _other_areas(others: list[BaseGeometry], proj: Projection) -> list[str]:
+    if not others:
+        return []
+    return [f'<g fill="{OTHER}" stroke="#ffffff" stroke-width="0.6" fill-rule="evenodd" aria-hidden="true">',
+            *(f'<path d="{path_data(geometry, proj, simplify_px=0.4)}"/>' for geometry in others), "</g>"]
+
+
 def _overview_areas(view: _Overview, shapes: list[BaseGeometry | None], proj: Projection) -> list[str]:
     """Every area shaded by its class, then the worst five numbered."""
     body = ['<g stroke="#ffffff" stroke-width="0.6" fill-rule="evenodd" aria-label="areas">']
@@ -479,8 +536,9 @@ def _overview_areas(view: _Overview, shapes: list[BaseGeometry | None], proj: Pr
     return body
 
 
-def _overview_panel(view: _Overview, px: float, py: float, height: float) -> list[str]:
-    """The legend (each class with its number of areas), then the worst five and the best five."""
+def _overview_panel(view: _Overview, px: float, py: float, height: float, other: str | None) -> list[str]:
+    """The legend (each class with its number of areas, and what the rest of England is), then the worst five and
+    the best five."""
     values, finite = view.values, np.isfinite(view.values)
     body = [text(px, py + 4, "Legend", 12.5, "bold")]
     y = py + 4
@@ -506,6 +564,10 @@ def _overview_panel(view: _Overview, px: float, py: float, height: float) -> lis
         body.append(text(px + 30, y + 12.5, legend, 11.5))
         body.append(text(px + 300, y + 12.5, _areas(int(np.sum(view.klass == klass))), 10.5,
                          fill=MUTED, anchor="end"))
+        y += 22
+    if other:
+        body.append(f'<rect x="{px}" y="{y}" width="22" height="16" fill="{OTHER}"/>')
+        body.append(text(px + 30, y + 12.5, other, 11.5))
         y += 22
     y += 22
     body.append(text(px, y, "Worst five (numbered on the map)", 12.5, "bold"))

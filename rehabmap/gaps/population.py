@@ -6,8 +6,9 @@ and Census 2021 usual residents by age band. Gap indicators weight by the **adul
 everyone aged 16 and over** (`pop_total_c2021 - pop_15_under`): the census bands split at 15/16, so 16+
 is the nearest adult population the file gives.
 
-Areas are grouped by code, not by polygon: an LSOA belongs to the ICB and local authority the official
-ONS lookup says (the same codes the built geodata boundaries carry). The simplified LSOA polygons
+Areas are grouped by code, not by polygon: an LSOA belongs to the ICB, local authority and upper-tier authority
+(a county council, or the unitary authority itself) the official ONS lookup says (the same ICB and district codes
+the built geodata boundaries carry; they hold no counties). The simplified LSOA polygons
 (`boundaries/lsoa21_simplified.geojson`) are read only to draw maps and export shapes.
 """
 
@@ -33,18 +34,24 @@ SMALL_AREAS_FILE = Path("smallareas") / "england_lsoa21_pwc_population_icb_lad.c
 LSOA_BOUNDARIES_FILE = Path("boundaries") / "lsoa21_simplified.geojson"
 ENGLAND_NAME = "England"
 
-GapLevel = Literal["icb", "la"]
-GAP_LEVELS: tuple[GapLevel, ...] = ("icb", "la")
-LEVEL_LABELS: dict[str, str] = {"icb": "integrated care board", "la": "local authority", "england": "country"}
-_LEVEL_ALIASES: dict[str, GapLevel] = {"icb": "icb", "la": "la", "lad": "la", "ltla": "la", "local_authority": "la"}
+GapLevel = Literal["icb", "la", "county"]
+GAP_LEVELS: tuple[GapLevel, ...] = ("icb", "la", "county")
+LEVEL_LABELS: dict[str, str] = {"icb": "integrated care board", "la": "local authority", "county": "county council",
+                                "england": "country"}
+_CODES_TOLD = ("an ICB code (E54…), a local authority code (E06…, E07…, E08…, E09…) or a county council's "
+               "(E10…)")
+_LEVELS_TOLD = "ICB (E54…), local authority (E06…, E07…, E08…, E09…) or county council (E10…)"
+_LEVEL_ALIASES: dict[str, GapLevel] = {"icb": "icb", "la": "la", "lad": "la", "ltla": "la", "local_authority": "la",
+                                       "county": "county", "utla": "county", "county_council": "county"}
 
 
 def parse_level(value: str) -> GapLevel:
-    """`icb` or `la` (local authority district, LTLA 2024); anything else is an InvalidValue."""
+    """`icb`, `la` (local authority district or unitary authority, LTLA 2024) or `county` (county council,
+    UTLA 2023 E10…); anything else is an InvalidValue."""
     key = (value or "").strip().lower()
     if key not in _LEVEL_ALIASES:
-        raise InvalidValue(f"Unknown area level '{value}'. Use 'icb' (integrated care boards) or 'la' "
-                           "(local authorities).", field="level")
+        raise InvalidValue(f"Unknown area level '{value}'. Use 'icb' (integrated care boards), 'la' (local "
+                           "authorities) or 'county' (county councils).", field="level")
     return _LEVEL_ALIASES[key]
 
 
@@ -67,13 +74,17 @@ def to_latlon(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class LevelGroups:
-    """The areas of one level and, per small area, the position of its area in `codes` (sorted)."""
+    """The groups of one level and, per small area, the position of its group in `codes`. The first `areas`
+    groups are the level's areas (sorted by code); at the county level the rest are the unitary authorities
+    (E06, E08, E09), which hold the small areas no county council does, so that every small area is in one
+    group and a unitary authority is its own 'outside' (as at the local authority level)."""
 
     level: str
-    codes: np.ndarray  # (G,) str, sorted
+    codes: np.ndarray  # (G,) str
     names: np.ndarray  # (G,) str
     of_small_area: np.ndarray  # (N,) int64 in 0..G-1
-    position: dict[str, int]
+    position: dict[str, int]  # code → group; at the county level also each district's code → its county's
+    areas: int  # the first `areas` groups are the level's areas
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -131,46 +142,55 @@ class SmallAreas:
         return unit_vectors(self.lat, self.lon)
 
     def groups(self, level: str) -> LevelGroups:
-        """Small areas grouped by ICB (`icb`), local authority (`la`) or all England (`england`)."""
+        """Small areas grouped by ICB (`icb`), local authority (`la`), county council (`county`) or all England
+        (`england`)."""
         key = level
         if key not in self._groups:
             if level == "england":
                 groups = LevelGroups("england", np.array([ENGLAND], dtype=object),
                                      np.array([ENGLAND_NAME], dtype=object),
-                                     np.zeros(len(self), dtype=np.int64), {ENGLAND: 0})
+                                     np.zeros(len(self), dtype=np.int64), {ENGLAND: 0}, 1)
             else:
                 level = parse_level(level)
-                code_col, name_col = (self.icb, self.icb_name) if level == "icb" else (self.la, self.la_name)
+                code_col, name_col = {"icb": (self.icb, self.icb_name), "la": (self.la, self.la_name),
+                                      "county": (self.county, self.county_name)}[level]
                 codes, first, inverse = np.unique(code_col.astype(str), return_index=True, return_inverse=True)
-                groups = LevelGroups(level, codes.astype(object), name_col[first],
-                                     inverse.astype(np.int64).ravel(), {c: i for i, c in enumerate(codes)})
+                order = np.arange(len(codes))
+                if level == "county":  # the county councils first, then the unitary authorities
+                    order = np.argsort([code not in self._counties for code in codes], kind="stable")
+                at = np.empty(len(codes), dtype=np.int64)
+                at[order] = np.arange(len(codes))
+                position = {str(c): int(i) for c, i in zip(codes, at)}
+                if level == "county":  # a service is recorded by its district: it counts in its county
+                    position.update({str(la): position[str(c)] for la, c in zip(self.la, self.county)})
+                groups = LevelGroups(level, codes[order].astype(object), name_col[first[order]],
+                                     at[inverse.ravel()], position,
+                                     len(self._counties) if level == "county" else len(codes))
             self._groups[key] = groups
         return self._groups[key]
 
     def level_of(self, code: str) -> str:
-        """`icb`, `la` or `england` for a code the table knows; UnknownArea (naming it) otherwise."""
+        """`icb`, `la`, `county` or `england` for a code the table knows; UnknownArea (naming it) otherwise."""
         key = (code or "").strip().upper()
         if key == ENGLAND:
             return "england"
         for level in GAP_LEVELS:
-            if key in self.groups(level).position:
+            groups = self.groups(level)
+            if groups.position.get(key, groups.areas) < groups.areas:
                 return level
-        if key in self._counties:
-            raise self._county_council(key, "area_code")
         if key[:3] in ("E38", "E12", "E40"):
-            raise UnknownArea(f"'{code}' is a sub-ICB or region code; gap analysis is by ICB (E54…) or local "
-                              "authority (E06…, E07…, E08…, E09…).", field="area_code")
+            raise UnknownArea(f"'{code}' is a sub-ICB or region code; gap analysis is by {_LEVELS_TOLD}.",
+                              field="area_code")
         nation = another_nations_code(key)
         if nation:
-            raise UnknownArea(f"{nation}: gap analysis is by ICB (E54…) or local authority (E06…, E07…, E08…, "
-                              "E09…).", field="area_code")
-        raise UnknownArea(f"No English ICB or local authority has the code '{code}'. Use an ICB code (E54…) "
-                          "or a local authority code (E06…, E07…, E08…, E09…).", field="area_code")
+            raise UnknownArea(f"{nation}: gap analysis is by {_LEVELS_TOLD}.", field="area_code")
+        raise UnknownArea(f"No English ICB, local authority or county council has the code '{code}'. Use "
+                          f"{_CODES_TOLD}.", field="area_code")
 
     def find(self, text: str) -> str:
-        """An area code from a code or a name ('E54000054', 'Leeds', 'West Yorkshire'): exact code, then
-        exact name (ignoring case and the 'NHS … Integrated Care Board' wrapping), then a unique part of a
-        name; UnknownArea naming the text (and the candidates, when several match) otherwise."""
+        """An area code from a code or a name ('E54000054', 'Leeds', 'West Yorkshire', 'Nottinghamshire'): exact
+        code, then exact name (ignoring case and the 'NHS … Integrated Care Board' wrapping), then a unique part of
+        a name; UnknownArea naming the text (and the candidates, when several match) otherwise."""
         key = (text or "").strip()
         if key.upper() == ENGLAND or key.lower() == "england":
             return ENGLAND
@@ -180,41 +200,25 @@ class SmallAreas:
         names: dict[str, str] = {}
         for level in GAP_LEVELS:
             groups = self.groups(level)
-            for code, name in zip(groups.codes, groups.names):
+            for code, name in zip(groups.codes[:groups.areas], groups.names[:groups.areas]):
                 names[str(code)] = str(name)
         wanted = _plain(key)
         exact = [code for code, name in names.items() if _plain(name) == wanted]
         if len(exact) == 1:
             return exact[0]
-        county = [code for code, name in self._counties.items() if _plain(name) == wanted]
-        if county and not exact:  # not the ICB or the districts whose names hold the county's
-            raise self._county_council(county[0], "area")
         partial = exact or [code for code, name in names.items() if wanted and wanted in _plain(name)]
         if len(partial) == 1:
             return partial[0]
         if partial:
             listed = "; ".join(f"{names[c]} ({c})" for c in sorted(partial)[:8])
             raise UnknownArea(f"'{text}' matches several areas: {listed}. Give the code.", field="area")
-        raise UnknownArea(f"No English ICB or local authority is called or coded '{text}'.", field="area")
+        raise UnknownArea(f"No English ICB, local authority or county council is called or coded '{text}'.",
+                          field="area")
 
     @cached_property
-    def _counties(self) -> dict[str, str]:
-        """The county councils (upper-tier authorities with districts) by code, with their names."""
-        districts = set(self.groups("la").position)
-        return {str(c): str(n) for c, n in zip(self.county, self.county_name) if c not in districts}
-
-    def _county_council(self, code: str, field: str) -> UnknownArea:
-        """A county council is not an area of the gaps yet: its name, districts and ICBs, so that its
-        commissioner is told where to look, not that no English local authority has its code (which was said
-        for E10000024), nor given its ICB's figures for its name (`Nottinghamshire` was the ICB, which holds
-        Nottingham too)."""
-        rows = self.county == code
-        districts = dict(zip(self.la[rows].tolist(), self.la_name[rows].tolist()))
-        icbs = dict(zip(self.icb[rows].tolist(), self.icb_name[rows].tolist()))
-        return UnknownArea(
-            f"{self._counties[code]} ({code}) is a county council: rehabmap's pathway gaps are by ICB and by "
-            f"district or unitary authority, not by county. Its districts: {_listed(districts)}. "
-            f"Its ICB{'s' if len(icbs) > 1 else ''}: {_listed(icbs)}.", field=field)
+    def _counties(self) -> frozenset[str]:
+        """The county councils (upper-tier authorities with districts): the others are their own district."""
+        return frozenset(self.county[self.county != self.la].astype(str).tolist())
 
     def members(self, code: str) -> np.ndarray:
         """Positions of the small areas inside an area (sorted)."""
@@ -222,6 +226,10 @@ class SmallAreas:
         level = self.level_of(key)
         groups = self.groups(level)
         return np.flatnonzero(groups.of_small_area == groups.position[key])
+
+    def districts(self, code: str) -> list[str]:
+        """The codes of the local authorities whose small areas make up an area (sorted)."""
+        return sorted(set(self.la[self.members(code)].tolist()))
 
     def area_name(self, code: str) -> str:
         key = code.strip().upper()
@@ -250,10 +258,6 @@ def short_name(name: str) -> str:
     if name.startswith("NHS ") and name.endswith(" Integrated Care Board"):
         return name[4:-len(" Integrated Care Board")]
     return name
-
-
-def _listed(names: dict[str, str]) -> str:
-    return "; ".join(f"{name} ({code})" for code, name in sorted(names.items(), key=lambda item: item[1]))
 
 
 def _plain(name: str) -> str:

@@ -1,5 +1,5 @@
 """How an area compares: each indicator of each part of the pathway beside the England value, and the area's
-place in a ranked table of every area of its level (all 42 ICBs, or all 296 local authorities).
+place in a ranked table of every area of its level (all 42 ICBs, all 296 local authorities or all 21 county councils).
 
 Ranked: services per 100,000 adults, beds per 100,000 adults, the population-weighted mean distance and the
 share of adults beyond the threshold. Rank 1 is the best (most services or beds per adult, shortest
@@ -84,11 +84,12 @@ def beds_per_100k(analysis: GapAnalysis, ind: LevelIndicators, category: Categor
     groups = analysis.service_groups(ind.level)
     rows = analysis.service_rows(category)
     rows = rows[groups[rows] >= 0]
-    G = len(ind.codes)
+    G = len(analysis.small_areas.groups(ind.level))  # the level's groups: its areas (`ind`'s) come first
     beds = analysis.points.beds[rows]
     known = ~np.isnan(beds)
-    total = np.bincount(groups[rows][known], weights=beds[known], minlength=G)
-    unknown = np.bincount(groups[rows][~known], minlength=G) > 0
+    n = len(ind.codes)
+    total = np.bincount(groups[rows][known], weights=beds[known], minlength=G)[:n]
+    unknown = np.bincount(groups[rows][~known], minlength=G)[:n] > 0
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(ind.adult_pop > 0, total / ind.adult_pop * 1e5, np.nan)
     out[unknown] = np.nan

@@ -96,7 +96,8 @@ class Addition:
                     mask[small_areas.members(code)] = True
             except UnknownArea:
                 raise InvalidValue(f"The catchment code '{shorten(code)}' is not an English ICB (E54…), local "
-                                   "authority (E06–E09…) or small area (E01…).", field="add") from None
+                                   "authority (E06–E09…), county council (E10…) or small area (E01…).",
+                                   field="add") from None
         return mask
 
 

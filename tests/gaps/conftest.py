@@ -49,6 +49,7 @@ class Lsoa:
     icb: str
     la: str
     adults: int
+    county: str  # the upper-tier authority: a county council (E10…), or the unitary authority itself
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +57,7 @@ def lsoas(data_dir: Path) -> list[Lsoa]:
     path = data_dir / "smallareas" / "england_lsoa21_pwc_population_icb_lad.csv"
     with path.open(newline="", encoding="utf-8") as handle:
         return [Lsoa(r["lsoa21_code"], r["lsoa21_name"], float(r["lat"]), float(r["lon"]), r["icb24_code"],
-                     r["ltla24_code"], int(r["pop_total_c2021"]) - int(r["pop_15_under"]))
+                     r["ltla24_code"], int(r["pop_total_c2021"]) - int(r["pop_15_under"]), r["utla23_code"])
                 for r in csv.DictReader(handle)]
 
 

@@ -121,7 +121,8 @@ def test_another_nations_code_is_told_as_that_nations(client):
         error = reply.json()["error"]
         assert error["code"] == "unknown_area"
         assert error["message"].startswith("'W06000015' is the ONS code of an area in Wales. rehabmap covers England "
-                                           "only: gap analysis is by ICB (E54…) or local authority"), error
+                                           "only: gap analysis is by ICB (E54…), local authority (E06…, E07…, "
+                                           "E08…, E09…) or county council (E10…)."), error
 
 
 def test_area_table_exports(client):
@@ -137,7 +138,7 @@ def test_area_table_exports(client):
     assert "community_rehab_team.p90_km" in features[0]["properties"]
 
 
-@pytest.mark.parametrize(("level", "areas"), [("icb", 42), ("la", 296)])
+@pytest.mark.parametrize(("level", "areas"), [("icb", 42), ("la", 296), ("county", 21)])
 def test_area_geojson_polygons_are_valid_and_wound_as_rfc_7946_says(client, level, areas):
     """Before: the ONS boundaries went out as they are, every exterior ring clockwise (RFC 7946 3.1.6: an
     exterior ring MUST be counterclockwise), and East Hampshire's and Mid Sussex's rings crossing themselves."""
@@ -154,10 +155,10 @@ def test_small_area_exports(client, analysis, small_areas):
     reply = client.get("/gaps/E08000035/smallareas.csv", params={"type": "inpatient_rehab_level1"})
     assert reply.status_code == 200
     rows = list(csv.DictReader(io.StringIO(reply.text)))
-    # The columns are a contract: each type's status came after the others, last.
+    # The columns are a contract: each type's status came after the others, then what the data are of.
     assert list(rows[0]) == ["lsoa21_code", "lsoa21_name", "icb_code", "la_code", "la_name", "lat", "lon",
                              "adult_population", "inpatient_rehab_level1.km", "inpatient_rehab_level1.nearest_id",
-                             "inpatient_rehab_level1.status"]
+                             "inpatient_rehab_level1.status", "as_of", "population_year"]
     assert {r["inpatient_rehab_level1.status"] for r in rows} == {"present"}
     members = small_areas.members("E08000035")
     assert len(rows) == len(members) == 488
@@ -336,3 +337,72 @@ def test_the_england_map_leaves_an_uncovered_area_unshaded_and_unranked(client):
     assert "not covered: no data held yet" in words
     assert not [w for w in words if "Cornwall" in w]  # not listed among the worst or best five
     assert "not covered: rehabmap holds no data for them yet" in root.find("svg:desc", ns).text
+
+
+TODAY = "2026-11-23"  # the pinned clock of the `dated` client
+
+
+@pytest.fixture(scope="module")
+def dated(data_dir: Path, geography, backend, tmp_path_factory) -> TestClient:
+    """The same app with its clock pinned (REHABMAP_TODAY), so a download's date is known."""
+    app = FastAPI()
+    errors.install(app)
+    settings = Settings(home=tmp_path_factory.mktemp("gaps-dated"), data_dir=data_dir, today=TODAY)
+    app.state.rehabmap = AppState(settings, geography, backend)
+    app.include_router(gaps_routes.router)
+    return TestClient(app)
+
+
+@pytest.mark.parametrize(("path", "params", "name"), [
+    ("/gaps/areas.csv", {"level": "icb"}, "rehabmap-gaps-icb"),
+    ("/gaps/areas.csv", {"level": "county", "headers": "human"}, "rehabmap-gaps-county-sheet"),
+    ("/gaps/areas.geojson", {"level": "la"}, "rehabmap-gaps-la"),
+    ("/gaps/E10000024/smallareas.csv", {}, "rehabmap-smallareas-E10000024"),
+    ("/gaps/E08000035/smallareas.geojson", {}, "rehabmap-smallareas-E08000035"),
+])
+def test_every_download_says_what_its_data_are_of(dated, path, params, name):
+    """Before, a download was 'rehabmap-gaps-icb.csv' with no date in it or on it: a sheet saved and opened a month
+    later could not say of when its services and its population were. Now its name and its last two columns (a
+    GeoJSON's properties: each feature's, and the collection's) give the directory's day and the census year."""
+    reply = dated.get(path, params={"type": "vcfse", **params})
+    assert reply.status_code == 200, reply.text
+    extension = path.rsplit(".", 1)[1]
+    assert reply.headers["content-disposition"] == f'attachment; filename="{name}-{TODAY}-census2021.{extension}"'
+    if extension == "csv":
+        rows = list(csv.reader(io.StringIO(reply.text)))
+        header = rows[0][-2:]
+        human = "headers" in params
+        assert header == (["Services as of", "Population year"] if human else ["as_of", "population_year"])
+        assert {tuple(row[-2:]) for row in rows[1:]} == {(TODAY, "2021")}
+        assert all(len(row) == len(rows[0]) for row in rows)  # every row as long as the header (RFC 4180)
+    else:
+        body = reply.json()
+        assert body["properties"]["as_of"] == TODAY and body["properties"]["population_year"] == 2021
+        assert all(f["properties"]["as_of"] == TODAY and f["properties"]["population_year"] == 2021
+                   for f in body["features"])
+
+
+def test_a_county_council_is_an_area_of_its_own(client, analysis):
+    """Before, E10000024 answered 404 ("… is a county council: rehabmap's pathway gaps are by ICB and by district or
+    unitary authority"). Now Nottinghamshire is an area: its figures are its seven districts' small areas' (the
+    batch's, here checked against GapTable; tests/gaps/test_indicators_bruteforce.py recomputes them from the
+    CSV), ranked among the 21 county councils, mapped, and exported; a unitary authority stays a local authority."""
+    body = client.get("/gaps/E10000024").json()
+    assert body["area"]["level"] == "county" and body["area"]["level_label"] == "county council"
+    assert body["area"]["name"] == "Nottinghamshire" and body["area"]["small_areas"] == 505
+    row = next(r for r in GapTable.of(analysis, "county").rows() if r.code == "E10000024")
+    assert body["area"]["adult_population"] == row.adult_population
+    ips = next(i for i in body["indicators"] if i["category"] == "ips_employment")
+    assert ips["count"] == row.types["ips_employment"].count == 2
+    assert ips["mean_km"] == row.types["ips_employment"].mean_km is not None
+    assert client.get("/gaps/E06000018").json()["area"]["level"] == "la"  # Nottingham, a unitary authority
+    table = client.get("/gaps", params={"level": "county", "type": "vcfse"}).json()
+    assert table["level"] == "county" and len(table["areas"]) == 21
+    assert {a["code"][:3] for a in table["areas"]} == {"E10"}
+    compared = client.get("/gaps/E10000024/compare").json()
+    assert compared["level"] == "county" and compared["peers"] == 21
+    for path, params in (("/gaps/E10000024/map.svg", {"type": "vcfse"}),
+                         ("/gaps/england.svg", {"level": "county", "type": "vcfse"})):
+        reply = client.get(path, params=params)
+        assert reply.status_code == 200 and ET.fromstring(reply.text).get("role") == "img", reply.text
+    assert "county" in client.get("/openapi.json").json()["paths"]["/gaps"]["get"]["parameters"][0]["description"]

@@ -16,6 +16,8 @@ from click.testing import CliRunner
 from cli.gaps import gaps_command
 from cli.main import _Group
 from rehabmap.config import get_settings
+from rehabmap.gaps.columns import scorecard_columns
+from rehabmap.gaps.comparison import GapTable
 from search.embedded import EmbeddedWriter
 
 
@@ -89,7 +91,7 @@ def test_all_icbs(run, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("Atlantis",), "No English ICB or local authority is called or coded 'Atlantis'"),
+    (("Atlantis",), "No English ICB, local authority or county council is called or coded 'Atlantis'"),
     (("E54999999",), "E54999999"),
     (("Leeds", "--type", "hospital"), "Unknown service type 'hospital'"),
     (("Leeds", "--inpatient-km", "0"), "inpatient_km must be a positive number"),
@@ -162,3 +164,34 @@ def test_compare_from_the_command_line(run, analysis, data_dir):
     assert row[4:7] == [str(item.rank), "of", str(item.ranked)]
     ranked = [line for line in lines if line.endswith(" <") or " < " in line]
     assert any("West Yorkshire" in line for line in ranked)
+
+
+def test_a_county_council_by_name_its_sheet_a_what_if_and_its_peers(run, tmp_path, analysis):
+    """Before, `rehabmap gaps Nottinghamshire` (and E10000024) said it was a county council and listed its districts;
+    now it is an area: its scorecard, a what-if in it, its place among the 21 county councils and, with
+    `--headers human`, the CSV in the words of the web's sheet-style download (`scorecard_columns`), where before
+    it had machine keys only."""
+    keyed, sheet = tmp_path / "notts.csv", tmp_path / "notts-sheet.csv"
+    done = run("Nottinghamshire", "--csv", str(keyed))
+    assert done.exit_code == 0, done.output
+    assert done.output.splitlines()[0] == "Nottinghamshire (E10000024) — county council"
+    assert run("E10000024", "--csv", str(sheet), "--headers", "human").exit_code == 0
+    keys, headers = list(csv.reader(keyed.open())), list(csv.reader(sheet.open()))
+    assert keys[0] == [c.key for c in scorecard_columns()] and headers[0] == [c.header for c in scorecard_columns()]
+    assert headers[0][:4] == ["Area code", "Area name", "Type code", "Type"] and headers[0][-2:] == [
+        "Services as of", "Population year"]
+    assert keys[1:] == headers[1:] and len(keys) == 1 + 14 and {row[0] for row in keys[1:]} == {"E10000024"}
+
+    done = run("E10000024", "--type", "ips_employment", "--add-service", "ips_employment@NG18 1AA", "--compare")
+    assert done.exit_code == 0, done.output
+    count = next(line.split() for line in done.output.splitlines()
+                 if line.startswith("E10000024") and " count " in line)
+    before = next(r for r in GapTable.of(analysis, "county").rows() if r.code == "E10000024").types["ips_employment"]
+    # The hypothetical one is in Mansfield, a district of the county.
+    assert before.count and count[-2:] == [str(before.count), str(before.count + 1)]
+    assert "among the 21 county councils" in " ".join(done.output.split())
+
+    table = run("county", "--type", "vcfse")
+    assert table.exit_code == 0, table.output
+    assert len([line for line in table.output.splitlines() if line.startswith("E10")]) == 21
+    assert table.output.startswith("All county councils;")

@@ -9,15 +9,18 @@ import io
 import pytest
 
 from rehabmap.gaps.categories import ALL_CATEGORIES, parse_categories
-from rehabmap.gaps.columns import area_columns
+from rehabmap.gaps.columns import AsOf, area_columns
 from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.coverage import table_with_coverage
 from rehabmap.gaps.exports import flat_row, table_csv
 from rehabmap.gaps.options import GapOptions
+from tests.gaps.conftest import TODAY
 from tests.gaps.test_api import backend, client, writer  # noqa: F401 (the API fixtures)
 
+AS_OF = AsOf(TODAY)
 
-@pytest.mark.parametrize("level", ["icb", "la"])
+
+@pytest.mark.parametrize("level", ["icb", "la", "county"])
 def test_every_exported_key_has_one_definition_in_order(analysis, level):
     table = GapTable.of(analysis, level)
     columns = area_columns(table.categories, table.options)
@@ -26,7 +29,7 @@ def test_every_exported_key_has_one_definition_in_order(analysis, level):
     rows = [*table.rows(), table.england_row()]
     exported: list[str] = []
     for row in rows:
-        exported += [k for k in flat_row(row) if k not in exported]
+        exported += [k for k in flat_row(row, AS_OF) if k not in exported]
     # A row never carries a key the dictionary lacks, and the dictionary has nothing no row carries.
     assert exported == keys
     for column in columns:
@@ -36,8 +39,8 @@ def test_every_exported_key_has_one_definition_in_order(analysis, level):
 
 def test_human_headers_head_the_same_cells(analysis):
     table = GapTable.of(analysis, "icb", GapOptions(community_km=20), parse_categories(["inpatient_rehab_level2"]))
-    keyed = list(csv.reader(io.StringIO(table_csv(table, "name"))))
-    human = list(csv.reader(io.StringIO(table_csv(table, "name", human=True))))
+    keyed = list(csv.reader(io.StringIO(table_csv(table, AS_OF, "name"))))
+    human = list(csv.reader(io.StringIO(table_csv(table, AS_OF, "name", human=True))))
     assert keyed[1:] == human[1:] and len(keyed) == 44
     columns = area_columns(table.categories, table.options)
     assert keyed[0] == [c.key for c in columns] and human[0] == [c.header for c in columns]
@@ -59,7 +62,7 @@ def test_api_serves_the_sheet_and_its_dictionary(client):  # noqa: F811
     params = {"level": "la", "type": "community_rehab_team"}
     keyed = client.get("/gaps/areas.csv", params=params)
     sheet = client.get("/gaps/areas.csv", params={**params, "headers": "human"})
-    assert sheet.status_code == 200 and 'filename="rehabmap-gaps-la-sheet.csv"' in sheet.headers["content-disposition"]
+    assert sheet.status_code == 200 and 'filename="rehabmap-gaps-la-sheet-' in sheet.headers["content-disposition"]
     keyed_rows = list(csv.reader(io.StringIO(keyed.text)))
     sheet_rows = list(csv.reader(io.StringIO(sheet.text)))
     assert keyed_rows[1:] == sheet_rows[1:] and len(sheet_rows) == 298
@@ -81,4 +84,4 @@ def test_coverage_columns_are_defined(analysis, client):  # noqa: F811
     state = client.app.state.rehabmap
     table = table_with_coverage(GapTable.of(analysis, "icb"), state.coverage())
     keys = {c.key for c in area_columns(table.categories)}
-    assert set(flat_row(table.rows()[0])) <= keys and {"not_covered_parts", "not_covered_count"} <= keys
+    assert set(flat_row(table.rows()[0], AS_OF)) <= keys and {"not_covered_parts", "not_covered_count"} <= keys

@@ -17,6 +17,8 @@ import xml.etree.ElementTree as ET
 import httpx
 import pytest
 
+from geodata.distance import great_circle_km
+
 from tests.sync.store_fixtures import rehabmap
 from tests.web.test_real_feeds import DERBYSHIRE, NOTTINGHAMSHIRE, synced, synced_home  # noqa: F401 (fixtures)
 
@@ -83,35 +85,63 @@ def test_the_scorecard_says_what_none_anywhere_in_england_means(synced, synced_h
                    for line in lines)
 
 
-NOTTS_COUNTY = "E10000024"
-NOTTS_DISTRICTS = ("Ashfield (E07000170); Bassetlaw (E07000171); Broxtowe (E07000172); Gedling (E07000173); "
-                   "Mansfield (E07000174); Newark and Sherwood (E07000175); Rushcliffe (E07000176)")
+NOTTS_COUNTY, DERBYSHIRE_COUNTY = "E10000024", "E10000007"
+HOMES_24H = "supported_accommodation:residential_24h"
 
 
-def test_a_county_council_is_told_its_districts_not_given_its_icb(synced, synced_home, data_dir):
-    """A county council's commissioner asks for the county. Before, `rehabmap gaps Nottinghamshire` printed the
-    ICB's scorecard (Nottingham and Nottinghamshire, which holds Nottingham city too) as if it were the
-    county's, `rehabmap gaps Kent` Kent and Medway's, and the county's own code read "No English ICB or local
-    authority has the code 'E10000024'", which is the code of an English local authority. Gaps are by ICB and
-    by district or unitary authority: each face now says so, with the county's districts and ICB."""
-    says = (f"Nottinghamshire ({NOTTS_COUNTY}) is a county council: rehabmap's pathway gaps are by ICB and by "
-            f"district or unitary authority, not by county. Its districts: {NOTTS_DISTRICTS}. Its ICB: NHS "
-            f"Nottingham and Nottinghamshire Integrated Care Board ({NOTTINGHAMSHIRE}).")
+def _lsoas(data_dir) -> list[dict[str, str]]:
+    path = data_dir / "smallareas" / "england_lsoa21_pwc_population_icb_lad.csv"
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_county_council_is_an_area_whose_figures_are_its_districts(synced, synced_home, data_dir):
+    """A county council's commissioner asks for the county. Before, `rehabmap gaps Nottinghamshire` and E10000024
+    only said it was a county council and listed its districts (and the API answered 404): social care is commissioned
+    by the county, across its districts. Now the county is an area of its own: here its 24-hour care homes (Dovetail
+    House, Mansfield) are recomputed from the CSV's own columns, its districts' LSOAs (utla23 E10000024) and the
+    synced services, by plain haversine; its inpatient units are missing (CQC covers them, none held in it) while
+    Derbyshire's await review (Field House, Alfreton, is held there); and the unitary Nottingham stays as it was."""
+    lsoas = _lsoas(data_dir)
+    county = [r for r in lsoas if r["utla23_code"] == NOTTS_COUNTY]
+    districts = {r["ltla24_code"] for r in county}
+    features = httpx.get(f"{synced}/services.geojson", timeout=300).json()["features"]
+    homes = [f["properties"] for f in features if f["properties"]["subtype"] == "residential_24h"]
+    adults = [int(r["pop_total_c2021"]) - int(r["pop_15_under"]) for r in county]
+    nearest = [min(great_circle_km(float(r["lat"]), float(r["lon"]), h["lat"], h["lon"]) for h in homes)
+               for r in county]
+    body = httpx.get(f"{synced}/gaps/{NOTTS_COUNTY}", timeout=300).json()
+    assert body["area"] | {"population_centre": None} == {
+        "code": NOTTS_COUNTY, "name": "Nottinghamshire", "level": "county", "level_label": "county council",
+        "adult_population": sum(adults), "total_population": sum(int(r["pop_total_c2021"]) for r in county),
+        "small_areas": 505, "population_centre": None}
+    found = next(i for i in body["indicators"] if i["category"] == HOMES_24H)
+    assert found["status"] == "present" and found["count"] == sum(1 for h in homes if h["lad_code"] in districts) == 1
+    assert found["mean_km"] == pytest.approx(sum(a * d for a, d in zip(adults, nearest)) / sum(adults), abs=1e-3)
+    nearest_home = [min(homes, key=lambda h: great_circle_km(float(r["lat"]), float(r["lon"]), h["lat"], h["lon"]))
+                    for r in county]
+    outside = sum(a for a, home in zip(adults, nearest_home) if home["lad_code"] not in districts)
+    assert found["share_nearest_outside_area"] == pytest.approx(outside / sum(adults), abs=1e-4)
+    card = body["scorecard"]
+    assert {"inpatient_rehab_level1", "inpatient_rehab_level2"} <= set(card["missing"])
+    derbyshire = httpx.get(f"{synced}/gaps/{DERBYSHIRE_COUNTY}", timeout=300).json()["scorecard"]
+    assert "inpatient_rehab_level1" in derbyshire["awaiting_review"] and "inpatient_rehab_level1" not in \
+        derbyshire["missing"]
+
     for area in ("Nottinghamshire", NOTTS_COUNTY):
         done = rehabmap(synced_home, data_dir, None, "gaps", area)
-        assert done.returncode != 0 and done.stdout == ""
-        assert says in " ".join(done.stderr.split())
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(f"Nottinghamshire ({NOTTS_COUNTY}) — county council")
     kent = rehabmap(synced_home, data_dir, None, "gaps", "Kent")
-    assert "Kent (E10000016) is a county council" in kent.stderr and "Kent and Medway" not in kent.stdout
-
-    reply = httpx.get(f"{synced}/gaps/{NOTTS_COUNTY}", timeout=300)
-    assert reply.status_code == 404 and reply.json()["error"] == {"code": "unknown_area", "message": says,
-                                                                  "field": "area_code"}
+    assert kent.stdout.startswith("Kent (E10000016) — county council") and "Kent and Medway" not in kent.stdout
     page = httpx.get(f"{synced}/pathway-gaps/area", params={"area": "Nottinghamshire"}, timeout=300)
-    assert page.status_code == 400 and says.replace("'", "&#39;") in page.text
-    # A unitary authority and a district are areas of their own, as before.
+    assert page.status_code == 303 and page.headers["location"] == f"/pathway-gaps/{NOTTS_COUNTY}"
+    # A unitary authority and a district are areas of their own, as before; Nottingham's figures are its own.
     assert rehabmap(synced_home, data_dir, None, "gaps", "Mansfield").stdout.startswith("Mansfield (E07000174)")
     assert rehabmap(synced_home, data_dir, None, "gaps", "Leicester").stdout.startswith("Leicester (E06000016)")
+    city = httpx.get(f"{synced}/gaps/E06000018", timeout=300).json()
+    assert city["area"]["level"] == "la" and city["area"]["small_areas"] == sum(
+        1 for r in lsoas if r["ltla24_code"] == "E06000018")
 
 
 def test_the_area_page_dates_its_population_and_its_services(synced):

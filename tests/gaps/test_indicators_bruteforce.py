@@ -36,12 +36,15 @@ def distance_matrix(lsoas: list[Lsoa], services: list) -> np.ndarray:
                               np.array([s.lon for s in services])[None, :])
 
 
-def area_code(service, level: str) -> str | None:
-    return service.areas.icb_code if level == "icb" else service.areas.lad_code
+def area_code(service, level: str, county_of: dict[str, str]) -> str | None:
+    """A service's area: its ICB, its district, or its district's county (from the small-area CSV's own columns)."""
+    if level == "icb":
+        return service.areas.icb_code
+    return county_of.get(service.areas.lad_code) if level == "county" else service.areas.lad_code
 
 
 def lsoa_code(lsoa: Lsoa, level: str) -> str:
-    return lsoa.icb if level == "icb" else lsoa.la
+    return {"icb": lsoa.icb, "la": lsoa.la, "county": lsoa.county}[level]
 
 
 def brute_stats(pairs: list[tuple[float, int]], threshold: float, q_tenths: int = 9) -> dict[str, float]:
@@ -87,14 +90,21 @@ def test_chord_distances_agree_with_geopy(analysis, small_areas, known_services)
         assert analysis.distance_km[c, i] == pytest.approx(expected, abs=1e-6)
 
 
-@pytest.mark.parametrize("level", ["icb", "la"])
+@pytest.mark.parametrize("level", ["icb", "la", "county"])
 def test_every_area_every_type_matches_brute_force(analysis, brute, lsoas, active, level):
+    """At the county level a county council's figures are its districts' small areas' (E07), a service counts in
+    the county of its district, and its 'outside' is outside the county; a small area of a unitary authority
+    (E06, E08, E09: the other rows of utla23) is outside every county, its own 'outside' its authority."""
     table = GapTable.of(analysis, level, OPTIONS)
     rows = {row.code: row for row in table.rows()}
     members: dict[str, list[int]] = {}
     for i, lsoa in enumerate(lsoas):
         members.setdefault(lsoa_code(lsoa, level), []).append(i)
-    assert set(rows) == set(members)
+    county_of = {lsoa.la: lsoa.county for lsoa in lsoas}
+    if level == "county":
+        assert len(rows) == 21 and set(rows) == {code for code in members if code.startswith("E10")}
+    else:
+        assert set(rows) == set(members)
     ind = table.ind
     for category in ALL_CATEGORIES:
         services, matrix, nearest, argmin = brute[category.key]
@@ -102,19 +112,19 @@ def test_every_area_every_type_matches_brute_force(analysis, brute, lsoas, activ
         j = ind.column(category)
         if category.is_inpatient:
             own = np.array([lsoa_code(a, level) for a in lsoas], dtype=object)[:, None]
-            codes = np.array([area_code(s, level) for s in services], dtype=object)[None, :]
+            codes = np.array([area_code(s, level, county_of) for s in services], dtype=object)[None, :]
             fallback = np.where(own == codes, np.inf, matrix).min(axis=1)
         for g, code in enumerate(ind.codes):
             idx = members[code]
             adults = sum(lsoas[i].adults for i in idx)
             assert ind.adult_pop[g] == adults
-            count = sum(1 for s in services if area_code(s, level) == code)
+            count = sum(1 for s in services if area_code(s, level, county_of) == code)
             assert ind.values["count"][j, g] == count, (code, category.key)
             assert ind.values["per_100k_adults"][j, g] == pytest.approx(count / adults * 1e5, rel=1e-12)
             expected = brute_stats([(float(nearest[i]), lsoas[i].adults) for i in idx], threshold)
             for name, value in expected.items():
                 assert ind.values[name][j, g] == pytest.approx(value, rel=1e-9, abs=1e-6), (code, category.key, name)
-            outside = sum(lsoas[i].adults for i in idx if area_code(services[argmin[i]], level) != code)
+            outside = sum(lsoas[i].adults for i in idx if area_code(services[argmin[i]], level, county_of) != code)
             assert ind.values["share_nearest_outside_area"][j, g] == pytest.approx(outside / adults, abs=1e-12)
             if category.is_inpatient:
                 expected = brute_stats([(float(fallback[i]), lsoas[i].adults) for i in idx], threshold)
@@ -142,10 +152,10 @@ def test_england_totals_match_brute_force(analysis, brute, lsoas):
         assert entry.share_nearest_outside_area is None and entry.fallback is None
 
 
-@pytest.mark.parametrize("code", ["E54000054", "E54000036", "E08000035", "E06000052", "E09000001"])
+@pytest.mark.parametrize("code", ["E54000054", "E54000036", "E08000035", "E06000052", "E09000001", "E10000024"])
 def test_area_report_centre_provider_and_furthest(analysis, brute, lsoas, code):
     report = AreaGapReport.of(analysis, code, OPTIONS)
-    level = "icb" if code.startswith("E54") else "la"
+    level = {"E54": "icb", "E10": "county"}.get(code[:3], "la")
     idx = [i for i, a in enumerate(lsoas) if lsoa_code(a, level) == code]
     # The population-weighted centre: normalised adult-weighted mean of the centroids' unit vectors.
     vector = [0.0, 0.0, 0.0]

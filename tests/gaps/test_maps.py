@@ -12,7 +12,9 @@ import pytest
 from rehabmap.errors import InvalidValue
 from rehabmap.gaps.categories import parse_category
 from rehabmap.gaps.comparison import GapTable
-from rehabmap.gaps.maps import area_map, class_breaks, overview_map
+from rehabmap.gaps.indicators import whole_percents
+from rehabmap.gaps.maps import (area_geometry, area_map, area_outlines, class_breaks, level_geometries,
+                                other_geometries, overview_map)
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import LsoaBoundaries
 from rehabmap.gaps.svg import PALETTE, Projection
@@ -118,3 +120,48 @@ def test_projection_and_breaks():
     assert proj.km_to_units(111.195) == pytest.approx(proj.scale)
     breaks = class_breaks(np.array([1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10, np.nan]))
     assert list(breaks) == sorted(set(breaks)) and len(breaks) == 4
+
+
+NOTTS_DISTRICTS = {"Ashfield", "Bassetlaw", "Broxtowe", "Gedling", "Mansfield", "Newark and Sherwood", "Rushcliffe"}
+
+
+def test_a_county_councils_maps_outline_it_and_its_districts(analysis, lsoa, geography, small_areas, lsoas):
+    """A county council is drawn as an ICB is: its outline (the union of its districts' boundaries, which hold no
+    counties), its districts outlined and labelled inside it, every small area of its districts shaded; and the
+    England map by county council shades the 21 counties, the polygon of each the union of its districts'."""
+    code = "E10000024"
+    outline = area_geometry(geography.areas, small_areas, code)
+    districts = area_outlines(geography.areas, small_areas, code)
+    assert districts is not None and set(districts) == {a.la for a in lsoas if a.county == code}
+    assert outline.area == pytest.approx(sum(g.area for g in districts.values()), rel=1e-9)
+    assert area_outlines(geography.areas, small_areas, "E07000174") is None  # a district has none inside
+    root = ET.fromstring(area_map(analysis, code, parse_category("advocacy"), lsoa, outline, districts))
+    assert root.find("svg:title", NS).text == "Nottinghamshire: distance to the nearest advocacy"
+    assert NOTTS_DISTRICTS <= set(texts(root))
+    shaded = [p for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("fill") in PALETTE
+              for p in g.findall("svg:path", NS)]
+    assert len(shaded) == sum(1 for a in lsoas if a.county == code) == 505
+
+    geometries = level_geometries(geography.areas, small_areas, "county")
+    others = other_geometries(geography.areas, small_areas, "county")  # England's shape: its unitary authorities
+    assert len(others) == 153 - 21
+    england = ET.fromstring(overview_map(analysis, parse_category("vcfse"), "mean_km", geometries, "county",
+                                         others=others))
+    assert "unitary authority (no county council)" in texts(england)
+    titles = [p.find("svg:title", NS).text for p in england.iter("{http://www.w3.org/2000/svg}path")
+              if p.find("svg:title", NS) is not None]
+    assert len(titles) == 21 and any(t.startswith(f"Nottinghamshire ({code}): ") for t in titles)
+    assert england.find("svg:desc", NS).text.startswith("Map of England by county council showing")
+
+
+def test_the_legends_shares_of_adults_sum_to_100(analysis, lsoa, geography):
+    """Each class's share of adults rounded alone summed to 101% for West Yorkshire's advocacy (28.83, 40.70,
+    20.76, 8.85 and 0.85%: 29 + 41 + 21 + 9 + 1); the largest remainders now take the four points left over
+    after 28 + 40 + 20 + 8 + 0, so 40.70 stays 40."""
+    code = "E54000054"
+    words = texts(ET.fromstring(area_map(analysis, code, parse_category("advocacy"), lsoa,
+                                         geography.areas.get(code).geometry)))
+    shares = [int(w[:-1]) for w in words if w.endswith("%") and w[:-1].isdigit()]
+    assert shares == [29, 40, 21, 9, 1] and sum(shares) == 100
+    assert whole_percents([1, 1, 1]) == [34, 33, 33] and whole_percents([0, 0]) == [0, 0]
+    assert whole_percents([2883, 4070, 2076, 885, 85, 1]) == [29, 40, 21, 9, 1, 0]

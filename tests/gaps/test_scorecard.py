@@ -13,12 +13,13 @@ from rehabmap.errors import InvalidValue, UnknownServiceType
 from rehabmap.gaps.analysis import GapAnalysis, ServicePoints, weighted_quantile
 from rehabmap.gaps.categories import ALL_CATEGORIES, PARTS, parse_categories, parse_category
 from rehabmap.gaps.comparison import GapTable
+from rehabmap.gaps.columns import AsOf
 from rehabmap.gaps.exports import table_csv
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import parse_level
 from rehabmap.gaps.report import AreaGapReport
 from rehabmap.taxonomy import ServiceType
-from tests.gaps.conftest import CORNWALL_ICB, WEST_YORKSHIRE_ICB, service
+from tests.gaps.conftest import CORNWALL_ICB, TODAY, WEST_YORKSHIRE_ICB, service
 
 
 def test_type_absent_inside_an_icb_is_missing_with_nearest_out_of_area_provider(analysis, active):
@@ -110,7 +111,7 @@ def test_all_areas_table_sorts_and_flattens(analysis):
     values = [r.types["inpatient_rehab_level2"].mean_km for r in desc]
     assert values == sorted(values, reverse=True) and len(values) == 42
     assert [r.name for r in table.sorted_rows("name")] == sorted(r.name for r in table.rows())
-    csv_text = table_csv(table, "inpatient_rehab_level2.mean_km", "desc")
+    csv_text = table_csv(table, AsOf(TODAY), "inpatient_rehab_level2.mean_km", "desc")
     lines = csv_text.splitlines()
     assert len(lines) == 1 + 42 + 1 and lines[-1].startswith("E92000001,England")
     assert "inpatient_rehab_level2.p90_km" in lines[0] and "inpatient_rehab_level2.fallback_mean_km" in lines[0]

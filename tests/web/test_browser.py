@@ -225,6 +225,7 @@ OTHER_PAGES = ["/find/work", "/find/housing?where=Leeds", "/find/work?where=LS9+
                "/pathway-gaps/compare?level=la&type=advocacy:imha&indicator=share_beyond_threshold",
                "/pathway-gaps/E54000036?add=inpatient_rehab_level2@TR1+3LJ@12",
                "/pathway-gaps/E54000036?add_type=ips_employment&add_postcode=LS99+9ZZ",
+               "/pathway-gaps/E10000024", "/pathway-gaps/E10000024/summary", "/pathway-gaps/compare?level=county",
                "/privacy", "/accessibility", "/about-the-data"]
 
 

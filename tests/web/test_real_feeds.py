@@ -613,12 +613,13 @@ def test_a_partly_covered_part_is_told_apart_in_every_export(synced_home, tmp_pa
     assert all(a["partly_covered_parts"] == {} for a in table["areas"] if a["code"] != NOTTINGHAMSHIRE)
 
     header, *rows = list(csv.reader(io.StringIO(sheet)))
-    assert header[-1] == "partly_covered_parts" and header[:-1] == [c["key"] for c in dictionary][:-1]
-    assert dictionary[-1]["key"] == "partly_covered_parts"
+    # The parts only partly covered come after every type's columns, then what the data are of (the day, the census).
+    assert header[-3:] == ["partly_covered_parts", "as_of", "population_year"]
+    assert header == [c["key"] for c in dictionary]
     nottingham = next(dict(zip(header, r)) for r in rows if r[0] == NOTTINGHAMSHIRE)
     assert nottingham["partly_covered_parts"] == f"advocacy={share}"
     assert "advocacy" in nottingham["not_covered_parts"].split(";") and nottingham["advocacy.count"] == ""
-    assert [r[-1] for r in rows if r[0] != NOTTINGHAMSHIRE] == [""] * (len(rows) - 1)
+    assert [r[-3] for r in rows if r[0] != NOTTINGHAMSHIRE] == [""] * (len(rows) - 1)
     properties = next(f["properties"] for f in features if f["id"] == NOTTINGHAMSHIRE)
     assert properties["partly_covered_parts"] == f"advocacy={share}" and properties["advocacy.count"] is None
 
@@ -632,7 +633,7 @@ def test_a_partly_covered_part_is_told_apart_in_every_export(synced_home, tmp_pa
     done = rehabmap(home, data_dir, None, "gaps", NOTTINGHAMSHIRE, "--csv", str(tmp_path / "scorecard.csv"))
     assert done.returncode == 0, done.stderr
     card = {r["category"]: r for r in csv.DictReader((tmp_path / "scorecard.csv").open(encoding="utf-8"))}
-    assert list(card["advocacy"])[-2:] == ["status", "share_of_adults_covered"]
+    assert list(card["advocacy"])[-4:] == ["status", "share_of_adults_covered", "as_of", "population_year"]
     assert [card["advocacy"][k] for k in ("status", "share_of_adults_covered", "count", "mean_km")] == [
         "partly_covered", str(share), "", ""]
     assert [card["vcfse"][k] for k in ("status", "share_of_adults_covered", "count")] == ["not_covered", "0.0", ""]
@@ -668,7 +669,7 @@ def test_the_small_area_exports_give_no_distance_where_the_area_map_says_no_data
     header, *rows = list(csv.reader(io.StringIO(reply.text)))
     assert header == ["lsoa21_code", "lsoa21_name", "icb_code", "la_code", "la_name", "lat", "lon", "adult_population",
                       *(f"{key}.{column}" for key in SMALL_AREA_TYPES for column in ("km", "nearest_id")),
-                      *(f"{key}.status" for key in SMALL_AREA_TYPES)]
+                      *(f"{key}.status" for key in SMALL_AREA_TYPES), "as_of", "population_year"]
     records = [dict(zip(header, row)) for row in rows]
     assert len(records) == len(features) > 500
     expected = {"vcfse": "not_covered", "advocacy": "partly_covered", "supported_accommodation": "present",
@@ -691,7 +692,7 @@ def test_the_small_area_exports_give_no_distance_where_the_area_map_says_no_data
     # covered for advocacy, which would blank every ICB's figures).
     england_rows = {row[0]: row for row in csv.reader(io.StringIO(england))}
     assert all(england_rows[row[0]] == row for row in rows) and len(england_rows) == 1 + 33_755
-    assert {row[-3] for code, row in england_rows.items() if code.startswith("E01")} == {"partly_covered",
+    assert {row[-5] for code, row in england_rows.items() if code.startswith("E01")} == {"partly_covered",
                                                                                           "not_covered"}
 
     # None confirmed yet (Field House awaits review in Derby and Derbyshire): no distance either, as its map.

@@ -1,5 +1,5 @@
 """Pathway gaps for commissioners: pick an area, see its scorecard, indicators, map and furthest small
-areas; compare all ICBs or local authorities; download the figures.
+areas; compare all ICBs, local authorities or county councils; download the figures.
 
 The figures come from `rehabmap.gaps` (one analysis per index generation, shared with the JSON API, and the
 same typed reports) and the maps and downloads are the API's own (`/gaps/…`), shown here as images and links.
@@ -44,7 +44,7 @@ router = APIRouter()
 COMPARE_INDICATORS = ("mean_km", "p90_km", "share_beyond_threshold", "per_100k_adults", "count",
                       "share_nearest_outside_area")
 DEFAULT_MAP_TYPE = "community_rehab_team"
-LEVEL_TITLES = {"icb": "integrated care boards", "la": "local authorities"}
+LEVEL_TITLES = {"icb": "integrated care boards", "la": "local authorities", "county": "county councils"}
 
 
 class GapsUnavailable(Exception):
@@ -128,9 +128,10 @@ def _query(pairs: list[tuple[str, str]]) -> str:
 
 def area_choices(a: GapAnalysis) -> list[tuple[str, list[tuple[str, str]]]]:
     out = []
-    for level in ("icb", "la"):
+    for level in LEVEL_TITLES:
         groups = a.small_areas.groups(level)
-        options = sorted(((str(c), str(n)) for c, n in zip(groups.codes, groups.names)), key=lambda o: o[1])
+        options = sorted(((str(c), str(n)) for c, n in zip(groups.codes[:groups.areas], groups.names[:groups.areas])),
+                         key=lambda o: o[1])
         out.append((LEVEL_TITLES[level].capitalize(), options))
     return out
 
@@ -162,7 +163,7 @@ def gaps_pick(request: Request, state: State) -> HTMLResponse | RedirectResponse
     code = ""
     text = fields.get("area")
     if not text:
-        errors.add("area", "Select an integrated care board or local authority")
+        errors.add("area", "Select an integrated care board, local authority or county council")
     else:
         try:
             code = a.small_areas.find(text)
@@ -198,7 +199,9 @@ def gaps_compare(request: Request, state: State) -> HTMLResponse:
 
     map_params = [("type", category.key), ("indicator", indicator), ("level", level), *thresholds.params()]
     return page(request, "gaps/compare.html", {
-        "level": level, "level_title": LEVEL_TITLES[level], "category": category, "indicator": indicator,
+        "level": level, "level_title": LEVEL_TITLES[level], "level_label": LEVEL_LABELS[level], "category": category,
+        "indicator": indicator,
+        "other_levels": [(other, title) for other, title in LEVEL_TITLES.items() if other != level],
         "indicator_label": INDICATOR_LABELS[indicator], "indicator_short": SHORT_INDICATOR_LABELS[indicator],
         "rows": rows, "england": table.england_row(),
         "parts": PARTS, "sort": sort, "order": order, "sort_url": sort_url, "errors": errors,
@@ -227,7 +230,7 @@ def gaps_summary(request: Request, code: str, state: State) -> HTMLResponse:
     gaps = gaps_with_coverage(area_report(state, key, thresholds.options), state.coverage())
     return page(request, "gaps/summary.html", {
         "area": gaps.area, "name": gaps.area.name, "code": key, "level": level, "level_label": LEVEL_LABELS[level],
-        "scorecard": gaps.scorecard, "thresholds": thresholds,
+        "level_title": LEVEL_TITLES[level], "scorecard": gaps.scorecard, "thresholds": thresholds,
         "comparison": compare(a, key, thresholds.options, state.coverage()), "errors": errors,
         "placements": _placements(state, key, level), "category_labels": {c.key: c.label for c in ALL_CATEGORIES},
         "area_url": f"/pathway-gaps/{quote(key)}" + _query(thresholds.params()),
@@ -235,7 +238,7 @@ def gaps_summary(request: Request, code: str, state: State) -> HTMLResponse:
 
 
 def _area(a: GapAnalysis, code: str) -> tuple[str, str | None]:
-    """The area's code and level ('icb' or 'la'); None for a code no area has, and for England."""
+    """The area's code and level ('icb', 'la' or 'county'); None for a code no area has, and for England."""
     key = code.strip().upper()
     try:
         level = a.small_areas.level_of(key)
@@ -279,7 +282,7 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
                f"{thresholds.options.threshold(category):g} km). The figures are in the tables on this page.")
     return page(request, "gaps/area.html", {
         "area": gaps.area, "name": name, "code": key, "level_label": LEVEL_LABELS[level],
-        "level": level, "scorecard": gaps.scorecard,
+        "level_title": LEVEL_TITLES[level], "level": level, "scorecard": gaps.scorecard,
         "indicators": gaps.indicators, "chosen": chosen,
         "category": category, "thresholds": thresholds, "errors": errors,
         "threshold_values": {name: fields.get(name) or f"{getattr(thresholds, name):g}"
