@@ -89,8 +89,8 @@ was sent as a change from the record's empty text to none.)"""
         page.goto(f"{url}/keepers/services/{FIELD_HOUSE}")  # before: "There is no service with id 'cqc:1-112845365'."
         assert page.locator("main").inner_text().startswith(
             f"Held for review, not shown\n\n'{FIELD_HOUSE}' is held from Care Quality Commission (CQC) but not shown: "
-            "it awaits review, as its source does not name its type (rehabmap infers Level 1 inpatient rehabilitation "
-            "unit from what it says).")  # before: "it awaits review (inferred: inpatient_rehab_level1)."
+            "it awaits review, as its source does not name its type; rehabmap infers Level 1 inpatient rehabilitation "
+            "unit from what it says.")  # before: "it awaits review (inferred: inpatient_rehab_level1)."
         assert axe(page, axe_source) == []
         page.get_by_role("link", name="Decide it in the review queue").click()
         assert page.get_by_role("heading", level=1).inner_text() == "Field House"

@@ -68,8 +68,8 @@ def unshown_words(item: ReviewItem) -> str | None:
         return None
     if item.proposed_type is None:
         return "it awaits review, as its source does not name its type and rehabmap cannot tell it from what it says"
-    return (f"it awaits review, as its source does not name its type (rehabmap infers "
-            f"{type_text(item.proposed_type, item.proposed_subtype)} from what it says)")
+    return (f"it awaits review, as its source does not name its type; rehabmap infers "
+            f"{type_text(item.proposed_type, item.proposed_subtype)} from what it says")
 
 
 @router.get(REVIEW)
