@@ -57,7 +57,7 @@ def converge(state: AppState) -> int:
     or a review decision committed and was killed before the live index and the coverage claims followed
     (`LiveIndex.converge`) is finished here, so a directory converges without a person and without waiting for
     the next run. With no index built yet there is nothing to serve, and the next sync builds it. Returns how
-    many records were written (logged: a crash came before)."""
+    many records were written (logged: a crash or a store migration came before)."""
     store = SyncStore.served(state)
     if store is None or state.directory is None:
         return 0
@@ -67,9 +67,9 @@ def converge(state: AppState) -> int:
     except Exception as exc:  # noqa: BLE001 - a search cluster that is down must not stop the server (starting)
         log.warning("synced records not checked against the live index: %s", type(exc).__name__)
         return 0
-    if written:
-        log.warning("wrote %d synced records the live index lacked (a sync or review decision was cut short)",
-                    written)
+    if written:  # the store's word the live index had not yet followed: not always a crash (migration 13)
+        log.warning("wrote %s the live index lacked (a sync or review decision cut short, or a store migration)",
+                    "1 synced record" if written == 1 else f"{written} synced records")
     return written
 
 

@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from rehabmap.errors import InvalidValue
@@ -56,6 +56,11 @@ class AuditEntry:
     old: Any
     new: Any
     change_id: str | None = None
+
+    @property
+    def day(self) -> date:
+        """The day (UTC) it was made, for pages that say a date in words."""
+        return date.fromisoformat(self.at[:10])
 
 
 class AuditLog:

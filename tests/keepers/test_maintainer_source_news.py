@@ -18,6 +18,7 @@ from tests.sync.test_maintainers_word import DOVETAIL, DOVETAIL_ID, MAINTAINER, 
 from tests.web.test_browser import axe
 
 ASHTON_ID = "cqc:1-112816741"  # Ashton Lodge Residential Home
+TODAY = f"{date.today().day} {date.today():%B %Y}"  # as the public pages say a date
 
 
 @pytest.fixture
@@ -65,11 +66,17 @@ was sent as a change from the record's empty text to none.)"""
         assert "by rehabmap sync cqc, " in retired and ": deregistered by CQC on 2026-11-30" in retired
         assert f"{MAINTAINER} (token " in retired and "Restore it again only if you know it is still running" in retired
         assert axe(page, axe_source) == []
+        page.get_by_role("link", name="Its history").click()  # before: {"by": "…", "on": "2026-12-02"} and "–"
+        restore_row = page.locator("tbody tr").filter(has_text="a maintainer's restore").inner_text()
+        assert "\tretire\ta maintainer's restore\t" in restore_row and "{" not in restore_row
+        assert f"had restored it on {TODAY}\ttaken over by its source's later retirement" in restore_row
+        assert axe(page, axe_source) == []
 
         page.goto(f"{url}/keepers/services")
         page.get_by_role("link", name="Ashton Lodge Residential Home").click()
         questioned = page.locator("#questioned").inner_text()
-        assert 'phone: on ' in questioned and "the source gave 01613300000; the edit shows 0161 000 0001" in questioned
+        assert f"phone: on {TODAY} the source gave" in questioned, "the date as the public pages say one"
+        assert "the source gave 01613300000; the edit shows 0161 000 0001" in questioned
         assert page.get_by_label("Phone (optional)").input_value() == "0161 000 0001"
         assert axe(page, axe_source) == []
         page.get_by_role("button", name="Keep the edits").click()
@@ -82,7 +89,8 @@ was sent as a change from the record's empty text to none.)"""
         page.goto(f"{url}/keepers/services/{FIELD_HOUSE}")  # before: "There is no service with id 'cqc:1-112845365'."
         assert page.locator("main").inner_text().startswith(
             f"Held for review, not shown\n\n'{FIELD_HOUSE}' is held from Care Quality Commission (CQC) but not shown: "
-            "it awaits review (inferred: inpatient_rehab_level1).")
+            "it awaits review, as its source does not name its type; rehabmap infers Level 1 inpatient rehabilitation "
+            "unit from what it says.")  # before: "it awaits review (inferred: inpatient_rehab_level1)."
         assert axe(page, axe_source) == []
         page.get_by_role("link", name="Decide it in the review queue").click()
         assert page.get_by_role("heading", level=1).inner_text() == "Field House"

@@ -37,6 +37,8 @@ def test_a_maintainer_sees_the_longest_overdue_first_and_verifies_one(browser, d
         assert page.locator("main h2").first.inner_text() == f"{len(expected)} due"
         names = page.locator("tbody tr td:first-child a").all_inner_texts()
         assert names == [d.service.name for d in expected][:100]
+        last = page.locator("tbody tr").first.locator("td").nth(1).inner_text()  # before: "2026-11-01 (31 days ago)"
+        assert last.startswith(f"{first.last_verified.day} {first.last_verified:%B %Y} (") and "-" not in last
         assert axe(page, axe_source) == []
         shot(page, "28-keepers-verification-due")
 

@@ -184,7 +184,11 @@ def test_a_restore_the_old_rule_left_pinning_is_taken_back_on_upgrade(request, s
 
     directory = Directory.from_settings(settings)
     assert [t.service_id for t in restores_taken_back(directory, limit=10)] == [DOVETAIL_ID]
-    restarted = AppClient(make_app(settings))  # a server's start catches the live index up with the store
+    with caplog.at_level(logging.WARNING, logger="rehabmap.api"):
+        caplog.clear()
+        restarted = AppClient(make_app(settings))  # a server's start catches the live index up with the store
+    assert "wrote 1 synced record the live index lacked (a sync or review decision cut short, or a store " \
+           "migration)" in caplog.messages, "before: '1 records', and only a cut-short sync or decision named"
     shown = restarted.get(f"/services/{DOVETAIL_ID}").json()
     assert shown["status"] == "inactive" and shown["retired_reason"].startswith("deregistered by CQC on 2026-11-30")
     gone = retirement(directory, EmbeddedIndex(settings.index_path).get(DOVETAIL_ID))

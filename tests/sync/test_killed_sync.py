@@ -122,7 +122,7 @@ def test_a_running_server_catches_up_with_a_killed_run_on_its_own(synced_home, t
         assert (caught_up["status"], caught_up["not_live"]) == ("ok", 0)
         assert caught_up["services"] == before["services"]
     logs = "".join(path.read_text() for path in home.glob("server-*.log"))
-    assert logs.count("wrote 1 synced records the live index lacked") == 1, "one worker wrote it, once"
+    assert logs.count("wrote 1 synced record the live index lacked") == 1, "one worker wrote it, once"
     again = rehabmap(home, data_dir, replay, "sync", "cqc")
     assert again.returncode == 0 and first_line(again)["changed"] == 0, "applied once, never twice"
 

@@ -10,9 +10,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
+from rehabmap.maintain.audit import AuditEntry
+from rehabmap.maintain.overlay import RESTORE_SUPERSEDED, Restore
 from web.keepers.maintainer_review import MAINTAINERS
 from web.keepers.maintainer_services import HISTORY, service_path
 from web.keepers.session import Keeper, KeepersRoute, directory_of, render, requires
+from web.present import long_date
 
 router = APIRouter(route_class=KeepersRoute)
 LIMIT = 1000
@@ -25,9 +28,20 @@ def shown(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+def cells(entry: AuditEntry) -> tuple[str, str, str]:
+    """Its field, before and after as a maintainer reads them. The row a source's retirement logs beside its
+    status row, naming the maintainer's restore it took back, is said in words: its value is a record of who
+    restored it and when, not a field's value."""
+    if entry.field == RESTORE_SUPERSEDED:
+        restore = Restore.logged(entry.old)
+        return ("a maintainer's restore", f"{restore.by} had restored it on {long_date(restore.on)}",
+                "taken over by its source's later retirement")
+    return entry.field, shown(entry.old), shown(entry.new)
+
+
 @router.get(HISTORY + "/{service_id:path}")
 def history(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
     entries, total = directory_of(request).audit.entries(resource_id=service_id, limit=LIMIT)
     return render(request, keeper, "keepers/maintainer/history.html",
-                  {"service_id": service_id, "entries": entries, "total": total, "shown": shown,
+                  {"service_id": service_id, "entries": entries, "total": total, "cells": cells,
                    "service_path": service_path, "limit": LIMIT})

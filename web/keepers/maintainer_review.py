@@ -12,6 +12,7 @@ chosen is proposed as the same type, and accepts each as that type.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import cast
 from urllib.parse import quote, urlencode
 
@@ -26,6 +27,7 @@ from rehabmap.taxonomy import SUBTYPE_LABELS, TYPE_LABELS, ServiceType
 from web.forms import Errors
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import PATH, Keeper, KeepersRoute, Refusal, message_page_plain, render, requires
+from web.present import long_date
 
 router = APIRouter(route_class=KeepersRoute)
 REVIEW = f"{PATH}/review"
@@ -53,6 +55,21 @@ def type_text(service_type: str | None, subtype: str | None) -> str:
         return "no type"
     label = TYPE_LABELS[ServiceType(service_type)]
     return f"{label}: {SUBTYPE_LABELS.get(subtype, subtype)}" if subtype else label
+
+
+def unshown_words(item: ReviewItem) -> str | None:
+    """Why the index does not hold a record its source gives, as `ReviewItem.why_unshown` says it to an API user,
+    in a maintainer's words: the type named as the pages name it, not its code, what "inferred" means, the day
+    in words. None for one decided in."""
+    if item.state == "rejected":
+        day = long_date(date.fromisoformat(item.decided_at[:10])) if item.decided_at else "an unknown day"
+        return f"it was rejected in review on {day} by {item.decided_by}: {item.reason}"
+    if item.state != "pending":
+        return None
+    if item.proposed_type is None:
+        return "it awaits review, as its source does not name its type and rehabmap cannot tell it from what it says"
+    return (f"it awaits review, as its source does not name its type; rehabmap infers "
+            f"{type_text(item.proposed_type, item.proposed_subtype)} from what it says")
 
 
 @router.get(REVIEW)
