@@ -112,14 +112,22 @@ class MatchRequest:
                    current_placement: tuple[float, float] | None = None, order: Order = "nearest",
                    each_type: bool = False) -> MatchRequest:
         """The request from the codes a person gave (any case; each need and type counted once); the first
-        code or value it refuses raises a caller's error naming its field."""
+        code or value it refuses raises a caller's error naming its field.
+
+        Every field is given here, so the instance is made as the dataclass's `__init__` makes it, its fields
+        set in one `__dict__` update rather than one `object.__setattr__` call each (a frozen dataclass's way:
+        ~30k of this call's ~60k instructions a `POST /match`; bench/RESULTS.md, "Outside `match()`",
+        session 17), then checked by `__post_init__`. A test holds it equal, field by field, to `cls(...)`."""
         wanted = parse_types(types)
-        return cls(needs=parse_needs(needs), types=wanted,
-                   subtypes=parse_subtypes(list(subtypes) if subtypes is not None else None, wanted), age=age,
-                   gender=gender, max_distance_km=max_distance_km, own_icb_only=own_icb_only,
-                   accepting_only=accepting_only, needs_confirmed=needs_confirmed,
-                   include_out_of_catchment=include_out_of_catchment, limit=limit,
-                   current_placement=current_placement, order=order, each_type=each_type)
+        request = object.__new__(cls)
+        request.__dict__.update(
+            needs=parse_needs(needs), types=wanted,
+            subtypes=parse_subtypes(list(subtypes) if subtypes is not None else None, wanted), age=age, gender=gender,
+            max_distance_km=max_distance_km, own_icb_only=own_icb_only, accepting_only=accepting_only,
+            needs_confirmed=needs_confirmed, include_out_of_catchment=include_out_of_catchment, limit=limit,
+            current_placement=current_placement, order=order, each_type=each_type)
+        request.__post_init__()
+        return request
 
 
 def parse_types(values: str | Iterable[str] | None) -> tuple[ServiceType, ...] | None:

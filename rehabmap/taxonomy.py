@@ -36,6 +36,8 @@ class ServiceType(str, Enum):
 
 
 _RESTRICTIVENESS = {service_type: place for place, service_type in enumerate(ServiceType)}
+# `ServiceType(code)` is two Python frames (the enum's metaclass, then `Enum.__new__`) around this very lookup
+_TYPE_OF_CODE = {service_type.value: service_type for service_type in ServiceType}
 
 TYPE_LABELS: dict[ServiceType, str] = {
     ServiceType.vcfse: "Voluntary, community, faith and social enterprise support",
@@ -103,13 +105,12 @@ _LANGUAGE = re.compile(r"^language:([a-z]{2,3})$")
 
 def parse_type(value: str) -> ServiceType:
     """Accept a type code in any case; reject anything else with the list of valid codes."""
-    key = value.strip().lower()
-    try:
-        return ServiceType(key)
-    except ValueError:
+    service_type = _TYPE_OF_CODE.get(value.strip().lower())
+    if service_type is None:
         valid = ", ".join(t.value for t in ServiceType)
         raise UnknownServiceType(f"Unknown service type '{shorten(value)}'. Use one of: {valid}, or 'any'.",
-                                 field="types") from None
+                                 field="types")
+    return service_type
 
 
 def parse_need(value: str) -> str:

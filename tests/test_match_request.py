@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
 from rehabmap.errors import InvalidValue, UnknownNeed, UnknownServiceType
@@ -42,3 +44,23 @@ def test_from_input_reads_every_field_and_checks_the_request():
     with pytest.raises(InvalidValue) as too_many:
         MatchRequest.from_input(limit=101)
     assert too_many.value.field == "limit"
+
+
+def test_from_input_makes_the_instance_the_dataclass_makes():
+    """`from_input` sets the fields itself (no `object.__setattr__` per field): each field, in the dataclass's
+    order, the same as `__init__` sets it, with the defaults where nothing is given."""
+    given = MatchRequest.from_input(needs=["autism"], types=["advocacy"], subtypes=["imha"], age=30, gender="female",
+                                    max_distance_km=40.0, own_icb_only=True, accepting_only=True,
+                                    needs_confirmed=True, include_out_of_catchment=True, limit=5,
+                                    current_placement=(50.26, -5.05), order="best_fit", each_type=True)
+    made = MatchRequest(needs=("autism",), types=(ServiceType.advocacy,), subtypes=("imha",), age=30, gender="female",
+                        max_distance_km=40.0, own_icb_only=True, accepting_only=True, needs_confirmed=True,
+                        include_out_of_catchment=True, limit=5, current_placement=(50.26, -5.05), order="best_fit",
+                        each_type=True)
+    for request, init in ((given, made), (MatchRequest.from_input(), MatchRequest())):
+        assert list(vars(request).items()) == list(vars(init).items())
+        assert [field.name for field in fields(MatchRequest)] == list(vars(request))
+        assert hash(request) == hash(init) and repr(request) == repr(init)
+    with pytest.raises(InvalidValue) as wrong:  # `__post_init__`'s checks still run
+        MatchRequest.from_input(order="farthest")  # type: ignore[arg-type]
+    assert wrong.value.field == "order"
