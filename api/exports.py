@@ -1,7 +1,10 @@
 """CSV and GeoJSON exports of browse results, streamed row by row so a whole index never sits in memory.
 
 The CSV column set is fixed (`COLUMNS`): a column never moves or disappears when a value is missing, so
-spreadsheets and scripts built on one export keep working on the next; a new column goes at the end.
+spreadsheets and scripts built on one export keep working on the next; a new column goes at the end. The CSV is
+for spreadsheets as much as scripts: RFC 4180 (CRLF, quoted where needed), a UTF-8 byte order mark first, formulas
+defused, and a phone number in its groups (`phone_cell`), which a spreadsheet keeps as text with its leading zero.
+The GeoJSON is RFC 7946's: WGS84 points as [longitude, latitude], no `crs`, six decimals (~0.1 m).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from typing import Any
 
 from rehabmap.browse import Listed
 from rehabmap.maintain.freshness import Listings
-from rehabmap.spreadsheet import defused
+from rehabmap.phones import phone_cell
+from rehabmap.spreadsheet import BOM, defused
 
 COLUMNS: tuple[str, ...] = (
     "id", "name", "organisation", "provider_type", "service_type", "subtype", "original_label",
@@ -25,8 +29,9 @@ COLUMNS: tuple[str, ...] = (
     "capacity", "capacity_reported", "capacity_as_of", "accepting_referrals", "referral_route", "phone",
     "email", "website", "cqc_location_id", "cqc_rating", "cqc_rating_date", "status", "last_verified",
     "source", "distance_km", "in_home_icb", "out_of_catchment", "description",
-    "source_confirmed_by", "source_confirmed_on", "source_confirms",
+    "source_confirmed_by", "source_confirmed_on", "source_confirms", "town", "county",
 )
+_PLACES = 6  # decimals of a service's published point: ~0.1 m, RFC 7946's advice; a source's float noise dropped
 
 
 def record(item: Listed, today: date, listings: Listings) -> dict[str, Any]:
@@ -40,7 +45,8 @@ def record(item: Listed, today: date, listings: Listings) -> dict[str, Any]:
         "service_type": s.service_type.value, "subtype": s.subtype, "original_label": s.original_label,
         "legacy_locked_label": s.legacy_locked_label, "pd_specialist": s.pd_specialist,
         "needs_met": s.needs_met, "needs_not_met": s.needs_not_met, "min_age": s.min_age, "max_age": s.max_age,
-        "gender": s.gender, "address": s.address, "postcode": s.postcode, "lat": s.lat, "lon": s.lon,
+        "gender": s.gender, "address": s.address, "postcode": s.postcode, "lat": round(s.lat, _PLACES),
+        "lon": round(s.lon, _PLACES),
         "icb_code": a.icb_code, "icb_name": a.icb_name, "sub_icb_code": a.sub_icb_code,
         "sub_icb_name": a.sub_icb_name, "lad_code": a.lad_code, "lad_name": a.lad_name,
         "region_code": a.region_code, "region_name": a.region_name,
@@ -56,7 +62,7 @@ def record(item: Listed, today: date, listings: Listings) -> dict[str, Any]:
         "out_of_catchment": item.out_of_catchment, "description": s.description,
         "source_confirmed_by": listing.name if listing else None,
         "source_confirmed_on": listing.confirmed_on.isoformat() if listing else None,
-        "source_confirms": list(listing.confirms) if listing else None,
+        "source_confirms": list(listing.confirms) if listing else None, "town": s.town, "county": s.county,
     }
 
 
@@ -73,7 +79,8 @@ def _cell(value: Any) -> str:
 
 
 def csv_lines(items: Iterable[Listed], today: date, listings: Listings) -> Iterator[str]:
-    """The header, then one line per result (lists joined with ';', booleans as true/false)."""
+    """The byte order mark and header, then one line per result (lists joined with ';', booleans as
+    true/false)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
 
@@ -84,16 +91,19 @@ def csv_lines(items: Iterable[Listed], today: date, listings: Listings) -> Itera
         buffer.truncate()
         return text
 
-    yield line(COLUMNS)
+    yield BOM + line(COLUMNS)
     for item in items:
         row = record(item, today, listings)
+        if row["phone"]:
+            row["phone"] = phone_cell(row["phone"])
         yield line(_cell(row[c]) for c in COLUMNS)
 
 
 def feature(item: Listed, today: date, listings: Listings) -> dict[str, Any]:
-    s = item.service
-    return {"type": "Feature", "id": s.id, "geometry": {"type": "Point", "coordinates": [s.lon, s.lat]},
-            "properties": record(item, today, listings)}
+    properties = record(item, today, listings)
+    return {"type": "Feature", "id": item.service.id,
+            "geometry": {"type": "Point", "coordinates": [properties["lon"], properties["lat"]]},
+            "properties": properties}
 
 
 def geojson_chunks(items: Iterable[Listed], today: date, listings: Listings) -> Iterator[str]:

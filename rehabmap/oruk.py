@@ -70,6 +70,11 @@ def service_uuid(service_id: str) -> str:
     return _uuid(f"service/{service_id}")
 
 
+def service_at_location_uuid(service_id: str) -> str:
+    """The stable ORUK id of a rehabmap service at its one location."""
+    return _uuid(f"service/{service_id}/service_at_location")
+
+
 @dataclass(frozen=True)
 class Taxonomy:
     key: str
@@ -315,7 +320,7 @@ def _service_at_location(service: Service, sid: str) -> dict[str, Any]:
         "external_identifier_type": CQC_IDENTIFIER_TYPE if service.cqc_location_id else None,
         "addresses": [_address(service, lid)] if service.address or service.postcode else None,
     })
-    return {"id": _uuid(f"service/{service.id}/service_at_location"), "service_id": sid, "location_id": lid,
+    return {"id": service_at_location_uuid(service.id), "service_id": sid, "location_id": lid,
             "location": location}
 
 
@@ -425,12 +430,16 @@ _V1_WEEKDAYS = {name: code for code, name in zip(WEEKDAYS, ("monday", "tuesday",
 
 
 def _schedules_of(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    """The service's opening times: HSDS 3 `schedules` on the service or its first location, else ORUK v1
-    `regular_schedules` (one weekday each, grouped by hours). Only weekly schedules are read as days and
-    hours; another kind keeps just its description, and one with neither is left out (not known)."""
-    locations = [sal.get("location") or {} for sal in obj.get("service_at_locations") or []][:1]
-    found = [*(obj.get("schedules") or []), *[s for loc in locations for s in loc.get("schedules") or []]]
-    schedules = [s for s in (_hsds_schedule(item, f"schedules[{n}]") for n, item in enumerate(found)) if s]
+    """The service's opening times: HSDS 3 `schedules` on the service, on the service at the location that
+    places it (`_placing`) and on that location, else ORUK v1 `regular_schedules` (one weekday each, grouped by
+    hours). The same schedule given at more than one of these (HSDS's own example repeats it at all three) is
+    read once; another location's hours are not this place's. Only weekly schedules are read as days and hours;
+    another kind keeps just its description, and one with neither is left out (not known)."""
+    at = _placing(obj)
+    found = [*(obj.get("schedules") or []), *(at.get("schedules") or []),
+             *((at.get("location") or {}).get("schedules") or [])]
+    read = (_hsds_schedule(item, f"schedules[{n}]") for n, item in enumerate(found))
+    schedules = list({json.dumps(s, sort_keys=True): s for s in read if s}.values())
     if schedules:
         return schedules
     by_hours: dict[tuple[Any, Any], list[str]] = {}
@@ -498,13 +507,18 @@ def _addresses(location: dict[str, Any]) -> list[dict[str, Any]]:
     return location.get("addresses") or location.get("physical_addresses") or []  # HSDS 3 or ORUK v1
 
 
+def _placing(obj: dict[str, Any]) -> dict[str, Any]:
+    """The service at the first location that places it (`places`), else at its first location: a feed lists
+    a service's venues in its own order, and one with neither a point nor a postcode (a phone line, an outreach
+    'location') cannot be where the service is found, so it never hides a later one that can."""
+    at = [sal or {} for sal in obj.get("service_at_locations") or []]
+    return next((sal for sal in at if places(sal.get("location") or {})), at[0] if at else {})
+
+
 def _location_fields(obj: dict[str, Any]) -> dict[str, Any]:
-    """The place, address and CQC id of the service's first location that places it (`places`), else of its
-    first location: a feed lists a service's venues in its own order, and one with neither a point nor a
-    postcode (a phone line, an outreach 'location') cannot be where the service is found, so it never hides
-    a later one that can. Its fields all come from that one location, so the address is the point's."""
-    locations = [sal.get("location") or {} for sal in obj.get("service_at_locations") or []]
-    location = next((loc for loc in locations if places(loc)), locations[0] if locations else {})
+    """The place, address and CQC id of the location that places the service (`_placing`). Its fields all come
+    from that one location, so the address is the point's."""
+    location = _placing(obj).get("location") or {}
     addresses = _addresses(location)
     address = next((a for a in addresses if a.get("address_type") == "physical"), addresses[0] if addresses else {})
     identifier_type = str(location.get("external_identifier_type") or "")

@@ -14,6 +14,7 @@ from rehabmap.record import Schedule, Service
 
 ROOT = Path(__file__).resolve().parents[1]
 HSDS_EXAMPLE = ROOT.parent / "shared" / "data" / "feeds" / "oruk" / "v3_service_full.json"
+SPEC_EXAMPLES = ROOT.parent / "shared" / "oruk" / "examples"
 
 
 def test_hsds3_example_service_schedule_is_read_as_days_hours_and_words():
@@ -23,6 +24,34 @@ def test_hsds3_example_service_schedule_is_read_as_days_hours_and_words():
     schedules = [Schedule.model_validate(s) for s in fields["schedules"]]
     assert schedules == [Schedule(byday=["TH", "FR"], opens_at=time(10), closes_at=time(18), description=(
         "The service is available from 10 am to 6pm weekdays. The service is not available on public holidays."))]
+
+
+def test_a_schedule_the_specification_repeats_on_the_location_is_read_once():
+    """HSDS 3's own full example gives one schedule on the service, on its service at location and on the
+    location (the same id at all three); it was read twice (the service's and the location's)."""
+    example = json.loads((SPEC_EXAMPLES / "service_full.json").read_text())
+    example["service_areas"] = []
+    fields, _ = oruk_to_fields(example)
+    assert [Schedule.model_validate(s) for s in fields["schedules"]] == [Schedule(
+        byday=["TH", "FR"], opens_at=time(10), closes_at=time(18), description=(
+            "The service is available from 10 am to 6pm weekdays. The service is not available on public holidays."))]
+
+
+def test_the_hours_are_those_of_the_location_that_places_the_service():
+    """The recorded HSDS 3 example with a helpline listed first (no point, no postcode, weekend hours), then its
+    venue with weekday hours: the service is placed at the venue, and its hours were the helpline's."""
+    example = json.loads(HSDS_EXAMPLE.read_text())
+    venue = example["service_at_locations"][0]
+    venue["location"]["schedules"] = [{"id": "v", "freq": "WEEKLY", "byday": "MO,TU", "opens_at": "09:00",
+                                       "closes_at": "17:00"}]
+    helpline = {"id": "h", "location": {"id": "hl", "location_type": "virtual", "name": "Helpline", "schedules": [
+        {"id": "w", "freq": "WEEKLY", "byday": "SA,SU", "opens_at": "08:00", "closes_at": "20:00"}]}}
+    example |= {"service_areas": [], "schedules": [], "service_at_locations": [helpline, venue]}
+    fields, _ = oruk_to_fields(example)
+    assert (fields["lat"], fields["postcode"]) == (venue["location"]["latitude"],
+                                                   venue["location"]["addresses"][0]["postal_code"])
+    assert [Schedule.model_validate(s) for s in fields["schedules"]] == [
+        Schedule(byday=["MO", "TU"], opens_at=time(9), closes_at=time(17))]
 
 
 def test_orukv1_regular_schedules_group_days_with_the_same_hours():

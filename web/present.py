@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-import phonenumbers
-
 from geodata.distance import miles_and_km
 from geodata.distance import format_km as km
 from rehabmap.coverage import Coverage
@@ -15,6 +13,7 @@ from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.population import short_name
 from rehabmap.record import capacity_max_age_days
 from rehabmap.match import OUT_OF_AREA_MARGIN_KM, MatchResult
+from rehabmap.phones import phone_text
 from rehabmap.record import Service
 from rehabmap.taxonomy import SUBTYPE_LABELS, TYPE_LABELS, ServiceType, need_label
 
@@ -257,21 +256,6 @@ def needs_list(codes: list[str]) -> list[str]:
 
 def tel_href(phone: str) -> str:
     return "tel:" + "".join(ch for ch in phone if ch.isdigit() or ch == "+")
-
-
-def phone_text(phone: str) -> str:
-    """A UK number as people read it, in groups by its area code's length (0113 496 0000, 01623 420690,
-    020 7946 0000), which only a table of every area code knows: libphonenumber's (the `phonenumbers`
-    package). Display only: the record keeps the source's digits and `tel_href` dials them. A number it
-    cannot read as one (an extension, words) is shown as the source gave it."""
-    try:
-        number = phonenumbers.parse(phone, "GB")
-    except phonenumbers.NumberParseException:
-        return phone
-    if not phonenumbers.is_possible_number(number) or number.extension:
-        return phone
-    style = phonenumbers.PhoneNumberFormat
-    return phonenumbers.format_number(number, style.NATIONAL if number.country_code == 44 else style.INTERNATIONAL)
 
 
 def website_text(url: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
@@ -22,7 +23,8 @@ from api.cors import OpenCorsMiddleware
 from api.deps import AppState, State
 from api.errors import TaxonomyNotFound
 from api.logging import FRAMEWORK_TELEMETRY
-from api.oruk_schemas import OrukRoot, OrukService, OrukTaxonomy, OrukTaxonomyTerm, Page, ServiceAtLocationPage
+from api.oruk_schemas import (OrukRoot, OrukService, OrukServiceAtLocation, OrukTaxonomy, OrukTaxonomyTerm, Page,
+                              ServiceAtLocationPage)
 from api.schemas import ERRORS, POSTCODE_MAX_LENGTH
 from rehabmap import __version__, oruk
 from rehabmap.errors import InvalidValue, ServiceNotFound
@@ -46,12 +48,13 @@ _TERMS_BY_ID = {t["id"]: t for t in TERMS}
 _TAXONOMY_KEYS = {key: t for t in TAXONOMIES for key in (t["id"], t["name"])} | {
     term["taxonomy"]: next(t for t in TAXONOMIES if t["id"] == term["taxonomy_id"]) for term in TERMS}
 
-# The query parameters that narrow a list in Open Referral (HSDS 3.0's API, and the UK profile's postcode and
-# proximity). An operation that does not apply one refuses it: answering as if unfiltered gave a consumer every
-# service where it asked for some ('/services?postcode=NG18 2AT&proximity=1000' listed them all, and
-# 'modified_after' a date to come listed every service as changed since).
+# The query parameters that narrow a list in Open Referral (HSDS 3.0's API, and the UK profile's postcode,
+# proximity, ages, times and day). An operation that does not apply one refuses it: answering as if unfiltered
+# gave a consumer every service where it asked for some ('/services?postcode=NG18 2AT&proximity=1000' listed them
+# all, 'modified_after' a date to come listed every service as changed since, and 'minimum_age=70' every service
+# for adults of working age).
 _NARROWING = ("search", "taxonomy_term_id", "taxonomy_id", "organization_id", "modified_after", "postcode",
-              "proximity", "parent_id", "top_only")
+              "proximity", "parent_id", "top_only", "minimum_age", "maximum_age", "start_time", "end_time", "day")
 
 
 async def _refuse_filters_not_applied(request: Request) -> None:
@@ -80,13 +83,14 @@ TermId = Annotated[str | None, Query(
 
 
 class OrukIds:
-    """ORUK service id → rehabmap id, made again when the index generation changes."""
+    """ORUK service id, or service-at-location id, → rehabmap id, made again when the index generation changes
+    (each map only once asked for)."""
 
     def __init__(self) -> None:
         self._maps: GenerationCache[dict[str, str]] = GenerationCache()
 
-    def lookup(self, backend: IndexBackend, oruk_id: str) -> str | None:
-        ids = self._maps.get(backend, "ids", lambda: {oruk.service_uuid(i): i for i in backend.ids()})
+    def lookup(self, backend: IndexBackend, oruk_id: str, of: Callable[[str], str] = oruk.service_uuid) -> str | None:
+        ids = self._maps.get(backend, of.__name__, lambda: {of(i): i for i in backend.ids()})
         return ids.get(oruk_id)
 
 
@@ -168,6 +172,26 @@ def get_service(
     if service is None:
         raise ServiceNotFound(f"No service with id '{id[:80]}'.", field="id")
     return JSONResponse(oruk.service_to_oruk(service, state.today()))
+
+
+@router.get("/service_at_locations/{id}", response_model=OrukServiceAtLocation, tags=["services"],
+            summary="A fully nested service at its location")
+def get_service_at_location(
+    state: State, ids: Annotated[OrukIds, Depends(get_ids)],
+    id: Annotated[str, Path(max_length=100, description="The service-at-location's ORUK id (a UUID), as "
+                            "service_at_locations[].id gives it.",
+                            openapi_examples={"sample": {"value": "5aa6d07b-b92d-56aa-93b0-95b88e4b97bf"}})],
+) -> JSONResponse:
+    """The service at its location, with the location and the fully nested service (HSDS 3.0 defines this
+    route, and every service lists its service-at-location's id: a consumer following one must find it)."""
+    found = ids.lookup(state.backend, id.strip().lower(), oruk.service_at_location_uuid) if _is_uuid(id) else None
+    service = state.backend.get(found) if found else None
+    if service is None:
+        raise ServiceNotFound(f"No service at location with id '{id[:80]}'. Each service's "
+                              "service_at_locations[].id is one.", field="id")
+    obj = oruk.service_to_oruk(service, state.today())
+    [at] = obj.pop("service_at_locations")
+    return JSONResponse({**at, "service": obj})
 
 
 @router.get("/service_at_locations", response_model=ServiceAtLocationPage, tags=["services"],

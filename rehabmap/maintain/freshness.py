@@ -78,7 +78,7 @@ class Listings:
     def __init__(self, directory: Directory | None, titles: Mapping[str, str], ids: list[str] | None = None) -> None:
         self.titles = titles
         self.listed: dict[str, tuple[str, str, date]] = {}
-        self._made: dict[tuple[str, date, frozenset[str]], SourceConfirmation] = {}
+        self._made: dict[tuple[str, str, date, tuple[tuple[str, str], ...]], SourceConfirmation] = {}
         if directory is None:
             return
         where = "" if ids is None else f" AND r.service_id IN ({', '.join('?' * len(ids))})"
@@ -99,15 +99,17 @@ class Listings:
         if found is None:
             return None
         source, connector, day = found
-        said_by = {field: said.split(":", 1)[0] for field, said in service.field_sources.items()}
-        if connector in said_by.values():
-            source = connector
-        given = frozenset(field for field, by in said_by.items() if by == source)
-        # Records one sync listed share their source, day and fields: an export makes each listing once.
-        made = self._made.get((source, day, given))
+        # Records one sync listed share their source, day and field sources: an export makes each listing once,
+        # and reads which fields the source gives only then.
+        key = (source, connector, day, tuple(service.field_sources.items()))
+        made = self._made.get(key)
         if made is None:
+            said_by = {field: said.split(":", 1)[0] for field, said in service.field_sources.items()}
+            if connector in said_by.values():
+                source = connector
+            given = frozenset(field for field, by in said_by.items() if by == source)
             confirms = tuple(fact for fact, fields in FACTS if given.intersection(fields))
-            made = self._made[source, day, given] = SourceConfirmation(
+            made = self._made[key] = SourceConfirmation(
                 source, self.titles.get(source, source), day, confirms,
                 tuple(fact for fact, _ in FACTS if fact not in confirms))
         return made

@@ -220,6 +220,10 @@ def test_services_by_taxonomy_term(client, backend, code, query):
     ("/oruk/services", {"modified_after": "2030-01-01T00:00:00Z"}),
     ("/oruk/services", {"taxonomy_id": "x"}), ("/oruk/services", {"organization_id": "x"}),
     ("/oruk/taxonomies", {"search": "needs"}), ("/oruk/service_at_locations", {"taxonomy_id": "x"}),
+    # the UK profile's own filters: 'minimum_age=70' listed every service, for adults of working age too
+    ("/oruk/services", {"minimum_age": 70}), ("/oruk/services", {"maximum_age": 17}),
+    ("/oruk/service_at_locations", {"day": "SU"}), ("/oruk/services", {"start_time": "18:00"}),
+    ("/oruk/service_at_locations", {"end_time": "08:00"}),
 ])
 def test_an_open_referral_filter_the_feed_does_not_apply_is_refused(client, path, params):
     """Before: each was ignored and the whole list came back, as if filtered: '/services?postcode=…&proximity=…'

@@ -23,6 +23,7 @@ STABLE_COLUMNS = (
     "email", "website", "cqc_location_id", "cqc_rating", "cqc_rating_date", "status", "last_verified",
     "source", "distance_km", "in_home_icb", "out_of_catchment", "description",
     "source_confirmed_by", "source_confirmed_on", "source_confirms",  # session 16: new columns go at the end
+    "town", "county",  # session 17
 )
 
 
@@ -157,7 +158,9 @@ def test_csv_export_has_the_stable_columns_and_the_browse_order(client):
         assert reply.headers["content-type"].startswith("text/csv")
         assert "content-length" not in reply.headers  # streamed
         assert "attachment" in reply.headers["content-disposition"]
-        text = reply.read().decode("utf-8")
+        body = reply.read()
+    assert body.startswith("\ufeff".encode()), "a UTF-8 byte order mark first: Excel reads the file as UTF-8"
+    text = body.decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert tuple(csv.reader(io.StringIO(text)).__next__()) == STABLE_COLUMNS == COLUMNS
     browsed = all_pages(client, params)
@@ -169,7 +172,7 @@ def test_csv_export_has_the_stable_columns_and_the_browse_order(client):
 
 
 def test_csv_export_without_a_place_lists_everything_by_name(client, backend):
-    text = client.get("/services.csv").text
+    text = client.get("/services.csv").content.decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == backend.find(ServiceQuery(), limit=0).total > 500  # more than one export batch
     assert rows[0].keys() == set(STABLE_COLUMNS) and all(r["distance_km"] == "" for r in rows)
@@ -186,7 +189,7 @@ def test_geojson_export_is_a_feature_collection_of_points(client, backend):
     assert distances == sorted(distances)
     for feature in features:
         service = backend.get(feature["id"])
-        assert feature["geometry"] == {"type": "Point", "coordinates": [service.lon, service.lat]}
+        assert feature["geometry"] == {"type": "Point", "coordinates": [round(service.lon, 6), round(service.lat, 6)]}
         assert set(feature["properties"]) == set(STABLE_COLUMNS)
         assert feature["properties"]["service_type"] == "advocacy"
         assert isinstance(feature["properties"]["needs_met"], list)

@@ -83,7 +83,8 @@ def test_the_api_says_unknown_past_the_window(window):
 
 
 def test_the_exports_say_unknown_past_the_window(window):
-    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(window.get("/services.csv", params=NEAR).text))}
+    text = window.get("/services.csv", params=NEAR).content.decode("utf-8-sig")
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(text))}
     assert (rows[FRESH]["capacity"], rows[FRESH]["capacity_reported"]) == ("available", "available")
     assert (rows[STALE]["capacity"], rows[STALE]["capacity_reported"]) == ("unknown", "limited")
     features = {f["id"]: f["properties"] for f in window.get("/services.geojson", params=NEAR).json()["features"]}
