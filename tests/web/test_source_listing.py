@@ -18,6 +18,7 @@ import pytest
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.sync.store_fixtures import FIELD_HOUSE, rehabmap, serving, table_rows
 from tests.web.test_real_feeds import synced, synced_home  # noqa: F401 - the fixtures, for this module too
+from web.present import long_date
 
 pytestmark = pytest.mark.slow
 
@@ -87,4 +88,5 @@ def test_the_keepers_verification_page_shows_the_listing_beside_the_check(browse
     with signed_in_page(browser, synced, token, "/keepers/verification-due") as page:
         row = page.locator("tr", has_text="Ashton Lodge Residential Home").inner_text()
     assert "Never" in row, "still due: a person's check of what CQC does not give"
-    assert f"Care Quality Commission (CQC), {synced_on(synced_home).isoformat()} (registration, name, address" in row
+    on = long_date(synced_on(synced_home))  # the public pages' long date (session 17)
+    assert f"Care Quality Commission (CQC), {on} (registration, name, address" in row
