@@ -449,13 +449,13 @@ class _WalKeeper:
     """What changes when the SQLite store is written, asked on every search in one `stat`.
 
     In WAL mode every commit writes the `-wal` file (the main file changes only when a checkpoint copies
-    pages over, which changes no content); but the last connection to close deletes the `-wal`, and each
-    call of the store opens its own short connection, so a reader found no `-wal` between writes and had to
-    stat both files, the missing one by an exception (~23 µs of CPU a request with cold caches; bench/
-    RESULTS.md, "POST /match, ninth pass"). One idle connection, held once the file exists, keeps the `-wal`
-    in place: its inode, time and size then change with every commit, whichever process makes it. Without
-    a `-wal` (a file not in WAL mode, or one replaced under the held connection) the file itself is stamped,
-    and the connection opened again whenever that stamp changes.
+    pages over, which changes no content); but the last connection to close deletes the `-wal`, and a process
+    whose threads keep no connection open (a sync, a CLI call) may be the last, so a reader could find no
+    `-wal` between writes and had to stat both files, the missing one by an exception (~23 µs of CPU a request
+    with cold caches; bench/RESULTS.md, "POST /match, ninth pass"). One idle connection, held once the file
+    exists, keeps the `-wal` in place: its inode, time and size then change with every commit, whichever
+    process makes it. Without a `-wal` (a file not in WAL mode, or one replaced under the held connection) the
+    file itself is stamped, and the connection opened again whenever that stamp changes.
     """
 
     def __init__(self, path: Path) -> None:
