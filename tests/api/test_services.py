@@ -23,6 +23,7 @@ STABLE_COLUMNS = (
     "email", "website", "cqc_location_id", "cqc_rating", "cqc_rating_date", "status", "last_verified",
     "source", "distance_km", "in_home_icb", "out_of_catchment", "description",
     "source_confirmed_by", "source_confirmed_on", "source_confirms",  # session 16: new columns go at the end
+    "needs_read_from_text", "needs_read_not_met",  # session 17
 )
 
 

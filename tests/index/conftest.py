@@ -49,7 +49,9 @@ def _square(lat: float, lon: float, half: float) -> dict:
 
 
 def _vary(services: list[Service], seed: int) -> list[Service]:
-    """What `make_services` leaves out: polygon catchments, languages, organisations, text to find."""
+    """What `make_services` leaves out: polygon catchments, languages, organisations, text to find, needs read
+    from a service's words (which must neither filter nor count as confirmed: the brute force reads only the
+    stated ones)."""
     rng = random.Random(seed)
     out = []
     for i, service in enumerate(services):
@@ -67,6 +69,10 @@ def _vary(services: list[Service], seed: int) -> list[Service]:
             language = rng.choice(["language:pl", "language:ur", "language:pa"])
             target = "needs_met" if rng.random() < 0.6 else "needs_not_met"
             data[target] = [*data[target], language]
+        if i % 3 == 1:  # read from its words, some of them needs it states the other way (the statement wins)
+            read = rng.sample(NEEDS, rng.randint(1, 3))
+            data["needs_read_from_text"] = {n: f"words for {n}" for n in read[1:]}
+            data["needs_read_not_met"] = {read[0]: f"no {read[0]}"}
         if i % 4 == 2:
             data["organisation"] = rng.choice(ORGANISATIONS)
         if i % 60 == 5:
