@@ -112,7 +112,9 @@ class MatchIn(BaseModel):
     own_icb_only: bool = Field(default=False, description="Only options in the person's own ICB.")
     accepting_referrals_only: bool = Field(default=False, description="Only services that say they are "
                                            "accepting referrals now.")
-    needs_confirmed: bool = Field(default=False, description="Leave out services that have not said.")
+    needs_confirmed: bool = Field(default=False, description=(
+        "Leave out services that have not stated every need (a need rehabmap only read from a service's words, "
+        "needs_read_from_text, does not count)."))
     include_out_of_catchment: bool = Field(default=False, description="List them, marked, instead of leaving out.")
     limit: int = Field(default=10, ge=1, le=100, description="Results per request (per type when types is 'any').")
     current_placement: PlacementIn | None = Field(
@@ -135,6 +137,17 @@ SELF_REFERRAL = ("Whether a person can refer themselves: true, false (a referral
                  "or null when the source does not say.")
 SCHEDULES = ("When the service is open, as HSDS 3.0 schedules: weekly days and hours and/or the source's own "
              "words. Empty: opening times are not known.")
+# A need read from a service's words is a guess: said to be one wherever it is shown (rehabmap/match.py
+# RANKING_RULE: it never counts as confirmed and never leaves a service out).
+_READ = ("rehabmap read from the service's own words (its name, description or label), each need with the "
+         "words that suggested it; not stated by the service or a maintainer, so not confirmed (ask the service). "
+         "A maintainer confirms one by stating it (needs_met or needs_not_met), which takes it out of here.")
+NEEDS_READ = "Needs it may meet, as " + _READ
+NEEDS_READ_NOT_MET = "Needs it may not meet, as " + _READ + " Never a reason to leave the service out of a match."
+NEEDS_READ_IN_RESULT = ("Of unknown_needs, those the service's own words suggest it meets (quoted in the explanation): "
+                        "read by rehabmap, not confirmed; they rank as not said.")
+NEEDS_READ_NOT_MET_IN_RESULT = ("Of unknown_needs, those the service's own words suggest it does not meet (quoted in "
+                                "the explanation): read by rehabmap, not confirmed, so the service is still listed.")
 
 
 LOCAL_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"
@@ -177,8 +190,12 @@ class MatchResultOut(BaseModel):
     in_home_icb: bool
     icb_code: str | None
     icb_name: str | None
-    matched_needs: list[str]
-    unknown_needs: list[str]
+    matched_needs: list[str] = Field(description="The needs asked for that the service or a maintainer states it "
+                                                 "meets.")
+    unknown_needs: list[str] = Field(description=(
+        "The needs asked for that are not stated either way (ask the service), those read from its words included."))
+    needs_read_from_text: list[str] = Field(description=NEEDS_READ_IN_RESULT)
+    needs_read_not_met: list[str] = Field(description=NEEDS_READ_NOT_MET_IN_RESULT)
     out_of_catchment: bool
     explanation: str
     capacity: CapacityOut
@@ -204,7 +221,8 @@ class MatchResultOut(BaseModel):
             "original_label": s.original_label, "legacy_locked_label": s.legacy_locked_label,
             "organisation": s.organisation, "distance_km": None, "in_home_icb": None,
             "icb_code": s.areas.icb_code, "icb_name": s.areas.icb_name, "matched_needs": None,
-            "unknown_needs": None, "out_of_catchment": None, "explanation": None,
+            "unknown_needs": None, "needs_read_from_text": None, "needs_read_not_met": None,
+            "out_of_catchment": None, "explanation": None,
             "capacity": {"status": None, "as_of": s.capacity_as_of, "reported": s.capacity},
             "accepting_referrals": s.accepting_referrals, "self_referral": s.self_referral,
             "referral_route": s.referral_route,
@@ -215,8 +233,9 @@ class MatchResultOut(BaseModel):
 
 
 # A result's fields that its request gives, in the JSON's order; `MatchResultOut.record_fields` leaves them null.
-RESULT_HOLES = ("distance_km", "in_home_icb", "matched_needs", "unknown_needs", "out_of_catchment", "explanation",
-                "status", "distance_saved_km", "verification_due")
+RESULT_HOLES = ("distance_km", "in_home_icb", "matched_needs", "unknown_needs", "needs_read_from_text",
+                "needs_read_not_met", "out_of_catchment", "explanation", "status", "distance_saved_km",
+                "verification_due")
 _TRUE, _FALSE, _NULL, _EMPTY = to_json(True), to_json(False), to_json(None), to_json([])
 _CAPACITY = {status: to_json(status) for status in ("available", "limited", "none", "unknown")}
 # ~0.7 KB of JSON a record (the bench's 200 requests show 1,972 records); the Service objects it holds are most
@@ -228,15 +247,17 @@ def _result_pieces(r: MatchResult, due: date) -> tuple[bytes, ...]:
     """The result's JSON as pieces to join: its record's (`_RESULTS`) with the request's values in its holes,
     in `RESULT_HOLES`' order; `due`: `due_before` for the reply's day (the rule of `verification_due`: a
     service no longer listed is never due)."""
-    a, b, c, d, e, f, g, h, i, j = _RESULTS.of(r.service)
+    a, b, c, d, e, f, g, h, i, j, k, m = _RESULTS.of(r.service)
     verified = r.service.last_verified
     return (
         a, to_json(r.distance_km), b, _TRUE if r.in_home_icb else _FALSE,
         c, to_json(r.matched_needs) if r.matched_needs else _EMPTY,
         d, to_json(r.unknown_needs) if r.unknown_needs else _EMPTY,
-        e, _TRUE if r.out_of_catchment else _FALSE, f, to_json(r.explanation), g, _CAPACITY[r.capacity or "unknown"],
-        h, _NULL if r.distance_saved_km is None else to_json(r.distance_saved_km),
-        i, _TRUE if (verified is None or verified < due) and r.service.status == "active" else _FALSE, j)
+        e, to_json(r.needs_read_from_text) if r.needs_read_from_text else _EMPTY,
+        f, to_json(r.needs_read_not_met) if r.needs_read_not_met else _EMPTY,
+        g, _TRUE if r.out_of_catchment else _FALSE, h, to_json(r.explanation), i, _CAPACITY[r.capacity or "unknown"],
+        j, _NULL if r.distance_saved_km is None else to_json(r.distance_saved_km),
+        k, _TRUE if (verified is None or verified < due) and r.service.status == "active" else _FALSE, m)
 
 
 class CoverageOut(BaseModel):
@@ -485,8 +506,10 @@ class ServiceOut(BaseModel):
     legacy_locked_label: bool
     pd_specialist: bool
     description: str
-    needs_met: list[str]
-    needs_not_met: list[str]
+    needs_met: list[str] = Field(description="Needs the service (its source) or a maintainer states it meets.")
+    needs_not_met: list[str] = Field(description="Needs the service or a maintainer states it does not meet.")
+    needs_read_from_text: dict[str, str] = Field(description=NEEDS_READ)
+    needs_read_not_met: dict[str, str] = Field(description=NEEDS_READ_NOT_MET)
     min_age: int | None
     max_age: int | None
     gender: str | None
@@ -532,7 +555,8 @@ class ServiceOut(BaseModel):
             subtype=s.subtype, subtype_label=SUBTYPE_LABELS.get(s.subtype) if s.subtype else None,
             original_label=s.original_label, legacy_locked_label=s.legacy_locked_label,
             pd_specialist=s.pd_specialist, description=s.description, needs_met=s.needs_met,
-            needs_not_met=s.needs_not_met, min_age=s.min_age, max_age=s.max_age, gender=s.gender,
+            needs_not_met=s.needs_not_met, needs_read_from_text=s.needs_read_from_text,
+            needs_read_not_met=s.needs_read_not_met, min_age=s.min_age, max_age=s.max_age, gender=s.gender,
             address=s.address, postcode=s.postcode, lat=s.lat, lon=s.lon,
             areas=AreasOut(**vars(s.areas)),
             service_area=ServiceAreaOut(codes=area.codes, description=area.description,

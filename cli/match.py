@@ -29,7 +29,8 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--max-km", type=float, help="Only services within this distance.")
 @click.option("--own-icb", is_flag=True, help="Only services inside the person's ICB.")
 @click.option("--accepting", is_flag=True, help="Only services accepting referrals.")
-@click.option("--confirmed", is_flag=True, help="Only services that confirm every need (no unknowns).")
+@click.option("--confirmed", is_flag=True, help="Only services that state every need (no unknowns; a need only read "
+              "from a service's words does not count).")
 @click.option("--current-postcode", help="Postcode of the current placement, to show distance saved.")
 @click.option("--limit", type=int, default=10, show_default=True)
 def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, own_icb, accepting,

@@ -2,7 +2,8 @@
 
 Two records are the same service when they share an id, a CQC location id, or the same normalised
 name and postcode. The first record seen is the base; later ones only fill what it leaves empty. A need that one
-source says is met and another says is not becomes unknown: conflicting claims are not a yes.
+source says is met and another says is not becomes unknown: conflicting claims are not a yes (so does a need
+read from one record's words as met and from the other's as not met).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass
 
 from rehabmap.record import Service
 
-_KEEP = {"id", "provenance", "field_sources", "needs_met", "needs_not_met", "areas", "lat", "lon"}
+_KEEP = {"id", "provenance", "field_sources", "needs_met", "needs_not_met", "needs_read_from_text",
+         "needs_read_not_met", "areas", "lat", "lon"}
 _WORDS = re.compile(r"[^a-z0-9]+")
 
 
@@ -60,6 +62,9 @@ def _combine(base: Service, other: Service) -> Service:
     met = set(base.needs_met) | set(other.needs_met)
     not_met = set(base.needs_not_met) | set(other.needs_not_met)
     data["needs_met"], data["needs_not_met"] = sorted(met - not_met), sorted(not_met - met)
+    # Needs read from either record's words: a need read both ways, or stated, leaves them (`Service`'s check).
+    data["needs_read_from_text"] = {**other.needs_read_from_text, **base.needs_read_from_text}
+    data["needs_read_not_met"] = {**other.needs_read_not_met, **base.needs_read_not_met}
     data["provenance"] = [*data["provenance"], *incoming["provenance"]]
     data["field_sources"] = sources
     return Service.model_validate(data)

@@ -1,7 +1,10 @@
-"""Needs a service meets, read from the words a source uses (DESIGN.md §2 vocabulary).
+"""Needs a service's own words suggest (DESIGN.md §2 vocabulary): read, never taken as stated.
 
-Only positive statements are extracted: silence stays unknown, never "no". Explicit exclusions such as
-"does not accept restricted patients" become needs_not_met.
+Only positive statements are read: silence stays unknown, never "no". Exclusions such as "does not accept
+restricted patients" are read as not met. What is read here is a guess from a name, a description or a label,
+so the record keeps it apart from what a source or maintainer states (`Service.needs_read_from_text`,
+`Service.needs_read_not_met`, each need with the words that suggested it): a match never counts it as
+confirmed nor hides a service on it (rehabmap/match.py `RANKING_RULE`).
 """
 
 from __future__ import annotations
@@ -45,26 +48,33 @@ _NEGATIVE = {need: re.compile(_NEGATION + "(?:" + p + ")") for need, p in _PATTE
 
 
 def extract_needs(text: str) -> tuple[set[str], set[str]]:
-    """(met, not_met) stated in the text."""
+    """(met, not_met) the text suggests."""
     met, not_met, _gender = extract_needs_and_gender(text)
-    return met, not_met
+    return set(met), set(not_met)
 
 
 def extract_gender(text: str) -> str | None:
     return extract_needs_and_gender(text)[2]
 
 
-def extract_needs_and_gender(text: str) -> tuple[set[str], set[str], str | None]:
+def extract_needs_and_gender(text: str) -> tuple[dict[str, str], dict[str, str], str | None]:
     """`extract_needs` and `extract_gender` of one text, folded once and scanned once for every needle (the
-    import reads every row's name, description and label both ways; it was a quarter of a row's time)."""
+    import reads every row's name, description and label both ways; it was a quarter of a row's time). Each
+    need read maps to the words that suggested it (lowercase, as the text was searched): the evidence a
+    reader is shown beside the guess. Those words cost one more search of one pattern per need found, and
+    most texts name none."""
     text = fold_case(text)
-    met: set[str] = set()
-    not_met: set[str] = set()
+    met: dict[str, str] = {}
+    not_met: dict[str, str] = {}
     genders: list[str] = []
     for name in _POSITIVE.found(text):
         negative = _NEGATIVE.get(name)
         if negative is None:
             genders.append(name)
+        elif (excluded := negative.search(text)) is not None:
+            not_met[name] = excluded.group(0)
         else:
-            (not_met if negative.search(text) else met).add(name)
+            said = _POSITIVE.patterns[name].regex.search(text)
+            assert said is not None  # `found` names only the patterns that match
+            met[name] = said.group(0)
     return met, not_met, genders[0] if len(genders) == 1 else None

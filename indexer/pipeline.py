@@ -247,16 +247,15 @@ def _without_bad_contacts(candidate: Candidate) -> Candidate:
 
 
 def _extract_needs(fields: dict[str, Any], label_text: str) -> None:
+    """The needs the row's words suggest, kept apart from the needs it states (`Service.needs_read_from_text`):
+    a word in a description is a guess, never a statement (before session 17 it was merged into the stated
+    lists, and then counted as confirmed). Most texts suggest no need: the row is then left as it is."""
     text = " ".join(filter(None, [fields.get("name"), fields.get("description"), label_text]))
     met, not_met, gender = extract_needs_and_gender(text)
-    # What the row states wins over what its text suggests. Most texts suggest no need: the row's own lists
-    # are then the answer, without the four set operations (~1.8k instructions a row).
-    given_met, given_not_met = set(fields.get("needs_met") or []), set(fields.get("needs_not_met") or [])
-    if met or not_met:
-        given_met |= met - given_not_met
-        given_not_met |= not_met - given_met
-    fields["needs_met"] = sorted(given_met)
-    fields["needs_not_met"] = sorted(given_not_met)
+    if met:
+        fields["needs_read_from_text"] = met
+    if not_met:
+        fields["needs_read_not_met"] = not_met
     if fields.get("gender") is None:
         fields["gender"] = gender
 

@@ -5,10 +5,14 @@ ICB's phrase, the capacity window's sentence, the needs' wording for each set of
 meets) are written once per match, when first needed, and go with the match; only the distance and the
 service's own parts are written per result. A match shows ~10 results that mostly share their needs'
 wording, so that wording, not each result, is where the joining and labelling is worth doing once.
+
+A need read from a service's own words (`Service.needs_read_from_text`) is one of the service's own parts: it
+is quoted ("Its listing mentions: Autism ('autistic'); not confirmed: ask the service."), never worded as met.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
 
@@ -19,6 +23,9 @@ from rehabmap.taxonomy import TYPE_LABELS, need_label
 _GENDER_NOTES = {"female_only": " Women only.", "male_only": " Men only."}
 # Each type's label folded once, for the comparison with a record's own label.
 _FOLDED_TYPE_LABELS = {t: label.casefold() for t, label in TYPE_LABELS.items()}
+NOT_CONFIRMED = "not confirmed: ask the service"  # said of every need read from a service's words
+_MENTIONS = " Its listing mentions: "
+_MAY_NOT_TAKE = " Its listing suggests it may not take: "
 _OUT_OF_CATCHMENT = " Out of catchment: the home is outside the area this service says it serves."
 
 
@@ -42,9 +49,12 @@ class Explainer:
         self._stale_capacity = f" Capacity unknown: the last report is more than {max_age_days} days old."
 
     def explain(self, service: Service, distance_km: float, in_icb: bool, matched: tuple[str, ...],
-                out_of_catchment: bool, capacity: Capacity | None) -> str:
+                out_of_catchment: bool, capacity: Capacity | None, read: tuple[str, ...] = (),
+                read_not: tuple[str, ...] = ()) -> str:
         """`matched`: the stated needs the service says it meets (the others are not known: a service
-        that says it does not meet one never matches); `capacity`: as `Service.capacity_now` reads it."""
+        that says it does not meet one never matches); `capacity`: as `Service.capacity_now` reads it;
+        `read`, `read_not`: of the others, those its own words suggest it meets, or does not (a guess: worded
+        as one, with the words quoted, and never as "Meets")."""
         where = self._inside if in_icb else \
             f" from home, outside the person's ICB, in {service.areas.icb_name or 'another area'}."
         text = miles_and_km(distance_km) + where
@@ -57,7 +67,9 @@ class Explainer:
             text += " Commissioned for people with a diagnosis of personality disorder."
         if service.gender in _GENDER_NOTES:
             text += _GENDER_NOTES[service.gender]
-        if self._needs:
+        if read or read_not:  # the words quoted are the service's own: not shared, not kept
+            text += self._word_needs(matched, service, read, read_not)
+        elif self._needs:
             wording = self._needs_wording.get(matched)
             text += wording if wording is not None else self._word_needs(matched)
         if out_of_catchment:
@@ -68,12 +80,37 @@ class Explainer:
             text += self._stale_capacity
         return text
 
-    def _word_needs(self, matched: tuple[str, ...]) -> str:
-        unknown = [n for n in self._needs if n not in matched]
+    def _word_needs(self, matched: tuple[str, ...], service: Service | None = None, read: tuple[str, ...] = (),
+                    read_not: tuple[str, ...] = ()) -> str:
+        """The needs' wording; kept for the match when it quotes no service's words (`service` None)."""
+        unknown = [n for n in self._needs if n not in matched and n not in read and n not in read_not]
         wording = ""
         if matched:
             wording += " Meets: " + ", ".join(need_label(n) for n in matched) + "."
+        if service is not None:
+            wording += _read(_MENTIONS, read, service.needs_read_from_text)
+            wording += _read(_MAY_NOT_TAKE, read_not, service.needs_read_not_met)
         if unknown:
             wording += " Not known: " + ", ".join(need_label(n) for n in unknown) + " (ask the service)."
-        self._needs_wording[matched] = wording
+        if service is None:
+            self._needs_wording[matched] = wording
         return wording
+
+
+def read_needs_note(service: Service) -> str:
+    """Every need read from the service's own words, said to be read ("" when none): the ORUK feed's note,
+    worded as a match's explanation words those asked for."""
+    read, read_not = service.needs_read_from_text, service.needs_read_not_met
+    return (_read(_MENTIONS, tuple(read), read) + _read(_MAY_NOT_TAKE, tuple(read_not), read_not)).strip()
+
+
+def quoted(needs: Iterable[str], words: dict[str, str]) -> list[str]:
+    """Needs read from a service's words, each with the words that suggested it: "Autism ('autistic')"."""
+    return [f"{need_label(n)} ('{words[n]}')" for n in needs]
+
+
+def _read(opening: str, needs: tuple[str, ...], words: dict[str, str]) -> str:
+    """Needs read from a service's words, each with the words quoted: a guess, said to be one."""
+    if not needs:
+        return ""
+    return opening + ", ".join(quoted(needs, words)) + "; " + NOT_CONFIRMED + "."

@@ -29,7 +29,10 @@ RANKING_RULE = (
     "1. Hard filters: type, every stated need met or not stated by the service (a service that says it does "
     "not meet a need never appears), age, gender, active, accepting referrals if asked, within the radius, "
     "and coverage: a service whose catchment does not include the home is left out, or listed and marked "
-    "out_of_catchment when the caller asks to see those. "
+    "out_of_catchment when the caller asks to see those. A need read from a service's own words (its name, "
+    "description or label) is a guess, not a statement: it never leaves a service out, never counts as "
+    "confirmed (needs_confirmed asks for needs the service or a maintainer stated), and ranks as not said; "
+    "the result names it (needs_read_from_text, needs_read_not_met) and its explanation quotes the words. "
     f"2. Order: by effective distance = great-circle km, plus {OUT_OF_AREA_MARGIN_KM:g} km for services "
     "outside the person's ICB, so a service in the home ICB comes first unless an out-of-area one is more "
     f"than {OUT_OF_AREA_MARGIN_KM:g} km nearer. Ties break by raw distance, then id. "
@@ -166,7 +169,9 @@ class MatchResult(NamedTuple):
     distance_km: float
     in_home_icb: bool
     matched_needs: list[str]
-    unknown_needs: list[str]
+    unknown_needs: list[str]  # not stated either way; some may be read from its words (the next two)
+    needs_read_from_text: tuple[str, ...]  # of the unknown needs, those its words suggest it meets
+    needs_read_not_met: tuple[str, ...]  # of the unknown needs, those its words suggest it does not meet
     out_of_catchment: bool
     capacity: Capacity | None
     explanation: str
@@ -346,13 +351,20 @@ class ResultMaker:
         if unknown is None:
             unknown = self._unknown[matched] = tuple(n for n in self._needs if n not in matched)
         outside = self._outside_counts and not covers(service, self._home)
+        read = read_not = ()  # shared and empty for most results: most records read no need from their words
+        if unknown:
+            fields = service.__dict__  # without pydantic's attribute hook per field (`Service._consistent`)
+            said, said_not = fields["needs_read_from_text"], fields["needs_read_not_met"]
+            if said or said_not:
+                read = tuple(filter(said.__contains__, unknown))
+                read_not = tuple(filter(said_not.__contains__, unknown))
         capacity = service.capacity_since(self._since)
         saved = None if placement_km is None else round_km(placement_km - distance)
         # Every field given, in order: made as `MatchResult._make` makes it, without the named tuple's `__new__`
-        # (a Python call that only passes its nine arguments on: ~1.5k instructions of a result's ~25k).
+        # (a Python call that only passes its eleven arguments on: ~1.5k instructions of a result's ~25k).
         return tuple.__new__(MatchResult, (
-            service, round_km(distance), in_icb, list(matched), list(unknown), outside, capacity,
-            self._explainer.explain(service, distance, in_icb, matched, outside, capacity), saved))
+            service, round_km(distance), in_icb, list(matched), list(unknown), read, read_not, outside, capacity,
+            self._explainer.explain(service, distance, in_icb, matched, outside, capacity, read, read_not), saved))
 
 
 def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: date) -> MatchResponse:

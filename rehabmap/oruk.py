@@ -4,7 +4,11 @@ rehabmap publishes its vocabulary (DESIGN.md §2) as four HSDS taxonomies and at
 subtype, needs and the details HSDS has no field for as `attributes` pointing at those terms:
 
 * `rehabmap-service-types` — the seven types, subtypes as children (`parent_id`); attribute, no value.
-* `rehabmap-needs` — attribute value "yes" (met) or "no" (not met); no attribute means unknown.
+* `rehabmap-needs` — attribute value "yes" (met) or "no" (not met); no attribute means unknown. Only needs a
+  source or maintainer stated: HSDS has no way to mark a value as inferred, and a consumer reads these as
+  facts. Needs rehabmap read from the service's own words (`Service.needs_read_from_text`) are published
+  as a note instead, the `rehabmap` term `needs_read_from_text` whose value says in words that they were
+  read and are not confirmed; an import skips it (the pipeline reads the published description again).
 * `rehabmap-legacy-labels` — older inpatient labels ("locked rehabilitation", "high dependency" …); the
   attribute's value is the source's original label. A label with no legacy phrase uses the `rehabmap`
   term `original_label` instead.
@@ -38,6 +42,7 @@ from datetime import date
 from typing import Any
 
 from rehabmap.errors import shorten
+from rehabmap.explanation import read_needs_note
 from rehabmap.record import WEEKDAYS, Schedule, Service
 from rehabmap.taxonomy import (
     LEGACY_LABEL_TEXTS,
@@ -126,6 +131,7 @@ DETAILS = Taxonomy(
 TAXONOMIES = (SERVICE_TYPES, NEEDS, LEGACY_LABELS, DETAILS)
 
 
+_READ_NOTE = "needs_read_from_text"
 _DETAIL_TEXTS: dict[str, tuple[str, str]] = {
     "id": ("rehabmap id", "The record's stable, source-prefixed rehabmap id (e.g. cqc:1-123456789)."),
     "provider_type": ("Provider type", "nhs, independent, local_authority or vcfse."),
@@ -148,6 +154,9 @@ _DETAIL_TEXTS: dict[str, tuple[str, str]] = {
     "cqc_rating": ("CQC rating", "Overall CQC rating (Outstanding, Good, Requires improvement, Inadequate)."),
     "cqc_rating_date": ("CQC rating date", "Date (YYYY-MM-DD) of the report that gave the CQC rating."),
     "provenance": ("Provenance", "Where the record came from: JSON with source, source_id, fetched_at, licence."),
+    _READ_NOTE: ("Needs read from its words (not confirmed)",
+                 "A note, not a statement: needs rehabmap read from the service's own name, description or label, "
+                 "with the words quoted. Not confirmed by the service; never in rehabmap-needs."),
 }
 _FLAGS = ("legacy_locked_label", "pd_specialist")  # exported only when set
 _BOOLEAN_DETAILS = (*_FLAGS, "accepting_referrals", "self_referral")
@@ -242,6 +251,8 @@ def service_to_oruk(service: Service, today: date | None = None) -> dict[str, An
         pairs.append((_term(SERVICE_TYPES, service.subtype), None))
     pairs += [(_term(NEEDS, code), _YES) for code in service.needs_met]
     pairs += [(_term(NEEDS, code), _NO) for code in service.needs_not_met]
+    if note := read_needs_note(service):
+        pairs.append((_term(DETAILS, _READ_NOTE), note))
     if service.original_label:
         pairs.append((_legacy_term(service.original_label), service.original_label))
     for code in _VALUE_DETAILS:
@@ -402,6 +413,8 @@ def oruk_to_fields(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
             fields["capacity"] = value
         elif term.code == "provenance":
             fields.setdefault("provenance", []).append(_json(value, f"attributes[{n}] provenance"))
+        elif term.code == _READ_NOTE:
+            continue  # a note of what was read from the words the import reads again, never a statement
         elif term.code in _BOOLEAN_DETAILS:
             fields[term.code] = _yes_no(value, f"attributes[{n}] {term.code}")
         else:

@@ -219,8 +219,15 @@ class Service(BaseModel):
     legacy_locked_label: bool = False
     pd_specialist: bool = False
     description: str = ""
+    # Needs as a source or a maintainer states them: what matching filters on and counts as confirmed.
     needs_met: list[str] = Field(default_factory=list)
     needs_not_met: list[str] = Field(default_factory=list)
+    # Needs rehabmap read from the record's own words (name, description, label: indexer/needs.py), each with
+    # the words that suggested it. A guess, shown as one: never confirmed, never a reason to leave a service
+    # out (rehabmap/match.py `RANKING_RULE`). A need stated either way is not also read (`_consistent`), so a
+    # maintainer confirms a read need by stating it.
+    needs_read_from_text: dict[str, str] = Field(default_factory=dict)
+    needs_read_not_met: dict[str, str] = Field(default_factory=dict)
     min_age: Annotated[int | None, Number] = Field(default=None, ge=0, le=120)
     max_age: Annotated[int | None, Number] = Field(default=None, ge=0, le=120)
     gender: Gender | None = None
@@ -278,6 +285,13 @@ class Service(BaseModel):
             return sorted(unique)
         return sorted({parse_need(v) for v in value})
 
+    @field_validator("needs_read_from_text", "needs_read_not_met")
+    @classmethod
+    def _known_read_needs(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value or value.keys() <= _NEED_CODES:
+            return value
+        return {parse_need(need): words for need, words in value.items()}
+
     @model_validator(mode="after")
     def _consistent(self) -> Service:
         # The fields are read from `__dict__`, where pydantic keeps them: `BaseModel` defines `__getattr__`, so
@@ -301,9 +315,23 @@ class Service(BaseModel):
                 self.needs_met = sorted((set(met) - _GENDER_NEEDS) | {gender})
             if _GENDER_NEEDS.intersection(not_met) != _OTHER_GENDER_NEEDS[gender]:
                 self.needs_not_met = sorted((set(not_met) | _GENDER_NEEDS) - {gender})
+        if fields["needs_read_from_text"] or fields["needs_read_not_met"]:
+            self._read_apart_from_stated()
         if fields["capacity_as_of"] and not fields["capacity"]:
             raise ValueError("capacity_as_of given without capacity")
         return self
+
+    def _read_apart_from_stated(self) -> None:
+        """A need stated (met or not) is no longer a guess: it leaves the read lists. Words read both ways
+        (records merged from two sources) say nothing: the need is left unknown."""
+        stated = {*self.needs_met, *self.needs_not_met}
+        read, read_not = self.needs_read_from_text, self.needs_read_not_met
+        both = read.keys() & read_not.keys()
+        if stated.isdisjoint(read) and stated.isdisjoint(read_not) and not both:
+            return
+        leave = stated | both
+        self.needs_read_from_text = {n: words for n, words in read.items() if n not in leave}
+        self.needs_read_not_met = {n: words for n, words in read_not.items() if n not in leave}
 
     def capacity_now(self, today: date, max_age_days: int | None = None) -> Capacity | None:
         """The capacity that holds on `today`: a report older than the freshness window

@@ -53,7 +53,9 @@ from search.engine import OVERLOADED, REFUSED_CREDENTIALS, ClusterError, SearchC
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1"
+# Schema 2: needs read from a record's words are kept apart from its stated needs (`Service.needs_read_from_text`);
+# a schema 1 index holds them merged, as if stated, and is refused (rebuilt), never misread.
+SCHEMA_VERSION = "2"
 _TEXT_FIELDS = ["name", "description", "organisation"]
 _BULK_CHUNK = 1000
 _BULK_TIMEOUT_S = 120
@@ -378,12 +380,20 @@ class ElasticIndex:
             raise (self._not_built() if index is None else _deleted(index)) from None
 
     def _meta(self) -> tuple[str, dict[str, Any]]:
+        """The concrete index and its `_meta`: of an index this version can read (every answer asks, through
+        `generation`), else IndexNotBuilt saying how to rebuild it."""
         try:
-            return _meta(self.client, self.alias)
+            concrete, meta = _meta(self.client, self.alias)
         except ClusterError as exc:
             if exc.status != 404:
                 raise
             raise self._not_built() from None
+        found = meta.get("schema_version", "unknown")
+        if found != SCHEMA_VERSION:
+            raise IndexNotBuilt(f"The search index '{self.alias}' ({concrete}) was built by another version of "
+                                f"rehabmap (schema {found}; this version reads schema {SCHEMA_VERSION}). "
+                                "Run 'rehabmap index SOURCE...' again to rebuild it.")
+        return concrete, meta
 
     @_reachable
     def info(self) -> IndexInfo:

@@ -36,8 +36,10 @@ from rehabmap.taxonomy import ServiceType
 
 # Schema 2 stores each record's query columns (`service_columns`) beside its JSON doc, so a reader loads a
 # generation with one SELECT and builds no Service objects; schema 1 files held only the docs and must be
-# rebuilt.
-SCHEMA_VERSION = "2"
+# rebuilt. Schema 3: needs read from a record's words are kept apart from its stated needs
+# (`Service.needs_read_from_text`); a schema 2 file holds them merged into `needs_met`/`needs_not_met`, as if
+# stated, and is refused (rebuilt), never misread.
+SCHEMA_VERSION = "3"
 # Declarations of the columns named by `ROW_FIELDS`, in that order.
 _COLUMN_DECLARATIONS = {
     "id": "TEXT NOT NULL", "lat": "REAL NOT NULL", "lon": "REAL NOT NULL", "service_type": "TEXT NOT NULL",

@@ -45,12 +45,14 @@ def summary_text(home: Home, placement: Home | None, request: MatchRequest, resp
         for result in group.results:
             number += 1
             service = result.service
-            unknown = ", ".join(need_label(n) for n in result.unknown_needs)
+            unknown = ", ".join(need_label(n) for n in present.not_known_needs(result))
+            read = present.read_needs_text(result)
             lines += [f"{number}. {service.name}" + (f" ({service.organisation})" if service.organisation else ""),
                       f"   {present.distance_from_home(result)}; "
                       + ("in the home ICB" if result.in_home_icb else "outside the home ICB"),
                       "   Meets: " + (", ".join(need_label(n) for n in result.matched_needs)
                                       or ("no needs given" if not request.needs else "none confirmed"))
+                      + (f". {read}" if read else "")
                       + (f". Not known: {unknown} (ask the service)" if unknown else ""),
                       f"   Vacancy: {present.capacity_text(service, today)}. "
                       f"Taking referrals: {present.referrals_text(service)}.",

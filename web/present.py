@@ -9,6 +9,7 @@ from datetime import date
 from geodata.distance import miles_and_km
 from geodata.distance import format_km as km
 from rehabmap.coverage import Coverage
+from rehabmap.explanation import NOT_CONFIRMED, quoted
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.population import short_name
 from rehabmap.record import capacity_max_age_days
@@ -117,7 +118,9 @@ PUBLIC_RADII_MILES: tuple[int, ...] = (25, 5, 10, 50)
 # The ranking rule of rehabmap.match, in plain words.
 RANKING: tuple[str, ...] = (
     ("Only services that meet every need given, or have not said either way, are listed. A service that says "
-     "it cannot meet a need is never listed; needs it has not stated are shown as unknown."),
+     "it cannot meet a need is never listed; needs it has not stated are shown as unknown. A need its listing "
+     "only mentions (rehabmap read it from its name or description) is shown as read, not confirmed: it is "
+     "never counted as met, and never keeps a service off the list."),
     ("Services whose catchment does not include the person's home are left out, unless you ask to see them: "
      "they are then marked 'out of catchment'."),
     ("Nearest first, by straight-line distance. Services in the person's own integrated care board (ICB) come "
@@ -140,7 +143,8 @@ ORDER_WORDS: dict[str, tuple[str, str]] = {
 MATCH_OPTIONS: dict[str, str] = {
     "own_icb_only": "Only services in the person's own ICB",
     "accepting_only": "Only services taking new referrals",
-    "needs_confirmed": "Only services that have confirmed every need (hide 'not known')",
+    "needs_confirmed": "Only services that have confirmed every need (hide 'not known' and needs only "
+                       "mentioned in a listing)",
     "include_out_of_catchment": "Also show services whose catchment does not include the person's home",
 }
 
@@ -214,6 +218,24 @@ def fit_tag(matched: list[str], needs: tuple[str, ...]) -> tuple[str, str] | Non
     if not matched:
         return "No need confirmed", "grey"
     return f"Confirms {len(matched)} of {len(needs)} needs", "yellow"
+
+
+def read_needs_text(result: MatchResult) -> str | None:
+    """The needs asked for that the option's listing only mentions (or mentions not taking), said to be read
+    and not confirmed: never under "Meets". None when it mentions none of them."""
+    words = []
+    if result.needs_read_from_text:
+        words.append("mentions " + ", ".join(quoted(result.needs_read_from_text, result.service.needs_read_from_text)))
+    if result.needs_read_not_met:
+        words.append("suggests it may not take " + ", ".join(
+            quoted(result.needs_read_not_met, result.service.needs_read_not_met)))
+    return f"Its listing {'; '.join(words)}: {NOT_CONFIRMED}" if words else None
+
+
+def not_known_needs(result: MatchResult) -> list[str]:
+    """The needs asked for that the option neither states nor mentions (`read_needs_text` says the others)."""
+    read = {*result.needs_read_from_text, *result.needs_read_not_met}
+    return [n for n in result.unknown_needs if n not in read]
 
 
 def distance_from_home(result: MatchResult) -> str:
@@ -290,7 +312,8 @@ def filters() -> dict[str, object]:
         "need_label": need_label, "type_name": lambda t: TYPE_LABELS[t], "subtype_label": SUBTYPE_LABELS.get,
         "capacity_text": capacity_text,
         "capacity_tag": capacity_tag, "referrals_tag": referrals_tag, "gender_tag": gender_tag,
-        "fit_tag": fit_tag, "distance_from_home": distance_from_home,
+        "fit_tag": fit_tag, "distance_from_home": distance_from_home, "read_needs_text": read_needs_text,
+        "not_known_needs": not_known_needs,
         "option_label": lambda o: MATCH_OPTIONS.get(o, o),
         "fmt_km": km_text, "fmt_share": fmt_share, "short_name": short_name,
         "short_type": lambda key: SHORT_TYPE_LABELS.get(key, key),

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from markupsafe import Markup
 
 from geodata.errors import GeodataError
+from rehabmap.explanation import NOT_CONFIRMED, quoted
 from rehabmap.record import WEEKDAYS, Schedule, Service, Weekday
 from web import present
 
@@ -105,6 +106,13 @@ def who_rows(service: Service) -> list[Row]:
         rows.append(("Suitable for", _bullets(present.needs_list(service.needs_met))))
     if service.needs_not_met:
         rows.append(("Not suitable for", _bullets(present.needs_list(service.needs_not_met))))
+    # Read from its own words, never shown as suitable or not: a guess, with the words that suggested it.
+    if service.needs_read_from_text:
+        rows.append((f"Its listing mentions ({NOT_CONFIRMED})",
+                     _bullets(quoted(service.needs_read_from_text, service.needs_read_from_text))))
+    if service.needs_read_not_met:
+        rows.append((f"Its listing suggests it may not take ({NOT_CONFIRMED})",
+                     _bullets(quoted(service.needs_read_not_met, service.needs_read_not_met))))
     return rows
 
 

@@ -40,13 +40,15 @@ def domain_answer(geography, backend, body: dict[str, Any]) -> MatchResponse:
 def result_key(r: MatchResult) -> dict[str, Any]:
     return {"id": r.service.id, "distance_km": r.distance_km, "in_home_icb": r.in_home_icb,
             "matched_needs": r.matched_needs, "unknown_needs": r.unknown_needs,
+            "needs_read_from_text": list(r.needs_read_from_text), "needs_read_not_met": list(r.needs_read_not_met),
             "out_of_catchment": r.out_of_catchment, "explanation": r.explanation,
             "distance_saved_km": r.distance_saved_km}
 
 
 def api_key(r: dict[str, Any]) -> dict[str, Any]:
     return {k: r[k] for k in ("id", "distance_km", "in_home_icb", "matched_needs", "unknown_needs",
-                              "out_of_catchment", "explanation", "distance_saved_km")}
+                              "needs_read_from_text", "needs_read_not_met", "out_of_catchment", "explanation",
+                              "distance_saved_km")}
 
 
 CASES = {

@@ -49,8 +49,11 @@ def _square(lat: float, lon: float, half: float) -> dict:
 
 
 def _vary(services: list[Service], seed: int) -> list[Service]:
-    """What `make_services` leaves out: polygon catchments, languages, organisations, text to find."""
+    """What `make_services` leaves out: polygon catchments, languages, organisations, text to find, needs read
+    from a service's words (which must neither filter nor count as confirmed: the brute force reads only the
+    stated ones)."""
     rng = random.Random(seed)
+    reads = random.Random(seed + 1)  # its own draws: the rest of the corpus is as it was before read needs
     out = []
     for i, service in enumerate(services):
         data = service.model_dump()
@@ -67,6 +70,10 @@ def _vary(services: list[Service], seed: int) -> list[Service]:
             language = rng.choice(["language:pl", "language:ur", "language:pa"])
             target = "needs_met" if rng.random() < 0.6 else "needs_not_met"
             data[target] = [*data[target], language]
+        if i % 3 == 1:  # read from its words, some of them needs it states the other way (the statement wins)
+            read = reads.sample(NEEDS, reads.randint(1, 3))
+            data["needs_read_from_text"] = {n: f"words for {n}" for n in read[1:]}
+            data["needs_read_not_met"] = {read[0]: f"no {read[0]}"}
         if i % 4 == 2:
             data["organisation"] = rng.choice(ORGANISATIONS)
         if i % 60 == 5:

@@ -93,6 +93,14 @@ def brute_force(services, home: Home, request: MatchRequest) -> list[tuple[str, 
     return answer
 
 
+def read_needs(s, request: MatchRequest) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The needs asked for that the service does not state but its words suggest, met and not met, in the
+    order asked: a need stated either way is never read (the statement wins)."""
+    stated = {*s.needs_met, *s.needs_not_met}
+    return (tuple(n for n in request.needs if n not in stated and n in s.needs_read_from_text),
+            tuple(n for n in request.needs if n not in stated and n in s.needs_read_not_met))
+
+
 def random_request(rng: random.Random) -> MatchRequest:
     types = None if rng.random() < 0.3 else tuple(rng.sample(list(ServiceType), rng.randint(1, 3)))
     return MatchRequest(
@@ -126,16 +134,21 @@ def test_match_equals_brute_force(indexed, small_areas):
 
 def test_both_orders_on_both_backends_equal_brute_force(backend, small_areas):
     """Nearest first and best fit first, one type at a time or together, on the embedded index and
-    Elasticsearch alike, over a corpus with polygon catchments and languages; with every group's total."""
+    Elasticsearch alike, over a corpus with polygon catchments, languages and needs read from services' words
+    (which never filter nor count as confirmed); with every group's total and each result's read needs."""
     services, index = backend
+    by_id = {s.id: s for s in services}
     rng = random.Random(29)
-    best_fit_differs = 0
+    best_fit_differs = read_shown = 0
     for i in range(50):
         home = random_home(rng, small_areas)
         request = MatchRequest(**{**random_request(rng).__dict__, "order": ("best_fit", "nearest")[i % 2]})
         response = match(index, home, request, TODAY)
         expected = brute_force(services, home, request)
         assert [r.service.id for r in response.results] == [sid for sid, _ in expected], request
+        for r in response.results:
+            assert read_needs(by_id[r.service.id], request) == (r.needs_read_from_text, r.needs_read_not_met)
+            read_shown += bool(r.needs_read_not_met)
         everything = MatchRequest(**{**request.__dict__, "limit": 100, "order": "nearest"})
         for group in response.groups:
             one = MatchRequest(**{**everything.__dict__, "types": tuple(group.types), "each_type": False})
@@ -151,6 +164,7 @@ def test_both_orders_on_both_backends_equal_brute_force(backend, small_areas):
             nearest = brute_force(services, home, MatchRequest(**{**request.__dict__, "order": "nearest"}))
             best_fit_differs += nearest != expected
     assert best_fit_differs >= 5  # the new order was exercised where it changes the answer
+    assert read_shown >= 5  # services whose words suggest they do not meet a need asked for were still listed
 
 
 def test_best_fit_puts_confirmed_needs_and_referrals_first(indexed, small_areas):

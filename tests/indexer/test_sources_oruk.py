@@ -91,7 +91,7 @@ def test_foreign_feed_through_the_pipeline(feed):
     advocacy = prepare(candidates[2], FixedPlacer())
     assert isinstance(advocacy, Service)
     assert (advocacy.service_type, advocacy.subtype) == (ServiceType.advocacy, "imha")
-    assert "detained_mha" in advocacy.needs_met
+    assert "detained_mha" in advocacy.needs_read_from_text and "detained_mha" not in advocacy.needs_met
     bad_age = prepare(candidates[8], FixedPlacer())
     assert isinstance(bad_age, Rejection) and "min_age" in bad_age.reason and bad_age.origin.line == 8
 
@@ -291,6 +291,7 @@ def test_only_detention_in_a_real_feeds_words_means_detained_mha(data_dir):
         assert isinstance(mapped, SourceItem), mapped
         service = prepare(mapped.candidate, FixedPlacer())
         assert isinstance(service, Service), service
-        needs[name] = service.needs_met
+        assert "detained_mha" not in service.needs_met  # the feed states no need: words are read, not stated
+        needs[name] = service.needs_read_from_text
     assert "detained_mha" not in needs["Rethink Carers Service"]
     assert "detained_mha" in needs["Independent Mental Health Advocacy (IMHA)"]

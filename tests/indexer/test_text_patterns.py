@@ -24,14 +24,15 @@ from rehabmap.textmatch import FoldedPattern, FoldedPatterns, fold_case, words
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def reference_needs(text: str) -> tuple[set[str], set[str]]:
-    met: set[str] = set()
-    not_met: set[str] = set()
+def reference_needs(text: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(met, not_met), each need with the words that suggested it, as the search found them (case-folded)."""
+    met: dict[str, str] = {}
+    not_met: dict[str, str] = {}
     for need, pattern in needs._PATTERNS.items():
-        if re.search(needs._NEGATION + "(?:" + pattern + ")", text, re.I):
-            not_met.add(need)
-        elif re.search(pattern, text, re.I):
-            met.add(need)
+        if excluded := re.search(needs._NEGATION + "(?:" + pattern + ")", text, re.I):
+            not_met[need] = fold_case(excluded.group(0))
+        elif said := re.search(pattern, text, re.I):
+            met[need] = fold_case(said.group(0))
     return met, not_met
 
 
@@ -59,7 +60,7 @@ def fast_label(label: str) -> Classification | None | str:
 
 
 def assert_same(text: str) -> None:
-    assert needs.extract_needs(text) == reference_needs(text), text
+    assert needs.extract_needs(text) == tuple(set(read) for read in reference_needs(text)), text
     assert needs.extract_gender(text) == reference_gender(text), text
     assert needs.extract_needs_and_gender(text) == (*reference_needs(text), reference_gender(text)), text
     assert fast_label(text) == reference_label(text), text

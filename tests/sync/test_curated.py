@@ -100,7 +100,8 @@ def test_rows_are_checked_against_the_real_geography_with_file_line_and_column(t
     assert any("'ZZ9' is not in the 2021 list of NHS trusts" in w for w in report.warnings)
     leeds_ips = index_record(home, "curated-ips:e54000054-leeds-ips-employment-service-invented")
     assert leeds_ips["service_type"] == "ips_employment" and leeds_ips["last_verified"] == "2026-10-01"
-    assert leeds_ips["service_area"]["codes"] == [WEST_YORKSHIRE] and "autism" in leeds_ips["needs_met"]
+    assert leeds_ips["service_area"]["codes"] == [WEST_YORKSHIRE] and leeds_ips["needs_met"] == []
+    assert leeds_ips["needs_read_from_text"] == {"autism": "autism"}  # its description's words: read, not stated
     assert leeds_ips["website"] == "https://www.example.org"
     imha = index_record(home, "curated-advocacy:e08000035-imha-leeds-advocacy-imha-invented")
     assert (imha["service_type"], imha["subtype"]) == ("advocacy", "imha")

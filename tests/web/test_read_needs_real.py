@@ -1,0 +1,116 @@
+"""Needs read from a service's own words are shown as read, never as stated, end to end: a real `rehabmap sync
+cqc` (its own process) against the replay of the 103 real recorded CQC locations, served by a real
+`rehabmap serve`, read through the API and in Chromium.
+
+CQC's real Dovetail House (a care home in Mansfield) states learning disabilities and substance misuse through
+its specialisms. Here it carries the other name a provider may give CQC (`alsoKnownAs`), and that name speaks of
+autistic adults and of no step-free access. Before, rehabmap merged those words into the needs the service
+states: the API and the pages said it meets autism, `needs_confirmed` counted it as an explicit yes, and a
+person needing step-free access never saw it at all, on a guess. Now both are read, not confirmed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rehabmap.oruk import service_uuid
+from tests.sync.replay import running
+from tests.sync.store_fixtures import make_home, rehabmap, serving
+from tests.web.test_browser import axe
+
+pytestmark = pytest.mark.slow
+
+DOVETAIL = "cqc:1-112779585"
+ALSO_KNOWN_AS = "Dovetail House recovery home for autistic adults, no step-free access"
+HOME = {"postcode": "NG18 2AT"}
+ASKED = {"home": HOME, "types": ["supported_accommodation"], "needs": ["autism", "step_free_access"],
+         "max_distance_km": 10}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, geodata_dir: Path, data_dir: Path) -> Iterator[str]:
+    home = make_home(tmp_path_factory.mktemp("read-needs") / "home", geodata_dir)
+    for replay in running(data_dir / "feeds"):
+        replay.cqc.alter(DOVETAIL.split(":")[1], alsoKnownAs=ALSO_KNOWN_AS)
+        done = rehabmap(home, data_dir, replay, "sync", "cqc")
+        assert done.returncode == 0, done.stderr
+    with serving(home, data_dir) as url:
+        yield url
+
+
+def dovetail(answer: dict) -> dict | None:
+    return next((r for r in answer["results"] if r["id"] == DOVETAIL), None)
+
+
+def test_the_api_says_read_not_confirmed_and_never_hides_on_a_guess(served):
+    record = httpx.get(f"{served}/services/{DOVETAIL}", timeout=60).json()
+    assert (record["needs_met"], record["needs_not_met"]) == (["learning_disability", "substance_misuse"], [])
+    assert record["needs_read_from_text"] == {"autism": "autistic"}
+    assert record["needs_read_not_met"] == {"step_free_access": "no step-free"}
+
+    result = dovetail(httpx.post(f"{served}/match", json=ASKED, timeout=60).json())
+    assert result is not None  # a read "not met" never leaves it out
+    assert result["matched_needs"] == [] and result["unknown_needs"] == ["autism", "step_free_access"]
+    assert (result["needs_read_from_text"], result["needs_read_not_met"]) == (["autism"], ["step_free_access"])
+    assert ("Its listing mentions: Autism ('autistic'); not confirmed: ask the service. Its listing suggests it may "
+            "not take: Step-free access ('no step-free'); not confirmed: ask the service.") in result["explanation"]
+    assert "Meets:" not in result["explanation"]
+
+    confirmed = httpx.post(f"{served}/match", json={**ASKED, "needs": ["autism"], "needs_confirmed": True}, timeout=60)
+    assert dovetail(confirmed.json()) is None  # a word in its name is not the service saying so
+    stated = httpx.post(f"{served}/match", json={**ASKED, "needs": ["substance_misuse"], "needs_confirmed": True},
+                        timeout=60)
+    assert dovetail(stated.json())["matched_needs"] == ["substance_misuse"]
+
+
+def test_exports_and_the_oruk_feed_keep_read_apart_from_stated(served):
+    """CSV and GeoJSON carry the read needs in their own columns; the ORUK feed's needs taxonomy (which HSDS
+    readers take as facts) holds only the stated ones, and the read ones go in a note that says so."""
+    text = httpx.get(f"{served}/services.csv", timeout=60).content.decode("utf-8-sig")  # the mark for Excel
+    sheet = list(csv.DictReader(io.StringIO(text)))
+    [row] = [r for r in sheet if r["id"] == DOVETAIL]
+    assert (row["needs_met"], row["needs_read_from_text"], row["needs_read_not_met"]) == (
+        "learning_disability;substance_misuse", "autism (autistic)", "step_free_access (no step-free)")
+    features = httpx.get(f"{served}/services.geojson", timeout=60).json()["features"]
+    [feature] = [f["properties"] for f in features if f["id"] == DOVETAIL]
+    assert feature["needs_read_from_text"] == {"autism": "autistic"} and "autism" not in feature["needs_met"]
+
+    published = httpx.get(f"{served}/oruk/services/{service_uuid(DOVETAIL)}", timeout=60).json()
+    terms = [(a["taxonomy_term"]["taxonomy"], a["taxonomy_term"]["code"], a.get("value"))
+             for a in published["attributes"]]
+    assert [(code, value) for taxonomy, code, value in terms if taxonomy == "rehabmap-needs"] == [
+        ("learning_disability", "yes"), ("substance_misuse", "yes")]
+    [note] = [value for _, code, value in terms if code == "needs_read_from_text"]
+    assert note == ("Its listing mentions: Autism ('autistic'); not confirmed: ask the service. Its listing suggests "
+                    "it may not take: Step-free access ('no step-free'); not confirmed: ask the service.")
+
+
+def test_the_pages_show_it_as_read(browser, served, axe_source):
+    page = browser.new_page()
+    page.goto(f"{served}/service/{DOVETAIL}")
+    main = page.locator("main").inner_text()
+    assert "Its listing mentions (not confirmed: ask the service)\t\nAutism ('autistic')" in main
+    assert ("Its listing suggests it may not take (not confirmed: ask the service)\t\nStep-free access "
+            "('no step-free')") in main
+    suitable = main.split("Suitable for", 1)[1].split("Its listing", 1)[0]
+    assert "Autism" not in suitable and "Learning disability" in suitable
+    assert axe(page, axe_source) == []
+
+    page.goto(f"{served}/alternatives")
+    page.fill("input[name=home]", HOME["postcode"])
+    page.check("input[name=types][value=supported_accommodation]")
+    page.check("input[name=needs][value=autism]")
+    page.locator("main form button[type=submit]").last.click()
+    page.wait_for_url("**/alternatives/results/*")
+    card = page.locator(".rm-option", has_text="Dovetail House")
+    text = card.inner_text()
+    assert "None confirmed" in text and "No need confirmed" in text
+    assert "Its listing mentions Autism ('autistic'): not confirmed: ask the service" in text
+    assert axe(page, axe_source) == []
+    page.close()
