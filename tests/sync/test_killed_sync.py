@@ -24,7 +24,6 @@ from tests.sync.store_fixtures import (
     start_rehabmap,
     table_rows,
 )
-from tests.web.test_real_feeds import synced_home  # noqa: F401  (a home after one full sync of the replay)
 
 ASHTON = "cqc:1-112816741"  # Ashton Lodge Residential Home: 27 beds as CQC recorded it
 HANG_S = 300  # only a run that would hang waits this long
@@ -56,9 +55,9 @@ def beds(url: str) -> int:
 
 
 @pytest.mark.parametrize("step", ["fetched", "applied", "index-written", "live"])
-def test_a_run_killed_at_each_step_converges(step, synced_home, tmp_path, data_dir, replay):  # noqa: F811
+def test_a_run_killed_at_each_step_converges(step, cqc_synced_home, tmp_path, data_dir, replay):
     home = tmp_path / "home"
-    shutil.copytree(synced_home, home, symlinks=True)
+    shutil.copytree(cqc_synced_home, home, symlinks=True)
     assert index_record(home, ASHTON)["beds"] == 27
     replay.cqc.alter(ASHTON.split(":")[1], numberOfBeds=31)
 
@@ -85,13 +84,13 @@ def test_a_run_killed_at_each_step_converges(step, synced_home, tmp_path, data_d
     assert index_record(home, ASHTON)["beds"] == 31
 
 
-def test_health_says_a_running_server_is_behind_a_killed_runs_applied_changes(synced_home, tmp_path, data_dir,
-                                                                               replay):  # noqa: F811
+def test_health_says_a_running_server_is_behind_a_killed_runs_applied_changes(cqc_synced_home, tmp_path, data_dir,
+                                                                               replay):
     """A sync killed after applying, while a server runs: the server serves the previous data until the next sync,
     review decision or restart. `sync-status` said so; `/health`, which monitoring reads, said "ok". Now it says
     "degraded" with the count, still 200 (the previous index answers), and "ok" once the next run writes them."""
     home = tmp_path / "home"
-    shutil.copytree(synced_home, home, symlinks=True)
+    shutil.copytree(cqc_synced_home, home, symlinks=True)
     with serving(home, data_dir) as url:
         assert httpx.get(f"{url}/health", timeout=60).json()["not_live"] == 0
         replay.cqc.alter(ASHTON.split(":")[1], numberOfBeds=31)
