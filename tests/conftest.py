@@ -37,6 +37,25 @@ def geography(geodata_dir: Path) -> Iterator[Geography]:
 
 
 @pytest.fixture(scope="session")
+def cqc_synced_home(tmp_path_factory: pytest.TempPathFactory, geodata_dir: Path, data_dir: Path) -> Path:
+    """A home that `rehabmap sync cqc` (a real process) filled from the recorded CQC API (tests/sync/replay.py),
+    once per session. Never served or written: a module that reads a synced directory (`synced_home` in
+    tests/web/test_real_feeds.py) and a test that syncs on from one each take a copy, so what one writes or
+    logs no other sees. It stands for the first sync that nine files made per module or per test (19 in all,
+    each a `rehabmap` process placing the 103 recorded locations on the real geodata); the tests that check a
+    first sync's own report still make theirs."""
+    from tests.sync.replay import running
+    from tests.sync.store_fixtures import make_home, rehabmap
+
+    home = make_home(tmp_path_factory.mktemp("cqc-synced") / "home", geodata_dir)
+    for replay in running(data_dir / "feeds"):
+        done = rehabmap(home, data_dir, replay, "sync", "cqc")
+        assert done.returncode == 0, done.stderr
+        assert "held cqc:1-112845365 Field House: inferred: inpatient_rehab_level1" in done.stdout
+    return home
+
+
+@pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """A real PostgreSQL for the session (tests/postgres.py); skipped without one, failing in CI."""
     with postgres_server() as server:

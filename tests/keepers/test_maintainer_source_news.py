@@ -5,6 +5,7 @@ deregistered one home and changed another's phone number."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.sync.replay import Replay, running
-from tests.sync.store_fixtures import FIELD_HOUSE, index_record, make_home, rehabmap, serving
+from tests.sync.store_fixtures import FIELD_HOUSE, index_record, rehabmap, serving
 from tests.sync.test_maintainers_word import DOVETAIL, DOVETAIL_ID, MAINTAINER, maintainer_token
 from tests.web.test_browser import axe
 
@@ -26,7 +27,7 @@ def replay(data_dir: Path) -> Iterator[Replay]:
     yield from running(data_dir / "feeds")
 
 
-def test_a_maintainer_sees_what_the_source_took_back_and_what_it_changed(tmp_path, geodata_dir, data_dir, replay,
+def test_a_maintainer_sees_what_the_source_took_back_and_what_it_changed(tmp_path, cqc_synced_home, data_dir, replay,
                                                                         browser, axe_source):
     """Before, the keepers' page of a service a source retired after a maintainer's restore said only "Retired",
     and one whose edited phone the source had since changed said nothing: a maintainer could restore the first
@@ -35,8 +36,8 @@ def test_a_maintainer_sees_what_the_source_took_back_and_what_it_changed(tmp_pat
     answers the second (audited), after which it is no longer listed. (And before, saving any field of a synced
 CQC record on its page was refused, "description: Input should be a valid string": the empty description box
 was sent as a change from the record's empty text to none.)"""
-    home = make_home(tmp_path / "home", geodata_dir)
-    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    home = tmp_path / "home"
+    shutil.copytree(cqc_synced_home, home, symlinks=True)  # a home after a first `sync cqc` of the replay
     token = maintainer_token(home, data_dir)
     start = f"/keepers/services/{DOVETAIL_ID}"
     with serving(home, data_dir) as url, signed_in_page(browser, url, token, start) as page:
@@ -97,15 +98,15 @@ was sent as a change from the record's empty text to none.)"""
     assert index_record(home, ASHTON_ID)["phone"] == "0161 000 0001"
 
 
-def test_the_review_queue_shows_a_decision_whose_evidence_the_source_changed(tmp_path, geodata_dir, data_dir, replay,
-                                                                             browser, axe_source):
+def test_the_review_queue_shows_a_decision_whose_evidence_the_source_changed(tmp_path, cqc_synced_home, data_dir,
+                                                                             replay, browser, axe_source):
     """A maintainer accepted Field House as a level 1 rehabilitation unit on CQC's word that it inspects a
     rehabilitation ward there; CQC then stopped listing that ward. The sync said so and `rehabmap review list
     --changed` lists it, but before, the keepers' review queue showed only what awaits a first decision ("Nothing
     awaits a decision."): a maintainer working on the pages never saw it. Now the queue lists it apart, its
     decision standing, linked to the record's page that says what changed."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    home = tmp_path / "home"
+    shutil.copytree(cqc_synced_home, home, symlinks=True)  # a home after a first `sync cqc` of the replay
     assert rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE, "--level", "1").returncode == 0
     wards = next(r for r in replay.cqc.records.values() if r["locationId"] == FIELD_HOUSE.split(":", 1)[1])
     replay.cqc.alter(wards["locationId"], inspectionAreas=[a for a in wards["inspectionAreas"]

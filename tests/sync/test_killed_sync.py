@@ -26,7 +26,6 @@ from tests.sync.store_fixtures import (
     start_rehabmap,
     table_rows,
 )
-from tests.web.test_real_feeds import synced_home  # noqa: F401  (a home after one full sync of the replay)
 
 ASHTON = "cqc:1-112816741"  # Ashton Lodge Residential Home: 27 beds as CQC recorded it
 HANG_S = 300  # only a run that would hang waits this long
@@ -58,9 +57,9 @@ def beds(url: str) -> int:
 
 
 @pytest.mark.parametrize("step", ["fetched", "applied", "index-written", "live"])
-def test_a_run_killed_at_each_step_converges(step, synced_home, tmp_path, data_dir, replay):  # noqa: F811
+def test_a_run_killed_at_each_step_converges(step, cqc_synced_home, tmp_path, data_dir, replay):
     home = tmp_path / "home"
-    shutil.copytree(synced_home, home, symlinks=True)
+    shutil.copytree(cqc_synced_home, home, symlinks=True)
     assert index_record(home, ASHTON)["beds"] == 27
     replay.cqc.alter(ASHTON.split(":")[1], numberOfBeds=31)
 
@@ -87,15 +86,14 @@ def test_a_run_killed_at_each_step_converges(step, synced_home, tmp_path, data_d
     assert index_record(home, ASHTON)["beds"] == 31
 
 
-def test_a_running_server_catches_up_with_a_killed_run_on_its_own(synced_home, tmp_path, data_dir,
-                                                                   replay):  # noqa: F811
+def test_a_running_server_catches_up_with_a_killed_run_on_its_own(cqc_synced_home, tmp_path, data_dir, replay):
     """A sync killed after applying, while a server of two workers runs. Before, the server served the previous
     data until the next sync, review decision or restart, and /health said "degraded" meanwhile. Now it says so
     only while a converge cannot run (the test holds the converge lock, as a worker converging would), and then
     the server's own look, on its timer, writes the change: once, by one worker, with every answer in between
     from a complete index."""
     home = tmp_path / "home"
-    shutil.copytree(synced_home, home, symlinks=True)
+    shutil.copytree(cqc_synced_home, home, symlinks=True)
     with serving(home, data_dir, "--workers", "2", REHABMAP_CONVERGE_EVERY_S="1") as url:
         before = httpx.get(f"{url}/health", timeout=60).json()
         assert before["not_live"] == 0

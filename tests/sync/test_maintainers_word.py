@@ -6,12 +6,13 @@ wins, and a conflict between the two is never silent."""
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 import httpx
 
-from tests.sync.store_fixtures import FIELD_HOUSE, first_line, index_record, make_home, rehabmap, serving, table_rows
+from tests.sync.store_fixtures import FIELD_HOUSE, first_line, index_record, rehabmap, serving, table_rows
 
 DOVETAIL = "1-112779585"  # Dovetail House, Mansfield: a care home registered for mental health
 DOVETAIL_ID = f"cqc:{DOVETAIL}"
@@ -33,9 +34,11 @@ def maintainer_token(home: Path, data_dir: Path) -> str:
     return made.stdout.splitlines()[0].strip()
 
 
-def synced_home(tmp_path: Path, geodata_dir: Path, data_dir: Path, replay) -> tuple[Path, dict[str, str]]:
-    home = make_home(tmp_path / "home", geodata_dir)
-    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+def synced_home(tmp_path: Path, cqc_synced_home: Path, data_dir: Path) -> tuple[Path, dict[str, str]]:
+    """A home of this test's own after `rehabmap sync cqc` of the recorded API (a copy of the session's,
+    `cqc_synced_home`), and a maintainer's token for it."""
+    home = tmp_path / "home"
+    shutil.copytree(cqc_synced_home, home, symlinks=True)
     return home, {"Authorization": f"Bearer {maintainer_token(home, data_dir)}"}
 
 
@@ -45,13 +48,13 @@ def _audit(home: Path, service_id: str) -> list[tuple[str, str, str, object, obj
     return [(actor, action, field, json.loads(old), json.loads(new)) for actor, action, field, old, new in rows]
 
 
-def test_a_deregistration_after_a_maintainers_restore_retires_the_service(tmp_path, geodata_dir, data_dir, replay):
+def test_a_deregistration_after_a_maintainers_restore_retires_the_service(tmp_path, cqc_synced_home, data_dir, replay):
     """A maintainer retired Dovetail House by mistake and restored it; CQC later deregistered it. Before, the
     overlay's `status: active` won over the sync for good: the sync reported it retired, yet `/services`, `/match`
     and every rebuild (`rehabmap index`) went on showing a home CQC no longer registers. Now the deregistration,
     news the maintainer did not have, retires it; the sync report and the audit log say a maintainer had restored
     it (who, when); and the maintainer may restore it again, their newer word."""
-    home, auth = synced_home(tmp_path, geodata_dir, data_dir, replay)
+    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
     with serving(home, data_dir) as url:
         assert retire(url, auth).status_code == 200
         restored = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json={"status": "active"}, headers=auth,
@@ -90,10 +93,10 @@ def test_a_deregistration_after_a_maintainers_restore_retires_the_service(tmp_pa
     assert index_record(home, DOVETAIL_ID)["status"] == "active", "the maintainer's newer word stands"
 
 
-def test_the_answer_to_a_retirement_says_when(tmp_path, geodata_dir, data_dir, replay):
+def test_the_answer_to_a_retirement_says_when(tmp_path, cqc_synced_home, data_dir):
     """Before, `POST /maintain/services/{id}/retire` answered the record without `retired_on` and `retired_reason`,
     which `GET /services/{id}` gives for the same record: the maintainer's client could not tell when."""
-    home, auth = synced_home(tmp_path, geodata_dir, data_dir, replay)
+    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
     with serving(home, data_dir) as url:
         retired = retire(url, auth).json()
         public = httpx.get(f"{url}/services/{DOVETAIL_ID}", timeout=30).json()
@@ -106,11 +109,11 @@ def test_the_answer_to_a_retirement_says_when(tmp_path, geodata_dir, data_dir, r
     assert restored["service"]["retired_on"] is None and restored["service"]["status"] == "active"
 
 
-def test_a_rejected_records_changes_are_not_counted_as_changed(tmp_path, geodata_dir, data_dir, replay):
+def test_a_rejected_records_changes_are_not_counted_as_changed(tmp_path, cqc_synced_home, data_dir, replay):
     """A maintainer rejected Field House (an acute ward, say); CQC then changed its phone number. Before, the sync
     reported "changed 1" for a record nobody is shown; now a rejected record's changes are not counted (it stays
     out of every search, and no change is written to the live index)."""
-    home, _ = synced_home(tmp_path, geodata_dir, data_dir, replay)
+    home, _ = synced_home(tmp_path, cqc_synced_home, data_dir)
     rejected = rehabmap(home, data_dir, None, "review", "reject", FIELD_HOUSE, "--reason", "acute ward")
     assert rejected.returncode == 0, rejected.stderr
     replay.cqc.alter(FIELD_HOUSE.split(":", 1)[1], mainPhoneNumber="01773838151")
@@ -124,13 +127,13 @@ def test_a_rejected_records_changes_are_not_counted_as_changed(tmp_path, geodata
     assert f"changed {FIELD_HOUSE}" not in dry.stdout
 
 
-def test_a_source_change_to_an_edited_field_keeps_the_edit_and_says_so(tmp_path, geodata_dir, data_dir, replay):
+def test_a_source_change_to_an_edited_field_keeps_the_edit_and_says_so(tmp_path, cqc_synced_home, data_dir, replay):
     """A maintainer set Dovetail House's phone to its referral line; a month later CQC changed the home's main
     number. Before, the edit hid the source's new number for good, in silence: the sync said "changed phone" and
     nothing else. The edit may be a correction the source never had, so it stays shown; but the source's news is
     said: in the sync report, in the audit log (a `questioned` row, which is no HSDS change) and on the service's
     keepers' page, until a maintainer edits the field again."""
-    home, auth = synced_home(tmp_path, geodata_dir, data_dir, replay)
+    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
     with serving(home, data_dir) as url:
         edited = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", json={"phone": "01623 420691"}, headers=auth,
                              timeout=30)
@@ -150,13 +153,13 @@ def test_a_source_change_to_an_edited_field_keeps_the_edit_and_says_so(tmp_path,
     assert "questioned" not in rehabmap(home, data_dir, None, "audit", "--service", DOVETAIL_ID, "--hsds").stdout
 
 
-def test_a_source_listing_again_what_a_maintainer_retired_keeps_it_retired_and_says_so(tmp_path, geodata_dir,
+def test_a_source_listing_again_what_a_maintainer_retired_keeps_it_retired_and_says_so(tmp_path, cqc_synced_home,
                                                                                       data_dir, replay):
     """A maintainer retired Dovetail House (it stopped taking people with mental health needs, say); CQC then
     deregistered it, and later registered it again. Before, the sync reported it "listed again by the source" while
     the maintainer's retirement silently kept it out. The retirement stays (the source's registration says nothing
     of what the maintainer knew), and the news is said as for any edited field: a `questioned` status."""
-    home, auth = synced_home(tmp_path, geodata_dir, data_dir, replay)
+    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
     with serving(home, data_dir) as url:
         assert retire(url, auth).status_code == 200
     replay.cqc.deregister(DOVETAIL, date(2026, 11, 30))
@@ -173,11 +176,11 @@ def test_a_source_listing_again_what_a_maintainer_retired_keeps_it_retired_and_s
         ("status", "inactive", "active")]
 
 
-def test_changing_a_record_held_from_the_index_says_why_it_is_not_there(tmp_path, geodata_dir, data_dir, replay):
+def test_changing_a_record_held_from_the_index_says_why_it_is_not_there(tmp_path, cqc_synced_home, data_dir):
     """Field House is synced but held for review (a mental health hospital with no stated level). Before, a
     maintainer's PATCH, retire or verify of it answered "No service with id 'cqc:1-112845365'.", as for a mistyped
     id. Now the same 404 says it awaits review, or was rejected (when, by whom, why), and where to decide it."""
-    home, auth = synced_home(tmp_path, geodata_dir, data_dir, replay)
+    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
     with serving(home, data_dir) as url:
         held = httpx.patch(f"{url}/maintain/services/{FIELD_HOUSE}", json={"phone": "01773 000000"}, headers=auth,
                            timeout=30)
@@ -194,13 +197,13 @@ def test_changing_a_record_held_from_the_index_says_why_it_is_not_there(tmp_path
         assert unknown["error"]["message"] == "No service with id 'cqc:1-000'."
 
 
-def test_a_restore_the_source_came_to_agree_with_is_not_named_by_its_later_retirement(tmp_path, geodata_dir,
+def test_a_restore_the_source_came_to_agree_with_is_not_named_by_its_later_retirement(tmp_path, cqc_synced_home,
                                                                                      data_dir, replay):
     """CQC deregistered Dovetail House; a maintainer restored it (knowing better); CQC then registered it again,
     and later deregistered it once more. The last retirement takes back no maintainer's word (the source had come
     to agree with the restore, and then changed its mind): its report line names no maintainer, and the overlay
     holds no status that a rebuild would lay."""
-    home, auth = synced_home(tmp_path, geodata_dir, data_dir, replay)
+    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
     replay.cqc.deregister(DOVETAIL, date(2026, 11, 1))
     assert first_line(rehabmap(home, data_dir, replay, "sync", "cqc"))["retired"] == 1
     with serving(home, data_dir) as url:

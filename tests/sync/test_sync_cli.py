@@ -5,6 +5,7 @@ the CQC connector against the replay of the CQC API (the 103 real recorded locat
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import threading
 from datetime import date
@@ -184,14 +185,14 @@ def test_cli_errors_are_one_line(tmp_path, geodata_dir, data_dir, replay):
     assert "REHABMAP_CQC_API_KEY" in refused.stderr and "wrong" not in refused.stderr
 
 
-def test_an_answer_that_is_no_page_of_the_listing_retires_nothing(tmp_path, geodata_dir, data_dir, replay):
+def test_an_answer_that_is_no_page_of_the_listing_retires_nothing(tmp_path, cqc_synced_home, data_dir, replay):
     """CQC's list of hospitals answered 200 with something that is not a page of it (an error message in place
     of `locations`). Before, it was read as a page that lists no hospital: the full run, a complete listing,
     retired Field House, the inpatient unit a maintainer had accepted, and exited 0 while CQC's complete
     inpatient coverage went on claiming "None found" beside it. Now the run stops with one error line, nothing
     is applied, and the next run goes on."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    home = tmp_path / "home"
+    shutil.copytree(cqc_synced_home, home, symlinks=True)  # a home after a first `sync cqc` of the replay
     assert rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE, "--level", "1").returncode == 0
     replay.fail("/cqc/locations", 200)  # the first list page of a full run: hospitals
 
@@ -211,14 +212,14 @@ def test_an_answer_that_is_no_page_of_the_listing_retires_nothing(tmp_path, geod
     assert index_record(home, FIELD_HOUSE)["status"] == "active"
 
 
-def test_a_changes_answer_that_is_no_page_keeps_its_window(tmp_path, geodata_dir, data_dir, replay):
+def test_a_changes_answer_that_is_no_page_keeps_its_window(tmp_path, cqc_synced_home, data_dir, replay):
     """CQC deregisters Grovelands Lodge, and its change log answers the next run with something that is not a
     page of changes. Before, that run read it as "no changes", exited 0 and moved its cursor past the window:
     no later run asked for it again, and the deregistered home stayed shown as registered. The same when the
     home's own record was answered so (refused as a record with no locationId, its change spent). Now the run
     stops with the error and the cursor where it was, so the next run retires the home."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    home = tmp_path / "home"
+    shutil.copytree(cqc_synced_home, home, symlinks=True)  # a home after a first `sync cqc` of the replay
     replay.cqc.deregister(GROVELANDS, date(2026, 11, 30))
     replay.fail("/cqc/changes/location", 200)
     replay.fail(f"/cqc/locations/{GROVELANDS}", 200)
@@ -266,15 +267,15 @@ def test_a_failed_sync_tells_the_person_watching_sync_status(tmp_path, geodata_d
     assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "active"
 
 
-def test_a_value_the_source_gives_that_cannot_be_read_keeps_the_last_good_record(tmp_path, geodata_dir, data_dir,
+def test_a_value_the_source_gives_that_cannot_be_read_keeps_the_last_good_record(tmp_path, cqc_synced_home, data_dir,
                                                                                   replay):
     """CQC's record of Dovetail House comes back with a bed count that is not a number, and Devonshire Manor's
     with a postcode that is not one. Before, each was refused and its record retired ("the source's record can no
     longer be used"; here 2 of 7 records, so the run stopped at the threshold and --force retired both): a home
     CQC still registers left every search over one unreadable value, where a bad latitude kept the last good
     version. Now both keep it, and the report says so."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    home = tmp_path / "home"
+    shutil.copytree(cqc_synced_home, home, symlinks=True)  # a home after a first `sync cqc` of the replay
     replay.cqc.alter(DOVETAIL, numberOfBeds="twenty")
     replay.cqc.alter(DEVONSHIRE, postalCode="NOT A POSTCODE")
 
@@ -295,12 +296,12 @@ def test_a_value_the_source_gives_that_cannot_be_read_keeps_the_last_good_record
             "Dovetail House"]
 
 
-def test_a_discarded_run_no_longer_waits_for_a_person(tmp_path, geodata_dir, data_dir, replay):
+def test_a_discarded_run_no_longer_waits_for_a_person(tmp_path, cqc_synced_home, data_dir, replay):
     """A run stopped at the threshold, then dropped with --discard: a person decided. Before, sync-status kept
     saying STOPPED, that what was fetched is kept and to --force or --discard it, and exited 3, so cron mailed
     again every morning until the next run happened to succeed."""
-    home = make_home(tmp_path / "home", geodata_dir)
-    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    home = tmp_path / "home"
+    shutil.copytree(cqc_synced_home, home, symlinks=True)  # a home after a first `sync cqc` of the replay
     replay.cqc.deregister(GROVELANDS, date(2026, 11, 30))
     replay.cqc.deregister(DOVETAIL, date(2026, 11, 30))
     assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 3

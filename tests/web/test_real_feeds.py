@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import sqlite3
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -41,13 +42,11 @@ WAITS = "None confirmed yet: 1 candidate awaits review by the directory's mainta
 
 
 @pytest.fixture(scope="module")
-def synced_home(tmp_path_factory: pytest.TempPathFactory, geodata_dir: Path, data_dir: Path) -> Path:
-    """A home that `rehabmap sync cqc` filled from the recorded CQC API."""
-    home = make_home(tmp_path_factory.mktemp("real-feeds") / "home", geodata_dir)
-    for replay in running(data_dir / "feeds"):
-        done = rehabmap(home, data_dir, replay, "sync", "cqc")
-        assert done.returncode == 0, done.stderr
-        assert "held cqc:1-112845365 Field House: inferred: inpatient_rehab_level1" in done.stdout
+def synced_home(cqc_synced_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This module's own copy of the home `rehabmap sync cqc` filled from the recorded CQC API
+    (`cqc_synced_home`, tests/conftest.py): its tests change it, and its server logs in it."""
+    home = tmp_path_factory.mktemp("real-feeds") / "home"
+    shutil.copytree(cqc_synced_home, home, symlinks=True)
     return home
 
 
