@@ -4,8 +4,9 @@ For an ICB, a local authority or a county council, and for each part of the path
 and each subtype, the indicators are:
 
 * **count** — active services of that type whose recorded area (`Service.areas.icb_code` / `lad_code`; a
-  county council: the district's county) is the area; **per 100k adults** — count per 100,000 adults, where **adults are people aged 16 and
-  over** (Census 2021 total minus `pop_15_under`; the census age bands split at 15/16).
+  county council: the district's county) is the area; **per 100k adults** — count per 100,000 adults, where
+  **adults are people aged 16 and over** (Census 2021 total minus `pop_15_under`; the census age bands split
+  at 15/16).
 * **distance to the nearest service** of that type, from each small area's (LSOA 2021) ONS
   population-weighted centroid, by great-circle distance, to the nearest active service **anywhere in
   England**: services outside the area count, because that is where people go.
