@@ -35,8 +35,9 @@ from api.maintain_schemas import (
     ServicePatchIn,
 )
 from api.paging import PageNumber
+from api.routes.services import held_item
 from api.schemas import ServiceOut, error_responses
-from rehabmap.errors import DirectoryUnavailable, DomainError, InvalidValue, ServiceNotFound
+from rehabmap.errors import DirectoryUnavailable, InvalidValue, ServiceNotFound
 from rehabmap.maintain.audit import hsds_metadata
 from rehabmap.maintain.auth import Principal, Role
 from rehabmap.maintain.edits import MAINTAINER_ROLES, Editor
@@ -123,16 +124,12 @@ def _unshown_explained(request: Request, service_id: str) -> Iterator[None]:
     try:
         yield
     except ServiceNotFound:
-        opener = getattr(request.app.state, "open_review", None)
-        try:
-            item = opener().item(service_id) if opener is not None else None
-        except DomainError:
-            item = None
-        why = item.why_unshown() if item is not None else None
-        if item is None or why is None:
+        item = held_item(request, service_id)
+        if item is None:
             raise
-        raise ServiceNotFound(f"'{service_id[:80]}' is held from {item.source} but not shown: {why}. Decide it "
-                              f"first: 'rehabmap review show {service_id[:80]}', or the keepers' review queue.",
+        raise ServiceNotFound(f"'{service_id[:80]}' is held from {item.source} but not shown: {item.why_unshown()}. "
+                              f"Decide it first: 'rehabmap review show {service_id[:80]}', or the keepers' review "
+                              "queue.",
                               field="service_id") from None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from rehabmap.browse import Browse, browse, every, page_of, total_pages
@@ -12,7 +12,8 @@ from api.deps import State
 from api.paging import PageNumber
 from api.exports import COLUMNS, csv_lines, geojson_chunks
 from api.schemas import ERRORS, POSTCODE_MAX_LENGTH, HomeOut, ListedServiceOut, ServiceListOut, ServiceOut
-from rehabmap.errors import ServiceNotFound
+from indexer.sync.review import ReviewItem
+from rehabmap.errors import DomainError, ServiceNotFound
 from rehabmap.maintain.freshness import Listings, source_confirmation
 from rehabmap.maintain.retirement import retirement
 from rehabmap.state import AppState
@@ -124,6 +125,7 @@ def export_geojson(b: Filters, state: State) -> GeoJSONResponse:
 @router.get("/services/{service_id:path}", response_model=ServiceOut, summary="One service by id")
 def get_service(
     state: State,
+    request: Request,
     service_id: Annotated[str, Path(max_length=300, description="rehabmap id, e.g. sample:leeds-recovery-college",
                                     openapi_examples={"sample": {"value": "sample:leeds-recovery-college"}})],
 ) -> ServiceOut:
@@ -131,9 +133,27 @@ def get_service(
     and why they were retired."""
     service = state.backend.get(service_id)
     if service is None:
+        held = held_item(request, service_id)
+        if held is not None and held.state == "pending":
+            raise ServiceNotFound(f"'{service_id[:80]}' is not listed yet: its source gives it, and it awaits "
+                                  "review by the directory's maintainers, who confirm what kind of service it is "
+                                  "before it is shown. Search with GET /services for the services listed.",
+                                  field="service_id")
         raise ServiceNotFound(f"No service with id '{service_id[:80]}'. Ids look like 'cqc:1-123456789' "
                               "or 'sample:leeds-recovery-college'; search with GET /services.",
                               field="service_id")
     return ServiceOut.of(service, state.today(), state.settings.verify_after_days).retired(
         retirement(state.directory, service)).confirmed(
         source_confirmation(state.directory, service, state.source_titles))
+
+
+def held_item(request: Request, service_id: str) -> ReviewItem | None:
+    """A synced record the index does not hold because it awaits review or a maintainer rejected it (the review
+    queue the composition root opens), so that its 404 says so rather than "no service"; None for any other id,
+    or where the server has no sync store."""
+    opener = getattr(request.app.state, "open_review", None)
+    try:
+        item: ReviewItem | None = opener().item(service_id) if opener is not None else None
+    except DomainError:
+        return None
+    return item if item is not None and item.why_unshown() is not None else None

@@ -109,6 +109,18 @@ def test_a_held_hospital_is_a_candidate_at_either_level(synced):
     assert "No service of these types was found." in page and "these needs" not in page
 
 
+def test_a_held_record_by_id_is_not_listed_yet_rather_than_no_service(synced):
+    """The coverage tells a clinician that a candidate awaits review; its id (in a sync report, a source's link)
+    answered "No service with id 'cqc:1-112845365'", as if no source gave it. The 404 now says it awaits review.
+    A maintainer's reason and name for a rejection stay on the maintainers' API."""
+    answer = httpx.get(f"{synced}/services/{FIELD_HOUSE}", timeout=60)
+    assert answer.status_code == 404
+    assert answer.json()["error"]["message"].startswith(f"'{FIELD_HOUSE}' is not listed yet: its source gives it, "
+                                                        "and it awaits review by the directory's maintainers")
+    unknown = httpx.get(f"{synced}/services/cqc:1-000000000", timeout=60).json()["error"]["message"]
+    assert unknown.startswith("No service with id 'cqc:1-000000000'")
+
+
 def test_a_held_candidate_within_the_search_radius_is_awaiting_review_in_any_icb(browser, synced):
     """Field House (Derby and Derbyshire) lies ~14.5 km from Mansfield (Nottingham and Nottinghamshire). Before,
     only candidates in the home's ICB counted: a level 1 search from NG18 2AT within 40 km (the API, the
