@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol
 
+from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
 
@@ -192,7 +193,6 @@ class LiveWriter(IndexWriter, RecordWriter, Protocol):
     backend's writer does."""
 
 
-OVERLAY_SOURCE = "directory"
 _NOT_OVERLAID = frozenset({"id", "provenance", "field_sources"})
 
 

@@ -31,7 +31,8 @@ from pydantic import ValidationError
 
 from geodata.errors import GeodataError
 from rehabmap.errors import DomainError, Forbidden, InvalidEdit, QuestionNotFound, ServiceExists, ServiceNotFound
-from rehabmap.index.base import OVERLAY_SOURCE, IndexBackend, LiveWriter, RecordWriter, overlay_record
+from rehabmap.index.base import IndexBackend, LiveWriter, RecordWriter, overlay_record
+from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.maintain.audit import KEPT, Change, given_reason
 from rehabmap.maintain.auth import PROVIDER_FIELDS, Principal, Role
 from rehabmap.maintain.overlay import OverlayEntry

@@ -75,7 +75,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rehabmap.errors import DomainError
-from rehabmap.index.base import OVERLAY_SOURCE
+from rehabmap.index.names import OVERLAY_SOURCE
 
 if TYPE_CHECKING:  # not at run time: `rehabmap --help` lists SOURCES without loading the settings
     from indexer.sync.items import Connector
