@@ -45,7 +45,7 @@ from rehabmap.gaps.maps import (area_geometry, area_map, area_outlines, level_ge
                                 overview_map, unknown_classes)
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
-from rehabmap.gaps.population import LsoaBoundaries, parse_level
+from rehabmap.gaps.population import LsoaBoundaries, SmallAreas, parse_level
 from rehabmap.gaps.ranking import AreaComparison, compare
 from rehabmap.gaps.report import AreaGapReport, SmallAreaDistances
 from rehabmap.gaps.scenario import ADDITION_FORMAT, Scenario, WhatIf, what_if
@@ -117,12 +117,12 @@ def _level(level: str) -> str:
     return parse_level(level)
 
 
-def _area_geometry(state: AppState, code: str) -> dict[str, Any] | None:
+def _area_geometry(state: AppState, small_areas: SmallAreas, code: str) -> dict[str, Any] | None:
     """The area's boundary from the built geodata (None if the boundaries do not know the code), as RFC 7946
     wants it: valid, each exterior ring counterclockwise. The ONS boundaries wind clockwise, and two generalised
     ones cross themselves (East Hampshire, Mid Sussex), which a GIS refuses or fills wrongly; only the export is
     mended, the lookups keep the ONS shapes."""
-    geometry = area_geometry(state.geography.areas, _analysis(state).small_areas, code)
+    geometry = area_geometry(state.geography.areas, small_areas, code)
     if geometry is None:
         return None
     valid = shapely.make_valid(geometry, method="structure", keep_collapsed=False)
@@ -191,7 +191,8 @@ def get_gaps_geojson(state: State, options: Options, level: Level = "icb", types
     level = _level(level)
     table = _table(state, level, options, types)
     as_of = _as_of(state)
-    body = table_geojson(table, lambda code: _area_geometry(state, code), as_of)
+    small_areas = _analysis(state).small_areas  # once a request, not once a feature (a generation check each)
+    body = table_geojson(table, lambda code: _area_geometry(state, small_areas, code), as_of)
     return Response(json.dumps(body, separators=(",", ":")), media_type=GEOJSON,
                     headers=_attachment(as_of.file_name(f"rehabmap-gaps-{level}", "geojson")))
 
