@@ -84,12 +84,11 @@ def beds_per_100k(analysis: GapAnalysis, ind: LevelIndicators, category: Categor
     groups = analysis.service_groups(ind.level)
     rows = analysis.service_rows(category)
     rows = rows[groups[rows] >= 0]
-    G = len(analysis.small_areas.groups(ind.level))  # the level's groups: its areas (`ind`'s) come first
     beds = analysis.points.beds[rows]
     known = ~np.isnan(beds)
-    n = len(ind.codes)
-    total = np.bincount(groups[rows][known], weights=beds[known], minlength=G)[:n]
-    unknown = np.bincount(groups[rows][~known], minlength=G)[:n] > 0
+    n = len(ind.codes)  # the level's groups: its areas (`ind`'s) come first, any others after
+    total = np.bincount(groups[rows][known], weights=beds[known], minlength=n)[:n]
+    unknown = np.bincount(groups[rows][~known], minlength=n)[:n] > 0
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.where(ind.adult_pop > 0, total / ind.adult_pop * 1e5, np.nan)
     out[unknown] = np.nan
