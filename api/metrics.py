@@ -104,11 +104,11 @@ class _StateCollector(Collector):
         again nor reads a record."""
         try:
             store = SyncStore.served(self.state)
-            successes = {} if store is None else store.last_successes()
+            if store is None:
+                return
+            successes = store.last_successes()
         except Exception as exc:  # noqa: BLE001 - any failure of the store's database: left out, never raised
             log.warning("sync metrics left out: %s", type(exc).__name__)
-            return
-        if store is None:
             return
         family = GaugeMetricFamily("rehabmap_sync_last_success_age_seconds",
                                    "Seconds since each source's last successful sync.", labels=["source"])
