@@ -9,6 +9,7 @@ in the index as inactive (out of every search, still there for its id and histor
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -20,6 +21,7 @@ from rehabmap.review_counts import HeldCandidate, held_points, pending_counts
 
 REVIEW_SOURCE = "review"  # field_sources value of a type a maintainer decided
 COVERAGE_DUE = "coverage_due:"  # sync_meta: a run's coverage claims, made once its records are live
+HELD_POINTS = "held_points_published"  # sync_meta: a digest of the held candidates' points coverage last read
 
 
 def decided(review: ReviewRow | None) -> bool:
@@ -69,10 +71,12 @@ def record_pending(store: SyncStore) -> None:
                 if record.proposed_type and record.service and held(record, reviews.get(record.key))]
     coverage, counts = CoverageStore(store.database), {k: n for k, n in pending_counts(held_now).items() if n}
     # A held point that moved within the same areas changes no count, but a search's radius reads it: the write
-    # moves the coverage revision on, which a PostgreSQL reader's cache follows (`CoverageStore.snapshot`).
-    known = coverage.snapshot()
-    if known.pending != counts or known.held != held_points(held_now):
+    # moves the coverage revision on, which a PostgreSQL reader's cache follows (`CoverageStore.snapshot`). The
+    # points are read from the records themselves, so what was last published is remembered here to compare.
+    points = hashlib.sha256(repr(sorted(held_points(held_now).items())).encode()).hexdigest()
+    if coverage.snapshot().pending != counts or store.meta(HELD_POINTS) != points:
         coverage.replace_pending(counts)
+        store.set_meta(HELD_POINTS, points)
 
 
 def coverage_due(basis: str, as_of: str, claims: Mapping[str, Collection[str]] | None) -> dict[str, str]:

@@ -17,6 +17,8 @@ import pytest
 from geodata.england import ENGLAND
 from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
+from indexer.sync.publish import record_pending
+from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
 from rehabmap.coverage import Claim, CoverageMap, CoverageStore, SmallAreaTable, coverage_map
 from rehabmap.maintain.store import open_database, store_of
@@ -289,6 +291,32 @@ def test_what_one_host_writes_another_reads_and_its_cache_holds_until_then(reque
     assert reader.snapshot()[1] == {("ips_employment", LEEDS): 2}
     writer.replace("curated:", [], prefix=True)
     assert reader.claims() == []
+
+
+def test_a_held_point_that_moves_within_its_areas_reaches_every_host(request, store_kind, tmp_path, geodata_dir,
+                                                                     data_dir, geography):
+    """The real Field House record held for review; its point then moves 4.5 km within the same areas, written
+    outside a sync run (as a review decision or a re-preparation of the stored records writes), and the queue
+    recorded as `LiveIndex.converge` records it. No count changes, but a search's radius reads the point: another
+    host's reader must follow. Before, `record_pending` compared the points with themselves (both read from the
+    records), never wrote, and on PostgreSQL the revision stayed, so the other host kept the old point."""
+    url = database_url(request, store_kind)
+    settings = Settings(home=make_home(tmp_path / "home", geodata_dir), data_dir=data_dir,
+                        **({"database_url": url} if url else {}))
+    item = field_house_item(data_dir / "feeds", type_status="inferred", service_type=ServiceType.inpatient_rehab_level1)
+    runner_for(settings, geography, live=False).run(ListedConnector([item]))
+    reader, store = CoverageStore(store_of(settings)), SyncStore(store_of(settings))
+    before = reader.snapshot()
+    [record] = store.records("listed")
+    store.write([replace(record, service={**record.service, "lat": 53.06, "lon": -1.40})], [], [], live_changed=set())
+    record_pending(store)
+    after = reader.snapshot()
+    assert after.pending == before.pending and (DERBY_AND_DERBYSHIRE, 1) in [
+        (area, n) for (category, area), n in after.pending.items() if category == "inpatient_rehab_level1"]
+    assert [before.held["inpatient_rehab_level1"].lats, after.held["inpatient_rehab_level1"].lats] == [
+        (record.service["lat"],), (53.06,)]
+    record_pending(store)  # nothing moved since: nothing written, the reader's cache holds
+    assert reader.snapshot() is after
 
 
 def test_a_store_counted_per_type_is_recounted_when_first_opened(request, store_kind, tmp_path, geodata_dir, data_dir,
