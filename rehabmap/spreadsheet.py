@@ -5,10 +5,10 @@ reads the text's encoding from its first bytes (`BOM`)."""
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
-# First in the services CSV: a UTF-8 byte order mark. Excel reads a UTF-8 CSV without one in the machine's legacy
-# code page (Windows-1252 in England: "Café" shows as "CafÃ©", "–" as "â€“"), and UTF-8 with it is what Excel
-# itself writes as "CSV UTF-8". LibreOffice, Google Sheets, Numbers, pandas, R's readr and rehabmap's own importer
-# skip it; a script reading the file in Python opens it with encoding="utf-8-sig".
+# First in every CSV rehabmap writes: a UTF-8 byte order mark. Excel reads a UTF-8 CSV without one in the
+# machine's legacy code page (Windows-1252 in England: "Café" shows as "CafÃ©", "–" as "â€“"), and UTF-8 with it is
+# what Excel itself writes as "CSV UTF-8". LibreOffice, Google Sheets, Numbers, pandas, R's readr and rehabmap's own
+# importer skip it; a script reading the file in Python opens it with encoding="utf-8-sig".
 BOM = "\ufeff"
 
 

@@ -1,8 +1,8 @@
 """A gap analysis as files a commissioner opens elsewhere: CSV for a spreadsheet, GeoJSON for a GIS.
 
 One flat row per area (or small area), each indicator a column named '<type>.<indicator>', then what the data are
-of (`columns.AsOf`: the services' day and the population's census year). Text a spreadsheet would run as a formula
-is written with a leading apostrophe, as in the services export.
+of (`columns.AsOf`: the services' day and the population's census year). A CSV starts with a UTF-8 byte order mark
+and text a spreadsheet would run as a formula is written with a leading apostrophe, as in the services export.
 """
 
 from __future__ import annotations
@@ -16,20 +16,22 @@ from typing import Any
 from rehabmap.gaps.columns import AsOf, Column, area_columns, dictionary_rows, scorecard_columns
 from rehabmap.gaps.comparison import AreaRow, GapTable
 from rehabmap.gaps.report import ScorecardRow, SmallAreaDistance, SmallAreaDistances
-from rehabmap.spreadsheet import defused
+from rehabmap.spreadsheet import BOM, defused
 
 GeometryOf = Callable[[str], dict[str, Any] | None]
 
 
 def csv_text(rows: list[dict[str, Any]], columns: list[str] | None = None,
              headers: list[str] | None = None) -> str:
-    """Rows as CSV (header first: the column keys, or `headers` in their place); None is an empty cell; text
+    """Rows as CSV after the byte order mark Excel reads UTF-8 by (`rehabmap.spreadsheet.BOM`: without it "—"
+    showed as "â€”"), header first (the column keys, or `headers` in their place); None is an empty cell; text
     that a spreadsheet would run is quoted."""
     if columns is None:
         columns = []
         for row in rows:
             columns += [k for k in row if k not in columns]
     buffer = io.StringIO()
+    buffer.write(BOM)
     # CRLF, as RFC 4180 and the services export: with "\n" a value holding a carriage return went unquoted and
     # split its row for most readers.
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\r\n", extrasaction="ignore")

@@ -3,6 +3,7 @@ embedded index holding the known services (as the composition root, app/main.py,
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import xml.etree.ElementTree as ET
@@ -128,7 +129,9 @@ def test_another_nations_code_is_told_as_that_nations(client):
 def test_area_table_exports(client):
     reply = client.get("/gaps/areas.csv", params={"level": "icb", "type": "community_rehab_team"})
     assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(reply.text)))
+    # The byte order mark Excel reads UTF-8 by, as in the services CSV ("—" showed as "â€”" without it).
+    assert reply.content.startswith(codecs.BOM_UTF8)
+    rows = list(csv.DictReader(io.StringIO(reply.content.decode("utf-8-sig"))))
     assert len(rows) == 43 and rows[-1]["code"] == "E92000001"
     assert {"community_rehab_team.mean_km", "community_rehab_team.share_beyond_threshold"} <= set(rows[0])
     reply = client.get("/gaps/areas.geojson", params={"level": "icb", "type": "community_rehab_team"})
@@ -154,7 +157,7 @@ def test_area_geojson_polygons_are_valid_and_wound_as_rfc_7946_says(client, leve
 def test_small_area_exports(client, analysis, small_areas):
     reply = client.get("/gaps/E08000035/smallareas.csv", params={"type": "inpatient_rehab_level1"})
     assert reply.status_code == 200
-    rows = list(csv.DictReader(io.StringIO(reply.text)))
+    rows = list(csv.DictReader(io.StringIO(reply.content.decode("utf-8-sig"))))
     # The columns are a contract: each type's status came after the others, then what the data are of.
     assert list(rows[0]) == ["lsoa21_code", "lsoa21_name", "icb_code", "la_code", "la_name", "lat", "lon",
                              "adult_population", "inpatient_rehab_level1.km", "inpatient_rehab_level1.nearest_id",
@@ -369,7 +372,7 @@ def test_every_download_says_what_its_data_are_of(dated, path, params, name):
     extension = path.rsplit(".", 1)[1]
     assert reply.headers["content-disposition"] == f'attachment; filename="{name}-{TODAY}-census2021.{extension}"'
     if extension == "csv":
-        rows = list(csv.reader(io.StringIO(reply.text)))
+        rows = list(csv.reader(io.StringIO(reply.content.decode("utf-8-sig"))))
         header = rows[0][-2:]
         human = "headers" in params
         assert header == (["Services as of", "Population year"] if human else ["as_of", "population_year"])

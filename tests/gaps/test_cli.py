@@ -58,7 +58,7 @@ def test_scorecard_for_an_icb_by_name(run, tmp_path):
     assert not any("MISSING" in line for line in lines)
     # Not covered, so not missing: the nearest is the nearest rehabmap knows of elsewhere, not a fact of the area.
     assert any("inpatient_rehab_level2: nearest known elsewhere" in line for line in lines)
-    rows = list(csv.DictReader(out.open()))
+    rows = list(csv.DictReader(out.open(newline="", encoding="utf-8-sig")))
     # Its figures would not be facts (0 services, every adult beyond 50 km): the CSV leaves them empty.
     assert len(rows) == 14 and rows[-1]["category"] == "inpatient_rehab_level2" and rows[-1]["present"] == "False"
     assert [rows[-1][k] for k in ("count", "per_100k_adults", "mean_km", "share_beyond_threshold")] == [""] * 4
@@ -72,7 +72,7 @@ def test_one_type_with_furthest_small_areas_and_a_map(run, tmp_path):
     assert "Small areas furthest from a level 2 inpatient" in done.output
     assert 'Legacy "locked rehabilitation" labels inside: 1 — Old Mill locked rehabilitation unit' in done.output
     assert ET.fromstring(svg.read_text()).get("role") == "img"
-    assert len(small.read_text().splitlines()) == 1 + 488
+    assert len(small.read_text(encoding="utf-8-sig").splitlines()) == 1 + 488
 
 
 def test_all_icbs(run, tmp_path):
@@ -176,7 +176,7 @@ def test_a_county_council_by_name_its_sheet_a_what_if_and_its_peers(run, tmp_pat
     assert done.exit_code == 0, done.output
     assert done.output.splitlines()[0] == "Nottinghamshire (E10000024) — county council"
     assert run("E10000024", "--csv", str(sheet), "--headers", "human").exit_code == 0
-    keys, headers = list(csv.reader(keyed.open())), list(csv.reader(sheet.open()))
+    keys, headers = (list(csv.reader(path.open(newline="", encoding="utf-8-sig"))) for path in (keyed, sheet))
     assert keys[0] == [c.key for c in scorecard_columns()] and headers[0] == [c.header for c in scorecard_columns()]
     assert headers[0][:4] == ["Area code", "Area name", "Type code", "Type"] and headers[0][-2:] == [
         "Services as of", "Population year"]

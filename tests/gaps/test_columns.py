@@ -14,6 +14,7 @@ from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.coverage import table_with_coverage
 from rehabmap.gaps.exports import flat_row, table_csv
 from rehabmap.gaps.options import GapOptions
+from rehabmap.spreadsheet import BOM
 from tests.gaps.conftest import TODAY
 from tests.gaps.test_api import backend, client, writer  # noqa: F401 (the API fixtures)
 
@@ -39,8 +40,8 @@ def test_every_exported_key_has_one_definition_in_order(analysis, level):
 
 def test_human_headers_head_the_same_cells(analysis):
     table = GapTable.of(analysis, "icb", GapOptions(community_km=20), parse_categories(["inpatient_rehab_level2"]))
-    keyed = list(csv.reader(io.StringIO(table_csv(table, AS_OF, "name"))))
-    human = list(csv.reader(io.StringIO(table_csv(table, AS_OF, "name", human=True))))
+    keyed, human = (list(csv.reader(io.StringIO(table_csv(table, AS_OF, "name", human=h).removeprefix(BOM))))
+                    for h in (False, True))
     assert keyed[1:] == human[1:] and len(keyed) == 44
     columns = area_columns(table.categories, table.options)
     assert keyed[0] == [c.key for c in columns] and human[0] == [c.header for c in columns]
@@ -63,8 +64,7 @@ def test_api_serves_the_sheet_and_its_dictionary(client):  # noqa: F811
     keyed = client.get("/gaps/areas.csv", params=params)
     sheet = client.get("/gaps/areas.csv", params={**params, "headers": "human"})
     assert sheet.status_code == 200 and 'filename="rehabmap-gaps-la-sheet-' in sheet.headers["content-disposition"]
-    keyed_rows = list(csv.reader(io.StringIO(keyed.text)))
-    sheet_rows = list(csv.reader(io.StringIO(sheet.text)))
+    keyed_rows, sheet_rows = (list(csv.reader(io.StringIO(r.content.decode("utf-8-sig")))) for r in (keyed, sheet))
     assert keyed_rows[1:] == sheet_rows[1:] and len(sheet_rows) == 298
     dictionary = client.get("/gaps/dictionary", params={"type": "community_rehab_team"})
     assert dictionary.status_code == 200, dictionary.text
@@ -72,8 +72,8 @@ def test_api_serves_the_sheet_and_its_dictionary(client):  # noqa: F811
     assert body["export"] == "/gaps/areas.csv" and body["options"]["community_threshold_km"] == 30
     assert [c["key"] for c in body["columns"]] == keyed_rows[0]
     assert [c["header"] for c in body["columns"]] == sheet_rows[0]
-    as_csv = list(csv.DictReader(io.StringIO(client.get("/gaps/dictionary.csv",
-                                                        params={"type": "community_rehab_team"}).text)))
+    as_csv = list(csv.DictReader(io.StringIO(client.get("/gaps/dictionary.csv", params={
+        "type": "community_rehab_team"}).content.decode("utf-8-sig"))))
     assert as_csv == [{k: str(v) for k, v in c.items()} for c in body["columns"]]
     bad = client.get("/gaps/areas.csv", params={**params, "headers": "pretty"})
     assert bad.status_code in (400, 422) and "headers" in bad.text

@@ -176,7 +176,8 @@ def test_a_table_of_one_subtype_counts_the_whole_pathway_and_reads_the_subtypes_
     the compare page of that subtype said "Not covered" for the 37 ICBs without a care home and sorted them last,
     reading supported accommodation's status, not the care homes' own: Cheshire and Merseyside's nearest care
     homes are 108.5 km away on average, a fact its scorecard gives."""
-    sheet = httpx.get(f"{synced}/gaps/areas.csv", params={"level": "icb", "type": HOMES}, timeout=300).text
+    sheet = httpx.get(f"{synced}/gaps/areas.csv", params={"level": "icb", "type": HOMES},
+                      timeout=300).content.decode("utf-8-sig")
     rows = {r["code"]: r for r in csv.DictReader(io.StringIO(sheet))}
     derbyshire, notts = rows[DERBYSHIRE], rows[NOTTINGHAMSHIRE]
     assert (derbyshire["missing_count"], derbyshire["awaiting_review_count"], derbyshire["not_covered_count"]) == (

@@ -18,6 +18,7 @@ from rehabmap.gaps.exports import table_csv
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import parse_level
 from rehabmap.gaps.report import AreaGapReport
+from rehabmap.spreadsheet import BOM
 from rehabmap.taxonomy import ServiceType
 from tests.gaps.conftest import CORNWALL_ICB, TODAY, WEST_YORKSHIRE_ICB, service
 
@@ -112,7 +113,7 @@ def test_all_areas_table_sorts_and_flattens(analysis):
     assert values == sorted(values, reverse=True) and len(values) == 42
     assert [r.name for r in table.sorted_rows("name")] == sorted(r.name for r in table.rows())
     csv_text = table_csv(table, AsOf(TODAY), "inpatient_rehab_level2.mean_km", "desc")
-    lines = csv_text.splitlines()
+    lines = csv_text.removeprefix(BOM).splitlines()
     assert len(lines) == 1 + 42 + 1 and lines[-1].startswith("E92000001,England")
     assert "inpatient_rehab_level2.p90_km" in lines[0] and "inpatient_rehab_level2.fallback_mean_km" in lines[0]
     text = render_table(table, "inpatient_rehab_level2.mean_km", "desc")

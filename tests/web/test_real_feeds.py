@@ -238,7 +238,7 @@ def test_gaps_say_none_confirmed_yet_where_candidates_await_review(synced, synce
     derbyshire = next(a for a in table["areas"] if a["code"] == DERBYSHIRE)
     assert derbyshire["awaiting_review_parts"] == list(INPATIENT) and derbyshire["awaiting_review_count"] == 2
     assert not set(INPATIENT) & set(derbyshire["missing_parts"])
-    sheet = httpx.get(f"{synced}/gaps/areas.csv", params={"level": "icb"}, timeout=300).text
+    sheet = httpx.get(f"{synced}/gaps/areas.csv", params={"level": "icb"}, timeout=300).content.decode("utf-8-sig")
     row = next(r for r in csv.DictReader(io.StringIO(sheet)) if r["code"] == DERBYSHIRE)
     assert row["awaiting_review_parts"] == ";".join(INPATIENT) and row["inpatient_rehab_level2.count"] == ""
     england = httpx.get(f"{synced}/gaps/england.svg", params={"type": "inpatient_rehab_level2",
@@ -269,7 +269,7 @@ def test_parts_not_covered_show_no_figures(synced, synced_home, data_dir):
     assert "No data: Not yet covered: the directory holds no Voluntary, community, faith and social enterprise " \
            "support data for this area yet." in page
 
-    sheet = httpx.get(f"{synced}/gaps/areas.csv", params={"level": "icb"}, timeout=300).text
+    sheet = httpx.get(f"{synced}/gaps/areas.csv", params={"level": "icb"}, timeout=300).content.decode("utf-8-sig")
     row = next(r for r in csv.DictReader(io.StringIO(sheet)) if r["code"] == NOTTINGHAMSHIRE)
     assert [row[f"vcfse.{k}"] for k in ("count", "share_beyond_threshold", "mean_km")] == ["", "", ""]
     assert row["supported_accommodation.count"] == "2" and "vcfse" in row["not_covered_parts"].split(";")
@@ -379,7 +379,7 @@ def test_the_geojson_gives_every_area_the_same_keys(synced):
     derbyshire = next(f["properties"] for f in body["features"] if f["id"] == DERBYSHIRE)
     for level in INPATIENT:
         assert [derbyshire[f"{level}.{k}"] for k in ("count", "fallback_mean_km", "fallback_far")] == [None] * 3
-    sheet = httpx.get(f"{synced}/gaps/areas.csv", params={"level": "icb"}, timeout=300).text
+    sheet = httpx.get(f"{synced}/gaps/areas.csv", params={"level": "icb"}, timeout=300).content.decode("utf-8-sig")
     assert keys[0] == set(next(csv.reader(io.StringIO(sheet))))
     table = httpx.get(f"{synced}/gaps", params={"level": "icb"}, timeout=300).json()
     figures = next(a for a in table["areas"] if a["code"] == DERBYSHIRE)["types"]["inpatient_rehab_level2"]
@@ -601,7 +601,7 @@ def test_a_partly_covered_part_is_told_apart_in_every_export(synced_home, tmp_pa
     with serving(home, data_dir) as url:
         area = httpx.get(f"{url}/gaps/{NOTTINGHAMSHIRE}", timeout=300).json()
         table = httpx.get(f"{url}/gaps", params={"level": "icb"}, timeout=300).json()
-        sheet = httpx.get(f"{url}/gaps/areas.csv", params={"level": "icb"}, timeout=300).text
+        sheet = httpx.get(f"{url}/gaps/areas.csv", params={"level": "icb"}, timeout=300).content.decode("utf-8-sig")
         features = httpx.get(f"{url}/gaps/areas.geojson", params={"level": "icb"}, timeout=300).json()["features"]
         dictionary = httpx.get(f"{url}/gaps/dictionary", timeout=300).json()["columns"]
         svg = httpx.get(f"{url}/gaps/england.svg", params={"type": "advocacy", "indicator": "count"},
@@ -643,7 +643,7 @@ def test_a_partly_covered_part_is_told_apart_in_every_export(synced_home, tmp_pa
 
     done = rehabmap(home, data_dir, None, "gaps", NOTTINGHAMSHIRE, "--csv", str(tmp_path / "scorecard.csv"))
     assert done.returncode == 0, done.stderr
-    card = {r["category"]: r for r in csv.DictReader((tmp_path / "scorecard.csv").open(encoding="utf-8"))}
+    card = {r["category"]: r for r in csv.DictReader((tmp_path / "scorecard.csv").open(encoding="utf-8-sig"))}
     assert list(card["advocacy"])[-4:] == ["status", "share_of_adults_covered", "as_of", "population_year"]
     assert [card["advocacy"][k] for k in ("status", "share_of_adults_covered", "count", "mean_km")] == [
         "partly_covered", str(share), "", ""]
@@ -671,13 +671,13 @@ def test_the_small_area_exports_give_no_distance_where_the_area_map_says_no_data
         features = httpx.get(f"{url}/gaps/{NOTTINGHAMSHIRE}/smallareas.geojson", params={"type": SMALL_AREA_TYPES},
                              timeout=300).json()["features"]
         waiting = httpx.get(f"{url}/gaps/{DERBYSHIRE}/smallareas.csv", params={"type": "inpatient_rehab_level2"},
-                            timeout=300).text
+                            timeout=300).content.decode("utf-8-sig")
         england = httpx.get(f"{url}/gaps/E92000001/smallareas.csv", params={"type": SMALL_AREA_TYPES},
-                            timeout=300).text
+                            timeout=300).content.decode("utf-8-sig")
         maps = {key: _svg(url, NOTTINGHAMSHIRE, type=key) for key in SMALL_AREA_TYPES}
         derbyshire_map = _svg(url, DERBYSHIRE, type="inpatient_rehab_level2")
     assert reply.status_code == 200, reply.text
-    header, *rows = list(csv.reader(io.StringIO(reply.text)))
+    header, *rows = list(csv.reader(io.StringIO(reply.content.decode("utf-8-sig"))))
     assert header == ["lsoa21_code", "lsoa21_name", "icb_code", "la_code", "la_name", "lat", "lon", "adult_population",
                       *(f"{key}.{column}" for key in SMALL_AREA_TYPES for column in ("km", "nearest_id")),
                       *(f"{key}.status" for key in SMALL_AREA_TYPES), "as_of", "population_year"]
