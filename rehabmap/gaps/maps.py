@@ -59,6 +59,8 @@ OTHER = "#e8edee"  # the rest of England on the map of a level that does not cov
 # What the rest of England is, on the England map of a level that does not cover it.
 OTHER_WORDS = {"county": "unitary authority (no county council)"}
 SOURCES = ("Population: Census 2021; boundaries: ONS (OGL),", "contains OS data © Crown copyright and database right.")
+# The England map's legend where every area is unshaded, each for the reason its class then says.
+NO_FIGURE = "No area has a figure"
 
 
 def area_geometry(areas: Any, small_areas: SmallAreas, code: str) -> BaseGeometry | None:
@@ -296,6 +298,10 @@ def _area_labels(f: _AreaFrame) -> list[str]:
     return body
 
 
+def _sources(px: float, height: float) -> list[str]:
+    return [text(px, height - 30, SOURCES[0], 9.5, fill=MUTED), text(px, height - 18, SOURCES[1], 9.5, fill=MUTED)]
+
+
 def _panel_x(f: _AreaFrame) -> float:
     return f.margin * 2 + f.map_w
 
@@ -339,7 +345,7 @@ def _headline(f: _AreaFrame) -> list[str]:
             text(px + 30, y + 4, "service inside the area", 11.5),
             f'<circle cx="{px + 11}" cy="{y + 22}" r="5" fill="#ffffff" stroke="#08306b" stroke-width="1.6"/>',
             text(px + 30, y + 26, "service outside the area", 11.5)]
-    body += [text(px, f.height - 30, SOURCES[0], 9.5, fill=MUTED), text(px, f.height - 18, SOURCES[1], 9.5, fill=MUTED)]
+    body += _sources(px, f.height)
     if f.no_data:
         return body
     y += 56
@@ -442,10 +448,11 @@ def overview_map(analysis: GapAnalysis, category: Category, indicator: str,
             *_other_areas(others, proj), *_overview_areas(view, shapes, proj),
             scale_bar(proj, margin + 10, top + map_h - 10, map_w / 4),
             *_overview_panel(view, margin * 2 + map_w, top, height, OTHER_WORDS.get(level) if others else None)]
+    worst = "; ".join(f"{view.ind.names[g]} {view.show(float(view.values[g]))}" for g in view.worst)
     desc = (f"Map of England by {LEVEL_LABELS[level]} showing {label} for {category.label.lower()}. "
-            f"Worst: " + "; ".join(f"{view.ind.names[g]} {view.show(float(view.values[g]))}" for g in view.worst)
-            + "." + "".join(f" {int(np.sum(unknown == klass))} {words}." for klass, (_, _, words)
-                            in UNKNOWN_CLASSES.items() if np.any(unknown == klass)))
+            + (f"Worst: {worst}." if worst else f"{NO_FIGURE}.")
+            + "".join(f" {int(np.sum(unknown == klass))} {words}." for klass, (_, _, words)
+                      in UNKNOWN_CLASSES.items() if np.any(unknown == klass)))
     return svg_document(width, height, title, desc, body)
 
 
@@ -541,17 +548,20 @@ def _overview_panel(view: _Overview, px: float, py: float, height: float, other:
     the best five."""
     values, finite = view.values, np.isfinite(view.values)
     body = [text(px, py + 4, "Legend", 12.5, "bold")]
-    y = py + 4
-    edges = [float(np.nanmin(values[finite])) if finite.any() else 0.0, *view.breaks,
-             float(np.nanmax(values[finite])) if finite.any() else 0.0]
-    for k in range(len(view.breaks) + 1):
-        yy = y + 14 + 22 * k
-        body.append(f'<rect x="{px}" y="{yy}" width="22" height="16" '
-                    f'fill="{view.palette[min(k, len(view.palette) - 1)]}" stroke="#888888" stroke-width="0.5"/>')
-        body.append(text(px + 30, yy + 12.5, f"{view.show(edges[k])} – {view.show(edges[k + 1])}", 11.5))
-        body.append(text(px + 300, yy + 12.5, _areas(int(np.sum(view.klass == k))), 10.5, fill=MUTED,
-                         anchor="end"))
-    y = y + 14 + 22 * (len(view.breaks) + 1)
+    y = py + 18
+    if not finite.any():  # its one class read "0.0 km – 0.0 km, 0 areas", as if a figure were known
+        body.append(text(px, y + 12.5, f"{NO_FIGURE}:", 11.5))
+        y += 22
+    else:
+        edges = [float(np.nanmin(values[finite])), *view.breaks, float(np.nanmax(values[finite]))]
+        for k in range(len(view.breaks) + 1):
+            fill = view.palette[min(k, len(view.palette) - 1)]
+            body.append(f'<rect x="{px}" y="{y}" width="22" height="16" fill="{fill}" stroke="#888888" '
+                        'stroke-width="0.5"/>')
+            body.append(text(px + 30, y + 12.5, f"{view.show(edges[k])} – {view.show(edges[k + 1])}", 11.5))
+            body.append(text(px + 300, y + 12.5, _areas(int(np.sum(view.klass == k))), 10.5, fill=MUTED,
+                             anchor="end"))
+            y += 22
     if np.any(view.klass == -1):
         body.append(f'<rect x="{px}" y="{y}" width="22" height="16" fill="{NO_DATA}"/>')
         body.append(text(px + 30, y + 12.5, "not applicable", 11.5))
@@ -569,6 +579,8 @@ def _overview_panel(view: _Overview, px: float, py: float, height: float, other:
         body.append(f'<rect x="{px}" y="{y}" width="22" height="16" fill="{OTHER}"/>')
         body.append(text(px + 30, y + 12.5, other, 11.5))
         y += 22
+    if not view.worst:  # nothing to rank
+        return [*body, *_sources(px, height)]
     y += 22
     body.append(text(px, y, "Worst five (numbered on the map)", 12.5, "bold"))
     for n, g in enumerate(view.worst, 1):
@@ -579,6 +591,4 @@ def _overview_panel(view: _Overview, px: float, py: float, height: float, other:
     for n, g in enumerate(view.best, 1):
         body.append(text(px, y + 18 * n, _clip(str(view.ind.names[g]), 37), 11))
         body.append(text(px + 300, y + 18 * n, view.show(float(values[g])), 11, "bold", anchor="end"))
-    body.append(text(px, height - 30, SOURCES[0], 9.5, fill=MUTED))
-    body.append(text(px, height - 18, SOURCES[1], 9.5, fill=MUTED))
-    return body
+    return [*body, *_sources(px, height)]

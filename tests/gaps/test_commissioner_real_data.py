@@ -52,6 +52,16 @@ def test_the_england_map_gives_the_figure_of_an_area_where_some_are_found(synced
     legend = [t.text for t in ET.fromstring(svg).iter(f"{SVG}text")]
     assert "1 area" in legend and "1 areas" not in legend and "37 areas" in legend
 
+    # CQC lists no IPS service: every ICB is unshaded, not covered. Before, the legend's one class read "0.0 km –
+    # 0.0 km" beside "0 areas", as if a figure were known, under empty worst and best fives ("Worst: ." read aloud).
+    none = ET.fromstring(httpx.get(f"{synced}/gaps/england.svg", params={"type": "ips_employment",
+                                                                         "indicator": "mean_km"}, timeout=300).text)
+    legend = [t.text for t in none.iter(f"{SVG}text")]
+    at = legend.index("Legend")
+    assert legend[at + 1:at + 4] == ["No area has a figure:", "not covered: no data held yet", "42 areas"]
+    assert not any("0.0 km" in words or "five" in words for words in legend)
+    assert ". No area has a figure. 42 not covered: " in none.find(f"{SVG}desc").text
+
 
 def test_the_scorecard_says_what_none_anywhere_in_england_means(synced, synced_home, data_dir):
     """Before, Nottingham and Nottinghamshire's missing inpatient units read "none anywhere in England" (page,
