@@ -71,7 +71,7 @@ def area_geometry(areas: Any, small_areas: SmallAreas, code: str) -> BaseGeometr
     try:
         if small_areas.level_of(code) != "county":
             return areas.get(code).geometry
-        return shapely.union_all([areas.get(district).geometry for district in small_areas.districts(code)])
+        return areas.union(small_areas.districts(code))
     except UnknownArea:
         return None
 
