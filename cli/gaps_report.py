@@ -25,7 +25,7 @@ from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
 from geodata.england import ENGLAND
 from rehabmap.errors import InvalidValue
-from rehabmap.gaps.population import LEVEL_LABELS, LsoaBoundaries, SmallAreas, parse_level, short_name
+from rehabmap.gaps.population import LEVEL_LABELS, LEVEL_PLURALS, LsoaBoundaries, SmallAreas, parse_level, short_name
 from rehabmap.gaps.ranking import AreaComparison, IndicatorComparison
 from rehabmap.gaps.ranking import compare as rank_area
 from rehabmap.gaps.report import AreaGapReport, Scorecard, ScorecardRow, SmallAreaDistances
@@ -197,7 +197,7 @@ def render_what_if(result: WhatIf) -> str:
 def render_comparison(comparison: AreaComparison, ranked_tables: tuple[str, ...] = ()) -> str:
     """Each part's indicators beside England's and the area's place among its peers; then, for the
     `ranked_tables` categories, every area ranked by services per 100,000 adults."""
-    peers = {"icb": "ICBs", "la": "local authorities", "county": "county councils"}[comparison.level]
+    peers = LEVEL_PLURALS[comparison.level]
     lines = [f"How {comparison.name} compares: rank 1 is best, among the {comparison.peers} {peers}; an area where "
              "a part is absent and rehabmap holds no such data (or none confirmed yet) is not ranked for it; 'all "
              "equal' where every ranked area has the same figure, so a rank would say nothing.", ""]
@@ -304,7 +304,7 @@ def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, human: bo
     if level:
         shown = categories if types else tuple(c for c in ALL_CATEGORIES if c.is_part)
         table = table_with_coverage(GapTable.of(analysis, level, options, shown), coverage)
-        click.echo(f"All {LEVEL_LABELS[level]}s; adults are people aged 16 and over; mean km is the "
+        click.echo(f"All {LEVEL_PLURALS[level]}; adults are people aged 16 and over; mean km is the "
                    "population-weighted mean distance to the nearest service; '?' and 'not covered': "
                    "rehabmap holds no data of that type for the area yet ('awaiting review': none confirmed yet, "
                    "candidates await review).")

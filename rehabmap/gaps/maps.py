@@ -80,16 +80,14 @@ def level_geometries(areas: Any, small_areas: SmallAreas, level: str) -> dict[st
     """Every area of a level with its polygon, for the England map."""
     if level != "county":
         return {area.code: area.geometry for area in areas.areas("icb" if level == "icb" else "lad")}
-    groups = small_areas.groups(level)
-    found = {str(code): area_geometry(areas, small_areas, str(code)) for code in groups.codes[:groups.areas]}
+    found = {code: area_geometry(areas, small_areas, code) for code, _ in small_areas.groups(level).named()}
     return {code: geometry for code, geometry in found.items() if geometry is not None}
 
 
 def other_geometries(areas: Any, small_areas: SmallAreas, level: str) -> list[BaseGeometry]:
     """The rest of England, for the England map of a level that does not cover it: at the county level the
     unitary authorities' polygons (drawn unshaded beneath the counties, so England keeps its shape)."""
-    groups = small_areas.groups(level)
-    found = (area_geometry(areas, small_areas, str(code)) for code in groups.codes[groups.areas:])
+    found = (area_geometry(areas, small_areas, code) for code in small_areas.groups(level).others())
     return [geometry for geometry in found if geometry is not None]
 
 

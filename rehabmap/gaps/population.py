@@ -38,6 +38,9 @@ GapLevel = Literal["icb", "la", "county"]
 GAP_LEVELS: tuple[GapLevel, ...] = ("icb", "la", "county")
 LEVEL_LABELS: dict[str, str] = {"icb": "integrated care board", "la": "local authority", "county": "county council",
                                 "england": "country"}
+# Their plurals, written out: an "s" added made "All local authoritys" (`rehabmap gaps la`).
+LEVEL_PLURALS: dict[str, str] = {"icb": "integrated care boards", "la": "local authorities",
+                                 "county": "county councils"}
 _CODES_TOLD = ("an ICB code (E54…), a local authority code (E06…, E07…, E08…, E09…) or a county council's "
                "(E10…)")
 _LEVELS_TOLD = "ICB (E54…), local authority (E06…, E07…, E08…, E09…) or county council (E10…)"
@@ -88,6 +91,18 @@ class LevelGroups:
 
     def __len__(self) -> int:
         return len(self.codes)
+
+    def named(self) -> list[tuple[str, str]]:
+        """The level's own areas (not the unitary authorities after the counties), each code with its name."""
+        return [(str(code), str(name)) for code, name in zip(self.codes[:self.areas], self.names[:self.areas])]
+
+    def is_area(self, code: str) -> bool:
+        """One of the level's own areas (a district's code is a position at the county level, not an area)."""
+        return self.position.get(code, self.areas) < self.areas
+
+    def others(self) -> list[str]:
+        """The groups after the level's own areas: at the county level, the unitary authorities."""
+        return [str(code) for code in self.codes[self.areas:]]
 
 
 @dataclass(frozen=True)
@@ -175,8 +190,7 @@ class SmallAreas:
         if key == ENGLAND:
             return "england"
         for level in GAP_LEVELS:
-            groups = self.groups(level)
-            if groups.position.get(key, groups.areas) < groups.areas:
+            if self.groups(level).is_area(key):
                 return level
         if key[:3] in ("E38", "E12", "E40"):
             raise UnknownArea(f"'{code}' is a sub-ICB or region code; gap analysis is by {_LEVELS_TOLD}.",
@@ -197,11 +211,7 @@ class SmallAreas:
         if len(key) == 9 and key[0].upper() in "EWSN" and key[1:].isdigit():  # a code: England's, or told apart
             self.level_of(key)
             return key.upper()
-        names: dict[str, str] = {}
-        for level in GAP_LEVELS:
-            groups = self.groups(level)
-            for code, name in zip(groups.codes[:groups.areas], groups.names[:groups.areas]):
-                names[str(code)] = str(name)
+        names = {code: name for level in GAP_LEVELS for code, name in self.groups(level).named()}
         wanted = _plain(key)
         exact = [code for code, name in names.items() if _plain(name) == wanted]
         if len(exact) == 1:

@@ -191,7 +191,9 @@ def test_a_county_council_by_name_its_sheet_a_what_if_and_its_peers(run, tmp_pat
     assert before.count and count[-2:] == [str(before.count), str(before.count + 1)]
     assert "among the 21 county councils" in " ".join(done.output.split())
 
-    table = run("county", "--type", "vcfse")
-    assert table.exit_code == 0, table.output
-    assert len([line for line in table.output.splitlines() if line.startswith("E10")]) == 21
-    assert table.output.startswith("All county councils;")
+    for level, first, areas in (("county", "All county councils;", 21), ("la", "All local authorities;", 296)):
+        table = run(level, "--type", "vcfse")  # the local authorities' read "All local authoritys" before
+        assert table.exit_code == 0, table.output
+        assert table.output.startswith(first)
+        rows = [line for line in table.output.splitlines() if line[:3] in ("E06", "E07", "E08", "E09", "E10")]
+        assert len(rows) == areas

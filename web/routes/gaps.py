@@ -26,7 +26,7 @@ from rehabmap.gaps.coverage import gaps_with_coverage, table_with_coverage
 from rehabmap.gaps.indicators import INDICATOR_LABELS
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
-from rehabmap.gaps.population import LEVEL_LABELS
+from rehabmap.gaps.population import LEVEL_LABELS, LEVEL_PLURALS
 from rehabmap.gaps.ranking import compare
 from rehabmap.gaps.report import AreaGapReport, AreaGaps
 from rehabmap.gaps.scenario import Scenario, WhatIf, what_if
@@ -44,7 +44,6 @@ router = APIRouter()
 COMPARE_INDICATORS = ("mean_km", "p90_km", "share_beyond_threshold", "per_100k_adults", "count",
                       "share_nearest_outside_area")
 DEFAULT_MAP_TYPE = "community_rehab_team"
-LEVEL_TITLES = {"icb": "integrated care boards", "la": "local authorities", "county": "county councils"}
 
 
 class GapsUnavailable(Exception):
@@ -128,11 +127,9 @@ def _query(pairs: list[tuple[str, str]]) -> str:
 
 def area_choices(a: GapAnalysis) -> list[tuple[str, list[tuple[str, str]]]]:
     out = []
-    for level in LEVEL_TITLES:
-        groups = a.small_areas.groups(level)
-        options = sorted(((str(c), str(n)) for c, n in zip(groups.codes[:groups.areas], groups.names[:groups.areas])),
-                         key=lambda o: o[1])
-        out.append((LEVEL_TITLES[level].capitalize(), options))
+    for level in LEVEL_PLURALS:
+        options = sorted(a.small_areas.groups(level).named(), key=lambda o: o[1])
+        out.append((LEVEL_PLURALS[level].capitalize(), options))
     return out
 
 
@@ -179,7 +176,7 @@ def gaps_pick(request: Request, state: State) -> HTMLResponse | RedirectResponse
 def gaps_compare(request: Request, state: State) -> HTMLResponse:
     fields = Fields.of_query(request)
     errors = Errors()
-    level = fields.get("level") if fields.get("level") in LEVEL_TITLES else "icb"
+    level = fields.get("level") if fields.get("level") in LEVEL_PLURALS else "icb"
     thresholds = Thresholds.of(fields, errors)
     category = _map_type(fields, errors)
     indicator = fields.get("indicator") if fields.get("indicator") in COMPARE_INDICATORS else COMPARE_INDICATORS[0]
@@ -199,9 +196,9 @@ def gaps_compare(request: Request, state: State) -> HTMLResponse:
 
     map_params = [("type", category.key), ("indicator", indicator), ("level", level), *thresholds.params()]
     return page(request, "gaps/compare.html", {
-        "level": level, "level_title": LEVEL_TITLES[level], "level_label": LEVEL_LABELS[level], "category": category,
+        "level": level, "level_title": LEVEL_PLURALS[level], "level_label": LEVEL_LABELS[level], "category": category,
         "indicator": indicator,
-        "other_levels": [(other, title) for other, title in LEVEL_TITLES.items() if other != level],
+        "other_levels": [(other, title) for other, title in LEVEL_PLURALS.items() if other != level],
         "indicator_label": INDICATOR_LABELS[indicator], "indicator_short": SHORT_INDICATOR_LABELS[indicator],
         "rows": rows, "england": table.england_row(),
         "parts": PARTS, "sort": sort, "order": order, "sort_url": sort_url, "errors": errors,
@@ -230,7 +227,7 @@ def gaps_summary(request: Request, code: str, state: State) -> HTMLResponse:
     gaps = gaps_with_coverage(area_report(state, key, thresholds.options), state.coverage())
     return page(request, "gaps/summary.html", {
         "area": gaps.area, "name": gaps.area.name, "code": key, "level": level, "level_label": LEVEL_LABELS[level],
-        "level_title": LEVEL_TITLES[level], "scorecard": gaps.scorecard, "thresholds": thresholds,
+        "level_title": LEVEL_PLURALS[level], "scorecard": gaps.scorecard, "thresholds": thresholds,
         "comparison": compare(a, key, thresholds.options, state.coverage()), "errors": errors,
         "placements": _placements(state, key, level), "category_labels": {c.key: c.label for c in ALL_CATEGORIES},
         "area_url": f"/pathway-gaps/{quote(key)}" + _query(thresholds.params()),
@@ -282,7 +279,7 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
                f"{thresholds.options.threshold(category):g} km). The figures are in the tables on this page.")
     return page(request, "gaps/area.html", {
         "area": gaps.area, "name": name, "code": key, "level_label": LEVEL_LABELS[level],
-        "level_title": LEVEL_TITLES[level], "level": level, "scorecard": gaps.scorecard,
+        "level_title": LEVEL_PLURALS[level], "level": level, "scorecard": gaps.scorecard,
         "indicators": gaps.indicators, "chosen": chosen,
         "category": category, "thresholds": thresholds, "errors": errors,
         "threshold_values": {name: fields.get(name) or f"{getattr(thresholds, name):g}"
