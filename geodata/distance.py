@@ -21,6 +21,7 @@ KM_PER_MILE = 1.609344
 KM_PER_DEGREE = round(pi * EARTH_RADIUS_KM / 180, 3)
 # "0.0" to "100.0" by the count of tenths: a distance's figures below 10 miles (`miles_and_km`).
 _TENTHS = [f"{n // 10}.{n % 10}" for n in range(1001)]
+_SAFETY = 1e-6  # a radius's box is widened by this much (relative), and a hair: `radius_box`
 
 
 def great_circle_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -50,6 +51,24 @@ def haversine_km_radians(phi1: np.ndarray, lam1: np.ndarray, cos_phi1: np.ndarra
     a = np.sin((phi2 - phi1) / 2.0) ** 2 + cos_phi1 * cos_phi2 * np.sin((lam2 - lam1) / 2.0) ** 2
     distances: np.ndarray = 2.0 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
     return distances
+
+
+def radius_box(lat: float, lon: float, radius_km: float) -> tuple[float, float, float, float] | None:
+    """A lat/lon box (south, north, west, east) holding every point within radius_km of the point (None: it may
+    hold anything): what a search reads its rows from (`search.columns`) and counts the held candidates within
+    (`rehabmap.coverage`). Widened by a millionth plus a hair, so rounding never leaves out a point whose computed
+    distance is inside the radius."""
+    angle = radius_km / EARTH_RADIUS_KM
+    if not math.isfinite(angle) or angle >= math.pi / 2:
+        return None
+    dlat = math.degrees(angle) * (1 + _SAFETY) + 1e-9
+    if abs(lat) + dlat >= 90.0:
+        return None
+    ratio = math.sin(angle) / math.cos(math.radians(abs(lat) + dlat))
+    if ratio >= 1.0:
+        return None
+    dlon = math.degrees(math.asin(ratio)) * (1 + _SAFETY) + 1e-9
+    return lat - dlat, lat + dlat, lon - dlon, lon + dlon
 
 
 def haversine_km_one(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 
-from geodata.distance import EARTH_RADIUS_KM, haversine_km_one, miles_and_km
+from geodata.distance import haversine_km_one, miles_and_km, radius_box
 from geodata.england import ENGLAND
 from rehabmap.review_counts import BUMP_REVISION, HeldPoints, held_points, read_held, write_pending
 from rehabmap.taxonomy import SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType
@@ -305,16 +305,12 @@ class HomeCoverage:
         points = self._coverage.held.get(category)
         if points is None:
             return in_icb, IN_ICB
-        # Only points in the radius's box are measured: none further in latitude than its arc, nor in longitude
-        # than asin(sin arc / cos lat) (the sphere's widest reach at the home's latitude; all longitudes where
-        # the arc passes a pole). Both widened by a hair, so rounding never drops one the distance keeps.
-        arc = km / EARTH_RADIUS_KM
-        band = math.degrees(arc) * (1 + 1e-9)
-        widest = math.sin(arc) / math.cos(math.radians(lat))
-        wide = math.degrees(math.asin(widest)) * (1 + 1e-9) if 0 <= widest < 1 else 360.0
+        # Only points in the radius's box are measured (the search's own box: `radius_box`).
         lats, lons, icbs = points
-        beyond = sum(1 for i in range(bisect_left(lats, lat - band), bisect_right(lats, lat + band))
-                     if abs(lons[i] - lon) <= wide and icbs[i] != self._icb
+        box = radius_box(lat, lon, km)
+        south, north, west, east = box if box is not None else (-90.0, 90.0, -math.inf, math.inf)
+        beyond = sum(1 for i in range(bisect_left(lats, south), bisect_right(lats, north))
+                     if west <= lons[i] <= east and icbs[i] != self._icb
                      and haversine_km_one(lat, lon, lats[i], lons[i]) <= km)
         if not beyond:
             return in_icb, IN_ICB

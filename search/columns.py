@@ -32,7 +32,7 @@ import shapely
 from shapely.geometry import shape
 
 from geodata.areas import AreaCodes
-from geodata.distance import EARTH_RADIUS_KM, haversine_km, haversine_km_radians, radians_and_cosines
+from geodata.distance import haversine_km, haversine_km_radians, radians_and_cosines, radius_box
 from rehabmap.index.base import Coverage, ServiceQuery
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
@@ -78,9 +78,6 @@ _TYPE_SETS = {frozenset(t for t, bit in _TYPE_BIT.items() if bits & bit): (bits,
 
 # Grid cells of about 2 km: small enough that a dense city block holds a few hundred services at 500k.
 _CELL_LAT, _CELL_LON = 0.02, 0.03
-# Widen every box by this much (relative, plus an absolute hair) so rounding can never leave out a row
-# whose computed distance is inside the radius.
-_SAFETY = 1e-6
 # First box: about this many rows per wanted result, before filters.
 _ROWS_PER_RESULT, _MIN_ROWS = 24, 64
 
@@ -532,21 +529,6 @@ class _Grid:
 def _holds(box: tuple[int, int, int, int], span: tuple[int, int, int, int]) -> bool:
     """Whether a box of cells holds a span of cells (each: first and last row, first and last column)."""
     return box[0] <= span[0] and span[1] <= box[1] and box[2] <= span[2] and span[3] <= box[3]
-
-
-def _box(lat: float, lon: float, radius_km: float) -> tuple[float, float, float, float] | None:
-    """A lat/lon box holding every point within radius_km of the point (None: it may hold anything)."""
-    angle = radius_km / EARTH_RADIUS_KM
-    if not math.isfinite(angle) or angle >= math.pi / 2:
-        return None
-    dlat = math.degrees(angle) * (1 + _SAFETY) + 1e-9
-    if abs(lat) + dlat >= 90.0:
-        return None
-    ratio = math.sin(angle) / math.cos(math.radians(abs(lat) + dlat))
-    if ratio >= 1.0:
-        return None
-    dlon = math.degrees(math.asin(ratio)) * (1 + _SAFETY) + 1e-9
-    return lat - dlat, lat + dlat, lon - dlon, lon + dlon
 
 
 @dataclass
@@ -1086,7 +1068,7 @@ class ServiceColumns:
 
     def _box_of(self, lat: float, lon: float, radius_km: float) -> tuple[tuple[int, int, int, int] | None, bool]:
         """The cells of the radius's box, and whether they are every cell (or the box may hold anything)."""
-        bounds = _box(lat, lon, radius_km)
+        bounds = radius_box(lat, lon, radius_km)
         box = None if bounds is None else self._grid.cells_of(*bounds)
         return box, bounds is None or self._grid.everything(box)
 
@@ -1191,7 +1173,7 @@ class ServiceColumns:
                 return self._top_k(lat, lon, pool[self.kept(prepared, pool)], k, radius_km)
         r = self._first_radius(lat, lon, k, radius_km)
         while True:
-            bounds = None if r is None else _box(lat, lon, r)
+            bounds = None if r is None else radius_box(lat, lon, r)
             box = None if bounds is None else grid.cells_of(*bounds)
             if bounds is None or grid.everything(box):
                 rows, distances = self._with_distances(lat, lon, self._all[self.kept(prepared, self._all)])
@@ -1213,7 +1195,7 @@ class ServiceColumns:
         target = max(_MIN_ROWS, _ROWS_PER_RESULT * k)
         r = 1.0
         while radius_km is None or r < radius_km:
-            bounds = _box(lat, lon, r)
+            bounds = radius_box(lat, lon, r)
             if bounds is None or self._grid.count(self._grid.cells_of(*bounds)) >= target or r > 4096:
                 break
             r *= 2.0
