@@ -165,6 +165,10 @@ def test_the_area_page_dates_its_population_and_its_services(synced):
     assert "All residents, Census 2021" in facts and "1,148,453" in facts
     dated = r"Services counted</dt>\s*<dd[^>]*>\s*rehabmap&#39;s directory on \d{1,2} [A-Z][a-z]+ \d{4}"
     assert re.search(dated, facts)
+    # Its kinds of service not covered are covered nowhere in it. Before, the page held "this information for the
+    # whole of Nottingham and Nottinghamshire" back, "the table of indicators says where it holds some": it holds none.
+    kinds = page[page.index("Kinds of service not yet covered here"):page.index('id="placements"')]
+    assert "whole of" not in kinds and "holds some" not in kinds and "Floating outreach support" in kinds
 
 
 HOMES = "supported_accommodation:residential_24h"
