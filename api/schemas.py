@@ -21,7 +21,7 @@ from rehabmap.maintain.freshness import (
 from rehabmap.maintain.retirement import Retirement
 from rehabmap.match import MatchResponse, MatchResult, round_km
 from rehabmap.record import Schedule, Service, Weekday
-from rehabmap.taxonomy import NEED_LABELS, SUBTYPE_LABELS, TYPE_LABELS, ServiceType
+from rehabmap.taxonomy import ASKED_NEEDS_WORDS, SUBTYPE_LABELS, TYPE_LABELS, ServiceType
 
 VERIFICATION_DUE = ("True when no person (the rehabmap team, or the service itself) has checked the record for longer "
                     "than the server's verify_after_days (default 180), or ever: check the details with the service "
@@ -94,8 +94,7 @@ class MatchIn(BaseModel):
     home: HomeIn
     needs: list[Code] = Field(
         default_factory=list, max_length=20,
-        description="Needs every result must meet or not rule out: " + ", ".join(NEED_LABELS)
-        + ", or language:<ISO 639 code>.")
+        description=f"Needs every result must meet or not rule out: {ASKED_NEEDS_WORDS}.")
     types: Annotated[list[Code], Field(max_length=7)] | Literal["any"] = Field(
         default="any",
         description="Service types (" + ", ".join(t.value for t in ServiceType) + "), or 'any' for every "
@@ -410,7 +409,8 @@ _ERROR_SCHEMA: dict[str, Any] = {
 _ERROR_EXAMPLES: dict[int, tuple[str, dict[str, str]]] = {
     400: ("Bad input: an invalid postcode, an unknown type or need, a value out of range.",
           {"code": "unknown_need", "field": "needs",
-           "message": "Unknown need 'flying'. Use one of: learning_disability, autism, … (e.g. language:pl)."}),
+           "message": "Unknown need 'flying'. Use one of: Learning disability (learning_disability), …; or a "
+                      "language: language:<English name or ISO 639 code> (e.g. language:Polish or language:pl)."}),
     404: ("Not found: an unknown postcode, place, service or area.",
           {"code": "unknown_postcode", "field": "postcode",
            "message": "Postcode 'ZZ1 1ZZ' was not found in the ONS Postcode Directory for England. …"}),

@@ -9,7 +9,7 @@ import click
 from cli.textgrid import grid
 
 if TYPE_CHECKING:
-    from rehabmap.match import MatchResponse
+    from rehabmap.match import MatchRequest, MatchResponse
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -55,7 +55,7 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
         current_placement=placement)
     response = match(open_backend(settings), home, request, settings.current_date())
     click.echo(f"Home: {home.label} — {home.areas.icb_name} ({home.areas.icb_code}), {home.areas.lad_name}")
-    click.echo(render_table(response))
+    click.echo(render_table(request, response))
     for line in none_found_lines(coverage_map(CoverageStore(store_of(settings)), settings.data_dir),
                                  home.areas.codes(), [t.service_type for t in response.summary],
                                  [r.service.service_type for r in response.results], request.subtypes or (),
@@ -63,12 +63,13 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
         click.echo(line)
 
 
-def render_table(response: MatchResponse) -> str:
+def render_table(request: MatchRequest, response: MatchResponse) -> str:
     """A fixed-width table a clinician can paste into notes."""
     from geodata.distance import miles_and_km_figures
+    from web.present import nothing_found
 
     if not response.results:
-        return "No services meet these needs. Try a larger distance or fewer needs."
+        return nothing_found(request) + " For each type asked for, what finding none means:"
     saved = response.current_placement_km is not None
     header = ["#", "miles (km)", "ICB", "type", "service", "meets", "unknown", "capacity"] + (
         ["saved miles (km)"] if saved else [])

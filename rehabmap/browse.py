@@ -16,9 +16,9 @@ from geodata.errors import OutsideEngland, shorten
 from geodata.geography import Geography, Home
 from rehabmap.errors import CALLER_ERRORS, InvalidValue
 from rehabmap.index.base import Coverage, IndexBackend, ServiceQuery
-from rehabmap.match import covers, round_km
+from rehabmap.match import covers, parse_needs, round_km
 from rehabmap.record import Service
-from rehabmap.taxonomy import parse_need, parse_type
+from rehabmap.taxonomy import parse_type
 
 Sort = Literal["distance", "relevance", "name"]
 
@@ -74,7 +74,7 @@ def browse(geography: Geography, *, text: str | None = None, types: list[str] | 
     if types:
         query = replace(query, types=frozenset(parse_type(t) for t in types))
     if needs:
-        query = replace(query, needs=tuple(dict.fromkeys(parse_need(n) for n in needs)))
+        query = replace(query, needs=parse_needs(needs))
     text = (text or "").strip()
     if text:
         query = replace(query, text=text)

@@ -22,7 +22,7 @@ from rehabmap.errors import InvalidValue
 from rehabmap.explanation import Explainer
 from rehabmap.index.base import Coverage, Hit, IndexBackend, PersonGender, ServiceQuery
 from rehabmap.record import Capacity, Service, capacity_current_since, capacity_max_age_days
-from rehabmap.taxonomy import ServiceType, parse_need, parse_subtypes, parse_type
+from rehabmap.taxonomy import ServiceType, parse_asked_need, parse_subtypes, parse_type
 
 OUT_OF_AREA_MARGIN_KM = 5.0
 RANKING_RULE = (
@@ -142,7 +142,7 @@ def parse_types(values: str | Iterable[str] | None) -> tuple[ServiceType, ...] |
 
 def parse_needs(values: Iterable[str]) -> tuple[str, ...]:
     """The needs stated, each once, in the order given."""
-    return tuple(dict.fromkeys(parse_need(v) for v in values))
+    return tuple(dict.fromkeys(parse_asked_need(v) for v in values))
 
 
 def round_km(distance_km: float) -> float:

@@ -37,12 +37,14 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from rehabmap.errors import shorten
 from rehabmap.explanation import read_needs_note
+from rehabmap.languages import UnknownLanguage
 from rehabmap.record import WEEKDAYS, Schedule, Service
 from rehabmap.taxonomy import (
     LEGACY_LABEL_TEXTS,
@@ -52,6 +54,7 @@ from rehabmap.taxonomy import (
     TYPE_LABELS,
     ServiceType,
     classify_label,
+    language_need,
     need_label,
 )
 
@@ -59,7 +62,7 @@ ONS_AREA_URI = "http://statistics.data.gov.uk/id/statistical-geography/"
 CQC_IDENTIFIER_TYPE = "CQC location ID"
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "rehabmap:oruk")
 _ONS_CODE = re.compile(r"^[EWSNK]\d{8}$")
-_LANGUAGE_NAME = re.compile(r"^Language: ([a-z]{2,3})$")
+_LANGUAGE_NAME = re.compile(r"^Language: (.+)$")  # its English name ("Language: pl" before session 18)
 _LANGUAGE_CODE = re.compile(r"^language:[a-z]{2,3}$")
 _YES, _NO = "yes", "no"
 _LOCAL_PROVENANCE = {"file", "line"}  # where this installation read the record: not for publishing
@@ -612,7 +615,8 @@ def _known_term(term: dict[str, Any], term_id: Any, where: str) -> Term | None:
         name = term.get("name") or term.get("term") or ""
         code = next((t.code for t in _TERMS.values() if t.taxonomy is taxonomy and t.name == name), None)
         if code is None and taxonomy is NEEDS and (language := _LANGUAGE_NAME.match(name)):
-            code = f"language:{language.group(1)}"
+            with suppress(UnknownLanguage):  # then not a term of the needs taxonomy, as below
+                code = language_need(language.group(1))
     found = _TERMS.get((taxonomy.key, code or ""))
     if found:
         return found

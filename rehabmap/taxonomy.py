@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from rehabmap.errors import UnknownNeed, UnknownServiceType, shorten
+from rehabmap.languages import UnknownLanguage, find_language, language_name, suggestion_text
 from rehabmap.textmatch import FoldedPattern, fold_case, words
 
 
@@ -100,6 +101,10 @@ NEED_LABELS: dict[str, str] = {
 }
 
 GENDER_NEEDS = (Need.female_only.value, Need.male_only.value, Need.mixed_gender.value)
+# The needs a request may ask for, as the API documents them (`parse_asked_need`).
+ASKED_NEEDS_WORDS = (", ".join(NEED_LABELS) + ", or language:<ISO 639 code or English name>: language:pl or "
+                     "language:Polish (ISO 639's name, in any case; two or three letters read as a code), "
+                     "answered as language:<code>")
 _LANGUAGE = re.compile(r"^language:([a-z]{2,3})$")
 
 
@@ -114,22 +119,49 @@ def parse_type(value: str) -> ServiceType:
 
 
 def parse_need(value: str) -> str:
-    """Normalise a need code; `language:<ISO 639 code>` is open-ended, the rest are fixed."""
+    """Normalise a need code as a record carries it; `language:<ISO 639 code>` is open-ended, the rest are
+    fixed. What a person asks for is read by `parse_asked_need`, which also takes a language's name."""
     key = value.strip().lower()
     if key in NEED_LABELS or _LANGUAGE.match(key):
         return key
-    valid = ", ".join(NEED_LABELS)
-    raise UnknownNeed(f"Unknown need '{shorten(value)}'. Use one of: {valid}, or language:<code> (e.g. language:pl).",
-                      field="needs")
+    raise _unknown_need(value)
+
+
+def parse_asked_need(value: str) -> str:
+    """A need as a person asks for it: a fixed code, or `language:` and a language's English name or ISO 639
+    code (`language:Polish`, `language:pol`), kept as the code records carry (`language:pl`). A language ISO
+    639 does not list is refused, with the names nearest in spelling, rather than asked of every record."""
+    key = value.strip()
+    if key[:9].lower() != "language:":
+        return parse_need(key)
+    try:
+        return language_need(key)
+    except UnknownLanguage as error:
+        raise UnknownNeed(f"Unknown language '{shorten(error.typed)}' in need '{shorten(value)}'. Give the "
+                          f"language's English name or ISO 639 code, e.g. language:Polish or language:pl."
+                          f"{suggestion_text(error)}", field="needs") from None
+
+
+def language_need(typed: str) -> str:
+    """The need for a language named by its English name or ISO 639 code, with or without `language:` before
+    it; `UnknownLanguage` for none."""
+    return f"language:{find_language(typed[9:] if typed[:9].lower() == 'language:' else typed).code}"
+
+
+def _unknown_need(value: str) -> UnknownNeed:
+    valid = ", ".join(f"{label} ({code})" for code, label in NEED_LABELS.items())
+    return UnknownNeed(f"Unknown need '{shorten(value)}'. Use one of: {valid}; or a language: language:<English "
+                       "name or ISO 639 code> (e.g. language:Polish or language:pl).", field="needs")
 
 
 def need_label(code: str) -> str:
+    """A need in words: its label, or a language's English name ("Language: Polish")."""
     label = NEED_LABELS.get(code)  # no fixed code has a language's form
     if label is not None:
         return label
     match = _LANGUAGE.match(code)
     if match:
-        return f"Language: {match.group(1)}"
+        return f"Language: {language_name(match.group(1))}"
     return NEED_LABELS[code]
 
 

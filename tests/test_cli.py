@@ -70,6 +70,19 @@ def test_bad_postcode_is_a_clear_error(sample_index, home, data_dir, postcode, m
 def test_unknown_need_is_a_clear_error(sample_index, home, data_dir):
     done = rehabmap(home, data_dir, "match", "--postcode", "LS9 7TF", "--need", "dementia")
     assert done.returncode == 2 and "Unknown need 'dementia'" in done.stderr
+    assert "Learning disability (learning_disability)" in done.stderr  # the need in words, with its code
+
+
+def test_match_that_finds_nothing_says_what_it_did_not_find_and_what_that_means(sample_index, home, data_dir):
+    """Before: "No services meet these needs. Try a larger distance or fewer needs.", with no need given. The
+    nearest level 2 unit (Harehills) is 0.7 km from LS9 7TF."""
+    done = rehabmap(home, data_dir, "match", "--postcode", "LS9 7TF", "--type", "inpatient_rehab_level2",
+                    "--max-km", "0.5")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1] == ("No service of these types was found within 0.3 miles (0.5 km). Try more types of service or "
+                        "a larger distance. For each type asked for, what finding none means:")
+    assert lines[2].startswith("inpatient_rehab_level2: ") and len(lines) == 3
 
 
 def data_rows(path: Path) -> int:

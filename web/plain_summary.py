@@ -49,10 +49,9 @@ def summary_text(home: Home, placement: Home | None, request: MatchRequest, resp
             read = present.read_needs_text(result)
             lines += [f"{number}. {service.name}" + (f" ({service.organisation})" if service.organisation else ""),
                       f"   {present.distance_from_home(result)}; "
-                      + ("in the home ICB" if result.in_home_icb else "outside the home ICB"),
-                      "   Meets: " + (", ".join(need_label(n) for n in result.matched_needs)
-                                      or ("no needs given" if not request.needs else "none confirmed"))
-                      + (f". {read}" if read else "")
+                      + ("in the home ICB" if result.in_home_icb else "outside the home ICB"
+                         + (f", in {service.areas.icb_name}" if service.areas.icb_name else "")),
+                      f"   Meets: {present.meets_text(result, request.needs)}" + (f". {read}" if read else "")
                       + (f". Not known: {unknown} (ask the service)" if unknown else ""),
                       f"   Vacancy: {present.capacity_text(service, today)}. "
                       f"Taking referrals: {present.referrals_text(service)}.",

@@ -13,7 +13,7 @@ from rehabmap.explanation import NOT_CONFIRMED, quoted
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.population import short_name
 from rehabmap.record import capacity_max_age_days
-from rehabmap.match import OUT_OF_AREA_MARGIN_KM, MatchResult
+from rehabmap.match import OUT_OF_AREA_MARGIN_KM, MatchRequest, MatchResult
 from rehabmap.phones import phone_text
 from rehabmap.record import Service
 from rehabmap.taxonomy import SUBTYPE_LABELS, TYPE_LABELS, ServiceType, need_label
@@ -220,6 +220,39 @@ def fit_tag(matched: list[str], needs: tuple[str, ...]) -> tuple[str, str] | Non
     return f"Confirms {len(matched)} of {len(needs)} needs", "yellow"
 
 
+# The source name of CQC's records (`indexer/sources/cqc.py`): its `field_sources` read "cqc:specialisms".
+_CQC = "cqc"
+
+
+def registered_with_cqc(service: Service) -> bool:
+    """Whether the needs a service states are what CQC registered the location to care for (its specialisms and
+    regulated activities), not the provider's or a maintainer's word on whom it takes. They stay stated needs
+    (the provider registered them, and the regulator holds it to them: not a guess read from its words), but are
+    said as what they are. A record merged with another source's states every source's needs, so not it."""
+    return (service.field_sources.get("needs_met", "").startswith(f"{_CQC}:")
+            and all(p.source == _CQC for p in service.provenance))
+
+
+def meets_text(result: MatchResult, asked: tuple[str, ...]) -> str:
+    """The needs asked for that an option states it meets, for the card and the notes."""
+    if not result.matched_needs:
+        return "None confirmed" if asked else "No needs given"
+    met = ", ".join(need_label(n) for n in result.matched_needs)
+    return f"{met} (as registered with CQC)" if registered_with_cqc(result.service) else met
+
+
+def listed_type_text(service: Service) -> str:
+    """The clinician's type label, with the source's own label where it differs and the personality disorder
+    flag: what the explanation says of a service's type, for the card that shows no explanation."""
+    text = type_label(service)
+    label = service.original_label
+    if label and label.casefold() != TYPE_LABELS[service.service_type].casefold():
+        text += f" (listed as '{label}')"
+    if service.pd_specialist:
+        text += "; commissioned for people with a diagnosis of personality disorder"
+    return text
+
+
 def read_needs_text(result: MatchResult) -> str | None:
     """The needs asked for that the option's listing only mentions (or mentions not taking), said to be read
     and not confirmed: never under "Meets". None when it mentions none of them."""
@@ -245,6 +278,22 @@ def distance_from_home(result: MatchResult) -> str:
     if saved is not None:
         text += f", {miles_and_km(abs(saved))} {'nearer than' if saved >= 0 else 'further than'} the current placement"
     return text
+
+
+def nothing_found(request: MatchRequest) -> str:
+    """What a clinicians' search that lists no option at all found, and what to widen: none of the types asked
+    for, within the distance asked (and meeting the needs, when some were given). Whether that means there are
+    none, or that the directory holds nothing there, is each type's to say (`none_listed`)."""
+    kinds = "of these types" if request.types else "of any type"
+    where = f" within {miles_and_km(request.max_distance_km)}" if request.max_distance_km else ""
+    where += " inside the person's ICB" if request.own_icb_only else ""
+    found = (f"No service {kinds}{where} meets all of these needs." if request.needs
+             else f"No service {kinds} was found{where}.")
+    widen = [words for asked, words in ((request.needs, "fewer needs"), (request.types, "more types of service"),
+                                        (request.max_distance_km, "a larger distance")) if asked]
+    if not widen:
+        return found
+    return f"{found} Try {', '.join(widen[:-1])}{' or ' if len(widen) > 1 else ''}{widen[-1]}."
 
 
 def none_listed(answer: Coverage, needs_given: bool) -> str:
@@ -313,7 +362,8 @@ def filters() -> dict[str, object]:
         "capacity_text": capacity_text,
         "capacity_tag": capacity_tag, "referrals_tag": referrals_tag, "gender_tag": gender_tag,
         "fit_tag": fit_tag, "distance_from_home": distance_from_home, "read_needs_text": read_needs_text,
-        "not_known_needs": not_known_needs,
+        "not_known_needs": not_known_needs, "nothing_found": nothing_found, "listed_type_text": listed_type_text,
+        "meets_text": meets_text,
         "option_label": lambda o: MATCH_OPTIONS.get(o, o),
         "fmt_km": km_text, "fmt_share": fmt_share, "short_name": short_name,
         "short_type": lambda key: SHORT_TYPE_LABELS.get(key, key),

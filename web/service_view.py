@@ -103,7 +103,9 @@ def who_rows(service: Service) -> list[Row]:
     if ages:
         rows.append(("Ages", ages))
     if service.needs_met:
-        rows.append(("Suitable for", _bullets(present.needs_list(service.needs_met))))
+        said = ("Registered with the Care Quality Commission (CQC) for" if present.registered_with_cqc(service)
+                else "Suitable for")
+        rows.append((said, _bullets(present.needs_list(service.needs_met))))
     if service.needs_not_met:
         rows.append(("Not suitable for", _bullets(present.needs_list(service.needs_not_met))))
     # Read from its own words, never shown as suitable or not: a guess, with the words that suggested it.

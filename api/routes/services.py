@@ -17,12 +17,11 @@ from rehabmap.errors import DomainError, ServiceNotFound
 from rehabmap.maintain.freshness import Listings, source_confirmation
 from rehabmap.maintain.retirement import retirement
 from rehabmap.state import AppState
-from rehabmap.taxonomy import NEED_LABELS, ServiceType
+from rehabmap.taxonomy import ASKED_NEEDS_WORDS, ServiceType
 
 router = APIRouter(tags=["services"], responses=ERRORS)
 
 _TYPES = ", ".join(t.value for t in ServiceType)
-_NEEDS = ", ".join(NEED_LABELS)
 
 
 def filters(
@@ -35,7 +34,7 @@ def filters(
         openapi_examples={"inpatient": {"value": ["inpatient_rehab_level1", "inpatient_rehab_level2"]}})] = None,
     needs: Annotated[list[str] | None, Query(
         alias="need", max_length=20, description=f"A need every result must meet or not rule out; repeat for "
-        f"several. One of: {_NEEDS}, or language:<code>.",
+        f"several. One of: {ASKED_NEEDS_WORDS}.",
         openapi_examples={"autism": {"value": ["autism"]}})] = None,
     postcode: Annotated[str | None, Query(max_length=POSTCODE_MAX_LENGTH, description="Search near a postcode "
                                           "(full, sector or district): results come nearest first, with their "

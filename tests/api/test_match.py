@@ -142,6 +142,17 @@ def test_any_type_lists_each_type_least_restrictive_first(client):
     assert client.post("/match", json={"home": LS9, "types": ["any"], "limit": 2}).json()["results"] == got["results"]
 
 
+def test_a_language_is_asked_by_its_name_or_code_and_explained_by_its_name(client):
+    """Before: 'language:Bengali' was an unknown need, and the explanation said "Language: bn"."""
+    body = CASES["language need confirmed"]
+    by_code = client.post("/match", json=body).json()
+    by_name = client.post("/match", json={**body, "needs": ["detained_mha", "language:Bengali"]}).json()
+    assert by_name["results"] == by_code["results"] and by_code["results"]
+    assert all(r["matched_needs"] == ["detained_mha", "language:bn"] for r in by_code["results"])
+    assert all("Meets: Detained under the Mental Health Act, Language: Bengali." in r["explanation"]
+               for r in by_code["results"])
+
+
 BAD = [
     ({"home": {"postcode": "LS9 7TFX"}}, 400, "invalid_postcode", "home.postcode", "LS9 7TFX"),
     ({"home": {"postcode": "ZZ9 9ZZ"}}, 404, "unknown_postcode", "home.postcode", "ZZ9 9ZZ"),
@@ -149,6 +160,10 @@ BAD = [
     ({"home": {"place": "Belfast"}}, 400, "outside_england", "home.place", "is a place in Northern Ireland"),
     ({"home": {"lat": 48.85, "lon": 2.35}}, 400, "outside_england", "home.location", "England"),
     ({"home": LS9, "needs": ["flying"]}, 400, "unknown_need", "needs", "flying"),
+    # Before: any two or three letters were a language; now ISO 639's, with the names nearest in spelling.
+    ({"home": LS9, "needs": ["language:Punjabi"]}, 400, "unknown_need", "needs",
+     "Unknown language 'Punjabi' in need 'language:Punjabi'. Give the language's English name or ISO 639 code, e.g. "
+     "language:Polish or language:pl. Did you mean Panjabi (pa)?"),
     ({"home": LS9, "types": ["hospital"]}, 400, "unknown_service_type", "types", "hospital"),
     ({"home": LS9, "types": "vcfse"}, 422, "invalid_request", "types",
      "types: Input should be a valid list, or Input should be 'any'"),

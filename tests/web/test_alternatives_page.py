@@ -63,9 +63,34 @@ def test_the_options_map_numbers_pins_as_the_list_and_marks_home_and_placement(c
 def test_no_options_no_map(client):
     page = results(client, needs=["autism", "older_adult", "acquired_brain_injury", "sensory_adapted"],
                    options=["needs_confirmed"])
-    assert "No service meets all of these needs" in page or "None meet these needs" in page
+    assert "No service of these types meets all of these needs" in page or "None meet these needs" in page
     if "rm-option" not in page:
         assert '<svg class="rm-map"' not in page
+    # No needs asked, and nothing of the type within the distance (Harehills, level 2, is 0.7 km away): what was
+    # not found, within what, and what to widen.
+    page = results(client, needs=[], types=["inpatient_rehab_level2"], within="0.3", placement="")
+    assert ("<p>No service of these types was found within 0.3 miles (0.5 km). Try more types of service or a larger "
+            "distance.</p>") in page and '<svg class="rm-map"' not in page
+
+
+def test_a_language_is_typed_by_its_name_or_code_and_shown_by_its_name(client):
+    """Before: "Polish" was refused (the box wanted "pl"), "xx" was taken, and the page said "Language: pl"."""
+    page = html.unescape(results(client, language="Polish"))
+    assert re.search(r"Needs</dt>\s*<dd[^>]*>\s*Autism, Language: Polish", page)
+    assert "Needs: Autism, Language: Polish" in page  # the notes
+    assert 'name="language" type="text" value="Polish"' in page  # the form again, as typed
+    assert "Not known</dt>" in page and "Language: Polish (ask the service)" in page
+    assert "Language: pl" not in page
+    for typed, words in (("xx", "No language is called 'xx'. Enter the language's English name or its ISO 639 "
+                                "code, like Polish or pl."),
+                         ("Punjabi", "No language is called 'Punjabi'. Enter the language's English name or its ISO "
+                                     "639 code, like Polish or pl. Did you mean Panjabi (pa)?")):
+        refused = client.post("/alternatives", data={**FORM, "language": typed})
+        assert refused.status_code == 400 and words in html.unescape(refused.text)
+    # A need that is not a box (a form made elsewhere): said as the other lists say it, not in the API's codes.
+    tampered = client.post("/alternatives", data={**FORM, "needs": ["flying"]})
+    assert tampered.status_code == 400 and "Select needs from the list" in tampered.text
+    assert "learning_disability, autism" not in tampered.text
 
 
 def test_a_plain_text_copy_for_notes_is_on_the_page_and_numbers_the_options_as_the_list(client):
@@ -85,3 +110,5 @@ def test_a_plain_text_copy_for_notes_is_on_the_page_and_numbers_the_options_as_t
         assert line in text, line
     assert re.search(r"^   (less than 0\.1 miles|[\d.]+ miles?) \([\d.]+ k?m\) from home, .* the current placement; "
                      r"in the home ICB$", text, flags=re.M)
+    # An option outside the home ICB names its ICB, as the card does (before, only the explanation said it).
+    assert re.search(r"; outside the home ICB, in NHS [\w ]+ Integrated Care Board$", text, flags=re.M)

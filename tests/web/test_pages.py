@@ -322,7 +322,12 @@ def test_match_results_say_why_each_matched(client):
     page = response.text
     assert "<h1>Local alternatives near LS9 7TF</h1>" in page
     assert "Autism, Detained under the Mental Health Act" in page
-    assert "Why it is listed:" in page and "Not known" in page and "nearer than the current placement" in page
+    assert "Not known" in page and "nearer than the current placement" in page
+    # Each fact once: the rows say what the explanation says, which the card no longer repeats under them.
+    assert "Why it is listed:" not in page
+    assert re.search(r"Outside home ICB \([A-Z][\w ,]+\)", page)  # its ICB named, as the explanation names it
+    assert re.search(r"Type</dt>\s*<dd[^>]*>\s*Level 2 inpatient rehabilitation unit \(higher support\) \(listed as "
+                     r"&#39;Locked rehabilitation ward&#39;\)", page)
     assert "In home ICB" in page and "Outside home ICB" in page
     assert "Kirkstall Locked Rehabilitation Ward" in page and "Legacy &#39;locked&#39; label" in page
     assert "Halifax Women" not in page  # a women-only unit is not offered to a man
@@ -416,7 +421,7 @@ def test_a_held_search_ends_after_its_time(client, monkeypatch):
 
 
 def test_bad_postcode_keeps_everything_typed(client):
-    data = {**FORM, "home": "XX9 9XX", "age": "abc", "language": "polish", "within": "50",
+    data = {**FORM, "home": "XX9 9XX", "age": "abc", "language": "polsih", "within": "50",  # "polish" is a language
             "options": ["accepting_only"]}
     response = client.post("/alternatives", data=data)
     assert response.status_code == 400
@@ -425,7 +430,8 @@ def test_bad_postcode_keeps_everything_typed(client):
     assert [h for h in re.findall(r'href="#([\w-]+)"', summary)] == ["home", "language", "age"]
     assert "Postcode &#39;XX9 9XX&#39; was not found" in summary
     assert page.by_id("home")[1]["value"] == "XX9 9XX"
-    assert page.by_id("age")[1]["value"] == "abc"
+    assert page.by_id("age")[1]["value"] == "abc" and page.by_id("language")[1]["value"] == "polsih"
+    assert "Did you mean Polish (pl)?" in summary
     assert page.by_id("placement")[1]["value"] == "TR1 3LJ"
     assert page.by_id("within")[1]["value"] == "50"
     assert "checked" in page.by_id("needs-2")[1] and "checked" in page.by_id("needs-4")[1]

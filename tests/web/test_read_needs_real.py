@@ -98,19 +98,26 @@ def test_the_pages_show_it_as_read(browser, served, axe_source):
     assert "Its listing mentions (not confirmed: ask the service)\t\nAutism ('autistic')" in main
     assert ("Its listing suggests it may not take (not confirmed: ask the service)\t\nStep-free access "
             "('no step-free')") in main
-    suitable = main.split("Suitable for", 1)[1].split("Its listing", 1)[0]
-    assert "Autism" not in suitable and "Learning disability" in suitable
+    # CQC's specialisms are what CQC registered it to care for, said so: before, "Suitable for", as though the
+    # provider said whom it takes.
+    assert "Suitable for" not in main
+    registered = main.split("Registered with the Care Quality Commission (CQC) for", 1)[1].split("Its listing", 1)[0]
+    assert "Autism" not in registered and "Learning disability" in registered and "Substance misuse" in registered
     assert axe(page, axe_source) == []
 
     page.goto(f"{served}/alternatives")
     page.fill("input[name=home]", HOME["postcode"])
     page.check("input[name=types][value=supported_accommodation]")
     page.check("input[name=needs][value=autism]")
+    page.check("input[name=needs][value=learning_disability]")
     page.locator("main form button[type=submit]").last.click()
     page.wait_for_url("**/alternatives/results/*")
     card = page.locator(".rm-option", has_text="Dovetail House")
     text = card.inner_text()
-    assert "None confirmed" in text and "No need confirmed" in text
+    assert "Meets\tLearning disability (as registered with CQC)" in text and "Confirms 1 of 2 needs" in text
     assert "Its listing mentions Autism ('autistic'): not confirmed: ask the service" in text
+    # Said once: before, the card's rows said it and the explanation under them said it again.
+    assert text.count("Autism ('autistic')") == 1 and text.count("Learning disability") == 1
+    assert "Meets: Learning disability (as registered with CQC)" in page.locator("#plain-text").input_value()
     assert axe(page, axe_source) == []
     page.close()

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from rehabmap.errors import DomainError
+from rehabmap.errors import DomainError, shorten
+from rehabmap.languages import UnknownLanguage, suggestion_text
 from rehabmap.match import (ANY_TYPE, MAX_LIMIT, ORDERS, MatchRequest, MatchResponse, Order, match, parse_needs,
                             parse_types)
-from rehabmap.taxonomy import NEED_LABELS, SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType, parse_subtypes
+from rehabmap.taxonomy import (NEED_LABELS, SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType, language_need,
+                               parse_subtypes)
 from web.deps import State
 from web.forms import Errors, Fields, parse_int, parse_miles, resolve_where
 from web.held_searches import HOLD_MINUTES, held_searches
@@ -119,17 +121,19 @@ def parse(form: MatchForm, geography: Geography, errors: Errors) -> Parsed | Non
 
 
 def _needs(form: MatchForm, errors: Errors) -> tuple[str, ...]:
-    """The needs ticked, and the language typed (a bare ISO 639 code, or language:<code>)."""
+    """The needs ticked, and the language typed: its English name or ISO 639 code (or language:<either>)."""
     try:
         needs = list(parse_needs(form.needs))
-    except DomainError as error:
-        errors.add_domain(error, "needs")
+    except DomainError:  # only a form made elsewhere sends a need that is not a box
+        errors.add("needs", "Select needs from the list")
         needs = []
-    if form.language:
+    typed = form.language.strip()
+    if typed:
         try:
-            needs += parse_needs([f"language:{form.language.lower().removeprefix('language:')}"])
-        except DomainError:
-            errors.add("language", "Enter the language as a 2 or 3 letter ISO 639 code, like pl for Polish")
+            needs.append(language_need(typed))
+        except UnknownLanguage as error:
+            errors.add("language", f"No language is called '{shorten(typed)}'. Enter the language's English name "
+                                   f"or its ISO 639 code, like Polish or pl.{suggestion_text(error)}")
     return tuple(dict.fromkeys(needs))
 
 

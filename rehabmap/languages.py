@@ -1,0 +1,106 @@
+"""The languages a person may need a service to speak (the `language:<code>` needs): ISO 639-3, as the
+Debian iso-codes table pycountry ships holds it (7,919 languages: every ISO 639-1 two-letter code, every
+ISO 639-2 and 639-3 three-letter one, with their English names).
+
+A clinician types a language's name ("Polish") or its code ("pl", "pol"); a need is kept as the code,
+two letters where ISO 639-1 has one (what records carry: `language:pl`), and shown by its English name.
+What ISO 639 does not list ("xx") is refused with the names nearest in spelling, never kept as a code
+no record can carry.
+
+The table is read from pycountry's own file, once a process and only when a language is first asked for
+or shown: pycountry's lookups index every field of every one of its databases on first use (0.38 s), and
+importing it reads its version from the package metadata (45 ms); this reads the one file (~50 ms).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+# ISO 639's special codes (und "Undetermined", mul "Multiple languages", zxx, mis) name no language a
+# person speaks.
+_SPECIAL = "S"
+# How alike in spelling (rapidfuzz token_set_ratio) a name must be to be offered for one no language has: "Punjabi"
+# finds "Panjabi" (86), "Polsih" "Polish" (83), "Greek" "Modern Greek (1453-)" (100); at 80, "Farsi" offered
+# Arosi and Sarsi, "Greek" Creek.
+_SUGGEST_SCORE = 83
+_SUGGESTIONS = 3
+
+
+@dataclass(frozen=True)
+class Language:
+    code: str  # the ISO 639-1 code where there is one, else the ISO 639-3 code
+    name: str  # ISO 639's English name
+
+
+class UnknownLanguage(ValueError):
+    """No language has this name or code; `suggestions` are the living languages nearest in spelling."""
+
+    def __init__(self, typed: str, suggestions: tuple[Language, ...]) -> None:
+        super().__init__(typed)
+        self.typed = typed
+        self.suggestions = suggestions
+
+
+@dataclass(frozen=True)
+class _Table:
+    by_key: dict[str, Language]  # a code (any of a language's) or a name, casefolded
+    living_names: list[str]  # offered for a name no language has
+
+
+@cache
+def _table() -> _Table:
+    spec = importlib.util.find_spec("pycountry")
+    assert spec is not None and spec.submodule_search_locations, "pycountry is a dependency (pyproject.toml)"
+    path = Path(next(iter(spec.submodule_search_locations))) / "databases" / "iso639-3.json"
+    names: dict[str, Language] = {}
+    codes: dict[str, Language] = {}  # ISO 639's codes are lower case
+    living = []
+    for entry in json.loads(path.read_bytes())["639-3"]:
+        if entry["type"] == _SPECIAL:
+            continue
+        language = Language(entry.get("alpha_2") or entry["alpha_3"], entry["name"])
+        for field in ("alpha_2", "alpha_3", "bibliographic"):
+            if field in entry:
+                codes[entry[field]] = language
+        for field in ("name", "common_name", "inverted_name"):
+            if field in entry:
+                names[entry[field].casefold()] = language
+        if entry["type"] == "L":
+            living.append(language.name)
+    # A code over a name: a name of two or three letters ("Ga", the language ISO 639-3 codes gaa) that is another
+    # language's code ("ga", Irish) reads as the code. ISO 639's names are unique: a name reads as one language.
+    by_key = {**names, **codes}
+    return _Table(by_key, living)
+
+
+def find_language(typed: str) -> Language:
+    """The language a person names by its English name or ISO 639 code, in any case."""
+    key = " ".join(typed.split()).casefold()
+    table = _table()
+    language = table.by_key.get(key)
+    if language is not None:
+        return language
+    from rapidfuzz import fuzz, process  # only for a name no language has: not on every import of the vocabulary
+
+    near = process.extract(key, table.living_names, scorer=fuzz.token_set_ratio, processor=str.casefold,
+                           score_cutoff=_SUGGEST_SCORE, limit=_SUGGESTIONS)
+    raise UnknownLanguage(typed, tuple(table.by_key[name.casefold()] for name, _, _ in near))
+
+
+def language_name(code: str) -> str:
+    """The English name of a language a need names by code (a record's may be a three-letter one, "pol"); a
+    code ISO 639 does not list (a record's source may carry one) as it is."""
+    language = _table().by_key.get(code)
+    return language.name if language is not None else code
+
+
+def suggestion_text(error: UnknownLanguage) -> str:
+    """' Did you mean Panjabi (pa)?', or nothing when no language is near in spelling."""
+    if not error.suggestions:
+        return ""
+    named = [f"{language.name} ({language.code})" for language in error.suggestions]
+    return " Did you mean " + (named[0] if len(named) == 1 else ", ".join(named[:-1]) + " or " + named[-1]) + "?"
