@@ -160,8 +160,8 @@ def hsds_metadata(entry: AuditEntry) -> dict[str, Any] | None:
     publishes); `resource_id` is the service's id in the Open Referral feed. None for other entries."""
     from rehabmap.oruk import service_uuid
 
-    if entry.resource_type != "service" or entry.action in (QUESTIONED, KEPT):
-        return None
+    if entry.resource_type != "service" or entry.action in (QUESTIONED, KEPT) or entry.old == entry.new:
+        return None  # not a change of what is shown (a need list laid as it stands beside the other's edit)
     return {
         "id": entry.uuid, "resource_id": service_uuid(entry.resource_id), "resource_type": "service",
         "last_action_date": entry.at[:10], "last_action_type": entry.action, "field_name": entry.field,
