@@ -37,7 +37,7 @@ from api.maintain_schemas import (
 from api.paging import PageNumber
 from api.routes.services import held_item
 from api.schemas import ServiceOut, error_responses
-from rehabmap.errors import DirectoryUnavailable, InvalidValue, ServiceNotFound
+from rehabmap.errors import DirectoryUnavailable, ServiceNotFound
 from rehabmap.maintain.audit import hsds_metadata
 from rehabmap.maintain.auth import Principal, Role
 from rehabmap.maintain.edits import MAINTAINER_ROLES, Editor
@@ -168,12 +168,8 @@ def retire_service(service_id: ServiceId, caller: Caller, state: State, request:
     400, naming the field): the service becomes inactive and leaves every search; its page and the answer's
     `retired_reason` give the reason. It stays in the index (and the audit log), and PATCH with status
     'active' brings it back."""
-    caller.require(*MAINTAINER_ROLES, action="retire services")  # a provider is told that first
-    if body is None:
-        raise InvalidValue('Say why it is retired: send {"reason": "…"} (3 to 500 characters), e.g. "closed in '
-                           'October 2026". The service\'s page shows it and the audit log keeps it.', field="reason")
     with _unshown_explained(request, service_id):
-        return _edit(state, _editor(state).retire(caller, service_id, body.reason))
+        return _edit(state, _editor(state).retire(caller, service_id, body.reason if body else None))
 
 
 @router.post("/services/{service_id:path}/verify", response_model=EditOut, summary="Mark a service verified today")
@@ -195,12 +191,12 @@ def questioned(
     caller.require(*MAINTAINER_ROLES, action="list the edits a source has questioned")
     overlay = _directory(state).overlay
     results = []
-    for service_id in overlay.questioned_services(limit=limit):
+    for service_id, questions in overlay.open_questions_of(overlay.questioned_services(limit=limit)).items():
         service = state.backend.get(service_id)
         results.append(QuestionedOut(
             id=service_id, name=service.name if service else None, status=service.status if service else None,
             questions=[QuestionOut(field=q.field, edit=q.old, source_value=q.new, since=q.at, by=q.actor,
-                                   audit_id=q.id) for q in overlay.open_questions(service_id)]))
+                                   audit_id=q.id) for q in questions]))
     return QuestionedListOut(results=results)
 
 

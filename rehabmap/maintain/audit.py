@@ -106,11 +106,21 @@ class AuditLog:
         with self.database.connect() as conn:
             total = conn.execute(f"SELECT count(*) FROM audit WHERE {clause}", params).fetchone()[0]
             rows = conn.execute(
-                f"SELECT id, uuid, at, actor, action, resource_type, resource_id, field, old, new, change_id "
-                f"FROM audit "
-                f"WHERE {clause} ORDER BY id {'DESC' if newest_first else ''} LIMIT ?", [*params, limit]).fetchall()
+                f"SELECT {_COLUMNS} FROM audit WHERE {clause} ORDER BY id {'DESC' if newest_first else ''} LIMIT ?",
+                [*params, limit]).fetchall()
         entries = [_entry(*row) for row in rows]
         return entries, int(total)
+
+    def of_resources(self, resource_type: str, resource_ids: Sequence[str]) -> list[AuditEntry]:
+        """Every entry of these resources, oldest first, in one read (a page listing many: not one a resource)."""
+        if not resource_ids:
+            return []
+        marks = ", ".join("?" * len(resource_ids))
+        with self.database.connect() as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM audit WHERE resource_type = ? AND resource_id IN ({marks}) ORDER BY id",
+                (resource_type, *resource_ids)).fetchall()
+        return [_entry(*row) for row in rows]
 
     def last_change_setting(self, resource_type: str, resource_id: str, field: str, value: Any) -> list[AuditEntry]:
         """Every row of the latest change that set the resource's `field` to `value` (what else that change
@@ -124,10 +134,11 @@ class AuditLog:
             if found is None:
                 return []
             where, param = ("change_id = ?", found[1]) if found[1] is not None else ("id = ?", found[0])
-            rows = conn.execute(
-                "SELECT id, uuid, at, actor, action, resource_type, resource_id, field, old, new, change_id "
-                f"FROM audit WHERE {where} ORDER BY id", (param,)).fetchall()
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM audit WHERE {where} ORDER BY id", (param,)).fetchall()
         return [_entry(*row) for row in rows]
+
+
+_COLUMNS = "id, uuid, at, actor, action, resource_type, resource_id, field, old, new, change_id"  # `_entry`'s
 
 
 def _entry(entry_id: int, entry_uuid: str, at: str, actor: str, action: str, resource_type: str, resource_id: str,
@@ -149,8 +160,8 @@ def hsds_metadata(entry: AuditEntry) -> dict[str, Any] | None:
     publishes); `resource_id` is the service's id in the Open Referral feed. None for other entries."""
     from rehabmap.oruk import service_uuid
 
-    if entry.resource_type != "service" or entry.action in (QUESTIONED, KEPT):
-        return None
+    if entry.resource_type != "service" or entry.action in (QUESTIONED, KEPT) or entry.old == entry.new:
+        return None  # not a change of what is shown (a need list laid as it stands beside the other's edit)
     return {
         "id": entry.uuid, "resource_id": service_uuid(entry.resource_id), "resource_type": "service",
         "last_action_date": entry.at[:10], "last_action_type": entry.action, "field_name": entry.field,

@@ -36,6 +36,7 @@ from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.maintain.audit import KEPT, Change, given_reason
 from rehabmap.maintain.auth import PROVIDER_FIELDS, Principal, Role
 from rehabmap.maintain.overlay import OverlayEntry
+from rehabmap.maintain.readings import NEED_LISTS, READ_FIELDS, stated_needs
 from rehabmap.maintain.store import Directory
 from rehabmap.record import Provenance, Service
 from rehabmap.taxonomy import parse_need
@@ -46,8 +47,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Fields kept by the system, never compared or laid by an edit.
-_BOOKKEEPING = frozenset({"provenance", "field_sources"})
+# Fields kept by the system, never compared or laid by an edit (what rehabmap read among them: `READ_FIELDS`).
+_BOOKKEEPING = frozenset({"provenance", "field_sources", *READ_FIELDS})
 MAINTAINER_ROLES = (Role.admin, Role.maintainer)
 ALL_ROLES = (Role.admin, Role.maintainer, Role.provider)
 
@@ -177,6 +178,21 @@ class Editor:
                                 validated({**current.model_dump(mode="json"), "status": "inactive"}),
                                 noted=(Change("retired_reason", None, why),))
 
+    def state_need(self, principal: Principal, service_id: str, need: str,
+                   takes: bool | None) -> tuple[Service, list[str]]:
+        """A maintainer's word on one need (`rehabmap.maintain.readings`): it takes people with it, it does not,
+        or (None) it says nothing. Laid over the record as it is under the lock, so two maintainers confirming two
+        needs at once both count, where two forms' whole lists would each undo the other's."""
+        principal.require(*MAINTAINER_ROLES, action="state a service's needs")
+        try:
+            need = parse_need(need)
+        except DomainError as exc:
+            raise InvalidEdit(exc.message, field="need") from None
+        with self.directory.index_lock():
+            current = self._current(principal, service_id)
+            return self._save(principal, "update", current,
+                              {**current.model_dump(mode="json"), **stated_needs(current, {need: takes})})
+
     def verify(self, principal: Principal, service_id: str, today: date) -> tuple[Service, list[str]]:
         principal.require(*ALL_ROLES, action="verify services")
         with self.directory.index_lock():
@@ -270,6 +286,14 @@ class Editor:
             return current or service, []
         created = current is None
         fields = service.model_dump(mode="json") if created else {c.field: c.new for c in changes}
+        if not created and not fields.keys().isdisjoint(NEED_LISTS):
+            # The two lists are one word: both laid (and audited, the one unchanged as it stands, as the overlay
+            # lays nothing the log does not say), so a source stating a need the other way later is questioned
+            # (its list differs from the edit's) and never leaves the laid record saying a need both ways.
+            stands = {name: value for name, value in service.model_dump(mode="json", include=set(NEED_LISTS)).items()
+                      if name not in fields}
+            fields.update(stands)
+            noted = (*noted, *(Change(name, value, value) for name, value in stands.items()))
         entry = self.directory.overlay.record(principal.who, action, service.id, [*changes, *noted], fields=fields,
                                               created=created, before_commit=lambda: self.before_commit("directory"))
         written = self.writer.upsert({service.id: entry.fields}, before_commit=lambda: self.before_commit("index"))

@@ -142,16 +142,21 @@ class Overlay:
                 if f in entry.fields and entry.fields[f] != record.get(f)]
 
     def open_questions(self, service_id: str) -> list[AuditEntry]:
-        """The latest `questioned` row of each field a maintainer has not answered since (by editing the field
+        """The latest `questioned` row of each field a maintainer has not answered since (by changing the field
         again, or keeping the edit)."""
-        entries, _ = self.audit.entries(resource_id=service_id, resource_type="service", limit=10_000)
-        latest: dict[str, AuditEntry] = {}
-        for entry in entries:
+        return self.open_questions_of([service_id])[service_id]
+
+    def open_questions_of(self, service_ids: Sequence[str]) -> dict[str, list[AuditEntry]]:
+        """`open_questions` of each service, from one read of the audit log."""
+        latest: dict[str, dict[str, AuditEntry]] = {service_id: {} for service_id in service_ids}
+        for entry in self.audit.of_resources("service", service_ids):
+            fields = latest[entry.resource_id]
             if entry.action == QUESTIONED:
-                latest[entry.field] = entry
-            elif entry.field in latest:  # an edit of the field, or the edit kept
-                del latest[entry.field]
-        return sorted(latest.values(), key=lambda e: e.id)
+                fields[entry.field] = entry
+            elif entry.field in fields and entry.old != entry.new:
+                # a change of the field, or the edit kept (not a need list laid as it stands beside the other's edit)
+                del fields[entry.field]
+        return {service_id: sorted(fields.values(), key=lambda e: e.id) for service_id, fields in latest.items()}
 
     def questioned_services(self, *, limit: int) -> list[str]:
         """The services with an open question (`open_questions`), the latest questioned first."""
@@ -159,7 +164,7 @@ class Overlay:
             rows = conn.execute(
                 "SELECT a.resource_id, max(a.id) AS last FROM audit a WHERE a.action = ? AND a.resource_type = "
                 "'service' AND NOT EXISTS (SELECT 1 FROM audit b WHERE b.resource_id = a.resource_id AND b.id > a.id "
-                "AND b.resource_type = 'service' AND b.field = a.field AND b.action <> ?) "
+                "AND b.resource_type = 'service' AND b.field = a.field AND b.action <> ? AND b.old <> b.new) "
                 "GROUP BY a.resource_id ORDER BY last DESC LIMIT ?", (QUESTIONED, QUESTIONED, limit)).fetchall()
         return [row[0] for row in rows]
 

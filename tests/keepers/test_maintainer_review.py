@@ -106,7 +106,7 @@ def test_bulk_reject_needs_a_reason_then_rejects_all_chosen_with_it(queued):
 def test_an_untyped_record_is_accepted_only_as_a_type_chosen(queued):
     client = signed_in(queued)
     page = client.get(f"/keepers/review/{UNTYPED}")
-    assert page.status_code == 200 and "no type (unknown)" in page.text
+    assert page.status_code == 200 and "no type: neither its source nor what it says names one" in page.text
     answer = client.post(f"/keepers/review/{UNTYPED}", data={"csrf": csrf_of(page.text), "action": "accept",
                                                              "type": "", "subtype": ""})
     assert answer.status_code == 400 and 'href="#type"' in answer.text

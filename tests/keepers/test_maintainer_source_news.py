@@ -5,6 +5,7 @@ deregistered one home and changed another's phone number."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import date
@@ -14,7 +15,7 @@ import pytest
 
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.sync.replay import Replay, running
-from tests.sync.store_fixtures import FIELD_HOUSE, index_record, rehabmap, serving
+from tests.sync.store_fixtures import FIELD_HOUSE, index_record, rehabmap, serving, table_rows
 from tests.sync.test_maintainers_word import DOVETAIL, DOVETAIL_ID, MAINTAINER, maintainer_token
 from tests.web.test_browser import axe
 
@@ -46,10 +47,16 @@ was sent as a change from the record's empty text to none.)"""
         page.get_by_role("button", name="Restore this service").click()
         page.goto(f"{url}/keepers/services/{ASHTON_ID}")
         page.get_by_label("Phone (optional)").fill("0161 000 0001")
+        # before, the form showed no need: only the API's PATCH could state one
+        page.get_by_role("group", name="Autism").get_by_label("Does not take").check()
         page.get_by_role("button", name="Save").click()
-        assert "Saved: phone." in page.locator("main").inner_text()
+        assert "Saved: Needs it does not take, phone." in page.locator("main").inner_text()
+        assert page.locator("#read-needs").count() == 0, "nothing read from its listing yet"
     replay.cqc.deregister(DOVETAIL, date(2026, 11, 30))
-    replay.cqc.alter(ASHTON_ID.split(":", 1)[1], mainPhoneNumber="01613300000")
+    ashton = replay.cqc.records[ASHTON_ID.split(":", 1)[1]]
+    # CQC now registers it for autism, which the maintainer said it does not take; its other name reads as a need
+    replay.cqc.alter(ASHTON_ID.split(":", 1)[1], mainPhoneNumber="01613300000", alsoKnownAs="no step-free access",
+                     specialisms=[*ashton["specialisms"], {"name": "Caring for adults with autism"}])
     # two of its six homes changed: above the 25% a run applies unasked
     assert rehabmap(home, data_dir, replay, "sync", "cqc", "--max-change", "0.5").returncode == 0
     assert index_record(home, DOVETAIL_ID)["status"] == "inactive"
@@ -78,10 +85,22 @@ was sent as a change from the record's empty text to none.)"""
         questioned = page.locator("#questioned").inner_text()
         assert f"phone: on {TODAY} the source gave" in questioned, "the date as the public pages say one"
         assert "the source gave 01613300000; the edit shows 0161 000 0001" in questioned
+        # before, the maintainer's "does not take" alone was laid over CQC's new "autism": a record refused, the
+        # edit dropped in a warning, and no question asked
+        assert (f"Needs it takes: on {TODAY} the source gave Autism, Older adult; the edit shows Older adult"
+                in questioned)
         assert page.get_by_label("Phone (optional)").input_value() == "0161 000 0001"
+        read = page.locator("#read-needs tbody tr td").all_inner_texts()[:3]
+        assert read == ["Step-free access", "‘no step-free’", "it may not take people with this need"]
+        assert axe(page, axe_source) == []
+        page.get_by_role("button", name="Confirm it does not take Step-free access").click()
+        assert "Confirmed: it does not take Step-free access." in page.locator("main").inner_text()
+        assert page.locator("#read-needs").count() == 0
+        assert page.get_by_role("group", name="Step-free access").get_by_label("Does not take").is_checked()
+        assert "Needs it takes" in page.locator("#questioned").inner_text(), "its needs not yet answered"
         assert axe(page, axe_source) == []
         page.get_by_role("button", name="Keep the edits").click()
-        assert "Kept: phone." in page.locator("main").inner_text()
+        assert "Kept: Needs it takes, phone." in page.locator("main").inner_text()
         assert page.locator("#questioned").count() == 0
 
         page.goto(f"{url}/keepers/services")
@@ -95,7 +114,16 @@ was sent as a change from the record's empty text to none.)"""
         assert axe(page, axe_source) == []
         page.get_by_role("link", name="Decide it in the review queue").click()
         assert page.get_by_role("heading", level=1).inner_text() == "Field House"
-    assert index_record(home, ASHTON_ID)["phone"] == "0161 000 0001"
+    ashton = index_record(home, ASHTON_ID)
+    assert ashton["phone"] == "0161 000 0001"
+    assert (ashton["needs_met"], ashton["needs_not_met"]) == (["older_adult"], ["autism", "step_free_access"])
+    assert ashton["needs_read_not_met"] == {}, "confirmed: stated, no longer read"
+    updates = table_rows(home / "directory.sqlite", "SELECT actor, field, new FROM audit WHERE resource_id = ? AND "
+                         "action = 'update'", ASHTON_ID)
+    assert {field for _, field, _ in updates} == {"phone", "needs_met", "needs_not_met"}, "no read need's row"
+    confirmed = [r for r in updates if "step_free" in r[2]]
+    assert confirmed == [(f"{MAINTAINER} (token {token.split('_')[1]})", "needs_not_met",
+                          '["autism", "step_free_access"]')]
 
 
 def test_the_review_queue_shows_a_decision_whose_evidence_the_source_changed(tmp_path, cqc_synced_home, data_dir,
@@ -121,7 +149,7 @@ def test_the_review_queue_shows_a_decision_whose_evidence_the_source_changed(tmp
         assert "Decided, but the source's evidence has changed since" in main
         row = page.locator("#evidence-changed + p + table tbody tr").inner_text()
         assert "Field House" in row and "DE55 7DT" in row
-        assert f"accepted as Level 1 inpatient rehabilitation unit on {date.today().isoformat()}" in row
+        assert row.endswith(f"accepted as Level 1 inpatient rehabilitation unit on {TODAY}")  # before: 2026-12-02
         assert axe(page, axe_source) == []
         assert "Care Quality Commission (CQC)" in row, "its source named as the public pages name it"
         page.get_by_role("link", name="Field House").click()
@@ -129,4 +157,10 @@ def test_the_review_queue_shows_a_decision_whose_evidence_the_source_changed(tmp
         assert "The source's evidence changed after this record was decided." in item
         assert "Care Quality Commission (CQC), its record 1-112845365" in item and "cqc record" not in item
         assert "Care Quality Commission (CQC), inspectionAreas: “" in item
+        # before: "states the need older_adult", "(inferred)" and "at 2026-12-02T12:40:33+00:00"
+        assert "“Caring for adults over 65 yrs”\tstates a need: Older adult" in item
+        assert "states the need" not in item
+        assert "Level 1 inpatient rehabilitation unit: inferred from what it says" in item
+        state = item.split("\nState\t", 1)[1].split("\n", 1)[0]
+        assert state.startswith("accepted as Level 1") and f" on {TODAY}, " in state and not re.search(r"\d-\d", state)
         assert index_record(home, FIELD_HOUSE)["status"] == "active", "the decision stands"

@@ -125,7 +125,7 @@ async def sign_in_link(request: Request, keeper: Keeper = requires(Role.admin)) 
     name = next(t.name for t in directory_of(request).tokens.all() if t.id == token_id)
     return render(request, keeper, "keepers/admin/link_made.html",
                   {"link": link, "absolute": bool(settings.public_base_url), "name": name,
-                   "expires": expires.isoformat(timespec="minutes")})
+                   "expires": expires})
 
 
 # --- organisations --------------------------------------------------------------------------------------

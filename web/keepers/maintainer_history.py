@@ -4,9 +4,6 @@ who made it and the value before and after. The audit log is append-only; this p
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
@@ -15,28 +12,25 @@ from rehabmap.maintain.overlay import RESTORE_SUPERSEDED, Restore
 from web.keepers.maintainer_review import MAINTAINERS
 from web.keepers.maintainer_services import HISTORY, service_path
 from web.keepers.session import Keeper, KeepersRoute, directory_of, render, requires
+from web.keepers.words import field_name, field_value
 from web.present import long_date
 
 router = APIRouter(route_class=KeepersRoute)
 LIMIT = 1000
 
 
-def shown(value: Any) -> str:
-    """A logged value as a maintainer reads it: text as it is, nothing as a dash, the rest as JSON."""
-    if value is None or value == "":
-        return "–"
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
 def cells(entry: AuditEntry) -> tuple[str, str, str]:
     """Its field, before and after as a maintainer reads them. The row a source's retirement logs beside its
     status row, naming the maintainer's restore it took back, is said in words: its value is a record of who
-    restored it and when, not a field's value."""
+    restored it and when, not a field's value; a row that changes nothing says so."""
     if entry.field == RESTORE_SUPERSEDED:
         restore = Restore.logged(entry.old)
         return ("a maintainer's restore", f"{restore.by} had restored it on {long_date(restore.on)}",
                 "taken over by its source's later retirement")
-    return entry.field, shown(entry.old), shown(entry.new)
+    after = field_value(entry.field, entry.new)
+    if entry.old == entry.new:  # a need list laid as it stands beside an edit of the other (`readings.NEED_LISTS`)
+        after = f"{after} (as it was: stated with the other list)"
+    return field_name(entry.field), field_value(entry.field, entry.old), after
 
 
 @router.get(HISTORY + "/{service_id:path}")

@@ -11,23 +11,24 @@ chosen is proposed as the same type, and accepts each as that type.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from datetime import date
 from typing import cast
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from indexer.sync.items import Evidence
 from indexer.sync.review import ReviewItem, ReviewQueue
 from rehabmap.errors import DomainError
 from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.maintain.auth import Role
-from rehabmap.taxonomy import SUBTYPE_LABELS, TYPE_LABELS, ServiceType
+from rehabmap.taxonomy import NEED_LABELS, SUBTYPE_LABELS, TYPE_LABELS, ServiceType, need_label
 from web.forms import Errors
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import PATH, Keeper, KeepersRoute, Refusal, message_page_plain, render, requires
-from web.present import long_date
+from web.keepers.words import long_day
 
 router = APIRouter(route_class=KeepersRoute)
 REVIEW = f"{PATH}/review"
@@ -57,12 +58,27 @@ def type_text(service_type: str | None, subtype: str | None) -> str:
     return f"{label}: {SUBTYPE_LABELS.get(subtype, subtype)}" if subtype else label
 
 
+# What a record's type status means, in a maintainer's words (the queue keeps the code).
+STATUS_WORDS = {"inferred": "inferred from what it says", "unknown": "neither its source nor what it says names one",
+                "confirmed": "named by its source"}
+_STATES_NEED = re.compile(r"^states the need (\S+)$")
+
+
+def means_words(evidence: Evidence) -> str:
+    """What a piece of evidence means, with a need by its name, not its code. The connectors write the code, and the
+    digest that tells a maintainer the evidence changed covers it, so the words change here, on the page."""
+    stated = _STATES_NEED.match(evidence.means)
+    if stated and (stated.group(1) in NEED_LABELS or stated.group(1).startswith("language:")):
+        return f"states a need: {need_label(stated.group(1))}"
+    return evidence.means
+
+
 def unshown_words(item: ReviewItem) -> str | None:
     """Why the index does not hold a record its source gives, as `ReviewItem.why_unshown` says it to an API user,
     in a maintainer's words: the type named as the pages name it, not its code, what "inferred" means, the day
     in words. None for one decided in."""
     if item.state == "rejected":
-        day = long_date(date.fromisoformat(item.decided_at[:10])) if item.decided_at else "an unknown day"
+        day = long_day(item.decided_at) if item.decided_at else "an unknown day"
         return f"it was rejected in review on {day} by {item.decided_by}: {item.reason}"
     if item.state != "pending":
         return None
@@ -87,6 +103,7 @@ def _list_page(request: Request, keeper: Keeper, errors: Errors, *, status: int,
     done = request.query_params.get("done", "")
     return render(request, keeper, "keepers/maintainer/review_list.html",
                   {"items": items, "changed": changed, "errors": errors, "type_text": type_text, "item_path": item_path,
+                   "status_words": STATUS_WORDS,
                    "chosen": chosen, "proposed": proposed, "done": done[:200], "reason_max": REASON_MAX,
                    "reason": keeper.form.get("reason")}, status=status)
 
@@ -144,6 +161,7 @@ def _item_page(request: Request, keeper: Keeper, service_id: str, errors: Errors
     form = keeper.form
     return render(request, keeper, "keepers/maintainer/review_item.html",
                   {"item": item, "errors": errors, "type_text": type_text, "types": TYPE_CHOICES,
+                   "status_words": STATUS_WORDS, "means_words": means_words,
                    "chosen_type": form.get("type") or item.decided_type or item.proposed_type or "",
                    "subtype": form.get("subtype") if "subtype" in form else (
                        item.decided_subtype or item.proposed_subtype or ""),

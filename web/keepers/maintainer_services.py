@@ -6,6 +6,9 @@ record as the index holds it, so an edit's audit rows name what the maintainer c
 refusal (a bad postcode, a maximum age below the minimum) is shown with the NHS error summary against the
 field it names, with everything typed kept. A value longer than a form keeps (`web.forms.max_length`) comes
 back cut, and cut it is no change, so saving other fields never shortens a long description from a feed.
+
+The needs the service states are one choice each (takes / does not take / not stated); the needs rehabmap only
+read from its listing are apart, each with its words and a maintainer's two answers (`rehabmap.maintain.readings`).
 """
 
 from __future__ import annotations
@@ -16,20 +19,22 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from rehabmap.errors import DomainError
+from rehabmap.errors import DomainError, InvalidValue
 from rehabmap.index.base import ServiceQuery
 from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.maintain.edits import Editor
+from rehabmap.maintain.readings import editable_needs, readings, stated, stated_needs
 from rehabmap.maintain.retirement import restores_taken_back, retirement
 from rehabmap.record import Service
 from rehabmap.state import AppState
-from rehabmap.taxonomy import TYPE_LABELS, ServiceType
+from rehabmap.taxonomy import TYPE_LABELS, ServiceType, need_label, parse_need
 from web.deps import get_state
 from web.forms import Errors, Fields, max_length, parse_int
 from web.keepers.maintainer_review import MAINTAINERS, item_path, queue_of, unshown_words
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, directory_of, message_page_plain, render,
                                  requires)
+from web.keepers.words import field_name
 
 router = APIRouter(route_class=KeepersRoute)
 SERVICES = f"{PATH}/services"
@@ -46,6 +51,7 @@ FORM_FIELDS = ("name", "organisation", "service_type", "subtype", "description",
 
 
 HISTORY = f"{PATH}/history"  # each service's history: web.keepers.maintainer_history
+STATEMENTS = {"yes": True, "no": False, "": None}  # a need's choice on the form, as `readings.stated` says it
 
 
 def service_path(service_id: str, action: str = "") -> str:
@@ -64,19 +70,45 @@ def editor_of(request: Request) -> tuple[AppState, Editor]:
     return state, state.editor
 
 
+def need_field(need: str) -> str:
+    """A need's choice on the form, by a name that is also its radios' id (a language's colon made a dash)."""
+    return "need-" + need.replace(":", "-")
+
+
 def form_values(service: Service | None) -> dict[str, str]:
-    """The record as the form shows it: every value as text, empty for none."""
+    """The record as the form shows it: every value as text, empty for none; each need as its choice."""
+    words = {value: text for text, value in STATEMENTS.items()}
+    needs = {need_field(n): words[stated(service, n)] for n in editable_needs(service)}
     if service is None:
-        return {name: "" for name in FORM_FIELDS}
+        return {**{name: "" for name in FORM_FIELDS}, **needs}
     data = service.model_dump(mode="json")
     values = {name: "" if data.get(name) is None else str(data[name]) for name in FORM_FIELDS}
     values["accepting_referrals"] = {True: "yes", False: "no", None: ""}[service.accepting_referrals]
-    return values
+    return {**values, **needs}
 
 
-def given_fields(form: Fields, errors: Errors) -> dict[str, Any]:
-    """Every field of the form as the record holds it (None for an empty one); problems into `errors`."""
+def typed_values(form: Fields, service: Service | None) -> dict[str, str]:
+    """What the maintainer typed, to show again with a refusal."""
+    return {name: form.get(name) for name in (*FORM_FIELDS, *map(need_field, editable_needs(service)))}
+
+
+def given_needs(form: Fields, service: Service | None, errors: Errors) -> dict[str, list[str]]:
+    """The two stated lists as the form's choices leave them; a need the form does not send stays as it was."""
+    statements = {}
+    for need in editable_needs(service):
+        name = need_field(need)
+        if name in form:
+            if form.get(name) not in STATEMENTS:
+                errors.add(name, "Choose one of the options")
+            statements[need] = STATEMENTS.get(form.get(name))
+    return stated_needs(service, statements)
+
+
+def given_fields(form: Fields, errors: Errors, current: Service | None = None) -> dict[str, Any]:
+    """Every field of the form as the record holds it (None for an empty one), over `current` for an edit;
+    problems into `errors`."""
     given: dict[str, Any] = {name: form.get(name) or None for name in TEXT_FIELDS}
+    given.update(given_needs(form, current, errors))
     for name, allowed in CHOICE_FIELDS.items():
         value = form.get(name)
         if value and value not in allowed:
@@ -107,6 +139,8 @@ def field_of(error: DomainError) -> str:
     named = (error.field or "").split(".")[0]
     if named in ("lat", "lon", "areas"):
         return "postcode"
+    if named in ("needs_met", "needs_not_met"):
+        return "needs"
     return named if named in FORM_FIELDS else "name"
 
 
@@ -121,8 +155,19 @@ def form_page(request: Request, keeper: Keeper, service: Service | None, values:
                    "done": request.query_params.get("done", "")[:200], "reason": reason or "",
                    "reason_max": REASON_MAX,
                    "retired": retirement(directory_of(request), service) if service else None,
-                   "questions": directory_of(request).overlay.open_questions(service.id) if service else []},
+                   "questions": directory_of(request).overlay.open_questions(service.id) if service else [],
+                   "needs": [(need_field(n), need_label(n), _hint(service, n)) for n in editable_needs(service)],
+                   "readings": readings(service) if service else []},
                   status=status)
+
+
+def _hint(service: Service | None, need: str) -> str | None:
+    """A need only read from the listing is said so beside its choice, which stays "not stated"."""
+    found = next((r for r in readings(service) if r.need == need), None) if service else None
+    if found is None:
+        return None
+    said = "mentions it" if found.takes else "suggests it may not take it"
+    return f"Its listing {said} (‘{found.words}’): not confirmed. Confirm it above, or choose here."
 
 
 @router.get(SERVICES)
@@ -156,7 +201,7 @@ def create(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respons
         except DomainError as error:
             errors.add(field_of(error), error.message)
     if errors:
-        return form_page(request, keeper, None, {n: keeper.form.get(n) for n in FORM_FIELDS}, errors, status=400)
+        return form_page(request, keeper, None, typed_values(keeper.form, None), errors, status=400)
     return RedirectResponse(service_path(service.id) + "?" + urlencode({"done": "Added."}), status_code=303)
 
 
@@ -187,7 +232,25 @@ def keep_edits(request: Request, service_id: str, keeper: Keeper = requires(*MAI
     """The edits stay over the source's changes (audited); back to the service's page saying so."""
     _, editor = editor_of(request)
     kept = editor.keep_edits(keeper.principal, service_id)
-    done = f"Kept: {', '.join(kept)}." if kept else "Nothing was waiting to be kept."
+    done = f"Kept: {', '.join(map(field_name, kept))}." if kept else "Nothing was waiting to be kept."
+    return RedirectResponse(service_path(service_id) + "?" + urlencode({"done": done}), status_code=303)
+
+
+@router.post(SERVICES + "/{service_id:path}/needs")
+def state_need(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
+    """A need read from its listing, confirmed one way or the other (audited as an edit of the stated needs)."""
+    _, editor = editor_of(request)
+    takes = {"yes": True, "no": False}.get(keeper.form.get("takes"))
+    try:
+        if takes is None:
+            raise InvalidValue("Choose whether it takes people with this need or not.", field="takes")
+        need = parse_need(keeper.form.get("need"))
+        _, names = editor.state_need(keeper.principal, service_id, need, takes)
+    except DomainError as error:
+        return render(request, keeper, "keepers/message.html", {"title": "This could not be done",
+                                                                "message": error.message}, status=error.status)
+    said = "it takes" if takes else "it does not take"
+    done = f"Confirmed: {said} {need_label(need)}." if names else "Nothing was changed."
     return RedirectResponse(service_path(service_id) + "?" + urlencode({"done": done}), status_code=303)
 
 
@@ -234,7 +297,7 @@ def edit(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINE
     state, editor = editor_of(request)
     current = _current(request, keeper, service_id)
     errors = Errors()
-    fields = changed(current, given_fields(keeper.form, errors))
+    fields = changed(current, given_fields(keeper.form, errors, current))
     names: list[str] = []
     if not errors and fields:
         try:
@@ -242,6 +305,6 @@ def edit(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINE
         except DomainError as error:
             errors.add(field_of(error), error.message)
     if errors:
-        return form_page(request, keeper, current, {n: keeper.form.get(n) for n in FORM_FIELDS}, errors, status=400)
-    done = f"Saved: {', '.join(names)}." if names else "Nothing was changed."
+        return form_page(request, keeper, current, typed_values(keeper.form, current), errors, status=400)
+    done = f"Saved: {', '.join(map(field_name, names))}." if names else "Nothing was changed."
     return RedirectResponse(service_path(service_id) + "?" + urlencode({"done": done}), status_code=303)

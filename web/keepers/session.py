@@ -35,6 +35,7 @@ from rehabmap.maintain.sessions import Session
 from web.deps import get_state
 from web.forms import Fields
 from web.keepers.navigation import sections_for
+from web.keepers.words import field_name, field_value, long_day, long_moment
 from web.render import page
 
 if TYPE_CHECKING:
@@ -218,13 +219,14 @@ def visitor() -> Any:
 def render(request: Request, who: Keeper | Visitor, template: str, context: dict[str, Any] | None = None, *,
            status: int = 200) -> HTMLResponse:
     """A page in the keepers' layout (`keepers/layout.html`): never cached; `keeper` (the principal, or None),
-    `keeper_sections` (their pages), `csrf_input` (the hidden field every form carries) and `source_title` (a
-    source as a person reads it, as the public pages name it) are in its context."""
+    `keeper_sections` (their pages), `csrf_input` (the hidden field every form carries), `source_title` (a
+    source as a person reads it, as the public pages name it) and the words of `web.keepers.words` (fields, values
+    and times as a maintainer reads them) are in its context."""
     keeper = who.principal if isinstance(who, Keeper) else None
     values = {"keeper": keeper, "keeper_sections": sections_for(keeper.role) if keeper else [],
               "csrf_input": Markup('<input type="hidden" name="csrf" value="{}">').format(who.csrf),
-              "source_title": get_state(request).source_title,
-              **(context or {})}
+              "source_title": get_state(request).source_title, "long_moment": long_moment, "long_day": long_day,
+              "field_name": field_name, "field_value": field_value, **(context or {})}
     response = page(request, template, values, status=status, private=True)
     if isinstance(who, Visitor) and who.fresh:
         set_cookie(response, request, FORM_COOKIE, who.cookie, FORM_COOKIE_SECONDS)
