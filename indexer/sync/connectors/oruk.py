@@ -121,6 +121,7 @@ class OrukConnector(BaseConnector):
     def __init__(self, feed: Feed, http: SourceClient) -> None:
         super().__init__(http)
         self.feed = feed
+        self._listed: dict[str, tuple[str, str]] = {}  # this crawl's ids: where and under what name each was first
         self.name = feed.source
         self.licence = feed.licence
         self.attribution = feed.attribution
@@ -131,6 +132,7 @@ class OrukConnector(BaseConnector):
     def fetch(self, state: SyncState, *, full: bool = False) -> Iterator[Outcome]:
         """Every service, page by page; a killed run resumes at its page (each run is a full crawl)."""
         self._complete = False
+        self._listed.clear()
         crawl = Crawl(state, self.name, "page", 1)
         page = crawl.at
         while True:
@@ -156,8 +158,17 @@ class OrukConnector(BaseConnector):
             return Refused(self.name, None, f"{where} item {number}", "service has no id")
         if str(item.get("status") or "active").strip().lower() not in ("active", ""):
             return Gone(self.name, sid, f"the feed marks it '{item['status']}'", None)
-        if not str(item.get("name") or "").strip():
+        name = " ".join(str(item.get("name") or "").split())
+        if not name:
             return Refused(self.name, sid, f"{where} item {number}", "service has no name")
+        first_where, first_name = self._listed.setdefault(sid, (f"{where} item {number}", name))
+        if first_name.casefold() != name.casefold():
+            # Bristol's feed gives one id to "Fishponds Yoga for Fitness & Wellbeing" (item 374) and to "Yoga for
+            # Fitness & Relaxation" (item 811): one record per id, so one of them was lost without a word.
+            return Refused(self.name, None, f"{where} item {number}", (
+                f"'{name}' has the id of another service the feed lists, '{first_name}' ({first_where}): {sid}; "
+                "one record per id, so only what the feed's page for that id says is read. Ask the feed's "
+                "publisher to give each service its own id"))
         url = where
         if not _has_place(item):
             url = self.http.url(f"services/{sid}")
