@@ -380,7 +380,7 @@ def oruk_to_fields(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
         "max_age": obj.get("maximum_age", _v1_age(obj, "maximum_age", max)),
         "last_verified": obj.get("assured_date"),
         "organisation": (obj.get("organization") or {}).get("name"),
-        "phone": _first(p.get("number") for p in _all_phones(obj)),
+        "phone": _first(p.get("number") for p in _phones(obj)),
     }
     fields |= _location_fields(obj)
     fields["schedules"] = _schedules_of(obj)
@@ -499,16 +499,17 @@ def _all_contacts(obj: dict[str, Any]) -> list[dict[str, Any]]:
     return contacts
 
 
-def _all_phones(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    """Feeds put phones in different places (the ORUK profile drops service.phones); the service's own
-    come first."""
-    phones = list(obj.get("phones") or [])
-    for sal in obj.get("service_at_locations") or []:
-        phones += sal.get("phones") or []
-        phones += (sal.get("location") or {}).get("phones") or []
-    for contact in _all_contacts(obj):
-        phones += contact.get("phones") or []
-    return phones
+def _phones(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The numbers to call this service where it is placed (`_placing`), most specific first, as HSDS tells
+    them apart: the service at that location's own, that location's, then the service's (the number for all
+    its places; the ORUK profile drops service.phones), then its contacts'. Before, the service's came first and
+    every location's phones were read, so a number of another venue (or of one that cannot be found) could be
+    shown beside this one's address, as its schedules were before (`_schedules_of`)."""
+    at = _placing(obj)
+    location = at.get("location") or {}
+    contacts = [*(at.get("contacts") or []), *(location.get("contacts") or []), *(obj.get("contacts") or [])]
+    return [*(at.get("phones") or []), *(location.get("phones") or []), *(obj.get("phones") or []),
+            *(phone for contact in contacts for phone in contact.get("phones") or [])]
 
 
 def places(location: dict[str, Any]) -> bool:
