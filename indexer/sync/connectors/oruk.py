@@ -27,6 +27,7 @@ from indexer.sync.http import SourceClient, SourceNotFound
 from indexer.sync.items import Evidence, Gone, Outcome, Refused, SourceItem, SyncState, TypeStatus
 from rehabmap.errors import DomainError
 from rehabmap.oruk import oruk_to_fields, places, v1_terms
+from rehabmap.record import Provenance
 from rehabmap.taxonomy import STATUTORY_PROVIDERS, NotRehab, ServiceType, classify_label, validate_subtype
 
 # Each paging shape's keys: the page's services, "this is the last page", and the number of pages.
@@ -191,7 +192,7 @@ def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched
         fields, label_text = oruk_to_fields({**item, "description": _text(item.get("description"))})
     except (ValueError, TypeError, AttributeError) as exc:
         return Refused(feed.source, sid, url, f"cannot read the service: {exc}", unreadable=True)
-    fields.pop("provenance", None)
+    published = _published(fields.pop("provenance", None))
     name = fields.get("name", "")
     named_provider = not fields.get("provider_type") and provider_type_from_name(fields.get("organisation"))
     if named_provider:
@@ -213,8 +214,26 @@ def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched
         field_sources["service_type"] = f"{feed.source}:{evidence[0].field}"
     if named_provider:
         field_sources["provider_type"] = f"{feed.source}:organization.name"
+    if published:
+        fields["provenance"] = published
     candidate = Candidate(fields, origin(feed.source, url, number, sid, feed.licence, fetched_at), label_text)
     return SourceItem(candidate, status, evidence, raw=item, field_sources=field_sources)
+
+
+def _published(provenance: list[Any] | None) -> list[dict[str, Any]]:
+    """Where the feed says its record came from (rehabmap's own feed, or one that republishes CQC's records,
+    publishes each source's name, id, licence and fetch time): kept after the feed itself in the record's
+    provenance (`indexer.pipeline`), so the service page and the API name the first source, the ORUK feed
+    passes it on, and its licence's attribution travels with the record. It was dropped, so a CQC record read
+    through a feed lost "Contains CQC information". An entry that is no provenance (no source, id or time) is
+    left out: it says nothing of the service, which is read as the feed gives it."""
+    kept = []
+    for entry in provenance or []:
+        try:
+            kept.append(Provenance.model_validate(entry).model_dump(mode="json", exclude={"file", "line"}))
+        except (ValueError, TypeError):
+            continue
+    return kept
 
 
 def _unplaced(area: dict[str, Any] | None, description: str | None) -> str:
