@@ -34,11 +34,13 @@ and ages in `eligibilitys`.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from html.parser import HTMLParser
 from typing import Any
 
 from rehabmap.errors import shorten
@@ -371,10 +373,12 @@ def oruk_to_fields(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """
     fields: dict[str, Any] = {
         "name": obj.get("name"),
-        "description": obj.get("description"),
+        "description": _plain(obj.get("description")),
         "status": _status(obj.get("status")),
-        "website": obj.get("url"),
-        "email": obj.get("email") or _first(c.get("email") for c in _all_contacts(obj)),
+        # A council's feed gives 'southglosover50s@gmail.com' with a no-break space around it: the address,
+        # not the space, was refused, and the service lost its email.
+        "website": _trimmed(obj.get("url")),
+        "email": _trimmed(obj.get("email") or _first(c.get("email") for c in _all_contacts(obj))),
         "referral_route": obj.get("application_process"),
         "min_age": obj.get("minimum_age", _v1_age(obj, "minimum_age", min)),
         "max_age": obj.get("maximum_age", _v1_age(obj, "maximum_age", max)),
@@ -420,10 +424,42 @@ def oruk_to_fields(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
         else:
             fields[term.code] = value
     fields["needs_met"], fields["needs_not_met"] = met, not_met
-    label_parts = [obj.get("name"), obj.get("alternate_name"), obj.get("description"),
+    label_parts = [obj.get("name"), obj.get("alternate_name"), fields["description"],
                    obj.get("eligibility_description"), *foreign_terms, *v1_terms(obj)]
     return ({k: v for k, v in fields.items() if v not in (None, "", [])},
             " | ".join(p.strip() for p in label_parts if p and p.strip()))
+
+
+def _trimmed(value: Any) -> Any:
+    return value.strip() or None if isinstance(value, str) else value
+
+
+_MARKUP = re.compile(r"<[A-Za-z/!]|&(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z]+\d*);")
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in ("p", "br", "li", "div"):
+            self.parts.append(" ")
+
+
+def _plain(value: Any) -> Any:
+    """Council feeds put HTML in descriptions ("<p>…&nbsp;…</p>"); a record holds plain text. Only the ORUK
+    connector made it plain: a feed saved and given to `rehabmap index` kept its markup, shown as such on the
+    service page. Text without markup (rehabmap's own) is kept exactly, line breaks and all."""
+    if not isinstance(value, str) or not _MARKUP.search(value):
+        return value
+    parser = _Text()
+    parser.feed(value)
+    parser.close()
+    return " ".join(html.unescape("".join(parser.parts)).split()) or None
 
 
 def v1_terms(obj: dict[str, Any]) -> list[str]:

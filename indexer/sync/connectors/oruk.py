@@ -10,13 +10,11 @@ ORUK convention. ORUK has no change feed, so every run is a full crawl, resumabl
 
 from __future__ import annotations
 
-import html
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -189,7 +187,7 @@ def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched
     """One service (list item or detail page) → a typed item, or a refusal naming what it had."""
     sid = str(item["id"])
     try:
-        fields, label_text = oruk_to_fields({**item, "description": _text(item.get("description"))})
+        fields, label_text = oruk_to_fields(item)
     except (ValueError, TypeError, AttributeError) as exc:
         return Refused(feed.source, sid, url, f"cannot read the service: {exc}", unreadable=True)
     published = _published(fields.pop("provenance", None))
@@ -350,26 +348,3 @@ def _hsds_terms(item: dict[str, Any]) -> list[str]:
     found += [str((a.get("taxonomy_term") or {}).get("name") or "") for a in item.get("attributes") or []
               if isinstance(a, dict)]
     return [t for t in found if t]
-
-
-class _Text(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-    def handle_starttag(self, tag: str, attrs: Any) -> None:
-        if tag in ("p", "br", "li", "div"):
-            self.parts.append(" ")
-
-
-def _text(value: Any) -> str | None:
-    """Council feeds put HTML in descriptions ("<p><br></p>"); a record holds plain text."""
-    if not value:
-        return None
-    parser = _Text()
-    parser.feed(str(value))
-    parser.close()
-    return " ".join(html.unescape("".join(parser.parts)).split()) or None
