@@ -181,10 +181,11 @@ def test_the_feed_read_back_by_rehabmap_is_the_directory_it_came_from(served, ht
     again = index_docs(synced)
     assert {i: carried(doc) for i, doc in again.items()} == before
     assert {doc["provenance"][0]["source"] for doc in again.values()} == {"oruk-rehabmap"}
-    local = ("file", "line")  # where this installation read it: never published
-    assert {i: [{k: v for k, v in p.items() if k not in local} for p in doc["provenance"][1:]]
-            for i, doc in again.items()} == {i: [{k: v for k, v in p.items() if k not in local} for p in doc["provenance"]]
-                                             for i, doc in index_docs(home).items() if doc["status"] == "active"}
+    def published(provenance: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in p.items() if k not in ("file", "line")} for p in provenance]  # never published
+
+    assert {i: published(doc["provenance"][1:]) for i, doc in again.items()} == {
+        i: published(doc["provenance"]) for i, doc in index_docs(home).items() if doc["status"] == "active"}
 
 
 def csv_rows(text: str) -> list[dict[str, str]]:

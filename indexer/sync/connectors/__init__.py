@@ -3,10 +3,11 @@
 `connectors_for(source, settings)` builds what `rehabmap sync SOURCE` runs: one connector, except `oruk` (one per
 feed file, named `oruk-<feed>`) and `cqc-ratings` (one per file whose URL is set: `cqc-ratings`, `cqc-directory`,
 `cqc-hsca`). A source missing what it needs (a URL, a key) raises `SourceNotConfigured` naming the setting, before
-anything is asked of the network; a key the source refuses, or a source still down after the retries, raises `indexer.sync.http.SourceError` (a `DomainError`, so the
-CLI prints one `error:` line). Every connector asks through `indexer.sync.http.SourceClient`: timeouts
-(`REHABMAP_SYNC_TIMEOUT`, 30 s), retries with backoff (`REHABMAP_SYNC_RETRIES`, 5), `Retry-After` obeyed up to
-`REHABMAP_SYNC_RETRY_AFTER_MAX` (120 s), and a polite rate per source. Keys are `SecretStr` settings, sent
+anything is asked of the network; a key the source refuses, or a source still down after the retries, raises
+`indexer.sync.http.SourceError` (a `DomainError`, so the CLI prints one `error:` line). Every connector asks
+through `indexer.sync.http.SourceClient`: timeouts (`REHABMAP_SYNC_TIMEOUT`, 30 s), retries with backoff
+(`REHABMAP_SYNC_RETRIES`, 5), `Retry-After` obeyed up to `REHABMAP_SYNC_RETRY_AFTER_MAX` (120 s), and a polite
+rate per source. Keys are `SecretStr` settings, sent
 only in their header, never logged.
 
 Per source: what it reads; its key; its URL setting (default); its rate (requests a second); its licence and
