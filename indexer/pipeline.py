@@ -321,7 +321,10 @@ def _finish(fields: dict[str, Any], origin: Origin, areas: Any) -> Service | Rej
         # their Python frames around the call (~1 µs a row).
         fields["provenance"] = [_validate_provenance({
             "source": origin.source, "source_id": str(origin.source_id), "licence": origin.licence,
-            "fetched_at": origin.fetched_at or datetime.now(timezone.utc), "file": origin.file, "line": origin.line})]
+            "fetched_at": origin.fetched_at or datetime.now(timezone.utc), "file": origin.file, "line": origin.line}),
+            # where the source says it had the record from (an ORUK feed's); a synced record read again by a
+            # rebuild carries its own first, made again above
+            *(p for p in fields.get("provenance", ()) if p["source"] != origin.source)]
         return _validate_service(fields)
     except _REJECTABLE as exc:
         return _rejection(origin, exc)
@@ -370,7 +373,8 @@ def _build_index(rows: Iterable[Candidate | Held | Rejection], placer: Placer, w
                  live: IndexBackend | None, max_drop_share: float, force: bool, progress: bool) -> IndexReport:
     report = IndexReport()
     services = prepare_rows(rows, placer, report, progress)
-    merged, report.merged = merge_duplicates(services)
+    merged, notes = merge_duplicates(services)
+    report.merged += notes
     _check_keeps_live(report, merged, writer, live, max_drop_share, force)
     report.indexed = writer.replace_all(merged)
     report.swapped = True
@@ -388,6 +392,7 @@ def prepare_rows(rows: Iterable[Candidate | Held | Rejection], placer: Placer, r
     before upload (`indexer.upload`) is this step, so it finds every problem an import would."""
     services: list[Service] = []
     chunk: list[Candidate | Rejection] = []
+    held: dict[tuple[str, str | None], Held] = {}
 
     def flush() -> None:
         prepared = iter(prepare_all([row for row in chunk if isinstance(row, Candidate)], placer))
@@ -402,7 +407,11 @@ def prepare_rows(rows: Iterable[Candidate | Held | Rejection], placer: Placer, r
     for row in tqdm(rows, desc="indexing", unit=" rows", disable=not progress, leave=False):
         report.read += 1
         if isinstance(row, Held):
-            report.held.append(row)
+            first = held.setdefault((row.candidate.origin.source, row.candidate.origin.source_id), row)
+            if first is row:
+                report.held.append(row)
+            else:
+                report.merged.append(_held_twice(first, row))
             continue
         if isinstance(row, Candidate):
             row = _without_bad_contacts(row)
@@ -413,6 +422,17 @@ def prepare_rows(rows: Iterable[Candidate | Held | Rejection], placer: Placer, r
             flush()
     flush()
     return services
+
+
+def _held_twice(first: Held, again: Held) -> MergeNote:
+    """A row held for review with the id of one held before: one record per id in the review queue, which
+    took the later without a word (the 2019 hospital list gives four Cygnet rows twice, the same but for their
+    OrganisationID). Merged into the first, saying whether anything is lost."""
+    at, origin = first.candidate.origin, again.candidate.origin
+    same = (first.candidate.fields, first.candidate.label_text) == (again.candidate.fields, again.candidate.label_text)
+    return MergeNote(f"{at.file}:{at.line}", f"{origin.file}:{origin.line}", f"id {at.source}:{at.source_id}: " + (
+        "the same row, nothing lost" if same else "another row, which the review queue does not get: give each "
+        "row its own id"))
 
 
 def _check_keeps_live(report: IndexReport, merged: list[Service], writer: IndexWriter, live: IndexBackend | None,

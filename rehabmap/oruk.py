@@ -34,12 +34,14 @@ and ages in `eligibilitys`.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import uuid
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
+from html.parser import HTMLParser
 from typing import Any
 
 from rehabmap.errors import shorten
@@ -374,16 +376,18 @@ def oruk_to_fields(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """
     fields: dict[str, Any] = {
         "name": obj.get("name"),
-        "description": obj.get("description"),
+        "description": _plain(obj.get("description")),
         "status": _status(obj.get("status")),
-        "website": obj.get("url"),
-        "email": obj.get("email") or _first(c.get("email") for c in _all_contacts(obj)),
+        # A council's feed gives 'southglosover50s@gmail.com' with a no-break space around it: the address,
+        # not the space, was refused, and the service lost its email.
+        "website": _trimmed(obj.get("url")),
+        "email": _trimmed(obj.get("email") or _first(c.get("email") for c in _all_contacts(obj))),
         "referral_route": obj.get("application_process"),
         "min_age": obj.get("minimum_age", _v1_age(obj, "minimum_age", min)),
         "max_age": obj.get("maximum_age", _v1_age(obj, "maximum_age", max)),
         "last_verified": obj.get("assured_date"),
         "organisation": (obj.get("organization") or {}).get("name"),
-        "phone": _first(p.get("number") for p in _all_phones(obj)),
+        "phone": _first(p.get("number") for p in _phones(obj)),
     }
     fields |= _location_fields(obj)
     fields["schedules"] = _schedules_of(obj)
@@ -423,10 +427,42 @@ def oruk_to_fields(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
         else:
             fields[term.code] = value
     fields["needs_met"], fields["needs_not_met"] = met, not_met
-    label_parts = [obj.get("name"), obj.get("alternate_name"), obj.get("description"),
+    label_parts = [obj.get("name"), obj.get("alternate_name"), fields["description"],
                    obj.get("eligibility_description"), *foreign_terms, *v1_terms(obj)]
     return ({k: v for k, v in fields.items() if v not in (None, "", [])},
             " | ".join(p.strip() for p in label_parts if p and p.strip()))
+
+
+def _trimmed(value: Any) -> Any:
+    return value.strip() or None if isinstance(value, str) else value
+
+
+_MARKUP = re.compile(r"<[A-Za-z/!]|&(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z]+\d*);")
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in ("p", "br", "li", "div"):
+            self.parts.append(" ")
+
+
+def _plain(value: Any) -> Any:
+    """Council feeds put HTML in descriptions ("<p>…&nbsp;…</p>"); a record holds plain text. Only the ORUK
+    connector made it plain: a feed saved and given to `rehabmap index` kept its markup, shown as such on the
+    service page. Text without markup (rehabmap's own) is kept exactly, line breaks and all."""
+    if not isinstance(value, str) or not _MARKUP.search(value):
+        return value
+    parser = _Text()
+    parser.feed(value)
+    parser.close()
+    return " ".join(html.unescape("".join(parser.parts)).split()) or None
 
 
 def v1_terms(obj: dict[str, Any]) -> list[str]:
@@ -502,16 +538,17 @@ def _all_contacts(obj: dict[str, Any]) -> list[dict[str, Any]]:
     return contacts
 
 
-def _all_phones(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    """Feeds put phones in different places (the ORUK profile drops service.phones); the service's own
-    come first."""
-    phones = list(obj.get("phones") or [])
-    for sal in obj.get("service_at_locations") or []:
-        phones += sal.get("phones") or []
-        phones += (sal.get("location") or {}).get("phones") or []
-    for contact in _all_contacts(obj):
-        phones += contact.get("phones") or []
-    return phones
+def _phones(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The numbers to call this service where it is placed (`_placing`), most specific first, as HSDS tells
+    them apart: the service at that location's own, that location's, then the service's (the number for all
+    its places; the ORUK profile drops service.phones), then its contacts'. Before, the service's came first and
+    every location's phones were read, so a number of another venue (or of one that cannot be found) could be
+    shown beside this one's address, as its schedules were before (`_schedules_of`)."""
+    at = _placing(obj)
+    location = at.get("location") or {}
+    contacts = [*(at.get("contacts") or []), *(location.get("contacts") or []), *(obj.get("contacts") or [])]
+    return [*(at.get("phones") or []), *(location.get("phones") or []), *(obj.get("phones") or []),
+            *(phone for contact in contacts for phone in contact.get("phones") or [])]
 
 
 def places(location: dict[str, Any]) -> bool:

@@ -86,7 +86,7 @@ def test_match_that_finds_nothing_says_what_it_did_not_find_and_what_that_means(
 
 
 def data_rows(path: Path) -> int:
-    with path.open(newline="", encoding="utf-8-sig") as f:
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:  # the 2019 list is cp1252
         return sum(1 for _ in csv.DictReader(f))
 
 
@@ -96,23 +96,29 @@ def report_counts(stdout: str) -> tuple[int, int, int, int]:
 
 
 def test_real_hospital_file_through_mapping(home, data_dir, tmp_path):
-    """The dated NHS hospital list (1,231 rows) through the generic CSV importer: every row accounted for.
-    None of its 143 mental health hospitals names a rehab ward, so none is a rehab unit: they are held for
-    review, nothing is left to index, and the command says so rather than build an empty index (and queues
-    nothing: a refused import changes nothing)."""
-    source = data_dir / "services" / "nhs_website_hospitals_2018.csv"
+    """The other dated NHS hospital list (1,093 rows) through the generic CSV importer: every row accounted for.
+    None of its mental health hospitals names a rehab ward, so none is a rehab unit: they are held for review,
+    nothing is left to index, and the command says so rather than build an empty index (and queues nothing: a
+    refused import changes nothing). Four Cygnet rows are given twice (the same but for their OrganisationID):
+    the review queue took each once without a word; the report now says so, and that nothing is lost."""
+    source = data_dir / "services" / "nhs_website_hospitals_2019.csv"
     isolated = tmp_path / "home"
     isolated.mkdir()
     (isolated / "geodata").symlink_to(home / "geodata", target_is_directory=True)
     done = rehabmap(isolated, data_dir, "index", str(source), "--mapping",
                     "mappings/nhs_website_hospitals_2018.toml", "--no-progress")
     assert done.returncode == 2 and "error: nothing to index" in done.stderr and "Traceback" not in done.stderr
-    assert "The 143 rows held for review go to the review queue only with an import that goes live" in done.stderr
-    assert report_counts(done.stdout) == (data_rows(source), 0, 0, data_rows(source) - 143)
-    assert done.stdout.splitlines()[0].endswith(", held for review 143")
+    assert "The 210 rows held for review go to the review queue only with an import that goes live" in done.stderr
+    assert report_counts(done.stdout) == (data_rows(source), 0, 4, data_rows(source) - 210 - 4)
+    assert done.stdout.splitlines()[0].endswith(", held for review 210")
+    merged = [line for line in done.stdout.splitlines() if line.startswith("merged ")]
+    assert merged == [f"merged nhs_website_hospitals_2019.csv:{again} into nhs_website_hospitals_2019.csv:{first} "
+                      f"(same id nhs-hospitals-2018:{code}: the same row, nothing lost)"
+                      for first, again, code in ((937, 942, "NMJ05"), (938, 943, "NMJ06"), (939, 950, "NMJ13"),
+                                                 (940, 951, "NMJ14"))]
     rejected = [line for line in done.stdout.splitlines() if line.startswith("rejected ")]
-    assert len(rejected) == data_rows(source) - 143
-    assert not any("'Acre Day Hospital'" in line for line in rejected)
+    assert len(rejected) == data_rows(source) - 210 - 4
+    assert not any("Day Hospital | Somerset Partnership" in line for line in rejected)  # Chantry House: held
     assert not (isolated / "index.sqlite").exists() and not (isolated / "directory.sqlite").exists()
 
 

@@ -37,21 +37,31 @@ def test_a_schedule_the_specification_repeats_on_the_location_is_read_once():
             "The service is available from 10 am to 6pm weekdays. The service is not available on public holidays."))]
 
 
-def test_the_hours_are_those_of_the_location_that_places_the_service():
-    """The recorded HSDS 3 example with a helpline listed first (no point, no postcode, weekend hours), then its
-    venue with weekday hours: the service is placed at the venue, and its hours were the helpline's."""
+def test_the_hours_and_phone_are_those_of_the_location_that_places_the_service():
+    """The recorded HSDS 3 example with a helpline listed first (no point, no postcode, weekend hours, its own
+    number), then its venue with weekday hours: the service is placed at the venue, and its hours were the
+    helpline's. Its number was the service's own, or the helpline's, before the venue's: HSDS tells a service at
+    a location's phone (this service there), the location's and the service's (all its places) apart."""
     example = json.loads(HSDS_EXAMPLE.read_text())
     venue = example["service_at_locations"][0]
     venue["location"]["schedules"] = [{"id": "v", "freq": "WEEKLY", "byday": "MO,TU", "opens_at": "09:00",
                                        "closes_at": "17:00"}]
+    venue["location"]["phones"] = [{"id": "vp", "number": "0117 496 0001"}]
     helpline = {"id": "h", "location": {"id": "hl", "location_type": "virtual", "name": "Helpline", "schedules": [
-        {"id": "w", "freq": "WEEKLY", "byday": "SA,SU", "opens_at": "08:00", "closes_at": "20:00"}]}}
-    example |= {"service_areas": [], "schedules": [], "service_at_locations": [helpline, venue]}
+        {"id": "w", "freq": "WEEKLY", "byday": "SA,SU", "opens_at": "08:00", "closes_at": "20:00"}]},
+        "phones": [{"id": "hp", "number": "0800 496 0002"}]}
+    example |= {"service_areas": [], "schedules": [], "service_at_locations": [helpline, venue],
+                "phones": [{"id": "sp", "number": "0117 496 0003"}]}
     fields, _ = oruk_to_fields(example)
     assert (fields["lat"], fields["postcode"]) == (venue["location"]["latitude"],
                                                    venue["location"]["addresses"][0]["postal_code"])
     assert [Schedule.model_validate(s) for s in fields["schedules"]] == [
         Schedule(byday=["MO", "TU"], opens_at=time(9), closes_at=time(17))]
+    assert fields["phone"] == "0117 496 0001"
+    venue["phones"] = [{"id": "sal", "number": "0117 496 0004"}]  # the service at the venue: its own line first
+    assert oruk_to_fields(example)[0]["phone"] == "0117 496 0004"
+    del venue["location"]["phones"], venue["phones"]  # the venue gives none: the service's, never the helpline's
+    assert oruk_to_fields(example)[0]["phone"] == "0117 496 0003"
 
 
 def test_orukv1_regular_schedules_group_days_with_the_same_hours():

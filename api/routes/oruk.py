@@ -30,6 +30,7 @@ from rehabmap import __version__, oruk
 from rehabmap.errors import InvalidValue, ServiceNotFound
 from rehabmap.index.base import IndexBackend, ServiceQuery
 from rehabmap.index.generation_cache import GenerationCache
+from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
 
 VERSION = "3.0"
@@ -90,8 +91,19 @@ class OrukIds:
         self._maps: GenerationCache[dict[str, str]] = GenerationCache()
 
     def lookup(self, backend: IndexBackend, oruk_id: str, of: Callable[[str], str] = oruk.service_uuid) -> str | None:
+        """The rehabmap id an ORUK id names, in any form of a UUID (`{…}`, `urn:uuid:…`, upper case, spaces
+        around it: each was accepted as a UUID, and none but the lower-case form was ever found); None for text
+        that is no UUID, which no map is made for."""
+        try:
+            key = str(uuid.UUID(oruk_id.strip()))
+        except ValueError:
+            return None
         ids = self._maps.get(backend, of.__name__, lambda: {of(i): i for i in backend.ids()})
-        return ids.get(oruk_id)
+        return ids.get(key)
+
+    def service(self, backend: IndexBackend, oruk_id: str, of: Callable[[str], str]) -> Service | None:
+        found = self.lookup(backend, oruk_id, of)
+        return backend.get(found) if found else None
 
 
 def get_ids(request: Request) -> OrukIds:
@@ -165,10 +177,7 @@ def get_service(
                             openapi_examples={"sample": {"value": "7a25fc1c-74ad-5abf-823e-c934a94e0236"}})],
 ) -> JSONResponse:
     """Everything about one service, with its type, subtype, needs and details as attributes."""
-    service = state.backend.get(id)
-    if service is None and _is_uuid(id):
-        found = ids.lookup(state.backend, id.lower())
-        service = state.backend.get(found) if found else None
+    service = state.backend.get(id) or ids.service(state.backend, id, oruk.service_uuid)
     if service is None:
         raise ServiceNotFound(f"No service with id '{id[:80]}'.", field="id")
     return JSONResponse(oruk.service_to_oruk(service, state.today()))
@@ -184,8 +193,7 @@ def get_service_at_location(
 ) -> JSONResponse:
     """The service at its location, with the location and the fully nested service (HSDS 3.0 defines this
     route, and every service lists its service-at-location's id: a consumer following one must find it)."""
-    found = ids.lookup(state.backend, id.strip().lower(), oruk.service_at_location_uuid) if _is_uuid(id) else None
-    service = state.backend.get(found) if found else None
+    service = ids.service(state.backend, id, oruk.service_at_location_uuid)
     if service is None:
         raise ServiceNotFound(f"No service at location with id '{id[:80]}'. Each service's "
                               "service_at_locations[].id is one.", field="id")
@@ -292,14 +300,6 @@ def get_taxonomy_term(id: Annotated[str, Path(max_length=100, description="Term 
     if term is None:
         raise TaxonomyNotFound(f"No taxonomy term with id '{id[:80]}'. See /oruk/taxonomy_terms.", field="id")
     return JSONResponse(term)
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
 
 
 def create_oruk_app(state: AppState) -> FastAPI:

@@ -75,7 +75,7 @@ def list_services(
 
 def _listings(state: AppState) -> Listings:
     """Every synced record's listing, read before the stream starts (one query, not one a row)."""
-    return Listings(state.directory, state.source_titles)
+    return Listings(state.directory, state.source_title)
 
 
 class CSVResponse(StreamingResponse):
@@ -143,7 +143,7 @@ def get_service(
                               field="service_id")
     return ServiceOut.of(service, state.today(), state.settings.verify_after_days).retired(
         retirement(state.directory, service)).confirmed(
-        source_confirmation(state.directory, service, state.source_titles))
+        source_confirmation(state.directory, service, state.source_title))
 
 
 def held_item(request: Request, service_id: str) -> ReviewItem | None:

@@ -27,7 +27,7 @@ SPECIAL_COLUMNS = ("id", "label_text")  # the source id; free text for the class
 _NOT_MAPPABLE = {"id", "areas", "provenance", "field_sources", "service_area",
                  "schedules"}  # opening times are structured (HSDS schedules): ORUK feeds carry them, a column does not
 MAPPABLE_FIELDS = frozenset(set(Service.model_fields) - _NOT_MAPPABLE)
-_SECTIONS = {"source", "columns", "constants", "defaults", "values", "filter"}
+_SECTIONS = {"source", "columns", "constants", "defaults", "values", "filter", "hold"}
 _SOURCE_NAME = re.compile(r"^[a-z0-9_-]+$")
 
 
@@ -65,6 +65,7 @@ class Mapping:
     exclude: tuple[FilterRule, ...]
     type_unconfirmed: str | None = None  # why a row whose label names no service type is held for review
     proposed_type: str | None = None     # the type such a row may be, proposed to the maintainer
+    hold: tuple[FilterRule, ...] = ()    # rows held for what else they are (`why`), with no type proposed
 
     def matches(self, header: list[str]) -> bool:
         return bool(self.match_header) and set(self.match_header) <= set(header)
@@ -112,6 +113,10 @@ def load_mapping(path: Path) -> Mapping:
         raise MappingError(f"{where}: [source] type_unconfirmed must say what such a row may be and why that is "
                            "not enough (the maintainer reads it in the review queue)")
     proposed_type = _proposed_type(source.get("proposed_type"), type_unconfirmed, where)
+    hold = tuple(_rule(r, f"{where} [[hold]]", "matches") for r in doc.get("hold", []))
+    if hold and type_unconfirmed is None:
+        raise MappingError(f"{where}: [[hold]] says what else a row held for review may be; give [source] "
+                           "type_unconfirmed too (what the rows held for review are)")
     if type_unconfirmed is not None and "service_type" in defaults:
         raise MappingError(f"{where}: [source] type_unconfirmed and a [defaults] service_type contradict each "
                            "other: a row whose label names no type either waits for confirmation or takes the "
@@ -123,7 +128,7 @@ def load_mapping(path: Path) -> Mapping:
         columns=columns, constants=constants, defaults=defaults, values=values,
         include=tuple(_rule(r, f"{where} [[filter.include]]", "does not match") for r in filters.get("include", [])),
         exclude=tuple(_rule(r, f"{where} [[filter.exclude]]", "matches") for r in filters.get("exclude", [])),
-        type_unconfirmed=type_unconfirmed, proposed_type=proposed_type,
+        type_unconfirmed=type_unconfirmed, proposed_type=proposed_type, hold=hold,
     )
 
 
@@ -229,7 +234,12 @@ def _row(row: CsvRow, mapping: Mapping, file: str, source: str) -> Candidate | H
         # Until a maintainer confirms what it is (the review queue), a guessed type is not presented as fact.
         means = mapping.type_unconfirmed
         reading = _reading(fields, label_text)  # once a row: the label's rules are most of a row's work here
-        if reading is None:
+        other = next((rule for rule in mapping.hold if rule.matches(row.values)), None)
+        if reading is None and other is not None:
+            # "Chantry House Day Hospital", in a list of mental health hospitals: no inpatient unit, so the
+            # type proposed for the list's hospitals is not its; held with what it is instead, no type proposed.
+            means = other.why
+        elif reading is None:
             if mapping.proposed_type:
                 fields["service_type"] = mapping.proposed_type
         elif isinstance(reading, Classification) and reading.service_type.is_inpatient and not reading.level_stated:

@@ -102,8 +102,13 @@ def _digest(value: Any) -> str:
 
 
 def content(item_json: dict[str, Any]) -> dict[str, Any]:
-    """What an item says, as its digest reads it (not when or in which file it was fetched)."""
-    return {k: item_json.get(k) for k in ("fields", "label_text", "type_status", "evidence", "field_sources", "keys")}
+    """What an item says, as its digest reads it (not when or in which file it was fetched, nor when the source
+    its feed names fetched it: a feed's published provenance, which a nightly refetch upstream changes)."""
+    said = {k: item_json.get(k) for k in ("fields", "label_text", "type_status", "evidence", "field_sources", "keys")}
+    fields = said["fields"] or {}
+    if "provenance" in fields:
+        said["fields"] = {k: v for k, v in fields.items() if k != "provenance"}
+    return said
 
 
 def content_digest(item: SourceItem) -> str:

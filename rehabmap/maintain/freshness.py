@@ -19,7 +19,7 @@ due is a person's check of the rest. Results say so with `verification_due`; mai
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
@@ -51,19 +51,19 @@ class SourceConfirmation:
 
 
 def source_confirmation(directory: Directory | None, service: Service,
-                        titles: Mapping[str, str]) -> SourceConfirmation | None:
+                        title: Callable[[str], str]) -> SourceConfirmation | None:
     """The listing of one service by its own source (see `source_confirmations`)."""
-    return source_confirmations(directory, [service], titles).get(service.id)
+    return source_confirmations(directory, [service], title).get(service.id)
 
 
 def source_confirmations(directory: Directory | None, services: Iterable[Service],
-                         titles: Mapping[str, str]) -> dict[str, SourceConfirmation]:
-    """By service id, the listing of each active synced service by its own source, named by `titles` (as a
-    person reads it: `AppState.source_titles`), read from the sync store in one query (see `Listings`)."""
+                         title: Callable[[str], str]) -> dict[str, SourceConfirmation]:
+    """By service id, the listing of each active synced service by its own source, named by `title` (as a
+    person reads it: `AppState.source_title`), read from the sync store in one query (see `Listings`)."""
     wanted = {s.id: s for s in services if s.status == "active"}
     if directory is None or not wanted:
         return {}
-    listings = Listings(directory, titles, sorted(wanted))
+    listings = Listings(directory, title, sorted(wanted))
     return {i: found for i, s in wanted.items() if (found := listings.of(s)) is not None}
 
 
@@ -75,8 +75,9 @@ class Listings:
     None for a record no source syncs, a retired one, or one whose source's latest version could not be used
     (what is shown is an older one)."""
 
-    def __init__(self, directory: Directory | None, titles: Mapping[str, str], ids: list[str] | None = None) -> None:
-        self.titles = titles
+    def __init__(self, directory: Directory | None, title: Callable[[str], str],
+                 ids: list[str] | None = None) -> None:
+        self.title = title
         self.listed: dict[str, tuple[str, str, date]] = {}
         self._made: dict[tuple[str, str, date, tuple[tuple[str, str], ...]], SourceConfirmation] = {}
         if directory is None:
@@ -110,7 +111,7 @@ class Listings:
             given = frozenset(field for field, by in said_by.items() if by == source)
             confirms = tuple(fact for fact, fields in FACTS if given.intersection(fields))
             made = self._made[key] = SourceConfirmation(
-                source, self.titles.get(source, source), day, confirms,
+                source, self.title(source), day, confirms,
                 tuple(fact for fact, _ in FACTS if fact not in confirms))
         return made
 

@@ -155,9 +155,9 @@ def test_the_feed_read_back_by_rehabmap_is_the_directory_it_came_from(served, ht
     """The whole feed read by `rehabmap index` (indexer/sources/oruk.py) from the file a consumer saves, and by
     `rehabmap sync oruk` (the ORUK connector) from the server itself: every active service comes back with the
     same fields, its type, subtype, needs, place, address parts, phone, opening times and details, but for what
-    the feed never publishes (NOT_PUBLISHED). The connector records the feed as the records' source, so what
-    the feed says of the first source (CQC's licence, when CQC fetched it) is not carried into the new record's
-    provenance. A retired record is not in the feed (it lists active services), nor a held one."""
+    the feed never publishes (NOT_PUBLISHED). The connector records the feed as the records' source, and after
+    it what the feed says of the first source (CQC's licence, when CQC fetched it), which it dropped before. A
+    retired record is not in the feed (it lists active services), nor a held one."""
     before = {i: carried(doc) for i, doc in index_docs(home).items() if doc["status"] == "active"}
     full = get(http, "/oruk/services", per_page=500, full="true")
     saved = tmp_path / "rehabmap.oruk.json"
@@ -181,6 +181,11 @@ def test_the_feed_read_back_by_rehabmap_is_the_directory_it_came_from(served, ht
     again = index_docs(synced)
     assert {i: carried(doc) for i, doc in again.items()} == before
     assert {doc["provenance"][0]["source"] for doc in again.values()} == {"oruk-rehabmap"}
+    def published(provenance: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in p.items() if k not in ("file", "line")} for p in provenance]  # never published
+
+    assert {i: published(doc["provenance"][1:]) for i, doc in again.items()} == {
+        i: published(doc["provenance"]) for i, doc in index_docs(home).items() if doc["status"] == "active"}
 
 
 def csv_rows(text: str) -> list[dict[str, str]]:

@@ -105,6 +105,11 @@ def test_every_sample_service_by_its_oruk_id(client, backend):
     assert body == service_to_oruk(synthetic, TODAY)  # the live feed: capacity as it holds the server's today
     # rehabmap's own id works too
     assert client.get("/oruk/services/synthetic:000001").json() == body
+    # Any form of the UUID names it, at both routes (they were accepted as UUIDs, and then not found).
+    at = body["service_at_locations"][0]["id"]
+    for form in (f"{{{body['id'].upper()}}}", f"urn:uuid:{body['id']}"):
+        assert client.get(f"/oruk/services/{form}").json() == body
+    assert client.get(f"/oruk/service_at_locations/urn:uuid:{at.upper()}").json()["id"] == at
 
 
 def test_a_service_exports_its_opening_times_as_hsds_schedules_and_self_referral(client):

@@ -196,15 +196,31 @@ def test_nhs_website_hospitals_2018_through_its_mapping():
     path = SERVICES / "nhs_website_hospitals_2018.csv"
     candidates, held, rejections = check_dated_nhs_file(path, "nhs-hospitals-2018")
     assert (len(candidates), len(held), len(rejections)) == (0, 143, 1088)
-    assert {h.candidate.fields["service_type"] for h in held} == {"inpatient_rehab_level1"}
-    assert {(h.field, h.means) for h in held} == {(
+    # A day hospital admits no one overnight: held with what it is, no inpatient type proposed (it was level 1).
+    [day] = [h for h in held if "service_type" not in h.candidate.fields]
+    assert (day.candidate.origin.source_id, day.field, day.value, day.means) == (
+        "RX224", "OrganisationName", "Acre Day Hospital", "a day hospital (its name says so): people attend by day "
+        "and none stays overnight, so it is no inpatient unit; it may be a day service or a community team's base: "
+        "no type proposed, a maintainer says which, or rejects it")
+    hospitals = [h for h in held if h is not day]
+    assert {h.candidate.fields["service_type"] for h in hospitals} == {"inpatient_rehab_level1"}
+    assert {(h.field, h.means) for h in hospitals} == {(
         "OrganisationName", "a mental health hospital (NHS website list, 2018); nothing it says names a "
         "rehabilitation ward: a candidate inpatient unit until a maintainer confirms one")}
     names = {h.value for h in held}
-    assert {"Acre Day Hospital", "Nurses Home Meanwood Park Hospital", "Cygnet Hospital Bierley",
-            "Newham Centre for Mental Health"} <= names
+    assert {"Nurses Home Meanwood Park Hospital", "Cygnet Hospital Bierley", "Newham Centre for Mental Health"} <= names
     assert not names & {"Broadmoor Hospital", "Walton Community Hospital - Virgin Care Services Ltd",
                         "Humber Centre for Forensic Psychiatry"}
+
+
+def test_the_day_hospitals_of_the_other_hospital_list_are_held_with_no_inpatient_type():
+    """The 2019 file's "Chantry House Day Hospital" (a "Mental Health Hospital" by its sub-type) was held as a
+    candidate inpatient unit, level 1 proposed: a day hospital admits no one overnight."""
+    rows = list(load_source(SERVICES / "nhs_website_hospitals_2019.csv"))
+    day = {h.value: h for h in rows if isinstance(h, Held) and "Day Hospital" in h.value}
+    assert set(day) == {"Chantry House Day Hospital", "Aldrington Day Hospital", "Acre Day Hospital"}
+    assert all("service_type" not in h.candidate.fields and h.means.startswith("a day hospital (its name says so)")
+               for h in day.values())
 
 
 def test_ods_trusts_and_sites_2018_through_its_mapping():
@@ -316,6 +332,7 @@ def test_type_unconfirmed_rows_are_held_with_the_mappings_reason(tmp_path):
     ('[source]\nname = "x"\ntype_unconfirmed = "why"\n[defaults]\nservice_type = "vcfse"\n', "type_unconfirmed"),
     ('[source]\nname = "x"\nproposed_type = "vcfse"\n', "give type_unconfirmed too"),
     ('[source]\nname = "x"\ntype_unconfirmed = "why"\nproposed_type = "rehab"\n', "Unknown service type 'rehab'"),
+    ('[source]\nname = "x"\n[[hold]]\ncolumn = "Name"\npattern = "day"\n', r"\[\[hold\]\] .* give \[source\] type_unc"),
 ])
 def test_a_bad_type_unconfirmed_or_proposed_type_says_what_to_fix(tmp_path, toml, message):
     path = tmp_path / "bad.toml"

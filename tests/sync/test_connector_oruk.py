@@ -43,6 +43,8 @@ def kind(outcome) -> str:
         return "refused: not on the rehab pathway"
     if "cannot be placed" in outcome.reason:
         return "refused: " + outcome.reason.split("' is ")[1].split(" (")[0] + ", no location"
+    if "has the id of another service" in outcome.reason:
+        return "refused: one id for two services"
     return "refused: " + outcome.reason
 
 
@@ -59,18 +61,27 @@ def test_every_one_of_bristols_819_services_is_accounted_for(bristol_crawl):
     replay, connector, outcomes = bristol_crawl
     assert connector.complete and connector.name == "oruk-bristol"
     assert Counter(map(kind, outcomes)) == {
-        "refused: not on the rehab pathway": 666,
+        "refused: not on the rehab pathway": 665,
         "refused: vcfse, no location": 137,
         "refused: advocacy, no location": 9,
         "refused: supported_accommodation, no location": 2,
         "refused: of a type only a maintainer can say, no location": 4,   # NHS or council services
         "refused: service has no name": 1,
+        "refused: one id for two services": 1,
     }
+    # One id for two list items: the second is reported, naming both (before, one of them was lost unsaid).
+    [twice] = [o for o in outcomes if kind(o) == "refused: one id for two services"]
+    assert twice.source_id is None and twice.where == replay.oruk_url("bristol") + "/services?page=17 item 811"
+    assert twice.reason == (
+        "'Yoga for Fitness & Relaxation' has the id of another service the feed lists, 'Fishponds Yoga for Fitness & "
+        f"Wellbeing' ({replay.oruk_url('bristol')}/services?page=8 item 374): 2af617e5-4532-bebe-1036-ffdf2e93ce55; "
+        "one record per id, so only what the feed's page for that id says is read. Ask the feed's publisher to give "
+        "each service its own id")
     # The 152 pathway services without a place are marked so, for the run's report to count them apart.
     assert sum(isinstance(o, Refused) and o.unplaced for o in outcomes) == 137 + 9 + 2 + 4
-    # 17 pages of 50, and a detail page for each named service (list items carry no location).
+    # 17 pages of 50, and a detail page for each named service's id (list items carry no location).
     assert len([s for s in replay.seen("/oruk/bristol/services") if s.path == "/oruk/bristol/services"]) == 17
-    assert len([s for s in replay.seen("/oruk/bristol/services/")]) == 818
+    assert len([s for s in replay.seen("/oruk/bristol/services/")]) == 817
 
 
 def test_bristol_refusals_say_what_the_service_was_and_why(bristol_crawl):

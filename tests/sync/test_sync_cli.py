@@ -183,6 +183,16 @@ def test_cli_errors_are_one_line(tmp_path, geodata_dir, data_dir, replay):
     refused = rehabmap(home, data_dir, replay, "sync", "cqc", REHABMAP_CQC_API_KEY="wrong")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "REHABMAP_CQC_API_KEY" in refused.stderr and "wrong" not in refused.stderr
+    # Without a key the run asked the source first (a 401, after the key-less request the source logs): now the
+    # setting is named, with where a key comes from, and nothing reaches the network.
+    asked = len(replay.seen())
+    for source, setting in (("cqc", "REHABMAP_CQC_API_KEY"), ("nhs-service-search", "REHABMAP_NHS_SERVICE_SEARCH_KEY")):
+        keyless = rehabmap(home, data_dir, replay, "sync", source, REHABMAP_CQC_API_KEY="",
+                           REHABMAP_NHS_SERVICE_SEARCH_URL=replay.nhs_url)
+        assert keyless.returncode == 2 and keyless.stderr.startswith(
+            f"error: rehabmap sync {source} needs a key: set {setting} ("), keyless.stderr
+    assert "'rehabmap sync cqc-ratings'" in rehabmap(home, data_dir, None, "sync", "cqc").stderr
+    assert len(replay.seen()) == asked
 
 
 def test_an_answer_that_is_no_page_of_the_listing_retires_nothing(tmp_path, cqc_synced_home, data_dir, replay):

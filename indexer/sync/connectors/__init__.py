@@ -2,11 +2,12 @@
 
 `connectors_for(source, settings)` builds what `rehabmap sync SOURCE` runs: one connector, except `oruk` (one per
 feed file, named `oruk-<feed>`) and `cqc-ratings` (one per file whose URL is set: `cqc-ratings`, `cqc-directory`,
-`cqc-hsca`). A source missing what it needs raises `SourceNotConfigured` naming the setting; a key the source
-refuses, or a source still down after the retries, raises `indexer.sync.http.SourceError` (a `DomainError`, so the
-CLI prints one `error:` line). Every connector asks through `indexer.sync.http.SourceClient`: timeouts
-(`REHABMAP_SYNC_TIMEOUT`, 30 s), retries with backoff (`REHABMAP_SYNC_RETRIES`, 5), `Retry-After` obeyed up to
-`REHABMAP_SYNC_RETRY_AFTER_MAX` (120 s), and a polite rate per source. Keys are `SecretStr` settings, sent
+`cqc-hsca`). A source missing what it needs (a URL, a key) raises `SourceNotConfigured` naming the setting, before
+anything is asked of the network; a key the source refuses, or a source still down after the retries, raises
+`indexer.sync.http.SourceError` (a `DomainError`, so the CLI prints one `error:` line). Every connector asks
+through `indexer.sync.http.SourceClient`: timeouts (`REHABMAP_SYNC_TIMEOUT`, 30 s), retries with backoff
+(`REHABMAP_SYNC_RETRIES`, 5), `Retry-After` obeyed up to `REHABMAP_SYNC_RETRY_AFTER_MAX` (120 s), and a polite
+rate per source. Keys are `SecretStr` settings, sent
 only in their header, never logged.
 
 Per source: what it reads; its key; its URL setting (default); its rate (requests a second); its licence and
@@ -78,6 +79,8 @@ from rehabmap.errors import DomainError
 from rehabmap.index.names import OVERLAY_SOURCE
 
 if TYPE_CHECKING:  # not at run time: `rehabmap --help` lists SOURCES without loading the settings
+    from pydantic import SecretStr
+
     from indexer.sync.items import Connector
     from rehabmap.config import Settings
 
@@ -122,6 +125,14 @@ class SourceNotConfigured(DomainError):
     code = "source_not_configured"
 
 
+def _key(source: str, key: SecretStr | None, setting: str, how: str) -> SecretStr:
+    """A keyed source's key. Without one the run used to reach the network and print the source's 401 ("needs
+    a key (401)"), after the retries' wait and a request the source logs: the setting is named first instead."""
+    if key is None or not key.get_secret_value():
+        raise SourceNotConfigured(f"rehabmap sync {source} needs a key: set {setting} ({how})")
+    return key
+
+
 def connectors_for(source: str, settings: Settings) -> list[Connector]:
     """The connectors `rehabmap sync SOURCE` runs, built from the settings (keys included)."""
     from indexer.sync.connectors import base
@@ -129,7 +140,8 @@ def connectors_for(source: str, settings: Settings) -> list[Connector]:
     if source == "cqc":
         from indexer.sync.connectors import cqc
 
-        http = base.client(settings, "CQC API", settings.cqc_api_url, settings.cqc_rate, key=settings.cqc_api_key,
+        key = _key(source, settings.cqc_api_key, cqc.KEY_SETTING, cqc.KEY_HOW)
+        http = base.client(settings, "CQC API", settings.cqc_api_url, settings.cqc_rate, key=key,
                            key_header=cqc.KEY_HEADER, key_setting=cqc.KEY_SETTING)
         return [cqc.CqcConnector(http, page_size=settings.cqc_page_size)]
     if source == "cqc-ratings":
@@ -147,8 +159,9 @@ def connectors_for(source: str, settings: Settings) -> list[Connector]:
     if source == "nhs-service-search":
         from indexer.sync.connectors import nhs_service_search as nhs
 
+        key = _key(source, settings.nhs_service_search_key, nhs.KEY_SETTING, nhs.KEY_HOW)
         http = base.client(settings, "NHS Service Search API", settings.nhs_service_search_url,
-                           settings.nhs_service_search_rate, key=settings.nhs_service_search_key,
+                           settings.nhs_service_search_rate, key=key,
                            key_header=nhs.KEY_HEADER, key_setting=nhs.KEY_SETTING)
         return [nhs.NhsServiceSearchConnector(http)]
     if source == "ods":

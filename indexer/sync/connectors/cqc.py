@@ -38,6 +38,8 @@ LICENCE = "OGL-UK-3.0"
 ATTRIBUTION = "Contains CQC information (Care Quality Commission, Open Government Licence v3.0)"
 KEY_HEADER = "Ocp-Apim-Subscription-Key"
 KEY_SETTING = "REHABMAP_CQC_API_KEY"
+KEY_HOW = ("a free 'Syndication' subscription key from CQC's API portal; without one, 'rehabmap sync cqc-ratings' "
+           "reads the same locations from CQC's monthly care directory file: REHABMAP_CQC_DIRECTORY_URL")
 
 # CQC's service type descriptions (`gacServiceTypes[].description`) that can be on the pathway.
 SERVICE_TYPES = (

@@ -26,6 +26,7 @@ LICENCE = "OGL-UK-3.0"
 ATTRIBUTION = "Contains information from NHS England (NHS website Service Search), Open Government Licence v3.0"
 KEY_HEADER = "apikey"
 KEY_SETTING = "REHABMAP_NHS_SERVICE_SEARCH_KEY"
+KEY_HOW = "an application-restricted key for the Service Search API v3, from NHS England's API catalogue"
 SERVICE_CODE = "SRV0020"      # "Community mental health services"
 PAGE_SIZE = 50                # the API's default and its usual maximum for $top
 _DAYS = dict(zip(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"), WEEKDAYS))

@@ -10,13 +10,11 @@ ORUK convention. ORUK has no change feed, so every run is a full crawl, resumabl
 
 from __future__ import annotations
 
-import html
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from indexer.sync.http import SourceClient, SourceNotFound
 from indexer.sync.items import Evidence, Gone, Outcome, Refused, SourceItem, SyncState, TypeStatus
 from rehabmap.errors import DomainError
 from rehabmap.oruk import oruk_to_fields, places, v1_terms
+from rehabmap.record import Provenance
 from rehabmap.taxonomy import STATUTORY_PROVIDERS, NotRehab, ServiceType, classify_label, validate_subtype
 
 # Each paging shape's keys: the page's services, "this is the last page", and the number of pages.
@@ -121,6 +120,7 @@ class OrukConnector(BaseConnector):
     def __init__(self, feed: Feed, http: SourceClient) -> None:
         super().__init__(http)
         self.feed = feed
+        self._listed: dict[str, tuple[str, str]] = {}  # this crawl's ids: where and under what name each was first
         self.name = feed.source
         self.licence = feed.licence
         self.attribution = feed.attribution
@@ -131,6 +131,7 @@ class OrukConnector(BaseConnector):
     def fetch(self, state: SyncState, *, full: bool = False) -> Iterator[Outcome]:
         """Every service, page by page; a killed run resumes at its page (each run is a full crawl)."""
         self._complete = False
+        self._listed.clear()
         crawl = Crawl(state, self.name, "page", 1)
         page = crawl.at
         while True:
@@ -156,8 +157,17 @@ class OrukConnector(BaseConnector):
             return Refused(self.name, None, f"{where} item {number}", "service has no id")
         if str(item.get("status") or "active").strip().lower() not in ("active", ""):
             return Gone(self.name, sid, f"the feed marks it '{item['status']}'", None)
-        if not str(item.get("name") or "").strip():
+        name = " ".join(str(item.get("name") or "").split())
+        if not name:
             return Refused(self.name, sid, f"{where} item {number}", "service has no name")
+        first_where, first_name = self._listed.setdefault(sid, (f"{where} item {number}", name))
+        if first_name.casefold() != name.casefold():
+            # Bristol's feed gives one id to "Fishponds Yoga for Fitness & Wellbeing" (item 374) and to "Yoga for
+            # Fitness & Relaxation" (item 811): one record per id, so one of them was lost without a word.
+            return Refused(self.name, None, f"{where} item {number}", (
+                f"'{name}' has the id of another service the feed lists, '{first_name}' ({first_where}): {sid}; "
+                "one record per id, so only what the feed's page for that id says is read. Ask the feed's "
+                "publisher to give each service its own id"))
         url = where
         if not _has_place(item):
             url = self.http.url(f"services/{sid}")
@@ -177,10 +187,10 @@ def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched
     """One service (list item or detail page) → a typed item, or a refusal naming what it had."""
     sid = str(item["id"])
     try:
-        fields, label_text = oruk_to_fields({**item, "description": _text(item.get("description"))})
+        fields, label_text = oruk_to_fields(item)
     except (ValueError, TypeError, AttributeError) as exc:
         return Refused(feed.source, sid, url, f"cannot read the service: {exc}", unreadable=True)
-    fields.pop("provenance", None)
+    published = _published(fields.pop("provenance", None))
     name = fields.get("name", "")
     named_provider = not fields.get("provider_type") and provider_type_from_name(fields.get("organisation"))
     if named_provider:
@@ -202,8 +212,26 @@ def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched
         field_sources["service_type"] = f"{feed.source}:{evidence[0].field}"
     if named_provider:
         field_sources["provider_type"] = f"{feed.source}:organization.name"
+    if published:
+        fields["provenance"] = published
     candidate = Candidate(fields, origin(feed.source, url, number, sid, feed.licence, fetched_at), label_text)
     return SourceItem(candidate, status, evidence, raw=item, field_sources=field_sources)
+
+
+def _published(provenance: list[Any] | None) -> list[dict[str, Any]]:
+    """Where the feed says its record came from (rehabmap's own feed, or one that republishes CQC's records,
+    publishes each source's name, id, licence and fetch time): kept after the feed itself in the record's
+    provenance (`indexer.pipeline`), so the service page and the API name the first source, the ORUK feed
+    passes it on, and its licence's attribution travels with the record. It was dropped, so a CQC record read
+    through a feed lost "Contains CQC information". An entry that is no provenance (no source, id or time) is
+    left out: it says nothing of the service, which is read as the feed gives it."""
+    kept = []
+    for entry in provenance or []:
+        try:
+            kept.append(Provenance.model_validate(entry).model_dump(mode="json", exclude={"file", "line"}))
+        except (ValueError, TypeError):
+            continue
+    return kept
 
 
 def _unplaced(area: dict[str, Any] | None, description: str | None) -> str:
@@ -320,26 +348,3 @@ def _hsds_terms(item: dict[str, Any]) -> list[str]:
     found += [str((a.get("taxonomy_term") or {}).get("name") or "") for a in item.get("attributes") or []
               if isinstance(a, dict)]
     return [t for t in found if t]
-
-
-class _Text(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-    def handle_starttag(self, tag: str, attrs: Any) -> None:
-        if tag in ("p", "br", "li", "div"):
-            self.parts.append(" ")
-
-
-def _text(value: Any) -> str | None:
-    """Council feeds put HTML in descriptions ("<p><br></p>"); a record holds plain text."""
-    if not value:
-        return None
-    parser = _Text()
-    parser.feed(str(value))
-    parser.close()
-    return " ".join(html.unescape("".join(parser.parts)).split()) or None
