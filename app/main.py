@@ -20,6 +20,8 @@ from rehabmap.config import Settings, get_settings
 from rehabmap.state import AppState
 import web
 import web.routes
+from web.compiled import keep_compiled
+from web.render import environment
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -30,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     converge(state)  # a sync or review decision killed before the live index followed it
     app = create_api(state)  # the JSON API and the ORUK feed, with their OpenAPI documents
     web.mount_static(app)  # the pages and their assets, outside the OpenAPI document
+    keep_compiled(environment, settings.cache_dir)  # the pages' templates compiled once, not at each start
     app.include_router(web.routes.router)
     # the keepers' review queue, per request, over the server's open index (the pages cannot import app)
     app.state.open_review = partial(open_review, settings, state=state)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from geodata.areas import AreaCodes, AreaIndex, check_coordinates
-from geodata.build import build_geodata
 from geodata.errors import GeodataNotBuilt, InvalidCoordinates, InvalidLocation
 from geodata.layout import FORMAT_VERSION, MANIFEST_NAME, SQLITE_NAME
 from geodata.places import PlaceGazetteer
@@ -55,6 +54,10 @@ class Geography:
         current = manifest is not None and manifest.get("format") == FORMAT_VERSION
         if not current and auto_build and source_dir is not None:
             print(f"rehabmap: building geodata in {geodata_dir} from {source_dir} (once) …", file=sys.stderr)
+            # Here, not at import: only a process that builds loads the builder and its readers (tqdm, the ONS
+            # files'; ~20 ms of CPU), not every process that opens a build.
+            from geodata.build import build_geodata
+
             try:
                 build_geodata(Path(source_dir), geodata_dir, progress=False)
             except FileNotFoundError as error:

@@ -21,7 +21,6 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from pydantic import ValidationError
-from tqdm import tqdm
 
 from geodata.geography import Geography
 from geodata.areas import AreaCodes, check_coordinates, outside_england
@@ -403,6 +402,8 @@ def prepare_rows(rows: Iterable[Candidate | Held | Rejection], placer: Placer, r
             else:
                 services.append(outcome)
         chunk.clear()
+
+    from tqdm import tqdm  # here: every server start imports this module, and only a build shows progress
 
     for row in tqdm(rows, desc="indexing", unit=" rows", disable=not progress, leave=False):
         report.read += 1

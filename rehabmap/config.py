@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from enum import Enum
 from functools import lru_cache
@@ -22,6 +23,17 @@ def _default_data_dir() -> Path:
         if candidate.is_dir():
             return candidate
     return Path.cwd() / "data"
+
+
+def _default_cache_dir() -> Path | None:
+    """The user's cache folder (XDG): files derived from the installed code, shared by every server and command
+    the user runs, whatever their home; None when the user has no home folder."""
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "rehabmap"
+    try:
+        return Path.home() / ".cache" / "rehabmap"
+    except RuntimeError:
+        return None
 
 
 class Backend(str, Enum):
@@ -49,6 +61,10 @@ class Settings(BaseSettings):
                        description="Where built geodata and the embedded index live.")
     data_dir: Path = Field(default_factory=_default_data_dir,
                            description="Official source files (ONSPD, boundaries, small areas).")
+    cache_dir: Path | None = Field(default_factory=_default_cache_dir, description=(
+        "Where the pages' compiled templates are kept between starts ($XDG_CACHE_HOME/rehabmap, else "
+        "~/.cache/rehabmap). It holds code the server runs: only the server's user may write it. Unwritable: "
+        "the pages are compiled at each start."))
     backend: Backend = Backend.embedded
     search_engine: SearchEngine = Field(default=SearchEngine.elasticsearch, description=(
         "With REHABMAP_BACKEND=elasticsearch: the kind of cluster at ELASTICSEARCH_URL, 'elasticsearch' (8) "

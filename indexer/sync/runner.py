@@ -28,8 +28,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-from tqdm import tqdm
-
 from indexer.pipeline import Placer, prepare_all
 from indexer.rows import Candidate, Rejection
 from indexer.sync.codec import (
@@ -256,6 +254,8 @@ class SyncRunner:
         earlier = [outcome_from_json(kind, payload) for kind, payload in self.store.staged(connector.name)]
         state = _PageState(self.store, connector.name, dry_run)
         outcomes: Iterator[Outcome] = connector.fetch(state, full=full)
+        from tqdm import tqdm  # here: every server start imports this module, and only a sync shows progress
+
         try:
             for outcome in tqdm(outcomes, desc=f"sync {connector.name}", unit=" records",
                                 disable=not self.progress, leave=False):

@@ -7,6 +7,7 @@ or stops."""
 from __future__ import annotations
 
 import http.client
+import logging
 import os
 import re
 import signal
@@ -23,6 +24,7 @@ from starlette.testclient import TestClient
 from app.warmup import warm_up
 from tests.listening import ANSWER_TIMEOUT_S, listening_socket, url_of, wait_until_up
 from tests.web.site import ROOT, make_app
+from web.compiled import CompiledPages
 from web.render import environment
 from web.resultsmap import boundaries
 
@@ -32,13 +34,13 @@ FORM = {"home": "LS9 7TF", "needs": ["autism"], "types": ["inpatient_rehab_level
 
 
 @contextmanager
-def server_processes(home: Path, data_dir: Path, logs: Path, count: int) -> Iterator[list[str]]:
+def server_processes(home: Path, data_dir: Path, logs: Path, count: int, **env_vars: str) -> Iterator[list[str]]:
     """`count` servers on one home, started together (each start, with its warm-up, takes seconds of CPU: on
     two cores the starts overlap), each on a port this test holds until the server has it, each waited for
     until it answers or stops. Each one's stderr goes to a file in `logs`, never to a pipe nobody reads: a
     server that logs more than the pipe holds (64 KiB) would stop at its next write."""
     env = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
-           "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT)}
+           "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT), **env_vars}
     started: list[tuple[str, subprocess.Popen, Path]] = []
     try:
         for n in range(count):
@@ -57,9 +59,34 @@ def server_processes(home: Path, data_dir: Path, logs: Path, count: int) -> Iter
             process.wait(timeout=30)
 
 
+def keep_page(cache_dir: Path, name: str, words: str, *, source: str | None = None,
+              code_digest: str | None = None) -> Path:
+    """Put in `cache_dir` the template `name` as a server would have kept it, compiling it from `source` (by
+    default its present source) with code of `code_digest` (by default the present code), but saying only
+    `words`; the file kept."""
+    cache = CompiledPages(cache_dir, environment)
+    cache.code_digest = code_digest or cache.code_digest
+    present, filename, _ = environment.loader.get_source(environment, name)
+    bucket = cache.get_bucket(environment, name, filename, present if source is None else source)
+    bucket.code = environment.compile(words, name, filename)
+    cache.set_bucket(bucket)
+    return Path(cache.directory) / (cache.pattern % bucket.key)
+
+
 def test_a_search_held_by_one_server_process_is_read_back_by_another(web_home: Path, data_dir: Path,
                                                                         tmp_path: Path):
-    with server_processes(web_home, data_dir, tmp_path, 2) as (first, second):
+    """Also the pages' compiled templates, kept in one folder by both servers as they start together: a page
+    kept from its template's present source by the present code is served as kept (the folder is read); one
+    kept from an older source, or by older code (an upgrade that changed a filter), is compiled again, served
+    new and kept again."""
+    cache_dir = tmp_path / "cache"
+    keep_page(cache_dir, "pages/privacy.html", "A page kept")
+    results = environment.loader.get_source(environment, "match/results.html")[0]
+    stale = [keep_page(cache_dir, "match/results.html", "A page kept from an older source",
+                       source=results.replace("Local alternatives", "Old words")),
+             keep_page(cache_dir, "pages/accessibility.html", "A page kept by older code", code_digest="older")]
+    stale_bytes = [path.read_bytes() for path in stale]
+    with server_processes(web_home, data_dir, tmp_path, 2, REHABMAP_CACHE_DIR=str(cache_dir)) as (first, second):
         held = httpx.post(first + "/alternatives", data=FORM, follow_redirects=False, timeout=60)
         assert held.status_code == 303
         where = held.headers["location"]
@@ -69,6 +96,29 @@ def test_a_search_held_by_one_server_process_is_read_back_by_another(web_home: P
         assert page.status_code == 200
         assert "<h1>Local alternatives near LS9 7TF</h1>" in page.text
         assert "Aire Valley Rehabilitation Unit" in page.text
+        assert httpx.get(first + "/privacy", timeout=60).text == "A page kept"
+        assert "<h1>Accessibility statement</h1>" in httpx.get(second + "/accessibility", timeout=60).text
+    assert all(path.read_bytes() != old for path, old in zip(stale, stale_bytes))  # compiled again, and kept
+    assert len(list((cache_dir / "pages").glob("*.jinja"))) == len(environment.list_templates(["html"]))
+
+
+def test_a_cache_folder_that_cannot_be_written_still_serves(web_home: Path, data_dir: Path, tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture):
+    """A read-only install: the pages are compiled in memory, as before. (A folder whose path runs through a
+    file: this test runs as root, which may write to a read-only folder, but never below a file.)"""
+    (tmp_path / "file").write_text("not a folder")
+    caplog.set_level(logging.INFO, logger="rehabmap.api")
+    kept = environment.bytecode_cache
+    try:
+        app = make_app(web_home, data_dir, warm_up=False, cache_dir=tmp_path / "file" / "cache")
+        environment.cache.clear()
+        with TestClient(app) as client:
+            page = client.get("/privacy")
+        assert page.status_code == 200
+        assert "<h1>Privacy: what we keep</h1>" in page.text
+        assert "compiled pages not kept" in caplog.text
+    finally:
+        environment.bytecode_cache = kept
 
 
 def test_the_warm_up_loads_what_the_first_request_would(web_home: Path, data_dir: Path):
