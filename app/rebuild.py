@@ -102,7 +102,8 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
         writer = OverlayWriter(live_writer, directory)
     _begin(home, sources, table)
     try:
-        report = build_index(rows, GeographyPlacer(open_geography(settings)), writer, live=open_backend(settings),
+        placer = GeographyPlacer(open_geography(settings))
+        report = build_index(rows, placer, writer, live=open_backend(settings),
                              force=force, progress=progress,
                              max_drop_share=settings.index_max_drop_share if max_drop_share is None else max_drop_share)
     except ImportRefused as refused:
@@ -112,7 +113,7 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
     reached("swapped")
     report.warnings += getattr(writer, "warnings", [])
     _finish(settings)
-    queued = hold_for_review(settings, report.held, actor=actor, force=force_queue) if report.held else []
+    queued = hold_for_review(settings, report.held, placer, actor=actor, force=force_queue) if report.held else []
     return Rebuilt(report, queued)
 
 

@@ -405,6 +405,14 @@ class ElasticIndex:
         return IndexInfo(engine.lower(), count, built_at, location, dict(meta.get("sources", {})))
 
     @_reachable
+    def built(self) -> bool:
+        try:
+            self._meta()
+        except IndexNotBuilt:
+            return False
+        return True
+
+    @_reachable
     def generation(self) -> str:
         """The concrete index (a rebuild is a new one) and the mark the writer leaves on it at every edit."""
         concrete, meta = self._meta()

@@ -694,6 +694,25 @@ class EmbeddedIndex:
         return IndexInfo("embedded", len(state.columns), state.generation.built_at, str(self.path), state.sources,
                          edit_lag_s=state.edit_lag_s)
 
+    def built(self) -> bool:
+        """What `info` finds (a file in this version's layout), without loading the file's columns: at 100k
+        services a load was ~0.15 s of CPU, ~0.5 s on a busy disk and 100 MB, paid by every `rehabmap sync` to
+        learn that it had nothing to write."""
+        try:
+            inode = self.path.stat().st_ino
+        except FileNotFoundError:
+            return self._generation is not None  # `info` answers from a loaded file that is gone
+        if self._generation is not None and self._generation.inode == inode:
+            return True
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        try:
+            _check_schema(conn, self.path)
+        except IndexNotBuilt:
+            return False
+        finally:
+            conn.close()
+        return True
+
     def generation(self) -> str:
         """The file (its path, inode and build time: a rebuild is a new file) and its edit counter."""
         state = self._current()

@@ -21,7 +21,7 @@ from indexer.sync.publish import publish_coverage, record_pending, shown
 from indexer.sync.steps import reached
 from indexer.sync.store import SyncStore
 from rehabmap.maintain.store import Directory
-from rehabmap.errors import DomainError, IndexNotBuilt
+from rehabmap.errors import DomainError
 from rehabmap.index.base import IndexBackend, overlay_record
 from rehabmap.record import Service
 
@@ -103,11 +103,7 @@ class LiveIndex:
             return None
 
     def exists(self) -> bool:
-        try:
-            self.backend.info()
-        except IndexNotBuilt:
-            return False
-        return True
+        return self.backend.built()
 
     def _write(self, shown: Mapping[str, dict[str, Any] | None]) -> list[str]:
         """Per service id, the record to show (None: not to show), under the index lock. Returns the ids

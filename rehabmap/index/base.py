@@ -97,6 +97,11 @@ class IndexInfo:
 class IndexBackend(Protocol):
     def info(self) -> IndexInfo: ...
 
+    def built(self) -> bool:
+        """Whether there is an index this version reads (`info` raises IndexNotBuilt where there is none),
+        asked without loading it: a sync that finds nothing to write learns it without reading every service."""
+        ...
+
     def generation(self) -> str:
         """A cheap token for what the index holds now: it changes on every rebuild and on every edit, and
         every process reading the same index sees the change. What is computed from the index is cached

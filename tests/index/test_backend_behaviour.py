@@ -594,6 +594,7 @@ def test_an_index_built_before_needs_read_from_text_were_kept_apart_is_refused(c
     for asked in (index.info, index.generation):
         with pytest.raises(IndexNotBuilt, match=r"schema 1; this version reads schema 2\). Run 'rehabmap index"):
             asked()
+    assert not index.built()
 
 
 def test_rebuild_switches_the_alias_atomically(corpus, es_settings, engine):
@@ -601,6 +602,7 @@ def test_rebuild_switches_the_alias_atomically(corpus, es_settings, engine):
     writer = ElasticWriter.from_settings(es_settings, client=es_client)
     index = ElasticIndex.from_settings(es_settings, client=es_client)
     base = es_settings.elasticsearch_index
+    assert not index.built()
     with pytest.raises(IndexNotBuilt):
         index.info()
     with pytest.raises(IndexNotBuilt):
@@ -611,7 +613,7 @@ def test_rebuild_switches_the_alias_atomically(corpus, es_settings, engine):
         index.nearest(53.8, -1.5, ServiceQuery(), k=3)
 
     old = corpus[:300]
-    assert writer.replace_all(old) == 300
+    assert writer.replace_all(old) == 300 and index.built()
     (first,) = _versions(es_client, base)
     assert index.info().count == 300
 

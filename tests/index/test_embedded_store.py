@@ -51,6 +51,7 @@ def test_a_file_of_the_old_layout_says_to_rebuild_it(tmp_path, services):
                                                             ("built_at", "2026-11-23T10:00:00+00:00")])
         conn.execute("INSERT INTO services VALUES (1, ?, ?, ?)",
                      (services[0].id, services[0].service_type.value, services[0].model_dump_json()))
+    assert not EmbeddedIndex(path).built() and not EmbeddedIndex(tmp_path / "none.sqlite").built()
     for attempt in (lambda: EmbeddedIndex(path).info(), lambda: EmbeddedIndex(path).get(services[0].id),
                     lambda: EmbeddedWriter(path).upsert({services[0].id: {"phone": "0113 496 0000"}})):
         with pytest.raises(IndexNotBuilt) as caught:
@@ -65,6 +66,7 @@ def test_a_file_of_the_old_layout_says_to_rebuild_it(tmp_path, services):
     # Once rebuilt, the same reader answers.
     reader = EmbeddedIndex(path)
     EmbeddedWriter(path).replace_all(services)
+    assert reader.built() and reader.loads == 0, "built, and told without loading the file"
     assert reader.info().count == SIZE and reader.get(services[0].id) == services[0]
 
 
