@@ -1,4 +1,7 @@
-"""`rehabmap index` must never lose the live directory: a real process over a real index file.
+"""`rehabmap index` must never lose the live directory: the real command over a real index file, in this
+process (`rehabmap_here`) for what it reads, refuses and reports, and as a process of its own once for each
+thing only a process shows: the exit statuses 2 and 3 to the shell with one line and no traceback, a deep
+JSON's stack, the rebuild lock held by another process.
 
 A source that yields nothing readable is an error (exit 2) and the live index stays as it was; a new
 index that would drop more than the allowed share of the live services is not swapped in without
@@ -15,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from search.embedded import EmbeddedIndex
-from tests.test_cli import rehabmap
+from tests.test_cli import rehabmap, rehabmap_here
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample"
@@ -98,11 +101,11 @@ UNREADABLE = [
 def test_an_unreadable_source_is_an_error_and_the_live_index_stays(home, data_dir, tmp_path, name, content, reason):
     source = write(tmp_path / name, content)
     before = fingerprint(home)
-    done = rehabmap(home, data_dir, "index", str(source), "--no-progress")
+    done = rehabmap_here(home, data_dir, "index", str(source), "--no-progress")
     assert_one_line_error(done, f"imported from {name}: ", reason, "live index is unchanged")
     assert fingerprint(home) == before and len(live_ids(home)) == 60
     # --force is for an allowed loss, not for a source that cannot be read.
-    assert rehabmap(home, data_dir, "index", str(source), "--force", "--no-progress").returncode == 2
+    assert rehabmap_here(home, data_dir, "index", str(source), "--force", "--no-progress").returncode == 2
     assert fingerprint(home) == before
 
 
@@ -123,7 +126,7 @@ def test_a_folder_with_one_unreadable_file_imports_the_rest(home, data_dir, tmp_
     shutil.copy(SAMPLE_FEED, folder / "page-1.json")
     (folder / "page-2.json").write_text('{"contents": []}')
     (folder / "terms.json").write_text('{"hello": "world"}')
-    done = rehabmap(home, data_dir, "index", str(folder), "--no-progress")
+    done = rehabmap_here(home, data_dir, "index", str(folder), "--no-progress")
     assert done.returncode == 0, done.stderr
     assert "rejected feeds/terms.json:0: neither an ORUK service" in done.stdout and str(tmp_path) not in done.stdout
     assert len(live_ids(home)) == 60
@@ -142,7 +145,7 @@ def test_dropping_more_than_the_allowed_share_needs_force(home, data_dir, tmp_pa
     source = tmp_path / "fewer.json"
     source.write_text(json.dumps(sample_page(40)))
     before, ids_before = fingerprint(home), set(live_ids(home))
-    done = rehabmap(home, data_dir, "index", str(source), "--no-progress")
+    done = rehabmap_here(home, data_dir, "index", str(source), "--no-progress")
     assert_one_line_error(done, "would drop 20 of the 60 live services (33%)", "more than the 20% allowed",
                           "--force", "live index is unchanged")
     assert fingerprint(home) == before
@@ -153,7 +156,7 @@ def test_dropping_more_than_the_allowed_share_needs_force(home, data_dir, tmp_pa
     assert len(named) == 5 and all(line.endswith("(sample)") for line in report if line.startswith("  would drop "))
 
     # A larger allowance, from the option (or the settings), lets it through; so does --force.
-    allowed = rehabmap(home, data_dir, "index", str(source), "--max-drop-share", "0.5", "--no-progress")
+    allowed = rehabmap_here(home, data_dir, "index", str(source), "--max-drop-share", "0.5", "--no-progress")
     assert allowed.returncode == 0, allowed.stderr
     assert "dropped 20 of 60 live services (33%): sample 20" in allowed.stdout.splitlines()
     ids_after = set(live_ids(home))
@@ -164,10 +167,10 @@ def test_the_allowed_share_comes_from_the_settings(home, data_dir, tmp_path, mon
     source = tmp_path / "fewer.json"
     source.write_text(json.dumps(sample_page(54)))  # drops 6 of 60: 10%
     monkeypatch.setenv("REHABMAP_INDEX_MAX_DROP_SHARE", "0.05")
-    refused = rehabmap(home, data_dir, "index", str(source), "--no-progress")
+    refused = rehabmap_here(home, data_dir, "index", str(source), "--no-progress")
     assert_one_line_error(refused, "would drop 6 of the 60 live services (10%)", "more than the 5% allowed")
     monkeypatch.delenv("REHABMAP_INDEX_MAX_DROP_SHARE")
-    done = rehabmap(home, data_dir, "index", str(source), "--no-progress")
+    done = rehabmap_here(home, data_dir, "index", str(source), "--no-progress")
     assert done.returncode == 0, done.stderr
     assert "dropped 6 of 60 live services (10%): sample 6" in done.stdout and len(live_ids(home)) == 54
 
@@ -175,14 +178,14 @@ def test_the_allowed_share_comes_from_the_settings(home, data_dir, tmp_path, mon
 def test_force_swaps_in_a_smaller_index(home, data_dir, tmp_path):
     source = tmp_path / "one.json"
     source.write_text(json.dumps(sample_page(1)))
-    done = rehabmap(home, data_dir, "index", str(source), "--force", "--no-progress")
+    done = rehabmap_here(home, data_dir, "index", str(source), "--force", "--no-progress")
     assert done.returncode == 0, done.stderr
     assert "dropped 59 of 60 live services (98%)" in done.stdout
     assert len(live_ids(home)) == 1
 
 
 def test_a_rebuild_from_the_same_sources_drops_nothing(home, data_dir):
-    done = rehabmap(home, data_dir, "index", str(SAMPLE), "--max-drop-share", "0", "--no-progress")
+    done = rehabmap_here(home, data_dir, "index", str(SAMPLE), "--max-drop-share", "0", "--no-progress")
     assert done.returncode == 0, done.stderr
     assert "drop" not in done.stdout and len(live_ids(home)) == 60
 
@@ -193,7 +196,7 @@ def test_a_first_build_has_nothing_to_lose(tmp_path, geodata_dir, data_dir):
     (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
     source = tmp_path / "three.json.gz"
     source.write_bytes(gzip.compress(json.dumps(sample_page(3)).encode()))
-    done = rehabmap(home, data_dir, "index", str(source), "--max-drop-share", "0", "--no-progress")
+    done = rehabmap_here(home, data_dir, "index", str(source), "--max-drop-share", "0", "--no-progress")
     assert done.returncode == 0, done.stderr
     assert len(live_ids(home)) == 3
 
@@ -205,7 +208,7 @@ def test_nothing_to_index_is_an_error(home, data_dir, tmp_path):
     page["contents"][0]["name"] = "Holly Medium-Secure Unit"
     source.write_text(json.dumps(page))
     before = fingerprint(home)
-    done = rehabmap(home, data_dir, "index", str(source), "--force", "--no-progress")
+    done = rehabmap_here(home, data_dir, "index", str(source), "--force", "--no-progress")
     assert_one_line_error(done, "nothing to index", "live index is unchanged")
     assert "not rehabilitation" in done.stdout
     assert fingerprint(home) == before
@@ -215,7 +218,7 @@ def test_a_mapping_error_is_an_error_not_an_empty_index(home, data_dir, tmp_path
     mapping = tmp_path / "wrong.toml"
     mapping.write_text('[source]\nname = "x"\n[columns]\nname = "No such column"\n')
     before = fingerprint(home)
-    done = rehabmap(home, data_dir, "index", str(HOUSING), "--mapping", str(mapping), "--no-progress")
+    done = rehabmap_here(home, data_dir, "index", str(HOUSING), "--mapping", str(mapping), "--no-progress")
     assert_one_line_error(done, f"imported from {HOUSING.name}: ", "No such column")
     assert fingerprint(home) == before
 
@@ -228,7 +231,7 @@ def test_a_huge_field_is_quoted_short_in_the_report(home, data_dir, tmp_path):
     page["contents"][1]["attributes"][0].pop("taxonomy_term_id")
     source = tmp_path / "huge.json"
     source.write_text(json.dumps(page))
-    done = rehabmap(home, data_dir, "index", str(source), "--force", "--no-progress")
+    done = rehabmap_here(home, data_dir, "index", str(source), "--force", "--no-progress")
     assert done.returncode == 0, done.stderr
     rejected = [line for line in done.stdout.splitlines() if line.startswith("rejected ")]
     assert len(rejected) == 1 and "xxxx" in rejected[0]
@@ -258,8 +261,9 @@ def test_sources_of_the_same_file_name_in_different_folders_are_told_apart(home,
         (tmp_path / "councils" / council).mkdir(parents=True)
         (tmp_path / "councils" / council / "housing.csv").write_text(text.replace("\nNH", f"\n{prefix}"))
     mapping = HOUSING.with_name("council_supported_housing.mapping.toml")
-    done = rehabmap(home, data_dir, "index", str(SAMPLE), str(tmp_path / "councils" / "north" / "housing.csv"),
-                    str(tmp_path / "councils" / "south" / "housing.csv"), "--mapping", str(mapping), "--no-progress")
+    done = rehabmap_here(home, data_dir, "index", str(SAMPLE), str(tmp_path / "councils" / "north" / "housing.csv"),
+                         str(tmp_path / "councils" / "south" / "housing.csv"), "--mapping", str(mapping),
+                         "--no-progress")
     assert done.returncode == 0, done.stderr
     reported = [line for line in done.stdout.splitlines() if line.startswith(("rejected ", "warning "))]
     assert reported and str(tmp_path) not in done.stdout
@@ -285,21 +289,20 @@ def test_force_accepts_a_loss_from_the_index_and_force_queue_a_large_change_to_t
     sites.write_text("Ref,Site,Postcode\n" + "".join(f"S{n},{name},LS9 7TF\n" for n, name in enumerate(
         ["Acre Day Hospital", "Beech House", "Cedar Lodge", "Elm Court"], start=1)))
 
-    def index(*flags: str):
-        return rehabmap(home, data_dir, "index", str(SAMPLE), str(sites), "--mapping", str(mapping), *flags,
-                        "--no-progress")
+    def index(*flags: str, run=rehabmap_here):
+        return run(home, data_dir, "index", str(SAMPLE), str(sites), "--mapping", str(mapping), *flags, "--no-progress")
 
     first = index()
     assert first.returncode == 0, first.stderr
     assert "sites: fetched 4, added 0, changed 0, unchanged 0, retired 0, held for review 4" in first.stdout
     sites.write_text("Ref,Site,Postcode\nS1,Acre Day Hospital,LS9 7TF\n")
-    forced = index("--force")
+    forced = index("--force", run=rehabmap)  # exit status 3 as the shell (cron) sees it
     assert forced.returncode == 3, forced.stderr
     assert "stopped: this run would change or retire 75% of the 4 records held from sites" in forced.stdout
     assert "run 'rehabmap index' again with --force-queue to apply it" in forced.stdout
     # What cron mails the next morning names that command too: before, "'rehabmap sync sites --force' or
     # --discard", for a source no sync has.
-    status = rehabmap(home, data_dir, "sync-status", "--source", "sites")
+    status = rehabmap_here(home, data_dir, "sync-status", "--source", "sites")
     assert status.returncode == 3 and "rehabmap sync" not in status.stdout
     assert "  STOPPED: this run would change or retire 75% of the 4 records held from sites" in status.stdout
     assert "run 'rehabmap index' again with --force-queue to apply it" in status.stdout
