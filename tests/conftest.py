@@ -1,7 +1,10 @@
-"""Shared fixtures: the real ONS/NHS files in ../shared/data, and geodata built from them once."""
+"""Shared fixtures: the real ONS/NHS files in ../shared/data, and geodata built from them once; the session's
+search server and PostgreSQL cluster (one of each per xdist worker)."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,9 +12,12 @@ import pytest
 
 from geodata.geography import Geography
 from rehabmap.config import Settings
+from search.engine import SearchClient
 from tests.built_geodata import built_geodata
 from tests.collection import pytest_collect_directory  # noqa: F401 (a hook: pytest finds it here by its name)
+from tests.es_server import SearchServer, drop_indices, osmem_binary, search_server
 from tests.postgres import PostgresServer, postgres_server
+
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +40,22 @@ def geography(geodata_dir: Path) -> Iterator[Geography]:
     geo = Geography.open(geodata_dir)
     yield geo
     geo.close()
+
+
+@pytest.fixture(scope="session")
+def sample_index(geography: Geography, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample directory through the real import pipeline, once per session (here, not in tests/maintain,
+    because tests/keepers' sites are made from it too: imported there, it was built a second time); tests
+    copy the file."""
+    from indexer.pipeline import GeographyPlacer, build_index
+    from indexer.sources import load_source
+    from search.embedded import EmbeddedWriter
+
+    path = tmp_path_factory.mktemp("maintain-sample") / "index.sqlite"
+    sample = Path(__file__).resolve().parents[1] / "sample"
+    report = build_index(load_source(sample), GeographyPlacer(geography), EmbeddedWriter(path), progress=False)
+    assert not report.rejected and report.indexed == 60
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +84,32 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def es_server() -> Iterator[SearchServer]:
+    """The session's search server (tests/es_server.py), here rather than in tests/index so that every module
+    that searches one shares it: a fixture imported into a module is a definition of its own, and each of the
+    five that imported it started an osmem of its own. Each test writes under an index name of its own."""
+    if "ELASTICSEARCH_URL" not in os.environ and osmem_binary() is None:
+        pytest.skip("no search server: install osmem-server or set ELASTICSEARCH_URL")
+    with search_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def es_client(es_server: SearchServer) -> Iterator[SearchClient]:
+    client = es_server.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def es_settings(es_server: SearchServer, es_client: SearchClient) -> Iterator[Settings]:
+    """Settings naming a fresh index alias; every index made under it is deleted afterwards."""
+    base = f"rehabmap-test-{uuid.uuid4().hex[:10]}"
+    yield Settings(ELASTICSEARCH_URL=es_server.url, elasticsearch_index=base)
+    drop_indices(es_client, base)
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_kind(request: pytest.FixtureRequest) -> str:
     """Run a test against each kind of maintainers' store: the SQLite file, and PostgreSQL."""
@@ -71,3 +119,4 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 def database_url(request: pytest.FixtureRequest, kind: str) -> str | None:
     """A fresh PostgreSQL database's URL for `kind` 'postgres' (starting the session's server), else None."""
     return request.getfixturevalue("postgres").new_database() if kind == "postgres" else None
+

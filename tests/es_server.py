@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from elastic_transport import HttpHeaders, Urllib3HttpNode
 from elasticsearch import Elasticsearch
 
-from search.engine import ElasticsearchClient, OpenSearchClient
+from search.engine import ElasticsearchClient, OpenSearchClient, SearchClient
 
 _COMPAT = re.compile(r"application/vnd\.elasticsearch\+(json|x-ndjson)\s*;\s*compatible-with=\d+")
 
@@ -142,3 +142,10 @@ def search_server() -> Iterator[SearchServer]:
         return
     with osmem() as server:
         yield server
+
+
+def drop_indices(client: SearchClient, base: str) -> None:
+    """Delete every index of one test alias, by name (clusters refuse wildcard deletes by default)."""
+    names = [name for name in client.indices(f"{base}*") if name == base or name.startswith(f"{base}-")]
+    if names:
+        client.delete_indices(names)

@@ -23,7 +23,7 @@ from rehabmap.config import Settings
 from search.elastic import ElasticWriter
 from tests.api.conftest import SAMPLE, serve
 from tests.es_proxy import plain_json_proxy
-from tests.index.conftest import drop_indices, es_client, es_server  # noqa: F401 (fixtures)
+from tests.es_server import drop_indices
 
 SECRETS = ("LS9 7TF", "TR1 3BT", "E3 2AN")
 NEEDS = ("restricted_s37_41", "personality_disorder_diagnosis", "language:pl")

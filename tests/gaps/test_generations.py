@@ -16,7 +16,6 @@ from rehabmap.gaps.report import AreaGapReport
 from search.elastic import ElasticIndex, ElasticWriter
 from search.embedded import EmbeddedIndex, EmbeddedWriter
 from rehabmap.record import Service
-from tests.index.conftest import es_client, es_server, es_settings  # noqa: F401 (fixtures)
 from web.routes import gaps as gaps_pages
 
 LEEDS = "E08000035"

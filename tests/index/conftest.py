@@ -8,7 +8,6 @@ cluster, an Elasticsearch one, which the OpenSearch client is not run against.
 
 from __future__ import annotations
 
-import os
 import random
 import uuid
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from search.engine import ElasticsearchClient, OpenSearchClient, SearchClient
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
 from rehabmap.index.base import LiveWriter
-from tests.es_server import SearchServer, osmem_binary, search_server
+from tests.es_server import SearchServer, drop_indices
 from tests.index.cluster_proxy import ClusterProxy
 from bench.synthetic import NEEDS, load_small_areas, make_services
 
@@ -92,21 +91,6 @@ def corpus(small_areas) -> list[Service]:
 
 
 @pytest.fixture(scope="session")
-def es_server():
-    if "ELASTICSEARCH_URL" not in os.environ and osmem_binary() is None:
-        pytest.skip("no search server: install osmem-server or set ELASTICSEARCH_URL")
-    with search_server() as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def es_client(es_server: SearchServer) -> Iterator[SearchClient]:
-    client = es_server.client()
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="session")
 def os_client(es_server: SearchServer) -> Iterator[SearchClient]:
     if es_server.kind != "osmem":
         pytest.skip("ELASTICSEARCH_URL names an Elasticsearch cluster: the OpenSearch client is not for it")
@@ -125,21 +109,6 @@ def client_at(engine: str, url: str) -> SearchClient:
 def engine(request) -> tuple[str, SearchClient]:
     """(REHABMAP_SEARCH_ENGINE, a client of that engine) for each engine in turn."""
     return request.param, request.getfixturevalue("es_client" if request.param == "elasticsearch" else "os_client")
-
-
-@pytest.fixture
-def es_settings(es_server: SearchServer, es_client):
-    """Settings naming a fresh index alias; every index made under it is deleted afterwards."""
-    base = f"rehabmap-test-{uuid.uuid4().hex[:10]}"
-    yield Settings(ELASTICSEARCH_URL=es_server.url, elasticsearch_index=base)
-    drop_indices(es_client, base)
-
-
-def drop_indices(client: SearchClient, base: str) -> None:
-    """Delete every index of one test alias, by name (clusters refuse wildcard deletes by default)."""
-    names = [name for name in client.indices(f"{base}*") if name == base or name.startswith(f"{base}-")]
-    if names:
-        client.delete_indices(names)
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from rehabmap.maintain.store import Directory
 from rehabmap.index.base import ServiceQuery
 from search.elastic import ElasticWriter
 from tests.index.cluster_proxy import ClusterProxy
-from tests.index.conftest import drop_indices
+from tests.es_server import drop_indices
 from tests.index.test_backend_behaviour import brute_nearest, by_name
 from tests.maintain.conftest import ROOT, SAMPLE, Site, start_server
 

@@ -24,7 +24,7 @@ from rehabmap.errors import IndexUnavailable
 from search.elastic import ElasticIndex, ElasticWriter
 from search.engine import ClusterError
 from tests.index.cluster_proxy import ClusterProxy
-from tests.index.conftest import drop_indices
+from tests.es_server import drop_indices
 from tests.listening import refused_port
 
 API_KEY = "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="  # the shape a cluster gives

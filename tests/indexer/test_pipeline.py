@@ -11,7 +11,6 @@ from indexer.rows import Candidate, Origin, Rejection
 from search.elastic import ElasticIndex, ElasticWriter
 from search.embedded import EmbeddedIndex, EmbeddedWriter
 from rehabmap.taxonomy import ServiceType
-from tests.index.conftest import es_client, es_server, es_settings  # noqa: F401 (fixtures)
 
 FETCHED = datetime(2026, 11, 20, tzinfo=timezone.utc)
 
@@ -302,7 +301,7 @@ def test_an_empty_result_is_refused_even_with_force(geography, index, live):
     assert len(live.ids()) == 10
 
 
-def test_the_drop_check_reads_the_live_elasticsearch_index(geography, es_settings, es_client):  # noqa: F811
+def test_the_drop_check_reads_the_live_elasticsearch_index(geography, es_settings, es_client):
     writer = ElasticWriter.from_settings(es_settings, client=es_client)
     build_index(sample_rows(10), GeographyPlacer(geography), writer, progress=False)
     live = ElasticIndex.from_settings(es_settings, client=es_client)

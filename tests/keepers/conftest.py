@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from starlette.testclient import TestClient
 
-from tests.maintain.conftest import Site, make_app, make_site, sample_index  # noqa: F401 - fixtures
+from tests.maintain.conftest import Site, make_app, make_site
 from tests.web.conftest import axe_source, chromium  # noqa: F401 - a fixture
 from tests.web.site import serve
 
@@ -68,12 +68,12 @@ def browser():
 
 
 @pytest.fixture
-def keepers(sample_index, geodata_dir, data_dir, tmp_path) -> Keepers:  # noqa: F811
+def keepers(sample_index, geodata_dir, data_dir, tmp_path) -> Keepers:
     return make_keepers(make_site(tmp_path / "home", sample_index, geodata_dir, data_dir))
 
 
 @pytest.fixture(scope="module")
-def shared_keepers(sample_index, geodata_dir, data_dir, tmp_path_factory) -> Keepers:  # noqa: F811
+def shared_keepers(sample_index, geodata_dir, data_dir, tmp_path_factory) -> Keepers:
     return make_keepers(make_site(tmp_path_factory.mktemp("keepers") / "home", sample_index, geodata_dir, data_dir))
 
 

@@ -21,11 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from indexer.pipeline import GeographyPlacer, build_index
-from indexer.sources import load_source
 from rehabmap.config import Settings
 from rehabmap.maintain.store import Directory
-from search.embedded import EmbeddedWriter
 from tests.conftest import database_url
 from tests.listening import listening_socket, url_of, wait_until_up
 
@@ -36,15 +33,6 @@ TODAY = date(2026, 11, 23)
 OWNED_A = ["sample:leeds-recovery-college", "sample:aire-valley-rehabilitation-unit",
            "sample:seacroft-community-rehabilitation-unit"]
 OWNED_B = ["sample:irwell-rehabilitation-unit", "sample:ancoats-carers-hub"]
-
-
-@pytest.fixture(scope="session")
-def sample_index(geography, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample directory through the real import pipeline, once; tests copy the file."""
-    path = tmp_path_factory.mktemp("maintain-sample") / "index.sqlite"
-    report = build_index(load_source(SAMPLE), GeographyPlacer(geography), EmbeddedWriter(path), progress=False)
-    assert not report.rejected and report.indexed == 60
-    return path
 
 
 @dataclass

@@ -13,12 +13,12 @@ from rehabmap.maintain.edits import Editor, OverlayWriter
 from rehabmap.index.base import ServiceQuery
 from search.elastic import ElasticIndex, ElasticWriter
 from search.embedded import EmbeddedIndex
-from tests.index.conftest import drop_indices, es_client, es_server  # noqa: F401 (fixtures)
+from tests.es_server import drop_indices
 from tests.maintain.conftest import TODAY
 
 
 @pytest.fixture
-def elastic(es_server, es_client, site, geography):  # noqa: F811
+def elastic(es_server, es_client, site, geography):
     base = f"rehabmap-maintain-{uuid.uuid4().hex[:10]}"
     settings = Settings(ELASTICSEARCH_URL=es_server.url, elasticsearch_index=base)
     writer = ElasticWriter.from_settings(settings, client=es_client)

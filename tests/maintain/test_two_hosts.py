@@ -35,7 +35,7 @@ from rehabmap.taxonomy import ServiceType
 from search.elastic import ElasticWriter
 from tests.api.conftest import SAMPLE, serve
 from tests.es_proxy import plain_json_proxy
-from tests.index.conftest import drop_indices, es_client, es_server  # noqa: F401 (fixtures)
+from tests.es_server import drop_indices
 from tests.listening import ANSWER_TIMEOUT_S
 from tests.sync.store_fixtures import FIELD_HOUSE, ListedConnector, field_house_item
 
@@ -45,7 +45,7 @@ CANDIDATE = "listed:" + FIELD_HOUSE.split(":")[1]  # Field House, proposed (infe
 
 
 @pytest.fixture(scope="module")
-def hosts(es_server, es_client, postgres, geography, geodata_dir, data_dir, tmp_path_factory):  # noqa: F811
+def hosts(es_server, es_client, postgres, geography, geodata_dir, data_dir, tmp_path_factory):
     alias = f"rehabmap-hosts-{uuid.uuid4().hex[:10]}"
     report = build_index(load_source(SAMPLE), GeographyPlacer(geography),
                          ElasticWriter.from_settings(Settings(ELASTICSEARCH_URL=es_server.url,
