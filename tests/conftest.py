@@ -4,6 +4,7 @@ search server and PostgreSQL cluster (one of each per xdist worker)."""
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,11 +14,31 @@ import pytest
 from geodata.geography import Geography
 from rehabmap.config import Settings
 from search.engine import SearchClient
-from tests.built_geodata import built_geodata
+from tests.built_geodata import built_geodata, cache_root
 from tests.collection import pytest_collect_directory  # noqa: F401 (a hook: pytest finds it here by its name)
 from tests.es_server import SearchServer, drop_indices, osmem_binary, search_server
 from tests.postgres import PostgresServer, postgres_server
 
+
+def _keep_bytecode() -> None:
+    """Let this run's Python processes keep their compiled bytecode, out of the checkout, in the test cache.
+
+    A run starts ~200 Python processes (two pytest workers, each `rehabmap` command and server a test runs):
+    with PYTHONDONTWRITEBYTECODE set (the Dockerfile's and this machine's environment), each compiled the
+    project's modules from source again, and each worker parsed and assertion-rewrote every test module and
+    the pytest plugins' packages (schemathesis, hypothesis: ~11 s of a worker's 16 s of collection CPU).
+    The cache lives beside the built geodata (tests/built_geodata.py `cache_root`), so the tree stays as the
+    setting keeps it; the workers and every process a test starts inherit this environment (this conftest is
+    read before xdist starts its workers). Python checks each file's size and time, so an edit is compiled
+    again, and a fresh clone's files once."""
+    prefix = str(cache_root() / "bytecode")
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ.setdefault("PYTHONPYCACHEPREFIX", prefix)
+    sys.dont_write_bytecode = False
+    sys.pycache_prefix = os.environ["PYTHONPYCACHEPREFIX"]
+
+
+_keep_bytecode()
 
 
 @pytest.fixture(scope="session")
