@@ -46,7 +46,7 @@ def old_extract_needs(fields: dict[str, Any], label_text: str) -> None:
     given_not_met |= set(not_met) - given_met
     fields["needs_met"], fields["needs_not_met"] = sorted(given_met), sorted(given_not_met)
     if fields.get("gender") is None:
-        fields["gender"] = next(iter(gender), None)
+        fields["gender"] = gender
 
 
 def _rows(settings: Any, table: str) -> dict[tuple[Any, ...], tuple[Any, ...]]:
