@@ -30,10 +30,11 @@ COLUMNS: tuple[str, ...] = (
     "email", "website", "cqc_location_id", "cqc_rating", "cqc_rating_date", "status", "last_verified",
     "source", "distance_km", "in_home_icb", "out_of_catchment", "description",
     "source_confirmed_by", "source_confirmed_on", "source_confirms", "town", "county", "needs_read_from_text",
-    "needs_read_not_met",
+    "needs_read_not_met", "gender_read_from_text",
 )
-# needs_met/needs_not_met are what a source or maintainer states; needs_read_* are what rehabmap read from the
-# service's own words (not confirmed), each need with those words: "autism (autistic)" in CSV, an object in GeoJSON.
+# needs_met/needs_not_met and gender are what a source or maintainer states; needs_read_* and gender_read_from_text
+# are what rehabmap read from the service's own words (not confirmed), each with those words: "autism (autistic)",
+# "female_only (women-only)" in CSV, an object in GeoJSON.
 _PLACES = 6  # decimals of a service's published point: ~0.1 m, RFC 7946's advice; a source's float noise dropped
 
 
@@ -67,6 +68,7 @@ def record(item: Listed, today: date, listings: Listings) -> dict[str, Any]:
         "source_confirmed_on": listing.confirmed_on.isoformat() if listing else None,
         "source_confirms": list(listing.confirms) if listing else None, "town": s.town, "county": s.county,
         "needs_read_from_text": s.needs_read_from_text, "needs_read_not_met": s.needs_read_not_met,
+        "gender_read_from_text": s.gender_read_from_text,
     }
 
 

@@ -106,7 +106,8 @@ class MatchIn(BaseModel):
         "must belong to one of them.")
     age: int | None = Field(default=None, ge=0, le=120, description="Leave out services whose age range excludes it.")
     gender: Literal["female", "male"] | None = Field(
-        default=None, description="Leave out single-gender services for the other gender.")
+        default=None, description="Leave out services stated (by the service or a maintainer) to be for the other "
+        "gender only. One only its words suggest is single-gender is listed, its explanation cautioning so.")
     max_distance_km: float | None = Field(default=None, gt=0, le=1000, description="Only options within this.")
     own_icb_only: bool = Field(default=False, description="Only options in the person's own ICB.")
     accepting_referrals_only: bool = Field(default=False, description="Only services that say they are "
@@ -143,6 +144,15 @@ _READ = ("rehabmap read from the service's own words (its name, description or l
          "A maintainer confirms one by stating it (needs_met or needs_not_met), which takes it out of here.")
 NEEDS_READ = "Needs it may meet, as " + _READ
 NEEDS_READ_NOT_MET = "Needs it may not meet, as " + _READ + " Never a reason to leave the service out of a match."
+GENDER_STATED = ("Who the service takes (female_only, male_only or mixed_gender) as the service (its source) or a "
+                 "maintainer states it: a single-gender service is left out of a match for the other gender. "
+                 "null: not stated (gender_read_from_text may hold what its words suggest).")
+GENDER_READ = ("The gender rehabmap read from the service's own words (its name, description or label), with the "
+               "words that suggested it: at most one key (female_only, male_only or mixed_gender); empty when none "
+               "was read or a gender is stated (gender). A guess, not confirmed (ask the service): never a reason "
+               "to leave the service out of a match, which ranks it as not said and cautions in the explanation. "
+               "Its gender needs are also among needs_read_from_text and needs_read_not_met, as a stated gender's "
+               "are among needs_met and needs_not_met.")
 NEEDS_READ_IN_RESULT = ("Of unknown_needs, those the service's own words suggest it meets (quoted in the explanation): "
                         "read by rehabmap, not confirmed; they rank as not said.")
 NEEDS_READ_NOT_MET_IN_RESULT = ("Of unknown_needs, those the service's own words suggest it does not meet (quoted in "
@@ -195,6 +205,8 @@ class MatchResultOut(BaseModel):
         "The needs asked for that are not stated either way (ask the service), those read from its words included."))
     needs_read_from_text: list[str] = Field(description=NEEDS_READ_IN_RESULT)
     needs_read_not_met: list[str] = Field(description=NEEDS_READ_NOT_MET_IN_RESULT)
+    gender: str | None = Field(description=GENDER_STATED)
+    gender_read_from_text: dict[str, str] = Field(description=GENDER_READ)
     out_of_catchment: bool
     explanation: str
     capacity: CapacityOut
@@ -220,8 +232,8 @@ class MatchResultOut(BaseModel):
             "original_label": s.original_label, "legacy_locked_label": s.legacy_locked_label,
             "organisation": s.organisation, "distance_km": None, "in_home_icb": None,
             "icb_code": s.areas.icb_code, "icb_name": s.areas.icb_name, "matched_needs": None,
-            "unknown_needs": None, "needs_read_from_text": None, "needs_read_not_met": None,
-            "out_of_catchment": None, "explanation": None,
+            "unknown_needs": None, "needs_read_from_text": None, "needs_read_not_met": None, "gender": s.gender,
+            "gender_read_from_text": s.gender_read_from_text, "out_of_catchment": None, "explanation": None,
             "capacity": {"status": None, "as_of": s.capacity_as_of, "reported": s.capacity},
             "accepting_referrals": s.accepting_referrals, "self_referral": s.self_referral,
             "referral_route": s.referral_route,
@@ -512,7 +524,8 @@ class ServiceOut(BaseModel):
     needs_read_not_met: dict[str, str] = Field(description=NEEDS_READ_NOT_MET)
     min_age: int | None
     max_age: int | None
-    gender: str | None
+    gender: str | None = Field(description=GENDER_STATED)
+    gender_read_from_text: dict[str, str] = Field(description=GENDER_READ)
     address: str | None
     postcode: str | None
     lat: float
@@ -557,6 +570,7 @@ class ServiceOut(BaseModel):
             pd_specialist=s.pd_specialist, description=s.description, needs_met=s.needs_met,
             needs_not_met=s.needs_not_met, needs_read_from_text=s.needs_read_from_text,
             needs_read_not_met=s.needs_read_not_met, min_age=s.min_age, max_age=s.max_age, gender=s.gender,
+            gender_read_from_text=s.gender_read_from_text,
             address=s.address, postcode=s.postcode, lat=s.lat, lon=s.lon,
             areas=AreasOut(**vars(s.areas)),
             service_area=ServiceAreaOut(codes=area.codes, description=area.description,

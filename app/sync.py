@@ -16,7 +16,7 @@ from indexer.sync.file_candidates import by_source
 from indexer.sync.live import LiveIndex
 from indexer.sync.rebuild import synced_rows
 from indexer.sync.review import ReviewQueue
-from indexer.sync.runner import DEFAULT_MAX_CHANGE_SHARE, SyncReport, SyncRunner
+from indexer.sync.runner import DEFAULT_MAX_CHANGE_SHARE, SyncReport, SyncRunner, reprepare_due
 from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
 from rehabmap.maintain.store import Directory, store_of
@@ -63,6 +63,7 @@ def converge(state: AppState) -> int:
         return 0
     live = open_live(state.settings, partial(_placer, state.settings), state)
     try:
+        reprepare_due(store, partial(_placer, state.settings))  # once after an upgrade (migration 14)
         written = live.converge(store) if live.exists() else 0
     except Exception as exc:  # noqa: BLE001 - a search cluster that is down must not stop the server (starting)
         log.warning("synced records not checked against the live index: %s", type(exc).__name__)

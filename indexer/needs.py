@@ -4,7 +4,8 @@ Only positive statements are read: silence stays unknown, never "no". Exclusions
 restricted patients" are read as not met. What is read here is a guess from a name, a description or a label,
 so the record keeps it apart from what a source or maintainer states (`Service.needs_read_from_text`,
 `Service.needs_read_not_met`, each need with the words that suggested it): a match never counts it as
-confirmed nor hides a service on it (rehabmap/match.py `RANKING_RULE`).
+confirmed nor hides a service on it (rehabmap/match.py `RANKING_RULE`). So is the gender read here
+("A women-only ward"): `Service.gender_read_from_text`, with its words (`gender_words`), never `Service.gender`.
 """
 
 from __future__ import annotations
@@ -74,7 +75,18 @@ def extract_needs_and_gender(text: str) -> tuple[dict[str, str], dict[str, str],
         elif (excluded := negative.search(text)) is not None:
             not_met[name] = excluded.group(0)
         else:
-            said = _POSITIVE.patterns[name].regex.search(text)
-            assert said is not None  # `found` names only the patterns that match
-            met[name] = said.group(0)
+            met[name] = _said(name, text)
     return met, not_met, genders[0] if len(genders) == 1 else None
+
+
+def gender_words(gender: str, text: str) -> str:
+    """The words of `text` that suggested `gender` (`extract_gender`'s answer for it), lowercase as searched:
+    asked apart, for the few rows whose words suggest a gender and that state none."""
+    return _said(gender, fold_case(text))
+
+
+def _said(name: str, text: str) -> str:
+    """The words of the folded `text` that pattern `name` found."""
+    said = _POSITIVE.patterns[name].regex.search(text)
+    assert said is not None  # `found` names only the patterns that match
+    return said.group(0)

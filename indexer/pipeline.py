@@ -26,7 +26,7 @@ from geodata.geography import Geography
 from geodata.areas import AreaCodes, check_coordinates, outside_england
 from geodata.errors import GeodataError
 from indexer.merge import MergeNote, merge_duplicates
-from indexer.needs import extract_needs_and_gender
+from indexer.needs import extract_needs_and_gender, gender_words
 from indexer.rows import Candidate, Held, Origin, Rejection
 from rehabmap.errors import DomainError, IndexNotBuilt, shorten
 from rehabmap.index.base import IndexBackend, IndexWriter
@@ -246,17 +246,20 @@ def _without_bad_contacts(candidate: Candidate) -> Candidate:
 
 
 def _extract_needs(fields: dict[str, Any], label_text: str) -> None:
-    """The needs the row's words suggest, kept apart from the needs it states (`Service.needs_read_from_text`):
-    a word in a description is a guess, never a statement (before session 17 it was merged into the stated
-    lists, and then counted as confirmed). Most texts suggest no need: the row is then left as it is."""
+    """The needs and the gender the row's words suggest, kept apart from those it states
+    (`Service.needs_read_from_text`, `Service.gender_read_from_text`): a word in a description is a guess,
+    never a statement (before session 17 read needs were merged into the stated lists, and before session 18
+    a read gender was the record's gender: each then counted as confirmed, and a gender left a person out).
+    Most texts suggest neither: the row is then left as it is. A row that states its gender is not read for
+    one (the record would drop it: `Service._consistent`), and the words are not searched."""
     text = " ".join(filter(None, [fields.get("name"), fields.get("description"), label_text]))
     met, not_met, gender = extract_needs_and_gender(text)
     if met:
         fields["needs_read_from_text"] = met
     if not_met:
         fields["needs_read_not_met"] = not_met
-    if fields.get("gender") is None:
-        fields["gender"] = gender
+    if gender is not None and fields.get("gender") is None:
+        fields["gender_read_from_text"] = {gender: gender_words(gender, text)}
 
 
 def _locate(fields: dict[str, Any], placer: Placer) -> tuple[float, float, str | None]:

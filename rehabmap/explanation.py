@@ -8,6 +8,8 @@ wording, so that wording, not each result, is where the joining and labelling is
 
 A need read from a service's own words (`Service.needs_read_from_text`) is one of the service's own parts: it
 is quoted ("Its listing mentions: Autism ('autistic'); not confirmed: ask the service."), never worded as met.
+So is a gender read from them (`Service.gender_read_from_text`): a caution ("Its listing suggests it takes women
+only ('women-only'); not confirmed: ask the service."), where a stated one says "Women only.".
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ from datetime import date
 from functools import lru_cache
 
 from geodata.distance import miles_and_km
-from rehabmap.record import Capacity, Service
-from rehabmap.taxonomy import TYPE_LABELS, need_label
+from rehabmap.record import Capacity, Gender, Service
+from rehabmap.taxonomy import GENDER_NEEDS, TYPE_LABELS, need_label
 
-_GENDER_NOTES = {"female_only": " Women only.", "male_only": " Men only."}
+# Who a service takes, in the words the guidance and people use: never "Not suitable for: Women-only service,
+# Mixed-gender service" of a men-only unit (the gender needs' labels, which name services, not people).
+GENDER_WORDS: dict[Gender, str] = {"female_only": "Women only", "male_only": "Men only",
+                                   "mixed_gender": "Women and men"}
+_GENDER_NOTES = {gender: f" {GENDER_WORDS[gender]}." for gender in ("female_only", "male_only")}
 # Each type's label folded once, for the comparison with a record's own label.
 _FOLDED_TYPE_LABELS = {t: label.casefold() for t, label in TYPE_LABELS.items()}
 NOT_CONFIRMED = "not confirmed: ask the service"  # said of every need read from a service's words
@@ -65,8 +71,11 @@ class Explainer:
             text += " Uses the legacy 'locked rehabilitation' label."
         if service.pd_specialist:
             text += " Commissioned for people with a diagnosis of personality disorder."
-        if service.gender in _GENDER_NOTES:
-            text += _GENDER_NOTES[service.gender]
+        gender = service.gender
+        if gender in _GENDER_NOTES:
+            text += _GENDER_NOTES[gender]
+        elif gender is None and (read_gender := service.__dict__["gender_read_from_text"]):
+            text += " " + _gender_read(read_gender)  # a guess: a caution, never a filter
         if read or read_not:  # the words quoted are the service's own: not shared, not kept
             text += self._word_needs(matched, service, read, read_not)
         elif self._needs:
@@ -97,11 +106,30 @@ class Explainer:
         return wording
 
 
+def gender_read_text(service: Service) -> str | None:
+    """The gender read from the service's own words, said to be read, with the words quoted ("Its listing
+    suggests it takes women only ('women-only'); not confirmed: ask the service."); None when none was read.
+    A match never leaves a person out on it: this caution is all it says."""
+    read = service.gender_read_from_text
+    return _gender_read(read) if read else None
+
+
+def _gender_read(read: dict[Gender, str]) -> str:
+    ((gender, words),) = read.items()
+    return f"Its listing suggests it takes {GENDER_WORDS[gender].lower()} ('{words}'); {NOT_CONFIRMED}."
+
+
 def read_needs_note(service: Service) -> str:
-    """Every need read from the service's own words, said to be read ("" when none): the ORUK feed's note,
-    worded as a match's explanation words those asked for."""
-    read, read_not = service.needs_read_from_text, service.needs_read_not_met
-    return (_read(_MENTIONS, tuple(read), read) + _read(_MAY_NOT_TAKE, tuple(read_not), read_not)).strip()
+    """Every need and the gender read from the service's own words, said to be read ("" when none): the ORUK
+    feed's note, worded as a match's explanation words them (the gender once, not as its three needs)."""
+    read, read_not = without_gender(service.needs_read_from_text), without_gender(service.needs_read_not_met)
+    note = _read(_MENTIONS, tuple(read), read) + _read(_MAY_NOT_TAKE, tuple(read_not), read_not)
+    return " ".join(filter(None, (gender_read_text(service), note.strip())))
+
+
+def without_gender(needs: dict[str, str]) -> dict[str, str]:
+    """Read needs but the three gender needs, which a page or note words once as who the service takes."""
+    return {n: words for n, words in needs.items() if n not in GENDER_NEEDS}
 
 
 def quoted(needs: Iterable[str], words: dict[str, str]) -> list[str]:

@@ -8,7 +8,9 @@ subtype, needs and the details HSDS has no field for as `attributes` pointing at
   source or maintainer stated: HSDS has no way to mark a value as inferred, and a consumer reads these as
   facts. Needs rehabmap read from the service's own words (`Service.needs_read_from_text`) are published
   as a note instead, the `rehabmap` term `needs_read_from_text` whose value says in words that they were
-  read and are not confirmed; an import skips it (the pipeline reads the published description again).
+  read and are not confirmed; an import skips it (the pipeline reads the published description again). So is
+  a gender read from its words (`Service.gender_read_from_text`): the `rehabmap` term `gender` is only ever
+  the gender a source or maintainer states.
 * `rehabmap-legacy-labels` — older inpatient labels ("locked rehabilitation", "high dependency" …); the
   attribute's value is the source's original label. A label with no legacy phrase uses the `rehabmap`
   term `original_label` instead.
@@ -160,8 +162,9 @@ _DETAIL_TEXTS: dict[str, tuple[str, str]] = {
     "cqc_rating_date": ("CQC rating date", "Date (YYYY-MM-DD) of the report that gave the CQC rating."),
     "provenance": ("Provenance", "Where the record came from: JSON with source, source_id, fetched_at, licence."),
     _READ_NOTE: ("Needs read from its words (not confirmed)",
-                 "A note, not a statement: needs rehabmap read from the service's own name, description or label, "
-                 "with the words quoted. Not confirmed by the service; never in rehabmap-needs."),
+                 "A note, not a statement: needs (and who it takes) rehabmap read from the service's own name, "
+                 "description or label, with the words quoted. Not confirmed by the service; never in "
+                 "rehabmap-needs or gender."),
 }
 _FLAGS = ("legacy_locked_label", "pd_specialist")  # exported only when set
 _BOOLEAN_DETAILS = (*_FLAGS, "accepting_referrals", "self_referral")

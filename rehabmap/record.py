@@ -206,6 +206,19 @@ class Schedule(BaseModel):
         return self.opens_at.strftime("%H:%M:%S"), self.closes_at.strftime("%H:%M:%S")
 
 
+def _with_read_gender(read: dict[str, str], read_not: dict[str, str],
+                      gender: dict[Gender, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The read needs with the read gender's needs (its own read as met, the other two as not, each with its
+    words) as their only gender needs, as a stated gender derives the stated ones; in code order, as the stated
+    lists are."""
+    read = {n: words for n, words in read.items() if n not in _GENDER_NEEDS}
+    read_not = {n: words for n, words in read_not.items() if n not in _GENDER_NEEDS}
+    for code, words in gender.items():
+        read[code] = words
+        read_not.update(dict.fromkeys(_OTHER_GENDER_NEEDS[code], words))
+    return dict(sorted(read.items())), dict(sorted(read_not.items()))
+
+
 class Service(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -230,7 +243,14 @@ class Service(BaseModel):
     needs_read_not_met: dict[str, str] = Field(default_factory=dict)
     min_age: Annotated[int | None, Number] = Field(default=None, ge=0, le=120)
     max_age: Annotated[int | None, Number] = Field(default=None, ge=0, le=120)
+    # The gender a source or a maintainer states: what a person's gender is filtered on; it derives the three
+    # gender needs, stated.
     gender: Gender | None = None
+    # The gender rehabmap read from the record's own words ("A women-only ward"), with those words: at most one
+    # entry, and none when a gender is stated (the field, or a gender need either way). A guess, as read needs
+    # are: it never leaves a person out, ranks as not said, and derives the gender needs as read ones
+    # (`needs_read_from_text`, `needs_read_not_met`), each with the same words (`_consistent`).
+    gender_read_from_text: dict[Gender, str] = Field(default_factory=dict, max_length=1)
     address: str | None = None
     # The town and county as a source names them apart (the address joins them with its lines): a county is
     # never taken for a town by reading a joined address. None: the source gave the address in one piece.
@@ -315,7 +335,7 @@ class Service(BaseModel):
                 self.needs_met = sorted((set(met) - _GENDER_NEEDS) | {gender})
             if _GENDER_NEEDS.intersection(not_met) != _OTHER_GENDER_NEEDS[gender]:
                 self.needs_not_met = sorted((set(not_met) | _GENDER_NEEDS) - {gender})
-        if fields["needs_read_from_text"] or fields["needs_read_not_met"]:
+        if fields["gender_read_from_text"] or fields["needs_read_from_text"] or fields["needs_read_not_met"]:
             self._read_apart_from_stated()
         if fields["capacity_as_of"] and not fields["capacity"]:
             raise ValueError("capacity_as_of given without capacity")
@@ -323,15 +343,27 @@ class Service(BaseModel):
 
     def _read_apart_from_stated(self) -> None:
         """A need stated (met or not) is no longer a guess: it leaves the read lists. Words read both ways
-        (records merged from two sources) say nothing: the need is left unknown."""
-        stated = {*self.needs_met, *self.needs_not_met}
-        read, read_not = self.needs_read_from_text, self.needs_read_not_met
-        both = read.keys() & read_not.keys()
-        if stated.isdisjoint(read) and stated.isdisjoint(read_not) and not both:
-            return
-        leave = stated | both
-        self.needs_read_from_text = {n: words for n, words in read.items() if n not in leave}
-        self.needs_read_not_met = {n: words for n, words in read_not.items() if n not in leave}
+        (records merged from two sources) say nothing: the need is left unknown. The read gender goes when a
+        gender is stated; else it alone gives the read lists' gender needs (a merge may bring another's).
+        The lists are assigned only when they change (every record read back from an index is as it was)."""
+        fields = self.__dict__  # as `_consistent` reads them
+        stated = {*fields["needs_met"], *fields["needs_not_met"]}
+        read, read_not = fields["needs_read_from_text"], fields["needs_read_not_met"]
+        gender = fields["gender_read_from_text"]
+        if gender and (fields["gender"] or not stated.isdisjoint(_GENDER_NEEDS)):
+            self.gender_read_from_text = gender = {}
+        if gender:
+            read, read_not = _with_read_gender(read, read_not, gender)
+        elif stated.isdisjoint(read) and stated.isdisjoint(read_not) and read.keys().isdisjoint(read_not):
+            return  # most records that read a need: nothing stated or read both ways to take out
+        leave = (stated & {*read, *read_not}) | (read.keys() & read_not.keys())
+        if leave:
+            read = {n: words for n, words in read.items() if n not in leave}
+            read_not = {n: words for n, words in read_not.items() if n not in leave}
+        if read != fields["needs_read_from_text"]:
+            self.needs_read_from_text = read
+        if read_not != fields["needs_read_not_met"]:
+            self.needs_read_not_met = read_not
 
     def capacity_now(self, today: date, max_age_days: int | None = None) -> Capacity | None:
         """The capacity that holds on `today`: a report older than the freshness window

@@ -38,8 +38,10 @@ from rehabmap.taxonomy import ServiceType
 # generation with one SELECT and builds no Service objects; schema 1 files held only the docs and must be
 # rebuilt. Schema 3: needs read from a record's words are kept apart from its stated needs
 # (`Service.needs_read_from_text`); a schema 2 file holds them merged into `needs_met`/`needs_not_met`, as if
-# stated, and is refused (rebuilt), never misread.
-SCHEMA_VERSION = "3"
+# stated, and is refused (rebuilt), never misread. Schema 4: so is a gender read from a record's words
+# (`Service.gender_read_from_text`, in the doc only); a schema 3 file holds it as `gender`, the filtered column,
+# which left a person out on a guess.
+SCHEMA_VERSION = "4"
 # Declarations of the columns named by `ROW_FIELDS`, in that order.
 _COLUMN_DECLARATIONS = {
     "id": "TEXT NOT NULL", "lat": "REAL NOT NULL", "lon": "REAL NOT NULL", "service_type": "TEXT NOT NULL",

@@ -9,14 +9,14 @@ from datetime import date
 from geodata.distance import miles_and_km
 from geodata.distance import format_km as km
 from rehabmap.coverage import Coverage
-from rehabmap.explanation import NOT_CONFIRMED, quoted
+from rehabmap.explanation import GENDER_WORDS, NOT_CONFIRMED, gender_read_text, quoted
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.population import short_name
 from rehabmap.record import capacity_max_age_days
 from rehabmap.match import OUT_OF_AREA_MARGIN_KM, MatchRequest, MatchResult
 from rehabmap.phones import phone_text
 from rehabmap.record import Service
-from rehabmap.taxonomy import SUBTYPE_LABELS, TYPE_LABELS, ServiceType, need_label
+from rehabmap.taxonomy import GENDER_NEEDS, SUBTYPE_LABELS, TYPE_LABELS, ServiceType, need_label
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,8 @@ def referrals_tag(service: Service) -> tuple[str, str]:
 
 
 def gender_tag(service: Service) -> str | None:
-    return {"female_only": "Women only", "male_only": "Men only"}.get(service.gender or "")
+    """A single gender the service states, as a tag; never one read from its words (`read_needs_text` says it)."""
+    return GENDER_WORDS[service.gender] if service.gender in ("female_only", "male_only") else None
 
 
 def fit_tag(matched: list[str], needs: tuple[str, ...]) -> tuple[str, str] | None:
@@ -254,15 +255,23 @@ def listed_type_text(service: Service) -> str:
 
 
 def read_needs_text(result: MatchResult) -> str | None:
-    """The needs asked for that the option's listing only mentions (or mentions not taking), said to be read
-    and not confirmed: never under "Meets". None when it mentions none of them."""
+    """The needs asked for that the option's listing only mentions (or mentions not taking), and the gender it
+    suggests, said to be read and not confirmed: never under "Meets", never a tag. None when it mentions none
+    of them. A read gender is said once, in people's words, not also as the gender needs asked for."""
+    service = result.service
+    gender = gender_read_text(service)
+    read, read_not = result.needs_read_from_text, result.needs_read_not_met
+    if gender:
+        read, read_not = (tuple(n for n in needs if n not in GENDER_NEEDS) for needs in (read, read_not))
     words = []
-    if result.needs_read_from_text:
-        words.append("mentions " + ", ".join(quoted(result.needs_read_from_text, result.service.needs_read_from_text)))
-    if result.needs_read_not_met:
-        words.append("suggests it may not take " + ", ".join(
-            quoted(result.needs_read_not_met, result.service.needs_read_not_met)))
-    return f"Its listing {'; '.join(words)}: {NOT_CONFIRMED}" if words else None
+    if read:
+        words.append("mentions " + ", ".join(quoted(read, service.needs_read_from_text)))
+    if read_not:
+        words.append("suggests it may not take " + ", ".join(quoted(read_not, service.needs_read_not_met)))
+    said = f"Its listing {'; '.join(words)}: {NOT_CONFIRMED}" if words else None
+    if gender is None:
+        return said
+    return f"{said}. {gender}" if said else gender
 
 
 def not_known_needs(result: MatchResult) -> list[str]:

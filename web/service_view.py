@@ -11,8 +11,9 @@ from urllib.parse import urlencode
 from markupsafe import Markup
 
 from geodata.errors import GeodataError
-from rehabmap.explanation import NOT_CONFIRMED, quoted
+from rehabmap.explanation import GENDER_WORDS, NOT_CONFIRMED, gender_read_text, quoted, without_gender
 from rehabmap.record import WEEKDAYS, Schedule, Service, Weekday
+from rehabmap.taxonomy import GENDER_NEEDS
 from web import present
 
 if TYPE_CHECKING:
@@ -98,23 +99,29 @@ def opening_rows(schedules: list[Schedule]) -> list[Row]:
 
 
 def who_rows(service: Service) -> list[Row]:
+    """Who the service is for. Its gender is said once, in people's words ("Men only"), not as the three gender
+    needs it derives ("Not suitable for: Women-only service, Mixed-gender service" read as nonsense); a gender
+    or a need read from its own words is never shown as suitable or not: a guess, with the words quoted."""
     rows: list[Row] = []
     ages = present.age_range(service)
     if ages:
         rows.append(("Ages", ages))
-    if service.needs_met:
+    said = GENDER_WORDS[service.gender] if service.gender else gender_read_text(service)
+    if said:
+        rows.append(("Who it takes", said))
+    met, not_met = ([n for n in needs if n not in GENDER_NEEDS] if service.gender else needs
+                    for needs in (service.needs_met, service.needs_not_met))
+    if met:
         said = ("Registered with the Care Quality Commission (CQC) for" if present.registered_with_cqc(service)
                 else "Suitable for")
-        rows.append((said, _bullets(present.needs_list(service.needs_met))))
-    if service.needs_not_met:
-        rows.append(("Not suitable for", _bullets(present.needs_list(service.needs_not_met))))
-    # Read from its own words, never shown as suitable or not: a guess, with the words that suggested it.
-    if service.needs_read_from_text:
-        rows.append((f"Its listing mentions ({NOT_CONFIRMED})",
-                     _bullets(quoted(service.needs_read_from_text, service.needs_read_from_text))))
-    if service.needs_read_not_met:
-        rows.append((f"Its listing suggests it may not take ({NOT_CONFIRMED})",
-                     _bullets(quoted(service.needs_read_not_met, service.needs_read_not_met))))
+        rows.append((said, _bullets(present.needs_list(met))))
+    if not_met:
+        rows.append(("Not suitable for", _bullets(present.needs_list(not_met))))
+    read, read_not = without_gender(service.needs_read_from_text), without_gender(service.needs_read_not_met)
+    if read:
+        rows.append((f"Its listing mentions ({NOT_CONFIRMED})", _bullets(quoted(read, read))))
+    if read_not:
+        rows.append((f"Its listing suggests it may not take ({NOT_CONFIRMED})", _bullets(quoted(read_not, read_not))))
     return rows
 
 

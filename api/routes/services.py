@@ -104,8 +104,9 @@ def export_csv(b: Filters, state: State) -> CSVResponse:
 @router.get("/services.geojson", response_class=GeoJSONResponse, summary="Export services as GeoJSON",
             description=_EXPORT,
             responses={200: {"description": "A GeoJSON FeatureCollection of points (WGS84); each feature's "
-                             "properties are the CSV columns, lists kept as arrays (needs_read_from_text and "
-                             "needs_read_not_met as objects: each need read, with the words read).",
+                             "properties are the CSV columns, lists kept as arrays (needs_read_from_text, "
+                             "needs_read_not_met and gender_read_from_text as objects: each need or gender "
+                             "read, with the words read).",
                              "content": {"application/geo+json": {"schema": {
                                  "type": "object", "required": ["type", "features"],
                                  "properties": {"type": {"const": "FeatureCollection"},

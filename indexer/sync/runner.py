@@ -23,7 +23,7 @@ connector's state.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -47,7 +47,7 @@ from indexer.sync.items import Connector, Enrichment, Gone, Outcome, Refused, So
 from indexer.sync.live import LiveIndex
 from indexer.sync.publish import coverage_due, held, publish_coverage, record_pending, shown
 from indexer.sync.steps import reached
-from indexer.sync.store import Audit, ReviewRow, StoredEnrichment, StoredRecord, SyncStore, now
+from indexer.sync.store import REPREPARE_DUE, Audit, ReviewRow, StoredEnrichment, StoredRecord, SyncStore, now
 from rehabmap.maintain.audit import QUESTIONED, AuditLog, Change
 from rehabmap.maintain.overlay import Overlay
 from rehabmap.errors import DomainError
@@ -211,6 +211,8 @@ class SyncRunner:
         with self.store.run_lock(connector.name) as mine:
             if not mine:
                 raise SyncBusy(f"Another 'rehabmap sync {connector.name}' is running; wait for it to finish.")
+            if not dry_run:
+                reprepare_due(self.store, lambda: self.placer)
             caught_up = self.live.converge(self.store) if not dry_run and self.live is not None else 0
             started = self.store.source_status(connector.name).run_started_at or now()
             try:
@@ -270,26 +272,69 @@ class SyncRunner:
     # --- preparing items ---------------------------------------------------------------------------------
 
     def prepare(self, items: Sequence[SourceItem]) -> list[_Prepared]:
-        """Each item through the import pipeline. An item whose type nobody can tell yet (type status
-        'unknown') is checked with a stand-in type, so that it is held for review only if everything else
-        about it is usable; its proposed type stays empty."""
-        candidates = [_candidate(item) for item in items]
-        first = prepare_all(candidates, self.placer)
-        retry = [i for i, (item, out) in enumerate(zip(items, first))
-                 if isinstance(out, Rejection) and item.type_status != "confirmed"
-                 and not item.candidate.fields.get("service_type")]
-        probes = prepare_all([replace(candidates[i], fields={**candidates[i].fields, "service_type": _PROBE_TYPE})
-                              for i in retry], self.placer)
-        second = dict(zip(retry, probes))
-        prepared = []
-        for i, out in enumerate(first):
-            proposed = (out.service_type.value, out.subtype) if isinstance(out, Service) else (None, None)
-            out = second.get(i, out)
-            if isinstance(out, Rejection):
-                prepared.append(_Prepared(None, out.reason, (None, None)))
-            else:
-                prepared.append(_Prepared(out.model_dump(mode="json"), None, proposed))
-        return prepared
+        return prepare_items(items, self.placer)
+
+
+def prepare_items(items: Sequence[SourceItem], placer: Placer) -> list[_Prepared]:
+    """Each item through the import pipeline. An item whose type nobody can tell yet (type status
+    'unknown') is checked with a stand-in type, so that it is held for review only if everything else
+    about it is usable; its proposed type stays empty."""
+    candidates = [_candidate(item) for item in items]
+    first = prepare_all(candidates, placer)
+    retry = [i for i, (item, out) in enumerate(zip(items, first))
+             if isinstance(out, Rejection) and item.type_status != "confirmed"
+             and not item.candidate.fields.get("service_type")]
+    probes = prepare_all([replace(candidates[i], fields={**candidates[i].fields, "service_type": _PROBE_TYPE})
+                          for i in retry], placer)
+    second = dict(zip(retry, probes))
+    prepared = []
+    for i, out in enumerate(first):
+        proposed = (out.service_type.value, out.subtype) if isinstance(out, Service) else (None, None)
+        out = second.get(i, out)
+        if isinstance(out, Rejection):
+            prepared.append(_Prepared(None, out.reason, (None, None)))
+        else:
+            prepared.append(_Prepared(out.model_dump(mode="json"), None, proposed))
+    return prepared
+
+
+def reprepare_due(store: SyncStore, placer: Callable[[], Placer]) -> int:
+    """Once after an upgrade that changed what the pipeline makes of an unchanged item (migration 14 marks the
+    store, `REPREPARE_DUE`): every stored record prepared again from the item its source gave (with the
+    enrichments in force), as a sync of that item would now prepare it. A sync skips an unchanged item, and a
+    rebuild reads the prepared record, so a store synced before needs and the gender read from a service's
+    words were kept apart from those it states (sessions 17 and 18) kept them merged, as if stated, for good.
+    A record whose item can no longer be prepared keeps its last good version, as in a sync; the maintainers'
+    edits live in their overlay, untouched (stated by definition). The changed records, a live revision for
+    each whose shown record changed (the live index follows: `LiveIndex.converge`) and the mark's removal are
+    one transaction. Returns how many records changed; the mark alone is read when none is due. Called where a
+    directory is shown from the store: a sync's start, a server's start and its catch-up (a rebuild reads the
+    store as they left it, and the server's start brings the live index up to it)."""
+    if store.meta(REPREPARE_DUE) is None:
+        return 0
+    records = [(r, r.service) for r in store.records() if r.service is not None]
+    index = Enrichments([enrichment_from_json(e.enrichment) for e in store.enrichments()])
+    items = [enriched(own, index.matching(own.keys)) for own in (item_from_json(r.item, r.raw) for r, _ in records)]
+    reviews = {r.key: r for r in store.reviews()}
+    changed, live = [], set()
+    for (record, service), prepared in zip(records, prepare_items(items, placer()) if records else ()):
+        if prepared.service is None or _same_record(prepared.service, service):
+            continue
+        after = replace(record, service=prepared.service)
+        changed.append(after)
+        if shown(after, reviews.get(after.key)) != shown(record, reviews.get(record.key)):
+            live.add(after.key)
+    store.write_reprepared(changed, live_changed=live, mark=REPREPARE_DUE)
+    return len(changed)
+
+
+def _same_record(prepared: dict[str, Any], stored: dict[str, Any]) -> bool:
+    """Whether the stored record says what the one prepared now does: read as a record, so a field a later
+    version added with its default (an empty `gender_read_from_text`) is no change."""
+    try:
+        return prepared == stored or Service.stored(prepared) == Service.stored(stored)
+    except ValueError:  # pydantic's ValidationError: a record this version no longer reads is a change
+        return False
 
 
 def _candidate(item: SourceItem) -> Candidate:

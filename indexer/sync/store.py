@@ -60,6 +60,11 @@ _SCRATCH_ROWS = {**dict.fromkeys(("sync_meta", "sync_state", "sync_staged", "syn
                  "audit": " WHERE resource_type = 'service' AND resource_id IN (SELECT service_id FROM overlay)"}
 
 
+# sync_meta: set by migration 14 (`rehabmap.maintain.migrations`) in a store that holds records; while it is
+# there, the records are prepared again from their items (`indexer.sync.runner.reprepare_due`), once.
+REPREPARE_DUE = "reprepare_due"
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -438,6 +443,14 @@ class SyncStore:
         """Records, review rows and audit rows in one transaction (a review decision)."""
         with self._transaction() as conn:
             self._write(conn, records, reviews, audits, live_changed, now())
+
+    def write_reprepared(self, records: Sequence[StoredRecord], *, live_changed: set[tuple[str, str]],
+                         mark: str) -> None:
+        """Records prepared again on upgrade, and the meta entry `mark` that asked for it gone, in one
+        transaction: a process killed meanwhile leaves the mark, and the next does it all again."""
+        with self._transaction() as conn:
+            self._write(conn, records, (), (), live_changed, now())
+            conn.execute("DELETE FROM sync_meta WHERE key = ?", (mark,))
 
     @staticmethod
     def _write(conn: Connection, records: Sequence[StoredRecord], reviews: Sequence[ReviewRow],

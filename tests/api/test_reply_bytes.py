@@ -40,7 +40,8 @@ def model_reply(home: Home, response: MatchResponse, coverage: dict[ServiceType,
             distance_km=r.distance_km, in_home_icb=r.in_home_icb, icb_code=s.areas.icb_code,
             icb_name=s.areas.icb_name, matched_needs=r.matched_needs, unknown_needs=r.unknown_needs,
             needs_read_from_text=list(r.needs_read_from_text), needs_read_not_met=list(r.needs_read_not_met),
-            out_of_catchment=r.out_of_catchment, explanation=r.explanation,
+            gender=s.gender, gender_read_from_text=s.gender_read_from_text, out_of_catchment=r.out_of_catchment,
+            explanation=r.explanation,
             capacity=CapacityOut(status=r.capacity or "unknown", as_of=s.capacity_as_of, reported=s.capacity),
             accepting_referrals=s.accepting_referrals, self_referral=s.self_referral,
             referral_route=s.referral_route, schedules=ScheduleOut.all_of(s),
@@ -74,7 +75,8 @@ def coverage_of(types: list[ServiceType], rng: random.Random) -> dict[ServiceTyp
 def odd(service: Service, rng: random.Random) -> Service:
     """The record with odd text in its free-text fields and its optional fields missing, by turns."""
     return service.model_copy(update=rng.choice([
-        {"name": ODD_TEXT, "organisation": ODD_TEXT, "referral_route": ODD_TEXT, "phone": "0113 496 0000 “x”"},
+        {"name": ODD_TEXT, "organisation": ODD_TEXT, "referral_route": ODD_TEXT, "phone": "0113 496 0000 “x”",
+         "gender": None, "gender_read_from_text": {"female_only": ODD_TEXT}},
         {"organisation": None, "subtype": None, "original_label": None, "phone": None, "email": None,
          "website": None, "postcode": None, "cqc_location_id": None, "cqc_rating": None, "cqc_rating_date": None,
          "capacity": None, "capacity_as_of": None, "last_verified": None, "accepting_referrals": None,

@@ -25,6 +25,7 @@ STABLE_COLUMNS = (
     "source_confirmed_by", "source_confirmed_on", "source_confirms",  # session 16: new columns go at the end
     "town", "county",  # session 17
     "needs_read_from_text", "needs_read_not_met",  # session 17
+    "gender_read_from_text",  # session 18
 )
 
 

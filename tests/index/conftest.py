@@ -21,7 +21,7 @@ from search.elastic import ElasticIndex, ElasticWriter
 from search.embedded import EmbeddedIndex, EmbeddedWriter
 from search.engine import ElasticsearchClient, OpenSearchClient, SearchClient
 from rehabmap.record import Service
-from rehabmap.taxonomy import ServiceType
+from rehabmap.taxonomy import GENDER_NEEDS, ServiceType
 from rehabmap.index.base import LiveWriter
 from tests.es_server import SearchServer, drop_indices
 from tests.index.cluster_proxy import ClusterProxy
@@ -48,11 +48,12 @@ def _square(lat: float, lon: float, half: float) -> dict:
 
 
 def _vary(services: list[Service], seed: int) -> list[Service]:
-    """What `make_services` leaves out: polygon catchments, languages, organisations, text to find, needs read
-    from a service's words (which must neither filter nor count as confirmed: the brute force reads only the
-    stated ones)."""
+    """What `make_services` leaves out: polygon catchments, languages, organisations, text to find, needs and a
+    gender read from a service's words (which must neither filter nor count as confirmed: the brute force reads
+    only the stated ones)."""
     rng = random.Random(seed)
     reads = random.Random(seed + 1)  # its own draws: the rest of the corpus is as it was before read needs
+    genders = random.Random(seed + 2)  # and a read gender's (session 18)
     out = []
     for i, service in enumerate(services):
         data = service.model_dump()
@@ -73,6 +74,8 @@ def _vary(services: list[Service], seed: int) -> list[Service]:
             read = reads.sample(NEEDS, reads.randint(1, 3))
             data["needs_read_from_text"] = {n: f"words for {n}" for n in read[1:]}
             data["needs_read_not_met"] = {read[0]: f"no {read[0]}"}
+        if i % 4 == 3:  # a gender read from its words: never filters; a stated gender wins over it
+            data["gender_read_from_text"] = {genders.choice(GENDER_NEEDS): "words for its gender"}
         if i % 4 == 2:
             data["organisation"] = rng.choice(ORGANISATIONS)
         if i % 60 == 5:

@@ -584,16 +584,20 @@ def _versions(client, base: str) -> list[str]:
 
 
 def test_an_index_built_before_needs_read_from_text_were_kept_apart_is_refused(corpus, es_settings, engine):
-    """Schema 1 held needs read from a record's words merged into the stated ones: every answer from it is
-    refused, saying to rebuild, rather than confirming a guess."""
+    """Schema 1 held needs read from a record's words merged into the stated ones, schema 2 a gender read from
+    them as the filtered `gender`: every answer from either is refused, saying to rebuild, rather than
+    confirming a guess or leaving a person out on one."""
     _, es_client = engine
     ElasticWriter.from_settings(es_settings, client=es_client).replace_all(corpus[:20])
     index = ElasticIndex.from_settings(es_settings, client=es_client)
     [concrete] = _versions(es_client, es_settings.elasticsearch_index)
-    es_client.put_meta(concrete, {**es_client.mappings(concrete)[concrete]["mappings"]["_meta"], "schema_version": "1"})
-    for asked in (index.info, index.generation):
-        with pytest.raises(IndexNotBuilt, match=r"schema 1; this version reads schema 2\). Run 'rehabmap index"):
-            asked()
+    for older in ("1", "2"):
+        es_client.put_meta(concrete, {**es_client.mappings(concrete)[concrete]["mappings"]["_meta"],
+                                      "schema_version": older})
+        for asked in (index.info, index.generation):
+            with pytest.raises(IndexNotBuilt,
+                               match=rf"schema {older}; this version reads schema 3\). Run 'rehabmap index"):
+                asked()
     assert not index.built()
 
 

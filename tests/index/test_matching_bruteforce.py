@@ -14,7 +14,7 @@ from geodata.distance import great_circle_km, miles_and_km
 from search.embedded import EmbeddedIndex, EmbeddedWriter
 from rehabmap.match import OUT_OF_AREA_MARGIN_KM, MatchRequest, match
 from rehabmap.index.base import Coverage, ServiceQuery
-from rehabmap.taxonomy import ServiceType
+from rehabmap.taxonomy import GENDER_NEEDS, ServiceType
 from search.columns import ServiceColumns
 from bench.synthetic import NEEDS, make_services
 
@@ -104,7 +104,7 @@ def read_needs(s, request: MatchRequest) -> tuple[tuple[str, ...], tuple[str, ..
 def random_request(rng: random.Random) -> MatchRequest:
     types = None if rng.random() < 0.3 else tuple(rng.sample(list(ServiceType), rng.randint(1, 3)))
     return MatchRequest(
-        needs=tuple(rng.sample(NEEDS, rng.randint(0, 2))), types=types,
+        needs=tuple(rng.sample(NEEDS + [*GENDER_NEEDS], rng.randint(0, 2))), types=types,
         age=rng.choice([None, 30, 70]), gender=rng.choice([None, "female", "male"]),
         max_distance_km=rng.choice([None, 25.0, 80.0]), own_icb_only=rng.random() < 0.2,
         accepting_only=rng.random() < 0.3, needs_confirmed=rng.random() < 0.2,
@@ -134,12 +134,13 @@ def test_match_equals_brute_force(indexed, small_areas):
 
 def test_both_orders_on_both_backends_equal_brute_force(backend, small_areas):
     """Nearest first and best fit first, one type at a time or together, on the embedded index and
-    Elasticsearch alike, over a corpus with polygon catchments, languages and needs read from services' words
-    (which never filter nor count as confirmed); with every group's total and each result's read needs."""
+    Elasticsearch alike, over a corpus with polygon catchments, languages and needs and genders read from
+    services' words (which never filter nor count as confirmed); with every group's total and each result's
+    read needs and gender."""
     services, index = backend
     by_id = {s.id: s for s in services}
     rng = random.Random(29)
-    best_fit_differs = read_shown = 0
+    best_fit_differs = read_shown = other_gender_shown = 0
     for i in range(50):
         home = random_home(rng, small_areas)
         request = MatchRequest(**{**random_request(rng).__dict__, "order": ("best_fit", "nearest")[i % 2]})
@@ -149,6 +150,11 @@ def test_both_orders_on_both_backends_equal_brute_force(backend, small_areas):
         for r in response.results:
             assert read_needs(by_id[r.service.id], request) == (r.needs_read_from_text, r.needs_read_not_met)
             read_shown += bool(r.needs_read_not_met)
+            # A gender read from its words: listed for either person, never as stated, with a caution.
+            [read_gender] = r.service.gender_read_from_text or [None]
+            if read_gender is not None:
+                assert r.service.gender is None and "Its listing suggests it takes " in r.explanation
+                other_gender_shown += read_gender == {"female": "male_only", "male": "female_only"}.get(request.gender)
         everything = MatchRequest(**{**request.__dict__, "limit": 100, "order": "nearest"})
         for group in response.groups:
             one = MatchRequest(**{**everything.__dict__, "types": tuple(group.types), "each_type": False})
@@ -165,6 +171,7 @@ def test_both_orders_on_both_backends_equal_brute_force(backend, small_areas):
             best_fit_differs += nearest != expected
     assert best_fit_differs >= 5  # the new order was exercised where it changes the answer
     assert read_shown >= 5  # services whose words suggest they do not meet a need asked for were still listed
+    assert other_gender_shown >= 5  # and services whose words suggest they take the other gender only
 
 
 def test_best_fit_puts_confirmed_needs_and_referrals_first(indexed, small_areas):

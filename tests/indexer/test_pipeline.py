@@ -52,9 +52,12 @@ def test_rows_become_records_or_rejections(geography, index):
     assert locked.service_type is ServiceType.inpatient_rehab_level2
     assert locked.legacy_locked_label and locked.original_label == "Locked rehabilitation"
     assert locked.areas.icb_code == "E54000054" and locked.areas.lad_code == "E08000035"
-    # Read from its description, kept apart from what it states (it states no need), with the words read.
-    assert locked.needs_read_from_text == {"detained_mha": "detained"} and locked.gender == "mixed_gender"
-    assert "detained_mha" not in locked.needs_met
+    # Read from its description, kept apart from what it states (it states no need and no gender), with the
+    # words read: the gender too ("Mixed gender." was its gender, stated, before session 18).
+    assert locked.gender is None and locked.gender_read_from_text == {"mixed_gender": "mixed gender"}
+    assert locked.needs_read_from_text == {"detained_mha": "detained", "mixed_gender": "mixed gender"}
+    assert locked.needs_read_not_met == {"female_only": "mixed gender", "male_only": "mixed gender"}
+    assert not {"detained_mha", "mixed_gender"} & {*locked.needs_met, *locked.needs_not_met}
     assert locked.provenance[0].file == "rows.csv" and locked.provenance[0].line == 2
     harbour = served.get("test:3")
     assert harbour.service_type is ServiceType.inpatient_rehab_level1

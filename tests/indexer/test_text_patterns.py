@@ -62,6 +62,9 @@ def fast_label(label: str) -> Classification | None | str:
 def assert_same(text: str) -> None:
     assert needs.extract_needs(text) == tuple(set(read) for read in reference_needs(text)), text
     assert needs.extract_gender(text) == reference_gender(text), text
+    if gender := reference_gender(text):  # the words a page quotes beside the gender read (session 18)
+        said = re.search(needs._GENDER[gender], text, re.I)
+        assert said is not None and needs.gender_words(gender, text) == fold_case(said.group(0)), text
     assert needs.extract_needs_and_gender(text) == (*reference_needs(text), reference_gender(text)), text
     assert fast_label(text) == reference_label(text), text
 

@@ -6,7 +6,9 @@ CQC's real Dovetail House (a care home in Mansfield) states learning disabilitie
 its specialisms. Here it carries the other name a provider may give CQC (`alsoKnownAs`), and that name speaks of
 autistic adults and of no step-free access. Before, rehabmap merged those words into the needs the service
 states: the API and the pages said it meets autism, `needs_confirmed` counted it as an explicit yes, and a
-person needing step-free access never saw it at all, on a guess. Now both are read, not confirmed.
+person needing step-free access never saw it at all, on a guess. Now both are read, not confirmed. The name
+also says "women only": before session 18 that became its gender, as if stated ("Women only.", needs_confirmed
+counted the women-only need, and a man was never shown it); now it is read too, and only cautioned.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from tests.web.test_browser import axe
 pytestmark = pytest.mark.slow
 
 DOVETAIL = "cqc:1-112779585"
-ALSO_KNOWN_AS = "Dovetail House recovery home for autistic adults, no step-free access"
+ALSO_KNOWN_AS = "Dovetail House recovery home for autistic adults, women only, no step-free access"
+CAUTION = "Its listing suggests it takes women only ('women only'); not confirmed: ask the service."
 HOME = {"postcode": "NG18 2AT"}
 ASKED = {"home": HOME, "types": ["supported_accommodation"], "needs": ["autism", "step_free_access"],
          "max_distance_km": 10}
@@ -51,8 +54,10 @@ def dovetail(answer: dict) -> dict | None:
 def test_the_api_says_read_not_confirmed_and_never_hides_on_a_guess(served):
     record = httpx.get(f"{served}/services/{DOVETAIL}", timeout=60).json()
     assert (record["needs_met"], record["needs_not_met"]) == (["learning_disability", "substance_misuse"], [])
-    assert record["needs_read_from_text"] == {"autism": "autistic"}
-    assert record["needs_read_not_met"] == {"step_free_access": "no step-free"}
+    assert (record["gender"], record["gender_read_from_text"]) == (None, {"female_only": "women only"})
+    assert record["needs_read_from_text"] == {"autism": "autistic", "female_only": "women only"}
+    assert record["needs_read_not_met"] == {"male_only": "women only", "mixed_gender": "women only",
+                                            "step_free_access": "no step-free"}
 
     result = dovetail(httpx.post(f"{served}/match", json=ASKED, timeout=60).json())
     assert result is not None  # a read "not met" never leaves it out
@@ -60,7 +65,16 @@ def test_the_api_says_read_not_confirmed_and_never_hides_on_a_guess(served):
     assert (result["needs_read_from_text"], result["needs_read_not_met"]) == (["autism"], ["step_free_access"])
     assert ("Its listing mentions: Autism ('autistic'); not confirmed: ask the service. Its listing suggests it may "
             "not take: Step-free access ('no step-free'); not confirmed: ask the service.") in result["explanation"]
-    assert "Meets:" not in result["explanation"]
+    assert "Meets:" not in result["explanation"] and CAUTION in result["explanation"]
+    assert (result["gender"], result["gender_read_from_text"]) == (None, {"female_only": "women only"})
+
+    # A man is still shown it, cautioned; a women-only need asked for is read, never confirmed.
+    man = dovetail(httpx.post(f"{served}/match", json={**ASKED, "gender": "male"}, timeout=60).json())
+    assert man is not None and CAUTION in man["explanation"] and "Women only." not in man["explanation"]
+    women = httpx.post(f"{served}/match", json={**ASKED, "needs": ["female_only"]}, timeout=60).json()
+    assert (dovetail(women)["matched_needs"], dovetail(women)["needs_read_from_text"]) == ([], ["female_only"])
+    assert dovetail(httpx.post(f"{served}/match", json={**ASKED, "needs": ["female_only"], "needs_confirmed": True},
+                               timeout=60).json()) is None
 
     confirmed = httpx.post(f"{served}/match", json={**ASKED, "needs": ["autism"], "needs_confirmed": True}, timeout=60)
     assert dovetail(confirmed.json()) is None  # a word in its name is not the service saying so
@@ -75,20 +89,27 @@ def test_exports_and_the_oruk_feed_keep_read_apart_from_stated(served):
     text = httpx.get(f"{served}/services.csv", timeout=60).content.decode("utf-8-sig")  # the mark for Excel
     sheet = list(csv.DictReader(io.StringIO(text)))
     [row] = [r for r in sheet if r["id"] == DOVETAIL]
-    assert (row["needs_met"], row["needs_read_from_text"], row["needs_read_not_met"]) == (
-        "learning_disability;substance_misuse", "autism (autistic)", "step_free_access (no step-free)")
+    assert (row["needs_met"], row["needs_read_from_text"], row["gender"], row["gender_read_from_text"]) == (
+        "learning_disability;substance_misuse", "autism (autistic);female_only (women only)", "",
+        "female_only (women only)")
+    assert row["needs_read_not_met"] == ("male_only (women only);mixed_gender (women only);"
+                                         "step_free_access (no step-free)")
     features = httpx.get(f"{served}/services.geojson", timeout=60).json()["features"]
     [feature] = [f["properties"] for f in features if f["id"] == DOVETAIL]
-    assert feature["needs_read_from_text"] == {"autism": "autistic"} and "autism" not in feature["needs_met"]
+    assert feature["needs_read_from_text"] == {"autism": "autistic", "female_only": "women only"}
+    assert "autism" not in feature["needs_met"] and feature["gender"] is None
+    assert feature["gender_read_from_text"] == {"female_only": "women only"}
 
     published = httpx.get(f"{served}/oruk/services/{service_uuid(DOVETAIL)}", timeout=60).json()
     terms = [(a["taxonomy_term"]["taxonomy"], a["taxonomy_term"]["code"], a.get("value"))
              for a in published["attributes"]]
     assert [(code, value) for taxonomy, code, value in terms if taxonomy == "rehabmap-needs"] == [
         ("learning_disability", "yes"), ("substance_misuse", "yes")]
+    assert "gender" not in [code for _, code, _ in terms]  # only a stated gender is published as one
     [note] = [value for _, code, value in terms if code == "needs_read_from_text"]
-    assert note == ("Its listing mentions: Autism ('autistic'); not confirmed: ask the service. Its listing suggests "
-                    "it may not take: Step-free access ('no step-free'); not confirmed: ask the service.")
+    assert note == (CAUTION + " Its listing mentions: Autism ('autistic'); not confirmed: ask the service. Its "
+                    "listing suggests it may not take: Step-free access ('no step-free'); not confirmed: ask the "
+                    "service.")
 
 
 def test_the_pages_show_it_as_read(browser, served, axe_source):
@@ -103,6 +124,7 @@ def test_the_pages_show_it_as_read(browser, served, axe_source):
     assert "Suitable for" not in main
     registered = main.split("Registered with the Care Quality Commission (CQC) for", 1)[1].split("Its listing", 1)[0]
     assert "Autism" not in registered and "Learning disability" in registered and "Substance misuse" in registered
+    assert f"Who it takes\t{CAUTION}" in main and "Women-only service" not in main  # said once, as read
     assert axe(page, axe_source) == []
 
     page.goto(f"{served}/alternatives")
@@ -115,7 +137,8 @@ def test_the_pages_show_it_as_read(browser, served, axe_source):
     card = page.locator(".rm-option", has_text="Dovetail House")
     text = card.inner_text()
     assert "Meets\tLearning disability (as registered with CQC)" in text and "Confirms 1 of 2 needs" in text
-    assert "Its listing mentions Autism ('autistic'): not confirmed: ask the service" in text
+    assert f"Its listing mentions Autism ('autistic'): not confirmed: ask the service. {CAUTION}" in text
+    assert "Women only\n" not in text  # no tag says it as fact
     # Said once: before, the card's rows said it and the explanation under them said it again.
     assert text.count("Autism ('autistic')") == 1 and text.count("Learning disability") == 1
     assert "Meets: Learning disability (as registered with CQC)" in page.locator("#plain-text").input_value()

@@ -79,3 +79,17 @@ def test_times_and_days_read_as_nhs_uk_writes_them():
     assert day_range(["SA", "SU"]) == "Saturday and Sunday"
     assert day_range(["MO", "WE", "FR"]) == "Monday, Wednesday and Friday"
     assert day_range(["SU"]) == "Sunday"
+
+
+@pytest.mark.parametrize("service, takes", [
+    ("sample:kirkstall-locked-rehabilitation-ward", "Men only"),
+    ("sample:halifax-women-s-rehabilitation-unit", "Women only"),
+    (AIRE, "Women and men"),
+])
+def test_who_it_takes_is_said_once_in_peoples_words(client, service, takes):
+    """A men-only unit's page said "Not suitable for: Women-only service, Mixed-gender service" (the three gender
+    needs its gender derives, named as services): a family reads that as nonsense. It says "Men only" once."""
+    page = text(client, f"/service/{service}")
+    who = page[page.index("About this service"):page.index("Details for professionals")]
+    assert takes in who and "Who it takes" in who
+    assert "-only service" not in who and "Mixed-gender" not in who
