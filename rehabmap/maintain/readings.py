@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from rehabmap.explanation import without_gender
 from rehabmap.record import Service
 from rehabmap.taxonomy import GENDER_NEEDS, NEED_LABELS, need_label
 
@@ -45,8 +46,8 @@ class Reading:
 
 def readings(service: Service) -> list[Reading]:
     """What its listing suggests it takes, then what it suggests it may not, each in the order of the labels."""
-    read = [Reading(n, w, True) for n, w in service.needs_read_from_text.items() if n not in GENDER_NEEDS]
-    read_not = [Reading(n, w, False) for n, w in service.needs_read_not_met.items() if n not in GENDER_NEEDS]
+    read = [Reading(n, w, True) for n, w in without_gender(service.needs_read_from_text).items()]
+    read_not = [Reading(n, w, False) for n, w in without_gender(service.needs_read_not_met).items()]
     return sorted(read, key=lambda r: r.label) + sorted(read_not, key=lambda r: r.label)
 
 

@@ -23,7 +23,7 @@ from rehabmap.errors import DomainError, InvalidValue
 from rehabmap.index.base import ServiceQuery
 from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.maintain.edits import Editor
-from rehabmap.maintain.readings import editable_needs, readings, stated, stated_needs
+from rehabmap.maintain.readings import Reading, editable_needs, readings, stated, stated_needs
 from rehabmap.maintain.retirement import restores_taken_back, retirement
 from rehabmap.record import Service
 from rehabmap.state import AppState
@@ -146,6 +146,7 @@ def field_of(error: DomainError) -> str:
 
 def form_page(request: Request, keeper: Keeper, service: Service | None, values: dict[str, str], errors: Errors, *,
               status: int = 200, reason: str | None = None) -> HTMLResponse:
+    read = readings(service) if service else []
     return render(request, keeper, "keepers/maintainer/service_form.html",
                   {"service": service, "values": values, "errors": errors, "service_path": service_path,
                    "history_path": history_path, "description_max": max_length("description"),
@@ -156,14 +157,15 @@ def form_page(request: Request, keeper: Keeper, service: Service | None, values:
                    "reason_max": REASON_MAX,
                    "retired": retirement(directory_of(request), service) if service else None,
                    "questions": directory_of(request).overlay.open_questions(service.id) if service else [],
-                   "needs": [(need_field(n), need_label(n), _hint(service, n)) for n in editable_needs(service)],
-                   "readings": readings(service) if service else []},
+                   "needs": [(need_field(n), need_label(n), _hint(read, n)) for n in editable_needs(service)],
+                   "readings": read},
                   status=status)
 
 
-def _hint(service: Service | None, need: str) -> str | None:
-    """A need only read from the listing is said so beside its choice, which stays "not stated"."""
-    found = next((r for r in readings(service) if r.need == need), None) if service else None
+def _hint(read: list[Reading], need: str) -> str | None:
+    """A need only read from the listing (`read`: the service's readings) is said so beside its choice, which stays
+    "not stated"."""
+    found = next((r for r in read if r.need == need), None)
     if found is None:
         return None
     said = "mentions it" if found.takes else "suggests it may not take it"
@@ -240,7 +242,7 @@ def keep_edits(request: Request, service_id: str, keeper: Keeper = requires(*MAI
 def state_need(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
     """A need read from its listing, confirmed one way or the other (audited as an edit of the stated needs)."""
     _, editor = editor_of(request)
-    takes = {"yes": True, "no": False}.get(keeper.form.get("takes"))
+    takes = STATEMENTS.get(keeper.form.get("takes"))
     try:
         if takes is None:
             raise InvalidValue("Choose whether it takes people with this need or not.", field="takes")
