@@ -138,6 +138,7 @@ def test_an_old_edit_that_laid_what_rehabmap_read_lets_it_go_on_upgrade(fresh_si
     from rehabmap.maintain.audit import hsds_metadata
     from search.embedded import EmbeddedIndex, EmbeddedWriter
     from tests.maintain.conftest import AppClient, make_app
+    from web.keepers.maintainer_history import cells
 
     site, service_id = fresh_site, "sample:bodmin-rehabilitation-unit"
     read = {"needs_read_from_text": {"autism": "autistic adults"}, "needs_read_not_met": {"older_adult": "under 65"}}
@@ -172,6 +173,8 @@ def test_an_old_edit_that_laid_what_rehabmap_read_lets_it_go_on_upgrade(fresh_si
     assert (tidied.actor, tidied.action, tidied.field, tidied.old, tidied.new) == (
         "rehabmap (applied on upgrade, migration 16)", "tidy", "needs_read_from_text", {}, None)
     assert hsds_metadata(tidied) is None, "nothing shown changed: not HSDS metadata"
+    assert cells(tidied) == ("Needs its listing mentions", "none, kept by an edit",
+                             "read from its listing's words again: never a maintainer's word"), "the history's row"
     assert f"{service_id}: took needs_read_from_text out of its maintainers' edits" in caplog.text
     with open_database(site.settings).transaction() as conn:
         conn.execute("DELETE FROM schema_migrations WHERE version = 16")
