@@ -44,16 +44,36 @@ def test_an_edit_writes_only_the_fields_changed_and_is_audited(keepers):
         form = client.get(f"/keepers/services/{AIRE}")
         values = {**_inputs(form.text), "csrf": csrf_of(form.text), "gender": gender}
         answer = client.post(f"/keepers/services/{AIRE}", data=values)
-        assert answer.status_code == 303 and "Saved: Needs it takes, Needs it does not take, Who it takes." in unquote_plus(
-            answer.headers["location"])
+        assert answer.status_code == 303
+        said = unquote_plus(answer.headers["location"])
+        assert "Saved: Needs it takes, Needs it does not take, Who it takes." in said
         shown = client.get(f"/services/{AIRE}").json()
         assert shown["gender"] == (gender or None)
         assert ({*shown["needs_met"]} & GENDERS, {*shown["needs_not_met"]} & GENDERS) == (met, not_met)
         if gender:  # a page from before the choice, which does not send it, leaves it as it was
-            values = {k: v for k, v in values.items() if k != "gender"}
-            assert client.post(f"/keepers/services/{AIRE}", data={**values, "phone": "0113 496 0001"}).status_code == 303
+            form = client.get(f"/keepers/services/{AIRE}")
+            values = {k: v for k, v in _inputs(form.text).items() if k != "gender"} | {"csrf": csrf_of(form.text)}
+            saved = client.post(f"/keepers/services/{AIRE}", data={**values, "phone": "0113 496 0001"})
+            assert saved.status_code == 303
             assert client.get(f"/services/{AIRE}").json()["gender"] == gender
     assert 'id="gender-4" name="gender" type="radio" value="" checked' in client.get(f"/keepers/services/{AIRE}").text
+    # a form opened before another maintainer's word: before, saving it sent that need back as the form had shown
+    # it, undoing the other's confirmation unseen
+    stale = client.get(f"/keepers/services/{AIRE}")
+    other = keepers.client()
+    keepers.sign_in(other, "admin")
+    confirm = other.get(f"/keepers/services/{AIRE}")
+    assert other.post(f"/keepers/services/{AIRE}/needs", data={"csrf": csrf_of(confirm.text), "need": "older_adult",
+                                                               "takes": "no"}).status_code == 303
+    refused = client.post(f"/keepers/services/{AIRE}", data={**_inputs(stale.text), "csrf": csrf_of(stale.text),
+                                                             "phone": "0113 496 0002"})
+    assert refused.status_code == 409 and "changed this service while you had this page open" in refused.text
+    shown = client.get(f"/services/{AIRE}").json()
+    assert "older_adult" in shown["needs_not_met"] and shown["phone"] == "0113 496 0001", "nothing undone or saved"
+    again = {**_inputs(refused.text), "csrf": csrf_of(refused.text), "phone": "0113 496 0002"}
+    assert again["need-older_adult"] == "no", "shown as it now is"
+    assert client.post(f"/keepers/services/{AIRE}", data=again).status_code == 303
+    assert client.get(f"/services/{AIRE}").json()["phone"] == "0113 496 0002"
 
 
 def test_a_maintainer_writes_a_description_and_a_longer_one_survives_other_edits(keepers):
@@ -92,7 +112,8 @@ def test_a_provider_and_a_forged_form_change_nothing(keepers):
 
 
 def _inputs(html: str) -> dict[str, str]:
-    """The text inputs, selected options and checked radios of the service form, as a browser would send them."""
+    """The text inputs, selected options, checked radios and the version of the service form, as a browser would
+    send them."""
     import re
     from html import unescape
 
@@ -104,6 +125,7 @@ def _inputs(html: str) -> dict[str, str]:
     for name, text in re.findall(r'<textarea[^>]* name="([^"]+)"[^>]*>(.*?)</textarea>', html, re.S):
         values[name] = unescape(text)
     values.update(re.findall(r'name="([^"]+)" type="radio" value="([^"]*)" checked', html))  # each group's choice
+    values.update(re.findall(r'<input type="hidden" name="(version)" value="([^"]*)">', html))  # the form's own
     return values
 
 

@@ -5,7 +5,10 @@ checks, the same audit rows, the same live-index update. A form sends only the f
 record as the index holds it, so an edit's audit rows name what the maintainer changed and nothing else. A
 refusal (a bad postcode, a maximum age below the minimum) is shown with the NHS error summary against the
 field it names, with everything typed kept. A value longer than a form keeps (`web.forms.max_length`) comes
-back cut, and cut it is no change, so saving other fields never shortens a long description from a feed.
+back cut, and cut it is no change, so saving other fields never shortens a long description from a feed. The form
+carries the version of the record it showed (`edits.version_of`): it sends every need and field back as it showed
+them, so one saved after another maintainer's or a sync's change would undo it; it is refused instead, the record
+shown as it now is.
 
 The needs the service states are one choice each (takes / does not take / not stated), and whom it takes one choice
 (men only / women only / women and men / not stated); the needs and the gender rehabmap only read from its listing
@@ -20,11 +23,11 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from rehabmap.errors import DomainError, InvalidValue
+from rehabmap.errors import DomainError, InvalidValue, StaleEdit
 from rehabmap.explanation import GENDER_WORDS
 from rehabmap.index.base import ServiceQuery
 from rehabmap.maintain.audit import REASON_MAX
-from rehabmap.maintain.edits import Editor
+from rehabmap.maintain.edits import Editor, version_of
 from rehabmap.maintain.readings import GENDERS, Reading, editable_needs, readings, stated, stated_needs
 from rehabmap.maintain.retirement import restores_taken_back, retirement
 from rehabmap.record import Service
@@ -90,12 +93,12 @@ def form_values(service: Service | None) -> dict[str, str]:
     data = service.model_dump(mode="json")
     values = {name: "" if data.get(name) is None else str(data[name]) for name in FORM_FIELDS}
     values["accepting_referrals"] = {True: "yes", False: "no", None: ""}[service.accepting_referrals]
-    return {**values, **needs}
+    return {**values, **needs, "version": version_of(service)}
 
 
 def typed_values(form: Fields, service: Service | None) -> dict[str, str]:
-    """What the maintainer typed, to show again with a refusal."""
-    return {name: form.get(name) for name in (*FORM_FIELDS, *map(need_field, editable_needs(service)))}
+    """What the maintainer typed, to show again with a refusal (and the version of the record it was made from)."""
+    return {name: form.get(name) for name in (*FORM_FIELDS, *map(need_field, editable_needs(service)), "version")}
 
 
 def given_needs(form: Fields, service: Service | None, errors: Errors) -> dict[str, list[str]]:
@@ -328,7 +331,15 @@ def edit(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINE
     names: list[str] = []
     if not errors and fields:
         try:
-            _, names = editor.update(keeper.principal, service_id, fields, state.today())
+            # the version the form was opened at: a form sends every need and text as it showed them, so one opened
+            # before another maintainer's (or a sync's) change would undo it
+            _, names = editor.update(keeper.principal, service_id, fields, state.today(),
+                                     if_match=keeper.form.get("version") or None)
+        except StaleEdit:
+            errors.add("service-form", "Another maintainer or a sync changed this service while you had this page "
+                                       "open, so nothing was saved: it is shown below as it now is. Make your "
+                                       "changes again.")
+            return form_page(request, keeper, current, form_values(current), errors, status=409)
         except DomainError as error:
             errors.add(field_of(error), error.message)
     if errors:
