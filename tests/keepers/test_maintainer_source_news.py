@@ -110,6 +110,7 @@ was sent as a change from the record's empty text to none.)"""
         assert "Kept: Needs it takes, phone." in page.locator("main").inner_text()
         assert page.locator("#questioned").count() == 0
         page.set_viewport_size({"width": 320, "height": 800})  # the gender confirmed from the keyboard alone
+        assert page.evaluate("document.documentElement.scrollWidth") <= 320, "its table and form fit a phone"
         tab_to(page, "#read-needs button[name=gender]")
         with page.expect_navigation():
             page.keyboard.press("Enter")
