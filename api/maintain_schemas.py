@@ -184,11 +184,41 @@ class MeOut(BaseModel):
                                                "for a new one before then.")
 
 
-class EditOut(BaseModel):
-    """The service as it now is, and what this request changed (empty when nothing differed)."""
+_VERSION = ("The record's version, also sent as the ETag header: send it back in If-Match with a PATCH made from "
+            "this record, and a change made since (by another maintainer or a sync) is a 412, not overwritten.")
+
+
+class ServiceHeldOut(BaseModel):
+    """The service as the live index holds it, and its version."""
 
     service: ServiceOut
+    version: str = Field(description=_VERSION, examples=["5f0c6a0e2b8d41c7a9e3b612"])
+
+
+class EditOut(ServiceHeldOut):
+    """The service as it now is, its version, and what this request changed (empty when nothing differed)."""
+
     changed: list[str]
+
+
+class NeedIn(BaseModel):
+    """A maintainer's word on one need, laid over the record as it is: the other needs stay as they are."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{"takes": True}]})
+
+    takes: bool | None = Field(description="true: it takes people with the need; false: it does not; null: not "
+                                            "stated. A need read from its listing (needs_read_from_text, "
+                                            "needs_read_not_met) stated either way is confirmed and leaves those.")
+
+
+class GenderIn(BaseModel):
+    """A maintainer's word on whom the service takes; its gender needs follow from it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{"gender": "female_only"}]})
+
+    gender: Literal["female_only", "male_only", "mixed_gender"] | None = Field(
+        description="null: not stated (the gender needs leave both stated lists). Stating one confirms or corrects "
+                    "a gender read from its listing (gender_read_from_text), which it clears.")
 
 
 class RetireIn(BaseModel):
@@ -254,7 +284,9 @@ class AuditEntryOut(BaseModel):
     action: str = Field(description="create, update, retire, verify, link, unlink, revoke, resolve (a problem "
                                     "report), upload and upload_refused (a curated table); questioned (a source "
                                     "changed a field an edit keeps: old, the edit; new, the source's value) and "
-                                    "keep (a maintainer kept the edit), which change nothing shown.")
+                                    "keep (a maintainer kept the edit), which change nothing shown; tidy (an upgrade "
+                                    "took out of the edits what rehabmap read, never a maintainer's word: old, the "
+                                    "value laid; new, none).")
     resource_type: Literal["service", "organization", "token", "problem_report", "curated_table"]
     resource_id: str
     field: str

@@ -95,6 +95,14 @@ class InvalidEdit(DomainError):
     code = "invalid_edit"
 
 
+class StaleEdit(DomainError):
+    """An edit made to a version of the service record that is no longer the live one (`If-Match`); nothing is
+    written."""
+
+    status = 412
+    code = "precondition_failed"
+
+
 class QuestionNotFound(DomainError):
     """A maintainer keeps an edit no source has questioned (`rehabmap.maintain.overlay.Overlay.open_questions`)."""
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import AppState, State
@@ -20,17 +20,20 @@ from api.maintain_schemas import (
     DueListOut,
     DueOut,
     EditOut,
+    GenderIn,
     HsdsAuditOut,
     HsdsMetadataOut,
     KeptOut,
     LinkIn,
     MeOut,
+    NeedIn,
     OrganisationIn,
     OrganisationOut,
     QuestionedListOut,
     QuestionedOut,
     QuestionOut,
     RetireIn,
+    ServiceHeldOut,
     ServiceIn,
     ServicePatchIn,
 )
@@ -40,7 +43,7 @@ from api.schemas import ServiceOut, error_responses
 from rehabmap.errors import DirectoryUnavailable, ServiceNotFound
 from rehabmap.maintain.audit import hsds_metadata
 from rehabmap.maintain.auth import Principal, Role
-from rehabmap.maintain.edits import MAINTAINER_ROLES, Editor
+from rehabmap.maintain.edits import MAINTAINER_ROLES, Editor, version_of
 from rehabmap.maintain.freshness import due_for_verification
 from rehabmap.maintain.organisations import Organisation
 from rehabmap.maintain.retirement import retirement
@@ -110,11 +113,30 @@ ServiceId = Annotated[str, Path(max_length=300, description="rehabmap id, e.g. s
                                 openapi_examples={"sample": {"value": "sample:leeds-recovery-college"}})]
 
 
-def _edit(state: AppState, result: tuple[Any, list[str]]) -> EditOut:
-    """The service as written, with when and why it was retired when it is (as GET /services/{id} says)."""
-    service, changed = result
+IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=500, description=(
+    "The version (ETag) of the record this change was made from (GET /maintain/services/{id}, or an edit's "
+    "reply): if the record has changed since, nothing is written (412). Send it with a PATCH of needs_met or "
+    "needs_not_met, which replaces the whole lists."))]
+_STALE: dict[int | str, dict[str, Any]] = {412: _doc(
+    "The record changed since the version in If-Match; nothing was written.", "precondition_failed",
+    "'cqc:1-123' has changed since you read it (a maintainer's edit or a sync), so this change was not made: … "
+    "GET /maintain/services/cqc:1-123 for the record as it is now and its ETag …")}
+
+
+def _held(state: AppState, service: Service, response: Response) -> ServiceHeldOut:
+    """The service with when and why it was retired when it is (as GET /services/{id} says), and its version
+    (also the ETag header)."""
     out = ServiceOut.of(service, state.today(), verify_after_days=state.settings.verify_after_days)
-    return EditOut(service=out.retired(retirement(state.directory, service)), changed=changed)
+    version = version_of(service)
+    response.headers["ETag"] = f'"{version}"'
+    return ServiceHeldOut(service=out.retired(retirement(state.directory, service)), version=version)
+
+
+def _edit(state: AppState, result: tuple[Service, list[str]], response: Response) -> EditOut:
+    """The service as written (`_held`) and the fields the request changed."""
+    service, changed = result
+    held = _held(state, service, response)
+    return EditOut(service=held.service, version=held.version, changed=changed)
 
 
 @contextmanager
@@ -144,40 +166,80 @@ def me(caller: Caller, state: State) -> MeOut:
 @router.post("/services", response_model=EditOut, status_code=201, summary="Add a service",
              responses={409: _doc("A service with that id exists.", "service_exists",
                                   "There is already a service with id 'directory:x'.")})
-def create_service(body: ServiceIn, caller: Caller, state: State) -> EditOut:
+def create_service(body: ServiceIn, caller: Caller, state: State, response: Response) -> EditOut:
     """Maintainers and admins. The new service is live at once, audited field by field, and kept through
     every re-import. Its areas come from its point; its capacity date defaults to today."""
-    return _edit(state, _editor(state).create(caller, body.given(), state.today()))
+    return _edit(state, _editor(state).create(caller, body.given(), state.today()), response)
 
 
-@router.patch("/services/{service_id:path}", response_model=EditOut, summary="Change a service")
-def update_service(service_id: ServiceId, body: ServicePatchIn, caller: Caller, state: State,
-                   request: Request) -> EditOut:
+@router.put("/services/{service_id:path}/needs/{need}", response_model=EditOut, responses=_STALE,
+            summary="State one need of a service")
+def state_need(service_id: ServiceId, need: Annotated[str, Path(max_length=60, description=(
+                   "The need's code (as in needs_met), or language:<ISO 639 code>; not a gender need: PUT "
+                   ".../gender."), openapi_examples={"autism": {"value": "autism"}})],
+               body: NeedIn, caller: Caller, state: State, request: Request, response: Response,
+               if_match: IfMatch = None) -> EditOut:
+    """Maintainers and admins: the service takes people with the need, does not, or says nothing of it, laid
+    over the record as it is when the change is made, so two maintainers (or a maintainer and a sync) stating
+    two needs at once both count, as two PATCHes of the whole lists would not. Audited as an edit of the
+    stated lists; confirms a need read from its listing."""
+    with _unshown_explained(request, service_id):
+        return _edit(state, _editor(state).state_need(caller, service_id, need, body.takes, if_match=if_match),
+                     response)
+
+
+@router.put("/services/{service_id:path}/gender", response_model=EditOut, responses=_STALE,
+            summary="State whom a service takes")
+def state_gender(service_id: ServiceId, body: GenderIn, caller: Caller, state: State, request: Request,
+                 response: Response, if_match: IfMatch = None) -> EditOut:
+    """Maintainers and admins: men only, women only, women and men, or not stated; the three gender needs follow
+    from it and nothing else changes. Confirms or corrects the gender read from its listing (a guess that never
+    leaves a person out): stated, a match leaves out a single-gender service for the other gender."""
+    with _unshown_explained(request, service_id):
+        return _edit(state, _editor(state).state_gender(caller, service_id, body.gender, if_match=if_match),
+                     response)
+
+
+@router.get("/services/{service_id:path}", response_model=ServiceHeldOut, summary="A service and its version")
+def service(service_id: ServiceId, caller: Caller, state: State, request: Request,
+            response: Response) -> ServiceHeldOut:
+    """The service as the live index holds it, and its version (also the ETag header) to send in If-Match with
+    a change made from it. Maintainers and admins, or a provider for its own services."""
+    with _unshown_explained(request, service_id):
+        return _held(state, _editor(state).editable(caller, service_id), response)
+
+
+@router.patch("/services/{service_id:path}", response_model=EditOut, responses=_STALE, summary="Change a service")
+def update_service(service_id: ServiceId, body: ServicePatchIn, caller: Caller, state: State, request: Request,
+                   response: Response, if_match: IfMatch = None) -> EditOut:
     """Maintainers and admins may change any field shown; a provider only capacity, accepting referrals
     and contact details, of its own organisation's services. The result must be a valid service record,
     or nothing is written (422 naming the field). Each changed field is audited; the change is live at
-    once and survives re-imports."""
+    once and survives re-imports. needs_met and needs_not_met replace the whole lists: send If-Match with the
+    version they were read at (a change since is a 412), or state one need with PUT .../needs/{need}."""
     with _unshown_explained(request, service_id):
-        return _edit(state, _editor(state).update(caller, service_id, body.given(), state.today()))
+        return _edit(state, _editor(state).update(caller, service_id, body.given(), state.today(),
+                                                  if_match=if_match), response)
 
 
 @router.post("/services/{service_id:path}/retire", response_model=EditOut, summary="Retire a service")
-def retire_service(service_id: ServiceId, caller: Caller, state: State, request: Request,
+def retire_service(service_id: ServiceId, caller: Caller, state: State, request: Request, response: Response,
                    body: Annotated[RetireIn | None, Body()] = None) -> EditOut:  # None: an older client, told
     """Maintainers and admins, saying why (`reason`, required since 2026-12: a request without it is refused,
     400, naming the field): the service becomes inactive and leaves every search; its page and the answer's
     `retired_reason` give the reason. It stays in the index (and the audit log), and PATCH with status
     'active' brings it back."""
     with _unshown_explained(request, service_id):
-        return _edit(state, _editor(state).retire(caller, service_id, body.reason if body else None))
+        return _edit(state, _editor(state).retire(caller, service_id, body.reason if body else None), response)
 
 
 @router.post("/services/{service_id:path}/verify", response_model=EditOut, summary="Mark a service verified today")
-def verify_service(service_id: ServiceId, caller: Caller, state: State, request: Request) -> EditOut:
+def verify_service(service_id: ServiceId, caller: Caller, state: State, request: Request,
+                   response: Response) -> EditOut:
     """Stamps `last_verified` with today's date (audited). Maintainers and admins, or a provider for its
     own services."""
     with _unshown_explained(request, service_id):
-        return _edit(state, _editor(state).verify(caller, service_id, state.today()))
+        return _edit(state, _editor(state).verify(caller, service_id, state.today()), response)
 
 
 @router.get("/questioned", response_model=QuestionedListOut, summary="Edits a source has since changed")

@@ -23,6 +23,9 @@ from rehabmap.maintain.database import Connection, Database, iso
 # a maintainer's answer, keeping the edit: nothing in the directory changed, so neither is HSDS metadata.
 QUESTIONED = "questioned"
 KEPT = "keep"
+# An upgrade took out of the maintainers' edits what was never their word (`overlay.unlay_readings`): nothing shown
+# changes until the record is read again.
+TIDIED = "tidy"
 # A maintainer's reason (a review's rejection, a retirement), as a person wrote it: kept in the audit log.
 REASON_MAX = 500
 
@@ -160,7 +163,7 @@ def hsds_metadata(entry: AuditEntry) -> dict[str, Any] | None:
     publishes); `resource_id` is the service's id in the Open Referral feed. None for other entries."""
     from rehabmap.oruk import service_uuid
 
-    if entry.resource_type != "service" or entry.action in (QUESTIONED, KEPT) or entry.old == entry.new:
+    if entry.resource_type != "service" or entry.action in (QUESTIONED, KEPT, TIDIED) or entry.old == entry.new:
         return None  # not a change of what is shown (a need list laid as it stands beside the other's edit)
     return {
         "id": entry.uuid, "resource_id": service_uuid(entry.resource_id), "resource_type": "service",

@@ -19,6 +19,7 @@ committed while it was building are then laid over the new index before the lock
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import unicodedata
@@ -30,16 +31,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import ValidationError
 
 from geodata.errors import GeodataError
-from rehabmap.errors import DomainError, Forbidden, InvalidEdit, QuestionNotFound, ServiceExists, ServiceNotFound
+from rehabmap.errors import (DomainError, Forbidden, InvalidEdit, QuestionNotFound, ServiceExists, ServiceNotFound,
+                             StaleEdit)
 from rehabmap.index.base import IndexBackend, LiveWriter, RecordWriter, overlay_record
 from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.maintain.audit import KEPT, Change, given_reason
 from rehabmap.maintain.auth import PROVIDER_FIELDS, Principal, Role
-from rehabmap.maintain.overlay import OverlayEntry
-from rehabmap.maintain.readings import NEED_LISTS, READ_FIELDS, stated_needs
+from rehabmap.maintain.overlay import READ_FIELDS, OverlayEntry
+from rehabmap.maintain.readings import GENDERS, NEED_LISTS, stated_needs, with_gender
 from rehabmap.maintain.store import Directory
 from rehabmap.record import Provenance, Service
-from rehabmap.taxonomy import parse_need
+from rehabmap.taxonomy import GENDER_NEEDS, parse_need
 
 if TYPE_CHECKING:
     from geodata.areas import AreaCodes
@@ -110,6 +112,17 @@ def changes_between(before: Service | None, after: Service) -> list[Change]:
     return [Change(f, old.get(f), v) for f, v in new.items() if f not in _BOOKKEEPING and old.get(f) != v]
 
 
+def version_of(service: Service) -> str:
+    """The record's version, as the maintainers' API's ETag gives it: a digest of everything it holds, so any
+    change (a maintainer's, a sync's) makes another. Exact, never a clock: two hosts agree on it."""
+    return hashlib.blake2b(service.model_dump_json().encode(), digest_size=12).hexdigest()
+
+
+def _versions(if_match: str) -> set[str]:
+    """The versions an `If-Match` header names (RFC 9110: a list of quoted tags, maybe weak; `*` for any)."""
+    return {tag.strip().removeprefix("W/").strip('"') for tag in if_match.split(",")}
+
+
 def _slug(text: str) -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
     return re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")[:60] or "service"
@@ -150,8 +163,11 @@ class Editor:
                 fetched_at=datetime.now(timezone.utc)).model_dump(mode="json")])
             return self._commit(principal, "create", None, validated(data))
 
-    def update(self, principal: Principal, service_id: str, fields: Mapping[str, Any],
-               today: date) -> tuple[Service, list[str]]:
+    def update(self, principal: Principal, service_id: str, fields: Mapping[str, Any], today: date, *,
+               if_match: str | None = None) -> tuple[Service, list[str]]:
+        """`if_match`: the versions (`version_of`) the caller read the record at; another is a 412 and nothing is
+        written (two whole needs lists sent from two readings would each undo the other's). A stated `gender`
+        brings its needs (`readings.with_gender`)."""
         principal.require(*ALL_ROLES, action="change services")
         if principal.role is Role.provider:
             refused = sorted(set(fields) - PROVIDER_FIELDS)
@@ -160,9 +176,11 @@ class Editor:
                                 f"ask a maintainer to change {', '.join(refused)}.", field=refused[0])
         check_needs(fields)
         with self.directory.index_lock():
-            current = self._current(principal, service_id)
+            current = self._current(principal, service_id, if_match)
             data = current.model_dump(mode="json")
             data.update(fields)
+            if "gender" in fields:
+                data = with_gender(data, fields["gender"])
             data = self._placed(data, fields)
             data = self._capacity(data, fields, today)
             return self._save(principal, "update", current, data)
@@ -178,20 +196,37 @@ class Editor:
                                 validated({**current.model_dump(mode="json"), "status": "inactive"}),
                                 noted=(Change("retired_reason", None, why),))
 
-    def state_need(self, principal: Principal, service_id: str, need: str,
-                   takes: bool | None) -> tuple[Service, list[str]]:
+    def state_need(self, principal: Principal, service_id: str, need: str, takes: bool | None, *,
+                   if_match: str | None = None) -> tuple[Service, list[str]]:
         """A maintainer's word on one need (`rehabmap.maintain.readings`): it takes people with it, it does not,
         or (None) it says nothing. Laid over the record as it is under the lock, so two maintainers confirming two
         needs at once both count, where two forms' whole lists would each undo the other's."""
-        principal.require(*MAINTAINER_ROLES, action="state a service's needs")
         try:
             need = parse_need(need)
         except DomainError as exc:
             raise InvalidEdit(exc.message, field="need") from None
+        if need in GENDER_NEEDS:
+            raise InvalidEdit(f"'{need}' follows from the service's gender: state the gender instead.", field="need")
+        return self._state(principal, service_id, if_match, lambda current: {
+            **current.model_dump(mode="json"), **stated_needs(current, {need: takes})})
+
+    def state_gender(self, principal: Principal, service_id: str, gender: str | None, *,
+                     if_match: str | None = None) -> tuple[Service, list[str]]:
+        """A maintainer's word on whom the service takes: one of `readings.GENDERS`, or (None) not stated. It
+        confirms or corrects a gender read from its listing, which it clears, as `state_need` does a need."""
+        if gender is not None and gender not in GENDERS:
+            raise InvalidEdit(f"'{gender[:40]}' is not a gender a service takes: give one of {', '.join(GENDERS)}, "
+                              "or none for not stated.", field="gender")
+        return self._state(principal, service_id, if_match,
+                           lambda current: with_gender(current.model_dump(mode="json"), gender))
+
+    def _state(self, principal: Principal, service_id: str, if_match: str | None,
+               statement: Callable[[Service], dict[str, Any]]) -> tuple[Service, list[str]]:
+        """`statement` over the record as it is under the lock: the record's JSON with the maintainer's word."""
+        principal.require(*MAINTAINER_ROLES, action="state whom a service takes")
         with self.directory.index_lock():
-            current = self._current(principal, service_id)
-            return self._save(principal, "update", current,
-                              {**current.model_dump(mode="json"), **stated_needs(current, {need: takes})})
+            current = self._current(principal, service_id, if_match)
+            return self._save(principal, "update", current, statement(current))
 
     def verify(self, principal: Principal, service_id: str, today: date) -> tuple[Service, list[str]]:
         principal.require(*ALL_ROLES, action="verify services")
@@ -225,7 +260,7 @@ class Editor:
 
     # --- steps ----------------------------------------------------------------------------------------
 
-    def _current(self, principal: Principal, service_id: str) -> Service:
+    def _current(self, principal: Principal, service_id: str, if_match: str | None = None) -> Service:
         current = self.backend.get(service_id)
         if current is None:
             raise ServiceNotFound(f"No service with id '{service_id[:80]}'.", field="service_id")
@@ -234,6 +269,12 @@ class Editor:
             raise Forbidden(f"Service '{service_id[:80]}' is not linked to your organisation "
                             f"({principal.organisation}); a provider may change only its own services.",
                             field="service_id")
+        if if_match is not None and not {"*", version_of(current)} & _versions(if_match):
+            raise StaleEdit(f"'{service_id[:80]}' has changed since you read it (a maintainer's edit or a sync), so "
+                            "this change was not made: it would undo what changed. GET /maintain/services/"
+                            f"{service_id[:80]} for the record as it is now and its ETag, make your change to that, "
+                            "and send it again with the new ETag in If-Match. To state one need or the gender "
+                            "alone, PUT .../needs/{need} or .../gender: they change nothing else.", field="If-Match")
         return current
 
     def _placed(self, data: dict[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from rehabmap.review_counts import pending_counts, read_held, write_pending
 from rehabmap.errors import DirectoryUnavailable
 from rehabmap.maintain.audit import add_change_ids
 from rehabmap.maintain.database import Connection, Database, SqliteDatabase, now
-from rehabmap.maintain.overlay import unpin_restores
+from rehabmap.maintain.overlay import unlay_readings, unpin_restores
 from rehabmap.maintain.tokens import TokenPolicy, upgrade_expiry
 
 Step = tuple[str, ...] | Callable[[Connection, TokenPolicy], None]
@@ -228,6 +228,9 @@ MIGRATIONS = (
     # indexer/sync/runner.py reprepare_due (W1, session 18): records synced before needs and the gender read from
     # a service's words were kept apart from those it states hold them merged; marked to be prepared again.
     Migration(14, "synced records are prepared again from their items", _REPREPARE, _REPREPARE),
+    # rehabmap/maintain/overlay.py (W8, session 19): edits made before what rehabmap read was kept apart from a
+    # maintainer's word laid the read fields, pinning them; taken out, audited.
+    Migration(16, "the maintainers' edits no longer lay what rehabmap read", unlay_readings, unlay_readings),
 )
 LATEST = MIGRATIONS[-1].version
 # whether the database has recorded migrations at all, per dialect (a new one has no table for them yet)

@@ -23,10 +23,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from rehabmap.maintain.audit import QUESTIONED, AuditEntry, AuditLog, Change
+from rehabmap.maintain.audit import QUESTIONED, TIDIED, AuditEntry, AuditLog, Change
 from rehabmap.maintain.database import Connection, Database, now
 
 log = logging.getLogger(__name__)
+# What rehabmap read, which follows from the source's words and the stated needs (`rehabmap.maintain.readings`):
+# never a maintainer's word, so an edit neither audits nor lays it (a confirmed need leaves it by the record's own
+# rule, `Service._consistent`), and a source's later words are read afresh under any edit.
+READ_FIELDS = ("needs_read_from_text", "needs_read_not_met", "gender_read_from_text")
 # The audit field of a sync's retirement that supersedes a maintainer's restore (its old value says whose).
 RESTORE_SUPERSEDED = "maintainer_restore_superseded"
 
@@ -213,3 +217,25 @@ def unpin_restores(conn: Connection, _policy: object = None) -> None:
         conn.execute("UPDATE sync_records SET live_revision = (SELECT max(live_revision) FROM sync_records) + 1 "
                      "WHERE service_id = ? AND status = 'retired'", (service_id,))
         log.warning("retired %s: %s (on %s); %s", " ".join(filter(None, (service_id, name))), reason, on, restore)
+
+
+def unlay_readings(conn: Connection, _policy: object = None) -> None:
+    """Migration 16: an edit made before what rehabmap read was kept apart from a maintainer's word (session 17's
+    PATCH, or its form) laid the read fields (`READ_FIELDS`) as it found them after the edit, usually emptied by
+    the need it stated: laid over every later import, they pinned the record's reading for good, so a source's new
+    words were never read again, nor an unstated need read back. They are taken out of each edited service's
+    overlay row, each with an audit row (`tidy`: old, the value it laid; new, none), and its synced record is due
+    to the live index at the next catch-up, read afresh. Nothing else is touched; running it again finds none."""
+    rows = conn.execute("SELECT service_id, fields FROM overlay WHERE created = 0 ORDER BY service_id").fetchall()
+    for service_id, stored in rows:
+        laid = json.loads(stored)
+        read = {name: laid[name] for name in READ_FIELDS if name in laid}
+        if not read:
+            continue
+        revision = AuditLog.append(conn, "rehabmap (applied on upgrade, migration 16)", TIDIED, "service", service_id,
+                                   [Change(name, value, None) for name, value in read.items()], now())
+        Overlay.yield_fields(conn, service_id, tuple(read), revision)
+        conn.execute("UPDATE sync_records SET live_revision = (SELECT max(live_revision) FROM sync_records) + 1 "
+                     "WHERE service_id = ?", (service_id,))
+        log.warning("%s: took %s out of its maintainers' edits (what rehabmap read, never theirs to keep)",
+                    service_id, ", ".join(read))

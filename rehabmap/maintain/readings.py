@@ -7,48 +7,60 @@ with the maintainer's name like every other; and the two lists are one word of t
 (`NEED_LISTS`, `rehabmap.maintain.edits.Editor`), so a source that later states the need the other way is
 "questioned" as any field a source changes under an edit.
 
-The gender a listing's words suggest (`Service.gender_read_from_text`, W1 this session) is the next kind of
-reading: a `Reading` whose confirmation sets `gender` (a statement, which clears the read one), listed by
-`readings` beside the needs. The three gender needs its read gender derives into the read lists are left out of
-`readings`, as they are of the stated ones a maintainer chooses one by one: a gender is confirmed as a gender.
+The gender a listing's words suggest (`Service.gender_read_from_text`) is the other kind of reading: a `Reading`
+whose confirmation states `gender` (which clears the read one), listed by `readings` before the needs. A gender is
+confirmed, stated or unstated as a gender (`with_gender`), never as its three needs: the record derives those from
+a stated gender, and they are left out of the needs read and stated one by one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, get_args
 
-from rehabmap.explanation import without_gender
-from rehabmap.record import Service
+from rehabmap.explanation import GENDER_WORDS, without_gender
+from rehabmap.record import Gender, Service
 from rehabmap.taxonomy import GENDER_NEEDS, NEED_LABELS, need_label
 
-NEED_LISTS = ("needs_met", "needs_not_met")
-# What rehabmap read, which follows from the source's words and the stated needs: never a maintainer's word, so an
-# edit neither audits nor lays it (a confirmed need leaves it by the record's own rule, `Service._consistent`),
-# and a source's later words are read afresh under any edit. (`gender_read_from_text` is W1's, merging this session.)
-READ_FIELDS = ("needs_read_from_text", "needs_read_not_met", "gender_read_from_text")
+# The two stated lists, one word of a maintainer's, each with its name as the keepers' pages say it.
+NEED_LISTS = {"needs_met": "Needs it takes", "needs_not_met": "Needs it does not take"}
 # The needs a maintainer states one by one. The gender needs follow from the record's gender, never stated apart.
 STATED_ONE_BY_ONE = tuple(code for code in NEED_LABELS if code not in GENDER_NEEDS)
+GENDERS: tuple[Gender, ...] = get_args(Gender)
+_GENDER_LABELS: dict[str, str] = {str(gender): words for gender, words in GENDER_WORDS.items()}
 
 
 @dataclass(frozen=True)
 class Reading:
-    """One need read from a service's listing, not confirmed."""
+    """One need, or the gender, read from a service's listing, not confirmed."""
 
-    need: str
+    need: str  # the need's code; for the gender read, the gender (`is_gender`)
     words: str  # the listing's words that suggested it
-    takes: bool  # what the words suggest: that it takes people with the need, or may not
+    takes: bool  # what the words suggest: that it takes people with the need, or may not (a gender: True)
+    is_gender: bool = False
 
     @property
     def label(self) -> str:
-        return need_label(self.need)
+        """The need's name, or the gender as the public pages say who a service takes ("Women only")."""
+        return _GENDER_LABELS[self.need] if self.is_gender else need_label(self.need)
 
 
 def readings(service: Service) -> list[Reading]:
-    """What its listing suggests it takes, then what it suggests it may not, each in the order of the labels."""
+    """The gender its listing suggests, then what it suggests it takes, then what it suggests it may not, each in
+    the order of the labels."""
+    gender = [Reading(g, w, True, is_gender=True) for g, w in service.gender_read_from_text.items()]
     read = [Reading(n, w, True) for n, w in without_gender(service.needs_read_from_text).items()]
     read_not = [Reading(n, w, False) for n, w in without_gender(service.needs_read_not_met).items()]
-    return sorted(read, key=lambda r: r.label) + sorted(read_not, key=lambda r: r.label)
+    return gender + sorted(read, key=lambda r: r.label) + sorted(read_not, key=lambda r: r.label)
+
+
+def with_gender(data: Mapping[str, Any], gender: str | None) -> dict[str, Any]:
+    """A record's JSON with `gender` stated (None: not stated). Its gender needs leave both stated lists: a stated
+    gender derives them again (`Service._consistent`), and a gender unstated must leave none behind to say it
+    still (a men-only unit's "does not take women" would go on hiding it from a woman)."""
+    return {**data, "gender": gender,
+            **{name: [n for n in data.get(name) or () if n not in GENDER_NEEDS] for name in NEED_LISTS}}
 
 
 def stated(service: Service | None, need: str) -> bool | None:

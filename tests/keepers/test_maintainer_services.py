@@ -7,6 +7,7 @@ provider or a forged form changes nothing."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import unquote_plus
 
 import pytest
 from playwright.sync_api import expect
@@ -16,6 +17,7 @@ from tests.keepers.maintainer_browser import signed_in_page
 from tests.web.test_browser import axe, shot
 
 AIRE = "sample:aire-valley-rehabilitation-unit"
+GENDERS = {"female_only", "male_only", "mixed_gender"}
 FIND_NEAR_LEEDS = "/find/peer-support?where=LS9+7TF"
 
 
@@ -36,6 +38,42 @@ def test_an_edit_writes_only_the_fields_changed_and_is_audited(keepers):
     changes = [(field, new) for action, field, _, new in audit_of(keepers, AIRE) if action == "update"]
     assert sorted(f for f, _ in changes) == ["capacity", "capacity_as_of", "phone"]
     assert ("phone", "0113 496 0000") in changes and ("capacity", "limited") in changes
+    # whom it takes: chosen on the form (before, only the API could state it), then not stated again, which takes
+    # its gender needs out of both lists (a PATCH of gender null left them saying it still)
+    for gender, met, not_met in (("male_only", {"male_only"}, {"female_only", "mixed_gender"}), ("", set(), set())):
+        form = client.get(f"/keepers/services/{AIRE}")
+        values = {**_inputs(form.text), "csrf": csrf_of(form.text), "gender": gender}
+        answer = client.post(f"/keepers/services/{AIRE}", data=values)
+        assert answer.status_code == 303
+        said = unquote_plus(answer.headers["location"])
+        assert "Saved: Needs it takes, Needs it does not take, Who it takes." in said
+        shown = client.get(f"/services/{AIRE}").json()
+        assert shown["gender"] == (gender or None)
+        assert ({*shown["needs_met"]} & GENDERS, {*shown["needs_not_met"]} & GENDERS) == (met, not_met)
+        if gender:  # a page from before the choice, which does not send it, leaves it as it was
+            form = client.get(f"/keepers/services/{AIRE}")
+            values = {k: v for k, v in _inputs(form.text).items() if k != "gender"} | {"csrf": csrf_of(form.text)}
+            saved = client.post(f"/keepers/services/{AIRE}", data={**values, "phone": "0113 496 0001"})
+            assert saved.status_code == 303
+            assert client.get(f"/services/{AIRE}").json()["gender"] == gender
+    assert 'id="gender-4" name="gender" type="radio" value="" checked' in client.get(f"/keepers/services/{AIRE}").text
+    # a form opened before another maintainer's word: before, saving it sent that need back as the form had shown
+    # it, undoing the other's confirmation unseen
+    stale = client.get(f"/keepers/services/{AIRE}")
+    other = keepers.client()
+    keepers.sign_in(other, "admin")
+    confirm = other.get(f"/keepers/services/{AIRE}")
+    assert other.post(f"/keepers/services/{AIRE}/needs", data={"csrf": csrf_of(confirm.text), "need": "older_adult",
+                                                               "takes": "no"}).status_code == 303
+    refused = client.post(f"/keepers/services/{AIRE}", data={**_inputs(stale.text), "csrf": csrf_of(stale.text),
+                                                             "phone": "0113 496 0002"})
+    assert refused.status_code == 409 and "changed this service while you had this page open" in refused.text
+    shown = client.get(f"/services/{AIRE}").json()
+    assert "older_adult" in shown["needs_not_met"] and shown["phone"] == "0113 496 0001", "nothing undone or saved"
+    again = {**_inputs(refused.text), "csrf": csrf_of(refused.text), "phone": "0113 496 0002"}
+    assert again["need-older_adult"] == "no", "shown as it now is"
+    assert client.post(f"/keepers/services/{AIRE}", data=again).status_code == 303
+    assert client.get(f"/services/{AIRE}").json()["phone"] == "0113 496 0002"
 
 
 def test_a_maintainer_writes_a_description_and_a_longer_one_survives_other_edits(keepers):
@@ -65,11 +103,17 @@ def test_a_provider_and_a_forged_form_change_nothing(keepers):
     maintainer = keepers.client()
     keepers.sign_in(maintainer, "maintainer")
     assert maintainer.post(f"/keepers/services/{AIRE}/retire", data={"csrf": "f" * 64}).status_code == 403
+    for action in ("gender", "needs"):  # a gender or need confirmed only by a maintainer, from the form itself
+        assert maintainer.post(f"/keepers/services/{AIRE}/{action}", data={"csrf": "f" * 64, "gender": "male_only",
+                                                                           "need": "autism", "takes": "yes"}
+                               ).status_code == 403
+        assert provider.post(f"/keepers/services/{AIRE}/{action}", data={"gender": "male_only"}).status_code == 403
     assert [a for a in audit_of(keepers, AIRE) if a[0] != "link"] == []  # (the setup linked it to its owner)
 
 
 def _inputs(html: str) -> dict[str, str]:
-    """The text inputs and selected options of the service form, as a browser would send them."""
+    """The text inputs, selected options, checked radios and the version of the service form, as a browser would
+    send them."""
     import re
     from html import unescape
 
@@ -80,8 +124,8 @@ def _inputs(html: str) -> dict[str, str]:
         values[name] = chosen.group(1) if chosen else ""
     for name, text in re.findall(r'<textarea[^>]* name="([^"]+)"[^>]*>(.*?)</textarea>', html, re.S):
         values[name] = unescape(text)
-    checked = re.search(r'name="accepting_referrals" type="radio" value="([^"]*)" checked', html)
-    values["accepting_referrals"] = checked.group(1) if checked else ""
+    values.update(re.findall(r'name="([^"]+)" type="radio" value="([^"]*)" checked', html))  # each group's choice
+    values.update(re.findall(r'<input type="hidden" name="(version)" value="([^"]*)">', html))  # the form's own
     return values
 
 

@@ -17,7 +17,7 @@ from tests.keepers.maintainer_browser import signed_in_page
 from tests.sync.replay import Replay, running
 from tests.sync.store_fixtures import FIELD_HOUSE, index_record, rehabmap, serving, table_rows
 from tests.sync.test_maintainers_word import DOVETAIL, DOVETAIL_ID, MAINTAINER, maintainer_token
-from tests.web.test_browser import axe
+from tests.web.test_browser import axe, tab_to
 
 ASHTON_ID = "cqc:1-112816741"  # Ashton Lodge Residential Home
 TODAY = f"{date.today().day} {date.today():%B %Y}"  # as the public pages say a date
@@ -55,7 +55,9 @@ was sent as a change from the record's empty text to none.)"""
     replay.cqc.deregister(DOVETAIL, date(2026, 11, 30))
     ashton = replay.cqc.records[ASHTON_ID.split(":", 1)[1]]
     # CQC now registers it for autism, which the maintainer said it does not take; its other name reads as a need
-    replay.cqc.alter(ASHTON_ID.split(":", 1)[1], mainPhoneNumber="01613300000", alsoKnownAs="no step-free access",
+    # and a gender
+    replay.cqc.alter(ASHTON_ID.split(":", 1)[1], mainPhoneNumber="01613300000",
+                     alsoKnownAs="no step-free access, women only",
                      specialisms=[*ashton["specialisms"], {"name": "Caring for adults with autism"}])
     # two of its six homes changed: above the 25% a run applies unasked
     assert rehabmap(home, data_dir, replay, "sync", "cqc", "--max-change", "0.5").returncode == 0
@@ -90,18 +92,38 @@ was sent as a change from the record's empty text to none.)"""
         assert (f"Needs it takes: on {TODAY} the source gave Autism, Older adult; the edit shows Older adult"
                 in questioned)
         assert page.get_by_label("Phone (optional)").input_value() == "0161 000 0001"
-        read = page.locator("#read-needs tbody tr td").all_inner_texts()[:3]
-        assert read == ["Step-free access", "‘no step-free’", "it may not take people with this need"]
+        read = page.locator("#read-needs tbody tr td").all_inner_texts()
+        # before, the gender read could be neither confirmed nor corrected here
+        assert read[:3] == ["Who it takes", "‘women only’", "it takes women only"] and read[3] == "Confirm women only"
+        assert read[4:7] == ["Step-free access", "‘no step-free’", "it may not take people with this need"]
+        assert page.locator("#gender-hint").inner_text() == ("Its listing suggests women only (‘women only’): not "
+                                                             "confirmed. Confirm it above, or choose here.")
+        assert page.get_by_role("group", name="Who it takes").get_by_label("Not stated").is_checked()
         assert axe(page, axe_source) == []
         page.get_by_role("button", name="Confirm it does not take Step-free access").click()
         assert "Confirmed: it does not take Step-free access." in page.locator("main").inner_text()
-        assert page.locator("#read-needs").count() == 0
+        assert page.locator("#read-needs tbody tr").count() == 1, "the gender read is left"
         assert page.get_by_role("group", name="Step-free access").get_by_label("Does not take").is_checked()
         assert "Needs it takes" in page.locator("#questioned").inner_text(), "its needs not yet answered"
         assert axe(page, axe_source) == []
         page.get_by_role("button", name="Keep the edits").click()
         assert "Kept: Needs it takes, phone." in page.locator("main").inner_text()
         assert page.locator("#questioned").count() == 0
+        page.set_viewport_size({"width": 320, "height": 800})  # the gender confirmed from the keyboard alone
+        assert page.evaluate("document.documentElement.scrollWidth") <= 320, "its table and form fit a phone"
+        tab_to(page, "#read-needs button[name=gender]")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert "Confirmed: it takes women only." in page.locator("main").inner_text()
+        assert page.locator("#read-needs").count() == 0
+        assert page.get_by_role("group", name="Who it takes").get_by_label("Women only").is_checked()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 320
+        assert axe(page, axe_source) == []
+        page.goto(f"{url}/service/{ASHTON_ID}")  # the public page says it as stated, not as a guess
+        who = page.locator("main").inner_text()
+        assert "Who it takes\nWomen only" in who or "Who it takes\tWomen only" in who, who
+        assert "suggests it takes women only" not in who
+        page.set_viewport_size({"width": 1100, "height": 900})
 
         page.goto(f"{url}/keepers/services")
         assert page.locator("#questioned").count() == 0 and page.locator("#taken-back").count() == 1
@@ -114,16 +136,23 @@ was sent as a change from the record's empty text to none.)"""
         assert axe(page, axe_source) == []
         page.get_by_role("link", name="Decide it in the review queue").click()
         assert page.get_by_role("heading", level=1).inner_text() == "Field House"
+        item = page.locator("main").inner_text()
+        assert f"State\tawaiting review since {TODAY}" in item, "before: 'State\tpending'"
+        assert page.locator("#unshown").inner_text().startswith(
+            "Not in any search or on the public pages: it awaits review, as its source does not name its type;")
     ashton = index_record(home, ASHTON_ID)
     assert ashton["phone"] == "0161 000 0001"
-    assert (ashton["needs_met"], ashton["needs_not_met"]) == (["older_adult"], ["autism", "step_free_access"])
+    assert (ashton["needs_met"], ashton["needs_not_met"]) == (
+        ["female_only", "older_adult"], ["autism", "male_only", "mixed_gender", "step_free_access"])
+    assert (ashton["gender"], ashton["gender_read_from_text"]) == ("female_only", {})
     assert ashton["needs_read_not_met"] == {}, "confirmed: stated, no longer read"
     updates = table_rows(home / "directory.sqlite", "SELECT actor, field, new FROM audit WHERE resource_id = ? AND "
-                         "action = 'update'", ASHTON_ID)
-    assert {field for _, field, _ in updates} == {"phone", "needs_met", "needs_not_met"}, "no read need's row"
-    confirmed = [r for r in updates if "step_free" in r[2]]
-    assert confirmed == [(f"{MAINTAINER} (token {token.split('_')[1]})", "needs_not_met",
-                          '["autism", "step_free_access"]')]
+                         "action = 'update' ORDER BY id", ASHTON_ID)
+    assert {field for _, field, _ in updates} == {"phone", "needs_met", "needs_not_met", "gender"}, "no read's row"
+    stated = [r for r in updates if r[1] in ("needs_not_met", "gender")]
+    assert stated == [(f"{MAINTAINER} (token {token.split('_')[1]})", field, new) for field, new in (
+        ("needs_not_met", '["autism"]'), ("needs_not_met", '["autism", "step_free_access"]'),
+        ("needs_not_met", '["autism", "male_only", "mixed_gender", "step_free_access"]'), ("gender", '"female_only"'))]
 
 
 def test_the_review_queue_shows_a_decision_whose_evidence_the_source_changed(tmp_path, cqc_synced_home, data_dir,

@@ -124,6 +124,9 @@ class AppClient:
     def patch(self, path: str, **kwargs) -> httpx.Response:
         return self.request("PATCH", path, **kwargs)
 
+    def put(self, path: str, **kwargs) -> httpx.Response:
+        return self.request("PUT", path, **kwargs)
+
     def delete(self, path: str, **kwargs) -> httpx.Response:
         return self.request("DELETE", path, **kwargs)
 

@@ -329,3 +329,55 @@ def test_a_catchment_polygon_nested_too_deeply_is_a_4xx_naming_it(api, site, dep
     if reply.status_code == 422:
         assert reply.json()["error"]["field"] == "service_area.polygon"
     assert site.directory.overlay.get(service_id) is None
+
+
+def test_one_need_or_the_gender_is_stated_alone_and_a_stale_whole_list_patch_is_refused(api, site):
+    """Two maintainers read the same record. Before, the second's PATCH of the whole needs lists undid the first's
+    need, said nothing, and the gender could only be stated with the lists left saying the old one (a men-only
+    unit "not stated" still did not take women). Now a need and the gender are each stated alone, and a PATCH made
+    from a version the record has left is a 412 that says what to do, nothing written."""
+    service_id, auth = "sample:seacroft-community-rehabilitation-unit", site.auth("maintainer")
+    read = api.get(f"/maintain/services/{service_id}", headers=auth)
+    assert read.status_code == 200, read.text
+    version, needs_met = read.json()["version"], read.json()["service"]["needs_met"]
+    assert read.headers["etag"] == f'"{version}"'
+    assert "autism" not in needs_met + read.json()["service"]["needs_not_met"]
+
+    first = api.put(f"/maintain/services/{service_id}/needs/autism", headers=auth, json={"takes": True})
+    assert first.status_code == 200, first.text
+    assert first.json()["changed"] == ["needs_met"] and first.json()["version"] != version
+    assert first.headers["etag"] == f'"{first.json()["version"]}"'
+    rows = len(audit_rows(site, service_id))
+    stale = api.patch(f"/maintain/services/{service_id}", headers={**auth, "If-Match": f'"{version}"'},
+                      json={"needs_met": [*needs_met, "older_adult"]})
+    assert stale.status_code == 412, stale.text
+    error = stale.json()["error"]
+    assert (error["code"], error["field"]) == ("precondition_failed", "If-Match")
+    assert "has changed since you read it" in error["message"] and "PUT .../needs/{need}" in error["message"]
+    assert len(audit_rows(site, service_id)) == rows and "older_adult" not in index_doc(site, service_id)["needs_met"]
+    second = api.put(f"/maintain/services/{service_id}/needs/older_adult", headers=auth, json={"takes": False})
+    assert second.status_code == 200, second.text
+    assert "autism" in second.json()["service"]["needs_met"], "the first maintainer's need stands"
+    assert "older_adult" in second.json()["service"]["needs_not_met"]
+    fresh = api.patch(f"/maintain/services/{service_id}", headers={**auth, "If-Match": second.headers["etag"]},
+                      json={"needs_met": [n for n in second.json()["service"]["needs_met"] if n != "autism"]})
+    assert fresh.status_code == 200 and fresh.json()["changed"] == ["needs_met"], fresh.text
+
+    men = api.put(f"/maintain/services/{service_id}/gender", headers=auth, json={"gender": "male_only"})
+    assert men.status_code == 200, men.text
+    shown = men.json()["service"]
+    assert shown["gender"] == "male_only" and "male_only" in shown["needs_met"]
+    assert {"female_only", "mixed_gender"} <= set(shown["needs_not_met"])
+    unstated = api.put(f"/maintain/services/{service_id}/gender", headers=auth, json={"gender": None})
+    shown = unstated.json()["service"]
+    assert shown["gender"] is None
+    assert not {"female_only", "male_only", "mixed_gender"} & {*shown["needs_met"], *shown["needs_not_met"]}, \
+        "no gender need left behind to say it still"
+    rows = audit_rows(site, service_id)
+    assert (rows[-1].field, rows[-1].old, rows[-1].new) == ("gender", "male_only", None)
+    assert api.put(f"/maintain/services/{service_id}/needs/female_only", headers=auth,
+                   json={"takes": True}).json()["error"]["field"] == "need"
+    refused = api.put(f"/maintain/services/{service_id}/gender", headers=site.auth("provider_a"),
+                      json={"gender": "female_only"})
+    assert refused.status_code == 403, refused.text
+    assert audit_rows(site, service_id) == rows

@@ -125,3 +125,59 @@ def test_a_store_opens_and_reads_while_a_writer_holds_it(tmp_path, data_dir):
         writer.execute("INSERT INTO meta VALUES ('a writer', 'mid-transaction')")
         opened = Directory.from_settings(settings)
         assert [e.new for e in opened.audit.entries()[0]] == ["Aire Trust (fictional)"]
+
+
+def test_an_old_edit_that_laid_what_rehabmap_read_lets_it_go_on_upgrade(fresh_site, monkeypatch, caplog):
+    """The old state, made by the old code path (session 17's Editor, which compared and laid the read fields as any
+    other): a maintainer stated a need rehabmap had read from a service's words, and the edit laid the reading as
+    it then was, emptied, over every later import, so a need the source's new words suggested was never shown.
+    Migration 16 takes the read fields out of the edits, with an audit row, and changes nothing else; run again, it
+    finds nothing."""
+    from rehabmap.index.base import overlay_record
+    from rehabmap.maintain import edits
+    from rehabmap.maintain.audit import hsds_metadata
+    from search.embedded import EmbeddedIndex, EmbeddedWriter
+    from tests.maintain.conftest import AppClient, make_app
+    from web.keepers.maintainer_history import cells
+
+    site, service_id = fresh_site, "sample:bodmin-rehabilitation-unit"
+    read = {"needs_read_from_text": {"autism": "autistic adults"}, "needs_read_not_met": {"older_adult": "under 65"}}
+    EmbeddedWriter(site.home / "index.sqlite").upsert({service_id: read})  # as a sync reads its words
+    imported = EmbeddedIndex(site.home / "index.sqlite").get(service_id)
+    assert imported is not None and imported.needs_read_from_text == read["needs_read_from_text"]
+    with monkeypatch.context() as old_code:
+        old_code.setattr(edits, "_BOOKKEEPING", frozenset({"provenance", "field_sources"}))
+        reply = AppClient(make_app(site.settings)).patch(
+            f"/maintain/services/{service_id}", headers=site.auth("maintainer"),
+            json={"needs_met": [*imported.needs_met, "autism"], "phone": "01208 000 001"})
+    assert reply.status_code == 200, reply.text
+    pinned = site.directory.overlay.get(service_id)
+    assert pinned is not None and pinned.fields["needs_read_from_text"] == {}, "the old code path's state"
+    # the source's words now suggest a second need: laid over them, the old edit hides it
+    newer = imported.model_copy(update={"needs_read_from_text": {**read["needs_read_from_text"],
+                                                                 "sensory_adapted": "quiet rooms"}})
+    assert overlay_record(newer, pinned.fields).needs_read_from_text == {}
+    with open_database(fresh_site.settings).transaction() as conn:  # a store this rehabmap has not yet opened
+        conn.execute("DELETE FROM schema_migrations WHERE version = 16")
+    audit_before = site.directory.audit.entries(resource_id=service_id, limit=1000)[0]
+
+    with caplog.at_level("WARNING", logger="rehabmap.maintain.overlay"):
+        upgraded = Directory.from_settings(site.settings)
+
+    entry = upgraded.overlay.get(service_id)
+    assert entry is not None and {k: v for k, v in pinned.fields.items() if k != "needs_read_from_text"} == entry.fields
+    assert overlay_record(newer, entry.fields).needs_read_from_text == {"sensory_adapted": "quiet rooms"}
+    after = upgraded.audit.entries(resource_id=service_id, limit=1000)[0]
+    assert after[:len(audit_before)] == audit_before
+    [tidied] = after[len(audit_before):]
+    assert (tidied.actor, tidied.action, tidied.field, tidied.old, tidied.new) == (
+        "rehabmap (applied on upgrade, migration 16)", "tidy", "needs_read_from_text", {}, None)
+    assert hsds_metadata(tidied) is None, "nothing shown changed: not HSDS metadata"
+    assert cells(tidied) == ("Needs its listing mentions", "none, kept by an edit",
+                             "read from its listing's words again: never a maintainer's word"), "the history's row"
+    assert f"{service_id}: took needs_read_from_text out of its maintainers' edits" in caplog.text
+    with open_database(site.settings).transaction() as conn:
+        conn.execute("DELETE FROM schema_migrations WHERE version = 16")
+    again = Directory.from_settings(site.settings)
+    assert again.audit.entries(resource_id=service_id, limit=1000)[0] == after
+    assert again.overlay.get(service_id) == entry

@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
-from rehabmap.maintain.audit import AuditEntry
+from rehabmap.maintain.audit import TIDIED, AuditEntry
 from rehabmap.maintain.overlay import RESTORE_SUPERSEDED, Restore
 from web.keepers.maintainer_review import MAINTAINERS
 from web.keepers.maintainer_services import HISTORY, service_path
@@ -22,11 +22,15 @@ LIMIT = 1000
 def cells(entry: AuditEntry) -> tuple[str, str, str]:
     """Its field, before and after as a maintainer reads them. The row a source's retirement logs beside its
     status row, naming the maintainer's restore it took back, is said in words: its value is a record of who
-    restored it and when, not a field's value; a row that changes nothing says so."""
+    restored it and when, not a field's value; a row that changes nothing says so, as does an upgrade's taking
+    what rehabmap read out of the edits."""
     if entry.field == RESTORE_SUPERSEDED:
         restore = Restore.logged(entry.old)
         return ("a maintainer's restore", f"{restore.by} had restored it on {long_date(restore.on)}",
                 "taken over by its source's later retirement")
+    if entry.action == TIDIED:  # migration 16: what an older rehabmap's edit laid of what it read
+        return (field_name(entry.field), f"{field_value(entry.field, entry.old)}, kept by an edit",
+                "read from its listing's words again: never a maintainer's word")
     after = field_value(entry.field, entry.new)
     if entry.old == entry.new:  # a need list laid as it stands beside an edit of the other (`readings.NEED_LISTS`)
         after = f"{after} (as it was: stated with the other list)"

@@ -161,7 +161,7 @@ def _item_page(request: Request, keeper: Keeper, service_id: str, errors: Errors
     form = keeper.form
     return render(request, keeper, "keepers/maintainer/review_item.html",
                   {"item": item, "errors": errors, "type_text": type_text, "types": TYPE_CHOICES,
-                   "status_words": STATUS_WORDS, "means_words": means_words,
+                   "status_words": STATUS_WORDS, "means_words": means_words, "unshown": unshown_words(item),
                    "chosen_type": form.get("type") or item.decided_type or item.proposed_type or "",
                    "subtype": form.get("subtype") if "subtype" in form else (
                        item.decided_subtype or item.proposed_subtype or ""),

@@ -5,10 +5,14 @@ checks, the same audit rows, the same live-index update. A form sends only the f
 record as the index holds it, so an edit's audit rows name what the maintainer changed and nothing else. A
 refusal (a bad postcode, a maximum age below the minimum) is shown with the NHS error summary against the
 field it names, with everything typed kept. A value longer than a form keeps (`web.forms.max_length`) comes
-back cut, and cut it is no change, so saving other fields never shortens a long description from a feed.
+back cut, and cut it is no change, so saving other fields never shortens a long description from a feed. The form
+carries the version of the record it showed (`edits.version_of`): it sends every need and field back as it showed
+them, so one saved after another maintainer's or a sync's change would undo it; it is refused instead, the record
+shown as it now is.
 
-The needs the service states are one choice each (takes / does not take / not stated); the needs rehabmap only
-read from its listing are apart, each with its words and a maintainer's two answers (`rehabmap.maintain.readings`).
+The needs the service states are one choice each (takes / does not take / not stated), and whom it takes one choice
+(men only / women only / women and men / not stated); the needs and the gender rehabmap only read from its listing
+are apart, each with its words and a maintainer's answers (`rehabmap.maintain.readings`).
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from rehabmap.errors import DomainError, InvalidValue
+from rehabmap.errors import DomainError, InvalidValue, StaleEdit
+from rehabmap.explanation import GENDER_WORDS
 from rehabmap.index.base import ServiceQuery
 from rehabmap.maintain.audit import REASON_MAX
-from rehabmap.maintain.edits import Editor
-from rehabmap.maintain.readings import Reading, editable_needs, readings, stated, stated_needs
+from rehabmap.maintain.edits import Editor, version_of
+from rehabmap.maintain.readings import GENDERS, Reading, editable_needs, readings, stated, stated_needs
 from rehabmap.maintain.retirement import restores_taken_back, retirement
 from rehabmap.record import Service
 from rehabmap.state import AppState
@@ -43,11 +48,15 @@ SECTIONS.append(Section(SERVICES, "Services", "Find any service and change it, r
 SEARCH_LIMIT = 50
 TEXT_FIELDS = ("name", "organisation", "subtype", "description", "address", "postcode", "referral_route", "phone",
                "email", "website")
-CHOICE_FIELDS = {"service_type": {t.value for t in ServiceType}, "capacity": {"available", "limited", "none"},
-                 "accepting_referrals": {"yes", "no"}}
+CHOICE_FIELDS: dict[str, set[str]] = {
+    "service_type": {t.value for t in ServiceType}, "capacity": {"available", "limited", "none"},
+    "accepting_referrals": {"yes", "no"}, "gender": set(GENDERS)}
 AGE_FIELDS = {"min_age": "Youngest age", "max_age": "Oldest age"}
 FORM_FIELDS = ("name", "organisation", "service_type", "subtype", "description", "address", "postcode", "min_age",
-               "max_age", "referral_route", "phone", "email", "website", "capacity", "accepting_referrals")
+               "max_age", "gender", "referral_route", "phone", "email", "website", "capacity", "accepting_referrals")
+# Whom a service takes, as the form offers it (the public pages' words, `rehabmap.explanation.GENDER_WORDS`).
+GENDER_CHOICES = [{"value": gender, "text": GENDER_WORDS[gender]} for gender in ("male_only", "female_only",
+                                                                                   "mixed_gender")]
 
 
 HISTORY = f"{PATH}/history"  # each service's history: web.keepers.maintainer_history
@@ -84,12 +93,12 @@ def form_values(service: Service | None) -> dict[str, str]:
     data = service.model_dump(mode="json")
     values = {name: "" if data.get(name) is None else str(data[name]) for name in FORM_FIELDS}
     values["accepting_referrals"] = {True: "yes", False: "no", None: ""}[service.accepting_referrals]
-    return {**values, **needs}
+    return {**values, **needs, "version": version_of(service)}
 
 
 def typed_values(form: Fields, service: Service | None) -> dict[str, str]:
-    """What the maintainer typed, to show again with a refusal."""
-    return {name: form.get(name) for name in (*FORM_FIELDS, *map(need_field, editable_needs(service)))}
+    """What the maintainer typed, to show again with a refusal (and the version of the record it was made from)."""
+    return {name: form.get(name) for name in (*FORM_FIELDS, *map(need_field, editable_needs(service)), "version")}
 
 
 def given_needs(form: Fields, service: Service | None, errors: Errors) -> dict[str, list[str]]:
@@ -110,6 +119,8 @@ def given_fields(form: Fields, errors: Errors, current: Service | None = None) -
     given: dict[str, Any] = {name: form.get(name) or None for name in TEXT_FIELDS}
     given.update(given_needs(form, current, errors))
     for name, allowed in CHOICE_FIELDS.items():
+        if name == "gender" and name not in form:
+            continue  # as a need's: a form that does not send the choice (a page from before it) leaves it as it was
         value = form.get(name)
         if value and value not in allowed:
             errors.add(name, "Choose one of the options")
@@ -147,6 +158,7 @@ def field_of(error: DomainError) -> str:
 def form_page(request: Request, keeper: Keeper, service: Service | None, values: dict[str, str], errors: Errors, *,
               status: int = 200, reason: str | None = None) -> HTMLResponse:
     read = readings(service) if service else []
+    by_need = {r.need: r for r in read}
     return render(request, keeper, "keepers/maintainer/service_form.html",
                   {"service": service, "values": values, "errors": errors, "service_path": service_path,
                    "history_path": history_path, "description_max": max_length("description"),
@@ -157,18 +169,18 @@ def form_page(request: Request, keeper: Keeper, service: Service | None, values:
                    "reason_max": REASON_MAX,
                    "retired": retirement(directory_of(request), service) if service else None,
                    "questions": directory_of(request).overlay.open_questions(service.id) if service else [],
-                   "needs": [(need_field(n), need_label(n), _hint(read, n)) for n in editable_needs(service)],
-                   "readings": read},
+                   "needs": [(need_field(n), need_label(n), _hint(by_need.get(n))) for n in editable_needs(service)],
+                   "genders": [*GENDER_CHOICES, {"value": "", "text": "Not stated"}],
+                   "gender_hint": _hint(next((r for r in read if r.is_gender), None)), "readings": read},
                   status=status)
 
 
-def _hint(read: list[Reading], need: str) -> str | None:
-    """A need only read from the listing (`read`: the service's readings) is said so beside its choice, which stays
-    "not stated"."""
-    found = next((r for r in read if r.need == need), None)
+def _hint(found: Reading | None) -> str | None:
+    """A need or gender only read from the listing is said so beside its choice, which stays "not stated"."""
     if found is None:
         return None
-    said = "mentions it" if found.takes else "suggests it may not take it"
+    said = f"suggests {found.label.lower()}" if found.is_gender else "mentions it" if found.takes else \
+        "suggests it may not take it"
     return f"Its listing {said} (‘{found.words}’): not confirmed. Confirm it above, or choose here."
 
 
@@ -256,6 +268,22 @@ def state_need(request: Request, service_id: str, keeper: Keeper = requires(*MAI
     return RedirectResponse(service_path(service_id) + "?" + urlencode({"done": done}), status_code=303)
 
 
+@router.post(SERVICES + "/{service_id:path}/gender")
+def state_gender(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
+    """The gender read from its listing, confirmed (audited as an edit of `gender`, which brings its needs)."""
+    _, editor = editor_of(request)
+    gender = keeper.form.get("gender")
+    try:
+        if gender not in GENDERS:
+            raise InvalidValue("Choose whom it takes.", field="gender")
+        _, names = editor.state_gender(keeper.principal, service_id, gender)
+    except DomainError as error:
+        return render(request, keeper, "keepers/message.html", {"title": "This could not be done",
+                                                                "message": error.message}, status=error.status)
+    done = f"Confirmed: it takes {GENDER_WORDS[gender].lower()}." if names else "Nothing was changed."
+    return RedirectResponse(service_path(service_id) + "?" + urlencode({"done": done}), status_code=303)
+
+
 @router.post(SERVICES + "/{service_id:path}/retire")
 def retire(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
     return _write(request, keeper, service_id, "retire")
@@ -303,7 +331,15 @@ def edit(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINE
     names: list[str] = []
     if not errors and fields:
         try:
-            _, names = editor.update(keeper.principal, service_id, fields, state.today())
+            # the version the form was opened at: a form sends every need and text as it showed them, so one opened
+            # before another maintainer's (or a sync's) change would undo it
+            _, names = editor.update(keeper.principal, service_id, fields, state.today(),
+                                     if_match=keeper.form.get("version") or None)
+        except StaleEdit:
+            errors.add("service-form", "Another maintainer or a sync changed this service while you had this page "
+                                       "open, so nothing was saved: it is shown below as it now is. Make your "
+                                       "changes again.")
+            return form_page(request, keeper, current, form_values(current), errors, status=409)
         except DomainError as error:
             errors.add(field_of(error), error.message)
     if errors:

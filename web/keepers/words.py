@@ -7,24 +7,47 @@ import json
 from datetime import date, datetime
 from typing import Any
 
+from rehabmap.explanation import GENDER_WORDS
+from rehabmap.maintain.overlay import READ_FIELDS
+from rehabmap.maintain.readings import NEED_LISTS
 from rehabmap.taxonomy import need_label
 from web.present import long_date
 
-NEED_LISTS = {"needs_met": "Needs it takes", "needs_not_met": "Needs it does not take"}
+
+# A review's state as a maintainer reads it (the queue and the API keep the codes; a pending record's day and a
+# decision's type, maker, day and reason are said beside it).
+REVIEW_STATES = {"pending": "awaiting review", "accepted": "accepted", "rejected": "rejected",
+                 "superseded": "no longer awaiting review"}
+
+
+def review_state(state: str) -> str:
+    return REVIEW_STATES.get(state, state)
+
+
+_FIELD_NAMES = {**NEED_LISTS, "gender": "Who it takes", "needs_read_from_text": "Needs its listing mentions",
+                "needs_read_not_met": "Needs its listing suggests it may not take",
+                "gender_read_from_text": "Who its listing suggests it takes"}
 
 
 def field_name(field: str) -> str:
-    """A field as a maintainer reads it: the need lists in words, the rest by their names, as the form's."""
-    return NEED_LISTS.get(field, field)
+    """A field as a maintainer reads it: the need lists and the gender in words, as the form says them; the rest
+    by their names."""
+    return _FIELD_NAMES.get(field, field)
 
 
 def field_value(field: str, value: Any) -> str:
     """A field's value as a maintainer reads it: text as it is, nothing as a dash, a need list as the needs'
-    names, the rest as JSON."""
+    names, a gender as the public pages say whom a service takes, a reading as its needs and words, the rest as
+    JSON."""
+    if field == "gender" and value in GENDER_WORDS:
+        return GENDER_WORDS[value]
     if value is None or value == "" or (field in NEED_LISTS and value == []):
         return "–" if field not in NEED_LISTS else "none"
     if field in NEED_LISTS and isinstance(value, list):
         return ", ".join(need_label(str(need)) for need in value)
+    if field in READ_FIELDS and isinstance(value, dict):  # what rehabmap read: each need (or gender) with its words
+        return ", ".join(f"{GENDER_WORDS.get(read) or need_label(read)} (‘{words}’)"
+                         for read, words in value.items()) or "none"
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
