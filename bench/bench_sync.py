@@ -5,7 +5,7 @@ Real data kept true means syncs run often (cron, every source), and the suite ru
 `python -m cli ...` process over a fresh REHABMAP_HOME on the real geodata, against the replay of the recorded
 sources on 127.0.0.1 (tests/sync/replay.py): the first `sync cqc` (103 recorded locations), the same sync when it
 finds nothing new, `sync nhs-service-search`, `sync oruk` (Bristol's 818 services), `index sample/`, and
-`index` of it with the NHS website's 2018 hospital list (143 rows held for review, so a review-queue run follows). Each
+`index` of it with the NHS website's 2018 hospital list (289 rows held for review, so a review-queue run follows). Each
 child process is timed by phase: a probe wraps the functions that begin each phase (by name, so another
 checkout's code is measured the same way; a name it lacks is skipped) and charges each second of wall and CPU
 to the innermost phase running, imports included (every module loaded, at whatever point it is first
@@ -187,7 +187,7 @@ COMMANDS = [
     Command("sync-nhs-service-search", ["sync", "nhs-service-search"], _nhs),
     Command("sync-oruk", ["sync", "oruk"], _oruk),
     Command("index-sample", ["index", str(ROOT / "sample")], _no_env),
-    # The NHS website's 1,231 hospitals of 2018 (mappings/ finds the file's mapping by its header): its 143 mental
+    # The NHS website's 1,231 hospitals of 2018 (mappings/ finds the file's mapping by its header): its 289 mental
     # health hospitals are held for review, so the rebuild ends with a run into the review queue.
     Command("index-hospitals", ["index", str(ROOT / "sample"),
                                 str(data_dir() / "services" / "nhs_website_hospitals_2018.csv")], _no_env),

@@ -126,19 +126,18 @@ def test_real_hospital_file_through_mapping(home, data_dir, tmp_path):
     isolated = tmp_path / "home"
     isolated.mkdir()
     (isolated / "geodata").symlink_to(home / "geodata", target_is_directory=True)
-    done = rehabmap(isolated, data_dir, "index", str(source), "--mapping",
-                    "mappings/nhs_website_hospitals_2018.toml", "--no-progress")
+    done = rehabmap(isolated, data_dir, "index", str(source), "--no-progress")  # its mapping chosen by its name
     assert done.returncode == 2 and "error: nothing to index" in done.stderr and "Traceback" not in done.stderr
-    assert "The 210 rows held for review go to the review queue only with an import that goes live" in done.stderr
-    assert report_counts(done.stdout) == (data_rows(source), 0, 4, data_rows(source) - 210 - 4)
-    assert done.stdout.splitlines()[0].endswith(", held for review 210")
+    assert "The 238 rows held for review go to the review queue only with an import that goes live" in done.stderr
+    assert report_counts(done.stdout) == (data_rows(source), 0, 4, data_rows(source) - 238 - 4)
+    assert done.stdout.splitlines()[0].endswith(", held for review 238")
     merged = [line for line in done.stdout.splitlines() if line.startswith("merged ")]
     assert merged == [f"merged nhs_website_hospitals_2019.csv:{again} into nhs_website_hospitals_2019.csv:{first} "
-                      f"(same id nhs-hospitals-2018:{code}: the same row, nothing lost)"
+                      f"(same id nhs-hospitals-2015:{code}: the same row, nothing lost)"
                       for first, again, code in ((937, 942, "NMJ05"), (938, 943, "NMJ06"), (939, 950, "NMJ13"),
                                                  (940, 951, "NMJ14"))]
     rejected = [line for line in done.stdout.splitlines() if line.startswith("rejected ")]
-    assert len(rejected) == data_rows(source) - 210 - 4
+    assert len(rejected) == data_rows(source) - 238 - 4
     assert not any("Day Hospital | Somerset Partnership" in line for line in rejected)  # Chantry House: held
     assert not (isolated / "index.sqlite").exists() and not (isolated / "directory.sqlite").exists()
 
@@ -157,7 +156,7 @@ def test_real_nhs_lists_index_what_names_itself(home, data_dir, tmp_path):
     read, indexed, merged, rejected = report_counts(done.stdout)
     assert read == sum(map(data_rows, sources)) == 30_616
     held = int(done.stdout.splitlines()[0].rsplit(" ", 1)[1])
-    assert (indexed, held) == (15, 143 + 9 + 40) and indexed + merged + rejected + held == read
+    assert (indexed, held) == (15, 289 + 9 + 45) and indexed + merged + rejected + held == read
     assert sum(1 for line in done.stdout.splitlines() if line.startswith("rejected ")) == rejected
     # Level 1 only where the name says so (a "community rehabilitation unit"); "... REHAB UNIT" is held.
     assert "  inpatient_rehab_level1: 2" in done.stdout and "  community_rehab_team: 13" in done.stdout

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.dependencies.utils import get_flat_params
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 
 from api import errors
@@ -30,6 +30,7 @@ from rehabmap import __version__, oruk
 from rehabmap.errors import InvalidValue, ServiceNotFound
 from rehabmap.index.base import IndexBackend, ServiceQuery
 from rehabmap.index.generation_cache import GenerationCache
+from rehabmap.maintain.renames import moved_to, renamed_to
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
 
@@ -172,13 +173,18 @@ def list_services(
 @router.get("/services/{id}", response_model=OrukService, tags=["services"],
             summary="A fully nested service")
 def get_service(
-    state: State, ids: Annotated[OrukIds, Depends(get_ids)],
+    state: State, ids: Annotated[OrukIds, Depends(get_ids)], request: Request,
     id: Annotated[str, Path(max_length=300, description="The service's ORUK id (a UUID), or its rehabmap id.",
                             openapi_examples={"sample": {"value": "7a25fc1c-74ad-5abf-823e-c934a94e0236"}})],
-) -> JSONResponse:
-    """Everything about one service, with its type, subtype, needs and details as attributes."""
+) -> Response:
+    """Everything about one service, with its type, subtype, needs and details as attributes. The id of a service
+    renamed since (`rehabmap.maintain.renames`) is redirected, permanently, to the ORUK id it has now."""
     service = state.backend.get(id) or ids.service(state.backend, id, oruk.service_uuid)
     if service is None:
+        database = state.directory.database if state.directory else None
+        renamed = renamed_to(database, id) or renamed_to(database, id.strip().lower(), oruk.service_uuid)
+        if renamed is not None:
+            return RedirectResponse(moved_to(request.url.path, request.url.query, id, oruk.service_uuid(renamed)), 308)
         raise ServiceNotFound(f"No service with id '{id[:80]}'.", field="id")
     return JSONResponse(oruk.service_to_oruk(service, state.today()))
 

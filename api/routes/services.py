@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import RedirectResponse, StreamingResponse
 
 from rehabmap.browse import Browse, browse, every, page_of, total_pages
 from api.deps import State
@@ -15,6 +15,7 @@ from api.schemas import ERRORS, POSTCODE_MAX_LENGTH, HomeOut, ListedServiceOut, 
 from indexer.sync.review import ReviewItem
 from rehabmap.errors import DomainError, ServiceNotFound
 from rehabmap.maintain.freshness import Listings, source_confirmation
+from rehabmap.maintain.renames import moved_to, renamed_to
 from rehabmap.maintain.retirement import retirement
 from rehabmap.state import AppState
 from rehabmap.taxonomy import ASKED_NEEDS_WORDS, ServiceType
@@ -128,11 +129,15 @@ def get_service(
     request: Request,
     service_id: Annotated[str, Path(max_length=300, description="rehabmap id, e.g. sample:leeds-recovery-college",
                                     openapi_examples={"sample": {"value": "sample:leeds-recovery-college"}})],
-) -> ServiceOut:
+) -> ServiceOut | RedirectResponse:
     """The full record, including the catchment polygon when there is one; inactive services too, with when
-    and why they were retired."""
+    and why they were retired. An id a service no longer has (renamed: `rehabmap.maintain.renames`) is
+    redirected, permanently, to the one it has."""
     service = state.backend.get(service_id)
     if service is None:
+        renamed = renamed_to(state.directory.database if state.directory else None, service_id)
+        if renamed is not None:  # a stored id stays good: sent on for good (308 keeps the method)
+            return RedirectResponse(moved_to(request.url.path, request.url.query, service_id, renamed), 308)
         held = held_item(request, service_id)
         if held is not None and held.state == "pending":
             raise ServiceNotFound(f"'{service_id[:80]}' is not listed yet: its source gives it, and it awaits "

@@ -33,7 +33,7 @@ from pathlib import Path
 from indexer.rows import Candidate, Held, Origin, Rejection
 from indexer.sources import cqc, curated, oruk
 from indexer.sources.common import CsvTable, FileUnreadable, base_suffix, csv_table, read_text
-from indexer.sources.csv_mapping import MAPPINGS_DIR, MappingError, find_mapping, read_mapped
+from indexer.sources.csv_mapping import MAPPINGS_DIR, MappingError, find_mapping, no_mapping, read_mapped
 from rehabmap.errors import shorten
 
 Row = Candidate | Held | Rejection
@@ -160,10 +160,7 @@ def _load_csv(path: Path, name: str, mapping: Path | None, source: str | None,
         yield _file_rejection(name, source, str(exc))
         return
     if chosen is None:
-        yield _file_rejection(
-            name, source, "no mapping for this CSV: pass a mapping file (--mapping), "
-                          f"put {path.name}.mapping.toml beside it, or add one to mappings/ (see mappings/README.md); "
-                          f"columns found: {shorten(table.header, 300)}")
+        yield _file_rejection(name, source, no_mapping(path, table.header))
         return
     yield from read_mapped(table, chosen, name, source)
 

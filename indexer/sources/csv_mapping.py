@@ -9,6 +9,7 @@ report always accounts for every row of the file. From a list that only *may* ho
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import tomllib
 from collections.abc import Iterator
@@ -66,9 +67,15 @@ class Mapping:
     type_unconfirmed: str | None = None  # why a row whose label names no service type is held for review
     proposed_type: str | None = None     # the type such a row may be, proposed to the maintainer
     hold: tuple[FilterRule, ...] = ()    # rows held for what else they are (`why`), with no type proposed
+    title: str | None = None             # the source as a person reads it (a service page's "Source")
+    files: tuple[str, ...] = ()          # the file names it is for (patterns): one export layout, two editions
 
     def matches(self, header: list[str]) -> bool:
         return bool(self.match_header) and set(self.match_header) <= set(header)
+
+    def names(self, csv_path: Path) -> bool:
+        """Whether the file's name is one this mapping says it is for (`files`, matched ignoring case)."""
+        return any(fnmatch.fnmatch(csv_path.name.lower(), pattern.lower()) for pattern in self.files)
 
     def missing_columns(self, header: list[str]) -> list[str]:
         used = [c for cols in self.columns.values() for c in cols] + [
@@ -122,6 +129,10 @@ def load_mapping(path: Path) -> Mapping:
                            "other: a row whose label names no type either waits for confirmation or takes the "
                            "default")
     filters = doc.get("filter", {})
+    files = source.get("files", [])
+    if not (isinstance(files, list) and all(isinstance(f, str) and f for f in files)):
+        raise MappingError(f"{where}: [source] files must be a list of file name patterns "
+                           "(e.g. ['hospitals_2018*.csv'])")
     return Mapping(
         path=path, source=name, licence=source.get("licence"),
         match_header=tuple(source.get("match_header", ())),
@@ -129,6 +140,7 @@ def load_mapping(path: Path) -> Mapping:
         include=tuple(_rule(r, f"{where} [[filter.include]]", "does not match") for r in filters.get("include", [])),
         exclude=tuple(_rule(r, f"{where} [[filter.exclude]]", "matches") for r in filters.get("exclude", [])),
         type_unconfirmed=type_unconfirmed, proposed_type=proposed_type, hold=hold,
+        title=source.get("title"), files=tuple(files),
     )
 
 
@@ -172,22 +184,66 @@ def _rule(rule: dict[str, Any], where: str, verb: str) -> FilterRule:
 def find_mapping(csv_path: Path, header: list[str], explicit: Path | None = None,
                  mappings_dir: Path = MAPPINGS_DIR) -> Mapping | None:
     """The explicit mapping, else a sidecar `<file>.mapping.toml`, else the most specific mapping in
-    `mappings/` whose `match_header` columns are all in the header."""
+    `mappings/` whose `match_header` columns are all in the header; of several equally specific, the one whose
+    `files` names this file. Two editions of one export share a header (the NHS website's hospital lists of
+    2014–15 and of 2018): chosen by the header alone, the older file's records were dated by the newer's
+    mapping, and a tie left unresolved by name is an error rather than a guess."""
     if explicit is not None:
         return load_mapping(explicit)
     stem = re.sub(r"\.csv(\.gz)?$", "", csv_path.name, flags=re.I)
     for sidecar in (csv_path.with_name(csv_path.name + ".mapping.toml"), csv_path.with_name(stem + ".mapping.toml")):
         if sidecar.is_file():
             return load_mapping(sidecar)
-    matching = [m for m in map(load_mapping, sorted(mappings_dir.glob("*.toml"))) if m.matches(header)]
+    matching = [m for m in mappings(mappings_dir) if m.matches(header)]
     if not matching:
         return None
     best = max(len(m.match_header) for m in matching)
     chosen = [m for m in matching if len(m.match_header) == best]
-    if len(chosen) > 1:
-        raise MappingError(f"several mappings fit this header equally ({', '.join(m.path.name for m in chosen)}); "
-                           "pass one explicitly")
-    return chosen[0]
+    named = [m for m in chosen if m.names(csv_path)]
+    if len(chosen) > 1 and len(named) != 1:
+        raise MappingError(f"several mappings fit this header equally ({', '.join(m.path.name for m in chosen)}) "
+                           f"and {'none' if not named else 'more than one'} names the file {csv_path.name} in its "
+                           "[source] files: they are for different editions of one export, dated differently; "
+                           "pass the one for this file with --mapping")
+    return named[0] if named else chosen[0]
+
+
+def mappings(mappings_dir: Path = MAPPINGS_DIR) -> list[Mapping]:
+    return [load_mapping(path) for path in sorted(mappings_dir.glob("*.toml"))]
+
+
+def mapping_titles(mappings_dir: Path = MAPPINGS_DIR) -> dict[str, str]:
+    """Each mapping's source as a person reads it, by source name (a mapping that cannot be read is left out:
+    its records read by their source name, and `rehabmap index` says what is wrong with it)."""
+    titles = {}
+    for path in sorted(mappings_dir.glob("*.toml")):
+        try:
+            mapping = load_mapping(path)
+        except MappingError:
+            continue
+        if mapping.title:
+            titles[mapping.source] = mapping.title
+    return titles
+
+
+# The standard headerless layout of NHS ODS reports (`etr`, `ets`, `ephp`, …): an organisation code, its name,
+# then its national grouping and high level health geography codes, ..., an open date (YYYYMMDD) in column 11.
+_ODS_CODE, _ODS_DATE = re.compile(r"^[A-Z0-9]{3,6}$"), re.compile(r"^(19|20)\d{6}$")
+
+
+def no_mapping(csv_path: Path, header: list[str]) -> str:
+    """Why no mapping reads the file, and what to do. A headerless ODS report's first row is an organisation,
+    not a header: "no mapping for columns R0A, MANCHESTER UNIVERSITY NHS FOUNDATION TRUST, …" named no column
+    a person could map, and sent them to write a mapping for a layout whose columns have no names."""
+    if len(header) >= 11 and _ODS_CODE.match(header[0]) and _ODS_DATE.match(header[10]):
+        return (f"no mapping for this CSV: it has no header row. It looks like an NHS ODS report in the standard "
+                f"headerless layout (its first row is organisation {header[0]}, {shorten(header[1], 80)}, opened "
+                f"{header[10]}), which `rehabmap sync ods` reads (REHABMAP_ODS_REPORTS); to import it as a file, "
+                "add a header row naming its columns (org_code, name, national_grouping, hlhg, addr1 … addr5, "
+                "postcode, open_date, close_date, …) and a mapping for them (see mappings/README.md)")
+    return ("no mapping for this CSV: pass a mapping file (--mapping), "
+            f"put {csv_path.name}.mapping.toml beside it, or add one to mappings/ (see mappings/README.md); "
+            f"columns found: {shorten(header, 300)}")
 
 
 def read_mapped(table: CsvTable, mapping: Mapping, file: str, source: str | None = None
@@ -225,6 +281,9 @@ def _row(row: CsvRow, mapping: Mapping, file: str, source: str) -> Candidate | H
         return Rejection(origin, f"no id (column '{mapping.columns['id'][0]}')")
     if parser.errors:
         return Rejection(origin, "; ".join(parser.errors))
+    unplaced = _unplaced(mapping, fields, row.line)
+    if unplaced:
+        return Rejection(origin, unplaced)
     label_columns = mapping.columns.get("label_text")
     label_text = " | ".join(filter(None, (row.values[c] for c in label_columns))) if label_columns else fields["name"]
     for field, value in mapping.defaults.items():
@@ -274,6 +333,21 @@ def _source_id(mapping: Mapping, values: dict[str, str], fields: dict[str, Any])
     if "id" in mapping.columns:
         return values[mapping.columns["id"][0]] or None
     return slugify(f"{fields['name']} {fields.get('postcode', '')}")
+
+
+def _unplaced(mapping: Mapping, fields: dict[str, Any], line: int) -> str | None:
+    """Why a row with neither a postcode nor coordinates cannot be placed, and how a maintainer gives it one. It
+    was held for review and then rejected by the queue as "no coordinates and no postcode to place the service":
+    no word of which site it is (18 rows of the 2014–15 hospital list, Bethlem Royal Hospital among them), nor
+    that no edit reaches a row that is not in the directory: the file is where its place is given."""
+    if fields.get("postcode") or (fields.get("lat") is not None and fields.get("lon") is not None):
+        return None
+    columns = [c for field in ("postcode", "lat", "lon") for c in mapping.columns.get(field, ())]
+    site = fields.get("address") or "no address either"
+    named = ", ".join(f"'{c}'" for c in columns) + " empty" if columns else "its mapping maps neither"
+    return (f"cannot be placed: {shorten(fields['name'])} ({shorten(site)}) has no postcode and no coordinates "
+            f"({named}). To list it, give the site's postcode (or latitude and longitude) on line {line} of a copy "
+            "of the file and import that copy: no maintainer's edit reaches a row the directory does not hold")
 
 
 UNSTATED_LEVEL = ("the name says it is an inpatient rehabilitation unit, but not its level: level 1 proposed, "

@@ -1,22 +1,15 @@
-"""Connector outcomes as JSON, for the sync store, and the digests that tell "changed" from "the same".
-
-The content digest covers what the source says about a record (mapped fields, the text the classifier
-reads, type status, evidence, field sources, match keys) and not when or from which URL it was fetched, so a record
-fetched again unchanged has the same digest. The evidence digest covers only what bears on its type
-(type status, evidence and the type the source proposes): a change there after a review decision is shown to the
-maintainers.
-"""
+"""Connector outcomes as JSON, for the sync store, and the digests that tell "changed" from "the same" (read
+over that JSON: `rehabmap.sync_digests`, which says what each covers)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
 from indexer.rows import Candidate, Origin
 from indexer.sync.items import Enrichment, Evidence, Gone, Outcome, Refused, SourceItem
+from rehabmap import sync_digests as digests
 
 
 def _plain(value: Any) -> Any:
@@ -97,29 +90,13 @@ def outcome_from_json(kind: str, payload: dict[str, Any]) -> Outcome:
                    bool(payload.get("unplaced")), bool(payload.get("unreadable")))
 
 
-def _digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:32]
-
-
-def content(item_json: dict[str, Any]) -> dict[str, Any]:
-    """What an item says, as its digest reads it (not when or in which file it was fetched, nor when the source
-    its feed names fetched it: a feed's published provenance, which a nightly refetch upstream changes)."""
-    said = {k: item_json.get(k) for k in ("fields", "label_text", "type_status", "evidence", "field_sources", "keys")}
-    fields = said["fields"] or {}
-    if "provenance" in fields:
-        said["fields"] = {k: v for k, v in fields.items() if k != "provenance"}
-    return said
-
-
 def content_digest(item: SourceItem) -> str:
-    return _digest(content(item_to_json(item)))
+    return digests.content_digest(item_to_json(item))
 
 
 def enrichment_digest(enrichment: Enrichment) -> str:
-    return _digest(enrichment_to_json(enrichment))
+    return digests.digest(enrichment_to_json(enrichment))
 
 
 def evidence_digest(item: SourceItem) -> str:
-    data = item_to_json(item)
-    proposed = {k: data["fields"].get(k) for k in ("service_type", "subtype")}
-    return _digest({"type_status": data["type_status"], "evidence": data["evidence"], "proposed": proposed})
+    return digests.evidence_digest(item_to_json(item))

@@ -31,7 +31,6 @@ from typing import Any
 from indexer.pipeline import Placer, prepare_all
 from indexer.rows import Candidate, Rejection
 from indexer.sync.codec import (
-    content,
     content_digest,
     enrichment_digest,
     enrichment_from_json,
@@ -51,6 +50,7 @@ from indexer.sync.store import REPREPARE_DUE, Audit, ReviewRow, StoredEnrichment
 from rehabmap.maintain.audit import QUESTIONED, AuditLog, Change
 from rehabmap.maintain.overlay import Overlay
 from rehabmap.errors import DomainError
+from rehabmap.sync_digests import content
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
 

@@ -21,6 +21,7 @@ from rehabmap.errors import DirectoryUnavailable
 from rehabmap.maintain.audit import add_change_ids
 from rehabmap.maintain.database import Connection, Database, SqliteDatabase, now
 from rehabmap.maintain.overlay import unlay_readings, unpin_restores
+from rehabmap.maintain.renames import rename_dated_hospitals
 from rehabmap.maintain.tokens import TokenPolicy, upgrade_expiry
 
 Step = tuple[str, ...] | Callable[[Connection, TokenPolicy], None]
@@ -228,6 +229,10 @@ MIGRATIONS = (
     # indexer/sync/runner.py reprepare_due (W1, session 18): records synced before needs and the gender read from
     # a service's words were kept apart from those it states hold them merged; marked to be prepared again.
     Migration(14, "synced records are prepared again from their items", _REPREPARE, _REPREPARE),
+    # rehabmap/maintain/renames.py (W2, session 19): the 2014–15 NHS hospital list's records had the 2018 list's
+    # ids and date; renamed nhs-hospitals-2015 everywhere, old id → new id in the audit log and service_renames.
+    Migration(15, "the 2014-15 hospital list's records are named for their date", rename_dated_hospitals,
+              rename_dated_hospitals),
     # rehabmap/maintain/overlay.py (W8, session 19): edits made before what rehabmap read was kept apart from a
     # maintainer's word laid the read fields, pinning them; taken out, audited.
     Migration(16, "the maintainers' edits no longer lay what rehabmap read", unlay_readings, unlay_readings),

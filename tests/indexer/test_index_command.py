@@ -83,7 +83,7 @@ def write(path: Path, content: bytes | None) -> Path:
 
 UNREADABLE = [
     ("empty.csv", b"", "the file is empty"),
-    ("header-only.csv", HOSPITALS.read_bytes().splitlines(keepends=True)[0], "no rows"),
+    ("nhs_website_hospitals_2018_header_only.csv", HOSPITALS.read_bytes().splitlines(keepends=True)[0], "no rows"),
     ("empty.json", b"", "not valid JSON"),
     ("list.json", b"[]", "neither an ORUK service"),
     ("page.json", b'{"contents": [], "total_items": 0}', "no rows"),

@@ -9,8 +9,14 @@ units without a level are held too, level 1 proposed, as a CQC mental health hos
 
 from __future__ import annotations
 
-import httpx
+import json
 
+import httpx
+import pytest
+
+from rehabmap.config import Settings
+from rehabmap.maintain.store import open_database
+from rehabmap.oruk import service_uuid
 from tests.sync.store_fixtures import index_record, make_home, rehabmap, serving, table_rows
 
 BIERLEY, BIERLEY_POSTCODE = "nhs-hospitals-2018:NMJ02", "BD4 6AD"  # Cygnet Hospital Bierley, Bradford
@@ -18,6 +24,9 @@ ACRE = "nhs-hospitals-2018:RX224"  # Acre Day Hospital, Worthing
 SOUTHAMPTON = "ods-sites-2018:RW1D4"  # REHAB SOUTHAMPTON: a name that says neither ward nor team
 LUPUS_STREET = "ods-sites-2018:RV345"  # a site of Central and North West London NHS FT
 SAMPLE_ROWS, NHS_ROWS = 60, 1231 + 29_385
+# Partnerships in Care Stockton Hall Hospital, York, in the 2014–15 list: as it was named, and as it is
+OLD_STOCKTON, STOCKTON = "nhs-hospitals-2018:NMV02", "nhs-hospitals-2015:NMV02"
+ROUTE = "Through the York community mental health team"
 
 
 def index(home, data_dir):
@@ -43,13 +52,13 @@ def test_the_2018_candidates_are_held_accepted_into_search_and_rejected_for_good
 
     done = index(home, data_dir)
 
-    assert done.stdout.startswith(f"read {SAMPLE_ROWS + NHS_ROWS}, indexed 75, merged 0, rejected 30409, "
-                                  "held for review 192\n")
+    assert done.stdout.startswith(f"read {SAMPLE_ROWS + NHS_ROWS}, indexed 75, merged 0, rejected 30258, "
+                                  "held for review 343\n")
     queued = reports(done)
-    assert queued["nhs-hospitals-2018"] == ("nhs-hospitals-2018: fetched 143, added 0, changed 0, unchanged 0, "
-                                            "retired 0, held for review 143, rejected 0")
-    assert queued["ods-sites-2018"] == ("ods-sites-2018: fetched 49, added 0, changed 0, unchanged 0, retired 0, "
-                                        "held for review 49, rejected 0")
+    assert queued["nhs-hospitals-2018"] == ("nhs-hospitals-2018: fetched 289, added 0, changed 0, unchanged 0, "
+                                            "retired 0, held for review 289, rejected 0")
+    assert queued["ods-sites-2018"] == ("ods-sites-2018: fetched 54, added 0, changed 0, unchanged 0, retired 0, "
+                                        "held for review 54, rejected 0")
     assert f"held {BIERLEY} Cygnet Hospital Bierley: inferred: inpatient_rehab_level1" in done.stdout
     assert f"held {SOUTHAMPTON} REHAB SOUTHAMPTON: unknown: no type proposed" in done.stdout
     # An NHS trust's site whose name reads as voluntary-sector support is no VCFSE: held, not shown as one, and
@@ -61,7 +70,7 @@ def test_the_2018_candidates_are_held_accepted_into_search_and_rejected_for_good
     assert indexed_ids(home, "ods-sites-2018:") and index_record(home, SOUTHAMPTON) is None
 
     listed = rehabmap(home, data_dir, None, "review", "list", "--source", "nhs-hospitals-2018")
-    assert listed.stdout.startswith("143 records (pending)")
+    assert listed.stdout.startswith("289 records (pending)")
     shown = rehabmap(home, data_dir, None, "review", "show", BIERLEY)
     assert "the source proposes: inpatient_rehab_level1 (inferred)" in shown.stdout
     assert ("nhs-hospitals-2018 OrganisationName: 'Cygnet Hospital Bierley' — a mental health hospital (NHS "
@@ -90,14 +99,74 @@ def test_the_2018_candidates_are_held_accepted_into_search_and_rejected_for_good
     # The next import of the same files: the decisions stand, nothing is held again or comes back.
     again = index(home, data_dir)
 
-    assert again.stdout.startswith(f"read {SAMPLE_ROWS + NHS_ROWS + 2}, indexed 77, merged 0, rejected 30409, "
-                                   "held for review 192\n")  # + the 2 accepted records, read from the store
+    assert again.stdout.startswith(f"read {SAMPLE_ROWS + NHS_ROWS + 2}, indexed 77, merged 0, rejected 30258, "
+                                   "held for review 343\n")  # + the 2 accepted records, read from the store
     queued = reports(again)
-    assert queued["nhs-hospitals-2018"] == ("nhs-hospitals-2018: fetched 143, added 0, changed 0, unchanged 143, "
+    assert queued["nhs-hospitals-2018"] == ("nhs-hospitals-2018: fetched 289, added 0, changed 0, unchanged 289, "
                                             "retired 0, held for review 0, rejected 0")
-    assert "  141 records of this source await review ('rehabmap review list')" in again.stdout
+    assert "  287 records of this source await review ('rehabmap review list')" in again.stdout
     assert indexed_ids(home, "nhs-hospitals-2018:") == [BIERLEY]
     assert index_record(home, BIERLEY)["service_type"] == "inpatient_rehab_level1"
     assert index_record(home, SOUTHAMPTON)["service_type"] == "community_rehab_team"
     gone = rehabmap(home, data_dir, None, "review", "list", "--state", "rejected")
     assert gone.stdout.startswith("1 records (rejected)") and ACRE in gone.stdout
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_store_that_synced_the_2014_15_list_as_2018_is_renamed_losing_nothing(tmp_path, geodata_dir, data_dir,
+                                                                                 backend, request):
+    """Before session 19 the file named 2019 was read through the 2018 list's mapping: its held rows were
+    `nhs-hospitals-2018:…` in the review queue, and a maintainer's acceptance shown as such. Migration 15 renames
+    them `nhs-hospitals-2015:…` (records, decisions, state, the audit log saying old → new), the next import finds
+    the decision standing, and a link to the old id is sent on, permanently, to the record under its new one."""
+    env = ({"REHABMAP_DATABASE_URL": request.getfixturevalue("postgres").new_database()}
+           if backend == "postgres" else {})
+    home = make_home(tmp_path / "home", geodata_dir)
+    files = ("sample/", str(data_dir / "services" / "nhs_website_hospitals_2019.csv"))
+    before = rehabmap(home, data_dir, None, "index", *files, "--mapping", "mappings/nhs_website_hospitals_2018.toml",
+                      "--no-progress", **env)
+    assert before.returncode == 0 and f"held {OLD_STOCKTON} " in before.stdout, before.stderr
+    assert rehabmap(home, data_dir, None, "review", "accept", OLD_STOCKTON, "--level", "1", **env).returncode == 0
+    database = open_database(Settings(home=home, data_dir=data_dir,  # as session 18 left it: no migration 15
+                                      database_url=env.get("REHABMAP_DATABASE_URL")))
+    with database.transaction() as conn:
+        conn.execute("DELETE FROM schema_migrations WHERE version = 15")
+        conn.execute("DROP TABLE service_renames")
+        conn.execute("INSERT INTO overlay VALUES (?, ?, 0, 1, '2026-12-01T10:00:00+00:00')",  # a maintainer's edit
+                     (OLD_STOCKTON, json.dumps({"referral_route": ROUTE})))
+
+    migrated = rehabmap(home, data_dir, None, "db", "migrate", **env)
+
+    assert "migration 15: the 2014-15 hospital list's records are named for their date" in migrated.stdout
+    with database.snapshot() as conn:
+        sources = dict(conn.execute("SELECT source, count(*) FROM sync_records GROUP BY source").fetchall())
+        decided = conn.execute("SELECT source, source_id, state FROM sync_review WHERE state = 'accepted'").fetchall()
+        renames = conn.execute("SELECT resource_id, old, new FROM audit WHERE action = 'rename'").fetchall()
+        state = [s for (s,) in conn.execute("SELECT source FROM sync_state").fetchall()]
+    assert sources == {"nhs-hospitals-2015": 238} and state == ["nhs-hospitals-2015"]
+    assert [tuple(d) for d in decided] == [("nhs-hospitals-2015", "NMV02", "accepted")]
+    assert len(renames) == 238 and (OLD_STOCKTON, f'"{OLD_STOCKTON}"', f'"{STOCKTON}"') in map(tuple, renames)
+
+    # The next import finds the records as it left them, dated 2014–15 (their words renamed, and their digests), and
+    # the decision standing on the same evidence (before, every record changed: past the share threshold).
+    after = rehabmap(home, data_dir, None, "index", *files, "--no-progress", **env)
+    assert after.returncode == 0, after.stderr
+    assert ("nhs-hospitals-2015: fetched 238, added 0, changed 0, unchanged 232, retired 0, held for review 0, "
+            "rejected 6\n") in after.stdout and "evidence changed" not in after.stdout
+    assert index_record(home, STOCKTON)["description"].startswith("Dated 2014–15 NHS dataset entry")
+    assert index_record(home, OLD_STOCKTON) is None
+    with serving(home, data_dir, **env) as url:
+        api = httpx.get(f"{url}/services/{OLD_STOCKTON}", timeout=30)
+        page = httpx.get(f"{url}/service/{OLD_STOCKTON}?where=YO32", timeout=30)
+        oruk_ids = [httpx.get(f"{url}/oruk/services/{old}", timeout=30)
+                    for old in (OLD_STOCKTON, service_uuid(OLD_STOCKTON))]
+        shortlist = httpx.get(f"{url}/shortlist", params={"s": OLD_STOCKTON}, timeout=30).text
+        record = httpx.get(f"{url}/services/{STOCKTON}", timeout=30).json()
+        shown = httpx.get(f"{url}/service/{STOCKTON}", timeout=30).text
+    assert (api.status_code, api.headers["location"]) == (308, f"/services/{STOCKTON}")
+    assert (page.status_code, page.headers["location"]) == (301, f"/service/{STOCKTON}?where=YO32")
+    assert [(r.status_code, r.headers["location"]) for r in oruk_ids] == [
+        (308, f"/oruk/services/{service_uuid(STOCKTON)}")] * 2
+    assert "Partnerships in Care Stockton Hall Hospital" in shortlist
+    assert record["referral_route"] == ROUTE and [p["source"] for p in record["provenance"]] == ["nhs-hospitals-2015"]
+    assert "NHS website hospital list (October 2014 to September 2015)" in shown and "2018" not in shown

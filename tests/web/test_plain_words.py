@@ -39,6 +39,8 @@ def test_every_source_has_a_name_a_person_reads(tmp_path):
     assert titles["oruk-bristol"] == "Bristol City Council service directory", "the feed file's own label"
     assert titles["nhs-service-search"] == "NHS website (Service Search)"
     assert titles["ods"] == "NHS Organisation Data Service" and titles["cqc"] == CQC
+    # a CSV mapping's, dated: the 2014–15 hospital list's records were shown as "nhs-hospitals-2018"
+    assert titles["nhs-hospitals-2015"] == "NHS website hospital list (October 2014 to September 2015)"
     assert (titles["directory"], titles["sample"]) == ("rehabmap's maintainers",  # a service added on /maintain
                                                        "rehabmap's sample directory (fictional services)")
     named = {*SOURCES, "cqc-directory", "cqc-hsca"} - {"oruk"}  # oruk: one per feed file, named by the file

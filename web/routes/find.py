@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from fastapi import APIRouter, Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from geodata.geography import Home
 from geodata.distance import great_circle_km
 from rehabmap.maintain.freshness import source_confirmation
+from rehabmap.maintain.renames import moved_to, renamed_to
 from rehabmap.maintain.retirement import retirement
 from rehabmap.match import MatchRequest, MatchResponse, MatchResult, match
 from rehabmap.taxonomy import SUBTYPES
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from markupsafe import Markup
 
     from rehabmap.coverage import HomeCoverage, Reach
+    from rehabmap.record import Service
     from rehabmap.state import AppState
 
 router = APIRouter()
@@ -172,7 +174,7 @@ def find_category(request: Request, slug: str, state: State) -> HTMLResponse:
 def shortlist(request: Request, state: State) -> HTMLResponse:
     fields = Fields.of_query(request)
     search = SearchContext.of(fields)
-    found = [s for s in (state.backend.get(i) for i in search.shortlist) if s is not None]
+    found = [s for s in (state.backend.get(i) or _renamed(state, i) for i in search.shortlist) if s is not None]
     # A link outlives what it lists: a service retired since (deregistered, say) is named apart, never shown
     # with its phone and referral route as if it could still be chosen.
     services = [s for s in found if s.status == "active"]
@@ -189,10 +191,19 @@ def shortlist(request: Request, state: State) -> HTMLResponse:
         "distances": distances, "share_url": share_url}, today=state.today())
 
 
+def _renamed(state: AppState, service_id: str) -> Service | None:
+    """The service once called `service_id` (a shortlist made before it was renamed), under its id now."""
+    now_named = renamed_to(state.directory.database if state.directory else None, service_id)
+    return state.backend.get(now_named) if now_named else None
+
+
 @router.get("/service/{service_id:path}")
-def service_page(request: Request, service_id: str, state: State) -> HTMLResponse:
+def service_page(request: Request, service_id: str, state: State) -> Response:
     service = state.backend.get(service_id)
     if service is None:
+        renamed = _renamed(state, service_id)
+        if renamed is not None:  # a bookmark of its old id: sent on for good
+            return RedirectResponse(moved_to(request.url.path, request.url.query, service_id, renamed.id), 301)
         return not_found(request, "That service")
     search = SearchContext.of(Fields.of_query(request))
     home = None

@@ -99,13 +99,14 @@ TITLES = {"cqc": "Care Quality Commission (CQC)", "cqc-ratings": "Care Quality C
 
 
 def source_titles(feeds_dir: Path) -> Mapping[str, str]:
-    """`TITLES`, each curated table's and each ORUK feed's in `feeds_dir`, by source name. A feed file that
-    cannot be read is left out (its records read by their source name) rather than keep the server from
-    starting: `rehabmap sync oruk` is what tells a keeper the file is wrong."""
+    """`TITLES`, each curated table's, each CSV mapping's and each ORUK feed's in `feeds_dir`, by source name. A
+    feed file that cannot be read is left out (its records read by their source name) rather than keep the server
+    from starting: `rehabmap sync oruk` is what tells a keeper the file is wrong."""
+    from indexer.sources.csv_mapping import mapping_titles
     from indexer.sources.curated import TABLES
     from indexer.sync.connectors.oruk import FeedError, load_feed
 
-    titles = dict(TITLES) | {table.source: table.title for table in TABLES}
+    titles = dict(TITLES) | {table.source: table.title for table in TABLES} | mapping_titles()
     for path in sorted(feeds_dir.glob("*.toml")) if feeds_dir.is_dir() else ():
         try:
             feed = load_feed(path)
