@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -121,6 +122,7 @@ class OrukConnector(BaseConnector):
         super().__init__(http)
         self.feed = feed
         self._listed: dict[str, tuple[str, str]] = {}  # this crawl's ids: where and under what name each was first
+        self._repeats: Counter[str] = Counter()  # this crawl's ids listed again under the same name: how often
         self.name = feed.source
         self.licence = feed.licence
         self.attribution = feed.attribution
@@ -132,6 +134,7 @@ class OrukConnector(BaseConnector):
         """Every service, page by page; a killed run resumes at its page (each run is a full crawl)."""
         self._complete = False
         self._listed.clear()
+        self._repeats.clear()
         crawl = Crawl(state, self.name, "page", 1)
         page = crawl.at
         while True:
@@ -141,15 +144,27 @@ class OrukConnector(BaseConnector):
             items = body[items_key]
             last = bool(body.get(last_key)) or page >= int(body.get(pages_key) or page)
             for number, item in enumerate(items, start=(page - 1) * self.feed.per_page + 1):
-                yield self._service(item, f"{url}?page={page}", number)
+                if (outcome := self._service(item, f"{url}?page={page}", number)) is not None:
+                    yield outcome
             if last or not items:
                 break
             page += 1
             crawl.next(page)
+        yield from self._repeated()
         crawl.done()
         self._complete = True
 
-    def _service(self, item: Any, where: str, number: int) -> Outcome:
+    def _repeated(self) -> Iterator[Refused]:
+        """One line per service the feed listed more than once: HSDS's published example lists one service 128
+        times, and each was fetched and read again, unsaid. It is read once; the repeats are left out."""
+        for sid, repeats in self._repeats.items():
+            where, name = self._listed[sid]
+            yield Refused(self.name, None, where, (
+                f"'{name}' is listed {repeats + 1} times under one id, {sid}: it is read once and the {repeats} "
+                "repeats are left out. Ask the feed's publisher to list each service once"))
+
+    def _service(self, item: Any, where: str, number: int) -> Outcome | None:
+        """What the item says, or None for a service this crawl already read (counted for `_repeated`)."""
         if not isinstance(item, dict):
             return Refused(self.name, None, f"{where} item {number}", f"item is {type(item).__name__}, not a service")
         sid = str(item.get("id") or "")
@@ -160,14 +175,22 @@ class OrukConnector(BaseConnector):
         name = " ".join(str(item.get("name") or "").split())
         if not name:
             return Refused(self.name, sid, f"{where} item {number}", "service has no name")
-        first_where, first_name = self._listed.setdefault(sid, (f"{where} item {number}", name))
-        if first_name.casefold() != name.casefold():
-            # Bristol's feed gives one id to "Fishponds Yoga for Fitness & Wellbeing" (item 374) and to "Yoga for
-            # Fitness & Relaxation" (item 811): one record per id, so one of them was lost without a word.
-            return Refused(self.name, None, f"{where} item {number}", (
-                f"'{name}' has the id of another service the feed lists, '{first_name}' ({first_where}): {sid}; "
-                "one record per id, so only what the feed's page for that id says is read. Ask the feed's "
-                "publisher to give each service its own id"))
+        if sid not in self._listed:
+            self._listed[sid] = (f"{where} item {number}", name)
+            return self._read(sid, item, where, number)
+        first_where, first_name = self._listed[sid]
+        if first_name.casefold() == name.casefold():
+            self._repeats[sid] += 1
+            return None
+        # Bristol's feed gives one id to "Fishponds Yoga for Fitness & Wellbeing" (item 374) and to "Yoga for
+        # Fitness & Relaxation" (item 811): one record per id, so one of them was lost without a word.
+        return Refused(self.name, None, f"{where} item {number}", (
+            f"'{name}' has the id of another service the feed lists, '{first_name}' ({first_where}): {sid}; "
+            "one record per id, so only what the feed's page for that id says is read. Ask the feed's "
+            "publisher to give each service its own id"))
+
+    def _read(self, sid: str, item: dict[str, Any], where: str, number: int) -> Outcome:
+        """The service, from its detail page when the list item does not place it."""
         url = where
         if not _has_place(item):
             url = self.http.url(f"services/{sid}")
