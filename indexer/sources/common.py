@@ -24,7 +24,6 @@ from geodata.postcodes import parse_postcode
 from rehabmap.errors import shorten
 
 _SLUG = re.compile(r"[^a-z0-9]+")
-_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 _TRUE = {"yes", "y", "true", "t", "1"}
 _FALSE = {"no", "n", "false", "f", "0"}
 # Day-first forms are what UK sources write; ISO first because it is unambiguous.
@@ -207,12 +206,6 @@ def provider_type_from_name(provider: str | None) -> str | None:
     return None
 
 
-def parse_website(value: Any, what: str) -> str:
-    """Directories often drop the scheme ('www.example.org.uk'); a link needs one."""
-    text = str(value).strip()
-    return text if _SCHEME.match(text) else f"https://{text}"
-
-
 def parse_text(value: Any, what: str) -> str:
     return " ".join(str(value).split())
 
@@ -224,7 +217,7 @@ FIELD_PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "capacity_as_of": parse_date, "cqc_rating_date": parse_date, "last_verified": parse_date,
     "accepting_referrals": parse_bool, "self_referral": parse_bool, "legacy_locked_label": parse_bool,
     "pd_specialist": parse_bool, "needs_met": parse_list, "needs_not_met": parse_list,
-    "postcode": parse_postcode_text, "website": parse_website,
+    "postcode": parse_postcode_text,
 }
 
 
