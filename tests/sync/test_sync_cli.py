@@ -46,7 +46,8 @@ def test_sync_review_and_match_end_to_end(tmp_path, geodata_dir, data_dir, repla
     assert done.returncode == 0, done.stderr
     assert first_line(done) == FIRST_RUN
     assert f"held {FIELD_HOUSE} Field House: inferred: inpatient_rehab_level1" in done.stdout
-    assert "rejected cqc:1-112805218" in done.stdout and "for adults over 65 only" in done.stdout
+    # Named: a record never held here was listed by its id and URL alone.
+    assert "rejected cqc:1-112805218 Fir Villa Residential Home: " in done.stdout and "over 65 only" in done.stdout
     assert "REHABMAP_CQC_API_KEY" not in done.stderr and "replay-cqc-key" not in done.stdout + done.stderr
 
     listed = rehabmap(home, data_dir, None, "review", "list")

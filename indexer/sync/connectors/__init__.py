@@ -56,7 +56,9 @@ What each makes of a record:
 * `ods` — site names and addresses (Enrichments on records with the same ODS code, never a type); a closed site
   is evidence against a record. Monthly.
 * `oruk` — each feed's own terms mapped by its file (confirmed), else mental-health words (inferred); a VCFSE
-  reading says nothing of an NHS or council service (held with no type); no location, no record. Weekly.
+  reading says nothing of an NHS or council service (held with no type); no location, no record. Every page is
+  listed each run, and a service's detail page fetched only when its list item says it changed since it was read
+  (every page weekly, and with `--full`), so a daily run is cheap.
 * `charity` — VCFSE and advocacy candidates by name and activities (always inferred); removed charities Gone.
   The other charities are counted in `CharityConnector.skipped`, not reported one by one. Weekly.
 * `nhs-service-search` — community rehab team candidates (inferred unless the name says rehabilitation), with the
