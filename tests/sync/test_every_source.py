@@ -119,11 +119,11 @@ def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, rep
     assert ("  817 services the source lists as unchanged since they were last read were not fetched again (each is "
             "read again at least weekly, and by --full)") in lines
     assert table_rows(store, "SELECT status FROM sync_records WHERE connector = 'oruk-bristol'") == [("active",)]
-    # The council edits that service (dated yesterday): the run reads its page again, and stops, as it would change
+    # The council edited that service three days ago: the run reads its page again, and stops, as it would change
     # all the feed's records; --force goes on with a crawl that lists it as unchanged since the stopped run read it.
     # That reading stands (before, the second crawl's word "unchanged" was taken, and the change never applied).
     [autism] = [i for i in replay.oruk["bristol"].items if i["name"] == "Autism Advice - Bristol"]
-    autism["pc_metadata"]["date_modified"] = (date.today() - timedelta(days=1)).isoformat()
+    autism["pc_metadata"]["date_modified"] = (date.today() - timedelta(days=3)).isoformat()
     replay.oruk["bristol"].details[autism["id"]]["description"] = "Advice for autistic adults, now on Tuesdays too."
     assert rehabmap(home, data_dir, None, "sync", "oruk", **env).returncode == 3
     forced = rehabmap(home, data_dir, None, "sync", "oruk", "--force", **env)

@@ -25,7 +25,7 @@ import tomllib
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +162,7 @@ class OrukConnector(BaseConnector):
             page += 1
             crawl.next(page)
         yield from self._repeated()
-        self._readings.done(crawl.saved)
+        self._readings.done()
         crawl.done()
         self._complete = True
 
@@ -225,9 +225,10 @@ class Readings:
     """Which detail pages a crawl fetches: each service's modification date as listed when its page was last
     read, and that day, kept in the feed's state (`read`) and committed with the run that read them, so a run
     discarded or never applied skips nothing on their account. A date is a day at best (Placecube's), so a
-    service is skipped only when listed with the same date as then, and that date is before the day it was read:
-    a change later on the day of the reading changes the date the next day, or leaves it on that day, read again.
-    A crawl decides at its start whether it reads every page (kept while it resumes: `reading_all`)."""
+    service is skipped only when listed with the same date as then, and that date is at least two days before the
+    day it was read (a feed's day may be a day behind UTC's): a change later on the day of the reading leaves the
+    date within that margin, and the page is read again. A crawl decides at its start whether it reads every page
+    (kept while it resumes: `reading_all`)."""
 
     def __init__(self, saved: dict[str, Any], mapping: str, today: date, *, full: bool) -> None:
         self.saved = saved
@@ -242,7 +243,9 @@ class Readings:
 
     def unchanged(self, sid: str, stamp: str | None) -> bool:
         then = self.before.get(sid)
-        if self.saved["reading_all"] or not stamp or then is None or then[0] != stamp or stamp[:10] >= then[1]:
+        if self.saved["reading_all"] or not stamp or then is None or then[0] != stamp:
+            return False
+        if stamp[:10] >= (date.fromisoformat(then[1]) - timedelta(days=1)).isoformat():
             return False
         self.now[sid] = then
         return True
@@ -251,11 +254,11 @@ class Readings:
         if stamp:
             self.now[sid] = [stamp, self.today]
 
-    def done(self, saved: dict[str, Any]) -> None:
+    def done(self) -> None:
         """A complete crawl: what it read (or kept) is what the next one compares with."""
-        saved["read"] = self.now
-        if saved.pop("reading_all"):
-            saved["read_all"] = str(saved["crawl_started"])[:10]
+        self.saved["read"] = self.now
+        if self.saved.pop("reading_all"):
+            self.saved["read_all"] = str(self.saved["crawl_started"])[:10]
 
 
 def _stamp(item: dict[str, Any]) -> str | None:
