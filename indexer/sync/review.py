@@ -63,7 +63,8 @@ class ReviewItem:
         """Why the index does not hold a record its source gives (it awaits review, or a maintainer rejected it),
         for whoever looks for it there by id (the API's 404), in words: the type by its name and the day as a
         person writes one. It said "it awaits review (inferred: inpatient_rehab_level1)" and "on 2026-12-02";
-        the codes stay in the item's own fields (`state`, `type_status`, `proposed_type`). None for one decided in."""
+        the codes stay in the item's own fields (`state`, `type_status`, `proposed_type`). The keepers' pages say
+        the same words (`web.keepers.maintainer_review.unshown_words`). None for one decided in."""
         if self.state == "rejected":
             when = date.fromisoformat(self.decided_at[:10]) if self.decided_at else None
             day = f"{when.day} {when:%B %Y}" if when else "an unknown day"
@@ -71,9 +72,10 @@ class ReviewItem:
         if self.state != "pending":
             return None
         if self.proposed_type is None:
-            return "it awaits review: neither its source nor its words name its type, for a maintainer to say"
-        return (f"it awaits review: its source does not name its type, and rehabmap reads its words as "
-                f"'{type_words(self.proposed_type, self.proposed_subtype)}', for a maintainer to confirm")
+            return ("it awaits review, as its source does not name its type and rehabmap cannot tell it from what "
+                    "it says")
+        return (f"it awaits review, as its source does not name its type; rehabmap infers "
+                f"{type_words(self.proposed_type, self.proposed_subtype)} from what it says")
 
 
 def type_words(service_type: str, subtype: str | None) -> str:
