@@ -115,10 +115,10 @@ def hold_for_review(settings: Settings, held: Sequence[Held], placer: Placer, *,
 
 def discard_run(settings: Settings, source: str) -> dict[str, int]:
     """Drop what an unapplied run of each of the source's connectors fetched; per connector, how many."""
-    from indexer.sync.connectors import connectors_for
+    from indexer.sync.connectors import connector_names
 
     store = open_store(settings)
-    return {c.name: store.abandon_run(c.name) for c in connectors_for(source, settings)}
+    return {name: store.abandon_run(name) for name in connector_names(source, settings)}
 
 
 def open_review(settings: Settings, *, live: bool = True, state: AppState | None = None) -> ReviewQueue:

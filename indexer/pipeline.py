@@ -235,7 +235,8 @@ def _without_bad_contacts(candidate: Candidate) -> Candidate:
     for name in _CONTACTS:
         value = candidate.fields.get(name)
         if value is not None:
-            problem = contact_problem(name, value) if isinstance(value, str) else f"'{shorten(value)}' is not text"
+            problem = (contact_problem(name, value, completing=True) if isinstance(value, str)
+                       else f"'{shorten(value)}' is not text")
             if problem:
                 problems[name] = problem
     if not problems:

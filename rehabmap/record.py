@@ -86,11 +86,30 @@ _CONTACT_RULES = {field: (re.compile(pattern), CONTACT_MAX_LENGTH[field], what) 
 )}
 
 
-def contact_problem(field: str, value: str) -> str | None:
-    """Why `value` cannot be a service's phone, email or website, or None when it can."""
+# A website a directory gives without its scheme, or with it mangled ('www.bristolmind.org.uk', 'http:www.x.org',
+# 'https:/x.org'): 59 of Bristol's 819 services and most CQC records. A host name with a dot and a top-level domain,
+# then perhaps a port and a path, no spaces: unambiguously a web address, so it is completed, never dropped.
+_SCHEMELESS = re.compile(r"(?:(https?):/?(?!/))?([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?::[0-9]{1,5})?"
+                         r"(?:[/?#]\S*)?)", re.I)
+
+
+def completed_website(value: str) -> str | None:
+    """The link a website without its scheme stands for (https://, or the scheme it mangled), or None when it
+    is not unambiguously a web address ('Warmley Community Centre', 'javascript:…'), which stays refused."""
+    found = _SCHEMELESS.fullmatch(value.strip())
+    if found is None:
+        return None
+    return f"{(found.group(1) or 'https').lower()}://{found.group(2)}"
+
+
+def contact_problem(field: str, value: str, *, completing: bool = False) -> str | None:
+    """Why `value` cannot be a service's phone, email or website, or None when it can. With `completing`, a
+    website the record completes (`Service._website_completed`) is none: an import keeps it."""
     pattern, longest, what = _CONTACT_RULES[field]
     if len(value) <= longest and pattern.fullmatch(value):
         return None
+    if completing and field == "website" and (completed := completed_website(value)) is not None:
+        return contact_problem(field, completed)
     return f"'{shorten(value)}' is not {what}"
 
 
@@ -278,6 +297,24 @@ class Service(BaseModel):
     field_sources: dict[str, str] = Field(default_factory=dict)
     last_verified: date | None = None
     schedules: list[Schedule] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _website_completed(cls, data: Any) -> Any:
+        """A website given without its scheme gets one (`completed_website`), and its field source says so: the
+        link shown is rehabmap's reading of what the source gave. Before, it was dropped with a warning."""
+        website = data.get("website") if isinstance(data, dict) else None
+        if not isinstance(website, str) or website.startswith(("https://", "http://")):
+            return data
+        completed = completed_website(website)
+        if completed is None or contact_problem("website", completed):
+            return data
+        said = dict(data.get("field_sources") or {})
+        first = (data.get("provenance") or [{}])[0]
+        source = first.source if isinstance(first, Provenance) else first.get("source")
+        said["website"] = (f"{said.get('website') or f'{source}:website'} (given as '{shorten(website.strip(), 60)}'"
+                           f": {completed.split(':')[0]}:// added)")
+        return {**data, "website": completed, "field_sources": said}
 
     @field_validator("phone", "email", "website")
     @classmethod

@@ -22,9 +22,9 @@ from typing import Any
 from geodata.errors import InvalidPostcode
 from geodata.postcodes import parse_postcode
 from rehabmap.errors import shorten
+from rehabmap.record import completed_website
 
 _SLUG = re.compile(r"[^a-z0-9]+")
-_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 _TRUE = {"yes", "y", "true", "t", "1"}
 _FALSE = {"no", "n", "false", "f", "0"}
 # Day-first forms are what UK sources write; ISO first because it is unambiguous.
@@ -208,9 +208,11 @@ def provider_type_from_name(provider: str | None) -> str | None:
 
 
 def parse_website(value: Any, what: str) -> str:
-    """Directories often drop the scheme ('www.example.org.uk'); a link needs one."""
+    """Directories often drop the scheme ('www.example.org.uk') or mangle it: a link needs one
+    (`completed_website`). This added https:// to anything, so a cell that is no web address ('Warmley Community
+    Centre') was refused as 'https://Warmley Community Centre': it is kept as given, for the record to refuse."""
     text = str(value).strip()
-    return text if _SCHEME.match(text) else f"https://{text}"
+    return completed_website(text) or text
 
 
 def parse_text(value: Any, what: str) -> str:

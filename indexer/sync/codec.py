@@ -8,7 +8,7 @@ from enum import Enum
 from typing import Any
 
 from indexer.rows import Candidate, Origin
-from indexer.sync.items import Enrichment, Evidence, Gone, Outcome, Refused, SourceItem
+from indexer.sync.items import Enrichment, Evidence, Gone, Outcome, Refused, SourceItem, Unchanged
 from rehabmap import sync_digests as digests
 
 
@@ -74,8 +74,11 @@ def outcome_to_json(outcome: Outcome) -> tuple[str, dict[str, Any]]:
     if isinstance(outcome, Gone):
         return "gone", {"source": outcome.source, "source_id": outcome.source_id, "reason": outcome.reason,
                         "on": outcome.on.isoformat() if outcome.on else None}
+    if isinstance(outcome, Unchanged):  # staged beside the refusals: the store CHECKs its four kinds (migration 7)
+        return "refused", {"source": outcome.source, "source_id": outcome.source_id, "unchanged": True}
     return "refused", {"source": outcome.source, "source_id": outcome.source_id, "where": outcome.where,
-                       "reason": outcome.reason, "unplaced": outcome.unplaced, "unreadable": outcome.unreadable}
+                       "reason": outcome.reason, "unplaced": outcome.unplaced, "unreadable": outcome.unreadable,
+                       "name": outcome.name}
 
 
 def outcome_from_json(kind: str, payload: dict[str, Any]) -> Outcome:
@@ -86,8 +89,10 @@ def outcome_from_json(kind: str, payload: dict[str, Any]) -> Outcome:
     if kind == "gone":
         return Gone(payload["source"], payload["source_id"], payload["reason"],
                     date.fromisoformat(payload["on"]) if payload.get("on") else None)
+    if payload.get("unchanged"):
+        return Unchanged(payload["source"], payload["source_id"])
     return Refused(payload["source"], payload.get("source_id"), payload["where"], payload["reason"],
-                   bool(payload.get("unplaced")), bool(payload.get("unreadable")))
+                   bool(payload.get("unplaced")), bool(payload.get("unreadable")), payload.get("name") or "")
 
 
 def content_digest(item: SourceItem) -> str:

@@ -120,9 +120,23 @@ class Refused:
     # A value in it cannot be read (a bed count that is not a number, a postcode that is not one): that says
     # nothing about the service, so the record made from its last good version stays shown, not retired.
     unreadable: bool = False
+    # Its name as the source gives it, for the report: a record never held here has no other (CQC's 41 refusals
+    # of the recorded locations were listed by id and URL alone).
+    name: str = ""
 
 
-Outcome = SourceItem | Gone | Refused | Enrichment
+@dataclass(frozen=True)
+class Unchanged(SourceKeyed):
+    """The source lists this record as unchanged since the connector last read it (an ORUK feed's list item
+    carries its modification date), so it was not fetched again: the record stays as the last reading made it,
+    and a complete listing does not retire it. A connector says so only for a record it read in a run since
+    applied (its state, committed with that run), never for one it has not read."""
+
+    source: str
+    source_id: str
+
+
+Outcome = SourceItem | Gone | Refused | Enrichment | Unchanged
 
 
 class SyncState(Protocol):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
@@ -26,7 +27,7 @@ from indexer.sync.store import Audit, ReviewRow, ReviewState, StoredRecord, Sync
 from rehabmap.maintain.audit import Change, given_reason
 from rehabmap.errors import DomainError, InvalidValue, ServiceNotFound
 from rehabmap.record import Service
-from rehabmap.taxonomy import ServiceType, parse_type
+from rehabmap.taxonomy import SUBTYPE_LABELS, TYPE_LABELS, ServiceType, parse_type
 
 
 @dataclass(frozen=True)
@@ -60,13 +61,28 @@ class ReviewItem:
 
     def why_unshown(self) -> str | None:
         """Why the index does not hold a record its source gives (it awaits review, or a maintainer rejected it),
-        for whoever looks for it there by id; None for one decided in."""
-        if self.state == "pending":
-            return f"it awaits review ({self.type_status}: {self.proposed_type or 'no type proposed'})"
+        for whoever looks for it there by id (the API's 404), in words: the type by its name and the day as a
+        person writes one. It said "it awaits review (inferred: inpatient_rehab_level1)" and "on 2026-12-02";
+        the codes stay in the item's own fields (`state`, `type_status`, `proposed_type`). The keepers' pages say
+        the same words (`web.keepers.maintainer_review.unshown_words`). None for one decided in."""
         if self.state == "rejected":
-            return (f"it was rejected in review on {(self.decided_at or '')[:10]} by {self.decided_by}: "
-                    f"{self.reason}")
-        return None
+            when = date.fromisoformat(self.decided_at[:10]) if self.decided_at else None
+            day = f"{when.day} {when:%B %Y}" if when else "an unknown day"
+            return f"it was rejected in review on {day} by {self.decided_by}: {self.reason}"
+        if self.state != "pending":
+            return None
+        if self.proposed_type is None:
+            return ("it awaits review, as its source does not name its type and rehabmap cannot tell it from what "
+                    "it says")
+        return (f"it awaits review, as its source does not name its type; rehabmap infers "
+                f"{type_words(self.proposed_type, self.proposed_subtype)} from what it says")
+
+
+def type_words(service_type: str, subtype: str | None) -> str:
+    """A type (and subtype) by the names the pages give them: "Level 1 inpatient rehabilitation unit" in place of
+    "inpatient_rehab_level1"."""
+    named = TYPE_LABELS[ServiceType(service_type)]
+    return f"{named}: {SUBTYPE_LABELS.get(subtype, subtype)}" if subtype else named
 
 
 def _parse_level(level: int | None, service_type: str | None) -> str | None:

@@ -42,7 +42,7 @@ from indexer.sync.codec import (
     outcome_to_json,
 )
 from indexer.sync.enrich import Enrichments, enriched
-from indexer.sync.items import Connector, Enrichment, Gone, Outcome, Refused, SourceItem
+from indexer.sync.items import Connector, Enrichment, Gone, Outcome, Refused, SourceItem, Unchanged
 from indexer.sync.live import LiveIndex
 from indexer.sync.publish import coverage_due, held, publish_coverage, record_pending, shown
 from indexer.sync.steps import reached
@@ -93,6 +93,7 @@ class SyncReport:
     complete: bool = False
     fetched: int = 0
     unchanged: int = 0
+    not_fetched: int = 0      # listed as unchanged since the connector last read them: not fetched again
     added: list[Line] = field(default_factory=list)
     changed: list[Line] = field(default_factory=list)
     retired: list[Line] = field(default_factory=list)
@@ -119,6 +120,9 @@ class SyncReport:
         lines.append(f"  {waiting} review" + (" ('rehabmap review list')" if self.awaiting_review else ""))
         if self.complete:
             lines.append("  a complete listing: anything it no longer lists is retired")
+        if self.not_fetched:
+            lines.append(f"  {self.not_fetched} services the source lists as unchanged since they were last read were "
+                         "not fetched again (each is read again at least weekly, and by --full)")
         if self.enrichments:
             lines.append(f"  {self.enrichments} facts for records other sources own were new or changed")
         if self.gone_unknown:
@@ -378,7 +382,9 @@ class _Plan:
     def make(cls, runner: SyncRunner, connector: str, outcomes: Sequence[Outcome], *, complete: bool) -> _Plan:
         plan = cls(runner, connector, SyncReport(connector, complete=complete))
         latest = plan._latest(outcomes)
-        plan.report.fetched = len(latest) + len(plan.report.rejected)  # each record once, however often listed
+        plan.report.not_fetched = sum(isinstance(o, Unchanged) for o in latest.values())
+        # each record once, however often listed
+        plan.report.fetched = len(latest) - plan.report.not_fetched + len(plan.report.rejected)
         store = runner.store
         existing = {r.key: r for r in store.records(connector)}
         stored_enrichments = {e.key: e for e in store.enrichments(active_only=False)}
@@ -413,6 +419,10 @@ class _Plan:
                 plan.touched += before is not None and plan._counts(before)
             elif isinstance(outcome, Refused):
                 after = plan._refused(outcome, before)
+            elif isinstance(outcome, Unchanged) and before is not None and before.status == "active":
+                plan.report.unchanged += 1  # as the last reading made it: nothing to settle
+                plan.records.append(replace(before, last_seen=plan.at))
+                continue
             else:
                 continue
             if after is not None:
@@ -439,6 +449,10 @@ class _Plan:
                 continue
             key = (outcome.key if isinstance(outcome, (SourceItem, Enrichment))
                    else (outcome.source, str(outcome.source_id)))
+            if isinstance(outcome, Unchanged) and key in latest:
+                # A run gone on after a stop or a kill lists again what it staged: unchanged since that reading,
+                # which stands (taken for the stored record, `--force` applied nothing of an ORUK feed's changes).
+                continue
             latest.pop(key, None)
             latest[key] = outcome
         return latest
@@ -580,7 +594,8 @@ class _Plan:
         active = before is not None and before.status == "active"
         kept = ("; the previous version stays" if refused.unreadable and active and before is not None
                 and before.service is not None else "")
-        self.report.rejected.append(Line(service_id, _name(before), f"{refused.where}: {refused.reason}{kept}"))
+        self.report.rejected.append(Line(service_id, _name(before) or refused.name,
+                                         f"{refused.where}: {refused.reason}{kept}"))
         self.report.unplaced += refused.unplaced
         if before is None or not active or refused.unreadable:
             return None

@@ -301,3 +301,33 @@ def test_only_detention_in_a_real_feeds_words_means_detained_mha(data_dir):
         needs[name] = service.needs_read_from_text
     assert "detained_mha" not in needs["Rethink Carers Service"]
     assert "detained_mha" in needs["Independent Mental Health Advocacy (IMHA)"]
+
+
+def test_a_website_without_its_scheme_is_completed_and_said_so_only_what_is_no_address_is_dropped(
+        data_dir, geography, tmp_path):
+    """59 of Bristol's real services give a website without its scheme ('www.nextlinkhousing.co.uk',
+    'kateartereft.com') or with it mangled ('http:www.yateandsodburydc.co.uk', 'https:/holisuntherapies.co.uk'):
+    each was dropped as "not a web address", with a warning. A person expects the link: each is completed, and the
+    record's field source says it was; only what is no web address ('Warmley Community Centre') is dropped."""
+    from indexer.pipeline import GeographyPlacer, build_index
+    from search.embedded import EmbeddedIndex, EmbeddedWriter
+
+    items = json.loads((data_dir / "feeds" / "oruk" / "bristol_council_services_2024-12.json").read_text())
+    place = [{"id": "l1", "location": {"id": "l1", "physical_addresses": [{"postal_code": "BS1 5TR"}]}}]
+    given = {i["id"]: i["url"].strip() for i in items if i.get("url")}
+    placed = [{**i, "service_at_locations": place, "attributes": [{"taxonomy_term": {
+        "taxonomy": "rehabmap-service-types", "code": "vcfse"}}]} for i in items if i["id"] in given and i["name"]]
+    index = tmp_path / "index.sqlite"
+    report = build_index(load_rows(placed), GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
+    assert [w.split(": ", 1)[1] for w in report.warnings if "website" in w] == [
+        "website 'Warmley Community Centre' is not a web address (http:// or https://, a host name, no spaces): "
+        "dropped, the service is kept"]
+    shown = {s.id.split(":", 1)[1]: s for s in EmbeddedIndex(index).all()}
+    completed = {sid: s for sid, s in shown.items() if s.website and s.website != given[sid]}
+    # 58 services, 55 records: the same service listed again, placed at the one postcode given, merges.
+    assert len(completed) == 55 and all(s.field_sources["website"].endswith(" added)") for s in completed.values())
+    yate = next(s for s in completed.values() if given[s.id.split(":", 1)[1]] == "http:www.yateandsodburydc.co.uk")
+    assert yate.website == "http://www.yateandsodburydc.co.uk"
+    nextlink = next(s for s in completed.values() if given[s.id.split(":", 1)[1]] == "www.nextlinkhousing.co.uk")
+    assert nextlink.website == "https://www.nextlinkhousing.co.uk"
+    assert nextlink.field_sources["website"].endswith(" (given as 'www.nextlinkhousing.co.uk': https:// added)")

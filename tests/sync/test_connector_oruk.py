@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ import pytest
 from indexer.sync.connectors import connectors_for
 from indexer.sync.connectors.oruk import FeedError, OrukConnector, _has_place, load_feed, map_service
 from indexer.sync.http import HttpPolicy, SourceClient, SourceError, SourceUnavailable
-from indexer.sync.items import Gone, Refused, SourceItem
+from indexer.sync.items import Gone, Refused, SourceItem, Unchanged
 from rehabmap.config import Settings
 from rehabmap.oruk import oruk_to_fields
 from rehabmap.taxonomy import ServiceType
@@ -53,12 +53,13 @@ def bristol_crawl(data_dir):
     """One full crawl of the Bristol feed, shared by the tests that only read its outcomes."""
     for replay in running(data_dir / "feeds"):
         connector = bristol(replay)
-        outcomes = list(connector.fetch(MemoryState()))
-        yield replay, connector, outcomes
+        state = MemoryState()
+        outcomes = list(connector.fetch(state))
+        yield replay, connector, outcomes, state
 
 
 def test_every_one_of_bristols_819_services_is_accounted_for(bristol_crawl):
-    replay, connector, outcomes = bristol_crawl
+    replay, connector, outcomes = bristol_crawl[:3]
     assert connector.complete and connector.name == "oruk-bristol"
     assert Counter(map(kind, outcomes)) == {
         "refused: not on the rehab pathway": 665,
@@ -85,7 +86,7 @@ def test_every_one_of_bristols_819_services_is_accounted_for(bristol_crawl):
 
 
 def test_bristol_refusals_say_what_the_service_was_and_why(bristol_crawl):
-    replay, _, outcomes = bristol_crawl
+    replay, _, outcomes = bristol_crawl[:3]
     by_name = {}
     for outcome in outcomes:
         assert isinstance(outcome, Refused)
@@ -114,7 +115,7 @@ def test_an_unplaced_service_whose_description_names_postcodes_has_them_quoted(b
     health trust's page a recovery team's office. Prose places nothing (a venue, an office or one of several),
     but before the reason only said "with its postcode", and the person making the service by hand had to dig
     them out of an HTML description; now it quotes them, checked as postcodes."""
-    _, _, outcomes = bristol_crawl
+    _, _, outcomes = bristol_crawl[:3]
     quoted = {o.reason.split(" is ")[0].strip("'"): o.reason.rsplit("(its description names ", 1)[1].rstrip(")")
               for o in outcomes if isinstance(o, Refused) and o.unplaced and "(its description names" in o.reason}
     assert quoted == {
@@ -167,13 +168,18 @@ def test_hsds3_paging_and_a_detail_page_with_a_location(replay, tmp_path):
     [connector] = connectors_for("oruk", Settings(oruk_feeds_dir=tmp_path, oruk_rate=10_000,
                                                   oruk_feed_urls={"example": replay.oruk_url("hsds3")}))
     outcomes = list(connector.fetch(MemoryState()))
-    assert len(outcomes) == 128 and connector.complete
+    assert connector.complete
     assert len([s for s in replay.seen("/oruk/hsds3/services") if s.path == "/oruk/hsds3/services"]) == 3
-    # The list items have no location, so each detail page is fetched: the published example's own placeholder
-    # values (extent "extent", latitude 100) cannot be read, and every one says so.
-    assert {o.reason for o in outcomes if isinstance(o, Refused)} == {
-        "cannot read the service: service_areas[0].extent: 'extent' is not valid JSON"}
-    assert len(replay.seen("/oruk/hsds3/services/")) == 128
+    # The list items have no location, so the detail page is fetched: the published example's own placeholder
+    # values (extent "extent", latitude 100) cannot be read, and it says so. The example lists that one service
+    # 128 times: before, it was fetched and read 128 times, unsaid; now once, and one line names the repeats.
+    sid = "ac148810-d857-441c-9679-408f346de14b"
+    assert [(o.source_id, o.reason) for o in outcomes if isinstance(o, Refused)] == [
+        (sid, "cannot read the service: service_areas[0].extent: 'extent' is not valid JSON"),
+        (None, f"'Community Counselling' is listed 128 times under one id, {sid}: it is read once and the 127 "
+               "repeats are left out. Ask the feed's publisher to list each service once")]
+    assert outcomes[-1].where == replay.oruk_url("hsds3") + "/services?page=1 item 1"
+    assert len(replay.seen("/oruk/hsds3/services/")) == 1
 
 
 def test_a_killed_crawl_resumes_at_its_page(replay):
@@ -254,7 +260,7 @@ def test_a_service_the_nhs_or_a_council_runs_is_not_typed_vcfse(bristol_crawl):
     Council). No voluntary or community organisation runs them, the importers' rule (`said_of`): now such a service
     is typed only by what else it says (the council's page, whose words name advocacy: inferred, for review), and
     otherwise has no type, for a maintainer to say (4 of Bristol's 152)."""
-    _, _, outcomes = bristol_crawl
+    _, _, outcomes = bristol_crawl[:3]
     reasons = {o.reason.split("' is ")[0].strip("'"): o.reason.split(", but ")[0].split("' is ")[1]
                for o in outcomes if isinstance(o, Refused) and o.unplaced}
     nhs = (f"of a type only a maintainer can say (run by the NHS: no voluntary or community organisation runs it, "
@@ -340,3 +346,47 @@ def test_a_service_is_placed_by_whichever_of_its_locations_places_it(data_dir):
         detail = bristol_detail(item, rows[0]) | {"service_at_locations": order}
         fields, _ = oruk_to_fields(detail)
         assert _has_place(detail) and (fields["lat"], fields["lon"]) == (51.5278298, -2.4988395)
+
+
+def test_a_service_listed_as_unchanged_since_its_page_was_read_is_not_fetched_again(bristol_crawl):
+    """Every run fetched all 817 of Bristol's detail pages (834 requests) though nothing changed: a sync that keeps
+    the directory current must be cheap to run often. Each list item says when its service last changed
+    (`pc_metadata.date_modified`, a day): a later crawl fetches only the pages of services listed as changed since
+    the day they were read, and still lists every page (a complete listing, which retires what the feed dropped)."""
+    replay, _, first, state = bristol_crawl
+    details = [s.path for s in replay.seen("/oruk/bristol/services/")]
+    assert len(details) == 817 and "read_all" in state.states["oruk-bristol"]
+
+    def crawl(**kwargs) -> tuple[list, list[str]]:
+        asked = len(replay.seen())
+        connector = bristol(replay)
+        outcomes = list(connector.fetch(state, **kwargs))
+        assert connector.complete
+        return outcomes, [s.path for s in replay.seen()[asked:]]
+
+    again, asked = crawl()
+    assert len(asked) == 17 and all(path == "/oruk/bristol/services" for path in asked), "the list pages only"
+    unchanged = [o for o in again if isinstance(o, Unchanged)]
+    assert len(again) == len(first) and {o.source_id for o in unchanged} == {p.rsplit("/", 1)[1] for p in details}
+
+    # A service the council edits today is listed with today's date: its page, and only its page, is read again.
+    item = next(i for i in replay.oruk["bristol"].items if i["name"] == "Bristol Mind")
+    dated = item["pc_metadata"]["date_modified"]
+    item["pc_metadata"]["date_modified"] = datetime.now(timezone.utc).date().isoformat()
+    try:
+        edited, asked = crawl()
+        assert asked.count("/oruk/bristol/services") == 17 and asked[-1] != "/oruk/bristol/services/" + item["id"]
+        assert [p for p in asked if p != "/oruk/bristol/services"] == ["/oruk/bristol/services/" + item["id"]]
+        assert not any(isinstance(o, Unchanged) and o.source_id == item["id"] for o in edited)
+        # Edited again the same day, its date stays today's: a page read today is read again, never skipped; so is
+        # one dated yesterday (a feed's day may be behind UTC's).
+        _, asked = crawl()
+        assert [p for p in asked if p != "/oruk/bristol/services"] == ["/oruk/bristol/services/" + item["id"]]
+        item["pc_metadata"]["date_modified"] = (datetime.now(timezone.utc).date() - timedelta(days=1)).isoformat()
+        _, asked = crawl()
+        assert [p for p in asked if p != "/oruk/bristol/services"] == ["/oruk/bristol/services/" + item["id"]]
+    finally:
+        item["pc_metadata"]["date_modified"] = dated
+    # --full (and the weekly reading, or a changed feed file) reads every page again.
+    _, asked = crawl(full=True)
+    assert len(asked) == 17 + 817

@@ -12,6 +12,7 @@ the real ODS `etr` report and the `ets` report BUILT from the real 2018 Sussex P
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from pathlib import Path
 
 from indexer.sync.connectors import TITLES
@@ -23,7 +24,8 @@ from tests.sync.store_fixtures import make_home, rehabmap, report_counts, table_
 from tests.sync.test_connector_charity import register  # noqa: F401  (the fixture serving the extract)
 from tests.sync.test_connector_ods import reports  # noqa: F401  (the fixture serving the bulk reports)
 
-CARE_DIRECTORY = Path(__file__).resolve().parents[1] / "fixtures" / "sources" / "cqc_care_directory.csv"
+ROOT = Path(__file__).resolve().parents[2]
+CARE_DIRECTORY = ROOT / "tests" / "fixtures" / "sources" / "cqc_care_directory.csv"
 
 
 def counts(fetched: int, *, added: int = 0, held: int = 0, rejected: int = 0) -> dict[str, int]:
@@ -37,7 +39,12 @@ def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, rep
     replay.serve_file("ratings.csv", (data_dir / "services" / "cqc" /
                                       "cqc_latest_ratings_providers_2021-02.csv").read_bytes())
     replay.serve_file("directory.csv", CARE_DIRECTORY.read_bytes())
-    env = {"REHABMAP_CQC_RATINGS_URL": replay.file_url("ratings.csv"),
+    # Bristol's feed file, mapping the term of the one service its detail pages place ("Autism Advice - Bristol").
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    (feeds / "bristol.toml").write_text((ROOT / "mappings" / "feeds" / "bristol.toml").read_text().replace(
+        "[terms]\n", '[terms]\n"Health support groups and organisations" = "vcfse"\n'))
+    env = {"REHABMAP_CQC_RATINGS_URL": replay.file_url("ratings.csv"), "REHABMAP_ORUK_FEEDS_DIR": str(feeds),
            "REHABMAP_CQC_DIRECTORY_URL": replay.file_url("directory.csv"), "REHABMAP_CQC_FILES_RATE": "1000",
            "REHABMAP_ODS_URL": replay.file_url("ods"), "REHABMAP_ODS_REPORTS": '["etr", "ets"]',
            "REHABMAP_ODS_RATE": "1000", "REHABMAP_CHARITY_URL": replay.file_url("charity"),
@@ -54,9 +61,10 @@ def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, rep
         "cqc-directory": counts(15, added=5, held=1, rejected=9),
         # 227 real NHS trusts and the Sussex Partnership sites: names and addresses for others' records.
         "ods": counts(trusts + reports),
-        # Each of Bristol's 819 list items, every one rejected with its reason (the council's list gives no
-        # location, or nothing about mental health; the second of two services given one id says so).
-        "oruk-bristol": counts(len(bristol), rejected=len(bristol)),
+        # Each of Bristol's 819 list items: the one its mapped term types and its detail page places, added; every
+        # other rejected with its reason (the council's list gives no location, or nothing about mental health; the
+        # second of two services given one id says so).
+        "oruk-bristol": counts(len(bristol), added=1, rejected=len(bristol) - 1),
         # 3 mental health charities held; 1 without a postcode rejected; the removed one was never held here.
         "charity": counts(5, held=3, rejected=1),
         # The one clinic offering SRV0020: a community team candidate.
@@ -67,7 +75,8 @@ def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, rep
         done = rehabmap(home, data_dir, None, "sync", source, **env)
         assert done.returncode == 0, done.stderr
         if source == "oruk":  # the report says, apart from the rest, which pathway services could not be placed
-            assert ("  152 of the rejected are services on the rehab pathway that the source gives no place for (no "
+            # (152, and 2 more the term mapped above types)
+            assert ("  154 of the rejected are services on the rehab pathway that the source gives no place for (no "
                     "location or postcode): each is listed below, with what would let it in") in done.stdout
         for line in done.stdout.splitlines():
             if ": fetched " in line and not line.startswith(" "):
@@ -78,7 +87,8 @@ def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, rep
     store = home / "directory.sqlite"
     records = dict(table_rows(store, "SELECT connector, count(*) FROM sync_records GROUP BY connector"))
     facts = dict(table_rows(store, "SELECT connector, count(*) FROM sync_enrichments GROUP BY connector"))
-    assert records == {"cqc-directory": 6, "charity": 3, "nhs-service-search": 1}, "rejected firsts are not stored"
+    assert records == {"cqc-directory": 6, "charity": 3, "nhs-service-search": 1, "oruk-bristol": 1}, (
+        "rejected firsts are not stored")
     # Every candidate held for review has a point, so a search's radius counts it wherever it lies, not only in its
     # ICB (`rehabmap.coverage.HomeCoverage`): a row without coordinates is placed from its full postcode before it
     # can be held, and one that cannot be placed (no postcode, a partial or unknown one) is rejected with why.
@@ -97,6 +107,29 @@ def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, rep
         assert report["active"] == expected[name]["added"], "a held record is awaiting review, not active"
         assert report["unfinished_since"] is None and report["staged"] == 0
         assert report["facts"] == facts.get(name, 0)
+    # The next day's run: before, all 817 detail pages again (834 requests) though nothing changed. Each list item
+    # says when its service last changed: only the 17 list pages are asked for, a complete listing still, and the
+    # record it holds stays, unchanged, not retired.
+    asked = len(replay.seen())
+    again = rehabmap(home, data_dir, None, "sync", "oruk", **env)
+    assert again.returncode == 0, again.stderr
+    assert [s.path for s in replay.seen()[asked:]] == ["/oruk/bristol/services"] * 17
+    lines = again.stdout.splitlines()
+    assert report_counts(lines[0]) == {**counts(2, rejected=2), "unchanged": 1}, lines[0]
+    assert ("  817 services the source lists as unchanged since they were last read were not fetched again (each is "
+            "read again at least weekly, and by --full)") in lines
+    assert table_rows(store, "SELECT status FROM sync_records WHERE connector = 'oruk-bristol'") == [("active",)]
+    # The council edited that service three days ago: the run reads its page again, and stops, as it would change
+    # all the feed's records; --force goes on with a crawl that lists it as unchanged since the stopped run read it.
+    # That reading stands (before, the second crawl's word "unchanged" was taken, and the change never applied).
+    [autism] = [i for i in replay.oruk["bristol"].items if i["name"] == "Autism Advice - Bristol"]
+    autism["pc_metadata"]["date_modified"] = (date.today() - timedelta(days=3)).isoformat()
+    replay.oruk["bristol"].details[autism["id"]]["description"] = "Advice for autistic adults, now on Tuesdays too."
+    assert rehabmap(home, data_dir, None, "sync", "oruk", **env).returncode == 3
+    forced = rehabmap(home, data_dir, None, "sync", "oruk", "--force", **env)
+    assert forced.returncode == 0 and report_counts(forced.stdout.splitlines()[0])["changed"] == 1, forced.stdout
+    [(shown,)] = table_rows(store, "SELECT service FROM sync_records WHERE connector = 'oruk-bristol'")
+    assert json.loads(shown)["description"] == "Advice for autistic adults, now on Tuesdays too."
     text = rehabmap(home, data_dir, None, "sync-status", "--source", "charity")
     assert text.stdout.startswith("charity: last success ") and "0 active, 0 retired, 3 awaiting review" in text.stdout
 

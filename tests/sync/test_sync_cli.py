@@ -46,7 +46,8 @@ def test_sync_review_and_match_end_to_end(tmp_path, geodata_dir, data_dir, repla
     assert done.returncode == 0, done.stderr
     assert first_line(done) == FIRST_RUN
     assert f"held {FIELD_HOUSE} Field House: inferred: inpatient_rehab_level1" in done.stdout
-    assert "rejected cqc:1-112805218" in done.stdout and "for adults over 65 only" in done.stdout
+    # Named: a record never held here was listed by its id and URL alone.
+    assert "rejected cqc:1-112805218 Fir Villa Residential Home: " in done.stdout and "over 65 only" in done.stdout
     assert "REHABMAP_CQC_API_KEY" not in done.stderr and "replay-cqc-key" not in done.stdout + done.stderr
 
     listed = rehabmap(home, data_dir, None, "review", "list")
@@ -317,9 +318,13 @@ def test_a_discarded_run_no_longer_waits_for_a_person(tmp_path, cqc_synced_home,
     assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 3
     assert rehabmap(home, data_dir, None, "sync-status").returncode == 3
 
-    dropped = rehabmap(home, data_dir, replay, "sync", "cqc", "--discard")
+    # Dropping touches only the store: it asks for no key (it demanded REHABMAP_CQC_API_KEY, and the person who
+    # decided had to find one), and nothing of the network.
+    asked = len(replay.seen())
+    dropped = rehabmap(home, data_dir, None, "sync", "cqc", "--discard", REHABMAP_CQC_API_KEY="")
 
-    assert dropped.returncode == 0 and dropped.stdout.startswith("cqc: dropped 2 fetched records")
+    assert dropped.returncode == 0 and dropped.stdout.startswith("cqc: dropped 2 fetched records"), dropped.stderr
+    assert len(replay.seen()) == asked
     status = rehabmap(home, data_dir, None, "sync-status")
     assert status.returncode == 0, status.stdout
     assert ": 2 fetched records dropped; the next run starts from the last applied one" in status.stdout

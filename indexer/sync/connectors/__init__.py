@@ -56,7 +56,9 @@ What each makes of a record:
 * `ods` — site names and addresses (Enrichments on records with the same ODS code, never a type); a closed site
   is evidence against a record. Monthly.
 * `oruk` — each feed's own terms mapped by its file (confirmed), else mental-health words (inferred); a VCFSE
-  reading says nothing of an NHS or council service (held with no type); no location, no record. Weekly.
+  reading says nothing of an NHS or council service (held with no type); no location, no record. Every page is
+  listed each run, and a service's detail page fetched only when its list item says it changed since it was read
+  (every page weekly, and with `--full`), so a daily run is cheap.
 * `charity` — VCFSE and advocacy candidates by name and activities (always inferred); removed charities Gone.
   The other charities are counted in `CharityConnector.skipped`, not reported one by one. Weekly.
 * `nhs-service-search` — community rehab team candidates (inferred unless the name says rehabilitation), with the
@@ -134,6 +136,27 @@ def _key(source: str, key: SecretStr | None, setting: str, how: str) -> SecretSt
     return key
 
 
+def connector_names(source: str, settings: Settings) -> list[str]:
+    """The names `rehabmap sync SOURCE` records its runs under, read without a key, a URL or a client:
+    `--discard` touches only the store, yet it demanded the CQC key (`connectors_for`) to drop a stopped run.
+    Every file of `cqc-ratings` is named, set or not: one dropped from the settings may have left a run."""
+    if source == "oruk":
+        from indexer.sync.connectors import oruk
+
+        return [feed.source for feed in oruk.load_feeds(settings.oruk_feeds_dir, settings.oruk_feed_urls)]
+    if source == "cqc-ratings":
+        from indexer.sync.connectors import cqc_files
+
+        return [kind.name for kind in (cqc_files.RatingsFile, cqc_files.DirectoryFile, cqc_files.HscaFile)]
+    if source in SOURCES:
+        return [source]
+    raise _unknown(source)
+
+
+def _unknown(source: str) -> UnknownSource:
+    return UnknownSource(f"unknown source '{source}': use one of {', '.join(SOURCES)}", field="source")
+
+
 def connectors_for(source: str, settings: Settings) -> list[Connector]:
     """The connectors `rehabmap sync SOURCE` runs, built from the settings (keys included)."""
     from indexer.sync.connectors import base
@@ -180,4 +203,4 @@ def connectors_for(source: str, settings: Settings) -> list[Connector]:
 
         return [oruk.OrukConnector(feed, base.client(settings, feed.label, feed.url, settings.oruk_rate))
                 for feed in oruk.load_feeds(settings.oruk_feeds_dir, settings.oruk_feed_urls)]
-    raise UnknownSource(f"unknown source '{source}': use one of {', '.join(SOURCES)}", field="source")
+    raise _unknown(source)

@@ -197,14 +197,15 @@ def location_item(connector: str, row: LocationRow, url: str, fetched_at: dateti
         return Refused(connector, None, where, f"'{registration.name}' has no CQC location id")
     if not registration.name:
         return Refused(connector, row.location_id, where, "the location has no name")
+    name = registration.name
     try:
         reading = read_pathway(registration, connector)
     except NotRehabPathway as exc:
-        return Refused(connector, row.location_id, where, f"not a rehab pathway service: {exc}")
+        return Refused(connector, row.location_id, where, f"not a rehab pathway service: {exc}", name=name)
     if dormant := registration.dormant_reason():
-        return Refused(connector, row.location_id, where, dormant)
+        return Refused(connector, row.location_id, where, dormant, name=name)
     if row.parser.errors:
-        return Refused(connector, row.location_id, where, "; ".join(row.parser.errors), unreadable=True)
+        return Refused(connector, row.location_id, where, "; ".join(row.parser.errors), unreadable=True, name=name)
     candidate = location_candidate(origin(NAME, url, row.line, row.location_id, LICENCE, fetched_at), registration,
                                    row.parser, reading.fields)
     field_sources = {f: f"{connector}:{k}" for f, k in row.field_columns.items()}

@@ -5,16 +5,27 @@ and the map from the feed's own taxonomy onto ours. A run pages through `/servic
 `/services/{id}` for a listed service without a location (council list items carry none), and says of each
 service what it is: typed by a mapped term (confirmed), by mental-health words (inferred: the review queue),
 or refused with the terms it had. Fields are read by `rehabmap.oruk.oruk_to_fields`, the one home of the
-ORUK convention. ORUK has no change feed, so every run is a full crawl, resumable by page.
+ORUK convention.
+
+Every run lists every page (resumable by page): ORUK has no feed of removals, so only a complete listing can
+retire what a feed dropped. The detail pages are what a run costs (817 of Bristol's 834 requests), and a list item
+says when its service last changed (HSDS 3 `last_modified`; Placecube's `pc_metadata.date_modified`, a day), so a
+service listed as unchanged since the day its page was read is not fetched again (`Readings`): `Unchanged`, the
+record stays as that reading made it. Every page is read again at least every `FULL_READING_DAYS` days, when
+the feed file's mapping changed, and with `--full`, since a change elsewhere (a location, a release's reading)
+may leave the date as it was. HSDS 3's `modified_after` filter would shorten the listing too, but a listing so
+filtered cannot say what the feed dropped, and the 17 list pages cost little.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +33,7 @@ from indexer.rows import Candidate
 from indexer.sources.common import parse_postcode_text, provider_type_from_name
 from indexer.sync.connectors.base import BaseConnector, Crawl, origin, utc_now
 from indexer.sync.http import SourceClient, SourceNotFound
-from indexer.sync.items import Evidence, Gone, Outcome, Refused, SourceItem, SyncState, TypeStatus
+from indexer.sync.items import Evidence, Gone, Outcome, Refused, SourceItem, SyncState, TypeStatus, Unchanged
 from rehabmap.errors import DomainError
 from rehabmap.oruk import oruk_to_fields, places, v1_terms
 from rehabmap.record import Provenance
@@ -121,6 +132,7 @@ class OrukConnector(BaseConnector):
         super().__init__(http)
         self.feed = feed
         self._listed: dict[str, tuple[str, str]] = {}  # this crawl's ids: where and under what name each was first
+        self._repeats: Counter[str] = Counter()  # this crawl's ids listed again under the same name: how often
         self.name = feed.source
         self.licence = feed.licence
         self.attribution = feed.attribution
@@ -132,7 +144,9 @@ class OrukConnector(BaseConnector):
         """Every service, page by page; a killed run resumes at its page (each run is a full crawl)."""
         self._complete = False
         self._listed.clear()
+        self._repeats.clear()
         crawl = Crawl(state, self.name, "page", 1)
+        self._readings = Readings(crawl.saved, _mapping(self.feed), utc_now().date(), full=full)
         page = crawl.at
         while True:
             url = self.http.url("services")
@@ -141,15 +155,28 @@ class OrukConnector(BaseConnector):
             items = body[items_key]
             last = bool(body.get(last_key)) or page >= int(body.get(pages_key) or page)
             for number, item in enumerate(items, start=(page - 1) * self.feed.per_page + 1):
-                yield self._service(item, f"{url}?page={page}", number)
+                if (outcome := self._service(item, f"{url}?page={page}", number)) is not None:
+                    yield outcome
             if last or not items:
                 break
             page += 1
             crawl.next(page)
+        yield from self._repeated()
+        self._readings.done()
         crawl.done()
         self._complete = True
 
-    def _service(self, item: Any, where: str, number: int) -> Outcome:
+    def _repeated(self) -> Iterator[Refused]:
+        """One line per service the feed listed more than once: HSDS's published example lists one service 128
+        times, and each was fetched and read again, unsaid. It is read once; the repeats are left out."""
+        for sid, repeats in self._repeats.items():
+            where, name = self._listed[sid]
+            yield Refused(self.name, None, where, (
+                f"'{name}' is listed {repeats + 1} times under one id, {sid}: it is read once and the {repeats} "
+                "repeats are left out. Ask the feed's publisher to list each service once"))
+
+    def _service(self, item: Any, where: str, number: int) -> Outcome | None:
+        """What the item says, or None for a service this crawl already read (counted for `_repeated`)."""
         if not isinstance(item, dict):
             return Refused(self.name, None, f"{where} item {number}", f"item is {type(item).__name__}, not a service")
         sid = str(item.get("id") or "")
@@ -160,22 +187,91 @@ class OrukConnector(BaseConnector):
         name = " ".join(str(item.get("name") or "").split())
         if not name:
             return Refused(self.name, sid, f"{where} item {number}", "service has no name")
-        first_where, first_name = self._listed.setdefault(sid, (f"{where} item {number}", name))
-        if first_name.casefold() != name.casefold():
-            # Bristol's feed gives one id to "Fishponds Yoga for Fitness & Wellbeing" (item 374) and to "Yoga for
-            # Fitness & Relaxation" (item 811): one record per id, so one of them was lost without a word.
-            return Refused(self.name, None, f"{where} item {number}", (
-                f"'{name}' has the id of another service the feed lists, '{first_name}' ({first_where}): {sid}; "
-                "one record per id, so only what the feed's page for that id says is read. Ask the feed's "
-                "publisher to give each service its own id"))
+        if sid not in self._listed:
+            self._listed[sid] = (f"{where} item {number}", name)
+            return self._read(sid, item, where, number)
+        first_where, first_name = self._listed[sid]
+        if first_name.casefold() == name.casefold():
+            self._repeats[sid] += 1
+            return None
+        # Bristol's feed gives one id to "Fishponds Yoga for Fitness & Wellbeing" (item 374) and to "Yoga for
+        # Fitness & Relaxation" (item 811): one record per id, so one of them was lost without a word.
+        return Refused(self.name, None, f"{where} item {number}", (
+            f"'{name}' has the id of another service the feed lists, '{first_name}' ({first_where}): {sid}; "
+            "one record per id, so only what the feed's page for that id says is read. Ask the feed's "
+            "publisher to give each service its own id"))
+
+    def _read(self, sid: str, item: dict[str, Any], where: str, number: int) -> Outcome:
+        """The service, from its detail page when the list item does not place it (unless the list item says it
+        is unchanged since that page was last read)."""
         url = where
         if not _has_place(item):
+            stamp = _stamp(item)
+            if self._readings.unchanged(sid, stamp):
+                return Unchanged(self.name, sid)
+            self._readings.read(sid, stamp)
             url = self.http.url(f"services/{sid}")
             try:
                 item = self.http.get_record(f"services/{sid}", "id")
             except SourceNotFound:
                 return Refused(self.name, sid, url, "listed, but its detail page is missing (404)")
         return map_service(self.feed, item, url, number, utc_now())
+
+
+FULL_READING_DAYS = 7  # the schedule's weekly run reads every page again; a daily one reads what changed
+
+
+class Readings:
+    """Which detail pages a crawl fetches: each service's modification date as listed when its page was last
+    read, and that day, kept in the feed's state (`read`) and committed with the run that read them, so a run
+    discarded or never applied skips nothing on their account. A date is a day at best (Placecube's), so a
+    service is skipped only when listed with the same date as then, and that date is at least two days before the
+    day it was read (a feed's day may be a day behind UTC's): a change later on the day of the reading leaves the
+    date within that margin, and the page is read again. A crawl decides at its start whether it reads every page
+    (kept while it resumes: `reading_all`)."""
+
+    def __init__(self, saved: dict[str, Any], mapping: str, today: date, *, full: bool) -> None:
+        self.saved = saved
+        self.before: dict[str, list[str]] = saved.get("read") or {}
+        self.now: dict[str, list[str]] = {}
+        self.today = today.isoformat()
+        if full or "reading_all" not in saved:
+            last = saved.get("read_all")
+            saved["reading_all"] = bool(full or saved.get("mapping") != mapping or not last
+                                        or (today - date.fromisoformat(last)).days >= FULL_READING_DAYS)
+        saved["mapping"] = mapping
+
+    def unchanged(self, sid: str, stamp: str | None) -> bool:
+        then = self.before.get(sid)
+        if self.saved["reading_all"] or not stamp or then is None or then[0] != stamp:
+            return False
+        if stamp[:10] >= (date.fromisoformat(then[1]) - timedelta(days=1)).isoformat():
+            return False
+        self.now[sid] = then
+        return True
+
+    def read(self, sid: str, stamp: str | None) -> None:
+        if stamp:
+            self.now[sid] = [stamp, self.today]
+
+    def done(self) -> None:
+        """A complete crawl: what it read (or kept) is what the next one compares with."""
+        self.saved["read"] = self.now
+        if self.saved.pop("reading_all"):
+            self.saved["read_all"] = str(self.saved["crawl_started"])[:10]
+
+
+def _stamp(item: dict[str, Any]) -> str | None:
+    """When the feed says the service last changed: HSDS 3's `last_modified`, Placecube's `pc_metadata`."""
+    stamp = item.get("last_modified") or (item.get("pc_metadata") or {}).get("date_modified")
+    return str(stamp) if stamp else None
+
+
+def _mapping(feed: Feed) -> str:
+    """The feed file's reading of terms and words: a change reads every page again."""
+    said = ([sorted((k, str(v)) for k, v in found.items()) for found in (feed.terms, feed.audiences)],
+            [(p.pattern, str(t)) for p, t in feed.keywords])
+    return hashlib.sha256(repr(said).encode()).hexdigest()[:16]
 
 
 def _has_place(item: dict[str, Any]) -> bool:
