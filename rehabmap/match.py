@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from math import floor
-from typing import Literal, NamedTuple, Protocol, get_args
+from typing import Any, Literal, NamedTuple, Protocol, get_args
 
 import shapely
 from shapely.geometry import shape
 
-from geodata.distance import great_circle_km
+from geodata.distance import great_circle_km, miles_and_km
 from rehabmap.errors import InvalidValue
 from rehabmap.explanation import Explainer
 from rehabmap.index.base import Coverage, Hit, IndexBackend, PersonGender, ServiceQuery
@@ -427,6 +427,55 @@ def _count(backend: IndexBackend, home: HomeLike, request: MatchRequest, query: 
     if request.max_distance_km is not None:
         return backend.count_near(home.lat, home.lon, query, radius_km=request.max_distance_km)
     return sum(backend.count_by_type(query).values())
+
+
+# A search's own options, each as the request field to change to see what it leaves out, and what a service it
+# leaves out is, in words ('1 does not say it is taking new referrals'), singular and plural.
+NARROWING: dict[str, tuple[bool, str, str]] = {
+    "accepting_only": (False, "does not say it is taking new referrals", "do not say they are taking new referrals"),
+    "needs_confirmed": (False, "has not confirmed every need given", "have not confirmed every need given"),
+    "own_icb_only": (False, "is outside the person's ICB", "are outside the person's ICB"),
+    "include_out_of_catchment": (True, "serves a catchment that does not include the person's home",
+                                 "serve a catchment that does not include the person's home"),
+}
+
+
+class LeftOut(NamedTuple):
+    """Of a type an answer lists none of: how many services pass the search without its own options (within its
+    distance), and how many of those each option it has on leaves out (one may be left out by several). Near
+    Mansfield, "taking new referrals" left out Dovetail House, 0.1 mile away, which has not said whether it is:
+    that is neither "none found" nor "no data for this area"."""
+
+    total: int
+    by: dict[str, int]  # a `NARROWING` option -> how many of `total` it leaves out
+
+    def says(self, request: MatchRequest) -> str:
+        """In words: '1 service within 10.0 miles (16.1 km) of home was left out by the search's options: 1 does
+        not say it is taking new referrals.'"""
+        where = f"within {miles_and_km(request.max_distance_km)} of home" if request.max_distance_km else "in England"
+        reasons = "; ".join(f"{n} {NARROWING[option][1 if n == 1 else 2]}" for option, n in self.by.items())
+        many = "service" if self.total == 1 else "services"
+        return (f"{self.total} {many} {where} {'was' if self.total == 1 else 'were'} left out by the search's "
+                f"options: {reasons}.")
+
+
+def left_out(backend: IndexBackend, home: HomeLike, request: MatchRequest, service_type: ServiceType) -> LeftOut | None:
+    """What the request's own options leave out of a type it lists none of (None where they leave out none):
+    asked only of such a type, so an answer that lists some costs nothing more, and `match` answers as it did."""
+    types = frozenset({service_type})
+    relaxed = replace(request, accepting_only=False, needs_confirmed=False, own_icb_only=False,
+                      include_out_of_catchment=True)
+    total = _count(backend, home, relaxed, _base_query(relaxed, None, types))
+    if not total:
+        return None
+    by = {}
+    for option, (show, _, _) in NARROWING.items():
+        if getattr(request, option) != show:
+            narrowed: dict[str, Any] = {option: not show}
+            one = replace(relaxed, **narrowed)
+            by[option] = total - _count(backend, home, one, _base_query(one, _coverage(one, home), types))
+    found = {option: n for option, n in by.items() if n}
+    return LeftOut(total, found) if found else None
 
 
 def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: date, *,

@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse
 
 from geodata.geography import Home
 from geodata.distance import great_circle_km
+from rehabmap.errors import DomainError
 from rehabmap.maintain.freshness import source_confirmation
 from rehabmap.maintain.retirement import retirement
 from rehabmap.match import MatchRequest, MatchResponse, MatchResult, match
@@ -172,12 +173,16 @@ def find_category(request: Request, slug: str, state: State) -> HTMLResponse:
 def shortlist(request: Request, state: State) -> HTMLResponse:
     fields = Fields.of_query(request)
     search = SearchContext.of(fields)
-    found = [s for s in (state.backend.get(i) for i in search.shortlist) if s is not None]
+    records = {i: state.backend.get(i) for i in search.shortlist}
+    found = [s for s in records.values() if s is not None]
     # A link outlives what it lists: a service retired since (deregistered, say) is named apart, never shown
     # with its phone and referral route as if it could still be chosen.
     services = [s for s in found if s.status == "active"]
     unlisted = [s for s in found if s.status != "active"]
-    missing = len(search.shortlist) - len(found)
+    # An id the directory does not hold was never listed: a typo, or a record held for review. Before, both read
+    # "no longer listed", as if a service had gone. A held one is said to await review, and nothing more of it.
+    absent = [i for i, s in records.items() if s is None]
+    waiting = sum(1 for i in absent if _awaits_review(request, i))
     home = None
     if search.where:
         home = resolve_where(state.geography, search.where, "where", Errors())
@@ -185,8 +190,20 @@ def shortlist(request: Request, state: State) -> HTMLResponse:
     # Absolute only on the configured public address: the Host header is the caller's to forge.
     share_url = state.settings.public_url(search.shortlist_only_url()) if services else ""
     return page(request, "find/shortlist.html", {
-        "search": search, "services": services, "unlisted": unlisted, "missing": missing, "home": home,
+        "search": search, "services": services, "unlisted": unlisted, "missing": len(absent) - waiting,
+        "waiting": waiting, "home": home,
         "distances": distances, "share_url": share_url}, today=state.today())
+
+
+def _awaits_review(request: Request, service_id: str) -> bool:
+    """Whether a source gives the record and it awaits review (the review queue the composition root leaves on
+    the application, as GET /services/{id} reads it); False without one."""
+    opener = getattr(request.app.state, "open_review", None)
+    try:
+        item = opener().item(service_id) if opener is not None else None
+    except DomainError:
+        return False
+    return item is not None and item.state == "pending"
 
 
 @router.get("/service/{service_id:path}")
