@@ -321,7 +321,8 @@ class LeftOutOut(BaseModel):
         "Per option, how many of those it leaves out (one may be left out by several): accepting_referrals_only "
         "(does not say it is taking new referrals), needs_confirmed (has not confirmed every need), own_icb_only "
         "(outside the home's ICB), include_out_of_catchment (its catchment does not include the home: send "
-        "include_out_of_catchment true to see it). Send the others false to see them."))
+        "include_out_of_catchment true to see it). Send the others false to see them. And limit: how many pass "
+        "every filter but come after the first `limit` results, where types named together share one list."))
     says: str = Field(description="In words: '1 service within 10.0 miles (16.1 km) of home was left out by the "
                                   "search's options: 1 does not say it is taking new referrals.'")
 

@@ -72,8 +72,12 @@ _FLAGS = {"accepting_only": "--accepting", "needs_confirmed": "--confirmed", "ow
 
 def _left_out_text(left: LeftOut, request: MatchRequest) -> str:
     """What the options left out, and the flags to drop to see it."""
-    flags = [_FLAGS[o] for o in left.by if o in _FLAGS]
-    see = f" Run again without {' and '.join(flags)} to see {'it' if left.total == 1 else 'them'}." if flags else ""
+    from rehabmap.match import LIMIT
+
+    words = [f"without {_FLAGS[o]}" for o in left.by if o in _FLAGS] + ["with a larger --limit"] * (LIMIT in left.by)
+    # The command has no flag to show services out of catchment: where it left some out, the flags show "more".
+    whom = "more" if "include_out_of_catchment" in left.by else "it" if left.total == 1 else "them"
+    see = f" Run again {' and '.join(words)} to see {whom}." if words else ""
     return left.says(request) + see
 
 

@@ -440,6 +440,16 @@ NARROWING: dict[str, tuple[bool, str, str]] = {
 }
 
 
+# Where types named together share one list (not `each_type`), a type may pass every filter and still be left
+# out, past the list's `limit`: the command line's `--type A --type B --limit 1` said "None found" of B.
+LIMIT = "limit"
+
+
+def _past(limit: int, n: int) -> str:
+    first = "the first result" if limit == 1 else f"the first {limit} results"
+    return f"{'passes' if n == 1 else 'pass'} every filter but {'comes' if n == 1 else 'come'} after {first}"
+
+
 class LeftOut(NamedTuple):
     """Of a type an answer lists none of: how many services pass the search without its own options (within its
     distance), and how many of those each option it has on leaves out (one may be left out by several). Near
@@ -447,13 +457,14 @@ class LeftOut(NamedTuple):
     that is neither "none found" nor "no data for this area"."""
 
     total: int
-    by: dict[str, int]  # a `NARROWING` option -> how many of `total` it leaves out
+    by: dict[str, int]  # a `NARROWING` option -> how many of `total` it leaves out; LIMIT: how many pass it all
 
     def says(self, request: MatchRequest) -> str:
         """In words: '1 service within 10.0 miles (16.1 km) of home was left out by the search's options: 1 does
         not say it is taking new referrals.'"""
         where = f"within {miles_and_km(request.max_distance_km)} of home" if request.max_distance_km else "in England"
-        reasons = "; ".join(f"{n} {NARROWING[option][1 if n == 1 else 2]}" for option, n in self.by.items())
+        reasons = "; ".join(f"{n} {_past(request.limit, n) if option == LIMIT else NARROWING[option][2 - (n == 1)]}"
+                            for option, n in self.by.items())
         many = "service" if self.total == 1 else "services"
         return (f"{self.total} {many} {where} {'was' if self.total == 1 else 'were'} left out by the search's "
                 f"options: {reasons}.")
@@ -474,6 +485,7 @@ def left_out(backend: IndexBackend, home: HomeLike, request: MatchRequest, servi
             narrowed: dict[str, Any] = {option: not show}
             one = replace(relaxed, **narrowed)
             by[option] = total - _count(backend, home, one, _base_query(one, _coverage(one, home), types))
+    by[LIMIT] = _count(backend, home, request, _base_query(request, _coverage(request, home), types))
     found = {option: n for option, n in by.items() if n}
     return LeftOut(total, found) if found else None
 

@@ -319,7 +319,7 @@ def none_listed(answer: Coverage, needs_given: bool, left_out: str | None = None
 
 def show_left_out(left: LeftOut) -> str:
     """The button that searches again without the options that left services out of a type."""
-    dropped = [MATCH_OPTIONS[o] for o in left.by if o != "include_out_of_catchment"]
+    dropped = [MATCH_OPTIONS[o] for o in left.by if o in MATCH_OPTIONS and o != "include_out_of_catchment"]
     words = ["without " + " and ".join(f"'{label}'" for label in dropped)] if dropped else []
     if "include_out_of_catchment" in left.by:
         words.append("also showing services whose catchment does not include the person's home")
