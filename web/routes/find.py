@@ -16,7 +16,6 @@ from rehabmap.errors import DomainError
 from rehabmap.maintain.freshness import source_confirmation
 from rehabmap.maintain.retirement import retirement
 from rehabmap.match import MatchRequest, MatchResponse, MatchResult, match
-from rehabmap.taxonomy import SUBTYPES
 from web import service_view
 from web.deps import State
 from web.forms import Errors, Fields, resolve_where
@@ -95,21 +94,20 @@ def _map(state: AppState, home: Home, results: list[MatchResult]) -> Markup | No
 def _none_means(at_home: HomeCoverage, category: SupportCategory) -> NoneMeans:
     """Candidates are still being checked, the directory holds all of the kind here (so there are none), holds
     some parts of it (CQC lists every care home, not supported housing or floating support: none of the one, and
-    no information about the others), or holds none of it here yet (so there may well be some). Every public
-    page that can find none says which, never a bare "none found"."""
-    wholes = {t: at_home.for_category(t.value) for t in category.types}  # each type's answer, read once
-    if any(answer.pending_review for answer in wholes.values()):
+    no information about the others; the coverage's own `kinds_covered`, as the API and the clinicians' page
+    say it), or holds none of it here yet (so there may well be some). Every public page that can find none says
+    which, never a bare "none found"."""
+    answers = {t: at_home.for_request(t) for t in category.types}  # each type's answer, read once
+    if any(answer.pending_review for answer in answers.values()):
         return NoneMeans("being_checked")
     held: list[str] = []
     not_held: list[str] = []
-    for service_type, whole in wholes.items():
-        # A claim for a type covers its subtypes; else each subtype is a part of its own.
-        if whole.covered or service_type not in SUBTYPES:
-            (held if whole.covered else not_held).append(PUBLIC_PART_WORDS[service_type.value])
-            continue
-        for subtype in SUBTYPES[service_type]:
-            part = f"{service_type.value}:{subtype}"
-            (held if at_home.for_category(part).covered else not_held).append(PUBLIC_PART_WORDS[part])
+    for service_type, answer in answers.items():
+        if answer.kinds_covered:
+            held += [PUBLIC_PART_WORDS[kind] for kind in answer.kinds_covered]
+            not_held += [PUBLIC_PART_WORDS[kind] for kind in answer.kinds_not_covered]
+        else:
+            (held if answer.covered else not_held).append(PUBLIC_PART_WORDS[service_type.value])
     if not held:
         return NoneMeans("not_covered")
     return NoneMeans("partly_covered" if not_held else "covered", tuple(held), tuple(not_held))
