@@ -278,8 +278,8 @@ class CoverageOut(BaseModel):
     category: str = Field(description="The type, or type:subtype.")
     status: Literal["covered", "partly_covered", "not_covered"] = Field(description=(
         "covered: a source listed every such service here, or a maintainer verified the area's table; "
-        "partly_covered: so for part of the area (share_of_adults); not_covered: rehabmap holds no such data "
-        "here yet."))
+        "partly_covered: so for part of the area (share_of_adults), or, at a home, for some of the type's kinds "
+        "only (kinds_covered); not_covered: rehabmap holds no such data here yet."))
     share_of_adults: float = Field(description="Share of the area's adults (16+) living where it is covered.")
     as_of: str | None = Field(description="Date (YYYY-MM-DD) of the oldest claim it rests on.")
     based_on: list[str] = Field(description="'sync:<source>' or 'curated:<table>'.")
@@ -340,7 +340,9 @@ class TypeSummaryOut(BaseModel):
         "found: this answer lists some of this type; none_found: none, and the directory covers the home's "
         "area for this type; awaiting_review: none confirmed, but candidates in the home's ICB or "
         "within the search's radius await a maintainer's review; not_yet_covered: none, but rehabmap holds no "
-        "such data for the home's area yet (or only for part of it). Only none_found means there are none."))
+        "such data for the home's area yet (or only for part of it, or of the type's kinds: coverage says which). "
+        "Only none_found means there are none that pass the request; where left_out is not null, the request's "
+        "own options (or its limit) left some out, and it says how many and by which."))
     coverage: CoverageOut = Field(description="Coverage of the home's area for this type.")
     left_out: LeftOutOut | None = Field(default=None, description=(
         "Where this answer lists none of this type and the request's own options left some out: how many, and "
