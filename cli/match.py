@@ -59,7 +59,7 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
     click.echo(render_table(request, response))
     listed = {r.service.service_type for r in response.results}
     left = {t.service_type: _left_out_text(found, request) for t in response.summary
-            if t.service_type not in listed and (found := left_out(backend, home, request, t.service_type))}
+            if t.service_type not in listed and (found := left_out(backend, home, request, response, t.service_type))}
     for line in none_found_lines(coverage_map(CoverageStore(store_of(settings)), settings.data_dir),
                                  home.areas.codes(), [t.service_type for t in response.summary], listed,
                                  request.subtypes or (), request.reach(home), left):

@@ -451,13 +451,14 @@ def _past(limit: int, n: int) -> str:
 
 
 class LeftOut(NamedTuple):
-    """Of a type an answer lists none of: how many services pass the search without its own options (within its
-    distance), and how many of those each option it has on leaves out (one may be left out by several). Near
-    Mansfield, "taking new referrals" left out Dovetail House, 0.1 mile away, which has not said whether it is:
-    that is neither "none found" nor "no data for this area"."""
+    """Of a type an answer lists none of, the services within its distance it left out, and by what: how many
+    pass every filter but come past a shared list's limit (LIMIT) where any do; else how many pass the search
+    without its own options, and how many of those each option it has on leaves out (one may be left out by
+    several). Near Mansfield, "taking new referrals" left out Dovetail House, 0.1 mile away, which has not said
+    whether it is: that is neither "none found" nor "no data for this area"."""
 
     total: int
-    by: dict[str, int]  # a `NARROWING` option -> how many of `total` it leaves out; LIMIT: how many pass it all
+    by: dict[str, int]  # a `NARROWING` option, or LIMIT -> how many of `total` it leaves out
 
     def says(self, request: MatchRequest) -> str:
         """In words: '1 service within 10.0 miles (16.1 km) of home was left out by the search's options: 1 does
@@ -467,13 +468,22 @@ class LeftOut(NamedTuple):
                             for option, n in self.by.items())
         many = "service" if self.total == 1 else "services"
         return (f"{self.total} {many} {where} {'was' if self.total == 1 else 'were'} left out by the search's "
-                f"options: {reasons}.")
+                f"{'limit' if LIMIT in self.by else 'options'}: {reasons}.")
 
 
-def left_out(backend: IndexBackend, home: HomeLike, request: MatchRequest, service_type: ServiceType) -> LeftOut | None:
-    """What the request's own options leave out of a type it lists none of (None where they leave out none):
-    asked only of such a type, so an answer that lists some costs nothing more, and `match` answers as it did."""
+def left_out(backend: IndexBackend, home: HomeLike, request: MatchRequest, response: MatchResponse,
+             service_type: ServiceType) -> LeftOut | None:
+    """What the request's limit or own options left out of a type `response` lists none of (None where they
+    left out none): asked only of such a type, so an answer that lists some costs nothing more, and `match`
+    answers as it did. A type with a group of its own passes none (its group's total, known); one sharing a
+    group is counted first: those that pass are left out by the limit alone (one count, not five: 12 of the
+    bench's 200 bodies name two types within 50 km, and one fills the list)."""
     types = frozenset({service_type})
+    own = next((g for g in response.groups if g.types == types), None)
+    passing = own.total if own is not None else _count(backend, home, request,
+                                                       _base_query(request, _coverage(request, home), types))
+    if passing:
+        return LeftOut(passing, {LIMIT: passing})
     relaxed = replace(request, accepting_only=False, needs_confirmed=False, own_icb_only=False,
                       include_out_of_catchment=True)
     total = _count(backend, home, relaxed, _base_query(relaxed, None, types))
@@ -485,7 +495,6 @@ def left_out(backend: IndexBackend, home: HomeLike, request: MatchRequest, servi
             narrowed: dict[str, Any] = {option: not show}
             one = replace(relaxed, **narrowed)
             by[option] = total - _count(backend, home, one, _base_query(one, _coverage(one, home), types))
-    by[LIMIT] = _count(backend, home, request, _base_query(request, _coverage(request, home), types))
     found = {option: n for option, n in by.items() if n}
     return LeftOut(total, found) if found else None
 

@@ -56,8 +56,8 @@ def _answer(body: MatchIn, state: AppState) -> Response:
     at_home = state.coverage().at_home(home.areas.codes(), request.reach(home))
     covered = {t.service_type: at_home.for_request(t.service_type, request.subtypes) for t in response.summary}
     listed = {r.service.service_type for r in response.results}
-    left = {t.service_type: LeftOutOut.fields_of(found, request) for t in response.summary
-            if t.service_type not in listed and (found := left_out(state.backend, home, request, t.service_type))}
+    left = {t: LeftOutOut.fields_of(found, request) for t in {s.service_type for s in response.summary} - listed
+            if (found := left_out(state.backend, home, request, response, t))}
     # The JSON is built once (MatchOut.json_of); `response_model` still documents its shape.
     return Response(MatchOut.json_of(home, response, RANKING_RULE, covered, state.today(),
                                      state.settings.verify_after_days, left), media_type="application/json")

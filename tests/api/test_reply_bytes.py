@@ -164,8 +164,8 @@ def test_real_answers_as_the_models_serialise_them(geography, backend, request_n
         coverage = coverage_of([t.service_type for t in response.summary], rng)
         # What the request's options left out of each type it lists none of, as POST /match adds it.
         listed = {r.service.service_type for r in response.results}
-        left = {t.service_type: LeftOutOut.fields_of(found, request) for t in response.summary
-                if t.service_type not in listed and (found := left_out(backend, home, request, t.service_type))}
+        left = {t: LeftOutOut.fields_of(found, request) for t in {s.service_type for s in response.summary} - listed
+                if (found := left_out(backend, home, request, response, t))}
         assert MatchOut.json_of(home, response, RANKING_RULE, coverage, today, days, left) == \
             model_reply(home, response, coverage, today, days, left)
 

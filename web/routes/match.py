@@ -237,7 +237,7 @@ def alternatives_results(request: Request, state: State, key: str, order: str = 
     left: dict[ServiceType, LeftOut] = {}
     for group in response.groups:  # one type each (`each_type`)
         service_type = next(iter(group.types))
-        if not group.results and (found := left_out(state.backend, parsed.home, match_request, service_type)):
+        if not group.results and (found := left_out(state.backend, parsed.home, match_request, response, service_type)):
             left[service_type] = found
     none_words = {t: none_listed(a, bool(match_request.needs), left[t].says(match_request) if t in left else None)
                   for t, a in answers.items()}
