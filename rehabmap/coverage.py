@@ -159,7 +159,7 @@ def _lowered(sentence: str) -> str:
     return sentence[0].lower() + sentence[1:]
 
 
-def kind_words(category: str) -> str:
+def _kind_words(category: str) -> str:
     """A kind of a type (type:subtype) mid-sentence: 'floating outreach support', 'Care Act advocacy'."""
     label = SUBTYPE_LABELS[category.partition(":")[2]]
     words = label.split(" ", 2)
@@ -167,7 +167,7 @@ def kind_words(category: str) -> str:
 
 
 def _kinds(categories: Sequence[str]) -> str:
-    words = [kind_words(c) for c in categories]
+    words = [_kind_words(c) for c in categories]
     return f"{', '.join(words[:-1])} and {words[-1]}" if len(words) > 1 else words[0]
 
 
