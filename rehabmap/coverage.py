@@ -171,6 +171,10 @@ def _kinds(categories: Sequence[str]) -> str:
     return f"{', '.join(words[:-1])} and {words[-1]}" if len(words) > 1 else words[0]
 
 
+# Each type's kinds as coverage names them ("type:subtype").
+_KINDS = {t: tuple(f"{t.value}:{s}" for s in subtypes) for t, subtypes in SUBTYPES.items()}
+
+
 class SmallAreaTable:
     """Every English LSOA with the codes of the areas that contain it, and its adults (16+)."""
 
@@ -371,10 +375,12 @@ class HomeCoverage:
         own = [s for s in subtypes if s in SUBTYPES.get(service_type, ())] if subtypes else ()
         if not own:
             whole = self.for_category(service_type.value)
-            if whole.covered or whole.pending_review or service_type not in SUBTYPES:
+            # No claim for any of its kinds (the type's own answer holds): two dict reads, not a kind's answer each.
+            if (whole.covered or whole.pending_review or service_type not in SUBTYPES
+                    or not any(self._coverage._category(kind).used for kind in _KINDS[service_type])):
                 return whole
-        kinds = {f"{service_type.value}:{s}": self.for_category(f"{service_type.value}:{s}")
-                 for s in own or SUBTYPES[service_type]}
+        asked = [f"{service_type.value}:{s}" for s in own] if own else _KINDS[service_type]
+        kinds = {kind: self.for_category(kind) for kind in asked}
         answers = list(kinds.values())
         covered = [k for k, a in kinds.items() if a.covered]
         if not own and not covered:
