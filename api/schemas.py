@@ -19,7 +19,7 @@ from rehabmap.maintain.freshness import (
     verification_due,
 )
 from rehabmap.maintain.retirement import Retirement
-from rehabmap.match import MatchResponse, MatchResult, round_km
+from rehabmap.match import LeftOut, MatchRequest, MatchResponse, MatchResult, round_km
 from rehabmap.record import Schedule, Service, Weekday
 from rehabmap.taxonomy import ASKED_NEEDS_WORDS, SUBTYPE_LABELS, TYPE_LABELS, ServiceType
 
@@ -278,23 +278,58 @@ class CoverageOut(BaseModel):
     category: str = Field(description="The type, or type:subtype.")
     status: Literal["covered", "partly_covered", "not_covered"] = Field(description=(
         "covered: a source listed every such service here, or a maintainer verified the area's table; "
-        "partly_covered: so for part of the area (share_of_adults); not_covered: rehabmap holds no such data "
-        "here yet."))
+        "partly_covered: so for part of the area (share_of_adults), or, at a home, for some of the type's kinds "
+        "only (kinds_covered); not_covered: rehabmap holds no such data here yet."))
     share_of_adults: float = Field(description="Share of the area's adults (16+) living where it is covered.")
     as_of: str | None = Field(description="Date (YYYY-MM-DD) of the oldest claim it rests on.")
     based_on: list[str] = Field(description="'sync:<source>' or 'curated:<table>'.")
     pending_review: int = Field(description="Candidates of this type here awaiting a maintainer's review (for a "
                                             "match: in the home's ICB or within the search's radius, wherever "
                                             "they lie); they are not shown until accepted.")
+    kinds_covered: list[str] = Field(default=[], description=(
+        "At a home, for a type not covered as a whole: its kinds (type:subtype) that are (status partly_covered, "
+        "share_of_adults 0 for the type as a whole). CQC's listing is complete for "
+        "supported_accommodation:residential_24h (the care homes it registers), not for the other kinds."))
+    kinds_not_covered: list[str] = Field(default=[], description="With kinds_covered: the type's kinds that are not.")
     says: str = Field(description=(
         "In words, what the answer it goes with means here: where none is found, whether that means there are "
-        "none ('None found.', 'None confirmed yet: …', 'Not yet covered: …'); where some are found, whether "
-        "there may be more ('Found. …', 'Found, but …', 'Found; … await review …')."))
+        "none ('None found. The directory holds complete …': covered; 'None found, but the directory holds … only "
+        "for …': partly covered, saying which part, of the area's adults or of the type's kinds; 'Not yet "
+        "covered: …': no data; 'None confirmed yet: …': candidates await review); where some are found, whether "
+        "there may be more ('Found. …', 'Found, but …'). What the request's own options left out is the type "
+        "summary's left_out, not these words."))
 
     @classmethod
     def of(cls, coverage: Coverage, found: bool) -> CoverageOut:
         """`found`: the answer lists some of this category."""
         return cls.model_validate(coverage.to_dict(found=found))
+
+
+# The request's own options as `MatchIn` names them (`rehabmap.match.NARROWING` names MatchRequest's fields).
+_OPTION_NAMES = {"accepting_only": "accepting_referrals_only"}
+
+
+class LeftOutOut(BaseModel):
+    """Of a type the answer lists none of, what the request's own options left out: "none found" and "no data"
+    are not the answer where a service is there but an option hid it."""
+
+    total: int = Field(description=(
+        "How many services of this type pass the request without its own options (accepting_referrals_only, "
+        "needs_confirmed, own_icb_only, and leaving out services whose catchment does not include the home), "
+        "within max_distance_km (anywhere in England without one)."))
+    by_option: dict[str, int] = Field(description=(
+        "Per option, how many of those it leaves out (one may be left out by several): accepting_referrals_only "
+        "(does not say it is taking new referrals), needs_confirmed (has not confirmed every need), own_icb_only "
+        "(outside the home's ICB), include_out_of_catchment (its catchment does not include the home: send "
+        "include_out_of_catchment true to see it). Send the others false to see them. And limit: how many pass "
+        "every filter but come after the first `limit` results, where types named together share one list."))
+    says: str = Field(description="In words: '1 service within 10.0 miles (16.1 km) of home was left out by the "
+                                  "search's options: 1 does not say it is taking new referrals.'")
+
+    @staticmethod
+    def fields_of(left: LeftOut, request: MatchRequest) -> dict[str, Any]:
+        return {"total": left.total, "by_option": {_OPTION_NAMES.get(o, o): n for o, n in left.by.items()},
+                "says": left.says(request)}
 
 
 class TypeSummaryOut(BaseModel):
@@ -305,8 +340,13 @@ class TypeSummaryOut(BaseModel):
         "found: this answer lists some of this type; none_found: none, and the directory covers the home's "
         "area for this type; awaiting_review: none confirmed, but candidates in the home's ICB or "
         "within the search's radius await a maintainer's review; not_yet_covered: none, but rehabmap holds no "
-        "such data for the home's area yet (or only for part of it). Only none_found means there are none."))
+        "such data for the home's area yet (or only for part of it, or of the type's kinds: coverage says which). "
+        "Only none_found means there are none that pass the request; where left_out is not null, the request's "
+        "own options (or its limit) left some out, and it says how many and by which."))
     coverage: CoverageOut = Field(description="Coverage of the home's area for this type.")
+    left_out: LeftOutOut | None = Field(default=None, description=(
+        "Where this answer lists none of this type and the request's own options left some out: how many, and "
+        "by which option; else null."))
 
 
 class HomeOut(BaseModel):
@@ -348,7 +388,8 @@ class MatchOut(BaseModel):
 
     @staticmethod
     def json_of(home: Home, response: MatchResponse, ranking: str, coverage: dict[ServiceType, Coverage],
-                today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> bytes:
+                today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS,
+                left_out: dict[ServiceType, dict[str, Any]] | None = None) -> bytes:
         """The reply's JSON, in this model's shape, from plain values: building the nested models (validating
         ~12 results) and then dumping them was about a third of a request's time outside `match()`
         (bench/RESULTS.md, "POST /match, third pass"). Each result is its record's JSON, serialised once
@@ -356,7 +397,8 @@ class MatchOut(BaseModel):
         reply"); the tests check the bytes against the models' own. A type's nearest is most often one of the
         results, the same object (`match`): its pieces are then made once. The whole reply is one join of
         every piece, not a join per result and then of the results (one copy of ~8 KB and ~12 objects less:
-        bench/RESULTS.md, "POST /match outside `match()`", session 15)."""
+        bench/RESULTS.md, "POST /match outside `match()`", session 15). `left_out`: per type listed none of,
+        `LeftOutOut.fields_of` where the request's options left some out."""
         listed = {r.service.service_type for r in response.results}
         due = due_before(today, verify_after_days)
         out = [to_json({"home": HomeOut.fields_of(home)})[:-1], b',"ranking":', _text_json(ranking), b',"results":[']
@@ -377,8 +419,9 @@ class MatchOut(BaseModel):
                 out.append(_NULL)
             else:
                 out += shown.get(id(t.nearest)) or _result_pieces(t.nearest, due)
+            left = left_out.get(t.service_type) if left_out else None
             out += (_FOUND[_found(found := t.service_type in listed, answer := coverage[t.service_type])],
-                    _coverage_json(answer, found), b"}")
+                    _coverage_json(answer, found), b',"left_out":', _NULL if left is None else to_json(left), b"}")
             comma = b","
         out += (b'],"current_placement_km":',
                 _NULL if response.current_placement_km is None else to_json(round_km(response.current_placement_km)),

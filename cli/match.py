@@ -9,7 +9,7 @@ import click
 from cli.textgrid import grid
 
 if TYPE_CHECKING:
-    from rehabmap.match import MatchRequest, MatchResponse
+    from rehabmap.match import LeftOut, MatchRequest, MatchResponse
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -40,7 +40,7 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
     from rehabmap.config import get_settings
     from rehabmap.coverage import CoverageStore, coverage_map, none_found_lines
     from rehabmap.maintain.store import store_of
-    from rehabmap.match import MatchRequest, match
+    from rehabmap.match import MatchRequest, left_out, match
 
     settings = get_settings()
     geography = open_geography(settings)
@@ -53,14 +53,32 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
         needs=_split(needs), types=_split(types), age=age, gender=gender, max_distance_km=max_km,
         own_icb_only=own_icb, accepting_only=accepting, needs_confirmed=confirmed, limit=limit,
         current_placement=placement)
-    response = match(open_backend(settings), home, request, settings.current_date())
+    backend = open_backend(settings)
+    response = match(backend, home, request, settings.current_date())
     click.echo(f"Home: {home.label} — {home.areas.icb_name} ({home.areas.icb_code}), {home.areas.lad_name}")
     click.echo(render_table(request, response))
+    listed = {r.service.service_type for r in response.results}
+    left = {t.service_type: _left_out_text(found, request) for t in response.summary
+            if t.service_type not in listed and (found := left_out(backend, home, request, response, t.service_type))}
     for line in none_found_lines(coverage_map(CoverageStore(store_of(settings)), settings.data_dir),
-                                 home.areas.codes(), [t.service_type for t in response.summary],
-                                 [r.service.service_type for r in response.results], request.subtypes or (),
-                                 request.reach(home)):
+                                 home.areas.codes(), [t.service_type for t in response.summary], listed,
+                                 request.subtypes or (), request.reach(home), left):
         click.echo(line)
+
+
+# The flags of the search's own options (`rehabmap.match.NARROWING`) that this command has.
+_FLAGS = {"accepting_only": "--accepting", "needs_confirmed": "--confirmed", "own_icb_only": "--own-icb"}
+
+
+def _left_out_text(left: LeftOut, request: MatchRequest) -> str:
+    """What the options left out, and the flags to drop to see it."""
+    from rehabmap.match import LIMIT
+
+    words = [f"without {_FLAGS[o]}" for o in left.by if o in _FLAGS] + ["with a larger --limit"] * (LIMIT in left.by)
+    # The command has no flag to show services out of catchment: where it left some out, the flags show "more".
+    whom = "more" if "include_out_of_catchment" in left.by else "it" if left.total == 1 else "them"
+    see = f" Run again {' and '.join(words)} to see {whom}." if words else ""
+    return left.says(request) + see
 
 
 def render_table(request: MatchRequest, response: MatchResponse) -> str:

@@ -85,6 +85,9 @@ class Coverage:
     bases: tuple[str, ...] = ()    # what it rests on: "sync:cqc", "curated:ips_services.csv"
     pending_review: int = 0        # candidates of this category here (or within a search's reach) awaiting review
     pending_where: str = "here"    # where they lie, in words: 'in the person's ICB', 'within 25 miles (40.2 km) …'
+    # At a home, of a type not covered as a whole: the kinds (type:subtype) that are covered there, and the rest.
+    kinds_covered: tuple[str, ...] = ()
+    kinds_not_covered: tuple[str, ...] = ()
 
     @property
     def covered(self) -> bool:
@@ -95,36 +98,81 @@ class Coverage:
         there may be more, not what none means)."""
         return {"category": self.category, "status": self.status, "share_of_adults": round(self.share, 4),
                 "as_of": self.as_of, "based_on": list(self.bases), "pending_review": self.pending_review,
+                "kinds_covered": list(self.kinds_covered), "kinds_not_covered": list(self.kinds_not_covered),
                 "says": self.some_found() if found else self.none_found()}
 
     def some_found(self) -> str:
         """What finding some here means: all there are only where it is covered and none awaits review. The
         answer's `says` read "None found …" beside services found, and a user who showed it was misled."""
-        label = category_label(self.category)
         if self.pending_review:
             return f"Found, but {self._awaiting()}, so there may be more."
         if self.status == "covered":
-            return f"Found. The directory holds complete {label} data for this area (as of {self.as_of})."
+            return f"Found. {self.held()}"
         if self.status == "partly_covered":
-            return (f"Found, but the directory holds {label} data for only {self.share:.0%} of this area's adults "
-                    f"(as of {self.as_of}); there may be more where it is not yet covered.")
+            return f"Found, but {_lowered(self.held())[:-1]}, so there may be more."
+        label = category_label(self.category)
         return f"Found, but the directory does not yet hold complete {label} data for this area: there may be more."
 
     def none_found(self) -> str:
-        """What finding none here means, in words a person reads: 'none found' only where it is covered."""
-        label = category_label(self.category)
+        """What finding none here means, in words a person reads: 'none found' only where it is covered; where
+        only part is (of the area, or of the type's kinds), which part; where none is, no data."""
         if self.pending_review:
             return f"None confirmed yet: {self._awaiting()}, so none found does not mean there are none."
         if self.status == "covered":
-            return f"None found. The directory holds complete {label} data for this area (as of {self.as_of})."
+            return f"None found. {self.held()}"
         if self.status == "partly_covered":
-            return (f"None found, but the directory holds {label} data for only {self.share:.0%} of this area's "
-                    f"adults (as of {self.as_of}); the rest is not yet covered.")
-        return f"Not yet covered: the directory holds no {label} data for this area yet."
+            return f"None found, but {_lowered(self.held())}"
+        return f"Not yet covered: {_lowered(self.held())}"
+
+    def none_shown(self, left_out: str | None = None) -> str:
+        """What an answer listing none of the category means, where the search's own options may have left some
+        out (`rehabmap.match.LeftOut.says`): that first, then what the directory holds here. "Not yet covered"
+        was said near Mansfield where "taking new referrals" had left out Dovetail House, 0.1 mile away."""
+        if left_out is None:
+            return self.none_found()
+        return f"{left_out} {self.none_found() if self.pending_review else self.held()}"
+
+    def held(self) -> str:
+        """What the directory holds of the category here, as a sentence, whatever an answer found: the one
+        statement of coverage that every empty or partial answer is worded from. CQC's complete listing is of
+        the care homes it registers, not of all supported accommodation: a search near Mansfield for it said
+        "the directory holds no Supported accommodation data for this area" beside those care homes."""
+        label = category_label(self.category)
+        if self.status == "covered":
+            return f"The directory holds complete {label} data for this area (as of {self.as_of})."
+        if self.kinds_covered:
+            return (f"The directory holds complete {label} data here only for {_kinds(self.kinds_covered)} (as of "
+                    f"{self.as_of}); {_kinds(self.kinds_not_covered)} "
+                    f"{'is' if len(self.kinds_not_covered) == 1 else 'are'} not yet covered.")
+        if self.status == "partly_covered":
+            return (f"The directory holds {label} data for only {self.share:.0%} of this area's adults (as of "
+                    f"{self.as_of}); the rest is not yet covered.")
+        return f"The directory holds no {label} data for this area yet."
 
     def _awaiting(self) -> str:
         waiting = "1 candidate awaits" if self.pending_review == 1 else f"{self.pending_review} candidates await"
         return f"{waiting} review by the directory's maintainers {self.pending_where}"
+
+
+def _lowered(sentence: str) -> str:
+    """A sentence of `Coverage.held` read on after "None found, but" (it starts "The directory")."""
+    return sentence[0].lower() + sentence[1:]
+
+
+def _kind_words(category: str) -> str:
+    """A kind of a type (type:subtype) mid-sentence: 'floating outreach support', 'Care Act advocacy'."""
+    label = SUBTYPE_LABELS[category.partition(":")[2]]
+    words = label.split(" ", 2)
+    return label[0].lower() + label[1:] if len(words) > 1 and words[1][:1].islower() else label
+
+
+def _kinds(categories: Sequence[str]) -> str:
+    words = [_kind_words(c) for c in categories]
+    return f"{', '.join(words[:-1])} and {words[-1]}" if len(words) > 1 else words[0]
+
+
+# Each type's kinds as coverage names them ("type:subtype").
+_KINDS = {t: tuple(f"{t.value}:{s}" for s in subtypes) for t, subtypes in SUBTYPES.items()}
 
 
 class SmallAreaTable:
@@ -319,11 +367,28 @@ class HomeCoverage:
 
     def for_request(self, service_type: ServiceType, subtypes: Collection[str] | None = ()) -> Coverage:
         """For a type as a request asks for it: each subtype asked of this type must be covered. `subtypes` are
-        the request's, of any type: each narrows only its own type, as in the match."""
+        the request's, of any type: each narrows only its own type, as in the match. Where only some of the kinds
+        asked (or, none asked, of the type's kinds) are covered and none awaits review, it is partly covered, and
+        says by which: CQC's listing is complete for the care homes it registers, not for supported housing or
+        floating support, and a search for supported accommodation near Mansfield said "the directory holds no
+        Supported accommodation data for this area" beside those care homes."""
         own = [s for s in subtypes if s in SUBTYPES.get(service_type, ())] if subtypes else ()
-        if not own:  # the type's own answer, as it is
-            return self.for_category(service_type.value)
-        answers = [self.for_category(f"{service_type.value}:{s}") for s in own]
+        if not own:
+            whole = self.for_category(service_type.value)
+            # No claim for any of its kinds (the type's own answer holds): two dict reads, not a kind's answer each.
+            if (whole.covered or whole.pending_review or service_type not in SUBTYPES
+                    or not any(self._coverage._category(kind).used for kind in _KINDS[service_type])):
+                return whole
+        asked = [f"{service_type.value}:{s}" for s in own] if own else _KINDS[service_type]
+        kinds = {kind: self.for_category(kind) for kind in asked}
+        answers = list(kinds.values())
+        covered = [k for k, a in kinds.items() if a.covered]
+        if not own and not covered:
+            return whole
+        if covered and len(covered) < len(kinds) and not any(a.pending_review for a in answers):
+            return Coverage(service_type.value, "partly_covered", 0.0, min(str(kinds[k].as_of) for k in covered),
+                            tuple(dict.fromkeys(b for k in covered for b in kinds[k].bases)),
+                            kinds_covered=tuple(covered), kinds_not_covered=tuple(k for k in kinds if k not in covered))
         worst = min(answers, key=lambda a: a.share)
         # One kind asked is named as that kind: 'complete Supported accommodation data', where CQC lists only care
         # homes, told an API user that floating support and supported housing were all there too.
@@ -335,15 +400,17 @@ class HomeCoverage:
 
 def none_found_lines(coverage: CoverageMap, home_codes: Iterable[str | None], asked: Iterable[ServiceType],
                      listed: Iterable[ServiceType], subtypes: Iterable[str] = (),
-                     reach: Reach | None = None) -> list[str]:
-    """For each type asked for of which an answer lists none: whether that means there are none (the home's
-    area is covered) or nothing at all (not yet covered); `reach`: the search's (`HomeCoverage`)."""
+                     reach: Reach | None = None, left_out: Mapping[ServiceType, str] | None = None) -> list[str]:
+    """For each type asked for of which an answer lists none: what the search's options left out of it
+    (`left_out`, in words), and whether none means there are none (the home's area is covered), none where part
+    is, or nothing at all (not yet covered); `reach`: the search's (`HomeCoverage`)."""
     home, shown, narrowing = coverage.at_home(home_codes, reach), set(listed), list(subtypes)
     lines = []
     for service_type in asked:
         if service_type in shown:
             continue
-        lines.append(f"{service_type.value}: {home.for_request(service_type, narrowing).none_found()}")
+        answer = home.for_request(service_type, narrowing)
+        lines.append(f"{service_type.value}: {answer.none_shown((left_out or {}).get(service_type))}")
     return lines
 
 

@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from math import floor
-from typing import Literal, NamedTuple, Protocol, get_args
+from typing import Any, Literal, NamedTuple, Protocol, get_args
 
 import shapely
 from shapely.geometry import shape
 
-from geodata.distance import great_circle_km
+from geodata.distance import great_circle_km, miles_and_km
 from rehabmap.errors import InvalidValue
 from rehabmap.explanation import Explainer
 from rehabmap.index.base import Coverage, Hit, IndexBackend, PersonGender, ServiceQuery
@@ -427,6 +427,76 @@ def _count(backend: IndexBackend, home: HomeLike, request: MatchRequest, query: 
     if request.max_distance_km is not None:
         return backend.count_near(home.lat, home.lon, query, radius_km=request.max_distance_km)
     return sum(backend.count_by_type(query).values())
+
+
+# A search's own options, each as the request field to change to see what it leaves out, and what a service it
+# leaves out is, in words ('1 does not say it is taking new referrals'), singular and plural.
+NARROWING: dict[str, tuple[bool, str, str]] = {
+    "accepting_only": (False, "does not say it is taking new referrals", "do not say they are taking new referrals"),
+    "needs_confirmed": (False, "has not confirmed every need given", "have not confirmed every need given"),
+    "own_icb_only": (False, "is outside the person's ICB", "are outside the person's ICB"),
+    "include_out_of_catchment": (True, "serves a catchment that does not include the person's home",
+                                 "serve a catchment that does not include the person's home"),
+}
+
+
+# Where types named together share one list (not `each_type`), a type may pass every filter and still be left
+# out, past the list's `limit`: the command line's `--type A --type B --limit 1` said "None found" of B.
+LIMIT = "limit"
+
+
+def _past(limit: int, n: int) -> str:
+    first = "the first result" if limit == 1 else f"the first {limit} results"
+    return f"{'passes' if n == 1 else 'pass'} every filter but {'comes' if n == 1 else 'come'} after {first}"
+
+
+class LeftOut(NamedTuple):
+    """Of a type an answer lists none of, the services within its distance it left out, and by what: how many
+    pass every filter but come past a shared list's limit (LIMIT) where any do; else how many pass the search
+    without its own options, and how many of those each option it has on leaves out (one may be left out by
+    several). Near Mansfield, "taking new referrals" left out Dovetail House, 0.1 mile away, which has not said
+    whether it is: that is neither "none found" nor "no data for this area"."""
+
+    total: int
+    by: dict[str, int]  # a `NARROWING` option, or LIMIT -> how many of `total` it leaves out
+
+    def says(self, request: MatchRequest) -> str:
+        """In words: '1 service within 10.0 miles (16.1 km) of home was left out by the search's options: 1 does
+        not say it is taking new referrals.'"""
+        where = f"within {miles_and_km(request.max_distance_km)} of home" if request.max_distance_km else "in England"
+        reasons = "; ".join(f"{n} {_past(request.limit, n) if option == LIMIT else NARROWING[option][2 - (n == 1)]}"
+                            for option, n in self.by.items())
+        many = "service" if self.total == 1 else "services"
+        return (f"{self.total} {many} {where} {'was' if self.total == 1 else 'were'} left out by the search's "
+                f"{'limit' if LIMIT in self.by else 'options'}: {reasons}.")
+
+
+def left_out(backend: IndexBackend, home: HomeLike, request: MatchRequest, response: MatchResponse,
+             service_type: ServiceType) -> LeftOut | None:
+    """What the request's limit or own options left out of a type `response` lists none of (None where they
+    left out none): asked only of such a type, so an answer that lists some costs nothing more, and `match`
+    answers as it did. A type with a group of its own passes none (its group's total, known); one sharing a
+    group is counted first: those that pass are left out by the limit alone (one count, not five: 12 of the
+    bench's 200 bodies name two types within 50 km, and one fills the list)."""
+    types = frozenset({service_type})
+    own = next((g for g in response.groups if g.types == types), None)
+    passing = own.total if own is not None else _count(backend, home, request,
+                                                       _base_query(request, _coverage(request, home), types))
+    if passing:
+        return LeftOut(passing, {LIMIT: passing})
+    relaxed = replace(request, accepting_only=False, needs_confirmed=False, own_icb_only=False,
+                      include_out_of_catchment=True)
+    total = _count(backend, home, relaxed, _base_query(relaxed, None, types))
+    if not total:
+        return None
+    by = {}
+    for option, (show, _, _) in NARROWING.items():
+        if getattr(request, option) != show:
+            narrowed: dict[str, Any] = {option: not show}
+            one = replace(relaxed, **narrowed)
+            by[option] = total - _count(backend, home, one, _base_query(one, _coverage(one, home), types))
+    found = {option: n for option, n in by.items() if n}
+    return LeftOut(total, found) if found else None
 
 
 def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: date, *,

@@ -104,6 +104,14 @@ def test_match_that_finds_nothing_says_what_it_did_not_find_and_what_that_means(
     assert lines[1] == ("No service of these types was found within 0.3 miles (0.5 km). Try more types of service or "
                         "a larger distance. For each type asked for, what finding none means:")
     assert lines[2].startswith("inpatient_rehab_level2: ") and len(lines) == 3
+    # Two types in one list of 1: before, the community team that passes every filter but comes second read only
+    # the coverage's words, as if there were none.
+    done = rehabmap(home, data_dir, "match", "--postcode", "LS9 7TF", "--type", "inpatient_rehab_level2", "--type",
+                    "community_rehab_team", "--limit", "1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].startswith(
+        "community_rehab_team: 1 service in England was left out by the search's limit: 1 passes every filter but "
+        "comes after the first result. Run again with a larger --limit to see it. ")
 
 
 def data_rows(path: Path) -> int:

@@ -13,7 +13,7 @@ from rehabmap.explanation import GENDER_WORDS, NOT_CONFIRMED, gender_read_text, 
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.population import short_name
 from rehabmap.record import capacity_max_age_days
-from rehabmap.match import OUT_OF_AREA_MARGIN_KM, MatchRequest, MatchResult
+from rehabmap.match import OUT_OF_AREA_MARGIN_KM, LeftOut, MatchRequest, MatchResult
 from rehabmap.phones import phone_text
 from rehabmap.record import Service
 from rehabmap.taxonomy import GENDER_NEEDS, SUBTYPE_LABELS, TYPE_LABELS, ServiceType, need_label
@@ -298,20 +298,32 @@ def nothing_found(request: MatchRequest) -> str:
     where += " inside the person's ICB" if request.own_icb_only else ""
     found = (f"No service {kinds}{where} meets all of these needs." if request.needs
              else f"No service {kinds} was found{where}.")
+    narrowed = request.accepting_only or request.needs_confirmed or request.own_icb_only
     widen = [words for asked, words in ((request.needs, "fewer needs"), (request.types, "more types of service"),
-                                        (request.max_distance_km, "a larger distance")) if asked]
+                                        (request.max_distance_km, "a larger distance"),
+                                        (narrowed, "fewer 'only show' options")) if asked]
     if not widen:
         return found
     return f"{found} Try {', '.join(widen[:-1])}{' or ' if len(widen) > 1 else ''}{widen[-1]}."
 
 
-def none_listed(answer: Coverage, needs_given: bool) -> str:
+def none_listed(answer: Coverage, needs_given: bool, left_out: str | None = None) -> str:
     """What a type of the clinicians' results with no option means, on the page and in the text for the notes:
-    none where the directory covers the home's area and no candidate awaits review, else the coverage's own
-    words ('Not yet covered: ...'), never a bare "none" where rehabmap holds nothing."""
-    if answer.covered and not answer.pending_review:
+    none where the directory covers the home's area, no candidate awaits review and the search's options left
+    none out (`left_out`: what they did, in words), else the coverage's own words ('Not yet covered: ...'),
+    never a bare "none" where rehabmap holds nothing or an option hid one."""
+    if answer.covered and not answer.pending_review and left_out is None:
         return "None meet these needs." if needs_given else "None found."
-    return answer.none_found()
+    return answer.none_shown(left_out)
+
+
+def show_left_out(left: LeftOut) -> str:
+    """The button that searches again without the options that left services out of a type."""
+    dropped = [MATCH_OPTIONS[o] for o in left.by if o in MATCH_OPTIONS and o != "include_out_of_catchment"]
+    words = ["without " + " and ".join(f"'{label}'" for label in dropped)] if dropped else []
+    if "include_out_of_catchment" in left.by:
+        words.append("also showing services whose catchment does not include the person's home")
+    return f"Show {'it' if left.total == 1 else 'them'}: search again {' and '.join(words)}"
 
 
 def referrals_text(service: Service) -> str:

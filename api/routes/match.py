@@ -9,9 +9,9 @@ from rehabmap.browse import locate, placement_beyond_england
 from api.body_route import JsonBodyRoute
 from api.deps import state_of
 from api.turns import answer_turn
-from api.schemas import ERRORS, MatchIn, MatchOut
+from api.schemas import ERRORS, LeftOutOut, MatchIn, MatchOut
 from rehabmap.errors import ServiceNotFound
-from rehabmap.match import RANKING_RULE, MatchRequest, match
+from rehabmap.match import RANKING_RULE, MatchRequest, left_out, match
 from rehabmap.state import AppState
 
 router = APIRouter(tags=["match"], responses=ERRORS, route_class=JsonBodyRoute)
@@ -55,7 +55,10 @@ def _answer(body: MatchIn, state: AppState) -> Response:
     response = match(state.backend, home, request, state.today())
     at_home = state.coverage().at_home(home.areas.codes(), request.reach(home))
     covered = {t.service_type: at_home.for_request(t.service_type, request.subtypes) for t in response.summary}
+    listed = {r.service.service_type for r in response.results}
+    left = {t: LeftOutOut.fields_of(found, request) for t in {s.service_type for s in response.summary} - listed
+            if (found := left_out(state.backend, home, request, response, t))}
     # The JSON is built once (MatchOut.json_of); `response_model` still documents its shape.
     return Response(MatchOut.json_of(home, response, RANKING_RULE, covered, state.today(),
-                                     state.settings.verify_after_days), media_type="application/json")
+                                     state.settings.verify_after_days, left), media_type="application/json")
 

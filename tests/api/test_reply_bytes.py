@@ -11,15 +11,15 @@ from datetime import date, timedelta
 import pytest
 
 from api.record_json import RecordPieces, cut
-from api.schemas import (RESULT_HOLES, CapacityOut, CoverageOut, CqcOut, HomeOut, MatchOut, MatchResultOut,
-                         ScheduleOut, TypeSummaryOut, _found)
+from api.schemas import (RESULT_HOLES, CapacityOut, CoverageOut, CqcOut, HomeOut, LeftOutOut, MatchOut,
+                         MatchResultOut, ScheduleOut, TypeSummaryOut, _found)
 from bench.common import SEED
 from bench.synthetic import REALISTIC_MIX, load_small_areas, make_services
 from geodata.geography import Home
 from rehabmap.coverage import Coverage
 from rehabmap.index.base import ServiceQuery
 from rehabmap.maintain.freshness import verification_due
-from rehabmap.match import RANKING_RULE, MatchRequest, MatchResponse, MatchResult, TypeSummary, match
+from rehabmap.match import RANKING_RULE, MatchRequest, MatchResponse, MatchResult, TypeSummary, left_out, match
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
 from tests.api.conftest import TODAY
@@ -30,7 +30,7 @@ FLOATS = (0.0, -0.0, 0.001, 0.1, 1.0, 12.345, 99.999, 999.999, 1e-5, 2.5e-7, 123
 
 
 def model_reply(home: Home, response: MatchResponse, coverage: dict[ServiceType, Coverage], today: date,
-                verify_after_days: int) -> bytes:
+                verify_after_days: int, left_out: dict[ServiceType, dict] | None = None) -> bytes:
     """The reply as the response models serialise it: every field set by name, validated, dumped."""
     def result(r: MatchResult) -> MatchResultOut:
         s = r.service
@@ -60,7 +60,8 @@ def model_reply(home: Home, response: MatchResponse, coverage: dict[ServiceType,
         summary=[TypeSummaryOut(service_type=t.service_type.value, in_home_icb=t.in_home_icb,
                                 nearest=None if t.nearest is None else result(t.nearest),
                                 found=_found(t.service_type in listed, coverage[t.service_type]),
-                                coverage=CoverageOut.of(coverage[t.service_type], t.service_type in listed))
+                                coverage=CoverageOut.of(coverage[t.service_type], t.service_type in listed),
+                                left_out=(left_out or {}).get(t.service_type))
                          for t in response.summary],
         current_placement_km=None if response.current_placement_km is None
         else round(response.current_placement_km, 3)).model_dump_json().encode()
@@ -161,8 +162,12 @@ def test_real_answers_as_the_models_serialise_them(geography, backend, request_n
         home = geography.resolve(**where)
         response = match(backend, home, request, today)
         coverage = coverage_of([t.service_type for t in response.summary], rng)
-        assert MatchOut.json_of(home, response, RANKING_RULE, coverage, today, days) == \
-            model_reply(home, response, coverage, today, days)
+        # What the request's options left out of each type it lists none of, as POST /match adds it.
+        listed = {r.service.service_type for r in response.results}
+        left = {t: LeftOutOut.fields_of(found, request) for t in {s.service_type for s in response.summary} - listed
+                if (found := left_out(backend, home, request, response, t))}
+        assert MatchOut.json_of(home, response, RANKING_RULE, coverage, today, days, left) == \
+            model_reply(home, response, coverage, today, days, left)
 
 
 def test_a_records_pieces_are_kept_for_it_and_made_again_for_an_edited_copy(backend):

@@ -82,7 +82,7 @@ def test_where_some_are_found_the_words_say_whether_there_may_be_more(table):
         "Found. The directory holds complete Individual Placement and Support (employment) data for this area "
         "(as of 2026-10-01).")
     assert coverage.for_area(YORKSHIRE_REGION, "ips_employment").some_found().endswith(
-        "of this area's adults (as of 2026-10-01); there may be more where it is not yet covered.")
+        "of this area's adults (as of 2026-10-01); the rest is not yet covered, so there may be more.")
     assert coverage.for_area(DEVON, "ips_employment").some_found() == (
         "Found, but the directory does not yet hold complete Individual Placement and Support (employment) data "
         "for this area: there may be more.")
@@ -123,8 +123,19 @@ def test_one_home_answers_every_type_a_request_asks_about(table):
     assert leeds.for_request(ServiceType.vcfse).covered
     assert leeds.for_request(ServiceType.advocacy, ["imha"]).to_dict() == {  # one kind asked: named as that kind
         "category": "advocacy:imha", "status": "not_covered", "share_of_adults": 0.0, "as_of": None, "based_on": [],
-        "pending_review": 0, "says": "Not yet covered: the directory holds no Advocacy: Independent Mental Health "
-                                     "Advocate (IMHA) data for this area yet."}
+        "pending_review": 0, "kinds_covered": [], "kinds_not_covered": [],
+        "says": "Not yet covered: the directory holds no Advocacy: Independent Mental Health Advocate (IMHA) data for "
+                "this area yet."}
+    # Advocacy as a whole, of which only IMHAs and IMCAs are covered here: which part is, not "no data".
+    kinds = cambridge.for_request(ServiceType.advocacy)
+    assert (kinds.status, kinds.as_of, kinds.kinds_covered, kinds.kinds_not_covered, kinds.covered) == (
+        "partly_covered", "2026-09-01", ("advocacy:imha", "advocacy:imca"), ("advocacy:care_act", "advocacy:community"),
+        False)
+    assert kinds.none_found() == (
+        "None found, but the directory holds complete Advocacy data here only for Independent Mental Health Advocate "
+        "(IMHA) and Independent Mental Capacity Advocate (IMCA) (as of 2026-09-01); Care Act advocacy and community "
+        "advocacy are not yet covered.")
+    assert cambridge.for_request(ServiceType.advocacy, ["imha", "care_act"]).kinds_not_covered == ("advocacy:care_act",)
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +164,7 @@ def test_every_face_says_none_found_or_not_yet_covered(home, data_dir):
         leeds = httpx.get(f"{url}/areas/{LEEDS}", timeout=30).json()
         assert leeds["coverage"]["ips_employment"] == {
             "category": "ips_employment", "status": "covered", "share_of_adults": 1.0, "as_of": "2026-10-01",
-            "based_on": ["curated:ips.csv"], "pending_review": 0,
+            "based_on": ["curated:ips.csv"], "pending_review": 0, "kinds_covered": [], "kinds_not_covered": [],
             "says": "None found. The directory holds complete Individual Placement and Support (employment) data "
                     "for this area (as of 2026-10-01)."}
         assert leeds["coverage"]["community_rehab_team"]["status"] == "not_covered"

@@ -190,9 +190,12 @@ def test_the_share_link_never_takes_the_host_header(live_server, web_home, data_
 
 
 def test_unknown_ids_in_a_shortlist_are_reported_not_fatal(client):
+    """Before, an id never listed (a typo) read "no longer listed", as if a service had gone."""
     response = client.get(f"/shortlist?s={AIRE}&s=sample:gone")
     assert response.status_code == 200
-    assert "1 service in this link is no longer listed" in response.text
+    text = " ".join(response.text.split())
+    assert "1 service in this link is not in this directory: the link may be incomplete or mistyped." in text
+    assert "no longer listed" not in text
 
 
 def test_service_page_says_how_to_get_in_touch(client):

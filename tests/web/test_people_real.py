@@ -152,10 +152,10 @@ def test_the_text_for_notes_says_where_rehabmap_holds_no_data(synced):  # noqa: 
             "none.") in text
     # The care homes listed are not all the supported accommodation there may be (CQC lists no supported housing):
     # the page and the notes said nothing of it beside the options, as the API's "Found, but …" does.
-    more = ("Found, but the directory does not yet hold complete Supported accommodation data for this area: there "
-            "may be more.")
-    assert f"Supported accommodation: showing 3 of 6. {more}\n1. Dovetail House" in text
-    assert f"Showing 3 of 6. {more} <a" in page
+    more = ("Found, but the directory holds complete Supported accommodation data here only for 24-hour staffed "
+            "residential care (as of ")
+    assert f"Supported accommodation: showing 3 of 6. {more}" in text and "so there may be more.\n1. Dovetail" in text
+    assert f"Showing 3 of 6. {more}" in page
 
 
 def test_a_kind_of_accommodation_asked_for_is_covered_as_the_api_says(synced):  # noqa: F811
@@ -177,9 +177,11 @@ def test_a_kind_of_accommodation_asked_for_is_covered_as_the_api_says(synced):  
     page = alternatives_page(synced, berwick)
     assert "Not yet covered" not in page
     assert "Supported accommodation: None found." in notes_text(page)
-    # Without the kind, supported accommodation as a whole is not covered, and the page says so.
+    # Without the kind, supported accommodation as a whole is covered only for the care homes: the page says which
+    # (before: "Not yet covered: the directory holds no Supported accommodation data for this area yet.").
     page = alternatives_page(synced, {**berwick, "subtypes": []})
-    assert "Not yet covered: the directory holds no Supported accommodation data for this area yet." in page
+    assert ("None found, but the directory holds complete Supported accommodation data here only for 24-hour "
+            "staffed residential care (as of ") in page and "Not yet covered" not in page
 
 
 def test_a_page_not_found_does_not_guess_that_something_closed(synced):  # noqa: F811

@@ -119,6 +119,79 @@ def test_a_held_record_by_id_is_not_listed_yet_rather_than_no_service(synced):
                                                         "and it awaits review by the directory's maintainers")
     unknown = httpx.get(f"{synced}/services/cqc:1-000000000", timeout=60).json()["error"]["message"]
     assert unknown.startswith("No service with id 'cqc:1-000000000'")
+    # A shortlist link holding it, a typo and Dovetail House: before, both absent ids read "no longer listed", as
+    # if withdrawn. Nothing of the held record is shown: not its name.
+    listed = " ".join(httpx.get(f"{synced}/shortlist", params={"s": ["cqc:1-112779585", FIELD_HOUSE,
+                                                                      "cqc:1-000000000"]}, timeout=60).text.split())
+    assert "1 service in this link is not listed yet: it is still being checked by the people who keep this " \
+           "directory." in listed
+    assert "1 service in this link is not in this directory: the link may be incomplete or mistyped." in listed
+    assert "no longer listed" not in listed and "Field House" not in listed and "Dovetail House" in listed
+
+
+def searched(browser, synced: str, service_type: str, within: str, *options: str):
+    """The clinicians' results page in Chromium for one type near Dovetail House, within `within` miles."""
+    page = browser.new_page()
+    page.goto(f"{synced}/alternatives")
+    page.fill("input[name=home]", DOVETAIL_POSTCODE)
+    page.check(f"input[name=types][value={service_type}]")
+    page.locator("summary", has_text="More options").click()
+    page.fill("input[name=within]", within)
+    for option in options:
+        page.check(f"input[name=options][value={option}]")
+    page.locator("main form button[type=submit]").last.click()
+    page.wait_for_url("**/alternatives/results/*")
+    return page
+
+
+LEFT_OUT = ("1 service within 10.0 miles (16.1 km) of home was left out by the search's options: 1 does not say it "
+            "is taking new referrals.")
+CARE_HOMES_ONLY = ("The directory holds complete Supported accommodation data here only for 24-hour staffed "
+                   "residential care (as of ")
+NOT_CARE_HOMES = "floating outreach support and supported housing (high support, on-site staff) are not yet covered."
+
+
+def test_an_empty_answer_says_what_the_options_left_out_and_which_kinds_are_covered(browser, synced, synced_home,
+                                                                                    data_dir, axe_source):
+    """Supported accommodation within 10 miles of NG18 2AT, only services taking new referrals. Before, every face
+    said "Not yet covered: the directory holds no Supported accommodation data for this area yet": but CQC's
+    listing holds every care home there (Dovetail House, 0.1 mile away), and the option left it out because it has
+    not said whether it takes referrals. Now each says what the option left out, and which kinds are covered."""
+    body = {"home": {"postcode": DOVETAIL_POSTCODE}, "types": ["supported_accommodation"], "max_distance_km": 16.0934,
+            "accepting_referrals_only": True}
+    [summary] = httpx.post(f"{synced}/match", json=body, timeout=60).json()["summary"]
+    coverage = summary["coverage"]
+    assert (summary["found"], coverage["status"], coverage["kinds_covered"], coverage["kinds_not_covered"]) == (
+        "not_yet_covered", "partly_covered", ["supported_accommodation:residential_24h"],
+        ["supported_accommodation:floating_outreach", "supported_accommodation:supported_housing"])
+    assert coverage["says"].startswith(f"None found, but t{CARE_HOMES_ONLY[1:]}") and NOT_CARE_HOMES in coverage["says"]
+    assert summary["left_out"] == {"total": 1, "by_option": {"accepting_referrals_only": 1}, "says": LEFT_OUT}
+    [shown] = httpx.post(f"{synced}/match", json={**body, "accepting_referrals_only": False}, timeout=60).json()[
+        "summary"]
+    assert shown["left_out"] is None and shown["coverage"]["says"].startswith(f"Found, but t{CARE_HOMES_ONLY[1:]}")
+    schema = httpx.get(f"{synced}/openapi.json", timeout=60).json()["components"]["schemas"]
+    assert {"kinds_covered", "kinds_not_covered"} <= set(schema["CoverageOut"]["properties"])
+    assert "left_out" in schema["TypeSummaryOut"]["properties"] and "by_option" in schema["LeftOutOut"]["properties"]
+
+    done = rehabmap(synced_home, data_dir, None, "match", "--postcode", DOVETAIL_POSTCODE, "--type",
+                    "supported_accommodation", "--accepting", "--max-km", "16.0934")
+    assert done.returncode == 0, done.stderr
+    line = done.stdout.splitlines()[-1]
+    assert line.startswith(f"supported_accommodation: {LEFT_OUT} Run again without --accepting to see it. "
+                           f"{CARE_HOMES_ONLY}") and line.endswith(NOT_CARE_HOMES)
+
+    page = searched(browser, synced, "supported_accommodation", "10", "accepting_only")
+    group = page.locator("#group-supported_accommodation").inner_text()
+    assert LEFT_OUT.replace("10.0", "10") in group and CARE_HOMES_ONLY in group and "Not yet covered" not in group
+    assert "or fewer 'only show' options." in page.locator("main").inner_text()
+    notes = page.locator("#plain-text").input_value()
+    assert f"Supported accommodation: {LEFT_OUT.replace('10.0', '10')} {CARE_HOMES_ONLY}" in notes
+    assert axe(page, axe_source) == []
+    page.get_by_role("button", name="Show it: search again without 'Only services taking new referrals'").click()
+    page.wait_for_url("**/alternatives/results/*")
+    assert "1. Dovetail House" in page.locator("#group-supported_accommodation").inner_text()
+    assert "Only services taking new referrals" not in page.locator("main dl").first.inner_text()
+    page.close()
 
 
 def test_a_held_candidate_within_the_search_radius_is_awaiting_review_in_any_icb(browser, synced):
@@ -141,14 +214,7 @@ def test_a_held_candidate_within_the_search_radius_is_awaiting_review_in_any_icb
                         "not mean there are none.",
                         f"{WAITS} in England (the search has no distance limit), so none found does not mean there "
                         "are none."]
-    page = browser.new_page()
-    page.goto(f"{synced}/alternatives")
-    page.fill("input[name=home]", DOVETAIL_POSTCODE)
-    page.check("input[name=types][value=inpatient_rehab_level1]")
-    page.locator("summary", has_text="More options").click()
-    page.fill("input[name=within]", "25")
-    page.locator("main form button[type=submit]").last.click()
-    page.wait_for_url("**/alternatives/results/*")
+    page = searched(browser, synced, "inpatient_rehab_level1", "25")
     main = page.locator("main").inner_text()
     assert f"{WAITS} within 25 miles (40.2 km) of home, outside the person's ICB" in main
     assert "None found. The directory" not in main

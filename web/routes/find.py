@@ -12,11 +12,11 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from geodata.geography import Home
 from geodata.distance import great_circle_km
+from rehabmap.errors import DomainError
 from rehabmap.maintain.freshness import source_confirmation
 from rehabmap.maintain.renames import moved_to, renamed_to
 from rehabmap.maintain.retirement import retirement
 from rehabmap.match import MatchRequest, MatchResponse, MatchResult, match
-from rehabmap.taxonomy import SUBTYPES
 from web import service_view
 from web.deps import State
 from web.forms import Errors, Fields, resolve_where
@@ -96,21 +96,20 @@ def _map(state: AppState, home: Home, results: list[MatchResult]) -> Markup | No
 def _none_means(at_home: HomeCoverage, category: SupportCategory) -> NoneMeans:
     """Candidates are still being checked, the directory holds all of the kind here (so there are none), holds
     some parts of it (CQC lists every care home, not supported housing or floating support: none of the one, and
-    no information about the others), or holds none of it here yet (so there may well be some). Every public
-    page that can find none says which, never a bare "none found"."""
-    wholes = {t: at_home.for_category(t.value) for t in category.types}  # each type's answer, read once
-    if any(answer.pending_review for answer in wholes.values()):
+    no information about the others; the coverage's own `kinds_covered`, as the API and the clinicians' page
+    say it), or holds none of it here yet (so there may well be some). Every public page that can find none says
+    which, never a bare "none found"."""
+    answers = {t: at_home.for_request(t) for t in category.types}  # each type's answer, read once
+    if any(answer.pending_review for answer in answers.values()):
         return NoneMeans("being_checked")
     held: list[str] = []
     not_held: list[str] = []
-    for service_type, whole in wholes.items():
-        # A claim for a type covers its subtypes; else each subtype is a part of its own.
-        if whole.covered or service_type not in SUBTYPES:
-            (held if whole.covered else not_held).append(PUBLIC_PART_WORDS[service_type.value])
-            continue
-        for subtype in SUBTYPES[service_type]:
-            part = f"{service_type.value}:{subtype}"
-            (held if at_home.for_category(part).covered else not_held).append(PUBLIC_PART_WORDS[part])
+    for service_type, answer in answers.items():
+        if answer.kinds_covered:
+            held += [PUBLIC_PART_WORDS[kind] for kind in answer.kinds_covered]
+            not_held += [PUBLIC_PART_WORDS[kind] for kind in answer.kinds_not_covered]
+        else:
+            (held if answer.covered else not_held).append(PUBLIC_PART_WORDS[service_type.value])
     if not held:
         return NoneMeans("not_covered")
     return NoneMeans("partly_covered" if not_held else "covered", tuple(held), tuple(not_held))
@@ -174,12 +173,16 @@ def find_category(request: Request, slug: str, state: State) -> HTMLResponse:
 def shortlist(request: Request, state: State) -> HTMLResponse:
     fields = Fields.of_query(request)
     search = SearchContext.of(fields)
-    found = [s for s in (state.backend.get(i) or _renamed(state, i) for i in search.shortlist) if s is not None]
+    records = {i: state.backend.get(i) or _renamed(state, i) for i in search.shortlist}
+    found = [s for s in records.values() if s is not None]
     # A link outlives what it lists: a service retired since (deregistered, say) is named apart, never shown
     # with its phone and referral route as if it could still be chosen.
     services = [s for s in found if s.status == "active"]
     unlisted = [s for s in found if s.status != "active"]
-    missing = len(search.shortlist) - len(found)
+    # An id the directory does not hold was never listed: a typo, or a record held for review. Before, both read
+    # "no longer listed", as if a service had gone. A held one is said to await review, and nothing more of it.
+    absent = [i for i, s in records.items() if s is None]
+    waiting = sum(1 for i in absent if _awaits_review(request, i))
     home = None
     if search.where:
         home = resolve_where(state.geography, search.where, "where", Errors())
@@ -187,7 +190,8 @@ def shortlist(request: Request, state: State) -> HTMLResponse:
     # Absolute only on the configured public address: the Host header is the caller's to forge.
     share_url = state.settings.public_url(search.shortlist_only_url()) if services else ""
     return page(request, "find/shortlist.html", {
-        "search": search, "services": services, "unlisted": unlisted, "missing": missing, "home": home,
+        "search": search, "services": services, "unlisted": unlisted, "missing": len(absent) - waiting,
+        "waiting": waiting, "home": home,
         "distances": distances, "share_url": share_url}, today=state.today())
 
 
@@ -195,6 +199,17 @@ def _renamed(state: AppState, service_id: str) -> Service | None:
     """The service once called `service_id` (a shortlist made before it was renamed), under its id now."""
     now_named = renamed_to(state.directory.database if state.directory else None, service_id)
     return state.backend.get(now_named) if now_named else None
+
+
+def _awaits_review(request: Request, service_id: str) -> bool:
+    """Whether a source gives the record and it awaits review (the review queue the composition root leaves on
+    the application, as GET /services/{id} reads it); False without one."""
+    opener = getattr(request.app.state, "open_review", None)
+    try:
+        item = opener().item(service_id) if opener is not None else None
+    except DomainError:
+        return False
+    return item is not None and item.state == "pending"
 
 
 @router.get("/service/{service_id:path}")

@@ -17,14 +17,14 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from rehabmap.errors import DomainError, shorten
 from rehabmap.languages import UnknownLanguage, suggestion_text
-from rehabmap.match import (ANY_TYPE, MAX_LIMIT, ORDERS, MatchRequest, MatchResponse, Order, match, parse_needs,
-                            parse_types)
+from rehabmap.match import (ANY_TYPE, MAX_LIMIT, ORDERS, LeftOut, MatchRequest, MatchResponse, Order, left_out,
+                            match, parse_needs, parse_types)
 from rehabmap.taxonomy import (NEED_LABELS, SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType, language_need,
                                parse_subtypes)
 from web.deps import State
 from web.forms import Errors, Fields, parse_int, parse_miles, resolve_where
 from web.held_searches import HOLD_MINUTES, held_searches
-from web.present import MATCH_OPTIONS, ORDER_WORDS, RANKING, none_listed
+from web.present import MATCH_OPTIONS, ORDER_WORDS, RANKING, none_listed, show_left_out
 from web.plain_summary import summary_text
 from web.render import BASE_HEADERS, page
 from web.resultsmap import Marker, Pin, results_map
@@ -70,9 +70,17 @@ class MatchForm:
     @classmethod
     def held(cls, values: dict[str, object]) -> MatchForm:
         """The form as it was held (`web.held_searches`), read as the body it came from was."""
-        pairs = [(name, str(v)) for name, value in values.items()
-                 for v in (value if isinstance(value, list) else [value])]
-        return cls.of(Fields(pairs))
+        return cls.of(Fields(_pairs(values)))
+
+    def widened(self, left: LeftOut) -> list[tuple[str, str]]:
+        """This form's fields, as a form posts them, without the options that left services out (`left`)."""
+        shown = [o for o in self.options if o not in left.by]
+        return _pairs(asdict(replace(self, options=shown + ["include_out_of_catchment"] * (
+            "include_out_of_catchment" in left.by))))
+
+
+def _pairs(values: dict[str, object]) -> list[tuple[str, str]]:
+    return [(name, str(v)) for name, value in values.items() for v in (value if isinstance(value, list) else [value])]
 
 
 @dataclass
@@ -225,7 +233,15 @@ def alternatives_results(request: Request, state: State, key: str, order: str = 
     # supported accommodation).
     answers = {t.service_type: at_home.for_request(t.service_type, match_request.subtypes)
                for t in response.summary}
-    none_words = {t: none_listed(a, bool(match_request.needs)) for t, a in answers.items()}
+    # What the search's own options left out of a type it lists none of, and a button to search again without them.
+    left: dict[ServiceType, LeftOut] = {}
+    for group in response.groups:  # one type each (`each_type`)
+        service_type = next(iter(group.types))
+        if not group.results and (found := left_out(state.backend, parsed.home, match_request, response, service_type)):
+            left[service_type] = found
+    none_words = {t: none_listed(a, bool(match_request.needs), left[t].says(match_request) if t in left else None)
+                  for t, a in answers.items()}
+    widen = {t: (show_left_out(found), form.widened(found)) for t, found in left.items()}
     # Beside the options of a type, whether there may be more (the API's "Found, but …"): a list of the care homes
     # near Mansfield read as all the supported accommodation there, and one of level 1 units beside a hospital
     # awaiting review as all the units near.
@@ -234,9 +250,7 @@ def alternatives_results(request: Request, state: State, key: str, order: str = 
                                          more_words)
     context.update(home=parsed.home, placement=parsed.placement, match=match_request, response=response,
                    ranking=RANKING, type_labels=TYPE_LABELS, need_labels=NEED_LABELS,
-                   option_labels=OPTIONS, none_means={t: a.none_found() for t, a in answers.items()},
-                   none_words=none_words, more_words=more_words,
-                   covered={t: a.covered and not a.pending_review for t, a in answers.items()},
+                   option_labels=OPTIONS, none_words=none_words, more_words=more_words, widen=widen,
                    results_path=f"/alternatives/results/{key}", show_all=show == "all",
                    order_words=ORDER_WORDS, max_limit=MAX_LIMIT, hold_minutes=HOLD_MINUTES)
     return page(request, "match/results.html", context, today=today)
