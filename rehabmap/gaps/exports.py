@@ -62,8 +62,11 @@ def flat_row(row: AreaRow, as_of: AsOf) -> dict[str, Any]:
 
 
 def _headed(rows: list[dict[str, Any]], columns: list[Column], human: bool) -> str:
-    """Rows under their columns' keys or, `human`, the headers a person reads (the sheet-style CSV)."""
-    return csv_text(rows, [c.key for c in columns], [c.header for c in columns] if human else None)
+    """Rows under their columns' keys or, `human`, the headers and cells a person reads (the sheet-style CSV)."""
+    if not human:
+        return csv_text(rows, [c.key for c in columns])
+    readable = [{c.key: c.readable(row.get(c.key)) for c in columns} for row in rows]
+    return csv_text(readable, [c.key for c in columns], [c.header for c in columns])
 
 
 def table_csv(table: GapTable, as_of: AsOf, sort: str | None = None, order: str | None = None,
@@ -92,17 +95,22 @@ def scorecard_csv(rows: list[ScorecardRow], as_of: AsOf, human: bool = False) ->
     return _headed([asdict(r) | as_of.values() for r in rows], scorecard_columns(), human)
 
 
+# Each small area's county council, after its statuses (they came later; a sheet reading by position keeps working).
+_COUNTY = ("county_code", "county_name")
+
+
 def _small_area_record(area: SmallAreaDistance, as_of: AsOf) -> dict[str, Any]:
     """The area's facts, '<type>.km' and '<type>.nearest_id' for every type, then each type's status (after
-    the others, as it came after them: a spreadsheet reading columns by position keeps working), then what the
-    data are of."""
-    record: dict[str, Any] = {k: v for k, v in asdict(area).items() if k not in ("nearest", "status")}
+    the others, as it came after them: a spreadsheet reading columns by position keeps working), its county
+    council, then what the data are of."""
+    facts = asdict(area)
+    record: dict[str, Any] = {k: v for k, v in facts.items() if k not in ("nearest", "status", *_COUNTY)}
     for key, (km, service_id) in area.nearest.items():
         record[f"{key}.km"] = km
         record[f"{key}.nearest_id"] = service_id
     for key, status in area.status.items():
         record[f"{key}.status"] = status
-    return record | as_of.values()
+    return record | {k: facts[k] for k in _COUNTY} | as_of.values()
 
 
 def small_areas_csv(distances: SmallAreaDistances, as_of: AsOf) -> str:
@@ -110,7 +118,8 @@ def small_areas_csv(distances: SmallAreaDistances, as_of: AsOf) -> str:
     for category in distances.categories:
         columns += [f"{category.key}.km", f"{category.key}.nearest_id"]
     columns += [f"{category.key}.status" for category in distances.categories]
-    return csv_text([_small_area_record(a, as_of) for a in distances.records()], [*columns, *as_of.values()])
+    return csv_text([_small_area_record(a, as_of) for a in distances.records()],
+                    [*columns, *_COUNTY, *as_of.values()])
 
 
 def small_areas_geojson(distances: SmallAreaDistances, as_of: AsOf,
