@@ -126,10 +126,10 @@ def mapped_kinds(gaps: AreaGaps) -> list[TypeIndicators]:
 
 def map_default(gaps: AreaGaps, preferred: str) -> str:
     """The kind the area's map shows first: `preferred` where its figures here are facts, else the first part of
-    the pathway whose figures are facts and of which some service is known in England (a map of distances to
-    nothing shades every small area alike), else the first part with facts at all; `preferred` again where the
-    directory holds data on no part here (the page then says so above the map)."""
-    known = [ind for ind in mapped_kinds(gaps) if ind.subtype is None]
+    the pathway (then kind of a part) whose figures are facts and of which some service is known in England (a map
+    of distances to nothing shades every small area alike), else the first with facts at all; `preferred` again
+    where the directory holds data on nothing here (the page then says so above the map)."""
+    known = sorted(mapped_kinds(gaps), key=lambda ind: ind.subtype is not None)
     if any(ind.category == preferred for ind in known):
         return preferred
     chosen = next((ind for ind in known if ind.any_in_england), known[0] if known else None)

@@ -232,6 +232,8 @@ def test_gaps_say_none_confirmed_yet_where_candidates_await_review(synced, synce
 
     page = httpx.get(f"{synced}/pathway-gaps/{DERBYSHIRE}", timeout=300).text
     assert "2 with none confirmed yet while candidates await review" in page and "None confirmed yet" in page
+    # Its map shows the one kind the directory holds data for here (none found), not community teams (no data).
+    assert f'src="/gaps/{DERBYSHIRE}/map.svg?type=supported_accommodation%3Aresidential_24h"' in page
     assert ">Missing<" not in page and "are missing" not in page
 
     table = httpx.get(f"{synced}/gaps", params={"level": "icb"}, timeout=300).json()
