@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -81,13 +82,18 @@ def dictionary_csv(columns: list[Column]) -> str:
     return csv_text(dictionary_rows(columns))
 
 
-def table_geojson(table: GapTable, geometry_of: GeometryOf, as_of: AsOf) -> dict[str, Any]:
-    """Areas with their indicators as properties; `geometry_of(code)` gives each its GeoJSON geometry."""
-    features = [{"type": "Feature", "id": row.code, "geometry": geometry_of(row.code),
-                 "properties": flat_row(row, as_of)} for row in table.rows()]
-    return {"type": "FeatureCollection", "features": features,
-            "properties": {"level": table.level, **table.options.to_dict(), **as_of.values(),
-                           "england": flat_row(table.england_row(), as_of)}}
+def table_geojson(table: GapTable, geometry_of: Callable[[str], str | None], as_of: AsOf) -> str:
+    """Areas with their indicators as properties, as compact GeoJSON text; `geometry_of(code)` gives each its
+    geometry as GeoJSON text already written (the outlines are made once a process, `maps.area_geojson`), spliced
+    in as it is: the figures are written per request, the shapes never again."""
+    def dumps(value: Any) -> str:
+        return json.dumps(value, separators=(",", ":"))
+
+    features = ",".join(f'{{"type":"Feature","id":{dumps(row.code)},"geometry":{geometry_of(row.code) or "null"},'
+                        f'"properties":{dumps(flat_row(row, as_of))}}}' for row in table.rows())
+    properties = {"level": table.level, **table.options.to_dict(), **as_of.values(),
+                  "england": flat_row(table.england_row(), as_of)}
+    return f'{{"type":"FeatureCollection","features":[{features}],"properties":{dumps(properties)}}}'
 
 
 def scorecard_csv(rows: list[ScorecardRow], as_of: AsOf, human: bool = False) -> str:

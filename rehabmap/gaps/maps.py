@@ -20,7 +20,9 @@ service point and area (shown as a tooltip). The drawing primitives are in `reha
 
 from __future__ import annotations
 
+import json
 import math
+import weakref
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -77,6 +79,25 @@ def area_geometry(areas: Any, small_areas: SmallAreas, code: str) -> BaseGeometr
         return areas.union(small_areas.districts(code))
     except UnknownArea:
         return None
+
+
+# Each area's outline as an export gives it, per boundaries (an AreaIndex) and area code: the shapes do not change
+# in a process, only the figures beside them do.
+_GEOJSON: weakref.WeakKeyDictionary[Any, dict[str, str | None]] = weakref.WeakKeyDictionary()
+
+
+def area_geojson(areas: Any, small_areas: SmallAreas, code: str) -> str | None:
+    """The area's outline as GeoJSON text (compact), as RFC 7946 wants it: valid, each exterior ring
+    counterclockwise; None where the boundaries do not know the area. The ONS boundaries wind clockwise and two
+    generalised ones cross themselves (East Hampshire, Mid Sussex), which a GIS refuses or fills wrongly; only the
+    export is mended, the lookups keep the ONS shapes. Made once a process per area: mending, winding and writing
+    them was most of an all-areas GeoJSON request (33, 75 and 153 ms for the counties, ICBs and districts)."""
+    made = _GEOJSON.setdefault(areas, {})
+    if code not in made:
+        geometry = area_geometry(areas, small_areas, code)
+        made[code] = None if geometry is None else json.dumps(json.loads(shapely.to_geojson(shapely.orient_polygons(
+            shapely.make_valid(geometry, method="structure", keep_collapsed=False)))), separators=(",", ":"))
+    return made[code]
 
 
 def level_geometries(areas: Any, small_areas: SmallAreas, level: str) -> dict[str, BaseGeometry]:
