@@ -549,7 +549,9 @@ def _overview(ind: LevelIndicators, indicator: str, unknown: np.ndarray) -> _Ove
     if worse_high:
         order = order[::-1]
     worst = [g for g in order if math.isfinite(values[g])][:5]
-    best = [g for g in order if math.isfinite(values[g])][::-1][:5]
+    # Never one of the worst: with five areas ranked (supported accommodation, on a directory synced from CQC
+    # alone), each was listed among the worst five and among the best five alike.
+    best = [g for g in order if math.isfinite(values[g]) and g not in worst][::-1][:5]
     return _Overview(indicator, ind, values, breaks, klass, palette, worst, best)
 
 
@@ -587,9 +589,12 @@ def _overview_areas(view: _Overview, shapes: list[BaseGeometry | None], proj: Pr
     return body
 
 
+_HOW_MANY = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
+
+
 def _overview_panel(view: _Overview, px: float, py: float, height: float, other: str | None) -> list[str]:
     """The legend (each class with its number of areas, and what the rest of England is), then the worst five and
-    the best five."""
+    the best five of the others (fewer where fewer areas have a figure)."""
     values, finite = view.values, np.isfinite(view.values)
     body = [text(px, py + 4, "Legend", 12.5, "bold")]
     y = py + 18
@@ -626,12 +631,13 @@ def _overview_panel(view: _Overview, px: float, py: float, height: float, other:
     if not view.worst:  # nothing to rank
         return [*body, *_sources(px, height)]
     y += 22
-    body.append(text(px, y, "Worst five (numbered on the map)", 12.5, "bold"))
+    body.append(text(px, y, f"Worst {_HOW_MANY[len(view.worst)]} (numbered on the map)", 12.5, "bold"))
     for n, g in enumerate(view.worst, 1):
         body.append(text(px, y + 18 * n, f"{n}. {_clip(str(view.ind.names[g]), 34)}", 11))
         body.append(text(px + 300, y + 18 * n, view.show(float(values[g])), 11, "bold", anchor="end"))
     y += 18 * len(view.worst) + 26
-    body.append(text(px, y, "Best five", 12.5, "bold"))
+    if view.best:
+        body.append(text(px, y, f"Best {_HOW_MANY[len(view.best)]}", 12.5, "bold"))
     for n, g in enumerate(view.best, 1):
         body.append(text(px, y + 18 * n, _clip(str(view.ind.names[g]), 37), 11))
         body.append(text(px + 300, y + 18 * n, view.show(float(values[g])), 11, "bold", anchor="end"))

@@ -358,6 +358,10 @@ def test_an_area_map_shows_no_data_where_the_figures_are_unknown(synced, synced_
     england = httpx.get(f"{synced}/gaps/england.svg", params={"type": "community_rehab_team"}, timeout=300).text
     assert ">England: no figure, none known anywhere in England (rehabmap holds this data for 0% of England&#x27;s " \
            "adults). Adults are people" in england and "n/a." not in england
+    # Five ICBs have supported accommodation in it: each was listed among the worst five and the best five alike.
+    housing = httpx.get(f"{synced}/gaps/england.svg", params={"type": "supported_accommodation"}, timeout=300).text
+    words = [t.text for t in ET.fromstring(housing).iter("{http://www.w3.org/2000/svg}text")]
+    assert "Worst five (numbered on the map)" in words and not any(w.startswith("Best") for w in words if w)
 
     page = httpx.get(f"{synced}/pathway-gaps/{NOTTINGHAMSHIRE}", params={"type": "vcfse"}, timeout=300).text
     # Asked for, it says so above the map, and offers the kinds the directory holds data for here.
