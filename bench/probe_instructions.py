@@ -27,8 +27,9 @@ from pathlib import Path
 
 async def get_in_process(app, path: str) -> int:
     """`GET path` straight to the ASGI `app`: the reply's status."""
+    path, _, query = path.partition("?")  # e.g. /gaps/areas.geojson?level=la
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "path": path, "raw_path": path.encode(), "query_string": query.encode(), "root_path": "",
              "headers": [(b"host", b"127.0.0.1")], "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000),
              "state": {}}
     status = 0

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-import shapely
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 
@@ -41,11 +40,11 @@ from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.coverage import gaps_with_coverage, small_areas_with_coverage, table_with_coverage
 from rehabmap.gaps.exports import dictionary_csv, small_areas_csv, small_areas_geojson, table_csv, table_geojson
 from rehabmap.gaps.indicators import INDICATORS
-from rehabmap.gaps.maps import (area_geometry, area_map, area_outlines, level_geometries, other_geometries,
-                                overview_map, unknown_classes)
+from rehabmap.gaps.maps import (area_geojson, area_geometry, area_map, area_outlines, level_geometries,
+                                other_geometries, overview_map, unknown_classes)
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
-from rehabmap.gaps.population import LsoaBoundaries, SmallAreas, parse_level
+from rehabmap.gaps.population import LsoaBoundaries, parse_level
 from rehabmap.gaps.ranking import AreaComparison, compare
 from rehabmap.gaps.report import AreaGapReport, SmallAreaDistances
 from rehabmap.gaps.scenario import ADDITION_FORMAT, Scenario, WhatIf, what_if
@@ -117,18 +116,6 @@ def _level(level: str) -> str:
     return parse_level(level)
 
 
-def _area_geometry(state: AppState, small_areas: SmallAreas, code: str) -> dict[str, Any] | None:
-    """The area's boundary from the built geodata (None if the boundaries do not know the code), as RFC 7946
-    wants it: valid, each exterior ring counterclockwise. The ONS boundaries wind clockwise, and two generalised
-    ones cross themselves (East Hampshire, Mid Sussex), which a GIS refuses or fills wrongly; only the export is
-    mended, the lookups keep the ONS shapes."""
-    geometry = area_geometry(state.geography.areas, small_areas, code)
-    if geometry is None:
-        return None
-    valid = shapely.make_valid(geometry, method="structure", keep_collapsed=False)
-    return json.loads(shapely.to_geojson(shapely.orient_polygons(valid)))
-
-
 def _as_of(state: AppState) -> AsOf:
     """What a download is of: the directory's services today, the population's census."""
     return AsOf(state.today())
@@ -191,9 +178,9 @@ def get_gaps_geojson(state: State, options: Options, level: Level = "icb", types
     level = _level(level)
     table = _table(state, level, options, types)
     as_of = _as_of(state)
-    small_areas = _analysis(state).small_areas  # once a request, not once a feature (a generation check each)
-    body = table_geojson(table, lambda code: _area_geometry(state, small_areas, code), as_of)
-    return Response(json.dumps(body, separators=(",", ":")), media_type=GEOJSON,
+    areas, small_areas = state.geography.areas, _analysis(state).small_areas  # once a request, not once a feature
+    body = table_geojson(table, lambda code: area_geojson(areas, small_areas, code), as_of)
+    return Response(body, media_type=GEOJSON,
                     headers=_attachment(as_of.file_name(f"rehabmap-gaps-{level}", "geojson")))
 
 

@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import date
 from typing import Any
 
-from rehabmap.gaps.categories import Category
+from rehabmap.gaps.categories import ALL_CATEGORIES, Category
 from rehabmap.gaps.indicators import FALLBACK_INDICATORS, INDICATOR_LABELS, INDICATORS, UNITS
 from rehabmap.gaps.options import ADULT_DEFINITION, GapOptions
+from rehabmap.gaps.population import LEVEL_LABELS
 from rehabmap.gaps.report import ScorecardRow
 
 # Where the figures come from, and of when.
@@ -50,6 +51,14 @@ class AsOf:
         return f"{stem}-{self.services.isoformat()}-census{self.population_year}.{extension}"
 
 
+# A type's status in an area in the words a person reads (the sheet-style CSV's cells; the pages' tags).
+STATUS_WORDS = {"present": "found in the area", "missing": "missing (covered, none found)",
+                "awaiting_review": "none confirmed yet (candidates await review)",
+                "not_covered": "not covered (no data held yet)",
+                "partly_covered": "partly covered (no data held for the rest)"}
+_LABELS = {c.key: c.label for c in ALL_CATEGORIES}
+
+
 @dataclass(frozen=True)
 class Column:
     key: str
@@ -58,6 +67,25 @@ class Column:
     unit: str
     source: str
     vintage: str
+
+    def readable(self, value: Any) -> Any:
+        """The value as the sheet-style CSV gives it, in words as its header is: a level, a list of parts, a yes or
+        no and a status as a person reads them (the sheet kept `inpatient_rehab_level1`, `partly_covered` and
+        `False` under headers in plain words); figures, codes and ids as they are."""
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if not isinstance(value, str) or not value:
+            return value
+        if self.key == "level":
+            return LEVEL_LABELS.get(value, value)
+        if self.key == "status":
+            return STATUS_WORDS.get(value, value)
+        if self.unit == "list of type codes":
+            return "; ".join(_LABELS.get(key, key) for key in value.split(";"))
+        if self.unit.startswith("list of type=proportion"):
+            return "; ".join(f"{_LABELS.get(key, key)} (data held for {float(share):.0%} of adults)"
+                             for key, share in (item.split("=") for item in value.split(";")))
+        return value
 
 
 # The facts of an area, in the order of the export (the fields of `comparison.AreaRow` except its types).

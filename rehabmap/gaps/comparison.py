@@ -113,8 +113,8 @@ class GapTable:
 
         fallback = None
         if category.is_inpatient and ind.level != "england":
-            fallback = Fallback(value("fallback_mean_km"), value("fallback_p90_km"),
-                                value("fallback_share_beyond_threshold"), bool(ind.far_fallback[j, g]))
+            fallback = Fallback.of(value("fallback_mean_km"), value("fallback_p90_km"),
+                                   value("fallback_share_beyond_threshold"), bool(ind.far_fallback[j, g]))
         row = int(ind.nearest_provider[j, g])
         return TypeFigures(**{name: value(name) for name in INDICATORS if name not in FALLBACK_INDICATORS},
                            nearest_provider_id=self.analysis.points.ids[row] if row >= 0 else None,

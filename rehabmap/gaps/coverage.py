@@ -117,6 +117,34 @@ def _indicators(ind: TypeIndicators, area_code: str, coverage: CoverageMap) -> T
     return replace(no_data(ind), status=status, no_data=answer.none_found())
 
 
+def mapped_kinds(gaps: AreaGaps) -> list[TypeIndicators]:
+    """The kinds of service whose figures in the area are facts (found there, or none found where the directory
+    covers it), in the pathway's order: what a map of the area can shade. A directory of one source (CQC alone)
+    holds no data on most parts, and a map of one of those shades nothing."""
+    return [ind for ind in gaps.indicators if ind.no_data is None]
+
+
+def map_default(gaps: AreaGaps, preferred: str) -> str:
+    """The kind the area's map shows first: `preferred` where its figures here are facts, else the first part of
+    the pathway (then kind of a part) whose figures are facts and of which some service is known in England (a map
+    of distances to nothing shades every small area alike), else the first with facts at all; `preferred` again
+    where the directory holds data on nothing here (the page then says so above the map)."""
+    known = sorted(mapped_kinds(gaps), key=lambda ind: ind.subtype is not None)
+    if any(ind.category == preferred for ind in known):
+        return preferred
+    chosen = next((ind for ind in known if ind.any_in_england), known[0] if known else None)
+    return preferred if chosen is None else chosen.category
+
+
+def table_default(table: GapTable, preferred: str) -> str:
+    """The kind an England map shows first: `preferred` where some area of `table` (read with coverage) has found
+    it, else the first part of the pathway some area has found (the map of a kind no area has a figure of shades
+    nothing: community rehabilitation teams on a directory synced from CQC alone); `preferred` where none is."""
+    rows = table.rows()
+    found = [c.key for c in table.categories if c.is_part and any(r.types[c.key].count for r in rows)]
+    return preferred if preferred in found or not found else found[0]
+
+
 def rows_with_coverage(rows: list[ScorecardRow], area_code: str, coverage: CoverageMap) -> list[ScorecardRow]:
     """The command line's rows, each with its status and the share of the area's adults the directory holds its
     data for: a type whose figures are unknown here shows none."""

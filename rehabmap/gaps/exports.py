@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -62,8 +63,11 @@ def flat_row(row: AreaRow, as_of: AsOf) -> dict[str, Any]:
 
 
 def _headed(rows: list[dict[str, Any]], columns: list[Column], human: bool) -> str:
-    """Rows under their columns' keys or, `human`, the headers a person reads (the sheet-style CSV)."""
-    return csv_text(rows, [c.key for c in columns], [c.header for c in columns] if human else None)
+    """Rows under their columns' keys or, `human`, the headers and cells a person reads (the sheet-style CSV)."""
+    if not human:
+        return csv_text(rows, [c.key for c in columns])
+    readable = [{c.key: c.readable(row.get(c.key)) for c in columns} for row in rows]
+    return csv_text(readable, [c.key for c in columns], [c.header for c in columns])
 
 
 def table_csv(table: GapTable, as_of: AsOf, sort: str | None = None, order: str | None = None,
@@ -78,13 +82,18 @@ def dictionary_csv(columns: list[Column]) -> str:
     return csv_text(dictionary_rows(columns))
 
 
-def table_geojson(table: GapTable, geometry_of: GeometryOf, as_of: AsOf) -> dict[str, Any]:
-    """Areas with their indicators as properties; `geometry_of(code)` gives each its GeoJSON geometry."""
-    features = [{"type": "Feature", "id": row.code, "geometry": geometry_of(row.code),
-                 "properties": flat_row(row, as_of)} for row in table.rows()]
-    return {"type": "FeatureCollection", "features": features,
-            "properties": {"level": table.level, **table.options.to_dict(), **as_of.values(),
-                           "england": flat_row(table.england_row(), as_of)}}
+def table_geojson(table: GapTable, geometry_of: Callable[[str], str | None], as_of: AsOf) -> str:
+    """Areas with their indicators as properties, as compact GeoJSON text; `geometry_of(code)` gives each its
+    geometry as GeoJSON text already written (the outlines are made once a process, `maps.area_geojson`), spliced
+    in as it is: the figures are written per request, the shapes never again."""
+    def dumps(value: Any) -> str:
+        return json.dumps(value, separators=(",", ":"))
+
+    features = ",".join(f'{{"type":"Feature","id":{dumps(row.code)},"geometry":{geometry_of(row.code) or "null"},'
+                        f'"properties":{dumps(flat_row(row, as_of))}}}' for row in table.rows())
+    properties = {"level": table.level, **table.options.to_dict(), **as_of.values(),
+                  "england": flat_row(table.england_row(), as_of)}
+    return f'{{"type":"FeatureCollection","features":[{features}],"properties":{dumps(properties)}}}'
 
 
 def scorecard_csv(rows: list[ScorecardRow], as_of: AsOf, human: bool = False) -> str:
@@ -92,17 +101,22 @@ def scorecard_csv(rows: list[ScorecardRow], as_of: AsOf, human: bool = False) ->
     return _headed([asdict(r) | as_of.values() for r in rows], scorecard_columns(), human)
 
 
+# Each small area's county council, after its statuses (they came later; a sheet reading by position keeps working).
+_COUNTY = ("county_code", "county_name")
+
+
 def _small_area_record(area: SmallAreaDistance, as_of: AsOf) -> dict[str, Any]:
     """The area's facts, '<type>.km' and '<type>.nearest_id' for every type, then each type's status (after
-    the others, as it came after them: a spreadsheet reading columns by position keeps working), then what the
-    data are of."""
-    record: dict[str, Any] = {k: v for k, v in asdict(area).items() if k not in ("nearest", "status")}
+    the others, as it came after them: a spreadsheet reading columns by position keeps working), its county
+    council, then what the data are of."""
+    facts = asdict(area)
+    record: dict[str, Any] = {k: v for k, v in facts.items() if k not in ("nearest", "status", *_COUNTY)}
     for key, (km, service_id) in area.nearest.items():
         record[f"{key}.km"] = km
         record[f"{key}.nearest_id"] = service_id
     for key, status in area.status.items():
         record[f"{key}.status"] = status
-    return record | as_of.values()
+    return record | {k: facts[k] for k in _COUNTY} | as_of.values()
 
 
 def small_areas_csv(distances: SmallAreaDistances, as_of: AsOf) -> str:
@@ -110,7 +124,8 @@ def small_areas_csv(distances: SmallAreaDistances, as_of: AsOf) -> str:
     for category in distances.categories:
         columns += [f"{category.key}.km", f"{category.key}.nearest_id"]
     columns += [f"{category.key}.status" for category in distances.categories]
-    return csv_text([_small_area_record(a, as_of) for a in distances.records()], [*columns, *as_of.values()])
+    return csv_text([_small_area_record(a, as_of) for a in distances.records()],
+                    [*columns, *_COUNTY, *as_of.values()])
 
 
 def small_areas_geojson(distances: SmallAreaDistances, as_of: AsOf,

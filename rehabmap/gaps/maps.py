@@ -20,7 +20,9 @@ service point and area (shown as a tooltip). The drawing primitives are in `reha
 
 from __future__ import annotations
 
+import json
 import math
+import weakref
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -33,10 +35,11 @@ from rehabmap.coverage import CoverageMap
 from rehabmap.errors import InvalidValue
 from rehabmap.gaps.analysis import GapAnalysis, LevelIndicators
 from rehabmap.gaps.categories import Category
-from rehabmap.gaps.coverage import told_status, unknown_reason
+from rehabmap.gaps.coverage import none_in_england, told_status, unknown_reason
 from rehabmap.gaps.indicators import (HIGHER_IS_WORSE, INDICATOR_LABELS, INDICATORS, indicator_text, km_text,
                                       share_text, whole_percents)
 from rehabmap.gaps.options import GapOptions
+from geodata.england import ENGLAND
 from geodata.errors import UnknownArea
 from rehabmap.gaps.population import LEVEL_LABELS, LsoaBoundaries, SmallAreas, short_name
 from rehabmap.gaps.report import AreaGapReport
@@ -61,6 +64,8 @@ OTHER_WORDS = {"county": "unitary authority (no county council)"}
 SOURCES = ("Population: Census 2021; boundaries: ONS (OGL),", "contains OS data © Crown copyright and database right.")
 # The England map's legend where every area is unshaded, each for the reason its class then says.
 NO_FIGURE = "No area has a figure"
+# What a small area with no service of the type anywhere in England is, where the coverage is not read.
+NOWHERE = "no service of this type in England"
 
 
 def area_geometry(areas: Any, small_areas: SmallAreas, code: str) -> BaseGeometry | None:
@@ -74,6 +79,25 @@ def area_geometry(areas: Any, small_areas: SmallAreas, code: str) -> BaseGeometr
         return areas.union(small_areas.districts(code))
     except UnknownArea:
         return None
+
+
+# Each area's outline as an export gives it, per boundaries (an AreaIndex) and area code: the shapes do not change
+# in a process, only the figures beside them do.
+_GEOJSON: weakref.WeakKeyDictionary[Any, dict[str, str | None]] = weakref.WeakKeyDictionary()
+
+
+def area_geojson(areas: Any, small_areas: SmallAreas, code: str) -> str | None:
+    """The area's outline as GeoJSON text (compact), as RFC 7946 wants it: valid, each exterior ring
+    counterclockwise; None where the boundaries do not know the area. The ONS boundaries wind clockwise and two
+    generalised ones cross themselves (East Hampshire, Mid Sussex), which a GIS refuses or fills wrongly; only the
+    export is mended, the lookups keep the ONS shapes. Made once a process per area: mending, winding and writing
+    them was most of an all-areas GeoJSON request (33, 75 and 153 ms for the counties, ICBs and districts)."""
+    made = _GEOJSON.setdefault(areas, {})
+    if code not in made:
+        geometry = area_geometry(areas, small_areas, code)
+        made[code] = None if geometry is None else json.dumps(json.loads(shapely.to_geojson(shapely.orient_polygons(
+            shapely.make_valid(geometry, method="structure", keep_collapsed=False)))), separators=(",", ":"))
+    return made[code]
 
 
 def level_geometries(areas: Any, small_areas: SmallAreas, level: str) -> dict[str, BaseGeometry]:
@@ -136,12 +160,18 @@ class _AreaFrame:
     height: float
     klass: np.ndarray  # per small area: its distance class, -1 with no service of the type in England
     no_data: str | None = None  # why the type's figures here are unknown (then every class is UNKNOWN_CLASS)
+    nowhere: str = NOWHERE  # what having no service of the type anywhere in England means (class -1)
     margin: int = 16
     top: int = 80
 
     @property
     def threshold(self) -> float:
         return self.report.options.threshold(self.category)
+
+    @property
+    def nowhere_lines(self) -> list[str]:
+        """The legend's words for class -1, wrapped to its width (none where no small area is in it)."""
+        return wrap(self.nowhere, 30) if np.any(self.klass == -1) else []
 
 
 def area_map(analysis: GapAnalysis, code: str, category: Category, lsoa: LsoaBoundaries,
@@ -175,7 +205,7 @@ def area_map(analysis: GapAnalysis, code: str, category: Category, lsoa: LsoaBou
     klass = (np.full(len(rows), UNKNOWN_CLASS) if reason else
              np.where(np.isfinite(d), np.searchsorted(np.asarray(breaks), d, side="left"), -1))
     frame = _AreaFrame(analysis, report, category, rows, shapes, bounds, proj, map_w, map_h,
-                       max(top + map_h + 44, 640), klass, reason, margin, top)
+                       max(top + map_h + 44, 640), klass, reason, nowhere(coverage, category), margin, top)
     title = (f"{report.name}: {category.label.lower()}, no data" if reason else
              f"{report.name}: distance to the nearest {category.label.lower()}")
     body = [*_area_heading(frame), *_small_areas(frame), *_outlines(frame, boundary, inner), *_services(frame),
@@ -188,6 +218,13 @@ def area_map(analysis: GapAnalysis, code: str, category: Category, lsoa: LsoaBou
             f"{_share(report.value(category, 'share_beyond_threshold'))} of adults live more than "
             f"{break_label(frame.threshold)} km away.")
     return svg_document(width, frame.height, title, desc, body)
+
+
+def nowhere(coverage: CoverageMap | None, category: Category) -> str:
+    """What no service of a type anywhere in England means, in the scorecard's words where the coverage is known
+    (`none_in_england`): the map's legend said "no service of this type in England" beside a unit awaiting review,
+    where the scorecard said "none confirmed anywhere in England yet"."""
+    return NOWHERE if coverage is None else none_in_england(coverage.for_area(ENGLAND, category.key))
 
 
 UNKNOWN_CLASS = -2  # a small area of an area whose figures of the type are unknown; -1: no such service in England
@@ -225,7 +262,8 @@ def _small_areas(f: _AreaFrame) -> list[str]:
                 continue
             data = path_data(geometry, f.proj)
             if data:
-                shown = "no data" if k == UNKNOWN_CLASS else _km(float(f.analysis.distance_km[c, i]))
+                shown = ("no data" if k == UNKNOWN_CLASS else f.nowhere if k < 0 else
+                         _km(float(f.analysis.distance_km[c, i])))
                 paths.append(f'<path d="{data}"><title>{escape(str(sa.names[i]))}: {shown}</title></path>')
         fill = NOT_COVERED if k == UNKNOWN_CLASS else NO_DATA if k < 0 else PALETTE[k]
         outline = ' stroke="#768692"' if k == UNKNOWN_CLASS else ""
@@ -328,9 +366,10 @@ def _legend(f: _AreaFrame) -> list[str]:
         body.append(text(px + 30, y + 12.5, label, 11.5))
         body.append(text(px + 270, y + 12.5, f"{percents[k]}%", 11.5, anchor="end"))
     y = py + 30 + 22 * 5
-    if np.any(f.klass < 0):
+    if f.nowhere_lines:
         body.append(f'<rect x="{px}" y="{y}" width="22" height="16" fill="{NO_DATA}"/>')
-        body.append(text(px + 30, y + 12.5, "no service of this type in England", 11.5))
+        body += [text(px + 30, y + 12.5 + 15 * n, line, 11.5) for n, line in enumerate(f.nowhere_lines)]
+        body.append(text(px + 270, y + 12.5, f"{percents[5]}%", 11.5, anchor="end"))
     return body
 
 
@@ -338,7 +377,7 @@ def _headline(f: _AreaFrame) -> list[str]:
     """The symbols, the headline indicators and, for a type missing inside the area, its nearest provider; where
     the figures are unknown, the symbols only."""
     px, report, category = _panel_x(f), f.report, f.category
-    y = f.top + 30 + 22 * 5 + (22 if np.any(f.klass == -1) else 0) + 12
+    y = f.top + 30 + 22 * 5 + (7 + 15 * len(f.nowhere_lines) if f.nowhere_lines else 0) + 12
     body = [f'<circle cx="{px + 11}" cy="{y}" r="5" fill="#08306b" stroke="#ffffff" stroke-width="1.6"/>',
             text(px + 30, y + 4, "service inside the area", 11.5),
             f'<circle cx="{px + 11}" cy="{y + 22}" r="5" fill="#ffffff" stroke="#08306b" stroke-width="1.6"/>',
@@ -440,7 +479,7 @@ def overview_map(analysis: GapAnalysis, category: Category, indicator: str,
     title = f"{category.label}: {label}, by {LEVEL_LABELS[level]}, England"
     body = [text(margin, 26, category.label, 18, "bold"),
             text(margin, 47, f"{label[0].upper()}{label[1:]}, by {LEVEL_LABELS[level]}", 14, "bold"),
-            text(margin, 65, f"England: {view.show(float(england.values[indicator][0, 0]))}. Adults are people "
+            text(margin, 65, f"England: {_england_text(view, england, coverage)}. Adults are people "
                  f"aged 16 and over; threshold distance {break_label(options.threshold(category))} km.", 11,
                  fill=MUTED),
             *_other_areas(others, proj), *_overview_areas(view, shapes, proj),
@@ -452,6 +491,13 @@ def overview_map(analysis: GapAnalysis, category: Category, indicator: str,
             + "".join(f" {int(np.sum(unknown == klass))} {words}." for klass, (_, _, words)
                       in UNKNOWN_CLASSES.items() if np.any(unknown == klass)))
     return svg_document(width, height, title, desc, body)
+
+
+def _england_text(view: _Overview, england: LevelIndicators, coverage: CoverageMap | None) -> str:
+    """England's figure; with no service of the type anywhere, what that means (the heading read "England: n/a.")."""
+    if england.values["count"][0, 0] > 0:
+        return view.show(float(england.values[view.indicator][0, 0]))
+    return f"no figure, {nowhere(coverage, england.categories[0])}"
 
 
 NOT_COVERED_CLASS, AWAITING_CLASS, PARTLY_COVERED_CLASS = -2, -3, -4  # beside -1, "not applicable" (no figure)
@@ -503,7 +549,9 @@ def _overview(ind: LevelIndicators, indicator: str, unknown: np.ndarray) -> _Ove
     if worse_high:
         order = order[::-1]
     worst = [g for g in order if math.isfinite(values[g])][:5]
-    best = [g for g in order if math.isfinite(values[g])][::-1][:5]
+    # Never one of the worst: with five areas ranked (supported accommodation, on a directory synced from CQC
+    # alone), each was listed among the worst five and among the best five alike.
+    best = [g for g in order if math.isfinite(values[g]) and g not in worst][::-1][:5]
     return _Overview(indicator, ind, values, breaks, klass, palette, worst, best)
 
 
@@ -541,9 +589,12 @@ def _overview_areas(view: _Overview, shapes: list[BaseGeometry | None], proj: Pr
     return body
 
 
+_HOW_MANY = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
+
+
 def _overview_panel(view: _Overview, px: float, py: float, height: float, other: str | None) -> list[str]:
     """The legend (each class with its number of areas, and what the rest of England is), then the worst five and
-    the best five."""
+    the best five of the others (fewer where fewer areas have a figure)."""
     values, finite = view.values, np.isfinite(view.values)
     body = [text(px, py + 4, "Legend", 12.5, "bold")]
     y = py + 18
@@ -580,12 +631,13 @@ def _overview_panel(view: _Overview, px: float, py: float, height: float, other:
     if not view.worst:  # nothing to rank
         return [*body, *_sources(px, height)]
     y += 22
-    body.append(text(px, y, "Worst five (numbered on the map)", 12.5, "bold"))
+    body.append(text(px, y, f"Worst {_HOW_MANY[len(view.worst)]} (numbered on the map)", 12.5, "bold"))
     for n, g in enumerate(view.worst, 1):
         body.append(text(px, y + 18 * n, f"{n}. {_clip(str(view.ind.names[g]), 34)}", 11))
         body.append(text(px + 300, y + 18 * n, view.show(float(values[g])), 11, "bold", anchor="end"))
     y += 18 * len(view.worst) + 26
-    body.append(text(px, y, "Best five", 12.5, "bold"))
+    if view.best:
+        body.append(text(px, y, f"Best {_HOW_MANY[len(view.best)]}", 12.5, "bold"))
     for n, g in enumerate(view.best, 1):
         body.append(text(px, y + 18 * n, _clip(str(view.ind.names[g]), 37), 11))
         body.append(text(px + 300, y + 18 * n, view.show(float(values[g])), 11, "bold", anchor="end"))

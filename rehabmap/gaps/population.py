@@ -43,6 +43,11 @@ LEVEL_PLURALS: dict[str, str] = {"icb": "integrated care boards", "la": "local a
                                  "county": "county councils"}
 _CODES_TOLD = ("an ICB code (E54…), a local authority code (E06…, E07…, E08…, E09…) or a county council's "
                "(E10…)")
+# England's other areas a person may hold a code of, told apart from a typo (a region read as "a sub-ICB or region
+# code", which said neither what it was nor what it is).
+_OTHER_AREAS = {"E38": "a sub-ICB location's code (E38…, a part of an ICB: give its ICB's code)",
+                "E12": "a region's code (E12…, one of England's nine regions, larger than any ICB)",
+                "E40": "an NHS England region's code (E40…, one of its seven regions, larger than any ICB)"}
 _LEVELS_TOLD = "ICB (E54…), local authority (E06…, E07…, E08…, E09…) or county council (E10…)"
 _LEVEL_ALIASES: dict[str, GapLevel] = {"icb": "icb", "la": "la", "lad": "la", "ltla": "la", "local_authority": "la",
                                        "county": "county", "utla": "county", "county_council": "county"}
@@ -192,8 +197,8 @@ class SmallAreas:
         for level in GAP_LEVELS:
             if self.groups(level).is_area(key):
                 return level
-        if key[:3] in ("E38", "E12", "E40"):
-            raise UnknownArea(f"'{code}' is a sub-ICB or region code; gap analysis is by {_LEVELS_TOLD}.",
+        if key[:3] in _OTHER_AREAS:
+            raise UnknownArea(f"'{code}' is {_OTHER_AREAS[key[:3]]}; gap analysis takes {_CODES_TOLD}.",
                               field="area_code")
         nation = another_nations_code(key)
         if nation:

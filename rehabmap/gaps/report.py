@@ -48,6 +48,12 @@ class Fallback:
     share_beyond_threshold: float | None
     far: bool | None  # None where the area's figures of the type are unknown (`rehabmap.gaps.coverage`)
 
+    @classmethod
+    def of(cls, mean_km: float | None, p90_km: float | None, share: float | None, far: bool) -> Fallback:
+        """Without a unit outside the area anywhere (no mean), whether it is far is not known: the sheet said
+        "far if local units were full: no" for level 1 units where England had none."""
+        return cls(mean_km, p90_km, share, None if mean_km is None else far)
+
 
 @dataclass(frozen=True)
 class FurthestSmallArea:
@@ -270,10 +276,10 @@ class AreaGapReport:
             return None
         j = self.ind.column(category)
         values = self.ind.values
-        return Fallback(mean_km=rounded(values["fallback_mean_km"][j, self.g]),
-                        p90_km=rounded(values["fallback_p90_km"][j, self.g]),
-                        share_beyond_threshold=rounded(values["fallback_share_beyond_threshold"][j, self.g], 4),
-                        far=bool(self.ind.far_fallback[j, self.g]))
+        return Fallback.of(rounded(values["fallback_mean_km"][j, self.g]),
+                           rounded(values["fallback_p90_km"][j, self.g]),
+                           rounded(values["fallback_share_beyond_threshold"][j, self.g], 4),
+                           bool(self.ind.far_fallback[j, self.g]))
 
     def indicators(self, category: Category, furthest: bool = True) -> TypeIndicators:
         present = bool(self.ind.values["count"][self.ind.column(category), self.g] > 0)
@@ -358,6 +364,10 @@ class SmallAreaDistance:
     adult_population: int
     nearest: dict[str, tuple[float | None, str | None]]  # category key -> (km, service id)
     status: dict[str, str | None]  # category key -> the area's status of it (None: coverage not read)
+    # The county council its district is in (None for a unitary authority's): a county's own export named no
+    # county, where an ICB's names its ICB and a local authority's its authority.
+    county_code: str | None = None
+    county_name: str | None = None
 
 
 @dataclass
@@ -397,5 +407,7 @@ class SmallAreaDistances:
                 lsoa21_code=sa.codes[i], lsoa21_name=sa.names[i], icb_code=sa.icb[i], la_code=sa.la[i],
                 la_name=sa.la_name[i], lat=float(sa.lat[i]), lon=float(sa.lon[i]),
                 adult_population=int(sa.adult_pop[i]), nearest=nearest,
-                status={c.key: status.get(c.key) for c in self.categories}))
+                status={c.key: status.get(c.key) for c in self.categories},
+                **({"county_code": sa.county[i], "county_name": sa.county_name[i]}
+                   if sa.county[i] != sa.la[i] else {})))
         return out

@@ -161,7 +161,9 @@ def test_small_area_exports(client, analysis, small_areas):
     # The columns are a contract: each type's status came after the others, then what the data are of.
     assert list(rows[0]) == ["lsoa21_code", "lsoa21_name", "icb_code", "la_code", "la_name", "lat", "lon",
                              "adult_population", "inpatient_rehab_level1.km", "inpatient_rehab_level1.nearest_id",
-                             "inpatient_rehab_level1.status", "as_of", "population_year"]
+                             "inpatient_rehab_level1.status", "county_code", "county_name", "as_of",
+                             "population_year"]
+    assert {(r["county_code"], r["county_name"]) for r in rows} == {("", "")}  # Leeds: no county council
     assert {r["inpatient_rehab_level1.status"] for r in rows} == {"present"}
     members = small_areas.members("E08000035")
     assert len(rows) == len(members) == 488
@@ -409,3 +411,7 @@ def test_a_county_council_is_an_area_of_its_own(client, analysis):
         reply = client.get(path, params=params)
         assert reply.status_code == 200 and ET.fromstring(reply.text).get("role") == "img", reply.text
     assert "county" in client.get("/openapi.json").json()["paths"]["/gaps"]["get"]["parameters"][0]["description"]
+    # Its small areas name it, as an ICB's name their ICB (before: no county column at all).
+    small = csv.DictReader(io.StringIO(client.get("/gaps/E10000024/smallareas.csv", params={"type": "vcfse"})
+                                       .content.decode("utf-8-sig")))
+    assert {(r["county_code"], r["county_name"]) for r in small} == {("E10000024", "Nottinghamshire")}

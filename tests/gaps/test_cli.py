@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from cli.gaps import gaps_command
 from cli.main import _Group
 from rehabmap.config import get_settings
-from rehabmap.gaps.columns import scorecard_columns
+from rehabmap.gaps.columns import STATUS_WORDS, scorecard_columns
 from rehabmap.gaps.comparison import GapTable
 from search.embedded import EmbeddedWriter
 
@@ -180,7 +180,11 @@ def test_a_county_council_by_name_its_sheet_a_what_if_and_its_peers(run, tmp_pat
     assert keys[0] == [c.key for c in scorecard_columns()] and headers[0] == [c.header for c in scorecard_columns()]
     assert headers[0][:4] == ["Area code", "Area name", "Type code", "Type"] and headers[0][-2:] == [
         "Services as of", "Population year"]
-    assert keys[1:] == headers[1:] and len(keys) == 1 + 14 and {row[0] for row in keys[1:]} == {"E10000024"}
+    assert len(keys) == len(headers) == 1 + 14 and {row[0] for row in keys[1:]} == {"E10000024"}
+    status, present = keys[0].index("status"), keys[0].index("present")  # the sheet's in words, as its headers
+    assert {row[present] for row in headers[1:]} <= {"yes", "no"} and {row[present] for row in keys[1:]} <= {
+        "True", "False"}
+    assert [STATUS_WORDS.get(row[status], row[status]) for row in keys[1:]] == [row[status] for row in headers[1:]]
 
     done = run("E10000024", "--type", "ips_employment", "--add-service", "ips_employment@NG18 1AA", "--compare")
     assert done.exit_code == 0, done.output

@@ -38,16 +38,26 @@ def test_every_exported_key_has_one_definition_in_order(analysis, level):
     assert len({c.header for c in columns}) == len(columns)  # a sheet's headers tell its columns apart
 
 
-def test_human_headers_head_the_same_cells(analysis):
+def test_human_headers_head_the_same_cells_in_words(analysis):
+    """The sheet's cells are the keyed CSV's, its words in plain words as its headers are: before, it kept `icb`,
+    `inpatient_rehab_level1;…` and `False` under "Level", "Parts missing" and "… far if local units were full"."""
     table = GapTable.of(analysis, "icb", GapOptions(community_km=20), parse_categories(["inpatient_rehab_level2"]))
     keyed, human = (list(csv.reader(io.StringIO(table_csv(table, AS_OF, "name", human=h).removeprefix(BOM))))
                     for h in (False, True))
-    assert keyed[1:] == human[1:] and len(keyed) == 44
+    assert [len(row) for row in keyed] == [len(row) for row in human] and len(keyed) == 44
     columns = area_columns(table.categories, table.options)
     assert keyed[0] == [c.key for c in columns] and human[0] == [c.header for c in columns]
     assert human[0][:2] == ["Area code", "Area name"]
     assert ("Level 2 inpatient rehabilitation unit (higher support): share of adults beyond the threshold "
             "distance (50 km)") in human[0]
+    worded = {"level", "missing_parts", "inpatient_rehab_level2.fallback_far"}
+    for k, column in enumerate(columns):  # figures, codes and ids as they are
+        assert column.key in worded or [row[k] for row in keyed[1:]] == [row[k] for row in human[1:]], column.key
+    cells = [dict(zip(keyed[0], row)) for row in human[1:]]
+    assert {row["level"] for row in cells} == {"integrated care board", "country"}
+    assert {row["inpatient_rehab_level2.fallback_far"] for row in cells[:-1]} == {"yes", "no"}
+    assert any("Level 2 inpatient rehabilitation unit (higher support)" in row["missing_parts"] for row in cells)
+    assert not any("_" in row[key] for row in cells for key in worded)
 
 
 def test_thresholds_are_in_the_wording(analysis):
@@ -65,7 +75,8 @@ def test_api_serves_the_sheet_and_its_dictionary(client):  # noqa: F811
     sheet = client.get("/gaps/areas.csv", params={**params, "headers": "human"})
     assert sheet.status_code == 200 and 'filename="rehabmap-gaps-la-sheet-' in sheet.headers["content-disposition"]
     keyed_rows, sheet_rows = (list(csv.reader(io.StringIO(r.content.decode("utf-8-sig")))) for r in (keyed, sheet))
-    assert keyed_rows[1:] == sheet_rows[1:] and len(sheet_rows) == 298
+    assert [row[:2] for row in keyed_rows[1:]] == [row[:2] for row in sheet_rows[1:]] and len(sheet_rows) == 298
+    assert {row[2] for row in sheet_rows[1:]} == {"local authority", "country"}  # the level, in words
     dictionary = client.get("/gaps/dictionary", params={"type": "community_rehab_team"})
     assert dictionary.status_code == 200, dictionary.text
     body = dictionary.json()

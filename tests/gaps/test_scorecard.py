@@ -127,8 +127,12 @@ def test_all_areas_table_sorts_and_flattens(analysis):
 def test_inputs_are_checked(analysis, small_areas):
     with pytest.raises(UnknownArea, match="E54999999"):
         AreaGapReport.of(analysis, "E54999999")
-    with pytest.raises(UnknownArea, match="sub-ICB"):
+    with pytest.raises(UnknownArea, match="sub-ICB location's code"):
         AreaGapReport.of(analysis, "E38000255")
+    # Before: "a sub-ICB or region code", which said neither what it was nor what the analysis takes.
+    with pytest.raises(UnknownArea, match=r"^'E12000004' is a region's code \(E12…, one of England's nine regions, "
+                                          r"larger than any ICB\); gap analysis takes an ICB code \(E54…\)"):
+        AreaGapReport.of(analysis, "E12000004")
     with pytest.raises(InvalidValue, match="'region'"):
         parse_level("region")
     assert parse_level("LA") == "la" and parse_level("lad") == "la"

@@ -521,8 +521,15 @@ def test_bad_threshold_is_an_error_and_keeps_the_value(client):
     assert Page(response.text).by_id("community_km")[1]["value"] == "far"
 
 
-def test_unknown_area_is_a_404_page(client):
+def test_unknown_area_is_a_404_page_saying_what_the_code_is(client):
+    """Before, a region's code read "That area could not be found here: check the link", as a typo would: now the
+    picker says what the code is and which codes the pages take, as its own form does."""
     assert client.get("/pathway-gaps/E99999999").status_code == 404
+    for path in ("/pathway-gaps/E12000004", "/pathway-gaps/E12000004/summary"):
+        reply = client.get(path)
+        assert reply.status_code == 404 and Page(reply.text).by_id("area")
+        assert ("is a region&#39;s code (E12…, one of England&#39;s nine regions, larger than any ICB); gap analysis "
+                "takes an ICB code (E54…)") in reply.text
 
 
 def test_comparison_sorts_and_links_downloads(client):

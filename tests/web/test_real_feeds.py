@@ -298,6 +298,8 @@ def test_gaps_say_none_confirmed_yet_where_candidates_await_review(synced, synce
 
     page = httpx.get(f"{synced}/pathway-gaps/{DERBYSHIRE}", timeout=300).text
     assert "2 with none confirmed yet while candidates await review" in page and "None confirmed yet" in page
+    # Its map shows the one kind the directory holds data for here (none found), not community teams (no data).
+    assert f'src="/gaps/{DERBYSHIRE}/map.svg?type=supported_accommodation%3Aresidential_24h"' in page
     assert ">Missing<" not in page and "are missing" not in page
 
     table = httpx.get(f"{synced}/gaps", params={"level": "icb"}, timeout=300).json()
@@ -334,6 +336,15 @@ def test_parts_not_covered_show_no_figures(synced, synced_home, data_dir):
     page = httpx.get(f"{synced}/pathway-gaps/{NOTTINGHAMSHIRE}", timeout=300).text
     assert "No data: Not yet covered: the directory holds no Voluntary, community, faith and social enterprise " \
            "support data for this area yet." in page
+    # Unasked, the map shows a kind the directory holds data for here, and says why: before, it showed community
+    # rehabilitation teams, of which a directory synced from CQC holds none anywhere, shading nothing.
+    assert f'src="/gaps/{NOTTINGHAMSHIRE}/map.svg?type=supported_accommodation"' in page
+    assert ("The map shows supported accommodation: rehabmap does not yet hold community mental health "
+            "rehabilitation team data for Nottingham and Nottinghamshire.") in page
+    compared = httpx.get(f"{synced}/pathway-gaps/compare", timeout=300).text  # and so does the England map's
+    assert 'src="/gaps/england.svg?type=supported_accommodation&amp;indicator=mean_km&amp;level=icb"' in compared
+    assert ("The map shows supported accommodation: no integrated care board has a community mental health "
+            "rehabilitation team in rehabmap's directory yet.") in compared
 
     sheet = httpx.get(f"{synced}/gaps/areas.csv", params={"level": "icb"}, timeout=300).content.decode("utf-8-sig")
     row = next(r for r in csv.DictReader(io.StringIO(sheet)) if r["code"] == NOTTINGHAMSHIRE)
@@ -360,6 +371,10 @@ def test_a_rank_among_equal_figures_is_not_given(synced, synced_home, data_dir):
 
     page = httpx.get(f"{synced}/pathway-gaps/{NOTTINGHAMSHIRE}", timeout=300).text
     assert "All 41 equal" in page and "1 of 41" not in page and "1 of 42" not in page
+    # No inpatient unit is known anywhere in England, so neither level has a mean distance to rank: before, its
+    # "Not ranked" was explained as "rehabmap holds no such data for this area yet", beside parts it covers.
+    assert page.count('numeric">No figure</td>') == 2
+    assert "No figure: no such service is known anywhere in England, so there is no distance to rank." in page
     done = rehabmap(synced_home, data_dir, None, "gaps", NOTTINGHAMSHIRE, "--compare")
     assert done.returncode == 0, done.stderr
     assert any(line.startswith("inpatient_rehab_level2") and "per_100k_adults" in line
@@ -397,8 +412,30 @@ def test_an_area_map_shows_no_data_where_the_figures_are_unknown(synced, synced_
     known = _svg(synced, NOTTINGHAMSHIRE, type="supported_accommodation")
     assert _shaded(known) and "mean distance" in known and "No data" not in known
     assert ">Distance to the nearest supported accommodation</text>" in known
+    # None found here, and none anywhere in England while Field House awaits review: the legend and each small
+    # area say so in the scorecard's words (before: "no service of this type in England", beside a held unit).
+    level1 = _svg(synced, NOTTINGHAMSHIRE, type="inpatient_rehab_level1")
+    assert "MISSING inside the area" in level1 and "no service of this type in England" not in level1
+    legend = [t.text for t in ET.fromstring(level1).iter("{http://www.w3.org/2000/svg}text")]
+    assert " ".join(legend[legend.index("over 50 km (beyond)") + 2:][:4]) == (
+        "none confirmed anywhere in England yet (1 awaiting review) 100%")  # with its share of the adults
+    assert "Mansfield 006A: none confirmed anywhere in England yet (1 awaiting review)</title>" in level1
+    # The England map's heading said "England: n/a." for a type it holds no data of anywhere.
+    england = httpx.get(f"{synced}/gaps/england.svg", params={"type": "community_rehab_team"}, timeout=300).text
+    assert ">England: no figure, none known anywhere in England (rehabmap holds this data for 0% of England&#x27;s " \
+           "adults). Adults are people" in england and "n/a." not in england
+    # Five ICBs have supported accommodation in it: each was listed among the worst five and the best five alike.
+    housing = httpx.get(f"{synced}/gaps/england.svg", params={"type": "supported_accommodation"}, timeout=300).text
+    words = [t.text for t in ET.fromstring(housing).iter("{http://www.w3.org/2000/svg}text")]
+    assert "Worst five (numbered on the map)" in words and not any(w.startswith("Best") for w in words if w)
 
     page = httpx.get(f"{synced}/pathway-gaps/{NOTTINGHAMSHIRE}", params={"type": "vcfse"}, timeout=300).text
+    # Asked for, it says so above the map, and offers the kinds the directory holds data for here.
+    above = page.split('id="map-no-data"', 1)[1].split("</div>", 1)[0]
+    assert "So the map shades no small area, which is not the same as finding none." in above
+    assert [link.split('"', 1)[0] for link in above.split('href="')[1:]] == [
+        f"/pathway-gaps/{NOTTINGHAMSHIRE}?type={kind}#map" for kind in (
+            "supported_accommodation", "supported_accommodation%3Aresidential_24h", *INPATIENT)]
     figure = page.split('<figure class="rm-gap-figure">', 1)[1].split('</table>', 1)[0]
     assert "No data, so no small area is shaded: Not yet covered:" in figure
     assert "no small area shaded: no data" in figure  # the map's alt text
@@ -574,6 +611,8 @@ def test_a_partly_covered_part_says_what_is_known(synced_home, tmp_path, geodata
         advocacy = next(e for e in body["indicators"] if e["category"] == "advocacy")
         assert advocacy["no_data"] == says and advocacy["count"] is advocacy["mean_km"] is None
         page = httpx.get(f"{url}/pathway-gaps/{NOTTINGHAMSHIRE}", timeout=300).text
+        sheet = httpx.get(f"{url}/gaps/areas.csv", params={"level": "icb", "headers": "human"},
+                          timeout=300).content.decode("utf-8-sig")
         context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
         shown = context.new_page()
         shown.goto(f"{url}/pathway-gaps/{NOTTINGHAMSHIRE}", timeout=300_000)
@@ -582,6 +621,9 @@ def test_a_partly_covered_part_says_what_is_known(synced_home, tmp_path, geodata
         assert axe(shown, axe_source) == []
         context.close()
     assert "4 not yet covered by rehabmap's data (1 only partly)." in page
+    # The sheet says it in words, as its headers (before: "advocacy=0.2838" under "Parts only partly covered").
+    assert next(row for row in csv.DictReader(io.StringIO(sheet)) if row["Area code"] == NOTTINGHAMSHIRE)[
+        "Parts only partly covered"] == "Advocacy (data held for 28% of adults)"
     assert "4 of 7 parts of the pathway are not yet covered, or only partly" in page
     assert f"Advocacy: {says}".replace("'", "&#39;") in page and ">Partly covered<" in page
     assert "does not yet hold this information for Nottingham and Nottinghamshire," not in page
@@ -746,7 +788,8 @@ def test_the_small_area_exports_give_no_distance_where_the_area_map_says_no_data
     header, *rows = list(csv.reader(io.StringIO(reply.content.decode("utf-8-sig"))))
     assert header == ["lsoa21_code", "lsoa21_name", "icb_code", "la_code", "la_name", "lat", "lon", "adult_population",
                       *(f"{key}.{column}" for key in SMALL_AREA_TYPES for column in ("km", "nearest_id")),
-                      *(f"{key}.status" for key in SMALL_AREA_TYPES), "as_of", "population_year"]
+                      *(f"{key}.status" for key in SMALL_AREA_TYPES), "county_code", "county_name", "as_of",
+                      "population_year"]
     records = [dict(zip(header, row)) for row in rows]
     assert len(records) == len(features) > 500
     expected = {"vcfse": "not_covered", "advocacy": "partly_covered", "supported_accommodation": "present",
@@ -769,7 +812,7 @@ def test_the_small_area_exports_give_no_distance_where_the_area_map_says_no_data
     # covered for advocacy, which would blank every ICB's figures).
     england_rows = {row[0]: row for row in csv.reader(io.StringIO(england))}
     assert all(england_rows[row[0]] == row for row in rows) and len(england_rows) == 1 + 33_755
-    assert {row[-5] for code, row in england_rows.items() if code.startswith("E01")} == {"partly_covered",
+    assert {row[-7] for code, row in england_rows.items() if code.startswith("E01")} == {"partly_covered",
                                                                                           "not_covered"}
 
     # None confirmed yet (Field House awaits review in Derby and Derbyshire): no distance either, as its map.

@@ -22,7 +22,7 @@ from rehabmap.errors import CALLER_ERRORS, DomainError
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
 from rehabmap.gaps.categories import ALL_CATEGORIES, PARTS, Category, parse_category
 from rehabmap.gaps.comparison import GapTable
-from rehabmap.gaps.coverage import gaps_with_coverage, table_with_coverage
+from rehabmap.gaps.coverage import gaps_with_coverage, map_default, mapped_kinds, table_default, table_with_coverage
 from rehabmap.gaps.indicators import INDICATOR_LABELS
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
@@ -178,7 +178,10 @@ def gaps_compare(request: Request, state: State) -> HTMLResponse:
     errors = Errors()
     level = fields.get("level") if fields.get("level") in LEVEL_PLURALS else "icb"
     thresholds = Thresholds.of(fields, errors)
-    category = _map_type(fields, errors)
+    # Unasked, the map shows a kind some area has found, as the area page's map does.
+    category = _map_type(fields, errors) if fields.get("type") else parse_category(table_default(
+        table_with_coverage(level_table(state, level, thresholds.options, PARTS), state.coverage()),
+        DEFAULT_MAP_TYPE))
     indicator = fields.get("indicator") if fields.get("indicator") in COMPARE_INDICATORS else COMPARE_INDICATORS[0]
     sort = fields.get("sort") or "name"
     order = fields.get("order") if fields.get("order") in ("asc", "desc") else "asc"
@@ -207,6 +210,8 @@ def gaps_compare(request: Request, state: State) -> HTMLResponse:
         "indicator_items": [(i, INDICATOR_LABELS[i][0].upper() + INDICATOR_LABELS[i][1:])
                             for i in COMPARE_INDICATORS],
         "map_url": "/gaps/england.svg" + _query(map_params),
+        "defaulted": None if fields.get("type") or category.key == DEFAULT_MAP_TYPE else
+        parse_category(DEFAULT_MAP_TYPE).label,
         **_area_exports(level, thresholds.params()),
         "geojson_url": "/gaps/areas.geojson" + _query([("level", level), *thresholds.params()]),
         "json_url": "/gaps" + _query([("level", level), *thresholds.params()]),
@@ -221,7 +226,7 @@ def gaps_summary(request: Request, code: str, state: State) -> HTMLResponse:
     a = analysis(state)
     key, level = _area(a, code)
     if level is None:
-        return not_found(request, "That area" if key != ENGLAND else "A summary for all of England")
+        return _not_an_area(request, state, a, key, "A summary for all of England")
     errors = Errors()
     thresholds = Thresholds.of(Fields.of_query(request), errors)
     gaps = gaps_with_coverage(area_report(state, key, thresholds.options), state.coverage())
@@ -244,6 +249,20 @@ def _area(a: GapAnalysis, code: str) -> tuple[str, str | None]:
     return key, None if level == "england" else level
 
 
+def _not_an_area(request: Request, state: AppState, a: GapAnalysis, key: str, england: str) -> HTMLResponse:
+    """A code no area of the analysis has (404): the area picker, saying what the code is and which codes it takes,
+    as the picker's own form does (a region's code read "That area could not be found here: check the link");
+    England's page is its comparison, not a scorecard."""
+    if key == ENGLAND:
+        return not_found(request, england)
+    errors = Errors()
+    try:
+        a.small_areas.level_of(key)
+    except UnknownArea as error:
+        errors.add_domain(error, "area")
+    return page(request, "gaps/start.html", _start(state, a, errors, key), status=404)
+
+
 def _area_exports(level: str, params: list[tuple[str, str]]) -> dict[str, str]:
     """The all-areas CSV, its sheet-style twin with human headers, and their data dictionary, as links."""
     return {"csv_url": "/gaps/areas.csv" + _query([("level", level), *params]),
@@ -258,14 +277,16 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
     a = analysis(state)
     key, level = _area(a, code)
     if level is None:
-        return not_found(request, "That area" if key != ENGLAND else "A scorecard for all of England")
+        return _not_an_area(request, state, a, key, "A scorecard for all of England")
     fields = Fields.of_query(request)
     errors = Errors()
     thresholds = Thresholds.of(fields, errors)
-    category = _map_type(fields, errors)
     scenario, result = _what_if(state, a, fields, errors, key, thresholds.options)
     gaps = gaps_with_coverage(area_report(state, key, thresholds.options) if result is None else AreaGapReport.of(
         result.analysis, key, thresholds.options, ALL_CATEGORIES).gaps(), state.coverage())
+    # Unasked, the map shows a kind the directory holds data for here: community rehabilitation teams shaded
+    # nothing on a directory synced from CQC alone, the first thing a commissioner saw.
+    category = _map_type(fields, errors) if fields.get("type") else parse_category(map_default(gaps, DEFAULT_MAP_TYPE))
     name = gaps.area.name
     comparison = compare(a if result is None else result.analysis, key, thresholds.options, state.coverage())
     chosen = next(i for i in gaps.indicators if i.category == category.key)
@@ -287,6 +308,10 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
         "type_items": [(c.key, c.label if c.is_part else f"– {c.label}") for c in ALL_CATEGORIES],
         "category_labels": {c.key: c.label for c in ALL_CATEGORIES},
         "map_url": map_url, "map_alt": map_alt, "what_if": result, "what_if_params": what_if_params,
+        "mapped": [(ind.category, f"/pathway-gaps/{quote(key)}" + _query([("type", ind.category), *params,
+                                                                           *what_if_params]) + "#map")
+                   for ind in mapped_kinds(gaps) if ind.category != category.key],
+        "defaulted": not fields.get("type") and category.key != DEFAULT_MAP_TYPE,
         "indicator_labels": INDICATOR_LABELS, "comparison": comparison, "placements": _placements(state, key, level),
         "what_if_values": {name: fields.get(name) or "" for name in ("add_postcode", "add_beds", "add_catchment",
                                                                      "remove")},
