@@ -31,7 +31,7 @@ atexit.register(gc.freeze)
 # httpx imports its own command line (`httpx._main`: rich, pygments) whenever they are installed, as the test tools
 # install them; no `rehabmap` command runs it: ~55 ms of CPU of each sync's import of httpx. (An entry of None makes
 # that import fail, which httpx expects when they are missing.)
-sys.modules.setdefault("httpx._main", None)
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # typeshed knows modules only
 
 
 class _Group(click.Group):
@@ -53,9 +53,11 @@ class _Commands(_Group):
         return sorted({*self.commands, *COMMANDS})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands and cmd_name in COMMANDS:
-            module, attribute = COMMANDS[cmd_name].split(":")
-            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        # An unknown name loads them all: click's "Did you mean" looks among the commands the group holds.
+        for name in [cmd_name] if cmd_name in COMMANDS else COMMANDS:
+            if name not in self.commands:
+                module, attribute = COMMANDS[name].split(":")
+                self.add_command(getattr(importlib.import_module(module), attribute), name)
         return super().get_command(ctx, cmd_name)
 
 
