@@ -24,9 +24,9 @@ COMMANDS = {
 }
 
 # At exit, the interpreter's last collection walks every object a command made, to free cycles the process is
-# about to drop anyway: ~0.2 s of CPU of a sync's ~0.87 (bench/RESULTS.md). Frozen, the heap is left to the
-# operating system; atexit's handlers, refcounted objects' finalizers (files closed) and the flush of stdout and
-# stderr still run.
+# about to drop anyway: ~0.2 s of CPU of a sync's ~0.87 (bench/RESULTS.md). Frozen, the heap is out of its reach
+# (its cycles are left to the operating system); atexit's handlers, refcounted objects' finalizers (files closed)
+# and the flush of stdout and stderr still run.
 atexit.register(gc.freeze)
 # httpx imports its own command line (`httpx._main`: rich, pygments) whenever they are installed, as the test tools
 # install them; no `rehabmap` command runs it: ~55 ms of CPU of each sync's import of httpx. (An entry of None makes
