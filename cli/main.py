@@ -3,10 +3,35 @@ options, calls one library function and prints."""
 
 from __future__ import annotations
 
+import atexit
+import gc
+import importlib
+import sys
+
 import click
 
-from cli import gaps, geodata, index, maintain, match, oaps, serve, sync
 from rehabmap.errors import CALLER_ERRORS
+
+# Each command's module, imported when that command (or its --help) runs, or when `rehabmap --help` lists them
+# all: a command loads its own code, not the others' (the tokens' hashing, the gap analysis's options, the
+# syncs' connectors: `rehabmap match --help` took 0.24 s of CPU with them all, 0.10 without).
+COMMANDS = {
+    "geodata": "cli.geodata:geodata", "index": "cli.index:index_command", "match": "cli.match:match_command",
+    "serve": "cli.serve:serve", "gaps": "cli.gaps:gaps_command", "oaps": "cli.oaps:oaps",
+    "tokens": "cli.maintain:tokens", "orgs": "cli.maintain:orgs", "verify-due": "cli.maintain:verify_due",
+    "audit": "cli.maintain:audit", "db": "cli.maintain:db",
+    "sync": "cli.sync:sync_command", "sync-status": "cli.sync:sync_status_command", "review": "cli.sync:review",
+}
+
+# At exit, the interpreter's last collection walks every object a command made, to free cycles the process is
+# about to drop anyway: ~0.2 s of CPU of a sync's ~0.87 (bench/RESULTS.md). Frozen, the heap is out of its reach
+# (its cycles are left to the operating system); atexit's handlers, refcounted objects' finalizers (files closed)
+# and the flush of stdout and stderr still run.
+atexit.register(gc.freeze)
+# httpx imports its own command line (`httpx._main`: rich, pygments) whenever they are installed, as the test tools
+# install them; no `rehabmap` command runs it: ~55 ms of CPU of each sync's import of httpx. (An entry of None makes
+# that import fail, which httpx expects when they are missing.)
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # typeshed knows modules only
 
 
 class _Group(click.Group):
@@ -21,12 +46,22 @@ class _Group(click.Group):
             ctx.exit(2)
 
 
-@click.group(cls=_Group)
+class _Commands(_Group):
+    """The commands of `COMMANDS`, each imported when it is first asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        # An unknown name loads them all: click's "Did you mean" looks among the commands the group holds.
+        for name in [cmd_name] if cmd_name in COMMANDS else COMMANDS:
+            if name not in self.commands:
+                module, attribute = COMMANDS[name].split(":")
+                self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="rehabmap")
 def main() -> None:
     """Find local mental health rehabilitation resources across the whole pathway."""
-
-
-for command in (geodata.geodata, index.index_command, match.match_command, serve.serve, gaps.gaps_command, oaps.oaps,
-                *maintain.COMMANDS, *sync.COMMANDS):
-    main.add_command(command)

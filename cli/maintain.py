@@ -213,6 +213,3 @@ def db_migrate() -> None:
     for migration in migrate(database, TokenPolicy(settings.token_expiry_days, settings.token_max_expiry_days)):
         click.echo(f"migration {migration.version}: {migration.name}")
     click.echo(f"{database.location} is at migration {LATEST}, the latest.")
-
-
-COMMANDS = [tokens, orgs, verify_due, audit, db]

@@ -242,6 +242,3 @@ def review_reject(service_ids: tuple[str, ...], reason: str, every: bool, source
     for item in done:
         click.echo(f"rejected {item.service_id} ({item.name}): {item.reason}")
     click.echo(f"{len(done)} rejected")
-
-
-COMMANDS = [sync_command, sync_status_command, review]

@@ -3,6 +3,6 @@ and distances. Everything is read from a folder built once from official ONS fil
 
 Import each name from its module (`geodata.geography.Geography`, `geodata.build.build_geodata`,
 `geodata.distance.haversine_km`, ...), not from the package: the package imports nothing, so a module that
-needs only `geodata.errors` or `geodata.distance` does not load shapely and scipy (every `rehabmap` command
+needs only `geodata.errors` or `geodata.distance` does not load shapely and NumPy (every `rehabmap` command
 imports the errors; the areas cost ~1 s of CPU to import).
 """

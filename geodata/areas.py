@@ -9,7 +9,6 @@ scaling is affine).
 from __future__ import annotations
 
 import functools
-import json
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -23,7 +22,8 @@ from shapely.geometry.base import BaseGeometry
 from geodata.cells import NO_CELL, WholeCells
 from geodata.distance import KM_PER_DEGREE, haversine_km_pairs
 from geodata.errors import InvalidCoordinates, OutsideEngland, UnknownArea
-from geodata.layout import AREA_LEVELS, AreaLevel, boundary_path
+from geodata.layout import AREA_LEVELS, AreaLevel
+from geodata.shapes import read_boundaries
 
 # Super-generalised boundaries cut corners off coasts and estuaries; points this close still belong.
 NEAREST_WITHIN_KM = 5.0
@@ -130,9 +130,9 @@ class _LevelIndex:
     @functools.cached_property
     def _cells(self) -> WholeCells:
         """Made on the first single point, not at load: a batch (the import's `locate_all`) never reads it and
-        would pay its build (~0.05–0.07 s of CPU and ~4 MB a level, and ~0.45 s to import scipy for the
-        first). The server's warm-up locates a home before the first request (`app.warmup`), so no request
-        pays it either. It is made from the boundaries alone, whichever point asks first."""
+        would pay its build (~0.05–0.07 s of CPU and ~4 MB a level). The server's warm-up locates a home before
+        the first request (`app.warmup`), so no request pays it either. It is made from the boundaries alone,
+        whichever point asks first."""
         return WholeCells(self._scaled, self._first_holding)
 
     def match_one(self, x: float, lat: float) -> int:
@@ -260,22 +260,11 @@ class AreaIndex:
         areas: dict[AreaLevel, list[Area]] = {}
         lad_regions: dict[str, str] = {}
         for level in AREA_LEVELS:
-            text = boundary_path(geodata_dir, level).read_text(encoding="utf-8")
-            features = json.loads(text)["features"]
-            # GEOS reads the whole file's geometries at once, in order (a collection of them), the same
-            # coordinates as feature by feature in a quarter of the time: the cells made at load
-            # (`WholeCells`) take about what this saves.
-            geometries = shapely.get_parts(shapely.from_geojson(text))
-            areas[level] = [
-                Area(feature["properties"]["code"], feature["properties"]["name"], level, geometry)
-                for feature, geometry in zip(features, geometries, strict=True)
-            ]
+            properties, geometries = read_boundaries(geodata_dir, level)
+            areas[level] = [Area(feature["code"], feature["name"], level, geometry)
+                            for feature, geometry in zip(properties, geometries, strict=True)]
             if level == "lad":
-                lad_regions = {
-                    feature["properties"]["code"]: feature["properties"]["region"]
-                    for feature in features
-                    if feature["properties"].get("region")
-                }
+                lad_regions = {feature["code"]: feature["region"] for feature in properties if feature.get("region")}
         return cls(areas, lad_regions)
 
     def locate(self, lat: float, lon: float, lad_code: str | None = None) -> AreaCodes:

@@ -26,6 +26,7 @@ from geodata.areas import AreaIndex
 from geodata.layout import AREA_LEVELS, FORMAT_VERSION, MANIFEST_NAME, SQLITE_NAME, boundary_path
 from geodata.neighbourhoods import neighbourhood_places
 from geodata.places import ALIAS_SOURCE, LONDON_COUNTY, place_key
+from geodata.shapes import write_binary
 from geodata.downloads import (
     Centroid,
     NamedPlace,
@@ -152,6 +153,7 @@ def _write_boundaries(sources: Sources, work: Path) -> tuple[dict[str, int], dic
                 lad_names[properties["code"]] = properties["name"]
         with boundary_path(work, level).open("w", encoding="utf-8") as handle:
             json.dump({"type": "FeatureCollection", "features": features}, handle, separators=(",", ":"))
+        write_binary(work, level)
         counts[level] = len(features)
     return counts, lad_names
 

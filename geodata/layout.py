@@ -27,6 +27,11 @@ def boundary_path(geodata_dir: Path, level: AreaLevel) -> Path:
     return geodata_dir / f"{level}.geojson"
 
 
+def boundary_wkb_path(geodata_dir: Path, level: AreaLevel) -> Path:
+    """The boundary file's binary form (`geodata.shapes`); optional: a build made before it has none."""
+    return geodata_dir / f"{level}.wkb"
+
+
 def connect_built(sqlite_path: Path) -> sqlite3.Connection:
     """A reader's connection to a build's `geodata.sqlite`: read-only and immutable. A build is never changed
     in place (`geodata.build` renames a new folder over the old one), so SQLite can skip what it does for a

@@ -88,6 +88,12 @@ def test_bad_postcode_is_a_clear_error(sample_index, home, data_dir, postcode, m
     assert message in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_misspelt_command_is_told_the_one_meant(home, data_dir):
+    """The commands are imported when asked for (cli/main.py); a name none has still gets click's suggestion."""
+    done = rehabmap_here(home, data_dir, "snyc")
+    assert done.returncode == 2 and "No such command 'snyc'. Did you mean 'sync'?" in done.stderr
+
+
 def test_unknown_need_is_a_clear_error(sample_index, home, data_dir):
     done = rehabmap(home, data_dir, "match", "--postcode", "LS9 7TF", "--need", "dementia")
     assert done.returncode == 2 and "Unknown need 'dementia'" in done.stderr

@@ -32,7 +32,8 @@ def test_an_unchanged_source_opens_the_same_build(sources: Path) -> None:
     again = built_geodata(sources)
     assert again == first and built_at(again) == made
     assert sorted(p.name for p in first.iterdir()) == [
-        "geodata.sqlite", "icb.geojson", "lad.geojson", "manifest.json", "region.geojson", "sub_icb.geojson",
+        "geodata.sqlite", "icb.geojson", "icb.wkb", "lad.geojson", "lad.wkb", "manifest.json", "region.geojson",
+        "region.wkb", "sub_icb.geojson", "sub_icb.wkb",
     ]  # fmt: skip: nothing of the cache's own inside the folder the tests read
 
 

@@ -1,13 +1,17 @@
 import csv
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import shapely
 from shapely import Point
 
 from geodata.areas import AreaCodes
 from geodata.geography import Geography
 from geodata.errors import InvalidCoordinates, OutsideEngland, UnknownArea
+from geodata.layout import AREA_LEVELS, boundary_path, boundary_wkb_path
+from geodata.shapes import _parsed, read_boundaries
 
 SAMPLE = 3000
 
@@ -166,3 +170,20 @@ def test_areas_get_and_level_of(geography: Geography) -> None:
 def test_unknown_area_code_is_named(geography: Geography) -> None:
     with pytest.raises(UnknownArea, match="'W06000015'"):
         geography.areas.get("W06000015")
+
+
+def test_the_binary_boundaries_are_the_geojson_s_and_never_read_stale(geodata_dir: Path, tmp_path: Path) -> None:
+    """The build's binary form gives every level's properties and every polygon's WKB as the GeoJSON parsed;
+    once the GeoJSON differs from what it was made from, the GeoJSON is read."""
+    for level in AREA_LEVELS:
+        assert boundary_wkb_path(geodata_dir, level).is_file()
+        properties, geometries = read_boundaries(geodata_dir, level)
+        parsed_properties, parsed = _parsed(boundary_path(geodata_dir, level).read_bytes())
+        assert properties == parsed_properties
+        assert shapely.to_wkb(geometries).tolist() == shapely.to_wkb(parsed).tolist()
+    for path in (boundary_path(geodata_dir, "region"), boundary_wkb_path(geodata_dir, "region")):
+        shutil.copy(path, tmp_path)
+    edited = boundary_path(tmp_path, "region")
+    edited.write_bytes(edited.read_bytes().replace(b'"London"', b'"Greater London"'))
+    properties, _ = read_boundaries(tmp_path, "region")
+    assert "Greater London" in [feature["name"] for feature in properties]

@@ -28,7 +28,8 @@ def test_real_build_contents(geodata_dir: Path) -> None:
         row = db.execute("SELECT pcds, lat, lon, lad, doterm FROM postcodes WHERE key = 'LS97TF'").fetchone()
     assert row == ("LS9 7TF", 53.806869, -1.520359, "E08000035", None)
     assert sorted(p.name for p in geodata_dir.iterdir()) == [
-        "geodata.sqlite", "icb.geojson", "lad.geojson", "manifest.json", "region.geojson", "sub_icb.geojson",
+        "geodata.sqlite", "icb.geojson", "icb.wkb", "lad.geojson", "lad.wkb", "manifest.json", "region.geojson",
+        "region.wkb", "sub_icb.geojson", "sub_icb.wkb",
     ]  # fmt: skip
 
 

@@ -2,10 +2,11 @@
 
 import numpy as np
 import shapely
+from scipy import ndimage
 from shapely.geometry import Polygon, box
 
 from geodata.areas import _X_SCALE
-from geodata.cells import CELL, NO_CELL, WholeCells
+from geodata.cells import CELL, NO_CELL, WholeCells, label_runs
 from geodata.geography import Geography
 
 
@@ -61,3 +62,21 @@ def test_the_cells_of_england_give_what_the_polygon_test_gives(geography: Geogra
         assert (found[found != NO_CELL] == exact[found != NO_CELL]).all(), level
         settled += int((found != NO_CELL).sum())
     assert settled > 4 * 5_000
+
+
+def test_the_runs_are_labelled_as_scipy_labels_them(geography: Geography) -> None:
+    """`label_runs` stands in for `scipy.ndimage.label` (4-connected, its default): the same number for every
+    cell of England's four grids, of random grids dense and sparse, of one path winding across a grid, and of
+    cells that touch at a corner only (not joined)."""
+    grids = [~cells._crossed(index._scaled) for index in geography.areas._levels.values()
+             for cells in [index._cells]]
+    rng = np.random.default_rng(19)
+    grids += [rng.random((shape, shape + 7)) < share for shape in (1, 2, 9, 64) for share in (0.3, 0.6, 0.9)]
+    snake = np.zeros((41, 41), dtype=bool)  # one path winding down and up the grid's columns
+    snake[:, ::2] = snake[0, 1::4] = snake[-1, 3::4] = True
+    grids += [snake, snake.T, snake[::-1], np.eye(5, dtype=bool), np.ones((3, 4), dtype=bool),
+              np.zeros((3, 4), dtype=bool)]
+    for grid in grids:
+        expected, count = ndimage.label(grid)
+        labels, found = label_runs(grid)
+        assert found == count and np.array_equal(labels, expected.ravel())
