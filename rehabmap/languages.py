@@ -14,8 +14,9 @@ met by any of its languages: a service stating Cantonese (yue) also states Chine
 "Chinese" may speak Mandarin alone, so for a search for Cantonese the language is not known (ask the service).
 
 The table is read from pycountry's own file, once a process and only when a language is first asked for
-or shown (or a record gives one by a name or three letters): pycountry's lookups index every field of every one of its databases on first use (0.38 s), and
-importing it reads its version from the package metadata (45 ms); this reads the one file (~50 ms).
+or shown (or a record gives one by a name or three letters): pycountry's lookups index every field of every one
+of its databases on first use (0.38 s), and importing it reads its version from the package metadata (45 ms);
+this reads the one file (~50 ms).
 """
 
 from __future__ import annotations
