@@ -12,6 +12,7 @@ from pydantic_core import to_json
 from api.record_json import RecordPieces
 from geodata.geography import Home
 from rehabmap.coverage import Coverage
+from rehabmap.explanation import needs_registered
 from rehabmap.maintain.freshness import (
     DEFAULT_VERIFY_AFTER_DAYS,
     SourceConfirmation,
@@ -142,6 +143,10 @@ SCHEDULES = ("When the service is open, as HSDS 3.0 schedules: weekly days and h
 _READ = ("rehabmap read from the service's own words (its name, description or label), each need with the "
          "words that suggested it; not stated by the service or a maintainer, so not confirmed (ask the service). "
          "A maintainer confirms one by stating it (needs_met or needs_not_met), which takes it out of here.")
+NEEDS_REGISTERED = ("Of needs_met, those the service states because CQC registered the location to care for them (its "
+                    "specialisms and regulated activities): the regulator's record of whom it may care for, not the "
+                    "provider's word on whom it takes. A match's explanation says them \"as registered with CQC\". "
+                    "Empty for a record with another source or none.")
 NEEDS_READ = "Needs it may meet, as " + _READ
 NEEDS_READ_NOT_MET = "Needs it may not meet, as " + _READ + " Never a reason to leave the service out of a match."
 GENDER_STATED = ("Who the service takes (female_only, male_only or mixed_gender) as the service (its source) or a "
@@ -563,6 +568,7 @@ class ServiceOut(BaseModel):
     description: str
     needs_met: list[str] = Field(description="Needs the service (its source) or a maintainer states it meets.")
     needs_not_met: list[str] = Field(description="Needs the service or a maintainer states it does not meet.")
+    needs_registered: list[str] = Field(description=NEEDS_REGISTERED)
     needs_read_from_text: dict[str, str] = Field(description=NEEDS_READ)
     needs_read_not_met: dict[str, str] = Field(description=NEEDS_READ_NOT_MET)
     min_age: int | None
@@ -611,9 +617,9 @@ class ServiceOut(BaseModel):
             subtype=s.subtype, subtype_label=SUBTYPE_LABELS.get(s.subtype) if s.subtype else None,
             original_label=s.original_label, legacy_locked_label=s.legacy_locked_label,
             pd_specialist=s.pd_specialist, description=s.description, needs_met=s.needs_met,
-            needs_not_met=s.needs_not_met, needs_read_from_text=s.needs_read_from_text,
-            needs_read_not_met=s.needs_read_not_met, min_age=s.min_age, max_age=s.max_age, gender=s.gender,
-            gender_read_from_text=s.gender_read_from_text,
+            needs_not_met=s.needs_not_met, needs_registered=needs_registered(s),
+            needs_read_from_text=s.needs_read_from_text, needs_read_not_met=s.needs_read_not_met,
+            min_age=s.min_age, max_age=s.max_age, gender=s.gender, gender_read_from_text=s.gender_read_from_text,
             address=s.address, postcode=s.postcode, lat=s.lat, lon=s.lon,
             areas=AreasOut(**vars(s.areas)),
             service_area=ServiceAreaOut(codes=area.codes, description=area.description,

@@ -30,7 +30,7 @@ from indexer.needs import extract_needs_and_gender, gender_words
 from indexer.rows import Candidate, Held, Origin, Rejection
 from rehabmap.errors import DomainError, IndexNotBuilt, shorten
 from rehabmap.index.base import IndexBackend, IndexWriter
-from rehabmap.record import Provenance, Service, contact_problem, source_of
+from rehabmap.record import IMPORTED, Provenance, Service, contact_problem, source_of
 from rehabmap.taxonomy import Classification, NotRehab, ServiceType, classify_label, refuse_secure, said_of
 
 
@@ -328,7 +328,7 @@ def _finish(fields: dict[str, Any], origin: Origin, areas: Any) -> Service | Rej
             # where the source says it had the record from (an ORUK feed's); a synced record read again by a
             # rebuild carries its own first, made again above
             *(p for p in fields.get("provenance", ()) if p["source"] != origin.source)]
-        return _validate_service(fields)
+        return _validate_service(fields, context=IMPORTED)
     except _REJECTABLE as exc:
         return _rejection(origin, exc)
 

@@ -10,6 +10,10 @@ A need read from a service's own words (`Service.needs_read_from_text`) is one o
 is quoted ("Its listing mentions: Autism ('autistic'); not confirmed: ask the service."), never worded as met.
 So is a gender read from them (`Service.gender_read_from_text`): a caution ("Its listing suggests it takes women
 only ('women-only'); not confirmed: ask the service."), where a stated one says "Women only.".
+
+Needs a CQC registration states (`needs_registered`, the one rule) are said as what they are: "Meets: Learning
+disability (as registered with CQC)." (`REGISTERED`) here and on the pages; the API's record, the exports and the
+ORUK feed list them.
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ NOT_CONFIRMED = "not confirmed: ask the service"  # said of every need read from
 _MENTIONS = " Its listing mentions: "
 _MAY_NOT_TAKE = " Its listing suggests it may not take: "
 _OUT_OF_CATCHMENT = " Out of catchment: the home is outside the area this service says it serves."
+REGISTERED = " (as registered with CQC)"  # said after the needs a CQC registration states (`needs_registered`)
+# The source name of CQC's records (`indexer/sources/cqc.py`): their `field_sources` read "cqc:specialisms".
+_CQC = "cqc"
+_CQC_FIELD = f"{_CQC}:"
 
 
 @lru_cache(maxsize=4096)
@@ -46,12 +54,13 @@ def _capacity_reported(capacity: Capacity, as_of: date) -> str:
 class Explainer:
     """The explanations of one match's results. `max_age_days`: the capacity window, read once per match."""
 
-    __slots__ = ("_inside", "_needs", "_needs_wording", "_stale_capacity")
+    __slots__ = ("_inside", "_needs", "_needs_wording", "_registered_wording", "_stale_capacity")
 
     def __init__(self, home_icb_name: str | None, needs: tuple[str, ...], max_age_days: int) -> None:
         self._inside = f" from home, inside the person's ICB ({home_icb_name})."
         self._needs = needs
         self._needs_wording: dict[tuple[str, ...], str] = {}
+        self._registered_wording: dict[tuple[str, ...], str] = {}  # the needs met a CQC registration states
         self._stale_capacity = f" Capacity unknown: the last report is more than {max_age_days} days old."
 
     def explain(self, service: Service, distance_km: float, in_icb: bool, matched: tuple[str, ...],
@@ -77,10 +86,14 @@ class Explainer:
         elif gender is None and (read_gender := service.__dict__["gender_read_from_text"]):
             text += " " + _gender_read(read_gender)  # a guess: a caution, never a filter
         if read or read_not:  # the words quoted are the service's own: not shared, not kept
-            text += self._word_needs(matched, service, read, read_not)
+            text += self._word_needs(matched, _registered(service, matched), service, read, read_not)
         elif self._needs:
-            wording = self._needs_wording.get(matched)
-            text += wording if wording is not None else self._word_needs(matched)
+            # As `_registered`, written out: a call per result costs more than the test (most records are a file's).
+            if matched and service.__dict__["field_sources"] and registered_with_cqc(service, matched):
+                text += self._registered_wording.get(matched) or self._word_needs(matched, True)
+            else:
+                wording = self._needs_wording.get(matched)
+                text += wording if wording is not None else self._word_needs(matched, False)
         if out_of_catchment:
             text += _OUT_OF_CATCHMENT
         if capacity and service.capacity_as_of is not None:  # a capacity now always has its date
@@ -89,21 +102,51 @@ class Explainer:
             text += self._stale_capacity
         return text
 
-    def _word_needs(self, matched: tuple[str, ...], service: Service | None = None, read: tuple[str, ...] = (),
-                    read_not: tuple[str, ...] = ()) -> str:
-        """The needs' wording; kept for the match when it quotes no service's words (`service` None)."""
+    def _word_needs(self, matched: tuple[str, ...], registered: bool, service: Service | None = None,
+                    read: tuple[str, ...] = (), read_not: tuple[str, ...] = ()) -> str:
+        """The needs' wording; kept for the match when it quotes no service's words (`service` None).
+        `registered`: the needs met are those a CQC registration states (`needs_registered`)."""
         unknown = [n for n in self._needs if n not in matched and n not in read and n not in read_not]
         wording = ""
         if matched:
-            wording += " Meets: " + ", ".join(need_label(n) for n in matched) + "."
+            wording += " Meets: " + ", ".join(need_label(n) for n in matched) + (REGISTERED if registered else "") + "."
         if service is not None:
             wording += _read(_MENTIONS, read, service.needs_read_from_text)
             wording += _read(_MAY_NOT_TAKE, read_not, service.needs_read_not_met)
         if unknown:
             wording += " Not known: " + ", ".join(need_label(n) for n in unknown) + " (ask the service)."
         if service is None:
-            self._needs_wording[matched] = wording
+            (self._registered_wording if registered else self._needs_wording)[matched] = wording
         return wording
+
+
+def needs_registered(service: Service) -> list[str]:
+    """The needs the service states because CQC registered the location to care for them (its specialisms and
+    regulated activities), not as the provider's or a maintainer's word on whom it takes. They stay stated needs
+    (the provider registered them, and the regulator holds it to them: not a guess read from its words), but are
+    said as what they are. A record merged with another source's states every source's needs, so none of them."""
+    needs = [n for n in service.needs_met if _registrable(n)]
+    return needs if needs and registered_with_cqc(service, needs) else []
+
+
+def registered_with_cqc(service: Service, needs: Iterable[str]) -> bool:
+    """Whether `needs`, stated by the service, are all its CQC registration's (`needs_registered`): what REGISTERED
+    is said after."""
+    fields = service.__dict__  # as `Service._consistent` reads them, without pydantic's attribute hook
+    return (fields["field_sources"].get("needs_met", "").startswith(_CQC_FIELD)
+            and all(p.source == _CQC for p in fields["provenance"]) and all(map(_registrable, needs)))
+
+
+def _registered(service: Service, matched: tuple[str, ...]) -> bool:
+    """`registered_with_cqc` of the needs a result meets, asked only of a record with field sources (a synced
+    one): most have none (a file's)."""
+    return bool(matched) and bool(service.__dict__["field_sources"]) and registered_with_cqc(service, matched)
+
+
+def _registrable(need: str) -> bool:
+    """A need a registration can state: its specialisms' and regulated activities' (`indexer/sources/cqc.py`
+    `_SPECIALISM_NEEDS`), never a gender or a language (a maintainer's word on a CQC record)."""
+    return need not in GENDER_NEEDS and need[:9] != "language:"
 
 
 def gender_read_text(service: Service) -> str | None:

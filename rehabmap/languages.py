@@ -5,11 +5,18 @@ ISO 639-2 and 639-3 three-letter one, with their English names).
 A clinician types a language's name ("Polish") or its code ("pl", "pol"); a need is kept as the code,
 two letters where ISO 639-1 has one (what records carry: `language:pl`), and shown by its English name.
 What ISO 639 does not list ("xx") is refused with the names nearest in spelling, never kept as a code
-no record can carry.
+no record can carry. A few names people use that ISO 639 lacks are read too (`COMMON_NAMES`: "Farsi").
+
+A record's code is kept the same way at import (`record_code`: "pol" is "pl"), so a search for Polish finds
+it whichever of ISO's codes its source gave. A macrolanguage (ISO 639-3's "Chinese", "Arabic", "Persian") is
+met by any of its languages: a service stating Cantonese (yue) also states Chinese (zh), its macrolanguage
+(`with_macrolanguages`), so a search for Chinese finds it. Not the other way: a service stating only
+"Chinese" may speak Mandarin alone, so for a search for Cantonese the language is not known (ask the service).
 
 The table is read from pycountry's own file, once a process and only when a language is first asked for
-or shown: pycountry's lookups index every field of every one of its databases on first use (0.38 s), and
-importing it reads its version from the package metadata (45 ms); this reads the one file (~50 ms).
+or shown (or a record gives one by a name or three letters): pycountry's lookups index every field of every one
+of its databases on first use (0.38 s), and importing it reads its version from the package metadata (45 ms);
+this reads the one file (~50 ms).
 """
 
 from __future__ import annotations
@@ -28,6 +35,22 @@ _SPECIAL = "S"
 # Arosi and Sarsi, "Greek" Creek.
 _SUGGEST_SCORE = 83
 _SUGGESTIONS = 3
+# Names a person uses for a language that ISO 639-3 names otherwise (Farsi is its Persian; Cantonese its Yue
+# Chinese; Mandarin its Mandarin Chinese; Punjabi its Panjabi, the Gurmukhi-written one most UK Punjabi speakers
+# read): CLDR, through babel, knows two of these four (Cantonese, Punjabi), for a 36 MB dependency.
+COMMON_NAMES = {"farsi": "fa", "cantonese": "yue", "mandarin": "cmn", "punjabi": "pa", "hokkien": "nan",
+                "sorani": "ckb", "kurmanji": "kmr"}
+# ISO 639-3's macrolanguages (SIL's mapping table; pycountry ships none) that people in England need most often
+# named, each with its individual languages, by the codes records carry (two letters where ISO 639-1 has them):
+# read without ISO 639's table, so a record read back from an index never loads it for them.
+_MACROLANGUAGES = {
+    "zh": "cmn yue hak nan wuu hsn gan cjy cdo cpx czh czo mnp lzh cnp csp",
+    "ar": "arb arz apc acm ary aeb arq ayl apd afb ars acw ayh ayn ayp abv acq acx acy adf aao abh auz avl ssh shu pga",
+    "fa": "pes prs", "ku": "kmr ckb sdh", "ps": "pbt pbu pst", "sq": "als aae aat aln", "sw": "swh swc",
+    "om": "gax gaz hae orc", "et": "ekk vro", "lv": "lvs ltg", "ne": "npi dty", "uz": "uzn uzs", "az": "azj azb",
+    "mn": "khk mvf", "yi": "ydd yih", "no": "nb nn", "sh": "bs hr sr cnr", "ms": "zsm",
+}
+_MACROLANGUAGE_OF = {member: macro for macro, members in _MACROLANGUAGES.items() for member in members.split()}
 
 
 @dataclass(frozen=True)
@@ -73,6 +96,7 @@ def _table() -> _Table:
             living.append(language.name)
     # A code over a name: a name of two or three letters ("Ga", the language ISO 639-3 codes gaa) that is another
     # language's code ("ga", Irish) reads as the code. ISO 639's names are unique: a name reads as one language.
+    names.update((name, codes[code]) for name, code in COMMON_NAMES.items())
     by_key = {**names, **codes}
     return _Table(by_key, living)
 
@@ -96,6 +120,24 @@ def language_name(code: str) -> str:
     code ISO 639 does not list (a record's source may carry one) as it is."""
     language = _table().by_key.get(code)
     return language.name if language is not None else code
+
+
+def record_code(code: str) -> str:
+    """The code a record keeps for a language its source gave by any of ISO 639's codes or names ("pol",
+    "Polish": "pl"); a code ISO 639 does not list (a source may give one) as it is, in lower case. Two letters
+    are that code already (ISO 639-1's, or one it does not list): the table is not read for them, so a record
+    read back from an index (which holds `language:pl`) never loads it."""
+    key = " ".join(code.split()).casefold()
+    if len(key) == 2:
+        return key
+    language = _table().by_key.get(key)
+    return language.code if language is not None else key
+
+
+def with_macrolanguages(codes: set[str]) -> set[str]:
+    """Records' language codes with the macrolanguage of each individual language among them (Cantonese,
+    "yue", is a Chinese language: "zh" too), so a need for the macrolanguage finds every one of its languages."""
+    return codes | {_MACROLANGUAGE_OF[code] for code in codes if code in _MACROLANGUAGE_OF}
 
 
 def suggestion_text(error: UnknownLanguage) -> str:

@@ -47,7 +47,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from rehabmap.errors import shorten
-from rehabmap.explanation import read_needs_note
+from rehabmap.explanation import needs_registered, read_needs_note
 from rehabmap.languages import UnknownLanguage
 from rehabmap.record import WEEKDAYS, Schedule, Service
 from rehabmap.taxonomy import (
@@ -139,6 +139,9 @@ TAXONOMIES = (SERVICE_TYPES, NEEDS, LEGACY_LABELS, DETAILS)
 
 
 _READ_NOTE = "needs_read_from_text"
+_REGISTERED = "needs_registered"
+# Details an export works out from the record (its words, its sources): an import never reads them as statements.
+_WORKED_OUT = (_READ_NOTE, _REGISTERED)
 _DETAIL_TEXTS: dict[str, tuple[str, str]] = {
     "id": ("rehabmap id", "The record's stable, source-prefixed rehabmap id (e.g. cqc:1-123456789)."),
     "provider_type": ("Provider type", "nhs, independent, local_authority or vcfse."),
@@ -161,6 +164,10 @@ _DETAIL_TEXTS: dict[str, tuple[str, str]] = {
     "cqc_rating": ("CQC rating", "Overall CQC rating (Outstanding, Good, Requires improvement, Inadequate)."),
     "cqc_rating_date": ("CQC rating date", "Date (YYYY-MM-DD) of the report that gave the CQC rating."),
     "provenance": ("Provenance", "Where the record came from: JSON with source, source_id, fetched_at, licence."),
+    _REGISTERED: ("Needs as registered with CQC",
+                  "Of the needs it meets (rehabmap-needs, yes), those it states because CQC registered the location "
+                  "to care for them (its specialisms and regulated activities), comma-separated codes: the "
+                  "regulator's record of whom it may care for, not the provider's word on whom it takes."),
     _READ_NOTE: ("Needs read from its words (not confirmed)",
                  "A note, not a statement: needs (and who it takes) rehabmap read from the service's own name, "
                  "description or label, with the words quoted. Not confirmed by the service; never in "
@@ -259,6 +266,8 @@ def service_to_oruk(service: Service, today: date | None = None) -> dict[str, An
         pairs.append((_term(SERVICE_TYPES, service.subtype), None))
     pairs += [(_term(NEEDS, code), _YES) for code in service.needs_met]
     pairs += [(_term(NEEDS, code), _NO) for code in service.needs_not_met]
+    if registered := needs_registered(service):
+        pairs.append((_term(DETAILS, _REGISTERED), ", ".join(registered)))
     if note := read_needs_note(service):
         pairs.append((_term(DETAILS, _READ_NOTE), note))
     if service.original_label:
@@ -423,8 +432,8 @@ def oruk_to_fields(obj: dict[str, Any]) -> tuple[dict[str, Any], str]:
             fields["capacity"] = value
         elif term.code == "provenance":
             fields.setdefault("provenance", []).append(_json(value, f"attributes[{n}] provenance"))
-        elif term.code == _READ_NOTE:
-            continue  # a note of what was read from the words the import reads again, never a statement
+        elif term.code in _WORKED_OUT:
+            continue  # what was read from the words (the import reads them again) or from its sources
         elif term.code in _BOOLEAN_DETAILS:
             fields[term.code] = _yes_no(value, f"attributes[{n}] {term.code}")
         else:

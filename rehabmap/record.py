@@ -18,7 +18,14 @@ from shapely.validation import explain_validity
 from geodata.areas import AreaCodes
 from rehabmap.config import get_settings
 from rehabmap.errors import shorten
-from rehabmap.taxonomy import GENDER_NEEDS, NEED_LABELS, ServiceType, parse_need, validate_subtype
+from rehabmap.taxonomy import (
+    GENDER_NEEDS,
+    NEED_LABELS,
+    ServiceType,
+    parse_need,
+    stated_needs,
+    validate_subtype,
+)
 
 # Capacity: a report (`available`, `limited`, `none`) holds for `REHABMAP_CAPACITY_MAX_AGE_DAYS` (default 14)
 # after its `capacity_as_of` date; after that it reads as unknown. `capacity_is_current` is the one rule:
@@ -53,6 +60,10 @@ def capacity_current_since(today: date, max_age_days: int | None = None) -> date
 # value that rule now refuses (a 'javascript:' website). Reading it must not fail every answer that touches
 # the record until a rebuild; the refused contact is left out instead. See `Service.stored`.
 STORED = {"stored": True}
+# Validation context for a row an import reads (indexer/pipeline.py): a gender its gender needs state is derived,
+# and one they contradict refused, with the row named (`_imported_gender`); a maintainer's new gender, though,
+# replaces the needs the old one derived.
+IMPORTED = {"imported": True}
 _NEED_CODES = frozenset(NEED_LABELS)
 _GENDER_NEEDS = frozenset(GENDER_NEEDS)
 _OTHER_GENDER_NEEDS = {gender: _GENDER_NEEDS - {gender} for gender in _GENDER_NEEDS}
@@ -225,6 +236,31 @@ class Schedule(BaseModel):
         return self.opens_at.strftime("%H:%M:%S"), self.closes_at.strftime("%H:%M:%S")
 
 
+def _imported_gender(gender: Gender | None, met: list[str], not_met: list[str]) -> Gender | None:
+    """The gender of an imported row that states gender needs: `gender` if they agree with it (ValueError if
+    not: which of the two the source means is not for rehabmap to guess); else the one they say (the one met, or
+    the one left when the other two are not met), so that a man's search leaves out a feed's needs_met
+    ["female_only"] as it does its gender female_only (the person's gender is filtered on `gender`). None when
+    they leave it open (only men-only not met: women only, or women and men). At import only: a maintainer's
+    new gender replaces the gender needs the old one derived (`Service._consistent`)."""
+    said = sorted(_GENDER_NEEDS.intersection(met))
+    if gender is not None:
+        other = [n for n in said if n != gender]
+        if other or gender in not_met:
+            stated = f"needs_met states {', '.join(other)}" if other else f"needs_not_met states {gender}"
+            raise ValueError(f"gender {gender} but {stated}: the row says two things about who the service takes")
+        return gender
+    if len(said) > 1:
+        raise ValueError(f"needs_met states {' and '.join(said)}: a service takes women only, men only, or women "
+                         "and men (mixed_gender): state one of them")
+    left = sorted(_GENDER_NEEDS.difference(not_met))
+    if not left:
+        raise ValueError("needs_not_met states every gender need: the service would take no one")
+    if said or len(left) == 1:
+        return (said or left)[0]  # type: ignore[return-value]
+    return None
+
+
 def _with_read_gender(read: dict[str, str], read_not: dict[str, str],
                       gender: dict[Gender, str]) -> tuple[dict[str, str], dict[str, str]]:
     """The read needs with the read gender's needs (its own read as met, the other two as not, each with its
@@ -333,14 +369,22 @@ class Service(BaseModel):
             return cls.model_validate(record, context=STORED)
         return cls.model_validate_json(record, context=STORED)
 
-    @field_validator("needs_met", "needs_not_met")
+    @field_validator("needs_met")
     @classmethod
-    def _known_needs(cls, value: list[str]) -> list[str]:
+    def _known_needs_met(cls, value: list[str]) -> list[str]:
         # One set, tested against the codes as a set: `issuperset` of a list would build a set of its own.
         unique = set(value)
         if unique <= _NEED_CODES:  # already codes (every record an import or a read makes): skip the parse
             return sorted(unique)
-        return sorted({parse_need(v) for v in value})
+        return sorted(stated_needs({parse_need(v) for v in unique}))  # a language with its macrolanguage
+
+    @field_validator("needs_not_met")
+    @classmethod
+    def _known_needs(cls, value: list[str]) -> list[str]:
+        unique = set(value)  # as `_known_needs_met`
+        if unique <= _NEED_CODES:
+            return sorted(unique)
+        return sorted({parse_need(v) for v in unique})
 
     @field_validator("needs_read_from_text", "needs_read_not_met")
     @classmethod
@@ -350,7 +394,7 @@ class Service(BaseModel):
         return {parse_need(need): words for need, words in value.items()}
 
     @model_validator(mode="after")
-    def _consistent(self) -> Service:
+    def _consistent(self, info: ValidationInfo) -> Service:
         # The fields are read from `__dict__`, where pydantic keeps them: `BaseModel` defines `__getattr__`, so
         # each `self.x` goes through CPython's slow attribute hook (~0.1 µs), and this runs for every record.
         fields = self.__dict__
@@ -363,14 +407,22 @@ class Service(BaseModel):
             clash = set(met) & set(not_met)
             raise ValueError(f"needs both met and not met: {', '.join(sorted(clash))}")
         gender = fields["gender"]
+        imported = info.context is IMPORTED  # the object itself: a dict's == costs more, on every row
+        if gender is None and imported and not (_GENDER_NEEDS.isdisjoint(met) and _GENDER_NEEDS.isdisjoint(not_met)):
+            gender = self.gender = _imported_gender(None, met, not_met)
         if gender:
             # The gender field is the truth; the three gender needs are derived from it. A list that already
             # says so (every record read back from an index does) is left as it is: an assignment is a
             # Python call of pydantic's `__setattr__`, ~1 µs. The lists are sorted and unique here
-            # (`_known_needs`), so a list says so exactly when its gender needs are the derived ones.
+            # (`_known_needs`), so a list says so exactly when its gender needs are the derived ones. An imported
+            # row's lists that do not are checked first: only they can contradict the gender.
             if _GENDER_NEEDS.intersection(met) != {gender}:
+                if imported:
+                    _imported_gender(gender, met, not_met)
                 self.needs_met = sorted((set(met) - _GENDER_NEEDS) | {gender})
             if _GENDER_NEEDS.intersection(not_met) != _OTHER_GENDER_NEEDS[gender]:
+                if imported:
+                    _imported_gender(gender, met, not_met)
                 self.needs_not_met = sorted((set(not_met) | _GENDER_NEEDS) - {gender})
         if fields["gender_read_from_text"] or fields["needs_read_from_text"] or fields["needs_read_not_met"]:
             self._read_apart_from_stated()

@@ -11,7 +11,14 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from rehabmap.errors import UnknownNeed, UnknownServiceType, shorten
-from rehabmap.languages import UnknownLanguage, find_language, language_name, suggestion_text
+from rehabmap.languages import (
+    UnknownLanguage,
+    find_language,
+    language_name,
+    record_code,
+    suggestion_text,
+    with_macrolanguages,
+)
 from rehabmap.textmatch import FoldedPattern, fold_case, words
 
 
@@ -120,11 +127,22 @@ def parse_type(value: str) -> ServiceType:
 
 def parse_need(value: str) -> str:
     """Normalise a need code as a record carries it; `language:<ISO 639 code>` is open-ended, the rest are
-    fixed. What a person asks for is read by `parse_asked_need`, which also takes a language's name."""
+    fixed. A language is kept by the code records carry, whichever of ISO 639's codes or names a source gave
+    (`language:pol` and `language:Polish` are `language:pl`): a search for it finds them all. A code ISO 639
+    does not list is kept as it is. What a person asks for is read by `parse_asked_need`, which refuses one."""
     key = value.strip().lower()
-    if key in NEED_LABELS or _LANGUAGE.match(key):
+    if key in NEED_LABELS:
         return key
+    if key[:9] == "language:" and _LANGUAGE.match(need := f"language:{record_code(key[9:])}"):
+        return need
     raise _unknown_need(value)
+
+
+def stated_needs(values: set[str]) -> set[str]:
+    """A record's stated needs (met) with the macrolanguage of each language among them: a service that speaks
+    Cantonese meets a need for Chinese (`rehabmap.languages.with_macrolanguages`)."""
+    codes = {n[9:] for n in values if n[:9] == "language:"}
+    return values | {f"language:{code}" for code in with_macrolanguages(codes)} if codes else values
 
 
 def parse_asked_need(value: str) -> str:

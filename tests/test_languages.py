@@ -8,6 +8,7 @@ import pytest
 
 from rehabmap.errors import UnknownNeed
 from rehabmap.oruk import oruk_to_fields, service_to_oruk
+from rehabmap.languages import find_language
 from rehabmap.taxonomy import need_label, parse_asked_need, parse_need
 from tests.test_oruk_roundtrip import FULL
 
@@ -19,6 +20,9 @@ from tests.test_oruk_roundtrip import FULL
     ("language:Bangla", "language:bn"),  # ISO 639-3's common name of Bengali
     ("language:British Sign Language", "language:bfi"), ("language:Sylheti", "language:syl"),  # ISO 639-3 only
     ("language:ga", "language:ga"),  # two letters are a code (Irish), never the name of the language Ga (gaa)
+    # Names people use that ISO 639-3 names otherwise (before, each was refused: "Did you mean Panjabi (pa)?")
+    ("language:Punjabi", "language:pa"), ("language:Farsi", "language:fa"), ("language:cantonese", "language:yue"),
+    ("language:Mandarin", "language:cmn"),
 ])
 def test_a_language_is_asked_by_its_english_name_or_iso_639_code(asked, code):
     assert parse_asked_need(asked) == code
@@ -28,10 +32,10 @@ def test_a_language_is_asked_by_its_english_name_or_iso_639_code(asked, code):
     ("language:xx", "Unknown language 'xx' in need 'language:xx'. Give the language's English name or ISO 639 code, "
                     "e.g. language:Polish or language:pl."),
     ("language:und", "or ISO 639 code, e.g. language:Polish or language:pl."),  # ISO 639's "Undetermined"
-    ("language:Punjabi", "Did you mean Panjabi (pa)?"),
+    ("language:Panjaby", "Did you mean Panjabi (pa)?"),
     ("language:Polsih", "Did you mean Polish (pl)?"),
     ("language:Greek", "Did you mean Modern Greek (1453-) (el) or Greek Sign Language (gss)?"),
-    ("language:Farsi", "e.g. language:Polish or language:pl."),  # nothing near enough to offer ("Arosi" is not)
+    ("language:Farsee", "e.g. language:Polish or language:pl."),  # nothing near enough to offer ("Arosi" is not)
 ])
 def test_a_language_iso_639_does_not_list_is_refused_with_the_names_nearest_in_spelling(asked, words):
     with pytest.raises(UnknownNeed) as refused:
@@ -48,11 +52,25 @@ def test_an_unknown_need_names_each_need_in_words_with_the_code_the_api_takes():
         "; or a language: language:<English name or ISO 639 code> (e.g. language:Polish or language:pl).")
 
 
-def test_a_need_is_shown_by_the_language_name_and_a_records_code_is_kept_as_the_source_gave_it():
+def test_a_need_is_shown_by_the_language_name_and_a_records_code_is_kept_as_records_carry_it():
     assert need_label("language:pl") == need_label("language:pol") == "Language: Polish"
     assert need_label("language:bfi") == "Language: British Sign Language"
+    # Before, a record kept the code its source gave ("pol"), and a search for Polish ("pl") never found it.
+    assert parse_need("language:pol") == parse_need("language:Polish") == parse_need("LANGUAGE:PL") == "language:pl"
     # A record's code ISO 639 does not list is not refused (a source gave it): shown as it is.
     assert parse_need("language:xx") == "language:xx" and need_label("language:xx") == "Language: xx"
+    with pytest.raises(UnknownNeed):  # nor is a name no language has ever a record's language
+        parse_need("language:Polsih")
+
+
+def test_every_macrolanguage_member_is_an_iso_639_3_language():
+    """The macrolanguages' table is rehabmap's own (pycountry ships none): each code in it must be ISO 639-3's,
+    or a service stating it would never be found by the macrolanguage."""
+    from rehabmap.languages import _MACROLANGUAGES, record_code
+
+    codes = [code for macro, members in _MACROLANGUAGES.items() for code in (macro, *members.split())]
+    # Each is ISO 639-3's, by the code records carry (two letters where ISO 639-1 has them).
+    assert all(find_language(code).code == record_code(code) == code for code in codes)
 
 
 def test_the_oruk_term_names_the_language_and_a_feed_without_codes_is_read_back_by_that_name_or_the_old_one():

@@ -9,7 +9,7 @@ from datetime import date
 from geodata.distance import miles_and_km
 from geodata.distance import format_km as km
 from rehabmap.coverage import Coverage
-from rehabmap.explanation import GENDER_WORDS, NOT_CONFIRMED, gender_read_text, quoted
+from rehabmap.explanation import GENDER_WORDS, NOT_CONFIRMED, REGISTERED, gender_read_text, quoted, registered_with_cqc
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.population import short_name
 from rehabmap.record import capacity_max_age_days
@@ -221,25 +221,12 @@ def fit_tag(matched: list[str], needs: tuple[str, ...]) -> tuple[str, str] | Non
     return f"Confirms {len(matched)} of {len(needs)} needs", "yellow"
 
 
-# The source name of CQC's records (`indexer/sources/cqc.py`): its `field_sources` read "cqc:specialisms".
-_CQC = "cqc"
-
-
-def registered_with_cqc(service: Service) -> bool:
-    """Whether the needs a service states are what CQC registered the location to care for (its specialisms and
-    regulated activities), not the provider's or a maintainer's word on whom it takes. They stay stated needs
-    (the provider registered them, and the regulator holds it to them: not a guess read from its words), but are
-    said as what they are. A record merged with another source's states every source's needs, so not it."""
-    return (service.field_sources.get("needs_met", "").startswith(f"{_CQC}:")
-            and all(p.source == _CQC for p in service.provenance))
-
-
 def meets_text(result: MatchResult, asked: tuple[str, ...]) -> str:
     """The needs asked for that an option states it meets, for the card and the notes."""
     if not result.matched_needs:
         return "None confirmed" if asked else "No needs given"
     met = ", ".join(need_label(n) for n in result.matched_needs)
-    return f"{met} (as registered with CQC)" if registered_with_cqc(result.service) else met
+    return met + REGISTERED if registered_with_cqc(result.service, result.matched_needs) else met
 
 
 def listed_type_text(service: Service) -> str:

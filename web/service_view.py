@@ -11,7 +11,14 @@ from urllib.parse import urlencode
 from markupsafe import Markup
 
 from geodata.errors import GeodataError
-from rehabmap.explanation import GENDER_WORDS, NOT_CONFIRMED, gender_read_text, quoted, without_gender
+from rehabmap.explanation import (
+    GENDER_WORDS,
+    NOT_CONFIRMED,
+    gender_read_text,
+    needs_registered,
+    quoted,
+    without_gender,
+)
 from rehabmap.record import WEEKDAYS, Schedule, Service, Weekday
 from rehabmap.taxonomy import GENDER_NEEDS
 from web import present
@@ -111,10 +118,11 @@ def who_rows(service: Service) -> list[Row]:
         rows.append(("Who it takes", said))
     met, not_met = ([n for n in needs if n not in GENDER_NEEDS] if service.gender else needs
                     for needs in (service.needs_met, service.needs_not_met))
-    if met:
-        said = ("Registered with the Care Quality Commission (CQC) for" if present.registered_with_cqc(service)
-                else "Suitable for")
-        rows.append((said, _bullets(present.needs_list(met))))
+    registered = needs_registered(service)  # said as what they are, apart from a maintainer's word
+    if registered:
+        rows.append(("Registered with the Care Quality Commission (CQC) for", _bullets(present.needs_list(registered))))
+    if met := [n for n in met if n not in registered]:
+        rows.append(("Suitable for", _bullets(present.needs_list(met))))
     if not_met:
         rows.append(("Not suitable for", _bullets(present.needs_list(not_met))))
     read, read_not = without_gender(service.needs_read_from_text), without_gender(service.needs_read_not_met)

@@ -161,8 +161,8 @@ BAD = [
     ({"home": {"lat": 48.85, "lon": 2.35}}, 400, "outside_england", "home.location", "England"),
     ({"home": LS9, "needs": ["flying"]}, 400, "unknown_need", "needs", "flying"),
     # Before: any two or three letters were a language; now ISO 639's, with the names nearest in spelling.
-    ({"home": LS9, "needs": ["language:Punjabi"]}, 400, "unknown_need", "needs",
-     "Unknown language 'Punjabi' in need 'language:Punjabi'. Give the language's English name or ISO 639 code, e.g. "
+    ({"home": LS9, "needs": ["language:Panjaby"]}, 400, "unknown_need", "needs",
+     "Unknown language 'Panjaby' in need 'language:Panjaby'. Give the language's English name or ISO 639 code, e.g. "
      "language:Polish or language:pl. Did you mean Panjabi (pa)?"),
     ({"home": LS9, "types": ["hospital"]}, 400, "unknown_service_type", "types", "hospital"),
     ({"home": LS9, "types": "vcfse"}, 422, "invalid_request", "types",

@@ -20,7 +20,7 @@ from rehabmap.index.base import IndexBackend
 from search.elastic import ElasticIndex, ElasticWriter
 from search.embedded import EmbeddedIndex, EmbeddedWriter
 from search.engine import ElasticsearchClient, OpenSearchClient, SearchClient
-from rehabmap.record import Service
+from rehabmap.record import IMPORTED, Service
 from rehabmap.taxonomy import GENDER_NEEDS, ServiceType
 from rehabmap.index.base import LiveWriter
 from tests.es_server import SearchServer, drop_indices
@@ -54,6 +54,7 @@ def _vary(services: list[Service], seed: int) -> list[Service]:
     rng = random.Random(seed)
     reads = random.Random(seed + 1)  # its own draws: the rest of the corpus is as it was before read needs
     genders = random.Random(seed + 2)  # and a read gender's (session 18)
+    feeds = random.Random(seed + 3)  # and a feed's statements (session 19)
     out = []
     for i, service in enumerate(services):
         data = service.model_dump()
@@ -70,6 +71,11 @@ def _vary(services: list[Service], seed: int) -> list[Service]:
             language = rng.choice(["language:pl", "language:ur", "language:pa"])
             target = "needs_met" if rng.random() < 0.6 else "needs_not_met"
             data[target] = [*data[target], language]
+        if i % 40 == 11:  # as a feed states it: a gender by a need alone, a language by another of its codes
+            data["gender"] = None
+            said = feeds.choice(["female_only", "male_only"]), feeds.choice(["language:pol", "language:yue"])
+            data["needs_met"] = [*(n for n in data["needs_met"] if n not in GENDER_NEEDS), *said]
+            data["needs_not_met"] = [n for n in data["needs_not_met"] if n not in GENDER_NEEDS and n[:9] != "language:"]
         if i % 3 == 1:  # read from its words, some of them needs it states the other way (the statement wins)
             read = reads.sample(NEEDS, reads.randint(1, 3))
             data["needs_read_from_text"] = {n: f"words for {n}" for n in read[1:]}
@@ -84,7 +90,8 @@ def _vary(services: list[Service], seed: int) -> list[Service]:
             data["description"] = f"Peer-led {DESCRIPTION_WORD} and gardening group."
         if i % 31 == 0:  # names whose order depends on case folding, not on code points
             data["name"] = rng.choice(["alpha Court", "Alpha court", "ÉCOLE Road", "école road", "Zeta"])
-        out.append(Service.model_validate(data))
+        out.append(Service.__pydantic_validator__.validate_python(data, context=IMPORTED) if i % 40 == 11
+                   else Service.model_validate(data))
     return out
 
 

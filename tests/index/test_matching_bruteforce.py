@@ -19,6 +19,8 @@ from search.columns import ServiceColumns
 from bench.synthetic import NEEDS, make_services
 
 TODAY = date(2026, 11, 23)
+# Polish, whatever ISO 639 code a feed gave; Chinese, met by a Cantonese-speaking service (tests/index/conftest.py)
+LANGUAGES = ["language:pl", "language:zh"]
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def read_needs(s, request: MatchRequest) -> tuple[tuple[str, ...], tuple[str, ..
 def random_request(rng: random.Random) -> MatchRequest:
     types = None if rng.random() < 0.3 else tuple(rng.sample(list(ServiceType), rng.randint(1, 3)))
     return MatchRequest(
-        needs=tuple(rng.sample(NEEDS + [*GENDER_NEEDS], rng.randint(0, 2))), types=types,
+        needs=tuple(rng.sample(NEEDS + [*GENDER_NEEDS, *LANGUAGES], rng.randint(0, 2))), types=types,
         age=rng.choice([None, 30, 70]), gender=rng.choice([None, "female", "male"]),
         max_distance_km=rng.choice([None, 25.0, 80.0]), own_icb_only=rng.random() < 0.2,
         accepting_only=rng.random() < 0.3, needs_confirmed=rng.random() < 0.2,

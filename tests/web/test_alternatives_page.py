@@ -83,7 +83,7 @@ def test_a_language_is_typed_by_its_name_or_code_and_shown_by_its_name(client):
     assert "Language: pl" not in page
     for typed, words in (("xx", "No language is called 'xx'. Enter the language's English name or its ISO 639 "
                                 "code, like Polish or pl."),
-                         ("Punjabi", "No language is called 'Punjabi'. Enter the language's English name or its ISO "
+                         ("Panjaby", "No language is called 'Panjaby'. Enter the language's English name or its ISO "
                                      "639 code, like Polish or pl. Did you mean Panjabi (pa)?")):
         refused = client.post("/alternatives", data={**FORM, "language": typed})
         assert refused.status_code == 400 and words in html.unescape(refused.text)

@@ -54,6 +54,8 @@ def dovetail(answer: dict) -> dict | None:
 def test_the_api_says_read_not_confirmed_and_never_hides_on_a_guess(served):
     record = httpx.get(f"{served}/services/{DOVETAIL}", timeout=60).json()
     assert (record["needs_met"], record["needs_not_met"]) == (["learning_disability", "substance_misuse"], [])
+    # Those CQC registered it to care for (its specialisms), said so: before, nothing in the record told them apart.
+    assert record["needs_registered"] == ["learning_disability", "substance_misuse"]
     assert (record["gender"], record["gender_read_from_text"]) == (None, {"female_only": "women only"})
     assert record["needs_read_from_text"] == {"autism": "autistic", "female_only": "women only"}
     assert record["needs_read_not_met"] == {"male_only": "women only", "mixed_gender": "women only",
@@ -81,6 +83,8 @@ def test_the_api_says_read_not_confirmed_and_never_hides_on_a_guess(served):
     stated = httpx.post(f"{served}/match", json={**ASKED, "needs": ["substance_misuse"], "needs_confirmed": True},
                         timeout=60)
     assert dovetail(stated.json())["matched_needs"] == ["substance_misuse"]
+    # Said as the pages say it: before, "Meets: Substance misuse." as though the provider said whom it takes.
+    assert "Meets: Substance misuse (as registered with CQC)." in dovetail(stated.json())["explanation"]
 
 
 def test_exports_and_the_oruk_feed_keep_read_apart_from_stated(served):
@@ -94,11 +98,13 @@ def test_exports_and_the_oruk_feed_keep_read_apart_from_stated(served):
         "female_only (women only)")
     assert row["needs_read_not_met"] == ("male_only (women only);mixed_gender (women only);"
                                          "step_free_access (no step-free)")
+    assert row["needs_registered"] == "learning_disability;substance_misuse"
     features = httpx.get(f"{served}/services.geojson", timeout=60).json()["features"]
     [feature] = [f["properties"] for f in features if f["id"] == DOVETAIL]
     assert feature["needs_read_from_text"] == {"autism": "autistic", "female_only": "women only"}
     assert "autism" not in feature["needs_met"] and feature["gender"] is None
     assert feature["gender_read_from_text"] == {"female_only": "women only"}
+    assert feature["needs_registered"] == ["learning_disability", "substance_misuse"]
 
     published = httpx.get(f"{served}/oruk/services/{service_uuid(DOVETAIL)}", timeout=60).json()
     terms = [(a["taxonomy_term"]["taxonomy"], a["taxonomy_term"]["code"], a.get("value"))
@@ -106,6 +112,7 @@ def test_exports_and_the_oruk_feed_keep_read_apart_from_stated(served):
     assert [(code, value) for taxonomy, code, value in terms if taxonomy == "rehabmap-needs"] == [
         ("learning_disability", "yes"), ("substance_misuse", "yes")]
     assert "gender" not in [code for _, code, _ in terms]  # only a stated gender is published as one
+    assert ("rehabmap", "needs_registered", "learning_disability, substance_misuse") in terms
     [note] = [value for _, code, value in terms if code == "needs_read_from_text"]
     assert note == (CAUTION + " Its listing mentions: Autism ('autistic'); not confirmed: ask the service. Its "
                     "listing suggests it may not take: Step-free access ('no step-free'); not confirmed: ask the "
