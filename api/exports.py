@@ -31,7 +31,7 @@ COLUMNS: tuple[str, ...] = (
     "email", "website", "cqc_location_id", "cqc_rating", "cqc_rating_date", "status", "last_verified",
     "source", "distance_km", "in_home_icb", "out_of_catchment", "description",
     "source_confirmed_by", "source_confirmed_on", "source_confirms", "town", "county", "needs_read_from_text",
-    "needs_read_not_met", "gender_read_from_text", "needs_registered",
+    "needs_read_not_met", "gender_read_from_text", "needs_registered", "source_file_of",
 )
 # needs_met/needs_not_met and gender are what a source or maintainer states; needs_read_* and gender_read_from_text
 # are what rehabmap read from the service's own words (not confirmed), each with those words: "autism (autistic)",
@@ -67,10 +67,11 @@ def record(item: Listed, today: date, listings: Listings) -> dict[str, Any]:
         "source": s.source, "distance_km": item.distance_km, "in_home_icb": item.in_home_icb,
         "out_of_catchment": item.out_of_catchment, "description": s.description,
         "source_confirmed_by": listing.name if listing else None,
-        "source_confirmed_on": listing.confirmed_on.isoformat() if listing else None,
+        "source_confirmed_on": listing.confirmed_on.isoformat() if listing and listing.confirmed_on else None,
         "source_confirms": list(listing.confirms) if listing else None, "town": s.town, "county": s.county,
         "needs_read_from_text": s.needs_read_from_text, "needs_read_not_met": s.needs_read_not_met,
         "gender_read_from_text": s.gender_read_from_text, "needs_registered": needs_registered(s),
+        "source_file_of": listing.file_of if listing else None,  # a dated file's date: never "confirmed on"
     }
 
 

@@ -533,14 +533,21 @@ def capacity_of(service: Service, today: date) -> CapacityOut:
 class SourceConfirmedOut(BaseModel):
     source: str = Field(description="The source, as field_sources and provenance name it (e.g. 'cqc').")
     name: str = Field(description="The source as a person reads it (e.g. 'CQC').")
-    confirmed_on: date = Field(description=(
+    confirmed_on: date | None = Field(description=(
         "The day of the source's last successful sync that still listed the service as shown (a complete listing "
-        "lists it; a change feed, such as CQC's, told no change to it)."))
+        "lists it; a change feed, such as CQC's, told no change to it). Null for a dated file (is_file): "
+        "importing it again confirms nothing."))
     confirms: list[str] = Field(description=(
         "The facts the source gives, and so confirms (e.g. registration, name, address): those whose "
-        "field_sources name it."))
+        "field_sources name it; a dated file's, those its mapping reads from it."))
     does_not_confirm: list[str] = Field(description=(
         "The facts it does not give (e.g. referral route, opening times): only a person's check confirms them."))
+    is_file: bool = Field(False, description=(
+        "The source is a dated file (a hospital list of 2014-15, say), imported by `rehabmap index`: its listing "
+        "is as old as the file, whatever day it was imported."))
+    file_of: str | None = Field(None, description=(
+        "A dated file's date, as a person reads it (e.g. '2014-15', 'September 2018'); null when its mapping "
+        "does not say it, or for a source that is not a file."))
 
 
 class ServiceOut(BaseModel):

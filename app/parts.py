@@ -44,8 +44,10 @@ def open_writer(settings: Settings) -> LiveWriter:
 
 def open_state(settings: Settings) -> AppState:
     """Everything the faces work with (see `rehabmap.state`)."""
+    from indexer.sources.csv_mapping import mapping_files  # on opening, as `source_titles` reads them
+
     state = AppState(settings, open_geography(settings), open_backend(settings),
-                     source_titles=source_titles(settings.oruk_feeds_dir))
+                     source_titles=source_titles(settings.oruk_feeds_dir), source_files=mapping_files())
     open_directory(state)
     return state
 

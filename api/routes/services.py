@@ -76,7 +76,7 @@ def list_services(
 
 def _listings(state: AppState) -> Listings:
     """Every synced record's listing, read before the stream starts (one query, not one a row)."""
-    return Listings(state.directory, state.source_title)
+    return Listings(state.directory, state.source_title, files=state.source_files)
 
 
 class CSVResponse(StreamingResponse):
@@ -149,7 +149,7 @@ def get_service(
                               field="service_id")
     return ServiceOut.of(service, state.today(), state.settings.verify_after_days).retired(
         retirement(state.directory, service)).confirmed(
-        source_confirmation(state.directory, service, state.source_title))
+        source_confirmation(state.directory, service, state.source_title, state.source_files))
 
 
 def held_item(request: Request, service_id: str) -> ReviewItem | None:

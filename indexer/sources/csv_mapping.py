@@ -20,6 +20,7 @@ from typing import Any
 from indexer.rows import Candidate, Held, Origin, Rejection
 from indexer.sources.common import CsvProblem, CsvRow, CsvTable, RowParser, compact, join_address, os_reason, slugify
 from rehabmap.errors import DomainError, shorten
+from rehabmap.maintain.freshness import FileEdition
 from rehabmap.record import Service
 from rehabmap.taxonomy import Classification, NotRehab, classify_provided, parse_type
 
@@ -69,6 +70,7 @@ class Mapping:
     hold: tuple[FilterRule, ...] = ()    # rows held for what else they are (`why`), with no type proposed
     title: str | None = None             # the source as a person reads it (a service page's "Source")
     files: tuple[str, ...] = ()          # the file names it is for (patterns): one export layout, two editions
+    dated: str | None = None             # when the file's data stood, as a person reads it ("September 2018")
 
     def matches(self, header: list[str]) -> bool:
         return bool(self.match_header) and set(self.match_header) <= set(header)
@@ -140,8 +142,15 @@ def load_mapping(path: Path) -> Mapping:
         include=tuple(_rule(r, f"{where} [[filter.include]]", "does not match") for r in filters.get("include", [])),
         exclude=tuple(_rule(r, f"{where} [[filter.exclude]]", "matches") for r in filters.get("exclude", [])),
         type_unconfirmed=type_unconfirmed, proposed_type=proposed_type, hold=hold,
-        title=source.get("title"), files=tuple(files),
+        title=source.get("title"), files=tuple(files), dated=_dated(source.get("dated"), where),
     )
+
+
+def _dated(value: Any, where: str) -> str | None:
+    if value is not None and not (isinstance(value, str) and value.strip()):
+        raise MappingError(f"{where}: [source] dated must say when the file's data stood, as a person reads it "
+                           "(e.g. 'September 2018')")
+    return value
 
 
 def _proposed_type(value: Any, type_unconfirmed: str | None, where: str) -> str | None:
@@ -212,18 +221,28 @@ def mappings(mappings_dir: Path = MAPPINGS_DIR) -> list[Mapping]:
     return [load_mapping(path) for path in sorted(mappings_dir.glob("*.toml"))]
 
 
-def mapping_titles(mappings_dir: Path = MAPPINGS_DIR) -> dict[str, str]:
-    """Each mapping's source as a person reads it, by source name (a mapping that cannot be read is left out:
-    its records read by their source name, and `rehabmap index` says what is wrong with it)."""
-    titles = {}
+def readable_mappings(mappings_dir: Path = MAPPINGS_DIR) -> list[Mapping]:
+    """The mappings that can be read; one that cannot is left out (its records read by their source name, as
+    files of no stated date) rather than keep the server from starting: `rehabmap index` says what is wrong."""
+    found = []
     for path in sorted(mappings_dir.glob("*.toml")):
         try:
-            mapping = load_mapping(path)
+            found.append(load_mapping(path))
         except MappingError:
             continue
-        if mapping.title:
-            titles[mapping.source] = mapping.title
-    return titles
+    return found
+
+
+def mapping_titles(mappings_dir: Path = MAPPINGS_DIR) -> dict[str, str]:
+    """Each mapping's source as a person reads it, by source name."""
+    return {mapping.source: mapping.title for mapping in readable_mappings(mappings_dir) if mapping.title}
+
+
+def mapping_files(mappings_dir: Path = MAPPINGS_DIR) -> dict[str, FileEdition]:
+    """Each mapping's source as the dated file it is, by source name: its listings say the file's date and the
+    fields the mapping reads from it (a file's records carry no `field_sources`)."""
+    return {mapping.source: FileEdition(mapping.dated, frozenset(mapping.columns) | frozenset(mapping.constants))
+            for mapping in readable_mappings(mappings_dir)}
 
 
 # The standard headerless layout of NHS ODS reports (`etr`, `ets`, `ephp`, …): an organisation code, its name,

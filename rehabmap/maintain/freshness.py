@@ -9,6 +9,8 @@ Two different facts, never shown as one:
 * A *source's listing* (`source_confirmation`): a synced source (CQC, say) still listed the record, as shown,
   at its last successful sync. That confirms only the facts the source gives (the record's `field_sources`
   name them): CQC confirms a registration, a name and an address, never a referral route it does not hold.
+  A dated file (a hospital list of 2014–15, its records accepted through the review queue) confirms nothing
+  on the day it is imported: its listing is the file's, of its own date, and gives the facts its mapping reads.
 
 A service is *due for verification* when no person has checked it (`last_verified` is empty) or the last check
 is more than `verify_after_days` old (Settings, default 180), unless it is retired (inactive). A source's
@@ -19,7 +21,7 @@ due is a person's check of the rest. Results say so with `verification_due`; mai
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
@@ -40,30 +42,42 @@ FACTS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 
 @dataclass(frozen=True)
+class FileEdition:
+    """A source that is a dated file read through a CSV mapping: a snapshot made on its own date, which an
+    import only reads again (records imported in 2026 from a 2015 list are as true as the list was in 2015)."""
+
+    dated: str | None                   # when the file's data stood, as a person reads it; None: not given
+    gives: frozenset[str]               # the record fields its mapping reads from it (columns and constants)
+
+
+@dataclass(frozen=True)
 class SourceConfirmation:
     """A synced source's listing of a service, as it stands: who, when, and which facts it gives."""
 
     source: str                         # the source's name in `field_sources` and provenance, e.g. "cqc"
     name: str                           # as a person reads it, e.g. "Care Quality Commission (CQC)"
-    confirmed_on: date                  # its last successful sync that still listed the record as shown
+    confirmed_on: date | None           # its last successful sync that still listed the record as shown;
+                                        # None for a dated file (`file_of`), which no import confirms
     confirms: tuple[str, ...]           # the facts (`FACTS`) it gives
     does_not_confirm: tuple[str, ...]   # the facts it does not give: only a person's check confirms them
+    is_file: bool = False               # a dated file's listing (`FileEdition`), not a live source's
+    file_of: str | None = None          # the file's date, as its mapping gives it (None: not given)
 
 
-def source_confirmation(directory: Directory | None, service: Service,
-                        title: Callable[[str], str]) -> SourceConfirmation | None:
+def source_confirmation(directory: Directory | None, service: Service, title: Callable[[str], str],
+                        files: Mapping[str, FileEdition] | None = None) -> SourceConfirmation | None:
     """The listing of one service by its own source (see `source_confirmations`)."""
-    return source_confirmations(directory, [service], title).get(service.id)
+    return source_confirmations(directory, [service], title, files).get(service.id)
 
 
-def source_confirmations(directory: Directory | None, services: Iterable[Service],
-                         title: Callable[[str], str]) -> dict[str, SourceConfirmation]:
+def source_confirmations(directory: Directory | None, services: Iterable[Service], title: Callable[[str], str],
+                         files: Mapping[str, FileEdition] | None = None) -> dict[str, SourceConfirmation]:
     """By service id, the listing of each active synced service by its own source, named by `title` (as a
     person reads it: `AppState.source_title`), read from the sync store in one query (see `Listings`)."""
     wanted = {s.id: s for s in services if s.status == "active"}
     if directory is None or not wanted:
         return {}
-    listings = Listings(directory, title, sorted(wanted))
+    listings = Listings(directory, title, sorted(wanted), files)
     return {i: found for i, s in wanted.items() if (found := listings.of(s)) is not None}
 
 
@@ -71,13 +85,15 @@ class Listings:
     """The sources' listings read from the sync store at once: of the given service ids, or of every synced
     record (an export: one query, not one a row). A listing's day is the later of the last time a run fetched
     the record and its source's last successful sync (a complete listing lists every record it holds, a change
-    feed tells every change, so a run that ends well and says nothing of the record confirms it as shown).
+    feed tells every change, so a run that ends well and says nothing of the record confirms it as shown). A
+    dated file's (`files`, by source: `AppState.source_files`) has no such day: the file is as old as it says.
     None for a record no source syncs, a retired one, or one whose source's latest version could not be used
     (what is shown is an older one)."""
 
     def __init__(self, directory: Directory | None, title: Callable[[str], str],
-                 ids: list[str] | None = None) -> None:
+                 ids: list[str] | None = None, files: Mapping[str, FileEdition] | None = None) -> None:
         self.title = title
+        self.files = files or {}
         self.listed: dict[str, tuple[str, str, date]] = {}
         self._made: dict[tuple[str, str, date, tuple[tuple[str, str], ...]], SourceConfirmation] = {}
         if directory is None:
@@ -100,6 +116,7 @@ class Listings:
         if found is None:
             return None
         source, connector, day = found
+        edition = self.files.get(connector)
         # Records one sync listed share their source, day and field sources: an export makes each listing once,
         # and reads which fields the source gives only then.
         key = (source, connector, day, tuple(service.field_sources.items()))
@@ -108,11 +125,12 @@ class Listings:
             said_by = {field: said.split(":", 1)[0] for field, said in service.field_sources.items()}
             if connector in said_by.values():
                 source = connector
-            given = frozenset(field for field, by in said_by.items() if by == source)
+            given = edition.gives if edition else frozenset(field for field, by in said_by.items() if by == source)
             confirms = tuple(fact for fact, fields in FACTS if given.intersection(fields))
             made = self._made[key] = SourceConfirmation(
-                source, self.title(source), day, confirms,
-                tuple(fact for fact, _ in FACTS if fact not in confirms))
+                source, self.title(source), None if edition else day, confirms,
+                tuple(fact for fact, _ in FACTS if fact not in confirms), edition is not None,
+                edition.dated if edition else None)
         return made
 
 

@@ -26,7 +26,7 @@ STABLE_COLUMNS = (
     "town", "county",  # session 17
     "needs_read_from_text", "needs_read_not_met",  # session 17
     "gender_read_from_text",  # session 18
-    "needs_registered",  # session 19
+    "needs_registered", "source_file_of",  # session 19
 )
 
 

@@ -170,3 +170,17 @@ def test_a_store_that_synced_the_2014_15_list_as_2018_is_renamed_losing_nothing(
     assert "Partnerships in Care Stockton Hall Hospital" in shortlist
     assert record["referral_route"] == ROUTE and [p["source"] for p in record["provenance"]] == ["nhs-hospitals-2015"]
     assert "NHS website hospital list (October 2014 to September 2015)" in shown and "2018" not in shown
+    # The 2014-15 file's listing is the file's, of its own date, with the facts its mapping reads (before: "Listed
+    # by … (October 2014 to September 2015): last confirmed <the day of the import> ()" and "Not from …: name,
+    # address, …", a guess shown as a fact); a maintainer's referral route is not the file's.
+    gives, not_given = ["name", "address", "phone", "email", "website"], ["registration", "type of service",
+                                                                         "who it is for", "beds", "rating"]
+    assert record["source_confirmed"] == {
+        "source": "nhs-hospitals-2015", "name": "NHS website hospital list (October 2014 to September 2015)",
+        "confirmed_on": None, "is_file": True, "file_of": "2014–15", "confirms": gives,
+        "does_not_confirm": [*not_given, "referral route", "whether it takes referrals", "opening times", "capacity"]}
+    listing = " ".join(shown.split('id="source-listing">', 1)[1].split("</p>", 1)[0].split())
+    assert listing == ("Listed in NHS website hospital list (October 2014 to September 2015), a file of 2014–15 "
+                       f"({', '.join(gives)}), not confirmed since. Not from NHS website hospital list (October 2014 "
+                       f"to September 2015): {', '.join(not_given)}, referral route, whether it takes referrals, "
+                       "opening times, capacity. Check those with the service.")
