@@ -15,7 +15,8 @@ from geodata.geography import Geography
 from rehabmap.config import Settings
 from search.engine import SearchClient
 from tests.built_geodata import built_geodata, cache_root
-from tests.collection import pytest_collect_directory  # noqa: F401 (a hook: pytest finds it here by its name)
+from tests.collection import (  # noqa: F401 (hooks: pytest finds them here by their names)
+    pytest_collect_directory, pytest_collection_modifyitems)
 from tests.es_server import SearchServer, drop_indices, osmem_binary, search_server
 from tests.postgres import PostgresServer, postgres_server
 

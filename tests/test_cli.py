@@ -27,13 +27,13 @@ def rehabmap(home: Path, data_dir: Path, *args: str) -> subprocess.CompletedProc
                           capture_output=True, text=True, timeout=300)
 
 
-def rehabmap_here(home: Path, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def rehabmap_here(home: Path, data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """`rehabmap ARGS` in this process: the real `main` group (its parsing, its errors' exit status 2 and
-    message), the settings read afresh from the same environment, its output and exit status as `rehabmap`
-    gives them. For the checks of what a command reads, refuses and reports, ~1 s of a process's start less
-    each; what only a process shows (an exit to the shell, a traceback, a lock held by another process) is
-    checked with `rehabmap` itself, once per behaviour. An exception the command does not handle fails the
-    test as a traceback would."""
+    message), the settings read afresh from the same environment (with `env` on top), its output and exit
+    status as `rehabmap` gives them. For the checks of what a command reads, refuses and reports, ~1 s of a
+    process's start less each; what only a process shows (an exit to the shell, a traceback, a lock held by
+    another process) is checked with `rehabmap` itself, once per behaviour. An exception the command does not
+    handle fails the test as a traceback would."""
     from click.testing import CliRunner
 
     from cli.main import main
@@ -41,7 +41,7 @@ def rehabmap_here(home: Path, data_dir: Path, *args: str) -> subprocess.Complete
 
     get_settings.cache_clear()
     try:
-        env = {"REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir)}
+        env = {"REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir), **env}
         done = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
     finally:
         get_settings.cache_clear()

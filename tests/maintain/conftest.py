@@ -178,6 +178,14 @@ def cli(site: Site, *args: str, **env: str) -> subprocess.CompletedProcess:
                           text=True, timeout=120)
 
 
+def cli_here(site: Site, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """`rehabmap ARGS` over the site's home in this process (tests/test_cli.py `rehabmap_here`): for what a
+    command writes, prints and refuses; `cli` for what only a process shows (an exit to the shell)."""
+    from tests.test_cli import rehabmap_here
+
+    return rehabmap_here(site.home, site.settings.data_dir, *args, **{**site.env(), **env})
+
+
 # --- a real server, for the crash tests and schemathesis ------------------------------------------------
 
 @dataclass

@@ -10,7 +10,7 @@ import pytest
 
 from rehabmap.maintain.freshness import due_before
 from search.embedded import EmbeddedIndex
-from tests.maintain.conftest import OWNED_A, TODAY, AppClient, cli, make_app, make_site
+from tests.maintain.conftest import OWNED_A, TODAY, AppClient, cli_here, make_app, make_site
 
 DAYS = 12  # the sample's verification dates run from 2026-11-01 to 2026-11-20: some are due, some not
 
@@ -91,7 +91,7 @@ def test_the_verify_due_command_lists_the_same(fresh):
     expected = sorted((s for s in services.values() if s.status == "active" and due(s, TODAY, days)),
                       key=lambda s: (s.last_verified or date.min, s.id))
     # The command is given the test's date: its own clock would be a day on past a midnight between them.
-    done = cli(site, "verify-due", "--days", str(days), "--limit", "500", REHABMAP_TODAY=TODAY.isoformat())
+    done = cli_here(site, "verify-due", "--days", str(days), "--limit", "500", REHABMAP_TODAY=TODAY.isoformat())
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith(f"{len(expected)} services need verifying (not verified for {days} days")
@@ -101,7 +101,7 @@ def test_the_verify_due_command_lists_the_same(fresh):
 
 def test_token_and_organisation_commands(fresh):
     site, api = fresh
-    made = cli(site, "tokens", "create", "--role", "provider", "--organisation", "Aire Trust (fictional)",
+    made = cli_here(site, "tokens", "create", "--role", "provider", "--organisation", "Aire Trust (fictional)",
                "--name", "Aire bed manager")
     assert made.returncode == 0, made.stderr
     token = made.stdout.strip()
@@ -110,22 +110,22 @@ def test_token_and_organisation_commands(fresh):
     me = api.get("/maintain/me", headers={"Authorization": f"Bearer {token}"}).json()
     assert me["role"] == "provider" and me["organisation"] == "Aire Trust (fictional)"
 
-    listing = cli(site, "tokens", "list")
+    listing = cli_here(site, "tokens", "list")
     assert token_id in listing.stdout and "Aire bed manager" in listing.stdout and token not in listing.stdout
-    assert cli(site, "tokens", "revoke", token_id).returncode == 0
+    assert cli_here(site, "tokens", "revoke", token_id).returncode == 0
     assert api.get("/maintain/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     assert "revoked" in api.get("/maintain/me", headers={"Authorization": f"Bearer {token}"}).json()["error"]["message"]
 
-    bad = cli(site, "tokens", "create", "--role", "provider")
+    bad = cli_here(site, "tokens", "create", "--role", "provider")
     assert bad.returncode == 2 and "needs --organisation" in bad.stderr and "Traceback" not in bad.stderr
-    unknown = cli(site, "tokens", "create", "--role", "provider", "--organisation", "Nobody Ltd")
+    unknown = cli_here(site, "tokens", "create", "--role", "provider", "--organisation", "Nobody Ltd")
     assert unknown.returncode == 2 and "No organisation 'Nobody Ltd'" in unknown.stderr
 
-    assert cli(site, "orgs", "add", "Harbourlight (fictional)").returncode == 0
-    linked = cli(site, "orgs", "link", "Harbourlight (fictional)", "sample:kirkstall-locked-rehabilitation-ward")
+    assert cli_here(site, "orgs", "add", "Harbourlight (fictional)").returncode == 0
+    linked = cli_here(site, "orgs", "link", "Harbourlight (fictional)", "sample:kirkstall-locked-rehabilitation-ward")
     assert linked.returncode == 0 and "now owns 1 services" in linked.stdout
-    missing = cli(site, "orgs", "link", "Harbourlight (fictional)", "sample:no-such-service")
+    missing = cli_here(site, "orgs", "link", "Harbourlight (fictional)", "sample:no-such-service")
     assert missing.returncode == 2 and "sample:no-such-service" in missing.stderr
-    assert "Harbourlight (fictional)" in cli(site, "orgs", "list").stdout
-    audit = cli(site, "audit", "--service", "sample:kirkstall-locked-rehabilitation-ward", "--hsds")
+    assert "Harbourlight (fictional)" in cli_here(site, "orgs", "list").stdout
+    audit = cli_here(site, "audit", "--service", "sample:kirkstall-locked-rehabilitation-ward", "--hsds")
     assert audit.returncode == 0 and '"replacement_value": "Harbourlight (fictional)"' in audit.stdout

@@ -17,7 +17,8 @@ from rehabmap.maintain.database import SqliteDatabase
 from rehabmap.maintain.migrations import LATEST
 from rehabmap.maintain.store import Directory
 from rehabmap.errors import InvalidValue
-from tests.maintain.conftest import AppClient, cli, make_app, make_home, make_site, make_v1_directory, stored_bytes
+from tests.maintain.conftest import (AppClient, cli, cli_here, make_app, make_home, make_site, make_v1_directory,
+                                    stored_bytes)
 
 UPGRADED_BY = "rehabmap upgrade (tokens now expire)"
 
@@ -115,11 +116,13 @@ LIMITS = {"REHABMAP_TOKEN_EXPIRY_DAYS": "30", "REHABMAP_TOKEN_MAX_EXPIRY_DAYS": 
 def test_every_token_expires_within_the_configured_default_and_maximum(fresh_site):
     site = fresh_site
     made_at = datetime.now(timezone.utc)
-    default = cli(site, "tokens", "create", "--role", "maintainer", "--name", "thirty days", **LIMITS)
+    default = cli_here(site, "tokens", "create", "--role", "maintainer", "--name", "thirty days", **LIMITS)
     assert default.returncode == 0, default.stderr
-    longer = cli(site, "tokens", "create", "--role", "maintainer", "--name", "45 days", "--expires-in", "45", **LIMITS)
+    longer = cli_here(site, "tokens", "create", "--role", "maintainer", "--name", "45 days", "--expires-in", "45",
+                      **LIMITS)
     day = (made_at + timedelta(days=10)).date()
-    dated = cli(site, "tokens", "create", "--role", "admin", "--name", "dated", "--expires", day.isoformat(), **LIMITS)
+    dated = cli_here(site, "tokens", "create", "--role", "admin", "--name", "dated", "--expires", day.isoformat(),
+                     **LIMITS)
     assert longer.returncode == 0 and dated.returncode == 0, longer.stderr + dated.stderr
     made = {t.name: t for t in site.directory.tokens.all()}
     assert expires_after(made["thirty days"].expires_at, made_at, 30)
@@ -127,15 +130,15 @@ def test_every_token_expires_within_the_configured_default_and_maximum(fresh_sit
     assert made["dated"].expires_at == f"{day.isoformat()}T00:00:00+00:00"
     assert f"expiring {made['thirty days'].expires_at}" in default.stderr
 
-    listing = cli(site, "tokens", "list")
+    listing = cli_here(site, "tokens", "list")
     assert "expires" in listing.stdout.splitlines()[0]
     assert made["dated"].expires_at in listing.stdout and made["45 days"].expires_at in listing.stdout
 
-    too_long = cli(site, "tokens", "create", "--role", "admin", "--expires-in", "61", **LIMITS)
+    too_long = cli_here(site, "tokens", "create", "--role", "admin", "--expires-in", "61", **LIMITS)
     assert too_long.returncode == 2 and "at most 60 days (REHABMAP_TOKEN_MAX_EXPIRY_DAYS)" in too_long.stderr
-    past = cli(site, "tokens", "create", "--role", "admin", "--expires", "2020-01-01", **LIMITS)
+    past = cli_here(site, "tokens", "create", "--role", "admin", "--expires", "2020-01-01", **LIMITS)
     assert past.returncode == 2 and "must be in the future" in past.stderr
-    both = cli(site, "tokens", "create", "--role", "admin", "--expires", day.isoformat(), "--expires-in", "3")
+    both = cli_here(site, "tokens", "create", "--role", "admin", "--expires", day.isoformat(), "--expires-in", "3")
     assert both.returncode == 2 and "not both" in both.stderr
     bad = cli(site, "tokens", "create", "--role", "admin", **{
         "REHABMAP_TOKEN_EXPIRY_DAYS": "90", "REHABMAP_TOKEN_MAX_EXPIRY_DAYS": "60"})
@@ -161,7 +164,7 @@ def test_an_expired_token_gets_a_401_that_says_it_expired(fresh_site):
     assert reply.headers["WWW-Authenticate"] == 'Bearer realm="rehabmap", error="invalid_token"'
     # Only the token's holder learns that: a wrong secret is just not valid.
     assert "not valid" in me(api, f"rmk_{token_id}_{'B' * 43}").json()["error"]["message"]
-    listed = next(line for line in cli(site, "tokens", "list").stdout.splitlines() if line.startswith(token_id))
+    listed = next(line for line in cli_here(site, "tokens", "list").stdout.splitlines() if line.startswith(token_id))
     assert f"{gone} (expired)" in listed
 
 
@@ -172,7 +175,7 @@ def test_a_lost_or_wrong_key_says_what_to_do_and_a_new_key_revokes_the_old_token
     api = AppClient(make_app(site.settings))  # a new server: nothing of the key in memory
     lost = me(api, site.tokens["admin"])
     assert lost.status_code == 503 and f"The token key file {key_file} is missing" in lost.json()["error"]["message"]
-    made = cli(site, "tokens", "create", "--role", "admin")
+    made = cli_here(site, "tokens", "create", "--role", "admin")
     assert made.returncode == 2 and "rehabmap tokens new-key" in made.stderr and "Traceback" not in made.stderr
     assert not key_file.exists()  # no silent new key under which no existing token would work
 
@@ -180,13 +183,13 @@ def test_a_lost_or_wrong_key_says_what_to_do_and_a_new_key_revokes_the_old_token
     wrong = me(AppClient(make_app(site.settings)), site.tokens["admin"])
     assert wrong.status_code == 503 and "is not the key this directory's tokens were made with" in wrong.text
 
-    renewed = cli(site, "tokens", "new-key", "--yes")
+    renewed = cli_here(site, "tokens", "new-key", "--yes")
     assert renewed.returncode == 0, renewed.stderr
     assert "revoked 4 tokens" in renewed.stdout and renewed.stdout.count(", ") == 3
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600 and key_file.read_text() != "ab" * 32 + "\n"
     api = AppClient(make_app(site.settings))
     assert me(api, site.tokens["admin"]).status_code == 401  # hashed with the old key, and revoked
-    token = cli(site, "tokens", "create", "--role", "admin").stdout.strip()
+    token = cli_here(site, "tokens", "create", "--role", "admin").stdout.strip()
     assert me(api, token).json()["role"] == "admin"
     entries, _ = site.directory.audit.entries(resource_type="token", limit=1000)
     revocations = [e for e in entries if e.action == "revoke"]
@@ -197,9 +200,9 @@ def test_a_running_server_follows_a_new_key_made_by_the_command(fresh_site):
     site = fresh_site
     api = AppClient(make_app(site.settings))
     assert me(api, site.tokens["admin"]).status_code == 200  # the server has read the key and keeps it
-    assert cli(site, "tokens", "new-key", "--yes").returncode == 0
+    assert cli_here(site, "tokens", "new-key", "--yes").returncode == 0
     assert me(api, site.tokens["admin"]).status_code == 401
-    token = cli(site, "tokens", "create", "--role", "maintainer").stdout.strip()
+    token = cli_here(site, "tokens", "create", "--role", "maintainer").stdout.strip()
     assert me(api, token).json()["role"] == "maintainer"
 
 
