@@ -21,7 +21,7 @@ class LastRun:
                               # "discarded": what a run had fetched was dropped (`rehabmap sync --discard`)
     started_at: str
     finished_at: str
-    counts: dict[str, int]    # fetched, added, changed, retired, held, rejected
+    counts: dict[str, int]    # fetched, not_fetched, added, changed, retired, held, rejected
     error: str | None = None  # a failed run's one-line error
     stopped: str | None = None  # a stopped run's report: why, and the command that applies or drops it
     discarded: int = 0        # the fetched records a discarded run dropped
@@ -59,7 +59,9 @@ def _last_run(store: SyncStore, source: str) -> LastRun | None:
     if not runs:
         return None
     report = runs[0].report
-    counts = {"fetched": int(report.get("fetched", 0)),
+    # not_fetched: listed as unchanged since last read, so not fetched again (`rehabmap sync oruk`'s later runs):
+    # without it a run that kept 817 records as they were read "fetched 2" and nothing else.
+    counts = {"fetched": int(report.get("fetched", 0)), "not_fetched": int(report.get("not_fetched", 0)),
               **{name: len(report.get(name) or ()) for name in _COUNTS}}
     return LastRun(runs[0].outcome, runs[0].started_at, runs[0].finished_at, counts, report.get("error"),
                    report.get("stopped"), int(report.get("discarded", 0)))

@@ -119,6 +119,8 @@ def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, rep
     assert ("  817 services the source lists as unchanged since they were last read were not fetched again (each is "
             "read again at least weekly, and by --full)") in lines
     assert table_rows(store, "SELECT status FROM sync_records WHERE connector = 'oruk-bristol'") == [("active",)]
+    status = rehabmap(home, data_dir, None, "sync-status", "--source", "oruk-bristol").stdout
+    assert ": fetched 2, 817 unchanged, not fetched again, added 0," in status, "not 'fetched 2' alone"
     # The council edited that service three days ago: the run reads its page again, and stops, as it would change
     # all the feed's records; --force goes on with a crawl that lists it as unchanged since the stopped run read it.
     # That reading stands (before, the second crawl's word "unchanged" was taken, and the change never applied).
