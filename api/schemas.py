@@ -691,6 +691,11 @@ class ServiceListOut(BaseModel):
     near: HomeOut | None = Field(description="Where the search was centred: district and areas only.")
     radius_km: float | None
     results: list[ListedServiceOut]
+    coverage: list[CoverageOut] | None = Field(default=None, description=(
+        "Near a place: for each type the filters ask for (every type when none), whether rehabmap holds that "
+        "type's data there and, in `says`, what this answer means: where none is found, whether that means there "
+        "are none ('None found. The directory holds complete …') or no data ('Not yet covered: …'); null when the "
+        "search is not near a place."))
 
 
 # --- areas --------------------------------------------------------------------------------------------

@@ -14,11 +14,12 @@ from typing import Literal
 
 from geodata.errors import OutsideEngland, shorten
 from geodata.geography import Geography, Home
+from rehabmap import coverage as held
 from rehabmap.errors import CALLER_ERRORS, InvalidValue
 from rehabmap.index.base import Coverage, IndexBackend, ServiceQuery
 from rehabmap.match import covers, parse_needs, round_km
 from rehabmap.record import Service
-from rehabmap.taxonomy import parse_type
+from rehabmap.taxonomy import ServiceType, parse_type
 
 Sort = Literal["distance", "relevance", "name"]
 
@@ -136,3 +137,30 @@ def total_pages(total: int, per_page: int) -> int:
 
 def coverage(home: Home) -> Coverage:
     return Coverage(frozenset(home.areas.codes()), home.lat, home.lon)
+
+
+def held_near(backend: IndexBackend, coverage: held.CoverageMap, b: Browse,
+              total: int) -> list[tuple[held.Coverage, bool]] | None:
+    """Near a place, per type the filters ask for (every type, in the pathway's order, when none), whether the
+    directory holds that type's data there and whether this browse finds some of it: what an empty answer means
+    ("None found. The directory holds complete … data for this area", "Not yet covered: …"), as a match says it.
+    Before, an empty page near a place said nothing, and "none near you" and "no data here" read alike. None
+    away from a place: coverage is of a home's areas."""
+    near = b.near
+    if near is None:
+        return None
+    types = [t for t in ServiceType if b.query.types is None or t in b.query.types]
+    at_home = coverage.at_home(near.areas.codes(), (near.lat, near.lon, b.radius_km))
+    return [(at_home.for_request(t, b.query.subtypes or ()), _found(backend, b, t, total, len(types)))
+            for t in types]
+
+
+def _found(backend: IndexBackend, b: Browse, service_type: ServiceType, total: int, types: int) -> bool:
+    """Whether the browse finds some of the type: from its total where that settles it, else counted."""
+    if total == 0 or types == 1:
+        return total > 0
+    near, query = b.near, replace(b.query, types=frozenset({service_type}))
+    assert near is not None
+    if b.radius_km is None:
+        return backend.find(query, limit=0).total > 0
+    return backend.count_near(near.lat, near.lon, query, radius_km=b.radius_km) > 0

@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse, StreamingResponse
 
-from rehabmap.browse import Browse, browse, every, page_of, total_pages
+from rehabmap.browse import Browse, browse, every, held_near, page_of, total_pages
 from api.deps import State
 from api.paging import PageNumber
 from api.exports import COLUMNS, csv_lines, geojson_chunks
-from api.schemas import ERRORS, POSTCODE_MAX_LENGTH, HomeOut, ListedServiceOut, ServiceListOut, ServiceOut
+from api.schemas import (ERRORS, POSTCODE_MAX_LENGTH, CoverageOut, HomeOut, ListedServiceOut, ServiceListOut,
+                         ServiceOut)
 from indexer.sync.review import ReviewItem
 from rehabmap.errors import DomainError, ServiceNotFound
 from rehabmap.maintain.freshness import Listings, source_confirmation
@@ -65,13 +66,15 @@ def list_services(
     items, total = page_of(state.backend, b, page, per_page)
     today = state.today()
     near = b.near
+    held = held_near(state.backend, state.coverage(), b, total)
     return ServiceListOut(
         total=total, page=page, per_page=per_page, total_pages=total_pages(total, per_page), sort=b.sort,
         near=HomeOut.model_validate(HomeOut.fields_of(near)) if near else None,
         radius_km=b.radius_km,
         results=[ListedServiceOut.of(i.service, today, state.settings.verify_after_days, distance_km=i.distance_km,
                                      in_home_icb=i.in_home_icb, out_of_catchment=i.out_of_catchment)
-                 for i in items])
+                 for i in items],
+        coverage=None if held is None else [CoverageOut.of(answer, found) for answer, found in held])
 
 
 def _listings(state: AppState) -> Listings:

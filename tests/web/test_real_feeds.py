@@ -243,6 +243,21 @@ def test_cqc_covers_care_homes_not_all_supported_accommodation(synced):
     assert "We could not find care homes with staff day and night within 5 miles of" in said
     assert ("We do not hold information about support at home (floating support) or supported housing for this area "
             "yet") in said
+    # GET /services says the same of its empty answer (before, an empty list and nothing else): none of the care
+    # homes, no data on the rest; and, with no type asked, each type's answer, found or not.
+    listed = httpx.get(f"{synced}/services", params={"postcode": FIELD_HOUSE_POSTCODE, "radius_km": 5,
+                                                     "type": "supported_accommodation"}, timeout=60).json()
+    assert listed["total"] == 0 and [(c["category"], c["status"], c["kinds_covered"]) for c in listed["coverage"]] \
+        == [("supported_accommodation", "partly_covered", ["supported_accommodation:residential_24h"])]
+    assert listed["coverage"][0]["says"].startswith("None found, but the directory holds complete Supported "
+                                                   "accommodation data here only for 24-hour staffed residential care")
+    every_type = httpx.get(f"{synced}/services", params={"postcode": DOVETAIL_POSTCODE, "radius_km": 5},
+                           timeout=60).json()
+    says = {c["category"]: c["says"] for c in every_type["coverage"]}
+    assert every_type["total"] >= 1 and len(says) == 7
+    assert says["supported_accommodation"].startswith("Found, but")  # Dovetail House, 0.1 mile away
+    assert says["ips_employment"].startswith("Not yet covered:")
+    assert httpx.get(f"{synced}/services", timeout=60).json()["coverage"] is None  # not near a place
     card = httpx.get(f"{synced}/gaps/E54000058", timeout=300).json()["scorecard"]  # Derby and Derbyshire
     assert card["missing_subtypes"] == ["supported_accommodation:residential_24h"]
     assert {"supported_accommodation:floating_outreach", "supported_accommodation:supported_housing"} <= set(
