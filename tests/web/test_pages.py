@@ -264,6 +264,19 @@ def test_find_where_the_directory_has_no_data_says_so_and_points_to_national_hel
     assert 'href="tel:03001233393"' in page and "Hub of Hope" in page
 
 
+def test_find_says_a_service_near_takes_only_its_own_areas_residents(client):
+    """Ilford's floating support (the sample's) is ~3 miles from a home in Barking, and serves Redbridge's residents
+    only. Before, the page said "No services found within 5 miles" and nothing of it: a family read "none near".
+    It is still not listed (it would not take the person), but said; a home in Redbridge is offered it."""
+    page = " ".join(client.get("/find/housing", params={"where": "IG11 8PD", "within": "5"}).text.split())
+    assert "No services found within 5 miles" in page
+    assert ("1 service within 5 miles takes only people who live in its own area, which does not include IG11 8PD, so "
+            "it is not listed here.") in page
+    assert "Ilford" not in page
+    inside = " ".join(client.get("/find/housing", params={"where": "IG1 1BG", "within": "5"}).text.split())
+    assert "Ilford" in inside and "takes only people who live" not in inside
+
+
 def test_find_takes_a_typo_and_asks_which_of_a_shared_name(client):
     assert "near Leeds" in client.get("/find/work", params={"where": "Leds"}).text
     asked = client.get("/find/work", params={"where": "Richmond"})

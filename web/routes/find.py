@@ -16,7 +16,7 @@ from rehabmap.errors import DomainError
 from rehabmap.maintain.freshness import source_confirmation
 from rehabmap.maintain.renames import moved_to, renamed_to
 from rehabmap.maintain.retirement import retirement
-from rehabmap.match import MatchRequest, MatchResponse, MatchResult, match
+from rehabmap.match import MatchRequest, MatchResponse, MatchResult, left_out, match
 from web import service_view
 from web.deps import State
 from web.forms import Errors, Fields, resolve_where
@@ -76,10 +76,24 @@ def _home_or_form(request: Request, state: AppState, fields: Fields, search: Sea
     return home
 
 
+def _request(category: SupportCategory, within_miles: int, limit: int) -> MatchRequest:
+    return MatchRequest(types=category.types, max_distance_km=within_miles * KM_PER_MILE, limit=limit)
+
+
 def _nearest(state: AppState, home: Home, category: SupportCategory, within_miles: int, limit: int,
              today: date) -> MatchResponse:
-    return match(state.backend, home, MatchRequest(
-        types=category.types, max_distance_km=within_miles * KM_PER_MILE, limit=limit), today)
+    return match(state.backend, home, _request(category, within_miles, limit), today)
+
+
+def _outside_catchment(state: AppState, home: Home, category: SupportCategory, within_miles: int,
+                       response: MatchResponse) -> int:
+    """Of a kind found none of near a home, how many services within the distance serve a catchment (the area a
+    service says it takes people from) that does not include the home: the page said "No services found" with
+    one a mile away that takes only its own borough's residents, and a family read it as "none near". They are
+    not listed (they would not take the person), but said (`rehabmap.match.left_out`, as the clinicians' page)."""
+    request = _request(category, within_miles, MAX_RESULTS)
+    found = (left_out(state.backend, home, request, response, t) for t in category.types)
+    return sum(lo.by.get("include_out_of_catchment", 0) for lo in found if lo is not None)  # NARROWING's
 
 
 def _reach(home: Home, within_miles: int) -> Reach:
@@ -159,7 +173,10 @@ def find_category(request: Request, slug: str, state: State) -> HTMLResponse:
     if not isinstance(home, Home):
         return home
     today = state.today()
-    results = _nearest(state, home, category, search.within, MAX_RESULTS, today).results
+    response = _nearest(state, home, category, search.within, MAX_RESULTS, today)
+    results = response.results
+    context["outside_catchment"] = 0 if results else _outside_catchment(state, home, category, search.within,
+                                                                         response)
     context["none_means"] = _none_means(state.coverage().at_home(home.areas.codes(), _reach(home, search.within)),
                                         category)
     context.update(
