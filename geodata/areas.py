@@ -32,6 +32,7 @@ _X_SCALE = math.cos(math.radians(52.5))
 # Across 50 to 56°N the scaled x unit is within ±12% of a latitude degree; search a little wider and let
 # the exact great-circle check decide.
 _SEARCH_RADIUS = NEAREST_WITHIN_KM / KM_PER_DEGREE * 1.2
+_MADE_AT_MOST = 65_536  # `AreaIndex.locate`'s AreaCodes kept, by their areas' positions
 
 
 # The first letter of another nation's ONS codes (W06… a Welsh local authority, S12… a Scottish council area,
@@ -254,6 +255,11 @@ class AreaIndex:
         )
         self._lad_region_of: list[int] = self._lad_region_position.tolist()
         self._unions: dict[tuple[str, ...], BaseGeometry] = {}
+        # `locate`'s answers by the positions of their four areas: a frozen AreaCodes of eight fields cost ~13k
+        # instructions to make (`object.__setattr__` a field), a third of a home's areas in a `POST /match`
+        # (bench/RESULTS.md). Only combinations some point falls in occur (a few thousand in England at most);
+        # `_MADE_AT_MOST` bounds it whatever the boundaries. Area codes and names only: nothing of a person.
+        self._made: dict[tuple[int, int, int, int], AreaCodes] = {}
 
     @classmethod
     def load(cls, geodata_dir: Path) -> AreaIndex:
@@ -285,8 +291,14 @@ class AreaIndex:
         region_at = self._lad_region_of[lad_at]
         if region_at < 0:
             region_at = region.match_one(x, lat)
-        return AreaCodes(*icb.labels[icb_at], *sub_icb.labels[sub_icb_at], *lad.labels[lad_at],
-                         *region.labels[region_at])
+        key = (icb_at, sub_icb_at, lad_at, region_at)
+        made = self._made.get(key)
+        if made is None:
+            made = AreaCodes(*icb.labels[icb_at], *sub_icb.labels[sub_icb_at], *lad.labels[lad_at],
+                             *region.labels[region_at])
+            if len(self._made) < _MADE_AT_MOST:
+                self._made[key] = made
+        return made
 
     def locate_all(
         self, lats: Sequence[float] | np.ndarray, lons: Sequence[float] | np.ndarray,

@@ -7,6 +7,7 @@ import pytest
 import shapely
 from shapely import Point
 
+import geodata.areas as areas_module
 from geodata.areas import AreaCodes
 from geodata.geography import Geography
 from geodata.errors import InvalidCoordinates, OutsideEngland, UnknownArea
@@ -132,6 +133,21 @@ def test_lad_code_from_the_directory_wins_and_brings_its_region(geography: Geogr
     assert areas.icb_code == "E54000054"
     # A code the boundaries do not know falls back to the polygon.
     assert geography.locate(53.806869, -1.520359, lad_code="E99999999").lad_code == "E08000035"
+
+
+def test_locate_makes_one_areacodes_per_combination_of_areas(
+        geography: Geography, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two homes in the same four areas share one (frozen) AreaCodes: a request's home is not a new object of
+    eight fields each time. The directory's LAD is part of what is kept by; past the bound, none is kept."""
+    leeds = geography.locate(53.806869, -1.520359)
+    assert geography.locate(53.8005, -1.5491) is leeds  # Leeds city centre: the same ICB, sub-ICB, LAD, region
+    wakefield = geography.locate(53.806869, -1.520359, lad_code="E08000036")
+    assert wakefield is not leeds and wakefield.lad_code == "E08000036" and leeds.lad_code == "E08000035"
+    assert geography.locate(53.806869, -1.520359, lad_code="E08000036") is wakefield
+    monkeypatch.setattr(areas_module, "_MADE_AT_MOST", 0)
+    monkeypatch.setattr(geography.areas, "_made", {})
+    first, again = geography.locate(53.806869, -1.520359), geography.locate(53.806869, -1.520359)
+    assert first == again == leeds and first is not again
 
 
 def test_point_just_off_a_generalised_coast_belongs_to_the_nearest_area(geography: Geography) -> None:
