@@ -24,11 +24,13 @@ from web.compiled import keep_compiled
 from web.render import environment
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, serving: bool = False) -> FastAPI:
+    """The API and the pages over the settings' parts. `serving`: the process lives to serve (see
+    `create_served_app`); tests and tools that build an app in a process of their own leave it off."""
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     finish_interrupted(settings)  # a rebuild killed after its index went live
-    state = open_state(settings)
+    state = open_state(settings, serving=serving)
     converge(state)  # a sync or review decision killed before the live index followed it
     app = create_api(state)  # the JSON API and the ORUK feed, with their OpenAPI documents
     web.mount_static(app)  # the pages and their assets, outside the OpenAPI document
@@ -47,6 +49,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.warm_up:  # each worker of `serve --workers N` calls this factory, so each warms itself
         warm_up(state)
     return app
+
+
+def create_served_app() -> FastAPI:
+    """What `rehabmap serve` runs in each worker: `create_app` for a process whose life is serving, so each
+    load of the embedded index moves what is alive out of the garbage collector's walks (`EmbeddedIndex`)."""
+    return create_app(serving=True)
 
 
 def shared_buckets(state: AppState) -> SharedBuckets | None:

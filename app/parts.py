@@ -22,14 +22,16 @@ def open_geography(settings: Settings) -> Geography:
     return Geography.open(settings.geodata_dir, settings.data_dir)
 
 
-def open_backend(settings: Settings) -> IndexBackend:
+def open_backend(settings: Settings, *, serving: bool = False) -> IndexBackend:
+    """The search engine the settings choose. `serving`: for a process whose life is serving (`rehabmap serve`'s
+    workers), which keeps what it has loaded out of the garbage collector's walks (`EmbeddedIndex`)."""
     if settings.backend is Backend.elasticsearch:
         from search.elastic import ElasticIndex
 
         return ElasticIndex.from_settings(settings)
     from search.embedded import EmbeddedIndex
 
-    return EmbeddedIndex(settings.index_path)
+    return EmbeddedIndex(settings.index_path, exempt_from_gc=serving)
 
 
 def open_writer(settings: Settings) -> LiveWriter:
@@ -42,11 +44,11 @@ def open_writer(settings: Settings) -> LiveWriter:
     return EmbeddedWriter(settings.index_path)
 
 
-def open_state(settings: Settings) -> AppState:
-    """Everything the faces work with (see `rehabmap.state`)."""
+def open_state(settings: Settings, *, serving: bool = False) -> AppState:
+    """Everything the faces work with (see `rehabmap.state`); `serving` as `open_backend` takes it."""
     from indexer.sources.csv_mapping import mapping_files  # on opening, as `source_titles` reads them
 
-    state = AppState(settings, open_geography(settings), open_backend(settings),
+    state = AppState(settings, open_geography(settings), open_backend(settings, serving=serving),
                      source_titles=source_titles(settings.oruk_feeds_dir), source_files=mapping_files())
     open_directory(state)
     return state

@@ -3,8 +3,8 @@ issue 18's HTTP target restated as what the request around the answer costs (ben
 fifth pass"), since `match()` alone bounds the req/s ratio.
 
 In process, no server and no socket (uvicorn's share is left out of both sides): the app as `rehabmap serve`
-builds it (`app.main.create_app` over the cached 100k home, the rate limit off as in bench_http, the access
-line formatted and written, to /dev/null) is called as raw ASGI with the 200 bench bodies, and so is the
+builds it (`app.main.create_served_app` over the cached 100k home, the rate limit off as in bench_http, the
+access line formatted and written, to /dev/null) is called as raw ASGI with the 200 bench bodies, and so is the
 ceiling (`bench/http_ceiling.py`: the same body parsed into `MatchIn`, `{"results": []}` answered), pass by
 pass in turn. `time.process_time` per pass of 200 requests; `match()` is wrapped where the route calls it, so
 its CPU is read on the same calls: outside = the request's CPU − `match()`'s.
@@ -82,9 +82,11 @@ async def _child(passes: int, replies: Path | None) -> dict[str, object]:
                       REHABMAP_RATE_LIMIT_PER_MINUTE="0", REHABMAP_WARM_UP="0",
                       REHABMAP_TODAY=common.TODAY.isoformat())
     import api.routes.match as route
-    from app.main import create_app
+    import app.main as composition
 
-    app, ceiling = create_app(), create_ceiling()
+    # A checkout older than session 20 has no create_served_app: its create_app froze at each load itself.
+    served = getattr(composition, "create_served_app", composition.create_app)
+    app, ceiling = served(), create_ceiling()
     for handler in logging.getLogger().handlers:  # the access line is made and written, as a server writes it
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(open(os.devnull, "w"))

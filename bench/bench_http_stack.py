@@ -1,6 +1,6 @@
 """CPU per request of the app's own middleware stack, in process: the app as `rehabmap serve` builds it
-(`app.main.create_app`, over the cached 100k home), with its router swapped for a trivial ASGI app that reads
-the body and answers a small JSON reply, called directly (no server, no socket) with the 200 bench bodies as
+(`app.main.create_served_app`, over the cached 100k home), with its router swapped for a trivial ASGI app that
+reads the body and answers a small JSON reply, called directly (no server, no socket) with the 200 bench bodies as
 `POST /match`. What is timed is everything between the server and the routes: Starlette's and FastAPI's
 own layers and ours (limits, security headers, the request log and metrics, the catch-all).
 
@@ -36,9 +36,9 @@ async def _trivial(scope, receive, send) -> None:
 
 
 async def _measure(rounds: int, passes: int) -> list[float]:
-    from app.main import create_app
+    from app.main import create_served_app
 
-    app = create_app()
+    app = create_served_app()
     logging.getLogger().handlers[:] = [logging.NullHandler()]  # the line is still made, not written
     app.router = _trivial  # type: ignore[assignment]
     all_bodies = [b.encode() for b in bodies(common.load_queries())]

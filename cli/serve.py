@@ -1,4 +1,4 @@
-"""`rehabmap serve`: the API and the pages (the composition root, `app.main:create_app`) under uvicorn."""
+"""`rehabmap serve`: the API and the pages (the composition root, `app.main:create_served_app`) under uvicorn."""
 
 from __future__ import annotations
 
@@ -18,4 +18,4 @@ def serve(host: str, port: int, fd: int | None, workers: int) -> None:
     """Run the API (and pages) with uvicorn."""
     from cli import workers as worker_processes
 
-    worker_processes.run("app.main:create_app", host=host, port=port, fd=fd, workers=workers)
+    worker_processes.run("app.main:create_served_app", host=host, port=port, fd=fd, workers=workers)

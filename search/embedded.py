@@ -560,14 +560,19 @@ class _State:
 
 
 def _exempt_from_gc() -> None:
-    """Keep the cyclic garbage collector off what is alive once a generation has loaded.
+    """Keep the cyclic garbage collector off what is alive once a generation has loaded (for a reader made
+    with `exempt_from_gc`).
 
     The generation itself is now NumPy arrays and flat dicts, which the collector barely sees; but in a
     server, everything else loaded by then (the app, the geography's lookups) is long-lived too, and every
     full collection walking it stalled the request that triggered it (HTTP p99 at c=16: 42-53 ms without
     this, 26 ms with it; bench/RESULTS.md). Freezing moves it out of the collector's sight; what comes
     later, such as the record cache (at most RECORD_CACHE_SIZE Services), is still collected. Unfreezing
-    first lets the generation just replaced be collected, so a reload never keeps the old one alive."""
+    first lets the generation just replaced be collected, so a reload never keeps the old one alive.
+
+    The collection before the freeze walks the whole process's heap: that is the server's to pay once a
+    load, and a process that only opens indexes (a command, a test opening dozens) must not: in a pytest
+    process it took ~0.16 s of CPU an open (bench/RESULTS.md, suite time, session 20)."""
     gc.unfreeze()
     gc.collect()
     gc.freeze()
@@ -638,8 +643,11 @@ class EmbeddedIndex:
     """Reader. Cheap to call from many threads; follows edits to the file (by its modification time) and
     loads it again when a rebuild replaces it (by its inode)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, exempt_from_gc: bool = False) -> None:
+        """`exempt_from_gc`: each load freezes what is alive (`_exempt_from_gc`), for a process whose life is
+        serving (`rehabmap serve`); a command or a library user leaves the collector as it is."""
         self.path = Path(path)
+        self.exempt_from_gc = exempt_from_gc
         self._generation: _Generation | None = None
         self._mtime = 0
         self._load_lock = threading.Lock()
@@ -655,6 +663,7 @@ class EmbeddedIndex:
         generation = self._generation
         if generation is not None and generation.inode == stat.st_ino and self._mtime == stat.st_mtime_ns:
             return generation.state
+        del generation  # held here, a generation a load replaces would be frozen with the rest (`_exempt_from_gc`)
         with self._load_lock:
             if self._generation is None or self._generation.inode != stat.st_ino:
                 self._load()
@@ -668,7 +677,8 @@ class EmbeddedIndex:
         """Load the file afresh (called with the load lock held)."""
         self._generation = _Generation(self.path)
         self.loads += 1
-        _exempt_from_gc()
+        if self.exempt_from_gc:
+            _exempt_from_gc()
 
     def _catch_up(self) -> None:
         """Lay the edits made since the state last read over the loaded columns, or load the file afresh

@@ -6,15 +6,19 @@ and after maintainers' edits, and a file in the old layout must say how to fix i
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sqlite3
 import threading
+import weakref
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from app.parts import open_backend
+from rehabmap.config import Settings
 from rehabmap.errors import IndexNotBuilt
 from search import embedded
 from rehabmap.index.base import Coverage, ServiceQuery
@@ -271,6 +275,29 @@ def test_past_the_overlay_limit_a_reader_loads_the_file_again(path, services, mo
     found = index.find(ServiceQuery(text="Overlaid", include_inactive=True), limit=10).items
     assert index.loads == 2
     assert {(s.id, s.name) for s in found} == {(s.id, f"Overlaid {n}") for n, s in enumerate(services[:5])}
+
+
+def test_only_a_serving_reader_freezes_the_heap_at_a_load_and_a_reload_frees_the_old_generation(path, services):
+    """The collection and freeze at each load (`_exempt_from_gc`) walk the whole process's heap: a server's cost
+    (`rehabmap serve` opens its index as `serving`), not a command's or a test's. The freeze never keeps a
+    generation the reader has replaced."""
+    gc.unfreeze()
+    try:
+        assert EmbeddedIndex(path).info().count == SIZE
+        assert gc.get_freeze_count() == 0, "a reader that is not a server's leaves the collector as it was"
+        settings = Settings(home=path.parent)
+        library, served = open_backend(settings), open_backend(settings, serving=True)
+        assert isinstance(library, EmbeddedIndex) and not library.exempt_from_gc
+        assert isinstance(served, EmbeddedIndex) and served.exempt_from_gc and served.info().count == SIZE
+        assert gc.get_freeze_count() > 0, "a server's load froze what was alive"
+        assert served._generation is not None
+        replaced = weakref.ref(served._generation)
+        EmbeddedWriter(path).replace_all(services[:10])  # a rebuild: a new file renamed into place
+        assert served.info().count == 10 and served.loads == 2
+        gc.collect()  # frozen objects are out of a collection's reach
+        assert replaced() is None, "the generation replaced was left to the collector, not frozen with the rest"
+    finally:
+        gc.unfreeze()
 
 
 def test_a_reader_that_answered_before_an_edit_answers_after_it_as_brute_force(corpus, tmp_path):
