@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.deps import AppState, State
+from api.deps import AppState, State, state_of
 from api.maintain_schemas import (
     AuditEntryOut,
     AuditOut,
@@ -149,7 +149,8 @@ def _unshown_explained(request: Request, service_id: str) -> Iterator[None]:
         item = held_item(request, service_id)
         if item is None:
             raise
-        raise ServiceNotFound(f"'{service_id[:80]}' is held from {item.source} but not shown: {item.why_unshown()}. "
+        source = state_of(request).source_title(item.source)  # "Care Quality Commission (CQC)", never "cqc"
+        raise ServiceNotFound(f"'{service_id[:80]}' is held from {source} but not shown: {item.why_unshown()}. "
                               f"Decide it first: 'rehabmap review show {service_id[:80]}', or the keepers' review "
                               "queue.",
                               field="service_id") from None
