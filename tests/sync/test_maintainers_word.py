@@ -187,8 +187,8 @@ def test_changing_a_record_held_from_the_index_says_why_it_is_not_there(tmp_path
                            timeout=30)
         assert held.status_code == 404 and held.json()["error"]["code"] == "service_not_found"
         assert held.json()["error"]["message"] == (
-            f"'{FIELD_HOUSE}' is held from Care Quality Commission (CQC) but not shown: it awaits review, as its source does not name its "
-            "type; rehabmap infers Level 1 inpatient rehabilitation unit from what it says. "
+            f"'{FIELD_HOUSE}' is held from Care Quality Commission (CQC) but not shown: it awaits review, as its "
+            "source does not name its type; rehabmap infers Level 1 inpatient rehabilitation unit from what it says. "
             f"Decide it first: 'rehabmap review show {FIELD_HOUSE}', or the keepers' review queue.")
         assert rehabmap(home, data_dir, None, "review", "reject", FIELD_HOUSE, "--reason", "acute ward").returncode == 0
         rejected = httpx.post(f"{url}/maintain/services/{FIELD_HOUSE}/verify", headers=auth, timeout=30).json()
