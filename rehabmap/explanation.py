@@ -85,11 +85,14 @@ class Explainer:
             text += _GENDER_NOTES[gender]
         elif gender is None and (read_gender := service.__dict__["gender_read_from_text"]):
             text += " " + _gender_read(read_gender)  # a guess: a caution, never a filter
-        if read or read_not:  # the words quoted are the service's own: not shared, not kept
-            text += self._word_needs(matched, _registered(service, matched), service, read, read_not)
-        elif self._needs:
-            # As `_registered`, written out: a call per result costs more than the test (most records are a file's).
-            if matched and service.__dict__["field_sources"] and registered_with_cqc(service, matched):
+        if self._needs:  # no needs asked, none matched or read: no wording
+            # Asked of a record with field sources only (a synced one; most are a file's, with none), in line: a
+            # call per result costs more than the test.
+            registered = registered_with_cqc(service, matched) if matched and service.__dict__["field_sources"] \
+                else False
+            if read or read_not:  # the words quoted are the service's own: not shared, not kept
+                text += self._word_needs(matched, registered, service, read, read_not)
+            elif registered:
                 text += self._registered_wording.get(matched) or self._word_needs(matched, True)
             else:
                 wording = self._needs_wording.get(matched)
@@ -135,12 +138,6 @@ def registered_with_cqc(service: Service, needs: Iterable[str]) -> bool:
     fields = service.__dict__  # as `Service._consistent` reads them, without pydantic's attribute hook
     return (fields["field_sources"].get("needs_met", "").startswith(_CQC_FIELD)
             and all(p.source == _CQC for p in fields["provenance"]) and all(map(_registrable, needs)))
-
-
-def _registered(service: Service, matched: tuple[str, ...]) -> bool:
-    """`registered_with_cqc` of the needs a result meets, asked only of a record with field sources (a synced
-    one): most have none (a file's)."""
-    return bool(matched) and bool(service.__dict__["field_sources"]) and registered_with_cqc(service, matched)
 
 
 def _registrable(need: str) -> bool:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.deps import AppState, State
+from api.deps import AppState, State, state_of
 from api.maintain_schemas import (
     AuditEntryOut,
     AuditOut,
@@ -149,7 +149,8 @@ def _unshown_explained(request: Request, service_id: str) -> Iterator[None]:
         item = held_item(request, service_id)
         if item is None:
             raise
-        raise ServiceNotFound(f"'{service_id[:80]}' is held from {item.source} but not shown: {item.why_unshown()}. "
+        source = state_of(request).source_title(item.source)  # "Care Quality Commission (CQC)", never "cqc"
+        raise ServiceNotFound(f"'{service_id[:80]}' is held from {source} but not shown: {item.why_unshown()}. "
                               f"Decide it first: 'rehabmap review show {service_id[:80]}', or the keepers' review "
                               "queue.",
                               field="service_id") from None
@@ -216,7 +217,9 @@ def update_service(service_id: ServiceId, body: ServicePatchIn, caller: Caller, 
     and contact details, of its own organisation's services. The result must be a valid service record,
     or nothing is written (422 naming the field). Each changed field is audited; the change is live at
     once and survives re-imports. needs_met and needs_not_met replace the whole lists: send If-Match with the
-    version they were read at (a change since is a 412), or state one need with PUT .../needs/{need}."""
+    version they were read at (a change since is a 412), or state one need with PUT .../needs/{need}. Given
+    without gender, they follow the import's rule: a gender need met states the gender (needs_met ["female_only"]
+    is women only), and lists that contradict the gender are a 422 naming both fields."""
     with _unshown_explained(request, service_id):
         return _edit(state, _editor(state).update(caller, service_id, body.given(), state.today(),
                                                   if_match=if_match), response)

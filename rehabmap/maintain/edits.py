@@ -40,7 +40,7 @@ from rehabmap.maintain.auth import PROVIDER_FIELDS, Principal, Role
 from rehabmap.maintain.overlay import READ_FIELDS, OverlayEntry
 from rehabmap.maintain.readings import GENDERS, NEED_LISTS, stated_needs, with_gender
 from rehabmap.maintain.store import Directory
-from rehabmap.record import Provenance, Service
+from rehabmap.record import IMPORTED, Provenance, Service
 from rehabmap.taxonomy import GENDER_NEEDS, parse_need
 
 if TYPE_CHECKING:
@@ -75,10 +75,10 @@ def _field_of(message: str, loc: tuple[Any, ...]) -> str | None:
     return named[0] if named else None
 
 
-def validated(data: Mapping[str, Any]) -> Service:
-    """The record, or a 422 naming the first field it refuses."""
+def validated(data: Mapping[str, Any], context: dict[str, Any] | None = None) -> Service:
+    """The record, or a 422 naming the first field it refuses. `context`: `Service`'s validation context."""
     try:
-        return Service.model_validate(dict(data))
+        return Service.model_validate(dict(data), context=context)
     except ValidationError as exc:
         errors = exc.errors()
         first = errors[0]
@@ -87,6 +87,19 @@ def validated(data: Mapping[str, Any]) -> Service:
         raise InvalidEdit(f"The service record refuses this edit: {problems}.", field=field) from None
     except DomainError as exc:
         raise InvalidEdit(exc.message, field=exc.field) from None
+
+
+def _gender_as_imported(data: dict[str, Any], current: Service,
+                        fields: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The import's rule for needs lists given without a gender (`Service._consistent` under `IMPORTED`): gender
+    needs stated give the gender (needs_met ["female_only"] is women only, as a feed's row is), and a list that
+    contradicts the gender is refused (422 naming gender and the list), never a gender cleared or a need left
+    saying another. The list not given loses the gender needs the current gender derived, which are not a word
+    of their own."""
+    if current.gender is not None:
+        for name in NEED_LISTS.keys() - fields.keys():
+            data[name] = [n for n in data[name] if n not in GENDER_NEEDS]
+    return data, IMPORTED
 
 
 def check_needs(fields: Mapping[str, Any]) -> None:
@@ -179,11 +192,14 @@ class Editor:
             current = self._current(principal, service_id, if_match)
             data = current.model_dump(mode="json")
             data.update(fields)
+            context = None
             if "gender" in fields:
                 data = with_gender(data, fields["gender"])
+            elif not fields.keys().isdisjoint(NEED_LISTS):
+                data, context = _gender_as_imported(data, current, fields)
             data = self._placed(data, fields)
             data = self._capacity(data, fields, today)
-            return self._save(principal, "update", current, data)
+            return self._commit(principal, "update", current, validated(data, context))
 
     def retire(self, principal: Principal, service_id: str, reason: str | None) -> tuple[Service, list[str]]:
         """The reason is the maintainer's, in their words: the service's page says it ("Taken off the list on …:

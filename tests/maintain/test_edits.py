@@ -381,3 +381,32 @@ def test_one_need_or_the_gender_is_stated_alone_and_a_stale_whole_list_patch_is_
                       json={"gender": "female_only"})
     assert refused.status_code == 403, refused.text
     assert audit_rows(site, service_id) == rows
+
+
+def test_a_patch_of_the_needs_lists_keeps_the_imports_gender_rule(api, site):
+    """The import's rule (`Service._consistent`: gender needs stated give the gender, a contradiction is refused)
+    is the edits' too. Before, PATCH needs_met ["female_only"] with no gender left a record that said women only in
+    its needs and no gender (a man's search still found it), and a list saying another gender was laid beside the
+    gender. Now the first states the gender, as a feed's row does; a contradiction is a 422 naming both fields, and
+    nothing is written."""
+    service_id, auth = "sample:handsworth-supported-housing", site.auth("maintainer")
+    before = api.get(f"/maintain/services/{service_id}", headers=auth).json()["service"]
+    assert before["gender"] is None and not {"female_only", "male_only", "mixed_gender"} & {
+        *before["needs_met"], *before["needs_not_met"]}
+    women = api.patch(f"/maintain/services/{service_id}", headers=auth,
+                      json={"needs_met": [*before["needs_met"], "female_only"]})
+    assert women.status_code == 200, women.text
+    shown = women.json()["service"]
+    assert shown["gender"] == "female_only" and {"male_only", "mixed_gender"} <= set(shown["needs_not_met"])
+    assert index_doc(site, service_id)["gender"] == "female_only"
+    rows = len(audit_rows(site, service_id))
+    for given in ({"needs_met": [*before["needs_met"], "male_only"]}, {"needs_not_met": ["female_only"]}):
+        refused = api.patch(f"/maintain/services/{service_id}", headers=auth, json=given)
+        assert refused.status_code == 422, refused.text
+        message = refused.json()["error"]["message"]
+        assert "gender female_only but" in message and next(iter(given)) in message, message
+    assert len(audit_rows(site, service_id)) == rows and index_doc(site, service_id)["gender"] == "female_only"
+    # A list without the gender's needs leaves the gender as it is: never cleared by an edit of other needs.
+    other = api.patch(f"/maintain/services/{service_id}", headers=auth, json={"needs_met": ["autism"]})
+    assert other.status_code == 200, other.text
+    assert other.json()["service"]["gender"] == "female_only" and "female_only" in other.json()["service"]["needs_met"]

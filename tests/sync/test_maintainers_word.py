@@ -179,15 +179,16 @@ def test_a_source_listing_again_what_a_maintainer_retired_keeps_it_retired_and_s
 def test_changing_a_record_held_from_the_index_says_why_it_is_not_there(tmp_path, cqc_synced_home, data_dir):
     """Field House is synced but held for review (a mental health hospital with no stated level). Before, a
     maintainer's PATCH, retire or verify of it answered "No service with id 'cqc:1-112845365'.", as for a mistyped
-    id. Now the same 404 says it awaits review, or was rejected (when, by whom, why), and where to decide it."""
+    id. Now the same 404 says it awaits review (held from the Care Quality Commission, in words: it said "held from
+    cqc", the source's code), or was rejected (when, by whom, why), and where to decide it."""
     home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
     with serving(home, data_dir) as url:
         held = httpx.patch(f"{url}/maintain/services/{FIELD_HOUSE}", json={"phone": "01773 000000"}, headers=auth,
                            timeout=30)
         assert held.status_code == 404 and held.json()["error"]["code"] == "service_not_found"
         assert held.json()["error"]["message"] == (
-            f"'{FIELD_HOUSE}' is held from cqc but not shown: it awaits review, as its source does not name its "
-            "type; rehabmap infers Level 1 inpatient rehabilitation unit from what it says. "
+            f"'{FIELD_HOUSE}' is held from Care Quality Commission (CQC) but not shown: it awaits review, as its "
+            "source does not name its type; rehabmap infers Level 1 inpatient rehabilitation unit from what it says. "
             f"Decide it first: 'rehabmap review show {FIELD_HOUSE}', or the keepers' review queue.")
         assert rehabmap(home, data_dir, None, "review", "reject", FIELD_HOUSE, "--reason", "acute ward").returncode == 0
         rejected = httpx.post(f"{url}/maintain/services/{FIELD_HOUSE}/verify", headers=auth, timeout=30).json()
@@ -222,3 +223,24 @@ def test_a_restore_the_source_came_to_agree_with_is_not_named_by_its_later_retir
     retired = next(line for line in synced.stdout.splitlines() if line.startswith(f"retired {DOVETAIL_ID}"))
     assert retired.endswith("(on 2026-11-30)") and "maintainer" not in retired
     assert index_record(home, DOVETAIL_ID)["status"] == "inactive"
+
+
+def test_a_need_a_maintainer_adds_to_a_cqc_record_is_never_said_as_registered(tmp_path, cqc_synced_home, data_dir):
+    """Dovetail House states learning disabilities and substance misuse because CQC registered it for them. A
+    maintainer adds autism: the lists are then the maintainers' word (`field_sources` says "directory"), so neither
+    the record's `needs_registered` nor a match's explanation may say autism "as registered with CQC", a claim CQC
+    never made. A guard (session 20 found integ/s20 already right here): the PATCH's answer and the public record
+    agree, and the explanation's wording, now decided once per result (`Explainer.explain`), keeps it so."""
+    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
+    with serving(home, data_dir) as url:
+        edited = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", headers=auth, timeout=30, json={
+            "needs_met": ["autism", "learning_disability", "substance_misuse"]})
+        assert edited.status_code == 200, edited.text
+        record = httpx.get(f"{url}/services/{DOVETAIL_ID}", timeout=30).json()
+        answer = httpx.post(f"{url}/match", timeout=60, json={
+            "home": {"postcode": "NG18 2AT"}, "types": ["supported_accommodation"], "max_distance_km": 10,
+            "needs": ["autism", "learning_disability"]}).json()
+    assert edited.json()["service"]["needs_registered"] == record["needs_registered"]
+    assert "autism" in record["needs_met"] and "autism" not in record["needs_registered"]
+    [result] = [r for r in answer["results"] if r["id"] == DOVETAIL_ID]
+    assert "as registered with CQC" not in result["explanation"].split("Autism")[1].split(".")[0]
