@@ -103,6 +103,11 @@ class AreaRowOut(BaseModel):
         "Of `not_covered_parts`, those for which rehabmap holds data in only some of the area, each with the "
         "share of the area's adults it holds the data for (0-1): none was found there, nothing is known of "
         "the rest, so their `types` figures are null too."))
+    figures_unknown: dict[str, str] = Field(description=(
+        "Each type (or 'type:subtype') whose `types` figures are null because they would not be facts, with why: "
+        "`not_covered`, `partly_covered` or `awaiting_review`. England's figures of a type found in it are "
+        "`partly_covered` unless rehabmap holds that type's data for all of England: distances to the nearest "
+        "service known are then not England's (its count is of the services known, not of England's)."))
 
     @classmethod
     def of(cls, row: AreaRow) -> AreaRowOut:
@@ -114,7 +119,7 @@ class AreaRowOut(BaseModel):
                    awaiting_review_parts=row.awaiting_review_parts,
                    awaiting_review_count=row.awaiting_review_count,
                    not_covered_parts=row.not_covered_parts, not_covered_count=row.not_covered_count,
-                   partly_covered_parts=row.partly_covered_parts)
+                   partly_covered_parts=row.partly_covered_parts, figures_unknown=row.unknown)
 
 
 class CategoryOut(BaseModel):

@@ -200,7 +200,9 @@ def render_comparison(comparison: AreaComparison, ranked_tables: tuple[str, ...]
     peers = LEVEL_PLURALS[comparison.level]
     lines = [f"How {comparison.name} compares: rank 1 is best, among the {comparison.peers} {peers}; an area where "
              "a part is absent and rehabmap holds no such data (or none confirmed yet) is not ranked for it; 'all "
-             "equal' where every ranked area has the same figure, so a rank would say nothing.", ""]
+             "equal' where every ranked area has the same figure, so a rank would say nothing. England's figure is "
+             "'-' where rehabmap does not hold that type's data for all of England: distances to the nearest service "
+             "known are then not England's.", ""]
     table = [["type", "indicator", "area", "England", "rank"]]
     for item in comparison.comparisons:
         table.append([item.category, item.indicator, _figure(item.indicator, item.value),

@@ -124,6 +124,15 @@ class Coverage:
             return f"None found, but {_lowered(self.held())}"
         return f"Not yet covered: {_lowered(self.held())}"
 
+    def national(self) -> str:
+        """Why England's figures of a type found in it are not given (`rehabmap.gaps.coverage`): distances to the
+        nearest service known are not England's where the directory holds the type's data for part of it."""
+        label = category_label(self.category)
+        held = f"for only {self.share:.0%} of England's adults" if self.share else "for no part of England"
+        as_of = f" (as of {self.as_of})" if self.as_of and self.share else ""
+        return (f"No national figure: the directory holds complete {label} data {held}{as_of}, so distances to "
+                "the nearest service known are not England's.")
+
     def none_shown(self, left_out: str | None = None) -> str:
         """What an answer listing none of the category means, where the search's own options may have left some
         out (`rehabmap.match.LeftOut.says`): that first, then what the directory holds here. "Not yet covered"

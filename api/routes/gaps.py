@@ -204,9 +204,11 @@ def get_england_map(state: State, options: Options,
 
     # Drawn once per index generation, as the area maps are, and again when the coverage changes which areas have
     # no figure (a review decision or a sync's claims change it without a new generation).
+    # England's own coverage too: its heading gives a national figure only where it is wholly covered.
     unknown = unknown_classes(_analysis(state).indicators(level, options, (category,)), state.coverage()).tobytes()
+    national = state.coverage().for_area(ENGLAND, category.key).status
     svg = _MAPS.get(state.backend, (str(state.settings.data_dir), "england", category, indicator, level, options,
-                                    unknown), draw)
+                                    unknown, national), draw)
     return Response(svg, media_type=SVG)
 
 

@@ -48,6 +48,24 @@ def told_status(present: bool, answer: Coverage) -> str:
     return "partly_covered" if status == "not_covered" and answer.status == "partly_covered" else status
 
 
+def national_figure_unknown(area_code: str, present: bool, answer: Coverage) -> bool:
+    """Whether England's figures of a type found somewhere in it rest on part of England only: the directory
+    does not hold that type's data for all of it. Distances then run to the nearest service *known*, and "England:
+    75.3 km" (supported accommodation, data held for 5 of 42 ICBs) read as a national finding, the benchmark a
+    commissioner's area is compared with. An area's own figures of a type found there stay findings (the rule of
+    `part_status`); England's are the yardstick, so they are given only where it is wholly covered."""
+    return present and area_code == ENGLAND and not answer.covered
+
+
+def figures_told(area_code: str, present: bool, answer: Coverage) -> str | None:
+    """Where an area's figures of a type are not facts, its status as a person is told it (`told_status`, or
+    `partly_covered` for England's, `national_figure_unknown`); None where they are facts. One rule for every
+    face: the area page, the comparison's rows and England row, the command line, the England map's heading."""
+    if national_figure_unknown(area_code, present, answer):
+        return "partly_covered"
+    return told_status(present, answer) if part_status(present, answer) in NO_DATA else None
+
+
 def unknown_reason(coverage: CoverageMap, area_code: str, category: str, present: bool) -> str | None:
     """Where a type's figures in an area are not facts (awaiting review or not covered), why, in the coverage's
     words; None where they are facts. What the faces that show one type in one area (the area map) ask."""
@@ -112,6 +130,8 @@ def gaps_with_coverage(gaps: AreaGaps, coverage: CoverageMap) -> AreaGaps:
 def _indicators(ind: TypeIndicators, area_code: str, coverage: CoverageMap) -> TypeIndicators:
     answer = coverage.for_area(area_code, ind.category)
     status = part_status(ind.present, answer)
+    if national_figure_unknown(area_code, ind.present, answer):
+        return replace(no_data(ind), status=status, no_data=answer.national())
     if status not in NO_DATA:
         return replace(ind, status=status)
     return replace(no_data(ind), status=status, no_data=answer.none_found())
@@ -151,8 +171,9 @@ def rows_with_coverage(rows: list[ScorecardRow], area_code: str, coverage: Cover
     out = []
     for row in rows:
         answer = coverage.for_area(area_code, row.category)
-        shown = no_data(row) if part_status(row.present, answer) in NO_DATA else row
-        out.append(replace(shown, status=told_status(row.present, answer),
+        told = figures_told(area_code, row.present, answer)
+        shown = no_data(row) if told else row
+        out.append(replace(shown, status=told or told_status(row.present, answer),
                            share_of_adults_covered=round(answer.share, 4)))
     return out
 
@@ -170,12 +191,16 @@ def _row_with_coverage(row: AreaRow, coverage: CoverageMap) -> AreaRow:
     absent = [*row.missing_parts, *(key for key, figures in row.types.items() if figures.count == 0)]
     answers = {key: coverage.for_area(row.code, key) for key in absent}
     status = {key: part_status(False, answer) for key, answer in answers.items()}
-    types = {key: no_data(figures) if status.get(key) in NO_DATA else figures for key, figures in row.types.items()}
+    national = {key for key, figures in row.types.items() if figures.count and row.code == ENGLAND
+                and national_figure_unknown(row.code, True, coverage.for_area(row.code, key))}
+    types = {key: no_data(figures) if status.get(key) in NO_DATA or key in national else figures
+             for key, figures in row.types.items()}
     missing = [k for k in row.missing_parts if status[k] == "missing"]
     waiting = [k for k in row.missing_parts if status[k] == "awaiting_review"]
     uncovered = [k for k in row.missing_parts if status[k] == "not_covered"]
     partly = {k: round(answers[k].share, 4) for k in uncovered if told_status(False, answers[k]) == "partly_covered"}
     unknown = {k: told_status(False, answers[k]) for k in row.types if status.get(k) in NO_DATA}
+    unknown.update(dict.fromkeys(national, "partly_covered"))
     return replace(row, types=types, missing_parts=missing, missing_count=len(missing), awaiting_review_parts=waiting,
                    awaiting_review_count=len(waiting), not_covered_parts=uncovered, not_covered_count=len(uncovered),
                    partly_covered_parts=partly, unknown=unknown)

@@ -35,7 +35,7 @@ from rehabmap.coverage import CoverageMap
 from rehabmap.errors import InvalidValue
 from rehabmap.gaps.analysis import GapAnalysis, LevelIndicators
 from rehabmap.gaps.categories import Category
-from rehabmap.gaps.coverage import none_in_england, told_status, unknown_reason
+from rehabmap.gaps.coverage import national_figure_unknown, none_in_england, told_status, unknown_reason
 from rehabmap.gaps.indicators import (HIGHER_IS_WORSE, INDICATOR_LABELS, INDICATORS, indicator_text, km_text,
                                       share_text, whole_percents)
 from rehabmap.gaps.options import GapOptions
@@ -495,7 +495,11 @@ def overview_map(analysis: GapAnalysis, category: Category, indicator: str,
 
 def _england_text(view: _Overview, england: LevelIndicators, coverage: CoverageMap | None) -> str:
     """England's figure; with no service of the type anywhere, what that means (the heading read "England: n/a.")."""
+    key = england.categories[0].key
     if england.values["count"][0, 0] > 0:
+        if coverage is not None and national_figure_unknown(ENGLAND, True, answer := coverage.for_area(ENGLAND, key)):
+            said = answer.national()  # a sentence, read on after "England: "
+            return said[0].lower() + said[1:-1]
         return view.show(float(england.values[view.indicator][0, 0]))
     return f"no figure, {nowhere(coverage, england.categories[0])}"
 

@@ -22,10 +22,11 @@ from typing import Literal
 
 import numpy as np
 
+from geodata.england import ENGLAND
 from rehabmap.coverage import Coverage, CoverageMap
 from rehabmap.gaps.analysis import GapAnalysis, LevelIndicators
 from rehabmap.gaps.categories import PARTS, Category
-from rehabmap.gaps.coverage import part_status
+from rehabmap.gaps.coverage import national_figure_unknown, part_status
 from rehabmap.gaps.indicators import indicator_value
 from rehabmap.gaps.options import GapOptions
 
@@ -107,7 +108,8 @@ def compare(analysis: GapAnalysis, code: str, options: GapOptions | None = None,
     out = []
     for j, category in enumerate(categories):
         unknown = _unknown(ind, j, category, coverage)
-        england_unknown = _unknown(england, j, category, coverage)[0]  # England too may hold no such data
+        # England too may hold no such data, or hold it for part of England only (`national_figure_unknown`)
+        england_unknown = _unknown(england, j, category, coverage)[0]
         for name in RANKED:
             if name == "beds_per_100k_adults":
                 values, england_values = beds_per_100k(analysis, ind, category), beds_per_100k(analysis, england,
@@ -122,7 +124,9 @@ def compare(analysis: GapAnalysis, code: str, options: GapOptions | None = None,
 def _unknown(ind: LevelIndicators, j: int, category: Category, coverage: CoverageMap | None) -> list[Standing | None]:
     """Per area of `ind`'s level, where its figure of `category` (column `j`) is unknown, its standing."""
     counts = ind.values["count"][j]
-    return [None if coverage is None or counts[i] > 0 else _no_data(coverage.for_area(str(c), category.key))
+    return [None if coverage is None else _no_data(coverage.for_area(str(c), category.key)) if counts[i] == 0
+            else "not_covered" if str(c) == ENGLAND and national_figure_unknown(
+                ENGLAND, True, coverage.for_area(ENGLAND, category.key)) else None
             for i, c in enumerate(ind.codes)]
 
 

@@ -160,7 +160,11 @@ def test_compare_from_the_command_line(run, analysis, data_dir):
     lines = done.output.splitlines()
     item = expected.of("community_rehab_team", "per_100k_adults")
     row = next(line.split() for line in lines if line.startswith("community_rehab_team") and "per_100k_adults" in line)
-    assert row[2:4] == [indicator_text("per_100k_adults", item.value), indicator_text("per_100k_adults", item.england)]
+    # The home holds no claims: England's figure would be the distance to the services this directory happens to
+    # hold, so none is given (before, it was, as if national).
+    assert item.england is None
+    assert row[2:4] == [indicator_text("per_100k_adults", item.value), "-"]
+    assert "England's figure is '-' where rehabmap does not hold that type's data for all of England" in done.output
     assert row[4:7] == [str(item.rank), "of", str(item.ranked)]
     ranked = [line for line in lines if line.endswith(" <") or " < " in line]
     assert any("West Yorkshire" in line for line in ranked)

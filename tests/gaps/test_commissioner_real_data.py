@@ -51,6 +51,15 @@ def test_the_england_map_gives_the_figure_of_an_area_where_some_are_found(synced
     assert told[DERBYSHIRE] == "not covered (no data held yet)"  # none found, and floating support not covered
     legend = [t.text for t in ET.fromstring(svg).iter(f"{SVG}text")]
     assert "1 area" in legend and "1 areas" not in legend and "37 areas" in legend
+    # England's own figure is no national finding where CQC lists only the 24-hour staffed homes: before, the heading
+    # read "England: 75.3 km", the distance to the nearest of six care homes, as England's benchmark.
+    assert ("England: no national figure: the directory holds complete Supported accommodation data for no part of "
+            "England, so distances to the nearest service known are not England's. Adults are") in "".join(legend)
+    # Of the kind CQC lists in full, England's figure is one.
+    staffed = ET.fromstring(httpx.get(f"{synced}/gaps/england.svg", params={
+        "type": "supported_accommodation:residential_24h", "indicator": "mean_km"}, timeout=300).text)
+    heading = next(t.text for t in staffed.iter(f"{SVG}text") if (t.text or "").startswith("England: "))
+    assert re.fullmatch(r"England: \d+\.\d km\. Adults are .*", heading), heading
 
     # CQC lists no IPS service: every ICB is unshaded, not covered. Before, the legend's one class read "0.0 km –
     # 0.0 km" beside "0 areas", as if a figure were known, under empty worst and best fives ("Worst: ." read aloud).
@@ -235,9 +244,15 @@ def test_the_compare_pages_england_row_says_what_is_known(synced):
                                                                "indicator": "mean_km"}, timeout=300).text
     england = page[page.index("<tfoot>"):page.index("</tfoot>")]
     cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", england, re.S)]
-    assert cells == ["Not applicable", "?Not covered", "?Not covered", "?Not covered", "6", "?Not covered",
-                     "?None confirmed yet", "?None confirmed yet", "Not covered"]
+    # Supported accommodation: six care homes found, of a type the directory holds complete data of for no part of
+    # England (CQC lists the 24-hour staffed homes only): "6" read as England's count.
+    assert cells == ["Not applicable", "?Not covered", "?Not covered", "?Not covered", "?Partly covered",
+                     "?Not covered", "?None confirmed yet", "?None confirmed yet", "Not covered"]
     assert "England: not covered." in page
+    england = httpx.get(f"{synced}/gaps", timeout=300).json()["england"]
+    assert england["figures_unknown"]["supported_accommodation"] == "partly_covered"
+    assert england["types"]["supported_accommodation"]["mean_km"] is None
+    assert england["figures_unknown"]["ips_employment"] == "not_covered"
 
 
 def test_a_care_home_counts_in_its_postcodes_local_authority(synced, synced_home):
