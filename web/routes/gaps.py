@@ -21,7 +21,7 @@ from geodata.errors import UnknownArea
 from rehabmap.errors import CALLER_ERRORS, DomainError
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
 from rehabmap.gaps.categories import ALL_CATEGORIES, PARTS, Category, parse_category
-from rehabmap.gaps.comparison import GapTable
+from rehabmap.gaps.comparison import GapTable, table_for
 from rehabmap.gaps.coverage import gaps_with_coverage, map_default, mapped_kinds, table_default, table_with_coverage
 from rehabmap.gaps.indicators import INDICATOR_LABELS
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
@@ -68,9 +68,9 @@ def needs_gaps(route: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-# Indicators take ~100 ms to reduce for a level; pages reuse them until the index generation changes. Each
-# value is computed from the analysis fetched after the generation was read (inside `compute`), never from
-# one the route fetched earlier, which an edit in between could have made older than the key.
+# An area's report takes ~100 ms to reduce; pages reuse it until the index generation changes. Each value is
+# computed from the analysis fetched after the generation was read (inside the lambda), never from one the route
+# fetched earlier, which an edit in between could have made older than the key. (A level's table: `table_for`.)
 _PAGES: GenerationCache[Any] = GenerationCache(size=64)
 
 
@@ -80,11 +80,7 @@ def area_report(state: AppState, code: str, options: GapOptions) -> AreaGaps:
 
 
 def level_table(state: AppState, level: str, options: GapOptions, categories: tuple[Category, ...]) -> GapTable:
-    def compute() -> GapTable:
-        table = GapTable.of(analysis(state), level, options, categories)
-        table.rows()
-        return table
-    return _PAGES.get(state.backend, ("table", level, options, categories), compute)
+    return table_for(state.backend, lambda: analysis(state), level, options, categories)
 
 
 @dataclass(frozen=True)
