@@ -144,7 +144,11 @@ def mapped_kinds(gaps: AreaGaps) -> list[TypeIndicators]:
     return [ind for ind in gaps.indicators if ind.no_data is None]
 
 
-def map_default(gaps: AreaGaps, preferred: str) -> str:
+# The kind a map of an area or of England prefers to open on, unasked (`map_default`, `table_default`).
+DEFAULT_MAP_TYPE = "community_rehab_team"
+
+
+def map_default(gaps: AreaGaps, preferred: str = DEFAULT_MAP_TYPE) -> str:
     """The kind the area's map shows first: `preferred` where its figures here are facts, else the first part of
     the pathway (then kind of a part) whose figures are facts and of which some service is known in England (a map
     of distances to nothing shades every small area alike), else the first with facts at all; `preferred` again
@@ -156,7 +160,7 @@ def map_default(gaps: AreaGaps, preferred: str) -> str:
     return preferred if chosen is None else chosen.category
 
 
-def table_default(table: GapTable, preferred: str) -> str:
+def table_default(table: GapTable, preferred: str = DEFAULT_MAP_TYPE) -> str:
     """The kind an England map shows first: `preferred` where some area of `table` (read with coverage) has found
     it, else the first part of the pathway some area has found (the map of a kind no area has a figure of shades
     nothing: community rehabilitation teams on a directory synced from CQC alone); `preferred` where none is."""

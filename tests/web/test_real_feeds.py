@@ -339,6 +339,9 @@ def test_parts_not_covered_show_no_figures(synced, synced_home, data_dir):
     # Unasked, the map shows a kind the directory holds data for here, and says why: before, it showed community
     # rehabilitation teams, of which a directory synced from CQC holds none anywhere, shading nothing.
     assert f'src="/gaps/{NOTTINGHAMSHIRE}/map.svg?type=supported_accommodation"' in page
+    # The API's map, unasked, opens on the same kind by the same rule (`map_default`): before, community teams.
+    assert _svg(synced, NOTTINGHAMSHIRE) == _svg(synced, NOTTINGHAMSHIRE, type="supported_accommodation")
+    assert _svg(synced, DERBYSHIRE) == _svg(synced, DERBYSHIRE, type="supported_accommodation:residential_24h")
     assert ("The map shows supported accommodation: rehabmap does not yet hold community mental health "
             "rehabilitation team data for Nottingham and Nottinghamshire.") in page
     compared = httpx.get(f"{synced}/pathway-gaps/compare", timeout=300).text  # and so does the England map's
