@@ -145,7 +145,8 @@ def get_gaps_csv(state: State, options: Options, level: Level = "icb", types: Ty
     """The same table as GET /gaps, one row per area plus England, as a CSV download. Each column is described
     in GET /gaps/dictionary; `headers=human` heads them with the names a person reads instead of their keys.
     `partly_covered_parts` names the parts not covered that rehabmap holds data for in only some of the area, as
-    `<type>=<share of adults>`; their figures are empty, as every part not covered's. The last two, `as_of` and
+    `<type>=<share of adults>`, and `kinds_covered_parts` those it holds data for of some of their kinds only, as
+    `<type>=<kind>,<kind>`; their figures are empty, as every part not covered's. The last two, `as_of` and
     `population_year`, say what the figures are of (the directory's services on that day, the census year), as
     the file's name does."""
     level = _level(level)

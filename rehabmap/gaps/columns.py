@@ -85,6 +85,10 @@ class Column:
         if self.unit.startswith("list of type=proportion"):
             return "; ".join(f"{_LABELS.get(key, key)} (data held for {float(share):.0%} of adults)"
                              for key, share in (item.split("=") for item in value.split(";")))
+        if self.unit == "list of type=kinds":
+            return "; ".join(f"{_LABELS.get(key, key)} (data held only for "
+                             f"{', '.join(_LABELS.get(kind, kind) for kind in kinds.split(','))})"
+                             for key, kinds in (item.split("=") for item in value.split(";")))
         return value
 
 

@@ -101,6 +101,11 @@ def test_an_area_says_which_kinds_of_a_type_the_directory_covers(synced):
     sheet = httpx.get(f"{synced}/gaps/areas.csv", params={"level": "icb"}, timeout=300).content.decode("utf-8-sig")
     derbyshire = next(r for r in csv.DictReader(io.StringIO(sheet)) if r["code"] == DERBYSHIRE)
     assert derbyshire["kinds_covered_parts"] == f"supported_accommodation={HOMES_24H}"
+    sheet = httpx.get(f"{synced}/gaps/areas.csv", params={"level": "icb", "headers": "human"},
+                      timeout=300).content.decode("utf-8-sig")
+    told = next(r for r in csv.DictReader(io.StringIO(sheet)) if r["Area code"] == DERBYSHIRE)
+    assert told["Parts covered for some kinds only"].startswith("Supported accommodation (data held only for ")
+    assert "24-hour staffed residential care" in told["Parts covered for some kinds only"]
 
     page = httpx.get(f"{synced}/pathway-gaps/{DERBYSHIRE}", timeout=300).text
     housing_row = page[page.index(">Supported accommodation</th>"):][:400]

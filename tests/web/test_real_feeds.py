@@ -736,7 +736,7 @@ def test_a_partly_covered_part_is_told_apart_in_every_export(synced_home, tmp_pa
 
     header, *rows = list(csv.reader(io.StringIO(sheet)))
     # The parts only partly covered come after every type's columns, then what the data are of (the day, the census).
-    assert header[-3:] == ["partly_covered_parts", "as_of", "population_year"]
+    assert header[-4:] == ["partly_covered_parts", "kinds_covered_parts", "as_of", "population_year"]
     assert header == [c["key"] for c in dictionary]
     nottingham = next(dict(zip(header, r)) for r in rows if r[0] == NOTTINGHAMSHIRE)
     assert nottingham["partly_covered_parts"] == f"advocacy={share}"
