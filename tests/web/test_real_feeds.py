@@ -255,9 +255,12 @@ def test_coverage_words_fit_an_answer_that_found_some(synced):
     showed it told a person there were none where the answer listed some."""
     area = httpx.get(f"{synced}/areas/{NOTTINGHAMSHIRE}", timeout=60).json()
     assert area["counts"]["supported_accommodation"] == 2
-    assert area["coverage"]["supported_accommodation"]["says"] == (
-        "Found, but the directory does not yet hold complete Supported accommodation data for this area: there "
-        "may be more.")  # CQC covers care homes, not floating support or supported housing
+    # CQC covers care homes, not floating support or supported housing: the area's coverage says which kinds.
+    says = area["coverage"]["supported_accommodation"]["says"]
+    assert says.startswith("Found, but the directory holds complete Supported accommodation data here only for "
+                           "24-hour staffed residential care (as of ")
+    assert says.endswith("floating outreach support and supported housing (high support, on-site staff) are not yet "
+                         "covered, so there may be more.")
     assert area["counts"]["ips_employment"] == 0
     assert area["coverage"]["ips_employment"]["says"].startswith("Not yet covered:")
     near = {"home": {"postcode": DOVETAIL_POSTCODE}, "types": ["supported_accommodation"],
