@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import sqlite3
 import xml.etree.ElementTree as ET
@@ -625,6 +626,19 @@ def test_a_partly_covered_part_says_what_is_known(synced_home, tmp_path, geodata
         box = shown.locator(".nhsuk-inset-text", has_text="not yet covered, or only partly").inner_text()
         assert f"Advocacy: {says}" in box and "for the whole of Nottingham and Nottinghamshire" in box
         assert axe(shown, axe_source) == []
+        # At 320 px (WCAG reflow) the compare table's caption stays inside its scrolling box and the map keeps its
+        # place names readable in a box of its own. Before, the caption (as wide as the table, 644 px) ran off the
+        # screen, and the map shrank to 288 px, its labels 3 px high.
+        shown.set_viewport_size({"width": 320, "height": 800})
+        shown.reload(timeout=300_000)
+        assert shown.evaluate("() => document.documentElement.scrollWidth") == 320
+        caption = shown.locator("#compare-caption").bounding_box()
+        wrap = shown.get_by_role("region", name=re.compile("^Is the pathway complete")).bounding_box()
+        assert caption is not None and wrap is not None and caption["width"] <= wrap["width"]
+        scroller = shown.get_by_role("region", name=re.compile("^Map of Nottingham and Nottinghamshire"))
+        assert shown.locator("img.rm-gap-map").bounding_box()["width"] >= 640
+        assert scroller.evaluate("e => e.scrollWidth > e.clientWidth")  # it scrolls, inside its box
+        assert axe(shown, axe_source) == []
         context.close()
     assert "4 not yet covered by rehabmap's data (1 only partly)." in page
     # The sheet says it in words, as its headers (before: "advocacy=0.2838" under "Parts only partly covered").
@@ -744,7 +758,7 @@ def test_a_partly_covered_part_is_told_apart_in_every_export(synced_home, tmp_pa
     nottingham = next(dict(zip(header, r)) for r in rows if r[0] == NOTTINGHAMSHIRE)
     assert nottingham["partly_covered_parts"] == f"advocacy={share}"
     assert "advocacy" in nottingham["not_covered_parts"].split(";") and nottingham["advocacy.count"] == ""
-    assert [r[-3] for r in rows if r[0] != NOTTINGHAMSHIRE] == [""] * (len(rows) - 1)
+    assert [r[-4] for r in rows if r[0] != NOTTINGHAMSHIRE] == [""] * (len(rows) - 1)  # partly_covered_parts
     properties = next(f["properties"] for f in features if f["id"] == NOTTINGHAMSHIRE)
     assert properties["partly_covered_parts"] == f"advocacy={share}" and properties["advocacy.count"] is None
 
