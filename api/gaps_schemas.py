@@ -103,6 +103,12 @@ class AreaRowOut(BaseModel):
         "Of `not_covered_parts`, those for which rehabmap holds data in only some of the area, each with the "
         "share of the area's adults it holds the data for (0-1): none was found there, nothing is known of "
         "the rest, so their `types` figures are null too."))
+    kinds_covered_parts: dict[str, list[str]] = Field(default={}, description=(
+        "Of `not_covered_parts`, those for which rehabmap holds complete data here for some of their kinds only, "
+        "each with those kinds ('type:subtype'): CQC's listing is complete for "
+        "supported_accommodation:residential_24h, not for supported housing or floating support. None was found "
+        "of the kinds covered; nothing is known of the rest, so their `types` figures are null (the kinds' own "
+        "figures are the subtype's, `type=supported_accommodation:residential_24h`)."))
     figures_unknown: dict[str, str] = Field(description=(
         "Each type (or 'type:subtype') whose `types` figures are null because they would not be facts, with why: "
         "`not_covered`, `partly_covered` or `awaiting_review`. England's figures of a type found in it are "
@@ -119,7 +125,8 @@ class AreaRowOut(BaseModel):
                    awaiting_review_parts=row.awaiting_review_parts,
                    awaiting_review_count=row.awaiting_review_count,
                    not_covered_parts=row.not_covered_parts, not_covered_count=row.not_covered_count,
-                   partly_covered_parts=row.partly_covered_parts, figures_unknown=row.unknown)
+                   partly_covered_parts=row.partly_covered_parts, kinds_covered_parts=row.kinds_covered_parts,
+                   figures_unknown=row.unknown)
 
 
 class CategoryOut(BaseModel):

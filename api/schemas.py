@@ -283,8 +283,8 @@ class CoverageOut(BaseModel):
     category: str = Field(description="The type, or type:subtype.")
     status: Literal["covered", "partly_covered", "not_covered"] = Field(description=(
         "covered: a source listed every such service here, or a maintainer verified the area's table; "
-        "partly_covered: so for part of the area (share_of_adults), or, at a home, for some of the type's kinds "
-        "only (kinds_covered); not_covered: rehabmap holds no such data here yet."))
+        "partly_covered: so for part of the area (share_of_adults), or for some of the type's kinds only "
+        "(kinds_covered); not_covered: rehabmap holds no such data here yet."))
     share_of_adults: float = Field(description="Share of the area's adults (16+) living where it is covered.")
     as_of: str | None = Field(description="Date (YYYY-MM-DD) of the oldest claim it rests on.")
     based_on: list[str] = Field(description="'sync:<source>' or 'curated:<table>'.")
@@ -292,8 +292,8 @@ class CoverageOut(BaseModel):
                                             "match: in the home's ICB or within the search's radius, wherever "
                                             "they lie); they are not shown until accepted.")
     kinds_covered: list[str] = Field(default=[], description=(
-        "At a home, for a type not covered as a whole: its kinds (type:subtype) that are (status partly_covered, "
-        "share_of_adults 0 for the type as a whole). CQC's listing is complete for "
+        "At a home or in an area, for a type not covered there as a whole: its kinds (type:subtype) that are "
+        "(status partly_covered; share_of_adults is the type's as a whole). CQC's listing is complete for "
         "supported_accommodation:residential_24h (the care homes it registers), not for the other kinds."))
     kinds_not_covered: list[str] = Field(default=[], description="With kinds_covered: the type's kinds that are not.")
     says: str = Field(description=(

@@ -181,7 +181,8 @@ def _kinds(categories: Sequence[str]) -> str:
 
 
 # Each type's kinds as coverage names them ("type:subtype").
-_KINDS = {t: tuple(f"{t.value}:{s}" for s in subtypes) for t, subtypes in SUBTYPES.items()}
+_KINDS: dict[str, tuple[str, ...]] = {t.value: tuple(f"{t.value}:{s}" for s in subtypes)
+                                      for t, subtypes in SUBTYPES.items()}
 
 
 class SmallAreaTable:
@@ -277,6 +278,18 @@ class CoverageMap:
         return self._masks[category], used
 
     def for_area(self, code: str, category: str) -> Coverage:
+        """A category in an area. A type not covered there as a whole, some of whose kinds are, none awaiting
+        review, is partly covered and says by which (`by_kinds`), as a search's answer says it at a home: the
+        area endpoint and the gaps scorecards called supported accommodation "not covered" in every ICB of a
+        directory synced from CQC, whose listing is complete for the 24-hour care homes it registers."""
+        whole = self._whole_area(code, category)
+        kinds = _KINDS.get(category, ())
+        if whole.covered or whole.pending_review or not any(self._category(kind).used for kind in kinds):
+            return whole
+        answers = {kind: self._whole_area(code, kind) for kind in kinds}
+        return by_kinds(answers, share=whole.share) or whole
+
+    def _whole_area(self, code: str, category: str) -> Coverage:
         rows = self.table.members(code)
         mask, used = self._covered_rows(category)
         adults = self.table.adults[rows]
@@ -391,13 +404,11 @@ class HomeCoverage:
         asked = [f"{service_type.value}:{s}" for s in own] if own else _KINDS[service_type]
         kinds = {kind: self.for_category(kind) for kind in asked}
         answers = list(kinds.values())
-        covered = [k for k, a in kinds.items() if a.covered]
-        if not own and not covered:
+        if not own and not any(a.covered for a in answers):
             return whole
-        if covered and len(covered) < len(kinds) and not any(a.pending_review for a in answers):
-            return Coverage(service_type.value, "partly_covered", 0.0, min(str(kinds[k].as_of) for k in covered),
-                            tuple(dict.fromkeys(b for k in covered for b in kinds[k].bases)),
-                            kinds_covered=tuple(covered), kinds_not_covered=tuple(k for k in kinds if k not in covered))
+        partly = by_kinds(kinds, share=0.0)
+        if partly is not None:
+            return partly
         worst = min(answers, key=lambda a: a.share)
         # One kind asked is named as that kind: 'complete Supported accommodation data', where CQC lists only care
         # homes, told an API user that floating support and supported housing were all there too.
@@ -421,6 +432,19 @@ def none_found_lines(coverage: CoverageMap, home_codes: Iterable[str | None], as
         answer = home.for_request(service_type, narrowing)
         lines.append(f"{service_type.value}: {answer.none_shown((left_out or {}).get(service_type))}")
     return lines
+
+
+def by_kinds(kinds: Mapping[str, Coverage], *, share: float) -> Coverage | None:
+    """A type (`kinds`: each of its kinds' answers, "type:subtype") partly covered because only some of its kinds
+    are, none awaiting review; None otherwise. `share`: of adults covered for the type as a whole (0 at a home).
+    One rule for a home (`HomeCoverage.for_request`) and an area (`CoverageMap.for_area`)."""
+    covered = [k for k, a in kinds.items() if a.covered]
+    if not covered or len(covered) == len(kinds) or any(a.pending_review for a in kinds.values()):
+        return None
+    return Coverage(next(iter(kinds)).partition(":")[0], "partly_covered", share,
+                    min(str(kinds[k].as_of) for k in covered),
+                    tuple(dict.fromkeys(b for k in covered for b in kinds[k].bases)),
+                    kinds_covered=tuple(covered), kinds_not_covered=tuple(k for k in kinds if k not in covered))
 
 
 def _answer(category: str, status: Status, share: float, claims: Sequence[Claim], *, oldest: bool,

@@ -36,8 +36,8 @@ from rehabmap.errors import InvalidValue, NoPlacementData
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
 from rehabmap.gaps.categories import PARTS, Category, parse_categories, parse_category
 from rehabmap.gaps.columns import AsOf, DataDictionary, area_columns
-from rehabmap.gaps.comparison import GapTable
-from rehabmap.gaps.coverage import gaps_with_coverage, small_areas_with_coverage, table_with_coverage
+from rehabmap.gaps.comparison import GapTable, table_for
+from rehabmap.gaps.coverage import gaps_with_coverage, map_default, small_areas_with_coverage, table_with_coverage
 from rehabmap.gaps.exports import dictionary_csv, small_areas_csv, small_areas_geojson, table_csv, table_geojson
 from rehabmap.gaps.indicators import INDICATORS
 from rehabmap.gaps.maps import (area_geojson, area_geometry, area_map, area_outlines, level_geometries,
@@ -46,7 +46,7 @@ from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import LsoaBoundaries, parse_level
 from rehabmap.gaps.ranking import AreaComparison, compare
-from rehabmap.gaps.report import AreaGapReport, SmallAreaDistances
+from rehabmap.gaps.report import AreaGapReport, SmallAreaDistances, report_for
 from rehabmap.gaps.scenario import ADDITION_FORMAT, Scenario, WhatIf, what_if
 from rehabmap.index.generation_cache import GenerationCache
 
@@ -94,9 +94,10 @@ def _analysis(state: AppState) -> GapAnalysis:
 
 
 def _table(state: AppState, level: str, options: GapOptions, types: list[str] | None) -> GapTable:
-    """The all-areas table, each area's absent parts split into missing (covered) and not covered."""
-    return table_with_coverage(GapTable.of(_analysis(state), level, options, parse_categories(types)),
-                               state.coverage())
+    """The all-areas table (kept per index generation, as the pages' is), each area's absent parts split into
+    missing (covered) and not covered."""
+    return table_with_coverage(table_for(state.backend, lambda: _analysis(state), level, options,
+                                         parse_categories(types)), state.coverage())
 
 
 def gap_options(
@@ -144,7 +145,8 @@ def get_gaps_csv(state: State, options: Options, level: Level = "icb", types: Ty
     """The same table as GET /gaps, one row per area plus England, as a CSV download. Each column is described
     in GET /gaps/dictionary; `headers=human` heads them with the names a person reads instead of their keys.
     `partly_covered_parts` names the parts not covered that rehabmap holds data for in only some of the area, as
-    `<type>=<share of adults>`; their figures are empty, as every part not covered's. The last two, `as_of` and
+    `<type>=<share of adults>`, and `kinds_covered_parts` those it holds data for of some of their kinds only, as
+    `<type>=<kind>,<kind>`; their figures are empty, as every part not covered's. The last two, `as_of` and
     `population_year`, say what the figures are of (the directory's services on that day, the census year), as
     the file's name does."""
     level = _level(level)
@@ -314,12 +316,17 @@ def get_small_areas_geojson(area_code: AreaCode, state: State, types: Types = No
             response_class=Response,
             responses=_file(SVG))
 def get_area_map(area_code: AreaCode, state: State, options: Options,
-                 type: Annotated[str, Query(description="One service type or type:subtype.")]
-                 = "community_rehab_team", add: Add = None, remove: Remove = None) -> Response:
+                 type: Annotated[str | None, Query(description=(
+                     "One service type or type:subtype. Default: the kind the area page's map opens on, "
+                     "community_rehab_team where the directory's figures of it here are facts, else the first part "
+                     "of the pathway (then kind) whose figures here are facts."))] = None,
+                 add: Add = None, remove: Remove = None) -> Response:
     """An SVG map: the area boundary, small areas shaded by distance to the nearest service of one type, and
-    services; with `add`/`remove`, the scenario's."""
-    category = parse_category(type)
+    services; with `add`/`remove`, the scenario's. Unasked, the type is the one the area page's map opens on
+    (`map_default`): community teams shaded nothing on a directory synced from CQC alone."""
     code = area_code.strip().upper()
+    category = parse_category(type) if type else parse_category(map_default(gaps_with_coverage(
+        report_for(state.backend, lambda: _analysis(state), code, options), state.coverage())))
     if add or remove:
         analysis, _ = _scenario(state, area_code, options, (category,), add, remove)
         return Response(_draw_area_map(state, analysis, code, category, options), media_type=SVG)

@@ -85,6 +85,10 @@ class Column:
         if self.unit.startswith("list of type=proportion"):
             return "; ".join(f"{_LABELS.get(key, key)} (data held for {float(share):.0%} of adults)"
                              for key, share in (item.split("=") for item in value.split(";")))
+        if self.unit == "list of type=kinds":
+            return "; ".join(f"{_LABELS.get(key, key)} (data held only for "
+                             f"{', '.join(_LABELS.get(kind, kind) for kind in kinds.split(','))})"
+                             for key, kinds in (item.split("=") for item in value.split(";")))
         return value
 
 
@@ -170,6 +174,13 @@ _PARTLY_COVERED = Column(
     "data for>' (0-1), separated by ';': none was found where it holds the data, nothing is known of the rest, "
     "so the part's figures are left empty.", "list of type=proportion (0-1)", DIRECTORY_AND_CENSUS, NOW)
 
+# After the partly covered parts, so that the columns before it kept their places when it came.
+_KINDS_COVERED = Column(
+    "kinds_covered_parts", "Parts covered for some kinds only", "Of the parts not covered, those for which rehabmap "
+    "holds complete data here for some of their kinds only, each as '<type>=<kind>,<kind>' (kinds as "
+    "'type:subtype'), separated by ';': CQC's listing is complete for 24-hour staffed care homes, not for the rest "
+    "of supported accommodation. None was found of the kinds covered; nothing is known of the rest, so the part's "
+    "figures are left empty.", "list of type=kinds", DIRECTORY, NOW)
 
 # The last two columns of every download (`AsOf`).
 DATED: tuple[Column, ...] = (
@@ -184,7 +195,7 @@ def area_columns(categories: tuple[Category, ...], options: GapOptions | None = 
     """Every column of the all-areas export for these categories, in order."""
     options = options or GapOptions()
     return [*_AREA_FACTS, *(c for category in categories for c in _category_columns(category, options)),
-            _PARTLY_COVERED, *DATED]
+            _PARTLY_COVERED, _KINDS_COVERED, *DATED]
 
 
 _SCORECARD: dict[str, Column] = {c.key: c for c in (

@@ -3,6 +3,7 @@ comparison, one batch computation, sortable by any indicator of any type."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,8 @@ from rehabmap.gaps.categories import PARTS, Category
 from rehabmap.gaps.indicators import FALLBACK_INDICATORS, INDICATORS, indicator_value
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.report import Fallback
+from rehabmap.index.base import IndexBackend
+from rehabmap.index.generation_cache import GenerationCache
 
 AREA_SORT_KEYS = ("code", "name", "adult_population", "total_population", "small_areas", "missing_count",
                   "legacy_locked", "pd_specialist")
@@ -70,6 +73,8 @@ class AreaRow:
     not_covered_count: int = 0
     # Of `not_covered_parts`, those the directory covers for only some of the area: the share of its adults.
     partly_covered_parts: dict[str, float] = field(default_factory=dict)
+    # Of `not_covered_parts`, those the directory covers here for some of their kinds only: those kinds.
+    kinds_covered_parts: dict[str, list[str]] = field(default_factory=dict)
     # Each type shown (part or subtype) whose figures here are unknown, with its status as a person is told it
     # (`told_status`: not_covered, partly_covered or awaiting_review): a subtype has its own, not its part's.
     unknown: dict[str, str] = field(default_factory=dict)
@@ -173,3 +178,23 @@ class GapTable:
         # status: CQC covers 24-hour care homes where supported accommodation as a whole is not covered.
         return lambda row: (None if category_key in row.unknown
                             else row.types[category_key].values().get(indicator))
+
+
+# --- one table per level, options and types, per index generation -------------------------------------------
+
+# A level's table takes ~0.1-0.2 s to reduce and make rows of (296 districts); the pages and the API reuse it until
+# the index generation changes. Each is made from the analysis fetched after the generation was read (inside the
+# computation), never from one a caller fetched earlier, which an edit in between could have made older than the key.
+_TABLES: GenerationCache[GapTable] = GenerationCache(size=64)
+
+
+def table_for(backend: IndexBackend, analysis: Callable[[], GapAnalysis], level: str, options: GapOptions,
+              categories: tuple[Category, ...]) -> GapTable:
+    """`GapTable.of` a level, its rows made, kept per index generation: the one home of that cache for every face
+    (the API's `/gaps…`, the pages). Coverage is read over it by each caller (`table_with_coverage`), since a review
+    decision or a sync's claims change it without a new generation."""
+    def compute() -> GapTable:
+        table = GapTable.of(analysis(), level, options, categories)
+        table.rows()
+        return table
+    return _TABLES.get(backend, (level, options, categories), compute)

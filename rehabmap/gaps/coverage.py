@@ -144,7 +144,11 @@ def mapped_kinds(gaps: AreaGaps) -> list[TypeIndicators]:
     return [ind for ind in gaps.indicators if ind.no_data is None]
 
 
-def map_default(gaps: AreaGaps, preferred: str) -> str:
+# The kind a map of an area or of England prefers to open on, unasked (`map_default`, `table_default`).
+DEFAULT_MAP_TYPE = "community_rehab_team"
+
+
+def map_default(gaps: AreaGaps, preferred: str = DEFAULT_MAP_TYPE) -> str:
     """The kind the area's map shows first: `preferred` where its figures here are facts, else the first part of
     the pathway (then kind of a part) whose figures are facts and of which some service is known in England (a map
     of distances to nothing shades every small area alike), else the first with facts at all; `preferred` again
@@ -156,7 +160,7 @@ def map_default(gaps: AreaGaps, preferred: str) -> str:
     return preferred if chosen is None else chosen.category
 
 
-def table_default(table: GapTable, preferred: str) -> str:
+def table_default(table: GapTable, preferred: str = DEFAULT_MAP_TYPE) -> str:
     """The kind an England map shows first: `preferred` where some area of `table` (read with coverage) has found
     it, else the first part of the pathway some area has found (the map of a kind no area has a figure of shades
     nothing: community rehabilitation teams on a directory synced from CQC alone); `preferred` where none is."""
@@ -186,8 +190,9 @@ def table_with_coverage(table: GapTable, coverage: CoverageMap) -> GapTable:
 
 
 def _row_with_coverage(row: AreaRow, coverage: CoverageMap) -> AreaRow:
-    """A part not covered is partly covered where the directory holds its data for some of the area: none was
-    found there, nothing is known of the rest, so it stays without figures, with the share of adults it covers."""
+    """A part not covered is partly covered where the directory holds its data for some of the area, or for some
+    of its kinds (`CoverageMap.for_area`): none was found there, nothing is known of the rest, so it stays without
+    figures, with the share of adults it covers, or the kinds it covers."""
     absent = [*row.missing_parts, *(key for key, figures in row.types.items() if figures.count == 0)]
     answers = {key: coverage.for_area(row.code, key) for key in absent}
     status = {key: part_status(False, answer) for key, answer in answers.items()}
@@ -198,12 +203,14 @@ def _row_with_coverage(row: AreaRow, coverage: CoverageMap) -> AreaRow:
     missing = [k for k in row.missing_parts if status[k] == "missing"]
     waiting = [k for k in row.missing_parts if status[k] == "awaiting_review"]
     uncovered = [k for k in row.missing_parts if status[k] == "not_covered"]
-    partly = {k: round(answers[k].share, 4) for k in uncovered if told_status(False, answers[k]) == "partly_covered"}
+    partly = {k: round(answers[k].share, 4) for k in uncovered
+              if told_status(False, answers[k]) == "partly_covered" and not answers[k].kinds_covered}
+    kinds = {k: list(answers[k].kinds_covered) for k in uncovered if answers[k].kinds_covered}
     unknown = {k: told_status(False, answers[k]) for k in row.types if status.get(k) in NO_DATA}
     unknown.update(dict.fromkeys(national, "partly_covered"))
     return replace(row, types=types, missing_parts=missing, missing_count=len(missing), awaiting_review_parts=waiting,
                    awaiting_review_count=len(waiting), not_covered_parts=uncovered, not_covered_count=len(uncovered),
-                   partly_covered_parts=partly, unknown=unknown)
+                   partly_covered_parts=partly, kinds_covered_parts=kinds, unknown=unknown)
 
 
 def small_areas_with_coverage(distances: SmallAreaDistances, area_code: str,

@@ -44,13 +44,13 @@ def csv_text(rows: list[dict[str, Any]], columns: list[str] | None = None,
 
 # An area's fields not given as they are: its types (flattened), the parts partly covered (the last column) and
 # the statuses behind the empty figures (the pages' words; the parts' are the *_parts columns).
-_NOT_FLAT = frozenset({"types", "partly_covered_parts", "unknown"})
+_NOT_FLAT = frozenset({"types", "partly_covered_parts", "kinds_covered_parts", "unknown"})
 
 
 def flat_row(row: AreaRow, as_of: AsOf) -> dict[str, Any]:
     """An area of a comparison as one flat record: its facts, then '<type>.<indicator>' for every type, then
-    the parts only partly covered as '<type>=<share of adults>' (after the others, as it came after them), then
-    what the data are of."""
+    the parts only partly covered as '<type>=<share of adults>' (after the others, as it came after them), those
+    covered for some kinds only as '<type>=<kinds>', then what the data are of."""
     flat: dict[str, Any] = {k: v for k, v in asdict(row).items() if k not in _NOT_FLAT}
     flat["missing_parts"] = ";".join(row.missing_parts)
     flat["awaiting_review_parts"] = ";".join(row.awaiting_review_parts)
@@ -59,6 +59,7 @@ def flat_row(row: AreaRow, as_of: AsOf) -> dict[str, Any]:
         for name, value in figures.values().items():
             flat[f"{category_key}.{name}"] = value
     flat["partly_covered_parts"] = ";".join(f"{key}={share:g}" for key, share in row.partly_covered_parts.items())
+    flat["kinds_covered_parts"] = ";".join(f"{key}={','.join(kinds)}" for key, kinds in row.kinds_covered_parts.items())
     return flat | as_of.values()
 
 

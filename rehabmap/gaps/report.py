@@ -9,17 +9,20 @@ not exist (no service of a type anywhere, no adults) is None, never NaN or infin
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
 from rehabmap.gaps.analysis import GapAnalysis, LevelIndicators, ServiceAt
-from rehabmap.gaps.categories import PARTS, Category
+from rehabmap.gaps.categories import ALL_CATEGORIES, PARTS, Category
 from rehabmap.gaps.indicators import indicator_value, rounded
 from rehabmap.gaps.options import GapOptions
 from geodata.england import ENGLAND
 from rehabmap.gaps.population import LEVEL_LABELS
+from rehabmap.index.base import IndexBackend
+from rehabmap.index.generation_cache import GenerationCache
 
 # How a part (or type) stands in an area read with coverage (`rehabmap.gaps.coverage`).
 PartStatus = Literal["present", "missing", "awaiting_review", "not_covered"]
@@ -411,3 +414,15 @@ class SmallAreaDistances:
                 **({"county_code": sa.county[i], "county_name": sa.county_name[i]}
                    if sa.county[i] != sa.la[i] else {})))
         return out
+
+
+# An area's report of every type takes ~0.1 s to reduce; kept until the index generation changes, made from the
+# analysis fetched after the generation was read (inside the computation), as `comparison.table_for`'s tables are.
+_REPORTS: GenerationCache[AreaGaps] = GenerationCache(size=64)
+
+
+def report_for(backend: IndexBackend, analysis: Callable[[], GapAnalysis], code: str, options: GapOptions) -> AreaGaps:
+    """`AreaGapReport.of(…, ALL_CATEGORIES).gaps()` of the directory as it is, kept per index generation: the area
+    page's, and what the API's area map opens on (`rehabmap.gaps.coverage.map_default`). Never a scenario's."""
+    return _REPORTS.get(backend, (code, options),
+                        lambda: AreaGapReport.of(analysis(), code, options, ALL_CATEGORIES).gaps())

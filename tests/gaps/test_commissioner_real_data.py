@@ -48,7 +48,8 @@ def test_the_england_map_gives_the_figure_of_an_area_where_some_are_found(synced
     assert told[NOTTINGHAMSHIRE] == f"{housing['mean_km']:.1f} km"
     shaded = {code for code, words in told.items() if words.endswith(" km")}
     assert len(shaded) == 5  # the five ICBs with a care home of the six
-    assert told[DERBYSHIRE] == "not covered (no data held yet)"  # none found, and floating support not covered
+    # None found of the 24-hour staffed homes CQC lists in full, and floating support not covered: partly covered.
+    assert told[DERBYSHIRE] == "partly covered (no data held for the rest)"
     legend = [t.text for t in ET.fromstring(svg).iter(f"{SVG}text")]
     assert "1 area" in legend and "1 areas" not in legend and "37 areas" in legend
     # England's own figure is no national finding where CQC lists only the 24-hour staffed homes: before, the heading
@@ -70,6 +71,45 @@ def test_the_england_map_gives_the_figure_of_an_area_where_some_are_found(synced
     assert legend[at + 1:at + 4] == ["No area has a figure:", "not covered: no data held yet", "42 areas"]
     assert not any("0.0 km" in words or "five" in words for words in legend)
     assert ". No area has a figure. 42 not covered: " in none.find(f"{SVG}desc").text
+
+
+def test_an_area_says_which_kinds_of_a_type_the_directory_covers(synced):
+    """Session 19 made a search's coverage say which kinds of supported accommodation CQC covers (its 24-hour
+    staffed care homes, not supported housing or floating support); before, GET /areas/{code}, the pathway
+    scorecard and the compare rows still called the whole type "not_covered" in Derby and Derbyshire, with no
+    kinds, as if nothing of it were known there: none of its care homes is there, which CQC's listing makes a
+    finding. Now each face reads `CoverageMap.for_area`: partly covered, by which kinds."""
+    staffed, rest = [HOMES_24H], ["supported_accommodation:floating_outreach",
+                                  "supported_accommodation:supported_housing"]
+    area = httpx.get(f"{synced}/areas/{DERBYSHIRE}", timeout=300).json()
+    housing = area["coverage"]["supported_accommodation"]
+    assert housing["status"] == "partly_covered" and housing["share_of_adults"] == 0
+    assert housing["kinds_covered"] == staffed and housing["kinds_not_covered"] == rest
+    assert housing["says"].startswith("None found, but the directory holds complete Supported accommodation data "
+                                      "here only for 24-hour staffed residential care (as of ")
+    assert area["coverage"]["vcfse"]["status"] == "not_covered" and area["coverage"]["vcfse"]["kinds_covered"] == []
+
+    card = httpx.get(f"{synced}/gaps/{DERBYSHIRE}", timeout=300).json()["scorecard"]
+    part = next(p for p in card["parts"] if p["type"] == "supported_accommodation")
+    assert part["status"] == "not_covered" and "supported_accommodation" in card["not_covered"]
+    assert part["coverage"]["status"] == "partly_covered" and part["coverage"]["kinds_covered"] == staffed
+
+    row = next(r for r in httpx.get(f"{synced}/gaps", timeout=300).json()["areas"] if r["code"] == DERBYSHIRE)
+    assert row["kinds_covered_parts"] == {"supported_accommodation": staffed}
+    assert "supported_accommodation" not in row["partly_covered_parts"]  # a share of adults, which this is not
+    assert row["figures_unknown"]["supported_accommodation"] == "partly_covered"
+    sheet = httpx.get(f"{synced}/gaps/areas.csv", params={"level": "icb"}, timeout=300).content.decode("utf-8-sig")
+    derbyshire = next(r for r in csv.DictReader(io.StringIO(sheet)) if r["code"] == DERBYSHIRE)
+    assert derbyshire["kinds_covered_parts"] == f"supported_accommodation={HOMES_24H}"
+    sheet = httpx.get(f"{synced}/gaps/areas.csv", params={"level": "icb", "headers": "human"},
+                      timeout=300).content.decode("utf-8-sig")
+    told = next(r for r in csv.DictReader(io.StringIO(sheet)) if r["Area code"] == DERBYSHIRE)
+    assert told["Parts covered for some kinds only"].startswith("Supported accommodation (data held only for ")
+    assert "24-hour staffed residential care" in told["Parts covered for some kinds only"]
+
+    page = httpx.get(f"{synced}/pathway-gaps/{DERBYSHIRE}", timeout=300).text
+    housing_row = page[page.index(">Supported accommodation</th>"):][:400]
+    assert "Partly covered" in housing_row and "Not yet covered" not in housing_row
 
 
 def test_the_scorecard_says_what_none_anywhere_in_england_means(synced, synced_home, data_dir):

@@ -54,7 +54,14 @@ def test_an_area_is_covered_as_far_as_its_small_areas_lie_in_claimed_areas(table
     # A claim for a type covers its subtypes; a subtype's claim covers only that subtype.
     assert coverage.for_area(CORNWALL_ICB, "supported_accommodation:residential_24h").as_of == "2026-11-30"
     assert coverage.for_area(CAMBRIDGE, "advocacy:imha").status == "covered"
-    assert coverage.for_area(CAMBRIDGE, "advocacy").status == "not_covered"
+    # The type as a whole is covered by kinds only, and says by which (as a search's answer at a home does); an
+    # area with no claim of any kind is not covered.
+    advocacy = coverage.for_area(CAMBRIDGE, "advocacy")
+    assert (advocacy.status, advocacy.share, advocacy.kinds_covered) == ("partly_covered", 0.0, ("advocacy:imha",))
+    assert "advocacy:imca" in advocacy.kinds_not_covered and advocacy.as_of == "2026-09-01"
+    assert advocacy.held().startswith("The directory holds complete Advocacy data here only for Independent Mental "
+                                      "Health Advocate (IMHA) (as of 2026-09-01); Independent Mental Capacity")
+    assert coverage.for_area(CORNWALL_ICB, "advocacy").status == "not_covered"
     # A home in a district is covered by its county's claim (district -> upper-tier authority).
     assert table.utla_of(CAMBRIDGE) == CAMBRIDGESHIRE
     assert coverage.for_home(["E54000056", CAMBRIDGE, "E12000006"], "advocacy:imha").covered

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import sqlite3
 import xml.etree.ElementTree as ET
@@ -270,9 +271,12 @@ def test_coverage_words_fit_an_answer_that_found_some(synced):
     showed it told a person there were none where the answer listed some."""
     area = httpx.get(f"{synced}/areas/{NOTTINGHAMSHIRE}", timeout=60).json()
     assert area["counts"]["supported_accommodation"] == 2
-    assert area["coverage"]["supported_accommodation"]["says"] == (
-        "Found, but the directory does not yet hold complete Supported accommodation data for this area: there "
-        "may be more.")  # CQC covers care homes, not floating support or supported housing
+    # CQC covers care homes, not floating support or supported housing: the area's coverage says which kinds.
+    says = area["coverage"]["supported_accommodation"]["says"]
+    assert says.startswith("Found, but the directory holds complete Supported accommodation data here only for "
+                           "24-hour staffed residential care (as of ")
+    assert says.endswith("floating outreach support and supported housing (high support, on-site staff) are not yet "
+                         "covered, so there may be more.")
     assert area["counts"]["ips_employment"] == 0
     assert area["coverage"]["ips_employment"]["says"].startswith("Not yet covered:")
     near = {"home": {"postcode": DOVETAIL_POSTCODE}, "types": ["supported_accommodation"],
@@ -354,6 +358,9 @@ def test_parts_not_covered_show_no_figures(synced, synced_home, data_dir):
     # Unasked, the map shows a kind the directory holds data for here, and says why: before, it showed community
     # rehabilitation teams, of which a directory synced from CQC holds none anywhere, shading nothing.
     assert f'src="/gaps/{NOTTINGHAMSHIRE}/map.svg?type=supported_accommodation"' in page
+    # The API's map, unasked, opens on the same kind by the same rule (`map_default`): before, community teams.
+    assert _svg(synced, NOTTINGHAMSHIRE) == _svg(synced, NOTTINGHAMSHIRE, type="supported_accommodation")
+    assert _svg(synced, DERBYSHIRE) == _svg(synced, DERBYSHIRE, type="supported_accommodation:residential_24h")
     assert ("The map shows supported accommodation: rehabmap does not yet hold community mental health "
             "rehabilitation team data for Nottingham and Nottinghamshire.") in page
     compared = httpx.get(f"{synced}/pathway-gaps/compare", timeout=300).text  # and so does the England map's
@@ -634,6 +641,19 @@ def test_a_partly_covered_part_says_what_is_known(synced_home, tmp_path, geodata
         box = shown.locator(".nhsuk-inset-text", has_text="not yet covered, or only partly").inner_text()
         assert f"Advocacy: {says}" in box and "for the whole of Nottingham and Nottinghamshire" in box
         assert axe(shown, axe_source) == []
+        # At 320 px (WCAG reflow) the compare table's caption stays inside its scrolling box and the map keeps its
+        # place names readable in a box of its own. Before, the caption (as wide as the table, 644 px) ran off the
+        # screen, and the map shrank to 288 px, its labels 3 px high.
+        shown.set_viewport_size({"width": 320, "height": 800})
+        shown.reload(timeout=300_000)
+        assert shown.evaluate("() => document.documentElement.scrollWidth") == 320
+        caption = shown.locator("#compare-caption").bounding_box()
+        wrap = shown.get_by_role("region", name=re.compile("^Is the pathway complete")).bounding_box()
+        assert caption is not None and wrap is not None and caption["width"] <= wrap["width"]
+        scroller = shown.get_by_role("region", name=re.compile("^Map of Nottingham and Nottinghamshire"))
+        assert shown.locator("img.rm-gap-map").bounding_box()["width"] >= 640
+        assert scroller.evaluate("e => e.scrollWidth > e.clientWidth")  # it scrolls, inside its box
+        assert axe(shown, axe_source) == []
         context.close()
     assert "4 not yet covered by rehabmap's data (1 only partly)." in page
     # The sheet says it in words, as its headers (before: "advocacy=0.2838" under "Parts only partly covered").
@@ -748,12 +768,12 @@ def test_a_partly_covered_part_is_told_apart_in_every_export(synced_home, tmp_pa
 
     header, *rows = list(csv.reader(io.StringIO(sheet)))
     # The parts only partly covered come after every type's columns, then what the data are of (the day, the census).
-    assert header[-3:] == ["partly_covered_parts", "as_of", "population_year"]
+    assert header[-4:] == ["partly_covered_parts", "kinds_covered_parts", "as_of", "population_year"]
     assert header == [c["key"] for c in dictionary]
     nottingham = next(dict(zip(header, r)) for r in rows if r[0] == NOTTINGHAMSHIRE)
     assert nottingham["partly_covered_parts"] == f"advocacy={share}"
     assert "advocacy" in nottingham["not_covered_parts"].split(";") and nottingham["advocacy.count"] == ""
-    assert [r[-3] for r in rows if r[0] != NOTTINGHAMSHIRE] == [""] * (len(rows) - 1)
+    assert [r[-4] for r in rows if r[0] != NOTTINGHAMSHIRE] == [""] * (len(rows) - 1)  # partly_covered_parts
     properties = next(f["properties"] for f in features if f["id"] == NOTTINGHAMSHIRE)
     assert properties["partly_covered_parts"] == f"advocacy={share}" and properties["advocacy.count"] is None
 

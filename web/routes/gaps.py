@@ -21,16 +21,16 @@ from geodata.errors import UnknownArea
 from rehabmap.errors import CALLER_ERRORS, DomainError
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
 from rehabmap.gaps.categories import ALL_CATEGORIES, PARTS, Category, parse_category
-from rehabmap.gaps.comparison import GapTable
-from rehabmap.gaps.coverage import gaps_with_coverage, map_default, mapped_kinds, table_default, table_with_coverage
+from rehabmap.gaps.comparison import GapTable, table_for
+from rehabmap.gaps.coverage import (DEFAULT_MAP_TYPE, gaps_with_coverage, map_default, mapped_kinds, table_default,
+                                    table_with_coverage)
 from rehabmap.gaps.indicators import INDICATOR_LABELS
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import LEVEL_LABELS, LEVEL_PLURALS
 from rehabmap.gaps.ranking import compare
-from rehabmap.gaps.report import AreaGapReport, AreaGaps
+from rehabmap.gaps.report import AreaGapReport, AreaGaps, report_for
 from rehabmap.gaps.scenario import Scenario, WhatIf, what_if
-from rehabmap.index.generation_cache import GenerationCache
 from rehabmap.state import AppState
 from web.deps import State
 from web.forms import Errors, Fields, parse_km
@@ -43,7 +43,6 @@ router = APIRouter()
 # Indicators a commissioner can compare areas by (the first is the default).
 COMPARE_INDICATORS = ("mean_km", "p90_km", "share_beyond_threshold", "per_100k_adults", "count",
                       "share_nearest_outside_area")
-DEFAULT_MAP_TYPE = "community_rehab_team"
 
 
 class GapsUnavailable(Exception):
@@ -68,23 +67,12 @@ def needs_gaps(route: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-# Indicators take ~100 ms to reduce for a level; pages reuse them until the index generation changes. Each
-# value is computed from the analysis fetched after the generation was read (inside `compute`), never from
-# one the route fetched earlier, which an edit in between could have made older than the key.
-_PAGES: GenerationCache[Any] = GenerationCache(size=64)
-
-
 def area_report(state: AppState, code: str, options: GapOptions) -> AreaGaps:
-    return _PAGES.get(state.backend, ("area", code, options),
-                      lambda: AreaGapReport.of(analysis(state), code, options, ALL_CATEGORIES).gaps())
+    return report_for(state.backend, lambda: analysis(state), code, options)
 
 
 def level_table(state: AppState, level: str, options: GapOptions, categories: tuple[Category, ...]) -> GapTable:
-    def compute() -> GapTable:
-        table = GapTable.of(analysis(state), level, options, categories)
-        table.rows()
-        return table
-    return _PAGES.get(state.backend, ("table", level, options, categories), compute)
+    return table_for(state.backend, lambda: analysis(state), level, options, categories)
 
 
 @dataclass(frozen=True)
