@@ -5,7 +5,8 @@ ISO 639-2 and 639-3 three-letter one, with their English names).
 A clinician types a language's name ("Polish") or its code ("pl", "pol"); a need is kept as the code,
 two letters where ISO 639-1 has one (what records carry: `language:pl`), and shown by its English name.
 What ISO 639 does not list ("xx") is refused with the names nearest in spelling, never kept as a code
-no record can carry. A few names people use that ISO 639 lacks are read too (`COMMON_NAMES`: "Farsi").
+no record can carry. A language people name otherwise than ISO 639 does ("Cantonese" for its "Yue Chinese") is read
+and shown by that name (`PEOPLES_NAMES`), its ISO name still read; its code is ISO's.
 
 A record's code is kept the same way at import (`record_code`: "pol" is "pl"), so a search for Polish finds
 it whichever of ISO's codes its source gave. A macrolanguage (ISO 639-3's "Chinese", "Arabic", "Persian") is
@@ -31,15 +32,18 @@ from pathlib import Path
 # person speaks.
 _SPECIAL = "S"
 # How alike in spelling (rapidfuzz token_set_ratio) a name must be to be offered for one no language has: "Punjabi"
-# finds "Panjabi" (86), "Polsih" "Polish" (83), "Greek" "Modern Greek (1453-)" (100); at 80, "Farsi" offered
+# found ISO's "Panjabi" (86), "Polsih" "Polish" (83), "Greek" "Modern Greek (1453-)" (100); at 80, "Farsi" offered
 # Arosi and Sarsi, "Greek" Creek.
 _SUGGEST_SCORE = 83
 _SUGGESTIONS = 3
-# Names a person uses for a language that ISO 639-3 names otherwise (Farsi is its Persian; Cantonese its Yue
-# Chinese; Mandarin its Mandarin Chinese; Punjabi its Panjabi, the Gurmukhi-written one most UK Punjabi speakers
-# read): CLDR, through babel, knows two of these four (Cantonese, Punjabi), for a 36 MB dependency.
-COMMON_NAMES = {"farsi": "fa", "cantonese": "yue", "mandarin": "cmn", "punjabi": "pa", "hokkien": "nan",
-                "sorani": "ckb", "kurmanji": "kmr"}
+# The names people and families use for a language that ISO 639-3 names otherwise, as NHS interpreting services
+# list them (Farsi, Cantonese, Punjabi, Pashto…): read, and shown on every page and in every text, instead of ISO's
+# (Persian, Yue Chinese, Panjabi, Pushto; ISO's names are still read). Punjabi is ISO's Panjabi, the
+# Gurmukhi-written one most UK Punjabi speakers read; a "(macrolanguage)" ISO adds to a name is no part of it.
+# CLDR, through babel, knows some of these (Cantonese, Punjabi), for a 36 MB dependency.
+PEOPLES_NAMES = {"fa": "Farsi", "yue": "Cantonese", "cmn": "Mandarin", "pa": "Punjabi", "nan": "Hokkien",
+                 "ckb": "Sorani", "kmr": "Kurmanji", "ps": "Pashto", "el": "Greek", "sw": "Swahili",
+                 "ne": "Nepali", "ms": "Malay"}
 # ISO 639-3's macrolanguages (SIL's mapping table; pycountry ships none) that people in England need most often
 # named, each with its individual languages, by the codes records carry (two letters where ISO 639-1 has them):
 # read without ISO 639's table, so a record read back from an index never loads it for them.
@@ -56,7 +60,7 @@ _MACROLANGUAGE_OF = {member: macro for macro, members in _MACROLANGUAGES.items()
 @dataclass(frozen=True)
 class Language:
     code: str  # the ISO 639-1 code where there is one, else the ISO 639-3 code
-    name: str  # ISO 639's English name
+    name: str  # the English name people use (`PEOPLES_NAMES`), else ISO 639's
 
 
 class UnknownLanguage(ValueError):
@@ -85,7 +89,8 @@ def _table() -> _Table:
     for entry in json.loads(path.read_bytes())["639-3"]:
         if entry["type"] == _SPECIAL:
             continue
-        language = Language(entry.get("alpha_2") or entry["alpha_3"], entry["name"])
+        code = entry.get("alpha_2") or entry["alpha_3"]
+        language = Language(code, PEOPLES_NAMES.get(code, entry["name"]))
         for field in ("alpha_2", "alpha_3", "bibliographic"):
             if field in entry:
                 codes[entry[field]] = language
@@ -93,10 +98,12 @@ def _table() -> _Table:
             if field in entry:
                 names[entry[field].casefold()] = language
         if entry["type"] == "L":
-            living.append(language.name)
+            living.append(entry["name"])
     # A code over a name: a name of two or three letters ("Ga", the language ISO 639-3 codes gaa) that is another
     # language's code ("ga", Irish) reads as the code. ISO 639's names are unique: a name reads as one language.
-    names.update((name, codes[code]) for name, code in COMMON_NAMES.items())
+    for code, name in PEOPLES_NAMES.items():
+        names[name.casefold()] = codes[code]
+        living.append(name)
     by_key = {**names, **codes}
     return _Table(by_key, living)
 
@@ -112,11 +119,13 @@ def find_language(typed: str) -> Language:
 
     near = process.extract(key, table.living_names, scorer=fuzz.token_set_ratio, processor=str.casefold,
                            score_cutoff=_SUGGEST_SCORE, limit=_SUGGESTIONS)
-    raise UnknownLanguage(typed, tuple(table.by_key[name.casefold()] for name, _, _ in near))
+    # A language near by its ISO name and by the name people use is offered once, by the latter.
+    offered = dict.fromkeys(table.by_key[name.casefold()] for name, _, _ in near)
+    raise UnknownLanguage(typed, tuple(offered))
 
 
 def language_name(code: str) -> str:
-    """The English name of a language a need names by code (a record's may be a three-letter one, "pol"); a
+    """The English name people use for a language a need names by code (a record's may be a three-letter one, "pol"); a
     code ISO 639 does not list (a record's source may carry one) as it is."""
     language = _table().by_key.get(code)
     return language.name if language is not None else code
@@ -141,7 +150,7 @@ def with_macrolanguages(codes: set[str]) -> set[str]:
 
 
 def suggestion_text(error: UnknownLanguage) -> str:
-    """' Did you mean Panjabi (pa)?', or nothing when no language is near in spelling."""
+    """' Did you mean Punjabi (pa)?', or nothing when no language is near in spelling."""
     if not error.suggestions:
         return ""
     named = [f"{language.name} ({language.code})" for language in error.suggestions]

@@ -22,7 +22,9 @@ from tests.test_oruk_roundtrip import FULL
     ("language:ga", "language:ga"),  # two letters are a code (Irish), never the name of the language Ga (gaa)
     # Names people use that ISO 639-3 names otherwise (before, each was refused: "Did you mean Panjabi (pa)?")
     ("language:Punjabi", "language:pa"), ("language:Farsi", "language:fa"), ("language:cantonese", "language:yue"),
-    ("language:Mandarin", "language:cmn"),
+    ("language:Mandarin", "language:cmn"), ("language:Greek", "language:el"), ("language:Pashto", "language:ps"),
+    # ... and ISO 639-3's names for them still read (a feed or a bookmark may carry one)
+    ("language:Yue Chinese", "language:yue"), ("language:Panjabi", "language:pa"), ("language:Persian", "language:fa"),
 ])
 def test_a_language_is_asked_by_its_english_name_or_iso_639_code(asked, code):
     assert parse_asked_need(asked) == code
@@ -32,9 +34,10 @@ def test_a_language_is_asked_by_its_english_name_or_iso_639_code(asked, code):
     ("language:xx", "Unknown language 'xx' in need 'language:xx'. Give the language's English name or ISO 639 code, "
                     "e.g. language:Polish or language:pl."),
     ("language:und", "or ISO 639 code, e.g. language:Polish or language:pl."),  # ISO 639's "Undetermined"
-    ("language:Panjaby", "Did you mean Panjabi (pa)?"),
+    ("language:Panjaby", "Did you mean Punjabi (pa)?"),
     ("language:Polsih", "Did you mean Polish (pl)?"),
-    ("language:Greek", "Did you mean Modern Greek (1453-) (el) or Greek Sign Language (gss)?"),
+    ("language:Greek Sign", "Did you mean Greek Sign Language (gss) or Greek (el)?"),
+    ("language:Chinese Cantonese", "Did you mean Chinese (zh) or Cantonese (yue)?"),  # offered by the name people use
     ("language:Farsee", "e.g. language:Polish or language:pl."),  # nothing near enough to offer ("Arosi" is not)
 ])
 def test_a_language_iso_639_does_not_list_is_refused_with_the_names_nearest_in_spelling(asked, words):
@@ -61,6 +64,15 @@ def test_a_need_is_shown_by_the_language_name_and_a_records_code_is_kept_as_reco
     assert parse_need("language:xx") == "language:xx" and need_label("language:xx") == "Language: xx"
     with pytest.raises(UnknownNeed):  # nor is a name no language has ever a record's language
         parse_need("language:Polsih")
+
+
+def test_a_language_is_shown_by_the_name_people_and_families_use_not_iso_639s():
+    """NHS interpreting lists say Cantonese, Punjabi, Farsi; ISO 639-3 says Yue Chinese, Panjabi, Persian (before,
+    every page said "Language: Yue Chinese"). The code is ISO's either way."""
+    assert [need_label(f"language:{code}") for code in ("yue", "pa", "fa", "cmn", "el", "sw", "ps", "pl")] == [
+        "Language: Cantonese", "Language: Punjabi", "Language: Farsi", "Language: Mandarin", "Language: Greek",
+        "Language: Swahili", "Language: Pashto", "Language: Polish"]
+    assert need_label("language:pes") == "Language: Iranian Persian"  # ISO's name where people use no other
 
 
 def test_every_macrolanguage_member_is_an_iso_639_3_language():

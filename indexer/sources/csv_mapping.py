@@ -91,11 +91,40 @@ class Mapping:
         return failed.explain(values) if failed else None
 
 
-def load_mapping(path: Path) -> Mapping:
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise MappingError(f"cannot read mapping {path.name}: {os_reason(exc)}") from exc
+
+
+def _with_base(doc: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A mapping `[source] based_on = "<other>.toml"` (in the same folder) is that mapping with its own entries
+    over it: each key of a table it gives replaces the base's ([values] field by field), and a list of tables it
+    gives ([[hold]]) replaces the base's whole. So another edition of one export (the NHS website hospital list of
+    2014–15, of 2018) says only how it differs, and the two cannot drift apart. One level: a base has no base."""
+    based_on = doc.get("source", {}).get("based_on")
+    if based_on is None:
+        return doc
+    where = f"mapping {path.name}"
+    if not (isinstance(based_on, str) and based_on.endswith(".toml") and Path(based_on).name == based_on):
+        raise MappingError(f"{where}: [source] based_on names another mapping file in {path.parent.name}/ "
+                           "(e.g. 'nhs_website_hospitals_2018.toml')")
+    base = _read_toml(path.parent / based_on)
+    if "based_on" in base.get("source", {}):
+        raise MappingError(f"{where}: its base {based_on} is based on another mapping; base it on that one")
+    merged = dict(base)
+    for section, value in doc.items():
+        merged[section] = {**base[section], **value} if isinstance(value, dict) and section in base else value
+    if merged["source"].get("name") == base.get("source", {}).get("name"):
+        raise MappingError(f"{where}: [source] name must differ from its base {based_on}'s: each source's records "
+                           "are its own")
+    del merged["source"]["based_on"]
+    return merged
+
+
+def load_mapping(path: Path) -> Mapping:
+    doc = _with_base(_read_toml(path), path)
     where = f"mapping {path.name}"
     unknown = set(doc) - _SECTIONS
     if unknown:

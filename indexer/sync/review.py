@@ -64,7 +64,7 @@ class ReviewItem:
         for whoever looks for it there by id (the API's 404), in words: the type by its name and the day as a
         person writes one. It said "it awaits review (inferred: inpatient_rehab_level1)" and "on 2026-12-02";
         the codes stay in the item's own fields (`state`, `type_status`, `proposed_type`). The keepers' pages say
-        the same words (`web.keepers.maintainer_review.unshown_words`). None for one decided in."""
+        the same words (`web.keepers.maintainer_review`). None for one decided in."""
         if self.state == "rejected":
             when = date.fromisoformat(self.decided_at[:10]) if self.decided_at else None
             day = f"{when.day} {when:%B %Y}" if when else "an unknown day"
@@ -78,9 +78,11 @@ class ReviewItem:
                 f"{type_words(self.proposed_type, self.proposed_subtype)} from what it says")
 
 
-def type_words(service_type: str, subtype: str | None) -> str:
+def type_words(service_type: str | None, subtype: str | None) -> str:
     """A type (and subtype) by the names the pages give them: "Level 1 inpatient rehabilitation unit" in place of
-    "inpatient_rehab_level1"."""
+    "inpatient_rehab_level1"; "no type" for an item none is proposed for (the keepers' review pages)."""
+    if service_type is None:
+        return "no type"
     named = TYPE_LABELS[ServiceType(service_type)]
     return f"{named}: {SUBTYPE_LABELS.get(subtype, subtype)}" if subtype else named
 

@@ -163,7 +163,7 @@ BAD = [
     # Before: any two or three letters were a language; now ISO 639's, with the names nearest in spelling.
     ({"home": LS9, "needs": ["language:Panjaby"]}, 400, "unknown_need", "needs",
      "Unknown language 'Panjaby' in need 'language:Panjaby'. Give the language's English name or ISO 639 code, e.g. "
-     "language:Polish or language:pl. Did you mean Panjabi (pa)?"),
+     "language:Polish or language:pl. Did you mean Punjabi (pa)?"),
     ({"home": LS9, "types": ["hospital"]}, 400, "unknown_service_type", "types", "hospital"),
     ({"home": LS9, "types": "vcfse"}, 422, "invalid_request", "types",
      "types: Input should be a valid list, or Input should be 'any'"),

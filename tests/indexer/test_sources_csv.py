@@ -228,6 +228,28 @@ def test_nhs_website_hospitals_2018_through_its_mapping():
     assert "service_type" not in warneford.candidate.fields and warneford.means.startswith("a site of a trust that")
 
 
+def test_the_2014_15_hospital_list_mapping_is_the_2018_one_with_what_differs(tmp_path):
+    """The 2014–15 mapping copied the 2018 one wholesale (columns, values, filters), so a fix to one could miss the
+    other; it is `based_on` it now and gives only what differs (the rows of both files read the same as before:
+    the tests above and below count them). A base with a base, or a name the base has, is refused."""
+    old, new = (load_mapping(MAPPINGS_DIR / f"nhs_website_hospitals_{year}.toml") for year in (2018, 2015))
+    assert (new.source, new.dated, new.files) == (
+        "nhs-hospitals-2015", "2014–15", ("nhs_website_hospitals_2019*.csv", "nhs_website_hospitals_2015*.csv"))
+    assert [(m.columns, m.values, m.include, m.exclude, m.match_header, m.licence, m.proposed_type)
+            for m in (old, new)] == [(old.columns, old.values, old.include, old.exclude, old.match_header,
+                                      "OGL-UK-3.0", "inpatient_rehab_level1")] * 2
+    assert new.hold[0] == old.hold[0] and "2014–15" in new.hold[1].why and "2018" in old.hold[1].why
+    shutil.copy(MAPPINGS_DIR / "nhs_website_hospitals_2015.toml", tmp_path / "a.toml")
+    (tmp_path / "b.toml").write_text('[source]\nbased_on = "a.toml"\nname = "b"\n')
+    with pytest.raises(MappingError, match="its base a.toml is based on another mapping"):
+        load_mapping(tmp_path / "b.toml")
+    (tmp_path / "c.toml").write_text('[source]\nbased_on = "nhs_website_hospitals_2018.toml"\n'
+                                     'name = "nhs-hospitals-2018"\n')
+    shutil.copy(MAPPINGS_DIR / "nhs_website_hospitals_2018.toml", tmp_path)
+    with pytest.raises(MappingError, match="name must differ from its base"):
+        load_mapping(tmp_path / "c.toml")
+
+
 def test_the_2014_15_hospital_list_is_read_as_what_it_is(tmp_path):
     """The file named 2019 shares the 2018 list's header, so the 2018 mapping was chosen for it: its records were
     `nhs-hospitals-2018:…` and "Dated 2018", though its trusts' names date it to October 2014 – September 2015.
@@ -323,6 +345,19 @@ def test_an_nhs_site_read_as_voluntary_is_never_typed_vcfse_without_type_unconfi
     vcfse = prepare(replace(candidates["RV345"], fields={**candidates["RV345"].fields, "provider_type": "vcfse"}),
                     GeographyPlacer(geography))
     assert not isinstance(vcfse, Rejection) and vcfse.service_type.value == "vcfse"
+
+
+def test_a_csv_website_without_a_scheme_is_completed_by_the_record_which_says_so(geography):
+    """The 2018 hospital list gives Kneesworth House's website as 'www.partnershipsincare.co.uk'. The CSV reader
+    completed it before the record saw it, so the link shown was https://… with nothing saying rehabmap added the
+    scheme (an ORUK feed's said so). Now the record completes it, as for every source, and its field source says."""
+    rows = list(load_source(SERVICES / "nhs_website_hospitals_2018.csv"))
+    [kneesworth] = [r.candidate for r in rows if isinstance(r, Held) and r.candidate.origin.source_id == "NMV01"]
+    assert kneesworth.fields["website"] == "www.partnershipsincare.co.uk"  # as the file gives it
+    record = prepare(kneesworth, GeographyPlacer(geography))
+    assert not isinstance(record, Rejection) and record.website == "https://www.partnershipsincare.co.uk"
+    assert record.field_sources["website"] == (
+        "nhs-hospitals-2018:website (given as 'www.partnershipsincare.co.uk': https:// added)")
 
 
 @pytest.mark.parametrize("given", [["nhs"], {"code": "nhs", "display": "NHS trust"}])

@@ -139,8 +139,9 @@ was sent as a change from the record's empty text to none.)"""
         assert page.get_by_role("heading", level=1).inner_text() == "Field House"
         item = page.locator("main").inner_text()
         assert f"State\tawaiting review since {TODAY}" in item, "before: 'State\tpending'"
-        assert page.locator("#unshown").inner_text().startswith(
-            "Not in any search or on the public pages: it awaits review, as its source does not name its type;")
+        assert page.locator("#unshown").inner_text() == (  # the words of the API's 404 (`ReviewItem.why_unshown`)
+            "Not in any search or on the public pages: it awaits review, as its source does not name its type; "
+            "rehabmap infers Level 1 inpatient rehabilitation unit from what it says.")
     ashton = index_record(home, ASHTON_ID)
     assert ashton["phone"] == "0161 000 0001"
     assert (ashton["needs_met"], ashton["needs_not_met"]) == (

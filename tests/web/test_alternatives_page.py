@@ -84,7 +84,7 @@ def test_a_language_is_typed_by_its_name_or_code_and_shown_by_its_name(client):
     for typed, words in (("xx", "No language is called 'xx'. Enter the language's English name or its ISO 639 "
                                 "code, like Polish or pl."),
                          ("Panjaby", "No language is called 'Panjaby'. Enter the language's English name or its ISO "
-                                     "639 code, like Polish or pl. Did you mean Panjabi (pa)?")):
+                                     "639 code, like Polish or pl. Did you mean Punjabi (pa)?")):
         refused = client.post("/alternatives", data={**FORM, "language": typed})
         assert refused.status_code == 400 and words in html.unescape(refused.text)
     # A need that is not a box (a form made elsewhere): said as the other lists say it, not in the API's codes.

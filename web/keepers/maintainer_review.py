@@ -20,15 +20,14 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from indexer.sync.items import Evidence
-from indexer.sync.review import ReviewItem, ReviewQueue
+from indexer.sync.review import ReviewItem, ReviewQueue, type_words
 from rehabmap.errors import DomainError
 from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.maintain.auth import Role
-from rehabmap.taxonomy import NEED_LABELS, SUBTYPE_LABELS, TYPE_LABELS, ServiceType, need_label
+from rehabmap.taxonomy import NEED_LABELS, TYPE_LABELS, ServiceType, need_label
 from web.forms import Errors
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import PATH, Keeper, KeepersRoute, Refusal, message_page_plain, render, requires
-from web.keepers.words import long_day
 
 router = APIRouter(route_class=KeepersRoute)
 REVIEW = f"{PATH}/review"
@@ -51,13 +50,6 @@ def item_path(service_id: str) -> str:
     return f"{REVIEW}/{quote(service_id, safe=':/')}"
 
 
-def type_text(service_type: str | None, subtype: str | None) -> str:
-    if service_type is None:
-        return "no type"
-    label = TYPE_LABELS[ServiceType(service_type)]
-    return f"{label}: {SUBTYPE_LABELS.get(subtype, subtype)}" if subtype else label
-
-
 # What a record's type status means, in a maintainer's words (the queue keeps the code).
 STATUS_WORDS = {"inferred": "inferred from what it says", "unknown": "neither its source nor what it says names one",
                 "confirmed": "named by its source"}
@@ -71,21 +63,6 @@ def means_words(evidence: Evidence) -> str:
     if stated and (stated.group(1) in NEED_LABELS or stated.group(1).startswith("language:")):
         return f"states a need: {need_label(stated.group(1))}"
     return evidence.means
-
-
-def unshown_words(item: ReviewItem) -> str | None:
-    """Why the index does not hold a record its source gives, as `ReviewItem.why_unshown` says it to an API user,
-    in a maintainer's words: the type named as the pages name it, not its code, what "inferred" means, the day
-    in words. None for one decided in."""
-    if item.state == "rejected":
-        day = long_day(item.decided_at) if item.decided_at else "an unknown day"
-        return f"it was rejected in review on {day} by {item.decided_by}: {item.reason}"
-    if item.state != "pending":
-        return None
-    if item.proposed_type is None:
-        return "it awaits review, as its source does not name its type and rehabmap cannot tell it from what it says"
-    return (f"it awaits review, as its source does not name its type; rehabmap infers "
-            f"{type_text(item.proposed_type, item.proposed_subtype)} from what it says")
 
 
 @router.get(REVIEW)
@@ -102,8 +79,8 @@ def _list_page(request: Request, keeper: Keeper, errors: Errors, *, status: int,
     proposed = sorted({i.proposed_type for i in items if i.proposed_type})
     done = request.query_params.get("done", "")
     return render(request, keeper, "keepers/maintainer/review_list.html",
-                  {"items": items, "changed": changed, "errors": errors, "type_text": type_text, "item_path": item_path,
-                   "status_words": STATUS_WORDS,
+                  {"items": items, "changed": changed, "errors": errors, "type_words": type_words,
+                   "item_path": item_path, "status_words": STATUS_WORDS,
                    "chosen": chosen, "proposed": proposed, "done": done[:200], "reason_max": REASON_MAX,
                    "reason": keeper.form.get("reason")}, status=status)
 
@@ -160,8 +137,8 @@ def _item_page(request: Request, keeper: Keeper, service_id: str, errors: Errors
                       {"title": "Not in the review queue", "message": error.message}, status=404)
     form = keeper.form
     return render(request, keeper, "keepers/maintainer/review_item.html",
-                  {"item": item, "errors": errors, "type_text": type_text, "types": TYPE_CHOICES,
-                   "status_words": STATUS_WORDS, "means_words": means_words, "unshown": unshown_words(item),
+                  {"item": item, "errors": errors, "type_words": type_words, "types": TYPE_CHOICES,
+                   "status_words": STATUS_WORDS, "means_words": means_words, "unshown": item.why_unshown(),
                    "chosen_type": form.get("type") or item.decided_type or item.proposed_type or "",
                    "subtype": form.get("subtype") if "subtype" in form else (
                        item.decided_subtype or item.proposed_subtype or ""),

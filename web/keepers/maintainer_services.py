@@ -35,7 +35,7 @@ from rehabmap.state import AppState
 from rehabmap.taxonomy import TYPE_LABELS, ServiceType, need_label, parse_need
 from web.deps import get_state
 from web.forms import Errors, Fields, max_length, parse_int
-from web.keepers.maintainer_review import MAINTAINERS, item_path, queue_of, unshown_words
+from web.keepers.maintainer_review import MAINTAINERS, item_path, queue_of
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, directory_of, message_page_plain, render,
                                  requires)
@@ -304,7 +304,7 @@ def _current(request: Request, keeper: Keeper, service_id: str) -> Service:
             item = queue_of(request).item(service_id)
         except (DomainError, Refusal):
             item = None
-        why = unshown_words(item) if item is not None else None
+        why = item.why_unshown() if item is not None else None
         if item is None or why is None:
             raise Refusal(render(request, keeper, "keepers/message.html", {
                 "title": "No such service", "message": f"There is no service with id '{service_id[:80]}'."},
