@@ -225,8 +225,9 @@ def _same_type(given: Any, service_type: ServiceType) -> bool:
 _CONTACTS = ("phone", "email", "website")
 
 
-def _without_bad_contacts(candidate: Candidate) -> Candidate:
-    """A phone, email or website the record refuses is dropped with a warning, and the service kept.
+def without_bad_contacts(candidate: Candidate) -> Candidate:
+    """A phone, email or website the record refuses is dropped with a warning, and the service kept: by an
+    import and by a sync alike (`indexer.sync.runner.prepare_items`).
 
     A directory maintainer would rather list a rehab unit without its website than lose the unit from
     every search over one bad cell; the bad value itself ('javascript:…') is never stored or republished,
@@ -419,7 +420,7 @@ def prepare_rows(rows: Iterable[Candidate | Held | Rejection], placer: Placer, r
                 report.merged.append(_held_twice(first, row))
             continue
         if isinstance(row, Candidate):
-            row = _without_bad_contacts(row)
+            row = without_bad_contacts(row)
             if row.warnings:
                 report.warnings += [f"{row.origin.file}:{row.origin.line}: {w}" for w in row.warnings]
         chunk.append(row)

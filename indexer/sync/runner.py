@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-from indexer.pipeline import Placer, prepare_all
+from indexer.pipeline import Placer, prepare_all, without_bad_contacts
 from indexer.rows import Candidate, Rejection
 from indexer.sync.codec import (
     content_digest,
@@ -99,6 +99,7 @@ class SyncReport:
     retired: list[Line] = field(default_factory=list)
     held: list[Line] = field(default_factory=list)
     rejected: list[Line] = field(default_factory=list)
+    left_out: list[Line] = field(default_factory=list)  # a contact detail the record refuses: dropped, service kept
     evidence_changed: list[Line] = field(default_factory=list)
     questioned: list[Line] = field(default_factory=list)  # changed by the source where a maintainer's edit stays
     gone_unknown: int = 0
@@ -133,7 +134,7 @@ class SyncReport:
         if self.stopped:
             lines.append(f"stopped: {self.stopped}")
         groups: list[tuple[str, list[Line]]] = [("retired", self.retired), ("held", self.held),
-                                                ("rejected", self.rejected),
+                                                ("rejected", self.rejected), ("detail left out", self.left_out),
                                                 ("evidence changed since the review decision", self.evidence_changed),
                                                 ("edited here, changed by the source", self.questioned)]
         if detail:
@@ -155,6 +156,7 @@ class _Prepared:
     service: dict[str, Any] | None
     problem: str | None
     proposed: tuple[str | None, str | None]
+    left_out: tuple[str, ...] = ()  # the contact details the record refuses, each dropped and said (the service kept)
 
 
 class _PageState:
@@ -280,10 +282,12 @@ class SyncRunner:
 
 
 def prepare_items(items: Sequence[SourceItem], placer: Placer) -> list[_Prepared]:
-    """Each item through the import pipeline. An item whose type nobody can tell yet (type status
-    'unknown') is checked with a stand-in type, so that it is held for review only if everything else
+    """Each item through the import pipeline, as `rehabmap index` reads a row: a phone, email or website the record
+    refuses is left out and said, the service kept (before, a sync rejected the whole record for it, where an
+    import kept it). An item whose type nobody can tell yet (type status 'unknown') is checked with a stand-in type, so that it is held for review only if everything else
     about it is usable; its proposed type stays empty."""
-    candidates = [_candidate(item) for item in items]
+    given = [_candidate(item) for item in items]
+    candidates = [without_bad_contacts(candidate) for candidate in given]
     first = prepare_all(candidates, placer)
     retry = [i for i, (item, out) in enumerate(zip(items, first))
              if isinstance(out, Rejection) and item.type_status != "confirmed"
@@ -298,7 +302,8 @@ def prepare_items(items: Sequence[SourceItem], placer: Placer) -> list[_Prepared
         if isinstance(out, Rejection):
             prepared.append(_Prepared(None, out.reason, (None, None)))
         else:
-            prepared.append(_Prepared(out.model_dump(mode="json"), None, proposed))
+            left_out = tuple(candidates[i].warnings[len(given[i].warnings):])
+            prepared.append(_Prepared(out.model_dump(mode="json"), None, proposed, left_out))
     return prepared
 
 
@@ -560,6 +565,7 @@ class _Plan:
         if prepared.problem:
             kept = "; the previous version stays" if before is not None and before.service is not None else ""
             report.rejected.append(Line(service_id, _name(before, item), prepared.problem + kept))
+        report.left_out += [Line(service_id, _name(before, item), note) for note in prepared.left_out]
         return record
 
     def _questioned(self, after: StoredRecord, changed: Sequence[str]) -> None:

@@ -97,6 +97,25 @@ def test_faults_of_the_source_change_nothing_in_the_result(settings, geography, 
     assert any(s.status == 503 for s in replay.seen("/cqc/locations"))
 
 
+def test_a_contact_detail_the_record_refuses_is_left_out_and_the_service_kept(settings, geography, replay):
+    """As `rehabmap index` does with a row: a source's phone or website that is none (Bristol's feed gives 'Warmley
+    Community Centre' as a website) is dropped and said, and the service lands. Before, a sync rejected the whole
+    record for it: a care home gone from every search over one cell of its listing."""
+    replay.cqc.alter(ASHTON, mainPhoneNumber="Ask for the manager", website="Warmley Community Centre")
+    report = run(settings, geography)
+    assert {line.service_id for line in report.added} == ADDED and len(report.rejected) == 41
+    assert [str(line) for line in report.left_out] == [
+        f"cqc:{ASHTON} Ashton Lodge Residential Home: phone 'Ask for the manager' is not a phone number (digits, "
+        "spaces, brackets and hyphens, perhaps an extension): dropped, the service is kept",
+        f"cqc:{ASHTON} Ashton Lodge Residential Home: website 'Warmley Community Centre' is not a web address "
+        "(http:// or https://, a host name, no spaces): dropped, the service is kept"]
+    assert sum(line.startswith("detail left out cqc:") for line in report.summary_lines()) == 2
+    ashton = index_record(settings.home, f"cqc:{ASHTON}")
+    assert ashton is not None and ashton["status"] == "active"
+    assert ashton.get("phone") is None and ashton.get("website") is None
+    assert ashton["postcode"] and ashton["name"] == "Ashton Lodge Residential Home"
+
+
 def test_a_changes_window_retires_and_changes_and_the_share_threshold_stops_it(settings, geography, replay):
     run(settings, geography)
     replay.cqc.deregister(GROVELANDS, date(2021, 3, 1))
