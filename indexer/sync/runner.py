@@ -52,7 +52,7 @@ from rehabmap.maintain.overlay import Overlay
 from rehabmap.errors import DomainError
 from rehabmap.sync_digests import content
 from rehabmap.record import Service
-from rehabmap.taxonomy import ServiceType
+from rehabmap.taxonomy import ServiceType, type_words
 
 DEFAULT_MAX_CHANGE_SHARE = 0.25
 # How to go on from a run stopped at the share threshold, when `rehabmap sync` ran it.
@@ -101,6 +101,9 @@ class SyncReport:
     rejected: list[Line] = field(default_factory=list)
     left_out: list[Line] = field(default_factory=list)  # a contact detail the record refuses: dropped, service kept
     evidence_changed: list[Line] = field(default_factory=list)
+    # Records other sources own that this run's facts changed (an ODS site's name for an NHS website clinic): said
+    # apart, since the counts and the other lists are this source's own.
+    elsewhere: list[Line] = field(default_factory=list)
     questioned: list[Line] = field(default_factory=list)  # changed by the source where a maintainer's edit stays
     gone_unknown: int = 0
     unplaced: int = 0         # of the rejected: services on the pathway that the source gives no place for
@@ -126,6 +129,9 @@ class SyncReport:
                          "not fetched again (each is read again at least weekly, and by --full)")
         if self.enrichments:
             lines.append(f"  {self.enrichments} facts for records other sources own were new or changed")
+        if self.elsewhere:
+            lines.append(f"  {len(self.elsewhere)} of other sources' records read differently with them: each is "
+                         "listed below, with its own source's counts")
         if self.gone_unknown:
             lines.append(f"  {self.gone_unknown} records the source says are gone were never held here")
         if self.unplaced:
@@ -136,6 +142,7 @@ class SyncReport:
         groups: list[tuple[str, list[Line]]] = [("retired", self.retired), ("held", self.held),
                                                 ("rejected", self.rejected), ("detail left out", self.left_out),
                                                 ("evidence changed since the review decision", self.evidence_changed),
+                                                ("another source's record, with these facts", self.elsewhere),
                                                 ("edited here, changed by the source", self.questioned)]
         if detail:
             groups = [("added", self.added), ("changed", self.changed), *groups]
@@ -434,10 +441,12 @@ class _Plan:
                 plan._settle(before, after, reviews.get(key))
         for key, (record, item) in others.items():
             if key in prepared:
+                said = plan._said()
                 own = item_from_json(record.item, record.raw)
                 after = replace(plan._item(own, item, record, prepared[key]), status=record.status,
                                 retired_at=record.retired_at, retired_reason=record.retired_reason)
                 plan._settle(record, after, reviews.get(key))
+                plan._elsewhere(said)
         if complete:
             for key, before in existing.items():
                 if key not in latest and before.status == "active":
@@ -461,6 +470,24 @@ class _Plan:
             latest.pop(key, None)
             latest[key] = outcome
         return latest
+
+    def _groups(self) -> dict[str, list[Line]]:
+        report = self.report
+        return {"added": report.added, "changed": report.changed, "held for review": report.held,
+                "rejected": report.rejected, "detail left out": report.left_out}
+
+    def _said(self) -> dict[str, int]:
+        """How many lines each of the report's own lists holds, for `_elsewhere`."""
+        return {title: len(lines) for title, lines in self._groups().items()}
+
+    def _elsewhere(self, said: Mapping[str, int]) -> None:
+        """The lines written since `said` are of another source's record: moved to `elsewhere`, so that this run's
+        counts are its source's own (an ODS run printed "held for review 1", an NHS website clinic its sites'
+        names were read into, beside "no records of this source await review")."""
+        for title, lines in self._groups().items():
+            self.report.elsewhere += [replace(line, note=f"{title}: {line.note}" if line.note else title)
+                                      for line in lines[said[title]:]]
+            del lines[said[title]:]
 
     def _enrichments(self, latest: Mapping[tuple[str, str], Outcome],
                      own: Mapping[tuple[str, str], StoredEnrichment], complete: bool) -> list[Enrichment]:
@@ -624,7 +651,8 @@ class _Plan:
             self.reviews.append(new_review)
         content_changed = before is None or after.digest != before.digest
         if held(after, new_review) and content_changed and after.problem is None:
-            proposed = after.proposed_type or "no type proposed"
+            proposed = type_words(after.proposed_type, after.proposed_subtype) if after.proposed_type else (
+                "no type proposed")
             report.held.append(Line(after.service_id, _name(after), f"{after.type_status}: {proposed}"))
         elif before is not None and before.status == "retired" and after.status == "active":
             report.changed.append(Line(after.service_id, _name(after), "listed again by the source"))
@@ -636,7 +664,8 @@ class _Plan:
         elif (after.problem is None and after.status == "active" and content_changed
               and shown(after, new_review) is not None):  # a record a maintainer rejected changes unseen
             if before is None or before.service is None:
-                report.added.append(Line(after.service_id, _name(after), after.proposed_type or ""))
+                report.added.append(Line(after.service_id, _name(after), type_words(
+                    after.proposed_type, after.proposed_subtype) if after.proposed_type else ""))
             else:
                 changed = _changed_fields(before.service, after.service)
                 report.changed.append(Line(after.service_id, _name(after), ", ".join(changed) or "evidence"))

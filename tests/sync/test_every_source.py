@@ -71,9 +71,20 @@ def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, rep
         "nhs-service-search": counts(1, held=1),
     }
     seen = {}
-    for source in ("cqc-ratings", "ods", "oruk", "charity", "nhs-service-search"):
+    for source in ("cqc-ratings", "nhs-service-search", "ods", "oruk", "charity"):  # ODS after the clinic it names
         done = rehabmap(home, data_dir, None, "sync", source, **env)
         assert done.returncode == 0, done.stderr
+        if source == "ods":  # its facts (Sussex Partnership's sites) are read into the NHS website's clinic, held
+            # for review: said apart, since the counts are the ODS run's own (it said "held for review 1" beside "no
+            # records of this source await review")
+            assert done.stdout.splitlines()[1:] == [
+                "  no records of this source await review",
+                "  a complete listing: anything it no longer lists is retired",
+                f"  {trusts + reports} facts for records other sources own were new or changed",
+                "  1 of other sources' records read differently with them: each is listed below, with its own "
+                "source's counts",
+                "another source's record, with these facts nhs-service-search:RX2D7 Glebelands Centre: held for "
+                "review: inferred: Community mental health rehabilitation team"]
         if source == "oruk":  # the report says, apart from the rest, which pathway services could not be placed
             # (152, and 2 more the term mapped above types)
             assert ("  154 of the rejected are services on the rehab pathway that the source gives no place for (no "

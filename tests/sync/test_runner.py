@@ -62,7 +62,7 @@ def test_first_full_run_accounts_for_every_one_of_the_103_real_records(settings,
 
     assert report.complete and report.fetched == 78
     assert {line.service_id for line in report.added} == ADDED
-    assert [(line.service_id, line.note) for line in report.held] == [(FIELD_HOUSE, "inferred: inpatient_rehab_level1")]
+    assert [(line.service_id, line.note) for line in report.held] == [(FIELD_HOUSE, "inferred: Level 1 inpatient rehabilitation unit")]
     assert report.gone_unknown == 30 and report.retired == [] and report.changed == []
     assert len(report.rejected) == 41
     assert all("not a rehab pathway service" in line.note for line in report.rejected), report.rejected
@@ -288,7 +288,10 @@ def test_an_enrichment_fills_what_a_record_lacks_adds_evidence_and_never_a_type(
     # The enrichment arrives later, from its own source, and finds the record by its provider id.
     report = runner.run(ListedConnector([rated], name="cqc-ratings"))
     assert report.enrichments == 1
-    assert [line.service_id for line in report.held] == ["listed:1-112845365"]
+    # Said apart from the run's own: a record of another source, which stays its source's to count.
+    assert report.held == [] and report.awaiting_review == 0
+    assert [(line.service_id, line.note) for line in report.elsewhere] == [
+        ("listed:1-112845365", "held for review: inferred: Level 1 inpatient rehabilitation unit")]
     stored = SyncStore(store_of(settings)).record("listed", "1-112845365")
     assert stored.service["email"] == "rehab@example.org"
     assert stored.service["field_sources"]["email"] == "cqc-ratings:ProviderEmail"

@@ -24,7 +24,7 @@ from indexer.sync.review import ReviewItem, ReviewQueue
 from rehabmap.errors import DomainError
 from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.maintain.auth import Role
-from rehabmap.taxonomy import NEED_LABELS, SUBTYPE_LABELS, TYPE_LABELS, ServiceType, need_label
+from rehabmap.taxonomy import NEED_LABELS, TYPE_LABELS, ServiceType, need_label, type_words
 from web.forms import Errors
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import PATH, Keeper, KeepersRoute, Refusal, message_page_plain, render, requires
@@ -49,13 +49,6 @@ def queue_of(request: Request) -> ReviewQueue:
 
 def item_path(service_id: str) -> str:
     return f"{REVIEW}/{quote(service_id, safe=':/')}"
-
-
-def type_text(service_type: str | None, subtype: str | None) -> str:
-    if service_type is None:
-        return "no type"
-    label = TYPE_LABELS[ServiceType(service_type)]
-    return f"{label}: {SUBTYPE_LABELS.get(subtype, subtype)}" if subtype else label
 
 
 # What a record's type status means, in a maintainer's words (the queue keeps the code).
@@ -85,7 +78,7 @@ def unshown_words(item: ReviewItem) -> str | None:
     if item.proposed_type is None:
         return "it awaits review, as its source does not name its type and rehabmap cannot tell it from what it says"
     return (f"it awaits review, as its source does not name its type; rehabmap infers "
-            f"{type_text(item.proposed_type, item.proposed_subtype)} from what it says")
+            f"{type_words(item.proposed_type, item.proposed_subtype)} from what it says")
 
 
 @router.get(REVIEW)
@@ -102,7 +95,7 @@ def _list_page(request: Request, keeper: Keeper, errors: Errors, *, status: int,
     proposed = sorted({i.proposed_type for i in items if i.proposed_type})
     done = request.query_params.get("done", "")
     return render(request, keeper, "keepers/maintainer/review_list.html",
-                  {"items": items, "changed": changed, "errors": errors, "type_text": type_text, "item_path": item_path,
+                  {"items": items, "changed": changed, "errors": errors, "type_text": type_words, "item_path": item_path,
                    "status_words": STATUS_WORDS,
                    "chosen": chosen, "proposed": proposed, "done": done[:200], "reason_max": REASON_MAX,
                    "reason": keeper.form.get("reason")}, status=status)
@@ -160,7 +153,7 @@ def _item_page(request: Request, keeper: Keeper, service_id: str, errors: Errors
                       {"title": "Not in the review queue", "message": error.message}, status=404)
     form = keeper.form
     return render(request, keeper, "keepers/maintainer/review_item.html",
-                  {"item": item, "errors": errors, "type_text": type_text, "types": TYPE_CHOICES,
+                  {"item": item, "errors": errors, "type_text": type_words, "types": TYPE_CHOICES,
                    "status_words": STATUS_WORDS, "means_words": means_words, "unshown": unshown_words(item),
                    "chosen_type": form.get("type") or item.decided_type or item.proposed_type or "",
                    "subtype": form.get("subtype") if "subtype" in form else (
