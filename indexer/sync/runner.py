@@ -46,7 +46,16 @@ from indexer.sync.items import Connector, Enrichment, Gone, Outcome, Refused, So
 from indexer.sync.live import LiveIndex
 from indexer.sync.publish import coverage_due, held, publish_coverage, record_pending, shown
 from indexer.sync.steps import reached
-from indexer.sync.store import REPREPARE_DUE, Audit, ReviewRow, StoredEnrichment, StoredRecord, SyncStore, now
+from indexer.sync.store import (
+    REPREPARE_DUE,
+    Audit,
+    ReviewRow,
+    RunRow,
+    StoredEnrichment,
+    StoredRecord,
+    SyncStore,
+    now,
+)
 from rehabmap.maintain.audit import QUESTIONED, AuditLog, Change
 from rehabmap.maintain.overlay import Overlay
 from rehabmap.errors import DomainError
@@ -227,14 +236,20 @@ class SyncRunner:
             if not dry_run:
                 reprepare_due(self.store, lambda: self.placer)
             caught_up = self.live.converge(self.store) if not dry_run and self.live is not None else 0
-            started = self.store.source_status(connector.name).run_started_at or now()
+            status = self.store.source_status(connector.name)
+            started = status.run_started_at or now()
+            stopped = self._stopped(connector.name) if force and not dry_run and status.pending is not None else None
             try:
-                outcomes = self._fetch(connector, dry_run=dry_run, full=full)
+                # `--force` after a run stopped at the threshold applies what that run fetched and reported, and
+                # fetches nothing more (an ORUK feed, which lists every page each run, was crawled again).
+                outcomes = (self._staged(connector.name) if stopped is not None
+                            else self._fetch(connector, dry_run=dry_run, full=full))
             except SyncInterrupted as exc:  # recorded, so that `sync-status` tells the person watching it
                 if not dry_run:
                     self.store.record_run(connector.name, started, "failed", {"error": exc.message})
                 raise
-            plan = _Plan.make(self, connector.name, outcomes, complete=connector.complete)
+            complete = bool(stopped.report.get("complete")) if stopped is not None else connector.complete
+            plan = _Plan.make(self, connector.name, outcomes, complete=complete)
             report = plan.report
             report.dry_run = dry_run
             if report.share > max_change_share and not force:
@@ -250,8 +265,8 @@ class SyncRunner:
                 return report
             reached("fetched")
             self.store.apply_run(connector.name, plan.records, plan.enrichments, plan.reviews, plan.audits,
-                                 live_changed=plan.live_changed, complete=connector.complete, started_at=started,
-                                 report=report.to_dict(), meta=self._cover(connector))
+                                 live_changed=plan.live_changed, complete=complete, started_at=started,
+                                 report=report.to_dict(), meta=self._cover(connector, complete))
             reached("applied")
             if self.live is None:  # no live index to follow: the claims hold at once
                 publish_coverage(self.store)
@@ -259,14 +274,22 @@ class SyncRunner:
             report.live_written = caught_up + (self.live.converge(self.store) if self.live is not None else 0)
             return report
 
-    def _cover(self, connector: Connector) -> dict[str, str]:
+    def _cover(self, connector: Connector, complete: bool) -> dict[str, str]:
         """A complete listing makes the source's claims (`Connector.covers()`) as of today; any later
         successful run keeps them current. Committed with the run, made once its records are live."""
         basis, today = f"sync:{connector.name}", self.today.isoformat()
-        return coverage_due(basis, today, connector.covers() if connector.complete else None)
+        return coverage_due(basis, today, connector.covers() if complete else None)
+
+    def _stopped(self, source: str) -> RunRow | None:
+        """The source's last run, when it stopped at the share threshold and what it fetched is still staged."""
+        last = self.store.runs(source, limit=1)
+        return last[0] if last and last[0].outcome == "stopped" else None
+
+    def _staged(self, source: str) -> list[Outcome]:
+        return [outcome_from_json(kind, payload) for kind, payload in self.store.staged(source)]
 
     def _fetch(self, connector: Connector, *, dry_run: bool, full: bool) -> list[Outcome]:
-        earlier = [outcome_from_json(kind, payload) for kind, payload in self.store.staged(connector.name)]
+        earlier = self._staged(connector.name)
         state = _PageState(self.store, connector.name, dry_run)
         outcomes: Iterator[Outcome] = connector.fetch(state, full=full)
         from tqdm import tqdm  # here: every server start imports this module, and only a sync shows progress

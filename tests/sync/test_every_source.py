@@ -133,14 +133,16 @@ def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, rep
     status = rehabmap(home, data_dir, None, "sync-status", "--source", "oruk-bristol").stdout
     assert ": fetched 2, 817 unchanged, not fetched again, added 0," in status, "not 'fetched 2' alone"
     # The council edited that service three days ago: the run reads its page again, and stops, as it would change
-    # all the feed's records; --force goes on with a crawl that lists it as unchanged since the stopped run read it.
-    # That reading stands (before, the second crawl's word "unchanged" was taken, and the change never applied).
+    # all the feed's records; --force applies what that run fetched and reported, asking the feed for nothing (it
+    # crawled again, and reported the feed's duplicate id twice).
     [autism] = [i for i in replay.oruk["bristol"].items if i["name"] == "Autism Advice - Bristol"]
     autism["pc_metadata"]["date_modified"] = (date.today() - timedelta(days=3)).isoformat()
     replay.oruk["bristol"].details[autism["id"]]["description"] = "Advice for autistic adults, now on Tuesdays too."
     assert rehabmap(home, data_dir, None, "sync", "oruk", **env).returncode == 3
+    asked = len(replay.seen())
     forced = rehabmap(home, data_dir, None, "sync", "oruk", "--force", **env)
     assert forced.returncode == 0 and report_counts(forced.stdout.splitlines()[0])["changed"] == 1, forced.stdout
+    assert replay.seen()[asked:] == [] and forced.stdout.count("has the id of another service") == 1
     [(shown,)] = table_rows(store, "SELECT service FROM sync_records WHERE connector = 'oruk-bristol'")
     assert json.loads(shown)["description"] == "Advice for autistic adults, now on Tuesdays too."
     text = rehabmap(home, data_dir, None, "sync-status", "--source", "charity")
