@@ -436,7 +436,15 @@ class _Plan:
 
         items = {k: (o, enriched(o, index.matching(o.keys))) for k, o in latest.items() if isinstance(o, SourceItem)}
         others = plan._matched_elsewhere(changed_enrichments, set(latest), index)
-        fresh = [i for k, (_o, i) in items.items() if not _same(existing.get(k), i)]
+        # A record whose last reading was rejected is read again from its item, changed or not: the release that
+        # rejected it may read it otherwise now (a bare website, before session 19), and a source that lists it as
+        # unchanged, or gives no news of it, would keep it rejected until it changed.
+        again = {k: r for k, r in existing.items() if r.problem and r.status == "active" and (
+            (k not in latest and not complete) or isinstance(latest.get(k), Unchanged) or k in items)}
+        stored = {k: (own, enriched(own, index.matching(own.keys))) for k, r in again.items() if k not in items
+                  for own in (item_from_json(r.item, r.raw),)}
+        fresh = [i for k, (_o, i) in items.items() if not _same(existing.get(k), i) or k in again]
+        fresh += [i for _o, i in stored.values()]
         fresh += [i for _o, (r, i) in others.items() if not _same(r, i)]
         prepared = dict(zip((i.key for i in fresh), runner.prepare(fresh)))
 
@@ -454,7 +462,8 @@ class _Plan:
                 plan.touched += before is not None and plan._counts(before)
             elif isinstance(outcome, Refused):
                 after = plan._refused(outcome, before)
-            elif isinstance(outcome, Unchanged) and before is not None and before.status == "active":
+            elif isinstance(outcome, Unchanged) and before is not None and before.status == "active" \
+                    and key not in again:
                 plan.report.unchanged += 1  # as the last reading made it: nothing to settle
                 plan.records.append(replace(before, last_seen=plan.at))
                 continue
@@ -462,6 +471,8 @@ class _Plan:
                 continue
             if after is not None:
                 plan._settle(before, after, reviews.get(key))
+        for key, (own, item) in stored.items():
+            plan._settle(existing[key], plan._item(own, item, existing[key], prepared[key]), reviews.get(key))
         for key, (record, item) in others.items():
             if key in prepared:
                 said = plan._said()
@@ -616,6 +627,9 @@ class _Plan:
             kept = "; the previous version stays" if before is not None and before.service is not None else ""
             report.rejected.append(Line(service_id, _name(before, item), prepared.problem + kept))
         report.left_out += [Line(service_id, _name(before, item), note) for note in prepared.left_out]
+        if before is not None and before.problem and not prepared.problem and record.digest == before.digest:
+            report.changed.append(Line(service_id, _name(before, item),
+                                       f"read again, no longer rejected (it was: {before.problem})"))
         return record
 
     def _questioned(self, after: StoredRecord, changed: Sequence[str]) -> None:

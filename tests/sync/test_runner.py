@@ -116,6 +116,27 @@ def test_a_contact_detail_the_record_refuses_is_left_out_and_the_service_kept(se
     assert ashton["postcode"] and ashton["name"] == "Ashton Lodge Residential Home"
 
 
+def test_a_record_an_earlier_release_rejected_is_read_again(settings, geography, replay):
+    """CQC gives Ashton Lodge's website without its scheme ('www.ashtonlodge.co.uk'), which rehabmap refused before
+    session 19: a store synced then kept the record rejected, its last good version shown, for as long as CQC did not
+    change it (an unchanged item was never prepared again), though this release reads it. A run reads each rejected
+    record again from its stored item, whether the source lists it again or gives no news of it."""
+    run(settings, geography)
+    store = SyncStore(store_of(settings))
+    was = "website: 'www.ashtonlodge.co.uk' is not a web address (http:// or https://, a host name, no spaces)"
+    with store._transaction() as conn:  # as the release before session 19 left it
+        conn.execute("UPDATE sync_records SET problem = ? WHERE source_id = ?", (was, ASHTON))
+
+    report = run(settings, geography)  # CQC changed nothing: its changes window is empty
+
+    assert report.rejected == [] and report.fetched == 0
+    assert [(line.service_id, line.note) for line in report.changed] == [
+        (f"cqc:{ASHTON}", f"read again, no longer rejected (it was: {was})")]
+    assert store.record("cqc", ASHTON).problem is None
+    assert index_record(settings.home, f"cqc:{ASHTON}")["website"] == "https://www.ashtonlodge.co.uk"
+    assert run(settings, geography).changed == [], "read again once"
+
+
 def test_a_changes_window_retires_and_changes_and_the_share_threshold_stops_it(settings, geography, replay):
     run(settings, geography)
     replay.cqc.deregister(GROVELANDS, date(2021, 3, 1))
