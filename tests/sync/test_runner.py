@@ -62,7 +62,8 @@ def test_first_full_run_accounts_for_every_one_of_the_103_real_records(settings,
 
     assert report.complete and report.fetched == 78
     assert {line.service_id for line in report.added} == ADDED
-    assert [(line.service_id, line.note) for line in report.held] == [(FIELD_HOUSE, "inferred: Level 1 inpatient rehabilitation unit")]
+    assert [(line.service_id, line.note) for line in report.held] == [
+        (FIELD_HOUSE, "inferred: Level 1 inpatient rehabilitation unit")]
     assert report.gone_unknown == 30 and report.retired == [] and report.changed == []
     assert len(report.rejected) == 41
     assert all("not a rehab pathway service" in line.note for line in report.rejected), report.rejected

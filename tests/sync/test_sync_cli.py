@@ -37,7 +37,8 @@ def test_sync_review_and_match_end_to_end(tmp_path, geodata_dir, data_dir, repla
     dry = rehabmap(home, data_dir, replay, "sync", "cqc", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.startswith("cqc (dry run: nothing written): ") and first_line(dry) == FIRST_RUN
-    assert f"added cqc:{ASHTON} Ashton Lodge Residential Home: Supported accommodation: 24-hour staffed residential care" in dry.stdout
+    assert (f"added cqc:{ASHTON} Ashton Lodge Residential Home: Supported accommodation: 24-hour staffed residential "
+            "care") in dry.stdout
     assert sorted(p.name for p in home.iterdir()) == ["geodata"], "a dry run writes nothing"
 
     replay.fail(f"/cqc/locations/{GROVELANDS}", 429, headers={"Retry-After": "1"})

@@ -95,7 +95,8 @@ def _list_page(request: Request, keeper: Keeper, errors: Errors, *, status: int,
     proposed = sorted({i.proposed_type for i in items if i.proposed_type})
     done = request.query_params.get("done", "")
     return render(request, keeper, "keepers/maintainer/review_list.html",
-                  {"items": items, "changed": changed, "errors": errors, "type_text": type_words, "item_path": item_path,
+                  {"items": items, "changed": changed, "errors": errors, "type_text": type_words,
+                   "item_path": item_path,
                    "status_words": STATUS_WORDS,
                    "chosen": chosen, "proposed": proposed, "done": done[:200], "reason_max": REASON_MAX,
                    "reason": keeper.form.get("reason")}, status=status)
