@@ -15,7 +15,7 @@ from cli.maintain import _actor
 from cli.textgrid import grid
 from indexer.sync.connectors import SOURCES
 from rehabmap.errors import InvalidValue, shorten
-from rehabmap.taxonomy import ServiceType
+from rehabmap.taxonomy import ServiceType, type_words
 
 if TYPE_CHECKING:
     from indexer.sync.store import ReviewState
@@ -127,16 +127,13 @@ def review_list(states: tuple[str, ...], source: str | None, proposed: str | Non
                                                           evidence_changed=changed)
     click.echo(f"{len(items)} records ({', '.join(wanted)})" + (f"; the first {limit}:" if len(items) > limit else ""))
     rows = [[i.service_id, i.name[:44], i.where[:40], i.state + (" *" if i.evidence_changed else ""),
-             f"{i.type_status}: {_type(i.proposed_type, i.proposed_subtype) or 'none'}",
-             _type(i.decided_type, i.decided_subtype) or (i.reason or "")[:30]] for i in items[:limit]]
+             f"{i.type_status}: {type_words(i.proposed_type, i.proposed_subtype)}",
+             type_words(i.decided_type, i.decided_subtype) if i.decided_type else (i.reason or "")[:30]]
+            for i in items[:limit]]
     if rows:
         click.echo(grid([["id", "name", "where", "state", "source proposes", "decision"], *rows]))
     if any(i.evidence_changed for i in items):
         click.echo("* the source's evidence changed after the decision: 'rehabmap review show ID'")
-
-
-def _type(service_type: str | None, subtype: str | None) -> str:
-    return f"{service_type}:{subtype}" if service_type and subtype else service_type or ""
 
 
 @review.command("show")
@@ -152,9 +149,9 @@ def review_show(service_id: str, raw: bool) -> None:
     click.echo(f"{item.service_id}  {item.name}")
     click.echo(f"  where: {item.service.get('address') or '-'} ({item.where or 'not placed'})")
     click.echo(f"  source: {item.source} record {item.source_id}{' (retired by the source)' if item.retired else ''}")
-    click.echo(f"  the source proposes: {_type(item.proposed_type, item.proposed_subtype) or 'no type'} "
+    click.echo(f"  the source proposes: {type_words(item.proposed_type, item.proposed_subtype)} "
                f"({item.type_status})")
-    click.echo(f"  state: {item.state}" + (f" as {_type(item.decided_type, item.decided_subtype)}"
+    click.echo(f"  state: {item.state}" + (f" as {type_words(item.decided_type, item.decided_subtype)}"
                                            if item.decided_type else "")
                + (f" by {item.decided_by} at {item.decided_at}" if item.decided_by else "")
                + (f": {item.reason}" if item.reason else ""))
@@ -223,7 +220,7 @@ def review_accept(service_ids: tuple[str, ...], service_type: str | None, subtyp
             click.echo(f"left {service_id}: no type proposed; accept it by name with --type")
     done = queue.accept(ids, actor=_actor(), service_type=service_type, subtype=subtype, level=level) if ids else []
     for item in done:
-        click.echo(f"accepted {item.service_id} ({item.name}) as {_type(item.decided_type, item.decided_subtype)}")
+        click.echo(f"accepted {item.service_id} ({item.name}) as {type_words(item.decided_type, item.decided_subtype)}")
     click.echo(f"{len(done)} accepted")
 
 

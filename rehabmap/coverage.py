@@ -39,7 +39,7 @@ import numpy as np
 from geodata.distance import haversine_km_one, miles_and_km, radius_box
 from geodata.england import ENGLAND
 from rehabmap.review_counts import BUMP_REVISION, HeldPoints, held_points, read_held, write_pending
-from rehabmap.taxonomy import SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType
+from rehabmap.taxonomy import SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType, type_words
 
 if TYPE_CHECKING:
     from rehabmap.maintain.database import Database
@@ -70,8 +70,7 @@ class Claim:
 
 def category_label(category: str) -> str:
     service_type, _, subtype = category.partition(":")
-    label = TYPE_LABELS[ServiceType(service_type)]
-    return f"{label}: {SUBTYPE_LABELS.get(subtype, subtype)}" if subtype else label
+    return type_words(service_type, subtype or None)
 
 
 @dataclass(frozen=True)

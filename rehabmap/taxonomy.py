@@ -73,6 +73,17 @@ SUBTYPE_LABELS: dict[str, str] = {
 }
 
 
+def type_words(service_type: str | None, subtype: str | None = None) -> str:
+    """A type, and its subtype, as the pages name them, never by code ("Level 1 inpatient rehabilitation unit",
+    "Advocacy: Independent Mental Health Advocate (IMHA)"); "no type" for none. The one home of these words for the
+    review pages, `rehabmap review`, a sync's report and the coverage's categories (the commands and the report
+    printed the codes, `inpatient_rehab_level1`, where the pages said the words)."""
+    if not service_type:
+        return "no type"
+    label = TYPE_LABELS[ServiceType(service_type)]
+    return f"{label}: {SUBTYPE_LABELS.get(subtype, subtype)}" if subtype else label
+
+
 class Need(str, Enum):
     learning_disability = "learning_disability"
     autism = "autism"

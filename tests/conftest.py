@@ -95,7 +95,7 @@ def cqc_synced_home(tmp_path_factory: pytest.TempPathFactory, geodata_dir: Path,
     for replay in running(data_dir / "feeds"):
         done = rehabmap(home, data_dir, replay, "sync", "cqc")
         assert done.returncode == 0, done.stderr
-        assert "held cqc:1-112845365 Field House: inferred: inpatient_rehab_level1" in done.stdout
+        assert "held cqc:1-112845365 Field House: inferred: Level 1 inpatient rehabilitation unit" in done.stdout
     return home
 
 

@@ -74,8 +74,8 @@ def outcome_to_json(outcome: Outcome) -> tuple[str, dict[str, Any]]:
     if isinstance(outcome, Gone):
         return "gone", {"source": outcome.source, "source_id": outcome.source_id, "reason": outcome.reason,
                         "on": outcome.on.isoformat() if outcome.on else None}
-    if isinstance(outcome, Unchanged):  # staged beside the refusals: the store CHECKs its four kinds (migration 7)
-        return "refused", {"source": outcome.source, "source_id": outcome.source_id, "unchanged": True}
+    if isinstance(outcome, Unchanged):  # a kind of its own (migration 17; it was a 'refused' row marked unchanged)
+        return "unchanged", {"source": outcome.source, "source_id": outcome.source_id}
     return "refused", {"source": outcome.source, "source_id": outcome.source_id, "where": outcome.where,
                        "reason": outcome.reason, "unplaced": outcome.unplaced, "unreadable": outcome.unreadable,
                        "name": outcome.name}
@@ -89,7 +89,7 @@ def outcome_from_json(kind: str, payload: dict[str, Any]) -> Outcome:
     if kind == "gone":
         return Gone(payload["source"], payload["source_id"], payload["reason"],
                     date.fromisoformat(payload["on"]) if payload.get("on") else None)
-    if payload.get("unchanged"):
+    if kind == "unchanged":
         return Unchanged(payload["source"], payload["source_id"])
     return Refused(payload["source"], payload.get("source_id"), payload["where"], payload["reason"],
                    bool(payload.get("unplaced")), bool(payload.get("unreadable")), payload.get("name") or "")

@@ -27,7 +27,7 @@ from indexer.sync.store import Audit, ReviewRow, ReviewState, StoredRecord, Sync
 from rehabmap.maintain.audit import Change, given_reason
 from rehabmap.errors import DomainError, InvalidValue, ServiceNotFound
 from rehabmap.record import Service
-from rehabmap.taxonomy import SUBTYPE_LABELS, TYPE_LABELS, ServiceType, parse_type
+from rehabmap.taxonomy import ServiceType, parse_type, type_words
 
 
 @dataclass(frozen=True)
@@ -76,15 +76,6 @@ class ReviewItem:
                     "it says")
         return (f"it awaits review, as its source does not name its type; rehabmap infers "
                 f"{type_words(self.proposed_type, self.proposed_subtype)} from what it says")
-
-
-def type_words(service_type: str | None, subtype: str | None) -> str:
-    """A type (and subtype) by the names the pages give them: "Level 1 inpatient rehabilitation unit" in place of
-    "inpatient_rehab_level1"; "no type" for an item none is proposed for (the keepers' review pages)."""
-    if service_type is None:
-        return "no type"
-    named = TYPE_LABELS[ServiceType(service_type)]
-    return f"{named}: {SUBTYPE_LABELS.get(subtype, subtype)}" if subtype else named
 
 
 def _parse_level(level: int | None, service_type: str | None) -> str | None:

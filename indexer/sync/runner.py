@@ -46,13 +46,22 @@ from indexer.sync.items import Connector, Enrichment, Gone, Outcome, Refused, So
 from indexer.sync.live import LiveIndex
 from indexer.sync.publish import coverage_due, held, publish_coverage, record_pending, shown
 from indexer.sync.steps import reached
-from indexer.sync.store import REPREPARE_DUE, Audit, ReviewRow, StoredEnrichment, StoredRecord, SyncStore, now
+from indexer.sync.store import (
+    REPREPARE_DUE,
+    Audit,
+    ReviewRow,
+    RunRow,
+    StoredEnrichment,
+    StoredRecord,
+    SyncStore,
+    now,
+)
 from rehabmap.maintain.audit import QUESTIONED, AuditLog, Change
 from rehabmap.maintain.overlay import Overlay
 from rehabmap.errors import DomainError
 from rehabmap.sync_digests import content
 from rehabmap.record import Service
-from rehabmap.taxonomy import ServiceType
+from rehabmap.taxonomy import ServiceType, type_words
 
 DEFAULT_MAX_CHANGE_SHARE = 0.25
 # How to go on from a run stopped at the share threshold, when `rehabmap sync` ran it.
@@ -101,6 +110,9 @@ class SyncReport:
     rejected: list[Line] = field(default_factory=list)
     left_out: list[Line] = field(default_factory=list)  # a contact detail the record refuses: dropped, service kept
     evidence_changed: list[Line] = field(default_factory=list)
+    # Records other sources own that this run's facts changed (an ODS site's name for an NHS website clinic): said
+    # apart, since the counts and the other lists are this source's own.
+    elsewhere: list[Line] = field(default_factory=list)
     questioned: list[Line] = field(default_factory=list)  # changed by the source where a maintainer's edit stays
     gone_unknown: int = 0
     unplaced: int = 0         # of the rejected: services on the pathway that the source gives no place for
@@ -126,6 +138,9 @@ class SyncReport:
                          "not fetched again (each is read again at least weekly, and by --full)")
         if self.enrichments:
             lines.append(f"  {self.enrichments} facts for records other sources own were new or changed")
+        if self.elsewhere:
+            lines.append(f"  {len(self.elsewhere)} of other sources' records read differently with them: each is "
+                         "listed below, with its own source's counts")
         if self.gone_unknown:
             lines.append(f"  {self.gone_unknown} records the source says are gone were never held here")
         if self.unplaced:
@@ -136,6 +151,7 @@ class SyncReport:
         groups: list[tuple[str, list[Line]]] = [("retired", self.retired), ("held", self.held),
                                                 ("rejected", self.rejected), ("detail left out", self.left_out),
                                                 ("evidence changed since the review decision", self.evidence_changed),
+                                                ("another source's record, with these facts", self.elsewhere),
                                                 ("edited here, changed by the source", self.questioned)]
         if detail:
             groups = [("added", self.added), ("changed", self.changed), *groups]
@@ -220,14 +236,20 @@ class SyncRunner:
             if not dry_run:
                 reprepare_due(self.store, lambda: self.placer)
             caught_up = self.live.converge(self.store) if not dry_run and self.live is not None else 0
-            started = self.store.source_status(connector.name).run_started_at or now()
+            status = self.store.source_status(connector.name)
+            started = status.run_started_at or now()
+            stopped = self._stopped(connector.name) if force and not dry_run and status.pending is not None else None
             try:
-                outcomes = self._fetch(connector, dry_run=dry_run, full=full)
+                # `--force` after a run stopped at the threshold applies what that run fetched and reported, and
+                # fetches nothing more (an ORUK feed, which lists every page each run, was crawled again).
+                outcomes = (self._staged(connector.name) if stopped is not None
+                            else self._fetch(connector, dry_run=dry_run, full=full))
             except SyncInterrupted as exc:  # recorded, so that `sync-status` tells the person watching it
                 if not dry_run:
                     self.store.record_run(connector.name, started, "failed", {"error": exc.message})
                 raise
-            plan = _Plan.make(self, connector.name, outcomes, complete=connector.complete)
+            complete = bool(stopped.report.get("complete")) if stopped is not None else connector.complete
+            plan = _Plan.make(self, connector.name, outcomes, complete=complete)
             report = plan.report
             report.dry_run = dry_run
             if report.share > max_change_share and not force:
@@ -243,8 +265,8 @@ class SyncRunner:
                 return report
             reached("fetched")
             self.store.apply_run(connector.name, plan.records, plan.enrichments, plan.reviews, plan.audits,
-                                 live_changed=plan.live_changed, complete=connector.complete, started_at=started,
-                                 report=report.to_dict(), meta=self._cover(connector))
+                                 live_changed=plan.live_changed, complete=complete, started_at=started,
+                                 report=report.to_dict(), meta=self._cover(connector, complete))
             reached("applied")
             if self.live is None:  # no live index to follow: the claims hold at once
                 publish_coverage(self.store)
@@ -252,14 +274,22 @@ class SyncRunner:
             report.live_written = caught_up + (self.live.converge(self.store) if self.live is not None else 0)
             return report
 
-    def _cover(self, connector: Connector) -> dict[str, str]:
+    def _cover(self, connector: Connector, complete: bool) -> dict[str, str]:
         """A complete listing makes the source's claims (`Connector.covers()`) as of today; any later
         successful run keeps them current. Committed with the run, made once its records are live."""
         basis, today = f"sync:{connector.name}", self.today.isoformat()
-        return coverage_due(basis, today, connector.covers() if connector.complete else None)
+        return coverage_due(basis, today, connector.covers() if complete else None)
+
+    def _stopped(self, source: str) -> RunRow | None:
+        """The source's last run, when it stopped at the share threshold and what it fetched is still staged."""
+        last = self.store.runs(source, limit=1)
+        return last[0] if last and last[0].outcome == "stopped" else None
+
+    def _staged(self, source: str) -> list[Outcome]:
+        return [outcome_from_json(kind, payload) for kind, payload in self.store.staged(source)]
 
     def _fetch(self, connector: Connector, *, dry_run: bool, full: bool) -> list[Outcome]:
-        earlier = [outcome_from_json(kind, payload) for kind, payload in self.store.staged(connector.name)]
+        earlier = self._staged(connector.name)
         state = _PageState(self.store, connector.name, dry_run)
         outcomes: Iterator[Outcome] = connector.fetch(state, full=full)
         from tqdm import tqdm  # here: every server start imports this module, and only a sync shows progress
@@ -406,7 +436,15 @@ class _Plan:
 
         items = {k: (o, enriched(o, index.matching(o.keys))) for k, o in latest.items() if isinstance(o, SourceItem)}
         others = plan._matched_elsewhere(changed_enrichments, set(latest), index)
-        fresh = [i for k, (_o, i) in items.items() if not _same(existing.get(k), i)]
+        # A record whose last reading was rejected is read again from its item, changed or not: the release that
+        # rejected it may read it otherwise now (a bare website, before session 19), and a source that lists it as
+        # unchanged, or gives no news of it, would keep it rejected until it changed.
+        again = {k: r for k, r in existing.items() if r.problem and r.status == "active" and (
+            (k not in latest and not complete) or isinstance(latest.get(k), Unchanged) or k in items)}
+        stored = {k: (own, enriched(own, index.matching(own.keys))) for k, r in again.items() if k not in items
+                  for own in (item_from_json(r.item, r.raw),)}
+        fresh = [i for k, (_o, i) in items.items() if not _same(existing.get(k), i) or k in again]
+        fresh += [i for _o, i in stored.values()]
         fresh += [i for _o, (r, i) in others.items() if not _same(r, i)]
         prepared = dict(zip((i.key for i in fresh), runner.prepare(fresh)))
 
@@ -424,7 +462,8 @@ class _Plan:
                 plan.touched += before is not None and plan._counts(before)
             elif isinstance(outcome, Refused):
                 after = plan._refused(outcome, before)
-            elif isinstance(outcome, Unchanged) and before is not None and before.status == "active":
+            elif isinstance(outcome, Unchanged) and before is not None and before.status == "active" \
+                    and key not in again:
                 plan.report.unchanged += 1  # as the last reading made it: nothing to settle
                 plan.records.append(replace(before, last_seen=plan.at))
                 continue
@@ -432,12 +471,16 @@ class _Plan:
                 continue
             if after is not None:
                 plan._settle(before, after, reviews.get(key))
+        for key, (own, item) in stored.items():
+            plan._settle(existing[key], plan._item(own, item, existing[key], prepared[key]), reviews.get(key))
         for key, (record, item) in others.items():
             if key in prepared:
+                said = plan._said()
                 own = item_from_json(record.item, record.raw)
                 after = replace(plan._item(own, item, record, prepared[key]), status=record.status,
                                 retired_at=record.retired_at, retired_reason=record.retired_reason)
                 plan._settle(record, after, reviews.get(key))
+                plan._elsewhere(said)
         if complete:
             for key, before in existing.items():
                 if key not in latest and before.status == "active":
@@ -461,6 +504,24 @@ class _Plan:
             latest.pop(key, None)
             latest[key] = outcome
         return latest
+
+    def _groups(self) -> dict[str, list[Line]]:
+        report = self.report
+        return {"added": report.added, "changed": report.changed, "held for review": report.held,
+                "rejected": report.rejected, "detail left out": report.left_out}
+
+    def _said(self) -> dict[str, int]:
+        """How many lines each of the report's own lists holds, for `_elsewhere`."""
+        return {title: len(lines) for title, lines in self._groups().items()}
+
+    def _elsewhere(self, said: Mapping[str, int]) -> None:
+        """The lines written since `said` are of another source's record: moved to `elsewhere`, so that this run's
+        counts are its source's own (an ODS run printed "held for review 1", an NHS website clinic its sites'
+        names were read into, beside "no records of this source await review")."""
+        for title, lines in self._groups().items():
+            self.report.elsewhere += [replace(line, note=f"{title}: {line.note}" if line.note else title)
+                                      for line in lines[said[title]:]]
+            del lines[said[title]:]
 
     def _enrichments(self, latest: Mapping[tuple[str, str], Outcome],
                      own: Mapping[tuple[str, str], StoredEnrichment], complete: bool) -> list[Enrichment]:
@@ -566,6 +627,9 @@ class _Plan:
             kept = "; the previous version stays" if before is not None and before.service is not None else ""
             report.rejected.append(Line(service_id, _name(before, item), prepared.problem + kept))
         report.left_out += [Line(service_id, _name(before, item), note) for note in prepared.left_out]
+        if before is not None and before.problem and not prepared.problem and record.digest == before.digest:
+            report.changed.append(Line(service_id, _name(before, item),
+                                       f"read again, no longer rejected (it was: {before.problem})"))
         return record
 
     def _questioned(self, after: StoredRecord, changed: Sequence[str]) -> None:
@@ -624,7 +688,8 @@ class _Plan:
             self.reviews.append(new_review)
         content_changed = before is None or after.digest != before.digest
         if held(after, new_review) and content_changed and after.problem is None:
-            proposed = after.proposed_type or "no type proposed"
+            proposed = type_words(after.proposed_type, after.proposed_subtype) if after.proposed_type else (
+                "no type proposed")
             report.held.append(Line(after.service_id, _name(after), f"{after.type_status}: {proposed}"))
         elif before is not None and before.status == "retired" and after.status == "active":
             report.changed.append(Line(after.service_id, _name(after), "listed again by the source"))
@@ -636,7 +701,8 @@ class _Plan:
         elif (after.problem is None and after.status == "active" and content_changed
               and shown(after, new_review) is not None):  # a record a maintainer rejected changes unseen
             if before is None or before.service is None:
-                report.added.append(Line(after.service_id, _name(after), after.proposed_type or ""))
+                report.added.append(Line(after.service_id, _name(after), type_words(
+                    after.proposed_type, after.proposed_subtype) if after.proposed_type else ""))
             else:
                 changed = _changed_fields(before.service, after.service)
                 report.changed.append(Line(after.service_id, _name(after), ", ".join(changed) or "evidence"))

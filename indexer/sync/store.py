@@ -11,7 +11,7 @@ in the dialect both databases understand:
 * `sync_state`: per source, the connector's state as of the last applied run (`state`), and the state a run
   in progress has saved page by page (`pending`), so a killed run resumes where it stopped. A run's state
   becomes the source's state only when its changes are applied, in the same transaction.
-* `sync_staged`: what a run in progress has fetched so far (items, gone, refused), in order, kept until the
+* `sync_staged`: what a run in progress has fetched so far (items, gone, refused, unchanged), in order, kept until the
   run is applied; a resumed run adds to it.
 * `sync_records`: every record a source has given: the item as fetched (mapped fields, type status,
   evidence, field sources), the source's own raw record, the record it prepares into (or why it cannot be

@@ -59,7 +59,7 @@ def test_the_2018_candidates_are_held_accepted_into_search_and_rejected_for_good
                                             "retired 0, held for review 289, rejected 0")
     assert queued["ods-sites-2018"] == ("ods-sites-2018: fetched 54, added 0, changed 0, unchanged 0, retired 0, "
                                         "held for review 54, rejected 0")
-    assert f"held {BIERLEY} Cygnet Hospital Bierley: inferred: inpatient_rehab_level1" in done.stdout
+    assert f"held {BIERLEY} Cygnet Hospital Bierley: inferred: Level 1 inpatient rehabilitation unit" in done.stdout
     assert f"held {SOUTHAMPTON} REHAB SOUTHAMPTON: unknown: no type proposed" in done.stdout
     # An NHS trust's site whose name reads as voluntary-sector support is no VCFSE: held, not shown as one, and
     # none proposed (the pipeline's reading knows the provider: before, the queue proposed vcfse).
@@ -72,7 +72,7 @@ def test_the_2018_candidates_are_held_accepted_into_search_and_rejected_for_good
     listed = rehabmap(home, data_dir, None, "review", "list", "--source", "nhs-hospitals-2018")
     assert listed.stdout.startswith("289 records (pending)")
     shown = rehabmap(home, data_dir, None, "review", "show", BIERLEY)
-    assert "the source proposes: inpatient_rehab_level1 (inferred)" in shown.stdout
+    assert "the source proposes: Level 1 inpatient rehabilitation unit (inferred)" in shown.stdout
     assert ("nhs-hospitals-2018 OrganisationName: 'Cygnet Hospital Bierley' — a mental health hospital (NHS "
             "website list, 2018); nothing it says names a rehabilitation ward") in shown.stdout
 

@@ -62,7 +62,8 @@ def test_first_full_run_accounts_for_every_one_of_the_103_real_records(settings,
 
     assert report.complete and report.fetched == 78
     assert {line.service_id for line in report.added} == ADDED
-    assert [(line.service_id, line.note) for line in report.held] == [(FIELD_HOUSE, "inferred: inpatient_rehab_level1")]
+    assert [(line.service_id, line.note) for line in report.held] == [
+        (FIELD_HOUSE, "inferred: Level 1 inpatient rehabilitation unit")]
     assert report.gone_unknown == 30 and report.retired == [] and report.changed == []
     assert len(report.rejected) == 41
     assert all("not a rehab pathway service" in line.note for line in report.rejected), report.rejected
@@ -116,6 +117,27 @@ def test_a_contact_detail_the_record_refuses_is_left_out_and_the_service_kept(se
     assert ashton["postcode"] and ashton["name"] == "Ashton Lodge Residential Home"
 
 
+def test_a_record_an_earlier_release_rejected_is_read_again(settings, geography, replay):
+    """CQC gives Ashton Lodge's website without its scheme ('www.ashtonlodge.co.uk'), which rehabmap refused before
+    session 19: a store synced then kept the record rejected, its last good version shown, for as long as CQC did not
+    change it (an unchanged item was never prepared again), though this release reads it. A run reads each rejected
+    record again from its stored item, whether the source lists it again or gives no news of it."""
+    run(settings, geography)
+    store = SyncStore(store_of(settings))
+    was = "website: 'www.ashtonlodge.co.uk' is not a web address (http:// or https://, a host name, no spaces)"
+    with store._transaction() as conn:  # as the release before session 19 left it
+        conn.execute("UPDATE sync_records SET problem = ? WHERE source_id = ?", (was, ASHTON))
+
+    report = run(settings, geography)  # CQC changed nothing: its changes window is empty
+
+    assert report.rejected == [] and report.fetched == 0
+    assert [(line.service_id, line.note) for line in report.changed] == [
+        (f"cqc:{ASHTON}", f"read again, no longer rejected (it was: {was})")]
+    assert store.record("cqc", ASHTON).problem is None
+    assert index_record(settings.home, f"cqc:{ASHTON}")["website"] == "https://www.ashtonlodge.co.uk"
+    assert run(settings, geography).changed == [], "read again once"
+
+
 def test_a_changes_window_retires_and_changes_and_the_share_threshold_stops_it(settings, geography, replay):
     run(settings, geography)
     replay.cqc.deregister(GROVELANDS, date(2021, 3, 1))
@@ -137,8 +159,9 @@ def test_a_changes_window_retires_and_changes_and_the_share_threshold_stops_it(s
     # to learn that it existed: at 100k services ~0.15 s of CPU and 100 MB, on a sync that changed nothing too).
     assert runner.live.backend.loads == 0
 
-    # --force applies what was fetched without fetching it again; it only asks for the (empty) next window.
-    assert [s.path for s in replay.seen("/cqc")[requests:]] == ["/cqc/changes/location"]
+    # --force applies what the stopped run fetched and reported, and asks the source for nothing more (it asked for
+    # the next window: a change since would have been applied unseen, and an ORUK feed was crawled again).
+    assert [s.path for s in replay.seen("/cqc")[requests:]] == []
     assert [(line.service_id, line.note) for line in applied.retired] == [
         (f"cqc:{GROVELANDS}", "deregistered by CQC on 2021-03-01 (registrationStatus 'Deregistered') (on 2021-03-01)")]
     assert [(line.service_id, line.note) for line in applied.changed] == [(f"cqc:{ASHTON}", "beds")]
@@ -288,7 +311,10 @@ def test_an_enrichment_fills_what_a_record_lacks_adds_evidence_and_never_a_type(
     # The enrichment arrives later, from its own source, and finds the record by its provider id.
     report = runner.run(ListedConnector([rated], name="cqc-ratings"))
     assert report.enrichments == 1
-    assert [line.service_id for line in report.held] == ["listed:1-112845365"]
+    # Said apart from the run's own: a record of another source, which stays its source's to count.
+    assert report.held == [] and report.awaiting_review == 0
+    assert [(line.service_id, line.note) for line in report.elsewhere] == [
+        ("listed:1-112845365", "held for review: inferred: Level 1 inpatient rehabilitation unit")]
     stored = SyncStore(store_of(settings)).record("listed", "1-112845365")
     assert stored.service["email"] == "rehab@example.org"
     assert stored.service["field_sources"]["email"] == "cqc-ratings:ProviderEmail"

@@ -5,6 +5,7 @@ the store it opened at its start."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -107,3 +108,46 @@ def test_an_sqlite_home_from_before_the_sync_migrations_keeps_its_queue_and_cove
     with reopened.database.connect() as conn:
         assert [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [
             m.version for m in MIGRATIONS]
+
+
+_FOUR_KINDS = "CHECK (kind IN ('item', 'gone', 'refused', 'enrichment'))"
+
+
+def test_a_store_from_before_migration_17_keeps_its_staged_rows_and_unchanged_is_a_kind_of_its_own(settings):
+    """Before migration 17 a service an ORUK feed listed as unchanged since it was read was staged as a 'refused'
+    row marked {"unchanged": true} (the CHECK allowed four kinds), so whatever read the staged rows by their kind
+    read a refusal. The store as migration 16 left it, with a stopped Bristol run's rows as that rehabmap staged
+    them, is the input: the upgrade gives the unchanged row its own kind, keeps the refusal and the order, and the
+    run reads on as it was."""
+    from indexer.sync.codec import outcome_from_json
+    from indexer.sync.items import Refused, Unchanged
+    from rehabmap.maintain.store import open_database
+
+    unchanged = {"source": "oruk-bristol", "source_id": "0a1a2e1c-3d5f-4f0e-9c4b-8a2f4d6e7b10", "unchanged": True}
+    refused = {"source": "oruk-bristol", "source_id": "def5ccd4-f121-df4d-60d2-4dc0d69ff555",
+               "where": "…/services?page=1 item 1", "reason": "service has no name", "unplaced": False,
+               "unreadable": False, "name": ""}
+    SyncStore(store_of(settings)).stage_page("oruk-bristol", [], {"crawl_started": "2026-12-02T03:30:00+00:00"})
+    with open_database(settings).transaction() as conn:  # the table and rows as the rehabmap before it left them
+        if settings.database_url:
+            conn.execute("ALTER TABLE sync_staged DROP CONSTRAINT sync_staged_kind_check")
+            conn.execute(f"ALTER TABLE sync_staged ADD CONSTRAINT sync_staged_kind_check {_FOUR_KINDS}")
+        else:
+            conn.execute("DROP TABLE sync_staged")
+            conn.execute(f"CREATE TABLE sync_staged (source TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL "
+                         f"{_FOUR_KINDS}, payload TEXT NOT NULL, PRIMARY KEY (source, seq))")
+        for seq, payload in enumerate((refused, unchanged), start=1):
+            conn.execute("INSERT INTO sync_staged VALUES (?, ?, ?, ?)",
+                         ("oruk-bristol", seq, "refused", json.dumps(payload)))
+        conn.execute("DELETE FROM schema_migrations WHERE version = 17")
+
+    upgraded = SyncStore(store_of(settings))
+
+    staged = upgraded.staged("oruk-bristol")
+    assert [kind for kind, _ in staged] == ["refused", "unchanged"]
+    assert [type(outcome_from_json(kind, payload)) for kind, payload in staged] == [Refused, Unchanged]
+    assert outcome_from_json(*staged[1]) == Unchanged("oruk-bristol", unchanged["source_id"])
+    upgraded.stage_page("oruk-bristol", [("unchanged", {"source": "oruk-bristol", "source_id": "b"})], None)
+    assert [kind for kind, _ in upgraded.staged("oruk-bristol")] == ["refused", "unchanged", "unchanged"]
+    with upgraded.database.connect() as conn:
+        assert max(v for (v,) in conn.execute("SELECT version FROM schema_migrations")) == 17

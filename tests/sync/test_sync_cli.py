@@ -37,7 +37,8 @@ def test_sync_review_and_match_end_to_end(tmp_path, geodata_dir, data_dir, repla
     dry = rehabmap(home, data_dir, replay, "sync", "cqc", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.startswith("cqc (dry run: nothing written): ") and first_line(dry) == FIRST_RUN
-    assert f"added cqc:{ASHTON} Ashton Lodge Residential Home: supported_accommodation" in dry.stdout
+    assert (f"added cqc:{ASHTON} Ashton Lodge Residential Home: Supported accommodation: 24-hour staffed residential "
+            "care") in dry.stdout
     assert sorted(p.name for p in home.iterdir()) == ["geodata"], "a dry run writes nothing"
 
     replay.fail(f"/cqc/locations/{GROVELANDS}", 429, headers={"Retry-After": "1"})
@@ -45,14 +46,14 @@ def test_sync_review_and_match_end_to_end(tmp_path, geodata_dir, data_dir, repla
     done = rehabmap(home, data_dir, replay, "sync", "cqc")
     assert done.returncode == 0, done.stderr
     assert first_line(done) == FIRST_RUN
-    assert f"held {FIELD_HOUSE} Field House: inferred: inpatient_rehab_level1" in done.stdout
+    assert f"held {FIELD_HOUSE} Field House: inferred: Level 1 inpatient rehabilitation unit" in done.stdout
     # Named: a record never held here was listed by its id and URL alone.
     assert "rejected cqc:1-112805218 Fir Villa Residential Home: " in done.stdout and "over 65 only" in done.stdout
     assert "REHABMAP_CQC_API_KEY" not in done.stderr and "replay-cqc-key" not in done.stdout + done.stderr
 
     listed = rehabmap(home, data_dir, None, "review", "list")
     assert listed.returncode == 0 and listed.stdout.startswith("1 records (pending)")
-    assert FIELD_HOUSE in listed.stdout and "inferred: inpatient_rehab_level1" in listed.stdout
+    assert FIELD_HOUSE in listed.stdout and "inferred: Level 1 inpatient rehabilitation unit" in listed.stdout
     shown = rehabmap(home, data_dir, None, "review", "show", FIELD_HOUSE)
     assert "a mental health hospital: a candidate inpatient rehabilitation unit" in shown.stdout
 
@@ -67,7 +68,7 @@ def test_sync_review_and_match_end_to_end(tmp_path, geodata_dir, data_dir, repla
 
         accepted = rehabmap(home, data_dir, None, "review", "accept", FIELD_HOUSE, "--level", "1")
         assert accepted.returncode == 0, accepted.stderr
-        assert f"accepted {FIELD_HOUSE} (Field House) as inpatient_rehab_level1" in accepted.stdout
+        assert f"accepted {FIELD_HOUSE} (Field House) as Level 1 inpatient rehabilitation unit" in accepted.stdout
 
         body = {"home": {"postcode": FIELD_HOUSE_POSTCODE}, "types": ["inpatient_rehab_level1"]}
         answer = httpx.post(f"{url}/match", json=body, timeout=30).json()

@@ -20,11 +20,11 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from indexer.sync.items import Evidence
-from indexer.sync.review import ReviewItem, ReviewQueue, type_words
+from indexer.sync.review import ReviewItem, ReviewQueue
 from rehabmap.errors import DomainError
 from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.maintain.auth import Role
-from rehabmap.taxonomy import NEED_LABELS, TYPE_LABELS, ServiceType, need_label
+from rehabmap.taxonomy import NEED_LABELS, TYPE_LABELS, ServiceType, need_label, type_words
 from web.forms import Errors
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import PATH, Keeper, KeepersRoute, Refusal, message_page_plain, render, requires
