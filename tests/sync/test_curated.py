@@ -129,7 +129,11 @@ def test_a_verified_table_makes_its_areas_covered_and_a_rebuild_without_it_uncov
     assert coverage.for_area(GREATER_MANCHESTER, "ips_employment").status == "not_covered"
     assert coverage.for_area(LEEDS, "advocacy:imha").status == "covered"
     assert coverage.for_area(LEEDS, "advocacy:imca").status == "not_covered"
-    assert coverage.for_area(LEEDS, "advocacy").status == "not_covered"  # community advocacy is not listed
+    # Advocacy as a whole: the IMHA kind is listed in full, community advocacy and the rest are not (session 20: an
+    # area's coverage names its kinds, as a home's does).
+    leeds_advocacy = coverage.for_area(LEEDS, "advocacy")
+    assert leeds_advocacy.status == "partly_covered" and leeds_advocacy.kinds_covered == ("advocacy:imha",)
+    assert "advocacy:community" in leeds_advocacy.kinds_not_covered
     assert coverage.for_area(WEST_YORKSHIRE, "community_rehab_team").status == "partly_covered"
 
     rebuild(home, geography, [SAMPLE])
