@@ -185,7 +185,8 @@ class MeOut(BaseModel):
 
 
 _VERSION = ("The record's version, also sent as the ETag header: send it back in If-Match with a PATCH made from "
-            "this record, and a change made since (by another maintainer or a sync) is a 412, not overwritten.")
+            "this record (a PATCH of needs_met, needs_not_met or gender must), and a change made since (by another "
+            "maintainer or a sync) is a 412, not overwritten.")
 
 
 class ServiceHeldOut(BaseModel):

@@ -103,6 +103,14 @@ class StaleEdit(DomainError):
     code = "precondition_failed"
 
 
+class PreconditionRequired(DomainError):
+    """A change of what decides who a search lists (needs, gender) sent without the version it was made from
+    (`If-Match`, RFC 6585's 428): from a stale reading it would silently undo a newer edit; nothing is written."""
+
+    status = 428
+    code = "precondition_required"
+
+
 class QuestionNotFound(DomainError):
     """A maintainer keeps an edit no source has questioned (`rehabmap.maintain.overlay.Overlay.open_questions`)."""
 

@@ -115,12 +115,17 @@ ServiceId = Annotated[str, Path(max_length=300, description="rehabmap id, e.g. s
 
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=500, description=(
     "The version (ETag) of the record this change was made from (GET /maintain/services/{id}, or an edit's "
-    "reply): if the record has changed since, nothing is written (412). Send it with a PATCH of needs_met or "
-    "needs_not_met, which replaces the whole lists."))]
+    "reply): if the record has changed since, nothing is written (412). A PATCH of needs_met, needs_not_met or "
+    "gender, which replaces the whole lists, must send it (without it: 428); '*' says any version."))]
 _STALE: dict[int | str, dict[str, Any]] = {412: _doc(
     "The record changed since the version in If-Match; nothing was written.", "precondition_failed",
     "'cqc:1-123' has changed since you read it (a maintainer's edit or a sync), so this change was not made: … "
     "GET /maintain/services/cqc:1-123 for the record as it is now and its ETag …")}
+_VERSIONED: dict[int | str, dict[str, Any]] = {**_STALE, 428: _doc(
+    "A change of needs_met, needs_not_met or gender sent without If-Match; nothing was written.",
+    "precondition_required", "A change of needs_met must say which version of 'cqc:1-123' it was made from, … GET "
+    "/maintain/services/cqc:1-123 for the record and its version (also its ETag), make your change to that, and "
+    "send it with the header If-Match: \"<version>\". …")}
 
 
 def _held(state: AppState, service: Service, response: Response) -> ServiceHeldOut:
@@ -210,16 +215,18 @@ def service(service_id: ServiceId, caller: Caller, state: State, request: Reques
         return _held(state, _editor(state).editable(caller, service_id), response)
 
 
-@router.patch("/services/{service_id:path}", response_model=EditOut, responses=_STALE, summary="Change a service")
+@router.patch("/services/{service_id:path}", response_model=EditOut, responses=_VERSIONED,
+              summary="Change a service")
 def update_service(service_id: ServiceId, body: ServicePatchIn, caller: Caller, state: State, request: Request,
                    response: Response, if_match: IfMatch = None) -> EditOut:
     """Maintainers and admins may change any field shown; a provider only capacity, accepting referrals
     and contact details, of its own organisation's services. The result must be a valid service record,
     or nothing is written (422 naming the field). Each changed field is audited; the change is live at
-    once and survives re-imports. needs_met and needs_not_met replace the whole lists: send If-Match with the
-    version they were read at (a change since is a 412), or state one need with PUT .../needs/{need}. Given
-    without gender, they follow the import's rule: a gender need met states the gender (needs_met ["female_only"]
-    is women only), and lists that contradict the gender are a 422 naming both fields."""
+    once and survives re-imports. needs_met, needs_not_met and gender replace the whole lists: send If-Match with
+    the version they were read at (without it, a 428; a change since, a 412), or state one need with PUT
+    .../needs/{need}. Given without gender, they follow the import's rule: a gender need met states the gender
+    (needs_met ["female_only"] is women only), and lists that contradict the gender are a 422 naming both
+    fields."""
     with _unshown_explained(request, service_id):
         return _edit(state, _editor(state).update(caller, service_id, body.given(), state.today(),
                                                   if_match=if_match), response)

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import ValidationError
 
 from geodata.errors import GeodataError
-from rehabmap.errors import (DomainError, Forbidden, InvalidEdit, QuestionNotFound, ServiceExists, ServiceNotFound,
-                             StaleEdit)
+from rehabmap.errors import (DomainError, Forbidden, InvalidEdit, PreconditionRequired, QuestionNotFound,
+                             ServiceExists, ServiceNotFound, StaleEdit)
 from rehabmap.index.base import IndexBackend, LiveWriter, RecordWriter, overlay_record
 from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.maintain.audit import KEPT, Change, given_reason
@@ -53,6 +53,10 @@ log = logging.getLogger(__name__)
 _BOOKKEEPING = frozenset({"provenance", "field_sources", *READ_FIELDS})
 MAINTAINER_ROLES = (Role.admin, Role.maintainer)
 ALL_ROLES = (Role.admin, Role.maintainer, Role.provider)
+# What decides who a search lists, and is given whole: an update of any of them must name the version it was made
+# from (If-Match), as two maintainers' whole lists (or genders) sent from one reading would each undo the other's.
+# The other fields are one value each, where the last word is the one wanted (a phone, today's capacity).
+VERSIONED_FIELDS = frozenset({*NEED_LISTS, "gender"})
 
 
 class Postcodes(Protocol):
@@ -179,8 +183,8 @@ class Editor:
     def update(self, principal: Principal, service_id: str, fields: Mapping[str, Any], today: date, *,
                if_match: str | None = None) -> tuple[Service, list[str]]:
         """`if_match`: the versions (`version_of`) the caller read the record at; another is a 412 and nothing is
-        written (two whole needs lists sent from two readings would each undo the other's). A stated `gender`
-        brings its needs (`readings.with_gender`)."""
+        written (two whole needs lists sent from two readings would each undo the other's), and none with a
+        `VERSIONED_FIELDS` field is a 428. A stated `gender` brings its needs (`readings.with_gender`)."""
         principal.require(*ALL_ROLES, action="change services")
         if principal.role is Role.provider:
             refused = sorted(set(fields) - PROVIDER_FIELDS)
@@ -189,7 +193,8 @@ class Editor:
                                 f"ask a maintainer to change {', '.join(refused)}.", field=refused[0])
         check_needs(fields)
         with self.directory.index_lock():
-            current = self._current(principal, service_id, if_match)
+            current = self._current(principal, service_id, if_match,
+                                    versioned=sorted(VERSIONED_FIELDS.intersection(fields)))
             data = current.model_dump(mode="json")
             data.update(fields)
             context = None
@@ -276,7 +281,10 @@ class Editor:
 
     # --- steps ----------------------------------------------------------------------------------------
 
-    def _current(self, principal: Principal, service_id: str, if_match: str | None = None) -> Service:
+    def _current(self, principal: Principal, service_id: str, if_match: str | None = None, *,
+                 versioned: Sequence[str] = ()) -> Service:
+        """The service as the live index holds it, if `principal` may change it and `if_match` (required when the
+        change gives `versioned` fields) names its version."""
         current = self.backend.get(service_id)
         if current is None:
             raise ServiceNotFound(f"No service with id '{service_id[:80]}'.", field="service_id")
@@ -285,6 +293,13 @@ class Editor:
             raise Forbidden(f"Service '{service_id[:80]}' is not linked to your organisation "
                             f"({principal.organisation}); a provider may change only its own services.",
                             field="service_id")
+        if if_match is None and versioned:
+            raise PreconditionRequired(
+                f"A change of {' and '.join(versioned)} must say which version of '{service_id[:80]}' it was made "
+                "from, or it could silently undo another maintainer's newer edit, so nothing was written. GET "
+                f"/maintain/services/{service_id[:80]} for the record and its version (also its ETag), make your "
+                "change to that, and send it with the header If-Match: \"<version>\". To state one need or the "
+                "gender alone, PUT .../needs/{need} or .../gender: they need no version.", field="If-Match")
         if if_match is not None and not {"*", version_of(current)} & _versions(if_match):
             raise StaleEdit(f"'{service_id[:80]}' has changed since you read it (a maintainer's edit or a sync), so "
                             "this change was not made: it would undo what changed. GET /maintain/services/"

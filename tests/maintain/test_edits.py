@@ -16,7 +16,7 @@ from indexer.sources import load_source
 from rehabmap.maintain.edits import OverlayWriter
 from search.embedded import EmbeddedIndex, EmbeddedWriter
 from rehabmap.oruk import service_uuid
-from tests.maintain.conftest import OWNED_A, SAMPLE, TODAY
+from tests.maintain.conftest import OWNED_A, SAMPLE, TODAY, with_version
 
 HSDS_METADATA = Path(__file__).resolve().parents[3] / "shared" / "oruk" / "hsds-3.0" / "metadata.json"
 MATCH_LEEDS = {"home": {"postcode": "LS9 7TF"}, "types": ["inpatient_rehab_level1", "inpatient_rehab_level2"],
@@ -42,7 +42,8 @@ def test_an_edit_is_live_at_once_and_audited_field_by_field(api, site):
     before = api.get(f"/services/{service_id}").json()
     need = next(n for n in ("substance_misuse", "older_adult", "sensory_adapted")
                 if n not in before["needs_met"] + before["needs_not_met"])
-    reply = api.patch(f"/maintain/services/{service_id}", headers=site.auth("maintainer"),
+    auth = with_version(api, service_id, site.auth("maintainer"))  # needs_met is the whole list: If-Match
+    reply = api.patch(f"/maintain/services/{service_id}", headers=auth,
                       json={"capacity": "available", "needs_met": [*before["needs_met"], need],
                             "phone": "0113 496 0123"})
     assert reply.status_code == 200, reply.text
@@ -197,7 +198,8 @@ def test_audit_reads_in_pages_and_as_hsds_metadata(api, site):
     need = next(n for n in ("substance_misuse", "older_adult", "sensory_adapted")
                 if n not in before["needs_met"] + before["needs_not_met"])
     edited_on = utc_today()
-    edited = api.patch(f"/maintain/services/{OWNED_A[0]}", headers=site.auth("admin"),
+    auth = with_version(api, OWNED_A[0], site.auth("admin"))
+    edited = api.patch(f"/maintain/services/{OWNED_A[0]}", headers=auth,
                        json={"website": "https://leeds-college.example.org/",
                              "needs_met": [*before["needs_met"], need]})
     assert {"website", "needs_met"} <= set(edited.json()["changed"]), edited.text
@@ -383,6 +385,39 @@ def test_one_need_or_the_gender_is_stated_alone_and_a_stale_whole_list_patch_is_
     assert audit_rows(site, service_id) == rows
 
 
+def test_a_patch_of_the_needs_or_the_gender_without_if_match_is_a_428_and_writes_nothing(api, site):
+    """Two keepers editing needs at once: before, the second's PATCH without If-Match replaced the whole lists read
+    before the first's edit and silently undid it. Now a PATCH that gives needs_met, needs_not_met or gender must
+    say the version it was made from (RFC 6585's 428, naming the header and how to get the version), whatever it
+    would change; the other fields, one value each, need none, and one need or the gender stated alone need none."""
+    service_id, auth = "sample:stockport-community-rehabilitation-team", site.auth("maintainer")
+    read = api.get(f"/maintain/services/{service_id}", headers=auth)
+    assert read.status_code == 200, read.text
+    needs_met = read.json()["service"]["needs_met"]
+    need = next(n for n in ("substance_misuse", "older_adult", "sensory_adapted")
+                if n not in needs_met + read.json()["service"]["needs_not_met"])
+    audit_before, doc_before = len(audit_rows(site, service_id)), index_doc(site, service_id)
+    for body in ({"needs_met": [*needs_met, need]}, {"needs_not_met": [need], "phone": "0161 496 0100"},
+                 {"gender": "female_only"}, {"needs_met": needs_met}):
+        refused = api.patch(f"/maintain/services/{service_id}", headers=auth, json=body)
+        assert refused.status_code == 428, refused.text
+        error = refused.json()["error"]
+        assert (error["code"], error["field"]) == ("precondition_required", "If-Match")
+        assert f"GET /maintain/services/{service_id}" in error["message"]
+        assert 'If-Match: "<version>"' in error["message"] and "PUT .../needs/{need}" in error["message"]
+        assert error["message"].startswith(f"A change of {' and '.join(sorted(set(body) - {'phone'}))} must say")
+    assert len(audit_rows(site, service_id)) == audit_before and index_doc(site, service_id) == doc_before
+    assert site.directory.overlay.get(service_id) is None, "nothing written"
+    versioned = {**auth, "If-Match": read.headers["etag"]}
+    taken = api.patch(f"/maintain/services/{service_id}", headers=versioned, json={"needs_met": [*needs_met, need]})
+    assert taken.status_code == 200 and taken.json()["changed"] == ["needs_met"], taken.text
+    assert need in index_doc(site, service_id)["needs_met"]
+    phone = api.patch(f"/maintain/services/{service_id}", headers=auth, json={"phone": "0161 496 0001"})
+    assert phone.status_code == 200 and phone.json()["changed"] == ["phone"], phone.text
+    alone = api.put(f"/maintain/services/{service_id}/needs/{need}", headers=auth, json={"takes": None})
+    assert alone.status_code == 200 and need not in alone.json()["service"]["needs_met"], alone.text
+
+
 def test_a_patch_of_the_needs_lists_keeps_the_imports_gender_rule(api, site):
     """The import's rule (`Service._consistent`: gender needs stated give the gender, a contradiction is refused)
     is the edits' too. Before, PATCH needs_met ["female_only"] with no gender left a record that said women only in
@@ -393,7 +428,7 @@ def test_a_patch_of_the_needs_lists_keeps_the_imports_gender_rule(api, site):
     before = api.get(f"/maintain/services/{service_id}", headers=auth).json()["service"]
     assert before["gender"] is None and not {"female_only", "male_only", "mixed_gender"} & {
         *before["needs_met"], *before["needs_not_met"]}
-    women = api.patch(f"/maintain/services/{service_id}", headers=auth,
+    women = api.patch(f"/maintain/services/{service_id}", headers=with_version(api, service_id, auth),
                       json={"needs_met": [*before["needs_met"], "female_only"]})
     assert women.status_code == 200, women.text
     shown = women.json()["service"]
@@ -401,12 +436,13 @@ def test_a_patch_of_the_needs_lists_keeps_the_imports_gender_rule(api, site):
     assert index_doc(site, service_id)["gender"] == "female_only"
     rows = len(audit_rows(site, service_id))
     for given in ({"needs_met": [*before["needs_met"], "male_only"]}, {"needs_not_met": ["female_only"]}):
-        refused = api.patch(f"/maintain/services/{service_id}", headers=auth, json=given)
+        refused = api.patch(f"/maintain/services/{service_id}", headers=with_version(api, service_id, auth), json=given)
         assert refused.status_code == 422, refused.text
         message = refused.json()["error"]["message"]
         assert "gender female_only but" in message and next(iter(given)) in message, message
     assert len(audit_rows(site, service_id)) == rows and index_doc(site, service_id)["gender"] == "female_only"
     # A list without the gender's needs leaves the gender as it is: never cleared by an edit of other needs.
-    other = api.patch(f"/maintain/services/{service_id}", headers=auth, json={"needs_met": ["autism"]})
+    other = api.patch(f"/maintain/services/{service_id}", headers=with_version(api, service_id, auth),
+                      json={"needs_met": ["autism"]})
     assert other.status_code == 200, other.text
     assert other.json()["service"]["gender"] == "female_only" and "female_only" in other.json()["service"]["needs_met"]

@@ -137,7 +137,7 @@ def test_an_old_edit_that_laid_what_rehabmap_read_lets_it_go_on_upgrade(fresh_si
     from rehabmap.maintain import edits
     from rehabmap.maintain.audit import hsds_metadata
     from search.embedded import EmbeddedIndex, EmbeddedWriter
-    from tests.maintain.conftest import AppClient, make_app
+    from tests.maintain.conftest import AppClient, make_app, with_version
     from web.keepers.maintainer_history import cells
 
     site, service_id = fresh_site, "sample:bodmin-rehabilitation-unit"
@@ -147,8 +147,9 @@ def test_an_old_edit_that_laid_what_rehabmap_read_lets_it_go_on_upgrade(fresh_si
     assert imported is not None and imported.needs_read_from_text == read["needs_read_from_text"]
     with monkeypatch.context() as old_code:
         old_code.setattr(edits, "_BOOKKEEPING", frozenset({"provenance", "field_sources"}))
-        reply = AppClient(make_app(site.settings)).patch(
-            f"/maintain/services/{service_id}", headers=site.auth("maintainer"),
+        api = AppClient(make_app(site.settings))
+        reply = api.patch(
+            f"/maintain/services/{service_id}", headers=with_version(api, service_id, site.auth("maintainer")),
             json={"needs_met": [*imported.needs_met, "autism"], "phone": "01208 000 001"})
     assert reply.status_code == 200, reply.text
     pinned = site.directory.overlay.get(service_id)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.maintain.conftest import with_version
 from tests.sync.store_fixtures import FIELD_HOUSE, first_line, index_record, rehabmap, serving, table_rows
 
 DOVETAIL = "1-112779585"  # Dovetail House, Mansfield: a care home registered for mental health
@@ -233,7 +234,8 @@ def test_a_need_a_maintainer_adds_to_a_cqc_record_is_never_said_as_registered(tm
     agree, and the explanation's wording, now decided once per result (`Explainer.explain`), keeps it so."""
     home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
     with serving(home, data_dir) as url:
-        edited = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", headers=auth, timeout=30, json={
+        versioned = with_version(httpx, DOVETAIL_ID, auth, url)
+        edited = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", headers=versioned, timeout=30, json={
             "needs_met": ["autism", "learning_disability", "substance_misuse"]})
         assert edited.status_code == 200, edited.text
         record = httpx.get(f"{url}/services/{DOVETAIL_ID}", timeout=30).json()

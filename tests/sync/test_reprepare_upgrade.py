@@ -22,7 +22,7 @@ from indexer.sync.runner import reprepare_due
 from indexer.sync.store import REPREPARE_DUE, SyncStore
 from rehabmap.maintain.store import Directory, open_database, store_of
 from tests.conftest import database_url
-from tests.maintain.conftest import AppClient, make_app
+from tests.maintain.conftest import AppClient, make_app, with_version
 from tests.sync.replay import Replay, running
 from tests.sync.store_fixtures import cqc_connector, make_home, runner_for, settings_for
 from tests.sync.test_maintainers_word import DOVETAIL, DOVETAIL_ID, MAINTAINER
@@ -66,7 +66,7 @@ def test_a_store_synced_before_read_was_kept_apart_is_prepared_again_on_upgrade(
     _, token = Directory.from_settings(settings).tokens.create("maintainer", MAINTAINER, actor="test setup")
     api = AppClient(make_app(settings))
     edited = api.patch(f"/maintain/services/{ASHTON_ID}", json={"gender": "male_only"},
-                       headers={"Authorization": f"Bearer {token}"})
+                       headers=with_version(api, ASHTON_ID, {"Authorization": f"Bearer {token}"}))
     assert edited.status_code == 200, edited.text
     old = api.get(f"/services/{DOVETAIL_ID}").json()
     assert old["gender"] == "female_only" and "autism" in old["needs_met"], "the old code path's guesses, stated"

@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from rehabmap.errors import DomainError, InvalidValue, StaleEdit
+from rehabmap.errors import DomainError, InvalidValue, PreconditionRequired, StaleEdit
 from rehabmap.explanation import GENDER_WORDS
 from rehabmap.index.base import ServiceQuery
 from rehabmap.maintain.audit import REASON_MAX
@@ -335,9 +335,12 @@ def edit(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINE
             # before another maintainer's (or a sync's) change would undo it
             _, names = editor.update(keeper.principal, service_id, fields, state.today(),
                                      if_match=keeper.form.get("version") or None)
-        except StaleEdit:
-            errors.add("service-form", "Another maintainer or a sync changed this service while you had this page "
-                                       "open, so nothing was saved: it is shown below as it now is. Make your "
+        except (StaleEdit, PreconditionRequired) as error:
+            # without a version (a page from before forms carried one), a change of the needs or the gender is
+            # refused as the API refuses it (428): it could undo a change made since the page was opened
+            why = ("Another maintainer or a sync changed this service while you had this page open"
+                   if isinstance(error, StaleEdit) else "This page did not say which version of the service it showed")
+            errors.add("service-form", f"{why}, so nothing was saved: it is shown below as it now is. Make your "
                                        "changes again.")
             return form_page(request, keeper, current, form_values(current), errors, status=409)
         except DomainError as error:
