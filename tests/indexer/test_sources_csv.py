@@ -347,6 +347,19 @@ def test_an_nhs_site_read_as_voluntary_is_never_typed_vcfse_without_type_unconfi
     assert not isinstance(vcfse, Rejection) and vcfse.service_type.value == "vcfse"
 
 
+def test_a_csv_website_without_a_scheme_is_completed_by_the_record_which_says_so(geography):
+    """The 2018 hospital list gives Kneesworth House's website as 'www.partnershipsincare.co.uk'. The CSV reader
+    completed it before the record saw it, so the link shown was https://… with nothing saying rehabmap added the
+    scheme (an ORUK feed's said so). Now the record completes it, as for every source, and its field source says."""
+    rows = list(load_source(SERVICES / "nhs_website_hospitals_2018.csv"))
+    [kneesworth] = [r.candidate for r in rows if isinstance(r, Held) and r.candidate.origin.source_id == "NMV01"]
+    assert kneesworth.fields["website"] == "www.partnershipsincare.co.uk"  # as the file gives it
+    record = prepare(kneesworth, GeographyPlacer(geography))
+    assert not isinstance(record, Rejection) and record.website == "https://www.partnershipsincare.co.uk"
+    assert record.field_sources["website"] == (
+        "nhs-hospitals-2018:website (given as 'www.partnershipsincare.co.uk': https:// added)")
+
+
 @pytest.mark.parametrize("given", [["nhs"], {"code": "nhs", "display": "NHS trust"}])
 def test_a_provider_type_that_is_not_text_is_refused_with_its_row_and_a_reason(given, geography):
     """The real ODS site whose name reads as voluntary-sector (RV345), its provider type given as a JSON feed
