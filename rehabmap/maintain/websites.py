@@ -26,7 +26,7 @@ def reread_websites(conn: Connection, _policy: object = None) -> None:
     for source, source_id, item_text, raw_text in rows:
         item = json.loads(item_text)
         fields = item.get("fields") or {}
-        given = _given(fields.get("website"), json.loads(raw_text))
+        given = given_website(fields.get("website"), json.loads(raw_text))
         if given is None:
             continue
         item = {**item, "fields": {**fields, "website": given}}
@@ -39,7 +39,7 @@ def reread_websites(conn: Connection, _policy: object = None) -> None:
                      "(SELECT 1 FROM sync_meta WHERE key = 'reprepare_due')")
 
 
-def _given(website: Any, raw: Any) -> str | None:
+def given_website(website: Any, raw: Any) -> str | None:
     """The text the source gave for a `website` the old reader completed, or None when it was given as stored
     (or its raw row does not say). The old reader gave `completed_website(text) or text` of the stripped cell;
     the new one gives the cell's words (`indexer.sources.common.parse_text`). Only one reading is taken: two
