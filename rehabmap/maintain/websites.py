@@ -20,23 +20,36 @@ from rehabmap.sync_digests import content_digest
 
 def reread_websites(conn: Connection, _policy: object = None) -> None:
     """Every stored item whose website the old reader completed, given the text its source gave (found in the
-    item's raw row: the value the old reader completed to the stored website), with its content digest anew."""
+    item's raw row: the value the old reader completed to the stored website), with its content digest anew; and
+    so every item a run stopped at the share threshold staged, so that `--force` applies it as this reader reads."""
     rows = conn.execute("SELECT source, source_id, item, raw FROM sync_records WHERE raw IS NOT NULL").fetchall()
     rewritten = 0
     for source, source_id, item_text, raw_text in rows:
-        item = json.loads(item_text)
-        fields = item.get("fields") or {}
-        given = given_website(fields.get("website"), json.loads(raw_text))
-        if given is None:
-            continue
-        item = {**item, "fields": {**fields, "website": given}}
-        conn.execute("UPDATE sync_records SET item = ?, digest = ? WHERE source = ? AND source_id = ?",
-                     (json.dumps(item, sort_keys=True, ensure_ascii=False, separators=(",", ":")),
-                      content_digest(item), source, source_id))
-        rewritten += 1
+        item = _reread(json.loads(item_text), json.loads(raw_text))
+        if item is not None:
+            conn.execute("UPDATE sync_records SET item = ?, digest = ? WHERE source = ? AND source_id = ?",
+                         (_dumps(item), content_digest(item), source, source_id))
+            rewritten += 1
+    for source, seq, payload_text in conn.execute(
+            "SELECT source, seq, payload FROM sync_staged WHERE kind = 'item'").fetchall():
+        payload = json.loads(payload_text)
+        if (item := _reread(payload.get("item") or {}, payload.get("raw"))) is not None:
+            conn.execute("UPDATE sync_staged SET payload = ? WHERE source = ? AND seq = ?",
+                         (_dumps({**payload, "item": item}), source, seq))
     if rewritten:
         conn.execute("INSERT INTO sync_meta (key, value) SELECT 'reprepare_due', 'migration 18' WHERE NOT EXISTS "
                      "(SELECT 1 FROM sync_meta WHERE key = 'reprepare_due')")
+
+
+def _reread(item: dict[str, Any], raw: Any) -> dict[str, Any] | None:
+    """`item` with its website as the new reader gives it, or None when that reading is the stored one."""
+    fields = item.get("fields") or {}
+    given = given_website(fields.get("website"), raw)
+    return None if given is None else {**item, "fields": {**fields, "website": given}}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def given_website(website: Any, raw: Any) -> str | None:

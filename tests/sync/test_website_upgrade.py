@@ -24,6 +24,9 @@ from tests.sync.replay import Replay, running
 from tests.sync.store_fixtures import cqc_connector, make_home, runner_for, settings_for
 
 
+MAISON_MOTI = "1-112789029"  # whose website CQC gives as 'www.maisonmoti.co.uk'
+
+
 @pytest.fixture
 def replay(data_dir: Path) -> Iterator[Replay]:
     yield from running(data_dir / "feeds")
@@ -54,12 +57,19 @@ def test_a_store_synced_when_websites_were_completed_as_read_syncs_unchanged_aft
     assert first.added and first.stopped is None
     with open_database(settings).transaction() as conn:  # a store this rehabmap has not yet opened
         conn.execute("DELETE FROM schema_migrations WHERE version = 18")
+        # and an item a stopped run staged as the old reader read it (Maison Moti's, as its stored record)
+        item, raw = conn.execute("SELECT item, raw FROM sync_records WHERE source_id = ?", (MAISON_MOTI,)).fetchone()
+        conn.execute("INSERT INTO sync_staged VALUES ('cqc-stopped', 1, 'item', ?)",
+                     (json.dumps({"item": json.loads(item), "raw": json.loads(raw)}),))
     before = _records(settings)
     completed = {k for k, (_d, item, _s) in before.items()
                  if str(item["fields"].get("website", "")).startswith("https://www.")}
     assert len(completed) == 3, "the 3 of the 7 stored real CQC records whose website CQC gives as 'www.…'"
 
-    again = runner_for(settings, geography).run(cqc_connector(settings), full=True)  # migrated as the store opens
+    [(kind, staged)] = SyncStore(store_of(settings)).staged("cqc-stopped")  # migrated as the store opens
+    assert staged["item"]["fields"]["website"] == "www.maisonmoti.co.uk", "as the new reader reads it"
+
+    again = runner_for(settings, geography).run(cqc_connector(settings), full=True)
 
     assert again.stopped is None and again.share == 0.0, again.summary_lines()
     assert again.changed == [] and again.added == [] and again.retired == []
