@@ -22,7 +22,6 @@ from typing import Any
 from geodata.errors import InvalidPostcode
 from geodata.postcodes import parse_postcode
 from rehabmap.errors import shorten
-from rehabmap.record import completed_website
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 _TRUE = {"yes", "y", "true", "t", "1"}
@@ -207,14 +206,6 @@ def provider_type_from_name(provider: str | None) -> str | None:
     return None
 
 
-def parse_website(value: Any, what: str) -> str:
-    """Directories often drop the scheme ('www.example.org.uk') or mangle it: a link needs one
-    (`completed_website`). This added https:// to anything, so a cell that is no web address ('Warmley Community
-    Centre') was refused as 'https://Warmley Community Centre': it is kept as given, for the record to refuse."""
-    text = str(value).strip()
-    return completed_website(text) or text
-
-
 def parse_text(value: Any, what: str) -> str:
     return " ".join(str(value).split())
 
@@ -226,8 +217,10 @@ FIELD_PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "capacity_as_of": parse_date, "cqc_rating_date": parse_date, "last_verified": parse_date,
     "accepting_referrals": parse_bool, "self_referral": parse_bool, "legacy_locked_label": parse_bool,
     "pd_specialist": parse_bool, "needs_met": parse_list, "needs_not_met": parse_list,
-    "postcode": parse_postcode_text, "website": parse_website,
+    "postcode": parse_postcode_text,
 }
+# A website is text here: a directory's 'www.example.org.uk' is completed by the record
+# (`rehabmap.record.Service._website_completed`), whose field source says so, whatever the source.
 
 
 def parse_field(field: str, value: Any, what: str) -> Any:

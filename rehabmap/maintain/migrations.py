@@ -23,6 +23,7 @@ from rehabmap.maintain.database import Connection, Database, SqliteDatabase, now
 from rehabmap.maintain.overlay import unlay_readings, unpin_restores
 from rehabmap.maintain.renames import rename_dated_hospitals
 from rehabmap.maintain.tokens import TokenPolicy, upgrade_expiry
+from rehabmap.maintain.websites import reread_websites
 
 Step = tuple[str, ...] | Callable[[Connection, TokenPolicy], None]
 
@@ -253,6 +254,9 @@ MIGRATIONS = (
     # maintainer's word laid the read fields, pinning them; taken out, audited.
     Migration(16, "the maintainers' edits no longer lay what rehabmap read", unlay_readings, unlay_readings),
     Migration(17, "a record staged as unchanged is a kind of its own", _UNCHANGED_SQLITE, _UNCHANGED_POSTGRES),
+    # rehabmap/maintain/websites.py (W11, session 20): a CSV's or CQC's website without its scheme was completed
+    # as it was read; the record completes it now, and says so. Stored items read anew, digests with them.
+    Migration(18, "a website without its scheme is stored as its source gave it", reread_websites, reread_websites),
 )
 LATEST = MIGRATIONS[-1].version
 # whether the database has recorded migrations at all, per dialect (a new one has no table for them yet)

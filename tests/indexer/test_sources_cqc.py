@@ -85,7 +85,7 @@ def test_directory_fields(directory):
             if isinstance(r, LocationRow)}
     first = rows[6].parser.fields     # read as every row is, though the row is not indexed (level unconfirmed)
     assert first["address"] == "Bramblewood House, 12 Sample Road, Leeds"     # multi-line, comma-joined
-    assert first["website"] == "https://www.bramblewood.example.org"          # scheme added
+    assert first["website"] == "www.bramblewood.example.org"  # as given: the record adds the scheme, and says so
     assert (first["postcode"], rows[6].location_id) == ("LS9 7TF", "1-FX00000001")
     assert rows[19].parser.errors == ["Postcode: 'Not known' is not a UK postcode"]
     locked = candidates[8].fields

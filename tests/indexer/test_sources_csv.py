@@ -18,6 +18,7 @@ from indexer.rows import Candidate, Held, Rejection
 from indexer.sources import load_source
 from indexer.sources.csv_mapping import MAPPINGS_DIR, MappingError, load_mapping
 from rehabmap.errors import shorten
+from rehabmap.maintain.websites import given_website
 from rehabmap.taxonomy import classify_label, classify_provided
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -345,6 +346,23 @@ def test_an_nhs_site_read_as_voluntary_is_never_typed_vcfse_without_type_unconfi
     vcfse = prepare(replace(candidates["RV345"], fields={**candidates["RV345"].fields, "provider_type": "vcfse"}),
                     GeographyPlacer(geography))
     assert not isinstance(vcfse, Rejection) and vcfse.service_type.value == "vcfse"
+
+
+def test_a_csv_website_without_a_scheme_is_completed_by_the_record_which_says_so(geography):
+    """The 2018 hospital list gives Kneesworth House's website as 'www.partnershipsincare.co.uk'. The CSV reader
+    completed it before the record saw it, so the link shown was https://… with nothing saying rehabmap added the
+    scheme (an ORUK feed's said so). Now the record completes it, as for every source, and its field source says."""
+    rows = list(load_source(SERVICES / "nhs_website_hospitals_2018.csv"))
+    [kneesworth_row] = [r for r in rows if isinstance(r, Held) and r.candidate.origin.source_id == "NMV01"]
+    kneesworth = kneesworth_row.candidate
+    assert kneesworth.fields["website"] == "www.partnershipsincare.co.uk"  # as the file gives it
+    record = prepare(kneesworth, GeographyPlacer(geography))
+    assert not isinstance(record, Rejection) and record.website == "https://www.partnershipsincare.co.uk"
+    assert record.field_sources["website"] == (
+        "nhs-hospitals-2018:website (given as 'www.partnershipsincare.co.uk': https:// added)")
+    # A store synced when the reader completed it (the held row's item): migration 18 finds, in the row the item
+    # keeps, what this reader gives, so the next import finds the item unchanged.
+    assert given_website("https://www.partnershipsincare.co.uk", kneesworth_row.raw) == "www.partnershipsincare.co.uk"
 
 
 @pytest.mark.parametrize("given", [["nhs"], {"code": "nhs", "display": "NHS trust"}])

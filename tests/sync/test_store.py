@@ -150,4 +150,4 @@ def test_a_store_from_before_migration_17_keeps_its_staged_rows_and_unchanged_is
     upgraded.stage_page("oruk-bristol", [("unchanged", {"source": "oruk-bristol", "source_id": "b"})], None)
     assert [kind for kind, _ in upgraded.staged("oruk-bristol")] == ["refused", "unchanged", "unchanged"]
     with upgraded.database.connect() as conn:
-        assert max(v for (v,) in conn.execute("SELECT version FROM schema_migrations")) == 17
+        assert max(v for (v,) in conn.execute("SELECT version FROM schema_migrations")) == 18
