@@ -692,10 +692,11 @@ class ServiceListOut(BaseModel):
     radius_km: float | None
     results: list[ListedServiceOut]
     coverage: list[CoverageOut] | None = Field(default=None, description=(
-        "Near a place: for each type the filters ask for (every type when none), whether rehabmap holds that "
-        "type's data there and, in `says`, what this answer means: where none is found, whether that means there "
-        "are none ('None found. The directory holds complete …') or no data ('Not yet covered: …'); null when the "
-        "search is not near a place."))
+        "Near a place, where the answer lists none or one type is asked for: for each type the filters ask for "
+        "(every type when none), whether rehabmap holds that type's data there and, in `says`, what this answer "
+        "means: where none is found, whether that means there are none ('None found. The directory holds complete "
+        "…') or no data ('Not yet covered: …'); where some are, whether there may be more. Null away from a place, "
+        "and where services of several types are listed (ask one type for its words)."))
 
 
 # --- areas --------------------------------------------------------------------------------------------

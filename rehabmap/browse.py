@@ -139,28 +139,17 @@ def coverage(home: Home) -> Coverage:
     return Coverage(frozenset(home.areas.codes()), home.lat, home.lon)
 
 
-def held_near(backend: IndexBackend, coverage: held.CoverageMap, b: Browse,
-              total: int) -> list[tuple[held.Coverage, bool]] | None:
-    """Near a place, per type the filters ask for (every type, in the pathway's order, when none), whether the
-    directory holds that type's data there and whether this browse finds some of it: what an empty answer means
-    ("None found. The directory holds complete … data for this area", "Not yet covered: …"), as a match says it.
-    Before, an empty page near a place said nothing, and "none near you" and "no data here" read alike. None
-    away from a place: coverage is of a home's areas."""
+def held_near(coverage: held.CoverageMap, b: Browse, total: int) -> list[tuple[held.Coverage, bool]] | None:
+    """Near a place, where the answer lists none, or lists one type: per type the filters ask for (every type, in
+    the pathway's order, when none), whether the directory holds that type's data there and whether this browse
+    found some of it, for what the answer means ("None found. The directory holds complete … data for this area",
+    "Not yet covered: …", "Found, but … there may be more"), as a match says it. Before, an empty page near a place
+    said nothing, and "none near you" and "no data here" read alike. None away from a place (coverage is of a
+    home's areas) and where several types are listed: which of them this answer found would cost a count of each
+    (an Elasticsearch request each, where a page near a place costs three): ask one type for its words."""
     near = b.near
-    if near is None:
-        return None
     types = [t for t in ServiceType if b.query.types is None or t in b.query.types]
+    if near is None or (total and len(types) > 1):
+        return None
     at_home = coverage.at_home(near.areas.codes(), (near.lat, near.lon, b.radius_km))
-    return [(at_home.for_request(t, b.query.subtypes or ()), _found(backend, b, t, total, len(types)))
-            for t in types]
-
-
-def _found(backend: IndexBackend, b: Browse, service_type: ServiceType, total: int, types: int) -> bool:
-    """Whether the browse finds some of the type: from its total where that settles it, else counted."""
-    if total == 0 or types == 1:
-        return total > 0
-    near, query = b.near, replace(b.query, types=frozenset({service_type}))
-    assert near is not None
-    if b.radius_km is None:
-        return backend.find(query, limit=0).total > 0
-    return backend.count_near(near.lat, near.lon, query, radius_km=b.radius_km) > 0
+    return [(at_home.for_request(t, b.query.subtypes or ()), total > 0) for t in types]

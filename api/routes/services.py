@@ -66,7 +66,7 @@ def list_services(
     items, total = page_of(state.backend, b, page, per_page)
     today = state.today()
     near = b.near
-    held = held_near(state.backend, state.coverage(), b, total)
+    held = held_near(state.coverage(), b, total)
     return ServiceListOut(
         total=total, page=page, per_page=per_page, total_pages=total_pages(total, per_page), sort=b.sort,
         near=HomeOut.model_validate(HomeOut.fields_of(near)) if near else None,
