@@ -221,3 +221,5 @@ def test_a_dated_files_listing_is_the_records_own_after_its_mapping_is_renamed(t
     listing = " ".join(shown.split('id="source-listing">', 1)[1].split("</p>", 1)[0].split())
     assert listing.startswith(f"Listed in {title}, a file of 2014–15 ({', '.join(gives)}), not confirmed since. "
                               f"Not from {title}: ")
+    source_row = shown.split('<dt class="nhsuk-summary-list__key">Source</dt>', 1)[1].split("</dd>", 1)[0]
+    assert title in source_row, "the page names the file as its import did, not by the source's name"
