@@ -46,10 +46,8 @@ def open_writer(settings: Settings) -> LiveWriter:
 
 def open_state(settings: Settings, *, serving: bool = False) -> AppState:
     """Everything the faces work with (see `rehabmap.state`); `serving` as `open_backend` takes it."""
-    from indexer.sources.csv_mapping import mapping_files  # on opening, as `source_titles` reads them
-
     state = AppState(settings, open_geography(settings), open_backend(settings, serving=serving),
-                     source_titles=source_titles(settings.oruk_feeds_dir), source_files=mapping_files())
+                     source_titles=source_titles(settings.oruk_feeds_dir))
     open_directory(state)
     return state
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from rehabmap.record import FileEdition
+
 
 @dataclass(frozen=True)
 class Origin:
@@ -17,6 +19,7 @@ class Origin:
     source_id: str | None = None
     licence: str | None = None
     fetched_at: datetime | None = None
+    edition: FileEdition | None = None  # a dated file read through a CSV mapping: kept in the provenance
 
 
 @dataclass

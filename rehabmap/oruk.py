@@ -69,7 +69,9 @@ _ONS_CODE = re.compile(r"^[EWSNK]\d{8}$")
 _LANGUAGE_NAME = re.compile(r"^Language: (.+)$")  # its English name ("Language: pl" before session 18)
 _LANGUAGE_CODE = re.compile(r"^language:[a-z]{2,3}$")
 _YES, _NO = "yes", "no"
-_LOCAL_PROVENANCE = {"file", "line"}  # where this installation read the record: not for publishing
+# Where this installation read the record, and the mapping's reading of the file (`edition`, which its listing
+# words say): not for publishing.
+_LOCAL_PROVENANCE = {"file", "line", "edition"}
 
 
 def _uuid(key: str) -> str:

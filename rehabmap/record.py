@@ -134,6 +134,20 @@ def _not_bool(value: Any) -> Any:
 Number = BeforeValidator(_not_bool)
 
 
+class FileEdition(BaseModel):
+    """A source that is a dated file read through a CSV mapping: a snapshot made on its own date, which an
+    import only reads again (records imported in 2026 from a 2015 list are as true as the list was in 2015).
+    Carried by each record it gave (`Provenance.edition`), as the import read it: a mapping renamed or removed
+    later leaves the record's listing the file's (before session 20 the server looked it up by the mapping's
+    name, and such a record read as "last confirmed <the day of the import>", a guess shown as fact)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    title: str | None = None            # the file as a person reads it (its mapping's title); None: not given
+    dated: str | None = None            # when the file's data stood, as a person reads it; None: not given
+    gives: tuple[str, ...] = ()         # the record fields its mapping reads from it (columns and constants)
+
+
 class Provenance(BaseModel):
     """Where a record (or part of a merged record) came from, so every field can be traced."""
 
@@ -145,6 +159,7 @@ class Provenance(BaseModel):
     licence: str | None = None
     file: str | None = None
     line: int | None = None
+    edition: FileEdition | None = None  # the dated file it was read from, if it was (a CSV read by a mapping)
 
 
 _POLYGON_DEPTH = 4  # a MultiPolygon's coordinates: polygons, rings, positions, numbers

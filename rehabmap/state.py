@@ -20,7 +20,6 @@ from rehabmap.index.base import IndexBackend
 
 if TYPE_CHECKING:
     from rehabmap.maintain.edits import Editor
-    from rehabmap.maintain.freshness import FileEdition
     from rehabmap.maintain.store import Directory
 
 
@@ -32,8 +31,6 @@ class AppState:
     directory: Directory | None = None  # tokens, organisations, the edits overlay, the audit log
     editor: Editor | None = None  # the maintainers' writes
     source_titles: Mapping[str, str] = field(default_factory=dict)  # `indexer.sync.connectors.source_titles`
-    # The sources that are dated files, whose listings are the file's (`indexer.sources.csv_mapping.mapping_files`)
-    source_files: Mapping[str, FileEdition] = field(default_factory=dict)
     _coverage_store: CoverageStore | None = field(default=None, repr=False)
     _coverage: CoverageMap | None = field(default=None, repr=False)
 

@@ -56,8 +56,10 @@ log = logging.getLogger(__name__)
 # Schema 2: needs read from a record's words are kept apart from its stated needs (`Service.needs_read_from_text`);
 # a schema 1 index holds them merged, as if stated, and is refused (rebuilt), never misread. Schema 3: so is a
 # gender read from its words (`Service.gender_read_from_text`, in the record only; `gender` is the stated one,
-# filtered on); a schema 2 index holds it as `gender`, which left a person out on a guess.
-SCHEMA_VERSION = "3"
+# filtered on); a schema 2 index holds it as `gender`, which left a person out on a guess. Schema 4: a record
+# read from a dated file carries the file (`Provenance.edition`); a schema 3 index's records lack it, and would
+# read as listed by a live source, "last confirmed" on the day of their import.
+SCHEMA_VERSION = "4"
 _TEXT_FIELDS = ["name", "description", "organisation"]
 _BULK_CHUNK = 1000
 _BULK_TIMEOUT_S = 120

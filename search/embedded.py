@@ -40,8 +40,10 @@ from rehabmap.taxonomy import ServiceType
 # (`Service.needs_read_from_text`); a schema 2 file holds them merged into `needs_met`/`needs_not_met`, as if
 # stated, and is refused (rebuilt), never misread. Schema 4: so is a gender read from a record's words
 # (`Service.gender_read_from_text`, in the doc only); a schema 3 file holds it as `gender`, the filtered column,
-# which left a person out on a guess.
-SCHEMA_VERSION = "4"
+# which left a person out on a guess. Schema 5: a record read from a dated file carries the file (its title, date and
+# the fields it gave: `Provenance.edition`); a schema 4 file's records lack it, and would read as listed by a live
+# source, "last confirmed" on the day of their import.
+SCHEMA_VERSION = "5"
 # Declarations of the columns named by `ROW_FIELDS`, in that order.
 _COLUMN_DECLARATIONS = {
     "id": "TEXT NOT NULL", "lat": "REAL NOT NULL", "lon": "REAL NOT NULL", "service_type": "TEXT NOT NULL",

@@ -178,7 +178,9 @@ def professional_rows(service: Service, geography: Geography, today: date,
         rows.append(("Serves people living in", _bullets(names)))
     else:
         rows.append(("Serves people living in", "No restriction stated"))
-    sources = sorted({source_title(p.source) for p in service.provenance})
+    # A file's records are named as their import named the file (`FileEdition.title`), its mapping renamed or not
+    sources = sorted({p.edition.title if p.edition and p.edition.title else source_title(p.source)
+                      for p in service.provenance})
     rows.append(("Source" if len(sources) == 1 else "Sources", ", ".join(sources)))
     rows.append(("rehabmap ID", service.id))
     return rows

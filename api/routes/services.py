@@ -79,7 +79,7 @@ def list_services(
 
 def _listings(state: AppState) -> Listings:
     """Every synced record's listing, read before the stream starts (one query, not one a row)."""
-    return Listings(state.directory, state.source_title, files=state.source_files)
+    return Listings(state.directory, state.source_title)
 
 
 class CSVResponse(StreamingResponse):
@@ -152,7 +152,7 @@ def get_service(
                               field="service_id")
     return ServiceOut.of(service, state.today(), state.settings.verify_after_days).retired(
         retirement(state.directory, service)).confirmed(
-        source_confirmation(state.directory, service, state.source_title, state.source_files))
+        source_confirmation(state.directory, service, state.source_title))
 
 
 def held_item(request: Request, service_id: str) -> ReviewItem | None:

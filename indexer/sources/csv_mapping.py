@@ -20,8 +20,7 @@ from typing import Any
 from indexer.rows import Candidate, Held, Origin, Rejection
 from indexer.sources.common import CsvProblem, CsvRow, CsvTable, RowParser, compact, join_address, os_reason, slugify
 from rehabmap.errors import DomainError, shorten
-from rehabmap.maintain.freshness import FileEdition
-from rehabmap.record import Service
+from rehabmap.record import FileEdition, Service
 from rehabmap.taxonomy import Classification, NotRehab, classify_provided, parse_type
 
 MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
@@ -71,6 +70,10 @@ class Mapping:
     title: str | None = None             # the source as a person reads it (a service page's "Source")
     files: tuple[str, ...] = ()          # the file names it is for (patterns): one export layout, two editions
     dated: str | None = None             # when the file's data stood, as a person reads it ("September 2018")
+
+    def edition(self) -> FileEdition:
+        """The file as its records carry it (`Provenance.edition`): what it is, of when, and what it gives."""
+        return FileEdition(title=self.title, dated=self.dated, gives=tuple(sorted({*self.columns, *self.constants})))
 
     def matches(self, header: list[str]) -> bool:
         return bool(self.match_header) and set(self.match_header) <= set(header)
@@ -267,13 +270,6 @@ def mapping_titles(mappings_dir: Path = MAPPINGS_DIR) -> dict[str, str]:
     return {mapping.source: mapping.title for mapping in readable_mappings(mappings_dir) if mapping.title}
 
 
-def mapping_files(mappings_dir: Path = MAPPINGS_DIR) -> dict[str, FileEdition]:
-    """Each mapping's source as the dated file it is, by source name: its listings say the file's date and the
-    fields the mapping reads from it (a file's records carry no `field_sources`)."""
-    return {mapping.source: FileEdition(mapping.dated, frozenset(mapping.columns) | frozenset(mapping.constants))
-            for mapping in readable_mappings(mappings_dir)}
-
-
 # The standard headerless layout of NHS ODS reports (`etr`, `ets`, `ephp`, …): an organisation code, its name,
 # then its national grouping and high level health geography codes, ..., an open date (YYYYMMDD) in column 11.
 _ODS_CODE, _ODS_DATE = re.compile(r"^[A-Z0-9]{3,6}$"), re.compile(r"^(19|20)\d{6}$")
@@ -303,14 +299,16 @@ def read_mapped(table: CsvTable, mapping: Mapping, file: str, source: str | None
                         f"mapping {mapping.path.name} names column(s) {shorten(missing, 300)} that the file does "
                         f"not have; columns found: {shorten(table.header, 300)}")
         return
+    edition = mapping.edition()
     for row in table.rows:
         if isinstance(row, CsvProblem):
             yield Rejection(Origin(source, file, row.line, licence=mapping.licence), row.reason)
             continue
-        yield _row(row, mapping, file, source)
+        yield _row(row, mapping, file, source, edition)
 
 
-def _row(row: CsvRow, mapping: Mapping, file: str, source: str) -> Candidate | Held | Rejection:
+def _row(row: CsvRow, mapping: Mapping, file: str, source: str, edition: FileEdition
+         ) -> Candidate | Held | Rejection:
     origin = Origin(source, file, row.line, licence=mapping.licence)
     why = mapping.filtered_out(row.values)
     if why:
@@ -324,7 +322,7 @@ def _row(row: CsvRow, mapping: Mapping, file: str, source: str) -> Candidate | H
     if not fields.get("name"):
         return Rejection(origin, f"no name (column '{name_column}')")
     source_id = _source_id(mapping, row.values, fields)
-    origin = Origin(source, file, row.line, source_id=source_id, licence=mapping.licence)
+    origin = Origin(source, file, row.line, source_id=source_id, licence=mapping.licence, edition=edition)
     if not source_id:
         return Rejection(origin, f"no id (column '{mapping.columns['id'][0]}')")
     if parser.errors:

@@ -10,6 +10,7 @@ from typing import Any
 from indexer.rows import Candidate, Origin
 from indexer.sync.items import Enrichment, Evidence, Gone, Outcome, Refused, SourceItem, Unchanged
 from rehabmap import sync_digests as digests
+from rehabmap.record import FileEdition
 
 
 def _plain(value: Any) -> Any:
@@ -36,7 +37,8 @@ def item_to_json(item: SourceItem) -> dict[str, Any]:
         "warnings": list(item.candidate.warnings),
         "origin": {"source": origin.source, "file": origin.file, "line": origin.line,
                    "source_id": origin.source_id, "licence": origin.licence,
-                   "fetched_at": origin.fetched_at.isoformat() if origin.fetched_at else None},
+                   "fetched_at": origin.fetched_at.isoformat() if origin.fetched_at else None,
+                   "edition": origin.edition.model_dump(mode="json") if origin.edition else None},
         "type_status": item.type_status,
         "evidence": [_plain(e) for e in item.evidence],
         "field_sources": dict(item.field_sources),
@@ -47,7 +49,8 @@ def item_to_json(item: SourceItem) -> dict[str, Any]:
 def item_from_json(data: dict[str, Any], raw: Any = None) -> SourceItem:
     o = data["origin"]
     origin = Origin(o["source"], o["file"], o["line"], o.get("source_id"), o.get("licence"),
-                    datetime.fromisoformat(o["fetched_at"]) if o.get("fetched_at") else None)
+                    datetime.fromisoformat(o["fetched_at"]) if o.get("fetched_at") else None,
+                    FileEdition.model_validate(o["edition"]) if o.get("edition") else None)
     candidate = Candidate(dict(data["fields"]), origin, data.get("label_text", ""), list(data.get("warnings", [])))
     return SourceItem(candidate, data["type_status"], tuple(Evidence(**e) for e in data.get("evidence", [])),
                       raw, dict(data.get("field_sources", {})), dict(data.get("keys", {})))

@@ -21,14 +21,14 @@ due is a person's check of the rest. Results say so with `verification_due`; mai
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from rehabmap.maintain.store import Directory
-    from rehabmap.record import Service
+    from rehabmap.record import FileEdition, Service
 
 DEFAULT_VERIFY_AFTER_DAYS = 180
 # The facts a page shows about a service, as a person names them, each with the record fields it rests on.
@@ -42,15 +42,6 @@ FACTS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 
 @dataclass(frozen=True)
-class FileEdition:
-    """A source that is a dated file read through a CSV mapping: a snapshot made on its own date, which an
-    import only reads again (records imported in 2026 from a 2015 list are as true as the list was in 2015)."""
-
-    dated: str | None                   # when the file's data stood, as a person reads it; None: not given
-    gives: frozenset[str]               # the record fields its mapping reads from it (columns and constants)
-
-
-@dataclass(frozen=True)
 class SourceConfirmation:
     """A synced source's listing of a service, as it stands: who, when, and which facts it gives."""
 
@@ -60,24 +51,24 @@ class SourceConfirmation:
                                         # None for a dated file (`file_of`), which no import confirms
     confirms: tuple[str, ...]           # the facts (`FACTS`) it gives
     does_not_confirm: tuple[str, ...]   # the facts it does not give: only a person's check confirms them
-    is_file: bool = False               # a dated file's listing (`FileEdition`), not a live source's
-    file_of: str | None = None          # the file's date, as its mapping gives it (None: not given)
+    is_file: bool = False               # a dated file's listing (the record's `FileEdition`), not a live source's
+    file_of: str | None = None          # the file's date, as its mapping gave it on import (None: not given)
 
 
-def source_confirmation(directory: Directory | None, service: Service, title: Callable[[str], str],
-                        files: Mapping[str, FileEdition] | None = None) -> SourceConfirmation | None:
+def source_confirmation(directory: Directory | None, service: Service, title: Callable[[str], str]
+                        ) -> SourceConfirmation | None:
     """The listing of one service by its own source (see `source_confirmations`)."""
-    return source_confirmations(directory, [service], title, files).get(service.id)
+    return source_confirmations(directory, [service], title).get(service.id)
 
 
-def source_confirmations(directory: Directory | None, services: Iterable[Service], title: Callable[[str], str],
-                         files: Mapping[str, FileEdition] | None = None) -> dict[str, SourceConfirmation]:
+def source_confirmations(directory: Directory | None, services: Iterable[Service], title: Callable[[str], str]
+                         ) -> dict[str, SourceConfirmation]:
     """By service id, the listing of each active synced service by its own source, named by `title` (as a
     person reads it: `AppState.source_title`), read from the sync store in one query (see `Listings`)."""
     wanted = {s.id: s for s in services if s.status == "active"}
     if directory is None or not wanted:
         return {}
-    listings = Listings(directory, title, sorted(wanted), files)
+    listings = Listings(directory, title, sorted(wanted))
     return {i: found for i, s in wanted.items() if (found := listings.of(s)) is not None}
 
 
@@ -86,16 +77,17 @@ class Listings:
     record (an export: one query, not one a row). A listing's day is the later of the last time a run fetched
     the record and its source's last successful sync (a complete listing lists every record it holds, a change
     feed tells every change, so a run that ends well and says nothing of the record confirms it as shown). A
-    dated file's (`files`, by source: `AppState.source_files`) has no such day: the file is as old as it says.
+    dated file's (the `FileEdition` its record's provenance carries) has no such day: the file is as old as it
+    says, and named as its import named it.
     None for a record no source syncs, a retired one, or one whose source's latest version could not be used
     (what is shown is an older one)."""
 
-    def __init__(self, directory: Directory | None, title: Callable[[str], str],
-                 ids: list[str] | None = None, files: Mapping[str, FileEdition] | None = None) -> None:
+    def __init__(self, directory: Directory | None, title: Callable[[str], str], ids: list[str] | None = None
+                 ) -> None:
         self.title = title
-        self.files = files or {}
         self.listed: dict[str, tuple[str, str, date]] = {}
-        self._made: dict[tuple[str, str, date, tuple[tuple[str, str], ...]], SourceConfirmation] = {}
+        self._made: dict[tuple[str, str, date, FileEdition | None, tuple[tuple[str, str], ...]],
+                         SourceConfirmation] = {}
         if directory is None:
             return
         where = "" if ids is None else f" AND r.service_id IN ({', '.join('?' * len(ids))})"
@@ -116,19 +108,20 @@ class Listings:
         if found is None:
             return None
         source, connector, day = found
-        edition = self.files.get(connector)
-        # Records one sync listed share their source, day and field sources: an export makes each listing once,
-        # and reads which fields the source gives only then.
-        key = (source, connector, day, tuple(service.field_sources.items()))
+        edition = service.provenance[0].edition  # the source's own: the record's first provenance
+        # Records one sync listed share their source, day, file and field sources: an export makes each listing
+        # once, and reads which fields the source gives only then.
+        key = (source, connector, day, edition, tuple(service.field_sources.items()))
         made = self._made.get(key)
         if made is None:
             said_by = {field: said.split(":", 1)[0] for field, said in service.field_sources.items()}
             if connector in said_by.values():
                 source = connector
-            given = edition.gives if edition else frozenset(field for field, by in said_by.items() if by == source)
+            given = frozenset(edition.gives if edition else (field for field, by in said_by.items() if by == source))
             confirms = tuple(fact for fact, fields in FACTS if given.intersection(fields))
+            named = edition.title if edition and edition.title else self.title(source)  # as the import named it
             made = self._made[key] = SourceConfirmation(
-                source, self.title(source), None if edition else day, confirms,
+                source, named, None if edition else day, confirms,
                 tuple(fact for fact, _ in FACTS if fact not in confirms), edition is not None,
                 edition.dated if edition else None)
         return made

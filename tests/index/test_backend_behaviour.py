@@ -591,12 +591,12 @@ def test_an_index_built_before_needs_read_from_text_were_kept_apart_is_refused(c
     ElasticWriter.from_settings(es_settings, client=es_client).replace_all(corpus[:20])
     index = ElasticIndex.from_settings(es_settings, client=es_client)
     [concrete] = _versions(es_client, es_settings.elasticsearch_index)
-    for older in ("1", "2"):
+    for older in ("1", "2", "3"):
         es_client.put_meta(concrete, {**es_client.mappings(concrete)[concrete]["mappings"]["_meta"],
                                       "schema_version": older})
         for asked in (index.info, index.generation):
             with pytest.raises(IndexNotBuilt,
-                               match=rf"schema {older}; this version reads schema 3\). Run 'rehabmap index"):
+                               match=rf"schema {older}; this version reads schema 4\). Run 'rehabmap index"):
                 asked()
     assert not index.built()
 

@@ -74,17 +74,19 @@ def test_a_file_of_the_old_layout_says_to_rebuild_it(tmp_path, services):
     assert reader.info().count == SIZE and reader.get(services[0].id) == services[0]
 
 
-@pytest.mark.parametrize("older", ["2", "3"])
+@pytest.mark.parametrize("older", ["2", "3", "4"])
 def test_a_file_whose_read_needs_or_gender_were_stored_as_stated_is_refused(tmp_path, services, older):
     """Schema 2 (session 16 and before) held needs read from a record's words in needs_met/needs_not_met, as
     if stated, and schema 3 (session 17) a gender read from them as `gender`, the filtered column: read as it
-    is, it would confirm them, or leave a person out on a guess. It is refused with what to do, never misread."""
+    is, it would confirm them, or leave a person out on a guess; schema 4 (session 19) held a dated file's records
+    without the file (`Provenance.edition`), read as a live source's listing. It is refused with what to do, never
+    misread."""
     path = tmp_path / "index.sqlite"
     EmbeddedWriter(path).replace_all(services[:10])
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (older,))
     with pytest.raises(IndexNotBuilt, match=rf"older version of rehabmap \(schema {older}; this version reads "
-                                            r"schema 4\)\. Run 'rehabmap index SOURCE\.\.\.' again"):
+                                            r"schema 5\)\. Run 'rehabmap index SOURCE\.\.\.' again"):
         EmbeddedIndex(path).info()
 
 

@@ -10,6 +10,7 @@ units without a level are held too, level 1 proposed, as a CQC mental health hos
 from __future__ import annotations
 
 import json
+import shutil
 
 import httpx
 import pytest
@@ -17,7 +18,7 @@ import pytest
 from rehabmap.config import Settings
 from rehabmap.maintain.store import open_database
 from rehabmap.oruk import service_uuid
-from tests.sync.store_fixtures import index_record, make_home, rehabmap, serving, table_rows
+from tests.sync.store_fixtures import ROOT, index_record, make_home, rehabmap, serving, table_rows
 
 BIERLEY, BIERLEY_POSTCODE = "nhs-hospitals-2018:NMJ02", "BD4 6AD"  # Cygnet Hospital Bierley, Bradford
 ACRE = "nhs-hospitals-2018:RX224"  # Acre Day Hospital, Worthing
@@ -184,3 +185,41 @@ def test_a_store_that_synced_the_2014_15_list_as_2018_is_renamed_losing_nothing(
                        f"({', '.join(gives)}), not confirmed since. Not from NHS website hospital list (October 2014 "
                        f"to September 2015): {', '.join(not_given)}, referral route, whether it takes referrals, "
                        "opening times, capacity. Check those with the service.")
+
+
+def test_a_dated_files_listing_is_the_records_own_after_its_mapping_is_renamed(tmp_path, geodata_dir, data_dir):
+    """Issue 18, session 20: a record carries the dated file it was read from (`Provenance.edition`: its title,
+    date and the fields it gave), so its listing stays the file's when the mapping is later renamed or removed.
+    Before, the server looked the file up by the mapping's source name at serve time, and a record whose mapping
+    was gone read "Listed by <source>: last confirmed <the day of the import>", a guess shown as a fact."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    # The 2014–15 list's mapping under a name of a local copy (beside the 2018 mapping it is based on), deleted
+    # once imported: no mapping the server can read names the source.
+    copies = tmp_path / "mappings"
+    copies.mkdir()
+    for name in ("nhs_website_hospitals_2015.toml", "nhs_website_hospitals_2018.toml"):
+        text = (ROOT / "mappings" / name).read_text(encoding="utf-8")
+        (copies / name).write_text(text.replace('name = "nhs-hospitals-2015"', 'name = "nhs-hospitals-1415"'),
+                                   encoding="utf-8")
+    stockton = "nhs-hospitals-1415:NMV02"
+    hospitals = str(data_dir / "services" / "nhs_website_hospitals_2019.csv")
+    done = rehabmap(home, data_dir, None, "index", "sample/", hospitals,
+                    "--mapping", str(copies / "nhs_website_hospitals_2015.toml"), "--no-progress")
+    assert done.returncode == 0 and f"held {stockton} " in done.stdout, done.stderr
+    accepted = rehabmap(home, data_dir, None, "review", "accept", stockton, "--level", "1")
+    assert accepted.returncode == 0, accepted.stderr
+    shutil.rmtree(copies)
+
+    with serving(home, data_dir) as url:
+        record = httpx.get(f"{url}/services/{stockton}", timeout=30).json()
+        shown = httpx.get(f"{url}/service/{stockton}", timeout=30).text
+    title = "NHS website hospital list (October 2014 to September 2015)"
+    gives = ["name", "address", "phone", "email", "website"]
+    assert record["provenance"][0]["source"] == "nhs-hospitals-1415"
+    assert {k: record["source_confirmed"][k] for k in ("name", "confirmed_on", "is_file", "file_of", "confirms")} == {
+        "name": title, "confirmed_on": None, "is_file": True, "file_of": "2014–15", "confirms": gives}
+    listing = " ".join(shown.split('id="source-listing">', 1)[1].split("</p>", 1)[0].split())
+    assert listing.startswith(f"Listed in {title}, a file of 2014–15 ({', '.join(gives)}), not confirmed since. "
+                              f"Not from {title}: ")
+    source_row = shown.split('<dt class="nhsuk-summary-list__key">Source</dt>', 1)[1].split("</dd>", 1)[0]
+    assert title in source_row, "the page names the file as its import did, not by the source's name"

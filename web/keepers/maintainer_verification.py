@@ -32,8 +32,7 @@ def due(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLRespon
     page_number = int(text) if text.isdigit() and int(text) >= 1 else 1  # a bad page number: the first page
     everything = due_for_verification(state.backend.all(), state.today(), state.settings.verify_after_days)
     shown = everything[(page_number - 1) * PER_PAGE:page_number * PER_PAGE]
-    listings = source_confirmations(state.directory, (d.service for d in shown), state.source_title,
-                                    state.source_files)
+    listings = source_confirmations(state.directory, (d.service for d in shown), state.source_title)
     return render(request, keeper, "keepers/maintainer/verification_due.html",
                   {"due": shown, "listings": listings,
                    "total": len(everything), "page_number": page_number, "per_page": PER_PAGE,

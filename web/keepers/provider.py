@@ -62,7 +62,7 @@ def _cards(request: Request, keeper: Keeper) -> list[Card]:
     services = [s for s in (state.backend.get(i) for i in
                             state.directory.organisations.owned_by(keeper.principal.organisation_id)) if s]
     today = state.today()
-    listings = source_confirmations(state.directory, services, state.source_title, state.source_files)
+    listings = source_confirmations(state.directory, services, state.source_title)
     # A report past the freshness window is not offered again as the answer: the provider says it afresh.
     return [Card(n, s, capacity_text(s, today), s.capacity_now(today) or "",
                  "" if s.accepting_referrals is None else "yes" if s.accepting_referrals else "no",
