@@ -314,8 +314,9 @@ class SyncRunner:
 def prepare_items(items: Sequence[SourceItem], placer: Placer) -> list[_Prepared]:
     """Each item through the import pipeline, as `rehabmap index` reads a row: a phone, email or website the record
     refuses is left out and said, the service kept (before, a sync rejected the whole record for it, where an
-    import kept it). An item whose type nobody can tell yet (type status 'unknown') is checked with a stand-in type, so that it is held for review only if everything else
-    about it is usable; its proposed type stays empty."""
+    import kept it). An item whose type nobody can tell yet (type status 'unknown') is checked with a stand-in
+    type, so that it is held for review only if everything else about it is usable; its proposed type stays
+    empty."""
     given = [_candidate(item) for item in items]
     candidates = [without_bad_contacts(candidate) for candidate in given]
     first = prepare_all(candidates, placer)
