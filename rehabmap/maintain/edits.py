@@ -93,17 +93,15 @@ def validated(data: Mapping[str, Any], context: dict[str, Any] | None = None) ->
         raise InvalidEdit(exc.message, field=exc.field) from None
 
 
-def _gender_as_imported(data: dict[str, Any], current: Service,
-                        fields: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The import's rule for needs lists given without a gender (`Service._consistent` under `IMPORTED`): gender
-    needs stated give the gender (needs_met ["female_only"] is women only, as a feed's row is), and a list that
-    contradicts the gender is refused (422 naming gender and the list), never a gender cleared or a need left
-    saying another. The list not given loses the gender needs the current gender derived, which are not a word
-    of their own."""
+def _without_derived_gender_needs(data: dict[str, Any], current: Service, fields: Mapping[str, Any]) -> None:
+    """The list not given loses the gender needs the current gender derived, which are not a word of their own:
+    then the import's rule for needs lists given without a gender (`Service._consistent` under `IMPORTED`, which
+    the caller validates with) holds for an edit too: gender needs stated give the gender (needs_met
+    ["female_only"] is women only, as a feed's row is), and a list that contradicts the gender is refused (422
+    naming gender and the list), never a gender cleared or a need left saying another."""
     if current.gender is not None:
         for name in NEED_LISTS.keys() - fields.keys():
             data[name] = [n for n in data[name] if n not in GENDER_NEEDS]
-    return data, IMPORTED
 
 
 def check_needs(fields: Mapping[str, Any]) -> None:
@@ -201,7 +199,8 @@ class Editor:
             if "gender" in fields:
                 data = with_gender(data, fields["gender"])
             elif not fields.keys().isdisjoint(NEED_LISTS):
-                data, context = _gender_as_imported(data, current, fields)
+                _without_derived_gender_needs(data, current, fields)
+                context = IMPORTED
             data = self._placed(data, fields)
             data = self._capacity(data, fields, today)
             return self._commit(principal, "update", current, validated(data, context))
