@@ -85,13 +85,12 @@ def _nearest(state: AppState, home: Home, category: SupportCategory, within_mile
     return match(state.backend, home, _request(category, within_miles, limit), today)
 
 
-def _outside_catchment(state: AppState, home: Home, category: SupportCategory, within_miles: int,
+def _outside_catchment(state: AppState, home: Home, category: SupportCategory, request: MatchRequest,
                        response: MatchResponse) -> int:
     """Of a kind found none of near a home, how many services within the distance serve a catchment (the area a
     service says it takes people from) that does not include the home: the page said "No services found" with
     one a mile away that takes only its own borough's residents, and a family read it as "none near". They are
     not listed (they would not take the person), but said (`rehabmap.match.left_out`, as the clinicians' page)."""
-    request = _request(category, within_miles, MAX_RESULTS)
     found = (left_out(state.backend, home, request, response, t) for t in category.types)
     return sum(lo.by.get("include_out_of_catchment", 0) for lo in found if lo is not None)  # NARROWING's
 
@@ -173,10 +172,10 @@ def find_category(request: Request, slug: str, state: State) -> HTMLResponse:
     if not isinstance(home, Home):
         return home
     today = state.today()
-    response = _nearest(state, home, category, search.within, MAX_RESULTS, today)
+    asked = _request(category, search.within, MAX_RESULTS)
+    response = match(state.backend, home, asked, today)
     results = response.results
-    context["outside_catchment"] = 0 if results else _outside_catchment(state, home, category, search.within,
-                                                                         response)
+    context["outside_catchment"] = 0 if results else _outside_catchment(state, home, category, asked, response)
     context["none_means"] = _none_means(state.coverage().at_home(home.areas.codes(), _reach(home, search.within)),
                                         category)
     context.update(
