@@ -85,6 +85,9 @@ class Column:
         if self.unit.startswith("list of type=proportion"):
             return "; ".join(f"{_LABELS.get(key, key)} (data held for {float(share):.0%} of adults)"
                              for key, share in (item.split("=") for item in value.split(";")))
+        if self.unit == "list of type=status":
+            return "; ".join(f"{_LABELS.get(key, key)}: {STATUS_WORDS.get(status, status)}"
+                             for key, status in (item.split("=") for item in value.split(";")))
         if self.unit == "list of type=kinds":
             return "; ".join(f"{_LABELS.get(key, key)} (data held only for "
                              f"{', '.join(_LABELS.get(kind, kind) for kind in kinds.split(','))})"
@@ -182,6 +185,15 @@ _KINDS_COVERED = Column(
     "of supported accommodation. None was found of the kinds covered; nothing is known of the rest, so the part's "
     "figures are left empty.", "list of type=kinds", DIRECTORY, NOW)
 
+# After the kinds covered, so that the columns before it kept their places when it came.
+_FIGURES_UNKNOWN = Column(
+    "figures_unknown", "Why figures are empty", "Each type (or 'type:subtype') whose figures in this row are left "
+    "empty because they would not be facts, as '<type>=<status>', separated by ';': not_covered (no data held "
+    "here), partly_covered (data held for only part of the area or some kinds; England's, unless rehabmap holds "
+    "the type's data for all of England) or awaiting_review (none confirmed yet). An empty figure of a type not "
+    "listed here is empty for another reason (no service of the type known anywhere).", "list of type=status",
+    DIRECTORY_AND_CENSUS, NOW)
+
 # The last two columns of every download (`AsOf`).
 DATED: tuple[Column, ...] = (
     Column("as_of", "Services as of", "The day the file was made: its services are rehabmap's directory's on that "
@@ -195,7 +207,7 @@ def area_columns(categories: tuple[Category, ...], options: GapOptions | None = 
     """Every column of the all-areas export for these categories, in order."""
     options = options or GapOptions()
     return [*_AREA_FACTS, *(c for category in categories for c in _category_columns(category, options)),
-            _PARTLY_COVERED, _KINDS_COVERED, *DATED]
+            _PARTLY_COVERED, _KINDS_COVERED, _FIGURES_UNKNOWN, *DATED]
 
 
 _SCORECARD: dict[str, Column] = {c.key: c for c in (

@@ -42,15 +42,16 @@ def csv_text(rows: list[dict[str, Any]], columns: list[str] | None = None,
     return buffer.getvalue()
 
 
-# An area's fields not given as they are: its types (flattened), the parts partly covered (the last column) and
-# the statuses behind the empty figures (the pages' words; the parts' are the *_parts columns).
+# An area's fields not given as they are: its types (flattened), the parts partly covered or covered for some kinds,
+# and the statuses behind the empty figures (each a list in one cell).
 _NOT_FLAT = frozenset({"types", "partly_covered_parts", "kinds_covered_parts", "unknown"})
 
 
 def flat_row(row: AreaRow, as_of: AsOf) -> dict[str, Any]:
     """An area of a comparison as one flat record: its facts, then '<type>.<indicator>' for every type, then
     the parts only partly covered as '<type>=<share of adults>' (after the others, as it came after them), those
-    covered for some kinds only as '<type>=<kinds>', then what the data are of."""
+    covered for some kinds only as '<type>=<kinds>', the types whose figures are unknown as '<type>=<status>' (the
+    empty cells' reason, which a reader of the CSV had no other way to tell), then what the data are of."""
     flat: dict[str, Any] = {k: v for k, v in asdict(row).items() if k not in _NOT_FLAT}
     flat["missing_parts"] = ";".join(row.missing_parts)
     flat["awaiting_review_parts"] = ";".join(row.awaiting_review_parts)
@@ -60,6 +61,7 @@ def flat_row(row: AreaRow, as_of: AsOf) -> dict[str, Any]:
             flat[f"{category_key}.{name}"] = value
     flat["partly_covered_parts"] = ";".join(f"{key}={share:g}" for key, share in row.partly_covered_parts.items())
     flat["kinds_covered_parts"] = ";".join(f"{key}={','.join(kinds)}" for key, kinds in row.kinds_covered_parts.items())
+    flat["figures_unknown"] = ";".join(f"{key}={status}" for key, status in row.unknown.items())
     return flat | as_of.values()
 
 

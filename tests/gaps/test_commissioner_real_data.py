@@ -293,6 +293,15 @@ def test_the_compare_pages_england_row_says_what_is_known(synced):
     assert england["figures_unknown"]["supported_accommodation"] == "partly_covered"
     assert england["types"]["supported_accommodation"]["mean_km"] is None
     assert england["figures_unknown"]["ips_employment"] == "not_covered"
+    # The CSV's England row said nothing of why its cells were empty: its `figures_unknown` says it, in words too.
+    sheet = httpx.get(f"{synced}/gaps/areas.csv", timeout=300).content.decode("utf-8-sig")
+    [england_row] = [r for r in csv.DictReader(io.StringIO(sheet)) if r["code"] == "E92000001"]
+    assert england_row["supported_accommodation.mean_km"] == ""
+    said = dict(item.split("=") for item in england_row["figures_unknown"].split(";"))
+    assert said == england["figures_unknown"]
+    sheet = httpx.get(f"{synced}/gaps/areas.csv", params={"headers": "human"}, timeout=300).content.decode("utf-8-sig")
+    [told] = [r for r in csv.DictReader(io.StringIO(sheet)) if r["Area code"] == "E92000001"]
+    assert "Supported accommodation: partly covered (no data held for the rest)" in told["Why figures are empty"]
 
 
 def test_a_care_home_counts_in_its_postcodes_local_authority(synced, synced_home):
