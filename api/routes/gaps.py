@@ -318,18 +318,21 @@ def get_small_areas_geojson(area_code: AreaCode, state: State, types: Types = No
 def get_area_map(area_code: AreaCode, state: State, options: Options,
                  type: Annotated[str | None, Query(description=(
                      "One service type or type:subtype. Default: the kind the area page's map opens on, "
-                     "community_rehab_team where the directory's figures of it here are facts, else the first part "
-                     "of the pathway (then kind) whose figures here are facts."))] = None,
+                     "community_rehab_team where the directory's figures of it here are facts (with add/remove, "
+                     "the scenario's figures), else the first part of the pathway (then kind) whose figures here "
+                     "are facts."))] = None,
                  add: Add = None, remove: Remove = None) -> Response:
     """An SVG map: the area boundary, small areas shaded by distance to the nearest service of one type, and
     services; with `add`/`remove`, the scenario's. Unasked, the type is the one the area page's map opens on
-    (`map_default`): community teams shaded nothing on a directory synced from CQC alone."""
+    (`map_default`), the scenario's with one: community teams shaded nothing on a directory synced from CQC alone."""
     code = area_code.strip().upper()
-    category = parse_category(type) if type else parse_category(map_default(gaps_with_coverage(
-        report_for(state.backend, lambda: _analysis(state), code, options), state.coverage())))
-    if add or remove:
-        analysis, _ = _scenario(state, area_code, options, (category,), add, remove)
-        return Response(_draw_area_map(state, analysis, code, category, options), media_type=SVG)
+    asked = parse_category(type) if type else None
+    scenario = Scenario.from_input(add, remove)
+    applied = scenario.apply(_analysis(state), state.geography).analysis if scenario else None
+    category = asked or parse_category(map_default(gaps_with_coverage(
+        report_for(state.backend, lambda: _analysis(state), code, options, applied), state.coverage())))
+    if applied is not None:
+        return Response(_draw_area_map(state, applied, code, category, options), media_type=SVG)
     # The directory's map is drawn once per index generation (0.3-0.9 s a drawing); a scenario's never kept. What
     # the coverage says of the type here is in the key: a review decision or a sync's claims change it (and what
     # the map shows) without a new generation.

@@ -421,8 +421,13 @@ class SmallAreaDistances:
 _REPORTS: GenerationCache[AreaGaps] = GenerationCache(size=64)
 
 
-def report_for(backend: IndexBackend, analysis: Callable[[], GapAnalysis], code: str, options: GapOptions) -> AreaGaps:
-    """`AreaGapReport.of(…, ALL_CATEGORIES).gaps()` of the directory as it is, kept per index generation: the area
-    page's, and what the API's area map opens on (`rehabmap.gaps.coverage.map_default`). Never a scenario's."""
+def report_for(backend: IndexBackend, analysis: Callable[[], GapAnalysis], code: str, options: GapOptions,
+               scenario: GapAnalysis | None = None) -> AreaGaps:
+    """`AreaGapReport.of(…, ALL_CATEGORIES).gaps()`: of the directory as it is, kept per index generation, or of
+    `scenario` (a what-if's analysis), made anew and never kept. The area page's, and what the area map opens on
+    (`rehabmap.gaps.coverage.map_default`): a what-if's map opens on the scenario's kind (a community team added
+    where the directory holds no such data makes that kind's figures facts), on the page and in the API alike."""
+    if scenario is not None:
+        return AreaGapReport.of(scenario, code, options, ALL_CATEGORIES).gaps()
     return _REPORTS.get(backend, (code, options),
                         lambda: AreaGapReport.of(analysis(), code, options, ALL_CATEGORIES).gaps())

@@ -321,3 +321,22 @@ def test_a_care_home_counts_in_its_postcodes_local_authority(synced, synced_home
     assert (care_homes["status"], care_homes["count"]) == ("present", 1)
     barnet = httpx.get(f"{synced}/gaps/E09000003", timeout=120).json()["scorecard"]["parts"]
     assert [p["count"] for p in barnet if p["type"] == "supported_accommodation"] == [0]
+
+
+def test_a_what_ifs_area_map_opens_on_the_kind_the_scenario_makes_known(synced):
+    """A community team added in Derbyshire, whose directory (synced from CQC and ORUK) holds no data on community
+    teams there: the area page's what-if map showed community teams (the scenario's figures are facts: one is found),
+    but `GET /gaps/{code}/map.svg` with the same `add` and no `type` opened on the directory's default kind, a map
+    of something else under the page's what-if. Now both read the scenario's report (`report_for(…, scenario)`)."""
+    added = {"add": "community_rehab_team@DE55 7DT"}
+    page = httpx.get(f"{synced}/pathway-gaps/{DERBYSHIRE}", params=added, timeout=300).text
+    assert f"/gaps/{DERBYSHIRE}/map.svg?type=community_rehab_team&amp;add=community_rehab_team%40DE55+7DT" in page
+    area_map = f"{synced}/gaps/{DERBYSHIRE}/map.svg"
+    unasked = httpx.get(area_map, params=added, timeout=300)
+    assert unasked.status_code == 200
+    assert unasked.text == httpx.get(area_map, params={**added, "type": "community_rehab_team"}, timeout=300).text
+    # Without the scenario, the map opens on another kind: community teams' figures there are not facts.
+    directory_page = httpx.get(f"{synced}/pathway-gaps/{DERBYSHIRE}", timeout=300).text
+    assert f"/gaps/{DERBYSHIRE}/map.svg?type=community_rehab_team" not in directory_page
+    assert httpx.get(area_map, timeout=300).text != httpx.get(area_map, params={"type": "community_rehab_team"},
+                                                              timeout=300).text

@@ -29,7 +29,7 @@ from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import LEVEL_LABELS, LEVEL_PLURALS
 from rehabmap.gaps.ranking import compare
-from rehabmap.gaps.report import AreaGapReport, AreaGaps, report_for
+from rehabmap.gaps.report import AreaGaps, report_for
 from rehabmap.gaps.scenario import Scenario, WhatIf, what_if
 from rehabmap.state import AppState
 from web.deps import State
@@ -67,8 +67,8 @@ def needs_gaps(route: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def area_report(state: AppState, code: str, options: GapOptions) -> AreaGaps:
-    return report_for(state.backend, lambda: analysis(state), code, options)
+def area_report(state: AppState, code: str, options: GapOptions, scenario: GapAnalysis | None = None) -> AreaGaps:
+    return report_for(state.backend, lambda: analysis(state), code, options, scenario)
 
 
 def level_table(state: AppState, level: str, options: GapOptions, categories: tuple[Category, ...]) -> GapTable:
@@ -270,8 +270,8 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
     errors = Errors()
     thresholds = Thresholds.of(fields, errors)
     scenario, result = _what_if(state, a, fields, errors, key, thresholds.options)
-    gaps = gaps_with_coverage(area_report(state, key, thresholds.options) if result is None else AreaGapReport.of(
-        result.analysis, key, thresholds.options, ALL_CATEGORIES).gaps(), state.coverage())
+    gaps = gaps_with_coverage(area_report(state, key, thresholds.options, None if result is None else result.analysis),
+                              state.coverage())
     # Unasked, the map shows a kind the directory holds data for here: community rehabilitation teams shaded
     # nothing on a directory synced from CQC alone, the first thing a commissioner saw.
     category = _map_type(fields, errors) if fields.get("type") else parse_category(map_default(gaps, DEFAULT_MAP_TYPE))
