@@ -761,6 +761,15 @@ def test_a_partly_covered_part_is_told_apart_in_every_export(synced_home, tmp_pa
         cells = shown.locator("tr", has=shown.locator(f'a[href="/pathway-gaps/{NOTTINGHAMSHIRE}"]')).locator("td")
         assert cells.last.inner_text() == "Partly covered"
         assert axe(shown, axe_source) == []
+        # At 320 px the England map keeps its numbers and labels readable in a box that scrolls, as the area map
+        # does; before, it shrank to the screen (288 px for a map drawn at 960).
+        shown.set_viewport_size({"width": 320, "height": 800})
+        shown.reload(timeout=300_000)
+        assert shown.evaluate("() => document.documentElement.scrollWidth") == 320
+        scroller = shown.get_by_role("region", name=re.compile("^Map of England by integrated care board"))
+        assert shown.locator("img.rm-gap-map").bounding_box()["width"] >= 640
+        assert scroller.evaluate("e => e.scrollWidth > e.clientWidth")
+        assert axe(shown, axe_source) == []
         context.close()
     share = next(p for p in area["scorecard"]["parts"] if p["type"] == "advocacy")["coverage"]["share_of_adults"]
     assert 0.27 < share < 0.29
