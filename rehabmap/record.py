@@ -263,7 +263,7 @@ def _imported_gender(gender: Gender | None, met: list[str], not_met: list[str]) 
         other = [n for n in said if n != gender]
         if other or gender in not_met:
             stated = f"needs_met states {', '.join(other)}" if other else f"needs_not_met states {gender}"
-            raise ValueError(f"gender {gender} but {stated}: the row says two things about who the service takes")
+            raise ValueError(f"gender {gender} but {stated}: two different answers to who the service takes: give one")
         return gender
     if len(said) > 1:
         raise ValueError(f"needs_met states {' and '.join(said)}: a service takes women only, men only, or women "

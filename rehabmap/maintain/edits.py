@@ -87,7 +87,9 @@ def validated(data: Mapping[str, Any], context: dict[str, Any] | None = None) ->
         errors = exc.errors()
         first = errors[0]
         field = _field_of(first["msg"], tuple(first["loc"]))
-        problems = "; ".join(f"{_field_of(e['msg'], tuple(e['loc'])) or 'record'}: {e['msg']}" for e in errors)
+        # A rule's own words, without pydantic's "Value error, " before them: a maintainer reads this.
+        problems = "; ".join(f"{_field_of(e['msg'], tuple(e['loc'])) or 'record'}: "
+                             f"{e['msg'].removeprefix('Value error, ')}" for e in errors)
         raise InvalidEdit(f"The service record refuses this edit: {problems}.", field=field) from None
     except DomainError as exc:
         raise InvalidEdit(exc.message, field=exc.field) from None

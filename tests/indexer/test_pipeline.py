@@ -168,10 +168,10 @@ def test_needs_met_and_not_met_must_not_clash_nor_a_gender_and_its_needs(geograp
     # import to guess (before session 19, the gender won and the needs were silently rewritten).
     assert [str(r) for r in report.rejected] == [
         "rows.csv:2: record: Value error, needs both met and not met: autism",
-        "rows.csv:3: record: Value error, gender female_only but needs_met states male_only: the row says two things "
-        "about who the service takes",
-        "rows.csv:6: record: Value error, gender male_only but needs_met states female_only: the row says two things "
-        "about who the service takes"]
+        "rows.csv:3: record: Value error, gender female_only but needs_met states male_only: two different answers to "
+        "who the service takes: give one",
+        "rows.csv:6: record: Value error, gender male_only but needs_met states female_only: two different answers to "
+        "who the service takes: give one"]
     served = EmbeddedIndex(index)
     said, silent = (served.get(f"test:{line}") for line in (4, 5))
     assert (said.needs_met, said.needs_not_met) == (["autism", "male_only"], ["female_only", "mixed_gender"])

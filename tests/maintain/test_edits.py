@@ -440,6 +440,8 @@ def test_a_patch_of_the_needs_lists_keeps_the_imports_gender_rule(api, site):
         assert refused.status_code == 422, refused.text
         message = refused.json()["error"]["message"]
         assert "gender female_only but" in message and next(iter(given)) in message, message
+        # Said as an edit's problem: not "the row" (the import's word) nor pydantic's "Value error,".
+        assert "row" not in message and "Value error" not in message, message
     assert len(audit_rows(site, service_id)) == rows and index_doc(site, service_id)["gender"] == "female_only"
     # A list without the gender's needs leaves the gender as it is: never cleared by an edit of other needs.
     other = api.patch(f"/maintain/services/{service_id}", headers=with_version(api, service_id, auth),
