@@ -20,6 +20,7 @@ class FileCandidates:
     """One source's held rows, as a connector."""
 
     attribution = ""
+    read_all: str | None = None  # every row held is given, each run: nothing is skipped to say why not
 
     def __init__(self, source: str, rows: Sequence[Held]) -> None:
         self.name = source

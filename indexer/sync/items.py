@@ -158,6 +158,7 @@ class Connector(Protocol):
     name: str            # "cqc", "cqc-ratings", "ods", "oruk-<feed>", "charity", "nhs-service-search"
     licence: str         # e.g. "OGL-UK-3.0"
     attribution: str     # e.g. "Contains CQC information"
+    read_all: str | None  # after `fetch`: why it read again every record listed, where it can skip unchanged ones
 
     def fetch(self, state: SyncState, *, full: bool = False) -> Iterator[Outcome]: ...
 

@@ -103,6 +103,7 @@ class SyncReport:
     fetched: int = 0
     unchanged: int = 0
     not_fetched: int = 0      # listed as unchanged since the connector last read them: not fetched again
+    read_all: str | None = None  # why every record listed was fetched again (`BaseConnector.read_all`)
     added: list[Line] = field(default_factory=list)
     changed: list[Line] = field(default_factory=list)
     retired: list[Line] = field(default_factory=list)
@@ -133,6 +134,8 @@ class SyncReport:
         lines.append(f"  {waiting} review" + (" ('rehabmap review list')" if self.awaiting_review else ""))
         if self.complete:
             lines.append("  a complete listing: anything it no longer lists is retired")
+        if self.read_all:
+            lines.append(f"  every service it lists was read again: {self.read_all}")
         if self.not_fetched:
             lines.append(f"  {self.not_fetched} services the source lists as unchanged since they were last read were "
                          "not fetched again (each is read again at least weekly, and by --full)")
@@ -251,6 +254,7 @@ class SyncRunner:
             complete = bool(stopped.report.get("complete")) if stopped is not None else connector.complete
             plan = _Plan.make(self, connector.name, outcomes, complete=complete)
             report = plan.report
+            report.read_all = None if stopped is not None else connector.read_all
             report.dry_run = dry_run
             if report.share > max_change_share and not force:
                 outcome = ("A run would stop here and apply nothing (--force applies it)." if dry_run  # keeps none

@@ -149,6 +149,7 @@ class ListedConnector:
 
     licence = "OGL-UK-3.0"
     attribution = "Contains CQC information"
+    read_all: str | None = None
 
     def __init__(self, outcomes: list[Outcome], name: str = "listed") -> None:
         self.outcomes = outcomes

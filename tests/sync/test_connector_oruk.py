@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from indexer.sync.connectors import connectors_for
+from indexer.sync.connectors import oruk
 from indexer.sync.connectors.oruk import FeedError, OrukConnector, _has_place, load_feed, map_service
 from indexer.sync.http import HttpPolicy, SourceClient, SourceError, SourceUnavailable
 from indexer.sync.items import Gone, Refused, SourceItem, Unchanged
@@ -390,3 +391,31 @@ def test_a_service_listed_as_unchanged_since_its_page_was_read_is_not_fetched_ag
     # --full (and the weekly reading, or a changed feed file) reads every page again.
     _, asked = crawl(full=True)
     assert len(asked) == 17 + 817
+
+
+def test_a_release_that_reads_oruk_differently_reads_every_page_at_its_next_run(bristol_crawl, monkeypatch):
+    """A service refused by a reading is not stored, and while the feed lists it as unchanged its page is not read
+    again: after a release that fixed how rehabmap reads ORUK (a location it could not place, a term it missed),
+    Bristol's refused services waited up to FULL_READING_DAYS for the next full reading. A new `READER_VERSION`
+    reads every page at the next run, and the run says why; the run after it reads what changed again."""
+    replay, _, _, crawled = bristol_crawl
+    state = MemoryState()
+    state.states = {"oruk-bristol": crawled.load("oruk-bristol")}  # a copy: the other tests keep theirs
+
+    def crawl() -> tuple[OrukConnector, list[str]]:
+        asked = len(replay.seen())
+        connector = bristol(replay)
+        list(connector.fetch(state))
+        assert connector.complete
+        return connector, [s.path for s in replay.seen()[asked:] if s.path != "/oruk/bristol/services"]
+
+    same, details = crawl()
+    assert details == [] and same.read_all is None
+    monkeypatch.setattr(oruk, "READER_VERSION", oruk.READER_VERSION + 1)  # the next release's reading
+    released, details = crawl()
+    assert len(details) == 817
+    assert released.read_all == ("this release of rehabmap reads ORUK services differently, so what it refused "
+                                 "before is read again")
+    after, details = crawl()
+    assert details == [] and after.read_all is None
+

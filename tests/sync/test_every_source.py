@@ -89,6 +89,9 @@ def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, rep
             # (152, and 2 more the term mapped above types)
             assert ("  154 of the rejected are services on the rehab pathway that the source gives no place for (no "
                     "location or postcode): each is listed below, with what would let it in") in done.stdout
+            # A run that reads every detail page (817 requests) says why, where one that reads what changed says
+            # what it did not fetch (below): before, the slow run said nothing of it.
+            assert "  every service it lists was read again: the feed's first complete reading" in done.stdout
         for line in done.stdout.splitlines():
             if ": fetched " in line and not line.startswith(" "):
                 name = line.split(":", 1)[0]
@@ -129,6 +132,7 @@ def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, rep
     assert report_counts(lines[0]) == {**counts(2, rejected=2), "unchanged": 1}, lines[0]
     assert ("  817 services the source lists as unchanged since they were last read were not fetched again (each is "
             "read again at least weekly, and by --full)") in lines
+    assert not any(line.startswith("  every service it lists was read again") for line in lines)
     assert table_rows(store, "SELECT status FROM sync_records WHERE connector = 'oruk-bristol'") == [("active",)]
     status = rehabmap(home, data_dir, None, "sync-status", "--source", "oruk-bristol").stdout
     assert ": fetched 2, 817 unchanged, not fetched again, added 0," in status, "not 'fetched 2' alone"

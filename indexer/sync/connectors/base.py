@@ -50,6 +50,9 @@ class BaseConnector:
     def __init__(self, http: SourceClient) -> None:
         self.http = http
         self._complete = False
+        # Why the last fetch read again every record its source lists, where the connector can skip those listed
+        # as unchanged (ORUK's detail pages): the run's report says it, else a slow run looked like a fault.
+        self.read_all: str | None = None
 
     @property
     def complete(self) -> bool:

@@ -12,8 +12,8 @@ retire what a feed dropped. The detail pages are what a run costs (817 of Bristo
 says when its service last changed (HSDS 3 `last_modified`; Placecube's `pc_metadata.date_modified`, a day), so a
 service listed as unchanged since the day its page was read is not fetched again (`Readings`): `Unchanged`, the
 record stays as that reading made it. Every page is read again at least every `FULL_READING_DAYS` days, when
-the feed file's mapping changed, and with `--full`, since a change elsewhere (a location, a release's reading)
-may leave the date as it was. HSDS 3's `modified_after` filter would shorten the listing too, but a listing so
+the feed file's mapping or this release's reading (`READER_VERSION`) changed, and with `--full`, since a change
+elsewhere (a location) may leave the date as it was; the run's report says why it read every page. HSDS 3's `modified_after` filter would shorten the listing too, but a listing so
 filtered cannot say what the feed dropped, and the 17 list pages cost little.
 """
 
@@ -147,6 +147,7 @@ class OrukConnector(BaseConnector):
         self._repeats.clear()
         crawl = Crawl(state, self.name, "page", 1)
         self._readings = Readings(crawl.saved, _mapping(self.feed), utc_now().date(), full=full)
+        self.read_all = self._readings.why_all
         page = crawl.at
         while True:
             url = self.http.url("services")
@@ -219,6 +220,11 @@ class OrukConnector(BaseConnector):
 
 
 FULL_READING_DAYS = 7  # the schedule's weekly run reads every page again; a daily one reads what changed
+# How this release reads an ORUK service (`map_service`, `rehabmap.oruk.oruk_to_fields`, the classifier's words,
+# what places a service): bump it with any change there. A service refused by a reading is not stored, and one the
+# feed lists as unchanged since is not fetched again, so without it a fixed reading reached such a service only at
+# the next full reading, up to FULL_READING_DAYS later; a new value reads every page at the next run.
+READER_VERSION = 1  # a feed's state saved before it has none: its next run reads every page
 
 
 class Readings:
@@ -236,10 +242,14 @@ class Readings:
         self.now: dict[str, list[str]] = {}
         self.today = today.isoformat()
         if full or "reading_all" not in saved:
-            last = saved.get("read_all")
-            saved["reading_all"] = bool(full or saved.get("mapping") != mapping or not last
-                                        or (today - date.fromisoformat(last)).days >= FULL_READING_DAYS)
-        saved["mapping"] = mapping
+            saved["reading_all"] = _why_all(saved, mapping, today, full) or False
+        saved["mapping"], saved["reader"] = mapping, READER_VERSION
+
+    @property
+    def why_all(self) -> str | None:
+        """Why this crawl reads every detail page, in the run report's words; None when it reads what changed."""
+        why = self.saved.get("reading_all")
+        return why if isinstance(why, str) else ("a crawl that reads every page, resumed" if why else None)
 
     def unchanged(self, sid: str, stamp: str | None) -> bool:
         then = self.before.get(sid)
@@ -259,6 +269,22 @@ class Readings:
         self.saved["read"] = self.now
         if self.saved.pop("reading_all"):
             self.saved["read_all"] = str(self.saved["crawl_started"])[:10]
+
+
+def _why_all(saved: Mapping[str, Any], mapping: str, today: date, full: bool) -> str | None:
+    """Why a crawl starting now must read every page (`Readings`), the first reason that holds; None if none."""
+    last = saved.get("read_all")
+    if full:
+        return "asked for (--full)"
+    if not last:
+        return "the feed's first complete reading"
+    if saved.get("reader") != READER_VERSION:
+        return "this release of rehabmap reads ORUK services differently, so what it refused before is read again"
+    if saved.get("mapping") != mapping:
+        return "the feed file's mapping changed"
+    days = (today - date.fromisoformat(last)).days
+    return (f"{days} days since every page was last read (at least every {FULL_READING_DAYS} days)"
+            if days >= FULL_READING_DAYS else None)
 
 
 def _stamp(item: dict[str, Any]) -> str | None:
