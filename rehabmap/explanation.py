@@ -40,7 +40,7 @@ _OUT_OF_CATCHMENT = " Out of catchment: the home is outside the area this servic
 REGISTERED = " (as registered with CQC)"  # said after the needs a CQC registration states (`needs_registered`)
 # The source name of CQC's records (`indexer/sources/cqc.py`): their `field_sources` read "cqc:specialisms".
 _CQC = "cqc"
-_CQC_FIELD = f"{_CQC}:"
+_CQC_CONNECTOR = f"{_CQC}-"  # cqc-directory, cqc-hsca: CQC's own files of its register
 
 
 @lru_cache(maxsize=4096)
@@ -128,16 +128,31 @@ def needs_registered(service: Service) -> list[str]:
     regulated activities), not as the provider's or a maintainer's word on whom it takes. They stay stated needs
     (the provider registered them, and the regulator holds it to them: not a guess read from its words), but are
     said as what they are. A record merged with another source's states every source's needs, so none of them."""
-    needs = [n for n in service.needs_met if _registrable(n)]
-    return needs if needs and registered_with_cqc(service, needs) else []
+    registered = cqc_registration(service)
+    return [n for n in service.needs_met if n in registered] if registered else []
 
 
 def registered_with_cqc(service: Service, needs: Iterable[str]) -> bool:
     """Whether `needs`, stated by the service, are all its CQC registration's (`needs_registered`): what REGISTERED
     is said after."""
+    registered = cqc_registration(service)
+    return bool(registered) and all(n in registered for n in needs)
+
+
+def cqc_registration(service: Service) -> list[str]:
+    """The needs CQC's registration states for the record: those kept apart when a maintainer's edit laid its own
+    lists (`Service.cqc_registered_needs`), else its needs met while its field sources say they are a CQC
+    connector's (the API's `cqc`, the care directory's `cqc-directory`, the register's `cqc-hsca`); none for a
+    record with another source's provenance."""
     fields = service.__dict__  # as `Service._consistent` reads them, without pydantic's attribute hook
-    return (fields["field_sources"].get("needs_met", "").startswith(_CQC_FIELD)
-            and all(p.source == _CQC for p in fields["provenance"]) and all(map(_registrable, needs)))
+    if not all(p.source == _CQC for p in fields["provenance"]):
+        return []
+    if fields["cqc_registered_needs"]:
+        return fields["cqc_registered_needs"]
+    said_by = fields["field_sources"].get("needs_met", "").split(":", 1)[0]
+    if said_by != _CQC and not said_by.startswith(_CQC_CONNECTOR):
+        return []
+    return [n for n in fields["needs_met"] if _registrable(n)]
 
 
 def _registrable(need: str) -> bool:

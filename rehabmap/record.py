@@ -346,6 +346,11 @@ class Service(BaseModel):
     status: Literal["active", "inactive"] = "active"
     provenance: list[Provenance] = Field(min_length=1)
     field_sources: dict[str, str] = Field(default_factory=dict)
+    # The needs CQC's registration states, kept apart when a maintainer's edit lays its own needs lists over a CQC
+    # record (`rehabmap.index.base.overlay_record`): `field_sources` then calls the lists the directory's, and
+    # without it the needs CQC registered were no longer said as such (`rehabmap.explanation.needs_registered`).
+    # Empty on a record no edit touched, whose field sources say it.
+    cqc_registered_needs: list[str] = Field(default_factory=list)
     last_verified: date | None = None
     schedules: list[Schedule] = Field(default_factory=list)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol
 
+from rehabmap.explanation import cqc_registration
 from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
@@ -198,7 +199,7 @@ class LiveWriter(IndexWriter, RecordWriter, Protocol):
     backend's writer does."""
 
 
-_NOT_OVERLAID = frozenset({"id", "provenance", "field_sources"})
+_NOT_OVERLAID = frozenset({"id", "provenance", "field_sources", "cqc_registered_needs"})
 
 
 def overlay_record(current: Service | None, fields: Mapping[str, Any]) -> Service:
@@ -214,4 +215,6 @@ def overlay_record(current: Service | None, fields: Mapping[str, Any]) -> Servic
     data.update(laid)
     if current.source != OVERLAY_SOURCE:  # a service made in the directory comes from it whole
         data["field_sources"] = {**data.get("field_sources", {}), **{k: OVERLAY_SOURCE for k in laid}}
+        if "needs_met" in laid:  # the needs CQC registered stay said as such, apart from the maintainer's
+            data["cqc_registered_needs"] = cqc_registration(current)
     return Service.model_validate(data)

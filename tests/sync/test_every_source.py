@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from indexer.sync.connectors import TITLES
+from rehabmap.explanation import needs_registered
 from rehabmap.maintain.freshness import Listings
 from rehabmap.maintain.store import Directory
 from rehabmap.record import Service
@@ -161,3 +162,10 @@ def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, rep
     listing = Listings(Directory(store), TITLES.__getitem__, [service.id]).of(service)
     assert listing is not None and listing.name == TITLES["cqc-directory"]
     assert {"registration", "name", "address"} <= set(listing.confirms), listing
+    # The care directory's needs are CQC's registration (its specialisms), as the API's are: said so. Before, only
+    # the `cqc` connector's field sources counted, and its `cqc-directory:specialisms` never did.
+    stated = [Service.model_validate_json(r) for (r,) in table_rows(
+        store, "SELECT service FROM sync_records WHERE connector = 'cqc-directory' AND status = 'active' AND "
+               "service IS NOT NULL")]
+    with_needs = [s for s in stated if s.field_sources.get("needs_met") == "cqc-directory:specialisms"]
+    assert with_needs and all(needs_registered(s) == s.needs_met for s in with_needs)

@@ -242,7 +242,19 @@ def test_a_need_a_maintainer_adds_to_a_cqc_record_is_never_said_as_registered(tm
         answer = httpx.post(f"{url}/match", timeout=60, json={
             "home": {"postcode": "NG18 2AT"}, "types": ["supported_accommodation"], "max_distance_km": 10,
             "needs": ["autism", "learning_disability"]}).json()
+        registered = httpx.post(f"{url}/match", timeout=60, json={
+            "home": {"postcode": "NG18 2AT"}, "types": ["supported_accommodation"], "max_distance_km": 10,
+            "needs": ["learning_disability"]}).json()
+        page = httpx.get(f"{url}/service/{DOVETAIL_ID}", timeout=30).text
     assert edited.json()["service"]["needs_registered"] == record["needs_registered"]
     assert "autism" in record["needs_met"] and "autism" not in record["needs_registered"]
     [result] = [r for r in answer["results"] if r["id"] == DOVETAIL_ID]
     assert "as registered with CQC" not in result["explanation"].split("Autism")[1].split(".")[0]
+    # What CQC registered stays said as such beside the maintainer's word. Before, the edit made the lists the
+    # directory's (`field_sources`), so CQC's registration was said of nothing: `needs_registered` [] and the
+    # explanation "Meets: Learning disability." (kept apart now: `Service.cqc_registered_needs`).
+    assert record["needs_registered"] == ["learning_disability", "substance_misuse"]
+    [result] = [r for r in registered["results"] if r["id"] == DOVETAIL_ID]
+    assert "Meets: Learning disability (as registered with CQC)." in result["explanation"]
+    registration = page[page.index("Registered with the Care Quality Commission (CQC) for"):].split("</dd>")[0]
+    assert "Learning disability" in registration and "Autism" not in registration
