@@ -95,6 +95,11 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
         if r.not_live:
             click.echo(f"  {r.not_live} applied changes are not yet in the live index or its coverage (a run or "
                        "review decision was cut short): the next sync, review decision or server start writes them")
+        if r.left_out:
+            click.echo(f"  {len(r.left_out)} shown without a contact detail the source gave (refused; the source's "
+                       "to correct):")
+            for record in r.left_out:
+                click.echo(f"    {record.service_id} {record.name}: {'; '.join(record.details)}")
         click.echo(f"  cursor: {shorten(json.dumps(r.cursor, sort_keys=True), 200) if r.cursor else 'none'}")
     if any(r.needs_a_person for r in reports):
         sys.exit(3)

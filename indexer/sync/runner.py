@@ -362,9 +362,10 @@ def reprepare_due(store: SyncStore, placer: Callable[[], Placer]) -> int:
     reviews = {r.key: r for r in store.reviews()}
     changed, live = [], set()
     for (record, service), prepared in zip(records, prepare_items(items, placer()) if records else ()):
-        if prepared.service is None or _same_record(prepared.service, service):
+        if prepared.service is None or (
+                _same_record(prepared.service, service) and prepared.left_out == record.left_out):
             continue
-        after = replace(record, service=prepared.service)
+        after = replace(record, service=prepared.service, left_out=prepared.left_out)
         changed.append(after)
         if shown(after, reviews.get(after.key)) != shown(record, reviews.get(record.key)):
             live.add(after.key)
@@ -627,7 +628,8 @@ class _Plan:
             proposed_type=proposed[0], proposed_subtype=proposed[1], problem=prepared.problem,
             digest=content_digest(item), evidence_digest=evidence_digest(item),
             first_seen=before.first_seen if before else self.at, last_seen=self.at, changed_at=self.at,
-            retired_at=None, retired_reason=None, live_revision=before.live_revision if before else 0)
+            retired_at=None, retired_reason=None, live_revision=before.live_revision if before else 0,
+            left_out=prepared.left_out if prepared.service is not None else (before.left_out if before else ()))
         if before is not None and before.status == "active" and not before.problem and not prepared.problem and (
                 record.digest == before.digest):
             report.unchanged += 1  # read again only for the file it is from (`_same`)

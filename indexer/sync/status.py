@@ -28,6 +28,17 @@ class LastRun:
 
 
 @dataclass(frozen=True)
+class LeftOut:
+    """A record shown with a contact detail its source gave left out (refused, the service kept): a phone that is
+    no number ("Ask for the manager"), a website that is none. The source's to fix; until then the record is
+    shown without it. Said once in the report of the run that read it, and here for as long as it lasts."""
+
+    service_id: str
+    name: str
+    details: tuple[str, ...]   # each as the run's report said it: the field, the value, why, "dropped"
+
+
+@dataclass(frozen=True)
 class SourceReport:
     source: str
     last_success_at: str | None
@@ -42,6 +53,7 @@ class SourceReport:
     staged: int
     not_live: int = 0         # applied changes the live index (or its coverage claims) has not yet followed:
                               # a run or review decision was killed; the next one, or a server start, writes them
+    left_out: tuple[LeftOut, ...] = ()  # its records shown without a contact detail the source gave
 
     @property
     def needs_a_person(self) -> bool:
@@ -86,6 +98,11 @@ def sync_status(store: SyncStore, source: str | None = None) -> list[SourceRepor
     waiting = Counter(r.connector for r in records if held(r, reviews.get(r.key)))
     facts = Counter(e.connector for e in store.enrichments())
     behind = not_live(store)
+    left_out: dict[str, list[LeftOut]] = {}
+    for r in records:
+        if r.left_out and r.status == "active" and shown(r, reviews.get(r.key)) is not None:
+            left_out.setdefault(r.connector, []).append(
+                LeftOut(r.service_id, str((r.service or {}).get("name") or ""), r.left_out))
     found = []
     for state in store.sources():
         if source is not None and state.source != source:
@@ -93,5 +110,6 @@ def sync_status(store: SyncStore, source: str | None = None) -> list[SourceRepor
         name = state.source
         found.append(SourceReport(name, state.last_success_at, state.last_complete_at, state.state,
                                   status[(name, "active")], status[(name, "retired")], waiting[name], facts[name],
-                                  _last_run(store, name), state.run_started_at, state.staged, behind[name]))
+                                  _last_run(store, name), state.run_started_at, state.staged, behind[name],
+                                  tuple(left_out.get(name, ()))))
     return found

@@ -95,6 +95,9 @@ class StoredRecord(SourceKeyed):
     retired_at: str | None
     retired_reason: str | None
     live_revision: int = 0
+    # The contact details the source gave that the record refused, each said as the run's report said it (dropped,
+    # the service kept): kept until a preparation no longer refuses them, for `rehabmap sync-status`.
+    left_out: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,7 @@ class Audit:
 
 _RECORD_COLUMNS = ("source, source_id, connector, service_id, status, type_status, item, raw, service, proposed_type, "
                    "proposed_subtype, problem, digest, evidence_digest, first_seen, last_seen, changed_at, "
-                   "retired_at, retired_reason, live_revision")
+                   "retired_at, retired_reason, live_revision, left_out")
 _ENRICHMENT_COLUMNS = ("source, source_id, connector, enrichment, raw, digest, status, first_seen, last_seen, "
                        "retired_at, retired_reason")
 _REVIEW_COLUMNS = ("source, source_id, state, decided_type, decided_subtype, reason, decided_by, decided_at, "
@@ -198,10 +201,11 @@ def _loads(text: str | None) -> Any:
 def _record(row: Sequence[Any]) -> StoredRecord:
     (source, source_id, connector, service_id, status, type_status, item, raw, service, proposed_type,
      proposed_subtype, problem, digest, evidence_digest, first_seen, last_seen, changed_at, retired_at,
-     retired_reason, live_revision) = row
+     retired_reason, live_revision, left_out) = row
     return StoredRecord(source, source_id, connector, service_id, status, type_status, json.loads(item), _loads(raw),
                         _loads(service), proposed_type, proposed_subtype, problem, digest, evidence_digest,
-                        first_seen, last_seen, changed_at, retired_at, retired_reason, live_revision)
+                        first_seen, last_seen, changed_at, retired_at, retired_reason, live_revision,
+                        tuple(_loads(left_out) or ()))
 
 
 def _enrichment(row: Sequence[Any]) -> StoredEnrichment:
@@ -460,7 +464,7 @@ class SyncStore:
             if r.key in live_changed:
                 revision += 1
             conn.execute(
-                f"INSERT INTO sync_records ({_RECORD_COLUMNS}) VALUES ({', '.join('?' * 20)}) "
+                f"INSERT INTO sync_records ({_RECORD_COLUMNS}) VALUES ({', '.join('?' * 21)}) "
                 "ON CONFLICT (source, source_id) DO UPDATE SET connector = excluded.connector, "
                 "service_id = excluded.service_id, "
                 "status = excluded.status, type_status = excluded.type_status, item = excluded.item, "
@@ -469,11 +473,13 @@ class SyncStore:
                 "digest = excluded.digest, evidence_digest = excluded.evidence_digest, "
                 "last_seen = excluded.last_seen, changed_at = excluded.changed_at, "
                 "retired_at = excluded.retired_at, retired_reason = excluded.retired_reason, "
+                "left_out = excluded.left_out, "
                 "live_revision = CASE WHEN ? THEN excluded.live_revision ELSE sync_records.live_revision END",
                 (r.source, r.source_id, r.connector, r.service_id, r.status, r.type_status, _dumps(r.item),
                  None if r.raw is None else _dumps(r.raw), None if r.service is None else _dumps(r.service),
                  r.proposed_type, r.proposed_subtype, r.problem, r.digest, r.evidence_digest, r.first_seen,
-                 r.last_seen, r.changed_at, r.retired_at, r.retired_reason, revision, r.key in live_changed))
+                 r.last_seen, r.changed_at, r.retired_at, r.retired_reason, revision,
+                 _dumps(list(r.left_out)) if r.left_out else None, r.key in live_changed))
         for v in reviews:
             conn.execute(_UPSERT_REVIEW, (v.source, v.source_id, v.state, v.decided_type, v.decided_subtype, v.reason,
                           v.decided_by, v.decided_at, v.decided_on_evidence, v.queued_at))

@@ -187,6 +187,13 @@ def _recount_pending(conn: Connection, _policy: TokenPolicy) -> None:
 # indexer's, a layer above this one: the sync store does the work on its next sync or server start).
 _REPREPARE = ("INSERT INTO sync_meta (key, value) SELECT 'reprepare_due', 'migration 14' "
               "WHERE EXISTS (SELECT 1 FROM sync_records)",)
+# indexer/sync/runner.py: the contact details a record refused (dropped, the service kept) were said only in the
+# report of the run that prepared it; each record keeps them (a JSON list), filled for stored records by one
+# re-preparation (as migration 14's), so that `rehabmap sync-status` can list them.
+_LEFT_OUT = ("ALTER TABLE sync_records ADD COLUMN left_out TEXT",
+             "INSERT INTO sync_meta (key, value) SELECT 'reprepare_due', 'migration 19' "
+             "WHERE EXISTS (SELECT 1 FROM sync_records) AND NOT EXISTS (SELECT 1 FROM sync_meta "
+             "WHERE key = 'reprepare_due')")
 # indexer/sync/codec.py: a record a source lists as unchanged since it was read (`Unchanged`) was staged as a
 # 'refused' row marked {"unchanged": true}, the CHECK allowing four kinds; it is a kind of its own.
 _STAGED_KINDS = "CHECK (kind IN ('item', 'gone', 'refused', 'enrichment', 'unchanged'))"
@@ -257,6 +264,7 @@ MIGRATIONS = (
     # rehabmap/maintain/websites.py (W11, session 20): a CSV's or CQC's website without its scheme was completed
     # as it was read; the record completes it now, and says so. Stored items read anew, digests with them.
     Migration(18, "a website without its scheme is stored as its source gave it", reread_websites, reread_websites),
+    Migration(19, "a synced record keeps the contact details it left out", _LEFT_OUT, _LEFT_OUT),
 )
 LATEST = MIGRATIONS[-1].version
 # whether the database has recorded migrations at all, per dialect (a new one has no table for them yet)

@@ -19,6 +19,7 @@ import pytest
 
 from indexer.sync.connectors.cqc import SERVICE_TYPES
 from indexer.sync.runner import SyncInterrupted
+from indexer.sync.status import sync_status
 from indexer.sync.store import SyncStore
 from rehabmap.coverage import CoverageStore
 from rehabmap.maintain.audit import Change
@@ -115,6 +116,21 @@ def test_a_contact_detail_the_record_refuses_is_left_out_and_the_service_kept(se
     assert ashton is not None and ashton["status"] == "active"
     assert ashton.get("phone") is None and ashton.get("website") is None
     assert ashton["postcode"] and ashton["name"] == "Ashton Lodge Residential Home"
+
+    # The record keeps what it left out, for `rehabmap sync-status`: before, it was said once, in this run's report,
+    # and a keeper who missed it never learned the home's phone was dropped (the next run, CQC unchanged, said
+    # nothing). It is listed until the source corrects it.
+    store = SyncStore(store_of(settings))
+    dropped = (f"cqc:{ASHTON}", "Ashton Lodge Residential Home", tuple(line.note for line in report.left_out))
+    [status] = sync_status(store, "cqc")
+    assert [(r.service_id, r.name, r.details) for r in status.left_out] == [dropped]
+    again = run(settings, geography)
+    assert again.left_out == []  # unchanged: not said again by the run
+    assert [(r.service_id, r.name, r.details) for r in sync_status(store, "cqc")[0].left_out] == [dropped]
+    replay.cqc.alter(ASHTON, mainPhoneNumber="0117 496 0000", website="https://www.example.org")
+    corrected = run(settings, geography)
+    assert corrected.left_out == [] and [line.service_id for line in corrected.changed] == [f"cqc:{ASHTON}"]
+    assert sync_status(store, "cqc")[0].left_out == ()
 
 
 def test_a_record_an_earlier_release_rejected_is_read_again(settings, geography, replay):

@@ -1,0 +1,55 @@
+"""A store synced before each record kept the contact details it left out (migration 19) lists them after the
+upgrade, on the SQLite file and on a real PostgreSQL: the real CQC connector syncs the replay of the 103 real
+recorded CQC locations, Ashton Lodge's phone given as words. The upgrade adds the column and asks for one
+re-preparation (as migration 14 did), so a record its source has not changed since is listed too: no sync would
+prepare it again, and its detail was said only in the report of the run that first read it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from indexer.sync.status import sync_status
+from indexer.sync.store import REPREPARE_DUE, SyncStore
+from rehabmap.maintain.store import open_database, store_of
+from tests.conftest import database_url
+from tests.sync.replay import Replay, running
+from tests.sync.store_fixtures import cqc_connector, make_home, rehabmap, runner_for, settings_for
+
+ASHTON = "1-112816741"  # Ashton Lodge Residential Home
+
+
+@pytest.fixture
+def replay(data_dir: Path) -> Iterator[Replay]:
+    yield from running(data_dir / "feeds")
+
+
+def test_a_store_from_before_migration_19_lists_the_details_its_records_left_out(
+        request, store_kind, tmp_path, geodata_dir, data_dir, replay, geography):
+    url = database_url(request, store_kind)
+    settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, warm_up=False,
+                            **({"database_url": url} if url else {}))
+    replay.cqc.alter(ASHTON, mainPhoneNumber="Ask for the manager")
+    first = runner_for(settings, geography).run(cqc_connector(settings))
+    said = [line.note for line in first.left_out]
+    assert [line.service_id for line in first.left_out] == [f"cqc:{ASHTON}"] and first.stopped is None
+    with open_database(settings).transaction() as conn:  # the store as the code before migration 19 left it
+        conn.execute("ALTER TABLE sync_records DROP COLUMN left_out")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 19")
+
+    store = SyncStore(store_of(settings))  # migrated as it opens: the column, and the re-preparation asked for
+    assert store.meta(REPREPARE_DUE) is not None and sync_status(store, "cqc")[0].left_out == ()
+    again = runner_for(settings, geography).run(cqc_connector(settings))  # CQC changed nothing since
+
+    assert again.stopped is None and again.changed == [] and again.left_out == []
+    assert store.meta(REPREPARE_DUE) is None, "prepared again, once"
+    [status] = sync_status(store, "cqc")
+    assert [(r.service_id, r.name, r.details) for r in status.left_out] == [
+        (f"cqc:{ASHTON}", "Ashton Lodge Residential Home", tuple(said))]
+    shown = rehabmap(settings.home, data_dir, None, "sync-status", "--source", "cqc",
+                     **({"REHABMAP_DATABASE_URL": url} if url else {}))
+    assert shown.returncode == 0, shown.stderr
+    assert ("  1 shown without a contact detail the source gave (refused; the source's to correct):\n"
+            f"    cqc:{ASHTON} Ashton Lodge Residential Home: {said[0]}\n") in shown.stdout
