@@ -13,8 +13,9 @@ says when its service last changed (HSDS 3 `last_modified`; Placecube's `pc_meta
 service listed as unchanged since the day its page was read is not fetched again (`Readings`): `Unchanged`, the
 record stays as that reading made it. Every page is read again at least every `FULL_READING_DAYS` days, when
 the feed file's mapping or this release's reading (`READER_VERSION`) changed, and with `--full`, since a change
-elsewhere (a location) may leave the date as it was; the run's report says why it read every page. HSDS 3's `modified_after` filter would shorten the listing too, but a listing so
-filtered cannot say what the feed dropped, and the 17 list pages cost little.
+elsewhere (a location) may leave the date as it was; the run's report says why it read every page. HSDS 3's
+`modified_after` filter would shorten the listing too, but a listing so filtered cannot say what the feed dropped,
+and the 17 list pages cost little.
 """
 
 from __future__ import annotations
