@@ -196,8 +196,8 @@ def _row_with_coverage(row: AreaRow, coverage: CoverageMap) -> AreaRow:
     absent = [*row.missing_parts, *(key for key, figures in row.types.items() if figures.count == 0)]
     answers = {key: coverage.for_area(row.code, key) for key in absent}
     status = {key: part_status(False, answer) for key, answer in answers.items()}
-    national = {key for key, figures in row.types.items() if figures.count and row.code == ENGLAND
-                and national_figure_unknown(row.code, True, coverage.for_area(row.code, key))}
+    national = [key for key, figures in row.types.items() if figures.count and row.code == ENGLAND
+                and national_figure_unknown(row.code, True, coverage.for_area(row.code, key))]
     types = {key: no_data(figures) if status.get(key) in NO_DATA or key in national else figures
              for key, figures in row.types.items()}
     missing = [k for k in row.missing_parts if status[k] == "missing"]
@@ -206,8 +206,9 @@ def _row_with_coverage(row: AreaRow, coverage: CoverageMap) -> AreaRow:
     partly = {k: round(answers[k].share, 4) for k in uncovered
               if told_status(False, answers[k]) == "partly_covered" and not answers[k].kinds_covered}
     kinds = {k: list(answers[k].kinds_covered) for k in uncovered if answers[k].kinds_covered}
-    unknown = {k: told_status(False, answers[k]) for k in row.types if status.get(k) in NO_DATA}
-    unknown.update(dict.fromkeys(national, "partly_covered"))
+    # In the types' order, as the CSV's column lists them (a set's order changed from one process to the next).
+    unknown = {k: "partly_covered" if k in national else told_status(False, answers[k]) for k in row.types
+               if k in national or status.get(k) in NO_DATA}
     return replace(row, types=types, missing_parts=missing, missing_count=len(missing), awaiting_review_parts=waiting,
                    awaiting_review_count=len(waiting), not_covered_parts=uncovered, not_covered_count=len(uncovered),
                    partly_covered_parts=partly, kinds_covered_parts=kinds, unknown=unknown)
