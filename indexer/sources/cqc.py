@@ -16,7 +16,7 @@ hold a guess for review where this importer, which has no review queue, can only
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -155,7 +155,7 @@ def read_directory(table: CsvTable, file: str, source: str | None = None) -> Ite
             yield Rejection(Origin(source or SOURCE, file, row.line, licence=LICENCE), row.reason)
             continue
         origin = Origin(source or SOURCE, file, row.line, source_id=row.location_id, licence=LICENCE)
-        yield _candidate(origin, row.registration, row.parser)
+        yield _candidate(origin, row.registration, row.parser, row.field_columns)
 
 
 def directory_rows(table: CsvTable) -> Iterator[LocationRow | CsvProblem]:
@@ -244,8 +244,8 @@ def _api_location(item: dict[str, Any], origin: Origin) -> Candidate | Rejection
     if status.lower() != "registered":
         since = f", deregistered {shorten(item['deregistrationDate'])}" if item.get("deregistrationDate") else ""
         return Rejection(origin, f"deregistered CQC location (registrationStatus '{shorten(status)}'{since})")
-    parser, _ = api_fields(item)
-    return _candidate(origin, api_registration(item), parser)
+    parser, keys = api_fields(item)
+    return _candidate(origin, api_registration(item), parser, keys)
 
 
 def api_registration(item: dict[str, Any]) -> Registration:
@@ -291,13 +291,14 @@ def api_fields(item: dict[str, Any]) -> tuple[RowParser, dict[str, str]]:
     return parser, {name: keys[name] for name in parser.fields}
 
 
-def _candidate(origin: Origin, registration: Registration, parser: RowParser) -> Candidate | Rejection:
+def _candidate(origin: Origin, registration: Registration, parser: RowParser,
+               field_columns: Mapping[str, str]) -> Candidate | Rejection:
     if not registration.name:
         return Rejection(origin, "no name")
     if not origin.source_id:
         return Rejection(origin, f"'{shorten(registration.name)}' has no CQC location id")
     try:
-        pathway = pathway_fields(registration)
+        reading = confirmed_reading(registration)
     except Unconfirmed as exc:
         return Rejection(origin, f"unconfirmed: {exc}")
     except NotRehabPathway as exc:
@@ -306,7 +307,10 @@ def _candidate(origin: Origin, registration: Registration, parser: RowParser) ->
         return Rejection(origin, dormant)
     if parser.errors:
         return Rejection(origin, "; ".join(parser.errors))
-    return location_candidate(origin, registration, parser, pathway)
+    candidate = location_candidate(origin, registration, parser, reading.fields)
+    candidate.fields["field_sources"] = location_field_sources(origin.source, field_columns, candidate.fields,
+                                                               reading)
+    return candidate
 
 
 def location_candidate(origin: Origin, registration: Registration, parser: RowParser,
@@ -319,6 +323,24 @@ def location_candidate(origin: Origin, registration: Registration, parser: RowPa
     # every mental health hospital, which the pipeline's needs extraction would read as needs met.
     label_text = " | ".join(filter(None, (registration.name, registration.also_known_as)))
     return Candidate(fields, origin, label_text)
+
+
+def location_field_sources(source: str, field_columns: Mapping[str, str], fields: Mapping[str, Any],
+                           reading: PathwayReading) -> dict[str, str]:
+    """Where each field of a location's record came from, as `<source>:<CQC's name for it>`, in every CQC layout
+    and on both paths (`rehabmap index`, `rehabmap sync`): by them a record's needs are said as what CQC
+    registered it for (`rehabmap.explanation.cqc_registration`). `field_columns`: each detail's column or key."""
+    field_sources = {f: f"{source}:{k}" for f, k in field_columns.items()}
+    field_sources |= {"name": f"{source}:name", "cqc_location_id": f"{source}:locationId",
+                      "service_type": f"{source}:" + "+".join(dict.fromkeys(e.field for e in reading.evidence))}
+    if "subtype" in fields:
+        field_sources["subtype"] = f"{source}:gacServiceTypes"
+    field_sources |= {f: f"{source}:specialisms" for f in ("needs_met", "min_age", "max_age") if fields.get(f)}
+    if "detained_mha" in (fields.get("needs_met") or ()):   # stated only by a regulated activity
+        field_sources["needs_met"] = f"{source}:specialisms+regulatedActivities"
+    if fields.get("provider_type"):
+        field_sources["provider_type"] = f"{source}:type"
+    return field_sources
 
 
 @dataclass(frozen=True)
@@ -336,9 +358,14 @@ class PathwayReading:
 
 
 def pathway_fields(registration: Registration) -> dict[str, Any]:
-    """Type, subtype and flags for a location on the rehab pathway; NotRehabPathway says why not. The one rule
-    of both paths: `rehabmap index`, which has no review queue, indexes only a reading CQC's words confirm, the
-    reading `rehabmap sync` shows; what the sync would hold for review, this rejects."""
+    """Type, subtype and flags for a location on the rehab pathway (`confirmed_reading`)."""
+    return confirmed_reading(registration).fields
+
+
+def confirmed_reading(registration: Registration) -> PathwayReading:
+    """A location's place on the rehab pathway, with its evidence; NotRehabPathway says why it has none. The one
+    rule of both paths: `rehabmap index`, which has no review queue, indexes only a reading CQC's words confirm,
+    the reading `rehabmap sync` shows; what the sync would hold for review, this rejects (`Unconfirmed`)."""
     reading = read_pathway(registration)
     if reading.status != "confirmed" and reading.named:
         raise Unconfirmed(f"'{shorten(registration.name)}' is a mental health hospital whose name says "
@@ -351,7 +378,7 @@ def pathway_fields(registration: Registration) -> dict[str, Any]:
                                   "(acute, PICU and assessment wards are not rehab)")
         raise NotRehabPathway(f"community mental health service '{shorten(name)}' whose name does not say "
                               "rehabilitation")
-    return reading.fields
+    return reading
 
 
 def read_pathway(registration: Registration, source: str = SOURCE) -> PathwayReading:

@@ -210,3 +210,35 @@ def test_specialisms_to_needs():
     assert needs_fields(("Caring for adults under 65 yrs", "Services for everyone")) == {
         "needs_met": [], "min_age": None, "max_age": None}
     assert needs_fields(("Mental health conditions",)) == {"needs_met": [], "min_age": None, "max_age": None}
+
+
+def test_a_cqc_file_given_to_rehabmap_index_says_its_needs_as_registered_as_a_sync_does(data_dir, geography,
+                                                                                          tmp_path):
+    """The real CQC API recording imported from its file: Dovetail House's needs are CQC's registration, said so
+    in a match's explanation ("as registered with CQC"), as when `rehabmap sync cqc` reads the same location:
+    the record's field sources are the connector's, field for field. Before, a file's records had none, and
+    "Meets: Learning disability." read as the provider's own word."""
+    from indexer.pipeline import GeographyPlacer, build_index
+    from indexer.sync.connectors.cqc import map_location
+    from rehabmap.explanation import needs_registered
+    from rehabmap.match import MatchRequest, match
+    from search.embedded import EmbeddedIndex, EmbeddedWriter
+
+    recording = data_dir / "feeds" / "cqc_api" / "locations_detail_2021.json"
+    index = tmp_path / "index.sqlite"
+    build_index(load_source(recording), GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
+    dovetail = EmbeddedIndex(index).get("cqc:1-112779585")
+    assert dovetail is not None and dovetail.name == "Dovetail House"
+    assert needs_registered(dovetail) == ["learning_disability", "substance_misuse"]
+    item = next(i for i in json.loads(recording.read_text()) if i["locationId"] == "1-112779585")
+    synced = map_location(item, "https://api.service.cqc.org.uk/public/v1/locations/1-112779585",
+                          datetime.now(timezone.utc))
+    assert dovetail.field_sources == synced.field_sources  # type: ignore[union-attr]
+    assert dovetail.field_sources["needs_met"] == "cqc:specialisms"
+
+    home = geography.resolve(postcode="NG18 1AA")
+    answer = match(EmbeddedIndex(index), home, MatchRequest(needs=("learning_disability",),
+                                                            types=(ServiceType.supported_accommodation,)),
+                   date(2026, 12, 4))
+    said = next(r.explanation for r in answer.results if r.service.id == dovetail.id)
+    assert "Meets: Learning disability (as registered with CQC)." in said

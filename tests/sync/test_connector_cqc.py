@@ -132,7 +132,9 @@ def test_a_hospital_level_is_confirmed_only_when_stated(feeds_dir, name, expecte
     assert (item.candidate.fields["service_type"], item.type_status) == (expected, status)
     [indexed] = read_api(renamed, "locations.json")
     if status == "confirmed":
-        assert isinstance(indexed, Candidate) and indexed.fields == item.candidate.fields
+        # the same fields, and the field sources the sync keeps beside them (by which needs are said as registered)
+        assert isinstance(indexed, Candidate)
+        assert indexed.fields == {**item.candidate.fields, "field_sources": item.field_sources}
     else:
         assert isinstance(indexed, Rejection) and indexed.reason.startswith(f"unconfirmed: '{name}' is a mental "
                                                                             "health hospital whose name says rehab")
@@ -140,11 +142,11 @@ def test_a_hospital_level_is_confirmed_only_when_stated(feeds_dir, name, expecte
 
 def test_the_index_and_the_sync_read_the_real_locations_alike(feeds_dir):
     """All 103 recorded locations: `rehabmap index` indexes exactly the ones the sync confirms, with the same
-    fields, and rejects the rest (Field House, held by the sync, among them)."""
+    fields and field sources, and rejects the rest (Field House, held by the sync, among them)."""
     records = json.loads((feeds_dir / "cqc_api" / "locations_detail_2021.json").read_text())
     now = datetime.now(timezone.utc)
     synced = {r["locationId"]: map_location(r, "u", now) for r in records}
-    confirmed = {i: o.candidate.fields for i, o in synced.items()
+    confirmed = {i: {**o.candidate.fields, "field_sources": o.field_sources} for i, o in synced.items()
                  if isinstance(o, SourceItem) and o.type_status == "confirmed"}
     indexed = {r.origin.source_id: r.fields for r in read_api(records, "locations.json") if isinstance(r, Candidate)}
     assert indexed == confirmed and len(indexed) == 6 and FIELD_HOUSE not in indexed

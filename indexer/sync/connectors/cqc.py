@@ -25,6 +25,7 @@ from indexer.sources.cqc import (
     api_fields,
     api_registration,
     location_candidate,
+    location_field_sources,
     needs_evidence,
     read_pathway,
 )
@@ -208,17 +209,7 @@ def location_item(connector: str, row: LocationRow, url: str, fetched_at: dateti
         return Refused(connector, row.location_id, where, "; ".join(row.parser.errors), unreadable=True, name=name)
     candidate = location_candidate(origin(NAME, url, row.line, row.location_id, LICENCE, fetched_at), registration,
                                    row.parser, reading.fields)
-    field_sources = {f: f"{connector}:{k}" for f, k in row.field_columns.items()}
-    field_sources |= {"name": f"{connector}:name", "cqc_location_id": f"{connector}:locationId",
-                      "service_type": f"{connector}:" + "+".join(dict.fromkeys(e.field for e in reading.evidence))}
-    if "subtype" in candidate.fields:
-        field_sources["subtype"] = f"{connector}:gacServiceTypes"
-    field_sources |= {f: f"{connector}:specialisms" for f in ("needs_met", "min_age", "max_age")
-                      if candidate.fields.get(f)}
-    if "detained_mha" in (candidate.fields.get("needs_met") or ()):   # stated only by a regulated activity
-        field_sources["needs_met"] = f"{connector}:specialisms+regulatedActivities"
-    if candidate.fields.get("provider_type"):
-        field_sources["provider_type"] = f"{connector}:type"
+    field_sources = location_field_sources(connector, row.field_columns, candidate.fields, reading)
     ids = {"cqc_location_id": row.location_id, "cqc_provider_id": row.provider_id, "ods_code": ods_code}
     return SourceItem(candidate, reading.status, reading.evidence + needs_evidence(registration.specialisms, connector),
                       raw=row.raw, field_sources=field_sources, keys={k: str(v) for k, v in ids.items() if v})
