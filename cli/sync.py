@@ -79,11 +79,7 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
                    f"{r.awaiting_review} awaiting review" + (f"; {r.facts} facts for other sources' records"
                                                              if r.facts else ""))
         if r.last_run is not None:
-            counts = ", ".join(f"{k} {v}" if k != "not_fetched" else f"{v} unchanged, not fetched again"
-                               for k, v in r.last_run.counts.items() if v or k != "not_fetched")
-            said = r.last_run.error or (f"{r.last_run.discarded} fetched records dropped; the next run starts from the "
-                                        "last applied one" if r.last_run.outcome == "discarded" else counts)
-            click.echo(f"  last run {r.last_run.outcome} at {r.last_run.finished_at}: {said}")
+            click.echo(f"  last run {r.last_run.outcome} at {r.last_run.finished_at}: {r.last_run.said}")
         if r.last_run is not None and r.last_run.outcome == "stopped":
             click.echo(f"  STOPPED: {r.last_run.stopped}")
         elif r.needs_a_person:

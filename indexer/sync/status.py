@@ -26,6 +26,17 @@ class LastRun:
     stopped: str | None = None  # a stopped run's report: why, and the command that applies or drops it
     discarded: int = 0        # the fetched records a discarded run dropped
 
+    @property
+    def said(self) -> str:
+        """What the run came to, in one line: a failed run's error, what a discarded run dropped, else its counts.
+        `rehabmap sync-status` and the keepers' Sources page both say it, so they never tell two stories."""
+        if self.error:
+            return self.error
+        if self.outcome == "discarded":
+            return f"{self.discarded} fetched records dropped; the next run starts from the last applied one"
+        return ", ".join(f"{k} {v}" if k != "not_fetched" else f"{v} unchanged, not fetched again"
+                         for k, v in self.counts.items() if v or k != "not_fetched")
+
 
 @dataclass(frozen=True)
 class LeftOut:

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from web.keepers import (admin, maintainer_history, maintainer_review, maintainer_services, maintainer_upload,
-                         maintainer_verification, provider, reports, sign_in)
+from web.keepers import (admin, maintainer_history, maintainer_review, maintainer_services, maintainer_sources,
+                         maintainer_upload, maintainer_verification, provider, reports, sign_in)
 
 router = APIRouter(include_in_schema=False)
 router.include_router(sign_in.router)
@@ -46,5 +46,6 @@ router.include_router(maintainer_review.router)
 router.include_router(maintainer_services.router)
 router.include_router(maintainer_verification.router)
 router.include_router(maintainer_upload.router)
+router.include_router(maintainer_sources.router)
 router.include_router(maintainer_history.router)  # after the services pages, whose paths it must not shadow
 router.include_router(reports.public)  # the public form, outside /keepers: no cookie

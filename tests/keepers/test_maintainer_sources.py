@@ -1,0 +1,139 @@
+"""The maintainers' Sources page, over a directory synced in this process from the replay of the real recorded CQC
+API (the 103 real locations), where CQC gives Ashton Lodge's phone as "Ask for the manager": the page says what
+`rehabmap sync-status` says of the source (its counts, its last run) and lists Ashton Lodge as shown without the
+phone CQC gave, linked to its page. Before, only an operator's `sync-status` said so. In real Chromium a maintainer
+follows the link to the record's page; axe finds nothing on either. A run refused by CQC needs a person, and a
+directory no source was synced into says so plainly."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+from pydantic import SecretStr
+
+from indexer.sync.runner import SyncInterrupted
+from tests.keepers.conftest import Keepers, make_keepers
+from tests.keepers.maintainer_browser import signed_in_page
+from tests.maintain.conftest import make_site
+from tests.sync.replay import Replay, running
+from tests.sync.store_fixtures import REPLAY_CQC_KEY, cqc_connector, runner_for
+from tests.web.test_browser import axe, shot
+
+ASHTON = "cqc:1-112816741"  # Ashton Lodge Residential Home
+ASHTON_PAGE = "/keepers/services/cqc:1-112816741"
+SOURCES = "/keepers/sources"
+REFUSED = "phone 'Ask for the manager' is not a phone number"
+
+
+def cqc_keepers(root: Path, sample_index: Path, geodata_dir: Path, data_dir: Path, replay: Replay,
+                key: str = REPLAY_CQC_KEY) -> Keepers:
+    """A keepers' site over the sample directory, its CQC connector pointed at the replay with `key`."""
+    site = make_site(root / "home", sample_index, geodata_dir, data_dir, cqc_api_url=replay.cqc_url,
+                     cqc_api_key=SecretStr(key), cqc_rate=500.0, sync_backoff_max=0.2, cqc_page_size=10,
+                     sync_retries=1)
+    return make_keepers(site)
+
+
+def sync_cqc(keepers: Keepers, geography) -> None:
+    settings = keepers.site.settings
+    runner_for(settings, geography).run(cqc_connector(settings))
+
+
+@pytest.fixture(scope="module")
+def synced(sample_index, geodata_dir, data_dir, geography, tmp_path_factory) -> Iterator[Keepers]:
+    """The sample site after one run of the real CQC connector, Ashton Lodge's phone refused."""
+    for replay in running(data_dir / "feeds"):
+        replay.cqc.alter(ASHTON.split(":", 1)[1], mainPhoneNumber="Ask for the manager")
+        keepers = cqc_keepers(tmp_path_factory.mktemp("sources"), sample_index, geodata_dir, data_dir, replay)
+        sync_cqc(keepers, geography)
+        yield keepers
+
+
+def signed_in(keepers: Keepers, who: str = "maintainer"):
+    client = keepers.client()
+    keepers.sign_in(client, who)
+    return client
+
+
+def test_the_page_says_what_sync_status_says_and_links_the_record_a_detail_was_left_out_of(synced):
+    page = signed_in(synced).get(SOURCES)
+    assert page.status_code == 200, page.text
+    text = html.unescape(" ".join(page.text.split()))
+    assert "<h1>Sources</h1>" in text and "Care Quality Commission (CQC)" in text and "<code>cqc</code>" in text
+    # the counts of `rehabmap sync-status`, in words: 6 care homes shown, Field House awaiting review
+    assert "Shown</dt> <dd class=\"nhsuk-summary-list__value\">6 records</dd>" in text
+    assert '<a href="/keepers/review">1 record</a>' in text
+    assert "Applied, " in text and ": fetched 78, added 6, changed 0, retired 0, held 1, rejected 41" in text
+    assert "Needs a person" not in text
+    # the record shown without the phone CQC gave, linked to its maintainer's page
+    assert f'<a href="{ASHTON_PAGE}">Ashton Lodge Residential Home</a>' in text
+    assert f"{REFUSED} (digits, spaces, brackets and hyphens, perhaps an extension): dropped, the service is kept" \
+        in text
+    record = signed_in(synced).get(ASHTON_PAGE)
+    assert record.status_code == 200 and "Ashton Lodge Residential Home" in record.text
+
+
+def test_maintainers_and_admins_see_it_a_provider_and_a_signed_out_visitor_do_not(synced):
+    assert signed_in(synced, "admin").get(SOURCES).status_code == 200
+    assert signed_in(synced, "provider_a").get(SOURCES).status_code == 403
+    visitor = synced.client().get(SOURCES)
+    assert visitor.status_code == 303 and visitor.headers["location"].startswith("/keepers/sign-in?next=")
+    assert "Ashton Lodge" not in visitor.text
+    home = signed_in(synced).get("/keepers").text
+    assert f'href="{SOURCES}"' in home
+    assert f'href="{SOURCES}"' not in signed_in(synced, "provider_a").get("/keepers").text
+
+
+def test_a_directory_no_source_was_synced_into_says_so(keepers):
+    page = signed_in(keepers).get(SOURCES)
+    assert page.status_code == 200
+    assert "No sources synced yet." in page.text and "Needs a person" not in page.text
+
+
+def test_a_run_cqc_refused_needs_a_person(sample_index, geodata_dir, data_dir, geography, tmp_path, browser,
+                                         axe_source):
+    """A revoked key: the run fails, applies nothing, and fails again each night until someone looks."""
+    from tests.web.site import serve
+
+    for replay in running(data_dir / "feeds"):
+        keepers = cqc_keepers(tmp_path, sample_index, geodata_dir, data_dir, replay, key="revoked")
+        with pytest.raises(SyncInterrupted):
+            sync_cqc(keepers, geography)
+        text = html.unescape(" ".join(signed_in(keepers).get(SOURCES).text.split()))
+        assert 'id="needs-a-person"' in text and '<a href="#source-1">Care Quality Commission (CQC)</a>' in text
+        assert "Failed, " in text and ": CQC API refused the key (401): check REHABMAP_CQC_API_KEY" in text
+        assert "Last successful sync</dt> <dd class=\"nhsuk-summary-list__value\">Never</dd>" in text
+        assert "revoked" not in text
+        with serve(keepers.app) as base_url, signed_in_page(browser, base_url, keepers.site.tokens["maintainer"],
+                                                            SOURCES) as page:  # type: ignore[arg-type]
+            expect(page.locator("#needs-a-person")).to_contain_text("Ask whoever runs the syncs to look.")
+            assert axe(page, axe_source) == []
+
+
+@pytest.fixture(scope="module")
+def synced_server(synced: Keepers) -> Iterator[str]:
+    from tests.web.site import serve
+
+    with serve(synced.app) as base_url:  # type: ignore[arg-type]
+        yield base_url
+
+
+@pytest.mark.slow
+def test_a_maintainer_goes_from_the_sources_page_to_the_record_to_add_the_detail(browser, synced, synced_server,
+                                                                                 axe_source):
+    with signed_in_page(browser, synced_server, synced.site.tokens["maintainer"]) as page:
+        page.get_by_role("link", name="Sources", exact=True).first.click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Sources")
+        assert axe(page, axe_source) == []
+        shot(page, "32-keepers-sources")
+        left_out = page.get_by_role("table", name="Records of Care Quality Commission (CQC) shown without a "
+                                                  "contact detail it gave: record, what was left out")
+        expect(left_out).to_contain_text(REFUSED)
+        left_out.get_by_role("link", name="Ashton Lodge Residential Home").click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Ashton Lodge Residential Home")
+        assert page.get_by_label("Phone (optional)").input_value() == ""
+        assert axe(page, axe_source) == []
