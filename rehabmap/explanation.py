@@ -11,18 +11,21 @@ is quoted ("Its listing mentions: Autism ('autistic'); not confirmed: ask the se
 So is a gender read from them (`Service.gender_read_from_text`): a caution ("Its listing suggests it takes women
 only ('women-only'); not confirmed: ask the service."), where a stated one says "Women only.".
 
-Needs a CQC registration states (`needs_registered`, the one rule) are said as what they are: "Meets: Learning
-disability (as registered with CQC)." (`REGISTERED`) here and on the pages; the API's record, the exports and the
-ORUK feed list them.
+Each need met is said on its own basis (`needs_by_basis`, the one rule; `met_text`, the one wording): those a
+CQC registration states as registered (`REGISTERED`), those a maintainer's edit added to a CQC record as the rehabmap
+team's (`ADDED_BY_TEAM`, the service page's row of them too), so a match meeting both says both: "Meets: Learning
+disability (as registered with CQC); Autism (added by the rehabmap team).". The API's record, the exports and the
+ORUK feed list the registered ones (`needs_registered`). A record with no CQC provenance says its needs plainly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from functools import lru_cache
 
 from geodata.distance import miles_and_km
+from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.record import Capacity, Gender, Service
 from rehabmap.taxonomy import GENDER_NEEDS, TYPE_LABELS, need_label
 
@@ -38,6 +41,11 @@ _MENTIONS = " Its listing mentions: "
 _MAY_NOT_TAKE = " Its listing suggests it may not take: "
 _OUT_OF_CATCHMENT = " Out of catchment: the home is outside the area this service says it serves."
 REGISTERED = " (as registered with CQC)"  # said after the needs a CQC registration states (`needs_registered`)
+# Whose word a need a maintainer's edit added to a CQC record is: the rehabmap team's, as the service page names the
+# maintainers ("Checked by the rehabmap team or the service"); said after those needs here and heads the page's row.
+ADDED_BY_TEAM = "added by the rehabmap team"
+_ADDED = f" ({ADDED_BY_TEAM})"
+_NO_BASIS: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 # The source name of CQC's records (`indexer/sources/cqc.py`): their `field_sources` read "cqc:specialisms".
 _CQC = "cqc"
 _CQC_CONNECTOR = f"{_CQC}-"  # cqc-directory, cqc-hsca: CQC's own files of its register
@@ -54,13 +62,14 @@ def _capacity_reported(capacity: Capacity, as_of: date) -> str:
 class Explainer:
     """The explanations of one match's results. `max_age_days`: the capacity window, read once per match."""
 
-    __slots__ = ("_inside", "_needs", "_needs_wording", "_registered_wording", "_stale_capacity")
+    __slots__ = ("_inside", "_needs", "_needs_wording", "_based_wording", "_stale_capacity")
 
     def __init__(self, home_icb_name: str | None, needs: tuple[str, ...], max_age_days: int) -> None:
         self._inside = f" from home, inside the person's ICB ({home_icb_name})."
         self._needs = needs
         self._needs_wording: dict[tuple[str, ...], str] = {}
-        self._registered_wording: dict[tuple[str, ...], str] = {}  # the needs met a CQC registration states
+        # The needs met with a basis to say (`needs_by_basis`), by the needs met and those of each basis.
+        self._based_wording: dict[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]], str] = {}
         self._stale_capacity = f" Capacity unknown: the last report is more than {max_age_days} days old."
 
     def explain(self, service: Service, distance_km: float, in_icb: bool, matched: tuple[str, ...],
@@ -88,15 +97,16 @@ class Explainer:
         if self._needs:  # no needs asked, none matched or read: no wording
             # Asked of a record with field sources only (a synced one; most are a file's, with none), in line: a
             # call per result costs more than the test.
-            registered = registered_with_cqc(service, matched) if matched and service.__dict__["field_sources"] \
-                else False
+            registered, added = needs_by_basis(service, matched) if matched and service.__dict__["field_sources"] \
+                else _NO_BASIS
             if read or read_not:  # the words quoted are the service's own: not shared, not kept
-                text += self._word_needs(matched, registered, service, read, read_not)
-            elif registered:
-                text += self._registered_wording.get(matched) or self._word_needs(matched, True)
+                text += self._word_needs(matched, registered, added, service, read, read_not)
+            elif registered or added:
+                text += self._based_wording.get((matched, registered, added)) or \
+                    self._word_needs(matched, registered, added)
             else:
                 wording = self._needs_wording.get(matched)
-                text += wording if wording is not None else self._word_needs(matched, False)
+                text += wording if wording is not None else self._word_needs(matched)
         if out_of_catchment:
             text += _OUT_OF_CATCHMENT
         if capacity and service.capacity_as_of is not None:  # a capacity now always has its date
@@ -105,22 +115,33 @@ class Explainer:
             text += self._stale_capacity
         return text
 
-    def _word_needs(self, matched: tuple[str, ...], registered: bool, service: Service | None = None,
-                    read: tuple[str, ...] = (), read_not: tuple[str, ...] = ()) -> str:
+    def _word_needs(self, matched: tuple[str, ...], registered: tuple[str, ...] = (), added: tuple[str, ...] = (),
+                    service: Service | None = None, read: tuple[str, ...] = (), read_not: tuple[str, ...] = ()) -> str:
         """The needs' wording; kept for the match when it quotes no service's words (`service` None).
-        `registered`: the needs met are those a CQC registration states (`needs_registered`)."""
+        `registered`, `added`: of the needs met, those said on a basis (`needs_by_basis`)."""
         unknown = [n for n in self._needs if n not in matched and n not in read and n not in read_not]
         wording = ""
         if matched:
-            wording += " Meets: " + ", ".join(need_label(n) for n in matched) + (REGISTERED if registered else "") + "."
+            wording += " Meets: " + met_text(matched, registered, added) + "."
         if service is not None:
             wording += _read(_MENTIONS, read, service.needs_read_from_text)
             wording += _read(_MAY_NOT_TAKE, read_not, service.needs_read_not_met)
         if unknown:
             wording += " Not known: " + ", ".join(need_label(n) for n in unknown) + " (ask the service)."
-        if service is None:
-            (self._registered_wording if registered else self._needs_wording)[matched] = wording
+        if service is None and (registered or added):
+            self._based_wording[matched, registered, added] = wording
+        elif service is None:
+            self._needs_wording[matched] = wording
         return wording
+
+
+def met_text(matched: Sequence[str], registered: tuple[str, ...] = (), added: tuple[str, ...] = ()) -> str:
+    """The needs met, in the order asked within each basis (`needs_by_basis`): those CQC registered, then those
+    with none to say, then those the rehabmap team added, each group followed by its basis: "Learning disability
+    (as registered with CQC); Autism (added by the rehabmap team)". The explanation's "Meets:" and the card's."""
+    plain = [n for n in matched if n not in registered and n not in added] if registered or added else matched
+    return "; ".join(", ".join(map(need_label, needs)) + basis
+                     for needs, basis in ((registered, REGISTERED), (plain, ""), (added, _ADDED)) if needs)
 
 
 def needs_registered(service: Service) -> list[str]:
@@ -132,11 +153,19 @@ def needs_registered(service: Service) -> list[str]:
     return [n for n in service.needs_met if n in registered] if registered else []
 
 
-def registered_with_cqc(service: Service, needs: Iterable[str]) -> bool:
-    """Whether `needs`, stated by the service, are all its CQC registration's (`needs_registered`): what REGISTERED
-    is said after."""
-    registered = cqc_registration(service)
-    return bool(registered) and all(n in registered for n in needs)
+def needs_by_basis(service: Service, needs: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Of `needs`, stated by the service, those its CQC registration states (`cqc_registration`) and those a
+    maintainer's edit added to a CQC record: the others, once `field_sources` calls its needs lists the directory's
+    (a PATCH of the lists, a need or a gender stated on `/maintain`). CQC's registration is kept apart from such an
+    edit (`Service.cqc_registered_needs`), so each need met has its own basis, never one for all. Only a CQC
+    record's additions are told apart: on another source's record an edit's list holds the source's needs and the
+    maintainer's alike, with nothing to tell which is whose, so its needs are said plainly (none of either)."""
+    registration = cqc_registration(service)
+    by_team = service.__dict__["field_sources"].get("needs_met") == OVERLAY_SOURCE  # as `cqc_registration` reads
+    if not registration and not (by_team and _from_cqc(service)):
+        return _NO_BASIS
+    registered = tuple(n for n in needs if n in registration)
+    return registered, tuple(n for n in needs if n not in registration) if by_team else ()
 
 
 def cqc_registration(service: Service) -> list[str]:
@@ -145,7 +174,7 @@ def cqc_registration(service: Service) -> list[str]:
     connector's (the API's `cqc`, the care directory's `cqc-directory`, the register's `cqc-hsca`); none for a
     record with another source's provenance."""
     fields = service.__dict__  # as `Service._consistent` reads them, without pydantic's attribute hook
-    if not all(p.source == _CQC for p in fields["provenance"]):
+    if not _from_cqc(service):
         return []
     if fields["cqc_registered_needs"]:
         return fields["cqc_registered_needs"]
@@ -153,6 +182,11 @@ def cqc_registration(service: Service) -> list[str]:
     if said_by != _CQC and not said_by.startswith(_CQC_CONNECTOR):
         return []
     return [n for n in fields["needs_met"] if _registrable(n)]
+
+
+def _from_cqc(service: Service) -> bool:
+    """Whether every source of the record is CQC: a record merged with another source's is not CQC's word alone."""
+    return all(p.source == _CQC for p in service.__dict__["provenance"])
 
 
 def _registrable(need: str) -> bool:

@@ -3,13 +3,14 @@ capacity with its age, and the labels of the vocabulary (DESIGN.md §2)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
 from geodata.distance import miles_and_km
 from geodata.distance import format_km as km
 from rehabmap.coverage import Coverage
-from rehabmap.explanation import GENDER_WORDS, NOT_CONFIRMED, REGISTERED, gender_read_text, quoted, registered_with_cqc
+from rehabmap.explanation import GENDER_WORDS, NOT_CONFIRMED, gender_read_text, met_text, needs_by_basis, quoted
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.population import short_name
 from rehabmap.record import capacity_max_age_days
@@ -225,8 +226,7 @@ def meets_text(result: MatchResult, asked: tuple[str, ...]) -> str:
     """The needs asked for that an option states it meets, for the card and the notes."""
     if not result.matched_needs:
         return "None confirmed" if asked else "No needs given"
-    met = ", ".join(need_label(n) for n in result.matched_needs)
-    return met + REGISTERED if registered_with_cqc(result.service, result.matched_needs) else met
+    return met_text(result.matched_needs, *needs_by_basis(result.service, result.matched_needs))
 
 
 def listed_type_text(service: Service) -> str:
@@ -329,7 +329,7 @@ def age_range(service: Service) -> str | None:
     return f"{service.min_age} to {service.max_age}"
 
 
-def needs_list(codes: list[str]) -> list[str]:
+def needs_list(codes: Iterable[str]) -> list[str]:
     return [need_label(c) for c in codes]
 
 

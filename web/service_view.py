@@ -12,10 +12,11 @@ from markupsafe import Markup
 
 from geodata.errors import GeodataError
 from rehabmap.explanation import (
+    ADDED_BY_TEAM,
     GENDER_WORDS,
     NOT_CONFIRMED,
     gender_read_text,
-    needs_registered,
+    needs_by_basis,
     quoted,
     without_gender,
 )
@@ -118,11 +119,13 @@ def who_rows(service: Service) -> list[Row]:
         rows.append(("Who it takes", said))
     met, not_met = ([n for n in needs if n not in GENDER_NEEDS] if service.gender else needs
                     for needs in (service.needs_met, service.needs_not_met))
-    registered = needs_registered(service)  # said as what they are, apart from a maintainer's word
+    registered, added = needs_by_basis(service, met)  # each said on its basis, as a match's explanation says it
     if registered:
         rows.append(("Registered with the Care Quality Commission (CQC) for", _bullets(present.needs_list(registered))))
-    if met := [n for n in met if n not in registered]:
+    if met := [n for n in met if n not in registered and n not in added]:
         rows.append(("Suitable for", _bullets(present.needs_list(met))))
+    if added:
+        rows.append((f"Suitable for ({ADDED_BY_TEAM})", _bullets(present.needs_list(added))))
     if not_met:
         rows.append(("Not suitable for", _bullets(present.needs_list(not_met))))
     read, read_not = without_gender(service.needs_read_from_text), without_gender(service.needs_read_not_met)

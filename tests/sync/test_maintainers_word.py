@@ -230,8 +230,9 @@ def test_a_need_a_maintainer_adds_to_a_cqc_record_is_never_said_as_registered(tm
     """Dovetail House states learning disabilities and substance misuse because CQC registered it for them. A
     maintainer adds autism: the lists are then the maintainers' word (`field_sources` says "directory"), so neither
     the record's `needs_registered` nor a match's explanation may say autism "as registered with CQC", a claim CQC
-    never made. A guard (session 20 found integ/s20 already right here): the PATCH's answer and the public record
-    agree, and the explanation's wording, now decided once per result (`Explainer.explain`), keeps it so."""
+    never made. The PATCH's answer and the public record agree. A match meeting both says each on its own basis, in
+    the same words in the API's explanation, the clinicians' card and plain-text summary, and the service page:
+    learning disability as registered with CQC, autism as added by the rehabmap team (the maintainers)."""
     home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
     with serving(home, data_dir) as url:
         versioned = with_version(httpx, DOVETAIL_ID, auth, url)
@@ -246,10 +247,18 @@ def test_a_need_a_maintainer_adds_to_a_cqc_record_is_never_said_as_registered(tm
             "home": {"postcode": "NG18 2AT"}, "types": ["supported_accommodation"], "max_distance_km": 10,
             "needs": ["learning_disability"]}).json()
         page = httpx.get(f"{url}/service/{DOVETAIL_ID}", timeout=30).text
+        options = httpx.post(f"{url}/alternatives", timeout=60, follow_redirects=True, data={
+            "home": "NG18 2AT", "types": "supported_accommodation", "needs": ["autism", "learning_disability"]}).text
     assert edited.json()["service"]["needs_registered"] == record["needs_registered"]
     assert "autism" in record["needs_met"] and "autism" not in record["needs_registered"]
     [result] = [r for r in answer["results"] if r["id"] == DOVETAIL_ID]
-    assert "as registered with CQC" not in result["explanation"].split("Autism")[1].split(".")[0]
+    # Each need met on its own basis. Before, the one basis was said only when every need met had it, so this
+    # mixed match said neither: "Meets: Autism, Learning disability." (CQC's registration lost, and the
+    # maintainer's word said as the service's).
+    meets = "Learning disability (as registered with CQC); Autism (added by the rehabmap team)"
+    assert f"Meets: {meets}." in result["explanation"]
+    assert f"\n   Meets: {meets}\n" in options  # the clinicians' plain-text summary
+    assert f'<dd class="nhsuk-summary-list__value">{meets}</dd>' in options  # the option's card, its "Meets" row
     # What CQC registered stays said as such beside the maintainer's word. Before, the edit made the lists the
     # directory's (`field_sources`), so CQC's registration was said of nothing: `needs_registered` [] and the
     # explanation "Meets: Learning disability." (kept apart now: `Service.cqc_registered_needs`).
@@ -258,3 +267,6 @@ def test_a_need_a_maintainer_adds_to_a_cqc_record_is_never_said_as_registered(tm
     assert "Meets: Learning disability (as registered with CQC)." in result["explanation"]
     registration = page[page.index("Registered with the Care Quality Commission (CQC) for"):].split("</dd>")[0]
     assert "Learning disability" in registration and "Autism" not in registration
+    # The page says whose word it is in the explanation's words: before, a plain "Suitable for".
+    added = page[page.index("Suitable for (added by the rehabmap team)"):].split("</dd>")[0]
+    assert "Autism" in added and "Learning disability" not in added
