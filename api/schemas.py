@@ -12,7 +12,7 @@ from pydantic_core import to_json
 from api.record_json import RecordPieces
 from geodata.geography import Home
 from rehabmap.coverage import Coverage
-from rehabmap.explanation import needs_registered
+from rehabmap.explanation import needs_added_by_maintainers, needs_registered
 from rehabmap.maintain.freshness import (
     DEFAULT_VERIFY_AFTER_DAYS,
     SourceConfirmation,
@@ -147,6 +147,11 @@ NEEDS_REGISTERED = ("Of needs_met, those the service states because CQC register
                     "specialisms and regulated activities): the regulator's record of whom it may care for, not the "
                     "provider's word on whom it takes. A match's explanation says them \"as registered with CQC\". "
                     "Empty for a record with another source or none.")
+NEEDS_ADDED = ("Of needs_met, those a maintainer added to a CQC record: the maintainers' word (the rehabmap team's), "
+               "not CQC's registration nor the provider's. A match's explanation says them \"added by the rehabmap "
+               "team\". A gender a maintainer stated there is among them as its gender need. Empty for a record no "
+               "maintainer added a need to, and for another source's record (its edited lists do not tell whose "
+               "each need is).")
 NEEDS_READ = "Needs it may meet, as " + _READ
 NEEDS_READ_NOT_MET = "Needs it may not meet, as " + _READ + " Never a reason to leave the service out of a match."
 GENDER_STATED = ("Who the service takes (female_only, male_only or mixed_gender) as the service (its source) or a "
@@ -576,6 +581,7 @@ class ServiceOut(BaseModel):
     needs_met: list[str] = Field(description="Needs the service (its source) or a maintainer states it meets.")
     needs_not_met: list[str] = Field(description="Needs the service or a maintainer states it does not meet.")
     needs_registered: list[str] = Field(description=NEEDS_REGISTERED)
+    needs_added_by_maintainers: list[str] = Field(description=NEEDS_ADDED)
     needs_read_from_text: dict[str, str] = Field(description=NEEDS_READ)
     needs_read_not_met: dict[str, str] = Field(description=NEEDS_READ_NOT_MET)
     min_age: int | None
@@ -625,6 +631,7 @@ class ServiceOut(BaseModel):
             original_label=s.original_label, legacy_locked_label=s.legacy_locked_label,
             pd_specialist=s.pd_specialist, description=s.description, needs_met=s.needs_met,
             needs_not_met=s.needs_not_met, needs_registered=needs_registered(s),
+            needs_added_by_maintainers=needs_added_by_maintainers(s),
             needs_read_from_text=s.needs_read_from_text, needs_read_not_met=s.needs_read_not_met,
             min_age=s.min_age, max_age=s.max_age, gender=s.gender, gender_read_from_text=s.gender_read_from_text,
             address=s.address, postcode=s.postcode, lat=s.lat, lon=s.lon,

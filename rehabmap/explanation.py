@@ -15,7 +15,8 @@ Each need met is said on its own basis (`needs_by_basis`, the one rule; `met_tex
 CQC registration states as registered (`REGISTERED`), those a maintainer's edit added to a CQC record as the rehabmap
 team's (`ADDED_BY_TEAM`, the service page's row of them too), so a match meeting both says both: "Meets: Learning
 disability (as registered with CQC); Autism (added by the rehabmap team).". The API's record, the exports and the
-ORUK feed list the registered ones (`needs_registered`). A record with no CQC provenance says its needs plainly.
+ORUK feed list the registered ones (`needs_registered`) and the added ones (`needs_added_by_maintainers`). A record
+with no CQC provenance says its needs plainly.
 """
 
 from __future__ import annotations
@@ -151,6 +152,14 @@ def needs_registered(service: Service) -> list[str]:
     said as what they are. A record merged with another source's states every source's needs, so none of them."""
     registered = cqc_registration(service)
     return [n for n in service.needs_met if n in registered] if registered else []
+
+
+def needs_added_by_maintainers(service: Service) -> list[str]:
+    """Of the needs the service states, those a maintainer's edit added to a CQC record (`needs_by_basis`): the
+    maintainers' word, which a match's explanation says as "added by the rehabmap team", never CQC's or the
+    provider's. A gender a maintainer stated there is among them as its gender need (`Service.needs_met` holds it).
+    Empty for a record no maintainer edited, and for another source's record (nothing tells whose each need is)."""
+    return list(needs_by_basis(service, service.needs_met)[1])
 
 
 def needs_by_basis(service: Service, needs: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:

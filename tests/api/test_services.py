@@ -27,6 +27,7 @@ STABLE_COLUMNS = (
     "needs_read_from_text", "needs_read_not_met",  # session 17
     "gender_read_from_text",  # session 18
     "needs_registered", "source_file_of",  # session 19
+    "needs_added_by_maintainers",  # session 24
 )
 
 

@@ -5,6 +5,8 @@ wins, and a conflict between the two is never silent."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 from datetime import date, datetime, timezone
@@ -12,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from rehabmap.oruk import service_uuid
+from tests.api import hsds
 from tests.maintain.conftest import with_version
 from tests.sync.store_fixtures import FIELD_HOUSE, first_line, index_record, rehabmap, serving, table_rows
 
@@ -270,3 +274,53 @@ def test_a_need_a_maintainer_adds_to_a_cqc_record_is_never_said_as_registered(tm
     # The page says whose word it is in the explanation's words: before, a plain "Suitable for".
     added = page[page.index("Suitable for (added by the rehabmap team)"):].split("</dd>")[0]
     assert "Autism" in added and "Learning disability" not in added
+
+
+def test_whose_word_each_need_and_the_gender_is_in_the_record_the_exports_the_feed_and_the_page(tmp_path,
+                                                                                              cqc_synced_home,
+                                                                                              data_dir):
+    """A maintainer adds autism to Dovetail House and states that it takes men only. Before, the API's record, the
+    CSV and GeoJSON exports and the ORUK feed listed what CQC registered (`needs_registered`) and nothing said
+    which needs met were the maintainers' word: a reader took autism and men only as CQC's or the provider's. Now
+    `needs_added_by_maintainers` lists them (the gender as its need), wherever `needs_registered` is. Every record
+    no maintainer edited gives what it gave before: an empty list, no ORUK term."""
+    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
+    with serving(home, data_dir) as url:
+        edited = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", headers=with_version(httpx, DOVETAIL_ID, auth,
+                                                                                           url), timeout=30,
+                             json={"needs_met": ["autism", "learning_disability", "substance_misuse"],
+                                   "gender": "male_only"})
+        assert edited.status_code == 200, edited.text
+        record = httpx.get(f"{url}/services/{DOVETAIL_ID}", timeout=30).json()
+        sheet = list(csv.DictReader(io.StringIO(httpx.get(f"{url}/services.csv", timeout=60).content.decode(
+            "utf-8-sig"))))
+        features = {f["id"]: f["properties"] for f in httpx.get(f"{url}/services.geojson", timeout=60).json()[
+            "features"]}
+        [other] = [row["id"] for row in sheet if row["id"] != DOVETAIL_ID and row["needs_registered"]][:1]
+        feed = {sid: httpx.get(f"{url}/oruk/services/{service_uuid(sid)}", timeout=30).json()
+                for sid in (DOVETAIL_ID, other)}
+
+    added, registered = ["autism", "male_only"], ["learning_disability", "substance_misuse"]
+    assert record["needs_met"] == ["autism", "learning_disability", "male_only", "substance_misuse"]
+    assert (record["needs_added_by_maintainers"], record["needs_registered"]) == (added, registered)
+    assert edited.json()["service"]["needs_added_by_maintainers"] == added
+    rows = {row["id"]: row for row in sheet}
+    assert (rows[DOVETAIL_ID]["needs_added_by_maintainers"], rows[DOVETAIL_ID]["needs_registered"]) == (
+        "autism;male_only", "learning_disability;substance_misuse")
+    assert list(rows[DOVETAIL_ID])[-1] == "needs_added_by_maintainers", "a new column goes at the end"
+    assert (features[DOVETAIL_ID]["needs_added_by_maintainers"], features[DOVETAIL_ID]["needs_registered"]) == (
+        added, registered)
+    assert {row["needs_added_by_maintainers"] for sid, row in rows.items() if sid != DOVETAIL_ID} == {""}
+    assert all(f["needs_added_by_maintainers"] == [] for sid, f in features.items() if sid != DOVETAIL_ID)
+
+    def details(service: dict) -> dict[str, str]:
+        return {a["taxonomy_term"]["code"]: a.get("value") for a in service["attributes"]
+                if a["taxonomy_term"]["taxonomy"] == "rehabmap"}
+
+    assert details(feed[DOVETAIL_ID])["needs_added_by_maintainers"] == "autism, male_only"
+    assert details(feed[DOVETAIL_ID])["needs_registered"] == "learning_disability, substance_misuse"
+    assert "needs_added_by_maintainers" not in details(feed[other]) and "needs_registered" in details(feed[other])
+    for service in feed.values():
+        for validator in (hsds.compiled("service"), hsds.entity("service", profile=True)):
+            hsds.assert_valid(validator, service)
+
