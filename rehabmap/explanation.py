@@ -16,7 +16,8 @@ CQC registration states as registered (`REGISTERED`), those a maintainer's edit 
 team's (`ADDED_BY_TEAM`, the service page's row of them too), so a match meeting both says both: "Meets: Learning
 disability (as registered with CQC); Autism (added by the rehabmap team).". The API's record, the exports and the
 ORUK feed list the registered ones (`needs_registered`) and the added ones (`needs_added_by_maintainers`). A record
-with no CQC provenance says its needs plainly.
+with no CQC provenance says its needs plainly. A gender a maintainer stated on a source's record is the team's word
+too (`gender_by_team`): the service page says so in the same words.
 """
 
 from __future__ import annotations
@@ -160,6 +161,13 @@ def needs_added_by_maintainers(service: Service) -> list[str]:
     provider's. A gender a maintainer stated there is among them as its gender need (`Service.needs_met` holds it).
     Empty for a record no maintainer edited, and for another source's record (nothing tells whose each need is)."""
     return list(needs_by_basis(service, service.needs_met)[1])
+
+
+def gender_by_team(service: Service) -> bool:
+    """Whether the gender the record states is a maintainer's word on a source's record (`field_sources` calls it
+    the directory's), not the source's: said as the needs a maintainer added are (`ADDED_BY_TEAM`). A record made
+    in the directory has no field sources: all of it is the team's, with no source's word to tell it from."""
+    return service.gender is not None and service.__dict__["field_sources"].get("gender") == OVERLAY_SOURCE
 
 
 def needs_by_basis(service: Service, needs: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:

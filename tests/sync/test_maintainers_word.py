@@ -282,8 +282,9 @@ def test_whose_word_each_need_and_the_gender_is_in_the_record_the_exports_the_fe
     """A maintainer adds autism to Dovetail House and states that it takes men only. Before, the API's record, the
     CSV and GeoJSON exports and the ORUK feed listed what CQC registered (`needs_registered`) and nothing said
     which needs met were the maintainers' word: a reader took autism and men only as CQC's or the provider's. Now
-    `needs_added_by_maintainers` lists them (the gender as its need), wherever `needs_registered` is. Every record
-    no maintainer edited gives what it gave before: an empty list, no ORUK term."""
+    `needs_added_by_maintainers` lists them (the gender as its need), wherever `needs_registered` is; and the
+    service page says whose word the gender is, in the words its row of such needs uses. Every record no
+    maintainer edited gives what it gave before: an empty list, no ORUK term, a plain "Who it takes"."""
     home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
     with serving(home, data_dir) as url:
         edited = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", headers=with_version(httpx, DOVETAIL_ID, auth,
@@ -299,6 +300,7 @@ def test_whose_word_each_need_and_the_gender_is_in_the_record_the_exports_the_fe
         [other] = [row["id"] for row in sheet if row["id"] != DOVETAIL_ID and row["needs_registered"]][:1]
         feed = {sid: httpx.get(f"{url}/oruk/services/{service_uuid(sid)}", timeout=30).json()
                 for sid in (DOVETAIL_ID, other)}
+        pages = {sid: httpx.get(f"{url}/service/{sid}", timeout=30).text for sid in (DOVETAIL_ID, other)}
 
     added, registered = ["autism", "male_only"], ["learning_disability", "substance_misuse"]
     assert record["needs_met"] == ["autism", "learning_disability", "male_only", "substance_misuse"]
@@ -324,3 +326,8 @@ def test_whose_word_each_need_and_the_gender_is_in_the_record_the_exports_the_fe
         for validator in (hsds.compiled("service"), hsds.entity("service", profile=True)):
             hsds.assert_valid(validator, service)
 
+    # The gender a maintainer stated, said as theirs: before, a plain "Who it takes", as though CQC or the
+    # provider said it.
+    who = pages[DOVETAIL_ID][pages[DOVETAIL_ID].index("Who it takes"):].split("</dd>")[0]
+    assert who.startswith("Who it takes (added by the rehabmap team)</dt>") and who.endswith(">Men only")
+    assert "Who it takes" not in pages[other]  # CQC states no gender: no row, as before
