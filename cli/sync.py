@@ -91,11 +91,14 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
         if r.not_live:
             click.echo(f"  {r.not_live} applied changes are not yet in the live index or its coverage (a run or "
                        "review decision was cut short): the next sync, review decision or server start writes them")
-        if r.left_out:
-            click.echo(f"  {len(r.left_out)} shown without a contact detail the source gave (refused; the source's "
-                       "to correct):")
-            for record in r.left_out:
-                click.echo(f"    {record.service_id} {record.name}: {'; '.join(record.details)}")
+        for records, said in ((r.left_out, "shown without a contact detail the source gave (refused; the source's "
+                                            "to correct)"),
+                              (r.left_out_added, "shown with a contact detail a maintainer added by hand where the "
+                                                 "source gave none usable (still refused; the source's to correct)")):
+            if records:
+                click.echo(f"  {len(records)} {said}:")
+            for record in records:
+                click.echo(f"    {record.service_id} {record.name}: {'; '.join(record.lines)}")
         click.echo(f"  cursor: {shorten(json.dumps(r.cursor, sort_keys=True), 200) if r.cursor else 'none'}")
     if any(r.needs_a_person for r in reports):
         sys.exit(3)

@@ -223,6 +223,8 @@ def _same_type(given: Any, service_type: ServiceType) -> bool:
 
 
 _CONTACTS = ("phone", "email", "website")
+# How a warning of `without_bad_contacts` ends; a sync keeps each with its record (`SyncRecord.left_out`).
+_DROPPED = ": dropped, the service is kept"
 
 
 def without_bad_contacts(candidate: Candidate) -> Candidate:
@@ -243,8 +245,16 @@ def without_bad_contacts(candidate: Candidate) -> Candidate:
     if not problems:
         return candidate
     fields = {k: v for k, v in candidate.fields.items() if k not in problems}
-    warnings = [f"{name} {problem}: dropped, the service is kept" for name, problem in problems.items()]
+    warnings = [f"{name} {problem}{_DROPPED}" for name, problem in problems.items()]
     return replace(candidate, fields=fields, warnings=[*candidate.warnings, *warnings])
+
+
+def left_out_field(warning: str) -> str | None:
+    """The field (phone, email or website) a warning of `without_bad_contacts` left out: its first word, as that
+    function writes it; None for any other warning. A sync stores only the warning's words, and
+    `indexer.sync.status` needs the field to tell whether a maintainer has since added it."""
+    name = warning.split(" ", 1)[0]
+    return name if name in _CONTACTS and warning.endswith(_DROPPED) else None
 
 
 def _extract_needs(fields: dict[str, Any], label_text: str) -> None:

@@ -5,11 +5,15 @@ ended, and whether a run was left unfinished. Read from the sync store only: it 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from indexer.pipeline import left_out_field
 from indexer.sync.publish import COVERAGE_DUE, held, shown
 from indexer.sync.store import SyncStore
+from rehabmap.maintain.audit import AuditLog
+from rehabmap.maintain.overlay import Overlay
 
 _COUNTS = ("added", "changed", "retired", "held", "rejected")
 
@@ -39,14 +43,37 @@ class LastRun:
 
 
 @dataclass(frozen=True)
+class AddedByMaintainer:
+    """A contact detail a sync left out that a maintainer has since added by hand (the maintainers' overlay holds
+    it, so the record's `field_sources` call it the directory's): the record is shown with it, though the source
+    still gives a value that is none."""
+
+    field: str                # phone, email or website
+    on: str | None            # the day (ISO) of the edit that set it, from the audit log; None if no row says
+
+    def __str__(self) -> str:
+        return f"{self.field}: added by a maintainer" + (f" on {self.on}" if self.on else "")
+
+
+@dataclass(frozen=True)
 class LeftOut:
     """A record shown with a contact detail its source gave left out (refused, the service kept): a phone that is
-    no number ("Ask for the manager"), a website that is none. The source's to fix; until then the record is
-    shown without it. Said once in the report of the run that read it, and here for as long as it lasts."""
+    no number ("Ask for the manager"), a website that is none. The source's to fix; until then it is listed, and
+    the record is shown without it unless a maintainer has added the detail by hand (`added`). Said once in the
+    report of the run that read it, and here for as long as it lasts."""
 
     service_id: str
     name: str
     details: tuple[str, ...]   # each as the run's report said it: the field, the value, why, "dropped"
+    added: tuple[AddedByMaintainer, ...] = ()  # of those, the ones a maintainer has since added
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        """Each detail as the run said it and, where a maintainer has since added it, so: what
+        `rehabmap sync-status` and the keepers' Sources page both say, in the same words."""
+        added = {a.field: a for a in self.added}
+        return tuple(f"{detail} ({added[field]})" if (field := left_out_field(detail)) in added else detail
+                     for detail in self.details)
 
 
 @dataclass(frozen=True)
@@ -65,6 +92,9 @@ class SourceReport:
     not_live: int = 0         # applied changes the live index (or its coverage claims) has not yet followed:
                               # a run or review decision was killed; the next one, or a server start, writes them
     left_out: tuple[LeftOut, ...] = ()  # its records shown without a contact detail the source gave
+    # its records whose every contact detail a sync left out a maintainer has since added: shown with them, counted
+    # apart, and listed still, since the source gives values that are none (worth asking it to correct them)
+    left_out_added: tuple[LeftOut, ...] = ()
 
     @property
     def needs_a_person(self) -> bool:
@@ -109,11 +139,13 @@ def sync_status(store: SyncStore, source: str | None = None) -> list[SourceRepor
     waiting = Counter(r.connector for r in records if held(r, reviews.get(r.key)))
     facts = Counter(e.connector for e in store.enrichments())
     behind = not_live(store)
-    left_out: dict[str, list[LeftOut]] = {}
+    left_out: dict[tuple[str, bool], list[LeftOut]] = {}  # by source, and whether every detail was added since
+    overlay = Overlay(store.database, AuditLog(store.database))
     for r in records:
         if r.left_out and r.status == "active" and shown(r, reviews.get(r.key)) is not None:
-            left_out.setdefault(r.connector, []).append(
-                LeftOut(r.service_id, str((r.service or {}).get("name") or ""), r.left_out))
+            entry = LeftOut(r.service_id, str((r.service or {}).get("name") or ""), r.left_out,
+                            added_by_maintainer(overlay, r.service_id, r.left_out))
+            left_out.setdefault((r.connector, len(entry.added) == len(entry.details)), []).append(entry)
     found = []
     for state in store.sources():
         if source is not None and state.source != source:
@@ -122,5 +154,24 @@ def sync_status(store: SyncStore, source: str | None = None) -> list[SourceRepor
         found.append(SourceReport(name, state.last_success_at, state.last_complete_at, state.state,
                                   status[(name, "active")], status[(name, "retired")], waiting[name], facts[name],
                                   _last_run(store, name), state.run_started_at, state.staged, behind[name],
-                                  tuple(left_out.get(name, ()))))
+                                  tuple(left_out.get((name, False), ())), tuple(left_out.get((name, True), ()))))
     return found
+
+
+def added_by_maintainer(overlay: Overlay, service_id: str, details: Sequence[str]) -> tuple[AddedByMaintainer, ...]:
+    """Of the contact details a sync left out of a record (`details`, as the run said them), those a maintainer has
+    since added by hand: the maintainers' overlay gives the field a value, which every write lays over the source's
+    record (`rehabmap.index.base.overlay_record`). The one rule `rehabmap sync-status` and the keepers' Sources
+    page follow; before it, a record a maintainer had given a phone was said to be shown without one. Each is dated
+    by the audit row of the edit that set the value."""
+    entry = overlay.get(service_id)
+    if entry is None:
+        return ()
+    added = []
+    for field in filter(None, map(left_out_field, details)):
+        value = entry.fields.get(field)
+        if value:
+            rows = overlay.audit.last_change_setting("service", service_id, field, value)
+            on = next((row.day.isoformat() for row in rows if row.field == field), None)
+            added.append(AddedByMaintainer(field, on))
+    return tuple(added)

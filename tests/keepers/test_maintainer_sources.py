@@ -8,7 +8,9 @@ directory no source was synced into says so plainly."""
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -20,13 +22,14 @@ from tests.keepers.conftest import Keepers, make_keepers
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.maintain.conftest import make_site
 from tests.sync.replay import Replay, running
-from tests.sync.store_fixtures import REPLAY_CQC_KEY, cqc_connector, runner_for
+from tests.sync.store_fixtures import REPLAY_CQC_KEY, cqc_connector, rehabmap, runner_for
 from tests.web.test_browser import axe, shot
 
 ASHTON = "cqc:1-112816741"  # Ashton Lodge Residential Home
 ASHTON_PAGE = "/keepers/services/cqc:1-112816741"
 SOURCES = "/keepers/sources"
 REFUSED = "phone 'Ask for the manager' is not a phone number"
+DROPPED = f"{REFUSED} (digits, spaces, brackets and hyphens, perhaps an extension): dropped, the service is kept"
 
 
 def cqc_keepers(root: Path, sample_index: Path, geodata_dir: Path, data_dir: Path, replay: Replay,
@@ -71,10 +74,44 @@ def test_the_page_says_what_sync_status_says_and_links_the_record_a_detail_was_l
     assert "Needs a person" not in text
     # the record shown without the phone CQC gave, linked to its maintainer's page
     assert f'<a href="{ASHTON_PAGE}">Ashton Lodge Residential Home</a>' in text
-    assert f"{REFUSED} (digits, spaces, brackets and hyphens, perhaps an extension): dropped, the service is kept" \
-        in text
+    assert DROPPED in text
     record = signed_in(synced).get(ASHTON_PAGE)
     assert record.status_code == 200 and "Ashton Lodge Residential Home" in record.text
+
+
+def test_a_phone_a_maintainer_has_since_added_is_said_so_and_counted_apart(sample_index, geodata_dir, data_dir,
+                                                                           geography, tmp_path):
+    """A maintainer gives Ashton Lodge a phone through the maintainers' API: the record is shown with it, so the page
+    and `rehabmap sync-status` (its text and --json) no longer count it as shown without one, but still list it,
+    dated and apart, since CQC still gives "Ask for the manager". Before, both went on saying it was shown without."""
+    for replay in running(data_dir / "feeds"):
+        replay.cqc.alter(ASHTON.split(":", 1)[1], mainPhoneNumber="Ask for the manager")
+        keepers = cqc_keepers(tmp_path, sample_index, geodata_dir, data_dir, replay)
+        sync_cqc(keepers, geography)
+    edited = keepers.client().patch(f"/maintain/services/{ASHTON}", json={"phone": "0117 496 0001"},
+                                    headers={"Authorization": f"Bearer {keepers.site.tokens['maintainer']}"})
+    assert edited.status_code == 200 and edited.json()["service"]["phone"] == "0117 496 0001", edited.text
+    today = datetime.now(timezone.utc).date().isoformat()  # the day the audit log stamps the edit
+    said = f"{DROPPED} (phone: added by a maintainer on {today})"
+
+    text = html.unescape(" ".join(signed_in(keepers).get(SOURCES).text.split()))
+    assert 'Shown without a contact detail it gave</dt> <dd class="nhsuk-summary-list__value">None</dd>' in text
+    assert ('Contact detail added by a maintainer</dt> <dd class="nhsuk-summary-list__value">'
+            '<a href="#left-out-1">1 record</a></dd>') in text
+    assert f'<a href="{ASHTON_PAGE}">Ashton Lodge Residential Home</a>' in text
+    assert said in text
+
+    settings = keepers.site.settings
+    shown = rehabmap(settings.home, data_dir, None, "sync-status", "--source", "cqc")
+    assert shown.returncode == 0, shown.stderr
+    assert "shown without a contact detail" not in shown.stdout
+    assert ("  1 shown with a contact detail a maintainer added by hand where the source gave none usable (still "
+            f"refused; the source's to correct):\n    {ASHTON} Ashton Lodge Residential Home: {said}\n") in shown.stdout
+    as_json = rehabmap(settings.home, data_dir, None, "sync-status", "--source", "cqc", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    [report] = json.loads(as_json.stdout)
+    assert report["left_out"] == [] and [r["service_id"] for r in report["left_out_added"]] == [ASHTON]
+    assert report["left_out_added"][0]["added"] == [{"field": "phone", "on": today}]
 
 
 def test_maintainers_and_admins_see_it_a_provider_and_a_signed_out_visitor_do_not(synced):
@@ -130,8 +167,8 @@ def test_a_maintainer_goes_from_the_sources_page_to_the_record_to_add_the_detail
         expect(page.get_by_role("heading", level=1)).to_have_text("Sources")
         assert axe(page, axe_source) == []
         shot(page, "32-keepers-sources")
-        left_out = page.get_by_role("table", name="Records of Care Quality Commission (CQC) shown without a "
-                                                  "contact detail it gave: record, what was left out")
+        left_out = page.get_by_role("table", name="Records of Care Quality Commission (CQC) with a contact detail "
+                                                  "it gave that a sync left out: record, what was left out")
         expect(left_out).to_contain_text(REFUSED)
         left_out.get_by_role("link", name="Ashton Lodge Residential Home").click()
         expect(page.get_by_role("heading", level=1)).to_contain_text("Ashton Lodge Residential Home")

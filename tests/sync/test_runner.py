@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -127,10 +127,31 @@ def test_a_contact_detail_the_record_refuses_is_left_out_and_the_service_kept(se
     again = run(settings, geography)
     assert again.left_out == []  # unchanged: not said again by the run
     assert [(r.service_id, r.name, r.details) for r in sync_status(store, "cqc")[0].left_out] == [dropped]
+
+    # A maintainer adds the phone by hand (the maintainers' overlay): said so, dated, and still listed, since CQC
+    # still gives words for a phone; the record is still shown without the website. Before, nothing said so.
+    directory = Directory.from_settings(settings)
+    directory.overlay.record("tests", "update", f"cqc:{ASHTON}", [Change("phone", None, "0117 496 0001")],
+                             fields={"phone": "0117 496 0001"})
+    today = datetime.now(timezone.utc).date().isoformat()
+    [status] = sync_status(store, "cqc")
+    assert [(r.service_id, r.details) for r in status.left_out] == [dropped[::2]] and status.left_out_added == ()
+    assert status.left_out[0].lines == (f"{dropped[2][0]} (phone: added by a maintainer on {today})", dropped[2][1])
+    # ... and the website too: no longer counted among the records shown without a detail, but listed apart.
+    directory.overlay.record("tests", "update", f"cqc:{ASHTON}",
+                             [Change("website", None, "https://ashton.example.org/")],
+                             fields={"website": "https://ashton.example.org/"})
+    [status] = sync_status(store, "cqc")
+    assert status.left_out == () and [(r.service_id, r.details) for r in status.left_out_added] == [dropped[::2]]
+    assert [str(a) for a in status.left_out_added[0].added] == [f"phone: added by a maintainer on {today}",
+                                                                f"website: added by a maintainer on {today}"]
+    assert json.loads(json.dumps(status.to_dict()))["left_out_added"][0]["added"] == [
+        {"field": "phone", "on": today}, {"field": "website", "on": today}]
+
     replay.cqc.alter(ASHTON, mainPhoneNumber="0117 496 0000", website="https://www.example.org")
     corrected = run(settings, geography)
     assert corrected.left_out == [] and [line.service_id for line in corrected.changed] == [f"cqc:{ASHTON}"]
-    assert sync_status(store, "cqc")[0].left_out == ()
+    assert sync_status(store, "cqc")[0].left_out == () and sync_status(store, "cqc")[0].left_out_added == ()
 
 
 def test_a_record_an_earlier_release_rejected_is_read_again(settings, geography, replay):

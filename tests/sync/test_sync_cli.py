@@ -8,7 +8,7 @@ import json
 import shutil
 import signal
 import threading
-from datetime import date
+from datetime import date, datetime, timezone
 
 import httpx
 
@@ -277,6 +277,32 @@ def test_a_failed_sync_tells_the_person_watching_sync_status(tmp_path, geodata_d
     error = cqc["last_run"]["error"]
     assert error.startswith("CQC API is unavailable: ") and "(status 500)" in error
     assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "active"
+
+
+def test_sync_status_says_which_detail_a_sync_left_out_a_maintainer_has_since_added(tmp_path, geodata_dir, data_dir,
+                                                                                    replay):
+    """CQC gives Ashton Lodge's phone and website as words; a maintainer then adds the phone by hand. The record is
+    still shown without a website, so `rehabmap sync-status` counts it among those shown without a detail, and says
+    of the phone that a maintainer added it (before, it said both as missing); --json gives the field and the day."""
+    from rehabmap.maintain.audit import Change
+    from rehabmap.maintain.store import Directory
+
+    home = make_home(tmp_path / "home", geodata_dir)
+    replay.cqc.alter(ASHTON, mainPhoneNumber="Ask for the manager", website="Warmley Community Centre")
+    assert rehabmap(home, data_dir, replay, "sync", "cqc").returncode == 0
+    Directory.from_settings(Settings(home=home, data_dir=data_dir)).overlay.record(
+        "tests", "update", f"cqc:{ASHTON}", [Change("phone", None, "0117 496 0001")], fields={"phone": "0117 496 0001"})
+    today = datetime.now(timezone.utc).date().isoformat()  # the day the audit log stamps the edit
+
+    status = rehabmap(home, data_dir, None, "sync-status")
+    assert status.returncode == 0, status.stderr
+    assert ("  1 shown without a contact detail the source gave (refused; the source's to correct):\n"
+            f"    cqc:{ASHTON} Ashton Lodge Residential Home: phone 'Ask for the manager' is not a phone number "
+            "(digits, spaces, brackets and hyphens, perhaps an extension): dropped, the service is kept (phone: added "
+            f"by a maintainer on {today}); website 'Warmley Community Centre' is not a web address") in status.stdout
+    assert "added by hand" not in status.stdout
+    [cqc] = json.loads(rehabmap(home, data_dir, None, "sync-status", "--json").stdout)
+    assert [r["added"] for r in cqc["left_out"]] == [[{"field": "phone", "on": today}]] and cqc["left_out_added"] == []
 
 
 def test_a_value_the_source_gives_that_cannot_be_read_keeps_the_last_good_record(tmp_path, cqc_synced_home, data_dir,

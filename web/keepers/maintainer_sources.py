@@ -1,6 +1,7 @@
 """Each source's sync, for maintainers: what `rehabmap sync-status` tells an operator, in words, and the records
 each source gave a contact detail for that a sync left out, each linked to its page, so a maintainer who fixes
-records need not ask an operator what the syncs did or which records lack a phone or website the source gave.
+records need not ask an operator what the syncs did or which records lack a phone or website the source gave
+or have since been given it by a maintainer.
 
 A thin face over `indexer.sync.status.sync_status`, the function the command calls: the page reads the sync store
 the server opened at its start (`SyncStore.served`) and stores nothing. A directory no source was ever synced
