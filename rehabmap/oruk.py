@@ -284,13 +284,14 @@ def service_to_oruk(service: Service, today: date | None = None) -> dict[str, An
         value = details.get(code)
         if value is not None and not (code in _FLAGS and value is False):
             pairs.append((_term(DETAILS, code), _value_text(value)))
-    pairs += [(_term(DETAILS, "provenance"), json.dumps(p.model_dump(mode="json", exclude_none=True,
-                                                                     exclude=_LOCAL_PROVENANCE)))
-              for p in service.provenance]
-    attributes = [_drop_none({"id": _uuid(f"service/{service.id}/attribute/{n}"), "link_id": sid,
-                              "link_type": term.taxonomy.key, "link_entity": "service",
+    keys = [term.id for term, _ in pairs]
+    provenance = _term(DETAILS, "provenance")
+    for p in service.provenance:
+        pairs.append((provenance, json.dumps(p.model_dump(mode="json", exclude_none=True, exclude=_LOCAL_PROVENANCE))))
+        keys.append(f"{provenance.id}/{json.dumps([p.source, p.source_id])}")  # one per source's record
+    attributes = [_drop_none({"id": id_, "link_id": sid, "link_type": term.taxonomy.key, "link_entity": "service",
                               "taxonomy_term_id": term.id, "taxonomy_term": term.to_hsds(), "value": value})
-                  for n, (term, value) in enumerate(pairs)]
+                  for id_, (term, value) in zip(_ids(service, "attribute", keys), pairs, strict=True)]
     return _drop_none({
         "id": sid,
         "name": service.name,
@@ -307,7 +308,7 @@ def service_to_oruk(service: Service, today: date | None = None) -> dict[str, An
         "phones": [{"id": _uuid(f"service/{service.id}/phone"), "service_id": sid, "number": service.phone}]
         if service.phone else None,
         "service_areas": _service_areas(service, sid) or None,
-        "schedules": [_schedule(service, sid, n, s) for n, s in enumerate(service.schedules)] or None,
+        "schedules": _schedules(service, sid) or None,
         "service_at_locations": [_service_at_location(service, sid)],
         "attributes": attributes,
     })
@@ -322,12 +323,30 @@ def _details(service: Service, today: date | None) -> dict[str, Any]:
     return values
 
 
-def _schedule(service: Service, sid: str, n: int, schedule: Schedule) -> dict[str, Any]:
+def _ids(service: Service, kind: str, keys: list[str]) -> list[str]:
+    """The ids of a service's attributes, schedules or service areas, each from what it is (its key: an attribute's
+    term, a schedule's days, hours and words, an area's ONS code), never from its place in the list. HSDS ids are
+    identifiers a consumer syncing the feed matches on: by place, a need added to a service gave every attribute
+    after it a new id, and the consumer saw unchanged ones deleted and inserted again. A key given twice (a source
+    listing the same schedule twice) is told apart by which time it is, after the last `/`, so ids stay unique."""
+    seen: dict[str, int] = {}
+    ids = []
+    for key in keys:
+        seen[key] = seen.get(key, 0) + 1
+        ids.append(_uuid(f"service/{service.id}/{kind}/{key}/{seen[key]}"))
+    return ids
+
+
+def _schedules(service: Service, sid: str) -> list[dict[str, Any]]:
+    keys = [json.dumps([s.byday, s.hours(), s.description]) for s in service.schedules]
+    return [_schedule(id_, sid, s) for id_, s in zip(_ids(service, "schedule", keys), service.schedules, strict=True)]
+
+
+def _schedule(id_: str, sid: str, schedule: Schedule) -> dict[str, Any]:
     hours = schedule.hours()
     weekly = {"freq": "WEEKLY", "interval": 1, "byday": ",".join(schedule.byday),
               "opens_at": hours[0], "closes_at": hours[1]} if schedule.byday and hours else {}
-    return _drop_none({"id": _uuid(f"service/{service.id}/schedule/{n}"), "service_id": sid, **weekly,
-                       "description": schedule.description})
+    return _drop_none({"id": id_, "service_id": sid, **weekly, "description": schedule.description})
 
 
 def _organization(name: str | None) -> dict[str, Any] | None:
@@ -336,15 +355,15 @@ def _organization(name: str | None) -> dict[str, Any] | None:
 
 def _service_areas(service: Service, sid: str) -> list[dict[str, Any]]:
     area = service.service_area
-    items = [{"name": code, "uri": ONS_AREA_URI + code} for code in area.codes]
+    keyed = [(code, {"name": code, "uri": ONS_AREA_URI + code}) for code in area.codes]
     if area.polygon is not None:
-        items.append({"name": "Service area (GeoJSON polygon)", "extent": json.dumps(area.polygon),
-                      "extent_type": "geojson"})
-    if not items and area.description:
-        items.append({"name": area.description})
-    return [_drop_none({"id": _uuid(f"service/{service.id}/area/{n}"), "service_id": sid,
-                        "description": area.description, **item})
-            for n, item in enumerate(items)]
+        keyed.append(("polygon", {"name": "Service area (GeoJSON polygon)", "extent": json.dumps(area.polygon),
+                                  "extent_type": "geojson"}))
+    if not keyed and area.description:
+        keyed.append(("description", {"name": area.description}))
+    ids = _ids(service, "area", [key for key, _ in keyed])
+    return [_drop_none({"id": id_, "service_id": sid, "description": area.description, **item})
+            for id_, (_, item) in zip(ids, keyed, strict=True)]
 
 
 def _service_at_location(service: Service, sid: str) -> dict[str, Any]:

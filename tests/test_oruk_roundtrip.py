@@ -147,6 +147,46 @@ def test_export_is_deterministic():
     assert service_to_oruk(FULL) == service_to_oruk(FULL.model_copy())
 
 
+def ids(exported: dict) -> dict[str, tuple[str, str | None]]:
+    """Each attribute's, schedule's and service area's id, with what it is: its term and value, or its content."""
+    found = {a["id"]: (a["taxonomy_term"]["code"], a.get("value")) for a in exported["attributes"]}
+    for key in ("schedules", "service_areas"):
+        found |= {o["id"]: (key, json.dumps({k: v for k, v in o.items() if k != "id"})) for o in exported[key]}
+    return found
+
+
+def test_attributes_schedules_and_areas_keep_their_ids_when_others_come_and_go():
+    """HSDS ids are identifiers: a consumer syncing the feed matches on them. Before, each was its place in the
+    service's list, so a need added to FULL (acquired brain injury, first in order) gave every attribute after it a
+    new id, and a schedule or area code added in front did the same to theirs: the consumer saw unchanged ones
+    deleted and inserted again. Now only the new ones are new; a need that changes from not met to met is the same
+    attribute with a new value."""
+    data = FULL.model_dump()
+    added = Service.model_validate(data | {
+        "needs_met": ["acquired_brain_injury", *FULL.needs_met, "restricted_s37_41"], "needs_not_met": [],
+        "schedules": [Schedule(byday=["SA"], opens_at="10:00", closes_at="12:00"), *FULL.schedules],
+        "service_area": data["service_area"] | {"codes": ["E08000036", *FULL.service_area.codes]},
+        "provenance": [provenance("nhs-service-search"), *FULL.provenance]})
+    before, after = ids(service_to_oruk(FULL)), ids(service_to_oruk(added))
+    [need] = [i for i, (code, _) in before.items() if code == "restricted_s37_41"]
+    assert (before.pop(need), after.pop(need)) == (("restricted_s37_41", "no"), ("restricted_s37_41", "yes"))
+    assert before.items() <= after.items()
+    new = [after[i] for i in after.keys() - before.keys()]
+    assert sorted(what for what, _ in new) == ["acquired_brain_injury", "provenance", "schedules", "service_areas"]
+
+
+def test_ids_are_unique_when_a_record_repeats_something():
+    """A term given more than once on a service (provenance, one per source's record) is told apart by the record;
+    the same schedule, area code or provenance given twice by which time it is: no two share an id."""
+    data = FULL.model_dump()
+    repeated = Service.model_validate(data | {
+        "schedules": [*FULL.schedules, FULL.schedules[0]], "provenance": [*FULL.provenance, FULL.provenance[0]],
+        "service_area": data["service_area"] | {"codes": [*FULL.service_area.codes, FULL.service_area.codes[0]]}})
+    exported = service_to_oruk(repeated)
+    every = [o["id"] for key in ("attributes", "schedules", "service_areas") for o in exported[key]]
+    assert len(every) == len(set(every)) == len(exported["attributes"]) + 3 + 4
+
+
 def test_oruk_profile_terms_without_code_and_bare_ons_codes_import():
     """A feed following the ORUK profile drops taxonomy_term.code and may give an area by its code only."""
     exported = service_to_oruk(FULL)

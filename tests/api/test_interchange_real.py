@@ -111,6 +111,33 @@ def ids_in(document: Any) -> Iterator[str]:
             yield from ids_in(value)
 
 
+def identified(document: Any, key: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every object with an id in a document, with the key it is under (a list's items: the list's)."""
+    if isinstance(document, dict):
+        if "id" in document:
+            yield key, document
+        for name, value in document.items():
+            yield from identified(value, name)
+    elif isinstance(document, list):
+        for value in document:
+            yield from identified(value, key)
+
+
+def assert_each_id_names_one_thing(feed: list[dict[str, Any]]) -> None:
+    """No two things in the whole feed share an id: a service's own parts (attributes, schedules, service areas,
+    phones, its location and address) each have one of their own; a taxonomy term or an organisation, nested
+    wherever it applies, is the same object everywhere, under an id nothing else has."""
+    found = list(identified(feed))
+    shared: dict[str, set[str]] = {}
+    for key, thing in found:
+        if key in ("taxonomy_term", "organization"):
+            shared.setdefault(thing["id"], set()).add(json.dumps(thing, sort_keys=True))
+    own = [thing["id"] for key, thing in found if key not in ("taxonomy_term", "organization")]
+    assert len(own) == len(set(own)) and set(own).isdisjoint(shared)
+    assert all(len(versions) == 1 for versions in shared.values())
+    assert {key for key, _ in found} >= {"attributes", "schedules", "service_areas", "phones", "addresses"}
+
+
 def test_every_open_referral_document_is_valid_hsds_and_the_uk_profile(http, home):
     """Every record, in every list (two page sizes, brief and full), one by one, at its location (the list
     and, by its id, the fully nested one: HSDS 3.0 defines GET /service_at_locations/{id}, which was a 404 for
@@ -132,6 +159,7 @@ def test_every_open_referral_document_is_valid_hsds_and_the_uk_profile(http, hom
     rehabmap_ids = {a["value"]: s["id"] for s in full for a in s["attributes"] if a["taxonomy_term"]["code"] == "id"}
     assert {service_at_location_uuid(i) for i in rehabmap_ids} == {s["service_at_locations"][0]["id"] for s in full}
     assert all(uuid.UUID(i) for i in ids_in(full))
+    assert_each_id_names_one_thing(full)
     at_locations = every_page(http, "/oruk/service_at_locations", AT_LOCATIONS, per_page=25)
     assert {a["service_id"] for a in at_locations} == {s["id"] for s in full}
     for postcode, validators in (("NG18 2AT", AT_LOCATIONS), ("LS9 7TF", [])):

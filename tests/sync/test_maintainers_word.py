@@ -331,3 +331,31 @@ def test_whose_word_each_need_and_the_gender_is_in_the_record_the_exports_the_fe
     who = pages[DOVETAIL_ID][pages[DOVETAIL_ID].index("Who it takes"):].split("</dd>")[0]
     assert who.startswith("Who it takes (added by the rehabmap team)</dt>") and who.endswith(">Men only")
     assert "Who it takes" not in pages[other]  # CQC states no gender: no row, as before
+
+
+def test_a_need_a_maintainer_adds_leaves_every_other_oruk_attribute_id_as_it_was(tmp_path, cqc_synced_home,
+                                                                                  data_dir):
+    """HSDS ids are identifiers: a consumer syncing rehabmap's ORUK feed matches a service's attributes on them.
+    Before, an attribute's id was its place in the service's list: autism, added to Dovetail House by a maintainer,
+    took learning disability's place and id, learning disability took the next one's, and so on down the list,
+    so the consumer saw every attribute after it deleted and inserted again though none had changed. Now each
+    keeps its id, and the only new ids are the new need's and the detail saying the maintainers added it."""
+    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
+    feed = f"/oruk/services/{service_uuid(DOVETAIL_ID)}"
+    with serving(home, data_dir) as url:
+        before = httpx.get(url + feed, timeout=30).json()
+        needs = httpx.get(f"{url}/services/{DOVETAIL_ID}", timeout=30).json()["needs_met"]
+        edited = httpx.patch(f"{url}/maintain/services/{DOVETAIL_ID}", headers=with_version(httpx, DOVETAIL_ID, auth,
+                                                                                           url), timeout=30,
+                             json={"needs_met": ["autism", *needs]})
+        assert edited.status_code == 200, edited.text
+        after = httpx.get(url + feed, timeout=30).json()
+
+    def attributes(service: dict) -> dict[str, tuple[str, str | None]]:
+        return {a["id"]: (a["taxonomy_term"]["code"], a.get("value")) for a in service["attributes"]}
+
+    was, now = attributes(before), attributes(after)
+    assert "autism" not in needs and "learning_disability" in needs  # autism comes first: the others move down
+    assert was.items() <= now.items()
+    assert sorted(now[i] for i in now.keys() - was.keys()) == [("autism", "yes"),
+                                                                ("needs_added_by_maintainers", "autism")]
