@@ -17,7 +17,9 @@ team's (`ADDED_BY_TEAM`, the service page's row of them too), so a match meeting
 disability (as registered with CQC); Autism (added by the rehabmap team).". The API's record, the exports and the
 ORUK feed list the registered ones (`needs_registered`) and the added ones (`needs_added_by_maintainers`). A record
 with no CQC provenance says its needs plainly. A gender a maintainer stated on a source's record is the team's word
-too (`gender_by_team`): the service page says so in the same words.
+too (`gender_by_team`), said so in the same words: "Men only (added by the rehabmap team)." here, on the clinicians'
+card and in their text for notes (`stated_gender_text`), "Who it takes (added by the rehabmap team)" on the service
+page. Those words are written once, not per result (`_GENDER_NOTES_BY_TEAM`), and asked of a synced record only.
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ from rehabmap.taxonomy import GENDER_NEEDS, TYPE_LABELS, need_label
 # Mixed-gender service" of a men-only unit (the gender needs' labels, which name services, not people).
 GENDER_WORDS: dict[Gender, str] = {"female_only": "Women only", "male_only": "Men only",
                                    "mixed_gender": "Women and men"}
-_GENDER_NOTES = {gender: f" {GENDER_WORDS[gender]}." for gender in ("female_only", "male_only")}
 # Each type's label folded once, for the comparison with a record's own label.
 _FOLDED_TYPE_LABELS = {t: label.casefold() for t, label in TYPE_LABELS.items()}
 NOT_CONFIRMED = "not confirmed: ask the service"  # said of every need read from a service's words
@@ -47,6 +48,11 @@ REGISTERED = " (as registered with CQC)"  # said after the needs a CQC registrat
 # maintainers ("Checked by the rehabmap team or the service"); said after those needs here and heads the page's row.
 ADDED_BY_TEAM = "added by the rehabmap team"
 _ADDED = f" ({ADDED_BY_TEAM})"
+# The genders a match's explanation, the card's tag and the text for notes say (a mixed one goes without saying).
+_SINGLE_GENDERS: tuple[Gender, ...] = ("female_only", "male_only")
+_GENDER_NOTES = {gender: f" {GENDER_WORDS[gender]}." for gender in _SINGLE_GENDERS}
+# Of a gender a maintainer stated on a source's record (`gender_by_team`), with whose word it is.
+_GENDER_NOTES_BY_TEAM = {gender: f" {GENDER_WORDS[gender]}{_ADDED}." for gender in _SINGLE_GENDERS}
 _NO_BASIS: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 # The source name of CQC's records (`indexer/sources/cqc.py`): their `field_sources` read "cqc:specialisms".
 _CQC = "cqc"
@@ -81,25 +87,29 @@ class Explainer:
         that says it does not meet one never matches); `capacity`: as `Service.capacity_now` reads it;
         `read`, `read_not`: of the others, those its own words suggest it meets, or does not (a guess: worded
         as one, with the words quoted, and never as "Meets")."""
+        # The record's fields read from its dict, without pydantic's attribute hook (`cqc_registration` reads them
+        # so): each attribute read through the hook costs ~360 instructions, and the dict once ~500.
+        fields = service.__dict__
         where = self._inside if in_icb else \
-            f" from home, outside the person's ICB, in {service.areas.icb_name or 'another area'}."
+            f" from home, outside the person's ICB, in {fields['areas'].icb_name or 'another area'}."
         text = miles_and_km(distance_km) + where
-        label = service.original_label
-        if label and label.casefold() != _FOLDED_TYPE_LABELS[service.service_type]:
-            text += f" {TYPE_LABELS[service.service_type]} (listed as '{label}')."
-        if service.legacy_locked_label:
+        label = fields["original_label"]
+        if label and label.casefold() != _FOLDED_TYPE_LABELS[fields["service_type"]]:
+            text += f" {TYPE_LABELS[fields['service_type']]} (listed as '{label}')."
+        if fields["legacy_locked_label"]:
             text += " Uses the legacy 'locked rehabilitation' label."
-        if service.pd_specialist:
+        if fields["pd_specialist"]:
             text += " Commissioned for people with a diagnosis of personality disorder."
-        gender = service.gender
-        if gender in _GENDER_NOTES:
-            text += _GENDER_NOTES[gender]
-        elif gender is None and (read_gender := service.__dict__["gender_read_from_text"]):
+        gender = fields["gender"]
+        if gender in _GENDER_NOTES:  # the team's word asked of a record with field sources only, as the needs' below
+            text += _GENDER_NOTES_BY_TEAM[gender] if fields["field_sources"] and gender_by_team(service) \
+                else _GENDER_NOTES[gender]
+        elif gender is None and (read_gender := fields["gender_read_from_text"]):
             text += " " + _gender_read(read_gender)  # a guess: a caution, never a filter
         if self._needs:  # no needs asked, none matched or read: no wording
             # Asked of a record with field sources only (a synced one; most are a file's, with none), in line: a
             # call per result costs more than the test.
-            registered, added = needs_by_basis(service, matched) if matched and service.__dict__["field_sources"] \
+            registered, added = needs_by_basis(service, matched) if matched and fields["field_sources"] \
                 else _NO_BASIS
             if read or read_not:  # the words quoted are the service's own: not shared, not kept
                 text += self._word_needs(matched, registered, added, service, read, read_not)
@@ -111,9 +121,10 @@ class Explainer:
                 text += wording if wording is not None else self._word_needs(matched)
         if out_of_catchment:
             text += _OUT_OF_CATCHMENT
-        if capacity and service.capacity_as_of is not None:  # a capacity now always has its date
-            text += _capacity_reported(capacity, service.capacity_as_of)
-        elif service.capacity:
+        as_of = fields["capacity_as_of"]
+        if capacity and as_of is not None:  # a capacity now always has its date
+            text += _capacity_reported(capacity, as_of)
+        elif fields["capacity"]:
             text += self._stale_capacity
         return text
 
@@ -168,6 +179,17 @@ def gender_by_team(service: Service) -> bool:
     the directory's), not the source's: said as the needs a maintainer added are (`ADDED_BY_TEAM`). A record made
     in the directory has no field sources: all of it is the team's, with no source's word to tell it from."""
     return service.gender is not None and service.__dict__["field_sources"].get("gender") == OVERLAY_SOURCE
+
+
+def stated_gender_text(service: Service) -> str | None:
+    """The single gender the service states, in people's words, said as the maintainers' where it is theirs
+    (`gender_by_team`): "Men only (added by the rehabmap team)", else "Men only", as a match's explanation says it.
+    The clinicians' card's tag and their text for notes. None for none, a mixed one, or one only read from its
+    words (`gender_read_text` words that as a caution)."""
+    gender = service.gender
+    if gender is None or gender not in _SINGLE_GENDERS:
+        return None
+    return GENDER_WORDS[gender] + (_ADDED if gender_by_team(service) else "")
 
 
 def needs_by_basis(service: Service, needs: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING
 
+from rehabmap.explanation import stated_gender_text
 from rehabmap.match import MatchRequest, MatchResponse
 from rehabmap.taxonomy import TYPE_LABELS, ServiceType, need_label
 from web import present
@@ -50,8 +51,11 @@ def summary_text(home: Home, placement: Home | None, request: MatchRequest, resp
             lines += [f"{number}. {service.name}" + (f" ({service.organisation})" if service.organisation else ""),
                       f"   {present.distance_from_home(result)}; "
                       + ("in the home ICB" if result.in_home_icb else "outside the home ICB"
-                         + (f", in {service.areas.icb_name}" if service.areas.icb_name else "")),
-                      f"   Meets: {present.meets_text(result, request.needs)}" + (f". {read}" if read else "")
+                         + (f", in {service.areas.icb_name}" if service.areas.icb_name else ""))]
+            gender = stated_gender_text(service)  # the card's tag; a gender only read is said with the needs read
+            if gender:
+                lines.append(f"   Who it takes: {gender}")
+            lines += [f"   Meets: {present.meets_text(result, request.needs)}" + (f". {read}" if read else "")
                       + (f". Not known: {unknown} (ask the service)" if unknown else ""),
                       f"   Vacancy: {present.capacity_text(service, today)}. "
                       f"Taking referrals: {present.referrals_text(service)}.",

@@ -10,7 +10,8 @@ from datetime import date
 from geodata.distance import miles_and_km
 from geodata.distance import format_km as km
 from rehabmap.coverage import Coverage
-from rehabmap.explanation import GENDER_WORDS, NOT_CONFIRMED, gender_read_text, met_text, needs_by_basis, quoted
+from rehabmap.explanation import (NOT_CONFIRMED, gender_read_text, met_text, needs_by_basis, quoted,
+                                  stated_gender_text)
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
 from rehabmap.gaps.population import short_name
 from rehabmap.record import capacity_max_age_days
@@ -206,11 +207,6 @@ def referrals_tag(service: Service) -> tuple[str, str]:
     return ("Taking referrals", "green") if service.accepting_referrals else ("Not taking referrals", "red")
 
 
-def gender_tag(service: Service) -> str | None:
-    """A single gender the service states, as a tag; never one read from its words (`read_needs_text` says it)."""
-    return GENDER_WORDS[service.gender] if service.gender in ("female_only", "male_only") else None
-
-
 def fit_tag(matched: list[str], needs: tuple[str, ...]) -> tuple[str, str] | None:
     """How many of the needs given the service confirms; None when none were given."""
     if not needs:
@@ -368,7 +364,7 @@ def filters() -> dict[str, object]:
         "first_sentences": first_sentences, "age_range": age_range, "referrals_text": referrals_text,
         "need_label": need_label, "type_name": lambda t: TYPE_LABELS[t], "subtype_label": SUBTYPE_LABELS.get,
         "capacity_text": capacity_text,
-        "capacity_tag": capacity_tag, "referrals_tag": referrals_tag, "gender_tag": gender_tag,
+        "capacity_tag": capacity_tag, "referrals_tag": referrals_tag, "gender_tag": stated_gender_text,
         "fit_tag": fit_tag, "distance_from_home": distance_from_home, "read_needs_text": read_needs_text,
         "not_known_needs": not_known_needs, "nothing_found": nothing_found, "listed_type_text": listed_type_text,
         "meets_text": meets_text,

@@ -6,8 +6,10 @@ wins, and a conflict between the two is never silent."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
+import re
 import shutil
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -359,3 +361,43 @@ def test_a_need_a_maintainer_adds_leaves_every_other_oruk_attribute_id_as_it_was
     assert was.items() <= now.items()
     assert sorted(now[i] for i in now.keys() - was.keys()) == [("autism", "yes"),
                                                                 ("needs_added_by_maintainers", "autism")]
+
+
+def test_a_gender_a_maintainer_stated_is_said_as_theirs_in_a_match(tmp_path, cqc_synced_home, data_dir):
+    """A maintainer states that Dovetail House takes men only (CQC's record states no gender). Before, a match's
+    explanation said a plain "Men only.", and the clinicians' card a plain "Men only" tag, as though CQC or the home
+    said it, where the service page says whose word it is; their text for notes said no gender at all (the card's
+    tag had no line there). Now each says "Men only (added by the rehabmap team)". A men-only house a maintainer made
+    in the directory (all of its record theirs, with no source's word to tell it from) keeps a plain "Men only", as
+    a gender a source states does."""
+    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
+    search = {"postcode": "NG18 2AT", "type": "supported_accommodation"}
+    with serving(home, data_dir) as url:
+        stated = httpx.put(f"{url}/maintain/services/{DOVETAIL_ID}/gender", json={"gender": "male_only"},
+                           headers=auth, timeout=30)
+        assert stated.status_code == 200, stated.text
+        made = httpx.post(f"{url}/maintain/services", headers=auth, timeout=30, json={
+            "name": "Lantern Lodge", "service_type": search["type"], "postcode": search["postcode"],
+            "gender": "male_only"})
+        assert made.status_code == 201, made.text
+        made_id = made.json()["service"]["id"]
+        answer = httpx.post(f"{url}/match", timeout=60, json={
+            "home": {"postcode": search["postcode"]}, "types": [search["type"]], "max_distance_km": 10}).json()
+        options = httpx.post(f"{url}/alternatives", timeout=60, follow_redirects=True, data={
+            "home": search["postcode"], "types": search["type"]}).text
+
+    explained = {r["id"]: r["explanation"] for r in answer["results"]}
+    assert " Men only (added by the rehabmap team)." in explained[DOVETAIL_ID]
+    assert " Men only." in explained[made_id] and "rehabmap team" not in explained[made_id]
+    cards = {name: card for card in options.split('<div class="nhsuk-card rm-option"')[1:]
+             for name in ("Dovetail House", "Lantern Lodge") if f". {name}</a>" in card}
+    tag = '<strong class="nhsuk-tag nhsuk-tag--purple">{}</strong>'
+    assert tag.format("Men only (added by the rehabmap team)") in cards["Dovetail House"]
+    assert tag.format("Men only") in cards["Lantern Lodge"] and "rehabmap team" not in cards["Lantern Lodge"]
+    notes = html.unescape(re.search(r'<textarea[^>]*id="plain-text"[^>]*>(.*?)</textarea>', options, re.S).group(1))
+    blocks = re.split(r"\n(?=\d+\. )", notes)[1:]  # an option each, its number first
+    said = {name: block for block in blocks for name in cards if re.match(rf"\d+\. {name}\b", block)}
+    assert "\n   Who it takes: Men only (added by the rehabmap team)\n" in said["Dovetail House"]
+    assert "\n   Who it takes: Men only\n" in said["Lantern Lodge"]
+    others = [block for block in blocks if block not in said.values()]
+    assert others and all("Who it takes" not in block for block in others), "CQC states no gender: no line"
