@@ -162,8 +162,7 @@ def needs_registered(service: Service) -> list[str]:
     regulated activities), not as the provider's or a maintainer's word on whom it takes. They stay stated needs
     (the provider registered them, and the regulator holds it to them: not a guess read from its words), but are
     said as what they are. A record merged with another source's states every source's needs, so none of them."""
-    registered = cqc_registration(service)
-    return [n for n in service.needs_met if n in registered] if registered else []
+    return list(needs_by_basis(service, service.needs_met)[0])
 
 
 def needs_added_by_maintainers(service: Service) -> list[str]:
