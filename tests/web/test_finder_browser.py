@@ -4,11 +4,18 @@ journey. axe-core finds nothing on any of them, and no page asks any other site 
 
 from __future__ import annotations
 
+import json
 import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
 
 import pytest
 from playwright.sync_api import expect
 
+from search.embedded import EmbeddedWriter
+from tests.web.conftest import Watched
+from tests.web.site import build_home, make_app, serve
 from tests.web.test_browser import axe
 
 pytestmark = pytest.mark.slow
@@ -39,12 +46,12 @@ def pdf_pages(pdf: bytes) -> int:
     return len(re.findall(rb"/Type\s*/Page(?![a-z])", pdf))
 
 
-@pytest.mark.parametrize("types, placement, options", [
-    (["Level 1 inpatient rehabilitation unit"], "", 3),
-    (["Level 1 inpatient rehabilitation unit", "Level 2 inpatient rehabilitation unit (higher support)"], "M14 5RH", 6),
-])
-def test_the_clinicians_summary_prints_on_one_or_two_a4_pages(watched, types, placement, options):
-    """Before: 3 options took 4 A4 pages (issue 15), and 6 options 3 pages after the first print styles."""
+BOTH_LEVELS = ["Level 1 inpatient rehabilitation unit", "Level 2 inpatient rehabilitation unit (higher support)"]
+
+
+def print_summary(watched, types: list[str], placement: str) -> tuple[int, int]:
+    """The clinicians' summary for a person at LS9 7TF who is autistic, asked on the form as a clinician asks
+    it: its options and the A4 pages Chromium prints it on."""
     page = watched.page
     watched.goto("/alternatives")
     page.get_by_label("Where does the person live?").fill("LS9 7TF")
@@ -55,11 +62,54 @@ def test_the_clinicians_summary_prints_on_one_or_two_a4_pages(watched, types, pl
         page.get_by_label("Where is the person placed now? (optional)").fill(placement)
     page.get_by_role("button", name="Find local alternatives").click()
     page.wait_for_url("**/alternatives/results/**")
-    assert page.locator(".rm-option").count() == options
-    pages = pdf_pages(page.pdf(format="A4"))
-    assert 1 <= pages <= 2, pages
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/alternatives/results/[\w=-]{44}", page.url), page.url  # a key only
+    return page.locator(".rm-option").count(), pdf_pages(page.pdf(format="A4"))
+
+
+@pytest.mark.parametrize("types, placement, options", [
+    (BOTH_LEVELS[:1], "", 3),
+    (BOTH_LEVELS, "M14 5RH", 6),
+])
+def test_the_clinicians_summary_prints_on_one_or_two_a4_pages(watched, types, placement, options):
+    """Before: 3 options took 4 A4 pages (issue 15), and 6 options 3 pages after the first print styles."""
+    shown, pages = print_summary(watched, types, placement)
+    assert shown == options
+    assert 1 <= pages <= 2, pages
     watched.assert_clean()
+
+
+@pytest.fixture(scope="module")
+def team_stated_server(geodata_dir, data_dir, tmp_path_factory) -> Iterator[str]:
+    """The sample site after a maintainer stated every inpatient unit's gender and added autism to its needs:
+    each option's card then carries the longest tags and needs a clinician's summary shows ("Men only (added
+    by the rehabmap team)"). Written as a maintainer's edit writes the live index (`EmbeddedWriter.upsert`,
+    which marks the fields as the directory's)."""
+    home = build_home(tmp_path_factory.mktemp("team-stated") / "home", geodata_dir)
+    index = home / "index.sqlite"
+    with closing(sqlite3.connect(index)) as conn:
+        docs = [json.loads(doc) for (doc,) in conn.execute("SELECT doc FROM services")]
+    EmbeddedWriter(index).upsert({
+        doc["id"]: {"gender": "male_only", "needs_met": sorted({*doc.get("needs_met", []), "autism"}),
+                    "needs_not_met": [need for need in doc.get("needs_not_met", []) if need != "autism"]}
+        for doc in docs if doc["service_type"].startswith("inpatient_rehab")})
+    with serve(make_app(home, data_dir)) as base_url:
+        yield base_url
+
+
+def test_the_clinicians_summary_prints_on_two_pages_with_every_card_the_teams_word(browser, team_stated_server):
+    """Before: the six options' gender tags, said as the team's, wrapped four cards' tags onto a second line and
+    the summary printed a third, blank A4 page (the main column's bottom padding past the second)."""
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
+    try:
+        watched = Watched(context.new_page(), team_stated_server)
+        shown, pages = print_summary(watched, BOTH_LEVELS, "M14 5RH")
+        assert shown == 6
+        expect(watched.page.locator(".rm-option .rm-tags", has_text="Men only (added by the rehabmap team)")
+               ).to_have_count(6)
+        assert pages == 2, pages
+        watched.assert_clean()
+    finally:
+        context.close()
 
 
 @pytest.mark.parametrize("path", ["/find/rehabilitation?where=LS9+7TF&within=25",
