@@ -37,7 +37,7 @@ COLUMNS: tuple[str, ...] = (
 # needs_met/needs_not_met and gender are what a source or maintainer states; needs_read_* and gender_read_from_text
 # are what rehabmap read from the service's own words (not confirmed), each with those words: "autism (autistic)",
 # "female_only (women-only)" in CSV, an object in GeoJSON; needs_registered, of needs_met those a CQC registration
-# states (`rehabmap.explanation.needs_registered`); needs_added_by_maintainers, those a maintainer added to a CQC
+# states (`rehabmap.explanation.needs_registered`); needs_added_by_maintainers, those a maintainer added to a source's
 # record, the maintainers' word (`rehabmap.explanation.needs_added_by_maintainers`).
 _PLACES = 6  # decimals of a service's published point: ~0.1 m, RFC 7946's advice; a source's float noise dropped
 

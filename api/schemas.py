@@ -147,11 +147,11 @@ NEEDS_REGISTERED = ("Of needs_met, those the service states because CQC register
                     "specialisms and regulated activities): the regulator's record of whom it may care for, not the "
                     "provider's word on whom it takes. A match's explanation says them \"as registered with CQC\". "
                     "Empty for a record with another source or none.")
-NEEDS_ADDED = ("Of needs_met, those a maintainer added to a CQC record: the maintainers' word (the rehabmap team's), "
-               "not CQC's registration nor the provider's. A match's explanation says them \"added by the rehabmap "
-               "team\". A gender a maintainer stated there is among them as its gender need. Empty for a record no "
-               "maintainer added a need to, and for another source's record (its edited lists do not tell whose "
-               "each need is).")
+NEEDS_ADDED = ("Of needs_met, those a maintainer added to a source's record: the maintainers' word (the rehabmap "
+               "team's), not CQC's registration, the source's nor the provider's. A match's explanation says them "
+               "\"added by the rehabmap team\". A gender a maintainer stated there is among them as its gender need. "
+               "Empty for a record no maintainer added a need to, and for a service made in the directory (all of "
+               "it the maintainers' word).")
 NEEDS_READ = "Needs it may meet, as " + _READ
 NEEDS_READ_NOT_MET = "Needs it may not meet, as " + _READ + " Never a reason to leave the service out of a match."
 GENDER_STATED = ("Who the service takes (female_only, male_only or mixed_gender) as the service (its source) or a "

@@ -12,11 +12,13 @@ So is a gender read from them (`Service.gender_read_from_text`): a caution ("Its
 only ('women-only'); not confirmed: ask the service."), where a stated one says "Women only.".
 
 Each need met is said on its own basis (`needs_by_basis`, the one rule; `met_text`, the one wording): those a
-CQC registration states as registered (`REGISTERED`), those a maintainer's edit added to a CQC record as the rehabmap
-team's (`ADDED_BY_TEAM`, the service page's row of them too), so a match meeting both says both: "Meets: Learning
-disability (as registered with CQC); Autism (added by the rehabmap team).". The API's record, the exports and the
-ORUK feed list the registered ones (`needs_registered`) and the added ones (`needs_added_by_maintainers`). A record
-with no CQC provenance says its needs plainly. A gender a maintainer stated on a source's record is the team's word
+CQC registration states as registered (`REGISTERED`), those a maintainer's edit added to any source's record as the
+rehabmap team's (`ADDED_BY_TEAM`, the service page's row of them too), so a match meeting both says both: "Meets:
+Learning disability (as registered with CQC); Autism (added by the rehabmap team).". The API's record, the exports and
+the ORUK feed list the registered ones (`needs_registered`) and the added ones (`needs_added_by_maintainers`). Needs
+another source states are said plainly, beside the team's: "Meets: Step-free access; Autism (added by the rehabmap
+team).". A record made in the directory says all its needs plainly: all of it is the team's, with no source's word.
+A gender a maintainer stated on a source's record is the team's word
 too (`gender_by_team`), said so in the same words: "Men only (added by the rehabmap team)." here, on the clinicians'
 card and in their text for notes (`stated_gender_text`), "Who it takes (added by the rehabmap team)" on the service
 page. Those words are written once, not per result (`_GENDER_NOTES_BY_TEAM`), and asked of a synced record only.
@@ -44,8 +46,8 @@ _MENTIONS = " Its listing mentions: "
 _MAY_NOT_TAKE = " Its listing suggests it may not take: "
 _OUT_OF_CATCHMENT = " Out of catchment: the home is outside the area this service says it serves."
 REGISTERED = " (as registered with CQC)"  # said after the needs a CQC registration states (`needs_registered`)
-# Whose word a need a maintainer's edit added to a CQC record is: the rehabmap team's, as the service page names the
-# maintainers ("Checked by the rehabmap team or the service"); said after those needs here and heads the page's row.
+# Whose word a need a maintainer's edit added to a source's record is: the rehabmap team's, as the service page names
+# the maintainers ("Checked by the rehabmap team or the service"); said after those needs here and heads the page's row.
 ADDED_BY_TEAM = "added by the rehabmap team"
 _ADDED = f" ({ADDED_BY_TEAM})"
 # The genders a match's explanation, the card's tag and the text for notes say (a mixed one goes without saying).
@@ -166,10 +168,11 @@ def needs_registered(service: Service) -> list[str]:
 
 
 def needs_added_by_maintainers(service: Service) -> list[str]:
-    """Of the needs the service states, those a maintainer's edit added to a CQC record (`needs_by_basis`): the
-    maintainers' word, which a match's explanation says as "added by the rehabmap team", never CQC's or the
-    provider's. A gender a maintainer stated there is among them as its gender need (`Service.needs_met` holds it).
-    Empty for a record no maintainer edited, and for another source's record (nothing tells whose each need is)."""
+    """Of the needs the service states, those a maintainer's edit added to a source's record (`needs_by_basis`): the
+    maintainers' word, which a match's explanation says as "added by the rehabmap team", never CQC's, the source's
+    or the provider's. A gender a maintainer stated there is among them as its gender need (`Service.needs_met`
+    holds it). Empty for a record no maintainer added a need to, and for one made in the directory (all of it
+    theirs, with no source's word to tell it from)."""
     return list(needs_by_basis(service, service.needs_met)[1])
 
 
@@ -193,17 +196,22 @@ def stated_gender_text(service: Service) -> str | None:
 
 def needs_by_basis(service: Service, needs: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Of `needs`, stated by the service, those its CQC registration states (`cqc_registration`) and those a
-    maintainer's edit added to a CQC record: the others, once `field_sources` calls its needs lists the directory's
-    (a PATCH of the lists, a need or a gender stated on `/maintain`). CQC's registration is kept apart from such an
-    edit (`Service.cqc_registered_needs`), so each need met has its own basis, never one for all. Only a CQC
-    record's additions are told apart: on another source's record an edit's list holds the source's needs and the
-    maintainer's alike, with nothing to tell which is whose, so its needs are said plainly (none of either)."""
+    maintainer's edit added, once `field_sources` calls its needs lists the directory's (a PATCH of the lists, a
+    need or a gender stated on `/maintain`): on a CQC record, the needs but its registration (kept apart from such
+    an edit: `Service.cqc_registered_needs`); on another source's record, the needs but those its source stated
+    before the first such edit (`Service.source_needs_met`), which are the source's word, said plainly (neither).
+    So each need met has its own basis, never one for all; a need the source stated that the edit took out is not
+    met, and not among `needs`. None of either on a record made in the directory (all of it the team's, with no
+    source's word to tell it from), nor on one an edit reached before the source's needs were kept."""
+    fields = service.__dict__  # as `cqc_registration` reads them
     registration = cqc_registration(service)
-    by_team = service.__dict__["field_sources"].get("needs_met") == OVERLAY_SOURCE  # as `cqc_registration` reads
-    if not registration and not (by_team and _from_cqc(service)):
+    by_team = fields["field_sources"].get("needs_met") == OVERLAY_SOURCE
+    if registration or (by_team and _from_cqc(service)):
+        registered = tuple(n for n in needs if n in registration)
+        return registered, tuple(n for n in needs if n not in registration) if by_team else ()
+    if not by_team or (said := fields["source_needs_met"]) is None:
         return _NO_BASIS
-    registered = tuple(n for n in needs if n in registration)
-    return registered, tuple(n for n in needs if n not in registration) if by_team else ()
+    return (), tuple(n for n in needs if n not in said)
 
 
 def cqc_registration(service: Service) -> list[str]:

@@ -172,8 +172,8 @@ _DETAIL_TEXTS: dict[str, tuple[str, str]] = {
                   "to care for them (its specialisms and regulated activities), comma-separated codes: the "
                   "regulator's record of whom it may care for, not the provider's word on whom it takes."),
     _ADDED: ("Needs added by the rehabmap team",
-             "Of the needs it meets (rehabmap-needs, yes), those a maintainer added to a CQC record, comma-separated "
-             "codes: the maintainers' word, not CQC's registration nor the provider's."),
+             "Of the needs it meets (rehabmap-needs, yes), those a maintainer added to a source's record, "
+             "comma-separated codes: the maintainers' word, not CQC's registration, the source's nor the provider's."),
     _READ_NOTE: ("Needs read from its words (not confirmed)",
                  "A note, not a statement: needs (and who it takes) rehabmap read from the service's own name, "
                  "description or label, with the words quoted. Not confirmed by the service; never in "

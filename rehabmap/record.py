@@ -351,6 +351,12 @@ class Service(BaseModel):
     # without it the needs CQC registered were no longer said as such (`rehabmap.explanation.needs_registered`).
     # Empty on a record no edit touched, whose field sources say it.
     cqc_registered_needs: list[str] = Field(default_factory=list)
+    # The needs the record's source stated (its sources', merged), kept when a maintainer's edit first lays its own
+    # needs lists over a record of any source (`overlay_record`): without them the edited lists held the source's
+    # needs and the maintainer's alike, and the maintainer's read as the source's (`explanation.needs_by_basis`).
+    # None on a record no edit of the lists touched, and on one an edit reached before they were kept (said apart
+    # once a rebuild or sync lays the edit anew); [] where the source stated none.
+    source_needs_met: list[str] | None = None
     last_verified: date | None = None
     schedules: list[Schedule] = Field(default_factory=list)
 

@@ -199,15 +199,17 @@ class LiveWriter(IndexWriter, RecordWriter, Protocol):
     backend's writer does."""
 
 
-_NOT_OVERLAID = frozenset({"id", "provenance", "field_sources", "cqc_registered_needs"})
+_NOT_OVERLAID = frozenset({"id", "provenance", "field_sources", "cqc_registered_needs", "source_needs_met"})
 
 
 def overlay_record(current: Service | None, fields: Mapping[str, Any]) -> Service:
     """`current` with the fields (JSON values) laid over it, or the fields as a whole record when there is
     no current one. On an imported record, each laid field is marked as coming from the directory in
-    `field_sources`. Fields that carry `provenance` are a whole record (one a sync wrote, with its own
-    provenance) and replace the current one. The same fields laid twice give the same record. Raises what
-    `Service` validation raises."""
+    `field_sources`, and the first edit of its needs lists keeps the needs its source stated apart
+    (`Service.source_needs_met`; a CQC record's registration too, `Service.cqc_registered_needs`): a rebuild or
+    sync lays the edit over the source's record afresh, so they follow the source. Fields that carry `provenance`
+    are a whole record (one a sync wrote, with its own provenance) and replace the current one. The same fields
+    laid twice give the same record. Raises what `Service` validation raises."""
     if current is None or "provenance" in fields:
         return Service.model_validate(dict(fields))
     data = current.model_dump(mode="json")
@@ -217,4 +219,6 @@ def overlay_record(current: Service | None, fields: Mapping[str, Any]) -> Servic
         data["field_sources"] = {**data.get("field_sources", {}), **{k: OVERLAY_SOURCE for k in laid}}
         if "needs_met" in laid:  # the needs CQC registered stay said as such, apart from the maintainer's
             data["cqc_registered_needs"] = cqc_registration(current)
+            if current.__dict__["field_sources"].get("needs_met") != OVERLAY_SOURCE:  # the first edit of them:
+                data["source_needs_met"] = current.needs_met  # what the source states, apart from the maintainer's
     return Service.model_validate(data)

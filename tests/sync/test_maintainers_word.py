@@ -19,7 +19,8 @@ import httpx
 from rehabmap.oruk import service_uuid
 from tests.api import hsds
 from tests.maintain.conftest import with_version
-from tests.sync.store_fixtures import FIELD_HOUSE, first_line, index_record, rehabmap, serving, table_rows
+from tests.sync.store_fixtures import (FIELD_HOUSE, first_line, index_record, make_home, rehabmap, serving,
+                                       table_rows)
 
 DOVETAIL = "1-112779585"  # Dovetail House, Mansfield: a care home registered for mental health
 DOVETAIL_ID = f"cqc:{DOVETAIL}"
@@ -401,3 +402,108 @@ def test_a_gender_a_maintainer_stated_is_said_as_theirs_in_a_match(tmp_path, cqc
     assert "\n   Who it takes: Men only\n" in said["Lantern Lodge"]
     others = [block for block in blocks if block not in said.values()]
     assert others and all("Who it takes" not in block for block in others), "CQC states no gender: no line"
+
+
+KIRKSTALL = "sample:kirkstall-locked-rehabilitation-ward"  # the sample file's: states autism, detention, men only
+GLEBELANDS = "nhs-service-search:RX2D7"  # the NHS website's Glebelands Centre: states no need
+
+
+def indexed_and_synced_home(tmp_path: Path, geodata_dir: Path, data_dir: Path, replay) -> Path:
+    """A home built as a deployment builds one from other sources than CQC: `rehabmap index sample/` (the sample
+    file), `rehabmap sync nhs-service-search` (the NHS website replay) and Glebelands Centre, which the sync holds
+    for review, accepted as a maintainer would."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    env = {"REHABMAP_NHS_SERVICE_SEARCH_URL": replay.nhs_url, "REHABMAP_NHS_SERVICE_SEARCH_KEY": "replay-nhs-key",
+           "REHABMAP_NHS_SERVICE_SEARCH_RATE": "1000"}
+    for args in (("index", "sample/", "--no-progress"), ("sync", "nhs-service-search"),
+                 ("review", "accept", GLEBELANDS)):
+        done = rehabmap(home, data_dir, replay, *args, **env)
+        assert done.returncode == 0, (args, done.stdout[-2000:], done.stderr[-2000:])
+    return home
+
+
+def test_a_need_a_maintainer_adds_to_any_sources_record_is_said_as_theirs(tmp_path, geodata_dir, data_dir, replay):
+    """Kirkstall's ward states, in the sample file, autism, detention under the Mental Health Act and men only; a
+    maintainer takes autism out and adds substance misuse. Glebelands Centre, from the NHS website, states no
+    need; a maintainer states that it takes people with autism. Before, only a CQC record's added needs were told
+    apart: on these the edited lists held the source's needs and the maintainer's alike, so the match's explanation,
+    the service page, the API's record, the CSV and GeoJSON exports and the ORUK feed said substance misuse and
+    autism as the sources' word. Now each says them as the rehabmap team's, and the source's needs plainly; autism,
+    taken out, is said nowhere as met; a rebuild, laying the edit over the file's record again, says the same. A
+    service made in the directory (all of it the team's, with no source's word to tell it from) says its needs
+    plainly, as before."""
+    home = indexed_and_synced_home(tmp_path, geodata_dir, data_dir, replay)
+    auth = {"Authorization": f"Bearer {maintainer_token(home, data_dir)}"}
+    ward = {"home": {"postcode": "LS9 7TF"}, "types": ["inpatient_rehab_level2"], "max_distance_km": 20,
+            "needs": ["detained_mha", "substance_misuse", "autism"]}
+    with serving(home, data_dir) as url:
+        source_needs = httpx.get(f"{url}/services/{KIRKSTALL}", timeout=30).json()["needs_met"]
+        edited = httpx.patch(f"{url}/maintain/services/{KIRKSTALL}", headers=with_version(httpx, KIRKSTALL, auth, url),
+                             timeout=30, json={"needs_met": ["detained_mha", "male_only", "restricted_s37_41",
+                                                             "substance_misuse"]})
+        assert edited.status_code == 200, edited.text
+        stated = httpx.put(f"{url}/maintain/services/{GLEBELANDS}/needs/autism", json={"takes": True}, headers=auth,
+                           timeout=30)
+        assert stated.status_code == 200, stated.text
+        glebelands = httpx.get(f"{url}/services/{GLEBELANDS}", timeout=30).json()
+        made = httpx.post(f"{url}/maintain/services", headers=auth, timeout=30, json={
+            "name": "Lantern Lodge", "service_type": "inpatient_rehab_level2", "postcode": "LS9 7TF",
+            "needs_met": ["substance_misuse"]})
+        assert made.status_code == 201, made.text
+        made_id = made.json()["service"]["id"]
+        record = httpx.get(f"{url}/services/{KIRKSTALL}", timeout=30).json()
+        answer = httpx.post(f"{url}/match", timeout=60, json=ward).json()
+        near = httpx.post(f"{url}/match", timeout=60, json={
+            "home": {"postcode": glebelands["postcode"]}, "types": ["community_rehab_team"], "max_distance_km": 10,
+            "needs": ["autism"]}).json()
+        page = httpx.get(f"{url}/service/{KIRKSTALL}", timeout=30).text
+        sheet = {row["id"]: row for row in csv.DictReader(io.StringIO(httpx.get(
+            f"{url}/services.csv", timeout=60).content.decode("utf-8-sig")))}
+        features = {f["id"]: f["properties"] for f in httpx.get(f"{url}/services.geojson", timeout=60).json()[
+            "features"]}
+        feed = {sid: httpx.get(f"{url}/oruk/services/{service_uuid(sid)}", timeout=30).json()
+                for sid in (KIRKSTALL, GLEBELANDS)}
+
+    assert "autism" in source_needs and "substance_misuse" not in source_needs
+    added = ["substance_misuse"]
+    assert (record["needs_added_by_maintainers"], record["needs_registered"]) == (added, [])
+    assert edited.json()["service"]["needs_added_by_maintainers"] == added
+    assert (stated.json()["service"]["needs_added_by_maintainers"], glebelands["needs_added_by_maintainers"]) == (
+        ["autism"], ["autism"])
+    explained = {r["id"]: r["explanation"] for r in answer["results"]}
+    assert ("Meets: Detained under the Mental Health Act; Substance misuse (added by the rehabmap team). "
+            "Not known: Autism (ask the service).") in explained[KIRKSTALL]
+    assert " Men only." in explained[KIRKSTALL], "the source's gender stays its own"
+    assert "Meets: Substance misuse." in explained[made_id] and "rehabmap team" not in explained[made_id]
+    [result] = [r for r in near["results"] if r["id"] == GLEBELANDS]
+    assert "Meets: Autism (added by the rehabmap team)." in result["explanation"]
+
+    # The page's rows: the file's needs plainly, the maintainer's in their own row, autism in neither.
+    plain = page[page.index("Suitable for</dt>"):].split("</dd>")[0]
+    team = page[page.index("Suitable for (added by the rehabmap team)"):].split("</dd>")[0]
+    assert "Detained under the Mental Health Act" in plain and "Substance misuse" not in plain
+    assert "Substance misuse" in team and "Detained" not in team
+    assert "Autism" not in plain + team
+
+    assert (sheet[KIRKSTALL]["needs_added_by_maintainers"], sheet[GLEBELANDS]["needs_added_by_maintainers"]) == (
+        "substance_misuse", "autism")
+    assert (features[KIRKSTALL]["needs_added_by_maintainers"], features[GLEBELANDS]["needs_added_by_maintainers"]) == (
+        added, ["autism"])
+    assert {row["needs_added_by_maintainers"] for sid, row in sheet.items() if sid not in (KIRKSTALL, GLEBELANDS)} == {
+        ""}, "every other record, and the one made in the directory, as before"
+
+    def details(service: dict) -> dict[str, str]:
+        return {a["taxonomy_term"]["code"]: a.get("value") for a in service["attributes"]
+                if a["taxonomy_term"]["taxonomy"] == "rehabmap"}
+
+    assert details(feed[KIRKSTALL])["needs_added_by_maintainers"] == "substance_misuse"
+    assert details(feed[GLEBELANDS])["needs_added_by_maintainers"] == "autism"
+    for service in feed.values():
+        for validator in (hsds.compiled("service"), hsds.entity("service", profile=True)):
+            hsds.assert_valid(validator, service)
+
+    rebuilt = rehabmap(home, data_dir, None, "index", "sample/", "--no-progress")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    with serving(home, data_dir) as url:
+        again = httpx.get(f"{url}/services/{KIRKSTALL}", timeout=30).json()
+    assert (again["needs_met"], again["needs_added_by_maintainers"]) == (record["needs_met"], added)
