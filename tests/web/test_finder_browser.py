@@ -98,7 +98,8 @@ def team_stated_server(geodata_dir, data_dir, tmp_path_factory) -> Iterator[str]
 
 def test_the_clinicians_summary_prints_on_two_pages_with_every_card_the_teams_word(browser, team_stated_server):
     """Before: the six options' gender tags, said as the team's, wrapped four cards' tags onto a second line and
-    the summary printed a third, blank A4 page (the main column's bottom padding past the second)."""
+    the summary printed a third, blank A4 page (the main column's bottom padding past the second); then the needs
+    the team added ("Autism (added by the rehabmap team)", W1 of session 25) wrapped their row too."""
     context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
     try:
         watched = Watched(context.new_page(), team_stated_server)
@@ -106,6 +107,7 @@ def test_the_clinicians_summary_prints_on_two_pages_with_every_card_the_teams_wo
         assert shown == 6
         expect(watched.page.locator(".rm-option .rm-tags", has_text="Men only (added by the rehabmap team)")
                ).to_have_count(6)
+        expect(watched.page.locator(".rm-option", has_text="Autism (added by the rehabmap team)")).to_have_count(4)
         assert pages == 2, pages
         watched.assert_clean()
     finally:
