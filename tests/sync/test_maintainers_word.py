@@ -55,6 +55,19 @@ def _audit(home: Path, service_id: str) -> list[tuple[str, str, str, object, obj
     return [(actor, action, field, json.loads(old), json.loads(new)) for actor, action, field, old, new in rows]
 
 
+def details(service: dict) -> dict[str, str]:
+    """An ORUK service's `rehabmap` details, by term code: their values."""
+    return {a["taxonomy_term"]["code"]: a.get("value") for a in service["attributes"]
+            if a["taxonomy_term"]["taxonomy"] == "rehabmap"}
+
+
+def exported(url: str) -> tuple[list[dict[str, str]], dict[str, dict]]:
+    """The CSV export's rows and the GeoJSON export's properties by id, as a consumer reads them."""
+    sheet = list(csv.DictReader(io.StringIO(httpx.get(f"{url}/services.csv", timeout=60).content.decode("utf-8-sig"))))
+    features = httpx.get(f"{url}/services.geojson", timeout=60).json()["features"]
+    return sheet, {f["id"]: f["properties"] for f in features}
+
+
 def test_a_deregistration_after_a_maintainers_restore_retires_the_service(tmp_path, cqc_synced_home, data_dir, replay):
     """A maintainer retired Dovetail House by mistake and restored it; CQC later deregistered it. Before, the
     overlay's `status: active` won over the sync for good: the sync reported it retired, yet `/services`, `/match`
@@ -295,10 +308,7 @@ def test_whose_word_each_need_and_the_gender_is_in_the_record_the_exports_the_fe
                                    "gender": "male_only"})
         assert edited.status_code == 200, edited.text
         record = httpx.get(f"{url}/services/{DOVETAIL_ID}", timeout=30).json()
-        sheet = list(csv.DictReader(io.StringIO(httpx.get(f"{url}/services.csv", timeout=60).content.decode(
-            "utf-8-sig"))))
-        features = {f["id"]: f["properties"] for f in httpx.get(f"{url}/services.geojson", timeout=60).json()[
-            "features"]}
+        sheet, features = exported(url)
         [other] = [row["id"] for row in sheet if row["id"] != DOVETAIL_ID and row["needs_registered"]][:1]
         feed = {sid: httpx.get(f"{url}/oruk/services/{service_uuid(sid)}", timeout=30).json()
                 for sid in (DOVETAIL_ID, other)}
@@ -311,15 +321,11 @@ def test_whose_word_each_need_and_the_gender_is_in_the_record_the_exports_the_fe
     rows = {row["id"]: row for row in sheet}
     assert (rows[DOVETAIL_ID]["needs_added_by_maintainers"], rows[DOVETAIL_ID]["needs_registered"]) == (
         "autism;male_only", "learning_disability;substance_misuse")
-    assert list(rows[DOVETAIL_ID])[-1] == "needs_added_by_maintainers", "a new column goes at the end"
+    assert list(rows[DOVETAIL_ID])[-2] == "needs_added_by_maintainers", "a new column goes at the end"
     assert (features[DOVETAIL_ID]["needs_added_by_maintainers"], features[DOVETAIL_ID]["needs_registered"]) == (
         added, registered)
     assert {row["needs_added_by_maintainers"] for sid, row in rows.items() if sid != DOVETAIL_ID} == {""}
     assert all(f["needs_added_by_maintainers"] == [] for sid, f in features.items() if sid != DOVETAIL_ID)
-
-    def details(service: dict) -> dict[str, str]:
-        return {a["taxonomy_term"]["code"]: a.get("value") for a in service["attributes"]
-                if a["taxonomy_term"]["taxonomy"] == "rehabmap"}
 
     assert details(feed[DOVETAIL_ID])["needs_added_by_maintainers"] == "autism, male_only"
     assert details(feed[DOVETAIL_ID])["needs_registered"] == "learning_disability, substance_misuse"
@@ -369,7 +375,13 @@ def test_a_gender_a_maintainer_stated_is_said_as_theirs_in_a_match(tmp_path, cqc
     said it, where the service page says whose word it is; their text for notes said no gender at all (the card's
     tag had no line there). Now each says "Men only (added by the rehabmap team)". A men-only house a maintainer made
     in the directory (all of its record theirs, with no source's word to tell it from) keeps a plain "Men only", as
-    a gender a source states does."""
+    a gender a source states does.
+
+    The machine-readable outputs say it too. Before, the PUT's answer, `GET /services/{id}`, the match's result, the
+    CSV and GeoJSON exports and the ORUK feed gave `gender: male_only` with nothing saying whose word it was, so a
+    clinical system or a commissioner's spreadsheet showed the team's word as CQC's or the home's. Now each gives
+    `gender_stated_by_maintainers` (the CSV as its last column; the feed as a `rehabmap` term, only where true):
+    true for Dovetail House, false for the house made in the directory and every record of CQC's word alone."""
     home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
     search = {"postcode": "NG18 2AT", "type": "supported_accommodation"}
     with serving(home, data_dir) as url:
@@ -385,6 +397,26 @@ def test_a_gender_a_maintainer_stated_is_said_as_theirs_in_a_match(tmp_path, cqc
             "home": {"postcode": search["postcode"]}, "types": [search["type"]], "max_distance_km": 10}).json()
         options = httpx.post(f"{url}/alternatives", timeout=60, follow_redirects=True, data={
             "home": search["postcode"], "types": search["type"]}).text
+        record = httpx.get(f"{url}/services/{DOVETAIL_ID}", timeout=30).json()
+        sheet, features = exported(url)
+        other = next(row["id"] for row in sheet if row["id"] not in (DOVETAIL_ID, made_id))  # CQC's word alone
+        feed = {sid: httpx.get(f"{url}/oruk/services/{service_uuid(sid)}", timeout=30).json()
+                for sid in (DOVETAIL_ID, made_id, other)}
+
+    by_team = "gender_stated_by_maintainers"
+    assert stated.json()["service"][by_team] is record[by_team] is True and record["gender"] == "male_only"
+    assert made.json()["service"][by_team] is False
+    assert {r["id"]: r[by_team] for r in answer["results"]} == {r["id"]: r["id"] == DOVETAIL_ID
+                                                                for r in answer["results"]}
+    assert list(sheet[0])[-1] == by_team, "a new column goes at the end"
+    assert {row["id"]: row[by_team] for row in sheet} == {row["id"]: "true" if row["id"] == DOVETAIL_ID else "false"
+                                                          for row in sheet}
+    assert {sid: f[by_team] for sid, f in features.items()} == {sid: sid == DOVETAIL_ID for sid in features}
+    assert details(feed[DOVETAIL_ID])[by_team] == "yes" and details(feed[DOVETAIL_ID])["gender"] == "male_only"
+    assert by_team not in details(feed[made_id]) and by_team not in details(feed[other])
+    for service in feed.values():
+        for validator in (hsds.compiled("service"), hsds.entity("service", profile=True)):
+            hsds.assert_valid(validator, service)
 
     explained = {r["id"]: r["explanation"] for r in answer["results"]}
     assert " Men only (added by the rehabmap team)." in explained[DOVETAIL_ID]
@@ -401,3 +433,4 @@ def test_a_gender_a_maintainer_stated_is_said_as_theirs_in_a_match(tmp_path, cqc
     assert "\n   Who it takes: Men only\n" in said["Lantern Lodge"]
     others = [block for block in blocks if block not in said.values()]
     assert others and all("Who it takes" not in block for block in others), "CQC states no gender: no line"
+
