@@ -159,9 +159,9 @@ GENDER_STATED = ("Who the service takes (female_only, male_only or mixed_gender)
                  "null: not stated (gender_read_from_text may hold what its words suggest).")
 GENDER_BY_MAINTAINERS = ("true: gender is a maintainer's word on a source's record, not the source's (nor the "
                          "provider's): the source states no gender or another, which the maintainer's replaced. A "
-                         "match's explanation and the service page say it \"added by the rehabmap team\". false for a "
-                         "gender its source states, one on a record a maintainer made in rehabmap (all of it theirs), "
-                         "and no gender.")
+                         "match's explanation and the service page say it \"added by the rehabmap team\" (or "
+                         "\"changed by the rehabmap team\"). false for a gender its source states, one on a record a "
+                         "maintainer made in rehabmap (all of it theirs), and no gender.")
 GENDER_READ = ("The gender rehabmap read from the service's own words (its name, description or label), with the "
                "words that suggested it: at most one key (female_only, male_only or mixed_gender); empty when none "
                "was read or a gender is stated (gender). A guess, not confirmed (ask the service): never a reason "

@@ -351,6 +351,10 @@ class Service(BaseModel):
     # without it the needs CQC registered were no longer said as such (`rehabmap.explanation.needs_registered`).
     # Empty on a record no edit touched, whose field sources say it.
     cqc_registered_needs: list[str] = Field(default_factory=list)
+    # The gender the source states, kept apart when a maintainer's word on the gender is laid over a source's record
+    # (`overlay_record`), so a page says a gender that replaced the source's as "changed by the rehabmap team", not
+    # "added" (`rehabmap.explanation.gender_basis`). None: the source states none, or no such word was laid.
+    source_gender: Gender | None = None
     last_verified: date | None = None
     schedules: list[Schedule] = Field(default_factory=list)
 

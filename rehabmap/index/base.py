@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol
 
-from rehabmap.explanation import cqc_registration
+from rehabmap.explanation import cqc_registration, source_gender
 from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
@@ -199,7 +199,7 @@ class LiveWriter(IndexWriter, RecordWriter, Protocol):
     backend's writer does."""
 
 
-_NOT_OVERLAID = frozenset({"id", "provenance", "field_sources", "cqc_registered_needs"})
+_NOT_OVERLAID = frozenset({"id", "provenance", "field_sources", "cqc_registered_needs", "source_gender"})
 
 
 def overlay_record(current: Service | None, fields: Mapping[str, Any]) -> Service:
@@ -217,4 +217,6 @@ def overlay_record(current: Service | None, fields: Mapping[str, Any]) -> Servic
         data["field_sources"] = {**data.get("field_sources", {}), **{k: OVERLAY_SOURCE for k in laid}}
         if "needs_met" in laid:  # the needs CQC registered stay said as such, apart from the maintainer's
             data["cqc_registered_needs"] = cqc_registration(current)
+        if "gender" in laid:  # the source's gender stays known, so a maintainer's that replaced it is said so
+            data["source_gender"] = source_gender(current)
     return Service.model_validate(data)

@@ -434,3 +434,49 @@ def test_a_gender_a_maintainer_stated_is_said_as_theirs_in_a_match(tmp_path, cqc
     others = [block for block in blocks if block not in said.values()]
     assert others and all("Who it takes" not in block for block in others), "CQC states no gender: no line"
 
+
+BEESTON = "sample:beeston-residential-recovery-home"  # the sample directory's file states it takes women and men
+
+
+def test_a_gender_a_maintainer_stated_over_the_sources_is_said_as_changed_not_added(tmp_path, cqc_synced_home,
+                                                                                    data_dir):
+    """The sample directory's file (imported by `rehabmap index`) states that Beeston Residential Recovery Home takes
+    women and men; a maintainer states it takes men only. Before, its page and a match said
+    "Men only (added by the rehabmap team)", as though the file stated no gender: the team replaced the source's
+    word, not added to it. Now they say "changed by the rehabmap team": the record keeps the source's gender apart
+    (`source_gender`), also through a rebuild, which lays the edit over the file's record again. A maintainer who
+    states the source's own gender again gives no word of the team's: a plain "Who it takes", and
+    `gender_stated_by_maintainers` false."""
+    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
+    indexed = rehabmap(home, data_dir, None, "index", "sample/", "--no-progress")
+    assert indexed.returncode == 0, indexed.stderr
+    search = {"home": {"postcode": "LS11 8BN"}, "types": ["supported_accommodation"], "max_distance_km": 5}
+
+    def who_it_takes(url: str) -> str:
+        page = httpx.get(f"{url}/service/{BEESTON}", timeout=30).text
+        return page[page.index("Who it takes"):].split("</dd>")[0]
+
+    with serving(home, data_dir) as url:
+        assert who_it_takes(url).startswith("Who it takes</dt>") and who_it_takes(url).endswith(">Women and men")
+        stated = httpx.put(f"{url}/maintain/services/{BEESTON}/gender", json={"gender": "male_only"}, headers=auth,
+                           timeout=30)
+        assert stated.status_code == 200, stated.text
+        answer = httpx.post(f"{url}/match", timeout=60, json=search).json()
+        changed = who_it_takes(url)
+    [result] = [r for r in answer["results"] if r["id"] == BEESTON]
+    assert " Men only (changed by the rehabmap team)." in result["explanation"]
+    assert result["gender_stated_by_maintainers"] is stated.json()["service"]["gender_stated_by_maintainers"] is True
+    assert changed.startswith("Who it takes (changed by the rehabmap team)</dt>") and changed.endswith(">Men only")
+
+    rebuilt = rehabmap(home, data_dir, None, "index", "sample/", "--no-progress")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert {k: index_record(home, BEESTON)[k] for k in ("gender", "source_gender")} == {
+        "gender": "male_only", "source_gender": "mixed_gender"}
+    with serving(home, data_dir) as url:
+        assert who_it_takes(url) == changed, "a rebuild lays the edit over the file's record: still its word changed"
+        again = httpx.put(f"{url}/maintain/services/{BEESTON}/gender", json={"gender": "mixed_gender"}, headers=auth,
+                          timeout=30)
+        assert again.status_code == 200, again.text
+        agreed = who_it_takes(url)
+    assert again.json()["service"]["gender_stated_by_maintainers"] is False
+    assert agreed.startswith("Who it takes</dt>") and agreed.endswith(">Women and men")
