@@ -12,7 +12,7 @@ from pydantic_core import to_json
 from api.record_json import RecordPieces
 from geodata.geography import Home
 from rehabmap.coverage import Coverage
-from rehabmap.explanation import needs_added_by_maintainers, needs_registered
+from rehabmap.explanation import gender_by_team, needs_added_by_maintainers, needs_registered
 from rehabmap.maintain.freshness import (
     DEFAULT_VERIFY_AFTER_DAYS,
     SourceConfirmation,
@@ -157,6 +157,11 @@ NEEDS_READ_NOT_MET = "Needs it may not meet, as " + _READ + " Never a reason to 
 GENDER_STATED = ("Who the service takes (female_only, male_only or mixed_gender) as the service (its source) or a "
                  "maintainer states it: a single-gender service is left out of a match for the other gender. "
                  "null: not stated (gender_read_from_text may hold what its words suggest).")
+GENDER_BY_MAINTAINERS = ("true: gender is a maintainer's word on a source's record, not the source's (nor the "
+                         "provider's): the source states no gender or another, which the maintainer's replaced. A "
+                         "match's explanation and the service page say it \"added by the rehabmap team\" (or "
+                         "\"changed by the rehabmap team\"). false for a gender its source states, one on a record a "
+                         "maintainer made in rehabmap (all of it theirs), and no gender.")
 GENDER_READ = ("The gender rehabmap read from the service's own words (its name, description or label), with the "
                "words that suggested it: at most one key (female_only, male_only or mixed_gender); empty when none "
                "was read or a gender is stated (gender). A guess, not confirmed (ask the service): never a reason "
@@ -217,6 +222,7 @@ class MatchResultOut(BaseModel):
     needs_read_not_met: list[str] = Field(description=NEEDS_READ_NOT_MET_IN_RESULT)
     gender: str | None = Field(description=GENDER_STATED)
     gender_read_from_text: dict[str, str] = Field(description=GENDER_READ)
+    gender_stated_by_maintainers: bool = Field(description=GENDER_BY_MAINTAINERS)
     out_of_catchment: bool
     explanation: str
     capacity: CapacityOut
@@ -243,7 +249,8 @@ class MatchResultOut(BaseModel):
             "organisation": s.organisation, "distance_km": None, "in_home_icb": None,
             "icb_code": s.areas.icb_code, "icb_name": s.areas.icb_name, "matched_needs": None,
             "unknown_needs": None, "needs_read_from_text": None, "needs_read_not_met": None, "gender": s.gender,
-            "gender_read_from_text": s.gender_read_from_text, "out_of_catchment": None, "explanation": None,
+            "gender_read_from_text": s.gender_read_from_text, "gender_stated_by_maintainers": gender_by_team(s),
+            "out_of_catchment": None, "explanation": None,
             "capacity": {"status": None, "as_of": s.capacity_as_of, "reported": s.capacity},
             "accepting_referrals": s.accepting_referrals, "self_referral": s.self_referral,
             "referral_route": s.referral_route,
@@ -588,6 +595,7 @@ class ServiceOut(BaseModel):
     max_age: int | None
     gender: str | None = Field(description=GENDER_STATED)
     gender_read_from_text: dict[str, str] = Field(description=GENDER_READ)
+    gender_stated_by_maintainers: bool = Field(description=GENDER_BY_MAINTAINERS)
     address: str | None
     postcode: str | None
     lat: float
@@ -634,6 +642,7 @@ class ServiceOut(BaseModel):
             needs_added_by_maintainers=needs_added_by_maintainers(s),
             needs_read_from_text=s.needs_read_from_text, needs_read_not_met=s.needs_read_not_met,
             min_age=s.min_age, max_age=s.max_age, gender=s.gender, gender_read_from_text=s.gender_read_from_text,
+            gender_stated_by_maintainers=gender_by_team(s),
             address=s.address, postcode=s.postcode, lat=s.lat, lon=s.lon,
             areas=AreasOut(**vars(s.areas)),
             service_area=ServiceAreaOut(codes=area.codes, description=area.description,

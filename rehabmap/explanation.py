@@ -18,10 +18,13 @@ Learning disability (as registered with CQC); Autism (added by the rehabmap team
 the ORUK feed list the registered ones (`needs_registered`) and the added ones (`needs_added_by_maintainers`). Needs
 another source states are said plainly, beside the team's: "Meets: Step-free access; Autism (added by the rehabmap
 team).". A record made in the directory says all its needs plainly: all of it is the team's, with no source's word.
-A gender a maintainer stated on a source's record is the team's word
-too (`gender_by_team`), said so in the same words: "Men only (added by the rehabmap team)." here, on the clinicians'
-card and in their text for notes (`stated_gender_text`), "Who it takes (added by the rehabmap team)" on the service
-page. Those words are written once, not per result (`_GENDER_NOTES_BY_TEAM`), and asked of a synced record only.
+
+A gender a maintainer stated on a source's record is the team's word too (`gender_by_team`; the record, the exports
+and the feed say so as `gender_stated_by_maintainers`), said so in the same words: "Men only (added by the rehabmap
+team)." here, on the clinicians' card and in their text for notes (`stated_gender_text`), "Who it takes (added by
+the rehabmap team)" on the service page; where the source stated another gender, which the record keeps
+(`Service.source_gender`), "changed by the rehabmap team" (`gender_basis`). Those words are written once, in one
+table (`_GENDER_TEXTS`), not per result, and asked of a synced record only.
 """
 
 from __future__ import annotations
@@ -50,11 +53,19 @@ REGISTERED = " (as registered with CQC)"  # said after the needs a CQC registrat
 # the maintainers ("Checked by the rehabmap team or the service"); said after those needs here and heads the page's row.
 ADDED_BY_TEAM = "added by the rehabmap team"
 _ADDED = f" ({ADDED_BY_TEAM})"
+# Whose word a gender a maintainer stated in place of another its source states is (`gender_basis`): "added" would
+# say the source stated none.
+CHANGED_BY_TEAM = "changed by the rehabmap team"
 # The genders a match's explanation, the card's tag and the text for notes say (a mixed one goes without saying).
 _SINGLE_GENDERS: tuple[Gender, ...] = ("female_only", "male_only")
-_GENDER_NOTES = {gender: f" {GENDER_WORDS[gender]}." for gender in _SINGLE_GENDERS}
-# Of a gender a maintainer stated on a source's record (`gender_by_team`), with whose word it is.
-_GENDER_NOTES_BY_TEAM = {gender: f" {GENDER_WORDS[gender]}{_ADDED}." for gender in _SINGLE_GENDERS}
+# Each single gender in people's words, by whose word it is (`gender_basis`: "" for its source's): the one wording
+# of the card's tag and the text for notes (`stated_gender_text`), and as a sentence of a match's explanation.
+_GENDER_TEXTS: dict[str, dict[Gender, str]] = {
+    basis: {gender: GENDER_WORDS[gender] + (f" ({basis})" if basis else "") for gender in _SINGLE_GENDERS}
+    for basis in ("", ADDED_BY_TEAM, CHANGED_BY_TEAM)}
+_GENDER_NOTES = {basis: {gender: f" {said}." for gender, said in texts.items()}
+                 for basis, texts in _GENDER_TEXTS.items()}
+_SOURCES_GENDER_NOTES = _GENDER_NOTES[""]  # a record with no field sources: the source's word, or all the team's
 _NO_BASIS: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 # The source name of CQC's records (`indexer/sources/cqc.py`): their `field_sources` read "cqc:specialisms".
 _CQC = "cqc"
@@ -103,9 +114,9 @@ class Explainer:
         if fields["pd_specialist"]:
             text += " Commissioned for people with a diagnosis of personality disorder."
         gender = fields["gender"]
-        if gender in _GENDER_NOTES:  # the team's word asked of a record with field sources only, as the needs' below
-            text += _GENDER_NOTES_BY_TEAM[gender] if fields["field_sources"] and gender_by_team(service) \
-                else _GENDER_NOTES[gender]
+        if gender in _SOURCES_GENDER_NOTES:  # whose word asked of a record with field sources only, as the needs' below
+            text += _GENDER_NOTES[gender_basis(service)][gender] if fields["field_sources"] \
+                else _SOURCES_GENDER_NOTES[gender]
         elif gender is None and (read_gender := fields["gender_read_from_text"]):
             text += " " + _gender_read(read_gender)  # a guess: a caution, never a filter
         if self._needs:  # no needs asked, none matched or read: no wording
@@ -177,21 +188,44 @@ def needs_added_by_maintainers(service: Service) -> list[str]:
 
 
 def gender_by_team(service: Service) -> bool:
-    """Whether the gender the record states is a maintainer's word on a source's record (`field_sources` calls it
-    the directory's), not the source's: said as the needs a maintainer added are (`ADDED_BY_TEAM`). A record made
-    in the directory has no field sources: all of it is the team's, with no source's word to tell it from."""
-    return service.gender is not None and service.__dict__["field_sources"].get("gender") == OVERLAY_SOURCE
+    """Whether the gender the record states is a maintainer's word on a source's record, not the source's
+    (`gender_basis`, the one rule): given as `gender_stated_by_maintainers` in the API's record, the exports and the
+    ORUK feed."""
+    return gender_basis(service) != ""
+
+
+def gender_basis(service: Service) -> str:
+    """Whose word the record's gender is, as a page and a match say it after the gender. The team's where
+    `field_sources` calls it the directory's (a maintainer stated it on a source's record): `ADDED_BY_TEAM` where the
+    source states no gender, as the needs a maintainer added are said; `CHANGED_BY_TEAM` where it states another
+    (`Service.source_gender`), which the team's word replaced: "added" would say the source stated none. Else ""
+    (the source's word): a gender the source states, one it has since come to state too, and one on a record made in
+    the directory, which has no field sources (all of it is the team's, with no source's word to tell it from)."""
+    fields = service.__dict__  # as `Explainer.explain` reads them, without pydantic's attribute hook
+    gender = fields["gender"]
+    if gender is None or fields["field_sources"].get("gender") != OVERLAY_SOURCE:
+        return ""
+    said = fields["source_gender"]
+    return ADDED_BY_TEAM if said is None else "" if said == gender else CHANGED_BY_TEAM
 
 
 def stated_gender_text(service: Service) -> str | None:
     """The single gender the service states, in people's words, said as the maintainers' where it is theirs
-    (`gender_by_team`): "Men only (added by the rehabmap team)", else "Men only", as a match's explanation says it.
+    (`gender_basis`): "Men only (added by the rehabmap team)", else "Men only", as a match's explanation says it.
     The clinicians' card's tag and their text for notes. None for none, a mixed one, or one only read from its
     words (`gender_read_text` words that as a caution)."""
     gender = service.gender
-    if gender is None or gender not in _SINGLE_GENDERS:
+    if gender is None or gender not in _SOURCES_GENDER_NOTES:
         return None
-    return GENDER_WORDS[gender] + (_ADDED if gender_by_team(service) else "")
+    return _GENDER_TEXTS[gender_basis(service)][gender]
+
+
+def source_gender(service: Service) -> Gender | None:
+    """The gender the record's source states, for `overlay_record` to keep apart when a maintainer's word on the
+    gender is laid over it (`Service.source_gender`): the record's own while `field_sources` does not call its
+    gender the directory's, else the one kept when the first such word was laid."""
+    fields = service.__dict__
+    return fields["source_gender"] if fields["field_sources"].get("gender") == OVERLAY_SOURCE else fields["gender"]
 
 
 def needs_by_basis(service: Service, needs: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -47,7 +47,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from rehabmap.errors import shorten
-from rehabmap.explanation import needs_added_by_maintainers, needs_registered, read_needs_note
+from rehabmap.explanation import gender_by_team, needs_added_by_maintainers, needs_registered, read_needs_note
 from rehabmap.languages import UnknownLanguage
 from rehabmap.record import WEEKDAYS, Schedule, Service
 from rehabmap.taxonomy import (
@@ -143,8 +143,9 @@ TAXONOMIES = (SERVICE_TYPES, NEEDS, LEGACY_LABELS, DETAILS)
 _READ_NOTE = "needs_read_from_text"
 _REGISTERED = "needs_registered"
 _ADDED = "needs_added_by_maintainers"
+_GENDER_BY_TEAM = "gender_stated_by_maintainers"
 # Details an export works out from the record (its words, its sources): an import never reads them as statements.
-_WORKED_OUT = (_READ_NOTE, _REGISTERED, _ADDED)
+_WORKED_OUT = (_READ_NOTE, _REGISTERED, _ADDED, _GENDER_BY_TEAM)
 _DETAIL_TEXTS: dict[str, tuple[str, str]] = {
     "id": ("rehabmap id", "The record's stable, source-prefixed rehabmap id (e.g. cqc:1-123456789)."),
     "provider_type": ("Provider type", "nhs, independent, local_authority or vcfse."),
@@ -174,6 +175,10 @@ _DETAIL_TEXTS: dict[str, tuple[str, str]] = {
     _ADDED: ("Needs added by the rehabmap team",
              "Of the needs it meets (rehabmap-needs, yes), those a maintainer added to a source's record, "
              "comma-separated codes: the maintainers' word, not CQC's registration, the source's nor the provider's."),
+    _GENDER_BY_TEAM: ("Gender stated by the rehabmap team",
+                      "yes: its gender (rehabmap, gender) is a maintainer's word on a source's record, not the "
+                      "source's nor the provider's: the source states no gender or another, which it replaced. No "
+                      "attribute: the source's word, or a record the maintainers made."),
     _READ_NOTE: ("Needs read from its words (not confirmed)",
                  "A note, not a statement: needs (and who it takes) rehabmap read from the service's own name, "
                  "description or label, with the words quoted. Not confirmed by the service; never in "
@@ -276,6 +281,8 @@ def service_to_oruk(service: Service, today: date | None = None) -> dict[str, An
         pairs.append((_term(DETAILS, _REGISTERED), ", ".join(registered)))
     if added := needs_added_by_maintainers(service):
         pairs.append((_term(DETAILS, _ADDED), ", ".join(added)))
+    if gender_by_team(service):
+        pairs.append((_term(DETAILS, _GENDER_BY_TEAM), _YES))
     if note := read_needs_note(service):
         pairs.append((_term(DETAILS, _READ_NOTE), note))
     if service.original_label:

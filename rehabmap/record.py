@@ -357,6 +357,10 @@ class Service(BaseModel):
     # None on a record no edit of the lists touched, and on one an edit reached before they were kept (said apart
     # once a rebuild or sync lays the edit anew); [] where the source stated none.
     source_needs_met: list[str] | None = None
+    # The gender the source states, kept apart when a maintainer's word on the gender is laid over a source's record
+    # (`overlay_record`), so a page says a gender that replaced the source's as "changed by the rehabmap team", not
+    # "added" (`rehabmap.explanation.gender_basis`). None: the source states none, or no such word was laid.
+    source_gender: Gender | None = None
     last_verified: date | None = None
     schedules: list[Schedule] = Field(default_factory=list)
 

@@ -15,7 +15,7 @@ from rehabmap.explanation import (
     ADDED_BY_TEAM,
     GENDER_WORDS,
     NOT_CONFIRMED,
-    gender_by_team,
+    gender_basis,
     gender_read_text,
     needs_by_basis,
     quoted,
@@ -117,7 +117,7 @@ def who_rows(service: Service) -> list[Row]:
         rows.append(("Ages", ages))
     said = GENDER_WORDS[service.gender] if service.gender else gender_read_text(service)
     if said:  # a maintainer's gender on a source's record said as theirs, as the needs a maintainer added are
-        rows.append((f"Who it takes ({ADDED_BY_TEAM})" if gender_by_team(service) else "Who it takes", said))
+        rows.append((f"Who it takes ({basis})" if (basis := gender_basis(service)) else "Who it takes", said))
     met, not_met = ([n for n in needs if n not in GENDER_NEEDS] if service.gender else needs
                     for needs in (service.needs_met, service.needs_not_met))
     registered, added = needs_by_basis(service, met)  # each said on its basis, as a match's explanation says it

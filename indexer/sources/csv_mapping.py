@@ -27,7 +27,7 @@ MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
 SPECIAL_COLUMNS = ("id", "label_text")  # the source id; free text for the classifier (not stored)
 _NOT_MAPPABLE = {"id", "areas", "provenance", "field_sources", "service_area",
                  "schedules",  # opening times are structured (HSDS schedules): ORUK feeds carry them, a column does not
-                 "cqc_registered_needs", "source_needs_met"}  # what a maintainer's edit keeps of the source's word
+                 "cqc_registered_needs", "source_needs_met", "source_gender"}  # what an edit keeps of the source's
 MAPPABLE_FIELDS = frozenset(set(Service.model_fields) - _NOT_MAPPABLE)
 _SECTIONS = {"source", "columns", "constants", "defaults", "values", "filter", "hold"}
 _SOURCE_NAME = re.compile(r"^[a-z0-9_-]+$")

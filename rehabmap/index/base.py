@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol
 
-from rehabmap.explanation import cqc_registration
+from rehabmap.explanation import cqc_registration, source_gender
 from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
@@ -199,7 +199,8 @@ class LiveWriter(IndexWriter, RecordWriter, Protocol):
     backend's writer does."""
 
 
-_NOT_OVERLAID = frozenset({"id", "provenance", "field_sources", "cqc_registered_needs", "source_needs_met"})
+_NOT_OVERLAID = frozenset({"id", "provenance", "field_sources", "cqc_registered_needs", "source_needs_met",
+                           "source_gender"})
 
 
 def overlay_record(current: Service | None, fields: Mapping[str, Any]) -> Service:
@@ -221,4 +222,6 @@ def overlay_record(current: Service | None, fields: Mapping[str, Any]) -> Servic
             data["cqc_registered_needs"] = cqc_registration(current)
             if current.__dict__["field_sources"].get("needs_met") != OVERLAY_SOURCE:  # the first edit of them:
                 data["source_needs_met"] = current.needs_met  # what the source states, apart from the maintainer's
+        if "gender" in laid:  # the source's gender stays known, so a maintainer's that replaced it is said so
+            data["source_gender"] = source_gender(current)
     return Service.model_validate(data)

@@ -50,7 +50,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Fields kept by the system, never compared or laid by an edit (what rehabmap read among them: `READ_FIELDS`).
-_BOOKKEEPING = frozenset({"provenance", "field_sources", "cqc_registered_needs", "source_needs_met", *READ_FIELDS})
+_BOOKKEEPING = frozenset({"provenance", "field_sources", "cqc_registered_needs", "source_needs_met", "source_gender",
+                          *READ_FIELDS})
 MAINTAINER_ROLES = (Role.admin, Role.maintainer)
 ALL_ROLES = (Role.admin, Role.maintainer, Role.provider)
 # What decides who a search lists, and is given whole: an update of any of them must name the version it was made

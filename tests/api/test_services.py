@@ -28,6 +28,7 @@ STABLE_COLUMNS = (
     "gender_read_from_text",  # session 18
     "needs_registered", "source_file_of",  # session 19
     "needs_added_by_maintainers",  # session 24
+    "gender_stated_by_maintainers",  # session 25
 )
 
 

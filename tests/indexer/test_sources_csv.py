@@ -111,9 +111,9 @@ def test_equally_good_mappings_are_an_error_not_a_guess(tmp_path):
 
 @pytest.mark.parametrize("toml, message", [
     ('[source]\nname = "x"\n[columns]\nnmae = "A"\n', "unknown field(s) ['nmae']"),
-    # What a maintainer's edit keeps of the source's needs is rehabmap's bookkeeping, never a file's column.
-    ('[source]\nname = "x"\n[columns]\ncqc_registered_needs = "A"\nsource_needs_met = "B"\n',
-     "unknown field(s) ['cqc_registered_needs', 'source_needs_met']"),
+    # What a maintainer's edit keeps of the source's needs and gender is rehabmap's bookkeeping, never a file's column.
+    ('[source]\nname = "x"\n[columns]\ncqc_registered_needs = "A"\nsource_needs_met = "B"\nsource_gender = "C"\n',
+     "unknown field(s) ['cqc_registered_needs', 'source_gender', 'source_needs_met']"),
     ('[source]\nname = "X Y"\n', "[source] name 'X Y' must be lower-case"),
     ('[source]\nname = "x"\n[colums]\nname = "A"\n', "unknown section(s) ['colums']"),
     ('[source]\nname = "x"\n[[filter.include]]\ncolumn = "A"\npattern = "("\n', "bad pattern"),

@@ -56,6 +56,19 @@ def _audit(home: Path, service_id: str) -> list[tuple[str, str, str, object, obj
     return [(actor, action, field, json.loads(old), json.loads(new)) for actor, action, field, old, new in rows]
 
 
+def details(service: dict) -> dict[str, str]:
+    """An ORUK service's `rehabmap` details, by term code: their values."""
+    return {a["taxonomy_term"]["code"]: a.get("value") for a in service["attributes"]
+            if a["taxonomy_term"]["taxonomy"] == "rehabmap"}
+
+
+def exported(url: str) -> tuple[list[dict[str, str]], dict[str, dict]]:
+    """The CSV export's rows and the GeoJSON export's properties by id, as a consumer reads them."""
+    sheet = list(csv.DictReader(io.StringIO(httpx.get(f"{url}/services.csv", timeout=60).content.decode("utf-8-sig"))))
+    features = httpx.get(f"{url}/services.geojson", timeout=60).json()["features"]
+    return sheet, {f["id"]: f["properties"] for f in features}
+
+
 def test_a_deregistration_after_a_maintainers_restore_retires_the_service(tmp_path, cqc_synced_home, data_dir, replay):
     """A maintainer retired Dovetail House by mistake and restored it; CQC later deregistered it. Before, the
     overlay's `status: active` won over the sync for good: the sync reported it retired, yet `/services`, `/match`
@@ -296,10 +309,7 @@ def test_whose_word_each_need_and_the_gender_is_in_the_record_the_exports_the_fe
                                    "gender": "male_only"})
         assert edited.status_code == 200, edited.text
         record = httpx.get(f"{url}/services/{DOVETAIL_ID}", timeout=30).json()
-        sheet = list(csv.DictReader(io.StringIO(httpx.get(f"{url}/services.csv", timeout=60).content.decode(
-            "utf-8-sig"))))
-        features = {f["id"]: f["properties"] for f in httpx.get(f"{url}/services.geojson", timeout=60).json()[
-            "features"]}
+        sheet, features = exported(url)
         [other] = [row["id"] for row in sheet if row["id"] != DOVETAIL_ID and row["needs_registered"]][:1]
         feed = {sid: httpx.get(f"{url}/oruk/services/{service_uuid(sid)}", timeout=30).json()
                 for sid in (DOVETAIL_ID, other)}
@@ -312,15 +322,11 @@ def test_whose_word_each_need_and_the_gender_is_in_the_record_the_exports_the_fe
     rows = {row["id"]: row for row in sheet}
     assert (rows[DOVETAIL_ID]["needs_added_by_maintainers"], rows[DOVETAIL_ID]["needs_registered"]) == (
         "autism;male_only", "learning_disability;substance_misuse")
-    assert list(rows[DOVETAIL_ID])[-1] == "needs_added_by_maintainers", "a new column goes at the end"
+    assert list(rows[DOVETAIL_ID])[-2] == "needs_added_by_maintainers", "a new column goes at the end"
     assert (features[DOVETAIL_ID]["needs_added_by_maintainers"], features[DOVETAIL_ID]["needs_registered"]) == (
         added, registered)
     assert {row["needs_added_by_maintainers"] for sid, row in rows.items() if sid != DOVETAIL_ID} == {""}
     assert all(f["needs_added_by_maintainers"] == [] for sid, f in features.items() if sid != DOVETAIL_ID)
-
-    def details(service: dict) -> dict[str, str]:
-        return {a["taxonomy_term"]["code"]: a.get("value") for a in service["attributes"]
-                if a["taxonomy_term"]["taxonomy"] == "rehabmap"}
 
     assert details(feed[DOVETAIL_ID])["needs_added_by_maintainers"] == "autism, male_only"
     assert details(feed[DOVETAIL_ID])["needs_registered"] == "learning_disability, substance_misuse"
@@ -370,7 +376,13 @@ def test_a_gender_a_maintainer_stated_is_said_as_theirs_in_a_match(tmp_path, cqc
     said it, where the service page says whose word it is; their text for notes said no gender at all (the card's
     tag had no line there). Now each says "Men only (added by the rehabmap team)". A men-only house a maintainer made
     in the directory (all of its record theirs, with no source's word to tell it from) keeps a plain "Men only", as
-    a gender a source states does."""
+    a gender a source states does.
+
+    The machine-readable outputs say it too. Before, the PUT's answer, `GET /services/{id}`, the match's result, the
+    CSV and GeoJSON exports and the ORUK feed gave `gender: male_only` with nothing saying whose word it was, so a
+    clinical system or a commissioner's spreadsheet showed the team's word as CQC's or the home's. Now each gives
+    `gender_stated_by_maintainers` (the CSV as its last column; the feed as a `rehabmap` term, only where true):
+    true for Dovetail House, false for the house made in the directory and every record of CQC's word alone."""
     home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
     search = {"postcode": "NG18 2AT", "type": "supported_accommodation"}
     with serving(home, data_dir) as url:
@@ -386,6 +398,26 @@ def test_a_gender_a_maintainer_stated_is_said_as_theirs_in_a_match(tmp_path, cqc
             "home": {"postcode": search["postcode"]}, "types": [search["type"]], "max_distance_km": 10}).json()
         options = httpx.post(f"{url}/alternatives", timeout=60, follow_redirects=True, data={
             "home": search["postcode"], "types": search["type"]}).text
+        record = httpx.get(f"{url}/services/{DOVETAIL_ID}", timeout=30).json()
+        sheet, features = exported(url)
+        other = next(row["id"] for row in sheet if row["id"] not in (DOVETAIL_ID, made_id))  # CQC's word alone
+        feed = {sid: httpx.get(f"{url}/oruk/services/{service_uuid(sid)}", timeout=30).json()
+                for sid in (DOVETAIL_ID, made_id, other)}
+
+    by_team = "gender_stated_by_maintainers"
+    assert stated.json()["service"][by_team] is record[by_team] is True and record["gender"] == "male_only"
+    assert made.json()["service"][by_team] is False
+    assert {r["id"]: r[by_team] for r in answer["results"]} == {r["id"]: r["id"] == DOVETAIL_ID
+                                                                for r in answer["results"]}
+    assert list(sheet[0])[-1] == by_team, "a new column goes at the end"
+    assert {row["id"]: row[by_team] for row in sheet} == {row["id"]: "true" if row["id"] == DOVETAIL_ID else "false"
+                                                          for row in sheet}
+    assert {sid: f[by_team] for sid, f in features.items()} == {sid: sid == DOVETAIL_ID for sid in features}
+    assert details(feed[DOVETAIL_ID])[by_team] == "yes" and details(feed[DOVETAIL_ID])["gender"] == "male_only"
+    assert by_team not in details(feed[made_id]) and by_team not in details(feed[other])
+    for service in feed.values():
+        for validator in (hsds.compiled("service"), hsds.entity("service", profile=True)):
+            hsds.assert_valid(validator, service)
 
     explained = {r["id"]: r["explanation"] for r in answer["results"]}
     assert " Men only (added by the rehabmap team)." in explained[DOVETAIL_ID]
@@ -507,3 +539,50 @@ def test_a_need_a_maintainer_adds_to_any_sources_record_is_said_as_theirs(tmp_pa
     with serving(home, data_dir) as url:
         again = httpx.get(f"{url}/services/{KIRKSTALL}", timeout=30).json()
     assert (again["needs_met"], again["needs_added_by_maintainers"]) == (record["needs_met"], added)
+
+
+BEESTON = "sample:beeston-residential-recovery-home"  # the sample directory's file states it takes women and men
+
+
+def test_a_gender_a_maintainer_stated_over_the_sources_is_said_as_changed_not_added(tmp_path, cqc_synced_home,
+                                                                                    data_dir):
+    """The sample directory's file (imported by `rehabmap index`) states that Beeston Residential Recovery Home takes
+    women and men; a maintainer states it takes men only. Before, its page and a match said
+    "Men only (added by the rehabmap team)", as though the file stated no gender: the team replaced the source's
+    word, not added to it. Now they say "changed by the rehabmap team": the record keeps the source's gender apart
+    (`source_gender`), also through a rebuild, which lays the edit over the file's record again. A maintainer who
+    states the source's own gender again gives no word of the team's: a plain "Who it takes", and
+    `gender_stated_by_maintainers` false."""
+    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
+    indexed = rehabmap(home, data_dir, None, "index", "sample/", "--no-progress")
+    assert indexed.returncode == 0, indexed.stderr
+    search = {"home": {"postcode": "LS11 8BN"}, "types": ["supported_accommodation"], "max_distance_km": 5}
+
+    def who_it_takes(url: str) -> str:
+        page = httpx.get(f"{url}/service/{BEESTON}", timeout=30).text
+        return page[page.index("Who it takes"):].split("</dd>")[0]
+
+    with serving(home, data_dir) as url:
+        assert who_it_takes(url).startswith("Who it takes</dt>") and who_it_takes(url).endswith(">Women and men")
+        stated = httpx.put(f"{url}/maintain/services/{BEESTON}/gender", json={"gender": "male_only"}, headers=auth,
+                           timeout=30)
+        assert stated.status_code == 200, stated.text
+        answer = httpx.post(f"{url}/match", timeout=60, json=search).json()
+        changed = who_it_takes(url)
+    [result] = [r for r in answer["results"] if r["id"] == BEESTON]
+    assert " Men only (changed by the rehabmap team)." in result["explanation"]
+    assert result["gender_stated_by_maintainers"] is stated.json()["service"]["gender_stated_by_maintainers"] is True
+    assert changed.startswith("Who it takes (changed by the rehabmap team)</dt>") and changed.endswith(">Men only")
+
+    rebuilt = rehabmap(home, data_dir, None, "index", "sample/", "--no-progress")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert {k: index_record(home, BEESTON)[k] for k in ("gender", "source_gender")} == {
+        "gender": "male_only", "source_gender": "mixed_gender"}
+    with serving(home, data_dir) as url:
+        assert who_it_takes(url) == changed, "a rebuild lays the edit over the file's record: still its word changed"
+        again = httpx.put(f"{url}/maintain/services/{BEESTON}/gender", json={"gender": "mixed_gender"}, headers=auth,
+                          timeout=30)
+        assert again.status_code == 200, again.text
+        agreed = who_it_takes(url)
+    assert again.json()["service"]["gender_stated_by_maintainers"] is False
+    assert agreed.startswith("Who it takes</dt>") and agreed.endswith(">Women and men")
