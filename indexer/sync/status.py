@@ -110,15 +110,15 @@ class SourceReport:
 
 
 def _last_run(store: SyncStore, source: str) -> LastRun | None:
-    runs = store.runs(source, limit=1)
-    if not runs:
+    run = store.last_run(source)
+    if run is None:
         return None
-    report = runs[0].report
+    report = run.report  # summarised: each list of records as its length
     # not_fetched: listed as unchanged since last read, so not fetched again (`rehabmap sync oruk`'s later runs):
     # without it a run that kept 817 records as they were read "fetched 2" and nothing else.
     counts = {"fetched": int(report.get("fetched", 0)), "not_fetched": int(report.get("not_fetched", 0)),
-              **{name: len(report.get(name) or ()) for name in _COUNTS}}
-    return LastRun(runs[0].outcome, runs[0].started_at, runs[0].finished_at, counts, report.get("error"),
+              **{name: int(report.get(name) or 0) for name in _COUNTS}}
+    return LastRun(run.outcome, run.started_at, run.finished_at, counts, report.get("error"),
                    report.get("stopped"), int(report.get("discarded", 0)))
 
 

@@ -201,13 +201,17 @@ _LEFT_OUT = ("ALTER TABLE sync_records ADD COLUMN left_out TEXT",
 
 
 # indexer/sync/store.py: what `rehabmap sync-status` and the keepers' Sources page read on every visit, on indexes
-# (`SyncStore.counts`, `SyncStore.shown_left_out`), not by reading every record: at 100k records that took a minute.
-_STATUS_INDEXES = (
+# (`SyncStore.counts`, `SyncStore.shown_left_out`) and a summary of the last run, not by reading every record: at
+# 100k records that took half a minute.
+_STATUS_READS = (
     "CREATE INDEX IF NOT EXISTS sync_records_counted ON sync_records "
     "(connector, status, type_status, source, source_id)",
     "CREATE INDEX IF NOT EXISTS sync_records_unprepared ON sync_records "
     "(connector, status, type_status, source, source_id) WHERE service IS NULL",
     "CREATE INDEX IF NOT EXISTS sync_records_left_out ON sync_records (source, source_id) WHERE left_out IS NOT NULL",
+    # a run's report with each list as its length (`SyncStore.last_run`); a run recorded before has none, and its
+    # report is read whole when it is a source's last
+    "ALTER TABLE sync_runs ADD COLUMN summary TEXT",
 )
 
 
@@ -217,13 +221,13 @@ def _left_out_fields(conn: Connection, _policy: TokenPolicy) -> None:
     page know exactly which field a maintainer may since have added. Migration 19's rows hold the warnings' words
     alone, from which the field was read on every visit; it is read from them here, once: each was written by the
     pipeline's `without_bad_contacts` (their only writer) as '<field> <problem>: dropped, the service is kept', so
-    its first word is its field. And the indexes those two read by (`_STATUS_INDEXES`)."""
+    its first word is its field. And what those two read instead of every record (`_STATUS_READS`)."""
     rows = conn.execute("SELECT source, source_id, left_out FROM sync_records WHERE left_out IS NOT NULL").fetchall()
     for source, source_id, text in rows:
         details = [{"field": said.split(" ", 1)[0], "said": said} for said in json.loads(text)]
         conn.execute("UPDATE sync_records SET left_out = ? WHERE source = ? AND source_id = ?",
                      (_stored_json(details), source, source_id))
-    for statement in _STATUS_INDEXES:
+    for statement in _STATUS_READS:
         conn.execute(statement)
 
 
@@ -298,7 +302,7 @@ MIGRATIONS = (
     # as it was read; the record completes it now, and says so. Stored items read anew, digests with them.
     Migration(18, "a website without its scheme is stored as its source gave it", reread_websites, reread_websites),
     Migration(19, "a synced record keeps the contact details it left out", _LEFT_OUT, _LEFT_OUT),
-    Migration(20, "a left-out contact detail is kept with its field; what sync-status counts is indexed",
+    Migration(20, "a left-out contact detail is kept with its field; what sync-status reads is indexed",
               _left_out_fields, _left_out_fields),
 )
 LATEST = MIGRATIONS[-1].version

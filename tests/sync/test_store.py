@@ -100,6 +100,7 @@ def test_an_sqlite_home_from_before_the_sync_migrations_keeps_its_queue_and_cove
         conn.execute("ALTER TABLE tokens DROP COLUMN form_key")
         conn.execute("DROP INDEX sync_records_left_out")  # migration 20's, over the column
         conn.execute("ALTER TABLE sync_records DROP COLUMN left_out")  # and migration 19's
+        conn.execute("ALTER TABLE sync_runs DROP COLUMN summary")  # and migration 20's
     finally:
         conn.close()
 
