@@ -22,7 +22,7 @@ in the dialect both databases understand:
 * `sync_review`: the queue: per record whose type is only inferred or unknown, its proposed type, and the
   maintainer's decision (accepted as a type, or rejected with a reason), who decided and when, and the
   evidence digest the decision was made on (so a later change in the evidence is shown).
-* `sync_runs`: one row per run: when, how it ended, and its report.
+* `sync_runs`: one row per run: when, how it ended, its report, and the report's summary (each list as its length).
 
 `live_revision` numbers every change to what a record shows, so a rebuild that read the store before a
 sync wrote to the old index can be caught up (`changed_since`).
