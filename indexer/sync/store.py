@@ -433,7 +433,7 @@ class SyncStore:
         database on an index of the records' connector, status and type (`sync_records_counted`, migration 20),
         reading no record, less those never prepared (an index of their own, `sync_records_unprepared`), since
         `rehabmap sync-status` and the keepers' Sources page ask on every visit: reading each record of a
-        directory of 100k took a minute (bench/RESULTS.md, issue 18, session 25)."""
+        directory of 100k took 31 s (bench/RESULTS.md, issue 18, session 25)."""
         named, params = ("r.connector = ?", [connector]) if connector is not None else ("1 = 1", [])
         with self._connect() as conn:
             every = conn.execute(_COUNTS.format(where=named), params).fetchall()
@@ -470,7 +470,7 @@ class SyncStore:
         with self._connect() as conn:
             row = conn.execute("SELECT value FROM sync_meta WHERE key = ?", (key,)).fetchone()
             # counted here, not by GROUP BY: grouping, SQLite scanned every record by the connector's index to
-            # read each one's revision (0.3 s at 100k records) instead of taking the few after it by its own
+            # read each one's revision (0.4 s at 100k records) instead of taking the few after it by its own
             changed = conn.execute("SELECT connector FROM sync_records WHERE live_revision > ?",
                                    (int(row[0]) if row else 0,)).fetchall()
             keys = conn.execute("SELECT key FROM sync_meta WHERE substr(key, 1, ?) = ?",
