@@ -20,6 +20,18 @@ on a shared machine is noisy: compare CPU, and for a decision the instructions (
 the child) rather than one run's seconds. "imports" includes compiling the checkout's modules wherever no bytecode
 is cached for them (PYTHONDONTWRITEBYTECODE=1 and no __pycache__, as in this workplace: ~1.0G instructions, a
 fifth to a quarter of a sync's).
+
+`--status N` (brief W3, session 25) measures instead what the keepers' Sources page and `rehabmap sync-status`
+read at a real directory's size: per checkout, a child process over a home whose store holds the real CQC
+connector's first run over the replay (Ashton Lodge's phone given as words, so one record keeps a left-out detail)
+copied out to N records through the store's own API (`SyncStore.write`): 1% held for review, 5% retired, and a
+share (`--left-out`, 1%: the 6 of 819 services of Bristol's real ORUK feed whose email or website a record refuses)
+keeping Ashton Lodge's left-out detail, a quarter of those since given a phone by a maintainer (the overlay and
+its audit rows, `Overlay.record`). It times `sync_status(store)` and `GET /keepers/sources` (in process,
+signed in as a maintainer), `--rounds` times after one untimed call, and prints the medians of wall and CPU
+milliseconds (the checkouts one after the other, each its own store):
+
+    python -m bench.bench_sync --status 100000 [--left-out 0.01] [--rounds 5] [--checkout DIR]
 """
 
 from __future__ import annotations
@@ -37,6 +49,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.common import data_dir
 from tests.built_geodata import built_geodata
@@ -44,6 +57,7 @@ from tests.sync.replay import Replay
 from tests.sync.store_fixtures import FAST, REPLAY_CQC_KEY, make_home
 
 ROOT = Path(__file__).resolve().parents[1]
+ASHTON = "1-112816741"  # Ashton Lodge Residential Home, among the 103 recorded CQC locations
 # Phase: the functions that begin it, as "module:qualified name". The innermost running phase is charged.
 PHASES = {
     "settings": ["rehabmap.config:get_settings"],
@@ -157,6 +171,115 @@ finally:
 '''
 
 
+# Run in a child in the checkout (argv: N records, left-out share, rounds) over REHABMAP_HOME, whose store holds one
+# real CQC run: copies it out to N records through the store's API, then times what reads them; prints one JSON line.
+STATUS = r"""
+import json, re, statistics, sys, time
+from dataclasses import replace
+from starlette.testclient import TestClient
+from app.main import create_app
+from indexer.sync.status import sync_status
+from indexer.sync.store import SyncStore
+from rehabmap.config import Settings
+from rehabmap.maintain.audit import AuditLog, Change
+from rehabmap.maintain.overlay import Overlay
+from rehabmap.maintain.store import Directory, store_of
+
+n, share, rounds = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+settings = Settings(warm_up=False, rate_limit_per_minute=0)
+store = SyncStore(store_of(settings))
+records = store.records()
+shown = [r for r in records if r.status == "active" and r.service and r.type_status == "confirmed" and not r.left_out]
+held = next(r for r in records if r.service and r.type_status != "confirmed")
+left = next(r for r in records if r.left_out)
+every = round(1 / share)
+batch, overlaid = [], []
+for i in range(n - len(records)):
+    template = held if i % 100 == 1 else shown[i % len(shown)]
+    service_id = f"{template.service_id}-{i}"
+    service = {**template.service, "id": service_id, "name": f"{template.service['name']} {i}"}
+    record = replace(template, source_id=f"{template.source_id}-{i}", service_id=service_id, service=service,
+                     left_out=left.left_out if i % every == 0 else ())
+    if i % 20 == 3:
+        record = replace(record, status="retired", retired_at=record.last_seen, retired_reason="bench")
+    batch.append(record)
+    if record.left_out and i % (4 * every) == 0:
+        overlaid.append(service_id)
+    if len(batch) == 5000:
+        store.write(batch, (), (), live_changed=set())
+        batch = []
+store.write(batch, (), (), live_changed=set())
+overlay = Overlay(store.database, AuditLog(store.database))
+for service_id in overlaid:
+    overlay.record("bench", "update", service_id, [Change("phone", None, "0117 496 0001")],
+                   fields={"phone": "0117 496 0001"})
+_, token = Directory.from_settings(settings).tokens.create("maintainer", "bench", actor="bench")
+
+def timed(call):
+    call()
+    wall, cpu = [], []
+    for _ in range(rounds):
+        started = time.perf_counter(), time.process_time()
+        call()
+        wall.append((time.perf_counter() - started[0]) * 1000)
+        cpu.append((time.process_time() - started[1]) * 1000)
+    return statistics.median(wall), statistics.median(cpu)
+
+reports = sync_status(store)
+with TestClient(create_app(settings), follow_redirects=False) as client:
+    form = client.get("/keepers/sign-in").text
+    csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', form).group(1)
+    assert client.post("/keepers/sign-in", data={"csrf": csrf, "token": token}).status_code == 303
+
+    def page():
+        answer = client.get("/keepers/sources")
+        assert answer.status_code == 200, answer.status_code
+
+    result = {"left_out": sum(len(r.left_out) + len(r.left_out_added) for r in reports),
+              "added": sum(len(r.left_out_added) for r in reports),
+              "status": timed(lambda: sync_status(store)), "page": timed(page)}
+print("STATUS " + json.dumps(result))
+"""
+
+
+def status_run(checkout: Path, records: int, share: float, rounds: int, replay: Replay, geodata: Path,
+               scratch: Path) -> dict[str, Any]:
+    """One child of `checkout` over a fresh home: the real CQC run (its own code), the copies, the timings."""
+    home = make_home(Path(tempfile.mkdtemp(dir=scratch)) / "home", geodata)
+    env = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir()),
+           "PYTHONPATH": str(checkout), **FAST, "REHABMAP_CQC_API_URL": replay.cqc_url,
+           "REHABMAP_CQC_API_KEY": REPLAY_CQC_KEY}
+    try:
+        subprocess.run([sys.executable, "-m", "cli", "sync", "cqc", "--no-progress"], cwd=checkout, env=env,
+                       capture_output=True, check=True)
+        done = subprocess.run([sys.executable, "-c", STATUS, str(records), str(share), str(rounds)], cwd=checkout,
+                              env=env, capture_output=True, text=True)
+    finally:
+        shutil.rmtree(home.parent)
+    if done.returncode != 0:
+        raise RuntimeError(f"--status in {checkout} exited {done.returncode}: {done.stderr[-2000:]}")
+    return json.loads(done.stdout.rsplit("STATUS ", 1)[1])
+
+
+def status_table(records: int, share: float, rounds: int, checkouts: list[Path], geodata: Path,
+                 scratch: Path) -> list[str]:
+    """`sync_status` and the Sources page at `records` records, a row per checkout."""
+    lines = [f"### sync-status and GET /keepers/sources at {records:,} records ({share:.0%} with a left-out "
+             f"detail; median of {rounds}, ms)",
+             "| checkout | records with a left-out detail | of them added by a maintainer | `sync_status` wall | CPU | "
+             "page wall | CPU |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for checkout in checkouts:
+        replay = Replay(data_dir() / "feeds").start()
+        try:
+            replay.cqc.alter(ASHTON, mainPhoneNumber="Ask for the manager")
+            got = status_run(checkout, records, share, rounds, replay, geodata, scratch)
+        finally:
+            replay.stop()
+        lines.append(f"| {checkout.name or checkout} | {got['left_out']:,} | {got['added']:,} | "
+                     + " | ".join(f"{ms:,.0f}" for ms in (*got["status"], *got["page"])) + " |")
+    return lines
+
+
 @dataclass
 class Command:
     name: str
@@ -252,11 +375,19 @@ def main() -> None:
     parser.add_argument("--checkout", type=Path, action="append", default=[],
                         help="Another checkout to measure alternately with this one (repeatable).")
     parser.add_argument("--only", help="Comma-separated command names: " + ", ".join(c.name for c in COMMANDS))
+    parser.add_argument("--status", type=int, metavar="N",
+                        help="Time sync_status and the keepers' Sources page over N synced records instead.")
+    parser.add_argument("--left-out", type=float, default=0.01, help="With --status: the share of records "
+                        "keeping a left-out contact detail (default 0.01).")
     options = parser.parse_args()
     chosen = [c for c in COMMANDS if options.only is None or c.name in options.only.split(",")]
     checkouts = [ROOT, *options.checkout]
     geodata = built_geodata(data_dir())
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as scratch:
+        if options.status:
+            print("\n".join(status_table(options.status, options.left_out, options.rounds, checkouts, geodata,
+                                         Path(scratch))), flush=True)
+            return
         for command in chosen:
             results: dict[Path, list[Run]] = {c: [] for c in checkouts}
             for _ in range(options.rounds):

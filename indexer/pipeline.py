@@ -223,38 +223,35 @@ def _same_type(given: Any, service_type: ServiceType) -> bool:
 
 
 _CONTACTS = ("phone", "email", "website")
-# How a warning of `without_bad_contacts` ends; a sync keeps each with its record (`SyncRecord.left_out`).
-_DROPPED = ": dropped, the service is kept"
 
 
-def without_bad_contacts(candidate: Candidate) -> Candidate:
-    """A phone, email or website the record refuses is dropped with a warning, and the service kept: by an
-    import and by a sync alike (`indexer.sync.runner.prepare_items`).
-
-    A directory maintainer would rather list a rehab unit without its website than lose the unit from
-    every search over one bad cell; the bad value itself ('javascript:…') is never stored or republished,
-    and the warning names the row, so the source can be fixed."""
-    problems = {}
+def refused_contacts(candidate: Candidate) -> dict[str, str]:
+    """Per phone, email or website the record refuses, the warning that says so (the field is dropped with it,
+    the service kept: `without_bad_contacts`). Keyed by the field, so a sync keeps each warning beside the field
+    it is about (`indexer.sync.store.LeftOutDetail`), never read back from its words."""
+    refused = {}
     for name in _CONTACTS:
         value = candidate.fields.get(name)
         if value is not None:
             problem = (contact_problem(name, value, completing=True) if isinstance(value, str)
                        else f"'{shorten(value)}' is not text")
             if problem:
-                problems[name] = problem
-    if not problems:
+                refused[name] = f"{name} {problem}: dropped, the service is kept"
+    return refused
+
+
+def without_bad_contacts(candidate: Candidate, refused: dict[str, str] | None = None) -> Candidate:
+    """A phone, email or website the record refuses is dropped with a warning, and the service kept: by an
+    import and by a sync alike (`indexer.sync.runner.prepare_items`, which gives what `refused_contacts` found).
+
+    A directory maintainer would rather list a rehab unit without its website than lose the unit from
+    every search over one bad cell; the bad value itself ('javascript:…') is never stored or republished,
+    and the warning names the row, so the source can be fixed."""
+    refused = refused_contacts(candidate) if refused is None else refused
+    if not refused:
         return candidate
-    fields = {k: v for k, v in candidate.fields.items() if k not in problems}
-    warnings = [f"{name} {problem}{_DROPPED}" for name, problem in problems.items()]
-    return replace(candidate, fields=fields, warnings=[*candidate.warnings, *warnings])
-
-
-def left_out_field(warning: str) -> str | None:
-    """The field (phone, email or website) a warning of `without_bad_contacts` left out: its first word, as that
-    function writes it; None for any other warning. A sync stores only the warning's words, and
-    `indexer.sync.status` needs the field to tell whether a maintainer has since added it."""
-    name = warning.split(" ", 1)[0]
-    return name if name in _CONTACTS and warning.endswith(_DROPPED) else None
+    fields = {k: v for k, v in candidate.fields.items() if k not in refused}
+    return replace(candidate, fields=fields, warnings=[*candidate.warnings, *refused.values()])
 
 
 def _extract_needs(fields: dict[str, Any], label_text: str) -> None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-from indexer.pipeline import Placer, prepare_all, without_bad_contacts
+from indexer.pipeline import Placer, prepare_all, refused_contacts, without_bad_contacts
 from indexer.rows import Candidate, Rejection
 from indexer.sync.codec import (
     content_digest,
@@ -49,6 +49,7 @@ from indexer.sync.steps import reached
 from indexer.sync.store import (
     REPREPARE_DUE,
     Audit,
+    LeftOutDetail,
     ReviewRow,
     RunRow,
     StoredEnrichment,
@@ -175,7 +176,7 @@ class _Prepared:
     service: dict[str, Any] | None
     problem: str | None
     proposed: tuple[str | None, str | None]
-    left_out: tuple[str, ...] = ()  # the contact details the record refuses, each dropped and said (the service kept)
+    left_out: tuple[LeftOutDetail, ...] = ()  # the contact details the record refuses, dropped (the service kept)
 
 
 class _PageState:
@@ -322,7 +323,8 @@ def prepare_items(items: Sequence[SourceItem], placer: Placer) -> list[_Prepared
     type, so that it is held for review only if everything else about it is usable; its proposed type stays
     empty."""
     given = [_candidate(item) for item in items]
-    candidates = [without_bad_contacts(candidate) for candidate in given]
+    refused = [refused_contacts(candidate) for candidate in given]
+    candidates = [without_bad_contacts(candidate, r) for candidate, r in zip(given, refused)]
     first = prepare_all(candidates, placer)
     retry = [i for i, (item, out) in enumerate(zip(items, first))
              if isinstance(out, Rejection) and item.type_status != "confirmed"
@@ -337,7 +339,7 @@ def prepare_items(items: Sequence[SourceItem], placer: Placer) -> list[_Prepared
         if isinstance(out, Rejection):
             prepared.append(_Prepared(None, out.reason, (None, None)))
         else:
-            left_out = tuple(candidates[i].warnings[len(given[i].warnings):])
+            left_out = tuple(LeftOutDetail(name, said) for name, said in refused[i].items())
             prepared.append(_Prepared(out.model_dump(mode="json"), None, proposed, left_out))
     return prepared
 
@@ -636,7 +638,7 @@ class _Plan:
         if prepared.problem:
             kept = "; the previous version stays" if before is not None and before.service is not None else ""
             report.rejected.append(Line(service_id, _name(before, item), prepared.problem + kept))
-        report.left_out += [Line(service_id, _name(before, item), note) for note in prepared.left_out]
+        report.left_out += [Line(service_id, _name(before, item), detail.said) for detail in prepared.left_out]
         if before is not None and before.problem and not prepared.problem and record.digest == before.digest:
             report.changed.append(Line(service_id, _name(before, item),
                                        f"read again, no longer rejected (it was: {before.problem})"))

@@ -5,15 +5,15 @@ ended, and whether a run was left unfinished. Read from the sync store only: it 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from datetime import date
+from functools import cached_property
 from typing import Any
 
-from indexer.pipeline import left_out_field
-from indexer.sync.publish import COVERAGE_DUE, held, shown
-from indexer.sync.store import SyncStore
+from indexer.sync.publish import COVERAGE_DUE
+from indexer.sync.store import LeftOutDetail, SourceCounts, SyncStore
 from rehabmap.maintain.audit import AuditLog
-from rehabmap.maintain.overlay import Overlay
 
 _COUNTS = ("added", "changed", "retired", "held", "rejected")
 
@@ -65,15 +65,17 @@ class LeftOut:
     service_id: str
     name: str
     details: tuple[str, ...]   # each as the run's report said it: the field, the value, why, "dropped"
+    fields: tuple[str, ...]    # the field of each detail (phone, email or website), as the sync kept it
     added: tuple[AddedByMaintainer, ...] = ()  # of those, the ones a maintainer has since added
 
-    @property
+    @cached_property
     def lines(self) -> tuple[str, ...]:
         """Each detail as the run said it and, where a maintainer has since added it, so: what
-        `rehabmap sync-status` and the keepers' Sources page both say, in the same words."""
+        `rehabmap sync-status` and the keepers' Sources page both say, in the same words (the page asks thrice a
+        row, of as many rows as a source has records without a detail)."""
         added = {a.field: a for a in self.added}
-        return tuple(f"{detail} ({added[field]})" if (field := left_out_field(detail)) in added else detail
-                     for detail in self.details)
+        return tuple(f"{detail} ({added[field]})" if field in added else detail
+                     for detail, field in zip(self.details, self.fields))
 
 
 @dataclass(frozen=True)
@@ -108,15 +110,15 @@ class SourceReport:
 
 
 def _last_run(store: SyncStore, source: str) -> LastRun | None:
-    runs = store.runs(source, limit=1)
-    if not runs:
+    run = store.last_run(source)
+    if run is None:
         return None
-    report = runs[0].report
+    report = run.report  # summarised: each list of records as its length
     # not_fetched: listed as unchanged since last read, so not fetched again (`rehabmap sync oruk`'s later runs):
     # without it a run that kept 817 records as they were read "fetched 2" and nothing else.
     counts = {"fetched": int(report.get("fetched", 0)), "not_fetched": int(report.get("not_fetched", 0)),
-              **{name: len(report.get(name) or ()) for name in _COUNTS}}
-    return LastRun(runs[0].outcome, runs[0].started_at, runs[0].finished_at, counts, report.get("error"),
+              **{name: int(report.get(name) or 0) for name in _COUNTS}}
+    return LastRun(run.outcome, run.started_at, run.finished_at, counts, report.get("error"),
                    report.get("stopped"), int(report.get("discarded", 0)))
 
 
@@ -131,47 +133,51 @@ def not_live(store: SyncStore) -> Counter[str]:
 
 def sync_status(store: SyncStore, source: str | None = None) -> list[SourceReport]:
     """Every source the store has heard of, by the name each run is recorded under (`oruk-<feed>`,
-    `cqc-directory`, a mapped file's source ...), or only the one named."""
-    reviews = {r.key: r for r in store.reviews()}
-    records = store.records()
-    status: Counter[tuple[str, str]] = Counter(
-        (r.connector, r.status) for r in records if r.status != "active" or shown(r, reviews.get(r.key)) is not None)
-    waiting = Counter(r.connector for r in records if held(r, reviews.get(r.key)))
-    facts = Counter(e.connector for e in store.enrichments())
+    `cqc-directory`, a mapped file's source ...), or only the one named. The database counts the records and
+    gives only those shown without a detail: a page visit reads what it shows, not every record."""
+    counts = store.counts(source)
+    facts = store.enrichment_counts()
     behind = not_live(store)
+    left = store.shown_left_out(source)
+    dated = _dated(store, {(r.service_id, d.field): r.overlaid[d.field] for r in left for d in r.left_out
+                           if r.overlaid.get(d.field)})
     left_out: dict[tuple[str, bool], list[LeftOut]] = {}  # by source, and whether every detail was added since
-    overlay = Overlay(store.database, AuditLog(store.database))
-    for r in records:
-        if r.left_out and r.status == "active" and shown(r, reviews.get(r.key)) is not None:
-            entry = LeftOut(r.service_id, str((r.service or {}).get("name") or ""), r.left_out,
-                            added_by_maintainer(overlay, r.service_id, r.left_out))
-            left_out.setdefault((r.connector, len(entry.added) == len(entry.details)), []).append(entry)
+    for r in left:
+        entry = LeftOut(r.service_id, r.name, tuple(d.said for d in r.left_out), tuple(d.field for d in r.left_out),
+                        added_by_maintainer(r.service_id, r.left_out, r.overlaid, dated))
+        left_out.setdefault((r.connector, len(entry.added) == len(entry.details)), []).append(entry)
     found = []
     for state in store.sources():
         if source is not None and state.source != source:
             continue
         name = state.source
+        count = counts.get(name, SourceCounts(0, 0, 0))
         found.append(SourceReport(name, state.last_success_at, state.last_complete_at, state.state,
-                                  status[(name, "active")], status[(name, "retired")], waiting[name], facts[name],
+                                  count.shown, count.retired, count.held, facts.get(name, 0),
                                   _last_run(store, name), state.run_started_at, state.staged, behind[name],
                                   tuple(left_out.get((name, False), ())), tuple(left_out.get((name, True), ()))))
     return found
 
 
-def added_by_maintainer(overlay: Overlay, service_id: str, details: Sequence[str]) -> tuple[AddedByMaintainer, ...]:
-    """Of the contact details a sync left out of a record (`details`, as the run said them), those a maintainer has
-    since added by hand: the maintainers' overlay gives the field a value, which every write lays over the source's
-    record (`rehabmap.index.base.overlay_record`). The one rule `rehabmap sync-status` and the keepers' Sources
-    page follow; before it, a record a maintainer had given a phone was said to be shown without one. Each is dated
-    by the audit row of the edit that set the value."""
-    entry = overlay.get(service_id)
-    if entry is None:
-        return ()
-    added = []
-    for field in filter(None, map(left_out_field, details)):
-        value = entry.fields.get(field)
-        if value:
-            rows = overlay.audit.last_change_setting("service", service_id, field, value)
-            on = next((row.day.isoformat() for row in rows if row.field == field), None)
-            added.append(AddedByMaintainer(field, on))
-    return tuple(added)
+_NONE = object()  # no value a maintainer added (an audit row's may be None)
+
+
+def _dated(store: SyncStore, added: Mapping[tuple[str, str], Any]) -> dict[tuple[str, str], date]:
+    """For each (service, field) a maintainer gave the value it maps to, the day of the latest audit row that set
+    it (the row `AuditLog.last_change_setting` finds), read in one query for them all."""
+    days = {}
+    for row in AuditLog(store.database).of_resources("service", sorted({service_id for service_id, _ in added})):
+        if added.get((row.resource_id, row.field), _NONE) == row.new:
+            days[row.resource_id, row.field] = row.day  # oldest first: the latest stays
+    return days
+
+
+def added_by_maintainer(service_id: str, details: Sequence[LeftOutDetail], overlaid: Mapping[str, Any],
+                        dated: Mapping[tuple[str, str], date]) -> tuple[AddedByMaintainer, ...]:
+    """Of the contact details a sync left out of a record (`details`), those a maintainer has since added by hand:
+    the maintainers' overlay (`overlaid`, its fields for the service) gives the field a value, which every write
+    lays over the source's record (`rehabmap.index.base.overlay_record`). The one rule `rehabmap sync-status` and
+    the keepers' Sources page follow; before it, a record a maintainer had given a phone was said to be shown
+    without one. Each is dated by the audit row of the edit that set the value (`dated`, by `_dated`)."""
+    return tuple(AddedByMaintainer(d.field, day.isoformat() if (day := dated.get((service_id, d.field))) else None)
+                 for d in details if overlaid.get(d.field))

@@ -22,7 +22,7 @@ in the dialect both databases understand:
 * `sync_review`: the queue: per record whose type is only inferred or unknown, its proposed type, and the
   maintainer's decision (accepted as a type, or rejected with a reason), who decided and when, and the
   evidence digest the decision was made on (so a later change in the evidence is shown).
-* `sync_runs`: one row per run: when, how it ended, and its report.
+* `sync_runs`: one row per run: when, how it ended, its report, and the report's summary (each list as its length).
 
 `live_revision` numbers every change to what a record shows, so a rebuild that read the store before a
 sync wrote to the old index can be caught up (`changed_since`).
@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from indexer.sync.items import SourceKeyed
 from rehabmap.maintain.audit import AuditLog, Change
@@ -69,6 +70,16 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+class LeftOutDetail(NamedTuple):
+    """A contact detail a source gave that the record refused, dropped and the service kept
+    (`indexer.pipeline.refused_contacts`): the field, as the runner knew it, and the warning, as the run's report
+    said it. Stored together (a JSON object each, since migration 20), so whether a maintainer has since added the
+    field is known exactly, never read back from the warning's words."""
+
+    field: str                # phone, email or website
+    said: str
+
+
 @dataclass(frozen=True)
 class StoredRecord(SourceKeyed):
     """One record as the store holds it. `item` is the fetched item as JSON (see `indexer.sync.codec`);
@@ -95,9 +106,9 @@ class StoredRecord(SourceKeyed):
     retired_at: str | None
     retired_reason: str | None
     live_revision: int = 0
-    # The contact details the source gave that the record refused, each said as the run's report said it (dropped,
-    # the service kept): kept until a preparation no longer refuses them, for `rehabmap sync-status`.
-    left_out: tuple[str, ...] = ()
+    # The contact details the source gave that the record refused (dropped, the service kept), each with its field:
+    # kept until a preparation no longer refuses them, for `rehabmap sync-status`.
+    left_out: tuple[LeftOutDetail, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -161,6 +172,39 @@ class Audit:
     yields: tuple[str, ...] = ()  # maintainers' overlay fields this newer word of the source takes back
 
 
+class SourceCounts(NamedTuple):
+    """A connector's records as `rehabmap sync-status` counts them."""
+
+    shown: int                # active and shown (`indexer.sync.publish.shown`)
+    retired: int
+    held: int                 # awaiting a maintainer's review (`indexer.sync.publish.held`)
+
+
+class ShownLeftOut(NamedTuple):
+    """A shown record that keeps a contact detail its source gave left out, with what the maintainers' overlay
+    lays over it (whose fields may since give the detail)."""
+
+    connector: str
+    service_id: str
+    name: str
+    left_out: tuple[LeftOutDetail, ...]
+    overlaid: dict[str, Any]  # the overlay's fields for the service; {} when a maintainer has edited none
+
+
+# `indexer.sync.publish.shown` (not None) and `held` in SQL, over a record `r` and its review row `v` joined by
+# `_WITH_REVIEW` (NULL when it has none): decided is accepted or rejected. The same rules, for what the database
+# counts without reading a record; tests/sync/test_status_counts.py holds them equal for every combination.
+# `_SHOWN_AS` and `_HELD_AS` are the rules but for the record having been prepared (`service IS NOT NULL`), which
+# only the table's row says: `SyncStore.counts` counts by them on an index, then takes away the unprepared.
+_UNDECIDED = "(v.state IS NULL OR v.state NOT IN ('accepted', 'rejected'))"
+_SHOWN_AS = f"(v.state = 'accepted' OR (r.type_status = 'confirmed' AND {_UNDECIDED}))"
+_HELD_AS = f"(r.type_status <> 'confirmed' AND {_UNDECIDED})"
+_SHOWN = f"r.service IS NOT NULL AND {_SHOWN_AS}"
+_WITH_REVIEW = "LEFT JOIN sync_review v ON v.source = r.source AND v.source_id = r.source_id"
+_COUNTS = (f"SELECT r.connector, sum(CASE WHEN r.status = 'active' AND {_SHOWN_AS} THEN 1 ELSE 0 END), "
+           "sum(CASE WHEN r.status = 'retired' THEN 1 ELSE 0 END), "
+           f"sum(CASE WHEN r.status = 'active' AND {_HELD_AS} THEN 1 ELSE 0 END) FROM sync_records r {_WITH_REVIEW} "
+           "WHERE {where} GROUP BY r.connector")
 _RECORD_COLUMNS = ("source, source_id, connector, service_id, status, type_status, item, raw, service, proposed_type, "
                    "proposed_subtype, problem, digest, evidence_digest, first_seen, last_seen, changed_at, "
                    "retired_at, retired_reason, live_revision, left_out")
@@ -189,13 +233,26 @@ def _dumps(value: Any) -> str:
 
 def _add_run(conn: Connection, source: str, started_at: str, finished_at: str, outcome: str,
              report: Mapping[str, Any]) -> None:
-    """One row of a source's run history (`sync-status` reads its last), in the transaction `conn` is in."""
-    conn.execute("INSERT INTO sync_runs (source, started_at, finished_at, outcome, report) VALUES (?, ?, ?, ?, ?)",
-                 (source, started_at, finished_at, outcome, _dumps(dict(report))))
+    """One row of a source's run history (`sync-status` reads its last), in the transaction `conn` is in: the
+    report, and its summary (`_summary`, what `last_run` reads)."""
+    conn.execute("INSERT INTO sync_runs (source, started_at, finished_at, outcome, report, summary) "
+                 "VALUES (?, ?, ?, ?, ?, ?)",
+                 (source, started_at, finished_at, outcome, _dumps(dict(report)), _dumps(_summary(report))))
+
+
+def _summary(report: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's report with each of its lists (the records it added, changed, retired, ..., a line each) given as
+    its length: what `rehabmap sync-status` and the keepers' Sources page say of a last run, kept beside the report
+    (migration 20), since the report of a first sync of 100k records lists them all (14 MB, ~150 ms to read)."""
+    return {key: len(value) if isinstance(value, list) else value for key, value in report.items()}
 
 
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def _left_out(text: str | None) -> tuple[LeftOutDetail, ...]:
+    return tuple(LeftOutDetail(d["field"], d["said"]) for d in _loads(text) or ())
 
 
 def _record(row: Sequence[Any]) -> StoredRecord:
@@ -205,7 +262,7 @@ def _record(row: Sequence[Any]) -> StoredRecord:
     return StoredRecord(source, source_id, connector, service_id, status, type_status, json.loads(item), _loads(raw),
                         _loads(service), proposed_type, proposed_subtype, problem, digest, evidence_digest,
                         first_seen, last_seen, changed_at, retired_at, retired_reason, live_revision,
-                        tuple(_loads(left_out) or ()))
+                        _left_out(left_out))
 
 
 def _enrichment(row: Sequence[Any]) -> StoredEnrichment:
@@ -371,17 +428,54 @@ class SyncStore:
                                 "ORDER BY live_revision", (revision,)).fetchall()
         return [_record(r) for r in rows]
 
+    def counts(self, connector: str | None = None) -> dict[str, SourceCounts]:
+        """Per connector (or only the one named), its records shown, retired and awaiting review: counted by the
+        database on an index of the records' connector, status and type (`sync_records_counted`, migration 20),
+        reading no record, less those never prepared (an index of their own, `sync_records_unprepared`), since
+        `rehabmap sync-status` and the keepers' Sources page ask on every visit: reading each record of a
+        directory of 100k took 31 s (bench/RESULTS.md, issue 18, session 25)."""
+        named, params = ("r.connector = ?", [connector]) if connector is not None else ("1 = 1", [])
+        with self._connect() as conn:
+            every = conn.execute(_COUNTS.format(where=named), params).fetchall()
+            unprepared = {name: (int(shown), int(held)) for name, shown, _, held in conn.execute(
+                _COUNTS.format(where=f"r.service IS NULL AND {named}"), params).fetchall()}
+        return {name: SourceCounts(int(shown) - unprepared.get(name, (0, 0))[0], int(retired),
+                                   int(held) - unprepared.get(name, (0, 0))[1])
+                for name, shown, retired, held in every}
+
+    def shown_left_out(self, connector: str | None = None) -> list[ShownLeftOut]:
+        """The records shown (active) that keep a contact detail their source gave left out, of every connector
+        or the one named, in the order of `records`, each with the maintainers' overlay fields laid over it: only
+        they are read, however many records the store holds."""
+        where, params = (" AND r.connector = ?", [connector]) if connector is not None else ("", [])
+        with self._connect() as conn:
+            rows = conn.execute("SELECT r.connector, r.service_id, r.service, r.left_out, o.fields FROM sync_records r "
+                                f"{_WITH_REVIEW} LEFT JOIN overlay o ON o.service_id = r.service_id "
+                                f"WHERE r.left_out IS NOT NULL AND r.status = 'active' AND {_SHOWN}{where} "
+                                "ORDER BY r.source, r.source_id", params).fetchall()
+        return [ShownLeftOut(connector, service_id, str(json.loads(service).get("name") or ""), _left_out(left_out),
+                             _loads(overlaid) or {}) for connector, service_id, service, left_out, overlaid in rows]
+
+    def enrichment_counts(self) -> dict[str, int]:
+        """Per connector, its active facts about records other sources own, counted by the database."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT connector, count(*) FROM sync_enrichments WHERE status = 'active' "
+                                "GROUP BY connector").fetchall()
+        return {name: int(count) for name, count in rows}
+
     def changed_since_meta(self, key: str, prefix: str) -> tuple[dict[str, int], list[str]]:
         """How many records each connector changed after the revision the meta entry `key` holds, and the meta
-        keys that start with `prefix`: in one connection, counted by the database on the revision's index
-        without reading a record (a health probe asks; each new connection reads the schema again)."""
+        keys that start with `prefix`: in one connection, on the revision's index, reading only the records
+        changed after it (a health probe asks; each new connection reads the schema again)."""
         with self._connect() as conn:
             row = conn.execute("SELECT value FROM sync_meta WHERE key = ?", (key,)).fetchone()
-            counts = conn.execute("SELECT connector, count(*) FROM sync_records WHERE live_revision > ? "
-                                  "GROUP BY connector", (int(row[0]) if row else 0,)).fetchall()
+            # counted here, not by GROUP BY: grouping, SQLite scanned every record by the connector's index to
+            # read each one's revision (0.4 s at 100k records) instead of taking the few after it by its own
+            changed = conn.execute("SELECT connector FROM sync_records WHERE live_revision > ?",
+                                   (int(row[0]) if row else 0,)).fetchall()
             keys = conn.execute("SELECT key FROM sync_meta WHERE substr(key, 1, ?) = ?",
                                 (len(prefix), prefix)).fetchall()
-        return {connector: int(count) for connector, count in counts}, [k for (k,) in keys]
+        return dict(Counter(connector for (connector,) in changed)), [k for (k,) in keys]
 
     def last_successes(self) -> dict[str, str]:
         """Per source, when a run of it last applied (a metrics scrape reads this, and no record)."""
@@ -479,7 +573,7 @@ class SyncStore:
                  None if r.raw is None else _dumps(r.raw), None if r.service is None else _dumps(r.service),
                  r.proposed_type, r.proposed_subtype, r.problem, r.digest, r.evidence_digest, r.first_seen,
                  r.last_seen, r.changed_at, r.retired_at, r.retired_reason, revision,
-                 _dumps(list(r.left_out)) if r.left_out else None, r.key in live_changed))
+                 _dumps([d._asdict() for d in r.left_out]) if r.left_out else None, r.key in live_changed))
         for v in reviews:
             conn.execute(_UPSERT_REVIEW, (v.source, v.source_id, v.state, v.decided_type, v.decided_subtype, v.reason,
                           v.decided_by, v.decided_at, v.decided_on_evidence, v.queued_at))
@@ -499,6 +593,18 @@ class SyncStore:
             rows = conn.execute(f"SELECT id, source, started_at, finished_at, outcome, report FROM sync_runs "
                                 f"{where} ORDER BY id DESC LIMIT ?", [*params, limit]).fetchall()
         return [RunRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+
+    def last_run(self, source: str) -> RunRow | None:
+        """The source's last run, its report summarised (`_summary`: each list as its length), reading the whole
+        report only for a run recorded before summaries were kept (migration 20)."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT id, source, started_at, finished_at, outcome, summary, "
+                               "CASE WHEN summary IS NULL THEN report END FROM sync_runs WHERE source = ? "
+                               "ORDER BY id DESC LIMIT 1", (source,)).fetchone()
+        if row is None:
+            return None
+        summary = json.loads(row[5]) if row[5] is not None else _summary(json.loads(row[6]))
+        return RunRow(row[0], row[1], row[2], row[3], row[4], summary)
 
     def enrichments(self, *, active_only: bool = True) -> list[StoredEnrichment]:
         clause = " WHERE status = 'active'" if active_only else ""

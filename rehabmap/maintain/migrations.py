@@ -166,8 +166,12 @@ def _sync_file_names(conn: Connection, _policy: TokenPolicy) -> None:
             if named != stored:
                 conn.execute(f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in columns)} WHERE "
                              f"{' AND '.join(f'{k} = ?' for k in key)}",
-                             (*(None if v is None else json.dumps(v, sort_keys=True, ensure_ascii=False,
-                                                                  separators=(",", ":")) for v in named), *ids))
+                             (*(None if v is None else _stored_json(v) for v in named), *ids))
+
+
+def _stored_json(value: Any) -> str:
+    """JSON as the sync store writes it (`indexer.sync.store._dumps`), for a migration that rewrites its rows."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def _recount_pending(conn: Connection, _policy: TokenPolicy) -> None:
@@ -194,6 +198,39 @@ _LEFT_OUT = ("ALTER TABLE sync_records ADD COLUMN left_out TEXT",
              "INSERT INTO sync_meta (key, value) SELECT 'reprepare_due', 'migration 19' "
              "WHERE EXISTS (SELECT 1 FROM sync_records) AND NOT EXISTS (SELECT 1 FROM sync_meta "
              "WHERE key = 'reprepare_due')")
+
+
+# indexer/sync/store.py: what `rehabmap sync-status` and the keepers' Sources page read on every visit, on indexes
+# (`SyncStore.counts`, `SyncStore.shown_left_out`) and a summary of the last run, not by reading every record: at
+# 100k records that took half a minute.
+_STATUS_READS = (
+    "CREATE INDEX IF NOT EXISTS sync_records_counted ON sync_records "
+    "(connector, status, type_status, source, source_id)",
+    "CREATE INDEX IF NOT EXISTS sync_records_unprepared ON sync_records "
+    "(connector, status, type_status, source, source_id) WHERE service IS NULL",
+    "CREATE INDEX IF NOT EXISTS sync_records_left_out ON sync_records (source, source_id) WHERE left_out IS NOT NULL",
+    # a run's report with each list as its length (`SyncStore.last_run`); a run recorded before has none, and its
+    # report is read whole when it is a source's last
+    "ALTER TABLE sync_runs ADD COLUMN summary TEXT",
+)
+
+
+def _left_out_fields(conn: Connection, _policy: TokenPolicy) -> None:
+    """Migration 20: each contact detail a synced record left out is kept with its field beside the warning
+    (`indexer.sync.store.LeftOutDetail`, a JSON object each), so `rehabmap sync-status` and the keepers' Sources
+    page know exactly which field a maintainer may since have added. Migration 19's rows hold the warnings' words
+    alone, from which the field was read on every visit; it is read from them here, once: each was written by the
+    pipeline's `without_bad_contacts` (their only writer) as '<field> <problem>: dropped, the service is kept', so
+    its first word is its field. And what those two read instead of every record (`_STATUS_READS`)."""
+    rows = conn.execute("SELECT source, source_id, left_out FROM sync_records WHERE left_out IS NOT NULL").fetchall()
+    for source, source_id, text in rows:
+        details = [{"field": said.split(" ", 1)[0], "said": said} for said in json.loads(text)]
+        conn.execute("UPDATE sync_records SET left_out = ? WHERE source = ? AND source_id = ?",
+                     (_stored_json(details), source, source_id))
+    for statement in _STATUS_READS:
+        conn.execute(statement)
+
+
 # indexer/sync/codec.py: a record a source lists as unchanged since it was read (`Unchanged`) was staged as a
 # 'refused' row marked {"unchanged": true}, the CHECK allowing four kinds; it is a kind of its own.
 _STAGED_KINDS = "CHECK (kind IN ('item', 'gone', 'refused', 'enrichment', 'unchanged'))"
@@ -265,6 +302,8 @@ MIGRATIONS = (
     # as it was read; the record completes it now, and says so. Stored items read anew, digests with them.
     Migration(18, "a website without its scheme is stored as its source gave it", reread_websites, reread_websites),
     Migration(19, "a synced record keeps the contact details it left out", _LEFT_OUT, _LEFT_OUT),
+    Migration(20, "a left-out contact detail is kept with its field; what sync-status reads is indexed",
+              _left_out_fields, _left_out_fields),
 )
 LATEST = MIGRATIONS[-1].version
 # whether the database has recorded migrations at all, per dialect (a new one has no table for them yet)

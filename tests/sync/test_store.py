@@ -98,7 +98,9 @@ def test_an_sqlite_home_from_before_the_sync_migrations_keeps_its_queue_and_cove
         conn.execute("DROP TABLE coverage_revision")  # new in migration 8: an older file lacks it
         conn.execute("DROP INDEX tokens_by_form_key")  # and migration 9's column, which only it adds
         conn.execute("ALTER TABLE tokens DROP COLUMN form_key")
+        conn.execute("DROP INDEX sync_records_left_out")  # migration 20's, over the column
         conn.execute("ALTER TABLE sync_records DROP COLUMN left_out")  # and migration 19's
+        conn.execute("ALTER TABLE sync_runs DROP COLUMN summary")  # and migration 20's
     finally:
         conn.close()
 
