@@ -467,6 +467,12 @@ class _Grid:
         self.order = np.argsort(key, kind="stable")
         # Per type and cell (type * cells + cell), where its rows start in the order, and the end.
         self.start = np.searchsorted(key[self.order], np.arange(len(_TYPES) * self.cells + 1))
+        # The same starts per type, row of cells and column (nx + 1 columns: a row's last column's end is the
+        # next row's first start, one place on in `start`), a view: a box's runs are two lookups in it.
+        step = self.start.strides[0]
+        self.row_starts = np.lib.stride_tricks.as_strided(
+            self.start, shape=(len(_TYPES), self.ny, self.nx + 1), strides=(self.cells * step, self.nx * step, step),
+            writeable=False)
         counts = np.bincount(cell, minlength=self.cells)
         self.cell_rows = counts  # per cell, its rows of every type
         self.sat = np.zeros((self.ny + 1, self.nx + 1), dtype=np.int64)
@@ -497,14 +503,9 @@ class _Grid:
 
     def cell_positions(self, cells: np.ndarray, types: np.ndarray | None = None) -> np.ndarray:
         """Where the rows of these cells (flat numbers, ascending) sit in the order, ascending; with `types`
-        (type numbers, ascending), those of these types alone."""
-        return self._runs(cells, cells, types)
-
-    def _runs(self, firsts: np.ndarray, lasts: np.ndarray, types: np.ndarray | None) -> np.ndarray:
-        """The positions of the rows of cells firsts[j]..lasts[j] (flat numbers, in one row of cells) of these
-        types (default: every type), ascending if the runs are."""
-        offsets = (_ALL_TYPES if types is None else types)[:, None] * self.cells
-        return positions(self.start[(offsets + firsts).ravel()], self.start[(offsets + lasts + 1).ravel()])
+        (type numbers, ascending), those of these types alone: a run per type and cell."""
+        at = ((_ALL_TYPES if types is None else types)[:, None] * self.cells + cells).ravel()
+        return positions(self.start.take(at), self.start.take(at + 1))
 
     def everything(self, box: tuple[int, int, int, int] | None) -> bool:
         return box is not None and box == (0, self.ny - 1, 0, self.nx - 1)
@@ -522,8 +523,9 @@ class _Grid:
         if box is None:
             return np.zeros(0, dtype=np.int64)
         y0, y1, x0, x1 = box
-        first = np.arange(y0, y1 + 1) * self.nx
-        return self._runs(first + x0, first + x1, types)
+        types = _ALL_TYPES if types is None else types
+        starts = self.row_starts
+        return positions(starts[types, y0:y1 + 1, x0].ravel(), starts[types, y0:y1 + 1, x1 + 1].ravel())
 
 
 def _holds(box: tuple[int, int, int, int], span: tuple[int, int, int, int]) -> bool:
