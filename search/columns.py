@@ -888,7 +888,7 @@ class ServiceColumns:
         counts them, from the rows of the radius's box alone (every row within the radius lies in it)."""
         box, everything = self._box_of(lat, lon, radius_km)
         at = self._passing_near(query, self.prepare(query), box=box, everything=everything, pool=True)
-        cosines = nearness.cosines(self._cell_vectors, at, lat, lon)
+        cosines = nearness.cosines(self._records_at(at), lat, lon)
         return int(np.count_nonzero(self._close(lat, lon, radius_km, at, cosines)))
 
     def around(self, lat: float, lon: float, query: ServiceQuery, k: int, radius_km: float,
@@ -925,13 +925,14 @@ class ServiceColumns:
         # From here `at` holds positions of the cell order, where the columns `space` reads lie close together:
         # only the answers' few are turned into rows, at the end.
         space = self._cells
-        in_within = None if in_within_groups is None else in_within_groups.take(space._located.of.take(at))
+        records = self._records_at(at)
+        in_within = None if in_within_groups is None else in_within_groups.take(records[3].astype(np.intp))
         by_type = None
         if by_type_within and in_within is not None:
             by_type = np.bincount(space.type[at[in_within]], minlength=len(_TYPES))
             if counted is not None:
                 by_type = by_type + counted.by_type
-        cosines = nearness.cosines(self._cell_vectors, at, lat, lon)
+        cosines = nearness.cosines(records, lat, lon)
         close = self._close(lat, lon, radius_km, at, cosines)
         at, cosines = at[close], cosines[close]  # most rows are kept: masks, not `nonzero` and gathers
         # From here `at` holds the passing rows within the radius, and `pool` where those of the query's areas sit.
@@ -1015,11 +1016,19 @@ class ServiceColumns:
         return haversine_km(lat, lon, self.lat.take(rows), self.lon.take(rows))
 
     @cached_property
-    def _cell_vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every row's unit vector (`search.nearness`) in the grid's cell order (24 bytes a row), made on the
-        first question of a radius: gathered for a box's rows, they lie close together."""
+    def _cell_records(self) -> np.ndarray:
+        """Per row in the grid's cell order, what a radius's pass reads of each passing row, side by side: its
+        unit vector's x, y and z (`search.nearness`) and its located group (`_CodeSets`; a float, exact: far below
+        2**53). 32 bytes a row, made on the first question of a radius; nothing in it depends on a query."""
         order = self._grid.order
-        return nearness.unit_vectors(self.lat[order], self.lon[order])
+        return np.stack((*nearness.unit_vectors(self.lat[order], self.lon[order]), self._located.of[order]), axis=1)
+
+    def _records_at(self, at: np.ndarray) -> np.ndarray:
+        """The records (`_cell_records`) at these positions of the cell order, as four contiguous rows (x, y, z,
+        located group): one gather of 32-byte items instead of four of 8 (NumPy's `take` copies an item of 32
+        bytes in one step), and one copy to lay each field out contiguous for the arithmetic that follows
+        (bench/RESULTS.md, session 25)."""
+        return self._cell_records.take(at, axis=0).T.copy()
 
     @cached_property
     def _cell_position(self) -> np.ndarray:
