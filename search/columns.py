@@ -32,7 +32,7 @@ import shapely
 from shapely.geometry import shape
 
 from geodata.areas import AreaCodes
-from geodata.distance import haversine_km, haversine_km_radians, radians_and_cosines, radius_box
+from geodata.distance import haversine_km, haversine_km_radians, point_radians, radians_and_cosines, radius_box
 from rehabmap.index.base import Coverage, ServiceQuery
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
@@ -1144,7 +1144,7 @@ class ServiceColumns:
         `haversine_km` of the rows, without gathering the rows' points or converting them per query."""
         positions = self._kept_positions(self._grid.positions(box, prepared.types), prepared)
         phi, lam, cos_phi = self._cell_points
-        distances = haversine_km_radians(*radians_and_cosines(lat, lon), phi.take(positions), lam.take(positions),
+        distances = haversine_km_radians(*point_radians(lat, lon), phi.take(positions), lam.take(positions),
                                          cos_phi.take(positions))
         return self._grid.order[positions], distances
 
