@@ -32,7 +32,7 @@ import shapely
 from shapely.geometry import shape
 
 from geodata.areas import AreaCodes
-from geodata.distance import haversine_km, haversine_km_radians, radians_and_cosines, radius_box
+from geodata.distance import haversine_km, haversine_km_radians, point_radians, radians_and_cosines, radius_box
 from rehabmap.index.base import Coverage, ServiceQuery
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
@@ -467,6 +467,12 @@ class _Grid:
         self.order = np.argsort(key, kind="stable")
         # Per type and cell (type * cells + cell), where its rows start in the order, and the end.
         self.start = np.searchsorted(key[self.order], np.arange(len(_TYPES) * self.cells + 1))
+        # The same starts per type, row of cells and column (nx + 1 columns: a row's last column's end is the
+        # next row's first start, one place on in `start`), a view: a box's runs are two lookups in it.
+        step = self.start.strides[0]
+        self.row_starts = np.lib.stride_tricks.as_strided(
+            self.start, shape=(len(_TYPES), self.ny, self.nx + 1), strides=(self.cells * step, self.nx * step, step),
+            writeable=False)
         counts = np.bincount(cell, minlength=self.cells)
         self.cell_rows = counts  # per cell, its rows of every type
         self.sat = np.zeros((self.ny + 1, self.nx + 1), dtype=np.int64)
@@ -497,14 +503,9 @@ class _Grid:
 
     def cell_positions(self, cells: np.ndarray, types: np.ndarray | None = None) -> np.ndarray:
         """Where the rows of these cells (flat numbers, ascending) sit in the order, ascending; with `types`
-        (type numbers, ascending), those of these types alone."""
-        return self._runs(cells, cells, types)
-
-    def _runs(self, firsts: np.ndarray, lasts: np.ndarray, types: np.ndarray | None) -> np.ndarray:
-        """The positions of the rows of cells firsts[j]..lasts[j] (flat numbers, in one row of cells) of these
-        types (default: every type), ascending if the runs are."""
-        offsets = (_ALL_TYPES if types is None else types)[:, None] * self.cells
-        return positions(self.start[(offsets + firsts).ravel()], self.start[(offsets + lasts + 1).ravel()])
+        (type numbers, ascending), those of these types alone: a run per type and cell."""
+        at = ((_ALL_TYPES if types is None else types)[:, None] * self.cells + cells).ravel()
+        return positions(self.start.take(at), self.start.take(at + 1))
 
     def everything(self, box: tuple[int, int, int, int] | None) -> bool:
         return box is not None and box == (0, self.ny - 1, 0, self.nx - 1)
@@ -522,8 +523,9 @@ class _Grid:
         if box is None:
             return np.zeros(0, dtype=np.int64)
         y0, y1, x0, x1 = box
-        first = np.arange(y0, y1 + 1) * self.nx
-        return self._runs(first + x0, first + x1, types)
+        types = _ALL_TYPES if types is None else types
+        starts = self.row_starts
+        return positions(starts[types, y0:y1 + 1, x0].ravel(), starts[types, y0:y1 + 1, x1 + 1].ravel())
 
 
 def _holds(box: tuple[int, int, int, int], span: tuple[int, int, int, int]) -> bool:
@@ -886,7 +888,7 @@ class ServiceColumns:
         counts them, from the rows of the radius's box alone (every row within the radius lies in it)."""
         box, everything = self._box_of(lat, lon, radius_km)
         at = self._passing_near(query, self.prepare(query), box=box, everything=everything, pool=True)
-        cosines = nearness.cosines(self._cell_vectors, at, lat, lon)
+        cosines = nearness.cosines(self._records_at(at), lat, lon)
         return int(np.count_nonzero(self._close(lat, lon, radius_km, at, cosines)))
 
     def around(self, lat: float, lon: float, query: ServiceQuery, k: int, radius_km: float,
@@ -923,13 +925,14 @@ class ServiceColumns:
         # From here `at` holds positions of the cell order, where the columns `space` reads lie close together:
         # only the answers' few are turned into rows, at the end.
         space = self._cells
-        in_within = None if in_within_groups is None else in_within_groups.take(space._located.of.take(at))
+        records = self._records_at(at)
+        in_within = None if in_within_groups is None else in_within_groups.take(records[3].astype(np.intp))
         by_type = None
         if by_type_within and in_within is not None:
             by_type = np.bincount(space.type[at[in_within]], minlength=len(_TYPES))
             if counted is not None:
                 by_type = by_type + counted.by_type
-        cosines = nearness.cosines(self._cell_vectors, at, lat, lon)
+        cosines = nearness.cosines(records, lat, lon)
         close = self._close(lat, lon, radius_km, at, cosines)
         at, cosines = at[close], cosines[close]  # most rows are kept: masks, not `nonzero` and gathers
         # From here `at` holds the passing rows within the radius, and `pool` where those of the query's areas sit.
@@ -1013,11 +1016,19 @@ class ServiceColumns:
         return haversine_km(lat, lon, self.lat.take(rows), self.lon.take(rows))
 
     @cached_property
-    def _cell_vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every row's unit vector (`search.nearness`) in the grid's cell order (24 bytes a row), made on the
-        first question of a radius: gathered for a box's rows, they lie close together."""
+    def _cell_records(self) -> np.ndarray:
+        """Per row in the grid's cell order, what a radius's pass reads of each passing row, side by side: its
+        unit vector's x, y and z (`search.nearness`) and its located group (`_CodeSets`; a float, exact: far below
+        2**53). 32 bytes a row, made on the first question of a radius; nothing in it depends on a query."""
         order = self._grid.order
-        return nearness.unit_vectors(self.lat[order], self.lon[order])
+        return np.stack((*nearness.unit_vectors(self.lat[order], self.lon[order]), self._located.of[order]), axis=1)
+
+    def _records_at(self, at: np.ndarray) -> np.ndarray:
+        """The records (`_cell_records`) at these positions of the cell order, as four contiguous rows (x, y, z,
+        located group): one gather of 32-byte items instead of four of 8 (NumPy's `take` copies an item of 32
+        bytes in one step), and one copy to lay each field out contiguous for the arithmetic that follows
+        (bench/RESULTS.md, session 25)."""
+        return self._cell_records.take(at, axis=0).T.copy()
 
     @cached_property
     def _cell_position(self) -> np.ndarray:
@@ -1133,7 +1144,7 @@ class ServiceColumns:
         `haversine_km` of the rows, without gathering the rows' points or converting them per query."""
         positions = self._kept_positions(self._grid.positions(box, prepared.types), prepared)
         phi, lam, cos_phi = self._cell_points
-        distances = haversine_km_radians(*radians_and_cosines(lat, lon), phi.take(positions), lam.take(positions),
+        distances = haversine_km_radians(*point_radians(lat, lon), phi.take(positions), lam.take(positions),
                                          cos_phi.take(positions))
         return self._grid.order[positions], distances
 

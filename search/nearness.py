@@ -39,15 +39,13 @@ def unit_vectors(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return cos_phi * np.cos(lam), cos_phi * np.sin(lam), np.sin(phi)
 
 
-def cosines(vectors: tuple[np.ndarray, np.ndarray, np.ndarray], at: np.ndarray, lat: float,
-            lon: float) -> np.ndarray:
-    """The cosine of the angle between the point and each of the rows at `at` of these vectors."""
+def cosines(vectors: np.ndarray, lat: float, lon: float) -> np.ndarray:
+    """The cosine of the angle between the point and each of these unit vectors (`vectors[0]`, `[1]` and `[2]`:
+    their x, y and z; any rows after are not read)."""
     phi, lam = math.radians(lat), math.radians(lon)
-    x, y, z = vectors
-    out = x.take(at)
-    out *= math.cos(phi) * math.cos(lam)
-    out += y.take(at) * (math.cos(phi) * math.sin(lam))
-    out += z.take(at) * math.sin(phi)
+    out = vectors[0] * (math.cos(phi) * math.cos(lam))
+    out += vectors[1] * (math.cos(phi) * math.sin(lam))
+    out += vectors[2] * math.sin(phi)
     return out
 
 

@@ -15,6 +15,6 @@ def positions(begins: np.ndarray, ends: np.ndarray) -> np.ndarray:
     total = int(after[-1]) if len(after) else 0
     if total == 0:
         return np.zeros(0, dtype=np.int64)
-    out = (begins - (after - lengths)).repeat(lengths)
+    out = (ends - after).repeat(lengths)  # begins - (after - lengths): each run's shift from the output's places
     out += np.arange(total)
     return out

@@ -8,7 +8,7 @@ from geopy.distance import EARTH_RADIUS, great_circle
 from tests.doubles import around
 
 from geodata.distance import (EARTH_RADIUS_KM, KM_PER_MILE, great_circle_km, haversine_km, haversine_km_pairs,
-                              miles_and_km, miles_and_km_figures)
+                              miles_and_km, miles_and_km_figures, point_radians, radians_and_cosines)
 
 LEEDS = (53.79648, -1.54785)
 MANCHESTER = (53.48095, -2.23743)
@@ -42,6 +42,16 @@ def test_pairs_are_elementwise_and_symmetric() -> None:
     assert np.max(np.abs(pairs - expected)) < 1e-6
     assert np.allclose(pairs, haversine_km_pairs(lats2, lons2, lats1, lons1))
     assert haversine_km(*LEEDS, np.array([LEEDS[0]]), np.array([LEEDS[1]]))[0] == 0.0
+
+
+def test_one_point_in_plain_floats_is_numpys_bit_for_bit() -> None:
+    # A match measures its candidates from the home taken in plain floats (`point_radians`): they must be the floats
+    # NumPy gives (`radians_and_cosines`), so that `haversine_km` gives exactly `haversine_km_pairs`' distances.
+    rng = np.random.default_rng(13)
+    lats, lons = rng.uniform(49.8, 55.9, 2000), rng.uniform(-6.4, 1.8, 2000)
+    for lat, lon in [LEEDS, MANCHESTER, *zip(lats[:300].tolist(), lons[:300].tolist(), strict=True)]:
+        assert point_radians(lat, lon) == tuple(float(value) for value in radians_and_cosines(lat, lon))
+        assert np.array_equal(haversine_km(lat, lon, lats, lons), haversine_km_pairs(lat, lon, lats, lons))
 
 
 @pytest.mark.parametrize(("km", "words"), [(6.3, "3.9 miles (6.3 km)"), (1.609344, "1.0 mile (1.6 km)"),
