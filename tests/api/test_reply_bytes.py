@@ -17,7 +17,9 @@ from bench.common import SEED
 from bench.synthetic import REALISTIC_MIX, load_small_areas, make_services
 from geodata.geography import Home
 from rehabmap.coverage import Coverage
+from rehabmap.explanation import gender_by_team
 from rehabmap.index.base import ServiceQuery
+from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.maintain.freshness import verification_due
 from rehabmap.match import RANKING_RULE, MatchRequest, MatchResponse, MatchResult, TypeSummary, left_out, match
 from rehabmap.record import Service
@@ -40,7 +42,8 @@ def model_reply(home: Home, response: MatchResponse, coverage: dict[ServiceType,
             distance_km=r.distance_km, in_home_icb=r.in_home_icb, icb_code=s.areas.icb_code,
             icb_name=s.areas.icb_name, matched_needs=r.matched_needs, unknown_needs=r.unknown_needs,
             needs_read_from_text=list(r.needs_read_from_text), needs_read_not_met=list(r.needs_read_not_met),
-            gender=s.gender, gender_read_from_text=s.gender_read_from_text, out_of_catchment=r.out_of_catchment,
+            gender=s.gender, gender_read_from_text=s.gender_read_from_text,
+            gender_stated_by_maintainers=gender_by_team(s), out_of_catchment=r.out_of_catchment,
             explanation=r.explanation,
             capacity=CapacityOut(status=r.capacity or "unknown", as_of=s.capacity_as_of, reported=s.capacity),
             accepting_referrals=s.accepting_referrals, self_referral=s.self_referral,
@@ -82,7 +85,9 @@ def odd(service: Service, rng: random.Random) -> Service:
          "website": None, "postcode": None, "cqc_location_id": None, "cqc_rating": None, "cqc_rating_date": None,
          "capacity": None, "capacity_as_of": None, "last_verified": None, "accepting_referrals": None,
          "self_referral": None, "schedules": []},
-        {"last_verified": TODAY - timedelta(days=180), "capacity_as_of": TODAY, "capacity": "limited"}]))
+        {"last_verified": TODAY - timedelta(days=180), "capacity_as_of": TODAY, "capacity": "limited"},
+        # a gender a maintainer stated over its source's (`gender_stated_by_maintainers` true)
+        {"gender": "male_only", "source_gender": "mixed_gender", "field_sources": {"gender": OVERLAY_SOURCE}}]))
 
 
 def made_up_results(services: list[Service], rng: random.Random) -> list[MatchResult]:
