@@ -21,6 +21,11 @@ KM_PER_MILE = 1.609344
 KM_PER_DEGREE = round(pi * EARTH_RADIUS_KM / 180, 3)
 # "0.0" to "100.0" by the count of tenths: a distance's figures below 10 miles (`miles_and_km`).
 _TENTHS = [f"{n // 10}.{n % 10}" for n in range(1001)]
+# Up to this many points, `haversine_km` works in plain floats (`_haversine_km_few`): they cost as much as
+# NumPy's steps at ~25.
+_FEW = 24
+# What `math.radians` and NumPy's `radians` multiply by: the double nearest pi / 180.
+_TO_RADIANS = pi / 180.0
 _SAFETY = 1e-6  # a radius's box is widened by this much (relative), and a hair: `radius_box`
 
 
@@ -90,8 +95,32 @@ def haversine_km_one(lat1: float, lon1: float, lat2: float, lon2: float) -> floa
 
 
 def haversine_km(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
-    """Distances from one point to many: `haversine_km_pairs`' floats, the point taken in plain floats."""
+    """Distances from one point to many: `haversine_km_pairs`' floats, the point taken in plain floats. A few
+    points (a match measures ~10 candidates) are taken in plain floats too (`_haversine_km_few`)."""
+    if len(lats) <= _FEW:
+        return _haversine_km_few(*point_radians(lat, lon), lats.tolist(), lons.tolist())
     return haversine_km_radians(*point_radians(lat, lon), *radians_and_cosines(lats, lons))
+
+
+def _haversine_km_few(phi1: float, lam1: float, cos_phi1: float, lats: list[float], lons: list[float]) -> np.ndarray:
+    """`haversine_km_radians`' floats, bit for bit, for a few points in plain floats. Its ~20 NumPy steps cost
+    ~88k instructions for 10 points (callgrind), this ~26k and ~2.8k a point: 51k (bench/RESULTS.md, session 25).
+    The operations and their order are NumPy's: `math.radians` multiplies by the same double, the C library's
+    sine and cosine give what NumPy's float64 `sin` and `cos` give, a square is a product (NumPy's `** 2`), the
+    square root is exact in both. Not the arcsine: NumPy's (SIMD on this machine) differs from the C library's
+    in the last bit for ~0.3% of the values a match meets, so the roots go to `np.arcsin`. Checked equal on
+    every row of the 100k bench corpus from each of the 200 bench homes, 1 to 32 points a call, and in
+    tests/geodata."""
+    cos, sin, sqrt, to_radians = math.cos, math.sin, math.sqrt, _TO_RADIANS
+    roots = []
+    for lat2, lon2 in zip(lats, lons):
+        phi2 = lat2 * to_radians
+        s, t = sin((phi2 - phi1) / 2.0), sin((lon2 * to_radians - lam1) / 2.0)
+        a = s * s + cos_phi1 * cos(phi2) * (t * t)  # never below 0: cosines of latitudes are not negative
+        roots.append(1.0 if a > 1.0 else sqrt(a))  # NumPy's clip: 1 above it, a NaN kept
+    distances: np.ndarray = np.arcsin(roots)
+    distances *= 2.0 * EARTH_RADIUS_KM
+    return distances
 
 
 def format_km(value: float | None) -> str:

@@ -7,8 +7,9 @@ from geopy.distance import EARTH_RADIUS, great_circle
 
 from tests.doubles import around
 
-from geodata.distance import (EARTH_RADIUS_KM, KM_PER_MILE, great_circle_km, haversine_km, haversine_km_pairs,
-                              miles_and_km, miles_and_km_figures, point_radians, radians_and_cosines)
+from geodata.distance import (EARTH_RADIUS_KM, KM_PER_MILE, _haversine_km_few, great_circle_km, haversine_km,
+                              haversine_km_pairs, miles_and_km, miles_and_km_figures, point_radians,
+                              radians_and_cosines)
 
 LEEDS = (53.79648, -1.54785)
 MANCHESTER = (53.48095, -2.23743)
@@ -52,6 +53,28 @@ def test_one_point_in_plain_floats_is_numpys_bit_for_bit() -> None:
     for lat, lon in [LEEDS, MANCHESTER, *zip(lats[:300].tolist(), lons[:300].tolist(), strict=True)]:
         assert point_radians(lat, lon) == tuple(float(value) for value in radians_and_cosines(lat, lon))
         assert np.array_equal(haversine_km(lat, lon, lats, lons), haversine_km_pairs(lat, lon, lats, lons))
+
+
+def test_a_few_points_in_plain_floats_are_numpys_bit_for_bit() -> None:
+    # A match measures its ~10 candidates in plain floats (`_haversine_km_few`, all but the arcsine): the distances
+    # must be NumPy's to the last bit, as every answer shows them and ranks by them. Homes and points across
+    # England, 1 to 32 points a call, and pairs across the globe (antipodes, where the sum is clipped to 1).
+    rng = np.random.default_rng(17)
+    lats, lons = rng.uniform(49.8, 55.9, 3000), rng.uniform(-6.4, 1.8, 3000)
+    far_lats, far_lons = rng.uniform(-90.0, 90.0, 3000), rng.uniform(-180.0, 180.0, 3000)
+    homes = [*zip(lats[:40].tolist(), lons[:40].tolist(), strict=True), (0.0, 0.0), (45.0, -90.0), LEEDS]
+    for lat, lon in homes:
+        point = point_radians(lat, lon)
+        antipode_and_itself = (np.array([-lat, lat]), np.array([lon + 180.0, lon]))
+        for every_lat, every_lon in [(lats, lons), (far_lats, far_lons), antipode_and_itself]:
+            start = 0
+            for size in range(1, 33):
+                part_lats, part_lons = every_lat[start:start + size], every_lon[start:start + size]
+                few = _haversine_km_few(*point, part_lats.tolist(), part_lons.tolist())
+                numpys = haversine_km_pairs(lat, lon, part_lats, part_lons)
+                assert np.array_equal(few.view(np.int64), numpys.view(np.int64))
+                start += size
+    assert np.array_equal(haversine_km(*LEEDS, lats[:5], lons[:5]), haversine_km_pairs(*LEEDS, lats[:5], lons[:5]))
 
 
 @pytest.mark.parametrize(("km", "words"), [(6.3, "3.9 miles (6.3 km)"), (1.609344, "1.0 mile (1.6 km)"),
