@@ -792,8 +792,11 @@ class ServiceColumns:
         mask[self.kept(query, rows)] = True
         return mask
 
-    def kept(self, query: ServiceQuery | _Prepared, rows: np.ndarray, *, typed: bool = False) -> np.ndarray:
-        """Where in `rows` the services passing the query's hard filters are, ascending.
+    def kept(self, query: ServiceQuery | _Prepared, rows: np.ndarray, *, typed: bool = False,
+             as_rows: bool = False) -> np.ndarray:
+        """Where in `rows` the services passing the query's hard filters are, ascending; with `as_rows`, those
+        rows themselves (`rows[kept(...)]`, without gathering them again: the filters after the flags already
+        gathered them, one `take` of ~1.7k positions a match saved).
 
         The packed flags word is tested first (one gather answers status, type, gender and catchment, the
         most selective filters); the needs-and-ages word, subtypes, languages and located areas are gathered
@@ -814,8 +817,8 @@ class ServiceColumns:
         keep = mask.nonzero()[0]  # `np.flatnonzero`'s answer for a flat mask, without its Python-level steps
         if not (q.narrowed_bits or q.wanted or q.age is not None or q.languages or q.in_areas is not None
                 or q.outside_excluded is not None):
-            return keep
-        rows = rows[keep]
+            return rows.take(keep) if as_rows else keep
+        rows = rows.take(keep)
         tests = []  # each a new array, so the first is the mask the others are ANDed into
         if q.narrowed_bits:
             tests.append(((flags[keep] & q.narrowed_bits) == 0) | np.isin(self.subtype[rows], q.subtypes))
@@ -839,7 +842,7 @@ class ServiceColumns:
         mask = tests[0]
         for test in tests[1:]:
             mask &= test
-        return keep[mask]
+        return rows[mask] if as_rows else keep[mask]
 
     def _covering(self, home: Coverage) -> np.ndarray:
         """Per catchment group (`_Catchments`), whether its rows' catchment includes the home. Worked out on
@@ -875,7 +878,7 @@ class ServiceColumns:
         prepared = self.prepare(query)
         if query.area_codes is not None:
             prepared.in_areas = None  # every candidate lies in the areas asked for
-        return rows[self.kept(prepared, rows)]
+        return self.kept(prepared, rows, as_rows=True)
 
     def count_by_type(self, query: ServiceQuery) -> np.ndarray:
         """How many services pass the query, per type (indexed like `ServiceType`): counted in the cell
@@ -1132,7 +1135,7 @@ class ServiceColumns:
             rows = self._located.rows_with(query.area_codes)
             if len(rows) < (len(self) if everything else self._grid.count(box)):
                 prepared.in_areas = None  # every row of the pool lies in the areas asked for
-                return self._cell_position.take(rows[self.kept(prepared, rows)])
+                return self._cell_position.take(self.kept(prepared, rows, as_rows=True))
         if everything:
             return self._cell_position.take(self.kept(prepared, self._all))
         return self._kept_positions(self._grid.positions(box, prepared.types), prepared)
@@ -1151,7 +1154,7 @@ class ServiceColumns:
     def _kept_positions(self, positions: np.ndarray, prepared: _Prepared) -> np.ndarray:
         """Those of these positions of the cell order (rows of the types asked for) whose rows pass the prepared
         query."""
-        return positions.take(self._cells.kept(prepared, positions, typed=True))
+        return self._cells.kept(prepared, positions, typed=True, as_rows=True)
 
     def _with_distances(self, lat: float, lon: float, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return rows, haversine_km(lat, lon, self.lat[rows], self.lon[rows])
@@ -1181,7 +1184,7 @@ class ServiceColumns:
         if query.area_codes is not None:
             pool = self._located.rows_with(query.area_codes)
             if len(pool) <= max(_MIN_ROWS, _ROWS_PER_RESULT * k) * 4:
-                return self._top_k(lat, lon, pool[self.kept(prepared, pool)], k, radius_km)
+                return self._top_k(lat, lon, self.kept(prepared, pool, as_rows=True), k, radius_km)
         r = self._first_radius(lat, lon, k, radius_km)
         while True:
             bounds = None if r is None else radius_box(lat, lon, r)
