@@ -110,7 +110,8 @@ def _haversine_km_few(phi1: float, lam1: float, cos_phi1: float, lats: list[floa
     square root is exact in both. Not the arcsine: NumPy's (SIMD on this machine) differs from the C library's
     in the last bit for ~0.3% of the values a match meets, so the roots go to `np.arcsin`. Checked equal on
     every row of the 100k bench corpus from each of the 200 bench homes, 1 to 32 points a call, and in
-    tests/geodata."""
+    tests/geodata. That holds while NumPy's float64 sine and cosine call the C library, as the pinned 2.4 does: a
+    NumPy with SIMD ones of its own (numpy/numpy#29699, proposed) fails that test, and this path must then go."""
     cos, sin, sqrt, to_radians = math.cos, math.sin, math.sqrt, _TO_RADIANS
     roots = []
     for lat2, lon2 in zip(lats, lons):
