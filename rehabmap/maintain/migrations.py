@@ -208,8 +208,10 @@ _STATUS_READS = (
     "(connector, status, type_status, source, source_id)",
     "CREATE INDEX IF NOT EXISTS sync_records_unprepared ON sync_records "
     "(connector, status, type_status, source, source_id) WHERE service IS NULL",
-    # by connector, so that a source's list, its count and a page of it read only the records listed
-    "CREATE INDEX IF NOT EXISTS sync_records_left_out ON sync_records (connector, status, source, source_id) "
+    # by connector, so that a source's list, its count and a page of it read only the records listed, and of each
+    # of them no more than the row's first page (whether it was prepared): the rest of what they ask is here
+    "CREATE INDEX IF NOT EXISTS sync_records_left_out ON sync_records "
+    "(connector, status, type_status, source, source_id, service_id, left_out) "
     "WHERE left_out IS NOT NULL",
     # migration 7's index of the connector alone: every query that took it takes one of these as fast or faster
     # (EXPLAIN QUERY PLAN of each, brief w5, session 25), and with it SQLite read every record to count a source's
