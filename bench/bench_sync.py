@@ -27,9 +27,10 @@ connector's first run over the replay (Ashton Lodge's phone given as words, so o
 copied out to N records through the store's own API (`SyncStore.write`): 1% held for review, 5% retired, and a
 share (`--left-out`, 1%: the 6 of 819 services of Bristol's real ORUK feed whose email or website a record refuses)
 keeping Ashton Lodge's left-out detail, a quarter of those since given a phone by a maintainer (the overlay and
-its audit rows, `Overlay.record`). It times `sync_status(store)` and `GET /keepers/sources` (in process,
-signed in as a maintainer), `--rounds` times after one untimed call, and prints the medians of wall and CPU
-milliseconds (the checkouts one after the other, each its own store):
+its audit rows, `Overlay.record`). It times `sync_status(store)`, `GET /keepers/sources` and the second page of
+CQC's list on it (`?source=cqc&page=2`, brief w5; in process, signed in as a maintainer), `--rounds` times after one
+untimed call, and prints the medians of wall and CPU milliseconds and each page's size in bytes (the checkouts one
+after the other, each its own store):
 
     python -m bench.bench_sync --status 100000 [--left-out 0.01] [--rounds 5] [--checkout DIR]
 """
@@ -231,13 +232,16 @@ with TestClient(create_app(settings), follow_redirects=False) as client:
     csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', form).group(1)
     assert client.post("/keepers/sign-in", data={"csrf": csrf, "token": token}).status_code == 303
 
-    def page():
-        answer = client.get("/keepers/sources")
+    def page(url="/keepers/sources"):
+        answer = client.get(url)
         assert answer.status_code == 200, answer.status_code
+        return len(answer.content)
 
+    second = "/keepers/sources?source=cqc&page=2"  # a checkout without paging answers the whole page again
     result = {"left_out": sum(len(r.left_out) + len(r.left_out_added) for r in reports),
               "added": sum(len(r.left_out_added) for r in reports),
-              "status": timed(lambda: sync_status(store)), "page": timed(page)}
+              "status": timed(lambda: sync_status(store)), "page": timed(page), "bytes": page(),
+              "second": timed(lambda: page(second)), "second_bytes": page(second)}
 print("STATUS " + json.dumps(result))
 """
 
@@ -267,7 +271,8 @@ def status_table(records: int, share: float, rounds: int, checkouts: list[Path],
     lines = [f"### sync-status and GET /keepers/sources at {records:,} records ({share:.0%} with a left-out "
              f"detail; median of {rounds}, ms)",
              "| checkout | records with a left-out detail | of them added by a maintainer | `sync_status` wall | CPU | "
-             "page wall | CPU |", "|---|---:|---:|---:|---:|---:|---:|"]
+             "page wall | CPU | page bytes | second page wall | CPU | its bytes |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for checkout in checkouts:
         replay = Replay(data_dir() / "feeds").start()
         try:
@@ -276,7 +281,8 @@ def status_table(records: int, share: float, rounds: int, checkouts: list[Path],
         finally:
             replay.stop()
         lines.append(f"| {checkout.name or checkout} | {got['left_out']:,} | {got['added']:,} | "
-                     + " | ".join(f"{ms:,.0f}" for ms in (*got["status"], *got["page"])) + " |")
+                     + " | ".join(f"{ms:,.0f}" for ms in (*got["status"], *got["page"])) + f" | {got['bytes']:,} | "
+                     + " | ".join(f"{ms:,.0f}" for ms in got["second"]) + f" | {got['second_bytes']:,} |")
     return lines
 
 

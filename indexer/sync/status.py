@@ -131,14 +131,18 @@ def not_live(store: SyncStore) -> Counter[str]:
     return behind
 
 
-def sync_status(store: SyncStore, source: str | None = None) -> list[SourceReport]:
+def sync_status(store: SyncStore, source: str | None = None, *, per_page: int | None = None,
+                pages: Mapping[str, int] | None = None) -> list[SourceReport]:
     """Every source the store has heard of, by the name each run is recorded under (`oruk-<feed>`,
     `cqc-directory`, a mapped file's source ...), or only the one named. The database counts the records and
-    gives only those shown without a detail: a page visit reads what it shows, not every record."""
+    gives only those shown without a detail: a page visit reads what it shows, not every record. Each source's
+    `left_out` and `left_out_added` list them all (`rehabmap sync-status`) or, with `per_page`, only those on one
+    page of its list, the first or the one `pages` names (`SyncStore.shown_left_out`; the keepers' Sources page,
+    which says the totals `SyncStore.left_out_counts` gives)."""
     counts = store.counts(source)
     facts = store.enrichment_counts()
     behind = not_live(store)
-    left = store.shown_left_out(source)
+    left = store.shown_left_out(source, per_page=per_page, pages=pages)
     dated = _dated(store, {(r.service_id, d.field): r.overlaid[d.field] for r in left for d in r.left_out
                            if r.overlaid.get(d.field)})
     left_out: dict[tuple[str, bool], list[LeftOut]] = {}  # by source, and whether every detail was added since

@@ -6,7 +6,7 @@ It lives in the maintainers' store as tables of its own, beside the tokens, over
 transaction: in the SQLite file `REHABMAP_HOME/directory.sqlite`, or in PostgreSQL when
 `REHABMAP_DATABASE_URL` is set, so that every API host sees one review queue (DESIGN.md §9). The tables
 are made by the store's migrations (`rehabmap.maintain.migrations`, 7); all their SQL is in this one class,
-in the dialect both databases understand:
+in the dialect both databases understand (but for one expression over JSON, `_EVERY_DETAIL_ADDED`):
 
 * `sync_state`: per source, the connector's state as of the last applied run (`state`), and the state a run
   in progress has saved page by page (`pending`), so a killed run resumes where it stopped. A run's state
@@ -180,6 +180,14 @@ class SourceCounts(NamedTuple):
     held: int                 # awaiting a maintainer's review (`indexer.sync.publish.held`)
 
 
+class LeftOutCounts(NamedTuple):
+    """A connector's shown records that keep a contact detail their source gave left out, in two: those shown
+    without it, and those a maintainer has since given every such detail by hand."""
+
+    without: int
+    added: int
+
+
 class ShownLeftOut(NamedTuple):
     """A shown record that keeps a contact detail its source gave left out, with what the maintainers' overlay
     lays over it (whose fields may since give the detail)."""
@@ -205,6 +213,22 @@ _COUNTS = (f"SELECT r.connector, sum(CASE WHEN r.status = 'active' AND {_SHOWN_A
            "sum(CASE WHEN r.status = 'retired' THEN 1 ELSE 0 END), "
            f"sum(CASE WHEN r.status = 'active' AND {_HELD_AS} THEN 1 ELSE 0 END) FROM sync_records r {_WITH_REVIEW} "
            "WHERE {where} GROUP BY r.connector")
+# Whether a maintainer has since given a listed record every contact detail it left out (`r.left_out`, a JSON list of
+# `LeftOutDetail`s): the overlay row `o` gives each one's field a value (a contact field's value is a string, or
+# null once cleared). `indexer.sync.status.added_by_maintainer`'s rule, in SQL, so that the database can count and
+# order the records listed without reading them; the one expression each database writes its own way, over JSON.
+# tests/sync/test_status_counts.py holds it equal to the rule.
+_EVERY_DETAIL_ADDED = {
+    "sqlite": "NOT EXISTS (SELECT 1 FROM json_each(r.left_out) d WHERE coalesce(json_extract(o.fields, "
+              "'$.' || json_extract(d.value, '$.field')), '') = '')",
+    "postgres": "NOT EXISTS (SELECT 1 FROM jsonb_array_elements(r.left_out::jsonb) d "
+                "WHERE coalesce(o.fields::jsonb ->> (d ->> 'field'), '') = '')",
+}
+# The shown records that keep a contact detail their source gave left out (`SyncStore.shown_left_out`): by key, and
+# whether a maintainer has since added every detail, reading no record's JSON but `left_out`.
+_LISTED = ("SELECT r.connector, r.source, r.source_id, CASE WHEN {added} THEN 1 ELSE 0 END AS added "
+           f"FROM sync_records r {_WITH_REVIEW} LEFT JOIN overlay o ON o.service_id = r.service_id "
+           f"WHERE r.left_out IS NOT NULL AND r.status = 'active' AND {_SHOWN}{{where}}")
 _RECORD_COLUMNS = ("source, source_id, connector, service_id, status, type_status, item, raw, service, proposed_type, "
                    "proposed_subtype, problem, digest, evidence_digest, first_seen, last_seen, changed_at, "
                    "retired_at, retired_reason, live_revision, left_out")
@@ -443,16 +467,43 @@ class SyncStore:
                                    int(held) - unprepared.get(name, (0, 0))[1])
                 for name, shown, retired, held in every}
 
-    def shown_left_out(self, connector: str | None = None) -> list[ShownLeftOut]:
-        """The records shown (active) that keep a contact detail their source gave left out, of every connector
-        or the one named, in the order of `records`, each with the maintainers' overlay fields laid over it: only
-        they are read, however many records the store holds."""
+    def _listed(self, connector: str | None) -> tuple[str, list[str]]:
+        """`_LISTED`, of every connector or the one named, in this database's dialect, and its parameters."""
         where, params = (" AND r.connector = ?", [connector]) if connector is not None else ("", [])
+        return _LISTED.format(added=_EVERY_DETAIL_ADDED[self.database.dialect], where=where), params
+
+    def left_out_counts(self, connector: str | None = None) -> dict[str, LeftOutCounts]:
+        """Per connector (or only the one named), how many of its shown records keep a contact detail their source
+        gave left out, and of them how many a maintainer has since given every such detail: the totals the keepers'
+        Sources page says above one page of them (`shown_left_out`), counted by the database."""
+        listed, params = self._listed(connector)
         with self._connect() as conn:
-            rows = conn.execute("SELECT r.connector, r.service_id, r.service, r.left_out, o.fields FROM sync_records r "
-                                f"{_WITH_REVIEW} LEFT JOIN overlay o ON o.service_id = r.service_id "
-                                f"WHERE r.left_out IS NOT NULL AND r.status = 'active' AND {_SHOWN}{where} "
-                                "ORDER BY r.source, r.source_id", params).fetchall()
+            rows = conn.execute(f"SELECT l.connector, count(*), sum(l.added) FROM ({listed}) l GROUP BY l.connector",
+                                params).fetchall()
+        return {name: LeftOutCounts(int(listed_count) - int(added), int(added)) for name, listed_count, added in rows}
+
+    def shown_left_out(self, connector: str | None = None, *, per_page: int | None = None,
+                       pages: Mapping[str, int] | None = None) -> list[ShownLeftOut]:
+        """The records shown (active) that keep a contact detail their source gave left out, of every connector
+        or the one named, each with the maintainers' overlay fields laid over it; per connector, those still
+        without a detail first, then those a maintainer has given every one, each in the order of `records`. All
+        of them, or with `per_page` one page of each connector's (its number in `pages`, else the first): the
+        database numbers them and reads the JSON of that page's records only, so a visit of the keepers' Sources
+        page reads what it shows however many records are listed (`left_out_counts` gives the totals)."""
+        listed, params = self._listed(connector)
+        skipped = {name: (number - 1) * per_page for name, number in (pages or {}).items()} if per_page else {}
+        # n: a record's place in its connector's list, counted from the first of the page asked for
+        skip = " ".join("WHEN ? THEN ?" for _ in skipped)
+        numbered = (f"SELECT l.*, row_number() OVER (PARTITION BY l.connector ORDER BY l.added, l.source, l.source_id) "
+                    f"- {f'CASE l.connector {skip} ELSE 0 END' if skipped else '0'} AS n FROM ({listed}) l")
+        page = " WHERE l.n BETWEEN 1 AND ?" if per_page else ""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT l.connector, r.service_id, r.service, r.left_out, o.fields "
+                                f"FROM ({numbered}) l JOIN sync_records r ON r.source = l.source "
+                                "AND r.source_id = l.source_id LEFT JOIN overlay o ON o.service_id = r.service_id"
+                                f"{page} ORDER BY l.connector, l.n",
+                                [*(v for pair in skipped.items() for v in pair), *params,
+                                 *([per_page] if per_page else [])]).fetchall()
         return [ShownLeftOut(connector, service_id, str(json.loads(service).get("name") or ""), _left_out(left_out),
                              _loads(overlaid) or {}) for connector, service_id, service, left_out, overlaid in rows]
 

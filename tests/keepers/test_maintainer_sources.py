@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from pydantic import SecretStr
 
 from indexer.sync.runner import SyncInterrupted
 from tests.conftest import database_url
+from indexer.sync.store import SyncStore
+from rehabmap.maintain.store import store_of
 from tests.keepers.conftest import Keepers, make_keepers
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.maintain.conftest import make_site
@@ -190,3 +193,57 @@ def test_a_maintainer_goes_from_the_sources_page_to_the_record_to_add_the_detail
         expect(page.get_by_role("heading", level=1)).to_contain_text("Ashton Lodge Residential Home")
         assert page.get_by_label("Phone (optional)").input_value() == ""
         assert axe(page, axe_source) == []
+
+
+def test_a_long_list_is_shown_a_page_at_a_time(request, store_kind, sample_index, geodata_dir, data_dir, geography,
+                                                tmp_path, browser, axe_source):
+    """CQC's sync copied out (through the store's own API) to 150 records without Ashton Lodge's phone: the page
+    says 150, lists the first 100 with a link to the next page of CQC's list, and the next page the other 50 with
+    one back; every source's list paged on its own (`?source=cqc&page=2`). Before, each visit listed all 150 (at
+    1,001 records, 447 KB of HTML). In real Chromium without JavaScript a maintainer goes to the next page and
+    back, and axe finds nothing on either."""
+    from tests.web.site import serve
+
+    for replay in running(data_dir / "feeds"):
+        replay.cqc.alter(ASHTON.split(":", 1)[1], mainPhoneNumber="Ask for the manager")
+        keepers = cqc_keepers(tmp_path, sample_index, geodata_dir, data_dir, replay,
+                              url=database_url(request, store_kind))
+        sync_cqc(keepers, geography)
+    store = SyncStore(store_of(keepers.site.settings))
+    [ashton] = [r for r in store.records("cqc") if r.service_id == ASHTON]
+    store.write([replace(ashton, source_id=f"{ashton.source_id}-{n:03}", service_id=f"{ASHTON}-{n:03}",
+                         service={**ashton.service, "id": f"{ASHTON}-{n:03}",  # type: ignore[dict-item]
+                                  "name": f"Ashton Lodge copy {n:03}"}) for n in range(1, 150)],
+                (), (), live_changed=set())
+
+    client = signed_in(keepers)
+    first = html.unescape(" ".join(client.get(SOURCES).text.split()))
+    assert '<a href="#left-out-1">150 records</a>' in first
+    assert "150 records, those still shown without a detail first: 1 to 100." in first
+    assert first.count(DROPPED) == 100 and "Ashton Lodge copy 099" in first and "copy 100" not in first
+    assert 'href="?source=cqc&page=2#left-out-1"' in first and "Previous" not in first
+    second = html.unescape(" ".join(client.get(SOURCES, params={"source": "cqc", "page": "2"}).text.split()))
+    assert '<a href="#left-out-1">150 records</a>' in second, "the counts stay totals"
+    assert "150 records, those still shown without a detail first: 101 to 150." in second
+    assert second.count(DROPPED) == 50 and "Ashton Lodge copy 100" in second and "copy 099" not in second
+    assert 'href="?source=cqc&page=1#left-out-1"' in second and "Next" not in second
+    past = html.unescape(" ".join(client.get(SOURCES, params={"source": "cqc", "page": "9"}).text.split()))
+    assert "150 records, those still shown without a detail first: none on this page." in past
+    assert DROPPED not in past and 'href="?source=cqc&page=8#left-out-1"' in past
+    for asked in ({"page": "2"}, {"source": "cqc", "page": "two"}, {"source": "other", "page": "2"}):
+        assert "1 to 100." in client.get(SOURCES, params=asked).text, asked
+
+    label = "Pages of the records of Care Quality Commission (CQC) with a contact detail left out"
+    with serve(keepers.app) as base_url:  # type: ignore[arg-type]
+        token = keepers.site.tokens["maintainer"]
+        with signed_in_page(browser, base_url, token, SOURCES, javascript=False) as page:
+            page.get_by_role("navigation", name=label).get_by_role("link", name="Next").click()
+            expect(page.get_by_role("table")).to_contain_text("Ashton Lodge copy 149")
+            assert page.url.endswith("/keepers/sources?source=cqc&page=2#left-out-1")
+            page.get_by_role("navigation", name=label).get_by_role("link", name="Previous").click()
+            expect(page.get_by_role("table")).to_contain_text("Ashton Lodge copy 001")
+        with signed_in_page(browser, base_url, token, SOURCES) as page:  # axe runs as the page's JavaScript
+            assert axe(page, axe_source) == []
+            page.goto(f"{base_url}{SOURCES}?source=cqc&page=2")
+            expect(page.get_by_role("navigation", name=label)).to_contain_text("Previous")
+            assert axe(page, axe_source) == []

@@ -19,10 +19,11 @@ from web.deps import get_state
 from web.keepers.maintainer_review import MAINTAINERS, REVIEW
 from web.keepers.maintainer_services import service_path
 from web.keepers.navigation import SECTIONS, Section
-from web.keepers.session import PATH, Keeper, KeepersRoute, render, requires
+from web.keepers.session import PATH, Keeper, KeepersRoute, page_number, render, requires
 
 router = APIRouter(route_class=KeepersRoute)
 SOURCES = f"{PATH}/sources"
+PER_PAGE = 100  # of a source's records a sync left a detail out of, as Verification due pages its services
 SECTIONS.append(Section(SOURCES, "Sources", "How each source's last sync went, what it holds, and the contact "
                         "details a sync left out.", frozenset(MAINTAINERS)))
 
@@ -37,8 +38,14 @@ def outcome_words(run: LastRun) -> str:
 
 @router.get(SOURCES)
 def sources(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
+    """Each source's list of records a sync left a detail out of, a page at a time: the one `?source=` names at
+    `?page=`, every other at its first (a source of thousands made a page of megabytes, read whole each visit)."""
     store = SyncStore.served(get_state(request))
-    reports: list[SourceReport] = [] if store is None else sync_status(store)
+    paged = request.query_params.get("source", "")[:200]
+    pages = {paged: page_number(request)} if paged else {}
+    reports: list[SourceReport] = [] if store is None else sync_status(store, per_page=PER_PAGE, pages=pages)
     return render(request, keeper, "keepers/maintainer/sources.html",
                   {"reports": reports, "needing": [r for r in reports if r.needs_a_person],
-                   "outcome_words": outcome_words, "service_path": service_path, "review_path": REVIEW})
+                   "listed": {} if store is None else store.left_out_counts(), "pages": pages,
+                   "per_page": PER_PAGE, "outcome_words": outcome_words, "service_path": service_path,
+                   "review_path": REVIEW})

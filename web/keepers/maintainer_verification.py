@@ -16,7 +16,7 @@ from web.deps import get_state
 from web.keepers.maintainer_review import MAINTAINERS
 from web.keepers.maintainer_services import editor_of, service_path
 from web.keepers.navigation import SECTIONS, Section
-from web.keepers.session import PATH, Keeper, KeepersRoute, render, requires
+from web.keepers.session import PATH, Keeper, KeepersRoute, page_number, render, requires
 
 router = APIRouter(route_class=KeepersRoute)
 DUE = f"{PATH}/verification-due"
@@ -28,14 +28,13 @@ SECTIONS.append(Section(DUE, "Verification due", "Services nobody has checked fo
 @router.get(DUE)
 def due(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
     state = get_state(request)
-    text = request.query_params.get("page", "")[:5]
-    page_number = int(text) if text.isdigit() and int(text) >= 1 else 1  # a bad page number: the first page
+    number = page_number(request)
     everything = due_for_verification(state.backend.all(), state.today(), state.settings.verify_after_days)
-    shown = everything[(page_number - 1) * PER_PAGE:page_number * PER_PAGE]
+    shown = everything[(number - 1) * PER_PAGE:number * PER_PAGE]
     listings = source_confirmations(state.directory, (d.service for d in shown), state.source_title)
     return render(request, keeper, "keepers/maintainer/verification_due.html",
                   {"due": shown, "listings": listings,
-                   "total": len(everything), "page_number": page_number, "per_page": PER_PAGE,
+                   "total": len(everything), "page_number": number, "per_page": PER_PAGE,
                    "days": state.settings.verify_after_days, "service_path": service_path,
                    "done": request.query_params.get("done", "")[:200]})
 

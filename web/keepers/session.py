@@ -234,6 +234,13 @@ def render(request: Request, who: Keeper | Visitor, template: str, context: dict
     return response
 
 
+def page_number(request: Request) -> int:
+    """The page of a long list a keepers' page was asked for (`?page=`, from 1), as its Previous and Next links
+    (the `pagination` macro) ask: anything else, a hand-typed "0" or "two", is the first page, not an error."""
+    text = request.query_params.get("page", "")[:5]
+    return int(text) if text.isdigit() and int(text) >= 1 else 1
+
+
 def message_page(request: Request, keeper: Keeper, status: int, title: str, message: str) -> HTMLResponse:
     """A page that says one thing (a refusal, say) in the keepers' layout."""
     return render(request, keeper, "keepers/message.html", {"title": title, "message": message}, status=status)
