@@ -215,17 +215,9 @@ def stated_gender_text(service: Service) -> str | None:
     The clinicians' card's tag and their text for notes. None for none, a mixed one, or one only read from its
     words (`gender_read_text` words that as a caution)."""
     gender = service.gender
-    if gender is None or gender not in _SOURCES_GENDER_NOTES:
+    if gender not in _SOURCES_GENDER_NOTES:
         return None
     return _GENDER_TEXTS[gender_basis(service)][gender]
-
-
-def source_gender(service: Service) -> Gender | None:
-    """The gender the record's source states, for `overlay_record` to keep apart when a maintainer's word on the
-    gender is laid over it (`Service.source_gender`): the record's own while `field_sources` does not call its
-    gender the directory's, else the one kept when the first such word was laid."""
-    fields = service.__dict__
-    return fields["source_gender"] if fields["field_sources"].get("gender") == OVERLAY_SOURCE else fields["gender"]
 
 
 def needs_by_basis(service: Service, needs: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:

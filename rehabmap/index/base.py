@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol
 
-from rehabmap.explanation import cqc_registration, source_gender
+from rehabmap.explanation import cqc_registration
 from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
@@ -199,15 +199,18 @@ class LiveWriter(IndexWriter, RecordWriter, Protocol):
     backend's writer does."""
 
 
-_NOT_OVERLAID = frozenset({"id", "provenance", "field_sources", "cqc_registered_needs", "source_needs_met",
-                           "source_gender"})
+# Of a field a maintainer's edit lays over a source's record, where the source's own word is kept, at the first such
+# edit, so that whose word each is stays known (`rehabmap.explanation.needs_by_basis`, `gender_basis`).
+_SOURCES_WORD = {"needs_met": "source_needs_met", "gender": "source_gender"}
+_NOT_OVERLAID = frozenset({"id", "provenance", "field_sources", "cqc_registered_needs", *_SOURCES_WORD.values()})
 
 
 def overlay_record(current: Service | None, fields: Mapping[str, Any]) -> Service:
     """`current` with the fields (JSON values) laid over it, or the fields as a whole record when there is
     no current one. On an imported record, each laid field is marked as coming from the directory in
-    `field_sources`, and the first edit of its needs lists keeps the needs its source stated apart
-    (`Service.source_needs_met`; a CQC record's registration too, `Service.cqc_registered_needs`): a rebuild or
+    `field_sources`, and the first edit of its needs lists or gender keeps what its source stated apart
+    (`Service.source_needs_met`, `Service.source_gender`; a CQC record's registration too,
+    `Service.cqc_registered_needs`): a rebuild or
     sync lays the edit over the source's record afresh, so they follow the source. Fields that carry `provenance`
     are a whole record (one a sync wrote, with its own provenance) and replace the current one. The same fields
     laid twice give the same record. Raises what `Service` validation raises."""
@@ -220,8 +223,8 @@ def overlay_record(current: Service | None, fields: Mapping[str, Any]) -> Servic
         data["field_sources"] = {**data.get("field_sources", {}), **{k: OVERLAY_SOURCE for k in laid}}
         if "needs_met" in laid:  # the needs CQC registered stay said as such, apart from the maintainer's
             data["cqc_registered_needs"] = cqc_registration(current)
-            if current.__dict__["field_sources"].get("needs_met") != OVERLAY_SOURCE:  # the first edit of them:
-                data["source_needs_met"] = current.needs_met  # what the source states, apart from the maintainer's
-        if "gender" in laid:  # the source's gender stays known, so a maintainer's that replaced it is said so
-            data["source_gender"] = source_gender(current)
+        before = current.__dict__
+        for name, kept in _SOURCES_WORD.items():  # later edits leave what the first kept (`data` holds it)
+            if name in laid and before["field_sources"].get(name) != OVERLAY_SOURCE:
+                data[kept] = before[name]
     return Service.model_validate(data)
