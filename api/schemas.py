@@ -12,7 +12,7 @@ from pydantic_core import to_json
 from api.record_json import RecordPieces
 from geodata.geography import Home
 from rehabmap.coverage import Coverage
-from rehabmap.explanation import gender_by_team, needs_added_by_maintainers, needs_registered
+from rehabmap.explanation import gender_by_team, needs_said_by
 from rehabmap.maintain.freshness import (
     DEFAULT_VERIFY_AFTER_DAYS,
     SourceConfirmation,
@@ -632,14 +632,14 @@ class ServiceOut(BaseModel):
     def fields_of(cls, s: Service, today: date, *, polygon: bool,
                   verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> dict[str, Any]:
         area = s.service_area
+        registered, added = needs_said_by(s)
         return dict(
             id=s.id, name=s.name, organisation=s.organisation, provider_type=s.provider_type,
             service_type=s.service_type.value, service_type_label=TYPE_LABELS[s.service_type],
             subtype=s.subtype, subtype_label=SUBTYPE_LABELS.get(s.subtype) if s.subtype else None,
             original_label=s.original_label, legacy_locked_label=s.legacy_locked_label,
             pd_specialist=s.pd_specialist, description=s.description, needs_met=s.needs_met,
-            needs_not_met=s.needs_not_met, needs_registered=needs_registered(s),
-            needs_added_by_maintainers=needs_added_by_maintainers(s),
+            needs_not_met=s.needs_not_met, needs_registered=registered, needs_added_by_maintainers=added,
             needs_read_from_text=s.needs_read_from_text, needs_read_not_met=s.needs_read_not_met,
             min_age=s.min_age, max_age=s.max_age, gender=s.gender, gender_read_from_text=s.gender_read_from_text,
             gender_stated_by_maintainers=gender_by_team(s),

@@ -15,9 +15,10 @@ Each need met is said on its own basis (`needs_by_basis`, the one rule; `met_tex
 CQC registration states as registered (`REGISTERED`), those a maintainer's edit added to any source's record as the
 rehabmap team's (`ADDED_BY_TEAM`, the service page's row of them too), so a match meeting both says both: "Meets:
 Learning disability (as registered with CQC); Autism (added by the rehabmap team).". The API's record, the exports and
-the ORUK feed list the registered ones (`needs_registered`) and the added ones (`needs_added_by_maintainers`). Needs
-another source states are said plainly, beside the team's: "Meets: Step-free access; Autism (added by the rehabmap
-team).". A record made in the directory says all its needs plainly: all of it is the team's, with no source's word.
+the ORUK feed list the registered ones and the added ones (`needs_said_by`: `needs_registered`,
+`needs_added_by_maintainers`). Needs another source states are said plainly, beside the team's: "Meets: Step-free
+access; Autism (added by the rehabmap team).". A record made in the directory says all its needs plainly: all of it
+is the team's, with no source's word.
 
 A gender a maintainer stated on a source's record is the team's word too (`gender_by_team`; the record, the exports
 and the feed say so as `gender_stated_by_maintainers`), said so in the same words: "Men only (added by the rehabmap
@@ -48,7 +49,7 @@ NOT_CONFIRMED = "not confirmed: ask the service"  # said of every need read from
 _MENTIONS = " Its listing mentions: "
 _MAY_NOT_TAKE = " Its listing suggests it may not take: "
 _OUT_OF_CATCHMENT = " Out of catchment: the home is outside the area this service says it serves."
-REGISTERED = " (as registered with CQC)"  # said after the needs a CQC registration states (`needs_registered`)
+REGISTERED = " (as registered with CQC)"  # said after the needs a CQC registration states (`needs_said_by`)
 # Whose word a need a maintainer's edit added to a source's record is: the rehabmap team's, as the service page names
 # the maintainers ("Checked by the rehabmap team or the service"); said after those needs here and heads the page's row.
 ADDED_BY_TEAM = "added by the rehabmap team"
@@ -170,21 +171,21 @@ def met_text(matched: Sequence[str], registered: tuple[str, ...] = (), added: tu
                      for needs, basis in ((registered, REGISTERED), (plain, ""), (added, _ADDED)) if needs)
 
 
-def needs_registered(service: Service) -> list[str]:
-    """The needs the service states because CQC registered the location to care for them (its specialisms and
-    regulated activities), not as the provider's or a maintainer's word on whom it takes. They stay stated needs
-    (the provider registered them, and the regulator holds it to them: not a guess read from its words), but are
-    said as what they are. A record merged with another source's states every source's needs, so none of them."""
-    return list(needs_by_basis(service, service.needs_met)[0])
+def needs_said_by(service: Service) -> tuple[list[str], list[str]]:
+    """Of the needs the service states, those its CQC registration states and those a maintainer's edit added to a
+    source's record (`needs_by_basis` of its needs met, once for both): the API's record, the exports and the ORUK
+    feed give them as `needs_registered` and `needs_added_by_maintainers`.
 
-
-def needs_added_by_maintainers(service: Service) -> list[str]:
-    """Of the needs the service states, those a maintainer's edit added to a source's record (`needs_by_basis`): the
-    maintainers' word, which a match's explanation says as "added by the rehabmap team", never CQC's, the source's
-    or the provider's. A gender a maintainer stated there is among them as its gender need (`Service.needs_met`
-    holds it). Empty for a record no maintainer added a need to, and for one made in the directory (all of it
-    theirs, with no source's word to tell it from)."""
-    return list(needs_by_basis(service, service.needs_met)[1])
+    The registered ones are stated because CQC registered the location to care for them (its specialisms and
+    regulated activities), not as the provider's or a maintainer's word on whom it takes: stated needs still (the
+    regulator holds it to them: not a guess read from its words), said as what they are; a record merged with
+    another source's states every source's needs, so none of them. The added ones are the maintainers' word, which
+    a match's explanation says as "added by the rehabmap team", never CQC's, the source's or the provider's; a
+    gender a maintainer stated there is among them as its gender need (`Service.needs_met` holds it); none for a
+    record no maintainer added a need to, nor for one made in the directory (all of it theirs, with no source's
+    word to tell it from)."""
+    registered, added = needs_by_basis(service, service.needs_met)
+    return list(registered), list(added)
 
 
 def gender_by_team(service: Service) -> bool:

@@ -47,7 +47,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from rehabmap.errors import shorten
-from rehabmap.explanation import gender_by_team, needs_added_by_maintainers, needs_registered, read_needs_note
+from rehabmap.explanation import gender_by_team, needs_said_by, read_needs_note
 from rehabmap.languages import UnknownLanguage
 from rehabmap.record import WEEKDAYS, Schedule, Service
 from rehabmap.taxonomy import (
@@ -277,9 +277,10 @@ def service_to_oruk(service: Service, today: date | None = None) -> dict[str, An
         pairs.append((_term(SERVICE_TYPES, service.subtype), None))
     pairs += [(_term(NEEDS, code), _YES) for code in service.needs_met]
     pairs += [(_term(NEEDS, code), _NO) for code in service.needs_not_met]
-    if registered := needs_registered(service):
+    registered, added = needs_said_by(service)
+    if registered:
         pairs.append((_term(DETAILS, _REGISTERED), ", ".join(registered)))
-    if added := needs_added_by_maintainers(service):
+    if added:
         pairs.append((_term(DETAILS, _ADDED), ", ".join(added)))
     if gender_by_team(service):
         pairs.append((_term(DETAILS, _GENDER_BY_TEAM), _YES))

@@ -348,7 +348,7 @@ class Service(BaseModel):
     field_sources: dict[str, str] = Field(default_factory=dict)
     # The needs CQC's registration states, kept apart when a maintainer's edit lays its own needs lists over a CQC
     # record (`rehabmap.index.base.overlay_record`): `field_sources` then calls the lists the directory's, and
-    # without it the needs CQC registered were no longer said as such (`rehabmap.explanation.needs_registered`).
+    # without it the needs CQC registered were no longer said as such (`rehabmap.explanation.needs_said_by`).
     # Empty on a record no edit touched, whose field sources say it.
     cqc_registered_needs: list[str] = Field(default_factory=list)
     # The needs the record's source stated (its sources', merged), kept when a maintainer's edit first lays its own

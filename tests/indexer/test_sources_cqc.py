@@ -220,7 +220,7 @@ def test_a_cqc_file_given_to_rehabmap_index_says_its_needs_as_registered_as_a_sy
     "Meets: Learning disability." read as the provider's own word."""
     from indexer.pipeline import GeographyPlacer, build_index
     from indexer.sync.connectors.cqc import map_location
-    from rehabmap.explanation import needs_registered
+    from rehabmap.explanation import needs_said_by
     from rehabmap.match import MatchRequest, match
     from search.embedded import EmbeddedIndex, EmbeddedWriter
 
@@ -229,7 +229,7 @@ def test_a_cqc_file_given_to_rehabmap_index_says_its_needs_as_registered_as_a_sy
     build_index(load_source(recording), GeographyPlacer(geography), EmbeddedWriter(index), progress=False)
     dovetail = EmbeddedIndex(index).get("cqc:1-112779585")
     assert dovetail is not None and dovetail.name == "Dovetail House"
-    assert needs_registered(dovetail) == ["learning_disability", "substance_misuse"]
+    assert needs_said_by(dovetail)[0] == ["learning_disability", "substance_misuse"]
     item = next(i for i in json.loads(recording.read_text()) if i["locationId"] == "1-112779585")
     synced = map_location(item, "https://api.service.cqc.org.uk/public/v1/locations/1-112779585",
                           datetime.now(timezone.utc))

@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from indexer.sync.connectors import TITLES
-from rehabmap.explanation import needs_registered
+from rehabmap.explanation import needs_said_by
 from rehabmap.maintain.freshness import Listings
 from rehabmap.maintain.store import Directory
 from rehabmap.record import Service
@@ -168,4 +168,4 @@ def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, rep
         store, "SELECT service FROM sync_records WHERE connector = 'cqc-directory' AND status = 'active' AND "
                "service IS NOT NULL")]
     with_needs = [s for s in stated if s.field_sources.get("needs_met") == "cqc-directory:specialisms"]
-    assert with_needs and all(needs_registered(s) == s.needs_met for s in with_needs)
+    assert with_needs and all(needs_said_by(s)[0] == s.needs_met for s in with_needs)
