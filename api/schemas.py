@@ -12,7 +12,7 @@ from pydantic_core import to_json
 from api.record_json import RecordPieces
 from geodata.geography import Home
 from rehabmap.coverage import Coverage
-from rehabmap.explanation import gender_by_team, needs_said_by
+from rehabmap.explanation import GenderBasis, gender_by_team, gender_said_by, needs_said_by
 from rehabmap.maintain.freshness import (
     DEFAULT_VERIFY_AFTER_DAYS,
     SourceConfirmation,
@@ -161,7 +161,17 @@ GENDER_BY_MAINTAINERS = ("true: gender is a maintainer's word on a source's reco
                          "provider's): the source states no gender or another, which the maintainer's replaced. A "
                          "match's explanation and the service page say it \"added by the rehabmap team\" (or "
                          "\"changed by the rehabmap team\"). false for a gender its source states, one on a record a "
-                         "maintainer made in rehabmap (all of it theirs), and no gender.")
+                         "maintainer made in rehabmap (all of it theirs), and no gender (one they removed too: "
+                         "gender_basis).")
+GENDER_BASIS = ("Whose word gender is: source (the service's source states it; for a service a maintainer made in "
+                "rehabmap, the maintainers are its source), added_by_maintainers (a maintainer stated it on a source's "
+                "record that states none), changed_by_maintainers (a maintainer stated it in place of another its "
+                "source states: gender_from_source), removed_by_maintainers (gender is null because a maintainer "
+                "cleared the one its source states: gender_from_source; the service page says \"removed by the "
+                "rehabmap team\"). null: no gender, and none removed.")
+GENDER_FROM_SOURCE = ("The gender the service's source states (female_only, male_only or mixed_gender) where a "
+                      "maintainer's word replaced it (gender_basis changed_by_maintainers or removed_by_maintainers); "
+                      "else null. What the source said, not the directory's word: a match never filters on it.")
 GENDER_READ = ("The gender rehabmap read from the service's own words (its name, description or label), with the "
                "words that suggested it: at most one key (female_only, male_only or mixed_gender); empty when none "
                "was read or a gender is stated (gender). A guess, not confirmed (ask the service): never a reason "
@@ -223,6 +233,8 @@ class MatchResultOut(BaseModel):
     gender: str | None = Field(description=GENDER_STATED)
     gender_read_from_text: dict[str, str] = Field(description=GENDER_READ)
     gender_stated_by_maintainers: bool = Field(description=GENDER_BY_MAINTAINERS)
+    gender_basis: GenderBasis | None = Field(description=GENDER_BASIS)
+    gender_from_source: str | None = Field(description=GENDER_FROM_SOURCE)
     out_of_catchment: bool
     explanation: str
     capacity: CapacityOut
@@ -243,6 +255,7 @@ class MatchResultOut(BaseModel):
     def record_fields(s: Service) -> dict[str, Any]:
         """The result in this model's shape, plain values, those a request gives (`RESULT_HOLES`) null: what
         `MatchOut.json_of` serialises once per record (`api.record_json`)."""
+        basis, from_source = gender_said_by(s)
         return {
             "id": s.id, "name": s.name, "service_type": s.service_type.value, "subtype": s.subtype,
             "original_label": s.original_label, "legacy_locked_label": s.legacy_locked_label,
@@ -250,6 +263,7 @@ class MatchResultOut(BaseModel):
             "icb_code": s.areas.icb_code, "icb_name": s.areas.icb_name, "matched_needs": None,
             "unknown_needs": None, "needs_read_from_text": None, "needs_read_not_met": None, "gender": s.gender,
             "gender_read_from_text": s.gender_read_from_text, "gender_stated_by_maintainers": gender_by_team(s),
+            "gender_basis": basis, "gender_from_source": from_source,
             "out_of_catchment": None, "explanation": None,
             "capacity": {"status": None, "as_of": s.capacity_as_of, "reported": s.capacity},
             "accepting_referrals": s.accepting_referrals, "self_referral": s.self_referral,
@@ -596,6 +610,8 @@ class ServiceOut(BaseModel):
     gender: str | None = Field(description=GENDER_STATED)
     gender_read_from_text: dict[str, str] = Field(description=GENDER_READ)
     gender_stated_by_maintainers: bool = Field(description=GENDER_BY_MAINTAINERS)
+    gender_basis: GenderBasis | None = Field(description=GENDER_BASIS)
+    gender_from_source: str | None = Field(description=GENDER_FROM_SOURCE)
     address: str | None
     postcode: str | None
     lat: float
@@ -633,6 +649,7 @@ class ServiceOut(BaseModel):
                   verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> dict[str, Any]:
         area = s.service_area
         registered, added = needs_said_by(s)
+        basis, from_source = gender_said_by(s)
         return dict(
             id=s.id, name=s.name, organisation=s.organisation, provider_type=s.provider_type,
             service_type=s.service_type.value, service_type_label=TYPE_LABELS[s.service_type],
@@ -642,7 +659,7 @@ class ServiceOut(BaseModel):
             needs_not_met=s.needs_not_met, needs_registered=registered, needs_added_by_maintainers=added,
             needs_read_from_text=s.needs_read_from_text, needs_read_not_met=s.needs_read_not_met,
             min_age=s.min_age, max_age=s.max_age, gender=s.gender, gender_read_from_text=s.gender_read_from_text,
-            gender_stated_by_maintainers=gender_by_team(s),
+            gender_stated_by_maintainers=gender_by_team(s), gender_basis=basis, gender_from_source=from_source,
             address=s.address, postcode=s.postcode, lat=s.lat, lon=s.lon,
             areas=AreasOut(**vars(s.areas)),
             service_area=ServiceAreaOut(codes=area.codes, description=area.description,

@@ -25,7 +25,10 @@ and the feed say so as `gender_stated_by_maintainers`), said so in the same word
 team)." here, on the clinicians' card and in their text for notes (`stated_gender_text`), "Who it takes (added by
 the rehabmap team)" on the service page; where the source stated another gender, which the record keeps
 (`Service.source_gender`), "changed by the rehabmap team" (`gender_basis`). Those words are written once, in one
-table (`_GENDER_TEXTS`), not per result, and asked of a synced record only.
+table (`_GENDER_TEXTS`), not per result, and asked of a synced record only. Where a maintainer cleared the gender its
+source states, the page says so ("Not stated (the source said men only; removed by the rehabmap team)",
+`removed_gender_text`); a match says no gender, as it filters on none. The machine-readable outputs give the basis
+and the source's word it replaced (`gender_said_by`: `gender_basis`, `gender_from_source`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date
 from functools import lru_cache
+from typing import Literal
 
 from geodata.distance import miles_and_km
 from rehabmap.index.names import OVERLAY_SOURCE
@@ -57,16 +61,33 @@ _ADDED = f" ({ADDED_BY_TEAM})"
 # Whose word a gender a maintainer stated in place of another its source states is (`gender_basis`): "added" would
 # say the source stated none.
 CHANGED_BY_TEAM = "changed by the rehabmap team"
+# Whose word a record's lack of a gender is where a maintainer cleared the one its source states: "not stated" alone
+# would pass the team's edit for the source's silence.
+REMOVED_BY_TEAM = "removed by the rehabmap team"
+# Whose word a record's gender is (`gender_basis`), as the machine-readable outputs give it (`gender_basis`, beside
+# `gender_stated_by_maintainers`): its source's, or the maintainers' added where the source states none, changed
+# where it states another, removed where they cleared it. None: no gender, and none removed.
+GenderBasis = Literal["source", "added_by_maintainers", "changed_by_maintainers", "removed_by_maintainers"]
+_SOURCE: GenderBasis = "source"
+_ADDED_GENDER: GenderBasis = "added_by_maintainers"
+_CHANGED_GENDER: GenderBasis = "changed_by_maintainers"
+_REMOVED_GENDER: GenderBasis = "removed_by_maintainers"
+# Each basis in people's words, as a page and a match say it after the gender ("" for its source's word, or none).
+GENDER_BASIS_WORDS: dict[GenderBasis | None, str] = {
+    None: "", _SOURCE: "", _ADDED_GENDER: ADDED_BY_TEAM, _CHANGED_GENDER: CHANGED_BY_TEAM,
+    _REMOVED_GENDER: REMOVED_BY_TEAM}
 # The genders a match's explanation, the card's tag and the text for notes say (a mixed one goes without saying).
 _SINGLE_GENDERS: tuple[Gender, ...] = ("female_only", "male_only")
-# Each single gender in people's words, by whose word it is (`gender_basis`: "" for its source's): the one wording
+# Each single gender in people's words, by whose word it is (`gender_basis` of a stated gender): the one wording
 # of the card's tag and the text for notes (`stated_gender_text`), and as a sentence of a match's explanation.
-_GENDER_TEXTS: dict[str, dict[Gender, str]] = {
-    basis: {gender: GENDER_WORDS[gender] + (f" ({basis})" if basis else "") for gender in _SINGLE_GENDERS}
-    for basis in ("", ADDED_BY_TEAM, CHANGED_BY_TEAM)}
+_GENDER_TEXTS: dict[GenderBasis | None, dict[Gender, str]] = {
+    basis: {gender: GENDER_WORDS[gender] + (f" ({words})" if (words := GENDER_BASIS_WORDS[basis]) else "")
+            for gender in _SINGLE_GENDERS}
+    for basis in (_SOURCE, _ADDED_GENDER, _CHANGED_GENDER)}
 _GENDER_NOTES = {basis: {gender: f" {said}." for gender, said in texts.items()}
                  for basis, texts in _GENDER_TEXTS.items()}
-_SOURCES_GENDER_NOTES = _GENDER_NOTES[""]  # a record with no field sources: the source's word, or all the team's
+# A record with no field sources: the source's word, or all the team's.
+_SOURCES_GENDER_NOTES = _GENDER_NOTES[_SOURCE]
 _NO_BASIS: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 # The source name of CQC's records (`indexer/sources/cqc.py`): their `field_sources` read "cqc:specialisms".
 _CQC = "cqc"
@@ -190,24 +211,48 @@ def needs_said_by(service: Service) -> tuple[list[str], list[str]]:
 
 def gender_by_team(service: Service) -> bool:
     """Whether the gender the record states is a maintainer's word on a source's record, not the source's
-    (`gender_basis`, the one rule): given as `gender_stated_by_maintainers` in the API's record, the exports and the
-    ORUK feed."""
-    return gender_basis(service) != ""
+    (`gender_basis`, the one rule, added or changed): given as `gender_stated_by_maintainers` in the API's record, the
+    exports and the ORUK feed. False where they removed the source's (the record states none: `gender_said_by`)."""
+    return gender_basis(service) in (_ADDED_GENDER, _CHANGED_GENDER)
 
 
-def gender_basis(service: Service) -> str:
-    """Whose word the record's gender is, as a page and a match say it after the gender. The team's where
-    `field_sources` calls it the directory's (a maintainer stated it on a source's record): `ADDED_BY_TEAM` where the
-    source states no gender, as the needs a maintainer added are said; `CHANGED_BY_TEAM` where it states another
-    (`Service.source_gender`), which the team's word replaced: "added" would say the source stated none. Else ""
-    (the source's word): a gender the source states, one it has since come to state too, and one on a record made in
-    the directory, which has no field sources (all of it is the team's, with no source's word to tell it from)."""
+def gender_said_by(service: Service) -> tuple[GenderBasis | None, Gender | None]:
+    """Whose word the record's gender is (`gender_basis`) and the gender its source states where the maintainers'
+    word replaced it (changed or removed; else None): the API's record, each `/match` result, the exports and the
+    ORUK feed give them as `gender_basis` and `gender_from_source`, so a consumer tells "changed" from "added" and
+    sees what the source said, and a gender the team cleared never reads as the source's silence. Never a filter: a
+    match filters on the record's gender, the team's word."""
+    basis = gender_basis(service)
+    return basis, service.source_gender if basis in (_CHANGED_GENDER, _REMOVED_GENDER) else None
+
+
+def gender_basis(service: Service) -> GenderBasis | None:
+    """Whose word the record's gender is. The team's where `field_sources` calls it the directory's (a maintainer
+    stated or cleared it on a source's record): added where the source states no gender, as the needs a maintainer
+    added are said; changed where it states another (`Service.source_gender`), which the team's word replaced
+    ("added" would say the source stated none); removed where the record states none and the source one (the
+    team cleared it: "not stated" alone would pass their edit for the source's silence). Else the source's
+    (`"source"`): a gender the source states, one it has since come to state too, and one on a record made in the
+    directory, which has no field sources (all of it is the team's, with no source's word to tell it from). None: no
+    gender, and none removed."""
     fields = service.__dict__  # as `Explainer.explain` reads them, without pydantic's attribute hook
     gender = fields["gender"]
-    if gender is None or fields["field_sources"].get("gender") != OVERLAY_SOURCE:
-        return ""
+    if fields["field_sources"].get("gender") != OVERLAY_SOURCE:
+        return None if gender is None else _SOURCE
     said = fields["source_gender"]
-    return ADDED_BY_TEAM if said is None else "" if said == gender else CHANGED_BY_TEAM
+    if gender is None:
+        return None if said is None else _REMOVED_GENDER
+    return _ADDED_GENDER if said is None else _SOURCE if said == gender else _CHANGED_GENDER
+
+
+def removed_gender_text(service: Service) -> str | None:
+    """Where the maintainers cleared the gender the source states (`gender_basis`), that in people's words: "Not
+    stated (the source said men only; removed by the rehabmap team)", the service page's "Who it takes". None
+    otherwise. A match does not say it: it filters on no gender, the team's word."""
+    basis, said = gender_said_by(service)
+    if basis != _REMOVED_GENDER or said is None:
+        return None
+    return f"Not stated (the source said {GENDER_WORDS[said].lower()}; {GENDER_BASIS_WORDS[basis]})"
 
 
 def stated_gender_text(service: Service) -> str | None:

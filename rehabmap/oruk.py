@@ -47,7 +47,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from rehabmap.errors import shorten
-from rehabmap.explanation import gender_by_team, needs_said_by, read_needs_note
+from rehabmap.explanation import gender_by_team, gender_said_by, needs_said_by, read_needs_note
 from rehabmap.languages import UnknownLanguage
 from rehabmap.record import WEEKDAYS, Schedule, Service
 from rehabmap.taxonomy import (
@@ -144,8 +144,10 @@ _READ_NOTE = "needs_read_from_text"
 _REGISTERED = "needs_registered"
 _ADDED = "needs_added_by_maintainers"
 _GENDER_BY_TEAM = "gender_stated_by_maintainers"
+_GENDER_BASIS = "gender_basis"
+_GENDER_FROM_SOURCE = "gender_from_source"
 # Details an export works out from the record (its words, its sources): an import never reads them as statements.
-_WORKED_OUT = (_READ_NOTE, _REGISTERED, _ADDED, _GENDER_BY_TEAM)
+_WORKED_OUT = (_READ_NOTE, _REGISTERED, _ADDED, _GENDER_BY_TEAM, _GENDER_BASIS, _GENDER_FROM_SOURCE)
 _DETAIL_TEXTS: dict[str, tuple[str, str]] = {
     "id": ("rehabmap id", "The record's stable, source-prefixed rehabmap id (e.g. cqc:1-123456789)."),
     "provider_type": ("Provider type", "nhs, independent, local_authority or vcfse."),
@@ -178,7 +180,16 @@ _DETAIL_TEXTS: dict[str, tuple[str, str]] = {
     _GENDER_BY_TEAM: ("Gender stated by the rehabmap team",
                       "yes: its gender (rehabmap, gender) is a maintainer's word on a source's record, not the "
                       "source's nor the provider's: the source states no gender or another, which it replaced. No "
-                      "attribute: the source's word, or a record the maintainers made."),
+                      "attribute: the source's word, a record the maintainers made, or no gender (one they removed "
+                      "too: gender_basis)."),
+    _GENDER_BASIS: ("Whose word the gender is",
+                    "Where it is the rehabmap team's on a source's record: added_by_maintainers (the source states no "
+                    "gender), changed_by_maintainers (the source states another: gender_from_source) or "
+                    "removed_by_maintainers (no gender, as a maintainer cleared the source's: gender_from_source). No "
+                    "attribute: the source's word, a record the maintainers made, or no gender and none removed."),
+    _GENDER_FROM_SOURCE: ("Gender as its source states it",
+                          "female_only, male_only or mixed_gender: the source's gender, which a maintainer's word "
+                          "changed or removed (gender_basis). Not the directory's word: never filtered on."),
     _READ_NOTE: ("Needs read from its words (not confirmed)",
                  "A note, not a statement: needs (and who it takes) rehabmap read from the service's own name, "
                  "description or label, with the words quoted. Not confirmed by the service; never in "
@@ -284,6 +295,11 @@ def service_to_oruk(service: Service, today: date | None = None) -> dict[str, An
         pairs.append((_term(DETAILS, _ADDED), ", ".join(added)))
     if gender_by_team(service):
         pairs.append((_term(DETAILS, _GENDER_BY_TEAM), _YES))
+    basis, from_source = gender_said_by(service)
+    if basis not in (None, "source"):  # the team's word: said, as its source's word goes without saying
+        pairs.append((_term(DETAILS, _GENDER_BASIS), basis))
+    if from_source:
+        pairs.append((_term(DETAILS, _GENDER_FROM_SOURCE), from_source))
     if note := read_needs_note(service):
         pairs.append((_term(DETAILS, _READ_NOTE), note))
     if service.original_label:

@@ -15,6 +15,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.oruk import LEGACY_LABEL_TEXTS, ONS_AREA_URI, oruk_to_fields, service_to_oruk, taxonomies, taxonomy_terms
 from rehabmap.record import Provenance, Schedule, Service
 from rehabmap.taxonomy import NEED_LABELS, SUBTYPES, ServiceType
@@ -141,6 +142,28 @@ def test_type_needs_and_labels_are_attributes_on_rehabmap_terms():
                        "cqc_rating": "Good", "cqc_rating_date": "2025-05-01"}
     assert [json.loads(v)["source"] for code, v in found["rehabmap"][-2:]] == ["cqc", "oruk-leeds"]
     assert attributes(service_to_oruk(SUBTYPED))["rehabmap-service-types"] == [("advocacy", None), ("imha", None)]
+
+
+def test_a_gender_the_maintainers_removed_or_changed_is_said_and_never_imported_as_a_statement(validator):
+    """Before, a record whose gender a maintainer cleared over its source's exported no gender, as one whose source
+    states none, and one they changed only `gender_stated_by_maintainers`. Now the `rehabmap` terms `gender_basis`
+    and `gender_from_source` say whose word it is and what the source said; an import reads neither (worked out
+    from the record's edits, not a statement): no gender comes back from a removed one."""
+    removed = Service.model_validate(FULL.model_dump() | {
+        "gender": None, "needs_met": ["autism", "detained_mha", "language:pl"], "needs_not_met": ["restricted_s37_41"],
+        "source_gender": "female_only", "field_sources": {"gender": OVERLAY_SOURCE}})
+    changed = Service.model_validate(removed.model_dump() | {"gender": "mixed_gender"})
+    for service, basis, gender in ((removed, "removed_by_maintainers", None),
+                                   (changed, "changed_by_maintainers", "mixed_gender")):
+        exported = service_to_oruk(service)
+        validator.validate(exported)
+        details = dict(attributes(exported)["rehabmap"])
+        assert (details.get("gender"), details["gender_basis"], details["gender_from_source"]) == (
+            gender, basis, "female_only")
+        fields, _ = oruk_to_fields(json.loads(json.dumps(exported)))
+        assert fields.get("gender") == gender and not {"gender_basis", "gender_from_source", "source_gender"} & set(
+            fields)
+    assert not {"gender_basis", "gender_from_source"} & set(dict(attributes(service_to_oruk(FULL))["rehabmap"]))
 
 
 def test_export_is_deterministic():

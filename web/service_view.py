@@ -13,12 +13,14 @@ from markupsafe import Markup
 from geodata.errors import GeodataError
 from rehabmap.explanation import (
     ADDED_BY_TEAM,
+    GENDER_BASIS_WORDS,
     GENDER_WORDS,
     NOT_CONFIRMED,
     gender_basis,
     gender_read_text,
     needs_by_basis,
     quoted,
+    removed_gender_text,
     without_gender,
 )
 from rehabmap.record import WEEKDAYS, Schedule, Service, Weekday
@@ -115,9 +117,12 @@ def who_rows(service: Service) -> list[Row]:
     ages = present.age_range(service)
     if ages:
         rows.append(("Ages", ages))
-    said = GENDER_WORDS[service.gender] if service.gender else gender_read_text(service)
+    # A gender the maintainers cleared says the source's, removed: never the source's silence (a source that states a
+    # gender gives none read from its words, so the two never meet).
+    said = GENDER_WORDS[service.gender] if service.gender else removed_gender_text(service) or gender_read_text(service)
     if said:  # a maintainer's gender on a source's record said as theirs, as the needs a maintainer added are
-        rows.append((f"Who it takes ({basis})" if (basis := gender_basis(service)) else "Who it takes", said))
+        basis = GENDER_BASIS_WORDS[gender_basis(service)] if service.gender else ""
+        rows.append((f"Who it takes ({basis})" if basis else "Who it takes", said))
     met, not_met = ([n for n in needs if n not in GENDER_NEEDS] if service.gender else needs
                     for needs in (service.needs_met, service.needs_not_met))
     registered, added = needs_by_basis(service, met)  # each said on its basis, as a match's explanation says it

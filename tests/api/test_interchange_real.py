@@ -236,7 +236,8 @@ def test_the_csv_opens_in_a_spreadsheet_as_the_directory_says(http, home):
     assert list(rows.values())[0].keys() >= {"town", "county"}
     assert text.split("\r\n", 1)[0].endswith(",town,county,needs_read_from_text,needs_read_not_met,"
                                              "gender_read_from_text,needs_registered,source_file_of,"
-                                             "needs_added_by_maintainers,gender_stated_by_maintainers")
+                                             "needs_added_by_maintainers,gender_stated_by_maintainers,"
+                                             "gender_basis,gender_from_source")
     for service_id, row in rows.items():
         doc = docs[service_id]
         assert (row["town"], row["county"]) == (doc.get("town") or "", doc.get("county") or "")

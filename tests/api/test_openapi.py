@@ -118,3 +118,17 @@ def test_every_limit_is_stated_on_a_schema_it_applies_to(client, path):
     if path == "/openapi.json":
         listed = client.get(path).json()["components"]["schemas"]["MatchIn"]["properties"]["types"]["anyOf"][0]
         assert listed["type"] == "array" and listed["maxItems"] == 7
+
+
+def test_whose_word_a_gender_is_is_documented_where_records_are_given(client):
+    """`gender_basis` and `gender_from_source` (session 26): before, a record said only
+    `gender_stated_by_maintainers`, so a consumer could not tell a gender the team changed from one it added, nor
+    see one it removed. Each record's schema names the four bases and says what the source's gender is."""
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    for record in ("MatchResultOut", "ServiceOut", "ListedServiceOut"):
+        properties = schemas[record]["properties"]
+        basis, from_source = properties["gender_basis"], properties["gender_from_source"]
+        [named] = [kind["enum"] for kind in basis["anyOf"] if "enum" in kind]
+        assert named == ["source", "added_by_maintainers", "changed_by_maintainers", "removed_by_maintainers"], record
+        assert "null: no gender, and none removed" in basis["description"], record
+        assert "never filters on it" in from_source["description"], record

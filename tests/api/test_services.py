@@ -29,6 +29,7 @@ STABLE_COLUMNS = (
     "needs_registered", "source_file_of",  # session 19
     "needs_added_by_maintainers",  # session 24
     "gender_stated_by_maintainers",  # session 25
+    "gender_basis", "gender_from_source",  # session 26
 )
 
 

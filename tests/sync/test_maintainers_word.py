@@ -322,7 +322,7 @@ def test_whose_word_each_need_and_the_gender_is_in_the_record_the_exports_the_fe
     rows = {row["id"]: row for row in sheet}
     assert (rows[DOVETAIL_ID]["needs_added_by_maintainers"], rows[DOVETAIL_ID]["needs_registered"]) == (
         "autism;male_only", "learning_disability;substance_misuse")
-    assert list(rows[DOVETAIL_ID])[-2] == "needs_added_by_maintainers", "a new column goes at the end"
+    assert list(rows[DOVETAIL_ID])[-4] == "needs_added_by_maintainers", "a new column goes at the end (26's after)"
     assert (features[DOVETAIL_ID]["needs_added_by_maintainers"], features[DOVETAIL_ID]["needs_registered"]) == (
         added, registered)
     assert {row["needs_added_by_maintainers"] for sid, row in rows.items() if sid != DOVETAIL_ID} == {""}
@@ -407,9 +407,16 @@ def test_a_gender_a_maintainer_stated_is_said_as_theirs_in_a_match(tmp_path, cqc
     by_team = "gender_stated_by_maintainers"
     assert stated.json()["service"][by_team] is record[by_team] is True and record["gender"] == "male_only"
     assert made.json()["service"][by_team] is False
+    # Whose word, which replaced none of CQC's: added (CQC states no gender); the made record's source is the team.
+    assert (record["gender_basis"], record["gender_from_source"]) == ("added_by_maintainers", None)
+    assert (made.json()["service"]["gender_basis"], made.json()["service"]["gender_from_source"]) == ("source", None)
+    assert {row["id"]: row["gender_basis"] for row in sheet if row["id"] in (DOVETAIL_ID, made_id, other)} == {
+        DOVETAIL_ID: "added_by_maintainers", made_id: "source", other: ""}
+    assert details(feed[DOVETAIL_ID])["gender_basis"] == "added_by_maintainers"
+    assert "gender_from_source" not in details(feed[DOVETAIL_ID]), "the source stated none"
     assert {r["id"]: r[by_team] for r in answer["results"]} == {r["id"]: r["id"] == DOVETAIL_ID
                                                                 for r in answer["results"]}
-    assert list(sheet[0])[-1] == by_team, "a new column goes at the end"
+    assert list(sheet[0])[-3] == by_team, "a new column goes at the end (session 26's two after it)"
     assert {row["id"]: row[by_team] for row in sheet} == {row["id"]: "true" if row["id"] == DOVETAIL_ID else "false"
                                                           for row in sheet}
     assert {sid: f[by_team] for sid, f in features.items()} == {sid: sid == DOVETAIL_ID for sid in features}
@@ -586,3 +593,79 @@ def test_a_gender_a_maintainer_stated_over_the_sources_is_said_as_changed_not_ad
         agreed = who_it_takes(url)
     assert again.json()["service"]["gender_stated_by_maintainers"] is False
     assert agreed.startswith("Who it takes</dt>") and agreed.endswith(">Women and men")
+
+
+def test_a_gender_a_maintainer_removed_is_said_as_removed_not_as_the_sources_silence(tmp_path, cqc_synced_home,
+                                                                                    data_dir):
+    """The sample directory's file states that Kirkstall's ward takes men only; a maintainer clears its gender (the
+    ward now takes women too, say, and nobody has said which). Before, every output then showed no gender, as though
+    the file stated none: the team's edit passed for the source's silence, and nothing anywhere kept the source's
+    word. Now the page says "Not stated (the source said men only; removed by the rehabmap team)", and the API's
+    record (and the PUT's answer), each `/match` result, the CSV's and GeoJSON's new last columns and the ORUK feed
+    say `gender_basis` "removed_by_maintainers" with `gender_from_source` "male_only", also after a rebuild. A match
+    does not filter on the removed gender (the team's word wins): a woman's search lists the ward. A gender changed
+    (Beeston: the file says women and men, a maintainer men only) says "changed_by_maintainers" with the file's."""
+    home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
+    indexed = rehabmap(home, data_dir, None, "index", "sample/", "--no-progress")
+    assert indexed.returncode == 0, indexed.stderr
+    search = {"home": {"postcode": "LS9 7TF"}, "types": ["inpatient_rehab_level2"], "max_distance_km": 20,
+              "gender": "female"}
+
+    def who_it_takes(url: str) -> str:
+        page = httpx.get(f"{url}/service/{KIRKSTALL}", timeout=30).text
+        return page[page.index("Who it takes"):].split("</dd>")[0]
+
+    with serving(home, data_dir) as url:
+        assert who_it_takes(url).endswith(">Men only")
+        before = httpx.post(f"{url}/match", timeout=60, json=search).json()
+        cleared = httpx.put(f"{url}/maintain/services/{KIRKSTALL}/gender", json={"gender": None}, headers=auth,
+                            timeout=30)
+        assert cleared.status_code == 200, cleared.text
+        changed = httpx.put(f"{url}/maintain/services/{BEESTON}/gender", json={"gender": "male_only"}, headers=auth,
+                            timeout=30)
+        assert changed.status_code == 200, changed.text
+        record = httpx.get(f"{url}/services/{KIRKSTALL}", timeout=30).json()
+        answer = httpx.post(f"{url}/match", timeout=60, json=search).json()
+        removed = who_it_takes(url)
+        sheet, features = exported(url)
+        feed = {sid: httpx.get(f"{url}/oruk/services/{service_uuid(sid)}", timeout=30).json()
+                for sid in (KIRKSTALL, BEESTON, DOVETAIL_ID)}
+
+    said = {"gender": None, "gender_stated_by_maintainers": False, "gender_basis": "removed_by_maintainers",
+            "gender_from_source": "male_only"}
+    assert {k: record[k] for k in said} == {k: cleared.json()["service"][k] for k in said} == said
+    assert {k: changed.json()["service"][k] for k in said} == {
+        "gender": "male_only", "gender_stated_by_maintainers": True, "gender_basis": "changed_by_maintainers",
+        "gender_from_source": "mixed_gender"}
+    assert KIRKSTALL not in [r["id"] for r in before["results"]], "men only: not listed for a woman"
+    [result] = [r for r in answer["results"] if r["id"] == KIRKSTALL]  # the team's word wins: no gender, no filter
+    assert {k: result[k] for k in said} == said and "Men only" not in result["explanation"]
+    assert removed.startswith("Who it takes</dt>")
+    assert removed.endswith(">Not stated (the source said men only; removed by the rehabmap team)")
+
+    assert list(sheet[0])[-2:] == ["gender_basis", "gender_from_source"], "new columns go at the end"
+    rows = {row["id"]: row for row in sheet}
+    assert {sid: (rows[sid]["gender_basis"], rows[sid]["gender_from_source"]) for sid in (KIRKSTALL, BEESTON,
+                                                                                          DOVETAIL_ID)} == {
+        KIRKSTALL: ("removed_by_maintainers", "male_only"), BEESTON: ("changed_by_maintainers", "mixed_gender"),
+        DOVETAIL_ID: ("", "")}, "CQC states no gender, nor did a maintainer: none"
+    assert {row["gender_basis"] for row in sheet if row["gender"]} - {"source", "changed_by_maintainers"} == set()
+    assert {sid: (features[sid]["gender_basis"], features[sid]["gender_from_source"]) for sid in (
+        KIRKSTALL, BEESTON, DOVETAIL_ID)} == {KIRKSTALL: ("removed_by_maintainers", "male_only"),
+                                             BEESTON: ("changed_by_maintainers", "mixed_gender"),
+                                             DOVETAIL_ID: (None, None)}
+    assert {k: details(feed[KIRKSTALL]).get(k) for k in ("gender", "gender_basis", "gender_from_source")} == {
+        "gender": None, "gender_basis": "removed_by_maintainers", "gender_from_source": "male_only"}
+    assert {k: details(feed[BEESTON]).get(k) for k in ("gender", "gender_basis", "gender_from_source")} == {
+        "gender": "male_only", "gender_basis": "changed_by_maintainers", "gender_from_source": "mixed_gender"}
+    assert not {"gender_basis", "gender_from_source"} & set(details(feed[DOVETAIL_ID])), "no term: none to say"
+    for service in feed.values():
+        for validator in (hsds.compiled("service"), hsds.entity("service", profile=True)):
+            hsds.assert_valid(validator, service)
+
+    rebuilt = rehabmap(home, data_dir, None, "index", "sample/", "--no-progress")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    with serving(home, data_dir) as url:
+        again = httpx.get(f"{url}/services/{KIRKSTALL}", timeout=30).json()
+        assert who_it_takes(url) == removed, "a rebuild lays the edit over the file's record: still its word removed"
+    assert {k: again[k] for k in said} == said

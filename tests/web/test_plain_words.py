@@ -102,10 +102,11 @@ def test_my_services_shows_the_sources_listing_as_the_service_page_does(browser,
 def test_the_exports_give_the_sources_listing_in_new_last_columns(synced, synced_home):  # noqa: F811
     text = httpx.get(f"{synced}/services.csv", timeout=60).content.decode("utf-8-sig")
     header = next(csv.reader(io.StringIO(text)))
-    assert header[-13:-9] == ["description", "source_confirmed_by", "source_confirmed_on", "source_confirms"]
-    assert header[-9:] == ["town", "county", "needs_read_from_text", "needs_read_not_met",  # session 17's go after
-                           "gender_read_from_text", "needs_registered", "source_file_of",  # and 18's, 19's
-                           "needs_added_by_maintainers", "gender_stated_by_maintainers"]  # and 24's, 25's
+    assert header[-15:-11] == ["description", "source_confirmed_by", "source_confirmed_on", "source_confirms"]
+    assert header[-11:] == ["town", "county", "needs_read_from_text", "needs_read_not_met",  # session 17's go after
+                            "gender_read_from_text", "needs_registered", "source_file_of",  # and 18's, 19's
+                            "needs_added_by_maintainers", "gender_stated_by_maintainers",  # and 24's, 25's
+                            "gender_basis", "gender_from_source"]  # and 26's
     rows = {r["id"]: r for r in csv.DictReader(io.StringIO(text))}
     ashton = rows[ASHTON]
     assert (ashton["source_confirmed_by"], ashton["source_confirmed_on"], ashton["source_confirms"]) == (
