@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from copy import copy as shallow_copy
 from dataclasses import dataclass
-from functools import cached_property, partial
+from functools import cached_property, lru_cache, partial
 from itertools import islice
 from json.encoder import encode_basestring
 from typing import Any, Final, NamedTuple
@@ -538,20 +538,52 @@ def _holds(box: tuple[int, int, int, int], span: tuple[int, int, int, int]) -> b
     return box[0] <= span[0] and span[1] <= box[1] and box[2] <= span[2] and span[3] <= box[3]
 
 
-@dataclass
-class _Prepared:
-    """One query's filters, turned into the constants and tables the row tests use."""
+class _Asked(NamedTuple):
+    """What a query's types, subtypes and needs turn into for the row tests (`_asked`), the first fields of
+    `_Prepared` in its order."""
 
-    include_inactive: bool
     type_bits: int | None
     types: np.ndarray | None  # the type numbers asked for, ascending, when not every type: `_Grid.positions`
-    subtypes: list[str]
+    subtypes: tuple[str, ...]
     narrowed_bits: int  # the types the subtypes belong to: only these are narrowed to the subtypes
     wanted: np.uint32
     needs_mask: int  # the needs-and-ages word's need bits to test, and the value they must have
     needs_value: int
     confirmed: bool
-    languages: list[str]
+    languages: tuple[str, ...]
+
+
+@lru_cache(maxsize=1024)
+def _asked(types: frozenset[ServiceType] | None, subtypes: frozenset[str] | None, needs: tuple[str, ...],
+           confirmed: bool) -> _Asked:
+    """`_Asked` for these types, subtypes and needs, worked out once per combination asked (nothing in it
+    depends on the index, a home, an age or a gender): ~20k instructions of Python a query, a 1.3% of a match
+    at 100k (bench/RESULTS.md, session 26). Bounded: the least recently asked combinations are dropped."""
+    wanted = _bits([x for x in needs if not x.startswith("language:")])
+    type_bits, numbers = (None, None) if types is None else _TYPE_SETS[frozenset(types)]
+    return _Asked(
+        type_bits=type_bits, types=numbers, subtypes=tuple(sorted(subtypes or ())),
+        narrowed_bits=sum(_TYPE_BIT[t] for t in types_narrowed_by(subtypes)) if subtypes else 0,
+        wanted=wanted, needs_mask=int(wanted) | (int(wanted) << _MET_SHIFT if confirmed else 0),
+        needs_value=int(wanted) << _MET_SHIFT if confirmed else 0, confirmed=confirmed,
+        languages=tuple(x for x in needs if x.startswith("language:")))
+
+
+@dataclass
+class _Prepared:
+    """One query's filters, turned into the constants and tables the row tests use: `_Asked`'s fields first,
+    then what depends on the rest of the query (made positionally: a third of a keyword call's cost)."""
+
+    type_bits: int | None
+    types: np.ndarray | None
+    subtypes: tuple[str, ...]
+    narrowed_bits: int
+    wanted: np.uint32
+    needs_mask: int
+    needs_value: int
+    confirmed: bool
+    languages: tuple[str, ...]
+    include_inactive: bool
     age: int | None
     other_gender: int | None
     in_areas: np.ndarray | None  # per located-area group, whether it lies in an area asked for
@@ -772,24 +804,12 @@ class ServiceColumns:
         other = None
         if query.gender is not None:
             other = _GENDERS.index("male_only" if query.gender == "female" else "female_only")
-        wanted = _bits([x for x in query.needs if not x.startswith("language:")])
-        type_set = None if query.types is None else _TYPE_SETS[frozenset(query.types)]
         return _Prepared(
-            include_inactive=query.include_inactive,
-            type_bits=None if type_set is None else type_set[0],
-            types=None if type_set is None else type_set[1],
-            subtypes=sorted(query.subtypes or ()),
-            narrowed_bits=sum(_TYPE_BIT[t] for t in types_narrowed_by(query.subtypes)) if query.subtypes else 0,
-            wanted=wanted, confirmed=query.needs_confirmed,
-            needs_mask=int(wanted) | (int(wanted) << _MET_SHIFT if query.needs_confirmed else 0),
-            needs_value=int(wanted) << _MET_SHIFT if query.needs_confirmed else 0,
-            languages=[x for x in query.needs if x.startswith("language:")],
-            age=query.age, other_gender=other,
-            in_areas=None if query.area_codes is None else self._located.groups_holding(query.area_codes),
-            outside_excluded=None if query.exclude_area_codes is None
-            else ~self._located.groups_holding(query.exclude_area_codes),
-            covering=None if query.covers is None else self._covering(query.covers),
-            accepting_only=query.accepting_only)
+            *_asked(query.types, query.subtypes, query.needs, query.needs_confirmed), query.include_inactive,
+            query.age, other,
+            None if query.area_codes is None else self._located.groups_holding(query.area_codes),
+            None if query.exclude_area_codes is None else ~self._located.groups_holding(query.exclude_area_codes),
+            None if query.covers is None else self._covering(query.covers), query.accepting_only)
 
     def passing(self, query: ServiceQuery | _Prepared, rows: np.ndarray) -> np.ndarray:
         """For each of `rows`, whether that service passes the query's hard filters."""
