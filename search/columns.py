@@ -21,10 +21,10 @@ from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from copy import copy as shallow_copy
 from dataclasses import dataclass
-from functools import cached_property, partial
+from functools import cached_property, lru_cache, partial
 from itertools import islice
 from json.encoder import encode_basestring
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 from weakref import WeakKeyDictionary
 
 import numpy as np
@@ -75,6 +75,11 @@ def _type_numbers(bits: int) -> np.ndarray | None:
 # in one lookup instead of ~8 µs of set arithmetic a query.
 _TYPE_SETS = {frozenset(t for t, bit in _TYPE_BIT.items() if bits & bit): (bits, _type_numbers(bits))
               for bits in range(1 << len(_TYPES))}
+
+# A match's pass gathers with `take(..., mode=_WRAP)`: for indices within the array, as all of its are (positions
+# of the cell order, rows, groups), the same elements as the default mode, without its bounds check per element:
+# ~3 instructions an element fewer, ~20% of a gather (bench/RESULTS.md, session 26).
+_WRAP: Final = "wrap"
 
 # Grid cells of about 2 km: small enough that a dense city block holds a few hundred services at 500k.
 _CELL_LAT, _CELL_LON = 0.02, 0.03
@@ -505,7 +510,7 @@ class _Grid:
         """Where the rows of these cells (flat numbers, ascending) sit in the order, ascending; with `types`
         (type numbers, ascending), those of these types alone: a run per type and cell."""
         at = ((_ALL_TYPES if types is None else types)[:, None] * self.cells + cells).ravel()
-        return positions(self.start.take(at), self.start.take(at + 1))
+        return positions(self.start.take(at, mode=_WRAP), self.start.take(at + 1, mode=_WRAP))
 
     def everything(self, box: tuple[int, int, int, int] | None) -> bool:
         return box is not None and box == (0, self.ny - 1, 0, self.nx - 1)
@@ -533,20 +538,52 @@ def _holds(box: tuple[int, int, int, int], span: tuple[int, int, int, int]) -> b
     return box[0] <= span[0] and span[1] <= box[1] and box[2] <= span[2] and span[3] <= box[3]
 
 
-@dataclass
-class _Prepared:
-    """One query's filters, turned into the constants and tables the row tests use."""
+class _Asked(NamedTuple):
+    """What a query's types, subtypes and needs turn into for the row tests (`_asked`), the first fields of
+    `_Prepared` in its order."""
 
-    include_inactive: bool
     type_bits: int | None
     types: np.ndarray | None  # the type numbers asked for, ascending, when not every type: `_Grid.positions`
-    subtypes: list[str]
+    subtypes: tuple[str, ...]
     narrowed_bits: int  # the types the subtypes belong to: only these are narrowed to the subtypes
     wanted: np.uint32
     needs_mask: int  # the needs-and-ages word's need bits to test, and the value they must have
     needs_value: int
     confirmed: bool
-    languages: list[str]
+    languages: tuple[str, ...]
+
+
+@lru_cache(maxsize=1024)
+def _asked(types: frozenset[ServiceType] | None, subtypes: frozenset[str] | None, needs: tuple[str, ...],
+           confirmed: bool) -> _Asked:
+    """`_Asked` for these types, subtypes and needs, worked out once per combination asked (nothing in it
+    depends on the index, a home, an age or a gender): ~20k instructions of Python a query, a 1.3% of a match
+    at 100k (bench/RESULTS.md, session 26). Bounded: the least recently asked combinations are dropped."""
+    wanted = _bits([x for x in needs if not x.startswith("language:")])
+    type_bits, numbers = (None, None) if types is None else _TYPE_SETS[frozenset(types)]
+    return _Asked(
+        type_bits=type_bits, types=numbers, subtypes=tuple(sorted(subtypes or ())),
+        narrowed_bits=sum(_TYPE_BIT[t] for t in types_narrowed_by(subtypes)) if subtypes else 0,
+        wanted=wanted, needs_mask=int(wanted) | (int(wanted) << _MET_SHIFT if confirmed else 0),
+        needs_value=int(wanted) << _MET_SHIFT if confirmed else 0, confirmed=confirmed,
+        languages=tuple(x for x in needs if x.startswith("language:")))
+
+
+@dataclass
+class _Prepared:
+    """One query's filters, turned into the constants and tables the row tests use: `_Asked`'s fields first,
+    then what depends on the rest of the query (made positionally: a third of a keyword call's cost)."""
+
+    type_bits: int | None
+    types: np.ndarray | None
+    subtypes: tuple[str, ...]
+    narrowed_bits: int
+    wanted: np.uint32
+    needs_mask: int
+    needs_value: int
+    confirmed: bool
+    languages: tuple[str, ...]
+    include_inactive: bool
     age: int | None
     other_gender: int | None
     in_areas: np.ndarray | None  # per located-area group, whether it lies in an area asked for
@@ -767,24 +804,12 @@ class ServiceColumns:
         other = None
         if query.gender is not None:
             other = _GENDERS.index("male_only" if query.gender == "female" else "female_only")
-        wanted = _bits([x for x in query.needs if not x.startswith("language:")])
-        type_set = None if query.types is None else _TYPE_SETS[frozenset(query.types)]
         return _Prepared(
-            include_inactive=query.include_inactive,
-            type_bits=None if type_set is None else type_set[0],
-            types=None if type_set is None else type_set[1],
-            subtypes=sorted(query.subtypes or ()),
-            narrowed_bits=sum(_TYPE_BIT[t] for t in types_narrowed_by(query.subtypes)) if query.subtypes else 0,
-            wanted=wanted, confirmed=query.needs_confirmed,
-            needs_mask=int(wanted) | (int(wanted) << _MET_SHIFT if query.needs_confirmed else 0),
-            needs_value=int(wanted) << _MET_SHIFT if query.needs_confirmed else 0,
-            languages=[x for x in query.needs if x.startswith("language:")],
-            age=query.age, other_gender=other,
-            in_areas=None if query.area_codes is None else self._located.groups_holding(query.area_codes),
-            outside_excluded=None if query.exclude_area_codes is None
-            else ~self._located.groups_holding(query.exclude_area_codes),
-            covering=None if query.covers is None else self._covering(query.covers),
-            accepting_only=query.accepting_only)
+            *_asked(query.types, query.subtypes, query.needs, query.needs_confirmed), query.include_inactive,
+            query.age, other,
+            None if query.area_codes is None else self._located.groups_holding(query.area_codes),
+            None if query.exclude_area_codes is None else ~self._located.groups_holding(query.exclude_area_codes),
+            None if query.covers is None else self._covering(query.covers), query.accepting_only)
 
     def passing(self, query: ServiceQuery | _Prepared, rows: np.ndarray) -> np.ndarray:
         """For each of `rows`, whether that service passes the query's hard filters."""
@@ -795,16 +820,18 @@ class ServiceColumns:
     def kept(self, query: ServiceQuery | _Prepared, rows: np.ndarray, *, typed: bool = False,
              as_rows: bool = False) -> np.ndarray:
         """Where in `rows` the services passing the query's hard filters are, ascending; with `as_rows`, those
-        rows themselves (`rows[kept(...)]`, without gathering them again: the filters after the flags already
-        gathered them, one `take` of ~1.7k positions a match saved).
+        rows themselves (`rows[kept(...)]`, without gathering them again).
 
         The packed flags word is tested first (one gather answers status, type, gender and catchment, the
-        most selective filters); the needs-and-ages word, subtypes, languages and located areas are gathered
-        for its survivors alone: a 50 km box's pass at 100k reads ~6x fewer of those (bench/RESULTS.md,
-        fifth pass). `typed`: every row is of a type asked for (the grid read them by type,
-        `_Grid.positions` with the prepared `types`), so the type test is skipped."""
+        most selective filters); the subtypes, languages and located areas are gathered for its survivors
+        alone: a 50 km box's pass at 100k reads ~6x fewer of those (bench/RESULTS.md, fifth pass). So is the
+        needs-and-ages word, but when `typed`: every row is of a type asked for (the grid read them by type,
+        `_Grid.positions` with the prepared `types`), so the type test is skipped, and the flags keep more
+        than half the rows (~1.9k of a match's ~3.3k at 100k); the word is then gathered for every row and
+        tested with the flags, one mask, which saves more (a `nonzero` and a gather of the survivors) than
+        the gather of the rows the flags drop costs (bench/RESULTS.md, session 26). Gathers: `_WRAP`."""
         q = query if isinstance(query, _Prepared) else self.prepare(query)
-        flags = self._flags.take(rows)  # `take`: the same gather as indexing, ~10% fewer instructions a row
+        flags = self._flags.take(rows, mode=_WRAP)  # `take`: the same gather as indexing, fewer instructions
         need = (0 if q.include_inactive else _ACTIVE) | (_ACCEPTING if q.accepting_only else 0)
         mask = (flags & (need | _SUPERSEDED)) == need
         if q.type_bits is not None and not typed:
@@ -813,22 +840,23 @@ class ServiceColumns:
             mask &= (flags & _GENDER_MASK) != q.other_gender << _GENDER_SHIFT
         if q.covering is not None:
             # As signed: an unsigned index is cast to NumPy's index type first, a pass more over the rows.
-            mask &= q.covering.take((flags >> _CATCHMENT_SHIFT).view(np.int64))
+            mask &= q.covering.take((flags >> _CATCHMENT_SHIFT).view(np.int64), mode=_WRAP)
+        if typed and (q.wanted or q.age is not None):
+            for test in _needs_ages_tests(q, self._needs_ages.take(rows, mode=_WRAP)):
+                mask &= test
+            needs_ages = False
+        else:
+            needs_ages = bool(q.wanted) or q.age is not None
         keep = mask.nonzero()[0]  # `np.flatnonzero`'s answer for a flat mask, without its Python-level steps
-        if not (q.narrowed_bits or q.wanted or q.age is not None or q.languages or q.in_areas is not None
+        if not (q.narrowed_bits or needs_ages or q.languages or q.in_areas is not None
                 or q.outside_excluded is not None):
-            return rows.take(keep) if as_rows else keep
-        rows = rows.take(keep)
+            return rows.take(keep, mode=_WRAP) if as_rows else keep
+        rows = rows.take(keep, mode=_WRAP)
         tests = []  # each a new array, so the first is the mask the others are ANDed into
         if q.narrowed_bits:
             tests.append(((flags[keep] & q.narrowed_bits) == 0) | np.isin(self.subtype[rows], q.subtypes))
-        if q.wanted or q.age is not None:
-            word = self._needs_ages.take(rows)
-            if q.wanted:
-                tests.append((word & q.needs_mask) == q.needs_value)
-            if q.age is not None:
-                tests.append(((word >> _MIN_AGE_SHIFT) & 0xFFFF) <= q.age + 1)
-                tests.append((word >> _MAX_AGE_SHIFT) >= q.age + 1)
+        if needs_ages:
+            tests.extend(_needs_ages_tests(q, self._needs_ages.take(rows, mode=_WRAP)))
         for language in q.languages:
             tests.append(~self._lang_not.any_of((language,), rows))
             if q.confirmed:
@@ -929,7 +957,8 @@ class ServiceColumns:
         # only the answers' few are turned into rows, at the end.
         space = self._cells
         records = self._records_at(at)
-        in_within = None if in_within_groups is None else in_within_groups.take(records[3].astype(np.intp))
+        in_within = None if in_within_groups is None \
+            else in_within_groups.take(records[3].astype(np.intp), mode=_WRAP)
         by_type = None
         if by_type_within and in_within is not None:
             by_type = np.bincount(space.type[at[in_within]], minlength=len(_TYPES))
@@ -964,7 +993,7 @@ class ServiceColumns:
         if pool is None and in_within is not None and len(inside) >= k:
             # The ICB's k nearest are among these rows, so the k nearest of all lie no farther than its k-th:
             # the rows that can be no farther than it are measured, and hold both answers.
-            near = (cosines >= nearness.kth(cosines.take(inside), k) - nearness.MARGIN).nonzero()[0]
+            near = (cosines >= nearness.kth(cosines.take(inside, mode=_WRAP), k) - nearness.MARGIN).nonzero()[0]
             near_at = at.take(near)
             near_distances = self._distances(lat, lon, near_at)
             ours = in_within.take(near)
@@ -1031,7 +1060,7 @@ class ServiceColumns:
         located group): one gather of 32-byte items instead of four of 8 (NumPy's `take` copies an item of 32
         bytes in one step), and one copy to lay each field out contiguous for the arithmetic that follows
         (bench/RESULTS.md, session 25)."""
-        return self._cell_records.take(at, axis=0).T.copy()
+        return self._cell_records.take(at, axis=0, mode=_WRAP).T.copy()
 
     @cached_property
     def _cell_position(self) -> np.ndarray:
@@ -1278,6 +1307,17 @@ def _bit_words(need_lists: Sequence[Sequence[str]]) -> np.ndarray:
             value |= _NEED_INT_BITS.get(need, 0)
         words.append(value)
     return np.array(words, dtype=np.uint32)
+
+
+def _needs_ages_tests(q: _Prepared, word: np.ndarray) -> list[np.ndarray]:
+    """Per test of the query's needs and age, whether each row's needs-and-ages word passes it."""
+    tests = []
+    if q.wanted:
+        tests.append((word & q.needs_mask) == q.needs_value)
+    if q.age is not None:
+        tests.append(((word >> _MIN_AGE_SHIFT) & 0xFFFF) <= q.age + 1)
+        tests.append((word >> _MAX_AGE_SHIFT) >= q.age + 1)
+    return tests
 
 
 def _bits(needs: Sequence[str]) -> np.uint32:

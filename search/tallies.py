@@ -62,7 +62,7 @@ class Filters(Protocol):
     narrowed_bits: int
     wanted: np.uint32
     confirmed: bool
-    languages: list[str]
+    languages: tuple[str, ...]
     age: int | None
     other_gender: int | None
     outside_excluded: np.ndarray | None
