@@ -538,41 +538,31 @@ def _holds(box: tuple[int, int, int, int], span: tuple[int, int, int, int]) -> b
     return box[0] <= span[0] and span[1] <= box[1] and box[2] <= span[2] and span[3] <= box[3]
 
 
-class _Asked(NamedTuple):
-    """What a query's types, subtypes and needs turn into for the row tests (`_asked`), the first fields of
+class _AskedTypes(NamedTuple):
+    """What a query's types and subtypes turn into for the row tests (`_asked_types`), the first fields of
     `_Prepared` in its order."""
 
     type_bits: int | None
     types: np.ndarray | None  # the type numbers asked for, ascending, when not every type: `_Grid.positions`
     subtypes: tuple[str, ...]
     narrowed_bits: int  # the types the subtypes belong to: only these are narrowed to the subtypes
-    wanted: np.uint32
-    needs_mask: int  # the needs-and-ages word's need bits to test, and the value they must have
-    needs_value: int
-    confirmed: bool
-    languages: tuple[str, ...]
 
 
 @lru_cache(maxsize=1024)
-def _asked(types: frozenset[ServiceType] | None, subtypes: frozenset[str] | None, needs: tuple[str, ...],
-           confirmed: bool) -> _Asked:
-    """`_Asked` for these types, subtypes and needs, worked out once per combination asked (nothing in it
-    depends on the index, a home, an age or a gender): ~20k instructions of Python a query, a 1.3% of a match
-    at 100k (bench/RESULTS.md, session 26). Bounded: the least recently asked combinations are dropped."""
-    wanted = _bits([x for x in needs if not x.startswith("language:")])
+def _asked_types(types: frozenset[ServiceType] | None, subtypes: frozenset[str] | None) -> _AskedTypes:
+    """`_AskedTypes` for these types and subtypes, worked out once per combination asked: nothing in it depends
+    on the index or on anything personal of a search (bench/RESULTS.md, session 26). The needs are not kept
+    here: a search's needs are never stored beyond its request, even as a cache's key."""
     type_bits, numbers = (None, None) if types is None else _TYPE_SETS[frozenset(types)]
-    return _Asked(
-        type_bits=type_bits, types=numbers, subtypes=tuple(sorted(subtypes or ())),
-        narrowed_bits=sum(_TYPE_BIT[t] for t in types_narrowed_by(subtypes)) if subtypes else 0,
-        wanted=wanted, needs_mask=int(wanted) | (int(wanted) << _MET_SHIFT if confirmed else 0),
-        needs_value=int(wanted) << _MET_SHIFT if confirmed else 0, confirmed=confirmed,
-        languages=tuple(x for x in needs if x.startswith("language:")))
+    return _AskedTypes(
+        type_bits, numbers, tuple(sorted(subtypes or ())),
+        sum(_TYPE_BIT[t] for t in types_narrowed_by(subtypes)) if subtypes else 0)
 
 
 @dataclass
 class _Prepared:
-    """One query's filters, turned into the constants and tables the row tests use: `_Asked`'s fields first,
-    then what depends on the rest of the query (made positionally: a third of a keyword call's cost)."""
+    """One query's filters, turned into the constants and tables the row tests use: `_AskedTypes`' fields
+    first, then what depends on the rest of the query (made positionally: a third of a keyword call's cost)."""
 
     type_bits: int | None
     types: np.ndarray | None
@@ -804,9 +794,12 @@ class ServiceColumns:
         other = None
         if query.gender is not None:
             other = _GENDERS.index("male_only" if query.gender == "female" else "female_only")
+        wanted = _bits(query.needs)
+        confirmed = query.needs_confirmed
+        met = wanted << _MET_SHIFT if confirmed else 0  # the need bits' "met" half, tested when confirmed
         return _Prepared(
-            *_asked(query.types, query.subtypes, query.needs, query.needs_confirmed), query.include_inactive,
-            query.age, other,
+            *_asked_types(query.types, query.subtypes), np.uint32(wanted), wanted | met, met, confirmed,
+            _languages(query.needs), query.include_inactive, query.age, other,
             None if query.area_codes is None else self._located.groups_holding(query.area_codes),
             None if query.exclude_area_codes is None else ~self._located.groups_holding(query.exclude_area_codes),
             None if query.covers is None else self._covering(query.covers), query.accepting_only)
@@ -1320,11 +1313,13 @@ def _needs_ages_tests(q: _Prepared, word: np.ndarray) -> list[np.ndarray]:
     return tests
 
 
-def _bits(needs: Sequence[str]) -> np.uint32:
-    value = 0  # a Python int until the end: a NumPy scalar op costs ~0.1 µs
+def _bits(needs: Sequence[str]) -> int:
+    """The need bits of a query's needs (a language is none: `_languages`), as a Python int: a NumPy scalar op
+    costs ~0.1 µs."""
+    value = 0
     for need in needs:
         value |= _NEED_INT_BITS.get(need, 0)
-    return np.uint32(value)
+    return value
 
 
 class OverlaidColumns:
