@@ -25,24 +25,26 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 
-async def _send_all(app, bodies: list[bytes]) -> None:
+async def send_all(app: Any, bodies: list[bytes], post: Callable[..., Awaitable[Any]] | None = None) -> None:
+    """Each body as `POST /match` (`post`: `bench_http_outside.post_in_process`, or a wrapper of it); any reply
+    but 200 stops the run."""
     from bench.bench_http_outside import post_in_process
 
     for body in bodies:
-        status, _, reply = await post_in_process(app, body)
+        status, _, reply = await (post or post_in_process)(app, body)
         if status != 200:
             raise SystemExit(f"POST /match answered {status}: {reply[:300]!r}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--part", choices=("none", "requests"), default="requests")
-    args = parser.parse_args()
-    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-        del sys.path[0]  # run by path: the checkout's own packages come first, not this file's folder
+def app_and_bodies() -> tuple[Any, list[bytes]]:
+    """The app as `bench_http_outside` builds it (the cached 100k home, the rate limit off, the access line made
+    and written to /dev/null, as a server writes it) and the 200 bench bodies. Import after the checkout is on
+    the path."""
     from bench import common
     from bench.bench_http import bodies
 
@@ -52,17 +54,26 @@ def main() -> None:
     from app.main import create_app
 
     app = create_app()
-    for handler in logging.getLogger().handlers:  # the access line is made and written, as a server writes it
+    for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(open(os.devnull, "w"))
-    all_bodies = [b.encode() for b in bodies(common.load_queries())]
+    return app, [b.encode() for b in bodies(common.load_queries())]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--part", choices=("none", "requests"), default="requests")
+    args = parser.parse_args()
+    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+        del sys.path[0]  # run by path: the checkout's own packages come first, not this file's folder
+    app, all_bodies = app_and_bodies()
     loop = asyncio.new_event_loop()
     for _ in range(2):
-        loop.run_until_complete(_send_all(app, all_bodies))
+        loop.run_until_complete(send_all(app, all_bodies))
     gc.disable()
     subprocess.run(["callgrind_control", "-i", "on", str(os.getpid())], check=True, capture_output=True)
     if args.part == "requests":
-        loop.run_until_complete(_send_all(app, all_bodies))
+        loop.run_until_complete(send_all(app, all_bodies))
 
 
 if __name__ == "__main__":
