@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
+from rehabmap.index.base import Stored, as_service
 from rehabmap.record import Service
 
 _KEEP = {"id", "provenance", "field_sources", "needs_met", "needs_not_met", "needs_read_from_text",
@@ -23,7 +25,8 @@ def name_key(name: str) -> str:
     return " ".join(_WORDS.sub(" ", name.casefold().replace("&", " and ")).split())
 
 
-def _keys(service: Service) -> list[tuple[str, str]]:
+def merge_keys(service: Service) -> list[tuple[str, str]]:
+    """The keys a record is merged by: its id first, then its CQC location id and its name and postcode, if any."""
     fields = service.__dict__  # a record's fields, read without pydantic's attribute hook (this runs per row)
     keys = [("id", fields["id"])]
     cqc_location_id, postcode = fields["cqc_location_id"], fields["postcode"]
@@ -70,20 +73,34 @@ def _combine(base: Service, other: Service) -> Service:
     return Service.model_validate(data)
 
 
-def merge_duplicates(services: Iterable[Service]) -> tuple[list[Service], list[MergeNote]]:
-    merged: list[Service] = []
+class Keyed(NamedTuple):
+    """A record a worker process prepared and stored (`indexer.workers`), with the keys it is merged by, found
+    where the record itself was at hand."""
+
+    keys: list[tuple[str, str]]
+    record: Stored
+
+
+def merge_duplicates(services: Iterable[Service | Keyed]) -> tuple[list[Service | Stored], list[MergeNote]]:
+    """The records in their order, each duplicate merged into the first of its kind (a `Keyed` one read back as a
+    record where it is merged). A list of records alone gives records alone."""
+    merged: list[Service | Stored] = []
     where: dict[tuple[str, str], int] = {}
     notes: list[MergeNote] = []
-    for service in services:
-        keys = _keys(service)
+    for item in services:
+        service: Service | Stored
+        if isinstance(item, Keyed):
+            keys, service = item
+        else:
+            keys, service = merge_keys(item), item
         hit = next((where[k] for k in keys if k in where), None)
         if hit is None:
             hit = len(merged)
             merged.append(service)
         else:
             notes.append(MergeNote(merged[hit].id, service.id, next(k for k in keys if k in where)[0]))
-            merged[hit] = _combine(merged[hit], service)
-            keys = _keys(merged[hit])  # the combined record's (a service kept as it came has its own already)
+            combined = merged[hit] = _combine(as_service(merged[hit]), as_service(service))
+            keys = merge_keys(combined)  # the combined record's (a service kept as it came has its own already)
         for key in keys:
             where.setdefault(key, hit)
     return merged, notes

@@ -22,14 +22,15 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from datetime import datetime, timezone
 from itertools import compress
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import numpy as np
 from pydantic import ValidationError
 
 from geodata.distance import haversine_km
 from rehabmap.errors import DomainError, IndexNotBuilt
-from rehabmap.index.base import Around, Hit, IndexInfo, Page, ServiceQuery, around_in_parts, overlay_record
+from rehabmap.index.base import (Around, Hit, IndexInfo, Page, ServiceQuery, Stored, around_in_parts, as_service,
+                                 overlay_record)
 from search.columns import ROW_FIELDS, Columns, OverlaidColumns, ServiceColumns, Snapshot, row_values
 from rehabmap.record import Service, source_of
 from rehabmap.taxonomy import ServiceType
@@ -119,7 +120,9 @@ class EmbeddedWriter:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def replace_all(self, services: Iterable[Service]) -> int:
+    def replace_all(self, services: Iterable[Service | Stored]) -> int:
+        """The new index written (records stored in a parallel import's part files copied from them: `parts`) and
+        renamed over the live one."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._remove_abandoned()
         tmp = self.path.with_name(f"{self.path.name}.building-{os.getpid()}")
@@ -227,26 +230,24 @@ class EmbeddedWriter:
                 leftover.unlink(missing_ok=True)
 
     @staticmethod
-    def _write_rows(conn: sqlite3.Connection, services: Iterable[Service],
+    def _write_rows(conn: sqlite3.Connection, services: Iterable[Service | Stored],
                     snapshot: Snapshot) -> tuple[int, Counter[str]]:
-        # A row's id and type are read once, from its column values, and its text from the record's `__dict__`
-        # (pydantic's attribute hook costs ~0.1 µs a read); the sources are counted from the ids at the end, at
-        # C speed, not per row through `Service.source`. The doc is bound as a bytearray: `sqlite3` binds one
-        # as the same blob, but looks for an adapter for any other bytes-like value (~3k instructions a row,
-        # two failed attribute lookups).
-        count, rows, columns, fts = 0, [], [], []
+        # The sources are counted from the ids at the end, at C speed, not per row through `Service.source`.
+        count = 0
+        batch = _Batch()
         for count, service in enumerate(services, 1):
-            values = (count, *row_values(service))
-            columns.append(values)
-            rows.append((count, values[_ID_AT], values[_TYPE_AT], bytearray(_doc(service))))
-            fields = service.__dict__
-            fts.append((count, fields["name"], fields["organisation"] or "", fields["description"]))
-            if len(rows) >= _BATCH:
-                snapshot.add(columns, skip=1)
-                _flush(conn, rows, columns, fts)
-        snapshot.add(columns, skip=1)
-        _flush(conn, rows, columns, fts)
+            if isinstance(service, _PartRow):
+                batch.add_stored(service, count)
+            else:
+                batch.add(as_service(service), count)
+            if batch.size >= _BATCH:
+                batch.write(conn, snapshot)
+        batch.write(conn, snapshot)
+        batch.write_texts(conn)
         return count, Counter(map(source_of, snapshot.ids))
+
+    def parts(self) -> EmbeddedParts:
+        return EmbeddedParts(self.path)
 
 
 # Where a row's id and type sit in its column values (the row number, then `ROW_FIELDS`).
@@ -260,13 +261,225 @@ def _doc(service: Service) -> bytes:
     return type(service).__pydantic_serializer__.to_json(service, exclude_none=True)
 
 
-def _flush(conn: sqlite3.Connection, rows: list[tuple], columns: list[tuple], fts: list[tuple]) -> None:
+def _encoded(row: int, service: Service) -> tuple[tuple, tuple, tuple]:
+    """A record as the index stores it at that row: its column values, its `services` row (the doc bound as a
+    bytearray: `sqlite3` binds one as the same blob, but looks for an adapter for any other bytes-like value,
+    ~3k instructions a row, two failed attribute lookups) and its full-text fields."""
+    values = (row, *row_values(service))
+    fields = service.__dict__
+    return (values, (row, values[_ID_AT], values[_TYPE_AT], bytearray(_doc(service))),
+            (row, fields["name"], fields["organisation"] or "", fields["description"]))
+
+
+def _flush(conn: sqlite3.Connection, rows: list[tuple], columns: list[tuple], fts: list[tuple],
+           texts: str = "services_fts") -> None:
     conn.executemany("INSERT INTO services VALUES (?, ?, ?, ?)", rows)
     conn.executemany("INSERT " + _INTO_COLUMNS, columns)
-    conn.executemany("INSERT INTO services_fts (rowid, name, organisation, description) VALUES (?, ?, ?, ?)",
-                     fts)
+    conn.executemany(f"INSERT INTO {texts} (rowid, name, organisation, description) VALUES (?, ?, ?, ?)", fts)
     for batch in (rows, columns, fts):
         batch.clear()
+
+
+# A part file (`EmbeddedParts`) holds a worker's records as the index does, but for two things: an id may come twice
+# (duplicates are merged later, by the importing process), and their full-text fields are kept as text (a
+# contentless FTS5 table gives none back), to be indexed as they are copied.
+_PART_SCHEMA = _SCHEMA[_SCHEMA.index("CREATE TABLE services "):_SCHEMA.index("CREATE VIRTUAL TABLE")].replace(
+    "id TEXT NOT NULL UNIQUE", "id TEXT NOT NULL") + \
+    "CREATE TABLE texts (rowid INTEGER PRIMARY KEY, name TEXT, organisation TEXT, description TEXT);"
+_COPIES = tuple(f"INSERT INTO {table} SELECT rowid + ?, {what} FROM {{part}}.{table} WHERE rowid BETWEEN ? AND ?"
+                for table, what in (("services", "id, service_type, doc"), ("service_columns", ", ".join(ROW_FIELDS))))
+_COPIED_COLUMNS = f"SELECT rowid, {', '.join(ROW_FIELDS)} FROM service_columns WHERE rowid BETWEEN ? AND ?"
+_COPIED_TEXTS = ("INSERT INTO temp.texts SELECT rowid + ?, name, organisation, description FROM {part}.texts "
+                 "WHERE rowid BETWEEN ? AND ?")
+_INTO_FTS = "INSERT INTO services_fts (rowid, name, organisation, description) "
+_ATTACHED_AT_MOST = 10  # SQLite's limit on the files one connection attaches (`SQLITE_MAX_ATTACHED`)
+
+
+class EmbeddedParts:
+    """The part files of one parallel import (`rehabmap.index.base.Parts`), beside the index: each worker process
+    writes the records it prepares into its own (named by the importing process's id last, so that
+    `EmbeddedWriter._remove_abandoned` deletes those of a build that crashed), and the writer copies them into the
+    new index with `INSERT … SELECT` (`_Run`), at SQLite's speed, without making a `Service` of them again."""
+
+    most = _ATTACHED_AT_MOST
+
+    def __init__(self, index_path: Path) -> None:
+        self.index_path = index_path
+        self.owner = os.getpid()
+        self._file: tuple[int, sqlite3.Connection, str] | None = None  # in a worker: its pid, part and name
+        self._rows = 0
+        self._parts: dict[str, _Part] = {}  # in the importing process: the parts its workers wrote, by name
+
+    def write(self, services: list[Service]) -> tuple[str, int]:
+        if self._file is None or self._file[0] != os.getpid():  # a worker forked with this object: its own file
+            name = f"{self.index_path.name}.building-part{os.getpid()}-{self.owner}"
+            path = self.index_path.with_name(name)
+            path.unlink(missing_ok=True)
+            conn = sqlite3.connect(path)
+            conn.executescript(_BUILD_PRAGMAS + _PART_SCHEMA)
+            self._file, self._rows = (os.getpid(), conn, name), 0
+        _, conn, name = self._file
+        first = self._rows + 1
+        rows: list[tuple] = []
+        columns: list[tuple] = []
+        texts: list[tuple] = []
+        for n, service in enumerate(services, first):
+            values, row, text = _encoded(n, service)
+            columns.append(values)
+            rows.append(row)
+            texts.append(text)
+        _flush(conn, rows, columns, texts, "texts")
+        conn.commit()
+        self._rows += len(services)
+        return name, first
+
+    def stored(self, part: str, row: int, service_id: str, service_type: ServiceType) -> _PartRow:
+        found = self._parts.get(part)
+        if found is None:
+            if len(self._parts) >= _ATTACHED_AT_MOST:
+                raise ValueError(f"at most {_ATTACHED_AT_MOST} part files to one index")
+            found = self._parts[part] = _Part(self.index_path.with_name(part), f"part{len(self._parts)}")
+        return _PartRow(service_id, service_type, found, row)
+
+    def remove(self) -> None:
+        for part in self._parts.values():
+            part.close()
+        for path in self.index_path.parent.glob(f"{self.index_path.name}.building-part*-{self.owner}"):
+            path.unlink(missing_ok=True)
+
+
+class _Part:
+    """A worker's part file as the importing process reads it: a record read back now and then (`_PartRow`), and
+    the file attached to the new index's connection under `alias` to be copied (`_Run`)."""
+
+    def __init__(self, path: Path, alias: str) -> None:
+        self.path, self.alias = path, alias
+        self.attached_to: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+
+    def doc(self, row: int) -> bytes:
+        if self._reader is None:
+            self._reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        return cast(bytes, self._reader.execute("SELECT doc FROM services WHERE rowid = ?", (row,)).fetchone()[0])
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+
+class _PartRow(NamedTuple):
+    """A record at a row of a part file (`rehabmap.index.base.Stored`)."""
+
+    id: str
+    service_type: ServiceType
+    part: _Part
+    row: int
+
+    def service(self) -> Service:
+        return Service.stored(self.part.doc(self.row))
+
+
+class _Records:
+    """Consecutive records of a batch given as records: their rows of each table, made here (`_encoded`)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple] = []
+        self.columns: list[tuple] = []
+
+    def write(self, conn: sqlite3.Connection, table: str) -> None:
+        if table == "services":
+            conn.executemany("INSERT INTO services VALUES (?, ?, ?, ?)", self.rows)
+        else:
+            conn.executemany("INSERT " + _INTO_COLUMNS, self.columns)
+
+    def columns_written(self, conn: sqlite3.Connection) -> list[tuple]:
+        return self.columns
+
+
+class _Run:
+    """Consecutive rows of one part that go to consecutive rows of the new index, starting at `at`: copied with one
+    statement a table, and their columns and text read back for the snapshot and the full-text index."""
+
+    def __init__(self, first: _PartRow, at: int) -> None:
+        self.part, self.first, self.last, self.at = first.part, first.row, first.row, at
+
+    def takes(self, row: _PartRow, at: int) -> bool:
+        """Whether the record goes on with this run (the next row of the same part, to the next row here)."""
+        if row.part is not self.part or row.row != self.last + 1 or at != self.at + row.row - self.first:
+            return False
+        self.last = row.row
+        return True
+
+    def write(self, conn: sqlite3.Connection, table: str) -> None:
+        part = self.part
+        if part.attached_to is not conn:
+            conn.execute("ATTACH DATABASE ? AS " + part.alias, (str(part.path),))
+            part.attached_to = conn
+        conn.execute(_COPIES[table != "services"].format(part=part.alias),
+                     (self.at - self.first, self.first, self.last))
+
+    def columns_written(self, conn: sqlite3.Connection) -> list[tuple]:
+        return conn.execute(_COPIED_COLUMNS, (self.at, self.at + self.last - self.first)).fetchall()
+
+    def copy_texts(self, conn: sqlite3.Connection) -> None:
+        conn.execute(_COPIED_TEXTS.format(part=self.part.alias), (self.at - self.first, self.first, self.last))
+
+
+class _Batch:
+    """Up to `_BATCH` rows of the new index in their order, given as records (`_Records`) or as rows of part files
+    (`_Run`), written a table at a time: the services' rows, then their columns. Their full-text rows are written
+    after every batch (`texts`), in one go: FTS5 writes what it has gathered to its tables when it holds ~1 MB and at
+    a statement's savepoint (which a multi-row `INSERT … SELECT` opens, and a one-row `INSERT` does not), so its
+    tables are the same, a parallel import's as one process's (`bench.build_identity`), only if its rows come in the
+    same order with no other statement in between."""
+
+    def __init__(self) -> None:
+        self.pieces: list[_Records | _Run] = []
+        self.size = 0
+        self.texts: list[tuple] = []  # the full-text rows of the records given (not those of runs)
+        self.copied = False  # whether runs' full-text rows wait in `temp.texts`
+
+    def add(self, service: Service, at: int) -> None:
+        piece = self.pieces[-1] if self.pieces else None
+        if not isinstance(piece, _Records):
+            piece = _Records()
+            self.pieces.append(piece)
+        values, row, text = _encoded(at, service)
+        piece.columns.append(values)
+        piece.rows.append(row)
+        self.texts.append(text)
+        self.size += 1
+
+    def add_stored(self, stored: _PartRow, at: int) -> None:
+        piece = self.pieces[-1] if self.pieces else None
+        if not (isinstance(piece, _Run) and piece.takes(stored, at)):
+            self.pieces.append(_Run(stored, at))
+        self.size += 1
+
+    def write(self, conn: sqlite3.Connection, snapshot: Snapshot) -> None:
+        for table in ("services", "service_columns"):
+            for piece in self.pieces:
+                piece.write(conn, table)
+        for piece in self.pieces:
+            snapshot.add(piece.columns_written(conn), skip=1)
+            if isinstance(piece, _Run):
+                if not self.copied:
+                    conn.execute("CREATE TEMP TABLE texts (rowid INTEGER PRIMARY KEY, name, organisation, "
+                                 "description)")
+                    self.copied = True
+                piece.copy_texts(conn)
+        self.pieces, self.size = [], 0
+
+    def write_texts(self, conn: sqlite3.Connection) -> None:
+        """Every full-text row, in the rows' order: one a statement when all are at hand (the records were given),
+        else with those of the runs, gathered in `temp.texts`, in one statement."""
+        if not self.copied:
+            conn.executemany(_INTO_FTS + "VALUES (?, ?, ?, ?)", self.texts)
+            return
+        conn.executemany("INSERT INTO temp.texts VALUES (?, ?, ?, ?)", self.texts)
+        conn.execute(_INTO_FTS + "SELECT rowid, name, organisation, description FROM temp.texts ORDER BY rowid")
+        conn.execute("DROP TABLE temp.texts")
 
 
 def _touch(path: Path) -> None:

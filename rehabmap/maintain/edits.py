@@ -33,7 +33,8 @@ from pydantic import ValidationError
 from geodata.errors import GeodataError
 from rehabmap.errors import (DomainError, Forbidden, InvalidEdit, PreconditionRequired, QuestionNotFound,
                              ServiceExists, ServiceNotFound, StaleEdit)
-from rehabmap.index.base import IndexBackend, LiveWriter, RecordWriter, overlay_record
+from rehabmap.index.base import (IndexBackend, LiveWriter, Parts, PartWriter, RecordWriter, Stored, as_service,
+                                 overlay_record)
 from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.maintain.audit import KEPT, Change, given_reason
 from rehabmap.maintain.auth import PROVIDER_FIELDS, Principal, Role
@@ -412,17 +413,21 @@ class OverlayWriter:
         entries, _ = self.directory.overlay.entries()
         return {service_id for service_id, entry in entries.items() if entry.created}
 
-    def replace_all(self, services: Iterable[Service]) -> int:
+    def parts(self) -> Parts | None:
+        """The inner writer's: a record the maintainers edited is read back from its part to lay the edit over."""
+        return self.inner.parts() if isinstance(self.inner, PartWriter) else None
+
+    def replace_all(self, services: Iterable[Service | Stored]) -> int:
         entries, revision = self.directory.overlay.entries()
         lock = self.directory.index_lock()
         held = False
 
-        def stream() -> Iterator[Service]:
+        def stream() -> Iterator[Service | Stored]:
             nonlocal held
             seen: set[str] = set()
             for service in services:
                 entry = entries.get(service.id)
-                yield self._laid(service, entry) if entry is not None else service
+                yield self._laid(as_service(service), entry) if entry is not None else service
                 seen.add(service.id)
             # Everything imported is written: from here until the new index is live, no edit may commit.
             lock.__enter__()
@@ -443,7 +448,9 @@ class OverlayWriter:
                     self.warnings.append(f"directory: {service_id} could not be added: {_reason(exc)}")
 
         try:
-            count = self.inner.replace_all(stream())
+            inner = self.inner
+            count = inner.replace_all(stream()) if isinstance(inner, PartWriter) else \
+                inner.replace_all(map(as_service, stream()))
             if held:
                 later, _ = self.directory.overlay.entries(since=revision)
                 if later:
