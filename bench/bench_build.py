@@ -73,9 +73,10 @@ def candidates(services):
 
 
 def split(rows, placer, path: Path, workers: int) -> dict[str, list[float]]:
-    """`build_index`'s parts one after the other, as it runs them (collector paused): per part, the parent's wall
-    seconds, its CPU seconds and its workers' (`workers` > 1: the rows prepared and stored in worker processes)."""
-    from indexer.merge import merge_duplicates
+    """`build_index`'s parts one after the other (collector paused), not side by side as it runs them with workers:
+    per part, the parent's wall seconds, its CPU seconds and its workers' (`workers` > 1: the rows prepared and
+    stored by worker processes, merged as they come, `indexer.merge.Merging`, the stored ones copied)."""
+    from indexer.merge import Merging
     from indexer.pipeline import IndexReport, collector_paused, prepare_rows
     from indexer.workers import prepare_in_workers
     from search.embedded import EmbeddedWriter
@@ -92,10 +93,10 @@ def split(rows, placer, path: Path, workers: int) -> dict[str, list[float]]:
     parts = writer.parts() if workers > 1 else None
     with collector_paused():
         if parts is None:
-            services = timed("prepare", lambda: prepare_rows(rows, placer, IndexReport()))
+            prepared = timed("prepare", lambda: prepare_rows(rows, placer, IndexReport()))
         else:
-            services = timed("prepare", lambda: prepare_in_workers(rows, placer, IndexReport(), parts, workers))
-        merged, _notes = timed("merge", lambda: merge_duplicates(services))
+            prepared = timed("prepare", lambda: list(prepare_in_workers(rows, placer, IndexReport(), parts, workers)))
+        merged = timed("merge", lambda: list(Merging().stream(prepared)))
         timed("write", lambda: writer.replace_all(merged))
     if parts is not None:
         parts.remove()

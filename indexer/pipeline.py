@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import lru_cache
 from operator import attrgetter
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 import numpy as np
 from pydantic import ValidationError
@@ -25,11 +25,11 @@ from pydantic import ValidationError
 from geodata.geography import Geography
 from geodata.areas import AreaCodes, check_coordinates, outside_england
 from geodata.errors import GeodataError
-from indexer.merge import MergeNote, merge_duplicates
+from indexer.merge import MergeNote, Merging, merge_duplicates
 from indexer.needs import extract_needs_and_gender, gender_words
 from indexer.rows import Candidate, Held, Origin, Rejection
 from rehabmap.errors import DomainError, IndexNotBuilt, shorten
-from rehabmap.index.base import IndexBackend, IndexWriter, PartWriter, Stored, as_service
+from rehabmap.index.base import IndexBackend, IndexWriter, PartWriter, Stored
 from rehabmap.record import IMPORTED, Provenance, Service, contact_problem, source_of
 from rehabmap.taxonomy import Classification, NotRehab, ServiceType, classify_label, refuse_secure, said_of
 
@@ -397,21 +397,31 @@ def _build_index(rows: Iterable[Candidate | Held | Rejection], placer: Placer, w
                  workers: int) -> IndexReport:
     report = IndexReport()
     parts = writer.parts() if workers > 1 and isinstance(writer, PartWriter) else None
-    try:
-        if parts is None:
-            merged, notes = merge_duplicates(prepare_rows(rows, placer, report, progress))
-        else:
-            # Here, not at import: every server start imports this module, and only a large import forks.
-            from indexer.workers import prepare_in_workers
-
-            merged, notes = merge_duplicates(prepare_in_workers(rows, placer, report, parts, workers, progress))
+    if parts is None:
+        merged, notes = merge_duplicates(prepare_rows(rows, placer, report, progress))
         report.merged += notes
         _check_keeps_live(report, merged, writer, live, max_drop_share, force)
-        report.indexed = writer.replace_all(merged) if isinstance(writer, PartWriter) else \
-            writer.replace_all(map(as_service, merged))
-    finally:
-        if parts is not None:
+        report.indexed = writer.replace_all(cast(list[Service], merged))  # records in, records out
+    else:
+        assert isinstance(writer, PartWriter)
+        # Here, not at import: every server start imports this module, and only a large import forks.
+        from indexer.workers import prepare_in_workers
+
+        # The records are merged and written as the workers send them, so this process's share of the work runs
+        # beside theirs; whether the new index may replace the live one is asked once all are written.
+        merging = Merging()
+
+        def keeps_live() -> None:
+            report.merged += merging.notes
+            _check_keeps_live(report, merging.merged, writer, live, max_drop_share, force)
+
+        try:
+            report.indexed = writer.replace_all(
+                merging.stream(prepare_in_workers(rows, placer, report, parts, workers, progress)),
+                before_swap=keeps_live)
+        finally:
             parts.remove()
+        merged = merging.merged
     report.swapped = True
     # Counted by the members themselves (a str subclass: hashed at C speed), then named: an enum's `.value`
     # is a Python-level property, ~0.4 µs a call, and this was two calls a row.

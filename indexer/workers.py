@@ -11,8 +11,8 @@ order), merging duplicates (a merged record is read back from its part) and the 
 records into the new index at SQLite's speed. The index and the report are the same as one process's
 (`tests/indexer/test_workers.py`, `bench.build_identity --workers`).
 
-Workers are forked (the loaded boundaries are shared, not loaded again) only where the rows fill more than
-`FORK_FROM` rows: a small import is prepared here, where a fork and its part files would cost more than they save.
+Workers are forked (the loaded boundaries are shared, not loaded again) only for `FORK_FROM` rows or more: a
+smaller import is prepared here, where a fork and its part files would cost more than they save.
 """
 
 from __future__ import annotations
@@ -30,12 +30,16 @@ from rehabmap.index.base import Parts
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
 
-FORK_FROM = 2 * CHUNK  # fewer rows are prepared in the importing process (see bench/RESULTS.md, session 26)
+# Fewer rows are prepared in the importing process. Forking, a part file and its copy cost ~0.07 s of CPU and 40-130
+# ms of wall time more than preparing here (60 and 2,000 rows, measured at load 5.8); the workers only overlap this
+# process's share of the work from a second chunk on, and save ~25 µs a row at best (estimated for two idle cores):
+# five chunks, so that each of two workers prepares at least two (bench/RESULTS.md, session 26).
+FORK_FROM = 5 * CHUNK
 _TYPES = {member.value: member for member in ServiceType}  # `ServiceType(value)` costs ~2 µs a call
 
-# What a worker sends back for a chunk: the part it wrote the chunk's records to and the first one's row there,
-# then per candidate row in order its rejection or its record's merge keys, and each record's type.
-ChunkDone = tuple[str, int, list[Rejection | list[tuple[str, str]]], list[str]]
+# What a worker sends back for a chunk: the part it wrote the chunk's records to, then per candidate row in order
+# its rejection or its record's merge keys, and each record's type.
+ChunkDone = tuple[str, list[Rejection | list[tuple[str, str]]], list[str]]
 
 # A worker's own placer, part files and the import's rows, set by `_start` in each worker: it is forked, so they
 # are the parent's (nothing is pickled), and a chunk is sent as its number.
@@ -45,37 +49,41 @@ _chunks: list[list[Candidate | Rejection]] = []
 
 
 def prepare_in_workers(rows: Iterable[Candidate | Held | Rejection], placer: Placer, report: IndexReport,
-                       parts: Parts, workers: int, progress: bool = False) -> list[Service | Keyed]:
-    """`prepare_rows` across `workers` processes: what it reports, and each record in order, stored in a part file,
-    with the keys it is merged by (a record alone where the rows are fewer than `FORK_FROM`, prepared here). The
-    rows are read first: sent to a worker, a row cost this process more than reading it did (pickled, ~5 µs)."""
-    prepared: list[Service | Keyed] = []
+                       parts: Parts, workers: int, progress: bool = False) -> Iterator[Service | Keyed]:
+    """`prepare_rows` across `workers` processes: what it reports, and each record in order as its chunk is done,
+    stored in a part file, with the keys it is merged by (a record alone where the rows are fewer than `FORK_FROM`,
+    prepared here). The rows are read first: sent to a worker, a row cost this process more than reading it did
+    (pickled, ~5 µs)."""
     chunks = list(read_chunks(rows, report, progress))
+    prepared: list[Service | Keyed] = []
     if sum(map(len, chunks)) < FORK_FROM:
         for chunk in chunks:
             collect(chunk, prepare_all(candidates_of(chunk), placer), report, prepared)
-        return prepared
-    context = multiprocessing.get_context("fork")
+        yield from prepared
+        return
+    pool = ProcessPoolExecutor(min(workers, len(chunks)), mp_context=multiprocessing.get_context("fork"),
+                               initializer=_start, initargs=(placer, parts, chunks))
     try:
-        with ProcessPoolExecutor(min(workers, len(chunks), parts.most), mp_context=context, initializer=_start,
-                                 initargs=(placer, parts, chunks)) as pool:
-            for chunk, done in zip(chunks, pool.map(_prepare, range(len(chunks)))):
-                collect(chunk, _stored(parts, done), report, prepared)
+        for chunk, done in zip(chunks, pool.map(_prepare, range(len(chunks)))):
+            collect(chunk, _stored(parts, done), report, prepared)
+            yield from prepared
+            prepared.clear()
     except BrokenProcessPool as stopped:
         raise ImportRefused(f"the rows could not all be prepared: a worker process stopped ({stopped}); nothing "
                             "was written, the live index is unchanged.", report) from stopped
-    return prepared
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 def _stored(parts: Parts, done: ChunkDone) -> Iterator[Rejection | Keyed]:
     """A chunk's outcomes in its candidates' order: each record as stored in its part, with its keys."""
-    part, row, outcomes, types = done
+    part, outcomes, types = done
     records = 0
     for outcome in outcomes:
         if isinstance(outcome, Rejection):
             yield outcome
         else:
-            yield Keyed(outcome, parts.stored(part, row + records, outcome[0][1], _TYPES[types[records]]))
+            yield Keyed(outcome, parts.stored(part, records + 1, outcome[0][1], _TYPES[types[records]]))
             records += 1
 
 
@@ -85,10 +93,10 @@ def _start(placer: Placer, parts: Parts, chunks: list[list[Candidate | Rejection
 
 
 def _prepare(chunk: int) -> ChunkDone:
-    """In a worker: the chunk's rows prepared and its records written to this worker's part."""
+    """In a worker: the chunk's rows prepared and its records written into a part of their own."""
     assert _placer is not None and _parts is not None, "a worker started by prepare_in_workers"
     outcomes = prepare_all(candidates_of(_chunks[chunk]), _placer)
     services = [outcome for outcome in outcomes if not isinstance(outcome, Rejection)]
-    part, row = _parts.write(services)
-    return (part, row, [outcome if isinstance(outcome, Rejection) else merge_keys(outcome) for outcome in outcomes],
+    return (_parts.write(services),
+            [outcome if isinstance(outcome, Rejection) else merge_keys(outcome) for outcome in outcomes],
             [service.service_type._value_ for service in services])

@@ -29,8 +29,8 @@ from pydantic import ValidationError
 
 from geodata.distance import haversine_km
 from rehabmap.errors import DomainError, IndexNotBuilt
-from rehabmap.index.base import (Around, Hit, IndexInfo, Page, ServiceQuery, Stored, around_in_parts, as_service,
-                                 overlay_record)
+from rehabmap.index.base import (Around, Hit, IndexInfo, Page, Revision, ServiceQuery, Stored, around_in_parts,
+                                 as_service, overlay_record)
 from search.columns import ROW_FIELDS, Columns, OverlaidColumns, ServiceColumns, Snapshot, row_values
 from rehabmap.record import Service, source_of
 from rehabmap.taxonomy import ServiceType
@@ -120,9 +120,12 @@ class EmbeddedWriter:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def replace_all(self, services: Iterable[Service | Stored]) -> int:
-        """The new index written (records stored in a parallel import's part files copied from them: `parts`) and
-        renamed over the live one."""
+    def replace_all(self, services: Iterable[Service | Stored | Revision], *,
+                    before_swap: Callable[[], None] | None = None) -> int:
+        """The new index written and renamed over the live one. Records a parallel import's workers stored in part
+        files (`parts`) are copied from them, and a record given again as a `Revision` replaces the one first
+        written at its row. `before_swap`, called once every record is written, may refuse the new index by
+        raising: it is then deleted, and the live index stays."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._remove_abandoned()
         tmp = self.path.with_name(f"{self.path.name}.building-{os.getpid()}")
@@ -130,17 +133,21 @@ class EmbeddedWriter:
         conn = sqlite3.connect(tmp)
         try:
             conn.executescript(_BUILD_PRAGMAS + _SCHEMA)
-            snapshot = Snapshot()
-            count, sources = self._write_rows(conn, services, snapshot)
+            count, snapshot = self._write_rows(conn, services)
+            if before_swap is not None:
+                before_swap()
             conn.executemany("INSERT INTO column_snapshot VALUES (?, ?)", snapshot.blobs().items())
             built_at = datetime.now(timezone.utc).isoformat()
             conn.executemany("INSERT INTO meta VALUES (?, ?)", [
                 ("schema_version", SCHEMA_VERSION), ("built_at", built_at), ("count", str(count)),
-                ("sources", json.dumps(dict(sources))),
+                ("sources", json.dumps(dict(Counter(map(source_of, snapshot.ids))))),
             ])
             conn.commit()
-        finally:
+        except BaseException:
             conn.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        conn.close()
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
@@ -230,21 +237,26 @@ class EmbeddedWriter:
                 leftover.unlink(missing_ok=True)
 
     @staticmethod
-    def _write_rows(conn: sqlite3.Connection, services: Iterable[Service | Stored],
-                    snapshot: Snapshot) -> tuple[int, Counter[str]]:
-        # The sources are counted from the ids at the end, at C speed, not per row through `Service.source`.
+    def _write_rows(conn: sqlite3.Connection,
+                    services: Iterable[Service | Stored | Revision]) -> tuple[int, Snapshot]:
+        """Every row written, and the snapshot of their columns. The sources are counted from its ids, at C speed,
+        not per row through `Service.source`."""
         count = 0
         batch = _Batch()
-        for count, service in enumerate(services, 1):
+        for service in services:
+            if isinstance(service, Revision):
+                batch.revise(conn, service.row + 1, service.service)
+                continue
+            count += 1
             if isinstance(service, _PartRow):
-                batch.add_stored(service, count)
+                batch.add_stored(conn, service, count)
             else:
                 batch.add(as_service(service), count)
             if batch.size >= _BATCH:
-                batch.write(conn, snapshot)
-        batch.write(conn, snapshot)
+                batch.write(conn)
+        batch.write(conn)
         batch.write_texts(conn)
-        return count, Counter(map(source_of, snapshot.ids))
+        return count, batch.snapshot_of(conn)
 
     def parts(self) -> EmbeddedParts:
         return EmbeddedParts(self.path)
@@ -288,7 +300,6 @@ _PART_SCHEMA = _SCHEMA[_SCHEMA.index("CREATE TABLE services "):_SCHEMA.index("CR
     "CREATE TABLE texts (rowid INTEGER PRIMARY KEY, name TEXT, organisation TEXT, description TEXT);"
 _COPIES = tuple(f"INSERT INTO {table} SELECT rowid + ?, {what} FROM {{part}}.{table} WHERE rowid BETWEEN ? AND ?"
                 for table, what in (("services", "id, service_type, doc"), ("service_columns", ", ".join(ROW_FIELDS))))
-_COPIED_COLUMNS = f"SELECT rowid, {', '.join(ROW_FIELDS)} FROM service_columns WHERE rowid BETWEEN ? AND ?"
 _COPIED_TEXTS = ("INSERT INTO temp.texts SELECT rowid + ?, name, organisation, description FROM {part}.texts "
                  "WHERE rowid BETWEEN ? AND ?")
 _INTO_FTS = "INSERT INTO services_fts (rowid, name, organisation, description) "
@@ -296,49 +307,45 @@ _ATTACHED_AT_MOST = 10  # SQLite's limit on the files one connection attaches (`
 
 
 class EmbeddedParts:
-    """The part files of one parallel import (`rehabmap.index.base.Parts`), beside the index: each worker process
-    writes the records it prepares into its own (named by the importing process's id last, so that
-    `EmbeddedWriter._remove_abandoned` deletes those of a build that crashed), and the writer copies them into the
-    new index with `INSERT … SELECT` (`_Run`), at SQLite's speed, without making a `Service` of them again."""
-
-    most = _ATTACHED_AT_MOST
+    """The part files of one parallel import (`rehabmap.index.base.Parts`), beside the index: a worker process
+    writes the records of each chunk of rows it prepares into a file of their own, which nothing else opens until
+    the worker has closed it (so no process ever waits for another's lock), and the writer copies them into the new
+    index with `INSERT … SELECT` (`_Run`), at SQLite's speed, without making a `Service` of them again. The files
+    are named by the importing process's id last, so that `EmbeddedWriter._remove_abandoned` deletes those of a
+    build that crashed."""
 
     def __init__(self, index_path: Path) -> None:
         self.index_path = index_path
         self.owner = os.getpid()
-        self._file: tuple[int, sqlite3.Connection, str] | None = None  # in a worker: its pid, part and name
-        self._rows = 0
-        self._parts: dict[str, _Part] = {}  # in the importing process: the parts its workers wrote, by name
+        self._written = 0  # in a worker: the parts it wrote
+        self._parts: dict[str, _Part] = {}  # in the importing process: the parts read, by name
 
-    def write(self, services: list[Service]) -> tuple[str, int]:
-        if self._file is None or self._file[0] != os.getpid():  # a worker forked with this object: its own file
-            name = f"{self.index_path.name}.building-part{os.getpid()}-{self.owner}"
-            path = self.index_path.with_name(name)
-            path.unlink(missing_ok=True)
-            conn = sqlite3.connect(path)
+    def write(self, services: list[Service]) -> str:
+        self._written += 1
+        name = f"{self.index_path.name}.building-part{os.getpid()}.{self._written}-{self.owner}"
+        path = self.index_path.with_name(name)
+        path.unlink(missing_ok=True)
+        conn = sqlite3.connect(path)
+        try:
             conn.executescript(_BUILD_PRAGMAS + _PART_SCHEMA)
-            self._file, self._rows = (os.getpid(), conn, name), 0
-        _, conn, name = self._file
-        first = self._rows + 1
-        rows: list[tuple] = []
-        columns: list[tuple] = []
-        texts: list[tuple] = []
-        for n, service in enumerate(services, first):
-            values, row, text = _encoded(n, service)
-            columns.append(values)
-            rows.append(row)
-            texts.append(text)
-        _flush(conn, rows, columns, texts, "texts")
-        conn.commit()
-        self._rows += len(services)
-        return name, first
+            rows: list[tuple] = []
+            columns: list[tuple] = []
+            texts: list[tuple] = []
+            for n, service in enumerate(services, 1):
+                values, row, text = _encoded(n, service)
+                columns.append(values)
+                rows.append(row)
+                texts.append(text)
+            _flush(conn, rows, columns, texts, "texts")
+            conn.commit()
+        finally:
+            conn.close()
+        return name
 
     def stored(self, part: str, row: int, service_id: str, service_type: ServiceType) -> _PartRow:
         found = self._parts.get(part)
         if found is None:
-            if len(self._parts) >= _ATTACHED_AT_MOST:
-                raise ValueError(f"at most {_ATTACHED_AT_MOST} part files to one index")
-            found = self._parts[part] = _Part(self.index_path.with_name(part), f"part{len(self._parts)}")
+            found = self._parts[part] = _Part(self.index_path.with_name(part))
         return _PartRow(service_id, service_type, found, row)
 
     def remove(self) -> None:
@@ -349,12 +356,11 @@ class EmbeddedParts:
 
 
 class _Part:
-    """A worker's part file as the importing process reads it: a record read back now and then (`_PartRow`), and
-    the file attached to the new index's connection under `alias` to be copied (`_Run`)."""
+    """A chunk's part file as the importing process reads it: a record read back now and then (`_PartRow`), and
+    the file attached to the new index's connection to be copied (`_Batch.write`)."""
 
-    def __init__(self, path: Path, alias: str) -> None:
-        self.path, self.alias = path, alias
-        self.attached_to: sqlite3.Connection | None = None
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self._reader: sqlite3.Connection | None = None
 
     def doc(self, row: int) -> bytes:
@@ -393,16 +399,14 @@ class _Records:
         else:
             conn.executemany("INSERT " + _INTO_COLUMNS, self.columns)
 
-    def columns_written(self, conn: sqlite3.Connection) -> list[tuple]:
-        return self.columns
-
 
 class _Run:
     """Consecutive rows of one part that go to consecutive rows of the new index, starting at `at`: copied with one
-    statement a table, and their columns and text read back for the snapshot and the full-text index."""
+    statement a table, from the part attached as `alias`."""
 
     def __init__(self, first: _PartRow, at: int) -> None:
         self.part, self.first, self.last, self.at = first.part, first.row, first.row, at
+        self.alias = ""
 
     def takes(self, row: _PartRow, at: int) -> bool:
         """Whether the record goes on with this run (the next row of the same part, to the next row here)."""
@@ -412,33 +416,30 @@ class _Run:
         return True
 
     def write(self, conn: sqlite3.Connection, table: str) -> None:
-        part = self.part
-        if part.attached_to is not conn:
-            conn.execute("ATTACH DATABASE ? AS " + part.alias, (str(part.path),))
-            part.attached_to = conn
-        conn.execute(_COPIES[table != "services"].format(part=part.alias),
-                     (self.at - self.first, self.first, self.last))
-
-    def columns_written(self, conn: sqlite3.Connection) -> list[tuple]:
-        return conn.execute(_COPIED_COLUMNS, (self.at, self.at + self.last - self.first)).fetchall()
+        conn.execute(_COPIES[table != "services"].format(part=self.alias), (self.at - self.first, self.first, self.last))
 
     def copy_texts(self, conn: sqlite3.Connection) -> None:
-        conn.execute(_COPIED_TEXTS.format(part=self.part.alias), (self.at - self.first, self.first, self.last))
+        conn.execute(_COPIED_TEXTS.format(part=self.alias), (self.at - self.first, self.first, self.last))
 
 
 class _Batch:
     """Up to `_BATCH` rows of the new index in their order, given as records (`_Records`) or as rows of part files
-    (`_Run`), written a table at a time: the services' rows, then their columns. Their full-text rows are written
-    after every batch (`texts`), in one go: FTS5 writes what it has gathered to its tables when it holds ~1 MB and at
-    a statement's savepoint (which a multi-row `INSERT … SELECT` opens, and a one-row `INSERT` does not), so its
-    tables are the same, a parallel import's as one process's (`bench.build_identity`), only if its rows come in the
-    same order with no other statement in between."""
+    (`_Run`), written a table at a time: the services' rows, then their columns; and the snapshot of the columns
+    gathered as they go. Their full-text rows are written after every batch (`write_texts`), in one go: FTS5 writes
+    what it has gathered to its tables when it holds ~1 MB and at a statement's savepoint (which a multi-row
+    `INSERT … SELECT` opens, and a one-row `INSERT` does not), so its tables are the same, a parallel import's as
+    one process's (`bench.build_identity`), only if its rows come in the same order with no other statement in
+    between. A parallel import's rows (`staged`: copied from parts, or revised) are gathered in `temp.texts` first,
+    and their snapshot is read from the table once all are written."""
 
     def __init__(self) -> None:
         self.pieces: list[_Records | _Run] = []
         self.size = 0
+        self.parts: dict[_Part, str] = {}  # the parts the runs are copied from, each attached under its name
+        self.snapshot = Snapshot()
         self.texts: list[tuple] = []  # the full-text rows of the records given (not those of runs)
-        self.copied = False  # whether runs' full-text rows wait in `temp.texts`
+        self.revised_texts: list[tuple] = []
+        self.staged = False  # whether full-text rows wait in `temp.texts`
 
     def add(self, service: Service, at: int) -> None:
         piece = self.pieces[-1] if self.pieces else None
@@ -451,35 +452,70 @@ class _Batch:
         self.texts.append(text)
         self.size += 1
 
-    def add_stored(self, stored: _PartRow, at: int) -> None:
+    def add_stored(self, conn: sqlite3.Connection, stored: _PartRow, at: int) -> None:
         piece = self.pieces[-1] if self.pieces else None
         if not (isinstance(piece, _Run) and piece.takes(stored, at)):
+            if stored.part not in self.parts and len(self.parts) == _ATTACHED_AT_MOST:
+                self.write(conn)
+            self.parts.setdefault(stored.part, f"part{len(self.parts)}")
             self.pieces.append(_Run(stored, at))
         self.size += 1
 
-    def write(self, conn: sqlite3.Connection, snapshot: Snapshot) -> None:
+    def revise(self, conn: sqlite3.Connection, at: int, service: Service) -> None:
+        """The row at `at` written again with this record (the rows before it first)."""
+        self.write(conn)
+        self._stage(conn)
+        values, row, text = _encoded(at, service)
+        conn.execute("INSERT OR REPLACE INTO services VALUES (?, ?, ?, ?)", row)
+        conn.execute("INSERT OR REPLACE " + _INTO_COLUMNS, values)
+        self.revised_texts.append(text)
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        for part, alias in self.parts.items():
+            conn.execute(f"ATTACH DATABASE ? AS {alias}", (str(part.path),))
         for table in ("services", "service_columns"):
             for piece in self.pieces:
+                if isinstance(piece, _Run):
+                    piece.alias = self.parts[piece.part]
                 piece.write(conn, table)
         for piece in self.pieces:
-            snapshot.add(piece.columns_written(conn), skip=1)
             if isinstance(piece, _Run):
-                if not self.copied:
-                    conn.execute("CREATE TEMP TABLE texts (rowid INTEGER PRIMARY KEY, name, organisation, "
-                                 "description)")
-                    self.copied = True
+                self._stage(conn)
                 piece.copy_texts(conn)
-        self.pieces, self.size = [], 0
+            elif not self.staged:
+                self.snapshot.add(piece.columns, skip=1)
+        if self.parts:
+            conn.commit()  # a file is detached only outside a transaction (the new file has no journal to keep)
+            for alias in self.parts.values():
+                conn.execute(f"DETACH DATABASE {alias}")
+        self.pieces, self.size, self.parts = [], 0, {}
+
+    def _stage(self, conn: sqlite3.Connection) -> None:
+        if not self.staged:
+            conn.execute("CREATE TEMP TABLE texts (rowid INTEGER PRIMARY KEY, name, organisation, description)")
+            self.staged = True
 
     def write_texts(self, conn: sqlite3.Connection) -> None:
-        """Every full-text row, in the rows' order: one a statement when all are at hand (the records were given),
-        else with those of the runs, gathered in `temp.texts`, in one statement."""
-        if not self.copied:
+        """Every full-text row, in the rows' order: one a statement where all are at hand (no row staged), else
+        from `temp.texts` in one statement."""
+        if not self.staged:
             conn.executemany(_INTO_FTS + "VALUES (?, ?, ?, ?)", self.texts)
             return
         conn.executemany("INSERT INTO temp.texts VALUES (?, ?, ?, ?)", self.texts)
+        conn.executemany("INSERT OR REPLACE INTO temp.texts VALUES (?, ?, ?, ?)", self.revised_texts)
         conn.execute(_INTO_FTS + "SELECT rowid, name, organisation, description FROM temp.texts ORDER BY rowid")
         conn.execute("DROP TABLE temp.texts")
+
+    def snapshot_of(self, conn: sqlite3.Connection) -> Snapshot:
+        """The columns of every row written: gathered as they went, or read from the table where rows were
+        staged."""
+        if not self.staged:
+            return self.snapshot
+        snapshot = Snapshot()
+        rows = conn.execute(f"SELECT rowid, {', '.join(ROW_FIELDS)} FROM service_columns ORDER BY rowid")
+        while batch := rows.fetchmany(_BATCH):
+            snapshot.add(batch, skip=1)
+        return snapshot
 
 
 def _touch(path: Path) -> None:

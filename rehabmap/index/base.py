@@ -198,6 +198,15 @@ class Stored(Protocol):
     def service(self) -> Service: ...
 
 
+class Revision(NamedTuple):
+    """A record given again to a writer for the row it was first written at (0 for the first): a parallel import
+    merges duplicates as its records come from its workers, and gives a record merged with a later one again, once
+    every record is in (`indexer.merge.Merging`)."""
+
+    row: int
+    service: Service
+
+
 def as_service(record: Service | Stored) -> Service:
     return record if isinstance(record, Service) else record.service()
 
@@ -205,11 +214,9 @@ def as_service(record: Service | Stored) -> Service:
 class Parts(Protocol):
     """The part files of one parallel import, made in the importing process before it forks its workers."""
 
-    most: int  # the most part files (so workers) one import may have
-
-    def write(self, services: list[Service]) -> tuple[str, int]:
-        """In a worker: these records added to this process's part file, committed; the part's name and the
-        first record's row in it (the others follow it)."""
+    def write(self, services: list[Service]) -> str:
+        """In a worker: these records written into a part file of their own; its name (its rows are numbered from
+        1, in their order)."""
         ...
 
     def stored(self, part: str, row: int, service_id: str, service_type: ServiceType) -> Stored:
@@ -230,7 +237,11 @@ class PartWriter(Protocol):
         """New, empty part files for one import, or None where this writer takes none."""
         ...
 
-    def replace_all(self, services: Iterable[Service | Stored]) -> int: ...
+    def replace_all(self, services: Iterable[Service | Stored | Revision], *,
+                    before_swap: Callable[[], None] | None = None) -> int:
+        """`IndexWriter.replace_all`, of records stored in parts too, given again (`Revision`) where merged; the new
+        index is swapped in only if `before_swap` returns (it may raise to refuse it)."""
+        ...
 
 
 class RecordWriter(Protocol):

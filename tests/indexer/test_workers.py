@@ -6,6 +6,8 @@ of 2018 (30,616 rows: rejections with their lines, rows held for review, one row
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 
 from bench.build_identity import fingerprint
 from indexer.merge import Keyed, merge_keys
-from indexer.pipeline import GeographyPlacer, IndexReport, build_index, chain, prepare_rows
+from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, build_index, chain, prepare_rows
 from indexer.sources import load_source
 from indexer.workers import FORK_FROM, prepare_in_workers
 from rehabmap.maintain.audit import Change
@@ -64,7 +66,7 @@ def test_rows_come_back_as_stored_records_in_order(data_dir, geography, tmp_path
     across = IndexReport()
     parts = EmbeddedWriter(tmp_path / "index.sqlite").parts()
     try:
-        prepared = prepare_in_workers(rows(data_dir), placer, across, parts, workers=2)
+        prepared = list(prepare_in_workers(rows(data_dir), placer, across, parts, workers=2))
         assert across == alone and across.read > FORK_FROM
         stored = [p.record for p in prepared if isinstance(p, Keyed)]
         assert len(stored) == len(prepared) == len(here) == 135  # 75 records, the sample's 60 twice
@@ -79,7 +81,8 @@ def test_rows_come_back_as_stored_records_in_order(data_dir, geography, tmp_path
 
 def test_an_import_of_few_rows_is_prepared_here(geography, tmp_path):
     parts = EmbeddedWriter(tmp_path / "index.sqlite").parts()
-    prepared = prepare_in_workers(load_source(SAMPLE), GeographyPlacer(geography), IndexReport(), parts, workers=2)
+    prepared = list(prepare_in_workers(load_source(SAMPLE), GeographyPlacer(geography), IndexReport(), parts,
+                                       workers=2))
     assert len(prepared) == 60 and not any(isinstance(p, Keyed) for p in prepared)
     assert not list(tmp_path.iterdir())  # no part file written
 
@@ -97,3 +100,52 @@ def test_a_maintainers_edit_is_laid_over_a_record_a_worker_prepared(data_dir, ge
     assert report.indexed == 75 and not writer.warnings
     edited = EmbeddedIndex(path).get(service_id)
     assert edited is not None and edited.beds == 17 and edited.field_sources["beds"] == "directory"
+
+
+def live_index(data_dir: Path, geography, path: Path) -> tuple[int, list[str]]:
+    """A live index of the rows, built by one process: its file's inode and its ids."""
+    build_index(rows(data_dir), GeographyPlacer(geography), EmbeddedWriter(path), progress=False)
+    return path.stat().st_ino, EmbeddedIndex(path).ids()
+
+
+def unchanged(path: Path, live: tuple[int, list[str]]) -> bool:
+    """The live index as it was, and nothing left beside it by the refused import (no new file, no part)."""
+    return (path.stat().st_ino, EmbeddedIndex(path).ids()) == live and \
+        [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+def test_an_import_the_checks_refuse_once_written_leaves_the_live_index(data_dir, geography, tmp_path):
+    """Across workers the new index is written before the checks against the live one (`before_swap`): a refused
+    one is deleted, and the live index and its file stay as they were."""
+    path = tmp_path / "index" / "index.sqlite"
+    live = live_index(data_dir, geography, path)
+    services = data_dir / "services"
+    without_the_sample = chain(load_source(services / HOSPITALS), load_source(services / SITES))
+    with pytest.raises(ImportRefused, match="would drop 60 of the 75 live services"):
+        build_index(without_the_sample, GeographyPlacer(geography), EmbeddedWriter(path), live=EmbeddedIndex(path),
+                    progress=False, workers=2)
+    assert unchanged(path, live)
+
+
+class KilledInAWorker(GeographyPlacer):
+    """The real placer, whose copy in a worker process is killed (SIGKILL) as it places its first chunk: a worker
+    that dies, say of the kernel's out-of-memory killer."""
+
+    def forked(self) -> GeographyPlacer:
+        return Killed(self.geography)
+
+
+class Killed(GeographyPlacer):
+    def area_codes_all(self, lats, lons, lads):
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("killed")
+
+
+def test_a_worker_that_dies_stops_the_import_and_the_live_index_stays(data_dir, geography, tmp_path):
+    path = tmp_path / "index" / "index.sqlite"
+    live = live_index(data_dir, geography, path)
+    with pytest.raises(ImportRefused, match="a worker process stopped") as refused:
+        build_index(rows(data_dir), KilledInAWorker(geography), EmbeddedWriter(path), live=EmbeddedIndex(path),
+                    progress=False, workers=2)
+    assert "the live index is unchanged" in str(refused.value)
+    assert unchanged(path, live)
