@@ -259,6 +259,7 @@ class EmbeddedWriter:
         return count, batch.snapshot_of(conn)
 
     def parts(self) -> EmbeddedParts:
+        """Part files for one parallel import's workers (`indexer.workers`), beside the index."""
         return EmbeddedParts(self.path)
 
 
@@ -283,23 +284,14 @@ def _encoded(row: int, service: Service) -> tuple[tuple, tuple, tuple]:
             (row, fields["name"], fields["organisation"] or "", fields["description"]))
 
 
-def _flush(conn: sqlite3.Connection, rows: list[tuple], columns: list[tuple], fts: list[tuple],
-           texts: str = "services_fts") -> None:
-    conn.executemany("INSERT INTO services VALUES (?, ?, ?, ?)", rows)
-    conn.executemany("INSERT " + _INTO_COLUMNS, columns)
-    conn.executemany(f"INSERT INTO {texts} (rowid, name, organisation, description) VALUES (?, ?, ?, ?)", fts)
-    for batch in (rows, columns, fts):
-        batch.clear()
-
-
 # A part file (`EmbeddedParts`) holds a worker's records as the index does, but for two things: an id may come twice
 # (duplicates are merged later, by the importing process), and their full-text fields are kept as text (a
 # contentless FTS5 table gives none back), to be indexed as they are copied.
 _PART_SCHEMA = _SCHEMA[_SCHEMA.index("CREATE TABLE services "):_SCHEMA.index("CREATE VIRTUAL TABLE")].replace(
     "id TEXT NOT NULL UNIQUE", "id TEXT NOT NULL") + \
     "CREATE TABLE texts (rowid INTEGER PRIMARY KEY, name TEXT, organisation TEXT, description TEXT);"
-_COPIES = tuple(f"INSERT INTO {table} SELECT rowid + ?, {what} FROM {{part}}.{table} WHERE rowid BETWEEN ? AND ?"
-                for table, what in (("services", "id, service_type, doc"), ("service_columns", ", ".join(ROW_FIELDS))))
+_COPIES = {table: f"INSERT INTO {table} SELECT rowid + ?, {what} FROM {{part}}.{table} WHERE rowid BETWEEN ? AND ?"
+           for table, what in (("services", "id, service_type, doc"), ("service_columns", ", ".join(ROW_FIELDS)))}
 _COPIED_TEXTS = ("INSERT INTO temp.texts SELECT rowid + ?, name, organisation, description FROM {part}.texts "
                  "WHERE rowid BETWEEN ? AND ?")
 _INTO_FTS = "INSERT INTO services_fts (rowid, name, organisation, description) "
@@ -328,15 +320,10 @@ class EmbeddedParts:
         conn = sqlite3.connect(path)
         try:
             conn.executescript(_BUILD_PRAGMAS + _PART_SCHEMA)
-            rows: list[tuple] = []
-            columns: list[tuple] = []
-            texts: list[tuple] = []
-            for n, service in enumerate(services, 1):
-                values, row, text = _encoded(n, service)
-                columns.append(values)
-                rows.append(row)
-                texts.append(text)
-            _flush(conn, rows, columns, texts, "texts")
+            encoded = [_encoded(n, service) for n, service in enumerate(services, 1)]
+            conn.executemany("INSERT " + _INTO_COLUMNS, [values for values, _, _ in encoded])
+            conn.executemany("INSERT INTO services VALUES (?, ?, ?, ?)", [row for _, row, _ in encoded])
+            conn.executemany("INSERT INTO texts VALUES (?, ?, ?, ?)", [text for _, _, text in encoded])
             conn.commit()
         finally:
             conn.close()
@@ -416,7 +403,7 @@ class _Run:
         return True
 
     def write(self, conn: sqlite3.Connection, table: str) -> None:
-        conn.execute(_COPIES[table != "services"].format(part=self.alias), (self.at - self.first, self.first, self.last))
+        conn.execute(_COPIES[table].format(part=self.alias), (self.at - self.first, self.first, self.last))
 
     def copy_texts(self, conn: sqlite3.Connection) -> None:
         conn.execute(_COPIED_TEXTS.format(part=self.alias), (self.at - self.first, self.first, self.last))

@@ -9,6 +9,8 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ from rehabmap.maintain.audit import Change
 from rehabmap.maintain.edits import OverlayWriter
 from rehabmap.maintain.store import Directory
 from search.embedded import EmbeddedIndex, EmbeddedWriter
-from tests.maintain.conftest import SAMPLE
+from tests.maintain.conftest import ROOT, SAMPLE
 
 HOSPITALS, SITES = "nhs_website_hospitals_2018.csv", "ods_trusts_and_sites_2018_geocoded.csv"
 
@@ -149,3 +151,15 @@ def test_a_worker_that_dies_stops_the_import_and_the_live_index_stays(data_dir, 
                     progress=False, workers=2)
     assert "the live index is unchanged" in str(refused.value)
     assert unchanged(path, live)
+
+
+def test_the_next_build_deletes_the_parts_of_an_import_that_was_killed(geography, tmp_path):
+    """A part file is named by the importing process, so once that process is gone (killed part way), the next
+    build of the index deletes its parts as it deletes its half-written file."""
+    path = tmp_path / "index.sqlite"
+    subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from search.embedded import "
+                    "EmbeddedWriter; EmbeddedWriter(Path(sys.argv[1])).parts().write([])", str(path)],
+                   cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert [p.name.startswith("index.sqlite.building-part") for p in tmp_path.iterdir()] == [True]
+    build_index(load_source(SAMPLE), GeographyPlacer(geography), EmbeddedWriter(path), progress=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["index.sqlite"]
