@@ -17,7 +17,8 @@ were made (what the build itself added at its peak).
 
 `--split` adds, for the pipeline and parallel steps, what each part of `build_index` costs (preparing the rows,
 merging duplicates, the write), run again one after the other in the same child: the parent's wall seconds, its CPU
-seconds and its workers'. Each row of the tables says the load average (1 min) before and after its run.
+seconds and its workers'. Each row of the tables says the load average (1 min) before and after its run. "Peak PSS
+of all" is the largest proportional set size of the child and its workers together, sampled every 0.2 s.
 
     python -m bench.bench_build [--sizes 10k,100k,500k] [--steps writer,pipeline,parallel] [--rounds 1] [--split]
 """
@@ -103,6 +104,43 @@ def split(rows, placer, path: Path, workers: int) -> dict[str, list[float]]:
     return times
 
 
+def pss_mib() -> float:
+    """Proportional set size of this process and its children together (a page shared by k processes counts 1/k
+    in each): what a parallel build's processes hold between them, since the workers share the pages they were
+    forked with until they write to them."""
+    pids = [str(os.getpid())]
+    for task in Path("/proc/self/task").iterdir():
+        pids += (task / "children").read_text().split()
+    total = 0
+    for pid in pids:
+        try:
+            lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+        except OSError:  # a worker that has just ended
+            continue
+        total += sum(int(line.split()[1]) for line in lines if line.startswith("Pss:"))
+    return total / 1024
+
+
+class PeakPss:
+    """The largest `pss_mib` sampled every 0.2 s while in the `with` block."""
+
+    def __enter__(self) -> PeakPss:
+        import threading
+
+        self.peak, self._done = pss_mib(), threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.2):
+            self.peak = max(self.peak, pss_mib())
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 def children_cpu() -> float:
     """CPU seconds of this process's children that have ended (a parallel build's workers, once it returns)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -134,14 +172,15 @@ def child(step: str, n: int, parts: bool = False) -> dict:
                                   workers=workers).indexed
     before = rss_mib()
     started, cpu = time.perf_counter(), time.process_time() + children_cpu()
-    count = run()
+    with PeakPss() as pss:
+        count = run()
     seconds, cpu = time.perf_counter() - started, time.process_time() + children_cpu() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     workers_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     size = path.stat().st_size / 2**20
     path.unlink()
     result = {"step": step, "n": n, "count": count, "seconds": seconds, "cpu": cpu, "peak": peak, "before": before,
-              "file_mib": size, "workers_peak": workers_peak}
+              "file_mib": size, "workers_peak": workers_peak, "pss": pss.peak}
     if parts and step != "writer":
         result["split"] = split(inputs, placer, path, workers)
         path.unlink()
@@ -183,6 +222,7 @@ def main() -> None:
                          f"{r['count'] / r['cpu']:,.0f}",
                          fmt(per_s / TARGET_PER_S, 2), fmt(r["peak"], 0),
                          fmt(r["peak"] - r["before"], 0), fmt(r["workers_peak"], 0) if r["workers_peak"] else "-",
+                         fmt(r["pss"], 0),
                          fmt(r["file_mib"], 0), r["load"]])
             if "split" in r:
                 times = r["split"]
@@ -196,7 +236,7 @@ def main() -> None:
         f"Index build (median of {args.rounds} run(s) per row; target: writer and whole import (pipeline) >= "
         f"{TARGET_PER_S:,} records/s at 100k)",
         ["N", "step", "records", "seconds", "CPU s", "records/s", "records/CPU s", "/ target", "peak RSS MiB",
-         "above inputs MiB", "a worker's peak MiB", "file MiB", "load before→after"], rows))
+         "above inputs MiB", "a worker's peak MiB", "peak PSS of all MiB", "file MiB", "load before→after"], rows))
     if parts:
         print()
         print(common.table("The whole import's parts, one after the other in the same child (seconds: the parent's "
