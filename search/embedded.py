@@ -295,6 +295,7 @@ _COPIES = {table: f"INSERT INTO {table} SELECT rowid + ?, {what} FROM {{part}}.{
 _COPIED_TEXTS = ("INSERT INTO temp.texts SELECT rowid + ?, name, organisation, description FROM {part}.texts "
                  "WHERE rowid BETWEEN ? AND ?")
 _INTO_FTS = "INSERT INTO services_fts (rowid, name, organisation, description) "
+_COLUMNS_OF_ROWS = f"SELECT rowid, {', '.join(ROW_FIELDS)} FROM service_columns WHERE rowid BETWEEN ? AND ?"
 _ATTACHED_AT_MOST = 10  # SQLite's limit on the files one connection attaches (`SQLITE_MAX_ATTACHED`)
 
 
@@ -408,6 +409,10 @@ class _Run:
     def copy_texts(self, conn: sqlite3.Connection) -> None:
         conn.execute(_COPIED_TEXTS.format(part=self.alias), (self.at - self.first, self.first, self.last))
 
+    def columns_copied(self, conn: sqlite3.Connection) -> list[tuple]:
+        """The run's column values as the new index now holds them, for the snapshot."""
+        return conn.execute(_COLUMNS_OF_ROWS, (self.at, self.at + self.last - self.first)).fetchall()
+
 
 class _Batch:
     """Up to `_BATCH` rows of the new index in their order, given as records (`_Records`) or as rows of part files
@@ -416,8 +421,9 @@ class _Batch:
     what it has gathered to its tables when it holds ~1 MB and at a statement's savepoint (which a multi-row
     `INSERT … SELECT` opens, and a one-row `INSERT` does not), so its tables are the same, a parallel import's as
     one process's (`bench.build_identity`), only if its rows come in the same order with no other statement in
-    between. A parallel import's rows (`staged`: copied from parts, or revised) are gathered in `temp.texts` first,
-    and their snapshot is read from the table once all are written."""
+    between. A parallel import's rows (`staged`: copied from parts, or revised) are gathered in `temp.texts` first.
+    The snapshot of the columns is gathered batch by batch (the copied rows' columns read back), and read from the
+    table once all are written only where a row was revised."""
 
     def __init__(self) -> None:
         self.pieces: list[_Records | _Run] = []
@@ -427,6 +433,7 @@ class _Batch:
         self.texts: list[tuple] = []  # the full-text rows of the records given (not those of runs)
         self.revised_texts: list[tuple] = []
         self.staged = False  # whether full-text rows wait in `temp.texts`
+        self.rows = 0  # rows written so far
 
     def add(self, service: Service, at: int) -> None:
         piece = self.pieces[-1] if self.pieces else None
@@ -469,8 +476,10 @@ class _Batch:
             if isinstance(piece, _Run):
                 self._stage(conn)
                 piece.copy_texts(conn)
-            elif not self.staged:
+                self.snapshot.add(piece.columns_copied(conn), skip=1)
+            else:
                 self.snapshot.add(piece.columns, skip=1)
+        self.rows += self.size
         if self.parts:
             conn.commit()  # a file is detached only outside a transaction (the new file has no journal to keep)
             for alias in self.parts.values():
@@ -494,12 +503,12 @@ class _Batch:
         conn.execute("DROP TABLE temp.texts")
 
     def snapshot_of(self, conn: sqlite3.Connection) -> Snapshot:
-        """The columns of every row written: gathered as they went, or read from the table where rows were
-        staged."""
-        if not self.staged:
+        """The columns of every row written: gathered as they went, batch by batch (while a parallel import's
+        workers still prepare the rest), or, where a row was written again since (`revise`), read from the table."""
+        if not self.revised_texts:
             return self.snapshot
         snapshot = Snapshot()
-        rows = conn.execute(f"SELECT rowid, {', '.join(ROW_FIELDS)} FROM service_columns ORDER BY rowid")
+        rows = conn.execute(_COLUMNS_OF_ROWS, (1, self.rows))
         while batch := rows.fetchmany(_BATCH):
             snapshot.add(batch, skip=1)
         return snapshot
