@@ -387,7 +387,8 @@ def build_index(rows: Iterable[Candidate | Held | Rejection], placer: Placer, wr
     it keeps the live directory: `live` is the index it replaces, of whose services the new one may drop
     at most `max_drop_share` (0 to 1) unless `force`. Raises ImportRefused, writing nothing, otherwise.
     `workers` > 1: a large import's rows are prepared and stored by that many processes, where the writer takes
-    records in part files (`indexer.workers`); the index and the report are the same."""
+    records in part files (`indexer.workers`); the index and the report are the same, and a refused index is
+    written, then deleted (the checks need every record, which are written as they come)."""
     with collector_paused():
         return _build_index(rows, placer, writer, live, max_drop_share, force, progress, workers)
 

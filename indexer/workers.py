@@ -2,13 +2,13 @@
 
 Preparing a row (its type, needs, areas, validation) and encoding it for the index (its column values, stored
 JSON, full-text fields) are most of an import's CPU and need nothing of the other rows. So once the rows are read,
-their chunks go to forked workers, and each worker writes the records it prepares into its own part file
-(`rehabmap.index.base.Parts`), sending back only what this process needs to merge them: each record's merge keys
-and type, and the rows rejected with their reasons. Nothing of a record crosses a pipe: sent back pickled, a record
+their chunks go to forked workers, and a worker writes the records of each chunk it prepares into a part file of
+their own (`rehabmap.index.base.Parts`), sending back only what this process needs to merge them: each record's
+merge keys and type, and the rows rejected with their reasons. Nothing of a record crosses a pipe: sent back pickled, a record
 cost this process more to unpickle than preparing it saved (bench/RESULTS.md, session 24). What this process keeps
-doing, in order, is what depends on earlier rows: the report (read, held, warnings, rejections in the rows'
-order), merging duplicates (a merged record is read back from its part) and the write, which copies the parts'
-records into the new index at SQLite's speed. The index and the report are the same as one process's
+doing, in order and while the workers prepare the rest, is what depends on earlier rows: the report (read, held,
+warnings, rejections in the rows' order), merging duplicates (a merged record is read back from its part) and the
+write, which copies the parts' records into the new index at SQLite's speed. The index and the report are the same as one process's
 (`tests/indexer/test_workers.py`, `bench.build_identity --workers`).
 
 Workers are forked (the loaded boundaries are shared, not loaded again) only for `FORK_FROM` rows or more: a
@@ -69,8 +69,8 @@ def prepare_in_workers(rows: Iterable[Candidate | Held | Rejection], placer: Pla
             yield from prepared
             prepared.clear()
     except BrokenProcessPool as stopped:
-        raise ImportRefused(f"the rows could not all be prepared: a worker process stopped ({stopped}); nothing "
-                            "was written, the live index is unchanged.", report) from stopped
+        raise ImportRefused(f"the rows could not all be prepared: a worker process stopped ({stopped}); the new "
+                            "index was not swapped in, the live index is unchanged.", report) from stopped
     finally:
         pool.shutdown(cancel_futures=True)
 
