@@ -70,24 +70,26 @@ def remembered_sources(home: Path) -> list[Path]:
 
 def rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, mapping: Path | None = None,
                   table: Path | None = None, force: bool = False, max_drop_share: float | None = None,
-                  progress: bool = False, force_queue: bool = False) -> Rebuilt:
+                  progress: bool = False, force_queue: bool = False, workers: int = 1) -> Rebuilt:
     """Build a new index from `sources`, the uploaded curated tables (`table` in place of the uploaded one of
     its name, if any) and the synced records, and swap it in; raises `ImportRefused`, changing nothing, when
     the checks of `build_index` refuse it, and `RebuildRunning` while another rebuild is under way. `actor` is
     who the review queue's runs are recorded under. `force` accepts a loss from the live index beyond
-    `max_drop_share`; `force_queue`, a change to the review queue beyond the sync's share (two checks)."""
+    `max_drop_share`; `force_queue`, a change to the review queue beyond the sync's share (two checks).
+    `workers`: processes that prepare the rows of a large import (`build_index`); a server's rebuild keeps 1."""
     with named_lock_of(store_of(settings), REBUILD_LOCK) as ours:
         if not ours:
             raise RebuildRunning("Another rebuild of the index is running (an upload of a curated table or "
                                  "'rehabmap index'). Nothing was changed: try again when it has finished.")
         _recover(settings)
         return _rebuild_index(settings, sources, actor=actor, mapping=mapping, table=table, force=force,
-                              max_drop_share=max_drop_share, progress=progress, force_queue=force_queue)
+                              max_drop_share=max_drop_share, progress=progress, force_queue=force_queue,
+                              workers=workers)
 
 
 def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, mapping: Path | None,
                    table: Path | None, force: bool, max_drop_share: float | None, progress: bool,
-                   force_queue: bool) -> Rebuilt:
+                   force_queue: bool, workers: int) -> Rebuilt:
     home = settings.home
     tables = {**uploaded_tables(home), **({table.name: table} if table is not None else {})}
     files = [*sources, *tables.values()]
@@ -104,7 +106,7 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
     try:
         placer = GeographyPlacer(open_geography(settings))
         report = build_index(rows, placer, writer, live=open_backend(settings),
-                             force=force, progress=progress,
+                             force=force, progress=progress, workers=workers,
                              max_drop_share=settings.index_max_drop_share if max_drop_share is None else max_drop_share)
     except ImportRefused as refused:
         refused.report.warnings += getattr(writer, "warnings", [])

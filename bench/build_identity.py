@@ -9,6 +9,8 @@ checkouts and compare the outputs:
 
     python -m bench.build_identity [--synthetic 20000] > /tmp/after.txt    # in each checkout's root
     diff /tmp/before.txt /tmp/after.txt                                     # nothing: byte-identical
+
+`--workers N` builds with the rows prepared in N processes (`indexer.workers`): the same lines as with 1.
 """
 
 from __future__ import annotations
@@ -46,20 +48,21 @@ def fingerprint(path: Path) -> list[str]:
     return lines
 
 
-def build(name: str, rows: Iterable[Any], placer: Any) -> list[str]:
+def build(name: str, rows: Iterable[Any], placer: Any, workers: int = 1) -> list[str]:
     """`build_index` into a temporary file: the report's lines and the file's fingerprint."""
     from indexer.pipeline import build_index
     from search.embedded import EmbeddedWriter
 
     with tempfile.TemporaryDirectory(prefix="rehabmap-identity-") as work:
         path = Path(work) / "index.sqlite"
-        report = build_index(rows, placer, EmbeddedWriter(path), progress=False)
+        report = build_index(rows, placer, EmbeddedWriter(path), progress=False, workers=workers)
         return [f"{name}:", *(f"  report {line}" for line in report.summary_lines()), *fingerprint(path)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--synthetic", type=int, default=20_000, help="rows of the synthetic build")
+    parser.add_argument("--workers", type=int, default=1, help="processes that prepare the rows (`build_index`)")
     args = parser.parse_args()
     from geodata.geography import Geography
     from indexer.pipeline import GeographyPlacer
@@ -68,8 +71,8 @@ def main() -> None:
     placer = GeographyPlacer(Geography.open(common.geodata_dir()))
     # A relative path: the records' provenance names the file, and the two checkouts' paths differ.
     sample = (common.ROOT / "sample" / "rehabmap-sample.oruk.json").relative_to(Path.cwd())
-    lines = build("sample", load_source(sample), placer)
-    lines += build(f"synthetic {args.synthetic}", candidates(common.corpus(args.synthetic)), placer)
+    lines = build("sample", load_source(sample), placer, args.workers)
+    lines += build(f"synthetic {args.synthetic}", candidates(common.corpus(args.synthetic)), placer, args.workers)
     print("\n".join(lines))
 
 

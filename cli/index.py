@@ -20,8 +20,12 @@ import click
               help="Apply the rows held for review to the review queue even if they change or retire more than "
                    "the allowed share of a source's held records [REHABMAP_SYNC_MAX_CHANGE_SHARE, 0.25].")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Processes that prepare and store the rows of an import of 10,000 rows or more, each in part "
+                   "files the new index is copied from; 1 prepares them in this process. The index and the report "
+                   "are the same either way.")
 def index_command(sources: tuple[Path, ...], mapping: Path | None, max_drop_share: float | None, force: bool,
-                  force_queue: bool, progress: bool) -> None:
+                  force_queue: bool, progress: bool, workers: int) -> None:
     """Build a new index from SOURCES (ORUK JSON, CQC CSV/JSON, mapped CSV, curated tables), the curated
     tables uploaded through the maintainers' pages and the synced records, and swap it in.
 
@@ -42,7 +46,7 @@ def index_command(sources: tuple[Path, ...], mapping: Path | None, max_drop_shar
     try:
         rebuilt = rebuild_index(get_settings(), sources, actor=f"rehabmap index, {_actor()}", mapping=mapping,
                                 force=force, max_drop_share=max_drop_share, progress=progress and sys.stderr.isatty(),
-                                force_queue=force_queue)
+                                force_queue=force_queue, workers=workers)
     except ImportRefused as refused:
         echo(refused.report)
         raise

@@ -67,6 +67,15 @@ class Geography:
                 ) from error
         return cls(geodata_dir)
 
+    def forked(self) -> Geography:
+        """This geography for a forked child process: the boundaries loaded here are the child's too (its pages
+        shared until written), and the SQLite connections, which must not cross a fork, are opened again there
+        on first use."""
+        child = Geography(self.geodata_dir)
+        if "areas" in self.__dict__:
+            child.__dict__["areas"] = self.__dict__["areas"]
+        return child
+
     @cached_property
     def areas(self) -> AreaIndex:
         return AreaIndex.load(self.geodata_dir)

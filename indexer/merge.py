@@ -9,9 +9,11 @@ read from one record's words as met and from the other's as not met).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
+from rehabmap.index.base import Revision, Stored, as_service
 from rehabmap.record import Service
 
 _KEEP = {"id", "provenance", "field_sources", "needs_met", "needs_not_met", "needs_read_from_text",
@@ -23,7 +25,8 @@ def name_key(name: str) -> str:
     return " ".join(_WORDS.sub(" ", name.casefold().replace("&", " and ")).split())
 
 
-def _keys(service: Service) -> list[tuple[str, str]]:
+def merge_keys(service: Service) -> list[tuple[str, str]]:
+    """The keys a record is merged by: its id first, then its CQC location id and its name and postcode, if any."""
     fields = service.__dict__  # a record's fields, read without pydantic's attribute hook (this runs per row)
     keys = [("id", fields["id"])]
     cqc_location_id, postcode = fields["cqc_location_id"], fields["postcode"]
@@ -70,20 +73,63 @@ def _combine(base: Service, other: Service) -> Service:
     return Service.model_validate(data)
 
 
-def merge_duplicates(services: Iterable[Service]) -> tuple[list[Service], list[MergeNote]]:
-    merged: list[Service] = []
-    where: dict[tuple[str, str], int] = {}
-    notes: list[MergeNote] = []
-    for service in services:
-        keys = _keys(service)
+class Keyed(NamedTuple):
+    """A record a worker process prepared and stored (`indexer.workers`), with the keys it is merged by, found
+    where the record itself was at hand."""
+
+    keys: list[tuple[str, str]]
+    record: Stored
+
+
+class Merging:
+    """Duplicates merged as the records come, in their order: `merged` holds each kept record at its place (the
+    first of its kind, combined with those merged into it), `notes` what was merged into what."""
+
+    def __init__(self) -> None:
+        self.merged: list[Service | Stored] = []
+        self.notes: list[MergeNote] = []
+        self.combined: set[int] = set()  # the places of records combined with a later one
+        self._where: dict[tuple[str, str], int] = {}
+
+    def add(self, item: Service | Keyed) -> Service | Stored | None:
+        """The record, or None where it is merged into an earlier one (a `Keyed` one read back as a record where it
+        is merged)."""
+        service: Service | Stored
+        if isinstance(item, Keyed):
+            keys, service = item
+        else:
+            keys, service = merge_keys(item), item
+        where = self._where
         hit = next((where[k] for k in keys if k in where), None)
         if hit is None:
-            hit = len(merged)
-            merged.append(service)
+            hit = len(self.merged)
+            self.merged.append(service)
+            kept: Service | Stored | None = service
         else:
-            notes.append(MergeNote(merged[hit].id, service.id, next(k for k in keys if k in where)[0]))
-            merged[hit] = _combine(merged[hit], service)
-            keys = _keys(merged[hit])  # the combined record's (a service kept as it came has its own already)
+            self.notes.append(MergeNote(self.merged[hit].id, service.id, next(k for k in keys if k in where)[0]))
+            combined = self.merged[hit] = _combine(as_service(self.merged[hit]), as_service(service))
+            self.combined.add(hit)
+            keys = merge_keys(combined)  # the combined record's (a service kept as it came has its own already)
+            kept = None
         for key in keys:
             where.setdefault(key, hit)
-    return merged, notes
+        return kept
+
+    def stream(self, items: Iterable[Service | Keyed]) -> Iterator[Service | Stored | Revision]:
+        """Each record kept, as it comes, then each one combined with later ones again, as it ends up: what a
+        writer stores while the rest are still being prepared."""
+        for item in items:
+            kept = self.add(item)
+            if kept is not None:
+                yield kept
+        for row in sorted(self.combined):
+            yield Revision(row, as_service(self.merged[row]))
+
+
+def merge_duplicates(services: Iterable[Service | Keyed]) -> tuple[list[Service | Stored], list[MergeNote]]:
+    """The records in their order, each duplicate merged into the first of its kind (a `Keyed` one read back as a
+    record where it is merged). A list of records alone gives records alone."""
+    merging = Merging()
+    for item in services:
+        merging.add(item)
+    return merging.merged, merging.notes

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import lru_cache
 from operator import attrgetter
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 import numpy as np
 from pydantic import ValidationError
@@ -25,11 +25,11 @@ from pydantic import ValidationError
 from geodata.geography import Geography
 from geodata.areas import AreaCodes, check_coordinates, outside_england
 from geodata.errors import GeodataError
-from indexer.merge import MergeNote, merge_duplicates
+from indexer.merge import MergeNote, Merging, merge_duplicates
 from indexer.needs import extract_needs_and_gender, gender_words
 from indexer.rows import Candidate, Held, Origin, Rejection
 from rehabmap.errors import DomainError, IndexNotBuilt, shorten
-from rehabmap.index.base import IndexBackend, IndexWriter
+from rehabmap.index.base import IndexBackend, IndexWriter, PartWriter, Stored
 from rehabmap.record import IMPORTED, Provenance, Service, contact_problem, source_of
 from rehabmap.taxonomy import Classification, NotRehab, ServiceType, classify_label, refuse_secure, said_of
 
@@ -46,6 +46,11 @@ class Placer(Protocol):
         """Per point its areas, or the error that rejects it (bad coordinates, outside England)."""
         ...
 
+    def forked(self) -> Placer:
+        """This placer for a forked worker process (`indexer.workers`), which must not use its parent's
+        connections to files."""
+        ...
+
 
 class GeographyPlacer:
     """Places services with the offline geodata. Only a full postcode is precise enough for a service."""
@@ -59,6 +64,9 @@ class GeographyPlacer:
             raise ValueError(f"postcode '{postcode}' is only a {point.precision}; a full postcode is needed "
                              "to place a service")
         return point.lat, point.lon, point.lad_code
+
+    def forked(self) -> GeographyPlacer:
+        return GeographyPlacer(self.geography.forked())
 
     def lad_of_postcode(self, postcode: str) -> str | None:
         """ONS's local authority of a full postcode the directory knows, else None (a terminated, unknown or
@@ -103,6 +111,7 @@ def _all_within_range(lats: list[float], lons: list[float]) -> bool:
 
 LOSS_EXAMPLES = 5  # lost services named in the report
 _SERVICE_TYPE = attrgetter("service_type")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -373,22 +382,47 @@ def collector_paused() -> Iterator[None]:
 
 def build_index(rows: Iterable[Candidate | Held | Rejection], placer: Placer, writer: IndexWriter, *,
                 live: IndexBackend | None = None, max_drop_share: float = 0.0, force: bool = False,
-                progress: bool = True) -> IndexReport:
+                progress: bool = True, workers: int = 1) -> IndexReport:
     """Run the whole pipeline; the writer swaps the new index in only once it is complete, and only if
     it keeps the live directory: `live` is the index it replaces, of whose services the new one may drop
-    at most `max_drop_share` (0 to 1) unless `force`. Raises ImportRefused, writing nothing, otherwise."""
+    at most `max_drop_share` (0 to 1) unless `force`. Raises ImportRefused, writing nothing, otherwise.
+    `workers` > 1: a large import's rows are prepared and stored by that many processes, where the writer takes
+    records in part files (`indexer.workers`); the index and the report are the same, and a refused index is
+    written, then deleted (the checks need every record, which are written as they come)."""
     with collector_paused():
-        return _build_index(rows, placer, writer, live, max_drop_share, force, progress)
+        return _build_index(rows, placer, writer, live, max_drop_share, force, progress, workers)
 
 
 def _build_index(rows: Iterable[Candidate | Held | Rejection], placer: Placer, writer: IndexWriter,
-                 live: IndexBackend | None, max_drop_share: float, force: bool, progress: bool) -> IndexReport:
+                 live: IndexBackend | None, max_drop_share: float, force: bool, progress: bool,
+                 workers: int) -> IndexReport:
     report = IndexReport()
-    services = prepare_rows(rows, placer, report, progress)
-    merged, notes = merge_duplicates(services)
-    report.merged += notes
-    _check_keeps_live(report, merged, writer, live, max_drop_share, force)
-    report.indexed = writer.replace_all(merged)
+    parts = writer.parts() if workers > 1 and isinstance(writer, PartWriter) else None
+    if parts is None:
+        merged, notes = merge_duplicates(prepare_rows(rows, placer, report, progress))
+        report.merged += notes
+        _check_keeps_live(report, merged, writer, live, max_drop_share, force)
+        report.indexed = writer.replace_all(cast(list[Service], merged))  # records in, records out
+    else:
+        assert isinstance(writer, PartWriter)
+        # Here, not at import: every server start imports this module, and only a large import forks.
+        from indexer.workers import prepare_in_workers
+
+        # The records are merged and written as the workers send them, so this process's share of the work runs
+        # beside theirs; whether the new index may replace the live one is asked once all are written.
+        merging = Merging()
+
+        def keeps_live() -> None:
+            report.merged += merging.notes
+            _check_keeps_live(report, merging.merged, writer, live, max_drop_share, force)
+
+        try:
+            report.indexed = writer.replace_all(
+                merging.stream(prepare_in_workers(rows, placer, report, parts, workers, progress)),
+                before_swap=keeps_live)
+        finally:
+            parts.remove()
+        merged = merging.merged
     report.swapped = True
     # Counted by the members themselves (a str subclass: hashed at C speed), then named: an enum's `.value`
     # is a Python-level property, ~0.4 µs a call, and this was two calls a row.
@@ -403,18 +437,17 @@ def prepare_rows(rows: Iterable[Candidate | Held | Rejection], placer: Placer, r
     `report` counting what was read and naming each row rejected or held and each warning. A table's check
     before upload (`indexer.upload`) is this step, so it finds every problem an import would."""
     services: list[Service] = []
+    for chunk in read_chunks(rows, report, progress):
+        collect(chunk, prepare_all(candidates_of(chunk), placer), report, services)
+    return services
+
+
+def read_chunks(rows: Iterable[Candidate | Held | Rejection], report: IndexReport,
+                progress: bool) -> Iterator[list[Candidate | Rejection]]:
+    """The rows to prepare, `CHUNK` at a time, in order: those held for review and each row's warnings go to
+    `report` as they are read."""
     chunk: list[Candidate | Rejection] = []
     held: dict[tuple[str, str | None], Held] = {}
-
-    def flush() -> None:
-        prepared = iter(prepare_all([row for row in chunk if isinstance(row, Candidate)], placer))
-        for row in chunk:
-            outcome = row if isinstance(row, Rejection) else next(prepared)
-            if isinstance(outcome, Rejection):
-                report.rejected.append(outcome)
-            else:
-                services.append(outcome)
-        chunk.clear()
 
     from tqdm import tqdm  # here: every server start imports this module, and only a build shows progress
 
@@ -433,9 +466,27 @@ def prepare_rows(rows: Iterable[Candidate | Held | Rejection], placer: Placer, r
                 report.warnings += [f"{row.origin.file}:{row.origin.line}: {w}" for w in row.warnings]
         chunk.append(row)
         if len(chunk) >= CHUNK:
-            flush()
-    flush()
-    return services
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def candidates_of(chunk: list[Candidate | Rejection]) -> list[Candidate]:
+    return [row for row in chunk if isinstance(row, Candidate)]
+
+
+def collect(chunk: list[Candidate | Rejection], prepared: Iterable[T | Rejection], report: IndexReport,
+            into: list[T]) -> None:
+    """A chunk's outcomes in its rows' order: `prepared`, one for each of its candidates, and the rejections an
+    importer made; rejections go to `report`, the rest `into`."""
+    outcomes = iter(prepared)
+    for row in chunk:
+        outcome = row if isinstance(row, Rejection) else next(outcomes)
+        if isinstance(outcome, Rejection):
+            report.rejected.append(outcome)
+        else:
+            into.append(outcome)
 
 
 def _held_twice(first: Held, again: Held) -> MergeNote:
@@ -449,8 +500,8 @@ def _held_twice(first: Held, again: Held) -> MergeNote:
         "row its own id"))
 
 
-def _check_keeps_live(report: IndexReport, merged: list[Service], writer: IndexWriter, live: IndexBackend | None,
-                      max_drop_share: float, force: bool) -> None:
+def _check_keeps_live(report: IndexReport, merged: list[Service | Stored], writer: IndexWriter,
+                      live: IndexBackend | None, max_drop_share: float, force: bool) -> None:
     """Raise ImportRefused unless the new index may replace the live one (see `build_index`)."""
     unreadable = [r for r in report.rejected if r.fatal]
     if unreadable:

@@ -22,14 +22,15 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from datetime import datetime, timezone
 from itertools import compress
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import numpy as np
 from pydantic import ValidationError
 
 from geodata.distance import haversine_km
 from rehabmap.errors import DomainError, IndexNotBuilt
-from rehabmap.index.base import Around, Hit, IndexInfo, Page, ServiceQuery, around_in_parts, overlay_record
+from rehabmap.index.base import (Around, Hit, IndexInfo, Page, Revision, ServiceQuery, Stored, around_in_parts,
+                                 as_service, overlay_record)
 from search.columns import ROW_FIELDS, Columns, OverlaidColumns, ServiceColumns, Snapshot, row_values
 from rehabmap.record import Service, source_of
 from rehabmap.taxonomy import ServiceType
@@ -119,7 +120,12 @@ class EmbeddedWriter:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def replace_all(self, services: Iterable[Service]) -> int:
+    def replace_all(self, services: Iterable[Service | Stored | Revision], *,
+                    before_swap: Callable[[], None] | None = None) -> int:
+        """The new index written and renamed over the live one. Records a parallel import's workers stored in part
+        files (`parts`) are copied from them, and a record given again as a `Revision` replaces the one first
+        written at its row. `before_swap`, called once every record is written, may refuse the new index by
+        raising: it is then deleted, and the live index stays."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._remove_abandoned()
         tmp = self.path.with_name(f"{self.path.name}.building-{os.getpid()}")
@@ -127,17 +133,21 @@ class EmbeddedWriter:
         conn = sqlite3.connect(tmp)
         try:
             conn.executescript(_BUILD_PRAGMAS + _SCHEMA)
-            snapshot = Snapshot()
-            count, sources = self._write_rows(conn, services, snapshot)
+            count, snapshot = self._write_rows(conn, services)
+            if before_swap is not None:
+                before_swap()
             conn.executemany("INSERT INTO column_snapshot VALUES (?, ?)", snapshot.blobs().items())
             built_at = datetime.now(timezone.utc).isoformat()
             conn.executemany("INSERT INTO meta VALUES (?, ?)", [
                 ("schema_version", SCHEMA_VERSION), ("built_at", built_at), ("count", str(count)),
-                ("sources", json.dumps(dict(sources))),
+                ("sources", json.dumps(dict(Counter(map(source_of, snapshot.ids))))),
             ])
             conn.commit()
-        finally:
+        except BaseException:
             conn.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        conn.close()
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
@@ -227,26 +237,30 @@ class EmbeddedWriter:
                 leftover.unlink(missing_ok=True)
 
     @staticmethod
-    def _write_rows(conn: sqlite3.Connection, services: Iterable[Service],
-                    snapshot: Snapshot) -> tuple[int, Counter[str]]:
-        # A row's id and type are read once, from its column values, and its text from the record's `__dict__`
-        # (pydantic's attribute hook costs ~0.1 µs a read); the sources are counted from the ids at the end, at
-        # C speed, not per row through `Service.source`. The doc is bound as a bytearray: `sqlite3` binds one
-        # as the same blob, but looks for an adapter for any other bytes-like value (~3k instructions a row,
-        # two failed attribute lookups).
-        count, rows, columns, fts = 0, [], [], []
-        for count, service in enumerate(services, 1):
-            values = (count, *row_values(service))
-            columns.append(values)
-            rows.append((count, values[_ID_AT], values[_TYPE_AT], bytearray(_doc(service))))
-            fields = service.__dict__
-            fts.append((count, fields["name"], fields["organisation"] or "", fields["description"]))
-            if len(rows) >= _BATCH:
-                snapshot.add(columns, skip=1)
-                _flush(conn, rows, columns, fts)
-        snapshot.add(columns, skip=1)
-        _flush(conn, rows, columns, fts)
-        return count, Counter(map(source_of, snapshot.ids))
+    def _write_rows(conn: sqlite3.Connection,
+                    services: Iterable[Service | Stored | Revision]) -> tuple[int, Snapshot]:
+        """Every row written, and the snapshot of their columns. The sources are counted from its ids, at C speed,
+        not per row through `Service.source`."""
+        count = 0
+        batch = _Batch()
+        for service in services:
+            if isinstance(service, Revision):
+                batch.revise(conn, service.row + 1, service.service)
+                continue
+            count += 1
+            if isinstance(service, _PartRow):
+                batch.add_stored(conn, service, count)
+            else:
+                batch.add(as_service(service), count)
+            if batch.size >= _BATCH:
+                batch.write(conn)
+        batch.write(conn)
+        batch.write_texts(conn)
+        return count, batch.snapshot_of(conn)
+
+    def parts(self) -> EmbeddedParts:
+        """Part files for one parallel import's workers (`indexer.workers`), beside the index."""
+        return EmbeddedParts(self.path)
 
 
 # Where a row's id and type sit in its column values (the row number, then `ROW_FIELDS`).
@@ -260,13 +274,244 @@ def _doc(service: Service) -> bytes:
     return type(service).__pydantic_serializer__.to_json(service, exclude_none=True)
 
 
-def _flush(conn: sqlite3.Connection, rows: list[tuple], columns: list[tuple], fts: list[tuple]) -> None:
-    conn.executemany("INSERT INTO services VALUES (?, ?, ?, ?)", rows)
-    conn.executemany("INSERT " + _INTO_COLUMNS, columns)
-    conn.executemany("INSERT INTO services_fts (rowid, name, organisation, description) VALUES (?, ?, ?, ?)",
-                     fts)
-    for batch in (rows, columns, fts):
-        batch.clear()
+def _encoded(row: int, service: Service) -> tuple[tuple, tuple, tuple]:
+    """A record as the index stores it at that row: its column values, its `services` row (the doc bound as a
+    bytearray: `sqlite3` binds one as the same blob, but looks for an adapter for any other bytes-like value,
+    ~3k instructions a row, two failed attribute lookups) and its full-text fields."""
+    values = (row, *row_values(service))
+    fields = service.__dict__
+    return (values, (row, values[_ID_AT], values[_TYPE_AT], bytearray(_doc(service))),
+            (row, fields["name"], fields["organisation"] or "", fields["description"]))
+
+
+# A part file (`EmbeddedParts`) holds a worker's records as the index does, but for two things: an id may come twice
+# (duplicates are merged later, by the importing process), and their full-text fields are kept as text (a
+# contentless FTS5 table gives none back), to be indexed as they are copied.
+_PART_SCHEMA = _SCHEMA[_SCHEMA.index("CREATE TABLE services "):_SCHEMA.index("CREATE VIRTUAL TABLE")].replace(
+    "id TEXT NOT NULL UNIQUE", "id TEXT NOT NULL") + \
+    "CREATE TABLE texts (rowid INTEGER PRIMARY KEY, name TEXT, organisation TEXT, description TEXT);"
+_COPIES = {table: f"INSERT INTO {table} SELECT rowid + ?, {what} FROM {{part}}.{table} WHERE rowid BETWEEN ? AND ?"
+           for table, what in (("services", "id, service_type, doc"), ("service_columns", ", ".join(ROW_FIELDS)))}
+_COPIED_TEXTS = ("INSERT INTO temp.texts SELECT rowid + ?, name, organisation, description FROM {part}.texts "
+                 "WHERE rowid BETWEEN ? AND ?")
+_INTO_FTS = "INSERT INTO services_fts (rowid, name, organisation, description) "
+_COLUMNS_OF_ROWS = f"SELECT rowid, {', '.join(ROW_FIELDS)} FROM service_columns WHERE rowid BETWEEN ? AND ?"
+_ATTACHED_AT_MOST = 10  # SQLite's limit on the files one connection attaches (`SQLITE_MAX_ATTACHED`)
+
+
+class EmbeddedParts:
+    """The part files of one parallel import (`rehabmap.index.base.Parts`), beside the index: a worker process
+    writes the records of each chunk of rows it prepares into a file of their own, which nothing else opens until
+    the worker has closed it (so no process ever waits for another's lock), and the writer copies them into the new
+    index with `INSERT … SELECT` (`_Run`), at SQLite's speed, without making a `Service` of them again. The files
+    are named by the importing process's id last, so that `EmbeddedWriter._remove_abandoned` deletes those of a
+    build that crashed."""
+
+    def __init__(self, index_path: Path) -> None:
+        self.index_path = index_path
+        self.owner = os.getpid()
+        self._written = 0  # in a worker: the parts it wrote
+        self._parts: dict[str, _Part] = {}  # in the importing process: the parts read, by name
+
+    def write(self, services: list[Service]) -> str:
+        self._written += 1
+        name = f"{self.index_path.name}.building-part{os.getpid()}.{self._written}-{self.owner}"
+        path = self.index_path.with_name(name)
+        path.unlink(missing_ok=True)
+        conn = sqlite3.connect(path)
+        try:
+            conn.executescript(_BUILD_PRAGMAS + _PART_SCHEMA)
+            encoded = [_encoded(n, service) for n, service in enumerate(services, 1)]
+            conn.executemany("INSERT " + _INTO_COLUMNS, [values for values, _, _ in encoded])
+            conn.executemany("INSERT INTO services VALUES (?, ?, ?, ?)", [row for _, row, _ in encoded])
+            conn.executemany("INSERT INTO texts VALUES (?, ?, ?, ?)", [text for _, _, text in encoded])
+            conn.commit()
+        finally:
+            conn.close()
+        return name
+
+    def stored(self, part: str, row: int, service_id: str, service_type: ServiceType) -> _PartRow:
+        found = self._parts.get(part)
+        if found is None:
+            found = self._parts[part] = _Part(self.index_path.with_name(part))
+        return _PartRow(service_id, service_type, found, row)
+
+    def remove(self) -> None:
+        for part in self._parts.values():
+            part.close()
+        for path in self.index_path.parent.glob(f"{self.index_path.name}.building-part*-{self.owner}"):
+            path.unlink(missing_ok=True)
+
+
+class _Part:
+    """A chunk's part file as the importing process reads it: a record read back now and then (`_PartRow`), and
+    the file attached to the new index's connection to be copied (`_Batch.write`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._reader: sqlite3.Connection | None = None
+
+    def doc(self, row: int) -> bytes:
+        if self._reader is None:
+            self._reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        return cast(bytes, self._reader.execute("SELECT doc FROM services WHERE rowid = ?", (row,)).fetchone()[0])
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+
+class _PartRow(NamedTuple):
+    """A record at a row of a part file (`rehabmap.index.base.Stored`)."""
+
+    id: str
+    service_type: ServiceType
+    part: _Part
+    row: int
+
+    def service(self) -> Service:
+        return Service.stored(self.part.doc(self.row))
+
+
+class _Records:
+    """Consecutive records of a batch given as records: their rows of each table, made here (`_encoded`)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple] = []
+        self.columns: list[tuple] = []
+
+    def write(self, conn: sqlite3.Connection, table: str) -> None:
+        if table == "services":
+            conn.executemany("INSERT INTO services VALUES (?, ?, ?, ?)", self.rows)
+        else:
+            conn.executemany("INSERT " + _INTO_COLUMNS, self.columns)
+
+
+class _Run:
+    """Consecutive rows of one part that go to consecutive rows of the new index, starting at `at`: copied with one
+    statement a table, from the part attached as `alias`."""
+
+    def __init__(self, first: _PartRow, at: int) -> None:
+        self.part, self.first, self.last, self.at = first.part, first.row, first.row, at
+        self.alias = ""
+
+    def takes(self, row: _PartRow, at: int) -> bool:
+        """Whether the record goes on with this run (the next row of the same part, to the next row here)."""
+        if row.part is not self.part or row.row != self.last + 1 or at != self.at + row.row - self.first:
+            return False
+        self.last = row.row
+        return True
+
+    def write(self, conn: sqlite3.Connection, table: str) -> None:
+        conn.execute(_COPIES[table].format(part=self.alias), (self.at - self.first, self.first, self.last))
+
+    def copy_texts(self, conn: sqlite3.Connection) -> None:
+        conn.execute(_COPIED_TEXTS.format(part=self.alias), (self.at - self.first, self.first, self.last))
+
+    def columns_copied(self, conn: sqlite3.Connection) -> list[tuple]:
+        """The run's column values as the new index now holds them, for the snapshot."""
+        return conn.execute(_COLUMNS_OF_ROWS, (self.at, self.at + self.last - self.first)).fetchall()
+
+
+class _Batch:
+    """Up to `_BATCH` rows of the new index in their order, given as records (`_Records`) or as rows of part files
+    (`_Run`), written a table at a time: the services' rows, then their columns; and the snapshot of the columns
+    gathered as they go. Their full-text rows are written after every batch (`write_texts`), in one go: FTS5 writes
+    what it has gathered to its tables when it holds ~1 MB and at a statement's savepoint (which a multi-row
+    `INSERT … SELECT` opens, and a one-row `INSERT` does not), so its tables are the same, a parallel import's as
+    one process's (`bench.build_identity`), only if its rows come in the same order with no other statement in
+    between. A parallel import's rows (`staged`: copied from parts, or revised) are gathered in `temp.texts` first.
+    The snapshot of the columns is gathered batch by batch (the copied rows' columns read back), and read from the
+    table once all are written only where a row was revised."""
+
+    def __init__(self) -> None:
+        self.pieces: list[_Records | _Run] = []
+        self.size = 0
+        self.parts: dict[_Part, str] = {}  # the parts the runs are copied from, each attached under its name
+        self.snapshot = Snapshot()
+        self.texts: list[tuple] = []  # the full-text rows of the records given (not those of runs)
+        self.revised_texts: list[tuple] = []
+        self.staged = False  # whether full-text rows wait in `temp.texts`
+        self.rows = 0  # rows written so far
+
+    def add(self, service: Service, at: int) -> None:
+        piece = self.pieces[-1] if self.pieces else None
+        if not isinstance(piece, _Records):
+            piece = _Records()
+            self.pieces.append(piece)
+        values, row, text = _encoded(at, service)
+        piece.columns.append(values)
+        piece.rows.append(row)
+        self.texts.append(text)
+        self.size += 1
+
+    def add_stored(self, conn: sqlite3.Connection, stored: _PartRow, at: int) -> None:
+        piece = self.pieces[-1] if self.pieces else None
+        if not (isinstance(piece, _Run) and piece.takes(stored, at)):
+            if stored.part not in self.parts and len(self.parts) == _ATTACHED_AT_MOST:
+                self.write(conn)
+            self.parts.setdefault(stored.part, f"part{len(self.parts)}")
+            self.pieces.append(_Run(stored, at))
+        self.size += 1
+
+    def revise(self, conn: sqlite3.Connection, at: int, service: Service) -> None:
+        """The row at `at` written again with this record (the rows before it first)."""
+        self.write(conn)
+        self._stage(conn)
+        values, row, text = _encoded(at, service)
+        conn.execute("INSERT OR REPLACE INTO services VALUES (?, ?, ?, ?)", row)
+        conn.execute("INSERT OR REPLACE " + _INTO_COLUMNS, values)
+        self.revised_texts.append(text)
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        for part, alias in self.parts.items():
+            conn.execute(f"ATTACH DATABASE ? AS {alias}", (str(part.path),))
+        for table in ("services", "service_columns"):
+            for piece in self.pieces:
+                if isinstance(piece, _Run):
+                    piece.alias = self.parts[piece.part]
+                piece.write(conn, table)
+        for piece in self.pieces:
+            if isinstance(piece, _Run):
+                self._stage(conn)
+                piece.copy_texts(conn)
+                self.snapshot.add(piece.columns_copied(conn), skip=1)
+            else:
+                self.snapshot.add(piece.columns, skip=1)
+        self.rows += self.size
+        if self.parts:
+            conn.commit()  # a file is detached only outside a transaction (the new file has no journal to keep)
+            for alias in self.parts.values():
+                conn.execute(f"DETACH DATABASE {alias}")
+        self.pieces, self.size, self.parts = [], 0, {}
+
+    def _stage(self, conn: sqlite3.Connection) -> None:
+        if not self.staged:
+            conn.execute("CREATE TEMP TABLE texts (rowid INTEGER PRIMARY KEY, name, organisation, description)")
+            self.staged = True
+
+    def write_texts(self, conn: sqlite3.Connection) -> None:
+        """Every full-text row, in the rows' order: one a statement where all are at hand (no row staged), else
+        from `temp.texts` in one statement."""
+        if not self.staged:
+            conn.executemany(_INTO_FTS + "VALUES (?, ?, ?, ?)", self.texts)
+            return
+        conn.executemany("INSERT INTO temp.texts VALUES (?, ?, ?, ?)", self.texts)
+        conn.executemany("INSERT OR REPLACE INTO temp.texts VALUES (?, ?, ?, ?)", self.revised_texts)
+        conn.execute(_INTO_FTS + "SELECT rowid, name, organisation, description FROM temp.texts ORDER BY rowid")
+        conn.execute("DROP TABLE temp.texts")
+
+    def snapshot_of(self, conn: sqlite3.Connection) -> Snapshot:
+        """The columns of every row written: gathered as they went, batch by batch (while a parallel import's
+        workers still prepare the rest), or, where a row was written again since (`revise`), read from the table."""
+        if not self.revised_texts:
+            return self.snapshot
+        snapshot = Snapshot()
+        rows = conn.execute(_COLUMNS_OF_ROWS, (1, self.rows))
+        while batch := rows.fetchmany(_BATCH):
+            snapshot.add(batch, skip=1)
+        return snapshot
 
 
 def _touch(path: Path) -> None:

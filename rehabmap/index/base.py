@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from rehabmap.explanation import cqc_registration
 from rehabmap.index.names import OVERLAY_SOURCE
@@ -180,6 +180,67 @@ def around_in_parts(backend: IndexBackend, lat: float, lon: float, query: Servic
 class IndexWriter(Protocol):
     def replace_all(self, services: Iterable[Service]) -> int:
         """Build a complete new index and switch to it atomically; the old one serves until then."""
+        ...
+
+
+class Stored(Protocol):
+    """A record that a parallel import's worker process prepared and already wrote, in its writer's stored form,
+    into its part file (`PartWriter.parts`), so nothing of it crosses between processes: what the import reads of
+    a record before the write, its id and type, is at hand; the record itself (`service`) is read back from the
+    part only where it is merged with another or a maintainer's edit is laid over it, which few are."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def service_type(self) -> ServiceType: ...
+
+    def service(self) -> Service: ...
+
+
+class Revision(NamedTuple):
+    """A record given again to a writer for the row it was first written at (0 for the first): a parallel import
+    merges duplicates as its records come from its workers, and gives a record merged with a later one again, once
+    every record is in (`indexer.merge.Merging`)."""
+
+    row: int
+    service: Service
+
+
+def as_service(record: Service | Stored) -> Service:
+    return record if isinstance(record, Service) else record.service()
+
+
+class Parts(Protocol):
+    """The part files of one parallel import, made in the importing process before it forks its workers."""
+
+    def write(self, services: list[Service]) -> str:
+        """In a worker: these records written into a part file of their own; its name (its rows are numbered from
+        1, in their order)."""
+        ...
+
+    def stored(self, part: str, row: int, service_id: str, service_type: ServiceType) -> Stored:
+        """In the importing process: the record a worker wrote at that row of that part."""
+        ...
+
+    def remove(self) -> None:
+        """The part files deleted, once the import has written its index or stopped."""
+        ...
+
+
+@runtime_checkable
+class PartWriter(Protocol):
+    """A writer whose index a parallel import's workers write in parts (`indexer.workers`), and which copies
+    the records stored there (`Stored`) into the new index along with the records it is given."""
+
+    def parts(self) -> Parts | None:
+        """New, empty part files for one import, or None where this writer takes none."""
+        ...
+
+    def replace_all(self, services: Iterable[Service | Stored | Revision], *,
+                    before_swap: Callable[[], None] | None = None) -> int:
+        """`IndexWriter.replace_all`, of records stored in parts too, given again (`Revision`) where merged; the new
+        index is swapped in only if `before_swap` returns (it may raise to refuse it)."""
         ...
 
 

@@ -33,7 +33,8 @@ from pydantic import ValidationError
 from geodata.errors import GeodataError
 from rehabmap.errors import (DomainError, Forbidden, InvalidEdit, PreconditionRequired, QuestionNotFound,
                              ServiceExists, ServiceNotFound, StaleEdit)
-from rehabmap.index.base import IndexBackend, LiveWriter, RecordWriter, overlay_record
+from rehabmap.index.base import (IndexBackend, LiveWriter, Parts, PartWriter, RecordWriter, Revision, Stored,
+                                 as_service, overlay_record)
 from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.maintain.audit import KEPT, Change, given_reason
 from rehabmap.maintain.auth import PROVIDER_FIELDS, Principal, Role
@@ -412,18 +413,34 @@ class OverlayWriter:
         entries, _ = self.directory.overlay.entries()
         return {service_id for service_id, entry in entries.items() if entry.created}
 
-    def replace_all(self, services: Iterable[Service]) -> int:
+    def parts(self) -> Parts | None:
+        """The inner writer's: a record the maintainers edited is read back from its part to lay the edit over."""
+        return self.inner.parts() if isinstance(self.inner, PartWriter) else None
+
+    def replace_all(self, services: Iterable[Service | Stored | Revision], *,
+                    before_swap: Callable[[], None] | None = None) -> int:
+        """The inner writer's new index, with the directory's edits laid over the records they are about (a record
+        given again, `Revision`, is laid over again: what an edit left to say about the record first given is then
+        said of the record as it ends up, once) and the services made in the directory added."""
         entries, revision = self.directory.overlay.entries()
         lock = self.directory.index_lock()
         held = False
+        laid: dict[str, list[str]] = {}  # what laying each record's edits had to say
+        warnings: list[str] = []  # the writer's once the new index is live (a refused one says nothing of edits)
 
-        def stream() -> Iterator[Service]:
+        def stream() -> Iterator[Service | Stored | Revision]:
             nonlocal held
             seen: set[str] = set()
             for service in services:
+                if isinstance(service, Revision):
+                    entry = entries.get(service.service.id)
+                    yield service if entry is None else \
+                        Revision(service.row, self._laid(service.service, entry, laid))
+                    continue
                 entry = entries.get(service.id)
-                yield self._laid(service, entry) if entry is not None else service
+                yield self._laid(as_service(service), entry, laid) if entry is not None else service
                 seen.add(service.id)
+            warnings.extend(warning for said in laid.values() for warning in said)
             # Everything imported is written: from here until the new index is live, no edit may commit.
             lock.__enter__()
             held = True
@@ -434,16 +451,19 @@ class OverlayWriter:
                 if service_id in seen:
                     continue
                 if not entry.created:
-                    self.warnings.append(f"directory: {service_id} was edited but is no longer in the sources; "
+                    warnings.append(f"directory: {service_id} was edited but is no longer in the sources; "
                                          "its edits are kept and come back if it does")
                     continue
                 try:
                     yield overlay_record(None, entry.fields)
                 except (ValidationError, DomainError, ValueError) as exc:
-                    self.warnings.append(f"directory: {service_id} could not be added: {_reason(exc)}")
+                    warnings.append(f"directory: {service_id} could not be added: {_reason(exc)}")
 
         try:
-            count = self.inner.replace_all(stream())
+            inner = self.inner
+            count = inner.replace_all(stream(), before_swap=before_swap) if isinstance(inner, PartWriter) else \
+                inner.replace_all(map(as_service, stream()))  # type: ignore[arg-type]
+            self.warnings += warnings
             if held:
                 later, _ = self.directory.overlay.entries(since=revision)
                 if later:
@@ -453,7 +473,9 @@ class OverlayWriter:
                 lock.__exit__(None, None, None)
         return count
 
-    def _laid(self, service: Service, entry: OverlayEntry) -> Service:
+    def _laid(self, service: Service, entry: OverlayEntry, said: dict[str, list[str]]) -> Service:
+        """The record with the entry's edits laid over it; what did not fit goes to `said`, under its id."""
+        warnings = said[service.id] = []
         try:
             return overlay_record(service, entry.fields)
         except (ValidationError, DomainError, ValueError):
@@ -463,8 +485,8 @@ class OverlayWriter:
             try:
                 service = overlay_record(service, {field: value})
             except (ValidationError, DomainError, ValueError) as exc:
-                self.warnings.append(f"directory: edit of {service.id} {field} no longer fits the imported "
-                                     f"record and was not laid: {_reason(exc)}")
+                warnings.append(f"directory: edit of {service.id} {field} no longer fits the imported "
+                                f"record and was not laid: {_reason(exc)}")
         return service
 
 

@@ -309,3 +309,20 @@ def test_force_accepts_a_loss_from_the_index_and_force_queue_a_large_change_to_t
     applied = index("--force-queue")
     assert applied.returncode == 0, applied.stderr
     assert "sites: fetched 1, added 0, changed 0, unchanged 1, retired 3" in applied.stdout
+
+
+def test_an_import_across_workers_reports_and_indexes_as_one_process(tmp_path, geodata_dir, data_dir):
+    """`--workers 2` over the sample and the real 2018 NHS hospital and ODS site lists (30,676 rows, enough to
+    fork): the same report, word for word, and the same services as `--workers 1`."""
+    sites = HOSPITALS.with_name("ods_trusts_and_sites_2018_geocoded.csv")
+    done = {}
+    for workers in ("1", "2"):
+        home = tmp_path / workers
+        home.mkdir()
+        (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
+        ran = rehabmap_here(home, data_dir, "index", str(SAMPLE), str(HOSPITALS), str(sites), "--no-progress",
+                            "--workers", workers)
+        assert ran.returncode == 0, ran.stderr
+        done[workers] = ran.stdout, live_ids(home)
+    assert done["2"] == done["1"]
+    assert done["1"][0].startswith("read 30676, indexed 75")

@@ -238,12 +238,12 @@ REBUILD = textwrap.dedent("""
             yield row
 
     class Slow(EmbeddedWriter):
-        def replace_all(self, services):
+        def replace_all(self, services, **options):
             services = list(services)  # the whole import and the overlay, under the index lock
             if stop_at == "locked":
                 print("locked", flush=True)
                 wait_to_be_killed()
-            return super().replace_all(services)
+            return super().replace_all(services, **options)
 
     geography = Geography.open(home / "geodata")
     writer = OverlayWriter(Slow(home / "index.sqlite"), Directory.from_settings(Settings(home=home)))

@@ -1,0 +1,165 @@
+"""An import prepared in worker processes (`indexer.workers`, issue 18) writes the index and the report one
+process does, byte for byte, on real files: the sample directory given twice (every record merged into its
+first reading, read back from its stored form), the NHS website's hospital list of 2018 and ODS's trust sites
+of 2018 (30,616 rows: rejections with their lines, rows held for review, one row held twice)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.build_identity import fingerprint
+from indexer.merge import Keyed, merge_keys
+from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, build_index, chain, prepare_rows
+from indexer.sources import load_source
+from indexer.workers import FORK_FROM, prepare_in_workers
+from rehabmap.maintain.audit import Change
+from rehabmap.maintain.edits import OverlayWriter
+from rehabmap.maintain.store import Directory
+from search.embedded import EmbeddedIndex, EmbeddedWriter
+from tests.maintain.conftest import ROOT, SAMPLE
+
+HOSPITALS, SITES = "nhs_website_hospitals_2018.csv", "ods_trusts_and_sites_2018_geocoded.csv"
+
+
+def rows(data_dir: Path):
+    services = data_dir / "services"
+    return chain(load_source(SAMPLE), load_source(SAMPLE), load_source(services / HOSPITALS),
+                 load_source(services / SITES))
+
+
+def built(data_dir: Path, geography, path: Path, workers: int) -> tuple[list[str], list[str], list[dict]]:
+    """The report, the fingerprint of every table but the records', and the records with the time each row of a
+    file without one was read (the import's clock, `fetched_at`) left out."""
+    report = build_index(rows(data_dir), GeographyPlacer(geography), EmbeddedWriter(path), progress=False,
+                         workers=workers)
+    with sqlite3.connect(path) as db:
+        docs = [json.loads(doc) for (doc,) in db.execute("SELECT doc FROM services ORDER BY rowid")]
+    for doc in docs:
+        for provenance in doc["provenance"]:
+            if provenance["source"] != "sample":
+                del provenance["fetched_at"]
+    return report.summary_lines(), [line for line in fingerprint(path) if not line.startswith("  services:")], docs
+
+
+def test_the_index_and_report_are_those_of_one_process(data_dir, geography, tmp_path):
+    one = built(data_dir, geography, tmp_path / "one.sqlite", workers=1)
+    two = built(data_dir, geography, tmp_path / "two.sqlite", workers=2)
+    assert two == one
+    lines = one[0]
+    assert lines[0].startswith("read 30736, indexed 75, merged 60, rejected ")
+    assert sum(line.startswith("merged sample:") for line in lines) == 60
+    assert any(line.startswith(f"rejected {HOSPITALS}:") for line in lines)
+
+
+def test_rows_come_back_as_stored_records_in_order(data_dir, geography, tmp_path):
+    """What the workers hand back is each record stored in a part file with its keys, in the rows' order, and the
+    same report: the part `build_index` merges and writes. A record read back from its part is the record."""
+    placer = GeographyPlacer(geography)
+    alone = IndexReport()
+    here = prepare_rows(rows(data_dir), placer, alone)
+    across = IndexReport()
+    parts = EmbeddedWriter(tmp_path / "index.sqlite").parts()
+    try:
+        prepared = list(prepare_in_workers(rows(data_dir), placer, across, parts, workers=2))
+        assert across == alone and across.read > FORK_FROM
+        stored = [p.record for p in prepared if isinstance(p, Keyed)]
+        assert len(stored) == len(prepared) == len(here) == 135  # 75 records, the sample's 60 twice
+        assert [(s.id, s.service_type) for s in stored] == [(h.id, h.service_type) for h in here]
+        assert [p.keys for p in prepared if isinstance(p, Keyed)] == list(map(merge_keys, here))
+        last = stored[-1].service()
+        assert last.model_dump(exclude={"provenance"}) == here[-1].model_dump(exclude={"provenance"})
+    finally:
+        parts.remove()
+    assert not list(tmp_path.iterdir())  # the part files are gone
+
+
+def test_an_import_of_few_rows_is_prepared_here(geography, tmp_path):
+    parts = EmbeddedWriter(tmp_path / "index.sqlite").parts()
+    prepared = list(prepare_in_workers(load_source(SAMPLE), GeographyPlacer(geography), IndexReport(), parts,
+                                       workers=2))
+    assert len(prepared) == 60 and not any(isinstance(p, Keyed) for p in prepared)
+    assert not list(tmp_path.iterdir())  # no part file written
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_maintainers_edit_is_laid_over_a_record_a_worker_prepared(data_dir, geography, tmp_path, workers):
+    """The edit is laid over the record read back from its stored form: the index holds the edited record,
+    with the directory as the field's source, as one process gives it."""
+    directory = Directory(tmp_path / "directory.sqlite")
+    service_id = "sample:truro-level-2-rehabilitation-unit"
+    directory.overlay.record("test", "update", service_id, [Change("beds", 12, 17)], fields={"beds": 17})
+    path = tmp_path / "index.sqlite"
+    writer = OverlayWriter(EmbeddedWriter(path), directory)
+    report = build_index(rows(data_dir), GeographyPlacer(geography), writer, progress=False, workers=workers)
+    assert report.indexed == 75 and not writer.warnings
+    edited = EmbeddedIndex(path).get(service_id)
+    assert edited is not None and edited.beds == 17 and edited.field_sources["beds"] == "directory"
+
+
+def live_index(data_dir: Path, geography, path: Path) -> tuple[int, list[str]]:
+    """A live index of the rows, built by one process: its file's inode and its ids."""
+    build_index(rows(data_dir), GeographyPlacer(geography), EmbeddedWriter(path), progress=False)
+    return path.stat().st_ino, EmbeddedIndex(path).ids()
+
+
+def unchanged(path: Path, live: tuple[int, list[str]]) -> bool:
+    """The live index as it was, and nothing left beside it by the refused import (no new file, no part)."""
+    return (path.stat().st_ino, EmbeddedIndex(path).ids()) == live and \
+        [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+def test_an_import_the_checks_refuse_once_written_leaves_the_live_index(data_dir, geography, tmp_path):
+    """Across workers the new index is written before the checks against the live one (`before_swap`): a refused
+    one is deleted, and the live index and its file stay as they were."""
+    path = tmp_path / "index" / "index.sqlite"
+    live = live_index(data_dir, geography, path)
+    services = data_dir / "services"
+    without_the_sample = chain(load_source(services / HOSPITALS), load_source(services / SITES))
+    with pytest.raises(ImportRefused, match="would drop 60 of the 75 live services"):
+        build_index(without_the_sample, GeographyPlacer(geography), EmbeddedWriter(path), live=EmbeddedIndex(path),
+                    progress=False, workers=2)
+    assert unchanged(path, live)
+
+
+class KilledInAWorker(GeographyPlacer):
+    """The real placer, whose copy in a worker process is killed (SIGKILL) as it places its first chunk: a worker
+    that dies, say of the kernel's out-of-memory killer."""
+
+    def forked(self) -> GeographyPlacer:
+        return Killed(self.geography)
+
+
+class Killed(GeographyPlacer):
+    def area_codes_all(self, lats, lons, lads):
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("killed")
+
+
+def test_a_worker_that_dies_stops_the_import_and_the_live_index_stays(data_dir, geography, tmp_path):
+    path = tmp_path / "index" / "index.sqlite"
+    live = live_index(data_dir, geography, path)
+    with pytest.raises(ImportRefused, match="a worker process stopped") as refused:
+        build_index(rows(data_dir), KilledInAWorker(geography), EmbeddedWriter(path), live=EmbeddedIndex(path),
+                    progress=False, workers=2)
+    assert "the live index is unchanged" in str(refused.value)
+    assert unchanged(path, live)
+
+
+def test_the_next_build_deletes_the_parts_of_an_import_that_was_killed(geography, tmp_path):
+    """A part file is named by the importing process, so once that process is gone (killed part way), the next
+    build of the index deletes its parts as it deletes its half-written file."""
+    path = tmp_path / "index.sqlite"
+    subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from search.embedded import "
+                    "EmbeddedWriter; EmbeddedWriter(Path(sys.argv[1])).parts().write([])", str(path)],
+                   cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert [p.name.startswith("index.sqlite.building-part") for p in tmp_path.iterdir()] == [True]
+    build_index(load_source(SAMPLE), GeographyPlacer(geography), EmbeddedWriter(path), progress=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["index.sqlite"]
