@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -20,12 +21,12 @@ import click
               help="Apply the rows held for review to the review queue even if they change or retire more than "
                    "the allowed share of a source's held records [REHABMAP_SYNC_MAX_CHANGE_SHARE, 0.25].")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Processes that prepare and store the rows of an import of 10,000 rows or more, each in part "
                    "files the new index is copied from; 1 prepares them in this process. The index and the report "
-                   "are the same either way.")
+                   "are the same either way [default: the cores this process may use].")
 def index_command(sources: tuple[Path, ...], mapping: Path | None, max_drop_share: float | None, force: bool,
-                  force_queue: bool, progress: bool, workers: int) -> None:
+                  force_queue: bool, progress: bool, workers: int | None) -> None:
     """Build a new index from SOURCES (ORUK JSON, CQC CSV/JSON, mapped CSV, curated tables), the curated
     tables uploaded through the maintainers' pages and the synced records, and swap it in.
 
@@ -46,7 +47,8 @@ def index_command(sources: tuple[Path, ...], mapping: Path | None, max_drop_shar
     try:
         rebuilt = rebuild_index(get_settings(), sources, actor=f"rehabmap index, {_actor()}", mapping=mapping,
                                 force=force, max_drop_share=max_drop_share, progress=progress and sys.stderr.isatty(),
-                                force_queue=force_queue, workers=workers)
+                                force_queue=force_queue,
+                                workers=len(os.sched_getaffinity(0)) if workers is None else workers)
     except ImportRefused as refused:
         echo(refused.report)
         raise
