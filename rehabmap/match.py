@@ -57,9 +57,9 @@ Frozen = TypeVar("Frozen")
 def _frozen(cls: type[Frozen], values: dict[str, Any]) -> Frozen:
     """An instance of the frozen dataclass `cls` from `values`, every field in the dataclass's order: what its
     `__init__` makes (no `__post_init__` run), its fields set in one `__dict__` update rather than one
-    `object.__setattr__` call each, a frozen dataclass's way: ~1.5k instructions a field, so ~18k for a
-    `ServiceQuery` of 12 and ~12k for a `Coverage` a match (bench/RESULTS.md, "outside the index pass", session 26).
-    Tests hold each instance made so equal, field by field, to `cls(...)`."""
+    `object.__setattr__` call each, a frozen dataclass's way: `_base_query`'s `ServiceQuery` of 12 fields took ~23k
+    instructions a match, ~9k so (bench/RESULTS.md, "outside the index pass", session 26). Tests hold the requests,
+    queries and coverages made so equal, field by field, to `cls(...)`; the golden answers hold `MatchResponse`'s."""
     made = object.__new__(cls)
     made.__dict__.update(values)
     return made
