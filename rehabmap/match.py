@@ -23,7 +23,7 @@ from rehabmap.errors import InvalidValue
 from rehabmap.explanation import Explainer
 from rehabmap.index.base import Coverage, Hit, IndexBackend, PersonGender, ServiceQuery
 from rehabmap.record import Capacity, Service, capacity_current_since, capacity_max_age_days
-from rehabmap.taxonomy import ServiceType, parse_asked_need, parse_subtypes, parse_type
+from rehabmap.taxonomy import ServiceType, least_restrictive_first, parse_asked_need, parse_subtypes, parse_type
 
 OUT_OF_AREA_MARGIN_KM = 5.0
 RANKING_RULE = (
@@ -405,7 +405,7 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
     if request.types and not request.each_type:
         type_groups = [asked]
     else:
-        type_groups = [frozenset({t}) for t in sorted(request.types or ServiceType, key=lambda t: t.restrictiveness)]
+        type_groups = [frozenset({t}) for t in least_restrictive_first(request.types or ServiceType)]
     groups: list[TypeGroup] = []
     nearest_known: dict[ServiceType, Hit] = {}
     # A result without a placement distance is the summary's result for the same hit: made once.
@@ -551,7 +551,7 @@ def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, toda
     else:
         counts = _counts_in_icb(backend, request, coverage, wanted, icb)
     summary = []
-    for service_type in sorted(wanted, key=lambda t: t.restrictiveness):
+    for service_type in least_restrictive_first(wanted):
         known = (nearest_known or {}).get(service_type)
         nearest = [known] if known is not None else backend.nearest(
             home.lat, home.lon, _base_query(request, coverage, frozenset({service_type})), k=1)

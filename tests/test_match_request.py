@@ -11,7 +11,7 @@ from geodata.areas import AreaCodes
 from rehabmap.errors import InvalidValue, UnknownNeed, UnknownServiceType
 from rehabmap.index.base import Coverage, ServiceQuery
 from rehabmap.match import MatchRequest, _base_query, _coverage, parse_needs, parse_types
-from rehabmap.taxonomy import ServiceType
+from rehabmap.taxonomy import ServiceType, least_restrictive_first
 
 
 class _Home(NamedTuple):
@@ -93,3 +93,13 @@ def test_a_matchs_query_and_coverage_are_the_instances_the_dataclasses_make():
         assert list(vars(got).items()) == list(vars(init).items())
         assert [field.name for field in fields(type(init))] == list(vars(got))
         assert hash(got) == hash(init) and repr(got) == repr(init)
+
+
+def test_types_least_restrictive_first_as_their_restrictiveness_orders_them():
+    """`least_restrictive_first` (a match's groups and summary) sorts by the property's own table: every set of
+    types, given in either order, comes back as `restrictiveness` sorts it, the enum's order."""
+    every = list(ServiceType)
+    for mask in range(1 << len(every)):
+        chosen = [t for i, t in enumerate(every) if mask >> i & 1]
+        for given in (chosen, chosen[::-1], frozenset(chosen)):
+            assert least_restrictive_first(given) == sorted(given, key=lambda t: t.restrictiveness) == chosen
