@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from geodata.distance import miles_and_km
 from rehabmap.index.names import OVERLAY_SOURCE
@@ -115,16 +115,15 @@ class Explainer:
         self._based_wording: dict[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]], str] = {}
         self._stale_capacity = f" Capacity unknown: the last report is more than {max_age_days} days old."
 
-    def explain(self, service: Service, distance_km: float, in_icb: bool, matched: tuple[str, ...],
-                out_of_catchment: bool, capacity: Capacity | None, read: tuple[str, ...] = (),
-                read_not: tuple[str, ...] = ()) -> str:
-        """`matched`: the stated needs the service says it meets (the others are not known: a service
+    def explain(self, service: Service, fields: dict[str, Any], distance_km: float, in_icb: bool,
+                matched: tuple[str, ...], out_of_catchment: bool, capacity: Capacity | None,
+                read: tuple[str, ...] = (), read_not: tuple[str, ...] = ()) -> str:
+        """`fields`: the service's `__dict__`, its fields read without pydantic's attribute hook (~580 instructions
+        an attribute, the dict once ~530; `cqc_registration` reads them so), as the caller (`ResultMaker.result`)
+        read it; `matched`: the stated needs the service says it meets (the others are not known: a service
         that says it does not meet one never matches); `capacity`: as `Service.capacity_now` reads it;
         `read`, `read_not`: of the others, those its own words suggest it meets, or does not (a guess: worded
         as one, with the words quoted, and never as "Meets")."""
-        # The record's fields read from its dict, without pydantic's attribute hook (`cqc_registration` reads them
-        # so): each attribute read through the hook costs ~360 instructions, and the dict once ~500.
-        fields = service.__dict__
         where = self._inside if in_icb else \
             f" from home, outside the person's ICB, in {fields['areas'].icb_name or 'another area'}."
         text = miles_and_km(distance_km) + where

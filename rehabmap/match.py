@@ -10,9 +10,10 @@ from __future__ import annotations
 from bisect import insort
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from datetime import date
 from math import floor
-from typing import Any, Literal, NamedTuple, Protocol, get_args
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar, get_args
 
 import shapely
 from shapely.geometry import shape
@@ -22,7 +23,7 @@ from rehabmap.errors import InvalidValue
 from rehabmap.explanation import Explainer
 from rehabmap.index.base import Coverage, Hit, IndexBackend, PersonGender, ServiceQuery
 from rehabmap.record import Capacity, Service, capacity_current_since, capacity_max_age_days
-from rehabmap.taxonomy import ServiceType, parse_asked_need, parse_subtypes, parse_type
+from rehabmap.taxonomy import ServiceType, least_restrictive_first, parse_asked_need, parse_subtypes, parse_type
 
 OUT_OF_AREA_MARGIN_KM = 5.0
 RANKING_RULE = (
@@ -50,6 +51,18 @@ Order = Literal["nearest", "best_fit"]
 ORDERS: tuple[Order, ...] = get_args(Order)
 _REFERRALS_RANK = {True: 0, None: 1, False: 2}
 _CAPACITY_RANK = {"available": 0, "limited": 1, None: 2, "none": 3}
+Frozen = TypeVar("Frozen")
+
+
+def _frozen(cls: type[Frozen], values: dict[str, Any]) -> Frozen:
+    """An instance of the frozen dataclass `cls` from `values`, every field in the dataclass's order: what its
+    `__init__` makes (no `__post_init__` run), its fields set in one `__dict__` update rather than one
+    `object.__setattr__` call each, a frozen dataclass's way: `_base_query`'s `ServiceQuery` of 12 fields took ~23k
+    instructions a match, ~9k so (bench/RESULTS.md, "outside the index pass", session 26). Tests hold the requests,
+    queries and coverages made so equal, field by field, to `cls(...)`; the golden answers hold `MatchResponse`'s."""
+    made = object.__new__(cls)
+    made.__dict__.update(values)
+    return made
 
 
 class HomeAreas(Protocol):
@@ -120,18 +133,16 @@ class MatchRequest:
         """The request from the codes a person gave (any case; each need and type counted once); the first
         code or value it refuses raises a caller's error naming its field.
 
-        Every field is given here, so the instance is made as the dataclass's `__init__` makes it, its fields
-        set in one `__dict__` update rather than one `object.__setattr__` call each (a frozen dataclass's way:
-        ~30k of this call's ~60k instructions a `POST /match`; bench/RESULTS.md, "Outside `match()`",
-        session 17), then checked by `__post_init__`. A test holds it equal, field by field, to `cls(...)`."""
+        Every field is given here, so the instance is made by `_frozen` (~30k of this call's ~60k instructions
+        a `POST /match` were `__init__`'s; bench/RESULTS.md, "Outside `match()`", session 17), then checked by
+        `__post_init__`."""
         wanted = parse_types(types)
-        request = object.__new__(cls)
-        request.__dict__.update(
+        request = _frozen(cls, dict(
             needs=parse_needs(needs), types=wanted,
             subtypes=parse_subtypes(list(subtypes) if subtypes is not None else None, wanted), age=age, gender=gender,
             max_distance_km=max_distance_km, own_icb_only=own_icb_only, accepting_only=accepting_only,
             needs_confirmed=needs_confirmed, include_out_of_catchment=include_out_of_catchment, limit=limit,
-            current_placement=current_placement, order=order, each_type=each_type)
+            current_placement=current_placement, order=order, each_type=each_type))
         request.__post_init__()
         return request
 
@@ -243,15 +254,22 @@ def covers(service: Service, home: HomeLike) -> bool:
 def _coverage(request: MatchRequest, home: HomeLike) -> Coverage | None:
     """The home as the catchment filter reads it; one object for all of a match's questions, so an index
     can remember what it worked out about the home for as long as the match holds it, and no longer."""
-    return None if request.include_out_of_catchment else Coverage(frozenset(home.areas.codes()), home.lat, home.lon)
+    if request.include_out_of_catchment:
+        return None
+    return _frozen(Coverage, {"codes": frozenset(home.areas.codes()), "lat": home.lat, "lon": home.lon})
+
+
+# Each `ServiceQuery` field's default, for the fields `_base_query` does not set.
+_QUERY_DEFAULTS = {f.name: f.default for f in dataclass_fields(ServiceQuery)}
 
 
 def _base_query(request: MatchRequest, coverage: Coverage | None,
                 types: frozenset[ServiceType] | None) -> ServiceQuery:
-    return ServiceQuery(
-        types=types, subtypes=frozenset(request.subtypes) if request.subtypes else None,
-        needs=request.needs, needs_confirmed=request.needs_confirmed, age=request.age,
-        gender=request.gender, covers=coverage, accepting_only=request.accepting_only)
+    """The request's filters as the index asks them, of `types`, made by `_frozen`."""
+    return _frozen(ServiceQuery, {
+        **_QUERY_DEFAULTS, "types": types, "subtypes": frozenset(request.subtypes) if request.subtypes else None,
+        "needs": request.needs, "needs_confirmed": request.needs_confirmed, "age": request.age,
+        "gender": request.gender, "covers": coverage, "accepting_only": request.accepting_only})
 
 
 def _effective_key(icb: str | None) -> Callable[[Hit], tuple[float, float, str]]:
@@ -327,6 +345,9 @@ def best_fit_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k:
     return [hit for _, hit in kept]
 
 
+_capacity_since = Service.capacity_since  # `ResultMaker.result`'s, without the hook's method lookup
+
+
 class ResultMaker:
     """Makes one match's results. What they share is worked out once, when the match starts, and goes with
     it: the home's ICB, the request's needs, the oldest capacity report that holds (from the capacity window,
@@ -348,26 +369,30 @@ class ResultMaker:
 
     def result(self, hit: Hit, placement_km: float | None) -> MatchResult:
         service, distance = hit
-        in_icb = self._icb is not None and service.areas.icb_code == self._icb
-        matched = tuple(filter(service.needs_met.__contains__, self._needs)) if self._needs else ()
+        # The record's fields read from its dict (~530 instructions once, handed to the explanation too), as
+        # `Service._consistent` reads them, not through pydantic's attribute hook (~580 each), and its capacity
+        # asked of the class's function, not looked up through the hook (bench/RESULTS.md, session 26).
+        fields = service.__dict__
+        in_icb = self._icb is not None and fields["areas"].icb_code == self._icb
+        matched = tuple(filter(fields["needs_met"].__contains__, self._needs)) if self._needs else ()
         unknown = self._unknown.get(matched)
         if unknown is None:
             unknown = self._unknown[matched] = tuple(n for n in self._needs if n not in matched)
         outside = self._outside_counts and not covers(service, self._home)
         read = read_not = ()  # shared and empty for most results: most records read no need from their words
         if unknown:
-            fields = service.__dict__  # without pydantic's attribute hook per field (`Service._consistent`)
             said, said_not = fields["needs_read_from_text"], fields["needs_read_not_met"]
             if said or said_not:
                 read = tuple(filter(said.__contains__, unknown))
                 read_not = tuple(filter(said_not.__contains__, unknown))
-        capacity = service.capacity_since(self._since)
+        capacity = _capacity_since(service, self._since)
         saved = None if placement_km is None else round_km(placement_km - distance)
         # Every field given, in order: made as `MatchResult._make` makes it, without the named tuple's `__new__`
         # (a Python call that only passes its eleven arguments on: ~1.5k instructions of a result's ~25k).
         return tuple.__new__(MatchResult, (
-            service, round_km(distance), in_icb, list(matched), list(unknown), read, read_not, outside, capacity,
-            self._explainer.explain(service, distance, in_icb, matched, outside, capacity, read, read_not), saved))
+            service, round_km(distance), in_icb, [*matched], [*unknown], read, read_not, outside, capacity,
+            self._explainer.explain(service, fields, distance, in_icb, matched, outside, capacity, read, read_not),
+            saved))
 
 
 def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: date) -> MatchResponse:
@@ -376,10 +401,11 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
     placement_km = None
     if request.current_placement is not None:
         placement_km = great_circle_km(home.lat, home.lon, *request.current_placement)
+    asked = frozenset(request.types or ServiceType)
     if request.types and not request.each_type:
-        type_groups = [frozenset(request.types)]
+        type_groups = [asked]
     else:
-        type_groups = [frozenset({t}) for t in sorted(request.types or ServiceType, key=lambda t: t.restrictiveness)]
+        type_groups = [frozenset({t}) for t in least_restrictive_first(request.types or ServiceType)]
     groups: list[TypeGroup] = []
     nearest_known: dict[ServiceType, Hit] = {}
     # A result without a placement distance is the summary's result for the same hit: made once.
@@ -387,7 +413,7 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
     coverage = _coverage(request, home)
     # The summary counts the types asked for in the home ICB with the group's own query when there is one
     # group of exactly those types: the ranking's pass over the circle may count them too.
-    count_icb = type_groups == [frozenset(request.types or ServiceType)]
+    count_icb = type_groups == [asked]
     icb_counts: dict[ServiceType, int] | None = None
     for types in type_groups:
         query = _base_query(request, coverage, types)
@@ -415,7 +441,8 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
                 break
     summary = summarise(backend, home, request, today, nearest_known=nearest_known, coverage=coverage,
                         icb_counts=icb_counts, made=made, maker=maker)
-    return MatchResponse([r for g in groups for r in g.results], summary, placement_km, groups)
+    return _frozen(MatchResponse, {"results": [r for g in groups for r in g.results], "summary": summary,
+                                   "current_placement_km": placement_km, "groups": groups})
 
 
 def _count(backend: IndexBackend, home: HomeLike, request: MatchRequest, query: ServiceQuery) -> int:
@@ -524,13 +551,14 @@ def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, toda
     else:
         counts = _counts_in_icb(backend, request, coverage, wanted, icb)
     summary = []
-    for service_type in sorted(wanted, key=lambda t: t.restrictiveness):
+    for service_type in least_restrictive_first(wanted):
         known = (nearest_known or {}).get(service_type)
         nearest = [known] if known is not None else backend.nearest(
             home.lat, home.lon, _base_query(request, coverage, frozenset({service_type})), k=1)
         result = (_made_of(nearest[0], (made or {}).get(service_type)) or maker.result(nearest[0], None)
                   if nearest else None)
-        summary.append(TypeSummary(service_type, counts.get(service_type, 0), result))
+        # Made as `ResultMaker.result` makes a result, without the named tuple's `__new__` (a Python call).
+        summary.append(tuple.__new__(TypeSummary, (service_type, counts.get(service_type, 0), result)))
     return summary
 
 

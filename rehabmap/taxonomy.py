@@ -7,6 +7,7 @@ matching rules, the API and the ORUK taxonomy all speak the same words.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import Enum
 
@@ -44,6 +45,13 @@ class ServiceType(str, Enum):
 
 
 _RESTRICTIVENESS = {service_type: place for place, service_type in enumerate(ServiceType)}
+
+
+def least_restrictive_first(types: Iterable[ServiceType]) -> list[ServiceType]:
+    """The types sorted by `restrictiveness`, keyed by its table itself: the property through a key function was
+    ~1.8k instructions a type, twice a match (bench/RESULTS.md, "outside the index pass", session 26)."""
+    return sorted(types, key=_RESTRICTIVENESS.__getitem__)
+
 # `ServiceType(code)` is two Python frames (the enum's metaclass, then `Enum.__new__`) around this very lookup
 _TYPE_OF_CODE = {service_type.value: service_type for service_type in ServiceType}
 

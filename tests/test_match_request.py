@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import fields
+from typing import NamedTuple
 
 import pytest
 
+from geodata.areas import AreaCodes
 from rehabmap.errors import InvalidValue, UnknownNeed, UnknownServiceType
-from rehabmap.match import MatchRequest, parse_needs, parse_types
-from rehabmap.taxonomy import ServiceType
+from rehabmap.index.base import Coverage, ServiceQuery
+from rehabmap.match import MatchRequest, _base_query, _coverage, parse_needs, parse_types
+from rehabmap.taxonomy import ServiceType, least_restrictive_first
+
+
+class _Home(NamedTuple):
+    """A home as matching reads it (`HomeLike`)."""
+
+    lat: float
+    lon: float
+    areas: AreaCodes
 
 
 @pytest.mark.parametrize("given", [None, "any", "ANY", [], ["any"], [" Any "]])
@@ -64,3 +75,31 @@ def test_from_input_makes_the_instance_the_dataclass_makes():
     with pytest.raises(InvalidValue) as wrong:  # `__post_init__`'s checks still run
         MatchRequest.from_input(order="farthest")  # type: ignore[arg-type]
     assert wrong.value.field == "order"
+
+
+def test_a_matchs_query_and_coverage_are_the_instances_the_dataclasses_make():
+    """`_base_query` and `_coverage` set the fields themselves (`_frozen`, no `object.__setattr__` per field): each
+    field, in the dataclass's order, the same as `__init__` sets it, with the defaults where nothing is given."""
+    home = _Home(51.5, -0.12, AreaCodes(icb_code="E54000027", icb_name="London", lad_code="E09000033"))
+    request = MatchRequest.from_input(needs=["autism"], types=["advocacy"], subtypes=["imha"], age=30, gender="male",
+                                      accepting_only=True, needs_confirmed=True)
+    coverage = _coverage(request, home)
+    made_coverage = Coverage(frozenset({"E54000027", "E09000033"}), 51.5, -0.12)
+    query = _base_query(request, coverage, frozenset({ServiceType.advocacy}))
+    made_query = ServiceQuery(types=frozenset({ServiceType.advocacy}), subtypes=frozenset({"imha"}), needs=("autism",),
+                              needs_confirmed=True, age=30, gender="male", covers=made_coverage, accepting_only=True)
+    for got, init in ((coverage, made_coverage), (query, made_query),
+                      (_base_query(MatchRequest(), None, None), ServiceQuery())):
+        assert list(vars(got).items()) == list(vars(init).items())
+        assert [field.name for field in fields(type(init))] == list(vars(got))
+        assert hash(got) == hash(init) and repr(got) == repr(init)
+
+
+def test_types_least_restrictive_first_as_their_restrictiveness_orders_them():
+    """`least_restrictive_first` (a match's groups and summary) sorts by the property's own table: every set of
+    types, given in either order, comes back as `restrictiveness` sorts it, the enum's order."""
+    every = list(ServiceType)
+    for mask in range(1 << len(every)):
+        chosen = [t for i, t in enumerate(every) if mask >> i & 1]
+        for given in (chosen, chosen[::-1], frozenset(chosen)):
+            assert least_restrictive_first(given) == sorted(given, key=lambda t: t.restrictiveness) == chosen

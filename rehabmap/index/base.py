@@ -57,9 +57,10 @@ class Hit(NamedTuple):
     distance_km: float
 
 
-@dataclass(frozen=True)
-class Around:
-    """What one match asks about the services within a radius of a home, answered together (`around`)."""
+class Around(NamedTuple):
+    """What one match asks about the services within a radius of a home, answered together (`around`). A named
+    tuple, as `Hit` is: as immutable as a frozen dataclass, and made once a match for ~2k instructions instead of
+    ~8k (six `object.__setattr__` calls; bench/RESULTS.md, "outside the index pass", session 26)."""
 
     nearest: list[Hit]  # the k nearest passing the query, as `nearest` gives them
     nearest_within: list[Hit]  # the k nearest of those located in the areas asked for (empty if none asked)
