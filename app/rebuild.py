@@ -29,7 +29,7 @@ from pathlib import Path
 
 from app.parts import open_backend, open_geography, open_writer
 from app.sync import hold_for_review
-from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, build_index, chain
+from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, RowWorkers, build_index, chain
 from indexer.sources import load_source, source_names
 from indexer.sync.rebuild import record_curated_coverage, with_directory
 from indexer.sync.runner import SyncReport
@@ -87,6 +87,15 @@ def rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, ma
                               workers=workers)
 
 
+def _workers(count: int) -> RowWorkers | None:
+    """`count` processes for `build_index`, or None for one: loaded here, as only a command's import forks."""
+    if count <= 1:
+        return None
+    from indexer.workers import Workers
+
+    return Workers(count)
+
+
 def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, mapping: Path | None,
                    table: Path | None, force: bool, max_drop_share: float | None, progress: bool,
                    force_queue: bool, workers: int) -> Rebuilt:
@@ -106,7 +115,7 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
     try:
         placer = GeographyPlacer(open_geography(settings))
         report = build_index(rows, placer, writer, live=open_backend(settings),
-                             force=force, progress=progress, workers=workers,
+                             force=force, progress=progress, workers=_workers(workers),
                              max_drop_share=settings.index_max_drop_share if max_drop_share is None else max_drop_share)
     except ImportRefused as refused:
         refused.report.warnings += getattr(writer, "warnings", [])

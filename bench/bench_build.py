@@ -151,6 +151,7 @@ def child(step: str, n: int, parts: bool = False) -> dict:
     """Runs in the child process: make the inputs, then time one step (and, with `parts`, its parts)."""
 
     from indexer.pipeline import GeographyPlacer, build_index
+    from indexer.workers import Workers
     from search.embedded import EmbeddedWriter
 
     services = common.corpus(n)
@@ -169,7 +170,7 @@ def child(step: str, n: int, parts: bool = False) -> dict:
         placer = GeographyPlacer(geography)
         workers = (os.cpu_count() or 1) if step == "parallel" else 1
         run = lambda: build_index(inputs, placer, EmbeddedWriter(path), progress=False,  # noqa: E731
-                                  workers=workers).indexed
+                                  workers=Workers(workers) if workers > 1 else None).indexed
     before = rss_mib()
     started, cpu = time.perf_counter(), time.process_time() + children_cpu()
     with PeakPss() as pss:

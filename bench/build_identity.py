@@ -51,11 +51,13 @@ def fingerprint(path: Path) -> list[str]:
 def build(name: str, rows: Iterable[Any], placer: Any, workers: int = 1) -> list[str]:
     """`build_index` into a temporary file: the report's lines and the file's fingerprint."""
     from indexer.pipeline import build_index
+    from indexer.workers import Workers
     from search.embedded import EmbeddedWriter
 
     with tempfile.TemporaryDirectory(prefix="rehabmap-identity-") as work:
         path = Path(work) / "index.sqlite"
-        report = build_index(rows, placer, EmbeddedWriter(path), progress=False, workers=workers)
+        report = build_index(rows, placer, EmbeddedWriter(path), progress=False,
+                             workers=Workers(workers) if workers > 1 else None)
         return [f"{name}:", *(f"  report {line}" for line in report.summary_lines()), *fingerprint(path)]
 
 

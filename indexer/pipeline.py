@@ -25,11 +25,11 @@ from pydantic import ValidationError
 from geodata.geography import Geography
 from geodata.areas import AreaCodes, check_coordinates, outside_england
 from geodata.errors import GeodataError
-from indexer.merge import MergeNote, Merging, merge_duplicates
+from indexer.merge import Keyed, MergeNote, Merging, merge_duplicates
 from indexer.needs import extract_needs_and_gender, gender_words
 from indexer.rows import Candidate, Held, Origin, Rejection
 from rehabmap.errors import DomainError, IndexNotBuilt, shorten
-from rehabmap.index.base import IndexBackend, IndexWriter, PartWriter, Stored
+from rehabmap.index.base import IndexBackend, IndexWriter, Parts, PartWriter, Stored
 from rehabmap.record import IMPORTED, Provenance, Service, contact_problem, source_of
 from rehabmap.taxonomy import Classification, NotRehab, ServiceType, classify_label, refuse_secure, said_of
 
@@ -49,6 +49,16 @@ class Placer(Protocol):
     def forked(self) -> Placer:
         """This placer for a forked worker process (`indexer.workers`), which must not use its parent's
         connections to files."""
+        ...
+
+
+class RowWorkers(Protocol):
+    """Processes that prepare and store an import's rows (`indexer.workers.Workers`), given to `build_index` by
+    its caller: this module does not import them (they use its steps), and a server's start never loads them."""
+
+    def prepare(self, rows: Iterable[Candidate | Held | Rejection], placer: Placer, report: IndexReport,
+                parts: Parts, progress: bool) -> Iterator[Service | Keyed]:
+        """`prepare_rows` across the processes, each record stored in a part file, with the keys it is merged by."""
         ...
 
 
@@ -382,12 +392,12 @@ def collector_paused() -> Iterator[None]:
 
 def build_index(rows: Iterable[Candidate | Held | Rejection], placer: Placer, writer: IndexWriter, *,
                 live: IndexBackend | None = None, max_drop_share: float = 0.0, force: bool = False,
-                progress: bool = True, workers: int = 1) -> IndexReport:
+                progress: bool = True, workers: RowWorkers | None = None) -> IndexReport:
     """Run the whole pipeline; the writer swaps the new index in only once it is complete, and only if
     it keeps the live directory: `live` is the index it replaces, of whose services the new one may drop
     at most `max_drop_share` (0 to 1) unless `force`. Raises ImportRefused, writing nothing, otherwise.
-    `workers` > 1: a large import's rows are prepared and stored by that many processes, where the writer takes
-    records in part files (`indexer.workers`); the index and the report are the same, and a refused index is
+    `workers` (`indexer.workers.Workers`): a large import's rows are prepared and stored by other processes, where
+    the writer takes records in part files; the index and the report are the same, and a refused index is
     written, then deleted (the checks need every record, which are written as they come)."""
     with collector_paused():
         return _build_index(rows, placer, writer, live, max_drop_share, force, progress, workers)
@@ -395,19 +405,16 @@ def build_index(rows: Iterable[Candidate | Held | Rejection], placer: Placer, wr
 
 def _build_index(rows: Iterable[Candidate | Held | Rejection], placer: Placer, writer: IndexWriter,
                  live: IndexBackend | None, max_drop_share: float, force: bool, progress: bool,
-                 workers: int) -> IndexReport:
+                 workers: RowWorkers | None) -> IndexReport:
     report = IndexReport()
-    parts = writer.parts() if workers > 1 and isinstance(writer, PartWriter) else None
+    parts = writer.parts() if workers is not None and isinstance(writer, PartWriter) else None
     if parts is None:
         merged, notes = merge_duplicates(prepare_rows(rows, placer, report, progress))
         report.merged += notes
         _check_keeps_live(report, merged, writer, live, max_drop_share, force)
         report.indexed = writer.replace_all(cast(list[Service], merged))  # records in, records out
     else:
-        assert isinstance(writer, PartWriter)
-        # Here, not at import: every server start imports this module, and only a large import forks.
-        from indexer.workers import prepare_in_workers
-
+        assert isinstance(writer, PartWriter) and workers is not None
         # The records are merged and written as the workers send them, so this process's share of the work runs
         # beside theirs; whether the new index may replace the live one is asked once all are written.
         merging = Merging()
@@ -418,7 +425,7 @@ def _build_index(rows: Iterable[Candidate | Held | Rejection], placer: Placer, w
 
         try:
             report.indexed = writer.replace_all(
-                merging.stream(prepare_in_workers(rows, placer, report, parts, workers, progress)),
+                merging.stream(workers.prepare(rows, placer, report, parts, progress)),
                 before_swap=keeps_live)
         finally:
             parts.remove()

@@ -21,6 +21,7 @@ import multiprocessing
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 
 from indexer.merge import Keyed, merge_keys
 from indexer.pipeline import (CHUNK, ImportRefused, IndexReport, Placer, candidates_of, collect, prepare_all,
@@ -46,6 +47,18 @@ ChunkDone = tuple[str, list[Rejection | list[tuple[str, str]]], list[str]]
 _placer: Placer | None = None
 _parts: Parts | None = None
 _chunks: list[list[Candidate | Rejection]] = []
+
+
+@dataclass(frozen=True)
+class Workers:
+    """`count` forked processes that prepare and store a large import's rows: what `build_index(workers=...)`
+    takes (`indexer.pipeline.RowWorkers`) from the command that chose them."""
+
+    count: int
+
+    def prepare(self, rows: Iterable[Candidate | Held | Rejection], placer: Placer, report: IndexReport,
+                parts: Parts, progress: bool) -> Iterator[Service | Keyed]:
+        return prepare_in_workers(rows, placer, report, parts, self.count, progress)
 
 
 def prepare_in_workers(rows: Iterable[Candidate | Held | Rejection], placer: Placer, report: IndexReport,

@@ -19,7 +19,7 @@ from bench.build_identity import fingerprint
 from indexer.merge import Keyed, merge_keys
 from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, build_index, chain, prepare_rows
 from indexer.sources import load_source
-from indexer.workers import FORK_FROM, prepare_in_workers
+from indexer.workers import FORK_FROM, Workers, prepare_in_workers
 from rehabmap.maintain.audit import Change
 from rehabmap.maintain.edits import OverlayWriter
 from rehabmap.maintain.store import Directory
@@ -39,7 +39,7 @@ def built(data_dir: Path, geography, path: Path, workers: int) -> tuple[list[str
     """The report, the fingerprint of every table but the records', and the records with the time each row of a
     file without one was read (the import's clock, `fetched_at`) left out."""
     report = build_index(rows(data_dir), GeographyPlacer(geography), EmbeddedWriter(path), progress=False,
-                         workers=workers)
+                         workers=Workers(workers) if workers > 1 else None)
     with sqlite3.connect(path) as db:
         docs = [json.loads(doc) for (doc,) in db.execute("SELECT doc FROM services ORDER BY rowid")]
     for doc in docs:
@@ -98,7 +98,8 @@ def test_a_maintainers_edit_is_laid_over_a_record_a_worker_prepared(data_dir, ge
     directory.overlay.record("test", "update", service_id, [Change("beds", 12, 17)], fields={"beds": 17})
     path = tmp_path / "index.sqlite"
     writer = OverlayWriter(EmbeddedWriter(path), directory)
-    report = build_index(rows(data_dir), GeographyPlacer(geography), writer, progress=False, workers=workers)
+    report = build_index(rows(data_dir), GeographyPlacer(geography), writer, progress=False,
+                         workers=Workers(workers) if workers > 1 else None)
     assert report.indexed == 75 and not writer.warnings
     edited = EmbeddedIndex(path).get(service_id)
     assert edited is not None and edited.beds == 17 and edited.field_sources["beds"] == "directory"
@@ -125,7 +126,7 @@ def test_an_import_the_checks_refuse_once_written_leaves_the_live_index(data_dir
     without_the_sample = chain(load_source(services / HOSPITALS), load_source(services / SITES))
     with pytest.raises(ImportRefused, match="would drop 60 of the 75 live services"):
         build_index(without_the_sample, GeographyPlacer(geography), EmbeddedWriter(path), live=EmbeddedIndex(path),
-                    progress=False, workers=2)
+                    progress=False, workers=Workers(2))
     assert unchanged(path, live)
 
 
@@ -148,7 +149,7 @@ def test_a_worker_that_dies_stops_the_import_and_the_live_index_stays(data_dir, 
     live = live_index(data_dir, geography, path)
     with pytest.raises(ImportRefused, match="a worker process stopped") as refused:
         build_index(rows(data_dir), KilledInAWorker(geography), EmbeddedWriter(path), live=EmbeddedIndex(path),
-                    progress=False, workers=2)
+                    progress=False, workers=Workers(2))
     assert "the live index is unchanged" in str(refused.value)
     assert unchanged(path, live)
 
