@@ -1,15 +1,15 @@
 """An import's rows prepared and stored in worker processes, so that a large import uses every core (issue 18).
 
-Preparing a row (its type, needs, areas, validation) and encoding it for the index (its column values, stored
-JSON, full-text fields) are most of an import's CPU and need nothing of the other rows. So once the rows are read,
-their chunks go to forked workers, and a worker writes the records of each chunk it prepares into a part file of
-their own (`rehabmap.index.base.Parts`), sending back only what this process needs to merge them: each record's
-merge keys and type, and the rows rejected with their reasons. Nothing of a record crosses a pipe: sent back pickled, a record
-cost this process more to unpickle than preparing it saved (bench/RESULTS.md, session 24). What this process keeps
-doing, in order and while the workers prepare the rest, is what depends on earlier rows: the report (read, held,
-warnings, rejections in the rows' order), merging duplicates (a merged record is read back from its part) and the
-write, which copies the parts' records into the new index at SQLite's speed. The index and the report are the same as one process's
-(`tests/indexer/test_workers.py`, `bench.build_identity --workers`).
+Preparing a row (its type, needs, areas, validation) and encoding it for the index (its column values, stored JSON,
+full-text fields) are most of an import's CPU and need nothing of the other rows. So once the rows are read, their
+chunks go to forked workers, and a worker writes the records of each chunk it prepares into a part file of their own
+(`rehabmap.index.base.Parts`), sending back only what this process needs to merge them: each record's merge keys and
+type, and the rows rejected with their reasons. Nothing of a record crosses a pipe: sent back pickled, a record cost
+this process more to unpickle than preparing it saved (bench/RESULTS.md, session 24). What this process keeps doing,
+in order and while the workers prepare the rest, is what depends on earlier rows: the report (read, held, warnings,
+rejections in the rows' order), merging duplicates (a merged record is read back from its part) and the write, which
+copies the parts' records into the new index at SQLite's speed. The index and the report are the same as one
+process's (`tests/indexer/test_workers.py`, `bench.build_identity --workers`).
 
 Workers are forked (the loaded boundaries are shared, not loaded again) only for `FORK_FROM` rows or more: a
 smaller import is prepared here, where a fork and its part files would cost more than they save.
