@@ -16,8 +16,10 @@ The ceiling is measured in the same run, first, with the same bodies, levels and
 (issue 18's targets: at least half its req/s, at most 3x its p99). `--no-ceiling` skips it.
 
 `--checkout DIR` also serves `/match` from another checkout of rehabmap (e.g. `git archive <commit> | tar -x
--C DIR`), over the same index and geodata, after this checkout's: a before/after in one run, so both sides
-meet the same machine (on a shared machine the load moves more than most changes do).
+-C DIR`), over the same index and geodata: a before/after in one run, so both sides meet the same machine (on a
+shared machine the load moves more than most changes do). The two are served in ABBA order (this checkout, the
+other, the other again, this one), each serving's rows numbered: the server measured second did better in every
+before/after run of sessions 15–26, whichever tree it was (bench/RESULTS.md), so one order alone measures the order.
 
     python -m bench.bench_http [--sizes 100k] [--concurrency 1,16,64] [--seconds 10] [--workers 1] [--no-ceiling]
                                [--checkout DIR]
@@ -191,7 +193,9 @@ def main() -> None:
             rows += [row("-", args.workers, "ceiling (empty POST)", c, r, None) for c, r in ceiling.items()]
         checkouts = [(common.ROOT, "POST /match")]
         if args.checkout is not None:
-            checkouts.append((args.checkout.resolve(), f"POST /match ({args.checkout.name})"))
+            other = (args.checkout.resolve(), f"POST /match ({args.checkout.name})")
+            checkouts = [(path, f"{endpoint} #{k}") for k, (path, endpoint) in
+                         enumerate([checkouts[0], other, other, checkouts[0]], 1)]
         for n in common.parse_sizes(args.sizes):
             for checkout, endpoint in checkouts:
                 port = common.free_port()
