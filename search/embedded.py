@@ -88,6 +88,7 @@ CREATE TABLE column_snapshot (name TEXT PRIMARY KEY, data BLOB NOT NULL);
 assert ROW_FIELDS[0] == "id"
 _LOADED = ROW_FIELDS[1:]  # all but the id, which a load reads first
 _COLUMNS_SQL = ", ".join(_LOADED)
+_INTO_SERVICES = "INTO services VALUES (?, ?, ?, ?)"
 _INTO_COLUMNS = f"INTO service_columns VALUES ({', '.join('?' * (len(ROW_FIELDS) + 1))})"
 _BATCH = 5000
 # A new file is written once, start to end, and nothing reads it until it is renamed into place: no
@@ -188,7 +189,7 @@ class EmbeddedWriter:
                     conn.execute("INSERT INTO services_fts (services_fts, rowid, name, organisation, description) "
                                  "VALUES ('delete', ?, ?, ?, ?)",
                                  (rowid, current.name, current.organisation or "", current.description))
-                conn.execute("INSERT OR REPLACE INTO services VALUES (?, ?, ?, ?)",
+                conn.execute("INSERT OR REPLACE " + _INTO_SERVICES,
                              (rowid, service.id, service.service_type.value, _doc(service)))
                 conn.execute("INSERT OR REPLACE " + _INTO_COLUMNS, (rowid, *row_values(service)))
                 conn.execute("INSERT INTO services_fts (rowid, name, organisation, description) VALUES (?, ?, ?, ?)",
@@ -323,7 +324,7 @@ class EmbeddedParts:
             conn.executescript(_BUILD_PRAGMAS + _PART_SCHEMA)
             encoded = [_encoded(n, service) for n, service in enumerate(services, 1)]
             conn.executemany("INSERT " + _INTO_COLUMNS, [values for values, _, _ in encoded])
-            conn.executemany("INSERT INTO services VALUES (?, ?, ?, ?)", [row for _, row, _ in encoded])
+            conn.executemany("INSERT " + _INTO_SERVICES, [row for _, row, _ in encoded])
             conn.executemany("INSERT INTO texts VALUES (?, ?, ?, ?)", [text for _, _, text in encoded])
             conn.commit()
         finally:
@@ -383,7 +384,7 @@ class _Records:
 
     def write(self, conn: sqlite3.Connection, table: str) -> None:
         if table == "services":
-            conn.executemany("INSERT INTO services VALUES (?, ?, ?, ?)", self.rows)
+            conn.executemany("INSERT " + _INTO_SERVICES, self.rows)
         else:
             conn.executemany("INSERT " + _INTO_COLUMNS, self.columns)
 
@@ -460,7 +461,7 @@ class _Batch:
         self.write(conn)
         self._stage(conn)
         values, row, text = _encoded(at, service)
-        conn.execute("INSERT OR REPLACE INTO services VALUES (?, ?, ?, ?)", row)
+        conn.execute("INSERT OR REPLACE " + _INTO_SERVICES, row)
         conn.execute("INSERT OR REPLACE " + _INTO_COLUMNS, values)
         self.revised_texts.append(text)
 

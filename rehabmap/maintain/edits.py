@@ -452,7 +452,7 @@ class OverlayWriter:
                     continue
                 if not entry.created:
                     warnings.append(f"directory: {service_id} was edited but is no longer in the sources; "
-                                         "its edits are kept and come back if it does")
+                                    "its edits are kept and come back if it does")
                     continue
                 try:
                     yield overlay_record(None, entry.fields)
