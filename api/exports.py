@@ -17,7 +17,7 @@ from datetime import date
 from typing import Any
 
 from rehabmap.browse import Listed
-from rehabmap.explanation import gender_by_team, gender_said_by, needs_said_by
+from rehabmap.explanation import gender_said_by, needs_said_by
 from rehabmap.maintain.freshness import Listings
 from rehabmap.phones import phone_cell
 from rehabmap.spreadsheet import BOM, defused
@@ -39,7 +39,7 @@ COLUMNS: tuple[str, ...] = (
 # "female_only (women-only)" in CSV, an object in GeoJSON; needs_registered, of needs_met those a CQC registration
 # states; needs_added_by_maintainers, those a maintainer added to a source's record, the maintainers' word (both
 # `rehabmap.explanation.needs_said_by`); gender_stated_by_maintainers, true where gender is a maintainer's word on a
-# source's record, not the source's (`explanation.gender_by_team`); gender_basis, whose word gender is (source,
+# source's record, not the source's (`explanation.gender_said_by`); gender_basis, whose word gender is (source,
 # added_by_maintainers, changed_by_maintainers, removed_by_maintainers: a maintainer cleared the source's; empty: no
 # gender and none removed), and gender_from_source, the source's gender a maintainer's word changed or removed
 # (`explanation.gender_said_by`).
@@ -53,7 +53,7 @@ def record(item: Listed, today: date, listings: Listings) -> dict[str, Any]:
     a = s.areas
     listing = listings.of(s)
     registered, added = needs_said_by(s)
-    basis, from_source = gender_said_by(s)
+    by_team, basis, from_source = gender_said_by(s)
     return {
         "id": s.id, "name": s.name, "organisation": s.organisation, "provider_type": s.provider_type,
         "service_type": s.service_type.value, "subtype": s.subtype, "original_label": s.original_label,
@@ -81,7 +81,7 @@ def record(item: Listed, today: date, listings: Listings) -> dict[str, Any]:
         "gender_read_from_text": s.gender_read_from_text, "needs_registered": registered,
         "source_file_of": listing.file_of if listing else None,  # a dated file's date: never "confirmed on"
         "needs_added_by_maintainers": added,
-        "gender_stated_by_maintainers": gender_by_team(s), "gender_basis": basis, "gender_from_source": from_source,
+        "gender_stated_by_maintainers": by_team, "gender_basis": basis, "gender_from_source": from_source,
     }
 
 

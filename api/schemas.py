@@ -12,7 +12,7 @@ from pydantic_core import to_json
 from api.record_json import RecordPieces
 from geodata.geography import Home
 from rehabmap.coverage import Coverage
-from rehabmap.explanation import GenderBasis, gender_by_team, gender_said_by, needs_said_by
+from rehabmap.explanation import GenderBasis, gender_said_by, needs_said_by
 from rehabmap.maintain.freshness import (
     DEFAULT_VERIFY_AFTER_DAYS,
     SourceConfirmation,
@@ -255,14 +255,14 @@ class MatchResultOut(BaseModel):
     def record_fields(s: Service) -> dict[str, Any]:
         """The result in this model's shape, plain values, those a request gives (`RESULT_HOLES`) null: what
         `MatchOut.json_of` serialises once per record (`api.record_json`)."""
-        basis, from_source = gender_said_by(s)
+        by_team, basis, from_source = gender_said_by(s)
         return {
             "id": s.id, "name": s.name, "service_type": s.service_type.value, "subtype": s.subtype,
             "original_label": s.original_label, "legacy_locked_label": s.legacy_locked_label,
             "organisation": s.organisation, "distance_km": None, "in_home_icb": None,
             "icb_code": s.areas.icb_code, "icb_name": s.areas.icb_name, "matched_needs": None,
             "unknown_needs": None, "needs_read_from_text": None, "needs_read_not_met": None, "gender": s.gender,
-            "gender_read_from_text": s.gender_read_from_text, "gender_stated_by_maintainers": gender_by_team(s),
+            "gender_read_from_text": s.gender_read_from_text, "gender_stated_by_maintainers": by_team,
             "gender_basis": basis, "gender_from_source": from_source,
             "out_of_catchment": None, "explanation": None,
             "capacity": {"status": None, "as_of": s.capacity_as_of, "reported": s.capacity},
@@ -649,7 +649,7 @@ class ServiceOut(BaseModel):
                   verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> dict[str, Any]:
         area = s.service_area
         registered, added = needs_said_by(s)
-        basis, from_source = gender_said_by(s)
+        by_team, basis, from_source = gender_said_by(s)
         return dict(
             id=s.id, name=s.name, organisation=s.organisation, provider_type=s.provider_type,
             service_type=s.service_type.value, service_type_label=TYPE_LABELS[s.service_type],
@@ -659,7 +659,7 @@ class ServiceOut(BaseModel):
             needs_not_met=s.needs_not_met, needs_registered=registered, needs_added_by_maintainers=added,
             needs_read_from_text=s.needs_read_from_text, needs_read_not_met=s.needs_read_not_met,
             min_age=s.min_age, max_age=s.max_age, gender=s.gender, gender_read_from_text=s.gender_read_from_text,
-            gender_stated_by_maintainers=gender_by_team(s), gender_basis=basis, gender_from_source=from_source,
+            gender_stated_by_maintainers=by_team, gender_basis=basis, gender_from_source=from_source,
             address=s.address, postcode=s.postcode, lat=s.lat, lon=s.lon,
             areas=AreasOut(**vars(s.areas)),
             service_area=ServiceAreaOut(codes=area.codes, description=area.description,

@@ -20,7 +20,7 @@ the ORUK feed list the registered ones and the added ones (`needs_said_by`: `nee
 access; Autism (added by the rehabmap team).". A record made in the directory says all its needs plainly: all of it
 is the team's, with no source's word.
 
-A gender a maintainer stated on a source's record is the team's word too (`gender_by_team`; the record, the exports
+A gender a maintainer stated on a source's record is the team's word too (`gender_said_by`; the record, the exports
 and the feed say so as `gender_stated_by_maintainers`), said so in the same words: "Men only (added by the rehabmap
 team)." here, on the clinicians' card and in their text for notes (`stated_gender_text`), "Who it takes (added by
 the rehabmap team)" on the service page; where the source stated another gender, which the record keeps
@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from geodata.distance import miles_and_km
 from rehabmap.index.names import OVERLAY_SOURCE
@@ -208,21 +208,24 @@ def needs_said_by(service: Service) -> tuple[list[str], list[str]]:
     return list(registered), list(added)
 
 
-def gender_by_team(service: Service) -> bool:
-    """Whether the gender the record states is a maintainer's word on a source's record, not the source's
-    (`gender_basis`, the one rule, added or changed): given as `gender_stated_by_maintainers` in the API's record, the
-    exports and the ORUK feed. False where they removed the source's (the record states none: `gender_said_by`)."""
-    return gender_basis(service) in (_ADDED_GENDER, _CHANGED_GENDER)
+class GenderSaid(NamedTuple):
+    """Whose word a record's gender is, as the API's record, each `/match` result, the exports and the ORUK feed
+    give it (`gender_said_by`)."""
+
+    by_team: bool  # `gender_stated_by_maintainers`: the gender the record states is a maintainer's word on a
+    # source's record (added or changed), not the source's; false where they removed the source's (none stated)
+    basis: GenderBasis | None  # `gender_basis`
+    from_source: Gender | None  # `gender_from_source`: the source's gender the team's word changed or removed
 
 
-def gender_said_by(service: Service) -> tuple[GenderBasis | None, Gender | None]:
-    """Whose word the record's gender is (`gender_basis`) and the gender its source states where the maintainers'
-    word replaced it (changed or removed; else None): the API's record, each `/match` result, the exports and the
-    ORUK feed give them as `gender_basis` and `gender_from_source`, so a consumer tells "changed" from "added" and
-    sees what the source said, and a gender the team cleared never reads as the source's silence. Never a filter: a
-    match filters on the record's gender, the team's word."""
+def gender_said_by(service: Service) -> GenderSaid:
+    """Whose word the record's gender is (`gender_basis`, the one rule, asked once) and the gender its source states
+    where the maintainers' word replaced it: so a consumer tells "changed" from "added" and sees what the source
+    said, and a gender the team cleared never reads as the source's silence. Never a filter: a match filters on the
+    record's gender, the team's word."""
     basis = gender_basis(service)
-    return basis, service.source_gender if basis in (_CHANGED_GENDER, _REMOVED_GENDER) else None
+    return GenderSaid(basis in (_ADDED_GENDER, _CHANGED_GENDER), basis,
+                      service.source_gender if basis in (_CHANGED_GENDER, _REMOVED_GENDER) else None)
 
 
 def gender_basis(service: Service) -> GenderBasis | None:
@@ -248,7 +251,7 @@ def removed_gender_text(service: Service) -> str | None:
     """Where the maintainers cleared the gender the source states (`gender_basis`), that in people's words: "Not
     stated (the source said men only; removed by the rehabmap team)", the service page's "Who it takes". None
     otherwise. A match does not say it: it filters on no gender, the team's word."""
-    basis, said = gender_said_by(service)
+    _, basis, said = gender_said_by(service)
     if basis != _REMOVED_GENDER or said is None:
         return None
     return f"Not stated (the source said {GENDER_WORDS[said].lower()}; {GENDER_BASIS_WORDS[basis]})"

@@ -47,7 +47,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from rehabmap.errors import shorten
-from rehabmap.explanation import gender_by_team, gender_said_by, needs_said_by, read_needs_note
+from rehabmap.explanation import gender_said_by, needs_said_by, read_needs_note
 from rehabmap.languages import UnknownLanguage
 from rehabmap.record import WEEKDAYS, Schedule, Service
 from rehabmap.taxonomy import (
@@ -293,9 +293,9 @@ def service_to_oruk(service: Service, today: date | None = None) -> dict[str, An
         pairs.append((_term(DETAILS, _REGISTERED), ", ".join(registered)))
     if added:
         pairs.append((_term(DETAILS, _ADDED), ", ".join(added)))
-    if gender_by_team(service):
+    by_team, basis, from_source = gender_said_by(service)
+    if by_team:
         pairs.append((_term(DETAILS, _GENDER_BY_TEAM), _YES))
-    basis, from_source = gender_said_by(service)
     if basis not in (None, "source"):  # the team's word: said, as its source's word goes without saying
         pairs.append((_term(DETAILS, _GENDER_BASIS), basis))
     if from_source:

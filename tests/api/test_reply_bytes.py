@@ -17,7 +17,7 @@ from bench.common import SEED
 from bench.synthetic import REALISTIC_MIX, load_small_areas, make_services
 from geodata.geography import Home
 from rehabmap.coverage import Coverage
-from rehabmap.explanation import gender_by_team, gender_said_by
+from rehabmap.explanation import gender_said_by
 from rehabmap.index.base import ServiceQuery
 from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.maintain.freshness import verification_due
@@ -36,7 +36,7 @@ def model_reply(home: Home, response: MatchResponse, coverage: dict[ServiceType,
     """The reply as the response models serialise it: every field set by name, validated, dumped."""
     def result(r: MatchResult) -> MatchResultOut:
         s = r.service
-        basis, from_source = gender_said_by(s)
+        by_team, basis, from_source = gender_said_by(s)
         return MatchResultOut(
             id=s.id, name=s.name, service_type=s.service_type.value, subtype=s.subtype,
             original_label=s.original_label, legacy_locked_label=s.legacy_locked_label, organisation=s.organisation,
@@ -44,7 +44,7 @@ def model_reply(home: Home, response: MatchResponse, coverage: dict[ServiceType,
             icb_name=s.areas.icb_name, matched_needs=r.matched_needs, unknown_needs=r.unknown_needs,
             needs_read_from_text=list(r.needs_read_from_text), needs_read_not_met=list(r.needs_read_not_met),
             gender=s.gender, gender_read_from_text=s.gender_read_from_text,
-            gender_stated_by_maintainers=gender_by_team(s), gender_basis=basis, gender_from_source=from_source,
+            gender_stated_by_maintainers=by_team, gender_basis=basis, gender_from_source=from_source,
             out_of_catchment=r.out_of_catchment,
             explanation=r.explanation,
             capacity=CapacityOut(status=r.capacity or "unknown", as_of=s.capacity_as_of, reported=s.capacity),
