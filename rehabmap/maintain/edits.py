@@ -475,6 +475,8 @@ class OverlayWriter:
                 later, _ = self.directory.overlay.entries(since=revision)
                 if later:
                     self.inner.upsert({sid: e.fields for sid, e in later.items()})
+                # every edit laid afresh over its source's record, whose word it keeps: none of the audit log's due
+                self.directory.overlay.sources_word_laid()
         finally:
             if held:
                 lock.__exit__(None, None, None)

@@ -269,7 +269,8 @@ def sources_word_due(conn: Connection, _policy: object = None) -> None:
     - a file's record (`rehabmap index`: no copy of the source's record outside the index) gets the source's word
       from the audit log: the value each field showed before the team's first edit of it (its first row's `old`),
       listed in `meta` (`SOURCES_WORD_DUE`) for the next start to lay where the live record keeps none
-      (`Editor.reconcile`, which holds the index; a store migration does not).
+      (`Editor.reconcile`, which holds the index; a store migration does not), unless a rebuild first lays every
+      edit afresh over the source's record (`OverlayWriter`, which drops the list).
 
     Only the services whose edits lay the gender or the needs lists are touched; nothing is audited (no word of
     anyone's changes: the record keeps what the audit log holds). Run again, it lists the same values."""
