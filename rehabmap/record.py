@@ -354,8 +354,8 @@ class Service(BaseModel):
     # The needs the record's source stated (its sources', merged), kept when a maintainer's edit first lays its own
     # needs lists over a record of any source (`overlay_record`): without them the edited lists held the source's
     # needs and the maintainer's alike, and the maintainer's read as the source's (`explanation.needs_by_basis`).
-    # None on a record no edit of the lists touched, and on one an edit reached before they were kept (said apart
-    # once a rebuild or sync lays the edit anew); [] where the source stated none.
+    # None on a record no edit of the lists touched, and on one an edit reached before they were kept, until the first
+    # start after migration 21 (or a rebuild or sync) lays it; [] where the source stated none.
     source_needs_met: list[str] | None = None
     # The gender the source states, kept apart when a maintainer's word on the gender is laid over a source's record
     # (`overlay_record`), so a page says a gender that replaced the source's as "changed by the rehabmap team", not

@@ -117,12 +117,8 @@ def who_rows(service: Service) -> list[Row]:
     ages = present.age_range(service)
     if ages:
         rows.append(("Ages", ages))
-    # A gender the maintainers cleared says the source's, removed: never the source's silence (a source that states a
-    # gender gives none read from its words, so the two never meet).
-    said = GENDER_WORDS[service.gender] if service.gender else removed_gender_text(service) or gender_read_text(service)
-    if said:  # a maintainer's gender on a source's record said as theirs, as the needs a maintainer added are
-        basis = GENDER_BASIS_WORDS[gender_basis(service)] if service.gender else ""
-        rows.append((f"Who it takes ({basis})" if basis else "Who it takes", said))
+    if takes := who_it_takes(service):
+        rows.append(takes)
     met, not_met = ([n for n in needs if n not in GENDER_NEEDS] if service.gender else needs
                     for needs in (service.needs_met, service.needs_not_met))
     registered, added = needs_by_basis(service, met)  # each said on its basis, as a match's explanation says it
@@ -140,6 +136,20 @@ def who_rows(service: Service) -> list[Row]:
     if read_not:
         rows.append((f"Its listing suggests it may not take ({NOT_CONFIRMED})", _bullets(quoted(read_not, read_not))))
     return rows
+
+
+def who_it_takes(service: Service) -> Row | None:
+    """The "Who it takes" row, said on whose word it is: the service page's, and the keepers' pages of the record
+    (`web.keepers`), which say the same, so a maintainer never reads "not stated" where the public reads that the
+    source said otherwise. None where no gender is stated, removed or read."""
+    # A gender the maintainers cleared says the source's, removed: never the source's silence (a source that states a
+    # gender gives none read from its words, so the two never meet).
+    said = GENDER_WORDS[service.gender] if service.gender else removed_gender_text(service) or gender_read_text(service)
+    if not said:
+        return None
+    # a maintainer's gender on a source's record said as theirs, as the needs a maintainer added are
+    basis = GENDER_BASIS_WORDS[gender_basis(service)] if service.gender else ""
+    return (f"Who it takes ({basis})" if basis else "Who it takes", said)
 
 
 def area_name(geography: Geography, code: str) -> str:

@@ -290,3 +290,17 @@ def overlay_record(current: Service | None, fields: Mapping[str, Any]) -> Servic
             if name in laid and before["field_sources"].get(name) != OVERLAY_SOURCE:
                 data[kept] = before[name]
     return Service.model_validate(data)
+
+
+def with_sources_word(current: Service, said: Mapping[str, Any]) -> Service | None:
+    """`current` keeping the source's word (`said`: JSON values by field, as the audit log kept them) on each field a
+    maintainer's edit laid where it keeps none (`Service.source_gender`, `Service.source_needs_met`), as
+    `overlay_record` keeps it at a first edit: a record an edit reached before that was kept (migration 21,
+    `rehabmap.maintain.overlay.sources_word_due`). None where there is nothing to keep: every such field keeps its
+    source's word already (a rebuild, a sync or a later edit laid it), or no edit laid it."""
+    fields = current.__dict__
+    kept = {_SOURCES_WORD[name]: value for name, value in said.items() if name in _SOURCES_WORD
+            and fields["field_sources"].get(name) == OVERLAY_SOURCE and fields[_SOURCES_WORD[name]] is None}
+    if not kept or current.source == OVERLAY_SOURCE:
+        return None
+    return Service.model_validate({**current.model_dump(mode="json"), **kept})

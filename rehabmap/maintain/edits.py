@@ -34,7 +34,7 @@ from geodata.errors import GeodataError
 from rehabmap.errors import (DomainError, Forbidden, InvalidEdit, PreconditionRequired, QuestionNotFound,
                              ServiceExists, ServiceNotFound, StaleEdit)
 from rehabmap.index.base import (IndexBackend, LiveWriter, Parts, PartWriter, RecordWriter, Revision, Stored,
-                                 as_service, overlay_record)
+                                 as_service, overlay_record, with_sources_word)
 from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.maintain.audit import KEPT, Change, given_reason
 from rehabmap.maintain.auth import PROVIDER_FIELDS, Principal, Role
@@ -378,23 +378,30 @@ class Editor:
 
     def reconcile(self) -> list[str]:
         """Lay every overlay entry the live index does not reflect (a write cut short between the directory
-        and the index, or an index restored from a backup). Returns the ids it wrote."""
+        and the index, or an index restored from a backup), and once, the source's word migration 21 listed from
+        the audit log for records of a file an edit reached before it was kept (`with_sources_word`). Returns the
+        ids it wrote."""
         with self.directory.index_lock():
             recover = getattr(self.writer, "recover", None)
             if recover is not None:
                 recover()
             entries, _ = self.directory.overlay.entries()
-            stale = {}
+            due = self.directory.overlay.sources_word_due()
+            stale: dict[str, Mapping[str, Any]] = {}
             for service_id, entry in entries.items():
                 current = self.backend.get(service_id)
                 try:
                     expected = overlay_record(current, entry.fields)
                 except (ValidationError, DomainError, ValueError):
                     continue  # an edit to a service the sources no longer have: kept, laid if it returns
-                if expected != current:
+                if service_id in due and (keeping := with_sources_word(expected, due[service_id])) is not None:
+                    stale[service_id] = keeping.model_dump(mode="json")  # whole: it carries its provenance
+                elif expected != current:
                     stale[service_id] = entry.fields
             if stale:
                 self.writer.upsert(stale)
+            if due:
+                self.directory.overlay.sources_word_laid()
         if stale:
             log.warning("laid %d directory edits the live index lacked", len(stale))
         return sorted(stale)
@@ -468,6 +475,8 @@ class OverlayWriter:
                 later, _ = self.directory.overlay.entries(since=revision)
                 if later:
                     self.inner.upsert({sid: e.fields for sid, e in later.items()})
+                # every edit laid afresh over its source's record, whose word it keeps: none of the audit log's due
+                self.directory.overlay.sources_word_laid()
         finally:
             if held:
                 lock.__exit__(None, None, None)

@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 READ_FIELDS = ("needs_read_from_text", "needs_read_not_met", "gender_read_from_text")
 # The audit field of a sync's retirement that supersedes a maintainer's restore (its old value says whose).
 RESTORE_SUPERSEDED = "maintainer_restore_superseded"
+# The store's `meta` key of migration 21's list (`sources_word_due`): per edited record of a file, the source's word
+# on each field an edit laid where the live record keeps it apart, which the next start lays (`Editor.reconcile`).
+SOURCES_WORD_DUE = "sources_word_due"
+# The fields whose source's word a record keeps apart under an edit (`rehabmap.index.base.overlay_record`).
+_KEPT_APART = ("gender", "needs_met")
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,18 @@ class Overlay:
                                 "WHERE revision > ?", (since,)).fetchall()
             latest = conn.execute("SELECT coalesce(max(revision), 0) FROM overlay").fetchone()[0]
         return {r[0]: OverlayEntry(r[0], json.loads(r[1]), bool(r[2]), r[3], r[4]) for r in rows}, int(latest)
+
+    def sources_word_due(self) -> dict[str, dict[str, Any]]:
+        """Migration 21's list (`sources_word_due`): per service, the source's word on each field kept apart."""
+        with self.database.connect() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (SOURCES_WORD_DUE,)).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def sources_word_laid(self) -> None:
+        """Migration 21's list laid on the live index: once, so a later edit or rebuild (which keep the source's
+        word themselves, from the source's record) is never overlaid with the word the audit log kept."""
+        with self.database.transaction() as conn:
+            conn.execute("DELETE FROM meta WHERE key = ?", (SOURCES_WORD_DUE,))
 
     def get(self, service_id: str) -> OverlayEntry | None:
         with self.database.connect() as conn:
@@ -239,3 +256,41 @@ def unlay_readings(conn: Connection, _policy: object = None) -> None:
                      "WHERE service_id = ?", (service_id,))
         log.warning("%s: took %s out of its maintainers' edits (what rehabmap read, never theirs to keep)",
                     service_id, ", ".join(read))
+
+
+def sources_word_due(conn: Connection, _policy: object = None) -> None:
+    """Migration 21: a record a maintainer edited before the source's word was kept apart (its needs lists or its
+    gender, before session 25) says the team's gender as "added" where they changed the source's, a gender they
+    cleared as plain "not stated", and the needs they added as the source's, until a rebuild or a sync lays the edit
+    over the source's record afresh. Now, on the upgrade:
+
+    - a synced record (the store keeps its source's record) is due to the live index at the next catch-up (every
+      server start, and every sync), which lays the edit over that record afresh: the source's word exactly;
+    - a file's record (`rehabmap index`: no copy of the source's record outside the index) gets the source's word
+      from the audit log: the value each field showed before the team's first edit of it (its first row's `old`),
+      listed in `meta` (`SOURCES_WORD_DUE`) for the next start to lay where the live record keeps none
+      (`Editor.reconcile`, which holds the index; a store migration does not), unless a rebuild first lays every
+      edit afresh over the source's record (`OverlayWriter`, which drops the list).
+
+    Only the services whose edits lay the gender or the needs lists are touched; nothing is audited (no word of
+    anyone's changes: the record keeps what the audit log holds). Run again, it lists the same values."""
+    due: dict[str, dict[str, Any]] = {}
+    rows = conn.execute("SELECT service_id, fields FROM overlay WHERE created = 0 ORDER BY service_id").fetchall()
+    for service_id, stored in rows:
+        laid = [name for name in _KEPT_APART if name in json.loads(stored)]
+        if not laid:
+            continue
+        if conn.execute("SELECT 1 FROM sync_records WHERE service_id = ? LIMIT 1", (service_id,)).fetchone():
+            conn.execute("UPDATE sync_records SET live_revision = (SELECT max(live_revision) FROM sync_records) + 1 "
+                         "WHERE service_id = ?", (service_id,))
+            continue
+        first: dict[str, Any] = {}
+        for name, old in conn.execute(
+                "SELECT field, old FROM audit WHERE resource_type = 'service' AND resource_id = ? AND action <> ? "
+                f"AND field IN ({', '.join('?' * len(laid))}) ORDER BY id", (service_id, QUESTIONED, *laid)).fetchall():
+            first.setdefault(name, json.loads(old) if old is not None else None)
+        if said := {name: value for name, value in first.items() if value is not None}:
+            due[service_id] = said
+    if due:
+        conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                     "value = excluded.value", (SOURCES_WORD_DUE, json.dumps(due, sort_keys=True)))

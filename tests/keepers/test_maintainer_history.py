@@ -44,3 +44,30 @@ def test_a_services_history_shows_each_change_with_who_and_before_and_after(brow
         assert all("maintainer of the tests" in r[1] for r in rows[1:])
         assert axe(page, axe_source) == []
         shot(page, "29-keepers-history")
+
+
+KIRKSTALL = "sample:kirkstall-locked-rehabilitation-ward"  # the sample file states it takes men only
+REMOVED = "Who it takes: Not stated (the source said men only; removed by the rehabmap team)"
+
+
+def test_a_gender_the_team_removed_is_said_so_on_the_keepers_pages_as_on_the_service_page(
+        browser, keepers_server, shared_keepers, axe_source):
+    """A maintainer clears Kirkstall's gender on its form (the sample file says men only). The service page says
+    "Not stated (the source said men only; removed by the rehabmap team)"; before, the keepers' form showed only
+    its "Not stated" choice and its history nothing of it now, so a maintainer read the source's silence where the
+    public reads the team's edit. Now both say what the service page says, in its words (one wording)."""
+    token = shared_keepers.site.tokens["maintainer"]
+    with signed_in_page(browser, keepers_server, token, f"/keepers/services/{KIRKSTALL}") as page:
+        who = page.get_by_role("group", name="Who it takes")
+        expect(who).not_to_contain_text("rehabmap team")  # the source's word: nothing of the team's to say
+        who.get_by_label("Not stated").check()
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_url("**done=Saved*")
+        said = f"Its service page says “{REMOVED}”."
+        expect(page.get_by_role("group", name="Who it takes")).to_contain_text(said)
+        assert axe(page, axe_source) == []
+        page.get_by_role("link", name="Its history").click()
+        expect(page.locator("#teams-gender")).to_have_text(f"Its service page now says “{REMOVED}”.")
+        page.goto(f"{keepers_server}/service/{KIRKSTALL}")
+        row = page.locator(".nhsuk-summary-list__row", has=page.locator("dt", has_text="Who it takes"))
+        assert " ".join(row.inner_text().split()) == REMOVED.replace(":", "", 1)

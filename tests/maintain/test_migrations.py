@@ -182,3 +182,90 @@ def test_an_old_edit_that_laid_what_rehabmap_read_lets_it_go_on_upgrade(fresh_si
     again = Directory.from_settings(site.settings)
     assert again.audit.entries(resource_id=service_id, limit=1000)[0] == after
     assert again.overlay.get(service_id) == entry
+
+
+KIRKSTALL, BEESTON = "sample:kirkstall-locked-rehabilitation-ward", "sample:beeston-residential-recovery-home"
+SAID = ("gender", "gender_basis", "gender_from_source")
+
+
+def genders_edited_by_old_code(site, monkeypatch) -> list[str]:
+    """The old state, made by the old code path (before session 25 an edit kept none of the source's word apart): a
+    maintainer cleared Kirkstall's gender (the sample file says men only) and stated men only for Beeston (the file
+    says women and men); then the store is left as this rehabmap has not yet opened it (at migration 20). Until a
+    rebuild, Kirkstall read "not stated" with no word of the team's (`gender_basis` null: the source's silence) and
+    Beeston "added by the rehabmap team", as though its file stated none. Returns Kirkstall's needs as its file
+    states them."""
+    from rehabmap.index import base
+    from tests.maintain.conftest import AppClient, make_app, with_version
+
+    with monkeypatch.context() as old_code:
+        old_code.setattr(base, "_SOURCES_WORD", {})
+        api = AppClient(make_app(site.settings))
+        source_needs = api.get(f"/services/{KIRKSTALL}").json()["needs_met"]
+        for service_id, gender in ((KIRKSTALL, None), (BEESTON, "male_only")):
+            reply = api.put(f"/maintain/services/{service_id}/gender", json={"gender": gender},
+                            headers=with_version(api, service_id, site.auth("maintainer")))
+            assert reply.status_code == 200, reply.text
+    before = {sid: [api.get(f"/services/{sid}").json()[k] for k in SAID] for sid in (KIRKSTALL, BEESTON)}
+    assert before == {KIRKSTALL: [None, None, None], BEESTON: ["male_only", "added_by_maintainers", None]}, \
+        "the old code path's state: the team's edits pass for the source's silence, or for an addition"
+    with open_database(site.settings).transaction() as conn:
+        conn.execute("DELETE FROM schema_migrations WHERE version = 21")
+    return source_needs
+
+
+def test_a_gender_edited_before_the_sources_word_was_kept_says_whose_word_on_upgrade(fresh_site, monkeypatch):
+    """On the upgrade of the old state (`genders_edited_by_old_code`), migration 21 lists each record's source's
+    word from the audit log (the value before the team's first edit); the next start lays it on the live index,
+    once: "removed" with the file's men only, "changed" with its women and men, the service page in its words, and
+    its needs lists kept apart. The audit log is not written; run again, the migration lists the same and the start
+    writes nothing."""
+    from search.embedded import EmbeddedIndex
+    from tests.maintain.conftest import AppClient, make_app
+
+    site = fresh_site
+    source_needs = genders_edited_by_old_code(site, monkeypatch)
+    audit_before = site.directory.audit.entries(limit=1000)[0]
+
+    upgraded = make_app(site.settings)  # opens the store (migration 21), then lays what it listed (a start)
+    api = AppClient(upgraded)
+    assert {sid: [api.get(f"/services/{sid}").json()[k] for k in SAID] for sid in (KIRKSTALL, BEESTON)} == {
+        KIRKSTALL: [None, "removed_by_maintainers", "male_only"],
+        BEESTON: ["male_only", "changed_by_maintainers", "mixed_gender"]}
+    assert "Not stated (the source said men only; removed by the rehabmap team)" in api.get(
+        f"/service/{KIRKSTALL}").text
+    assert "Who it takes (changed by the rehabmap team)" in api.get(f"/service/{BEESTON}").text
+    assert api.get(f"/services/{KIRKSTALL}").json()["needs_added_by_maintainers"] == [], "its needs: the file's"
+    kept = EmbeddedIndex(site.home / "index.sqlite").get(KIRKSTALL)
+    assert kept is not None and kept.source_needs_met == source_needs
+    directory = Directory.from_settings(site.settings)
+    assert directory.audit.entries(limit=1000)[0] == audit_before, "no one's word changed: nothing audited"
+    assert directory.overlay.sources_word_due() == {}, "laid once"
+
+    with open_database(site.settings).transaction() as conn:
+        conn.execute("DELETE FROM schema_migrations WHERE version = 21")
+    again = Directory.from_settings(site.settings)
+    assert set(again.overlay.sources_word_due()) == {KIRKSTALL, BEESTON}
+    assert upgraded.state.rehabmap.editor.reconcile() == [], "each keeps its source's word: nothing to write"
+
+
+def test_a_rebuild_after_the_upgrade_leaves_the_audit_logs_word_unlaid(fresh_site, monkeypatch, geography):
+    """A rebuild (`rehabmap index`) between the upgrade and the next start lays every edit over the source's record
+    afresh, keeping the file's own word as it now stands: the list migration 21 took from the audit log is dropped
+    with it, so no start lays an older word over the rebuild's."""
+    from indexer.pipeline import GeographyPlacer, build_index
+    from indexer.sources import load_source
+    from rehabmap.maintain.edits import OverlayWriter
+    from search.embedded import EmbeddedIndex, EmbeddedWriter
+    from tests.maintain.conftest import SAMPLE
+
+    site = fresh_site
+    genders_edited_by_old_code(site, monkeypatch)
+    directory = Directory.from_settings(site.settings)  # `rehabmap index` opens the store: migration 21
+    assert set(directory.overlay.sources_word_due()) == {KIRKSTALL, BEESTON}
+    build_index(load_source(SAMPLE), GeographyPlacer(geography), OverlayWriter(
+        EmbeddedWriter(site.settings.index_path), directory), progress=False)
+    assert directory.overlay.sources_word_due() == {}
+    rebuilt = EmbeddedIndex(site.settings.index_path)
+    assert [(s.gender, s.source_gender) for s in map(rebuilt.get, (KIRKSTALL, BEESTON)) if s is not None] == [
+        (None, "male_only"), ("male_only", "mixed_gender")]

@@ -11,6 +11,7 @@ import io
 import json
 import re
 import shutil
+import sqlite3
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -669,3 +670,35 @@ def test_a_gender_a_maintainer_removed_is_said_as_removed_not_as_the_sources_sil
         again = httpx.get(f"{url}/services/{KIRKSTALL}", timeout=30).json()
         assert who_it_takes(url) == removed, "a rebuild lays the edit over the file's record: still its word removed"
     assert {k: again[k] for k in said} == said
+
+
+def test_a_synced_record_edited_before_its_sources_word_was_kept_is_laid_anew_on_upgrade(tmp_path, geodata_dir,
+                                                                                         data_dir, replay, monkeypatch):
+    """Glebelands Centre, from the NHS website, states no need; a maintainer stated that it takes people with autism
+    with the old code path (before session 25 an edit kept none of the source's word apart), so the record said
+    autism as its source's word until a sync brought a change of it. Migration 21 marks each edited synced record
+    due to the live index: the first `rehabmap serve` after the upgrade lays the edit afresh over the record the
+    store keeps of the source, and autism reads as the rehabmap team's, on the page and in the record."""
+    from rehabmap.index import base
+    from rehabmap.maintain.overlay import SOURCES_WORD_DUE
+    from tests.maintain.conftest import AppClient, make_app
+    from tests.sync.store_fixtures import settings_for
+
+    home = indexed_and_synced_home(tmp_path, geodata_dir, data_dir, replay)
+    auth = {"Authorization": f"Bearer {maintainer_token(home, data_dir)}"}
+    with monkeypatch.context() as old_code:
+        old_code.setattr(base, "_SOURCES_WORD", {})
+        api = AppClient(make_app(settings_for(home, data_dir, replay)))
+        stated = api.put(f"/maintain/services/{GLEBELANDS}/needs/autism", json={"takes": True}, headers=auth)
+        assert stated.status_code == 200, stated.text
+        assert api.get(f"/services/{GLEBELANDS}").json()["needs_added_by_maintainers"] == [], "the old state"
+    store = home / "directory.sqlite"
+    with sqlite3.connect(store) as conn:  # a store this rehabmap has not yet opened
+        conn.execute("DELETE FROM schema_migrations WHERE version = 21")
+    with serving(home, data_dir) as url:
+        record = httpx.get(f"{url}/services/{GLEBELANDS}", timeout=30).json()
+        page = httpx.get(f"{url}/service/{GLEBELANDS}", timeout=30).text
+    assert (record["needs_met"], record["needs_added_by_maintainers"]) == (["autism"], ["autism"])
+    assert "Autism" in page[page.index("Suitable for (added by the rehabmap team)"):].split("</dd>")[0]
+    assert index_record(home, GLEBELANDS)["source_needs_met"] == [], "the source's record's word: none"
+    assert table_rows(store, "SELECT value FROM meta WHERE key = ?", SOURCES_WORD_DUE) == [], "a sync's: laid anew"

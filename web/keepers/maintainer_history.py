@@ -12,7 +12,8 @@ from rehabmap.maintain.overlay import RESTORE_SUPERSEDED, Restore
 from web.keepers.maintainer_review import MAINTAINERS
 from web.keepers.maintainer_services import HISTORY, service_path
 from web.keepers.session import Keeper, KeepersRoute, directory_of, render, requires
-from web.keepers.words import field_name, field_value
+from web.deps import get_state
+from web.keepers.words import field_name, field_value, teams_gender
 from web.present import long_date
 
 router = APIRouter(route_class=KeepersRoute)
@@ -42,4 +43,5 @@ def history(request: Request, service_id: str, keeper: Keeper = requires(*MAINTA
     entries, total = directory_of(request).audit.entries(resource_id=service_id, limit=LIMIT)
     return render(request, keeper, "keepers/maintainer/history.html",
                   {"service_id": service_id, "entries": entries, "total": total, "cells": cells,
+                   "teams_gender": teams_gender(get_state(request).backend.get(service_id)),
                    "service_path": service_path, "limit": LIMIT})

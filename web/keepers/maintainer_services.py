@@ -39,7 +39,7 @@ from web.keepers.maintainer_review import MAINTAINERS, item_path, queue_of
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, directory_of, message_page_plain, render,
                                  requires)
-from web.keepers.words import field_name
+from web.keepers.words import field_name, teams_gender
 
 router = APIRouter(route_class=KeepersRoute)
 SERVICES = f"{PATH}/services"
@@ -171,8 +171,16 @@ def form_page(request: Request, keeper: Keeper, service: Service | None, values:
                    "questions": directory_of(request).overlay.open_questions(service.id) if service else [],
                    "needs": [(need_field(n), need_label(n), _hint(by_need.get(n))) for n in editable_needs(service)],
                    "genders": [*GENDER_CHOICES, {"value": "", "text": "Not stated"}],
-                   "gender_hint": _hint(next((r for r in read if r.is_gender), None)), "readings": read},
+                   "gender_hint": _gender_hint(service, read), "readings": read},
                   status=status)
+
+
+def _gender_hint(service: Service | None, read: list[Reading]) -> str | None:
+    """Beside whom it takes: the service page's words where the gender is the team's word (`teams_gender`: the
+    radios alone say "Not stated" of a gender the team removed), and the gender only read from its listing."""
+    said = teams_gender(service)
+    return " ".join(filter(None, (f"Its service page says “{said}”." if said else None,
+                                  _hint(next((r for r in read if r.is_gender), None))))) or None
 
 
 def _hint(found: Reading | None) -> str | None:

@@ -7,11 +7,13 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from rehabmap.explanation import GENDER_WORDS
+from rehabmap.explanation import GENDER_BASIS_WORDS, GENDER_WORDS, gender_basis
 from rehabmap.maintain.overlay import READ_FIELDS
 from rehabmap.maintain.readings import NEED_LISTS
+from rehabmap.record import Service
 from rehabmap.taxonomy import need_label
 from web.present import long_date
+from web.service_view import who_it_takes
 
 
 # A review's state as a maintainer reads it (the queue and the API keep the codes; a pending record's day and a
@@ -49,6 +51,17 @@ def field_value(field: str, value: Any) -> str:
         return ", ".join(f"{GENDER_WORDS.get(read) or need_label(read)} (‘{words}’)"
                          for read, words in value.items()) or "none"
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def teams_gender(service: Service | None) -> str | None:
+    """Where the record's gender is the rehabmap team's word (added, changed or removed: `gender_basis`), its
+    service page's "Who it takes" row as the public reads it (`who_it_takes`, the one wording): "Who it takes: Not
+    stated (the source said men only; removed by the rehabmap team)". The keepers' pages of the record say it, so a
+    maintainer never reads a plain "not stated" where the public reads that the source said otherwise. None for a
+    gender that is the source's word, or none at all."""
+    if service is None or not GENDER_BASIS_WORDS[gender_basis(service)] or (row := who_it_takes(service)) is None:
+        return None
+    return f"{row[0]}: {row[1]}"
 
 
 def long_moment(at: str | datetime | None, *, seconds: bool = False) -> str:
