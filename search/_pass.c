@@ -433,7 +433,7 @@ static PyObject *near(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     double *oc = out_cos->buf;
     uint8_t *oi = out_in == NULL ? NULL : out_in->buf;
     const uint8_t *table = groups == NULL ? NULL : groups->buf;
-    uint64_t table_length = groups == NULL ? 0 : (uint64_t)length(groups);
+    double table_length = groups == NULL ? 0.0 : (double)length(groups);
     const int8_t *type = types == NULL ? NULL : types->buf;
     int64_t *counts = by_type == NULL ? NULL : by_type->buf;
     Py_ssize_t type_count = by_type == NULL ? 0 : length(by_type);
@@ -445,8 +445,8 @@ static PyObject *near(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t count = 0;
     const char *wrong = NULL;
     for (Py_ssize_t i = 0; i < n; i++) {
-        int64_t position = p[i];
-        if (position < 0 || position >= rows) {
+        uint64_t position = (uint64_t)p[i]; /* a negative one wraps above the rows */
+        if (position >= (uint64_t)rows) {
             wrong = "at: a position outside the records";
             break;
         }
@@ -458,14 +458,14 @@ static PyObject *near(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         uint8_t in = 0;
         if (table != NULL) {
             double group = record[3];
-            if (!(group >= 0.0 && group < (double)table_length)) {
+            if (!(group >= 0.0 && group < table_length)) {
                 wrong = "records: a located group outside the groups table";
                 break;
             }
             in = table[(uint64_t)group];
             if (counts != NULL && in) {
-                int8_t t = type[position];
-                if (t < 0 || t >= type_count) {
+                uint64_t t = (uint64_t)(int64_t)type[position];
+                if (t >= (uint64_t)type_count) {
                     wrong = "types: a type outside by_type";
                     break;
                 }
@@ -473,7 +473,7 @@ static PyObject *near(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             }
         }
         if (cosine > floor) {
-            o[count] = position;
+            o[count] = (int64_t)position;
             oc[count] = cosine;
             if (oi != NULL)
                 oi[count] = in;
