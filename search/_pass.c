@@ -462,7 +462,7 @@ static PyObject *near(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                 wrong = "records: a located group outside the groups table";
                 break;
             }
-            in = table[(uint64_t)group];
+            in = table[(int64_t)group]; /* within [0, length): the signed conversion is one instruction */
             if (counts != NULL && in) {
                 uint64_t t = (uint64_t)(int64_t)type[position];
                 if (t >= (uint64_t)type_count) {
