@@ -1,7 +1,7 @@
 /* search._pass: the row loops of a match's radius pass, in C (bench/RESULTS.md, session 27).
 
 Each NumPy step over a box's ~3.3k rows costs 12-50k instructions, and the pass was ~25 such steps; the same
-tests as one loop cost ~30-50 instructions a row for all of them (measured). Two loops live here, and nowhere else:
+tests as one loop cost ~30-45 instructions a row for all of them (measured). Two loops live here, and nowhere else:
 
 - `kept_in_runs` / `kept_of` (and `total`, the room the first needs): the first stage of
   `search.columns.ServiceColumns.kept`, the tests of a row's packed flags word (status and superseded bits, type
