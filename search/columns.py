@@ -36,9 +36,8 @@ from geodata.distance import haversine_km, haversine_km_radians, point_radians, 
 from rehabmap.index.base import Coverage, ServiceQuery
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
-from search import nearness, tallies
+from search import _pass, nearness, tallies
 from search.polygons import PolygonLookup
-from search.runs import positions
 from search.tallies import Counted, Tallies
 
 _NEED_BITS = {need: np.uint32(1 << i) for i, need in enumerate(NEED_LABELS)}
@@ -58,6 +57,9 @@ _SUPERSEDED = 1 << _SUPERSEDED_SHIFT
 # age + 1 (48-63); an unknown age is stored as the bound that passes every age.
 _MET_SHIFT, _MIN_AGE_SHIFT, _MAX_AGE_SHIFT = 16, 32, 48
 assert len(NEED_LABELS) <= _MET_SHIFT, "a need's bit must fit in 16 bits of the needs-and-ages word"
+# The compiled row tests (`search._pass`) read the catchment group and the ages at these places too.
+assert (_pass.CATCHMENT_SHIFT, _pass.MIN_AGE_SHIFT, _pass.MAX_AGE_SHIFT) == \
+    (_CATCHMENT_SHIFT, _MIN_AGE_SHIFT, _MAX_AGE_SHIFT), "search/_pass.c reads the words' fields elsewhere"
 _GENDERS = ["", "female_only", "male_only", "mixed_gender"]
 
 
@@ -449,6 +451,11 @@ class _Catchments:
         return covered
 
 
+# Runs of positions of the grid's order: each run's first position, and the one after its last (int64 arrays).
+Runs = tuple[np.ndarray, np.ndarray]
+_NO_RUNS: Final = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+
+
 class _Grid:
     """Rows sorted by type, then by a fixed lat/lon cell, with where each type's rows of each cell start and
     a summed-area table of the cells' counts (every type).
@@ -456,7 +463,7 @@ class _Grid:
     Type first: a query for some types reads a run per row of cells of each type asked for, so a 50 km
     box's filters at 100k look at ~3.2k rows instead of ~11.7k for the bench's two types, at about the cost
     in runs of reading every type (bench/RESULTS.md, sixth pass). A cell's rows of every type are then a
-    run per type (`cell_positions`)."""
+    run per type (`cell_runs`)."""
 
     def __init__(self, lat: np.ndarray, lon: np.ndarray, type_: np.ndarray) -> None:
         n = len(lat)
@@ -506,11 +513,11 @@ class _Grid:
         y0, y1, x0, x1 = box
         return cells[(y < y0) | (y > y1) | (x < x0) | (x > x1)]
 
-    def cell_positions(self, cells: np.ndarray, types: np.ndarray | None = None) -> np.ndarray:
+    def cell_runs(self, cells: np.ndarray, types: np.ndarray | None = None) -> Runs:
         """Where the rows of these cells (flat numbers, ascending) sit in the order, ascending; with `types`
         (type numbers, ascending), those of these types alone: a run per type and cell."""
         at = ((_ALL_TYPES if types is None else types)[:, None] * self.cells + cells).ravel()
-        return positions(self.start.take(at, mode=_WRAP), self.start.take(at + 1, mode=_WRAP))
+        return self.start.take(at, mode=_WRAP), self.start.take(at + 1, mode=_WRAP)
 
     def everything(self, box: tuple[int, int, int, int] | None) -> bool:
         return box is not None and box == (0, self.ny - 1, 0, self.nx - 1)
@@ -522,15 +529,15 @@ class _Grid:
         s = self.sat
         return int(s[y1 + 1, x1 + 1] - s[y0, x1 + 1] - s[y1 + 1, x0] + s[y0, x0])
 
-    def positions(self, box: tuple[int, int, int, int] | None, types: np.ndarray | None = None) -> np.ndarray:
+    def runs(self, box: tuple[int, int, int, int] | None, types: np.ndarray | None = None) -> Runs:
         """Where the box's rows (of these types: default every type) sit in the order, ascending: a run per
-        type and row of cells."""
+        type and row of cells, types first (each run's first position and the one after its last)."""
         if box is None:
-            return np.zeros(0, dtype=np.int64)
+            return _NO_RUNS
         y0, y1, x0, x1 = box
         types = _ALL_TYPES if types is None else types
         starts = self.row_starts
-        return positions(starts[types, y0:y1 + 1, x0].ravel(), starts[types, y0:y1 + 1, x1 + 1].ravel())
+        return starts[types, y0:y1 + 1, x0].ravel(), starts[types, y0:y1 + 1, x1 + 1].ravel()
 
 
 def _holds(box: tuple[int, int, int, int], span: tuple[int, int, int, int]) -> bool:
@@ -812,44 +819,47 @@ class ServiceColumns:
 
     def kept(self, query: ServiceQuery | _Prepared, rows: np.ndarray, *, typed: bool = False,
              as_rows: bool = False) -> np.ndarray:
-        """Where in `rows` the services passing the query's hard filters are, ascending; with `as_rows`, those
-        rows themselves (`rows[kept(...)]`, without gathering them again).
+        """Where in `rows` (int64) the services passing the query's hard filters are, ascending; with `as_rows`,
+        those rows themselves (`rows[kept(...)]`, without gathering them again). `typed`: every row is of a
+        type asked for, so the type is not tested.
 
-        The packed flags word is tested first (one gather answers status, type, gender and catchment, the
-        most selective filters); the subtypes, languages and located areas are gathered for its survivors
-        alone: a 50 km box's pass at 100k reads ~6x fewer of those (bench/RESULTS.md, fifth pass). So is the
-        needs-and-ages word, but when `typed`: every row is of a type asked for (the grid read them by type,
-        `_Grid.positions` with the prepared `types`), so the type test is skipped, and the flags keep more
-        than half the rows (~1.9k of a match's ~3.3k at 100k); the word is then gathered for every row and
-        tested with the flags, one mask, which saves more (a `nonzero` and a gather of the survivors) than
-        the gather of the rows the flags drop costs (bench/RESULTS.md, session 26). Gathers: `_WRAP`."""
+        The packed flags word and the needs-and-ages word are tested first, in one compiled loop over the rows
+        (`search._pass`: status, type, gender, catchment, needs and age, the most selective filters; ~32
+        instructions a row for all of them, where each NumPy step over a box's rows cost 12-50k, bench/RESULTS.md,
+        session 27); the
+        subtypes, languages and located areas only for its survivors (`_narrowed`)."""
         q = query if isinstance(query, _Prepared) else self.prepare(query)
-        flags = self._flags.take(rows, mode=_WRAP)  # `take`: the same gather as indexing, fewer instructions
-        need = (0 if q.include_inactive else _ACTIVE) | (_ACCEPTING if q.accepting_only else 0)
-        mask = (flags & (need | _SUPERSEDED)) == need
-        if q.type_bits is not None and not typed:
-            mask &= (flags & q.type_bits) != 0
-        if q.other_gender is not None:
-            mask &= (flags & _GENDER_MASK) != q.other_gender << _GENDER_SHIFT
-        if q.covering is not None:
-            # As signed: an unsigned index is cast to NumPy's index type first, a pass more over the rows.
-            mask &= q.covering.take((flags >> _CATCHMENT_SHIFT).view(np.int64), mode=_WRAP)
-        if typed and (q.wanted or q.age is not None):
-            for test in _needs_ages_tests(q, self._needs_ages.take(rows, mode=_WRAP)):
-                mask &= test
-            needs_ages = False
-        else:
-            needs_ages = bool(q.wanted) or q.age is not None
-        keep = mask.nonzero()[0]  # `np.flatnonzero`'s answer for a flat mask, without its Python-level steps
-        if not (q.narrowed_bits or needs_ages or q.languages or q.in_areas is not None
-                or q.outside_excluded is not None):
+        out = np.empty(len(rows), dtype=np.int64)
+        keep = out[:_pass.kept_of(*self._row_tests(q, typed), rows, out)]
+        if not _narrows(q):
             return rows.take(keep, mode=_WRAP) if as_rows else keep
         rows = rows.take(keep, mode=_WRAP)
+        mask = self._narrowed(q, rows)
+        return rows[mask] if as_rows else keep[mask]
+
+    def _kept_in(self, q: _Prepared, runs: Runs) -> np.ndarray:
+        """`kept(q, positions(runs), typed=True, as_rows=True)`, without laying the runs' positions out first:
+        which of the positions of these runs (rows of the types asked for), in the runs' order and ascending
+        within each, hold rows passing the prepared query."""
+        begins, ends = runs
+        out = np.empty(_pass.total(begins, ends), dtype=np.int64)
+        at = out[:_pass.kept_in_runs(*self._row_tests(q, True), begins, ends, out)]
+        return at[self._narrowed(q, at)] if _narrows(q) else at
+
+    def _row_tests(self, q: _Prepared, typed: bool) -> _RowTests:
+        """The prepared query as `search._pass`'s tests of the two words (its first eleven arguments)."""
+        status = (0 if q.include_inactive else _ACTIVE) | (_ACCEPTING if q.accepting_only else 0)
+        return (self._flags, self._needs_ages, status | _SUPERSEDED, status, None if typed else q.type_bits,
+                _GENDER_MASK, None if q.other_gender is None else q.other_gender << _GENDER_SHIFT, q.covering,
+                q.needs_mask, q.needs_value, q.age)
+
+    def _narrowed(self, q: _Prepared, rows: np.ndarray) -> np.ndarray:
+        """Per row (ones that passed `_row_tests`), whether it passes the query's subtypes, languages and
+        located areas (the query has one of these: `_narrows`)."""
         tests = []  # each a new array, so the first is the mask the others are ANDed into
         if q.narrowed_bits:
-            tests.append(((flags[keep] & q.narrowed_bits) == 0) | np.isin(self.subtype[rows], q.subtypes))
-        if needs_ages:
-            tests.extend(_needs_ages_tests(q, self._needs_ages.take(rows, mode=_WRAP)))
+            tests.append(((self._flags.take(rows, mode=_WRAP) & q.narrowed_bits) == 0)
+                         | np.isin(self.subtype[rows], q.subtypes))
         for language in q.languages:
             tests.append(~self._lang_not.any_of((language,), rows))
             if q.confirmed:
@@ -863,7 +873,7 @@ class ServiceColumns:
         mask = tests[0]
         for test in tests[1:]:
             mask &= test
-        return rows[mask] if as_rows else keep[mask]
+        return mask
 
     def _covering(self, home: Coverage) -> np.ndarray:
         """Per catchment group (`_Catchments`), whether its rows' catchment includes the home. Worked out on
@@ -912,8 +922,7 @@ class ServiceColumns:
         counts them, from the rows of the radius's box alone (every row within the radius lies in it)."""
         box, everything = self._box_of(lat, lon, radius_km)
         at = self._passing_near(query, self.prepare(query), box=box, everything=everything, pool=True)
-        cosines = nearness.cosines(self._records_at(at), lat, lon)
-        return int(np.count_nonzero(self._close(lat, lon, radius_km, at, cosines)))
+        return len(self._near(lat, lon, radius_km, at)[0])
 
     def around(self, lat: float, lon: float, query: ServiceQuery, k: int, radius_km: float,
                within: frozenset[str] | None, *, count_within: bool = False, each_type: bool = False,
@@ -944,24 +953,17 @@ class ServiceColumns:
         if counted is None and outside is None:
             at = self._passing_near(query, prepared, box=box, everything=everything, pool=within is None)
         else:  # with `within` (so no pool) and a box that is not every cell, `_passing_near` reads the box
-            read = self._grid.positions(box, prepared.types) if counted is None else counted.positions
-            at = self._kept_positions(read if outside is None else np.concatenate((read, outside)), prepared)
+            read = self._grid.runs(box, prepared.types) if counted is None else counted.runs
+            at = self._kept_positions(read if outside is None else (np.concatenate((read[0], outside[0])),
+                                                                    np.concatenate((read[1], outside[1]))), prepared)
         # From here `at` holds positions of the cell order, where the columns `space` reads lie close together:
         # only the answers' few are turned into rows, at the end.
         space = self._cells
-        records = self._records_at(at)
-        in_within = None if in_within_groups is None \
-            else in_within_groups.take(records[3].astype(np.intp), mode=_WRAP)
-        by_type = None
-        if by_type_within and in_within is not None:
-            by_type = np.bincount(space.type[at[in_within]], minlength=len(_TYPES))
-            if counted is not None:
-                by_type = by_type + counted.by_type
-        cosines = nearness.cosines(records, lat, lon)
-        close = self._close(lat, lon, radius_km, at, cosines)
-        at, cosines = at[close], cosines[close]  # most rows are kept: masks, not `nonzero` and gathers
+        by_type = np.zeros(len(_TYPES), dtype=np.int64) if by_type_within else None
+        at, cosines, in_within = self._near(lat, lon, radius_km, at, in_within_groups, by_type)
+        if by_type is not None and counted is not None:
+            by_type = by_type + counted.by_type
         # From here `at` holds the passing rows within the radius, and `pool` where those of the query's areas sit.
-        in_within = None if in_within is None else in_within[close]
         pool = None if query.area_codes is None else space._located.any_of(query.area_codes, at).nonzero()[0]
         total = (len(at) if pool is None else len(pool)) + (0 if counted is None else counted.total)
         (nearest_at, nearest_distances), (inside_at, inside_distances), ranked = space._answers(
@@ -1023,17 +1025,29 @@ class ServiceColumns:
         order = np.lexsort((self.id_rank[at], distances, distances + np.where(ours, 0.0, margin_km)))[:k]
         return at[order], distances[order]
 
-    def _close(self, lat: float, lon: float, radius_km: float, at: np.ndarray, cosines: np.ndarray) -> np.ndarray:
-        """Which of the rows at these positions of the cell order lie within the radius (as `haversine_km`
-        measures): told by their cosines (`search.nearness`), but for the rows on the radius, which are
-        measured."""
+    def _near(self, lat: float, lon: float, radius_km: float, at: np.ndarray, groups: np.ndarray | None = None,
+              by_type: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Of the rows at these positions of the cell order, those within the radius (as `haversine_km` measures),
+        in order, with their cosines (`search.nearness`) and, with `groups` (per located group, a bool), whether
+        each lies in a group of it; with `by_type` too, each row of `at` in such a group, within the radius or
+        not, adds one to its type's count there. Told by the cosines in one compiled loop (`search._pass.near`),
+        but for the rows on the radius, which are measured."""
         radius_cosine = nearness.cosine_of_km(radius_km)
-        close = cosines >= radius_cosine + nearness.MARGIN
-        maybe = cosines > radius_cosine - nearness.MARGIN
-        if np.count_nonzero(maybe) != np.count_nonzero(close):  # rare: a row on the radius
-            unsure = (maybe & ~close).nonzero()[0]
-            close[unsure] = self._distances(lat, lon, at.take(unsure)) <= radius_km
-        return close
+        out_at, cosines = np.empty(len(at), dtype=np.int64), np.empty(len(at), dtype=np.float64)
+        in_groups = None if groups is None else np.empty(len(at), dtype=bool)
+        count, unsure = _pass.near(self._cell_records, at, *nearness.unit_vector(lat, lon),
+                                   radius_cosine - nearness.MARGIN, radius_cosine + nearness.MARGIN, out_at, cosines,
+                                   groups, in_groups, None if by_type is None else self._cells.type, by_type)
+        close: slice | np.ndarray = slice(count)
+        if unsure:  # rare: a row on the radius
+            places = np.array(unsure, dtype=np.int64)
+            far = places[self._distances(lat, lon, out_at.take(places)) > radius_km]
+            if len(far):
+                close = np.ones(count, dtype=bool)
+                close[far] = False
+                out_at, cosines = out_at[:count], cosines[:count]
+                in_groups = None if in_groups is None else in_groups[:count]
+        return out_at[close], cosines[close], None if in_groups is None else in_groups[close]
 
     def _distances(self, lat: float, lon: float, at: np.ndarray) -> np.ndarray:
         """The distances of the rows at these positions of the cell order from the point: `haversine_km`."""
@@ -1047,13 +1061,6 @@ class ServiceColumns:
         2**53). 32 bytes a row, made on the first question of a radius; nothing in it depends on a query."""
         order = self._grid.order
         return np.stack((*nearness.unit_vectors(self.lat[order], self.lon[order]), self._located.of[order]), axis=1)
-
-    def _records_at(self, at: np.ndarray) -> np.ndarray:
-        """The records (`_cell_records`) at these positions of the cell order, as four contiguous rows (x, y, z,
-        located group): one gather of 32-byte items instead of four of 8 (NumPy's `take` copies an item of 32
-        bytes in one step), and one copy to lay each field out contiguous for the arithmetic that follows
-        (bench/RESULTS.md, session 25)."""
-        return self._cell_records.take(at, axis=0, mode=_WRAP).T.copy()
 
     @cached_property
     def _cell_position(self) -> np.ndarray:
@@ -1098,7 +1105,7 @@ class ServiceColumns:
             return None
         grid = self._grid
         return self._tallies.count(
-            lat, lon, radius_km, box, box_rows, grid.cell_rows, partial(grid.cell_positions, types=prepared.types),
+            lat, lon, radius_km, box, box_rows, grid.cell_rows, partial(grid.cell_runs, types=prepared.types),
             grid.nx, prepared, None if query.area_codes is None else self._located.groups_holding(query.area_codes),
             within, k, by_box)
 
@@ -1109,8 +1116,8 @@ class ServiceColumns:
         return box, bounds is None or self._grid.everything(box)
 
     def _outside(self, box: tuple[int, int, int, int] | None, codes: frozenset[str],
-                 types: np.ndarray | None) -> np.ndarray | None:
-        """Where the rows of these types in the cells of these areas outside the box sit in the grid's order,
+                 types: np.ndarray | None) -> Runs | None:
+        """Where the rows of these types in the cells of these areas outside the box sit in the grid's order (runs),
         or None when no such cell is: told from the areas' spans without a NumPy step when the box holds
         them (a home ICB often lies inside a 50 km circle's box)."""
         spans = self._area_spans
@@ -1120,7 +1127,7 @@ class ServiceColumns:
         if not found:
             return None
         cells = self._grid.outside(found[0] if len(found) == 1 else np.unique(np.concatenate(found)), box)
-        return self._grid.cell_positions(cells, types) if len(cells) else None
+        return self._grid.cell_runs(cells, types) if len(cells) else None
 
     @cached_property
     def _area_spans(self) -> dict[str, tuple[int, int, int, int]]:
@@ -1160,23 +1167,23 @@ class ServiceColumns:
                 return self._cell_position.take(self.kept(prepared, rows, as_rows=True))
         if everything:
             return self._cell_position.take(self.kept(prepared, self._all))
-        return self._kept_positions(self._grid.positions(box, prepared.types), prepared)
+        return self._kept_positions(self._grid.runs(box, prepared.types), prepared)
 
     def _box_passing(self, lat: float, lon: float, box: tuple[int, int, int, int] | None,
                      prepared: _Prepared) -> tuple[np.ndarray, np.ndarray]:
         """The rows of the box's cells passing the prepared query, in cell order, and their distances from
         the point, from the radians and cosines kept in that order (`_cell_points`): the same floats as
         `haversine_km` of the rows, without gathering the rows' points or converting them per query."""
-        positions = self._kept_positions(self._grid.positions(box, prepared.types), prepared)
+        positions = self._kept_positions(self._grid.runs(box, prepared.types), prepared)
         phi, lam, cos_phi = self._cell_points
         distances = haversine_km_radians(*point_radians(lat, lon), phi.take(positions), lam.take(positions),
                                          cos_phi.take(positions))
         return self._grid.order[positions], distances
 
-    def _kept_positions(self, positions: np.ndarray, prepared: _Prepared) -> np.ndarray:
-        """Those of these positions of the cell order (rows of the types asked for) whose rows pass the prepared
-        query."""
-        return self._cells.kept(prepared, positions, typed=True, as_rows=True)
+    def _kept_positions(self, runs: Runs, prepared: _Prepared) -> np.ndarray:
+        """Those of the positions of these runs of the cell order (rows of the types asked for) whose rows pass the
+        prepared query, in the runs' order."""
+        return self._cells._kept_in(prepared, runs)
 
     def _with_distances(self, lat: float, lon: float, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return rows, haversine_km(lat, lon, self.lat[rows], self.lon[rows])
@@ -1302,15 +1309,15 @@ def _bit_words(need_lists: Sequence[Sequence[str]]) -> np.ndarray:
     return np.array(words, dtype=np.uint32)
 
 
-def _needs_ages_tests(q: _Prepared, word: np.ndarray) -> list[np.ndarray]:
-    """Per test of the query's needs and age, whether each row's needs-and-ages word passes it."""
-    tests = []
-    if q.wanted:
-        tests.append((word & q.needs_mask) == q.needs_value)
-    if q.age is not None:
-        tests.append(((word >> _MIN_AGE_SHIFT) & 0xFFFF) <= q.age + 1)
-        tests.append((word >> _MAX_AGE_SHIFT) >= q.age + 1)
-    return tests
+# `search._pass`'s tests of the two words: flags, words, status mask, status, type bits, gender mask, the gender
+# refused, the home's catchment table, needs mask, needs, age (`ServiceColumns._row_tests`).
+_RowTests = tuple[np.ndarray, np.ndarray, int, int, int | None, int, int | None, np.ndarray | None, int, int,
+                  int | None]
+
+
+def _narrows(q: _Prepared) -> bool:
+    """Whether the prepared query has tests beyond the two words' (`ServiceColumns._narrowed`)."""
+    return bool(q.narrowed_bits or q.languages) or q.in_areas is not None or q.outside_excluded is not None
 
 
 def _bits(needs: Sequence[str]) -> int:

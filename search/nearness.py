@@ -15,7 +15,7 @@ computed distance h (the haversine is well conditioned below a quarter of the gl
 at most 1000 km; its inputs, in radians, are within an ulp, so h is within ~1e-11 km of R·θ, R·2e-15 rad)
 give, with δ = 1e-12 ≫ both, and as |d cos θ / dθ| ≤ 1:
 - c ≥ cos(r/R) + δ means cos θ ≥ cos(r/R) + δ - 2e-15, so R·θ ≤ r - 6e-9 km and h ≤ r; c ≤ cos(r/R) - δ
-  likewise means h > r; only the rows between are measured (`ServiceColumns._close`);
+  likewise means h > r; only the rows between are measured (`ServiceColumns._near`);
 - if k rows have c ≥ c_k, the k-th smallest h is at most that of an angle of cosine c_k - 2e-15, so a row
   whose h is at most it has c ≥ c_k - δ (`candidates`): every row among the k nearest, ties at the k-th
   distance included, is a candidate.
@@ -39,14 +39,11 @@ def unit_vectors(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return cos_phi * np.cos(lam), cos_phi * np.sin(lam), np.sin(phi)
 
 
-def cosines(vectors: np.ndarray, lat: float, lon: float) -> np.ndarray:
-    """The cosine of the angle between the point and each of these unit vectors (`vectors[0]`, `[1]` and `[2]`:
-    their x, y and z; any rows after are not read)."""
+def unit_vector(lat: float, lon: float) -> tuple[float, float, float]:
+    """The point (degrees) as a unit vector (x, y, z): a row's cosine with it is the row's x times its x, then plus
+    y times its y, then plus z times its z, in that order (`search._pass.near`)."""
     phi, lam = math.radians(lat), math.radians(lon)
-    out = vectors[0] * (math.cos(phi) * math.cos(lam))
-    out += vectors[1] * (math.cos(phi) * math.sin(lam))
-    out += vectors[2] * math.sin(phi)
-    return out
+    return math.cos(phi) * math.cos(lam), math.cos(phi) * math.sin(lam), math.sin(phi)
 
 
 def cosine_of_km(radius_km: float) -> float:

@@ -73,7 +73,9 @@ class Filters(Protocol):
 class Counted(NamedTuple):
     """What the tallies counted of a query's box, and the box's rows still to read."""
 
-    positions: np.ndarray  # positions in the grid's order of the box's rows still to be read, ascending
+    # The box's rows still to be read: runs of positions in the grid's order (each run's first, and the one after
+    # its last), ascending.
+    runs: tuple[np.ndarray, np.ndarray]
     total: int  # rows of the counted blocks passing the query (its areas included), all within the radius
     by_type: np.ndarray  # per type, rows of the counted blocks passing the query in the areas of `within`
 
@@ -171,10 +173,10 @@ class Tallies:
         return replace(self, live=live)
 
     def count(self, lat: float, lon: float, radius_km: float, box: tuple[int, int, int, int], box_rows: int,
-              cell_rows: np.ndarray, cell_positions: Callable[[np.ndarray], np.ndarray], nx: int, q: Filters,
-              areas: np.ndarray | None, within: np.ndarray | None, k: int, by_type: bool) -> Counted | None:
+              cell_rows: np.ndarray, cell_runs: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], nx: int,
+              q: Filters, areas: np.ndarray | None, within: np.ndarray | None, k: int, by_type: bool) -> Counted | None:
         """Count the blocks of the box (`_Grid.cells_of`, holding `box_rows` rows; `cell_rows`: per cell, how
-        many; `cell_positions`: where the rows of some cells that may pass `q` lie in the columns' order)
+        many; `cell_runs`: where the rows of some cells that may pass `q` lie in the columns' order, as runs)
         that need not be read for `ServiceColumns.around`'s answer, and say which of the box's rows must still be
         read; None when the rows are to be read as before (a filter the classes cannot answer, or nothing worth
         counting).
@@ -242,7 +244,7 @@ class Tallies:
         types = np.zeros(counts.shape[1], dtype=np.int64)
         if by_type and home is not None:
             types = (((ok & counted[block_at] & home).astype(np.float64) @ counts) * asked).astype(np.int64)
-        return Counted(cell_positions(kept), total, types)
+        return Counted(cell_runs(kept), total, types)
 
     def _near(self, lat: float, lon: float, k: int, inner: np.ndarray, slot: np.ndarray, place: np.ndarray,
               per_block: np.ndarray, in_within: np.ndarray | None, by0: int, bx0: int) -> float:

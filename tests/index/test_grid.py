@@ -12,6 +12,7 @@ import pytest
 from bench.synthetic import make_services
 from rehabmap.taxonomy import ServiceType
 from search.columns import ServiceColumns
+from search.runs import positions
 from tests.index.conftest import TODAY
 
 _TYPES = list(ServiceType)
@@ -42,7 +43,7 @@ def test_a_box_gives_the_rows_of_its_cells_of_the_types_asked_for_and_no_others(
             types = None
         else:
             types = np.array(sorted(rng.sample(range(len(_TYPES)), rng.randint(1, len(_TYPES)))), dtype=np.int64)
-        got = grid.positions(box, types)
+        got = positions(*grid.runs(box, types))
         in_box = (y >= box[0]) & (y <= box[1]) & (x >= box[2]) & (x <= box[3])
         if types is not None:
             in_box &= np.isin(columns.type, types)
@@ -58,10 +59,10 @@ def test_cells_give_their_rows_of_the_types_asked_for(columns):
     for _ in range(100):
         cells = np.unique(rng.sample(held.tolist(), rng.randint(1, 40)) + rng.sample(range(grid.cells), 5))
         types = np.array(sorted(rng.sample(range(len(_TYPES)), rng.randint(1, 3))), dtype=np.int64)
-        got = grid.cell_positions(cells, types)
+        got = positions(*grid.cell_runs(cells, types))
         wanted = np.isin(cell, cells) & np.isin(columns.type, types)
         assert np.array_equal(np.sort(grid.order[got]), np.flatnonzero(wanted))
-        everything = grid.cell_positions(cells)
+        everything = positions(*grid.cell_runs(cells))
         assert np.array_equal(np.sort(grid.order[everything]), np.flatnonzero(np.isin(cell, cells)))
 
 
@@ -71,4 +72,4 @@ def test_a_query_of_some_types_reads_only_their_rows(columns):
     grid = columns._grid
     box = (0, grid.ny - 1, 0, grid.nx - 1)
     rare = np.array([len(_TYPES) - 1], dtype=np.int64)
-    assert len(grid.positions(box, rare)) == int(np.count_nonzero(columns.type == rare[0])) < len(columns) // 4
+    assert len(positions(*grid.runs(box, rare))) == int(np.count_nonzero(columns.type == rare[0])) < len(columns) // 4

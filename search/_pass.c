@@ -1,0 +1,529 @@
+/* search._pass: the row loops of a match's radius pass, in C (bench/RESULTS.md, session 27).
+
+Each NumPy step over a box's ~3.3k rows costs 12-50k instructions, and the pass was ~25 such steps; the same
+tests as one loop cost ~30-45 instructions a row for all of them (measured). Two loops live here, and nowhere else:
+
+- `kept_in_runs` / `kept_of` (and `total`, the room the first needs): the first stage of
+  `search.columns.ServiceColumns.kept`, the tests of a row's packed flags word (status and superseded bits, type
+  bits, the gender refused, the catchment group's entry in the home's `covering` table) and of its needs-and-ages
+  word (the needs asked, the age), over runs of positions (a box's runs per type and row of cells) or over an
+  array of rows;
+- `near`: the radius test of `search.nearness`: each kept row's cosine with the home, computed with the same
+  floating-point operations in the same order as NumPy did them (x * a, then + y * b, then + z * c, with
+  `nearness.unit_vector`'s a, b, c; built with -ffp-contract=off, so no multiply-add is fused and the floats
+  are NumPy's bit for bit), the rows kept whose cosine is above the
+  radius's less `MARGIN`, those below its plus `MARGIN` named as unsure (Python measures them), and the
+  rows' located group looked up in a table.
+
+Arrays come in through the buffer protocol (NumPy arrays, C-contiguous); each one's item size, kind and length
+is checked, and every index read from them is checked against the array it indexes: a wrong call raises
+ValueError, it never reads or writes out of bounds. Only the long-stable C API is used. The GIL stays held: a
+call takes tens of microseconds, and letting it go would let another thread's turn (up to the 5 ms switch
+interval) delay the match. */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+#include <limits.h>
+
+/* Where the fields sit in the words (search/columns.py says why; it checks these against its own at import). */
+#define CATCHMENT_SHIFT 16
+#define MIN_AGE_SHIFT 32
+#define MAX_AGE_SHIFT 48
+
+enum kind { INTEGER, FLOAT, BOOL };
+
+/* Up to this many buffers are held during one call; released together. */
+#define MAX_VIEWS 8
+
+typedef struct {
+    Py_buffer views[MAX_VIEWS];
+    int held;
+} Views;
+
+static void release(Views *v)
+{
+    for (int i = 0; i < v->held; i++)
+        PyBuffer_Release(&v->views[i]);
+    v->held = 0;
+}
+
+static int kind_of(const Py_buffer *view)
+{
+    const char *format = view->format == NULL ? "B" : view->format;
+    char last = format[0] == '\0' ? 'B' : format[strlen(format) - 1];
+    if (format[0] != '\0' && strchr("@=<!", format[0]) == NULL && strlen(format) > 1)
+        return -1; /* a struct or a repeat count: not one plain item */
+    if (strchr("bBhHiIlLqQnN", last) != NULL)
+        return INTEGER;
+    if (last == 'd')
+        return FLOAT;
+    if (last == '?')
+        return BOOL;
+    return -1;
+}
+
+/* A C-contiguous buffer of `obj` with items of this kind and size, of `ndim` dimensions (2: `columns` a row);
+   NULL (with ValueError set) when it is not one. */
+static Py_buffer *view_of(Views *v, PyObject *obj, const char *name, enum kind kind, Py_ssize_t itemsize,
+                          int writable, int ndim, Py_ssize_t columns)
+{
+    Py_buffer *view = &v->views[v->held];
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "%s: not a C-contiguous%s array", name, writable ? " writable" : "");
+        return NULL;
+    }
+    v->held++;
+    if (view->ndim != ndim || view->itemsize != itemsize || kind_of(view) != (int)kind
+            || (ndim == 2 && view->shape[1] != columns)) {
+        PyErr_Format(PyExc_ValueError, "%s: expected %d dimension(s) of %zd-byte %s items%s", name, ndim,
+                     itemsize, kind == INTEGER ? "integer" : kind == FLOAT ? "float" : "bool",
+                     ndim == 2 ? " in rows of 4" : "");
+        return NULL;
+    }
+    return view;
+}
+
+static Py_ssize_t length(const Py_buffer *view)
+{
+    return view->ndim == 0 ? 1 : view->shape[0];
+}
+
+/* --- the flags-word tests --------------------------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t status_mask, status;   /* (flags & status_mask) == status */
+    int typed;                      /* whether the type is tested */
+    uint64_t type_bits;             /* flags & type_bits */
+    int gendered;                   /* whether the gender is tested */
+    uint64_t gender_mask, refused;  /* (flags & gender_mask) != refused */
+    const uint8_t *covering;        /* covering[flags >> CATCHMENT_SHIFT], when not NULL */
+    uint64_t groups;                /* covering's length */
+    uint64_t needs_mask, needs;     /* (word & needs_mask) == needs */
+    int ages;                       /* whether the age is tested */
+    uint64_t age;                   /* the age asked + 1, as the word stores its bounds */
+    const uint64_t *flags, *words;  /* per position */
+} Tests;
+
+/* 1 when the row at p passes, 0 when not, -1 when its catchment group lies outside the table. */
+static inline int passes(const Tests *t, Py_ssize_t p)
+{
+    uint64_t f = t->flags[p];
+    if ((f & t->status_mask) != t->status)
+        return 0;
+    if (t->typed && !(f & t->type_bits))
+        return 0;
+    if (t->gendered && (f & t->gender_mask) == t->refused)
+        return 0;
+    if (t->covering != NULL) {
+        uint64_t group = f >> CATCHMENT_SHIFT;
+        if (group >= t->groups)
+            return -1;
+        if (!t->covering[group])
+            return 0;
+    }
+    if (t->needs_mask || t->ages) {
+        uint64_t w = t->words[p];
+        if ((w & t->needs_mask) != t->needs)
+            return 0;
+        if (t->ages && (((w >> MIN_AGE_SHIFT) & 0xFFFF) > t->age || (w >> MAX_AGE_SHIFT) < t->age))
+            return 0;
+    }
+    return 1;
+}
+
+static int as_u64(PyObject *obj, const char *name, uint64_t *out)
+{
+    unsigned long long value = PyLong_AsUnsignedLongLong(obj);
+    if (value == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "%s: expected an int from 0 to 2**64 - 1", name);
+        return -1;
+    }
+    *out = (uint64_t)value;
+    return 0;
+}
+
+/* The arguments both functions share, from args[0]: flags, words, status_mask, status, type_bits, gender_mask,
+   refused, covering (or None), needs_mask, needs, age (or None). 11 of them. */
+#define TEST_ARGS 11
+
+static int tests_of(Tests *t, Views *v, PyObject *const *args, Py_ssize_t *rows)
+{
+    Py_buffer *flags = view_of(v, args[0], "flags", INTEGER, 8, 0, 1, 0);
+    if (flags == NULL)
+        return -1;
+    Py_buffer *words = view_of(v, args[1], "words", INTEGER, 8, 0, 1, 0);
+    if (words == NULL)
+        return -1;
+    if (length(words) != length(flags)) {
+        PyErr_SetString(PyExc_ValueError, "words: not one a row of flags");
+        return -1;
+    }
+    t->flags = flags->buf;
+    t->words = words->buf;
+    *rows = length(flags);
+    t->typed = args[4] != Py_None;
+    t->gendered = args[6] != Py_None;
+    t->type_bits = t->refused = 0;
+    if (as_u64(args[2], "status_mask", &t->status_mask) < 0 || as_u64(args[3], "status", &t->status) < 0
+            || (t->typed && as_u64(args[4], "type_bits", &t->type_bits) < 0)
+            || as_u64(args[5], "gender_mask", &t->gender_mask) < 0
+            || (t->gendered && as_u64(args[6], "refused", &t->refused) < 0))
+        return -1;
+    t->covering = NULL;
+    t->groups = 0;
+    if (args[7] != Py_None) {
+        Py_buffer *covering = view_of(v, args[7], "covering", BOOL, 1, 0, 1, 0);
+        if (covering == NULL)
+            return -1;
+        t->covering = covering->buf;
+        t->groups = (uint64_t)length(covering);
+    }
+    if (as_u64(args[8], "needs_mask", &t->needs_mask) < 0 || as_u64(args[9], "needs", &t->needs) < 0)
+        return -1;
+    t->ages = args[10] != Py_None;
+    t->age = 0;
+    if (t->ages) {
+        int overflow;
+        long long age = PyLong_AsLongLongAndOverflow(args[10], &overflow);
+        if (age == -1 && PyErr_Occurred())
+            return -1;
+        if (overflow)
+            age = overflow < 0 ? LLONG_MIN : LLONG_MAX;
+        /* The word holds each bound + 1, from 0 to 0xFFFF, and NumPy compares them with age + 1 as numbers: an
+           age + 1 above 0xFFFF is below no maximum, so it is held at 0x10000; one below 0 is above no
+           minimum, so no row passes (a status test no word meets). */
+        if (age < -1) {
+            t->status_mask = 0;
+            t->status = 1;
+        } else {
+            t->age = age >= 0xFFFF ? 0x10000 : (uint64_t)(age + 1);
+        }
+    }
+    return 0;
+}
+
+static PyObject *count_or_error(int failed, Py_ssize_t count)
+{
+    if (failed) {
+        PyErr_SetString(PyExc_ValueError, "covering: a row's catchment group lies outside the table");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(count);
+}
+
+/* The positions runs hold, with each run checked to lie within `rows` positions (0 <= begin <= end <= rows);
+   -1 with ValueError set when one does not. */
+static Py_ssize_t runs_total(const Py_buffer *begins, const Py_buffer *ends, Py_ssize_t rows)
+{
+    Py_ssize_t runs = length(begins), total = 0;
+    if (length(ends) != runs) {
+        PyErr_SetString(PyExc_ValueError, "ends: not one a run of begins");
+        return -1;
+    }
+    const int64_t *b = begins->buf, *e = ends->buf;
+    for (Py_ssize_t j = 0; j < runs; j++) {
+        if (b[j] < 0 || b[j] > e[j] || e[j] > rows) {
+            PyErr_Format(PyExc_ValueError, "run %zd: not within the rows (0 <= begin <= end <= %zd)", j, rows);
+            return -1;
+        }
+        total += (Py_ssize_t)(e[j] - b[j]);
+    }
+    return total;
+}
+
+PyDoc_STRVAR(total_doc,
+"total(begins, ends) -> int\n\n"
+"How many positions the runs begins[j] .. ends[j]-1 hold (each run's begin no greater than its end, from 0):\n"
+"the room `kept_in_runs` needs.");
+
+static PyObject *total(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "total takes 2 arguments");
+        return NULL;
+    }
+    Views v = {.held = 0};
+    Py_buffer *begins, *ends;
+    if ((begins = view_of(&v, args[0], "begins", INTEGER, 8, 0, 1, 0)) == NULL
+            || (ends = view_of(&v, args[1], "ends", INTEGER, 8, 0, 1, 0)) == NULL) {
+        release(&v);
+        return NULL;
+    }
+    Py_ssize_t count = runs_total(begins, ends, PY_SSIZE_T_MAX);
+    release(&v);
+    return count < 0 ? NULL : PyLong_FromSsize_t(count);
+}
+
+PyDoc_STRVAR(kept_in_runs_doc,
+"kept_in_runs(flags, words, status_mask, status, type_bits, gender_mask, refused, covering, needs_mask, needs,\n"
+"             age, begins, ends, out) -> int\n\n"
+"Writes into `out` the positions begins[j] .. ends[j]-1 of every run j (runs in the order given, ascending\n"
+"within each) whose row passes the tests, and returns how many: a row passes when (flags & status_mask) ==\n"
+"status; flags & type_bits, unless type_bits is None; (flags & gender_mask) != refused, unless refused is None;\n"
+"covering[flags >> 16], unless covering is None; (words & needs_mask) == needs; and, unless age is None,\n"
+"its words' minimum age + 1 (bits 32-47) <= age + 1 <= its maximum age + 1 (bits 48-63).");
+
+static PyObject *kept_in_runs(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != TEST_ARGS + 3) {
+        PyErr_Format(PyExc_TypeError, "kept_in_runs takes %d arguments", TEST_ARGS + 3);
+        return NULL;
+    }
+    Views v = {.held = 0};
+    Tests t;
+    Py_ssize_t rows;
+    Py_buffer *begins, *ends, *out;
+    if (tests_of(&t, &v, args, &rows) < 0
+            || (begins = view_of(&v, args[TEST_ARGS], "begins", INTEGER, 8, 0, 1, 0)) == NULL
+            || (ends = view_of(&v, args[TEST_ARGS + 1], "ends", INTEGER, 8, 0, 1, 0)) == NULL
+            || (out = view_of(&v, args[TEST_ARGS + 2], "out", INTEGER, 8, 1, 1, 0)) == NULL) {
+        release(&v);
+        return NULL;
+    }
+    Py_ssize_t runs = length(begins), room = length(out);
+    Py_ssize_t total = runs_total(begins, ends, rows);
+    if (total < 0) {
+        release(&v);
+        return NULL;
+    }
+    if (room < total) {
+        release(&v);
+        PyErr_Format(PyExc_ValueError, "out: %zd places for %zd positions", room, total);
+        return NULL;
+    }
+    const int64_t *b = begins->buf, *e = ends->buf;
+    int64_t *o = out->buf;
+    Py_ssize_t count = 0;
+    int failed = 0;
+    const Tests held = t; /* a copy whose address no call takes: its fields stay in registers through the loop */
+    for (Py_ssize_t j = 0; j < runs && !failed; j++) {
+        for (int64_t p = b[j]; p < e[j]; p++) {
+            int ok = passes(&held, (Py_ssize_t)p);
+            if (ok < 0) {
+                failed = 1;
+                break;
+            }
+            o[count] = p;
+            count += ok;
+        }
+    }
+    release(&v);
+    return count_or_error(failed, count);
+}
+
+PyDoc_STRVAR(kept_of_doc,
+"kept_of(flags, words, status_mask, status, type_bits, gender_mask, refused, covering, needs_mask, needs, age,\n"
+"        rows, out) -> int\n\n"
+"Writes into `out` where in `rows` the rows passing the tests (as `kept_in_runs` tells them) are, ascending,\n"
+"and returns how many.");
+
+static PyObject *kept_of(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != TEST_ARGS + 2) {
+        PyErr_Format(PyExc_TypeError, "kept_of takes %d arguments", TEST_ARGS + 2);
+        return NULL;
+    }
+    Views v = {.held = 0};
+    Tests t;
+    Py_ssize_t rows;
+    Py_buffer *of, *out;
+    if (tests_of(&t, &v, args, &rows) < 0
+            || (of = view_of(&v, args[TEST_ARGS], "rows", INTEGER, 8, 0, 1, 0)) == NULL
+            || (out = view_of(&v, args[TEST_ARGS + 1], "out", INTEGER, 8, 1, 1, 0)) == NULL) {
+        release(&v);
+        return NULL;
+    }
+    Py_ssize_t n = length(of);
+    if (length(out) < n) {
+        release(&v);
+        PyErr_Format(PyExc_ValueError, "out: %zd places for %zd rows", length(out), n);
+        return NULL;
+    }
+    const int64_t *r = of->buf;
+    int64_t *o = out->buf;
+    Py_ssize_t count = 0;
+    int failed = 0;
+    const Tests held = t; /* as in kept_in_runs */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (r[i] < 0 || r[i] >= rows) {
+            failed = 2;
+            break;
+        }
+        int ok = passes(&held, (Py_ssize_t)r[i]);
+        if (ok < 0) {
+            failed = 1;
+            break;
+        }
+        o[count] = i;
+        count += ok;
+    }
+    release(&v);
+    if (failed == 2) {
+        PyErr_Format(PyExc_ValueError, "rows: a row outside 0 .. %zd", rows - 1);
+        return NULL;
+    }
+    return count_or_error(failed, count);
+}
+
+/* --- the radius test ------------------------------------------------------------------------------------- */
+
+static int as_double(PyObject *obj, const char *name, double *out)
+{
+    *out = PyFloat_AsDouble(obj);
+    if (*out == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "%s: expected a float", name);
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(near_doc,
+"near(records, at, a, b, c, floor, sure, out_at, out_cosines, groups, out_in, types, by_type)\n"
+"    -> (count, unsure)\n\n"
+"For each position p of `at`, in order: the cosine of the row's record (records[p]: x, y, z, located group)\n"
+"with the point of unit vector (a, b, c), each operation rounded once (x * a, then + y * b, then\n"
+"+ z * c). The rows whose cosine is above `floor` are written, in order, to `out_at` (their positions),\n"
+"`out_cosines` and, with a `groups` table, `out_in` (groups[located group]); `count` is how many, and\n"
+"`unsure` lists the places in those outputs of the ones whose cosine is below `sure`. With `types` (per\n"
+"position, its type number) and `by_type`, each row of `at` in a group of the table (within the radius or not)\n"
+"adds one to by_type[its type]. `out_at` may be `at` itself.");
+
+static PyObject *near(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 13) {
+        PyErr_SetString(PyExc_TypeError, "near takes 13 arguments");
+        return NULL;
+    }
+    Views v = {.held = 0};
+    double a, b, c, floor, sure;
+    Py_buffer *records, *at, *out_at, *out_cos, *groups = NULL, *out_in = NULL, *types = NULL, *by_type = NULL;
+    if ((records = view_of(&v, args[0], "records", FLOAT, 8, 0, 2, 4)) == NULL
+            || (at = view_of(&v, args[1], "at", INTEGER, 8, 0, 1, 0)) == NULL
+            || as_double(args[2], "a", &a) < 0 || as_double(args[3], "b", &b) < 0 || as_double(args[4], "c", &c) < 0
+            || as_double(args[5], "floor", &floor) < 0 || as_double(args[6], "sure", &sure) < 0
+            || (out_at = view_of(&v, args[7], "out_at", INTEGER, 8, 1, 1, 0)) == NULL
+            || (out_cos = view_of(&v, args[8], "out_cosines", FLOAT, 8, 1, 1, 0)) == NULL
+            || (args[9] != Py_None && (groups = view_of(&v, args[9], "groups", BOOL, 1, 0, 1, 0)) == NULL)
+            || (args[9] != Py_None && (out_in = view_of(&v, args[10], "out_in", BOOL, 1, 1, 1, 0)) == NULL)
+            || (args[11] != Py_None && (types = view_of(&v, args[11], "types", INTEGER, 1, 0, 1, 0)) == NULL)
+            || (args[11] != Py_None && (by_type = view_of(&v, args[12], "by_type", INTEGER, 8, 1, 1, 0)) == NULL)) {
+        release(&v);
+        return NULL;
+    }
+    Py_ssize_t n = length(at), rows = records->shape[0];
+    if (length(out_at) < n || length(out_cos) < n || (out_in != NULL && length(out_in) < n)) {
+        release(&v);
+        PyErr_Format(PyExc_ValueError, "out_at, out_cosines, out_in: fewer places than the %zd of at", n);
+        return NULL;
+    }
+    if (types != NULL && (groups == NULL || length(types) != rows)) {
+        release(&v);
+        PyErr_SetString(PyExc_ValueError, "types: needs a groups table, and one type a record");
+        return NULL;
+    }
+    const double *r = records->buf;
+    const int64_t *p = at->buf;
+    int64_t *o = out_at->buf;
+    double *oc = out_cos->buf;
+    uint8_t *oi = out_in == NULL ? NULL : out_in->buf;
+    const uint8_t *table = groups == NULL ? NULL : groups->buf;
+    double table_length = groups == NULL ? 0.0 : (double)length(groups);
+    const int8_t *type = types == NULL ? NULL : types->buf;
+    int64_t *counts = by_type == NULL ? NULL : by_type->buf;
+    Py_ssize_t type_count = by_type == NULL ? 0 : length(by_type);
+    PyObject *unsure = PyList_New(0);
+    if (unsure == NULL) {
+        release(&v);
+        return NULL;
+    }
+    Py_ssize_t count = 0;
+    const char *wrong = NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint64_t position = (uint64_t)p[i]; /* a negative one wraps above the rows */
+        if (position >= (uint64_t)rows) {
+            wrong = "at: a position outside the records";
+            break;
+        }
+        const double *record = r + 4 * position;
+        /* As NumPy computed them: three products and two sums, in this order, none fused. */
+        double cosine = record[0] * a;
+        cosine += record[1] * b;
+        cosine += record[2] * c;
+        uint8_t in = 0;
+        if (table != NULL) {
+            double group = record[3];
+            if (!(group >= 0.0 && group < table_length)) {
+                wrong = "records: a located group outside the groups table";
+                break;
+            }
+            in = table[(int64_t)group]; /* within [0, length): the signed conversion is one instruction */
+            if (counts != NULL && in) {
+                uint64_t t = (uint64_t)(int64_t)type[position];
+                if (t >= (uint64_t)type_count) {
+                    wrong = "types: a type outside by_type";
+                    break;
+                }
+                counts[t]++;
+            }
+        }
+        if (cosine > floor) {
+            o[count] = (int64_t)position;
+            oc[count] = cosine;
+            if (oi != NULL)
+                oi[count] = in;
+            if (cosine < sure) {
+                PyObject *place = PyLong_FromSsize_t(count);
+                if (place == NULL || PyList_Append(unsure, place) < 0) {
+                    Py_XDECREF(place);
+                    Py_DECREF(unsure);
+                    release(&v);
+                    return NULL;
+                }
+                Py_DECREF(place);
+            }
+            count++;
+        }
+    }
+    release(&v);
+    if (wrong != NULL) {
+        Py_DECREF(unsure);
+        PyErr_SetString(PyExc_ValueError, wrong);
+        return NULL;
+    }
+    PyObject *answer = Py_BuildValue("(nN)", count, unsure);
+    return answer;
+}
+
+static PyMethodDef methods[] = {
+    {"total", (PyCFunction)(void (*)(void))total, METH_FASTCALL, total_doc},
+    {"kept_in_runs", (PyCFunction)(void (*)(void))kept_in_runs, METH_FASTCALL, kept_in_runs_doc},
+    {"kept_of", (PyCFunction)(void (*)(void))kept_of, METH_FASTCALL, kept_of_doc},
+    {"near", (PyCFunction)(void (*)(void))near, METH_FASTCALL, near_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "search._pass",
+    "The row loops of a match's radius pass, in C: the filters' first stage and the radius test (see _pass.c).",
+    -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__pass(void)
+{
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddIntConstant(m, "CATCHMENT_SHIFT", CATCHMENT_SHIFT) < 0
+            || PyModule_AddIntConstant(m, "MIN_AGE_SHIFT", MIN_AGE_SHIFT) < 0
+            || PyModule_AddIntConstant(m, "MAX_AGE_SHIFT", MAX_AGE_SHIFT) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

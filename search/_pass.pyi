@@ -1,0 +1,18 @@
+"""Types of `search._pass`, the compiled row loops of a match's radius pass (search/_pass.c says what each does)."""
+
+import numpy as np
+
+CATCHMENT_SHIFT: int
+MIN_AGE_SHIFT: int
+MAX_AGE_SHIFT: int
+
+def total(begins: np.ndarray, ends: np.ndarray, /) -> int: ...
+def kept_in_runs(flags: np.ndarray, words: np.ndarray, status_mask: int, status: int, type_bits: int | None,
+                 gender_mask: int, refused: int | None, covering: np.ndarray | None, needs_mask: int, needs: int,
+                 age: int | None, begins: np.ndarray, ends: np.ndarray, out: np.ndarray, /) -> int: ...
+def kept_of(flags: np.ndarray, words: np.ndarray, status_mask: int, status: int, type_bits: int | None,
+            gender_mask: int, refused: int | None, covering: np.ndarray | None, needs_mask: int, needs: int,
+            age: int | None, rows: np.ndarray, out: np.ndarray, /) -> int: ...
+def near(records: np.ndarray, at: np.ndarray, a: float, b: float, c: float, floor: float, sure: float,
+         out_at: np.ndarray, out_cosines: np.ndarray, groups: np.ndarray | None, out_in: np.ndarray | None,
+         types: np.ndarray | None, by_type: np.ndarray | None, /) -> tuple[int, list[int]]: ...
