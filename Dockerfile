@@ -11,7 +11,7 @@ WORKDIR /app
 COPY requirements/runtime.txt ./requirements/
 # The exact versions CI tests, with hashes; then the project itself without resolving anything again.
 RUN pip install --require-hashes -r requirements/runtime.txt
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY rehabmap ./rehabmap
 COPY geodata ./geodata
 COPY indexer ./indexer
@@ -22,7 +22,13 @@ COPY app ./app
 COPY cli ./cli
 COPY mappings ./mappings
 
-RUN pip install --no-deps .
+# The one compiled part (search/_pass.c, the radius pass's row loop) needs a C compiler to build; the image
+# keeps the module, not the compiler.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && pip install --no-deps . \
+ && apt-get purge -y --auto-remove gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --system --create-home --home-dir /var/rehabmap rehabmap
 USER rehabmap

@@ -521,7 +521,8 @@ PyMODINIT_FUNC PyInit__pass(void)
         return NULL;
     if (PyModule_AddIntConstant(m, "CATCHMENT_SHIFT", CATCHMENT_SHIFT) < 0
             || PyModule_AddIntConstant(m, "MIN_AGE_SHIFT", MIN_AGE_SHIFT) < 0
-            || PyModule_AddIntConstant(m, "MAX_AGE_SHIFT", MAX_AGE_SHIFT) < 0) {
+            || PyModule_AddIntConstant(m, "MAX_AGE_SHIFT", MAX_AGE_SHIFT) < 0
+            || PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -5,6 +5,7 @@ import numpy as np
 CATCHMENT_SHIFT: int
 MIN_AGE_SHIFT: int
 MAX_AGE_SHIFT: int
+SOURCE_SHA256: str  # of the search/_pass.c it was built from (setup.py)
 
 def total(begins: np.ndarray, ends: np.ndarray, /) -> int: ...
 def kept_in_runs(flags: np.ndarray, words: np.ndarray, status_mask: int, status: int, type_bits: int | None,

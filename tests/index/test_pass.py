@@ -8,8 +8,10 @@ length, a position outside the rows) raises ValueError instead of reading or wri
 
 from __future__ import annotations
 
+import hashlib
 import math
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -89,6 +91,14 @@ def queries(draw: st.DrawFn, services: list[Service]) -> ServiceQuery:
         needs_confirmed=draw(st.booleans()), age=draw(st.none() | st.integers(0, 130) | st.sampled_from(_EDGES)),
         gender=draw(st.none() | st.sampled_from(["female", "male"])), covers=covers,
         accepting_only=draw(st.booleans()), include_inactive=draw(st.booleans()))
+
+
+def test_the_module_is_built_from_the_checkouts_c():
+    """A change to search/_pass.c not built again would leave every other test here testing the old loops."""
+    source = Path(_pass.__file__).parent / "_pass.c"
+    assert _pass.SOURCE_SHA256 == hashlib.sha256(source.read_bytes()).hexdigest(), (
+        "search._pass was built from another search/_pass.c: run `python setup.py build_ext --inplace` (or "
+        "`pip install -e .`) from the checkout's root")
 
 
 def test_the_filters_over_rows_keep_what_the_rules_keep(services, columns):
