@@ -1,5 +1,6 @@
-"""Positions of runs of an array, in one vectorised step: the rows of grid cells in the grid's order
-(`search.columns`), and the classes of tally blocks (`search.tallies`)."""
+"""Positions of runs of an array, in one vectorised step: the classes of tally blocks (`search.tallies`). A box's
+rows in the grid's order are no longer laid out as positions: `search.columns` hands their runs to the compiled
+filters (`search._pass.kept_in_runs`) as they are."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 def positions(begins: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Positions begins[j] .. ends[j]-1 of every run j, ascending within each run, runs in the order given."""
     # The arrays' own methods rather than `np.cumsum` and `np.repeat`, which reach them through Python-level
-    # wrappers (dispatch, then `_wrapfunc`): this runs for every box a match reads.
+    # wrappers (dispatch, then `_wrapfunc`): this runs for every box whose blocks a match counts from the tallies.
     lengths = ends - begins
     after = lengths.cumsum()  # where each run ends in the output
     total = int(after[-1]) if len(after) else 0
