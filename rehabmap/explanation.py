@@ -76,6 +76,8 @@ _REMOVED_GENDER: GenderBasis = "removed_by_maintainers"
 GENDER_BASIS_WORDS: dict[GenderBasis | None, str] = {
     None: "", _SOURCE: "", _ADDED_GENDER: ADDED_BY_TEAM, _CHANGED_GENDER: CHANGED_BY_TEAM,
     _REMOVED_GENDER: REMOVED_BY_TEAM}
+# The bases that make a record's gender, or its lack of one, the rehabmap team's word rather than its source's.
+TEAMS_GENDER_BASES: frozenset[GenderBasis | None] = frozenset({_ADDED_GENDER, _CHANGED_GENDER, _REMOVED_GENDER})
 # The genders a match's explanation, the card's tag and the text for notes say (a mixed one goes without saying).
 _SINGLE_GENDERS: tuple[Gender, ...] = ("female_only", "male_only")
 # Each single gender in people's words, by whose word it is (`gender_basis` of a stated gender): the one wording

@@ -296,7 +296,7 @@ def with_sources_word(current: Service, said: Mapping[str, Any]) -> Service | No
     """`current` keeping the source's word (`said`: JSON values by field, as the audit log kept them) on each field a
     maintainer's edit laid where it keeps none (`Service.source_gender`, `Service.source_needs_met`), as
     `overlay_record` keeps it at a first edit: a record an edit reached before that was kept (migration 21,
-    `rehabmap.maintain.overlay.sources_word_due`). None where there is nothing to keep: every such field keeps its
+    `rehabmap.maintain.overlay.list_sources_word_due`). None where there is nothing to keep: every such field keeps its
     source's word already (a rebuild, a sync or a later edit laid it), or no edit laid it."""
     fields = current.__dict__
     kept = {_SOURCES_WORD[name]: value for name, value in said.items() if name in _SOURCES_WORD

@@ -20,7 +20,7 @@ from rehabmap.review_counts import pending_counts, read_held, write_pending
 from rehabmap.errors import DirectoryUnavailable
 from rehabmap.maintain.audit import add_change_ids
 from rehabmap.maintain.database import Connection, Database, SqliteDatabase, now
-from rehabmap.maintain.overlay import sources_word_due, unlay_readings, unpin_restores
+from rehabmap.maintain.overlay import list_sources_word_due, unlay_readings, unpin_restores
 from rehabmap.maintain.renames import rename_dated_hospitals
 from rehabmap.maintain.tokens import TokenPolicy, upgrade_expiry
 from rehabmap.maintain.websites import reread_websites
@@ -314,8 +314,8 @@ MIGRATIONS = (
               _left_out_fields, _left_out_fields),
     # rehabmap/maintain/overlay.py (W3, session 27): records edited before the source's word on their gender and
     # needs was kept apart are laid again over the source's record (synced) or keep it as the audit log holds it.
-    Migration(21, "an edited record keeps its source's word on its gender and needs", sources_word_due,
-              sources_word_due),
+    Migration(21, "an edited record keeps its source's word on its gender and needs", list_sources_word_due,
+              list_sources_word_due),
 )
 LATEST = MIGRATIONS[-1].version
 # whether the database has recorded migrations at all, per dialect (a new one has no table for them yet)

@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 READ_FIELDS = ("needs_read_from_text", "needs_read_not_met", "gender_read_from_text")
 # The audit field of a sync's retirement that supersedes a maintainer's restore (its old value says whose).
 RESTORE_SUPERSEDED = "maintainer_restore_superseded"
-# The store's `meta` key of migration 21's list (`sources_word_due`): per edited record of a file, the source's word
-# on each field an edit laid where the live record keeps it apart, which the next start lays (`Editor.reconcile`).
+# The store's `meta` key of migration 21's list (`list_sources_word_due`): per edited record of a file, the source's
+# word on each field an edit laid where the live record keeps it apart, which the next start lays (`Editor.reconcile`).
 SOURCES_WORD_DUE = "sources_word_due"
 # The fields whose source's word a record keeps apart under an edit (`rehabmap.index.base.overlay_record`).
 _KEPT_APART = ("gender", "needs_met")
@@ -128,7 +128,7 @@ class Overlay:
         return {r[0]: OverlayEntry(r[0], json.loads(r[1]), bool(r[2]), r[3], r[4]) for r in rows}, int(latest)
 
     def sources_word_due(self) -> dict[str, dict[str, Any]]:
-        """Migration 21's list (`sources_word_due`): per service, the source's word on each field kept apart."""
+        """Migration 21's list (`list_sources_word_due`): per service, the source's word on each field kept apart."""
         with self.database.connect() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = ?", (SOURCES_WORD_DUE,)).fetchone()
         return json.loads(row[0]) if row else {}
@@ -258,7 +258,7 @@ def unlay_readings(conn: Connection, _policy: object = None) -> None:
                     service_id, ", ".join(read))
 
 
-def sources_word_due(conn: Connection, _policy: object = None) -> None:
+def list_sources_word_due(conn: Connection, _policy: object = None) -> None:
     """Migration 21: a record a maintainer edited before the source's word was kept apart (its needs lists or its
     gender, before session 25) says the team's gender as "added" where they changed the source's, a gender they
     cleared as plain "not stated", and the needs they added as the source's, until a rebuild or a sync lays the edit

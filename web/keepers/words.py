@@ -7,7 +7,7 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from rehabmap.explanation import GENDER_BASIS_WORDS, GENDER_WORDS, gender_basis
+from rehabmap.explanation import GENDER_WORDS, TEAMS_GENDER_BASES, gender_basis
 from rehabmap.maintain.overlay import READ_FIELDS
 from rehabmap.maintain.readings import NEED_LISTS
 from rehabmap.record import Service
@@ -59,7 +59,7 @@ def teams_gender(service: Service | None) -> str | None:
     stated (the source said men only; removed by the rehabmap team)". The keepers' pages of the record say it, so a
     maintainer never reads a plain "not stated" where the public reads that the source said otherwise. None for a
     gender that is the source's word, or none at all."""
-    if service is None or not GENDER_BASIS_WORDS[gender_basis(service)] or (row := who_it_takes(service)) is None:
+    if service is None or gender_basis(service) not in TEAMS_GENDER_BASES or (row := who_it_takes(service)) is None:
         return None
     return f"{row[0]}: {row[1]}"
 
