@@ -1,7 +1,8 @@
-/* search._pass: the row loops of a match's radius pass, in C (bench/RESULTS.md, session 27).
+/* search._pass: the row loops of a match's radius pass, in C (bench/RESULTS.md, sessions 27 and 28).
 
 Each NumPy step over a box's ~3.3k rows costs 12-50k instructions, and the pass was ~25 such steps; the same
-tests as one loop cost ~30-45 instructions a row for all of them (measured). Two loops live here, and nowhere else:
+tests as one loop cost ~18 instructions a row read (the filters) and ~33 a row tested (the radius test), each loop
+compiled once for each set of tests a call can ask for (measured). Two loops live here, and nowhere else:
 
 - `kept_in_runs` / `kept_of` (and `total`, the room the first needs): the first stage of
   `search.columns.ServiceColumns.kept`, the tests of a row's packed flags word (status and superseded bits, type
@@ -108,31 +109,119 @@ typedef struct {
     const uint64_t *flags, *words;  /* per position */
 } Tests;
 
-/* 1 when the row at p passes, 0 when not, -1 when its catchment group lies outside the table. */
-static inline int passes(const Tests *t, Py_ssize_t p)
+/* The loops over rows come in variants, one for each set of tests a call can ask for, chosen once a call
+   (`variant_of`): each variant's tests are constants the compiler folds, so its loop holds only the tests it makes
+   and their values, in registers, and branches on no test's being asked or not (bench/RESULTS.md, session 28). A
+   variant is a sum of these: */
+#define TYPED 1     /* the type bits are tested */
+#define GENDERED 2  /* the gender refused is tested */
+#define COVERED 4   /* the covering table is read */
+#define NEEDS 8     /* the needs-and-ages word is read, its needs tested */
+#define AGES 16     /* the word is read, its needs and its ages tested (never with NEEDS: the variants are 0 to 23) */
+
+static int variant_of(const Tests *t)
 {
-    uint64_t f = t->flags[p];
-    if ((f & t->status_mask) != t->status)
+    return (t->typed ? TYPED : 0) | (t->gendered ? GENDERED : 0) | (t->covering != NULL ? COVERED : 0)
+        | (t->ages ? AGES : t->needs_mask || t->needs ? NEEDS : 0);
+}
+
+/* `return CALL(v)` for the variant `which`, v a constant each time: one copy of the loop a variant. */
+#define EACH_VARIANT(CALL) \
+    switch (which) { \
+    case 0: return CALL(0); case 1: return CALL(1); case 2: return CALL(2); case 3: return CALL(3); \
+    case 4: return CALL(4); case 5: return CALL(5); case 6: return CALL(6); case 7: return CALL(7); \
+    case 8: return CALL(8); case 9: return CALL(9); case 10: return CALL(10); case 11: return CALL(11); \
+    case 12: return CALL(12); case 13: return CALL(13); case 14: return CALL(14); case 15: return CALL(15); \
+    case 16: return CALL(16); case 17: return CALL(17); case 18: return CALL(18); case 19: return CALL(19); \
+    case 20: return CALL(20); case 21: return CALL(21); case 22: return CALL(22); default: return CALL(23); \
+    }
+
+#define INLINE static inline __attribute__((always_inline))
+#define NOINLINE __attribute__((noinline))
+
+/* 1 when the row at p passes the variant's tests, 0 when not, -1 when its catchment group lies outside the table.
+   `t` comes by value: inlined into a loop, its fields are locals there, and only the variant's stay live. */
+INLINE int passes(const Tests t, Py_ssize_t p, const int which)
+{
+    uint64_t f = t.flags[p];
+    if ((f & t.status_mask) != t.status)
         return 0;
-    if (t->typed && !(f & t->type_bits))
+    if ((which & TYPED) && !(f & t.type_bits))
         return 0;
-    if (t->gendered && (f & t->gender_mask) == t->refused)
+    if ((which & GENDERED) && (f & t.gender_mask) == t.refused)
         return 0;
-    if (t->covering != NULL) {
+    if (which & COVERED) {
         uint64_t group = f >> CATCHMENT_SHIFT;
-        if (group >= t->groups)
+        if (group >= t.groups)
             return -1;
-        if (!t->covering[group])
+        if (!t.covering[group])
             return 0;
     }
-    if (t->needs_mask || t->ages) {
-        uint64_t w = t->words[p];
-        if ((w & t->needs_mask) != t->needs)
+    if (which & (NEEDS | AGES)) {
+        uint64_t w = t.words[p];
+        if ((w & t.needs_mask) != t.needs)
             return 0;
-        if (t->ages && (((w >> MIN_AGE_SHIFT) & 0xFFFF) > t->age || (w >> MAX_AGE_SHIFT) < t->age))
+        if ((which & AGES) && (((w >> MIN_AGE_SHIFT) & 0xFFFF) > t.age || (w >> MAX_AGE_SHIFT) < t.age))
             return 0;
     }
     return 1;
+}
+
+/* The positions of the runs whose rows pass, written to o: how many, or -1 as `passes` says. */
+INLINE Py_ssize_t in_runs(const Tests t, const int64_t *b, const int64_t *e, Py_ssize_t runs, int64_t *o,
+                          const int which)
+{
+    Py_ssize_t count = 0;
+    for (Py_ssize_t j = 0; j < runs; j++) {
+        const int64_t end = e[j];
+        for (int64_t p = b[j]; p < end; p++) {
+            o[count] = p; /* written always (first: measured fewer instructions), kept by counting it */
+            int ok = passes(t, (Py_ssize_t)p, which);
+            if (ok < 0)
+                return -1;
+            count += ok;
+        }
+    }
+    return count;
+}
+
+/* Not inlined into its caller (nor are the other two loops'), so that the variant's loop has the registers to itself
+   (measured: fewer instructions). */
+static NOINLINE Py_ssize_t kept_in_runs_loop(const Tests *t, const int64_t *b, const int64_t *e, Py_ssize_t runs,
+                                             int64_t *o)
+{
+    const int which = variant_of(t);
+    const Tests held = *t;
+#define IN_RUNS(v) in_runs(held, b, e, runs, o, v)
+    EACH_VARIANT(IN_RUNS)
+#undef IN_RUNS
+}
+
+/* Where in r (n rows, each checked within the tests' rows) the rows passing are, written to o: how many; -1 as
+   `passes` says, -2 for a row outside. */
+INLINE Py_ssize_t of_rows(const Tests t, Py_ssize_t rows, const int64_t *r, Py_ssize_t n, int64_t *o,
+                          const int which)
+{
+    Py_ssize_t count = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if ((uint64_t)r[i] >= (uint64_t)rows) /* a negative one wraps above the rows */
+            return -2;
+        o[count] = i;
+        int ok = passes(t, (Py_ssize_t)r[i], which);
+        if (ok < 0)
+            return -1;
+        count += ok;
+    }
+    return count;
+}
+
+static NOINLINE Py_ssize_t kept_of_loop(const Tests *t, Py_ssize_t rows, const int64_t *r, Py_ssize_t n, int64_t *o)
+{
+    const int which = variant_of(t);
+    const Tests held = *t;
+#define OF_ROWS(v) of_rows(held, rows, r, n, o, v)
+    EACH_VARIANT(OF_ROWS)
+#undef OF_ROWS
 }
 
 static int as_u64(PyObject *obj, const char *name, uint64_t *out)
@@ -259,6 +348,30 @@ static PyObject *total(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return count < 0 ? NULL : PyLong_FromSsize_t(count);
 }
 
+/* The start `kept_in_runs` and `kept_of` share: their count of arguments checked, the tests from the first ones,
+   and the `extra` arrays after them (of 8-byte integers, one dimension, the last one written to) viewed into
+   `arrays`; -1 with the error set and every view released when one is wrong. */
+static int kept_arguments(const char *name, PyObject *const *args, Py_ssize_t nargs, const char *const *names,
+                          int extra, Views *v, Tests *t, Py_ssize_t *rows, Py_buffer **arrays)
+{
+    if (nargs != TEST_ARGS + extra) {
+        PyErr_Format(PyExc_TypeError, "%s takes %d arguments", name, TEST_ARGS + extra);
+        return -1;
+    }
+    if (tests_of(t, v, args, rows) < 0) {
+        release(v);
+        return -1;
+    }
+    for (int i = 0; i < extra; i++) {
+        arrays[i] = view_of(v, args[TEST_ARGS + i], names[i], INTEGER, 8, i == extra - 1, 1, 0);
+        if (arrays[i] == NULL) {
+            release(v);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 PyDoc_STRVAR(kept_in_runs_doc,
 "kept_in_runs(flags, words, status_mask, status, type_bits, gender_mask, refused, covering, needs_mask, needs,\n"
 "             age, begins, ends, out) -> int\n\n"
@@ -270,21 +383,14 @@ PyDoc_STRVAR(kept_in_runs_doc,
 
 static PyObject *kept_in_runs(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != TEST_ARGS + 3) {
-        PyErr_Format(PyExc_TypeError, "kept_in_runs takes %d arguments", TEST_ARGS + 3);
-        return NULL;
-    }
+    static const char *const names[] = {"begins", "ends", "out"};
     Views v = {.held = 0};
     Tests t;
     Py_ssize_t rows;
-    Py_buffer *begins, *ends, *out;
-    if (tests_of(&t, &v, args, &rows) < 0
-            || (begins = view_of(&v, args[TEST_ARGS], "begins", INTEGER, 8, 0, 1, 0)) == NULL
-            || (ends = view_of(&v, args[TEST_ARGS + 1], "ends", INTEGER, 8, 0, 1, 0)) == NULL
-            || (out = view_of(&v, args[TEST_ARGS + 2], "out", INTEGER, 8, 1, 1, 0)) == NULL) {
-        release(&v);
+    Py_buffer *arrays[3];
+    if (kept_arguments("kept_in_runs", args, nargs, names, 3, &v, &t, &rows, arrays) < 0)
         return NULL;
-    }
+    Py_buffer *begins = arrays[0], *ends = arrays[1], *out = arrays[2];
     Py_ssize_t runs = length(begins), room = length(out);
     Py_ssize_t total = runs_total(begins, ends, rows);
     if (total < 0) {
@@ -296,24 +402,9 @@ static PyObject *kept_in_runs(PyObject *self, PyObject *const *args, Py_ssize_t 
         PyErr_Format(PyExc_ValueError, "out: %zd places for %zd positions", room, total);
         return NULL;
     }
-    const int64_t *b = begins->buf, *e = ends->buf;
-    int64_t *o = out->buf;
-    Py_ssize_t count = 0;
-    int failed = 0;
-    const Tests held = t; /* a copy whose address no call takes: its fields stay in registers through the loop */
-    for (Py_ssize_t j = 0; j < runs && !failed; j++) {
-        for (int64_t p = b[j]; p < e[j]; p++) {
-            int ok = passes(&held, (Py_ssize_t)p);
-            if (ok < 0) {
-                failed = 1;
-                break;
-            }
-            o[count] = p;
-            count += ok;
-        }
-    }
+    Py_ssize_t count = kept_in_runs_loop(&t, begins->buf, ends->buf, runs, out->buf);
     release(&v);
-    return count_or_error(failed, count);
+    return count_or_error(count == -1, count);
 }
 
 PyDoc_STRVAR(kept_of_doc,
@@ -324,50 +415,27 @@ PyDoc_STRVAR(kept_of_doc,
 
 static PyObject *kept_of(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != TEST_ARGS + 2) {
-        PyErr_Format(PyExc_TypeError, "kept_of takes %d arguments", TEST_ARGS + 2);
-        return NULL;
-    }
+    static const char *const names[] = {"rows", "out"};
     Views v = {.held = 0};
     Tests t;
     Py_ssize_t rows;
-    Py_buffer *of, *out;
-    if (tests_of(&t, &v, args, &rows) < 0
-            || (of = view_of(&v, args[TEST_ARGS], "rows", INTEGER, 8, 0, 1, 0)) == NULL
-            || (out = view_of(&v, args[TEST_ARGS + 1], "out", INTEGER, 8, 1, 1, 0)) == NULL) {
-        release(&v);
+    Py_buffer *arrays[2];
+    if (kept_arguments("kept_of", args, nargs, names, 2, &v, &t, &rows, arrays) < 0)
         return NULL;
-    }
+    Py_buffer *of = arrays[0], *out = arrays[1];
     Py_ssize_t n = length(of);
     if (length(out) < n) {
         release(&v);
         PyErr_Format(PyExc_ValueError, "out: %zd places for %zd rows", length(out), n);
         return NULL;
     }
-    const int64_t *r = of->buf;
-    int64_t *o = out->buf;
-    Py_ssize_t count = 0;
-    int failed = 0;
-    const Tests held = t; /* as in kept_in_runs */
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (r[i] < 0 || r[i] >= rows) {
-            failed = 2;
-            break;
-        }
-        int ok = passes(&held, (Py_ssize_t)r[i]);
-        if (ok < 0) {
-            failed = 1;
-            break;
-        }
-        o[count] = i;
-        count += ok;
-    }
+    Py_ssize_t count = kept_of_loop(&t, rows, of->buf, n, out->buf);
     release(&v);
-    if (failed == 2) {
+    if (count == -2) {
         PyErr_Format(PyExc_ValueError, "rows: a row outside 0 .. %zd", rows - 1);
         return NULL;
     }
-    return count_or_error(failed, count);
+    return count_or_error(count == -1, count);
 }
 
 /* --- the radius test ------------------------------------------------------------------------------------- */
@@ -381,6 +449,93 @@ static int as_double(PyObject *obj, const char *name, double *out)
         return -1;
     }
     return 0;
+}
+
+/* What the radius test reads and writes (`near`'s arguments, checked). */
+typedef struct {
+    const double *r;           /* records: x, y, z, located group */
+    Py_ssize_t rows;           /* records' rows */
+    const int64_t *p;          /* at */
+    Py_ssize_t n;              /* at's length */
+    double a, b, c, floor, sure;
+    int64_t *o;                /* out_at */
+    double *oc;                /* out_cosines */
+    uint8_t *oi;               /* out_in, with a table */
+    const uint8_t *table;      /* groups */
+    double table_length;
+    const int8_t *type;        /* types, with counts */
+    int64_t *counts;           /* by_type */
+    Py_ssize_t type_count;
+} Near;
+
+/* The radius test's variants (as the filters', `EACH_VARIANT`): with no groups table, with one, with one and the
+   counts by type. */
+#define TABLE 1
+#define COUNTS 2
+
+/* Adds `place` to the list of unsure places (rare: a row on the radius); -1 with the error set when it cannot. */
+static __attribute__((noinline, cold)) int note_unsure(PyObject *unsure, Py_ssize_t place)
+{
+    PyObject *item = PyLong_FromSsize_t(place);
+    int failed = item == NULL || PyList_Append(unsure, item) < 0;
+    Py_XDECREF(item);
+    return failed ? -1 : 0;
+}
+
+/* How many rows are kept (written to the outputs), or -1: with *wrong set for a wrong call, else with the error
+   set. Every row's position, cosine and flag are written at the place the next kept row goes, so writing them
+   takes no branch; a row is kept by counting it (a branch on the cosine: measured fewer instructions than a flag). */
+INLINE Py_ssize_t near_loop(const Near x, PyObject *unsure, const char **wrong, const int which)
+{
+    Py_ssize_t count = 0;
+#pragma GCC unroll 4 /* measured: 2k instructions fewer a match at 100k; the filters' loops gain nothing from it */
+    for (Py_ssize_t i = 0; i < x.n; i++) {
+        uint64_t position = (uint64_t)x.p[i]; /* a negative one wraps above the rows */
+        if (position >= (uint64_t)x.rows) {
+            *wrong = "at: a position outside the records";
+            return -1;
+        }
+        const double *record = x.r + 4 * position;
+        /* As NumPy computed them: three products and two sums, in this order, none fused. */
+        double cosine = record[0] * x.a;
+        cosine += record[1] * x.b;
+        cosine += record[2] * x.c;
+        x.o[count] = (int64_t)position; /* before the next row's position is read: `at` may be `out_at` */
+        x.oc[count] = cosine;
+        if (which & TABLE) {
+            double group = record[3];
+            if (!(group >= 0.0 && group < x.table_length)) {
+                *wrong = "records: a located group outside the groups table";
+                return -1;
+            }
+            uint8_t in = x.table[(int64_t)group]; /* within [0, length): the signed conversion is one instruction */
+            x.oi[count] = in;
+            if ((which & COUNTS) && in) {
+                uint64_t t = (uint64_t)(int64_t)x.type[position];
+                if (t >= (uint64_t)x.type_count) {
+                    *wrong = "types: a type outside by_type";
+                    return -1;
+                }
+                x.counts[t]++;
+            }
+        }
+        if (cosine > x.floor) {
+            if (__builtin_expect(cosine < x.sure, 0) && note_unsure(unsure, count) < 0)
+                return -1;
+            count++;
+        }
+    }
+    return count;
+}
+
+static NOINLINE Py_ssize_t near_variant(const Near *x, PyObject *unsure, const char **wrong)
+{
+    const Near held = *x;
+    switch (x->table == NULL ? 0 : x->counts == NULL ? TABLE : TABLE | COUNTS) {
+    case 0: return near_loop(held, unsure, wrong, 0);
+    case TABLE: return near_loop(held, unsure, wrong, TABLE);
+    default: return near_loop(held, unsure, wrong, TABLE | COUNTS);
+    }
 }
 
 PyDoc_STRVAR(near_doc,
@@ -427,77 +582,28 @@ static PyObject *near(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "types: needs a groups table, and one type a record");
         return NULL;
     }
-    const double *r = records->buf;
-    const int64_t *p = at->buf;
-    int64_t *o = out_at->buf;
-    double *oc = out_cos->buf;
-    uint8_t *oi = out_in == NULL ? NULL : out_in->buf;
-    const uint8_t *table = groups == NULL ? NULL : groups->buf;
-    double table_length = groups == NULL ? 0.0 : (double)length(groups);
-    const int8_t *type = types == NULL ? NULL : types->buf;
-    int64_t *counts = by_type == NULL ? NULL : by_type->buf;
-    Py_ssize_t type_count = by_type == NULL ? 0 : length(by_type);
+    Near x = {
+        .r = records->buf, .rows = rows, .p = at->buf, .n = n, .a = a, .b = b, .c = c, .floor = floor, .sure = sure,
+        .o = out_at->buf, .oc = out_cos->buf, .oi = out_in == NULL ? NULL : out_in->buf,
+        .table = groups == NULL ? NULL : groups->buf, .table_length = groups == NULL ? 0.0 : (double)length(groups),
+        .type = types == NULL ? NULL : types->buf, .counts = by_type == NULL ? NULL : by_type->buf,
+        .type_count = by_type == NULL ? 0 : length(by_type),
+    };
     PyObject *unsure = PyList_New(0);
     if (unsure == NULL) {
         release(&v);
         return NULL;
     }
-    Py_ssize_t count = 0;
     const char *wrong = NULL;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        uint64_t position = (uint64_t)p[i]; /* a negative one wraps above the rows */
-        if (position >= (uint64_t)rows) {
-            wrong = "at: a position outside the records";
-            break;
-        }
-        const double *record = r + 4 * position;
-        /* As NumPy computed them: three products and two sums, in this order, none fused. */
-        double cosine = record[0] * a;
-        cosine += record[1] * b;
-        cosine += record[2] * c;
-        uint8_t in = 0;
-        if (table != NULL) {
-            double group = record[3];
-            if (!(group >= 0.0 && group < table_length)) {
-                wrong = "records: a located group outside the groups table";
-                break;
-            }
-            in = table[(int64_t)group]; /* within [0, length): the signed conversion is one instruction */
-            if (counts != NULL && in) {
-                uint64_t t = (uint64_t)(int64_t)type[position];
-                if (t >= (uint64_t)type_count) {
-                    wrong = "types: a type outside by_type";
-                    break;
-                }
-                counts[t]++;
-            }
-        }
-        if (cosine > floor) {
-            o[count] = (int64_t)position;
-            oc[count] = cosine;
-            if (oi != NULL)
-                oi[count] = in;
-            if (cosine < sure) {
-                PyObject *place = PyLong_FromSsize_t(count);
-                if (place == NULL || PyList_Append(unsure, place) < 0) {
-                    Py_XDECREF(place);
-                    Py_DECREF(unsure);
-                    release(&v);
-                    return NULL;
-                }
-                Py_DECREF(place);
-            }
-            count++;
-        }
-    }
+    Py_ssize_t count = near_variant(&x, unsure, &wrong);
     release(&v);
-    if (wrong != NULL) {
+    if (count < 0) {
         Py_DECREF(unsure);
-        PyErr_SetString(PyExc_ValueError, wrong);
+        if (wrong != NULL)
+            PyErr_SetString(PyExc_ValueError, wrong);
         return NULL;
     }
-    PyObject *answer = Py_BuildValue("(nN)", count, unsure);
-    return answer;
+    return Py_BuildValue("(nN)", count, unsure);
 }
 
 static PyMethodDef methods[] = {

@@ -824,9 +824,9 @@ class ServiceColumns:
         type asked for, so the type is not tested.
 
         The packed flags word and the needs-and-ages word are tested first, in one compiled loop over the rows
-        (`search._pass`: status, type, gender, catchment, needs and age, the most selective filters; ~32
+        (`search._pass`: status, type, gender, catchment, needs and age, the most selective filters; ~18
         instructions a row for all of them, where each NumPy step over a box's rows cost 12-50k, bench/RESULTS.md,
-        session 27); the
+        sessions 27-28); the
         subtypes, languages and located areas only for its survivors (`_narrowed`)."""
         q = query if isinstance(query, _Prepared) else self.prepare(query)
         out = np.empty(len(rows), dtype=np.int64)

@@ -136,6 +136,37 @@ def test_the_filters_over_a_boxs_runs_keep_what_the_rules_keep_in_the_runs_order
     check()
 
 
+@pytest.mark.parametrize("words", ["none", "needs", "ages"])
+@pytest.mark.parametrize("covered", [False, True])
+@pytest.mark.parametrize("gendered", [False, True])
+@pytest.mark.parametrize("typed", [False, True])
+def test_each_variant_of_the_filters_keeps_what_the_rules_keep(services, columns, typed, gendered, covered, words):
+    """The loops come in a variant for each set of tests asked (search/_pass.c, `variant_of`): each of the 24 is
+    held here, over every row and over runs holding every row, to the rules, with a query whose tests each turn
+    some rows away (the random queries above reach each one too, but not surely, and never the runs' typed ones)."""
+    home = services[7]
+    q = ServiceQuery(types=frozenset({ServiceType.vcfse, ServiceType.advocacy}) if typed else None,
+                     needs=(NEEDS[0], NEEDS[1]) if words != "none" else (), needs_confirmed=words != "none",
+                     age=17 if words == "ages" else None, gender="female" if gendered else None,
+                     covers=Coverage(frozenset({home.areas.icb_code}), home.lat, home.lon) if covered else None)
+    prepared = columns.prepare(q)
+    tests = columns._row_tests(prepared, False)
+    assert ((tests[4] is not None, tests[6] is not None, tests[7] is not None, tests[10] is not None,
+             tests[8] != 0) == (typed, gendered, covered, words == "ages", words != "none")), "not the variant meant"
+    rules = [_passes(s, q) for s in services]
+    assert 0 < sum(rules) < len(services)
+    rows = np.arange(len(services), dtype=np.int64)
+    out = np.empty(len(rows), dtype=np.int64)
+    assert out[:_pass.kept_of(*tests, rows, out)].tolist() == [r for r in rows.tolist() if rules[r]]
+    grid = columns._grid  # the runs hold positions in its cell order, as do the flags and words of `_cells`
+    begins, ends = grid.runs((0, grid.ny - 1, 0, grid.nx - 1))
+    at = positions(begins, ends)
+    assert len(at) == len(services)
+    out = np.empty(len(at), dtype=np.int64)
+    kept = out[:_pass.kept_in_runs(*columns._cells._row_tests(prepared, False), begins, ends, out)].tolist()
+    assert kept == [p for p in at.tolist() if rules[int(grid.order[p])]]
+
+
 def test_the_radius_test_gives_pythons_cosines_bit_for_bit_and_keeps_those_above_the_floor(services, columns):
     records = columns._cell_records
     types = columns._cells.type
@@ -150,10 +181,13 @@ def test_the_radius_test_gives_pythons_cosines_bit_for_bit_and_keeps_those_above
         floor, sure = radius_cosine - nearness.MARGIN, radius_cosine + nearness.MARGIN
         at = np.array(data.draw(st.lists(st.integers(0, len(services) - 1), max_size=400)), dtype=np.int64)
         table = np.array(data.draw(st.lists(st.booleans(), min_size=groups, max_size=groups)), dtype=bool)
+        # Each of the loop's variants: no groups table, a table, a table and the counts by type.
+        variant = data.draw(st.sampled_from(["none", "table", "counts"]))
         out_at, cosines, in_groups = np.empty(len(at), np.int64), np.empty(len(at)), np.empty(len(at), dtype=bool)
         by_type = np.zeros(len(ServiceType), dtype=np.int64)
-        count, unsure = _pass.near(records, at, *nearness.unit_vector(lat, lon), floor, sure, out_at, cosines, table,
-                                   in_groups, types, by_type)
+        count, unsure = _pass.near(records, at, *nearness.unit_vector(lat, lon), floor, sure, out_at, cosines,
+                                   None if variant == "none" else table, None if variant == "none" else in_groups,
+                                   types if variant == "counts" else None, by_type if variant == "counts" else None)
         a, b, c = nearness.unit_vector(lat, lon)
         kept, kept_cosines, kept_in, expected_unsure = [], [], [], []
         counts = [0] * len(ServiceType)
@@ -162,7 +196,7 @@ def test_the_radius_test_gives_pythons_cosines_bit_for_bit_and_keeps_those_above
             cosine = x * a  # Python floats: one rounding an operation, in this order
             cosine = cosine + y * b
             cosine = cosine + z * c
-            if table[int(group)]:
+            if table[int(group)] and variant == "counts":
                 counts[int(types[p])] += 1
             if cosine > floor:
                 if cosine < sure:
@@ -173,7 +207,8 @@ def test_the_radius_test_gives_pythons_cosines_bit_for_bit_and_keeps_those_above
         assert count == len(kept)
         assert out_at[:count].tolist() == kept
         assert [struct.pack("<d", v) for v in cosines[:count].tolist()] == kept_cosines
-        assert in_groups[:count].tolist() == kept_in
+        if variant != "none":
+            assert in_groups[:count].tolist() == kept_in
         assert unsure == expected_unsure
         assert by_type.tolist() == counts
 
