@@ -1,0 +1,44 @@
+"""What a record alone says, worked out once per record object and kept: a result's words and JSON that do not
+depend on the search (its labels, gender note, capacity sentence, its reply's fixed JSON), not once per result.
+
+A value is served only for the very object it was made from: an index hands out the same `Service` object while
+its record cache holds it, and a new one after an edit or a rebuild, so an edit shows in the very next answer
+without asking the index for its generation. Looked up by the object's identity (`id`), not by its `id` field:
+reading a field of a `Service` goes through pydantic's attribute hook (~580 instructions), `id()` costs ~100. The
+object is held with its value, so its identity is not reused while the value is kept. Made from a record's data
+alone, never from a request: nothing of a search (needs, home, distance) is kept. Bounded: past `size` records,
+the longest held is dropped first.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from rehabmap.record import Service
+
+Value = TypeVar("Value")
+
+
+class PerRecord(Generic[Value]):
+    """`make(record)` for each record object, made on first use and kept (see the module's docstring)."""
+
+    __slots__ = ("make", "size", "_held", "_lock")
+
+    def __init__(self, make: Callable[[Service], Value], size: int) -> None:
+        self.make = make
+        self.size = size
+        self._held: dict[int, tuple[Service, Value]] = {}
+        self._lock = threading.Lock()  # for changes only: a lookup is one dict read
+
+    def of(self, record: Service) -> Value:
+        held = self._held.get(id(record))  # the object held with it: no other live object has its identity
+        if held is not None:
+            return held[1]
+        value = self.make(record)
+        with self._lock:
+            while len(self._held) >= self.size:
+                del self._held[next(iter(self._held))]
+            self._held[id(record)] = (record, value)
+        return value
