@@ -293,6 +293,7 @@ def record_json(s: Service) -> tuple[Pieces, date | None]:
 # ~0.7 KB of JSON a record (the bench's 200 requests show 1,972 records); the Service objects it holds are most
 # often the index's own cached ones (search/embedded.py, RECORD_CACHE_SIZE).
 _RESULTS = PerRecord(record_json, size=4096)
+_held_json = _RESULTS.held.get
 
 
 def _result_pieces(r: MatchResult, due: date, lists: dict[tuple[str, ...], bytes]) -> tuple[bytes, ...]:
@@ -300,7 +301,8 @@ def _result_pieces(r: MatchResult, due: date, lists: dict[tuple[str, ...], bytes
     in `RESULT_HOLES`' order; `due`: `due_before` for the reply's day (the rule of `verification_due`: a
     service no longer listed is never due); `lists`: the reply's lists of needs, each serialised once (a match's
     results mostly share theirs), by its needs as a tuple; held by the reply only."""
-    (a, b, c, d, e, f, g, h, i, j, k, m), verified = _RESULTS.of(r[0])
+    held = _held_json(id(r[0]))
+    (a, b, c, d, e, f, g, h, i, j, k, m), verified = held[1] if held is not None else _RESULTS.of(r[0])
     _, distance, in_icb, matched, unknown, read, read_not, outside, capacity, explanation, saved = r
     return (
         a, to_json(distance), b, _TRUE if in_icb else _FALSE,

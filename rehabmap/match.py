@@ -345,7 +345,7 @@ def best_fit_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k:
     return [hit for _, hit in kept]
 
 
-_words_of = RECORD_WORDS.of  # `ResultMaker.result`'s, the bound method looked up once
+_held_words, _words_of = RECORD_WORDS.held.get, RECORD_WORDS.of  # `ResultMaker.result`'s, looked up once
 
 
 class ResultMaker:
@@ -371,7 +371,8 @@ class ResultMaker:
         service, distance = hit
         # What the record alone says, made once per record object (`RECORD_WORDS`): its fields are not read, nor
         # its own words written, again for each result (bench/RESULTS.md, "a match's results", session 28).
-        words = _words_of(service)
+        held = _held_words(id(service))
+        words = held[1] if held is not None else _words_of(service)
         in_icb = self._icb is not None and words.icb_code == self._icb
         matched = tuple(filter(words.needs_met.__contains__, self._needs)) if self._needs else ()
         unknown = self._unknown.get(matched)

@@ -24,21 +24,24 @@ Value = TypeVar("Value")
 class PerRecord(Generic[Value]):
     """`make(record)` for each record object, made on first use and kept (see the module's docstring)."""
 
-    __slots__ = ("make", "size", "_held", "_lock")
+    __slots__ = ("make", "size", "held", "_lock")
 
     def __init__(self, make: Callable[[Service], Value], size: int) -> None:
         self.make = make
         self.size = size
-        self._held: dict[int, tuple[Service, Value]] = {}
+        # Each record's value by the record's identity, the record held with it (so no other live object has that
+        # identity). A hot caller may read it itself, `held.get(id(record))`, and call `of` when it is None: a
+        # method call costs ~1k instructions more than the read (bench/RESULTS.md, "a match's results", session 28).
+        self.held: dict[int, tuple[Service, Value]] = {}
         self._lock = threading.Lock()  # for changes only: a lookup is one dict read
 
     def of(self, record: Service) -> Value:
-        held = self._held.get(id(record))  # the object held with it: no other live object has its identity
+        held = self.held.get(id(record))
         if held is not None:
             return held[1]
         value = self.make(record)
         with self._lock:
-            while len(self._held) >= self.size:
-                del self._held[next(iter(self._held))]
-            self._held[id(record)] = (record, value)
+            while len(self.held) >= self.size:
+                del self.held[next(iter(self.held))]
+            self.held[id(record)] = (record, value)
         return value

@@ -85,9 +85,9 @@ def test_the_words_kept_are_bounded_and_hold_nothing_of_a_search():
     services = [_service(id=f"test:{n}", name=f"Unit {n}") for n in range(10)]
     for service in services:
         words.of(service)
-        assert len(words._held) <= 3
-    assert set(words._held) == {id(s) for s in services[-3:]}  # the longest held dropped first
+        assert len(words.held) <= 3
+    assert set(words.held) == {id(s) for s in services[-3:]}  # the longest held dropped first
     _explanation(services[-1], needs=("autism", "older_adult"))  # a search: its needs, home and distance
-    for record, said in RECORD_WORDS._held.values():
+    for record, said in RECORD_WORDS.held.values():
         assert said == record_words(record)  # the record's data alone
         assert not any(isinstance(value, str) and ("3.2" in value or "inside" in value) for value in said)

@@ -200,8 +200,8 @@ def test_the_pieces_kept_are_bounded(backend):
     pieces = PerRecord(record_json, size=3)
     for s in services:
         pieces.of(s)
-        assert len(pieces._held) <= 3
-    assert set(pieces._held) == {id(s) for s in services[-3:]}  # the longest held dropped first
+        assert len(pieces.held) <= 3
+    assert set(pieces.held) == {id(s) for s in services[-3:]}  # the longest held dropped first
 
 
 def test_a_cut_refuses_a_hole_that_is_not_one_null_key():
