@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import to_json
 
-from api.record_json import RecordPieces
+from api.record_json import Pieces, cut
 from geodata.geography import Home
 from rehabmap.coverage import Coverage
 from rehabmap.explanation import GenderBasis, gender_said_by, needs_said_by
@@ -21,6 +21,7 @@ from rehabmap.maintain.freshness import (
 )
 from rehabmap.maintain.retirement import Retirement
 from rehabmap.match import LeftOut, MatchRequest, MatchResponse, MatchResult, round_km
+from rehabmap.per_record import PerRecord
 from rehabmap.record import Schedule, Service, Weekday
 from rehabmap.taxonomy import ASKED_NEEDS_WORDS, SUBTYPE_LABELS, TYPE_LABELS, ServiceType
 
@@ -280,26 +281,44 @@ RESULT_HOLES = ("distance_km", "in_home_icb", "matched_needs", "unknown_needs", 
                 "verification_due")
 _TRUE, _FALSE, _NULL, _EMPTY = to_json(True), to_json(False), to_json(None), to_json([])
 _CAPACITY = {status: to_json(status) for status in ("available", "limited", "none", "unknown")}
+
+
+def record_json(s: Service) -> tuple[Pieces, date | None]:
+    """A result's JSON as far as its record alone says it: `MatchResultOut.record_fields` cut at the request's
+    values (`RESULT_HOLES`); and the date `verification_due` compares with a reply's `due_before`: its last
+    verification, or for a service no longer listed (never due) the last day there is (never before it)."""
+    return cut(MatchResultOut.record_fields(s), RESULT_HOLES), s.last_verified if s.status == "active" else date.max
+
+
 # ~0.7 KB of JSON a record (the bench's 200 requests show 1,972 records); the Service objects it holds are most
 # often the index's own cached ones (search/embedded.py, RECORD_CACHE_SIZE).
-_RESULTS = RecordPieces(MatchResultOut.record_fields, RESULT_HOLES, size=4096)
+_RESULTS = PerRecord(record_json, size=4096)
+_held_json = _RESULTS.held.get
 
 
-def _result_pieces(r: MatchResult, due: date) -> tuple[bytes, ...]:
+def _result_pieces(r: MatchResult, due: date, lists: dict[tuple[str, ...], bytes]) -> tuple[bytes, ...]:
     """The result's JSON as pieces to join: its record's (`_RESULTS`) with the request's values in its holes,
     in `RESULT_HOLES`' order; `due`: `due_before` for the reply's day (the rule of `verification_due`: a
-    service no longer listed is never due)."""
-    a, b, c, d, e, f, g, h, i, j, k, m = _RESULTS.of(r.service)
-    verified = r.service.last_verified
+    service no longer listed is never due); `lists`: the reply's lists of needs, each serialised once (a match's
+    results mostly share theirs), by its needs as a tuple; held by the reply only."""
+    held = _held_json(id(r[0]))
+    (a, b, c, d, e, f, g, h, i, j, k, m), verified = held[1] if held is not None else _RESULTS.of(r[0])
+    _, distance, in_icb, matched, unknown, read, read_not, outside, capacity, explanation, saved = r
     return (
-        a, to_json(r.distance_km), b, _TRUE if r.in_home_icb else _FALSE,
-        c, to_json(r.matched_needs) if r.matched_needs else _EMPTY,
-        d, to_json(r.unknown_needs) if r.unknown_needs else _EMPTY,
-        e, to_json(r.needs_read_from_text) if r.needs_read_from_text else _EMPTY,
-        f, to_json(r.needs_read_not_met) if r.needs_read_not_met else _EMPTY,
-        g, _TRUE if r.out_of_catchment else _FALSE, h, to_json(r.explanation), i, _CAPACITY[r.capacity or "unknown"],
-        j, _NULL if r.distance_saved_km is None else to_json(r.distance_saved_km),
-        k, _TRUE if (verified is None or verified < due) and r.service.status == "active" else _FALSE, m)
+        a, to_json(distance), b, _TRUE if in_icb else _FALSE,
+        c, (lists.get(key := tuple(matched)) or _kept(lists, key)) if matched else _EMPTY,
+        d, (lists.get(key := tuple(unknown)) or _kept(lists, key)) if unknown else _EMPTY,
+        e, (lists.get(read) or _kept(lists, read)) if read else _EMPTY,
+        f, (lists.get(read_not) or _kept(lists, read_not)) if read_not else _EMPTY,
+        g, _TRUE if outside else _FALSE, h, to_json(explanation), i, _CAPACITY[capacity or "unknown"],
+        j, _NULL if saved is None else to_json(saved),
+        k, _TRUE if verified is None or verified < due else _FALSE, m)
+
+
+def _kept(lists: dict[tuple[str, ...], bytes], needs: tuple[str, ...]) -> bytes:
+    """`needs` serialised, and kept in the reply's `lists` for the results after."""
+    made = lists[needs] = to_json(needs)
+    return made
 
 
 class CoverageOut(BaseModel):
@@ -434,9 +453,10 @@ class MatchOut(BaseModel):
         due = due_before(today, verify_after_days)
         out = [to_json({"home": HomeOut.fields_of(home)})[:-1], b',"ranking":', _text_json(ranking), b',"results":[']
         shown: dict[int, tuple[bytes, ...]] = {}
+        lists: dict[tuple[str, ...], bytes] = {}  # this reply's only
         comma = b""
         for r in response.results:
-            pieces = shown[id(r)] = _result_pieces(r, due)
+            pieces = shown[id(r)] = _result_pieces(r, due, lists)
             out.append(comma)
             out += pieces
             comma = b","
@@ -449,7 +469,7 @@ class MatchOut(BaseModel):
             if t.nearest is None:
                 out.append(_NULL)
             else:
-                out += shown.get(id(t.nearest)) or _result_pieces(t.nearest, due)
+                out += shown.get(id(t.nearest)) or _result_pieces(t.nearest, due, lists)
             left = left_out.get(t.service_type) if left_out else None
             out += (_FOUND[_found(found := t.service_type in listed, answer := coverage[t.service_type])],
                     _coverage_json(answer, found), b',"left_out":', _NULL if left is None else to_json(left), b"}")

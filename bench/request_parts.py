@@ -102,7 +102,12 @@ PARTS: dict[str, tuple[str, str, str]] = {
     "at_home": ("rehabmap.coverage:CoverageMap", "at_home", "method"),
     "for_request": ("rehabmap.coverage:HomeCoverage", "for_request", "method"),
     "left_out": ("api.routes.match", "left_out", "plain"),
+    "result": ("rehabmap.match:ResultMaker", "result", "method"),  # a result made, its explanation in it
+    "explain": ("rehabmap.explanation:Explainer", "explain", "method"),
+    "miles_and_km": ("rehabmap.explanation", "miles_and_km", "plain"),  # the explanation's distance
+    "round_km": ("rehabmap.match", "round_km", "plain"),
     "json_of": ("api.schemas:MatchOut", "json_of", "static"),
+    "result_pieces": ("api.schemas", "_result_pieces", "plain"),  # a result's JSON pieces, in `json_of`
     "response": ("api.routes.match", "Response", "plain"),
     "log_request": ("api.request_layer", "log_request", "plain"),
     "add_headers": ("api.security", "add_headers", "plain"),

@@ -19,8 +19,11 @@ EARTH_RADIUS_KM: float = 6371.009
 KM_PER_MILE = 1.609344
 # A degree of latitude on that sphere, to the metre: what the maps draw their scale bars and spans with.
 KM_PER_DEGREE = round(pi * EARTH_RADIUS_KM / 180, 3)
-# "0.0" to "100.0" by the count of tenths: a distance's figures below 10 miles (`miles_and_km`).
+# "0.0" to "100.0" by the count of tenths: a distance's figures below 10 miles (`miles_and_km`), the miles' with
+# their words and the bracket opened, the km's with theirs and it closed: one concatenation a distance.
 _TENTHS = [f"{n // 10}.{n % 10}" for n in range(1001)]
+_MILES_OPEN = [f"{tenths} {'mile' if n == 10 else 'miles'} (" for n, tenths in enumerate(_TENTHS[:101])]
+_KM_CLOSE = [f"{tenths} km)" for tenths in _TENTHS]
 # Up to this many points, `haversine_km` works in plain floats (`_haversine_km_few`): they cost as much as
 # NumPy's steps at ~25.
 _FEW = 24
@@ -145,8 +148,7 @@ def miles_and_km(value_km: float) -> str:
         m_whole, k_whole = floor(m), floor(k)
         m_part, k_part = m - m_whole, k - k_whole  # exact: a double's fractional part is a double
         if not (0.4999 < m_part < 0.5001 or 0.4999 < k_part < 0.5001):
-            tenths = m_whole + (m_part > 0.5)
-            return f"{_TENTHS[tenths]} {'mile' if tenths == 10 else 'miles'} ({_TENTHS[k_whole + (k_part > 0.5)]} km)"
+            return _MILES_OPEN[m_whole + (m_part > 0.5)] + _KM_CLOSE[k_whole + (k_part > 0.5)]
     shown = f"{miles:.1f}" if miles < 10 else f"{miles:,.0f}"
     return f"{shown} {'mile' if shown == '1.0' else 'miles'} ({format_km(value_km)})"
 

@@ -35,11 +35,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date
-from functools import lru_cache
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 from geodata.distance import miles_and_km
 from rehabmap.index.names import OVERLAY_SOURCE
+from rehabmap.per_record import PerRecord
 from rehabmap.record import Capacity, Gender, Service
 from rehabmap.taxonomy import GENDER_NEEDS, TYPE_LABELS, need_label
 
@@ -96,12 +96,52 @@ _CQC = "cqc"
 _CQC_CONNECTOR = f"{_CQC}-"  # cqc-directory, cqc-hsca: CQC's own files of its register
 
 
-@lru_cache(maxsize=4096)
-def _capacity_reported(capacity: Capacity, as_of: date) -> str:
-    """A report's sentence, written once per report (a capacity and its date) rather than once per result:
-    records share their report dates, and `date.isoformat` alone costs ~4k instructions a call. A record's
-    data, never a search's: the cache holds no distance, home or need."""
-    return f" Capacity {capacity} as of {as_of.isoformat()}."
+class RecordWords(NamedTuple):
+    """What a record alone gives each of its results (`ResultMaker.result`, `Explainer.explain`): its own parts of
+    an explanation worded, and the fields a result reads. Made once per record object (`RECORD_WORDS`), not once
+    per result: a match shows ~10 results, each of which read ~12 fields and wrote these words again
+    (bench/RESULTS.md, "a match's results", session 28). A record's data alone, never a search's."""
+
+    icb_code: str | None
+    elsewhere: str  # where it is, said to a home outside its ICB: " from home, outside the person's ICB, in …."
+    own: str  # its own parts of an explanation: its type where it is listed as another, the legacy label, PD, gender
+    needs_met: frozenset[str]
+    read: dict[str, str]  # `needs_read_from_text`
+    read_not: dict[str, str]  # `needs_read_not_met`
+    synced: bool  # it has field sources (a synced record): the basis of its needs met is asked (`needs_by_basis`)
+    capacity: Capacity | None  # as reported, whenever
+    as_of: date | None
+    reported: str  # the report's sentence (" Capacity limited as of 2026-11-01."); "" without a report
+
+
+def record_words(service: Service) -> RecordWords:
+    """`RecordWords` of the record, its fields read from `__dict__`, without pydantic's attribute hook."""
+    fields = service.__dict__
+    own = ""
+    label = fields["original_label"]
+    if label and label.casefold() != _FOLDED_TYPE_LABELS[fields["service_type"]]:
+        own += f" {TYPE_LABELS[fields['service_type']]} (listed as '{label}')."
+    if fields["legacy_locked_label"]:
+        own += " Uses the legacy 'locked rehabilitation' label."
+    if fields["pd_specialist"]:
+        own += " Commissioned for people with a diagnosis of personality disorder."
+    gender = fields["gender"]
+    if gender in _SOURCES_GENDER_NOTES:
+        own += _GENDER_NOTES[gender_basis(service)][gender]
+    elif gender is None and (read_gender := fields["gender_read_from_text"]):
+        own += " " + _gender_read(read_gender)  # a guess: a caution, never a filter
+    capacity, as_of = fields["capacity"], fields["capacity_as_of"]
+    areas = fields["areas"]
+    return RecordWords(
+        areas.icb_code, f" from home, outside the person's ICB, in {areas.icb_name or 'another area'}.", own,
+        frozenset(fields["needs_met"]), fields["needs_read_from_text"], fields["needs_read_not_met"],
+        bool(fields["field_sources"]), capacity, as_of,
+        f" Capacity {capacity} as of {as_of.isoformat()}." if capacity and as_of is not None else "")
+
+
+# Each record's words, kept while the index hands out the same record object (`rehabmap.per_record`): ~0.5 KB a
+# record, as many as the reply's JSON keeps (`api.schemas`).
+RECORD_WORDS = PerRecord(record_words, size=4096)
 
 
 class Explainer:
@@ -117,36 +157,19 @@ class Explainer:
         self._based_wording: dict[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]], str] = {}
         self._stale_capacity = f" Capacity unknown: the last report is more than {max_age_days} days old."
 
-    def explain(self, service: Service, fields: dict[str, Any], distance_km: float, in_icb: bool,
+    def explain(self, service: Service, words: RecordWords, distance_km: float, in_icb: bool,
                 matched: tuple[str, ...], out_of_catchment: bool, capacity: Capacity | None,
                 read: tuple[str, ...] = (), read_not: tuple[str, ...] = ()) -> str:
-        """`fields`: the service's `__dict__`, its fields read without pydantic's attribute hook (~580 instructions
-        an attribute, the dict once ~530; `cqc_registration` reads them so), as the caller (`ResultMaker.result`)
-        read it; `matched`: the stated needs the service says it meets (the others are not known: a service
+        """`words`: the record's own (`RECORD_WORDS`), as the caller (`ResultMaker.result`) read them;
+        `matched`: the stated needs the service says it meets (the others are not known: a service
         that says it does not meet one never matches); `capacity`: as `Service.capacity_now` reads it;
         `read`, `read_not`: of the others, those its own words suggest it meets, or does not (a guess: worded
         as one, with the words quoted, and never as "Meets")."""
-        where = self._inside if in_icb else \
-            f" from home, outside the person's ICB, in {fields['areas'].icb_name or 'another area'}."
-        text = miles_and_km(distance_km) + where
-        label = fields["original_label"]
-        if label and label.casefold() != _FOLDED_TYPE_LABELS[fields["service_type"]]:
-            text += f" {TYPE_LABELS[fields['service_type']]} (listed as '{label}')."
-        if fields["legacy_locked_label"]:
-            text += " Uses the legacy 'locked rehabilitation' label."
-        if fields["pd_specialist"]:
-            text += " Commissioned for people with a diagnosis of personality disorder."
-        gender = fields["gender"]
-        if gender in _SOURCES_GENDER_NOTES:  # whose word asked of a record with field sources only, as the needs' below
-            text += _GENDER_NOTES[gender_basis(service)][gender] if fields["field_sources"] \
-                else _SOURCES_GENDER_NOTES[gender]
-        elif gender is None and (read_gender := fields["gender_read_from_text"]):
-            text += " " + _gender_read(read_gender)  # a guess: a caution, never a filter
+        text = miles_and_km(distance_km) + (self._inside if in_icb else words.elsewhere) + words.own
         if self._needs:  # no needs asked, none matched or read: no wording
             # Asked of a record with field sources only (a synced one; most are a file's, with none), in line: a
             # call per result costs more than the test.
-            registered, added = needs_by_basis(service, matched) if matched and fields["field_sources"] \
-                else _NO_BASIS
+            registered, added = needs_by_basis(service, matched) if matched and words.synced else _NO_BASIS
             if read or read_not:  # the words quoted are the service's own: not shared, not kept
                 text += self._word_needs(matched, registered, added, service, read, read_not)
             elif registered or added:
@@ -157,10 +180,9 @@ class Explainer:
                 text += wording if wording is not None else self._word_needs(matched)
         if out_of_catchment:
             text += _OUT_OF_CATCHMENT
-        as_of = fields["capacity_as_of"]
-        if capacity and as_of is not None:  # a capacity now always has its date
-            text += _capacity_reported(capacity, as_of)
-        elif fields["capacity"]:
+        if capacity:  # a capacity now always has its date
+            text += words.reported
+        elif words.capacity:
             text += self._stale_capacity
         return text
 

@@ -20,7 +20,7 @@ from shapely.geometry import shape
 
 from geodata.distance import great_circle_km, miles_and_km
 from rehabmap.errors import InvalidValue
-from rehabmap.explanation import Explainer
+from rehabmap.explanation import RECORD_WORDS, Explainer
 from rehabmap.index.base import Coverage, Hit, IndexBackend, PersonGender, ServiceQuery
 from rehabmap.record import Capacity, Service, capacity_current_since, capacity_max_age_days
 from rehabmap.taxonomy import ServiceType, least_restrictive_first, parse_asked_need, parse_subtypes, parse_type
@@ -345,7 +345,7 @@ def best_fit_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k:
     return [hit for _, hit in kept]
 
 
-_capacity_since = Service.capacity_since  # `ResultMaker.result`'s, without the hook's method lookup
+_held_words, _words_of = RECORD_WORDS.held.get, RECORD_WORDS.of  # `ResultMaker.result`'s, looked up once
 
 
 class ResultMaker:
@@ -369,29 +369,33 @@ class ResultMaker:
 
     def result(self, hit: Hit, placement_km: float | None) -> MatchResult:
         service, distance = hit
-        # The record's fields read from its dict (~530 instructions once, handed to the explanation too), as
-        # `Service._consistent` reads them, not through pydantic's attribute hook (~580 each), and its capacity
-        # asked of the class's function, not looked up through the hook (bench/RESULTS.md, session 26).
-        fields = service.__dict__
-        in_icb = self._icb is not None and fields["areas"].icb_code == self._icb
-        matched = tuple(filter(fields["needs_met"].__contains__, self._needs)) if self._needs else ()
+        # What the record alone says, made once per record object (`RECORD_WORDS`): its fields are not read, nor
+        # its own words written, again for each result (bench/RESULTS.md, "a match's results", session 28).
+        held = _held_words(id(service))
+        words = held[1] if held is not None else _words_of(service)
+        in_icb = self._icb is not None and words.icb_code == self._icb
+        matched = tuple(filter(words.needs_met.__contains__, self._needs)) if self._needs else ()
         unknown = self._unknown.get(matched)
         if unknown is None:
             unknown = self._unknown[matched] = tuple(n for n in self._needs if n not in matched)
         outside = self._outside_counts and not covers(service, self._home)
-        read = read_not = ()  # shared and empty for most results: most records read no need from their words
+        # Shared and empty for most results: most records read no need from their words.
+        read: tuple[str, ...] = ()
+        read_not: tuple[str, ...] = ()
         if unknown:
-            said, said_not = fields["needs_read_from_text"], fields["needs_read_not_met"]
+            said, said_not = words.read, words.read_not
             if said or said_not:
                 read = tuple(filter(said.__contains__, unknown))
                 read_not = tuple(filter(said_not.__contains__, unknown))
-        capacity = _capacity_since(service, self._since)
+        # `Service.capacity_since`'s rule: the capacity if it was reported on `since` or later.
+        as_of = words.as_of
+        capacity = words.capacity if as_of is not None and as_of >= self._since else None
         saved = None if placement_km is None else round_km(placement_km - distance)
         # Every field given, in order: made as `MatchResult._make` makes it, without the named tuple's `__new__`
         # (a Python call that only passes its eleven arguments on: ~1.5k instructions of a result's ~25k).
         return tuple.__new__(MatchResult, (
             service, round_km(distance), in_icb, [*matched], [*unknown], read, read_not, outside, capacity,
-            self._explainer.explain(service, fields, distance, in_icb, matched, outside, capacity, read, read_not),
+            self._explainer.explain(service, words, distance, in_icb, matched, outside, capacity, read, read_not),
             saved))
 
 

@@ -10,9 +10,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from api.record_json import RecordPieces, cut
+from api.record_json import cut
 from api.schemas import (RESULT_HOLES, CapacityOut, CoverageOut, CqcOut, HomeOut, LeftOutOut, MatchOut,
-                         MatchResultOut, ScheduleOut, TypeSummaryOut, _found)
+                         MatchResultOut, ScheduleOut, TypeSummaryOut, _found, record_json)
 from bench.common import SEED
 from bench.synthetic import REALISTIC_MIX, load_small_areas, make_services
 from geodata.geography import Home
@@ -22,6 +22,7 @@ from rehabmap.index.base import ServiceQuery
 from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.maintain.freshness import verification_due
 from rehabmap.match import RANKING_RULE, MatchRequest, MatchResponse, MatchResult, TypeSummary, left_out, match
+from rehabmap.per_record import PerRecord
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
 from tests.api.conftest import TODAY
@@ -182,23 +183,25 @@ def test_real_answers_as_the_models_serialise_them(geography, backend, request_n
 
 def test_a_records_pieces_are_kept_for_it_and_made_again_for_an_edited_copy(backend):
     service = backend.get("sample:aire-valley-rehabilitation-unit")
-    pieces = RecordPieces(MatchResultOut.record_fields, RESULT_HOLES, size=2)
+    pieces = PerRecord(record_json, size=2)
     first = pieces.of(service)
     assert pieces.of(service) is first  # the same object: kept
     assert pieces.of(service.model_copy(deep=True)) is first  # an equal record (another read): kept
     edited = service.model_copy(update={"phone": "0113 496 0999"})
-    assert b'"phone":"0113 496 0999"' in b"".join(pieces.of(edited))
-    assert b'"phone":"0113 496 0999"' not in b"".join(first)
-    assert b"".join(pieces.of(service)) == b"".join(first)  # and back, when the record is as it was
+    assert b'"phone":"0113 496 0999"' in b"".join(pieces.of(edited)[0])
+    assert b'"phone":"0113 496 0999"' not in b"".join(first[0])
+    retired = service.model_copy(update={"status": "inactive"})  # no longer listed: never due
+    assert pieces.of(retired)[1] == date.max and first[1] == service.last_verified
+    assert b"".join(pieces.of(service)[0]) == b"".join(first[0])  # and back, when the record is as it was
 
 
 def test_the_pieces_kept_are_bounded(backend):
     services = list(itertools.islice(backend.scan(ServiceQuery()), 10))
-    pieces = RecordPieces(MatchResultOut.record_fields, RESULT_HOLES, size=3)
+    pieces = PerRecord(record_json, size=3)
     for s in services:
         pieces.of(s)
-        assert len(pieces._held) <= 3
-    assert set(pieces._held) == {s.id for s in services[-3:]}  # the longest held dropped first
+        assert len(pieces.held) <= 3
+    assert set(pieces.held) == {id(s) for s in services[-3:]}  # the longest held dropped first
 
 
 def test_a_cut_refuses_a_hole_that_is_not_one_null_key():

@@ -1,0 +1,64 @@
+"""What a record alone says, worked out once per record object and kept: a result's words and JSON that do not
+depend on the search (its labels, gender note, capacity sentence, its reply's fixed JSON), not once per result.
+
+A value is served for the very object it was made from, or one equal in every field to the last made for its
+record id (another read of an unedited record), never for another: an index hands out the same `Service` object
+while its record cache holds it, and a new one after an edit or a rebuild, so an edit shows in the very next
+answer without asking the index for its generation. Looked up first by the object's identity (`id`), not by its `id` field:
+reading a field of a `Service` goes through pydantic's attribute hook (~580 instructions), `id()` costs ~100. The
+object is held with its value, so its identity is not reused while the value is kept. Made from a record's data
+alone, never from a request: nothing of a search (needs, home, distance) is kept. Bounded: past `size` records,
+the longest held is dropped first.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from rehabmap.record import Service
+
+Value = TypeVar("Value")
+Key = TypeVar("Key")
+Entry = TypeVar("Entry")
+
+
+class PerRecord(Generic[Value]):
+    """`make(record)` for each record object, made on first use and kept (see the module's docstring)."""
+
+    __slots__ = ("make", "size", "held", "_named", "_lock")
+
+    def __init__(self, make: Callable[[Service], Value], size: int) -> None:
+        self.make = make
+        self.size = size
+        # Each record's value by the record's identity, the record held with it (so no other live object has that
+        # identity). A hot caller may read it itself, `held.get(id(record))`, and call `of` when it is None: a
+        # method call costs ~1k instructions more than the read (bench/RESULTS.md, "a match's results", session 28).
+        self.held: dict[int, tuple[Service, Value]] = {}
+        # The latest value made for each record id, for an equal copy: a backend that reads a record anew for each
+        # answer (Elasticsearch's) hands out a new object each time, equal to the last while it is not edited.
+        self._named: dict[str, tuple[Service, Value]] = {}
+        self._lock = threading.Lock()  # for changes only: a lookup is one dict read
+
+    def of(self, record: Service) -> Value:
+        held = self.held.get(id(record))
+        if held is not None:
+            return held[1]
+        name = record.__dict__["id"]
+        named = self._named.get(name)
+        if named is not None and named[0] == record:  # another read of the record, every field the same
+            return named[1]
+        value = self.make(record)
+        with self._lock:
+            _keep(self.held, id(record), (record, value), self.size)
+            _keep(self._named, name, (record, value), self.size)
+        return value
+
+
+def _keep(kept: dict[Key, Entry], key: Key, entry: Entry, size: int) -> None:
+    """`entry` kept under `key`, the longest held dropped first past `size`."""
+    kept.pop(key, None)
+    while len(kept) >= size:
+        del kept[next(iter(kept))]
+    kept[key] = entry

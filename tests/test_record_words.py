@@ -1,0 +1,93 @@
+"""What a record alone says in a result (`RecordWords`), made once per record object and kept (`RECORD_WORDS`):
+an edited record (a new object) is worded afresh in the very next result, the kept words are bounded, and they
+hold nothing of a search."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import NamedTuple
+
+from geodata.areas import AreaCodes
+from rehabmap.explanation import RECORD_WORDS, record_words
+from rehabmap.index.base import Hit
+from rehabmap.match import MatchRequest, ResultMaker
+from rehabmap.per_record import PerRecord
+from rehabmap.record import Service, capacity_current_since
+
+TODAY = date(2026, 11, 23)
+HOME_ICB = AreaCodes(icb_code="E54000054", icb_name="NHS West Yorkshire Integrated Care Board")
+OTHER_ICB = {"icb_code": "E54000061", "icb_name": "NHS South Yorkshire Integrated Care Board"}
+
+
+class _Home(NamedTuple):
+    """A home as matching reads it (`HomeLike`)."""
+
+    lat: float
+    lon: float
+    areas: AreaCodes
+
+
+def _service(**fields: object) -> Service:
+    return Service.model_validate({
+        "id": "test:one", "name": "One unit", "service_type": "inpatient_rehab_level1", "lat": 53.8, "lon": -1.5,
+        "provenance": [{"source": "test", "source_id": "1", "fetched_at": "2026-11-01T00:00:00Z"}], **fields})
+
+
+def _explanation(service: Service, needs: tuple[str, ...] = ("autism",), window: int = 14) -> str:
+    request = MatchRequest(needs=needs)
+    maker = ResultMaker(_Home(53.79, -1.54, HOME_ICB), request, TODAY, window)
+    return maker.result(Hit(service, 3.2), None).explanation
+
+
+def test_an_edited_record_is_worded_afresh_in_the_very_next_result():
+    """The index hands out a new record object after an edit: each field the words come from, changed on such a
+    copy, shows in the next result, and the record as it was keeps its own words."""
+    given = {"gender": "female_only", "needs_met": ["autism"], "capacity": "limited", "capacity_as_of": TODAY,
+             "areas": {"icb_code": HOME_ICB.icb_code, "icb_name": HOME_ICB.icb_name}}
+    service = _service(**given)
+    before = _explanation(service)
+    assert "Women only." in before and "Meets: Autism." in before and "inside the person's ICB" in before
+    assert "Capacity limited as of 2026-11-23." in before
+    edits = {
+        "gender": ("male_only", "Men only."),
+        "pd_specialist": (True, "Commissioned for people with a diagnosis of personality disorder."),
+        "legacy_locked_label": (True, "Uses the legacy 'locked rehabilitation' label."),
+        "original_label": ("Slow stream unit", "(listed as 'Slow stream unit')."),
+        "needs_met": ([], "Not known: Autism (ask the service)."),
+        "areas": (OTHER_ICB, "outside the person's ICB, in NHS South Yorkshire Integrated Care Board."),
+        "capacity": ("available", "Capacity available as of 2026-11-23."),
+        "capacity_as_of": (TODAY - timedelta(days=30), "Capacity unknown: the last report is more than 14 days old."),
+    }
+    for field, (value, words) in edits.items():
+        edited = _service(**{**given, field: value})
+        assert words not in before
+        assert words in _explanation(edited), field
+        assert _explanation(service) == before  # the record as it was: its own words, kept
+    assert RECORD_WORDS.of(service) is RECORD_WORDS.of(service)  # kept for the very object
+
+
+def test_a_results_capacity_is_the_records_capacity_since():
+    """`ResultMaker.result` reads the capacity from the kept words by `Service.capacity_since`'s rule, on every
+    day around the window's edge."""
+    base = _service(capacity="limited", capacity_as_of=TODAY)
+    for window in (1, 14):
+        since = capacity_current_since(TODAY, window)
+        maker = ResultMaker(_Home(53.79, -1.54, HOME_ICB), MatchRequest(), TODAY, window)
+        for service in (base.model_copy(update={"capacity_as_of": None, "capacity": None}),
+                        base.model_copy(update={"capacity_as_of": None}),
+                        *(base.model_copy(update={"capacity_as_of": TODAY - timedelta(days=age)})
+                          for age in range(window - 2, window + 3))):
+            assert maker.result(Hit(service, 1.0), None).capacity == service.capacity_since(since)
+
+
+def test_the_words_kept_are_bounded_and_hold_nothing_of_a_search():
+    words = PerRecord(record_words, size=3)
+    services = [_service(id=f"test:{n}", name=f"Unit {n}") for n in range(10)]
+    for service in services:
+        words.of(service)
+        assert len(words.held) <= 3
+    assert set(words.held) == {id(s) for s in services[-3:]}  # the longest held dropped first
+    _explanation(services[-1], needs=("autism", "older_adult"))  # a search: its needs, home and distance
+    for record, said in RECORD_WORDS.held.values():
+        assert said == record_words(record)  # the record's data alone
+        assert not any(isinstance(value, str) and ("3.2" in value or "inside" in value) for value in said)
