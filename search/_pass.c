@@ -15,6 +15,12 @@ tests as one loop cost ~30-45 instructions a row for all of them (measured). Two
   radius's less `MARGIN`, those below its plus `MARGIN` named as unsure (Python measures them), and the
   rows' located group looked up in a table.
 
+Three more serve the answers and the reading of cells (session 28), each its own rule: `reach`, the rows that can
+be among the k nearest, told by their cosines (the k-th greatest less `MARGIN`, held as the rows go, no sort);
+`first_k`, the order of the few rows measured (distance, then id rank; or effective distance first), the same
+float comparisons as NumPy's `lexsort`; `cell_runs`, a grid's cells (those outside a box) as runs of its order.
+The distances themselves stay NumPy's `haversine_km` (C's libm and NumPy's sines may differ in the last bit).
+
 Arrays come in through the buffer protocol (NumPy arrays, C-contiguous); each one's item size, kind and length
 is checked, and every index read from them is checked against the array it indexes: a wrong call raises
 ValueError, it never reads or writes out of bounds. Only the long-stable C API is used. The GIL stays held: a
