@@ -16,6 +16,12 @@ compiled once for each set of tests a call can ask for (measured). Two loops liv
   radius's less `MARGIN`, those below its plus `MARGIN` named as unsure (Python measures them), and the
   rows' located group looked up in a table.
 
+Three more serve the answers and the reading of cells (session 28), each its own rule: `reach`, the rows that can
+be among the k nearest, told by their cosines (the k-th greatest less `MARGIN`, held as the rows go, no sort);
+`first_k`, the order of the few rows measured (distance, then id rank; or effective distance first), the same
+float comparisons as NumPy's `lexsort`; `cell_runs`, a grid's cells (those outside a box) as runs of its order.
+The distances themselves stay NumPy's `haversine_km` (C's libm and NumPy's sines may differ in the last bit).
+
 Arrays come in through the buffer protocol (NumPy arrays, C-contiguous); each one's item size, kind and length
 is checked, and every index read from them is checked against the array it indexes: a wrong call raises
 ValueError, it never reads or writes out of bounds. Only the long-stable C API is used. The GIL stays held: a
@@ -27,6 +33,7 @@ interval) delay the match. */
 #include <stdint.h>
 #include <string.h>
 #include <limits.h>
+#include <math.h>
 
 /* Where the fields sit in the words (search/columns.py says why; it checks these against its own at import). */
 #define CATCHMENT_SHIFT 16
@@ -606,11 +613,311 @@ static PyObject *near(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("(nN)", count, unsure);
 }
 
+/* --- the candidates' selection and their order ------------------------------------------------------------ */
+
+/* At most this many greatest cosines are held on the stack; a larger k (a caller's limit) takes the heap. */
+#define HELD_ON_STACK 64
+
+PyDoc_STRVAR(reach_doc,
+"reach(cosines, at, k, margin, among, only_among, out_at, out_in) -> (count, bounded)\n\n"
+"The rows that can be among the k nearest, told by their cosines (`search.nearness`): with `among` (a bool a\n"
+"row, or None for every row), the bound is the k-th greatest cosine of the rows among it, less `margin` (one\n"
+"float subtraction), or no bound when fewer than k rows are among it (`bounded` false). Writes, in order, at[i]\n"
+"of every row i whose cosine is no less than the bound (and, with `only_among`, that is among) to `out_at` and,\n"
+"unless `out_in` is None, among[i] to `out_in`; `count` is how many. k is at least 1; a NaN cosine is refused.");
+
+static PyObject *reach(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "reach takes 8 arguments");
+        return NULL;
+    }
+    Views v = {.held = 0};
+    double margin;
+    Py_buffer *cosines, *at, *among = NULL, *out_at, *out_in = NULL;
+    Py_ssize_t k = PyLong_AsSsize_t(args[2]);
+    if (k == -1 && PyErr_Occurred())
+        return NULL;
+    int only = PyObject_IsTrue(args[5]);
+    if (only < 0)
+        return NULL;
+    if ((cosines = view_of(&v, args[0], "cosines", FLOAT, 8, 0, 1, 0)) == NULL
+            || (at = view_of(&v, args[1], "at", INTEGER, 8, 0, 1, 0)) == NULL
+            || as_double(args[3], "margin", &margin) < 0
+            || (args[4] != Py_None && (among = view_of(&v, args[4], "among", BOOL, 1, 0, 1, 0)) == NULL)
+            || (out_at = view_of(&v, args[6], "out_at", INTEGER, 8, 1, 1, 0)) == NULL
+            || (args[7] != Py_None && (out_in = view_of(&v, args[7], "out_in", BOOL, 1, 1, 1, 0)) == NULL)) {
+        release(&v);
+        return NULL;
+    }
+    Py_ssize_t n = length(cosines);
+    const char *wrong = NULL;
+    if (k < 1)
+        wrong = "k: below 1";
+    else if (length(at) != n || (among != NULL && length(among) != n))
+        wrong = "at, among: not one a cosine";
+    else if (length(out_at) < n || (out_in != NULL && length(out_in) < n))
+        wrong = "out_at, out_in: fewer places than cosines";
+    else if (among == NULL && (only || out_in != NULL))
+        wrong = "only_among, out_in: need an among";
+    if (wrong != NULL) {
+        release(&v);
+        PyErr_SetString(PyExc_ValueError, wrong);
+        return NULL;
+    }
+    const double *c = cosines->buf;
+    const uint8_t *in = among == NULL ? NULL : among->buf;
+    int64_t *o = out_at->buf;
+    /* One pass: the greatest cosines of the rows among so far, held in descending order (k at most), and the
+       places of every row no less than the bound so far (the k-th held less the margin, or none before k are
+       held). That bound only rises, so a row below it is below the final one; the places written are then
+       narrowed to those no less than the final bound. */
+    double stack[HELD_ON_STACK], *top = stack;
+    Py_ssize_t room = k < n ? k : n, held = 0, count = 0;
+    if (room > HELD_ON_STACK && (top = PyMem_Malloc((size_t)room * sizeof(double))) == NULL) {
+        release(&v);
+        return PyErr_NoMemory();
+    }
+    double floor = -HUGE_VAL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double x = c[i];
+        if (x < floor)
+            continue;
+        if (x != x) {
+            wrong = "cosines: a NaN";
+            break;
+        }
+        if (in != NULL && !in[i]) {
+            if (!only)
+                o[count++] = i;
+            continue;
+        }
+        o[count++] = i;
+        if (held == k) {
+            if (!(x > top[k - 1]))
+                continue;
+            held--;
+        }
+        Py_ssize_t j = held++;
+        for (; j > 0 && top[j - 1] < x; j--)
+            top[j] = top[j - 1];
+        top[j] = x;
+        if (held == k)
+            floor = top[k - 1] - margin;
+    }
+    if (top != stack)
+        PyMem_Free(top);
+    if (wrong != NULL) {
+        release(&v);
+        PyErr_SetString(PyExc_ValueError, wrong);
+        return NULL;
+    }
+    const int64_t *p = at->buf;
+    uint8_t *oi = out_in == NULL ? NULL : out_in->buf;
+    Py_ssize_t kept = 0;
+    for (Py_ssize_t j = 0; j < count; j++) {
+        Py_ssize_t i = (Py_ssize_t)o[j];
+        if (c[i] >= floor) {
+            o[kept] = p[i];
+            if (oi != NULL)
+                oi[kept] = in[i];
+            kept++;
+        }
+    }
+    release(&v);
+    return Py_BuildValue("(nO)", kept, held == k ? Py_True : Py_False);
+}
+
+/* Whether row i comes before row j: by effective distance (the distance, plus the margin where not ours), then
+   distance, then rank; each as NumPy compares them in a lexsort. */
+typedef struct {
+    const double *distances;
+    const uint8_t *ours;  /* NULL: every row ours, the effective distance the distance */
+    double margin;
+    const int64_t *ranks; /* the rows' own ranks, gathered */
+} Keys;
+
+static inline int before(const Keys *key, Py_ssize_t i, Py_ssize_t j)
+{
+    double di = key->distances[i], dj = key->distances[j];
+    if (key->ours != NULL) {
+        double ei = key->ours[i] ? di + 0.0 : di + key->margin, ej = key->ours[j] ? dj + 0.0 : dj + key->margin;
+        if (ei != ej)
+            return ei < ej;
+    }
+    if (di != dj)
+        return di < dj;
+    return key->ranks[i] < key->ranks[j];
+}
+
+PyDoc_STRVAR(first_k_doc,
+"first_k(at, distances, id_rank, k, ours, margin, out) -> int\n\n"
+"Writes to `out` where the first k of these rows are (fewer when fewer rows), first first, and returns how\n"
+"many: the rows ordered by distance (distances[i]), then id rank (id_rank[at[i]]); with `ours` (a bool a row,\n"
+"or None), by the effective distance first (the distance, plus `margin` where not ours: one float sum), then\n"
+"as before. Stable, as `np.lexsort`; k is at least 0, a NaN distance is refused.");
+
+static PyObject *first_k(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "first_k takes 7 arguments");
+        return NULL;
+    }
+    Views v = {.held = 0};
+    Keys key = {.ours = NULL, .margin = 0.0};
+    Py_buffer *at, *distances, *id_rank, *ours = NULL, *out;
+    Py_ssize_t k = PyLong_AsSsize_t(args[3]);
+    if (k == -1 && PyErr_Occurred())
+        return NULL;
+    if ((at = view_of(&v, args[0], "at", INTEGER, 8, 0, 1, 0)) == NULL
+            || (distances = view_of(&v, args[1], "distances", FLOAT, 8, 0, 1, 0)) == NULL
+            || (id_rank = view_of(&v, args[2], "id_rank", INTEGER, 8, 0, 1, 0)) == NULL
+            || (args[4] != Py_None && (ours = view_of(&v, args[4], "ours", BOOL, 1, 0, 1, 0)) == NULL)
+            || as_double(args[5], "margin", &key.margin) < 0
+            || (out = view_of(&v, args[6], "out", INTEGER, 8, 1, 1, 0)) == NULL) {
+        release(&v);
+        return NULL;
+    }
+    Py_ssize_t n = length(at), m = k < n ? k : n;
+    const char *wrong = NULL;
+    if (k < 0)
+        wrong = "k: below 0";
+    else if (length(distances) != n || (ours != NULL && length(ours) != n))
+        wrong = "distances, ours: not one a row of at";
+    else if (length(out) < m)
+        wrong = "out: fewer places than the rows to write";
+    int64_t *ranks = NULL;
+    if (wrong == NULL && n > 0 && (ranks = PyMem_Malloc((size_t)n * sizeof(int64_t))) == NULL) {
+        release(&v);
+        return PyErr_NoMemory();
+    }
+    const int64_t *p = at->buf, *rank = id_rank->buf;
+    const double *d = distances->buf;
+    uint64_t rows = (uint64_t)length(id_rank);
+    for (Py_ssize_t i = 0; wrong == NULL && i < n; i++) {
+        if ((uint64_t)p[i] >= rows) /* a negative one wraps above the rows */
+            wrong = "at: a row outside id_rank";
+        else if (d[i] != d[i])
+            wrong = "distances: a NaN";
+        else
+            ranks[i] = rank[p[i]];
+    }
+    if (wrong != NULL) {
+        PyMem_Free(ranks);
+        release(&v);
+        PyErr_SetString(PyExc_ValueError, wrong);
+        return NULL;
+    }
+    key.distances = d;
+    key.ours = ours == NULL ? NULL : ours->buf;
+    key.ranks = ranks;
+    /* The first m rows so far, in order: a row goes after every one it does not come before (so equal rows keep
+       their order), and past the m-th only when it comes before the last held. */
+    int64_t *o = out->buf;
+    Py_ssize_t held = 0;
+    for (Py_ssize_t i = 0; i < n && m > 0; i++) {
+        if (held == m) {
+            if (!before(&key, i, (Py_ssize_t)o[m - 1]))
+                continue;
+            held--;
+        }
+        Py_ssize_t j = held++;
+        for (; j > 0 && before(&key, i, (Py_ssize_t)o[j - 1]); j--)
+            o[j] = o[j - 1];
+        o[j] = i;
+    }
+    PyMem_Free(ranks);
+    release(&v);
+    return PyLong_FromSsize_t(held);
+}
+
+/* --- a grid's cells as runs -------------------------------------------------------------------------------- */
+
+PyDoc_STRVAR(cell_runs_doc,
+"cell_runs(start, cells_total, nx, cells, types, box, begins, ends) -> int\n\n"
+"Where the rows of these cells (flat numbers: row * nx + column) lie in a grid's order, as runs: for each type\n"
+"t of `types` in order, then each cell c of `cells` in order that lies outside `box` (first and last row, first\n"
+"and last column of cells; None: every cell counts), begins gets start[t * cells_total + c] and ends the start\n"
+"after it. Returns how many runs were written.");
+
+static PyObject *cell_runs(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "cell_runs takes 8 arguments");
+        return NULL;
+    }
+    Py_ssize_t cells_total = PyLong_AsSsize_t(args[1]), nx = PyLong_AsSsize_t(args[2]);
+    if ((cells_total == -1 || nx == -1) && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t y0 = 0, y1 = -1, x0 = 0, x1 = -1; /* no cell lies in an empty box */
+    PyObject *box = args[5];
+    if (box != Py_None) {
+        if (!PyTuple_Check(box) || PyTuple_GET_SIZE(box) != 4) {
+            PyErr_SetString(PyExc_ValueError, "box: expected None or a tuple of 4 ints");
+            return NULL;
+        }
+        y0 = PyLong_AsSsize_t(PyTuple_GET_ITEM(box, 0));
+        y1 = PyLong_AsSsize_t(PyTuple_GET_ITEM(box, 1));
+        x0 = PyLong_AsSsize_t(PyTuple_GET_ITEM(box, 2));
+        x1 = PyLong_AsSsize_t(PyTuple_GET_ITEM(box, 3));
+        if (PyErr_Occurred())
+            return NULL;
+    }
+    Views v = {.held = 0};
+    Py_buffer *start, *cells, *types, *begins, *ends;
+    if ((start = view_of(&v, args[0], "start", INTEGER, 8, 0, 1, 0)) == NULL
+            || (cells = view_of(&v, args[3], "cells", INTEGER, 8, 0, 1, 0)) == NULL
+            || (types = view_of(&v, args[4], "types", INTEGER, 8, 0, 1, 0)) == NULL
+            || (begins = view_of(&v, args[6], "begins", INTEGER, 8, 1, 1, 0)) == NULL
+            || (ends = view_of(&v, args[7], "ends", INTEGER, 8, 1, 1, 0)) == NULL) {
+        release(&v);
+        return NULL;
+    }
+    Py_ssize_t n = length(cells), m = length(types), starts = length(start);
+    const char *wrong = NULL;
+    if (nx < 1 || cells_total < 0 || cells_total % nx != 0)
+        wrong = "nx, cells_total: not a grid of rows of nx cells";
+    else if (m > 0 && n > 0 && (length(begins) / m < n || length(ends) / m < n))
+        wrong = "begins, ends: fewer places than types times cells";
+    const int64_t *c = cells->buf, *t = types->buf, *s = start->buf;
+    for (Py_ssize_t i = 0; wrong == NULL && i < n; i++)
+        if (c[i] < 0 || c[i] >= cells_total)
+            wrong = "cells: a cell outside the grid";
+    /* A type's last cell's run ends at start[t * cells_total + cells_total]: within start for t below this. */
+    Py_ssize_t type_count = cells_total == 0 || starts == 0 ? 0 : (starts - 1) / cells_total;
+    for (Py_ssize_t j = 0; wrong == NULL && j < m; j++)
+        if (t[j] < 0 || t[j] >= type_count)
+            wrong = "types: a type outside start";
+    if (wrong != NULL) {
+        release(&v);
+        PyErr_SetString(PyExc_ValueError, wrong);
+        return NULL;
+    }
+    int64_t *b = begins->buf, *e = ends->buf;
+    Py_ssize_t count = 0;
+    for (Py_ssize_t j = 0; j < m; j++) {
+        const int64_t *typed = s + t[j] * cells_total;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_ssize_t y = (Py_ssize_t)c[i] / nx, x = (Py_ssize_t)c[i] % nx;
+            if (y >= y0 && y <= y1 && x >= x0 && x <= x1)
+                continue;
+            b[count] = typed[c[i]];
+            e[count] = typed[c[i] + 1];
+            count++;
+        }
+    }
+    release(&v);
+    return PyLong_FromSsize_t(count);
+}
+
 static PyMethodDef methods[] = {
     {"total", (PyCFunction)(void (*)(void))total, METH_FASTCALL, total_doc},
     {"kept_in_runs", (PyCFunction)(void (*)(void))kept_in_runs, METH_FASTCALL, kept_in_runs_doc},
     {"kept_of", (PyCFunction)(void (*)(void))kept_of, METH_FASTCALL, kept_of_doc},
     {"near", (PyCFunction)(void (*)(void))near, METH_FASTCALL, near_doc},
+    {"reach", (PyCFunction)(void (*)(void))reach, METH_FASTCALL, reach_doc},
+    {"first_k", (PyCFunction)(void (*)(void))first_k, METH_FASTCALL, first_k_doc},
+    {"cell_runs", (PyCFunction)(void (*)(void))cell_runs, METH_FASTCALL, cell_runs_doc},
     {NULL, NULL, 0, NULL},
 };
 

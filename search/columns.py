@@ -345,6 +345,7 @@ def _languages_of(texts: Sequence[str], need_lists: Sequence[Sequence[str]]) -> 
 
 
 Pair = tuple[np.ndarray, np.ndarray]  # rows (or positions) and their distances
+_NO_FLAGS: Final = np.zeros(0, dtype=bool)
 
 
 class _CodeSets:
@@ -505,19 +506,17 @@ class _Grid:
             return None
         return y0, y1, x0, x1
 
-    def outside(self, cells: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
-        """Those of these cells (flat numbers) that lie outside the box's cells."""
-        if box is None:
-            return cells
-        y, x = np.divmod(cells, self.nx)
-        y0, y1, x0, x1 = box
-        return cells[(y < y0) | (y > y1) | (x < x0) | (x > x1)]
-
-    def cell_runs(self, cells: np.ndarray, types: np.ndarray | None = None) -> Runs:
+    def cell_runs(self, cells: np.ndarray, types: np.ndarray | None = None,
+                  outside: tuple[int, int, int, int] | None = None) -> Runs:
         """Where the rows of these cells (flat numbers, ascending) sit in the order, ascending; with `types`
-        (type numbers, ascending), those of these types alone: a run per type and cell."""
-        at = ((_ALL_TYPES if types is None else types)[:, None] * self.cells + cells).ravel()
-        return self.start.take(at, mode=_WRAP), self.start.take(at + 1, mode=_WRAP)
+        (type numbers, ascending), those of these types alone: a run per type and cell; with `outside` (a box of
+        cells), those of the cells outside it alone. One compiled loop (`search._pass.cell_runs`), where the
+        cells' rows and columns, the box's tests and the two gathers were ~14 NumPy steps."""
+        types = _ALL_TYPES if types is None else types
+        size = len(types) * len(cells)
+        begins, ends = np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64)
+        count = _pass.cell_runs(self.start, self.cells, self.nx, cells, types, outside, begins, ends)
+        return begins[:count], ends[:count]
 
     def everything(self, box: tuple[int, int, int, int] | None) -> bool:
         return box is not None and box == (0, self.ny - 1, 0, self.nx - 1)
@@ -983,15 +982,14 @@ class ServiceColumns:
         of `within`'s, then left empty) of the passing rows within the radius at these positions of the cell
         order, with their cosines; `in_within`: whether each lies in `within`; `pool`: where those of the
         query's areas are, when it asks for some. Only the rows that can be among them are measured."""
-        inside = at[:0] if in_within is None else in_within.nonzero()[0]
         ranked: Pair | None = None
-        if pool is None and in_within is not None and len(inside) >= k:
+        reach = None if pool is not None or in_within is None else _within_reach(at, cosines, k, in_within,
+                                                                                  only_among=False)
+        if reach is not None and reach[2]:
             # The ICB's k nearest are among these rows, so the k nearest of all lie no farther than its k-th:
             # the rows that can be no farther than it are measured, and hold both answers.
-            near = (cosines >= nearness.kth(cosines.take(inside, mode=_WRAP), k) - nearness.MARGIN).nonzero()[0]
-            near_at = at.take(near)
+            near_at, ours, _ = reach
             near_distances = self._distances(lat, lon, near_at)
-            ours = in_within.take(near)
             nearest_at, nearest_distances = self.top_k(near_at, near_distances, k, None)
             if margin_km is None:
                 inside_at, inside_distances = self.top_k(near_at[ours], near_distances[ours], k, None)
@@ -999,11 +997,11 @@ class ServiceColumns:
                 ranked = self._effective_first(near_at, near_distances, ours, k, margin_km)
                 inside_at, inside_distances = at[:0], cosines[:0]
         else:
-            inside_at = at.take(inside.take(nearness.candidates(cosines.take(inside), k)))
+            inside_at = at[:0] if in_within is None else _within_reach(at, cosines, k, in_within)[0]
             inside_distances = self._distances(lat, lon, inside_at) if len(inside_at) else cosines[:0]
             inside_at, inside_distances = self.top_k(inside_at, inside_distances, k, None)
-            near = nearness.candidates(cosines if pool is None else cosines.take(pool), k)
-            near_at = at.take(near if pool is None else pool.take(near))
+            near_at = _within_reach(at if pool is None else at.take(pool),
+                                    cosines if pool is None else cosines.take(pool), k)[0]
             nearest_at, nearest_distances = self.top_k(near_at, self._distances(lat, lon, near_at), k, None)
         if margin_km is not None and in_within is not None and pool is None and ranked is None:
             # The ICB's rows within the radius are fewer than k: all of them are `inside_at`, so the rest of
@@ -1021,9 +1019,8 @@ class ServiceColumns:
                          margin_km: float) -> Pair:
         """The k of these rows (each once) first by effective distance: the distance, plus `margin_km` where
         `ours` is false; then by distance, then id. The same floats and order as `rehabmap.match` sorting
-        its hits by its effective key (a float sum is the same sum in NumPy)."""
-        order = np.lexsort((self.id_rank[at], distances, distances + np.where(ours, 0.0, margin_km)))[:k]
-        return at[order], distances[order]
+        its hits by its effective key (the same float sum, `search._pass.first_k`)."""
+        return _first(self.id_rank, at, distances, k, ours, margin_km)
 
     def _near(self, lat: float, lon: float, radius_km: float, at: np.ndarray, groups: np.ndarray | None = None,
               by_type: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -1085,10 +1082,8 @@ class ServiceColumns:
         of = self.type[at]
         found = {}
         for number in missing:
-            held = (of == number).nonzero()[0]
-            if len(held):
-                held = held.take(nearness.candidates(cosines.take(held), 1))
-                at_held = at.take(held)
+            at_held = _within_reach(at, cosines, 1, of == number)[0]
+            if len(at_held):
                 position, distance = self.top_k(at_held, self._distances(lat, lon, at_held), 1, None)
                 found[number] = (int(self._grid.order[position[0]]), float(distance[0]))
         return found
@@ -1126,8 +1121,8 @@ class ServiceColumns:
         found = [self._area_cells[code] for code in codes if code in self._area_cells]
         if not found:
             return None
-        cells = self._grid.outside(found[0] if len(found) == 1 else np.unique(np.concatenate(found)), box)
-        return self._grid.cell_runs(cells, types) if len(cells) else None
+        runs = self._grid.cell_runs(found[0] if len(found) == 1 else np.unique(np.concatenate(found)), types, box)
+        return runs if len(runs[0]) else None
 
     @cached_property
     def _area_spans(self) -> dict[str, tuple[int, int, int, int]]:
@@ -1277,16 +1272,31 @@ def _nearest_first(id_rank: np.ndarray, rows: np.ndarray, distances: np.ndarray,
     if radius_km is not None:
         inside = distances <= radius_km
         rows, distances = rows[inside], distances[inside]
-    if len(rows) > k:
-        # Keep every row tied with the k-th distance so the id tie-break below stays exact.
-        # `np.partition`'s own steps (a copy, partitioned in place), without its Python-level dispatch.
-        ordered = distances.copy()
-        ordered.partition(k - 1)
-        kth = ordered[k - 1]
-        keep = (distances <= kth).nonzero()[0]  # a few: gathered, not selected by a mask of every row
-        rows, distances = rows[keep], distances[keep]
-    order = np.lexsort((id_rank[rows], distances))[:k]
-    return rows[order], distances[order]
+    return _first(id_rank, rows, distances, k)
+
+
+def _first(id_rank: np.ndarray, rows: np.ndarray, distances: np.ndarray, k: int, ours: np.ndarray | None = None,
+           margin_km: float = 0.0) -> Pair:
+    """The first k of these rows and their distances: by distance, then id; with `ours`, by effective distance
+    first (the distance, plus `margin_km` where not ours). One compiled partial insertion sort
+    (`search._pass.first_k`, stable as `np.lexsort`), where a partition, a mask and a lexsort were ~12 NumPy steps."""
+    at = np.empty(min(k, len(rows)), dtype=np.int64)
+    _pass.first_k(rows, distances, id_rank, k, ours, margin_km, at)
+    return rows.take(at), distances.take(at)
+
+
+def _within_reach(at: np.ndarray, cosines: np.ndarray, k: int, among: np.ndarray | None = None, *,
+                  only_among: bool = True) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The positions (of `at`, whose rows have these cosines) that can be among the k nearest: every row no less
+    than the k-th greatest cosine of the rows `among` (a bool a row; None: every row) less `nearness.MARGIN`
+    (`search.nearness` says why that holds every one, ties at the k-th distance too), and with `only_among` only
+    those among; whether each is among (`among`'s values; empty with `only_among` or without `among`); and whether
+    k rows were among (else every row is given). One compiled pass (`search._pass.reach`: the k greatest held
+    as the rows go, no partition or sort)."""
+    out = np.empty(len(at), dtype=np.int64)
+    flags = None if among is None or only_among else np.empty(len(at), dtype=bool)
+    count, bounded = _pass.reach(cosines, at, k, nearness.MARGIN, among, only_among and among is not None, out, flags)
+    return out[:count], _NO_FLAGS if flags is None else flags[:count], bounded
 
 
 def _grow(r: float, area_factor: float, radius_km: float | None) -> float:

@@ -17,7 +17,7 @@ give, with δ = 1e-12 ≫ both, and as |d cos θ / dθ| ≤ 1:
 - c ≥ cos(r/R) + δ means cos θ ≥ cos(r/R) + δ - 2e-15, so R·θ ≤ r - 6e-9 km and h ≤ r; c ≤ cos(r/R) - δ
   likewise means h > r; only the rows between are measured (`ServiceColumns._near`);
 - if k rows have c ≥ c_k, the k-th smallest h is at most that of an angle of cosine c_k - 2e-15, so a row
-  whose h is at most it has c ≥ c_k - δ (`candidates`): every row among the k nearest, ties at the k-th
+  whose h is at most it has c ≥ c_k - δ (`search._pass.reach`): every row among the k nearest, ties at the k-th
   distance included, is a candidate.
 """
 
@@ -49,20 +49,3 @@ def unit_vector(lat: float, lon: float) -> tuple[float, float, float]:
 def cosine_of_km(radius_km: float) -> float:
     """The cosine of the angle a great-circle distance spans (-1 from half the globe's circumference on)."""
     return math.cos(min(radius_km / EARTH_RADIUS_KM, math.pi))
-
-
-def candidates(cosines_of: np.ndarray, k: int) -> np.ndarray:
-    """Where the rows that can be among the k nearest (by distance, every tie at the k-th) are, ascending."""
-    if len(cosines_of) <= k:
-        return np.arange(len(cosines_of))
-    return (cosines_of >= kth(cosines_of, k) - MARGIN).nonzero()[0]
-
-
-def kth(cosines_of: np.ndarray, k: int) -> float:
-    """The k-th greatest of these cosines (there are at least k): the k nearest rows, and every row tied with
-    them, have a cosine no less than it minus `MARGIN`."""
-    if k == 1:
-        return float(cosines_of.max())
-    ordered = cosines_of.copy()
-    ordered.partition(len(ordered) - k)
-    return float(ordered[len(ordered) - k])

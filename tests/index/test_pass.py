@@ -287,3 +287,214 @@ def test_a_wrong_call_of_the_radius_test_raises_value_error(change, message):
     assert near(arrays) == (2, [])
     with pytest.raises(ValueError, match=message):
         near(change(arrays))
+
+
+# --- the candidates' selection (`reach`) and their order (`first_k`) ----------------------------------------------
+
+
+def _reach_rule(cosines: np.ndarray, at: np.ndarray, k: int, among: np.ndarray | None,
+                only_among: bool) -> tuple[list[int], list[bool], bool]:
+    """`reach`'s rule in NumPy: the bound is the k-th greatest cosine of the rows among (a full sort), less the
+    margin, or none when fewer than k are among; every row no less than it (and among, with `only_among`)."""
+    ours = np.ones(len(cosines), dtype=bool) if among is None else among
+    held = np.sort(cosines[ours])[::-1]
+    bounded = len(held) >= k
+    bound = float(held[k - 1]) - nearness.MARGIN if bounded else -math.inf
+    keep = cosines >= bound
+    if only_among:
+        keep &= ours
+    return at[keep].tolist(), ours[keep].tolist(), bounded
+
+
+@st.composite
+def _cosines_of_a_home(draw: st.DrawFn, services: list[Service], records: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the cell order and their rows' cosines with a home of the corpus (as `near` computes them),
+    with ties drawn in: some cosines copies of others, some exactly the k-th's less the margin (set by the test)."""
+    home = services[draw(st.integers(0, len(services) - 1))]
+    a, b, c = nearness.unit_vector(home.lat + draw(st.floats(-0.3, 0.3)), home.lon + draw(st.floats(-0.3, 0.3)))
+    at = np.array(draw(st.lists(st.integers(0, len(services) - 1), max_size=300, unique=True)), dtype=np.int64)
+    cosines = records[at, 0] * a
+    cosines += records[at, 1] * b
+    cosines += records[at, 2] * c
+    for _ in range(draw(st.integers(0, 20)) if len(at) else 0):
+        cosines[draw(st.integers(0, len(at) - 1))] = cosines[draw(st.integers(0, len(at) - 1))]
+    return at, cosines
+
+
+def test_the_candidates_selection_keeps_what_the_rule_keeps(services, columns):
+    records = columns._cell_records
+
+    @_FIXTURES
+    @given(drawn=_cosines_of_a_home(services, records), data=st.data())
+    def check(drawn: tuple[np.ndarray, np.ndarray], data: st.DataObject) -> None:
+        at, cosines = drawn
+        n = len(at)
+        k = data.draw(st.integers(1, 12) | st.integers(1, 80))
+        among = data.draw(st.none() | st.lists(st.booleans(), min_size=n, max_size=n).map(
+            lambda b: np.array(b, dtype=bool)))
+        if n and data.draw(st.booleans()):  # rows exactly on the bound: the k-th greatest less the margin
+            held = np.sort(cosines if among is None else cosines[among])[::-1]
+            if len(held) >= k:
+                for _ in range(data.draw(st.integers(1, 3))):
+                    cosines[data.draw(st.integers(0, n - 1))] = float(held[k - 1]) - nearness.MARGIN
+        only_among = among is not None and data.draw(st.booleans())
+        want_in = among is not None and not only_among
+        out_at, out_in = np.full(n, -7, dtype=np.int64), np.empty(n, dtype=bool) if want_in else None
+        expected_at, expected_in, expected_bounded = _reach_rule(cosines, at, k, among, only_among)
+        count, bounded = _pass.reach(cosines, at, k, nearness.MARGIN, among, only_among, out_at, out_in)
+        assert (count, bounded) == (len(expected_at), expected_bounded)
+        assert out_at[:count].tolist() == expected_at
+        if out_in is not None:
+            assert out_in[:count].tolist() == expected_in
+
+    check()
+
+
+def test_a_row_exactly_on_the_candidates_bound_is_kept_and_one_below_is_not():
+    kth = 0.75
+    on, below = kth - nearness.MARGIN, np.nextafter(kth - nearness.MARGIN, -1.0)
+    cosines = np.array([0.5, kth, on, 0.9, below, kth, 0.95])
+    at = np.arange(10, 17, dtype=np.int64)
+    out = np.empty(7, dtype=np.int64)
+    # the 4th greatest is `kth` (0.95, 0.9, 0.75, 0.75): ties at it count once each
+    assert _pass.reach(cosines, at, 4, nearness.MARGIN, None, False, out, None) == (5, True)
+    assert out[:5].tolist() == [11, 12, 13, 15, 16]
+
+
+def _first_rule(at: np.ndarray, distances: np.ndarray, id_rank: np.ndarray, k: int, ours: np.ndarray | None,
+                margin: float) -> list[int]:
+    """`first_k`'s rule in Python: a stable sort by (effective distance, distance, id rank), its first k."""
+    effective = [d if ours is None or ours[i] else d + margin for i, d in enumerate(distances.tolist())]
+    return sorted(range(len(at)), key=lambda i: (effective[i], float(distances[i]), int(id_rank[at[i]])))[:k]
+
+
+def test_the_order_of_the_measured_rows_is_the_rules(services, columns):
+    id_rank = columns._cells.id_rank
+
+    @_FIXTURES
+    @given(data=st.data())
+    def check(data: st.DataObject) -> None:
+        n = data.draw(st.integers(0, 60))
+        at = np.array(data.draw(st.lists(st.integers(0, len(services) - 1), min_size=n, max_size=n, unique=True)),
+                      dtype=np.int64)
+        # distances from a few values (ties in distance, and in effective distance across ours and not ours)
+        values = data.draw(st.lists(st.floats(0.0, 60.0), min_size=1, max_size=8))
+        distances = np.array([data.draw(st.sampled_from(values)) for _ in range(n)], dtype=np.float64)
+        ours = data.draw(st.none() | st.lists(st.booleans(), min_size=n, max_size=n).map(
+            lambda b: np.array(b, dtype=bool)))
+        margin = data.draw(st.sampled_from([0.0, 5.0]) | st.floats(0.0, 20.0))
+        if ours is not None and n and data.draw(st.booleans()):  # the first row's distance equal to another's
+            distances[0] = float(distances[data.draw(st.integers(0, n - 1))]) + margin  # plus the margin
+        k = data.draw(st.integers(0, 15))
+        out = np.full(min(k, n), -7, dtype=np.int64)
+        assert _pass.first_k(at, distances, id_rank, k, ours, margin, out) == min(k, n)
+        assert out.tolist() == _first_rule(at, distances, id_rank, k, ours, margin)
+
+    check()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: {**a, "k": 0}, "k"),
+    (lambda a: {**a, "cosines": a["cosines"].astype(np.float32)}, "cosines"),
+    (lambda a: {**a, "cosines": np.array([0.5, math.nan, 0.1])}, "NaN"),
+    (lambda a: {**a, "at": a["at"][:2].copy()}, "at"),
+    (lambda a: {**a, "at": a["at"].astype(np.int32)}, "at"),
+    (lambda a: {**a, "among": np.ones(2, dtype=bool)}, "among"),
+    (lambda a: {**a, "among": np.ones(3, dtype=np.int8)}, "among"),
+    (lambda a: {**a, "out_at": np.empty(2, np.int64)}, "out_at"),
+    (lambda a: {**a, "out_at": np.empty(6, np.int64)[::2]}, "out_at"),
+    (lambda a: {**a, "out_in": np.empty(2, dtype=bool)}, "out_in"),
+    (lambda a: {**a, "among": None}, "among"),  # out_in without among
+    (lambda a: {**a, "among": None, "out_in": None, "only": True}, "among"),
+])
+def test_a_wrong_call_of_the_candidates_selection_raises_value_error(change, message):
+    arrays = {"cosines": np.array([0.5, 0.9, 0.1]), "at": np.array([4, 5, 6], dtype=np.int64), "k": 2,
+              "among": np.array([True, False, True]), "only": False, "out_at": np.empty(3, np.int64),
+              "out_in": np.empty(3, dtype=bool)}
+
+    def reach(a: dict) -> tuple[int, bool]:
+        return _pass.reach(a["cosines"], a["at"], a["k"], nearness.MARGIN, a["among"], a["only"], a["out_at"],
+                           a["out_in"])
+
+    assert reach(arrays) == (3, True)
+    with pytest.raises(ValueError, match=message):
+        reach(change(arrays))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: {**a, "k": -1}, "k"),
+    (lambda a: {**a, "at": np.array([0, 1, 4], dtype=np.int64)}, "at"),
+    (lambda a: {**a, "at": np.array([0, -1, 2], dtype=np.int64)}, "at"),
+    (lambda a: {**a, "at": a["at"].astype(np.int32)}, "at"),
+    (lambda a: {**a, "distances": np.array([1.0, 2.0])}, "distances"),
+    (lambda a: {**a, "distances": np.array([1.0, math.nan, 2.0])}, "NaN"),
+    (lambda a: {**a, "id_rank": a["id_rank"].astype(np.float64)}, "id_rank"),
+    (lambda a: {**a, "ours": np.ones(2, dtype=bool)}, "ours"),
+    (lambda a: {**a, "out": np.empty(1, np.int64)}, "out"),
+    (lambda a: {**a, "out": np.empty(2, np.int32)}, "out"),
+])
+def test_a_wrong_call_of_the_order_raises_value_error(change, message):
+    arrays = {"at": np.array([0, 1, 2], dtype=np.int64), "distances": np.array([3.0, 1.0, 2.0]),
+              "id_rank": np.array([2, 0, 1, 3], dtype=np.int64), "k": 2, "ours": np.array([True, False, True]),
+              "out": np.empty(2, np.int64)}
+
+    def first_k(a: dict) -> int:
+        return _pass.first_k(a["at"], a["distances"], a["id_rank"], a["k"], a["ours"], 5.0, a["out"])
+
+    assert first_k(arrays) == 2 and arrays["out"].tolist() == [2, 0]
+    with pytest.raises(ValueError, match=message):
+        first_k(change(arrays))
+
+
+def test_a_grids_cells_as_runs_are_the_rules(columns):
+    grid = columns._grid
+    types_total = (len(grid.start) - 1) // grid.cells
+
+    @_FIXTURES
+    @given(data=st.data())
+    def check(data: st.DataObject) -> None:
+        cells = sorted(data.draw(st.sets(st.integers(0, grid.cells - 1), max_size=80)))
+        types = sorted(data.draw(st.sets(st.integers(0, types_total - 1))))
+        box = None
+        if data.draw(st.booleans()):
+            y0, x0 = data.draw(st.integers(0, grid.ny - 1)), data.draw(st.integers(0, grid.nx - 1))
+            box = (y0, data.draw(st.integers(y0, grid.ny - 1)), x0, data.draw(st.integers(x0, grid.nx - 1)))
+        expected = [(int(grid.start[t * grid.cells + c]), int(grid.start[t * grid.cells + c + 1]))
+                    for t in types for c in cells
+                    if box is None or not (box[0] <= c // grid.nx <= box[1] and box[2] <= c % grid.nx <= box[3])]
+        room = len(types) * len(cells)
+        begins, ends = np.full(room, -7, dtype=np.int64), np.full(room, -7, dtype=np.int64)
+        count = _pass.cell_runs(grid.start, grid.cells, grid.nx, np.array(cells, dtype=np.int64),
+                                np.array(types, dtype=np.int64), box, begins, ends)
+        assert list(zip(begins[:count].tolist(), ends[:count].tolist())) == expected
+
+    check()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: {**a, "cells": np.array([0, 6], dtype=np.int64)}, "cells"),
+    (lambda a: {**a, "cells": np.array([-1], dtype=np.int64)}, "cells"),
+    (lambda a: {**a, "cells": a["cells"].astype(np.int32)}, "cells"),
+    (lambda a: {**a, "types": np.array([2], dtype=np.int64)}, "types"),
+    (lambda a: {**a, "types": np.array([-1], dtype=np.int64)}, "types"),
+    (lambda a: {**a, "start": a["start"][:-1].copy()}, "types"),  # the last type's last run would end past it
+    (lambda a: {**a, "nx": 4}, "nx"),
+    (lambda a: {**a, "nx": 0}, "nx"),
+    (lambda a: {**a, "box": (0, 1, 2)}, "box"),
+    (lambda a: {**a, "begins": np.empty(3, np.int64)}, "begins"),
+    (lambda a: {**a, "ends": np.empty(4, np.float64)}, "ends"),
+])
+def test_a_wrong_call_of_the_cells_runs_raises_value_error(change, message):
+    # a grid of 2 rows of 3 cells, 2 types: 13 starts
+    arrays = {"start": np.arange(13, dtype=np.int64), "cells_total": 6, "nx": 3,
+              "cells": np.array([0, 5], dtype=np.int64), "types": np.array([0, 1], dtype=np.int64), "box": (0, 0, 0, 0),
+              "begins": np.empty(4, np.int64), "ends": np.empty(4, np.int64)}
+
+    def cell_runs(a: dict) -> int:
+        return _pass.cell_runs(a["start"], a["cells_total"], a["nx"], a["cells"], a["types"], a["box"], a["begins"],
+                               a["ends"])
+
+    assert cell_runs(arrays) == 2 and arrays["begins"][:2].tolist() == [5, 11]
+    with pytest.raises(ValueError, match=message):
+        cell_runs(change(arrays))
