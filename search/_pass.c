@@ -2,7 +2,7 @@
 
 Each NumPy step over a box's ~3.3k rows costs 12-50k instructions, and the pass was ~25 such steps; the same
 tests as one loop cost ~18 instructions a row read (the filters) and ~33 a row tested (the radius test), each loop
-compiled once for each set of tests a call can ask for (measured). Two loops live here, and nowhere else:
+compiled once for each set of tests a call can ask for (measured). Two row loops live here, and nowhere else:
 
 - `kept_in_runs` / `kept_of` (and `total`, the room the first needs): the first stage of
   `search.columns.ServiceColumns.kept`, the tests of a row's packed flags word (status and superseded bits, type
