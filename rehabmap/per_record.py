@@ -4,11 +4,11 @@ depend on the search (its labels, gender note, capacity sentence, its reply's fi
 A value is served for the very object it was made from, or one equal in every field to the last made for its
 record id (another read of an unedited record), never for another: an index hands out the same `Service` object
 while its record cache holds it, and a new one after an edit or a rebuild, so an edit shows in the very next
-answer without asking the index for its generation. Looked up first by the object's identity (`id`), not by its `id` field:
-reading a field of a `Service` goes through pydantic's attribute hook (~580 instructions), `id()` costs ~100. The
-object is held with its value, so its identity is not reused while the value is kept. Made from a record's data
-alone, never from a request: nothing of a search (needs, home, distance) is kept. Bounded: past `size` records,
-the longest held is dropped first.
+answer without asking the index for its generation. Looked up first by the object's identity (`id`), not by its
+`id` field: reading a field of a `Service` goes through pydantic's attribute hook (~580 instructions), `id()` costs
+~100. The object is held with its value, so its identity is not reused while the value is kept. Made from a
+record's data alone, never from a request: nothing of a search (needs, home, distance) is kept. Bounded: past
+`size` records, the longest held is dropped first.
 """
 
 from __future__ import annotations
