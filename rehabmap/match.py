@@ -22,7 +22,9 @@ from geodata.distance import great_circle_km, miles_and_km
 from rehabmap.errors import InvalidValue
 from rehabmap.explanation import RECORD_WORDS, Explainer
 from rehabmap.index.base import Coverage, Hit, IndexBackend, PersonGender, ServiceQuery
-from rehabmap.record import Capacity, Service, capacity_current_since, capacity_max_age_days
+from rehabmap.record import (
+    Capacity, Service, capacity_current_since, capacity_max_age_days, capacity_reported_since,
+)
 from rehabmap.taxonomy import ServiceType, least_restrictive_first, parse_asked_need, parse_subtypes, parse_type
 
 OUT_OF_AREA_MARGIN_KM = 5.0
@@ -387,9 +389,7 @@ class ResultMaker:
             if said or said_not:
                 read = tuple(filter(said.__contains__, unknown))
                 read_not = tuple(filter(said_not.__contains__, unknown))
-        # `Service.capacity_since`'s rule: the capacity if it was reported on `since` or later.
-        as_of = words.as_of
-        capacity = words.capacity if as_of is not None and as_of >= self._since else None
+        capacity = capacity_reported_since(words.capacity, words.as_of, self._since)
         saved = None if placement_km is None else round_km(placement_km - distance)
         # Every field given, in order: made as `MatchResult._make` makes it, without the named tuple's `__new__`
         # (a Python call that only passes its eleven arguments on: ~1.5k instructions of a result's ~25k).

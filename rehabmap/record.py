@@ -56,6 +56,13 @@ def capacity_current_since(today: date, max_age_days: int | None = None) -> date
     return date.fromordinal(today.toordinal() - (capacity_max_age_days() if max_age_days is None else max_age_days))
 
 
+def capacity_reported_since(capacity: Capacity | None, as_of: date | None, since: date) -> Capacity | None:
+    """The capacity, if it was reported on `since` or later (`capacity_current_since`), else None: the one rule for
+    a record (`Service.capacity_since`) and for what a match keeps of one (`rehabmap.explanation.RecordWords`). A
+    date never comes without a capacity (`Service._consistent` refuses it)."""
+    return capacity if as_of is not None and as_of >= since else None
+
+
 # Validation context for records read back from an index: an index built before a rule existed may hold a
 # value that rule now refuses (a 'javascript:' website). Reading it must not fail every answer that touches
 # the record until a rebuild; the refused contact is left out instead. See `Service.stored`.
@@ -497,8 +504,7 @@ class Service(BaseModel):
         are read from `__dict__` (once, ~530 instructions), as `_consistent` reads them, not through pydantic's
         attribute hook (~580 each): a match asks this of each of its ~10 results."""
         fields = self.__dict__
-        as_of = fields["capacity_as_of"]  # a date never comes without a capacity (`_consistent` refuses it)
-        return fields["capacity"] if as_of is not None and as_of >= since else None
+        return capacity_reported_since(fields["capacity"], fields["capacity_as_of"], since)
 
     @property
     def source(self) -> str:
