@@ -44,8 +44,8 @@ def digest(reqs: list[str]) -> str:
 def refresh() -> None:
     for name, extras in LOCKS.items():
         out = HERE / name
-        command = ["uv", "pip", "compile", "pyproject.toml", "--generate-hashes", "--universal", "--python-version", PYTHON, "--quiet",
-                   "--custom-compile-command", "python3 requirements/lock.py", "-o", f"requirements/{name}"]
+        command = ["uv", "pip", "compile", "pyproject.toml", "--generate-hashes", "--universal",
+                   "--python-version", PYTHON, "--quiet", "--custom-compile-command", "python3 requirements/lock.py", "-o", f"requirements/{name}"]
         command += [arg for extra in extras for arg in ("--extra", extra)]
         subprocess.run(command, check=True, cwd=PYPROJECT.parent)
         text = out.read_text(encoding="utf-8")
