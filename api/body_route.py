@@ -4,13 +4,20 @@ FastAPI's request handler does, for every request, what a route with one JSON bo
 only once: it looks up telemetry, builds an error context from the endpoint's source, parses the
 content type with `email.message`, solves the dependencies (a `Response` made, path, query, header and
 cookie parameters read) and runs the endpoint through a generic caller: ~70–90 µs of CPU a request
-beyond the body's parsing (bench/RESULTS.md, "POST /match, eighth pass, the framework"). `JsonBodyRoute` (FastAPI's
-documented `route_class` hook) answers a body sent as `application/json` that parses and validates
+beyond the body's parsing (bench/RESULTS.md, "POST /match, eighth pass, the framework"). `JsonBodyRoute`
+(FastAPI's documented `route_class` hook) answers a body sent as `application/json` that parses and validates
 exactly as FastAPI would parse and validate it (`json.loads`, then the model's validation in Python mode,
 `from_attributes` as FastAPI asks) by calling the endpoint itself. Anything else (another content type, an
 empty body, JSON that does not parse, a body the model refuses) goes to FastAPI's own handler, on the same
 `Request` (its body read once), so every 4xx reply is FastAPI's, byte for byte. The route is otherwise an
 `APIRoute`: its OpenAPI operation and its exception handlers are FastAPI's.
+
+The body is parsed by pydantic-core's `from_json`, ~19k instructions a request fewer than `json.loads`
+(bench/RESULTS.md, session 29): every body `from_json` accepts, `json.loads` accepts as the same value
+(tests/api/test_body_parse.py: every code point in a string, raw and escaped; every short number and
+structure); what it refuses and `json.loads` would not (a lone surrogate escape, a byte order mark, UTF-16,
+nesting past 200) goes to FastAPI's handler, as any body that does not parse. Its cache of strings is off,
+so no string of a body (a postcode, needs) is held once the request is answered.
 
 `serve_first` puts such a route ahead of the app's route table as well: FastAPI finds a route by trying
 each one in turn (the docs' four, then each included router's, each with its own scope bookkeeping), ~60 µs
@@ -21,7 +28,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -29,6 +35,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, request_response
 from pydantic import BaseModel
+from pydantic_core import from_json
 from starlette.middleware import Middleware
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import ClientDisconnect
@@ -77,7 +84,7 @@ class JsonBodyRoute(APIRoute):
             if content_type != _JSON:
                 return None
             try:
-                body = validate(json.loads(raw), from_attributes=True) if raw else None
+                body = validate(from_json(raw, cache_strings=False), from_attributes=True) if raw else None
             except Exception:  # noqa: BLE001 - FastAPI's handler answers it, as it always has
                 return None
             if body is None:

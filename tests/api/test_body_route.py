@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from starlette.testclient import TestClient
 
-from api import errors
+from api import body_route, errors
 from api.body_route import JsonBodyRoute, serve_first
 from api.schemas import MatchIn
 from rehabmap.errors import ServiceNotFound
@@ -40,6 +40,10 @@ CASES: dict[str, tuple[str | None, bytes]] = {
     "UTF-8 with a byte order mark": (JSON, b"\xef\xbb\xbf" + json.dumps(VALID).encode()),
     "UTF-16": (JSON, json.dumps(VALID).encode("utf-16")),
     "nested past the recursion limit": (JSON, b"[" * 100_000 + b"]" * 100_000),
+    # Left by `from_json` to FastAPI's handler, which reads them with `json.loads` (tests/api/test_body_parse.py).
+    "a lone surrogate escape": (JSON, b'{"home": {"postcode": "E3"}, "needs": ["\\ud800"]}'),
+    "nested past from_json's limit": (JSON, b'{"home": {"postcode": "E3"}, "x": ' + b"[" * 300 + b"]" * 300
+                                             + b"}"),
     "empty": (JSON, b""),
     "no content type": (None, json.dumps(VALID).encode()),
     "form content type": ("application/x-www-form-urlencoded", b"home=E3"),
@@ -115,6 +119,7 @@ def test_the_cases_reach_every_branch(clients) -> None:
     assert statuses["strict: a string for an int"] == statuses["NaN"] == statuses["empty"] == 422
     assert statuses["form content type"] == statuses["JSON cut short"] == 422
     assert statuses["nested past the recursion limit"] == 400
+    assert statuses["a lone surrogate escape"] == statuses["nested past from_json's limit"] == 422
 
 
 def test_the_openapi_document_is_fastapis(clients) -> None:
@@ -142,10 +147,12 @@ def test_a_body_the_lean_handler_leaves_is_parsed_once_more_only(clients, monkey
     """Handed down the stack by `FirstRoutes`, a body the model refuses is not tried again by the first route:
     parsed once by the lean handler and once by FastAPI's."""
     parsed = []
-    loads = json.loads
-    monkeypatch.setattr(json, "loads", lambda *args, **kwargs: parsed.append(1) or loads(*args, **kwargs))
+    loads, from_json = json.loads, body_route.from_json
+    monkeypatch.setattr(json, "loads", lambda *args, **kwargs: parsed.append("FastAPI") or loads(*args, **kwargs))
+    monkeypatch.setattr(body_route, "from_json",
+                        lambda *args, **kwargs: parsed.append("lean") or from_json(*args, **kwargs))
     reply = clients[2].post("/match", content=CASES["strict: a string for an int"][1], headers={"content-type": JSON})
-    assert reply.status_code == 422 and len(parsed) == 2
+    assert reply.status_code == 422 and parsed == ["lean", "FastAPI"]
 
 
 def test_an_error_without_a_handler_is_answered_as_fastapi_answers_it(clients) -> None:
