@@ -23,7 +23,6 @@ import asyncio
 import ctypes
 import gc
 import inspect
-import json
 import os
 import subprocess
 import sys
@@ -86,7 +85,7 @@ PARTS: dict[str, tuple[str, str, str]] = {
     "head": ("api.head:HeadAsGet", "__call__", "method"),
     "first": ("api.body_route:FirstRoutes", "__call__", "method"),  # the route found, then `serve`
     "serve": ("api.body_route:FirstRoutes", "_serve", "method"),  # the route's request from its body on
-    "loads": ("api.body_route:json", "loads", "static"),
+    "loads": ("api.body_route", "from_json", "plain"),  # the body's parse (pydantic-core's, read at each call)
     "validate": ("api.schemas:MatchIn", "model_validate", "class"),
     "state_of": ("api.routes.match", "state_of", "plain"),
     "turn_enter": ("api.turns:answer_turn", "__aenter__", "method"),  # waits for the loop's turn
@@ -134,10 +133,6 @@ def child(part: str) -> None:
     from bench.request_instructions import app_and_bodies, send_all
 
     toggle = _toggle()
-    if part == "loads":  # the body route's `json`, not everyone's
-        import api.body_route
-
-        api.body_route.json = type("CountedJson", (), {"loads": staticmethod(json.loads)})
     if part in PARTS:
         _patch(part, toggle)
     app, bodies = app_and_bodies()
