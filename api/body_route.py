@@ -12,7 +12,7 @@ empty body, JSON that does not parse, a body the model refuses) goes to FastAPI'
 `Request` (its body read once), so every 4xx reply is FastAPI's, byte for byte. The route is otherwise an
 `APIRoute`: its OpenAPI operation and its exception handlers are FastAPI's.
 
-The body is parsed by pydantic-core's `from_json`, ~19k instructions a request fewer than `json.loads`
+The body is parsed by pydantic-core's `from_json`, ~20k instructions a request fewer than `json.loads`
 (bench/RESULTS.md, session 29): every body `from_json` accepts, `json.loads` accepts as the same value
 (tests/api/test_body_parse.py: every code point in a string, raw and escaped; every short number and
 structure); what it refuses and `json.loads` would not (a lone surrogate escape, a byte order mark, UTF-16,
