@@ -463,9 +463,11 @@ class MatchOut(BaseModel):
         out.append(b'],"summary":[')
         comma = b""
         # Each object's JSON around what is spliced in: `{…` without its `}`, or `…}` without its `{`. Whether a
-        # type is listed decides both `found` and the coverage's words.
+        # type is listed decides both `found` and the coverage's words. The count in the home ICB, an int, is
+        # written by `%d` as JSON writes an int (a bytes format, not a pydantic-core call: bench/RESULTS.md,
+        # "a match's results and their reply JSON", session 29).
         for t in response.summary:
-            out += (comma, _SUMMARY_OPEN[t.service_type], to_json(t.in_home_icb), b',"nearest":')
+            out += (comma, _SUMMARY_OPEN[t.service_type], b"%d" % t.in_home_icb, b',"nearest":')
             if t.nearest is None:
                 out.append(_NULL)
             else:

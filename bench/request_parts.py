@@ -107,6 +107,8 @@ PARTS: dict[str, tuple[str, str, str]] = {
     "round_km": ("rehabmap.match", "round_km", "plain"),
     "json_of": ("api.schemas:MatchOut", "json_of", "static"),
     "result_pieces": ("api.schemas", "_result_pieces", "plain"),  # a result's JSON pieces, in `json_of`
+    "home_out": ("api.schemas:HomeOut", "fields_of", "static"),  # the reply's home, in `json_of`
+    "coverage_json": ("api.schemas", "_coverage_json", "plain"),  # a summary entry's coverage, in `json_of`
     "response": ("api.routes.match", "Response", "plain"),
     "log_request": ("api.request_layer", "log_request", "plain"),
     "add_headers": ("api.security", "add_headers", "plain"),
