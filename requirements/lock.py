@@ -45,7 +45,8 @@ def refresh() -> None:
     for name, extras in LOCKS.items():
         out = HERE / name
         command = ["uv", "pip", "compile", "pyproject.toml", "--generate-hashes", "--universal",
-                   "--python-version", PYTHON, "--quiet", "--custom-compile-command", "python3 requirements/lock.py", "-o", f"requirements/{name}"]
+                   "--python-version", PYTHON, "--quiet", "--custom-compile-command", "python3 requirements/lock.py",
+                   "-o", f"requirements/{name}"]
         command += [arg for extra in extras for arg in ("--extra", extra)]
         subprocess.run(command, check=True, cwd=PYPROJECT.parent)
         text = out.read_text(encoding="utf-8")
