@@ -57,6 +57,23 @@ static void release(Views *v)
     v->held = 0;
 }
 
+/* A call given other than `count` arguments is refused (TypeError), as each function's first step. */
+static int takes(const char *name, Py_ssize_t nargs, Py_ssize_t count)
+{
+    if (nargs == count)
+        return 0;
+    PyErr_Format(PyExc_TypeError, "%s takes %zd arguments", name, count);
+    return -1;
+}
+
+/* A call whose arguments `wrong` describes is refused (ValueError), every view released: NULL to return. */
+static PyObject *refused(Views *v, const char *wrong)
+{
+    release(v);
+    PyErr_SetString(PyExc_ValueError, wrong);
+    return NULL;
+}
+
 static int kind_of(const Py_buffer *view)
 {
     const char *format = view->format == NULL ? "B" : view->format;
@@ -339,10 +356,8 @@ PyDoc_STRVAR(total_doc,
 
 static PyObject *total(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "total takes 2 arguments");
+    if (takes("total", nargs, 2) < 0)
         return NULL;
-    }
     Views v = {.held = 0};
     Py_buffer *begins, *ends;
     if ((begins = view_of(&v, args[0], "begins", INTEGER, 8, 0, 1, 0)) == NULL
@@ -361,10 +376,8 @@ static PyObject *total(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 static int kept_arguments(const char *name, PyObject *const *args, Py_ssize_t nargs, const char *const *names,
                           int extra, Views *v, Tests *t, Py_ssize_t *rows, Py_buffer **arrays)
 {
-    if (nargs != TEST_ARGS + extra) {
-        PyErr_Format(PyExc_TypeError, "%s takes %d arguments", name, TEST_ARGS + extra);
+    if (takes(name, nargs, TEST_ARGS + extra) < 0)
         return -1;
-    }
     if (tests_of(t, v, args, rows) < 0) {
         release(v);
         return -1;
@@ -558,10 +571,8 @@ PyDoc_STRVAR(near_doc,
 
 static PyObject *near(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 13) {
-        PyErr_SetString(PyExc_TypeError, "near takes 13 arguments");
+    if (takes("near", nargs, 13) < 0)
         return NULL;
-    }
     Views v = {.held = 0};
     double a, b, c, floor, sure;
     Py_buffer *records, *at, *out_at, *out_cos, *groups = NULL, *out_in = NULL, *types = NULL, *by_type = NULL;
@@ -584,11 +595,8 @@ static PyObject *near(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_ValueError, "out_at, out_cosines, out_in: fewer places than the %zd of at", n);
         return NULL;
     }
-    if (types != NULL && (groups == NULL || length(types) != rows)) {
-        release(&v);
-        PyErr_SetString(PyExc_ValueError, "types: needs a groups table, and one type a record");
-        return NULL;
-    }
+    if (types != NULL && (groups == NULL || length(types) != rows))
+        return refused(&v, "types: needs a groups table, and one type a record");
     Near x = {
         .r = records->buf, .rows = rows, .p = at->buf, .n = n, .a = a, .b = b, .c = c, .floor = floor, .sure = sure,
         .o = out_at->buf, .oc = out_cos->buf, .oi = out_in == NULL ? NULL : out_in->buf,
@@ -628,10 +636,8 @@ PyDoc_STRVAR(reach_doc,
 
 static PyObject *reach(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 8) {
-        PyErr_SetString(PyExc_TypeError, "reach takes 8 arguments");
+    if (takes("reach", nargs, 8) < 0)
         return NULL;
-    }
     Views v = {.held = 0};
     double margin;
     Py_buffer *cosines, *at, *among = NULL, *out_at, *out_in = NULL;
@@ -660,11 +666,8 @@ static PyObject *reach(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         wrong = "out_at, out_in: fewer places than cosines";
     else if (among == NULL && (only || out_in != NULL))
         wrong = "only_among, out_in: need an among";
-    if (wrong != NULL) {
-        release(&v);
-        PyErr_SetString(PyExc_ValueError, wrong);
-        return NULL;
-    }
+    if (wrong != NULL)
+        return refused(&v, wrong);
     const double *c = cosines->buf;
     const uint8_t *in = among == NULL ? NULL : among->buf;
     int64_t *o = out_at->buf;
@@ -707,11 +710,8 @@ static PyObject *reach(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     if (top != stack)
         PyMem_Free(top);
-    if (wrong != NULL) {
-        release(&v);
-        PyErr_SetString(PyExc_ValueError, wrong);
-        return NULL;
-    }
+    if (wrong != NULL)
+        return refused(&v, wrong);
     const int64_t *p = at->buf;
     uint8_t *oi = out_in == NULL ? NULL : out_in->buf;
     Py_ssize_t kept = 0;
@@ -759,10 +759,8 @@ PyDoc_STRVAR(first_k_doc,
 
 static PyObject *first_k(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 7) {
-        PyErr_SetString(PyExc_TypeError, "first_k takes 7 arguments");
+    if (takes("first_k", nargs, 7) < 0)
         return NULL;
-    }
     Views v = {.held = 0};
     Keys key = {.ours = NULL, .margin = 0.0};
     Py_buffer *at, *distances, *id_rank, *ours = NULL, *out;
@@ -804,9 +802,7 @@ static PyObject *first_k(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     }
     if (wrong != NULL) {
         PyMem_Free(ranks);
-        release(&v);
-        PyErr_SetString(PyExc_ValueError, wrong);
-        return NULL;
+        return refused(&v, wrong);
     }
     key.distances = d;
     key.ours = ours == NULL ? NULL : ours->buf;
@@ -842,10 +838,8 @@ PyDoc_STRVAR(cell_runs_doc,
 
 static PyObject *cell_runs(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 8) {
-        PyErr_SetString(PyExc_TypeError, "cell_runs takes 8 arguments");
+    if (takes("cell_runs", nargs, 8) < 0)
         return NULL;
-    }
     Py_ssize_t cells_total = PyLong_AsSsize_t(args[1]), nx = PyLong_AsSsize_t(args[2]);
     if ((cells_total == -1 || nx == -1) && PyErr_Occurred())
         return NULL;
@@ -888,11 +882,8 @@ static PyObject *cell_runs(PyObject *self, PyObject *const *args, Py_ssize_t nar
     for (Py_ssize_t j = 0; wrong == NULL && j < m; j++)
         if (t[j] < 0 || t[j] >= type_count)
             wrong = "types: a type outside start";
-    if (wrong != NULL) {
-        release(&v);
-        PyErr_SetString(PyExc_ValueError, wrong);
-        return NULL;
-    }
+    if (wrong != NULL)
+        return refused(&v, wrong);
     int64_t *b = begins->buf, *e = ends->buf;
     Py_ssize_t count = 0;
     for (Py_ssize_t j = 0; j < m; j++) {
