@@ -30,6 +30,7 @@ import numpy as np
 from bench.synthetic import REALISTIC_MIX, load_small_areas, make_services
 from rehabmap.config import Settings
 from rehabmap.maintain.migrations import LATEST as STORE_VERSION
+from rehabmap.match import MatchRequest
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
 
@@ -42,6 +43,9 @@ SEED = 2026
 SIZES = {"10k": 10_000, "100k": 100_000, "500k": 500_000}
 # The query shape of the targets: 10 nearest within 50 km, two types (any of), one need.
 K, RADIUS_KM = 10, 50.0
+# The request shapes `match()` is measured in: the targets' (above), and "any", what `POST /match` and the
+# clinicians' page ask when nothing is narrowed: every type its own list of K, at any distance.
+SHAPES = ("targets", "any")
 CORPUS_VERSION = "1"  # bump when the generator changes, so cached index files are rebuilt
 
 
@@ -121,6 +125,13 @@ def load_queries() -> list[Query]:
         return [Query(r["postcode"], tuple(ServiceType(t) for t in r["types"].split(";")),
                       tuple(n for n in r["needs"].split(";") if n))
                 for r in csv.DictReader(handle)]
+
+
+def match_requests(queries: list[Query], shape: str = "targets") -> list[MatchRequest]:
+    """The queries as `match()` requests of one of `SHAPES`: each query's home and needs either way."""
+    if shape == "any":
+        return [MatchRequest(needs=q.needs, each_type=True, limit=K) for q in queries]
+    return [MatchRequest(needs=q.needs, types=q.types, max_distance_km=RADIUS_KM, limit=K) for q in queries]
 
 
 def resolve_homes(queries: list[Query]):

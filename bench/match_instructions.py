@@ -11,6 +11,8 @@ and the interpreter's exit, freeing the index), then divide by the 200 queries:
     PYTHONHASHSEED=0 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/tmp/cg.out \\
         python -m bench.match_instructions --size 100k --part match          # "I refs" is the count
 
+`--shape any` counts the default request instead (every type its own list, at any distance; `common.SHAPES`).
+
 Instructions are not time: memory (the cold caches of a match) costs cycles they do not show, so this says
 which tree executes less, and `ab_match` and `bench_match` say what that is worth.
 """
@@ -23,8 +25,7 @@ import os
 import subprocess
 
 from bench import common
-from bench.common import K, RADIUS_KM
-from rehabmap.match import MatchRequest, match
+from rehabmap.match import match
 from search.embedded import EmbeddedIndex
 
 
@@ -32,12 +33,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", default="100k")
     parser.add_argument("--part", choices=("none", "match"), default="match")
+    parser.add_argument("--shape", choices=common.SHAPES, default="targets",
+                        help="the requests: the targets' shape, or 'any' (each type, no radius)")
     args = parser.parse_args()
     (n,) = common.parse_sizes(args.size)
     queries = common.load_queries()
     homes = common.resolve_homes(queries)
     index = EmbeddedIndex(common.index_file(n))
-    requests = [MatchRequest(needs=q.needs, types=q.types, max_distance_km=RADIUS_KM, limit=K) for q in queries]
+    requests = common.match_requests(queries, args.shape)
     for _ in range(2):
         for home, request in zip(homes, requests):
             match(index, home, request, common.TODAY)
