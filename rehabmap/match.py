@@ -419,6 +419,7 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
     # group of exactly those types: the ranking's pass over the circle may count them too.
     count_icb = type_groups == [asked]
     icb_counts: dict[ServiceType, int] | None = None
+    counted: dict[ServiceType, int] | None = None  # without a radius, per type asked, how many pass anywhere
     for types in type_groups:
         query = _base_query(request, coverage, types)
         overall: list[Hit] | None = None
@@ -433,8 +434,16 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
         results = [maker.result(h, placement_km) for h in hits]
         if placement_km is None:
             made.update(dict.fromkeys(types, (hits, results)))
-        if total is None:
-            total = len(results) if len(results) < request.limit else _count(backend, home, request, query)
+        if total is None and len(results) < request.limit:
+            total = len(results)
+        elif total is None and request.max_distance_km is None and len(type_groups) > 1:
+            # Without a radius a group's count is a pass over every row whatever its types: the groups (one a
+            # type) share one pass of all the types asked, each group reading its own types' counts from it.
+            if counted is None:
+                counted = _counts_by_type(backend, home, request, _base_query(request, coverage, asked))
+            total = sum(counted.get(t, 0) for t in types)
+        elif total is None:
+            total = _count(backend, home, request, query)
         groups.append(TypeGroup(types, results, total))
         # The k nearest overall are sorted by distance then id, like the summary's nearest of each type,
         # and pass the same filters (the radius only cuts further ones): so the first of a type among
@@ -451,13 +460,25 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
 
 def _count(backend: IndexBackend, home: HomeLike, request: MatchRequest, query: ServiceQuery) -> int:
     """How many services pass the request's filters: all a group's results would be without `limit`."""
+    if request.max_distance_km is None:
+        return sum(_counts_by_type(backend, home, request, query).values())
     if request.own_icb_only:
         if not home.areas.icb_code:
             return 0
         query = replace(query, area_codes=frozenset({home.areas.icb_code}))
-    if request.max_distance_km is not None:
-        return backend.count_near(home.lat, home.lon, query, radius_km=request.max_distance_km)
-    return sum(backend.count_by_type(query).values())
+    return backend.count_near(home.lat, home.lon, query, radius_km=request.max_distance_km)
+
+
+def _counts_by_type(backend: IndexBackend, home: HomeLike, request: MatchRequest,
+                    query: ServiceQuery) -> dict[ServiceType, int]:
+    """Per type of the query, how many services pass the request's filters anywhere (a request without a
+    radius). Each of a service's filters but its type reads the service alone, so a type's count is the same
+    whichever other types the query asks with it."""
+    if request.own_icb_only:
+        if not home.areas.icb_code:
+            return {}
+        query = replace(query, area_codes=frozenset({home.areas.icb_code}))
+    return backend.count_by_type(query)
 
 
 # A search's own options, each as the request field to change to see what it leaves out, and what a service it

@@ -14,7 +14,7 @@ from geodata.distance import great_circle_km, miles_and_km
 from search.embedded import EmbeddedIndex, EmbeddedWriter
 from rehabmap.match import OUT_OF_AREA_MARGIN_KM, MatchRequest, match
 from rehabmap.index.base import Coverage, ServiceQuery
-from rehabmap.taxonomy import GENDER_NEEDS, ServiceType
+from rehabmap.taxonomy import GENDER_NEEDS, SUBTYPES, ServiceType, types_narrowed_by
 from search.columns import ServiceColumns
 from bench.synthetic import NEEDS, make_services
 
@@ -174,6 +174,49 @@ def test_both_orders_on_both_backends_equal_brute_force(backend, small_areas):
     assert best_fit_differs >= 5  # the new order was exercised where it changes the answer
     assert read_shown >= 5  # services whose words suggest they do not meet a need asked for were still listed
     assert other_gender_shown >= 5  # and services whose words suggest they take the other gender only
+
+
+class CountingPasses:
+    """The index, with its calls of `count_by_type` (a pass over every row) counted."""
+
+    def __init__(self, index: EmbeddedIndex) -> None:
+        self.index, self.passes = index, 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.index, name)
+
+    def count_by_type(self, query: ServiceQuery):
+        self.passes += 1
+        return self.index.count_by_type(query)
+
+
+def test_without_a_radius_the_groups_totals_come_from_one_pass(indexed, small_areas):
+    """Every type in a group of its own and no radius: each group's total is that type's own count (brute
+    force, subtypes narrowing only their own type), all read from one pass over the rows (a second, the
+    summary's, counts in the home ICB), not one pass a group."""
+    services, index = indexed
+    by_id = {s.id: s for s in services}
+    every_subtype = [sub for subs in SUBTYPES.values() for sub in subs]
+    rng = random.Random(41)
+    full_groups = 0
+    for _ in range(25):
+        home = random_home(rng, small_areas)
+        subtypes = tuple(rng.sample(every_subtype, rng.randint(1, 3))) if rng.random() < 0.6 else None
+        request = MatchRequest(**{**random_request(rng).__dict__, "types": None, "each_type": True,
+                                  "max_distance_km": None, "subtypes": subtypes, "limit": rng.choice([1, 5])})
+        counting = CountingPasses(index)
+        response = match(counting, home, request, TODAY)
+        assert counting.passes <= 2, request
+        narrowed = types_narrowed_by(frozenset(subtypes or ()))
+        for group in response.groups:
+            one = MatchRequest(**{**request.__dict__, "types": tuple(group.types), "each_type": False,
+                                  "subtypes": None, "order": "nearest"})
+            object.__setattr__(one, "limit", len(services))  # every one, past the API's cap on limit
+            passing = [sid for sid, _ in brute_force(services, home, one)
+                       if by_id[sid].service_type not in narrowed or by_id[sid].subtype in subtypes]
+            assert group.total == len(passing), (request, group.types)
+            full_groups += len(group.results) == request.limit
+    assert full_groups > 50  # most groups were full, so their totals were counted, not read off their results
 
 
 def test_best_fit_puts_confirmed_needs_and_referrals_first(indexed, small_areas):
