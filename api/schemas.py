@@ -21,7 +21,7 @@ from rehabmap.maintain.freshness import (
 )
 from rehabmap.maintain.retirement import Retirement
 from rehabmap.match import LeftOut, MatchRequest, MatchResponse, MatchResult, round_km
-from rehabmap.per_record import PerRecord
+from rehabmap.per_record import RECORDS_KEPT, PerRecord
 from rehabmap.record import Schedule, Service, Weekday
 from rehabmap.taxonomy import ASKED_NEEDS_WORDS, SUBTYPE_LABELS, TYPE_LABELS, ServiceType
 
@@ -290,9 +290,9 @@ def record_json(s: Service) -> tuple[Pieces, date | None]:
     return cut(MatchResultOut.record_fields(s), RESULT_HOLES), s.last_verified if s.status == "active" else date.max
 
 
-# ~0.7 KB of JSON a record (the bench's 200 requests show 1,972 records); the Service objects it holds are most
-# often the index's own cached ones (search/embedded.py, RECORD_CACHE_SIZE).
-_RESULTS = PerRecord(record_json, size=4096)
+# ~1.6 KB of JSON a record (the bench's 200 requests show 1,972 records), for as many records as the index keeps;
+# the Service objects it holds are most often the index's own cached ones (search/embedded.py, RECORD_CACHE_SIZE).
+_RESULTS = PerRecord(record_json, size=RECORDS_KEPT)
 _held_json = _RESULTS.held.get
 
 

@@ -39,7 +39,7 @@ from typing import Literal, NamedTuple
 
 from geodata.distance import miles_and_km
 from rehabmap.index.names import OVERLAY_SOURCE
-from rehabmap.per_record import PerRecord
+from rehabmap.per_record import RECORDS_KEPT, PerRecord
 from rehabmap.record import Capacity, Gender, Service
 from rehabmap.taxonomy import GENDER_NEEDS, TYPE_LABELS, need_label
 
@@ -139,9 +139,9 @@ def record_words(service: Service) -> RecordWords:
         f" Capacity {capacity} as of {as_of.isoformat()}." if capacity and as_of is not None else "")
 
 
-# Each record's words, kept while the index hands out the same record object (`rehabmap.per_record`): ~0.5 KB a
-# record, as many as the reply's JSON keeps (`api.schemas`).
-RECORD_WORDS = PerRecord(record_words, size=4096)
+# Each record's words, kept while the index hands out the same record object (`rehabmap.per_record`): ~0.75 KB a
+# record, for as many records as the index keeps.
+RECORD_WORDS = PerRecord(record_words, size=RECORDS_KEPT)
 
 
 class Explainer:

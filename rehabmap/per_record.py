@@ -14,10 +14,19 @@ record's data alone, never from a request: nothing of a search (needs, home, dis
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from rehabmap.record import Service
+
+# How many records a worker keeps each of its per-record values for: the index's record cache
+# (search/embedded.py, RECORD_CACHE_SIZE) and each `PerRecord` alike. A smaller `PerRecord` than the cache made
+# its values again for records the cache still held: a request naming no type (every type its own list of 10,
+# ~70 results) touches ~5,700 records of a 10k directory in the bench's 200 homes, past 4,096, and every match
+# remade a quarter of its results' words and JSON (bench/RESULTS.md, session 30). Its values are ~2.4 KB a record
+# (words ~0.75 KB, the reply's JSON ~1.6 KB): ~24 MiB a worker when full.
+RECORDS_KEPT = 10_000
 
 Value = TypeVar("Value")
 Key = TypeVar("Key")
@@ -35,10 +44,10 @@ class PerRecord(Generic[Value]):
         # Each record's value by the record's identity, the record held with it (so no other live object has that
         # identity). A hot caller may read it itself, `held.get(id(record))`, and call `of` when it is None: a
         # method call costs ~1k instructions more than the read (bench/RESULTS.md, "a match's results", session 28).
-        self.held: dict[int, tuple[Service, Value]] = {}
+        self.held: OrderedDict[int, tuple[Service, Value]] = OrderedDict()
         # The latest value made for each record id, for an equal copy: a backend that reads a record anew for each
         # answer (Elasticsearch's) hands out a new object each time, equal to the last while it is not edited.
-        self._named: dict[str, tuple[Service, Value]] = {}
+        self._named: OrderedDict[str, tuple[Service, Value]] = OrderedDict()
         self._lock = threading.Lock()  # for changes only: a lookup is one dict read
 
     def of(self, record: Service) -> Value:
@@ -56,9 +65,13 @@ class PerRecord(Generic[Value]):
         return value
 
 
-def _keep(kept: dict[Key, Entry], key: Key, entry: Entry, size: int) -> None:
-    """`entry` kept under `key`, the longest held dropped first past `size`."""
+def _keep(kept: OrderedDict[Key, Entry], key: Key, entry: Entry, size: int) -> None:
+    """`entry` kept under `key`, the longest held dropped first past `size`. An `OrderedDict` drops its first in
+    constant time; a dict's first key (`next(iter(...))`) is found past the slots its earlier drops left empty,
+    so once full each new record cost a walk of up to `size` slots: ~4M instructions of a match naming no type
+    at 100k services, 14% of it (bench/RESULTS.md, session 30). Reads are a dict's own (`OrderedDict.get` is
+    `dict.get`)."""
     kept.pop(key, None)
     while len(kept) >= size:
-        del kept[next(iter(kept))]
+        kept.popitem(last=False)
     kept[key] = entry

@@ -32,6 +32,7 @@ from rehabmap.errors import DomainError, IndexNotBuilt
 from rehabmap.index.base import (Around, Hit, IndexInfo, Page, Revision, ServiceQuery, Stored, around_in_parts,
                                  as_service, overlay_record)
 from search.columns import ROW_FIELDS, Columns, OverlaidColumns, ServiceColumns, Snapshot, row_values
+from rehabmap.per_record import RECORDS_KEPT
 from rehabmap.record import Service, source_of
 from rehabmap.taxonomy import ServiceType
 
@@ -102,7 +103,7 @@ _BUILD_PRAGMAS = ("PRAGMA page_size=16384; PRAGMA cache_size=-131072; PRAGMA jou
 # the cost of the cache small: ~3 KB per Service (~30 MiB when full), and a full collection of the cyclic
 # GC walks each cached Service's ~13 objects (~50 ms when full, measured at 100k; the index itself is
 # NumPy arrays and flat dicts, which the GC does not walk; see `_exempt_from_gc`).
-RECORD_CACHE_SIZE = 10_000
+RECORD_CACHE_SIZE = RECORDS_KEPT
 _STREAM_BATCH = 1000
 # A reader lays at most this many edited rows over the columns it loaded; past it, it loads the file again.
 # A catch-up rebuilds the small columns of every row edited since the load, so its cost grows with them:
