@@ -8,14 +8,14 @@ answer without asking the index for its generation. Looked up first by the objec
 `id` field: reading a field of a `Service` goes through pydantic's attribute hook (~580 instructions), `id()` costs
 ~100. The object is held with its value, so its identity is not reused while the value is kept. Made from a
 record's data alone, never from a request: nothing of a search (needs, home, distance) is kept. Bounded: past
-`size` records, the longest held is dropped first.
+`size` records, the longest held are dropped first (an eighth of them at a time).
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
+from itertools import islice
 from typing import Generic, TypeVar
 
 from rehabmap.record import Service
@@ -44,10 +44,10 @@ class PerRecord(Generic[Value]):
         # Each record's value by the record's identity, the record held with it (so no other live object has that
         # identity). A hot caller may read it itself, `held.get(id(record))`, and call `of` when it is None: a
         # method call costs ~1k instructions more than the read (bench/RESULTS.md, "a match's results", session 28).
-        self.held: OrderedDict[int, tuple[Service, Value]] = OrderedDict()
+        self.held: dict[int, tuple[Service, Value]] = {}
         # The latest value made for each record id, for an equal copy: a backend that reads a record anew for each
         # answer (Elasticsearch's) hands out a new object each time, equal to the last while it is not edited.
-        self._named: OrderedDict[str, tuple[Service, Value]] = OrderedDict()
+        self._named: dict[str, tuple[Service, Value]] = {}
         self._lock = threading.Lock()  # for changes only: a lookup is one dict read
 
     def of(self, record: Service) -> Value:
@@ -65,13 +65,15 @@ class PerRecord(Generic[Value]):
         return value
 
 
-def _keep(kept: OrderedDict[Key, Entry], key: Key, entry: Entry, size: int) -> None:
-    """`entry` kept under `key`, the longest held dropped first past `size`. An `OrderedDict` drops its first in
-    constant time; a dict's first key (`next(iter(...))`) is found past the slots its earlier drops left empty,
-    so once full each new record cost a walk of up to `size` slots: ~4M instructions of a match naming no type
-    at 100k services, 14% of it (bench/RESULTS.md, session 30). Reads are a dict's own (`OrderedDict.get` is
-    `dict.get`)."""
+def _keep(kept: dict[Key, Entry], key: Key, entry: Entry, size: int) -> None:
+    """`entry` kept under `key`; once `size` are held, the longest held eighth dropped first, together. A dict's
+    first key is found past every slot the earlier drops emptied (until the dict is next resized): dropping one
+    at a time walked up to `size` slots for each new record, ~4M instructions of a match naming no type at 100k
+    services, 14% of it (bench/RESULTS.md, session 30); an eighth at a time, one walk for `size // 8` records.
+    (An `OrderedDict` drops its first in constant time, but the collector walks its links: ~1.6k instructions
+    more a request of the bench's.)"""
     kept.pop(key, None)
-    while len(kept) >= size:
-        kept.popitem(last=False)
+    if len(kept) >= size:
+        for old in list(islice(kept, max(1, size // 8))):
+            del kept[old]
     kept[key] = entry

@@ -87,6 +87,11 @@ def test_the_words_kept_are_bounded_and_hold_nothing_of_a_search():
         words.of(service)
         assert len(words.held) <= 3
     assert set(words.held) == {id(s) for s in services[-3:]}  # the longest held dropped first
+    eighths = PerRecord(record_words, size=16)
+    for n in range(20):
+        eighths.of(_service(id=f"test:e{n}", name=f"Unit {n}"))
+    # Full at the 17th and the 19th: each time the oldest two (an eighth) dropped together.
+    assert [record.id for record, _ in eighths.held.values()] == [f"test:e{n}" for n in range(4, 20)]
     _explanation(services[-1], needs=("autism", "older_adult"))  # a search: its needs, home and distance
     for record, said in RECORD_WORDS.held.values():
         assert said == record_words(record)  # the record's data alone
