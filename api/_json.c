@@ -1,0 +1,166 @@
+/* api._json: two values of a `POST /match` reply written as JSON in C, byte for byte as pydantic-core's `to_json`
+writes them (bench/RESULTS.md, "issue 18, brief w2, session 30").
+
+Each result's explanation (~200 characters) cost ~2.9k instructions through `pydantic_core.to_json` and its
+distance ~1.6k, ~11 of each a request; nearly all of it is the call's set-up (its keyword defaults, the serialiser
+chosen for the value), not the writing. Here each is one METH_O call:
+
+- `string(s)`: a `str` as a JSON string. pydantic-core (serde_json's escaping) writes `"` and `\` as `\"` and
+  `\\`; the control characters U+0000-U+001F as `\b`, `\t`, `\n`, `\f`, `\r` or else `\u00XX` (lower-case hex);
+  every other character as its UTF-8 bytes (`/`, DEL and U+2028/U+2029 unescaped). A string holding a surrogate
+  (U+D800-U+DFFF) has no UTF-8: pydantic-core raises a ValueError (PydanticSerializationError) around the
+  UnicodeEncodeError of `str.encode`; this raises that UnicodeEncodeError itself (a ValueError, the same words).
+  An ASCII string's bytes are read in place; another's are encoded to a bytes object dropped after the call, so
+  nothing is kept on the string (`PyUnicode_AsUTF8AndSize` would cache a copy on it).
+- `km(x)`: a float that is a whole number of metres (`rehabmap.match.round_km`'s), in km: the decimal N / 1000
+  for the integer N with N / 1000.0 == x (checked, below 1e9 km), trailing zeros dropped, `.0` when whole, a `-`
+  for a negative one and for -0.0. That decimal is the shortest one that reads back as x (two multiples of 0.001
+  below 1e9 are far more than a double's spacing apart, so no other of as few digits reads back as x), which is
+  what pydantic-core writes, in plain notation in this range. Any other float (not whole metres, 1e9 km or more,
+  NaN, infinities) gives None: the caller writes it with `to_json`.
+
+tests/api/test_json_c.py holds both to `pydantic_core.to_json`: every code point, random strings, every metre to
+2,000 km and random floats, and every wrong call (a TypeError, never a read out of bounds). Only the long-stable C
+API is used; the GIL stays held (a call is well under a microsecond). */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <string.h>
+
+/* What follows the backslash for each byte that is escaped; 0: written as it is. 'u': `\u00XX`. A UTF-8 string's
+bytes from 0x80 up are parts of characters above U+007F, written as they are. */
+static const unsigned char ESCAPE[256] = {
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
+    0, 0, '"', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '\\', 0, 0, 0,
+};
+
+static const char HEX[] = "0123456789abcdef";
+
+static PyObject *escaped(const unsigned char *text, Py_ssize_t size)
+{
+    Py_ssize_t extra = 0;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        unsigned char e = ESCAPE[text[i]];
+        if (e)
+            extra += e == 'u' ? 5 : 1;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, size + extra + 2);
+    if (out == NULL)
+        return NULL;
+    char *at = PyBytes_AS_STRING(out);
+    *at++ = '"';
+    if (extra == 0) {
+        memcpy(at, text, (size_t)size);
+        at += size;
+    } else {
+        for (Py_ssize_t i = 0; i < size; i++) {
+            unsigned char c = text[i], e = ESCAPE[c];
+            if (!e) {
+                *at++ = (char)c;
+                continue;
+            }
+            *at++ = '\\';
+            *at++ = (char)e;
+            if (e == 'u') {
+                *at++ = '0';
+                *at++ = '0';
+                *at++ = HEX[c >> 4];
+                *at++ = HEX[c & 15];
+            }
+        }
+    }
+    *at = '"';
+    return out;
+}
+
+static PyObject *string(PyObject *self, PyObject *s)
+{
+    if (!PyUnicode_Check(s)) {
+        PyErr_Format(PyExc_TypeError, "string() takes a str, not %.100s", Py_TYPE(s)->tp_name);
+        return NULL;
+    }
+    if (PyUnicode_IS_ASCII(s))
+        return escaped((const unsigned char *)PyUnicode_DATA(s), PyUnicode_GET_LENGTH(s));
+    PyObject *utf8 = PyUnicode_AsUTF8String(s);  /* a surrogate: UnicodeEncodeError, as `s.encode()` raises */
+    if (utf8 == NULL)
+        return NULL;
+    PyObject *out = escaped((const unsigned char *)PyBytes_AS_STRING(utf8), PyBytes_GET_SIZE(utf8));
+    Py_DECREF(utf8);
+    return out;
+}
+
+PyDoc_STRVAR(string_doc, "string(s, /)\n--\n\n"
+             "`s` as a JSON string, the bytes `pydantic_core.to_json(s)` gives (api/_json.c).");
+
+static PyObject *km(PyObject *self, PyObject *value)
+{
+    if (!PyFloat_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "km() takes a float, not %.100s", Py_TYPE(value)->tp_name);
+        return NULL;
+    }
+    double x = PyFloat_AS_DOUBLE(value);
+    int negative = signbit(x) != 0;
+    if (negative)
+        x = -x;
+    if (!(x < 1e9))  /* NaN too */
+        Py_RETURN_NONE;
+    double scaled = nearbyint(x * 1000.0);
+    long long n = (long long)scaled;
+    if ((double)n / 1000.0 != x)
+        Py_RETURN_NONE;
+    /* Written from the right: the metres' digits (dropping the fraction's trailing zeros, or `0` when whole), the
+    point, the km's digits (at least one), the sign. */
+    char text[24];  /* "-999999999.999" at most */
+    char *at = text + sizeof text;
+    long long whole = n / 1000;
+    int fraction = (int)(n % 1000), digits = 3;
+    if (fraction == 0) {
+        *--at = '0';
+    } else {
+        for (; fraction % 10 == 0; fraction /= 10)
+            digits--;
+        for (; digits > 0; digits--, fraction /= 10)
+            *--at = (char)('0' + fraction % 10);
+    }
+    *--at = '.';
+    do {
+        *--at = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole > 0);
+    if (negative)
+        *--at = '-';
+    return PyBytes_FromStringAndSize(at, text + sizeof text - at);
+}
+
+PyDoc_STRVAR(km_doc, "km(x, /)\n--\n\n"
+             "A distance in whole metres, in km, as the bytes `pydantic_core.to_json(x)` gives; None for any other "
+             "float (api/_json.c).");
+
+static PyMethodDef methods[] = {
+    {"string", (PyCFunction)string, METH_O, string_doc},
+    {"km", (PyCFunction)km, METH_O, km_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "api._json",
+    "A reply's strings and distances written as JSON in C, as pydantic-core writes them (see _json.c).",
+    -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__json(void)
+{
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,6 @@
+"""Types of `api._json`, a reply's strings and distances written as JSON in C (api/_json.c says how)."""
+
+SOURCE_SHA256: str  # of the api/_json.c it was built from (setup.py)
+
+def string(s: str, /) -> bytes: ...
+def km(x: float, /) -> bytes | None: ...
