@@ -1,17 +1,19 @@
 /* api._json: two values of a `POST /match` reply written as JSON in C, byte for byte as pydantic-core's `to_json`
 writes them (bench/RESULTS.md, "issue 18, brief w2, session 30").
 
-Each result's explanation (~200 characters) cost ~2.9k instructions through `pydantic_core.to_json` and its
-distance ~1.6k, ~11 of each a request; nearly all of it is the call's set-up (its keyword defaults, the serialiser
-chosen for the value), not the writing. Here each is one METH_O call:
+Each result's explanation (~200 characters) and its distance are written by `pydantic_core.to_json` at ~3.3k and
+~1.8k instructions a call (callgrind, a Python loop's call included), ~11 of each a request, most of it the call's
+set-up (its keyword defaults, the serialiser chosen for the value). Here each is one METH_O call: ~1.2k and ~0.7k,
+of which ~0.6k is any builtin's call from Python.
 
 - `string(s)`: a `str` as a JSON string. pydantic-core (serde_json's escaping) writes `"` and `\` as `\"` and
   `\\`; the control characters U+0000-U+001F as `\b`, `\t`, `\n`, `\f`, `\r` or else `\u00XX` (lower-case hex);
   every other character as its UTF-8 bytes (`/`, DEL and U+2028/U+2029 unescaped). A string holding a surrogate
   (U+D800-U+DFFF) has no UTF-8: pydantic-core raises a ValueError (PydanticSerializationError) around the
   UnicodeEncodeError of `str.encode`; this raises that UnicodeEncodeError itself (a ValueError, the same words).
-  An ASCII string's bytes are read in place; another's are encoded to a bytes object dropped after the call, so
-  nothing is kept on the string (`PyUnicode_AsUTF8AndSize` would cache a copy on it).
+  The bytes are read as pydantic-core reads them, by `PyUnicode_AsUTF8AndSize` (an ASCII string's in place;
+  another's encoded once and kept with the string by CPython, freed with it), eight at a time while none is
+  escaped (a ~200-character explanation has none: one copy).
 - `km(x)`: a float that is a whole number of metres (`rehabmap.match.round_km`'s), in km: the decimal N / 1000
   for the integer N with N / 1000.0 == x (checked, below 1e9 km), trailing zeros dropped, `.0` when whole, a `-`
   for a negative one and for -0.0. That decimal is the shortest one that reads back as x (two multiples of 0.001
@@ -26,6 +28,7 @@ API is used; the GIL stays held (a call is well under a microsecond). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 /* What follows the backslash for each byte that is escaped; 0: written as it is. 'u': `\u00XX`. A UTF-8 string's
@@ -41,10 +44,28 @@ static const unsigned char ESCAPE[256] = {
 
 static const char HEX[] = "0123456789abcdef";
 
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Whether any of the eight bytes in `word` is escaped: below 0x20, `"` or `\`. Each test is the exact "some
+byte" form of the bit tricks (a borrow may mark a later byte falsely, never hide the first one): a byte below n
+is (word - n * ONES) & ~word & HIGHS, a byte equal to c is one below 1 in word ^ (c * ONES). */
+static int any_escaped(uint64_t word)
+{
+    uint64_t quote = word ^ ('"' * ONES), backslash = word ^ ('\\' * ONES);
+    return ((((word - 0x20 * ONES) & ~word) | ((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash))
+            & HIGHS) != 0;
+}
+
 static PyObject *escaped(const unsigned char *text, Py_ssize_t size)
 {
-    Py_ssize_t extra = 0;
-    for (Py_ssize_t i = 0; i < size; i++) {
+    Py_ssize_t extra = 0, first = 0;
+    for (uint64_t word; first + 8 <= size; first += 8) {  /* to the first eight holding an escaped byte */
+        memcpy(&word, text + first, 8);
+        if (any_escaped(word))
+            break;
+    }
+    for (Py_ssize_t i = first; i < size; i++) {
         unsigned char e = ESCAPE[text[i]];
         if (e)
             extra += e == 'u' ? 5 : 1;
@@ -52,13 +73,16 @@ static PyObject *escaped(const unsigned char *text, Py_ssize_t size)
     PyObject *out = PyBytes_FromStringAndSize(NULL, size + extra + 2);
     if (out == NULL)
         return NULL;
+    /* The bytes before `first` as they are, the rest escaped: written by the same reading that sized the bytes. */
     char *at = PyBytes_AS_STRING(out);
     *at++ = '"';
     if (extra == 0) {
         memcpy(at, text, (size_t)size);
         at += size;
     } else {
-        for (Py_ssize_t i = 0; i < size; i++) {
+        memcpy(at, text, (size_t)first);
+        at += first;
+        for (Py_ssize_t i = first; i < size; i++) {
             unsigned char c = text[i], e = ESCAPE[c];
             if (!e) {
                 *at++ = (char)c;
@@ -84,14 +108,9 @@ static PyObject *string(PyObject *self, PyObject *s)
         PyErr_Format(PyExc_TypeError, "string() takes a str, not %.100s", Py_TYPE(s)->tp_name);
         return NULL;
     }
-    if (PyUnicode_IS_ASCII(s))
-        return escaped((const unsigned char *)PyUnicode_DATA(s), PyUnicode_GET_LENGTH(s));
-    PyObject *utf8 = PyUnicode_AsUTF8String(s);  /* a surrogate: UnicodeEncodeError, as `s.encode()` raises */
-    if (utf8 == NULL)
-        return NULL;
-    PyObject *out = escaped((const unsigned char *)PyBytes_AS_STRING(utf8), PyBytes_GET_SIZE(utf8));
-    Py_DECREF(utf8);
-    return out;
+    Py_ssize_t size;
+    const char *text = PyUnicode_AsUTF8AndSize(s, &size);  /* a surrogate: UnicodeEncodeError, as `s.encode()` */
+    return text == NULL ? NULL : escaped((const unsigned char *)text, size);
 }
 
 PyDoc_STRVAR(string_doc, "string(s, /)\n--\n\n"

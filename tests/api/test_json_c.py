@@ -58,6 +58,18 @@ def test_every_code_point() -> None:
     assert _json.string(ascii_only) == to_json(ascii_only)
 
 
+def test_every_character_at_every_place_in_eight_bytes() -> None:
+    """The string is read eight bytes at a time while none is escaped: each character to U+07FF (every one escaped,
+    and every one- and two-byte UTF-8 character around them) at each of the first 17 places of an ASCII or a
+    two-byte string, so at each place in a word, first or later, as pydantic-core writes it."""
+    for code in range(0x800):
+        character = chr(code)
+        for fill in ("x", "é", "\x7f"):
+            for before in range(17):
+                text = fill * before + character + fill * (17 - before)
+                assert _json.string(text) == to_json(text), (hex(code), fill, before)
+
+
 def test_surrogate_pairs_and_runs_refused_alike() -> None:
     """A pair of surrogates (a `str` holding both halves, not the character they would encode) and runs of them
     have no UTF-8 either: refused with pydantic-core's words, wherever they stand."""
