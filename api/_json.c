@@ -1,5 +1,5 @@
-/* api._json: two values of a `POST /match` reply written as JSON in C, byte for byte as pydantic-core's `to_json`
-writes them (bench/RESULTS.md, "issue 18, brief w2, session 30").
+/* api._json: a `POST /match` reply's JSON in C: two of its values written byte for byte as pydantic-core's
+`to_json` writes them, and its ~300 pieces joined (bench/RESULTS.md, "issue 18, brief w2, session 30").
 
 Each result's explanation (~200 characters) and its distance are written by `pydantic_core.to_json` at ~3.3k and
 ~1.8k instructions a call (callgrind, a Python loop's call included), ~11 of each a request, most of it the call's
@@ -20,9 +20,12 @@ of which ~0.6k is any builtin's call from Python.
   below 1e9 are far more than a double's spacing apart, so no other of as few digits reads back as x), which is
   what pydantic-core writes, in plain notation in this range. Any other float (not whole metres, 1e9 km or more,
   NaN, infinities) gives None: the caller writes it with `to_json`.
+- `join(pieces)`: `b"".join(pieces)` for a list of bytes (anything else refused: TypeError). CPython's join asks
+  each piece for its buffer and releases it (~90 instructions a piece, ~27k a reply); this reads each bytes
+  object's size and copies it (~13k a reply, most of it the copy).
 
-tests/api/test_json_c.py holds both to `pydantic_core.to_json`: every code point, random strings, every metre to
-2,000 km and random floats, and every wrong call (a TypeError, never a read out of bounds). Only the long-stable C
+tests/api/test_json_c.py holds the writers to `pydantic_core.to_json` (every code point, random strings, every
+metre to 2,000 km and random floats) and `join` to `b"".join` (random lists), and refuses every wrong call (a TypeError, never a read out of bounds). Only the long-stable C
 API is used; the GIL stays held (a call is well under a microsecond). */
 
 #define PY_SSIZE_T_CLEAN
@@ -160,9 +163,44 @@ PyDoc_STRVAR(km_doc, "km(x, /)\n--\n\n"
              "A distance in whole metres, in km, as the bytes `pydantic_core.to_json(x)` gives; None for any other "
              "float (api/_json.c).");
 
+static PyObject *join(PyObject *self, PyObject *pieces)
+{
+    if (!PyList_Check(pieces)) {
+        PyErr_Format(PyExc_TypeError, "join() takes a list, not %.100s", Py_TYPE(pieces)->tp_name);
+        return NULL;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(pieces), size = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *piece = PyList_GET_ITEM(pieces, i);
+        if (!PyBytes_Check(piece)) {
+            PyErr_Format(PyExc_TypeError, "join() takes a list of bytes, not of %.100s", Py_TYPE(piece)->tp_name);
+            return NULL;
+        }
+        if (PyBytes_GET_SIZE(piece) > PY_SSIZE_T_MAX - size) {
+            PyErr_SetString(PyExc_OverflowError, "join(): the pieces are longer than a bytes object can be");
+            return NULL;
+        }
+        size += PyBytes_GET_SIZE(piece);
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, size);
+    if (out == NULL)
+        return NULL;
+    char *at = PyBytes_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < count; i++) {  /* no Python code runs between the two reads: the list is as sized */
+        PyObject *piece = PyList_GET_ITEM(pieces, i);
+        memcpy(at, PyBytes_AS_STRING(piece), (size_t)PyBytes_GET_SIZE(piece));
+        at += PyBytes_GET_SIZE(piece);
+    }
+    return out;
+}
+
+PyDoc_STRVAR(join_doc, "join(pieces, /)\n--\n\n"
+             "`b\"\".join(pieces)` for a list of bytes, without asking each piece for its buffer (api/_json.c).");
+
 static PyMethodDef methods[] = {
     {"string", (PyCFunction)string, METH_O, string_doc},
     {"km", (PyCFunction)km, METH_O, km_doc},
+    {"join", (PyCFunction)join, METH_O, join_doc},
     {NULL, NULL, 0, NULL},
 };
 

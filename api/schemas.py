@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import to_json
 
+from api._json import join as _join
 from api._json import km as _km
 from api._json import string as _string
 from api.record_json import Pieces, cut
@@ -456,10 +457,10 @@ class MatchOut(BaseModel):
         reply"); the tests check the bytes against the models' own. A type's nearest is most often one of the
         results, the same object (`match`): its pieces are then made once. The whole reply is one join of
         every piece, not a join per result and then of the results (one copy of ~8 KB and ~12 objects less:
-        bench/RESULTS.md, "POST /match outside `match()`", session 15). `left_out`: per type listed none of,
+        bench/RESULTS.md, "POST /match outside `match()`", session 15), by the compiled `api._json.join`. `left_out`: per type listed none of,
         `LeftOutOut.fields_of` where the request's options left some out."""
         listed = {r.service.service_type for r in response.results}
-        due = due_before(today, verify_after_days)
+        due = _due_before(today, verify_after_days)
         out = [to_json({"home": HomeOut.fields_of(home)})[:-1], b',"ranking":', _text_json(ranking), b',"results":[']
         shown: dict[int, tuple[bytes, ...]] = {}
         lists: dict[tuple[str, ...], bytes] = {}  # this reply's only
@@ -487,11 +488,14 @@ class MatchOut(BaseModel):
             comma = b","
         placement = response.current_placement_km
         out += (b'],"current_placement_km":', _NULL if placement is None else _distance_json(round_km(placement)), b"}")
-        return b"".join(out)
+        return _join(out)  # `b"".join(out)` without the buffer protocol per piece: ~27k instructions -> ~13k
 
 
 # The ranking rule's words, the same in every reply: ~1 KB, whose serialising was ~1 µs of CPU a reply.
 _text_json = lru_cache(maxsize=4)(to_json)
+# The day a reply's records are due before: the same all day (a server's day and its setting), ~4.5k instructions
+# a reply to work out (a `timedelta` made by keyword, a subtraction), ~0.5k to look up (bench/RESULTS.md, session 30).
+_due_before = lru_cache(maxsize=4)(due_before)
 
 # A summary entry's fixed parts: its type's opening up to the count in the home ICB, and what follows the
 # nearest up to the coverage (a comma, then `found`).

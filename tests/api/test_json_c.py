@@ -158,3 +158,36 @@ def test_wrong_calls(call) -> None:
     for value in wrong:
         with pytest.raises(TypeError, match="takes a"):
             call(value)
+
+
+def test_join_as_bytes_join() -> None:
+    """`join` gives `b"".join` of a list of bytes: empty lists and pieces, one piece, a subclass of bytes, random
+    lists of up to 400 pieces of up to 300 bytes (a reply's ~300 pieces)."""
+    class Piece(bytes):
+        pass
+
+    rng = random.Random(1)
+    lists: list[list[bytes]] = [[], [b""], [b"", b""], [b"x"], [b'{"a":', Piece(b"1"), b"}"], [bytes(range(256))]]
+    for _ in range(2_000):
+        lists.append([rng.randbytes(rng.choice((0, 1, 2, rng.randrange(301)))) for _ in range(rng.randrange(401))])
+    for pieces in lists:
+        joined = _json.join(pieces)
+        assert type(joined) is bytes and joined == b"".join(pieces)
+
+
+def test_join_refuses_what_is_not_a_list_of_bytes() -> None:
+    """A list holding anything but bytes (a str, a bytearray, a memoryview, None, an int), at its start, middle or
+    end, and anything but a list (a tuple, bytes, a generator) are refused (TypeError); nothing is written."""
+    with pytest.raises(TypeError):
+        _json.join()
+    with pytest.raises(TypeError):
+        _json.join([b"a"], [b"b"])
+    for wrong in ("a", bytearray(b"a"), memoryview(b"a"), None, 1):
+        for at in range(3):
+            pieces: list[object] = [b"x", b"y"]
+            pieces.insert(at, wrong)
+            with pytest.raises(TypeError, match="list of bytes"):
+                _json.join(pieces)
+    for wrong_list in ((b"a", b"b"), b"ab", (piece for piece in [b"a"]), None):
+        with pytest.raises(TypeError, match="takes a list"):
+            _json.join(wrong_list)
