@@ -25,8 +25,9 @@ of which ~0.6k is any builtin's call from Python.
   object's size and copies it (~13k a reply, most of it the copy).
 
 tests/api/test_json_c.py holds the writers to `pydantic_core.to_json` (every code point, random strings, every
-metre to 2,000 km and random floats) and `join` to `b"".join` (random lists), and refuses every wrong call (a TypeError, never a read out of bounds). Only the long-stable C
-API is used; the GIL stays held (a call is well under a microsecond). */
+metre to 2,000 km and random floats) and `join` to `b"".join` (random lists), and refuses every wrong call (a
+TypeError, never a read out of bounds). Only the long-stable C API is used; the GIL stays held (a call is well
+under a microsecond). */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

@@ -1,4 +1,5 @@
-"""Types of `api._json`, a reply's strings and distances written as JSON, and its pieces joined, in C (api/_json.c says how)."""
+"""Types of `api._json`: a reply's strings and distances written as JSON, and its pieces joined, in C (api/_json.c
+says how)."""
 
 SOURCE_SHA256: str  # of the api/_json.c it was built from (setup.py)
 

@@ -457,8 +457,8 @@ class MatchOut(BaseModel):
         reply"); the tests check the bytes against the models' own. A type's nearest is most often one of the
         results, the same object (`match`): its pieces are then made once. The whole reply is one join of
         every piece, not a join per result and then of the results (one copy of ~8 KB and ~12 objects less:
-        bench/RESULTS.md, "POST /match outside `match()`", session 15), by the compiled `api._json.join`. `left_out`: per type listed none of,
-        `LeftOutOut.fields_of` where the request's options left some out."""
+        bench/RESULTS.md, "POST /match outside `match()`", session 15), by the compiled `api._json.join`.
+        `left_out`: per type listed none of, `LeftOutOut.fields_of` where the request's options left some out."""
         listed = {r.service.service_type for r in response.results}
         due = _due_before(today, verify_after_days)
         out = [to_json({"home": HomeOut.fields_of(home)})[:-1], b',"ranking":', _text_json(ranking), b',"results":[']
@@ -473,9 +473,9 @@ class MatchOut(BaseModel):
         out.append(b'],"summary":[')
         comma = b""
         # Each object's JSON around what is spliced in: `{…` without its `}`, or `…}` without its `{`. Whether a
-        # type is listed decides both `found` and the coverage's words. The count in the home ICB, an int, is
-        # written by `%d` as JSON writes an int (a bytes format, not a pydantic-core call: bench/RESULTS.md,
-        # "a match's results and their reply JSON", session 29).
+        # type is listed decides both `found` and the coverage's words (one piece, `_coverage_json`). The count in
+        # the home ICB, an int, is written by `%d` as JSON writes an int (a bytes format, not a pydantic-core call:
+        # bench/RESULTS.md, "a match's results and their reply JSON", session 29).
         for t in response.summary:
             out += (comma, _SUMMARY_OPEN[t.service_type], b"%d" % t.in_home_icb, b',"nearest":')
             if t.nearest is None:
@@ -483,8 +483,8 @@ class MatchOut(BaseModel):
             else:
                 out += shown.get(id(t.nearest)) or _result_pieces(t.nearest, due, lists)
             left = left_out.get(t.service_type) if left_out else None
-            out += (_FOUND[_found(found := t.service_type in listed, answer := coverage[t.service_type])],
-                    _coverage_json(answer, found), b',"left_out":', _NULL if left is None else to_json(left), b"}")
+            out += (_coverage_json(coverage[t.service_type], t.service_type in listed), b',"left_out":',
+                    _NULL if left is None else to_json(left), b"}")
             comma = b","
         placement = response.current_placement_km
         out += (b'],"current_placement_km":', _NULL if placement is None else _distance_json(round_km(placement)), b"}")
@@ -498,7 +498,7 @@ _text_json = lru_cache(maxsize=4)(to_json)
 _due_before = lru_cache(maxsize=4)(due_before)
 
 # A summary entry's fixed parts: its type's opening up to the count in the home ICB, and what follows the
-# nearest up to the coverage (a comma, then `found`).
+# nearest up to the coverage (a comma, then `found`: `_coverage_json`'s opening).
 _SUMMARY_OPEN = {t: b'{"service_type":' + to_json(t.value) + b',"in_home_icb":' for t in ServiceType}
 _FOUND = {found: b',"found":' + to_json(found) + b',"coverage":'
           for found in ("found", "none_found", "awaiting_review", "not_yet_covered")}
@@ -506,13 +506,15 @@ _FOUND = {found: b',"found":' + to_json(found) + b',"coverage":'
 
 @lru_cache(maxsize=1024)
 def _coverage_json(coverage: Coverage, found: bool) -> bytes:
-    """A coverage answer's JSON (`CoverageOut`'s shape), made once an answer: the same few come back request
-    after request (a type's not-covered answer is one object, shared by every home no claim covers), and
-    their words, dict and serialising were ~5 µs of CPU a summary entry, warm, ~0.3 kept (bench/RESULTS.md,
-    "POST /match outside `match()`", session 14). Kept by the answer's value (category, status, share, date,
-    bases, candidates awaiting review) and whether the reply lists any of its type (its words depend on it):
-    the directory's facts, nothing of a home or a request."""
-    return to_json(coverage.to_dict(found=found))
+    """A summary entry's `found` and its coverage answer's JSON (`CoverageOut`'s shape), from the comma before
+    `"found"` to the coverage's `}`: both follow from the answer and whether the reply lists any of its type, so
+    one lookup an entry gives both (session 30: a `_found` call and a tuple's item fewer). Made once an answer:
+    the same few come back request after request (a type's not-covered answer is one object, shared by every
+    home no claim covers), and their words, dict and serialising were ~5 µs of CPU a summary entry, warm, ~0.3
+    kept (bench/RESULTS.md, "POST /match outside `match()`", session 14). Kept by the answer's value (category,
+    status, share, date, bases, candidates awaiting review) and whether the reply lists any of its type (its
+    words depend on it): the directory's facts, nothing of a home or a request."""
+    return _FOUND[_found(found, coverage)] + to_json(coverage.to_dict(found=found))
 
 
 # --- errors -------------------------------------------------------------------------------------------
