@@ -493,8 +493,8 @@ class MatchOut(BaseModel):
 
 # The ranking rule's words, the same in every reply: ~1 KB, whose serialising was ~1 µs of CPU a reply.
 _text_json = lru_cache(maxsize=4)(to_json)
-# The day a reply's records are due before: the same all day (a server's day and its setting), ~4.5k instructions
-# a reply to work out (a `timedelta` made by keyword, a subtraction), ~0.5k to look up (bench/RESULTS.md, session 30).
+# The day a reply's records are due before: the same all day (a server's day and its setting), ~5.1k instructions
+# a reply to work out (a `timedelta` made by keyword, a subtraction), ~1.2k to look up (bench/RESULTS.md, session 30).
 _due_before = lru_cache(maxsize=4)(due_before)
 
 # A summary entry's fixed parts: its type's opening up to the count in the home ICB, and what follows the
