@@ -22,8 +22,8 @@ COPY app ./app
 COPY cli ./cli
 COPY mappings ./mappings
 
-# The one compiled part (search/_pass.c, the radius pass's row loop) needs a C compiler to build; the image
-# keeps the module, not the compiler.
+# The compiled parts (search/_pass.c, the radius pass's row loops; api/_json.c, a reply's JSON strings) need a C
+# compiler to build; the image keeps the modules, not the compiler.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc libc6-dev \
  && pip install --no-deps . \

@@ -9,6 +9,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import to_json
 
+from api._json import join as _join
+from api._json import km as _km
+from api._json import string as _string
 from api.record_json import Pieces, cut
 from geodata.geography import Home
 from rehabmap.coverage import Coverage
@@ -300,19 +303,26 @@ def _result_pieces(r: MatchResult, due: date, lists: dict[tuple[str, ...], bytes
     """The result's JSON as pieces to join: its record's (`_RESULTS`) with the request's values in its holes,
     in `RESULT_HOLES`' order; `due`: `due_before` for the reply's day (the rule of `verification_due`: a
     service no longer listed is never due); `lists`: the reply's lists of needs, each serialised once (a match's
-    results mostly share theirs), by its needs as a tuple; held by the reply only."""
+    results mostly share theirs), by its needs as a tuple; held by the reply only. The explanation and the
+    distances are written by the compiled `api._json` (`_distance_json` in line: a call fewer a distance)."""
     held = _held_json(id(r[0]))
     (a, b, c, d, e, f, g, h, i, j, k, m), verified = held[1] if held is not None else _RESULTS.of(r[0])
     _, distance, in_icb, matched, unknown, read, read_not, outside, capacity, explanation, saved = r
     return (
-        a, to_json(distance), b, _TRUE if in_icb else _FALSE,
+        a, _km(distance) or to_json(distance), b, _TRUE if in_icb else _FALSE,
         c, (lists.get(key := tuple(matched)) or _kept(lists, key)) if matched else _EMPTY,
         d, (lists.get(key := tuple(unknown)) or _kept(lists, key)) if unknown else _EMPTY,
         e, (lists.get(read) or _kept(lists, read)) if read else _EMPTY,
         f, (lists.get(read_not) or _kept(lists, read_not)) if read_not else _EMPTY,
-        g, _TRUE if outside else _FALSE, h, to_json(explanation), i, _CAPACITY[capacity or "unknown"],
-        j, _NULL if saved is None else to_json(saved),
+        g, _TRUE if outside else _FALSE, h, _string(explanation), i, _CAPACITY[capacity or "unknown"],
+        j, _NULL if saved is None else _km(saved) or to_json(saved),
         k, _TRUE if verified is None or verified < due else _FALSE, m)
+
+
+def _distance_json(km: float) -> bytes:
+    """A distance's JSON as `to_json` writes it: by `api._json.km` (~0.7k instructions against `to_json`'s ~1.8k)
+    for a whole number of metres (`round_km`'s, every distance a reply gives), else by `to_json` itself."""
+    return _km(km) or to_json(km)
 
 
 def _kept(lists: dict[tuple[str, ...], bytes], needs: tuple[str, ...]) -> bytes:
@@ -447,10 +457,10 @@ class MatchOut(BaseModel):
         reply"); the tests check the bytes against the models' own. A type's nearest is most often one of the
         results, the same object (`match`): its pieces are then made once. The whole reply is one join of
         every piece, not a join per result and then of the results (one copy of ~8 KB and ~12 objects less:
-        bench/RESULTS.md, "POST /match outside `match()`", session 15). `left_out`: per type listed none of,
-        `LeftOutOut.fields_of` where the request's options left some out."""
+        bench/RESULTS.md, "POST /match outside `match()`", session 15), by the compiled `api._json.join`.
+        `left_out`: per type listed none of, `LeftOutOut.fields_of` where the request's options left some out."""
         listed = {r.service.service_type for r in response.results}
-        due = due_before(today, verify_after_days)
+        due = _due_before(today, verify_after_days)
         out = [to_json({"home": HomeOut.fields_of(home)})[:-1], b',"ranking":', _text_json(ranking), b',"results":[']
         shown: dict[int, tuple[bytes, ...]] = {}
         lists: dict[tuple[str, ...], bytes] = {}  # this reply's only
@@ -463,9 +473,9 @@ class MatchOut(BaseModel):
         out.append(b'],"summary":[')
         comma = b""
         # Each object's JSON around what is spliced in: `{…` without its `}`, or `…}` without its `{`. Whether a
-        # type is listed decides both `found` and the coverage's words. The count in the home ICB, an int, is
-        # written by `%d` as JSON writes an int (a bytes format, not a pydantic-core call: bench/RESULTS.md,
-        # "a match's results and their reply JSON", session 29).
+        # type is listed decides both `found` and the coverage's words (one piece, `_coverage_json`). The count in
+        # the home ICB, an int, is written by `%d` as JSON writes an int (a bytes format, not a pydantic-core call:
+        # bench/RESULTS.md, "a match's results and their reply JSON", session 29).
         for t in response.summary:
             out += (comma, _SUMMARY_OPEN[t.service_type], b"%d" % t.in_home_icb, b',"nearest":')
             if t.nearest is None:
@@ -473,20 +483,22 @@ class MatchOut(BaseModel):
             else:
                 out += shown.get(id(t.nearest)) or _result_pieces(t.nearest, due, lists)
             left = left_out.get(t.service_type) if left_out else None
-            out += (_FOUND[_found(found := t.service_type in listed, answer := coverage[t.service_type])],
-                    _coverage_json(answer, found), b',"left_out":', _NULL if left is None else to_json(left), b"}")
+            out += (_coverage_json(coverage[t.service_type], t.service_type in listed), b',"left_out":',
+                    _NULL if left is None else to_json(left), b"}")
             comma = b","
-        out += (b'],"current_placement_km":',
-                _NULL if response.current_placement_km is None else to_json(round_km(response.current_placement_km)),
-                b"}")
-        return b"".join(out)
+        placement = response.current_placement_km
+        out += (b'],"current_placement_km":', _NULL if placement is None else _distance_json(round_km(placement)), b"}")
+        return _join(out)  # `b"".join(out)` without the buffer protocol per piece: ~27k instructions -> ~13k
 
 
 # The ranking rule's words, the same in every reply: ~1 KB, whose serialising was ~1 µs of CPU a reply.
 _text_json = lru_cache(maxsize=4)(to_json)
+# The day a reply's records are due before: the same all day (a server's day and its setting), ~5.1k instructions
+# a reply to work out (a `timedelta` made by keyword, a subtraction), ~1.2k to look up (bench/RESULTS.md, session 30).
+_due_before = lru_cache(maxsize=4)(due_before)
 
 # A summary entry's fixed parts: its type's opening up to the count in the home ICB, and what follows the
-# nearest up to the coverage (a comma, then `found`).
+# nearest up to the coverage (a comma, then `found`: `_coverage_json`'s opening).
 _SUMMARY_OPEN = {t: b'{"service_type":' + to_json(t.value) + b',"in_home_icb":' for t in ServiceType}
 _FOUND = {found: b',"found":' + to_json(found) + b',"coverage":'
           for found in ("found", "none_found", "awaiting_review", "not_yet_covered")}
@@ -494,13 +506,15 @@ _FOUND = {found: b',"found":' + to_json(found) + b',"coverage":'
 
 @lru_cache(maxsize=1024)
 def _coverage_json(coverage: Coverage, found: bool) -> bytes:
-    """A coverage answer's JSON (`CoverageOut`'s shape), made once an answer: the same few come back request
-    after request (a type's not-covered answer is one object, shared by every home no claim covers), and
-    their words, dict and serialising were ~5 µs of CPU a summary entry, warm, ~0.3 kept (bench/RESULTS.md,
-    "POST /match outside `match()`", session 14). Kept by the answer's value (category, status, share, date,
-    bases, candidates awaiting review) and whether the reply lists any of its type (its words depend on it):
-    the directory's facts, nothing of a home or a request."""
-    return to_json(coverage.to_dict(found=found))
+    """A summary entry's `found` and its coverage answer's JSON (`CoverageOut`'s shape), from the comma before
+    `"found"` to the coverage's `}`: both follow from the answer and whether the reply lists any of its type, so
+    one lookup an entry gives both (session 30: a `_found` call and a tuple's item fewer). Made once an answer:
+    the same few come back request after request (a type's not-covered answer is one object, shared by every
+    home no claim covers), and their words, dict and serialising were ~5 µs of CPU a summary entry, warm, ~0.3
+    kept (bench/RESULTS.md, "POST /match outside `match()`", session 14). Kept by the answer's value (category,
+    status, share, date, bases, candidates awaiting review) and whether the reply lists any of its type (its
+    words depend on it): the directory's facts, nothing of a home or a request."""
+    return _FOUND[_found(found, coverage)] + to_json(coverage.to_dict(found=found))
 
 
 # --- errors -------------------------------------------------------------------------------------------

@@ -108,7 +108,16 @@ PARTS: dict[str, tuple[str, str, str]] = {
     "json_of": ("api.schemas:MatchOut", "json_of", "static"),
     "result_pieces": ("api.schemas", "_result_pieces", "plain"),  # a result's JSON pieces, in `json_of`
     "home_out": ("api.schemas:HomeOut", "fields_of", "static"),  # the reply's home, in `json_of`
-    "coverage_json": ("api.schemas", "_coverage_json", "plain"),  # a summary entry's coverage, in `json_of`
+    "coverage_json": ("api.schemas", "_coverage_json", "plain"),  # an entry's found and coverage, in `json_of`
+    # The rest of `json_of` (session 30): every pydantic-core `to_json` call of api/schemas.py (the home's, a
+    # `left_out`'s, a list of needs' first in a reply, a float not whole metres), a reply's lists of needs kept,
+    # `found` (in `_coverage_json`'s making since session 30: its misses only), the reply's due date, the
+    # ranking's cached words.
+    "to_json": ("api.schemas", "to_json", "plain"),
+    "kept": ("api.schemas", "_kept", "plain"),
+    "found": ("api.schemas", "_found", "plain"),
+    "due_before": ("api.schemas", "_due_before", "plain"),
+    "text_json": ("api.schemas", "_text_json", "plain"),
     "response": ("api.routes.match", "Response", "plain"),
     "log_request": ("api.request_layer", "log_request", "plain"),
     "add_headers": ("api.security", "add_headers", "plain"),
