@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import Any
 
 from indexer.merge import Keyed, merge_keys
 from indexer.pipeline import (CHUNK, ImportRefused, IndexReport, Placer, candidates_of, collect, prepare_all,
@@ -40,7 +41,7 @@ _TYPES = {member.value: member for member in ServiceType}  # `ServiceType(value)
 
 # What a worker sends back for a chunk: the part it wrote the chunk's records to, then per candidate row in order
 # its rejection or its record's merge keys, and each record's type.
-ChunkDone = tuple[str, list[Rejection | list[tuple[str, str]]], list[str]]
+ChunkDone = tuple[Any, list[Rejection | list[tuple[str, str]]], list[str]]
 
 # A worker's own placer, part files and the import's rows, set by `_start` in each worker: it is forked, so they
 # are the parent's (nothing is pickled), and a chunk is sent as its number.
