@@ -286,13 +286,23 @@ def _words(row: int, service: Service) -> tuple[int, str, str, str]:
     return row, fields["name"], fields["organisation"] or "", fields["description"]
 
 
-# A part file (`EmbeddedParts`) holds a worker's records as the index does, but for two things: an id may come twice
-# (duplicates are merged later, by the importing process), and their full-text fields are kept as text (a
-# contentless FTS5 table gives none back), to be indexed as they are copied.
-_PART_SCHEMA = _SCHEMA[_SCHEMA.index("CREATE TABLE services "):_SCHEMA.index("CREATE VIRTUAL TABLE")].replace(
-    "id TEXT NOT NULL UNIQUE", "id TEXT NOT NULL") + \
-    "CREATE TABLE texts (rowid INTEGER PRIMARY KEY, name TEXT, organisation TEXT, description TEXT);"
-_COPIES = {table: f"INSERT INTO {into} SELECT rowid + ?, {what} FROM {{part}}.{table} WHERE rowid BETWEEN ? AND ?"
+def _part_row(row: int, service: Service) -> tuple:
+    """A record's row of a part file (`_PART_SCHEMA`): its row, column values, stored JSON and full-text fields (the
+    doc a bytearray, as in `_encoded`)."""
+    fields = service.__dict__
+    return (row, *row_values(service), bytearray(_doc(service)), fields["name"], fields["organisation"] or "",
+            fields["description"])
+
+
+# A part file (`EmbeddedParts`) holds a worker's records as the index stores them, but in one table, a row each (one
+# insert a record, not three: ~2.4 µs a record less), in which an id may come twice (duplicates are merged later,
+# by the importing process): its query columns as declared in the index, its stored JSON, and its full-text fields
+# as text (a contentless FTS5 table gives none back), to be indexed as they are copied.
+_PART_SCHEMA = (f"CREATE TABLE records (rowid INTEGER PRIMARY KEY, "
+                f"{', '.join(f'{name} {declaration}' for name, declaration in _COLUMN_DECLARATIONS.items())}, "
+                "doc BLOB NOT NULL, name TEXT NOT NULL, organisation TEXT NOT NULL, description TEXT NOT NULL);")
+_INTO_PART = f"INSERT INTO records VALUES ({', '.join('?' * (len(ROW_FIELDS) + 5))})"
+_COPIES = {table: f"INSERT INTO {into} SELECT rowid + ?, {what} FROM {{part}}.records WHERE rowid BETWEEN ? AND ?"
            for table, into, what in (("services", "services", "id, service_type, doc"),
                                      ("service_columns", "service_columns", ", ".join(ROW_FIELDS)),
                                      ("texts", "services_fts (rowid, name, organisation, description)",
@@ -335,13 +345,10 @@ class EmbeddedParts:
         snapshot = Snapshot()
         try:
             conn.executescript(_BUILD_PRAGMAS + _PART_SCHEMA)
-            encoded = [_encoded(n, service) for n, service in enumerate(services, 1)]
-            columns = [values for values, _, _ in encoded]
-            conn.executemany("INSERT " + _INTO_COLUMNS, columns)
-            conn.executemany("INSERT " + _INTO_SERVICES, [row for _, row, _ in encoded])
-            conn.executemany("INSERT INTO texts VALUES (?, ?, ?, ?)", [text for _, _, text in encoded])
+            records = list(map(_part_row, range(1, len(services) + 1), services))
+            conn.executemany(_INTO_PART, records)
             conn.commit()
-            snapshot.add(columns, skip=1)
+            snapshot.add(records, skip=1)
         finally:
             conn.close()
         return PartWritten(name, snapshot.piece())
@@ -381,7 +388,7 @@ class _Part:
     def doc(self, row: int) -> bytes:
         if self._reader is None:
             self._reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-        return cast(bytes, self._reader.execute("SELECT doc FROM services WHERE rowid = ?", (row,)).fetchone()[0])
+        return cast(bytes, self._reader.execute("SELECT doc FROM records WHERE rowid = ?", (row,)).fetchone()[0])
 
     def close(self) -> None:
         if self._reader is not None:
