@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 from indexer.merge import Keyed, merge_keys
@@ -89,16 +90,16 @@ def prepare_in_workers(rows: Iterable[Candidate | Held | Rejection], placer: Pla
         pool.shutdown(cancel_futures=True)
 
 
-def _stored(parts: Parts, done: ChunkDone) -> Iterator[Rejection | Keyed]:
-    """A chunk's outcomes in its candidates' order: each record as stored in its part, with its keys."""
+def _stored(parts: Parts, done: ChunkDone) -> list[Rejection | Keyed]:
+    """A chunk's outcomes in its candidates' order: each record as stored in its part, with its keys (made a chunk
+    at a time: `tuple.__new__` makes a `Keyed` without the Python-level `__new__` of a NamedTuple)."""
     part, outcomes, types = done
-    records = 0
-    for outcome in outcomes:
-        if isinstance(outcome, Rejection):
-            yield outcome
-        else:
-            yield Keyed(outcome, parts.stored(part, records + 1, outcome[0][1], _TYPES[types[records]]))
-            records += 1
+    keys = [outcome for outcome in outcomes if not isinstance(outcome, Rejection)]
+    records = map(tuple.__new__, repeat(Keyed), zip(keys, parts.stored(part, [key[0][1] for key in keys],
+                                                                     list(map(_TYPES.__getitem__, types)))))
+    if len(keys) == len(outcomes):
+        return list(records)
+    return [outcome if isinstance(outcome, Rejection) else next(records) for outcome in outcomes]
 
 
 def _start(placer: Placer, parts: Parts, chunks: list[list[Candidate | Rejection]]) -> None:

@@ -221,8 +221,9 @@ class Parts(Protocol):
         in their order)."""
         ...
 
-    def stored(self, part: Any, row: int, service_id: str, service_type: ServiceType) -> Stored:
-        """In the importing process: the record a worker wrote at that row of that part."""
+    def stored(self, part: Any, ids: list[str], types: list[ServiceType]) -> list[Stored]:
+        """In the importing process: the records a worker wrote into that part, in their order, given their ids and
+        types."""
         ...
 
     def remove(self) -> None:

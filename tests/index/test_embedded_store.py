@@ -279,9 +279,10 @@ def test_records_copied_from_part_files_serve_what_one_process_writes(tmp_path, 
                for row, n in enumerate(kept) if revised and n in (3, half + 7)}
     parts = EmbeddedWriter(tmp_path / "two.sqlite").parts()
     try:
-        written = [parts.write(services[:half]), parts.write(services[half:])]
-        stored = [parts.stored(written[n >= half], n + 1 - half * (n >= half), services[n].id,
-                               services[n].service_type) for n in kept]
+        stored = [record for records in (services[:half], services[half:])
+                  for record in parts.stored(parts.write(records), [s.id for s in records],
+                                             [s.service_type for s in records])]
+        stored = [stored[n] for n in kept]
         EmbeddedWriter(tmp_path / "two.sqlite").replace_all(
             [*stored, *(Revision(row, service) for row, service in changed.items())])
     finally:
