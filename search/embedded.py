@@ -452,13 +452,13 @@ class _Run:
 class _Batch:
     """Up to `_BATCH` rows of the new index in their order, given as records (`_Records`) or as rows of part files
     (`_Run`), written a table at a time: the services' rows, their columns, then their full-text rows; and the
-    snapshot of the columns gathered as they go (a run's from what its worker gathered, `_Part.snapshot`).
+    snapshot of the columns gathered as they go (a run's from what its worker gathered, `_Part.gather`).
 
-    The full-text tables are the same, one process's as that of a parallel import, where every row comes as a
-    record (FTS5 writes what it has gathered to its tables when it holds ~1 MB, at a commit, and at a statement's
-    savepoint). Where rows come from parts, their words are copied with one `INSERT … SELECT` a run, whose
-    savepoint writes what FTS5 holds: its tables then hold the same words and positions in other segments, and
-    every search gives the same rows, ranked the same (`bench.build_identity`, which compares what is searched)."""
+    FTS5 writes the words it holds to its tables when they reach ~1 MB, at a commit and at a statement's savepoint.
+    Records given as records (one process's import) go in one a statement, which opens no savepoint: their
+    full-text tables are byte for byte what inserting all of them after the last batch gave. Rows of parts are
+    copied with one `INSERT … SELECT` a run, whose savepoint writes what FTS5 holds: the same words and places land
+    in other segments, and every search gives the same rows, ranked the same (`bench.build_identity.words`)."""
 
     def __init__(self) -> None:
         self.pieces: list[_Records | _Run] = []
