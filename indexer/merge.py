@@ -100,20 +100,22 @@ class Merging:
         else:
             keys, service = merge_keys(item), item
         where = self._where
-        hit = next((where[k] for k in keys if k in where), None)
-        if hit is None:
+        for key in keys:
+            hit = where.get(key)
+            if hit is not None:
+                break
+        else:  # a record of its own: none of its keys is known (a loop, not a generator: this runs per record)
             hit = len(self.merged)
             self.merged.append(service)
-            kept: Service | Stored | None = service
-        else:
-            self.notes.append(MergeNote(self.merged[hit].id, service.id, next(k for k in keys if k in where)[0]))
-            combined = self.merged[hit] = _combine(as_service(self.merged[hit]), as_service(service))
-            self.combined.add(hit)
-            keys = merge_keys(combined)  # the combined record's (a service kept as it came has its own already)
-            kept = None
-        for key in keys:
+            for key in keys:
+                where[key] = hit
+            return service
+        self.notes.append(MergeNote(self.merged[hit].id, service.id, key[0]))
+        combined = self.merged[hit] = _combine(as_service(self.merged[hit]), as_service(service))
+        self.combined.add(hit)
+        for key in merge_keys(combined):  # the combined record's (a service kept as it came has its own already)
             where.setdefault(key, hit)
-        return kept
+        return None
 
     def stream(self, items: Iterable[Service | Keyed]) -> Iterator[Service | Stored | Revision]:
         """Each record kept, as it comes, then each one combined with later ones again, as it ends up: what a

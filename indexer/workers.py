@@ -22,6 +22,8 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from itertools import repeat
+from typing import Any
 
 from indexer.merge import Keyed, merge_keys
 from indexer.pipeline import (CHUNK, ImportRefused, IndexReport, Placer, candidates_of, collect, prepare_all,
@@ -40,7 +42,7 @@ _TYPES = {member.value: member for member in ServiceType}  # `ServiceType(value)
 
 # What a worker sends back for a chunk: the part it wrote the chunk's records to, then per candidate row in order
 # its rejection or its record's merge keys, and each record's type.
-ChunkDone = tuple[str, list[Rejection | list[tuple[str, str]]], list[str]]
+ChunkDone = tuple[Any, list[Rejection | list[tuple[str, str]]], list[str]]
 
 # A worker's own placer, part files and the import's rows, set by `_start` in each worker: it is forked, so they
 # are the parent's (nothing is pickled), and a chunk is sent as its number.
@@ -88,16 +90,16 @@ def prepare_in_workers(rows: Iterable[Candidate | Held | Rejection], placer: Pla
         pool.shutdown(cancel_futures=True)
 
 
-def _stored(parts: Parts, done: ChunkDone) -> Iterator[Rejection | Keyed]:
-    """A chunk's outcomes in its candidates' order: each record as stored in its part, with its keys."""
+def _stored(parts: Parts, done: ChunkDone) -> list[Rejection | Keyed]:
+    """A chunk's outcomes in its candidates' order: each record as stored in its part, with its keys (made a chunk
+    at a time: `tuple.__new__` makes a `Keyed` without the Python-level `__new__` of a NamedTuple)."""
     part, outcomes, types = done
-    records = 0
-    for outcome in outcomes:
-        if isinstance(outcome, Rejection):
-            yield outcome
-        else:
-            yield Keyed(outcome, parts.stored(part, records + 1, outcome[0][1], _TYPES[types[records]]))
-            records += 1
+    keys = [outcome for outcome in outcomes if not isinstance(outcome, Rejection)]
+    records = map(tuple.__new__, repeat(Keyed), zip(keys, parts.stored(part, [key[0][1] for key in keys],
+                                                                     list(map(_TYPES.__getitem__, types)))))
+    if len(keys) == len(outcomes):
+        return list(records)
+    return [outcome if isinstance(outcome, Rejection) else next(records) for outcome in outcomes]
 
 
 def _start(placer: Placer, parts: Parts, chunks: list[list[Candidate | Rejection]]) -> None:

@@ -136,6 +136,14 @@ _SNAPSHOT_FACTORIZED = tuple(f for f in ROW_FIELDS if f not in _SNAPSHOT_NUMBERS
 _SNAPSHOT_CODE = "<i4"
 
 
+class SnapshotPiece(NamedTuple):
+    """The columns of some rows (`Snapshot.piece`): each number's and text's values, and each factorized column's
+    distinct values with each row's index into them."""
+
+    numbers: dict[str, list[Any]]
+    codes: dict[str, tuple[list[str], list[int]]]
+
+
 class Snapshot:
     """The columns of a whole build, gathered batch by batch as the build writes its rows, and stored with
     it: a reader then loads the columns from a few arrays (`ServiceColumns.from_snapshot`) instead of
@@ -159,6 +167,23 @@ class Snapshot:
                 self._of[name].extend(map(codes.__getitem__, column))
             else:
                 self._numbers[name].extend(column)
+
+    def piece(self) -> SnapshotPiece:
+        """What was added, to be added to another snapshot (`add_piece`): a parallel import's worker gathers the
+        columns of the records it stores in a part file as it encodes them, so the importing process, which copies
+        the part's rows with `INSERT … SELECT`, need not read them back from its index to gather them."""
+        return SnapshotPiece(self._numbers,
+                             {name: (list(codes), self._of[name]) for name, codes in self._codes.items()})
+
+    def add_piece(self, piece: SnapshotPiece, start: int, stop: int) -> None:
+        """Rows [start, stop) of a piece: what `add` gathers of the same rows. A factorized column's distinct values
+        are numbered here in the order they first appear in those rows, as `add` numbers them."""
+        for name, column in piece.numbers.items():
+            self._numbers[name] += column[start:stop]
+        for name, (values, of) in piece.codes.items():
+            rows, codes = of[start:stop], self._codes[name]
+            here = {local: codes.setdefault(values[local], len(codes)) for local in dict.fromkeys(rows)}
+            self._of[name].extend(map(here.__getitem__, rows))
 
     @property
     def ids(self) -> list[str]:

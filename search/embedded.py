@@ -20,7 +20,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
-from itertools import compress
+from itertools import compress, count, repeat
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar, cast
 
@@ -31,7 +31,8 @@ from geodata.distance import haversine_km
 from rehabmap.errors import DomainError, IndexNotBuilt
 from rehabmap.index.base import (Around, Hit, IndexInfo, Page, Revision, ServiceQuery, Stored, around_in_parts,
                                  as_service, overlay_record)
-from search.columns import ROW_FIELDS, Columns, OverlaidColumns, ServiceColumns, Snapshot, row_values
+from search.columns import (ROW_FIELDS, Columns, OverlaidColumns, ServiceColumns, Snapshot, SnapshotPiece,
+                            row_values)
 from rehabmap.per_record import RECORDS_KEPT
 from rehabmap.record import Service, source_of
 from rehabmap.taxonomy import ServiceType
@@ -187,14 +188,11 @@ class EmbeddedWriter:
                     added[service.source] += 1
                 else:
                     rowid = row[0]
-                    conn.execute("INSERT INTO services_fts (services_fts, rowid, name, organisation, description) "
-                                 "VALUES ('delete', ?, ?, ?, ?)",
-                                 (rowid, current.name, current.organisation or "", current.description))
+                    conn.execute(_OUT_OF_FTS, _words(rowid, current))
                 conn.execute("INSERT OR REPLACE " + _INTO_SERVICES,
                              (rowid, service.id, service.service_type.value, _doc(service)))
                 conn.execute("INSERT OR REPLACE " + _INTO_COLUMNS, (rowid, *row_values(service)))
-                conn.execute("INSERT INTO services_fts (rowid, name, organisation, description) VALUES (?, ?, ?, ?)",
-                             (rowid, service.name, service.organisation or "", service.description))
+                conn.execute(_INTO_FTS, _words(rowid, service))
                 conn.execute("INSERT INTO changes (row, at) VALUES (?, ?)", (rowid, time.time()))
                 written.append(service)
             if written:
@@ -257,7 +255,6 @@ class EmbeddedWriter:
             if batch.size >= _BATCH:
                 batch.write(conn)
         batch.write(conn)
-        batch.write_texts(conn)
         return count, batch.snapshot_of(conn)
 
     def parts(self) -> EmbeddedParts:
@@ -281,24 +278,49 @@ def _encoded(row: int, service: Service) -> tuple[tuple, tuple, tuple]:
     bytearray: `sqlite3` binds one as the same blob, but looks for an adapter for any other bytes-like value,
     ~3k instructions a row, two failed attribute lookups) and its full-text fields."""
     values = (row, *row_values(service))
+    return values, (row, values[_ID_AT], values[_TYPE_AT], bytearray(_doc(service))), _words(row, service)
+
+
+def _words(row: int, service: Service) -> tuple[int, str, str, str]:
+    """A record's full-text row (`services_fts`): the row, then its name, organisation and description."""
     fields = service.__dict__
-    return (values, (row, values[_ID_AT], values[_TYPE_AT], bytearray(_doc(service))),
-            (row, fields["name"], fields["organisation"] or "", fields["description"]))
+    return row, fields["name"], fields["organisation"] or "", fields["description"]
 
 
-# A part file (`EmbeddedParts`) holds a worker's records as the index does, but for two things: an id may come twice
-# (duplicates are merged later, by the importing process), and their full-text fields are kept as text (a
-# contentless FTS5 table gives none back), to be indexed as they are copied.
-_PART_SCHEMA = _SCHEMA[_SCHEMA.index("CREATE TABLE services "):_SCHEMA.index("CREATE VIRTUAL TABLE")].replace(
-    "id TEXT NOT NULL UNIQUE", "id TEXT NOT NULL") + \
-    "CREATE TABLE texts (rowid INTEGER PRIMARY KEY, name TEXT, organisation TEXT, description TEXT);"
-_COPIES = {table: f"INSERT INTO {table} SELECT rowid + ?, {what} FROM {{part}}.{table} WHERE rowid BETWEEN ? AND ?"
-           for table, what in (("services", "id, service_type, doc"), ("service_columns", ", ".join(ROW_FIELDS)))}
-_COPIED_TEXTS = ("INSERT INTO temp.texts SELECT rowid + ?, name, organisation, description FROM {part}.texts "
-                 "WHERE rowid BETWEEN ? AND ?")
-_INTO_FTS = "INSERT INTO services_fts (rowid, name, organisation, description) "
+def _part_row(row: int, service: Service) -> tuple:
+    """A record's row of a part file (`_PART_SCHEMA`): its row, column values, stored JSON and full-text fields (the
+    doc a bytearray, as in `_encoded`)."""
+    fields = service.__dict__
+    return (row, *row_values(service), bytearray(_doc(service)), fields["name"], fields["organisation"] or "",
+            fields["description"])
+
+
+# A part file (`EmbeddedParts`) holds a worker's records as the index stores them, but in one table, a row each (one
+# insert a record, not three: ~2.4 µs a record less), in which an id may come twice (duplicates are merged later,
+# by the importing process): its query columns as declared in the index, its stored JSON, and its full-text fields
+# as text (a contentless FTS5 table gives none back), to be indexed as they are copied.
+_PART_SCHEMA = (f"CREATE TABLE records (rowid INTEGER PRIMARY KEY, "
+                f"{', '.join(f'{name} {declaration}' for name, declaration in _COLUMN_DECLARATIONS.items())}, "
+                "doc BLOB NOT NULL, name TEXT NOT NULL, organisation TEXT NOT NULL, description TEXT NOT NULL);")
+_INTO_PART = f"INSERT INTO records VALUES ({', '.join('?' * (len(ROW_FIELDS) + 5))})"
+_COPIES = {table: f"INSERT INTO {into} SELECT rowid + ?, {what} FROM {{part}}.records WHERE rowid BETWEEN ? AND ?"
+           for table, into, what in (("services", "services", "id, service_type, doc"),
+                                     ("service_columns", "service_columns", ", ".join(ROW_FIELDS)),
+                                     ("texts", "services_fts (rowid, name, organisation, description)",
+                                      "name, organisation, description"))}
+_INTO_FTS = "INSERT INTO services_fts (rowid, name, organisation, description) VALUES (?, ?, ?, ?)"
+_OUT_OF_FTS = ("INSERT INTO services_fts (services_fts, rowid, name, organisation, description) "
+               "VALUES ('delete', ?, ?, ?, ?)")
 _COLUMNS_OF_ROWS = f"SELECT rowid, {', '.join(ROW_FIELDS)} FROM service_columns WHERE rowid BETWEEN ? AND ?"
 _ATTACHED_AT_MOST = 10  # SQLite's limit on the files one connection attaches (`SQLITE_MAX_ATTACHED`)
+
+
+class PartWritten(NamedTuple):
+    """A part file as a worker tells the importing process of it (pickled): its name, and the snapshot's columns of
+    its rows, gathered as the worker encoded them (`search.columns.Snapshot.piece`)."""
+
+    name: str
+    snapshot: SnapshotPiece
 
 
 class EmbeddedParts:
@@ -315,28 +337,27 @@ class EmbeddedParts:
         self._written = 0  # in a worker: the parts it wrote
         self._parts: dict[str, _Part] = {}  # in the importing process: the parts read, by name
 
-    def write(self, services: list[Service]) -> str:
+    def write(self, services: list[Service]) -> PartWritten:
         self._written += 1
         name = f"{self.index_path.name}.building-part{os.getpid()}.{self._written}-{self.owner}"
         path = self.index_path.with_name(name)
         path.unlink(missing_ok=True)
         conn = sqlite3.connect(path)
+        snapshot = Snapshot()
         try:
             conn.executescript(_BUILD_PRAGMAS + _PART_SCHEMA)
-            encoded = [_encoded(n, service) for n, service in enumerate(services, 1)]
-            conn.executemany("INSERT " + _INTO_COLUMNS, [values for values, _, _ in encoded])
-            conn.executemany("INSERT " + _INTO_SERVICES, [row for _, row, _ in encoded])
-            conn.executemany("INSERT INTO texts VALUES (?, ?, ?, ?)", [text for _, _, text in encoded])
+            records = list(map(_part_row, range(1, len(services) + 1), services))
+            conn.executemany(_INTO_PART, records)
             conn.commit()
+            snapshot.add(records, skip=1)
         finally:
             conn.close()
-        return name
+        return PartWritten(name, snapshot.piece())
 
-    def stored(self, part: str, row: int, service_id: str, service_type: ServiceType) -> _PartRow:
-        found = self._parts.get(part)
-        if found is None:
-            found = self._parts[part] = _Part(self.index_path.with_name(part))
-        return _PartRow(service_id, service_type, found, row)
+    def stored(self, part: PartWritten, ids: list[str], types: list[ServiceType]) -> list[Stored]:
+        found = self._parts[part.name] = _Part(self.index_path.with_name(part.name), part.snapshot)
+        # `tuple.__new__` makes each `_PartRow` at C speed (a NamedTuple's own `__new__` is Python code).
+        return list(map(tuple.__new__, repeat(_PartRow), zip(ids, types, repeat(found), count(1))))
 
     def remove(self) -> None:
         for part in self._parts.values():
@@ -346,17 +367,28 @@ class EmbeddedParts:
 
 
 class _Part:
-    """A chunk's part file as the importing process reads it: a record read back now and then (`_PartRow`), and
-    the file attached to the new index's connection to be copied (`_Batch.write`)."""
+    """A chunk's part file as the importing process reads it: a record read back now and then (`_PartRow`), the
+    file attached to the new index's connection to be copied (`_Batch.write`), and the snapshot's columns of its
+    rows until they are gathered."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, snapshot: SnapshotPiece) -> None:
         self.path = path
+        self._snapshot: SnapshotPiece | None = snapshot
+        self._rows = len(snapshot.numbers["id"])
         self._reader: sqlite3.Connection | None = None
+
+    def gather(self, snapshot: Snapshot, first: int, last: int) -> None:
+        """The columns of rows `first` to `last` added to the snapshot; the part's let go once its last row's are
+        (the columns of the rows the workers have sent ahead of the write are all the importing process holds)."""
+        assert self._snapshot is not None, "a part's rows are gathered once, in order"
+        snapshot.add_piece(self._snapshot, first - 1, last)
+        if last == self._rows:
+            self._snapshot = None
 
     def doc(self, row: int) -> bytes:
         if self._reader is None:
             self._reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-        return cast(bytes, self._reader.execute("SELECT doc FROM services WHERE rowid = ?", (row,)).fetchone()[0])
+        return cast(bytes, self._reader.execute("SELECT doc FROM records WHERE rowid = ?", (row,)).fetchone()[0])
 
     def close(self) -> None:
         if self._reader is not None:
@@ -382,12 +414,18 @@ class _Records:
     def __init__(self) -> None:
         self.rows: list[tuple] = []
         self.columns: list[tuple] = []
+        self.texts: list[tuple] = []
 
     def write(self, conn: sqlite3.Connection, table: str) -> None:
         if table == "services":
             conn.executemany("INSERT " + _INTO_SERVICES, self.rows)
-        else:
+        elif table == "service_columns":
             conn.executemany("INSERT " + _INTO_COLUMNS, self.columns)
+        else:
+            conn.executemany(_INTO_FTS, self.texts)
+
+    def gather(self, snapshot: Snapshot) -> None:
+        snapshot.add(self.columns, skip=1)
 
 
 class _Run:
@@ -408,33 +446,27 @@ class _Run:
     def write(self, conn: sqlite3.Connection, table: str) -> None:
         conn.execute(_COPIES[table].format(part=self.alias), (self.at - self.first, self.first, self.last))
 
-    def copy_texts(self, conn: sqlite3.Connection) -> None:
-        conn.execute(_COPIED_TEXTS.format(part=self.alias), (self.at - self.first, self.first, self.last))
-
-    def columns_copied(self, conn: sqlite3.Connection) -> list[tuple]:
-        """The run's column values as the new index now holds them, for the snapshot."""
-        return conn.execute(_COLUMNS_OF_ROWS, (self.at, self.at + self.last - self.first)).fetchall()
+    def gather(self, snapshot: Snapshot) -> None:
+        self.part.gather(snapshot, self.first, self.last)
 
 
 class _Batch:
     """Up to `_BATCH` rows of the new index in their order, given as records (`_Records`) or as rows of part files
-    (`_Run`), written a table at a time: the services' rows, then their columns; and the snapshot of the columns
-    gathered as they go. Their full-text rows are written after every batch (`write_texts`), in one go: FTS5 writes
-    what it has gathered to its tables when it holds ~1 MB and at a statement's savepoint (which a multi-row
-    `INSERT … SELECT` opens, and a one-row `INSERT` does not), so its tables are the same, a parallel import's as
-    one process's (`bench.build_identity`), only if its rows come in the same order with no other statement in
-    between. A parallel import's rows (`staged`: copied from parts, or revised) are gathered in `temp.texts` first.
-    The snapshot of the columns is gathered batch by batch (the copied rows' columns read back), and read from the
-    table once all are written only where a row was revised."""
+    (`_Run`), written a table at a time: the services' rows, their columns, then their full-text rows; and the
+    snapshot of the columns gathered as they go (a run's from what its worker gathered, `_Part.gather`).
+
+    FTS5 writes the words it holds to its tables when they reach ~1 MB, at a commit and at a statement's savepoint.
+    Records given as records (one process's import) go in one a statement, which opens no savepoint: their
+    full-text tables are byte for byte what inserting all of them after the last batch gave. Rows of parts are
+    copied with one `INSERT … SELECT` a run, whose savepoint writes what FTS5 holds: the same words and places land
+    in other segments, and every search gives the same rows, ranked the same (`bench.build_identity.words`)."""
 
     def __init__(self) -> None:
         self.pieces: list[_Records | _Run] = []
         self.size = 0
         self.parts: dict[_Part, str] = {}  # the parts the runs are copied from, each attached under its name
         self.snapshot = Snapshot()
-        self.texts: list[tuple] = []  # the full-text rows of the records given (not those of runs)
-        self.revised_texts: list[tuple] = []
-        self.staged = False  # whether full-text rows wait in `temp.texts`
+        self.revised = False  # whether a row was written again (`revise`)
         self.rows = 0  # rows written so far
 
     def add(self, service: Service, at: int) -> None:
@@ -445,7 +477,7 @@ class _Batch:
         values, row, text = _encoded(at, service)
         piece.columns.append(values)
         piece.rows.append(row)
-        self.texts.append(text)
+        piece.texts.append(text)
         self.size += 1
 
     def add_stored(self, conn: sqlite3.Connection, stored: _PartRow, at: int) -> None:
@@ -458,29 +490,29 @@ class _Batch:
         self.size += 1
 
     def revise(self, conn: sqlite3.Connection, at: int, service: Service) -> None:
-        """The row at `at` written again with this record (the rows before it first)."""
+        """The row at `at` written again with this record (the rows before it first); its words replaced where
+        they changed."""
         self.write(conn)
-        self._stage(conn)
+        self.revised = True
         values, row, text = _encoded(at, service)
+        first = conn.execute("SELECT doc FROM services WHERE rowid = ?", (at,)).fetchone()[0]
+        before = _words(at, Service.stored(first))
         conn.execute("INSERT OR REPLACE " + _INTO_SERVICES, row)
         conn.execute("INSERT OR REPLACE " + _INTO_COLUMNS, values)
-        self.revised_texts.append(text)
+        if text != before:
+            conn.execute(_OUT_OF_FTS, before)
+            conn.execute(_INTO_FTS, text)
 
     def write(self, conn: sqlite3.Connection) -> None:
         for part, alias in self.parts.items():
             conn.execute(f"ATTACH DATABASE ? AS {alias}", (str(part.path),))
-        for table in ("services", "service_columns"):
+        for table in ("services", "service_columns", "texts"):
             for piece in self.pieces:
                 if isinstance(piece, _Run):
                     piece.alias = self.parts[piece.part]
                 piece.write(conn, table)
         for piece in self.pieces:
-            if isinstance(piece, _Run):
-                self._stage(conn)
-                piece.copy_texts(conn)
-                self.snapshot.add(piece.columns_copied(conn), skip=1)
-            else:
-                self.snapshot.add(piece.columns, skip=1)
+            piece.gather(self.snapshot)
         self.rows += self.size
         if self.parts:
             conn.commit()  # a file is detached only outside a transaction (the new file has no journal to keep)
@@ -488,26 +520,10 @@ class _Batch:
                 conn.execute(f"DETACH DATABASE {alias}")
         self.pieces, self.size, self.parts = [], 0, {}
 
-    def _stage(self, conn: sqlite3.Connection) -> None:
-        if not self.staged:
-            conn.execute("CREATE TEMP TABLE texts (rowid INTEGER PRIMARY KEY, name, organisation, description)")
-            self.staged = True
-
-    def write_texts(self, conn: sqlite3.Connection) -> None:
-        """Every full-text row, in the rows' order: one a statement where all are at hand (no row staged), else
-        from `temp.texts` in one statement."""
-        if not self.staged:
-            conn.executemany(_INTO_FTS + "VALUES (?, ?, ?, ?)", self.texts)
-            return
-        conn.executemany("INSERT INTO temp.texts VALUES (?, ?, ?, ?)", self.texts)
-        conn.executemany("INSERT OR REPLACE INTO temp.texts VALUES (?, ?, ?, ?)", self.revised_texts)
-        conn.execute(_INTO_FTS + "SELECT rowid, name, organisation, description FROM temp.texts ORDER BY rowid")
-        conn.execute("DROP TABLE temp.texts")
-
     def snapshot_of(self, conn: sqlite3.Connection) -> Snapshot:
         """The columns of every row written: gathered as they went, batch by batch (while a parallel import's
         workers still prepare the rest), or, where a row was written again since (`revise`), read from the table."""
-        if not self.revised_texts:
+        if not self.revised:
             return self.snapshot
         snapshot = Snapshot()
         rows = conn.execute(_COLUMNS_OF_ROWS, (1, self.rows))

@@ -215,13 +215,15 @@ def as_service(record: Service | Stored) -> Service:
 class Parts(Protocol):
     """The part files of one parallel import, made in the importing process before it forks its workers."""
 
-    def write(self, services: list[Service]) -> str:
-        """In a worker: these records written into a part file of their own; its name (its rows are numbered from
-        1, in their order)."""
+    def write(self, services: list[Service]) -> Any:
+        """In a worker: these records written into a part file of their own; what the importing process is told of
+        it (pickled: its name, and whatever else the writer gathered of the records; its rows are numbered from 1,
+        in their order)."""
         ...
 
-    def stored(self, part: str, row: int, service_id: str, service_type: ServiceType) -> Stored:
-        """In the importing process: the record a worker wrote at that row of that part."""
+    def stored(self, part: Any, ids: list[str], types: list[ServiceType]) -> list[Stored]:
+        """In the importing process: the records a worker wrote into that part, in their order, given their ids and
+        types."""
         ...
 
     def remove(self) -> None:

@@ -262,6 +262,37 @@ def test_the_sample_directory_reads_back_field_for_field(tmp_path, geography):
     assert [s.model_dump() for s in read] == [s.model_dump() for s in written]
 
 
+@pytest.mark.parametrize("revised", [False, True])
+def test_records_copied_from_part_files_serve_what_one_process_writes(tmp_path, services, revised):
+    """A parallel import's writer copies records from its workers' part files (`EmbeddedParts`), run by run, and
+    gathers their columns from what each worker sent (no record read back); a duplicate dropped leaves a row of a
+    part out, and a record merged with a later one is given again (`Revision`), its words changed. The file holds
+    what one process writes of the same records: every table the same, and the full-text tables, whose segments
+    differ, the same words and the same answer to every search (`bench.build_identity.words`)."""
+    from bench.build_identity import fingerprint
+    from rehabmap.index.base import Revision
+
+    half = len(services) // 2
+    kept = [n for n in range(len(services)) if n != 5]  # the record at 5: a duplicate, merged into an earlier one
+    changed = {row: services[n].model_copy(update={"name": f"Renamed {n}", "description": "Merged with a later copy",
+                                                   "organisation": "Another trust"})
+               for row, n in enumerate(kept) if revised and n in (3, half + 7)}
+    parts = EmbeddedWriter(tmp_path / "two.sqlite").parts()
+    try:
+        stored = [record for records in (services[:half], services[half:])
+                  for record in parts.stored(parts.write(records), [s.id for s in records],
+                                             [s.service_type for s in records])]
+        stored = [stored[n] for n in kept]
+        EmbeddedWriter(tmp_path / "two.sqlite").replace_all(
+            [*stored, *(Revision(row, service) for row, service in changed.items())])
+    finally:
+        parts.remove()
+    EmbeddedWriter(tmp_path / "one.sqlite").replace_all([changed.get(row, services[n]) for row, n in enumerate(kept)])
+    assert fingerprint(tmp_path / "two.sqlite") == fingerprint(tmp_path / "one.sqlite")
+    found = EmbeddedIndex(tmp_path / "two.sqlite").find(ServiceQuery(text="renamed"))
+    assert sorted(s.name for s in found.items) == sorted(s.name for s in changed.values())
+
+
 def test_past_the_overlay_limit_a_reader_loads_the_file_again(path, services, monkeypatch):
     """Edits are laid over the loaded columns up to OVERLAY_MAX_ROWS changed rows; past it the reader loads
     the file afresh once, and answers the same either way."""
