@@ -12,7 +12,7 @@ from shapely.geometry import Point, shape
 from geodata.areas import AreaCodes
 from geodata.distance import great_circle_km, miles_and_km
 from search.embedded import EmbeddedIndex, EmbeddedWriter
-from rehabmap.match import OUT_OF_AREA_MARGIN_KM, MatchRequest, match
+from rehabmap.match import LIMIT, OUT_OF_AREA_MARGIN_KM, LeftOut, MatchRequest, left_out, match
 from rehabmap.index.base import Coverage, ServiceQuery
 from rehabmap.taxonomy import GENDER_NEEDS, ServiceType
 from search.columns import ServiceColumns
@@ -174,6 +174,41 @@ def test_both_orders_on_both_backends_equal_brute_force(backend, small_areas):
     assert best_fit_differs >= 5  # the new order was exercised where it changes the answer
     assert read_shown >= 5  # services whose words suggest they do not meet a need asked for were still listed
     assert other_gender_shown >= 5  # and services whose words suggest they take the other gender only
+
+
+def test_left_out_of_a_shared_list_equals_brute_force(backend, small_areas, request):
+    """Of two types named together, one the list shows none of: each of its services passing every filter
+    within the radius is left out by the limit alone, as many as a brute-force count finds. The embedded
+    index reading its own build counts them in the ranking's pass (`TypeGroup.unlisted`) for every request
+    it ranks there (nearest first, not only in the home ICB); any other asks `count_near`."""
+    services, index = backend
+    rng = random.Random(37)
+    limited = from_pass = in_pass = 0
+    for _ in range(80):
+        home = random_home(rng, small_areas)
+        asked = MatchRequest(**{**random_request(rng).__dict__, "types": tuple(rng.sample(list(ServiceType), 2)),
+                                  "each_type": False, "max_distance_km": rng.choice([25.0, 80.0]),
+                                  "limit": rng.choice([1, 2, 5])})
+        response = match(index, home, asked, TODAY)
+        listed = {r.service.service_type for r in response.results}
+        [group] = response.groups
+        for service_type in asked.types or ():
+            if service_type in listed:
+                continue
+            one = MatchRequest(**{**asked.__dict__, "types": (service_type,)})
+            object.__setattr__(one, "limit", len(services))  # every one, past the API's cap on limit
+            passing = len(brute_force(services, home, one))
+            found = left_out(index, home, asked, response, service_type)
+            if passing:
+                assert found == LeftOut(passing, {LIMIT: passing}), (asked, service_type)
+                limited += 1
+            else:
+                assert found is None or LIMIT not in found.by, (asked, service_type)
+            in_pass += asked.order == "nearest" and not asked.own_icb_only
+            from_pass += group.unlisted is not None and service_type in group.unlisted
+    assert limited >= 10  # types the limit left out, each counted
+    if request.node.callspec.params["backend"] == "embedded":
+        assert from_pass == in_pass >= 10
 
 
 def test_best_fit_puts_confirmed_needs_and_referrals_first(indexed, small_areas):
