@@ -931,9 +931,9 @@ class ServiceColumns:
         lookup per passing row. With `count_within`, also `count_by_type` of the query with
         `area_codes=within`: from the same pass, which also reads the rows of those areas in cells outside the
         box (`_outside`). With `each_type`, also each asked type's nearest among the passing rows within the
-        radius that the k nearest leave out (`_nearest_of_types`), and, of a query of several types, how many of
-        each type the answer lists none of pass within it (`Around.unlisted_totals`), when every row within the
-        radius was read (no block counted from the tallies). With `margin_km` (and `within`, no areas asked), the k by
+        radius that the k nearest leave out (`_nearest_of_types`), and how many of each such type pass within it
+        (`Around.totals_of_types`), when every row within the radius was read (no block counted from the
+        tallies). With `margin_km` (and `within`, no areas asked), the k by
         effective distance (`Around.ranked`) instead of `within`'s k nearest (left empty).
 
         The passing rows are told apart by their cosines (`search.nearness`): only the few that can be among
@@ -968,16 +968,16 @@ class ServiceColumns:
         total = (len(at) if pool is None else len(pool)) + (0 if counted is None else counted.total)
         (nearest_at, nearest_distances), (inside_at, inside_distances), ranked = space._answers(
             lat, lon, at, cosines, in_within, pool, k, margin_km)
-        of_types = unlisted = None
+        of_types = of_totals = None
         if each_type and counted is None:
             shown_at, shown_cosines = (at, cosines) if pool is None else (at.take(pool), cosines.take(pool))
             of_types = space._nearest_of_types(lat, lon, shown_at, shown_cosines, nearest_at, prepared.types)
-            if prepared.types is not None and len(prepared.types) > 1:
-                listed = np.concatenate((nearest_at, inside_at)) if ranked is None else ranked[0]
-                unlisted = space._unlisted_totals(shown_at, listed, prepared.types)
+            if of_types:  # a type the k nearest hold none of, with rows within the radius: how many (one bincount)
+                counts = np.bincount(space.type.take(shown_at), minlength=len(_TYPES))
+                of_totals = {t: int(counts[t]) for t in of_types}
         order = self._grid.order
         return Around(order[nearest_at], nearest_distances, order[inside_at], inside_distances, total, by_type,
-                      of_types, None if ranked is None else (order[ranked[0]], ranked[1]), unlisted)
+                      of_types, None if ranked is None else (order[ranked[0]], ranked[1]), of_totals)
 
     def _answers(self, lat: float, lon: float, at: np.ndarray, cosines: np.ndarray, in_within: np.ndarray | None,
                  pool: np.ndarray | None, k: int, margin_km: float | None
@@ -1100,17 +1100,6 @@ class ServiceColumns:
                 position, distance = self.top_k(at_held, self._distances(lat, lon, at_held), 1, None)
                 found[number] = (int(self._grid.order[position[0]]), float(distance[0]))
         return found
-
-    def _unlisted_totals(self, at: np.ndarray, listed_at: np.ndarray, types: np.ndarray) -> dict[int, int]:
-        """Per type asked (type numbers) that none of the rows at `listed_at` is of, how many of the rows at `at`
-        are of it (positions of the cell order, both): of the passing rows within the radius, a shared list's
-        count of a type it shows none of (`rehabmap.match.left_out`), which otherwise takes a second pass."""
-        listed = set(self.type.take(listed_at).tolist())
-        missing = [t for t in types.tolist() if t not in listed]
-        if not missing:
-            return {}
-        counts = np.bincount(self.type.take(at), minlength=len(_TYPES))
-        return {t: int(counts[t]) for t in missing}
 
     def _counted(self, lat: float, lon: float, radius_km: float, query: ServiceQuery, prepared: _Prepared,
                  box: tuple[int, int, int, int] | None, everything: bool, k: int, within: np.ndarray | None,
@@ -1288,10 +1277,9 @@ class Around(NamedTuple):
     # With a margin: rows and distances of the k by effective distance (`ServiceColumns._effective_first`),
     # and `within_rows` left empty; else None.
     ranked: Pair | None = None
-    # Asked with `each_type`, of a query of several types: per type number that none of the rows listed (`ranked`
-    # where given, else `rows` and `within_rows`) is of, how many pass within the radius (its part of `total`);
-    # None when not asked or not known from the pass (`ServiceColumns._unlisted_totals`).
-    unlisted_totals: dict[int, int] | None = None
+    # Per type number of `nearest_of_types` (where it names any), how many pass within the radius (its part of
+    # `total`); else None.
+    totals_of_types: dict[int, int] | None = None
 
 
 def _nearest_first(id_rank: np.ndarray, rows: np.ndarray, distances: np.ndarray, k: int,
