@@ -227,9 +227,9 @@ class TypeGroup(NamedTuple):
     types: frozenset[ServiceType]
     results: list[MatchResult]
     total: int
-    # Of types named together: per type the results list none of, how many of `total` are of it, where the
-    # index counted them in the ranking's pass (`Around.unlisted_totals`); else None (`left_out` counts them).
-    unlisted: dict[ServiceType, int] | None = None
+    # Of types named together: per type the index counted in the ranking's pass (one its k nearest hold none of,
+    # `Around.totals_of_types`), how many of `total` are of it; else None (`left_out` counts them).
+    totals_of_types: dict[ServiceType, int] | None = None
 
 
 class TypeSummary(NamedTuple):
@@ -295,8 +295,8 @@ def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, 
     that those k leave out (so the first hit of a type in this list is its nearest passing the query); with
     a radius, how many pass within it (None without one); with `count_icb`, where the same call could
     count them, per type how many pass in the home ICB (`_counts_in_icb` of the query's types; else None);
-    and where the same call counted them, per type of several the top k hold none of, how many pass within
-    the radius (`Around.unlisted_totals`; else None).
+    and where the same call counted them, per type the k nearest hold none of, how many pass within the
+    radius (`Around.totals_of_types`; else None).
 
     Exact: the top k by effective key always lie in the union of the k nearest inside the home ICB and the
     k nearest overall (the margin is one constant). With a radius, the three (or four) are asked of the
@@ -310,7 +310,7 @@ def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, 
             return backend.nearest(home.lat, home.lon, query, k=k), None, None, None, None
         found = backend.around(home.lat, home.lon, query, k=k, radius_km=radius_km)
         return found.nearest, None, found.total, None, None
-    counts = unlisted = None
+    counts = of_totals = None
     of_types: dict[ServiceType, Hit] | None = None
     ranked: list[Hit] | None = None  # when the index ranks them (`Around.ranked`)
     if radius_km is None:
@@ -321,12 +321,12 @@ def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, 
                                within=frozenset({icb}) if icb else None, count_within=count_icb, each_type=True,
                                margin_km=OUT_OF_AREA_MARGIN_KM if icb else None)
         inside, overall, total, counts = found.nearest_within, found.nearest, found.total, found.within_by_type
-        of_types, ranked, unlisted = found.nearest_of_types, found.ranked, found.unlisted_totals
+        of_types, ranked, of_totals = found.nearest_of_types, found.ranked, found.totals_of_types
     known = [*overall, *of_types.values()] if of_types else overall
     if ranked is None:
         merged = {h.service.id: h for h in [*inside, *overall]}
         ranked = sorted(merged.values(), key=_effective_key(icb))[:k]
-    return ranked, known, total, counts, unlisted
+    return ranked, known, total, counts, of_totals
 
 
 def best_fit_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, radius_km: float | None,
@@ -429,20 +429,20 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
         query = _base_query(request, coverage, types)
         overall: list[Hit] | None = None
         total: int | None = None
-        unlisted: dict[ServiceType, int] | None = None
+        of_totals: dict[ServiceType, int] | None = None
         if request.order == "best_fit":
             hits = best_fit_hits(backend, home, query, request.limit, request.max_distance_km,
                                  request.own_icb_only, today, window)
         else:
-            hits, overall, total, icb_counts, unlisted = _ranked(backend, home, query, request.limit,
-                                                                 request.max_distance_km, request.own_icb_only,
-                                                                 count_icb=count_icb)
+            hits, overall, total, icb_counts, of_totals = _ranked(backend, home, query, request.limit,
+                                                                  request.max_distance_km, request.own_icb_only,
+                                                                  count_icb=count_icb)
         results = [maker.result(h, placement_km) for h in hits]
         if placement_km is None:
             made.update(dict.fromkeys(types, (hits, results)))
         if total is None:
             total = len(results) if len(results) < request.limit else _count(backend, home, request, query)
-        groups.append(TypeGroup(types, results, total, unlisted))
+        groups.append(TypeGroup(types, results, total, of_totals))
         # The k nearest overall are sorted by distance then id, like the summary's nearest of each type,
         # and pass the same filters (the radius only cuts further ones): so the first of a type among
         # them is that type's nearest anywhere; so is each type's nearest within the radius after them.
@@ -514,13 +514,14 @@ def left_out(backend: IndexBackend, home: HomeLike, request: MatchRequest, respo
     """What the request's limit or own options left out of a type `response` lists none of (None where they
     left out none): asked only of such a type, so an answer that lists some costs nothing more, and `match`
     answers as it did. A type with a group of its own passes none (its group's total, known); one sharing a
-    group is counted first, by the group's pass where the index counted it there (`TypeGroup.unlisted`), else
+    group is counted first, by the group's pass where the index counted it there (`TypeGroup.totals_of_types`), else
     by a count of its own: those that pass are left out by the limit alone (12 of the bench's 200 bodies name
     two types within 50 km, and one fills the list: a second pass over the circle was ~445k instructions)."""
     types = frozenset({service_type})
     own = next((g for g in response.groups if g.types == types), None)
     counted = own.total if own is not None else next(
-        (g.unlisted[service_type] for g in response.groups if g.unlisted and service_type in g.unlisted), None)
+        (g.totals_of_types[service_type] for g in response.groups
+         if g.totals_of_types and service_type in g.totals_of_types), None)
     passing = counted if counted is not None else _count(backend, home, request,
                                                          _base_query(request, _coverage(request, home), types))
     if passing:
