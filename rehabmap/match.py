@@ -227,6 +227,9 @@ class TypeGroup(NamedTuple):
     types: frozenset[ServiceType]
     results: list[MatchResult]
     total: int
+    # Of types named together: per type the index counted in the ranking's pass (one its k nearest hold none of,
+    # `Around.totals_of_types`), how many of `total` are of it; else None (`left_out` counts them).
+    totals_of_types: dict[ServiceType, int] | None = None
 
 
 class TypeSummary(NamedTuple):
@@ -285,12 +288,15 @@ def _effective_key(icb: str | None) -> Callable[[Hit], tuple[float, float, str]]
 
 def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, radius_km: float | None,
             own_icb_only: bool, *, count_icb: bool = False
-            ) -> tuple[list[Hit], list[Hit] | None, int | None, dict[ServiceType, int] | None]:
+            ) -> tuple[list[Hit], list[Hit] | None, int | None, dict[ServiceType, int] | None,
+                       dict[ServiceType, int] | None]:
     """Top k by effective distance; the k nearest overall it looked at (None when it did not look), then,
     where the index tells them from the same pass, each of the query's types' nearest within the radius
     that those k leave out (so the first hit of a type in this list is its nearest passing the query); with
-    a radius, how many pass within it (None without one); and with `count_icb`, where the same call could
-    count them, per type how many pass in the home ICB (`_counts_in_icb` of the query's types; else None).
+    a radius, how many pass within it (None without one); with `count_icb`, where the same call could
+    count them, per type how many pass in the home ICB (`_counts_in_icb` of the query's types; else None);
+    and where the same call counted them, per type the k nearest hold none of, how many pass within the
+    radius (`Around.totals_of_types`; else None).
 
     Exact: the top k by effective key always lie in the union of the k nearest inside the home ICB and the
     k nearest overall (the margin is one constant). With a radius, the three (or four) are asked of the
@@ -298,13 +304,13 @@ def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, 
     icb = home.areas.icb_code
     if own_icb_only:
         if not icb:
-            return [], None, 0, None
+            return [], None, 0, None, None
         query = replace(query, area_codes=frozenset({icb}))
         if radius_km is None:
-            return backend.nearest(home.lat, home.lon, query, k=k), None, None, None
+            return backend.nearest(home.lat, home.lon, query, k=k), None, None, None, None
         found = backend.around(home.lat, home.lon, query, k=k, radius_km=radius_km)
-        return found.nearest, None, found.total, None
-    counts = None
+        return found.nearest, None, found.total, None, None
+    counts = of_totals = None
     of_types: dict[ServiceType, Hit] | None = None
     ranked: list[Hit] | None = None  # when the index ranks them (`Around.ranked`)
     if radius_km is None:
@@ -315,12 +321,12 @@ def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, 
                                within=frozenset({icb}) if icb else None, count_within=count_icb, each_type=True,
                                margin_km=OUT_OF_AREA_MARGIN_KM if icb else None)
         inside, overall, total, counts = found.nearest_within, found.nearest, found.total, found.within_by_type
-        of_types, ranked = found.nearest_of_types, found.ranked
+        of_types, ranked, of_totals = found.nearest_of_types, found.ranked, found.totals_of_types
     known = [*overall, *of_types.values()] if of_types else overall
     if ranked is None:
         merged = {h.service.id: h for h in [*inside, *overall]}
         ranked = sorted(merged.values(), key=_effective_key(icb))[:k]
-    return ranked, known, total, counts
+    return ranked, known, total, counts, of_totals
 
 
 def best_fit_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, radius_km: float | None,
@@ -424,13 +430,14 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
         query = _base_query(request, coverage, types)
         overall: list[Hit] | None = None
         total: int | None = None
+        of_totals: dict[ServiceType, int] | None = None
         if request.order == "best_fit":
             hits = best_fit_hits(backend, home, query, request.limit, request.max_distance_km,
                                  request.own_icb_only, today, window)
         else:
-            hits, overall, total, icb_counts = _ranked(backend, home, query, request.limit,
-                                                       request.max_distance_km, request.own_icb_only,
-                                                       count_icb=count_icb)
+            hits, overall, total, icb_counts, of_totals = _ranked(backend, home, query, request.limit,
+                                                                  request.max_distance_km, request.own_icb_only,
+                                                                  count_icb=count_icb)
         results = [maker.result(h, placement_km) for h in hits]
         if placement_km is None:
             made.update(dict.fromkeys(types, (hits, results)))
@@ -444,7 +451,7 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
             total = sum(counted.get(t, 0) for t in types)
         elif total is None:
             total = _count(backend, home, request, query)
-        groups.append(TypeGroup(types, results, total))
+        groups.append(TypeGroup(types, results, total, of_totals))
         # The k nearest overall are sorted by distance then id, like the summary's nearest of each type,
         # and pass the same filters (the radius only cuts further ones): so the first of a type among
         # them is that type's nearest anywhere; so is each type's nearest within the radius after them.
@@ -528,12 +535,16 @@ def left_out(backend: IndexBackend, home: HomeLike, request: MatchRequest, respo
     """What the request's limit or own options left out of a type `response` lists none of (None where they
     left out none): asked only of such a type, so an answer that lists some costs nothing more, and `match`
     answers as it did. A type with a group of its own passes none (its group's total, known); one sharing a
-    group is counted first: those that pass are left out by the limit alone (one count, not five: 12 of the
-    bench's 200 bodies name two types within 50 km, and one fills the list)."""
+    group is counted first, by the group's pass where the index counted it there (`TypeGroup.totals_of_types`), else
+    by a count of its own: those that pass are left out by the limit alone (12 of the bench's 200 bodies name
+    two types within 50 km, and one fills the list: a second pass over the circle was ~445k instructions)."""
     types = frozenset({service_type})
     own = next((g for g in response.groups if g.types == types), None)
-    passing = own.total if own is not None else _count(backend, home, request,
-                                                       _base_query(request, _coverage(request, home), types))
+    counted = own.total if own is not None else next(
+        (g.totals_of_types[service_type] for g in response.groups
+         if g.totals_of_types and service_type in g.totals_of_types), None)
+    passing = counted if counted is not None else _count(backend, home, request,
+                                                         _base_query(request, _coverage(request, home), types))
     if passing:
         return LeftOut(passing, {LIMIT: passing})
     relaxed = replace(request, accepting_only=False, needs_confirmed=False, own_icb_only=False,

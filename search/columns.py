@@ -956,8 +956,9 @@ class ServiceColumns:
         lookup per passing row. With `count_within`, also `count_by_type` of the query with
         `area_codes=within`: from the same pass, which also reads the rows of those areas in cells outside the
         box (`_outside`). With `each_type`, also each asked type's nearest among the passing rows within the
-        radius that the k nearest leave out (`_nearest_of_types`), when every row within the radius was read
-        (no block counted from the tallies). With `margin_km` (and `within`, no areas asked), the k by
+        radius that the k nearest leave out (`_nearest_of_types`), and how many of each such type pass within it
+        (`Around.totals_of_types`), when every row within the radius was read (no block counted from the
+        tallies). With `margin_km` (and `within`, no areas asked), the k by
         effective distance (`Around.ranked`) instead of `within`'s k nearest (left empty).
 
         The passing rows are told apart by their cosines (`search.nearness`): only the few that can be among
@@ -992,13 +993,16 @@ class ServiceColumns:
         total = (len(at) if pool is None else len(pool)) + (0 if counted is None else counted.total)
         (nearest_at, nearest_distances), (inside_at, inside_distances), ranked = space._answers(
             lat, lon, at, cosines, in_within, pool, k, margin_km)
-        of_types = None
+        of_types = of_totals = None
         if each_type and counted is None:
             shown_at, shown_cosines = (at, cosines) if pool is None else (at.take(pool), cosines.take(pool))
             of_types = space._nearest_of_types(lat, lon, shown_at, shown_cosines, nearest_at, prepared.types)
+            if of_types:  # a type the k nearest hold none of, with rows within the radius: how many (one bincount)
+                counts = np.bincount(space.type.take(shown_at), minlength=len(_TYPES))
+                of_totals = {t: int(counts[t]) for t in of_types}
         order = self._grid.order
         return Around(order[nearest_at], nearest_distances, order[inside_at], inside_distances, total, by_type,
-                      of_types, None if ranked is None else (order[ranked[0]], ranked[1]))
+                      of_types, None if ranked is None else (order[ranked[0]], ranked[1]), of_totals)
 
     def _answers(self, lat: float, lon: float, at: np.ndarray, cosines: np.ndarray, in_within: np.ndarray | None,
                  pool: np.ndarray | None, k: int, margin_km: float | None
@@ -1298,6 +1302,9 @@ class Around(NamedTuple):
     # With a margin: rows and distances of the k by effective distance (`ServiceColumns._effective_first`),
     # and `within_rows` left empty; else None.
     ranked: Pair | None = None
+    # Per type number of `nearest_of_types` (where it names any), how many pass within the radius (its part of
+    # `total`); else None.
+    totals_of_types: dict[int, int] | None = None
 
 
 def _nearest_first(id_rank: np.ndarray, rows: np.ndarray, distances: np.ndarray, k: int,

@@ -1055,7 +1055,9 @@ class EmbeddedIndex:
             return Around(list(map(hits.__getitem__, nearest)), list(map(hits.__getitem__, inside)),
                           found.total, None if counts is None else _by_type(counts),
                           None if of_types is None else {_TYPES[t]: hits[row] for t, (row, _) in of_types.items()},
-                          None if ranked is None else list(map(hits.__getitem__, ranked)))
+                          None if ranked is None else list(map(hits.__getitem__, ranked)),
+                          None if found.totals_of_types is None
+                          else {_TYPES[t]: n for t, n in found.totals_of_types.items()})
         return self._answer(question)
 
     def count_near(self, lat: float, lon: float, query: ServiceQuery, *, radius_km: float) -> int:

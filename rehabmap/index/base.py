@@ -77,6 +77,9 @@ class Around(NamedTuple):
     # in its pass, and `nearest_within` is then left empty; else None (the caller ranks `nearest` and
     # `nearest_within` together, which hold them).
     ranked: list[Hit] | None = None
+    # Per type of `nearest_of_types`, how many pass the query within the radius (its part of `total`), where the
+    # index counts them in the same pass; else None (the caller asks `count_near` of the type).
+    totals_of_types: dict[ServiceType, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,9 @@ class IndexBackend(Protocol):
         `within`), also `count_by_type` of the query with `area_codes=within`: the home ICB's per-type
         counts of a match's summary, which that pass holds whenever the areas lie inside the circle's box.
         With `each_type`, where the index can tell from its pass, each type's nearest within the radius
-        that `nearest` does not show (`Around.nearest_of_types`): a summary's nearest of that type. With
+        that `nearest` does not show (`Around.nearest_of_types`): a summary's nearest of that type; and how many
+        of each such type pass within the radius (`Around.totals_of_types`): what a shared list that shows none
+        of it left out (`rehabmap.match.left_out`). With
         `margin_km` (and `within`), where the index can rank them in its pass, the k by effective distance
         (`Around.ranked`) instead of `nearest_within`: a match's ranking, without merging two lists in Python."""
         ...

@@ -453,6 +453,35 @@ def test_around_gives_each_types_nearest_that_the_k_nearest_leave_out(backend, r
         assert answered == 80
 
 
+def test_around_counts_each_type_whose_nearest_it_gives(backend, request):
+    """Asked with `each_type`, where `around` tells a type's nearest that its k nearest leave out
+    (`nearest_of_types`), it may tell how many of that type pass within the radius: what a list of several
+    types that shows none of it left out (`rehabmap.match.left_out`). Where it tells them, each must be the
+    brute-force count of that type, for exactly the types of `nearest_of_types`. The embedded index reading its
+    own build answers every such case from its pass (the others may not)."""
+    services, index = backend
+    rng = random.Random(53)
+    answered = 0
+    for lat, lon, query, k, radius in _nearest_cases(services, 80, seed=53):
+        query = replace(query, types=frozenset(rng.sample(list(ServiceType), rng.randint(2, 3))))
+        radius = radius or rng.choice([20.0, 60.0])
+        k = rng.choice([1, 2, 3])  # few shown: types left out are common
+        near = min(services, key=lambda s: (s.lat - lat) ** 2 + (s.lon - lon) ** 2)
+        within = frozenset({near.areas.icb_code}) if rng.random() < 0.8 else None
+        margin = 5.0 if within is not None and rng.random() < 0.8 else None
+        found = index.around(lat, lon, query, k=k, radius_km=radius, within=within, each_type=True, margin_km=margin)
+        case = (lat, lon, query, k, radius, within, margin)
+        if found.totals_of_types is None:
+            assert not found.nearest_of_types, case
+            continue
+        answered += 1
+        assert found.totals_of_types == {
+            t: len(brute_nearest(services, lat, lon, replace(query, types=frozenset({t})), len(services), radius))
+            for t in found.nearest_of_types or ()}, case
+    if request.node.callspec.params["backend"] == "embedded":
+        assert answered >= 20  # types the k nearest leave out, with services within the radius, counted
+
+
 # --- scans: every result in browse order, a batch at a time ----------------------------------------------
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from shapely.geometry import Point, shape
 from geodata.areas import AreaCodes
 from geodata.distance import great_circle_km, miles_and_km
 from search.embedded import EmbeddedIndex, EmbeddedWriter
-from rehabmap.match import OUT_OF_AREA_MARGIN_KM, MatchRequest, match
+from rehabmap.match import LIMIT, OUT_OF_AREA_MARGIN_KM, LeftOut, MatchRequest, left_out, match
 from rehabmap.index.base import Coverage, ServiceQuery
 from rehabmap.taxonomy import GENDER_NEEDS, SUBTYPES, ServiceType, types_narrowed_by
 from search.columns import ServiceColumns
@@ -217,6 +217,40 @@ def test_without_a_radius_the_groups_totals_come_from_one_pass(indexed, small_ar
             assert group.total == len(passing), (request, group.types)
             full_groups += len(group.results) == request.limit
     assert full_groups > 50  # most groups were full, so their totals were counted, not read off their results
+
+
+def test_left_out_of_a_shared_list_equals_brute_force(backend, small_areas, request):
+    """Of two types named together, one the list shows none of: each of its services passing every filter
+    within the radius is left out by the limit alone, as many as a brute-force count finds. The embedded
+    index reading its own build counts some in the ranking's pass (`TypeGroup.totals_of_types`: each type its
+    k nearest hold none of); the rest, and any other index's, are counted by `count_near`."""
+    services, index = backend
+    rng = random.Random(37)
+    limited = from_pass = 0
+    for _ in range(80):
+        home = random_home(rng, small_areas)
+        asked = MatchRequest(**{**random_request(rng).__dict__, "types": tuple(rng.sample(list(ServiceType), 2)),
+                                  "each_type": False, "max_distance_km": rng.choice([25.0, 80.0]),
+                                  "limit": rng.choice([1, 2, 5])})
+        response = match(index, home, asked, TODAY)
+        listed = {r.service.service_type for r in response.results}
+        [group] = response.groups
+        for service_type in asked.types or ():
+            if service_type in listed:
+                continue
+            one = MatchRequest(**{**asked.__dict__, "types": (service_type,)})
+            object.__setattr__(one, "limit", len(services))  # every one, past the API's cap on limit
+            passing = len(brute_force(services, home, one))
+            found = left_out(index, home, asked, response, service_type)
+            if passing:
+                assert found == LeftOut(passing, {LIMIT: passing}), (asked, service_type)
+                limited += 1
+            else:
+                assert found is None or LIMIT not in found.by, (asked, service_type)
+            from_pass += bool(passing) and service_type in (group.totals_of_types or ())
+    assert limited >= 10  # types the limit left out, each counted
+    if request.node.callspec.params["backend"] == "embedded":
+        assert from_pass >= 5  # counted in the ranking's pass (with a small limit the k nearest often hold it)
 
 
 def test_best_fit_puts_confirmed_needs_and_referrals_first(indexed, small_areas):
