@@ -106,9 +106,13 @@ static Py_buffer *view_of(Views *v, PyObject *obj, const char *name, enum kind k
     v->held++;
     if (view->ndim != ndim || view->itemsize != itemsize || kind_of(view) != (int)kind
             || (ndim == 2 && view->shape[1] != columns)) {
-        PyErr_Format(PyExc_ValueError, "%s: expected %d dimension(s) of %zd-byte %s items%s", name, ndim,
-                     itemsize, kind == INTEGER ? "integer" : kind == FLOAT ? "float" : "bool",
-                     ndim == 2 ? " in rows of 4" : "");
+        const char *kind_name = kind == INTEGER ? "integer" : kind == FLOAT ? "float" : "bool";
+        if (ndim == 2)
+            PyErr_Format(PyExc_ValueError, "%s: expected 2 dimensions of %zd-byte %s items in rows of %zd", name,
+                         itemsize, kind_name, columns);
+        else
+            PyErr_Format(PyExc_ValueError, "%s: expected %d dimension(s) of %zd-byte %s items", name, ndim, itemsize,
+                         kind_name);
         return NULL;
     }
     return view;
@@ -981,6 +985,127 @@ static PyObject *box_runs(PyObject *self, PyObject *const *args, Py_ssize_t narg
     return runs_and_total(&v, &g, cells_outside(&g, count));
 }
 
+/* --- a home's catchment table ------------------------------------------------------------------------------ */
+
+PyDoc_STRVAR(union_doc,
+"union(tables, places, offset, out) -> None\n\n"
+"Writes to `out` (a bool a group) the union of `tables` (a list of one or more bool arrays, each as long as\n"
+"`out`): out[g] is true where any table's [g] is; then sets out[offset + p] for each p of `places` (a list of\n"
+"ints, each within out's length less offset). A home's catchment table (`search.columns._Catchments.covering`):\n"
+"its areas' tables ORed, then the polygons holding it.");
+
+static PyObject *union_(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (takes("union", nargs, 4) < 0)
+        return NULL;
+    PyObject *tables = args[0], *places = args[1];
+    if (!PyList_Check(tables) || PyList_GET_SIZE(tables) < 1 || !PyList_Check(places)) {
+        PyErr_SetString(PyExc_ValueError, "tables, places: expected a list of one or more tables, and a list");
+        return NULL;
+    }
+    Py_ssize_t offset = PyLong_AsSsize_t(args[2]);
+    if (offset == -1 && PyErr_Occurred())
+        return NULL;
+    Views v = {.held = 0};
+    Py_buffer *out = view_of(&v, args[3], "out", BOOL, 1, 1, 1, 0);
+    if (out == NULL) {
+        release(&v);
+        return NULL;
+    }
+    Py_ssize_t n = length(out);
+    uint8_t *o = out->buf;
+    if (offset < 0 || offset > n)
+        return refused(&v, "offset: outside out");
+    /* Each table viewed, read and released in turn: a home has any number of areas. */
+    for (Py_ssize_t j = 0; j < PyList_GET_SIZE(tables); j++) {
+        Py_buffer *table = view_of(&v, PyList_GET_ITEM(tables, j), "tables", BOOL, 1, 0, 1, 0);
+        if (table == NULL) {
+            release(&v);
+            return NULL;
+        }
+        if (length(table) != n)
+            return refused(&v, "tables: not one a group of out");
+        const uint8_t *t = table->buf;
+        if (j == 0)
+            memcpy(o, t, (size_t)n);
+        else
+            for (Py_ssize_t g = 0; g < n; g++)
+                o[g] |= t[g];
+        PyBuffer_Release(&v.views[--v.held]);
+    }
+    for (Py_ssize_t j = 0; j < PyList_GET_SIZE(places); j++) {
+        Py_ssize_t p = PyLong_AsSsize_t(PyList_GET_ITEM(places, j));
+        if (p == -1 && PyErr_Occurred()) {
+            release(&v);
+            return NULL;
+        }
+        if (p < 0 || p >= n - offset)
+            return refused(&v, "places: a place outside out");
+        o[offset + p] = 1;
+    }
+    release(&v);
+    Py_RETURN_NONE;
+}
+
+/* --- the polygons' boxes about a point --------------------------------------------------------------------- */
+
+/* A polygon's number as a bucket's candidates hold it (a float), or -1 when it is not one (negative, not whole,
+   or past 2**53). */
+static Py_ssize_t number_of(double x)
+{
+    return x >= 0.0 && x <= 9007199254740992.0 && x == floor(x) ? (Py_ssize_t)x : -1;
+}
+
+/* Appends `number` to `list`: -1 with the error set when it cannot. */
+static int append_number(PyObject *list, Py_ssize_t number)
+{
+    PyObject *item = PyLong_FromSsize_t(number);
+    int failed = item == NULL || PyList_Append(list, item) < 0;
+    Py_XDECREF(item);
+    return failed ? -1 : 0;
+}
+
+PyDoc_STRVAR(boxes_holding_doc,
+"boxes_holding(candidates, lon, lat, held, unsure) -> None\n\n"
+"For each row of `candidates` (9 floats a row: a polygon's number, its inner box ix0, iy0, ix1, iy1 and its\n"
+"bounding box x0, y0, x1, y1), in order: when x0 <= lon <= x1 and y0 <= lat <= y1, its number is appended to\n"
+"`held` (a list) if also ix0 <= lon <= ix1 and iy0 <= lat <= iy1, else to `unsure` (a list). The comparisons\n"
+"of `search.polygons.PolygonLookup`, as Python makes them on floats.");
+
+static PyObject *boxes_holding(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (takes("boxes_holding", nargs, 5) < 0)
+        return NULL;
+    PyObject *held = args[3], *unsure = args[4];
+    if (!PyList_Check(held) || !PyList_Check(unsure)) {
+        PyErr_SetString(PyExc_ValueError, "held, unsure: expected lists");
+        return NULL;
+    }
+    Views v = {.held = 0};
+    double lon, lat;
+    Py_buffer *candidates;
+    if ((candidates = view_of(&v, args[0], "candidates", FLOAT, 8, 0, 2, 9)) == NULL
+            || as_double(args[1], "lon", &lon) < 0 || as_double(args[2], "lat", &lat) < 0) {
+        release(&v);
+        return NULL;
+    }
+    const double *c = candidates->buf;
+    for (Py_ssize_t i = 0; i < candidates->shape[0]; i++, c += 9) {
+        if (!(c[5] <= lon && lon <= c[7] && c[6] <= lat && lat <= c[8]))
+            continue;
+        Py_ssize_t number = number_of(c[0]);
+        if (number < 0)
+            return refused(&v, "candidates: a polygon's number that is not one");
+        int inner = c[1] <= lon && lon <= c[3] && c[2] <= lat && lat <= c[4];
+        if (append_number(inner ? held : unsure, number) < 0) {
+            release(&v);
+            return NULL;
+        }
+    }
+    release(&v);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"kept_in_runs", (PyCFunction)(void (*)(void))kept_in_runs, METH_FASTCALL, kept_in_runs_doc},
     {"kept_of", (PyCFunction)(void (*)(void))kept_of, METH_FASTCALL, kept_of_doc},
@@ -989,6 +1114,8 @@ static PyMethodDef methods[] = {
     {"first_k", (PyCFunction)(void (*)(void))first_k, METH_FASTCALL, first_k_doc},
     {"cell_runs", (PyCFunction)(void (*)(void))cell_runs, METH_FASTCALL, cell_runs_doc},
     {"box_runs", (PyCFunction)(void (*)(void))box_runs, METH_FASTCALL, box_runs_doc},
+    {"union", (PyCFunction)(void (*)(void))union_, METH_FASTCALL, union_doc},
+    {"boxes_holding", (PyCFunction)(void (*)(void))boxes_holding, METH_FASTCALL, boxes_holding_doc},
     {NULL, NULL, 0, NULL},
 };
 

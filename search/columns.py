@@ -449,10 +449,10 @@ class _Catchments:
     def covering(self, codes: Iterable[str], polygon_hits: list[int]) -> np.ndarray:
         """Per group, whether it covers a home in the areas of these codes, held by these polygons."""
         tables = [table for table in map(self._by_code.get, codes) if table is not None]
-        covered = (tables[0] if tables else self._no_code).copy()
-        for table in tables[1:]:
-            covered |= table
-        covered[np.array(polygon_hits, dtype=np.int64) + self.codes] = True
+        covered = np.empty(len(self._no_code), dtype=bool)
+        # One compiled step (`search._pass.union`): the copy, the ORs and the polygons' scatter were ~27k
+        # instructions a match at 100k, ~15k of them the scatter of ~8 polygons (bench/RESULTS.md, session 30).
+        _pass.union(tables or [self._no_code], polygon_hits, self.codes, covered)
         return covered
 
 
@@ -485,8 +485,11 @@ class _Grid:
         self.start = np.searchsorted(key[self.order], np.arange(len(_TYPES) * self.cells + 1))
         counts = np.bincount(cell, minlength=self.cells)
         self.cell_rows = counts  # per cell, its rows of every type
-        self.sat = np.zeros((self.ny + 1, self.nx + 1), dtype=np.int64)
-        self.sat[1:, 1:] = counts.reshape(self.ny, self.nx).cumsum(axis=0).cumsum(axis=1)
+        sat = np.zeros((self.ny + 1, self.nx + 1), dtype=np.int64)
+        sat[1:, 1:] = counts.reshape(self.ny, self.nx).cumsum(axis=0).cumsum(axis=1)
+        # Read through a memoryview: each lookup a Python int, ~2.5k instructions a count where NumPy's four
+        # scalar lookups and their sum were ~6.9k (bench/RESULTS.md, session 30).
+        self.sat = sat.data
 
     def cell_yx(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each point's cell row and column."""
@@ -523,7 +526,7 @@ class _Grid:
             return 0
         y0, y1, x0, x1 = box
         s = self.sat
-        return int(s[y1 + 1, x1 + 1] - s[y0, x1 + 1] - s[y1 + 1, x0] + s[y0, x0])
+        return s[y1 + 1, x1 + 1] - s[y0, x1 + 1] - s[y1 + 1, x0] + s[y0, x0]
 
     def runs(self, box: tuple[int, int, int, int] | None, types: np.ndarray | None = None,
              outside: np.ndarray | None = None) -> Runs:

@@ -578,3 +578,115 @@ def test_a_wrong_call_of_the_box_runs_raises_value_error(change, message):
     assert _grid_call(_pass.box_runs, {**arrays, "cells": None, "box": (0, 1, 1, 2)}) == (4, 8)
     with pytest.raises(ValueError, match=message):
         _grid_call(_pass.box_runs, change(arrays))
+
+
+def test_a_homes_table_is_the_union_of_its_areas_tables_and_its_polygons():
+    @_FIXTURES
+    @given(data=st.data())
+    def check(data: st.DataObject) -> None:
+        size = data.draw(st.integers(0, 300))
+        offset = data.draw(st.integers(0, size))
+        table = st.lists(st.booleans(), min_size=size, max_size=size).map(lambda b: np.array(b, dtype=bool))
+        tables = data.draw(st.lists(table, min_size=1, max_size=12))  # more than the views a call holds at once
+        places = data.draw(st.lists(st.integers(0, size - offset - 1), max_size=20)) if size > offset else []
+        out = np.array([data.draw(st.booleans()) for _ in range(size)], dtype=bool)  # what was there is overwritten
+        assert _pass.union(tables, places, offset, out) is None
+        expected = [any(bool(t[g]) for t in tables) or g - offset in places for g in range(size)]
+        assert out.tolist() == expected
+
+    check()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: {**a, "tables": []}, "tables"),
+    (lambda a: {**a, "tables": (np.zeros(4, dtype=bool),)}, "tables"),
+    (lambda a: {**a, "tables": [np.zeros(4, dtype=bool), np.zeros(3, dtype=bool)]}, "tables"),
+    (lambda a: {**a, "tables": [np.zeros(4, dtype=np.uint8)]}, "tables"),
+    (lambda a: {**a, "tables": [np.zeros(8, dtype=bool)[::2]]}, "tables"),
+    (lambda a: {**a, "places": (1,)}, "places"),
+    (lambda a: {**a, "places": [2]}, "places"),  # offset 2 + 2: past the 4 groups
+    (lambda a: {**a, "places": [-1]}, "places"),
+    (lambda a: {**a, "offset": 5}, "offset"),
+    (lambda a: {**a, "offset": -1}, "offset"),
+    (lambda a: {**a, "out": np.zeros(4, dtype=np.int8)}, "out"),
+    (lambda a: {**a, "out": np.zeros(4, dtype=bool)[::-1]}, "out"),
+])
+def test_a_wrong_call_of_the_union_raises_value_error(change, message):
+    arrays = {"tables": [np.array([1, 0, 0, 0], dtype=bool), np.array([0, 0, 1, 0], dtype=bool)], "places": [1],
+              "offset": 2, "out": np.zeros(4, dtype=bool)}
+
+    def union(a: dict) -> None:
+        _pass.union(a["tables"], a["places"], a["offset"], a["out"])
+
+    union(arrays)
+    assert arrays["out"].tolist() == [True, False, True, True]
+    with pytest.raises(ValueError, match=message):
+        union(change(arrays))
+
+
+def _boxes_rule(candidates: np.ndarray, lon: float, lat: float) -> tuple[list[int], list[int]]:
+    """`boxes_holding`'s rule in Python floats: inside the bounding box, held when inside the inner box too."""
+    held, unsure = [], []
+    for number, ix0, iy0, ix1, iy1, x0, y0, x1, y1 in candidates.tolist():
+        if x0 <= lon <= x1 and y0 <= lat <= y1:
+            (held if ix0 <= lon <= ix1 and iy0 <= lat <= iy1 else unsure).append(int(number))
+    return held, unsure
+
+
+def test_the_polygons_boxes_about_a_point_are_the_rules():
+    @_FIXTURES
+    @given(data=st.data())
+    def check(data: st.DataObject) -> None:
+        # coordinates from a few values, so points fall on edges and boxes share them; empty boxes (inf) too
+        values = data.draw(st.lists(st.floats(-3.0, 3.0), min_size=1, max_size=5)) + [math.inf, -math.inf]
+        coordinate = st.sampled_from(values)
+        n = data.draw(st.integers(0, 30))
+        rows = [[float(p), *(data.draw(coordinate) for _ in range(8))] for p in range(n)]
+        candidates = np.array(rows, dtype=np.float64).reshape(n, 9)
+        lon, lat = data.draw(coordinate), data.draw(coordinate)
+        held, unsure = [99], []  # appended to, not replaced
+        assert _pass.boxes_holding(candidates, lon, lat, held, unsure) is None
+        rule = _boxes_rule(candidates, lon, lat)
+        assert (held, unsure) == ([99, *rule[0]], rule[1])
+
+    check()
+
+
+def test_a_polygon_lookup_finds_what_geos_finds_with_the_compiled_boxes():
+    """The lookup's answer through the compiled boxes, held to GEOS over every polygon (its test file does the same
+    at length; here a few polygons, points on their edges and corners included)."""
+    from search.polygons import PolygonLookup
+
+    polygons = np.array([shapely.box(0.0, 0.0, 0.3, 0.2), shapely.Polygon([(0.1, 0.1), (0.5, 0.1), (0.1, 0.4)]),
+                         shapely.box(-0.25, -0.05, 0.05, 0.35)], dtype=object)
+    shapely.prepare(polygons)
+    lookup = PolygonLookup(polygons)
+    for lon in np.linspace(-0.3, 0.6, 19).tolist() + [0.0, 0.3, 0.05]:
+        for lat in np.linspace(-0.1, 0.5, 13).tolist() + [0.2, 0.35]:
+            expected = np.flatnonzero(shapely.intersects_xy(polygons, lon, lat)).tolist()
+            assert sorted(lookup.holding(lon, lat)) == expected, (lon, lat)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: {**a, "candidates": np.zeros((2, 8))}, "candidates"),
+    (lambda a: {**a, "candidates": np.zeros(9)}, "candidates"),
+    (lambda a: {**a, "candidates": np.zeros((2, 9), dtype=np.int64)}, "candidates"),
+    (lambda a: {**a, "candidates": np.zeros((2, 18))[:, ::2]}, "candidates"),
+    (lambda a: {**a, "candidates": np.array([[-1.0, *a["candidates"][0, 1:]]])}, "candidates"),  # not a number
+    (lambda a: {**a, "candidates": np.array([[0.5, *a["candidates"][0, 1:]]])}, "candidates"),
+    (lambda a: {**a, "lon": "west"}, "lon"),
+    (lambda a: {**a, "held": ()}, "held"),
+    (lambda a: {**a, "unsure": None}, "unsure"),
+])
+def test_a_wrong_call_of_the_boxes_raises_value_error(change, message):
+    # polygon 3: inner box (0, 0)-(1, 1), bounding box (-1, -1)-(2, 2); polygon 4: bounding box (5, 5)-(6, 6)
+    arrays = {"candidates": np.array([[3.0, 0, 0, 1, 1, -1, -1, 2, 2], [4.0, 5, 5, 6, 6, 5, 5, 6, 6]]), "lon": 0.5,
+              "lat": 0.5, "held": [], "unsure": []}
+
+    def boxes(a: dict) -> None:
+        _pass.boxes_holding(a["candidates"], a["lon"], a["lat"], a["held"], a["unsure"])
+
+    boxes(arrays)
+    assert arrays["held"] == [3] and arrays["unsure"] == []
+    with pytest.raises(ValueError, match=message):
+        boxes(change({**arrays, "held": [], "unsure": []}))
