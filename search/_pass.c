@@ -21,7 +21,9 @@ be among the k nearest, told by their cosines (the k-th greatest less `MARGIN`, 
 `first_k`, the order of the few rows measured (distance, then id rank; or effective distance first), the same
 float comparisons as NumPy's `lexsort`; `cell_runs`, a grid's cells (those outside a box) as runs of its order,
 and `box_runs` (session 30), a box's rows as a run per type and row of cells, then such cells outside it, each
-with the positions its runs hold (the room `kept_in_runs` needs).
+with the positions its runs hold (the room `kept_in_runs` needs). Two build a home's catchment table once a match
+(session 30): `boxes_holding`, the comparisons of the home's point with nearby polygons' bounding and inner boxes
+(`search.polygons`), and `union`, the home's areas' tables ORed and the polygons holding it set.
 The distances themselves stay NumPy's `haversine_km` (C's libm and NumPy's sines may differ in the last bit).
 
 Arrays come in through the buffer protocol (NumPy arrays, C-contiguous); each one's item size, kind and length
