@@ -1028,11 +1028,20 @@ static PyObject *union_(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         if (length(table) != n)
             return refused(&v, "tables: not one a group of out");
         const uint8_t *t = table->buf;
-        if (j == 0)
+        if (j == 0) {
             memcpy(o, t, (size_t)n);
-        else
-            for (Py_ssize_t g = 0; g < n; g++)
+        } else { /* eight groups a step (a bool is a byte of 0 or 1, so is their OR), then the rest one by one */
+            Py_ssize_t g = 0;
+            for (; g + 8 <= n; g += 8) {
+                uint64_t held, more;
+                memcpy(&held, o + g, 8);
+                memcpy(&more, t + g, 8);
+                held |= more;
+                memcpy(o + g, &held, 8);
+            }
+            for (; g < n; g++)
                 o[g] |= t[g];
+        }
         PyBuffer_Release(&v.views[--v.held]);
     }
     for (Py_ssize_t j = 0; j < PyList_GET_SIZE(places); j++) {
