@@ -4,7 +4,7 @@ Each NumPy step over a box's ~3.3k rows costs 12-50k instructions, and the pass 
 tests as one loop cost ~18 instructions a row read (the filters) and ~33 a row tested (the radius test), each loop
 compiled once for each set of tests a call can ask for (measured). Two row loops live here, and nowhere else:
 
-- `kept_in_runs` / `kept_of` (and `total`, the room the first needs): the first stage of
+- `kept_in_runs` / `kept_of`: the first stage of
   `search.columns.ServiceColumns.kept`, the tests of a row's packed flags word (status and superseded bits, type
   bits, the gender refused, the catchment group's entry in the home's `covering` table) and of its needs-and-ages
   word (the needs asked, the age), over runs of positions (a box's runs per type and row of cells) or over an
@@ -19,7 +19,11 @@ compiled once for each set of tests a call can ask for (measured). Two row loops
 Three more serve the answers and the reading of cells (session 28), each its own rule: `reach`, the rows that can
 be among the k nearest, told by their cosines (the k-th greatest less `MARGIN`, held as the rows go, no sort);
 `first_k`, the order of the few rows measured (distance, then id rank; or effective distance first), the same
-float comparisons as NumPy's `lexsort`; `cell_runs`, a grid's cells (those outside a box) as runs of its order.
+float comparisons as NumPy's `lexsort`; `cell_runs`, a grid's cells (those outside a box) as runs of its order,
+and `box_runs` (session 30), a box's rows as a run per type and row of cells, then such cells outside it, each
+with the positions its runs hold (the room `kept_in_runs` needs). Two build a home's catchment table once a match
+(session 30): `boxes_holding`, the comparisons of the home's point with nearby polygons' bounding and inner boxes
+(`search.polygons`), and `union`, the home's areas' tables ORed and the polygons holding it set.
 The distances themselves stay NumPy's `haversine_km` (C's libm and NumPy's sines may differ in the last bit).
 
 Arrays come in through the buffer protocol (NumPy arrays, C-contiguous); each one's item size, kind and length
@@ -104,9 +108,13 @@ static Py_buffer *view_of(Views *v, PyObject *obj, const char *name, enum kind k
     v->held++;
     if (view->ndim != ndim || view->itemsize != itemsize || kind_of(view) != (int)kind
             || (ndim == 2 && view->shape[1] != columns)) {
-        PyErr_Format(PyExc_ValueError, "%s: expected %d dimension(s) of %zd-byte %s items%s", name, ndim,
-                     itemsize, kind == INTEGER ? "integer" : kind == FLOAT ? "float" : "bool",
-                     ndim == 2 ? " in rows of 4" : "");
+        const char *kind_name = kind == INTEGER ? "integer" : kind == FLOAT ? "float" : "bool";
+        if (ndim == 2)
+            PyErr_Format(PyExc_ValueError, "%s: expected 2 dimensions of %zd-byte %s items in rows of %zd", name,
+                         itemsize, kind_name, columns);
+        else
+            PyErr_Format(PyExc_ValueError, "%s: expected %d dimension(s) of %zd-byte %s items", name, ndim, itemsize,
+                         kind_name);
         return NULL;
     }
     return view;
@@ -347,27 +355,6 @@ static Py_ssize_t runs_total(const Py_buffer *begins, const Py_buffer *ends, Py_
         total += (Py_ssize_t)(e[j] - b[j]);
     }
     return total;
-}
-
-PyDoc_STRVAR(total_doc,
-"total(begins, ends) -> int\n\n"
-"How many positions the runs begins[j] .. ends[j]-1 hold (each run's begin no greater than its end, from 0):\n"
-"the room `kept_in_runs` needs.");
-
-static PyObject *total(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (takes("total", nargs, 2) < 0)
-        return NULL;
-    Views v = {.held = 0};
-    Py_buffer *begins, *ends;
-    if ((begins = view_of(&v, args[0], "begins", INTEGER, 8, 0, 1, 0)) == NULL
-            || (ends = view_of(&v, args[1], "ends", INTEGER, 8, 0, 1, 0)) == NULL) {
-        release(&v);
-        return NULL;
-    }
-    Py_ssize_t count = runs_total(begins, ends, PY_SSIZE_T_MAX);
-    release(&v);
-    return count < 0 ? NULL : PyLong_FromSsize_t(count);
 }
 
 /* The start `kept_in_runs` and `kept_of` share: their count of arguments checked, the tests from the first ones,
@@ -751,19 +738,20 @@ static inline int before(const Keys *key, Py_ssize_t i, Py_ssize_t j)
 }
 
 PyDoc_STRVAR(first_k_doc,
-"first_k(at, distances, id_rank, k, ours, margin, out) -> int\n\n"
-"Writes to `out` where the first k of these rows are (fewer when fewer rows), first first, and returns how\n"
-"many: the rows ordered by distance (distances[i]), then id rank (id_rank[at[i]]); with `ours` (a bool a row,\n"
-"or None), by the effective distance first (the distance, plus `margin` where not ours: one float sum), then\n"
-"as before. Stable, as `np.lexsort`; k is at least 0, a NaN distance is refused.");
+"first_k(at, distances, id_rank, k, ours, margin, order, out_rows, out_distances) -> int\n\n"
+"The first k of these rows (fewer when fewer rows), first first, and how many: the rows ordered by distance\n"
+"(distances[i]), then id rank (id_rank[at[i]]); with `ours` (a bool a row, or None), by the effective distance\n"
+"first (the distance, plus `margin` where not ours: one float sum), then as before. Stable, as `np.lexsort`.\n"
+"Each one's at[i] (with `order`, order[at[i]]: a position of the grid's order turned into its row) goes to\n"
+"`out_rows` and its distance to `out_distances`. k is at least 0, a NaN distance is refused.");
 
 static PyObject *first_k(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (takes("first_k", nargs, 7) < 0)
+    if (takes("first_k", nargs, 9) < 0)
         return NULL;
     Views v = {.held = 0};
     Keys key = {.ours = NULL, .margin = 0.0};
-    Py_buffer *at, *distances, *id_rank, *ours = NULL, *out;
+    Py_buffer *at, *distances, *id_rank, *ours = NULL, *order = NULL, *out_rows, *out_distances;
     Py_ssize_t k = PyLong_AsSsize_t(args[3]);
     if (k == -1 && PyErr_Occurred())
         return NULL;
@@ -772,7 +760,9 @@ static PyObject *first_k(PyObject *self, PyObject *const *args, Py_ssize_t nargs
             || (id_rank = view_of(&v, args[2], "id_rank", INTEGER, 8, 0, 1, 0)) == NULL
             || (args[4] != Py_None && (ours = view_of(&v, args[4], "ours", BOOL, 1, 0, 1, 0)) == NULL)
             || as_double(args[5], "margin", &key.margin) < 0
-            || (out = view_of(&v, args[6], "out", INTEGER, 8, 1, 1, 0)) == NULL) {
+            || (args[6] != Py_None && (order = view_of(&v, args[6], "order", INTEGER, 8, 0, 1, 0)) == NULL)
+            || (out_rows = view_of(&v, args[7], "out_rows", INTEGER, 8, 1, 1, 0)) == NULL
+            || (out_distances = view_of(&v, args[8], "out_distances", FLOAT, 8, 1, 1, 0)) == NULL) {
         release(&v);
         return NULL;
     }
@@ -782,10 +772,13 @@ static PyObject *first_k(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         wrong = "k: below 0";
     else if (length(distances) != n || (ours != NULL && length(ours) != n))
         wrong = "distances, ours: not one a row of at";
-    else if (length(out) < m)
-        wrong = "out: fewer places than the rows to write";
+    else if (length(out_rows) < m || length(out_distances) < m)
+        wrong = "out_rows, out_distances: fewer places than the rows to write";
+    else if (order != NULL && length(order) != length(id_rank))
+        wrong = "order: not one a row of id_rank";
+    /* Per row its rank, gathered; then the places of the first m so far (at most m): one allocation. */
     int64_t *ranks = NULL;
-    if (wrong == NULL && n > 0 && (ranks = PyMem_Malloc((size_t)n * sizeof(int64_t))) == NULL) {
+    if (wrong == NULL && n > 0 && (ranks = PyMem_Malloc((size_t)(n + m) * sizeof(int64_t))) == NULL) {
         release(&v);
         return PyErr_NoMemory();
     }
@@ -809,7 +802,7 @@ static PyObject *first_k(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     key.ranks = ranks;
     /* The first m rows so far, in order: a row goes after every one it does not come before (so equal rows keep
        their order), and past the m-th only when it comes before the last held. */
-    int64_t *o = out->buf;
+    int64_t *o = ranks + n;
     Py_ssize_t held = 0;
     for (Py_ssize_t i = 0; i < n && m > 0; i++) {
         if (held == m) {
@@ -822,6 +815,14 @@ static PyObject *first_k(PyObject *self, PyObject *const *args, Py_ssize_t nargs
             o[j] = o[j - 1];
         o[j] = i;
     }
+    /* `order` has a place for every row of id_rank, and each at[i] was checked within those. */
+    const int64_t *to_row = order == NULL ? NULL : order->buf;
+    int64_t *out_r = out_rows->buf;
+    double *out_d = out_distances->buf;
+    for (Py_ssize_t j = 0; j < held; j++) {
+        out_r[j] = to_row == NULL ? p[o[j]] : to_row[p[o[j]]];
+        out_d[j] = d[o[j]];
+    }
     PyMem_Free(ranks);
     release(&v);
     return PyLong_FromSsize_t(held);
@@ -829,86 +830,303 @@ static PyObject *first_k(PyObject *self, PyObject *const *args, Py_ssize_t nargs
 
 /* --- a grid's cells as runs -------------------------------------------------------------------------------- */
 
+/* What `cell_runs` and `box_runs` read: a grid's starts (per type and cell, where its rows start in the grid's
+   order, and one end after the last), its shape, the types, a box of cells, the cells, and the two outputs. */
+typedef struct {
+    const int64_t *s, *t, *c;
+    Py_ssize_t cells_total, nx, m, n;  /* cells a type, cells a row, types, cells */
+    Py_ssize_t y0, y1, x0, x1;         /* the box: first and last row, first and last column (empty: none) */
+    int64_t *b, *e;
+    Py_ssize_t room;                   /* places in begins and in ends (the fewer) */
+} Grid;
+
+/* The arguments both share, checked: start, cells_total, nx, cells (or None: no cells), types, box (or None),
+   begins, ends. 0, or -1 with the error set and every view released. */
+static int grid_of(Views *v, Grid *g, PyObject *const *args)
+{
+    g->cells_total = PyLong_AsSsize_t(args[1]);
+    g->nx = PyLong_AsSsize_t(args[2]);
+    if ((g->cells_total == -1 || g->nx == -1) && PyErr_Occurred())
+        return -1;
+    g->y0 = 0, g->y1 = -1, g->x0 = 0, g->x1 = -1; /* no cell lies in an empty box */
+    PyObject *box = args[5];
+    if (box != Py_None) {
+        if (!PyTuple_Check(box) || PyTuple_GET_SIZE(box) != 4) {
+            PyErr_SetString(PyExc_ValueError, "box: expected None or a tuple of 4 ints");
+            return -1;
+        }
+        g->y0 = PyLong_AsSsize_t(PyTuple_GET_ITEM(box, 0));
+        g->y1 = PyLong_AsSsize_t(PyTuple_GET_ITEM(box, 1));
+        g->x0 = PyLong_AsSsize_t(PyTuple_GET_ITEM(box, 2));
+        g->x1 = PyLong_AsSsize_t(PyTuple_GET_ITEM(box, 3));
+        if (PyErr_Occurred())
+            return -1;
+    }
+    Py_buffer *start, *cells = NULL, *types, *begins, *ends;
+    if ((start = view_of(v, args[0], "start", INTEGER, 8, 0, 1, 0)) == NULL
+            || (args[3] != Py_None && (cells = view_of(v, args[3], "cells", INTEGER, 8, 0, 1, 0)) == NULL)
+            || (types = view_of(v, args[4], "types", INTEGER, 8, 0, 1, 0)) == NULL
+            || (begins = view_of(v, args[6], "begins", INTEGER, 8, 1, 1, 0)) == NULL
+            || (ends = view_of(v, args[7], "ends", INTEGER, 8, 1, 1, 0)) == NULL) {
+        release(v);
+        return -1;
+    }
+    g->s = start->buf;
+    g->t = types->buf;
+    g->c = cells == NULL ? NULL : cells->buf;
+    g->m = length(types);
+    g->n = cells == NULL ? 0 : length(cells);
+    g->b = begins->buf;
+    g->e = ends->buf;
+    g->room = length(begins) < length(ends) ? length(begins) : length(ends);
+    const char *wrong = NULL;
+    if (g->nx < 1 || g->cells_total < 0 || g->cells_total % g->nx != 0)
+        wrong = "nx, cells_total: not a grid of rows of nx cells";
+    for (Py_ssize_t i = 0; wrong == NULL && i < g->n; i++)
+        if (g->c[i] < 0 || g->c[i] >= g->cells_total)
+            wrong = "cells: a cell outside the grid";
+    /* A type's last cell's run ends at start[t * cells_total + cells_total]: within start for t below this. */
+    Py_ssize_t starts = length(start);
+    Py_ssize_t type_count = g->cells_total == 0 || starts == 0 ? 0 : (starts - 1) / g->cells_total;
+    for (Py_ssize_t j = 0; wrong == NULL && j < g->m; j++)
+        if (g->t[j] < 0 || g->t[j] >= type_count)
+            wrong = "types: a type outside start";
+    if (wrong != NULL) {
+        refused(v, wrong);
+        return -1;
+    }
+    return 0;
+}
+
+/* The runs of the cells outside the box, per type then cell, written from place `count` on (the room checked by
+   the caller): the new count. */
+static Py_ssize_t cells_outside(const Grid *g, Py_ssize_t count)
+{
+    for (Py_ssize_t j = 0; j < g->m; j++) {
+        const int64_t *typed = g->s + g->t[j] * g->cells_total;
+        for (Py_ssize_t i = 0; i < g->n; i++) {
+            Py_ssize_t y = (Py_ssize_t)g->c[i] / g->nx, x = (Py_ssize_t)g->c[i] % g->nx;
+            if (y >= g->y0 && y <= g->y1 && x >= g->x0 && x <= g->x1)
+                continue;
+            g->b[count] = typed[g->c[i]];
+            g->e[count] = typed[g->c[i] + 1];
+            count++;
+        }
+    }
+    return count;
+}
+
+/* (count, the positions the count runs hold), or NULL with ValueError when a run ends before it begins (the
+   starts not ascending); every view released. */
+static PyObject *runs_and_total(Views *v, const Grid *g, Py_ssize_t count)
+{
+    Py_ssize_t total = 0;
+    for (Py_ssize_t j = 0; j < count; j++) {
+        if (g->e[j] < g->b[j])
+            return refused(v, "start: a run ends before it begins");
+        total += (Py_ssize_t)(g->e[j] - g->b[j]);
+    }
+    release(v);
+    return Py_BuildValue("(nn)", count, total);
+}
+
 PyDoc_STRVAR(cell_runs_doc,
-"cell_runs(start, cells_total, nx, cells, types, box, begins, ends) -> int\n\n"
+"cell_runs(start, cells_total, nx, cells, types, box, begins, ends) -> (count, total)\n\n"
 "Where the rows of these cells (flat numbers: row * nx + column) lie in a grid's order, as runs: for each type\n"
 "t of `types` in order, then each cell c of `cells` in order that lies outside `box` (first and last row, first\n"
 "and last column of cells; None: every cell counts), begins gets start[t * cells_total + c] and ends the start\n"
-"after it. Returns how many runs were written.");
+"after it. Returns how many runs were written and how many positions they hold.");
 
 static PyObject *cell_runs(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (takes("cell_runs", nargs, 8) < 0)
         return NULL;
-    Py_ssize_t cells_total = PyLong_AsSsize_t(args[1]), nx = PyLong_AsSsize_t(args[2]);
-    if ((cells_total == -1 || nx == -1) && PyErr_Occurred())
+    Views v = {.held = 0};
+    Grid g;
+    if (grid_of(&v, &g, args) < 0)
         return NULL;
-    Py_ssize_t y0 = 0, y1 = -1, x0 = 0, x1 = -1; /* no cell lies in an empty box */
-    PyObject *box = args[5];
-    if (box != Py_None) {
-        if (!PyTuple_Check(box) || PyTuple_GET_SIZE(box) != 4) {
-            PyErr_SetString(PyExc_ValueError, "box: expected None or a tuple of 4 ints");
-            return NULL;
-        }
-        y0 = PyLong_AsSsize_t(PyTuple_GET_ITEM(box, 0));
-        y1 = PyLong_AsSsize_t(PyTuple_GET_ITEM(box, 1));
-        x0 = PyLong_AsSsize_t(PyTuple_GET_ITEM(box, 2));
-        x1 = PyLong_AsSsize_t(PyTuple_GET_ITEM(box, 3));
-        if (PyErr_Occurred())
-            return NULL;
+    if (g.m > 0 && g.n > 0 && g.room / g.m < g.n)
+        return refused(&v, "begins, ends: fewer places than types times cells");
+    return runs_and_total(&v, &g, cells_outside(&g, 0));
+}
+
+PyDoc_STRVAR(box_runs_doc,
+"box_runs(start, cells_total, nx, cells, types, box, begins, ends) -> (count, total)\n\n"
+"Where the rows of a box of cells (first and last row, first and last column, within the grid) lie in a grid's\n"
+"order, as runs: for each type t of `types` in order, then each row y of the box, begins gets\n"
+"start[t * cells_total + y * nx + x0] and ends start[t * cells_total + y * nx + x1 + 1] (the row's cells are\n"
+"one run of the order); then, unless `cells` is None, the runs of those cells outside the box, as `cell_runs`\n"
+"gives them. Returns how many runs were written and how many positions they hold.");
+
+static PyObject *box_runs(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (takes("box_runs", nargs, 8) < 0)
+        return NULL;
+    if (args[5] == Py_None) {
+        PyErr_SetString(PyExc_ValueError, "box: expected a tuple of 4 ints");
+        return NULL;
     }
     Views v = {.held = 0};
-    Py_buffer *start, *cells, *types, *begins, *ends;
-    if ((start = view_of(&v, args[0], "start", INTEGER, 8, 0, 1, 0)) == NULL
-            || (cells = view_of(&v, args[3], "cells", INTEGER, 8, 0, 1, 0)) == NULL
-            || (types = view_of(&v, args[4], "types", INTEGER, 8, 0, 1, 0)) == NULL
-            || (begins = view_of(&v, args[6], "begins", INTEGER, 8, 1, 1, 0)) == NULL
-            || (ends = view_of(&v, args[7], "ends", INTEGER, 8, 1, 1, 0)) == NULL) {
-        release(&v);
+    Grid g;
+    if (grid_of(&v, &g, args) < 0)
         return NULL;
-    }
-    Py_ssize_t n = length(cells), m = length(types), starts = length(start);
-    const char *wrong = NULL;
-    if (nx < 1 || cells_total < 0 || cells_total % nx != 0)
-        wrong = "nx, cells_total: not a grid of rows of nx cells";
-    else if (m > 0 && n > 0 && (length(begins) / m < n || length(ends) / m < n))
-        wrong = "begins, ends: fewer places than types times cells";
-    const int64_t *c = cells->buf, *t = types->buf, *s = start->buf;
-    for (Py_ssize_t i = 0; wrong == NULL && i < n; i++)
-        if (c[i] < 0 || c[i] >= cells_total)
-            wrong = "cells: a cell outside the grid";
-    /* A type's last cell's run ends at start[t * cells_total + cells_total]: within start for t below this. */
-    Py_ssize_t type_count = cells_total == 0 || starts == 0 ? 0 : (starts - 1) / cells_total;
-    for (Py_ssize_t j = 0; wrong == NULL && j < m; j++)
-        if (t[j] < 0 || t[j] >= type_count)
-            wrong = "types: a type outside start";
-    if (wrong != NULL)
-        return refused(&v, wrong);
-    int64_t *b = begins->buf, *e = ends->buf;
+    Py_ssize_t ny = g.cells_total / g.nx, rows = g.y1 - g.y0 + 1;
+    if (g.y0 < 0 || g.y0 > g.y1 || g.y1 >= ny || g.x0 < 0 || g.x0 > g.x1 || g.x1 >= g.nx)
+        return refused(&v, "box: not a box of cells within the grid");
+    if (g.m > 0 && g.room / g.m < rows + g.n)
+        return refused(&v, "begins, ends: fewer places than types times the box's rows and the cells");
     Py_ssize_t count = 0;
-    for (Py_ssize_t j = 0; j < m; j++) {
-        const int64_t *typed = s + t[j] * cells_total;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            Py_ssize_t y = (Py_ssize_t)c[i] / nx, x = (Py_ssize_t)c[i] % nx;
-            if (y >= y0 && y <= y1 && x >= x0 && x <= x1)
-                continue;
-            b[count] = typed[c[i]];
-            e[count] = typed[c[i] + 1];
+    for (Py_ssize_t j = 0; j < g.m; j++) {
+        const int64_t *typed = g.s + g.t[j] * g.cells_total;
+        for (Py_ssize_t y = g.y0; y <= g.y1; y++) {
+            g.b[count] = typed[y * g.nx + g.x0];
+            g.e[count] = typed[y * g.nx + g.x1 + 1]; /* at most cells_total: within start, as the type is */
             count++;
         }
     }
+    return runs_and_total(&v, &g, cells_outside(&g, count));
+}
+
+/* --- a home's catchment table ------------------------------------------------------------------------------ */
+
+PyDoc_STRVAR(union_doc,
+"union(tables, places, offset, out) -> None\n\n"
+"Writes to `out` (a bool a group) the union of `tables` (a list of one or more bool arrays, each as long as\n"
+"`out`): out[g] is true where any table's [g] is; then sets out[offset + p] for each p of `places` (a list of\n"
+"ints, each within out's length less offset). A home's catchment table (`search.columns._Catchments.covering`):\n"
+"its areas' tables ORed, then the polygons holding it.");
+
+static PyObject *union_(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (takes("union", nargs, 4) < 0)
+        return NULL;
+    PyObject *tables = args[0], *places = args[1];
+    if (!PyList_Check(tables) || PyList_GET_SIZE(tables) < 1 || !PyList_Check(places)) {
+        PyErr_SetString(PyExc_ValueError, "tables, places: expected a list of one or more tables, and a list");
+        return NULL;
+    }
+    Py_ssize_t offset = PyLong_AsSsize_t(args[2]);
+    if (offset == -1 && PyErr_Occurred())
+        return NULL;
+    Views v = {.held = 0};
+    Py_buffer *out = view_of(&v, args[3], "out", BOOL, 1, 1, 1, 0);
+    if (out == NULL) {
+        release(&v);
+        return NULL;
+    }
+    Py_ssize_t n = length(out);
+    uint8_t *o = out->buf;
+    if (offset < 0 || offset > n)
+        return refused(&v, "offset: outside out");
+    /* Each table viewed, read and released in turn: a home has any number of areas. */
+    for (Py_ssize_t j = 0; j < PyList_GET_SIZE(tables); j++) {
+        Py_buffer *table = view_of(&v, PyList_GET_ITEM(tables, j), "tables", BOOL, 1, 0, 1, 0);
+        if (table == NULL) {
+            release(&v);
+            return NULL;
+        }
+        if (length(table) != n)
+            return refused(&v, "tables: not one a group of out");
+        const uint8_t *t = table->buf;
+        if (j == 0) {
+            memcpy(o, t, (size_t)n);
+        } else { /* eight groups a step (a bool is a byte of 0 or 1, so is their OR), then the rest one by one */
+            Py_ssize_t g = 0;
+            for (; g + 8 <= n; g += 8) {
+                uint64_t held, more;
+                memcpy(&held, o + g, 8);
+                memcpy(&more, t + g, 8);
+                held |= more;
+                memcpy(o + g, &held, 8);
+            }
+            for (; g < n; g++)
+                o[g] |= t[g];
+        }
+        PyBuffer_Release(&v.views[--v.held]);
+    }
+    for (Py_ssize_t j = 0; j < PyList_GET_SIZE(places); j++) {
+        Py_ssize_t p = PyLong_AsSsize_t(PyList_GET_ITEM(places, j));
+        if (p == -1 && PyErr_Occurred()) {
+            release(&v);
+            return NULL;
+        }
+        if (p < 0 || p >= n - offset)
+            return refused(&v, "places: a place outside out");
+        o[offset + p] = 1;
+    }
     release(&v);
-    return PyLong_FromSsize_t(count);
+    Py_RETURN_NONE;
+}
+
+/* --- the polygons' boxes about a point --------------------------------------------------------------------- */
+
+/* A polygon's number as a bucket's candidates hold it (a float), or -1 when it is not one (negative, not whole,
+   or past 2**53). */
+static Py_ssize_t number_of(double x)
+{
+    return x >= 0.0 && x <= 9007199254740992.0 && x == floor(x) ? (Py_ssize_t)x : -1;
+}
+
+/* Appends `number` to `list`: -1 with the error set when it cannot. */
+static int append_number(PyObject *list, Py_ssize_t number)
+{
+    PyObject *item = PyLong_FromSsize_t(number);
+    int failed = item == NULL || PyList_Append(list, item) < 0;
+    Py_XDECREF(item);
+    return failed ? -1 : 0;
+}
+
+PyDoc_STRVAR(boxes_holding_doc,
+"boxes_holding(candidates, lon, lat, held, unsure) -> None\n\n"
+"For each row of `candidates` (9 floats a row: a polygon's number, its inner box ix0, iy0, ix1, iy1 and its\n"
+"bounding box x0, y0, x1, y1), in order: when x0 <= lon <= x1 and y0 <= lat <= y1, its number is appended to\n"
+"`held` (a list) if also ix0 <= lon <= ix1 and iy0 <= lat <= iy1, else to `unsure` (a list). The comparisons\n"
+"of `search.polygons.PolygonLookup`, as Python makes them on floats.");
+
+static PyObject *boxes_holding(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (takes("boxes_holding", nargs, 5) < 0)
+        return NULL;
+    PyObject *held = args[3], *unsure = args[4];
+    if (!PyList_Check(held) || !PyList_Check(unsure)) {
+        PyErr_SetString(PyExc_ValueError, "held, unsure: expected lists");
+        return NULL;
+    }
+    Views v = {.held = 0};
+    double lon, lat;
+    Py_buffer *candidates;
+    if ((candidates = view_of(&v, args[0], "candidates", FLOAT, 8, 0, 2, 9)) == NULL
+            || as_double(args[1], "lon", &lon) < 0 || as_double(args[2], "lat", &lat) < 0) {
+        release(&v);
+        return NULL;
+    }
+    const double *c = candidates->buf;
+    for (Py_ssize_t i = 0; i < candidates->shape[0]; i++, c += 9) {
+        if (!(c[5] <= lon && lon <= c[7] && c[6] <= lat && lat <= c[8]))
+            continue;
+        Py_ssize_t number = number_of(c[0]);
+        if (number < 0)
+            return refused(&v, "candidates: a polygon's number that is not one");
+        int inner = c[1] <= lon && lon <= c[3] && c[2] <= lat && lat <= c[4];
+        if (append_number(inner ? held : unsure, number) < 0) {
+            release(&v);
+            return NULL;
+        }
+    }
+    release(&v);
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
-    {"total", (PyCFunction)(void (*)(void))total, METH_FASTCALL, total_doc},
     {"kept_in_runs", (PyCFunction)(void (*)(void))kept_in_runs, METH_FASTCALL, kept_in_runs_doc},
     {"kept_of", (PyCFunction)(void (*)(void))kept_of, METH_FASTCALL, kept_of_doc},
     {"near", (PyCFunction)(void (*)(void))near, METH_FASTCALL, near_doc},
     {"reach", (PyCFunction)(void (*)(void))reach, METH_FASTCALL, reach_doc},
     {"first_k", (PyCFunction)(void (*)(void))first_k, METH_FASTCALL, first_k_doc},
     {"cell_runs", (PyCFunction)(void (*)(void))cell_runs, METH_FASTCALL, cell_runs_doc},
+    {"box_runs", (PyCFunction)(void (*)(void))box_runs, METH_FASTCALL, box_runs_doc},
+    {"union", (PyCFunction)(void (*)(void))union_, METH_FASTCALL, union_doc},
+    {"boxes_holding", (PyCFunction)(void (*)(void))boxes_holding, METH_FASTCALL, boxes_holding_doc},
     {NULL, NULL, 0, NULL},
 };
 

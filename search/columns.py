@@ -38,6 +38,7 @@ from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
 from search import _pass, nearness, tallies
 from search.polygons import PolygonLookup
+from search.runs import Runs
 from search.tallies import Counted, Tallies
 
 _NEED_BITS = {need: np.uint32(1 << i) for i, need in enumerate(NEED_LABELS)}
@@ -371,6 +372,9 @@ def _languages_of(texts: Sequence[str], need_lists: Sequence[Sequence[str]]) -> 
 
 Pair = tuple[np.ndarray, np.ndarray]  # rows (or positions) and their distances
 _NO_FLAGS: Final = np.zeros(0, dtype=bool)
+_NO_PAIR: Final = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
+for _empty in _NO_PAIR:
+    _empty.flags.writeable = False  # shared by every answer that has none
 
 
 class _CodeSets:
@@ -470,16 +474,14 @@ class _Catchments:
     def covering(self, codes: Iterable[str], polygon_hits: list[int]) -> np.ndarray:
         """Per group, whether it covers a home in the areas of these codes, held by these polygons."""
         tables = [table for table in map(self._by_code.get, codes) if table is not None]
-        covered = (tables[0] if tables else self._no_code).copy()
-        for table in tables[1:]:
-            covered |= table
-        covered[np.array(polygon_hits, dtype=np.int64) + self.codes] = True
+        covered = np.empty(len(self._no_code), dtype=bool)
+        # One compiled step (`search._pass.union`): the copy, the ORs and the polygons' scatter were ~27k
+        # instructions a match at 100k, ~15k of them the scatter of ~8 polygons (bench/RESULTS.md, session 30).
+        _pass.union(tables or [self._no_code], polygon_hits, self.codes, covered)
         return covered
 
 
-# Runs of positions of the grid's order: each run's first position, and the one after its last (int64 arrays).
-Runs = tuple[np.ndarray, np.ndarray]
-_NO_RUNS: Final = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+_NO_RUNS: Final = Runs(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 0)
 
 
 class _Grid:
@@ -503,18 +505,16 @@ class _Grid:
         cell = iy * self.nx + ix
         key = type_.astype(np.int64) * self.cells + cell
         self.order = np.argsort(key, kind="stable")
-        # Per type and cell (type * cells + cell), where its rows start in the order, and the end.
+        # Per type and cell (type * cells + cell), where its rows start in the order, and the end: a row of
+        # cells' last column's end is the next row's first start, so a box's row of cells is one run (`runs`).
         self.start = np.searchsorted(key[self.order], np.arange(len(_TYPES) * self.cells + 1))
-        # The same starts per type, row of cells and column (nx + 1 columns: a row's last column's end is the
-        # next row's first start, one place on in `start`), a view: a box's runs are two lookups in it.
-        step = self.start.strides[0]
-        self.row_starts = np.lib.stride_tricks.as_strided(
-            self.start, shape=(len(_TYPES), self.ny, self.nx + 1), strides=(self.cells * step, self.nx * step, step),
-            writeable=False)
         counts = np.bincount(cell, minlength=self.cells)
         self.cell_rows = counts  # per cell, its rows of every type
-        self.sat = np.zeros((self.ny + 1, self.nx + 1), dtype=np.int64)
-        self.sat[1:, 1:] = counts.reshape(self.ny, self.nx).cumsum(axis=0).cumsum(axis=1)
+        sat = np.zeros((self.ny + 1, self.nx + 1), dtype=np.int64)
+        sat[1:, 1:] = counts.reshape(self.ny, self.nx).cumsum(axis=0).cumsum(axis=1)
+        # Read through a memoryview: each lookup a Python int, ~2.5k instructions a count where NumPy's four
+        # scalar lookups and their sum were ~6.9k (bench/RESULTS.md, session 30).
+        self.sat = sat.data
 
     def cell_yx(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each point's cell row and column."""
@@ -540,8 +540,8 @@ class _Grid:
         types = _ALL_TYPES if types is None else types
         size = len(types) * len(cells)
         begins, ends = np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64)
-        count = _pass.cell_runs(self.start, self.cells, self.nx, cells, types, outside, begins, ends)
-        return begins[:count], ends[:count]
+        count, total = _pass.cell_runs(self.start, self.cells, self.nx, cells, types, outside, begins, ends)
+        return Runs(begins[:count], ends[:count], total)
 
     def everything(self, box: tuple[int, int, int, int] | None) -> bool:
         return box is not None and box == (0, self.ny - 1, 0, self.nx - 1)
@@ -551,17 +551,22 @@ class _Grid:
             return 0
         y0, y1, x0, x1 = box
         s = self.sat
-        return int(s[y1 + 1, x1 + 1] - s[y0, x1 + 1] - s[y1 + 1, x0] + s[y0, x0])
+        return s[y1 + 1, x1 + 1] - s[y0, x1 + 1] - s[y1 + 1, x0] + s[y0, x0]
 
-    def runs(self, box: tuple[int, int, int, int] | None, types: np.ndarray | None = None) -> Runs:
+    def runs(self, box: tuple[int, int, int, int] | None, types: np.ndarray | None = None,
+             outside: np.ndarray | None = None) -> Runs:
         """Where the box's rows (of these types: default every type) sit in the order, ascending: a run per
-        type and row of cells, types first (each run's first position and the one after its last)."""
+        type and row of cells, types first; then, with `outside` (cells, flat numbers ascending), the rows of
+        those of its cells outside the box, as `cell_runs` gives them. One compiled loop (`search._pass.box_runs`),
+        where the box's runs were two gathers from a strided view of `start` (~23k instructions a match at 100k)
+        and the cells outside it a call and a join of their own."""
         if box is None:
             return _NO_RUNS
-        y0, y1, x0, x1 = box
         types = _ALL_TYPES if types is None else types
-        starts = self.row_starts
-        return starts[types, y0:y1 + 1, x0].ravel(), starts[types, y0:y1 + 1, x1 + 1].ravel()
+        size = len(types) * (box[1] - box[0] + 1 + (0 if outside is None else len(outside)))
+        begins, ends = np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64)
+        count, total = _pass.box_runs(self.start, self.cells, self.nx, outside, types, box, begins, ends)
+        return Runs(begins[:count], ends[:count], total)
 
 
 def _holds(box: tuple[int, int, int, int], span: tuple[int, int, int, int]) -> bool:
@@ -865,9 +870,8 @@ class ServiceColumns:
         """`kept(q, positions(runs), typed=True, as_rows=True)`, without laying the runs' positions out first:
         which of the positions of these runs (rows of the types asked for), in the runs' order and ascending
         within each, hold rows passing the prepared query."""
-        begins, ends = runs
-        out = np.empty(_pass.total(begins, ends), dtype=np.int64)
-        at = out[:_pass.kept_in_runs(*self._row_tests(q, True), begins, ends, out)]
+        out = np.empty(runs.total, dtype=np.int64)
+        at = out[:_pass.kept_in_runs(*self._row_tests(q, True), runs.begins, runs.ends, out)]
         return at[self._narrowed(q, at)] if _narrows(q) else at
 
     def _row_tests(self, q: _Prepared, typed: bool) -> _RowTests:
@@ -973,14 +977,11 @@ class ServiceColumns:
                                 by_type_within)
         # The rows of `within`'s cells outside the box are read in the same pass: beyond the radius (every
         # row within it lies in the box), they count for `within`'s types alone, and `close` drops them.
-        outside = None if within is None or not count_within or everything \
-            else self._outside(box, within, prepared.types)
+        outside = None if within is None or not count_within or everything else self._outside(box, within)
         if counted is None and outside is None:
             at = self._passing_near(query, prepared, box=box, everything=everything, pool=within is None)
         else:  # with `within` (so no pool) and a box that is not every cell, `_passing_near` reads the box
-            read = self._grid.runs(box, prepared.types) if counted is None else counted.runs
-            at = self._kept_positions(read if outside is None else (np.concatenate((read[0], outside[0])),
-                                                                    np.concatenate((read[1], outside[1]))), prepared)
+            at = self._kept_positions(self._read(box, prepared.types, counted, outside), prepared)
         # From here `at` holds positions of the cell order, where the columns `space` reads lie close together:
         # only the answers' few are turned into rows, at the end.
         space = self._cells
@@ -991,18 +992,16 @@ class ServiceColumns:
         # From here `at` holds the passing rows within the radius, and `pool` where those of the query's areas sit.
         pool = None if query.area_codes is None else space._located.any_of(query.area_codes, at).nonzero()[0]
         total = (len(at) if pool is None else len(pool)) + (0 if counted is None else counted.total)
-        (nearest_at, nearest_distances), (inside_at, inside_distances), ranked = space._answers(
-            lat, lon, at, cosines, in_within, pool, k, margin_km)
+        nearest, inside, ranked = space._answers(lat, lon, at, cosines, in_within, pool, k, margin_km)
         of_types = of_totals = None
         if each_type and counted is None:
             shown_at, shown_cosines = (at, cosines) if pool is None else (at.take(pool), cosines.take(pool))
-            of_types = space._nearest_of_types(lat, lon, shown_at, shown_cosines, nearest_at, prepared.types)
+            of_types = space._nearest_of_types(lat, lon, shown_at, shown_cosines, self.type[nearest[0]],
+                                               prepared.types)
             if of_types:  # a type the k nearest hold none of, with rows within the radius: how many (one bincount)
                 counts = np.bincount(space.type.take(shown_at), minlength=len(_TYPES))
                 of_totals = {t: int(counts[t]) for t in of_types}
-        order = self._grid.order
-        return Around(order[nearest_at], nearest_distances, order[inside_at], inside_distances, total, by_type,
-                      of_types, None if ranked is None else (order[ranked[0]], ranked[1]), of_totals)
+        return Around(*nearest, *inside, total, by_type, of_types, ranked, of_totals)
 
     def _answers(self, lat: float, lon: float, at: np.ndarray, cosines: np.ndarray, in_within: np.ndarray | None,
                  pool: np.ndarray | None, k: int, margin_km: float | None
@@ -1010,8 +1009,10 @@ class ServiceColumns:
         """`around`'s k nearest, `within`'s k nearest and the k by effective distance (with `margin_km`, in place
         of `within`'s, then left empty) of the passing rows within the radius at these positions of the cell
         order, with their cosines; `in_within`: whether each lies in `within`; `pool`: where those of the
-        query's areas are, when it asks for some. Only the rows that can be among them are measured."""
-        ranked: Pair | None = None
+        query's areas are, when it asks for some. Only the rows that can be among them are measured. Each answer
+        is rows (not positions) and their distances: an answer's positions are turned into its rows as it is
+        ordered (`_first`'s `order`)."""
+        order = self._grid.order
         reach = None if pool is not None or in_within is None else _within_reach(at, cosines, k, in_within,
                                                                                   only_among=False)
         if reach is not None and reach[2]:
@@ -1019,20 +1020,19 @@ class ServiceColumns:
             # the rows that can be no farther than it are measured, and hold both answers.
             near_at, ours, _ = reach
             near_distances = self._distances(lat, lon, near_at)
-            nearest_at, nearest_distances = self.top_k(near_at, near_distances, k, None)
+            nearest = _first(self.id_rank, near_at, near_distances, k, order=order)
             if margin_km is None:
-                inside_at, inside_distances = self.top_k(near_at[ours], near_distances[ours], k, None)
-            else:  # the k by effective distance lie among these rows too: they stand for the ICB's k nearest
-                ranked = self._effective_first(near_at, near_distances, ours, k, margin_km)
-                inside_at, inside_distances = at[:0], cosines[:0]
-        else:
-            inside_at = at[:0] if in_within is None else _within_reach(at, cosines, k, in_within)[0]
-            inside_distances = self._distances(lat, lon, inside_at) if len(inside_at) else cosines[:0]
-            inside_at, inside_distances = self.top_k(inside_at, inside_distances, k, None)
-            near_at = _within_reach(at if pool is None else at.take(pool),
-                                    cosines if pool is None else cosines.take(pool), k)[0]
-            nearest_at, nearest_distances = self.top_k(near_at, self._distances(lat, lon, near_at), k, None)
-        if margin_km is not None and in_within is not None and pool is None and ranked is None:
+                return nearest, _first(self.id_rank, near_at[ours], near_distances[ours], k, order=order), None
+            # the k by effective distance lie among these rows too: they stand for the ICB's k nearest
+            return nearest, _NO_PAIR, self._effective_first(near_at, near_distances, ours, k, margin_km)
+        inside_at = at[:0] if in_within is None else _within_reach(at, cosines, k, in_within)[0]
+        inside_distances = self._distances(lat, lon, inside_at) if len(inside_at) else cosines[:0]
+        inside_at, inside_distances = self.top_k(inside_at, inside_distances, k, None)
+        near_at = _within_reach(at if pool is None else at.take(pool),
+                                cosines if pool is None else cosines.take(pool), k)[0]
+        nearest_at, nearest_distances = self.top_k(near_at, self._distances(lat, lon, near_at), k, None)
+        ranked = None
+        if margin_km is not None and in_within is not None and pool is None:
             # The ICB's rows within the radius are fewer than k: all of them are `inside_at`, so the rest of
             # the k nearest lie outside it.
             outside = (nearest_at[:, None] != inside_at).all(axis=1)
@@ -1041,15 +1041,16 @@ class ServiceColumns:
             ranked = self._effective_first(np.concatenate((inside_at, nearest_at[outside])),
                                            np.concatenate((inside_distances, nearest_distances[outside])), ours, k,
                                            margin_km)
-            inside_at, inside_distances = inside_at[:0], inside_distances[:0]
-        return (nearest_at, nearest_distances), (inside_at, inside_distances), ranked
+            inside_at, inside_distances = _NO_PAIR
+        return (order[nearest_at], nearest_distances), (order[inside_at], inside_distances), ranked
 
     def _effective_first(self, at: np.ndarray, distances: np.ndarray, ours: np.ndarray, k: int,
                          margin_km: float) -> Pair:
-        """The k of these rows (each once) first by effective distance: the distance, plus `margin_km` where
-        `ours` is false; then by distance, then id. The same floats and order as `rehabmap.match` sorting
-        its hits by its effective key (the same float sum, `search._pass.first_k`)."""
-        return _first(self.id_rank, at, distances, k, ours, margin_km)
+        """The k of the rows at these positions of the cell order (each once) first by effective distance: the
+        distance, plus `margin_km` where `ours` is false; then by distance, then id; as rows. The same floats and
+        order as `rehabmap.match` sorting its hits by its effective key (the same float sum,
+        `search._pass.first_k`)."""
+        return _first(self.id_rank, at, distances, k, ours, margin_km, self._grid.order)
 
     def _near(self, lat: float, lon: float, radius_km: float, at: np.ndarray, groups: np.ndarray | None = None,
               by_type: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -1104,16 +1105,16 @@ class ServiceColumns:
         position[self._grid.order] = np.arange(len(position))
         return position
 
-    def _nearest_of_types(self, lat: float, lon: float, at: np.ndarray, cosines: np.ndarray, nearest_at: np.ndarray,
+    def _nearest_of_types(self, lat: float, lon: float, at: np.ndarray, cosines: np.ndarray, shown_types: np.ndarray,
                           types: np.ndarray | None) -> dict[int, tuple[int, float]]:
-        """Per type asked (type numbers; None: every type) of which `nearest_at` holds none, its nearest of the
-        rows at these positions of the cell order (by distance, then id; their cosines given) and that
-        distance, where it has one: its row, and the distance.
+        """Per type asked (type numbers; None: every type) that none of the k nearest is of (`shown_types`: one type
+        number for each of them), its nearest of the rows at these positions of the cell order (by distance, then
+        id; their cosines given) and that distance, where it has one: its row, and the distance.
         A summary's nearest of a type is then known from the pass in all but the cases where no row of it
         passes within the radius."""
-        if len(at) <= len(nearest_at):  # every row is shown: a type not among them has none here
+        if len(at) <= len(shown_types):  # every row is shown: a type not among them has none here
             return {}
-        shown = set(self.type[nearest_at].tolist())
+        shown = set(shown_types.tolist())
         missing = [t for t in (range(len(_TYPES)) if types is None else types.tolist()) if t not in shown]
         if not missing:
             return {}
@@ -1122,8 +1123,9 @@ class ServiceColumns:
         for number in missing:
             at_held = _within_reach(at, cosines, 1, of == number)[0]
             if len(at_held):
-                position, distance = self.top_k(at_held, self._distances(lat, lon, at_held), 1, None)
-                found[number] = (int(self._grid.order[position[0]]), float(distance[0]))
+                row, distance = _first(self.id_rank, at_held, self._distances(lat, lon, at_held), 1,
+                                       order=self._grid.order)
+                found[number] = (int(row[0]), float(distance[0]))
         return found
 
     def _counted(self, lat: float, lon: float, radius_km: float, query: ServiceQuery, prepared: _Prepared,
@@ -1148,19 +1150,32 @@ class ServiceColumns:
         box = None if bounds is None else self._grid.cells_of(*bounds)
         return box, bounds is None or self._grid.everything(box)
 
-    def _outside(self, box: tuple[int, int, int, int] | None, codes: frozenset[str],
-                 types: np.ndarray | None) -> Runs | None:
-        """Where the rows of these types in the cells of these areas outside the box sit in the grid's order (runs),
-        or None when no such cell is: told from the areas' spans without a NumPy step when the box holds
-        them (a home ICB often lies inside a 50 km circle's box)."""
+    def _outside(self, box: tuple[int, int, int, int] | None, codes: frozenset[str]) -> np.ndarray | None:
+        """The cells (flat numbers, ascending) holding rows of these areas, or None when none lies outside the box:
+        told from the areas' spans without a NumPy step when the box holds them (a home ICB often lies inside a
+        50 km circle's box). Those of them inside the box are left out when their rows are read (`_read`)."""
         spans = self._area_spans
         if box is not None and all(_holds(box, spans[code]) for code in codes if code in spans):
             return None
         found = [self._area_cells[code] for code in codes if code in self._area_cells]
         if not found:
             return None
-        runs = self._grid.cell_runs(found[0] if len(found) == 1 else np.unique(np.concatenate(found)), types, box)
-        return runs if len(runs[0]) else None
+        return found[0] if len(found) == 1 else np.unique(np.concatenate(found))
+
+    def _read(self, box: tuple[int, int, int, int] | None, types: np.ndarray | None, counted: Counted | None,
+              outside: np.ndarray | None) -> Runs:
+        """The runs of the rows `around` reads: the box's (with `counted`, the cells the tallies leave to read),
+        then those of the `outside` cells (`_outside`) beyond the box. A box's and its cells beyond it are one
+        compiled call (`_Grid.runs`)."""
+        grid = self._grid
+        if counted is None and box is not None:
+            return grid.runs(box, types, outside)
+        read = _NO_RUNS if counted is None else counted.runs
+        if outside is None:
+            return read
+        beyond = grid.cell_runs(outside, types, box)
+        return Runs(np.concatenate((read.begins, beyond.begins)), np.concatenate((read.ends, beyond.ends)),
+                    read.total + beyond.total)
 
     @cached_property
     def _area_spans(self) -> dict[str, tuple[int, int, int, int]]:
@@ -1317,13 +1332,16 @@ def _nearest_first(id_rank: np.ndarray, rows: np.ndarray, distances: np.ndarray,
 
 
 def _first(id_rank: np.ndarray, rows: np.ndarray, distances: np.ndarray, k: int, ours: np.ndarray | None = None,
-           margin_km: float = 0.0) -> Pair:
+           margin_km: float = 0.0, order: np.ndarray | None = None) -> Pair:
     """The first k of these rows and their distances: by distance, then id; with `ours`, by effective distance
-    first (the distance, plus `margin_km` where not ours). One compiled partial insertion sort
-    (`search._pass.first_k`, stable as `np.lexsort`), where a partition, a mask and a lexsort were ~12 NumPy steps."""
-    at = np.empty(min(k, len(rows)), dtype=np.int64)
-    _pass.first_k(rows, distances, id_rank, k, ours, margin_km, at)
-    return rows.take(at), distances.take(at)
+    first (the distance, plus `margin_km` where not ours). With `order` (the grid's), `rows` are positions of the
+    cell order and the rows they hold are given. One compiled partial insertion sort that writes the answer itself
+    (`search._pass.first_k`, stable as `np.lexsort`), where a partition, a mask and a lexsort were ~12 NumPy steps,
+    and the gathers of the rows, their distances and the positions' rows three more."""
+    size = min(k, len(rows))
+    out_rows, out_distances = np.empty(size, dtype=np.int64), np.empty(size, dtype=np.float64)
+    _pass.first_k(rows, distances, id_rank, k, ours, margin_km, order, out_rows, out_distances)
+    return out_rows, out_distances
 
 
 def _within_reach(at: np.ndarray, cosines: np.ndarray, k: int, among: np.ndarray | None = None, *,

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import cast
 
 import numpy as np
 import shapely
+
+from search import _pass
 
 # Buckets of the polygons' boxes, in degrees: a catchment spans a few (a town to an ICB); one whose box spans
 # more than MAX_BUCKETS (much of England) is listed in every bucket instead.
@@ -31,8 +32,8 @@ _PAD_DEG = 1e-9
 _SHRINK = 1.0 - 1e-9
 _NO_BOX = (math.inf, math.inf, -math.inf, -math.inf)  # holds no point
 
-# A polygon as a point is compared with it: its number, its inner box and its bounding box (x0, y0, x1, y1).
-_Candidate = tuple[int, float, float, float, float, float, float, float, float]
+# A polygon as a point is compared with it, a row of a bucket's candidates (9 floats): its number (exact), its
+# inner box and its bounding box (x0, y0, x1, y1); `search._pass.boxes_holding` reads them.
 
 
 def bucket(lon: float, lat: float) -> tuple[int, int]:
@@ -77,15 +78,17 @@ class PolygonLookup:
                 whole[key].append(p)
             elif meeting:
                 met[key].append(p)
-        # One tuple per polygon, shared by the buckets that list it.
-        candidate = {p: cast(_Candidate, (p, *row)) for p, row in
-                     zip(finite.tolist(), np.concatenate((inner, bounds), axis=1)[finite].tolist())}
+        # Per polygon its row of candidates; a bucket's candidates are their rows.
+        table = np.concatenate((np.arange(len(bounds), dtype=np.float64)[:, None], inner, bounds), axis=1)
+
+        def candidates(listed: list[int]) -> np.ndarray:
+            return table[np.array(listed, dtype=np.int64)]
+
         self._buckets = {key: (whole.get(key, []),
-                               tuple(map(candidate.__getitem__, sorted(met.get(key, []) + wide) if wide
-                                         else met.get(key, []))))
+                               candidates(sorted(met.get(key, []) + wide) if wide else met.get(key, [])))
                          for key in whole.keys() | met.keys()}
         # A bucket no polygon but the wide ones meets:
-        self._wide: tuple[list[int], tuple[_Candidate, ...]] = ([], tuple(map(candidate.__getitem__, wide)))
+        self._wide: tuple[list[int], np.ndarray] = ([], candidates(wide))
 
     def holding(self, lon: float, lat: float) -> list[int]:
         """The polygons holding the point, in no particular order. A list: a match scatters them into its
@@ -101,16 +104,14 @@ class PolygonLookup:
         return self._by_boxes(lon, lat)[1]
 
     def _by_boxes(self, lon: float, lat: float) -> tuple[list[int], list[int]]:
-        """The polygons the boxes say hold the point (a new list), and those whose boxes can't tell."""
+        """The polygons the boxes say hold the point (a new list), and those whose boxes can't tell: each candidate
+        inside its bounding box is held when inside its inner box too, else unsure (edges included). One compiled
+        loop (`search._pass.boxes_holding`, the same float comparisons), where a Python loop over the ~14
+        candidates was ~17k instructions a match at 100k (bench/RESULTS.md, session 30)."""
         whole, candidates = self._buckets.get(bucket(lon, lat), self._wide)
         held = whole.copy()
         unsure: list[int] = []
-        for p, ix0, iy0, ix1, iy1, x0, y0, x1, y1 in candidates:
-            if x0 <= lon <= x1 and y0 <= lat <= y1:
-                if ix0 <= lon <= ix1 and iy0 <= lat <= iy1:
-                    held.append(p)
-                else:
-                    unsure.append(p)
+        _pass.boxes_holding(candidates, lon, lat, held, unsure)
         return held, unsure
 
 

@@ -4,7 +4,19 @@ filters (`search._pass.kept_in_runs`) as they are."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+
+
+class Runs(NamedTuple):
+    """Runs of positions of a grid's order: each run's first position, the one after its last (int64 arrays), and
+    how many positions they hold (the room the compiled filters write their survivors into: known where the runs
+    are made, so no step counts it again)."""
+
+    begins: np.ndarray
+    ends: np.ndarray
+    total: int
 
 
 def positions(begins: np.ndarray, ends: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ from typing import NamedTuple, Protocol
 import numpy as np
 
 from geodata.distance import EARTH_RADIUS_KM, haversine_km_pairs
-from search.runs import positions
+from search.runs import Runs, positions
 
 # Grid cells per block side. Measured at 500k services (bench/RESULTS.md, "Counting whole cells"): blocks of
 # one cell (~2 km) hold 35k classes in all and leave ~4k rows a match to read; of 2 x 2 cells, 21k classes
@@ -75,7 +75,7 @@ class Counted(NamedTuple):
 
     # The box's rows still to be read: runs of positions in the grid's order (each run's first, and the one after
     # its last), ascending.
-    runs: tuple[np.ndarray, np.ndarray]
+    runs: Runs
     total: int  # rows of the counted blocks passing the query (its areas included), all within the radius
     by_type: np.ndarray  # per type, rows of the counted blocks passing the query in the areas of `within`
 
@@ -173,7 +173,7 @@ class Tallies:
         return replace(self, live=live)
 
     def count(self, lat: float, lon: float, radius_km: float, box: tuple[int, int, int, int], box_rows: int,
-              cell_rows: np.ndarray, cell_runs: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], nx: int,
+              cell_rows: np.ndarray, cell_runs: Callable[[np.ndarray], Runs], nx: int,
               q: Filters, areas: np.ndarray | None, within: np.ndarray | None, k: int, by_type: bool) -> Counted | None:
         """Count the blocks of the box (`_Grid.cells_of`, holding `box_rows` rows; `cell_rows`: per cell, how
         many; `cell_runs`: where the rows of some cells that may pass `q` lie in the columns' order, as runs)

@@ -12,7 +12,7 @@ import pytest
 from bench.synthetic import make_services
 from rehabmap.taxonomy import ServiceType
 from search.columns import ServiceColumns
-from search.runs import positions
+from search.runs import Runs, positions
 from tests.index.conftest import TODAY
 
 _TYPES = list(ServiceType)
@@ -31,6 +31,13 @@ def _cells_of_rows(columns: ServiceColumns) -> np.ndarray:
     return y * grid.nx + x
 
 
+def _positions(runs: Runs) -> np.ndarray:
+    """The positions the runs hold, in order, checked to be as many as the runs say they hold."""
+    held = positions(runs.begins, runs.ends)
+    assert runs.total == len(held)
+    return held
+
+
 def test_a_box_gives_the_rows_of_its_cells_of_the_types_asked_for_and_no_others(columns):
     grid = columns._grid
     cell = _cells_of_rows(columns)
@@ -43,12 +50,17 @@ def test_a_box_gives_the_rows_of_its_cells_of_the_types_asked_for_and_no_others(
             types = None
         else:
             types = np.array(sorted(rng.sample(range(len(_TYPES)), rng.randint(1, len(_TYPES)))), dtype=np.int64)
-        got = positions(*grid.runs(box, types))
+        got = _positions(grid.runs(box, types))
         in_box = (y >= box[0]) & (y <= box[1]) & (x >= box[2]) & (x <= box[3])
-        if types is not None:
-            in_box &= np.isin(columns.type, types)
+        of_types = np.ones(len(cell), dtype=bool) if types is None else np.isin(columns.type, types)
         assert np.all(np.diff(got) > 0), "positions ascend, each once"
-        assert np.array_equal(np.sort(grid.order[got]), np.flatnonzero(in_box)), (box, types)
+        assert np.array_equal(np.sort(grid.order[got]), np.flatnonzero(in_box & of_types)), (box, types)
+        # with cells (some in the box, some beyond it): after the box's rows, those of the cells beyond it
+        outside = np.unique(rng.sample(range(grid.cells), rng.randint(0, 30))).astype(np.int64)
+        more = _positions(grid.runs(box, types, outside))
+        assert np.array_equal(more[:len(got)], got)
+        beyond = np.isin(cell, outside) & ~in_box & of_types
+        assert np.array_equal(np.sort(grid.order[more[len(got):]]), np.flatnonzero(beyond)), (box, types)
 
 
 def test_cells_give_their_rows_of_the_types_asked_for(columns):
@@ -59,10 +71,10 @@ def test_cells_give_their_rows_of_the_types_asked_for(columns):
     for _ in range(100):
         cells = np.unique(rng.sample(held.tolist(), rng.randint(1, 40)) + rng.sample(range(grid.cells), 5))
         types = np.array(sorted(rng.sample(range(len(_TYPES)), rng.randint(1, 3))), dtype=np.int64)
-        got = positions(*grid.cell_runs(cells, types))
+        got = _positions(grid.cell_runs(cells, types))
         wanted = np.isin(cell, cells) & np.isin(columns.type, types)
         assert np.array_equal(np.sort(grid.order[got]), np.flatnonzero(wanted))
-        everything = positions(*grid.cell_runs(cells))
+        everything = _positions(grid.cell_runs(cells))
         assert np.array_equal(np.sort(grid.order[everything]), np.flatnonzero(np.isin(cell, cells)))
 
 
@@ -72,4 +84,4 @@ def test_a_query_of_some_types_reads_only_their_rows(columns):
     grid = columns._grid
     box = (0, grid.ny - 1, 0, grid.nx - 1)
     rare = np.array([len(_TYPES) - 1], dtype=np.int64)
-    assert len(positions(*grid.runs(box, rare))) == int(np.count_nonzero(columns.type == rare[0])) < len(columns) // 4
+    assert len(_positions(grid.runs(box, rare))) == int(np.count_nonzero(columns.type == rare[0])) < len(columns) // 4

@@ -129,7 +129,7 @@ def test_the_filters_over_a_boxs_runs_keep_what_the_rules_keep_in_the_runs_order
                x0, data.draw(st.integers(x0, min(x0 + 60, grid.nx - 1))))
         prepared = space.prepare(q)
         runs = grid.runs(box, prepared.types)
-        expected = [p for p in positions(*runs).tolist()
+        expected = [p for p in positions(runs.begins, runs.ends).tolist()
                     if int(order[p]) not in superseded and _passes(services[int(order[p])], q)]
         assert space._cells._kept_in(prepared, runs).tolist() == expected
 
@@ -159,7 +159,7 @@ def test_each_variant_of_the_filters_keeps_what_the_rules_keep(services, columns
     out = np.empty(len(rows), dtype=np.int64)
     assert out[:_pass.kept_of(*tests, rows, out)].tolist() == [r for r in rows.tolist() if rules[r]]
     grid = columns._grid  # the runs hold positions in its cell order, as do the flags and words of `_cells`
-    begins, ends = grid.runs((0, grid.ny - 1, 0, grid.nx - 1))
+    begins, ends, _ = grid.runs((0, grid.ny - 1, 0, grid.nx - 1))
     at = positions(begins, ends)
     assert len(at) == len(services)
     out = np.empty(len(at), dtype=np.int64)
@@ -370,7 +370,7 @@ def _first_rule(at: np.ndarray, distances: np.ndarray, id_rank: np.ndarray, k: i
 
 
 def test_the_order_of_the_measured_rows_is_the_rules(services, columns):
-    id_rank = columns._cells.id_rank
+    id_rank, grid_order = columns._cells.id_rank, columns._grid.order
 
     @_FIXTURES
     @given(data=st.data())
@@ -387,9 +387,12 @@ def test_the_order_of_the_measured_rows_is_the_rules(services, columns):
         if ours is not None and n and data.draw(st.booleans()):  # the first row's distance equal to another's
             distances[0] = float(distances[data.draw(st.integers(0, n - 1))]) + margin  # plus the margin
         k = data.draw(st.integers(0, 15))
-        out = np.full(min(k, n), -7, dtype=np.int64)
-        assert _pass.first_k(at, distances, id_rank, k, ours, margin, out) == min(k, n)
-        assert out.tolist() == _first_rule(at, distances, id_rank, k, ours, margin)
+        order = data.draw(st.sampled_from([None, grid_order]))  # positions turned into their rows, or not
+        out_rows, out_distances = np.full(min(k, n), -7, dtype=np.int64), np.full(min(k, n), -7.0)
+        assert _pass.first_k(at, distances, id_rank, k, ours, margin, order, out_rows, out_distances) == min(k, n)
+        first = _first_rule(at, distances, id_rank, k, ours, margin)
+        assert out_rows.tolist() == [int(at[i]) if order is None else int(order[at[i]]) for i in first]
+        assert out_distances.tolist() == [float(distances[i]) for i in first]
 
     check()
 
@@ -431,70 +434,259 @@ def test_a_wrong_call_of_the_candidates_selection_raises_value_error(change, mes
     (lambda a: {**a, "distances": np.array([1.0, math.nan, 2.0])}, "NaN"),
     (lambda a: {**a, "id_rank": a["id_rank"].astype(np.float64)}, "id_rank"),
     (lambda a: {**a, "ours": np.ones(2, dtype=bool)}, "ours"),
-    (lambda a: {**a, "out": np.empty(1, np.int64)}, "out"),
-    (lambda a: {**a, "out": np.empty(2, np.int32)}, "out"),
+    (lambda a: {**a, "out_rows": np.empty(1, np.int64)}, "out_rows"),
+    (lambda a: {**a, "out_rows": np.empty(2, np.int32)}, "out_rows"),
+    (lambda a: {**a, "out_distances": np.empty(1)}, "out_distances"),
+    (lambda a: {**a, "out_distances": np.empty(2, np.int64)}, "out_distances"),
+    (lambda a: {**a, "order": np.arange(3, dtype=np.int64)}, "order"),  # a row of id_rank without its place
+    (lambda a: {**a, "order": np.arange(4, dtype=np.int32)}, "order"),
 ])
 def test_a_wrong_call_of_the_order_raises_value_error(change, message):
     arrays = {"at": np.array([0, 1, 2], dtype=np.int64), "distances": np.array([3.0, 1.0, 2.0]),
               "id_rank": np.array([2, 0, 1, 3], dtype=np.int64), "k": 2, "ours": np.array([True, False, True]),
-              "out": np.empty(2, np.int64)}
+              "order": np.array([13, 12, 11, 10], dtype=np.int64), "out_rows": np.empty(2, np.int64),
+              "out_distances": np.empty(2)}
 
     def first_k(a: dict) -> int:
-        return _pass.first_k(a["at"], a["distances"], a["id_rank"], a["k"], a["ours"], 5.0, a["out"])
+        return _pass.first_k(a["at"], a["distances"], a["id_rank"], a["k"], a["ours"], 5.0, a["order"], a["out_rows"],
+                             a["out_distances"])
 
-    assert first_k(arrays) == 2 and arrays["out"].tolist() == [2, 0]
+    assert first_k(arrays) == 2
+    assert arrays["out_rows"].tolist() == [11, 13] and arrays["out_distances"].tolist() == [2.0, 3.0]
     with pytest.raises(ValueError, match=message):
         first_k(change(arrays))
 
 
+def _cell_runs_rule(grid, cells: list[int], types: list[int], box: tuple[int, int, int, int] | None
+                    ) -> list[tuple[int, int]]:
+    """`cell_runs`' rule: per type, then cell, the cell's run of the grid's order, for the cells outside the box."""
+    return [(int(grid.start[t * grid.cells + c]), int(grid.start[t * grid.cells + c + 1]))
+            for t in types for c in cells
+            if box is None or not (box[0] <= c // grid.nx <= box[1] and box[2] <= c % grid.nx <= box[3])]
+
+
+def _box_runs_rule(grid, box: tuple[int, int, int, int], types: list[int], cells: list[int]) -> list[tuple[int, int]]:
+    """`box_runs`' rule, from the cells one by one: per type, then row of the box, its cells' runs joined into one
+    (each cell's run begins where the one before it ends); then the cells outside the box as `cell_runs` gives them."""
+    rows = []
+    for t in types:
+        for y in range(box[0], box[1] + 1):
+            runs = _cell_runs_rule(grid, [y * grid.nx + x for x in range(box[2], box[3] + 1)], [t], None)
+            assert all(a[1] == b[0] for a, b in zip(runs, runs[1:]))
+            rows.append((runs[0][0], runs[-1][1]))
+    return rows + _cell_runs_rule(grid, cells, types, box)
+
+
+@st.composite
+def _grid_question(draw: st.DrawFn, grid, every_box: bool) -> tuple:
+    """Cells (ascending), types (ascending) and a box of the grid (or None unless `every_box`)."""
+    types_total = (len(grid.start) - 1) // grid.cells
+    cells = sorted(draw(st.sets(st.integers(0, grid.cells - 1), max_size=80)))
+    types = sorted(draw(st.sets(st.integers(0, types_total - 1))))
+    box = None
+    if every_box or draw(st.booleans()):
+        y0, x0 = draw(st.integers(0, grid.ny - 1)), draw(st.integers(0, grid.nx - 1))
+        box = (y0, draw(st.integers(y0, grid.ny - 1)), x0, draw(st.integers(x0, grid.nx - 1)))
+    return cells, types, box
+
+
 def test_a_grids_cells_as_runs_are_the_rules(columns):
     grid = columns._grid
-    types_total = (len(grid.start) - 1) // grid.cells
 
     @_FIXTURES
-    @given(data=st.data())
-    def check(data: st.DataObject) -> None:
-        cells = sorted(data.draw(st.sets(st.integers(0, grid.cells - 1), max_size=80)))
-        types = sorted(data.draw(st.sets(st.integers(0, types_total - 1))))
-        box = None
-        if data.draw(st.booleans()):
-            y0, x0 = data.draw(st.integers(0, grid.ny - 1)), data.draw(st.integers(0, grid.nx - 1))
-            box = (y0, data.draw(st.integers(y0, grid.ny - 1)), x0, data.draw(st.integers(x0, grid.nx - 1)))
-        expected = [(int(grid.start[t * grid.cells + c]), int(grid.start[t * grid.cells + c + 1]))
-                    for t in types for c in cells
-                    if box is None or not (box[0] <= c // grid.nx <= box[1] and box[2] <= c % grid.nx <= box[3])]
+    @given(question=_grid_question(grid, False))
+    def check(question: tuple) -> None:
+        cells, types, box = question
+        expected = _cell_runs_rule(grid, cells, types, box)
         room = len(types) * len(cells)
         begins, ends = np.full(room, -7, dtype=np.int64), np.full(room, -7, dtype=np.int64)
-        count = _pass.cell_runs(grid.start, grid.cells, grid.nx, np.array(cells, dtype=np.int64),
-                                np.array(types, dtype=np.int64), box, begins, ends)
+        count, total = _pass.cell_runs(grid.start, grid.cells, grid.nx, np.array(cells, dtype=np.int64),
+                                       np.array(types, dtype=np.int64), box, begins, ends)
         assert list(zip(begins[:count].tolist(), ends[:count].tolist())) == expected
+        assert total == sum(e - b for b, e in expected)
 
     check()
 
 
-@pytest.mark.parametrize("change, message", [
+def test_a_boxs_rows_and_cells_beyond_it_as_runs_are_the_rules(columns):
+    grid = columns._grid
+
+    @_FIXTURES
+    @given(question=_grid_question(grid, True), with_cells=st.booleans())
+    def check(question: tuple, with_cells: bool) -> None:
+        cells, types, box = question
+        expected = _box_runs_rule(grid, box, types, cells if with_cells else [])
+        room = len(types) * (box[1] - box[0] + 1 + (len(cells) if with_cells else 0))
+        begins, ends = np.full(room, -7, dtype=np.int64), np.full(room, -7, dtype=np.int64)
+        count, total = _pass.box_runs(grid.start, grid.cells, grid.nx,
+                                      np.array(cells, dtype=np.int64) if with_cells else None,
+                                      np.array(types, dtype=np.int64), box, begins, ends)
+        assert list(zip(begins[:count].tolist(), ends[:count].tolist())) == expected
+        assert total == sum(e - b for b, e in expected)
+
+    check()
+
+
+# a grid of 2 rows of 3 cells, 2 types: 13 starts
+_GRID = {"start": np.arange(13, dtype=np.int64), "cells_total": 6, "nx": 3, "cells": np.array([0, 5], dtype=np.int64),
+         "types": np.array([0, 1], dtype=np.int64), "box": (0, 0, 0, 0), "begins": np.empty(4, np.int64),
+         "ends": np.empty(4, np.int64)}
+_WRONG_GRID_CALLS = [
     (lambda a: {**a, "cells": np.array([0, 6], dtype=np.int64)}, "cells"),
     (lambda a: {**a, "cells": np.array([-1], dtype=np.int64)}, "cells"),
     (lambda a: {**a, "cells": a["cells"].astype(np.int32)}, "cells"),
     (lambda a: {**a, "types": np.array([2], dtype=np.int64)}, "types"),
     (lambda a: {**a, "types": np.array([-1], dtype=np.int64)}, "types"),
     (lambda a: {**a, "start": a["start"][:-1].copy()}, "types"),  # the last type's last run would end past it
+    (lambda a: {**a, "start": a["start"][::-1].copy()}, "start"),  # a run ending before it begins
     (lambda a: {**a, "nx": 4}, "nx"),
     (lambda a: {**a, "nx": 0}, "nx"),
     (lambda a: {**a, "box": (0, 1, 2)}, "box"),
     (lambda a: {**a, "begins": np.empty(3, np.int64)}, "begins"),
     (lambda a: {**a, "ends": np.empty(4, np.float64)}, "ends"),
-])
+]
+
+
+def _grid_call(function, a: dict) -> tuple[int, int]:
+    return function(a["start"], a["cells_total"], a["nx"], a["cells"], a["types"], a["box"], a["begins"], a["ends"])
+
+
+@pytest.mark.parametrize("change, message", _WRONG_GRID_CALLS)
 def test_a_wrong_call_of_the_cells_runs_raises_value_error(change, message):
-    # a grid of 2 rows of 3 cells, 2 types: 13 starts
-    arrays = {"start": np.arange(13, dtype=np.int64), "cells_total": 6, "nx": 3,
-              "cells": np.array([0, 5], dtype=np.int64), "types": np.array([0, 1], dtype=np.int64), "box": (0, 0, 0, 0),
-              "begins": np.empty(4, np.int64), "ends": np.empty(4, np.int64)}
-
-    def cell_runs(a: dict) -> int:
-        return _pass.cell_runs(a["start"], a["cells_total"], a["nx"], a["cells"], a["types"], a["box"], a["begins"],
-                               a["ends"])
-
-    assert cell_runs(arrays) == 2 and arrays["begins"][:2].tolist() == [5, 11]
+    arrays = dict(_GRID)
+    assert _grid_call(_pass.cell_runs, arrays) == (2, 2) and arrays["begins"][:2].tolist() == [5, 11]
     with pytest.raises(ValueError, match=message):
-        cell_runs(change(arrays))
+        _grid_call(_pass.cell_runs, change(arrays))
+
+
+@pytest.mark.parametrize("change, message", [
+    *_WRONG_GRID_CALLS,
+    (lambda a: {**a, "box": None}, "box"),
+    (lambda a: {**a, "box": (0, 2, 0, 0)}, "box"),  # a third row of cells: beyond the grid
+    (lambda a: {**a, "box": (0, 0, 2, 3)}, "box"),  # a fourth column
+    (lambda a: {**a, "box": (1, 0, 0, 0)}, "box"),  # empty
+    (lambda a: {**a, "box": (-1, 0, 0, 0)}, "box"),
+    (lambda a: {**a, "box": (0, 0, 1, 0)}, "box"),
+    (lambda a: {**a, "begins": np.empty(5, np.int64), "ends": np.empty(5, np.int64)}, "begins"),  # 2 types x 3
+    (lambda a: {**a, "cells": None, "box": (0, 1, 0, 0), "begins": np.empty(3, np.int64)}, "begins"),
+])
+def test_a_wrong_call_of_the_box_runs_raises_value_error(change, message):
+    # the box's one row of one cell (cell 0's run) of each type, then cell 5's (outside the box) of each
+    arrays = {**_GRID, "begins": np.empty(6, np.int64), "ends": np.empty(6, np.int64)}
+    assert _grid_call(_pass.box_runs, arrays) == (4, 4)
+    assert arrays["begins"][:4].tolist() == [0, 6, 5, 11] and arrays["ends"][:4].tolist() == [1, 7, 6, 12]
+    assert _grid_call(_pass.box_runs, {**arrays, "cells": None, "box": (0, 1, 1, 2)}) == (4, 8)
+    with pytest.raises(ValueError, match=message):
+        _grid_call(_pass.box_runs, change(arrays))
+
+
+def test_a_homes_table_is_the_union_of_its_areas_tables_and_its_polygons():
+    @_FIXTURES
+    @given(data=st.data())
+    def check(data: st.DataObject) -> None:
+        size = data.draw(st.integers(0, 300))
+        offset = data.draw(st.integers(0, size))
+        table = st.lists(st.booleans(), min_size=size, max_size=size).map(lambda b: np.array(b, dtype=bool))
+        tables = data.draw(st.lists(table, min_size=1, max_size=12))  # more than the views a call holds at once
+        places = data.draw(st.lists(st.integers(0, size - offset - 1), max_size=20)) if size > offset else []
+        out = np.array([data.draw(st.booleans()) for _ in range(size)], dtype=bool)  # what was there is overwritten
+        assert _pass.union(tables, places, offset, out) is None
+        expected = [any(bool(t[g]) for t in tables) or g - offset in places for g in range(size)]
+        assert out.tolist() == expected
+
+    check()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: {**a, "tables": []}, "tables"),
+    (lambda a: {**a, "tables": (np.zeros(4, dtype=bool),)}, "tables"),
+    (lambda a: {**a, "tables": [np.zeros(4, dtype=bool), np.zeros(3, dtype=bool)]}, "tables"),
+    (lambda a: {**a, "tables": [np.zeros(4, dtype=np.uint8)]}, "tables"),
+    (lambda a: {**a, "tables": [np.zeros(8, dtype=bool)[::2]]}, "tables"),
+    (lambda a: {**a, "places": (1,)}, "places"),
+    (lambda a: {**a, "places": [2]}, "places"),  # offset 2 + 2: past the 4 groups
+    (lambda a: {**a, "places": [-1]}, "places"),
+    (lambda a: {**a, "offset": 5}, "offset"),
+    (lambda a: {**a, "offset": -1}, "offset"),
+    (lambda a: {**a, "out": np.zeros(4, dtype=np.int8)}, "out"),
+    (lambda a: {**a, "out": np.zeros(4, dtype=bool)[::-1]}, "out"),
+])
+def test_a_wrong_call_of_the_union_raises_value_error(change, message):
+    arrays = {"tables": [np.array([1, 0, 0, 0], dtype=bool), np.array([0, 0, 1, 0], dtype=bool)], "places": [1],
+              "offset": 2, "out": np.zeros(4, dtype=bool)}
+
+    def union(a: dict) -> None:
+        _pass.union(a["tables"], a["places"], a["offset"], a["out"])
+
+    union(arrays)
+    assert arrays["out"].tolist() == [True, False, True, True]
+    with pytest.raises(ValueError, match=message):
+        union(change(arrays))
+
+
+def _boxes_rule(candidates: np.ndarray, lon: float, lat: float) -> tuple[list[int], list[int]]:
+    """`boxes_holding`'s rule in Python floats: inside the bounding box, held when inside the inner box too."""
+    held, unsure = [], []
+    for number, ix0, iy0, ix1, iy1, x0, y0, x1, y1 in candidates.tolist():
+        if x0 <= lon <= x1 and y0 <= lat <= y1:
+            (held if ix0 <= lon <= ix1 and iy0 <= lat <= iy1 else unsure).append(int(number))
+    return held, unsure
+
+
+def test_the_polygons_boxes_about_a_point_are_the_rules():
+    @_FIXTURES
+    @given(data=st.data())
+    def check(data: st.DataObject) -> None:
+        # coordinates from a few values, so points fall on edges and boxes share them; empty boxes (inf) too
+        values = data.draw(st.lists(st.floats(-3.0, 3.0), min_size=1, max_size=5)) + [math.inf, -math.inf]
+        coordinate = st.sampled_from(values)
+        n = data.draw(st.integers(0, 30))
+        rows = [[float(p), *(data.draw(coordinate) for _ in range(8))] for p in range(n)]
+        candidates = np.array(rows, dtype=np.float64).reshape(n, 9)
+        lon, lat = data.draw(coordinate), data.draw(coordinate)
+        held, unsure = [99], []  # appended to, not replaced
+        assert _pass.boxes_holding(candidates, lon, lat, held, unsure) is None
+        rule = _boxes_rule(candidates, lon, lat)
+        assert (held, unsure) == ([99, *rule[0]], rule[1])
+
+    check()
+
+
+def test_a_polygon_lookup_finds_what_geos_finds_with_the_compiled_boxes():
+    """The lookup's answer through the compiled boxes, held to GEOS over every polygon (its test file does the same
+    at length; here a few polygons, points on their edges and corners included)."""
+    from search.polygons import PolygonLookup
+
+    polygons = np.array([shapely.box(0.0, 0.0, 0.3, 0.2), shapely.Polygon([(0.1, 0.1), (0.5, 0.1), (0.1, 0.4)]),
+                         shapely.box(-0.25, -0.05, 0.05, 0.35)], dtype=object)
+    shapely.prepare(polygons)
+    lookup = PolygonLookup(polygons)
+    for lon in np.linspace(-0.3, 0.6, 19).tolist() + [0.0, 0.3, 0.05]:
+        for lat in np.linspace(-0.1, 0.5, 13).tolist() + [0.2, 0.35]:
+            expected = np.flatnonzero(shapely.intersects_xy(polygons, lon, lat)).tolist()
+            assert sorted(lookup.holding(lon, lat)) == expected, (lon, lat)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: {**a, "candidates": np.zeros((2, 8))}, "candidates"),
+    (lambda a: {**a, "candidates": np.zeros(9)}, "candidates"),
+    (lambda a: {**a, "candidates": np.zeros((2, 9), dtype=np.int64)}, "candidates"),
+    (lambda a: {**a, "candidates": np.zeros((2, 18))[:, ::2]}, "candidates"),
+    (lambda a: {**a, "candidates": np.array([[-1.0, *a["candidates"][0, 1:]]])}, "candidates"),  # not a number
+    (lambda a: {**a, "candidates": np.array([[0.5, *a["candidates"][0, 1:]]])}, "candidates"),
+    (lambda a: {**a, "lon": "west"}, "lon"),
+    (lambda a: {**a, "held": ()}, "held"),
+    (lambda a: {**a, "unsure": None}, "unsure"),
+])
+def test_a_wrong_call_of_the_boxes_raises_value_error(change, message):
+    # polygon 3: inner box (0, 0)-(1, 1), bounding box (-1, -1)-(2, 2); polygon 4: bounding box (5, 5)-(6, 6)
+    arrays = {"candidates": np.array([[3.0, 0, 0, 1, 1, -1, -1, 2, 2], [4.0, 5, 5, 6, 6, 5, 5, 6, 6]]), "lon": 0.5,
+              "lat": 0.5, "held": [], "unsure": []}
+
+    def boxes(a: dict) -> None:
+        _pass.boxes_holding(a["candidates"], a["lon"], a["lat"], a["held"], a["unsure"])
+
+    boxes(arrays)
+    assert arrays["held"] == [3] and arrays["unsure"] == []
+    with pytest.raises(ValueError, match=message):
+        boxes(change({**arrays, "held": [], "unsure": []}))

@@ -98,7 +98,7 @@ def test_a_bucket_held_whole_by_an_inner_box_lists_the_polygon_without_a_compari
     square = np.array([box(-1.0, 53.0, 0.0, 54.0)], dtype=object)
     lookup = PolygonLookup(square)
     whole, candidates = lookup._buckets[(-5, 535)]
-    assert whole == [0] and candidates == ()
+    assert whole == [0] and len(candidates) == 0
     whole, candidates = lookup._buckets[(-10, 530)]
     assert whole == [] and [c[0] for c in candidates] == [0]
     assert lookup.holding(-0.5 + BUCKET / 2, 53.55) == [0] and lookup.holding(0.0, 54.0) == [0]
