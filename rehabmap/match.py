@@ -537,7 +537,7 @@ def left_out(backend: IndexBackend, home: HomeLike, request: MatchRequest, respo
     answers as it did. A type with a group of its own passes none (its group's total, known); one sharing a
     group is counted first, by the group's pass where the index counted it there (`TypeGroup.totals_of_types`), else
     by a count of its own: those that pass are left out by the limit alone (12 of the bench's 200 bodies name
-    two types within 50 km, and one fills the list: a second pass over the circle was ~445k instructions)."""
+    two types within 50 km, and one fills the list: a second pass over the circle was ~220k instructions)."""
     types = frozenset({service_type})
     own = next((g for g in response.groups if g.types == types), None)
     counted = own.total if own is not None else next(
