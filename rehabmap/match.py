@@ -469,11 +469,9 @@ def _count(backend: IndexBackend, home: HomeLike, request: MatchRequest, query: 
     """How many services pass the request's filters: all a group's results would be without `limit`."""
     if request.max_distance_km is None:
         return sum(_counts_by_type(backend, home, request, query).values())
-    if request.own_icb_only:
-        if not home.areas.icb_code:
-            return 0
-        query = replace(query, area_codes=frozenset({home.areas.icb_code}))
-    return backend.count_near(home.lat, home.lon, query, radius_km=request.max_distance_km)
+    narrowed = _in_own_icb(home, request, query)
+    return 0 if narrowed is None else backend.count_near(home.lat, home.lon, narrowed,
+                                                         radius_km=request.max_distance_km)
 
 
 def _counts_by_type(backend: IndexBackend, home: HomeLike, request: MatchRequest,
@@ -481,11 +479,16 @@ def _counts_by_type(backend: IndexBackend, home: HomeLike, request: MatchRequest
     """Per type of the query, how many services pass the request's filters anywhere (a request without a
     radius). Each of a service's filters but its type reads the service alone, so a type's count is the same
     whichever other types the query asks with it."""
-    if request.own_icb_only:
-        if not home.areas.icb_code:
-            return {}
-        query = replace(query, area_codes=frozenset({home.areas.icb_code}))
-    return backend.count_by_type(query)
+    narrowed = _in_own_icb(home, request, query)
+    return {} if narrowed is None else backend.count_by_type(narrowed)
+
+
+def _in_own_icb(home: HomeLike, request: MatchRequest, query: ServiceQuery) -> ServiceQuery | None:
+    """The query within the home's ICB where the request asks for its own ICB only (None where the home has
+    none: nothing passes), else the query as it is."""
+    if not request.own_icb_only:
+        return query
+    return replace(query, area_codes=frozenset({home.areas.icb_code})) if home.areas.icb_code else None
 
 
 # A search's own options, each as the request field to change to see what it leaves out, and what a service it
