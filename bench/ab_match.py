@@ -10,8 +10,11 @@ directory), whose own modules (the index, the records, the explanations...) are 
 tree asking its own index object of the same file: this compares everything `match()` runs. Both trees' answers are
 compared first: the same ids and explanations, results and summary.
 
-    python -m bench.ab_match --base /tmp/base/rehabmap/match.py [--sizes 10k,100k] [--rounds 20]
-    python -m bench.ab_match --base /tmp/base [--sizes 10k,100k] [--rounds 20]
+    python -m bench.ab_match --base /tmp/base/rehabmap/match.py [--sizes 10k,100k] [--rounds 20] [--shape any]
+    python -m bench.ab_match --base /tmp/base [--sizes 10k,100k] [--rounds 20] [--shape any]
+
+`--shape any` asks the default request (each type its own list, at any distance; `common.SHAPES`) instead of the
+targets' shape.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 from types import ModuleType
 
 from bench import common
-from bench.common import K, RADIUS_KM, label
+from bench.common import label
 import search.embedded
 import rehabmap.match as branch
 
@@ -73,15 +76,14 @@ def _answer(response) -> list:
             + [(t.in_home_icb, t.nearest and t.nearest.explanation) for t in response.summary])
 
 
-def compare(n: int, base: ModuleType, base_index: type, rounds: int) -> list[object]:
+def compare(n: int, base: ModuleType, base_index: type, rounds: int, shape: str) -> list[object]:
     queries = common.load_queries()
     homes = common.resolve_homes(queries)
     index = search.embedded.EmbeddedIndex(common.index_file(n))
     indexes = {base: index if base_index is search.embedded.EmbeddedIndex else base_index(common.index_file(n)),
                branch: index}
     trees = (base, branch)
-    requests = {tree: [tree.MatchRequest(needs=q.needs, types=q.types, max_distance_km=RADIUS_KM, limit=K)
-                       for q in queries] for tree in trees}
+    requests = {tree: common.match_requests(queries, shape, tree.MatchRequest) for tree in trees}
     for i, home in enumerate(homes):  # also the warm pass: the record cache and the columns laid out
         if _answer(base.match(indexes[base], home, requests[base][i], common.TODAY)) != \
                 _answer(branch.match(index, home, requests[branch][i], common.TODAY)):
@@ -107,14 +109,16 @@ def main() -> None:
                         help="the base tree's rehabmap/match.py, or its whole checkout (a directory)")
     parser.add_argument("--sizes", default="10k,100k")
     parser.add_argument("--rounds", type=int, default=20)
+    common.add_shape_option(parser)
     args = parser.parse_args()
     base, base_index = load_base(args.base)
     load_before = common.load_average()
-    rows = [compare(n, base, base_index, args.rounds) for n in common.parse_sizes(args.sizes)]
+    rows = [compare(n, base, base_index, args.rounds, args.shape) for n in common.parse_sizes(args.sizes)]
     print(f"Machine: {common.machine()}")
     print(f"Before: {load_before}; after: {common.load_average()}")
     print(common.table(
-        f"match() of two trees, interleaved query by query ({args.rounds} rounds of the 200 bench queries)",
+        f"match() of two trees, interleaved query by query ({args.rounds} rounds of the 200 bench queries, "
+        f"shape {args.shape})",
         ["N", "base µs (best per query)", "branch µs", "branch / base, best", "branch / base, all rounds"],
         rows))
 

@@ -7,6 +7,7 @@ the geodata (~10 s), and one embedded index file per corpus size (the 500k corpu
 
 from __future__ import annotations
 
+import argparse
 import csv
 import os
 import platform
@@ -127,11 +128,19 @@ def load_queries() -> list[Query]:
                 for r in csv.DictReader(handle)]
 
 
-def match_requests(queries: list[Query], shape: str = "targets") -> list[MatchRequest]:
-    """The queries as `match()` requests of one of `SHAPES`: each query's home and needs either way."""
+def add_shape_option(parser: argparse.ArgumentParser) -> None:
+    """`--shape`, the requests a `match()` bench asks: one of `SHAPES` (see `match_requests`)."""
+    parser.add_argument("--shape", choices=SHAPES, default="targets",
+                        help="the requests: the targets' shape, or 'any' (each type, no radius)")
+
+
+def match_requests(queries: list[Query], shape: str = "targets",
+                   request: Callable[..., MatchRequest] = MatchRequest) -> list[MatchRequest]:
+    """The queries as `match()` requests of one of `SHAPES`: each query's home and needs either way.
+    `request`: the class that makes them, when another tree's `match()` is to be asked (`bench.ab_match`)."""
     if shape == "any":
-        return [MatchRequest(needs=q.needs, each_type=True, limit=K) for q in queries]
-    return [MatchRequest(needs=q.needs, types=q.types, max_distance_km=RADIUS_KM, limit=K) for q in queries]
+        return [request(needs=q.needs, each_type=True, limit=K) for q in queries]
+    return [request(needs=q.needs, types=q.types, max_distance_km=RADIUS_KM, limit=K) for q in queries]
 
 
 def resolve_homes(queries: list[Query]):

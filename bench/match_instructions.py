@@ -33,8 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", default="100k")
     parser.add_argument("--part", choices=("none", "match"), default="match")
-    parser.add_argument("--shape", choices=common.SHAPES, default="targets",
-                        help="the requests: the targets' shape, or 'any' (each type, no radius)")
+    common.add_shape_option(parser)
     args = parser.parse_args()
     (n,) = common.parse_sizes(args.size)
     queries = common.load_queries()
