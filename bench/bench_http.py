@@ -5,10 +5,11 @@ worker, default settings: INFO logging, one privacy-safe access line per request
 limit is turned off, REHABMAP_RATE_LIMIT_PER_MINUTE=0, as all load comes from one address), over the cached
 benchmark index and geodata. `--workers N` runs `rehabmap serve --workers N` (the same app; each worker
 on a listening socket of its own, SO_REUSEPORT). Each request body is one of the fixed queries (bench/queries.csv:
-real postcode, two types, one need, 50 km, limit 10), cycled by a small wrk Lua script. Every body is first sent
-once and must answer 200. Then, per concurrency level, a short warm-up and a bounded run (--seconds, default 10);
-wrk reports requests/s and the latency percentiles; any non-2xx answer or socket error is counted and shown. Only
-127.0.0.1 is ever addressed; the server is stopped at the end.
+real postcode, two types, one need, 50 km, limit 10; with `--shape any` the default request instead: the postcode
+and the need only, so every type its own list of 10 at any distance), cycled by a small wrk Lua script. Every body
+is first sent once and must answer 200. Then, per concurrency level, a short warm-up and a bounded run (--seconds,
+default 10); wrk reports requests/s and the latency percentiles; any non-2xx answer or socket error is counted and
+shown. Only 127.0.0.1 is ever addressed; the server is stopped at the end.
 
 The ceiling is measured in the same run, first, with the same bodies, levels and workers: an empty FastAPI
 `POST /match` that parses the same body and answers `{"results": []}` under the same uvicorn settings
@@ -22,7 +23,7 @@ other, the other again, this one), each serving's rows numbered: the server meas
 before/after run of sessions 15–26, whichever tree it was (bench/RESULTS.md), so one order alone measures the order.
 
     python -m bench.bench_http [--sizes 100k] [--concurrency 1,16,64] [--seconds 10] [--workers 1] [--no-ceiling]
-                               [--checkout DIR]
+                               [--checkout DIR] [--shape any]
 
 Needs `wrk` (Debian package).
 """
@@ -71,7 +72,11 @@ end
 """
 
 
-def bodies(queries) -> list[str]:
+def bodies(queries, shape: str = "targets") -> list[str]:
+    """Each query as a `POST /match` body of one of `common.SHAPES`: the targets' (two types, 50 km, limit 10) or
+    the default request's (the home and needs only, as the clinicians' page first asks: every type its own list)."""
+    if shape == "any":
+        return [json.dumps({"home": {"postcode": q.postcode}, "needs": list(q.needs)}) for q in queries]
     return [json.dumps({"home": {"postcode": q.postcode}, "types": [t.value for t in q.types],
                         "needs": list(q.needs), "max_distance_km": RADIUS_KM, "limit": K})
             for q in queries]
@@ -167,6 +172,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (1: `rehabmap serve`)")
     parser.add_argument("--no-ceiling", action="store_true", help="skip the empty endpoint")
     parser.add_argument("--checkout", type=Path, help="also serve /match from this checkout (before/after)")
+    common.add_shape_option(parser)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk (see bench/README.md)")
@@ -176,7 +182,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="rehabmap-wrk-"))
     script, bodies_file = work / "match.lua", work / "bodies.jsonl"
     script.write_text(LUA)
-    all_bodies = bodies(queries)
+    all_bodies = bodies(queries, args.shape)
     bodies_file.write_text("\n".join(all_bodies) + "\n")
     load_before = common.load_average()
     rows = []
@@ -213,7 +219,8 @@ def main() -> None:
     print(f"Before: {load_before}; after: {common.load_average()}; wrk shares the 2 cores with the server")
     print()
     print(common.table(
-        f"POST /match under uvicorn on 127.0.0.1 (wrk, {seconds} s per level; {len(queries)} bodies cycled; "
+        f"POST /match under uvicorn on 127.0.0.1 (wrk, {seconds} s per level; {len(queries)} bodies cycled, "
+        f"shape {args.shape}; "
         f"target >= {TARGET_RPS:,.0f} req/s at c=16 with p99 <= {TARGET_P99_MS:.0f} ms; against the ceiling: "
         f">= {CEILING_RPS_SHARE:.0%} of its req/s, p99 <= {CEILING_P99_RATIO:g}x its p99)",
         ["N", "workers", "endpoint", "connections", "per process", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms",
