@@ -287,7 +287,7 @@ def _effective_key(icb: str | None) -> Callable[[Hit], tuple[float, float, str]]
 
 
 def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, radius_km: float | None,
-            own_icb_only: bool, *, count_icb: bool = False
+            own_icb_only: bool, *, count_icb: bool = False, nearest: tuple[list[Hit], list[Hit]] | None = None
             ) -> tuple[list[Hit], list[Hit] | None, int | None, dict[ServiceType, int] | None,
                        dict[ServiceType, int] | None]:
     """Top k by effective distance; the k nearest overall it looked at (None when it did not look), then,
@@ -296,7 +296,8 @@ def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, 
     a radius, how many pass within it (None without one); with `count_icb`, where the same call could
     count them, per type how many pass in the home ICB (`_counts_in_icb` of the query's types; else None);
     and where the same call counted them, per type the k nearest hold none of, how many pass within the
-    radius (`Around.totals_of_types`; else None).
+    radius (`Around.totals_of_types`; else None). `nearest`: without a radius, the k nearest inside the home
+    ICB and overall when the caller asked them already (`_nearest_of_types`).
 
     Exact: the top k by effective key always lie in the union of the k nearest inside the home ICB and the
     k nearest overall (the margin is one constant). With a radius, the three (or four) are asked of the
@@ -307,13 +308,16 @@ def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, 
             return [], None, 0, None, None
         query = replace(query, area_codes=frozenset({icb}))
         if radius_km is None:
-            return backend.nearest(home.lat, home.lon, query, k=k), None, None, None, None
+            inside = nearest[0] if nearest is not None else backend.nearest(home.lat, home.lon, query, k=k)
+            return inside, None, None, None, None
         found = backend.around(home.lat, home.lon, query, k=k, radius_km=radius_km)
         return found.nearest, None, found.total, None, None
     counts = of_totals = None
     of_types: dict[ServiceType, Hit] | None = None
     ranked: list[Hit] | None = None  # when the index ranks them (`Around.ranked`)
-    if radius_km is None:
+    if radius_km is None and nearest is not None:
+        (inside, overall), total = nearest, None
+    elif radius_km is None:
         inside = backend.nearest(home.lat, home.lon, replace(query, area_codes=frozenset({icb})), k=k) if icb else []
         overall, total = backend.nearest(home.lat, home.lon, query, k=k), None
     else:
@@ -417,7 +421,7 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
     else:
         type_groups = [frozenset({t}) for t in least_restrictive_first(request.types or ServiceType)]
     groups: list[TypeGroup] = []
-    nearest_known: dict[ServiceType, Hit] = {}
+    nearest_known: dict[ServiceType, Hit | None] = {}
     # A result without a placement distance is the summary's result for the same hit: made once.
     made: dict[ServiceType, tuple[list[Hit], list[MatchResult]]] = {}
     coverage = _coverage(request, home)
@@ -426,6 +430,12 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
     count_icb = type_groups == [asked]
     icb_counts: dict[ServiceType, int] | None = None
     counted: dict[ServiceType, int] | None = None  # without a radius, per type asked, how many pass anywhere
+    # Without a radius, each type its own list: every type's nearest in the home ICB and overall, one pass each.
+    of_types = None
+    if request.order != "best_fit" and request.max_distance_km is None and len(type_groups) > 1:
+        of_types = _nearest_of_types(backend, home, request, _base_query(request, coverage, asked))
+        # Each type's nearest anywhere passing the request's filters, or none: the summary's.
+        nearest_known.update((t, hits[0] if hits else None) for t, hits in of_types[1].items())
     for types in type_groups:
         query = _base_query(request, coverage, types)
         overall: list[Hit] | None = None
@@ -435,9 +445,13 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
             hits = best_fit_hits(backend, home, query, request.limit, request.max_distance_km,
                                  request.own_icb_only, today, window)
         else:
-            hits, overall, total, icb_counts, of_totals = _ranked(backend, home, query, request.limit,
-                                                                  request.max_distance_km, request.own_icb_only,
-                                                                  count_icb=count_icb)
+            asked_already = None
+            if of_types is not None:
+                (only,) = types
+                asked_already = (of_types[0].get(only, []), of_types[1].get(only, []))
+            hits, overall, total, icb_counts, of_totals = _ranked(
+                backend, home, query, request.limit, request.max_distance_km, request.own_icb_only,
+                count_icb=count_icb, nearest=asked_already)
         results = [maker.result(h, placement_km) for h in hits]
         if placement_km is None:
             made.update(dict.fromkeys(types, (hits, results)))
@@ -463,6 +477,19 @@ def match(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: d
                         icb_counts=icb_counts, made=made, maker=maker)
     return _frozen(MatchResponse, {"results": [r for g in groups for r in g.results], "summary": summary,
                                    "current_placement_km": placement_km, "groups": groups})
+
+
+def _nearest_of_types(backend: IndexBackend, home: HomeLike, request: MatchRequest, query: ServiceQuery
+                      ) -> tuple[dict[ServiceType, list[Hit]], dict[ServiceType, list[Hit]]]:
+    """Per type of the query, the k nearest passing in the home ICB (none without an ICB) and overall (only the
+    nearest where the request keeps to its own ICB: the summary's): `_ranked`'s two `nearest` calls of each
+    type's own list without a radius, asked of every type at once (`IndexBackend.nearest_of_types`): two passes
+    where there were fourteen."""
+    icb, k = home.areas.icb_code, request.limit
+    inside = backend.nearest_of_types(home.lat, home.lon, replace(query, area_codes=frozenset({icb})), k=k) \
+        if icb else {}
+    overall = backend.nearest_of_types(home.lat, home.lon, query, k=1 if request.own_icb_only else k)
+    return inside, overall
 
 
 def _count(backend: IndexBackend, home: HomeLike, request: MatchRequest, query: ServiceQuery) -> int:
@@ -566,15 +593,15 @@ def left_out(backend: IndexBackend, home: HomeLike, request: MatchRequest, respo
 
 
 def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, today: date, *,
-              nearest_known: dict[ServiceType, Hit] | None = None,
+              nearest_known: dict[ServiceType, Hit | None] | None = None,
               coverage: Coverage | None = None,
               icb_counts: dict[ServiceType, int] | None = None,
               made: dict[ServiceType, tuple[list[Hit], list[MatchResult]]] | None = None,
               maker: ResultMaker | None = None) -> list[TypeSummary]:
     """Per type asked for: how many pass the filters inside the home ICB, and the nearest anywhere.
 
-    `nearest_known`: per type, its nearest service passing the request's filters, where the caller
-    already knows it (so it is not asked again); `coverage`: the caller's `_coverage` of the home;
+    `nearest_known`: per type, its nearest service passing the request's filters (None: none passes), where
+    the caller already knows it (so it is not asked again); `coverage`: the caller's `_coverage` of the home;
     `icb_counts`: the per-type counts in the home ICB, where the caller already has them; `made`: per type,
     the hits of the caller's group of that type and the results made of them (without a placement
     distance): a `nearest_known` hit already shown (the same object) is not made again; `maker`: the
@@ -591,9 +618,12 @@ def summarise(backend: IndexBackend, home: HomeLike, request: MatchRequest, toda
         counts = _counts_in_icb(backend, request, coverage, wanted, icb)
     summary = []
     for service_type in least_restrictive_first(wanted):
-        known = (nearest_known or {}).get(service_type)
-        nearest = [known] if known is not None else backend.nearest(
-            home.lat, home.lon, _base_query(request, coverage, frozenset({service_type})), k=1)
+        if nearest_known is not None and service_type in nearest_known:
+            known = nearest_known[service_type]
+            nearest = [] if known is None else [known]
+        else:
+            nearest = backend.nearest(home.lat, home.lon, _base_query(request, coverage, frozenset({service_type})),
+                                      k=1)
         result = (_made_of(nearest[0], (made or {}).get(service_type)) or maker.result(nearest[0], None)
                   if nearest else None)
         # Made as `ResultMaker.result` makes a result, without the named tuple's `__new__` (a Python call).

@@ -20,7 +20,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from copy import copy as shallow_copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache, partial
 from itertools import islice
 from json.encoder import encode_basestring
@@ -1281,6 +1281,57 @@ class ServiceColumns:
             # Grow the area by about what should bring 2k passing rows within r: 4 to 64 times.
             r = _grow(r, 2.0 * k / max(found, 0.5), radius_km)
 
+    def nearest_of_types(self, lat: float, lon: float, query: ServiceQuery, k: int) -> dict[int, Pair]:
+        """Per type of the query's (which must name them), by type number: the rows and distances of that type's
+        k nearest passing services at any distance, exactly as `nearest` of the query narrowed to that type gives
+        them, from one box grown for all of them at once instead of one box a type.
+
+        A row's filters other than its type do not depend on the other types asked (`_asked_types`), so the rows
+        of one type that pass the query are those that pass it narrowed to the type; each type's answer is cut
+        as `nearest` cuts it, once at least k of its passing rows lie within the box's radius. A type done drops
+        out of the passes that follow. A match naming no type asks this of every type, at home and in its ICB:
+        two passes where it made fourteen (bench/RESULTS.md, session 31)."""
+        if query.types is None:
+            raise ValueError("nearest_of_types needs the query's types")
+        numbers = {_TYPES.index(t): t for t in query.types}
+        done: dict[int, Pair] = {}
+        if query.area_codes is not None:
+            pool = self._located.rows_with(query.area_codes)
+            if len(pool) <= max(_MIN_ROWS, _ROWS_PER_RESULT * k) * 4 * len(numbers):
+                return self._top_k_of_types(*self._with_distances(
+                    lat, lon, self.kept(self.prepare(query), pool, as_rows=True)), numbers, k, done)
+        r = self._first_radius(lat, lon, k, None)
+        prepared = self.prepare(query)
+        while True:
+            bounds = radius_box(lat, lon, r)
+            box = None if bounds is None else self._grid.cells_of(*bounds)
+            if bounds is None or self._grid.everything(box):
+                passing = self._all[self.kept(prepared, self._all)]
+                return self._top_k_of_types(*self._with_distances(lat, lon, passing), numbers, k, done)
+            rows, distances = self._box_passing(lat, lon, box, prepared)
+            inside = distances <= r
+            rows, distances = rows[inside], distances[inside]
+            counts = np.bincount(self.type[rows], minlength=len(_TYPES))
+            least = min(int(counts[number]) for number in numbers)
+            finished = {n: t for n, t in numbers.items() if counts[n] >= k}
+            self._top_k_of_types(rows, distances, finished, k, done)
+            if len(finished) == len(numbers):
+                return done
+            if finished:
+                numbers = {n: t for n, t in numbers.items() if n not in finished}
+                prepared = self.prepare(replace(query, types=frozenset(numbers.values())))
+            # As `nearest` grows it, for the type with the fewest found.
+            r = _grow(r, 2.0 * k / max(least, 0.5), None)
+
+    def _top_k_of_types(self, rows: np.ndarray, distances: np.ndarray, numbers: Mapping[int, ServiceType], k: int,
+                        done: dict[int, Pair]) -> dict[int, Pair]:
+        """`done`, with each of these types' k nearest of these rows (passing rows, with their distances)."""
+        types = self.type[rows]
+        for number in numbers:
+            of_type = types == number
+            done[number] = self.top_k(rows[of_type], distances[of_type], k, None)
+        return done
+
     def _first_radius(self, lat: float, lon: float, k: int, radius_km: float | None) -> float:
         """The smallest box radius (doubling from 1 km) whose box holds enough rows to start with."""
         target = max(_MIN_ROWS, _ROWS_PER_RESULT * k)
@@ -1479,6 +1530,14 @@ class OverlaidColumns:
         delta_at, delta_distances = self.delta.nearest(lat, lon, query, k, radius_km)
         rows = np.concatenate((base_rows, self.delta_rows[delta_at]))
         return self.top_k(rows, np.concatenate((base_distances, delta_distances)), k, None)
+
+    def nearest_of_types(self, lat: float, lon: float, query: ServiceQuery, k: int) -> dict[int, Pair]:
+        """Each type's k nearest of the base's own (edited rows left out) and the delta's, as `nearest` merges."""
+        base = self.base.nearest_of_types(lat, lon, query, k)
+        delta = self.delta.nearest_of_types(lat, lon, query, k)
+        return {number: self.top_k(np.concatenate((rows, self.delta_rows[delta[number][0]])),
+                                   np.concatenate((distances, delta[number][1])), k, None)
+                for number, (rows, distances) in base.items()}
 
     def around(self, lat: float, lon: float, query: ServiceQuery, k: int, radius_km: float,
                within: frozenset[str] | None, *, count_within: bool = False, each_type: bool = False,

@@ -46,7 +46,7 @@ from geodata.distance import haversine_km
 from rehabmap.config import Settings
 from rehabmap.errors import DomainError, IndexNotBuilt, IndexUnavailable
 from rehabmap.index.base import (Around, Coverage, Hit, IndexInfo, Page, ServiceQuery, around_in_parts,
-                                 overlay_record)
+                                 nearest_of_types_in_parts, overlay_record)
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
 from search.engine import OVERLOADED, REFUSED_CREDENTIALS, ClusterError, SearchClient, Unreachable, connect
@@ -512,6 +512,10 @@ class ElasticIndex:
             return []
         page = min(k + max(10, k // 4), _NEAREST_PAGE_MAX)
         return list(itertools.islice(self._by_distance(lat, lon, query, radius_km, page), k))
+
+    def nearest_of_types(self, lat: float, lon: float, query: ServiceQuery, *, k: int) -> dict[ServiceType, list[Hit]]:
+        """One request to the cluster a type: each is one search there, with nothing to share between them."""
+        return nearest_of_types_in_parts(self, lat, lon, query, k=k)
 
     def around(self, lat: float, lon: float, query: ServiceQuery, *, k: int, radius_km: float,
                within: frozenset[str] | None = None, count_within: bool = False,

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from geodata.distance import haversine_km
 from rehabmap.errors import DomainError, IndexNotBuilt
 from rehabmap.index.base import (Around, Hit, IndexInfo, Page, Revision, ServiceQuery, Stored, around_in_parts,
-                                 as_service, overlay_record)
+                                 as_service, nearest_of_types_in_parts, overlay_record)
 from search.columns import (ROW_FIELDS, Columns, OverlaidColumns, ServiceColumns, Snapshot, SnapshotPiece,
                             row_values)
 from rehabmap.per_record import RECORDS_KEPT
@@ -1024,6 +1024,20 @@ class EmbeddedIndex:
             else:
                 rows, distances = state.columns.nearest(lat, lon, query, k, radius_km)
             return list(map(Hit, state.services(rows.tolist()), distances.tolist()))
+        return self._answer(question)
+
+    def nearest_of_types(self, lat: float, lon: float, query: ServiceQuery, *, k: int) -> dict[ServiceType, list[Hit]]:
+        if query.text:  # text is searched in the file, not the columns: no pass to share
+            return nearest_of_types_in_parts(self, lat, lon, query, k=k)
+
+        def question(state: _State) -> dict[ServiceType, list[Hit]]:
+            found = state.columns.nearest_of_types(lat, lon, query, k)
+            distances: dict[int, float] = {}
+            for rows, of_rows in found.values():
+                distances.update(zip(rows.tolist(), of_rows.tolist()))
+            # Each row read and made a hit once, as `around` does (a row has one distance).
+            hits = dict(zip(distances, map(Hit, state.services(list(distances)), distances.values())))
+            return {_TYPES[number]: list(map(hits.__getitem__, rows.tolist())) for number, (rows, _) in found.items()}
         return self._answer(question)
 
     def around(self, lat: float, lon: float, query: ServiceQuery, *, k: int, radius_km: float,

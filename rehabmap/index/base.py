@@ -129,6 +129,12 @@ class IndexBackend(Protocol):
         """The k services nearest the point by great-circle distance, ties broken by id: exact."""
         ...
 
+    def nearest_of_types(self, lat: float, lon: float, query: ServiceQuery, *, k: int) -> dict[ServiceType, list[Hit]]:
+        """For each of the query's types (it must name them), `nearest(k)` of the query narrowed to that type, at
+        any distance: a match naming no type asks it of all seven, and an index that reads them in one pass
+        answers for the cost of about one (`nearest_of_types_in_parts` asks them one by one)."""
+        ...
+
     def count_near(self, lat: float, lon: float, query: ServiceQuery, *, radius_km: float) -> int:
         """How many services pass the filters within `radius_km` of the point, cut exactly as `nearest`
         cuts, without reading them."""
@@ -181,6 +187,14 @@ def around_in_parts(backend: IndexBackend, lat: float, lon: float, query: Servic
                if count_within and within is not None else None)
     return Around(backend.nearest(lat, lon, query, k=k, radius_km=radius_km), inside,
                   backend.count_near(lat, lon, query, radius_km=radius_km), by_type)
+
+
+def nearest_of_types_in_parts(backend: IndexBackend, lat: float, lon: float, query: ServiceQuery, *,
+                              k: int) -> dict[ServiceType, list[Hit]]:
+    """`IndexBackend.nearest_of_types` asked as one `nearest` a type, for an index with no pass to share."""
+    if query.types is None:
+        raise ValueError("nearest_of_types needs the query's types")
+    return {t: backend.nearest(lat, lon, replace(query, types=frozenset({t})), k=k) for t in query.types}
 
 
 class IndexWriter(Protocol):

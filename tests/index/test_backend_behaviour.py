@@ -310,6 +310,33 @@ def test_nearest_equals_brute_force(backend):
         assert [h.distance_km for h in hits] == pytest.approx([d for _, d in expected], abs=1e-6)
 
 
+def test_nearest_of_types_equals_each_types_brute_force_nearest(backend):
+    """`nearest_of_types` gives, for every type of the query, the brute-force `nearest` of the query narrowed to
+    that type, at any distance (ties by id): the embedded index from one box grown for all the types at once (a
+    type done leaving the passes that follow), after maintainers' edits too; within the home's ICB (areas asked,
+    often a pool small enough to take whole) and with subtypes, which narrow only their own type."""
+    services, index = backend
+    rng = random.Random(53)
+    every_subtype = [sub for subs in SUBTYPES.values() for sub in subs]
+    results = 0
+    for lat, lon, query, k, _ in _nearest_cases(services, 60, seed=53):
+        types = frozenset(ServiceType) if rng.random() < 0.5 else \
+            frozenset(rng.sample(list(ServiceType), rng.randint(1, len(ServiceType))))
+        query = replace(query, types=types,
+                        subtypes=frozenset(rng.sample(every_subtype, 2)) if rng.random() < 0.3 else None,
+                        area_codes=frozenset({rng.choice(services).areas.icb_code}) if rng.random() < 0.4
+                        else query.area_codes)
+        found = index.nearest_of_types(lat, lon, query, k=k)
+        assert found.keys() == types, (lat, lon, query, k)
+        for service_type in types:
+            expected = brute_nearest(services, lat, lon, replace(query, types=frozenset({service_type})), k, None)
+            case = (lat, lon, query, k, service_type)
+            assert [h.service.id for h in found[service_type]] == [sid for sid, _ in expected], case
+            assert [h.distance_km for h in found[service_type]] == pytest.approx([d for _, d in expected], abs=1e-6)
+            results += len(expected)
+    assert results > 1000  # the answers held many services, not empty lists
+
+
 def test_nearest_k_beyond_one_page(backend, monkeypatch):
     """Candidates are read in pages (search_after) when k exceeds one page; the answer stays exact."""
     services, index = backend

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 
@@ -176,18 +177,21 @@ def test_both_orders_on_both_backends_equal_brute_force(backend, small_areas):
     assert other_gender_shown >= 5  # and services whose words suggest they take the other gender only
 
 
-class CountingPasses:
-    """The index, with its calls of `count_by_type` (a pass over every row) counted."""
+class Counting:
+    """The index, with its calls of the named methods counted (each a pass over the rows or a box of them)."""
 
-    def __init__(self, index: EmbeddedIndex) -> None:
-        self.index, self.passes = index, 0
+    def __init__(self, index: EmbeddedIndex, *names: str) -> None:
+        self.index, self.names, self.calls = index, names, Counter[str]()
 
     def __getattr__(self, name: str):
-        return getattr(self.index, name)
+        method = getattr(self.index, name)
+        if name not in self.names:
+            return method
 
-    def count_by_type(self, query: ServiceQuery):
-        self.passes += 1
-        return self.index.count_by_type(query)
+        def counted(*args, **kwargs):
+            self.calls[name] += 1
+            return method(*args, **kwargs)
+        return counted
 
 
 def test_without_a_radius_the_groups_totals_come_from_one_pass(indexed, small_areas):
@@ -204,9 +208,9 @@ def test_without_a_radius_the_groups_totals_come_from_one_pass(indexed, small_ar
         subtypes = tuple(rng.sample(every_subtype, rng.randint(1, 3))) if rng.random() < 0.6 else None
         request = MatchRequest(**{**random_request(rng).__dict__, "types": None, "each_type": True,
                                   "max_distance_km": None, "subtypes": subtypes, "limit": rng.choice([1, 5])})
-        counting = CountingPasses(index)
+        counting = Counting(index, "count_by_type")
         response = match(counting, home, request, TODAY)
-        assert counting.passes <= 2, request
+        assert counting.calls["count_by_type"] <= 2, request
         narrowed = types_narrowed_by(frozenset(subtypes or ()))
         for group in response.groups:
             one = MatchRequest(**{**request.__dict__, "types": tuple(group.types), "each_type": False,
@@ -217,6 +221,31 @@ def test_without_a_radius_the_groups_totals_come_from_one_pass(indexed, small_ar
             assert group.total == len(passing), (request, group.types)
             full_groups += len(group.results) == request.limit
     assert full_groups > 50  # most groups were full, so their totals were counted, not read off their results
+
+
+def test_without_a_radius_each_types_list_comes_from_two_passes(indexed, small_areas):
+    """Every type its own list and no radius (the default request, or types named with `each_type`): each list
+    equals brute force, nearest first or best fit first, in the home ICB only or not; and ranked nearest first,
+    every type's nearest in the home ICB and overall (the summary's nearest, where the request keeps to its own
+    ICB) come from two `nearest_of_types` passes, not from two `nearest` calls a type."""
+    services, index = indexed
+    rng = random.Random(59)
+    nonempty = 0
+    for _ in range(40):
+        home = random_home(rng, small_areas)
+        asked = random_request(rng)
+        request = MatchRequest(**{**asked.__dict__, "max_distance_km": None, "each_type": True,
+                                  "types": None if rng.random() < 0.6 else asked.types})
+        counting = Counting(index, "nearest", "nearest_of_types")
+        response = match(counting, home, request, TODAY)
+        expected = brute_force(services, home, request)
+        assert [(r.service.id, r.distance_km) for r in response.results] == \
+            [(sid, pytest.approx(round(d, 3), abs=1e-3)) for sid, d in expected], request
+        if request.order == "nearest" and len(response.groups) > 1:
+            assert counting.calls["nearest"] == 0, request
+            assert counting.calls["nearest_of_types"] == 2, request
+        nonempty += len(response.results) >= 10
+    assert nonempty > 20  # most answers held many results
 
 
 def test_left_out_of_a_shared_list_equals_brute_force(backend, small_areas, request):
