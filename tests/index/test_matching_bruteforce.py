@@ -120,6 +120,13 @@ def random_home(rng: random.Random, small_areas) -> Home:
     return Home(area.lat, area.lon, AreaCodes(icb_code=area.icb, icb_name=area.icb_name, lad_code=area.lad))
 
 
+def assert_brute_force(services, home: Home, request: MatchRequest, results: list) -> None:
+    """The results are brute force's: the same services in the same order, each distance to the metre."""
+    expected = brute_force(services, home, request)
+    assert [r.service.id for r in results] == [sid for sid, _ in expected], request
+    assert [r.distance_km for r in results] == pytest.approx([round(d, 3) for _, d in expected], abs=1e-3)
+
+
 def test_match_equals_brute_force(indexed, small_areas):
     services, index = indexed
     rng = random.Random(11)
@@ -127,11 +134,9 @@ def test_match_equals_brute_force(indexed, small_areas):
     for _ in range(60):
         home = random_home(rng, small_areas)
         request = random_request(rng)
-        got = [(r.service.id, r.distance_km) for r in match(index, home, request, TODAY).results]
-        expected = brute_force(services, home, request)
-        assert [sid for sid, _ in got] == [sid for sid, _ in expected], request
-        assert [d for _, d in got] == pytest.approx([round(d, 3) for _, d in expected], abs=1e-3)
-        nonempty += bool(got)
+        results = match(index, home, request, TODAY).results
+        assert_brute_force(services, home, request, results)
+        nonempty += bool(results)
     assert nonempty > 40  # the comparison exercised real results, not empty lists
 
 
@@ -238,9 +243,7 @@ def test_without_a_radius_each_types_list_comes_from_two_passes(indexed, small_a
                                   "types": None if rng.random() < 0.6 else asked.types})
         counting = Counting(index, "nearest", "nearest_of_types")
         response = match(counting, home, request, TODAY)
-        expected = brute_force(services, home, request)
-        assert [(r.service.id, r.distance_km) for r in response.results] == \
-            [(sid, pytest.approx(round(d, 3), abs=1e-3)) for sid, d in expected], request
+        assert_brute_force(services, home, request, response.results)
         if request.order == "nearest" and len(response.groups) > 1:
             assert counting.calls["nearest"] == 0, request
             assert counting.calls["nearest_of_types"] == 2, request
