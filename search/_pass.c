@@ -70,6 +70,13 @@ static int takes(const char *name, Py_ssize_t nargs, Py_ssize_t count)
     return -1;
 }
 
+/* The views released and NULL returned, the error already set (by `view_of`, a conversion, an allocation). */
+static PyObject *dropped(Views *v)
+{
+    release(v);
+    return NULL;
+}
+
 /* A call whose arguments `wrong` describes is refused (ValueError), every view released: NULL to return. */
 static PyObject *refused(Views *v, const char *wrong)
 {
@@ -401,8 +408,7 @@ static PyObject *kept_in_runs(PyObject *self, PyObject *const *args, Py_ssize_t 
     Py_ssize_t runs = length(begins), room = length(out);
     Py_ssize_t total = runs_total(begins, ends, rows);
     if (total < 0) {
-        release(&v);
-        return NULL;
+        return dropped(&v);
     }
     if (room < total) {
         release(&v);
@@ -573,8 +579,7 @@ static PyObject *near(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             || (args[9] != Py_None && (out_in = view_of(&v, args[10], "out_in", BOOL, 1, 1, 1, 0)) == NULL)
             || (args[11] != Py_None && (types = view_of(&v, args[11], "types", INTEGER, 1, 0, 1, 0)) == NULL)
             || (args[11] != Py_None && (by_type = view_of(&v, args[12], "by_type", INTEGER, 8, 1, 1, 0)) == NULL)) {
-        release(&v);
-        return NULL;
+        return dropped(&v);
     }
     Py_ssize_t n = length(at), rows = records->shape[0];
     if (length(out_at) < n || length(out_cos) < n || (out_in != NULL && length(out_in) < n)) {
@@ -593,8 +598,7 @@ static PyObject *near(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     };
     PyObject *unsure = PyList_New(0);
     if (unsure == NULL) {
-        release(&v);
-        return NULL;
+        return dropped(&v);
     }
     const char *wrong = NULL;
     Py_ssize_t count = near_variant(&x, unsure, &wrong);
@@ -640,8 +644,7 @@ static PyObject *reach(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             || (args[4] != Py_None && (among = view_of(&v, args[4], "among", BOOL, 1, 0, 1, 0)) == NULL)
             || (out_at = view_of(&v, args[6], "out_at", INTEGER, 8, 1, 1, 0)) == NULL
             || (args[7] != Py_None && (out_in = view_of(&v, args[7], "out_in", BOOL, 1, 1, 1, 0)) == NULL)) {
-        release(&v);
-        return NULL;
+        return dropped(&v);
     }
     Py_ssize_t n = length(cosines);
     const char *wrong = NULL;
@@ -763,8 +766,7 @@ static PyObject *first_k(PyObject *self, PyObject *const *args, Py_ssize_t nargs
             || (args[6] != Py_None && (order = view_of(&v, args[6], "order", INTEGER, 8, 0, 1, 0)) == NULL)
             || (out_rows = view_of(&v, args[7], "out_rows", INTEGER, 8, 1, 1, 0)) == NULL
             || (out_distances = view_of(&v, args[8], "out_distances", FLOAT, 8, 1, 1, 0)) == NULL) {
-        release(&v);
-        return NULL;
+        return dropped(&v);
     }
     Py_ssize_t n = length(at), m = k < n ? k : n;
     const char *wrong = NULL;
@@ -1011,8 +1013,7 @@ static PyObject *union_(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Views v = {.held = 0};
     Py_buffer *out = view_of(&v, args[3], "out", BOOL, 1, 1, 1, 0);
     if (out == NULL) {
-        release(&v);
-        return NULL;
+        return dropped(&v);
     }
     Py_ssize_t n = length(out);
     uint8_t *o = out->buf;
@@ -1022,8 +1023,7 @@ static PyObject *union_(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     for (Py_ssize_t j = 0; j < PyList_GET_SIZE(tables); j++) {
         Py_buffer *table = view_of(&v, PyList_GET_ITEM(tables, j), "tables", BOOL, 1, 0, 1, 0);
         if (table == NULL) {
-            release(&v);
-            return NULL;
+            return dropped(&v);
         }
         if (length(table) != n)
             return refused(&v, "tables: not one a group of out");
@@ -1047,8 +1047,7 @@ static PyObject *union_(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     for (Py_ssize_t j = 0; j < PyList_GET_SIZE(places); j++) {
         Py_ssize_t p = PyLong_AsSsize_t(PyList_GET_ITEM(places, j));
         if (p == -1 && PyErr_Occurred()) {
-            release(&v);
-            return NULL;
+            return dropped(&v);
         }
         if (p < 0 || p >= n - offset)
             return refused(&v, "places: a place outside out");
@@ -1097,8 +1096,7 @@ static PyObject *boxes_holding(PyObject *self, PyObject *const *args, Py_ssize_t
     Py_buffer *candidates;
     if ((candidates = view_of(&v, args[0], "candidates", FLOAT, 8, 0, 2, 9)) == NULL
             || as_double(args[1], "lon", &lon) < 0 || as_double(args[2], "lat", &lat) < 0) {
-        release(&v);
-        return NULL;
+        return dropped(&v);
     }
     const double *c = candidates->buf;
     for (Py_ssize_t i = 0; i < candidates->shape[0]; i++, c += 9) {
@@ -1109,8 +1107,7 @@ static PyObject *boxes_holding(PyObject *self, PyObject *const *args, Py_ssize_t
             return refused(&v, "candidates: a polygon's number that is not one");
         int inner = c[1] <= lon && lon <= c[3] && c[2] <= lat && lat <= c[4];
         if (append_number(inner ? held : unsure, number) < 0) {
-            release(&v);
-            return NULL;
+            return dropped(&v);
         }
     }
     release(&v);
