@@ -59,9 +59,10 @@ class PerRecord(Generic[Value]):
         if named is not None and named[0] == record:  # another read of the record, every field the same
             return named[1]
         value = self.make(record)
+        entry = (record, value)  # one tuple in both maps: the collector walks one object a record, not two
         with self._lock:
-            _keep(self.held, id(record), (record, value), self.size)
-            _keep(self._named, name, (record, value), self.size)
+            _keep(self.held, id(record), entry, self.size)
+            _keep(self._named, name, entry, self.size)
         return value
 
 
