@@ -22,11 +22,14 @@ from rehabmap.record import Service
 
 # How many records a worker keeps each of its per-record values for: the index's record cache
 # (search/embedded.py, RECORD_CACHE_SIZE) and each `PerRecord` alike. A smaller `PerRecord` than the cache made
-# its values again for records the cache still held: a request naming no type (every type its own list of 10,
-# ~70 results) touches ~5,700 records of a 10k directory in the bench's 200 homes, past 4,096, and every match
-# remade a quarter of its results' words and JSON (bench/RESULTS.md, session 30). Its values are ~2.4 KB a record
-# (words ~0.75 KB, the reply's JSON ~1.6 KB): ~24 MiB a worker when full.
-RECORDS_KEPT = 10_000
+# its values again for records the cache still held (bench/RESULTS.md, session 30). 16,000 holds a directory of
+# the size the real sources give (~7-15k services) whole once it has been asked for, and the ~12-14k records the
+# bench's 200 homes ask with the default request (no type, any distance, ~70 results) at 100k and 500k: with
+# 10,000, a least-recently-used cache replaying those homes in turn dropped each record before it came back, read
+# ~55-67 of a request's ~70 from SQLite again, and its churn set off the collector's full passes (up to ~150 ms,
+# the request's p99; bench/RESULTS.md, session 31, brief w6). Measured with tracemalloc at 100k, a cached Service
+# is ~6.9 KiB and its words and reply JSON ~2.3 KiB: ~145 MiB a worker when full (~90 MiB with 10,000).
+RECORDS_KEPT = 16_000
 
 Value = TypeVar("Value")
 Key = TypeVar("Key")

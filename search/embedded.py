@@ -99,11 +99,11 @@ _BATCH = 5000
 _BUILD_PRAGMAS = ("PRAGMA page_size=16384; PRAGMA cache_size=-131072; PRAGMA journal_mode=OFF; "
                   "PRAGMA synchronous=OFF;")
 # Services validated from their docs that each loaded generation keeps, least recently used dropped first.
-# A query returns a few dozen and the same answers come back (the 200 benchmark matches touch ~2,000), so
-# the records in use stay cached while the rest of a large index is never held in memory. The bound keeps
-# the cost of the cache small: ~3 KB per Service (~30 MiB when full), and a full collection of the cyclic
-# GC walks each cached Service's ~13 objects (~50 ms when full, measured at 100k; the index itself is
-# NumPy arrays and flat dicts, which the GC does not walk; see `_exempt_from_gc`).
+# A query returns a few dozen and the same answers come back (the 200 benchmark matches touch ~2,000 records,
+# 12-14k when no type is named: `RECORDS_KEPT`), so the records in use stay cached while the rest of a large
+# index is never held in memory. The bound keeps the cost of the cache known: ~6.9 KiB per Service (~108 MiB
+# when full), and a full collection of the cyclic GC walks each cached Service's ~15 objects (the index itself
+# is NumPy arrays and flat dicts, which the GC does not walk; see `_exempt_from_gc`).
 RECORD_CACHE_SIZE = RECORDS_KEPT
 _STREAM_BATCH = 1000
 # A reader lays at most this many edited rows over the columns it loaded; past it, it loads the file again.
