@@ -38,6 +38,7 @@ import numpy as np
 
 from geodata.distance import haversine_km_one, miles_and_km, radius_box
 from geodata.england import ENGLAND
+from rehabmap.errors import DataFileMissing
 from rehabmap.review_counts import BUMP_REVISION, HeldPoints, held_points, read_held, write_pending
 from rehabmap.taxonomy import SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType, type_words
 
@@ -231,11 +232,22 @@ class SmallAreaTable:
         return self._lads_of_utla.get(utla_code, [])
 
 
+def small_areas_missing() -> DataFileMissing:
+    """What a search, an area's coverage or a gap figure answers without the small-area file: every one of them
+    needs it (coverage to tell "none found" from "no data for this area", gaps for the population)."""
+    return DataFileMissing(f"Census 2021 small-area file ({SMALL_AREAS_FILE})",
+                           "to tell which areas its sources cover and to measure gaps")
+
+
 @lru_cache(maxsize=2)
 def _load_table(path: Path) -> SmallAreaTable:
     columns: dict[str, list[str]] = {level: [] for level in _LEVEL_COLUMNS}
     adults: list[int] = []
-    with open(path, newline="", encoding="utf-8") as handle:
+    try:
+        handle = open(path, newline="", encoding="utf-8")
+    except FileNotFoundError:
+        raise small_areas_missing() from None
+    with handle:
         rows = csv.reader(handle)
         header = next(rows)
         at = {level: header.index(column) for level, column in _LEVEL_COLUMNS.items()}

@@ -160,5 +160,18 @@ class DirectoryUnavailable(DomainError):
     code = "directory_unavailable"
 
 
+class DataFileMissing(DomainError, FileNotFoundError):
+    """An official data file the server needs is not in its data folder (REHABMAP_DATA_DIR). Nothing is wrong with
+    the request and no request can be answered honestly without the file, so it is a 503 with what to do, not a
+    500. Also a `FileNotFoundError`, for the callers that take any missing file as "not available"."""
+
+    status = 503
+    code = "data_file_missing"
+
+    def __init__(self, name: str, needed_for: str) -> None:
+        super().__init__(f"The data folder (REHABMAP_DATA_DIR) has no {name}, which rehabmap needs {needed_for}. "
+                         "If you run this service, put the file there.")
+
+
 # Everything a caller can cause, from the domain or from geodata below it: what a face reports to the person.
 CALLER_ERRORS: tuple[type[DomainError], type[GeodataError]] = (DomainError, GeodataError)

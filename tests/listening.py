@@ -58,8 +58,9 @@ STARTUP_TIMEOUT_S = 300.0  # a bound, not a wait: a start with warm-up took 14-2
 
 
 def wait_until_up(url: str, process: subprocess.Popen, log: Path | None = None,
-                  timeout_s: float = STARTUP_TIMEOUT_S) -> None:
-    """Wait until the server `process`, started on a socket from `listening_socket`, answers /health.
+                  timeout_s: float = STARTUP_TIMEOUT_S, health: int = 200) -> None:
+    """Wait until the server `process`, started on a socket from `listening_socket`, answers /health (with
+    `health`: 200 unless a test starts a server that must say it cannot answer).
 
     No polling and no pause: the socket listens before the server does, so the one request waits in its
     backlog until the server has started and answers it. If the server exits instead, the kernel resets the
@@ -75,9 +76,9 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path | None = None,
         except subprocess.TimeoutExpired:
             pytest.fail(f"the server at {url} dropped a connection ({exc!r}) and did not exit:\n{log_tail(log)}")
         pytest.fail(f"the server at {url} exited with {process.returncode}:\n{log_tail(log)}")
-    if reply.status_code != 200:
-        pytest.fail(f"the server at {url} is up but not healthy ({reply.status_code} {reply.text[:300]}):\n"
-                    f"{log_tail(log)}")
+    if reply.status_code != health:
+        pytest.fail(f"the server at {url} is up but /health is not {health} "
+                    f"({reply.status_code} {reply.text[:300]}):\n{log_tail(log)}")
 
 
 def log_tail(log: Path | None, chars: int = 20_000) -> str:

@@ -7,6 +7,8 @@ other sites (a results URL holds a postcode), and `no-store` on pages that show 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from rehabmap import __version__
+from rehabmap.errors import DataFileMissing
 from rehabmap.record import capacity_max_age_days
 from web import present
 from web.deps import get_state
@@ -66,3 +69,15 @@ def page(request: Request, template: str, context: dict[str, Any] | None = None,
     headers = dict(BASE_HEADERS)
     headers["Cache-Control"] = "no-store" if private else "public, max-age=300"
     return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def needs_small_areas(route: Callable[..., Any]) -> Callable[..., Any]:
+    """For a page that needs the small-area file (a search's coverage, any gap figure): without it, a page that
+    says so (503), in place of the JSON error a page's reader could do nothing with."""
+    @functools.wraps(route)
+    def wrapper(request: Request, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return route(request, *args, **kwargs)
+        except DataFileMissing:
+            return page(request, "unavailable.html", status=503)
+    return wrapper

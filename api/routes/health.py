@@ -13,6 +13,7 @@ from api.deps import State
 from api.schemas import ERRORS
 from indexer.sync.status import not_live
 from indexer.sync.store import SyncStore
+from rehabmap.coverage import SmallAreaTable
 from rehabmap.index.base import ServiceQuery
 from rehabmap.state import AppState
 
@@ -43,8 +44,10 @@ class HealthOut(BaseModel):
 
 @router.get("/health", response_model=HealthOut, summary="Service health and index facts")
 def health(state: State, request: Request) -> HealthOut:
-    """200 with the index's size and build time when it is loaded; 503 when it has not been built."""
+    """200 with the index's size and build time when it is loaded; 503 when it has not been built, or when the
+    small-area file that every search's coverage needs is not in the data folder (`data_file_missing`)."""
     info = state.backend.info()
+    SmallAreaTable.load(state.settings.data_dir)  # read once (cached); until it is there, no answer is honest
     active = sum(state.backend.count_by_type(ServiceQuery()).values())
     behind = _not_live(state)
     soon = getattr(request.app.state, "converge_soon", None)  # (set by `app.main`: the API alone has none)

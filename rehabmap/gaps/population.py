@@ -28,9 +28,9 @@ from shapely.geometry.base import BaseGeometry
 from geodata.england import ENGLAND
 from geodata.areas import another_nations_code
 from geodata.errors import UnknownArea
+from rehabmap.coverage import SMALL_AREAS_FILE, small_areas_missing
 from rehabmap.errors import InvalidValue
 
-SMALL_AREAS_FILE = Path("smallareas") / "england_lsoa21_pwc_population_icb_lad.csv"
 LSOA_BOUNDARIES_FILE = Path("boundaries") / "lsoa21_simplified.geojson"
 ENGLAND_NAME = "England"
 
@@ -289,7 +289,7 @@ def _load(path: Path) -> SmallAreas:
         with path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
     except FileNotFoundError:
-        raise FileNotFoundError(f"small-area population file not found: {path}") from None
+        raise small_areas_missing() from None
     areas = SmallAreas.from_rows(rows, str(path))
     if not (np.all(np.isfinite(areas.lat)) and np.all(np.isfinite(areas.lon))):
         raise ValueError(f"{path}: some small areas have no centroid")

@@ -86,11 +86,12 @@ def live_server(api_home: Path, data_dir: Path, tmp_path_factory: pytest.TempPat
 
 
 @contextmanager
-def serve(home: Path, data_dir: Path, log_path: Path, warm_up: bool = True, **env: str) -> Iterator[LiveServer]:
+def serve(home: Path, data_dir: Path, log_path: Path, warm_up: bool = True, health: int = 200,
+          **env: str) -> Iterator[LiveServer]:
     """`rehabmap serve` over `home` at DEBUG level, with `env` on top, until the block ends. Without `warm_up`,
     the server starts without loading what a first search would (5-15 s of a start on a loaded machine): for
     a test that never searches it, whose first request loads what it needs on the way (the warm-up itself is
-    proved in tests/web/test_server_processes.py)."""
+    proved in tests/web/test_server_processes.py). `health`: the status /health must answer once it is up."""
     # The tests send thousands of requests from one address: rate limiting is off here, and proved on its
     # own app in tests/maintain/test_security.py.
     environment = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
@@ -104,7 +105,7 @@ def serve(home: Path, data_dir: Path, log_path: Path, warm_up: bool = True, **en
         url = url_of(sock)
     server = LiveServer(url, log_path, process)
     try:
-        wait_until_up(server.url, server.process, server.log_path)
+        wait_until_up(server.url, server.process, server.log_path, health=health)
         yield server
     finally:
         process.terminate()

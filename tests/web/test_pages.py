@@ -589,14 +589,3 @@ def test_nothing_searched_for_reaches_the_logs(client, caplog):
     for secret in ("LS9", "ZZ99", "TR1", "restricted", "s37", "aire-valley"):
         assert not [line for line in ours if secret in line], secret
 
-
-def test_gap_pages_say_when_the_population_file_is_missing(client, monkeypatch):
-    from web.routes import gaps as commissioner
-
-    def missing(*args, **kwargs):
-        raise FileNotFoundError("smallareas/england_lsoa21_pwc_population_icb_lad.csv")
-
-    monkeypatch.setattr(commissioner, "analysis_for", missing)
-    response = client.get(f"/pathway-gaps/{WEST_YORKSHIRE}")
-    assert response.status_code == 503
-    assert "Pathway gaps are not available" in response.text

@@ -7,8 +7,6 @@ same typed reports) and the maps and downloads are the API's own (`/gaps/…`), 
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -35,7 +33,7 @@ from rehabmap.state import AppState
 from web.deps import State
 from web.forms import Errors, Fields, parse_km
 from web.present import SHORT_INDICATOR_LABELS
-from web.render import page
+from web.render import needs_small_areas, page
 from web.routes.find import not_found
 
 router = APIRouter()
@@ -45,26 +43,8 @@ COMPARE_INDICATORS = ("mean_km", "p90_km", "share_beyond_threshold", "per_100k_a
                       "share_nearest_outside_area")
 
 
-class GapsUnavailable(Exception):
-    """The small-area population file is missing, so no indicator can be worked out."""
-
-
 def analysis(state: AppState) -> GapAnalysis:
-    try:
-        return analysis_for(state.backend, state.settings.data_dir, state.geography.areas)
-    except FileNotFoundError as error:
-        raise GapsUnavailable(str(error)) from error
-
-
-def needs_gaps(route: Callable[..., Any]) -> Callable[..., Any]:
-    """Without the population file, a page that says so (503) instead of an error."""
-    @functools.wraps(route)
-    def wrapper(request: Request, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return route(request, *args, **kwargs)
-        except GapsUnavailable:
-            return page(request, "gaps/unavailable.html", status=503, private=False)
-    return wrapper
+    return analysis_for(state.backend, state.settings.data_dir, state.geography.areas)
 
 
 def area_report(state: AppState, code: str, options: GapOptions, scenario: GapAnalysis | None = None) -> AreaGaps:
@@ -133,13 +113,13 @@ def _start(state: AppState, a: GapAnalysis, errors: Errors, selected: str) -> di
 
 
 @router.get("/pathway-gaps")
-@needs_gaps
+@needs_small_areas
 def gaps_start(request: Request, state: State) -> HTMLResponse:
     return page(request, "gaps/start.html", _start(state, analysis(state), Errors(), ""), private=False)
 
 
 @router.get("/pathway-gaps/area", response_model=None)
-@needs_gaps
+@needs_small_areas
 def gaps_pick(request: Request, state: State) -> HTMLResponse | RedirectResponse:
     """The area picker's target (a GET form, so it works without JavaScript): on to the area's page."""
     fields = Fields.of_query(request)
@@ -160,7 +140,7 @@ def gaps_pick(request: Request, state: State) -> HTMLResponse | RedirectResponse
 
 
 @router.get("/pathway-gaps/compare")
-@needs_gaps
+@needs_small_areas
 def gaps_compare(request: Request, state: State) -> HTMLResponse:
     fields = Fields.of_query(request)
     errors = Errors()
@@ -207,7 +187,7 @@ def gaps_compare(request: Request, state: State) -> HTMLResponse:
 
 
 @router.get("/pathway-gaps/{code}/summary")
-@needs_gaps
+@needs_small_areas
 def gaps_summary(request: Request, code: str, state: State) -> HTMLResponse:
     """A commissioner's summary of one area, made to print on one A4 page: the pathway at a glance, how it
     compares, what is missing and the nearest provider of each, and the out-of-area placements."""
@@ -260,7 +240,7 @@ def _area_exports(level: str, params: list[tuple[str, str]]) -> dict[str, str]:
 
 
 @router.get("/pathway-gaps/{code}")
-@needs_gaps
+@needs_small_areas
 def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
     a = analysis(state)
     key, level = _area(a, code)
