@@ -539,7 +539,8 @@ _ERROR_EXAMPLES: dict[int, tuple[str, dict[str, str]]] = {
     422: ("The request does not have the documented shape (wrong type, missing or extra field).",
           {"code": "invalid_request", "field": "limit",
            "message": "query.limit: Input should be less than or equal to 100"}),
-    503: ("The index or the geodata has not been built yet.",
+    503: ("The index or the geodata has not been built yet, the search cluster is out of reach, or a data file the "
+          "server needs is missing (`data_file_missing`).",
           {"code": "index_not_built",
            "message": "No index at var/index.sqlite. Run 'rehabmap index SOURCE...' first."}),
 }

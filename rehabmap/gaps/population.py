@@ -29,7 +29,7 @@ from geodata.england import ENGLAND
 from geodata.areas import another_nations_code
 from geodata.errors import UnknownArea
 from rehabmap.coverage import SMALL_AREAS_FILE, small_areas_missing
-from rehabmap.errors import InvalidValue
+from rehabmap.errors import DataFileMissing, InvalidValue
 
 LSOA_BOUNDARIES_FILE = Path("boundaries") / "lsoa21_simplified.geojson"
 ENGLAND_NAME = "England"
@@ -324,6 +324,11 @@ class LsoaBoundaries:
 
 @lru_cache(maxsize=2)
 def _load_lsoa(path: Path) -> LsoaBoundaries:
-    with path.open(encoding="utf-8") as handle:
+    try:
+        handle = path.open(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataFileMissing(f"LSOA 2021 boundaries file ({LSOA_BOUNDARIES_FILE})", "to draw small areas on a map"
+                              ) from None
+    with handle:
         features = json.load(handle)["features"]
     return LsoaBoundaries({f["properties"]["lsoa21_code"]: f["geometry"] for f in features})

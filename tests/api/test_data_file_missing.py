@@ -1,4 +1,4 @@
-"""A server whose data folder lacks the small-area file says so (503, what to do) on every face, never a 500, and
+"""A server whose data folder lacks the small-area file (or the small areas' polygons) says so (503, what to do) on every face, never a 500, and
 answers again as soon as the file is in place, with no restart.
 
 Every search needs the file (its coverage tells "none found" from "no data for this area"), as does every gap
@@ -70,3 +70,7 @@ def test_the_same_server_answers_once_the_file_is_in_place(without_file, data_di
     assert reply.status_code == 200 and reply.json()["results"], reply.text[:300]
     assert client.get(f"/gaps/{WEST_YORKSHIRE}").status_code == 200
     assert client.get("/find/housing?where=LS9+7TF").status_code == 200
+    # Still without the small areas' polygons: the map alone needs them (the GeoJSON gives each area's point).
+    assert "LSOA 2021 boundaries file" in _said(client.get(f"/gaps/{WEST_YORKSHIRE}/map.svg"))
+    features = client.get(f"/gaps/{WEST_YORKSHIRE}/smallareas.geojson").json()["features"]
+    assert features and {f["geometry"]["type"] for f in features} == {"Point"}
