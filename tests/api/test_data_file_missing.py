@@ -1,5 +1,5 @@
-"""A server whose data folder lacks the small-area file (or the small areas' polygons) says so (503, what to do) on every face, never a 500, and
-answers again as soon as the file is in place, with no restart.
+"""A server whose data folder lacks the small-area file (or the small areas' polygons) says so (503, what to do)
+on every face, never a 500, and answers again as soon as the file is in place, with no restart.
 
 Every search needs the file (its coverage tells "none found" from "no data for this area"), as does every gap
 figure: before, each of those answered a bare 500, the pages a JSON one, and /health said "ok"."""
