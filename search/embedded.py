@@ -560,8 +560,12 @@ def _fsync_dir(path: Path) -> None:
 
 def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
     """A file in another layout cannot be read or edited: say so, and how to fix it, rather than fail on a
-    missing column."""
-    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    missing column. A file SQLite cannot read at all (cut short, or not an index) is no index either."""
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.DatabaseError as error:
+        raise IndexNotBuilt(f"The index at {path} cannot be read ({error}). "
+                            "Run 'rehabmap index SOURCE...' again to rebuild it.") from None
     found = row[0] if row else "unknown"
     if found == SCHEMA_VERSION:
         return

@@ -1,4 +1,4 @@
-"""Before an index is built every endpoint answers 503 with what to do, not 500."""
+"""Before an index is built, or where its file cannot be read, every endpoint answers 503 with what to do, not 500."""
 
 from __future__ import annotations
 
@@ -18,19 +18,39 @@ def unbuilt_app(geodata_dir, data_dir, tmp_path_factory):
     return create_app(Settings(home=home, data_dir=data_dir))
 
 
-@pytest.mark.parametrize("method,path", [
+@pytest.fixture(scope="module")
+def damaged_app(api_home, geodata_dir, data_dir, tmp_path_factory):
+    """A real index file cut short (a copy interrupted, a disk that filled): before, the app could not even be made
+    (the metrics' first look at the index raised SQLite's error)."""
+    home = tmp_path_factory.mktemp("api-damaged")
+    (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
+    whole = (api_home / "index.sqlite").read_bytes()
+    (home / "index.sqlite").write_bytes(whole[:len(whole) * 6 // 10])
+    return create_app(Settings(home=home, data_dir=data_dir))
+
+
+ENDPOINTS = [
     ("GET", "/health"), ("GET", "/services"), ("GET", "/services.csv"), ("GET", "/services/sample:x"),
     ("GET", "/areas/E08000035"), ("GET", "/oruk/services"), ("GET", "/oruk/services/sample:x"),
     ("POST", "/match"),
-])
-def test_every_endpoint_says_the_index_is_not_built(unbuilt_app, method, path):
+]
+
+
+def _ask(app, method: str, path: str) -> httpx.Response:
     async def call() -> httpx.Response:
-        transport = httpx.ASGITransport(app=unbuilt_app)
+        transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://rehabmap.test") as client:
             return await client.request(method, path, json={"home": {"postcode": "LS9 7TF"}} if method == "POST"
                                         else None)
 
-    reply = asyncio.run(call())
+    return asyncio.run(call())
+
+
+@pytest.mark.parametrize("app,said", [("unbuilt_app", "No index at"),
+                                      ("damaged_app", "cannot be read (database disk image is malformed)")])
+@pytest.mark.parametrize("method,path", ENDPOINTS)
+def test_every_endpoint_says_the_index_must_be_built(request, app, said, method, path):
+    reply = _ask(request.getfixturevalue(app), method, path)
     assert reply.status_code == 503, reply.text
     error = reply.json()["error"]
-    assert error["code"] == "index_not_built" and "rehabmap index" in error["message"]
+    assert error["code"] == "index_not_built" and said in error["message"] and "rehabmap index" in error["message"]
