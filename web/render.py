@@ -7,18 +7,18 @@ other sites (a results URL holds a postcode), and `no-store` on pages that show 
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 from rehabmap import __version__
-from rehabmap.errors import DataFileMissing
+from rehabmap.errors import DomainError
 from rehabmap.record import capacity_max_age_days
 from web import present
 from web.deps import get_state
@@ -71,13 +71,22 @@ def page(request: Request, template: str, context: dict[str, Any] | None = None,
     return HTMLResponse(html, status_code=status, headers=headers)
 
 
-def needs_small_areas(route: Callable[..., Any]) -> Callable[..., Any]:
-    """For a page that needs the small-area file (a search's coverage, any gap figure): without it, a page that
-    says so (503), in place of the JSON error a page's reader could do nothing with."""
-    @functools.wraps(route)
-    def wrapper(request: Request, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return route(request, *args, **kwargs)
-        except DataFileMissing:
-            return page(request, "unavailable.html", status=503)
-    return wrapper
+
+class PageRoute(APIRoute):
+    """A page's route. A domain error saying the server cannot answer now (503: no index or one that cannot be
+    read, the search cluster out of reach, a data file missing) is a page that says so: the API's JSON error,
+    which the app answers anything else with, is nothing a person reading a page can use."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except DomainError as error:
+                if error.status != 503:
+                    raise
+                reply = page(request, "unavailable.html", {"error": error}, status=503)
+                reply.headers.update(getattr(error, "headers", {}))  # Retry-After, where the error gives one
+                return reply
+        return answer

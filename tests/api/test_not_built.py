@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 
 import httpx
 import pytest
@@ -54,3 +56,15 @@ def test_every_endpoint_says_the_index_must_be_built(request, app, said, method,
     assert reply.status_code == 503, reply.text
     error = reply.json()["error"]
     assert error["code"] == "index_not_built" and said in error["message"] and "rehabmap index" in error["message"]
+
+
+@pytest.mark.parametrize("app", ["unbuilt_app", "damaged_app"])
+@pytest.mark.parametrize("path", ["/find/housing?where=LS9+7TF", "/service/sample:x", "/pathway-gaps",
+                                  "/shortlist?s=sample:x"])
+def test_a_page_says_so_in_a_page_that_keeps_the_urgent_help(request, app, path):
+    """A person reading a page gets a page, not the API's JSON: one that still says where urgent help is."""
+    reply = _ask(request.getfixturevalue(app), "GET", path)
+    assert reply.status_code == 503 and reply.headers["content-type"].startswith("text/html"), reply.text[:200]
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", reply.text)).split())
+    assert "rehabmap is not available right now" in text and "Call 999" in text and "rehabmap index" in text
+    assert reply.headers["cache-control"] == "no-store"

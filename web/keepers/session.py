@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from fastapi import Depends, HTTPException, Request
-from fastapi.routing import APIRoute
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -36,7 +35,7 @@ from web.deps import get_state
 from web.forms import Fields
 from web.keepers.navigation import sections_for
 from web.keepers.words import field_name, field_value, long_day, long_moment, review_state
-from web.render import page
+from web.render import PageRoute, page
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -61,8 +60,9 @@ class Refusal(Exception):
         self.response = response
 
 
-class KeepersRoute(APIRoute):
-    """The route class of every keepers' router: a `Refusal` becomes its response."""
+class KeepersRoute(PageRoute):
+    """The route class of every keepers' router: a `Refusal` becomes its response (and, as on every page, a 503
+    domain error the page that says so)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

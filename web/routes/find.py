@@ -23,7 +23,7 @@ from web.forms import Errors, Fields, resolve_where
 from web.links import SearchContext, report_problem_url
 from geodata.distance import KM_PER_MILE
 from web.present import CATEGORIES, CATEGORY_BY_SLUG, PUBLIC_PART_WORDS, PUBLIC_RADII_MILES, SupportCategory
-from web.render import needs_small_areas, page
+from web.render import PageRoute, page
 from web.resultsmap import Marker, Pin, results_map
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from rehabmap.record import Service
     from rehabmap.state import AppState
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 MAX_RESULTS = 20
 
@@ -133,7 +133,6 @@ PER_KIND = 3
 
 
 @router.get(f"/find/{EVERYTHING}")
-@needs_small_areas
 def find_everything(request: Request, state: State) -> HTMLResponse:
     """Every kind of support near a place: the nearest few of each kind, the kind with the nearest service
     first, numbered across the page as the one map is."""
@@ -161,7 +160,6 @@ def find_everything(request: Request, state: State) -> HTMLResponse:
 
 
 @router.get("/find/{slug}")
-@needs_small_areas
 def find_category(request: Request, slug: str, state: State) -> HTMLResponse:
     category = CATEGORY_BY_SLUG.get(slug)
     if category is None:

@@ -33,10 +33,10 @@ from rehabmap.state import AppState
 from web.deps import State
 from web.forms import Errors, Fields, parse_km
 from web.present import SHORT_INDICATOR_LABELS
-from web.render import needs_small_areas, page
+from web.render import PageRoute, page
 from web.routes.find import not_found
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 # Indicators a commissioner can compare areas by (the first is the default).
 COMPARE_INDICATORS = ("mean_km", "p90_km", "share_beyond_threshold", "per_100k_adults", "count",
@@ -113,13 +113,11 @@ def _start(state: AppState, a: GapAnalysis, errors: Errors, selected: str) -> di
 
 
 @router.get("/pathway-gaps")
-@needs_small_areas
 def gaps_start(request: Request, state: State) -> HTMLResponse:
     return page(request, "gaps/start.html", _start(state, analysis(state), Errors(), ""), private=False)
 
 
 @router.get("/pathway-gaps/area", response_model=None)
-@needs_small_areas
 def gaps_pick(request: Request, state: State) -> HTMLResponse | RedirectResponse:
     """The area picker's target (a GET form, so it works without JavaScript): on to the area's page."""
     fields = Fields.of_query(request)
@@ -140,7 +138,6 @@ def gaps_pick(request: Request, state: State) -> HTMLResponse | RedirectResponse
 
 
 @router.get("/pathway-gaps/compare")
-@needs_small_areas
 def gaps_compare(request: Request, state: State) -> HTMLResponse:
     fields = Fields.of_query(request)
     errors = Errors()
@@ -187,7 +184,6 @@ def gaps_compare(request: Request, state: State) -> HTMLResponse:
 
 
 @router.get("/pathway-gaps/{code}/summary")
-@needs_small_areas
 def gaps_summary(request: Request, code: str, state: State) -> HTMLResponse:
     """A commissioner's summary of one area, made to print on one A4 page: the pathway at a glance, how it
     compares, what is missing and the nearest provider of each, and the out-of-area placements."""
@@ -240,7 +236,6 @@ def _area_exports(level: str, params: list[tuple[str, str]]) -> dict[str, str]:
 
 
 @router.get("/pathway-gaps/{code}")
-@needs_small_areas
 def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
     a = analysis(state)
     key, level = _area(a, code)

@@ -26,7 +26,7 @@ from web.forms import Errors, Fields, parse_int, parse_miles, resolve_where
 from web.held_searches import HOLD_MINUTES, held_searches
 from web.present import MATCH_OPTIONS, ORDER_WORDS, RANKING, none_listed, show_left_out
 from web.plain_summary import summary_text
-from web.render import BASE_HEADERS, needs_small_areas, page
+from web.render import BASE_HEADERS, PageRoute, page
 from web.resultsmap import Marker, Pin, results_map
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from geodata.geography import Geography, Home
     from rehabmap.index.base import PersonGender
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 LIMITS = (3, 5, 10, 20)  # results per type; the first is the default
 OPTIONS = MATCH_OPTIONS
@@ -207,7 +207,6 @@ async def alternatives_search(request: Request, state: State) -> Response:
 
 
 @router.get("/alternatives/results/{key}")
-@needs_small_areas
 def alternatives_results(request: Request, state: State, key: str, order: str = "",
                          show: str = "") -> HTMLResponse:
     """The results of a held search. `order` (nearest or best_fit) and `show=all` change only how it is

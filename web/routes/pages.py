@@ -8,9 +8,9 @@ from starlette.responses import HTMLResponse
 from rehabmap.index.base import ServiceQuery
 from web.deps import State
 from web.present import RANKING, long_date
-from web.render import page
+from web.render import PageRoute, page
 
-router = APIRouter()
+router = APIRouter(route_class=PageRoute)
 
 
 @router.get("/")
