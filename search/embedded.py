@@ -558,14 +558,28 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+# SQLite's words for a file damaged (cut short, a page overwritten) or not a database at all.
+_DAMAGED = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+
+
+def _damaged(error: sqlite3.DatabaseError) -> bool:
+    return getattr(error, "sqlite_errorname", None) in _DAMAGED
+
+
+def _unreadable(path: Path, error: sqlite3.DatabaseError) -> IndexNotBuilt:
+    """A file SQLite cannot read is no index to answer from (a 503 saying how to fix it, not a 500): found at the
+    open, or where a damaged page lies among the records, at the first read of one."""
+    return IndexNotBuilt(f"The index at {path} cannot be read ({error}). "
+                         "Run 'rehabmap index SOURCE...' again to rebuild it.")
+
+
 def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
     """A file in another layout cannot be read or edited: say so, and how to fix it, rather than fail on a
     missing column. A file SQLite cannot read at all (cut short, or not an index) is no index either."""
     try:
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    except sqlite3.DatabaseError as error:
-        raise IndexNotBuilt(f"The index at {path} cannot be read ({error}). "
-                            "Run 'rehabmap index SOURCE...' again to rebuild it.") from None
+    except sqlite3.DatabaseError as error:  # any: a file without this table is no index either
+        raise _unreadable(path, error) from None
     found = row[0] if row else "unknown"
     if found == SCHEMA_VERSION:
         return
@@ -636,6 +650,7 @@ class _Generation:
 
     def __init__(self, path: Path) -> None:
         stat = path.stat()
+        self.path = path
         self.inode = stat.st_ino
         self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False,
                                     isolation_level=None)
@@ -666,6 +681,11 @@ class _Generation:
                 self.base, seq, data_version = self._read_columns(), _last_change(self.conn), self._data_version()
                 meta = dict(self.conn.execute("SELECT key, value FROM meta"))
                 self.conn.execute("COMMIT")
+        except sqlite3.DatabaseError as error:
+            self.conn.close()
+            if _damaged(error):
+                raise _unreadable(path, error) from None
+            raise
         except BaseException:
             self.conn.close()
             raise
@@ -820,9 +840,14 @@ class _State:
         no limit on bound variables applies)."""
         g = self.generation
         with g.lock:
-            docs = g.conn.execute(
-                "SELECT rowid, doc FROM services WHERE rowid IN (SELECT value FROM json_each(?)) ORDER BY rowid",
-                (json.dumps([row + 1 for row in rows]),)).fetchall()
+            try:
+                docs = g.conn.execute(
+                    "SELECT rowid, doc FROM services WHERE rowid IN (SELECT value FROM json_each(?)) ORDER BY rowid",
+                    (json.dumps([row + 1 for row in rows]),)).fetchall()
+            except sqlite3.DatabaseError as error:
+                if _damaged(error):
+                    raise _unreadable(g.path, error) from None
+                raise
             if check and g._data_version() != self.data_version:
                 raise _Stale
         return {rowid - 1: Service.stored(doc) for rowid, doc in docs}

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+import shutil
+import sqlite3
+from contextlib import closing
 
 import httpx
 import pytest
@@ -68,3 +71,35 @@ def test_a_page_says_so_in_a_page_that_keeps_the_urgent_help(request, app, path)
     text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", reply.text)).split())
     assert "rehabmap is not available right now" in text and "Call 999" in text and "rehabmap index" in text
     assert reply.headers["cache-control"] == "no-store"
+
+
+@pytest.fixture(scope="module")
+def records_damaged_app(api_home, geodata_dir, data_dir, tmp_path_factory):
+    """A real index whose records are overwritten where they lie (every leaf page of its `services` table zeroed)
+    and whose columns are whole: it opens, and the damage is met at the first record a request reads."""
+    home = tmp_path_factory.mktemp("api-records-damaged")
+    (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
+    path = home / "index.sqlite"
+    shutil.copyfile(api_home / "index.sqlite", path)
+    with closing(sqlite3.connect(path)) as conn:
+        (size,) = conn.execute("PRAGMA page_size").fetchone()
+        pages = [page for (page,) in conn.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'services' AND pagetype = 'leaf'")]
+    assert len(pages) > 1
+    with path.open("r+b") as file:
+        for page in pages:
+            file.seek((page - 1) * size)
+            file.write(bytes(size))
+    return create_app(Settings(home=home, data_dir=data_dir, warm_up=False))
+
+
+def test_a_damaged_record_is_a_503_that_says_the_index_cannot_be_read(records_damaged_app):
+    assert _ask(records_damaged_app, "GET", "/health").status_code == 200  # its columns are whole
+    for method, path in (("POST", "/match"), ("GET", "/services")):
+        reply = _ask(records_damaged_app, method, path)
+        assert reply.status_code == 503, reply.text
+        error = reply.json()["error"]
+        assert error["code"] == "index_not_built", error
+        assert "cannot be read (database disk image is malformed)" in error["message"], error
+    page = _ask(records_damaged_app, "GET", "/find/housing?where=LS9+7TF")
+    assert page.status_code == 503 and "rehabmap is not available right now" in page.text
