@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.site import ROOT
+from tests.web.site import ROOT, make_app, serve
 
 pytestmark = pytest.mark.slow
 
@@ -252,6 +252,20 @@ def test_axe_finds_nothing_on_a_phone_screen(browser, live_server, axe_source):
             assert page.evaluate("() => document.documentElement.scrollWidth") <= 375, path
     finally:
         context.close()
+
+
+def test_axe_finds_nothing_on_the_page_that_says_the_server_cannot_answer(browser, web_home, axe_source, tmp_path):
+    """A server whose data folder lacks the small-area file answers its searches with a 503 page, in plain words:
+    a real browser shows it, and axe finds nothing on it."""
+    with serve(make_app(web_home, tmp_path)) as base_url:  # `tmp_path`: a data folder with nothing in it
+        context = browser.new_context()
+        page = context.new_page()
+        try:
+            assert page.goto(base_url + "/find/housing?where=LS9+7TF").status == 503
+            expect(page.get_by_role("heading", level=1)).to_have_text("This part of rehabmap is not available")
+            assert axe(page, axe_source) == []
+        finally:
+            context.close()
 
 
 # --- keyboard only ----------------------------------------------------------------------------------
