@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 
-from rehabmap.errors import CALLER_ERRORS, DataFileMissing
+from rehabmap.errors import CALLER_ERRORS, DataFileMissing, IndexNotBuilt, for_operator
 from rehabmap.match import MatchRequest, match
 from rehabmap.state import AppState
 from rehabmap.taxonomy import ServiceType
@@ -40,8 +40,8 @@ def warm_up(state: AppState) -> float:
             for service_type in ServiceType:
                 coverage.for_request(home.areas.codes(), service_type)
         warm_pages(state.geography)
-    except DataFileMissing as exc:  # the operator's to fix: said in full (it names a file, nothing of a request)
-        log.error("warm-up stopped: %s", exc.message)
+    except (DataFileMissing, IndexNotBuilt) as exc:  # the operator's to fix: said in full, with the file's place
+        log.error("warm-up stopped: %s", for_operator(exc))
     except Exception as exc:  # noqa: BLE001 - see the docstring: the first request meets it as it would have
         log.warning("warm-up stopped early (%s); the first request will load the rest", type(exc).__name__)
     seconds = time.perf_counter() - started

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from rehabmap.errors import CALLER_ERRORS
+from rehabmap.errors import CALLER_ERRORS, for_operator
 
 # Each command's module, imported when that command (or its --help) runs, or when `rehabmap --help` lists them
 # all: a command loads its own code, not the others' (the tokens' hashing, the gap analysis's options, the
@@ -42,7 +42,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except CALLER_ERRORS as exc:
-            click.echo(f"error: {exc.message}", err=True)
+            click.echo(f"error: {for_operator(exc)}", err=True)
             ctx.exit(2)
 
 

@@ -19,14 +19,16 @@ def shorten(value: object, limit: int = 80) -> str:
 
 
 class GeodataError(Exception):
-    """Base of every error a caller of geodata can cause."""
+    """Base of every error a caller of geodata can cause. `where`, a folder on the server it concerns, is for the
+    operator (the command line, the server's log), never for a reply."""
 
     code: str = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, where: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.where = where
 
 
 class InvalidPostcode(GeodataError):

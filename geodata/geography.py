@@ -42,8 +42,8 @@ class Geography:
         self.manifest: dict[str, Any] = _read_manifest(self.geodata_dir) or {}
         if self.manifest.get("format") != FORMAT_VERSION:
             raise GeodataNotBuilt(
-                f"No current geodata in {self.geodata_dir}. Run `rehabmap geodata build` to build it "
-                "from the ONS source files."
+                "No current geodata in the rehabmap home's geodata folder. Run `rehabmap geodata build` to build it "
+                "from the ONS source files.", where=str(self.geodata_dir)
             )
 
     @classmethod
@@ -62,9 +62,9 @@ class Geography:
                 build_geodata(Path(source_dir), geodata_dir, progress=False)
             except FileNotFoundError as error:
                 raise GeodataNotBuilt(
-                    f"Geodata is not built and cannot be built automatically ({error}). "
-                    "Run `rehabmap geodata build` with the ONS source files in place."
-                ) from error
+                    "Geodata is not built and cannot be built automatically: ONS source files are missing from the "
+                    "data folder (REHABMAP_DATA_DIR). Run `rehabmap geodata build` with them in place.",
+                    where=str(error)) from error
         return cls(geodata_dir)
 
     def forked(self) -> Geography:

@@ -15,15 +15,18 @@ __all__ = ["shorten"]  # every message quotes what a person gave by one rule, ge
 
 
 class DomainError(Exception):
-    """Base of the domain's errors a caller can cause; `status` is the HTTP status the API maps it to."""
+    """Base of the domain's errors a caller can cause; `status` is the HTTP status the API maps it to.
+    `where` is the place on the server it concerns (a file's path): the operator's console and the server's log
+    say it, a reply never does, since a public page has no business naming the server's folders."""
 
     status: int = 400
     code: str = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, where: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.where = where
 
 
 class UnknownServiceType(DomainError):
@@ -175,3 +178,9 @@ class DataFileMissing(DomainError, FileNotFoundError):
 
 # Everything a caller can cause, from the domain or from geodata below it: what a face reports to the person.
 CALLER_ERRORS: tuple[type[DomainError], type[GeodataError]] = (DomainError, GeodataError)
+
+
+def for_operator(error: DomainError | GeodataError) -> str:
+    """The message with the place on the server it concerns: what the command line and the server's log say,
+    where a reply says the message alone."""
+    return f"{error.message} ({error.where})" if error.where else error.message

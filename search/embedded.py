@@ -569,8 +569,8 @@ def _damaged(error: sqlite3.DatabaseError) -> bool:
 def _unreadable(path: Path, error: sqlite3.DatabaseError) -> IndexNotBuilt:
     """A file SQLite cannot read is no index to answer from (a 503 saying how to fix it, not a 500): found at the
     open, or where a damaged page lies among the records, at the first read of one."""
-    return IndexNotBuilt(f"The index at {path} cannot be read ({error}). "
-                         "Run 'rehabmap index SOURCE...' again to rebuild it.")
+    return IndexNotBuilt(f"The index file {path.name} cannot be read ({error}). "
+                         "Run 'rehabmap index SOURCE...' again to rebuild it.", where=str(path))
 
 
 def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
@@ -585,9 +585,9 @@ def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
         return
     older = found.isdigit() and int(found) < int(SCHEMA_VERSION)
     raise IndexNotBuilt(
-        f"The index at {path} was built by {'an older' if older else 'a different'} version of rehabmap "
+        f"The index file {path.name} was built by {'an older' if older else 'a different'} version of rehabmap "
         f"(schema {found}; this version reads schema {SCHEMA_VERSION}). "
-        "Run 'rehabmap index SOURCE...' again to rebuild it.")
+        "Run 'rehabmap index SOURCE...' again to rebuild it.", where=str(path))
 
 
 class _Stale(RuntimeError):
@@ -953,7 +953,8 @@ class EmbeddedIndex:
         except FileNotFoundError:
             if self._generation is not None:
                 return self._generation.state
-            raise IndexNotBuilt(f"No index at {self.path}. Run 'rehabmap index SOURCE...' first.") from None
+            raise IndexNotBuilt(f"No index has been built: {self.path.name} is not there. "
+                                "Run 'rehabmap index SOURCE...' first.", where=str(self.path)) from None
         generation = self._generation
         if generation is not None and generation.inode == stat.st_ino and self._mtime == stat.st_mtime_ns:
             return generation.state

@@ -94,6 +94,14 @@ def test_a_misspelt_command_is_told_the_one_meant(home, data_dir):
     assert done.returncode == 2 and "No such command 'snyc'. Did you mean 'sync'?" in done.stderr
 
 
+def test_a_search_before_any_index_names_the_file_to_make(tmp_path, geodata_dir, data_dir):
+    """The operator's console says where the index should be (a reply of the API never does: tests/api)."""
+    (tmp_path / "geodata").symlink_to(geodata_dir, target_is_directory=True)
+    done = rehabmap_here(tmp_path, data_dir, "match", "--postcode", "LS9 7TF")
+    assert done.returncode == 2 and "No index has been built" in done.stderr
+    assert f"first. ({tmp_path / 'index.sqlite'})" in done.stderr
+
+
 def test_unknown_need_is_a_clear_error(sample_index, home, data_dir):
     done = rehabmap(home, data_dir, "match", "--postcode", "LS9 7TF", "--need", "dementia")
     assert done.returncode == 2 and "Unknown need 'dementia'" in done.stderr

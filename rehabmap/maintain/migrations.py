@@ -368,8 +368,8 @@ def _applied(database: Database) -> set[int]:
 
 def _newer(database: Database, version: int) -> DirectoryUnavailable:
     return DirectoryUnavailable(
-        f"The maintainers' store {database.location} was migrated by a newer rehabmap (to migration {version}; "
-        f"this one knows up to {LATEST}). Upgrade rehabmap on this host.")
+        f"The maintainers' store was migrated by a newer rehabmap (to migration {version}; "
+        f"this one knows up to {LATEST}). Upgrade rehabmap on this host.", where=database.location)
 
 
 def opened(store: Path | Database, policy: TokenPolicy = TokenPolicy()) -> Database:

@@ -210,9 +210,9 @@ class Tokens:
                 row = conn.execute("SELECT value FROM meta WHERE key = 'token_key_check'").fetchone()
         if not hmac.compare_digest(row[0], check):
             raise DirectoryUnavailable(
-                f"The token key file {self.key_file} is not the key this directory's tokens were made with. "
+                f"The token key file {self.key_file.name} is not the key this directory's tokens were made with. "
                 "Restore the right one from its backup, or run 'rehabmap tokens new-key' to make a new key "
-                "(every token made with the old one is then revoked).")
+                "(every token made with the old one is then revoked).", where=str(self.key_file))
         self._key = (key, check)
         return key
 
@@ -221,14 +221,15 @@ class Tokens:
             key = bytes.fromhex(self.key_file.read_text(encoding="ascii").strip())
         except FileNotFoundError:
             raise DirectoryUnavailable(
-                f"The token key file {self.key_file} is missing, so no token made with it can be checked. "
+                f"The token key file {self.key_file.name} is missing, so no token made with it can be checked. "
                 "Restore it from its backup, or run 'rehabmap tokens new-key' to make a new key (every token "
-                "made with the old one is then revoked).") from None
+                "made with the old one is then revoked).", where=str(self.key_file)) from None
         except (OSError, ValueError) as exc:
-            raise DirectoryUnavailable(f"The token key file {self.key_file} cannot be read as a key "
-                                       f"({type(exc).__name__}).") from None
+            raise DirectoryUnavailable(f"The token key file {self.key_file.name} cannot be read as a key "
+                                       f"({type(exc).__name__}).", where=str(self.key_file)) from None
         if len(key) != KEY_BYTES:
-            raise DirectoryUnavailable(f"The token key file {self.key_file} does not hold a {KEY_BYTES}-byte key.")
+            raise DirectoryUnavailable(f"The token key file {self.key_file.name} does not hold a {KEY_BYTES}-byte "
+                                       "key.", where=str(self.key_file))
         return key
 
     def _make_key(self) -> bytes:

@@ -14,6 +14,8 @@ import pytest
 
 from app.main import create_app
 from rehabmap.config import Settings
+from tests.api.conftest import serve
+from tests.listening import ANSWER_TIMEOUT_S
 
 
 @pytest.fixture(scope="module")
@@ -51,26 +53,29 @@ def _ask(app, method: str, path: str) -> httpx.Response:
     return asyncio.run(call())
 
 
-@pytest.mark.parametrize("app,said", [("unbuilt_app", "No index at"),
-                                      ("damaged_app", "cannot be read (database disk image is malformed)")])
+@pytest.mark.parametrize("app,said", [("unbuilt_app", "No index has been built: index.sqlite is not there"),
+                                      ("damaged_app", "The index file index.sqlite cannot be read (database disk "
+                                                      "image is malformed)")])
 @pytest.mark.parametrize("method,path", ENDPOINTS)
-def test_every_endpoint_says_the_index_must_be_built(request, app, said, method, path):
+def test_every_endpoint_says_the_index_must_be_built(request, tmp_path_factory, app, said, method, path):
     reply = _ask(request.getfixturevalue(app), method, path)
     assert reply.status_code == 503, reply.text
     error = reply.json()["error"]
     assert error["code"] == "index_not_built" and said in error["message"] and "rehabmap index" in error["message"]
+    assert str(tmp_path_factory.getbasetemp()) not in reply.text  # no folder of the server in a public reply
 
 
 @pytest.mark.parametrize("app", ["unbuilt_app", "damaged_app"])
 @pytest.mark.parametrize("path", ["/find/housing?where=LS9+7TF", "/service/sample:x", "/pathway-gaps",
                                   "/shortlist?s=sample:x"])
-def test_a_page_says_so_in_a_page_that_keeps_the_urgent_help(request, app, path):
+def test_a_page_says_so_in_a_page_that_keeps_the_urgent_help(request, tmp_path_factory, app, path):
     """A person reading a page gets a page, not the API's JSON: one that still says where urgent help is."""
     reply = _ask(request.getfixturevalue(app), "GET", path)
     assert reply.status_code == 503 and reply.headers["content-type"].startswith("text/html"), reply.text[:200]
     text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", reply.text)).split())
     assert "rehabmap is not available right now" in text and "Call 999" in text and "rehabmap index" in text
     assert reply.headers["cache-control"] == "no-store"
+    assert str(tmp_path_factory.getbasetemp()) not in reply.text
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +108,21 @@ def test_a_damaged_record_is_a_503_that_says_the_index_cannot_be_read(records_da
         assert "cannot be read (database disk image is malformed)" in error["message"], error
     page = _ask(records_damaged_app, "GET", "/find/housing?where=LS9+7TF")
     assert page.status_code == 503 and "rehabmap is not available right now" in page.text
+
+
+def test_the_operator_learns_the_index_file_s_place_and_a_reply_never_does(geodata_dir, data_dir, tmp_path_factory):
+    """A real `rehabmap serve` over a home with no index: its log (warm-up) names the file the operator must make;
+    a reply and a page say what to do without naming the server's folders."""
+    home = tmp_path_factory.mktemp("served-unbuilt")
+    (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
+    with serve(home, data_dir, home / "server.log", health=503) as server:
+        reply = httpx.post(f"{server.url}/match", json={"home": {"postcode": "LS9 7TF"}}, timeout=ANSWER_TIMEOUT_S)
+        page = httpx.get(f"{server.url}/find/housing?where=LS9+7TF", timeout=ANSWER_TIMEOUT_S)
+        log = server.log_text()
+    assert reply.status_code == 503 and reply.json()["error"]["code"] == "index_not_built"
+    assert page.status_code == 503 and "rehabmap index" in page.text
+    for said in (reply.text, page.text):
+        assert str(home) not in said
+    assert f"warm-up stopped: No index has been built: index.sqlite is not there. Run 'rehabmap index SOURCE...' " \
+           f"first. ({home / 'index.sqlite'})" in log
+    assert "Traceback" not in log and "unexpected error" not in log

@@ -61,7 +61,7 @@ def test_a_file_of_the_old_layout_says_to_rebuild_it(tmp_path, services):
         with pytest.raises(IndexNotBuilt) as caught:
             attempt()
         message = str(caught.value)
-        assert str(path) in message and "older version of rehabmap (schema 1" in message
+        assert caught.value.where == str(path) and "older version of rehabmap (schema 1" in message
         assert "Run 'rehabmap index SOURCE...' again" in message
     # Nothing was changed by the refused edit.
     with sqlite3.connect(path) as conn:

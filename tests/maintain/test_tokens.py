@@ -174,9 +174,11 @@ def test_a_lost_or_wrong_key_says_what_to_do_and_a_new_key_revokes_the_old_token
     key_file.unlink()
     api = AppClient(make_app(site.settings))  # a new server: nothing of the key in memory
     lost = me(api, site.tokens["admin"])
-    assert lost.status_code == 503 and f"The token key file {key_file} is missing" in lost.json()["error"]["message"]
+    assert lost.status_code == 503 and "The token key file token.key is missing" in lost.json()["error"]["message"]
+    assert str(site.home) not in lost.text  # a reply names no folder of the server; the operator's console does
     made = cli_here(site, "tokens", "create", "--role", "admin")
     assert made.returncode == 2 and "rehabmap tokens new-key" in made.stderr and "Traceback" not in made.stderr
+    assert f"({key_file})" in made.stderr
     assert not key_file.exists()  # no silent new key under which no existing token would work
 
     key_file.write_text("ab" * 32 + "\n")
