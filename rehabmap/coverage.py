@@ -21,7 +21,6 @@ SQLite file, or PostgreSQL when `REHABMAP_DATABASE_URL` is set, so every API hos
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import sqlite3
@@ -39,13 +38,13 @@ import numpy as np
 from geodata.distance import haversine_km_one, miles_and_km, radius_box
 from geodata.england import ENGLAND
 from rehabmap.errors import DataFileMissing
+from rehabmap.small_areas import small_area_columns, small_area_file
 from rehabmap.review_counts import BUMP_REVISION, HeldPoints, held_points, read_held, write_pending
 from rehabmap.taxonomy import SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType, type_words
 
 if TYPE_CHECKING:
     from rehabmap.maintain.database import Database
 
-SMALL_AREAS_FILE = Path("smallareas") / "england_lsoa21_pwc_population_icb_lad.csv"
 _LEVEL_COLUMNS = {"icb": "icb24_code", "sub_icb": "sicbl24_code", "lad": "ltla24_code", "utla": "utla23_code",
                   "region": "region24_code"}
 Status = Literal["covered", "partly_covered", "not_covered"]
@@ -188,7 +187,7 @@ _KINDS: dict[str, tuple[str, ...]] = {t.value: tuple(f"{t.value}:{s}" for s in s
 class SmallAreaTable:
     """Every English LSOA with the codes of the areas that contain it, and its adults (16+)."""
 
-    def __init__(self, codes: dict[str, list[str]], adults: np.ndarray) -> None:
+    def __init__(self, codes: Mapping[str, Sequence[str] | np.ndarray], adults: np.ndarray) -> None:
         self.adults = adults
         self._members: dict[str, np.ndarray] = {}
         self._levels: dict[str, frozenset[str]] = {}
@@ -206,8 +205,8 @@ class SmallAreaTable:
 
     @classmethod
     def load(cls, data_dir: Path) -> SmallAreaTable:
-        path = Path(data_dir)
-        return _load_table((path / SMALL_AREAS_FILE if path.is_dir() else path).resolve())
+        """From a data folder (or the CSV itself); made once a process, from the columns the gaps share."""
+        return _load_table(small_area_file(data_dir))
 
     def __len__(self) -> int:
         return len(self.adults)
@@ -232,31 +231,11 @@ class SmallAreaTable:
         return self._lads_of_utla.get(utla_code, [])
 
 
-def small_areas_missing() -> DataFileMissing:
-    """What a search, an area's coverage or a gap figure answers without the small-area file: every one of them
-    needs it (coverage to tell "none found" from "no data for this area", gaps for the population)."""
-    return DataFileMissing(f"Census 2021 small-area file ({SMALL_AREAS_FILE})",
-                           "to tell which areas its sources cover and to measure gaps")
-
-
 @lru_cache(maxsize=2)
 def _load_table(path: Path) -> SmallAreaTable:
-    columns: dict[str, list[str]] = {level: [] for level in _LEVEL_COLUMNS}
-    adults: list[int] = []
-    try:
-        handle = open(path, newline="", encoding="utf-8")
-    except FileNotFoundError:
-        raise small_areas_missing() from None
-    with handle:
-        rows = csv.reader(handle)
-        header = next(rows)
-        at = {level: header.index(column) for level, column in _LEVEL_COLUMNS.items()}
-        total, young = header.index("pop_total_c2021"), header.index("pop_15_under")
-        for row in rows:
-            for level, i in at.items():
-                columns[level].append(row[i])
-            adults.append(int(row[total]) - int(row[young]))
-    return SmallAreaTable(columns, np.array(adults, dtype=np.int64))
+    columns = small_area_columns(path)
+    adults = columns["pop_total_c2021"] - columns["pop_15_under"]
+    return SmallAreaTable({level: columns[name] for level, name in _LEVEL_COLUMNS.items()}, adults)
 
 
 @dataclass

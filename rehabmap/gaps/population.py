@@ -14,8 +14,8 @@ the built geodata boundaries carry; they hold no counties). The simplified LSOA 
 
 from __future__ import annotations
 
-import csv
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -28,7 +28,7 @@ from shapely.geometry.base import BaseGeometry
 from geodata.england import ENGLAND
 from geodata.areas import another_nations_code
 from geodata.errors import UnknownArea
-from rehabmap.coverage import SMALL_AREAS_FILE, small_areas_missing
+from rehabmap.small_areas import in_data, small_area_columns, small_area_file
 from rehabmap.errors import DataFileMissing, InvalidValue
 
 LSOA_BOUNDARIES_FILE = Path("boundaries") / "lsoa21_simplified.geojson"
@@ -135,21 +135,17 @@ class SmallAreas:
     @classmethod
     def load(cls, data_dir: Path) -> SmallAreas:
         """From a data folder (or the CSV itself); cached, so the API and the CLI read it once."""
-        return _load(_in_data(data_dir, SMALL_AREAS_FILE))
+        return _load(small_area_file(data_dir))
 
     @classmethod
-    def from_rows(cls, rows: list[dict[str, str]], source: str = "") -> SmallAreas:
-        def col(name: str) -> np.ndarray:
-            return np.array([r[name] for r in rows], dtype=object)
-
-        total = np.array([int(r["pop_total_c2021"]) for r in rows], dtype=np.int64)
-        under16 = np.array([int(r["pop_15_under"]) for r in rows], dtype=np.int64)
+    def from_columns(cls, columns: Mapping[str, np.ndarray], source: str = "") -> SmallAreas:
+        """From the small-area file's columns (`rehabmap.small_areas`), which it shares: they are read-only."""
+        total = columns["pop_total_c2021"]
         return cls(
-            codes=col("lsoa21_code"), names=col("lsoa21_name"),
-            lat=np.array([float(r["lat"]) for r in rows]), lon=np.array([float(r["lon"]) for r in rows]),
-            icb=col("icb24_code"), icb_name=col("icb24_name"), la=col("ltla24_code"), la_name=col("ltla24_name"),
-            county=col("utla23_code"), county_name=col("utla23_name"), adult_pop=total - under16, total_pop=total,
-            source=source)
+            codes=columns["lsoa21_code"], names=columns["lsoa21_name"], lat=columns["lat"], lon=columns["lon"],
+            icb=columns["icb24_code"], icb_name=columns["icb24_name"], la=columns["ltla24_code"],
+            la_name=columns["ltla24_name"], county=columns["utla23_code"], county_name=columns["utla23_name"],
+            adult_pop=total - columns["pop_15_under"], total_pop=total, source=source)
 
     def subset(self, mask: np.ndarray) -> SmallAreas:
         """A smaller table (for tests and examples); groups are recomputed for it."""
@@ -262,12 +258,6 @@ class SmallAreas:
         return float(lat[0]), float(lon[0])
 
 
-def _in_data(data_dir: Path, file: Path) -> Path:
-    """The file in a data folder, or `data_dir` itself when it is the file."""
-    path = Path(data_dir)
-    return (path / file if path.is_dir() else path).resolve()
-
-
 def short_name(name: str) -> str:
     """'NHS X Integrated Care Board' → 'X'; any other name as it is."""
     if name.startswith("NHS ") and name.endswith(" Integrated Care Board"):
@@ -285,12 +275,7 @@ def _plain(name: str) -> str:
 
 @lru_cache(maxsize=4)
 def _load(path: Path) -> SmallAreas:
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    except FileNotFoundError:
-        raise small_areas_missing() from None
-    areas = SmallAreas.from_rows(rows, str(path))
+    areas = SmallAreas.from_columns(small_area_columns(path), str(path))
     if not (np.all(np.isfinite(areas.lat)) and np.all(np.isfinite(areas.lon))):
         raise ValueError(f"{path}: some small areas have no centroid")
     return areas
@@ -305,7 +290,7 @@ class LsoaBoundaries:
     @classmethod
     def load(cls, data_dir: Path) -> LsoaBoundaries:
         """From a data folder (or the GeoJSON itself); cached."""
-        return _load_lsoa(_in_data(data_dir, LSOA_BOUNDARIES_FILE))
+        return _load_lsoa(in_data(data_dir, LSOA_BOUNDARIES_FILE))
 
     def __len__(self) -> int:
         return len(self._geometries)

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rehabmap.coverage import SMALL_AREAS_FILE
+from rehabmap.small_areas import SMALL_AREAS_FILE
 from tests.api.conftest import serve
 from tests.listening import ANSWER_TIMEOUT_S
 
