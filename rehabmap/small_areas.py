@@ -3,11 +3,14 @@ the areas that hold it (ICB, sub-ICB, local authority, county, region; ONS codes
 
 Coverage (which areas a source covers, `rehabmap.coverage`) and the gaps (whose population a service reaches,
 `rehabmap.gaps.population`) each make their table from these columns; they had a parse and a copy each. The
-columns are read-only, since both tables hold them."""
+columns are read-only, since both tables hold them. An area's code or name is one string however many small areas
+it has. Loading both tables: 0.74 -> 0.30 s, peak resident memory 128 -> 55 MiB; coverage alone 0.24 -> 0.27 s,
+44 -> 48 MiB (bench/RESULTS.md, session 33)."""
 
 from __future__ import annotations
 
 import csv
+import sys
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +23,7 @@ SMALL_AREAS_FILE = Path("smallareas") / "england_lsoa21_pwc_population_icb_lad.c
 
 TEXT_COLUMNS = ("lsoa21_code", "lsoa21_name", "icb24_code", "icb24_name", "sicbl24_code", "ltla24_code",
                 "ltla24_name", "utla23_code", "utla23_name", "region24_code")
+_UNIQUE = ("lsoa21_code", "lsoa21_name")  # a small area's own: every other text column repeats an area's
 _FLOAT_COLUMNS = ("lat", "lon")
 _COUNT_COLUMNS = ("pop_total_c2021", "pop_15_under")
 
@@ -50,24 +54,19 @@ def small_area_columns(path: Path) -> Mapping[str, np.ndarray]:
         handle = open(path, newline="", encoding="utf-8")
     except FileNotFoundError:
         raise small_areas_missing() from None
+    names = (*TEXT_COLUMNS, *_FLOAT_COLUMNS, *_COUNT_COLUMNS)
+    cells: dict[str, list[str]] = {name: [] for name in names}
     with handle:
         rows = csv.reader(handle)
-        header = next(rows)
-        at = {name: header.index(name) for name in (*TEXT_COLUMNS, *_FLOAT_COLUMNS, *_COUNT_COLUMNS)}
-        cells: dict[str, list[str]] = {name: [] for name in at}
+        at = [(cells[name].append, i, name not in _UNIQUE and name in TEXT_COLUMNS)
+              for name, i in zip(names, map(next(rows).index, names))]
+        intern = sys.intern  # an area's code or name: one string for its ~5 to ~2,000 small areas, as read
         for row in rows:
-            for name, i in at.items():
-                cells[name].append(row[i])
-    columns = {name: np.array(_one_each(cells.pop(name)), dtype=object) for name in TEXT_COLUMNS}
-    columns.update((name, np.array(cells.pop(name), dtype=np.float64)) for name in _FLOAT_COLUMNS)
-    columns.update((name, np.array(cells.pop(name), dtype=np.int64)) for name in _COUNT_COLUMNS)
+            for append, i, repeated in at:
+                append(intern(row[i]) if repeated else row[i])
+    columns = {name: np.array(cells[name], dtype=object) for name in TEXT_COLUMNS}
+    columns.update((name, np.array(cells[name], dtype=np.float64)) for name in _FLOAT_COLUMNS)
+    columns.update((name, np.array(cells[name], dtype=np.int64)) for name in _COUNT_COLUMNS)
     for column in columns.values():
         column.flags.writeable = False
     return columns
-
-
-def _one_each(values: list[str]) -> list[str]:
-    """One string object for each distinct value: an area's code or name is repeated in each of its small areas
-    (~33,000 rows, ~7,000 districts' and 42 ICBs' codes), and a copy in each row held ~2 MiB a column."""
-    seen: dict[str, str] = {}
-    return [seen.setdefault(value, value) for value in values]
