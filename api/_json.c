@@ -24,9 +24,15 @@ of which ~0.6k is any builtin's call from Python.
   each piece for its buffer and releases it (~90 instructions a piece, ~27k a reply); this reads each bytes
   object's size and copies it (~13k a reply, most of it the copy).
 
+- `cut(text, names)`: a record's JSON (`api.record_json.cut`) cut at each hole's `"name":null`, the null left out,
+  in one pass over the text: each place of `":null` is tested against the names (a JSON string's own quotes are
+  escaped, so a name's key with its null can only be the key itself); the holes' keys met must be the names, each
+  once, in order, or it gives None (the caller names the hole). Python's `find` and `count` of each hole took
+  ~15 us a record (~0.9 us a scan of ~900 bytes); this ~2.5 us.
+
 tests/api/test_json_c.py holds the writers to `pydantic_core.to_json` (every code point, random strings, every
-metre to 2,000 km and random floats) and `join` to `b"".join` (random lists), and refuses every wrong call (a
-TypeError, never a read out of bounds). Only the long-stable C API is used; the GIL stays held (a call is well
+metre to 2,000 km and random floats), `join` to `b"".join` (random lists) and `cut` to the plain rule (random
+documents), and refuses every wrong call (a TypeError, never a read out of bounds). Only the long-stable C API is used; the GIL stays held (a call is well
 under a microsecond). */
 
 #define PY_SSIZE_T_CLEAN
@@ -198,10 +204,80 @@ static PyObject *join(PyObject *self, PyObject *pieces)
 PyDoc_STRVAR(join_doc, "join(pieces, /)\n--\n\n"
              "`b\"\".join(pieces)` for a list of bytes, without asking each piece for its buffer (api/_json.c).");
 
+/* Which of the names the text's key ending at `at` (the `"` of `":null`) is, as in `"name":null`; -1 for none. A
+name holds no `"`, so at most one ends there. */
+static Py_ssize_t hole_at(const char *text, Py_ssize_t at, PyObject *names)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        Py_ssize_t length = PyBytes_GET_SIZE(name);
+        if (at > length && text[at - length - 1] == '"' &&
+            memcmp(text + at - length, PyBytes_AS_STRING(name), (size_t)length) == 0)
+            return i;
+    }
+    return -1;
+}
+
+static PyObject *cut(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyBytes_Check(args[0]) || !PyTuple_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "cut() takes the text (bytes) and the holes' names (a tuple of bytes)");
+        return NULL;
+    }
+    PyObject *names = args[1];
+    Py_ssize_t holes = PyTuple_GET_SIZE(names);
+    for (Py_ssize_t i = 0; i < holes; i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        if (!PyBytes_Check(name) || PyBytes_GET_SIZE(name) == 0 ||
+            memchr(PyBytes_AS_STRING(name), '"', (size_t)PyBytes_GET_SIZE(name)) != NULL) {
+            PyErr_SetString(PyExc_TypeError, "cut(): each hole's name is bytes, not empty and without a '\"'");
+            return NULL;
+        }
+    }
+    const char *text = PyBytes_AS_STRING(args[0]);
+    Py_ssize_t size = PyBytes_GET_SIZE(args[0]), start = 0, next = 0;
+    PyObject *pieces = PyTuple_New(holes + 1);
+    if (pieces == NULL)
+        return NULL;
+    /* Every `"name":null` ends in `":null`: at each place of that every name is tested, so the holes' keys met are
+    every one the text holds, in its order; they must be the holes, each once, in the order given. */
+    const char *found = memmem(text, (size_t)size, "\":null", 6);
+    for (; found != NULL; found = memmem(found + 6, (size_t)(text + size - found - 6), "\":null", 6)) {
+        Py_ssize_t at = found - text, hole = hole_at(text, at, names);
+        if (hole < 0)
+            continue;
+        if (hole != next)  /* a hole's key again, or out of order */
+            break;
+        PyObject *piece = PyBytes_FromStringAndSize(text + start, at + 2 - start);  /* up to its key's ':' */
+        if (piece == NULL) {
+            Py_DECREF(pieces);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(pieces, next++, piece);
+        start = at + 6;
+    }
+    if (found != NULL || next != holes) {  /* the caller says which hole, by the same rule in Python */
+        Py_DECREF(pieces);
+        Py_RETURN_NONE;
+    }
+    PyObject *last = PyBytes_FromStringAndSize(text + start, size - start);
+    if (last == NULL) {
+        Py_DECREF(pieces);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(pieces, holes, last);
+    return pieces;
+}
+
+PyDoc_STRVAR(cut_doc, "cut(text, names, /)\n--\n\n"
+             "`text` cut after each hole's `\"name\":` and its `null` left out: the pieces, one more than the names; None "
+             "unless the text holds each name's `\"name\":null` once, in the order given (api/_json.c).");
+
 static PyMethodDef methods[] = {
     {"string", (PyCFunction)string, METH_O, string_doc},
     {"km", (PyCFunction)km, METH_O, km_doc},
     {"join", (PyCFunction)join, METH_O, join_doc},
+    {"cut", (PyCFunction)(void (*)(void))cut, METH_FASTCALL, cut_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -20,37 +20,36 @@ from typing import Any
 
 import pydantic_core
 
+from api._json import cut as _cut
+
 Pieces = tuple[bytes, ...]
 
 
 def cut(fields: dict[str, Any], holes: Sequence[str]) -> Pieces:
     """`to_json(fields)` cut around each hole's null, in the order given: the pieces one more than the holes,
     each hole's key ending the piece before it. A hole is named by its key, at any depth, and must be null
-    and the only key of that name in the whole document."""
+    and the only key of that name in the whole document. Cut in one compiled pass (`api._json.cut`): a `find`
+    and a `count` of each hole in Python were ~15 µs of a record's ~30 µs (bench/RESULTS.md, session 33)."""
     text = pydantic_core.to_json(fields)
-    holes = tuple(holes)
-    markers = _markers(holes)
-    pieces = []
-    rest = text
-    # One `partition` a hole, its marker and key made once a set of holes: the per-hole `find`, slices and
-    # offsets in Python were ~20 µs of a record's ~35 µs (bench/RESULTS.md, session 33).
-    for name, (marker, key) in zip(holes, markers):
-        before, found, rest = rest.partition(marker)
-        if not found:
-            raise _not_one_null_key(name, text)
-        pieces.append(before + key)
-    pieces.append(rest)
-    for name, (marker, _) in zip(holes, markers):
-        if text.count(marker) != 1:
-            raise _not_one_null_key(name, text)
-    return tuple(pieces)
+    pieces = _cut(text, _names(tuple(holes)))
+    if pieces is None:
+        raise _not_one_null_key(text, holes)
+    return pieces
 
 
 @lru_cache(maxsize=8)
-def _markers(holes: tuple[str, ...]) -> tuple[tuple[bytes, bytes], ...]:
-    """Per hole, its key with its null (what the text is cut at) and its key alone (what ends the piece)."""
-    return tuple((b'"' + name.encode() + b'":null', b'"' + name.encode() + b'":') for name in holes)
+def _names(holes: tuple[str, ...]) -> tuple[bytes, ...]:
+    return tuple(name.encode() for name in holes)
 
 
-def _not_one_null_key(name: str, text: bytes) -> ValueError:
-    return ValueError(f"the hole {name!r} is not one null key, after the one before it, in {text[:200]!r}…")
+def _not_one_null_key(text: bytes, holes: Sequence[str]) -> ValueError:
+    """The first hole that is not one null key after the one before it, found by the plain rule, for the message."""
+    start, wrong = 0, holes[-1]
+    for name in holes:
+        marker = b'"' + name.encode() + b'":null'
+        at = text.find(marker, start)
+        if at < 0 or text.count(marker) != 1:
+            wrong = name
+            break
+        start = at + len(marker)
+    return ValueError(f"the hole {wrong!r} is not one null key, after the one before it, in {text[:200]!r}…")

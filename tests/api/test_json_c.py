@@ -191,3 +191,77 @@ def test_join_refuses_what_is_not_a_list_of_bytes() -> None:
     for wrong_list in ((b"a", b"b"), b"ab", (piece for piece in [b"a"]), None):
         with pytest.raises(TypeError, match="takes a list"):
             _json.join(wrong_list)
+
+
+def _plain_cut(text: bytes, names: tuple[bytes, ...]) -> tuple[bytes, ...] | None:
+    """The rule `cut` keeps, stated plainly: each name's `"name":null` found after the one before it, and held once
+    in the whole text; the pieces end at each key's ':'."""
+    pieces, start = [], 0
+    for name in names:
+        marker = b'"' + name + b'":null'
+        at = text.find(marker, start)
+        if at < 0 or text.count(marker) != 1:
+            return None
+        pieces.append(text[start:at + len(marker) - 4])
+        start = at + len(marker)
+    return (*pieces, text[start:])
+
+
+# Keys a document may hold: the holes' names, names ending or starting like them, and keys whose JSON holds a
+# hole's key with its null inside them (an escaped quote, `:null` in the key).
+_NAMES = ("a", "b", "ab", "status", "explanation")
+_KEYS = (*_NAMES, "xa", "a_", 'x"a', 'a":null', "a\\", ":null", "", "é")
+_TEXTS = ("", "null", ":null", '"a":null', '\\"a\\":null', 'x"a":null', "{", "é", "\\", '"')
+
+
+def _value(rng: random.Random, depth: int) -> object:
+    kind = rng.randrange(6 if depth < 3 else 3)
+    if kind == 0:
+        return None
+    if kind == 1:
+        return rng.choice((0, 1.5, True, False))
+    if kind == 2:
+        return "".join(rng.choice(_TEXTS) for _ in range(rng.randrange(4)))
+    if kind == 3:
+        return [_value(rng, depth + 1) for _ in range(rng.randrange(3))]
+    return _document(rng, depth + 1)
+
+
+def _document(rng: random.Random, depth: int = 0, holes: tuple[str, ...] = ()) -> dict[str, object]:
+    """Random keys and values; with `holes`, each hole's key with a null once, in order, among them."""
+    keys = [rng.choice(_KEYS) for _ in range(rng.randrange(5))]
+    document = {key: _value(rng, depth) for key in keys}
+    for hole in holes:
+        document.pop(hole, None)
+        document[hole] = None
+        document.update({key: _value(rng, depth) for key in rng.sample(_KEYS, rng.randrange(3)) if key not in holes})
+    return document
+
+
+def test_cut_keeps_the_plain_rule() -> None:
+    """On random documents (nested objects and lists; keys and strings holding quotes, backslashes and `:null`; a
+    hole's key nested, repeated, out of order or not null), `cut` gives the plain rule's pieces, or None exactly
+    where it finds no such cut; and the pieces joined with `null` in each hole give the text back."""
+    rng = random.Random(7)
+    answered = refused = 0
+    for _ in range(20_000):
+        names = tuple(rng.sample(_NAMES, rng.randrange(len(_NAMES) + 1)))
+        document = _document(rng, holes=names if rng.random() < 0.6 else ())
+        text = to_json(document)
+        encoded = tuple(name.encode() for name in names)
+        pieces = _json.cut(text, encoded)
+        assert pieces == _plain_cut(text, encoded), (text, names)
+        if pieces is None:
+            refused += 1
+        else:
+            answered += 1
+            assert b"null".join(pieces) == text and all(type(piece) is bytes for piece in pieces)
+    assert answered > 5_000 and refused > 5_000  # both outcomes reached often
+
+
+def test_cut_refuses_wrong_calls() -> None:
+    """Not bytes and a tuple, a name that is not bytes, empty or holds a '"': refused (TypeError)."""
+    for args in [(), (b"{}",), (b"{}", (b"a",), 1), ("{}", (b"a",)), (b"{}", [b"a"]), (b"{}", ("a",)),
+                 (b"{}", (b"",)), (b"{}", (b'a"',)), (bytearray(b"{}"), (b"a",))]:
+        with pytest.raises(TypeError, match="cut"):
+            _json.cut(*args)
