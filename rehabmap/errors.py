@@ -171,9 +171,9 @@ class DataFileMissing(DomainError, FileNotFoundError):
     status = 503
     code = "data_file_missing"
 
-    def __init__(self, name: str, needed_for: str) -> None:
+    def __init__(self, name: str, needed_for: str, *, where: str | None = None) -> None:
         super().__init__(f"The data folder (REHABMAP_DATA_DIR) has no {name}, which rehabmap needs {needed_for}. "
-                         "If you run this service, put the file there.")
+                         "If you run this service, put the file there.", where=where)
 
 
 # Everything a caller can cause, from the domain or from geodata below it: what a face reports to the person.

@@ -34,11 +34,11 @@ def in_data(data_dir: Path, file: Path) -> Path:
     return (path / file if path.is_dir() else path).resolve()
 
 
-def small_areas_missing() -> DataFileMissing:
+def small_areas_missing(path: Path) -> DataFileMissing:
     """What a search, an area's coverage or a gap figure answers without the file: every one of them needs it
     (coverage to tell "none found" from "no data for this area", gaps for the population)."""
     return DataFileMissing(f"Census 2021 small-area file ({SMALL_AREAS_FILE})",
-                           "to tell which areas its sources cover and to measure gaps")
+                           "to tell which areas its sources cover and to measure gaps", where=str(path))
 
 
 def small_area_file(data_dir: Path) -> Path:
@@ -53,7 +53,7 @@ def small_area_columns(path: Path) -> Mapping[str, np.ndarray]:
     try:
         handle = open(path, newline="", encoding="utf-8")
     except FileNotFoundError:
-        raise small_areas_missing() from None
+        raise small_areas_missing(path) from None
     names = (*TEXT_COLUMNS, *_FLOAT_COLUMNS, *_COUNT_COLUMNS)
     cells: dict[str, list[str]] = {name: [] for name in names}
     with handle:

@@ -312,8 +312,8 @@ def _load_lsoa(path: Path) -> LsoaBoundaries:
     try:
         handle = path.open(encoding="utf-8")
     except FileNotFoundError:
-        raise DataFileMissing(f"LSOA 2021 boundaries file ({LSOA_BOUNDARIES_FILE})", "to draw small areas on a map"
-                              ) from None
+        raise DataFileMissing(f"LSOA 2021 boundaries file ({LSOA_BOUNDARIES_FILE})", "to draw small areas on a map",
+                              where=str(path)) from None
     with handle:
         features = json.load(handle)["features"]
     return LsoaBoundaries({f["properties"]["lsoa21_code"]: f["geometry"] for f in features})

@@ -42,10 +42,11 @@ def _said(reply: httpx.Response) -> str:
 
 
 def test_every_face_says_what_is_missing_and_what_to_do(without_file):
-    server, client, _ = without_file
+    server, client, folder = without_file
     for method, path in API:
         message = _said(client.request(method, path, json=SEARCH if method == "POST" else None))
         assert str(SMALL_AREAS_FILE) in message and "REHABMAP_DATA_DIR" in message, path
+        assert str(folder) not in message  # the server's folders are the operator's: its log says where
     for path in PAGES:
         reply = client.get(path)
         assert reply.status_code == 503 and reply.headers["content-type"].startswith("text/html"), path
@@ -57,7 +58,7 @@ def test_every_face_says_what_is_missing_and_what_to_do(without_file):
     assert reply.status_code == 503 and "This part of rehabmap is not available" in html.unescape(reply.text)
     log = server.log_text()
     said = f"The data folder (REHABMAP_DATA_DIR) has no Census 2021 small-area file ({SMALL_AREAS_FILE})"
-    assert f"warm-up stopped: {said}" in log
+    assert f"warm-up stopped: {said}" in log and f"({folder / SMALL_AREAS_FILE})" in log
     assert "unexpected error" not in log and "Traceback" not in log and " 500 " not in log
 
 
