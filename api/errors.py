@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geodata.errors import GeodataError
-from rehabmap.errors import DomainError
+from rehabmap.errors import DomainError, for_operator
 
 log = logging.getLogger("rehabmap.api")
 
@@ -68,10 +68,15 @@ def _internal_error() -> JSONResponse:
 
 def _log_unexpected(exc: BaseException) -> None:
     """The exception's type and where it was raised, never its message: a message can quote the input
-    (a postcode, a need), and the log must not hold that."""
+    (a postcode, a need), and the log must not hold that. A domain error about a file of the server's (its
+    `where` set: an index SQLite cannot read, met part way through a streamed export) says what and where, for
+    the operator to act on: such a message names the file and quotes nothing of a request."""
     frames = traceback.extract_tb(exc.__traceback__)[-6:]
     where = " < ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in reversed(frames))
-    log.error("unexpected error: %s at %s", type(exc).__name__, where or "?")
+    if isinstance(exc, DomainError) and exc.where:
+        log.error("unexpected error: %s at %s: %s", type(exc).__name__, where or "?", for_operator(exc))
+    else:
+        log.error("unexpected error: %s at %s", type(exc).__name__, where or "?")
 
 
 class ResponseCutOff(Exception):

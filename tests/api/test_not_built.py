@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import logging
 import re
 import shutil
 import sqlite3
@@ -12,6 +13,7 @@ from contextlib import closing
 import httpx
 import pytest
 
+from api.errors import ResponseCutOff
 from app.main import create_app
 from rehabmap.config import Settings
 from tests.api.conftest import serve
@@ -126,3 +128,20 @@ def test_the_operator_learns_the_index_file_s_place_and_a_reply_never_does(geoda
     assert f"warm-up stopped: No index has been built: index.sqlite is not there. Run 'rehabmap index SOURCE...' " \
            f"first. ({home / 'index.sqlite'})" in log
     assert "Traceback" not in log and "unexpected error" not in log
+
+
+def test_an_export_cut_off_by_a_damaged_record_says_so_in_the_log(records_damaged_app, caplog):
+    """A streamed export that meets the damage after its reply started is broken off (no client takes part of it
+    for a whole file), and the server's log says which file cannot be read and where it is, for the operator."""
+    async def export() -> None:
+        transport = httpx.ASGITransport(app=records_damaged_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://rehabmap.test") as client:
+            async with client.stream("GET", "/services.csv") as reply:
+                assert reply.status_code == 200
+                await reply.aread()
+
+    with caplog.at_level(logging.ERROR, logger="rehabmap.api"), pytest.raises(ResponseCutOff):
+        asyncio.run(export())
+    said = [r.getMessage() for r in caplog.records if r.name == "rehabmap.api"]
+    assert any("IndexNotBuilt" in line and "The index file index.sqlite cannot be read (database disk image is "
+               "malformed)" in line and line.endswith("index.sqlite)") for line in said), said
