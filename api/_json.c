@@ -32,8 +32,8 @@ of which ~0.6k is any builtin's call from Python.
 
 tests/api/test_json_c.py holds the writers to `pydantic_core.to_json` (every code point, random strings, every
 metre to 2,000 km and random floats), `join` to `b"".join` (random lists) and `cut` to the plain rule (random
-documents), and refuses every wrong call (a TypeError, never a read out of bounds). Only the long-stable C API is used; the GIL stays held (a call is well
-under a microsecond). */
+documents), and refuses every wrong call (a TypeError, never a read out of bounds). Only the long-stable C API is
+used; the GIL stays held (a call is well under a microsecond). */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -270,8 +270,8 @@ static PyObject *cut(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 PyDoc_STRVAR(cut_doc, "cut(text, names, /)\n--\n\n"
-             "`text` cut after each hole's `\"name\":` and its `null` left out: the pieces, one more than the names; None "
-             "unless the text holds each name's `\"name\":null` once, in the order given (api/_json.c).");
+             "`text` cut after each hole's `\"name\":` and its `null` left out: the pieces, one more than the names; "
+             "None unless the text holds each name's `\"name\":null` once, in the order given (api/_json.c).");
 
 static PyMethodDef methods[] = {
     {"string", (PyCFunction)string, METH_O, string_doc},

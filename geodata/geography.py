@@ -42,7 +42,7 @@ class Geography:
         self.manifest: dict[str, Any] = _read_manifest(self.geodata_dir) or {}
         if self.manifest.get("format") != FORMAT_VERSION:
             raise GeodataNotBuilt(
-                "No current geodata in the rehabmap home's geodata folder. Run `rehabmap geodata build` to build it "
+                "No current geodata in the geodata folder. Run `rehabmap geodata build` to build it "
                 "from the ONS source files.", where=str(self.geodata_dir)
             )
 

@@ -37,7 +37,6 @@ import numpy as np
 
 from geodata.distance import haversine_km_one, miles_and_km, radius_box
 from geodata.england import ENGLAND
-from rehabmap.errors import DataFileMissing
 from rehabmap.small_areas import small_area_columns, small_area_file
 from rehabmap.review_counts import BUMP_REVISION, HeldPoints, held_points, read_held, write_pending
 from rehabmap.taxonomy import SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType, type_words
@@ -234,8 +233,7 @@ class SmallAreaTable:
 @lru_cache(maxsize=2)
 def _load_table(path: Path) -> SmallAreaTable:
     columns = small_area_columns(path)
-    adults = columns["pop_total_c2021"] - columns["pop_15_under"]
-    return SmallAreaTable({level: columns[name] for level, name in _LEVEL_COLUMNS.items()}, adults)
+    return SmallAreaTable({level: columns[name] for level, name in _LEVEL_COLUMNS.items()}, columns["adults"])
 
 
 @dataclass

@@ -34,13 +34,6 @@ def in_data(data_dir: Path, file: Path) -> Path:
     return (path / file if path.is_dir() else path).resolve()
 
 
-def small_areas_missing(path: Path) -> DataFileMissing:
-    """What a search, an area's coverage or a gap figure answers without the file: every one of them needs it
-    (coverage to tell "none found" from "no data for this area", gaps for the population)."""
-    return DataFileMissing(f"Census 2021 small-area file ({SMALL_AREAS_FILE})",
-                           "to tell which areas its sources cover and to measure gaps", where=str(path))
-
-
 def small_area_file(data_dir: Path) -> Path:
     """The file in a data folder (or `data_dir` itself when it is the file), as the tables' caches know it."""
     return in_data(data_dir, SMALL_AREAS_FILE)
@@ -49,11 +42,16 @@ def small_area_file(data_dir: Path) -> Path:
 @lru_cache(maxsize=2)
 def small_area_columns(path: Path) -> Mapping[str, np.ndarray]:
     """The file's columns that rehabmap reads, by their names in the file: text as object arrays, the centroid's
-    `lat` and `lon` as floats, the counts as int64. DataFileMissing when there is no such file."""
+    `lat` and `lon` as floats, the counts as int64; and `adults`, everyone aged 16 and over (`pop_total_c2021 -
+    pop_15_under`: the census bands split at 15/16, so 16+ is the nearest adult population the file gives), which
+    coverage's shares and the gaps' weights both count. DataFileMissing when there is no such file: a search, an
+    area's coverage and a gap figure each need it (coverage to tell "none found" from "no data for this area", gaps
+    for the population)."""
     try:
         handle = open(path, newline="", encoding="utf-8")
     except FileNotFoundError:
-        raise small_areas_missing(path) from None
+        raise DataFileMissing(f"Census 2021 small-area file ({SMALL_AREAS_FILE})",
+                              "to tell which areas its sources cover and to measure gaps", where=str(path)) from None
     names = (*TEXT_COLUMNS, *_FLOAT_COLUMNS, *_COUNT_COLUMNS)
     cells: dict[str, list[str]] = {name: [] for name in names}
     with handle:
@@ -67,6 +65,7 @@ def small_area_columns(path: Path) -> Mapping[str, np.ndarray]:
     columns = {name: np.array(cells[name], dtype=object) for name in TEXT_COLUMNS}
     columns.update((name, np.array(cells[name], dtype=np.float64)) for name in _FLOAT_COLUMNS)
     columns.update((name, np.array(cells[name], dtype=np.int64)) for name in _COUNT_COLUMNS)
+    columns["adults"] = columns["pop_total_c2021"] - columns["pop_15_under"]
     for column in columns.values():
         column.flags.writeable = False
     return columns

@@ -140,12 +140,11 @@ class SmallAreas:
     @classmethod
     def from_columns(cls, columns: Mapping[str, np.ndarray], source: str = "") -> SmallAreas:
         """From the small-area file's columns (`rehabmap.small_areas`), which it shares: they are read-only."""
-        total = columns["pop_total_c2021"]
         return cls(
             codes=columns["lsoa21_code"], names=columns["lsoa21_name"], lat=columns["lat"], lon=columns["lon"],
             icb=columns["icb24_code"], icb_name=columns["icb24_name"], la=columns["ltla24_code"],
             la_name=columns["ltla24_name"], county=columns["utla23_code"], county_name=columns["utla23_name"],
-            adult_pop=total - columns["pop_15_under"], total_pop=total, source=source)
+            adult_pop=columns["adults"], total_pop=columns["pop_total_c2021"], source=source)
 
     def subset(self, mask: np.ndarray) -> SmallAreas:
         """A smaller table (for tests and examples); groups are recomputed for it."""
