@@ -1,4 +1,5 @@
-"""The all-areas comparison over HTTP, warm: what a commissioner's repeated GET /gaps costs once the analysis is made.
+"""The all-areas comparison and an ICB's small-area exports over HTTP, warm: what a commissioner's repeated GET
+/gaps costs once the analysis is made.
 
 `rehabmap serve` on 127.0.0.1 over the cached N-service home; each endpoint is asked once cold (the analysis and
 the table made), then --rounds times warm, one request at a time; the table gives the median and best warm
@@ -19,7 +20,9 @@ from pathlib import Path
 from bench import common
 from bench.common import fmt, label
 
-ENDPOINTS = ("/gaps?level=la", "/gaps?level=icb", "/gaps/areas.csv?level=la")
+# West Yorkshire's small areas: 1,434, the fourth most of the 42 ICBs (1,126-1,889 the six largest).
+ENDPOINTS = ("/gaps?level=la", "/gaps?level=icb", "/gaps/areas.csv?level=la", "/gaps/areas.geojson?level=la",
+             "/gaps/E54000054/smallareas.csv", "/gaps/E54000054/smallareas.geojson")
 
 
 def _get_ms(url: str) -> float:
@@ -68,7 +71,8 @@ def main() -> None:
     print(f"Machine: {common.machine()}")
     print(f"Before: {load_before}; after: {common.load_average()}")
     print()
-    print(common.table(f"GET the all-areas comparison, one request at a time: cold once, then {args.rounds} warm",
+    print(common.table(f"GET the all-areas comparison and one ICB's small areas, one request at a time: cold once, "
+                       f"then {args.rounds} warm",
                        ["N", "endpoint", "checkout", "cold ms", "warm median ms", "warm best ms",
                         "warm median / this checkout's"], rows))
 

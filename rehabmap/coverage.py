@@ -246,6 +246,10 @@ class CoverageMap:
     held: Mapping[str, HeldPoints] = field(default_factory=dict)  # category -> the held candidates' points
     _categories: dict[str, _Category] = field(default_factory=dict, repr=False)
     _masks: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    # Each known area's answer of a category, made once for these claims: the all-areas table asks every area of a
+    # level for every type (~6,100 at local authority level) on every request, ~80% of its CSV's time
+    # (bench/RESULTS.md, session 34). An unknown code's answer is not kept (a request names any code it likes).
+    _areas: dict[tuple[str, str], Coverage] = field(default_factory=dict, repr=False)
 
     def _category(self, category: str) -> _Category:
         """What the claims say of a category, whoever asks: made once a category for these claims."""
@@ -270,6 +274,14 @@ class CoverageMap:
         review, is partly covered and says by which (`by_kinds`), as a search's answer says it at a home: the
         area endpoint and the gaps scorecards called supported accommodation "not covered" in every ICB of a
         directory synced from CQC, whose listing is complete for the 24-hour care homes it registers."""
+        found = self._areas.get((code, category))
+        if found is None:
+            found = self._for_area(code, category)
+            if self.table.known(code):
+                self._areas[code, category] = found
+        return found
+
+    def _for_area(self, code: str, category: str) -> Coverage:
         whole = self._whole_area(code, category)
         kinds = _KINDS.get(category, ())
         if whole.covered or whole.pending_review or not any(self._category(kind).used for kind in kinds):

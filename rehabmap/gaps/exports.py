@@ -35,11 +35,23 @@ def csv_text(rows: list[dict[str, Any]], columns: list[str] | None = None,
     buffer.write(BOM)
     # CRLF, as RFC 4180 and the services export: with "\n" a value holding a carriage return went unquoted and
     # split its row for most readers.
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\r\n", extrasaction="ignore")
-    writer.writerow(dict(zip(columns, headers or columns, strict=True)))
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    if headers is not None and len(headers) != len(columns):
+        raise ValueError(f"{len(headers)} headers for {len(columns)} columns")
+    writer.writerow(headers or columns)
+    # Each row's cells read in the columns' order (a key a row lacks is an empty cell; one no column names is not
+    # written), as a `DictWriter` ignoring extras wrote them, without its dict a row and generator a cell.
     for row in rows:
-        writer.writerow({k: defused(v) if isinstance(v, str) else v for k, v in row.items()})
+        writer.writerow([defused(v) if isinstance(v, str) else v for v in map(row.get, columns)])
     return buffer.getvalue()
+
+
+def _fields(item: Any, leave_out: frozenset[str]) -> dict[str, Any]:
+    """A dataclass's fields in their order, but `leave_out`, each value the object itself: `asdict` copied every
+    value deep (an area's figures of each type, a small area's nearest services and statuses) only for the row
+    to leave it out or replace it, ~70% of a small-area CSV's time (bench/RESULTS.md, session 34). Every value
+    kept is text, a number, None or a list the row replaces by its joined text."""
+    return {k: v for k, v in vars(item).items() if k not in leave_out}
 
 
 # An area's fields not given as they are: its types (flattened), the parts partly covered or covered for some kinds,
@@ -52,7 +64,7 @@ def flat_row(row: AreaRow, as_of: AsOf) -> dict[str, Any]:
     the parts only partly covered as '<type>=<share of adults>' (after the others, as it came after them), those
     covered for some kinds only as '<type>=<kinds>', the types whose figures are unknown as '<type>=<status>' (the
     empty cells' reason, which a reader of the CSV had no other way to tell), then what the data are of."""
-    flat: dict[str, Any] = {k: v for k, v in asdict(row).items() if k not in _NOT_FLAT}
+    flat = _fields(row, _NOT_FLAT)
     flat["missing_parts"] = ";".join(row.missing_parts)
     flat["awaiting_review_parts"] = ";".join(row.awaiting_review_parts)
     flat["not_covered_parts"] = ";".join(row.not_covered_parts)
@@ -106,20 +118,21 @@ def scorecard_csv(rows: list[ScorecardRow], as_of: AsOf, human: bool = False) ->
 
 # Each small area's county council, after its statuses (they came later; a sheet reading by position keeps working).
 _COUNTY = ("county_code", "county_name")
+# A small area's fields given apart: each type's nearest and status (a column each), its county (after them).
+_NOT_SMALL_FLAT = frozenset({"nearest", "status", *_COUNTY})
 
 
 def _small_area_record(area: SmallAreaDistance, as_of: AsOf) -> dict[str, Any]:
     """The area's facts, '<type>.km' and '<type>.nearest_id' for every type, then each type's status (after
     the others, as it came after them: a spreadsheet reading columns by position keeps working), its county
     council, then what the data are of."""
-    facts = asdict(area)
-    record: dict[str, Any] = {k: v for k, v in facts.items() if k not in ("nearest", "status", *_COUNTY)}
+    record = _fields(area, _NOT_SMALL_FLAT)
     for key, (km, service_id) in area.nearest.items():
         record[f"{key}.km"] = km
         record[f"{key}.nearest_id"] = service_id
     for key, status in area.status.items():
         record[f"{key}.status"] = status
-    return record | {k: facts[k] for k in _COUNTY} | as_of.values()
+    return record | {k: getattr(area, k) for k in _COUNTY} | as_of.values()
 
 
 def small_areas_csv(distances: SmallAreaDistances, as_of: AsOf) -> str:

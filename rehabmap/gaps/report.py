@@ -396,21 +396,24 @@ class SmallAreaDistances:
     def records(self) -> list[SmallAreaDistance]:
         sa, a = self.analysis.small_areas, self.analysis
         cis = np.array([a.category_index(c) for c in self.categories], dtype=np.int64)
-        dist = np.round(a.distance_km[np.ix_(cis, self.rows)], 3)
-        near = a.nearest_row[np.ix_(cis, self.rows)]
+        # Each type's distances and nearest rows as Python lists, a small area a column, and each type's key, read
+        # once: a NumPy scalar read a cell and a key made a cell were ~60% of the records' time (bench/RESULTS.md,
+        # session 34). `tolist` gives each the float `float()` of its NumPy scalar gives.
+        dists = np.round(a.distance_km[np.ix_(cis, self.rows)], 3).T.tolist()
+        nears = a.nearest_row[np.ix_(cis, self.rows)].T.tolist()
+        keys = [category.key for category in self.categories]
         ids = a.points.ids
         out = []
-        for k, i in enumerate(self.rows):
+        for k, i in enumerate(self.rows.tolist()):
             status, unknown = (self.status[k], self.unknown[k]) if self.status else ({}, frozenset())
-            nearest = {category.key: (None, None) if category.key in unknown else
-                       (float(dist[j, k]) if math.isfinite(dist[j, k]) else None,
-                        ids[near[j, k]] if near[j, k] >= 0 else None)
-                       for j, category in enumerate(self.categories)}
+            nearest = {key: (None, None) if key in unknown else
+                       (km if math.isfinite(km) else None, ids[row] if row >= 0 else None)
+                       for key, km, row in zip(keys, dists[k], nears[k], strict=True)}
             out.append(SmallAreaDistance(
                 lsoa21_code=sa.codes[i], lsoa21_name=sa.names[i], icb_code=sa.icb[i], la_code=sa.la[i],
                 la_name=sa.la_name[i], lat=float(sa.lat[i]), lon=float(sa.lon[i]),
                 adult_population=int(sa.adult_pop[i]), nearest=nearest,
-                status={c.key: status.get(c.key) for c in self.categories},
+                status={key: status.get(key) for key in keys},
                 **({"county_code": sa.county[i], "county_name": sa.county_name[i]}
                    if sa.county[i] != sa.la[i] else {})))
         return out

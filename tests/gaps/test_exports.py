@@ -1,0 +1,164 @@
+"""The gap exports (rehabmap.gaps.exports) and an area's coverage (CoverageMap.for_area), held to the plain rules they
+were written by before session 34 made them faster: every row a `dataclasses.asdict` of its dataclass, every CSV a
+`csv.DictWriter` ignoring extra keys, every area's coverage worked out afresh at each ask. Over the real small areas
+and areas of England (tests/gaps/conftest.py's services), with claims that leave areas covered, partly covered, not
+covered and awaiting review."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import random
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from geodata.england import ENGLAND
+from rehabmap.coverage import Claim, CoverageMap, SmallAreaTable
+from rehabmap.gaps.analysis import GapAnalysis
+from rehabmap.gaps.columns import AsOf
+from rehabmap.gaps.comparison import AreaRow, GapTable
+from rehabmap.gaps.coverage import small_areas_with_coverage, table_with_coverage
+from rehabmap.gaps.exports import csv_text, flat_row, small_areas_csv
+from rehabmap.gaps.report import SmallAreaDistance, SmallAreaDistances
+from rehabmap.spreadsheet import BOM, defused
+from tests.gaps.conftest import TODAY, WEST_YORKSHIRE_ICB
+
+AS_OF = AsOf(TODAY)
+LEEDS = "E08000035"
+NORFOLK = "E10000020"  # a county council: its districts are areas of their own
+UNKNOWN = "E54999999"
+
+# A type covered in one ICB, a subtype across England, a type in one district, a type in a county's districts but
+# one (partly covered there), and a subtype held for review in Leeds while its type is covered nowhere.
+CLAIMS = [Claim("community_rehab_team", WEST_YORKSHIRE_ICB, "sync:test", "2026-11-01"),
+          Claim("supported_accommodation:24h", ENGLAND, "sync:cqc", "2026-11-02"),
+          Claim("advocacy", LEEDS, "curated:advocacy.csv", "2026-10-01", "Ann"),
+          *(Claim("ips_employment", lad, "curated:ips.csv", "2026-09-30", "Bo")
+            for lad in ("E07000143", "E07000144", "E07000145", "E07000146", "E07000147", "E07000148"))]
+PENDING = {("inpatient_rehab_level1", LEEDS): 2, ("advocacy:imha", LEEDS): 1}
+
+
+def coverage_map(data_dir: Path) -> CoverageMap:
+    return CoverageMap(CLAIMS, SmallAreaTable.load(data_dir), PENDING)
+
+
+def plain_flat_row(row: AreaRow, as_of: AsOf) -> dict[str, Any]:
+    """`flat_row` as it was written: the row's `asdict`, less the fields given apart, then those."""
+    flat = {k: v for k, v in asdict(row).items()
+            if k not in {"types", "partly_covered_parts", "kinds_covered_parts", "unknown"}}
+    for name in ("missing_parts", "awaiting_review_parts", "not_covered_parts"):
+        flat[name] = ";".join(getattr(row, name))
+    for key, figures in row.types.items():
+        flat.update({f"{key}.{name}": value for name, value in figures.values().items()})
+    flat["partly_covered_parts"] = ";".join(f"{key}={share:g}" for key, share in row.partly_covered_parts.items())
+    flat["kinds_covered_parts"] = ";".join(f"{key}={','.join(kinds)}" for key, kinds in row.kinds_covered_parts.items())
+    flat["figures_unknown"] = ";".join(f"{key}={status}" for key, status in row.unknown.items())
+    return flat | as_of.values()
+
+
+def plain_small_area_record(area: SmallAreaDistance) -> dict[str, Any]:
+    facts = asdict(area)
+    record = {k: v for k, v in facts.items() if k not in ("nearest", "status", "county_code", "county_name")}
+    for key, (km, service_id) in area.nearest.items():
+        record |= {f"{key}.km": km, f"{key}.nearest_id": service_id}
+    record |= {f"{key}.status": status for key, status in area.status.items()}
+    return record | {"county_code": facts["county_code"], "county_name": facts["county_name"]} | AS_OF.values()
+
+
+def plain_csv(rows: list[dict[str, Any]], columns: list[str], headers: list[str] | None = None) -> str:
+    """`csv_text` as it was written: a `DictWriter` that ignores keys no column names."""
+    buffer = io.StringIO()
+    buffer.write(BOM)
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\r\n", extrasaction="ignore")
+    writer.writerow(dict(zip(columns, headers or columns, strict=True)))
+    for row in rows:
+        writer.writerow({k: defused(v) if isinstance(v, str) else v for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def plain_records(distances: SmallAreaDistances) -> list[tuple[str, dict[str, tuple[float | None, str | None]]]]:
+    """Each small area's nearest of each type, read cell by cell from the analysis's arrays."""
+    a = distances.analysis
+    out = []
+    for k, i in enumerate(distances.rows):
+        unknown = distances.unknown[k] if distances.unknown else frozenset()
+        nearest = {}
+        for category in distances.categories:
+            j = a.category_index(category)
+            km, row = round(float(a.distance_km[j, i]), 3), int(a.nearest_row[j, i])
+            nearest[category.key] = (None, None) if category.key in unknown else (
+                km if math.isfinite(km) else None, a.points.ids[row] if row >= 0 else None)
+        out.append((a.small_areas.codes[i], nearest))
+    return out
+
+
+@pytest.mark.parametrize("code", [WEST_YORKSHIRE_ICB, LEEDS, NORFOLK, "E07000145"])
+def test_small_area_exports_are_the_plain_rules(analysis: GapAnalysis, data_dir: Path, code: str) -> None:
+    distances = small_areas_with_coverage(SmallAreaDistances.of(analysis, code), code, coverage_map(data_dir))
+    records = distances.records()
+    assert [(r.lsoa21_code, r.nearest) for r in records] == plain_records(distances)
+    # Some figures given, some blanked (their type's figures not facts there).
+    assert any(km is not None for r in records for km, _ in r.nearest.values()) and any(distances.unknown)
+    columns = list(plain_small_area_record(records[0]))
+    assert small_areas_csv(distances, AS_OF) == plain_csv([plain_small_area_record(r) for r in records], columns)
+
+
+def test_england_small_areas_are_the_plain_rules(analysis: GapAnalysis, data_dir: Path) -> None:
+    categories = tuple(c for c in analysis.categories if c.key in ("community_rehab_team", "advocacy"))
+    distances = small_areas_with_coverage(SmallAreaDistances.of(analysis, ENGLAND, categories), ENGLAND,
+                                          coverage_map(data_dir))
+    records = distances.records()
+    assert len(records) == len(analysis.small_areas)
+    assert [(r.lsoa21_code, r.nearest) for r in records] == plain_records(distances)
+    assert small_areas_csv(distances, AS_OF) == plain_csv([plain_small_area_record(r) for r in records],
+                                                          list(plain_small_area_record(records[0])))
+
+
+@pytest.mark.parametrize("level", ["icb", "la", "county"])
+def test_area_rows_are_the_plain_rule(analysis: GapAnalysis, data_dir: Path, level: str) -> None:
+    table = table_with_coverage(GapTable.of(analysis, level), coverage_map(data_dir))
+    rows = [*table.rows(), table.england_row()]
+    flats = [flat_row(row, AS_OF) for row in rows]
+    assert flats == [plain_flat_row(row, AS_OF) for row in rows]
+    assert all(list(f) == list(plain_flat_row(r, AS_OF)) for f, r in zip(flats, rows, strict=True))  # in order
+    assert any(row.unknown for row in rows) and any(row.not_covered_parts for row in rows)
+
+
+def test_csv_text_writes_as_a_dict_writer_ignoring_extras() -> None:
+    rng = random.Random(34)
+    texts = ["", "Leeds", "=SUM(A1)", "+44 113", "-3", "@x", "\tx", "\rx", 'say "hi"', "a,b", "a\r\nb", "Café —",
+             " lead", "'quoted"]
+    keys = [f"k{i}" for i in range(8)]
+    for _ in range(300):
+        columns = rng.sample(keys, rng.randint(1, len(keys)))
+        rows = [{k: rng.choice([None, rng.choice(texts), rng.randint(-5, 5), rng.uniform(-1e6, 1e6), math.nan,
+                                True])
+                 for k in rng.sample(keys, rng.randint(0, len(keys)))} for _ in range(rng.randint(0, 6))]
+        headers = [rng.choice(texts) or "h" for _ in columns] if rng.random() < 0.3 else None
+        assert csv_text(rows, columns, headers) == plain_csv(rows, columns, headers)
+    with pytest.raises(ValueError):
+        csv_text([{}], ["a", "b"], ["only one"])
+
+
+def test_an_areas_coverage_is_worked_out_once_and_as_afresh(data_dir: Path, analysis: GapAnalysis) -> None:
+    kept = coverage_map(data_dir)
+    table = kept.table
+    codes = sorted(table.codes_of("icb") | table.codes_of("utla"))[::3] + [LEEDS, NORFOLK, "E07000145", ENGLAND]
+    categories = [c.key for c in analysis.categories] + ["advocacy:imha"]
+    pairs = [(code, category) for code in codes for category in categories]
+    random.Random(7).shuffle(pairs)
+    for code, category in pairs + pairs[: len(pairs) // 2]:  # each asked once, half of them again
+        assert kept.for_area(code, category) == coverage_map(data_dir).for_area(code, category), (code, category)
+    assert {a.status for a in (kept.for_area(c, k) for c, k in pairs)} >= {"covered", "partly_covered",
+                                                                          "not_covered"}
+    assert kept.for_area(LEEDS, "inpatient_rehab_level1").pending_review == 2
+    # An unknown code is answered (nothing there), never kept: a request can name any code it likes.
+    held = len(kept._areas)
+    for code in (f"E54999{n:03d}" for n in range(500)):
+        assert kept.for_area(code, "advocacy") == coverage_map(data_dir).for_area(code, "advocacy")
+    assert kept.for_area(UNKNOWN, "advocacy").status == "not_covered"
+    assert len(kept._areas) == held
