@@ -29,6 +29,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import count
 from pathlib import Path
 from stat import S_ISREG
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -236,6 +237,11 @@ def _load_table(path: Path) -> SmallAreaTable:
     return SmallAreaTable({level: columns[name] for level, name in _LEVEL_COLUMNS.items()}, columns["adults"])
 
 
+# Each CoverageMap's number, never reused in a process: what is worked out from a map (the gaps' tables read with it)
+# is kept under it, where an object's `id` could be a later map's once the first is dropped.
+_REVISIONS = count()
+
+
 @dataclass
 class CoverageMap:
     """The claims in force, answering per area or per home."""
@@ -250,6 +256,7 @@ class CoverageMap:
     # level for every type (~6,100 at local authority level) on every request, ~80% of its CSV's time
     # (bench/RESULTS.md, session 34). An unknown code's answer is not kept (a request names any code it likes).
     _areas: dict[tuple[str, str], Coverage] = field(default_factory=dict, repr=False)
+    revision: int = field(default_factory=_REVISIONS.__next__, init=False, compare=False)
 
     def _category(self, category: str) -> _Category:
         """What the claims say of a category, whoever asks: made once a category for these claims."""

@@ -45,6 +45,16 @@ def boundaries(geography: Geography) -> tuple[shapely.STRtree, np.ndarray, list[
     return shapely.STRtree(geoms), geoms, [a.name for a in areas]
 
 
+@lru_cache(maxsize=16)
+def _simplified(geography: Geography, level: int) -> np.ndarray:
+    """Every district's outline simplified to 2**`level` degrees, made once a process a level (~25-40 ms; the
+    ~36k points of all of them, a dozen levels at most from a street's scale to England's). Clipping each outline
+    to the frame and then simplifying it on every request cost ~70% of the clinicians' alternatives page when a
+    current placement far away made the frame most of England (bench/RESULTS.md, session 34)."""
+    _, geoms, _ = boundaries(geography)
+    return shapely.simplify(geoms, 2.0 ** level, preserve_topology=True)
+
+
 Frame = tuple[float, float, float, float]  # west longitude, top latitude, cos(latitude), pixels per degree
 
 
@@ -68,19 +78,28 @@ def _xy(lat: float, lon: float, frame: Frame) -> tuple[float, float]:
     return (lon - lon0) * k * scale, (lat_top - lat) * scale
 
 
-def _path(geometry: shapely.Geometry, frame: Frame) -> str:
+def _paths(geometries: np.ndarray, frame: Frame) -> list[str]:
+    """Each geometry's polygons (each ring, exterior first, of each polygon in turn; anything else a clip leaves, a
+    line or a point, left out) as an SVG path in the frame's pixels to a tenth ("" for none). Every ring of every
+    geometry is read, placed and written in one step each, its points as Python floats: a ring's own NumPy and
+    shapely steps, and a NumPy scalar's formatting (~1.9 µs a point), were most of the map's time
+    (bench/RESULTS.md, session 34)."""
     lon0, lat_top, k, scale = frame
-    parts = []
-    for polygon in getattr(geometry, "geoms", [geometry]):
-        if polygon.geom_type != "Polygon" or polygon.is_empty:
-            continue
-        for ring in (polygon.exterior, *polygon.interiors):
-            xy = np.asarray(ring.coords)
-            xs = np.round((xy[:, 0] - lon0) * k * scale, 1)
-            ys = np.round((lat_top - xy[:, 1]) * scale, 1)
-            if len(xs) >= 3:
-                parts.append("M" + " ".join(f"{x:g},{y:g}" for x, y in zip(xs, ys)) + "Z")
-    return "".join(parts)
+    parts, part_of = shapely.get_parts(geometries, return_index=True)
+    keep = (shapely.get_type_id(parts) == shapely.GeometryType.POLYGON) & ~shapely.is_empty(parts)
+    rings, ring_of_part = shapely.get_rings(parts[keep], return_index=True)
+    xy, point_of_ring = shapely.get_coordinates(rings, return_index=True)
+    xs = np.round((xy[:, 0] - lon0) * k * scale, 1).tolist()
+    ys = np.round((lat_top - xy[:, 1]) * scale, 1).tolist()
+    points = [f"{x:g},{y:g}" for x, y in zip(xs, ys)]
+    counts = np.bincount(point_of_ring, minlength=len(rings)).tolist()
+    paths: list[list[str]] = [[] for _ in range(len(geometries))]
+    start = 0
+    for geometry, count in zip(part_of[keep][ring_of_part].tolist(), counts):
+        if count >= 3:
+            paths[geometry].append("M" + " ".join(points[start:start + count]) + "Z")
+        start += count
+    return ["".join(p) for p in paths]
 
 
 @dataclass(frozen=True)
@@ -186,20 +205,21 @@ def _orientation(geography: Geography, frame: Frame) -> list[str]:
     body: list[str] = []
     candidates: list[tuple[float, float, float, str]] = []
     try:
-        tree, geoms, names = boundaries(geography)
-        box = shapely.box(west, south, east, north)
-        tolerance = 1.0 / scale  # one pixel
-        for i in tree.query(box, predicate="intersects"):
-            clipped = shapely.clip_by_rect(geoms[i], west, south, east, north)
-            d = _path(shapely.simplify(clipped, tolerance, preserve_topology=True), frame)
-            if d:
-                body.append(f'<path class="rm-map__area" d="{d}"/>')
-                at = clipped.representative_point()
-                x, y = _xy(at.y, at.x, frame)
-                size = clipped.area * (scale ** 2) * k
-                # Named when big enough on the map to carry the name, and not cut by the edge.
-                if size > 4000 and 60 < x < WIDTH - 60 and 20 < y < HEIGHT - 12:
-                    candidates.append((size, x, y, names[i]))
+        tree, _, names = boundaries(geography)
+        # Outlines simplified to between half a pixel and one (the level's tolerance at most one pixel's degrees),
+        # then clipped to the frame: the same lines to the eye as the exact outline simplified to a pixel.
+        outlines = _simplified(geography, math.floor(math.log2(1.0 / scale)))
+        shown = tree.query(shapely.box(west, south, east, north), predicate="intersects")
+        clipped = shapely.clip_by_rect(outlines[shown], west, south, east, north)
+        drawn = [(i, d, geometry) for i, d, geometry in zip(shown.tolist(), _paths(clipped, frame), clipped) if d]
+        body = [f'<path class="rm-map__area" d="{d}"/>' for _, d, _ in drawn]
+        for i, _, geometry in drawn:
+            at = geometry.representative_point()
+            x, y = _xy(at.y, at.x, frame)
+            size = geometry.area * (scale ** 2) * k
+            # Named when big enough on the map to carry the name, and not cut by the edge.
+            if size > 4000 and 60 < x < WIDTH - 60 and 20 < y < HEIGHT - 12:
+                candidates.append((size, x, y, names[i]))
     except (OSError, ValueError, shapely.errors.GEOSException):  # orientation only: the map is right without
         return []
     return body + _labels(candidates)

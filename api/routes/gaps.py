@@ -36,8 +36,8 @@ from rehabmap.errors import InvalidValue, NoPlacementData
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
 from rehabmap.gaps.categories import PARTS, Category, parse_categories, parse_category
 from rehabmap.gaps.columns import AsOf, DataDictionary, area_columns
-from rehabmap.gaps.comparison import GapTable, table_for
-from rehabmap.gaps.coverage import gaps_with_coverage, map_default, small_areas_with_coverage, table_with_coverage
+from rehabmap.gaps.comparison import GapTable
+from rehabmap.gaps.coverage import covered_table_for, gaps_with_coverage, map_default, small_areas_with_coverage
 from rehabmap.gaps.exports import dictionary_csv, small_areas_csv, small_areas_geojson, table_csv, table_geojson
 from rehabmap.gaps.indicators import INDICATORS
 from rehabmap.gaps.maps import (area_geojson, area_geometry, area_map, area_outlines, level_geometries,
@@ -94,10 +94,10 @@ def _analysis(state: AppState) -> GapAnalysis:
 
 
 def _table(state: AppState, level: str, options: GapOptions, types: list[str] | None) -> GapTable:
-    """The all-areas table (kept per index generation, as the pages' is), each area's absent parts split into
-    missing (covered) and not covered."""
-    return table_with_coverage(table_for(state.backend, lambda: _analysis(state), level, options,
-                                         parse_categories(types)), state.coverage())
+    """The all-areas table (kept per index generation and coverage map, as the pages' is), each area's absent
+    parts split into missing (covered) and not covered."""
+    return covered_table_for(state.backend, lambda: _analysis(state), level, options, parse_categories(types),
+                             state.coverage())
 
 
 def gap_options(

@@ -12,15 +12,20 @@ services elsewhere because nothing is known here. Those figures are given as no 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields, replace
 from typing import Any, TypeVar
 
 from geodata.england import ENGLAND
 from rehabmap.coverage import Coverage, CoverageMap
-from rehabmap.gaps.comparison import AreaRow, GapTable, TypeFigures
+from rehabmap.gaps.analysis import GapAnalysis
+from rehabmap.gaps.categories import Category
+from rehabmap.gaps.comparison import AreaRow, GapTable, TypeFigures, table_for
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.report import (AreaGaps, Fallback, PartStatus, Scorecard, ScorecardRow, SmallAreaDistances,
                                   TypeIndicators)
+from rehabmap.index.base import IndexBackend
+from rehabmap.index.generation_cache import GenerationCache
 
 NO_DATA: tuple[PartStatus, ...] = ("awaiting_review", "not_covered")  # the figures of such a part are unknown
 
@@ -180,6 +185,21 @@ def rows_with_coverage(rows: list[ScorecardRow], area_code: str, coverage: Cover
         out.append(replace(shown, status=told or told_status(row.present, answer),
                            share_of_adults_covered=round(answer.share, 4)))
     return out
+
+
+# The tables read with coverage, kept per index generation and coverage map: reading ~300 local authorities' rows
+# with it took ~60% of the pages' and the API's comparison at that level, on every request (bench/RESULTS.md,
+# session 34). As many as `comparison.table_for` keeps: a new map (claims changed) is read with again as asked.
+_COVERED: GenerationCache[GapTable] = GenerationCache(size=64)
+
+
+def covered_table_for(backend: IndexBackend, analysis: Callable[[], GapAnalysis], level: str, options: GapOptions,
+                      categories: tuple[Category, ...], coverage: CoverageMap) -> GapTable:
+    """`table_with_coverage` of `comparison.table_for`'s table, kept until the index's generation or the coverage
+    map (a review decision, a sync's claims: `AppState.coverage`) changes. Every face's comparison (the API's
+    `/gaps…`, the pages) reads it here."""
+    return _COVERED.get(backend, (level, options, categories, coverage.revision), lambda: table_with_coverage(
+        table_for(backend, analysis, level, options, categories), coverage))
 
 
 def table_with_coverage(table: GapTable, coverage: CoverageMap) -> GapTable:

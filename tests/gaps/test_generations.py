@@ -10,6 +10,8 @@ from api.routes import gaps as api_gaps
 from api.routes.oruk import OrukIds
 from rehabmap import oruk
 from rehabmap.config import Settings
+from rehabmap.coverage import Claim, CoverageStore
+from rehabmap.gaps.comparison import AreaRow
 from rehabmap.gaps.analysis import analysis_for
 from rehabmap.gaps.categories import parse_category
 from rehabmap.gaps.options import GapOptions
@@ -18,6 +20,8 @@ from search.elastic import ElasticIndex, ElasticWriter
 from search.embedded import EmbeddedIndex, EmbeddedWriter
 from rehabmap.record import Service
 from web.routes import gaps as gaps_pages
+
+from tests.gaps.conftest import CORNWALL_ICB
 
 LEEDS = "E08000035"
 VCFSE = parse_category("vcfse")
@@ -68,3 +72,28 @@ def test_the_oruk_id_map_finds_a_service_made_by_a_maintainer(index, known_servi
     assert ids.lookup(reader, uuid) is None
     assert writer.upsert({"directory:new-house": made}) == [Service.model_validate(made)]
     assert ids.lookup(reader, uuid) == "directory:new-house"
+
+
+def test_the_tables_read_with_coverage_follow_the_claims_at_once(known_services, data_dir, geography, tmp_path):
+    """The pages' and the API's comparison read with coverage is kept (`covered_table_for`) until the index or the
+    coverage changes: a claim the maintainers' store gains shows in the very next table, and an unchanged store
+    gives the same table, not one read again."""
+    writer = EmbeddedWriter(tmp_path / "index.sqlite")
+    writer.replace_all(known_services)
+    state = AppState(Settings(home=tmp_path, data_dir=data_dir), geography, EmbeddedIndex(writer.path))
+    level2 = "inpatient_rehab_level2"  # none active in Cornwall (tests/gaps/conftest.py)
+
+    def cornwall() -> tuple[object, object, list[AreaRow]]:
+        page = gaps_pages.level_table(state, "icb", GapOptions(), (parse_category(level2),))
+        api = api_gaps._table(state, "icb", GapOptions(), [level2])
+        return page, api, [next(r for r in table.rows() if r.code == CORNWALL_ICB) for table in (page, api)]
+
+    page, api, rows = cornwall()
+    assert all(level2 in r.not_covered_parts and r.unknown[level2] == "not_covered" for r in rows)  # no claims
+    again = cornwall()
+    assert again[0] is page and again[1] is api  # kept while nothing changed
+    basis = "curated:level2.csv"
+    CoverageStore(tmp_path / "directory.sqlite").replace(basis, [Claim(level2, CORNWALL_ICB, basis, "2026-11-20")])
+    page_after, _, rows = cornwall()
+    assert page_after is not page  # covered now: none there is a fact, at once
+    assert all(level2 in r.missing_parts and level2 not in r.unknown for r in rows)

@@ -19,9 +19,9 @@ from geodata.errors import UnknownArea
 from rehabmap.errors import CALLER_ERRORS, DomainError
 from rehabmap.gaps.analysis import GapAnalysis, analysis_for
 from rehabmap.gaps.categories import ALL_CATEGORIES, PARTS, Category, parse_category
-from rehabmap.gaps.comparison import GapTable, table_for
-from rehabmap.gaps.coverage import (DEFAULT_MAP_TYPE, gaps_with_coverage, map_default, mapped_kinds, table_default,
-                                    table_with_coverage)
+from rehabmap.gaps.comparison import GapTable
+from rehabmap.gaps.coverage import (DEFAULT_MAP_TYPE, covered_table_for, gaps_with_coverage, map_default, mapped_kinds,
+                                    table_default)
 from rehabmap.gaps.indicators import INDICATOR_LABELS
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
@@ -52,7 +52,8 @@ def area_report(state: AppState, code: str, options: GapOptions, scenario: GapAn
 
 
 def level_table(state: AppState, level: str, options: GapOptions, categories: tuple[Category, ...]) -> GapTable:
-    return table_for(state.backend, lambda: analysis(state), level, options, categories)
+    """A level's comparison read with the coverage in force, kept (`covered_table_for`)."""
+    return covered_table_for(state.backend, lambda: analysis(state), level, options, categories, state.coverage())
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def _start(state: AppState, a: GapAnalysis, errors: Errors, selected: str) -> di
     """The start page: how many ICBs have all seven parts inside, and of the others how many have parts rehabmap
     holds no data on there (or none confirmed yet), which may be there: "0 of 42 have all seven" alone read as
     a finding where nothing is known of five parts."""
-    rows = table_with_coverage(level_table(state, "icb", GapOptions(), PARTS), state.coverage()).rows()
+    rows = level_table(state, "icb", GapOptions(), PARTS).rows()
     complete = [row for row in rows if not (row.missing_count or row.awaiting_review_count or row.not_covered_count)]
     unsure = sum(1 for row in rows if row.awaiting_review_count or row.not_covered_count)
     return {"choices": area_choices(a), "errors": errors, "selected": selected, "icb_count": len(rows),
@@ -145,13 +146,13 @@ def gaps_compare(request: Request, state: State) -> HTMLResponse:
     thresholds = Thresholds.of(fields, errors)
     # Unasked, the map shows a kind some area has found, as the area page's map does.
     category = _map_type(fields, errors) if fields.get("type") else parse_category(table_default(
-        table_with_coverage(level_table(state, level, thresholds.options, PARTS), state.coverage()),
+        level_table(state, level, thresholds.options, PARTS),
         DEFAULT_MAP_TYPE))
     indicator = fields.get("indicator") if fields.get("indicator") in COMPARE_INDICATORS else COMPARE_INDICATORS[0]
     sort = fields.get("sort") or "name"
     order = fields.get("order") if fields.get("order") in ("asc", "desc") else "asc"
     categories = tuple(dict.fromkeys((*PARTS, category)))
-    table = table_with_coverage(level_table(state, level, thresholds.options, categories), state.coverage())
+    table = level_table(state, level, thresholds.options, categories)
     sort_key = {"name": "name", "missing": "missing_count", "indicator": f"{category.key}.{indicator}"}.get(sort)
     if sort_key is None:
         sort, sort_key = "name", "name"
