@@ -1,4 +1,5 @@
-"""CSV and GeoJSON exports of browse results, streamed row by row so a whole index never sits in memory.
+"""CSV and GeoJSON exports of browse results, streamed a chunk of rows at a time so a whole index never sits in
+memory.
 
 The CSV column set is fixed (`COLUMNS`): a column never moves or disappears when a value is missing, so
 spreadsheets and scripts built on one export keep working on the next; a new column goes at the end. The CSV is
@@ -118,6 +119,27 @@ def csv_lines(items: Iterable[Listed], today: date, listings: Listings) -> Itera
         if row["phone"]:
             row["phone"] = phone_cell(row["phone"])
         yield line(_cell(row[c]) for c in COLUMNS)
+
+
+# How much text a streamed export hands the server at a time. A response streamed from a plain iterator is read
+# a piece at a time in a worker thread (Starlette's `iterate_in_threadpool`): one hop there and back a row cost
+# ~0.4 ms, ~90% of the export (10k services: 4.3 s; bench/RESULTS.md, session 34). 64 KiB is ~100 rows of CSV.
+CHUNK_CHARS = 64 * 1024
+
+
+def in_chunks(pieces: Iterable[str], size: int = CHUNK_CHARS) -> Iterator[str]:
+    """The pieces joined into chunks of at least `size` characters (the last may be shorter), in order; none
+    empty. Streamed still: a chunk is made only as the server asks for it."""
+    held: list[str] = []
+    length = 0
+    for piece in pieces:
+        held.append(piece)
+        length += len(piece)
+        if length >= size:
+            yield "".join(held)
+            held, length = [], 0
+    if length:
+        yield "".join(held)
 
 
 def feature(item: Listed, today: date, listings: Listings) -> dict[str, Any]:

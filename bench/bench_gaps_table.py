@@ -1,5 +1,6 @@
-"""The all-areas comparison and an ICB's small-area exports over HTTP, warm: what a commissioner's repeated GET
-/gaps costs once the analysis is made.
+"""The all-areas comparison, an ICB's small-area exports, the services exports and a page of the ORUK feed over
+HTTP, warm: what the downloads a commissioner (or a directory syncing the feed) repeats cost once the analysis is
+made.
 
 `rehabmap serve` on 127.0.0.1 over the cached N-service home; each endpoint is asked once cold (the analysis and
 the table made), then --rounds times warm, one request at a time; the table gives the median and best warm
@@ -22,7 +23,8 @@ from bench.common import fmt, label
 
 # West Yorkshire's small areas: 1,434, the fourth most of the 42 ICBs (1,126-1,889 the six largest).
 ENDPOINTS = ("/gaps?level=la", "/gaps?level=icb", "/gaps/areas.csv?level=la", "/gaps/areas.geojson?level=la",
-             "/gaps/E54000054/smallareas.csv", "/gaps/E54000054/smallareas.geojson")
+             "/gaps/E54000054/smallareas.csv", "/gaps/E54000054/smallareas.geojson", "/services.csv",
+             "/services.geojson", "/oruk/services?per_page=100")
 
 
 def _get_ms(url: str) -> float:
@@ -71,8 +73,8 @@ def main() -> None:
     print(f"Machine: {common.machine()}")
     print(f"Before: {load_before}; after: {common.load_average()}")
     print()
-    print(common.table(f"GET the all-areas comparison and one ICB's small areas, one request at a time: cold once, "
-                       f"then {args.rounds} warm",
+    print(common.table(f"GET the all-areas comparison, one ICB's small areas, the services and the ORUK feed, one "
+                       f"request at a time: cold once, then {args.rounds} warm",
                        ["N", "endpoint", "checkout", "cold ms", "warm median ms", "warm best ms",
                         "warm median / this checkout's"], rows))
 

@@ -36,12 +36,14 @@ and ages in `eligibilitys`.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import re
 import uuid
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date
 from html.parser import HTMLParser
 from typing import Any
@@ -65,6 +67,7 @@ from rehabmap.taxonomy import (
 ONS_AREA_URI = "http://statistics.data.gov.uk/id/statistical-geography/"
 CQC_IDENTIFIER_TYPE = "CQC location ID"
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "rehabmap:oruk")
+_NAMESPACE_BYTES = _NAMESPACE.bytes
 _ONS_CODE = re.compile(r"^[EWSNK]\d{8}$")
 _LANGUAGE_NAME = re.compile(r"^Language: (.+)$")  # its English name ("Language: pl" before session 18)
 _LANGUAGE_CODE = re.compile(r"^language:[a-z]{2,3}$")
@@ -75,8 +78,22 @@ _LOCAL_PROVENANCE = {"file", "line", "edition"}
 
 
 def _uuid(key: str) -> str:
-    """HSDS ids are UUIDs; deriving them from rehabmap keys keeps every export of a record identical."""
-    return str(uuid.uuid5(_NAMESPACE, key))
+    """HSDS ids are UUIDs; deriving them from rehabmap keys keeps every export of a record identical. RFC 4122's
+    version 5 UUID, as `str(uuid.uuid5(_NAMESPACE, key))` gives it (tests/test_oruk_ids.py holds it to that), in
+    a third of the time: the standard library's `UUID` object was ~2/3 of each id, and a page of the feed makes
+    thousands (bench/RESULTS.md, session 34)."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + key.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+@lru_cache(maxsize=4096)
+def _term_uuid(key: str) -> str:
+    """A taxonomy's or a term's id: the same few hundred terms (types, needs, languages) are on every service of a
+    page, ~55% of `GET /oruk/services`'s time before they were kept."""
+    return _uuid(key)
 
 
 def service_uuid(service_id: str) -> str:
@@ -97,7 +114,7 @@ class Taxonomy:
 
     @property
     def id(self) -> str:
-        return _uuid(f"taxonomy/{self.key}")
+        return _term_uuid(f"taxonomy/{self.key}")
 
     def to_hsds(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "description": self.description}
@@ -113,14 +130,14 @@ class Term:
 
     @property
     def id(self) -> str:
-        return _uuid(f"{self.taxonomy.key}/{self.code}")
+        return _term_uuid(f"{self.taxonomy.key}/{self.code}")
 
     def to_hsds(self) -> dict[str, Any]:
         """`term` repeats `name` for the ORUK profile, which names the field so."""
         term = {"id": self.id, "code": self.code, "name": self.name, "term": self.name,
                 "description": self.description, "taxonomy": self.taxonomy.key, "taxonomy_id": self.taxonomy.id}
         if self.parent:
-            term["parent_id"] = _uuid(f"{self.taxonomy.key}/{self.parent}")
+            term["parent_id"] = _term_uuid(f"{self.taxonomy.key}/{self.parent}")
         return term
 
 

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from rehabmap.browse import Browse, browse, every, held_near, page_of, total_pages
 from api.deps import State
 from api.paging import PageNumber
-from api.exports import COLUMNS, csv_lines, geojson_chunks
+from api.exports import COLUMNS, csv_lines, geojson_chunks, in_chunks
 from api.schemas import (ERRORS, POSTCODE_MAX_LENGTH, CoverageOut, HomeOut, ListedServiceOut, ServiceListOut,
                          ServiceOut)
 from indexer.sync.review import ReviewItem
@@ -101,7 +101,7 @@ _EXPORT = ("Every result, not a page: the same filters and order as GET /service
                                                       "example": ",".join(COLUMNS[:5]) + ",…\r\n"}}}})
 def export_csv(b: Filters, state: State) -> CSVResponse:
     state.backend.info()  # an unbuilt index is a 503 now, not a broken stream later
-    return CSVResponse(csv_lines(every(state.backend, b), state.today(), _listings(state)),
+    return CSVResponse(in_chunks(csv_lines(every(state.backend, b), state.today(), _listings(state))),
                        headers={"Content-Disposition": 'attachment; filename="rehabmap-services.csv"'})
 
 
@@ -122,7 +122,7 @@ def export_csv(b: Filters, state: State) -> CSVResponse:
                                                     "service_type": "vcfse"}}]}}}}})
 def export_geojson(b: Filters, state: State) -> GeoJSONResponse:
     state.backend.info()
-    return GeoJSONResponse(geojson_chunks(every(state.backend, b), state.today(), _listings(state)),
+    return GeoJSONResponse(in_chunks(geojson_chunks(every(state.backend, b), state.today(), _listings(state))),
                            headers={"Content-Disposition": 'attachment; filename="rehabmap-services.geojson"'})
 
 

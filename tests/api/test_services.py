@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import random
+from collections.abc import Iterator
 
 import pytest
 
-from api.exports import COLUMNS, _cell
+from api.exports import CHUNK_CHARS, COLUMNS, _cell, in_chunks
 from geodata.distance import great_circle_km
 from rehabmap.index.base import ServiceQuery
 from rehabmap.taxonomy import ServiceType
@@ -211,3 +214,43 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_defused():
     assert _cell("+44 113 496 0000") == "'+44 113 496 0000"
     assert _cell("Leeds") == "Leeds" and _cell(-1.5) == "-1.5" and _cell(None) == "" and _cell(True) == "true"
     assert _cell(["autism", "language:pl"]) == "autism;language:pl"
+
+
+def test_pieces_are_handed_on_in_chunks_in_order_and_lazily() -> None:
+    rng = random.Random(34)
+    for _ in range(500):
+        pieces = ["x" * rng.choice([0, 1, 5, 40, 99, 300]) + str(n) for n in range(rng.randint(0, 60))]
+        size = rng.choice([1, 7, 100, 1000, 10**6])
+        chunks = list(in_chunks(pieces, size))
+        assert "".join(chunks) == "".join(pieces)
+        assert all(chunks) and all(len(c) >= size for c in chunks[:-1])
+        assert all(len(c) < size + max(map(len, pieces)) for c in chunks)  # never more than one piece past
+    asked = []
+
+    def pieces() -> Iterator[str]:
+        for n in range(1000):
+            asked.append(n)
+            yield "a" * 10
+    first = next(in_chunks(pieces(), 95))
+    assert len(first) == 100 and asked == list(range(10))  # made as the server asks, not all at once
+
+
+def test_an_export_is_streamed_a_chunk_of_rows_at_a_time(api_home, data_dir, backend) -> None:
+    """A response streamed from an iterator is read a piece at a time in a worker thread: handed on row by row, the
+    thread hops were ~90% of an export (bench/RESULTS.md, session 34). The routes' own responses, over the same
+    index the server reads."""
+    from api.routes.services import export_csv, export_geojson
+    from app.main import create_app
+    from rehabmap.browse import browse
+    from rehabmap.config import Settings
+
+    state = create_app(Settings(home=api_home, data_dir=data_dir, warm_up=False)).state.rehabmap
+    total = backend.find(ServiceQuery(), limit=0).total
+    for export in (export_csv, export_geojson):
+        response = export(browse(state.geography), state)
+
+        async def read() -> list[str]:
+            return [chunk async for chunk in response.body_iterator]
+        chunks = asyncio.run(read())
+        assert len("".join(chunks)) > 2 * CHUNK_CHARS and all(len(c) >= CHUNK_CHARS for c in chunks[:-1])
+        assert len(chunks) < total / 20  # dozens of rows a chunk, not one
