@@ -19,6 +19,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from datetime import datetime, timezone
 from itertools import compress, count, repeat
 from pathlib import Path
@@ -820,20 +821,34 @@ class _State:
             found = [read[row] if service is None else service for row, service in zip(rows, found)]
         return cast(list[Service], found)
 
-    def stream(self, rows: Sequence[int] | np.ndarray | None = None) -> Iterator[Service]:
+    def stream(self, rows: Sequence[int] | np.ndarray | None = None, *, nearest: bool = False) -> Iterator[Service]:
         """The services at these rows (default: every row), in this order, read a batch at a time (each
         batch its own short statement, so neither the file nor the connection stays locked while the
-        caller works), past the cache (a full pass would only evict the records in use). The generation's
-        connection keeps its file open, so a pass finishes on it even if a rebuild replaces the file.
+        caller works). The generation's connection keeps its file open, so a pass finishes on it even if a
+        rebuild replaces the file.
 
-        A pass cannot start again part way, so it does not check for edits: a record edited during the pass
-        is given as edited if its batch is read after the edit, and each record is whole either way."""
+        Past the cache (a pass over every record, the gap analysis's, would only evict the records in use), but
+        for a pass nearest first (`scan_nearest`) when the cache holds the whole index (a real directory's size,
+        ~7-15k services: `RECORD_CACHE_SIZE`): "best fit first" passes every record of each type asked for, and
+        read again and validated each time they cost the clinicians' alternatives page ~280 ms at 10k
+        (bench/RESULTS.md, session 34); kept, each is read once a generation, as a match's results are.
+
+        A pass cannot start again part way: a record edited during the pass is given as edited if its batch is
+        read after the edit, and each record is whole either way; such a batch is not kept (`_batch`)."""
         if rows is None:
             rows = range(len(self.columns))
+        cached = nearest and len(self.columns) <= self.records.size
         for start in range(0, len(rows), _STREAM_BATCH):
-            chunk = [int(row) for row in rows[start:start + _STREAM_BATCH]]
-            read = self._read(sorted(chunk), check=False)
-            yield from (read[row] for row in chunk)
+            yield from self._batch([int(row) for row in rows[start:start + _STREAM_BATCH]], cached)
+
+    def _batch(self, rows: list[int], cached: bool) -> list[Service]:
+        """A pass's batch: from the cache and kept there (`services`) when `cached`, unless an edit came during
+        its read (`_Stale`: the records as read then, not kept under this state's keys); else read past it."""
+        if cached:
+            with suppress(_Stale):
+                return self.services(rows)
+        read = self._read(sorted(rows), check=False)
+        return [read[row] for row in rows]
 
     def _read(self, rows: Sequence[int], *, check: bool = True) -> dict[int, Service]:
         """The services at these rows, ascending, in one statement (the rowids go in as one JSON array, so
@@ -1116,7 +1131,7 @@ class EmbeddedIndex:
                      radius_km: float | None = None) -> Iterator[Hit]:
         state = self._current()
         rows, distances = _by_distance(state, lat, lon, query, len(state.columns), radius_km)
-        return (Hit(s, float(d)) for s, d in zip(state.stream(rows), distances.tolist()))
+        return (Hit(s, float(d)) for s, d in zip(state.stream(rows, nearest=True), distances.tolist()))
 
     def all(self) -> Iterator[Service]:
         """Every service, in the order they were written, read as the caller goes (see `_State.stream`)."""

@@ -133,8 +133,50 @@ def test_all_streams_every_record_in_order_without_holding_them(path, services):
     stream = index.all()
     first = next(stream)
     assert first == services[0]
-    assert len(index._current().records) == 0  # a full pass goes past the cache
+    assert len(index._current().records) == 0  # a full pass goes past the cache: it would evict what is in use
     assert [first, *stream] == services
+    assert len(index._current().records) == 0
+
+
+def test_a_pass_nearest_first_over_an_index_the_cache_holds_whole_reads_each_record_once(path, services,
+                                                                                          monkeypatch):
+    """"Best fit first" passes every record of each type asked for, nearest first: where the cache holds the whole
+    index (a real directory's size), the pass keeps what it reads, and the next pass, or a match, reads none
+    again. Over an index larger than the cache it goes past it, as every other pass does."""
+    home = services[7]
+    everything = ServiceQuery(include_inactive=True)
+    index = EmbeddedIndex(path)
+    first = [hit.service for hit in index.scan_nearest(home.lat, home.lon, everything)]
+    assert sorted(s.id for s in first) == sorted(s.id for s in services)
+    assert len(index._current().records) == SIZE
+    again = [hit.service for hit in index.scan_nearest(home.lat, home.lon, everything)]
+    assert all(a is b for a, b in zip(again, first, strict=True))  # the very objects: nothing read again
+    assert index.get(home.id) is next(s for s in first if s.id == home.id)
+
+    monkeypatch.setattr(embedded, "RECORD_CACHE_SIZE", SIZE - 1)  # an index larger than the cache
+    larger = EmbeddedIndex(path)
+    assert [hit.service for hit in larger.scan_nearest(home.lat, home.lon, everything)] == first
+    assert len(larger._current().records) == 0
+
+
+def test_a_record_edited_during_a_cached_pass_is_given_as_read_and_not_kept(path, services):
+    """The pass cannot start again part way: a batch read after an edit gives its records as edited, as a pass
+    always has; it is not kept under the keys of the state the pass began in, where a reader still answering
+    from that state (its columns from before the edit) would be handed the edited record."""
+    home = services[0]
+    index = EmbeddedIndex(path)
+    order = [hit.service.id for hit in EmbeddedIndex(path).scan_nearest(home.lat, home.lon, ServiceQuery())]
+    stream = index.scan_nearest(home.lat, home.lon, ServiceQuery())
+    head = [next(stream).service for _ in range(1000)]  # the first batch, read and kept
+    later = next(s for s in services if s.id == order[1500])
+    assert EmbeddedWriter(path).upsert({later.id: {"name": "Renamed during the pass"}})
+    passed = [*head, *(hit.service for hit in stream)]
+    assert [s.id for s in passed] == order
+    assert next(s for s in passed if s.id == later.id).name == "Renamed during the pass"
+    assert all(s == next(t for t in services if t.id == s.id) for s in passed[:1000])
+    kept = index._current().records
+    assert all(s.name != "Renamed during the pass" for s in kept._items.values())
+    assert index.get(later.id).name == "Renamed during the pass"  # the reader caught up: the edit is served
 
 
 def test_edits_and_added_services_read_back_as_written(path, services):
