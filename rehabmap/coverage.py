@@ -40,7 +40,7 @@ from geodata.distance import haversine_km_one, miles_and_km, radius_box
 from geodata.england import ENGLAND
 from rehabmap.small_areas import small_area_columns, small_area_file
 from rehabmap.review_counts import BUMP_REVISION, HeldPoints, held_points, read_held, write_pending
-from rehabmap.taxonomy import SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType, type_words
+from rehabmap.taxonomy import SUBTYPE_LABELS, SUBTYPES, ServiceType, type_words
 
 if TYPE_CHECKING:
     from rehabmap.maintain.database import Database

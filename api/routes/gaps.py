@@ -21,13 +21,13 @@ population (`rehabmap.gaps.columns.AsOf`).
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from api.deps import AppState, State
+from api.exports import in_chunks
 from api.gaps_schemas import AreaGapsOut, GapTableOut
 from api.schemas import ERRORS
 from geodata.england import ENGLAND
@@ -307,9 +307,8 @@ def get_small_areas_geojson(area_code: AreaCode, state: State, types: Types = No
     except FileNotFoundError:
         geometry_of = None
     as_of = _as_of(state)
-    body = small_areas_geojson(rows, as_of, geometry_of)
-    return Response(json.dumps(body, separators=(",", ":")), media_type=GEOJSON,
-                    headers=_attachment(as_of.file_name(f"rehabmap-smallareas-{code}", "geojson")))
+    return StreamingResponse(in_chunks(small_areas_geojson(rows, as_of, geometry_of)), media_type=GEOJSON,
+                             headers=_attachment(as_of.file_name(f"rehabmap-smallareas-{code}", "geojson")))
 
 
 @router.get("/gaps/{area_code}/map.svg", summary="Map of an area's small areas by distance to one type",

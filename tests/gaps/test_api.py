@@ -172,7 +172,9 @@ def test_small_area_exports(client, analysis, small_areas):
     for i in members[:50]:
         assert float(by_code[small_areas.codes[i]]["inpatient_rehab_level1.km"]) == pytest.approx(
             analysis.distance_km[c, i], abs=1e-3)
-    geo = client.get("/gaps/E08000035/smallareas.geojson", params={"type": "inpatient_rehab_level1"}).json()
+    reply = client.get("/gaps/E08000035/smallareas.geojson", params={"type": "inpatient_rehab_level1"})
+    assert "content-length" not in reply.headers  # streamed: England's is 79 MB
+    geo = reply.json()
     assert len(geo["features"]) == 488 and geo["features"][0]["geometry"]["type"] == "MultiPolygon"
     england = client.get("/gaps/E92000001/smallareas.csv", params={"type": "vcfse"})
     assert england.text.count("\n") == 1 + 33_755

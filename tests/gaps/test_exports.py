@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import random
 from dataclasses import asdict
@@ -22,7 +23,8 @@ from rehabmap.gaps.analysis import GapAnalysis
 from rehabmap.gaps.columns import AsOf
 from rehabmap.gaps.comparison import AreaRow, GapTable
 from rehabmap.gaps.coverage import small_areas_with_coverage, table_with_coverage
-from rehabmap.gaps.exports import csv_text, flat_row, small_areas_csv
+from rehabmap.gaps.exports import csv_text, flat_row, small_areas_csv, small_areas_geojson
+from rehabmap.gaps.population import LsoaBoundaries
 from rehabmap.gaps.report import SmallAreaDistance, SmallAreaDistances
 from rehabmap.spreadsheet import BOM, defused
 from tests.gaps.conftest import TODAY, WEST_YORKSHIRE_ICB
@@ -105,6 +107,29 @@ def test_small_area_exports_are_the_plain_rules(analysis: GapAnalysis, data_dir:
     assert any(km is not None for r in records for km, _ in r.nearest.values()) and any(distances.unknown)
     columns = list(plain_small_area_record(records[0]))
     assert small_areas_csv(distances, AS_OF) == plain_csv([plain_small_area_record(r) for r in records], columns)
+
+
+def plain_geojson(distances: SmallAreaDistances, geometry_of: Any) -> str:
+    """The small areas' GeoJSON as it was written before session 34: one document, dumped whole."""
+    features = []
+    for area in distances.records():
+        geometry = geometry_of(area.lsoa21_code) if geometry_of else None
+        features.append({"type": "Feature", "id": area.lsoa21_code,
+                         "geometry": geometry or {"type": "Point", "coordinates": [area.lon, area.lat]},
+                         "properties": plain_small_area_record(area)})
+    return json.dumps({"type": "FeatureCollection", "features": features, "properties": AS_OF.values()},
+                      separators=(",", ":"))
+
+
+@pytest.mark.parametrize("code", [LEEDS, NORFOLK, "E07000145"])
+def test_small_areas_geojson_is_the_whole_document_written_a_feature_at_a_time(analysis: GapAnalysis,
+                                                                               data_dir: Path, code: str) -> None:
+    distances = small_areas_with_coverage(SmallAreaDistances.of(analysis, code), code, coverage_map(data_dir))
+    geometry_of = LsoaBoundaries.load(data_dir).geometry
+    for shapes in (geometry_of, None):  # polygons, or each small area's point where none are held
+        pieces = list(small_areas_geojson(distances, AS_OF, shapes))
+        assert "".join(pieces) == plain_geojson(distances, shapes)
+        assert len(pieces) == len(distances.records()) + 2  # streamed: the head, a piece a feature, the tail
 
 
 def test_england_small_areas_are_the_plain_rules(analysis: GapAnalysis, data_dir: Path) -> None:
