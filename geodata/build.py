@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from geodata.areas import AreaIndex
+from geodata.errors import GeodataNotBuilt
 from geodata.layout import AREA_LEVELS, FORMAT_VERSION, MANIFEST_NAME, SQLITE_NAME, boundary_path
 from geodata.neighbourhoods import neighbourhood_places
 from geodata.places import ALIAS_SOURCE, LONDON_COUNTY, place_key
@@ -93,6 +94,12 @@ def build_geodata(
     """Build `out_dir` from `source_dir`; `all_countries` keeps Welsh, Scottish and NI postcodes too."""
     started = time.perf_counter()
     source_dir, out_dir = Path(source_dir), Path(out_dir)
+    if out_dir.is_symlink() and not out_dir.exists():
+        # A link to a folder not there (a volume not mounted): the build cannot be renamed onto it, and replacing
+        # the link would put the build where the operator did not mean it to live.
+        raise GeodataNotBuilt("The geodata folder is a link to a folder that is not there: create or mount that "
+                              "folder, or remove the link, then run `rehabmap geodata build`.",
+                              where=f"{out_dir} -> {out_dir.readlink()}")
     sources = find_sources(source_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-building-", dir=out_dir.parent))

@@ -147,6 +147,21 @@ def test_open_builds_on_first_use(
         geo.close()
 
 
+def test_a_geodata_folder_linked_to_a_folder_not_there_is_told_not_replaced(onspd_source_dir: Path,
+                                                                          tmp_path: Path) -> None:
+    """A home whose `geodata` links to a volume not mounted: the build cannot be renamed onto the link (it failed
+    with a bare NotADirectoryError and left its work folder), and replacing the link would build where the
+    operator did not mean it to live. The operator is told what to do, and where, before any work is done."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "geodata").symlink_to(tmp_path / "volume-not-mounted", target_is_directory=True)
+    with pytest.raises(GeodataNotBuilt, match="link to a folder that is not there") as raised:
+        Geography.open(home / "geodata", source_dir=onspd_source_dir)
+    assert raised.value.where == f"{home / 'geodata'} -> {tmp_path / 'volume-not-mounted'}"
+    assert str(tmp_path) not in str(raised.value)  # a message names no server folder; `where` does
+    assert sorted(p.name for p in home.iterdir()) == ["geodata"] and (home / "geodata").is_symlink()
+
+
 def test_termination_dates_from_an_onspd_file_beside_the_compact_directory(geodata_dir: Path) -> None:
     """The compact directory has no termination flag; the ONSPD-format file beside it has, for the
     postcodes it lists, and the build applies them (SE1 9ZZ was terminated in December 1998)."""
