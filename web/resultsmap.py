@@ -202,7 +202,6 @@ def _orientation(geography: Geography, frame: Frame) -> list[str]:
     lon0, lat_top, k, scale = frame
     west, east = lon0, lon0 + WIDTH / (scale * k)
     south, north = lat_top - HEIGHT / scale, lat_top
-    body: list[str] = []
     candidates: list[tuple[float, float, float, str]] = []
     try:
         tree, _, names = boundaries(geography)

@@ -97,18 +97,20 @@ def dictionary_csv(columns: list[Column]) -> str:
     return csv_text(dictionary_rows(columns))
 
 
+def _compact(value: Any) -> str:
+    """JSON without spaces, as every GeoJSON download here is written."""
+    return json.dumps(value, separators=(",", ":"))
+
+
 def table_geojson(table: GapTable, geometry_of: Callable[[str], str | None], as_of: AsOf) -> str:
     """Areas with their indicators as properties, as compact GeoJSON text; `geometry_of(code)` gives each its
     geometry as GeoJSON text already written (the outlines are made once a process, `maps.area_geojson`), spliced
     in as it is: the figures are written per request, the shapes never again."""
-    def dumps(value: Any) -> str:
-        return json.dumps(value, separators=(",", ":"))
-
-    features = ",".join(f'{{"type":"Feature","id":{dumps(row.code)},"geometry":{geometry_of(row.code) or "null"},'
-                        f'"properties":{dumps(flat_row(row, as_of))}}}' for row in table.rows())
+    features = ",".join(f'{{"type":"Feature","id":{_compact(row.code)},"geometry":{geometry_of(row.code) or "null"},'
+                        f'"properties":{_compact(flat_row(row, as_of))}}}' for row in table.rows())
     properties = {"level": table.level, **table.options.to_dict(), **as_of.values(),
                   "england": flat_row(table.england_row(), as_of)}
-    return f'{{"type":"FeatureCollection","features":[{features}],"properties":{dumps(properties)}}}'
+    return f'{{"type":"FeatureCollection","features":[{features}],"properties":{_compact(properties)}}}'
 
 
 def scorecard_csv(rows: list[ScorecardRow], as_of: AsOf, human: bool = False) -> str:
@@ -150,14 +152,11 @@ def small_areas_geojson(distances: SmallAreaDistances, as_of: AsOf,
     (and known), else their population-weighted centroid as a point. The text of the whole collection's
     `json.dumps` (compact), written a feature at a time so that it is streamed: England's is 79 MB, and as one
     document it was ~3x that in memory while it was written (bench/RESULTS.md, session 34)."""
-    def dumps(value: Any) -> str:
-        return json.dumps(value, separators=(",", ":"))
-
     yield '{"type":"FeatureCollection","features":['
     for n, area in enumerate(distances.records()):
         geometry = geometry_of(area.lsoa21_code) if geometry_of else None
         if geometry is None:
             geometry = {"type": "Point", "coordinates": [area.lon, area.lat]}
-        yield ("," if n else "") + dumps({"type": "Feature", "id": area.lsoa21_code, "geometry": geometry,
-                                          "properties": _small_area_record(area, as_of)})
-    yield f'],"properties":{dumps(as_of.values())}}}'
+        yield ("," if n else "") + _compact({"type": "Feature", "id": area.lsoa21_code, "geometry": geometry,
+                                             "properties": _small_area_record(area, as_of)})
+    yield f'],"properties":{_compact(as_of.values())}}}'
