@@ -46,7 +46,7 @@ SIZES = {"10k": 10_000, "100k": 100_000, "500k": 500_000}
 K, RADIUS_KM = 10, 50.0
 # The request shapes `match()` is measured in: the targets' (above), and "any", what `POST /match` and the
 # clinicians' page ask when nothing is narrowed: every type its own list of K, at any distance.
-SHAPES = ("targets", "any")
+SHAPES = ("targets", "any", "best_fit")
 CORPUS_VERSION = "1"  # bump when the generator changes, so cached index files are rebuilt
 
 
@@ -131,15 +131,17 @@ def load_queries() -> list[Query]:
 def add_shape_option(parser: argparse.ArgumentParser) -> None:
     """`--shape`, the requests a `match()` bench asks: one of `SHAPES` (see `match_requests`)."""
     parser.add_argument("--shape", choices=SHAPES, default="targets",
-                        help="the requests: the targets' shape, or 'any' (each type, no radius)")
+                        help="the requests: the targets' shape, 'any' (each type, no radius), or 'best_fit' "
+                             "(the same, best fit first: the clinicians' page's default)")
 
 
 def match_requests(queries: list[Query], shape: str = "targets",
                    request: Callable[..., MatchRequest] = MatchRequest) -> list[MatchRequest]:
     """The queries as `match()` requests of one of `SHAPES`: each query's home and needs either way.
     `request`: the class that makes them, when another tree's `match()` is to be asked (`bench.ab_match`)."""
-    if shape == "any":
-        return [request(needs=q.needs, each_type=True, limit=K) for q in queries]
+    if shape in ("any", "best_fit"):
+        order = "best_fit" if shape == "best_fit" else "nearest"
+        return [request(needs=q.needs, each_type=True, limit=K, order=order) for q in queries]
     return [request(needs=q.needs, types=q.types, max_distance_km=RADIUS_KM, limit=K) for q in queries]
 
 

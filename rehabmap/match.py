@@ -7,7 +7,6 @@ person asks is read into a `MatchRequest` one way, by `MatchRequest.from_input` 
 
 from __future__ import annotations
 
-from bisect import insort
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
@@ -21,7 +20,8 @@ from shapely.geometry import shape
 from geodata.distance import great_circle_km, miles_and_km
 from rehabmap.errors import InvalidValue
 from rehabmap.explanation import RECORD_WORDS, Explainer
-from rehabmap.index.base import Coverage, Hit, IndexBackend, PersonGender, ServiceQuery
+from rehabmap.fit import Fit
+from rehabmap.index.base import Coverage, Hit, IndexBackend, PersonGender, ServiceQuery, effective_key
 from rehabmap.record import (
     Capacity, Service, capacity_current_since, capacity_max_age_days, capacity_reported_since,
 )
@@ -51,8 +51,6 @@ MAX_LIMIT = 100
 ANY_TYPE = "any"  # asks for any suitable option, as naming no type does
 Order = Literal["nearest", "best_fit"]
 ORDERS: tuple[Order, ...] = get_args(Order)
-_REFERRALS_RANK = {True: 0, None: 1, False: 2}
-_CAPACITY_RANK = {"available": 0, "limited": 1, None: 2, "none": 3}
 Frozen = TypeVar("Frozen")
 
 
@@ -198,27 +196,6 @@ class MatchResult(NamedTuple):
         return Fit.of(self.service, self.matched_needs, self.capacity)
 
 
-@dataclass(frozen=True)
-class Fit:
-    """How well a service fits a request, as "best fit first" weighs it; fewer is better in each part."""
-
-    needs_not_confirmed: int
-    referrals: int  # 0 taking referrals, 1 not said, 2 not taking
-    capacity: int  # 0 vacancy, 1 limited, 2 not known (or the report is too old), 3 none
-
-    @classmethod
-    def of(cls, service: Service, confirmed: Iterable[str], capacity: Capacity | None) -> Fit:
-        """`confirmed`: the stated needs the service says it meets; `capacity`: as `capacity_now` reads it."""
-        return cls(-len(list(confirmed)), _REFERRALS_RANK[service.accepting_referrals], _CAPACITY_RANK[capacity])
-
-    @classmethod
-    def best(cls, needs: tuple[str, ...]) -> Fit:
-        return cls(-len(needs), 0, 0)
-
-    def key(self) -> tuple[int, int, int]:
-        return (self.needs_not_confirmed, self.referrals, self.capacity)
-
-
 class TypeGroup(NamedTuple):
     """The results of one type (or of the types named together), and how many pass the filters in all. Named
     tuples, this and `TypeSummary`: as immutable as frozen dataclasses, for half the cost to make (~3k
@@ -278,12 +255,8 @@ def _base_query(request: MatchRequest, coverage: Coverage | None,
 
 
 def _effective_key(icb: str | None) -> Callable[[Hit], tuple[float, float, str]]:
-    """A hit's place in the nearest order for a home in `icb` (effective distance, distance, id): one call
-    a hit, as a sort key."""
-    def key(hit: Hit) -> tuple[float, float, str]:
-        margin = 0.0 if icb and hit.service.areas.icb_code == icb else OUT_OF_AREA_MARGIN_KM
-        return (hit.distance_km + margin, hit.distance_km, hit.service.id)
-    return key
+    """A hit's place in the nearest order for a home in `icb` (effective distance, distance, id)."""
+    return effective_key(icb, OUT_OF_AREA_MARGIN_KM)
 
 
 def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, radius_km: float | None,
@@ -335,26 +308,15 @@ def _ranked(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, 
 
 def best_fit_hits(backend: IndexBackend, home: HomeLike, query: ServiceQuery, k: int, radius_km: float | None,
                   own_icb_only: bool, today: date, max_age_days: int) -> list[Hit]:
-    """Top k by (fit, effective distance, distance, id). Exact: services are read nearest first, and the
-    read stops once the k-th kept is better than the best any further service could be (the best fit, at
-    an effective distance no less than the distance read so far). `max_age_days`: the capacity window."""
+    """Top k by (fit, effective distance, distance, id), as the index ranks them (`IndexBackend.best_fit`).
+    `max_age_days`: the capacity window."""
     icb = home.areas.icb_code
     if own_icb_only:
         if not icb:
             return []
         query = replace(query, area_codes=frozenset({icb}))
-    best = Fit.best(query.needs).key()
-    effective = _effective_key(icb)
-    since = capacity_current_since(today, max_age_days)
-    kept: list[tuple[tuple[int, int, int, float, float, str], Hit]] = []
-    for hit in backend.scan_nearest(home.lat, home.lon, query, radius_km=radius_km):
-        if len(kept) == k and kept[-1][0] < (*best, hit.distance_km, hit.distance_km, ""):
-            break
-        service = hit.service
-        fit = Fit.of(service, (n for n in query.needs if n in service.needs_met), service.capacity_since(since))
-        insort(kept, ((*fit.key(), *effective(hit)), hit), key=lambda pair: pair[0])
-        del kept[k:]
-    return [hit for _, hit in kept]
+    return backend.best_fit(home.lat, home.lon, query, k=k, radius_km=radius_km, within=icb or None,
+                            margin_km=OUT_OF_AREA_MARGIN_KM, since=capacity_current_since(today, max_age_days))
 
 
 _held_words, _words_of = RECORD_WORDS.held.get, RECORD_WORDS.of  # `ResultMaker.result`'s, looked up once

@@ -36,7 +36,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, ParamSpec, TypeVar, cast
 
 import numpy as np
@@ -46,7 +46,7 @@ from geodata.distance import haversine_km
 from rehabmap.config import Settings
 from rehabmap.errors import DomainError, IndexNotBuilt, IndexUnavailable
 from rehabmap.index.base import (Around, Coverage, Hit, IndexInfo, Page, ServiceQuery, around_in_parts,
-                                 nearest_of_types_in_parts, overlay_record)
+                                 best_fit_by_scan, nearest_of_types_in_parts, overlay_record)
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
 from search.engine import OVERLOADED, REFUSED_CREDENTIALS, ClusterError, SearchClient, Unreachable, connect
@@ -528,6 +528,13 @@ class ElasticIndex:
     def scan_nearest(self, lat: float, lon: float, query: ServiceQuery, *,
                      radius_km: float | None = None) -> Iterator[Hit]:
         return _eager(self._by_distance(lat, lon, query, radius_km, _SCAN_PAGE))
+
+    def best_fit(self, lat: float, lon: float, query: ServiceQuery, *, k: int, radius_km: float | None,
+                 within: str | None, margin_km: float, since: date) -> list[Hit]:
+        """Read nearest first until the rest could not do better (`best_fit_by_scan`): the mapping keeps only
+        whether a service takes referrals, and not its capacity (the embedded index ranks its columns)."""
+        return best_fit_by_scan(self, lat, lon, query, k=k, radius_km=radius_km, within=within,
+                                margin_km=margin_km, since=since)
 
     def _by_distance(self, lat: float, lon: float, query: ServiceQuery, radius_km: float | None,
                      page: int) -> Iterator[Hit]:

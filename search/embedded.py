@@ -20,7 +20,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from itertools import compress, count, repeat
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar, cast
@@ -33,7 +33,7 @@ from rehabmap.errors import DomainError, IndexNotBuilt
 from rehabmap.index.base import (Around, Hit, IndexInfo, Page, Revision, ServiceQuery, Stored, around_in_parts,
                                  as_service, nearest_of_types_in_parts, overlay_record)
 from search.columns import (ROW_FIELDS, Columns, OverlaidColumns, ServiceColumns, Snapshot, SnapshotPiece,
-                            row_values)
+                            best_fit_first, row_values)
 from rehabmap.per_record import RECORDS_KEPT
 from rehabmap.record import Service, source_of
 from rehabmap.taxonomy import ServiceType
@@ -46,14 +46,17 @@ from rehabmap.taxonomy import ServiceType
 # (`Service.gender_read_from_text`, in the doc only); a schema 3 file holds it as `gender`, the filtered column,
 # which left a person out on a guess. Schema 5: a record read from a dated file carries the file (its title, date and
 # the fields it gave: `Provenance.edition`); a schema 4 file's records lack it, and would read as listed by a live
-# source, "last confirmed" on the day of their import.
-SCHEMA_VERSION = "5"
+# source, "last confirmed" on the day of their import. Schema 6: the columns hold what "best fit first" weighs
+# (taking referrals as yes, no or not said, where schema 5 held yes or not; the capacity and its date), so it ranks
+# every passing row without reading their records (`IndexBackend.best_fit`).
+SCHEMA_VERSION = "6"
 # Declarations of the columns named by `ROW_FIELDS`, in that order.
 _COLUMN_DECLARATIONS = {
     "id": "TEXT NOT NULL", "lat": "REAL NOT NULL", "lon": "REAL NOT NULL", "service_type": "TEXT NOT NULL",
     "subtype": "TEXT NOT NULL", "needs_met": "TEXT NOT NULL", "needs_not_met": "TEXT NOT NULL",
     "min_age": "INTEGER NOT NULL", "max_age": "INTEGER NOT NULL", "gender": "TEXT NOT NULL",
-    "accepting": "INTEGER NOT NULL", "active": "INTEGER NOT NULL", "icb_code": "TEXT NOT NULL",
+    "accepting": "INTEGER NOT NULL", "capacity": "TEXT NOT NULL", "capacity_as_of": "INTEGER NOT NULL",
+    "active": "INTEGER NOT NULL", "icb_code": "TEXT NOT NULL",
     "sub_icb_code": "TEXT NOT NULL", "lad_code": "TEXT NOT NULL", "region_code": "TEXT NOT NULL",
     "serves": "TEXT NOT NULL", "restricted": "INTEGER NOT NULL", "polygon": "TEXT NOT NULL",
     "name_key": "TEXT NOT NULL",
@@ -828,10 +831,10 @@ class _State:
         rebuild replaces the file.
 
         Past the cache (a pass over every record, the gap analysis's, would only evict the records in use), but
-        for a pass nearest first (`scan_nearest`) when the cache holds the whole index (a real directory's size,
-        ~7-15k services: `RECORD_CACHE_SIZE`): "best fit first" passes every record of each type asked for, and
-        read again and validated each time they cost the clinicians' alternatives page ~280 ms at 10k
-        (bench/RESULTS.md, session 34); kept, each is read once a generation, as a match's results are.
+        for a pass nearest first (`scan_nearest`: a browse's download near a place) when the cache holds the whole
+        index (a real directory's size, ~7-15k services: `RECORD_CACHE_SIZE`): kept, each is read and validated once
+        a generation, as a match's results are, not again at each pass. ("Best fit first" passed every record of
+        each type so until session 35, at ~280 ms a page at 10k; it now ranks over the columns: `best_fit`.)
 
         A pass cannot start again part way: a record edited during the pass is given as edited if its batch is
         read after the edit, and each record is whole either way; such a batch is not kept (`_batch`)."""
@@ -1132,6 +1135,22 @@ class EmbeddedIndex:
         state = self._current()
         rows, distances = _by_distance(state, lat, lon, query, len(state.columns), radius_km)
         return (Hit(s, float(d)) for s, d in zip(state.stream(rows, nearest=True), distances.tolist()))
+
+    def best_fit(self, lat: float, lon: float, query: ServiceQuery, *, k: int, radius_km: float | None,
+                 within: str | None, margin_km: float, since: date) -> list[Hit]:
+        """Ranked over the columns of every passing row (`search.columns.best_fit_first`): only the k kept are
+        read. Read nearest first until the rest could not do better (`best_fit_by_scan`), a page at 100k services
+        read ~10k records a type, as few report a vacancy: 2.4 s (bench/RESULTS.md, session 35)."""
+        def question(state: _State) -> list[Hit]:
+            rows = _passing(state, query)
+            distances = haversine_km(lat, lon, state.columns.lat[rows], state.columns.lon[rows])
+            if radius_km is not None:
+                inside = distances <= radius_km
+                rows, distances = rows[inside], distances[inside]
+            rows, distances = best_fit_first(state.columns, rows, distances, query.needs, k, within, margin_km,
+                                             since.toordinal())
+            return list(map(Hit, state.services(rows.tolist()), distances.tolist()))
+        return self._answer(question)
 
     def all(self) -> Iterator[Service]:
         """Every service, in the order they were written, read as the caller goes (see `_State.stream`)."""

@@ -1,17 +1,20 @@
 """The one interface every index backend implements (embedded SQLite+NumPy, Elasticsearch).
 
-Backends evaluate hard filters and distance; ranking and explanation live in `rehabmap.match`, so both
-backends give the same answers by construction and the shared behaviour suite proves it.
+Backends evaluate hard filters and distance; ranking and explanation live in `rehabmap.match`. Where an index
+ranks in its own pass (`around` with a margin, `best_fit`), it ranks by the same rule, and the shared behaviour and
+brute-force suites prove both backends give the same answers.
 """
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from rehabmap.explanation import cqc_registration
+from rehabmap.fit import Fit
 from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
@@ -169,6 +172,14 @@ class IndexBackend(Protocol):
         reads."""
         ...
 
+    def best_fit(self, lat: float, lon: float, query: ServiceQuery, *, k: int, radius_km: float | None,
+                 within: str | None, margin_km: float, since: date) -> list[Hit]:
+        """The k passing (within `radius_km`) that fit best (`rehabmap.fit.Fit`: the query's needs the service says
+        it meets, taking referrals, the capacity reported on `since` or later), then by effective distance (the
+        distance, plus `margin_km` for a service not located in the area `within`), distance and id: exact, as
+        `best_fit_by_scan` ranks them."""
+        ...
+
     def all(self) -> Iterator[Service]: ...
 
     def ids(self) -> list[str]:
@@ -187,6 +198,33 @@ def around_in_parts(backend: IndexBackend, lat: float, lon: float, query: Servic
                if count_within and within is not None else None)
     return Around(backend.nearest(lat, lon, query, k=k, radius_km=radius_km), inside,
                   backend.count_near(lat, lon, query, radius_km=radius_km), by_type)
+
+
+def effective_key(within: str | None, margin_km: float) -> Callable[[Hit], tuple[float, float, str]]:
+    """A hit's place in the nearest order from a home in the area `within` (effective distance, distance, id):
+    one call a hit, as a sort key."""
+    def key(hit: Hit) -> tuple[float, float, str]:
+        margin = 0.0 if within and hit.service.areas.icb_code == within else margin_km
+        return (hit.distance_km + margin, hit.distance_km, hit.service.id)
+    return key
+
+
+def best_fit_by_scan(backend: IndexBackend, lat: float, lon: float, query: ServiceQuery, *, k: int,
+                     radius_km: float | None, within: str | None, margin_km: float, since: date) -> list[Hit]:
+    """`IndexBackend.best_fit` over the records, for an index that cannot rank by fit itself: services are read
+    nearest first (`scan_nearest`), and the read stops once the k-th kept is better than the best any further
+    service could be (the best fit, at an effective distance no less than the distance read so far)."""
+    best = Fit.best(query.needs).key()
+    effective = effective_key(within, margin_km)
+    kept: list[tuple[tuple[int, int, int, float, float, str], Hit]] = []
+    for hit in backend.scan_nearest(lat, lon, query, radius_km=radius_km):
+        if len(kept) == k and kept[-1][0] < (*best, hit.distance_km, hit.distance_km, ""):
+            break
+        service = hit.service
+        fit = Fit.of(service, (n for n in query.needs if n in service.needs_met), service.capacity_since(since))
+        insort(kept, ((*fit.key(), *effective(hit)), hit), key=lambda pair: pair[0])
+        del kept[k:]
+    return [hit for _, hit in kept]
 
 
 def nearest_of_types_in_parts(backend: IndexBackend, lat: float, lon: float, query: ServiceQuery, *,

@@ -131,7 +131,7 @@ def embedded_index(corpus, tmp_path_factory) -> EmbeddedIndex:
 def edit_rounds(services: list[Service], seed: int, rounds: int = 4) -> list[dict[str, dict]]:
     """Rounds of maintainers' edits over a corpus, as `RecordWriter.upsert` takes them: services moved
     (point and areas of another), renamed (to names that tie with others in name order, or carry the planted
-    text word), retyped, their needs, ages, gender, catchment, status and referrals changed, some edited in
+    text word), retyped, their needs, ages, gender, catchment, status, referrals and capacity changed, some edited in
     several rounds, and new services added (ids that sort among the old ones; some at the very point of
     another service, so distance ties are broken by id across old and new)."""
     rng = random.Random(seed)
@@ -140,7 +140,8 @@ def edit_rounds(services: list[Service], seed: int, rounds: int = 4) -> list[dic
         changes: dict[str, dict] = {}
         for service in rng.sample(services, 60):
             fields: dict = {}
-            for kind in rng.sample(["move", "name", "type", "needs", "ages", "area", "status", "accepting"],
+            for kind in rng.sample(["move", "name", "type", "needs", "ages", "area", "status", "accepting",
+                                          "capacity"],
                                    rng.randint(1, 3)):
                 if kind == "move":
                     other = rng.choice(services)
@@ -164,6 +165,10 @@ def edit_rounds(services: list[Service], seed: int, rounds: int = 4) -> list[dic
                         {"codes": [], "polygon": _square(service.lat, service.lon, rng.uniform(0.05, 0.3))}])
                 elif kind == "status":
                     fields["status"] = "inactive" if service.status == "active" else "active"
+                elif kind == "capacity":  # reported within the capacity window, or before it, or not at all
+                    reported = rng.choice([None, "available", "limited", "none"])
+                    fields.update(capacity=reported, capacity_as_of=None if reported is None else
+                                  date.fromordinal(TODAY.toordinal() - rng.randint(0, 30)).isoformat())
                 else:
                     fields["accepting_referrals"] = rng.choice([True, False, None])
             changes[service.id] = fields
