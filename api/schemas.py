@@ -122,6 +122,11 @@ class MatchIn(BaseModel):
         "needs_read_from_text, does not count)."))
     include_out_of_catchment: bool = Field(default=False, description="List them, marked, instead of leaving out.")
     limit: int = Field(default=10, ge=1, le=100, description="Results per request (per type when types is 'any').")
+    order: Literal["nearest", "best_fit"] = Field(default="nearest", description=(
+        "nearest: by distance, a service in the person's ICB first unless one outside it is more than 5 km nearer "
+        "(the ranking's step 2). best_fit: most of the stated needs confirmed first, then taking referrals (yes, "
+        "not said, no), then the capacity reported within the capacity window (vacancy, limited, not known, none), "
+        "then as nearest (step 4; the clinicians' page's default)."))
     current_placement: PlacementIn | None = Field(
         default=None, description="Where the person is now; each option then says the distance saved.")
 

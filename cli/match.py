@@ -33,8 +33,11 @@ def _split(values: tuple[str, ...]) -> list[str]:
               "from a service's words does not count).")
 @click.option("--current-postcode", help="Postcode of the current placement, to show distance saved.")
 @click.option("--limit", type=int, default=10, show_default=True)
+@click.option("--order", type=click.Choice(["nearest", "best_fit"]), default="nearest", show_default=True,
+              help="nearest: by distance, the person's own ICB first; best_fit: needs confirmed, taking referrals, a "
+              "recent vacancy, then distance.")
 def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, own_icb, accepting,
-                  confirmed, current_postcode, limit) -> None:
+                  confirmed, current_postcode, limit, order) -> None:
     """Rank the options nearest a person's home that meet their needs."""
     from app.parts import open_backend, open_geography
     from rehabmap.config import get_settings
@@ -52,7 +55,7 @@ def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, 
     request = MatchRequest.from_input(
         needs=_split(needs), types=_split(types), age=age, gender=gender, max_distance_km=max_km,
         own_icb_only=own_icb, accepting_only=accepting, needs_confirmed=confirmed, limit=limit,
-        current_placement=placement)
+        current_placement=placement, order=order)
     backend = open_backend(settings)
     response = match(backend, home, request, settings.current_date())
     click.echo(f"Home: {home.label} — {home.areas.icb_name} ({home.areas.icb_code}), {home.areas.lad_name}")
@@ -84,10 +87,11 @@ def _left_out_text(left: LeftOut, request: MatchRequest) -> str:
 def render_table(request: MatchRequest, response: MatchResponse) -> str:
     """A fixed-width table a clinician can paste into notes."""
     from geodata.distance import miles_and_km_figures
-    from web.present import nothing_found
+    from web.present import ORDER_WORDS, nothing_found
 
     if not response.results:
         return nothing_found(request) + " For each type asked for, what finding none means:"
+    named, how = ORDER_WORDS[request.order]
     saved = response.current_placement_km is not None
     header = ["#", "miles (km)", "ICB", "type", "service", "meets", "unknown", "capacity"] + (
         ["saved miles (km)"] if saved else [])
@@ -100,6 +104,6 @@ def render_table(request: MatchRequest, response: MatchResponse) -> str:
         if saved:
             row.append("-" if r.distance_saved_km is None else miles_and_km_figures(r.distance_saved_km))
         rows.append(row)
-    lines = [grid(rows), ""]
+    lines = [f"{named}: {how[0].lower()}{how[1:]}.", grid(rows), ""]
     lines += [f"{i}. {r.service.name}: {r.explanation}" for i, r in enumerate(response.results, 1)]
     return "\n".join(lines)

@@ -68,13 +68,39 @@ def test_match_prints_ranked_table(sample_index, home, data_dir):
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert "West Yorkshire" in lines[0] and "E54000054" in lines[0]
-    header = lines[1].split()
+    assert lines[1] == "Nearest first: distance only, in the person's own ICB first."
+    header = lines[2].split()
     assert header[:6] == ["#", "miles", "(km)", "ICB", "type", "service"] and header[-3:] == ["saved", "miles", "(km)"]
-    rows = [line for line in lines[3:] if line[:1].isdigit() and " from home" not in line]
+    rows = [line for line in lines[4:] if line[:1].isdigit() and " from home" not in line]
     distances = [(float(r.split()[1]), float(r.split()[2].strip("()"))) for r in rows]
     assert distances and all(km == pytest.approx(miles * 1.609344, abs=0.15) for miles, km in distances)
     # Before: '6.3 km from home'; every distance a person reads is in miles with km in brackets.
     assert any(re.search(r"\d miles? \(\d+\.\d km\) from home", line) for line in lines)
+
+
+def test_match_orders_best_fit_first_when_asked_and_says_so(sample_index, home, data_dir):
+    """Before session 35 the command had no --order: best fit first was the clinicians' page's alone. Its rule is
+    held by tests/index/test_matching_bruteforce.py; here, that the command asks it and says which order it shows:
+    the needs each service confirms (the table's "meets") come first."""
+    ask = ("match", "--postcode", "LS9 7TF", "--need", "autism,substance_misuse", "--type",
+           "supported_accommodation,inpatient_rehab_level1", "--limit", "20")
+    best, nearest = rehabmap(home, data_dir, *ask, "--order", "best_fit"), rehabmap(home, data_dir, *ask)
+    assert best.returncode == nearest.returncode == 0, best.stderr + nearest.stderr
+    assert best.stdout.splitlines()[1] == ("Best fit first: needs confirmed, taking referrals, a recent vacancy, "
+                                           "then distance.")
+
+    def table(out: str) -> list[tuple[str, int]]:
+        """Each row's service, and how many of the two needs it confirms."""
+        header = out.splitlines()[2]
+        at, meets = header.index("service"), header.index("meets")
+        rows = [line for line in out.splitlines()[4:] if line[:1].isdigit() and ". " not in line[:4]]
+        return [(row[at:meets].strip(), 0 if row[meets:].split()[0] == "-" else len(row[meets:].split()[0].split(",")))
+                for row in rows]
+
+    shown, by_distance = table(best.stdout), table(nearest.stdout)
+    confirmed = [n for _, n in shown]
+    assert len(shown) > 10 and confirmed == sorted(confirmed, reverse=True) and confirmed[0] > confirmed[-1]
+    assert [s for s, _ in shown] != [s for s, _ in by_distance]
 
 
 @pytest.mark.parametrize("postcode, message", [

@@ -51,7 +51,7 @@ def _answer(body: MatchIn, state: AppState) -> Response:
         max_distance_km=body.max_distance_km, own_icb_only=body.own_icb_only,
         accepting_only=body.accepting_referrals_only, needs_confirmed=body.needs_confirmed,
         include_out_of_catchment=body.include_out_of_catchment, limit=body.limit,
-        current_placement=placement)
+        current_placement=placement, order=body.order)
     response = match(state.backend, home, request, state.today())
     at_home = state.coverage().at_home(home.areas.codes(), request.reach(home))
     covered = {t.service_type: at_home.for_request(t.service_type, request.subtypes) for t in response.summary}

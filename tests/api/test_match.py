@@ -33,7 +33,7 @@ def domain_answer(geography, backend, body: dict[str, Any]) -> MatchResponse:
         own_icb_only=body.get("own_icb_only", False), accepting_only=body.get("accepting_referrals_only", False),
         needs_confirmed=body.get("needs_confirmed", False),
         include_out_of_catchment=body.get("include_out_of_catchment", False), limit=body.get("limit", 10),
-        current_placement=point)
+        current_placement=point, order=body.get("order", "nearest"))
     return match(backend, home, request, TODAY)
 
 
@@ -68,6 +68,9 @@ CASES = {
         "needs_confirmed": True, "include_out_of_catchment": True},
     "a subtype narrows its own type only": {
         "home": LS9, "types": ["advocacy", "community_rehab_team"], "subtypes": ["imha"], "limit": 20},
+    "best fit first": {
+        "home": LS9, "types": ["supported_accommodation", "inpatient_rehab_level1"],
+        "needs": ["autism", "substance_misuse"], "order": "best_fit", "limit": 20},
     "language need confirmed": {
         "home": {"postcode": "E3 2AN"}, "types": ["inpatient_rehab_level1"], "needs": ["detained_mha", "language:bn"],
         "needs_confirmed": True},
@@ -122,6 +125,21 @@ def test_match_result_carries_what_a_clinician_needs(client):
     summary = {s["service_type"]: s for s in got["summary"]}
     assert list(summary) == ["inpatient_rehab_level1"]
     assert summary["inpatient_rehab_level1"]["in_home_icb"] >= 1
+
+
+def test_best_fit_first_is_asked_by_order_and_ranks_by_fit_then_effective_distance(client):
+    """The reply's ranking rule has named `order=best_fit` since session 12, and the API refused `order` as an extra
+    input until session 35 (the clinicians' page alone could ask it). Its answer is the domain's (CASES); here,
+    the rule read from the reply itself: the fit from each result's own fields, then the effective distance."""
+    body = CASES["best fit first"]
+    best = client.post("/match", json=body).json()["results"]
+    nearest = client.post("/match", json={**body, "order": "nearest"}).json()["results"]
+    referrals = {True: 0, None: 1, False: 2}
+    capacity = {"available": 0, "limited": 1, "unknown": 2, "none": 3}
+    keys = [(-len(r["matched_needs"]), referrals[r["accepting_referrals"]], capacity[r["capacity"]["status"]],
+             r["distance_km"] + (0 if r["in_home_icb"] else 5)) for r in best]
+    assert keys == sorted(keys) and keys[0][:3] < keys[-1][:3]
+    assert [r["id"] for r in best] != [r["id"] for r in nearest]
 
 
 def test_a_subtype_narrows_its_own_type_and_leaves_the_others(client):
@@ -184,6 +202,7 @@ BAD = [
     ({"needs": ["autism"]}, 422, "invalid_request", "home", "Field required"),
     ({"home": LS9, "needs": ["x" * 500]}, 422, "invalid_request", "needs.0", "at most 40"),
     ({"home": LS9, "colour": "blue"}, 422, "invalid_request", "colour", "Extra inputs"),
+    ({"home": LS9, "order": "closest"}, 422, "invalid_request", "order", "Input should be 'nearest' or 'best_fit'"),
 ]
 
 
