@@ -94,12 +94,17 @@ def build_geodata(
     """Build `out_dir` from `source_dir`; `all_countries` keeps Welsh, Scottish and NI postcodes too."""
     started = time.perf_counter()
     source_dir, out_dir = Path(source_dir), Path(out_dir)
-    if out_dir.is_symlink() and not out_dir.exists():
-        # A link to a folder not there (a volume not mounted): the build cannot be renamed onto it, and replacing
-        # the link would put the build where the operator did not mean it to live.
-        raise GeodataNotBuilt("The geodata folder is a link to a folder that is not there: create or mount that "
-                              "folder, or remove the link, then run `rehabmap geodata build`.",
-                              where=f"{out_dir} -> {out_dir.readlink()}")
+    if out_dir.is_symlink():
+        if not out_dir.exists():
+            # A link to a folder not there (a volume not mounted): the build cannot be renamed onto it, and
+            # replacing the link would put the build where the operator did not mean it to live.
+            raise GeodataNotBuilt("The geodata folder is a link to a folder that is not there: create or mount that "
+                                  "folder, or remove the link, then run `rehabmap geodata build`.",
+                                  where=f"{out_dir} -> {out_dir.readlink()}")
+        # A link to a folder (a volume, a shared build): the build replaces that folder, built beside it (the swap's
+        # renames stay on its file system), and the link keeps pointing there. Before, the link itself was replaced
+        # by a folder in the home, and the old link, renamed aside, was left there (`shutil.rmtree` refuses a link).
+        out_dir = out_dir.resolve()
     sources = find_sources(source_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-building-", dir=out_dir.parent))

@@ -162,6 +162,23 @@ def test_a_geodata_folder_linked_to_a_folder_not_there_is_told_not_replaced(onsp
     assert sorted(p.name for p in home.iterdir()) == ["geodata"] and (home / "geodata").is_symlink()
 
 
+def test_a_geodata_folder_linked_to_a_folder_is_rebuilt_there_and_stays_a_link(onspd_source_dir: Path,
+                                                                              previous_build: Path,
+                                                                              tmp_path: Path) -> None:
+    """A home whose `geodata` links to a built folder elsewhere (a volume): the rebuild replaces that folder and the
+    link keeps pointing at it. Before, the link was replaced by a folder in the home, and the old link, renamed
+    aside, was left beside it as `.geodata-old-…` (`shutil.rmtree` refuses a link)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "geodata").symlink_to(previous_build, target_is_directory=True)
+    (previous_build / "stale.txt").write_text("from the old build")
+    summary = build_geodata(onspd_source_dir, home / "geodata", progress=False)
+    assert sorted(p.name for p in home.iterdir()) == ["geodata"] and (home / "geodata").readlink() == previous_build
+    assert summary.out_dir == previous_build and (previous_build / "manifest.json").is_file()
+    assert not (previous_build / "stale.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["geodata", "home"]  # no work or old folder beside it
+
+
 def test_termination_dates_from_an_onspd_file_beside_the_compact_directory(geodata_dir: Path) -> None:
     """The compact directory has no termination flag; the ONSPD-format file beside it has, for the
     postcodes it lists, and the build applies them (SE1 9ZZ was terminated in December 1998)."""
