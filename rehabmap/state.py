@@ -16,6 +16,12 @@ from typing import TYPE_CHECKING
 from geodata.geography import Geography
 from rehabmap.config import Settings
 from rehabmap.coverage import CoverageMap, CoverageStore, SmallAreaTable
+from rehabmap.gaps.analysis import GapAnalysis, analysis_for
+from rehabmap.gaps.categories import Category
+from rehabmap.gaps.comparison import GapTable
+from rehabmap.gaps.coverage import covered_table_for
+from rehabmap.gaps.options import GapOptions
+from rehabmap.gaps.report import AreaGaps, report_for
 from rehabmap.index.base import IndexBackend
 
 if TYPE_CHECKING:
@@ -52,3 +58,17 @@ class AppState:
         if self._coverage is None or self._coverage.claims is not claims:
             self._coverage = CoverageMap(claims, SmallAreaTable.load(self.settings.data_dir), pending, held)
         return self._coverage
+
+    def gap_analysis(self) -> GapAnalysis:
+        """The gap analysis of the directory as the index holds it now (kept per index generation: `analysis_for`)."""
+        return analysis_for(self.backend, self.settings.data_dir, self.geography.areas)
+
+    def gap_table(self, level: str, options: GapOptions, categories: tuple[Category, ...]) -> GapTable:
+        """A level's comparison read with the coverage in force, kept per index generation and coverage map
+        (`covered_table_for`): one home for the API's tables and downloads and the pages'."""
+        return covered_table_for(self.backend, self.gap_analysis, level, options, categories, self.coverage())
+
+    def area_gaps(self, code: str, options: GapOptions, scenario: GapAnalysis | None = None) -> AreaGaps:
+        """An area's gaps (`report_for`): of the directory, kept per index generation, or of a what-if's
+        `scenario`, made anew."""
+        return report_for(self.backend, self.gap_analysis, code, options, scenario)

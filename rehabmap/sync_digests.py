@@ -16,6 +16,13 @@ import json
 from typing import Any
 
 
+def stored_json(value: Any) -> str:
+    """JSON as the sync store writes what it keeps (items, states, reports): compact, keys sorted, text as it is.
+    The sync layer (`indexer.sync.store`) and a store migration that rewrites its rows write it alike, so a row
+    rewritten reads as the sync layer would have written it."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:32]
 

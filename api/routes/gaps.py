@@ -33,11 +33,11 @@ from api.schemas import ERRORS
 from geodata.england import ENGLAND
 from geodata.errors import UnknownArea
 from rehabmap.errors import InvalidValue, NoPlacementData
-from rehabmap.gaps.analysis import GapAnalysis, analysis_for
+from rehabmap.gaps.analysis import GapAnalysis
 from rehabmap.gaps.categories import PARTS, Category, parse_categories, parse_category
 from rehabmap.gaps.columns import AsOf, DataDictionary, area_columns
 from rehabmap.gaps.comparison import GapTable
-from rehabmap.gaps.coverage import covered_table_for, gaps_with_coverage, map_default, small_areas_with_coverage
+from rehabmap.gaps.coverage import gaps_with_coverage, map_default, small_areas_with_coverage
 from rehabmap.gaps.exports import dictionary_csv, small_areas_csv, small_areas_geojson, table_csv, table_geojson
 from rehabmap.gaps.indicators import INDICATORS
 from rehabmap.gaps.maps import (area_geojson, area_geometry, area_map, area_outlines, level_geometries,
@@ -46,7 +46,7 @@ from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import LsoaBoundaries, parse_level
 from rehabmap.gaps.ranking import AreaComparison, compare
-from rehabmap.gaps.report import AreaGapReport, SmallAreaDistances, report_for
+from rehabmap.gaps.report import AreaGapReport, SmallAreaDistances
 from rehabmap.gaps.scenario import ADDITION_FORMAT, Scenario, WhatIf, what_if
 from rehabmap.index.generation_cache import GenerationCache
 
@@ -89,15 +89,10 @@ def _file(media_type: str) -> dict[int | str, dict[str, Any]]:
     return {200: {"description": f"A {media_type} document.", "content": {media_type: {"schema": schema}}}}
 
 
-def _analysis(state: AppState) -> GapAnalysis:
-    return analysis_for(state.backend, state.settings.data_dir, state.geography.areas)
-
-
 def _table(state: AppState, level: str, options: GapOptions, types: list[str] | None) -> GapTable:
-    """The all-areas table (kept per index generation and coverage map, as the pages' is), each area's absent
-    parts split into missing (covered) and not covered."""
-    return covered_table_for(state.backend, lambda: _analysis(state), level, options, parse_categories(types),
-                             state.coverage())
+    """The all-areas table of the types asked for (`AppState.gap_table`), each area's absent parts split into
+    missing (covered) and not covered."""
+    return state.gap_table(level, options, parse_categories(types))
 
 
 def gap_options(
@@ -180,7 +175,7 @@ def get_gaps_geojson(state: State, options: Options, level: Level = "icb", types
     level = _level(level)
     table = _table(state, level, options, types)
     as_of = _as_of(state)
-    areas, small_areas = state.geography.areas, _analysis(state).small_areas  # once a request, not once a feature
+    areas, small_areas = state.geography.areas, state.gap_analysis().small_areas  # once a request, not once a feature
     body = table_geojson(table, lambda code: area_geojson(areas, small_areas, code), as_of)
     return Response(body, media_type=GEOJSON,
                     headers=_attachment(as_of.file_name(f"rehabmap-gaps-{level}", "geojson")))
@@ -200,14 +195,14 @@ def get_england_map(state: State, options: Options,
     category = parse_category(type)
 
     def draw() -> str:
-        areas, small_areas = state.geography.areas, _analysis(state).small_areas
-        return overview_map(_analysis(state), category, indicator, level_geometries(areas, small_areas, level), level,
+        areas, small_areas = state.geography.areas, state.gap_analysis().small_areas
+        return overview_map(state.gap_analysis(), category, indicator, level_geometries(areas, small_areas, level), level,
                             options, coverage=state.coverage(), others=other_geometries(areas, small_areas, level))
 
     # Drawn once per index generation, as the area maps are, and again when the coverage changes which areas have
     # no figure (a review decision or a sync's claims change it without a new generation).
     # England's own coverage too: its heading gives a national figure only where it is wholly covered.
-    unknown = unknown_classes(_analysis(state).indicators(level, options, (category,)), state.coverage()).tobytes()
+    unknown = unknown_classes(state.gap_analysis().indicators(level, options, (category,)), state.coverage()).tobytes()
     national = state.coverage().for_area(ENGLAND, category.key).status
     svg = _MAPS.get(state.backend, (str(state.settings.data_dir), "england", category, indicator, level, options,
                                     unknown, national), draw)
@@ -238,7 +233,7 @@ def get_area_gaps(area_code: AreaCode, state: State, options: Options, types: Ty
 def _scenario(state: AppState, area_code: str, options: GapOptions, categories: tuple[Category, ...],
               add: list[str] | None, remove: list[str] | None) -> tuple[GapAnalysis, WhatIf | None]:
     """The analysis to report: the directory's, or a scenario's made from it (never stored)."""
-    analysis = _analysis(state)
+    analysis = state.gap_analysis()
     scenario = Scenario.from_input(add, remove)
     if not scenario:
         return analysis, None
@@ -260,7 +255,7 @@ def get_area_comparison(area_code: AreaCode, state: State, options: Options, typ
     if area_code.strip().upper() == ENGLAND:
         raise InvalidValue("England is what an area is compared with: give an ICB or a local authority.",
                            field="area_code")
-    return compare(_analysis(state), area_code, options, state.coverage(), categories)
+    return compare(state.gap_analysis(), area_code, options, state.coverage(), categories)
 
 
 @router.get("/gaps/{area_code}/oaps", response_model=PlacementsReport,
@@ -270,7 +265,7 @@ def get_area_placements(area_code: AreaCode, state: State) -> PlacementsReport:
     to today's sub-ICB locations; suppressed figures are counted apart, never as 0), with the month and its
     age. Import a month with `rehabmap oaps import FILE`."""
     code = area_code.strip().upper()
-    if _analysis(state).small_areas.level_of(code) != "icb":
+    if state.gap_analysis().small_areas.level_of(code) != "icb":
         raise InvalidValue("Out-of-area placements are published per commissioner: give an ICB (E54…).",
                            field="area_code")
     month = OapStore(state.settings.home).latest()
@@ -327,9 +322,9 @@ def get_area_map(area_code: AreaCode, state: State, options: Options,
     code = area_code.strip().upper()
     asked = parse_category(type) if type else None
     scenario = Scenario.from_input(add, remove)
-    applied = scenario.apply(_analysis(state), state.geography).analysis if scenario else None
+    applied = scenario.apply(state.gap_analysis(), state.geography).analysis if scenario else None
     category = asked or parse_category(map_default(gaps_with_coverage(
-        report_for(state.backend, lambda: _analysis(state), code, options, applied), state.coverage())))
+        state.area_gaps(code, options, applied), state.coverage())))
     if applied is not None:
         return Response(_draw_area_map(state, applied, code, category, options), media_type=SVG)
     # The directory's map is drawn once per index generation (0.3-0.9 s a drawing); a scenario's never kept. What
@@ -337,7 +332,7 @@ def get_area_map(area_code: AreaCode, state: State, options: Options,
     # the map shows) without a new generation.
     coverage = state.coverage().for_area(code, category.key)
     svg = _MAPS.get(state.backend, (str(state.settings.data_dir), code, category, options, coverage),
-                    lambda: _draw_area_map(state, _analysis(state), code, category, options))
+                    lambda: _draw_area_map(state, state.gap_analysis(), code, category, options))
     return Response(svg, media_type=SVG)
 
 
@@ -360,7 +355,7 @@ def _draw_area_map(state: AppState, analysis: GapAnalysis, code: str, category: 
 def _small_area_rows(state: AppState, area_code: str, types: list[str] | None) -> tuple[str, SmallAreaDistances]:
     """The area's small areas with their distances, read with the coverage as its map is; an unknown code is a 404
     naming it."""
-    analysis = _analysis(state)
+    analysis = state.gap_analysis()
     code = area_code.strip().upper()
     analysis.small_areas.level_of(code)
     distances = SmallAreaDistances.of(analysis, code, parse_categories(types))

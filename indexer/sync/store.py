@@ -46,6 +46,7 @@ from rehabmap.maintain.database import Connection, Database
 from rehabmap.maintain.migrations import exists, opened
 from rehabmap.maintain.overlay import Overlay
 from rehabmap.maintain.store import store_of
+from rehabmap.sync_digests import stored_json
 
 if TYPE_CHECKING:
     from rehabmap.state import AppState
@@ -251,9 +252,6 @@ _UPSERT_REVIEW = _upsert("sync_review", _REVIEW_COLUMNS, "source, source_id")
 _UPSERT_META = _upsert("sync_meta", "key, value", "key")
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
 
 def _add_run(conn: Connection, source: str, started_at: str, finished_at: str, outcome: str,
              report: Mapping[str, Any]) -> None:
@@ -261,7 +259,7 @@ def _add_run(conn: Connection, source: str, started_at: str, finished_at: str, o
     report, and its summary (`_summary`, what `last_run` reads)."""
     conn.execute("INSERT INTO sync_runs (source, started_at, finished_at, outcome, report, summary) "
                  "VALUES (?, ?, ?, ?, ?, ?)",
-                 (source, started_at, finished_at, outcome, _dumps(dict(report)), _dumps(_summary(report))))
+                 (source, started_at, finished_at, outcome, stored_json(dict(report)), stored_json(_summary(report))))
 
 
 def _summary(report: Mapping[str, Any]) -> dict[str, Any]:
@@ -406,13 +404,13 @@ class SyncStore:
             seq = int(conn.execute("SELECT coalesce(max(seq), 0) FROM sync_staged WHERE source = ?",
                                    (source,)).fetchone()[0])
             conn.executemany("INSERT INTO sync_staged VALUES (?, ?, ?, ?)",
-                             [(source, seq + i, kind, _dumps(dict(payload)))
+                             [(source, seq + i, kind, stored_json(dict(payload)))
                               for i, (kind, payload) in enumerate(outcomes, start=1)])
             conn.execute("INSERT INTO sync_state (source, run_started_at) VALUES (?, ?) ON CONFLICT (source) DO "
                          "UPDATE SET run_started_at = coalesce(sync_state.run_started_at, excluded.run_started_at)",
                          (source, now()))
             if state is not None:
-                conn.execute("UPDATE sync_state SET pending = ? WHERE source = ?", (_dumps(dict(state)), source))
+                conn.execute("UPDATE sync_state SET pending = ? WHERE source = ?", (stored_json(dict(state)), source))
 
     def staged(self, source: str) -> list[tuple[str, dict[str, Any]]]:
         with self._connect() as conn:
@@ -573,7 +571,7 @@ class SyncStore:
             conn.executemany(_UPSERT_META, list((meta or {}).items()))
             conn.executemany(
                 _UPSERT_ENRICHMENT,
-                [(e.source, e.source_id, e.connector, _dumps(e.enrichment), None if e.raw is None else _dumps(e.raw),
+                [(e.source, e.source_id, e.connector, stored_json(e.enrichment), None if e.raw is None else stored_json(e.raw),
                   e.digest, e.status, e.first_seen, e.last_seen, e.retired_at, e.retired_reason)
                  for e in enrichments])
             pending = conn.execute("SELECT pending FROM sync_state WHERE source = ?", (source,)).fetchone()
@@ -620,11 +618,11 @@ class SyncStore:
                 "retired_at = excluded.retired_at, retired_reason = excluded.retired_reason, "
                 "left_out = excluded.left_out, "
                 "live_revision = CASE WHEN ? THEN excluded.live_revision ELSE sync_records.live_revision END",
-                (r.source, r.source_id, r.connector, r.service_id, r.status, r.type_status, _dumps(r.item),
-                 None if r.raw is None else _dumps(r.raw), None if r.service is None else _dumps(r.service),
+                (r.source, r.source_id, r.connector, r.service_id, r.status, r.type_status, stored_json(r.item),
+                 None if r.raw is None else stored_json(r.raw), None if r.service is None else stored_json(r.service),
                  r.proposed_type, r.proposed_subtype, r.problem, r.digest, r.evidence_digest, r.first_seen,
                  r.last_seen, r.changed_at, r.retired_at, r.retired_reason, revision,
-                 _dumps([d._asdict() for d in r.left_out]) if r.left_out else None, r.key in live_changed))
+                 stored_json([d._asdict() for d in r.left_out]) if r.left_out else None, r.key in live_changed))
         for v in reviews:
             conn.execute(_UPSERT_REVIEW, (v.source, v.source_id, v.state, v.decided_type, v.decided_subtype, v.reason,
                           v.decided_by, v.decided_at, v.decided_on_evidence, v.queued_at))

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from rehabmap.review_counts import pending_counts, read_held, write_pending
+from rehabmap.sync_digests import stored_json
 from rehabmap.errors import DirectoryUnavailable
 from rehabmap.maintain.audit import add_change_ids
 from rehabmap.maintain.database import Connection, Database, SqliteDatabase, now
@@ -166,12 +167,7 @@ def _sync_file_names(conn: Connection, _policy: TokenPolicy) -> None:
             if named != stored:
                 conn.execute(f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in columns)} WHERE "
                              f"{' AND '.join(f'{k} = ?' for k in key)}",
-                             (*(None if v is None else _stored_json(v) for v in named), *ids))
-
-
-def _stored_json(value: Any) -> str:
-    """JSON as the sync store writes it (`indexer.sync.store._dumps`), for a migration that rewrites its rows."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+                             (*(None if v is None else stored_json(v) for v in named), *ids))
 
 
 def _recount_pending(conn: Connection, _policy: TokenPolicy) -> None:
@@ -234,7 +230,7 @@ def _left_out_fields(conn: Connection, _policy: TokenPolicy) -> None:
     for source, source_id, text in rows:
         details = [{"field": said.split(" ", 1)[0], "said": said} for said in json.loads(text)]
         conn.execute("UPDATE sync_records SET left_out = ? WHERE source = ? AND source_id = ?",
-                     (_stored_json(details), source, source_id))
+                     (stored_json(details), source, source_id))
     for statement in _STATUS_READS:
         conn.execute(statement)
 

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from rehabmap.maintain.audit import AuditLog, Change
 from rehabmap.maintain.database import Connection, Database, now
-from rehabmap.sync_digests import content_digest, evidence_digest
+from rehabmap.sync_digests import content_digest, evidence_digest, stored_json
 
 RENAMES_TABLE = ("CREATE TABLE IF NOT EXISTS service_renames (old_id TEXT PRIMARY KEY, new_id TEXT NOT NULL, "
                  "renamed_at TEXT NOT NULL, why TEXT NOT NULL)",)
@@ -72,8 +72,8 @@ def rename_dated_hospitals(conn: Connection, _policy: object = None) -> None:
         new_evidence = evidence_digest(item)
         conn.execute("UPDATE sync_records SET source = ?, connector = ?, service_id = ?, item = ?, service = ?, "
                      "digest = ?, evidence_digest = ? WHERE source = ? AND source_id = ?",
-                     (NEW_SOURCE, NEW_SOURCE, new_id, _dumps(item),
-                      None if service is None else _dumps(_renamed(service, old_id, new_id)), content_digest(item),
+                     (NEW_SOURCE, NEW_SOURCE, new_id, stored_json(item),
+                      None if service is None else stored_json(_renamed(service, old_id, new_id)), content_digest(item),
                       new_evidence, OLD_SOURCE, source_id))
         # A decision made on the evidence as it was stands on the same evidence, dated anew.
         conn.execute("UPDATE sync_review SET source = ?, decided_on_evidence = CASE WHEN decided_on_evidence = ? "
@@ -100,10 +100,10 @@ def _split_state(conn: Connection, moved: int) -> None:
         conn.execute("UPDATE coverage_claims SET basis = ? WHERE basis = ?", (NEW_SOURCE, OLD_SOURCE))
         return
     kept = {**state, "files": files, "held_rows": max(0, int(state.get("held_rows", moved)) - moved)}
-    conn.execute("UPDATE sync_state SET state = ? WHERE source = ?", (_dumps(kept), OLD_SOURCE))
+    conn.execute("UPDATE sync_state SET state = ? WHERE source = ?", (stored_json(kept), OLD_SOURCE))
     conn.execute("INSERT INTO sync_state (source, state, pending, run_started_at, last_success_at, last_complete_at) "
                  "SELECT ?, ?, NULL, NULL, last_success_at, last_complete_at FROM sync_state WHERE source = ?",
-                 (NEW_SOURCE, _dumps({"files": [DATED_FILE], "held_rows": moved}), OLD_SOURCE))
+                 (NEW_SOURCE, stored_json({"files": [DATED_FILE], "held_rows": moved}), OLD_SOURCE))
 
 
 def _file_of(item: dict[str, Any]) -> str:
@@ -127,9 +127,6 @@ def _renamed(value: Any, old_id: str, new_id: str) -> Any:
             value = value.replace(old, new)
     return value
 
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def moved_to(path: str, query: str, old_id: str, new_id: str) -> str:

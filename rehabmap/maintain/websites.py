@@ -15,7 +15,7 @@ from typing import Any
 
 from rehabmap.maintain.database import Connection
 from rehabmap.record import completed_website
-from rehabmap.sync_digests import content_digest
+from rehabmap.sync_digests import content_digest, stored_json
 
 
 def reread_websites(conn: Connection, _policy: object = None) -> None:
@@ -28,14 +28,14 @@ def reread_websites(conn: Connection, _policy: object = None) -> None:
         item = _reread(json.loads(item_text), json.loads(raw_text))
         if item is not None:
             conn.execute("UPDATE sync_records SET item = ?, digest = ? WHERE source = ? AND source_id = ?",
-                         (_dumps(item), content_digest(item), source, source_id))
+                         (stored_json(item), content_digest(item), source, source_id))
             rewritten += 1
     for source, seq, payload_text in conn.execute(
             "SELECT source, seq, payload FROM sync_staged WHERE kind = 'item'").fetchall():
         payload = json.loads(payload_text)
         if (item := _reread(payload.get("item") or {}, payload.get("raw"))) is not None:
             conn.execute("UPDATE sync_staged SET payload = ? WHERE source = ? AND seq = ?",
-                         (_dumps({**payload, "item": item}), source, seq))
+                         (stored_json({**payload, "item": item}), source, seq))
     if rewritten:
         conn.execute("INSERT INTO sync_meta (key, value) SELECT 'reprepare_due', 'migration 18' WHERE NOT EXISTS "
                      "(SELECT 1 FROM sync_meta WHERE key = 'reprepare_due')")
@@ -47,9 +47,6 @@ def _reread(item: dict[str, Any], raw: Any) -> dict[str, Any] | None:
     given = given_website(fields.get("website"), raw)
     return None if given is None else {**item, "fields": {**fields, "website": given}}
 
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def given_website(website: Any, raw: Any) -> str | None:

@@ -48,8 +48,8 @@ def test_a_retired_service_leaves_every_cached_figure_at_once(index, known_servi
     def counts() -> tuple[int, int, int]:
         analysed = AreaGapReport.of(analysis_for(reader, data_dir, geography.areas), LEEDS, GapOptions(),
                                     (VCFSE,)).gaps()
-        page = gaps_pages.area_report(state, LEEDS, GapOptions())
-        table = gaps_pages.level_table(state, "la", GapOptions(), (VCFSE,))
+        page = state.area_gaps(LEEDS, GapOptions())
+        table = state.gap_table("la", GapOptions(), (VCFSE,))
         row = next(r for r in table.rows() if r.code == LEEDS)
         # The API's table is the pages' own, kept per generation in one home (`table_for`): before, GET /gaps
         # made it again on every request (~0.17 s for the districts), and only the pages kept it.
@@ -84,7 +84,7 @@ def test_the_tables_read_with_coverage_follow_the_claims_at_once(known_services,
     level2 = "inpatient_rehab_level2"  # none active in Cornwall (tests/gaps/conftest.py)
 
     def cornwall() -> tuple[object, object, list[AreaRow]]:
-        page = gaps_pages.level_table(state, "icb", GapOptions(), (parse_category(level2),))
+        page = state.gap_table("icb", GapOptions(), (parse_category(level2),))
         api = api_gaps._table(state, "icb", GapOptions(), [level2])
         return page, api, [next(r for r in table.rows() if r.code == CORNWALL_ICB) for table in (page, api)]
 

@@ -17,17 +17,14 @@ from starlette.responses import HTMLResponse, RedirectResponse
 from geodata.england import ENGLAND
 from geodata.errors import UnknownArea
 from rehabmap.errors import CALLER_ERRORS, DomainError
-from rehabmap.gaps.analysis import GapAnalysis, analysis_for
+from rehabmap.gaps.analysis import GapAnalysis
 from rehabmap.gaps.categories import ALL_CATEGORIES, PARTS, Category, parse_category
-from rehabmap.gaps.comparison import GapTable
-from rehabmap.gaps.coverage import (DEFAULT_MAP_TYPE, covered_table_for, gaps_with_coverage, map_default, mapped_kinds,
-                                    table_default)
+from rehabmap.gaps.coverage import DEFAULT_MAP_TYPE, gaps_with_coverage, map_default, mapped_kinds, table_default
 from rehabmap.gaps.indicators import INDICATOR_LABELS
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import LEVEL_LABELS, LEVEL_PLURALS
 from rehabmap.gaps.ranking import compare
-from rehabmap.gaps.report import AreaGaps, report_for
 from rehabmap.gaps.scenario import Scenario, WhatIf, what_if
 from rehabmap.state import AppState
 from web.deps import State
@@ -43,17 +40,6 @@ COMPARE_INDICATORS = ("mean_km", "p90_km", "share_beyond_threshold", "per_100k_a
                       "share_nearest_outside_area")
 
 
-def analysis(state: AppState) -> GapAnalysis:
-    return analysis_for(state.backend, state.settings.data_dir, state.geography.areas)
-
-
-def area_report(state: AppState, code: str, options: GapOptions, scenario: GapAnalysis | None = None) -> AreaGaps:
-    return report_for(state.backend, lambda: analysis(state), code, options, scenario)
-
-
-def level_table(state: AppState, level: str, options: GapOptions, categories: tuple[Category, ...]) -> GapTable:
-    """A level's comparison read with the coverage in force, kept (`covered_table_for`)."""
-    return covered_table_for(state.backend, lambda: analysis(state), level, options, categories, state.coverage())
 
 
 @dataclass(frozen=True)
@@ -106,7 +92,7 @@ def _start(state: AppState, a: GapAnalysis, errors: Errors, selected: str) -> di
     """The start page: how many ICBs have all seven parts inside, and of the others how many have parts rehabmap
     holds no data on there (or none confirmed yet), which may be there: "0 of 42 have all seven" alone read as
     a finding where nothing is known of five parts."""
-    rows = level_table(state, "icb", GapOptions(), PARTS).rows()
+    rows = state.gap_table("icb", GapOptions(), PARTS).rows()
     complete = [row for row in rows if not (row.missing_count or row.awaiting_review_count or row.not_covered_count)]
     unsure = sum(1 for row in rows if row.awaiting_review_count or row.not_covered_count)
     return {"choices": area_choices(a), "errors": errors, "selected": selected, "icb_count": len(rows),
@@ -115,14 +101,14 @@ def _start(state: AppState, a: GapAnalysis, errors: Errors, selected: str) -> di
 
 @router.get("/pathway-gaps")
 def gaps_start(request: Request, state: State) -> HTMLResponse:
-    return page(request, "gaps/start.html", _start(state, analysis(state), Errors(), ""), private=False)
+    return page(request, "gaps/start.html", _start(state, state.gap_analysis(), Errors(), ""), private=False)
 
 
 @router.get("/pathway-gaps/area", response_model=None)
 def gaps_pick(request: Request, state: State) -> HTMLResponse | RedirectResponse:
     """The area picker's target (a GET form, so it works without JavaScript): on to the area's page."""
     fields = Fields.of_query(request)
-    a = analysis(state)
+    a = state.gap_analysis()
     errors = Errors()
     code = ""
     text = fields.get("area")
@@ -146,13 +132,13 @@ def gaps_compare(request: Request, state: State) -> HTMLResponse:
     thresholds = Thresholds.of(fields, errors)
     # Unasked, the map shows a kind some area has found, as the area page's map does.
     category = _map_type(fields, errors) if fields.get("type") else parse_category(table_default(
-        level_table(state, level, thresholds.options, PARTS),
+        state.gap_table(level, thresholds.options, PARTS),
         DEFAULT_MAP_TYPE))
     indicator = fields.get("indicator") if fields.get("indicator") in COMPARE_INDICATORS else COMPARE_INDICATORS[0]
     sort = fields.get("sort") or "name"
     order = fields.get("order") if fields.get("order") in ("asc", "desc") else "asc"
     categories = tuple(dict.fromkeys((*PARTS, category)))
-    table = level_table(state, level, thresholds.options, categories)
+    table = state.gap_table(level, thresholds.options, categories)
     sort_key = {"name": "name", "missing": "missing_count", "indicator": f"{category.key}.{indicator}"}.get(sort)
     if sort_key is None:
         sort, sort_key = "name", "name"
@@ -188,13 +174,13 @@ def gaps_compare(request: Request, state: State) -> HTMLResponse:
 def gaps_summary(request: Request, code: str, state: State) -> HTMLResponse:
     """A commissioner's summary of one area, made to print on one A4 page: the pathway at a glance, how it
     compares, what is missing and the nearest provider of each, and the out-of-area placements."""
-    a = analysis(state)
+    a = state.gap_analysis()
     key, level = _area(a, code)
     if level is None:
         return _not_an_area(request, state, a, key, "A summary for all of England")
     errors = Errors()
     thresholds = Thresholds.of(Fields.of_query(request), errors)
-    gaps = gaps_with_coverage(area_report(state, key, thresholds.options), state.coverage())
+    gaps = gaps_with_coverage(state.area_gaps(key, thresholds.options), state.coverage())
     return page(request, "gaps/summary.html", {
         "area": gaps.area, "name": gaps.area.name, "code": key, "level": level, "level_label": LEVEL_LABELS[level],
         "level_title": LEVEL_PLURALS[level], "scorecard": gaps.scorecard, "thresholds": thresholds,
@@ -238,7 +224,7 @@ def _area_exports(level: str, params: list[tuple[str, str]]) -> dict[str, str]:
 
 @router.get("/pathway-gaps/{code}")
 def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
-    a = analysis(state)
+    a = state.gap_analysis()
     key, level = _area(a, code)
     if level is None:
         return _not_an_area(request, state, a, key, "A scorecard for all of England")
@@ -246,7 +232,7 @@ def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
     errors = Errors()
     thresholds = Thresholds.of(fields, errors)
     scenario, result = _what_if(state, a, fields, errors, key, thresholds.options)
-    gaps = gaps_with_coverage(area_report(state, key, thresholds.options, None if result is None else result.analysis),
+    gaps = gaps_with_coverage(state.area_gaps(key, thresholds.options, None if result is None else result.analysis),
                               state.coverage())
     # Unasked, the map shows a kind the directory holds data for here: community rehabilitation teams shaded
     # nothing on a directory synced from CQC alone, the first thing a commissioner saw.
