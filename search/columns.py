@@ -631,6 +631,17 @@ class _Prepared:
     accepting_only: bool
 
 
+def _fit_columns(accepting: Sequence[int], capacity: Sequence[str] | Factorized,
+                 capacity_as_of: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: whether it takes referrals (the filter's yes); what "best fit first" weighs of taking referrals and
+    of the capacity (`rehabmap.fit`'s ranks); and the day the capacity was reported (its number; -1 for none):
+    `ServiceColumns.fit_keys`. `accepting`: 1 yes, 0 no, -1 not said."""
+    said = np.asarray(accepting, dtype=np.int8)
+    capacity_of, capacity_values = _factorize(capacity)
+    capacity_rank = np.array([CAPACITY_RANK[value or None] for value in capacity_values], dtype=np.int64)[capacity_of]
+    return said == 1, _REFERRALS_RANKS[said], capacity_rank, np.array(capacity_as_of, dtype=np.int32)
+
+
 class ServiceColumns:
     """Immutable column view of one index generation.
 
@@ -668,15 +679,8 @@ class ServiceColumns:
         gender_of, gender_values = _factorize(genders)
         self.gender = _shared(Factorized(gender_of, gender_values))
         self.gender_code = np.array([_GENDERS.index(g) for g in gender_values], dtype=np.int8)[gender_of]
-        said = np.asarray(accepting, dtype=np.int8)  # 1 yes, 0 no, -1 not said
-        self.accepting = said == 1
-        capacity_of, capacity_values = _factorize(capacity)
-        # Per row, what "best fit first" weighs of taking referrals and of the capacity (`rehabmap.fit`'s ranks),
-        # and the day the capacity was reported (its number; -1 for none): `fit_keys`.
-        self.referrals_rank = _REFERRALS_RANKS[said]
-        self.capacity_rank = np.array([CAPACITY_RANK[value or None] for value in capacity_values],
-                                      dtype=np.int64)[capacity_of]
-        self.capacity_as_of = np.array(capacity_as_of, dtype=np.int32)
+        self.accepting, self.referrals_rank, self.capacity_rank, self.capacity_as_of = _fit_columns(
+            accepting, capacity, capacity_as_of)
         self.active = np.array(active, dtype=bool)
         located_of, located = _factorize_together(icb, sub_icb, lad, region)
         self._located = _CodeSets(located_of, [

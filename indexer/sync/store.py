@@ -571,8 +571,9 @@ class SyncStore:
             conn.executemany(_UPSERT_META, list((meta or {}).items()))
             conn.executemany(
                 _UPSERT_ENRICHMENT,
-                [(e.source, e.source_id, e.connector, stored_json(e.enrichment), None if e.raw is None else stored_json(e.raw),
-                  e.digest, e.status, e.first_seen, e.last_seen, e.retired_at, e.retired_reason)
+                [(e.source, e.source_id, e.connector, stored_json(e.enrichment),
+                  None if e.raw is None else stored_json(e.raw), e.digest, e.status, e.first_seen, e.last_seen,
+                  e.retired_at, e.retired_reason)
                  for e in enrichments])
             pending = conn.execute("SELECT pending FROM sync_state WHERE source = ?", (source,)).fetchone()
             state = pending[0] if pending and pending[0] is not None else None
