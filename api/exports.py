@@ -5,7 +5,8 @@ The CSV column set is fixed (`COLUMNS`): a column never moves or disappears when
 spreadsheets and scripts built on one export keep working on the next; a new column goes at the end. The CSV is
 for spreadsheets as much as scripts: RFC 4180 (CRLF, quoted where needed), a UTF-8 byte order mark first, formulas
 defused, and a phone number in its groups (`phone_cell`), which a spreadsheet keeps as text with its leading zero.
-The GeoJSON is RFC 7946's: WGS84 points as [longitude, latitude], no `crs`, six decimals (~0.1 m).
+The GeoJSON is RFC 7946's: WGS84 points as [longitude, latitude], no `crs`, six decimals (~0.1 m). Every streamed
+download of the API (these, and a small area's GeoJSON of the gaps) is a `Download`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import io
 import json
 from collections.abc import Iterable, Iterator
 from datetime import date
-from typing import Any
+from typing import Any, Self
+
+from starlette.responses import StreamingResponse
 
 from rehabmap.browse import Listed
 from rehabmap.explanation import gender_said_by, needs_said_by
@@ -140,6 +143,29 @@ def in_chunks(pieces: Iterable[str], size: int = CHUNK_CHARS) -> Iterator[str]:
             held, length = [], 0
     if length:
         yield "".join(held)
+
+
+def attachment(file_name: str) -> dict[str, str]:
+    """The headers that make a reply a download saved under this name."""
+    return {"Content-Disposition": f'attachment; filename="{file_name}"'}
+
+
+class Download(StreamingResponse):
+    """A download streamed as it is written, its text handed to the server ~64 KiB at a time (`in_chunks`): every
+    streamed export is made by `of`, so none can hand it a row at a time (what that cost: `CHUNK_CHARS`). The
+    constructor stays Starlette's: FastAPI reads its signature for the OpenAPI document."""
+
+    @classmethod
+    def of(cls, pieces: Iterable[str], file_name: str) -> Self:
+        return cls(in_chunks(pieces), headers=attachment(file_name))
+
+
+class CSVDownload(Download):
+    media_type = "text/csv"
+
+
+class GeoJSONDownload(Download):
+    media_type = "application/geo+json"
 
 
 def feature(item: Listed, today: date, listings: Listings) -> dict[str, Any]:

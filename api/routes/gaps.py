@@ -24,10 +24,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from api.deps import AppState, State
-from api.exports import in_chunks
+from api.exports import GeoJSONDownload, attachment
 from api.gaps_schemas import AreaGapsOut, GapTableOut
 from api.schemas import ERRORS
 from geodata.england import ENGLAND
@@ -117,10 +117,6 @@ def _as_of(state: AppState) -> AsOf:
     return AsOf(state.today())
 
 
-def _attachment(name: str) -> dict[str, str]:
-    return {"Content-Disposition": f'attachment; filename="{name}"'}
-
-
 @router.get("/gaps", response_model=GapTableOut, response_model_exclude_unset=True,
             summary="Gap indicators for every ICB or local authority, with England totals")
 def get_gaps(state: State, options: Options, level: Level = "icb", types: Types = None, sort: Sort = None,
@@ -149,7 +145,7 @@ def get_gaps_csv(state: State, options: Options, level: Level = "icb", types: Ty
     human = headers == "human"
     as_of = _as_of(state)
     name = as_of.file_name(f"rehabmap-gaps-{level}{'-sheet' if human else ''}", "csv")
-    return Response(table_csv(table, as_of, sort, order, human), media_type=CSV, headers=_attachment(name))
+    return Response(table_csv(table, as_of, sort, order, human), media_type=CSV, headers=attachment(name))
 
 
 @router.get("/gaps/dictionary", response_model=DataDictionary,
@@ -165,7 +161,7 @@ def get_dictionary(options: Options, types: Types = None) -> DataDictionary:
 def get_dictionary_csv(options: Options, types: Types = None) -> Response:
     """The same as GET /gaps/dictionary, one row per column, as a CSV download."""
     columns = area_columns(parse_categories(types), options)
-    return Response(dictionary_csv(columns), media_type=CSV, headers=_attachment("rehabmap-gaps-dictionary.csv"))
+    return Response(dictionary_csv(columns), media_type=CSV, headers=attachment("rehabmap-gaps-dictionary.csv"))
 
 
 @router.get("/gaps/areas.geojson", summary="Areas with their indicators as GeoJSON", response_class=Response,
@@ -178,7 +174,7 @@ def get_gaps_geojson(state: State, options: Options, level: Level = "icb", types
     areas, small_areas = state.geography.areas, state.gap_analysis().small_areas  # once a request, not once a feature
     body = table_geojson(table, lambda code: area_geojson(areas, small_areas, code), as_of)
     return Response(body, media_type=GEOJSON,
-                    headers=_attachment(as_of.file_name(f"rehabmap-gaps-{level}", "geojson")))
+                    headers=attachment(as_of.file_name(f"rehabmap-gaps-{level}", "geojson")))
 
 
 @router.get("/gaps/england.svg", summary="England map of one indicator by ICB, local authority or county council",
@@ -195,8 +191,9 @@ def get_england_map(state: State, options: Options,
     category = parse_category(type)
 
     def draw() -> str:
-        areas, small_areas = state.geography.areas, state.gap_analysis().small_areas
-        return overview_map(state.gap_analysis(), category, indicator, level_geometries(areas, small_areas, level), level,
+        analysis, areas = state.gap_analysis(), state.geography.areas
+        small_areas = analysis.small_areas
+        return overview_map(analysis, category, indicator, level_geometries(areas, small_areas, level), level,
                             options, coverage=state.coverage(), others=other_geometries(areas, small_areas, level))
 
     # Drawn once per index generation, as the area maps are, and again when the coverage changes which areas have
@@ -286,7 +283,7 @@ def get_small_areas_csv(area_code: AreaCode, state: State, types: Types = None) 
     code, rows = _small_area_rows(state, area_code, types)
     as_of = _as_of(state)
     return Response(small_areas_csv(rows, as_of), media_type=CSV,
-                    headers=_attachment(as_of.file_name(f"rehabmap-smallareas-{code}", "csv")))
+                    headers=attachment(as_of.file_name(f"rehabmap-smallareas-{code}", "csv")))
 
 
 @router.get("/gaps/{area_code}/smallareas.geojson", summary="Small areas (polygons) with distance to nearest",
@@ -302,8 +299,8 @@ def get_small_areas_geojson(area_code: AreaCode, state: State, types: Types = No
     except FileNotFoundError:
         geometry_of = None
     as_of = _as_of(state)
-    return StreamingResponse(in_chunks(small_areas_geojson(rows, as_of, geometry_of)), media_type=GEOJSON,
-                             headers=_attachment(as_of.file_name(f"rehabmap-smallareas-{code}", "geojson")))
+    return GeoJSONDownload.of(small_areas_geojson(rows, as_of, geometry_of),
+                              as_of.file_name(f"rehabmap-smallareas-{code}", "geojson"))
 
 
 @router.get("/gaps/{area_code}/map.svg", summary="Map of an area's small areas by distance to one type",

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import RedirectResponse, StreamingResponse
+from fastapi.responses import RedirectResponse
 
 from rehabmap.browse import Browse, browse, every, held_near, page_of, total_pages
 from api.deps import State
 from api.paging import PageNumber
-from api.exports import COLUMNS, csv_lines, geojson_chunks, in_chunks
+from api.exports import COLUMNS, CSVDownload, GeoJSONDownload, csv_lines, geojson_chunks
 from api.schemas import (ERRORS, POSTCODE_MAX_LENGTH, CoverageOut, HomeOut, ListedServiceOut, ServiceListOut,
                          ServiceOut)
 from indexer.sync.review import ReviewItem
@@ -82,30 +82,21 @@ def _listings(state: AppState) -> Listings:
     return Listings(state.directory, state.source_title)
 
 
-class CSVResponse(StreamingResponse):
-    media_type = "text/csv"
-
-
-class GeoJSONResponse(StreamingResponse):
-    media_type = "application/geo+json"
-
-
 _EXPORT = ("Every result, not a page: the same filters and order as GET /services. Streamed. Text cells that "
            "a spreadsheet would run as a formula start with an apostrophe.")
 
 
-@router.get("/services.csv", response_class=CSVResponse, summary="Export services as CSV", description=_EXPORT,
+@router.get("/services.csv", response_class=CSVDownload, summary="Export services as CSV", description=_EXPORT,
             responses={200: {"description": "CSV with a header row and the fixed column set: "
                              + ", ".join(COLUMNS) + ". Lists are joined with ';'.",
                              "content": {"text/csv": {"schema": {"type": "string"},
                                                       "example": ",".join(COLUMNS[:5]) + ",…\r\n"}}}})
-def export_csv(b: Filters, state: State) -> CSVResponse:
+def export_csv(b: Filters, state: State) -> CSVDownload:
     state.backend.info()  # an unbuilt index is a 503 now, not a broken stream later
-    return CSVResponse(in_chunks(csv_lines(every(state.backend, b), state.today(), _listings(state))),
-                       headers={"Content-Disposition": 'attachment; filename="rehabmap-services.csv"'})
+    return CSVDownload.of(csv_lines(every(state.backend, b), state.today(), _listings(state)), "rehabmap-services.csv")
 
 
-@router.get("/services.geojson", response_class=GeoJSONResponse, summary="Export services as GeoJSON",
+@router.get("/services.geojson", response_class=GeoJSONDownload, summary="Export services as GeoJSON",
             description=_EXPORT,
             responses={200: {"description": "A GeoJSON FeatureCollection of points (WGS84); each feature's "
                              "properties are the CSV columns, lists kept as arrays (needs_read_from_text, "
@@ -120,10 +111,10 @@ def export_csv(b: Filters, state: State) -> CSVResponse:
                                      "geometry": {"type": "Point", "coordinates": [-1.57, 53.81]},
                                      "properties": {"name": "Leeds Recovery College (sample)",
                                                     "service_type": "vcfse"}}]}}}}})
-def export_geojson(b: Filters, state: State) -> GeoJSONResponse:
+def export_geojson(b: Filters, state: State) -> GeoJSONDownload:
     state.backend.info()
-    return GeoJSONResponse(in_chunks(geojson_chunks(every(state.backend, b), state.today(), _listings(state))),
-                           headers={"Content-Disposition": 'attachment; filename="rehabmap-services.geojson"'})
+    return GeoJSONDownload.of(geojson_chunks(every(state.backend, b), state.today(), _listings(state)),
+                              "rehabmap-services.geojson")
 
 
 @router.get("/services/{service_id:path}", response_model=ServiceOut, summary="One service by id")
