@@ -23,7 +23,7 @@ from rehabmap.maintain.freshness import (
     verification_due,
 )
 from rehabmap.maintain.retirement import Retirement
-from rehabmap.match import LeftOut, MatchRequest, MatchResponse, MatchResult, round_km
+from rehabmap.match import LeftOut, MatchRequest, MatchResponse, MatchResult, Order, round_km
 from rehabmap.per_record import RECORDS_KEPT, PerRecord
 from rehabmap.record import Schedule, Service, Weekday
 from rehabmap.taxonomy import ASKED_NEEDS_WORDS, SUBTYPE_LABELS, TYPE_LABELS, ServiceType
@@ -122,7 +122,7 @@ class MatchIn(BaseModel):
         "needs_read_from_text, does not count)."))
     include_out_of_catchment: bool = Field(default=False, description="List them, marked, instead of leaving out.")
     limit: int = Field(default=10, ge=1, le=100, description="Results per request (per type when types is 'any').")
-    order: Literal["nearest", "best_fit"] = Field(default="nearest", description=(
+    order: Order = Field(default="nearest", description=(
         "nearest: by distance, a service in the person's ICB first unless one outside it is more than 5 km nearer "
         "(the ranking's step 2). best_fit: most of the stated needs confirmed first, then taking referrals (yes, "
         "not said, no), then the capacity reported within the capacity window (vacancy, limited, not known, none), "

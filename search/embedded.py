@@ -931,13 +931,22 @@ def _passing(state: _State, query: ServiceQuery) -> np.ndarray:
     return np.intersect1d(rows, state.text_rows(query.text)) if query.text else rows
 
 
-def _by_distance(state: _State, lat: float, lon: float, query: ServiceQuery, k: int,
-                 radius_km: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """The k passing rows nearest the point and their distances, by distance then id, from a scan of every
-    passing row (`ServiceColumns.nearest` looks in a growing box instead, for small k)."""
+def _passing_near(state: _State, lat: float, lon: float, query: ServiceQuery,
+                  radius_km: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Every row passing the query (within `radius_km` of the point, when given), ascending, and its distance:
+    a scan of every passing row (`ServiceColumns.nearest` looks in a growing box instead, for small k)."""
     rows = _passing(state, query)
     distances = haversine_km(lat, lon, state.columns.lat[rows], state.columns.lon[rows])
-    return state.columns.top_k(rows, distances, k, radius_km)
+    if radius_km is None:
+        return rows, distances
+    inside = distances <= radius_km
+    return rows[inside], distances[inside]
+
+
+def _by_distance(state: _State, lat: float, lon: float, query: ServiceQuery, k: int,
+                 radius_km: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """The k passing rows nearest the point (within `radius_km`) and their distances, by distance then id."""
+    return state.columns.top_k(*_passing_near(state, lat, lon, query, radius_km), k, None)
 
 
 def _fts_query(text: str) -> str:
@@ -1124,11 +1133,9 @@ class EmbeddedIndex:
 
     def count_near(self, lat: float, lon: float, query: ServiceQuery, *, radius_km: float) -> int:
         state = self._current()
-        columns = state.columns
         if not query.text:
-            return columns.count_near(lat, lon, query, radius_km)
-        rows = _passing(state, query)
-        return int(np.count_nonzero(haversine_km(lat, lon, columns.lat[rows], columns.lon[rows]) <= radius_km))
+            return state.columns.count_near(lat, lon, query, radius_km)
+        return len(_passing_near(state, lat, lon, query, radius_km)[0])
 
     def scan_nearest(self, lat: float, lon: float, query: ServiceQuery, *,
                      radius_km: float | None = None) -> Iterator[Hit]:
@@ -1142,13 +1149,8 @@ class EmbeddedIndex:
         read. Read nearest first until the rest could not do better (`best_fit_by_scan`), a page at 100k services
         read ~10k records a type, as few report a vacancy: 2.4 s (bench/RESULTS.md, session 35)."""
         def question(state: _State) -> list[Hit]:
-            rows = _passing(state, query)
-            distances = haversine_km(lat, lon, state.columns.lat[rows], state.columns.lon[rows])
-            if radius_km is not None:
-                inside = distances <= radius_km
-                rows, distances = rows[inside], distances[inside]
-            rows, distances = best_fit_first(state.columns, rows, distances, query.needs, k, within, margin_km,
-                                             since.toordinal())
+            rows, distances = best_fit_first(state.columns, *_passing_near(state, lat, lon, query, radius_km),
+                                             query.needs, k, within, margin_km, since.toordinal())
             return list(map(Hit, state.services(rows.tolist()), distances.tolist()))
         return self._answer(question)
 

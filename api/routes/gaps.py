@@ -70,7 +70,7 @@ Remove = Annotated[list[str] | None, Query(description="What if: the id of a ser
 _MAPS: GenerationCache[str] = GenerationCache(size=64)
 
 CSV = "text/csv; charset=utf-8"
-GEOJSON = "application/geo+json"
+GEOJSON = GeoJSONDownload.media_type
 SVG = "image/svg+xml"
 
 
