@@ -1,8 +1,8 @@
 """How well a service fits a request, as "best fit first" weighs it (`rehabmap.match.RANKING_RULE`, step 4).
 
-One home for the rule, read two ways: over records (`rehabmap.index.base.best_fit_by_scan`, any backend) and
-over an index's columns (`search.columns`, the embedded index), which must give the same order: the
-brute-force suites hold both to the rule written out plainly.
+One home for the rule, read three ways: over records (`rehabmap.index.base.best_fit_key`), over the embedded index's
+columns (`search.columns`), and as a score the search engine sorts by (`search.elastic_fit`), which must give the
+same order: the brute-force suites hold all three to the rule written out plainly.
 """
 
 from __future__ import annotations

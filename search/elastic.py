@@ -37,7 +37,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, NamedTuple, ParamSpec, TypeVar, cast
 
 import numpy as np
 from pydantic import ValidationError
@@ -46,9 +46,10 @@ from geodata.distance import haversine_km
 from rehabmap.config import Settings
 from rehabmap.errors import DomainError, IndexNotBuilt, IndexUnavailable
 from rehabmap.index.base import (Around, Coverage, Hit, IndexInfo, Page, ServiceQuery, around_in_parts,
-                                 best_fit_by_scan, nearest_of_types_in_parts, overlay_record)
+                                 best_fit_key, nearest_of_types_in_parts, overlay_record)
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
+from search.elastic_fit import FitScore
 from search.engine import OVERLOADED, REFUSED_CREDENTIALS, ClusterError, SearchClient, Unreachable, connect
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,10 @@ log = logging.getLogger(__name__)
 # gender read from its words (`Service.gender_read_from_text`, in the record only; `gender` is the stated one,
 # filtered on); a schema 2 index holds it as `gender`, which left a person out on a guess. Schema 4: a record
 # read from a dated file carries the file (`Provenance.edition`); a schema 3 index's records lack it, and would
-# read as listed by a live source, "last confirmed" on the day of their import.
-SCHEMA_VERSION = "4"
+# read as listed by a live source, "last confirmed" on the day of their import. Schema 5: the facts "best fit first"
+# weighs are fields (`referrals` as said, `capacity` and `capacity_as_of`), so the cluster ranks by fit
+# (`search.elastic_fit`); a schema 4 index keeps only whether a service takes referrals.
+SCHEMA_VERSION = "5"
 _TEXT_FIELDS = ["name", "description", "organisation"]
 _BULK_CHUNK = 1000
 _BULK_TIMEOUT_S = 120
@@ -122,6 +125,9 @@ _MAPPINGS: dict[str, Any] = {
         "gender": {"type": "keyword"},
         "status": {"type": "keyword"},
         "accepting": {"type": "boolean"},  # accepting_referrals is True (unknown is not accepting)
+        "referrals": {"type": "boolean"},  # accepting_referrals as said (missing when not said)
+        "capacity": {"type": "keyword"},
+        "capacity_as_of": {"type": "date", "format": "strict_date"},
         "min_age": {"type": "integer"},
         "max_age": {"type": "integer"},
         "record": {"type": "object", "enabled": False},  # the whole Service, kept in _source only
@@ -217,6 +223,9 @@ def to_document(service: Service) -> dict[str, Any]:
         "gender": service.gender,
         "status": service.status,
         "accepting": service.accepting_referrals is True,
+        "referrals": service.accepting_referrals,
+        "capacity": service.capacity,
+        "capacity_as_of": service.capacity_as_of.isoformat() if service.capacity_as_of else None,
         "min_age": service.min_age,
         "max_age": service.max_age,
         "record": service.model_dump(mode="json"),
@@ -272,8 +281,9 @@ class ElasticWriter:
                before_commit: Callable[[], None] | None = None) -> list[Service]:
         """Edit records of the index behind the alias (see `RecordWriter.upsert`): each is read, laid over
         and indexed again with refresh, so a search right after sees it; then the generation is marked
-        edited, so every process's caches see the change."""
+        edited, so every process's caches see the change, and the services it adds are counted by source."""
         docs: list[Service] = []
+        added: Counter[str] = Counter()
         for service_id, fields in changes.items():
             found = self.client.get(self.base, service_id, ["record"])
             current = Service.stored(found["record"]) if found is not None else None
@@ -284,6 +294,7 @@ class ElasticWriter:
                 continue
             if service != current:
                 docs.append(service)
+                added[service.source] += current is None
         if before_commit is not None:
             before_commit()
         for service in docs:
@@ -291,7 +302,9 @@ class ElasticWriter:
         if docs:
             # After the documents are searchable: a reader that sees the new mark reads the edit too.
             concrete, meta = _meta(self.client, self.base)
-            self.client.put_meta(concrete, {**meta, "edited": uuid.uuid4().hex})
+            sources = Counter(meta.get("sources", {})) + added
+            self.client.put_meta(concrete, {**meta, "count": sum(sources.values()), "sources": dict(sources),
+                                            "edited": uuid.uuid4().hex})
         return docs
 
     def _write(self, name: str, services: Iterable[Service]) -> tuple[int, Counter[str]]:
@@ -529,40 +542,49 @@ class ElasticIndex:
                      radius_km: float | None = None) -> Iterator[Hit]:
         return _eager(self._by_distance(lat, lon, query, radius_km, _SCAN_PAGE))
 
+    @_reachable
     def best_fit(self, lat: float, lon: float, query: ServiceQuery, *, k: int, radius_km: float | None,
                  within: str | None, margin_km: float, since: date) -> list[Hit]:
-        """Read nearest first until the rest could not do better (`best_fit_by_scan`): the mapping keeps only
-        whether a service takes referrals, and not its capacity (the embedded index ranks its columns)."""
-        return best_fit_by_scan(self, lat, lon, query, k=k, radius_km=radius_km, within=within,
-                                margin_km=margin_km, since=since)
+        """The cluster sorts by fit, then distance (`search.elastic_fit`): a page of records is read. Read nearest
+        first until the rest could not do better, the clinicians' request at 10k services read 4,698 records, as
+        few report a vacancy, and this process spent 460 ms of CPU on them; now 217 and 37 ms (bench_elastic)."""
+        if k <= 0:
+            return []
+        page = min(k + max(10, k // 4), _NEAREST_PAGE_MAX)
+        fit = _FitOrder(FitScore(query.needs, since), best_fit_key(query.needs, within, margin_km, since))
+        return list(itertools.islice(self._by_distance(lat, lon, query, radius_km, page, fit), k))
 
     def _by_distance(self, lat: float, lon: float, query: ServiceQuery, radius_km: float | None,
-                     page: int) -> Iterator[Hit]:
-        """Passing services (within the radius), nearest first by exact distance, ties by id. Candidates
-        come in the cluster's distance order a page at a time; each is given as soon as nothing still to
-        come can be nearer."""
+                     page: int, fit: _FitOrder | None = None) -> Iterator[Hit]:
+        """Passing services (within the radius), nearest first by exact distance, ties by id; or, given `fit`,
+        best fit first (`best_fit_key`). Candidates come in the cluster's order (its score, then its distance) a
+        page at a time; each is given as soon as nothing still to come can be before it."""
         filters = _filters_with_text(query)
         if radius_km is not None:
             # Widened by the slack: the exact cut is made below on the recomputed distance.
             filters.append(_within(lat, lon, radius_km * (1 + _SLACK_RELATIVE) + _SLACK_KM))
-        sort = [{"_geo_distance": {"location": {"lat": lat, "lon": lon}, "order": "asc", "unit": "km",
-                                   "distance_type": "arc"}},
-                {"id": "asc"}]
-        waiting: list[tuple[float, str, Service]] = []
-        for hits in self._pages(page, query={"bool": {"filter": filters}}, sort=sort, _source=["record"]):
+        sort: list[Any] = [{"_geo_distance": {"location": {"lat": lat, "lon": lon}, "order": "asc", "unit": "km",
+                                              "distance_type": "arc"}},
+                           {"id": "asc"}]
+        search = {"bool": {"filter": filters}}
+        if fit is not None:
+            search, sort = fit.score.query(filters), [{"_score": "desc"}, *sort]
+        waiting: list[tuple[tuple[Any, ...], Hit]] = []  # each key ends on the id: no two equal
+        for hits in self._pages(page, query=search, sort=sort, _source=["record"]):
             services = [_service(h) for h in hits]
             for service, distance in zip(services, _distances(lat, lon, services).tolist()):
                 if radius_km is None or distance <= radius_km:
-                    heapq.heappush(waiting, (distance, service.id, service))
-            # What is not fetched yet is at least this far by the server's reckoning, so at least `nearer`
-            # by the exact distance.
-            nearer = float(hits[-1]["sort"][0]) * (1 - _SLACK_RELATIVE) - _SLACK_KM
-            while waiting and waiting[0][0] < nearer:
-                distance, _, service = heapq.heappop(waiting)
-                yield Hit(service, distance)
+                    hit = Hit(service, distance)
+                    heapq.heappush(waiting, (fit.key(hit) if fit else (distance, service.id), hit))
+            # What is not fetched yet is at least this far by the server's reckoning, so at least `nearer` by the
+            # exact distance (and by the effective distance, never less); in best fit, it fits no better either.
+            last = hits[-1]["sort"]
+            nearer = float(last[-2]) * (1 - _SLACK_RELATIVE) - _SLACK_KM
+            before: tuple[Any, ...] = (*fit.score.level(last[0]), nearer) if fit else (nearer,)
+            while waiting and waiting[0][0] < before:
+                yield heapq.heappop(waiting)[1]
         while waiting:
-            distance, _, service = heapq.heappop(waiting)
-            yield Hit(service, distance)
+            yield heapq.heappop(waiting)[1]
 
     @_reachable
     def all(self) -> Iterator[Service]:
@@ -597,6 +619,13 @@ class ElasticIndex:
 def _deleted(index: str) -> IndexUnavailable:
     return IndexUnavailable(f"The index generation this answer was reading ({index}) has been deleted: a rebuild "
                             "replaced it more than its grace period ago. Ask again.")
+
+
+class _FitOrder(NamedTuple):
+    """How `_by_distance` reads best fit first: the cluster's score, and the exact key of each record read."""
+
+    score: FitScore
+    key: Callable[[Hit], tuple[Any, ...]]
 
 
 def _service(hit: dict[str, Any]) -> Service:

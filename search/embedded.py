@@ -1146,7 +1146,7 @@ class EmbeddedIndex:
     def best_fit(self, lat: float, lon: float, query: ServiceQuery, *, k: int, radius_km: float | None,
                  within: str | None, margin_km: float, since: date) -> list[Hit]:
         """Ranked over the columns of every passing row (`search.columns.best_fit_first`): only the k kept are
-        read. Read nearest first until the rest could not do better (`best_fit_by_scan`), a page at 100k services
+        read. Read nearest first until the rest could not do better (as before session 35), a page at 100k services
         read ~10k records a type, as few report a vacancy: 2.4 s (bench/RESULTS.md, session 35)."""
         def question(state: _State) -> list[Hit]:
             rows, distances = best_fit_first(state.columns, *_passing_near(state, lat, lon, query, radius_km),

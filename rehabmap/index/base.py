@@ -7,7 +7,6 @@ brute-force suites prove both backends give the same answers.
 
 from __future__ import annotations
 
-from bisect import insort
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -176,8 +175,8 @@ class IndexBackend(Protocol):
                  within: str | None, margin_km: float, since: date) -> list[Hit]:
         """The k passing (within `radius_km`) that fit best (`rehabmap.fit.Fit`: the query's needs the service says
         it meets, taking referrals, the capacity reported on `since` or later), then by effective distance (the
-        distance, plus `margin_km` for a service not located in the area `within`), distance and id: exact, as
-        `best_fit_by_scan` ranks them."""
+        distance, plus `margin_km` for a service not located in the area `within`), distance and id: exact, in
+        `best_fit_key`'s order."""
         ...
 
     def all(self) -> Iterator[Service]: ...
@@ -209,22 +208,18 @@ def effective_key(within: str | None, margin_km: float) -> Callable[[Hit], tuple
     return key
 
 
-def best_fit_by_scan(backend: IndexBackend, lat: float, lon: float, query: ServiceQuery, *, k: int,
-                     radius_km: float | None, within: str | None, margin_km: float, since: date) -> list[Hit]:
-    """`IndexBackend.best_fit` over the records, for an index that cannot rank by fit itself: services are read
-    nearest first (`scan_nearest`), and the read stops once the k-th kept is better than the best any further
-    service could be (the best fit, at an effective distance no less than the distance read so far)."""
-    best = Fit.best(query.needs).key()
+def best_fit_key(needs: tuple[str, ...], within: str | None, margin_km: float,
+                 since: date) -> Callable[[Hit], tuple[int, int, int, float, float, str]]:
+    """A hit's place in "best fit first" (`IndexBackend.best_fit`): its fit (`rehabmap.fit.Fit` of the stated
+    `needs`, the capacity reported on `since` or later), then its place in the nearest order from a home in the area
+    `within`; one call a hit, as a sort key, for an index that ranks the records it reads."""
     effective = effective_key(within, margin_km)
-    kept: list[tuple[tuple[int, int, int, float, float, str], Hit]] = []
-    for hit in backend.scan_nearest(lat, lon, query, radius_km=radius_km):
-        if len(kept) == k and kept[-1][0] < (*best, hit.distance_km, hit.distance_km, ""):
-            break
+
+    def key(hit: Hit) -> tuple[int, int, int, float, float, str]:
         service = hit.service
-        fit = Fit.of(service, (n for n in query.needs if n in service.needs_met), service.capacity_since(since))
-        insort(kept, ((*fit.key(), *effective(hit)), hit), key=lambda pair: pair[0])
-        del kept[k:]
-    return [hit for _, hit in kept]
+        fit = Fit.of(service, (n for n in needs if n in service.needs_met), service.capacity_since(since))
+        return (*fit.key(), *effective(hit))
+    return key
 
 
 def nearest_of_types_in_parts(backend: IndexBackend, lat: float, lon: float, query: ServiceQuery, *,

@@ -224,6 +224,22 @@ def elastic_index(corpus, es_server: SearchServer, es_client):
 
 
 @pytest.fixture(scope="session")
+def edited_elastic_index(corpus, es_server: SearchServer, es_client) -> Iterator[tuple[list[Service], ElasticIndex]]:
+    """The search engine backend after the same rounds of maintainers' edits (`ElasticWriter.upsert`): what an edit
+    writes of a record is what a fresh build would (its referrals and capacity rank it in best fit first)."""
+    base = f"rehabmap-test-{uuid.uuid4().hex[:10]}"
+    writer = ElasticWriter(es_client, base)
+    writer.replace_all(corpus)
+    current = {s.id: s for s in corpus}
+    for changes in edit_rounds(corpus, seed=23):
+        written = writer.upsert(changes)
+        assert len(written) > 50
+        current.update({s.id: s for s in written})
+    yield list(current.values()), ElasticIndex(es_client, base)
+    drop_indices(es_client, base)
+
+
+@pytest.fixture(scope="session")
 def opensearch_index(corpus, os_client):
     """The same corpus built and read with the OpenSearch client, on its own alias."""
     base = f"rehabmap-test-{uuid.uuid4().hex[:10]}"
@@ -236,15 +252,15 @@ _INDEX_FIXTURES = {"embedded": "embedded_index", "elasticsearch": "elastic_index
 
 
 @pytest.fixture(scope="session", params=["embedded", "embedded-after-edits", "embedded-opened-after-edits",
-                                         "elasticsearch", "opensearch"])
+                                         "elasticsearch", "elasticsearch-after-edits", "opensearch"])
 def backend(request, corpus):
     """(services, backend) for each backend in turn, over the same corpus (the search engine backend through
-    each engine's client); and the embedded index read by a reader that followed maintainers' edits without
-    loading it again, and by one opened after them, over the records as edited."""
-    if request.param == "embedded-after-edits":
-        return request.getfixturevalue("edited_embedded_index")
-    if request.param == "embedded-opened-after-edits":
-        return request.getfixturevalue("reopened_embedded_index")
+    each engine's client); the embedded index read by a reader that followed maintainers' edits without loading
+    it again, and by one opened after them, over the records as edited; and the search engine's after them."""
+    edited = {"embedded-after-edits": "edited_embedded_index", "embedded-opened-after-edits": "reopened_embedded_index",
+              "elasticsearch-after-edits": "edited_elastic_index"}
+    if request.param in edited:
+        return request.getfixturevalue(edited[request.param])
     return corpus, request.getfixturevalue(_INDEX_FIXTURES[request.param])
 
 
