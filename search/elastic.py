@@ -524,7 +524,7 @@ class ElasticIndex:
         if k <= 0:
             return []
         page = min(k + max(10, k // 4), _NEAREST_PAGE_MAX)
-        return list(itertools.islice(self._by_distance(lat, lon, query, radius_km, page), k))
+        return list(itertools.islice(self._in_order(lat, lon, query, radius_km, page), k))
 
     def nearest_of_types(self, lat: float, lon: float, query: ServiceQuery, *, k: int) -> dict[ServiceType, list[Hit]]:
         """One request to the cluster a type: each is one search there, with nothing to share between them."""
@@ -540,7 +540,7 @@ class ElasticIndex:
     @_reachable
     def scan_nearest(self, lat: float, lon: float, query: ServiceQuery, *,
                      radius_km: float | None = None) -> Iterator[Hit]:
-        return _eager(self._by_distance(lat, lon, query, radius_km, _SCAN_PAGE))
+        return _eager(self._in_order(lat, lon, query, radius_km, _SCAN_PAGE))
 
     @_reachable
     def best_fit(self, lat: float, lon: float, query: ServiceQuery, *, k: int, radius_km: float | None,
@@ -552,9 +552,9 @@ class ElasticIndex:
             return []
         page = min(k + max(10, k // 4), _NEAREST_PAGE_MAX)
         fit = _FitOrder(FitScore(query.needs, since), best_fit_key(query.needs, within, margin_km, since))
-        return list(itertools.islice(self._by_distance(lat, lon, query, radius_km, page, fit), k))
+        return list(itertools.islice(self._in_order(lat, lon, query, radius_km, page, fit), k))
 
-    def _by_distance(self, lat: float, lon: float, query: ServiceQuery, radius_km: float | None,
+    def _in_order(self, lat: float, lon: float, query: ServiceQuery, radius_km: float | None,
                      page: int, fit: _FitOrder | None = None) -> Iterator[Hit]:
         """Passing services (within the radius), nearest first by exact distance, ties by id; or, given `fit`,
         best fit first (`best_fit_key`). Candidates come in the cluster's order (its score, then its distance) a
@@ -622,7 +622,7 @@ def _deleted(index: str) -> IndexUnavailable:
 
 
 class _FitOrder(NamedTuple):
-    """How `_by_distance` reads best fit first: the cluster's score, and the exact key of each record read."""
+    """How `_in_order` reads best fit first: the cluster's score, and the exact key of each record read."""
 
     score: FitScore
     key: Callable[[Hit], tuple[Any, ...]]
