@@ -115,14 +115,14 @@ def test_get_returns_the_exact_record(backend):
     assert index.get("nosuchsource:1") is None
 
 
-def test_all_yields_every_record(backend):
-    services, index = backend
+def test_all_yields_every_record(backend_or_edited_elastic):
+    services, index = backend_or_edited_elastic
     assert sorted(index.all(), key=lambda s: s.id) == sorted(services, key=lambda s: s.id)
     assert sorted(index.ids()) == sorted(s.id for s in services)
 
 
-def test_info(backend):
-    services, index = backend
+def test_info(backend_or_edited_elastic):
+    services, index = backend_or_edited_elastic
     info = index.info()
     assert info.count == len(services)
     assert info.sources == {"synthetic": len(services)}

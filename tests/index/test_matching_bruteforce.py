@@ -140,12 +140,12 @@ def test_match_equals_brute_force(indexed, small_areas):
     assert nonempty > 40  # the comparison exercised real results, not empty lists
 
 
-def test_both_orders_on_both_backends_equal_brute_force(backend, small_areas):
+def test_both_orders_on_both_backends_equal_brute_force(backend_or_edited_elastic, small_areas):
     """Nearest first and best fit first, one type at a time or together, on the embedded index and
     Elasticsearch alike, over a corpus with polygon catchments, languages and needs and genders read from
     services' words (which never filter nor count as confirmed); with every group's total and each result's
     read needs and gender."""
-    services, index = backend
+    services, index = backend_or_edited_elastic
     by_id = {s.id: s for s in services}
     rng = random.Random(29)
     best_fit_differs = read_shown = other_gender_shown = 0
