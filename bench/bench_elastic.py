@@ -17,29 +17,12 @@ from __future__ import annotations
 import argparse
 import time
 import uuid
-from typing import Any
 
 from bench import common
 from bench.common import fmt, label, log, timed
 from rehabmap.match import match
 from search.elastic import ElasticIndex, ElasticWriter
-from search.engine import SearchClient
-from tests.es_server import drop_indices, search_server
-
-
-class CountingRecords:
-    """The cluster's client, counting the records its searches give."""
-
-    def __init__(self, client: SearchClient) -> None:
-        self.client, self.records = client, 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.client, name)
-
-    def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
-        answer = self.client.search(index, body)
-        self.records += len(answer["hits"]["hits"])
-        return answer
+from tests.es_server import CountingRecords, drop_indices, search_server
 
 
 def measure(n: int, rounds: int) -> list[list[object]]:

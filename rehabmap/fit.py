@@ -32,9 +32,5 @@ class Fit:
         reads it."""
         return cls(-len(list(confirmed)), REFERRALS_RANK[service.accepting_referrals], CAPACITY_RANK[capacity])
 
-    @classmethod
-    def best(cls, needs: tuple[str, ...]) -> Fit:
-        return cls(-len(needs), 0, 0)
-
     def key(self) -> tuple[int, int, int]:
         return (self.needs_not_confirmed, self.referrals, self.capacity)

@@ -523,8 +523,7 @@ class ElasticIndex:
                 radius_km: float | None = None) -> list[Hit]:
         if k <= 0:
             return []
-        page = min(k + max(10, k // 4), _NEAREST_PAGE_MAX)
-        return list(itertools.islice(self._in_order(lat, lon, query, radius_km, page), k))
+        return list(itertools.islice(self._in_order(lat, lon, query, radius_km, _page_for(k)), k))
 
     def nearest_of_types(self, lat: float, lon: float, query: ServiceQuery, *, k: int) -> dict[ServiceType, list[Hit]]:
         """One request to the cluster a type: each is one search there, with nothing to share between them."""
@@ -550,12 +549,11 @@ class ElasticIndex:
         few report a vacancy, and this process spent 460 ms of CPU on them; now 217 and 37 ms (bench_elastic)."""
         if k <= 0:
             return []
-        page = min(k + max(10, k // 4), _NEAREST_PAGE_MAX)
         fit = _FitOrder(FitScore(query.needs, since), best_fit_key(query.needs, within, margin_km, since))
-        return list(itertools.islice(self._in_order(lat, lon, query, radius_km, page, fit), k))
+        return list(itertools.islice(self._in_order(lat, lon, query, radius_km, _page_for(k), fit), k))
 
     def _in_order(self, lat: float, lon: float, query: ServiceQuery, radius_km: float | None,
-                     page: int, fit: _FitOrder | None = None) -> Iterator[Hit]:
+                  page: int, fit: _FitOrder | None = None) -> Iterator[Hit]:
         """Passing services (within the radius), nearest first by exact distance, ties by id; or, given `fit`,
         best fit first (`best_fit_key`). Candidates come in the cluster's order (its score, then its distance) a
         page at a time; each is given as soon as nothing still to come can be before it."""
@@ -619,6 +617,12 @@ class ElasticIndex:
 def _deleted(index: str) -> IndexUnavailable:
     return IndexUnavailable(f"The index generation this answer was reading ({index}) has been deleted: a rebuild "
                             "replaced it more than its grace period ago. Ask again.")
+
+
+def _page_for(k: int) -> int:
+    """The page a search for the first k reads at a time: a few more than k, as the exact distances may reorder
+    those near the page's end."""
+    return min(k + max(10, k // 4), _NEAREST_PAGE_MAX)
 
 
 class _FitOrder(NamedTuple):

@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from elastic_transport import HttpHeaders, Urllib3HttpNode
 from elasticsearch import Elasticsearch
@@ -142,6 +143,21 @@ def search_server() -> Iterator[SearchServer]:
         return
     with osmem() as server:
         yield server
+
+
+class CountingRecords:
+    """A cluster's client that counts the records its searches give (what a backend reads and validates)."""
+
+    def __init__(self, client: SearchClient) -> None:
+        self.client, self.records = client, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
+        answer = self.client.search(index, body)
+        self.records += len(answer["hits"]["hits"])
+        return answer
 
 
 def drop_indices(client: SearchClient, base: str) -> None:

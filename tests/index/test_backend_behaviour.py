@@ -26,6 +26,7 @@ from search.engine import ClusterError
 from search.embedded import EmbeddedIndex
 from rehabmap.record import Service, ServiceArea
 from rehabmap.taxonomy import NEED_LABELS, SUBTYPES, ServiceType
+from tests.es_server import CountingRecords
 from tests.index.conftest import DESCRIPTION_WORD, NAME_WORD, TODAY
 from bench.synthetic import NEEDS
 
@@ -659,21 +660,6 @@ def test_an_index_built_before_needs_read_from_text_were_kept_apart_is_refused(c
     assert not index.built()
 
 
-class _CountingHits:
-    """A search client that counts the records its searches gave."""
-
-    def __init__(self, client) -> None:
-        self.client, self.records = client, 0
-
-    def __getattr__(self, name: str):
-        return getattr(self.client, name)
-
-    def search(self, index: str, body: dict) -> dict:
-        answer = self.client.search(index, body)
-        self.records += len(answer["hits"]["hits"])
-        return answer
-
-
 def test_best_fit_first_reads_about_the_records_it_gives(corpus, es_settings, engine):
     """The cluster sorts by fit, then distance (`search.elastic_fit`), so a page of best fit first reads a page of
     records. Read nearest first until the rest could not do better, it read 1,277 of these 1,500 (few report a
@@ -681,7 +667,7 @@ def test_best_fit_first_reads_about_the_records_it_gives(corpus, es_settings, en
     tests/index/test_matching_bruteforce.py."""
     _, es_client = engine
     ElasticWriter.from_settings(es_settings, client=es_client).replace_all(corpus)
-    counting = _CountingHits(es_client)
+    counting = CountingRecords(es_client)
     index = ElasticIndex.from_settings(es_settings, client=counting)
     home = corpus[7]
     hits = index.best_fit(home.lat, home.lon, ServiceQuery(needs=("autism",)), k=5, radius_km=None,
