@@ -547,7 +547,8 @@ _ERROR_EXAMPLES: dict[int, tuple[str, dict[str, str]]] = {
     503: ("The index or the geodata has not been built yet, the search cluster is out of reach, or a data file the "
           "server needs is missing (`data_file_missing`).",
           {"code": "index_not_built",
-           "message": "No index at var/index.sqlite. Run 'rehabmap index SOURCE...' first."}),
+           "message": "No index has been built: index-schema6.sqlite is not there. "
+                      "Run 'rehabmap index SOURCE...' first."}),
 }
 
 

@@ -10,7 +10,7 @@ from geodata.geography import Geography
 from indexer.sync.connectors import source_titles
 from rehabmap.config import Backend, Settings
 from rehabmap.errors import DirectoryUnavailable, DomainError
-from rehabmap.index.base import IndexBackend, LiveWriter
+from rehabmap.index.base import IndexBackend, LiveWriter, Previous
 from rehabmap.maintain.edits import Editor
 from rehabmap.maintain.store import Directory
 from rehabmap.state import AppState
@@ -29,9 +29,9 @@ def open_backend(settings: Settings, *, serving: bool = False) -> IndexBackend:
         from search.elastic import ElasticIndex
 
         return ElasticIndex.from_settings(settings)
-    from search.embedded import EmbeddedIndex
+    from search.embedded import EmbeddedIndex, index_file
 
-    return EmbeddedIndex(settings.index_path, exempt_from_gc=serving)
+    return EmbeddedIndex(index_file(settings.home), exempt_from_gc=serving)
 
 
 def open_writer(settings: Settings) -> LiveWriter:
@@ -39,9 +39,22 @@ def open_writer(settings: Settings) -> LiveWriter:
         from search.elastic import ElasticWriter
 
         return ElasticWriter.from_settings(settings)
-    from search.embedded import EmbeddedWriter
+    from search.embedded import EmbeddedWriter, index_file
 
-    return EmbeddedWriter(settings.index_path)
+    return EmbeddedWriter(index_file(settings.home))
+
+
+def open_previous(settings: Settings) -> Previous | None:
+    """The index a release before this one serves from, under another name than this version's (an index of
+    another schema, or one named before names carried it): see `rehabmap.index.base.Previous`."""
+    if settings.backend is Backend.elasticsearch:
+        from search.elastic import previous_index as previous_alias
+        from search.engine import connect
+
+        return previous_alias(connect(settings), settings.elasticsearch_index)
+    from search.embedded import previous_index
+
+    return previous_index(settings.home)
 
 
 def open_state(settings: Settings, *, serving: bool = False) -> AppState:

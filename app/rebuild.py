@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from app.parts import open_backend, open_geography, open_writer
+from app.parts import open_backend, open_geography, open_previous, open_writer
 from app.sync import hold_for_review
 from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, RowWorkers, build_index, chain
 from indexer.sources import load_source, source_names
@@ -107,6 +107,8 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
                           chain(*(load_source(path, mapping=mapping, name=names[path]) for path in sources),
                                 *(load_source(path, name=names[path]) for path in tables.values())))
     live_writer = open_writer(settings)
+    live = open_backend(settings)
+    previous = None if live.built() else open_previous(settings)  # a first rebuild after a schema change
     directory = Directory.existing(settings)
     writer: IndexWriter = live_writer
     if directory is not None:  # the maintainers' edits are laid over the new index before it goes live
@@ -114,7 +116,7 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
     _begin(home, sources, table)
     try:
         placer = GeographyPlacer(open_geography(settings))
-        report = build_index(rows, placer, writer, live=open_backend(settings),
+        report = build_index(rows, placer, writer, live=live if previous is None else previous.index,
                              force=force, progress=progress, workers=_workers(workers),
                              max_drop_share=settings.index_max_drop_share if max_drop_share is None else max_drop_share)
     except ImportRefused as refused:
@@ -123,6 +125,8 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
         raise
     reached("swapped")
     report.warnings += getattr(writer, "warnings", [])
+    if (left := open_previous(settings)) is not None:
+        report.warnings.append(left.left())
     _finish(settings)
     queued = hold_for_review(settings, report.held, placer, actor=actor, force=force_queue) if report.held else []
     return Rebuilt(report, queued)

@@ -102,7 +102,9 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="rehabmap-bench-edits-"))
     server = None
     try:
-        shutil.copyfile(source, home / "index.sqlite")
+        ours, older = (home / name for name in common.index_names())
+        shutil.copyfile(source, ours)
+        older.symlink_to(ours)
         (home / "geodata").symlink_to(geodata)
         port = common.free_port()
         url = f"http://127.0.0.1:{port}"
@@ -117,7 +119,7 @@ def main() -> None:
         mix = MIX if args.mix == "all" else [("match", 1.0)]
         quiet = asyncio.run(run(url, args.seconds, args.concurrency, 10**9, mix))
         log(f"phase 2: {args.edits_per_second:g} edit(s)/s, {args.concurrency} clients, {args.seconds:g} s …")
-        editor = Editor(url, home / "index.sqlite", ids, args.edits_per_second)
+        editor = Editor(url, ours, ids, args.edits_per_second)
         editor.start()
         try:
             edited = asyncio.run(run(url, args.seconds, args.concurrency, 10**9, mix))

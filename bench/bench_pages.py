@@ -26,6 +26,7 @@ from starlette.testclient import TestClient
 
 from geodata.build import build_geodata
 from rehabmap.config import Settings
+from search.embedded import index_file
 from tests.web.site import build_home, make_app
 
 TARGET_MS = 200.0
@@ -58,7 +59,7 @@ PAGES: list[tuple[str, str, dict | None]] = [
 def sample_site(home: Path | None, tmp: Path, data_dir: Path) -> Path:
     """The sample site's home folder: `home` when it already holds an index, else one built under `tmp`."""
     home = home or tmp / "home"
-    if not (home / "index.sqlite").exists():
+    if not index_file(home).exists():
         geodata = tmp / "geodata"
         print("building geodata and the sample index …", file=sys.stderr)
         build_geodata(data_dir, geodata, progress=False)

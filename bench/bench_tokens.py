@@ -52,7 +52,8 @@ def make_home(root: Path) -> Path:
     home = root / "home"
     home.mkdir()
     (home / "geodata").symlink_to(common.geodata_dir())
-    (home / "index.sqlite").symlink_to(common.index_file(SIZE))
+    for name in common.index_names():
+        (home / name).symlink_to(common.index_file(SIZE))
     return home
 
 

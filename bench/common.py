@@ -87,6 +87,14 @@ def index_file(n: int) -> Path:
     return path
 
 
+def index_names() -> tuple[str, str]:
+    """The names a home's embedded index goes by: this tree's (by schema, `search.embedded.index_file`), and
+    `index.sqlite`, which the trees before names carried a schema read, so a home serves one (`--checkout`) too."""
+    from search.embedded import index_file as home_index
+
+    return home_index(Path()).name, "index.sqlite"
+
+
 def geodata_dir() -> Path:
     """Geodata built from the real ONS files in ../shared/data (once)."""
     from geodata.geography import Geography
@@ -102,7 +110,7 @@ def app_home(n: int, checkout: Path = ROOT) -> Path:
     one (`--checkout`): an older tree refuses a store a newer one migrated."""
     home = CACHE / (f"home-{n}-store{STORE_VERSION}" if checkout == ROOT else f"home-{n}-{checkout.name}")
     home.mkdir(parents=True, exist_ok=True)
-    for name, target in (("geodata", geodata_dir()), ("index.sqlite", index_file(n))):
+    for name, target in (("geodata", geodata_dir()), *((name, index_file(n)) for name in index_names())):
         link = home / name
         if link.is_symlink() or link.exists():
             if link.resolve() == target.resolve():

@@ -29,7 +29,7 @@ from indexer.merge import Keyed, MergeNote, Merging, merge_duplicates
 from indexer.needs import extract_needs_and_gender, gender_words
 from indexer.rows import Candidate, Held, Origin, Rejection
 from rehabmap.errors import DomainError, IndexNotBuilt, shorten
-from rehabmap.index.base import IndexBackend, IndexWriter, Parts, PartWriter, Stored
+from rehabmap.index.base import IndexWriter, Parts, PartWriter, Replaced, Stored
 from rehabmap.record import IMPORTED, Provenance, Service, contact_problem, source_of
 from rehabmap.taxonomy import Classification, NotRehab, ServiceType, classify_label, refuse_secure, said_of
 
@@ -391,7 +391,7 @@ def collector_paused() -> Iterator[None]:
 
 
 def build_index(rows: Iterable[Candidate | Held | Rejection], placer: Placer, writer: IndexWriter, *,
-                live: IndexBackend | None = None, max_drop_share: float = 0.0, force: bool = False,
+                live: Replaced | None = None, max_drop_share: float = 0.0, force: bool = False,
                 progress: bool = True, workers: RowWorkers | None = None) -> IndexReport:
     """Run the whole pipeline; the writer swaps the new index in only once it is complete, and only if
     it keeps the live directory: `live` is the index it replaces, of whose services the new one may drop
@@ -404,7 +404,7 @@ def build_index(rows: Iterable[Candidate | Held | Rejection], placer: Placer, wr
 
 
 def _build_index(rows: Iterable[Candidate | Held | Rejection], placer: Placer, writer: IndexWriter,
-                 live: IndexBackend | None, max_drop_share: float, force: bool, progress: bool,
+                 live: Replaced | None, max_drop_share: float, force: bool, progress: bool,
                  workers: RowWorkers | None) -> IndexReport:
     report = IndexReport()
     parts = writer.parts() if workers is not None and isinstance(writer, PartWriter) else None
@@ -508,7 +508,7 @@ def _held_twice(first: Held, again: Held) -> MergeNote:
 
 
 def _check_keeps_live(report: IndexReport, merged: list[Service | Stored], writer: IndexWriter,
-                      live: IndexBackend | None, max_drop_share: float, force: bool) -> None:
+                      live: Replaced | None, max_drop_share: float, force: bool) -> None:
     """Raise ImportRefused unless the new index may replace the live one (see `build_index`)."""
     unreadable = [r for r in report.rejected if r.fatal]
     if unreadable:
@@ -533,7 +533,7 @@ def _check_keeps_live(report: IndexReport, merged: list[Service | Stored], write
             "REHABMAP_INDEX_MAX_DROP_SHARE.", report)
 
 
-def _loss(live: IndexBackend, kept: set[str]) -> Loss | None:
+def _loss(live: Replaced, kept: set[str]) -> Loss | None:
     """What the live index holds that `kept` lacks; None when there is no live index to lose."""
     try:
         live_ids = live.ids()
@@ -545,7 +545,7 @@ def _loss(live: IndexBackend, kept: set[str]) -> Loss | None:
                 [(service_id, _name_in(live, service_id)) for service_id in lost[:LOSS_EXAMPLES]])
 
 
-def _name_in(live: IndexBackend, service_id: str) -> str:
+def _name_in(live: Replaced, service_id: str) -> str:
     """The service's name, for the report; an index written by an older rehabmap may hold a record this
     one refuses to read (say, a website that is not a web address), which is no reason to stop."""
     try:

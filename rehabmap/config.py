@@ -201,10 +201,6 @@ class Settings(BaseSettings):
         return self.home / "geodata"
 
     @property
-    def index_path(self) -> Path:
-        return self.home / "index.sqlite"
-
-    @property
     def directory_path(self) -> Path:
         """The maintainers' store: tokens, organisations, edits overlay, audit log (survives re-imports)."""
         return self.home / "directory.sqlite"

@@ -2,9 +2,12 @@
 through an alias (DESIGN.md §7). It speaks to the cluster through `search.engine.SearchClient`, which each
 engine's own client answers; everything here is the REST API the two share.
 
-A rebuild writes a complete new index `<base>-<UTC timestamp>`, refreshes it, then moves the alias
-`<base>` to it in one `_aliases` call, so readers see either the old generation or the new one, never a
-half-built one; a build that fails leaves the alias where it was. The generation it replaces is kept for a
+The alias carries the schema (`alias_of`: `<name>-schema<N>`, the name from `REHABMAP_ELASTICSEARCH_INDEX`), so a
+release that reads another schema builds its own beside the alias the release before it serves from, which serves
+on until no process of that release runs (docs/deploy.md, "Upgrades"). A rebuild writes a complete new index
+`<alias>-<UTC timestamp>`, refreshes it, then moves the alias to it in one `_aliases` call, so readers see
+either the old generation or the new one, never a half-built one; a build that fails leaves the alias where it
+was. The generation it replaces is kept for a
 grace period (`elasticsearch_grace_seconds`), so a scan still reading it (an export, the gap analysis)
 finishes on it; a later build deletes it, and whatever a crashed build left behind.
 
@@ -45,7 +48,7 @@ from pydantic import ValidationError
 from geodata.distance import haversine_km
 from rehabmap.config import Settings
 from rehabmap.errors import DomainError, IndexNotBuilt, IndexUnavailable
-from rehabmap.index.base import (Around, Coverage, Hit, IndexInfo, Page, ServiceQuery, around_in_parts,
+from rehabmap.index.base import (Around, Coverage, Hit, IndexInfo, Page, Previous, ServiceQuery, around_in_parts,
                                  best_fit_key, nearest_of_types_in_parts, overlay_record)
 from rehabmap.record import Service
 from rehabmap.taxonomy import NEED_LABELS, ServiceType, types_narrowed_by
@@ -189,6 +192,27 @@ def _reachable(method: Callable[P, R]) -> Callable[P, R]:
     return function
 
 
+def alias_of(name: str) -> str:
+    """The alias this version reads and writes, for the index name the settings give (see the module's docstring)."""
+    return f"{name}-schema{SCHEMA_VERSION}"
+
+
+def _name_of(alias: str) -> str:
+    """The index name `alias_of` made this alias of (an alias named otherwise, by a library user, is its own)."""
+    return alias.removesuffix(f"-schema{SCHEMA_VERSION}")
+
+
+def previous_index(client: SearchClient, name: str) -> Previous | None:
+    """The alias of the newest older schema the cluster has for this index name: the one a release before this one
+    serves from until this version's alias is built and every process runs this release. Before aliases carried
+    their schema (schema 5 and older), it was the name itself. Its records are read only for a rebuild's guard
+    (`ElasticIndex.ids`, `get`: neither asks the schema)."""
+    for alias in [*(f"{name}-schema{n}" for n in range(int(SCHEMA_VERSION) - 1, 0, -1)), name]:
+        if client.aliased(alias):
+            return Previous(ElasticIndex(client, alias), f"the search index '{alias}'")
+    return None
+
+
 def _version_name(base: str, when: datetime) -> str:
     return f"{base}-{when.strftime('%Y%m%d%H%M%S%f')}"
 
@@ -248,7 +272,7 @@ class ElasticWriter:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, client: SearchClient | None = None) -> ElasticWriter:
-        return cls(client or connect(settings), settings.elasticsearch_index,
+        return cls(client or connect(settings), alias_of(settings.elasticsearch_index),
                    grace_s=settings.elasticsearch_grace_seconds)
 
     def replace_all(self, services: Iterable[Service]) -> int:
@@ -380,10 +404,12 @@ class ElasticIndex:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, client: SearchClient | None = None) -> ElasticIndex:
-        return cls(client or connect(settings), settings.elasticsearch_index)
+        return cls(client or connect(settings), alias_of(settings.elasticsearch_index))
 
     def _not_built(self) -> IndexNotBuilt:
-        return IndexNotBuilt(f"No search index '{self.alias}'. Run 'rehabmap index SOURCE...' first.")
+        earlier = previous_index(self.client, _name_of(self.alias))
+        return IndexNotBuilt(f"No search index '{self.alias}'. "
+                             + (earlier.unread() if earlier else "Run 'rehabmap index SOURCE...' first."))
 
     def _search(self, index: str | None = None, **body: Any) -> dict[str, Any]:
         """One search request; its body's fields as keywords, `from_` for `from` (a Python keyword)."""

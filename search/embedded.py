@@ -14,12 +14,13 @@ import gc
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from contextlib import suppress
+from contextlib import closing, suppress
 from datetime import date, datetime, timezone
 from itertools import compress, count, repeat
 from pathlib import Path
@@ -30,8 +31,8 @@ from pydantic import ValidationError
 
 from geodata.distance import haversine_km
 from rehabmap.errors import DomainError, IndexNotBuilt
-from rehabmap.index.base import (Around, Hit, IndexInfo, Page, Revision, ServiceQuery, Stored, around_in_parts,
-                                 as_service, nearest_of_types_in_parts, overlay_record)
+from rehabmap.index.base import (Around, Hit, IndexInfo, Page, Previous, Revision, ServiceQuery, Stored,
+                                 around_in_parts, as_service, nearest_of_types_in_parts, overlay_record)
 from search.columns import (ROW_FIELDS, Columns, OverlaidColumns, ServiceColumns, Snapshot, SnapshotPiece,
                             best_fit_first, row_values)
 from rehabmap.per_record import RECORDS_KEPT
@@ -50,6 +51,9 @@ from rehabmap.taxonomy import ServiceType
 # (taking referrals as yes, no or not said, where schema 5 held yes or not; the capacity and its date), so it ranks
 # every passing row without reading their records (`IndexBackend.best_fit`).
 SCHEMA_VERSION = "6"
+# The files of other schemas' indexes beside this one's (`index_file`): named by schema since session 37; until then
+# every schema's was `index.sqlite`.
+_INDEX_FILES = re.compile(r"index(-schema\d+)?\.sqlite")
 # Declarations of the columns named by `ROW_FIELDS`, in that order.
 _COLUMN_DECLARATIONS = {
     "id": "TEXT NOT NULL", "lat": "REAL NOT NULL", "lon": "REAL NOT NULL", "service_type": "TEXT NOT NULL",
@@ -119,6 +123,66 @@ _WRITE_TIMEOUT_S = 60.0  # an edit waits this long for readers loading a generat
 _STALE_RETRIES = 3
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+def index_file(home: Path) -> Path:
+    """The embedded index in REHABMAP_HOME. Its name carries its schema, so a release that reads another schema
+    builds its own file beside the one the release before it serves from, which serves on until no process of that
+    release runs (docs/deploy.md, "Upgrades"): a schema change leaves no time when nothing answers."""
+    return home / f"index-schema{SCHEMA_VERSION}.sqlite"
+
+
+def previous_index(home: Path) -> Previous | None:
+    """The index of the newest schema up to this version's in REHABMAP_HOME under another name than this
+    version's file: the one a release before this one serves from, until this version's is built and every process
+    runs this release. Its records are read only for a rebuild's guard (`PreviousFile`)."""
+    found = []
+    for path in home.glob("index*.sqlite"):
+        if _INDEX_FILES.fullmatch(path.name) and path != index_file(home):
+            said = _schema_of(path) or ""
+            if said.isdigit() and int(said) <= int(SCHEMA_VERSION):
+                found.append((int(said), path.stat().st_mtime_ns, path))
+    if not found:
+        return None
+    schema, _, newest = max(found)
+    return Previous(PreviousFile(newest), f"the index file {newest.name} (schema {schema})")
+
+
+def _schema_of(path: Path) -> str | None:
+    """The schema an index file says it has; None for a file that is not an index SQLite can read."""
+    try:
+        found = _read_only(path, "SELECT value FROM meta WHERE key = 'schema_version'")
+    except sqlite3.DatabaseError:
+        return None
+    return found[0][0] if found else None
+
+
+def _read_only(path: Path, sql: str, *args: Any) -> list[tuple]:
+    """The rows of one query of a file this version does not write: opened read-only, closed after."""
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+class PreviousFile:
+    """An index file of the release before, read for what a rebuild's guard asks of the index it replaces: its
+    services' ids, and the name of one it would lose. Every schema so far keeps each record's id and JSON in
+    `services`; a record this version cannot read is the guard's to report (`indexer.pipeline._name_in`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _rows(self, sql: str, *args: Any) -> list[tuple]:
+        try:
+            return _read_only(self.path, sql, *args)
+        except sqlite3.DatabaseError as error:
+            raise _unreadable(self.path, error) from None
+
+    def ids(self) -> list[str]:
+        return [service_id for service_id, in self._rows("SELECT id FROM services ORDER BY id")]
+
+    def get(self, service_id: str) -> Service | None:
+        found = self._rows("SELECT doc FROM services WHERE id = ?", service_id)
+        return Service.stored(found[0][0]) if found else None
 
 
 class EmbeddedWriter:
@@ -980,8 +1044,11 @@ class EmbeddedIndex:
         except FileNotFoundError:
             if self._generation is not None:
                 return self._generation.state
+            ours = self.path == index_file(self.path.parent)  # (a library user may name the file otherwise)
+            earlier = previous_index(self.path.parent) if ours else None
             raise IndexNotBuilt(f"No index has been built: {self.path.name} is not there. "
-                                "Run 'rehabmap index SOURCE...' first.", where=str(self.path)) from None
+                                + (earlier.unread() if earlier else "Run 'rehabmap index SOURCE...' first."),
+                                where=str(self.path)) from None
         generation = self._generation
         if generation is not None and generation.inode == stat.st_ino and self._mtime == stat.st_mtime_ns:
             return generation.state

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from search.embedded import index_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,7 +126,7 @@ def test_a_search_before_any_index_names_the_file_to_make(tmp_path, geodata_dir,
     (tmp_path / "geodata").symlink_to(geodata_dir, target_is_directory=True)
     done = rehabmap_here(tmp_path, data_dir, "match", "--postcode", "LS9 7TF")
     assert done.returncode == 2 and "No index has been built" in done.stderr
-    assert f"first. ({tmp_path / 'index.sqlite'})" in done.stderr
+    assert f"first. ({index_file(tmp_path)})" in done.stderr
 
 
 def test_unknown_need_is_a_clear_error(sample_index, home, data_dir):
@@ -187,7 +188,7 @@ def test_real_hospital_file_through_mapping(home, data_dir, tmp_path):
     rejected = [line for line in done.stdout.splitlines() if line.startswith("rejected ")]
     assert len(rejected) == data_rows(source) - 238 - 4
     assert not any("Day Hospital | Somerset Partnership" in line for line in rejected)  # Chantry House: held
-    assert not (isolated / "index.sqlite").exists() and not (isolated / "directory.sqlite").exists()
+    assert not index_file(isolated).exists() and not (isolated / "directory.sqlite").exists()
 
 
 def test_real_nhs_lists_index_what_names_itself(home, data_dir, tmp_path):

@@ -101,6 +101,39 @@ class IndexInfo:
     edit_lag_s: float | None = None
 
 
+class Replaced(Protocol):
+    """What a rebuild's guard reads of the index it replaces (`indexer.pipeline.build_index`): every
+    `IndexBackend`, and an index of the release before this one (`Previous`)."""
+
+    def ids(self) -> list[str]: ...
+
+    def get(self, service_id: str) -> Service | None: ...
+
+
+@dataclass(frozen=True)
+class Previous:
+    """The index a release before this one serves from, under another name than this version's because it has
+    another schema or was named before names carried one (docs/deploy.md, "Upgrades"). Until this version's index
+    is built it is what a rebuild replaces; after, it is left for that release's processes, to delete once none
+    runs."""
+
+    index: Replaced
+    where: str  # what it is, for a person to find and delete
+
+    def unread(self) -> str:
+        """Said where this version finds no index of its own beside it (a process upgraded before the rebuild)."""
+        return (f"{self._where()} is an earlier release's: this version reads an index of its own, which "
+                "'rehabmap index SOURCE...' builds beside it (docs/deploy.md, \"Upgrades\").")
+
+    def left(self) -> str:
+        """Said after a rebuild while it is still there."""
+        return (f"{self._where()}, of an earlier release, is still there for its processes: delete it once none "
+                "runs (docs/deploy.md, \"Upgrades\").")
+
+    def _where(self) -> str:
+        return self.where[:1].upper() + self.where[1:]
+
+
 class IndexBackend(Protocol):
     def info(self) -> IndexInfo: ...
 

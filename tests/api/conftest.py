@@ -24,7 +24,7 @@ from bench.synthetic import load_small_areas, make_services
 from geodata.geography import Geography
 from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
-from search.embedded import EmbeddedIndex, EmbeddedWriter
+from search.embedded import EmbeddedIndex, EmbeddedWriter, index_file
 from rehabmap.record import Service
 from tests.listening import ANSWER_TIMEOUT_S, listening_socket, url_of, wait_until_up
 
@@ -57,7 +57,7 @@ def api_home(data_dir: Path, geodata_dir: Path, geography: Geography,
     (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
     synthetic = make_services(load_small_areas(data_dir), SYNTHETIC_COUNT, seed=11, today=TODAY)
     report = build_index(load_source(SAMPLE), GeographyPlacer(geography),
-                         _WithSynthetic(EmbeddedWriter(home / "index.sqlite"), synthetic), progress=False)
+                         _WithSynthetic(EmbeddedWriter(index_file(home)), synthetic), progress=False)
     assert not report.rejected, report.summary_lines()
     return home
 
@@ -65,7 +65,7 @@ def api_home(data_dir: Path, geodata_dir: Path, geography: Geography,
 @pytest.fixture(scope="session")
 def backend(api_home: Path) -> EmbeddedIndex:
     """The same index the server reads, opened in the test process for the domain-side answers."""
-    return EmbeddedIndex(api_home / "index.sqlite")
+    return EmbeddedIndex(index_file(api_home))
 
 
 @dataclass

@@ -29,6 +29,7 @@ from rehabmap.oruk import service_at_location_uuid, service_uuid
 from tests.api import hsds
 from tests.sync.replay import running
 from tests.sync.store_fixtures import make_home, rehabmap, serving
+from search.embedded import index_file
 
 pytestmark = pytest.mark.slow
 
@@ -93,7 +94,7 @@ def every_page(http: httpx.Client, path: str, validators: list, **params: Any) -
 
 
 def index_docs(home: Path) -> dict[str, dict[str, Any]]:
-    conn = sqlite3.connect(f"file:{home / 'index.sqlite'}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"file:{index_file(home)}?mode=ro", uri=True)
     try:
         return {row[0]: json.loads(row[1]) for row in conn.execute("SELECT id, doc FROM services")}
     finally:

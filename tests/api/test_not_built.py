@@ -8,6 +8,7 @@ import logging
 import re
 import shutil
 import sqlite3
+from pathlib import Path
 from contextlib import closing
 
 import httpx
@@ -18,6 +19,7 @@ from app.main import create_app
 from rehabmap.config import Settings
 from tests.api.conftest import serve
 from tests.listening import ANSWER_TIMEOUT_S
+from search.embedded import index_file
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +35,8 @@ def damaged_app(api_home, geodata_dir, data_dir, tmp_path_factory):
     (the metrics' first look at the index raised SQLite's error)."""
     home = tmp_path_factory.mktemp("api-damaged")
     (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
-    whole = (api_home / "index.sqlite").read_bytes()
-    (home / "index.sqlite").write_bytes(whole[:len(whole) * 6 // 10])
+    whole = index_file(api_home).read_bytes()
+    index_file(home).write_bytes(whole[:len(whole) * 6 // 10])
     return create_app(Settings(home=home, data_dir=data_dir))
 
 
@@ -55,8 +57,11 @@ def _ask(app, method: str, path: str) -> httpx.Response:
     return asyncio.run(call())
 
 
-@pytest.mark.parametrize("app,said", [("unbuilt_app", "No index has been built: index.sqlite is not there"),
-                                      ("damaged_app", "The index file index.sqlite cannot be read (database disk "
+FILE = index_file(Path()).name
+
+
+@pytest.mark.parametrize("app,said", [("unbuilt_app", f"No index has been built: {FILE} is not there"),
+                                      ("damaged_app", f"The index file {FILE} cannot be read (database disk "
                                                       "image is malformed)")])
 @pytest.mark.parametrize("method,path", ENDPOINTS)
 def test_every_endpoint_says_the_index_must_be_built(request, tmp_path_factory, app, said, method, path):
@@ -86,8 +91,8 @@ def records_damaged_app(api_home, geodata_dir, data_dir, tmp_path_factory):
     and whose columns are whole: it opens, and the damage is met at the first record a request reads."""
     home = tmp_path_factory.mktemp("api-records-damaged")
     (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
-    path = home / "index.sqlite"
-    shutil.copyfile(api_home / "index.sqlite", path)
+    path = index_file(home)
+    shutil.copyfile(index_file(api_home), path)
     with closing(sqlite3.connect(path)) as conn:
         (size,) = conn.execute("PRAGMA page_size").fetchone()
         pages = [page for (page,) in conn.execute(
@@ -125,8 +130,8 @@ def test_the_operator_learns_the_index_file_s_place_and_a_reply_never_does(geoda
     assert page.status_code == 503 and "rehabmap index" in page.text
     for said in (reply.text, page.text):
         assert str(home) not in said
-    assert f"warm-up stopped: No index has been built: index.sqlite is not there. Run 'rehabmap index SOURCE...' " \
-           f"first. ({home / 'index.sqlite'})" in log
+    assert f"warm-up stopped: No index has been built: {FILE} is not there. Run 'rehabmap index SOURCE...' " \
+           f"first. ({index_file(home)})" in log
     assert "Traceback" not in log and "unexpected error" not in log
 
 
@@ -143,5 +148,5 @@ def test_an_export_cut_off_by_a_damaged_record_says_so_in_the_log(records_damage
     with caplog.at_level(logging.ERROR, logger="rehabmap.api"), pytest.raises(ResponseCutOff):
         asyncio.run(export())
     said = [r.getMessage() for r in caplog.records if r.name == "rehabmap.api"]
-    assert any("IndexNotBuilt" in line and "The index file index.sqlite cannot be read (database disk image is "
-               "malformed)" in line and line.endswith("index.sqlite)") for line in said), said
+    assert any("IndexNotBuilt" in line and f"The index file {FILE} cannot be read (database disk image is "
+               "malformed)" in line and line.endswith(f"{FILE})") for line in said), said

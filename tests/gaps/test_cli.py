@@ -18,14 +18,14 @@ from cli.main import _Group
 from rehabmap.config import get_settings
 from rehabmap.gaps.columns import STATUS_WORDS, scorecard_columns
 from rehabmap.gaps.comparison import GapTable
-from search.embedded import EmbeddedWriter
+from search.embedded import EmbeddedWriter, index_file
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory, geodata_dir: Path, known_services) -> Path:
     home = tmp_path_factory.mktemp("gaps-cli-home")
     (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
-    EmbeddedWriter(home / "index.sqlite").replace_all(known_services)
+    EmbeddedWriter(index_file(home)).replace_all(known_services)
     return home
 
 
@@ -105,7 +105,7 @@ def test_errors_end_with_a_message(run, args, message):
 def test_what_if_from_the_command_line(run, home):
     import hashlib
 
-    index = home / "index.sqlite"
+    index = index_file(home)
     stored = hashlib.sha256(index.read_bytes()).hexdigest()
     done = run("E54000036", "--type", "inpatient_rehab_level2", "--add-service", "inpatient_rehab_level2@TR1 3LJ@12")
     assert done.exit_code == 0, done.output

@@ -21,6 +21,7 @@ from geodata.distance import great_circle_km
 
 from tests.sync.store_fixtures import rehabmap
 from tests.web.test_real_feeds import DERBYSHIRE, NOTTINGHAMSHIRE, synced, synced_home  # noqa: F401 (fixtures)
+from search.embedded import index_file
 
 pytestmark = pytest.mark.slow
 
@@ -312,7 +313,7 @@ def test_a_care_home_counts_in_its_postcodes_local_authority(synced, synced_home
     one. Now a row's postcode gives its local authority, as a home's does."""
     import sqlite3
 
-    with sqlite3.connect(synced_home / "index.sqlite") as db:
+    with sqlite3.connect(index_file(synced_home)) as db:
         [(lad,)] = db.execute("SELECT json_extract(doc, '$.areas.lad_code') FROM services WHERE id = ?",
                               ("cqc:1-112789029",)).fetchall()
     assert lad == "E09000010"

@@ -18,7 +18,7 @@ from cli.main import _Group
 from cli.oaps import oaps
 from rehabmap.config import get_settings
 from rehabmap.gaps.oaps import ACTIVE, BED_DAYS, OapStore, PlacementsReport, for_icb, read_month
-from search.embedded import EmbeddedWriter
+from search.embedded import EmbeddedWriter, index_file
 from tests.web.site import make_app
 
 FILES = {"oaps-open-data-oct-2016.csv": "2016-10", "oaps-open-data-nov-2016.csv": "2016-11",
@@ -102,7 +102,7 @@ def test_import_all_five_and_show_the_latest_beside_the_scorecard(data_dir, tmp_
     home = tmp_path / "home"
     home.mkdir()
     (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
-    EmbeddedWriter(home / "index.sqlite").replace_all(known_services)
+    EmbeddedWriter(index_file(home)).replace_all(known_services)
     monkeypatch.setenv("REHABMAP_HOME", str(home))
     monkeypatch.setenv("REHABMAP_DATA_DIR", str(data_dir))
     get_settings.cache_clear()

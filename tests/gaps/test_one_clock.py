@@ -13,7 +13,7 @@ from cli.gaps import gaps_command
 from cli.main import _Group
 from rehabmap.config import get_settings
 from rehabmap.gaps.oaps import OapStore, read_month
-from search.embedded import EmbeddedWriter
+from search.embedded import EmbeddedWriter, index_file
 from tests.web.site import make_app, serve
 
 TODAY = date(2019, 3, 14)  # long before the machine's date, never the same month
@@ -25,7 +25,7 @@ def _home(tmp_path, data_dir, geodata_dir, known_services):
     home = tmp_path / "home"
     home.mkdir()
     (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
-    EmbeddedWriter(home / "index.sqlite").replace_all(known_services)
+    EmbeddedWriter(index_file(home)).replace_all(known_services)
     OapStore(home).save(read_month(data_dir / "oaps" / "oaps-open-data-feb-2017.csv", data_dir))
     return home
 

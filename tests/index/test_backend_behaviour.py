@@ -21,7 +21,7 @@ from geodata.distance import haversine_km
 from rehabmap.errors import IndexNotBuilt
 from rehabmap.index.base import Coverage, Hit, ServiceQuery, best_fit_key
 from rehabmap.config import SearchEngine
-from search.elastic import DocumentRefused, ElasticIndex, ElasticWriter
+from search.elastic import DocumentRefused, ElasticIndex, ElasticWriter, alias_of
 from search.engine import ClusterError
 from search.embedded import EmbeddedIndex
 from rehabmap.record import Service, ServiceArea
@@ -702,7 +702,7 @@ def test_rebuild_switches_the_alias_atomically(corpus, es_settings, engine):
     _, es_client = engine
     writer = ElasticWriter.from_settings(es_settings, client=es_client)
     index = ElasticIndex.from_settings(es_settings, client=es_client)
-    base = es_settings.elasticsearch_index
+    base = alias_of(es_settings.elasticsearch_index)
     assert not index.built()
     with pytest.raises(IndexNotBuilt):
         index.info()

@@ -21,7 +21,7 @@ from bench.synthetic import load_small_areas, make_services
 from rehabmap.config import Settings
 from rehabmap.maintain.store import Directory
 from rehabmap.index.base import ServiceQuery
-from search.elastic import ElasticWriter
+from search.elastic import ElasticWriter, alias_of
 from tests.index.cluster_proxy import ClusterProxy
 from tests.es_server import drop_indices
 from tests.index.test_backend_behaviour import brute_nearest, by_name
@@ -35,7 +35,7 @@ SERVICES = 10_800  # ~10,260 active: more than Elasticsearch's default result wi
 def large(data_dir, es_client):
     services = make_services(load_small_areas(data_dir), SERVICES, seed=7, today=TODAY)
     base = f"rehabmap-api-{uuid.uuid4().hex[:10]}"
-    ElasticWriter(es_client, base).replace_all(services)
+    ElasticWriter(es_client, alias_of(base)).replace_all(services)
     yield base, services
     drop_indices(es_client, base)
 

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import pytest
 from rehabmap.errors import IndexUnavailable
 from rehabmap.index.base import ServiceQuery
-from search.elastic import _MAPPINGS, _SETTINGS, ElasticIndex, ElasticWriter, _version_name
+from search.elastic import ElasticIndex, ElasticWriter, _MAPPINGS, _SETTINGS, _version_name, alias_of
 from tests.index.conftest import client_at
 from tests.index.test_backend_behaviour import brute_nearest, by_name
 
@@ -40,7 +40,7 @@ def test_scans_and_counts_read_past_the_result_window(corpus, embedded_index, es
     writer = ElasticWriter.from_settings(es_settings, client=es_client)
     writer.replace_all(corpus)
     index = ElasticIndex.from_settings(es_settings, client=es_client)
-    es_client.client.indices.put_settings(index=_live(es_client, es_settings.elasticsearch_index),
+    es_client.client.indices.put_settings(index=_live(es_client, alias_of(es_settings.elasticsearch_index)),
                                           settings={"index": {"max_result_window": 300}})
     with pytest.raises(Exception, match="Result window is too large"):
         index.find(ServiceQuery(), limit=50, offset=300)  # what the exports used to do
@@ -63,7 +63,7 @@ def test_a_scan_that_outlives_the_grace_period_fails_plainly(corpus, es_settings
     """With no grace period (the old behaviour), the generation a scan reads is deleted under it: the scan
     then fails with a message, never ends early as if it were complete."""
     monkeypatch.setattr("search.elastic._SCAN_PAGE", 50)
-    writer = ElasticWriter(es_client, es_settings.elasticsearch_index, grace_s=0)
+    writer = ElasticWriter(es_client, alias_of(es_settings.elasticsearch_index), grace_s=0)
     index = ElasticIndex.from_settings(es_settings, client=es_client)
     for query in (EVERYTHING, ServiceQuery(text="synthetic", include_inactive=True)):  # by name; by relevance
         writer.replace_all(corpus[:300])
@@ -75,7 +75,7 @@ def test_a_scan_that_outlives_the_grace_period_fails_plainly(corpus, es_settings
 
 
 def test_a_build_deletes_expired_and_abandoned_generations_only(corpus, es_settings, es_client):
-    base = es_settings.elasticsearch_index
+    base = alias_of(es_settings.elasticsearch_index)
     writer = ElasticWriter.from_settings(es_settings, client=es_client)
     writer.replace_all(corpus[:50])
     previous = _live(es_client, base)
@@ -101,7 +101,7 @@ def test_a_build_deletes_expired_and_abandoned_generations_only(corpus, es_setti
 
 @pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
 def test_bulk_loads_retry_an_overloaded_cluster_with_backoff(corpus, es_settings, proxy, engine_name):
-    base = es_settings.elasticsearch_index
+    base = alias_of(es_settings.elasticsearch_index)
     writer = ElasticWriter(client_at(engine_name, proxy.url), base, backoff_s=0.01)
     proxy.fail(r"/_bulk", 429, times=2)  # the whole request refused, twice
     proxy.fail(r"/_bulk", 503, times=1)
@@ -117,7 +117,7 @@ def test_bulk_loads_retry_an_overloaded_cluster_with_backoff(corpus, es_settings
 @pytest.mark.parametrize("status, per_document", [(503, False), (429, True)])
 def test_a_build_the_cluster_keeps_refusing_fails_and_leaves_the_live_index(corpus, es_settings, proxy, es_client,
                                                                             status, per_document, engine_name):
-    base = es_settings.elasticsearch_index
+    base = alias_of(es_settings.elasticsearch_index)
     writer = ElasticWriter(client_at(engine_name, proxy.url), base, bulk_retries=3, backoff_s=0.01)
     writer.replace_all(corpus[:100])
     (live,) = _versions(es_client, base)
@@ -135,7 +135,7 @@ def test_a_build_the_cluster_keeps_refusing_fails_and_leaves_the_live_index(corp
 @pytest.mark.parametrize("engine_name", ["elasticsearch", "opensearch"])
 def test_a_cluster_that_does_not_answer_is_unavailable_not_a_crash(corpus, es_settings, proxy, monkeypatch,
                                                                     engine_name):
-    base = es_settings.elasticsearch_index
+    base = alias_of(es_settings.elasticsearch_index)
     client = client_at(engine_name, proxy.url)
     writer = ElasticWriter(client, base)
     writer.replace_all(corpus[:300])

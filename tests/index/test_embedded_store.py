@@ -23,7 +23,7 @@ from rehabmap.errors import IndexNotBuilt
 from search import embedded
 from rehabmap.index.base import Coverage, ServiceQuery
 from search.columns import ServiceColumns
-from search.embedded import EmbeddedIndex, EmbeddedWriter, _RecordCache
+from search.embedded import EmbeddedIndex, EmbeddedWriter, _RecordCache, index_file
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
 from bench.synthetic import make_services
@@ -40,7 +40,7 @@ def services(small_areas) -> list[Service]:
 
 @pytest.fixture
 def path(tmp_path, services):
-    path = tmp_path / "index.sqlite"
+    path = index_file(tmp_path)
     EmbeddedWriter(path).replace_all(services)
     return path
 

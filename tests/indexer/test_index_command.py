@@ -13,11 +13,18 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+import sqlite3
+import uuid
+from contextlib import ExitStack, closing
 from pathlib import Path
 
 import pytest
 
-from search.embedded import EmbeddedIndex
+from rehabmap.errors import IndexNotBuilt
+from search.elastic import ElasticIndex, ElasticWriter, alias_of
+from search.embedded import SCHEMA_VERSION, EmbeddedIndex, index_file
+from tests.es_proxy import plain_json_proxy
+from tests.es_server import drop_indices
 from tests.test_cli import rehabmap, rehabmap_here
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +41,7 @@ def sample_live(tmp_path_factory, geodata_dir, data_dir) -> Path:
     (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
     done = rehabmap(home, data_dir, "index", str(SAMPLE), "--no-progress")
     assert done.returncode == 0, done.stderr
-    return home / "index.sqlite"
+    return index_file(home)
 
 
 @pytest.fixture
@@ -42,17 +49,17 @@ def home(tmp_path, sample_live, geodata_dir) -> Path:
     home = tmp_path / "home"
     home.mkdir()
     (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
-    shutil.copyfile(sample_live, home / "index.sqlite")
+    shutil.copyfile(sample_live, index_file(home))
     return home
 
 
 def live_ids(home: Path) -> list[str]:
-    return EmbeddedIndex(home / "index.sqlite").ids()
+    return EmbeddedIndex(index_file(home)).ids()
 
 
 def fingerprint(home: Path) -> tuple[int, int, bytes]:
     """The live file as it is: replaced files have a new inode, edited ones a new content."""
-    path = home / "index.sqlite"
+    path = index_file(home)
     stat = path.stat()
     return stat.st_ino, stat.st_mtime_ns, path.read_bytes()
 
@@ -271,7 +278,7 @@ def test_sources_of_the_same_file_name_in_different_folders_are_told_apart(home,
         assert [line.replace(f"{council}/housing.csv:", "X:") for line in reported if f" {council}/" in line] == [
             line.replace("north/housing.csv:", "X:") for line in reported if " north/" in line]
     assert not [line for line in reported if " housing.csv:" in line]
-    index = EmbeddedIndex(home / "index.sqlite")
+    index = EmbeddedIndex(index_file(home))
     files = {p.file for i in index.ids() if not i.startswith("sample") for p in index.get(i).provenance}
     assert files == {"north/housing.csv", "south/housing.csv"}
 
@@ -326,3 +333,101 @@ def test_an_import_across_workers_reports_and_indexes_as_one_process(tmp_path, g
         done[workers] = ran.stdout, live_ids(home)
     assert done["2"] == done["1"]
     assert done["1"][0].startswith("read 30676, indexed 75")
+
+
+# --- a release that reads another schema builds its index beside the one the release before serves -------------
+
+def earlier_release_index(home: Path, name: str, schema: str) -> Path:
+    """The sample's index as a release before this one left it in the home: under `name`, saying `schema`."""
+    path = home / name
+    shutil.move(index_file(home), path)
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (schema,))
+    return path
+
+
+EARLIER = [("index.sqlite", SCHEMA_VERSION),  # this release's own upgrade: the same schema, named before names said it
+           (f"index-schema{int(SCHEMA_VERSION) - 1}.sqlite", str(int(SCHEMA_VERSION) - 1))]  # a later one's
+
+
+@pytest.mark.parametrize("name, schema", EARLIER)
+def test_a_new_schema_is_built_beside_the_index_an_earlier_release_serves(home, data_dir, name, schema):
+    """The upgrade's rebuild, run before any process of the new release serves (docs/deploy.md, "Upgrades"): the
+    earlier release's processes answer from their file throughout, which the rebuild leaves as it was; the report
+    says it is there, to delete once none of them runs, and says nothing once it is gone."""
+    earlier = earlier_release_index(home, name, schema)
+    served = earlier.read_bytes()
+    with pytest.raises(IndexNotBuilt) as unbuilt:  # what a process upgraded before the rebuild answers meanwhile
+        EmbeddedIndex(index_file(home)).info()
+    assert str(unbuilt.value) == (f"No index has been built: {index_file(home).name} is not there. The index file "
+                                  f"{name} (schema {schema}) is an earlier release's: this version reads an index of "
+                                  "its own, which 'rehabmap index SOURCE...' builds beside it (docs/deploy.md, "
+                                  "\"Upgrades\").")
+
+    done = rehabmap_here(home, data_dir, "index", str(SAMPLE), "--max-drop-share", "0", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert "drop" not in done.stdout and len(live_ids(home)) == 60
+    assert earlier.read_bytes() == served
+    assert (f"The index file {name} (schema {schema}), of an earlier release, is still there for its processes: "
+            "delete it once none runs") in done.stdout
+
+    earlier.unlink()
+    again = rehabmap_here(home, data_dir, "index", str(SAMPLE), "--no-progress")
+    assert again.returncode == 0, again.stderr
+    assert "earlier release" not in again.stdout
+
+
+def test_the_first_build_of_a_new_schema_keeps_the_directory_the_earlier_release_serves(home, data_dir, tmp_path):
+    """The guard against a source emptying the directory compares the first build of a new schema with the index
+    the earlier release serves: what it would lose is that index's services, named from it."""
+    earlier = earlier_release_index(home, "index.sqlite", SCHEMA_VERSION)
+    served = earlier.read_bytes()
+    source = tmp_path / "fewer.json"
+    source.write_text(json.dumps(sample_page(40)))
+    done = rehabmap_here(home, data_dir, "index", str(source), "--no-progress")
+    assert_one_line_error(done, "would drop 20 of the 60 live services (33%)", "live index is unchanged")
+    named = [line for line in done.stdout.splitlines() if line.startswith("  would drop sample:")]
+    assert len(named) == 5 and all(len(line.split()) > 4 for line in named), named  # an id, then its name
+    assert not index_file(home).exists() and earlier.read_bytes() == served
+
+
+def test_a_file_that_is_no_index_is_not_taken_for_an_earlier_release(home, data_dir, tmp_path):
+    """A damaged file under an index's name says no schema: nothing is compared with it, nor reported of it."""
+    earlier_release_index(home, "index.sqlite", SCHEMA_VERSION).write_bytes(b"not a database" * 100)
+    source = tmp_path / "fewer.json"
+    source.write_text(json.dumps(sample_page(40)))
+    done = rehabmap_here(home, data_dir, "index", str(source), "--max-drop-share", "0", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert "drop" not in done.stdout and "earlier release" not in done.stdout and len(live_ids(home)) == 40
+
+
+def test_a_new_schema_is_built_beside_the_search_index_an_earlier_release_serves(home, data_dir, tmp_path, es_server,
+                                                                                  es_client):
+    """The same on the search engine backend: the earlier release's alias (before aliases said their schema, the
+    index name itself) guards the first build, and keeps its index and documents when the new alias is built."""
+    base = f"rehabmap-upgrade-{uuid.uuid4().hex[:10]}"
+    sample = list(EmbeddedIndex(index_file(home)).all())
+    ElasticWriter(es_client, base).replace_all(sample)
+    [served] = es_client.aliased(base)
+    with pytest.raises(IndexNotBuilt, match=f"'{base}' is an earlier release's: this version reads an index of its "):
+        ElasticIndex(es_client, alias_of(base)).info()
+    source = tmp_path / "fewer.json"
+    source.write_text(json.dumps(sample_page(40)))
+    try:
+        with ExitStack() as stack:
+            url = es_server.url if es_server.kind != "osmem" else stack.enter_context(plain_json_proxy(es_server.url))
+            env = {"REHABMAP_BACKEND": "elasticsearch", "ELASTICSEARCH_URL": url, "REHABMAP_ELASTICSEARCH_INDEX": base}
+            refused = rehabmap_here(home, data_dir, "index", str(source), "--no-progress", **env)
+            assert_one_line_error(refused, "would drop 20 of the 60 live services (33%)")
+            assert es_client.aliased(alias_of(base)) == []
+
+            done = rehabmap_here(home, data_dir, "index", str(SAMPLE), "--max-drop-share", "0", "--no-progress", **env)
+            assert done.returncode == 0, done.stderr
+            assert (f"The search index '{base}', of an earlier release, is still there for its processes: delete it "
+                    "once none runs") in done.stdout
+        [built] = es_client.aliased(alias_of(base))
+        assert es_client.aliased(base) == [served] and built != served
+        assert sorted(ElasticIndex(es_client, base).ids()) == sorted(s.id for s in sample)
+        assert len(ElasticIndex(es_client, alias_of(base)).ids()) == 60
+    finally:
+        drop_indices(es_client, base)

@@ -25,6 +25,7 @@ from rehabmap.config import Settings
 from rehabmap.maintain.store import Directory
 from tests.conftest import database_url
 from tests.listening import listening_socket, url_of, wait_until_up
+from search.embedded import index_file
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample"
@@ -64,7 +65,7 @@ def make_home(home: Path, sample_index: Path, geodata_dir: Path, data_dir: Path,
     `cli`) read REHABMAP_HOME, not these settings (`start_server` says whether to warm up)."""
     home.mkdir(parents=True, exist_ok=True)
     (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
-    shutil.copyfile(sample_index, home / "index.sqlite")
+    shutil.copyfile(sample_index, index_file(home))
     return Settings(home=home, data_dir=data_dir, **{"rate_limit_per_minute": 0, "warm_up": False, **settings})
 
 

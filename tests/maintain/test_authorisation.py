@@ -9,6 +9,7 @@ import pytest
 
 from rehabmap.maintain.auth import PROVIDER_FIELDS
 from tests.maintain.conftest import OWNED_A, OWNED_B
+from search.embedded import index_file
 
 OTHER = "sample:bow-rehabilitation-unit"  # owned by no organisation
 
@@ -27,7 +28,7 @@ READS = ["/maintain/me", "/maintain/audit", "/maintain/verification-due", "/main
 def snapshot(site) -> tuple[int, list, list]:
     """Everything a write could change: the audit log, the overlay, and the index records."""
     entries, total = site.directory.audit.entries(limit=100_000)
-    with sqlite3.connect(site.home / "index.sqlite") as conn:
+    with sqlite3.connect(index_file(site.home)) as conn:
         docs = conn.execute("SELECT id, doc FROM services ORDER BY id").fetchall()
     overlay, _ = site.directory.overlay.entries()
     return total, sorted(overlay), docs

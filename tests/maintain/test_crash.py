@@ -31,7 +31,7 @@ import psycopg
 import pytest
 
 from rehabmap.index.base import overlay_record
-from search.embedded import EmbeddedIndex
+from search.embedded import EmbeddedIndex, index_file
 from tests.listening import ANSWER_TIMEOUT_S
 from tests.maintain.conftest import ROOT, SAMPLE, Server, Site, start_server
 
@@ -81,17 +81,17 @@ def in_background(fn) -> Future:
 
 
 def index_records(site: Site) -> dict:
-    return {s.id: s for s in EmbeddedIndex(site.home / "index.sqlite").all()}
+    return {s.id: s for s in EmbeddedIndex(index_file(site.home)).all()}
 
 
 def assert_consistent(site: Site) -> None:
     """Both stores are whole, and the live index holds exactly what the overlay and audit log say."""
-    for path in (site.home / "index.sqlite", *site.home.glob("directory.sqlite")):
+    for path in (index_file(site.home), *site.home.glob("directory.sqlite")):
         with sqlite3.connect(path) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",), path
-    with sqlite3.connect(site.home / "index.sqlite") as conn:
+    with sqlite3.connect(index_file(site.home)) as conn:
         conn.execute("INSERT INTO services_fts (services_fts) VALUES ('integrity-check')")
-    assert not (site.home / "index.sqlite-journal").exists()
+    assert not (site.home / f"{index_file(site.home).name}-journal").exists()
     records = index_records(site)
     overlay, _ = site.directory.overlay.entries()
     entries, _ = site.directory.audit.entries(resource_type="service", limit=1_000_000)
@@ -143,10 +143,10 @@ def test_killed_inside_the_index_transaction_the_edit_is_completed_on_restart(fr
     assert isinstance(request.exception(timeout=HANG_S), httpx.TransportError)
     # The directory committed (audit + overlay); the index write was cut short and left its journal.
     assert {e.field for e in site.directory.audit.entries(resource_id=EDITED)[0]} == {"beds", "description"}
-    assert (site.home / "index.sqlite-journal").exists()
+    assert (site.home / f"{index_file(site.home).name}-journal").exists()
 
     servers.append(server := start_server(site))
-    assert not (site.home / "index.sqlite-journal").exists()
+    assert not (site.home / f"{index_file(site.home).name}-journal").exists()
     record = served(server, EDITED)
     assert (record["beds"], record["description"]) == (42, "Half way.")
     assert len(site.directory.audit.entries(resource_id=EDITED)[0]) == 2
@@ -222,7 +222,7 @@ REBUILD = textwrap.dedent("""
     from rehabmap.config import Settings
     from rehabmap.maintain.store import Directory
     from rehabmap.maintain.edits import OverlayWriter
-    from search.embedded import EmbeddedWriter
+    from search.embedded import EmbeddedWriter, index_file
 
     home, sample, stop_at = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 
@@ -246,7 +246,7 @@ REBUILD = textwrap.dedent("""
             return super().replace_all(services, **options)
 
     geography = Geography.open(home / "geodata")
-    writer = OverlayWriter(Slow(home / "index.sqlite"), Directory.from_settings(Settings(home=home)))
+    writer = OverlayWriter(Slow(index_file(home)), Directory.from_settings(Settings(home=home)))
     report = build_index(rows(), GeographyPlacer(geography), writer, progress=False)
     print("done", report.indexed, flush=True)
 """)
@@ -298,7 +298,7 @@ def test_a_rebuild_killed_part_way_keeps_the_index_and_every_edit(fresh_site, se
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"read 60, indexed {len(before)}")
-    assert not list(site.home.glob("index.sqlite.building-*"))
+    assert not list(site.home.glob(f"{index_file(site.home).name}.building-*"))
     assert served(server, EDITED)["beds"] == 7
     assert served(server, "sample:bodmin-rehabilitation-unit")["beds"] == 11
     assert served(server, made)["name"] == "Crash Test House"

@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
 from rehabmap.maintain.edits import OverlayWriter
-from search.embedded import EmbeddedIndex, EmbeddedWriter
+from search.embedded import EmbeddedIndex, EmbeddedWriter, index_file
 from rehabmap.oruk import service_uuid
 from tests.maintain.conftest import OWNED_A, SAMPLE, TODAY, with_version
 
@@ -32,7 +32,7 @@ def audit_rows(site, service_id: str) -> list:
 
 
 def index_doc(site, service_id: str) -> dict | None:
-    with sqlite3.connect(site.home / "index.sqlite") as conn:
+    with sqlite3.connect(index_file(site.home)) as conn:
         row = conn.execute("SELECT doc FROM services WHERE id = ?", (service_id,)).fetchone()
     return json.loads(row[0]) if row else None
 
@@ -251,16 +251,16 @@ def test_edits_survive_a_rebuild_from_the_sources(api, site, geography):
     made = api.post("/maintain/services", headers=site.auth("maintainer"), json={
         "name": "Rebuild Survivor House", "service_type": "supported_accommodation", "subtype": "supported_housing",
         "lat": 50.2632, "lon": -5.0510}).json()["service"]
-    expected = {s.id: s for s in EmbeddedIndex(site.home / "index.sqlite").all()}
+    expected = {s.id: s for s in EmbeddedIndex(index_file(site.home)).all()}
 
-    writer = OverlayWriter(EmbeddedWriter(site.settings.index_path), site.directory)
+    writer = OverlayWriter(EmbeddedWriter(index_file(site.settings.home)), site.directory)
     report = build_index(load_source(SAMPLE), GeographyPlacer(geography), writer, progress=False)
     # Only this test's edits are asked about: the module's site also holds edits other tests made to be
     # contradicted (`test_an_edit_the_new_import_contradicts_is_kept_but_reported`), whatever the order.
     edited = ("sample:truro-level-2-rehabilitation-unit", "sample:penzance-peer-support", made["id"])
     assert report.indexed == len(expected) and not [w for w in writer.warnings if any(s in w for s in edited)]
 
-    rebuilt = {s.id: s for s in EmbeddedIndex(site.home / "index.sqlite").all()}
+    rebuilt = {s.id: s for s in EmbeddedIndex(index_file(site.home)).all()}
     assert set(rebuilt) == set(expected)
     for service_id, service in expected.items():
         assert rebuilt[service_id] == service, service_id
@@ -292,9 +292,9 @@ def test_a_rebuild_counts_services_made_in_the_directory_as_kept(api, site, geog
     loses nothing, even where no loss at all is allowed."""
     made = api.post("/maintain/services", headers=site.auth("maintainer"), json={
         "name": "Overlay Kept House", "service_type": "vcfse", "postcode": "LS9 7TF"}).json()["service"]
-    live = EmbeddedIndex(site.home / "index.sqlite")
+    live = EmbeddedIndex(index_file(site.home))
     assert made["id"] in live.ids()
-    writer = OverlayWriter(EmbeddedWriter(site.settings.index_path), site.directory)
+    writer = OverlayWriter(EmbeddedWriter(index_file(site.settings.home)), site.directory)
     report = build_index(load_source(SAMPLE), GeographyPlacer(geography), writer, live=live, max_drop_share=0.0,
                          progress=False)
     assert report.loss is not None and report.loss.lost == []

@@ -12,7 +12,7 @@ from rehabmap.config import Settings
 from rehabmap.maintain.edits import Editor, OverlayWriter
 from rehabmap.index.base import ServiceQuery
 from search.elastic import ElasticIndex, ElasticWriter
-from search.embedded import EmbeddedIndex
+from search.embedded import EmbeddedIndex, index_file
 from tests.es_server import drop_indices
 from tests.maintain.conftest import TODAY
 
@@ -22,7 +22,7 @@ def elastic(es_server, es_client, site, geography):
     base = f"rehabmap-maintain-{uuid.uuid4().hex[:10]}"
     settings = Settings(ELASTICSEARCH_URL=es_server.url, elasticsearch_index=base)
     writer = ElasticWriter.from_settings(settings, client=es_client)
-    sample = list(EmbeddedIndex(site.home / "index.sqlite").all())
+    sample = list(EmbeddedIndex(index_file(site.home)).all())
     writer.replace_all(sample)
     index = ElasticIndex.from_settings(settings, client=es_client)
     yield index, writer, Editor(site.directory, index, writer, geography), sample

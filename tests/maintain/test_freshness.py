@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from rehabmap.maintain.freshness import due_before
-from search.embedded import EmbeddedIndex
+from search.embedded import EmbeddedIndex, index_file
 from tests.maintain.conftest import OWNED_A, TODAY, AppClient, cli_here, make_app, make_site
 
 DAYS = 12  # the sample's verification dates run from 2026-11-01 to 2026-11-20: some are due, some not
@@ -27,7 +27,7 @@ def due(service, today=TODAY, days=DAYS) -> bool:
 
 
 def records(site):
-    return {s.id: s for s in EmbeddedIndex(site.home / "index.sqlite").all()}
+    return {s.id: s for s in EmbeddedIndex(index_file(site.home)).all()}
 
 
 def test_results_say_whether_a_record_is_due_for_verification(fresh):

@@ -16,6 +16,7 @@ from rehabmap.maintain.store import Directory, open_database
 from rehabmap.config import Settings
 from tests.conftest import database_url
 from tests.maintain.conftest import ROOT
+from search.embedded import index_file
 
 
 @pytest.fixture
@@ -142,8 +143,8 @@ def test_an_old_edit_that_laid_what_rehabmap_read_lets_it_go_on_upgrade(fresh_si
 
     site, service_id = fresh_site, "sample:bodmin-rehabilitation-unit"
     read = {"needs_read_from_text": {"autism": "autistic adults"}, "needs_read_not_met": {"older_adult": "under 65"}}
-    EmbeddedWriter(site.home / "index.sqlite").upsert({service_id: read})  # as a sync reads its words
-    imported = EmbeddedIndex(site.home / "index.sqlite").get(service_id)
+    EmbeddedWriter(index_file(site.home)).upsert({service_id: read})  # as a sync reads its words
+    imported = EmbeddedIndex(index_file(site.home)).get(service_id)
     assert imported is not None and imported.needs_read_from_text == read["needs_read_from_text"]
     with monkeypatch.context() as old_code:
         old_code.setattr(edits, "_BOOKKEEPING", frozenset({"provenance", "field_sources"}))
@@ -236,7 +237,7 @@ def test_a_gender_edited_before_the_sources_word_was_kept_says_whose_word_on_upg
         f"/service/{KIRKSTALL}").text
     assert "Who it takes (changed by the rehabmap team)" in api.get(f"/service/{BEESTON}").text
     assert api.get(f"/services/{KIRKSTALL}").json()["needs_added_by_maintainers"] == [], "its needs: the file's"
-    kept = EmbeddedIndex(site.home / "index.sqlite").get(KIRKSTALL)
+    kept = EmbeddedIndex(index_file(site.home)).get(KIRKSTALL)
     assert kept is not None and kept.source_needs_met == source_needs
     directory = Directory.from_settings(site.settings)
     assert directory.audit.entries(limit=1000)[0] == audit_before, "no one's word changed: nothing audited"
@@ -264,8 +265,8 @@ def test_a_rebuild_after_the_upgrade_leaves_the_audit_logs_word_unlaid(fresh_sit
     directory = Directory.from_settings(site.settings)  # `rehabmap index` opens the store: migration 21
     assert set(directory.overlay.sources_word_due()) == {KIRKSTALL, BEESTON}
     build_index(load_source(SAMPLE), GeographyPlacer(geography), OverlayWriter(
-        EmbeddedWriter(site.settings.index_path), directory), progress=False)
+        EmbeddedWriter(index_file(site.settings.home)), directory), progress=False)
     assert directory.overlay.sources_word_due() == {}
-    rebuilt = EmbeddedIndex(site.settings.index_path)
+    rebuilt = EmbeddedIndex(index_file(site.settings.home))
     assert [(s.gender, s.source_gender) for s in map(rebuilt.get, (KIRKSTALL, BEESTON)) if s is not None] == [
         (None, "male_only"), ("male_only", "mixed_gender")]

@@ -17,6 +17,7 @@ from schemathesis.core.parameters import ParameterLocation
 
 from tests.maintain.conftest import make_site, start_server
 from tests.maintain.test_crash import assert_consistent
+from search.embedded import index_file
 
 MAX_EXAMPLES = int(os.environ.get("REHABMAP_FUZZ_EXAMPLES", "15"))
 CHECKS = [schemathesis.checks.not_a_server_error, schemathesis.checks.status_code_conformance,
@@ -65,4 +66,4 @@ def test_maintain_api_holds_to_its_openapi_with_an_admin_token_and_the_stores_ag
 
 def changes(site) -> tuple[int, int]:
     """What any write moves: the audit log's length and the index file's modification time."""
-    return site.directory.audit.entries(limit=0)[1], (site.home / "index.sqlite").stat().st_mtime_ns
+    return site.directory.audit.entries(limit=0)[1], index_file(site.home).stat().st_mtime_ns

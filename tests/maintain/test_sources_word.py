@@ -26,7 +26,7 @@ from rehabmap.maintain.migrations import opened
 from rehabmap.maintain.overlay import Overlay, unpin_restores
 from rehabmap.maintain.retirement import restores_taken_back, retirement
 from rehabmap.maintain.store import Directory, open_database, store_of
-from search.embedded import EmbeddedIndex
+from search.embedded import EmbeddedIndex, index_file
 from tests.conftest import database_url
 from tests.maintain.conftest import AppClient, make_app
 from tests.sync.replay import Replay, running
@@ -191,7 +191,7 @@ def test_a_restore_the_old_rule_left_pinning_is_taken_back_on_upgrade(request, s
            "migration)" in caplog.messages, "before: '1 records', and only a cut-short sync or decision named"
     shown = restarted.get(f"/services/{DOVETAIL_ID}").json()
     assert shown["status"] == "inactive" and shown["retired_reason"].startswith("deregistered by CQC on 2026-11-30")
-    gone = retirement(directory, EmbeddedIndex(settings.index_path).get(DOVETAIL_ID))
+    gone = retirement(directory, EmbeddedIndex(index_file(settings.home)).get(DOVETAIL_ID))
     assert gone is not None and gone.superseded is not None and gone.superseded.by.startswith(MAINTAINER)
     assert restarted.get(f"/services/{GROVELANDS_ID}").json()["status"] == "active", "restored after the source"
     assert restarted.get(f"/services/{ASHTON_ID}").json()["phone"] == "0161 000 0001"

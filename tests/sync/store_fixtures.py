@@ -30,6 +30,7 @@ from rehabmap.maintain.store import open_database, store_of
 from tests.listening import listening_socket, url_of, wait_until_up
 from tests.maintain.conftest import Server
 from tests.sync.replay import Replay
+from search.embedded import index_file
 
 ROOT = Path(__file__).resolve().parents[2]
 CQC_RECORDS = "cqc_api/locations_detail_2021.json"
@@ -117,9 +118,9 @@ def table_rows(where: Path | Settings, sql: str, *params: Any) -> list[tuple[Any
 
 
 def index_record(home: Path, service_id: str) -> dict[str, Any] | None:
-    if not (home / "index.sqlite").exists():
+    if not index_file(home).exists():
         return None
-    rows = table_rows(home / "index.sqlite", "SELECT doc FROM services WHERE id = ?", service_id)
+    rows = table_rows(index_file(home), "SELECT doc FROM services WHERE id = ?", service_id)
     return json.loads(rows[0][0]) if rows else None
 
 

@@ -24,7 +24,7 @@ from rehabmap.coverage import Claim, CoverageMap, CoverageStore, SmallAreaTable,
 from rehabmap.maintain.store import open_database, store_of
 from rehabmap.state import AppState
 from rehabmap.taxonomy import ServiceType
-from search.embedded import EmbeddedWriter
+from search.embedded import EmbeddedWriter, index_file
 from tests.conftest import database_url
 from tests.sync.store_fixtures import (ListedConnector, field_house_item, make_home, rehabmap, runner_for,
                                        serving)
@@ -148,7 +148,7 @@ def test_one_home_answers_every_type_a_request_asks_about(table):
 @pytest.fixture(scope="module")
 def home(tmp_path_factory, geodata_dir, geography) -> Path:
     home = make_home(tmp_path_factory.mktemp("coverage") / "home", geodata_dir)
-    report = build_index(load_source(SAMPLE), GeographyPlacer(geography), EmbeddedWriter(home / "index.sqlite"),
+    report = build_index(load_source(SAMPLE), GeographyPlacer(geography), EmbeddedWriter(index_file(home)),
                          progress=False)
     assert report.indexed == 60
     return home

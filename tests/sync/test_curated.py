@@ -18,7 +18,7 @@ from indexer.sources.common import csv_table, read_text
 from indexer.sync.rebuild import record_curated_coverage, with_directory
 from rehabmap.config import Settings
 from rehabmap.coverage import CoverageMap, CoverageStore, SmallAreaTable
-from search.embedded import EmbeddedWriter
+from search.embedded import EmbeddedWriter, index_file
 from tests.sync.store_fixtures import index_record, make_home
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "curated"
@@ -75,7 +75,7 @@ def tables(tmp_path) -> dict[str, Path]:
 def rebuild(home: Path, geography, sources: list[Path]):
     directory = home / "directory.sqlite"
     rows = with_directory(directory, sources, (row for path in sources for row in load_source(path)))
-    report = build_index(rows, GeographyPlacer(geography), EmbeddedWriter(home / "index.sqlite"), progress=False)
+    report = build_index(rows, GeographyPlacer(geography), EmbeddedWriter(index_file(home)), progress=False)
     record_curated_coverage(directory, sources)
     return report
 

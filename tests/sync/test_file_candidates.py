@@ -19,6 +19,7 @@ from rehabmap.config import Settings
 from rehabmap.maintain.store import open_database
 from rehabmap.oruk import service_uuid
 from tests.sync.store_fixtures import ROOT, index_record, make_home, rehabmap, serving, table_rows
+from search.embedded import index_file
 
 BIERLEY, BIERLEY_POSTCODE = "nhs-hospitals-2018:NMJ02", "BD4 6AD"  # Cygnet Hospital Bierley, Bradford
 ACRE = "nhs-hospitals-2018:RX224"  # Acre Day Hospital, Worthing
@@ -45,7 +46,7 @@ def reports(done) -> dict[str, str]:
 
 
 def indexed_ids(home, prefix: str) -> list[str]:
-    return [i for (i,) in table_rows(home / "index.sqlite", "SELECT id FROM services WHERE id LIKE ?", prefix + "%")]
+    return [i for (i,) in table_rows(index_file(home), "SELECT id FROM services WHERE id LIKE ?", prefix + "%")]
 
 
 def test_the_2018_candidates_are_held_accepted_into_search_and_rejected_for_good(tmp_path, geodata_dir, data_dir):

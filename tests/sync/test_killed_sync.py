@@ -16,6 +16,7 @@ import pytest
 
 from app.converge import CONVERGE_LOCK
 from rehabmap.maintain.database import named_lock_of
+from search.embedded import index_file
 from tests.sync.replay import Replay
 from tests.sync.store_fixtures import (
     first_line,
@@ -135,7 +136,7 @@ def test_a_first_run_killed_after_it_applied_claims_no_coverage_until_its_record
 
     killed_at("applied", home, data_dir, replay)
 
-    assert not (home / "index.sqlite").exists()
+    assert not index_file(home).exists()
     assert table_rows(home / "directory.sqlite", "SELECT count(*) FROM coverage_claims") == [(0,)]
     assert table_rows(home / "directory.sqlite", "SELECT count(*) FROM sync_records WHERE status = 'active'")[0][0] > 0
     said = status(home, data_dir)
@@ -196,7 +197,7 @@ def test_a_rebuild_killed_after_its_index_went_live_is_finished_by_the_next_star
         process.kill()
         process.wait()
 
-    docs = table_rows(home / "index.sqlite", "SELECT doc FROM services")
+    docs = table_rows(index_file(home), "SELECT doc FROM services")
     assert any(b"Leeds IPS Employment Service" in doc for (doc,) in docs), "the new index is live"
     assert (home / "index-sources.json").read_text() == before, "what follows the swap has not happened"
     assert curated_claims(home) == []

@@ -14,7 +14,7 @@ from app.sync import open_live
 from indexer.pipeline import GeographyPlacer
 from rehabmap.maintain.store import Directory, store_of
 from rehabmap.errors import InvalidValue, ServiceNotFound
-from search.embedded import EmbeddedIndex
+from search.embedded import EmbeddedIndex, index_file
 from rehabmap.match import MatchRequest, match
 from rehabmap.taxonomy import ServiceType
 from tests.conftest import database_url
@@ -53,7 +53,7 @@ def queue(settings, geography) -> ReviewQueue:
 def level1_near_field_house(settings, geography) -> list[str]:
     home = geography.resolve(postcode=FIELD_HOUSE_POSTCODE)
     request = MatchRequest(types=(ServiceType.inpatient_rehab_level1,), limit=5)
-    return [r.service.id for r in match(EmbeddedIndex(settings.index_path), home, request, date.today()).results]
+    return [r.service.id for r in match(EmbeddedIndex(index_file(settings.home)), home, request, date.today()).results]
 
 
 def test_an_accepted_candidate_is_shown_as_accepted_and_outlives_resyncs(settings, geography, replay):

@@ -25,6 +25,7 @@ from rehabmap.coverage import CoverageStore
 from rehabmap.maintain.audit import Change
 from rehabmap.maintain.store import Directory, store_of
 from rehabmap.taxonomy import ServiceType
+from search.embedded import index_file
 from tests.conftest import database_url
 from tests.sync.store_fixtures import (
     FIELD_HOUSE,
@@ -229,13 +230,13 @@ def test_a_dry_run_writes_nothing(settings, geography, replay):
     path = settings
     before = {t: table_rows(path, f"SELECT * FROM {t}") for t in ("sync_state", "sync_records", "sync_review",
                                                                    "sync_staged", "audit")}
-    index_before = (settings.index_path.stat().st_mtime_ns, index_record(settings.home, f"cqc:{ASHTON}"))
+    index_before = (index_file(settings.home).stat().st_mtime_ns, index_record(settings.home, f"cqc:{ASHTON}"))
 
     report = run(settings, geography, dry_run=True)
 
     assert report.dry_run and [(line.service_id, line.note) for line in report.changed] == [(f"cqc:{ASHTON}", "beds")]
     assert {t: table_rows(path, f"SELECT * FROM {t}") for t in before} == before
-    assert (settings.index_path.stat().st_mtime_ns, index_record(settings.home, f"cqc:{ASHTON}")) == index_before
+    assert (index_file(settings.home).stat().st_mtime_ns, index_record(settings.home, f"cqc:{ASHTON}")) == index_before
     # The real run after it still sees the change: the dry run did not move the cursor.
     assert [line.service_id for line in run(settings, geography).changed] == [f"cqc:{ASHTON}"]
 
@@ -252,7 +253,7 @@ def test_a_crawl_cut_off_resumes_from_its_last_page(settings, geography, replay)
     crawl = status.pending["crawl"]
     kept = {p["item"]["origin"]["source_id"] if kind == "item" else p["source_id"] for kind, p in store.staged("cqc")}
     assert status.staged == len(kept) > 10
-    assert not settings.index_path.exists(), "nothing is applied until the crawl is complete"
+    assert not index_file(settings.home).exists(), "nothing is applied until the crawl is complete"
     replay.clear_faults()
     seen = len(replay.seen())
 

@@ -21,7 +21,7 @@ from rehabmap.maintain.migrations import LATEST, MIGRATIONS
 from rehabmap.maintain.store import Directory, store_of
 from rehabmap.state import AppState
 from rehabmap.taxonomy import ServiceType
-from search.embedded import EmbeddedIndex
+from search.embedded import EmbeddedIndex, index_file
 from tests.conftest import database_url
 from tests.sync.store_fixtures import FIELD_HOUSE, ListedConnector, field_house_item
 
@@ -56,7 +56,7 @@ def test_a_servers_probes_read_the_store_it_opened_and_see_another_process_write
     connection the probe's thread keeps: a run applied through another opening (a sync's process) is seen at the
     next probe, and a scrape's one row a source says what `sync-status` says."""
     directory = Directory.from_settings(settings)
-    state = AppState(settings, geography, EmbeddedIndex(settings.index_path), directory=directory)
+    state = AppState(settings, geography, EmbeddedIndex(index_file(settings.home)), directory=directory)
     served = SyncStore.served(state)
     assert served is not None and served.database is directory.database
     assert served.last_successes() == {} and not_live(served) == {}

@@ -14,6 +14,7 @@ import httpx
 
 from indexer.sync.connectors.cqc import SERVICE_TYPES
 from rehabmap.config import Settings
+from search.embedded import index_file
 from tests.sync.store_fixtures import (
     FIELD_HOUSE,
     FIELD_HOUSE_POSTCODE,
@@ -163,7 +164,7 @@ def test_a_killed_sync_resumes_where_it_stopped(tmp_path, geodata_dir, data_dir,
         process.kill()
         process.wait()
     staged = table_rows(home / "directory.sqlite", "SELECT count(*) FROM sync_staged")[0][0]
-    assert staged >= 1 and not (home / "index.sqlite").exists()
+    assert staged >= 1 and not index_file(home).exists()
     replay.clear_faults()
     seen = len(replay.seen())
 

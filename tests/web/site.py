@@ -21,7 +21,7 @@ from geodata.geography import Geography
 from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
 from rehabmap.config import Settings
-from search.embedded import EmbeddedWriter
+from search.embedded import EmbeddedWriter, index_file
 from tests.listening import STARTUP_TIMEOUT_S, listening_socket, url_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,14 +39,14 @@ def outside_ciphertext(stored: bytes) -> bytes:
 
 
 def build_home(home: Path, geodata_dir: Path) -> Path:
-    """`home/geodata` → the built geodata; `home/index.sqlite` ← the sample directory."""
+    """`home/geodata` → the built geodata; its index file (`index_file`) ← the sample directory."""
     home.mkdir(parents=True, exist_ok=True)
     link = home / "geodata"
     if not link.exists():
         link.symlink_to(geodata_dir, target_is_directory=True)
     geography = Geography.open(geodata_dir)
     try:
-        report = build_index(load_source(SAMPLE), GeographyPlacer(geography), EmbeddedWriter(home / "index.sqlite"),
+        report = build_index(load_source(SAMPLE), GeographyPlacer(geography), EmbeddedWriter(index_file(home)),
                              progress=False)
     finally:
         geography.close()

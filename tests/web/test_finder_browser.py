@@ -13,7 +13,7 @@ from contextlib import closing
 import pytest
 from playwright.sync_api import expect
 
-from search.embedded import EmbeddedWriter
+from search.embedded import EmbeddedWriter, index_file
 from tests.web.conftest import Watched
 from tests.web.site import build_home, make_app, serve
 from tests.web.test_browser import axe
@@ -85,7 +85,7 @@ def team_stated_server(geodata_dir, data_dir, tmp_path_factory) -> Iterator[str]
     by the rehabmap team)"). Written as a maintainer's edit writes the live index (`EmbeddedWriter.upsert`,
     which marks the fields as the directory's)."""
     home = build_home(tmp_path_factory.mktemp("team-stated") / "home", geodata_dir)
-    index = home / "index.sqlite"
+    index = index_file(home)
     with closing(sqlite3.connect(index)) as conn:
         docs = [json.loads(doc) for (doc,) in conn.execute("SELECT doc FROM services")]
     EmbeddedWriter(index).upsert({

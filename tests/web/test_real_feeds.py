@@ -35,6 +35,7 @@ from tests.sync.replay import running
 from tests.sync.store_fixtures import (FIELD_HOUSE, FIELD_HOUSE_POSTCODE, ListedConnector, field_house_item, make_home,
                                        rehabmap, runner_for, serving)
 from tests.web.test_browser import axe
+from search.embedded import index_file
 
 pytestmark = pytest.mark.slow
 
@@ -545,7 +546,7 @@ AMBER_VALLEY, DERBYSHIRE_COUNTY = "E07000032", "E10000007"  # Field House's dist
 def copy_of(synced_home: Path, path: Path, geodata_dir: Path) -> Path:
     """A home of its own holding what the synced one holds, for a test that changes it."""
     home = make_home(path, geodata_dir)
-    for name in ("directory.sqlite", "index.sqlite"):
+    for name in ("directory.sqlite", index_file(home).name):
         with sqlite3.connect(synced_home / name) as source, sqlite3.connect(home / name) as copy:
             source.backup(copy)
     return home
