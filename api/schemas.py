@@ -23,7 +23,8 @@ from rehabmap.maintain.freshness import (
     verification_due,
 )
 from rehabmap.maintain.retirement import Retirement
-from rehabmap.match import LeftOut, MatchRequest, MatchResponse, MatchResult, Order, round_km
+from rehabmap.match import LeftOut, MatchRequest, MatchResponse, MatchResult, round_km
+from rehabmap.orders import Order
 from rehabmap.per_record import RECORDS_KEPT, PerRecord
 from rehabmap.record import Schedule, Service, Weekday
 from rehabmap.taxonomy import ASKED_NEEDS_WORDS, SUBTYPE_LABELS, TYPE_LABELS, ServiceType

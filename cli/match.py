@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from cli.textgrid import grid
+from rehabmap.orders import ORDERS
 
 if TYPE_CHECKING:
     from rehabmap.match import LeftOut, MatchRequest, MatchResponse
@@ -33,7 +34,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
               "from a service's words does not count).")
 @click.option("--current-postcode", help="Postcode of the current placement, to show distance saved.")
 @click.option("--limit", type=int, default=10, show_default=True)
-@click.option("--order", type=click.Choice(["nearest", "best_fit"]), default="nearest", show_default=True,
+@click.option("--order", type=click.Choice(ORDERS), default="nearest", show_default=True,
               help="nearest: by distance, the person's own ICB first; best_fit: needs confirmed, taking referrals, a "
               "recent vacancy, then distance.")
 def match_command(postcode, place, lat, lon, needs, types, age, gender, max_km, own_icb, accepting,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from datetime import date
 from math import floor
-from typing import Any, Literal, NamedTuple, Protocol, TypeVar, get_args
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import shapely
 from shapely.geometry import shape
@@ -22,6 +22,7 @@ from rehabmap.errors import InvalidValue
 from rehabmap.explanation import RECORD_WORDS, Explainer
 from rehabmap.fit import Fit
 from rehabmap.index.base import Coverage, Hit, IndexBackend, PersonGender, ServiceQuery, effective_key
+from rehabmap.orders import ORDERS, Order
 from rehabmap.record import (
     Capacity, Service, capacity_current_since, capacity_max_age_days, capacity_reported_since,
 )
@@ -49,8 +50,6 @@ RANKING_RULE = (
     "none), then as 2.")
 MAX_LIMIT = 100
 ANY_TYPE = "any"  # asks for any suitable option, as naming no type does
-Order = Literal["nearest", "best_fit"]
-ORDERS: tuple[Order, ...] = get_args(Order)
 Frozen = TypeVar("Frozen")
 
 

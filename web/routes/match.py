@@ -17,8 +17,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from rehabmap.errors import DomainError, shorten
 from rehabmap.languages import UnknownLanguage, suggestion_text
-from rehabmap.match import (ANY_TYPE, MAX_LIMIT, ORDERS, LeftOut, MatchRequest, MatchResponse, Order, left_out,
-                            match, parse_needs, parse_types)
+from rehabmap.match import (ANY_TYPE, MAX_LIMIT, LeftOut, MatchRequest, MatchResponse, left_out, match, parse_needs,
+                            parse_types)
+from rehabmap.orders import ORDERS, Order
 from rehabmap.taxonomy import (NEED_LABELS, SUBTYPE_LABELS, SUBTYPES, TYPE_LABELS, ServiceType, language_need,
                                parse_subtypes)
 from web.deps import State
