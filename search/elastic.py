@@ -7,9 +7,9 @@ release that reads another schema builds its own beside the alias the release be
 on until no process of that release runs (docs/deploy.md, "Upgrades"). A rebuild writes a complete new index
 `<alias>-<UTC timestamp>`, refreshes it, then moves the alias to it in one `_aliases` call, so readers see
 either the old generation or the new one, never a half-built one; a build that fails leaves the alias where it
-was. The generation it replaces is kept for a
-grace period (`elasticsearch_grace_seconds`), so a scan still reading it (an export, the gap analysis)
-finishes on it; a later build deletes it, and whatever a crashed build left behind.
+was. The generation it replaces is kept for a grace period (`elasticsearch_grace_seconds`), so a scan still
+reading it (an export, the gap analysis) finishes on it; a later build deletes it, and whatever a crashed build
+left behind.
 
 Reads that go past one page (exports, `all`, nearest beyond a page) follow `search_after` over the concrete
 index the alias pointed to when they began: no result window, nothing held open in the cluster. (A
