@@ -54,6 +54,7 @@ SCHEMA_VERSION = "6"
 # The files of other schemas' indexes beside this one's (`index_file`): named by schema since session 37; until then
 # every schema's was `index.sqlite`.
 _INDEX_FILES = re.compile(r"index(-schema\d+)?\.sqlite")
+_UNNAMED = "index.sqlite"
 # Declarations of the columns named by `ROW_FIELDS`, in that order.
 _COLUMN_DECLARATIONS = {
     "id": "TEXT NOT NULL", "lat": "REAL NOT NULL", "lon": "REAL NOT NULL", "service_type": "TEXT NOT NULL",
@@ -140,11 +141,11 @@ def previous_index(home: Path) -> Previous | None:
     for path in home.glob("index*.sqlite"):
         if _INDEX_FILES.fullmatch(path.name) and path != index_file(home):
             said = _schema_of(path) or ""
-            if said.isdigit() and int(said) <= int(SCHEMA_VERSION):
-                found.append((int(said), path.stat().st_mtime_ns, path))
+            if said.isdigit() and int(said) <= int(SCHEMA_VERSION):  # of a schema, its file named by it first
+                found.append((int(said), path.name != _UNNAMED, path.stat().st_mtime_ns, path))
     if not found:
         return None
-    schema, _, newest = max(found)
+    schema, _, _, newest = max(found)
     return Previous(PreviousFile(newest), f"the index file {newest.name} (schema {schema})")
 
 

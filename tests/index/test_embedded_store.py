@@ -23,7 +23,7 @@ from rehabmap.errors import IndexNotBuilt
 from search import embedded
 from rehabmap.index.base import Coverage, ServiceQuery
 from search.columns import ServiceColumns
-from search.embedded import EmbeddedIndex, EmbeddedWriter, _RecordCache, index_file
+from search.embedded import SCHEMA_VERSION, EmbeddedIndex, EmbeddedWriter, _RecordCache, index_file, previous_index
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
 from bench.synthetic import make_services
@@ -459,3 +459,33 @@ def test_the_packed_filter_words_leave_out_the_rows_an_edit_replaced(corpus, tmp
             assert index.count_by_type(query) == {
                 t: sum(1 for s in services if passes(s, query) and s.service_type is t) for t in ServiceType}, query
     assert index.loads == 1
+
+
+def test_the_earlier_release_index_is_the_newest_schema_up_to_ours_named_by_it_first(tmp_path, services):
+    """What a first build of this schema is guarded by and reports left (`previous_index`): of the other index
+    files in the home, the newest schema no later than this version's (a later one is a newer release's, never
+    replaced here), of that schema its file named by it before an `index.sqlite` (the name before names said a
+    schema, left behind by an upgrade before), however recently either was written; a file that is no index is
+    no earlier release's."""
+    ours, earlier = int(SCHEMA_VERSION), int(SCHEMA_VERSION) - 1
+
+    def written(name: str, schema: int, count: int) -> None:
+        EmbeddedWriter(tmp_path / name).replace_all(services[:count])
+        with sqlite3.connect(tmp_path / name) as conn:
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(schema),))
+        conn.close()
+
+    assert previous_index(tmp_path) is None
+    written(f"index-schema{ours + 1}.sqlite", ours + 1, 1)
+    (tmp_path / "index-schema99.sqlite").write_bytes(b"no index" * 100)
+    assert previous_index(tmp_path) is None
+    written(f"index-schema{earlier}.sqlite", earlier, 2)
+    written("index.sqlite", earlier, 3)  # written after: newer, but not the earlier release's own
+    found = previous_index(tmp_path)
+    assert found is not None and found.where == f"the index file index-schema{earlier}.sqlite (schema {earlier})"
+    assert sorted(found.index.ids()) == sorted(s.id for s in services[:2])
+    assert found.index.get(services[1].id) == services[1] and found.index.get("no-such-id") is None
+    written("index.sqlite", ours, 3)  # the name this version's schema had before names said it
+    assert previous_index(tmp_path).where == f"the index file index.sqlite (schema {ours})"
+    EmbeddedWriter(index_file(tmp_path)).replace_all(services[:4])  # ours is never the earlier release's
+    assert previous_index(tmp_path).where == f"the index file index.sqlite (schema {ours})"
