@@ -108,7 +108,8 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
                                 *(load_source(path, name=names[path]) for path in tables.values())))
     live_writer = open_writer(settings)
     live = open_backend(settings)
-    previous = None if live.built() else open_previous(settings)  # a first rebuild after a schema change
+    earlier = open_previous(settings)  # an earlier release's index: what a first build of this schema replaces
+    replaced = live if earlier is None or live.built() else earlier.index
     directory = Directory.existing(settings)
     writer: IndexWriter = live_writer
     if directory is not None:  # the maintainers' edits are laid over the new index before it goes live
@@ -116,7 +117,7 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
     _begin(home, sources, table)
     try:
         placer = GeographyPlacer(open_geography(settings))
-        report = build_index(rows, placer, writer, live=live if previous is None else previous.index,
+        report = build_index(rows, placer, writer, live=replaced,
                              force=force, progress=progress, workers=_workers(workers),
                              max_drop_share=settings.index_max_drop_share if max_drop_share is None else max_drop_share)
     except ImportRefused as refused:
@@ -125,8 +126,8 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
         raise
     reached("swapped")
     report.warnings += getattr(writer, "warnings", [])
-    if (left := open_previous(settings)) is not None:
-        report.warnings.append(left.left())
+    if earlier is not None:  # still there, for that release's processes
+        report.warnings.append(earlier.left())
     _finish(settings)
     queued = hold_for_review(settings, report.held, placer, actor=actor, force=force_queue) if report.held else []
     return Rebuilt(report, queued)

@@ -66,6 +66,7 @@ log = logging.getLogger(__name__)
 # weighs are fields (`referrals` as said, `capacity` and `capacity_as_of`), so the cluster ranks by fit
 # (`search.elastic_fit`); a schema 4 index keeps only whether a service takes referrals.
 SCHEMA_VERSION = "5"
+_FIRST_NAMED_SCHEMA = 5  # the first schema whose alias said it (`alias_of`); the ones before were the bare name
 _TEXT_FIELDS = ["name", "description", "organisation"]
 _BULK_CHUNK = 1000
 _BULK_TIMEOUT_S = 120
@@ -205,9 +206,10 @@ def _name_of(alias: str) -> str:
 def previous_index(client: SearchClient, name: str) -> Previous | None:
     """The alias of the newest older schema the cluster has for this index name: the one a release before this one
     serves from until this version's alias is built and every process runs this release. Before aliases carried
-    their schema (schema 5 and older), it was the name itself. Its records are read only for a rebuild's guard
+    their schema (session 37, schema 5), it was the name itself. Its records are read only for a rebuild's guard
     (`ElasticIndex.ids`, `get`: neither asks the schema)."""
-    for alias in [*(f"{name}-schema{n}" for n in range(int(SCHEMA_VERSION) - 1, 0, -1)), name]:
+    named = range(int(SCHEMA_VERSION) - 1, _FIRST_NAMED_SCHEMA - 1, -1)  # empty until a schema after the first named
+    for alias in [*(f"{name}-schema{n}" for n in named), name]:
         if client.aliased(alias):
             return Previous(ElasticIndex(client, alias), f"the search index '{alias}'")
     return None

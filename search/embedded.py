@@ -55,6 +55,7 @@ SCHEMA_VERSION = "6"
 # every schema's was `index.sqlite`.
 _INDEX_FILES = re.compile(r"index(-schema\d+)?\.sqlite")
 _UNNAMED = "index.sqlite"
+_SCHEMA_SAID = "SELECT value FROM meta WHERE key = 'schema_version'"  # the schema a file says it has (every schema)
 # Declarations of the columns named by `ROW_FIELDS`, in that order.
 _COLUMN_DECLARATIONS = {
     "id": "TEXT NOT NULL", "lat": "REAL NOT NULL", "lon": "REAL NOT NULL", "service_type": "TEXT NOT NULL",
@@ -152,7 +153,7 @@ def previous_index(home: Path) -> Previous | None:
 def _schema_of(path: Path) -> str | None:
     """The schema an index file says it has; None for a file that is not an index SQLite can read."""
     try:
-        found = _read_only(path, "SELECT value FROM meta WHERE key = 'schema_version'")
+        found = _read_only(path, _SCHEMA_SAID)
     except sqlite3.DatabaseError:
         return None
     return found[0][0] if found else None
@@ -646,7 +647,7 @@ def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
     """A file in another layout cannot be read or edited: say so, and how to fix it, rather than fail on a
     missing column. A file SQLite cannot read at all (cut short, or not an index) is no index either."""
     try:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        row = conn.execute(_SCHEMA_SAID).fetchone()
     except sqlite3.DatabaseError as error:  # any: a file without this table is no index either
         raise _unreadable(path, error) from None
     found = row[0] if row else "unknown"
