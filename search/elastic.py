@@ -209,9 +209,10 @@ def previous_index(client: SearchClient, name: str) -> Previous | None:
     their schema (session 37, schema 5), it was the name itself. Its records are read only for a rebuild's guard
     (`ElasticIndex.ids`, `get`: neither asks the schema)."""
     named = range(int(SCHEMA_VERSION) - 1, _FIRST_NAMED_SCHEMA - 1, -1)  # empty until a schema after the first named
-    for alias in [*(f"{name}-schema{n}" for n in named), name]:
-        if client.aliased(alias):
-            return Previous(ElasticIndex(client, alias), f"the search index '{alias}'")
+    with _reachable_or_unavailable(client):
+        for alias in [*(f"{name}-schema{n}" for n in named), name]:
+            if client.aliased(alias):
+                return Previous(ElasticIndex(client, alias), f"the search index '{alias}'")
     return None
 
 
