@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
+from typing import TYPE_CHECKING
 
 from geodata.geography import Geography
 from indexer.sync.connectors import source_titles
@@ -15,7 +17,12 @@ from rehabmap.maintain.edits import Editor
 from rehabmap.maintain.store import Directory
 from rehabmap.state import AppState
 
+if TYPE_CHECKING:
+    from search.engine import SearchClient
+
 log = logging.getLogger("rehabmap.api")
+_clients: dict[tuple[object, ...], SearchClient] = {}
+_clients_lock = threading.Lock()
 
 
 def open_geography(settings: Settings) -> Geography:
@@ -28,7 +35,7 @@ def open_backend(settings: Settings, *, serving: bool = False) -> IndexBackend:
     if settings.backend is Backend.elasticsearch:
         from search.elastic import ElasticIndex
 
-        return ElasticIndex.from_settings(settings)
+        return ElasticIndex.from_settings(settings, client=search_client(settings))
     from search.embedded import EmbeddedIndex, index_file
 
     return EmbeddedIndex(index_file(settings.home), exempt_from_gc=serving)
@@ -38,7 +45,7 @@ def open_writer(settings: Settings) -> LiveWriter:
     if settings.backend is Backend.elasticsearch:
         from search.elastic import ElasticWriter
 
-        return ElasticWriter.from_settings(settings)
+        return ElasticWriter.from_settings(settings, client=search_client(settings))
     from search.embedded import EmbeddedWriter, index_file
 
     return EmbeddedWriter(index_file(settings.home))
@@ -49,12 +56,28 @@ def open_previous(settings: Settings) -> Previous | None:
     another schema, or one named before names carried it): see `rehabmap.index.base.Previous`."""
     if settings.backend is Backend.elasticsearch:
         from search.elastic import previous_index as previous_alias
-        from search.engine import connect
 
-        return previous_alias(connect(settings), settings.elasticsearch_index)
+        return previous_alias(search_client(settings), settings.elasticsearch_index)
     from search.embedded import previous_index
 
     return previous_index(settings.home)
+
+
+def search_client(settings: Settings) -> SearchClient:
+    """The process's one client of the search engine the settings name. The official clients pool their
+    connections and are safe across threads, so every part opened (the live index, its writer, an earlier
+    release's index) shares it for the process's life: before, each opened a client of its own that nothing
+    closed, three or more a rebuild (also a maintainers' upload, in a server) and one per review page a server
+    served, each with its own connections (and TLS handshakes) to the cluster."""
+    key = settings.elasticsearch_api_key
+    said = (settings.search_engine, tuple(settings.elasticsearch_hosts), key.get_secret_value() if key else None,
+            settings.elasticsearch_ca_file)
+    with _clients_lock:
+        if said not in _clients:
+            from search.engine import connect
+
+            _clients[said] = connect(settings)
+        return _clients[said]
 
 
 def open_state(settings: Settings, *, serving: bool = False) -> AppState:

@@ -5,7 +5,8 @@ In-process tests hand the backend a client built with `tests.es_server.PlainJson
 types (`application/vnd.elasticsearch+json; compatible-with=8`) that osmem answers with 406. This proxy
 does for such a server what `PlainJsonNode` does in process: it forwards every request to osmem with those
 two headers rewritten to the plain media types, and passes the answer back as it came. Against a real
-cluster (ELASTICSEARCH_URL) it is not needed.
+cluster (ELASTICSEARCH_URL) it is not needed. It counts the connections its clients open (`proxy_to`), which is
+how a test sees how many clients a process talked to the cluster through.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import urlsplit
 
 from tests.es_server import _COMPAT
@@ -57,16 +59,38 @@ def _handler(upstream: str) -> type[BaseHTTPRequestHandler]:
     return Forward
 
 
+class _Proxy(ThreadingHTTPServer):
+    """Counts the connections clients open to it: HTTP/1.1 keeps one for as many requests as a client sends
+    one after another, so this is how many clients (or concurrent requests) talked to the cluster."""
+
+    daemon_threads = True
+    connections = 0
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.connections += 1  # (called by the one thread that accepts)
+        super().process_request(request, client_address)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
 @contextmanager
-def plain_json_proxy(upstream: str) -> Iterator[str]:
-    """A proxy to `upstream` on 127.0.0.1 and a free port, for as long as the block runs; yields its URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(upstream))
-    server.daemon_threads = True
+def proxy_to(upstream: str) -> Iterator[_Proxy]:
+    """A proxy to `upstream` on 127.0.0.1 and a free port, for as long as the block runs."""
+    server = _Proxy(("127.0.0.1", 0), _handler(upstream))
     thread = threading.Thread(target=server.serve_forever, name="osmem-proxy", daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield server
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+@contextmanager
+def plain_json_proxy(upstream: str) -> Iterator[str]:
+    """`proxy_to`'s URL."""
+    with proxy_to(upstream) as proxy:
+        yield proxy.url

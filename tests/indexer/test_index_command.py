@@ -23,7 +23,7 @@ import pytest
 from rehabmap.errors import IndexNotBuilt
 from search.elastic import ElasticIndex, ElasticWriter, alias_of
 from search.embedded import SCHEMA_VERSION, EmbeddedIndex, index_file
-from tests.es_proxy import plain_json_proxy
+from tests.es_proxy import plain_json_proxy, proxy_to
 from tests.es_server import drop_indices
 from tests.test_cli import rehabmap, rehabmap_here
 
@@ -428,6 +428,33 @@ def test_a_new_schema_is_built_beside_the_search_index_an_earlier_release_serves
         [built] = es_client.aliased(alias_of(base))
         assert es_client.aliased(base) == [served] and built != served
         assert sorted(ElasticIndex(es_client, base).ids()) == sorted(s.id for s in sample)
+        assert len(ElasticIndex(es_client, alias_of(base)).ids()) == 60
+    finally:
+        drop_indices(es_client, base)
+
+
+def test_a_rebuild_talks_to_the_search_engine_over_one_connection(home, data_dir, tmp_path, es_server, es_client):
+    """Before, each part a rebuild opened (the live index, its writer, an earlier release's index) opened a client
+    of the search engine of its own: three connections to the cluster for one `rehabmap index` (three TLS
+    handshakes on a real one; a maintainers' upload rebuilds so in the server, whose clients nothing closed). Now
+    the process has one client (`app.parts.search_client`), and its connection carries every request, through a
+    build, a guard against the live index and a second build that replaces the first."""
+    if not es_server.url.startswith("http://"):
+        pytest.skip("the counting proxy speaks plain HTTP to the cluster")
+    base = f"rehabmap-one-client-{uuid.uuid4().hex[:10]}"
+    source = tmp_path / "fewer.json"
+    source.write_text(json.dumps(sample_page(40)))
+    try:
+        env = {"REHABMAP_BACKEND": "elasticsearch", "REHABMAP_ELASTICSEARCH_INDEX": base}
+        for source_given, refused in ((SAMPLE, ""), (source, "would drop 20 of the 60 live services"), (SAMPLE, "")):
+            with proxy_to(es_server.url) as proxy:
+                done = rehabmap_here(home, data_dir, "index", str(source_given), "--no-progress",
+                                     ELASTICSEARCH_URL=proxy.url, **env)
+                if refused:
+                    assert_one_line_error(done, refused)
+                else:
+                    assert done.returncode == 0, done.stderr
+                assert proxy.connections == 1, (source_given, done.stdout)
         assert len(ElasticIndex(es_client, alias_of(base)).ids()) == 60
     finally:
         drop_indices(es_client, base)
