@@ -89,12 +89,15 @@ def replay(data_dir: Path) -> Iterator[Replay]:
 
 
 def test_the_installed_command_runs_the_installed_code(installed, tmp_path, data_dir):
-    """(What the tests below run is the wheel's code and files, not the checkout's.)"""
+    """(What the tests below run is the wheel's code and the files it ships, not the checkout's.)"""
     home = tmp_path
-    where = subprocess.run([sys.executable, "-c", "import indexer, mappings; print(indexer.__file__); "
-                            "print(*mappings.__path__)"], cwd=home, env=installed_env(installed, home, data_dir),
-                           capture_output=True, text=True, check=True).stdout.split()
-    assert where == [str(installed / "indexer" / "__init__.py"), str(installed / "mappings")]
+    where = subprocess.run([sys.executable, "-c", "import indexer; from rehabmap.config import Settings; "
+                            "from indexer.sources.csv_mapping import MAPPINGS_DIR; "
+                            "print(indexer.__file__, MAPPINGS_DIR, Settings().oruk_feeds_dir)"],
+                           cwd=home, env=installed_env(installed, home, data_dir), capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert where == [str(installed / "indexer" / "__init__.py"), str(installed / "mappings"),
+                     str(installed / "mappings" / "feeds")]
 
 
 def test_the_installed_import_reads_the_nhs_websites_hospitals_by_the_mapping_it_ships(installed, tmp_path,
