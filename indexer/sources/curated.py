@@ -92,6 +92,12 @@ _LEVEL_NAMES = {"icb": "an ICB code (E54…)", "utla": "an upper-tier local auth
 _SERVES_LEVELS = ("icb", "sub_icb", "lad", "utla")
 
 
+def blank_template(spec: TableSpec) -> str:
+    """The table's template as a maintainer starts from it: its header row alone, as `templates/curated/` holds it
+    (the keepers' upload page offers it for download, to maintainers who have no copy of the code)."""
+    return ",".join(spec.columns) + "\n"
+
+
 def spec_for(header: Sequence[str]) -> TableSpec | None:
     present = {h.strip().lower() for h in header}
     return next((t for t in TABLES if set(t.required) <= present), None)

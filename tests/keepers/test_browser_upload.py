@@ -29,6 +29,16 @@ LABEL = "Community rehabilitation teams, per NHS trust (community_rehab_teams.cs
 
 @pytest.fixture(scope="module")
 def upload_site(sample_index, geodata_dir, data_dir, tmp_path_factory):
+    yield from _served_site(sample_index, geodata_dir, data_dir, tmp_path_factory)
+
+
+@pytest.fixture
+def own_upload_site(sample_index, geodata_dir, data_dir, tmp_path_factory):
+    """A site of one test's own, for a test that leaves an upload held (the others find none held)."""
+    yield from _served_site(sample_index, geodata_dir, data_dir, tmp_path_factory)
+
+
+def _served_site(sample_index, geodata_dir, data_dir, tmp_path_factory):
     keepers = make_keepers(make_site(tmp_path_factory.mktemp("upload") / "home", sample_index, geodata_dir,
                                      data_dir))
     rebuild_index(keepers.site.settings, [SAMPLE], actor="test setup")  # as `rehabmap index sample/`
@@ -75,6 +85,26 @@ def test_a_maintainer_uploads_a_table_reads_the_report_adds_it_and_finds_the_tea
     assert all(e.action == "upload" and "maintainer of the tests" in e.actor for e in entries)
     assert (keepers.site.home / "curated" / "community_rehab_teams.csv").read_text() == table.read_text()
     assert list((keepers.site.home / "uploads").iterdir()) == []  # deleted once used
+
+
+def test_a_maintainer_downloads_a_blank_template_fills_it_in_and_it_checks(browser, own_upload_site, axe_source,
+                                                                          data_dir, tmp_path):
+    """The journey of a maintainer with no copy of the code: the template downloaded from the page, a row added to
+    it, the filled file uploaded and checked (before, the page pointed to the code's templates/curated/)."""
+    base_url, keepers = own_upload_site
+    first_trust, _postcode = next(iter(trusts(data_dir).values()))  # the trust of the table's first row
+    with signed_in_page(browser, base_url, keepers.site.tokens["maintainer"], "/keepers/upload") as page:
+        with page.expect_download() as caught:
+            page.locator("#blank-templates").get_by_role("link", name=LABEL).click()
+        assert caught.value.suggested_filename == "community_rehab_teams.csv"
+        blank = Path(caught.value.path()).read_text(encoding="utf-8")
+        assert blank == (SAMPLE.parent / "templates" / "curated" / "community_rehab_teams.csv").read_text()
+        filled = tmp_path / caught.value.suggested_filename
+        filled.write_text(blank + teams_table(data_dir).splitlines()[1] + "\n", encoding="utf-8")
+        choose_and_check(page, filled)
+        assert page.locator("#good tbody tr td:nth-child(2)").all_inner_texts() == [team_name(first_trust)]
+        assert page.locator("#rejected").count() == 0
+        assert axe(page, axe_source) == []
 
 
 def test_a_table_of_only_bad_rows_is_refused_without_javascript(browser, upload_site, tmp_path):

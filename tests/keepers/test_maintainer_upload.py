@@ -81,10 +81,35 @@ def test_a_multipart_form_without_its_csrf_token_is_refused(keepers, data_dir):
     assert held(keepers) == []
 
 
+def test_the_page_offers_each_tables_blank_template_for_download(keepers):
+    """Before, the page said to fill in "a copy of one of the templates in templates/curated/", a folder of the
+    code that a maintainer using the pages may never have seen."""
+    from indexer.sources.curated import TABLES, blank_template
+
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    page = client.get("/keepers/upload").text
+    assert "templates/curated" not in page
+    links = re.findall(r'<a href="(/keepers/upload/templates/[^"]+)" download>([^<]+)</a>', page)
+    assert [href.rsplit("/", 1)[1] for href, _ in links] == [t.file_name for t in TABLES]
+    assert links[0][1] == "IPS services, per ICB (ips_services.csv)"
+    for (href, _), spec in zip(links, TABLES):
+        blank = client.get(href)
+        assert blank.status_code == 200 and blank.headers["content-type"] == "text/csv; charset=utf-8"
+        assert blank.headers["content-disposition"] == f'attachment; filename="{spec.file_name}"'
+        assert blank.text == blank_template(spec)
+    unknown = client.get("/keepers/upload/templates/passwords.csv")
+    assert unknown.status_code == 404 and "There is no curated table of that name" in unknown.text
+    assert client.get("/keepers/upload/templates/..%2F..%2Fdirectory.sqlite").status_code == 404
+    signed_out = keepers.client().get(links[0][0])
+    assert signed_out.status_code == 303 and signed_out.headers["location"].startswith("/keepers/sign-in?next=")
+
+
 def test_a_provider_gets_403(keepers, data_dir):
     client = keepers.client()
     keepers.sign_in(client, "provider_a")
     assert client.get("/keepers/upload").status_code == 403
+    assert client.get("/keepers/upload/templates/ips_services.csv").status_code == 403
     answer = client.post("/keepers/upload", data={"csrf": "x", "kind": KIND},
                          files={"table": ("t.csv", teams_table(data_dir).encode(), "text/csv")})
     assert answer.status_code == 403 and held(keepers) == []
@@ -230,6 +255,8 @@ def test_a_held_table_that_no_longer_reads_is_refused_at_confirm_and_audited(kee
     answer = client.post("/keepers/upload/confirm", data={"csrf": csrf_of(report.text), "upload": held_id(report.text)})
     assert answer.status_code == 400 and "The table was not added" in answer.text
     assert "is not the header of a curated table" in answer.text and held(keepers) == []
+    assert ("Start from the blank template community_rehab_teams.csv, which the upload page offers for download"
+            in answer.text)
     entries, _ = keepers.site.directory.audit.entries(resource_type="curated_table")
     assert [(e.action, e.field) for e in entries] == [("upload_refused", "reason")]
     assert "is not the header of a curated table" in entries[0].new

@@ -13,7 +13,7 @@ import pytest
 
 from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
-from indexer.sources.curated import TABLES, spec_for
+from indexer.sources.curated import TABLES, blank_template, spec_for
 from indexer.sources.common import csv_table, read_text
 from indexer.sync.rebuild import record_curated_coverage, with_directory
 from rehabmap.config import Settings
@@ -57,6 +57,8 @@ def test_the_templates_are_recognised_and_index_nothing(tmp_path, geography):
     for spec in TABLES:
         table = csv_table(read_text(TEMPLATES / spec.file_name))
         assert spec_for(table.header) == spec
+        # the copy the keepers' upload page offers for download is this file, byte for byte
+        assert blank_template(spec).encode() == (TEMPLATES / spec.file_name).read_bytes()
         # A blank template is an empty source: an import of it alone is refused, not an empty index.
         [empty] = load_source(TEMPLATES / spec.file_name)
         assert empty.fatal and empty.reason == "no rows to import: the file holds no services"

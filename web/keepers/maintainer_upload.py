@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from indexer.pipeline import GeographyPlacer, ImportRefused
-from indexer.sources.curated import TABLES
+from indexer.sources.curated import TABLES, blank_template
 from indexer.upload import HOLD_MINUTES, HeldUploads, TableCheck, TableRefused, check_table, spec_named
 from rehabmap.errors import RebuildRunning
 from rehabmap.maintain.audit import Change
@@ -31,6 +31,7 @@ from web.keepers.session import (PATH, UPLOAD_MAX_BYTES, Keeper, KeepersRoute, d
 
 router = APIRouter(route_class=KeepersRoute)
 UPLOAD = f"{PATH}/upload"
+TEMPLATES = f"{UPLOAD}/templates"
 SECTIONS.append(Section(UPLOAD, "Upload a curated table", "IPS services per ICB, statutory advocacy per council, "
                         "community rehabilitation teams per trust: check a table row by row, then add it to the "
                         "directory.", frozenset(MAINTAINERS)))
@@ -63,11 +64,25 @@ def held_uploads(request: Request) -> HeldUploads:
 
 
 def _form_page(request: Request, keeper: Keeper, errors: Errors, kind: str) -> HTMLResponse:
+    blanks = [(f"{TEMPLATES}/{t.file_name}", KIND_LABELS[t.source]) for t in TABLES]
     return render(request, keeper, "keepers/maintainer/upload.html",
                   {"errors": errors, "kind": kind, "kinds": KIND_LABELS, "max_kb": UPLOAD_MAX_BYTES // 1024,
+                   "blanks": blanks,
                    "done": request.query_params.get("done", "")[:300] if request.method == "GET" else "",
                    "past": past_uploads(request), "added": ADDED},
                   status=400 if errors else 200)
+
+
+@router.get(f"{TEMPLATES}/{{file_name}}")
+def blank_table(request: Request, file_name: str, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
+    """A table's blank template, to fill in and upload: before, the page pointed to `templates/curated/`, a folder
+    of the code that a maintainer using the pages may never have seen."""
+    spec = next((t for t in TABLES if t.file_name == file_name), None)
+    if spec is None:
+        return message_page(request, keeper, 404, "No such template",
+                            "There is no curated table of that name: download a template from the upload page.")
+    return Response(blank_template(spec), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{spec.file_name}"'})
 
 
 @router.get(UPLOAD)
