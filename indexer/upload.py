@@ -68,6 +68,11 @@ def spec_named(source: str) -> TableSpec | None:
     return next((t for t in TABLES if t.source == source), None)
 
 
+def spec_filed_as(file_name: str) -> TableSpec | None:
+    """The table a file of this name holds: its template's name, under which an upload is held and kept."""
+    return next((t for t in TABLES if t.file_name == file_name), None)
+
+
 def read_table(data: bytes, spec: TableSpec) -> CsvTable:
     """The uploaded bytes as a table of `spec`'s kind, or `TableRefused` saying what is wrong with the file."""
     try:

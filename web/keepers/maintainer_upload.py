@@ -18,7 +18,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from indexer.pipeline import GeographyPlacer, ImportRefused
 from indexer.sources.curated import TABLES, blank_template
-from indexer.upload import HOLD_MINUTES, HeldUploads, TableCheck, TableRefused, check_table, spec_named
+from indexer.upload import (HOLD_MINUTES, HeldUploads, TableCheck, TableRefused, check_table, spec_filed_as,
+                            spec_named)
 from rehabmap.errors import RebuildRunning
 from rehabmap.maintain.audit import Change
 from rehabmap.maintain.uploads import ADDED, REFUSED, TABLE, PastUpload, recent_uploads
@@ -77,7 +78,7 @@ def _form_page(request: Request, keeper: Keeper, errors: Errors, kind: str) -> H
 def blank_table(request: Request, file_name: str, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
     """A table's blank template, to fill in and upload: before, the page pointed to `templates/curated/`, a folder
     of the code that a maintainer using the pages may never have seen."""
-    spec = next((t for t in TABLES if t.file_name == file_name), None)
+    spec = spec_filed_as(file_name)
     if spec is None:
         return message_page(request, keeper, 404, "No such template",
                             "There is no curated table of that name: download a template from the upload page.")
@@ -131,7 +132,8 @@ def confirm(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respon
     uploads = held_uploads(request)
     upload_id = keeper.form.get("upload")
     table = uploads.path(upload_id)
-    if table is None:
+    spec = spec_filed_as(table.name) if table is not None else None  # (a held table is always one)
+    if table is None or spec is None:
         return message_page(request, keeper, 410, "This upload has ended",
                             f"It was added already, or it was held for more than {HOLD_MINUTES} minutes. "
                             "Upload the file again.")
@@ -139,7 +141,6 @@ def confirm(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respon
     if rebuild is None:
         return message_page(request, keeper, 503, "Tables cannot be added here",
                             "This server was started without the index builder.")
-    spec = next(t for t in TABLES if t.file_name == table.name)
     state = get_state(request)
     try:
         check = check_table(table.read_bytes(), spec, spec.file_name, GeographyPlacer(state.geography))
