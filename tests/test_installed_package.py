@@ -15,16 +15,13 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.listening import listening_socket, url_of, wait_until_up
-from tests.maintain.conftest import Server
 from tests.sync.replay import Replay, running
-from tests.sync.store_fixtures import make_home
+from tests.sync.store_fixtures import make_home, serving
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSPITALS = "nhs_website_hospitals_2018.csv"  # real: the NHS website's hospitals, read through mappings/
@@ -65,22 +62,6 @@ def installed_env(site: Path, home: Path, data_dir: Path, **env: str) -> dict[st
 def run_installed(site: Path, home: Path, data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(site / "bin" / "rehabmap"), *args], cwd=home, env=installed_env(site, home, data_dir,
                           **env), capture_output=True, text=True, timeout=900)
-
-
-@contextmanager
-def serving_installed(site: Path, home: Path, data_dir: Path) -> Iterator[str]:
-    """The image's command, `rehabmap serve`, installed, on 127.0.0.1; yields its URL once /health answers."""
-    log = home / "server.log"
-    with listening_socket() as sock, log.open("ab") as out:
-        url = url_of(sock)
-        process = subprocess.Popen([str(site / "bin" / "rehabmap"), "serve", "--fd", str(sock.fileno())], cwd=home,
-                                   env=installed_env(site, home, data_dir, REHABMAP_RATE_LIMIT_PER_MINUTE="0"),
-                                   stdout=out, stderr=subprocess.STDOUT, pass_fds=(sock.fileno(),))
-    try:
-        wait_until_up(url, process, log)
-        yield url
-    finally:
-        Server(url, process, log).stop()
 
 
 @pytest.fixture
@@ -132,7 +113,8 @@ def test_the_installed_sync_reads_the_oruk_feed_it_ships(installed, tmp_path, ge
 def test_the_installed_server_serves_its_pages_and_their_assets(installed, tmp_path, geodata_dir, data_dir):
     home = make_home(tmp_path / "home", geodata_dir)
     assert run_installed(installed, home, data_dir, "index", "--no-progress", str(ROOT / "sample")).returncode == 0
-    with serving_installed(installed, home, data_dir) as url:
+    with serving(home, data_dir, command=[str(installed / "bin" / "rehabmap")], cwd=home,
+                 PYTHONPATH=str(installed)) as url:
         for path in ("/find", "/static/rehabmap.css", "/static/nhsuk/nhsuk-frontend.min.js"):
             assert httpx.get(url + path, timeout=60).status_code == 200, path
         found = httpx.post(url + "/match", json={"home": {"postcode": "LS9 7TF"}}, timeout=60)

@@ -9,7 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -125,17 +125,19 @@ def index_record(home: Path, service_id: str) -> dict[str, Any] | None:
 
 
 @contextmanager
-def serving(home: Path, data_dir: Path, *args: str, **env: str) -> Iterator[str]:
+def serving(home: Path, data_dir: Path, *args: str, command: Sequence[str] = (sys.executable, "-m", "cli"),
+            cwd: Path = ROOT, **env: str) -> Iterator[str]:
     """`rehabmap serve ARGS` over the home on 127.0.0.1, with `env` on top; yields its URL once /health answers.
-    Its log is `home/server-PORT.log`."""
+    Its log is `home/server-PORT.log`. `command` and `cwd`: the checkout's, unless a test runs another `rehabmap`
+    (an installed one: tests/test_installed_package.py)."""
     environment = {**os.environ, "REHABMAP_HOME": str(home), "REHABMAP_DATA_DIR": str(data_dir),
                    "REHABMAP_RATE_LIMIT_PER_MINUTE": "0", "PYTHONPATH": str(ROOT), **env}
     with listening_socket() as sock:  # the port, held until the server has it
         url = url_of(sock)
         log = home / f"server-{sock.getsockname()[1]}.log"
         with log.open("ab") as out:
-            process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--fd", str(sock.fileno()), *args],
-                                       cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT,
+            process = subprocess.Popen([*command, "serve", "--fd", str(sock.fileno()), *args],
+                                       cwd=cwd, env=environment, stdout=out, stderr=subprocess.STDOUT,
                                        pass_fds=(sock.fileno(),))
     try:
         wait_until_up(url, process, log)
