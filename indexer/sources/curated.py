@@ -1,5 +1,5 @@
 """Curated tables: what no open source lists, filled in and verified by maintainers from the CSV templates in
-`templates/curated/` (their README is the data dictionary).
+`templates/curated/` (each table's data dictionary is `TableSpec.dictionary`; their README repeats it).
 
 * `ips_services.csv` — Individual Placement and Support services, per ICB (`icb_code`, E54…);
 * `statutory_advocacy.csv` — IMHA, IMCA and Care Act advocacy, per upper-tier local authority (`utla_code`:
@@ -48,11 +48,40 @@ from rehabmap.taxonomy import ServiceType
 LICENCE = "maintainers' own (verified by the named person)"
 NONE = "none"
 ODS_TRUSTS_FILE = Path("services") / "ods_trusts_2021_etr.csv"
-_COMMON = ("organisation", "address", "postcode", "phone", "email", "website", "referral_route", "description",
-           "verified_by", "verified_on", "notes")
 _CONTACT = {"organisation": "organisation", "address": "address", "postcode": "postcode", "phone": "phone",
             "email": "email", "website": "website", "referral_route": "referral_route", "description": "description"}
 ADVOCACY_KINDS = ("imha", "imca", "care_act")
+
+
+@dataclass(frozen=True)
+class Column:
+    """A template's column as its data dictionary gives it: the one home of that guide, which the keepers' upload
+    page shows beside the blank templates and `templates/curated/README.md` repeats (a test holds it to this).
+    Code, values and column names are between backticks."""
+
+    name: str
+    needed: str                       # when a row must fill it in; "" when never
+    holds: str
+
+
+_AREAS = "(ICB `E54…`, sub-ICB location `E38…` or local authority)"
+_COMMON = (
+    Column("organisation", "", "who runs it (an NHS trust, a charity, a council)"),
+    Column("address", "", "its street address, lines separated by commas"),
+    Column("postcode", "for a service", "the full postcode of its base, which places it on the map (`LS9 7TF`)"),
+    Column("phone", "", "a phone number people can call"),
+    Column("email", "", "an email address people can write to"),
+    Column("website", "", "its web page (one without `https://` gets it)"),
+    Column("referral_route", "", "how to refer, in a sentence (\"self-referral or through the community mental "
+                                 "health team\")"),
+    Column("description", "", "what it does, in plain words; needs it states (\"autism\", \"does not accept "
+                              "restricted patients\") are read from it as from every source"),
+    Column("verified_by", "to cover the area, and on a `none` row",
+           "who checked the row with the service or commissioner (a name or role)"),
+    Column("verified_on", "with `verified_by`", "when, `YYYY-MM-DD` (or `DD/MM/YYYY`); not in the future"),
+    Column("notes", "", "for maintainers; not published"),
+)
+_NAME = "the service's name as people know it, or `none` to record that the area has no such service"
 
 
 @dataclass(frozen=True)
@@ -61,31 +90,54 @@ class TableSpec:
 
     source: str
     file_name: str
-    area_column: str
+    area: Column
     area_levels: tuple[str, ...]      # coverage levels the area code must be one of
     name_column: str
     service_type: ServiceType
     title: str                        # the table as a person reads it, where a service's source is named
-    extra: tuple[str, ...] = ()
+    extra: tuple[Column, ...] = ()
+
+    @property
+    def area_column(self) -> str:
+        return self.area.name
+
+    @property
+    def dictionary(self) -> tuple[Column, ...]:
+        """Every column in the template's order, with when it is needed and what it holds."""
+        return (self.area, *self.extra, Column(self.name_column, "yes", _NAME), *_COMMON)
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return (self.area_column, *self.extra, self.name_column, *_COMMON)
+        return tuple(column.name for column in self.dictionary)
 
     @property
     def required(self) -> tuple[str, ...]:
-        return (self.area_column, *self.extra, self.name_column, "verified_by", "verified_on")
+        return (self.area_column, *(c.name for c in self.extra), self.name_column, "verified_by", "verified_on")
 
 
 TABLES = (
-    TableSpec("curated-ips", "ips_services.csv", "icb_code", ("icb",), "service_name", ServiceType.ips_employment,
-              "rehabmap's table of IPS employment services, kept by its maintainers", extra=("serves",)),
-    TableSpec("curated-advocacy", "statutory_advocacy.csv", "utla_code", ("utla",), "service_name",
-              ServiceType.advocacy, "rehabmap's table of statutory advocacy services, kept by its maintainers",
-              extra=("kind",)),
-    TableSpec("curated-crt", "community_rehab_teams.csv", "trust_ods_code", (), "team_name",
-              ServiceType.community_rehab_team,
-              "rehabmap's table of community rehabilitation teams, kept by its maintainers", extra=("serves",)),
+    TableSpec("curated-ips", "ips_services.csv",
+              Column("icb_code", "yes", "the ICB the service is commissioned for: `E54…` (e.g. `E54000054`, West "
+                                        "Yorkshire)"),
+              ("icb",), "service_name", ServiceType.ips_employment,
+              "rehabmap's table of IPS employment services, kept by its maintainers",
+              extra=(Column("serves", "", f"the ONS codes of the areas it serves {_AREAS}, separated by `;`; empty "
+                                          "means the whole ICB"),)),
+    TableSpec("curated-advocacy", "statutory_advocacy.csv",
+              Column("utla_code", "yes", "the upper-tier local authority that commissions it, whose whole area it "
+                                         "serves: a county (`E10…`), unitary (`E06…`), metropolitan district "
+                                         "(`E08…`) or London borough (`E09…`)"),
+              ("utla",), "service_name", ServiceType.advocacy,
+              "rehabmap's table of statutory advocacy services, kept by its maintainers",
+              extra=(Column("kind", "yes", "`imha` (Independent Mental Health Advocacy), `imca` (Independent Mental "
+                                           "Capacity Advocacy) or `care_act` (Care Act advocacy); one row per kind"),)),
+    TableSpec("curated-crt", "community_rehab_teams.csv",
+              Column("trust_ods_code", "yes", "the NHS trust's ODS code (e.g. `RGD`, Leeds and York Partnership NHS "
+                                              "Foundation Trust)"),
+              (), "team_name", ServiceType.community_rehab_team,
+              "rehabmap's table of community rehabilitation teams, kept by its maintainers",
+              extra=(Column("serves", "yes", f"the ONS codes of the areas the team serves {_AREAS}, separated by "
+                                             "`;`"),)),
 )
 _LEVEL_NAMES = {"icb": "an ICB code (E54…)", "utla": "an upper-tier local authority code (E06…, E08…, E09…, E10…)",
                 "lad": "a local authority code", "sub_icb": "a sub-ICB location code (E38…)"}
@@ -165,7 +217,7 @@ def _check(raw: CsvRow, spec: TableSpec, file: str, source: str | None, columns:
                         "(a newer trust is fine; check the code)")
     kind = cell.get("kind", "").lower()
     category = spec.service_type.value
-    if "kind" in spec.extra:
+    if "kind" in spec.columns:
         if kind not in ADVOCACY_KINDS:
             fail("kind", f"'{cell['kind']}' is not one of {', '.join(ADVOCACY_KINDS)}")
         else:

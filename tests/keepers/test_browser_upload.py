@@ -15,6 +15,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from app.rebuild import SOURCES_FILE, rebuild_index
+from indexer.sources.curated import TABLES
 from tests.keepers.conftest import make_keepers
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.keepers.upload_tables import bad_table, team_name, teams_table, trusts
@@ -94,6 +95,12 @@ def test_a_maintainer_downloads_a_blank_template_fills_it_in_and_it_checks(brows
     base_url, keepers = own_upload_site
     first_trust, _postcode = next(iter(trusts(data_dir).values()))  # the trust of the table's first row
     with signed_in_page(browser, base_url, keepers.site.tokens["maintainer"], "/keepers/upload") as page:
+        # what each column holds is on the page (before, only in the code's templates/curated/README.md), folded
+        page.get_by_text("The columns of community_rehab_teams.csv", exact=True).click()
+        guide = page.locator("#columns-community_rehab_teams tbody th code")
+        expect(guide.first).to_be_visible()
+        assert guide.all_inner_texts() == list(TABLES[2].columns)
+        assert axe(page, axe_source) == []
         with page.expect_download() as caught:
             page.locator("#blank-templates").get_by_role("link", name=LABEL).click()
         assert caught.value.suggested_filename == "community_rehab_teams.csv"
@@ -105,6 +112,13 @@ def test_a_maintainer_downloads_a_blank_template_fills_it_in_and_it_checks(brows
         assert page.locator("#good tbody tr td:nth-child(2)").all_inner_texts() == [team_name(first_trust)]
         assert page.locator("#rejected").count() == 0
         assert axe(page, axe_source) == []
+        # At 320 px (WCAG reflow), the guides opened, the page still fits: their long codes and words wrap.
+        page.set_viewport_size({"width": 320, "height": 800})
+        page.goto(f"{base_url}/keepers/upload")
+        for summary in page.locator("details summary").all():
+            summary.click()
+        expect(page.locator("#columns-ips_services tbody tr").first).to_be_visible()
+        assert page.evaluate("() => document.documentElement.scrollWidth") == 320
 
 
 def test_a_table_of_only_bad_rows_is_refused_without_javascript(browser, upload_site, tmp_path):

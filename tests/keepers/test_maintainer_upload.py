@@ -105,6 +105,29 @@ def test_the_page_offers_each_tables_blank_template_for_download(keepers):
     assert signed_out.status_code == 303 and signed_out.headers["location"].startswith("/keepers/sign-in?next=")
 
 
+def test_the_page_says_what_each_column_of_each_table_holds_from_the_tables_own_guide(keepers):
+    """The data dictionary was only in templates/curated/README.md, which a maintainer using the pages may never
+    have seen: the page shows each table's columns in the template's order, when a row needs each, and what it
+    holds (`TableSpec.dictionary`, which the README repeats), with the backticked parts as code."""
+    from indexer.sources.curated import TABLES
+
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    page = client.get("/keepers/upload").text
+    for spec in TABLES:
+        guide = page.split(f'id="columns-{spec.file_name.removesuffix(".csv")}"', 1)[1].split("</details>", 1)[0]
+        assert f"The columns of {spec.file_name}" in guide
+        rows = re.findall(r'aria-hidden="true">Column </span><code>([^<]+)</code></th>\s*'
+                          r'<td [^>]+><span [^>]+>Needed </span><span>(.*?)</span></td>', guide)
+        assert [name for name, _ in rows] == list(spec.columns)
+        assert dict(rows)["notes"] == "no" and dict(rows)[spec.area_column] == "yes"
+        assert dict(rows)["verified_on"] == "with <code>verified_by</code>"
+    advocacy = page.split('id="columns-statutory_advocacy"', 1)[1].split("</details>", 1)[0]
+    assert ("<code>imha</code> (Independent Mental Health Advocacy), <code>imca</code> (Independent Mental "
+            "Capacity Advocacy) or <code>care_act</code> (Care Act advocacy)") in advocacy
+    assert "&#34;self-referral or through the community mental health team&#34;" in advocacy
+
+
 def test_a_provider_gets_403(keepers, data_dir):
     client = keepers.client()
     keepers.sign_in(client, "provider_a")

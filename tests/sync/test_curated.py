@@ -13,7 +13,7 @@ import pytest
 
 from indexer.pipeline import GeographyPlacer, build_index
 from indexer.sources import load_source
-from indexer.sources.curated import TABLES, blank_template, spec_for
+from indexer.sources.curated import TABLES, TableSpec, blank_template, check_rows, spec_for
 from indexer.sources.common import csv_table, read_text
 from indexer.sync.rebuild import record_curated_coverage, with_directory
 from rehabmap.config import Settings
@@ -63,6 +63,60 @@ def test_the_templates_are_recognised_and_index_nothing(tmp_path, geography):
         [empty] = load_source(TEMPLATES / spec.file_name)
         assert empty.fatal and empty.reason == "no rows to import: the file holds no services"
     assert (TEMPLATES / "README.md").is_file()
+
+
+def dictionary_markdown() -> str:
+    """The README's data dictionary as the table specs give it (`TableSpec.dictionary`, the one home of it)."""
+    lines = ["## Data dictionary", "",
+             "Each table's columns, in the template's order. The keepers' upload page shows the same guide beside",
+             "its blank templates. \"Needed\" says when a row must fill the column in; the check names a column",
+             "a row lacks."]
+    for spec in TABLES:
+        lines += ["", f"`{spec.file_name}`:", "", "| column | needed | what it holds |", "|---|---|---|"]
+        lines += [f"| `{c.name}` | {c.needed or 'no'} | {c.holds} |" for c in spec.dictionary]
+    return "\n".join(lines) + "\n"
+
+
+def test_the_readme_repeats_the_data_dictionary_of_the_code():
+    readme = (TEMPLATES / "README.md").read_text(encoding="utf-8")
+    assert readme[readme.index("## Data dictionary"):] == dictionary_markdown(), (
+        "templates/curated/README.md's data dictionary differs from TableSpec.dictionary; replace its last "
+        "section with tests.sync.test_curated.dictionary_markdown()")
+
+
+_FULL = {"icb_code": "E54000054", "utla_code": "E08000035", "trust_ods_code": "RGD", "serves": "E08000035",
+         "kind": "imha", "service_name": "A service (invented)", "team_name": "A team (invented)",
+         "organisation": "Invented Trust", "address": "1 Test Street, Leeds", "postcode": "LS9 7TF",
+         "phone": "0113 000 0000", "email": "team@example.org", "website": "www.example.org",
+         "referral_route": "self-referral", "description": "Support for people with autism",
+         "verified_by": "Ann Curator", "verified_on": "2026-10-01", "notes": "checked by phone"}
+
+
+def _problem_without(spec: TableSpec, *empty: str, **values: str) -> str | None:
+    header = ",".join(spec.columns)
+    row = ",".join('""' if column in empty else f'"{values.get(column, _FULL[column])}"' for column in spec.columns)
+    [checked] = check_rows(csv_table(f"{header}\n{row}\n"), spec, spec.file_name)
+    return checked.problem
+
+
+@pytest.mark.parametrize("spec", TABLES, ids=[t.file_name for t in TABLES])
+def test_the_data_dictionary_says_which_columns_a_row_needs_as_the_checks_do(spec, data_dir):
+    """The guide a maintainer reads is held to the checks: a column it says is needed ("yes") rejects a row
+    without it, naming the column; one it says is not ("no") never does; the conditional ones as they say."""
+    assert _problem_without(spec) is None
+    for column in spec.dictionary:
+        problem = _problem_without(spec, column.name)
+        if column.needed == "yes":
+            assert problem is not None and f"column {column.name}: " in problem, column.name
+        elif not column.needed:
+            assert problem is None, (column.name, problem)
+    assert "column postcode: " in (_problem_without(spec, "postcode") or "")    # "for a service"
+    assert _problem_without(spec, spec.name_column, "postcode") is not None     # the name column is needed
+    # "to cover the area, and on a `none` row" / "with `verified_by`": neither is listed but not verified
+    assert _problem_without(spec, "verified_by", "verified_on") is None
+    assert "column verified_on: " in (_problem_without(spec, "verified_on") or "")
+    assert "column verified_by: " in (_problem_without(spec, "verified_by", "verified_on",
+                                                        **{spec.name_column: "none"}) or "")
 
 
 @pytest.fixture

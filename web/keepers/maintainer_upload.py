@@ -65,7 +65,8 @@ def held_uploads(request: Request) -> HeldUploads:
 
 
 def _form_page(request: Request, keeper: Keeper, errors: Errors, kind: str) -> HTMLResponse:
-    blanks = [(f"{TEMPLATES}/{t.file_name}", KIND_LABELS[t.source]) for t in TABLES]
+    blanks = [{"href": f"{TEMPLATES}/{t.file_name}", "text": KIND_LABELS[t.source], "file_name": t.file_name,
+               "columns": t.dictionary} for t in TABLES]
     return render(request, keeper, "keepers/maintainer/upload.html",
                   {"errors": errors, "kind": kind, "kinds": KIND_LABELS, "max_kb": UPLOAD_MAX_BYTES // 1024,
                    "blanks": blanks,

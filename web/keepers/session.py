@@ -34,7 +34,7 @@ from rehabmap.maintain.sessions import Session
 from web.deps import get_state
 from web.forms import Fields
 from web.keepers.navigation import sections_for
-from web.keepers.words import field_name, field_value, long_day, long_moment, review_state
+from web.keepers.words import field_name, field_value, long_day, long_moment, review_state, with_code
 from web.render import PageRoute, page
 
 if TYPE_CHECKING:
@@ -227,7 +227,7 @@ def render(request: Request, who: Keeper | Visitor, template: str, context: dict
               "csrf_input": Markup('<input type="hidden" name="csrf" value="{}">').format(who.csrf),
               "source_title": get_state(request).source_title, "long_moment": long_moment, "long_day": long_day,
               "field_name": field_name, "field_value": field_value, "review_state": review_state,
-              **(context or {})}
+              "with_code": with_code, **(context or {})}
     response = page(request, template, values, status=status, private=True)
     if isinstance(who, Visitor) and who.fresh:
         set_cookie(response, request, FORM_COOKIE, who.cookie, FORM_COOKIE_SECONDS)

@@ -7,6 +7,8 @@ import json
 from datetime import date, datetime
 from typing import Any
 
+from markupsafe import Markup, escape
+
 from rehabmap.explanation import GENDER_WORDS, TEAMS_GENDER_BASES, gender_basis
 from rehabmap.maintain.overlay import READ_FIELDS
 from rehabmap.maintain.readings import NEED_LISTS
@@ -77,3 +79,10 @@ def long_moment(at: str | datetime | None, *, seconds: bool = False) -> str:
 def long_day(day: str | date | None) -> str:
     """A day (ISO, or the start of an ISO time) as the public pages say one."""
     return long_date(date.fromisoformat(day[:10]) if isinstance(day, str) else day) if day else "unknown"
+
+
+def with_code(text: str) -> Markup:
+    """Guide text whose code, values and column names are between backticks (the curated tables' data dictionary,
+    `indexer.sources.curated.Column`), with those parts set as code and the rest escaped."""
+    parts = escape(text).split("`")
+    return Markup("").join(Markup("<code>{}</code>").format(part) if i % 2 else part for i, part in enumerate(parts))
