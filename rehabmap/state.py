@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
+from geodata.errors import GeodataError
 from geodata.geography import Geography
 from rehabmap.config import Settings
 from rehabmap.coverage import CoverageMap, CoverageStore, SmallAreaTable
@@ -21,6 +22,7 @@ from rehabmap.gaps.categories import Category
 from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.coverage import covered_table_for
 from rehabmap.gaps.options import GapOptions
+from rehabmap.gaps.population import SmallAreas
 from rehabmap.gaps.report import AreaGaps, report_for
 from rehabmap.index.base import IndexBackend
 
@@ -47,6 +49,19 @@ class AppState:
         """A source as a person reads it ("Care Quality Commission (CQC)", not "cqc"); one with no title (an
         imported file's own name) as it is named."""
         return self.source_titles.get(source, source)
+
+    def area_name(self, code: str) -> str:
+        """An area as a person reads it: its name in the geography (ICB, sub-ICB location, local authority,
+        region), a county council's from the small-area table (the boundaries hold no counties: before, a county's
+        advocacy service "served people living in E10000003"), and its code where neither knows it."""
+        try:
+            return self.geography.areas.get(code).name
+        except GeodataError:
+            pass
+        try:
+            return SmallAreas.load(self.settings.data_dir).area_name(code)
+        except (GeodataError, KeyError):
+            return code
 
     def coverage(self) -> CoverageMap:
         """What the directory covers (the claims are read again only when the store changes)."""

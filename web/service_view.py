@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, time
-from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from markupsafe import Markup
 
-from geodata.errors import GeodataError
 from rehabmap.explanation import (
     ADDED_BY_TEAM,
     GENDER_BASIS_WORDS,
@@ -26,9 +24,6 @@ from rehabmap.explanation import (
 from rehabmap.record import WEEKDAYS, Schedule, Service, Weekday
 from rehabmap.taxonomy import GENDER_NEEDS
 from web import present
-
-if TYPE_CHECKING:
-    from geodata.geography import Geography
 
 Row = tuple[str, "str | Markup"]
 
@@ -152,17 +147,10 @@ def who_it_takes(service: Service) -> Row | None:
     return (f"Who it takes ({basis})" if basis else "Who it takes", said)
 
 
-def area_name(geography: Geography, code: str) -> str:
-    try:
-        return geography.areas.get(code).name
-    except (GeodataError, AttributeError):
-        return code
-
-
-def professional_rows(service: Service, geography: Geography, today: date,
+def professional_rows(service: Service, area_name: Callable[[str], str], today: date,
                       source_title: Callable[[str], str]) -> list[Row]:
-    """`source_title` names a source as a person reads it (`AppState.source_title`); the record's id stays, for
-    a professional to quote."""
+    """`area_name` and `source_title` name an area and a source as a person reads them (`AppState.area_name`,
+    `AppState.source_title`); the record's id stays, for a professional to quote."""
     rows: list[Row] = [("Service type", present.type_label(service))]
     if service.original_label:
         rows.append(("Listed by the source as", service.original_label))
@@ -191,7 +179,7 @@ def professional_rows(service: Service, geography: Geography, today: date,
         rows.append(("Located in", where))
     catchment = service.service_area
     if catchment.restricted:
-        names = [area_name(geography, c) for c in catchment.codes]
+        names = [area_name(c) for c in catchment.codes]
         if catchment.polygon is not None:
             names.append(catchment.description or "an area drawn on a map")
         rows.append(("Serves people living in", _bullets(names)))

@@ -93,3 +93,29 @@ def test_who_it_takes_is_said_once_in_peoples_words(client, service, takes):
     who = page[page.index("About this service"):page.index("Details for professionals")]
     assert takes in who and "Who it takes" in who
     assert "-only service" not in who and "Mixed-gender" not in who
+
+
+LEEDS_IMHA = "sample:leeds-imha-service"
+
+
+def test_a_catchment_is_named_by_its_areas_names(client):
+    page = text(client, f"/service/{LEEDS_IMHA}")
+    served = page[page.index("Serves people living in"):page.index("Serves people living in") + 400]
+    assert "<li>Leeds</li>" in served and "E08000035" not in served
+
+
+def test_a_county_council_a_sub_icb_location_and_an_icb_are_named_too(web_app):
+    """The geography's boundaries hold no county councils, so a county's advocacy service (a curated table's
+    `utla_code`, e.g. E10000003) 'served people living in E10000003'. A code nothing knows stays as it is."""
+    from web.service_view import professional_rows
+
+    state = web_app.state.rehabmap
+    assert [state.area_name(code) for code in ("E10000003", "E38000225", "E54000054", "E08000035", "E99999999")] == [
+        "Cambridgeshire", "NHS West Yorkshire ICB - 15F", "NHS West Yorkshire Integrated Care Board", "Leeds",
+        "E99999999"]
+    service = state.backend.get(LEEDS_IMHA)
+    county = service.model_copy(update={"service_area": service.service_area.model_copy(
+        update={"codes": ["E10000003", "E06000031"]})})
+    rows = dict(professional_rows(county, state.area_name, state.today(), state.source_title))
+    assert rows["Serves people living in"] == (
+        '<ul class="nhsuk-list nhsuk-list--bullet"><li>Cambridgeshire</li><li>Peterborough</li></ul>')

@@ -248,6 +248,6 @@ def service_page(request: Request, service_id: str, state: State) -> Response:
         "opening": service_view.opening_rows(service.schedules), "directions": service_view.directions_url(service),
         "report_url": report_problem_url(service.id), "retired": retirement(state.directory, service),
         "listing": source_confirmation(state.directory, service, state.source_title),
-        "professional": service_view.professional_rows(service, state.geography, today, state.source_title),
+        "professional": service_view.professional_rows(service, state.area_name, today, state.source_title),
         "category": CATEGORY_BY_SLUG.get(search.category)}, today=today,
         private=bool(search.where or search.shortlist))
