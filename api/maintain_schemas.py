@@ -271,10 +271,24 @@ class DueOut(BaseModel):
     days_since_verified: int | None = Field(description="Empty when never verified.")
 
 
+class AreaDueOut(BaseModel):
+    area_code: str = Field(description="The ONS code of the area the table covers.")
+    area_name: str
+    category: str = Field(description="What the table covers there: a type, or type:subtype (advocacy:imha).")
+    table: str = Field(description="The curated table's file name, e.g. statutory_advocacy.csv.")
+    verified_on: date = Field(description="The oldest verified_on among the table's rows for the area.")
+    verified_by: str | None
+    days_since_verified: int
+
+
 class DueListOut(BaseModel):
     verify_after_days: int
     total: int
     results: list[DueOut]
+    areas_due: list[AreaDueOut] = Field(description=(
+        "Areas a curated table makes covered (searches there say none found, the scorecard missing) on a check "
+        "older than verify_after_days, the oldest first; renewed by uploading the table again with the new check. "
+        "Empty for a provider."))
 
 
 class AuditEntryOut(BaseModel):

@@ -163,10 +163,13 @@ def orgs_unlink(organisation: str, service_ids: tuple[str, ...]) -> None:
               "REHABMAP_VERIFY_AFTER_DAYS, 180).")
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
 def verify_due(days: int | None, limit: int) -> None:
-    """List active services never verified, or not verified for DAYS, the longest overdue first."""
-    from rehabmap.maintain.freshness import due_for_verification
+    """List active services never verified, or not verified for DAYS, the longest overdue first; then the areas a
+    curated table covers on a check as old."""
+    from rehabmap.maintain.freshness import areas_due, due_for_verification
     from app.parts import open_backend
     from rehabmap.config import get_settings
+    from rehabmap.coverage import CoverageStore
+    from rehabmap.maintain.store import store_of
 
     settings = get_settings()
     days = days or settings.verify_after_days
@@ -178,6 +181,13 @@ def verify_due(days: int | None, limit: int) -> None:
                + (f"; the first {limit}:" if len(due) > limit else ":" if due else "."))
     if rows:
         click.echo(grid([["id", "service", "type", "last verified", "days"], *rows]))
+    areas = areas_due(CoverageStore(store_of(settings)).claims(), settings.current_date(), days)
+    click.echo(f"{len(areas)} areas a curated table covers were checked more than {days} days ago"
+               + (" (upload the table again with the new verified_on):" if areas else "."))
+    if areas:
+        click.echo(grid([["area", "covers", "table", "verified on", "by", "days"],
+                         *([a.claim.area_code, a.claim.category, a.table, a.verified_on.isoformat(),
+                            a.claim.verified_by or "-", str(a.days_since)] for a in areas)]))
 
 
 @click.command("audit")

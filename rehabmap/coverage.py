@@ -52,6 +52,9 @@ Status = Literal["covered", "partly_covered", "not_covered"]
 Reach = tuple[float, float, float | None]
 IN_ICB = "in the person's ICB"  # where a home's candidates awaiting review are counted without a search's radius
 
+CURATED = "curated:"  # the basis of a curated table's claims, before the table's file name
+
+
 @dataclass(frozen=True)
 class Claim:
     """The directory lists everything of `category` in `area_code`, as of `as_of` (ISO date), on `basis`

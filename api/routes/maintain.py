@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import AppState, State, state_of
 from api.maintain_schemas import (
+    AreaDueOut,
     AuditEntryOut,
     AuditOut,
     DueListOut,
@@ -44,7 +45,7 @@ from rehabmap.errors import DirectoryUnavailable, ServiceNotFound
 from rehabmap.maintain.audit import hsds_metadata
 from rehabmap.maintain.auth import Principal, Role
 from rehabmap.maintain.edits import MAINTAINER_ROLES, Editor, version_of
-from rehabmap.maintain.freshness import due_for_verification
+from rehabmap.maintain.freshness import areas_due, due_for_verification
 from rehabmap.maintain.organisations import Organisation
 from rehabmap.maintain.retirement import retirement
 from rehabmap.maintain.store import Directory
@@ -292,7 +293,8 @@ def verification_due(
     per_page: Annotated[int, Query(ge=1, le=500, description="Results per page.")] = 100,
 ) -> DueListOut:
     """Active services never verified, or not verified for `verify_after_days` (REHABMAP_VERIFY_AFTER_DAYS),
-    the longest overdue first. A provider sees its own services only."""
+    the longest overdue first; and (`areas_due`, not paged) the areas a curated table covers on a check as old.
+    A provider sees its own services only, and no areas."""
     days = state.settings.verify_after_days
     owned = _owned(state, caller)
     services: Iterable[Service]
@@ -302,10 +304,14 @@ def verification_due(
         services = state.backend.all()
     due = due_for_verification(services, state.today(), days)
     chosen = due[(page - 1) * per_page:page * per_page]
+    areas = [] if owned is not None else areas_due(state.coverage().claims, state.today(), days)
     return DueListOut(verify_after_days=days, total=len(due), results=[
         DueOut(id=d.service.id, name=d.service.name, service_type=d.service.service_type.value,
                organisation=d.service.organisation, last_verified=d.service.last_verified,
-               days_since_verified=d.days_since) for d in chosen])
+               days_since_verified=d.days_since) for d in chosen], areas_due=[
+        AreaDueOut(area_code=a.claim.area_code, area_name=state.area_name(a.claim.area_code),
+                   category=a.claim.category, table=a.table, verified_on=a.verified_on,
+                   verified_by=a.claim.verified_by, days_since_verified=a.days_since) for a in areas])
 
 
 @router.get("/audit", response_model=AuditOut | HsdsAuditOut, summary="The audit log (admins)")

@@ -42,7 +42,7 @@ from indexer.sources.common import (
     slugify,
 )
 from rehabmap.config import get_settings
-from rehabmap.coverage import Claim, SmallAreaTable
+from rehabmap.coverage import CURATED, Claim, SmallAreaTable
 from rehabmap.taxonomy import ServiceType
 
 LICENCE = "maintainers' own (verified by the named person)"
@@ -298,7 +298,7 @@ def table_claims(paths: Sequence[Path]) -> list[Claim]:
             if all(r.problem is None and r.verified_on is not None for r in group):
                 dates = [r.verified_on for r in group if r.verified_on is not None]
                 who = "; ".join(dict.fromkeys(r.verified_by for r in group if r.verified_by))
-                claims.append(Claim(category, area, f"curated:{Path(path).name}", min(dates).isoformat(), who))
+                claims.append(Claim(category, area, f"{CURATED}{Path(path).name}", min(dates).isoformat(), who))
     return claims
 
 

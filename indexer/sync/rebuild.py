@@ -23,7 +23,7 @@ from indexer.sources.curated import table_claims
 from indexer.sync.codec import item_from_json
 from indexer.sync.publish import shown
 from indexer.sync.store import SyncStore
-from rehabmap.coverage import CoverageStore
+from rehabmap.coverage import CURATED, CoverageStore
 from rehabmap.maintain.database import Database
 from rehabmap.maintain.migrations import exists
 
@@ -39,7 +39,7 @@ def record_curated_coverage(store: Path | Database, sources: Sequence[Path]) -> 
     """After a rebuild went live: the coverage its verified curated tables claim replaces the previous one's."""
     claims = table_claims(sources)
     if claims or exists(store):
-        CoverageStore(store).replace("curated:", claims, prefix=True)
+        CoverageStore(store).replace(CURATED, claims, prefix=True)
 
 
 def synced_rows(store_at: Path | Database) -> Iterator[Candidate | Rejection]:

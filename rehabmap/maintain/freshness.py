@@ -17,6 +17,10 @@ is more than `verify_after_days` old (Settings, default 180), unless it is retir
 recent listing does not clear it: the facts the source gives are confirmed by it, and are shown so, but what is
 due is a person's check of the rest. Results say so with `verification_due`; maintainers list what is due with
 `rehabmap verify-due` or `GET /maintain/verification-due`, and clear it with `POST /maintain/services/{id}/verify`.
+
+A curated table's word that an area is covered (`rehabmap.coverage`: all its services there listed, or a `none`
+row) rests on a person's check too, and is due by the same rule (`areas_due`); it is renewed by uploading the
+table again with the new `verified_on`.
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
+from rehabmap.coverage import CURATED
+
 if TYPE_CHECKING:
+    from rehabmap.coverage import Claim
     from rehabmap.maintain.store import Directory
     from rehabmap.record import FileEdition, Service
 
@@ -147,6 +154,33 @@ def due_before(today: date, verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) 
 class Due:
     service: Service
     days_since: int | None  # None: never verified
+
+
+@dataclass(frozen=True)
+class AreaDue:
+    """An area a curated table says is covered for a category (its claim: every such service there is listed, or
+    there is none), on a person's check older than `verify_after_days`. A source's claims are renewed by each of
+    its syncs; a table's only by a person checking again, and until then the area is still said to be covered
+    (searches there say "none found", the scorecard "missing") on that old word."""
+
+    claim: Claim
+    verified_on: date
+    days_since: int
+
+    @property
+    def table(self) -> str:
+        """The curated table's file name (`ips_services.csv`)."""
+        return self.claim.basis.removeprefix(CURATED)
+
+
+def areas_due(claims: Iterable[Claim], today: date,
+              verify_after_days: int = DEFAULT_VERIFY_AFTER_DAYS) -> list[AreaDue]:
+    """The curated tables' claims due to be checked again (as `verification_due` is for a service), the longest
+    overdue first; ties by table, category and area."""
+    cut_off = due_before(today, verify_after_days)
+    due = [AreaDue(claim, on, (today - on).days) for claim in claims if claim.basis.startswith(CURATED)
+           if (on := date.fromisoformat(claim.as_of)) < cut_off]
+    return sorted(due, key=lambda d: (-d.days_since, d.claim.basis, d.claim.category, d.claim.area_code))
 
 
 def due_for_verification(services: Iterable[Service], today: date,

@@ -7,9 +7,13 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from indexer.sync.rebuild import record_curated_coverage
+from rehabmap.coverage import CURATED, CoverageStore
 from rehabmap.maintain.freshness import due_for_verification
+from rehabmap.maintain.store import store_of
 from tests.keepers.conftest import make_keepers
 from tests.maintain.conftest import TODAY, make_site
+from tests.maintain.test_freshness import CURATED_TABLE
 from tests.web.site import serve
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.web.test_browser import axe, shot
@@ -52,3 +56,37 @@ def test_a_maintainer_sees_the_longest_overdue_first_and_verifies_one(browser, d
     entries, _ = shared_keepers.site.directory.audit.entries(resource_id=first.id)
     assert [(e.action, e.field, e.new) for e in entries][-1] == ("verify", "last_verified", TODAY.isoformat())
     assert "maintainer of the tests" in entries[-1].actor
+
+
+def test_the_areas_a_curated_table_covers_on_an_old_check_are_listed_below(browser, due_site, axe_source, tmp_path):
+    """Only the table uploaded again renews a curated table's word that an area is covered; the page lists the
+    areas whose check is older than the window, named, the oldest first, and how to renew them."""
+    keepers_server, shared_keepers = due_site
+    settings = shared_keepers.app.state.rehabmap.settings  # type: ignore[attr-defined]
+    table = tmp_path / "statutory_advocacy.csv"
+    table.write_text(CURATED_TABLE, encoding="utf-8")
+    token = shared_keepers.site.tokens["maintainer"]
+    with signed_in_page(browser, keepers_server, token, "/keepers/verification-due") as page:
+        expect(page.get_by_text("No curated table makes an area covered.")).to_be_visible()
+        record_curated_coverage(store_of(settings), [table])
+        try:
+            page.reload()
+            rows = page.locator("#areas-due-table tbody tr")
+            assert [r.split("\t") for r in rows.all_inner_texts()] == [
+                ["Cambridgeshire (E10000003)", "Advocacy: Independent Mental Health Advocate (IMHA)",
+                 "statutory_advocacy.csv", "1 June 2026 (175 days ago), by Bob Curator"],
+                ["Leeds (E08000035)", "Advocacy: Care Act advocacy", "statutory_advocacy.csv",
+                 "30 September 2026 (54 days ago), by Ann Curator; Cy Curator"]]
+            link = page.locator("#areas-due ~ p").first.get_by_role("link", name="upload the table")
+            assert link.get_attribute("href") == "/keepers/upload"
+            assert axe(page, axe_source) == []
+            # the table uploaded again, checked three days ago
+            table.write_text(CURATED_TABLE.replace("2026-06-01", "2026-11-20").replace("2026-09-30", "2026-11-20")
+                             .replace("2026-11-01", "2026-11-20"), encoding="utf-8")
+            record_curated_coverage(store_of(settings), [table])
+            page.reload()
+            expect(page.get_by_text("Every area a curated table covers was checked in the last 12 days.")
+                   ).to_be_visible()
+            assert page.locator("#areas-due-table").count() == 0
+        finally:
+            CoverageStore(store_of(settings)).replace(CURATED, [], prefix=True)

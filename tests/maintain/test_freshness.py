@@ -8,7 +8,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from indexer.sync.rebuild import record_curated_coverage
+from rehabmap.coverage import CURATED, Claim, CoverageStore
 from rehabmap.maintain.freshness import due_before
+from rehabmap.maintain.store import store_of
 from search.embedded import EmbeddedIndex, index_file
 from tests.maintain.conftest import OWNED_A, TODAY, AppClient, cli_here, make_app, make_site
 
@@ -95,8 +98,55 @@ def test_the_verify_due_command_lists_the_same(fresh):
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith(f"{len(expected)} services need verifying (not verified for {days} days")
-    listed = [line.split()[0] for line in lines[3:]]
+    listed = [line.split()[0] for line in lines[3:3 + len(expected)]]
     assert listed == [s.id for s in expected]
+    assert lines[3 + len(expected)] == f"0 areas a curated table covers were checked more than {days} days ago."
+
+
+CURATED_TABLE = """utla_code,kind,service_name,organisation,address,postcode,phone,email,website,referral_route,\
+description,verified_by,verified_on,notes
+E10000003,imha,none,,,,,,,,,Bob Curator,2026-06-01,no IMHA provider commissioned
+E08000035,imca,Leeds Advocacy IMCA (invented),,,LS9 7TF,,,,,,Ann Curator,2026-11-20,
+E08000035,care_act,Leeds Care Act Advocacy (invented),,,LS9 7TF,,,,,,Ann Curator,2026-11-01,
+E08000035,care_act,Leeds Carers Advocacy (invented),,,LS9 7TF,,,,,,Cy Curator,2026-09-30,
+"""
+
+
+@pytest.fixture
+def old_checks(fresh, tmp_path):
+    """A statutory advocacy table whose coverage is recorded as a rebuild records it (`record_curated_coverage`),
+    and a source's claim as old, which its syncs renew (never listed); taken away after."""
+    site, _api = fresh
+    table = tmp_path / "statutory_advocacy.csv"
+    table.write_text(CURATED_TABLE, encoding="utf-8")
+    store = CoverageStore(store_of(site.settings))
+    record_curated_coverage(store_of(site.settings), [table])
+    store.replace("sync:cqc", [Claim("inpatient_rehab_level1", "E92000001", "sync:cqc", "2026-01-01")])
+    yield site
+    store.replace(CURATED, [], prefix=True)
+    store.replace("sync:cqc", [])
+
+
+def test_the_areas_a_curated_table_covers_on_an_old_check_are_listed_oldest_first(fresh, old_checks):
+    """Only a person renews a curated table's claim that an area is covered (a `none` row, or every service
+    listed): until then searches there say "none found" on that word. Before, no list said which were old."""
+    site, api = fresh
+    reply = api.get("/maintain/verification-due", headers=site.auth("maintainer")).json()
+    assert [(a["area_code"], a["area_name"], a["category"], a["table"], a["verified_on"], a["verified_by"],
+             a["days_since_verified"]) for a in reply["areas_due"]] == [
+        ("E10000003", "Cambridgeshire", "advocacy:imha", "statutory_advocacy.csv", "2026-06-01", "Bob Curator",
+         (TODAY - date(2026, 6, 1)).days),
+        # the area's oldest check among its rows, by everyone who checked them
+        ("E08000035", "Leeds", "advocacy:care_act", "statutory_advocacy.csv", "2026-09-30",
+         "Ann Curator; Cy Curator", (TODAY - date(2026, 9, 30)).days)]  # IMCA, checked 3 days ago, is not due
+    assert api.get("/maintain/verification-due", headers=site.auth("provider_a")).json()["areas_due"] == []
+
+    done = cli_here(site, "verify-due", "--days", str(DAYS), REHABMAP_TODAY=TODAY.isoformat())
+    assert done.returncode == 0, done.stderr
+    tail = done.stdout.split(f"2 areas a curated table covers were checked more than {DAYS} days ago", 1)[1]
+    rows = [line.split() for line in tail.splitlines()[3:]]
+    assert [row[:4] for row in rows] == [["E10000003", "advocacy:imha", "statutory_advocacy.csv", "2026-06-01"],
+                                         ["E08000035", "advocacy:care_act", "statutory_advocacy.csv", "2026-09-30"]]
 
 
 def test_token_and_organisation_commands(fresh):
