@@ -788,7 +788,7 @@ class AreaOut(BaseModel):
 
     code: str
     name: str
-    level: Literal["icb", "sub_icb", "lad", "region"]
+    level: Literal["icb", "sub_icb", "lad", "county", "region"]
     level_label: str
     bbox: list[float] = Field(description="[west, south, east, north] in WGS84 degrees.")
     total: int = Field(description="Active services located in the area.")

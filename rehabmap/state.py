@@ -25,6 +25,7 @@ from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import SmallAreas
 from rehabmap.gaps.report import AreaGaps, report_for
 from rehabmap.index.base import IndexBackend
+from rehabmap.named_areas import NamedArea, named_area
 
 if TYPE_CHECKING:
     from rehabmap.maintain.edits import Editor
@@ -50,17 +51,20 @@ class AppState:
         imported file's own name) as it is named."""
         return self.source_titles.get(source, source)
 
+    def small_areas(self) -> SmallAreas:
+        """England's small areas with their populations and the ICBs, local authorities and counties they lie in
+        (loaded once a process)."""
+        return SmallAreas.load(self.settings.data_dir)
+
+    def area(self, code: str) -> NamedArea:
+        """An area by its code, a county council's too (`rehabmap.named_areas`); UnknownArea for any other."""
+        return named_area(self.geography, self.small_areas, code)
+
     def area_name(self, code: str) -> str:
-        """An area as a person reads it: its name in the geography (ICB, sub-ICB location, local authority,
-        region), a county council's from the small-area table (the boundaries hold no counties: before, a county's
-        advocacy service "served people living in E10000003"), and its code where neither knows it."""
+        """An area as a person reads it (`area`), and its code where no area has it."""
         try:
-            return self.geography.areas.get(code).name
+            return self.area(code).name
         except GeodataError:
-            pass
-        try:
-            return SmallAreas.load(self.settings.data_dir).area_name(code)
-        except (GeodataError, KeyError):
             return code
 
     def coverage(self) -> CoverageMap:

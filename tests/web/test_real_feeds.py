@@ -28,6 +28,7 @@ import pytest
 from rehabmap.config import Settings
 from rehabmap.coverage import Claim, CoverageStore, coverage_map
 from rehabmap.gaps.svg import PALETTE
+from rehabmap.small_areas import small_area_file
 from rehabmap.oruk import oruk_to_fields
 from rehabmap.taxonomy import ServiceType
 from tests.api import hsds
@@ -295,6 +296,35 @@ def test_coverage_words_fit_an_answer_that_found_some(synced):
     assert parts["supported_accommodation"]["present"] and parts["supported_accommodation"]["coverage"]["says"] == \
         area["coverage"]["supported_accommodation"]["says"]
     assert parts["ips_employment"]["coverage"]["says"].startswith("Not yet covered:")
+
+
+NOTTINGHAMSHIRE_COUNTY = "E10000024"  # Nottinghamshire County Council: Mansfield (Dovetail House) and six more
+
+
+def test_a_county_council_is_an_area_holding_the_services_of_its_districts(synced, data_dir):
+    """A county council (an upper-tier local authority: it commissions statutory advocacy, and the curated
+    advocacy table covers it) is not in the boundaries, only in the small-area table. Before, GET /areas/E10000024
+    answered 404 "No ICB, sub-ICB, local authority or region has the code 'E10000024'", untrue of Nottinghamshire
+    County Council. Its districts are read here from the small-area file itself."""
+    with open(small_area_file(data_dir), newline="", encoding="utf-8") as handle:
+        districts = sorted({row["ltla24_code"] for row in csv.DictReader(handle)
+                            if row["utla23_code"] == NOTTINGHAMSHIRE_COUNTY})
+    assert len(districts) == 7
+    county = httpx.get(f"{synced}/areas/{NOTTINGHAMSHIRE_COUNTY.lower()}", params={"per_page": 100},
+                       timeout=60).json()
+    assert (county["code"], county["name"], county["level"], county["level_label"]) == (
+        NOTTINGHAMSHIRE_COUNTY, "Nottinghamshire", "county", "County council")
+    each = [httpx.get(f"{synced}/areas/{code}", params={"per_page": 100}, timeout=60).json() for code in districts]
+    assert county["total"] == sum(d["total"] for d in each) >= 1  # Dovetail House, in Mansfield
+    assert sorted(s["id"] for s in county["services"]) == sorted(s["id"] for d in each for s in d["services"])
+    assert county["counts"] == {t: sum(d["counts"][t] for d in each) for t in county["counts"]}
+    west, south, east, north = county["bbox"]
+    assert all(west <= w and south <= s and e <= east and n <= north for w, s, e, n in (d["bbox"] for d in each))
+    # CQC lists every care home: of supported accommodation, the county is covered for those only, as its ICB is
+    housing = county["coverage"]["supported_accommodation"]
+    assert housing["status"] == "partly_covered" and housing["kinds_covered"] == [
+        "supported_accommodation:residential_24h"]
+    assert httpx.get(f"{synced}/areas/E10999999", timeout=60).status_code == 404
 
 
 # The commissioners' pathway gaps over the same home. Derby and Derbyshire (E54000058) holds Field House, a

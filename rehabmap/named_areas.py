@@ -1,0 +1,54 @@
+"""An ONS area by its code, as rehabmap names and draws it, at every level it answers for: the geography's own
+(ICB, sub-ICB location, local authority district, region), and a county council, which the boundaries do not hold.
+A county's name is the small-area table's, its outline its districts' (`rehabmap.gaps.maps.area_geometry`), and a
+service is located in it when it is located in one of its districts.
+
+Before, a county council was an unknown code wherever only the geography was asked: `GET /areas/E10000003` said
+"No ICB, sub-ICB, local authority or region has the code 'E10000003'", and a county's advocacy service (a curated
+table's `utla_code`) "served people living in E10000003"; the gap analysis alone knew counties.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from shapely.geometry.base import BaseGeometry
+
+from geodata.errors import UnknownArea
+from geodata.geography import Geography
+from geodata.layout import AreaLevel
+from rehabmap.gaps.maps import area_geometry
+from rehabmap.gaps.population import SmallAreas
+
+COUNTY: Literal["county"] = "county"
+
+
+@dataclass(frozen=True)
+class NamedArea:
+    code: str
+    name: str
+    level: AreaLevel | Literal["county"]
+    geometry: BaseGeometry
+    located_codes: frozenset[str]    # a service located in the area carries one of these: its own, or its districts'
+
+
+def named_area(geography: Geography, small_areas: Callable[[], SmallAreas], code: str) -> NamedArea:
+    """The area of `code` (any case, spaces around it ignored); UnknownArea, the geography's own error, for a code
+    that is neither the geography's nor a county council's. `small_areas` is asked only for a code the geography
+    does not know (its first load is ~0.3 s)."""
+    key = code.strip().upper()
+    try:
+        area = geography.areas.get(key)
+    except UnknownArea as unknown:
+        table = small_areas()
+        try:
+            county = table.level_of(key) == COUNTY
+        except UnknownArea:
+            county = False
+        geometry = area_geometry(geography.areas, table, key) if county else None
+        if geometry is None:
+            raise unknown
+        return NamedArea(key, table.area_name(key), COUNTY, geometry, frozenset(table.districts(key)))
+    return NamedArea(area.code, area.name, area.level, area.geometry, frozenset({area.code}))
