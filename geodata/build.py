@@ -37,6 +37,7 @@ from geodata.downloads import (
     lad_recodes,
     read_boundary_features,
     read_centroids,
+    read_county_centres,
     read_geonames,
     read_lad_centres,
     read_lad_regions,
@@ -241,9 +242,13 @@ def _centroids_from_postcodes(db: sqlite3.Connection) -> dict[str, dict[str, Cen
 
 
 def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) -> tuple[int, int, int]:
-    """Towns, and local authorities by name; towns also under the short names of `_known_as`; then the
-    neighbourhood names that are none of those (`geodata.neighbourhoods`). Returns the number of places
-    (not of names), of neighbourhood names, and of MSOAs whose name could not be placed.
+    """Towns, and local authorities and county councils by name; towns also under the short names of
+    `_known_as`; then the neighbourhood names that are none of those (`geodata.neighbourhoods`). Returns the number
+    of places (not of names), of neighbourhood names, and of MSOAs whose name could not be placed.
+
+    A county council is a place like a unitary authority (Kent, at its population-weighted centre, as Cornwall
+    is): before format 6 none was, so its name was matched by spelling to another place, taken when one was close
+    enough ('Kent' as Kenton, Devon; 'Hertfordshire' as Herefordshire; 'Surrey' as Sturry, Kent).
 
     A local authority named after a town in it (Leeds, Wakefield) is left to the town: its
     population-weighted centre can sit kilometres from the town a person means. Places that do not land
@@ -262,7 +267,7 @@ def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) ->
         centre
         for centre in _with_plain_names(centres)
         if (place_key(centre.name), centre.lad_code) not in towns_in_lads
-    ]
+    ] + read_county_centres(small_areas)
     kept = [
         replace(town, county=counties.get(lad))
         for town, lad, icb in zip(towns, found["lad"], found["icb"], strict=True)

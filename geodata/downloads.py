@@ -366,7 +366,7 @@ class NamedPlace:
     lat: float
     lon: float
     population: int
-    source: Literal["geonames", "lad", "msoa", "elsewhere"]
+    source: Literal["geonames", "lad", "county", "msoa", "elsewhere"]
     lad_code: str | None = None  # set for local authorities
     # Other names GeoNames lists for a town ('Hull' for Kingston upon Hull), in Latin script; the build keeps
     # those people in England use (`geodata.build._aliases`).
@@ -464,6 +464,17 @@ def read_lad_centres(small_areas: list[SmallArea]) -> list[NamedPlace]:
             county = upper_tier if upper_tier and upper_tier != name else None
             centres.append(NamedPlace(name, county, *centre, "lad", code))
     return centres
+
+
+def read_county_centres(small_areas: list[SmallArea]) -> list[NamedPlace]:
+    """Each county council (an upper-tier authority with districts of its own: Kent, Hertfordshire) at the
+    `population_centre` of its LSOAs; a unitary authority is a local authority of `read_lad_centres` already."""
+    by_county: dict[str, list[SmallArea]] = {}
+    for area in small_areas:
+        if area.upper_tier and area.upper_tier != area.lad_name:
+            by_county.setdefault(area.upper_tier, []).append(area)
+    return [NamedPlace(name, None, *centre, "county") for name, areas in by_county.items()
+            if (centre := population_centre(areas)) is not None]
 
 
 def read_msoa_names(path: Path) -> dict[str, str]:

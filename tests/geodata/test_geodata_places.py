@@ -1,3 +1,4 @@
+import csv
 import os
 import sqlite3
 import subprocess
@@ -338,3 +339,36 @@ def test_the_short_names_are_written_in_the_same_order_whatever_the_hash_seed(da
     }
     assert len(answers) == 1, answers
     assert int(answers.pop().split()[0]) > 100
+
+
+@pytest.mark.parametrize(("typed", "was"), [("Kent", "Kenton, Devon"), ("Hertfordshire", "Herefordshire"),
+                                            ("Surrey", "Sturry, Kent"), ("Derbyshire", "Derbyshire Hill, St. Helens"),
+                                            ("Nottinghamshire", "Nottingham"), ("Essex", None), ("devon", None)])
+def test_a_county_council_is_a_place_at_the_centre_of_its_people(geography: Geography, data_dir: Path,
+                                                                 typed: str, was: str | None) -> None:
+    """The 21 county councils (upper-tier authorities with districts) were in no places table, so a county's name
+    was matched by spelling to whatever place was close enough and taken (`was`; the page showed that place, far
+    off), or offered places that were not it. Now each is a place, as a unitary authority is (Cornwall), at the
+    population-weighted centre of its small areas, recomputed here from the small-area file itself."""
+    from rehabmap.small_areas import small_area_file
+
+    county = typed.title()
+    people = lat = lon = 0.0
+    with open(small_area_file(data_dir), newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if row["utla23_name"] == county:
+                weight = float(row["pop_total_c2021"])
+                people, lat, lon = people + weight, lat + weight * float(row["lat"]), lon + weight * float(row["lon"])
+    place = geography.places.lookup(typed)
+    assert (place.label, place.county) == (county, None) and place.label != was
+    assert (place.lat, place.lon, place.population) == (round(lat / people, 6), round(lon / people, 6), int(people))
+
+
+def test_a_county_does_not_take_its_neighbours_names(geography: Geography) -> None:
+    """The places spelt close to a county are still found by their own names, and a county's misspelling is the
+    county."""
+    assert geography.places.lookup("Kenton").label == "Kenton, Devon"
+    assert geography.places.lookup("Herefordshire").label == "Herefordshire"
+    assert geography.places.lookup("Kentt").label == "Kent"
+    assert geography.places.lookup("Maidstone").label == "Maidstone, Kent"
+    assert geography.places.lookup("St Ives, Cambridgeshire").label == "Saint Ives, Cambridgeshire"
