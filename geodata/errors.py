@@ -99,7 +99,7 @@ class AmbiguousPlace(GeodataError):
                  field: str | None = "place") -> None:
         listed = "; ".join(choices)
         if typed_close:
-            message = (f"{_not_known(place)} Did you mean one of: {listed}? If not, "
+            message = (f"{_not_known(place)} Did you mean {'one of: ' if len(choices) > 1 else ''}{listed}? If not, "
                        "type the postcode, or the first half of it (like 'LS9').")
         else:
             message = (f"There is more than one {place} in England: {listed}. Type the county after the name, "

@@ -2,7 +2,8 @@
 
 People type names with typos ("Leds") and names that several places share ("St Ives", "Richmond"). A name
 that matches no place exactly is matched, with rapidfuzz, to the nearest names in spelling: one clear
-winner is taken (and the page shows the place's real name), several are offered. A name that places far
+winner one slip of the keys away is taken (and the page shows the place's real name); one further off, or
+several, are offered. A name that places far
 apart share is not given to one of them: the person is asked which, and may say "Richmond, North Yorkshire".
 Only a place far bigger than every other of its name is taken, and then shown with its county, so the pick
 is never silent.
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Final
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 from geodata.distance import great_circle_km
 from geodata.errors import AmbiguousPlace, OutsideEngland, UnknownPlace
@@ -44,6 +46,11 @@ SAME_PLACE_KM = 20.0
 # and by how much the best must beat the next to be taken without asking.
 TYPO_MIN_SCORE = 80.0
 TYPO_CLEAR_MARGIN = 8.0
+# And how few slips of the keys it may be from the name typed (a letter missed, added, wrong, or two swapped:
+# 'Leds', 'Lerds', 'Mansfeild'). A name further off is offered, never taken, however alike by ratio: before,
+# 'Cumbria' searched from Columbia, Sunderland, 'Avon' from Upavon, 'Scotland' from Totland, Isle of Wight and
+# 'East London' from East Boldon, South Tyneside, each shown as the place searched from.
+TYPO_TAKEN_SLIPS = 1
 # A name whose most populous place has this many times the people of each other place of the name is taken
 # as that one (Preston, Lancashire, 313,000, over two hamlets); the home then shows its county, so the person
 # sees which was taken. Towns nearer in size are asked about (St Ives: 16,800 and 5,400).
@@ -166,7 +173,9 @@ class PlaceGazetteer:
             if not close:
                 continue
             if len(close) == 1 or close[0][1] - close[1][1] >= TYPO_CLEAR_MARGIN:
-                return self._places(close[0][0])
+                if OSA.distance(key, close[0][0]) <= TYPO_TAKEN_SLIPS:
+                    return self._places(close[0][0])
+                close = close[:1]
             offered = [p for match in close if close[0][1] - match[1] < TYPO_CLEAR_MARGIN
                        for p in self._distinct_places(match[0])]
             raise AmbiguousPlace(typed, [p.label for p in offered], typed_close=True)

@@ -73,6 +73,26 @@ def test_a_typo_close_to_one_name_finds_it(geography: Geography, typo: str) -> N
     assert geography.places.lookup(typo).name == "Leeds"
 
 
+@pytest.mark.parametrize(("typed", "taken"), [("Mansfeild", "Mansfield, Nottinghamshire"), ("Hul", "Kingston upon Hull"),
+                                              ("Oxon", "Oxton, Nottinghamshire"), ("Sheffeld", "Sheffield")])
+def test_a_name_one_slip_of_the_keys_from_a_place_is_taken_as_it(geography: Geography, typed: str,
+                                                                 taken: str) -> None:
+    assert geography.places.lookup(typed).label == taken
+
+
+@pytest.mark.parametrize(("typed", "offered"), [
+    ("Cumbria", "Columbia, Sunderland"), ("Avon", "Upavon, Wiltshire"), ("Scotland", "Totland, Isle of Wight"),
+    ("East London", "East Boldon, South Tyneside"), ("Notingam", "Nottingham")])
+def test_a_name_further_off_is_offered_not_taken(geography: Geography, typed: str, offered: str) -> None:
+    """Before, one clear winner in spelling was taken however far off (rapidfuzz's ratio, 80 or more): 'Cumbria'
+    searched from Columbia, in Sunderland. Two slips or more are asked about: 'Notingam' too, in one click."""
+    with pytest.raises(AmbiguousPlace) as raised:
+        geography.places.lookup(typed)
+    assert raised.value.choices == [offered]
+    assert raised.value.message.endswith(f"Did you mean {offered}? If not, type the postcode, or the first half "
+                                         "of it (like 'LS9').")
+
+
 def test_a_typo_close_to_several_names_offers_them(geography: Geography) -> None:
     with pytest.raises(AmbiguousPlace) as raised:
         geography.places.lookup("Richmnd")
