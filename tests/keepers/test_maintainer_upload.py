@@ -41,10 +41,25 @@ def test_the_report_names_bad_rows_by_line_and_lists_the_good_before_anything_is
     assert re.search(r"<td[^>]*>4</td>\s*<td[^>]*>column serves: &#39;E99999999&#39; is not an ONS code", rejected)
     for name, _ in trusts(data_dir).values():
         assert team_name(name) in text
+    # each area named beside its code, so a mistyped code that is another real area shows
+    good = re.search(r'<table class="nhsuk-table rm-table" id="good">(.*?)</table>', text, re.S).group(1)
+    assert re.findall(r"<td[^>]*>([^<]*\(E\d{8}\))</td>", good) == ["Leeds (E08000035)", "Birmingham (E08000025)"]
     [path] = held(keepers)
     assert path.name == "community_rehab_teams.csv" and re.fullmatch(r"[A-Za-z0-9_-]{22}", path.parent.name)
     assert f'name="upload" value="{path.parent.name}"' in text
     assert keepers.app.state.rehabmap.backend.ids() == before  # nothing written
+
+
+def test_the_report_names_the_areas_recorded_as_having_none(keepers):
+    """A county council is named too (the boundaries hold no counties): before, the report listed codes alone."""
+    table = ("utla_code,kind,service_name,organisation,address,postcode,phone,email,website,referral_route,"
+             "description,verified_by,verified_on,notes\n"
+             "E10000003,imha,none,,,,,,,,,Bob Curator,2026-11-02,no IMHA provider commissioned\n")
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    answer = upload(keepers, client, table, kind="curated-advocacy", name="statutory_advocacy.csv")
+    assert answer.status_code == 200, answer.text
+    assert "<li>Line 2: Cambridgeshire (E10000003), verified by Bob Curator on 2 November 2026</li>" in answer.text
 
 
 def test_a_table_of_only_bad_rows_offers_nothing_to_add_and_holds_nothing(keepers):

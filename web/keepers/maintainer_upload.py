@@ -121,10 +121,13 @@ def upload(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLRes
 def _report_page(request: Request, keeper: Keeper, check: TableCheck, upload_id: str, filename: str, *,
                  running: RebuildRunning | None = None) -> HTMLResponse:
     """What an import would do with every row, and the confirm button while the upload is held; `running`
-    when a confirm found another rebuild under way (the upload is still held, to be confirmed again)."""
+    when a confirm found another rebuild under way (the upload is still held, to be confirmed again). Each area is
+    named beside its code, so that a mistyped code that is another real area (E08000036, Wakefield, for
+    E08000035, Leeds) shows before anything is written."""
     return render(request, keeper, "keepers/maintainer/upload_report.html",
                   {"check": check, "kind_label": KIND_LABELS[check.spec.source], "upload_id": upload_id,
-                   "filename": filename[:200], "running": running.message if running else ""},
+                   "filename": filename[:200], "running": running.message if running else "",
+                   "area_name": get_state(request).area_name},
                   status=running.status if running else 200)
 
 
