@@ -26,7 +26,7 @@ from geodata.areas import AreaIndex
 from geodata.errors import GeodataNotBuilt
 from geodata.layout import AREA_LEVELS, FORMAT_VERSION, MANIFEST_NAME, SQLITE_NAME, boundary_path
 from geodata.neighbourhoods import neighbourhood_places
-from geodata.places import ALIAS_SOURCE, LONDON_COUNTY, place_key
+from geodata.places import ALIAS_SOURCE, LONDON_COUNTY, SHORT_FORM_SOURCE, place_key
 from geodata.shapes import write_binary
 from geodata.downloads import (
     Centroid,
@@ -48,6 +48,14 @@ from geodata.downloads import (
 )
 
 _BATCH = 50_000
+# The short forms of county names that addresses and people use, for the county councils and unitary authorities
+# so named (a short form of a county that no council is, 'Beds', 'Northants', is left out). Before, 'Lincs' was
+# taken by spelling as Lings, West Northamptonshire, and 'Oxon' as Oxton, Nottinghamshire.
+COUNTY_ABBREVIATIONS = {
+    "Buckinghamshire": "bucks", "Cambridgeshire": "cambs", "Derbyshire": "derbys", "Gloucestershire": "glos",
+    "Hampshire": "hants", "Hertfordshire": "herts", "Lancashire": "lancs", "Leicestershire": "leics",
+    "Lincolnshire": "lincs", "Nottinghamshire": "notts", "Oxfordshire": "oxon", "Shropshire": "shrops",
+    "Staffordshire": "staffs", "Warwickshire": "warks", "Wiltshire": "wilts", "Worcestershire": "worcs"}
 
 _SCHEMA = """
 CREATE TABLE postcodes (
@@ -276,6 +284,8 @@ def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) ->
     rows: list[tuple[str, str, str | None, float, float, int, str]] = [
         (place_key(p.name), p.name, p.county, p.lat, p.lon, p.population, p.source) for p in kept]
     rows += _alias_rows(kept)
+    rows += [(COUNTY_ABBREVIATIONS[p.name], p.name, p.county, p.lat, p.lon, p.population, SHORT_FORM_SOURCE)
+             for p in kept if p.source in ("county", "lad") and p.name in COUNTY_ABBREVIATIONS]
     neighbourhoods = neighbourhood_places(
         read_msoa_names(sources.msoa_names), read_msoa21_names(sources.msoa_boundaries), small_areas,
         {centre.lad_code: _plain_name(centre.name) for centre in centres if centre.lad_code},

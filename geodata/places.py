@@ -66,9 +66,12 @@ LONDON_COUNTY = "Greater London"
 # Names shown when nothing is close enough to be offered: the nearest in spelling, above this score.
 NEAREST_MIN_SCORE = 60.0
 NEAREST_SHOWN = 3
-# The `source` of a row of the places table that files a town under another of its names, and of one that
-# names a neighbourhood (one row per name and local authority, whose name is the row's county).
+# The `source` of a row of the places table that files a town under another of its names, of one that files a
+# county under the short form of its name ('Notts': found as typed, never by spelling, where 'Hants' stood
+# nearer to 'Atlantis' than any place), and of one that names a neighbourhood (one row per name and local
+# authority, whose name is the row's county).
 ALIAS_SOURCE = "alias"
+SHORT_FORM_SOURCE: Final = "short_form"
 NEIGHBOURHOOD_SOURCE: Final = "msoa"
 # The `source` of a row naming a place in Wales, Scotland, Northern Ireland or a Crown Dependency, whose county
 # is the nation. Such a name is never a home: it is looked at only when no place, town or neighbourhood in
@@ -143,8 +146,8 @@ class PlaceGazetteer:
                                     "WHERE key = ? AND source != ? ORDER BY population DESC",
                                     (key, ELSEWHERE_SOURCE)).fetchall()
         places = [(PlacePoint(r[0], r[1], float(r[2]), float(r[3]), int(r[4])), r[5]) for r in rows]
-        official = [p for p, source in places if source not in (ALIAS_SOURCE, NEIGHBOURHOOD_SOURCE)]
-        known_as = [p for p, source in places if source == ALIAS_SOURCE]
+        official = [p for p, source in places if source not in (ALIAS_SOURCE, SHORT_FORM_SOURCE, NEIGHBOURHOOD_SOURCE)]
+        known_as = [p for p, source in places if source in (ALIAS_SOURCE, SHORT_FORM_SOURCE)]
         if not official:
             if known_as:
                 return known_as, True
@@ -161,8 +164,9 @@ class PlaceGazetteer:
         names are looked through only when no place's name is alike enough."""
         if self._keys is None:
             with self._lock:
-                rows = self._db.execute("SELECT DISTINCT key, source = ? FROM places WHERE source != ? ORDER BY key",
-                                        (NEIGHBOURHOOD_SOURCE, ELSEWHERE_SOURCE)).fetchall()
+                rows = self._db.execute("SELECT DISTINCT key, source = ? FROM places WHERE source NOT IN (?, ?) "
+                                        "ORDER BY key", (NEIGHBOURHOOD_SOURCE, ELSEWHERE_SOURCE,
+                                                         SHORT_FORM_SOURCE)).fetchall()
             self._keys = ([k for k, neighbourhood in rows if not neighbourhood],
                           [k for k, neighbourhood in rows if neighbourhood])
         named: list[tuple[str, float, int]] = []

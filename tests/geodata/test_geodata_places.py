@@ -74,7 +74,7 @@ def test_a_typo_close_to_one_name_finds_it(geography: Geography, typo: str) -> N
 
 
 @pytest.mark.parametrize(("typed", "taken"), [("Mansfeild", "Mansfield, Nottinghamshire"), ("Hul", "Kingston upon Hull"),
-                                              ("Oxon", "Oxton, Nottinghamshire"), ("Sheffeld", "Sheffield")])
+                                              ("Oxtn", "Oxton, Nottinghamshire"), ("Sheffeld", "Sheffield")])
 def test_a_name_one_slip_of_the_keys_from_a_place_is_taken_as_it(geography: Geography, typed: str,
                                                                  taken: str) -> None:
     assert geography.places.lookup(typed).label == taken
@@ -392,3 +392,13 @@ def test_a_county_does_not_take_its_neighbours_names(geography: Geography) -> No
     assert geography.places.lookup("Kentt").label == "Kent"
     assert geography.places.lookup("Maidstone").label == "Maidstone, Kent"
     assert geography.places.lookup("St Ives, Cambridgeshire").label == "Saint Ives, Cambridgeshire"
+
+
+@pytest.mark.parametrize(("typed", "county"), [("Notts", "Nottinghamshire"), ("Lincs", "Lincolnshire"),
+                                               ("Oxon", "Oxfordshire"), ("herts", "Hertfordshire"),
+                                               ("Wilts", "Wiltshire"), ("Bucks", "Buckinghamshire")])
+def test_the_short_form_of_a_county_is_the_county(geography: Geography, typed: str, county: str) -> None:
+    """Before, 'Lincs' was taken by spelling as Lings, West Northamptonshire, and 'Oxon' as Oxton,
+    Nottinghamshire; 'Notts' and 'Herts' were unknown. The places so named keep their names."""
+    assert geography.places.lookup(typed).label == county == geography.places.lookup(county).label
+    assert geography.places.lookup("Lings").label == "Lings, West Northamptonshire"
