@@ -73,8 +73,9 @@ def test_a_typo_close_to_one_name_finds_it(geography: Geography, typo: str) -> N
     assert geography.places.lookup(typo).name == "Leeds"
 
 
-@pytest.mark.parametrize(("typed", "taken"), [("Mansfeild", "Mansfield, Nottinghamshire"), ("Hul", "Kingston upon Hull"),
-                                              ("Oxtn", "Oxton, Nottinghamshire"), ("Sheffeld", "Sheffield")])
+@pytest.mark.parametrize(("typed", "taken"), [
+    ("Mansfeild", "Mansfield, Nottinghamshire"), ("Hul", "Kingston upon Hull"), ("Oxtn", "Oxton, Nottinghamshire"),
+    ("Sheffeld", "Sheffield")])
 def test_a_name_one_slip_of_the_keys_from_a_place_is_taken_as_it(geography: Geography, typed: str,
                                                                  taken: str) -> None:
     assert geography.places.lookup(typed).label == taken
