@@ -14,9 +14,9 @@ from typing import Literal
 #    'elsewhere'), so that a name only they have is told where it is rather than taken for an English one; and
 #    every sector and district of Great Britain with its local authority (`gb_areas`), so that a postcode in an
 #    area that crosses the border is told as Welsh or Scottish.
-# 6: the county councils as places (source 'county', at their population-weighted centres), so that 'Kent' is Kent,
-#    not a place spelt close to it (Kenton, Devon); and the short forms of county names ('Notts', 'Lincs') as
-#    aliases of the counties and unitary authorities so named.
+# 6: the county councils and the metropolitan counties as places (source 'county', at their population-weighted
+#    centres), so that 'Kent' is Kent, not a place spelt close to it (Kenton, Devon); and the short forms of county
+#    names ('Notts', 'Lincs') as aliases of the counties and unitary authorities so named (source 'short_form').
 FORMAT_VERSION = 6
 
 SQLITE_NAME = "geodata.sqlite"

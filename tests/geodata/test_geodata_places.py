@@ -403,3 +403,26 @@ def test_the_short_form_of_a_county_is_the_county(geography: Geography, typed: s
     Nottinghamshire; 'Notts' and 'Herts' were unknown. The places so named keep their names."""
     assert geography.places.lookup(typed).label == county == geography.places.lookup(county).label
     assert geography.places.lookup("Lings").label == "Lings, West Northamptonshire"
+
+
+@pytest.mark.parametrize(("typed", "districts"), [
+    ("Greater Manchester", ("Bolton", "Bury", "Manchester", "Oldham", "Rochdale", "Salford", "Stockport", "Tameside",
+                            "Trafford", "Wigan")),
+    ("West Yorkshire", ("Bradford", "Calderdale", "Kirklees", "Leeds", "Wakefield")),
+    ("Tyne and Wear", ("Gateshead", "Newcastle upon Tyne", "North Tyneside", "South Tyneside", "Sunderland"))])
+def test_a_metropolitan_county_is_a_place_at_the_centre_of_its_districts_people(
+        geography: Geography, data_dir: Path, typed: str, districts: tuple[str, ...]) -> None:
+    """No council since 1986, but the names people use: before, 'West Yorkshire' was offered West Berkshire and
+    West Oxfordshire, and 'Greater Manchester' was unknown. Its districts are named here, their small areas read
+    from the small-area file."""
+    from rehabmap.small_areas import small_area_file
+
+    people = lat = lon = 0.0
+    with open(small_area_file(data_dir), newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if row["ltla24_name"] in districts:
+                weight = float(row["pop_total_c2021"])
+                people, lat, lon = people + weight, lat + weight * float(row["lat"]), lon + weight * float(row["lon"])
+    place = geography.places.lookup(typed)
+    assert place.label == typed
+    assert (place.lat, place.lon, place.population) == (round(lat / people, 6), round(lon / people, 6), int(people))
