@@ -165,11 +165,15 @@ def orgs_unlink(organisation: str, service_ids: tuple[str, ...]) -> None:
 def verify_due(days: int | None, limit: int) -> None:
     """List active services never verified, or not verified for DAYS, the longest overdue first; then the areas a
     curated table covers on a check as old."""
+    from functools import partial
+
     from rehabmap.maintain.freshness import areas_due, due_for_verification
-    from app.parts import open_backend
+    from app.parts import open_backend, open_geography
     from rehabmap.config import get_settings
     from rehabmap.coverage import CoverageStore
+    from rehabmap.gaps.population import SmallAreas
     from rehabmap.maintain.store import store_of
+    from rehabmap.named_areas import area_name
 
     settings = get_settings()
     days = days or settings.verify_after_days
@@ -185,9 +189,11 @@ def verify_due(days: int | None, limit: int) -> None:
     click.echo(f"{len(areas)} areas a curated table covers were checked more than {days} days ago"
                + (" (upload the table again with the new verified_on):" if areas else "."))
     if areas:
-        click.echo(grid([["area", "covers", "table", "verified on", "by", "days"],
-                         *([a.claim.area_code, a.claim.category, a.table, a.verified_on.isoformat(),
-                            a.claim.verified_by or "-", str(a.days_since)] for a in areas)]))
+        geography, small_areas = open_geography(settings), partial(SmallAreas.load, settings.data_dir)
+        click.echo(grid([["area", "name", "covers", "table", "verified on", "by", "days"],
+                         *([a.claim.area_code, area_name(geography, small_areas, a.claim.area_code), a.claim.category,
+                            a.table, a.verified_on.isoformat(), a.claim.verified_by or "-", str(a.days_since)]
+                           for a in areas)]))
 
 
 @click.command("audit")

@@ -16,7 +16,7 @@ from typing import Literal
 
 from shapely.geometry.base import BaseGeometry
 
-from geodata.errors import UnknownArea
+from geodata.errors import GeodataError, UnknownArea
 from geodata.geography import Geography
 from geodata.layout import AreaLevel
 from rehabmap.gaps.maps import area_geometry
@@ -52,3 +52,11 @@ def named_area(geography: Geography, small_areas: Callable[[], SmallAreas], code
             raise unknown
         return NamedArea(key, table.area_name(key), COUNTY, geometry, frozenset(table.districts(key)))
     return NamedArea(area.code, area.name, area.level, area.geometry, frozenset({area.code}))
+
+
+def area_name(geography: Geography, small_areas: Callable[[], SmallAreas], code: str) -> str:
+    """An area as a person reads it (`named_area`), and its code where no area has it."""
+    try:
+        return named_area(geography, small_areas, code).name
+    except GeodataError:
+        return code

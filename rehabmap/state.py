@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
-from geodata.errors import GeodataError
 from geodata.geography import Geography
 from rehabmap.config import Settings
 from rehabmap.coverage import CoverageMap, CoverageStore, SmallAreaTable
@@ -25,7 +24,7 @@ from rehabmap.gaps.options import GapOptions
 from rehabmap.gaps.population import SmallAreas
 from rehabmap.gaps.report import AreaGaps, report_for
 from rehabmap.index.base import IndexBackend
-from rehabmap.named_areas import NamedArea, named_area
+from rehabmap.named_areas import NamedArea, area_name, named_area
 
 if TYPE_CHECKING:
     from rehabmap.maintain.edits import Editor
@@ -62,10 +61,7 @@ class AppState:
 
     def area_name(self, code: str) -> str:
         """An area as a person reads it (`area`), and its code where no area has it."""
-        try:
-            return self.area(code).name
-        except GeodataError:
-            return code
+        return area_name(self.geography, self.small_areas, code)
 
     def coverage(self) -> CoverageMap:
         """What the directory covers (the claims are read again only when the store changes)."""

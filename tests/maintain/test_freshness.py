@@ -145,8 +145,9 @@ def test_the_areas_a_curated_table_covers_on_an_old_check_are_listed_oldest_firs
     assert done.returncode == 0, done.stderr
     tail = done.stdout.split(f"2 areas a curated table covers were checked more than {DAYS} days ago", 1)[1]
     rows = [line.split() for line in tail.splitlines()[3:]]
-    assert [row[:4] for row in rows] == [["E10000003", "advocacy:imha", "statutory_advocacy.csv", "2026-06-01"],
-                                         ["E08000035", "advocacy:care_act", "statutory_advocacy.csv", "2026-09-30"]]
+    assert [row[:5] for row in rows] == [
+        ["E10000003", "Cambridgeshire", "advocacy:imha", "statutory_advocacy.csv", "2026-06-01"],
+        ["E08000035", "Leeds", "advocacy:care_act", "statutory_advocacy.csv", "2026-09-30"]]
 
 
 def test_token_and_organisation_commands(fresh):
