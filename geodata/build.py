@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from geodata.areas import AreaIndex
+from geodata.counties import SHORT_FORMS, counties_of, read_county_centres
 from geodata.errors import GeodataNotBuilt
 from geodata.layout import AREA_LEVELS, FORMAT_VERSION, MANIFEST_NAME, SQLITE_NAME, boundary_path
 from geodata.neighbourhoods import neighbourhood_places
@@ -37,7 +38,6 @@ from geodata.downloads import (
     lad_recodes,
     read_boundary_features,
     read_centroids,
-    read_county_centres,
     read_geonames,
     read_lad_centres,
     read_lad_regions,
@@ -48,15 +48,6 @@ from geodata.downloads import (
 )
 
 _BATCH = 50_000
-# The short forms of county names that addresses and people use, for the county councils and unitary authorities
-# so named (a short form of a county that no council is, 'Beds', 'Northants', is left out). Before, 'Lincs' was
-# taken by spelling as Lings, West Northamptonshire, and 'Oxon' as Oxton, Nottinghamshire.
-COUNTY_ABBREVIATIONS = {
-    "Buckinghamshire": "bucks", "Cambridgeshire": "cambs", "Derbyshire": "derbys", "Gloucestershire": "glos",
-    "Hampshire": "hants", "Hertfordshire": "herts", "Lancashire": "lancs", "Leicestershire": "leics",
-    "Lincolnshire": "lincs", "Nottinghamshire": "notts", "Oxfordshire": "oxon", "Shropshire": "shrops",
-    "Staffordshire": "staffs", "Warwickshire": "warks", "Wiltshire": "wilts", "Worcestershire": "worcs"}
-
 _SCHEMA = """
 CREATE TABLE postcodes (
     key TEXT PRIMARY KEY, pcds TEXT NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL, lad TEXT, doterm TEXT
@@ -72,6 +63,7 @@ CREATE TABLE places (
     key TEXT NOT NULL, name TEXT NOT NULL, county TEXT, lat REAL NOT NULL, lon REAL NOT NULL,
     population INTEGER NOT NULL, source TEXT NOT NULL
 );
+CREATE TABLE counties (council TEXT NOT NULL, county TEXT NOT NULL, PRIMARY KEY (council, county)) WITHOUT ROWID;
 """
 _PLACES_INDEX = "CREATE INDEX places_by_key ON places (key, population DESC)"
 
@@ -256,7 +248,10 @@ def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) ->
 
     A county council is a place like a unitary authority (Kent, at its population-weighted centre, as Cornwall
     is): before format 6 none was, so its name was matched by spelling to another place, taken when one was close
-    enough ('Kent' as Kenton, Devon; 'Hertfordshire' as Herefordshire; 'Surrey' as Sturry, Kent).
+    enough ('Kent' as Kenton, Devon; 'Hertfordshire' as Herefordshire; 'Surrey' as Sturry, Kent). So is each
+    county no council is named after (`geodata.counties`: 'Greater Manchester', 'Berkshire', 'Avon'); and the
+    `counties` table files each council under the counties it lies in, which a place's county may be typed as
+    ('Plymouth, Devon', `PlaceGazetteer.lookup`).
 
     A local authority named after a town in it (Leeds, Wakefield) is left to the town: its
     population-weighted centre can sit kilometres from the town a person means. Places that do not land
@@ -275,7 +270,7 @@ def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) ->
         centre
         for centre in _with_plain_names(centres)
         if (place_key(centre.name), centre.lad_code) not in towns_in_lads
-    ] + read_county_centres(small_areas)
+    ] + read_county_centres(small_areas, {_plain_name(centre.name) for centre in centres})
     kept = [
         replace(town, county=counties.get(lad))
         for town, lad, icb in zip(towns, found["lad"], found["icb"], strict=True)
@@ -284,8 +279,8 @@ def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) ->
     rows: list[tuple[str, str, str | None, float, float, int, str]] = [
         (place_key(p.name), p.name, p.county, p.lat, p.lon, p.population, p.source) for p in kept]
     rows += _alias_rows(kept)
-    rows += [(COUNTY_ABBREVIATIONS[p.name], p.name, p.county, p.lat, p.lon, p.population, SHORT_FORM_SOURCE)
-             for p in kept if p.source in ("county", "lad") and p.name in COUNTY_ABBREVIATIONS]
+    rows += [(place_key(SHORT_FORMS[p.name]), p.name, p.county, p.lat, p.lon, p.population, SHORT_FORM_SOURCE)
+             for p in kept if p.source in ("county", "lad") and p.name in SHORT_FORMS]
     neighbourhoods = neighbourhood_places(
         read_msoa_names(sources.msoa_names), read_msoa21_names(sources.msoa_boundaries), small_areas,
         {centre.lad_code: _plain_name(centre.name) for centre in centres if centre.lad_code},
@@ -295,6 +290,10 @@ def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) ->
              for p in neighbourhoods.places + elsewhere]
     db.executemany("INSERT INTO places VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     db.execute(_PLACES_INDEX)
+    db.executemany("INSERT OR IGNORE INTO counties VALUES (?, ?)",
+                   [(place_key(council), place_key(county))
+                    for name, counties in counties_of(small_areas).items()
+                    for council in {name, _plain_name(name)} for county in counties])
     return len(kept), len(neighbourhoods.places), len(neighbourhoods.unmatched)
 
 

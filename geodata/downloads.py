@@ -466,32 +466,6 @@ def read_lad_centres(small_areas: list[SmallArea]) -> list[NamedPlace]:
     return centres
 
 
-# The six metropolitan counties, by their districts' codes (ONS numbers the metropolitan districts, E08, county by
-# county): no council since 1986, so in no lookup here, but the names people use ('Greater Manchester').
-METROPOLITAN_COUNTIES = {
-    "Greater Manchester": tuple(f"E080000{n:02}" for n in range(1, 11)),
-    "Merseyside": tuple(f"E080000{n:02}" for n in range(11, 16)),
-    "South Yorkshire": tuple(f"E080000{n:02}" for n in range(16, 20)),
-    "Tyne and Wear": ("E08000021", "E08000022", "E08000023", "E08000024", "E08000037"),
-    "West Midlands": tuple(f"E080000{n:02}" for n in range(25, 32)),
-    "West Yorkshire": tuple(f"E080000{n:02}" for n in range(32, 37)),
-}
-
-
-def read_county_centres(small_areas: list[SmallArea]) -> list[NamedPlace]:
-    """Each county council (an upper-tier authority with districts of its own: Kent, Hertfordshire) and each
-    metropolitan county (Greater Manchester) at the `population_centre` of its LSOAs; a unitary authority is a
-    local authority of `read_lad_centres` already."""
-    metropolitan = {lad: county for county, lads in METROPOLITAN_COUNTIES.items() for lad in lads}
-    by_county: dict[str, list[SmallArea]] = {}
-    for area in small_areas:
-        county = area.upper_tier if area.upper_tier != area.lad_name else metropolitan.get(area.lad_code)
-        if county:
-            by_county.setdefault(county, []).append(area)
-    return [NamedPlace(name, None, *centre, "county") for name, areas in by_county.items()
-            if (centre := population_centre(areas)) is not None]
-
-
 def read_msoa_names(path: Path) -> dict[str, str]:
     """MSOA code (2011) → the name locals use, from the vendored HoC Library file."""
     with _open_text(path) as handle:

@@ -90,6 +90,18 @@ class UnknownPlace(GeodataError):
         self.nearest = nearest or []
 
 
+class PlaceNotInCounty(UnknownPlace):
+    """A name rehabmap knows, typed with a county none of its places lies in ('Wigan, Lancashire': Wigan has been
+    in Greater Manchester since 1974): the places of the name are named, so that one can be typed back."""
+
+    def __init__(self, place: str, county: str, known: list[str], field: str | None = "place") -> None:
+        GeodataError.__init__(
+            self, f"rehabmap knows no '{place}' in {county}. It knows {'; '.join(known)}: type one of those, or "
+            "the postcode, or the first half of it (like 'LS9').", field=field)
+        self.place = f"{place}, {county}"
+        self.nearest = known
+
+
 class AmbiguousPlace(GeodataError):
     """A name that more than one place has, or a typo close to more than one: the person is asked which."""
 

@@ -32,7 +32,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from geodata.distance import great_circle_km
-from geodata.errors import AmbiguousPlace, OutsideEngland, UnknownPlace
+from geodata.errors import AmbiguousPlace, OutsideEngland, PlaceNotInCounty, UnknownPlace
 from geodata.layout import connect_built
 from geodata.postcodes import _ELSEWHERE
 
@@ -63,6 +63,8 @@ UNKNOWN_POPULATION = 500
 # London's places are districts of one city, sized by GeoNames unevenly (Kensington: unknown) and known to
 # everyone in England: one is never taken to be outranked by a place elsewhere (Kensington, Liverpool, 16,522).
 LONDON_COUNTY = "Greater London"
+# What people write after an English place's name for the country ('Leeds, England'): every place here is in it.
+_ANYWHERE = frozenset({"england", "uk", "united kingdom", "great britain", "gb"})
 # Names shown when nothing is close enough to be offered: the nearest in spelling, above this score.
 NEAREST_MIN_SCORE = 60.0
 NEAREST_SHOWN = 3
@@ -110,6 +112,8 @@ class PlaceGazetteer:
         self._lock = threading.Lock()
         # every place's and every neighbourhood's name keys, read the first time a name is not found
         self._keys: tuple[list[str], list[str]] | None = None
+        # each council's key → the keys of the counties it lies in, read the first time a county is typed
+        self._counties: dict[str, list[str]] | None = None
 
     def lookup(self, name: str) -> PlacePoint:
         """The one place meant by `name` ('Name' or 'Name, County'); raises `AmbiguousPlace` when several
@@ -124,10 +128,13 @@ class PlaceGazetteer:
             places, short_name = self._by_spelling(typed, key)
         if county:
             wanted = place_key(county)
-            places = [p for p in places if wanted in place_key(p.county or "") or wanted == place_key(p.name)]
+            named, places = places, [p for p in places if self._lies_in(p, wanted)]
             if not places:
                 if nations := [n for n in self._nations(key) if wanted in place_key(n)]:  # 'Newport, Wales'
                     raise _outside_england(typed, nations)
+                if named:  # 'Wigan, Lancashire': Wigan has been in Greater Manchester since 1974
+                    known = named if short_name is None else _distinct(named)
+                    raise PlaceNotInCounty(typed, county, [p.label for p in known])
                 raise UnknownPlace(name.strip())
         distinct = places if short_name is None else _distinct(places)
         if len(distinct) > 1 and (short_name is not False or not _dominant(distinct)):
@@ -184,6 +191,23 @@ class PlaceGazetteer:
                        for p in self._distinct_places(match[0])]
             raise AmbiguousPlace(typed, [p.label for p in offered], typed_close=True)
         raise UnknownPlace(typed, nearest=[self._distinct_places(m[0])[0].label for m in named[:NEAREST_SHOWN]])
+
+    def _lies_in(self, place: PlacePoint, wanted: str) -> bool:
+        """Whether a typed county (its key) is an area the place lies in: the place itself (a council typed after
+        its own name), its council (its `county`, or itself), or a county that council lies in, as the `counties`
+        table files it ('Devon' for Plymouth, 'Greater Manchester' for Bolton, 'Herts' for Hertfordshire;
+        `geodata.counties`), or the country ('Leeds, England'). Part of a county's name is enough ('Yorkshire' for
+        North Yorkshire), as it always was."""
+        council = place_key(place.county or place.name)
+        if self._counties is None:
+            with self._lock:
+                rows = self._db.execute("SELECT council, county FROM counties").fetchall()
+            counties: dict[str, list[str]] = {}
+            for council_key, county_key in rows:
+                counties.setdefault(council_key, []).append(county_key)
+            self._counties = counties
+        return wanted in _ANYWHERE or wanted == place_key(place.name) or any(
+            wanted in name for name in (council, *self._counties.get(council, ())))
 
     def _nations(self, key: str) -> list[str]:
         """The nations beyond England with a place of the name, the most populous place's first."""

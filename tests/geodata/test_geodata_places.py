@@ -82,11 +82,12 @@ def test_a_name_one_slip_of_the_keys_from_a_place_is_taken_as_it(geography: Geog
 
 
 @pytest.mark.parametrize(("typed", "offered"), [
-    ("Cumbria", "Columbia, Sunderland"), ("Avon", "Upavon, Wiltshire"), ("Scotland", "Totland, Isle of Wight"),
-    ("East London", "East Boldon, South Tyneside"), ("Notingam", "Nottingham")])
+    ("Lverpol", "Liverpool"), ("Mnchestr", "Manchester"), ("Scotland", "Totland, Isle of Wight"),
+    ("Notingam", "Nottingham")])
 def test_a_name_further_off_is_offered_not_taken(geography: Geography, typed: str, offered: str) -> None:
     """Before, one clear winner in spelling was taken however far off (rapidfuzz's ratio, 80 or more): 'Cumbria'
-    searched from Columbia, in Sunderland. Two slips or more are asked about: 'Notingam' too, in one click."""
+    searched from Columbia, in Sunderland (a place itself since format 7). Two slips or more are asked about:
+    'Notingam' too, in one click."""
     with pytest.raises(AmbiguousPlace) as raised:
         geography.places.lookup(typed)
     assert raised.value.choices == [offered]
@@ -194,9 +195,48 @@ def test_no_neighbourhood_shares_a_name_with_a_place(geodata_dir) -> None:
     assert shared == 0 and chapeltown == [("geonames",)] and per_authority == []
 
 
-def test_a_county_no_entry_of_the_name_is_in_is_unknown(geography: Geography) -> None:
-    with pytest.raises(UnknownPlace):
-        geography.places.lookup("Richmond, Cornwall")
+@pytest.mark.parametrize(("typed", "known"), [
+    ("Richmond, Cornwall", ["Richmond, Greater London", "Richmond, North Yorkshire"]),
+    ("Wigan, Lancashire", ["Wigan"]),  # in Greater Manchester since 1974
+    ("Croydon, Surrey", ["Croydon, Greater London"])])  # in London since 1965; an old postal county
+def test_a_county_no_place_of_the_name_is_in_names_the_places_there_are(geography: Geography, typed: str,
+                                                                        known: list[str]) -> None:
+    """Before, 'not a town, city or council area rehabmap knows', of a name it knows: now the places of the name,
+    each as it may be typed back."""
+    name, county = typed.split(", ")
+    with pytest.raises(UnknownPlace) as raised:
+        geography.places.lookup(typed)
+    assert raised.value.nearest == known
+    assert raised.value.message == (f"rehabmap knows no '{name}' in {county}. It knows {'; '.join(known)}: type one "
+                                    "of those, or the postcode, or the first half of it (like 'LS9').")
+    assert [geography.places.lookup(label).label for label in known] == known
+
+
+@pytest.mark.parametrize(("typed", "meant"), [
+    ("Plymouth, Devon", "Plymouth"), ("Derby, Derbyshire", "Derby"), ("Reading, Berkshire", "Reading"),
+    ("Slough, Berks", "Slough"), ("Luton, Bedfordshire", "Luton"), ("Bolton, Greater Manchester", "Bolton"),
+    ("Sheffield, South Yorkshire", "Sheffield"), ("Leeds, Yorkshire", "Leeds"), ("Liverpool, Merseyside", "Liverpool"),
+    ("Coventry, West Midlands", "Coventry"), ("Brighton, East Sussex", "Brighton"), ("Brighton, Sussex", "Brighton"),
+    ("Bristol, Avon", "Bristol"), ("Middlesbrough, Cleveland", "Middlesbrough"),
+    ("Hull, East Yorkshire", "Hull"), ("Grimsby, Humberside", "Grimsby"), ("Carlisle, Cumbria", "Carlisle"),
+    ("Kendal, Cumbria", "Kendal"), ("Warrington, Cheshire", "Warrington"), ("Kettering, Northants", "Kettering"),
+    ("Darlington, Co Durham", "Darlington"), ("Stockton-on-Tees, North Yorkshire", "Stockton-on-Tees"),
+    ("Stockton-on-Tees, County Durham", "Stockton-on-Tees"), ("St Albans, Herts", "St Albans"),
+    ("Cheltenham, Glos", "Cheltenham"), ("Harehills, West Yorkshire", "Harehills"), ("Leeds, England", "Leeds"),
+    ("Plymuth, Devon", "Plymouth"),  # a typo and the county
+])
+def test_the_county_an_address_gives_finds_the_place(geography: Geography, typed: str, meant: str) -> None:
+    """People write a place as their address does: its ceremonial county ('Plymouth, Devon', though Plymouth is its
+    own council), its metropolitan county ('Bolton, Greater Manchester'), a former county still in addresses and
+    NHS names ('Bristol, Avon'), a short form ('Glos'), or the country. Before, each was 'not a town, city or
+    council area rehabmap knows', although the name alone was found."""
+    assert geography.places.lookup(typed) == geography.places.lookup(meant)
+
+
+def test_a_county_still_tells_apart_the_places_of_a_name(geography: Geography) -> None:
+    assert geography.places.lookup("Richmond, London").county == "Greater London"
+    assert geography.places.lookup("Richmond, Yorkshire").county == "North Yorkshire"
+    assert geography.places.lookup("Newport, Isle of Wight").county == "Isle of Wight"
 
 
 def test_local_authority_names_at_their_population_weighted_centre(geography: Geography) -> None:
@@ -397,7 +437,10 @@ def test_a_county_does_not_take_its_neighbours_names(geography: Geography) -> No
 
 @pytest.mark.parametrize(("typed", "county"), [("Notts", "Nottinghamshire"), ("Lincs", "Lincolnshire"),
                                                ("Oxon", "Oxfordshire"), ("herts", "Hertfordshire"),
-                                               ("Wilts", "Wiltshire"), ("Bucks", "Buckinghamshire")])
+                                               ("Wilts", "Wiltshire"), ("Bucks", "Buckinghamshire"),
+                                               ("Beds", "Bedfordshire"), ("Berks", "Berkshire"),
+                                               ("Northants", "Northamptonshire"), ("Co. Durham", "County Durham"),
+                                               ("East Yorkshire", "East Riding of Yorkshire")])
 def test_the_short_form_of_a_county_is_the_county(geography: Geography, typed: str, county: str) -> None:
     """Before, 'Lincs' was taken by spelling as Lings, West Northamptonshire, and 'Oxon' as Oxton,
     Nottinghamshire; 'Notts' and 'Herts' were unknown. The places so named keep their names."""
@@ -409,18 +452,35 @@ def test_the_short_form_of_a_county_is_the_county(geography: Geography, typed: s
     ("Greater Manchester", ("Bolton", "Bury", "Manchester", "Oldham", "Rochdale", "Salford", "Stockport", "Tameside",
                             "Trafford", "Wigan")),
     ("West Yorkshire", ("Bradford", "Calderdale", "Kirklees", "Leeds", "Wakefield")),
-    ("Tyne and Wear", ("Gateshead", "Newcastle upon Tyne", "North Tyneside", "South Tyneside", "Sunderland"))])
-def test_a_metropolitan_county_is_a_place_at_the_centre_of_its_districts_people(
+    ("Tyne and Wear", ("Gateshead", "Newcastle upon Tyne", "North Tyneside", "South Tyneside", "Sunderland")),
+    ("Berkshire", ("Bracknell Forest", "Reading", "Slough", "West Berkshire", "Windsor and Maidenhead", "Wokingham")),
+    ("Cumbria", ("Cumberland", "Westmorland and Furness")),
+    ("Northamptonshire", ("North Northamptonshire", "West Northamptonshire")),
+    ("Bedfordshire", ("Bedford", "Central Bedfordshire", "Luton")),
+    ("Cheshire", ("Cheshire East", "Cheshire West and Chester", "Halton", "Warrington")),
+    ("Avon", ("Bath and North East Somerset", "Bristol, City of", "North Somerset", "South Gloucestershire")),
+    ("Cleveland", ("Hartlepool", "Middlesbrough", "Redcar and Cleveland", "Stockton-on-Tees")),
+    ("Humberside", ("East Riding of Yorkshire", "Kingston upon Hull, City of", "North Lincolnshire",
+                    "North East Lincolnshire")),
+    ("Sussex", ("Brighton and Hove", "East Sussex", "West Sussex")),  # the last two county councils
+    ("Greater London", ("London",))])  # by region: every London borough
+def test_a_county_no_council_is_named_after_is_a_place_at_the_centre_of_its_people(
         geography: Geography, data_dir: Path, typed: str, districts: tuple[str, ...]) -> None:
-    """No council since 1986, but the names people use: before, 'West Yorkshire' was offered West Berkshire and
-    West Oxfordshire, and 'Greater Manchester' was unknown. Its districts are named here, their small areas read
-    from the small-area file."""
+    """A metropolitan county (no council since 1986), a ceremonial county made of unitary authorities (Berkshire's
+    council went in 1998, Cumbria's in 2023) or a former county still in addresses and NHS names (Avon, Cleveland,
+    Humberside, Sussex): the names people use. Before, 'West Yorkshire' was offered West Berkshire and West
+    Oxfordshire, 'Cumbria' Columbia, Sunderland, and 'Greater Manchester', 'Berkshire', 'Cheshire' and 'Sussex'
+    were unknown. Its districts are named here, their small areas read from the small-area file."""
     from rehabmap.small_areas import small_area_file
 
+    regions = {}
+    with open(data_dir / "lookups" / "lookup_ltla24_region24.csv", newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            regions[row["ltla24_code"]] = row["region24_name"]
     people = lat = lon = 0.0
     with open(small_area_file(data_dir), newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
-            if row["ltla24_name"] in districts:
+            if {row["ltla24_name"], row["utla23_name"], regions[row["ltla24_code"]]} & set(districts):
                 weight = float(row["pop_total_c2021"])
                 people, lat, lon = people + weight, lat + weight * float(row["lat"]), lon + weight * float(row["lon"])
     place = geography.places.lookup(typed)
