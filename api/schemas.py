@@ -55,7 +55,10 @@ class HomeIn(BaseModel):
 
     postcode: str | None = Field(default=None, max_length=POSTCODE_MAX_LENGTH,
                                  description="Full postcode ('LS9 7TF'), sector ('LS9 7') or district ('LS9').")
-    place: str | None = Field(default=None, max_length=80, description="A town or place in England.")
+    place: str | None = Field(default=None, max_length=80, description=(
+        "A town or place in England, with any county it lies in after a comma to say which of several places "
+        "('Richmond, North Yorkshire'): its council, ceremonial, metropolitan or former county ('Plymouth, Devon', "
+        "'Bristol, Avon') or a short form ('Herts')."))
     lat: float | None = Field(default=None, ge=-90, le=90, description="Latitude (WGS84), with lon.")
     lon: float | None = Field(default=None, ge=-180, le=180, description="Longitude (WGS84), with lat.")
 
