@@ -61,9 +61,9 @@ CREATE TABLE districts (
 CREATE TABLE gb_areas (key TEXT PRIMARY KEY, lad TEXT) WITHOUT ROWID;
 CREATE TABLE places (
     key TEXT NOT NULL, name TEXT NOT NULL, county TEXT, lat REAL NOT NULL, lon REAL NOT NULL,
-    population INTEGER NOT NULL, source TEXT NOT NULL
+    population INTEGER NOT NULL, source TEXT NOT NULL, lad TEXT
 );
-CREATE TABLE counties (council TEXT NOT NULL, county TEXT NOT NULL, PRIMARY KEY (council, county)) WITHOUT ROWID;
+CREATE TABLE counties (lad TEXT NOT NULL, county TEXT NOT NULL, PRIMARY KEY (lad, county)) WITHOUT ROWID;
 """
 _PLACES_INDEX = "CREATE INDEX places_by_key ON places (key, population DESC)"
 
@@ -266,44 +266,49 @@ def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) ->
     centres = read_lad_centres(small_areas)
     counties = _counties(centres)
     towns_in_lads = {(place_key(town.name), lad) for town, lad in zip(towns, found["lad"], strict=True)}
+    lad_names = {centre.lad_code: _plain_name(centre.name) for centre in centres if centre.lad_code}
     authorities = [
         centre
         for centre in _with_plain_names(centres)
         if (place_key(centre.name), centre.lad_code) not in towns_in_lads
-    ] + read_county_centres(small_areas, {_plain_name(centre.name) for centre in centres})
+    ] + read_county_centres(small_areas, set(lad_names.values()))
     kept = [
-        replace(town, county=counties.get(lad))
+        replace(town, county=counties.get(lad), lad_code=lad)
         for town, lad, icb in zip(towns, found["lad"], found["icb"], strict=True)
         if icb is not None
     ] + authorities
-    rows: list[tuple[str, str, str | None, float, float, int, str]] = [
-        (place_key(p.name), p.name, p.county, p.lat, p.lon, p.population, p.source) for p in kept]
+    rows: list[PlaceRow] = [_row(place_key(p.name), p) for p in kept]
     rows += _alias_rows(kept)
-    rows += [(place_key(SHORT_FORMS[p.name]), p.name, p.county, p.lat, p.lon, p.population, SHORT_FORM_SOURCE)
+    rows += [_row(place_key(SHORT_FORMS[p.name]), p, SHORT_FORM_SOURCE)
              for p in kept if p.source in ("county", "lad") and p.name in SHORT_FORMS]
     neighbourhoods = neighbourhood_places(
-        read_msoa_names(sources.msoa_names), read_msoa21_names(sources.msoa_boundaries), small_areas,
-        {centre.lad_code: _plain_name(centre.name) for centre in centres if centre.lad_code},
+        read_msoa_names(sources.msoa_names), read_msoa21_names(sources.msoa_boundaries), small_areas, lad_names,
         known_keys={row[0] for row in rows},
     )
-    rows += [(place_key(p.name), p.name, p.county, p.lat, p.lon, p.population, p.source)
-             for p in neighbourhoods.places + elsewhere]
-    db.executemany("INSERT INTO places VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    rows += [_row(place_key(p.name), p) for p in neighbourhoods.places + elsewhere]
+    db.executemany("INSERT INTO places VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
     db.execute(_PLACES_INDEX)
     db.executemany("INSERT OR IGNORE INTO counties VALUES (?, ?)",
-                   [(place_key(council), place_key(county))
-                    for name, counties in counties_of(small_areas).items()
-                    for council in {name, _plain_name(name)} for county in counties])
+                   [(code, place_key(name)) for code, within in counties_of(small_areas).items()
+                    for name in (lad_names[code], *within)])
     return len(kept), len(neighbourhoods.places), len(neighbourhoods.unmatched)
 
 
-def _alias_rows(kept: list[NamedPlace]) -> list[tuple[str, str, str | None, float, float, int, str]]:
+PlaceRow = tuple[str, str, str | None, float, float, int, str, str | None]
+
+
+def _row(key: str, place: NamedPlace, source: str | None = None) -> PlaceRow:
+    """A row of the places table: `place` filed under `key`, by its own source or `source`."""
+    return (key, place.name, place.county, place.lat, place.lon, place.population, source or place.source,
+            place.lad_code)
+
+
+def _alias_rows(kept: list[NamedPlace]) -> list[PlaceRow]:
     """The places rows of every short name a place is known by, in an order fixed by the input alone: two
     places that share a short name and a population are returned by the lookup in the order they were
     written, so a build must not write them in a set's (hash-seeded) order."""
     short_names = {alias for place in kept for alias in _aliases(place)}
-    return [(alias, p.name, p.county, p.lat, p.lon, p.population, ALIAS_SOURCE)
-            for p in kept for alias in sorted(_known_as(p, short_names))]
+    return [_row(alias, p, ALIAS_SOURCE) for p in kept for alias in sorted(_known_as(p, short_names))]
 
 
 def _aliases(place: NamedPlace) -> list[str]:

@@ -88,6 +88,37 @@ FORMER_COUNTIES: dict[str, tuple[str, ...]] = {
     "Sussex": ("East Sussex", "West Sussex", "E06000043"),
 }
 
+# Districts that addresses still file under a county they have left: the counties before London's (1965) and the
+# metropolitan counties' (1974) reorganisations, which Royal Mail's postal counties kept until 1996 ('Harrow,
+# Middlesex', 'Croydon, Surrey', 'Bolton, Lancashire', 'Coventry, Warwickshire', 'Hull, North Humberside'). Of the
+# NHS website's 2019 hospitals and clinics in `../shared/data/services`, 129 of 875 towns and counties were so
+# written. A district is filed under each county it lay in, wholly or in part. These tell a place apart by the county
+# typed after it, never make a county's place: Kent's centre is its council's.
+OLD_COUNTIES: dict[str, tuple[str, ...]] = {
+    "Cheshire": ("E08000007", "E08000008", "E08000009", "E08000015"),  # Stockport, Tameside, Trafford, Wirral
+    "County Durham": ("E08000023", "E08000024", "E08000037"),  # South Tyneside, Sunderland, Gateshead
+    # Barking and Dagenham, Havering, Newham, Redbridge, Waltham Forest
+    "Essex": ("E09000002", "E09000016", "E09000025", "E09000026", "E09000031"),
+    "Hertfordshire": ("E09000003",),  # Barnet
+    "Kent": ("E09000004", "E09000006", "E09000011", "E09000023"),  # Bexley, Bromley, Greenwich, Lewisham
+    # Greater Manchester but Stockport; Knowsley, Liverpool, St Helens, Sefton; Halton, Warrington; Furness
+    "Lancashire": tuple(f"E080000{n:02}" for n in (1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14))
+    + ("E06000006", "E06000007", "E06000064"),
+    # Barnet, Brent, Camden, the City, Ealing, Enfield, Hackney, Hammersmith and Fulham, Haringey, Harrow,
+    # Hillingdon, Hounslow, Islington, Kensington and Chelsea, Richmond upon Thames (Twickenham), Tower Hamlets,
+    # Westminster; and Spelthorne (Staines, Ashford, Sunbury), in Surrey since 1965
+    "Middlesex": tuple(f"E09{n:06}" for n in (3, 5, 7, 1, 9, 10, 12, 13, 14, 15, 17, 18, 19, 20, 27, 30, 33))
+    + ("E07000213",),
+    "North Humberside": ("E06000010", "E06000011"),  # Kingston upon Hull, East Riding of Yorkshire
+    "Northumberland": ("E08000021", "E08000022"),  # Newcastle upon Tyne, North Tyneside
+    "South Humberside": ("E06000012", "E06000013"),  # North East Lincolnshire, North Lincolnshire
+    "Staffordshire": ("E08000028", "E08000030", "E08000031"),  # Sandwell, Walsall, Wolverhampton
+    # Croydon, Kingston upon Thames, Lambeth, Merton, Richmond upon Thames, Southwark, Sutton, Wandsworth
+    "Surrey": tuple(f"E09{n:06}" for n in (8, 21, 22, 24, 27, 28, 29, 32)),
+    "Warwickshire": ("E08000025", "E08000026", "E08000029"),  # Birmingham, Coventry, Solihull
+    "Worcestershire": ("E08000027",),  # Dudley
+}
+
 # The short forms of county names that addresses and people use ('Notts', 'Herts'), found as typed, never by
 # spelling: as spelling candidates 'Hants' stood nearer 'Atlantis' than any place. Before, 'Lincs' was taken by
 # spelling as Lings, West Northamptonshire, and 'Oxon' as Oxton, Nottinghamshire.
@@ -95,7 +126,7 @@ SHORT_FORMS = {
     "Bedfordshire": "Beds", "Berkshire": "Berks", "Buckinghamshire": "Bucks", "Cambridgeshire": "Cambs",
     "County Durham": "Co Durham", "Derbyshire": "Derbys", "East Riding of Yorkshire": "East Yorkshire",
     "Gloucestershire": "Glos", "Hampshire": "Hants", "Hertfordshire": "Herts", "Lancashire": "Lancs",
-    "Leicestershire": "Leics", "Lincolnshire": "Lincs", "Northamptonshire": "Northants",
+    "Leicestershire": "Leics", "Lincolnshire": "Lincs", "Middlesex": "Middx", "Northamptonshire": "Northants",
     "Nottinghamshire": "Notts", "Oxfordshire": "Oxon", "Shropshire": "Shrops", "Staffordshire": "Staffs",
     "Warwickshire": "Warks", "Wiltshire": "Wilts", "Worcestershire": "Worcs"}
 
@@ -109,19 +140,19 @@ def _is_member(area: SmallArea, members: tuple[str, ...]) -> bool:
 
 
 def counties_of(small_areas: Iterable[SmallArea]) -> dict[str, list[str]]:
-    """Each council's name (a district's, and a county council's) → the names of the counties it lies in that
-    people write after a place there: its county council, its ceremonial and former counties, and their short
-    forms. What lets "Plymouth, Devon" find Plymouth, whose council is Plymouth's own."""
+    """Each district's code → the names of the counties it lies in that people write after a place there: its
+    county council, its ceremonial, former and old counties, and their short forms. What lets "Plymouth, Devon"
+    find Plymouth, whose council is Plymouth's own, and "Harrow, Middlesex" Harrow."""
+    tables = (CEREMONIAL_COUNTIES, FORMER_COUNTIES, OLD_COUNTIES)
     within: dict[str, dict[str, None]] = {}
-    for area in {(area.lad_code, area.lad_name, area.upper_tier): area for area in small_areas}.values():
-        names = within.setdefault(area.lad_name, {})
-        if area.upper_tier and area.upper_tier != area.lad_name:
+    for area in {area.lad_code: area for area in small_areas}.values():
+        names = within.setdefault(area.lad_code, {})
+        if area.upper_tier != area.lad_name:
             names[area.upper_tier] = None
-            within.setdefault(area.upper_tier, {}).update(
-                (county, None) for county, members in _groups().items() if area.upper_tier in members)
-        names.update((county, None) for county, members in _groups().items() if _is_member(area, members))
-    return {council: [name for county in counties for name in (county, SHORT_FORMS.get(county)) if name]
-            for council, counties in within.items()}
+        names.update((county, None) for table in tables for county, members in table.items()
+                     if _is_member(area, members))
+    return {code: [name for county in counties for name in (county, SHORT_FORMS.get(county)) if name]
+            for code, counties in within.items()}
 
 
 def read_county_centres(small_areas: list[SmallArea], councils: set[str]) -> list[NamedPlace]:

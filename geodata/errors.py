@@ -91,8 +91,8 @@ class UnknownPlace(GeodataError):
 
 
 class PlaceNotInCounty(UnknownPlace):
-    """A name rehabmap knows, typed with a county none of its places lies in ('Wigan, Lancashire': Wigan has been
-    in Greater Manchester since 1974): the places of the name are named, so that one can be typed back."""
+    """A name rehabmap knows, typed with a county none of its places lies in ('Brighton, West Sussex': Brighton is
+    in East Sussex): the places of the name are named, so that one can be typed back."""
 
     def __init__(self, place: str, county: str, known: list[str], field: str | None = "place") -> None:
         GeodataError.__init__(

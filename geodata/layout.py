@@ -17,9 +17,10 @@ from typing import Literal
 # 6: the county councils and the metropolitan counties as places (source 'county', at their population-weighted
 #    centres), so that 'Kent' is Kent, not a place spelt close to it (Kenton, Devon); and the short forms of county
 #    names ('Notts', 'Lincs') as aliases of the counties and unitary authorities so named (source 'short_form').
-# 7: the ceremonial and former counties no council is named after as places ('Berkshire', 'Cumbria', 'Avon'), and
-#    the counties each council lies in (table `counties`), so that a place may be typed with the county its address
-#    gives ('Plymouth, Devon', 'Bolton, Greater Manchester'), which before matched no place.
+# 7: the ceremonial and former counties no council is named after as places ('Berkshire', 'Cumbria', 'Avon'); each
+#    place's local authority (places column `lad`) and the counties each authority lies in (table `counties`), so
+#    that a place may be typed with the county its address gives ('Plymouth, Devon', 'Bolton, Greater Manchester',
+#    'Harrow, Middlesex'), which before matched no place.
 FORMAT_VERSION = 7
 
 SQLITE_NAME = "geodata.sqlite"

@@ -90,6 +90,7 @@ class PlacePoint:
     lat: float
     lon: float
     population: int
+    lad_code: str | None = None  # the local authority it lies in; None for a county
 
     @property
     def label(self) -> str:
@@ -112,7 +113,8 @@ class PlaceGazetteer:
         self._lock = threading.Lock()
         # every place's and every neighbourhood's name keys, read the first time a name is not found
         self._keys: tuple[list[str], list[str]] | None = None
-        # each council's key → the keys of the counties it lies in, read the first time a county is typed
+        # each local authority's code → the keys of its name and the counties it lies in, read the first time a
+        # county is typed
         self._counties: dict[str, list[str]] | None = None
 
     def lookup(self, name: str) -> PlacePoint:
@@ -132,7 +134,7 @@ class PlaceGazetteer:
             if not places:
                 if nations := [n for n in self._nations(key) if wanted in place_key(n)]:  # 'Newport, Wales'
                     raise _outside_england(typed, nations)
-                if named:  # 'Wigan, Lancashire': Wigan has been in Greater Manchester since 1974
+                if named:  # 'Brighton, West Sussex': Brighton is in East Sussex
                     known = named if short_name is None else _distinct(named)
                     raise PlaceNotInCounty(typed, county, [p.label for p in known])
                 raise UnknownPlace(name.strip())
@@ -149,10 +151,10 @@ class PlaceGazetteer:
         asked, never silently given the hamlet ('Stoke': Stoke-on-Trent or the Stoke in Cheshire). With
         neither, the neighbourhoods of the name, one per local authority, and None."""
         with self._lock:
-            rows = self._db.execute("SELECT name, county, lat, lon, population, source FROM places "
+            rows = self._db.execute("SELECT name, county, lat, lon, population, lad, source FROM places "
                                     "WHERE key = ? AND source != ? ORDER BY population DESC",
                                     (key, ELSEWHERE_SOURCE)).fetchall()
-        places = [(PlacePoint(r[0], r[1], float(r[2]), float(r[3]), int(r[4])), r[5]) for r in rows]
+        places = [(PlacePoint(r[0], r[1], float(r[2]), float(r[3]), int(r[4]), r[5]), r[6]) for r in rows]
         official = [p for p, source in places if source not in (ALIAS_SOURCE, SHORT_FORM_SOURCE, NEIGHBOURHOOD_SOURCE)]
         known_as = [p for p, source in places if source in (ALIAS_SOURCE, SHORT_FORM_SOURCE)]
         if not official:
@@ -194,20 +196,20 @@ class PlaceGazetteer:
 
     def _lies_in(self, place: PlacePoint, wanted: str) -> bool:
         """Whether a typed county (its key) is an area the place lies in: the place itself (a council typed after
-        its own name), its council (its `county`, or itself), or a county that council lies in, as the `counties`
-        table files it ('Devon' for Plymouth, 'Greater Manchester' for Bolton, 'Herts' for Hertfordshire;
-        `geodata.counties`), or the country ('Leeds, England'). Part of a county's name is enough ('Yorkshire' for
-        North Yorkshire), as it always was."""
-        council = place_key(place.county or place.name)
+        its own name), its county as shown, its local authority, or a county that authority lies in, as the
+        `counties` table files it ('Devon' for Plymouth, 'Greater Manchester' for Bolton, 'Herts' for St Albans,
+        'Middlesex' for Harrow; `geodata.counties`), or the country ('Leeds, England'). Part of a county's name is
+        enough ('Yorkshire' for North Yorkshire), as it always was."""
         if self._counties is None:
             with self._lock:
-                rows = self._db.execute("SELECT council, county FROM counties").fetchall()
+                rows = self._db.execute("SELECT lad, county FROM counties").fetchall()
             counties: dict[str, list[str]] = {}
-            for council_key, county_key in rows:
-                counties.setdefault(council_key, []).append(county_key)
+            for lad, county in rows:
+                counties.setdefault(lad, []).append(county)
             self._counties = counties
+        within = self._counties.get(place.lad_code or "", ())
         return wanted in _ANYWHERE or wanted == place_key(place.name) or any(
-            wanted in name for name in (council, *self._counties.get(council, ())))
+            wanted in name for name in (place_key(place.county or ""), *within))
 
     def _nations(self, key: str) -> list[str]:
         """The nations beyond England with a place of the name, the most populous place's first."""

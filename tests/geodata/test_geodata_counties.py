@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from geodata.counties import CEREMONIAL_COUNTIES, FORMER_COUNTIES, METROPOLITAN_COUNTIES, SHORT_FORMS
+from geodata.counties import CEREMONIAL_COUNTIES, FORMER_COUNTIES, METROPOLITAN_COUNTIES, OLD_COUNTIES, SHORT_FORMS
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +31,14 @@ def test_every_district_lies_in_one_ceremonial_county(councils: dict[str, tuple[
 
 def test_every_member_is_an_area_of_the_small_area_file(councils: dict[str, tuple[str, str]]) -> None:
     county_councils = {upper for name, upper in councils.values() if name != upper}
-    unitary = {code for code, (name, upper) in councils.items() if name == upper}
-    members = {member for table in (CEREMONIAL_COUNTIES, FORMER_COUNTIES) for ms in table.values() for member in ms}
-    assert members <= county_councils | unitary, sorted(members - county_councils - unitary)
+    members = {member for table in (CEREMONIAL_COUNTIES, FORMER_COUNTIES, OLD_COUNTIES)
+               for ms in table.values() for member in ms}
+    assert members <= county_councils | set(councils), sorted(members - county_councils - set(councils))
     assert sorted(code for ms in METROPOLITAN_COUNTIES.values() for code in ms) == sorted(
         code for code in councils if code.startswith("E08"))
     assert set(CEREMONIAL_COUNTIES["Greater London"]) == {code for code in councils if code.startswith("E09")}
 
 
 def test_every_short_form_is_of_a_county_or_a_council(councils: dict[str, tuple[str, str]]) -> None:
-    names = {name for pair in councils.values() for name in pair} | set(CEREMONIAL_COUNTIES)
+    names = {name for pair in councils.values() for name in pair} | set(CEREMONIAL_COUNTIES) | set(OLD_COUNTIES)
     assert set(SHORT_FORMS) <= names

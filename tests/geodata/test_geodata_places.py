@@ -197,8 +197,8 @@ def test_no_neighbourhood_shares_a_name_with_a_place(geodata_dir) -> None:
 
 @pytest.mark.parametrize(("typed", "known"), [
     ("Richmond, Cornwall", ["Richmond, Greater London", "Richmond, North Yorkshire"]),
-    ("Wigan, Lancashire", ["Wigan"]),  # in Greater Manchester since 1974
-    ("Croydon, Surrey", ["Croydon, Greater London"])])  # in London since 1965; an old postal county
+    ("Brighton, West Sussex", ["Brighton, Brighton and Hove"]),  # in East Sussex; so written in an NHS website address
+    ("Thetford, Suffolk", ["Thetford, Norfolk"])])  # on the border, in Norfolk
 def test_a_county_no_place_of_the_name_is_in_names_the_places_there_are(geography: Geography, typed: str,
                                                                         known: list[str]) -> None:
     """Before, 'not a town, city or council area rehabmap knows', of a name it knows: now the places of the name,
@@ -224,17 +224,27 @@ def test_a_county_no_place_of_the_name_is_in_names_the_places_there_are(geograph
     ("Stockton-on-Tees, County Durham", "Stockton-on-Tees"), ("St Albans, Herts", "St Albans"),
     ("Cheltenham, Glos", "Cheltenham"), ("Harehills, West Yorkshire", "Harehills"), ("Leeds, England", "Leeds"),
     ("Plymuth, Devon", "Plymouth"),  # a typo and the county
+    # the counties before 1965 and 1974, kept in postal addresses until 1996
+    ("Harrow, Middlesex", "Harrow"), ("Twickenham, Middx", "Twickenham"), ("Croydon, Surrey", "Croydon"),
+    ("Bromley, Kent", "Bromley"), ("Romford, Essex", "Romford"), ("Bolton, Lancashire", "Bolton"),
+    ("Stockport, Cheshire", "Stockport"), ("Coventry, Warwickshire", "Coventry"),
+    ("Sunderland, Co Durham", "Sunderland"), ("Hull, North Humberside", "Hull"),
+    ("Grimsby, South Humberside", "Grimsby"), ("Staines, Middlesex", "Staines"),
+    # the local authority, where the county shown is another
+    ("Harpenden, St Albans", "Harpenden"), ("Twickenham, Richmond upon Thames", "Twickenham"),
 ])
 def test_the_county_an_address_gives_finds_the_place(geography: Geography, typed: str, meant: str) -> None:
     """People write a place as their address does: its ceremonial county ('Plymouth, Devon', though Plymouth is its
     own council), its metropolitan county ('Bolton, Greater Manchester'), a former county still in addresses and
-    NHS names ('Bristol, Avon'), a short form ('Glos'), or the country. Before, each was 'not a town, city or
-    council area rehabmap knows', although the name alone was found."""
+    NHS names ('Bristol, Avon'), the county before 1965 or 1974 that postal addresses kept ('Harrow, Middlesex'), a
+    short form ('Glos'), its local authority, or the country. Before, each was 'not a town, city or council area
+    rehabmap knows', although the name alone was found."""
     assert geography.places.lookup(typed) == geography.places.lookup(meant)
 
 
 def test_a_county_still_tells_apart_the_places_of_a_name(geography: Geography) -> None:
     assert geography.places.lookup("Richmond, London").county == "Greater London"
+    assert geography.places.lookup("Richmond, Surrey").county == "Greater London"  # Surrey's until 1965
     assert geography.places.lookup("Richmond, Yorkshire").county == "North Yorkshire"
     assert geography.places.lookup("Newport, Isle of Wight").county == "Isle of Wight"
 
