@@ -5,10 +5,11 @@ People write a county after a town the way their address does: "Plymouth, Devon"
 Greater Manchester", "Bristol, Avon". The small-area file names each district's council only (Plymouth, Reading,
 Bolton, Bristol): the ceremonial counties (Lieutenancies Act 1997), the metropolitan counties (no council since
 1986) and the former counties still in addresses and in the NHS's own names (Avon and Wiltshire Mental Health
-Partnership, Cleveland, Humber, NHS Sussex) are in no file here, so they are listed below, each by its members: a
-county council by its name (its districts, as the small-area file gives them) or a district by its ONS code.
-`tests/geodata/test_geodata_counties.py` holds every unitary, metropolitan and London district of the small-area
-file to a ceremonial county, and every member to an area of the file.
+Partnership, Cleveland, Humber, NHS Sussex), and the counties districts lay in before 1965 and 1974, which postal
+addresses kept until 1996 ("Harrow, Middlesex"), are in no file here, so they are listed below, each by its
+members: a county council by its name (its districts, as the small-area file gives them) or a district by its ONS
+code. `tests/geodata/test_geodata_counties.py` holds every district of the small-area file to a ceremonial county,
+and every member to an area of the file.
 """
 
 from __future__ import annotations

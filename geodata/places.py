@@ -105,6 +105,11 @@ def place_key(name: str) -> str:
     return " ".join(_TOKEN_ALIASES.get(token, token) for token in _NOT_ALNUM.sub(" ", text).split())
 
 
+# Those nations by name ('wales', 'isle of man'): typed alone, the nation is meant, not the English place that
+# shares its name (Wales, a village of 6,000 near Rotherham, was the home of a search for 'Wales').
+_NATIONS = {key: nation for nation in _HELP_IN if (key := place_key(nation.removeprefix("the ")))}
+
+
 class PlaceGazetteer:
     """Looks names up in the `places` table."""
 
@@ -123,6 +128,8 @@ class PlaceGazetteer:
         typed, _, county = (part.strip() for part in name.partition(","))
         key = place_key(typed)
         places, short_name = self._places(key)
+        if not county and key in _NATIONS:
+            raise _a_nation(_NATIONS[key], places)
         typed_close = not places
         if typed_close:
             if nations := self._nations(key):
@@ -232,6 +239,13 @@ def _outside_england(typed: str, nations: list[str]) -> OutsideEngland:
     help_at = "; ".join(f"in {nation}, see {_HELP_IN[nation]}" for nation in nations)
     return OutsideEngland(f"'{typed}' is a place in {where}. rehabmap lists services in England only: for services "
                           f"{help_at}.", field="place")
+
+
+def _a_nation(nation: str, namesakes: list[PlacePoint]) -> OutsideEngland:
+    """A nation typed as a place: where it lists its services, and how to ask for England's place of the name."""
+    namesake = f" For {namesakes[0].label}, in England, type '{namesakes[0].label}'." if namesakes else ""
+    return OutsideEngland(f"{nation[:1].upper()}{nation[1:]} is not in England. rehabmap lists services in England "
+                          f"only: for services in {nation}, see {_HELP_IN[nation]}.{namesake}", field="place")
 
 
 def _distinct(places: list[PlacePoint]) -> list[PlacePoint]:
