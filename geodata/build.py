@@ -24,10 +24,12 @@ import numpy as np
 
 from geodata.areas import AreaIndex
 from geodata.counties import SHORT_FORMS, counties_of, read_county_centres
+from geodata.distance import great_circle_km
 from geodata.errors import GeodataNotBuilt
 from geodata.layout import AREA_LEVELS, FORMAT_VERSION, MANIFEST_NAME, SQLITE_NAME, boundary_path
 from geodata.neighbourhoods import neighbourhood_places
-from geodata.places import ALIAS_SOURCE, LONDON_COUNTY, SHORT_FORM_SOURCE, place_key
+from geodata.populations import unsupported
+from geodata.places import ALIAS_SOURCE, LONDON_COUNTY, SAME_PLACE_KM, SHORT_FORM_SOURCE, place_key
 from geodata.shapes import write_binary
 from geodata.downloads import (
     Centroid,
@@ -85,6 +87,9 @@ class BuildSummary:
     places: int
     neighbourhoods: int  # names of neighbourhoods (per local authority) not also a place's
     msoas_unmatched: int  # MSOAs (2011 codes) of the HoC names no 2021 MSOA has: their names are left out
+    # GeoNames towns whose stated population the small areas around them cannot hold, counted as unknown
+    # (`geodata.populations`; the manifest names them)
+    populations_unsupported: tuple[str, ...]
     areas: dict[str, int]
     seconds: float
 
@@ -126,7 +131,7 @@ def build_geodata(
             _insert_batches(db, "INSERT OR REPLACE INTO postcodes VALUES (?, ?, ?, ?, ?, ?)", rows)
             terminated = rows.terminated + _lay_terminations(db, sources)
             sectors, districts = _write_centroids(db, sources, recodes)
-            places, neighbourhoods, unmatched = _write_places(db, sources, areas)
+            places, neighbourhoods, unmatched, doubtful = _write_places(db, sources, areas)
             db.commit()
         finally:
             db.close()
@@ -141,6 +146,7 @@ def build_geodata(
             places=places,
             neighbourhoods=neighbourhoods,
             msoas_unmatched=unmatched,
+            populations_unsupported=doubtful,
             areas=area_counts,
             seconds=round(time.perf_counter() - started, 1),
         )
@@ -241,10 +247,12 @@ def _centroids_from_postcodes(db: sqlite3.Connection) -> dict[str, dict[str, Cen
     }
 
 
-def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) -> tuple[int, int, int]:
+def _write_places(db: sqlite3.Connection, sources: Sources,
+                  areas: AreaIndex) -> tuple[int, int, int, tuple[str, ...]]:
     """Towns, and local authorities and county councils by name; towns also under the short names of
     `_known_as`; then the neighbourhood names that are none of those (`geodata.neighbourhoods`). Returns the number
-    of places (not of names), of neighbourhood names, and of MSOAs whose name could not be placed.
+    of places (not of names), of neighbourhood names, of MSOAs whose name could not be placed, and the towns
+    whose population is counted as unknown (`geodata.populations`).
 
     A county council is a place like a unitary authority (Kent, at its population-weighted centre, as Cornwall
     is): before format 6 none was, so its name was matched by spelling to another place, taken when one was close
@@ -256,27 +264,34 @@ def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) ->
     A local authority named after a town in it (Leeds, Wakefield) is left to the town: its
     population-weighted centre can sit kilometres from the town a person means. Places that do not land
     in England are dropped (GeoNames files the odd Crown Dependency place under England). A town's county,
-    which tells apart the places that share a name, is the authority it lands in. The places of Wales,
+    which tells apart the places that share a name, is the authority it lands in; a town whose stated population
+    the small areas around its point cannot hold is of unknown size (`geodata.populations`: Loughton, Shropshire
+    took Loughton, Essex's 33,346 people, and so its searches). The places of Wales,
     Scotland, Northern Ireland and the Crown Dependencies are kept apart (`ELSEWHERE_SOURCE`, the county their
     nation), so that a name only they have is told where it is.
     """
     towns, elsewhere = read_geonames(sources.places)
     found = areas.locate_many(np.array([t.lat for t in towns]), np.array([t.lon for t in towns]))
     small_areas = read_small_areas(sources.small_areas)
+    doubtful = unsupported(towns, small_areas)
+    misplaced = {id(d.town) for d in doubtful}
     centres = read_lad_centres(small_areas)
     counties = _counties(centres)
-    towns_in_lads = {(place_key(town.name), lad) for town, lad in zip(towns, found["lad"], strict=True)}
+    # A district GeoNames files at a point on a moor (High Peak) leaves the district its name and centre.
+    towns_in_lads = {(place_key(town.name), lad) for town, lad in zip(towns, found["lad"], strict=True)
+                     if id(town) not in misplaced}
+    towns = [replace(town, population=0) if id(town) in misplaced else town for town in towns]
     lad_names = {centre.lad_code: _plain_name(centre.name) for centre in centres if centre.lad_code}
     authorities = [
         centre
         for centre in _with_plain_names(centres)
         if (place_key(centre.name), centre.lad_code) not in towns_in_lads
     ] + read_county_centres(small_areas, set(lad_names.values()))
-    kept = [
+    kept = _told_apart([
         replace(town, county=counties.get(lad), lad_code=lad)
         for town, lad, icb in zip(towns, found["lad"], found["icb"], strict=True)
         if icb is not None
-    ] + authorities
+    ], lad_names) + authorities
     rows: list[PlaceRow] = [_row(place_key(p.name), p) for p in kept]
     rows += _alias_rows(kept)
     rows += [_row(place_key(SHORT_FORMS[p.name]), p, SHORT_FORM_SOURCE)
@@ -291,10 +306,24 @@ def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex) ->
     db.executemany("INSERT OR IGNORE INTO counties VALUES (?, ?)",
                    [(code, place_key(name)) for code, within in counties_of(small_areas).items()
                     for name in (lad_names[code], *within)])
-    return len(kept), len(neighbourhoods.places), len(neighbourhoods.unmatched)
+    return len(kept), len(neighbourhoods.places), len(neighbourhoods.unmatched), tuple(d.describe() for d in doubtful)
 
 
 PlaceRow = tuple[str, str, str | None, float, float, int, str, str | None]
+
+
+def _told_apart(towns: list[NamedPlace], lad_names: dict[str, str]) -> list[NamedPlace]:
+    """Towns that share a name and a county yet lie apart (Hayes in Hillingdon and in Bromley, both 'Greater
+    London'; Stone near Dartford and near Ashford, both 'Kent') are shown with their local authority instead
+    ('Hayes, Hillingdon'): offered as choices, 'Hayes, Greater London' twice told the person nothing, and typed
+    back, asked again."""
+    groups: dict[tuple[str, str | None], list[NamedPlace]] = {}
+    for town in towns:
+        groups.setdefault((place_key(town.name), town.county), []).append(town)
+    apart = {id(town) for group in groups.values() for town in group
+             if any(great_circle_km(town.lat, town.lon, other.lat, other.lon) > SAME_PLACE_KM for other in group)}
+    return [replace(town, county=lad_names.get(town.lad_code or "", town.county)) if id(town) in apart else town
+            for town in towns]
 
 
 def _row(key: str, place: NamedPlace, source: str | None = None) -> PlaceRow:
@@ -405,6 +434,7 @@ def _write_manifest(
             "msoas_unmatched": summary.msoas_unmatched,
             "areas": summary.areas,
         },
+        "populations_unsupported": list(summary.populations_unsupported),
         "lad_recodes": recodes,
         "seconds": summary.seconds,
     }
