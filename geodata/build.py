@@ -85,7 +85,7 @@ class BuildSummary:
     sectors: int
     districts: int
     places: int
-    neighbourhoods: int  # names of neighbourhoods (per local authority) not also a place's
+    neighbourhoods: int  # names of neighbourhoods (per local authority)
     msoas_unmatched: int  # MSOAs (2011 codes) of the HoC names no 2021 MSOA has: their names are left out
     # GeoNames towns whose stated population the small areas around them cannot hold, counted as unknown
     # (`geodata.populations`; the manifest names them)
@@ -297,9 +297,7 @@ def _write_places(db: sqlite3.Connection, sources: Sources,
     rows += [_row(place_key(SHORT_FORMS[p.name]), p, SHORT_FORM_SOURCE)
              for p in kept if p.source in ("county", "lad") and p.name in SHORT_FORMS]
     neighbourhoods = neighbourhood_places(
-        read_msoa_names(sources.msoa_names), read_msoa21_names(sources.msoa_boundaries), small_areas, lad_names,
-        known_keys={row[0] for row in rows},
-    )
+        read_msoa_names(sources.msoa_names), read_msoa21_names(sources.msoa_boundaries), small_areas, lad_names)
     rows += [_row(place_key(p.name), p) for p in neighbourhoods.places + elsewhere]
     db.executemany("INSERT INTO places VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
     db.execute(_PLACES_INDEX)

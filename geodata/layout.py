@@ -20,7 +20,9 @@ from typing import Literal
 # 7: the ceremonial and former counties no council is named after as places ('Berkshire', 'Cumbria', 'Avon'); each
 #    place's local authority (places column `lad`) and the counties each authority lies in (table `counties`), so
 #    that a place may be typed with the county its address gives ('Plymouth, Devon', 'Bolton, Greater Manchester',
-#    'Harrow, Middlesex'), which before matched no place.
+#    'Harrow, Middlesex'), which before matched no place; the neighbourhoods whose name a place also has, found with
+#    a county no such place lies in ('Loughton, Essex'); a population GeoNames gives a point whose small areas
+#    cannot hold it, as unknown (`geodata.populations`).
 FORMAT_VERSION = 7
 
 SQLITE_NAME = "geodata.sqlite"

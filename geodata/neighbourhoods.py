@@ -5,8 +5,9 @@ every MSOA the name locals use for it ('Harehills South', 'Kingston & Southwick'
 of a combined name, is placed at the population-weighted centre of the MSOA's LSOAs, and labelled with its
 local authority ('Harehills, Leeds'), which is what tells apart two neighbourhoods of one name.
 
-These names rank below every town, city, village and local authority: the build leaves out a neighbourhood
-name that is also one of those (`known_keys`), so one never outranks or replaces a place (see
+These names rank below every town, city, village and local authority: a neighbourhood whose name a place also
+has is found only with a county it lies in, which no place of the name does ('Loughton, Essex', where GeoNames
+has only the Loughtons of Shropshire and Milton Keynes), so one never outranks or replaces a place (see
 `geodata.places`).
 """
 
@@ -43,14 +44,12 @@ def neighbourhood_places(
     msoa21_names: dict[str, str],
     small_areas: list[SmallArea],
     lad_names: dict[str, str],
-    known_keys: set[str],
 ) -> Placed:
     """One place per neighbourhood name and local authority, at the population-weighted centre of every MSOA
     of the authority that gives the name, sized by their residents.
 
     `names`: MSOA 2011 code → local name; `msoa21_names`: MSOA 2021 code → ONS name; `lad_names`: the name
-    an authority is shown by ('Bristol' for 'Bristol, City of'); `known_keys`: names of places and their
-    aliases, which a neighbourhood never takes.
+    an authority is shown by ('Bristol' for 'Bristol, City of').
     """
     lsoas: dict[str, list[SmallArea]] = {}
     for area in small_areas:
@@ -75,7 +74,7 @@ def neighbourhood_places(
     places = []
     for (name_key, lad), (name, areas) in sorted(given.items()):
         centre = population_centre(_unique(areas))
-        if name_key and name_key not in known_keys and centre is not None:
+        if name_key and centre is not None:
             places.append(NamedPlace(name, lad_names.get(lad, areas[0].lad_name), *centre, NEIGHBOURHOOD_SOURCE, lad))
     return Placed(places, unmatched)
 

@@ -14,7 +14,9 @@ nor loses to it: a town known by the name that dwarfs the places so named is off
 Stoke-on-Trent or the Stoke in Cheshire). The page shows the place's real name either way.
 
 Neighbourhoods ('Harehills', a part of Leeds; `geodata.neighbourhoods`) rank below all of those: a name is
-looked up among them only when no place, nor any town's short name, is so spelt or spelt close to it. They are
+looked up among them only when no place, nor any town's short name, is so spelt or spelt close to it, or when
+a county is typed that no place of the name lies in ('Loughton, Essex': GeoNames has only the Loughtons of
+Shropshire and Milton Keynes; the HoC Library names Loughton's three MSOAs in Epping Forest). They are
 told apart by local authority, not by distance, and one of several is never taken without asking ('Harehills,
 Leeds' says which).
 """
@@ -138,6 +140,9 @@ class PlaceGazetteer:
         if county:
             wanted = place_key(county)
             named, places = places, [p for p in places if self._lies_in(p, wanted)]
+            if not places and not typed_close and short_name is not None:  # a neighbourhood a place's name hides
+                places, short_name = [p for p, source in self._rows(key)
+                                      if source == NEIGHBOURHOOD_SOURCE and self._lies_in(p, wanted)], None
             if not places:
                 if nations := [n for n in self._nations(key) if wanted in place_key(n)]:  # 'Newport, Wales'
                     raise _outside_england(typed, nations)
@@ -150,6 +155,14 @@ class PlaceGazetteer:
             raise AmbiguousPlace(typed, [p.label for p in distinct], typed_close=typed_close)
         return distinct[0]
 
+    def _rows(self, key: str) -> list[tuple[PlacePoint, str]]:
+        """Every entry of a name in England, most populous first, with its source."""
+        with self._lock:
+            rows = self._db.execute("SELECT name, county, lat, lon, population, lad, source FROM places "
+                                    "WHERE key = ? AND source != ? ORDER BY population DESC",
+                                    (key, ELSEWHERE_SOURCE)).fetchall()
+        return [(PlacePoint(r[0], r[1], float(r[2]), float(r[3]), int(r[4]), r[5]), r[6]) for r in rows]
+
     def _places(self, key: str) -> tuple[list[PlacePoint], bool | None]:
         """Every place officially of a name, most populous first, and False; when there is none, every town
         also known by it, and True: of towns that share a short name none is taken for it without asking
@@ -157,11 +170,7 @@ class PlaceGazetteer:
         known by the name that dwarfs every place officially so named joins them, and True: the person is
         asked, never silently given the hamlet ('Stoke': Stoke-on-Trent or the Stoke in Cheshire). With
         neither, the neighbourhoods of the name, one per local authority, and None."""
-        with self._lock:
-            rows = self._db.execute("SELECT name, county, lat, lon, population, lad, source FROM places "
-                                    "WHERE key = ? AND source != ? ORDER BY population DESC",
-                                    (key, ELSEWHERE_SOURCE)).fetchall()
-        places = [(PlacePoint(r[0], r[1], float(r[2]), float(r[3]), int(r[4]), r[5]), r[6]) for r in rows]
+        places = self._rows(key)
         official = [p for p, source in places if source not in (ALIAS_SOURCE, SHORT_FORM_SOURCE, NEIGHBOURHOOD_SOURCE)]
         known_as = [p for p, source in places if source in (ALIAS_SOURCE, SHORT_FORM_SOURCE)]
         if not official:

@@ -57,7 +57,8 @@ def test_the_build_counts_neighbourhoods_and_leaves_out_msoas_it_cannot_place(ge
     manifest = json.loads((geodata_dir / "manifest.json").read_text())
     assert manifest["format"] == FORMAT_VERSION == 7
     assert manifest["counts"]["msoas_unmatched"] == 114
-    assert 9_000 < manifest["counts"]["neighbourhoods"] < 12_000
+    # 13,627 in session 40, which keeps the ~3,400 names a place also has (found only with a county)
+    assert 12_000 < manifest["counts"]["neighbourhoods"] < 15_000
     assert manifest["sources"]["neighbourhoods"] == ("House of Commons Library MSOA Names 1.9 (msoa_names_1.9.csv), "
                                                      "placed by boundaries/msoa21_simplified.geojson")
     with sqlite3.connect(geodata_dir / "geodata.sqlite") as db:
