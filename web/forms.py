@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from geodata.errors import OutsideEngland
+from geodata.errors import AmbiguousPlace, OutsideEngland, UnknownPlace
 from rehabmap.browse import placement_beyond_england
 from rehabmap.errors import CALLER_ERRORS, DomainError
 from geodata.distance import KM_PER_MILE
@@ -75,12 +75,19 @@ class Errors:
     """Problems by input id, in the order they were found (the order of the form)."""
 
     by_field: dict[str, str] = field(default_factory=dict)
+    # The places a place name typed may have meant, by input id: a page may offer each as a link to search from
+    # it, where before the person had to type back a choice the message named.
+    offered: dict[str, list[str]] = field(default_factory=dict)
 
     def add(self, field_id: str, message: str) -> None:
         self.by_field.setdefault(field_id, message)
 
     def add_domain(self, error: DomainError | GeodataError, field_id: str) -> None:
         self.add(field_id, error.message)
+        places = error.choices if isinstance(error, AmbiguousPlace) else \
+            error.nearest if isinstance(error, UnknownPlace) else []
+        if places:
+            self.offered.setdefault(field_id, list(places))
 
     def __bool__(self) -> bool:
         return bool(self.by_field)

@@ -48,6 +48,9 @@ class SearchContext:
     def widened(self, within: int) -> SearchContext:
         return replace(self, within=within)
 
+    def searched_from(self, where: str) -> SearchContext:
+        return replace(self, where=where)
+
     # -- the pages --------------------------------------------------------------------------------------
 
     def start_url(self) -> str:

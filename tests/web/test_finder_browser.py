@@ -132,6 +132,27 @@ def test_the_first_result_is_on_the_first_screen_of_a_desktop(browser, live_serv
         context.close()
 
 
+def test_a_place_asked_about_is_chosen_with_one_tap(browser, live_server, axe_source):
+    """390x844: 'Richmond' is asked about (axe clean, nothing wider than the screen), and a tap on 'Richmond, North
+    Yorkshire' searches from there. Before, the person had to type the choice back."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                  locale="en-GB")
+    page = context.new_page()
+    try:
+        page.goto(live_server + "/find/everything")
+        page.get_by_label("Postcode or town").fill("Richmond")
+        page.get_by_role("button", name="Search").click()
+        page.wait_for_url("**/find/everything?where=Richmond*")
+        expect(page.locator(".nhsuk-error-summary")).to_contain_text("There is more than one Richmond in England")
+        assert axe(page, axe_source) == []
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+        page.get_by_role("link", name="Richmond, North Yorkshire", exact=True).click()
+        page.wait_for_url("**/find/everything?where=Richmond%2C+North+Yorkshire*")
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Richmond, North Yorkshire")
+    finally:
+        context.close()
+
+
 def test_a_phone_journey_from_the_tiles_to_a_service_and_a_shortlist(browser, live_server, axe_source):
     """390x844: a tile, a postcode, the results (the first on screen), a service, Back, a shortlist; nothing
     wider than the screen, axe clean on every page."""

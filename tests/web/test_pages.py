@@ -9,7 +9,7 @@ import html
 import logging
 import re
 from html.parser import HTMLParser
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -284,6 +284,25 @@ def test_find_takes_a_typo_and_asks_which_of_a_shared_name(client):
     assert "There is more than one Richmond in England: Richmond, Greater London; Richmond, North Yorkshire" in \
         asked.text
     assert "near Richmond" in client.get("/find/work", params={"where": "Richmond, North Yorkshire"}).text
+
+
+@pytest.mark.parametrize(("typed", "offered"), [
+    ("Richmond", ["Richmond, Greater London", "Richmond, North Yorkshire"]),  # asked which
+    ("Brighton, West Sussex", ["Brighton, Brighton and Hove"]),  # a county it is not in
+    ("Atlantis", ["Hartland, Devon"])])  # not known: the nearest names
+def test_find_offers_each_place_it_names_as_a_link_to_search_from(client, typed, offered):
+    """Before, the places a message named had to be typed back. Each link keeps the distance and the shortlist,
+    and answers from that place."""
+    asked = client.get("/find/work", params={"where": typed, "within": "10", "s": "cqc:1-1"})
+    assert asked.status_code == 400
+    links = re.findall(r'<li><a href="([^"]+)">([^<]+)</a></li>',
+                       asked.text.split('id="where-offered"', 1)[1].split("</ul>", 1)[0])
+    assert [text for _, text in links] == offered
+    for href, place in links:
+        assert html.unescape(href) == "/find/work?" + urlencode({"where": place, "within": "10", "s": "cqc:1-1"})
+        answer = client.get(html.unescape(href))
+        assert answer.status_code == 200 and f"near {place.split(', ')[0]}" in answer.text
+    assert 'id="where-offered"' not in client.get("/find/work", params={"where": "Leds"}).text
 
 
 def test_find_asks_which_st_ives_with_the_county(client):
