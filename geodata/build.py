@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from geodata.areas import AreaIndex
-from geodata.counties import SHORT_FORMS, counties_of, read_county_centres
+from geodata.counties import ASKED_AMONG, SHORT_FORMS, counties_of, read_county_centres
 from geodata.distance import great_circle_km
 from geodata.errors import GeodataNotBuilt
 from geodata.layout import AREA_LEVELS, FORMAT_VERSION, MANIFEST_NAME, SQLITE_NAME, boundary_path
@@ -296,6 +296,8 @@ def _write_places(db: sqlite3.Connection, sources: Sources,
     rows += _alias_rows(kept)
     rows += [_row(place_key(SHORT_FORMS[p.name]), p, SHORT_FORM_SOURCE)
              for p in kept if p.source in ("county", "lad") and p.name in SHORT_FORMS]
+    rows += [_row(place_key(name), p, SHORT_FORM_SOURCE) for name, parts in ASKED_AMONG.items()
+             for p in kept if p.source in ("county", "lad") and p.name in parts]
     neighbourhoods = neighbourhood_places(
         read_msoa_names(sources.msoa_names), read_msoa21_names(sources.msoa_boundaries), small_areas, lad_names)
     rows += [_row(place_key(p.name), p) for p in neighbourhoods.places + elsewhere]

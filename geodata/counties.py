@@ -132,6 +132,12 @@ SHORT_FORMS = {
     "Warwickshire": "Warks", "Wiltshire": "Wilts", "Worcestershire": "Worcs"}
 
 
+# Names of several counties at once, which a person typing one is asked to choose among: the three ridings'
+# successors and the metropolitan counties that took the rest. Before, 'Yorkshire' was 'not a town, city or council
+# area rehabmap knows', with the nearest names (three of the four) as an aside.
+ASKED_AMONG = {"Yorkshire": ("North Yorkshire", "West Yorkshire", "South Yorkshire", "East Riding of Yorkshire")}
+
+
 def _groups() -> dict[str, tuple[str, ...]]:
     return {**CEREMONIAL_COUNTIES, **FORMER_COUNTIES}
 

@@ -255,6 +255,15 @@ def test_the_county_an_address_gives_finds_the_place(geography: Geography, typed
     assert geography.places.lookup(typed) == geography.places.lookup(meant)
 
 
+def test_yorkshire_asks_which_of_its_four_counties(geography: Geography) -> None:
+    """Before, 'not a town, city or council area rehabmap knows', with three of the four as the nearest names."""
+    with pytest.raises(AmbiguousPlace) as raised:
+        geography.places.lookup("Yorkshire")
+    assert set(raised.value.choices) == {"North Yorkshire", "West Yorkshire", "South Yorkshire",
+                                         "East Riding of Yorkshire"}
+    assert all(geography.places.lookup(choice).label == choice for choice in raised.value.choices)
+
+
 def test_a_county_still_tells_apart_the_places_of_a_name(geography: Geography) -> None:
     assert geography.places.lookup("Richmond, London").county == "Greater London"
     assert geography.places.lookup("Richmond, Surrey").county == "Greater London"  # Surrey's until 1965
