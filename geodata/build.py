@@ -250,7 +250,8 @@ def _centroids_from_postcodes(db: sqlite3.Connection) -> dict[str, dict[str, Cen
 def _write_places(db: sqlite3.Connection, sources: Sources,
                   areas: AreaIndex) -> tuple[int, int, int, tuple[str, ...]]:
     """Towns, and local authorities and county councils by name; towns also under the short names of
-    `_known_as`; then the neighbourhood names that are none of those (`geodata.neighbourhoods`). Returns the number
+    `_known_as`; then the neighbourhood names (`geodata.neighbourhoods`), which rank below all of those, and the
+    counties each local authority lies in (`geodata.counties`). Returns the number
     of places (not of names), of neighbourhood names, of MSOAs whose name could not be placed, and the towns
     whose population is counted as unknown (`geodata.populations`).
 
@@ -258,8 +259,8 @@ def _write_places(db: sqlite3.Connection, sources: Sources,
     is): before format 6 none was, so its name was matched by spelling to another place, taken when one was close
     enough ('Kent' as Kenton, Devon; 'Hertfordshire' as Herefordshire; 'Surrey' as Sturry, Kent). So is each
     county no council is named after (`geodata.counties`: 'Greater Manchester', 'Berkshire', 'Avon'); and the
-    `counties` table files each council under the counties it lies in, which a place's county may be typed as
-    ('Plymouth, Devon', `PlaceGazetteer.lookup`).
+    `counties` table files each local authority under its own name and the counties it lies in, which a place's
+    county may be typed as ('Plymouth, Devon', `PlaceGazetteer.lookup`).
 
     A local authority named after a town in it (Leeds, Wakefield) is left to the town: its
     population-weighted centre can sit kilometres from the town a person means. Places that do not land
