@@ -192,8 +192,9 @@ class PlaceGazetteer:
                 rows = self._db.execute("SELECT DISTINCT key, source = ? FROM places WHERE source NOT IN (?, ?) "
                                         "ORDER BY key", (NEIGHBOURHOOD_SOURCE, ELSEWHERE_SOURCE,
                                                          SHORT_FORM_SOURCE)).fetchall()
-            self._keys = ([k for k, neighbourhood in rows if not neighbourhood],
-                          [k for k, neighbourhood in rows if neighbourhood])
+            places = [k for k, neighbourhood in rows if not neighbourhood]
+            scored = set(places)  # a neighbourhood name a place also has is scored with the places' names already
+            self._keys = (places, [k for k, neighbourhood in rows if neighbourhood and k not in scored])
         named: list[tuple[str, float, int]] = []
         for keys in self._keys:
             nearest = process.extract(key, keys, scorer=fuzz.ratio, score_cutoff=NEAREST_MIN_SCORE, limit=5)
@@ -244,17 +245,21 @@ class PlaceGazetteer:
 
 def _outside_england(typed: str, nations: list[str]) -> OutsideEngland:
     """As a postcode there is told: where the place is, and where that nation lists its services."""
-    where = " and in ".join(nations)
-    help_at = "; ".join(f"in {nation}, see {_HELP_IN[nation]}" for nation in nations)
-    return OutsideEngland(f"'{typed}' is a place in {where}. rehabmap lists services in England only: for services "
-                          f"{help_at}.", field="place")
+    return OutsideEngland(f"'{typed}' is a place in {' and in '.join(nations)}. {_england_only(nations)}",
+                          field="place")
 
 
 def _a_nation(nation: str, namesakes: list[PlacePoint]) -> OutsideEngland:
     """A nation typed as a place: where it lists its services, and how to ask for England's place of the name."""
     namesake = f" For {namesakes[0].label}, in England, type '{namesakes[0].label}'." if namesakes else ""
-    return OutsideEngland(f"{nation[:1].upper()}{nation[1:]} is not in England. rehabmap lists services in England "
-                          f"only: for services in {nation}, see {_HELP_IN[nation]}.{namesake}", field="place")
+    return OutsideEngland(f"{nation[:1].upper()}{nation[1:]} is not in England. {_england_only([nation])}{namesake}",
+                          field="place")
+
+
+def _england_only(nations: list[str]) -> str:
+    """Where each of the nations lists its services, for a place or name rehabmap cannot search from."""
+    help_at = "; ".join(f"in {nation}, see {_HELP_IN[nation]}" for nation in nations)
+    return f"rehabmap lists services in England only: for services {help_at}."
 
 
 def _distinct(places: list[PlacePoint]) -> list[PlacePoint]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geodata.distance import KM_PER_DEGREE, haversine_km
+from geodata.distance import haversine_km, radius_box
 from geodata.downloads import NamedPlace, SmallArea
 
 # A town is checked when it is big enough to be told apart from how small areas happen to fall around a village
@@ -55,7 +55,9 @@ def unsupported(towns: Sequence[NamedPlace], small_areas: Sequence[SmallArea]) -
         if town.population < CHECKED_FROM:
             continue
         reach = REACH_KM + math.sqrt(town.population / (URBAN_DENSITY_PER_KM2 * math.pi))
-        band = slice(*np.searchsorted(lats, [town.lat - reach / KM_PER_DEGREE, town.lat + reach / KM_PER_DEGREE]))
+        box = radius_box(town.lat, town.lon, reach)
+        south, north = (box[0], box[1]) if box else (-90.0, 90.0)
+        band = slice(np.searchsorted(lats, south, "left"), np.searchsorted(lats, north, "right"))
         within = int(people[band][haversine_km(town.lat, town.lon, lats[band], lons[band]) <= reach].sum())
         if town.population > SUPPORT_RATIO * within:
             found.append(Unsupported(town, within, reach))
