@@ -112,3 +112,38 @@ def test_a_plain_text_copy_for_notes_is_on_the_page_and_numbers_the_options_as_t
                      r"in the home ICB$", text, flags=re.M)
     # An option outside the home ICB names its ICB, as the card does (before, only the explanation said it).
     assert re.search(r"; outside the home ICB, in NHS [\w ]+ Integrated Care Board$", text, flags=re.M)
+
+
+def choices(page: str, field: str) -> list[str]:
+    """The places offered for `field` as radios, in order (empty when none are)."""
+    if f'name="{field}_choice"' not in page:
+        return []
+    group = page.split(f'id="{field}-choice-hint"', 1)[1].split("</fieldset>", 1)[0]
+    return [html.unescape(v) for v in re.findall(rf'name="{field}_choice" type="radio" value="([^"]+)"', group)]
+
+
+def test_a_place_asked_about_is_chosen_from_radios_and_nothing_else_typed_is_lost(client):
+    """Before, the clinicians' form named the places in its message only, and they had to be typed back. Each is
+    now a radio inside the form (a button there would become the one Enter presses); the choice is searched
+    from with every other field as it was typed."""
+    asked = client.post("/alternatives", data={**FORM, "home": "Richmond", "placement": "Atlantis"})
+    assert asked.status_code == 400
+    assert choices(asked.text, "home") == ["Richmond, Greater London", "Richmond, North Yorkshire"]
+    assert choices(asked.text, "placement") == ["Hartland, Devon"]  # not known: the nearest names
+    assert '<input type="hidden" name="home_choice_for" value="Richmond">' in asked.text
+    assert ' checked' not in asked.text.split('id="home-choice-hint"', 1)[1].split("</fieldset>", 1)[0]  # no guess
+    page = results(client, home="Richmond", home_choice="Richmond, North Yorkshire", home_choice_for="Richmond",
+                   placement="Atlantis", placement_choice="Hartland, Devon", placement_choice_for="Atlantis")
+    assert "Local alternatives near Richmond, North Yorkshire" in page
+    assert re.search(r"Current placement</dt>\s*<dd[^>]*>\s*Hartland, Devon, \d+ miles", page)
+    assert re.search(r'id="needs-2" name="needs" type="checkbox" value="autism" checked', page)  # kept
+    assert choices(page, "home") == []  # the results' own form asks nothing
+
+
+def test_a_choice_stands_only_while_the_text_it_was_offered_for_does(client):
+    """A postcode typed over the name after all is searched from, not a choice left selected for the name."""
+    page = results(client, home="LS9 7TF", home_choice="Richmond, North Yorkshire", home_choice_for="Richmond")
+    assert "Local alternatives near LS9 7TF" in page
+    asked = client.post("/alternatives", data={**FORM, "home": "Brighton, West Sussex"})
+    assert choices(asked.text, "home") == ["Brighton, Brighton and Hove"]
+    assert client.post("/alternatives", data={**FORM, "home": "Leds"}).status_code == 303  # taken: Leeds, no choice

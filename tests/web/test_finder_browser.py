@@ -153,6 +153,30 @@ def test_a_place_asked_about_is_chosen_with_one_tap(browser, live_server, axe_so
         context.close()
 
 
+def test_the_clinicians_form_offers_the_places_it_asks_about_and_enter_still_searches(browser, live_server,
+                                                                                       axe_source):
+    """'Richmond' is asked about on the clinicians' form with a radio for each place (axe clean); one chosen, Enter
+    in another field searches from it with the needs ticked before. Before, the choices were named in the message
+    only, to be typed back."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    page = context.new_page()
+    try:
+        page.goto(live_server + "/alternatives")
+        page.get_by_label("Where does the person live?").fill("Richmond")
+        page.get_by_label("Autism").check()
+        page.get_by_role("button", name="Find local alternatives").click()
+        expect(page.locator(".nhsuk-error-summary")).to_contain_text("There is more than one Richmond in England")
+        assert axe(page, axe_source) == []
+        page.get_by_role("group", name="Did you mean one of these places?").get_by_label(
+            "Richmond, North Yorkshire").check()
+        page.get_by_label("Language other than English (optional)").press("Enter")
+        page.wait_for_url("**/alternatives/results/*")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Local alternatives near Richmond, North Yorkshire")
+        expect(page.get_by_label("Autism")).to_be_checked()
+    finally:
+        context.close()
+
+
 def test_a_phone_journey_from_the_tiles_to_a_service_and_a_shortlist(browser, live_server, axe_source):
     """390x844: a tile, a postcode, the results (the first on screen), a service, Back, a shortlist; nothing
     wider than the screen, axe clean on every page."""

@@ -62,9 +62,10 @@ class MatchForm:
 
     @classmethod
     def of(cls, fields: Fields) -> MatchForm:
-        return cls(home=fields.get("home"), needs=fields.getlist("needs"), language=fields.get("language"),
-                   types=fields.getlist("types"), subtypes=fields.getlist("subtypes"), age=fields.get("age"),
-                   gender=fields.get("gender"), placement=fields.get("placement"), within=fields.get("within"),
+        return cls(home=_typed_or_chosen(fields, "home"), needs=fields.getlist("needs"),
+                   language=fields.get("language"), types=fields.getlist("types"), subtypes=fields.getlist("subtypes"),
+                   age=fields.get("age"), gender=fields.get("gender"), placement=_typed_or_chosen(fields, "placement"),
+                   within=fields.get("within"),
                    limit=fields.get("limit") or str(LIMITS[0]), options=fields.getlist("options"),
                    order=fields.get("order") or ORDERS[-1])
 
@@ -78,6 +79,16 @@ class MatchForm:
         shown = [o for o in self.options if o not in left.by]
         return _pairs(asdict(replace(self, options=shown + ["include_out_of_catchment"] * (
             "include_out_of_catchment" in left.by))))
+
+
+def _typed_or_chosen(fields: Fields, name: str) -> str:
+    """The place a person chose among those a message offered for what they typed (`match/_form.html`), or what
+    is typed now. The choices sit in the form itself, as radios, so that Enter in any field still submits the
+    form's own button and nothing else typed is lost; a choice stands only while the text it was offered for is
+    unchanged, so a postcode typed over it after all is what is searched from."""
+    typed = fields.get(name)
+    chosen = fields.get(f"{name}_choice")
+    return chosen if chosen and fields.get(f"{name}_choice_for") == typed else typed
 
 
 def _pairs(values: dict[str, object]) -> list[tuple[str, str]]:
