@@ -78,11 +78,13 @@ def _not_known(place: str) -> str:
 class UnknownPlace(GeodataError):
     code = "unknown_place"
 
-    def __init__(self, place: str, field: str | None = "place", *, nearest: list[str] | None = None) -> None:
-        """`nearest`: the names nearest in spelling, though not near enough to be offered as meant."""
+    def __init__(self, place: str, field: str | None = "place", *, nearest: list[str] | None = None,
+                 message: str | None = None) -> None:
+        """`nearest`: the names nearest in spelling, though not near enough to be offered as meant; `message`, a
+        subclass's own words for why the place is not known."""
         named = f" The nearest names rehabmap knows are {'; '.join(nearest)}." if nearest else ""
         super().__init__(
-            f"{_not_known(place)}{named} Check the spelling, or type the "
+            message or f"{_not_known(place)}{named} Check the spelling, or type the "
             "postcode, or the first half of it (like 'LS9').",
             field=field,
         )
@@ -95,11 +97,9 @@ class PlaceNotInCounty(UnknownPlace):
     in East Sussex): the places of the name are named, so that one can be typed back."""
 
     def __init__(self, place: str, county: str, known: list[str], field: str | None = "place") -> None:
-        GeodataError.__init__(
-            self, f"rehabmap knows no '{place}' in {county}. It knows {'; '.join(known)}: type one of those, or "
-            "the postcode, or the first half of it (like 'LS9').", field=field)
-        self.place = f"{place}, {county}"
-        self.nearest = known
+        super().__init__(f"{place}, {county}", field, nearest=known, message=(
+            f"rehabmap knows no '{place}' in {county}. It knows {'; '.join(known)}: type one of those, or the "
+            "postcode, or the first half of it (like 'LS9')."))
 
 
 class AmbiguousPlace(GeodataError):
