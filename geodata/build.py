@@ -334,11 +334,33 @@ def _row(key: str, place: NamedPlace, source: str | None = None) -> PlaceRow:
 
 
 def _alias_rows(kept: list[NamedPlace]) -> list[PlaceRow]:
-    """The places rows of every short name a place is known by, in an order fixed by the input alone: two
-    places that share a short name and a population are returned by the lookup in the order they were
-    written, so a build must not write them in a set's (hash-seeded) order."""
+    """The places rows of every short name a place is known by, and of its fuller official name, in an order
+    fixed by the input alone: two places that share a short name and a population are returned by the lookup in
+    the order they were written, so a build must not write them in a set's (hash-seeded) order."""
     short_names = {alias for place in kept for alias in _aliases(place)}
-    return [_row(alias, p, ALIAS_SOURCE) for p in kept for alias in sorted(_known_as(p, short_names))]
+    return [_row(alias, p, ALIAS_SOURCE) for p in kept
+            for alias in sorted(_known_as(p, short_names) | _fuller_names(p))]
+
+
+# The words that join a town's name to the river, sea or district of its fuller name: Staines-upon-Thames,
+# Portslade-by-Sea, Skelton-in-Cleveland, Burley-on-the-Hill.
+_JOINING_WORDS = frozenset({"upon", "on", "by", "in", "under"})
+
+
+def _fuller_names(place: NamedPlace) -> set[str]:
+    """The keys of the fuller names GeoNames lists for a town it files under the short one, which people also
+    type: 'Staines-upon-Thames' (Staines' name since 2012), 'Abingdon-on-Thames', 'Portslade-by-Sea',
+    'Billingham-on-Tees'. Only a hyphenated name that goes on from the town's whole name with a joining word:
+    GeoNames' other longer alternates are other languages' ('Rugby i Warwickshire', 'Newport pa Isle of Wight')
+    or name another place ('Swindon Village', 'Walton on the Hill')."""
+    official = place_key(place.name).split()
+    fuller = set()
+    for name in place.alternate_names:
+        words = place_key(name).split()
+        if ("-" in name and len(words) > len(official) + 1 and words[:len(official)] == official
+                and words[len(official)] in _JOINING_WORDS):
+            fuller.add(" ".join(words))
+    return fuller
 
 
 def _aliases(place: NamedPlace) -> list[str]:

@@ -23,7 +23,9 @@ from typing import Literal
 #    'Harrow, Middlesex'), which before matched no place; the neighbourhoods whose name a place also has, found with
 #    a county no such place lies in ('Loughton, Essex'); a population GeoNames gives a point whose small areas
 #    cannot hold it, as unknown (`geodata.populations`).
-FORMAT_VERSION = 7
+# 8: the fuller official names GeoNames lists for a town filed under its short one ('Staines-upon-Thames',
+#    'Abingdon-on-Thames'), as aliases of the town.
+FORMAT_VERSION = 8
 
 SQLITE_NAME = "geodata.sqlite"
 MANIFEST_NAME = "manifest.json"

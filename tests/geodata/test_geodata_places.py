@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from geodata.build import _fuller_names
 from geodata.distance import great_circle_km
+from geodata.downloads import NamedPlace
 from geodata.geography import Geography
 from geodata.places import _distinct, place_key
 from geodata.errors import AmbiguousPlace, OutsideEngland, UnknownPlace
@@ -341,6 +343,24 @@ def test_a_name_england_shares_with_wales_asks_among_englands(geography: Geograp
 def test_a_town_is_found_by_the_short_name_people_use(geography: Geography, typed: str, name: str) -> None:
     """Before: 'Hull' was not found (GeoNames calls it Kingston upon Hull); its alternate names list 'Hull'."""
     assert geography.places.lookup(typed).name == name
+
+
+@pytest.mark.parametrize(("typed", "name"), [
+    ("Staines-upon-Thames", "Staines"), ("staines upon thames", "Staines"), ("Abingdon-on-Thames", "Abingdon"),
+    ("Billingham-on-Tees", "Billingham"), ("Wallsend-on-Tyne", "Wallsend"), ("Norton-on-Derwent", "Norton"),
+    ("Skelton-in-Cleveland", "Skelton")])
+def test_a_town_is_found_by_its_fuller_official_name(geography: Geography, typed: str, name: str) -> None:
+    """Before (format 7): each was 'not a town, city or council area rehabmap knows', though GeoNames lists the
+    fuller name for the town it files under the short one (Staines has been Staines-upon-Thames since 2012)."""
+    found = geography.places.lookup(typed)
+    assert found.name == name and found == geography.places.lookup(f"{typed}, {found.county}")
+
+
+def test_only_a_hyphenated_fuller_name_with_a_joining_word_is_a_name_of_the_town() -> None:
+    """GeoNames' other longer alternates are other languages' words or another place's name."""
+    town = NamedPlace("Walton", None, 52.5, -1.1, 600, "geonames", alternate_names=(
+        "Walton-in-Knaptoft", "Walton on the Hill", "Walton i Leicestershire", "Walton-Smith", "Walton-in"))
+    assert _fuller_names(town) == {"walton in knaptoft"}
 
 
 @pytest.mark.parametrize(("typed", "official", "known_as"), [
