@@ -168,8 +168,11 @@ class PlaceGazetteer:
         also known by it, and True: of towns that share a short name none is taken for it without asking
         ('Kingston' is Kingston upon Thames to a Londoner, whatever the size of Kingston upon Hull). A town
         known by the name that dwarfs every place officially so named joins them, and True: the person is
-        asked, never silently given the hamlet ('Stoke': Stoke-on-Trent or the Stoke in Cheshire). With
-        neither, the neighbourhoods of the name, one per local authority, and None."""
+        asked, never silently given the hamlet ('Stoke': Stoke-on-Trent or the Stoke in Cheshire). So does a
+        neighbourhood that dwarfs them in a local authority none of them is in: GeoNames lacks some towns the
+        MSOA names have ('Loughton': the Essex town of 33,000 or GeoNames' two hamlets; 'Chorlton': Manchester's
+        or the Cheshire hamlet, which was taken). With neither, the neighbourhoods of the name, one per local
+        authority, and None."""
         places = self._rows(key)
         official = [p for p, source in places if source not in (ALIAS_SOURCE, SHORT_FORM_SOURCE, NEIGHBOURHOOD_SOURCE)]
         known_as = [p for p, source in places if source in (ALIAS_SOURCE, SHORT_FORM_SOURCE)]
@@ -178,7 +181,9 @@ class PlaceGazetteer:
                 return known_as, True
             return [p for p, source in places if source == NEIGHBOURHOOD_SOURCE], None
         largest = max(p.population or UNKNOWN_POPULATION for p in official)
-        dwarfing = [p for p in known_as if p.population >= DOMINANT_RATIO * largest]
+        lads = {p.lad_code for p in official}  # a neighbourhood in one of theirs is one of them, as a rule
+        dwarfing = [p for p, source in places if p.population >= DOMINANT_RATIO * largest and (
+            source in (ALIAS_SOURCE, SHORT_FORM_SOURCE) or source == NEIGHBOURHOOD_SOURCE and p.lad_code not in lads)]
         if dwarfing:
             return sorted(official + dwarfing, key=lambda p: -p.population), True
         return official, False

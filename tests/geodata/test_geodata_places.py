@@ -76,7 +76,7 @@ def test_a_typo_close_to_one_name_finds_it(geography: Geography, typo: str) -> N
 
 
 @pytest.mark.parametrize(("typed", "taken"), [
-    ("Mansfeild", "Mansfield, Nottinghamshire"), ("Hul", "Kingston upon Hull"), ("Oxtn", "Oxton, Nottinghamshire"),
+    ("Mansfeild", "Mansfield, Nottinghamshire"), ("Hul", "Kingston upon Hull"), ("Norwch", "Norwich, Norfolk"),
     ("Sheffeld", "Sheffield")])
 def test_a_name_one_slip_of_the_keys_from_a_place_is_taken_as_it(geography: Geography, typed: str,
                                                                  taken: str) -> None:
@@ -345,6 +345,30 @@ def test_a_town_is_found_by_the_short_name_people_use(geography: Geography, type
     assert geography.places.lookup(typed).name == name
 
 
+@pytest.mark.parametrize(("typed", "choices"), [
+    ("Chorlton", ["Chorlton, Manchester", "Chorlton, Cheshire East"]),
+    ("Wymondham", ["Wymondham, South Norfolk", "Wymondham, Leicestershire"]),
+    ("Oxtn", ["Oxton, Wirral", "Oxton, Nottinghamshire"])])  # one slip from the name: asked the same
+def test_a_neighbourhood_that_dwarfs_the_places_of_its_name_is_asked_about_beside_them(
+        geography: Geography, typed: str, choices: list[str]) -> None:
+    """GeoNames lacks some towns and suburbs the MSOA names have. Before, 'Chorlton' searched from the Cheshire
+    hamlet of 346 people, not Chorlton, Manchester (16,785), 'Wymondham' from the Leicestershire village, not
+    the Norfolk town, and 'Oxtn' from Oxton, Nottinghamshire, not Oxton on the Wirral."""
+    with pytest.raises(AmbiguousPlace) as raised:
+        geography.places.lookup(typed)
+    assert raised.value.choices == choices
+
+
+@pytest.mark.parametrize(("typed", "label"), [("Twickenham", "Twickenham, Greater London"),
+                                              ("Hessle", "Hessle, East Riding of Yorkshire"),
+                                              ("Chapeltown", "Chapeltown, Sheffield")])
+def test_a_neighbourhood_in_the_places_own_authority_or_smaller_is_not_asked_about(geography: Geography,
+                                                                                     typed: str, label: str) -> None:
+    """Twickenham's and Hessle's MSOAs are those towns (GeoNames gives them no population); Chapeltown, Leeds is
+    not twenty times Chapeltown, Sheffield."""
+    assert geography.places.lookup(typed).label == label
+
+
 @pytest.mark.parametrize(("typed", "name"), [
     ("Staines-upon-Thames", "Staines"), ("staines upon thames", "Staines"), ("Abingdon-on-Thames", "Abingdon"),
     ("Billingham-on-Tees", "Billingham"), ("Wallsend-on-Tyne", "Wallsend"), ("Norton-on-Derwent", "Norton"),
@@ -439,14 +463,15 @@ def test_every_name_taken_without_asking_is_the_one_people_mean(geography: Geogr
 @pytest.mark.parametrize(("name", "choices"), [
     ("Kensington", {"Kensington, Greater London", "Kensington, Liverpool"}),
     ("Boyton", {"Boyton, Cornwall", "Boyton, Wiltshire"}),
-    ("Withington", {"Withington, Shropshire", "Withington, Herefordshire"}),
+    ("Withington", {"Withington, Shropshire", "Withington, Herefordshire", "Withington, Manchester"}),
     ("Allington", {"Allington, Lincolnshire", "Allington, Wiltshire"}),
 ])
 def test_a_place_of_unknown_size_or_in_london_is_asked_about(geography: Geography, name: str,
                                                              choices: set[str]) -> None:
     """Before: Kensington went to Liverpool (16,522 people) over London (GeoNames: 0, i.e. not known); of two
     places of unknown size the first in the file was taken (Boyton, Withington); and Allington, Lincolnshire
-    (586 people) beat Allington, Wiltshire (not known) twenty times over."""
+    (586 people) beat Allington, Wiltshire (not known) twenty times over. (Withington, Manchester, a neighbourhood
+    of 24,739 people GeoNames lacks, is asked about beside its hamlets since session 41.)"""
     with pytest.raises(AmbiguousPlace) as raised:
         geography.places.lookup(name)
     assert set(raised.value.choices) == choices
@@ -499,7 +524,10 @@ def test_a_county_council_is_a_place_at_the_centre_of_its_people(geography: Geog
 def test_a_county_does_not_take_its_neighbours_names(geography: Geography) -> None:
     """The places spelt close to a county are still found by their own names, and a county's misspelling is the
     county."""
-    assert geography.places.lookup("Kenton").label == "Kenton, Devon"
+    with pytest.raises(AmbiguousPlace) as raised:  # Kenton, Harrow (a neighbourhood of 22,690) or Devon, not Kent
+        geography.places.lookup("Kenton")
+    assert raised.value.choices == ["Kenton, Harrow", "Kenton, Devon"]
+    assert geography.places.lookup("Kenton, Devon").label == "Kenton, Devon"
     assert geography.places.lookup("Herefordshire").label == "Herefordshire"
     assert geography.places.lookup("Kentt").label == "Kent"
     assert geography.places.lookup("Maidstone").label == "Maidstone, Kent"

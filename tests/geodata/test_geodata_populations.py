@@ -35,11 +35,11 @@ def test_the_towns_whose_population_no_one_around_them_could_be(data_dir: Path) 
 def test_a_namesake_with_a_towns_population_no_longer_takes_its_searches(geography: Geography,
                                                                          geodata_dir: Path) -> None:
     """Before, 'Loughton' searched from the hamlet in Shropshire, shown as the home; now both Loughtons GeoNames
-    lists are asked about (Loughton, Essex is not in its list: the postcode finds it). The build's manifest names
-    each population counted as unknown."""
+    lists are asked about, and since session 41 Loughton, Essex (not in its list: its MSOAs' name, in Epping
+    Forest) beside them. The build's manifest names each population counted as unknown."""
     with pytest.raises(AmbiguousPlace) as raised:
         geography.places.lookup("Loughton")
-    assert raised.value.choices == ["Loughton, Shropshire", "Loughton, Milton Keynes"]
+    assert raised.value.choices == ["Loughton, Epping Forest", "Loughton, Shropshire", "Loughton, Milton Keynes"]
     manifest = json.loads((geodata_dir / "manifest.json").read_text(encoding="utf-8"))
     assert [line.split(" (")[0] for line in manifest["populations_unsupported"]] == MISPLACED
 
