@@ -342,9 +342,9 @@ def _alias_rows(kept: list[NamedPlace]) -> list[PlaceRow]:
             for alias in sorted(_known_as(p, short_names) | _fuller_names(p))]
 
 
-# The words that join a town's name to the river, sea or district of its fuller name: Staines-upon-Thames,
-# Portslade-by-Sea, Skelton-in-Cleveland, Burley-on-the-Hill.
-_JOINING_WORDS = frozenset({"upon", "on", "by", "in", "under"})
+# The words that join a town's name to the river, sea or district of its fuller name, as keys write them
+# ('upon' as 'on'): Staines-upon-Thames, Portslade-by-Sea, Skelton-in-Cleveland, Burley-on-the-Hill.
+_JOINING_WORDS = frozenset({"on", "by", "in", "under"})
 
 
 def _fuller_names(place: NamedPlace) -> set[str]:

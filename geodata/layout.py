@@ -24,7 +24,8 @@ from typing import Literal
 #    a county no such place lies in ('Loughton, Essex'); a population GeoNames gives a point whose small areas
 #    cannot hold it, as unknown (`geodata.populations`).
 # 8: the fuller official names GeoNames lists for a town filed under its short one ('Staines-upon-Thames',
-#    'Abingdon-on-Thames'), as aliases of the town.
+#    'Abingdon-on-Thames'), as aliases of the town; keys with 'upon' as 'on' ('Burton-on-Trent'); a compass-named
+#    neighbourhood's bare name for each authority far from the others' ('Wellington, Somerset').
 FORMAT_VERSION = 8
 
 SQLITE_NAME = "geodata.sqlite"

@@ -17,8 +17,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from geodata.distance import great_circle_km
 from geodata.downloads import NamedPlace, SmallArea, population_centre
-from geodata.places import NEIGHBOURHOOD_SOURCE, place_key
+from geodata.places import NEIGHBOURHOOD_SOURCE, SAME_PLACE_KM, place_key
 
 # 'Tadley East, Pamber & Silchester', 'Perry Common - College Road': each part is a name people use.
 _PARTS = re.compile(r"\s*(?:,|&|\s-\s)\s*")
@@ -68,8 +69,7 @@ def neighbourhood_places(
             if not _PARTS.search(name) and (match := _COMPASS.match(name)):
                 bare.setdefault(place_key(match["bare"]), {}).setdefault(lad, (match["bare"], []))[1].extend(areas)
     for bare_key, by_lad in bare.items():
-        if len(by_lad) == 1:  # a bare name only where every compass-qualified part is in one authority
-            ((lad, (name, areas)),) = by_lad.items()
+        for lad, (name, areas) in _apart(by_lad).items():
             given.setdefault((bare_key, lad), (name, []))[1].extend(areas)
     places = []
     for (name_key, lad), (name, areas) in sorted(given.items()):
@@ -77,6 +77,20 @@ def neighbourhood_places(
         if name_key and centre is not None:
             places.append(NamedPlace(name, lad_names.get(lad, areas[0].lad_name), *centre, NEIGHBOURHOOD_SOURCE, lad))
     return Placed(places, unmatched)
+
+
+def _apart(by_lad: dict[str, tuple[str, list[SmallArea]]]) -> dict[str, tuple[str, list[SmallArea]]]:
+    """The authorities whose compass-named MSOAs of one name give it bare: each whose parts lie more than
+    `SAME_PLACE_KM` from every other authority's. Tufnell Park East (Islington) and West (Camden) are one place
+    astride a boundary, 0.8 km apart, so neither half is made 'Tufnell Park'; Wellington North and South (Somerset)
+    and East and West (Telford) are two towns 197 km apart, and each is its authority's Wellington. (Measured
+    on the 38 names in several authorities: 3.1 km apart at most astride a boundary, 24 km at least between
+    two places.)"""
+    centres = {lad: population_centre(_unique(areas)) for lad, (_, areas) in by_lad.items()}
+    return {lad: named for lad, named in by_lad.items()
+            if (here := centres[lad]) is not None and all(
+                great_circle_km(here[0], here[1], there[0], there[1]) > SAME_PLACE_KM
+                for other, there in centres.items() if other != lad and there is not None)}
 
 
 def _names(local_name: str) -> list[str]:

@@ -28,7 +28,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
@@ -38,10 +38,15 @@ from geodata.errors import AmbiguousPlace, OutsideEngland, PlaceNotInCounty, Unk
 from geodata.layout import connect_built
 from geodata.postcodes import _ELSEWHERE
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 _APOSTROPHES = re.compile("['\u2019`]")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
-# People write 'St Albans', 'St. Albans' and 'Saint Albans' for one place; GeoNames uses all three.
-_TOKEN_ALIASES = {"saint": "st"}
+# People write 'St Albans', 'St. Albans' and 'Saint Albans' for one place; GeoNames uses all three. They write
+# 'Burton-on-Trent' and 'Newcastle on Tyne' as often as the official 'upon', which no two places' names differ by
+# alone (but Stratford-upon-Avon, and its district, Stratford-on-Avon, which is then left to the town).
+_TOKEN_ALIASES = {"saint": "st", "upon": "on"}
 # Entries of one name closer than this are one place (a town and the local authority named after it).
 SAME_PLACE_KM = 20.0
 # How alike in spelling (rapidfuzz ratio, 0-100) a typed name must be to a place's to be offered for it,
@@ -133,12 +138,12 @@ class PlaceGazetteer:
         if not county and key in _NATIONS:
             raise _a_nation(_NATIONS[key], places)
         typed_close = not places
+        wanted = place_key(county)
         if typed_close:
             if nations := self._nations(key):
                 raise _outside_england(typed, nations)
-            places, short_name = self._by_spelling(typed, key)
+            places, short_name = self._by_spelling(typed, key, (lambda p: self._lies_in(p, wanted)) if county else None)
         if county:
-            wanted = place_key(county)
             named, places = places, [p for p in places if self._lies_in(p, wanted)]
             if not places and not typed_close and short_name is not None:  # a neighbourhood a place's name hides
                 places, short_name = [p for p, source in self._rows(key)
@@ -188,10 +193,13 @@ class PlaceGazetteer:
             return sorted(official + dwarfing, key=lambda p: -p.population), True
         return official, False
 
-    def _by_spelling(self, typed: str, key: str) -> tuple[list[PlacePoint], bool | None]:
+    def _by_spelling(self, typed: str, key: str, within: Callable[[PlacePoint], bool] | None = None
+                     ) -> tuple[list[PlacePoint], bool | None]:
         """Every entry of the one name nearest in spelling to one that matched nothing; the places of
         several names as alike are offered, and with none alike enough the nearest are named. Neighbourhood
-        names are looked through only when no place's name is alike enough."""
+        names are looked through only when no place's name is alike enough. Of names alike enough, those with a
+        place `within` the county typed after the name are the only ones weighed, when there are any: the county
+        tells 'Litchfield, Staffordshire' (Lichfield) from Titchfield, Hampshire, as alike."""
         if self._keys is None:
             with self._lock:
                 rows = self._db.execute("SELECT DISTINCT key, source = ? FROM places WHERE source NOT IN (?, ?) "
@@ -205,6 +213,8 @@ class PlaceGazetteer:
             nearest = process.extract(key, keys, scorer=fuzz.ratio, score_cutoff=NEAREST_MIN_SCORE, limit=5)
             named = named or nearest
             close = [match for match in nearest if match[1] >= TYPO_MIN_SCORE]
+            if within is not None and (inside := [m for m in close if any(map(within, self._places(m[0])[0]))]):
+                close = inside
             if not close:
                 continue
             if len(close) == 1 or close[0][1] - close[1][1] >= TYPO_CLEAR_MARGIN:
@@ -221,7 +231,8 @@ class PlaceGazetteer:
         its own name), its county as shown, its local authority, or a county that authority lies in, as the
         `counties` table files it ('Devon' for Plymouth, 'Greater Manchester' for Bolton, 'Herts' for St Albans,
         'Middlesex' for Harrow; `geodata.counties`), or the country ('Leeds, England'). Part of a county's name is
-        enough ('Yorkshire' for North Yorkshire), as it always was."""
+        enough ('Yorkshire' for North Yorkshire), as it always was, and its words in another order ('Yorkshire
+        (East Riding)', as old NHS addresses write it, for the East Riding of Yorkshire)."""
         if self._counties is None:
             with self._lock:
                 rows = self._db.execute("SELECT lad, county FROM counties").fetchall()
@@ -230,8 +241,9 @@ class PlaceGazetteer:
                 counties.setdefault(lad, []).append(county)
             self._counties = counties
         within = self._counties.get(place.lad_code or "", ())
+        words = set(wanted.split())
         return wanted in _ANYWHERE or wanted == place_key(place.name) or any(
-            wanted in name for name in (place_key(place.county or ""), *within))
+            wanted in name or words <= set(name.split()) for name in (place_key(place.county or ""), *within))
 
     def _nations(self, key: str) -> list[str]:
         """The nations beyond England with a place of the name, the most populous place's first."""

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
     [
         ("St. Albans", "st albans"),
         ("Saint Albans", "st albans"),
-        ("NEWCASTLE-UPON-TYNE", "newcastle upon tyne"),
+        ("NEWCASTLE-UPON-TYNE", "newcastle on tyne"),
+        ("Burton-on-Trent", "burton on trent"),
         ("King's Lynn", "kings lynn"),
         ("  Stoke-on-Trent ", "stoke on trent"),
         ("Brighton & Hove", "brighton and hove"),
@@ -182,6 +183,19 @@ def test_a_compass_name_gives_the_bare_name_only_within_one_authority(geography:
     with pytest.raises(AmbiguousPlace) as raised:
         geography.places.lookup("Tufnell Park")
     assert raised.value.choices == ["Tufnell Park East, Islington", "Tufnell Park West, Camden"]
+
+
+@pytest.mark.parametrize(("typed", "label"), [("Wellington, Somerset", "Wellington, Somerset"),
+                                              ("Cheadle, Greater Manchester", "Cheadle, Stockport"),
+                                              ("Normanton, Derby", "Normanton, Derby")])
+def test_a_compass_name_in_towns_far_apart_gives_each_authority_its_bare_name(geography: Geography, typed: str,
+                                                                              label: str) -> None:
+    """Wellington North and South (Somerset) and Wellington East and West (Telford) are two towns: before, no
+    bare 'Wellington' was made for either, and GeoNames lacks Somerset's, so 'Wellington, Somerset' was not
+    found. The bare name alone is still the town GeoNames has."""
+    found = geography.places.lookup(typed)
+    assert found.label == label and found.population > 10_000
+    assert geography.places.lookup("Wellington").label == "Wellington, Telford and Wrekin"
 
 
 def test_a_neighbourhood_never_outranks_a_place_of_its_name(geography: Geography, geodata_dir) -> None:
@@ -367,6 +381,38 @@ def test_a_neighbourhood_in_the_places_own_authority_or_smaller_is_not_asked_abo
     """Twickenham's and Hessle's MSOAs are those towns (GeoNames gives them no population); Chapeltown, Leeds is
     not twenty times Chapeltown, Sheffield."""
     assert geography.places.lookup(typed).label == label
+
+
+@pytest.mark.parametrize(("typed", "label"), [
+    ("Burton-on-Trent", "Burton upon Trent, Staffordshire"), ("Newcastle on Tyne", "Newcastle upon Tyne"),
+    ("Kingston-on-Thames", "Kingston upon Thames, Greater London"),
+    ("Stratford-on-Avon", "Stratford-upon-Avon, Warwickshire"),  # the district named after the town: the town
+    ("Shipston-on-Stour, Stratford-on-Avon", "Shipston on Stour, Warwickshire")])  # its district still a county
+def test_on_and_upon_are_one_word_in_a_name(geography: Geography, typed: str, label: str) -> None:
+    """Before, 'Burton-on-Trent' (as often written as the official 'upon') was 'not a town … rehabmap knows',
+    asked 'Did you mean Burton upon Trent or Sutton on Trent?'."""
+    assert geography.places.lookup(typed).label == label
+
+
+@pytest.mark.parametrize(("typed", "label"), [
+    ("Litchfield, Staffordshire", "Lichfield, Staffordshire"),
+    ("Driffield, Yorkshire(East Riding)", "Driffield, East Riding of Yorkshire"),
+    ("Brighton, Sussex East", "Brighton, Brighton and Hove")])
+def test_the_county_typed_says_which_of_names_alike_and_may_be_written_in_any_order(
+        geography: Geography, typed: str, label: str) -> None:
+    """Real NHS addresses: 'Litchfield' is one slip from Lichfield and as close to Titchfield, Hampshire, so it is
+    asked about alone; with 'Staffordshire' after it, it was asked about all the same. 'Yorkshire(East Riding)'
+    was no county rehabmap knew."""
+    assert geography.places.lookup(typed).label == label
+
+
+def test_a_name_alike_to_two_is_still_asked_about_without_a_county(geography: Geography) -> None:
+    with pytest.raises(AmbiguousPlace) as raised:
+        geography.places.lookup("Litchfield")
+    assert raised.value.choices == ["Lichfield, Staffordshire", "Titchfield, Hampshire"]
+    with pytest.raises(AmbiguousPlace) as raised:  # a county neither is in: both offered, as before
+        geography.places.lookup("Litchfield, Derbyshire")
+    assert raised.value.choices == ["Lichfield, Staffordshire", "Titchfield, Hampshire"]
 
 
 @pytest.mark.parametrize(("typed", "name"), [
