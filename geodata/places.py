@@ -81,6 +81,8 @@ NEAREST_SHOWN = 3
 # authority, whose name is the row's county).
 ALIAS_SOURCE = "alias"
 SHORT_FORM_SOURCE: Final = "short_form"
+# The `source` of a GeoNames town or village's own row.
+TOWN_SOURCE: Final = "geonames"
 NEIGHBOURHOOD_SOURCE: Final = "msoa"
 # The `source` of a row naming a place in Wales, Scotland, Northern Ireland or a Crown Dependency, whose county
 # is the nation. Such a name is never a home: it is looked at only when no place, town or neighbourhood in
@@ -145,15 +147,17 @@ class PlaceGazetteer:
             places, short_name = self._by_spelling(typed, key, (lambda p: self._lies_in(p, wanted)) if county else None)
         if county:
             named, places = places, [p for p in places if self._lies_in(p, wanted)]
-            if not places and not typed_close and short_name is not None:  # a neighbourhood a place's name hides
-                places, short_name = [p for p, source in self._rows(key)
-                                      if source == NEIGHBOURHOOD_SOURCE and self._lies_in(p, wanted)], None
+            hidden = [p for p, source in self._rows(key) if source == NEIGHBOURHOOD_SOURCE] \
+                if not typed_close and short_name is not None else []  # the neighbourhoods a place's name hides
+            if not places and hidden:  # 'Loughton, Essex'
+                places, short_name = [p for p in hidden if self._lies_in(p, wanted)], None
+            if not places:  # 'Nailsea, Bristol'
+                places, short_name = self._near_post_town(named + hidden, wanted), True
             if not places:
                 if nations := [n for n in self._nations(key) if wanted in place_key(n)]:  # 'Newport, Wales'
                     raise _outside_england(typed, nations)
                 if named:  # 'Brighton, West Sussex': Brighton is in East Sussex
-                    known = named if short_name is None else _distinct(named)
-                    raise PlaceNotInCounty(typed, county, [p.label for p in known])
+                    raise PlaceNotInCounty(typed, county, [p.label for p in _distinct(named)])
                 raise UnknownPlace(name.strip())
         distinct = places if short_name is None else _distinct(places)
         if len(distinct) > 1 and (short_name is not False or not _dominant(distinct)):
@@ -225,6 +229,16 @@ class PlaceGazetteer:
                        for p in self._distinct_places(match[0])]
             raise AmbiguousPlace(typed, [p.label for p in offered], typed_close=True)
         raise UnknownPlace(typed, nearest=[self._distinct_places(m[0])[0].label for m in named[:NEAREST_SHOWN]])
+
+    def _near_post_town(self, places: list[PlacePoint], post_town: str) -> list[PlacePoint]:
+        """The places within `SAME_PLACE_KM` of a town of the name typed after theirs: an address gives a village
+        or suburb with its post town, and a person copies it ('Nailsea, Bristol', 'Paddock Wood, Tonbridge',
+        'Kirkham, Preston'), which before was 'not a town … rehabmap knows'. A county or local authority typed
+        after the name is weighed by what lies in it (`_lies_in`), never by the distance to its centre."""
+        towns = [t for t, source in self._rows(post_town)
+                 if source in (TOWN_SOURCE, ALIAS_SOURCE, NEIGHBOURHOOD_SOURCE)]
+        return [p for p in places
+                if any(great_circle_km(p.lat, p.lon, t.lat, t.lon) <= SAME_PLACE_KM for t in towns)]
 
     def _lies_in(self, place: PlacePoint, wanted: str) -> bool:
         """Whether a typed county (its key) is an area the place lies in: the place itself (a council typed after

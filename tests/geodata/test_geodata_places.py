@@ -12,7 +12,7 @@ from geodata.distance import great_circle_km
 from geodata.downloads import NamedPlace
 from geodata.geography import Geography
 from geodata.places import _distinct, place_key
-from geodata.errors import AmbiguousPlace, OutsideEngland, UnknownPlace
+from geodata.errors import AmbiguousPlace, OutsideEngland, PlaceNotInCounty, UnknownPlace
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -404,6 +404,25 @@ def test_the_county_typed_says_which_of_names_alike_and_may_be_written_in_any_or
     asked about alone; with 'Staffordshire' after it, it was asked about all the same. 'Yorkshire(East Riding)'
     was no county rehabmap knew."""
     assert geography.places.lookup(typed).label == label
+
+
+@pytest.mark.parametrize(("typed", "label"), [
+    ("Nailsea, Bristol", "Nailsea, North Somerset"), ("Paddock Wood, Tonbridge", "Paddock Wood, Kent"),
+    ("Kirkham, Preston", "Kirkham, Lancashire"), ("Whiston, Prescot", "Whiston, Knowsley"),
+    ("St Ives, Huntingdon", "Saint Ives, Cambridgeshire"), ("Newport, Saffron Walden", "Newport, Essex")])
+def test_a_town_after_the_name_is_taken_as_its_post_town(geography: Geography, typed: str, label: str) -> None:
+    """Real NHS addresses give a village or suburb with its post town ('Nailsea, Bristol'): before, each was 'not a
+    town … rehabmap knows' where the town was not the place's county. A place of the name within 20 km of a town
+    so named is taken (of several Whistons and St Iveses, the one by the post town)."""
+    assert geography.places.lookup(typed).label == label
+
+
+@pytest.mark.parametrize("typed", ["Leeds, Bristol", "Hove, West Sussex"])
+def test_a_post_town_far_off_or_a_county_near_is_no_post_town(geography: Geography, typed: str) -> None:
+    """Leeds is far from Bristol; Hove is 19.5 km from the centre of West Sussex's people, but a county is weighed
+    by what lies in it, and Hove is in East Sussex."""
+    with pytest.raises(PlaceNotInCounty):
+        geography.places.lookup(typed)
 
 
 def test_a_name_alike_to_two_is_still_asked_about_without_a_county(geography: Geography) -> None:
