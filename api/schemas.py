@@ -58,7 +58,8 @@ class HomeIn(BaseModel):
     place: str | None = Field(default=None, max_length=80, description=(
         "A town or place in England, with any county it lies in after a comma to say which of several places "
         "('Richmond, North Yorkshire'): its council, ceremonial, metropolitan or former county ('Plymouth, Devon', "
-        "'Bristol, Avon') or a short form ('Herts')."))
+        "'Bristol, Avon'), a short form ('Herts'), or a town within 20 km, as an address gives its post town "
+        "('Nailsea, Bristol')."))
     lat: float | None = Field(default=None, ge=-90, le=90, description="Latitude (WGS84), with lon.")
     lon: float | None = Field(default=None, ge=-180, le=180, description="Longitude (WGS84), with lat.")
 

@@ -137,6 +137,16 @@ def test_a_place_typed_with_its_county_as_addresses_write_it_is_the_place(client
     assert with_county["results"] == alone["results"] and alone["results"]
 
 
+def test_a_place_typed_with_its_post_town_as_an_address_gives_it_is_the_place(client):
+    """Before, 'Nailsea, Bristol' was a 404: Nailsea is in North Somerset, and Bristol is its post town."""
+    by_post_town = client.post("/match", json={"home": {"place": "Nailsea, Bristol"}, "limit": 3})
+    by_county = client.post("/match", json={"home": {"place": "Nailsea, North Somerset"}, "limit": 3}).json()
+    assert by_post_town.status_code == 200
+    assert by_post_town.json()["home"] == by_county["home"] and by_post_town.json()["results"] == by_county["results"]
+    far = client.post("/match", json={"home": {"place": "Leeds, Bristol"}, "limit": 3})
+    assert far.status_code == 404 and "rehabmap knows no 'Leeds' in Bristol" in far.json()["error"]["message"]
+
+
 def test_best_fit_first_is_asked_by_order_and_ranks_by_fit_then_effective_distance(client):
     """The reply's ranking rule has named `order=best_fit` since session 12, and the API refused `order` as an extra
     input until session 35 (the clinicians' page alone could ask it). Its answer is the domain's (CASES); here,
