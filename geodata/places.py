@@ -75,6 +75,8 @@ _ANYWHERE = frozenset({"england", "uk", "united kingdom", "great britain", "gb"}
 # Names shown when nothing is close enough to be offered: the nearest in spelling, above this score.
 NEAREST_MIN_SCORE = 60.0
 NEAREST_SHOWN = 3
+# The most places a question offers when a name typed is one slip from one name and a word of others.
+OFFERED_AT_MOST = 6
 # The `source` of a row of the places table that files a town under another of its names, of one that files a
 # county under the short form of its name ('Notts': found as typed, never by spelling, where 'Hants' stood
 # nearer to 'Atlantis' than any place), and of one that names a neighbourhood (one row per name and local
@@ -223,7 +225,12 @@ class PlaceGazetteer:
                 continue
             if len(close) == 1 or close[0][1] - close[1][1] >= TYPO_CLEAR_MARGIN:
                 if OSA.distance(key, close[0][0]) <= TYPO_TAKEN_SLIPS:
-                    return self._places(close[0][0])
+                    if not (longer := _names_with_words(key, self._keys)):
+                        return self._places(close[0][0])
+                    offered = self._distinct_places(close[0][0]) + [p for k in longer for p in self._distinct_places(k)]
+                    if within is not None and (there := [p for p in offered if within(p)]):
+                        offered = there
+                    raise AmbiguousPlace(typed, [p.label for p in offered[:OFFERED_AT_MOST]], typed_close=True)
                 close = close[:1]
             offered = [p for match in close if close[0][1] - match[1] < TYPO_CLEAR_MARGIN
                        for p in self._distinct_places(match[0])]
@@ -291,6 +298,15 @@ def _england_only(nations: list[str]) -> str:
     """Where each of the nations lists its services, for a place or name rehabmap cannot search from."""
     help_at = "; ".join(f"in {nation}, see {_HELP_IN[nation]}" for nation in nations)
     return f"rehabmap lists services in England only: for services {help_at}."
+
+
+def _names_with_words(key: str, pools: tuple[list[str], list[str]]) -> list[str]:
+    """The names (keys) of the pools that hold a name typed as whole words ('Great Meols', 'Meols Cop' for
+    'Meols'): a name that is a word of others is more likely a place rehabmap does not list than a slip of the
+    keys, so the one slip from it is not taken silently. Before, 'Meols' (Wirral) searched from Mells, Somerset,
+    246 km off. Read only on the way to taking a slip."""
+    words = f" {key} "
+    return [k for keys in pools for k in keys if words in f" {k} "]
 
 
 def _distinct(places: list[PlacePoint]) -> list[PlacePoint]:

@@ -425,6 +425,19 @@ def test_a_post_town_far_off_or_a_county_near_is_no_post_town(geography: Geograp
         geography.places.lookup(typed)
 
 
+@pytest.mark.parametrize(("typed", "offered"), [
+    ("Meols", ["Mells, Somerset", "Great Meols, Wirral", "Meols Cop, Sefton"]),
+    ("Meols, Wirral", ["Great Meols, Wirral"])])
+def test_a_name_one_slip_from_a_place_and_a_word_of_others_is_asked_about(geography: Geography, typed: str,
+                                                                          offered: list[str]) -> None:
+    """A real NHS address town: before, 'Meols' (on the Wirral, in no list here) was taken as Mells, Somerset, one
+    slip of the keys away and 246 km off. A name that is a whole word of other names is likely a place rehabmap
+    does not list, so the slip is offered beside them, never taken; a county says which are offered."""
+    with pytest.raises(AmbiguousPlace) as raised:
+        geography.places.lookup(typed)
+    assert raised.value.choices == offered
+
+
 def test_a_name_alike_to_two_is_still_asked_about_without_a_county(geography: Geography) -> None:
     with pytest.raises(AmbiguousPlace) as raised:
         geography.places.lookup("Litchfield")
