@@ -55,10 +55,12 @@ def _whole_body_problem(error: Mapping[str, Any]) -> str | None:
 
 
 def _body(status: int, code: str, message: str, field: str | None = None,
-          headers: Mapping[str, str] | None = None) -> JSONResponse:
-    error = {"code": code, "message": message}
+          headers: Mapping[str, str] | None = None, places: list[str] | None = None) -> JSONResponse:
+    error: dict[str, str | list[str]] = {"code": code, "message": message}
     if field:
         error["field"] = field
+    if places:
+        error["places"] = places
     return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
@@ -146,7 +148,7 @@ def install(app: FastAPI, *, catch_all: bool = True) -> None:
 
     @app.exception_handler(GeodataError)
     async def geodata_error(_: Request, exc: GeodataError) -> JSONResponse:
-        return _body(GEODATA_STATUS.get(exc.code, 400), exc.code, exc.message, exc.field)
+        return _body(GEODATA_STATUS.get(exc.code, 400), exc.code, exc.message, exc.field, places=exc.offered)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

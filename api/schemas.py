@@ -536,7 +536,10 @@ _ERROR_SCHEMA: dict[str, Any] = {
         "properties": {
             "code": {"type": "string", "description": "Stable machine-readable code, e.g. unknown_postcode."},
             "message": {"type": "string", "description": "What was wrong and what to do, for a person."},
-            "field": {"type": "string", "description": "The input that was wrong, when there is one."}}}},
+            "field": {"type": "string", "description": "The input that was wrong, when there is one."},
+            "places": {"type": "array", "items": {"type": "string"}, "description": (
+                "For `ambiguous_place` and `unknown_place`: the places the name may have meant, each as it can be "
+                "sent back in `home.place` ('Richmond, North Yorkshire'), to offer a person as choices.")}}}},
 }
 _ERROR_EXAMPLES: dict[int, tuple[str, dict[str, str]]] = {
     400: ("Bad input: an invalid postcode, an unknown type or need, a value out of range.",

@@ -30,6 +30,12 @@ class GeodataError(Exception):
         self.field = field
         self.where = where
 
+    @property
+    def offered(self) -> list[str]:
+        """The places a name typed may have meant, each as it can be typed back ('Richmond, North Yorkshire'): the
+        pages offer each to search from, the API lists them beside its message (`places`)."""
+        return []
+
 
 class InvalidPostcode(GeodataError):
     code = "invalid_postcode"
@@ -91,6 +97,10 @@ class UnknownPlace(GeodataError):
         self.place = place
         self.nearest = nearest or []
 
+    @property
+    def offered(self) -> list[str]:
+        return self.nearest
+
 
 class PlaceNotInCounty(UnknownPlace):
     """A name rehabmap knows, typed with a county none of its places lies in ('Brighton, West Sussex': Brighton is
@@ -119,6 +129,10 @@ class AmbiguousPlace(GeodataError):
         super().__init__(message, field=field)
         self.place = place
         self.choices = choices
+
+    @property
+    def offered(self) -> list[str]:
+        return self.choices
 
 
 class InvalidLocation(GeodataError):

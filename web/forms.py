@@ -14,14 +14,13 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from geodata.errors import AmbiguousPlace, OutsideEngland, UnknownPlace
+from geodata.errors import GeodataError, OutsideEngland
 from rehabmap.browse import placement_beyond_england
 from rehabmap.errors import CALLER_ERRORS, DomainError
 from geodata.distance import KM_PER_MILE
 
 if TYPE_CHECKING:
     from geodata.geography import Geography, Home
-    from geodata.errors import GeodataError
 
 MAX_BODY = 16_384
 MAX_VALUE = 200
@@ -84,10 +83,8 @@ class Errors:
 
     def add_domain(self, error: DomainError | GeodataError, field_id: str) -> None:
         self.add(field_id, error.message)
-        places = error.choices if isinstance(error, AmbiguousPlace) else \
-            error.nearest if isinstance(error, UnknownPlace) else []
-        if places:
-            self.offered.setdefault(field_id, list(places))
+        if isinstance(error, GeodataError) and error.offered:
+            self.offered.setdefault(field_id, list(error.offered))
 
     def __bool__(self) -> bool:
         return bool(self.by_field)

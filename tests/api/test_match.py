@@ -237,6 +237,22 @@ def test_bad_requests_get_a_precise_4xx_with_a_message(client, body, status, cod
     assert words in error["message"]
 
 
+@pytest.mark.parametrize(("place", "status", "places"), [
+    ("Richmond", 400, ["Richmond, Greater London", "Richmond, North Yorkshire"]),  # asked which
+    ("Brighton, West Sussex", 404, ["Brighton, Brighton and Hove"]),  # a county it is not in
+    ("Atlantis", 404, ["Hartland, Devon"])])  # not known: the nearest names
+def test_a_place_asked_about_lists_the_places_it_may_be_for_a_client_to_offer(client, place, status, places):
+    """Before, the places were named in the message only, for a person to read and a client to parse; the pages
+    offered them as links. Each, sent back, is a home. An error that offers none has no `places`."""
+    reply = client.post("/match", json={"home": {"place": place}, "limit": 3})
+    error = reply.json()["error"]
+    assert reply.status_code == status and error["places"] == places and all(p in error["message"] for p in places)
+    for chosen in places:
+        answer = client.post("/match", json={"home": {"place": chosen}, "limit": 3})
+        assert answer.status_code == 200 and answer.json()["home"]["place"] in (chosen, chosen.split(", ")[0])
+    assert "places" not in client.post("/match", json={"home": {"postcode": "ZZ9 9ZZ"}}).json()["error"]
+
+
 def test_malformed_json_is_a_422_not_a_500(client):
     reply = client.post("/match", content=b'{"home": {"postcode": ', headers={"Content-Type": "application/json"})
     assert reply.status_code == 422 and reply.json()["error"]["code"] == "invalid_request"
