@@ -366,7 +366,7 @@ class NamedPlace:
     lat: float
     lon: float
     population: int
-    source: Literal["geonames", "lad", "county", "msoa", "elsewhere"]
+    source: Literal["geonames", "lad", "county", "msoa", "msoa_split_town", "elsewhere"]
     lad_code: str | None = None  # the local authority it lies in (None for a county, or a place beyond England)
     # Other names GeoNames lists for a town ('Hull' for Kingston upon Hull), in Latin script; the build keeps
     # those people in England use (`geodata.build._aliases`).

@@ -25,7 +25,8 @@ from typing import Literal
 #    cannot hold it, as unknown (`geodata.populations`).
 # 8: the fuller official names GeoNames lists for a town filed under its short one ('Staines-upon-Thames',
 #    'Abingdon-on-Thames'), as aliases of the town; keys with 'upon' as 'on' ('Burton-on-Trent'); a compass-named
-#    neighbourhood's bare name for each authority far from the others' ('Wellington, Somerset').
+#    neighbourhood's bare name for each authority far from the others' ('Wellington, Somerset'), of source
+#    'msoa_split_town' when two or more MSOAs make it (weighed beside the places of its name).
 FORMAT_VERSION = 8
 
 SQLITE_NAME = "geodata.sqlite"

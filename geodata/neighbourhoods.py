@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from geodata.distance import great_circle_km
 from geodata.downloads import NamedPlace, SmallArea, population_centre
-from geodata.places import NEIGHBOURHOOD_SOURCE, SAME_PLACE_KM, place_key
+from geodata.places import NEIGHBOURHOOD_SOURCE, SAME_PLACE_KM, SPLIT_TOWN_SOURCE, place_key
 
 # 'Tadley East, Pamber & Silchester', 'Perry Common - College Road': each part is a name people use.
 _PARTS = re.compile(r"\s*(?:,|&|\s-\s)\s*")
@@ -68,14 +68,18 @@ def neighbourhood_places(
             given.setdefault((place_key(name), lad), (name, []))[1].extend(areas)
             if not _PARTS.search(name) and (match := _COMPASS.match(name)):
                 bare.setdefault(place_key(match["bare"]), {}).setdefault(lad, (match["bare"], []))[1].extend(areas)
+    split = set()  # (key, lad code) of a town split into compass-named MSOAs, two or more
     for bare_key, by_lad in bare.items():
         for lad, (name, areas) in _apart(by_lad).items():
             given.setdefault((bare_key, lad), (name, []))[1].extend(areas)
+            if len({area.msoa_name for area in areas}) > 1:
+                split.add((bare_key, lad))
     places = []
     for (name_key, lad), (name, areas) in sorted(given.items()):
         centre = population_centre(_unique(areas))
         if name_key and centre is not None:
-            places.append(NamedPlace(name, lad_names.get(lad, areas[0].lad_name), *centre, NEIGHBOURHOOD_SOURCE, lad))
+            places.append(NamedPlace(name, lad_names.get(lad, areas[0].lad_name), *centre,
+                                     SPLIT_TOWN_SOURCE if (name_key, lad) in split else NEIGHBOURHOOD_SOURCE, lad))
     return Placed(places, unmatched)
 
 

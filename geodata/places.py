@@ -62,6 +62,11 @@ TYPO_TAKEN_SLIPS = 1
 # as that one (Preston, Lancashire, 313,000, over two hamlets); the home then shows its county, so the person
 # sees which was taken. Towns nearer in size are asked about (St Ives: 16,800 and 5,400).
 DOMINANT_RATIO = 20
+# A town GeoNames lacks but the MSOAs name, split by compass points (Wellington North and South, Somerset), is asked
+# about beside the places of its name when it has at least this share of the people of the largest of them:
+# 'Wellington' (Somerset's 21,169 beside Telford's 22,816), 'Clapham' (Lambeth's beside a Bedford village), not
+# 'Sutton' (Sutton-on-Hull's MSOAs beside the London borough's 187,600, reviewed as the one meant).
+SPLIT_TOWN_SHARE = 0.5
 # GeoNames gives 0 people for a population it does not know (Kensington, London; Preston, Rutland). Every
 # place in cities500 has at least 500 people, so an unknown population counts as 500, never as none: before,
 # any named size beat a 0 twenty times over, and of two zeros the first in the file was taken (Boyton,
@@ -86,6 +91,10 @@ SHORT_FORM_SOURCE: Final = "short_form"
 # The `source` of a GeoNames town or village's own row.
 TOWN_SOURCE: Final = "geonames"
 NEIGHBOURHOOD_SOURCE: Final = "msoa"
+# ... and of a neighbourhood that is a whole town the MSOAs split by compass points (Wellington North and South,
+# Somerset): ranked as a neighbourhood, but weighed against the places of its name as a place is.
+SPLIT_TOWN_SOURCE: Final = "msoa_split_town"
+NEIGHBOURHOOD_SOURCES = (NEIGHBOURHOOD_SOURCE, SPLIT_TOWN_SOURCE)
 # The `source` of a row naming a place in Wales, Scotland, Northern Ireland or a Crown Dependency, whose county
 # is the nation. Such a name is never a home: it is looked at only when no place, town or neighbourhood in
 # England is so spelt, to tell the person where it is before any English name spelt close to it is offered.
@@ -149,7 +158,7 @@ class PlaceGazetteer:
             places, short_name = self._by_spelling(typed, key, (lambda p: self._lies_in(p, wanted)) if county else None)
         if county:
             named, places = places, [p for p in places if self._lies_in(p, wanted)]
-            hidden = [p for p, source in self._rows(key) if source == NEIGHBOURHOOD_SOURCE] \
+            hidden = [p for p, source in self._rows(key) if source in NEIGHBOURHOOD_SOURCES] \
                 if not typed_close and short_name is not None else []  # the neighbourhoods a place's name hides
             if not places and hidden:  # 'Loughton, Essex'
                 places, short_name = [p for p in hidden if self._lies_in(p, wanted)], None
@@ -182,21 +191,24 @@ class PlaceGazetteer:
         asked, never silently given the hamlet ('Stoke': Stoke-on-Trent or the Stoke in Cheshire). So does a
         neighbourhood that dwarfs them in a local authority none of them is in: GeoNames lacks some towns the
         MSOA names have ('Loughton': the Essex town of 33,000 or GeoNames' two hamlets; 'Chorlton': Manchester's
-        or the Cheshire hamlet, which was taken). With neither, the neighbourhoods of the name, one per local
+        or the Cheshire hamlet, which was taken); and a town the MSOAs split by compass points, at least half as
+        big as the largest of them (`SPLIT_TOWN_SHARE`). With none, the neighbourhoods of the name, one per local
         authority, and None."""
         places = self._rows(key)
-        official = [p for p, source in places if source not in (ALIAS_SOURCE, SHORT_FORM_SOURCE, NEIGHBOURHOOD_SOURCE)]
         known_as = [p for p, source in places if source in (ALIAS_SOURCE, SHORT_FORM_SOURCE)]
+        official = [p for p, source in places
+                    if source not in (ALIAS_SOURCE, SHORT_FORM_SOURCE) and source not in NEIGHBOURHOOD_SOURCES]
         if not official:
             if known_as:
                 return known_as, True
-            return [p for p, source in places if source == NEIGHBOURHOOD_SOURCE], None
+            return [p for p, source in places if source in NEIGHBOURHOOD_SOURCES], None
         largest = max(p.population or UNKNOWN_POPULATION for p in official)
         lads = {p.lad_code for p in official}  # a neighbourhood in one of theirs is one of them, as a rule
-        dwarfing = [p for p, source in places if p.population >= DOMINANT_RATIO * largest and (
-            source in (ALIAS_SOURCE, SHORT_FORM_SOURCE) or source == NEIGHBOURHOOD_SOURCE and p.lad_code not in lads)]
-        if dwarfing:
-            return sorted(official + dwarfing, key=lambda p: -p.population), True
+        joining = [p for p, source in places if p.population >= DOMINANT_RATIO * largest and (
+            source in (ALIAS_SOURCE, SHORT_FORM_SOURCE) or source in NEIGHBOURHOOD_SOURCES and p.lad_code not in lads)
+            or source == SPLIT_TOWN_SOURCE and p.lad_code not in lads and p.population >= SPLIT_TOWN_SHARE * largest]
+        if joining:
+            return sorted(official + joining, key=lambda p: -p.population), True
         return official, False
 
     def _by_spelling(self, typed: str, key: str, within: Callable[[PlacePoint], bool] | None = None
@@ -208,8 +220,8 @@ class PlaceGazetteer:
         tells 'Litchfield, Staffordshire' (Lichfield) from Titchfield, Hampshire, as alike."""
         if self._keys is None:
             with self._lock:
-                rows = self._db.execute("SELECT DISTINCT key, source = ? FROM places WHERE source NOT IN (?, ?) "
-                                        "ORDER BY key", (NEIGHBOURHOOD_SOURCE, ELSEWHERE_SOURCE,
+                rows = self._db.execute("SELECT DISTINCT key, source IN (?, ?) FROM places WHERE source NOT IN (?, ?) "
+                                        "ORDER BY key", (*NEIGHBOURHOOD_SOURCES, ELSEWHERE_SOURCE,
                                                          SHORT_FORM_SOURCE)).fetchall()
             places = [k for k, neighbourhood in rows if not neighbourhood]
             scored = set(places)  # a neighbourhood name a place also has is scored with the places' names already
@@ -243,7 +255,7 @@ class PlaceGazetteer:
         'Kirkham, Preston'), which before was 'not a town … rehabmap knows'. A county or local authority typed
         after the name is weighed by what lies in it (`_lies_in`), never by the distance to its centre."""
         towns = [t for t, source in self._rows(post_town)
-                 if source in (TOWN_SOURCE, ALIAS_SOURCE, NEIGHBOURHOOD_SOURCE)]
+                 if source in (TOWN_SOURCE, ALIAS_SOURCE, *NEIGHBOURHOOD_SOURCES)]
         return [p for p in places
                 if any(great_circle_km(p.lat, p.lon, t.lat, t.lon) <= SAME_PLACE_KM for t in towns)]
 
