@@ -29,7 +29,7 @@ from geodata.errors import GeodataNotBuilt
 from geodata.layout import AREA_LEVELS, FORMAT_VERSION, MANIFEST_NAME, SQLITE_NAME, boundary_path
 from geodata.neighbourhoods import neighbourhood_places
 from geodata.populations import unsupported
-from geodata.places import ALIAS_SOURCE, LONDON_COUNTY, SAME_PLACE_KM, SHORT_FORM_SOURCE, place_key
+from geodata.places import ALIAS_SOURCE, LONDON_COUNTY, SAME_PLACE_KM, SHORT_FORM_SOURCE, TOWN_SOURCE, place_key
 from geodata.shapes import write_binary
 from geodata.downloads import (
     Centroid,
@@ -389,7 +389,7 @@ def _known_as(place: NamedPlace, short_names: set[str]) -> set[str]:
     typing either may mean Newcastle-under-Lyme or Newton Abbot, so those are found by it too, and the lookup
     asks which. (A local authority is left out: 'Newark' is the town, not Newark and Sherwood.)"""
     key = place_key(place.name)
-    starts = {alias for alias in short_names if key.startswith(alias + " ")} if place.source == "geonames" else set()
+    starts = {alias for alias in short_names if key.startswith(alias + " ")} if place.source == TOWN_SOURCE else set()
     return set(_aliases(place)) | starts
 
 

@@ -86,8 +86,8 @@ class UnknownPlace(GeodataError):
 
     def __init__(self, place: str, field: str | None = "place", *, nearest: list[str] | None = None,
                  message: str | None = None) -> None:
-        """`nearest`: the names nearest in spelling, though not near enough to be offered as meant; `message`, a
-        subclass's own words for why the place is not known."""
+        """`nearest`: the names nearest in spelling, though not near enough to be taken or asked about as meant
+        (offered still, to search from); `message`, a subclass's own words for why the place is not known."""
         named = f" The nearest names rehabmap knows are {'; '.join(nearest)}." if nearest else ""
         super().__init__(
             message or f"{_not_known(place)}{named} Check the spelling, or type the "

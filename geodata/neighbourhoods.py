@@ -7,8 +7,9 @@ local authority ('Harehills, Leeds'), which is what tells apart two neighbourhoo
 
 These names rank below every town, city, village and local authority: a neighbourhood whose name a place also
 has is found only with a county it lies in, which no place of the name does ('Loughton, Essex', where GeoNames
-has only the Loughtons of Shropshire and Milton Keynes), so one never outranks or replaces a place (see
-`geodata.places`).
+has only the Loughtons of Shropshire and Milton Keynes), or asked about beside the places when it is far bigger
+than them, or a town split by compass points (`SPLIT_TOWN_SOURCE`) at least half as big; so one never outranks
+or replaces a place silently (see `geodata.places`).
 """
 
 from __future__ import annotations

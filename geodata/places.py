@@ -6,7 +6,8 @@ winner one slip of the keys away is taken (and the page shows the place's real n
 several, are offered. A name that places far
 apart share is not given to one of them: the person is asked which, and may say "Richmond, North Yorkshire".
 Only a place far bigger than every other of its name is taken, and then shown with its county, so the pick
-is never silent.
+is never silent. The county after the comma may be any the place lies in (`_lies_in`), or a town within
+`SAME_PLACE_KM`, as an address gives its post town ('Nailsea, Bristol').
 
 A town is also found by the shorter names GeoNames lists for it ('Hull' for Kingston upon Hull; the build
 chooses which, `geodata.build._aliases`), but such a name never silently outranks a place officially so named,
@@ -16,9 +17,10 @@ Stoke-on-Trent or the Stoke in Cheshire). The page shows the place's real name e
 Neighbourhoods ('Harehills', a part of Leeds; `geodata.neighbourhoods`) rank below all of those: a name is
 looked up among them only when no place, nor any town's short name, is so spelt or spelt close to it, or when
 a county is typed that no place of the name lies in ('Loughton, Essex': GeoNames has only the Loughtons of
-Shropshire and Milton Keynes; the HoC Library names Loughton's three MSOAs in Epping Forest). They are
-told apart by local authority, not by distance, and one of several is never taken without asking ('Harehills,
-Leeds' says which).
+Shropshire and Milton Keynes; the HoC Library names Loughton's three MSOAs in Epping Forest). One far bigger
+than the places of its name, or a town the MSOAs split by compass points at least half as big, is asked about
+beside them (`_places`), never taken. They are told apart by local authority, not by distance, and one of
+several is never taken without asking ('Harehills, Leeds' says which).
 """
 
 from __future__ import annotations
@@ -158,12 +160,13 @@ class PlaceGazetteer:
             places, short_name = self._by_spelling(typed, key, (lambda p: self._lies_in(p, wanted)) if county else None)
         if county:
             named, places = places, [p for p in places if self._lies_in(p, wanted)]
-            hidden = [p for p, source in self._rows(key) if source in NEIGHBOURHOOD_SOURCES] \
-                if not typed_close and short_name is not None else []  # the neighbourhoods a place's name hides
-            if not places and hidden:  # 'Loughton, Essex'
-                places, short_name = [p for p in hidden if self._lies_in(p, wanted)], None
-            if not places:  # 'Nailsea, Bristol'
-                places, short_name = self._near_post_town(named + hidden, wanted), True
+            if not places:  # read only now: the neighbourhoods a place's name hides ('Loughton, Essex')
+                hidden = [p for p, source in self._rows(key) if source in NEIGHBOURHOOD_SOURCES] \
+                    if not typed_close and short_name is not None else []
+                if places := [p for p in hidden if self._lies_in(p, wanted)]:
+                    short_name = None
+                else:  # 'Nailsea, Bristol'
+                    places, short_name = self._near_post_town(named + hidden, wanted), True
             if not places:
                 if nations := [n for n in self._nations(key) if wanted in place_key(n)]:  # 'Newport, Wales'
                     raise _outside_england(typed, nations)
@@ -204,9 +207,11 @@ class PlaceGazetteer:
             return [p for p, source in places if source in NEIGHBOURHOOD_SOURCES], None
         largest = max(p.population or UNKNOWN_POPULATION for p in official)
         lads = {p.lad_code for p in official}  # a neighbourhood in one of theirs is one of them, as a rule
-        joining = [p for p, source in places if p.population >= DOMINANT_RATIO * largest and (
-            source in (ALIAS_SOURCE, SHORT_FORM_SOURCE) or source in NEIGHBOURHOOD_SOURCES and p.lad_code not in lads)
-            or source == SPLIT_TOWN_SOURCE and p.lad_code not in lads and p.population >= SPLIT_TOWN_SHARE * largest]
+        # the people an entry known by the name, or a neighbourhood elsewhere, needs to join them, by its source
+        needed = {ALIAS_SOURCE: DOMINANT_RATIO * largest, SHORT_FORM_SOURCE: DOMINANT_RATIO * largest,
+                  NEIGHBOURHOOD_SOURCE: DOMINANT_RATIO * largest, SPLIT_TOWN_SOURCE: SPLIT_TOWN_SHARE * largest}
+        joining = [p for p, source in places if source in needed and p.population >= needed[source]
+                   and (source not in NEIGHBOURHOOD_SOURCES or p.lad_code not in lads)]
         if joining:
             return sorted(official + joining, key=lambda p: -p.population), True
         return official, False
