@@ -51,7 +51,11 @@ def summary_text(home: Home, placement: Home | None, request: MatchRequest, resp
             lines += [f"{number}. {service.name}" + (f" ({service.organisation})" if service.organisation else ""),
                       f"   {present.distance_from_home(result)}; "
                       + ("in the home ICB" if result.in_home_icb else "outside the home ICB"
-                         + (f", in {service.areas.icb_name}" if service.areas.icb_name else ""))]
+                         + (f", in {service.areas.icb_name}" if service.areas.icb_name else ""))
+                      + ("; out of catchment: its catchment does not include the home" if result.out_of_catchment
+                         else ""),
+                      f"   Type: {present.listed_type_text(service)}"
+                      + ("; uses the legacy 'locked rehabilitation' label" if service.legacy_locked_label else "")]
             gender = stated_gender_text(service)  # the card's tag; a gender only read is said with the needs read
             if gender:
                 lines.append(f"   Who it takes: {gender}")
@@ -60,6 +64,9 @@ def summary_text(home: Home, placement: Home | None, request: MatchRequest, resp
                       f"   Vacancy: {present.capacity_text(service, today)}. "
                       f"Taking referrals: {present.referrals_text(service)}.",
                       f"   How to refer: {service.referral_route or 'Contact the service'}"]
+            rated = present.cqc_rating_text(service)
+            if rated:
+                lines.append(f"   CQC rating: {rated}")
             contact = ", ".join(c for c in (service.phone and present.phone_text(service.phone), service.email) if c)
             if contact:
                 lines.append(f"   Contact: {contact}")

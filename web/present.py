@@ -225,6 +225,13 @@ def meets_text(result: MatchResult, asked: tuple[str, ...]) -> str:
     return met_text(result.matched_needs, *needs_by_basis(result.service, result.matched_needs))
 
 
+def cqc_rating_text(service: Service) -> str | None:
+    """CQC's rating and the date it was given, as the card, the service page and the notes say it; None unrated."""
+    if not service.cqc_rating:
+        return None
+    return service.cqc_rating + (f" ({long_date(service.cqc_rating_date)})" if service.cqc_rating_date else "")
+
+
 def listed_type_text(service: Service) -> str:
     """The clinician's type label, with the source's own label where it differs and the personality disorder
     flag: what the explanation says of a service's type, for the card that shows no explanation."""
@@ -367,7 +374,7 @@ def filters() -> dict[str, object]:
         "capacity_tag": capacity_tag, "referrals_tag": referrals_tag, "gender_tag": stated_gender_text,
         "fit_tag": fit_tag, "distance_from_home": distance_from_home, "read_needs_text": read_needs_text,
         "not_known_needs": not_known_needs, "nothing_found": nothing_found, "listed_type_text": listed_type_text,
-        "meets_text": meets_text,
+        "meets_text": meets_text, "cqc_rating_text": cqc_rating_text,
         "option_label": lambda o: MATCH_OPTIONS.get(o, o),
         "fmt_km": km_text, "fmt_share": fmt_share, "short_name": short_name,
         "short_type": lambda key: SHORT_TYPE_LABELS.get(key, key),

@@ -167,9 +167,8 @@ def professional_rows(service: Service, area_name: Callable[[str], str], today: 
     if service.beds is not None:
         rows.append(("Beds", str(service.beds)))
     rows.append(("Vacancy", present.capacity_text(service, today)))
-    if service.cqc_rating:
-        rated = f"{service.cqc_rating}" + (f" ({present.long_date(service.cqc_rating_date)})"
-                                           if service.cqc_rating_date else "")
+    rated = present.cqc_rating_text(service)
+    if rated:
         rows.append(("CQC rating", rated))
     if service.cqc_location_id:
         rows.append(("CQC location ID", service.cqc_location_id))

@@ -147,3 +147,25 @@ def test_a_choice_stands_only_while_the_text_it_was_offered_for_does(client):
     asked = client.post("/alternatives", data={**FORM, "home": "Brighton, West Sussex"})
     assert choices(asked.text, "home") == ["Brighton, Brighton and Hove"]
     assert client.post("/alternatives", data={**FORM, "home": "Leds"}).status_code == 303  # taken: Leeds, no choice
+
+
+def plain_text(page: str) -> str:
+    box = re.search(r'<textarea[^>]*id="plain-text"[^>]*>([^<]*)</textarea>', page)
+    assert box, "no plain-text copy"
+    return html.unescape(box.group(1))
+
+
+def test_the_copy_for_notes_says_what_the_cards_say_of_each_option(client):
+    """Before, the text pasted into notes listed an option out of the person's catchment as if it would take them
+    (the card is tagged "Out of catchment"), and left out its type, the legacy 'locked' label and its CQC rating,
+    which the card gives: notes that a colleague reads later said less than the page, and one thing wrongly."""
+    text = plain_text(results(client, needs=[], placement="", types=["community_rehab_team"], limit="10",
+                              options=["include_out_of_catchment"]))
+    leeds = text.split("Leeds East Community Rehabilitation Team (sample)", 1)[1].split("\n")
+    bradford = text.split("Bradford Community Rehabilitation and Recovery Team (sample)", 1)[1].split("\n")
+    assert not leeds[1].endswith("the home") and "out of catchment" not in leeds[1]
+    assert bradford[1].endswith("; out of catchment: its catchment does not include the home")
+    assert bradford[2] == "   Type: Community mental health rehabilitation team"
+    locked = plain_text(results(client, needs=["autism"])).split("Kirkstall Locked Rehabilitation Ward (sample)", 1)[1]
+    assert locked.split("\n")[2] == ("   Type: Level 2 inpatient rehabilitation unit (higher support) (listed as "
+                                     "'Locked rehabilitation ward'); uses the legacy 'locked rehabilitation' label")

@@ -11,6 +11,7 @@ nothing covers employment, advocacy, community support or community rehabilitati
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import re
@@ -291,6 +292,15 @@ def test_coverage_words_fit_an_answer_that_found_some(synced):
     assert summary["found"] == "found" and summary["coverage"]["says"].startswith(
         "Found. The directory holds complete Supported accommodation: 24-hour staffed residential care data for this "
         "area (as of ")  # the kind asked for: CQC does not list all supported accommodation
+    # The clinicians' page over the same answer: a type wholly covered has no "there may be more" words, and
+    # before, the page read them all the same (`more_words[type]`, undefined): a 500 in place of every search
+    # listing an option of a type the directory covers (as CQC's listing covers care homes and inpatient units).
+    with httpx.Client(base_url=synced, timeout=60, follow_redirects=True) as client:
+        page = client.post("/alternatives", data={"home": DOVETAIL_POSTCODE, "types": "supported_accommodation",
+                                                  "subtypes": "residential_24h", "within": "3"})
+    assert page.status_code == 200 and "1. Dovetail House" in page.text and "there may be more" not in page.text
+    notes = html.unescape(re.search(r'<textarea[^>]*id="plain-text"[^>]*>([^<]*)</textarea>', page.text).group(1))
+    assert "\n   CQC rating: Good (4 March 2020)\n" in notes  # as the card says it
     parts = {p["type"]: p for p in httpx.get(f"{synced}/gaps/{NOTTINGHAMSHIRE}", timeout=300).json()["scorecard"]
              ["parts"]}  # the commissioners' scorecard words a part it found as the area answer does
     assert parts["supported_accommodation"]["present"] and parts["supported_accommodation"]["coverage"]["says"] == \
