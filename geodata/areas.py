@@ -68,11 +68,15 @@ class AreaCodes:
     lad_name: str | None = None
     region_code: str | None = None
     region_name: str | None = None
+    # The county council (E10…) of a district that has one: a service may serve the county (IMHA, IMCA and Care Act
+    # advocacy are commissioned by it), so a home is in its catchment through its district's county.
+    county_code: str | None = None
+    county_name: str | None = None
 
     def codes(self) -> tuple[str, ...]:
         return tuple(
             code
-            for code in (self.icb_code, self.sub_icb_code, self.lad_code, self.region_code)
+            for code in (self.icb_code, self.sub_icb_code, self.lad_code, self.region_code, self.county_code)
             if code is not None
         )
 
@@ -241,7 +245,8 @@ class AreaIndex:
     LAD has no region in the lookup.
     """
 
-    def __init__(self, areas: dict[AreaLevel, list[Area]], lad_regions: dict[str, str]) -> None:
+    def __init__(self, areas: dict[AreaLevel, list[Area]], lad_regions: dict[str, str],
+                 lad_counties: dict[str, tuple[str, str]] | None = None) -> None:
         self._levels = {level: _LevelIndex(areas[level]) for level in AREA_LEVELS}
         self._ordered = tuple(self._levels[level] for level in AREA_LEVELS)  # icb, sub-ICB, LAD, region
         self._by_code = {area.code: area for level in AREA_LEVELS for area in areas[level]}
@@ -254,8 +259,11 @@ class AreaIndex:
             dtype=np.int64,
         )
         self._lad_region_of: list[int] = self._lad_region_position.tolist()
+        # For each LAD position (and the 'none' slot), its county council's code and name, or two Nones.
+        self._lad_county: list[tuple[str | None, str | None]] = [
+            (lad_counties or {}).get(area.code, (None, None)) for area in lad_index.areas] + [(None, None)]
         self._unions: dict[tuple[str, ...], BaseGeometry] = {}
-        # `locate`'s answers by the positions of their four areas: a frozen AreaCodes of eight fields cost ~13k
+        # `locate`'s answers by the positions of their four areas: a frozen AreaCodes of ten fields cost ~13k
         # instructions to make (`object.__setattr__` a field), a third of a home's areas in a `POST /match`
         # (bench/RESULTS.md). Only combinations some point falls in occur (a few thousand in England at most);
         # `_MADE_AT_MOST` bounds it whatever the boundaries. Area codes and names only: nothing of a person.
@@ -265,13 +273,16 @@ class AreaIndex:
     def load(cls, geodata_dir: Path) -> AreaIndex:
         areas: dict[AreaLevel, list[Area]] = {}
         lad_regions: dict[str, str] = {}
+        lad_counties: dict[str, tuple[str, str]] = {}
         for level in AREA_LEVELS:
             properties, geometries = read_boundaries(geodata_dir, level)
             areas[level] = [Area(feature["code"], feature["name"], level, geometry)
                             for feature, geometry in zip(properties, geometries, strict=True)]
             if level == "lad":
                 lad_regions = {feature["code"]: feature["region"] for feature in properties if feature.get("region")}
-        return cls(areas, lad_regions)
+                lad_counties = {feature["code"]: (feature["county"], feature["county_name"]) for feature in properties
+                                if feature.get("county")}
+        return cls(areas, lad_regions, lad_counties)
 
     def locate(self, lat: float, lon: float, lad_code: str | None = None) -> AreaCodes:
         """Areas of one point; `lad_code` (from the postcode directory) beats the generalised LAD polygons."""
@@ -295,7 +306,7 @@ class AreaIndex:
         made = self._made.get(key)
         if made is None:
             made = AreaCodes(*icb.labels[icb_at], *sub_icb.labels[sub_icb_at], *lad.labels[lad_at],
-                             *region.labels[region_at])
+                             *region.labels[region_at], *self._lad_county[lad_at])
             if len(self._made) < _MADE_AT_MOST:
                 self._made[key] = made
         return made
@@ -323,8 +334,8 @@ class AreaIndex:
         for index, at in zip(self._ordered[1:], found[1:]):
             combination = combination * (len(index.areas) + 1) + at
         _distinct, first, of_point = np.unique(combination, return_index=True, return_inverse=True)
-        made = [AreaCodes(*icb.labels[a], *sub_icb.labels[b], *lad.labels[c], *regions.labels[d])
-                if a != len(icb.areas) else None for a, b, c, d in zip(*(at[first].tolist() for at in found))]
+        made = [AreaCodes(*icb.labels[a], *sub_icb.labels[b], *lad.labels[c], *regions.labels[d],
+                          *self._lad_county[c]) if a != len(icb.areas) else None for a, b, c, d in zip(*(at[first].tolist() for at in found))]
         return list(map(made.__getitem__, of_point.tolist()))
 
     def locate_many(self, lats: np.ndarray, lons: np.ndarray) -> dict[AreaLevel, np.ndarray]:

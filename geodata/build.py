@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from geodata.areas import AreaIndex
-from geodata.counties import ASKED_AMONG, SHORT_FORMS, counties_of, read_county_centres
+from geodata.counties import ASKED_AMONG, SHORT_FORMS, counties_of, county_councils, read_county_centres
 from geodata.distance import great_circle_km
 from geodata.errors import GeodataNotBuilt
 from geodata.layout import AREA_LEVELS, FORMAT_VERSION, MANIFEST_NAME, SQLITE_NAME, boundary_path
@@ -35,6 +35,7 @@ from geodata.downloads import (
     Centroid,
     NamedPlace,
     PostcodeRows,
+    SmallArea,
     Sources,
     find_sources,
     lad_recodes,
@@ -116,7 +117,8 @@ def build_geodata(
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-building-", dir=out_dir.parent))
     work.chmod(0o755)  # mkdtemp makes it private; the API may run as another user
     try:
-        area_counts, lad_names = _write_boundaries(sources, work)
+        small_areas = read_small_areas(sources.small_areas)
+        area_counts, lad_names = _write_boundaries(sources, work, small_areas)
         areas = AreaIndex.load(work)
         recodes = lad_recodes(sources.district_names, lad_names)
         rows = PostcodeRows(
@@ -131,7 +133,7 @@ def build_geodata(
             _insert_batches(db, "INSERT OR REPLACE INTO postcodes VALUES (?, ?, ?, ?, ?, ?)", rows)
             terminated = rows.terminated + _lay_terminations(db, sources)
             sectors, districts = _write_centroids(db, sources, recodes)
-            places, neighbourhoods, unmatched, doubtful = _write_places(db, sources, areas)
+            places, neighbourhoods, unmatched, doubtful = _write_places(db, sources, areas, small_areas)
             db.commit()
         finally:
             db.close()
@@ -158,9 +160,13 @@ def build_geodata(
     return summary
 
 
-def _write_boundaries(sources: Sources, work: Path) -> tuple[dict[str, int], dict[str, str]]:
-    """Copy the English features of each level; LADs also carry their region from the ONS lookup."""
+def _write_boundaries(sources: Sources, work: Path,
+                      small_areas: list[SmallArea]) -> tuple[dict[str, int], dict[str, str]]:
+    """Copy the English features of each level; LADs also carry their region from the ONS lookup, and a
+    district of a county council that council (`county_councils`): a service may serve a county, whose people's
+    homes the boundaries alone do not place in it."""
     lad_regions = read_lad_regions(sources.lad_regions)
+    councils = county_councils(small_areas)
     counts: dict[str, int] = {}
     lad_names: dict[str, str] = {}
     for level in AREA_LEVELS:
@@ -169,6 +175,7 @@ def _write_boundaries(sources: Sources, work: Path) -> tuple[dict[str, int], dic
             for feature in features:
                 properties = feature["properties"]
                 properties["region"] = lad_regions.get(properties["code"])
+                properties["county"], properties["county_name"] = councils.get(properties["code"], (None, None))
                 lad_names[properties["code"]] = properties["name"]
         with boundary_path(work, level).open("w", encoding="utf-8") as handle:
             json.dump({"type": "FeatureCollection", "features": features}, handle, separators=(",", ":"))
@@ -247,8 +254,8 @@ def _centroids_from_postcodes(db: sqlite3.Connection) -> dict[str, dict[str, Cen
     }
 
 
-def _write_places(db: sqlite3.Connection, sources: Sources,
-                  areas: AreaIndex) -> tuple[int, int, int, tuple[str, ...]]:
+def _write_places(db: sqlite3.Connection, sources: Sources, areas: AreaIndex,
+                  small_areas: list[SmallArea]) -> tuple[int, int, int, tuple[str, ...]]:
     """Towns, and local authorities and county councils by name; towns also under the short names of
     `_known_as`; then the neighbourhood names (`geodata.neighbourhoods`), which rank below all of those, and the
     counties each local authority lies in (`geodata.counties`). Returns the number
@@ -273,7 +280,6 @@ def _write_places(db: sqlite3.Connection, sources: Sources,
     """
     towns, elsewhere = read_geonames(sources.places)
     found = areas.locate_many(np.array([t.lat for t in towns]), np.array([t.lon for t in towns]))
-    small_areas = read_small_areas(sources.small_areas)
     doubtful = unsupported(towns, small_areas)
     misplaced = {id(d.town) for d in doubtful}
     centres = read_lad_centres(small_areas)

@@ -146,6 +146,13 @@ def _is_member(area: SmallArea, members: tuple[str, ...]) -> bool:
     return area.lad_code in members or (area.upper_tier != area.lad_name and area.upper_tier in members)
 
 
+def county_councils(small_areas: Iterable[SmallArea]) -> dict[str, tuple[str, str]]:
+    """Each district of a county council (E07…) → that council's code (E10…) and name: the upper tier whose
+    services (statutory advocacy) serve the whole county. A unitary authority is its own upper tier: not here."""
+    return {area.lad_code: (area.upper_tier_code, area.upper_tier) for area in small_areas
+            if area.upper_tier_code != area.lad_code}
+
+
 def counties_of(small_areas: Iterable[SmallArea]) -> dict[str, list[str]]:
     """Each district's code → the names of the counties it lies in that people write after a place there: its
     county council, its ceremonial, former and old counties, and their short forms. What lets "Plymouth, Devon"

@@ -422,6 +422,7 @@ class SmallArea:
     lad_code: str
     lad_name: str
     upper_tier: str
+    upper_tier_code: str  # E10… for a district of a county council; its own code for a unitary authority
 
     @property
     def msoa_name(self) -> str:
@@ -432,7 +433,7 @@ def read_small_areas(path: Path) -> list[SmallArea]:
     with _open_text(path) as handle:
         return [
             SmallArea(row["lsoa21_name"], float(row["lat"]), float(row["lon"]), float(row["pop_total_c2021"]),
-                      row["ltla24_code"], row["ltla24_name"], row["utla23_name"])
+                      row["ltla24_code"], row["ltla24_name"], row["utla23_name"], row["utla23_code"])
             for row in csv.DictReader(handle)
         ]
 

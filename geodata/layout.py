@@ -27,7 +27,9 @@ from typing import Literal
 #    'Abingdon-on-Thames'), as aliases of the town; keys with 'upon' as 'on' ('Burton-on-Trent'); a compass-named
 #    neighbourhood's bare name for each authority far from the others' ('Wellington, Somerset'), of source
 #    'msoa_split_town' when two or more MSOAs make it (weighed beside the places of its name).
-FORMAT_VERSION = 8
+# 9: each district of a county council carries that council (LAD properties `county`, `county_name`; E10…), so a
+#    home there is in the catchment of a service serving the county (before, a county's advocacy served no home).
+FORMAT_VERSION = 9
 
 SQLITE_NAME = "geodata.sqlite"
 MANIFEST_NAME = "manifest.json"

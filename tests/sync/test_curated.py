@@ -7,6 +7,7 @@ area codes, trust codes and postcodes are real."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -229,3 +230,40 @@ def test_index_command_reads_a_curated_table(tmp_path, geodata_dir, data_dir, ta
     assert done.stdout.splitlines()[0] == "read 5, indexed 2, merged 0, rejected 3"
     assert "rejected ips.csv:4: column icb_code: 'E54000999'" in done.stdout
     assert Settings(home=home).directory_path.is_file()
+
+
+HERTS_IMHA = """utla_code,kind,service_name,organisation,address,postcode,phone,email,website,referral_route,\
+description,verified_by,verified_on,notes
+E10000015,imha,Hertfordshire IMHA (invented),Invented Advocacy,,AL1 3JX,,,,,,Ann Curator,2026-10-01,
+"""
+
+
+def test_a_county_councils_service_serves_the_homes_of_its_districts(tmp_path, geography, geodata_dir):
+    """Statutory advocacy is commissioned by the upper-tier council, so a county's row serves the county (its
+    `utla_code`, E10…). The boundaries hold no counties, and a home's areas were its ICB, sub-ICB, district and
+    region only: before, Hertfordshire's IMHA was out of catchment for every home, its own street's too (the match
+    left it out, or listed it 'out of catchment'), and the finder said no IMHA covered St Albans."""
+    from rehabmap.match import MatchRequest, match
+    from rehabmap.taxonomy import ServiceType
+    from search.embedded import EmbeddedIndex
+
+    table = tmp_path / "advocacy.csv"
+    table.write_text(HERTS_IMHA, encoding="utf-8")
+    home = make_home(tmp_path / "home", geodata_dir)
+    assert rebuild(home, geography, [table]).indexed == 1
+    backend = EmbeddedIndex(index_file(home))
+
+    def found(postcode: str, **options) -> list[tuple[str, bool]]:
+        request = MatchRequest(types=(ServiceType.advocacy,), subtypes=("imha",), **options)
+        answer = match(backend, geography.resolve(postcode=postcode), request, date.today())
+        return [(r.service.name, r.out_of_catchment) for r in answer.results]
+
+    # St Albans (its own district), Watford and Stevenage: districts of Hertfordshire County Council.
+    for postcode in ("AL1 3JX", "WD17 1DS", "SG1 1HN"):
+        assert geography.resolve(postcode=postcode).areas.county_code == "E10000015"
+        assert found(postcode) == [("Hertfordshire IMHA (invented)", False)], postcode
+    # Luton, a unitary authority beside it, is not the county's: left out, or marked when asked to be shown.
+    luton = geography.resolve(postcode="LU1 2LJ")
+    assert luton.areas.county_code is None and "E10000015" not in luton.areas.codes()
+    assert found("LU1 2LJ") == []
+    assert found("LU1 2LJ", include_out_of_catchment=True) == [("Hertfordshire IMHA (invented)", True)]
