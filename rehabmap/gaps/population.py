@@ -27,6 +27,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geodata.england import ENGLAND
 from geodata.areas import another_nations_code
+from geodata.counties import SHORT_FORMS
 from geodata.errors import UnknownArea
 from rehabmap.small_areas import in_data, small_area_columns, small_area_file
 from rehabmap.errors import DataFileMissing, InvalidValue
@@ -212,7 +213,9 @@ class SmallAreas:
             self.level_of(key)
             return key.upper()
         names = {code: name for level in GAP_LEVELS for code, name in self.groups(level).named()}
-        wanted = _plain(key)
+        # A county's short form is the county, as a place typed with it is: "Herts" was taken as part of the one
+        # name holding it, Hertsmere, a district, where the person meant Hertfordshire.
+        wanted = _plain(_COUNTIES_BY_SHORT_FORM.get(_plain(key), key))
         exact = [code for code, name in names.items() if _plain(name) == wanted]
         if len(exact) == 1:
             return exact[0]
@@ -270,6 +273,9 @@ def _plain(name: str) -> str:
     for suffix in (" integrated care board", " icb"):
         name = name.removesuffix(suffix)
     return " ".join(name.split())
+
+
+_COUNTIES_BY_SHORT_FORM = {_plain(short): county for county, short in SHORT_FORMS.items()}
 
 
 @lru_cache(maxsize=4)

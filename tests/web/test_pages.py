@@ -510,6 +510,21 @@ def test_area_picker_goes_to_the_area(client):
         "/pathway-gaps/E08000035"
 
 
+def test_area_picker_takes_england_and_a_countys_short_form(client):
+    """Before, "England" went on to England's code, a 404 ("A scorecard for all of England could not be found
+    here"): England's page is the comparison of its areas. "Herts" opened Hertsmere, the one name holding it, a
+    district, where a commissioner meant Hertfordshire, as "Herts" after a place already means."""
+    for typed in ("England", "england", "E92000001"):
+        assert client.get("/pathway-gaps/area", params={"area": typed}).headers["location"] == "/pathway-gaps/compare"
+    for path in ("/pathway-gaps/E92000001", "/pathway-gaps/e92000001/summary"):
+        assert client.get(path).headers["location"] == "/pathway-gaps/compare"
+    assert client.get("/pathway-gaps/compare").status_code == 200
+    for typed, code in (("Herts", "E10000015"), ("Notts", "E10000024"), ("Co Durham", "E06000047"),
+                        ("Hertsmere", "E07000098")):
+        assert client.get("/pathway-gaps/area", params={"area": typed}).headers["location"] == \
+            f"/pathway-gaps/{code}", typed
+
+
 def test_area_picker_without_an_area_is_an_error(client):
     response = client.get("/pathway-gaps/area", params={"area": ""})
     assert response.status_code == 400

@@ -31,7 +31,6 @@ from web.deps import State
 from web.forms import Errors, Fields, parse_km
 from web.present import SHORT_INDICATOR_LABELS
 from web.render import PageRoute, page
-from web.routes.find import not_found
 
 router = APIRouter(route_class=PageRoute)
 
@@ -121,7 +120,14 @@ def gaps_pick(request: Request, state: State) -> HTMLResponse | RedirectResponse
             errors.add_domain(error, "area")
     if errors:
         return page(request, "gaps/start.html", _start(state, a, errors, text), status=400)
+    if code == ENGLAND:  # "England" typed: before, on to England's code, a 404
+        return _to_england()
     return RedirectResponse(f"/pathway-gaps/{quote(code)}", status_code=303)
+
+
+def _to_england() -> RedirectResponse:
+    """England's page: the comparison of its areas, at the level a commissioner most often compares."""
+    return RedirectResponse("/pathway-gaps/compare", status_code=303)
 
 
 @router.get("/pathway-gaps/compare")
@@ -170,14 +176,14 @@ def gaps_compare(request: Request, state: State) -> HTMLResponse:
        }, status=400 if errors else 200, private=False)
 
 
-@router.get("/pathway-gaps/{code}/summary")
-def gaps_summary(request: Request, code: str, state: State) -> HTMLResponse:
+@router.get("/pathway-gaps/{code}/summary", response_model=None)
+def gaps_summary(request: Request, code: str, state: State) -> HTMLResponse | RedirectResponse:
     """A commissioner's summary of one area, made to print on one A4 page: the pathway at a glance, how it
     compares, what is missing and the nearest provider of each, and the out-of-area placements."""
     a = state.gap_analysis()
     key, level = _area(a, code)
     if level is None:
-        return _not_an_area(request, state, a, key, "A summary for all of England")
+        return _not_an_area(request, state, a, key)
     errors = Errors()
     thresholds = Thresholds.of(Fields.of_query(request), errors)
     gaps = gaps_with_coverage(state.area_gaps(key, thresholds.options), state.coverage())
@@ -200,12 +206,12 @@ def _area(a: GapAnalysis, code: str) -> tuple[str, str | None]:
     return key, None if level == "england" else level
 
 
-def _not_an_area(request: Request, state: AppState, a: GapAnalysis, key: str, england: str) -> HTMLResponse:
+def _not_an_area(request: Request, state: AppState, a: GapAnalysis, key: str) -> HTMLResponse | RedirectResponse:
     """A code no area of the analysis has (404): the area picker, saying what the code is and which codes it takes,
-    as the picker's own form does (a region's code read "That area could not be found here: check the link");
-    England's page is its comparison, not a scorecard."""
+    as the picker's own form does (a region's code read "That area could not be found here: check the link").
+    England's page is its comparison, not a scorecard: its code goes there (it was a 404)."""
     if key == ENGLAND:
-        return not_found(request, england)
+        return _to_england()
     errors = Errors()
     try:
         a.small_areas.level_of(key)
@@ -222,12 +228,12 @@ def _area_exports(level: str, params: list[tuple[str, str]]) -> dict[str, str]:
             "dictionary_csv_url": "/gaps/dictionary.csv" + _query(params)}
 
 
-@router.get("/pathway-gaps/{code}")
-def gaps_area(request: Request, code: str, state: State) -> HTMLResponse:
+@router.get("/pathway-gaps/{code}", response_model=None)
+def gaps_area(request: Request, code: str, state: State) -> HTMLResponse | RedirectResponse:
     a = state.gap_analysis()
     key, level = _area(a, code)
     if level is None:
-        return _not_an_area(request, state, a, key, "A scorecard for all of England")
+        return _not_an_area(request, state, a, key)
     fields = Fields.of_query(request)
     errors = Errors()
     thresholds = Thresholds.of(fields, errors)
