@@ -361,7 +361,9 @@ class ResultMaker:
                 read = tuple(filter(said.__contains__, unknown))
                 read_not = tuple(filter(said_not.__contains__, unknown))
         capacity = capacity_reported_since(words.capacity, words.as_of, self._since)
-        saved = None if placement_km is None else round_km(placement_km - distance)
+        # + 0.0: the current placement itself (or a service beside it) saves nothing, not -0.0 km ("less than
+        # 0.1 miles nearer").
+        saved = None if placement_km is None else round_km(placement_km - distance) + 0.0
         # Every field given, in order: made as `MatchResult._make` makes it, without the named tuple's `__new__`
         # (a Python call that only passes its eleven arguments on: ~1.5k instructions of a result's ~25k).
         return tuple.__new__(MatchResult, (

@@ -274,8 +274,10 @@ def distance_from_home(result: MatchResult) -> str:
     """An option's distance from home, and how much nearer or further than the current placement."""
     text = f"{miles_and_km(result.distance_km)} from home"
     saved = result.distance_saved_km
-    if saved is not None:
-        text += f", {miles_and_km(abs(saved))} {'nearer than' if saved >= 0 else 'further than'} the current placement"
+    if saved == 0:
+        text += ", as far as the current placement"
+    elif saved is not None:
+        text += f", {miles_and_km(abs(saved))} {'nearer than' if saved > 0 else 'further than'} the current placement"
     return text
 
 

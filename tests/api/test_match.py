@@ -280,3 +280,20 @@ def test_a_postcode_pasted_with_spaces_around_and_within_it_is_read(client):
     for path in ("/services", "/oruk/service_at_locations"):
         reply = client.get(path, params={"postcode": pasted})
         assert reply.status_code == 200 and reply.json() == client.get(path, params={"postcode": "LS9 7TF"}).json()
+
+
+def test_the_current_placement_listed_saves_nothing_not_minus_nothing(client, geography, backend):
+    """The current placement, given by its id, may be among the options (a level 1 unit near the home). It saves
+    no distance: before, its `distance_saved_km` was -0.0 (a rounding of a negative zero), and the pages said it
+    was "less than 0.1 miles (160 m) nearer than the current placement"."""
+    from web.present import distance_from_home
+
+    seacroft = "sample:seacroft-community-rehabilitation-unit"
+    body = {"home": {"postcode": "LS9 7TF"}, "types": ["inpatient_rehab_level1"],
+            "current_placement": {"service_id": seacroft}}
+    reply = client.post("/match", json=body)
+    assert reply.status_code == 200 and b"-0.0" not in reply.content
+    [listed] = [r for r in reply.json()["results"] if r["id"] == seacroft]
+    assert listed["distance_saved_km"] == 0.0
+    [result] = [r for r in domain_answer(geography, backend, body).results if r.service.id == seacroft]
+    assert distance_from_home(result) == "2.6 miles (4.2 km) from home, as far as the current placement"
