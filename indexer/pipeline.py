@@ -27,7 +27,7 @@ from geodata.areas import AreaCodes, check_coordinates, outside_england
 from geodata.errors import GeodataError
 from indexer.merge import Keyed, MergeNote, Merging, merge_duplicates
 from indexer.needs import extract_needs_and_gender, gender_words
-from indexer.rows import Candidate, Held, Origin, Rejection
+from indexer.rows import Candidate, Held, Origin, Rejection, place
 from rehabmap.errors import DomainError, IndexNotBuilt, shorten
 from rehabmap.index.base import IndexWriter, Parts, PartWriter, Replaced, Stored
 from rehabmap.record import IMPORTED, Provenance, Service, contact_problem, source_of
@@ -470,7 +470,7 @@ def read_chunks(rows: Iterable[Candidate | Held | Rejection], report: IndexRepor
         if isinstance(row, Candidate):
             row = without_bad_contacts(row)
             if row.warnings:
-                report.warnings += [f"{row.origin.file}:{row.origin.line}: {w}" for w in row.warnings]
+                report.warnings += [f"{place(row.origin.file, row.origin.line)}: {w}" for w in row.warnings]
         chunk.append(row)
         if len(chunk) >= CHUNK:
             yield chunk
@@ -502,7 +502,7 @@ def _held_twice(first: Held, again: Held) -> MergeNote:
     OrganisationID). Merged into the first, saying whether anything is lost."""
     at, origin = first.candidate.origin, again.candidate.origin
     same = (first.candidate.fields, first.candidate.label_text) == (again.candidate.fields, again.candidate.label_text)
-    return MergeNote(f"{at.file}:{at.line}", f"{origin.file}:{origin.line}", f"id {at.source}:{at.source_id}: " + (
+    return MergeNote(place(at.file, at.line), place(origin.file, origin.line), f"id {at.source}:{at.source_id}: " + (
         "the same row, nothing lost" if same else "another row, which the review queue does not get: give each "
         "row its own id"))
 

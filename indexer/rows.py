@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from rehabmap.record import FileEdition
+
+_JSON_FILE = re.compile(r"\.json(\.gz)?$", re.I)
+
+
+def place(file: str | None, line: int | None) -> str:
+    """Where a row is, as the report and the merge notes say it: `hospitals.csv:12`, the line a person opens a
+    table at, but `locations.json record 17` for a JSON file's 17th item, as its number is no line of the file
+    (before, `locations.json:17` sent people to line 17 of a file whose record 17 began on line 2,000). JSON is
+    known by the name, as only `.json` (or `.json.gz`) files are read as JSON. Line 0 is the whole file."""
+    if line and file and _JSON_FILE.search(file):
+        return f"{file} record {line}"
+    return f"{file}:{line}"
 
 
 @dataclass(frozen=True)
@@ -15,7 +28,7 @@ class Origin:
 
     source: str          # short source name, also the id prefix: "oruk", "cqc", "csv-hospitals" ...
     file: str
-    line: int            # 1-based line (CSV) or item number (JSON)
+    line: int            # 1-based line (CSV) or item number (JSON): `place` says which
     source_id: str | None = None
     licence: str | None = None
     fetched_at: datetime | None = None
@@ -43,7 +56,7 @@ class Rejection:
     fatal: bool = False
 
     def __str__(self) -> str:
-        return f"{self.origin.file}:{self.origin.line}: {self.reason}"
+        return f"{place(self.origin.file, self.origin.line)}: {self.reason}"
 
 
 @dataclass(frozen=True)

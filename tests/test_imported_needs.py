@@ -87,7 +87,7 @@ def test_a_gender_stated_only_by_a_need_leaves_out_the_other_gender(imported, ge
 def test_a_row_whose_gender_and_gender_needs_disagree_is_refused_naming_it(imported):
     report, index = imported
     [refused] = report.rejected  # the 38th service of the file
-    assert str(refused) == ("feed.oruk.json:38: record: Value error, gender male_only but needs_met states "
+    assert str(refused) == ("feed.oruk.json record 38: record: Value error, gender male_only but needs_met states "
                             "female_only: two different answers to who the service takes: give one")
     assert report.indexed == 59 and index.get(DAGENHAM) is None
 

@@ -5,7 +5,8 @@ that only may hold rehab services, `Held` rows for the review queue).
 
 * a directory → every `*.json` / `*.json.gz` in it, each detected as below;
 * `.json` → an ORUK/HSDS feed (one service, a list, or a `Page` with `contents`), or CQC API location
-  JSON (an object with `locationId`, a list of them, or `{"locations": [...]}`);
+  JSON (an object with `locationId`, a list most of whose items are such objects, or `{"locations": [...]}`),
+  whose bad items are rejected one by one; CQC's location *list* items (no details) are refused as a whole;
 * `.csv` → the CQC care directory when its header (under the title block) has that layout; otherwise
   the generic CSV importer, which needs a mapping: `mapping`, a sidecar `<file>.mapping.toml`, or one in
   `mappings/` whose `match_header` columns are all present; a curated table (`templates/curated/`,
@@ -120,7 +121,10 @@ def _load_json(path: Path, name: str, source: str | None) -> Iterator[Row]:
                                             "hundreds of levels deep)")
         return
     if cqc.is_api_json(data):
-        yield from cqc.read_api(data, name, source)
+        if refusal := cqc.list_items_refusal(data):
+            yield _file_rejection(name, source, refusal)
+        else:
+            yield from cqc.read_api(data, name, source)
     elif oruk.is_oruk(data):
         yield from oruk.read_oruk(data, name, source)
     else:

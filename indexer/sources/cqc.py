@@ -130,9 +130,39 @@ def is_directory_header(cells: list[str]) -> bool:
 
 
 def is_api_json(data: Any) -> bool:
+    """One location, a `{"locations": [...]}` page, or a list most of whose items are locations. Most, not all: a
+    file with a few broken records is still CQC JSON, whose bad records `read_api` rejects one by one (before, one
+    record without "locationId" made the whole file unreadable, naming none)."""
     if isinstance(data, dict):
         return "locationId" in data or isinstance(data.get("locations"), list)
-    return isinstance(data, list) and bool(data) and all(isinstance(i, dict) and "locationId" in i for i in data)
+    return isinstance(data, list) and sum(_is_location(item) for item in data) * 2 > len(data)
+
+
+def _is_location(item: Any) -> bool:
+    return isinstance(item, dict) and "locationId" in item
+
+
+def _api_items(data: Any) -> list[Any]:
+    """The items of any of the API's layouts `is_api_json` takes."""
+    if isinstance(data, dict):
+        return data.get("locations", [data])
+    return data if isinstance(data, list) else []
+
+
+# What an item of the API's location list (`GET /locations`) holds; a location's details hold far more.
+_LIST_ITEM_KEYS = frozenset({"locationId", "locationName", "postalCode"})
+
+
+def list_items_refusal(data: Any) -> str | None:
+    """Why CQC JSON holding only the location list's items cannot be indexed, or None when it holds details. Each
+    list item would be rejected for want of a name and services (103 "no name" lines for one mistake), when the
+    file's one fault is that it is the list, not the locations' details."""
+    locations = [item for item in _api_items(data) if _is_location(item)]
+    if not locations or any(item.keys() - _LIST_ITEM_KEYS for item in locations):
+        return None
+    return (f"CQC location list items (only locationId, locationName and postalCode, for {len(locations)} "
+            "locations), not location details: fetch each location's details (GET /locations/{id}) into the file, "
+            "or use `rehabmap sync cqc`, which does")
 
 
 @dataclass(frozen=True)
@@ -229,11 +259,15 @@ def hsca_rows(header: list[str], rows: Iterable[tuple[int, list[Any]]]) -> Itera
 
 def read_api(data: Any, file: str, source: str | None = None) -> Iterator[Candidate | Rejection]:
     """One API location, a list of them, or a `{"locations": [...]}` page."""
-    items = data.get("locations", [data]) if isinstance(data, dict) else data
-    for number, item in enumerate(items, start=1):
+    for number, item in enumerate(_api_items(data), start=1):
         origin = Origin(source or SOURCE, file, number, licence=LICENCE)
         if not isinstance(item, dict):
-            yield Rejection(origin, f"item is {type(item).__name__}, not a CQC location object")
+            what = "null" if item is None else type(item).__name__
+            yield Rejection(origin, f"item is {what}, not a CQC location object")
+            continue
+        if not item.get("locationId"):
+            named = f"'{shorten(item['name'])}' has " if isinstance(item.get("name"), str) and item["name"] else ""
+            yield Rejection(origin, f"{named}no locationId")
             continue
         yield _api_location(item, Origin(origin.source, file, number, source_id=item.get("locationId"),
                                          licence=LICENCE))

@@ -32,6 +32,8 @@ SAMPLE = ROOT / "sample"
 SAMPLE_FEED = SAMPLE / "rehabmap-sample.oruk.json"
 HOUSING = ROOT / "tests" / "fixtures" / "sources" / "council_supported_housing.csv"
 HOSPITALS = ROOT.parent / "shared" / "data" / "services" / "nhs_website_hospitals_2018.csv"  # a mapping fits
+FEEDS = ROOT.parent / "shared" / "data" / "feeds"
+CQC_DETAILS = FEEDS / "cqc_api" / "locations_detail_2021.json"  # 103 real locations, 6 of them indexed
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +103,9 @@ UNREADABLE = [
     ("empty-folder", None, "has no .json files"),
     ("notes.txt", b"Remember to ask the trust for its rehab unit list.\n", "unsupported file type '.txt'"),
     ("broken.csv.gz", b"this is not gzip", "cannot read the file"),
+    # Neither ORUK nor CQC: an NHS Service Search response body stays refused as before.
+    ("organisations_v3.json", (FEEDS / "nhs_service_search_v3" / "organisations_v3.json").read_bytes(),
+     "neither an ORUK service, list or page (with 'contents') nor CQC location JSON"),
 ]
 
 
@@ -137,6 +142,42 @@ def test_a_folder_with_one_unreadable_file_imports_the_rest(home, data_dir, tmp_
     assert done.returncode == 0, done.stderr
     assert "rejected feeds/terms.json:0: neither an ORUK service" in done.stdout and str(tmp_path) not in done.stdout
     assert len(live_ids(home)) == 60
+
+
+def test_a_cqc_json_file_with_bad_records_imports_the_rest_naming_each_by_its_record(home, data_dir, tmp_path):
+    """The real 103 CQC locations with record 3 lacking its locationId, record 17 null and record 41 a string.
+    Before, the whole file was refused ("locations_detail_2021.json:0: neither an ORUK service … nor CQC location
+    JSON", exit 2), naming no record, and none of its good locations landed. Now each bad record is rejected by its
+    record number and why, the file's six services land, and no rejection of the file names a line number (they
+    said `locations_detail_2021.json:77` for record 77, which is no line of the file)."""
+    locations = json.loads(CQC_DETAILS.read_text(encoding="utf-8"))
+    del locations[2]["locationId"]
+    locations[16], locations[40] = None, "1-112778588"
+    source = tmp_path / CQC_DETAILS.name
+    source.write_text(json.dumps(locations, indent=1), encoding="utf-8")
+    done = rehabmap_here(home, data_dir, "index", str(SAMPLE), str(source), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    rejected = [line for line in done.stdout.splitlines() if line.startswith(f"rejected {source.name}")]
+    assert len(rejected) == 97 and not [line for line in rejected if line.startswith(f"rejected {source.name}:")]
+    assert {f"rejected {source.name} record 3: 'Rosehill' has no locationId",
+            f"rejected {source.name} record 17: item is null, not a CQC location object",
+            f"rejected {source.name} record 41: item is str, not a CQC location object"} <= set(rejected)
+    assert sorted(i for i in live_ids(home) if i.startswith("cqc:")) == [
+        "cqc:1-112778525", "cqc:1-112778588", "cqc:1-112779585", "cqc:1-112779616", "cqc:1-112789029",
+        "cqc:1-112816741"]
+
+
+def test_cqc_location_list_items_are_refused_as_the_list_not_as_103_bad_rows(home, data_dir):
+    """The real CQC list items (`GET /locations`: only locationId, locationName and postalCode each). Before,
+    each of the 103 was rejected on its own ("no name"), hiding the one mistake: the file is the list, not the
+    locations' details. Now the file is refused as a whole, saying so and what to do, and the live index stays."""
+    items = FEEDS / "cqc_api" / "locations_list_items_2021.json"
+    before = fingerprint(home)
+    done = rehabmap_here(home, data_dir, "index", str(items), "--no-progress")
+    assert_one_line_error(done, f"imported from {items.name}: CQC location list items", "for 103 locations",
+                          "not location details", "GET /locations/{id}", "rehabmap sync cqc")
+    assert done.stdout.splitlines()[0] == "read 1, indexed 0, merged 0, rejected 1"
+    assert fingerprint(home) == before
 
 
 def test_deeply_nested_json_is_rejected_with_a_clear_message(home, data_dir, tmp_path):
