@@ -84,7 +84,7 @@ class CsvRow:
 
 @dataclass(frozen=True)
 class CsvProblem:
-    """A row that cannot be read as cells (bad quoting, too many cells)."""
+    """A row that cannot be read as cells (bad quoting, too many or too few cells)."""
 
     line: int
     reason: str
@@ -101,7 +101,8 @@ def csv_table(text: str, is_header: Callable[[list[str]], bool] | None = None,
               search_lines: int = 1) -> CsvTable | None:
     """Find the header within the first `search_lines` records (some publishers put a title block
     above it) and stream the rows after it. None when no header is found."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    stream = io.StringIO(text, newline="")
+    reader = csv.reader(stream)
     for _ in range(search_lines):
         try:
             cells = next(reader)
@@ -111,11 +112,18 @@ def csv_table(text: str, is_header: Callable[[list[str]], bool] | None = None,
             raise FileUnreadable(f"not a CSV file a header can be read from: {shorten(exc)}") from None
         header = [c.strip() for c in cells]
         if is_header is None or is_header(header):
-            return CsvTable(header, reader.line_num, _rows(reader, header))
+            # Where a row ends when the text stops inside it: a file ending in a newline ends between rows.
+            cut_at = len(text) if text and text[-1] not in "\r\n" else -1
+            return CsvTable(header, reader.line_num, _rows(reader, header, lambda: stream.tell() == cut_at))
     return None
 
 
-def _rows(reader: Any, header: list[str]) -> Iterator[CsvRow | CsvProblem]:
+def _rows(reader: Any, header: list[str], ends_text: Callable[[], bool]) -> Iterator[CsvRow | CsvProblem]:
+    """The rows after the header. A row with fewer cells than the header is a problem, not a row whose missing cells
+    are empty: a file cut off inside its last row (a download or copy that stopped) ends in one, and its values were
+    read as if whole (`…,51.73,-0.` stored the longitude -0.0, 34 km off). No file the indexer reads (the real
+    sources, the curated templates, the fixtures) leaves out a row's trailing empty cells, so none is lost to this.
+    `ends_text`: whether the row just read ends the text without a newline, as a file cut off inside a row does."""
     width = len(header)
     while True:
         start = reader.line_num + 1
@@ -131,7 +139,11 @@ def _rows(reader: Any, header: list[str]) -> Iterator[CsvRow | CsvProblem]:
         if len(cells) > width and any(c.strip() for c in cells[width:]):
             yield CsvProblem(start, f"row has {len(cells)} cells but the header has {width} (check quoting)")
             continue
-        cells = cells[:width] + [""] * (width - len(cells))
+        if len(cells) < width:
+            yield CsvProblem(start, f"row has {len(cells)} of the header's {width} columns" + (
+                ": the file ends inside it, so it may be cut off" if ends_text() else
+                " (cells left out, or a line break inside a cell that is not quoted)"))
+            continue
         yield CsvRow(start, {h: c.strip() for h, c in zip(header, cells)})
 
 

@@ -180,6 +180,25 @@ def test_cqc_location_list_items_are_refused_as_the_list_not_as_103_bad_rows(hom
     assert fingerprint(home) == before
 
 
+def test_a_csv_cut_off_inside_its_last_row_rejects_that_row_and_stores_none_of_it(home, data_dir, tmp_path):
+    """The real 2018 NHS hospital list cut inside the longitude of its 123rd row (`…,51.7324104309082,-0.`), as a
+    download that stopped leaves it. Before, the short row's missing cells were read as empty: Priory Hospital Hemel
+    Hempstead was held for review at longitude -0.0 (the file says -0.498, 34 km off), with no warning. Now the row
+    is rejected by its line, saying the file may be cut off, and nothing of it reaches the review queue."""
+    text = HOSPITALS.read_text(encoding="utf-8")
+    row = next(line for line in text.split("\n") if ",NTN03," in line)
+    source = tmp_path / HOSPITALS.name
+    source.write_text(text[:text.index(row) + row.index(",-0.") + 4], encoding="utf-8", newline="")
+    done = rehabmap_here(home, data_dir, "index", str(SAMPLE), str(source), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert (f"rejected {source.name}:124: row has 16 of the header's 22 columns: the file ends inside it, so it may "
+            "be cut off") in done.stdout.splitlines()
+    assert "NTN03" not in done.stdout
+    assert [line for line in done.stdout.splitlines() if line.startswith("held ")] == [
+        "held nhs-hospitals-2018:NMV01 Kneesworth House: inferred: Level 1 inpatient rehabilitation unit",
+        "held nhs-hospitals-2018:NMV02 Stockton Hall Hospital: inferred: Level 1 inpatient rehabilitation unit"]
+
+
 def test_deeply_nested_json_is_rejected_with_a_clear_message(home, data_dir, tmp_path):
     source = tmp_path / "deep.json"
     source.write_text("[" * 200_000 + "]" * 200_000)

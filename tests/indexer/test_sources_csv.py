@@ -232,6 +232,57 @@ def test_nhs_website_hospitals_2018_through_its_mapping():
     assert "service_type" not in warneford.candidate.fields and warneford.means.startswith("a site of a trust that")
 
 
+HOSPITALS_2018 = SERVICES / "nhs_website_hospitals_2018.csv"
+
+
+def _row_of(text: str, code: str) -> str:
+    return next(line for line in text.split("\n") if f",{code}," in line)
+
+
+def _at(rows: list[Candidate | Held | Rejection]) -> list[tuple[type, int]]:
+    """What each row became, and its line."""
+    return [(type(r), (r.candidate if isinstance(r, Held) else r).origin.line) for r in rows]
+
+
+@pytest.mark.parametrize("cut_after, cells", [("Priory Hospital Hem", 8), ("Longcroft Lane,Fel", 10)])
+def test_a_file_cut_off_inside_a_row_rejects_the_row_saying_so(tmp_path, cut_after, cells):
+    """The real 2018 hospital list cut inside the name, or the address, of Priory Hospital Hemel Hempstead (line
+    124). Before, its missing cells were read as empty and the row was rejected for what it then lacked (no postcode,
+    no point), or held for review with a wrong value: nothing said that the file was cut off. Now the row is
+    rejected as short, saying so, and every row before it reads as from the whole file."""
+    text = HOSPITALS_2018.read_text(encoding="utf-8")
+    row = _row_of(text, "NTN03")
+    cut = tmp_path / HOSPITALS_2018.name
+    cut.write_text(text[:text.index(row) + row.index(cut_after) + len(cut_after)], encoding="utf-8", newline="")
+    rows = list(load_source(cut))
+    assert str(rows[-1]) == (f"{cut.name}:124: row has {cells} of the header's 22 columns: the file ends inside it, "
+                             "so it may be cut off")
+    assert _at(rows[:-1]) == _at(list(load_source(HOSPITALS_2018)))[:len(rows) - 1]
+
+
+def test_a_row_missing_cells_mid_file_is_rejected_and_a_last_row_without_a_newline_is_read(tmp_path):
+    """A row of the real 2018 hospital list with its last six cells left out (Stockton Hall Hospital, which is held
+    for review when whole). Before, it was read as if they were empty. Now it is rejected by its line and the rows
+    after it read as ever. The real file without its last newline (as some exports end) still reads whole: only a
+    row with fewer cells than the header is refused, never a complete last row."""
+    text = HOSPITALS_2018.read_text(encoding="utf-8")
+    row = _row_of(text, "NMV02")
+    short = tmp_path / HOSPITALS_2018.name
+    short.write_text(text.replace(row, ",".join(next(csv.reader([row]))[:16])), encoding="utf-8", newline="")
+    line = text[:text.index(row)].count("\n") + 1
+    whole = _at(list(load_source(HOSPITALS_2018)))
+    rows = list(load_source(short))
+    assert [str(r) for r in rows if isinstance(r, Rejection) and r.origin.line == line] == [
+        f"{short.name}:{line}: row has 16 of the header's 22 columns (cells left out, or a line break inside a cell "
+        "that is not quoted)"]
+    assert (Held, line) in whole
+    assert [at for at in _at(rows) if at[1] != line] == [at for at in whole if at[1] != line]
+    unended = tmp_path / "unended" / HOSPITALS_2018.name
+    unended.parent.mkdir()
+    unended.write_text(text.rstrip("\r\n"), encoding="utf-8", newline="")
+    assert _at(list(load_source(unended))) == whole
+
+
 def test_the_2014_15_hospital_list_mapping_is_the_2018_one_with_what_differs(tmp_path):
     """The 2014–15 mapping copied the 2018 one wholesale (columns, values, filters), so a fix to one could miss the
     other; it is `based_on` it now and gives only what differs (the rows of both files read the same as before:
