@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from indexer.rows import place
+from rehabmap.errors import shorten
 from rehabmap.index.base import Revision, Stored, as_service
 from rehabmap.record import Service
 
@@ -46,6 +48,35 @@ class MergeNote:
     kept: str
     merged: str
     key: str
+
+
+def same_id(kept: str, merged: str, ident: str, same: bool, not_kept: str) -> MergeNote:
+    """A row given again under the id of one before it, merged into that one: where each is (`indexer.rows.place`),
+    and whether the later said anything else, `not_kept` saying what becomes of that. One id is one record, so a
+    source that gives two rows one id has made a mistake the report must name, row by row: rows held for review
+    and rows indexed alike."""
+    return MergeNote(kept, merged, f"id {ident}: " + (
+        "the same row, nothing lost" if same else f"another row, {not_kept}: give each row its own id"))
+
+
+def _where(service: Service) -> str:
+    """The file and line (or record) a record was read from, or its id where none is known (a synced record)."""
+    origin = service.provenance[0] if service.provenance else None
+    return place(origin.file, origin.line) if origin is not None and origin.file else service.id
+
+
+def _note(kept: Service, other: Service, key: str) -> MergeNote:
+    """What merging `other` into `kept` is noted as. Records of one id are rows of one source given twice: before,
+    the note was "merged cqc:1-112778588 into cqc:1-112778588 (same id)", naming neither row nor the values lost
+    (another name and postcode), where rows held for review named both rows and said another row was lost."""
+    if key != "id":
+        return MergeNote(kept.id, other.id, key)
+    first, again = kept.model_dump(exclude={"provenance"}), other.model_dump(exclude={"provenance"})
+    lost = [f"{name} '{shorten(value)}'" for name, value in again.items() if name not in _KEEP
+            and name != "field_sources" and not _empty(value) and not _empty(first.get(name)) and first[name] != value]
+    return same_id(_where(kept), _where(other), kept.id, first == again,
+                   f"whose {', '.join(lost)} the record does not keep" if lost
+                   else "of which the record keeps only what the first leaves empty")
 
 
 def _combine(base: Service, other: Service) -> Service:
@@ -110,8 +141,9 @@ class Merging:
             for key in keys:
                 where[key] = hit
             return service
-        self.notes.append(MergeNote(self.merged[hit].id, service.id, key[0]))
-        combined = self.merged[hit] = _combine(as_service(self.merged[hit]), as_service(service))
+        kept, other = as_service(self.merged[hit]), as_service(service)
+        self.notes.append(_note(kept, other, key[0]))
+        combined = self.merged[hit] = _combine(kept, other)
         self.combined.add(hit)
         for key in merge_keys(combined):  # the combined record's (a service kept as it came has its own already)
             where.setdefault(key, hit)

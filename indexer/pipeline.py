@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from geodata.geography import Geography
 from geodata.areas import AreaCodes, check_coordinates, outside_england
 from geodata.errors import GeodataError
-from indexer.merge import Keyed, MergeNote, Merging, merge_duplicates
+from indexer.merge import Keyed, MergeNote, Merging, merge_duplicates, same_id
 from indexer.needs import extract_needs_and_gender, gender_words
 from indexer.rows import Candidate, Held, Origin, Rejection, place
 from rehabmap.errors import DomainError, IndexNotBuilt, shorten
@@ -502,9 +502,8 @@ def _held_twice(first: Held, again: Held) -> MergeNote:
     OrganisationID). Merged into the first, saying whether anything is lost."""
     at, origin = first.candidate.origin, again.candidate.origin
     same = (first.candidate.fields, first.candidate.label_text) == (again.candidate.fields, again.candidate.label_text)
-    return MergeNote(place(at.file, at.line), place(origin.file, origin.line), f"id {at.source}:{at.source_id}: " + (
-        "the same row, nothing lost" if same else "another row, which the review queue does not get: give each "
-        "row its own id"))
+    return same_id(place(at.file, at.line), place(origin.file, origin.line), f"{at.source}:{at.source_id}", same,
+                   "which the review queue does not get")
 
 
 def _check_keeps_live(report: IndexReport, merged: list[Service | Stored], writer: IndexWriter,

@@ -167,6 +167,28 @@ def test_a_cqc_json_file_with_bad_records_imports_the_rest_naming_each_by_its_re
         "cqc:1-112816741"]
 
 
+def test_two_cqc_records_of_one_location_id_are_reported_by_record_saying_what_is_not_kept(home, data_dir, tmp_path):
+    """The real 103 CQC locations with a 104th record: The Lombrand Limited's (record 51, indexed) again, under
+    another location's name and postcode. Before, the second was merged into the first without a word of what it
+    said: "merged cqc:1-112778588 into cqc:1-112778588 (same id)", no file, no record, where a CSV's rows held
+    twice are named by their lines as "another row". Now the note is the CSV's: both records named, the name and
+    postcode the record does not keep quoted; the first record's name and postcode are the ones indexed."""
+    locations = json.loads(CQC_DETAILS.read_text(encoding="utf-8"))
+    first = next(n for n, location in enumerate(locations, start=1) if location["locationId"] == "1-112778588")
+    other = next(location for location in locations if location["locationId"] == "1-112778525")
+    locations.append({**locations[first - 1], "name": other["name"], "postalCode": other["postalCode"]})
+    source = tmp_path / CQC_DETAILS.name
+    source.write_text(json.dumps(locations), encoding="utf-8")
+    done = rehabmap_here(home, data_dir, "index", str(SAMPLE), str(source), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert [line for line in done.stdout.splitlines() if line.startswith("merged ")] == [
+        f"merged {source.name} record 104 into {source.name} record {first} (same id cqc:1-112778588: another row, "
+        f"whose name '{other['name']}', postcode '{other['postalCode']}' the record does not keep: give each row its "
+        "own id)"]
+    lombrand = EmbeddedIndex(index_file(home)).get("cqc:1-112778588")
+    assert (lombrand.name, lombrand.postcode) == (locations[first - 1]["name"], locations[first - 1]["postalCode"])
+
+
 def test_cqc_location_list_items_are_refused_as_the_list_not_as_103_bad_rows(home, data_dir):
     """The real CQC list items (`GET /locations`: only locationId, locationName and postalCode each). Before,
     each of the 103 was rejected on its own ("no name"), hiding the one mistake: the file is the list, not the

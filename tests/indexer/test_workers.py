@@ -55,7 +55,9 @@ def test_the_index_and_report_are_those_of_one_process(data_dir, geography, tmp_
     assert two == one
     lines = one[0]
     assert lines[0].startswith("read 30736, indexed 75, merged 60, rejected ")
-    assert sum(line.startswith("merged sample:") for line in lines) == 60
+    # each record of the sample's second reading named by its file and record, the same row as the first's
+    assert sum(line.startswith("merged sample/rehabmap-sample.oruk.json record ")
+               and line.endswith(": the same row, nothing lost)") for line in lines) == 60
     assert any(line.startswith(f"rejected {HOSPITALS}:") for line in lines)
 
 
