@@ -118,7 +118,8 @@ class MatchIn(BaseModel):
     gender: Literal["female", "male"] | None = Field(
         default=None, description="Leave out services stated (by the service or a maintainer) to be for the other "
         "gender only. One only its words suggest is single-gender is listed, its explanation cautioning so.")
-    max_distance_km: float | None = Field(default=None, gt=0, le=1000, description="Only options within this.")
+    max_distance_km: float | None = Field(default=None, gt=0, le=1000, allow_inf_nan=False,
+                                          description="Only options within this.")
     own_icb_only: bool = Field(default=False, description="Only options in the person's own ICB.")
     accepting_referrals_only: bool = Field(default=False, description="Only services that say they are "
                                            "accepting referrals now.")

@@ -36,7 +36,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from geodata.distance import great_circle_km
-from geodata.errors import AmbiguousPlace, OutsideEngland, PlaceNotInCounty, UnknownPlace
+from geodata.errors import AmbiguousPlace, InvalidLocation, OutsideEngland, PlaceNotInCounty, UnknownPlace
 from geodata.layout import connect_built
 from geodata.postcodes import _ELSEWHERE
 
@@ -149,6 +149,9 @@ class PlaceGazetteer:
         places could be meant, `UnknownPlace` when none."""
         typed, _, county = (part.strip() for part in name.partition(","))
         key = place_key(typed)
+        if not key:  # before, "'' is not a town, city or council area rehabmap knows": a 404, as if looked for
+            raise InvalidLocation("Give the name of a town, city or council area in England, like 'Leeds', or "
+                                  "'Richmond, North Yorkshire' where several places have the name.", field="place")
         places, short_name = self._places(key)
         if not county and key in _NATIONS:
             raise _a_nation(_NATIONS[key], places)

@@ -26,7 +26,8 @@ from rehabmap.orders import ORDERS, Order
 from rehabmap.record import (
     Capacity, Service, capacity_current_since, capacity_max_age_days, capacity_reported_since,
 )
-from rehabmap.taxonomy import ServiceType, least_restrictive_first, parse_asked_need, parse_subtypes, parse_type
+from rehabmap.taxonomy import (GENDER_NEEDS, ServiceType, least_restrictive_first, parse_asked_need, parse_subtypes,
+                               parse_type)
 
 OUT_OF_AREA_MARGIN_KM = 5.0
 RANKING_RULE = (
@@ -154,8 +155,13 @@ def parse_types(values: str | Iterable[str] | None) -> tuple[ServiceType, ...] |
 
 
 def parse_needs(values: Iterable[str]) -> tuple[str, ...]:
-    """The needs stated, each once, in the order given."""
-    return tuple(dict.fromkeys(parse_asked_need(v) for v in values))
+    """The needs stated, each once, in the order given. At most one of the gender needs: no service is both
+    women-only and men-only (or mixed), so asking for two found nothing, as if none were near."""
+    needs = tuple(dict.fromkeys(parse_asked_need(v) for v in values))
+    if len(gendered := [n for n in needs if n in GENDER_NEEDS]) > 1:
+        raise InvalidValue(f"Ask for at most one of {', '.join(GENDER_NEEDS)}: no service is both "
+                           f"{' and '.join(gendered)}.", field="needs")
+    return needs
 
 
 def round_km(distance_km: float) -> float:

@@ -211,9 +211,17 @@ def parse_subtypes(given: list[str] | tuple[str, ...] | None,
     allowed = {sub: t for t in (types or tuple(ServiceType)) for sub in SUBTYPES.get(t, ())}
     subtypes = tuple(dict.fromkeys(s.strip().lower() for s in given))
     for sub in subtypes:
-        if sub not in allowed:
-            options = ", ".join(allowed) or "none for the types asked for"
-            raise UnknownServiceType(f"Unknown subtype '{shorten(sub)}'. Use one of: {options}.", field="subtypes")
+        if sub in allowed:
+            continue
+        # A kind of a type not asked for is named as such: "Unknown subtype 'imha'. Use one of: none for the types
+        # asked for" told a caller asking for VCFSE and IMHA neither that IMHA is advocacy nor what to change.
+        owner = next((t for t, subs in SUBTYPES.items() if sub in subs), None)
+        if owner is not None:
+            raise UnknownServiceType(f"Subtype '{sub}' is a kind of {owner.value}, which is not among the types asked "
+                                     f"for: add '{owner.value}' to the types, or leave the subtype out.",
+                                     field="subtypes")
+        options = ", ".join(allowed) or "none (the types asked for have no subtypes)"
+        raise UnknownServiceType(f"Unknown subtype '{shorten(sub)}'. Use one of: {options}.", field="subtypes")
     return subtypes
 
 

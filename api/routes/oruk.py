@@ -221,7 +221,8 @@ def list_service_at_locations(
         "that state none), sorted by distance from its centroid, nearest first (a rehabmap extension).",
         openapi_examples={"Leeds": {"value": "LS9 7TF"}})] = None,
     proximity: Annotated[float | None, Query(
-        gt=0, le=1_000_000, description="With postcode: only services within this many metres of it.",
+        gt=0, le=1_000_000, allow_inf_nan=False,
+        description="With postcode: only services within this many metres of it.",
         openapi_examples={"10 km": {"value": 10000}})] = None,
 ) -> JSONResponse:
     """Each service at its location, with the service's one-to-one fields."""

@@ -71,7 +71,7 @@ class Addition:
         if extras and extras[0][:1].upper() == "E":
             catchment = tuple(dict.fromkeys(c.upper() for c in _CODES.split(extras.pop(0)) if c))
         if extras:
-            raise InvalidValue(f"Beds must be a whole number (got '{shorten(extras[0])}') in '{shorten(text)}'; "
+            raise InvalidValue(f"Beds must be a count, like 12 (got '{shorten(extras[0])}') in '{shorten(text)}'; "
                                "a catchment is area codes joined by '+'.", field="add")
         return cls(parse_category(parts[0]), parts[1], beds, catchment)
 

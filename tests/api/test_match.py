@@ -208,7 +208,17 @@ BAD = [
     ({"home": LS9, "types": "vcfse"}, 422, "invalid_request", "types",
      "types: Input should be a valid list, or Input should be 'any'"),
     ({"home": LS9, "types": ["vcfse"] * 8}, 422, "invalid_request", "types", "types: List should have at most 7 items"),
-    ({"home": LS9, "types": ["vcfse"], "subtypes": ["imha"]}, 400, "unknown_service_type", "subtypes", "imha"),
+    # Before: "Unknown subtype 'imha'. Use one of: none for the types asked for."
+    ({"home": LS9, "types": ["vcfse"], "subtypes": ["imha"]}, 400, "unknown_service_type", "subtypes",
+     "Subtype 'imha' is a kind of advocacy, which is not among the types asked for: add 'advocacy' to the types, or "
+     "leave the subtype out."),
+    ({"home": LS9, "types": ["vcfse"], "subtypes": ["penthouse"]}, 400, "unknown_service_type", "subtypes",
+     "Unknown subtype 'penthouse'. Use one of: none (the types asked for have no subtypes)."),
+    # Before: a 404, "'' is not a town, city or council area rehabmap knows", as if one had been looked for.
+    ({"home": {"place": " "}}, 400, "invalid_value", "home.place", "Give the name of a town, city or council area"),
+    # Before: accepted, and nothing found, as if none were near.
+    ({"home": LS9, "needs": ["female_only", "male_only"]}, 400, "invalid_value", "needs",
+     "Ask for at most one of female_only, male_only, mixed_gender: no service is both female_only and male_only."),
     ({"home": LS9, "subtypes": ["penthouse"]}, 400, "unknown_service_type", "subtypes", "penthouse"),
     ({"home": LS9, "current_placement": {"service_id": "cqc:nope"}}, 404, "service_not_found",
      "current_placement.service_id", "cqc:nope"),
@@ -297,3 +307,15 @@ def test_the_current_placement_listed_saves_nothing_not_minus_nothing(client, ge
     assert listed["distance_saved_km"] == 0.0
     [result] = [r for r in domain_answer(geography, backend, body).results if r.service.id == seacroft]
     assert distance_from_home(result) == "2.6 miles (4.2 km) from home, as far as the current placement"
+
+
+def test_a_distance_that_is_no_number_is_told_so(client):
+    """Before, NaN (which Python's JSON reads, and a query string carries) was told "Input should be less than or
+    equal to 1000", as if it were too far."""
+    body = b'{"home": {"postcode": "LS9 7TF"}, "max_distance_km": NaN}'
+    for reply, field in ((client.post("/match", content=body, headers={"content-type": "application/json"}),
+                          "max_distance_km"),
+                         (client.get("/services", params={"postcode": "LS9 7TF", "radius_km": "nan"}), "radius_km")):
+        error = reply.json()["error"]
+        assert (reply.status_code, error["code"], error["field"]) == (422, "invalid_request", field), reply.text
+        assert "finite number" in error["message"] and "1000" not in error["message"]
