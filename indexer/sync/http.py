@@ -63,7 +63,7 @@ class SourceUnavailable(SourceError):
 
 
 class SourceNotFound(SourceError):
-    """404: connectors decide what it means (a CQC location that no longer exists is gone)."""
+    """404: connectors decide what it means (a record its source lists, yet cannot give, keeps its last version)."""
 
     status = 404
     code = "source_not_found"

@@ -117,8 +117,10 @@ class Refused:
     where: str         # URL or file, and item/line
     reason: str
     unplaced: bool = False  # a pathway service the source gives no place for: counted apart in the run's report
-    # A value in it cannot be read (a bed count that is not a number, a postcode that is not one): that says
-    # nothing about the service, so the record made from its last good version stays shown, not retired.
+    # A value in it cannot be read (a bed count that is not a number, a postcode that is not one, a blank name), or
+    # the record itself (a detail page missing, 404, though the source lists it): that says nothing about the
+    # service, so the record made from its last good version stays shown, not retired. Retiring is for the source's
+    # own word that the service is gone: deregistered, dormant, off the pathway, or no longer in a complete listing.
     unreadable: bool = False
     # Its name as the source gives it, for the report: a record never held here has no other (CQC's 41 refusals
     # of the recorded locations were listed by id and URL alone).

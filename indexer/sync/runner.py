@@ -671,7 +671,8 @@ class _Plan:
     def _refused(self, refused: Refused, before: StoredRecord | None) -> StoredRecord | None:
         """Reported; and a record held from the source that it now refuses (no longer on the pathway, say) is
         retired: what the source no longer supports is not shown as if it did. One the source gives with a value
-        that cannot be read keeps its last good version, as a record the pipeline rejects does."""
+        that cannot be read, or cannot give whole (`Refused.unreadable`), keeps its last good version, as a record
+        the pipeline rejects does."""
         service_id = before.service_id if before else f"{refused.source}:{refused.source_id}"
         active = before is not None and before.status == "active"
         kept = ("; the previous version stays" if refused.unreadable and active and before is not None

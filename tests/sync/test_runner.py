@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from indexer.sync.connectors import connectors_for
 from indexer.sync.connectors.cqc import SERVICE_TYPES
 from indexer.sync.runner import SyncInterrupted
 from indexer.sync.status import sync_status
@@ -29,6 +30,7 @@ from search.embedded import index_file
 from tests.conftest import database_url
 from tests.sync.store_fixtures import (
     FIELD_HOUSE,
+    ROOT,
     cqc_connector,
     index_record,
     make_home,
@@ -435,3 +437,110 @@ def test_what_a_release_newly_keeps_does_not_stop_the_next_full_run(tmp_path, ge
     assert report.share == pytest.approx(1 / 7)  # Ashton Lodge's beds: the town and county do not count
     assert index_record(settings.home, f"cqc:{ASHTON}")["beds"] == 30
     assert index_record(settings.home, "cqc:1-112779585")["town"] == "Mansfield"
+
+
+def test_a_nameless_reading_keeps_the_record_it_made_before(settings, geography, replay):
+    """CQC gives Grovelands Lodge with a blank name. Before, the connector refused it as a record that can no longer
+    be used, and the home was retired and left every search, over one value, as if CQC had said it was gone; a bed
+    count that is not a number kept the previous version. A blank name is a value that cannot be read, and the
+    home stays as its last good reading made it."""
+    run(settings, geography)
+    replay.cqc.alter(GROVELANDS, name="")
+
+    report = run(settings, geography)
+
+    assert report.retired == [] and not report.stopped
+    assert [str(line) for line in report.rejected] == [
+        f"cqc:{GROVELANDS} Grovelands Lodge: {replay.cqc_url}/locations/{GROVELANDS}: the location has no name; "
+        "the previous version stays"]
+    assert SyncStore(store_of(settings)).record("cqc", GROVELANDS).status == "active"
+    shown = index_record(settings.home, f"cqc:{GROVELANDS}")
+    assert shown["status"] == "active" and shown["name"] == "Grovelands Lodge"
+
+
+def test_a_location_whose_record_answers_404_is_kept_until_a_complete_listing_drops_it(settings, geography, replay):
+    """CQC logs Grovelands Lodge as changed, and lists it in a full crawl, but its record answers 404. Before, the
+    home was retired each time as "CQC no longer has this location (404)". CQC keeps a closed location's record,
+    deregistered and dated (44 of the 103 recorded are), so the 404 is the source at odds with itself: the last
+    version stays, shown. Only a complete listing that no longer names the location retires it."""
+    run(settings, geography)
+    replay.cqc.alter(GROVELANDS, numberOfBeds=12)  # in the next changes window
+    replay.fail(f"/cqc/locations/{GROVELANDS}", 404, times=None)
+    kept = (f"cqc:{GROVELANDS} Grovelands Lodge: {replay.cqc_url}/locations/{GROVELANDS}: CQC lists this location, "
+            "but its record is missing (404); the previous version stays")
+
+    for window in (run(settings, geography), run(settings, geography, full=True)):
+        assert window.retired == [] and [str(line) for line in window.rejected if "404" in line.note] == [kept]
+        assert index_record(settings.home, f"cqc:{GROVELANDS}")["status"] == "active"
+        assert SyncStore(store_of(settings)).record("cqc", GROVELANDS).status == "active"
+
+    replay.clear_faults()
+    del replay.cqc.records[GROVELANDS]
+    replay.cqc.order.remove(GROVELANDS)
+    gone = run(settings, geography, full=True)
+    assert [(line.service_id, line.note.split(" (a complete")[0]) for line in gone.retired] == [
+        (f"cqc:{GROVELANDS}", "no longer listed by cqc")]
+    assert index_record(settings.home, f"cqc:{GROVELANDS}")["status"] == "inactive"
+
+
+def test_an_oruk_service_read_badly_keeps_the_record_it_made_before(tmp_path, geodata_dir, data_dir, replay,
+                                                                   geography):
+    """Bristol's feed lists 'Autism Advice - Bristol' with a blank name, then lists it while its detail page answers
+    404. Before, each retired the service ("the source's record can no longer be used: service has no name";
+    "listed, but its detail page is missing (404)"), though the feed still listed it: only a complete listing that
+    drops a service, or the feed marking it inactive, says it is gone. Now its last version stays, shown; and the page
+    that answered 404 is asked for again at the next run (before, it was counted as read, and skipped as unchanged)."""
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    (feeds / "bristol.toml").write_text((ROOT / "mappings" / "feeds" / "bristol.toml").read_text().replace(
+        "[terms]\n", '[terms]\n"Health support groups and organisations" = "vcfse"\n'))
+    settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, oruk_feeds_dir=feeds,
+                            oruk_rate=10_000.0, oruk_feed_urls={"bristol": replay.oruk_url("bristol")})
+
+    def sync(**options):
+        [feed] = connectors_for("oruk", settings)
+        return runner_for(settings, geography).run(feed, max_change_share=1.0, **options)
+
+    [added] = sync().added
+    service_id = added.service_id
+    [autism] = [i for i in replay.oruk["bristol"].items if i["name"] == "Autism Advice - Bristol"]
+    autism["name"] = ""
+    nameless = sync()
+    assert nameless.retired == []
+    assert [line.note.split(": ", 1)[1] for line in nameless.rejected if line.service_id == service_id] == [
+        "service has no name; the previous version stays"]
+    assert index_record(settings.home, service_id)["status"] == "active"
+
+    autism["name"] = "Autism Advice - Bristol"
+    page = f"/oruk/bristol/services/{autism['id']}"
+    replay.fail(page, 404)
+    missing = sync(full=True)  # every detail page read, this one too
+    assert missing.retired == []
+    assert [line.note.split(": ", 1)[1] for line in missing.rejected if line.service_id == service_id] == [
+        "listed, but its detail page is missing (404); the previous version stays"]
+    assert index_record(settings.home, service_id)["status"] == "active"
+    asked = len(replay.seen(page))
+    assert sync().retired == [] and len(replay.seen(page)) == asked + 1, "the page that answered 404 is read again"
+
+
+def test_a_nameless_nhs_clinic_keeps_the_record_it_made_before(tmp_path, geodata_dir, data_dir, replay, geography):
+    """The NHS website lists Glebelands Centre with a blank name. Before, its record was retired ("the source's
+    record can no longer be used: the organisation has no name"), though the listing still held it; now it stays as
+    its last good reading made it, awaiting review as before."""
+    settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay,
+                            nhs_service_search_url=replay.nhs_url, nhs_service_search_key="replay-nhs-key",
+                            nhs_service_search_rate=1000.0)
+
+    def sync():
+        [nhs] = connectors_for("nhs-service-search", settings)
+        return runner_for(settings, geography).run(nhs, max_change_share=1.0)
+
+    [held] = sync().held
+    [glebelands] = [o for o in replay.nhs_organisations if o["OrganisationName"] == "Glebelands Centre"]
+    glebelands["OrganisationName"] = ""
+    report = sync()
+    assert report.retired == [] and [line.note.split(": ", 1)[1] for line in report.rejected] == [
+        "the organisation has no name; the previous version stays"]
+    [record] = SyncStore(store_of(settings)).records("nhs-service-search")
+    assert record.service_id == held.service_id and record.status == "active"
+    assert record.service["name"] == "Glebelands Centre" and report.awaiting_review == 1

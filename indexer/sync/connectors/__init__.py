@@ -44,9 +44,11 @@ What each makes of a record:
   inpatient candidates from mental health hospitals (confirmed only when a rehab ward — the name, or CQC's
   "Long stay or rehabilitation" inspection area — and the level are both stated, else inferred with level 1
   proposed); hospitals named for acute, PICU or assessment wards are refused; deregistered → Gone with the date;
-  dormant (registered, providing no care) → refused, so a record made before is retired. Needs from the service
-  user bands and regulated activities: `detained_mha` only from "Assessment or medical treatment for persons
-  detained under the Mental Health Act 1983", never from the band for people whose rights are restricted.
+  dormant (registered, providing no care) → refused, so a record made before is retired; a location whose record
+  answers 404, or has no name, is refused and its record made before kept (only a complete listing without it
+  retires it). Needs from the service user bands and regulated activities: `detained_mha` only from "Assessment
+  or medical treatment for persons detained under the Mental Health Act 1983", never from the band for people
+  whose rights are restricted.
   A first run crawls `/locations` (≈ 1 request per location; at 5 req/s some hours for England), later runs
   fetch only `/changes/location` since the last window: schedule it daily.
 * `cqc-ratings` — a location rated for "Long stay or rehabilitation mental health wards for working age adults"

@@ -154,7 +154,11 @@ class CqcConnector(BaseConnector):
         try:
             item = self.http.get_record(f"locations/{location_id}", "locationId")
         except SourceNotFound:
-            return Gone(NAME, location_id, "CQC no longer has this location (404)", None)
+            # CQC keeps a closed location's record, deregistered and dated (44 of the 103 recorded), so a 404 for
+            # one it lists, or logs as changed, says nothing of the service: its last version stays, and a complete
+            # listing that no longer names it retires it (before, it was retired as gone).
+            return Refused(NAME, location_id, url, "CQC lists this location, but its record is missing (404)",
+                           unreadable=True)
         return map_location(item, url, self._now())
 
 
@@ -197,7 +201,7 @@ def location_item(connector: str, row: LocationRow, url: str, fetched_at: dateti
     if not row.location_id:
         return Refused(connector, None, where, f"'{registration.name}' has no CQC location id")
     if not registration.name:
-        return Refused(connector, row.location_id, where, "the location has no name")
+        return Refused(connector, row.location_id, where, "the location has no name", unreadable=True)
     name = registration.name
     try:
         reading = read_pathway(registration, connector)

@@ -77,7 +77,7 @@ def map_organisation(org: Mapping[str, Any], where: str, number: int, fetched_at
     if status.lower() != "visible":
         return Gone(NAME, ods_code, f"the NHS website lists it as '{status}'", None)
     if not name:
-        return Refused(NAME, ods_code, f"{where} item {number}", "the organisation has no name")
+        return Refused(NAME, ods_code, f"{where} item {number}", "the organisation has no name", unreadable=True)
     parser = RowParser()
     parser.set("address", join_address(*(org.get(k) for k in ("Address1", "Address2", "Address3", "City", "County"))),
                "Address1")

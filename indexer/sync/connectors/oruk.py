@@ -188,7 +188,7 @@ class OrukConnector(BaseConnector):
             return Gone(self.name, sid, f"the feed marks it '{item['status']}'", None)
         name = " ".join(str(item.get("name") or "").split())
         if not name:
-            return Refused(self.name, sid, f"{where} item {number}", "service has no name")
+            return Refused(self.name, sid, f"{where} item {number}", "service has no name", unreadable=True)
         if sid not in self._listed:
             self._listed[sid] = (f"{where} item {number}", name)
             return self._read(sid, item, where, number)
@@ -211,12 +211,14 @@ class OrukConnector(BaseConnector):
             stamp = _stamp(item)
             if self._readings.unchanged(sid, stamp):
                 return Unchanged(self.name, sid)
-            self._readings.read(sid, stamp)
             url = self.http.url(f"services/{sid}")
             try:
                 item = self.http.get_record(f"services/{sid}", "id")
             except SourceNotFound:
-                return Refused(self.name, sid, url, "listed, but its detail page is missing (404)")
+                # The listing still names it: the feed is at odds with itself, which says nothing of the service.
+                # Its last version stays, and its page, unread, is asked for again at the next run.
+                return Refused(self.name, sid, url, "listed, but its detail page is missing (404)", unreadable=True)
+            self._readings.read(sid, stamp)
         return map_service(self.feed, item, url, number, utc_now())
 
 
