@@ -16,7 +16,9 @@ A run has two halves:
    start finishes it (`indexer.sync.steps` names each point).
 
 A run that would change or retire more than a set share of a source's records stops before applying
-anything (`--force` applies it); what it fetched stays staged, so `--force` does not fetch again.
+anything (`--force` applies it); what it fetched stays staged, so `--force` does not fetch again. Until a person
+applies or drops it (`--discard`), a later run reads what it fetched with its own, a complete listing staying one,
+so that run stops again rather than clearing the stop.
 `--dry-run` does the same work in memory and writes nothing at all: not the store, not the index, not the
 connector's state.
 """
@@ -122,6 +124,7 @@ class SyncReport:
     awaiting_review: int = 0
     share: float = 0.0
     stopped: str | None = None
+    held_back: str | None = None  # in words, the undecided stopped run's fetched records this run read with its own
     live_written: int = 0
 
     def summary_lines(self, *, detail: bool = False) -> list[str]:
@@ -135,6 +138,8 @@ class SyncReport:
         lines.append(f"  {waiting} review" + (" ('rehabmap review list')" if self.awaiting_review else ""))
         if self.complete:
             lines.append("  a complete listing: anything it no longer lists is retired")
+        if self.held_back:
+            lines.append(f"  read with {self.held_back}, which no one has applied or dropped")
         if self.read_all:
             lines.append(f"  every service it lists was read again: {self.read_all}")
         if self.not_fetched:
@@ -242,20 +247,29 @@ class SyncRunner:
             caught_up = self.live.converge(self.store) if not dry_run and self.live is not None else 0
             status = self.store.source_status(connector.name)
             started = status.run_started_at or now()
-            stopped = self._stopped(connector.name) if force and not dry_run and status.pending is not None else None
+            held = self._stopped(connector.name, past_failures=True) if status.pending is not None else None
+            stopped = self._stopped(connector.name) if force and not dry_run and held is not None else None
             try:
                 # `--force` after a run stopped at the threshold applies what that run fetched and reported, and
-                # fetches nothing more (an ORUK feed, which lists every page each run, was crawled again).
+                # fetches nothing more (an ORUK feed, which lists every page each run, was crawled again); after a
+                # run that failed since, it finishes that run's fetch first, as any run goes on from a failed one.
                 outcomes = (self._staged(connector.name) if stopped is not None
                             else self._fetch(connector, dry_run=dry_run, full=full))
             except SyncInterrupted as exc:  # recorded, so that `sync-status` tells the person watching it
                 if not dry_run:
                     self.store.record_run(connector.name, started, "failed", {"error": exc.message})
                 raise
-            complete = bool(stopped.report.get("complete")) if stopped is not None else connector.complete
+            # What a stopped run fetched is read with what this run fetched: a complete listing among it stays
+            # complete, so that a changes window after a stopped full crawl neither clears the stop nor keeps live
+            # what the listing no longer lists (it stops again, until a person applies or drops the stopped run).
+            held_complete = held is not None and bool(held.report.get("complete"))
+            complete = held_complete or (stopped is None and connector.complete)
             plan = _Plan.make(self, connector.name, outcomes, complete=complete)
             report = plan.report
             report.read_all = None if stopped is not None else connector.read_all
+            if held is not None and stopped is None:
+                report.held_back = (f"what the run stopped at {held.finished_at} fetched"
+                                    + (" (a complete listing)" if held_complete else ""))
             report.dry_run = dry_run
             if report.share > max_change_share and not force:
                 outcome = ("A run would stop here and apply nothing (--force applies it)." if dry_run  # keeps none
@@ -285,10 +299,12 @@ class SyncRunner:
         basis, today = f"sync:{connector.name}", self.today.isoformat()
         return coverage_due(basis, today, connector.covers() if complete else None)
 
-    def _stopped(self, source: str) -> RunRow | None:
-        """The source's last run, when it stopped at the share threshold and what it fetched is still staged."""
-        last = self.store.runs(source, limit=1)
-        return last[0] if last and last[0].outcome == "stopped" else None
+    def _stopped(self, source: str, *, past_failures: bool = False) -> RunRow | None:
+        """The source's last run, when it stopped at the share threshold and what it fetched is still staged: no
+        person has decided on it yet (`--force`, `--discard`). With `past_failures`, also when runs that failed
+        since came after it (each keeps what was staged). Its report summarised (`SyncStore.last_run`)."""
+        last = self.store.last_run(source, past_failures=past_failures)
+        return last if last is not None and last.outcome == "stopped" else None
 
     def _staged(self, source: str) -> list[Outcome]:
         return [outcome_from_json(kind, payload) for kind, payload in self.store.staged(source)]

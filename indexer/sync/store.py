@@ -644,13 +644,15 @@ class SyncStore:
                                 f"{where} ORDER BY id DESC LIMIT ?", [*params, limit]).fetchall()
         return [RunRow(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
 
-    def last_run(self, source: str) -> RunRow | None:
+    def last_run(self, source: str, *, past_failures: bool = False) -> RunRow | None:
         """The source's last run, its report summarised (`_summary`: each list as its length), reading the whole
-        report only for a run recorded before summaries were kept (migration 20)."""
+        report only for a run recorded before summaries were kept (migration 20). With `past_failures`, the last
+        that did not fail: a failed run applies and drops nothing, so what the run before it staged is still staged."""
+        passing = " AND outcome <> 'failed'" if past_failures else ""
         with self._connect() as conn:
             row = conn.execute("SELECT id, source, started_at, finished_at, outcome, summary, "
-                               "CASE WHEN summary IS NULL THEN report END FROM sync_runs WHERE source = ? "
-                               "ORDER BY id DESC LIMIT 1", (source,)).fetchone()
+                               "CASE WHEN summary IS NULL THEN report END FROM sync_runs WHERE source = ?"
+                               f"{passing} ORDER BY id DESC LIMIT 1", (source,)).fetchone()
         if row is None:
             return None
         summary = json.loads(row[5]) if row[5] is not None else _summary(json.loads(row[6]))

@@ -402,6 +402,41 @@ def test_discarding_a_stopped_run_goes_back_to_the_last_applied_state(settings, 
     assert {line.service_id for line in report.retired} == {f"cqc:{ASHTON}", f"cqc:{GROVELANDS}"}
 
 
+def test_a_stopped_complete_listing_waits_for_a_person_through_later_runs(settings, geography, replay):
+    """`sync cqc --full` stops: CQC no longer lists two of the seven homes (29%). Before, the next nightly run (a
+    changes window) read what the stopped crawl had staged as a run that lists only what changed: it applied it,
+    retired 0, exit 0, and `sync-status` no longer said STOPPED; the homes CQC no longer lists stayed live and no
+    one decided. Now a later run reads the stopped listing with what it fetches, still a complete listing, and
+    stops again, saying so, through a night CQC was down too, until a person applies it (`--force`) or drops it."""
+    run(settings, geography)
+    for location_id in (GROVELANDS, ASHTON):  # no longer listed; nothing in CQC's change log says so
+        replay.cqc.records[location_id]["gacServiceTypes"] = [{"name": "Dentist", "description": "Dental service"}]
+    unlisted = {f"cqc:{GROVELANDS}", f"cqc:{ASHTON}"}
+    full = run(settings, geography, full=True)
+    assert full.stopped and full.complete and {line.service_id for line in full.retired} == unlisted
+    [stopped_run] = SyncStore(store_of(settings)).runs("cqc", limit=1)
+
+    replay.fail("/cqc/changes", 503, times=None)
+    with pytest.raises(SyncInterrupted):  # a night CQC was down
+        run(settings, geography)
+    replay.clear_faults()
+    nightly = run(settings, geography)
+
+    assert nightly.stopped and nightly.complete and {line.service_id for line in nightly.retired} == unlisted
+    [held_back] = [line for line in nightly.summary_lines() if "no one has applied or dropped" in line]
+    assert f"the run stopped at {stopped_run.finished_at} fetched (a complete listing)" in held_back
+    [status] = sync_status(SyncStore(store_of(settings)), "cqc")
+    assert status.needs_a_person and status.last_run.outcome == "stopped"
+    assert all(index_record(settings.home, service_id)["status"] == "active" for service_id in unlisted)
+
+    asked = len(replay.seen("/cqc"))
+    forced = run(settings, geography, force=True)
+    assert not forced.stopped and {line.service_id for line in forced.retired} == unlisted
+    assert replay.seen("/cqc")[asked:] == [], "--force applies what was fetched and reported"
+    assert all(index_record(settings.home, service_id)["status"] == "inactive" for service_id in unlisted)
+    assert not sync_status(SyncStore(store_of(settings)), "cqc")[0].needs_a_person
+
+
 def test_two_runs_of_one_source_never_overlap(settings, geography):
     from indexer.sync.runner import SyncBusy
 
