@@ -126,6 +126,13 @@ class Refused:
     # of the recorded locations were listed by id and URL alone).
     name: str = ""
 
+    @property
+    def keeps_previous(self) -> bool:
+        """Whether the record made from its last good version stays: a reading that cannot be read, or that gives
+        no place (a feed's detail page that stops giving the location it gave), says nothing of the service. Before,
+        a service placed once and then given no location was retired, as if the source had said it was gone."""
+        return self.unreadable or self.unplaced
+
 
 @dataclass(frozen=True)
 class Unchanged(SourceKeyed):

@@ -687,16 +687,16 @@ class _Plan:
     def _refused(self, refused: Refused, before: StoredRecord | None) -> StoredRecord | None:
         """Reported; and a record held from the source that it now refuses (no longer on the pathway, say) is
         retired: what the source no longer supports is not shown as if it did. One the source gives with a value
-        that cannot be read, or cannot give whole (`Refused.unreadable`), keeps its last good version, as a record
-        the pipeline rejects does."""
+        that cannot be read, cannot give whole, or gives no place for (`Refused.keeps_previous`), keeps its last good
+        version, as a record the pipeline rejects does."""
         service_id = before.service_id if before else f"{refused.source}:{refused.source_id}"
         active = before is not None and before.status == "active"
-        kept = ("; the previous version stays" if refused.unreadable and active and before is not None
+        kept = ("; the previous version stays" if refused.keeps_previous and active and before is not None
                 and before.service is not None else "")
         self.report.rejected.append(Line(service_id, _name(before) or refused.name,
                                          f"{refused.where}: {refused.reason}{kept}"))
         self.report.unplaced += refused.unplaced
-        if before is None or not active or refused.unreadable:
+        if before is None or not active or refused.keeps_previous:
             return None
         self.touched += self._counts(before)
         return self._gone(Gone(refused.source, str(refused.source_id),

@@ -521,7 +521,7 @@ def test_a_location_whose_record_answers_404_is_kept_until_a_complete_listing_dr
 def test_an_oruk_service_read_badly_keeps_the_record_it_made_before(tmp_path, geodata_dir, data_dir, replay,
                                                                    geography):
     """Bristol's feed lists 'Autism Advice - Bristol' with a blank name, then lists it while its detail page answers
-    404. Before, each retired the service ("the source's record can no longer be used: service has no name";
+    404, then gives it no location. Before, each retired the service ("the source's record can no longer be used: service has no name";
     "listed, but its detail page is missing (404)"), though the feed still listed it: only a complete listing that
     drops a service, or the feed marking it inactive, says it is gone. Now its last version stays, shown; and the page
     that answered 404 is asked for again at the next run (before, it was counted as read, and skipped as unchanged)."""
@@ -556,6 +556,15 @@ def test_an_oruk_service_read_badly_keeps_the_record_it_made_before(tmp_path, ge
     assert index_record(settings.home, service_id)["status"] == "active"
     asked = len(replay.seen(page))
     assert sync().retired == [] and len(replay.seen(page)) == asked + 1, "the page that answered 404 is read again"
+
+    # Its detail page gives no location any more: it cannot be placed, which loses nothing either (before, retired).
+    replay.oruk["bristol"].details[autism["id"]]["service_at_locations"] = []
+    unplaced = sync(full=True)
+    assert unplaced.retired == [] and unplaced.unplaced == missing.unplaced + 1
+    [note] = [line.note for line in unplaced.rejected if line.service_id == service_id]
+    assert "cannot be placed" in note or "no location" in note or "no place" in note, note
+    assert note.endswith("; the previous version stays") and index_record(settings.home, service_id)["status"] == \
+        "active"
 
 
 def test_a_nameless_nhs_clinic_keeps_the_record_it_made_before(tmp_path, geodata_dir, data_dir, replay, geography):
