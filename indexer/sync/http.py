@@ -21,6 +21,7 @@ needs no real time, while a test against the replay server waits for real.
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import random
 import time
@@ -33,7 +34,7 @@ from urllib.parse import urljoin
 
 from pydantic import SecretStr
 
-from rehabmap.errors import DomainError
+from rehabmap.errors import DomainError, shorten
 
 if TYPE_CHECKING:  # httpx (~60 ms of CPU) is imported where a request is made: each server start reads the
     import httpx  # feeds' titles through the connectors, and never fetches
@@ -160,6 +161,91 @@ def backoff_seconds(attempt: int, policy: HttpPolicy, rng: random.Random) -> flo
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
+class SourceContradiction(SourceError):
+    """A page of a listing that contradicts what the listing says of itself (an empty page before the last page
+    it announces, fewer records in all than it counts): read as the end, it would retire what the rest held."""
+
+    code = "source_contradiction"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing as `SourceClient.get_page` read it, with what it says of the listing (its counts,
+    whether it is the last) read by one rule for every connector, and errors that name the page."""
+
+    source: SourceClient
+    url: str
+    body: dict[str, Any]
+    items: list[Any]
+
+    def count(self, key: str) -> int | None:
+        """A count the page gives of its listing (pages, records), None when it gives none. A value that is no
+        count ("four", -1, 2.5) is an error naming the page: passed to int(), it ended the run with a traceback,
+        and the run was not recorded as failed."""
+        value = self.body.get(key)
+        if value is None:
+            return None
+        if isinstance(value, str) and value.strip().isdecimal():
+            return int(value)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        if isinstance(value, float) and value.is_integer() and value >= 0:  # 4.0; never inf or NaN
+            return int(value)
+        raise self.error(f"its '{key}' is not a count: {_quoted(value)}")
+
+    def flag(self, key: str) -> bool | None:
+        """A yes or no the page says of itself ("last"), None when it says nothing. Anything else is an error
+        naming the page: bool("false") is True, and ended the listing there."""
+        value = self.body.get(key)
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        raise self.error(f"its '{key}' is neither true nor false: {_quoted(value)}")
+
+    def ends(self, number: int, noun: str, pages_key: str, says_last: bool | None, said: str) -> bool:
+        """Whether page `number` (from 1) is the listing's last: it says so (`says_last`, None when it says
+        nothing, as `said` words it for an error), or it is the last of the pages the listing announces
+        (`pages_key`); a page that says neither is the only one. An empty page that says it is not the last, or
+        comes before the last announced, or a page that says it is the last before then, contradicts the
+        listing: an error, never its end (before, an empty page ended it, and a complete listing retired the
+        rest)."""
+        pages = self.count(pages_key)
+        more = pages is not None and number < pages
+        if not self.items and says_last is False:
+            raise self.contradiction(f"page {number} lists no {noun}, yet says it is not the last ({said})")
+        if more and (not self.items or says_last):
+            what = f"lists no {noun}" if not self.items else f"says it is the last ({said})"
+            raise self.contradiction(f"page {number} {what}, yet the listing has {pages} pages by its '{pages_key}'")
+        if pages is None:
+            return says_last is not False
+        return bool(says_last) or not more
+
+    def shortfall(self, key: str, listed: int, noun: str, where: str) -> SourceContradiction | None:
+        """At the end of a listing: the error when it listed fewer records in all (`listed`) than it counts
+        (`key`), else None. More is no contradiction: a listing may grow while it is read, and some list a
+        record again (HSDS's published example counts 31 and lists 128)."""
+        total = self.count(key)
+        if total is None or listed >= total:
+            return None
+        return self.contradiction(f"the listing ends at {where}, having listed {listed} {noun} in all, yet it "
+                                  f"holds {total} by its '{key}'")
+
+    def contradiction(self, what: str) -> SourceContradiction:
+        return SourceContradiction(self.source.redact(
+            f"{self.source.label} answered {self.url} with a page that contradicts its own listing: {what}. Read as "
+            "the end of the listing it would retire, or skip, what the rest holds, so nothing is applied."))
+
+    def error(self, what: str) -> SourceError:
+        return SourceError(self.source.redact(f"{self.source.label} answered {self.url} with a page that cannot be "
+                                              f"read: {what}; where the listing ends is not known, so nothing is "
+                                              "applied."))
+
+
+def _quoted(value: Any) -> str:
+    return shorten(json.dumps(value), 80)
+
+
 class SourceClient:
     """HTTP for one source: `label` names it in messages ("CQC API"), `key` is sent as `key_header`, and
     `key_setting` is the environment variable a person sets to fix a refused key."""
@@ -200,7 +286,7 @@ class SourceClient:
     def redact(self, text: str) -> str:
         return text.replace(self._key.get_secret_value(), "[redacted]") if self._key else text
 
-    def get_page(self, path: str, params: Mapping[str, Any], items: str) -> dict[str, Any]:
+    def get_page(self, path: str, params: Mapping[str, Any], items: str) -> Page:
         """One page of a listing: a JSON object holding its records in a list under `items`. Anything else
         that arrives with a 2xx (an error message, a gateway's notice, another shape) is an error, not a page
         that lists nothing: read as empty, it would end a complete listing there, retiring every record the
@@ -210,7 +296,7 @@ class SourceClient:
         if not isinstance(body, dict) or not isinstance(body.get(items), list):
             raise SourceError(self.redact(f"{self.label} answered {fetched.url} with something that is not a page "
                                           f"of its listing (no '{items}' list): '{_excerpt(fetched)}'"))
-        return body
+        return Page(self, fetched.url, body, body[items])
 
     def get_record(self, path: str, id_key: str) -> dict[str, Any]:
         """One record's page: a JSON object with its id under `id_key`. Anything else that arrives with a 2xx is

@@ -61,7 +61,7 @@ from indexer.sync.store import (
 )
 from rehabmap.maintain.audit import QUESTIONED, AuditLog, Change
 from rehabmap.maintain.overlay import Overlay
-from rehabmap.errors import DomainError
+from rehabmap.errors import DomainError, shorten
 from rehabmap.sync_digests import content
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType, type_words
@@ -258,6 +258,16 @@ class SyncRunner:
             except SyncInterrupted as exc:  # recorded, so that `sync-status` tells the person watching it
                 if not dry_run:
                     self.store.record_run(connector.name, started, "failed", {"error": exc.message})
+                raise
+            except Exception as exc:
+                # A fault of rehabmap's own (a bug a source's answer found): recorded as failed too, with its
+                # traceback left to the caller. Before, `sync-status` still said "last run applied", exit 0, and
+                # the failure was seen only by whoever read the crontab's log.
+                if not dry_run:
+                    self.store.record_run(connector.name, started, "failed", {"error": (
+                        f"{type(exc).__name__} in rehabmap's {connector.name} connector: {shorten(str(exc), 200)}. "
+                        "A fault of rehabmap's, not only the source's: report it with the log. What was fetched "
+                        "before it is kept.")})
                 raise
             # What a stopped run fetched is read with what this run fetched: a complete listing among it stays
             # complete, so that a changes window after a stopped full crawl neither clears the stop nor keeps live

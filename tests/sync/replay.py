@@ -22,10 +22,10 @@ What it serves (each under its own prefix of `base_url`):
 * `/files/<name>` — any bytes a test registers (`serve_file`): monthly files, extracts, bulk reports, with
   ETag and Last-Modified, and 304 to a matching If-None-Match / If-Modified-Since.
 
-Faults are scripted per test (`fail`, `drop`, `slow`): a status with headers (429 + Retry-After, 5xx), a
-connection closed without an answer, or an answer held back. Every request is logged (`requests`) with its
-time, so a test can check what the client really did (that it waited, that it sent the key) — never the key
-itself.
+Faults are scripted per test (`fail`, `drop`, `slow`, `alter`): a status with headers (429 + Retry-After, 5xx), a
+connection closed without an answer, an answer held back, or the replay's own answer changed (a page that
+contradicts its own paging). Every request is logged (`requests`) with its time, so a test can check what the
+client really did (that it waited, that it sent the key) — never the key itself.
 """
 
 from __future__ import annotations
@@ -68,17 +68,18 @@ class Seen:
 
 @dataclass
 class Fault:
-    path: str                   # a prefix of the request path
-    action: str                 # "status", "drop" or "slow"
+    path: str                   # a prefix of the request path (`alter`: the whole path)
+    action: str                 # "status", "drop", "slow" or "alter"
     status: int = 503
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     after: int = 0              # let this many matching requests through first
     times: int | None = 1       # then act on this many (None: on every one from then on)
     matched: int = 0
+    change: Callable[[dict[str, list[str]], Any], Any] | None = None  # `alter`: (query, answer) -> answer
 
     def applies(self, path: str) -> bool:
-        if not path.startswith(self.path):
+        if not path.startswith(self.path) or (self.change is not None and path.rstrip("/") != self.path):
             return False
         self.matched += 1
         if self.matched <= self.after:
@@ -219,6 +220,13 @@ class Replay:
     def slow(self, path: str, seconds: float, *, after: int = 0, times: int | None = 1) -> Fault:
         return self._add(Fault(path, "slow", seconds=seconds, after=after, times=times))
 
+    def alter(self, path: str, change: Callable[[dict[str, list[str]], Any], Any], *,
+              times: int | None = None) -> Fault:
+        """Answer requests for exactly `path` with what `change(query, answer)` makes of the replay's own answer
+        (return it unchanged for the pages left as they are; copy what is changed: the answer holds the feed's
+        own items)."""
+        return self._add(Fault(path, "alter", times=times, change=change))
+
     def clear_faults(self) -> None:
         with self._lock:
             self.faults.clear()
@@ -354,6 +362,8 @@ def _handler(replay: Replay) -> type[BaseHTTPRequestHandler]:
                 status, headers, body = fault.status, fault.headers, {"message": f"replayed fault {fault.status}"}
             else:
                 status, headers, body = route(replay, parts.path, query, self.headers)
+            if fault is not None and fault.change is not None:
+                body = fault.change(query, body)
             seen.status = status
             self._send(status, headers, body)
 

@@ -14,7 +14,14 @@ from pydantic import SecretStr
 from indexer.rows import Candidate, Rejection
 from indexer.sources.cqc import RIGHTS_RESTRICTED_MEANS, read_api
 from indexer.sync.connectors.cqc import KEY_HEADER, CqcConnector, map_location
-from indexer.sync.http import HttpPolicy, SourceClient, SourceKeyRefused, SourceUnavailable
+from indexer.sync.http import (
+    HttpPolicy,
+    SourceClient,
+    SourceContradiction,
+    SourceError,
+    SourceKeyRefused,
+    SourceUnavailable,
+)
 from indexer.sync.items import Gone, Refused, SourceItem
 from rehabmap.taxonomy import ServiceType
 from tests.sync.replay import MemoryState, Replay
@@ -328,3 +335,58 @@ def test_a_dormant_location_is_not_offered_and_the_reason_says_since_when(feeds_
     [indexed] = read_api(dormant, "locations.json")
     assert isinstance(indexed, Rejection) and indexed.reason == reason
     assert isinstance(map_location(dovetail, "u", datetime.now(timezone.utc)), SourceItem)   # "dormancy": "N"
+
+
+CARE_HOMES = "Care home service without nursing"
+
+
+def test_an_empty_page_that_ends_a_type_before_its_last_page_fails_the_crawl(replay):
+    """The second page of care homes without nursing (10 a page) answers with no locations and no next page,
+    while its `totalPages` says more. Before, the care homes' listing ended there, and the full crawl, complete,
+    retired every care home on the pages after it. Now it fails naming the page and what it contradicts, and
+    the crawl stays at that page."""
+    state = MemoryState()
+    replay.alter("/cqc/locations", lambda query, page: {**page, "locations": [], "nextPageUri": None} if (
+        query["gacServiceTypeDescription"] == [CARE_HOMES] and query["page"] == ["2"]) else page)
+    cqc = connector(replay)
+    with pytest.raises(SourceContradiction, match=r"page 2 lists no locations, yet the listing has \d+ pages by its "
+                                                  r"'totalPages'\. Read as the end"):
+        list(cqc.fetch(state))
+    assert not cqc.complete and (state.states["cqc"]["crawl"]["type"], state.states["cqc"]["crawl"]["page"]) == (1, 2)
+
+
+def test_a_type_listed_short_of_its_total_fails_and_is_listed_afresh(replay):
+    """Grovelands Lodge, a care home held from CQC, is left out of the care homes' listing, whose `total` still
+    counts it. Before, the full crawl was complete without it, and a sync retired it. Now the crawl fails at the
+    listing's last page saying how many it listed of its total, and the care homes are listed from their first
+    page by the next run."""
+    state = MemoryState()
+    replay.alter("/cqc/locations", lambda query, page: {
+        **page, "locations": [x for x in page["locations"] if x["locationId"] != GROVELANDS]})
+    cqc = connector(replay)
+    with pytest.raises(SourceContradiction, match=r"the listing ends at page \d+, having listed (\d+) locations in "
+                                                  r"all, yet it holds \d+ by its 'total'\.") as caught:
+        list(cqc.fetch(state))
+    assert f"gacServiceTypeDescription={CARE_HOMES.replace(' ', '+')}" in caught.value.message
+    assert state.states["cqc"]["crawl"] | {"started": ""} == {"started": "", "type": 1, "page": 1, "listed": 0}
+    replay.clear_faults()
+    again = connector(replay)
+    assert GROVELANDS in {o.key[1] for o in again.fetch(state) if isinstance(o, SourceItem)} and again.complete
+
+
+def test_a_changes_page_whose_count_is_no_number_keeps_the_window(replay):
+    """A changes page gives `"totalPages": "four"`. Before, int() raised ValueError: a traceback, the run not
+    recorded as failed. Now it is a source error naming the page and the value, and the cursor stays where it
+    was, so the next run asks for the same window."""
+    state = MemoryState()
+    cqc = connector(replay)
+    list(cqc.fetch(state))
+    cursor = state.states["cqc"]["cursor"]
+    replay.cqc.alter(DOVETAIL, numberOfBeds=12)
+    replay.alter("/cqc/changes/location", lambda query, page: {**page, "totalPages": "four"})
+    with pytest.raises(SourceError, match=r"/changes/location\?startTimestamp=.* with a page that cannot be read: "
+                                          r"its 'totalPages' is not a count: \"four\""):
+        list(cqc.fetch(state))
+    assert state.states["cqc"]["cursor"] == cursor
+    replay.clear_faults()
+    assert [o.key[1] for o in cqc.fetch(state)] == [DOVETAIL]

@@ -10,7 +10,14 @@ from pydantic import SecretStr
 
 from indexer.sync.connectors import connectors_for
 from indexer.sync.connectors.nhs_service_search import KEY_HEADER, NhsServiceSearchConnector
-from indexer.sync.http import HttpPolicy, SourceClient, SourceError, SourceKeyRefused, SourceUnavailable
+from indexer.sync.http import (
+    HttpPolicy,
+    SourceClient,
+    SourceContradiction,
+    SourceError,
+    SourceKeyRefused,
+    SourceUnavailable,
+)
 from indexer.pipeline import GeographyPlacer, prepare
 from indexer.sync.items import SourceItem
 from rehabmap.config import Settings
@@ -123,3 +130,32 @@ def test_a_clinics_opening_times_and_email_are_read(replay, geography):
     service = prepare(candidate, GeographyPlacer(geography))
     assert isinstance(service, Service)
     assert opening_rows(service.schedules) == [("Monday to Friday", "9am to 5pm")]
+
+
+def test_a_page_short_of_the_count_the_listing_gives_fails_the_crawl(replay):
+    """The second page of orthodontists (15 by `@odata.count`, 4 a page) answers with 3. Before, a page shorter
+    than asked for ended the crawl whatever the count said: a complete listing of 7, and a sync retired the 8 it
+    never saw (the auditor's case: a page of 3 organisations counting 4 retired one record). Now the crawl fails
+    naming the page and the count it contradicts, and starts again at the first page for the next run."""
+    state = MemoryState()
+    replay.alter("/nhs", lambda query, page: {**page, "value": page["value"][:3]} if query["$skip"] == ["4"]
+                 else page)
+    first = connector(replay, service_code="SRV0087", page_size=4)
+    with pytest.raises(SourceContradiction, match=r"%24skip=4&%24count=true with a page that contradicts its own "
+                                                  r"listing: the listing ends at \$skip=4 \(3 of the 4 asked for\), "
+                                                  r"having listed 7 organisations in all, yet it holds 15 by its "
+                                                  r"'@odata.count'\. Read as the end"):
+        list(first.fetch(state))
+    assert not first.complete and state.states["nhs-service-search"]["skip"] == 0
+    replay.clear_faults()
+    second = connector(replay, service_code="SRV0087", page_size=4)
+    assert len(list(second.fetch(state))) == 15 and second.complete
+
+
+def test_a_count_that_is_no_number_fails_the_crawl_naming_the_page(replay):
+    """`"@odata.count": "fifteen"`: before, int() raised ValueError, a traceback, and the run was not recorded as
+    failed. Now it is a source error naming the page, the key and its value."""
+    replay.alter("/nhs", lambda query, page: {**page, "@odata.count": "fifteen"})
+    with pytest.raises(SourceError, match=r"%24count=true with a page that cannot be read: its '@odata.count' is not "
+                                          r"a count: \"fifteen\"; where the listing ends is not known"):
+        list(connector(replay, service_code="SRV0087", page_size=4).fetch(MemoryState()))

@@ -7,6 +7,7 @@ the extract covers few of the 819, so most detail pages have no location, as the
 from __future__ import annotations
 
 import csv
+import json
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from indexer.sync.connectors import connectors_for
 from indexer.sync.connectors import oruk
 from indexer.sync.connectors.oruk import FeedError, OrukConnector, _has_place, load_feed, map_service
-from indexer.sync.http import HttpPolicy, SourceClient, SourceError, SourceUnavailable
+from indexer.sync.http import HttpPolicy, SourceClient, SourceContradiction, SourceError, SourceUnavailable
 from indexer.sync.items import Gone, Refused, SourceItem, Unchanged
 from rehabmap.config import Settings
 from rehabmap.oruk import oruk_to_fields
@@ -249,6 +250,100 @@ def test_an_answer_that_is_no_page_or_no_service_ends_no_crawl(replay):
     with pytest.raises(SourceError, match=f"services/{second} with something that is not a record \\(no 'id'\\)"):
         list(connector.fetch(state))
     assert not connector.complete and state.states == {}
+
+
+def page_of(number: int, change):
+    """A `Replay.alter` change for Bristol's list page `number` alone: `change(page)` gives the page's new keys."""
+    return lambda query, page: {**page, **change(page)} if query["page"] == [str(number)] else page
+
+
+def test_an_empty_page_the_feed_says_is_not_the_last_fails_the_crawl(replay):
+    """Bristol's last page (17 of 17) answers with no services and `"last": false` (the auditor's case). Before,
+    an empty page ended the listing, read as complete: a sync retired the 19 services that page held, and exited
+    0. Now the crawl fails naming the feed, the page and what it contradicts, stays at that page, and is not
+    complete, so nothing is retired."""
+    state = MemoryState()
+    replay.alter("/oruk/bristol/services", page_of(17, lambda page: {"content": [], "last": False}))
+    connector = bristol(replay)
+    with pytest.raises(SourceContradiction) as caught:
+        list(connector.fetch(state))
+    assert caught.value.message == (
+        f"Bristol City Council service directory answered {replay.oruk_url('bristol')}/services?page=17&per_page=50 "
+        "with a page that contradicts its own listing: page 17 lists no services, yet says it is not the last "
+        "('last': false). Read as the end of the listing it would retire, or skip, what the rest holds, so nothing "
+        "is applied.")
+    assert not connector.complete and state.states["oruk-bristol"]["page"] == 17
+
+
+def test_an_empty_page_before_the_last_the_feed_announces_fails_the_crawl(replay):
+    """Page 5 of the 17 Bristol's `totalPages` announces answers with no services (and says nothing of being the
+    last). Before, it ended the listing there: the 619 services of pages 5 to 17 would be retired."""
+    replay.alter("/oruk/bristol/services", page_of(5, lambda page: {"content": [], "last": None}))
+    with pytest.raises(SourceContradiction, match=r"page 5 lists no services, yet the listing has 17 pages by its "
+                                                  r"'totalPages'\. "):
+        list(bristol(replay).fetch(MemoryState()))
+
+
+def test_a_listing_short_of_its_own_count_fails_and_is_listed_afresh(replay):
+    """Page 3 answers with 40 of its 50 services, every page still counting 819 (`totalElements`). Before, the
+    crawl read the 17 pages as a complete listing of 809, and a sync retired the 10 it never saw. Now it fails at
+    the last page, saying how many it listed and what the feed counts, and starts again at page 1, so the next run
+    lists the feed afresh rather than count the same short page again; with page 3 whole, it completes."""
+    state = MemoryState()
+    replay.alter("/oruk/bristol/services", page_of(3, lambda page: {"content": page["content"][:40]}))
+    with pytest.raises(SourceContradiction, match=r"page=17&per_page=50 with a page that contradicts its own "
+                                                  r"listing: the listing ends at page 17, having listed 809 services "
+                                                  r"in all, yet it holds 819 by its 'totalElements'\. "):
+        list(bristol(replay).fetch(state))
+    assert state.states["oruk-bristol"]["page"] == 1 and state.states["oruk-bristol"]["listed"] == 0
+    replay.clear_faults()
+    again = bristol(replay)
+    assert len(list(again.fetch(state))) == 819 and again.complete
+
+
+def test_a_feed_that_gives_no_count_or_only_its_last_flag_is_read_whole(replay):
+    """ORUK feeds need not give `totalElements` or `totalPages`: without them nothing is checked against a count,
+    and a page's `last` alone says where the listing ends. Before, a page without `totalPages` was read as the
+    only page whatever its `last` said: 769 of Bristol's 819 services were never listed."""
+    replay.alter("/oruk/bristol/services", lambda query, page: {
+        k: v for k, v in page.items() if k not in ("totalElements", "totalPages")})
+    connector = bristol(replay)
+    outcomes = list(connector.fetch(MemoryState()))
+    assert connector.complete and len(outcomes) == 819
+    assert len([s for s in replay.seen("/oruk/bristol/services") if s.path == "/oruk/bristol/services"]) == 17
+
+
+def test_hsds3_example_that_lists_more_than_it_counts_is_read(replay, tmp_path, feeds_dir):
+    """HSDS 3's published example page counts 31 services (`total_items`) and lists 128 (one service, repeated):
+    more than a listing counts is no contradiction (a listing may also grow while it is read), so the example,
+    served with the counts it was recorded with, is read whole, as before."""
+    recorded = json.loads((feeds_dir / "oruk" / "v3_test_service_list.json").read_text())
+    assert (recorded["total_items"], recorded["total_pages"], len(recorded["contents"])) == (31, 1, 128)
+    (tmp_path / "example.toml").write_text(
+        '[feed]\nlabel = "HSDS 3 example"\nurl = "x"\npaging = "hsds3"\nper_page = 200\n'
+        'licence = "CC-BY-4.0"\nattribution = "Open Referral"\n')
+    [connector] = connectors_for("oruk", Settings(oruk_feeds_dir=tmp_path, oruk_rate=10_000,
+                                                  oruk_feed_urls={"example": replay.oruk_url("hsds3")}))
+    replay.alter("/oruk/hsds3/services", lambda query, page: {**page, "total_items": 31, "total_pages": 1})
+    outcomes = list(connector.fetch(MemoryState()))
+    assert connector.complete and len(outcomes) == 2  # the service, and the line naming its 127 repeats
+
+
+def test_a_count_that_is_no_number_fails_the_crawl_naming_the_page(replay):
+    """Page 2 gives `"totalPages": "four"` (the auditor's case). Before, int() raised ValueError: a traceback,
+    and the run was left "unfinished" while sync-status said the last run applied. Now it is a source error
+    naming the feed, the page, the key and its value, which the runner records as a failed run."""
+    replay.alter("/oruk/bristol/services", page_of(2, lambda page: {"totalPages": "four"}))
+    with pytest.raises(SourceError) as caught:
+        list(bristol(replay).fetch(MemoryState()))
+    assert caught.value.message == (
+        f"Bristol City Council service directory answered {replay.oruk_url('bristol')}/services?page=2&per_page=50 "
+        "with a page that cannot be read: its 'totalPages' is not a count: \"four\"; where the listing ends is not "
+        "known, so nothing is applied.")
+    replay.clear_faults()
+    replay.alter("/oruk/bristol/services", page_of(2, lambda page: {"last": "no"}))
+    with pytest.raises(SourceError, match=r"page that cannot be read: its 'last' is neither true nor false: \"no\""):
+        list(bristol(replay).fetch(MemoryState()))
 
 
 STATUTORY = "so reading it as VCFSE says nothing of its type"

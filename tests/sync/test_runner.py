@@ -588,3 +588,34 @@ def test_a_nameless_nhs_clinic_keeps_the_record_it_made_before(tmp_path, geodata
     [record] = SyncStore(store_of(settings)).records("nhs-service-search")
     assert record.service_id == held.service_id and record.status == "active"
     assert record.service["name"] == "Glebelands Centre" and report.awaiting_review == 1
+
+
+def test_a_connector_that_fails_with_a_fault_of_its_own_is_recorded_as_a_failed_run(settings, geography, feeds_dir):
+    """A connector's fetch raises what is no source error (a KeyError: a bug a source's answer found). Before,
+    only a source's errors were recorded: the run was left "unfinished", and sync-status went on saying the last
+    run applied, exit 0, so the nightly check mailed no one. Now the run is recorded as failed, naming the
+    exception and the connector, and the exception still reaches the caller with its traceback; what was
+    fetched before it stays staged for the next run."""
+    from tests.sync.store_fixtures import ListedConnector, field_house_item
+
+    class Faulty(ListedConnector):
+        def fetch(self, state, *, full=False):
+            yield from self.outcomes
+            state.save(self.name, {"page": 2})
+            raise KeyError("locationId")
+
+    field_house = field_house_item(feeds_dir, type_status="inferred", service_type=ServiceType.inpatient_rehab_level1)
+    runner = runner_for(settings, geography)
+    with pytest.raises(KeyError, match="locationId"):
+        runner.run(Faulty([field_house], name="listed"))
+    store = SyncStore(store_of(settings))
+    [status] = sync_status(store, "listed")
+    assert status.needs_a_person and status.last_run is not None and status.last_run.outcome == "failed"
+    assert status.last_run.said == ("KeyError in rehabmap's listed connector: 'locationId'. A fault of rehabmap's, "
+                                    "not only the source's: report it with the log. What was fetched before it is "
+                                    "kept.")
+    assert status.staged == 1 and store.source_status("listed").pending == {"page": 2}
+
+    report = runner.run(ListedConnector([field_house], name="listed"))
+    assert [line.service_id for line in report.held] == ["listed:1-112845365"]
+    assert not sync_status(store, "listed")[0].needs_a_person

@@ -250,6 +250,36 @@ def test_a_changes_answer_that_is_no_page_keeps_its_window(tmp_path, cqc_synced_
     assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "inactive"
 
 
+def test_a_listing_that_contradicts_its_own_count_retires_nothing_and_fails(tmp_path, cqc_synced_home, data_dir,
+                                                                            replay):
+    """CQC's listing of care homes leaves out Grovelands Lodge while its `total` still counts it. Before, the full
+    run read the rest as a complete listing, retired Grovelands ("no longer listed"), exited 0, and sync-status
+    said the last run applied. Now the run fails with one error line naming the page and the count it
+    contradicts, retires nothing, and sync-status says FAILED (exit 3); the next run, with the listing whole,
+    lists it afresh and applies, retiring nothing."""
+    home = tmp_path / "home"
+    shutil.copytree(cqc_synced_home, home, symlinks=True)  # a home after a first `sync cqc` of the replay
+    replay.alter("/cqc/locations", lambda query, page: {
+        **page, "locations": [x for x in page["locations"] if x["locationId"] != GROVELANDS]})
+
+    broken = rehabmap(home, data_dir, replay, "sync", "cqc", "--full")
+
+    assert broken.returncode == 2 and broken.stdout == "" and broken.stderr.count("\n") == 1
+    assert broken.stderr.startswith("error: CQC API answered http://") and (
+        "with a page that contradicts its own listing: the listing ends at page ") in broken.stderr
+    assert "locations in all, yet it holds " in broken.stderr and "by its 'total'." in broken.stderr
+    assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "active"
+    status = rehabmap(home, data_dir, None, "sync-status", "--source", "cqc")
+    assert status.returncode == 3 and "  FAILED: nothing was applied" in status.stdout
+    assert "  last run failed at " in status.stdout and "contradicts its own listing" in status.stdout
+
+    replay.clear_faults()
+    again = rehabmap(home, data_dir, replay, "sync", "cqc", "--full")
+    assert again.returncode == 0, again.stderr
+    assert first_line(again)["retired"] == 0 and index_record(home, f"cqc:{GROVELANDS}")["status"] == "active"
+    assert rehabmap(home, data_dir, None, "sync-status").returncode == 0
+
+
 def test_a_failed_sync_tells_the_person_watching_sync_status(tmp_path, geodata_dir, data_dir, replay):
     """The README's crontab sends each run's output to a log file and mails only when `rehabmap sync-status`
     exits non-zero. Before, a run that failed (a key refused, a source down) was recorded nowhere: sync-status

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from indexer.rows import Origin
-from indexer.sync.http import HttpPolicy, SourceClient
+from indexer.sync.http import HttpPolicy, Page, SourceClient, SourceContradiction
 from indexer.sync.items import SyncState
 from rehabmap.config import Settings
 
@@ -59,15 +59,26 @@ class BaseConnector:
         return self._complete
 
 
+def counted(at: dict[str, Any], listing: Page, last: bool, key: str, noun: str,
+            where: str) -> SourceContradiction | None:
+    """Counts a page's items in `at["listed"]`, the listing's place in the saved state, so the count outlives a
+    killed run (a place saved by a release that did not count has none, and is not counted); at the listing's
+    last page, the error when the listing held fewer items in all than its `key` counts, else None."""
+    if "listed" not in at:
+        return None
+    at["listed"] += len(listing.items)
+    return listing.shortfall(key, at["listed"], noun, where) if last else None
+
+
 class Crawl:
     """A full crawl's place in the state, saved after each page, so a killed run resumes where it stopped;
     `crawl_started` stays until the crawl is done, `last_complete` says when the last whole one began."""
 
     def __init__(self, state: SyncState, name: str, key: str, first: int) -> None:
-        self.state, self.name, self.key = state, name, key
+        self.state, self.name, self.key, self.first = state, name, key, first
         self.saved = dict(state.load(name))
         if key not in self.saved:
-            self.saved.update({key: first, "crawl_started": iso(utc_now())})
+            self.saved.update({key: first, "crawl_started": iso(utc_now()), "listed": 0})
 
     @property
     def at(self) -> int:
@@ -77,7 +88,17 @@ class Crawl:
         self.saved[self.key] = position
         self.state.save(self.name, self.saved)
 
+    def tally(self, listing: Page, last: bool, key: str, noun: str, where: str) -> None:
+        """Counts the page (`counted`); a listing that ends short of its own count fails the run, and the crawl
+        starts again at its first page, so that the next run lists it afresh rather than count the same short
+        pages again."""
+        if short := counted(self.saved, listing, last, key, noun, where):
+            self.saved.update({self.key: self.first, "listed": 0})
+            self.state.save(self.name, self.saved)
+            raise short
+
     def done(self) -> None:
         self.saved.pop(self.key, None)
+        self.saved.pop("listed", None)
         self.saved["last_complete"] = self.saved["crawl_started"]
         self.state.save(self.name, self.saved)

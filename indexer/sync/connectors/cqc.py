@@ -29,8 +29,8 @@ from indexer.sources.cqc import (
     needs_evidence,
     read_pathway,
 )
-from indexer.sync.connectors.base import BaseConnector, from_iso, iso, origin, utc_now
-from indexer.sync.http import SourceClient, SourceNotFound
+from indexer.sync.connectors.base import BaseConnector, counted, from_iso, iso, origin, utc_now
+from indexer.sync.http import Page, SourceClient, SourceNotFound
 from indexer.sync.items import Gone, Outcome, Refused, SourceItem, SyncState
 from rehabmap.taxonomy import ServiceType
 
@@ -81,23 +81,24 @@ class CqcConnector(BaseConnector):
 
     def _crawl(self, state: SyncState, saved: dict[str, Any]) -> Iterator[Outcome]:
         saved.pop("window", None)
-        crawl = saved.get("crawl") or {"started": iso(self._floor_now()), "type": 0, "page": 1}
+        crawl = saved.get("crawl") or {"started": iso(self._floor_now()), "type": 0, "page": 1, "listed": 0}
         saved["crawl_started"] = crawl["started"]
         seen: set[str] = set()
         for number in range(crawl["type"], len(self.service_types)):
             page = crawl["page"] if number == crawl["type"] else 1
             while True:
-                params = {"gacServiceTypeDescription": self.service_types[number], "page": page,
-                          "perPage": self.page_size}
-                body = self.http.get_page("locations", params, "locations")
-                for listed in body["locations"]:
+                saved["crawl"] = crawl
+                listing, last = self._page(state, saved, "crawl", "locations", "locations", {
+                    "gacServiceTypeDescription": self.service_types[number]}, page)
+                for listed in listing.items:
                     location_id = str(listed.get("locationId") or "")
                     if location_id and location_id not in seen:
                         seen.add(location_id)
                         yield self._location(location_id)
-                last = page >= int(body.get("totalPages") or 1) or not body.get("nextPageUri")
-                saved["crawl"] = {"started": crawl["started"], "type": number + 1 if last else number,
-                                  "page": 1 if last else page + 1}
+                crawl = {**crawl, "type": number + 1 if last else number, "page": 1 if last else page + 1}
+                if last and "listed" in crawl:
+                    crawl["listed"] = 0
+                saved["crawl"] = crawl
                 state.save(self.name, saved)
                 if last:
                     break
@@ -116,23 +117,41 @@ class CqcConnector(BaseConnector):
         page = window["page"]
         seen: set[str] = set()
         while True:
-            body = self.http.get_page("changes/location", {
+            saved["window"] = window
+            listing, last = self._page(state, saved, "window", "changes/location", "changes", {
                 "startTimestamp": _cqc_time(from_iso(window["start"])),
-                "endTimestamp": _cqc_time(from_iso(window["end"])), "page": page, "perPage": self.page_size},
-                "changes")
-            for location_id in body["changes"]:
+                "endTimestamp": _cqc_time(from_iso(window["end"]))}, page)
+            for location_id in listing.items:
                 if str(location_id) not in seen:
                     seen.add(str(location_id))
                     yield self._location(str(location_id))
-            last = page >= int(body.get("totalPages") or 1) or not body.get("nextPageUri")
             if last:
                 break
             page += 1
-            saved["window"] = {**window, "page": page}
+            window = {**window, "page": page}
+            saved["window"] = window
             state.save(self.name, saved)
         saved.pop("window", None)
         saved["cursor"] = window["end"]
         state.save(self.name, saved)
+
+    def _page(self, state: SyncState, saved: dict[str, Any], place: str, path: str, items: str,
+              params: dict[str, Any], page: int) -> tuple[Page, bool]:
+        """Page `page` of a CQC listing, and whether it is the last, by its `totalPages` and `nextPageUri`.
+        `saved[place]` is where the crawl or window stands: it counts what the listing's pages held (`listed`;
+        a place saved by a release that did not count has none), and a listing that held fewer than its `total`
+        fails the run at its last page, its place back at its first, so that the next run lists it afresh (read
+        as the end, a short crawl retired the rest, and a short window moved the cursor past changes never
+        fetched)."""
+        listing = self.http.get_page(path, {**params, "page": page, "perPage": self.page_size}, items)
+        says_last = not listing.body["nextPageUri"] if "nextPageUri" in listing.body else None
+        said = "'nextPageUri': null" if says_last else "it gives a 'nextPageUri'"
+        last = listing.ends(page, items, "totalPages", says_last, said)
+        if short := counted(saved[place], listing, last, "total", items, f"page {page}"):
+            saved[place] = {**saved[place], "page": 1, "listed": 0}
+            state.save(self.name, saved)
+            raise short
+        return listing, last
 
     def _new_window(self, start: datetime) -> dict[str, Any]:
         """[start, now) to the second. A run in the same second as the last window's end waits for the clock to
@@ -142,7 +161,7 @@ class CqcConnector(BaseConnector):
         if end <= start:
             self._sleep((start + timedelta(seconds=1) - self._now()).total_seconds())
             end = self._floor_now()
-        return {"start": iso(start), "end": iso(end), "page": 1}
+        return {"start": iso(start), "end": iso(end), "page": 1, "listed": 0}
 
     def _floor_now(self) -> datetime:
         return self._now().replace(microsecond=0)

@@ -55,14 +55,17 @@ class NhsServiceSearchConnector(BaseConnector):
         while True:
             params = {"api-version": 3, "$filter": f"Services/any(s: s/ServiceCode eq '{self.service_code}')",
                       "$top": self.page_size, "$skip": skip, "$count": "true"}
-            body = self.http.get_page("", params, "value")
-            organisations = body["value"]
-            for number, organisation in enumerate(organisations, start=skip + 1):
+            listing = self.http.get_page("", params, "value")
+            total = listing.count("@odata.count")
+            got = len(listing.items)
+            last = got < self.page_size or (total is not None and skip + got >= total)
+            crawl.tally(listing, last, "@odata.count", "organisations",
+                        f"$skip={skip} ({got} of the {self.page_size} asked for)")
+            for number, organisation in enumerate(listing.items, start=skip + 1):
                 yield map_organisation(organisation, f"{url}?$skip={skip}", number, utc_now())
-            skip += len(organisations)
-            total = body.get("@odata.count")
-            if not organisations or len(organisations) < self.page_size or (total is not None and skip >= int(total)):
+            if last:
                 break
+            skip += got
             crawl.next(skip)
         crawl.done()
         self._complete = True

@@ -40,8 +40,9 @@ from rehabmap.oruk import oruk_to_fields, places, v1_terms
 from rehabmap.record import Provenance
 from rehabmap.taxonomy import STATUTORY_PROVIDERS, NotRehab, ServiceType, classify_label, validate_subtype
 
-# Each paging shape's keys: the page's services, "this is the last page", and the number of pages.
-PAGINGS = {"v1": ("content", "last", "totalPages"), "hsds3": ("contents", "last_page", "total_pages")}
+# Each paging shape's keys: the page's services, "this is the last page", the number of pages and of services.
+PAGINGS = {"v1": ("content", "last", "totalPages", "totalElements"),
+           "hsds3": ("contents", "last_page", "total_pages", "total_items")}
 # Words that make a service a mental-health one when no mapped term says so (typed as inferred).
 MENTAL_HEALTH_WORDS = re.compile(
     r"(?i:mental\s+(?:health|illness|distress|wellbeing)|psychosis|schizophreni|bipolar|personality\s+disorder|"
@@ -150,16 +151,17 @@ class OrukConnector(BaseConnector):
         self._readings = Readings(crawl.saved, _mapping(self.feed), utc_now().date(), full=full)
         self.read_all = self._readings.why_all
         page = crawl.at
+        url = self.http.url("services")
+        items_key, last_key, pages_key, total_key = PAGINGS[self.feed.paging]
         while True:
-            url = self.http.url("services")
-            items_key, last_key, pages_key = PAGINGS[self.feed.paging]
-            body = self.http.get_page("services", {"page": page, "per_page": self.feed.per_page}, items_key)
-            items = body[items_key]
-            last = bool(body.get(last_key)) or page >= int(body.get(pages_key) or page)
-            for number, item in enumerate(items, start=(page - 1) * self.feed.per_page + 1):
+            listing = self.http.get_page("services", {"page": page, "per_page": self.feed.per_page}, items_key)
+            says_last = listing.flag(last_key)
+            last = listing.ends(page, "services", pages_key, says_last, f"'{last_key}': {str(says_last).lower()}")
+            crawl.tally(listing, last, total_key, "services", f"page {page}")
+            for number, item in enumerate(listing.items, start=(page - 1) * self.feed.per_page + 1):
                 if (outcome := self._service(item, f"{url}?page={page}", number)) is not None:
                     yield outcome
-            if last or not items:
+            if last:
                 break
             page += 1
             crawl.next(page)
