@@ -260,8 +260,9 @@ class AreaIndex:
         )
         self._lad_region_of: list[int] = self._lad_region_position.tolist()
         # For each LAD position (and the 'none' slot), its county council's code and name, or two Nones.
-        self._lad_county: list[tuple[str | None, str | None]] = [
-            (lad_counties or {}).get(area.code, (None, None)) for area in lad_index.areas] + [(None, None)]
+        no_county: tuple[str | None, str | None] = (None, None)
+        counties: dict[str, tuple[str | None, str | None]] = dict(lad_counties or {})
+        self._lad_county = [counties.get(area.code, no_county) for area in lad_index.areas] + [no_county]
         self._unions: dict[tuple[str, ...], BaseGeometry] = {}
         # `locate`'s answers by the positions of their four areas: a frozen AreaCodes of ten fields cost ~13k
         # instructions to make (`object.__setattr__` a field), a third of a home's areas in a `POST /match`
@@ -335,7 +336,8 @@ class AreaIndex:
             combination = combination * (len(index.areas) + 1) + at
         _distinct, first, of_point = np.unique(combination, return_index=True, return_inverse=True)
         made = [AreaCodes(*icb.labels[a], *sub_icb.labels[b], *lad.labels[c], *regions.labels[d],
-                          *self._lad_county[c]) if a != len(icb.areas) else None for a, b, c, d in zip(*(at[first].tolist() for at in found))]
+                          *self._lad_county[c]) if a != len(icb.areas) else None
+                for a, b, c, d in zip(*(at[first].tolist() for at in found))]
         return list(map(made.__getitem__, of_point.tolist()))
 
     def locate_many(self, lats: np.ndarray, lons: np.ndarray) -> dict[AreaLevel, np.ndarray]:

@@ -43,8 +43,8 @@ def filters(
                                           "distance.", openapi_examples={"Leeds": {"value": "LS9 7TF"}})] = None,
     place: Annotated[str | None, Query(max_length=80, description="Search near a town or place instead.",
                                        openapi_examples={"Bradford": {"value": "Bradford"}})] = None,
-    radius_km: Annotated[float | None, Query(gt=0, le=1000, allow_inf_nan=False, description="Only results within this many km "
-                                             "of the postcode or place.")] = None,
+    radius_km: Annotated[float | None, Query(gt=0, le=1000, allow_inf_nan=False, description="Only results within "
+                                             "this many km of the postcode or place.")] = None,
 ) -> Browse:
     return browse(state.geography, text=q, types=types, needs=needs, postcode=postcode, place=place,
                   radius_km=radius_km)

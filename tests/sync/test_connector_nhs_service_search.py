@@ -10,14 +10,8 @@ from pydantic import SecretStr
 
 from indexer.sync.connectors import connectors_for
 from indexer.sync.connectors.nhs_service_search import KEY_HEADER, NhsServiceSearchConnector
-from indexer.sync.http import (
-    HttpPolicy,
-    SourceClient,
-    SourceContradiction,
-    SourceError,
-    SourceKeyRefused,
-    SourceUnavailable,
-)
+from indexer.sync.http import (HttpPolicy, SourceClient, SourceContradiction, SourceError, SourceKeyRefused,
+                                SourceUnavailable)
 from indexer.pipeline import GeographyPlacer, prepare
 from indexer.sync.items import SourceItem
 from rehabmap.config import Settings
