@@ -17,11 +17,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from geodata.errors import InvalidPostcode
 from geodata.postcodes import parse_postcode
 from rehabmap.errors import shorten
+from rehabmap.taxonomy import Classification, NotRehab, classify_provided
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 _TRUE = {"yes", "y", "true", "t", "1"}
@@ -272,3 +273,25 @@ class RowParser:
         except ValueError as exc:
             if str(exc) not in self.errors:  # one column may feed two fields
                 self.errors.append(str(exc))
+
+
+UNSTATED_LEVEL = ("the name says it is an inpatient rehabilitation unit, but not its level: level 1 proposed, "
+                  "a maintainer says which")
+
+
+def label_reading(fields: dict[str, Any], label_text: str) -> Classification | NotRehab | None:
+    """What the row's label says of its type. None: it says nothing, so a default service type is for it; a
+    label that names a type (or an adult secure service, returned as the `NotRehab` the pipeline rejects it
+    with) is left to the pipeline's classifier. A label that reads as VCFSE says nothing of an NHS or council
+    row's type (`classify_provided`): an NHS trust's site is no voluntary service, so it is held for review or
+    given the mapping's default, never left to be read as one."""
+    try:
+        return classify_provided(fields.get("original_label") or label_text, fields.get("provider_type"))
+    except NotRehab as exc:
+        return exc
+
+
+def unstated_level(reading: Classification | NotRehab | None) -> TypeGuard[Classification]:
+    """Whether a label reads as an inpatient unit without saying its level: level 1 is then only the classifier's
+    default, which a source that states no type does not confirm (a maintainer says which, in the review queue)."""
+    return isinstance(reading, Classification) and reading.service_type.is_inpatient and not reading.level_stated

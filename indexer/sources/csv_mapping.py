@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from indexer.rows import Candidate, Held, Origin, Rejection
-from indexer.sources.common import CsvProblem, CsvRow, CsvTable, RowParser, compact, join_address, os_reason, slugify
+from indexer.sources.common import (UNSTATED_LEVEL, CsvProblem, CsvRow, CsvTable, RowParser, compact, join_address,
+                                    label_reading, os_reason, slugify, unstated_level)
 from rehabmap.errors import DomainError, shorten
 from rehabmap.record import FileEdition, Service
-from rehabmap.taxonomy import Classification, NotRehab, classify_provided, parse_type
+from rehabmap.taxonomy import parse_type
 
 MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
 SPECIAL_COLUMNS = ("id", "label_text")  # the source id; free text for the classifier (not stored)
@@ -334,12 +335,12 @@ def _row(row: CsvRow, mapping: Mapping, file: str, source: str, edition: FileEdi
     label_columns = mapping.columns.get("label_text")
     label_text = " | ".join(filter(None, (row.values[c] for c in label_columns))) if label_columns else fields["name"]
     for field, value in mapping.defaults.items():
-        if fields.get(field) is None and (field != "service_type" or _reading(fields, label_text) is None):
+        if fields.get(field) is None and (field != "service_type" or label_reading(fields, label_text) is None):
             fields[field] = value
     if mapping.type_unconfirmed and fields.get("service_type") is None:
         # Until a maintainer confirms what it is (the review queue), a guessed type is not presented as fact.
         means = mapping.type_unconfirmed
-        reading = _reading(fields, label_text)  # once a row: the label's rules are most of a row's work here
+        reading = label_reading(fields, label_text)  # once a row: the label's rules are most of a row's work here
         other = next((rule for rule in mapping.hold if rule.matches(row.values)), None)
         if reading is None and other is not None:
             # "Chantry House Day Hospital", in a list of mental health hospitals: no inpatient unit, so the
@@ -348,7 +349,7 @@ def _row(row: CsvRow, mapping: Mapping, file: str, source: str, edition: FileEdi
         elif reading is None:
             if mapping.proposed_type:
                 fields["service_type"] = mapping.proposed_type
-        elif isinstance(reading, Classification) and reading.service_type.is_inpatient and not reading.level_stated:
+        elif unstated_level(reading):
             # An inpatient unit named without its level: level 1 is only the classifier's default, which a list
             # that only may hold rehab services does not confirm, as a CQC mental health hospital's reading
             # does not (indexer/sources/cqc.py).
@@ -397,17 +398,3 @@ def _unplaced(mapping: Mapping, fields: dict[str, Any], line: int) -> str | None
             "of the file and import that copy: no maintainer's edit reaches a row the directory does not hold")
 
 
-UNSTATED_LEVEL = ("the name says it is an inpatient rehabilitation unit, but not its level: level 1 proposed, "
-                  "a maintainer says which")
-
-
-def _reading(fields: dict[str, Any], label_text: str) -> Classification | NotRehab | None:
-    """What the row's label says of its type. None: it says nothing, so a default service type is for it; a
-    label that names a type (or an adult secure service, returned as the `NotRehab` the pipeline rejects it
-    with) is left to the pipeline's classifier. A label that reads as VCFSE says nothing of an NHS or council
-    row's type (`classify_provided`): an NHS trust's site is no voluntary service, so it is held for review or
-    given the mapping's default, never left to be read as one."""
-    try:
-        return classify_provided(fields.get("original_label") or label_text, fields.get("provider_type"))
-    except NotRehab as exc:
-        return exc

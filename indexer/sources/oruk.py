@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from indexer.rows import Candidate, Origin, Rejection
-from indexer.sources.common import provider_type_from_name
+from indexer.rows import Candidate, Held, Origin, Rejection
+from indexer.sources.common import UNSTATED_LEVEL, label_reading, provider_type_from_name, unstated_level
 from rehabmap.errors import shorten
 from rehabmap.oruk import oruk_to_fields
+from rehabmap.taxonomy import ServiceType
 
 DEFAULT_SOURCE = "oruk"
 # Fields only a service has: a name alone could be a taxonomy term or an organisation.
@@ -37,13 +38,13 @@ def _looks_like_service(item: Any) -> bool:
     return isinstance(item, dict) and "name" in item and bool(_SERVICE_KEYS & item.keys())
 
 
-def read_oruk(data: Any, file: str, source: str | None = None) -> Iterator[Candidate | Rejection]:
+def read_oruk(data: Any, file: str, source: str | None = None) -> Iterator[Candidate | Held | Rejection]:
     items = data["contents"] if isinstance(data, dict) and "contents" in data else data
     for number, item in enumerate(items if isinstance(items, list) else [items], start=1):
         yield _candidate(item, file, number, source)
 
 
-def _candidate(item: Any, file: str, number: int, source: str | None) -> Candidate | Rejection:
+def _candidate(item: Any, file: str, number: int, source: str | None) -> Candidate | Held | Rejection:
     origin = Origin(source or DEFAULT_SOURCE, file, number)
     if not isinstance(item, dict):
         return Rejection(origin, f"item is {type(item).__name__}, not an ORUK service object")
@@ -75,4 +76,11 @@ def _candidate(item: Any, file: str, number: int, source: str | None) -> Candida
     warnings = []
     if len(item.get("service_at_locations") or []) > 1:
         warnings.append(f"service has {len(item['service_at_locations'])} locations; only the first is indexed")
-    return Candidate(fields, origin, label_text, warnings)
+    candidate = Candidate(fields, origin, label_text, warnings)
+    # A feed that states no rehabmap type, whose words name an inpatient unit but not its level: level 1 is only the
+    # classifier's default, held for a maintainer to say (as `rehabmap sync oruk` and a hospital list hold it).
+    # Before, "Pine Rehabilitation Unit" was indexed and shown as a level 1 unit, a guess given as fact.
+    if not fields.get("service_type") and unstated_level(label_reading(fields, label_text)):
+        fields["service_type"] = ServiceType.inpatient_rehab_level1.value
+        return Held(candidate, "name", shorten(label_text), UNSTATED_LEVEL)
+    return candidate

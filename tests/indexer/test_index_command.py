@@ -10,6 +10,7 @@ index that would drop more than the allowed share of the live services is not sw
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 import shutil
@@ -540,3 +541,28 @@ def test_a_rebuild_talks_to_the_search_engine_over_one_connection(home, data_dir
         assert len(ElasticIndex(es_client, alias_of(base)).ids()) == 60
     finally:
         drop_indices(es_client, base)
+
+
+def test_a_feeds_inpatient_unit_named_without_its_level_is_held_not_shown_as_level_1(home, data_dir, tmp_path):
+    """An ORUK feed that states no rehabmap type lists "Pine Rehabilitation Unit": its name says an inpatient unit,
+    not which level. Before, `rehabmap index` indexed it as a level 1 unit, shown in every match with no caveat (the
+    classifier's default given as fact), where `rehabmap sync oruk` and the hospital lists hold such a unit for a
+    maintainer. Now it is held for review with level 1 proposed; a unit whose legacy label states its level ("Oak
+    Locked Rehabilitation Ward": level 2) is indexed as before."""
+    page = sample_page(60)
+    place = {"status": "active", "organization": {"id": "org-pine", "name": "Pine Care Ltd (fictional)"},
+             "service_at_locations": [{"location": {"latitude": 53.806869, "longitude": -1.520359,
+                                                    "addresses": [{"postal_code": "LS9 7TF"}]}}]}
+    page["contents"] += [{**copy.deepcopy(place), "id": "pine", "name": "Pine Rehabilitation Unit (fictional)"},
+                         {**copy.deepcopy(place), "id": "oak", "name": "Oak Locked Rehabilitation Ward (fictional)"}]
+    source = tmp_path / "feed.json"
+    source.write_text(json.dumps(page))
+    done = rehabmap_here(home, data_dir, "index", str(source), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    held = [line for line in done.stdout.splitlines() if line.startswith("held ")]
+    assert len(held) == 1 and "Pine Rehabilitation Unit (fictional)" in held[0], done.stdout
+    index = EmbeddedIndex(index_file(home))
+    live = {s.name: s for s in map(index.get, live_ids(home)) if s is not None}
+    assert "Pine Rehabilitation Unit (fictional)" not in live
+    oak = live["Oak Locked Rehabilitation Ward (fictional)"]
+    assert (oak.service_type, oak.legacy_locked_label) == ("inpatient_rehab_level2", True)
