@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None, *, serving: bool = False) -> Fa
     web.mount_static(app)  # the pages and their assets, outside the OpenAPI document
     keep_compiled(environment, settings.cache_dir)  # the pages' templates compiled once, not at each start
     app.include_router(web.routes.router)
+    web.routes.answer_missing_pages(app)  # a browser's mistyped address: the pages' "Page not found"
     # the keepers' review queue, per request, over the server's open index (the pages cannot import app)
     app.state.open_review = partial(open_review, settings, state=state)
     app.state.rebuild_with_table = partial(rebuild_with_table, settings)  # the keepers' curated-table upload

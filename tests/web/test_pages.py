@@ -228,6 +228,18 @@ def test_unknown_service_is_a_404_page(client):
     assert "<h1>Page not found</h1>" in response.text
 
 
+@pytest.mark.parametrize("path", ["/find/work/extra", "/alternatives/results/", "/pathway-gaps/E54000054/x",
+                                  "/no-such-page"])
+def test_an_address_nothing_answers_is_a_page_for_a_browser_and_json_for_a_client(client, path):
+    """Before, a browser following a mistyped or cut-short link was shown the API's JSON error
+    ({"error": {"code": "not_found", …}}), with no way back into the site."""
+    shown = client.get(path, headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert (shown.status_code, shown.headers["content-type"]) == (404, "text/html; charset=utf-8")
+    assert "<h1>Page not found</h1>" in shown.text and 'href="/find"' in shown.text and "rm-urgent" in shown.text
+    asked = client.get(path, headers={"Accept": "*/*"})
+    assert (asked.status_code, asked.json()["error"]["code"]) == (404, "not_found")
+
+
 @pytest.mark.parametrize("path", PAGES)
 def test_urgent_help_comes_first_on_every_page_with_tap_to_call(client, path):
     """Before: only /find had it, below the fold, without tel: links."""

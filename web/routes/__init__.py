@@ -21,7 +21,11 @@ None is in the OpenAPI document: the JSON API is documented there, the pages are
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import inspect
+
+from fastapi import APIRouter, FastAPI, Request
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
 
 import web.keepers
 from web.routes import find, gaps, match, pages
@@ -32,3 +36,20 @@ router.include_router(find.router)
 router.include_router(match.router)
 router.include_router(gaps.router)
 router.include_router(web.keepers.router)
+
+
+def answer_missing_pages(app: FastAPI) -> None:
+    """A browser asking for an address nothing answers (a link mistyped, cut short, or grown a part:
+    `/find/work/extra`) is shown the "Page not found" page, in the site's own frame with its way back; anything
+    else asking (a client, curl's `*/*`) keeps the API's JSON error. Before, a person got the JSON. Called by the
+    composition root once the API's handlers are installed: the pages do not import the API."""
+    api_answer = app.exception_handlers[HTTPException]
+
+    async def answer(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, HTTPException) and exc.status_code == 404 \
+                and "text/html" in request.headers.get("accept", ""):
+            return find.not_found(request, "That page")
+        answered = api_answer(request, exc)
+        return await answered if inspect.isawaitable(answered) else answered
+
+    app.add_exception_handler(HTTPException, answer)
