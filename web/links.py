@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import quote, urlencode
 
 from web.forms import Fields
-from web.present import CATEGORY_BY_SLUG, PUBLIC_RADII_MILES
+from web.present import PUBLIC_RADII_MILES, VIEW_BY_SLUG
 
 MAX_SHORTLIST = 20
 MAX_ID = 200
@@ -28,7 +28,7 @@ class SearchContext:
             else PUBLIC_RADII_MILES[0]
         category = category or fields.get("cat")
         ids = tuple(dict.fromkeys(i for i in fields.getlist("s") if len(i) <= MAX_ID and ":" in i))
-        return cls(fields.get("where"), within, category if category in CATEGORY_BY_SLUG else "",
+        return cls(fields.get("where"), within, category if category in VIEW_BY_SLUG else "",
                    ids[:MAX_SHORTLIST])
 
     def params(self, *, category: bool = False) -> list[tuple[str, str]]:

@@ -51,6 +51,11 @@ CATEGORIES: tuple[SupportCategory, ...] = (
               ServiceType.inpatient_rehab_level2)),
 )
 CATEGORY_BY_SLUG = {c.slug: c for c in CATEGORIES}
+# The view of every kind of support near a place (`/find/everything`): a path of its own, not a category, but a
+# service opened from it leads back to it, as one opened from a category's list does.
+EVERYTHING = SupportCategory("everything", "Everything", "The nearest few of every kind of support.",
+                             tuple(t for c in CATEGORIES for t in c.types))
+VIEW_BY_SLUG = {**CATEGORY_BY_SLUG, EVERYTHING.slug: EVERYTHING}
 
 # What each type is called on the public pages.
 PUBLIC_TYPE_LABELS: dict[ServiceType, str] = {

@@ -45,3 +45,14 @@ def test_everything_near_with_a_bad_place_is_an_error_on_the_field(client):
     response = client.get("/find/everything", params={"where": "Nowhereville Xyz"})
     assert response.status_code == 400
     assert 'href="#where"' in response.text
+
+
+def test_a_service_opened_from_everything_near_leads_back_to_it(client):
+    """Before, a service's link from "Everything near" carried no view, so its page's breadcrumb and the way back
+    led to the tiles of "Find support near you", and the list the person came from was lost."""
+    page = client.get("/find/everything", params={"where": "LS9 7TF", "within": "25"}).text
+    links = re.findall(r'<h3 class="nhsuk-heading-s rm-result__name"><a href="([^"]+)"', page)
+    assert links and all(html.unescape(link).endswith("?where=LS9+7TF&within=25&cat=everything") for link in links)
+    service = client.get(html.unescape(links[0])).text
+    crumb = '<a class="nhsuk-breadcrumb__link" href="/find/everything?where=LS9+7TF&amp;within=25">Everything near LS9'
+    assert crumb in service

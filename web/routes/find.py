@@ -22,7 +22,8 @@ from web.deps import State
 from web.forms import Errors, Fields, resolve_where
 from web.links import SearchContext, report_problem_url
 from geodata.distance import KM_PER_MILE
-from web.present import CATEGORIES, CATEGORY_BY_SLUG, PUBLIC_PART_WORDS, PUBLIC_RADII_MILES, SupportCategory
+from web.present import (CATEGORIES, CATEGORY_BY_SLUG, EVERYTHING, PUBLIC_PART_WORDS, PUBLIC_RADII_MILES, VIEW_BY_SLUG,
+                         SupportCategory)
 from web.render import PageRoute, page
 from web.resultsmap import Marker, Pin, results_map
 
@@ -128,18 +129,17 @@ def _none_means(at_home: HomeCoverage, category: SupportCategory) -> NoneMeans:
     return NoneMeans("partly_covered" if not_held else "covered", tuple(held), tuple(not_held))
 
 
-EVERYTHING = "everything"  # the view of every kind of support: a path of its own, not a category
 PER_KIND = 3
 
 
-@router.get(f"/find/{EVERYTHING}")
+@router.get(f"/find/{EVERYTHING.slug}")
 def find_everything(request: Request, state: State) -> HTMLResponse:
     """Every kind of support near a place: the nearest few of each kind, the kind with the nearest service
     first, numbered across the page as the one map is."""
     fields = Fields.of_query(request)
-    search = SearchContext.of(fields)
+    search = SearchContext.of(fields, EVERYTHING.slug)  # so that a service opened here leads back here
     context: dict[str, object] = {"search": search, "radii": PUBLIC_RADII_MILES, "errors": Errors(), "groups": None,
-                                  "slug": EVERYTHING}
+                                  "slug": EVERYTHING.slug}
     home = _home_or_form(request, state, fields, search, "find/everything.html", context)
     if not isinstance(home, Home):
         return home
@@ -249,5 +249,5 @@ def service_page(request: Request, service_id: str, state: State) -> Response:
         "report_url": report_problem_url(service.id), "retired": retirement(state.directory, service),
         "listing": source_confirmation(state.directory, service, state.source_title),
         "professional": service_view.professional_rows(service, state.area_name, today, state.source_title),
-        "category": CATEGORY_BY_SLUG.get(search.category)}, today=today,
+        "category": VIEW_BY_SLUG.get(search.category)}, today=today,
         private=bool(search.where or search.shortlist))
