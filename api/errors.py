@@ -49,6 +49,9 @@ def _whole_body_problem(error: Mapping[str, Any]) -> str | None:
         return (f"The request body is not valid JSON: {error.get('ctx', {}).get('error', 'it does not parse')} "
                 f"at character {loc[-1]}. {_SEND_JSON}")
     if loc == ("body",):
+        if error["type"] == "value_error":  # a rule of the whole body, in its own words ("send at least one field
+            said = str(error["msg"]).removeprefix("Value error, ")  # to change"): it read "not a JSON object"
+            return f"{said[:1].upper()}{said[1:]}."
         return ("The request has no body. " if error["type"] == "missing" else "The request body is not a JSON "
                 "object, or was not sent as JSON. ") + _SEND_JSON
     return None

@@ -6,6 +6,8 @@ the SQLite file, and PostgreSQL."""
 
 from __future__ import annotations
 
+import html
+
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -72,14 +74,19 @@ def signed_in(keepers: Keepers, who: str = "maintainer"):
 
 # --- in-process: what the page refuses writes nothing -------------------------------------------------
 
-def test_bulk_accept_is_refused_when_the_chosen_are_proposed_as_different_types(queued):
+def test_bulk_accept_is_refused_when_a_chosen_record_has_no_type_proposed(queued):
+    """Before, a record with no type proposed, chosen alone or beside one proposed as level 1, was refused as if
+    the two were proposed as different types ("… only when every record chosen is proposed as the same type")."""
     client = signed_in(queued)
     page = client.get("/keepers/review")
     assert page.status_code == 200 and "2 records await a decision" in page.text
+    alone = client.post("/keepers/review/bulk", data={"csrf": csrf_of(page.text), "id": [UNTYPED], "action": "accept"})
+    assert alone.status_code == 400 and "No type is proposed for a record chosen: open it and accept it as the type " \
+        "it is" in html.unescape(alone.text)
     answer = client.post("/keepers/review/bulk", data={"csrf": csrf_of(page.text), "id": [LEVEL1, UNTYPED],
                                                        "action": "accept"})
     assert answer.status_code == 400
-    assert "only when every record chosen is proposed as the same type" in answer.text
+    assert "No type is proposed for a record chosen" in answer.text
     assert 'href="#id"' in answer.text and 'id="id"' in answer.text  # the error summary links to the first box
     assert answer.text.count(" checked>") == 2  # what was chosen is still chosen
     assert sorted(pending(queued)) == sorted([LEVEL1, UNTYPED])
@@ -196,3 +203,12 @@ def test_a_decision_goes_through_the_servers_own_index_without_loading_another(q
     assert answer.status_code == 303, answer.text
     assert state.backend.get(LEVEL1).service_type == "inpatient_rehab_level1"
     assert loads == []
+
+
+def test_the_history_of_a_service_no_one_has_is_a_404(queued):
+    """Before, `/keepers/history/sample:nope` answered 200, "No change has been made to it here: it is as its
+    source gives it", of a service that does not exist."""
+    client = signed_in(queued)
+    answer = client.get("/keepers/history/sample:nope")
+    assert answer.status_code == 404 and "No such service" in answer.text and "sample:nope" in answer.text
+    assert client.get("/keepers/history/sample:leeds-recovery-college").status_code == 200

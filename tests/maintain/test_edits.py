@@ -97,6 +97,8 @@ def test_an_invalid_edit_is_a_422_naming_the_field_and_writes_nothing(api, site,
     error = reply.json()["error"]
     if field is not None:
         assert error["field"] == field, error
+    else:  # the body's own rule, in its words: before, "The request body is not a JSON object, or was not sent …"
+        assert error["message"] == "Send at least one field to change."
     assert error["message"]
     assert site.directory.audit.entries(limit=100_000)[1] == audit_before
     assert index_doc(site, service_id) == doc_before
@@ -130,6 +132,9 @@ def test_retire_takes_a_service_out_of_every_search_and_patch_brings_it_back(api
     assert result(api.post("/match", json=MATCH_LEEDS), service_id)
     unsaid = api.post(f"/maintain/services/{service_id}/retire", headers=site.auth("maintainer")).json()["error"]
     assert (unsaid["code"], unsaid["field"]) == ("invalid_value", "reason") and "3 to 500" in unsaid["message"]
+    # An empty object says no more than no body: before, a 422 "reason: Field required" beside this 400.
+    empty = api.post(f"/maintain/services/{service_id}/retire", json={}, headers=site.auth("maintainer"))
+    assert empty.status_code == 400 and empty.json()["error"] == unsaid
     # one check, by Editor.retire, of the words kept (runs of spaces made one): before, the schema counted the
     # untidied text too, so "   ab" passed its 3-character minimum, and 500 words spaced apart were refused
     for refused in ("x" * 501, "   ", "   ab"):

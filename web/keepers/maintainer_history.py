@@ -7,11 +7,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
+from rehabmap.errors import shorten
 from rehabmap.maintain.audit import TIDIED, AuditEntry
 from rehabmap.maintain.overlay import RESTORE_SUPERSEDED, Restore
 from web.keepers.maintainer_review import MAINTAINERS
 from web.keepers.maintainer_services import HISTORY, service_path
-from web.keepers.session import Keeper, KeepersRoute, directory_of, render, requires
+from web.keepers.session import Keeper, KeepersRoute, directory_of, message_page, render, requires
 from web.deps import get_state
 from web.keepers.words import field_name, field_value, teams_gender
 from web.present import long_date
@@ -41,7 +42,12 @@ def cells(entry: AuditEntry) -> tuple[str, str, str]:
 @router.get(HISTORY + "/{service_id:path}")
 def history(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
     entries, total = directory_of(request).audit.entries(resource_id=service_id, limit=LIMIT)
+    service = get_state(request).backend.get(service_id)
+    if not entries and service is None:  # before, "No change has been made to it here", as if it were listed
+        return message_page(request, keeper, 404, "No such service",
+                            f"No service has the id '{shorten(service_id)}', and the audit log names none: check "
+                            "the link, or find the service under Services.")
     return render(request, keeper, "keepers/maintainer/history.html",
                   {"service_id": service_id, "entries": entries, "total": total, "cells": cells,
-                   "teams_gender": teams_gender(get_state(request).backend.get(service_id)),
+                   "teams_gender": teams_gender(service),
                    "service_path": service_path, "limit": LIMIT})

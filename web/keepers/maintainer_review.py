@@ -101,7 +101,9 @@ def review_bulk(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Re
     elif ids and action == "accept":
         wanted = set(ids)
         kinds = {i.proposed_type for i in queue.items() if i.service_id in wanted}
-        if len(kinds) != 1 or None in kinds:
+        if None in kinds:  # before, told they were not all proposed as one type, where none was proposed
+            errors.add("id", "No type is proposed for a record chosen: open it and accept it as the type it is")
+        elif len(kinds) != 1:
             errors.add("id", "Accept many at once only when every record chosen is proposed as the same type; "
                              "accept the others one at a time")
         else:
