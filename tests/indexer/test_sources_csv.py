@@ -185,7 +185,7 @@ def check_dated_nhs_file(path: Path, source: str) -> tuple[list[Candidate], list
     for candidate in candidates + [h.candidate for h in held]:
         assert candidate.origin.source == source and candidate.origin.licence == "OGL-UK-3.0"
         assert candidate.fields["description"].startswith(DATED)
-        assert "not a verified rehab service" in candidate.fields["description"]
+        assert "The list does not say it is a rehab service" in candidate.fields["description"]
     assert len({c.origin.source_id for c in candidates + [h.candidate for h in held]}) == len(candidates) + len(held)
     return candidates, held, rejections
 
