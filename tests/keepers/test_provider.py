@@ -124,3 +124,19 @@ def test_my_services_is_for_provider_tokens(keepers):
     keepers.sign_in(maintainer, "maintainer")
     refused = maintainer.get("/keepers/my-services")
     assert refused.status_code == 403 and "It is for provider tokens" in refused.text
+
+
+def test_a_retired_service_says_so_on_the_providers_page(keepers, provider):
+    """A maintainer retires Aire Valley. Before, the provider's card looked like any other, and saving its vacancy
+    said "Searches show it now." of a service no search shows."""
+    retired = provider.post(f"/maintain/services/{AIRE}/retire", json={"reason": "closed for refurbishment"},
+                            headers=keepers.site.auth("maintainer"))
+    assert retired.status_code == 200, retired.text
+    page = provider.get("/keepers/my-services").text
+    n = card_number(page, NAME)
+    assert re.search(rf'id="retired-{n}">.*No longer listed.*No search shows it: taken off the list on .*'
+                     r"\(closed for refurbishment\)", page)
+    answer = provider.post("/keepers/my-services/update", data={"csrf": csrf_of(page), "service": AIRE,
+                                                                "capacity": "limited", "accepting": "no"},
+                           follow_redirects=True)
+    assert "No search shows it: it is no longer listed." in answer.text and "Searches show it now" not in answer.text

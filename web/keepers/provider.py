@@ -8,7 +8,7 @@ The service is named in the form (a hidden field), never trusted because of it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -19,6 +19,7 @@ from rehabmap.errors import DirectoryUnavailable, DomainError, InvalidEdit
 from rehabmap.maintain.auth import Role
 from rehabmap.maintain.edits import Editor
 from rehabmap.maintain.freshness import SourceConfirmation, source_confirmations
+from rehabmap.maintain.retirement import Retirement, retirement
 from rehabmap.record import Service, contact_problem
 from web.deps import get_state
 from web.forms import MAX_VALUE, Errors, Fields
@@ -47,6 +48,9 @@ class Card:
     capacity: str
     accepting: str
     listing: SourceConfirmation | None  # its source's listing, as the service's own page shows it
+    # Taken off the list (when and why, where the log says): before, its card looked like any other, and saving
+    # its vacancy said "Searches show it now" of a service no search shows.
+    retired: Retirement | None = None
 
 
 def _editor(request: Request) -> Editor:
@@ -66,7 +70,7 @@ def _cards(request: Request, keeper: Keeper) -> list[Card]:
     # A report past the freshness window is not offered again as the answer: the provider says it afresh.
     return [Card(n, s, capacity_text(s, today), s.capacity_now(today) or "",
                  "" if s.accepting_referrals is None else "yes" if s.accepting_referrals else "no",
-                 listings.get(s.id))
+                 listings.get(s.id), retirement(state.directory, s))
             for n, s in enumerate(sorted(services, key=lambda s: s.name.lower()), start=1)]
 
 
@@ -104,7 +108,7 @@ async def update_capacity(request: Request, keeper: Keeper = requires(Role.provi
     if accepting not in ("yes", "no"):
         errors.add(f"accepting-{card.n}", f"Choose whether {card.service.name} is taking referrals")
     if errors:
-        typed = Card(card.n, card.service, card.vacancy, capacity, accepting, card.listing)
+        typed = replace(card, capacity=capacity, accepting=accepting)
         return _my_services_page(request, keeper, errors, typed=typed, status=400)
     return await _write(request, keeper, service_id, {"capacity": capacity, "accepting_referrals": accepting == "yes"})
 
