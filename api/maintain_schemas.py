@@ -26,7 +26,7 @@ from pydantic_core import CoreSchema
 
 from api.schemas import ServiceOut
 from rehabmap.maintain.audit import REASON_MAX
-from rehabmap.record import CONTACT_MAX_LENGTH, CONTACT_PATTERNS, catchment_polygon
+from rehabmap.record import CONTACT_MAX_LENGTH, CONTACT_PATTERNS, TEXT_MAX_LENGTH, catchment_polygon
 from rehabmap.taxonomy import NEED_LABELS, ServiceType
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -96,22 +96,22 @@ class _EditableFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: Omittable[str] = Field(default=None, min_length=2, max_length=300)
-    organisation: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Omittable[str] = Field(default=None, min_length=2, max_length=TEXT_MAX_LENGTH["name"])
+    organisation: str | None = Field(default=None, min_length=1, max_length=TEXT_MAX_LENGTH["organisation"])
     provider_type: Literal["nhs", "independent", "local_authority", "vcfse"] | None = None
     service_type: Omittable[TypeCode] = None
     subtype: Code | None = None
-    original_label: str | None = Field(default=None, max_length=200)
+    original_label: str | None = Field(default=None, max_length=TEXT_MAX_LENGTH["original_label"])
     legacy_locked_label: Omittable[bool] = None
     pd_specialist: Omittable[bool] = None
-    description: Omittable[str] = Field(default=None, max_length=5000)
+    description: Omittable[str] = Field(default=None, max_length=TEXT_MAX_LENGTH["description"])
     needs_met: Omittable[list[Code]] = Field(default=None, max_length=40, description=_NEEDS)
     needs_not_met: Omittable[list[Code]] = Field(default=None, max_length=40, description=_NEEDS)
     min_age: int | None = Field(default=None, ge=0, le=120)
     max_age: int | None = Field(default=None, ge=0, le=120)
     gender: Literal["female_only", "male_only", "mixed_gender"] | None = None
-    address: str | None = Field(default=None, max_length=300)
-    postcode: str | None = Field(default=None, min_length=5, max_length=10, description=(
+    address: str | None = Field(default=None, max_length=TEXT_MAX_LENGTH["address"])
+    postcode: str | None = Field(default=None, min_length=5, max_length=TEXT_MAX_LENGTH["postcode"], description=(
         "A full postcode. Given without lat and lon, the service is placed at it."))
     lat: Omittable[float] = Field(default=None, ge=49.8, le=55.9, description="Latitude (WGS84); give lon with it.")
     lon: Omittable[float] = Field(default=None, ge=-6.5, le=2.0, description="Longitude (WGS84); give lat with it.")
@@ -121,7 +121,7 @@ class _EditableFields(BaseModel):
         "Beds or places now. Without capacity_as_of it is stamped with today's date."))
     capacity_as_of: IsoDate | None = Field(default=None, description="When capacity was reported; not in the future.")
     accepting_referrals: bool | None = None
-    referral_route: str | None = Field(default=None, max_length=1000)
+    referral_route: str | None = Field(default=None, max_length=TEXT_MAX_LENGTH["referral_route"])
     phone: Phone | None = None
     email: Email | None = None
     website: Website | None = None
@@ -164,7 +164,7 @@ class ServiceIn(_EditableFields):
     id: str | None = Field(default=None, pattern=r"^directory:[a-z0-9][a-z0-9-]{1,78}$",
                            description="directory:<lowercase letters, digits, hyphens>; made from the name "
                                        "if left out.")
-    name: str = Field(min_length=2, max_length=300)
+    name: str = Field(min_length=2, max_length=TEXT_MAX_LENGTH["name"])
     service_type: TypeCode
 
     @model_validator(mode="after")

@@ -96,6 +96,11 @@ CONTACT_PATTERNS: dict[str, str] = {
     "website": r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\s]*)?$",
 }
 CONTACT_MAX_LENGTH: dict[str, int] = {"phone": 50, "email": 254, "website": 500}
+# The longest text a person may give each of a service's text fields: the one home of these limits, which the
+# maintainers' API and the keepers' forms both read, so neither keeps what the other would refuse. A source's record
+# may hold longer (a feed's description); an edit that leaves such a value as it is never refuses it.
+TEXT_MAX_LENGTH: dict[str, int] = {"name": 300, "organisation": 200, "original_label": 200, "description": 5000,
+                                   "address": 300, "postcode": 10, "referral_route": 1000, **CONTACT_MAX_LENGTH}
 _CONTACT_RULES = {field: (re.compile(pattern), CONTACT_MAX_LENGTH[field], what) for field, pattern, what in (
     ("phone", CONTACT_PATTERNS["phone"], "a phone number (digits, spaces, brackets and hyphens, perhaps an "
                                          "extension)"),
@@ -300,7 +305,7 @@ class Service(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=r"^[a-z0-9_-]+:[^\s]+$", description="Source-prefixed stable id, e.g. cqc:1-123")
-    name: str = Field(min_length=2, max_length=300)
+    name: str = Field(min_length=2, max_length=TEXT_MAX_LENGTH["name"])
     organisation: str | None = None
     provider_type: ProviderType | None = None
     service_type: ServiceType

@@ -8,6 +8,7 @@ summary links to that input and the message is shown beside it; the values typed
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
@@ -23,40 +24,38 @@ if TYPE_CHECKING:
     from geodata.geography import Geography, Home
 
 MAX_BODY = 16_384
+# The most of a value a public form keeps (a search box): anything longer is cut to it. The keepers' forms keep every
+# value whole and refuse one too long for its field instead (`Fields.too_long`, `web.keepers.session.form_errors`).
 MAX_VALUE = 200
-# Fields whose text is longer by nature, each with its own cut, in every form: a service's description is a
-# paragraph, not a line.
-LONG_VALUES = {"description": 2_000}
 _DIGIT = re.compile(r"\d")
 
 
-def max_length(name: str, max_value: int = MAX_VALUE) -> int:
-    """How many characters of field `name` a form keeps."""
-    return LONG_VALUES.get(name, max_value)
-
-
 class Fields:
-    """Form or query values by name; every value trimmed and cut to a sane length."""
+    """Form or query values by name; every value trimmed, and cut to `max_value` unless that is None (a form whose
+    values are checked against their fields' own limits, `too_long`, so that nothing is cut unseen)."""
 
-    def __init__(self, pairs: list[tuple[str, str]], max_value: int = MAX_VALUE) -> None:
+    def __init__(self, pairs: list[tuple[str, str]], max_value: int | None = MAX_VALUE) -> None:
         self._values: dict[str, list[str]] = {}
+        self.complete = True  # False: the body was longer than was read (`of_body`), its last values lost
         for name, value in pairs:
-            self._values.setdefault(name, []).append(value.strip()[:max_length(name, max_value)])
+            self._values.setdefault(name, []).append(value.strip()[:max_value])
 
     @classmethod
     def of_query(cls, request: Request) -> Fields:
         return cls(list(request.query_params.multi_items()))
 
     @classmethod
-    async def of_body(cls, request: Request, max_value: int = MAX_VALUE) -> Fields:
-        """The POSTed form; `max_value` for a form with a longer text box (anything longer is cut to it)."""
+    async def of_body(cls, request: Request, max_value: int | None = MAX_VALUE, max_body: int = MAX_BODY) -> Fields:
+        """The POSTed form, from at most `max_body` bytes of it (`complete` says whether that was all); `max_value`
+        as for `Fields`."""
         body = b""
         async for chunk in request.stream():  # a form is small: stop reading past the limit
             body += chunk
-            if len(body) > MAX_BODY:
+            if len(body) > max_body:
                 break
-        body = body[:MAX_BODY]
-        return cls(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True), max_value)
+        fields = cls(parse_qsl(body[:max_body].decode("utf-8", errors="replace"), keep_blank_values=True), max_value)
+        fields.complete = len(body) <= max_body
+        return fields
 
     def get(self, name: str) -> str:
         values = self._values.get(name)
@@ -67,6 +66,12 @@ class Fields:
 
     def __contains__(self, name: str) -> bool:
         return name in self._values
+
+    def too_long(self, limits: Mapping[str, int]) -> dict[str, int]:
+        """The length of each value longer than its name's limit in `limits`, by name: what a form that keeps values
+        whole must refuse, where a form that cut them would lose the rest of what was typed without a word."""
+        return {name: longest for name, limit in limits.items()
+                if (longest := max(map(len, self._values.get(name, [])), default=0)) > limit}
 
 
 @dataclass

@@ -110,6 +110,30 @@ def test_bulk_reject_needs_a_reason_then_rejects_all_chosen_with_it(queued):
     assert "maintainer of the tests" in audit[-1].actor
 
 
+def test_a_reason_longer_than_the_audit_log_keeps_is_refused_one_within_it_kept_whole(queued):
+    """Before, the review pages cut a reason to 200 characters: one of 501 was accepted, 200 of it stored, where the
+    command line and the API refuse it; one of 300 was stored cut mid-sentence. Now a reason is kept to the audit
+    log's own limit (500), whole, and one longer is refused against its box, typed as it was, nothing decided."""
+    client = signed_in(queued)
+    page = client.get(f"/keepers/review/{LEVEL1}")
+    assert re.search(r'name="reason"[^>]* maxlength="500"', page.text)
+    csrf = csrf_of(page.text)
+    too_long = "acute ward, not rehabilitation; " * 15 + "x" * 21
+    assert len(too_long.strip()) == 501
+    for path, data in ((f"/keepers/review/{LEVEL1}", {}), ("/keepers/review/bulk", {"id": [LEVEL1, UNTYPED]})):
+        refused = client.post(path, data={"csrf": csrf, "action": "reject", "reason": too_long, **data})
+        assert refused.status_code == 400, path
+        assert '<a href="#reason">The reason must be 500 characters or fewer: it has 501</a>' in refused.text
+        assert f'value="{too_long.strip()}"' in refused.text
+        assert sorted(pending(queued)) == sorted([LEVEL1, UNTYPED])
+    reason = "acute ward, not rehabilitation: the unit's own page says it admits from A&E. " * 4
+    assert 200 < len(reason.strip()) <= 500
+    assert client.post(f"/keepers/review/{LEVEL1}", data={"csrf": csrf, "action": "reject",
+                                                          "reason": reason}).status_code == 303
+    audit, _ = queued.site.directory.audit.entries(resource_id=LEVEL1)
+    assert (audit[-1].field, audit[-1].new) == ("review_reason", reason.strip())
+
+
 def test_an_untyped_record_is_accepted_only_as_a_type_chosen(queued):
     client = signed_in(queued)
     page = client.get(f"/keepers/review/{UNTYPED}")

@@ -6,6 +6,7 @@ provider or a forged form changes nothing."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from urllib.parse import unquote_plus
 
@@ -89,9 +90,9 @@ def test_a_maintainer_writes_a_description_and_a_longer_one_survives_other_edits
     client = keepers.client()
     keepers.sign_in(client, "maintainer")
     form = client.get(f"/keepers/services/{AIRE}")
-    assert 'name="description"' in form.text and 'maxlength="2000"' in form.text
+    assert 'name="description"' in form.text and 'maxlength="5000"' in form.text  # the API's limit
     described = ("A 12-bed level 1 unit in east Leeds for adults recovering from psychosis. " * 8).strip()
-    assert 200 < len(described) < 2_000
+    assert 200 < len(described) < 5_000
     values = {**_inputs(form.text), "csrf": csrf_of(form.text), "description": described}
     assert client.post(f"/keepers/services/{AIRE}", data=values).status_code == 303
     assert [(f, new) for action, f, _, new in audit_of(keepers, AIRE) if action == "update"] == [
@@ -103,6 +104,52 @@ def test_a_maintainer_writes_a_description_and_a_longer_one_survives_other_edits
     assert values["description"] == described
     assert client.post(f"/keepers/services/{AIRE}", data=values).status_code == 303
     assert sorted(f for action, f, _, _ in audit_of(keepers, AIRE) if action == "update") == ["description", "phone"]
+
+
+def test_a_value_is_kept_whole_to_its_fields_limit_and_one_longer_is_refused_not_cut(keepers):
+    """Before, every keepers' form cut every value to 200 characters without a word: a 300-character reason for
+    retiring was stored cut mid-sentence, and a "How to refer" the API takes at 1,000 was saved cut ("Saved:
+    referral_route"). Now each value is kept to its field's own limit (the API's), and one longer is refused against
+    its box, with everything typed shown again and nothing written."""
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    form = client.get(f"/keepers/services/{AIRE}")
+    for name, limit in (("name", 300), ("address", 300), ("referral_route", 1000), ("phone", 50), ("reason", 500)):
+        assert re.search(rf'name="{name}"[^>]* maxlength="{limit}"', form.text), name
+    route = ("Referral from the care coordinator by email, with the latest CPA review and risk assessment. " * 10)
+    name, address = "Aire Valley Rehabilitation Unit " + "x" * 220, "Unit 4, " * 35
+    assert 200 < len(name) <= 300 and 200 < len(address) <= 300 and 200 < len(route.strip()) <= 1000
+    values = {**_inputs(form.text), "csrf": csrf_of(form.text), "referral_route": route, "name": name,
+              "address": address}
+    assert client.post(f"/keepers/services/{AIRE}", data=values).status_code == 303
+    shown = client.get(f"/services/{AIRE}").json()
+    assert (shown["referral_route"], shown["name"], shown["address"]) == (route.strip(), name, address.strip())
+
+    form = client.get(f"/keepers/services/{AIRE}")
+    longer = "By email. " * 120 + "Then call."
+    assert len(longer) == 1210
+    refused = client.post(f"/keepers/services/{AIRE}", data={**_inputs(form.text), "csrf": csrf_of(form.text),
+                                                             "referral_route": longer, "phone": "0113 496 0123"})
+    assert refused.status_code == 400
+    assert '<a href="#referral_route">How to refer must be 1,000 characters or fewer: it has 1,210</a>' in refused.text
+    again = _inputs(refused.text)
+    assert (again["referral_route"], again["phone"]) == (longer, "0113 496 0123")  # all typed, none of it cut
+    assert client.get(f"/services/{AIRE}").json()["referral_route"] == route.strip()  # nothing written
+
+    reason = ("Closed in October 2026 when the trust moved its level 1 beds to Field House; its residents went "
+              "with them, and referrals now go to the Field House team. ") * 2
+    assert 200 < len(reason.strip()) <= 500
+    retired = client.post(f"/keepers/services/{AIRE}/retire", data={"csrf": csrf_of(form.text), "reason": reason})
+    assert retired.status_code == 303
+    assert ("retired_reason", reason.strip()) in [(f, new) for _, f, _, new in audit_of(keepers, AIRE)]
+    assert reason.strip()[-60:] in client.get(f"/service/{AIRE}").text
+    client.post(f"/keepers/services/{AIRE}/restore", data={"csrf": csrf_of(form.text)})
+    too_long = "x" * 501
+    refused = client.post(f"/keepers/services/{AIRE}/retire", data={"csrf": csrf_of(form.text), "reason": too_long})
+    assert refused.status_code == 400
+    assert '<a href="#reason">The reason must be 500 characters or fewer: it has 501</a>' in refused.text
+    assert f">{too_long}</textarea>" in refused.text
+    assert client.get(f"/services/{AIRE}").json()["status"] == "active"
 
 
 def test_a_provider_and_a_forged_form_change_nothing(keepers):
@@ -123,7 +170,6 @@ def test_a_provider_and_a_forged_form_change_nothing(keepers):
 def _inputs(html: str) -> dict[str, str]:
     """The text inputs, selected options, checked radios and the version of the service form, as a browser would
     send them."""
-    import re
     from html import unescape
 
     inputs = re.findall(r'<input class="nhsuk-input[^"]*" id="[^"]+" name="([^"]+)" type="text" value="([^"]*)"', html)

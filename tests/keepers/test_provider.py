@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from html import unescape
 
 import pytest
 
@@ -101,6 +102,34 @@ def test_contact_details_are_checked_field_by_field_and_saved(keepers, provider)
     assert (service.phone, service.email, service.website, service.referral_route) == \
         ("0113 496 0000", "a@b.nhs.uk", None, "By email")
     assert service.name == NAME  # a field a provider may not change is not read
+
+
+def test_a_long_how_to_refer_the_provider_did_not_touch_is_left_alone(keepers, provider):
+    """Before, a "How to refer" a maintainer had written 200 characters or longer stopped the provider saving any
+    contact detail: "How to refer must be shorter than 200 characters", against a box they had not touched, nothing
+    saved. Now only what the provider changed is checked and written, each to its field's own limit (the API's)."""
+    route = "Referral from the care coordinator by email, with the latest CPA review and the risk assessment. " * 3
+    assert 200 < len(route.strip()) <= 1000
+    patched = keepers.client().patch(f"/maintain/services/{AIRE}", json={"referral_route": route.strip()},
+                                     headers=keepers.site.auth("maintainer"))
+    assert patched.status_code == 200, patched.text
+    form = provider.get("/keepers/my-services/details", params={"service": AIRE})
+    assert re.search(r'name="referral_route"[^>]* maxlength="1000"', form.text)
+    values = {name: unescape(value) for name, value in
+              re.findall(r'<input class="nhsuk-input[^"]*" id="[^"]+" name="([^"]+)" type="[a-z]+" value="([^"]*)"',
+                         form.text)}
+    assert values["referral_route"] == route.strip()
+    saved = provider.post("/keepers/my-services/details",
+                          data={**values, "csrf": csrf_of(form.text), "service": AIRE, "phone": "0113 496 0777"})
+    assert saved.status_code == 303, saved.text
+    assert (record(keepers, AIRE).phone, record(keepers, AIRE).referral_route) == ("0113 496 0777", route.strip())
+    assert [field for _, action, field, _ in audit_rows(keepers, AIRE)][-1] == "phone"  # nothing else written
+    longer = "x" * 1001
+    refused = provider.post("/keepers/my-services/details",
+                            data={**values, "csrf": csrf_of(form.text), "service": AIRE, "referral_route": longer})
+    assert refused.status_code == 400
+    assert '<a href="#referral_route">How to refer must be 1,000 characters or fewer: it has 1,001</a>' in refused.text
+    assert f'value="{longer}"' in refused.text and record(keepers, AIRE).referral_route == route.strip()
 
 
 def test_another_organisations_service_is_refused_and_nothing_is_written(keepers):

@@ -25,7 +25,8 @@ from rehabmap.random_keys import is_key, new_key
 from web.deps import get_state
 from web.forms import Errors, Fields
 from web.keepers.navigation import SECTIONS, Section
-from web.keepers.session import PATH, Keeper, KeepersRoute, Refusal, directory_of, message_page, render, requires
+from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, directory_of, form_errors, message_page, render,
+                                 requires)
 
 router = APIRouter(route_class=KeepersRoute)
 TOKENS = f"{PATH}/tokens"
@@ -78,7 +79,7 @@ async def make_token(request: Request, keeper: Keeper = requires(Role.admin)) ->
         return message_page(request, keeper, 400, "This form could not be sent",
                             "It was out of date: no token was made. Go back, reload the page and try again.")
     directory = directory_of(request)
-    errors = Errors()
+    errors = form_errors(form)
     if not typed["label"]:
         errors.add("label", "Enter a label saying whose token it is")
     if typed["role"] not in {r.value for r in Role}:
@@ -158,7 +159,7 @@ async def link_service(request: Request, keeper: Keeper = requires(Role.admin)) 
     organisation, service_id = keeper.form.get("organisation"), keeper.form.get("service")
     typed = {"organisation": organisation, "service": service_id}
     if get_state(request).backend.get(service_id) is None:
-        errors = Errors()
+        errors = form_errors(keeper.form)
         errors.add("service", f"There is no service with id '{service_id}'" if service_id else
                    "Enter the id of the service to link, like sample:leeds-recovery-college")
         return _organisations_page(request, keeper, errors, typed, status=400)
@@ -178,10 +179,11 @@ async def unlink_service(request: Request, keeper: Keeper = requires(Role.admin)
 async def _organisation_change(request: Request, keeper: Keeper, typed: dict[str, str], field: str,
                                change: Callable[[Directory], object]) -> Response:
     directory: Directory = directory_of(request)
-    try:
-        await run_in_threadpool(change, directory)
-    except DomainError as error:
-        errors = Errors()
-        errors.add(field, error.message)
-        return _organisations_page(request, keeper, errors, typed, status=400)
-    return RedirectResponse(ORGANISATIONS, status_code=303)
+    errors = form_errors(keeper.form)
+    if not errors:
+        try:
+            await run_in_threadpool(change, directory)
+            return RedirectResponse(ORGANISATIONS, status_code=303)
+        except DomainError as error:
+            errors.add(field, error.message)
+    return _organisations_page(request, keeper, errors, typed, status=400)

@@ -27,7 +27,8 @@ from rehabmap.maintain.auth import Role
 from rehabmap.taxonomy import NEED_LABELS, TYPE_LABELS, ServiceType, need_label, type_words
 from web.forms import Errors
 from web.keepers.navigation import SECTIONS, Section
-from web.keepers.session import PATH, Keeper, KeepersRoute, Refusal, message_page_plain, render, requires
+from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, form_errors, message_page_plain, render,
+                                 requires)
 
 router = APIRouter(route_class=KeepersRoute)
 REVIEW = f"{PATH}/review"
@@ -90,15 +91,17 @@ def review_bulk(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Re
     form = keeper.form
     ids = form.getlist("id")[:BULK_LIMIT]
     action = form.get("action")
-    errors = Errors()
+    errors = form_errors(form)
     if not ids:
         errors.add("id", "Choose at least one record")
     queue = queue_of(request)
     done: list[ReviewItem] = []
-    if ids and action == "reject":
+    if errors:
+        pass  # nothing is decided: a reason too long is refused, not cut
+    elif action == "reject":
         done = _decided(errors, "reason", lambda: queue.reject(ids, actor=keeper.principal.who,
                                                                reason=form.get("reason")))
-    elif ids and action == "accept":
+    elif action == "accept":
         wanted = set(ids)
         kinds = {i.proposed_type for i in queue.items() if i.service_id in wanted}
         if None in kinds:  # before, told they were not all proposed as one type, where none was proposed
@@ -108,7 +111,7 @@ def review_bulk(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Re
                              "accept the others one at a time")
         else:
             done = _decided(errors, "id", lambda: queue.accept(ids, actor=keeper.principal.who))
-    elif ids:
+    else:
         errors.add("id", "Choose accept or reject")
     if errors:
         return _list_page(request, keeper, errors, status=400, chosen=frozenset(ids))
@@ -152,8 +155,10 @@ def _item_page(request: Request, keeper: Keeper, service_id: str, errors: Errors
 def review_decide(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
     form = keeper.form
     queue = queue_of(request)
-    errors = Errors()
-    if form.get("action") == "reject":
+    errors = form_errors(form)
+    if errors:
+        pass  # nothing is decided: a reason too long is refused, not cut
+    elif form.get("action") == "reject":
         _decided(errors, "reason", lambda: queue.reject([service_id], actor=keeper.principal.who,
                                                         reason=form.get("reason")))
     elif form.get("action") == "accept":

@@ -4,11 +4,11 @@ Every write goes through `rehabmap.maintain.edits.Editor`, the calls the maintai
 checks, the same audit rows, the same live-index update. A form sends only the fields that differ from the
 record as the index holds it, so an edit's audit rows name what the maintainer changed and nothing else. A
 refusal (a bad postcode, a maximum age below the minimum) is shown with the NHS error summary against the
-field it names, with everything typed kept. A value longer than a form keeps (`web.forms.max_length`) comes
-back cut, and cut it is no change, so saving other fields never shortens a long description from a feed. The form
-carries the version of the record it showed (`edits.version_of`): it sends every need and field back as it showed
-them, so one saved after another maintainer's or a sync's change would undo it; it is refused instead, the record
-shown as it now is.
+field it names, with everything typed kept. A value is kept whole: one longer than its field may hold
+(`web.keepers.words.TYPED_FIELDS`, the API's limits) is refused against its box, unless it is the record's own sent
+back (a long description from a feed), which is no change. The form carries the version of the record it showed
+(`edits.version_of`): it sends every need and field back as it showed them, so one saved after another maintainer's
+or a sync's change would undo it; it is refused instead, the record shown as it now is.
 
 The needs the service states are one choice each (takes / does not take / not stated), and whom it takes one choice
 (men only / women only / women and men / not stated); the needs and the gender rehabmap only read from its listing
@@ -34,11 +34,11 @@ from rehabmap.record import Service
 from rehabmap.state import AppState
 from rehabmap.taxonomy import TYPE_LABELS, ServiceType, need_label, parse_need
 from web.deps import get_state
-from web.forms import Errors, Fields, max_length, parse_int
+from web.forms import Errors, Fields, parse_int
 from web.keepers.maintainer_review import MAINTAINERS, item_path, queue_of
 from web.keepers.navigation import SECTIONS, Section
-from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, directory_of, message_page_plain, render,
-                                 requires)
+from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, directory_of, form_errors, message_page_plain,
+                                 render, requires)
 from web.keepers.words import field_name, teams_gender
 
 router = APIRouter(route_class=KeepersRoute)
@@ -137,11 +137,11 @@ def given_fields(form: Fields, errors: Errors, current: Service | None = None) -
 
 
 def changed(current: Service, given: dict[str, Any]) -> dict[str, Any]:
-    """What the form changes. A value longer than a form carries comes back cut; cut, it is no change; nor is an
-    empty box where the record holds an empty text (a synced record's description)."""
+    """What the form changes. A text sent back as the record holds it, its spaces trimmed (a synced record's
+    description, however long), is no change; nor is an empty box where the record holds an empty text."""
     data = current.model_dump(mode="json")
     return {name: value for name, value in given.items() if data.get(name) != value and not (
-        isinstance(data.get(name), str) and (value or "") == data[name].strip()[:max_length(name)].strip())}
+        isinstance(data.get(name), str) and (value or "") == data[name].strip())}
 
 
 def field_of(error: DomainError) -> str:
@@ -161,7 +161,7 @@ def form_page(request: Request, keeper: Keeper, service: Service | None, values:
     by_need = {r.need: r for r in read}
     return render(request, keeper, "keepers/maintainer/service_form.html",
                   {"service": service, "values": values, "errors": errors, "service_path": service_path,
-                   "history_path": history_path, "description_max": max_length("description"),
+                   "history_path": history_path,
                    "types": [("", "Choose a type"), *[(t.value, TYPE_LABELS[t]) for t in ServiceType]],
                    "capacities": [("", "Not known"), ("available", "Available"), ("limited", "Limited"),
                                   ("none", "None")],
@@ -213,7 +213,7 @@ def new_form(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLR
 @router.post(f"{SERVICES}/new")
 def create(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
     state, editor = editor_of(request)
-    errors = Errors()
+    errors = form_errors(keeper.form)
     given = {k: v for k, v in given_fields(keeper.form, errors).items() if v is not None}
     if not given.get("postcode"):
         errors.add("postcode", "Enter the service's full postcode")
@@ -229,22 +229,25 @@ def create(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respons
 
 def _write(request: Request, keeper: Keeper, service_id: str, action: str) -> Response:
     """Retire (with the maintainer's reason) or restore, then back to the service's page saying so; a reason
-    refused is shown against its box, the rest of the page as it was."""
+    refused (too long, as the API and the command line refuse it, or too short) is shown against its box, as it
+    was typed, the rest of the page as it was."""
     state, editor = editor_of(request)
-    try:
-        if action == "retire":
-            editor.retire(keeper.principal, service_id, keeper.form.get("reason"))
-        else:
-            editor.update(keeper.principal, service_id, {"status": "active"}, state.today())
-    except DomainError as error:
-        if error.field == "reason":
-            current = _current(request, keeper, service_id)
-            errors = Errors()
+    errors = form_errors(keeper.form)
+    if not errors:
+        try:
+            if action == "retire":
+                editor.retire(keeper.principal, service_id, keeper.form.get("reason"))
+            else:
+                editor.update(keeper.principal, service_id, {"status": "active"}, state.today())
+        except DomainError as error:
+            if error.field != "reason":
+                return render(request, keeper, "keepers/message.html", {"title": "This could not be done",
+                                                                        "message": error.message}, status=error.status)
             errors.add("reason", error.message)
-            return form_page(request, keeper, current, form_values(current), errors, status=400,
-                             reason=keeper.form.get("reason"))
-        return render(request, keeper, "keepers/message.html", {"title": "This could not be done",
-                                                                "message": error.message}, status=error.status)
+    if errors:
+        current = _current(request, keeper, service_id)
+        return form_page(request, keeper, current, form_values(current), errors, status=400,
+                         reason=keeper.form.get("reason"))
     done = "Retired: it has left every search." if action == "retire" else "Restored: it is searchable again."
     return RedirectResponse(service_path(service_id) + "?" + urlencode({"done": done}), status_code=303)
 
@@ -334,14 +337,15 @@ def edit_form(request: Request, service_id: str, keeper: Keeper = requires(*MAIN
 def edit(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
     state, editor = editor_of(request)
     current = _current(request, keeper, service_id)
-    errors = Errors()
+    today = state.today()
+    errors = form_errors(keeper.form, form_values(current))
     fields = changed(current, given_fields(keeper.form, errors, current))
     names: list[str] = []
     if not errors and fields:
         try:
             # the version the form was opened at: a form sends every need and text as it showed them, so one opened
             # before another maintainer's (or a sync's) change would undo it
-            _, names = editor.update(keeper.principal, service_id, fields, state.today(),
+            _, names = editor.update(keeper.principal, service_id, fields, today,
                                      if_match=keeper.form.get("version") or None)
         except (StaleEdit, PreconditionRequired) as error:
             # without a version (a page from before forms carried one), a change of the needs or the gender is

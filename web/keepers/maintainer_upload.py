@@ -27,8 +27,8 @@ from web.deps import get_state
 from web.forms import Errors
 from web.keepers.maintainer_review import MAINTAINERS
 from web.keepers.navigation import SECTIONS, Section
-from web.keepers.session import (PATH, UPLOAD_MAX_BYTES, Keeper, KeepersRoute, directory_of, message_page, render,
-                                 requires)
+from web.keepers.session import (PATH, UPLOAD_MAX_BYTES, Keeper, KeepersRoute, directory_of, form_errors, message_page,
+                                 render, requires)
 
 router = APIRouter(route_class=KeepersRoute)
 UPLOAD = f"{PATH}/upload"
@@ -94,7 +94,7 @@ def upload_form(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HT
 
 @router.post(UPLOAD)
 def upload(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
-    errors = Errors()
+    errors = form_errors(keeper.form)
     kind = keeper.form.get("kind")
     spec = spec_named(kind)
     if spec is None:

@@ -22,9 +22,9 @@ from rehabmap.maintain.freshness import SourceConfirmation, source_confirmations
 from rehabmap.maintain.retirement import Retirement, retirement
 from rehabmap.record import Service, contact_problem
 from web.deps import get_state
-from web.forms import MAX_VALUE, Errors, Fields
+from web.forms import Errors, Fields
 from web.keepers.navigation import SECTIONS, Section
-from web.keepers.session import PATH, Keeper, KeepersRoute, Refusal, message_page, render, requires
+from web.keepers.session import PATH, Keeper, KeepersRoute, Refusal, form_errors, message_page, render, requires
 from web.present import CAPACITY_WORDS, capacity_text, long_date
 
 router = APIRouter(route_class=KeepersRoute)
@@ -101,7 +101,7 @@ async def update_capacity(request: Request, keeper: Keeper = requires(Role.provi
     card = next((c for c in _cards(request, keeper) if c.service.id == service_id), None)
     if card is None:
         return await _write(request, keeper, service_id, {})  # not theirs, or gone: the editor says which
-    errors = Errors()
+    errors = form_errors(form)
     capacity, accepting = form.get("capacity"), form.get("accepting")
     if capacity not in CAPACITY_WORDS:
         errors.add(f"capacity-{card.n}", f"Choose whether {card.service.name} has a vacancy")
@@ -143,30 +143,36 @@ def _saved(service_id: str) -> RedirectResponse:
 @router.get(f"{MY_SERVICES}/details")
 def details_form(request: Request, keeper: Keeper = requires(Role.provider)) -> HTMLResponse:
     service = _editable(request, keeper, Fields.of_query(request).get("service"))
-    values = {f: getattr(service, f) or "" for f in DETAIL_FIELDS}
-    return _details_page(request, keeper, service, values, Errors())
+    return _details_page(request, keeper, service, _details_of(service), Errors())
 
 
 @router.post(f"{MY_SERVICES}/details")
 async def save_details(request: Request, keeper: Keeper = requires(Role.provider)) -> Response:
+    """Only what the provider changed is checked and written: a value sent back as the record holds it (a "How to
+    refer" a maintainer wrote longer than this form's box, a phone an import kept) is left alone, never refused."""
     service = _editable(request, keeper, keeper.form.get("service"))
+    current = _details_of(service)
     values = {f: keeper.form.get(f) for f in DETAIL_FIELDS}
-    errors = Errors()
+    changed = {f: v for f, v in values.items() if v != current[f].strip()}
+    errors = form_errors(keeper.form, current)
     for field, label in CONTACT_FIELDS.items():
-        if values[field] and (problem := contact_problem(field, values[field])):
+        if changed.get(field) and (problem := contact_problem(field, changed[field])):
             errors.add(field, f"{label}: {problem}")
-    if len(values["referral_route"]) >= MAX_VALUE:  # longer text arrives cut to this length
-        errors.add("referral_route", f"How to refer must be shorter than {MAX_VALUE} characters")
     if not errors:
         try:
             await run_in_threadpool(_editor(request).update, keeper.principal, service.id,
-                                    {f: v or None for f, v in values.items()}, get_state(request).today())
+                                    {f: v or None for f, v in changed.items()}, get_state(request).today())
             return _saved(service.id)
         except InvalidEdit as error:
             errors.add(error.field if error.field in DETAIL_FIELDS else "phone", error.message)
         except DomainError as error:
             raise _refused(request, keeper, error) from None
     return _details_page(request, keeper, service, values, errors, status=400)
+
+
+def _details_of(service: Service) -> dict[str, str]:
+    """The contact details as the form shows them (empty for none)."""
+    return {f: getattr(service, f) or "" for f in DETAIL_FIELDS}
 
 
 def _editable(request: Request, keeper: Keeper, service_id: str) -> Service:

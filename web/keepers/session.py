@@ -32,13 +32,14 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from rehabmap.maintain.auth import Principal, Role
 from rehabmap.maintain.sessions import Session
 from web.deps import get_state
-from web.forms import Fields
+from web.forms import Errors, Fields
 from web.keepers.navigation import sections_for
-from web.keepers.words import field_name, field_value, long_day, long_moment, review_state, with_code
+from web.keepers.words import (TEXT_LIMITS, TYPED_FIELDS, field_name, field_value, long_day, long_moment,
+                               review_state, with_code)
 from web.render import PageRoute, page
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Callable, Coroutine, Mapping
 
     from rehabmap.maintain.store import Directory
     from rehabmap.state import AppState
@@ -140,7 +141,8 @@ def clear_cookie(response: Response, request: Request, name: str) -> None:
 async def _checked_form(request: Request, expected: str) -> tuple[Fields, dict[str, Upload]]:
     """The POSTed form and its files, if its CSRF token is `expected`; else the refusal page. Forms are
     urlencoded (`web.forms.Fields`), or multipart when they carry a file (read by python-multipart, FastAPI's
-    own parser; its text fields are trimmed and cut as `Fields` cuts them)."""
+    own parser; its text fields are trimmed as `Fields` trims them). Every value is kept whole, never cut: one
+    too long for its field is refused by the route (`form_errors`), with all that was typed shown again."""
     if request.method in SAFE_METHODS:
         return Fields([]), {}
     files: dict[str, Upload] = {}
@@ -160,14 +162,30 @@ async def _checked_form(request: Request, expected: str) -> tuple[Fields, dict[s
                     files[name] = Upload(value.filename or "", data[:UPLOAD_MAX_BYTES], len(data) > UPLOAD_MAX_BYTES)
         finally:
             await parts.close()  # the spooled files
-        form = Fields(pairs)
+        form = Fields(pairs, max_value=None)
     else:
-        form = await Fields.of_body(request)
+        form = await Fields.of_body(request, max_value=None, max_body=get_state(request).settings.max_body_bytes)
+        if not form.complete:  # (the request layer refuses such a body first)
+            raise Refusal(message_page_plain(request, 413, "This form was too long to read",
+                                             "Nothing was saved. Go back, shorten what you typed and try again."))
     if not hmac.compare_digest(form.get("csrf").encode(), expected.encode()):
         raise Refusal(message_page_plain(request, 403, "This form could not be sent",
                                          "It was out of date, or it came from another site. Go back, reload "
                                          "the page and try again."))
     return form, files
+
+
+def form_errors(form: Fields, current: Mapping[str, object] | None = None) -> Errors:
+    """Where every keepers' route's errors start: one for each value longer than its field may hold
+    (`TYPED_FIELDS`), against its input, as the API and the command line would refuse it. The form keeps the value
+    whole, so the page shows again everything typed. A value the form sends back as `current` holds it (the record
+    it showed) is no change, however long (a feed's description), so it is never an error a person did not make."""
+    errors = Errors()
+    for name, length in form.too_long(TEXT_LIMITS).items():
+        if current is None or form.get(name) != str(current.get(name) or "").strip():
+            label, limit = TYPED_FIELDS[name]
+            errors.add(name, f"{label} must be {limit:,} characters or fewer: it has {length:,}")
+    return errors
 
 
 def requires(*roles: Role) -> Any:
@@ -221,13 +239,13 @@ def render(request: Request, who: Keeper | Visitor, template: str, context: dict
     """A page in the keepers' layout (`keepers/layout.html`): never cached; `keeper` (the principal, or None),
     `keeper_sections` (their pages), `csrf_input` (the hidden field every form carries), `source_title` (a
     source as a person reads it, as the public pages name it) and the words of `web.keepers.words` (fields, values
-    and times as a maintainer reads them) are in its context."""
+    and times as a maintainer reads them, and `text_limits`, each text box's maxlength) are in its context."""
     keeper = who.principal if isinstance(who, Keeper) else None
     values = {"keeper": keeper, "keeper_sections": sections_for(keeper.role) if keeper else [],
               "csrf_input": Markup('<input type="hidden" name="csrf" value="{}">').format(who.csrf),
               "source_title": get_state(request).source_title, "long_moment": long_moment, "long_day": long_day,
               "field_name": field_name, "field_value": field_value, "review_state": review_state,
-              "with_code": with_code, **(context or {})}
+              "with_code": with_code, "text_limits": TEXT_LIMITS, **(context or {})}
     response = page(request, template, values, status=status, private=True)
     if isinstance(who, Visitor) and who.fresh:
         set_cookie(response, request, FORM_COOKIE, who.cookie, FORM_COOKIE_SECONDS)

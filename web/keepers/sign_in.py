@@ -19,6 +19,7 @@ from web.keepers.session import (
     Visitor,
     clear_cookie,
     directory_of,
+    form_errors,
     render,
     requires,
     set_cookie,
@@ -53,11 +54,11 @@ def sign_in_form(request: Request, who: Visitor = visitor()) -> HTMLResponse:
 @router.post(f"{PATH}/sign-in")
 async def sign_in(request: Request, who: Visitor = visitor()) -> Response:
     directory = directory_of(request)
-    errors = Errors()
+    errors = form_errors(who.form)
     token = who.form.get("token")
     if not token:
         errors.add("token", "Enter your token")
-    else:
+    elif not errors:
         try:
             principal = await run_in_threadpool(directory.tokens.authenticate, f"Bearer {token}")
         except DomainError as error:

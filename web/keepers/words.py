@@ -10,12 +10,27 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from rehabmap.explanation import GENDER_WORDS, TEAMS_GENDER_BASES, gender_basis
+from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.maintain.overlay import READ_FIELDS
 from rehabmap.maintain.readings import NEED_LISTS
-from rehabmap.record import Service
+from rehabmap.maintain.reports import MAX_NOTE
+from rehabmap.record import TEXT_MAX_LENGTH, Service
 from rehabmap.taxonomy import need_label
 from web.present import long_date
 from web.service_view import who_it_takes
+
+
+# The text a person types in the keepers' forms, by input name: what a "too long" error calls it, and the most it may
+# hold, read from each limit's one home in the domain (the record's, the audit log's, the reports'), which the
+# maintainers' API and the command line read too. The forms keep these values whole and refuse one too long
+# (`web.keepers.session.form_errors`); the templates set each box's maxlength from `TEXT_LIMITS`.
+TYPED_FIELDS: dict[str, tuple[str, int]] = {
+    **{name: (label, TEXT_MAX_LENGTH[name]) for name, label in (
+        ("name", "Name"), ("organisation", "Organisation"), ("description", "What the service does"),
+        ("address", "Address"), ("postcode", "Postcode"), ("referral_route", "How to refer"), ("phone", "Phone"),
+        ("email", "Email"), ("website", "Website"))},
+    "reason": ("The reason", REASON_MAX), "note": ("The note", MAX_NOTE)}
+TEXT_LIMITS = {name: limit for name, (_, limit) in TYPED_FIELDS.items()}
 
 
 # A review's state as a maintainer reads it (the queue and the API keep the codes; a pending record's day and a
