@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from urllib.parse import unquote_plus
 
 import pytest
@@ -15,6 +16,7 @@ from playwright.sync_api import expect
 
 from tests.keepers.conftest import Keepers, csrf_of
 from tests.keepers.maintainer_browser import signed_in_page
+from tests.maintain.conftest import TODAY
 from tests.web.test_browser import axe, shot
 
 AIRE = "sample:aire-valley-rehabilitation-unit"
@@ -150,6 +152,34 @@ def test_a_value_is_kept_whole_to_its_fields_limit_and_one_longer_is_refused_not
     assert '<a href="#reason">The reason must be 500 characters or fewer: it has 501</a>' in refused.text
     assert f">{too_long}</textarea>" in refused.text
     assert client.get(f"/services/{AIRE}").json()["status"] == "active"
+
+
+def test_a_stale_capacity_shows_as_not_known_with_its_date_and_choosing_one_restamps_it(keepers):
+    """Before, the form showed a capacity report past the freshness window as current ("None" chosen, no date),
+    while every public page said it was unknown; sent back unchanged it was "Nothing was changed", so a maintainer
+    could not report it afresh. Now the form reads it as the provider's form does: not known, its report's date said
+    beside it; left so it is no change, and choosing a capacity reports it as of today."""
+    site = keepers.site
+    old = (TODAY - timedelta(days=15)).isoformat()
+    patched = keepers.client().patch(f"/maintain/services/{AIRE}", json={"capacity": "none", "capacity_as_of": old},
+                                     headers=site.auth("maintainer"))
+    assert patched.status_code == 200, patched.text
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    form = client.get(f"/keepers/services/{AIRE}")
+    assert _inputs(form.text)["capacity"] == ""
+    assert "Unknown: the last report (no vacancy, 15 days ago, on 8 November 2026) is older than 14 days" in form.text
+    unchanged = {**_inputs(form.text), "csrf": csrf_of(form.text)}
+    answer = client.post(f"/keepers/services/{AIRE}", data=unchanged)
+    assert "Nothing+was+changed" in answer.headers["location"]
+    held = keepers.app.state.rehabmap.backend.get(AIRE)
+    assert (held.capacity, held.capacity_as_of.isoformat()) == ("none", old)  # left as it was, not cleared
+    answer = client.post(f"/keepers/services/{AIRE}", data={**unchanged, "capacity": "none"})
+    assert answer.status_code == 303 and "Saved: capacity_as_of." in unquote_plus(answer.headers["location"])
+    held = keepers.app.state.rehabmap.backend.get(AIRE)
+    assert (held.capacity, held.capacity_as_of) == ("none", TODAY)
+    form = client.get(f"/keepers/services/{AIRE}")
+    assert _inputs(form.text)["capacity"] == "none" and "No vacancy, reported today, on 23 November 2026" in form.text
 
 
 def test_a_provider_and_a_forged_form_change_nothing(keepers):

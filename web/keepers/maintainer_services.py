@@ -6,9 +6,11 @@ record as the index holds it, so an edit's audit rows name what the maintainer c
 refusal (a bad postcode, a maximum age below the minimum) is shown with the NHS error summary against the
 field it names, with everything typed kept. A value is kept whole: one longer than its field may hold
 (`web.keepers.words.TYPED_FIELDS`, the API's limits) is refused against its box, unless it is the record's own sent
-back (a long description from a feed), which is no change. The form carries the version of the record it showed
-(`edits.version_of`): it sends every need and field back as it showed them, so one saved after another maintainer's
-or a sync's change would undo it; it is refused instead, the record shown as it now is.
+back (a long description from a feed), which is no change. The capacity is shown as every page reads it, with its
+report's date: a report past the freshness window as not known, so choosing one re-reports it as of today. The form
+carries the version of the record it showed (`edits.version_of`): it sends every need and field back as it showed
+them, so one saved after another maintainer's or a sync's change would undo it; it is refused instead, the record
+shown as it now is.
 
 The needs the service states are one choice each (takes / does not take / not stated), and whom it takes one choice
 (men only / women only / women and men / not stated); the needs and the gender rehabmap only read from its listing
@@ -17,6 +19,7 @@ are apart, each with its words and a maintainer's answers (`rehabmap.maintain.re
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -40,6 +43,7 @@ from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, directory_of, form_errors, message_page_plain,
                                  render, requires)
 from web.keepers.words import field_name, teams_gender
+from web.present import capacity_text
 
 router = APIRouter(route_class=KeepersRoute)
 SERVICES = f"{PATH}/services"
@@ -84,13 +88,13 @@ def need_field(need: str) -> str:
     return "need-" + need.replace(":", "-")
 
 
-def form_values(service: Service | None) -> dict[str, str]:
+def form_values(service: Service | None, today: date) -> dict[str, str]:
     """The record as the form shows it: every value as text, empty for none; each need as its choice."""
     words = {value: text for text, value in STATEMENTS.items()}
     needs = {need_field(n): words[stated(service, n)] for n in editable_needs(service)}
     if service is None:
         return {**{name: "" for name in FORM_FIELDS}, **needs}
-    data = service.model_dump(mode="json")
+    data = shown(service, today)
     values = {name: "" if data.get(name) is None else str(data[name]) for name in FORM_FIELDS}
     values["accepting_referrals"] = {True: "yes", False: "no", None: ""}[service.accepting_referrals]
     return {**values, **needs, "version": version_of(service)}
@@ -136,10 +140,18 @@ def given_fields(form: Fields, errors: Errors, current: Service | None = None) -
     return given
 
 
-def changed(current: Service, given: dict[str, Any]) -> dict[str, Any]:
-    """What the form changes. A text sent back as the record holds it, its spaces trimmed (a synced record's
-    description, however long), is no change; nor is an empty box where the record holds an empty text."""
-    data = current.model_dump(mode="json")
+def shown(service: Service, today: date) -> dict[str, Any]:
+    """The record as the form shows it and reads it back: its capacity as every page reads it
+    (`Service.capacity_now`), so a report past the freshness window is "Not known", as a provider's form shows it.
+    Choosing a capacity is then a change, which the editor stamps with today's date; leaving it is none."""
+    return {**service.model_dump(mode="json"), "capacity": service.capacity_now(today)}
+
+
+def changed(current: Service, given: dict[str, Any], today: date) -> dict[str, Any]:
+    """What the form changes of the record as it showed it (`shown`). A text sent back as the record holds it, its
+    spaces trimmed (a synced record's description, however long), is no change; nor is an empty box where the
+    record holds an empty text."""
+    data = shown(current, today)
     return {name: value for name, value in given.items() if data.get(name) != value and not (
         isinstance(data.get(name), str) and (value or "") == data[name].strip())}
 
@@ -159,9 +171,10 @@ def form_page(request: Request, keeper: Keeper, service: Service | None, values:
               status: int = 200, reason: str | None = None) -> HTMLResponse:
     read = readings(service) if service else []
     by_need = {r.need: r for r in read}
+    today = get_state(request).today()
     return render(request, keeper, "keepers/maintainer/service_form.html",
                   {"service": service, "values": values, "errors": errors, "service_path": service_path,
-                   "history_path": history_path,
+                   "history_path": history_path, "capacity_report": capacity_text(service, today) if service else None,
                    "types": [("", "Choose a type"), *[(t.value, TYPE_LABELS[t]) for t in ServiceType]],
                    "capacities": [("", "Not known"), ("available", "Available"), ("limited", "Limited"),
                                   ("none", "None")],
@@ -207,7 +220,7 @@ def services(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLR
 
 @router.get(f"{SERVICES}/new")
 def new_form(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
-    return form_page(request, keeper, None, form_values(None), Errors())
+    return form_page(request, keeper, None, form_values(None, get_state(request).today()), Errors())
 
 
 @router.post(f"{SERVICES}/new")
@@ -246,7 +259,7 @@ def _write(request: Request, keeper: Keeper, service_id: str, action: str) -> Re
             errors.add("reason", error.message)
     if errors:
         current = _current(request, keeper, service_id)
-        return form_page(request, keeper, current, form_values(current), errors, status=400,
+        return form_page(request, keeper, current, form_values(current, state.today()), errors, status=400,
                          reason=keeper.form.get("reason"))
     done = "Retired: it has left every search." if action == "retire" else "Restored: it is searchable again."
     return RedirectResponse(service_path(service_id) + "?" + urlencode({"done": done}), status_code=303)
@@ -330,7 +343,7 @@ def _current(request: Request, keeper: Keeper, service_id: str) -> Service:
 @router.get(SERVICES + "/{service_id:path}")
 def edit_form(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
     service = _current(request, keeper, service_id)
-    return form_page(request, keeper, service, form_values(service), Errors())
+    return form_page(request, keeper, service, form_values(service, get_state(request).today()), Errors())
 
 
 @router.post(SERVICES + "/{service_id:path}")
@@ -338,8 +351,8 @@ def edit(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINE
     state, editor = editor_of(request)
     current = _current(request, keeper, service_id)
     today = state.today()
-    errors = form_errors(keeper.form, form_values(current))
-    fields = changed(current, given_fields(keeper.form, errors, current))
+    errors = form_errors(keeper.form, form_values(current, today))
+    fields = changed(current, given_fields(keeper.form, errors, current), today)
     names: list[str] = []
     if not errors and fields:
         try:
@@ -354,7 +367,7 @@ def edit(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINE
                    if isinstance(error, StaleEdit) else "This page did not say which version of the service it showed")
             errors.add("service-form", f"{why}, so nothing was saved: it is shown below as it now is. Make your "
                                        "changes again.")
-            return form_page(request, keeper, current, form_values(current), errors, status=409)
+            return form_page(request, keeper, current, form_values(current, today), errors, status=409)
         except DomainError as error:
             errors.add(field_of(error), error.message)
     if errors:
