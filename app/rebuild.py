@@ -34,6 +34,7 @@ from indexer.sources import load_source, source_names
 from indexer.sync.rebuild import record_curated_coverage, with_directory
 from indexer.sync.runner import SyncReport
 from indexer.sync.steps import reached
+from indexer.upload import KEPT, kept_tables
 from rehabmap.config import Settings
 from rehabmap.index.base import IndexWriter
 from rehabmap.maintain.edits import OverlayWriter
@@ -41,7 +42,6 @@ from rehabmap.errors import DomainError, RebuildRunning
 from rehabmap.maintain.database import named_lock_of
 from rehabmap.maintain.store import Directory, store_of
 
-CURATED = "curated"
 SOURCES_FILE = "index-sources.json"
 PENDING_FILE = "rebuild-pending.json"  # a rebuild under way: what it leaves to do once its index is live
 INCOMING = ".incoming"  # an uploaded table while its rebuild runs, beside the kept one it replaces
@@ -54,12 +54,6 @@ class Rebuilt:
 
     report: IndexReport
     queued: list[SyncReport] = field(default_factory=list)
-
-
-def uploaded_tables(home: Path) -> dict[str, Path]:
-    """The curated tables uploaded through the maintainers' pages, by file name."""
-    folder = home / CURATED
-    return {p.name: p for p in sorted(folder.glob("*.csv"))} if folder.is_dir() else {}
 
 
 def remembered_sources(home: Path) -> list[Path]:
@@ -100,7 +94,7 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
                    table: Path | None, force: bool, max_drop_share: float | None, progress: bool,
                    force_queue: bool, workers: int) -> Rebuilt:
     home = settings.home
-    tables = {**uploaded_tables(home), **({table.name: table} if table is not None else {})}
+    tables = {**kept_tables(home), **({table.name: table} if table is not None else {})}
     files = [*sources, *tables.values()]
     names = source_names(files)
     rows = with_directory(store_of(settings), files,
@@ -165,8 +159,8 @@ def _begin(home: Path, sources: Sequence[Path], table: Path | None) -> None:
     """Before the build: what it must leave once live (`PENDING_FILE`), and the uploaded table beside the kept ones,
     each written whole (a temporary file, then renamed), so a kill at any point leaves one or the other."""
     if table is not None:
-        (home / CURATED).mkdir(parents=True, exist_ok=True)
-        _write_whole(home / CURATED / (table.name + INCOMING), table.read_bytes())
+        (home / KEPT).mkdir(parents=True, exist_ok=True)
+        _write_whole(home / KEPT / (table.name + INCOMING), table.read_bytes())
     pending = {"at": datetime.now(timezone.utc).isoformat(), "sources": [str(Path(p).resolve()) for p in sources]}
     _write_whole(home / PENDING_FILE, json.dumps(pending).encode())
 
@@ -177,16 +171,16 @@ def _finish(settings: Settings) -> None:
     home = settings.home
     path = home / PENDING_FILE
     sources = [Path(p) for p in json.loads(path.read_text(encoding="utf-8"))["sources"]]
-    for incoming in (home / CURATED).glob("*" + INCOMING):
+    for incoming in (home / KEPT).glob("*" + INCOMING):
         os.replace(incoming, incoming.with_name(incoming.name[:-len(INCOMING)]))
-    record_curated_coverage(store_of(settings), [*sources, *uploaded_tables(home).values()])
+    record_curated_coverage(store_of(settings), [*sources, *kept_tables(home).values()])
     _write_whole(home / SOURCES_FILE, json.dumps([str(p) for p in sources]).encode())
     path.unlink()
 
 
 def _abandon(home: Path) -> None:
     """The new index never went live: nothing it would have left is kept."""
-    curated = home / CURATED
+    curated = home / KEPT
     for incoming in curated.glob("*" + INCOMING):  # (none, and no error, when there is no folder)
         incoming.unlink()
     with contextlib.suppress(OSError):  # the folder `_begin` made for the table, if nothing else is in it

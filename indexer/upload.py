@@ -12,10 +12,16 @@ at the confirm step. It is deleted once used, and any held longer than `HOLD_MIN
 next upload. Wherever it is read from (held here, or kept for later rebuilds), a rebuild reads it as it reads
 any source (`indexer.sources.load_source`), so the services and rejections it gives name the table by its file
 name, as a person knows it, never by a folder of the server's.
+
+An added table is kept under `REHABMAP_HOME/curated/`, one file per kind, and replaces the one kept before it
+whole: a table is added as a whole, never row by row. So the check also compares the new table with the kept
+one (`replaced_by`): the services and the areas' coverage that adding it would take out of the directory.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -24,11 +30,13 @@ from pathlib import Path
 from indexer.pipeline import IndexReport, Placer, prepare_rows
 from indexer.rows import Rejection
 from indexer.sources.common import CsvTable, FileUnreadable, csv_table, decode_text
-from indexer.sources.curated import TABLES, CuratedRow, TableSpec, check_rows, rows_of, spec_for
+from indexer.sources.curated import TABLES, CuratedRow, TableSpec, check_rows, claims_of, rows_of, spec_for
+from rehabmap.coverage import Claim
 from rehabmap.errors import DomainError
 from rehabmap.random_keys import is_key, new_key
 
 HOLD_MINUTES = 30
+KEPT = "curated"  # under REHABMAP_HOME: the tables added through the maintainers' pages, which every rebuild reads
 
 
 class TableRefused(DomainError):
@@ -40,9 +48,10 @@ class TableRefused(DomainError):
 
 @dataclass(frozen=True)
 class GoodRow:
-    """A row the import would index: its line, the service's name, and the areas it is for."""
+    """A row the import would index: its line, the service's id and name, and the areas it is for."""
 
     line: int
+    id: str
     name: str
     areas: tuple[str, ...]
     verified_on: str | None
@@ -57,6 +66,7 @@ class TableCheck:
     none_rows: list[CuratedRow] = field(default_factory=list)  # areas recorded as having no such service
     rejected: list[Rejection] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)  # the areas it covers: every row for them verified
 
     @property
     def usable(self) -> bool:
@@ -98,14 +108,62 @@ def check_table(data: bytes, spec: TableSpec, file: str, placer: Placer) -> Tabl
     report = IndexReport()
     services = prepare_rows(rows_of(checked, spec, file), placer, report)
     result = TableCheck(spec, rejected=report.rejected, warnings=report.warnings,
-                        none_rows=[row for row in checked if row.problem is None and row.candidate is None])
+                        none_rows=[row for row in checked if row.problem is None and row.candidate is None],
+                        claims=claims_of(checked, spec.file_name))
     areas = {row.line: row.areas for row in checked}
     for service in services:
         line = service.provenance[0].line or 0
-        result.good.append(GoodRow(line, service.name, areas.get(line, ()),
+        result.good.append(GoodRow(line, service.id, service.name, areas.get(line, ()),
                                    service.last_verified.isoformat() if service.last_verified else None))
     result.rejected.sort(key=lambda r: r.origin.line or 0)
     return result
+
+
+def kept_tables(home: Path) -> dict[str, Path]:
+    """The tables added through the maintainers' pages, by file name: the ones every rebuild reads."""
+    folder = home / KEPT
+    return {p.name: p for p in sorted(folder.glob("*.csv"))} if folder.is_dir() else {}
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """What adding a table takes out of the directory, since it replaces the kept table of its kind whole: the
+    services the kept table makes that the new one does not (by id: a service renamed is one taken out and one
+    added), and the areas the kept table covers (a verified row, or a verified `none`) that the new one does not.
+    `kept`: whether a table of its kind is kept at all."""
+
+    kept: bool
+    services: list[GoodRow] = field(default_factory=list)
+    coverage: list[Claim] = field(default_factory=list)
+
+    @property
+    def loses(self) -> bool:
+        return bool(self.services or self.coverage)
+
+    @property
+    def digest(self) -> str:
+        """What the maintainer was shown would be taken out, in short: a confirm carries it, so that a kept table
+        changed since (another maintainer's upload) is shown again rather than replaced unseen."""
+        shown = [self.kept, sorted(row.id for row in self.services),
+                 sorted((c.category, c.area_code) for c in self.coverage)]
+        return hashlib.sha256(json.dumps(shown).encode()).hexdigest()[:32]
+
+
+def replaced_by(check: TableCheck, home: Path, placer: Placer) -> Replaced:
+    """What adding the checked table would take out of the directory: the kept table of its kind, checked as the
+    rebuild will read it, compared with it. A kept table that no longer reads as its kind (only a change on the
+    server's disk: each was checked when it was added) is compared as empty."""
+    kept = kept_tables(home).get(check.spec.file_name)
+    if kept is None:
+        return Replaced(False)
+    try:
+        before = check_table(kept.read_bytes(), check.spec, check.spec.file_name, placer)
+    except (TableRefused, OSError):
+        return Replaced(True)
+    ids = {row.id for row in check.good}
+    covered = {(c.category, c.area_code) for c in check.claims}
+    return Replaced(True, [row for row in before.good if row.id not in ids],
+                    [c for c in before.claims if (c.category, c.area_code) not in covered])
 
 
 class HeldUploads:

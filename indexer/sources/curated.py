@@ -282,23 +282,30 @@ def _ods_trusts(data_dir: Path) -> frozenset[str] | None:
 
 
 def table_claims(paths: Sequence[Path]) -> list[Claim]:
-    """Coverage claims of the curated tables among `paths`: per table, category and area, one claim when every
-    row for that area is usable and verified (as of the oldest date; by everyone who verified)."""
+    """Coverage claims of the curated tables among `paths` (`claims_of` each)."""
     claims: list[Claim] = []
     for path in paths:
         found = _table(Path(path))
-        if found is None:
-            continue
-        table, spec = found
-        rows: dict[tuple[str, str], list[CuratedRow]] = defaultdict(list)
-        for row in check_rows(table, spec, str(path)):
-            for area in row.areas:
-                rows[(row.category, area)].append(row)
-        for (category, area), group in sorted(rows.items()):
-            if all(r.problem is None and r.verified_on is not None for r in group):
-                dates = [r.verified_on for r in group if r.verified_on is not None]
-                who = "; ".join(dict.fromkeys(r.verified_by for r in group if r.verified_by))
-                claims.append(Claim(category, area, f"{CURATED}{Path(path).name}", min(dates).isoformat(), who))
+        if found is not None:
+            table, spec = found
+            claims += claims_of(check_rows(table, spec, str(path)), Path(path).name)
+    return claims
+
+
+def claims_of(checked: Iterable[CuratedRow], file_name: str) -> list[Claim]:
+    """A table's coverage claims: per category and area, one claim when every row for that area is usable and
+    verified (as of the oldest date; by everyone who verified). Apart from `table_claims` so that an upload's
+    check can say which areas a new table would stop covering, before anything is written."""
+    rows: dict[tuple[str, str], list[CuratedRow]] = defaultdict(list)
+    for row in checked:
+        for area in row.areas:
+            rows[(row.category, area)].append(row)
+    claims = []
+    for (category, area), group in sorted(rows.items()):
+        if all(r.problem is None and r.verified_on is not None for r in group):
+            dates = [r.verified_on for r in group if r.verified_on is not None]
+            who = "; ".join(dict.fromkeys(r.verified_by for r in group if r.verified_by))
+            claims.append(Claim(category, area, f"{CURATED}{file_name}", min(dates).isoformat(), who))
     return claims
 
 

@@ -82,7 +82,8 @@ def test_a_maintainer_uploads_a_table_reads_the_report_adds_it_and_finds_the_tea
         page.goto(base_url + "/find/rehabilitation?" + urlencode({"where": "LS15 8ZB"}))
         expect(page.get_by_role("link", name=names[0]).first).to_be_visible()
     entries, _ = keepers.site.directory.audit.entries(resource_id="community_rehab_teams.csv")
-    assert {e.field: e.new for e in entries} == {"services": 2, "areas_with_none": 0, "rejected": 1, "indexed": 62}
+    assert {e.field: e.new for e in entries} == {"services": 2, "areas_with_none": 0, "rejected": 1, "indexed": 62,
+                                                 "services_removed": 0, "areas_uncovered": 0}
     assert all(e.action == "upload" and "maintainer of the tests" in e.actor for e in entries)
     assert (keepers.site.home / "curated" / "community_rehab_teams.csv").read_text() == table.read_text()
     assert list((keepers.site.home / "uploads").iterdir()) == []  # deleted once used

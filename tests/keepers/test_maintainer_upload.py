@@ -11,7 +11,8 @@ from pathlib import Path
 from rehabmap.coverage import CoverageStore
 
 from tests.keepers.conftest import csrf_of
-from tests.keepers.upload_tables import bad_table, team_name, teams_table, trusts
+from tests.keepers.upload_tables import (LANCASHIRE_NONE, LEEDS_IPS, MANCHESTER_IPS, bad_table, ips_table, team_name,
+                                        teams_table, trusts)
 
 KIND = "curated-crt"
 SAMPLE = Path(__file__).resolve().parents[2] / "sample"
@@ -177,6 +178,12 @@ def held_id(text: str) -> str:
     return re.search(r'name="upload" value="([A-Za-z0-9_-]{22})"', text).group(1)
 
 
+def confirm_form(text: str, **more: str) -> dict[str, str]:
+    """The confirm form of a report page, as a browser sends it: its hidden fields, and `more`."""
+    replaces = re.search(r'name="replaces" value="([0-9a-f]+)"', text).group(1)
+    return {"csrf": csrf_of(text), "upload": held_id(text), "replaces": replaces, **more}
+
+
 def test_a_refused_rebuild_leaves_the_index_its_coverage_and_the_tables_as_they_were(keepers, data_dir):
     """The last rebuild's source has gone (moved, say): the import is refused, and nothing changes."""
     from app.rebuild import SOURCES_FILE
@@ -187,13 +194,13 @@ def test_a_refused_rebuild_leaves_the_index_its_coverage_and_the_tables_as_they_
     client = keepers.client()
     keepers.sign_in(client, "maintainer")
     report = upload(keepers, client, teams_table(data_dir))
-    answer = client.post("/keepers/upload/confirm", data={"csrf": csrf_of(report.text), "upload": held_id(report.text)})
+    answer = client.post("/keepers/upload/confirm", data=confirm_form(report.text))
     assert answer.status_code == 409, answer.text
     assert "The table was not added" in answer.text and "the live index is unchanged" in answer.text
     assert state.backend.ids() == before
     assert CoverageStore(keepers.site.settings.directory_path).claims() == coverage
     assert not (keepers.site.home / "curated").exists() and held(keepers) == []
-    again = client.post("/keepers/upload/confirm", data={"csrf": csrf_of(report.text), "upload": held_id(report.text)})
+    again = client.post("/keepers/upload/confirm", data=confirm_form(report.text))
     assert again.status_code == 410 and "This upload has ended" in again.text
 
 
@@ -222,7 +229,7 @@ def test_a_confirm_while_another_rebuild_runs_is_refused_and_can_be_sent_again(k
     client = keepers.client()
     keepers.sign_in(client, "maintainer")
     report = upload(keepers, client, teams_table(data_dir))
-    confirm = {"csrf": csrf_of(report.text), "upload": held_id(report.text)}
+    confirm = confirm_form(report.text)
     with open_database(keepers.site.settings).named_lock(REBUILD_LOCK) as ours:  # another rebuild, running
         assert ours
         refused = client.post("/keepers/upload/confirm", data=confirm)
@@ -245,7 +252,7 @@ def test_a_refused_confirm_is_audited_and_listed_on_the_upload_page(keepers, dat
     client = keepers.client()
     keepers.sign_in(client, "maintainer")
     report = upload(keepers, client, teams_table(data_dir))
-    answer = client.post("/keepers/upload/confirm", data={"csrf": csrf_of(report.text), "upload": held_id(report.text)})
+    answer = client.post("/keepers/upload/confirm", data=confirm_form(report.text))
     assert answer.status_code == 409
     entries, _ = keepers.site.directory.audit.entries(resource_type="curated_table")
     fields = {e.field: e.new for e in entries}
@@ -270,7 +277,7 @@ def test_an_added_table_records_its_file_name_never_a_server_path(keepers, data_
     client = keepers.client()
     keepers.sign_in(client, "maintainer")
     report = upload(keepers, client, teams_table(data_dir))
-    added = client.post("/keepers/upload/confirm", data={"csrf": csrf_of(report.text), "upload": held_id(report.text)})
+    added = client.post("/keepers/upload/confirm", data=confirm_form(report.text))
     assert added.status_code == 303, added.text
     new = [state.backend.get(i) for i in set(state.backend.ids()) - before]
     assert len(new) == 2
@@ -290,7 +297,7 @@ def test_a_held_table_that_no_longer_reads_is_refused_at_confirm_and_audited(kee
     report = upload(keepers, client, teams_table(data_dir))
     [path] = held(keepers)
     (keepers.site.home / "uploads" / path).write_text("not,a,curated,header\n", encoding="utf-8")
-    answer = client.post("/keepers/upload/confirm", data={"csrf": csrf_of(report.text), "upload": held_id(report.text)})
+    answer = client.post("/keepers/upload/confirm", data=confirm_form(report.text))
     assert answer.status_code == 400 and "The table was not added" in answer.text
     assert "is not the header of a curated table" in answer.text and held(keepers) == []
     assert ("Start from the blank template community_rehab_teams.csv, which the upload page offers for download"
@@ -351,7 +358,7 @@ def test_a_refused_rebuild_names_its_sources_never_a_server_path(keepers, data_d
     client = keepers.client()
     keepers.sign_in(client, "maintainer")
     report = upload(keepers, client, teams_table(data_dir))
-    answer = client.post("/keepers/upload/confirm", data={"csrf": csrf_of(report.text), "upload": held_id(report.text)})
+    answer = client.post("/keepers/upload/confirm", data=confirm_form(report.text))
     assert answer.status_code == 409, answer.text
     reason = "nothing could be imported from feeds/nested.json: cannot read the file: Is a directory"
     assert reason in answer.text
@@ -366,3 +373,97 @@ def test_a_refused_rebuild_names_its_sources_never_a_server_path(keepers, data_d
     for shown in (answer.text, json.dumps([[e.resource_id, e.new] for e in entries]),
                   client.get("/keepers/upload").text, audit_api, json.dumps(sorted(provenance))):
         assert not any(folder in shown for folder in server)
+
+
+def ips_site(keepers):
+    """A signed-in maintainer's client, on a site whose last rebuild read the sample feed (an upload rebuilds
+    from it)."""
+    from app.rebuild import rebuild_index
+
+    rebuild_index(keepers.site.settings, [SAMPLE], actor="test setup")  # as `rehabmap index sample/`
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    return client
+
+
+def add_ips(keepers, client, table: str, **more: str):
+    report = upload(keepers, client, table, kind="curated-ips", name="ips_services.csv")
+    assert report.status_code == 200, report.text
+    return report, client.post("/keepers/upload/confirm", data=confirm_form(report.text, **more))
+
+
+def ips_claims(keepers) -> list[str]:
+    claims = CoverageStore(keepers.site.settings.directory_path).claims()
+    return sorted(c.area_code for c in claims if c.basis == "curated:ips_services.csv")
+
+
+def test_an_upload_that_leaves_out_what_the_kept_table_holds_lists_it_and_takes_it_out_only_when_told(keepers):
+    """Each upload replaces the kept table of its kind whole. Before, a file holding only a new Manchester row
+    was reported as "Services it adds (1)" and nothing else; confirmed, it took the Leeds service (its page then
+    404) and Lancashire's verified 'none' out of the directory unannounced. Now the report lists what it takes
+    out, and the confirm needs a yes to it (without one, the page comes back and nothing is written)."""
+    client = ips_site(keepers)
+    state = keepers.app.state.rehabmap
+    first, added = add_ips(keepers, client, ips_table(LEEDS_IPS, LANCASHIRE_NONE))
+    assert "No ips_services.csv table has been added here yet, so this one takes nothing out" in first.text
+    assert added.status_code == 303, added.text
+    leeds = "curated-ips:e54000054-leeds-ips-employment-service-invented"
+    assert state.backend.get(leeds) is not None and ips_claims(keepers) == ["E54000048", "E54000054"]
+
+    report = upload(keepers, client, ips_table(MANCHESTER_IPS), kind="curated-ips", name="ips_services.csv")
+    text = report.text
+    assert "A table is added whole: it replaces the whole ips_services.csv table" in text
+    assert "Services it removes (1)" in text
+    removed = re.search(r'id="removed-services">(.*?)</table>', text, re.S).group(1)
+    assert "Leeds IPS Employment Service (invented)" in removed
+    assert "NHS West Yorkshire Integrated Care Board (E54000054)" in removed
+    assert "Areas whose coverage it drops (2)" in text
+    dropped = re.findall(r"<li>([^<]*)</li>", re.search(r'id="dropped-coverage">(.*?)</ul>', text, re.S).group(1))
+    assert dropped[0] == ("NHS Lancashire and South Cumbria Integrated Care Board (E54000048): Individual "
+                          "Placement and Support (employment), verified by Ann Lead as of 1 May 2026")
+    assert dropped[1].startswith("NHS West Yorkshire Integrated Care Board (E54000054)")
+    assert "Yes, take out the 1 service and the coverage of 2 areas listed above" in text
+
+    unsaid = client.post("/keepers/upload/confirm", data=confirm_form(text))
+    assert unsaid.status_code == 400 and "There is a problem" in unsaid.text
+    assert "Say that you mean to take these out of the directory" in unsaid.text
+    assert state.backend.get(leeds) is not None and ips_claims(keepers) == ["E54000048", "E54000054"]
+    assert len(held(keepers)) == 1 and held_id(unsaid.text) == held_id(text)
+
+    said = client.post("/keepers/upload/confirm", data=confirm_form(unsaid.text, removes="yes"))
+    assert said.status_code == 303, said.text
+    assert "took out 1 services and the coverage of 2 areas" in said.headers["location"].replace("+", " ")
+    assert state.backend.get(leeds) is None and ips_claims(keepers) == ["E54000057"]
+    entries, _ = keepers.site.directory.audit.entries(resource_type="curated_table")
+    last = {e.field: e.new for e in entries if e.change_id == entries[-1].change_id}
+    assert (last["services"], last["services_removed"], last["areas_uncovered"]) == (1, 1, 2)
+    page = client.get("/keepers/upload").text
+    assert "took out 1 services and the coverage of 2 areas" in page
+    assert "A table is added whole, never row by row" in page
+
+
+def test_a_file_holding_all_the_kept_table_holds_takes_nothing_out_and_needs_no_yes(keepers):
+    """The yes is asked for only when something would be taken out: a file that adds a row to the kept table's
+    rows is added as before."""
+    client = ips_site(keepers)
+    assert add_ips(keepers, client, ips_table(LEEDS_IPS, LANCASHIRE_NONE))[1].status_code == 303
+    report, added = add_ips(keepers, client, ips_table(LEEDS_IPS, LANCASHIRE_NONE, MANCHESTER_IPS))
+    assert "holds every service of that table and covers every area it covers, so it takes nothing out" in report.text
+    assert 'name="removes"' not in report.text
+    assert added.status_code == 303, added.text
+    assert ips_claims(keepers) == ["E54000048", "E54000054", "E54000057"]
+
+
+def test_a_confirm_after_the_kept_table_changed_shows_what_it_takes_out_now(keepers):
+    """Checked while nothing was kept, a file would take nothing out; meanwhile another maintainer added a
+    table. Confirming the first as shown would have removed the other's rows unseen: it is shown again."""
+    client = ips_site(keepers)
+    first = upload(keepers, client, ips_table(MANCHESTER_IPS), kind="curated-ips", name="ips_services.csv")
+    assert 'name="removes"' not in first.text
+    assert add_ips(keepers, client, ips_table(LEEDS_IPS))[1].status_code == 303
+    again = client.post("/keepers/upload/confirm", data=confirm_form(first.text))
+    assert again.status_code == 409 and 'id="replaced-changed"' in again.text
+    assert "Services it removes (1)" in again.text and held_id(again.text) == held_id(first.text)
+    assert ips_claims(keepers) == ["E54000054"]
+    added = client.post("/keepers/upload/confirm", data=confirm_form(again.text, removes="yes"))
+    assert added.status_code == 303 and ips_claims(keepers) == ["E54000057"]

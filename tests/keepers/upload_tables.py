@@ -43,3 +43,16 @@ def bad_table() -> str:
     """Only bad rows: an area code that does not exist (line 2), no postcode (line 3)."""
     return "\n".join([HEADER, "RGD,E99999999,A team for nowhere (invented),,,LS15 8ZB,,,,,,,,",
                       "RGD,E08000035,A team with no base (invented),,,,,,,,,,,"]) + "\n"
+
+
+IPS_HEADER = ("icb_code,serves,service_name,organisation,address,postcode,phone,email,website,referral_route,"
+              "description,verified_by,verified_on,notes")
+# An IPS service in West Yorkshire ICB (its base's postcode real, the service invented), verified
+LEEDS_IPS = "E54000054,,Leeds IPS Employment Service (invented),,,LS9 7TF,,,,,,Ann Lead,2026-11-30,"
+# Lancashire and South Cumbria ICB recorded, and verified, as having no IPS service
+LANCASHIRE_NONE = "E54000048,,none,,,,,,,,,Ann Lead,2026-05-01,"
+MANCHESTER_IPS = "E54000057,,Manchester IPS Service (invented),,,M13 9WL,,,,,,Ann Lead,2026-11-30,"
+
+
+def ips_table(*rows: str) -> str:
+    return "\n".join([IPS_HEADER, *rows]) + "\n"

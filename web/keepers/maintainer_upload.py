@@ -5,7 +5,11 @@ file is held server-side by a random id (`indexer.upload.HeldUploads`) for the c
 Every confirm is audited under the maintainer's token, whether the table was added or refused (with the
 reason), and the upload page lists them, so whoever keeps the directory sees who tried what and why it did
 not land. The first step, the check, is not: it changes nothing and its answer is the page the maintainer
-reads at once. Nor is a confirm sent while another rebuild runs: the upload stays held, to be sent again."""
+reads at once. Nor is a confirm sent while another rebuild runs: the upload stays held, to be sent again.
+
+An added table replaces the kept table of its kind whole (`indexer.upload.replaced_by`): the report lists the
+services and the areas' coverage it would take out, and a confirm that takes any out needs the maintainer to
+say so, or it is shown again with nothing written."""
 
 from __future__ import annotations
 
@@ -18,8 +22,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from indexer.pipeline import GeographyPlacer, ImportRefused
 from indexer.sources.curated import TABLES, blank_template
-from indexer.upload import (HOLD_MINUTES, HeldUploads, TableCheck, TableRefused, check_table, spec_filed_as,
-                            spec_named)
+from indexer.upload import (HOLD_MINUTES, HeldUploads, Replaced, TableCheck, TableRefused, check_table, replaced_by,
+                            spec_filed_as, spec_named)
+from rehabmap.coverage import category_label
 from rehabmap.errors import RebuildRunning
 from rehabmap.maintain.audit import Change
 from rehabmap.maintain.uploads import ADDED, REFUSED, TABLE, PastUpload, recent_uploads
@@ -39,6 +44,9 @@ SECTIONS.append(Section(UPLOAD, "Upload a curated table", "IPS services per ICB,
 KIND_LABELS = {"curated-ips": "IPS services, per ICB (ips_services.csv)",
                "curated-advocacy": "Statutory advocacy, per upper-tier local authority (statutory_advocacy.csv)",
                "curated-crt": "Community rehabilitation teams, per NHS trust (community_rehab_teams.csv)"}
+
+
+REMOVES = "removes"  # the box a maintainer ticks to add a table that takes services or coverage out
 
 
 def _counts(check: TableCheck) -> list[Change]:
@@ -115,20 +123,27 @@ def upload(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLRes
         errors.add("table", refused.message)
         return _form_page(request, keeper, errors, kind)
     upload_id = held_uploads(request).hold(sent.data, spec) if check.usable else ""
-    return _report_page(request, keeper, check, upload_id, sent.filename)
+    placer = GeographyPlacer(state.geography)
+    replaced = replaced_by(check, state.settings.home, placer) if check.usable else Replaced(False)
+    return _report_page(request, keeper, check, replaced, upload_id, sent.filename)
 
 
-def _report_page(request: Request, keeper: Keeper, check: TableCheck, upload_id: str, filename: str, *,
-                 running: RebuildRunning | None = None) -> HTMLResponse:
-    """What an import would do with every row, and the confirm button while the upload is held; `running`
-    when a confirm found another rebuild under way (the upload is still held, to be confirmed again). Each area is
-    named beside its code, so that a mistyped code that is another real area (E08000036, Wakefield, for
-    E08000035, Leeds) shows before anything is written."""
+def _report_page(request: Request, keeper: Keeper, check: TableCheck, replaced: Replaced, upload_id: str,
+                 filename: str, *, running: RebuildRunning | None = None, errors: Errors | None = None,
+                 changed: bool = False) -> HTMLResponse:
+    """What an import would do with every row, what it would take out of the directory, and the confirm button
+    while the upload is held; `running` when a confirm found another rebuild under way (the upload is still
+    held, to be confirmed again), `errors` when it was sent without saying yes to what it takes out, `changed`
+    when what it takes out changed since it was shown. Each area is named beside its code, so that a mistyped
+    code that is another real area (E08000036, Wakefield, for E08000035, Leeds) shows before anything is
+    written."""
+    status = running.status if running else 409 if changed else 400 if errors else 200
     return render(request, keeper, "keepers/maintainer/upload_report.html",
-                  {"check": check, "kind_label": KIND_LABELS[check.spec.source], "upload_id": upload_id,
-                   "filename": filename[:200], "running": running.message if running else "",
-                   "area_name": get_state(request).area_name},
-                  status=running.status if running else 200)
+                  {"check": check, "replaced": replaced, "kind_label": KIND_LABELS[check.spec.source],
+                   "upload_id": upload_id, "filename": filename[:200], "running": running.message if running else "",
+                   "errors": errors or Errors(), "changed": changed, "removes": REMOVES,
+                   "area_name": get_state(request).area_name, "category_label": category_label},
+                  status=status)
 
 
 @router.post(f"{UPLOAD}/confirm")
@@ -146,24 +161,37 @@ def confirm(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respon
         return message_page(request, keeper, 503, "Tables cannot be added here",
                             "This server was started without the index builder.")
     state = get_state(request)
+    placer = GeographyPlacer(state.geography)
     try:
-        check = check_table(table.read_bytes(), spec, spec.file_name, GeographyPlacer(state.geography))
+        check = check_table(table.read_bytes(), spec, spec.file_name, placer)
     except TableRefused as refused:  # it was checked before it was held: only a change on the server's disk
         uploads.discard(upload_id)
         return _refused(request, keeper, spec.file_name, refused, [])
+    replaced = replaced_by(check, state.settings.home, placer)
+    if keeper.form.get("replaces") != replaced.digest:  # the kept table changed since the report was shown
+        return _report_page(request, keeper, check, replaced, upload_id, spec.file_name, changed=True)
+    if replaced.loses and keeper.form.get(REMOVES) != "yes":
+        errors = Errors()
+        errors.add(REMOVES, "Say that you mean to take these out of the directory, or add the missing rows to "
+                            "your file and upload it again")
+        return _report_page(request, keeper, check, replaced, upload_id, spec.file_name, errors=errors)
     held = False
     try:
         rebuilt = rebuild(table, actor=keeper.principal.who)
     except RebuildRunning as running:
         held = True
-        return _report_page(request, keeper, check, upload_id, spec.file_name, running=running)
+        return _report_page(request, keeper, check, replaced, upload_id, spec.file_name, running=running)
     except ImportRefused as refused:
         return _refused(request, keeper, spec.file_name, refused, _counts(check))
     finally:
         if not held:
             uploads.discard(upload_id)
     directory_of(request).audit.record(keeper.principal.who, ADDED, TABLE, spec.file_name,
-                                       [*_counts(check), Change("indexed", None, rebuilt.report.indexed)])
+                                       [*_counts(check), Change("services_removed", None, len(replaced.services)),
+                                        Change("areas_uncovered", None, len(replaced.coverage)),
+                                        Change("indexed", None, rebuilt.report.indexed)])
+    taken = (f"; it took out {len(replaced.services)} services and the coverage of {len(replaced.coverage)} "
+             "areas that the table it replaced held" if replaced.loses else "")
     done = (f"{spec.file_name} is in the directory: {len(check.good)} services added from it, "
-            f"{len(check.rejected)} rows rejected. The index now holds {rebuilt.report.indexed} services.")
+            f"{len(check.rejected)} rows rejected{taken}. The index now holds {rebuilt.report.indexed} services.")
     return RedirectResponse(f"{UPLOAD}?" + urlencode({"done": done}), status_code=303)
