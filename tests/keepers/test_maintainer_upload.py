@@ -4,6 +4,7 @@ oversized or empty file, a missing CSRF token and a provider are refused with no
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -84,6 +85,7 @@ def test_a_wrong_kind_an_empty_or_oversized_file_is_named_in_the_error_summary(k
     assert empty.status_code == 400 and "The file is empty" in empty.text
     large = upload(keepers, client, teams_table(data_dir) + "x" * 50_000)
     assert large.status_code == 400 and "The file is larger than 48 KB" in large.text
+    assert "split it into smaller tables" not in large.text
     nothing = upload(keepers, client, teams_table(data_dir), kind="")
     assert nothing.status_code == 400 and "Choose the kind of table you are uploading" in nothing.text
     assert held(keepers) == []
@@ -467,3 +469,22 @@ def test_a_confirm_after_the_kept_table_changed_shows_what_it_takes_out_now(keep
     assert ips_claims(keepers) == ["E54000054"]
     added = client.post("/keepers/upload/confirm", data=confirm_form(again.text, removes="yes"))
     assert added.status_code == 303 and ips_claims(keepers) == ["E54000057"]
+
+
+def test_a_table_over_the_size_limit_is_not_advised_to_be_split(keepers):
+    """Before, a file over 48 KB was told to "split it into smaller tables": followed, each part's upload
+    replaced the one before, and only the last part stayed in the directory. Now the message says the table is
+    added whole, in one file, and names the way that has no limit: `rehabmap index` on the server."""
+    rows = [LEEDS_IPS.replace("Leeds IPS Employment Service", f"Leeds IPS Employment Service {n}") for n in range(700)]
+    table = ips_table(*rows)
+    assert len(table.encode()) > 48 * 1024
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    answer = upload(keepers, client, table, kind="curated-ips", name="ips_services.csv")
+    assert answer.status_code == 400 and "There is a problem" in answer.text
+    error = re.search(r'id="table-error">\s*<span[^>]*>Error: </span>(.*?)\s*</span>', answer.text, re.S)
+    assert html.unescape(error.group(1)) == (
+        "The file is larger than 48 KB, the most this page takes. A table is added whole, in one file: each "
+        "upload replaces the whole table of its kind, so do not split it into parts. Ask whoever runs the server to "
+        "index it with rehabmap index, which has no such limit")
+    assert "split it into smaller" not in answer.text and held(keepers) == []

@@ -83,6 +83,14 @@ def _form_page(request: Request, keeper: Keeper, errors: Errors, kind: str) -> H
                   status=400 if errors else 200)
 
 
+def too_large() -> str:
+    """Not "split it into smaller tables", as before: each upload replaces the whole table of its kind, so the
+    parts uploaded one after another left only the last in the directory."""
+    return (f"The file is larger than {UPLOAD_MAX_BYTES // 1024} KB, the most this page takes. A table is added "
+            "whole, in one file: each upload replaces the whole table of its kind, so do not split it into parts. "
+            "Ask whoever runs the server to index it with rehabmap index, which has no such limit")
+
+
 @router.get(f"{TEMPLATES}/{{file_name}}")
 def blank_table(request: Request, file_name: str, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
     """A table's blank template, to fill in and upload: before, the page pointed to `templates/curated/`, a folder
@@ -111,7 +119,7 @@ def upload(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLRes
     if sent is None or not sent.filename:
         errors.add("table", "Choose the CSV file to upload")
     elif sent.too_large:
-        errors.add("table", f"The file is larger than {UPLOAD_MAX_BYTES // 1024} KB: split it into smaller tables")
+        errors.add("table", too_large())
     elif not sent.data.strip():
         errors.add("table", "The file is empty")
     if errors or spec is None or sent is None:
