@@ -71,6 +71,7 @@ class TerminatedPostcode(GeodataError):
             field=field,
         )
         self.postcode = postcode
+        self.terminated = terminated
 
 
 def _not_known(place: str) -> str:

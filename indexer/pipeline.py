@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from geodata.geography import Geography
 from geodata.areas import AreaCodes, check_coordinates, outside_england
-from geodata.errors import GeodataError
+from geodata.errors import GeodataError, InvalidPostcode, TerminatedPostcode, UnknownPostcode
 from indexer.merge import Keyed, MergeNote, Merging, merge_duplicates, same_id
 from indexer.needs import extract_needs_and_gender, gender_words
 from indexer.rows import Candidate, Held, Origin, Rejection, place
@@ -37,7 +37,9 @@ from rehabmap.taxonomy import Classification, NotRehab, ServiceType, classify_la
 class Placer(Protocol):
     """The slice of geography the pipeline needs: a service's point from its postcode, areas from a point."""
 
-    def place_postcode(self, postcode: str) -> tuple[float, float, str | None]: ...
+    def place_postcode(self, postcode: str) -> tuple[float, float, str | None]:
+        """The postcode's point and local authority, or `Unplaceable` saying why it cannot place a service."""
+        ...
 
     def lad_of_postcode(self, postcode: str) -> str | None: ...
 
@@ -62,6 +64,27 @@ class RowWorkers(Protocol):
         ...
 
 
+class Unplaceable(ValueError):
+    """A postcode that cannot place a service, and why, without naming the field: the pipeline names it as the
+    row's source does (`Candidate.postcode_named`)."""
+
+
+def _unplaceable(postcode: str, error: GeodataError) -> str:
+    """Why a postcode cannot place a service, in an importer's words. Not geodata's own, which are the public
+    search's: "try the first half of it (for example 'LS9')" is right for a person's home, and wrong for a
+    service, which needs its full postcode (a half is refused)."""
+    base = "a service needs the full postcode of its base"
+    if isinstance(error, UnknownPostcode):
+        return f"'{postcode}' is not a current postcode: the ONS Postcode Directory for England does not hold it. " \
+               f"Check it; {base}"
+    if isinstance(error, TerminatedPostcode):
+        return f"'{postcode}' is not a current postcode: it was terminated ({error.terminated}). Give the current " \
+               "postcode of the service's base"
+    if isinstance(error, InvalidPostcode):
+        return f"'{postcode}' is not a postcode; {base} (like 'LS9 7TF')"
+    return error.message  # one outside England says where it is, and that the directory lists England only
+
+
 class GeographyPlacer:
     """Places services with the offline geodata. Only a full postcode is precise enough for a service."""
 
@@ -69,10 +92,13 @@ class GeographyPlacer:
         self.geography = geography
 
     def place_postcode(self, postcode: str) -> tuple[float, float, str | None]:
-        point = self.geography.postcodes.lookup(postcode)
+        try:
+            point = self.geography.postcodes.lookup(postcode)
+        except GeodataError as error:
+            raise Unplaceable(_unplaceable(postcode, error)) from None
         if point.precision != "postcode":
-            raise ValueError(f"postcode '{postcode}' is only a {point.precision}; a full postcode is needed "
-                             "to place a service")
+            raise Unplaceable(f"'{postcode}' is only a {point.precision}; a service needs the full postcode of "
+                              "its base")
         return point.lat, point.lon, point.lad_code
 
     def forked(self) -> GeographyPlacer:
@@ -290,7 +316,7 @@ def _extract_needs(fields: dict[str, Any], label_text: str) -> None:
         fields["gender_read_from_text"] = {gender: gender_words(gender, text)}
 
 
-def _locate(fields: dict[str, Any], placer: Placer) -> tuple[float, float, str | None]:
+def _locate(fields: dict[str, Any], placer: Placer, postcode_named: str) -> tuple[float, float, str | None]:
     """The row's point (from its postcode when it has no coordinates) and its postcode's LAD, if any, also
     beside coordinates: the generalised boundaries agree with ONS's postcode directory for only ~98% of single
     postcodes (../shared/data/README.md), and put CQC's Maison Moti Care Home (N14 4PH, Enfield) in Barnet, so
@@ -299,7 +325,10 @@ def _locate(fields: dict[str, Any], placer: Placer) -> tuple[float, float, str |
     if fields.get("lat") is None or fields.get("lon") is None:
         if not postcode:
             raise ValueError("no coordinates and no postcode to place the service")
-        fields["lat"], fields["lon"], lad = placer.place_postcode(postcode)
+        try:
+            fields["lat"], fields["lon"], lad = placer.place_postcode(postcode)
+        except Unplaceable as exc:
+            raise ValueError(f"{postcode_named}: {exc}") from None
         return float(fields["lat"]), float(fields["lon"]), lad
     return float(fields["lat"]), float(fields["lon"]), placer.lad_of_postcode(postcode) if postcode else None
 
@@ -329,7 +358,7 @@ def prepare_all(candidates: list[Candidate], placer: Placer) -> list[Service | R
         try:
             _classify(fields, label_text)
             _extract_needs(fields, label_text)
-            points.append(_locate(fields, placer))
+            points.append(_locate(fields, placer, candidate.postcode_named))
             outcomes.append((fields, candidate.origin))
         except _REJECTABLE as exc:
             outcomes.append(_rejection(candidate.origin, exc))

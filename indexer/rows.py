@@ -44,6 +44,9 @@ class Candidate:
     origin: Origin
     label_text: str = ""   # free text the classifier and needs extraction may read
     warnings: list[str] = field(default_factory=list)
+    # How a reason about the row's postcode names it: a table a person fills in names its column ("column
+    # postcode"), as its source's other reasons do
+    postcode_named: str = "postcode"
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ import hashlib
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from itertools import chain
 from pathlib import Path
 
 from indexer.pipeline import IndexReport, Placer, prepare_rows
@@ -99,7 +100,11 @@ def read_table(data: bytes, spec: TableSpec) -> CsvTable:
     if found is not spec:
         raise TableRefused(f"This is a {found.file_name} table, not {spec.file_name}: choose the kind of table "
                            "it is, or upload the other file.")
-    return table
+    first = next(table.rows, None)
+    if first is None:  # before, reported as "0 rows are rejected ... every row is rejected"
+        raise TableRefused(f"The file has the header of {spec.file_name} and no rows under it: add a row for each "
+                           "service (or none for an area that has none), then upload it again.")
+    return replace(table, rows=chain([first], table.rows))
 
 
 def check_table(data: bytes, spec: TableSpec, file: str, placer: Placer) -> TableCheck:

@@ -269,7 +269,7 @@ def _candidate(cell: dict[str, str], spec: TableSpec, file: str, line: int, sour
                       "subtype": kind or None, "service_area": {"codes": serves},
                       "last_verified": verified_on})
     origin = Origin(source or spec.source, file, line, source_id=source_id, licence=LICENCE)
-    return Candidate(fields, origin, label_text=name), parser.errors
+    return Candidate(fields, origin, label_text=name, postcode_named="column postcode"), parser.errors
 
 
 def _ods_trusts(data_dir: Path) -> frozenset[str] | None:

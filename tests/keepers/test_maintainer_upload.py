@@ -488,3 +488,39 @@ def test_a_table_over_the_size_limit_is_not_advised_to_be_split(keepers):
         "upload replaces the whole table of its kind, so do not split it into parts. Ask whoever runs the server to "
         "index it with rehabmap index, which has no such limit")
     assert "split it into smaller" not in answer.text and held(keepers) == []
+
+
+def test_a_table_with_a_header_and_no_rows_is_refused_as_having_no_rows(keepers):
+    """Before, a file holding only the template's header was reported as "0 rows are rejected" and "Nothing in
+    this file can be imported: every row is rejected", when it has no row at all. Now it is refused (400, nothing
+    held) as having none, as an empty file is."""
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    answer = upload(keepers, client, ips_table(), kind="curated-ips", name="ips_services.csv")
+    assert answer.status_code == 400 and "There is a problem" in answer.text
+    assert ("The file has the header of ips_services.csv and no rows under it: add a row for each service (or "
+            "none for an area that has none), then upload it again.") in answer.text
+    assert "every row is rejected" not in answer.text and held(keepers) == []
+    blank_lines = upload(keepers, client, ips_table("", ",,,,,,,,,,,,,"), kind="curated-ips", name="ips_services.csv")
+    assert blank_lines.status_code == 400 and "no rows under it" in blank_lines.text
+
+
+def test_a_rows_postcode_that_places_nothing_is_named_by_its_column_in_the_tables_own_words(keepers):
+    """Before, a row with an unknown postcode was rejected with the public search's message, "Postcode 'ZZ99
+    9ZZ' was not found in the ONS Postcode Directory for England. Check it, or try the first half of it (for
+    example 'LS9')": it named no column, as the table's other reasons do, and advised a half postcode, which a
+    service cannot have. Now the reason is the table's own: the column, and that a full current postcode is needed."""
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    rows = [LEEDS_IPS.replace("LS9 7TF", postcode).replace("Leeds IPS", f"Leeds IPS {n}")
+            for n, postcode in enumerate(("ZZ99 9ZZ", "LS9", "not a postcode"))]
+    answer = upload(keepers, client, ips_table(LEEDS_IPS, *rows), kind="curated-ips", name="ips_services.csv")
+    assert answer.status_code == 200, answer.text
+    rejected = re.search(r'id="rejected">(.*?)</table>', answer.text, re.S).group(1)
+    reasons = [html.unescape(r) for r in re.findall(r"<td[^>]*>\d+</td>\s*<td[^>]*>([^<]*)</td>", rejected)]
+    assert reasons == [
+        "column postcode: 'ZZ99 9ZZ' is not a current postcode: the ONS Postcode Directory for England does not "
+        "hold it. Check it; a service needs the full postcode of its base",
+        "column postcode: 'LS9' is only a district; a service needs the full postcode of its base",
+        "column postcode: 'not a postcode' is not a UK postcode"]  # (the row's own check, as before)
+    assert "first half" not in answer.text
