@@ -227,9 +227,10 @@ class RetireIn(BaseModel):
 
     # Its length is checked once, on the words kept (`rehabmap.maintain.audit.given_reason`): its spaces tidied. Absent,
     # it is refused there too (400 naming it), as a request with no body is: `{}` was a 422 "Field required".
-    reason: str | None = Field(default=None, description=f"Why it is retired, in words a family can read: its page says \"Taken off the "
-                                    f"list on <day>: <reason>\", and the audit log keeps it (`retired_reason`). 3 to "
-                                    f"{REASON_MAX} characters once runs of spaces are made one (else 400, naming it).",
+    reason: str | None = Field(default=None, description=(
+        f"Why it is retired, in words a family can read: its page says \"Taken off the list on <day>: <reason>\", and "
+        f"the audit log keeps it (`retired_reason`). 3 to {REASON_MAX} characters once runs of spaces are made one "
+        "(else 400, naming it)."),
                         examples=["closed in October 2026; its residents moved to Field House"])
 
 

@@ -523,8 +523,9 @@ def test_an_oruk_service_read_badly_keeps_the_record_it_made_before(tmp_path, ge
     """Bristol's feed lists 'Autism Advice - Bristol' with a blank name, then lists it while its detail page answers
     404, then gives it no location. Before, each retired the service ("the source's record can no longer be used:
     service has no name"; "listed, but its detail page is missing (404)"; "… it cannot be placed"), though the feed
-    still listed it: only a complete listing that drops a service, or the feed marking it inactive, says it is gone. Now its last version stays, shown; and the page
-    that answered 404 is asked for again at the next run (before, it was counted as read, and skipped as unchanged)."""
+    still listed it: only a complete listing that drops a service, or the feed marking it inactive, says it is gone.
+    Now its last version stays, shown; and the page that answered 404 is asked for again at the next run (before, it
+    was counted as read, and skipped as unchanged)."""
     feeds = tmp_path / "feeds"
     feeds.mkdir()
     (feeds / "bristol.toml").write_text((ROOT / "mappings" / "feeds" / "bristol.toml").read_text().replace(
