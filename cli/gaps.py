@@ -32,7 +32,7 @@ from rehabmap.gaps.options import ADDITION_FORMAT, GapOptions
               help="Threshold distance for community services.")
 @click.option("--inpatient-km", type=float, default=GapOptions.inpatient_km, show_default=True,
               help="Threshold distance for inpatient units.")
-@click.option("--furthest", type=int, default=None,
+@click.option("--furthest", type=click.IntRange(0, 1000), default=None,
               help="List the N small areas furthest from each shown type (default 10 with --type, else none).")
 @click.option("--sort", default=None,
               help="For AREA icb|la|county: sort key, e.g. 'inpatient_rehab_level2.mean_km'.")

@@ -35,14 +35,20 @@ sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # typeshe
 
 
 class _Group(click.Group):
-    """Errors a person can cause (the domain's and geodata's) end a command with their message and exit status 2,
-    never a traceback."""
+    """Errors a person can cause (the domain's and geodata's, and the file system's: a folder not there, a file where
+    a folder should be, one not writable) end a command with their message and exit status 2, never a traceback.
+    Before, `gaps Leeds --csv /no/such/dir/x.csv` printed the scorecard and then a FileNotFoundError's traceback, and
+    `geodata build` from a folder missing its sources, or REHABMAP_HOME naming a file, did the same."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except CALLER_ERRORS as exc:
             click.echo(f"error: {for_operator(exc)}", err=True)
+            ctx.exit(2)
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            click.echo(f"error: {exc.strerror or exc}{where}", err=True)
             ctx.exit(2)
 
 

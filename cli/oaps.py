@@ -24,7 +24,7 @@ def import_command(file: Path, month: str | None) -> None:
     from rehabmap.gaps.oaps import OapStore, read_month
 
     settings = get_settings()
-    result = read_month(file, settings.data_dir, month)
+    result = read_month(file, settings.data_dir, month, settings.current_date())
     path = OapStore(settings.home).save(result)
     mapped = len(result.ccgs) - len(result.unmapped)
     click.echo(f"{result.month}: {len(result.ccgs)} sending CCGs ({mapped} mapped to today's sub-ICB locations "

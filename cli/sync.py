@@ -68,11 +68,15 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
     from app.sync import open_store
     from rehabmap.config import get_settings
 
-    reports = sync_status(open_store(get_settings()), source)
+    store = open_store(get_settings())
+    reports = sync_status(store, source)
+    if source and not reports:  # a name mistyped read as healthy: exit 0, "no sync of cqcc has run"
+        ran = ", ".join(r.source for r in sync_status(store, None)) or "none yet"
+        raise click.UsageError(f"No sync of '{source}' has run (sources run so far: {ran}).")
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2, sort_keys=True))
     elif not reports:
-        click.echo(f"no sync of {source} has run" if source else "no source has been synced yet")
+        click.echo("no source has been synced yet")
     for r in reports if not as_json else ():
         click.echo(f"{r.source}: last success {r.last_success_at or 'never'}, last complete listing "
                    f"{r.last_complete_at or 'never'}; {r.active} active, {r.retired} retired, "

@@ -32,6 +32,7 @@ from typing import Any
 
 from indexer.pipeline import Placer, prepare_all, refused_contacts, without_bad_contacts
 from indexer.rows import Candidate, Rejection
+from indexer.sync.connectors import command_source
 from indexer.sync.codec import (
     content_digest,
     enrichment_digest,
@@ -241,7 +242,8 @@ class SyncRunner:
         command that ran it says, since `rehabmap index` and `rehabmap sync` have flags of their own)."""
         with self.store.run_lock(connector.name) as mine:
             if not mine:
-                raise SyncBusy(f"Another 'rehabmap sync {connector.name}' is running; wait for it to finish.")
+                raise SyncBusy(f"Another 'rehabmap sync {command_source(connector.name)}' is running; wait for it to "
+                               "finish.")
             if not dry_run:
                 reprepare_due(self.store, lambda: self.placer)
             caught_up = self.live.converge(self.store) if not dry_run and self.live is not None else 0
@@ -331,7 +333,7 @@ class SyncRunner:
                 state.take(outcome)
         except DomainError as exc:
             kept = ("" if dry_run else f" What was fetched before it is kept: run 'rehabmap sync "
-                                        f"{connector.name}' again to go on from there.")
+                                        f"{command_source(connector.name)}' again to go on from there.")
             raise SyncInterrupted(f"{exc.message}{kept}", field=exc.field) from exc
         state.finish()
         return earlier + state.fetched

@@ -157,21 +157,45 @@ def sub_icb_codes(data_dir: Path) -> dict[str, tuple[str, str]]:
         return {row["sicbl24_code_nhs"]: (row["sicbl24_code"], row["icb24_code"]) for row in csv.DictReader(handle)}
 
 
-def month_of(path: Path, rows_period: str | None) -> str:
-    """The period: the file's own PublicationPeriod (2017/02), else its name (oaps-open-data-feb-2017.csv)."""
+def month_of(path: Path, rows_period: str | None) -> str | None:
+    """The period the file states: its own PublicationPeriod (2017/02), else its name (oaps-open-data-feb-2017.csv);
+    None when neither says."""
     if rows_period:
         year, month = rows_period.split("/")
         return f"{int(year):04d}-{int(month):02d}"
     found = _FILE_MONTH.search(path.name)
-    if not found:
-        raise InvalidValue(f"Cannot tell the month of '{shorten(path.name)}': it has no PublicationPeriod column "
-                           "and its name does not say (e.g. oaps-open-data-feb-2017.csv). Give --month YYYY-MM.",
+    return f"{found.group(2)}-{_MONTHS[found.group(1).lower()[:3]]:02d}" if found else None
+
+
+_GIVEN_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+
+
+def checked_month(given: str | None, stated: str | None, file: str, today: date) -> str:
+    """The month a file is kept as. One given (`--month`) is a real month, not after `today`, and the file's own
+    where it states one: before, it was taken as typed, so '../index-sources' wrote over the rebuild's list of
+    sources, '2017-13' was a month 107 months old, '2031-01' became the latest, and '2016-11' filed January's
+    figures as November's. It names the stored file, so nothing but a month may reach it."""
+    if given is None:
+        if stated is None:
+            raise InvalidValue(f"Cannot tell the month of '{shorten(file)}': it has no PublicationPeriod column "
+                               "and its name does not say (e.g. oaps-open-data-feb-2017.csv). Give --month YYYY-MM.",
+                               field="month")
+        return stated
+    if not _GIVEN_MONTH.fullmatch(given):
+        raise InvalidValue(f"--month must be a month written YYYY-MM, like 2017-02 (got '{shorten(given)}').",
                            field="month")
-    return f"{found.group(2)}-{_MONTHS[found.group(1).lower()[:3]]:02d}"
+    if given > f"{today:%Y-%m}":
+        raise InvalidValue(f"--month {given} is after this month ({today:%Y-%m}): give the month the file is for.",
+                           field="month")
+    if stated is not None and stated != given:
+        raise InvalidValue(f"'{shorten(file)}' says it is for {stated} (its PublicationPeriod column or its name), not "
+                           f"{given}: leave --month out.", field="month")
+    return given
 
 
-def read_month(path: Path, data_dir: Path, month: str | None = None) -> OapMonth:
-    """Read one month file. A row that cannot be read is rejected with its line and reason; the others land."""
+def read_month(path: Path, data_dir: Path, month: str | None = None, today: date | None = None) -> OapMonth:
+    """Read one month file. A row that cannot be read is rejected with its line and reason; the others land.
+    `month`: the month given for it, checked (`checked_month`) against `today` (the app's clock)."""
     path = Path(path)
     codes = sub_icb_codes(data_dir)
     england = Placements()
@@ -213,8 +237,8 @@ def read_month(path: Path, data_dir: Path, month: str | None = None) -> OapMonth
                     ccgs[code] = SendingCcg(code, name, sub_icb, icb, Placements())
                 target = ccgs[code].placements
             _set(target, kind, question, figure)
-    return OapMonth(month or month_of(path, period), path.name, published, england, list(ccgs.values()),
-                    providers, rejected)
+    kept = checked_month(month, month_of(path, period), path.name, today or date.today())
+    return OapMonth(kept, path.name, published, england, list(ccgs.values()), providers, rejected)
 
 
 def _kind(question: str) -> str | None:

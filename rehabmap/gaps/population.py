@@ -14,6 +14,8 @@ the built geodata boundaries carry; they hold no counties). The simplified LSOA 
 
 from __future__ import annotations
 
+import re
+
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -204,8 +206,8 @@ class SmallAreas:
 
     def find(self, text: str) -> str:
         """An area code from a code or a name ('E54000054', 'Leeds', 'West Yorkshire', 'Nottinghamshire'): exact
-        code, then exact name (ignoring case and the 'NHS … Integrated Care Board' wrapping), then a unique part of
-        a name; UnknownArea naming the text (and the candidates, when several match) otherwise."""
+        code, then exact name (ignoring case and the 'NHS … Integrated Care Board' wrapping), then whole words of one
+        name alone; UnknownArea naming the text (and the candidates, when several match) otherwise."""
         key = (text or "").strip()
         if key.upper() == ENGLAND or key.lower() == "england":
             return ENGLAND
@@ -219,7 +221,9 @@ class SmallAreas:
         exact = [code for code, name in names.items() if _plain(name) == wanted]
         if len(exact) == 1:
             return exact[0]
-        partial = exact or [code for code, name in names.items() if wanted and wanted in _plain(name)]
+        # A part of a name is whole words of it: "Hull" matched Solihull, "Stoke" Basingstoke and Deane.
+        within = re.compile(rf"\b{re.escape(wanted)}\b")
+        partial = exact or [code for code, name in names.items() if wanted and within.search(_plain(name))]
         if len(partial) == 1:
             return partial[0]
         if partial:

@@ -205,3 +205,13 @@ def test_a_county_council_by_name_its_sheet_a_what_if_and_its_peers(run, tmp_pat
         assert table.output.startswith(first)
         rows = [line for line in table.output.splitlines() if line[:3] in ("E06", "E07", "E08", "E09", "E10")]
         assert len(rows) == areas
+
+
+def test_an_export_to_a_folder_not_there_is_one_error_line_not_a_traceback(run, tmp_path):
+    """Before, `gaps Leeds --csv /no/such/folder/x.csv` printed the scorecard, then a FileNotFoundError's traceback
+    (exit 1), where every other problem a person can cause is one `error:` line and exit status 2."""
+    missing = tmp_path / "no-such-folder" / "leeds.csv"
+    for option in ("--csv", "--smallareas-csv", "--svg"):
+        done = run("Leeds", option, str(missing))
+        assert done.exit_code == 2, done.output
+        assert done.output.splitlines()[-1] == f"error: No such file or directory: {missing}"

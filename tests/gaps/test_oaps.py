@@ -19,6 +19,7 @@ from cli.oaps import oaps
 from rehabmap.config import get_settings
 from rehabmap.gaps.oaps import ACTIVE, BED_DAYS, OapStore, PlacementsReport, for_icb, read_month
 from search.embedded import EmbeddedWriter, index_file
+from tests.test_cli import rehabmap_here
 from tests.web.site import make_app
 
 FILES = {"oaps-open-data-oct-2016.csv": "2016-10", "oaps-open-data-nov-2016.csv": "2016-11",
@@ -165,3 +166,20 @@ def month_date(month: str):
 
     year, number = month.split("-")
     return date(int(year), int(number), 28)
+
+
+@pytest.mark.parametrize(("given", "says"), [
+    ("../index-sources", "--month must be a month written YYYY-MM, like 2017-02 (got '../index-sources')."),
+    ("2017-13", "--month must be a month written YYYY-MM"),
+    ("2031-01", "--month 2031-01 is after this month"),
+    ("2016-11", "'oaps-open-data-jan-2017.csv' says it is for 2017-01 (its PublicationPeriod column or its name), not "
+                "2016-11: leave --month out.")])
+def test_a_month_given_is_a_real_month_the_file_agrees_with(data_dir, tmp_path, given, says):
+    """Before, --month was taken as typed and named the stored file: '../index-sources' wrote over the rebuild's
+    list of sources (outside the months' folder), '2017-13' was kept as a month, '2031-01' became the latest month
+    shown beside every scorecard, and '2016-11' filed January 2017's figures as November's."""
+    home = tmp_path / "home"
+    done = rehabmap_here(home, data_dir, "oaps", "import", str(data_dir / "oaps" / "oaps-open-data-jan-2017.csv"),
+                         "--month", given)
+    assert done.returncode == 2 and says in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not list(home.rglob("*.json"))

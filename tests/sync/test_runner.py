@@ -568,6 +568,21 @@ def test_an_oruk_service_read_badly_keeps_the_record_it_made_before(tmp_path, ge
         "active"
 
 
+def test_a_feed_that_fails_mid_run_names_the_command_that_goes_on(tmp_path, geodata_dir, data_dir, replay,
+                                                                   geography):
+    """Bristol's page 2 gives a count that is no number. Before, the error ended "run 'rehabmap sync oruk-bristol'
+    again to go on from there", the feed's connector's name, which is no command: `sync oruk` runs the feeds."""
+    settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, oruk_rate=10_000.0,
+                            oruk_feed_urls={"bristol": replay.oruk_url("bristol")})
+    [feed] = connectors_for("oruk", settings)
+    replay.alter("/oruk/bristol/services",
+                 lambda query, page: {**page, "totalPages": "four"} if query["page"] == ["2"] else page)
+    with pytest.raises(SyncInterrupted) as caught:
+        runner_for(settings, geography).run(feed)
+    assert caught.value.message.endswith(" What was fetched before it is kept: run 'rehabmap sync oruk' again to go "
+                                         "on from there.")
+
+
 def test_a_nameless_nhs_clinic_keeps_the_record_it_made_before(tmp_path, geodata_dir, data_dir, replay, geography):
     """The NHS website lists Glebelands Centre with a blank name. Before, its record was retired ("the source's
     record can no longer be used: the organisation has no name"), though the listing still held it; now it stays as

@@ -278,6 +278,9 @@ def test_a_listing_that_contradicts_its_own_count_retires_nothing_and_fails(tmp_
     assert again.returncode == 0, again.stderr
     assert first_line(again)["retired"] == 0 and index_record(home, f"cqc:{GROVELANDS}")["status"] == "active"
     assert rehabmap(home, data_dir, None, "sync-status").returncode == 0
+    # A source's name mistyped for the monitor: before, "no sync of cqcc has run", exit 0, read as healthy.
+    typo = rehabmap(home, data_dir, None, "sync-status", "--source", "cqcc")
+    assert typo.returncode == 2 and "No sync of 'cqcc' has run (sources run so far: cqc)." in typo.stderr
 
 
 def test_a_failed_sync_tells_the_person_watching_sync_status(tmp_path, geodata_dir, data_dir, replay):

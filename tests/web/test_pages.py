@@ -531,10 +531,16 @@ def test_area_picker_takes_england_and_a_countys_short_form(client):
     for path in ("/pathway-gaps/E92000001", "/pathway-gaps/e92000001/summary"):
         assert client.get(path).headers["location"] == "/pathway-gaps/compare"
     assert client.get("/pathway-gaps/compare").status_code == 200
+    # A part of a name is whole words of it: "Hull" was asked among Kingston upon Hull, Solihull and Birmingham and
+    # Solihull's ICB, "Stoke" offered Basingstoke and Deane.
     for typed, code in (("Herts", "E10000015"), ("Notts", "E10000024"), ("Co Durham", "E06000047"),
-                        ("Hertsmere", "E07000098")):
+                        ("Hertsmere", "E07000098"), ("Hull", "E06000010")):
         assert client.get("/pathway-gaps/area", params={"area": typed}).headers["location"] == \
             f"/pathway-gaps/{code}", typed
+    stoke = client.get("/pathway-gaps/area", params={"area": "Stoke"})  # the city and its ICB: asked which
+    assert stoke.status_code == 400 and ("&#39;Stoke&#39; matches several areas: Stoke-on-Trent (E06000021); NHS "
+                                         "Staffordshire and Stoke-on-Trent Integrated Care Board (E54000010). Give "
+                                         "the code.") in stoke.text
 
 
 def test_area_picker_without_an_area_is_an_error(client):

@@ -89,6 +89,15 @@ if TYPE_CHECKING:  # not at run time: `rehabmap --help` lists SOURCES without lo
     from rehabmap.config import Settings
 
 SOURCES = ("cqc", "cqc-ratings", "ods", "oruk", "charity", "nhs-service-search")
+
+
+def command_source(connector: str) -> str:
+    """The SOURCE of `rehabmap sync SOURCE` that runs the connector of this name: one ORUK feed ('oruk-bristol') is
+    run by `sync oruk`, CQC's directory and HSCA files by `sync cqc-ratings`. Before, a failed run told the operator
+    to run 'rehabmap sync oruk-bristol', which is no command."""
+    if connector.startswith("oruk-"):
+        return "oruk"
+    return "cqc-ratings" if connector in ("cqc-directory", "cqc-hsca") else connector
 # Each source as a person reads it (a family on a service page, a keeper on theirs), by the name its records'
 # ids, provenance and `field_sources` carry: the one home of these words. An ORUK feed is named by its file's
 # `label` (the council's own name for it); a curated table by what it is (`TableSpec.title`).
