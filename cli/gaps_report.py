@@ -237,8 +237,9 @@ def _figure(indicator: str, value: float | int | None) -> str:
 def render_placements(report: PlacementsReport) -> str:
     """The ICB's out-of-area placements in the latest imported month, with the month and its age."""
     lines = [f"Out-of-area placements, {report.month} (NHS Digital open data, {report.age_months} months old; "
-             f"sending CCGs {', '.join(report.area.ccgs) or 'none mapped'}; a suppressed figure is counted apart):"]
-    lines += [f"  {label}: {text}" for label, text in report.rows()]
+             "a suppressed figure is counted apart):", f"  {report.scope}"]
+    if not report.area.no_data:
+        lines += [f"  {label}: {text}" for label, text in report.rows()]
     if report.unmapped_ccgs:
         lines.append(f"  {len(report.unmapped_ccgs)} CCGs of {report.month} have no sub-ICB location today and count "
                      "in no ICB here.")
@@ -358,7 +359,8 @@ def _echo_beside(report: AreaGapReport, settings: Settings, coverage: CoverageMa
     --compare, how it compares."""
     month = OapStore(settings.home).latest()
     if report.level == "icb" and month is not None:
-        click.echo("\n" + render_placements(PlacementsReport.of(month, report.code, settings.current_date())))
+        click.echo("\n" + render_placements(PlacementsReport.of(month, report.code, settings.current_date(),
+                                                                settings.data_dir)))
     if compare:
         if report.code == ENGLAND:
             raise click.UsageError("--compare needs an ICB, a local authority or a county council (England is what it "

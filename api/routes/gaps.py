@@ -260,7 +260,9 @@ def get_area_comparison(area_code: AreaCode, state: State, options: Options, typ
 def get_area_placements(area_code: AreaCode, state: State) -> PlacementsReport:
     """OAPs active at the month's end, bed days and distance bands of the ICB's sending CCGs (2016 CCGs mapped
     to today's sub-ICB locations; suppressed figures are counted apart, never as 0), with the month and its
-    age. Import a month with `rehabmap oaps import FILE`."""
+    age. A total is null where no CCG of the ICB publishes one (`area.ccgs` empty: no data for the ICB, not
+    0); `area.without_figures` names the ICB's sub-ICB locations the totals leave out, and `scope` says so.
+    Import a month with `rehabmap oaps import FILE`."""
     code = area_code.strip().upper()
     if state.gap_analysis().small_areas.level_of(code) != "icb":
         raise InvalidValue("Out-of-area placements are published per commissioner: give an ICB (E54…).",
@@ -268,7 +270,7 @@ def get_area_placements(area_code: AreaCode, state: State) -> PlacementsReport:
     month = OapStore(state.settings.home).latest()
     if month is None:
         raise NoPlacementData("No out-of-area placements data has been imported: run `rehabmap oaps import FILE`.")
-    return PlacementsReport.of(month, code, state.today())
+    return PlacementsReport.of(month, code, state.today(), state.settings.data_dir)
 
 
 @router.get("/gaps/{area_code}/smallareas.csv", summary="Small areas with distance to the nearest service",

@@ -13,7 +13,12 @@ figures that are published, with the number of its CCGs whose figure is suppress
 **Mapping** 2016 CCG codes (ODS, e.g. 00C) to today's areas: the shared small-area lookup
 (`lookups/lookup_lsoa21_icb24.csv`) gives each sub-ICB location's NHS code (`sicbl24_code_nhs`), and a
 sub-ICB location kept the code of the CCG it was. A CCG code that is no sub-ICB's code today (CCGs merged
-since 2016) is not guessed: it is listed as unmapped, with its figures, and counts in no ICB.
+since 2016) is not guessed: it is listed as unmapped, with its figures, and counts in no ICB. No shared lookup
+maps those old codes onward (`lookups/names_ccgs.json` holds the 2019 codes, the same as today's).
+
+So an ICB's figure may cover only part of it, or none: its sub-ICB locations whose code no CCG of the month had
+are named beside the figure ("no figure for 15F (Leeds)"), and an ICB none of whose sub-ICB locations had a CCG
+of the month has **no data**, never 0 placements. A figure every counted CCG suppressed is not published, not 0.
 """
 
 from __future__ import annotations
@@ -25,10 +30,12 @@ import re
 import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from rehabmap.errors import InvalidValue, shorten
+from rehabmap.small_areas import in_data, small_area_columns, small_area_file
 
 LOOKUP = Path("lookups") / "lookup_lsoa21_icb24.csv"
 ACTIVE = "OAPs active at period end"
@@ -36,6 +43,7 @@ BED_DAYS = "Total number of OAP days over the period"
 _BAND = re.compile(r"^Number of OAPs active during the period with (?:a )?distance of (.+)$")
 _MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
                                        "nov", "dec"), 1)}
+_BAND_FROM = re.compile(r"^(\d+(?:\.\d+)?) ?km or greater")
 _FILE_MONTH = re.compile(r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*[-_ ]?(20\d\d)", re.I)
 
 
@@ -137,24 +145,72 @@ class OapMonth:
 
 
 @dataclass(frozen=True)
+class SubIcbLocation:
+    """One of an ICB's sub-ICB locations today, with the local authorities it covers: a code alone (15F) does not
+    tell a commissioner which part of the ICB a figure leaves out (Leeds)."""
+
+    code: str  # NHS code, which the CCG it was had
+    local_authorities: list[str]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({', '.join(self.local_authorities)})" if self.local_authorities else self.code
+
+
+@dataclass(frozen=True)
 class AreaPlacements:
-    """An ICB's OAPs in one month: the sum of its CCGs' published figures, and how many were suppressed."""
+    """An ICB's OAPs in one month: the sum of its CCGs' published figures, and how many were suppressed.
+
+    A total is None where no CCG counted publishes it (none counted, or every one suppressed): a sum of nothing
+    is not 0 placements. `without_figures`: the ICB's sub-ICB locations no CCG of the month had the code of, so
+    the totals leave them out."""
 
     month: str
     area_code: str
     ccgs: list[str]
-    active_at_end: float
+    active_at_end: float | None
     active_suppressed: int  # CCGs whose figure is suppressed (not in the sum)
-    bed_days: float
+    bed_days: float | None
     bed_days_suppressed: int
-    distance_bands: dict[str, float]
+    distance_bands: dict[str, float | None]  # nearest band first
     bands_suppressed: dict[str, int]
+    without_figures: list[SubIcbLocation] = field(default_factory=list)
+
+    @property
+    def no_data(self) -> bool:
+        return not self.ccgs
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.ccgs) and bool(self.without_figures)
 
 
 def sub_icb_codes(data_dir: Path) -> dict[str, tuple[str, str]]:
     """NHS code of each sub-ICB location today → (its E38 code, its ICB's E54 code)."""
-    with (Path(data_dir) / LOOKUP).open(newline="", encoding="utf-8") as handle:
+    return dict(_sub_icb_codes(in_data(data_dir, LOOKUP)))
+
+
+@lru_cache(maxsize=2)
+def _sub_icb_codes(path: Path) -> dict[str, tuple[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
         return {row["sicbl24_code_nhs"]: (row["sicbl24_code"], row["icb24_code"]) for row in csv.DictReader(handle)}
+
+
+def sub_icb_locations(data_dir: Path, icb: str) -> list[SubIcbLocation]:
+    """The ICB's sub-ICB locations today as the import's lookup maps them, each with the local authorities its
+    small areas lie in (the small-area file), so a figure can name what it leaves out."""
+    return list(_locations(in_data(data_dir, LOOKUP), small_area_file(data_dir)).get(icb, ()))
+
+
+@lru_cache(maxsize=2)
+def _locations(lookup: Path, small_areas: Path) -> dict[str, list[SubIcbLocation]]:
+    columns = small_area_columns(small_areas)
+    authorities: dict[str, dict[str, None]] = {}
+    for e38, name in zip(columns["sicbl24_code"], columns["ltla24_name"]):
+        authorities.setdefault(str(e38), {})[str(name)] = None
+    found: dict[str, list[SubIcbLocation]] = {}
+    for code, (e38, icb) in sorted(_sub_icb_codes(lookup).items()):
+        found.setdefault(icb, []).append(SubIcbLocation(code, sorted(authorities.get(e38, ()))))
+    return found
 
 
 def month_of(path: Path, rows_period: str | None) -> str | None:
@@ -262,26 +318,37 @@ def _set(target: Placements, kind: str, question: str, figure: Figure) -> None:
         target.distance_bands[match.group(1)] = figure
 
 
-def for_icb(month: OapMonth, icb: str) -> AreaPlacements:
-    """The ICB's CCGs (as mapped) summed: published figures only, suppressed ones counted apart."""
+def band_order(band: str) -> float:
+    """Where a distance band starts ("less than 25 km" 0, "25km or greater and less than 50km" 25): the bands
+    read nearest first, whatever order the file gives them in."""
+    found = _BAND_FROM.match(band)
+    return float(found.group(1)) if found else 0.0
+
+
+def for_icb(month: OapMonth, icb: str, locations: list[SubIcbLocation] | None = None) -> AreaPlacements:
+    """The ICB's CCGs (as mapped) summed: published figures only, suppressed ones counted apart. `locations`,
+    the ICB's sub-ICB locations today (`sub_icb_locations`): those no CCG of the month had the code of are
+    named as left out."""
     mine = [c for c in month.ccgs if c.icb == icb]
 
-    def total(figures: list[Figure | None]) -> tuple[float, int]:
-        return (sum(f.value for f in figures if f is not None and f.value is not None),
-                sum(1 for f in figures if f is not None and f.suppressed))
+    def total(figures: list[Figure | None]) -> tuple[float | None, int]:
+        published = [f.value for f in figures if f is not None and f.value is not None]
+        return (sum(published) if published else None, sum(1 for f in figures if f is not None and f.suppressed))
 
     active, active_suppressed = total([c.placements.active_at_end for c in mine])
     days, days_suppressed = total([c.placements.bed_days for c in mine])
-    bands = list(dict.fromkeys(b for c in mine for b in c.placements.distance_bands))
+    bands = sorted({b for c in mine for b in c.placements.distance_bands}, key=band_order)
     band_totals = {b: total([c.placements.distance_bands.get(b) for c in mine]) for b in bands}
+    counted = {c.code for c in mine}
     return AreaPlacements(month.month, icb, [c.code for c in mine], active, active_suppressed, days, days_suppressed,
-                          {b: v for b, (v, _) in band_totals.items()}, {b: s for b, (_, s) in band_totals.items()})
+                          {b: v for b, (v, _) in band_totals.items()}, {b: s for b, (_, s) in band_totals.items()},
+                          [place for place in locations or () if place.code not in counted])
 
 
 @dataclass(frozen=True)
 class PlacementsReport:
-    """What every face shows beside an ICB's scorecard: the month, how old it is, the ICB's figures, and
-    what the month could not place."""
+    """What every face shows beside an ICB's scorecard: the month, how old it is, the ICB's figures, what part
+    of the ICB they cover (`scope`, a sentence), and what the month could not place."""
 
     month: str
     published: str | None
@@ -290,22 +357,54 @@ class PlacementsReport:
     area: AreaPlacements
     unmapped_ccgs: list[UnmappedCcg]
     receiving_providers_england: list[ReceivingProvider]
+    scope: str = ""
 
     def rows(self) -> list[tuple[str, str]]:
-        """The figures as a person reads them, for the page and the command line alike."""
-        def text(total: float, suppressed: int) -> str:
-            return f"{total:,.0f}" + (f" and {suppressed} suppressed" if suppressed else "")
-
+        """The figures as a person reads them, for the page and the command line alike: "no data" where no CCG
+        of the ICB was mapped, and a partial figure says whose it is ("40 (02T, 03R only)")."""
         a = self.area
+        only = f" ({', '.join(a.ccgs)} only)" if a.partial else ""
+
+        def text(total: float | None, suppressed: int) -> str:
+            if total is None:
+                return f"not published (suppressed for {suppressed} CCGs)" if suppressed else "no data"
+            return f"{total:,.0f}" + (f" and {suppressed} suppressed" if suppressed else "") + only
+
         return ([("Placements active at the month's end", text(a.active_at_end, a.active_suppressed)),
                  ("Bed days in the month", text(a.bed_days, a.bed_days_suppressed))]
                 + [(f"Active in the month, {band}", text(total, a.bands_suppressed[band]))
                    for band, total in a.distance_bands.items()])
 
+    def summary(self) -> str:
+        """The one line a printable summary gives: the two main figures, or "no data", with what they cover."""
+        if self.area.no_data:
+            return f"no data (NHS Digital, {self.age_months} months old): {self.scope}"
+        active, days = (text for _, text in self.rows()[:2])
+        return (f"{active} active at the month's end, {days} bed days (NHS Digital, {self.age_months} months old). "
+                + self.scope)
+
     @classmethod
-    def of(cls, month: OapMonth, icb: str, today: date) -> PlacementsReport:
-        return cls(month.month, month.published, month.source, month.age_months(today), for_icb(month, icb),
-                   [UnmappedCcg(c.code, c.name) for c in month.unmapped], month.receiving_providers)
+    def of(cls, month: OapMonth, icb: str, today: date, data_dir: Path) -> PlacementsReport:
+        locations = sub_icb_locations(data_dir, icb)
+        area = for_icb(month, icb, locations)
+        return cls(month.month, month.published, month.source, month.age_months(today), area,
+                   [UnmappedCcg(c.code, c.name) for c in month.unmapped], month.receiving_providers,
+                   _scope(area, locations))
+
+
+def _scope(area: AreaPlacements, locations: list[SubIcbLocation]) -> str:
+    """Which of the ICB's sub-ICB locations the figures are of, and which they leave out and why."""
+    named = {place.code: str(place) for place in locations}
+    counted = ", ".join(named.get(code, code) for code in area.ccgs)
+    left = ", ".join(str(place) for place in area.without_figures)
+    why = (f"no CCG of {area.month} had the code of {'any of them' if area.no_data else 'these'} (the CCGs there "
+           "then have merged since: they are among the CCGs not mapped, which count in no ICB here)")
+    if area.no_data:
+        return (f"No data for this ICB: none of its sub-ICB locations today ({left or 'none known'}) has a figure; "
+                f"{why}.")
+    if area.partial:
+        return f"Only part of the ICB: the figures are of CCGs {counted}; no figure for {left}: {why}."
+    return f"The figures are of CCGs {counted}: every sub-ICB location of the ICB today."
 
 
 # --- kept per month in the home -----------------------------------------------------------------------------

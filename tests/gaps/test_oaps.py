@@ -17,7 +17,8 @@ from cli.gaps import gaps_command
 from cli.main import _Group
 from cli.oaps import oaps
 from rehabmap.config import get_settings
-from rehabmap.gaps.oaps import ACTIVE, BED_DAYS, OapStore, PlacementsReport, for_icb, read_month
+from rehabmap.gaps.oaps import (ACTIVE, BED_DAYS, OapStore, PlacementsReport, band_order, for_icb, read_month,
+                                 sub_icb_locations)
 from search.embedded import EmbeddedWriter, index_file
 from tests.test_cli import rehabmap_here
 from tests.web.site import make_app
@@ -71,7 +72,8 @@ def test_an_icb_sums_its_mapped_ccgs_and_counts_the_suppressed(data_dir, nhs_cod
         mine = [r for r in rows if r["Breakdown1"] == "Ccg" and nhs_codes.get(r["Breakdown1Code"]) == icb
                 and r["Question"] == ACTIVE]
         area = for_icb(read_month(path, data_dir), icb)
-        assert area.active_at_end == sum(float(r["value"]) for r in mine if r["value"] != "*")
+        published = [float(r["value"]) for r in mine if r["value"] != "*"]
+        assert area.active_at_end == (sum(published) if published else None)  # a sum of nothing is no figure
         assert area.active_suppressed == sum(1 for r in mine if r["value"] == "*")
         assert sorted(area.ccgs) == sorted(r["Breakdown1Code"] for r in mine)
 
@@ -117,7 +119,7 @@ def test_import_all_five_and_show_the_latest_beside_the_scorecard(data_dir, tmp_
         done = CliRunner().invoke(group, ["gaps", "E54000054"])
         assert done.exit_code == 0, done.output
         assert "Out-of-area placements, 2017-02 (NHS Digital open data," in done.output
-        assert "  Placements active at the month's end: 40" in done.output
+        assert "  Placements active at the month's end: 40 (02T, 03R only)" in done.output
         bad = CliRunner().invoke(group, ["oaps", "import", str(data_dir / "lookups" / "names_icb.json")])
         assert bad.exit_code == 2 and bad.output.startswith("error: ")
         # The API and the page show the same month and figures.
@@ -129,8 +131,8 @@ def test_import_all_five_and_show_the_latest_beside_the_scorecard(data_dir, tmp_
             page = html.unescape(client.get("/pathway-gaps/E54000054").text)
             assert "NHS Digital open data for 2017-02, published 2017/04:" in page.replace("<strong>", "").replace(
                 "</strong>", "")
-            for label, text in PlacementsReport(**{**body, "area": for_icb(OapStore(home).latest(), "E54000054"),
-                                                   "receiving_providers_england": []}).rows():
+            area = for_icb(OapStore(home).latest(), "E54000054", sub_icb_locations(data_dir, "E54000054"))
+            for label, text in PlacementsReport(**{**body, "area": area, "receiving_providers_england": []}).rows():
                 assert label in page and text in page
     finally:
         get_settings.cache_clear()
@@ -147,7 +149,7 @@ def test_unmapped_ccgs_are_listed_with_their_names_never_guessed(data_dir, name)
     ccg19 = {v["ccg19cdh"] for v in json.loads((data_dir / "lookups" / "names_ccgs.json").read_text()).values()}
     with (data_dir / "lookups" / "lookup_lsoa21_icb24.csv").open(newline="", encoding="utf-8") as handle:
         today = {row["sicbl24_name"].rsplit(" - ", 1)[-1] for row in csv.DictReader(handle)}
-    report = PlacementsReport.of(month, "E54000054", month_date(month.month))
+    report = PlacementsReport.of(month, "E54000054", month_date(month.month), data_dir)
     assert len(report.unmapped_ccgs) == 139
     for ccg in report.unmapped_ccgs:
         assert ccg.code not in today and ccg.code not in ccg19
@@ -159,6 +161,85 @@ def test_unmapped_ccgs_are_listed_with_their_names_never_guessed(data_dir, name)
         assert set(names.values()) == {None}  # this layout has no names: none is made up
     mapped = [c for c in month.ccgs if c.sub_icb is not None]
     assert all(c.code in today for c in mapped) and len(mapped) == 71
+
+
+@pytest.fixture
+def feb_2017_home(data_dir, tmp_path, monkeypatch, known_services, geodata_dir):
+    """A home with the known services indexed and the real Feb 2017 OAP month imported; the settings read it."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "geodata").symlink_to(geodata_dir, target_is_directory=True)
+    EmbeddedWriter(index_file(home)).replace_all(known_services)
+    OapStore(home).save(read_month(data_dir / "oaps" / "oaps-open-data-feb-2017.csv", data_dir))
+    monkeypatch.setenv("REHABMAP_HOME", str(home))
+    monkeypatch.setenv("REHABMAP_DATA_DIR", str(data_dir))
+    get_settings.cache_clear()
+    yield home
+    get_settings.cache_clear()
+
+
+def faces(home: Path, data_dir: Path, icb: str) -> tuple[str, dict, str, str]:
+    """The ICB's placements as `rehabmap gaps` prints them, the API's JSON, the area page and its summary."""
+    done = CliRunner().invoke(_Group(commands={"gaps": gaps_command}), ["gaps", icb])
+    assert done.exit_code == 0, done.output
+    with TestClient(make_app(home, data_dir)) as client:
+        body = client.get(f"/gaps/{icb}/oaps").json()
+        page = html.unescape(client.get(f"/pathway-gaps/{icb}").text)
+        summary = html.unescape(client.get(f"/pathway-gaps/{icb}/summary").text)
+    return done.output.split("Out-of-area placements, ", 1)[1], body, page, summary
+
+
+def test_an_icb_none_of_whose_ccgs_is_mapped_has_no_data_not_zero_placements(feb_2017_home, data_dir):
+    """Before, North East London (whose one sub-ICB location, A3A8R, no CCG of Feb 2017 had the code of) printed
+    "sending CCGs none mapped ... Placements active at the month's end: 0 / Bed days in the month: 0": a sum of
+    no figures shown as none placed. Now every face says no data, and why."""
+    cli, body, page, summary = faces(feb_2017_home, data_dir, "E54000029")
+    assert body["area"]["ccgs"] == [] and body["area"]["active_at_end"] is None and body["area"]["bed_days"] is None
+    assert [p["code"] for p in body["area"]["without_figures"]] == ["A3A8R"]
+    assert body["scope"].startswith("No data for this ICB: none of its sub-ICB locations today (A3A8R (Barking and "
+                                    "Dagenham, City of London, Hackney,")
+    assert body["scope"] in cli and body["scope"] in page and body["scope"] in summary
+    for text in (cli, page, summary):
+        assert "Placements active at the month's end: 0" not in text and "0 active at the month's end" not in text
+    assert "Placements active at the month" not in cli and "no data (NHS Digital, " in summary
+
+
+def test_a_partial_figure_says_whose_it_is_and_names_what_it_leaves_out(feb_2017_home, data_dir):
+    """Before, West Yorkshire printed "Placements active at the month's end: 40 / Bed days 824" (02T's 20 and 329
+    plus 03R's 20 and 495) as the ICB's own, though Leeds, Bradford and Kirklees were in no CCG of Feb 2017 it
+    could map; its distance bands came in the file's order. Now each figure says whose it is, the ICB's sub-ICB
+    locations without a figure are named with their local authorities, and the bands read nearest first."""
+    cli, body, page, summary = faces(feb_2017_home, data_dir, "E54000054")
+    area = body["area"]
+    assert area["ccgs"] == ["02T", "03R"] and area["active_at_end"] == 40 == 20 + 20 and area["bed_days"] == 824
+    assert [(p["code"], p["local_authorities"]) for p in area["without_figures"]] == [
+        ("15F", ["Leeds"]), ("36J", ["Bradford", "North Yorkshire"]), ("X2C4Y", ["Kirklees"])]
+    assert body["scope"] == ("Only part of the ICB: the figures are of CCGs 02T (Calderdale), 03R (Wakefield); no "
+                             "figure for 15F (Leeds), 36J (Bradford, North Yorkshire), X2C4Y (Kirklees): no CCG of "
+                             "2017-02 had the code of these (the CCGs there then have merged since: they are among "
+                             "the CCGs not mapped, which count in no ICB here).")
+    assert "  Placements active at the month's end: 40 (02T, 03R only)\n  Bed days in the month: 824 (02T, 03R only)" \
+        in cli
+    assert body["scope"] in cli and body["scope"] in page and body["scope"] in summary
+    assert "40 (02T, 03R only) active at the month's end, 824 (02T, 03R only) bed days" in summary
+    bands = list(area["distance_bands"])
+    assert bands == ["less than 25 km", "25km or greater and less than 50km", "50km or greater and less than 100km",
+                     "100km or greater and less than 200km", "200km or greater and less than 300km", "300km or greater"]
+    assert area["distance_bands"]["less than 25 km"] is None and area["bands_suppressed"]["less than 25 km"] == 2
+    assert "Active in the month, less than 25 km: not published (suppressed for 2 CCGs)" in cli
+    printed = [line.split(", ", 1)[1].split(":")[0] for line in cli.splitlines() if "Active in the month" in line]
+    assert printed == bands
+
+
+@pytest.mark.parametrize("name", [name for name in FILES if name != "oaps-open-data-oct-2016.csv"])  # no bands
+def test_distance_bands_read_nearest_first_in_every_layout(data_dir, name):
+    """Before, an ICB's bands came in whatever order its CCGs' rows gave them ("50km ... 100km", "300km or
+    greater", "100km ...", "25km ...", ...). Now nearest first, in the Nov 2016 bands as in those of Dec 2016."""
+    month = read_month(data_dir / "oaps" / name, data_dir)
+    bands = list(for_icb(month, "E54000054").distance_bands)
+    assert bands and bands[0].startswith("less than")
+    starts = [band_order(b) for b in bands]
+    assert starts == sorted(starts) and len(set(starts)) == len(starts)
 
 
 def month_date(month: str):

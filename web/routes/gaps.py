@@ -313,4 +313,4 @@ def _what_if(state: AppState, a: GapAnalysis, fields: Fields, errors: Errors, co
 def _placements(state: AppState, code: str, level: str) -> PlacementsReport | None:
     """The ICB's out-of-area placements in the latest month imported (none for a local authority)."""
     month = OapStore(state.settings.home).latest() if level == "icb" else None
-    return PlacementsReport.of(month, code, state.today()) if month else None
+    return PlacementsReport.of(month, code, state.today(), state.settings.data_dir) if month else None
