@@ -16,8 +16,8 @@ from rehabmap.coverage import CoverageMap, CoverageStore, coverage_map
 from rehabmap.gaps.analysis import GapAnalysis, ServicePoints
 from rehabmap.gaps.categories import ALL_CATEGORIES, Category, parse_categories, parse_category
 from rehabmap.gaps.comparison import GapTable
-from rehabmap.gaps.coverage import (rows_with_coverage, scorecard_with_coverage, small_areas_with_coverage,
-                                    table_with_coverage, told_status)
+from rehabmap.gaps.coverage import (figures_reason, rows_with_coverage, scorecard_with_coverage,
+                                    small_areas_with_coverage, table_with_coverage, told_status)
 from rehabmap.gaps.columns import AsOf
 from rehabmap.gaps.exports import scorecard_csv, small_areas_csv, table_csv
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
@@ -55,7 +55,11 @@ def render_scorecard(report: AreaGapReport, furthest: int = 0, coverage: Coverag
              (f"Adults (16+): {int(report.ind.adult_pop[report.g]):,} in {int(report.ind.small_areas[report.g]):,} "
              f"small areas. Distances from small-area population centroids to the nearest service anywhere in "
              f"England; thresholds {options.community_km:g} km community, {options.inpatient_km:g} km inpatient."),
-             "", _indicator_table(rows, options, report.code, coverage), ""]
+             "", _indicator_table(rows, options), ""]
+    if coverage is not None and report.code == ENGLAND:  # an area's absent parts are told below, with the nearest
+        lines += [f"{_told(row.status)}: {row.category}: "
+                  f"{figures_reason(ENGLAND, row.present, coverage.for_area(ENGLAND, row.category))}"
+                  for row in rows if row.status not in (None, "present", "missing")]
     card = report.scorecard()
     told: dict[str, str] = {}
     if coverage is not None:
@@ -74,14 +78,15 @@ def render_scorecard(report: AreaGapReport, furthest: int = 0, coverage: Coverag
     return "\n".join(lines)
 
 
-def _indicator_table(rows: list[ScorecardRow], options: GapOptions, area_code: str,
-                     coverage: CoverageMap | None) -> str:
+def _indicator_table(rows: list[ScorecardRow], options: GapOptions) -> str:
+    """Each type's figures and status: the status `rows_with_coverage` told (England's figures of a type held for
+    part of England only are PARTLY COVERED, not "present"), else present or MISSING (coverage not read)."""
     header = ["type", "in area", "per 100k", "mean km", f"p{round(options.quantile * 100)} km", "beyond",
               "nearest outside", "if local full km", "status"]
     table = [header]
     for row in rows:
         category = parse_category(row.category)
-        status = _status(row.present, row.category, area_code, coverage)
+        status = _told(row.status or ("present" if row.present else "missing"))
         if row.fallback_far:
             status += ", fallback far"
         table.append([row.category if category.is_part else f"  {row.category.split(':', 1)[1]}",
@@ -163,12 +168,9 @@ def _rows(report: AreaGapReport, coverage: CoverageMap | None) -> list[Scorecard
     return rows if coverage is None else rows_with_coverage(rows, report.code, coverage)
 
 
-def _status(present: bool, category: str, area_code: str, coverage: CoverageMap | None) -> str:
-    if present:
-        return "present"
-    if coverage is None:
-        return "MISSING"
-    return told_status(False, coverage.for_area(area_code, category)).replace("_", " ").upper()
+def _told(status: str) -> str:
+    """A status as the tables print it: "present" quietly, every other loud (MISSING, PARTLY COVERED)."""
+    return status if status == "present" else status.replace("_", " ").upper()
 
 
 def render_what_if(result: WhatIf) -> str:

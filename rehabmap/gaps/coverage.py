@@ -71,6 +71,15 @@ def figures_told(area_code: str, present: bool, answer: Coverage) -> str | None:
     return told_status(present, answer) if part_status(present, answer) in NO_DATA else None
 
 
+def figures_reason(area_code: str, present: bool, answer: Coverage) -> str | None:
+    """Why an area's figures of a type are not facts, in the coverage's words, by the rule of `figures_told`:
+    England's of a type found in it where its data are held for part of England only (`Coverage.national`), an
+    area's of an absent type awaiting review or not covered (`Coverage.none_found`); None where they are facts."""
+    if national_figure_unknown(area_code, present, answer):
+        return answer.national()
+    return answer.none_found() if part_status(present, answer) in NO_DATA else None
+
+
 def unknown_reason(coverage: CoverageMap, area_code: str, category: str, present: bool) -> str | None:
     """Where a type's figures in an area are not facts (awaiting review or not covered), why, in the coverage's
     words; None where they are facts. What the faces that show one type in one area (the area map) ask."""

@@ -170,6 +170,30 @@ def test_compare_from_the_command_line(run, analysis, data_dir):
     assert any("West Yorkshire" in line for line in ranked)
 
 
+def test_englands_scorecard_says_partly_covered_and_why_as_its_csv_does(run, tmp_path, data_dir):
+    """Before, `rehabmap gaps England` printed every type as "present" beside a row of '-' (no count either), with no
+    reason, while its CSV said "partly covered (no data held for the rest)": the table recomputed the status from
+    `present`, ignoring the one `rows_with_coverage` told. Now the table says PARTLY COVERED, as the CSV does, and
+    a line per type says why, in the coverage's words."""
+    from rehabmap.coverage import CoverageMap, SmallAreaTable
+
+    out = tmp_path / "england.csv"
+    done = run("England", "--csv", str(out), "--headers", "human")
+    assert done.exit_code == 0, done.output
+    columns = {c.key: c.header for c in scorecard_columns()}
+    with out.open(newline="", encoding="utf-8-sig") as handle:
+        sheet = list(csv.DictReader(handle))
+    lines = done.output.splitlines()
+    told = [line.split() for line in lines[5:19]]
+    assert len(told) == 14 and [row[-2:] for row in told] == [["PARTLY", "COVERED"]] * 14
+    assert not any(line.endswith(" present") for line in lines)
+    assert len(sheet) == 14 and {row[columns["status"]] for row in sheet} == {STATUS_WORDS["partly_covered"]}
+    national = CoverageMap([], SmallAreaTable.load(data_dir)).for_area("E92000001", "vcfse").national()
+    assert f"PARTLY COVERED: vcfse: {national}" in lines
+    assert national.startswith("No national figure: the directory holds complete Voluntary, community, faith and "
+                               "social enterprise support data for no part of England")
+
+
 def test_a_county_council_by_name_its_sheet_a_what_if_and_its_peers(run, tmp_path, analysis):
     """Before, `rehabmap gaps Nottinghamshire` (and E10000024) said it was a county council and listed its districts;
     now it is an area: its scorecard, a what-if in it, its place among the 21 county councils and, with
