@@ -230,11 +230,14 @@ def test_what_if_gives_the_scenarios_figures_and_its_changes(client, backend, wr
     assert body["what_if"]["added"][0]["icb_code"] == CORNWALL_ICB
     changes = {(c["scope"], c["indicator"]): c for c in body["what_if"]["changes"]}
     # No source covers Cornwall for level 2 units here: its count now is not 0 but unknown, and the scenario's
-    # is what the hypothetical unit adds. England holds units: its count is a fact before and after.
+    # is what the hypothetical unit adds. Nor all of England: its count is no data before and after, with why
+    # (before, "7 → 8" as a national fact, though England's scorecard gives none).
     area_count, england_count = changes[("area", "count")], changes[("england", "count")]
     assert (area_count["before"], area_count["after"], area_count["after_no_data"]) == (None, 1, None)
     assert area_count["before_no_data"].startswith("Not yet covered: the directory holds no Level 2 inpatient")
-    assert england_count["after"] == england_count["before"] + 1 and england_count["before_no_data"] is None
+    assert (england_count["before"], england_count["after"]) == (None, None)
+    assert england_count["before_no_data"] == england_count["after_no_data"]
+    assert england_count["before_no_data"].startswith("No national figure: the directory holds complete Level 2")
     # One code path: the domain's what-if on the same analysis gives these very changes.
     expected = what_if(analysis, CORNWALL_ICB, Scenario.from_input([WHAT_IF["add"]]), geography,
                        coverage=client.app.state.rehabmap.coverage())

@@ -194,6 +194,27 @@ def test_englands_scorecard_says_partly_covered_and_why_as_its_csv_does(run, tmp
                                "social enterprise support data for no part of England")
 
 
+def test_a_what_if_gives_englands_figures_as_no_data_where_they_are_not_national(run, data_dir):
+    """Before, `gaps E54000054 --add-service vcfse@LS9` printed "England vcfse mean_km 56.6 → 56.5" and `gaps England
+    --add-service 'vcfse@LS9 7TF'` "count 7 → 8" above a scorecard whose count is '-': the scenario asked for a
+    reason only where the type was absent, so England's figures of a type held for part of England only read as
+    national. Now they are "no data" before and after, with the reason under the table, as the README's rule says."""
+    from rehabmap.coverage import CoverageMap, SmallAreaTable
+
+    reason = CoverageMap([], SmallAreaTable.load(data_dir)).for_area("E92000001", "vcfse").national()
+    for area, spec in (("E54000054", "vcfse@LS9"), ("England", "vcfse@LS9 7TF")):
+        done = run(area, "--add-service", spec)
+        assert done.exit_code == 0, done.output
+        what_if = done.output.split("\n\n")[1].splitlines()
+        england = [line.split() for line in what_if if line.startswith("England ")]
+        assert {row[2] for row in england} >= {"count", "mean_km", "share_beyond_threshold"}
+        assert all(row[-4:] == ["no", "data", "no", "data"] for row in england)
+        assert f"No data (voluntary, community, faith and social enterprise support): {reason}" in what_if
+    done = run("E54000054", "--add-service", "vcfse@LS9")
+    count = next(row.split() for row in done.output.splitlines() if row.startswith("E54000054") and " count " in row)
+    assert int(count[-1]) == int(count[-2]) + 1  # West Yorkshire's own figures of a type found there stay findings
+
+
 def test_a_county_council_by_name_its_sheet_a_what_if_and_its_peers(run, tmp_path, analysis):
     """Before, `rehabmap gaps Nottinghamshire` (and E10000024) said it was a county council and listed its districts;
     now it is an area: its scorecard, a what-if in it, its place among the 21 county councils and, with

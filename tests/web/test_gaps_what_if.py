@@ -29,10 +29,28 @@ def test_what_if_page_shows_the_apis_changes(client):
     assert len(rows) == len(changes)
     for row, change in zip(rows, changes):
         assert row[1] == change["label"]
-        assert (row[3], row[4]) == (indicator_text(change["indicator"], change["before"]),
-                                    indicator_text(change["indicator"], change["after"]))
+        assert (row[3], row[4]) == tuple("No data" if change[f"{side}_no_data"] else
+                                         indicator_text(change["indicator"], change[side])
+                                         for side in ("before", "after"))
     # The map and the JSON link keep the scenario.
     assert "map.svg?type=community_rehab_team&amp;add=inpatient_rehab_level2%40TR1+3LJ%4012" in page.text
+
+
+def test_englands_changes_are_no_data_with_why_in_the_json_and_on_the_page(client):
+    """Before, the what-if gave England's figures of a type whose data rehabmap holds for part of England only as
+    national facts ("England mean_km 56.6 → 56.5"), though the scorecard and the comparison give them as none:
+    the scenario asked for a reason only where the type was absent. Now each change to England's figures is no
+    data on both sides, with the coverage's reason, in the API's JSON and on the page's what-if."""
+    body = client.get(f"/gaps/{CORNWALL}", params={"add": ADD}).json()
+    england = [c for c in body["what_if"]["changes"] if c["scope"] == "england"]
+    assert england, "a level 2 unit in Truro changes England's figures of level 2 units"
+    for change in england:
+        assert change["before"] is None and change["after"] is None
+        assert change["before_no_data"] == change["after_no_data"]
+        assert change["before_no_data"].startswith("No national figure: the directory holds complete ")
+    page = html.unescape(client.get(f"/pathway-gaps/{CORNWALL}", params={
+        "add_type": "inpatient_rehab_level2", "add_postcode": "TR1 3LJ", "add_beds": "12"}).text)
+    assert f"No data ({england[0]['label'].lower()}): {england[0]['before_no_data']}" in page
 
 
 def test_without_a_scenario_the_page_is_the_directorys(client):
