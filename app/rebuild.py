@@ -30,6 +30,7 @@ from pathlib import Path
 from app.parts import open_backend, open_geography, open_previous, open_writer
 from app.sync import hold_for_review
 from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, RowWorkers, build_index, chain
+from indexer.rows import Rejection
 from indexer.sources import load_source, source_names
 from indexer.sync.rebuild import record_curated_coverage, with_directory
 from indexer.sync.runner import SyncReport
@@ -119,6 +120,7 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
         _abandon(home)
         raise
     reached("swapped")
+    _note_rejected(home, report.rejected)
     report.warnings += getattr(writer, "warnings", [])
     if earlier is not None:  # still there, for that release's processes
         report.warnings.append(earlier.left())
@@ -170,12 +172,24 @@ def _finish(settings: Settings) -> None:
     tables claim replaces the previous one's, and its sources are remembered. Each step is safe to repeat."""
     home = settings.home
     path = home / PENDING_FILE
-    sources = [Path(p) for p in json.loads(path.read_text(encoding="utf-8"))["sources"]]
+    pending = json.loads(path.read_text(encoding="utf-8"))
+    sources = [Path(p) for p in pending["sources"]]
     for incoming in (home / KEPT).glob("*" + INCOMING):
         os.replace(incoming, incoming.with_name(incoming.name[:-len(INCOMING)]))
-    record_curated_coverage(store_of(settings), [*sources, *kept_tables(home).values()])
+    record_curated_coverage(store_of(settings), [*sources, *kept_tables(home).values()],
+                            [(file, line) for file, line in pending.get("rejected", [])])
     _write_whole(home / SOURCES_FILE, json.dumps([str(p) for p in sources]).encode())
     path.unlink()
+
+
+def _note_rejected(home: Path, rejected: Sequence[Rejection]) -> None:
+    """The rows the build rejected, beside what it must leave (`PENDING_FILE`): a curated table's row rejected past
+    its own checks (a postcode no directory holds) claims no coverage (`record_curated_coverage`). Written once the
+    index is live; a kill before it leaves the claims as the tables' checks alone make them."""
+    path = home / PENDING_FILE
+    pending = json.loads(path.read_text(encoding="utf-8"))
+    pending["rejected"] = [(r.origin.file, r.origin.line) for r in rejected if r.origin.line]
+    _write_whole(path, json.dumps(pending).encode())
 
 
 def _abandon(home: Path) -> None:

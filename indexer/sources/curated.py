@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -281,14 +281,20 @@ def _ods_trusts(data_dir: Path) -> frozenset[str] | None:
         return frozenset(row[0].strip().upper() for row in csv.reader(handle) if row)
 
 
-def table_claims(paths: Sequence[Path]) -> list[Claim]:
-    """Coverage claims of the curated tables among `paths` (`claims_of` each)."""
+def table_claims(paths: Sequence[Path], rejected: Mapping[Path, Collection[int]] | None = None) -> list[Claim]:
+    """Coverage claims of the curated tables among `paths` (`claims_of` each). `rejected`: per table, the lines of
+    rows its checks passed that the import then rejected (a postcode no directory holds): such a row made no service,
+    so its area is not covered by it. Before, its verified area read "covered, none found" where its one service had
+    failed to import."""
     claims: list[Claim] = []
     for path in paths:
         found = _table(Path(path))
         if found is not None:
             table, spec = found
-            claims += claims_of(check_rows(table, spec, str(path)), Path(path).name)
+            lines = (rejected or {}).get(Path(path), ())
+            rows = (replace(row, problem=row.problem or "rejected by the import") if row.line in lines else row
+                    for row in check_rows(table, spec, str(path)))
+            claims += claims_of(rows, Path(path).name)
     return claims
 
 

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from indexer.rows import Candidate, Held, Rejection
+from indexer.sources import source_names
 from indexer.sources.curated import table_claims
 from indexer.sync.codec import item_from_json
 from indexer.sync.publish import shown
@@ -35,9 +36,15 @@ def with_directory(store: Path | Database, sources: Sequence[Path],
     yield from rows
 
 
-def record_curated_coverage(store: Path | Database, sources: Sequence[Path]) -> None:
-    """After a rebuild went live: the coverage its verified curated tables claim replaces the previous one's."""
-    claims = table_claims(sources)
+def record_curated_coverage(store: Path | Database, sources: Sequence[Path],
+                            rejected: Iterable[tuple[str, int]] = ()) -> None:
+    """After a rebuild went live: the coverage its verified curated tables claim replaces the previous one's.
+    `rejected`: the rows the build rejected, by file (as the build named the same sources: `source_names`) and line;
+    a curated table's row among them covers nothing (`table_claims`)."""
+    lines: dict[str, set[int]] = {}
+    for file, line in rejected:
+        lines.setdefault(file, set()).add(line)
+    claims = table_claims(sources, {path: lines.get(name, set()) for path, name in source_names(sources).items()})
     if claims or exists(store):
         CoverageStore(store).replace(CURATED, claims, prefix=True)
 

@@ -133,7 +133,7 @@ def rebuild(home: Path, geography, sources: list[Path]):
     directory = home / "directory.sqlite"
     rows = with_directory(directory, sources, (row for path in sources for row in load_source(path)))
     report = build_index(rows, GeographyPlacer(geography), EmbeddedWriter(index_file(home)), progress=False)
-    record_curated_coverage(directory, sources)
+    record_curated_coverage(directory, sources, [(r.origin.file, r.origin.line) for r in report.rejected])
     return report
 
 
@@ -267,3 +267,32 @@ def test_a_county_councils_service_serves_the_homes_of_its_districts(tmp_path, g
     assert luton.areas.county_code is None and "E10000015" not in luton.areas.codes()
     assert found("LU1 2LJ") == []
     assert found("LU1 2LJ", include_out_of_catchment=True) == [("Hertfordshire IMHA (invented)", True)]
+
+
+UNPLACED_IPS = """icb_code,serves,service_name,organisation,address,postcode,phone,email,website,referral_route,\
+description,verified_by,verified_on,notes
+E54000054,,Leeds IPS Employment Service (invented),Invented Trust,1 Test Street,LS9 7TF,,,,,,Ann Curator,2026-10-01,
+E54000057,,Manchester IPS (invented),Invented Trust,1 Test Street,ZZ99 9ZZ,,,,,,Ann Curator,2026-10-01,
+"""
+
+
+def test_a_verified_row_the_import_rejects_covers_nothing(tmp_path, geography, geodata_dir, data_dir):
+    """A verified row whose postcode no directory holds passes the table's own checks, then the import rejects it:
+    it makes no service. Before, its area was claimed covered all the same, so Greater Manchester read "None found.
+    The directory holds complete IPS data for this area" where its one service had failed to import. Now the row
+    covers nothing, by `rehabmap index` (a real process) as by a rebuild in process; the verified row beside it
+    still covers West Yorkshire."""
+    from tests.sync.store_fixtures import rehabmap
+
+    table = tmp_path / "ips.csv"
+    table.write_text(UNPLACED_IPS, encoding="utf-8")
+    home = make_home(tmp_path / "home", geodata_dir)
+    report = rebuild(home, geography, [table])
+    assert [(r.origin.line, "ZZ99 9ZZ" in r.reason) for r in report.rejected] == [(3, True)]
+    claims = [(c.category, c.area_code) for c in CoverageStore(home / "directory.sqlite").claims()]
+    assert claims == [("ips_employment", WEST_YORKSHIRE)]
+
+    command = make_home(tmp_path / "command", geodata_dir)
+    done = rehabmap(command, data_dir, None, "index", str(table), "--no-progress")
+    assert done.returncode == 0 and "rejected ips.csv:3: " in done.stdout, done.stdout + done.stderr
+    assert [(c.category, c.area_code) for c in CoverageStore(command / "directory.sqlite").claims()] == claims
