@@ -27,13 +27,15 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--type", "types", multiple=True, help="Service type(s); omit or 'any' for any suitable option.")
 @click.option("--age", type=int)
 @click.option("--gender", type=click.Choice(["female", "male"]))
-@click.option("--max-km", type=float, help="Only services within this distance.")
+@click.option("--max-km", type=click.FloatRange(0, 1000, min_open=True),
+              help="Only services within this many km (more than 0, at most 1000).")
 @click.option("--own-icb", is_flag=True, help="Only services inside the person's ICB.")
 @click.option("--accepting", is_flag=True, help="Only services accepting referrals.")
 @click.option("--confirmed", is_flag=True, help="Only services that state every need (no unknowns; a need only read "
               "from a service's words does not count).")
 @click.option("--current-postcode", help="Postcode of the current placement, to show distance saved.")
-@click.option("--limit", type=int, default=10, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True,
+              help="Options listed of each type (1 to 100): with no --type, that many of every suitable type.")
 @click.option("--order", type=click.Choice(ORDERS), default="nearest", show_default=True,
               help="nearest: by distance, the person's own ICB first; best_fit: needs confirmed, taking referrals, a "
               "recent vacancy, then distance.")

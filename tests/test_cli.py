@@ -211,3 +211,19 @@ def test_real_nhs_lists_index_what_names_itself(home, data_dir, tmp_path):
     assert "  inpatient_rehab_level1: 2" in done.stdout and "  community_rehab_team: 13" in done.stdout
     # An NHS trust's site is no voluntary service, whatever its name: "LUPUS STREET (COMMUNITY SUPPORT & …)" is held.
     assert "  vcfse:" not in done.stdout
+
+
+def test_match_refuses_a_distance_or_limit_out_of_range_by_the_option_it_names():
+    """Before, `rehabmap match --max-km 0` said "max_distance_km must be more than 0 and at most 1000" (the API's
+    field, not the option typed), and `--limit` had no help while refusing 0 with "between 1 and 100". The option's
+    range is the request's own (`MAX_LIMIT`)."""
+    from click.testing import CliRunner
+
+    from cli.match import match_command
+    from rehabmap.match import MAX_LIMIT
+
+    limit = next(p for p in match_command.params if p.name == "limit")
+    assert (limit.type.min, limit.type.max) == (1, MAX_LIMIT) and "of each type" in (limit.help or "")
+    for args, option in ((["--max-km", "0"], "'--max-km'"), (["--limit", "0"], "'--limit'")):
+        done = CliRunner().invoke(match_command, ["--postcode", "LS9 7TF", *args])
+        assert done.exit_code == 2 and f"Invalid value for {option}" in done.output, done.output
