@@ -114,7 +114,7 @@ def check_table(data: bytes, spec: TableSpec, file: str, placer: Placer) -> Tabl
     services = prepare_rows(rows_of(checked, spec, file), placer, report)
     result = TableCheck(spec, rejected=report.rejected, warnings=report.warnings,
                         none_rows=[row for row in checked if row.problem is None and row.candidate is None],
-                        claims=claims_of(checked, spec.file_name))
+                        claims=claims_of(checked, spec.file_name, {r.origin.line for r in report.rejected}))
     areas = {row.line: row.areas for row in checked}
     for service in services:
         line = service.provenance[0].line or 0

@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -291,24 +291,23 @@ def table_claims(paths: Sequence[Path], rejected: Mapping[Path, Collection[int]]
         found = _table(Path(path))
         if found is not None:
             table, spec = found
-            lines = (rejected or {}).get(Path(path), ())
-            rows = (replace(row, problem=row.problem or "rejected by the import") if row.line in lines else row
-                    for row in check_rows(table, spec, str(path)))
-            claims += claims_of(rows, Path(path).name)
+            claims += claims_of(check_rows(table, spec, str(path)), Path(path).name,
+                                (rejected or {}).get(Path(path), ()))
     return claims
 
 
-def claims_of(checked: Iterable[CuratedRow], file_name: str) -> list[Claim]:
+def claims_of(checked: Iterable[CuratedRow], file_name: str, rejected: Collection[int] = ()) -> list[Claim]:
     """A table's coverage claims: per category and area, one claim when every row for that area is usable and
-    verified (as of the oldest date; by everyone who verified). Apart from `table_claims` so that an upload's
-    check can say which areas a new table would stop covering, before anything is written."""
+    verified (as of the oldest date; by everyone who verified). A row whose line is in `rejected` (the import's
+    rejections past the table's checks) is not usable. Apart from `table_claims` so that an upload's check can say
+    which areas a new table would stop covering, before anything is written, by the rule the rebuild claims by."""
     rows: dict[tuple[str, str], list[CuratedRow]] = defaultdict(list)
     for row in checked:
         for area in row.areas:
             rows[(row.category, area)].append(row)
     claims = []
     for (category, area), group in sorted(rows.items()):
-        if all(r.problem is None and r.verified_on is not None for r in group):
+        if all(r.problem is None and r.line not in rejected and r.verified_on is not None for r in group):
             dates = [r.verified_on for r in group if r.verified_on is not None]
             who = "; ".join(dict.fromkeys(r.verified_by for r in group if r.verified_by))
             claims.append(Claim(category, area, f"{CURATED}{file_name}", min(dates).isoformat(), who))

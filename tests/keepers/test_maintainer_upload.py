@@ -444,6 +444,19 @@ def test_an_upload_that_leaves_out_what_the_kept_table_holds_lists_it_and_takes_
     assert "A table is added whole, never row by row" in page
 
 
+def test_a_verified_row_the_import_rejects_is_counted_as_covering_nothing_in_the_report(keepers):
+    """The report compares coverage by the rule the rebuild claims it by: a verified row whose postcode places
+    nothing makes no service and covers nothing. Before, the report counted West Yorkshire as still covered by the
+    new file's Leeds row (its checks pass), so it did not list the coverage the confirm would take out."""
+    client = ips_site(keepers)
+    assert add_ips(keepers, client, ips_table(LEEDS_IPS, LANCASHIRE_NONE))[1].status_code == 303
+    report = upload(keepers, client, ips_table(LEEDS_IPS.replace("LS9 7TF", "ZZ99 9ZZ"), LANCASHIRE_NONE),
+                    kind="curated-ips", name="ips_services.csv")
+    assert "Services it removes (1)" in report.text and "Areas whose coverage it drops (1)" in report.text
+    dropped = re.search(r'id="dropped-coverage">(.*?)</ul>', report.text, re.S).group(1)
+    assert "NHS West Yorkshire Integrated Care Board (E54000054)" in dropped
+
+
 def test_a_file_holding_all_the_kept_table_holds_takes_nothing_out_and_needs_no_yes(keepers):
     """The yes is asked for only when something would be taken out: a file that adds a row to the kept table's
     rows is added as before."""
