@@ -15,7 +15,9 @@ name, as a person knows it, never by a folder of the server's.
 
 An added table is kept under `REHABMAP_HOME/curated/`, one file per kind, and replaces the one kept before it
 whole: a table is added as a whole, never row by row. So the check also compares the new table with the kept
-one (`replaced_by`): the services and the areas' coverage that adding it would take out of the directory.
+one (`replaced_by`): the services and the areas' coverage that adding it would take out of the directory. Since
+a new table must hold every row that stays, the kept one can be downloaded (`kept_table`), byte for byte as it
+was added: uploaded again unchanged, it takes nothing out.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from pathlib import Path
 
 from indexer.pipeline import IndexReport, Placer, prepare_rows
 from indexer.rows import Rejection
-from indexer.sources.common import CsvTable, FileUnreadable, csv_table, decode_text
+from indexer.sources.common import CsvTable, FileUnreadable, charset_of, csv_table, decode_text
 from indexer.sources.curated import TABLES, CuratedRow, TableSpec, check_rows, claims_of, rows_of, spec_for
 from rehabmap.coverage import Claim
 from rehabmap.errors import DomainError
@@ -38,6 +40,20 @@ from rehabmap.random_keys import is_key, new_key
 
 HOLD_MINUTES = 30
 KEPT = "curated"  # under REHABMAP_HOME: the tables added through the maintainers' pages, which every rebuild reads
+
+
+class UnknownTable(DomainError):
+    """A name that is no curated table's: there is nothing of that name to give."""
+
+    status = 404
+    code = "unknown_table"
+
+
+class TableNotKept(DomainError):
+    """No table of this kind has been added through the maintainers' pages, so there is none to download."""
+
+    status = 404
+    code = "table_not_kept"
 
 
 class TableRefused(DomainError):
@@ -128,6 +144,35 @@ def kept_tables(home: Path) -> dict[str, Path]:
     """The tables added through the maintainers' pages, by file name: the ones every rebuild reads."""
     folder = home / KEPT
     return {p.name: p for p in sorted(folder.glob("*.csv"))} if folder.is_dir() else {}
+
+
+@dataclass(frozen=True)
+class KeptTable:
+    """A kept table as it was added, byte for byte (the bytes of the upload confirmed), and the encoding they are
+    read in: downloaded and uploaded again unchanged, it is the same table, so it takes nothing out."""
+
+    spec: TableSpec
+    data: bytes
+
+    @property
+    def charset(self) -> str:
+        return charset_of(self.data)
+
+
+def kept_table(home: Path, file_name: str) -> KeptTable:
+    """The kept table of this name; `UnknownTable` for a name no curated table has, `TableNotKept`, saying so
+    plainly, when none of its kind has been added here."""
+    spec = spec_filed_as(file_name)
+    if spec is None:
+        raise UnknownTable(f"There is no curated table named '{file_name[:100]}': the tables are "
+                           f"{', '.join(t.file_name for t in TABLES)}.")
+    kept = kept_tables(home).get(spec.file_name)
+    if kept is None:
+        raise TableNotKept(f"No {spec.file_name} table has been uploaded here yet, so there is none to download: "
+                           f"the directory holds nothing from an uploaded table of this kind. Start one from the "
+                           f"blank template {spec.file_name}, which the upload page offers. (A table given to "
+                           f"rehabmap index on the server is read beside an uploaded one, and is not this download.)")
+    return KeptTable(spec, kept.read_bytes())
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Resp
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import AppState, State, state_of
+from api.exports import attachment
 from api.maintain_schemas import (
     AreaDueOut,
     AuditEntryOut,
@@ -41,6 +42,8 @@ from api.maintain_schemas import (
 from api.paging import PageNumber
 from api.routes.services import held_item
 from api.schemas import ServiceOut, error_responses
+from indexer.sources.curated import TABLES
+from indexer.upload import kept_table
 from rehabmap.errors import DirectoryUnavailable, ServiceNotFound
 from rehabmap.maintain.audit import hsds_metadata
 from rehabmap.maintain.auth import Principal, Role
@@ -334,6 +337,29 @@ def audit(
         return HsdsAuditOut(total=total, next_after_id=next_after,
                             contents=[HsdsMetadataOut(**row) for row in map(hsds_metadata, entries) if row is not None])
     return AuditOut(total=total, next_after_id=next_after, entries=[AuditEntryOut(**vars(e)) for e in entries])
+
+
+TableName = Annotated[str, Path(max_length=100, description="The table's file name: " + ", ".join(
+    t.file_name for t in TABLES) + ".", openapi_examples={"ips": {"value": TABLES[0].file_name}})]
+
+
+@router.get("/curated-tables/{file_name}", response_class=Response, summary="Download a kept curated table",
+            responses={200: {"description": "The table as it was last added through the upload page, byte for byte "
+                             "(its Content-Type names the encoding it was written in); a download, saved under the "
+                             "table's name.",
+                             "content": {"text/csv": {"schema": {"type": "string"},
+                                                      "example": ",".join(TABLES[0].columns) + "\n…"}}},
+                       404: _doc("No curated table has that name, or none of its kind has been uploaded here yet.",
+                                 "table_not_kept", "No ips_services.csv table has been uploaded here yet, so there is "
+                                 "none to download: …")})
+def curated_table(file_name: TableName, caller: Caller, state: State) -> Response:
+    """Maintainers and admins: the curated table of this kind the directory holds. An upload replaces it whole, so
+    a new table must hold every row that stays: start from this one; uploaded again unchanged, it takes nothing out.
+    A table given to `rehabmap index` on the server is read beside it, and is not this download."""
+    caller.require(*MAINTAINER_ROLES, action="download curated tables")
+    table = kept_table(state.settings.home, file_name)
+    return Response(table.data, media_type=f"text/csv; charset={table.charset}",
+                    headers=attachment(table.spec.file_name))
 
 
 def _organisation_out(org: Organisation) -> OrganisationOut:

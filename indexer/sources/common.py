@@ -56,17 +56,28 @@ def os_reason(exc: BaseException) -> str:
 
 def decode_text(raw: bytes) -> str:
     """A file's bytes as text, as `read_text` reads them (an uploaded table is read the same way)."""
+    return _decoded(raw)[0]
+
+
+def charset_of(raw: bytes) -> str:
+    """The encoding `decode_text` reads the bytes in, by its name on the web: a kept table is downloaded as it
+    was uploaded, byte for byte, so its Content-Type must say the encoding it was written in."""
+    return _decoded(raw)[1]
+
+
+def _decoded(raw: bytes) -> tuple[str, str]:
+    """The text and the encoding it was read in: the one rule of `decode_text` and `charset_of`."""
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
-            return raw.decode("utf-16")
+            return raw.decode("utf-16"), "utf-16"
         except UnicodeDecodeError as exc:
             raise FileUnreadable(f"cannot read the file as UTF-16 text: {shorten(exc)}") from None
     if b"\0" in raw:
         raise FileUnreadable("the file is binary, not text (it holds NUL bytes)")
     try:
-        return raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace")
+        return raw.decode("cp1252", errors="replace"), "windows-1252"
 
 
 def base_suffix(path: Path) -> str:

@@ -537,3 +537,86 @@ def test_a_rows_postcode_that_places_nothing_is_named_by_its_column_in_the_table
         "column postcode: 'LS9' is only a district; a service needs the full postcode of its base",
         "column postcode: 'not a postcode' is not a UK postcode"]  # (the row's own check, as before)
     assert "first half" not in answer.text
+
+
+def kept_links(page: str) -> list[str]:
+    return re.findall(r'<a href="(/keepers/upload/kept/[^"]+)" download>', page)
+
+
+def as_read(service) -> dict:
+    """A service as its source gives it: every field but when the rebuild read it (`fetched_at`)."""
+    record = service.model_dump()
+    record["provenance"] = [{k: v for k, v in p.items() if k != "fetched_at"} for p in record["provenance"]]
+    return record
+
+
+def test_the_kept_table_downloads_as_it_was_added_and_uploaded_again_unchanged_changes_nothing(keepers):
+    """Each upload replaces the kept table whole, so a new file must hold every row that stays; before, a
+    maintainer could not get the table the directory held. Now the upload page links it, byte for byte as it was
+    added (here in Windows-1252, as a spreadsheet may save it, and said so), and the file sent back unchanged
+    takes nothing out: the same services, the same coverage, the same kept bytes."""
+    client = ips_site(keepers)
+    state = keepers.app.state.rehabmap
+    table = ips_table(LEEDS_IPS.replace("Leeds IPS", "Leeds Café IPS"), LANCASHIRE_NONE).encode("cp1252")
+    report = client.post("/keepers/upload", data={"csrf": csrf_of(client.get("/keepers/upload").text),
+                                                  "kind": "curated-ips"},
+                         files={"table": ("mine.csv", table, "text/csv")})
+    assert client.post("/keepers/upload/confirm", data=confirm_form(report.text)).status_code == 303
+    ids, claims = sorted(state.backend.ids()), CoverageStore(keepers.site.settings.directory_path).claims()
+    services = [as_read(state.backend.get(i)) for i in ids]
+
+    assert kept_links(client.get("/keepers/upload").text) == ["/keepers/upload/kept/ips_services.csv"]
+    download = client.get("/keepers/upload/kept/ips_services.csv")
+    assert download.status_code == 200 and download.content == table
+    assert download.headers["content-type"] == "text/csv; charset=windows-1252"
+    assert download.headers["content-disposition"] == 'attachment; filename="ips_services.csv"'
+
+    again = client.post("/keepers/upload", data={"csrf": csrf_of(client.get("/keepers/upload").text),
+                                                 "kind": "curated-ips"},
+                        files={"table": ("ips_services.csv", download.content, "text/csv")})
+    assert "so it takes nothing out" in again.text and 'name="removes"' not in again.text
+    assert client.post("/keepers/upload/confirm", data=confirm_form(again.text)).status_code == 303
+    assert sorted(state.backend.ids()) == ids and [as_read(state.backend.get(i)) for i in ids] == services
+    assert CoverageStore(keepers.site.settings.directory_path).claims() == claims
+    assert (keepers.site.home / "curated" / "ips_services.csv").read_bytes() == table
+
+
+def test_a_kind_never_uploaded_says_so_and_has_nothing_to_download(keepers):
+    """No table of a kind uploaded: the page says so beside it, and its address says why there is nothing."""
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    page = client.get("/keepers/upload").text
+    assert kept_links(page) == []
+    kept = re.search(r'id="kept-tables">(.*?)</ul>', page, re.S).group(1)
+    assert ("IPS services, per ICB (ips_services.csv): none has been uploaded here yet, so there is none to "
+            "download; start from its blank template below") in kept
+    none = client.get("/keepers/upload/kept/ips_services.csv")
+    assert none.status_code == 404 and "No table to download" in none.text
+    assert "No ips_services.csv table has been uploaded here yet, so there is none to download" in none.text
+    unknown = client.get("/keepers/upload/kept/directory.sqlite")
+    assert unknown.status_code == 404 and "There is no curated table named &#39;directory.sqlite&#39;" in unknown.text
+    assert client.get("/keepers/upload/kept/..%2F..%2Fdirectory.sqlite").status_code == 404
+    provider = keepers.client()
+    keepers.sign_in(provider, "provider_a")
+    assert provider.get("/keepers/upload/kept/ips_services.csv").status_code == 403
+
+
+def test_the_maintainers_api_gives_the_kept_table_to_maintainers_and_admins(keepers):
+    """GET /maintain/curated-tables/{file_name}: the same bytes, for a maintainer's or an admin's token; a
+    provider's is refused (403), a kind never uploaded or a name no table has is a 404 saying so."""
+    client = ips_site(keepers)
+    api = keepers.client()
+    none = api.get("/maintain/curated-tables/ips_services.csv", headers=keepers.site.auth("maintainer"))
+    assert none.status_code == 404 and none.json()["error"]["code"] == "table_not_kept"
+    assert none.json()["error"]["message"].startswith("No ips_services.csv table has been uploaded here yet")
+    unknown = api.get("/maintain/curated-tables/passwords.csv", headers=keepers.site.auth("maintainer"))
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_table"
+    assert add_ips(keepers, client, ips_table(LEEDS_IPS, LANCASHIRE_NONE))[1].status_code == 303
+    for role in ("maintainer", "admin"):
+        answer = api.get("/maintain/curated-tables/ips_services.csv", headers=keepers.site.auth(role))
+        assert answer.status_code == 200 and answer.text == ips_table(LEEDS_IPS, LANCASHIRE_NONE)
+        assert answer.headers["content-type"] == "text/csv; charset=utf-8"
+        assert answer.headers["content-disposition"] == 'attachment; filename="ips_services.csv"'
+    refused = api.get("/maintain/curated-tables/ips_services.csv", headers=keepers.site.auth("provider_a"))
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    assert api.get("/maintain/curated-tables/ips_services.csv").status_code == 401

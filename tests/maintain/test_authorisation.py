@@ -22,7 +22,8 @@ WRITES = [
     ("POST", "/maintain/organisations/1/services", {"service_ids": [OTHER]}),
     ("DELETE", f"/maintain/organisations/1/services/{OWNED_A[0]}", None),
 ]
-READS = ["/maintain/me", "/maintain/audit", "/maintain/verification-due", "/maintain/organisations"]
+READS = ["/maintain/me", "/maintain/audit", "/maintain/verification-due", "/maintain/organisations",
+         "/maintain/curated-tables/ips_services.csv"]
 
 
 def snapshot(site) -> tuple[int, list, list]:

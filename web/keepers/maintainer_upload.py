@@ -22,8 +22,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from indexer.pipeline import GeographyPlacer, ImportRefused
 from indexer.sources.curated import TABLES, blank_template
-from indexer.upload import (HOLD_MINUTES, HeldUploads, Replaced, TableCheck, TableRefused, check_table, replaced_by,
-                            spec_filed_as, spec_named)
+from indexer.upload import (HOLD_MINUTES, HeldUploads, Replaced, TableCheck, TableNotKept, TableRefused, UnknownTable,
+                            check_table, kept_table, kept_tables, replaced_by, spec_filed_as, spec_named)
 from rehabmap.coverage import category_label
 from rehabmap.errors import RebuildRunning
 from rehabmap.maintain.audit import Change
@@ -38,6 +38,7 @@ from web.keepers.session import (PATH, UPLOAD_MAX_BYTES, Keeper, KeepersRoute, d
 router = APIRouter(route_class=KeepersRoute)
 UPLOAD = f"{PATH}/upload"
 TEMPLATES = f"{UPLOAD}/templates"
+KEPT_TABLES = f"{UPLOAD}/kept"
 SECTIONS.append(Section(UPLOAD, "Upload a curated table", "IPS services per ICB, statutory advocacy per council, "
                         "community rehabilitation teams per trust: check a table row by row, then add it to the "
                         "directory.", frozenset(MAINTAINERS)))
@@ -73,8 +74,10 @@ def held_uploads(request: Request) -> HeldUploads:
 
 
 def _form_page(request: Request, keeper: Keeper, errors: Errors, kind: str) -> HTMLResponse:
+    kept = kept_tables(get_state(request).settings.home)
     blanks = [{"href": f"{TEMPLATES}/{t.file_name}", "text": KIND_LABELS[t.source], "file_name": t.file_name,
-               "columns": t.dictionary} for t in TABLES]
+               "columns": t.dictionary, "kept": f"{KEPT_TABLES}/{t.file_name}" if t.file_name in kept else ""}
+              for t in TABLES]
     return render(request, keeper, "keepers/maintainer/upload.html",
                   {"errors": errors, "kind": kind, "kinds": KIND_LABELS, "max_kb": UPLOAD_MAX_BYTES // 1024,
                    "blanks": blanks,
@@ -91,6 +94,12 @@ def too_large() -> str:
             "Ask whoever runs the server to index it with rehabmap index, which has no such limit")
 
 
+def _csv_download(data: bytes | str, file_name: str, charset: str = "utf-8") -> Response:
+    """A CSV file saved under its table's name (a template, or a kept table in the encoding it was added in)."""
+    return Response(data, media_type=f"text/csv; charset={charset}",
+                    headers={"Content-Disposition": f'attachment; filename="{file_name}"'})
+
+
 @router.get(f"{TEMPLATES}/{{file_name}}")
 def blank_table(request: Request, file_name: str, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
     """A table's blank template, to fill in and upload: before, the page pointed to `templates/curated/`, a folder
@@ -99,8 +108,18 @@ def blank_table(request: Request, file_name: str, keeper: Keeper = requires(*MAI
     if spec is None:
         return message_page(request, keeper, 404, "No such template",
                             "There is no curated table of that name: download a template from the upload page.")
-    return Response(blank_template(spec), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{spec.file_name}"'})
+    return _csv_download(blank_template(spec), spec.file_name)
+
+
+@router.get(f"{KEPT_TABLES}/{{file_name}}")
+def kept_download(request: Request, file_name: str, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
+    """The table of this kind the directory holds, byte for byte as it was added: a new upload replaces it whole,
+    so a maintainer changing one row starts from it (uploaded again unchanged, it takes nothing out)."""
+    try:
+        table = kept_table(get_state(request).settings.home, file_name)
+    except (UnknownTable, TableNotKept) as missing:
+        return message_page(request, keeper, missing.status, "No table to download", missing.message)
+    return _csv_download(table.data, table.spec.file_name, table.charset)
 
 
 @router.get(UPLOAD)
