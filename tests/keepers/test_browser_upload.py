@@ -18,7 +18,8 @@ from app.rebuild import SOURCES_FILE, rebuild_index
 from indexer.sources.curated import TABLES
 from tests.keepers.conftest import make_keepers
 from tests.keepers.maintainer_browser import signed_in_page
-from tests.keepers.upload_tables import bad_table, team_name, teams_table, trusts
+from tests.keepers.upload_tables import (LANCASHIRE_NONE, LEEDS_IPS, MANCHESTER_IPS, bad_table, ips_table, team_name,
+                                        teams_table, trusts)
 from tests.maintain.conftest import make_site
 from tests.web.site import serve
 from tests.web.test_browser import axe, shot, tab_to
@@ -26,6 +27,7 @@ from tests.web.test_browser import axe, shot, tab_to
 pytestmark = pytest.mark.slow
 SAMPLE = Path(__file__).resolve().parents[2] / "sample"
 LABEL = "Community rehabilitation teams, per NHS trust (community_rehab_teams.csv)"
+IPS_LABEL = "IPS services, per ICB (ips_services.csv)"
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +50,8 @@ def _served_site(sample_index, geodata_dir, data_dir, tmp_path_factory):
         yield base_url, keepers
 
 
-def choose_and_check(page, path: Path) -> None:
-    page.get_by_label(LABEL).check()
+def choose_and_check(page, path: Path, label: str = LABEL) -> None:
+    page.get_by_label(label).check()
     page.get_by_label("The CSV file").set_input_files(str(path))
     page.get_by_role("button", name="Check the table").click()
     page.wait_for_url("**/keepers/upload")
@@ -178,3 +180,55 @@ def test_a_maintainer_uploads_and_adds_a_table_from_the_keyboard_alone(browser, 
         expect(page.get_by_text("community_rehab_teams.csv is in the directory: 2 services added from it, "
                                 "1 rows rejected.")).to_be_visible()
     assert list((keepers.site.home / "uploads").iterdir()) == []
+
+
+def test_a_table_that_takes_rows_out_lists_them_and_is_added_only_once_the_box_is_ticked(browser, own_upload_site,
+                                                                                          axe_source, tmp_path):
+    """The confirm of an upload that removes rows, in Chromium: the kept IPS table (Leeds, and Lancashire's verified
+    none) downloaded from the page as it was added; a file holding only Manchester lists Leeds under "Services it
+    removes" and both areas under "Areas whose coverage it drops"; "Add the table" unticked is refused with the
+    error summary linked to the box, nothing written; ticked, the table is added and Leeds is gone. Before, the
+    warning above the box had its id ("removes"), so the box had no name (its label pointed to the warning) and the
+    error summary's link led to the warning, not to the box."""
+    base_url, keepers = own_upload_site
+    backend = keepers.app.state.rehabmap.backend  # type: ignore[attr-defined]
+    leeds = "curated-ips:e54000054-leeds-ips-employment-service-invented"
+    kept, new = tmp_path / "kept.csv", tmp_path / "ips_services.csv"
+    kept.write_text(ips_table(LEEDS_IPS, LANCASHIRE_NONE), encoding="utf-8")
+    new.write_text(ips_table(MANCHESTER_IPS), encoding="utf-8")
+    with signed_in_page(browser, base_url, keepers.site.tokens["maintainer"], "/keepers/upload") as page:
+        choose_and_check(page, kept, IPS_LABEL)
+        page.get_by_role("button", name="Add the table").click()
+        page.wait_for_url("**/keepers/upload?done=*")
+        with page.expect_download() as caught:
+            page.locator("#kept-tables").get_by_role("link", name=f"{IPS_LABEL}, as the directory holds it").click()
+        assert caught.value.suggested_filename == "ips_services.csv"
+        assert Path(caught.value.path()).read_bytes() == kept.read_bytes()
+
+        choose_and_check(page, new, IPS_LABEL)
+        expect(page.get_by_role("heading", name="Services it removes (1)")).to_be_visible()
+        assert page.locator("#removed-services tbody td:first-child").all_inner_texts() == [
+            "Leeds IPS Employment Service (invented)"]
+        assert page.locator("#dropped-coverage li").count() == 2
+        box = page.get_by_label("Yes, take out the 1 service and the coverage of 2 areas listed above")
+        expect(box).not_to_be_checked()
+        assert axe(page, axe_source) == []
+
+        page.get_by_role("button", name="Add the table").click()
+        page.wait_for_url("**/keepers/upload/confirm")
+        summary = page.locator(".nhsuk-error-summary")
+        expect(summary).to_contain_text("Say that you mean to take these out of the directory")
+        expect(page.locator("#removes-error")).to_contain_text("Say that you mean to take these out")
+        assert axe(page, axe_source) == []
+        assert backend.get(leeds) is not None  # nothing written
+        summary.get_by_role("link").first.click()
+        assert page.evaluate("() => document.activeElement.id") == "removes"
+
+        page.keyboard.press("Space")
+        expect(box).to_be_checked()
+        page.get_by_role("button", name="Add the table").click()
+        page.wait_for_url("**/keepers/upload?done=*")
+        expect(page.get_by_text("it took out 1 services and the coverage of 2 areas")).to_be_visible()
+        assert axe(page, axe_source) == []
+    assert backend.get(leeds) is None
+    assert (keepers.site.home / "curated" / "ips_services.csv").read_text() == new.read_text()
