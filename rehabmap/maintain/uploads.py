@@ -16,7 +16,7 @@ from rehabmap.maintain.audit import AuditEntry, AuditLog
 TABLE = "curated_table"
 ADDED = "upload"
 REFUSED = "upload_refused"
-LIMIT = 200  # the latest audit rows read: some fifty uploads, as many as the page need show
+LIMIT = 400  # the latest audit rows read: some fifty uploads (one added is eight rows), as many as the page shows
 
 
 @dataclass

@@ -85,7 +85,8 @@ def test_a_maintainer_uploads_a_table_reads_the_report_adds_it_and_finds_the_tea
         expect(page.get_by_role("link", name=names[0]).first).to_be_visible()
     entries, _ = keepers.site.directory.audit.entries(resource_id="community_rehab_teams.csv")
     assert {e.field: e.new for e in entries} == {"services": 2, "areas_with_none": 0, "rejected": 1, "indexed": 62,
-                                                 "services_removed": 0, "areas_uncovered": 0}
+                                                 "services_removed": 0, "areas_uncovered": 0,
+                                                 "removed_services": [], "uncovered_areas": []}
     assert all(e.action == "upload" and "maintainer of the tests" in e.actor for e in entries)
     assert (keepers.site.home / "curated" / "community_rehab_teams.csv").read_text() == table.read_text()
     assert list((keepers.site.home / "uploads").iterdir()) == []  # deleted once used
@@ -229,6 +230,8 @@ def test_a_table_that_takes_rows_out_lists_them_and_is_added_only_once_the_box_i
         page.get_by_role("button", name="Add the table").click()
         page.wait_for_url("**/keepers/upload?done=*")
         expect(page.get_by_text("it took out 1 services and the coverage of 2 areas")).to_be_visible()
+        page.locator("#uploads").get_by_text("What it took out").first.click()
+        expect(page.locator("#uploads").get_by_text("Leeds IPS Employment Service (invented)")).to_be_visible()
         assert axe(page, axe_source) == []
     assert backend.get(leeds) is None
     assert (keepers.site.home / "curated" / "ips_services.csv").read_text() == new.read_text()

@@ -620,3 +620,35 @@ def test_the_maintainers_api_gives_the_kept_table_to_maintainers_and_admins(keep
     refused = api.get("/maintain/curated-tables/ips_services.csv", headers=keepers.site.auth("provider_a"))
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
     assert api.get("/maintain/curated-tables/ips_services.csv").status_code == 401
+
+
+def test_the_audit_names_what_an_added_table_took_out(keepers):
+    """Before, the audit counted what an upload took out ("services_removed": 1, "areas_uncovered": 2) and no one
+    could see later which service and areas went. Now it records each service's id and name and each area's code,
+    name and coverage, which the admins' audit API gives and the upload page lists under the upload."""
+    client = ips_site(keepers)
+    assert add_ips(keepers, client, ips_table(LEEDS_IPS, LANCASHIRE_NONE))[1].status_code == 303
+    assert add_ips(keepers, client, ips_table(MANCHESTER_IPS), removes="yes")[1].status_code == 303
+    entries, _ = keepers.site.directory.audit.entries(resource_type="curated_table")
+    first = {e.field: e.new for e in entries if e.change_id == entries[0].change_id}
+    assert (first["removed_services"], first["uncovered_areas"]) == ([], [])
+    last = {e.field: e.new for e in entries if e.change_id == entries[-1].change_id}
+    leeds = {"id": "curated-ips:e54000054-leeds-ips-employment-service-invented",
+             "name": "Leeds IPS Employment Service (invented)"}
+    areas = [{"code": "E54000048", "name": "NHS Lancashire and South Cumbria Integrated Care Board",
+              "category": "ips_employment"},
+             {"code": "E54000054", "name": "NHS West Yorkshire Integrated Care Board", "category": "ips_employment"}]
+    assert (last["removed_services"], last["uncovered_areas"]) == ([leeds], areas)
+    assert (last["services_removed"], last["areas_uncovered"]) == (1, 2)
+    audit_api = keepers.client().get("/maintain/audit", headers=keepers.site.auth("admin")).json()["entries"]
+    assert {e["field"]: e["new"] for e in audit_api if e["change_id"] == entries[-1].change_id}["removed_services"] \
+        == [leeds]
+    page = client.get("/keepers/upload").text
+    uploads = re.search(r'<table class="nhsuk-table rm-table" id="uploads">(.*?)</table>', page, re.S).group(1)
+    taken = [html.unescape(re.sub(r"<[^>]+>", "", li)) for li in re.findall(r"<li>(.*?)</li>", uploads, re.S)]
+    assert taken == ["Leeds IPS Employment Service (invented) (curated-ips:e54000054-leeds-ips-employment-service-"
+                     "invented)",
+                     "NHS Lancashire and South Cumbria Integrated Care Board (E54000048): Individual Placement and "
+                     "Support (employment)",
+                     "NHS West Yorkshire Integrated Care Board (E54000054): Individual Placement and Support "
+                     "(employment)"]

@@ -56,6 +56,18 @@ def _counts(check: TableCheck) -> list[Change]:
             Change("rejected", None, len(check.rejected))]
 
 
+def _taken_out(request: Request, replaced: Replaced) -> list[Change]:
+    """What an added table took out, as the audit records it: how many, and which (each service's id and name,
+    each area's code, name and the coverage it lost), so a maintainer can see later what went and put it back.
+    These are services and areas, never a person's details."""
+    area_name = get_state(request).area_name
+    return [Change("services_removed", None, len(replaced.services)),
+            Change("areas_uncovered", None, len(replaced.coverage)),
+            Change("removed_services", None, [{"id": row.id, "name": row.name} for row in replaced.services]),
+            Change("uncovered_areas", None, [{"code": c.area_code, "name": area_name(c.area_code),
+                                              "category": c.category} for c in replaced.coverage])]
+
+
 def _refused(request: Request, keeper: Keeper, table: str, refused: TableRefused | ImportRefused,
              counts: list[Change]) -> HTMLResponse:
     """A confirm refused: audited, with the reason, and the page saying why."""
@@ -82,7 +94,7 @@ def _form_page(request: Request, keeper: Keeper, errors: Errors, kind: str) -> H
                   {"errors": errors, "kind": kind, "kinds": KIND_LABELS, "max_kb": UPLOAD_MAX_BYTES // 1024,
                    "blanks": blanks,
                    "done": request.query_params.get("done", "")[:300] if request.method == "GET" else "",
-                   "past": past_uploads(request), "added": ADDED},
+                   "past": past_uploads(request), "added": ADDED, "category_label": category_label},
                   status=400 if errors else 200)
 
 
@@ -214,8 +226,7 @@ def confirm(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respon
         if not held:
             uploads.discard(upload_id)
     directory_of(request).audit.record(keeper.principal.who, ADDED, TABLE, spec.file_name,
-                                       [*_counts(check), Change("services_removed", None, len(replaced.services)),
-                                        Change("areas_uncovered", None, len(replaced.coverage)),
+                                       [*_counts(check), *_taken_out(request, replaced),
                                         Change("indexed", None, rebuilt.report.indexed)])
     taken = (f"; it took out {len(replaced.services)} services and the coverage of {len(replaced.coverage)} "
              "areas that the table it replaced held" if replaced.loses else "")
