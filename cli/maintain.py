@@ -154,6 +154,8 @@ def orgs_link(organisation: str, service_ids: tuple[str, ...]) -> None:
 @click.argument("organisation")
 @click.argument("service_ids", nargs=-1, required=True)
 def orgs_unlink(organisation: str, service_ids: tuple[str, ...]) -> None:
+    """ORGANISATION (name or id) no longer owns the services. One it does not own is an error naming its owner,
+    and then none is unlinked."""
     org = _directory().organisations.unlink(organisation, list(service_ids), actor=_actor())
     click.echo(f"{org.name} now owns {len(org.service_ids)} services")
 

@@ -131,6 +131,14 @@ class UnknownOrganisation(DomainError):
     code = "unknown_organisation"
 
 
+class NotLinked(DomainError):
+    """An unlink of a service the organisation does not own (another does, or none): nothing is unlinked, and the
+    answer names its owner, so a mistyped organisation is seen rather than taken as done."""
+
+    status = 404
+    code = "not_linked"
+
+
 class UnknownToken(DomainError):
     status = 404
     code = "unknown_token"

@@ -410,6 +410,7 @@ def link_services(organisation_id: OrganisationId, body: LinkIn, caller: Caller,
                summary="Unlink a service from an organisation")
 def unlink_service(organisation_id: OrganisationId, service_id: ServiceId, caller: Caller,
                    state: State) -> OrganisationOut:
-    """Admins: the organisation's provider tokens may no longer change this service."""
+    """Admins: the organisation's provider tokens may no longer change this service. A service it does not own
+    (another organisation does, or none) is a 404 `not_linked` naming its owner, and nothing is unlinked."""
     caller.require(Role.admin, action="unlink services from organisations")
     return _organisation_out(_directory(state).organisations.unlink(organisation_id, [service_id], actor=caller.who))

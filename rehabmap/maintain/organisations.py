@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rehabmap.errors import InvalidValue, UnknownOrganisation
+from rehabmap.errors import InvalidValue, NotLinked, UnknownOrganisation
 from rehabmap.maintain.audit import AuditLog, Change
 from rehabmap.maintain.database import Connection, Database, now
 
@@ -82,15 +82,22 @@ class Organisations:
         return self.get(org.id)
 
     def unlink(self, organisation: str | int, service_ids: Sequence[str], *, actor: str) -> Organisation:
+        """The organisation no longer owns these services. One it does not own is a NotLinked naming its owner,
+        and then none is unlinked (the transaction is left), so a mistyped organisation or id changes nothing."""
         org = self.get(organisation)
         at = now()
         with self.database.transaction() as conn:
             for service_id in dict.fromkeys(service_ids):
                 gone = conn.execute("DELETE FROM ownership WHERE service_id = ? AND organisation_id = ?",
                                     (service_id, org.id)).rowcount
-                if gone:
-                    self.audit.append(conn, actor, "unlink", "service", service_id,
-                                      [Change("owner_organisation", org.name, None)], at)
+                if not gone:
+                    row = conn.execute("SELECT organisation_id FROM ownership WHERE service_id = ?",
+                                       (service_id,)).fetchone()
+                    owner = f"{self._name(conn, row[0])} owns it" if row else "no organisation owns it"
+                    raise NotLinked(f"'{service_id[:80]}' is not linked to {org.name}: {owner}. Nothing was unlinked.",
+                                    field="service_id")
+                self.audit.append(conn, actor, "unlink", "service", service_id,
+                                  [Change("owner_organisation", org.name, None)], at)
         return self.get(org.id)
 
     @staticmethod

@@ -106,6 +106,10 @@ def test_organisations_are_added_and_services_linked_and_unlinked(keepers, admin
     assert admin.post("/keepers/organisations/unlink", data={"csrf": csrf, "organisation": "Calder Trust",
                                                               "service": AIRE}).status_code == 303
     assert organisations.get("Calder Trust").service_ids == []
+    again = admin.post("/keepers/organisations/unlink", data={"csrf": csrf, "organisation": "Calder Trust",
+                                                              "service": AIRE})
+    assert again.status_code == 400
+    assert f"{AIRE}&#39; is not linked to Calder Trust: no organisation owns it" in again.text
     actions = [(e.actor, e.action) for e in keepers.site.directory.audit.entries(resource_id=AIRE)[0]][-2:]
     assert actions == [(admin_who(keepers), "link"), (admin_who(keepers), "unlink")]
 
