@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import AppState, State, state_of
 from api.exports import attachment
@@ -219,8 +220,22 @@ def service(service_id: ServiceId, caller: Caller, state: State, request: Reques
         return _held(state, _editor(state).editable(caller, service_id), response)
 
 
+async def _may_change(request: Request, service_id: ServiceId, caller: Caller, state: State) -> None:
+    """The caller may change the fields the body names (`Editor.authorise_update`), asked before the body's values
+    are checked (FastAPI solves a route's dependencies before its body): a provider sending a field it may not
+    change is told so (403), not what is wrong with the value. Names that are no field, and a body that is no JSON
+    object, are left to the body's own 422."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return
+    if isinstance(body, dict):
+        named = body.keys() & ServicePatchIn.model_fields.keys()
+        await run_in_threadpool(_editor(state).authorise_update, caller, service_id, named)
+
+
 @router.patch("/services/{service_id:path}", response_model=EditOut, responses=_VERSIONED,
-              summary="Change a service")
+              summary="Change a service", dependencies=[Depends(_may_change)])
 def update_service(service_id: ServiceId, body: ServicePatchIn, caller: Caller, state: State, request: Request,
                    response: Response, if_match: IfMatch = None) -> EditOut:
     """Maintainers and admins may change any field shown; a provider only capacity, accepting referrals

@@ -187,12 +187,7 @@ class Editor:
         """`if_match`: the versions (`version_of`) the caller read the record at; another is a 412 and nothing is
         written (two whole needs lists sent from two readings would each undo the other's), and none with a
         `VERSIONED_FIELDS` field is a 428. A stated `gender` brings its needs (`readings.with_gender`)."""
-        principal.require(*ALL_ROLES, action="change services")
-        if principal.role is Role.provider:
-            refused = sorted(set(fields) - PROVIDER_FIELDS)
-            if refused:
-                raise Forbidden(f"A provider token may change only {', '.join(sorted(PROVIDER_FIELDS))}; "
-                                f"ask a maintainer to change {', '.join(refused)}.", field=refused[0])
+        self.authorise_update(principal, service_id, fields)
         check_needs(fields)
         with self.directory.index_lock():
             current = self._current(principal, service_id, if_match,
@@ -208,6 +203,20 @@ class Editor:
             data = self._placed(data, fields)
             data = self._capacity(data, fields, today)
             return self._commit(principal, "update", current, validated(data, context))
+
+    def authorise_update(self, principal: Principal, service_id: str, fields: Collection[str]) -> None:
+        """Whether `principal` may change these fields of the service (403 if not): a provider only
+        `PROVIDER_FIELDS`, of its own organisation's services. A face may ask before it checks the values, so a
+        provider learns first that they may not change a field, not what is wrong with the value they gave it."""
+        principal.require(*ALL_ROLES, action="change services")
+        if principal.role is not Role.provider:
+            return
+        refused = sorted(set(fields) - PROVIDER_FIELDS)
+        if refused:
+            raise Forbidden(f"A provider token may change only {', '.join(sorted(PROVIDER_FIELDS))}; "
+                            f"ask a maintainer to change {', '.join(refused)}.", field=refused[0])
+        if self.backend.get(service_id) is not None:  # else the write's own 404 says why there is none
+            self._require_own(principal, service_id)
 
     def retire(self, principal: Principal, service_id: str, reason: str | None) -> tuple[Service, list[str]]:
         """The reason is the maintainer's, in their words: the service's page says it ("Taken off the list on …:
@@ -291,11 +300,7 @@ class Editor:
         current = self.backend.get(service_id)
         if current is None:
             raise ServiceNotFound(f"No service with id '{service_id[:80]}'.", field="service_id")
-        if principal.role is Role.provider and (
-                self.directory.organisations.owner(service_id) != principal.organisation_id):
-            raise Forbidden(f"Service '{service_id[:80]}' is not linked to your organisation "
-                            f"({principal.organisation}); a provider may change only its own services.",
-                            field="service_id")
+        self._require_own(principal, service_id)
         if if_match is None and versioned:
             raise PreconditionRequired(
                 f"A change of {' and '.join(versioned)} must say which version of '{service_id[:80]}' it was made "
@@ -310,6 +315,14 @@ class Editor:
                             "and send it again with the new ETag in If-Match. To state one need or the gender "
                             "alone, PUT .../needs/{need} or .../gender: they change nothing else.", field="If-Match")
         return current
+
+    def _require_own(self, principal: Principal, service_id: str) -> None:
+        """A provider may change only the services linked to its organisation (403 naming it)."""
+        if principal.role is Role.provider and (
+                self.directory.organisations.owner(service_id) != principal.organisation_id):
+            raise Forbidden(f"Service '{service_id[:80]}' is not linked to your organisation "
+                            f"({principal.organisation}); a provider may change only its own services.",
+                            field="service_id")
 
     def _placed(self, data: dict[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
         """A new point (lat and lon, or a full postcode alone) brings its ONS areas with it."""

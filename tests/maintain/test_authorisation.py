@@ -143,3 +143,25 @@ def test_me_says_who_the_token_is(api, site):
                   "organisation": "Irwell Trust (fictional)", "services": sorted(OWNED_B),
                   "expires_at": next(t.expires_at for t in site.directory.tokens.all()
                                      if t.id == site.token_ids["provider_b"])}
+
+
+def test_a_provider_is_told_it_may_not_change_a_field_before_what_is_wrong_with_its_value(api, site):
+    """Before, a field a provider may not change, sent with a value the API refuses (a name of one letter, a
+    description that is a number), was answered 422 about the value: the provider mended it, sent it again, and only
+    then learned that they may not change it at all. Another organisation's service likewise."""
+    before = snapshot(site)
+    for service_id, body, field, said in [
+            (OWNED_A[1], {"name": "X"}, "name", "ask a maintainer to change name"),
+            (OWNED_A[1], {"capacity": "limited", "description": 5}, "description", "ask a maintainer to change "
+                                                                                    "description"),
+            (OWNED_B[0], {"capacity": "lots"}, "service_id", "is not linked to your organisation")]:
+        reply = api.patch(f"/maintain/services/{service_id}", json=body, headers=site.auth("provider_a"))
+        assert reply.status_code == 403, reply.text
+        assert reply.json()["error"]["field"] == field and said in reply.json()["error"]["message"]
+    assert snapshot(site) == before
+    # its own service's field with a bad value is still told what is wrong with it, and a maintainer's too
+    for who in ("provider_a", "maintainer"):
+        reply = api.patch(f"/maintain/services/{OWNED_A[1]}", json={"capacity": "lots"}, headers=site.auth(who))
+        assert reply.status_code == 422 and reply.json()["error"]["field"] == "capacity"
+    unknown = api.patch(f"/maintain/services/{OWNED_A[1]}", json={"colour": "red"}, headers=site.auth("provider_a"))
+    assert unknown.status_code == 422 and unknown.json()["error"]["field"] == "colour"
