@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 
 from api.deps import AppState, State, state_of
 from api.exports import attachment
@@ -114,6 +115,24 @@ def principal(request: Request, state: State,
 
 
 Caller = Annotated[Principal, Depends(principal)]
+
+
+class _ServiceIdConvertor(Convertor[str]):
+    """A service's id in a path: any text (an id may hold '/'), but never ending in the words of one of its
+    actions (`/verify`, `/retire`, `/gender`, `/needs/{need}`, `/edits/{field}/keep`, the routes below), so an action
+    asked with another method is the 405 it is, with its Allow header: before, `GET …/verify` fell to the route of
+    the service itself, which read '…/verify' as an id ('No service with id', 404)."""
+
+    regex = r"(?:(?!/(?:verify|retire|gender|needs/[^/]+|edits/[^/]+/keep)$).)+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("service_id", _ServiceIdConvertor())
 ServiceId = Annotated[str, Path(max_length=300, description="rehabmap id, e.g. sample:leeds-recovery-college",
                                 openapi_examples={"sample": {"value": "sample:leeds-recovery-college"}})]
 
@@ -183,7 +202,7 @@ def create_service(body: ServiceIn, caller: Caller, state: State, response: Resp
     return _edit(state, _editor(state).create(caller, body.given(), state.today()), response)
 
 
-@router.put("/services/{service_id:path}/needs/{need}", response_model=EditOut, responses=_STALE,
+@router.put("/services/{service_id:service_id}/needs/{need}", response_model=EditOut, responses=_STALE,
             summary="State one need of a service")
 def state_need(service_id: ServiceId, need: Annotated[str, Path(max_length=60, description=(
                    "The need's code (as in needs_met), or language:<ISO 639 code>; not a gender need: PUT "
@@ -199,7 +218,7 @@ def state_need(service_id: ServiceId, need: Annotated[str, Path(max_length=60, d
                      response)
 
 
-@router.put("/services/{service_id:path}/gender", response_model=EditOut, responses=_STALE,
+@router.put("/services/{service_id:service_id}/gender", response_model=EditOut, responses=_STALE,
             summary="State whom a service takes")
 def state_gender(service_id: ServiceId, body: GenderIn, caller: Caller, state: State, request: Request,
                  response: Response, if_match: IfMatch = None) -> EditOut:
@@ -211,7 +230,7 @@ def state_gender(service_id: ServiceId, body: GenderIn, caller: Caller, state: S
                      response)
 
 
-@router.get("/services/{service_id:path}", response_model=ServiceHeldOut, summary="A service and its version")
+@router.get("/services/{service_id:service_id}", response_model=ServiceHeldOut, summary="A service and its version")
 def service(service_id: ServiceId, caller: Caller, state: State, request: Request,
             response: Response) -> ServiceHeldOut:
     """The service as the live index holds it, and its version (also the ETag header) to send in If-Match with
@@ -234,7 +253,7 @@ async def _may_change(request: Request, service_id: ServiceId, caller: Caller, s
         await run_in_threadpool(_editor(state).authorise_update, caller, service_id, named)
 
 
-@router.patch("/services/{service_id:path}", response_model=EditOut, responses=_VERSIONED,
+@router.patch("/services/{service_id:service_id}", response_model=EditOut, responses=_VERSIONED,
               summary="Change a service", dependencies=[Depends(_may_change)])
 def update_service(service_id: ServiceId, body: ServicePatchIn, caller: Caller, state: State, request: Request,
                    response: Response, if_match: IfMatch = None) -> EditOut:
@@ -251,7 +270,7 @@ def update_service(service_id: ServiceId, body: ServicePatchIn, caller: Caller, 
                                                   if_match=if_match), response)
 
 
-@router.post("/services/{service_id:path}/retire", response_model=EditOut, summary="Retire a service")
+@router.post("/services/{service_id:service_id}/retire", response_model=EditOut, summary="Retire a service")
 def retire_service(service_id: ServiceId, caller: Caller, state: State, request: Request, response: Response,
                    body: Annotated[RetireIn | None, Body()] = None) -> EditOut:  # None: an older client, told
     """Maintainers and admins, saying why (`reason`, required since 2026-12: a request without it is refused,
@@ -262,7 +281,8 @@ def retire_service(service_id: ServiceId, caller: Caller, state: State, request:
         return _edit(state, _editor(state).retire(caller, service_id, body.reason if body else None), response)
 
 
-@router.post("/services/{service_id:path}/verify", response_model=EditOut, summary="Mark a service verified today")
+@router.post("/services/{service_id:service_id}/verify", response_model=EditOut,
+             summary="Mark a service verified today")
 def verify_service(service_id: ServiceId, caller: Caller, state: State, request: Request,
                    response: Response) -> EditOut:
     """Stamps `last_verified` with today's date (audited). Maintainers and admins, or a provider for its
@@ -295,7 +315,7 @@ FieldName = Annotated[str, Path(max_length=64, pattern=r"^[a-z_]+$", description
                                 openapi_examples={"phone": {"value": "phone"}})]
 
 
-@router.post("/services/{service_id:path}/edits/{field}/keep", response_model=KeptOut,
+@router.post("/services/{service_id:service_id}/edits/{field}/keep", response_model=KeptOut,
              summary="Keep an edit a source has since changed")
 def keep_edit(service_id: ServiceId, field: FieldName, caller: Caller, state: State) -> KeptOut:
     """Maintainers and admins: the maintainer's edit of the field stays shown over the source's new value, and

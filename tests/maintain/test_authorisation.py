@@ -165,3 +165,21 @@ def test_a_provider_is_told_it_may_not_change_a_field_before_what_is_wrong_with_
         assert reply.status_code == 422 and reply.json()["error"]["field"] == "capacity"
     unknown = api.patch(f"/maintain/services/{OWNED_A[1]}", json={"colour": "red"}, headers=site.auth("provider_a"))
     assert unknown.status_code == 422 and unknown.json()["error"]["field"] == "colour"
+
+
+@pytest.mark.parametrize(("method", "action", "allow"), [
+    ("GET", "verify", "POST"), ("PATCH", "verify", "POST"), ("DELETE", "verify", "POST"), ("GET", "retire", "POST"),
+    ("PUT", "retire", "POST"), ("GET", "edits/phone/keep", "POST"), ("GET", "needs/autism", "PUT"),
+    ("PATCH", "gender", "PUT"), ("GET", "gender", "PUT"),
+])
+def test_an_action_of_a_service_asked_with_another_method_is_a_405_naming_the_method(api, site, method, action,
+                                                                                     allow):
+    """Before, GET …/verify (and PATCH, and the other actions) fell to the route of the service itself, which read
+    'sample:…/verify' as a service's id: 'No service with id …' (404), or a PATCH of nothing. Now the service's id
+    never takes an action's words, so a wrong method is the 405 it is, with the methods it takes."""
+    before = snapshot(site)
+    reply = api.request(method, f"/maintain/services/{OWNED_A[0]}/{action}", headers=site.auth("admin"),
+                        json={"capacity": "none"} if method in ("PATCH", "PUT") else None)
+    assert reply.status_code == 405, reply.text
+    assert reply.headers["allow"] == allow and reply.json()["error"]["code"] == "method_not_allowed"
+    assert snapshot(site) == before
