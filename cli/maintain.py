@@ -14,6 +14,7 @@ from cli.textgrid import grid
 from rehabmap.maintain.auth import Role
 
 if TYPE_CHECKING:
+    from rehabmap.config import Settings
     from rehabmap.maintain.store import Directory
 
 
@@ -130,14 +131,32 @@ def orgs_list() -> None:
 
 
 def _check_services(service_ids: tuple[str, ...]) -> None:
+    """Each service is in the index; one held for review (or rejected) is refused saying so, as the API does."""
     from app.parts import open_backend
     from rehabmap.config import get_settings
     from rehabmap.errors import ServiceNotFound
 
-    backend = open_backend(get_settings())
+    settings = get_settings()
+    backend = open_backend(settings)
     for service_id in service_ids:
         if backend.get(service_id) is None:
-            raise ServiceNotFound(f"No service with id '{service_id}' in the index.", field="service_id")
+            held = _held_words(settings, service_id)
+            raise ServiceNotFound(f"{held}. Decide it first: 'rehabmap review show {service_id}'." if held
+                                  else f"No service with id '{service_id}' in the index.", field="service_id")
+
+
+def _held_words(settings: Settings, service_id: str) -> str | None:
+    """Why a synced record is not in the index (`ReviewItem.held_words`), its source named as the pages name it;
+    None for an id no sync holds back."""
+    from app.sync import open_review
+    from indexer.sync.connectors import source_titles
+    from rehabmap.errors import DomainError
+
+    try:
+        item = open_review(settings, live=False).item(service_id)
+    except DomainError:
+        return None
+    return item.held_words(source_titles(settings.oruk_feeds_dir).get(item.source, item.source))
 
 
 @orgs.command("link")

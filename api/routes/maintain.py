@@ -169,7 +169,7 @@ def _edit(state: AppState, result: tuple[Service, list[str]], response: Response
 
 
 @contextmanager
-def _unshown_explained(request: Request, service_id: str) -> Iterator[None]:
+def _unshown_explained(request: Request, service_id: str, field: str = "service_id") -> Iterator[None]:
     """A synced record the index does not hold, because it awaits review or a maintainer rejected it, is not
     'no service': the 404 says which, and where to decide it (the review queue the composition root opens)."""
     try:
@@ -178,11 +178,10 @@ def _unshown_explained(request: Request, service_id: str) -> Iterator[None]:
         item = held_item(request, service_id)
         if item is None:
             raise
-        source = state_of(request).source_title(item.source)  # "Care Quality Commission (CQC)", never "cqc"
-        raise ServiceNotFound(f"'{service_id[:80]}' is held from {source} but not shown: {item.why_unshown()}. "
-                              f"Decide it first: 'rehabmap review show {service_id[:80]}', or the keepers' review "
-                              "queue.",
-                              field="service_id") from None
+        # the source as a person reads it: "Care Quality Commission (CQC)", never "cqc"
+        raise ServiceNotFound(f"{item.held_words(state_of(request).source_title(item.source))}. Decide it first: "
+                              f"'rehabmap review show {service_id[:80]}', or the keepers' review queue.",
+                              field=field) from None
 
 
 @router.get("/me", response_model=MeOut, summary="Who this token is")
@@ -409,17 +408,19 @@ def organisations(caller: Caller, state: State) -> list[OrganisationOut]:
     return [_organisation_out(o) for o in _directory(state).organisations.all()]
 
 
-def _known(state: AppState, service_ids: list[str]) -> None:
+def _known(request: Request, state: AppState, service_ids: list[str]) -> None:
+    """Each service is in the index (one held for review is a 404 saying so: `_unshown_explained`)."""
     for service_id in service_ids:
-        if state.backend.get(service_id) is None:
-            raise ServiceNotFound(f"No service with id '{service_id[:80]}'.", field="service_ids")
+        with _unshown_explained(request, service_id, field="service_ids"):
+            if state.backend.get(service_id) is None:
+                raise ServiceNotFound(f"No service with id '{service_id[:80]}'.", field="service_ids")
 
 
 @router.post("/organisations", response_model=OrganisationOut, status_code=201, summary="Add an organisation")
-def add_organisation(body: OrganisationIn, caller: Caller, state: State) -> OrganisationOut:
+def add_organisation(body: OrganisationIn, caller: Caller, state: State, request: Request) -> OrganisationOut:
     """Admins: a provider organisation, optionally with the services it runs."""
     caller.require(Role.admin, action="add organisations")
-    _known(state, body.service_ids)
+    _known(request, state, body.service_ids)
     directory = _directory(state)
     org = directory.organisations.add(body.name, actor=caller.who)
     if body.service_ids:
@@ -432,12 +433,13 @@ OrganisationId = Annotated[int, Path(ge=1, le=2**62, description="The organisati
 
 @router.post("/organisations/{organisation_id}/services", response_model=OrganisationOut,
              summary="Link services to an organisation")
-def link_services(organisation_id: OrganisationId, body: LinkIn, caller: Caller, state: State) -> OrganisationOut:
+def link_services(organisation_id: OrganisationId, body: LinkIn, caller: Caller, state: State,
+                  request: Request) -> OrganisationOut:
     """Admins: the organisation becomes the owner of these services (each service has one owner)."""
     caller.require(Role.admin, action="link services to organisations")
     directory = _directory(state)
     directory.organisations.get(organisation_id)
-    _known(state, body.service_ids)
+    _known(request, state, body.service_ids)
     return _organisation_out(directory.organisations.link(organisation_id, body.service_ids, actor=caller.who))
 
 

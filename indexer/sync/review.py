@@ -59,6 +59,13 @@ class ReviewItem:
         areas = self.service.get("areas") or {}
         return ", ".join(filter(None, [self.service.get("postcode"), areas.get("lad_name"), areas.get("icb_name")]))
 
+    def held_words(self, source_title: str) -> str | None:
+        """Why whoever looks for the record by id does not find it (`why_unshown`), the record and its source
+        (`source_title`: as a person reads it) named: what the API, the command line and the keepers' pages say
+        first, each then saying where to decide it. None for one decided in."""
+        why = self.why_unshown()
+        return None if why is None else f"'{self.service_id[:80]}' is held from {source_title} but not shown: {why}"
+
     def why_unshown(self) -> str | None:
         """Why the index does not hold a record its source gives (it awaits review, or a maintainer rejected it),
         for whoever looks for it there by id (the API's 404), in words: the type by its name and the day as a

@@ -19,6 +19,7 @@ import httpx
 
 from rehabmap.oruk import service_uuid
 from tests.api import hsds
+from tests.keepers.conftest import csrf_of
 from tests.maintain.conftest import with_version
 from tests.sync.store_fixtures import (FIELD_HOUSE, first_line, index_record, make_home, rehabmap, serving,
                                        table_rows)
@@ -231,6 +232,37 @@ def test_changing_a_record_held_from_the_index_says_why_it_is_not_there(tmp_path
                                                      f"{FIELD_HOUSE}', or the keepers' review queue.")
         unknown = httpx.post(f"{url}/maintain/services/cqc:1-000/retire", json=MISTAKE, headers=auth, timeout=30).json()
         assert unknown["error"]["message"] == "No service with id 'cqc:1-000'."
+
+
+def test_linking_a_record_held_from_the_index_to_an_organisation_says_why_it_is_not_there(tmp_path, cqc_synced_home,
+                                                                                          data_dir):
+    """Field House awaits review. Before, linking it to an organisation was refused as "No service with id
+    'cqc:1-112845365'", as for a mistyped id, by the command, the API and the admins' page alike; now each says it
+    awaits review, in the words of the API's 404 for a change of it, and nothing is linked."""
+    home = tmp_path / "home"
+    shutil.copytree(cqc_synced_home, home, symlinks=True)
+    made = rehabmap(home, data_dir, None, "tokens", "create", "--role", "admin", "--name", "Ann (directory lead)")
+    auth = {"Authorization": f"Bearer {made.stdout.splitlines()[0].strip()}"}
+    assert rehabmap(home, data_dir, None, "orgs", "add", "Field Trust (fictional)").returncode == 0
+    held = (f"'{FIELD_HOUSE}' is held from Care Quality Commission (CQC) but not shown: it awaits review, as its "
+            "source does not name its type; rehabmap infers Level 1 inpatient rehabilitation unit from what it says")
+    linked = rehabmap(home, data_dir, None, "orgs", "link", "Field Trust (fictional)", FIELD_HOUSE)
+    assert linked.returncode == 2
+    assert linked.stderr.splitlines() == [f"error: {held}. Decide it first: 'rehabmap review show {FIELD_HOUSE}'."]
+    with serving(home, data_dir) as url:
+        reply = httpx.post(f"{url}/maintain/organisations/1/services", json={"service_ids": [FIELD_HOUSE]},
+                           headers=auth, timeout=30)
+        assert reply.status_code == 404 and reply.json()["error"] == {
+            "code": "service_not_found", "field": "service_ids",
+            "message": f"{held}. Decide it first: 'rehabmap review show {FIELD_HOUSE}', or the keepers' review queue."}
+        with httpx.Client(base_url=url, timeout=30) as admin:
+            form = admin.get("/keepers/sign-in")
+            admin.post("/keepers/sign-in", data={"csrf": csrf_of(form.text), "token": auth["Authorization"][7:]})
+            page = admin.post("/keepers/organisations/link", data={
+                "csrf": csrf_of(admin.get("/keepers/organisations").text), "organisation": "Field Trust (fictional)",
+                "service": FIELD_HOUSE})
+        assert page.status_code == 400 and f"{held}. Decide it first in the review queue" in html.unescape(page.text)
+    assert table_rows(home / "directory.sqlite", "SELECT * FROM ownership") == []
 
 
 def test_a_restore_the_source_came_to_agree_with_is_not_named_by_its_later_retirement(tmp_path, cqc_synced_home,

@@ -24,6 +24,7 @@ from rehabmap.maintain.store import Directory
 from rehabmap.random_keys import is_key, new_key
 from web.deps import get_state
 from web.forms import Errors, Fields
+from web.keepers.maintainer_review import held_words
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, directory_of, form_errors, message_page, render,
                                  requires)
@@ -160,7 +161,9 @@ async def link_service(request: Request, keeper: Keeper = requires(Role.admin)) 
     typed = {"organisation": organisation, "service": service_id}
     if get_state(request).backend.get(service_id) is None:
         errors = form_errors(keeper.form)
-        errors.add("service", f"There is no service with id '{service_id}'" if service_id else
+        held = held_words(request, service_id) if service_id else None
+        errors.add("service", f"{held}. Decide it first in the review queue" if held else
+                   f"There is no service with id '{service_id}'" if service_id else
                    "Enter the id of the service to link, like sample:leeds-recovery-college")
         return _organisations_page(request, keeper, errors, typed, status=400)
     return await _organisation_change(

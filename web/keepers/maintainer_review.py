@@ -25,6 +25,7 @@ from rehabmap.errors import DomainError
 from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.maintain.auth import Role
 from rehabmap.taxonomy import NEED_LABELS, TYPE_LABELS, ServiceType, need_label, type_words
+from web.deps import get_state
 from web.forms import Errors
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, form_errors, message_page_plain, render,
@@ -45,6 +46,16 @@ def queue_of(request: Request) -> ReviewQueue:
         raise Refusal(message_page_plain(request, 503, "The review queue is unavailable",
                                          "This server was started without the sync store."))
     return opener()
+
+
+def held_words(request: Request, service_id: str) -> str | None:
+    """Why a synced record is in no search (it awaits review, or was rejected: `ReviewItem.held_words`), as a page
+    that looked for it by id says it; None for an id no sync holds back, or where the server has no sync store."""
+    try:
+        item = queue_of(request).item(service_id)
+    except (DomainError, Refusal):
+        return None
+    return item.held_words(get_state(request).source_title(item.source))
 
 
 def item_path(service_id: str) -> str:

@@ -38,7 +38,7 @@ from rehabmap.state import AppState
 from rehabmap.taxonomy import TYPE_LABELS, ServiceType, need_label, parse_need
 from web.deps import get_state
 from web.forms import Errors, Fields, parse_int
-from web.keepers.maintainer_review import MAINTAINERS, item_path, queue_of
+from web.keepers.maintainer_review import MAINTAINERS, held_words, item_path
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, directory_of, form_errors, message_page_plain,
                                  render, requires)
@@ -321,21 +321,15 @@ def restore(request: Request, service_id: str, keeper: Keeper = requires(*MAINTA
 def _current(request: Request, keeper: Keeper, service_id: str) -> Service:
     """The service as the index holds it; a record held from a source but not shown (it awaits review, or was
     rejected) is a 404 that says so and links to its review page, as the maintainers' API says."""
-    state = get_state(request)
-    service = state.backend.get(service_id)
+    service = get_state(request).backend.get(service_id)
     if service is None:
-        try:
-            item = queue_of(request).item(service_id)
-        except (DomainError, Refusal):
-            item = None
-        why = item.why_unshown() if item is not None else None
-        if item is None or why is None:
+        held = held_words(request, service_id)
+        if held is None:
             raise Refusal(render(request, keeper, "keepers/message.html", {
                 "title": "No such service", "message": f"There is no service with id '{service_id[:80]}'."},
                 status=404))
         raise Refusal(render(request, keeper, "keepers/message.html", {
-            "title": "Held for review, not shown",
-            "message": f"'{service_id[:80]}' is held from {state.source_title(item.source)} but not shown: {why}.",
+            "title": "Held for review, not shown", "message": f"{held}.",
             "link": (item_path(service_id), "Decide it in the review queue")}, status=404))
     return service
 
