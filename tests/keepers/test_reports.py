@@ -110,3 +110,25 @@ def test_maintainers_resolve_reports_from_the_queue_and_providers_cannot_see_it(
     provider = keepers.client()
     keepers.sign_in(provider, "provider_a")
     assert provider.get("/keepers/problem-reports").status_code == 403
+
+
+def test_a_note_too_long_is_named_on_its_box_with_what_was_typed_kept(keepers):
+    """Before, a note of more than 200 characters gave a page saying only "The report was not resolved": the
+    note was lost, and nothing pointed at the box. Now the queue comes back with the error summary on that report's
+    note (as every keepers' form names its field), what was typed in it, and the report still open."""
+    keepers.site.directory.reports.add(AIRE, "Wrong phone number", None)
+    keepers.site.directory.reports.add(SEACROFT, "Closed last month", None)
+    maintainer = keepers.client()
+    keepers.sign_in(maintainer, "maintainer")
+    queue = maintainer.get("/keepers/problem-reports")
+    first, second = (row[0] for row in stored(keepers))
+    note = "Rang the ward: " + "the number is right now " * 10
+    refused = maintainer.post("/keepers/problem-reports/resolve",
+                              data={"csrf": csrf_of(queue.text), "report": str(second), "note": note})
+    assert refused.status_code == 400
+    assert f'<a href="#note-{second}">The note must be 200 characters or fewer: it has {len(note.strip())}</a>' \
+        in refused.text
+    assert f'id="note-{second}" name="note" rows="2" maxlength="200" aria-describedby="note-{second}-error">' \
+           f"{note.strip()}</textarea>" in refused.text
+    assert f'id="note-{first}" name="note" rows="2" maxlength="200"></textarea>' in refused.text
+    assert [row[5] for row in stored(keepers)] == [None, None]

@@ -22,7 +22,8 @@ from rehabmap.maintain.reports import MAX_CONTACT, MAX_NOTE, MAX_WHAT
 from web.deps import get_state
 from web.forms import Errors, Fields
 from web.keepers.navigation import SECTIONS, Section
-from web.keepers.session import PATH, Keeper, KeepersRoute, Refusal, directory_of, message_page, render, requires
+from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, directory_of, form_errors, message_page, render,
+                                 requires)
 from web.links import report_problem_url
 from web.render import page
 
@@ -78,20 +79,34 @@ def _form_page(request: Request, service: Service, values: dict[str, str], error
 
 @router.get(QUEUE)
 def queue(request: Request, keeper: Keeper = requires(*MAINTAINER_ROLES)) -> HTMLResponse:
+    return _queue_page(request, keeper, Errors(), resolved=Fields.of_query(request).get("resolved"))
+
+
+def _queue_page(request: Request, keeper: Keeper, errors: Errors, *, resolved: str = "",
+                notes: dict[int, str] | None = None, status: int = 200) -> HTMLResponse:
+    """The open reports, each with its form; `errors` by input id (`note-<report id>`), `notes` what was typed in
+    a note refused."""
     state = get_state(request)
     reports = directory_of(request).reports.open()
     names = {r.service_id: (s.name if (s := state.backend.get(r.service_id)) else None) for r in reports}
-    resolved = Fields.of_query(request).get("resolved")
     return render(request, keeper, "keepers/report/queue.html",
-                  {"reports": reports, "names": names, "resolved": resolved, "max_note": MAX_NOTE})
+                  {"reports": reports, "names": names, "resolved": resolved, "max_note": MAX_NOTE, "errors": errors,
+                   "notes": notes or {}}, status=status)
 
 
 @router.post(f"{QUEUE}/resolve")
 async def resolve(request: Request, keeper: Keeper = requires(*MAINTAINER_ROLES)) -> Response:
-    report = keeper.form.get("report")
+    """A note too long is named on its report's box, with what was typed, as every keepers' form names its field
+    (`form_errors`, by the store's limit); a report not there (resolved already, a page long open) is a page."""
+    report, note = keeper.form.get("report"), keeper.form.get("note")
+    report_id = int(report) if report.isdigit() else 0
+    errors = Errors()
+    for field, message in form_errors(keeper.form).items():  # the note is the form's one text
+        errors.add(f"{field}-{report_id}", message)
+    if errors:
+        return _queue_page(request, keeper, errors, notes={report_id: note}, status=400)
     try:
-        await run_in_threadpool(directory_of(request).reports.resolve, int(report) if report.isdigit() else 0,
-                                keeper.form.get("note"), actor=keeper.principal.who)
+        await run_in_threadpool(directory_of(request).reports.resolve, report_id, note, actor=keeper.principal.who)
     except DomainError as error:
         raise Refusal(message_page(request, keeper, error.status, "The report was not resolved",
                                    error.message)) from None
