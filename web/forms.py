@@ -8,7 +8,7 @@ summary links to that input and the message is shown beside it; the values typed
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
@@ -67,11 +67,17 @@ class Fields:
     def __contains__(self, name: str) -> bool:
         return name in self._values
 
-    def too_long(self, limits: Mapping[str, int]) -> dict[str, int]:
+    def too_long(self, limits: Mapping[str, int],
+                 kept_as: Mapping[str, Callable[[str], str]] | None = None) -> dict[str, int]:
         """The length of each value longer than its name's limit in `limits`, by name: what a form that keeps values
-        whole must refuse, where a form that cut them would lose the rest of what was typed without a word."""
+        whole must refuse, where a form that cut them would lose the rest of what was typed without a word. A value
+        whose field keeps it otherwise than typed (`kept_as`: a reason's runs of spaces made one) is measured as
+        kept, as the API measures it."""
+        def length(name: str, value: str) -> int:
+            return len((kept_as or {}).get(name, str)(value))
+
         return {name: longest for name, limit in limits.items()
-                if (longest := max(map(len, self._values.get(name, [])), default=0)) > limit}
+                if (longest := max((length(name, v) for v in self._values.get(name, [])), default=0)) > limit}
 
 
 @dataclass

@@ -37,10 +37,15 @@ class Change:
     new: Any
 
 
+def tidied_reason(text: str) -> str:
+    """A reason as it is kept and measured: its runs of spaces (and line breaks) made one, its ends trimmed."""
+    return " ".join(text.split())
+
+
 def given_reason(text: str | None, *, where: str = "it is kept in the audit log") -> str:
-    """A maintainer's reason with its spaces tidied; a 400 naming `reason` when there is none, or it is too short
-    to say anything or longer than a page shows. `where` says who reads it, so a person knows what to write."""
-    reason = " ".join((text or "").split())
+    """A maintainer's reason `tidied_reason`; a 400 naming `reason` when there is none, or it is too short to say
+    anything or longer than a page shows. `where` says who reads it, so a person knows what to write."""
+    reason = tidied_reason(text or "")
     if not 3 <= len(reason) <= REASON_MAX:
         raise InvalidValue(f"Give a reason of 3 to {REASON_MAX} characters ({where}).", field="reason")
     return reason

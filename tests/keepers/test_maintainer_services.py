@@ -154,6 +154,26 @@ def test_a_value_is_kept_whole_to_its_fields_limit_and_one_longer_is_refused_not
     assert client.get(f"/services/{AIRE}").json()["status"] == "active"
 
 
+def test_a_reason_is_measured_as_it_is_kept_its_runs_of_spaces_made_one_as_the_api_measures_it(keepers):
+    """The reason is kept with its runs of spaces made one (`rehabmap.maintain.audit.given_reason`), and the API
+    measures it so. Before, the pages measured it as typed: a reason of 499 characters as kept, typed with two
+    spaces between its words (665), was refused here ("it has 665") and taken by the API."""
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    form = client.get(f"/keepers/services/{AIRE}")
+    reason = "no  " * 166 + "y"
+    kept = " ".join(reason.split())
+    assert len(reason) == 665 and len(kept) == 499
+    retired = client.post(f"/keepers/services/{AIRE}/retire", data={"csrf": csrf_of(form.text), "reason": reason})
+    assert retired.status_code == 303, re.findall(r'<a href="#reason">[^<]*', retired.text)
+    assert ("retired_reason", kept) in [(f, new) for _, f, _, new in audit_of(keepers, AIRE)]
+    client.post(f"/keepers/services/{AIRE}/restore", data={"csrf": csrf_of(form.text)})
+    longer = {"csrf": csrf_of(form.text), "reason": reason + "  xy"}
+    refused = client.post(f"/keepers/services/{AIRE}/retire", data=longer)
+    assert refused.status_code == 400  # 502 as it would be kept, as the API counts it
+    assert '<a href="#reason">The reason must be 500 characters or fewer: it has 502</a>' in refused.text
+
+
 def test_a_stale_capacity_shows_as_not_known_with_its_date_and_choosing_one_restamps_it(keepers):
     """Before, the form showed a capacity report past the freshness window as current ("None" chosen, no date),
     while every public page said it was unknown; sent back unchanged it was "Nothing was changed", so a maintainer

@@ -34,7 +34,7 @@ from rehabmap.maintain.sessions import Session
 from web.deps import get_state
 from web.forms import Errors, Fields
 from web.keepers.navigation import sections_for
-from web.keepers.words import (TEXT_LIMITS, TYPED_FIELDS, field_name, field_value, long_day, long_moment,
+from web.keepers.words import (KEPT_AS, TEXT_LIMITS, TYPED_FIELDS, field_name, field_value, long_day, long_moment,
                                review_state, with_code)
 from web.render import PageRoute, page
 
@@ -181,7 +181,7 @@ def form_errors(form: Fields, current: Mapping[str, object] | None = None) -> Er
     whole, so the page shows again everything typed. A value the form sends back as `current` holds it (the record
     it showed) is no change, however long (a feed's description), so it is never an error a person did not make."""
     errors = Errors()
-    for name, length in form.too_long(TEXT_LIMITS).items():
+    for name, length in form.too_long(TEXT_LIMITS, KEPT_AS).items():
         if current is None or form.get(name) != str(current.get(name) or "").strip():
             label, limit = TYPED_FIELDS[name]
             errors.add(name, f"{label} must be {limit:,} characters or fewer: it has {length:,}")

@@ -10,7 +10,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from rehabmap.explanation import GENDER_WORDS, TEAMS_GENDER_BASES, gender_basis
-from rehabmap.maintain.audit import REASON_MAX
+from rehabmap.maintain.audit import REASON_MAX, tidied_reason
 from rehabmap.maintain.overlay import READ_FIELDS
 from rehabmap.maintain.readings import NEED_LISTS
 from rehabmap.maintain.reports import MAX_NOTE
@@ -31,6 +31,8 @@ TYPED_FIELDS: dict[str, tuple[str, int]] = {
         ("email", "Email"), ("website", "Website"))},
     "reason": ("The reason", REASON_MAX), "note": ("The note", MAX_NOTE)}
 TEXT_LIMITS = {name: limit for name, (_, limit) in TYPED_FIELDS.items()}
+# A text its field keeps otherwise than typed, and is measured so by the API and the command line: each as kept.
+KEPT_AS = {"reason": tidied_reason}
 
 
 # A review's state as a maintainer reads it (the queue and the API keep the codes; a pending record's day and a
