@@ -169,3 +169,26 @@ def test_a_retired_service_says_so_on_the_providers_page(keepers, provider):
                                                                 "capacity": "limited", "accepting": "no"},
                            follow_redirects=True)
     assert "No search shows it: it is no longer listed." in answer.text and "Searches show it now" not in answer.text
+
+
+def test_the_same_vacancy_saved_again_is_reported_as_of_today(keepers, provider):
+    """A provider saying "still limited" re-stamps the report without choosing another value, on the page and by
+    the maintainers' API alike (the audit says the date changed, the value not)."""
+    from datetime import timedelta
+
+    editor, principal = keepers.app.state.rehabmap.editor, keepers.site.directory.tokens.authenticate(
+        f"Bearer {keepers.site.tokens['maintainer']}")
+    five_days_ago = TODAY - timedelta(days=5)
+    editor.update(principal, AIRE, {"capacity": "limited", "capacity_as_of": five_days_ago.isoformat(),
+                                    "accepting_referrals": True}, TODAY)
+    page = provider.get("/keepers/my-services").text
+    n = card_number(page, NAME)
+    assert re.search(rf'id="capacity-{n}(-\d)?" name="capacity" type="radio" value="limited" checked', page)
+    saved = provider.post("/keepers/my-services/update", data={"csrf": csrf_of(page), "service": AIRE,
+                                                               "capacity": "limited", "accepting": "yes"})
+    assert saved.status_code == 303 and record(keepers, AIRE).capacity_as_of == TODAY
+    editor.update(principal, AIRE, {"capacity_as_of": five_days_ago.isoformat()}, TODAY)
+    again = keepers.client().patch(f"/maintain/services/{AIRE}", json={"capacity": "limited"},
+                                   headers=keepers.site.auth("provider_a"))
+    assert again.status_code == 200 and again.json()["changed"] == ["capacity_as_of"]
+    assert record(keepers, AIRE).capacity_as_of == TODAY
