@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from dataclasses import dataclass
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -80,10 +81,29 @@ def _placer(settings: Settings) -> Placer:
     return GeographyPlacer(open_geography(settings))
 
 
+@dataclass(frozen=True)
+class FailedRun:
+    """A connector's run that failed (recorded so by the runner, for `sync-status`). `error` ended it: a source's
+    (a `DomainError`, said in one line) or a fault of rehabmap's own (its traceback is for a report)."""
+
+    source: str
+    error: Exception
+
+
+@dataclass(frozen=True)
+class SourceRuns:
+    """What `rehabmap sync SOURCE` came to: the report of each connector's run that ended, and each that failed."""
+
+    reports: list[SyncReport]
+    failed: list[FailedRun]
+
+
 def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = False, force: bool = False,
                 full: bool = False, max_change_share: float = DEFAULT_MAX_CHANGE_SHARE,
-                progress: bool = False) -> list[SyncReport]:
-    """`rehabmap sync SOURCE`: each of the source's connectors run in turn (ORUK has one per feed). A dry run
+                progress: bool = False) -> SourceRuns:
+    """`rehabmap sync SOURCE`: each of the source's connectors run in turn (ORUK has one per feed), each on its
+    own: one that fails (a council's feed down, a bug its answer finds) is recorded as failed and named, and the
+    connectors after it are still run, since one broken council must not keep every other one stale. A dry run
     works on a throwaway copy of the store and leaves the live index alone: it writes nothing."""
     from indexer.sync.connectors import connectors_for
 
@@ -97,8 +117,14 @@ def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = 
         # repeats it to the person who did not run it.
         then = (f"Check the source, then run 'rehabmap sync {source} --force' to apply it, or 'rehabmap sync "
                 f"{source} --discard' to drop it.")
-        return [runner.run(c, dry_run=dry_run, force=force, full=full, max_change_share=max_change_share, then=then)
-                for c in chosen]
+        runs = SourceRuns([], [])
+        for connector in chosen:
+            try:
+                runs.reports.append(runner.run(connector, dry_run=dry_run, force=force, full=full,
+                                               max_change_share=max_change_share, then=then))
+            except Exception as exc:  # noqa: BLE001 - the runner recorded it; the command names it at its end
+                runs.failed.append(FailedRun(connector.name, exc))
+        return runs
 
 
 def hold_for_review(settings: Settings, held: Sequence[Held], placer: Placer, *, actor: str,

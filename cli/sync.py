@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
@@ -14,10 +15,11 @@ import click
 from cli.maintain import _actor
 from cli.textgrid import grid
 from indexer.sync.connectors import SOURCES
-from rehabmap.errors import InvalidValue, shorten
+from rehabmap.errors import CALLER_ERRORS, InvalidValue, for_operator, shorten
 from rehabmap.taxonomy import ServiceType, type_words
 
 if TYPE_CHECKING:
+    from app.sync import SourceRuns
     from indexer.sync.store import ReviewState
 
 
@@ -48,13 +50,34 @@ def sync_command(source: str, dry_run: bool, force: bool, full: bool, discard: b
                        "from the last applied one")
         return
     share = max_change if max_change is not None else settings.sync_max_change_share
-    reports = sync_source(settings, source, actor=f"rehabmap sync {source}, {_actor()}", dry_run=dry_run, force=force,
-                          full=full, max_change_share=share, progress=progress and sys.stderr.isatty())
-    for report in reports:
+    runs = sync_source(settings, source, actor=f"rehabmap sync {source}, {_actor()}", dry_run=dry_run, force=force,
+                       full=full, max_change_share=share, progress=progress and sys.stderr.isatty())
+    for report in runs.reports:
         for line in report.summary_lines(detail=dry_run):
             click.echo(line)
-    if any(r.stopped for r in reports):
+    if runs.failed:
+        _failed(source, runs)
+        sys.exit(2)
+    if any(r.stopped for r in runs.reports):
         sys.exit(3)
+
+
+def _failed(source: str, runs: SourceRuns) -> None:
+    """Each failed run on an `error:` line of its own, named when the command ran several (ORUK's feeds, CQC's
+    files), with a fault of rehabmap's own's traceback above it, and a last line naming them all: the reports of
+    the runs that ended are above, so that a log read from its end does not take one council's failure for all."""
+    several = len(runs.reports) + len(runs.failed) > 1
+    for failure in runs.failed:
+        if isinstance(failure.error, CALLER_ERRORS):
+            said = for_operator(failure.error)
+        else:
+            traceback.print_exception(failure.error)
+            said = f"{type(failure.error).__name__}: a fault of rehabmap's own (its traceback is above): report it"
+        click.echo(f"error: {failure.source + ': ' if several else ''}{said}", err=True)
+    if several:
+        names = ", ".join(f.source for f in runs.failed)
+        click.echo(f"error: {len(runs.failed)} of the {len(runs.reports) + len(runs.failed)} runs of 'rehabmap sync "
+                   f"{source}' failed ({names}); each of the others ran on its own, as reported", err=True)
 
 
 @click.command("sync-status")

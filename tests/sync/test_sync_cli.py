@@ -18,6 +18,7 @@ from search.embedded import index_file
 from tests.sync.store_fixtures import (
     FIELD_HOUSE,
     FIELD_HOUSE_POSTCODE,
+    ROOT,
     first_line,
     index_record,
     make_home,
@@ -391,3 +392,38 @@ def test_a_discarded_run_no_longer_waits_for_a_person(tmp_path, cqc_synced_home,
     assert ": 2 fetched records dropped; the next run starts from the last applied one" in status.stdout
     assert "  last run discarded at " in status.stdout and "STOPPED" not in status.stdout
     assert index_record(home, f"cqc:{GROVELANDS}")["status"] == "active"
+
+
+def test_one_oruk_feed_failing_leaves_the_others_synced_and_named(tmp_path, geodata_dir, data_dir, replay):
+    """`rehabmap sync oruk` runs every feed file's council. Before, the first feed that failed (Bristol's listing
+    down) ended the command with its error, and the feeds after it were never asked: one broken council kept every
+    other one stale, and sync-status said nothing of them. Now each feed is run and recorded on its own: the
+    others are applied and reported, each failure is named on its own error line, and the exit status says a run
+    failed."""
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    shutil.copy(ROOT / "mappings" / "feeds" / "bristol.toml", feeds / "bristol.toml")
+    (feeds / "example.toml").write_text(
+        '[feed]\nlabel = "HSDS 3 example"\nurl = "x"\npaging = "hsds3"\nper_page = 50\n'
+        'licence = "CC-BY-4.0"\nattribution = "Open Referral"\n')
+    home = make_home(tmp_path / "home", geodata_dir)
+    replay.fail("/oruk/bristol/services", 500, times=None)
+    env = {"REHABMAP_ORUK_FEEDS_DIR": str(feeds), "REHABMAP_ORUK_RATE": "10000", "REHABMAP_SYNC_RETRIES": "0",
+           "REHABMAP_ORUK_FEED_URLS": json.dumps({"bristol": replay.oruk_url("bristol"),
+                                                  "example": replay.oruk_url("hsds3")})}
+
+    done = rehabmap(home, data_dir, replay, "sync", "oruk", **env)
+
+    assert done.returncode == 2, done.stderr
+    assert done.stdout.startswith("oruk-example: fetched "), done.stdout
+    assert "a complete listing: anything it no longer lists is retired" in done.stdout
+    error, said = done.stderr.splitlines()
+    assert error.startswith("error: oruk-bristol: Bristol City Council service directory is unavailable: ")
+    assert "'rehabmap sync oruk' again to go on from there" in error and "Traceback" not in done.stderr
+    assert said == ("error: 1 of the 2 runs of 'rehabmap sync oruk' failed (oruk-bristol); "
+                    "each of the others ran on its own, as reported")
+    status = rehabmap(home, data_dir, None, "sync-status", "--json")
+    assert status.returncode == 3
+    runs = {s["source"]: s["last_run"] for s in json.loads(status.stdout)}
+    assert runs["oruk-example"]["outcome"] == "applied" and runs["oruk-bristol"]["outcome"] == "failed"
+    assert "Bristol City Council service directory is unavailable" in runs["oruk-bristol"]["error"]
