@@ -203,13 +203,22 @@ class Page:
             return value.strip().lower() == "true"
         raise self.error(f"its '{key}' is neither true nor false: {_quoted(value)}")
 
-    def ends(self, number: int, noun: str, pages_key: str, says_last: bool | None, said: str) -> bool:
-        """Whether page `number` (from 1) is the listing's last: it says so (`says_last`, None when it says
-        nothing, as `said` words it for an error), or it is the last of the pages the listing announces
-        (`pages_key`); a page that says neither is the only one. An empty page that says it is not the last, or
-        comes before the last announced, or a page that says it is the last before then, contradicts the
-        listing: an error, never its end (before, an empty page ended it, and a complete listing retired the
-        rest)."""
+    def ends(self, number: int, noun: str, pages_key: str, says_last: bool | None, said: str,
+             before: list[Any] | None = None) -> bool:
+        """Whether page `number` (from 1) is the listing's last, read only where the listing proves it: a page that
+        says it is the last (`says_last`, None when it says nothing, as `said` words it for an error), the last of
+        the pages it announces (`pages_key`) when it does not say otherwise, or an empty page. A listing read as
+        ended is complete, and retires what it no longer lists, so where it is not proven the crawl goes on:
+        * a page that lists records and says it is not the last is not the end, even at the last page announced
+          (a count may be stale where the flag is not): the next page settles it, an empty one proving the end, and
+          one that lists records past the pages announced contradicting the listing (a feed that answers its last
+          page for any page past it would otherwise be read for ever);
+        * a listing that says neither where it ends nor how many pages it has is read to an empty page: before, its
+          first page was read as its only one, and a sync retired every record after it. A page that lists what
+          the page `before` it did (its records, when the crawl read it) says the feed ignores the page asked for.
+        An empty page that says it is not the last, or comes before the last announced, or a page that says it is
+        the last before then, contradicts the listing: an error, never its end (before, an empty page ended it,
+        and a complete listing retired the rest)."""
         pages = self.count(pages_key)
         more = pages is not None and number < pages
         if not self.items and says_last is False:
@@ -217,9 +226,16 @@ class Page:
         if more and (not self.items or says_last):
             what = f"lists no {noun}" if not self.items else f"says it is the last ({said})"
             raise self.contradiction(f"page {number} {what}, yet the listing has {pages} pages by its '{pages_key}'")
-        if pages is None:
-            return says_last is not False
-        return bool(says_last) or not more
+        if pages is not None and number > pages and self.items:
+            raise self.contradiction(f"page {number} lists {noun}, yet the listing has {pages} pages by its "
+                                     f"'{pages_key}'")
+        if pages is None and says_last is None and self.items and self.items == before:
+            raise self.contradiction(f"page {number} lists the same {noun} as page {number - 1}, and no page says "
+                                     f"where the listing ends (that it is the last, or its '{pages_key}'): the feed "
+                                     "seems to ignore the page asked for")
+        if not self.items or says_last:
+            return True
+        return says_last is None and pages is not None and not more
 
     def shortfall(self, key: str, listed: int, noun: str, where: str) -> SourceContradiction | None:
         """At the end of a listing: the error when it listed fewer records in all (`listed`) than it counts

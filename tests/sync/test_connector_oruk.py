@@ -514,3 +514,65 @@ def test_a_release_that_reads_oruk_differently_reads_every_page_at_its_next_run(
     after, details = crawl()
     assert details == [] and after.read_all is None
 
+
+
+def list_pages(replay) -> list[int]:
+    """The numbers of Bristol's list pages asked for, in order."""
+    return [int(seen.query["page"][0]) for seen in replay.seen("/oruk/bristol/services")
+            if seen.path == "/oruk/bristol/services"]
+
+
+def test_a_page_that_says_it_is_not_the_last_is_not_read_as_the_end_at_the_announced_last_page(replay):
+    """Page 16 gives counts of a listing of 16 pages and 800 services (`totalPages`, `totalElements`, stale) while its
+    `"last": false` says there is more, as there is: page 17's 19 services. Before, the count won: the crawl ended at
+    page 16, complete, and a sync retired the 19 services it never asked for. Now a page that says it is not the last
+    is not the end: page 17 is asked for, and the listing is read whole."""
+    replay.alter("/oruk/bristol/services", page_of(16, lambda page: {"totalPages": 16, "totalElements": 800,
+                                                                     "last": False}))
+    connector = bristol(replay)
+    outcomes = list(connector.fetch(MemoryState()))
+    assert connector.complete and len(outcomes) == 819 and list_pages(replay) == list(range(1, 18))
+
+
+def test_a_last_announced_page_that_says_there_is_more_is_settled_by_the_next_page(replay):
+    """Page 17, the last of the 17 its `totalPages` announces, says `"last": false`. The next page settles it:
+    empty, it proves the listing ended (complete); answering with services again (a feed that gives its last page
+    for any page past it) it contradicts the pages the listing announces, and the crawl fails, retiring nothing,
+    rather than asking for ever."""
+    replay.alter("/oruk/bristol/services", page_of(17, lambda page: {"last": False}))
+    connector = bristol(replay)
+    assert len(list(connector.fetch(MemoryState()))) == 819 and connector.complete
+    assert list_pages(replay)[-2:] == [17, 18]
+
+    replay.clear_faults()
+    replay.alter("/oruk/bristol/services", lambda query, page: {**page, "number": 17, "last": False, "content": [
+        *replay.oruk["bristol"].items[800:]]} if query["page"] in (["17"], ["18"]) else page)
+    again = bristol(replay)
+    with pytest.raises(SourceContradiction, match=r"page=18&per_page=50 with a page that contradicts its own listing: "
+                                                  r"page 18 lists services, yet the listing has 17 pages by its "
+                                                  r"'totalPages'\. "):
+        list(again.fetch(MemoryState()))
+    assert not again.complete
+
+
+def test_a_feed_that_gives_neither_its_last_page_nor_its_pages_is_read_to_an_empty_page(replay):
+    """A feed whose pages say neither `last` nor `totalPages` (nor count their services). Before, its first page was
+    read as its only one: the crawl was complete after 50 of Bristol's 819 services, and a sync retired the other
+    769. Now only an empty page ends such a listing (page 18), and a feed that answers every page with the same
+    services (it ignores `page`, and says nothing of its paging) fails the crawl rather than be read for ever."""
+    replay.alter("/oruk/bristol/services", lambda query, page: {
+        k: v for k, v in page.items() if k not in ("totalElements", "totalPages", "last")})
+    connector = bristol(replay)
+    assert len(list(connector.fetch(MemoryState()))) == 819 and connector.complete
+    assert list_pages(replay) == list(range(1, 19))
+
+    replay.clear_faults()
+    first = replay.oruk["bristol"].items[:50]
+    replay.alter("/oruk/bristol/services", lambda query, page: {"content": first})
+    again = bristol(replay)
+    with pytest.raises(SourceContradiction, match=r"page=2&per_page=50 with a page that contradicts its own listing: "
+                                                  r"page 2 lists the same services as page 1, and no page says where "
+                                                  r"the listing ends \(that it is the last, or its 'totalPages'\): "
+                                                  r"the feed seems to ignore the page asked for\. "):
+        list(again.fetch(MemoryState()))
+    assert not again.complete

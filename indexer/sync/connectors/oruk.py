@@ -153,10 +153,13 @@ class OrukConnector(BaseConnector):
         page = crawl.at
         url = self.http.url("services")
         items_key, last_key, pages_key, total_key = PAGINGS[self.feed.paging]
+        before: list[Any] | None = None  # the page before's services, when this run read it
         while True:
             listing = self.http.get_page("services", {"page": page, "per_page": self.feed.per_page}, items_key)
             says_last = listing.flag(last_key)
-            last = listing.ends(page, "services", pages_key, says_last, f"'{last_key}': {str(says_last).lower()}")
+            last = listing.ends(page, "services", pages_key, says_last, f"'{last_key}': {str(says_last).lower()}",
+                                before)
+            before = listing.items
             crawl.tally(listing, last, total_key, "services", f"page {page}")
             for number, item in enumerate(listing.items, start=(page - 1) * self.feed.per_page + 1):
                 if (outcome := self._service(item, f"{url}?page={page}", number)) is not None:
