@@ -89,6 +89,25 @@ def test_the_real_provider_file_names_49_rehab_ward_providers(replay, data_dir):
     assert replay.seen("/files/ratings.csv")[1].status == 304
 
 
+def test_a_ratings_row_that_cannot_be_read_is_reported_and_the_rest_land(replay, data_dir):
+    """Two rows of the real provider ratings file are broken: line 3 gains a cell (a stray comma) and line 15 loses
+    its last. Before, the reader dropped them without a word: a rehab ward's rating could vanish from the evidence
+    and nobody be told. Now each is refused naming the file, its line and why, as the care directory's rows are,
+    and the other rows still give the 49 providers' rehab ward evidence."""
+    lines = (data_dir / "services" / "cqc" / "cqc_latest_ratings_providers_2021-02.csv").read_bytes().split(b"\r\n")
+    lines[2] += b",stray"
+    lines[14] = lines[14].rsplit(b",", 1)[0]
+    replay.serve_file("ratings.csv", b"\r\n".join(lines))
+    ratings = file_connector(RatingsFile, replay, "ratings.csv")
+    outcomes = list(ratings.fetch(MemoryState()))
+    assert ratings.complete and sum(isinstance(o, Enrichment) for o in outcomes) == 49
+    url = replay.file_url("ratings.csv")
+    assert [(o.where, o.reason) for o in outcomes if isinstance(o, Refused)] == [
+        (f"{url} line 3", "row has 20 cells but the header has 19 (check quoting)"),
+        (f"{url} line 15", "row has 18 of the header's 19 columns (cells left out, or a line break inside a cell "
+                           "that is not quoted)")]
+
+
 def test_a_location_rated_for_a_rehab_ward_is_evidence_on_that_location(replay, data_dir, feeds_dir):
     field_house = next(r for r in api_records(feeds_dir) if r["locationId"] == FIELD_HOUSE)
     header = ["Location ID", "Location ODS Code", "Location Name", "Care Home?", "Location Type",

@@ -81,6 +81,11 @@ class MonthlyFile(BaseConnector):
     def read(self, path: Path, fetched_at: datetime) -> Iterator[Outcome]:
         raise NotImplementedError
 
+    def unreadable(self, problem: CsvProblem) -> Refused:
+        """A row of the file that cannot be read as cells, refused naming the file, its line and why: dropped
+        unsaid, a rating or a location it held would vanish with nobody told."""
+        return Refused(self.name, None, f"{self.url} line {problem.line}", problem.reason)
+
     def sheet_rows(self, path: Path, wanted: Callable[[list[str]], bool]) -> Iterator[Sheet]:
         """(sheet name, header, rows with their line numbers) of each sheet whose header `wanted` accepts, from an
         OpenDocument or Excel workbook (read by calamine, not by hand)."""
@@ -107,7 +112,11 @@ class RatingsFile(MonthlyFile):
     def read(self, path: Path, fetched_at: datetime) -> Iterator[Outcome]:
         rated: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
         for table in self._tables(path):
-            for where, row in table:
+            for entry in table:
+                if isinstance(entry, Refused):
+                    yield entry
+                    continue
+                where, row = entry
                 if not REHAB_WARD.search(row.get("servicepopulationgroup", "")):
                     continue
                 if row.get("locationid"):
@@ -120,7 +129,9 @@ class RatingsFile(MonthlyFile):
         for (level, cqc_id), rows in rated.items():
             yield _ward_evidence(self.name, level, cqc_id, rows)
 
-    def _tables(self, path: Path) -> Iterator[Iterator[tuple[str, dict[str, str]]]]:
+    def _tables(self, path: Path) -> Iterator[Iterator[tuple[str, dict[str, str]] | Refused]]:
+        """Each table of the file (the CSV, or each sheet with the column), its rows by where they are, a row that
+        cannot be read refused (`unreadable`)."""
         def wanted(header: list[str]) -> bool:
             return "servicepopulationgroup" in {_key(h) for h in header}
 
@@ -128,8 +139,8 @@ class RatingsFile(MonthlyFile):
             table = csv_table(read_text(path), wanted, HEADER_ROWS_MAX)
             if table is None:
                 raise SourceError(f"{self.label}: {self.url} has no 'Service / Population Group' column")
-            yield ((f"{self.url} line {r.line}", {_key(k): v for k, v in r.values.items()})
-                   for r in table.rows if not isinstance(r, CsvProblem))
+            yield (self.unreadable(r) if isinstance(r, CsvProblem)
+                   else (f"{self.url} line {r.line}", {_key(k): v for k, v in r.values.items()}) for r in table.rows)
             return
         found = False
         for sheet, header, rows in self.sheet_rows(path, wanted):
@@ -182,7 +193,7 @@ class DirectoryFile(LocationsFile):
                               "Postcode, Service types, Specialisms/services and CQC Location ID)")
         for row in directory_rows(table):
             if isinstance(row, CsvProblem):
-                yield Refused(self.name, None, f"{self.url} line {row.line}", row.reason)
+                yield self.unreadable(row)
             else:
                 yield location_item(self.name, row, self.url, fetched_at)
 
