@@ -113,15 +113,11 @@ def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = 
         store = SyncStore.scratch_copy(store_of(settings), Path(scratch)) if dry_run else open_store(settings)
         runner = SyncRunner(store, placer, None if dry_run else open_live(settings, lambda: placer), actor=actor,
                             progress=progress)
-        # The command, not the connector's name (`oruk-bristol` is run by 'rehabmap sync oruk'): sync-status
-        # repeats it to the person who did not run it.
-        then = (f"Check the source, then run 'rehabmap sync {source} --force' to apply it, or 'rehabmap sync "
-                f"{source} --discard' to drop it.")
         runs = SourceRuns([], [])
         for connector in chosen:
             try:
                 runs.reports.append(runner.run(connector, dry_run=dry_run, force=force, full=full,
-                                               max_change_share=max_change_share, then=then))
+                                               max_change_share=max_change_share))
             except Exception as exc:  # noqa: BLE001 - the runner recorded it; the command names it at its end
                 runs.failed.append(FailedRun(connector.name, exc))
         return runs

@@ -68,11 +68,18 @@ from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType, type_words
 
 DEFAULT_MAX_CHANGE_SHARE = 0.25
-# How to go on from a run stopped at the share threshold, when `rehabmap sync` ran it.
-_THEN = "Check the source, then run again with --force to apply it, or with --discard to drop it."
 # Fields that say when and where a record was fetched, not what it says: a change in them is no change.
 _NOT_CONTENT = frozenset({"provenance"})
 _PROBE_TYPE = ServiceType.vcfse  # stands in for an unknown type while the rest of a record is checked
+
+
+def sync_then(connector: str) -> str:
+    """How to go on from a run of `rehabmap sync` stopped at the share threshold, by the command that runs the
+    connector (`command_source`: 'rehabmap sync oruk' runs `oruk-bristol`), as a busy or interrupted run's words
+    name it: sync-status repeats it to a person who did not run it."""
+    source = command_source(connector)
+    return (f"Check the source, then run 'rehabmap sync {source} --force' to apply it, or 'rehabmap sync {source} "
+            "--discard' to drop it.")
 
 
 class SyncBusy(DomainError):
@@ -237,9 +244,10 @@ class SyncRunner:
         self.overlay = Overlay(store.database, AuditLog(store.database))
 
     def run(self, connector: Connector, *, dry_run: bool = False, force: bool = False, full: bool = False,
-            max_change_share: float = DEFAULT_MAX_CHANGE_SHARE, then: str = _THEN) -> SyncReport:
+            max_change_share: float = DEFAULT_MAX_CHANGE_SHARE, then: str | None = None) -> SyncReport:
         """One run of the connector; `then` tells a run stopped at the share threshold how to go on (the
-        command that ran it says, since `rehabmap index` and `rehabmap sync` have flags of their own)."""
+        command that ran it says, since `rehabmap index` and `rehabmap sync` have flags of their own; by
+        default `rehabmap sync`'s, `sync_then`)."""
         with self.store.run_lock(connector.name) as mine:
             if not mine:
                 raise SyncBusy(f"Another 'rehabmap sync {command_source(connector.name)}' is running; wait for it to "
@@ -285,7 +293,7 @@ class SyncRunner:
             report.dry_run = dry_run
             if report.share > max_change_share and not force:
                 outcome = ("A run would stop here and apply nothing (--force applies it)." if dry_run  # keeps none
-                           else f"Nothing was applied; what was fetched is kept. {then}")
+                           else f"Nothing was applied; what was fetched is kept. {then or sync_then(connector.name)}")
                 report.stopped = (f"this run would change or retire {report.share:.0%} of the "
                                   f"{plan.active_before} records held from {connector.name} (more than "
                                   f"{max_change_share:.0%}). {outcome}")

@@ -59,15 +59,22 @@ class BaseConnector:
         return self._complete
 
 
-def counted(at: dict[str, Any], listing: Page, last: bool, key: str, noun: str,
-            where: str) -> SourceContradiction | None:
+def counted(at: dict[str, Any], listing: Page, last: bool, key: str, noun: str, where: str, *,
+            restart: tuple[str, int]) -> SourceContradiction | None:
     """Counts a page's items in `at["listed"]`, the listing's place in the saved state, so the count outlives a
     killed run (a place saved by a release that did not count has none, and is not counted); at the listing's
-    last page, the error when the listing held fewer items in all than its `key` counts, else None."""
+    last page, the error when the listing held fewer items in all than its `key` counts, else None. With the
+    error, the place (`restart`: its key and the first page) goes back to the listing's start, its count to 0, for
+    the caller to save before it raises, so that the next run lists it afresh rather than count the same short
+    pages again (read as the end, a short crawl retired the rest, and a short changes window moved the cursor past
+    changes never fetched)."""
     if "listed" not in at:
         return None
     at["listed"] += len(listing.items)
-    return listing.shortfall(key, at["listed"], noun, where) if last else None
+    short = listing.shortfall(key, at["listed"], noun, where) if last else None
+    if short is not None:
+        at.update({restart[0]: restart[1], "listed": 0})
+    return short
 
 
 class Crawl:
@@ -90,10 +97,8 @@ class Crawl:
 
     def tally(self, listing: Page, last: bool, key: str, noun: str, where: str) -> None:
         """Counts the page (`counted`); a listing that ends short of its own count fails the run, and the crawl
-        starts again at its first page, so that the next run lists it afresh rather than count the same short
-        pages again."""
-        if short := counted(self.saved, listing, last, key, noun, where):
-            self.saved.update({self.key: self.first, "listed": 0})
+        starts again at its first page."""
+        if short := counted(self.saved, listing, last, key, noun, where, restart=(self.key, self.first)):
             self.state.save(self.name, self.saved)
             raise short
 

@@ -138,17 +138,13 @@ class CqcConnector(BaseConnector):
     def _page(self, state: SyncState, saved: dict[str, Any], place: str, path: str, items: str,
               params: dict[str, Any], page: int) -> tuple[Page, bool]:
         """Page `page` of a CQC listing, and whether it is the last, by its `totalPages` and `nextPageUri`.
-        `saved[place]` is where the crawl or window stands: it counts what the listing's pages held (`listed`;
-        a place saved by a release that did not count has none), and a listing that held fewer than its `total`
-        fails the run at its last page, its place back at its first, so that the next run lists it afresh (read
-        as the end, a short crawl retired the rest, and a short window moved the cursor past changes never
-        fetched)."""
+        `saved[place]` is where the crawl or window stands: it counts what the listing's pages held, and a listing
+        that held fewer than its `total` fails the run at its last page, its place back at its first (`counted`)."""
         listing = self.http.get_page(path, {**params, "page": page, "perPage": self.page_size}, items)
         says_last = not listing.body["nextPageUri"] if "nextPageUri" in listing.body else None
         said = "'nextPageUri': null" if says_last else "it gives a 'nextPageUri'"
         last = listing.ends(page, items, "totalPages", says_last, said)
-        if short := counted(saved[place], listing, last, "total", items, f"page {page}"):
-            saved[place] = {**saved[place], "page": 1, "listed": 0}
+        if short := counted(saved[place], listing, last, "total", items, f"page {page}", restart=("page", 1)):
             state.save(self.name, saved)
             raise short
         return listing, last
