@@ -154,8 +154,11 @@ class SyncState(Protocol):
 
     def load(self, source: str) -> dict[str, Any]: ...
 
-    def save(self, source: str, state: Mapping[str, Any]) -> None:
-        """Durably (committed) — called after each page, so a kill loses at most the page in flight."""
+    def save(self, source: str, state: Mapping[str, Any], *, afresh: bool = False) -> None:
+        """Durably (committed) — called after each page, so a kill loses at most the page in flight. `afresh`: the
+        listing starts again at its first page, so what the run and the runs it goes on from fetched of it is
+        superseded, and dropped in the same commit (read with the new listing, a record it no longer lists would
+        escape retirement for a run)."""
         ...
 
 

@@ -202,6 +202,7 @@ class _PageState:
         self.dry_run = dry_run
         self.buffer: list[Outcome] = []
         self.fetched: list[Outcome] = []
+        self.afresh = False  # whether the listing started again, superseding what earlier runs staged
         self._memory: dict[str, dict[str, Any]] = {}
 
     def load(self, source: str) -> dict[str, Any]:
@@ -209,20 +210,22 @@ class _PageState:
             return dict(self._memory[source])
         return self.store.load_state(source)
 
-    def save(self, source: str, state: Mapping[str, Any]) -> None:
+    def save(self, source: str, state: Mapping[str, Any], *, afresh: bool = False) -> None:
         if source != self.source:
             raise RuntimeError(f"connector '{self.source}' saved state under another name, '{source}'")
-        self._commit(dict(state))
+        if afresh:
+            self.afresh, self.buffer, self.fetched = True, [], []
+        self._commit(dict(state), afresh=afresh)
 
     def take(self, outcome: Outcome) -> None:
         self.buffer.append(outcome)
 
-    def _commit(self, state: dict[str, Any] | None) -> None:
+    def _commit(self, state: dict[str, Any] | None, *, afresh: bool = False) -> None:
         if self.dry_run:
             if state is not None:
                 self._memory[self.source] = state
         else:
-            self.store.stage_page(self.source, [outcome_to_json(o) for o in self.buffer], state)
+            self.store.stage_page(self.source, [outcome_to_json(o) for o in self.buffer], state, afresh=afresh)
         self.fetched += self.buffer
         self.buffer = []
 
@@ -344,7 +347,7 @@ class SyncRunner:
                                         f"{command_source(connector.name)}' again to go on from there.")
             raise SyncInterrupted(f"{exc.message}{kept}", field=exc.field) from exc
         state.finish()
-        return earlier + state.fetched
+        return ([] if state.afresh else earlier) + state.fetched
 
     # --- preparing items ---------------------------------------------------------------------------------
 

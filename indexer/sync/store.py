@@ -397,10 +397,15 @@ class SyncStore:
     # --- what a run in progress has fetched -----------------------------------------------------------
 
     def stage_page(self, source: str, outcomes: Sequence[tuple[str, Mapping[str, Any]]],
-                   state: Mapping[str, Any] | None) -> None:
+                   state: Mapping[str, Any] | None, *, afresh: bool = False) -> None:
         """A page's outcomes and the connector's state after it, in one transaction: a kill loses at most
-        the page in flight, and a resumed run neither misses nor repeats a committed page."""
+        the page in flight, and a resumed run neither misses nor repeats a committed page. `afresh` (`SyncState`)
+        drops what was staged before, in the same transaction as the place moved back to the first page: the records
+        kept, a listing started again would not retire what it no longer lists; dropped with the place left where it
+        was, the pages before it would be lost."""
         with self._transaction() as conn:
+            if afresh:
+                conn.execute("DELETE FROM sync_staged WHERE source = ?", (source,))
             seq = int(conn.execute("SELECT coalesce(max(seq), 0) FROM sync_staged WHERE source = ?",
                                    (source,)).fetchone()[0])
             conn.executemany("INSERT INTO sync_staged VALUES (?, ?, ?, ?)",

@@ -635,3 +635,37 @@ def test_a_connector_that_fails_with_a_fault_of_its_own_is_recorded_as_a_failed_
     report = runner.run(ListedConnector([field_house], name="listed"))
     assert [line.service_id for line in report.held] == ["listed:1-112845365"]
     assert not sync_status(store, "listed")[0].needs_a_person
+
+
+def test_a_listing_run_afresh_after_a_short_one_retires_what_it_no_longer_lists(tmp_path, geodata_dir, data_dir,
+                                                                                replay, geography):
+    """Bristol's page 3 comes back 10 services short of the feed's own count: the run fails at page 17, its crawl to
+    start again at page 1. Then 'Autism Advice - Bristol' (page 1) leaves the feed, and the next run lists it whole
+    without it. Before, what the failed run had staged (Autism Advice among it) was read with the new listing, so it
+    escaped retirement until a run after that; now the listing run afresh supersedes what the short one staged."""
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    (feeds / "bristol.toml").write_text((ROOT / "mappings" / "feeds" / "bristol.toml").read_text().replace(
+        "[terms]\n", '[terms]\n"Health support groups and organisations" = "vcfse"\n'))
+    settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, oruk_feeds_dir=feeds,
+                            oruk_rate=10_000.0, oruk_feed_urls={"bristol": replay.oruk_url("bristol")})
+
+    def sync():
+        [feed] = connectors_for("oruk", settings)
+        return runner_for(settings, geography).run(feed, max_change_share=1.0)
+
+    [added] = sync().added
+    items = replay.oruk["bristol"].items
+    [autism] = [i for i in items if i["name"] == "Autism Advice - Bristol"]
+    assert items.index(autism) < 50
+    replay.alter("/oruk/bristol/services", lambda query, page: {**page, "content": page["content"][:40]}
+                 if query["page"] == ["3"] else page)
+    with pytest.raises(SyncInterrupted, match="contradicts its own listing"):
+        sync()
+    replay.clear_faults()
+    items.remove(autism)
+
+    report = sync()
+
+    assert [line.service_id for line in report.retired] == [added.service_id]
+    assert index_record(settings.home, added.service_id)["status"] == "inactive"

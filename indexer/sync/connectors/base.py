@@ -97,9 +97,9 @@ class Crawl:
 
     def tally(self, listing: Page, last: bool, key: str, noun: str, where: str) -> None:
         """Counts the page (`counted`); a listing that ends short of its own count fails the run, and the crawl
-        starts again at its first page."""
+        starts again at its first page, afresh: what it staged is superseded (a full crawl lists everything again)."""
         if short := counted(self.saved, listing, last, key, noun, where, restart=(self.key, self.first)):
-            self.state.save(self.name, self.saved)
+            self.state.save(self.name, self.saved, afresh=True)
             raise short
 
     def done(self) -> None:
