@@ -21,6 +21,7 @@ from rehabmap.record import Service
 _KEEP = {"id", "provenance", "field_sources", "needs_met", "needs_not_met", "needs_read_from_text",
          "needs_read_not_met", "areas", "lat", "lon"}
 _WORDS = re.compile(r"[^a-z0-9]+")
+_SHARED_KEYS = ("cqc", "name+postcode")  # the keys (`merge_keys`) two records of different ids can share
 
 
 def name_key(name: str) -> str:
@@ -48,6 +49,12 @@ class MergeNote:
     kept: str
     merged: str
     key: str
+
+
+def merged_ids(notes: Iterable[MergeNote]) -> set[str]:
+    """The ids of the records merged into another by a key other than their id: each is part of the record it was
+    merged into, so a build that merges it loses nothing (a note of the same id names rows, whose id is kept)."""
+    return {note.merged for note in notes if note.key in _SHARED_KEYS}
 
 
 def same_id(kept: str, merged: str, ident: str, same: bool, not_kept: str) -> MergeNote:

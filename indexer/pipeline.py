@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from geodata.geography import Geography
 from geodata.areas import AreaCodes, check_coordinates, outside_england
 from geodata.errors import GeodataError, InvalidPostcode, TerminatedPostcode, UnknownPostcode
-from indexer.merge import Keyed, MergeNote, Merging, merge_duplicates, same_id
+from indexer.merge import Keyed, MergeNote, Merging, merge_duplicates, merged_ids, same_id
 from indexer.needs import extract_needs_and_gender, gender_words
 from indexer.rows import Candidate, Held, Origin, Rejection, place
 from rehabmap.errors import DomainError, IndexNotBuilt, shorten
@@ -552,7 +552,7 @@ def _check_keeps_live(report: IndexReport, merged: list[Service | Stored], write
     if live is None:
         return
     carried = writer.carried_ids() if isinstance(writer, CarriesServices) else set()
-    loss = report.loss = _loss(live, {s.id for s in merged} | carried)
+    loss = report.loss = _loss(live, {s.id for s in merged} | carried | merged_ids(report.merged))
     if loss is not None and loss.share > max_drop_share and not force:
         raise ImportRefused(
             f"the new index would drop {len(loss.lost)} of the {loss.live} live services ({loss.share:.0%}), more "
