@@ -102,10 +102,11 @@ def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = 
                 full: bool = False, max_change_share: float = DEFAULT_MAX_CHANGE_SHARE,
                 progress: bool = False) -> SourceRuns:
     """`rehabmap sync SOURCE`: each of the source's connectors run in turn (ORUK has one per feed), each on its
-    own: one that fails (a council's feed down, a bug its answer finds) is recorded as failed and named, and the
-    connectors after it are still run, since one broken council must not keep every other one stale. A dry run
-    works on a throwaway copy of the store and leaves the live index alone: it writes nothing."""
-    from indexer.sync.connectors import connectors_for
+    own: one that fails (a council's feed down, a bug its answer finds) or cannot start (its feed file unreadable)
+    is recorded as failed and named, and the others are still run, since one broken council must not keep every
+    other one stale. A dry run works on a throwaway copy of the store and leaves the live index alone: it writes
+    nothing."""
+    from indexer.sync.connectors import connectors_for, unusable_for
 
     chosen = connectors_for(source, settings)
     placer = _placer(settings)
@@ -114,6 +115,9 @@ def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = 
         runner = SyncRunner(store, placer, None if dry_run else open_live(settings, lambda: placer), actor=actor,
                             progress=progress)
         runs = SourceRuns([], [])
+        for unusable in unusable_for(source, settings):
+            runner.cannot_start(unusable.source, unusable, dry_run=dry_run)
+            runs.failed.append(FailedRun(unusable.source, unusable))
         for connector in chosen:
             try:
                 runs.reports.append(runner.run(connector, dry_run=dry_run, force=force, full=full,

@@ -316,6 +316,12 @@ class SyncRunner:
             report.live_written = caught_up + (self.live.converge(self.store) if self.live is not None else 0)
             return report
 
+    def cannot_start(self, name: str, error: DomainError, *, dry_run: bool = False) -> None:
+        """A run that cannot start (its ORUK feed file cannot be read: `unusable_for`), recorded as failed as a
+        fetch that fails is, so that `sync-status` names it while the source's other runs go ahead."""
+        if not dry_run:
+            self.store.record_run(name, now(), "failed", {"error": error.message})
+
     def _cover(self, connector: Connector, complete: bool) -> dict[str, str]:
         """A complete listing makes the source's claims (`Connector.covers()`) as of today; any later
         successful run keeps them current. Committed with the run, made once its records are live."""

@@ -216,6 +216,13 @@ def test_inactive_services_are_gone(replay, feeds_dir):
     ('[feed]\nlabel="x"\nurl="u"\npaging="v1"\nlicence="l"\nattribution="a"\n'
      '[feed.covers]\nday_centre = ["E06000023"]\n',
      "[feed.covers] names no type 'day_centre'"),
+    # Each of these was a traceback (a ValueError, an AttributeError) rather than a line naming what to mend.
+    ('[feed]\nlabel="x"\nurl="u"\npaging="v1"\nper_page="fifty"\nlicence="l"\nattribution="a"\n',
+     "[feed] per_page must be a whole number, 1 or more, not 'fifty'"),
+    ('terms = "vcfse"\n[feed]\nlabel="x"\nurl="u"\npaging="v1"\nlicence="l"\nattribution="a"\n',
+     "[terms] must be a table of entries, not 'vcfse'"),
+    ('[feed]\nlabel="x"\nurl="u"\npaging="v1"\nlicence="l"\nattribution="a"\n[keywords]\n"(?i)club(" = "vcfse"\n',
+     "[keywords] '(?i)club(' is not a regular expression: missing ), unterminated subpattern"),
 ])
 def test_a_bad_feed_file_says_what_to_fix(tmp_path, text, message):
     path = tmp_path / "bad.toml"

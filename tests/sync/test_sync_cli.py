@@ -427,3 +427,40 @@ def test_one_oruk_feed_failing_leaves_the_others_synced_and_named(tmp_path, geod
     runs = {s["source"]: s["last_run"] for s in json.loads(status.stdout)}
     assert runs["oruk-example"]["outcome"] == "applied" and runs["oruk-bristol"]["outcome"] == "failed"
     assert "Bristol City Council service directory is unavailable" in runs["oruk-bristol"]["error"]
+
+
+def test_a_feed_file_that_cannot_be_read_stops_no_other_feed(tmp_path, geodata_dir, data_dir, replay):
+    """An operator keeps one file per ORUK feed. Before, one that could not be read (a TOML slip, a term mapped to
+    no type) ended 'rehabmap sync oruk' with a traceback before any feed ran, exit 1: every council went stale for
+    one typo in another's file. Now the feeds whose files read are run; each file that does not is named on its
+    own error line with the line or entry and why, recorded as its feed's failed run for sync-status, exit 2."""
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    (feeds / "example.toml").write_text(
+        '[feed]\nlabel = "HSDS 3 example"\nurl = "x"\npaging = "hsds3"\nper_page = 50\n'
+        'licence = "CC-BY-4.0"\nattribution = "Open Referral"\n')
+    (feeds / "leeds.toml").write_text(
+        '[feed]\nlabel = "Leeds"\nurl = "x"\npaging = "v1"\nlicence = "l"\nattribution = "a"\n'
+        '[terms]\n"Mental health" = "vcfse"\n"Day services" = "day_centre"\n')
+    (feeds / "york.toml").write_text('[feed]\nlabel = "York\nurl = "x"\n')
+    home = make_home(tmp_path / "home", geodata_dir)
+    env = {"REHABMAP_ORUK_FEEDS_DIR": str(feeds), "REHABMAP_ORUK_RATE": "10000",
+           "REHABMAP_ORUK_FEED_URLS": json.dumps({"example": replay.oruk_url("hsds3")})}
+
+    done = rehabmap(home, data_dir, replay, "sync", "oruk", **env)
+
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout.startswith("oruk-example: fetched "), done.stdout
+    leeds, york, said = done.stderr.splitlines()
+    assert leeds == (f"error: oruk-leeds: {feeds / 'leeds.toml'}: [terms] 'Day services': "
+                     "'day_centre' is not a type: use one of ") + leeds.split("use one of ")[1]
+    assert york.startswith(f"error: oruk-york: {feeds / 'york.toml'}: cannot read the feed file: ") and (
+        "(at line 2, column 14)") in york, york
+    assert said == ("error: 2 of the 3 runs of 'rehabmap sync oruk' failed (oruk-leeds, oruk-york); "
+                    "each of the others ran on its own, as reported")
+    status = rehabmap(home, data_dir, None, "sync-status", "--json", **env)
+    assert status.returncode == 3
+    runs = {s["source"]: s["last_run"] for s in json.loads(status.stdout)}
+    assert runs["oruk-example"]["outcome"] == "applied" and runs["oruk-leeds"]["outcome"] == "failed"
+    assert runs["oruk-leeds"]["error"] == leeds.removeprefix("error: oruk-leeds: ")

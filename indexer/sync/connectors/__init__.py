@@ -1,13 +1,13 @@
 """One connector per live source, each yielding `SourceItem | Gone | Refused | Enrichment` (indexer/sync/items.py).
 
 `connectors_for(source, settings)` builds what `rehabmap sync SOURCE` runs: one connector, except `oruk` (one per
-feed file, named `oruk-<feed>`) and `cqc-ratings` (one per file whose URL is set: `cqc-ratings`, `cqc-directory`,
-`cqc-hsca`). A source missing what it needs (a URL, a key) raises `SourceNotConfigured` naming the setting, before
-anything is asked of the network; a key the source refuses, or a source still down after the retries, raises
-`indexer.sync.http.SourceError` (a `DomainError`, so the CLI prints one `error:` line). Every connector asks
-through `indexer.sync.http.SourceClient`: timeouts (`REHABMAP_SYNC_TIMEOUT`, 30 s), retries with backoff
-(`REHABMAP_SYNC_RETRIES`, 5), `Retry-After` obeyed up to `REHABMAP_SYNC_RETRY_AFTER_MAX` (120 s), and a polite
-rate per source. Keys are `SecretStr` settings, sent
+feed file that reads, named `oruk-<feed>`; `unusable_for` gives each that does not) and `cqc-ratings` (one per
+file whose URL is set: `cqc-ratings`, `cqc-directory`, `cqc-hsca`). A source missing what it needs (a URL, a key)
+raises `SourceNotConfigured` naming the setting, before anything is asked of the network; a key the source
+refuses, or a source still down after the retries, raises `indexer.sync.http.SourceError` (a `DomainError`, so the
+CLI prints one `error:` line). Every connector asks through `indexer.sync.http.SourceClient`: timeouts
+(`REHABMAP_SYNC_TIMEOUT`, 30 s), retries with backoff (`REHABMAP_SYNC_RETRIES`, 5), `Retry-After` obeyed up to
+`REHABMAP_SYNC_RETRY_AFTER_MAX` (120 s), and a polite rate per source. Keys are `SecretStr` settings, sent
 only in their header, never logged.
 
 Per source: what it reads; its key; its URL setting (default); its rate (requests a second); its licence and
@@ -85,6 +85,7 @@ from rehabmap.index.names import OVERLAY_SOURCE
 if TYPE_CHECKING:  # not at run time: `rehabmap --help` lists SOURCES without loading the settings
     from pydantic import SecretStr
 
+    from indexer.sync.connectors.oruk import FeedError
     from indexer.sync.items import Connector
     from rehabmap.config import Settings
 
@@ -117,16 +118,11 @@ def source_titles(feeds_dir: Path) -> Mapping[str, str]:
     from starting: `rehabmap sync oruk` is what tells a keeper the file is wrong."""
     from indexer.sources.csv_mapping import mapping_titles
     from indexer.sources.curated import TABLES
-    from indexer.sync.connectors.oruk import FeedError, load_feed
+    from indexer.sync.connectors.oruk import load_feeds
 
-    titles = dict(TITLES) | {table.source: table.title for table in TABLES} | mapping_titles()
-    for path in sorted(feeds_dir.glob("*.toml")) if feeds_dir.is_dir() else ():
-        try:
-            feed = load_feed(path)
-        except FeedError:
-            continue
-        titles[feed.source] = feed.label
-    return titles
+    feeds = load_feeds(feeds_dir).usable if feeds_dir.is_dir() else []
+    return (dict(TITLES) | {table.source: table.title for table in TABLES} | mapping_titles()
+            | {feed.source: feed.label for feed in feeds})
 
 
 class UnknownSource(DomainError):
@@ -154,7 +150,8 @@ def connector_names(source: str, settings: Settings) -> list[str]:
     if source == "oruk":
         from indexer.sync.connectors import oruk
 
-        return [feed.source for feed in oruk.load_feeds(settings.oruk_feeds_dir, settings.oruk_feed_urls)]
+        feeds = oruk.load_feeds(settings.oruk_feeds_dir, settings.oruk_feed_urls)
+        return [feed.source for feed in feeds.usable] + [error.source for error in feeds.unusable]
     if source == "cqc-ratings":
         from indexer.sync.connectors import cqc_files
 
@@ -213,5 +210,16 @@ def connectors_for(source: str, settings: Settings) -> list[Connector]:
         from indexer.sync.connectors import oruk
 
         return [oruk.OrukConnector(feed, base.client(settings, feed.label, feed.url, settings.oruk_rate))
-                for feed in oruk.load_feeds(settings.oruk_feeds_dir, settings.oruk_feed_urls)]
+                for feed in oruk.load_feeds(settings.oruk_feeds_dir, settings.oruk_feed_urls).usable]
     raise _unknown(source)
+
+
+def unusable_for(source: str, settings: Settings) -> list[FeedError]:
+    """The runs of `rehabmap sync SOURCE` that cannot start, left out by `connectors_for`: each ORUK feed file that
+    cannot be read, its error naming the file, the line or entry, and why. Before, the first such file ended the
+    command with a traceback before any feed ran."""
+    if source != "oruk":
+        return []
+    from indexer.sync.connectors import oruk
+
+    return oruk.load_feeds(settings.oruk_feeds_dir, settings.oruk_feed_urls).unusable

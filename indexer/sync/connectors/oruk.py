@@ -35,7 +35,7 @@ from indexer.sources.common import parse_postcode_text, provider_type_from_name
 from indexer.sync.connectors.base import BaseConnector, Crawl, origin, utc_now
 from indexer.sync.http import SourceClient, SourceNotFound
 from indexer.sync.items import Evidence, Gone, Outcome, Refused, SourceItem, SyncState, TypeStatus, Unchanged
-from rehabmap.errors import DomainError
+from rehabmap.errors import DomainError, shorten
 from rehabmap.oruk import oruk_to_fields, places, v1_terms
 from rehabmap.record import Provenance
 from rehabmap.taxonomy import STATUTORY_PROVIDERS, NotRehab, ServiceType, classify_label, validate_subtype
@@ -49,8 +49,21 @@ MENTAL_HEALTH_WORDS = re.compile(
     r"recovery\s+college|hearing\s+voices|clubhouse)|\bMind\b")
 
 
-class FeedError(ValueError):
-    """A feed file that cannot be used; the message names the file and what to fix."""
+class FeedError(DomainError):
+    """A feed file that cannot be used; the message names the file, the line or entry, and what to fix. A
+    `DomainError`, so the command says it in one line; `source` is the run its feed would have been
+    (`oruk-<file's name>`), which `rehabmap sync oruk` records as failed while the other feeds run."""
+
+    code = "bad_feed_file"
+
+    def __init__(self, path: Path, said: str) -> None:
+        super().__init__(f"{path}: {said}", field="feed")
+        self.source = _source(path.stem)
+
+
+def _source(name: str) -> str:
+    """The name a feed's runs and records go by: its file's stem, after 'oruk-'."""
+    return f"oruk-{name}"
 
 
 @dataclass(frozen=True)
@@ -75,54 +88,89 @@ class Feed:
 
     @property
     def source(self) -> str:
-        return f"oruk-{self.name}"
+        return _source(self.name)
 
 
-def load_feeds(folder: Path, urls: Mapping[str, str] | None = None) -> list[Feed]:
+@dataclass(frozen=True)
+class Feeds:
+    """A folder's feed files: those that read, and the error of each that does not. One file's slip (an operator's
+    typo, a term mapped to no type) must keep no other council's feed from running."""
+
+    usable: list[Feed]
+    unusable: list[FeedError]
+
+
+def load_feeds(folder: Path, urls: Mapping[str, str] | None = None) -> Feeds:
     """Every `<feed>.toml` in the folder; `urls` overrides feeds' URLs by name."""
-    return [load_feed(path, (urls or {}).get(path.stem)) for path in sorted(folder.glob("*.toml"))]
+    feeds = Feeds([], [])
+    for path in sorted(folder.glob("*.toml")):
+        try:
+            feeds.usable.append(load_feed(path, (urls or {}).get(path.stem)))
+        except FeedError as exc:
+            feeds.unusable.append(exc)
+    return feeds
 
 
 def load_feed(path: Path, url: str | None = None) -> Feed:
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise FeedError(f"{path}: cannot read the feed file: {exc}") from None
-    meta = doc.get("feed") or {}
+        raise FeedError(path, f"cannot read the feed file: {exc}") from None
+    meta = _table(doc, "feed", path)
     missing = [k for k in ("label", "url", "paging", "licence", "attribution") if not meta.get(k)]
     if missing:
-        raise FeedError(f"{path}: [feed] needs {', '.join(missing)}")
+        raise FeedError(path, f"[feed] needs {', '.join(missing)}")
     if meta["paging"] not in PAGINGS:
-        raise FeedError(f"{path}: paging '{meta['paging']}' is not one of {', '.join(PAGINGS)}")
-    covers = meta.get("covers") or {}
+        raise FeedError(path, f"[feed] paging '{meta['paging']}' is not one of {', '.join(PAGINGS)}")
+    per_page = meta.get("per_page", 50)
+    if not isinstance(per_page, int) or isinstance(per_page, bool) or per_page < 1:
+        raise FeedError(path, f"[feed] per_page must be a whole number, 1 or more, not {per_page!r}")
+    covers = _table(meta, "covers", path, "feed.covers")
     unknown = [t for t in covers if t not in {s.value for s in ServiceType}]
     if unknown:
-        raise FeedError(f"{path}: [feed.covers] names no type '{unknown[0]}': use one of "
-                        f"{', '.join(t.value for t in ServiceType)}")
-    try:
-        keywords = tuple((re.compile(pattern), _typing(value, path)) for pattern, value in
-                         (doc.get("keywords") or {}).items())
-    except re.error as exc:
-        raise FeedError(f"{path}: [keywords] has a bad regular expression: {exc}") from None
+        raise FeedError(path, f"[feed.covers] names no type '{unknown[0]}': use one of "
+                              f"{', '.join(t.value for t in ServiceType)}")
     return Feed(
         name=path.stem, label=meta["label"], url=url or meta["url"], paging=meta["paging"],
-        per_page=int(meta.get("per_page", 50)), licence=meta["licence"], attribution=meta["attribution"],
-        terms={_norm(k): _typing(v, path) for k, v in (doc.get("terms") or {}).items()},
-        audiences={_norm(k): _typing(v, path) for k, v in (doc.get("audiences") or {}).items()},
-        keywords=keywords,
+        per_page=per_page, licence=meta["licence"], attribution=meta["attribution"],
+        terms=_typings(doc, "terms", path), audiences=_typings(doc, "audiences", path),
+        keywords=tuple((_pattern(pattern, path), _typing(value, path, f"[keywords] '{pattern}'"))
+                       for pattern, value in _table(doc, "keywords", path).items()),
         covers={t: frozenset(codes) for t, codes in covers.items()})
 
 
-def _typing(value: str, path: Path) -> Typing:
+def _table(doc: Mapping[str, Any], key: str, path: Path, name: str | None = None) -> Mapping[str, Any]:
+    """The file's table `key` (empty when left out): a value that is no table ('terms = "x"') is named, where it
+    failed as an AttributeError's traceback."""
+    table = doc.get(key) or {}
+    if not isinstance(table, dict):
+        raise FeedError(path, f"[{name or key}] must be a table of entries, not {shorten(repr(table), 60)}")
+    return table
+
+
+def _typings(doc: Mapping[str, Any], key: str, path: Path) -> dict[str, Typing]:
+    """A table of the feed's own words (`terms`, `audiences`) to our types, by the word casefolded."""
+    return {_norm(k): _typing(v, path, f"[{key}] '{k}'") for k, v in _table(doc, key, path).items()}
+
+
+def _pattern(pattern: str, path: Path) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise FeedError(path, f"[keywords] '{pattern}' is not a regular expression: {exc}") from None
+
+
+def _typing(value: str, path: Path, entry: str) -> Typing:
+    """The type an entry of the file names; `entry` ("[terms] 'Day services'") says which, for the one to mend."""
     code, _, sub = str(value).partition("/")
     try:
         service_type = ServiceType(code.strip())
         return Typing(service_type, validate_subtype(service_type, sub.strip() or None))
     except ValueError:
-        raise FeedError(f"{path}: '{value}' is not a type: use one of {', '.join(t.value for t in ServiceType)}, "
-                        "optionally with '/subtype'") from None
+        raise FeedError(path, f"{entry}: '{value}' is not a type: use one of "
+                              f"{', '.join(t.value for t in ServiceType)}, optionally with '/subtype'") from None
     except DomainError as exc:
-        raise FeedError(f"{path}: {exc.message}") from None
+        raise FeedError(path, f"{entry}: {exc.message}") from None
 
 
 def _norm(term: str) -> str:
