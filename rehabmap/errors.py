@@ -188,6 +188,12 @@ class DataFileMissing(DomainError, FileNotFoundError):
 CALLER_ERRORS: tuple[type[DomainError], type[GeodataError]] = (DomainError, GeodataError)
 
 
+def sentence(text: str) -> str:
+    """The text ended as a sentence, so that another can follow it: a message built of a source's words and what
+    to do next ran the two together ("… (status 500) What was fetched …"). An ending of its own is kept."""
+    return text if text.rstrip().endswith((".", "!", "?", "…")) else f"{text}."
+
+
 def for_operator(error: DomainError | GeodataError) -> str:
     """The message with the place on the server it concerns: what the command line and the server's log say,
     where a reply says the message alone."""

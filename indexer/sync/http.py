@@ -258,6 +258,10 @@ class Page:
                                               "applied."))
 
 
+def _tries(count: int) -> str:
+    return "1 try" if count == 1 else f"{count} tries"
+
+
 def _quoted(value: Any) -> str:
     return shorten(json.dumps(value), 80)
 
@@ -347,7 +351,7 @@ class SourceClient:
                 return outcome
             if attempt >= self.policy.retries:
                 raise SourceUnavailable(self.redact(
-                    f"{self.label} is unavailable: {url} still failed after {attempt + 1} tries ({reason})"))
+                    f"{self.label} is unavailable: {url} still failed after {_tries(attempt + 1)} ({reason})"))
             delay = outcome if outcome is not None else backoff_seconds(attempt, self.policy, self._rng)
             log.warning("%s: %s for %s; retrying in %.1f s", self.label, self.redact(reason), url, delay)
             self._sleep(delay)

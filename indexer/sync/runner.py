@@ -62,7 +62,7 @@ from indexer.sync.store import (
 )
 from rehabmap.maintain.audit import QUESTIONED, AuditLog, Change
 from rehabmap.maintain.overlay import Overlay
-from rehabmap.errors import DomainError, shorten
+from rehabmap.errors import DomainError, sentence, shorten
 from rehabmap.sync_digests import content
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType, type_words
@@ -278,9 +278,9 @@ class SyncRunner:
                 # the failure was seen only by whoever read the crontab's log.
                 if not dry_run:
                     self.store.record_run(connector.name, started, "failed", {"error": (
-                        f"{type(exc).__name__} in rehabmap's {connector.name} connector: {shorten(str(exc), 200)}. "
-                        "A fault of rehabmap's, not only the source's: report it with the log. What was fetched "
-                        "before it is kept.")})
+                        f"{type(exc).__name__} in rehabmap's {connector.name} connector: "
+                        f"{sentence(shorten(str(exc), 200))} A fault of rehabmap's, not only the source's: report "
+                        "it with the log. What was fetched before it is kept.")})
                 raise
             # What a stopped run fetched is read with what this run fetched: a complete listing among it stays
             # complete, so that a changes window after a stopped full crawl neither clears the stop nor keeps live
@@ -349,9 +349,10 @@ class SyncRunner:
                                 disable=not self.progress, leave=False):
                 state.take(outcome)
         except DomainError as exc:
-            kept = ("" if dry_run else f" What was fetched before it is kept: run 'rehabmap sync "
-                                        f"{command_source(connector.name)}' again to go on from there.")
-            raise SyncInterrupted(f"{exc.message}{kept}", field=exc.field) from exc
+            said = exc.message if dry_run else (f"{sentence(exc.message)} What was fetched before it is kept: run "
+                                                f"'rehabmap sync {command_source(connector.name)}' again to go on "
+                                                "from there.")
+            raise SyncInterrupted(said, field=exc.field) from exc
         state.finish()
         return ([] if state.afresh else earlier) + state.fetched
 

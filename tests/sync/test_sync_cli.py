@@ -420,6 +420,10 @@ def test_one_oruk_feed_failing_leaves_the_others_synced_and_named(tmp_path, geod
     error, said = done.stderr.splitlines()
     assert error.startswith("error: oruk-bristol: Bristol City Council service directory is unavailable: ")
     assert "'rehabmap sync oruk' again to go on from there" in error and "Traceback" not in done.stderr
+    # The source's words and what follows are two sentences: they ran together ("after 1 tries (status 500) What
+    # was fetched").
+    assert error.endswith("still failed after 1 try (status 500). What was fetched before it is kept: run 'rehabmap "
+                          "sync oruk' again to go on from there."), error
     assert said == ("error: 1 of the 2 runs of 'rehabmap sync oruk' failed (oruk-bristol); "
                     "each of the others ran on its own, as reported")
     status = rehabmap(home, data_dir, None, "sync-status", "--json")
