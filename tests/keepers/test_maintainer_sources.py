@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import html
 import json
+import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -27,7 +29,7 @@ from tests.keepers.conftest import Keepers, make_keepers
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.maintain.conftest import make_site
 from tests.sync.replay import Replay, running
-from tests.sync.store_fixtures import REPLAY_CQC_KEY, cqc_connector, rehabmap, runner_for
+from tests.sync.store_fixtures import REPLAY_CQC_KEY, ROOT, cqc_connector, rehabmap, runner_for
 from tests.web.test_browser import axe, shot
 
 ASHTON = "cqc:1-112816741"  # Ashton Lodge Residential Home
@@ -163,6 +165,7 @@ def test_a_run_cqc_refused_needs_a_person(request, store_kind, sample_index, geo
         assert 'id="needs-a-person"' in text and '<a href="#source-1">Care Quality Commission (CQC)</a>' in text
         assert "Failed, " in text and ": CQC API refused the key (401): check REHABMAP_CQC_API_KEY" in text
         assert "Last successful sync</dt> <dd class=\"nhsuk-summary-list__value\">Never</dd>" in text
+        assert "the directory holds nothing from it: no run of it has succeeded yet." in text
         assert "revoked" not in text
         with serve(keepers.app) as base_url, signed_in_page(browser, base_url, keepers.site.tokens["maintainer"],
                                                             SOURCES) as page:  # type: ignore[arg-type]
@@ -247,3 +250,39 @@ def test_a_long_list_is_shown_a_page_at_a_time(request, store_kind, sample_index
             page.goto(f"{base_url}{SOURCES}?source=cqc&page=2")
             expect(page.get_by_role("navigation", name=label)).to_contain_text("Previous")
             assert axe(page, axe_source) == []
+
+
+def test_a_failed_feed_is_shown_failed_and_stale_beside_the_feeds_that_are_current(sample_index, geodata_dir,
+                                                                                   data_dir, tmp_path):
+    """Each ORUK feed is a run of its own: Bristol's listing down, after a run that applied, is shown failed and as
+    old as its last successful run, while the HSDS 3 example feed run beside it is shown current, needing nobody."""
+    from app.sync import sync_source
+
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    shutil.copy(ROOT / "mappings" / "feeds" / "bristol.toml", feeds / "bristol.toml")
+    (feeds / "example.toml").write_text(
+        '[feed]\nlabel = "HSDS 3 example"\nurl = "x"\npaging = "hsds3"\nper_page = 50\n'
+        'licence = "CC-BY-4.0"\nattribution = "Open Referral"\n')
+    for replay in running(data_dir / "feeds"):
+        site = make_site(tmp_path / "home", sample_index, geodata_dir, data_dir, oruk_feeds_dir=feeds,
+                         oruk_rate=10_000.0, sync_retries=0, sync_backoff_max=0.2,
+                         oruk_feed_urls={"bristol": replay.oruk_url("bristol"), "example": replay.oruk_url("hsds3")})
+        assert not sync_source(site.settings, "oruk", actor="tests").failed
+        replay.fail("/oruk/bristol/services", 500, times=None)
+        runs = sync_source(site.settings, "oruk", actor="tests")
+        assert [f.source for f in runs.failed] == ["oruk-bristol"]
+        keepers = make_keepers(site)
+        text = html.unescape(" ".join(signed_in(keepers).get(SOURCES).text.split()))
+    callout = text[text.index('id="needs-a-person"'):text.index("</div>", text.index('id="needs-a-person"'))]
+    assert "Bristol City Council service directory" in callout and "HSDS 3 example" not in callout
+    bristol = text[text.index(">Bristol City Council service directory "):text.index(">HSDS 3 example ")]
+    example = text[text.index(">HSDS 3 example "):]
+    assert "Needs a person" in bristol and "Last run</dt> <dd class=\"nhsuk-summary-list__value\"> Failed, " in bristol
+    assert "(status 500). What was fetched before it is kept" in bristol
+    assert "Needs a person" not in example and "> Applied, " in example
+    # How old what it shows is, said where the failure is (before: "Nothing was applied." and no more).
+    [success] = re.findall(r"Last successful sync</dt> <dd class=\"nhsuk-summary-list__value\">([^<]+)</dd>", bristol)
+    assert ("Needs a person</dt> <dd class=\"nhsuk-summary-list__value\">Nothing was applied, so what the directory "
+            f"holds from it is as its last successful sync left it, {success}. Whoever runs the syncs must fix what "
+            "the error names, then run it again.") in bristol
