@@ -505,7 +505,7 @@ def test_a_location_whose_record_answers_404_is_kept_until_a_complete_listing_dr
             "but its record is missing (404); the previous version stays")
 
     for window in (run(settings, geography), run(settings, geography, full=True)):
-        assert window.retired == [] and [str(line) for line in window.rejected if "404" in line.note] == [kept]
+        assert window.retired == [] and [str(line) for line in window.rejected if "(404)" in line.note] == [kept]
         assert index_record(settings.home, f"cqc:{GROVELANDS}")["status"] == "active"
         assert SyncStore(store_of(settings)).record("cqc", GROVELANDS).status == "active"
 
