@@ -17,7 +17,7 @@ from rehabmap.gaps.analysis import GapAnalysis, ServicePoints
 from rehabmap.gaps.categories import ALL_CATEGORIES, Category, parse_categories, parse_category
 from rehabmap.gaps.comparison import GapTable
 from rehabmap.gaps.coverage import (figures_reason, rows_with_coverage, scorecard_with_coverage,
-                                    small_areas_with_coverage, table_with_coverage, told_status)
+                                    small_areas_with_coverage, table_with_coverage, told_status, unknown_reason)
 from rehabmap.gaps.columns import AsOf
 from rehabmap.gaps.exports import scorecard_csv, small_areas_csv, table_csv
 from rehabmap.gaps.indicators import indicator_text, km_text, share_text
@@ -68,11 +68,13 @@ def render_scorecard(report: AreaGapReport, furthest: int = 0, coverage: Coverag
                 for key in card.nearest_out_of_area_for_missing}
     lines += _pathway_lines(card, report.level, told)
     if furthest:
-        unknown = {row.category for row in rows if row.count is None}  # no figures: no distances either
+        unknown = {row.category: row for row in rows if row.count is None}  # no figures: no distances either
         for category in report.shown:
             lines += ["", f"Small areas furthest from a {category.label.lower()} ({category.key}):"]
-            if coverage is not None and category.key in unknown:
-                lines.append(f"No data: {coverage.for_area(report.code, category.key).none_found()}")
+            row = unknown.get(category.key)
+            if coverage is not None and row is not None:
+                said = "PARTLY COVERED" if row.status == "partly_covered" else "No data"
+                lines.append(f"{said}: {unknown_reason(coverage, report.code, category.key, row.present)}")
             else:
                 lines.append(_furthest_table(report, category, furthest))
     return "\n".join(lines)
@@ -203,12 +205,13 @@ def render_comparison(comparison: AreaComparison, ranked_tables: tuple[str, ...]
     lines = [f"How {comparison.name} compares: rank 1 is best, among the {comparison.peers} {peers}; an area where "
              "a part is absent and rehabmap holds no such data (or none confirmed yet) is not ranked for it; 'all "
              "equal' where every ranked area has the same figure, so a rank would say nothing. England's figure is "
-             "'-' where rehabmap does not hold that type's data for all of England: distances to the nearest service "
-             "known are then not England's.", ""]
+             "'partly covered' where rehabmap holds that type's data for only part of England: distances to the "
+             "nearest service known are then not England's.", ""]
     table = [["type", "indicator", "area", "England", "rank"]]
     for item in comparison.comparisons:
-        table.append([item.category, item.indicator, _figure(item.indicator, item.value),
-                      _figure(item.indicator, item.england), _place(item)])
+        england = (item.england_unknown.replace("_", " ") if item.england_unknown
+                   else _figure(item.indicator, item.england))
+        table.append([item.category, item.indicator, _figure(item.indicator, item.value), england, _place(item)])
     lines.append(grid(table, right={2, 3}))
     for key in ranked_tables:
         item = comparison.of(key, "per_100k_adults")

@@ -26,7 +26,7 @@ from geodata.england import ENGLAND
 from rehabmap.coverage import Coverage, CoverageMap
 from rehabmap.gaps.analysis import GapAnalysis, LevelIndicators
 from rehabmap.gaps.categories import PARTS, Category
-from rehabmap.gaps.coverage import national_figure_unknown, part_status
+from rehabmap.gaps.coverage import figures_told, national_figure_unknown, part_status
 from rehabmap.gaps.indicators import indicator_value
 from rehabmap.gaps.options import GapOptions
 
@@ -65,6 +65,10 @@ class IndicatorComparison:
     standing: Standing
     not_ranked: int  # areas listed but not ranked (not covered, awaiting review, or the figure not known)
     table: list[RankedArea]
+    # Why `england` is null where it is not a fact, as `figures_told` tells it: `partly_covered` where the type's
+    # data are held for part of England only (a dash said nothing of why, beside an area's figure), `not_covered`
+    # or `awaiting_review` where none is found anywhere; None where England's figure is given.
+    england_unknown: str | None
 
 
 @dataclass(frozen=True)
@@ -109,15 +113,16 @@ def compare(analysis: GapAnalysis, code: str, options: GapOptions | None = None,
     for j, category in enumerate(categories):
         unknown = _unknown(ind, j, category, coverage)
         # England too may hold no such data, or hold it for part of England only (`national_figure_unknown`)
-        england_unknown = _unknown(england, j, category, coverage)[0]
+        told = None if coverage is None else figures_told(ENGLAND, bool(england.values["count"][j][0] > 0),
+                                                          coverage.for_area(ENGLAND, category.key))
         for name in RANKED:
             if name == "beds_per_100k_adults":
                 values, england_values = beds_per_100k(analysis, ind, category), beds_per_100k(analysis, england,
                                                                                               category)
             else:
                 values, england_values = ind.values[name][j], england.values[name][j]
-            england_value = math.nan if england_unknown else float(england_values[0])
-            out.append(_ranked(ind, category, name, values, england_value, unknown, g))
+            england_value = math.nan if told else float(england_values[0])
+            out.append(_ranked(ind, category, name, values, england_value, unknown, g, told))
     return AreaComparison(key, str(ind.names[g]), level, len(ind.codes), out)
 
 
@@ -137,7 +142,7 @@ def _no_data(answer: Coverage) -> Standing | None:
 
 
 def _ranked(ind: LevelIndicators, category: Category, name: str, values: np.ndarray, england: float,
-            unknown: list[Standing | None], g: int) -> IndicatorComparison:
+            unknown: list[Standing | None], g: int, england_unknown: str | None) -> IndicatorComparison:
     unit = "per_100k_adults" if name == "beds_per_100k_adults" else name
     rounded = [None if unknown[i] else indicator_value(unit, v) for i, v in enumerate(values)]
     better = HIGHER_IS_BETTER[name]
@@ -159,4 +164,5 @@ def _ranked(ind: LevelIndicators, category: Category, name: str, values: np.ndar
     return IndicatorComparison(
         category=category.key, label=category.label, indicator=name, indicator_label=RANKED_LABELS[name],
         higher_is_better=better, value=rounded[g], england=indicator_value(unit, england), rank=ranks[g],
-        ranked=len(ranked), standing=standing[g], not_ranked=len(rounded) - len(ranked), table=table)
+        ranked=len(ranked), standing=standing[g], not_ranked=len(rounded) - len(ranked), table=table,
+        england_unknown=england_unknown)

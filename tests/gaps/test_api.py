@@ -287,6 +287,8 @@ def test_compare_gives_the_domains_ranks(client, analysis, data_dir):
     level2 = next(c for c in body["comparisons"]
                   if c["category"] == "inpatient_rehab_level2" and c["indicator"] == "per_100k_adults")
     assert level2["standing"] == "not_covered" and level2["rank"] is None and len(level2["table"]) == 42
+    # England's figure of a type found in it, whose data no claim holds, is no national figure, and says why.
+    assert (level2["england"], level2["england_unknown"]) == (None, "partly_covered")
     assert client.get("/gaps/E92000001/compare").status_code == 400
 
 

@@ -161,11 +161,12 @@ def test_compare_from_the_command_line(run, analysis, data_dir):
     item = expected.of("community_rehab_team", "per_100k_adults")
     row = next(line.split() for line in lines if line.startswith("community_rehab_team") and "per_100k_adults" in line)
     # The home holds no claims: England's figure would be the distance to the services this directory happens to
-    # hold, so none is given (before, it was, as if national).
-    assert item.england is None
-    assert row[2:4] == [indicator_text("per_100k_adults", item.value), "-"]
-    assert "England's figure is '-' where rehabmap does not hold that type's data for all of England" in done.output
-    assert row[4:7] == [str(item.rank), "of", str(item.ranked)]
+    # hold, so none is given (before, it was, as if national), and it says why (before, a bare '-').
+    assert item.england is None and item.england_unknown == "partly_covered"
+    assert row[2:5] == [indicator_text("per_100k_adults", item.value), "partly", "covered"]
+    assert ("England's figure is 'partly covered' where rehabmap holds that type's data for only part of England"
+            in " ".join(done.output.split()))
+    assert row[5:8] == [str(item.rank), "of", str(item.ranked)]
     ranked = [line for line in lines if line.endswith(" <") or " < " in line]
     assert any("West Yorkshire" in line for line in ranked)
 
@@ -192,6 +193,20 @@ def test_englands_scorecard_says_partly_covered_and_why_as_its_csv_does(run, tmp
     assert f"PARTLY COVERED: vcfse: {national}" in lines
     assert national.startswith("No national figure: the directory holds complete Voluntary, community, faith and "
                                "social enterprise support data for no part of England")
+
+
+def test_englands_furthest_small_areas_of_a_partly_covered_type_say_so_not_that_nothing_is_held(run, data_dir):
+    """Before, `gaps England --type vcfse` listed under "Small areas furthest from …" "No data: Not yet covered: the
+    directory holds no … data for this area yet", of a type found in England (50 services) whose row above it read
+    PARTLY COVERED: the area's words for an absent type. Now it is partly covered, for the reason the row gives."""
+    from rehabmap.coverage import CoverageMap, SmallAreaTable
+
+    done = run("England", "--type", "vcfse")
+    assert done.exit_code == 0, done.output
+    national = CoverageMap([], SmallAreaTable.load(data_dir)).for_area("E92000001", "vcfse").national()
+    furthest = done.output.split("Small areas furthest from a voluntary")[1].splitlines()
+    assert furthest[1] == f"PARTLY COVERED: {national}"
+    assert "Not yet covered" not in done.output and "No data" not in done.output
 
 
 def test_a_what_if_gives_englands_figures_as_no_data_where_they_are_not_national(run, data_dir):

@@ -560,6 +560,20 @@ def test_scorecard_shows_the_pathway_and_flags(client):
         assert f'href="{link}"' in page
 
 
+def test_englands_figure_beside_an_area_says_partly_covered_not_a_dash(client):
+    """Before, the area page's and its summary's England columns read '–' for every part, with no word of why: the
+    sample's data of each part are held for some of England only, so England's figure is not a fact. Now each
+    such cell says "Partly covered", and the note under the table says what that means."""
+    for address in (f"/pathway-gaps/{WEST_YORKSHIRE}", f"/pathway-gaps/{WEST_YORKSHIRE}/summary"):
+        page = client.get(address).text
+        table = page[page.index('id="compare-caption"'):page.index("</table>", page.index('id="compare-caption"'))]
+        rows = re.findall(r'<th class="nhsuk-table__header" scope="row">.*?</tr>', table, flags=re.S)
+        cells = [re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S) for row in rows]
+        assert len(cells) == 7 and {(row[2].strip(), row[5].strip()) for row in cells} == {
+            ("Partly covered", "Partly covered")}, address
+        assert "Partly covered (England): rehabmap holds that part's data for only some of England" in page
+
+
 def test_exports_link_the_sheet_and_its_data_dictionary(client):
     for address in (f"/pathway-gaps/{WEST_YORKSHIRE}", "/pathway-gaps/compare?level=la"):
         page = client.get(address).text
