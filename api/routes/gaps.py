@@ -261,7 +261,8 @@ def get_area_placements(area_code: AreaCode, state: State) -> PlacementsReport:
     """OAPs active at the month's end, bed days and distance bands of the ICB's sending CCGs (2016 CCGs mapped
     to today's sub-ICB locations; suppressed figures are counted apart, never as 0), with the month and its
     age. A total is null where no CCG of the ICB publishes one (`area.ccgs` empty: no data for the ICB, not
-    0); `area.without_figures` names the ICB's sub-ICB locations the totals leave out, and `scope` says so.
+    0); `area.without_figures` names the ICB's sub-ICB locations the totals leave out, and `scope` says so;
+    `area.ccgs_lacking`, per figure, the counted CCGs the month has no row of it for (that total is the others').
     Import a month with `rehabmap oaps import FILE`."""
     code = area_code.strip().upper()
     if state.gap_analysis().small_areas.level_of(code) != "icb":

@@ -174,10 +174,21 @@ class AreaPlacements:
     distance_bands: dict[str, float | None]  # nearest band first
     bands_suppressed: dict[str, int]
     without_figures: list[SubIcbLocation] = field(default_factory=list)
+    # Per figure ('active_at_end', 'bed_days' or a distance band), the counted CCGs whose row of it the month lacks
+    # (neither a number nor '*'): that total is of the others only, and says so.
+    ccgs_lacking: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def no_data(self) -> bool:
         return not self.ccgs
+
+    def of_whom(self, figure: str) -> str:
+        """Whose a total is, where it is not the whole ICB's: " (02T, 03R only)" where sub-ICB locations have no CCG
+        of the month, or where a counted CCG has no row of this figure (its total is of the others only)."""
+        lacking = self.ccgs_lacking.get(figure, [])
+        if not (self.partial or lacking):
+            return ""
+        return f" ({', '.join(c for c in self.ccgs if c not in lacking)} only)"
 
     @property
     def partial(self) -> bool:
@@ -335,14 +346,18 @@ def for_icb(month: OapMonth, icb: str, locations: list[SubIcbLocation] | None = 
         published = [f.value for f in figures if f is not None and f.value is not None]
         return (sum(published) if published else None, sum(1 for f in figures if f is not None and f.suppressed))
 
-    active, active_suppressed = total([c.placements.active_at_end for c in mine])
-    days, days_suppressed = total([c.placements.bed_days for c in mine])
     bands = sorted({b for c in mine for b in c.placements.distance_bands}, key=band_order)
-    band_totals = {b: total([c.placements.distance_bands.get(b) for c in mine]) for b in bands}
+    figures = {"active_at_end": [c.placements.active_at_end for c in mine],
+               "bed_days": [c.placements.bed_days for c in mine],
+               **{b: [c.placements.distance_bands.get(b) for c in mine] for b in bands}}
+    (active, active_suppressed), (days, days_suppressed) = total(figures["active_at_end"]), total(figures["bed_days"])
+    band_totals = {b: total(figures[b]) for b in bands}
+    lacking = {key: [c.code for c, f in zip(mine, found) if f is None] for key, found in figures.items()}
     counted = {c.code for c in mine}
     return AreaPlacements(month.month, icb, [c.code for c in mine], active, active_suppressed, days, days_suppressed,
                           {b: v for b, (v, _) in band_totals.items()}, {b: s for b, (_, s) in band_totals.items()},
-                          [place for place in locations or () if place.code not in counted])
+                          [place for place in locations or () if place.code not in counted],
+                          {key: codes for key, codes in lacking.items() if codes})
 
 
 @dataclass(frozen=True)
@@ -361,18 +376,18 @@ class PlacementsReport:
 
     def rows(self) -> list[tuple[str, str]]:
         """The figures as a person reads them, for the page and the command line alike: "no data" where no CCG
-        of the ICB was mapped, and a partial figure says whose it is ("40 (02T, 03R only)")."""
+        of the ICB was mapped, and a partial figure says whose it is ("40 (02T, 03R only)"), whether the ICB's
+        other sub-ICB locations had no CCG of the month or a counted CCG has no row of that figure."""
         a = self.area
-        only = f" ({', '.join(a.ccgs)} only)" if a.partial else ""
 
-        def text(total: float | None, suppressed: int) -> str:
+        def text(figure: str, total: float | None, suppressed: int) -> str:
             if total is None:
                 return f"not published (suppressed for {suppressed} CCGs)" if suppressed else "no data"
-            return f"{total:,.0f}" + (f" and {suppressed} suppressed" if suppressed else "") + only
+            return f"{total:,.0f}" + (f" and {suppressed} suppressed" if suppressed else "") + a.of_whom(figure)
 
-        return ([("Placements active at the month's end", text(a.active_at_end, a.active_suppressed)),
-                 ("Bed days in the month", text(a.bed_days, a.bed_days_suppressed))]
-                + [(f"Active in the month, {band}", text(total, a.bands_suppressed[band]))
+        return ([("Placements active at the month's end", text("active_at_end", a.active_at_end, a.active_suppressed)),
+                 ("Bed days in the month", text("bed_days", a.bed_days, a.bed_days_suppressed))]
+                + [(f"Active in the month, {band}", text(band, total, a.bands_suppressed[band]))
                    for band, total in a.distance_bands.items()])
 
     def summary(self) -> str:

@@ -231,6 +231,32 @@ def test_a_partial_figure_says_whose_it_is_and_names_what_it_leaves_out(feb_2017
     assert printed == bands
 
 
+def test_a_total_lacking_a_counted_ccgs_figure_says_whose_it_is(feb_2017_home, data_dir, tmp_path):
+    """A counted CCG whose row of one figure the month lacks (Feb 2017 without Wakefield's, 03R's, bed days row):
+    before, West Yorkshire's bed days read "329 (02T, 03R only)", Calderdale's alone given as both CCGs'. Now
+    that total says it is 02T's only, on every face, and the API names the CCG it lacks; the placements, which
+    both CCGs give, still read as theirs."""
+    source = data_dir / "oaps" / "oaps-open-data-feb-2017.csv"
+    with source.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        every = list(reader)
+        columns = reader.fieldnames
+    rows = [r for r in every if not (r["Breakdown1Code"] == "03R" and r["Question"] == BED_DAYS)]
+    assert columns is not None and len(rows) == len(every) - 1
+    edited = tmp_path / "oaps-open-data-feb-2017.csv"
+    with edited.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    OapStore(feb_2017_home).save(read_month(edited, data_dir))
+    cli, body, page, summary = faces(feb_2017_home, data_dir, "E54000054")
+    assert "  Placements active at the month's end: 40 (02T, 03R only)\n  Bed days in the month: 329 (02T only)" in cli
+    area = body["area"]
+    assert area["ccgs"] == ["02T", "03R"] and area["bed_days"] == 329 and area["ccgs_lacking"] == {"bed_days": ["03R"]}
+    assert "Bed days in the month" in page and "329 (02T only)" in page
+    assert "40 (02T, 03R only) active at the month's end, 329 (02T only) bed days" in summary
+
+
 @pytest.mark.parametrize("name", [name for name in FILES if name != "oaps-open-data-oct-2016.csv"])  # no bands
 def test_distance_bands_read_nearest_first_in_every_layout(data_dir, name):
     """Before, an ICB's bands came in whatever order its CCGs' rows gave them ("50km ... 100km", "300km or
