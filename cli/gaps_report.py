@@ -6,6 +6,8 @@ the command's options and imports this module only when the command runs (the an
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,18 +16,19 @@ import click
 from cli.textgrid import grid
 from rehabmap.coverage import CoverageMap, CoverageStore, coverage_map
 from rehabmap.gaps.analysis import GapAnalysis, ServicePoints
-from rehabmap.gaps.categories import ALL_CATEGORIES, Category, parse_categories, parse_category
-from rehabmap.gaps.comparison import GapTable
+from rehabmap.gaps.categories import PARTS, Category, parse_categories, parse_category
+from rehabmap.gaps.comparison import GapTable, sort_by
 from rehabmap.gaps.coverage import (figures_reason, rows_with_coverage, scorecard_with_coverage,
                                     small_areas_with_coverage, table_with_coverage, told_status, unknown_reason)
 from rehabmap.gaps.columns import AsOf
 from rehabmap.gaps.exports import scorecard_csv, small_areas_csv, table_csv
-from rehabmap.gaps.indicators import indicator_text, km_text, share_text
+from rehabmap.gaps.indicators import check_map_indicator, indicator_text, km_text, share_text
 from rehabmap.gaps.oaps import OapStore, PlacementsReport
 from rehabmap.gaps.options import GapOptions
 from geodata.england import ENGLAND
 from rehabmap.errors import InvalidValue
-from rehabmap.gaps.population import LEVEL_LABELS, LEVEL_PLURALS, LsoaBoundaries, SmallAreas, parse_level, short_name
+from rehabmap.gaps.population import (LEVEL_LABELS, LEVEL_PLURALS, LsoaBoundaries, SmallAreas, names_england,
+                                      parse_level, short_name)
 from rehabmap.gaps.ranking import AreaComparison, IndicatorComparison
 from rehabmap.gaps.ranking import compare as rank_area
 from rehabmap.gaps.report import AreaGapReport, Scorecard, ScorecardRow, SmallAreaDistances
@@ -279,6 +282,39 @@ def _level_asked(area: str) -> str | None:
         return None
 
 
+def _check_options(area: str, level: str | None, shown: tuple[Category, ...], svg_path: Path | None, indicator: str,
+                   sort: str | None, desc: bool, files: dict[str, Path | None], one_area: dict[str, object],
+                   scenario: bool) -> None:
+    """Every option checked before anything is loaded or printed: a bad one was refused after the scorecard (or
+    the all-areas table, or a what-if) had been printed above it. Each is one `error:` line (InvalidValue, or the
+    file system's error for a folder not there, as writing there would give), exit status 2, nothing else. An
+    option that AREA does not use is refused rather than left unread (`gaps Leeds --sort …` sorted nothing)."""
+    check_map_indicator(indicator, shown[0])  # what `--svg` of a level would draw; the name in every case
+    for option, path in files.items():
+        if path is not None and not path.parent.is_dir():
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
+    if level:
+        if sort:
+            sort_by(sort, shown)
+        if scenario:
+            raise InvalidValue("--add-service/--remove-service need one AREA (an ICB, a local authority, a county "
+                               f"council or England), not '{area}' (every area side by side).", field="add_service")
+        given = next((option for option, value in one_area.items() if value not in (None, False)), None)
+        if given:
+            raise InvalidValue(f"{given} is of one area (an ICB, a local authority or a county council), not of "
+                               f"'{area}' (every area side by side).", field=given)
+        return
+    if sort or desc:
+        raise InvalidValue(f"{'--sort' if sort else '--desc'} orders the all-areas table: give AREA icb, la or "
+                           "county.", field="sort")
+    if names_england(area) and svg_path is not None:
+        raise InvalidValue("--svg of England: give AREA icb, la or county for an England map (an overview of one "
+                           "indicator, by area).", field="svg")
+    if names_england(area) and one_area["--compare"]:
+        raise InvalidValue("--compare needs an ICB, a local authority or a county council (England is what it "
+                           "compares with).", field="compare")
+
+
 def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, human: bool, smallareas_csv: Path | None,
              svg_path: Path | None, indicator: str, community_km: float, inpatient_km: float,
              furthest: int | None, sort: str | None, desc: bool, compare: bool, add: tuple[str, ...],
@@ -291,8 +327,13 @@ def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, human: bo
     settings = get_settings()
     options = GapOptions(community_km=community_km, inpatient_km=inpatient_km)
     categories = parse_categories(types)
-    small_areas = SmallAreas.load(settings.data_dir)
     scenario = Scenario.from_input(add, remove)
+    level = _level_asked(area)
+    _check_options(area, level, categories if types else PARTS, svg_path, indicator, sort, desc,
+                   {"--csv": csv_path, "--smallareas-csv": smallareas_csv, "--svg": svg_path},
+                   {"--compare": compare, "--smallareas-csv": smallareas_csv, "--furthest": furthest},
+                   bool(scenario))
+    small_areas = SmallAreas.load(settings.data_dir)
     points = ServicePoints.from_services(open_backend(settings).all())
     geography = None
     if points.missing_areas() or svg_path or scenario:
@@ -301,16 +342,12 @@ def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, human: bo
     analysis = GapAnalysis(small_areas, points)
     coverage = coverage_map(CoverageStore(store_of(settings)), settings.data_dir)
     as_of = AsOf(settings.current_date())
-    level = _level_asked(area)
     if scenario:
-        if level:
-            raise click.UsageError("--add-service/--remove-service need one AREA (an ICB, a local authority, a "
-                                   "county council or England), not a comparison.")
         result = what_if(analysis, small_areas.find(area), scenario, geography, options, categories, coverage)
         click.echo(render_what_if(result) + "\n")
         analysis = result.analysis
     if level:
-        shown = categories if types else tuple(c for c in ALL_CATEGORIES if c.is_part)
+        shown = categories if types else PARTS
         table = table_with_coverage(GapTable.of(analysis, level, options, shown), coverage)
         click.echo(f"All {LEVEL_PLURALS[level]}; adults are people aged 16 and over; mean km is the "
                    "population-weighted mean distance to the nearest service; '?' and 'not covered': "
@@ -348,8 +385,6 @@ def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, human: bo
         from rehabmap.gaps.maps import area_geometry, area_map, area_outlines
 
         assert geography is not None
-        if code == ENGLAND:
-            raise click.UsageError("For England use AREA icb, la or county with --svg (an overview map).")
         category = categories[0] if types else parse_category("community_rehab_team")
         svg = area_map(analysis, code, category, LsoaBoundaries.load(settings.data_dir),
                        area_geometry(geography.areas, small_areas, code),
@@ -367,7 +402,4 @@ def _echo_beside(report: AreaGapReport, settings: Settings, coverage: CoverageMa
         click.echo("\n" + render_placements(PlacementsReport.of(month, report.code, settings.current_date(),
                                                                 settings.data_dir)))
     if compare:
-        if report.code == ENGLAND:
-            raise click.UsageError("--compare needs an ICB, a local authority or a county council (England is what it "
-                                   "compares with).")
         click.echo("\n" + render_comparison(rank_area(report.analysis, report.code, report.options, coverage), ranked))

@@ -22,6 +22,21 @@ AREA_SORT_KEYS = ("code", "name", "adult_population", "total_population", "small
 
 # --- every area of a level --------------------------------------------------------------------------------
 
+def sort_by(sort: str, categories: tuple[Category, ...]) -> tuple[str, str]:
+    """A '<type>.<indicator>' sort key of a table of `categories` as its type and indicator ('/' for ':' in a
+    subtype); InvalidValue, naming every key it takes, for any other (an area's own keys, AREA_SORT_KEYS, aside).
+    The command line checks its --sort here before it prints anything."""
+    category_key, _, indicator = sort.rpartition(".")
+    category_key = category_key.replace("/", ":")
+    keys = {c.key for c in categories}
+    if sort not in AREA_SORT_KEYS and (category_key not in keys or indicator not in INDICATORS + ("fallback_far",)):
+        raise InvalidValue(
+            f"Cannot sort by '{sort}'. Use one of {', '.join(AREA_SORT_KEYS)}, or "
+            f"'<type>.<indicator>' with a type of {', '.join(sorted(keys))} and an indicator of "
+            f"{', '.join(INDICATORS)}.", field="sort")
+    return category_key, indicator
+
+
 @dataclass(frozen=True)
 class TypeFigures:
     """One type in one area of a comparison, rounded as the API and the exports give them."""
@@ -165,14 +180,7 @@ class GapTable:
             return lambda row: (row.missing_count, row.awaiting_review_count + row.not_covered_count)
         if sort in AREA_SORT_KEYS:
             return lambda row: getattr(row, sort)
-        category_key, _, indicator = sort.rpartition(".")
-        category_key = category_key.replace("/", ":")
-        keys = {c.key for c in self.ind.categories}
-        if category_key not in keys or indicator not in INDICATORS + ("fallback_far",):
-            raise InvalidValue(
-                f"Cannot sort by '{sort}'. Use one of {', '.join(AREA_SORT_KEYS)}, or "
-                f"'<type>.<indicator>' with a type of {', '.join(sorted(keys))} and an indicator of "
-                f"{', '.join(INDICATORS)}.", field="sort")
+        category_key, indicator = sort_by(sort, self.ind.categories)
         # An area where the type is absent and rehabmap holds no such data (or none confirmed yet) has no figure
         # to rank by: its zero is not a zero, so it sorts with the missing values, last. A subtype reads its own
         # status: CQC covers 24-hour care homes where supported accommodation as a whole is not covered.

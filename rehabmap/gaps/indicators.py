@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+from rehabmap.errors import InvalidValue
+
+if TYPE_CHECKING:
+    from rehabmap.gaps.categories import Category
 
 INDICATORS: tuple[str, ...] = (
     "count", "per_100k_adults", "mean_km", "p90_km", "share_beyond_threshold",
@@ -34,6 +39,16 @@ UNITS: dict[str, Unit] = {
     name: "share" if "share" in name else "km" if name.endswith("_km") else "rate" if name == "per_100k_adults"
     else "count" for name in INDICATORS}
 _DIGITS: dict[Unit, int] = {"count": 0, "rate": 3, "km": 3, "share": 4}
+
+
+def check_map_indicator(indicator: str, category: Category) -> None:
+    """An England map's indicator, checked before anything is drawn (or, on the command line, printed): one of
+    `INDICATORS`, and a fallback only of an inpatient type, the only types it is computed for."""
+    if indicator not in INDICATORS:
+        raise InvalidValue(f"Unknown indicator '{indicator}'. Use one of: {', '.join(INDICATORS)}.",
+                           field="indicator")
+    if indicator.startswith("fallback_") and not category.is_inpatient:
+        raise InvalidValue(f"'{indicator}' is only computed for inpatient types.", field="indicator")
 
 
 def rounded(value: float | None, digits: int = 3) -> float | None:

@@ -36,8 +36,8 @@ from rehabmap.errors import InvalidValue
 from rehabmap.gaps.analysis import GapAnalysis, LevelIndicators
 from rehabmap.gaps.categories import Category
 from rehabmap.gaps.coverage import national_figure_unknown, none_in_england, told_status, unknown_reason
-from rehabmap.gaps.indicators import (HIGHER_IS_WORSE, INDICATOR_LABELS, INDICATORS, indicator_text, km_text,
-                                      share_text, whole_percents)
+from rehabmap.gaps.indicators import (HIGHER_IS_WORSE, INDICATOR_LABELS, check_map_indicator, indicator_text,
+                                      km_text, share_text, whole_percents)
 from rehabmap.gaps.options import GapOptions
 from geodata.england import ENGLAND
 from geodata.errors import UnknownArea
@@ -455,11 +455,7 @@ def overview_map(analysis: GapAnalysis, category: Category, indicator: str,
     """England, every ICB (or local authority, or county council) shaded by one indicator of one service type;
     with `coverage`, the areas not covered for the type are left unshaded and unranked; `others`: the rest of
     England where the level does not cover it (`other_geometries`), drawn plain beneath."""
-    if indicator not in INDICATORS:
-        raise InvalidValue(f"Unknown indicator '{indicator}'. Use one of: {', '.join(INDICATORS)}.",
-                           field="indicator")
-    if indicator.startswith("fallback_") and not category.is_inpatient:
-        raise InvalidValue(f"'{indicator}' is only computed for inpatient types.", field="indicator")
+    check_map_indicator(indicator, category)
     options = options or GapOptions()
     ind = analysis.indicators(level, options, (category,))
     unknown = unknown_classes(ind, coverage)

@@ -56,6 +56,13 @@ _LEVEL_ALIASES: dict[str, GapLevel] = {"icb": "icb", "la": "la", "lad": "la", "l
                                        "county": "county", "utla": "county", "county_council": "county"}
 
 
+def names_england(text: str) -> bool:
+    """Whether an area typed names England (its code or its name, any case): what `SmallAreas.find` gives England
+    for, and what the command line tells apart before it loads anything."""
+    key = (text or "").strip()
+    return key.upper() == ENGLAND or key.lower() == ENGLAND_NAME.lower()
+
+
 def parse_level(value: str) -> GapLevel:
     """`icb`, `la` (local authority district or unitary authority, LTLA 2024) or `county` (county council,
     UTLA 2023 E10…); anything else is an InvalidValue."""
@@ -209,7 +216,7 @@ class SmallAreas:
         code, then exact name (ignoring case and the 'NHS … Integrated Care Board' wrapping), then whole words of one
         name alone; UnknownArea naming the text (and the candidates, when several match) otherwise."""
         key = (text or "").strip()
-        if key.upper() == ENGLAND or key.lower() == "england":
+        if names_england(key):
             return ENGLAND
         if len(key) == 9 and key[0].upper() in "EWSN" and key[1:].isdigit():  # a code: England's, or told apart
             self.level_of(key)

@@ -274,4 +274,34 @@ def test_an_export_to_a_folder_not_there_is_one_error_line_not_a_traceback(run, 
     for option in ("--csv", "--smallareas-csv", "--svg"):
         done = run("Leeds", option, str(missing))
         assert done.exit_code == 2, done.output
-        assert done.output.splitlines()[-1] == f"error: No such file or directory: {missing}"
+        assert done.output.splitlines() == [f"error: No such file or directory: {missing}"]  # nothing printed first
+
+
+@pytest.mark.parametrize("args, error", [
+    (("icb", "--svg", "{tmp}/icb.svg", "--indicator", "nope"), "Unknown indicator 'nope'. Use one of: count,"),
+    (("icb", "--svg", "{tmp}/icb.svg", "--type", "vcfse", "--indicator", "fallback_mean_km"),
+     "'fallback_mean_km' is only computed for inpatient types."),
+    (("Leeds", "--indicator", "nope"), "Unknown indicator 'nope'."),
+    (("icb", "--sort", "vcfse.nope"), "Cannot sort by 'vcfse.nope'. Use one of code, name,"),
+    (("la", "--type", "vcfse", "--sort", "advocacy.mean_km"), "Cannot sort by 'advocacy.mean_km'."),
+    (("England", "--svg", "{tmp}/england.svg"), "--svg of England: give AREA icb, la or county for an England map"),
+    (("England", "--compare"), "--compare needs an ICB, a local authority or a county council (England is what"),
+    (("England", "--add-service", "vcfse@LS1", "--compare"), "--compare needs an ICB, a local authority"),
+    (("Leeds", "--sort", "vcfse.mean_km"), "--sort orders the all-areas table: give AREA icb, la or county."),
+    (("Leeds", "--desc"), "--desc orders the all-areas table"),
+    (("icb", "--compare"), "--compare is of one area (an ICB, a local authority or a county council), not of 'icb'"),
+    (("county", "--smallareas-csv", "{tmp}/x.csv"), "--smallareas-csv is of one area"),
+    (("la", "--furthest", "5"), "--furthest is of one area"),
+    (("icb", "--add-service", "vcfse@LS1"), "--add-service/--remove-service need one AREA"),
+    (("icb", "--csv", "{tmp}/no-such-folder/icb.csv"), "No such file or directory: {tmp}/no-such-folder/icb.csv"),
+])
+def test_a_bad_option_is_refused_before_anything_is_printed(run, tmp_path, args, error):
+    """Before, `gaps icb --svg map.svg --indicator nope` printed the all-areas table, then the error; `gaps England
+    --svg` and `--compare` the whole scorecard (after any what-if), then click's usage and an "Error:" line; `--sort`
+    and `--desc` of one area, and `--compare`, `--smallareas-csv` or `--furthest` of every area, were not read at
+    all. Now each is one `error:` line, exit status 2, and nothing else is printed or written."""
+    done = run(*(arg.replace("{tmp}", str(tmp_path)) for arg in args))
+    assert done.exit_code == 2
+    assert len(done.output.splitlines()) == 1 and done.output.startswith("error: " + error.replace("{tmp}",
+                                                                                                    str(tmp_path)))
+    assert list(tmp_path.iterdir()) == []
