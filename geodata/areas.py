@@ -50,11 +50,32 @@ def another_nations_code(code: str) -> str | None:
     return f"'{code}' is the ONS code of an area in {_NATIONS[nation[1]]}. rehabmap covers England only"
 
 
+# England's ONS codes of a kind no face here looks areas up by, each named as what it is: a small area's code, or a
+# grouping of local authorities, read "No ICB … has the code", as a typo would.
+_OTHER_KINDS = {"E01": "a lower layer super output area's code (LSOA, E01…, one small area of about 1,500 people)",
+                "E02": "a middle layer super output area's code (MSOA, E02…, a small area of about 8,000 people)",
+                "E11": "a metropolitan county's code (E11…, which has no county council: its metropolitan boroughs "
+                       "are local authorities, E08…)",
+                "E13": "Inner or Outer London's code (E13…, a grouping of London boroughs: each borough is a local "
+                       "authority, E09…)"}
+_ENGLISH_CODE = re.compile(r"E\d{8}")
+
+
+def other_kind_of_code(code: str) -> str | None:
+    """What an English ONS code of a kind no face looks areas up by is, in words ("a lower layer super output area's
+    code (LSOA, …)"), to which each face adds the kinds it takes; None for any other code."""
+    key = code.strip().upper()
+    return _OTHER_KINDS.get(key[:3]) if _ENGLISH_CODE.fullmatch(key) else None
+
+
 def _unknown_code(code: str) -> str:
-    nation = another_nations_code(code)
+    nation, kind = another_nations_code(code), other_kind_of_code(code)
     if nation:
         return (f"{nation}: its areas are ICBs (E54…), sub-ICBs (E38…), local authorities (E06–E10…) and regions "
                 "(E12…).")
+    if kind:
+        return (f"'{code}' is {kind}; an area here is an ICB (E54…), a sub-ICB location (E38…), a local authority "
+                "(E06–E09…), a county council (E10…) or a region (E12…).")
     return f"No ICB, sub-ICB, local authority or region has the code '{code}'."
 
 

@@ -28,7 +28,7 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from geodata.england import ENGLAND
-from geodata.areas import another_nations_code
+from geodata.areas import another_nations_code, other_kind_of_code
 from geodata.counties import SHORT_FORMS
 from geodata.errors import UnknownArea
 from rehabmap.small_areas import in_data, small_area_columns, small_area_file
@@ -202,9 +202,9 @@ class SmallAreas:
         for level in GAP_LEVELS:
             if self.groups(level).is_area(key):
                 return level
-        if key[:3] in _OTHER_AREAS:
-            raise UnknownArea(f"'{code}' is {_OTHER_AREAS[key[:3]]}; gap analysis takes {_CODES_TOLD}.",
-                              field="area_code")
+        kind = _OTHER_AREAS.get(key[:3]) or other_kind_of_code(key)
+        if kind:
+            raise UnknownArea(f"'{code}' is {kind}; gap analysis takes {_CODES_TOLD}.", field="area_code")
         nation = another_nations_code(key)
         if nation:
             raise UnknownArea(f"{nation}: gap analysis is by {_LEVELS_TOLD}.", field="area_code")

@@ -59,3 +59,23 @@ def test_another_nations_area_code_is_told_as_that_nations(client, code, nation)
     error = reply.json()["error"]
     assert error["code"] == "unknown_area" and error["field"] == "area"
     assert error["message"].startswith(f"'{code}' is the ONS code of an area in {nation}. rehabmap covers England")
+
+
+@pytest.mark.parametrize(("code", "kind"), [
+    ("E01033010", "a lower layer super output area's code (LSOA, E01…, one small area of about 1,500 people)"),
+    ("E02006875", "a middle layer super output area's code (MSOA, E02…"),
+    ("E11000006", "a metropolitan county's code (E11…, which has no county council: its metropolitan boroughs are "
+                  "local authorities, E08…)"),
+    ("E13000002", "Inner or Outer London's code (E13…"),
+])
+def test_a_code_of_a_kind_no_area_here_is_is_named_as_what_it_is(client, code, kind):
+    """West Yorkshire's metropolitan county (E11000006) was "No ICB, sub-ICB, local authority or region has the code",
+    as a typo would be, and so were a small area's codes and Outer London's; and the county councils the route takes
+    went unmentioned. Now the code is named as what it is, with every kind of area the route takes."""
+    reply = client.get(f"/areas/{code}")
+    assert reply.status_code == 404
+    error = reply.json()["error"]
+    assert error["code"] == "unknown_area" and error["field"] == "area"
+    assert error["message"].startswith(f"'{code}' is {kind}") and error["message"].endswith(
+        "; an area here is an ICB (E54…), a sub-ICB location (E38…), a local authority (E06–E09…), a county council "
+        "(E10…) or a region (E12…)."), error["message"]

@@ -126,6 +126,26 @@ def test_another_nations_code_is_told_as_that_nations(client):
                                            "E08…, E09…) or county council (E10…)."), error
 
 
+@pytest.mark.parametrize("code, kind", [
+    ("E01033010", "a lower layer super output area's code (LSOA, E01…"),
+    ("E02006875", "a middle layer super output area's code (MSOA, E02…"),
+    ("E11000006", "a metropolitan county's code (E11…, which has no county council: its metropolitan boroughs are"),
+    ("E13000001", "Inner or Outer London's code (E13…"),
+])
+def test_a_code_of_another_kind_is_named_as_what_it_is(client, code, kind):
+    """A Leeds LSOA's code, a Leeds MSOA's, West Yorkshire's metropolitan county's and Inner London's said "No
+    English ICB, local authority or county council has the code", as a typo would: each is a real code of a kind
+    the gaps do not take. Now each is named as what it is, with the codes they take."""
+    for path in (f"/gaps/{code}", f"/gaps/{code}/map.svg", f"/gaps/{code}/smallareas.csv"):
+        reply = client.get(path)
+        assert reply.status_code == 404, path
+        error = reply.json()["error"]
+        assert error["code"] == "unknown_area" and error["field"] == "area_code"
+        assert error["message"].startswith(f"'{code}' is {kind}") and error["message"].endswith(
+            "; gap analysis takes an ICB code (E54…), a local authority code (E06…, E07…, E08…, E09…) or a county "
+            "council's (E10…)."), error["message"]
+
+
 def test_area_table_exports(client):
     reply = client.get("/gaps/areas.csv", params={"level": "icb", "type": "community_rehab_team"})
     assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/csv")

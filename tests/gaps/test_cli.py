@@ -93,6 +93,8 @@ def test_all_icbs(run, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (("Atlantis",), "No English ICB, local authority or county council is called or coded 'Atlantis'"),
     (("E54999999",), "E54999999"),
+    (("E01033010",), "'E01033010' is a lower layer super output area's code (LSOA, E01…, one small area of about "),
+    (("E11000006",), "'E11000006' is a metropolitan county's code (E11…, which has no county council: its "),
     (("Leeds", "--type", "hospital"), "Unknown service type 'hospital'"),
     (("Leeds", "--inpatient-km", "0"), "inpatient_km must be a positive number"),
 ])

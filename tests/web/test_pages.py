@@ -609,6 +609,12 @@ def test_unknown_area_is_a_404_page_saying_what_the_code_is(client):
         assert reply.status_code == 404 and Page(reply.text).by_id("area")
         assert ("is a region&#39;s code (E12…, one of England&#39;s nine regions, larger than any ICB); gap analysis "
                 "takes an ICB code (E54…)") in reply.text
+    # A metropolitan county's code is a real code too, of an area with no county council (it read "No English ICB,
+    # local authority or county council has the code", as a typo's), in the page and in the picker's form alike.
+    picked = client.get("/pathway-gaps/area", params={"area": "E11000006"})
+    for reply in (client.get("/pathway-gaps/E11000006"), picked):
+        assert reply.status_code in (400, 404) and ("is a metropolitan county&#39;s code (E11…, which has no county "
+                                                    "council") in reply.text and "has the code" not in reply.text
 
 
 def test_comparison_sorts_and_links_downloads(client):
