@@ -24,4 +24,4 @@ def geodata_build(source: Path | None, out: Path | None) -> None:
 
     settings = get_settings()
     summary = build_geodata(source or settings.data_dir, out or settings.geodata_dir)
-    click.echo(summary)
+    click.echo(summary.text())

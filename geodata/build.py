@@ -76,6 +76,10 @@ _TITLED_NAME = re.compile(r"^(?P<place>.+), (?P<title>City of|County of)$")
 _LONDON_BOROUGH = "E09"  # the ONS code prefix of the 33 London authorities
 
 
+# Each boundary level as the build's summary names it.
+_AREA_WORDS = {"icb": "ICBs", "sub_icb": "sub-ICB locations", "lad": "local authorities", "region": "regions"}
+
+
 @dataclass(frozen=True)
 class BuildSummary:
     out_dir: Path
@@ -93,6 +97,25 @@ class BuildSummary:
     populations_unsupported: tuple[str, ...]
     areas: dict[str, int]
     seconds: float
+
+    def text(self) -> str:
+        """What `rehabmap geodata build` prints: where the files went and what they hold, in words an operator reads
+        (it printed the dataclass's repr, `BuildSummary(out_dir=PosixPath(…), …)`, on one line)."""
+        areas = ", ".join(f"{n:,} {_AREA_WORDS.get(level, level)}" for level, n in self.areas.items())
+        skipped = [f"{self.skipped_other_countries:,} outside England"] if self.skipped_other_countries else []
+        skipped += [f"{self.skipped_no_grid:,} with no grid reference"] if self.skipped_no_grid else []
+        lines = [f"Built the lookup files in {self.out_dir} in {self.seconds:g} s:",
+                 f"  postcodes: {self.postcodes:,} ({self.terminated:,} of them terminated)"
+                 + (f"; left out {' and '.join(skipped)}" if skipped else ""),
+                 f"  postcode sectors: {self.sectors:,}; postcode districts: {self.districts:,}",
+                 f"  places: {self.places:,}; neighbourhood names: {self.neighbourhoods:,}",
+                 f"  areas: {areas}"]
+        if self.msoas_unmatched:
+            lines.append(f"  {self.msoas_unmatched:,} MSOA names left out: their 2011 MSOAs have no 2021 MSOA")
+        if self.populations_unsupported:
+            lines.append(f"  towns whose stated population the small areas around them cannot hold (counted as "
+                         f"unknown): {', '.join(self.populations_unsupported)}")
+        return "\n".join(lines)
 
 
 def build_geodata(

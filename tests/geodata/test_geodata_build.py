@@ -192,3 +192,28 @@ def test_termination_dates_from_an_onspd_file_beside_the_compact_directory(geoda
         assert geo.resolve(postcode="SE1 2DL").areas.icb_code == "E54000030"  # live in both files
     finally:
         geo.close()
+
+
+def test_the_command_prints_a_summary_a_person_reads(onspd_source_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """Before, `rehabmap geodata build` printed the dataclass's repr on one line: "BuildSummary(out_dir=PosixPath(…),
+    postcodes=5, terminated=1, skipped_no_grid=0, …, areas={'icb': …}, seconds=…)". Now it says where the files
+    went and what they hold, a line a kind."""
+    from click.testing import CliRunner
+
+    from cli.geodata import geodata
+    from rehabmap.config import get_settings
+
+    monkeypatch.setenv("REHABMAP_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    out = tmp_path / "geodata"
+    try:
+        done = CliRunner().invoke(geodata, ["build", "--source", str(onspd_source_dir), "--out", str(out)])
+    finally:
+        get_settings.cache_clear()
+    assert done.exit_code == 0, done.output
+    assert "BuildSummary(" not in done.output and "PosixPath" not in done.output
+    lines = done.stdout.splitlines()  # the progress bars are on stderr
+    assert lines[0].startswith(f"Built the lookup files in {out} in ") and lines[0].endswith(" s:")
+    assert lines[1] == "  postcodes: 5 (1 of them terminated); left out 4 outside England"
+    assert lines[2].startswith("  postcode sectors: ") and lines[3].startswith("  places: ")
+    assert lines[4].startswith("  areas: ") and " ICBs, " in lines[4] and lines[4].endswith(" regions")
