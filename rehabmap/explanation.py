@@ -53,6 +53,9 @@ NOT_CONFIRMED = "not confirmed: ask the service"  # said of every need read from
 _MENTIONS = " Its listing mentions: "
 _MAY_NOT_TAKE = " Its listing suggests it may not take: "
 _OUT_OF_CATCHMENT = " Out of catchment: the home is outside the area this service says it serves."
+# A service that has never reported its capacity: the results table said "unknown" while its explanation said
+# nothing of capacity at all, as if there were nothing to know. Worded as the stale report's sentence is.
+_NO_CAPACITY_REPORT = " Capacity unknown: no report."
 REGISTERED = " (as registered with CQC)"  # said after the needs a CQC registration states (`needs_said_by`)
 # Whose word a need a maintainer's edit added to a source's record is: the rehabmap team's, as the service page names
 # the maintainers ("Checked by the rehabmap team or the service"); said after those needs here and heads the page's row.
@@ -181,7 +184,7 @@ class Explainer:
         # `+` made a new string and copied the text so far (~1k instructions a result, bench/RESULTS.md, session 30).
         return (f"{miles_and_km(distance_km)}{self._inside if in_icb else words.elsewhere}{words.own}{wording}"
                 f"{_OUT_OF_CATCHMENT if out_of_catchment else ''}"
-                f"{words.reported if capacity else self._stale_capacity if words.capacity else ''}")
+                f"{words.reported if capacity else self._stale_capacity if words.capacity else _NO_CAPACITY_REPORT}")
 
     def _word_needs(self, matched: tuple[str, ...], registered: tuple[str, ...] = (), added: tuple[str, ...] = (),
                     service: Service | None = None, read: tuple[str, ...] = (), read_not: tuple[str, ...] = ()) -> str:

@@ -66,6 +66,16 @@ def test_an_edited_record_is_worded_afresh_in_the_very_next_result():
     assert RECORD_WORDS.of(service) is RECORD_WORDS.of(service)  # kept for the very object
 
 
+def test_a_service_with_no_capacity_report_says_its_capacity_is_unknown():
+    """Before, a service that never reported its capacity said nothing of it in its explanation, while the results
+    table (`rehabmap match`, the pages) said "unknown": now it says so, as a stale report's explanation does."""
+    never = _explanation(_service())
+    assert never.endswith(" Capacity unknown: no report.") and never.count("Capacity") == 1
+    stale = _explanation(_service(capacity="limited", capacity_as_of=TODAY - timedelta(days=30)))
+    assert "no report" not in stale and stale.endswith(" Capacity unknown: the last report is more than 14 days old.")
+    assert "Capacity unknown" not in _explanation(_service(capacity="limited", capacity_as_of=TODAY))
+
+
 def test_a_results_capacity_is_the_records_capacity_since():
     """`ResultMaker.result` reads the capacity from the kept words by `Service.capacity_since`'s rule, on every
     day around the window's edge."""
