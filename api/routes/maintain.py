@@ -48,8 +48,8 @@ from indexer.sources.curated import TABLES
 from indexer.upload import kept_table
 from rehabmap.errors import DirectoryUnavailable, ServiceNotFound
 from rehabmap.maintain.audit import hsds_metadata
-from rehabmap.maintain.auth import Principal, Role
-from rehabmap.maintain.edits import MAINTAINER_ROLES, Editor, version_of
+from rehabmap.maintain.auth import Principal, Role, Rule
+from rehabmap.maintain.edits import CREATE, KEEP, MAINTAINER_ROLES, RETIRE, STATE, Editor, version_of
 from rehabmap.maintain.freshness import areas_due, due_for_verification
 from rehabmap.maintain.organisations import Organisation
 from rehabmap.maintain.retirement import retirement
@@ -115,6 +115,14 @@ def principal(request: Request, state: State,
 
 
 Caller = Annotated[Principal, Depends(principal)]
+
+
+def _may(rule: Rule) -> Any:
+    """The route's role rule as a dependency, which FastAPI solves before it checks the path, query and body: a
+    caller who may not do the thing is told so (403) before what is wrong with what it sent (422)."""
+    def may(caller: Caller) -> None:
+        rule.require(caller)
+    return Depends(may)
 
 
 class _ServiceIdConvertor(Convertor[str]):
@@ -194,7 +202,7 @@ def me(caller: Caller, state: State) -> MeOut:
 
 @router.post("/services", response_model=EditOut, status_code=201, summary="Add a service",
              responses={409: _doc("A service with that id exists.", "service_exists",
-                                  "There is already a service with id 'directory:x'.")})
+                                  "There is already a service with id 'directory:x'.")}, dependencies=[_may(CREATE)])
 def create_service(body: ServiceIn, caller: Caller, state: State, response: Response) -> EditOut:
     """Maintainers and admins. The new service is live at once, audited field by field, and kept through
     every re-import. Its areas come from its point; its capacity date defaults to today."""
@@ -202,7 +210,7 @@ def create_service(body: ServiceIn, caller: Caller, state: State, response: Resp
 
 
 @router.put("/services/{service_id:service_id}/needs/{need}", response_model=EditOut, responses=_STALE,
-            summary="State one need of a service")
+            summary="State one need of a service", dependencies=[_may(STATE)])
 def state_need(service_id: ServiceId, need: Annotated[str, Path(max_length=60, description=(
                    "The need's code (as in needs_met), or language:<ISO 639 code>; not a gender need: PUT "
                    ".../gender."), openapi_examples={"autism": {"value": "autism"}})],
@@ -218,7 +226,7 @@ def state_need(service_id: ServiceId, need: Annotated[str, Path(max_length=60, d
 
 
 @router.put("/services/{service_id:service_id}/gender", response_model=EditOut, responses=_STALE,
-            summary="State whom a service takes")
+            summary="State whom a service takes", dependencies=[_may(STATE)])
 def state_gender(service_id: ServiceId, body: GenderIn, caller: Caller, state: State, request: Request,
                  response: Response, if_match: IfMatch = None) -> EditOut:
     """Maintainers and admins: men only, women only, women and men, or not stated; the three gender needs follow
@@ -269,7 +277,8 @@ def update_service(service_id: ServiceId, body: ServicePatchIn, caller: Caller, 
                                                   if_match=if_match), response)
 
 
-@router.post("/services/{service_id:service_id}/retire", response_model=EditOut, summary="Retire a service")
+@router.post("/services/{service_id:service_id}/retire", response_model=EditOut, summary="Retire a service",
+             dependencies=[_may(RETIRE)])
 def retire_service(service_id: ServiceId, caller: Caller, state: State, request: Request, response: Response,
                    body: Annotated[RetireIn | None, Body()] = None) -> EditOut:  # None: an older client, told
     """Maintainers and admins, saying why (`reason`, required since 2026-12: a request without it is refused,
@@ -290,15 +299,15 @@ def verify_service(service_id: ServiceId, caller: Caller, state: State, request:
         return _edit(state, _editor(state).verify(caller, service_id, state.today()), response)
 
 
-@router.get("/questioned", response_model=QuestionedListOut, summary="Edits a source has since changed")
+@router.get("/questioned", response_model=QuestionedListOut, summary="Edits a source has since changed",
+            dependencies=[_may(Rule("list the edits a source has questioned", MAINTAINER_ROLES))])
 def questioned(
-    caller: Caller, state: State,
+    state: State,
     limit: Annotated[int, Query(ge=1, le=500, description="Services at most.")] = 100,
 ) -> QuestionedListOut:
     """Maintainers and admins: each service with a field a maintainer's edit keeps while its source now gives
     another value (a sync said so: its report's "edited here, changed by the source"), the latest first. Each
     stays listed until a maintainer keeps the edit or changes the field."""
-    caller.require(*MAINTAINER_ROLES, action="list the edits a source has questioned")
     overlay = _directory(state).overlay
     results = []
     for service_id, questions in overlay.open_questions_of(overlay.questioned_services(limit=limit)).items():
@@ -315,7 +324,7 @@ FieldName = Annotated[str, Path(max_length=64, pattern=r"^[a-z_]+$", description
 
 
 @router.post("/services/{service_id:service_id}/edits/{field}/keep", response_model=KeptOut,
-             summary="Keep an edit a source has since changed")
+             summary="Keep an edit a source has since changed", dependencies=[_may(KEEP)])
 def keep_edit(service_id: ServiceId, field: FieldName, caller: Caller, state: State) -> KeptOut:
     """Maintainers and admins: the maintainer's edit of the field stays shown over the source's new value, and
     saying so is audited (`keep`), which closes the question (GET /maintain/questioned). Nothing shown changes.
@@ -351,9 +360,10 @@ def verification_due(
                    verified_by=a.claim.verified_by, days_since_verified=a.days_since) for a in areas])
 
 
-@router.get("/audit", response_model=AuditOut | HsdsAuditOut, summary="The audit log (admins)")
+@router.get("/audit", response_model=AuditOut | HsdsAuditOut, summary="The audit log (admins)",
+            dependencies=[_may(Rule("read the audit log", (Role.admin,)))])
 def audit(
-    caller: Caller, state: State,
+    state: State,
     service_id: Annotated[str | None, Query(max_length=300, description="Only changes to this service.")] = None,
     after_id: Annotated[int, Query(ge=0, le=2**62, description="Entries after this id (the previous page's "
                                                                  "next_after_id).")] = 0,
@@ -363,7 +373,6 @@ def audit(
 ) -> AuditOut | HsdsAuditOut:
     """Every change, oldest first: when, who (the token's label and id), what, the old and new value. The
     log is append-only; it records changes to the directory, never anything about a search."""
-    caller.require(Role.admin, action="read the audit log")
     entries, total = _directory(state).audit.entries(resource_id=service_id, after_id=after_id, limit=limit,
                                                      resource_type="service" if format == "hsds" else None)
     next_after = entries[-1].id if entries and len(entries) == limit else None
@@ -385,12 +394,12 @@ TableName = Annotated[str, Path(max_length=100, description="The table's file na
                                                       "example": ",".join(TABLES[0].columns) + "\n…"}}},
                        404: _doc("No curated table has that name, or none of its kind has been uploaded here yet.",
                                  "table_not_kept", "No ips_services.csv table has been uploaded here yet, so there is "
-                                 "none to download: …")})
-def curated_table(file_name: TableName, caller: Caller, state: State) -> Response:
+                                 "none to download: …")},
+            dependencies=[_may(Rule("download curated tables", MAINTAINER_ROLES))])
+def curated_table(file_name: TableName, state: State) -> Response:
     """Maintainers and admins: the curated table of this kind the directory holds. An upload replaces it whole, so
     a new table must hold every row that stays: start from this one; uploaded again unchanged, it takes nothing out.
     A table given to `rehabmap index` on the server is read beside it, and is not this download."""
-    caller.require(*MAINTAINER_ROLES, action="download curated tables")
     table = kept_table(state.settings.home, file_name)
     return Response(table.data, media_type=f"text/csv; charset={table.charset}",
                     headers=attachment(table.spec.file_name))
@@ -400,11 +409,11 @@ def _organisation_out(org: Organisation) -> OrganisationOut:
     return OrganisationOut(id=org.id, name=org.name, created_at=org.created_at, service_ids=org.service_ids)
 
 
-@router.get("/organisations", response_model=list[OrganisationOut], summary="Organisations and their services")
-def organisations(caller: Caller, state: State) -> list[OrganisationOut]:
+@router.get("/organisations", response_model=list[OrganisationOut], summary="Organisations and their services",
+            dependencies=[_may(Rule("list organisations", MAINTAINER_ROLES))])
+def organisations(state: State) -> list[OrganisationOut]:
     """Maintainers and admins: every organisation and the services linked to it (a provider token of the
     organisation may change those)."""
-    caller.require(*MAINTAINER_ROLES, action="list organisations")
     return [_organisation_out(o) for o in _directory(state).organisations.all()]
 
 
@@ -416,10 +425,10 @@ def _known(request: Request, state: AppState, service_ids: list[str]) -> None:
                 raise ServiceNotFound(f"No service with id '{service_id[:80]}'.", field="service_ids")
 
 
-@router.post("/organisations", response_model=OrganisationOut, status_code=201, summary="Add an organisation")
+@router.post("/organisations", response_model=OrganisationOut, status_code=201, summary="Add an organisation",
+             dependencies=[_may(Rule("add organisations", (Role.admin,)))])
 def add_organisation(body: OrganisationIn, caller: Caller, state: State, request: Request) -> OrganisationOut:
     """Admins: a provider organisation, optionally with the services it runs."""
-    caller.require(Role.admin, action="add organisations")
     _known(request, state, body.service_ids)
     directory = _directory(state)
     org = directory.organisations.add(body.name, actor=caller.who)
@@ -432,11 +441,11 @@ OrganisationId = Annotated[int, Path(ge=1, le=2**62, description="The organisati
 
 
 @router.post("/organisations/{organisation_id}/services", response_model=OrganisationOut,
-             summary="Link services to an organisation")
+             summary="Link services to an organisation",
+             dependencies=[_may(Rule("link services to organisations", (Role.admin,)))])
 def link_services(organisation_id: OrganisationId, body: LinkIn, caller: Caller, state: State,
                   request: Request) -> OrganisationOut:
     """Admins: the organisation becomes the owner of these services (each service has one owner)."""
-    caller.require(Role.admin, action="link services to organisations")
     directory = _directory(state)
     directory.organisations.get(organisation_id)
     _known(request, state, body.service_ids)
@@ -444,10 +453,10 @@ def link_services(organisation_id: OrganisationId, body: LinkIn, caller: Caller,
 
 
 @router.delete("/organisations/{organisation_id}/services/{service_id:path}", response_model=OrganisationOut,
-               summary="Unlink a service from an organisation")
+               summary="Unlink a service from an organisation",
+               dependencies=[_may(Rule("unlink services from organisations", (Role.admin,)))])
 def unlink_service(organisation_id: OrganisationId, service_id: ServiceId, caller: Caller,
                    state: State) -> OrganisationOut:
     """Admins: the organisation's provider tokens may no longer change this service. A service it does not own
     (another organisation does, or none) is a 404 `not_linked` naming its owner, and nothing is unlinked."""
-    caller.require(Role.admin, action="unlink services from organisations")
     return _organisation_out(_directory(state).organisations.unlink(organisation_id, [service_id], actor=caller.who))

@@ -89,6 +89,20 @@ class Principal:
             raise Forbidden(f"Only {allowed} tokens may {action}; this token's role is {self.role.value}.")
 
 
+@dataclass(frozen=True)
+class Rule:
+    """Which roles may do an action, and how a refusal names it, held once: the write that enforces it and a face
+    that asks first say the same (the API asks before it reads a request's values, so a caller learns that it may
+    not do the thing before what is wrong with what it sent)."""
+
+    action: str
+    roles: tuple[Role, ...]
+
+    def require(self, principal: Principal) -> None:
+        """403 naming the roles that may, unless `principal` has one of them."""
+        principal.require(*self.roles, action=self.action)
+
+
 def make_token(key: bytes) -> NewToken:
     token_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)

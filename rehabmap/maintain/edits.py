@@ -37,7 +37,7 @@ from rehabmap.index.base import (IndexBackend, LiveWriter, Parts, PartWriter, Re
                                  as_service, overlay_record, with_sources_word)
 from rehabmap.index.names import OVERLAY_SOURCE
 from rehabmap.maintain.audit import KEPT, Change, given_reason
-from rehabmap.maintain.auth import PROVIDER_FIELDS, Principal, Role
+from rehabmap.maintain.auth import PROVIDER_FIELDS, Principal, Role, Rule
 from rehabmap.maintain.overlay import READ_FIELDS, OverlayEntry
 from rehabmap.maintain.readings import GENDERS, NEED_LISTS, stated_needs, with_gender
 from rehabmap.maintain.store import Directory
@@ -55,6 +55,11 @@ _BOOKKEEPING = frozenset({"provenance", "field_sources", "cqc_registered_needs",
                           *READ_FIELDS})
 MAINTAINER_ROLES = (Role.admin, Role.maintainer)
 ALL_ROLES = (Role.admin, Role.maintainer, Role.provider)
+# The writes only maintainers and admins make: the Editor asks each, and the API asks it again before the body.
+CREATE = Rule("create services", MAINTAINER_ROLES)
+RETIRE = Rule("retire services", MAINTAINER_ROLES)
+STATE = Rule("state whom a service takes", MAINTAINER_ROLES)
+KEEP = Rule("keep edits over a source's changes", MAINTAINER_ROLES)
 # What decides who a search lists, and is given whole: an update of any of them must name the version it was made
 # from (If-Match), as two maintainers' whole lists (or genders) sent from one reading would each undo the other's.
 # The other fields are one value each, where the last word is the one wanted (a phone, today's capacity).
@@ -166,7 +171,7 @@ class Editor:
     # --- the four writes ----------------------------------------------------------------------------
 
     def create(self, principal: Principal, fields: Mapping[str, Any], today: date) -> tuple[Service, list[str]]:
-        principal.require(*MAINTAINER_ROLES, action="create services")
+        CREATE.require(principal)
         check_needs(fields)
         data = dict(fields)
         service_id = data.pop("id", None) or f"{OVERLAY_SOURCE}:{_slug(data.get('name', ''))}-{uuid.uuid4().hex[:6]}"
@@ -221,7 +226,7 @@ class Editor:
     def retire(self, principal: Principal, service_id: str, reason: str | None) -> tuple[Service, list[str]]:
         """The reason is the maintainer's, in their words: the service's page says it ("Taken off the list on …:
         <reason>"), as it says a source's, and the audit log keeps it beside the status (`retired_reason`)."""
-        principal.require(*MAINTAINER_ROLES, action="retire services")
+        RETIRE.require(principal)
         why = given_reason(reason, where="it is shown on the service's page and kept in the audit log")
         with self.directory.index_lock():
             current = self._current(principal, service_id)
@@ -234,6 +239,7 @@ class Editor:
         """A maintainer's word on one need (`rehabmap.maintain.readings`): it takes people with it, it does not,
         or (None) it says nothing. Laid over the record as it is under the lock, so two maintainers confirming two
         needs at once both count, where two forms' whole lists would each undo the other's."""
+        STATE.require(principal)
         try:
             need = parse_need(need)
         except DomainError as exc:
@@ -247,6 +253,7 @@ class Editor:
                      if_match: str | None = None) -> tuple[Service, list[str]]:
         """A maintainer's word on whom the service takes: one of `readings.GENDERS`, or (None) not stated. It
         confirms or corrects a gender read from its listing, which it clears, as `state_need` does a need."""
+        STATE.require(principal)
         if gender is not None and gender not in GENDERS:
             raise InvalidEdit(f"'{gender[:40]}' is not a gender a service takes: give one of {', '.join(GENDERS)}, "
                               "or none for not stated.", field="gender")
@@ -255,8 +262,8 @@ class Editor:
 
     def _state(self, principal: Principal, service_id: str, if_match: str | None,
                statement: Callable[[Service], dict[str, Any]]) -> tuple[Service, list[str]]:
-        """`statement` over the record as it is under the lock: the record's JSON with the maintainer's word."""
-        principal.require(*MAINTAINER_ROLES, action="state whom a service takes")
+        """`statement` over the record as it is under the lock: the record's JSON with the maintainer's word (whose
+        role its caller has checked, before the word itself)."""
         with self.directory.index_lock():
             current = self._current(principal, service_id, if_match)
             return self._save(principal, "update", current, statement(current))
@@ -273,7 +280,7 @@ class Editor:
         the edits stay, and saying so is audited (old: the source's value, new: the edit), which closes the
         questions. Nothing shown changes. Only `fields`' questions when given (one a source has not questioned
         is a 404: there is nothing to keep); returns the fields kept."""
-        principal.require(*MAINTAINER_ROLES, action="keep edits over a source's changes")
+        KEEP.require(principal)
         open_questions = [q for q in self.directory.overlay.open_questions(service_id)
                           if fields is None or q.field in fields]
         missing = sorted(set(fields or ()) - {q.field for q in open_questions})

@@ -183,3 +183,32 @@ def test_an_action_of_a_service_asked_with_another_method_is_a_405_naming_the_me
     assert reply.status_code == 405, reply.text
     assert reply.headers["allow"] == allow and reply.json()["error"]["code"] == "method_not_allowed"
     assert snapshot(site) == before
+
+
+@pytest.mark.parametrize(("who", "method", "path", "body", "allowed"), [
+    ("provider_a", "POST", "/maintain/services", {"name": "X", "service_type": "vcfse", "postcode": "LS9 7TF"},
+     "maintainer"),
+    ("provider_a", "POST", f"/maintain/services/{OWNED_A[1]}/retire", {"reason": 5}, "maintainer"),
+    ("provider_a", "PUT", f"/maintain/services/{OWNED_A[1]}/needs/autism", {"takes": "yes"}, "maintainer"),
+    ("provider_a", "PUT", f"/maintain/services/{OWNED_A[1]}/needs/{'a' * 61}", {"takes": True}, "maintainer"),
+    ("provider_a", "PUT", f"/maintain/services/{OWNED_A[1]}/gender", {"gender": "both"}, "maintainer"),
+    ("provider_a", "POST", f"/maintain/services/{OWNED_A[1]}/edits/Phone!/keep", None, "maintainer"),
+    ("maintainer", "POST", "/maintain/organisations", {"name": "X"}, "admin"),
+    ("maintainer", "POST", "/maintain/organisations/0/services", {"service_ids": "all"}, "admin"),
+    ("maintainer", "DELETE", f"/maintain/organisations/0/services/{OWNED_A[0]}", None, "admin"),
+], ids=["create", "retire", "need", "need-too-long", "gender", "keep", "organisation", "link", "unlink"])
+def test_a_caller_is_told_it_may_not_do_a_thing_before_what_is_wrong_with_what_it_sent(api, site, who, method, path,
+                                                                                       body, allowed):
+    """Before, a provider sending a bad body to a write only maintainers make (a name of one letter, a reason that is
+    a number, 'yes' for takes, a gender not one of the three), or a maintainer to one only admins make, was answered
+    422 about what it sent: mended, it was then refused 403. Now the role is asked before the path and body are
+    read, as PATCH asks of the fields it names, and one who may is still told what is wrong with them."""
+    before = snapshot(site)
+    reply = api.request(method, path, json=body, headers=site.auth(who))
+    assert reply.status_code == 403, reply.text
+    only = "Only admin or maintainer tokens may" if allowed == "maintainer" else "Only admin tokens may"
+    assert reply.json()["error"]["code"] == "forbidden" and reply.json()["error"]["message"].startswith(only)
+    assert snapshot(site) == before
+    told = api.request(method, path, json=body, headers=site.auth(allowed))
+    assert told.status_code in (400, 422), told.text
+    assert snapshot(site) == before
