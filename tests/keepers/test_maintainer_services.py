@@ -202,6 +202,42 @@ def test_a_stale_capacity_shows_as_not_known_with_its_date_and_choosing_one_rest
     assert _inputs(form.text)["capacity"] == "none" and "No vacancy, reported today, on 23 November 2026" in form.text
 
 
+def test_a_current_capacity_confirmed_still_true_is_reported_again_as_of_today(keepers):
+    """Before, a maintainer could not re-stamp a capacity still current without changing it: the form sent back as
+    it was is "Nothing was changed", its date kept, where the provider's page and PATCH report the same value again
+    as of today. Now a box beside the capacity says it is still true today, which reports it so; ticked with the
+    capacity "Not known" it is refused against the box, with the error summary, nothing written."""
+    site = keepers.site
+    recent = (TODAY - timedelta(days=3)).isoformat()
+    patched = keepers.client().patch(f"/maintain/services/{AIRE}", json={"capacity": "limited",
+                                                                          "capacity_as_of": recent},
+                                     headers=site.auth("maintainer"))
+    assert patched.status_code == 200, patched.text
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    form = client.get(f"/keepers/services/{AIRE}")
+    assert _inputs(form.text)["capacity"] == "limited"
+    box = re.search(r'<input class="nhsuk-checkboxes__input" id="capacity_confirmed" name="capacity_confirmed" '
+                    r'type="checkbox" value="yes"[^>]*>\s*<label [^>]*for="capacity_confirmed">([^<]+)</label>',
+                    form.text)
+    assert box and "Still true today" in box.group(1)
+    unchanged = {**_inputs(form.text), "csrf": csrf_of(form.text)}
+    assert "Nothing+was+changed" in client.post(f"/keepers/services/{AIRE}", data=unchanged).headers["location"]
+    before = audit_of(keepers, AIRE)
+    refused = client.post(f"/keepers/services/{AIRE}", data={**unchanged, "capacity": "", "capacity_confirmed": "yes"})
+    assert refused.status_code == 400
+    assert re.search(r'<a href="#capacity_confirmed">Choose the capacity that is true today', refused.text)
+    assert 'id="capacity_confirmed-error"' in refused.text and re.search(r'id="capacity_confirmed"[^>]* checked',
+                                                                          refused.text)
+    assert audit_of(keepers, AIRE) == before
+    answer = client.post(f"/keepers/services/{AIRE}", data={**unchanged, "capacity_confirmed": "yes"})
+    assert answer.status_code == 303 and "Saved: capacity_as_of." in unquote_plus(answer.headers["location"])
+    held = keepers.app.state.rehabmap.backend.get(AIRE)
+    assert (held.capacity, held.capacity_as_of) == ("limited", TODAY)
+    assert [(f, new) for _, f, _, new in audit_of(keepers, AIRE)[len(before):]] == [("capacity_as_of",
+                                                                                     TODAY.isoformat())]
+
+
 def test_a_provider_and_a_forged_form_change_nothing(keepers):
     provider = keepers.client()
     keepers.sign_in(provider, "provider_a")

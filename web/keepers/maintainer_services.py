@@ -7,7 +7,8 @@ refusal (a bad postcode, a maximum age below the minimum) is shown with the NHS 
 field it names, with everything typed kept. A value is kept whole: one longer than its field may hold
 (`web.keepers.words.TYPED_FIELDS`, the API's limits) is refused against its box, unless it is the record's own sent
 back (a long description from a feed), which is no change. The capacity is shown as every page reads it, with its
-report's date: a report past the freshness window as not known, so choosing one re-reports it as of today. The form
+report's date: a report past the freshness window as not known, so choosing one re-reports it as of today; one still
+current is re-reported by the box saying it is still true today (`reconfirmed`). The form
 carries the version of the record it showed (`edits.version_of`): it sends every need and field back as it showed
 them, so one saved after another maintainer's or a sync's change would undo it; it is refused instead, the record
 shown as it now is.
@@ -65,6 +66,7 @@ GENDER_CHOICES = [{"value": gender, "text": GENDER_WORDS[gender]} for gender in 
 
 HISTORY = f"{PATH}/history"  # each service's history: web.keepers.maintainer_history
 STATEMENTS = {"yes": True, "no": False, "": None}  # a need's choice on the form, as `readings.stated` says it
+CONFIRMED = "capacity_confirmed"  # the box beside a current capacity: still true today (`reconfirmed`)
 
 
 def service_path(service_id: str, action: str = "") -> str:
@@ -102,7 +104,8 @@ def form_values(service: Service | None, today: date) -> dict[str, str]:
 
 def typed_values(form: Fields, service: Service | None) -> dict[str, str]:
     """What the maintainer typed, to show again with a refusal (and the version of the record it was made from)."""
-    return {name: form.get(name) for name in (*FORM_FIELDS, *map(need_field, editable_needs(service)), "version")}
+    return {name: form.get(name) for name in (*FORM_FIELDS, *map(need_field, editable_needs(service)), "version",
+                                              CONFIRMED)}
 
 
 def given_needs(form: Fields, service: Service | None, errors: Errors) -> dict[str, list[str]]:
@@ -156,6 +159,19 @@ def changed(current: Service, given: dict[str, Any], today: date) -> dict[str, A
         isinstance(data.get(name), str) and (value or "") == data[name].strip())}
 
 
+def reconfirmed(form: Fields, given: dict[str, Any], fields: dict[str, Any], errors: Errors) -> dict[str, Any]:
+    """`fields` with the capacity reported again when the box beside it says it is still true today: sent back as
+    it was, it is no change (`changed`), where the provider's page and PATCH report the same value again as of
+    today, so a maintainer had no way to say so without changing it. A capacity "Not known" cannot be confirmed, and
+    the box ticked beside it says two things, so it is refused rather than either taken."""
+    if form.get(CONFIRMED) != "yes":
+        return fields
+    if given["capacity"] is None:
+        errors.add(CONFIRMED, "Choose the capacity that is true today, or untick ‘Still true today’")
+        return fields
+    return {**fields, "capacity": given["capacity"]}
+
+
 def field_of(error: DomainError) -> str:
     """The form field an edit's refusal is about: the first part of its path (a point follows from the
     postcode here), else the name."""
@@ -178,6 +194,7 @@ def form_page(request: Request, keeper: Keeper, service: Service | None, values:
                    "types": [("", "Choose a type"), *[(t.value, TYPE_LABELS[t]) for t in ServiceType]],
                    "capacities": [("", "Not known"), ("available", "Available"), ("limited", "Limited"),
                                   ("none", "None")],
+                   "confirmable": service is not None and service.capacity_now(today) is not None,
                    "done": request.query_params.get("done", "")[:200], "reason": reason or "",
                    "reason_max": REASON_MAX,
                    "retired": retirement(directory_of(request), service) if service else None,
@@ -346,7 +363,8 @@ def edit(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINE
     current = _current(request, keeper, service_id)
     today = state.today()
     errors = form_errors(keeper.form, form_values(current, today))
-    fields = changed(current, given_fields(keeper.form, errors, current), today)
+    given = given_fields(keeper.form, errors, current)
+    fields = reconfirmed(keeper.form, given, changed(current, given, today), errors)
     names: list[str] = []
     if not errors and fields:
         try:
