@@ -26,7 +26,8 @@ from pydantic_core import CoreSchema
 
 from api.schemas import ServiceOut
 from rehabmap.maintain.audit import REASON_MAX
-from rehabmap.record import CONTACT_MAX_LENGTH, CONTACT_PATTERNS, TEXT_MAX_LENGTH, catchment_polygon
+from rehabmap.record import (CONTACT_MAX_LENGTH, CONTACT_PATTERNS, ORGANISATION_NAME_LENGTH, TEXT_MAX_LENGTH,
+                             catchment_polygon)
 from rehabmap.taxonomy import NEED_LABELS, ServiceType
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -343,7 +344,7 @@ class HsdsAuditOut(BaseModel):
 class OrganisationIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: str = Field(min_length=2, max_length=200)
+    name: str = Field(min_length=ORGANISATION_NAME_LENGTH[0], max_length=ORGANISATION_NAME_LENGTH[1])
     service_ids: list[Annotated[str, Field(min_length=3, max_length=200)]] = Field(default_factory=list,
                                                                                   max_length=500)
 

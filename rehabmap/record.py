@@ -101,6 +101,11 @@ CONTACT_MAX_LENGTH: dict[str, int] = {"phone": 50, "email": 254, "website": 500}
 # may hold longer (a feed's description); an edit that leaves such a value as it is never refuses it.
 TEXT_MAX_LENGTH: dict[str, int] = {"name": 300, "organisation": 200, "original_label": 200, "description": 5000,
                                    "address": 300, "postcode": 10, "referral_route": 1000, **CONTACT_MAX_LENGTH}
+# The names the keepers give, not a service's: an organisation's name and a token's label, each its fewest and most
+# characters once its runs of spaces are made one, as the directory store keeps them. Their one home, read by the store,
+# the maintainers' API and the admins' pages (each box's maxlength and its "too long" error).
+ORGANISATION_NAME_LENGTH = (2, 200)
+TOKEN_LABEL_LENGTH = (1, 100)
 _CONTACT_RULES = {field: (re.compile(pattern), CONTACT_MAX_LENGTH[field], what) for field, pattern, what in (
     ("phone", CONTACT_PATTERNS["phone"], "a phone number (digits, spaces, brackets and hyphens, perhaps an "
                                          "extension)"),

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from rehabmap.errors import InvalidValue, NotLinked, UnknownOrganisation
 from rehabmap.maintain.audit import AuditLog, Change
 from rehabmap.maintain.database import Connection, Database, now
+from rehabmap.record import ORGANISATION_NAME_LENGTH
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,9 @@ class Organisations:
 
     def add(self, name: str, *, actor: str) -> Organisation:
         name = " ".join(name.split())
-        if not 2 <= len(name) <= 200:
-            raise InvalidValue("An organisation's name must be 2 to 200 characters.", field="name")
+        fewest, most = ORGANISATION_NAME_LENGTH
+        if not fewest <= len(name) <= most:
+            raise InvalidValue(f"An organisation's name must be {fewest} to {most} characters.", field="name")
         at = now()
         with self.database.transaction() as conn:
             if conn.execute("SELECT 1 FROM organisations WHERE lower(name) = lower(?)", (name,)).fetchone():

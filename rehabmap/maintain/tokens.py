@@ -33,6 +33,7 @@ from rehabmap.maintain.auth import (
 )
 from rehabmap.maintain.database import Connection, Database, iso, now, utcnow
 from rehabmap.maintain.organisations import Organisations
+from rehabmap.record import TOKEN_LABEL_LENGTH
 
 _KEY_CHECK_MESSAGE = b"rehabmap token key check"
 _UPGRADE_ACTOR = "rehabmap upgrade (tokens now expire)"
@@ -95,8 +96,9 @@ class Tokens:
         makes none. The key is unique in the store, so two sends at once make one token between them."""
         role = Role(role)
         name = " ".join(name.split())
-        if not 1 <= len(name) <= 100:
-            raise InvalidValue("A token's label must be 1 to 100 characters.", field="name")
+        fewest, most = TOKEN_LABEL_LENGTH
+        if not fewest <= len(name) <= most:
+            raise InvalidValue(f"A token's label must be {fewest} to {most} characters.", field="name")
         if (role is Role.provider) != (organisation is not None):
             raise InvalidValue("A provider token needs --organisation, and only a provider token takes one.",
                                field="organisation")

@@ -5,6 +5,7 @@ linked and unlinked; all audited under the admin's token, and closed to other ro
 from __future__ import annotations
 
 import re
+from html import unescape
 
 import pytest
 
@@ -89,8 +90,9 @@ def test_an_admin_makes_a_sign_in_link_for_a_token(keepers, admin):
 
 def test_organisations_are_added_and_services_linked_and_unlinked(keepers, admin):
     csrf = csrf_of(admin.get("/keepers/organisations").text)
-    assert admin.post("/keepers/organisations", data={"csrf": csrf, "name": "Calder Trust"}).status_code == 303
-    again = admin.post("/keepers/organisations", data={"csrf": csrf, "name": "calder trust"})
+    added = admin.post("/keepers/organisations", data={"csrf": csrf, "organisation_name": "Calder Trust"})
+    assert added.status_code == 303
+    again = admin.post("/keepers/organisations", data={"csrf": csrf, "organisation_name": "calder trust"})
     assert again.status_code == 400 and "There is already an organisation called" in again.text
     missing = admin.post("/keepers/organisations/link", data={"csrf": csrf, "organisation": "Calder Trust",
                                                                "service": "sample:nope"})
@@ -154,3 +156,30 @@ def test_a_token_form_without_its_one_time_key_makes_nothing(keepers, admin):
     answer = admin.post("/keepers/tokens", data={"csrf": csrf_of(page), "label": "Kim", "role": "maintainer"})
     assert answer.status_code == 400 and "reload the page" in answer.text
     assert len(keepers.site.directory.tokens.all()) == before
+
+
+@pytest.mark.parametrize(("page", "box", "limit", "said", "data"), [
+    ("/keepers/organisations", "organisation_name", 200, "The organisation's name", {}),
+    ("/keepers/tokens", "label", 100, "The label", {"role": "maintainer"}),
+])
+def test_an_organisations_name_and_a_tokens_label_have_their_limit_on_the_box(keepers, admin, page, box, limit,
+                                                                                said, data):
+    """Before, the store alone held these limits (2 to 200, 1 to 100), so the boxes had no maxlength and one too long
+    was answered with the store's words, not the count on the box as every other keepers' form says it. Now they have
+    one home beside the record's (rehabmap.record), which the store, the API and these pages read: the box says its
+    maxlength, and a longer value (measured as kept, its runs of spaces made one) is refused against it, kept as
+    typed, nothing made."""
+    shown = admin.get(page).text
+    assert re.search(rf'<input [^>]*name="{box}"[^>]*maxlength="{limit}"', shown), "the box says its limit"
+    form = token_form(shown) if box == "label" else {"csrf": csrf_of(shown)}
+    before = (len(keepers.site.directory.tokens.all()), len(keepers.site.directory.organisations.all()))
+    fits = "Calder  Trust " + "x" * (limit - 13)  # two spaces kept as one: limit characters as kept
+    typed = "Calder Trust " + "x" * (limit - 12)
+    refused = admin.post(page, data={**form, **data, box: typed})
+    assert refused.status_code == 400
+    assert f'<a href="#{box}">{said} must be {limit} characters or fewer: it has {limit + 1}</a>' in unescape(
+        refused.text)
+    assert f'value="{typed}"' in refused.text
+    assert (len(keepers.site.directory.tokens.all()), len(keepers.site.directory.organisations.all())) == before
+    made = admin.post(page, data={**form, **data, box: fits})
+    assert made.status_code in (200, 303), made.text

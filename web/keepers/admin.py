@@ -150,8 +150,8 @@ def _organisations_page(request: Request, keeper: Keeper, errors: Errors, typed:
 
 @router.post(ORGANISATIONS)
 async def add_organisation(request: Request, keeper: Keeper = requires(Role.admin)) -> Response:
-    name = keeper.form.get("name")
-    return await _organisation_change(request, keeper, {"name": name}, "name",
+    name = keeper.form.get("organisation_name")
+    return await _organisation_change(request, keeper, {"organisation_name": name}, "organisation_name",
                                       lambda d: d.organisations.add(name, actor=keeper.principal.who))
 
 

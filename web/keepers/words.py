@@ -14,7 +14,7 @@ from rehabmap.maintain.audit import REASON_MAX, tidied_reason
 from rehabmap.maintain.overlay import READ_FIELDS
 from rehabmap.maintain.readings import NEED_LISTS
 from rehabmap.maintain.reports import MAX_NOTE
-from rehabmap.record import TEXT_MAX_LENGTH, Service
+from rehabmap.record import ORGANISATION_NAME_LENGTH, TEXT_MAX_LENGTH, TOKEN_LABEL_LENGTH, Service
 from rehabmap.taxonomy import need_label
 from web.present import long_date
 from web.service_view import who_it_takes
@@ -29,10 +29,12 @@ TYPED_FIELDS: dict[str, tuple[str, int]] = {
         ("name", "Name"), ("organisation", "Organisation"), ("description", "What the service does"),
         ("address", "Address"), ("postcode", "Postcode"), ("referral_route", "How to refer"), ("phone", "Phone"),
         ("email", "Email"), ("website", "Website"))},
-    "reason": ("The reason", REASON_MAX), "note": ("The note", MAX_NOTE)}
+    "reason": ("The reason", REASON_MAX), "note": ("The note", MAX_NOTE),
+    "organisation_name": ("The organisation's name", ORGANISATION_NAME_LENGTH[1]), "label": ("The label",
+                                                                                        TOKEN_LABEL_LENGTH[1])}
 TEXT_LIMITS = {name: limit for name, (_, limit) in TYPED_FIELDS.items()}
 # A text its field keeps otherwise than typed, and is measured so by the API and the command line: each as kept.
-KEPT_AS = {"reason": tidied_reason}
+KEPT_AS = {"reason": tidied_reason, "organisation_name": tidied_reason, "label": tidied_reason}
 
 
 # A review's state as a maintainer reads it (the queue and the API keep the codes; a pending record's day and a
