@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -29,7 +28,7 @@ from tests.keepers.conftest import Keepers, make_keepers
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.maintain.conftest import make_site
 from tests.sync.replay import Replay, running
-from tests.sync.store_fixtures import REPLAY_CQC_KEY, ROOT, cqc_connector, rehabmap, runner_for
+from tests.sync.store_fixtures import REPLAY_CQC_KEY, cqc_connector, feeds_folder, rehabmap, runner_for
 from tests.web.test_browser import axe, shot
 
 ASHTON = "cqc:1-112816741"  # Ashton Lodge Residential Home
@@ -258,12 +257,7 @@ def test_a_failed_feed_is_shown_failed_and_stale_beside_the_feeds_that_are_curre
     old as its last successful run, while the HSDS 3 example feed run beside it is shown current, needing nobody."""
     from app.sync import sync_source
 
-    feeds = tmp_path / "feeds"
-    feeds.mkdir()
-    shutil.copy(ROOT / "mappings" / "feeds" / "bristol.toml", feeds / "bristol.toml")
-    (feeds / "example.toml").write_text(
-        '[feed]\nlabel = "HSDS 3 example"\nurl = "x"\npaging = "hsds3"\nper_page = 50\n'
-        'licence = "CC-BY-4.0"\nattribution = "Open Referral"\n')
+    feeds = feeds_folder(tmp_path / "feeds", example=True)
     for replay in running(data_dir / "feeds"):
         site = make_site(tmp_path / "home", sample_index, geodata_dir, data_dir, oruk_feeds_dir=feeds,
                          oruk_rate=10_000.0, sync_retries=0, sync_backoff_max=0.2,

@@ -40,6 +40,23 @@ REPLAY_CQC_KEY = "replay-cqc-key"
 FAST = {"REHABMAP_CQC_RATE": "500", "REHABMAP_SYNC_BACKOFF_MAX": "0.2", "REHABMAP_CQC_PAGE_SIZE": "10"}
 
 
+BRISTOL_FEED = ROOT / "mappings" / "feeds" / "bristol.toml"
+SUPPORT_GROUPS = '[terms]\n"Health support groups and organisations" = "vcfse"\n'  # Autism Advice's category
+HSDS3_EXAMPLE = ('[feed]\nlabel = "HSDS 3 example"\nurl = "x"\npaging = "hsds3"\nper_page = 50\n'
+                 'licence = "CC-BY-4.0"\nattribution = "Open Referral"\n')
+
+
+def feeds_folder(path: Path, *, support_groups: bool = False, example: bool = False) -> Path:
+    """A folder of ORUK feed files: Bristol's as shipped (with `support_groups`, its support groups read as VCFSE
+    services, so 'Autism Advice - Bristol' is one), and with `example` the HSDS 3 example feed beside it."""
+    path.mkdir(parents=True, exist_ok=True)
+    text = BRISTOL_FEED.read_text()
+    (path / "bristol.toml").write_text(text.replace("[terms]\n", SUPPORT_GROUPS) if support_groups else text)
+    if example:
+        (path / "example.toml").write_text(HSDS3_EXAMPLE)
+    return path
+
+
 def make_home(path: Path, geodata_dir: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / "geodata").symlink_to(geodata_dir, target_is_directory=True)

@@ -21,7 +21,7 @@ from rehabmap.maintain.freshness import Listings
 from rehabmap.maintain.store import Directory
 from rehabmap.record import Service
 from rehabmap.review_counts import HELD, HeldCandidate
-from tests.sync.store_fixtures import make_home, rehabmap, report_counts, table_rows
+from tests.sync.store_fixtures import feeds_folder, make_home, rehabmap, report_counts, table_rows
 from tests.sync.test_connector_charity import register  # noqa: F401  (the fixture serving the extract)
 from tests.sync.test_connector_ods import reports  # noqa: F401  (the fixture serving the bulk reports)
 
@@ -41,10 +41,7 @@ def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, rep
                                       "cqc_latest_ratings_providers_2021-02.csv").read_bytes())
     replay.serve_file("directory.csv", CARE_DIRECTORY.read_bytes())
     # Bristol's feed file, mapping the term of the one service its detail pages place ("Autism Advice - Bristol").
-    feeds = tmp_path / "feeds"
-    feeds.mkdir()
-    (feeds / "bristol.toml").write_text((ROOT / "mappings" / "feeds" / "bristol.toml").read_text().replace(
-        "[terms]\n", '[terms]\n"Health support groups and organisations" = "vcfse"\n'))
+    feeds = feeds_folder(tmp_path / "feeds", support_groups=True)
     env = {"REHABMAP_CQC_RATINGS_URL": replay.file_url("ratings.csv"), "REHABMAP_ORUK_FEEDS_DIR": str(feeds),
            "REHABMAP_CQC_DIRECTORY_URL": replay.file_url("directory.csv"), "REHABMAP_CQC_FILES_RATE": "1000",
            "REHABMAP_ODS_URL": replay.file_url("ods"), "REHABMAP_ODS_REPORTS": '["etr", "ets"]',

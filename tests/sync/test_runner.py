@@ -30,8 +30,8 @@ from search.embedded import index_file
 from tests.conftest import database_url
 from tests.sync.store_fixtures import (
     FIELD_HOUSE,
-    ROOT,
     cqc_connector,
+    feeds_folder,
     index_record,
     make_home,
     runner_for,
@@ -526,10 +526,7 @@ def test_an_oruk_service_read_badly_keeps_the_record_it_made_before(tmp_path, ge
     still listed it: only a complete listing that drops a service, or the feed marking it inactive, says it is gone.
     Now its last version stays, shown; and the page that answered 404 is asked for again at the next run (before, it
     was counted as read, and skipped as unchanged)."""
-    feeds = tmp_path / "feeds"
-    feeds.mkdir()
-    (feeds / "bristol.toml").write_text((ROOT / "mappings" / "feeds" / "bristol.toml").read_text().replace(
-        "[terms]\n", '[terms]\n"Health support groups and organisations" = "vcfse"\n'))
+    feeds = feeds_folder(tmp_path / "feeds", support_groups=True)
     settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, oruk_feeds_dir=feeds,
                             oruk_rate=10_000.0, oruk_feed_urls={"bristol": replay.oruk_url("bristol")})
 
@@ -643,10 +640,7 @@ def test_a_listing_run_afresh_after_a_short_one_retires_what_it_no_longer_lists(
     start again at page 1. Then 'Autism Advice - Bristol' (page 1) leaves the feed, and the next run lists it whole
     without it. Before, what the failed run had staged (Autism Advice among it) was read with the new listing, so it
     escaped retirement until a run after that; now the listing run afresh supersedes what the short one staged."""
-    feeds = tmp_path / "feeds"
-    feeds.mkdir()
-    (feeds / "bristol.toml").write_text((ROOT / "mappings" / "feeds" / "bristol.toml").read_text().replace(
-        "[terms]\n", '[terms]\n"Health support groups and organisations" = "vcfse"\n'))
+    feeds = feeds_folder(tmp_path / "feeds", support_groups=True)
     settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, oruk_feeds_dir=feeds,
                             oruk_rate=10_000.0, oruk_feed_urls={"bristol": replay.oruk_url("bristol")})
 

@@ -18,7 +18,7 @@ from search.embedded import index_file
 from tests.sync.store_fixtures import (
     FIELD_HOUSE,
     FIELD_HOUSE_POSTCODE,
-    ROOT,
+    feeds_folder,
     first_line,
     index_record,
     make_home,
@@ -400,12 +400,7 @@ def test_one_oruk_feed_failing_leaves_the_others_synced_and_named(tmp_path, geod
     other one stale, and sync-status said nothing of them. Now each feed is run and recorded on its own: the
     others are applied and reported, each failure is named on its own error line, and the exit status says a run
     failed."""
-    feeds = tmp_path / "feeds"
-    feeds.mkdir()
-    shutil.copy(ROOT / "mappings" / "feeds" / "bristol.toml", feeds / "bristol.toml")
-    (feeds / "example.toml").write_text(
-        '[feed]\nlabel = "HSDS 3 example"\nurl = "x"\npaging = "hsds3"\nper_page = 50\n'
-        'licence = "CC-BY-4.0"\nattribution = "Open Referral"\n')
+    feeds = feeds_folder(tmp_path / "feeds", example=True)
     home = make_home(tmp_path / "home", geodata_dir)
     replay.fail("/oruk/bristol/services", 500, times=None)
     env = {"REHABMAP_ORUK_FEEDS_DIR": str(feeds), "REHABMAP_ORUK_RATE": "10000", "REHABMAP_SYNC_RETRIES": "0",
