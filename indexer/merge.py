@@ -9,9 +9,9 @@ read from one record's words as met and from the other's as not met).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from indexer.rows import place
 from rehabmap.errors import shorten
@@ -28,11 +28,13 @@ def name_key(name: str) -> str:
     return " ".join(_WORDS.sub(" ", name.casefold().replace("&", " and ")).split())
 
 
-def merge_keys(service: Service) -> list[tuple[str, str]]:
-    """The keys a record is merged by: its id first, then its CQC location id and its name and postcode, if any."""
-    fields = service.__dict__  # a record's fields, read without pydantic's attribute hook (this runs per row)
+def merge_keys(service: Service | Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The keys a record is merged by: its id first, then its CQC location id and its name and postcode, if any.
+    A record as JSON (a synced record's, `indexer.sync.publish.shown_merged`) has the same keys as validated."""
+    # a record's fields, read without pydantic's attribute hook (this runs per row)
+    fields = service if isinstance(service, Mapping) else service.__dict__
     keys = [("id", fields["id"])]
-    cqc_location_id, postcode = fields["cqc_location_id"], fields["postcode"]
+    cqc_location_id, postcode = fields.get("cqc_location_id"), fields.get("postcode")
     if cqc_location_id:
         keys.append(("cqc", cqc_location_id.strip().upper()))
     if postcode:
@@ -88,8 +90,10 @@ def _note(kept: Service, other: Service, key: str) -> MergeNote:
 
 def _combine(base: Service, other: Service) -> Service:
     data = base.model_dump()
-    sources = dict(base.field_sources) or {
-        name: base.source for name, value in data.items() if name not in _KEEP and not _empty(value)}
+    # A field the base gives without a field source of its own is its source's: a record a maintainer decided the
+    # type of names only those two fields (`indexer.sync.publish.with_type`), and merged it named no other.
+    sources = {name: base.source for name, value in data.items() if name not in _KEEP and not _empty(value)}
+    sources |= base.field_sources
     incoming = other.model_dump()
     for name, value in incoming.items():
         if name in _KEEP or name in ("service_area",):

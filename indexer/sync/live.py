@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from indexer.sync.publish import publish_coverage, record_pending, shown
+from indexer.sync.publish import publish_coverage, record_pending, shown_merged
 from indexer.sync.steps import reached
 from indexer.sync.store import SyncStore
 from rehabmap.maintain.store import Directory
@@ -67,8 +67,7 @@ class LiveIndex:
             records = store.changed_since(since)
             written: list[str] = []
             if records:
-                reviews = {r.key: r for r in store.reviews(keys=[r.key for r in records])}
-                written = self._write({r.service_id: shown(r, reviews.get(r.key)) for r in records})
+                written = self._write(shown_merged(store, records))
                 reached("index-written")
                 store.set_meta("live_revision_published", str(max(published, *(r.live_revision for r in records))))
             if swapped:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+from indexer.merge import merge_duplicates, merge_keys
 from indexer.sync.steps import reached
 from indexer.sync.store import ReviewRow, StoredRecord, SyncStore
 from rehabmap.coverage import Claim, CoverageStore
+from rehabmap.index.base import as_service
+from rehabmap.record import Service
 from rehabmap.review_counts import HeldCandidate, held_points, pending_counts
 
 REVIEW_SOURCE = "review"  # field_sources value of a type a maintainer decided
@@ -50,6 +53,57 @@ def shown(record: StoredRecord, review: ReviewRow | None) -> dict[str, Any] | No
     if record.status == "retired":
         service["status"] = "inactive"
     return service
+
+
+def shown_merged(store: SyncStore, changed: Sequence[StoredRecord]) -> dict[str, dict[str, Any] | None]:
+    """Per service id, what the live index should hold for the changed records and for every shown record they
+    share a merge key with (`indexer.merge.merge_keys`: the same CQC location id, or the same normalised name and
+    postcode): one record for a service two sources give, merged as a rebuild merges them (`rebuild.synced_rows`
+    reads the records in this order), each field's source and every source's provenance kept. None: not to be
+    shown under that id (no longer shown, or merged into another). Before, a decision or a sync wrote each record
+    on its own, so a hospital both NHS lists give, accepted from each, was listed twice until the next rebuild."""
+    reviews = {r.key: r for r in store.reviews()}
+    out = {r.service_id: shown(r, reviews.get(r.key)) for r in changed}
+    groups = _Groups([s for s in (shown(r, reviews.get(r.key)) for r in store.records())
+                      if s is not None and s.get("status") != "inactive"])
+    done: set[int] = set()
+    for record in changed:
+        members = sorted(groups.of(merge_keys(record.service or {"id": record.service_id})) - done)
+        done.update(members)
+        if len(members) == 1:  # a record of its own (perhaps one another was merged into before, now shown alone)
+            out[groups.records[members[0]]["id"]] = groups.records[members[0]]
+        elif members:
+            kept, _ = merge_duplicates([Service.model_validate(groups.records[at]) for at in members])
+            out |= {groups.records[at]["id"]: None for at in members}
+            out |= {service.id: as_service(service).model_dump(mode="json") for service in kept}
+    return out
+
+
+class _Groups:
+    """Shown records by their merge keys, to find those one record is merged with, and those they are, in turn."""
+
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        self.records = records
+        self._at: dict[tuple[str, str], list[int]] = {}
+        for at, record in enumerate(records):
+            for key in merge_keys(record):
+                self._at.setdefault(key, []).append(at)
+
+    def of(self, keys: list[tuple[str, str]]) -> set[int]:
+        """The places of the records that share one of these keys, or one of theirs."""
+        members: set[int] = set()
+        seen: set[tuple[str, str]] = set()
+        todo = list(keys)
+        while todo:
+            key = todo.pop()
+            if key in seen:
+                continue
+            seen.add(key)
+            for at in self._at.get(key, ()):
+                if at not in members:
+                    members.add(at)
+                    todo.extend(merge_keys(self.records[at]))
+        return members
 
 
 def with_type(service: dict[str, Any], service_type: str | None, subtype: str | None) -> dict[str, Any]:

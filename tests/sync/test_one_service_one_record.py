@@ -59,3 +59,27 @@ def test_a_rebuild_that_merges_a_record_into_another_loses_nothing(tmp_path, geo
     assert f"merged {HEMEL[1]} into {HEMEL[0]} (same name+postcode)" in rebuilt.stdout
     assert "dropped" not in rebuilt.stdout
     assert shared_keys(active(home).values()) == {}
+
+
+def test_a_hospital_both_lists_give_is_one_record_once_accepted_from_each(tmp_path, geodata_dir, data_dir):
+    home = make_home(tmp_path / "home", geodata_dir)
+    files = accepted_from_both_lists(home, data_dir)
+
+    live = active(home)
+    assert shared_keys(live.values()) == {}, "a service the two lists give is listed once"
+    [hemel] = [s for s in live.values() if s.id in HEMEL]
+    assert hemel.id == HEMEL[0], "the base is the record a rebuild keeps (the store's order)"
+    assert [p.source for p in hemel.provenance] == ["nhs-hospitals-2015", "nhs-hospitals-2018"]
+    # Each field says its source: the type the maintainer's, the rest the 2014–15 list's (before, the merged
+    # record named only the two fields the decision set).
+    assert hemel.field_sources["service_type"] == "review" and hemel.field_sources["name"] == "nhs-hospitals-2015"
+    # The record merged into it is out of every search, as a rebuild leaves it out.
+    gone = json.loads(table_rows(index_file(home), "SELECT doc FROM services WHERE id = ?", HEMEL[1])[0][0])
+    assert gone["status"] == "inactive"
+    found = rehabmap(home, data_dir, None, "match", "--postcode", "HP3 0BN", "--type", "inpatient_rehab_level1")
+    assert found.stdout.count("Priory Hospital Hemel Hempstead") == 2, found.stdout  # one row, one explanation
+
+    # A full rebuild holds what the decisions wrote: the same records, merged the same way.
+    rebuilt = rehabmap(home, data_dir, None, "index", *files, "--no-progress")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert active(home).keys() == live.keys()
