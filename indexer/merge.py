@@ -17,6 +17,7 @@ from indexer.rows import place
 from rehabmap.errors import shorten
 from rehabmap.index.base import Revision, Stored, as_service
 from rehabmap.record import Service
+from rehabmap.record_keys import cqc_key, postcode_key
 
 _KEEP = {"id", "provenance", "field_sources", "needs_met", "needs_not_met", "needs_read_from_text",
          "needs_read_not_met", "areas", "lat", "lon"}
@@ -34,11 +35,11 @@ def merge_keys(service: Service | Mapping[str, Any]) -> list[tuple[str, str]]:
     # a record's fields, read without pydantic's attribute hook (this runs per row)
     fields = service if isinstance(service, Mapping) else service.__dict__
     keys = [("id", fields["id"])]
-    cqc_location_id, postcode = fields.get("cqc_location_id"), fields.get("postcode")
-    if cqc_location_id:
-        keys.append(("cqc", cqc_location_id.strip().upper()))
-    if postcode:
-        keys.append(("name+postcode", f"{name_key(fields['name'])}|{postcode.replace(' ', '').upper()}"))
+    cqc, postcode = cqc_key(fields.get("cqc_location_id")), postcode_key(fields.get("postcode"))
+    if cqc is not None:
+        keys.append(("cqc", cqc))
+    if postcode is not None:
+        keys.append(("name+postcode", f"{name_key(fields['name'])}|{postcode}"))
     return keys
 
 

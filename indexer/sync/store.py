@@ -6,7 +6,8 @@ It lives in the maintainers' store as tables of its own, beside the tokens, over
 transaction: in the SQLite file `REHABMAP_HOME/directory.sqlite`, or in PostgreSQL when
 `REHABMAP_DATABASE_URL` is set, so that every API host sees one review queue (DESIGN.md §9). The tables
 are made by the store's migrations (`rehabmap.maintain.migrations`, 7); all their SQL is in this one class,
-in the dialect both databases understand (but for one expression over JSON, `_EVERY_DETAIL_ADDED`):
+in the dialect both databases understand (but for the expressions over JSON: `_EVERY_DETAIL_ADDED`, `_ONE_OF`
+and `_KEY_OF`):
 
 * `sync_state`: per source, the connector's state as of the last applied run (`state`), and the state a run
   in progress has saved page by page (`pending`), so a killed run resumes where it stopped. A run's state
@@ -15,8 +16,10 @@ in the dialect both databases understand (but for one expression over JSON, `_EV
   run is applied; a resumed run adds to it.
 * `sync_records`: every record a source has given: the item as fetched (mapped fields, type status,
   evidence, field sources), the source's own raw record, the record it prepares into (or why it cannot be
-  prepared), a digest of the content and of the evidence, first and last seen, and active or retired
-  (with reason and date). Records are never deleted.
+  prepared), a digest of the content and of the evidence, first and last seen, active or retired
+  (with reason and date), and the record's CQC location id and postcode as records are merged by them (indexed,
+  so that the records a changed one may be merged with are found on them: `sharing_keys`). Records are never
+  deleted.
 * `sync_enrichments`: facts about records that other sources own (ODS sites, CQC rehab-ward ratings), kept
   so that a record arriving later is matched too; retired, never deleted, when their source drops them.
 * `sync_review`: the queue: per record whose type is only inferred or unknown, its proposed type, and the
@@ -46,6 +49,7 @@ from rehabmap.maintain.database import Connection, Database
 from rehabmap.maintain.migrations import exists, opened
 from rehabmap.maintain.overlay import Overlay
 from rehabmap.maintain.store import store_of
+from rehabmap.record_keys import key_columns
 from rehabmap.sync_digests import stored_json
 
 if TYPE_CHECKING:
@@ -230,6 +234,14 @@ _EVERY_DETAIL_ADDED = {
 _LISTED = ("SELECT r.connector, r.source, r.source_id, CASE WHEN {added} THEN 1 ELSE 0 END AS added "
            f"FROM sync_records r {_WITH_REVIEW} LEFT JOIN overlay o ON o.service_id = r.service_id "
            f"WHERE r.left_out IS NOT NULL AND r.status = 'active' AND {_SHOWN}{{where}}")
+# A column's value is one of a list given as one JSON parameter (`SyncStore.sharing_keys`): on the column's index,
+# and free of each database's limit on a statement's parameters.
+_ONE_OF = {"sqlite": "{column} IN (SELECT value FROM json_each(?))",
+           "postgres": "{column} IN (SELECT jsonb_array_elements_text(?::jsonb))"}
+# A row's key (source, source_id) is one of a list of them given as one JSON parameter (`SyncStore.reviews`).
+_KEY_OF = {"sqlite": "(source, source_id) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') "
+                     "FROM json_each(?))",
+           "postgres": "(source, source_id) IN (SELECT k ->> 0, k ->> 1 FROM jsonb_array_elements(?::jsonb) k)"}
 _RECORD_COLUMNS = ("source, source_id, connector, service_id, status, type_status, item, raw, service, proposed_type, "
                    "proposed_subtype, problem, digest, evidence_digest, first_seen, last_seen, changed_at, "
                    "retired_at, retired_reason, live_revision, left_out")
@@ -443,6 +455,22 @@ class SyncStore:
                                 params).fetchall()
         return [_record(r) for r in rows]
 
+    def sharing_keys(self, services: Sequence[Mapping[str, Any]]) -> list[StoredRecord]:
+        """The records with the service id, the CQC location id or the postcode of one of these records (as JSON),
+        as records are merged by them (`rehabmap.record_keys`), in the order of `records`: every record one of them
+        may be merged with, and others at their postcodes. Found on indexes (migration 22), each list one JSON
+        parameter however long, so a live write reads the records it may merge (`publish.shown_merged`), never
+        every record of the store."""
+        keyed = [key_columns(s) for s in services]
+        values = [[s["id"] for s in services], [c for c, _ in keyed if c is not None],
+                  [p for _, p in keyed if p is not None]]
+        one_of = " OR ".join(_ONE_OF[self.database.dialect].format(column=column)
+                             for column in ("service_id", "cqc_key", "postcode_key"))
+        with self._connect() as conn:
+            rows = conn.execute(f"SELECT {_RECORD_COLUMNS} FROM sync_records WHERE {one_of} ORDER BY source, source_id",
+                                [json.dumps(sorted(set(v))) for v in values]).fetchall()
+        return [_record(r) for r in rows]
+
     def record(self, source: str, source_id: str) -> StoredRecord | None:
         with self._connect() as conn:
             row = conn.execute(f"SELECT {_RECORD_COLUMNS} FROM sync_records WHERE source = ? AND source_id = ?",
@@ -613,7 +641,7 @@ class SyncStore:
             if r.key in live_changed:
                 revision += 1
             conn.execute(
-                f"INSERT INTO sync_records ({_RECORD_COLUMNS}) VALUES ({', '.join('?' * 21)}) "
+                f"INSERT INTO sync_records ({_RECORD_COLUMNS}, cqc_key, postcode_key) VALUES ({', '.join('?' * 23)}) "
                 "ON CONFLICT (source, source_id) DO UPDATE SET connector = excluded.connector, "
                 "service_id = excluded.service_id, "
                 "status = excluded.status, type_status = excluded.type_status, item = excluded.item, "
@@ -622,13 +650,14 @@ class SyncStore:
                 "digest = excluded.digest, evidence_digest = excluded.evidence_digest, "
                 "last_seen = excluded.last_seen, changed_at = excluded.changed_at, "
                 "retired_at = excluded.retired_at, retired_reason = excluded.retired_reason, "
-                "left_out = excluded.left_out, "
+                "left_out = excluded.left_out, cqc_key = excluded.cqc_key, postcode_key = excluded.postcode_key, "
                 "live_revision = CASE WHEN ? THEN excluded.live_revision ELSE sync_records.live_revision END",
                 (r.source, r.source_id, r.connector, r.service_id, r.status, r.type_status, stored_json(r.item),
                  None if r.raw is None else stored_json(r.raw), None if r.service is None else stored_json(r.service),
                  r.proposed_type, r.proposed_subtype, r.problem, r.digest, r.evidence_digest, r.first_seen,
                  r.last_seen, r.changed_at, r.retired_at, r.retired_reason, revision,
-                 stored_json([d._asdict() for d in r.left_out]) if r.left_out else None, r.key in live_changed))
+                 stored_json([d._asdict() for d in r.left_out]) if r.left_out else None, *key_columns(r.service),
+                 r.key in live_changed))
         for v in reviews:
             conn.execute(_UPSERT_REVIEW, (v.source, v.source_id, v.state, v.decided_type, v.decided_subtype, v.reason,
                           v.decided_by, v.decided_at, v.decided_on_evidence, v.queued_at))
@@ -682,15 +711,14 @@ class SyncStore:
         if source is not None:
             where.append("source = ?")
             params.append(source)
+        if keys is not None:  # the rows of these records alone, on the table's key (a live write asks for a few)
+            where.append(_KEY_OF[self.database.dialect])
+            params.append(json.dumps(sorted(set(keys))))
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         with self._connect() as conn:
             rows = conn.execute(f"SELECT {_REVIEW_COLUMNS} FROM sync_review{clause} ORDER BY queued_at, source, "
                                 "source_id", params).fetchall()
-        found = [_review(r) for r in rows]
-        if keys is not None:
-            wanted = set(keys)
-            found = [r for r in found if r.key in wanted]
-        return found
+        return [_review(r) for r in rows]
 
     def review(self, source: str, source_id: str) -> ReviewRow | None:
         with self._connect() as conn:
