@@ -236,7 +236,6 @@ def _left_out_fields(conn: Connection, _policy: TokenPolicy) -> None:
         conn.execute(statement)
 
 
-
 def _merge_key_columns(conn: Connection, _policy: TokenPolicy) -> None:
     """Migration 22: each synced record's CQC location id and postcode as records are merged by them
     (`rehabmap.record_keys`), in indexed columns of their own, filled here from the stored records: a live write
