@@ -344,7 +344,11 @@ class HsdsAuditOut(BaseModel):
 class OrganisationIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: str = Field(min_length=ORGANISATION_NAME_LENGTH[0], max_length=ORGANISATION_NAME_LENGTH[1])
+    # Its length is checked once, on the name kept (`Organisations.add`): its runs of spaces made one, as the
+    # keepers' page and `rehabmap orgs add` count it; counted here as typed, a name the page took was a 422.
+    name: str = Field(description=(
+        f"The organisation's name, {ORGANISATION_NAME_LENGTH[0]} to {ORGANISATION_NAME_LENGTH[1]} characters once "
+        "runs of spaces are made one (else 400, naming it)."), examples=["Aire Trust"])
     service_ids: list[Annotated[str, Field(min_length=3, max_length=200)]] = Field(default_factory=list,
                                                                                   max_length=500)
 

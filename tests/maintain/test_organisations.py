@@ -39,3 +39,17 @@ def test_orgs_unlink_of_a_service_the_organisation_does_not_own_is_one_error_lin
     assert done.stderr.splitlines() == [
         f"error: '{OWNED_A[1]}' is not linked to {IRWELL}: {AIRE} owns it. Nothing was unlinked."]
     assert owners(site) == before
+
+
+def test_an_organisations_name_is_measured_as_it_is_kept_by_every_face(api, site):
+    """The keepers' page and `rehabmap orgs add` count a name once its runs of spaces are made one; the API counted
+    it as typed, so a name of 179 characters typed with two spaces between its words (238) was a 422 from the API
+    and taken by the page. Now the API takes it, kept tidied, and one too long once tidied is a 400 naming it."""
+    words = ("Aire " * 36).split()
+    typed = "  ".join(words)
+    assert len(typed) > 200 >= len(" ".join(words))
+    made = api.post("/maintain/organisations", json={"name": typed}, headers=site.auth("admin"))
+    assert made.status_code == 201, made.text
+    assert made.json()["name"] == " ".join(words)
+    too_long = api.post("/maintain/organisations", json={"name": "A" * 201}, headers=site.auth("admin"))
+    assert too_long.status_code == 400 and too_long.json()["error"]["field"] == "name", too_long.text
