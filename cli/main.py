@@ -43,13 +43,19 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except CALLER_ERRORS as exc:
-            click.echo(f"error: {for_operator(exc)}", err=True)
+        except (*CALLER_ERRORS, OSError) as exc:
+            click.echo(f"error: {caller_words(exc)}", err=True)
             ctx.exit(2)
-        except OSError as exc:
-            where = f": {exc.filename}" if exc.filename else ""
-            click.echo(f"error: {exc.strerror or exc}{where}", err=True)
-            ctx.exit(2)
+
+
+def caller_words(exc: BaseException) -> str | None:
+    """What an error a person can cause says to them (`_Group`), or None for a fault of rehabmap's own: one rule
+    for a command's error and for each failed run of a sync of several feeds (`cli.sync`)."""
+    if isinstance(exc, CALLER_ERRORS):
+        return for_operator(exc)
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}"
+    return None
 
 
 class _Commands(_Group):

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, cast
 
 import click
 
+from cli.main import caller_words
 from cli.maintain import _actor
 from cli.textgrid import grid
 from indexer.sync.connectors import SOURCES
-from rehabmap.errors import CALLER_ERRORS, InvalidValue, for_operator, shorten
+from rehabmap.errors import InvalidValue, shorten
 from rehabmap.taxonomy import ServiceType, type_words
 
 if TYPE_CHECKING:
@@ -68,9 +69,8 @@ def _failed(source: str, runs: SourceRuns) -> None:
     the runs that ended are above, so that a log read from its end does not take one council's failure for all."""
     several = len(runs.reports) + len(runs.failed) > 1
     for failure in runs.failed:
-        if isinstance(failure.error, CALLER_ERRORS):
-            said = for_operator(failure.error)
-        else:
+        said = caller_words(failure.error)
+        if said is None:
             traceback.print_exception(failure.error)
             said = f"{type(failure.error).__name__}: a fault of rehabmap's own (its traceback is above): report it"
         click.echo(f"error: {failure.source + ': ' if several else ''}{said}", err=True)

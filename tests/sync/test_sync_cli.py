@@ -463,3 +463,18 @@ def test_a_feed_file_that_cannot_be_read_stops_no_other_feed(tmp_path, geodata_d
     runs = {s["source"]: s["last_run"] for s in json.loads(status.stdout)}
     assert runs["oruk-example"]["outcome"] == "applied" and runs["oruk-leeds"]["outcome"] == "failed"
     assert runs["oruk-leeds"]["error"] == leeds.removeprefix("error: oruk-leeds: ")
+
+
+def test_a_feed_failing_on_the_file_system_is_one_error_line_not_a_fault(capsys):
+    """A run ended by the file system (a folder not writable, a disk full) is an error a person can mend, said in
+    one line as any command's is (`cli.main.caller_words`); since each feed became a run of its own, it was printed
+    with a traceback as 'a fault of rehabmap's own: report it'. A fault of rehabmap's own keeps its traceback."""
+    from app.sync import FailedRun, SourceRuns
+    from cli.sync import _failed
+
+    denied = PermissionError(13, "Permission denied", "/srv/rehabmap/var/directory.sqlite")
+    _failed("oruk", SourceRuns([], [FailedRun("oruk-bristol", denied), FailedRun("oruk-leeds", KeyError("x"))]))
+    err = capsys.readouterr().err
+    assert "error: oruk-bristol: Permission denied: /srv/rehabmap/var/directory.sqlite\n" in err
+    assert "error: oruk-leeds: KeyError: a fault of rehabmap's own (its traceback is above): report it" in err
+    assert "PermissionError" not in err  # no traceback printed of it
