@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from rehabmap.errors import CALLER_ERRORS, for_operator
+from rehabmap.errors import CALLER_ERRORS, Remedy, for_operator, with_remedy
 
 # Each command's module, imported when that command (or its --help) runs, or when `rehabmap --help` lists them
 # all: a command loads its own code, not the others' (the tokens' hashing, the gap analysis's options, the
@@ -34,6 +34,10 @@ atexit.register(gc.freeze)
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # typeshed knows modules only
 
 
+# What a person at the command line can do about an error (`rehabmap.errors.Remedy`), in its commands.
+REMEDIES = {Remedy.TOKENS: "'rehabmap tokens list' shows them."}
+
+
 class _Group(click.Group):
     """Errors a person can cause (the domain's and geodata's, and the file system's: a folder not there, a file where
     a folder should be, one not writable) end a command with their message and exit status 2, never a traceback.
@@ -52,7 +56,7 @@ def caller_words(exc: BaseException) -> str | None:
     """What an error a person can cause says to them (`_Group`), or None for a fault of rehabmap's own: one rule
     for a command's error and for each failed run of a sync of several feeds (`cli.sync`)."""
     if isinstance(exc, CALLER_ERRORS):
-        return for_operator(exc)
+        return for_operator(exc, with_remedy(exc, REMEDIES))
     if isinstance(exc, OSError):
         return f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}"
     return None

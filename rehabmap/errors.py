@@ -9,24 +9,40 @@ geodata cannot place (a bad postcode, a point outside England) raises geodata's 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from enum import Enum
+
 from geodata.errors import GeodataError, shorten
 
 __all__ = ["shorten"]  # every message quotes what a person gave by one rule, geodata's (it stands alone)
 
 
+class Remedy(Enum):
+    """What a person can do about an error, named apart from its message. The domain is shared by three faces,
+    the command line, the maintainers' API and the keepers' pages, whose users can do different things: a message
+    that named a command ('rehabmap tokens list' shows them) told a keeper on a web page to run it. So a message
+    says the fact, and each face words the remedy as its user can take it (a command, a route, a choice on the
+    page) from a table of its own, read by `with_remedy`; a face with no words for one says the fact alone."""
+
+    TOKENS = "tokens"  # where the tokens are listed
+
+
 class DomainError(Exception):
     """Base of the domain's errors a caller can cause; `status` is the HTTP status the API maps it to.
     `where` is the place on the server it concerns (a file's path): the operator's console and the server's log
-    say it, a reply never does, since a public page has no business naming the server's folders."""
+    say it, a reply never does, since a public page has no business naming the server's folders. `remedy` is
+    what a person can do about it, which each face words for itself (`Remedy`)."""
 
     status: int = 400
     code: str = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None, where: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, where: str | None = None,
+                 remedy: Remedy | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         self.where = where
+        self.remedy = remedy
 
 
 class UnknownServiceType(DomainError):
@@ -194,7 +210,16 @@ def sentence(text: str) -> str:
     return text if text.rstrip().endswith((".", "!", "?", "…")) else f"{text}."
 
 
-def for_operator(error: DomainError | GeodataError) -> str:
-    """The message with the place on the server it concerns: what the command line and the server's log say,
-    where a reply says the message alone."""
-    return f"{error.message} ({error.where})" if error.where else error.message
+def with_remedy(error: DomainError | GeodataError, remedies: Mapping[Remedy, str]) -> str:
+    """The message followed by what the face's user can do about it, in that face's words (`remedies`, its own
+    table: `Remedy`); the message alone where the error names no remedy or the face has no words for it."""
+    remedy = error.remedy if isinstance(error, DomainError) else None
+    words = remedies.get(remedy) if remedy is not None else None
+    return f"{sentence(error.message)} {words}" if words else error.message
+
+
+def for_operator(error: DomainError | GeodataError, said: str | None = None) -> str:
+    """The message (or `said`, a face's words of it: `with_remedy`) with the place on the server it concerns:
+    what the command line and the server's log say, where a reply says the message alone."""
+    said = error.message if said is None else said
+    return f"{said} ({error.where})" if error.where else said

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from rehabmap.errors import UnknownToken
+from rehabmap.errors import Remedy, UnknownToken
 from rehabmap.maintain.auth import Principal, Role
 from rehabmap.maintain.database import Connection, Database, iso, utcnow
 
@@ -128,8 +128,8 @@ class Sessions:
         with self.database.transaction() as conn:
             if conn.execute(f"SELECT 1 FROM tokens t WHERE t.id = ? AND {_LIVE_TOKEN}",
                             (token_id, iso(moment))).fetchone() is None:
-                raise UnknownToken(f"No live token with id '{token_id[:40]}'. 'rehabmap tokens list' shows them "
-                                   "(a revoked or expired token gets no sign-in link).", field="token_id")
+                raise UnknownToken(f"No live token has the id '{token_id[:40]}': a revoked or expired token gets no "
+                                   "sign-in link.", field="token_id", remedy=Remedy.TOKENS)
             self._sweep(conn, moment)
             conn.execute("INSERT INTO sign_in_links VALUES (?, ?, ?, ?, NULL)",
                          (_digest(code), token_id, iso(moment), iso(expires)))

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from rehabmap.errors import DirectoryUnavailable, InvalidValue, TokenAlreadyMade, Unauthenticated, UnknownToken
+from rehabmap.errors import (DirectoryUnavailable, InvalidValue, Remedy, TokenAlreadyMade, Unauthenticated,
+                             UnknownToken)
 from rehabmap.maintain.audit import AuditLog, Change, add_change_ids
 from rehabmap.maintain.auth import (
     KEY_BYTES,
@@ -149,8 +150,7 @@ class Tokens:
         with self.database.transaction() as conn:
             row = conn.execute("SELECT revoked_at FROM tokens WHERE id = ?", (token_id,)).fetchone()
             if row is None:
-                raise UnknownToken(f"No token with id '{token_id[:40]}'. 'rehabmap tokens list' shows them.",
-                                   field="token_id")
+                raise UnknownToken(f"No token has the id '{token_id[:40]}'.", field="token_id", remedy=Remedy.TOKENS)
             if row[0] is None:
                 self._revoke(conn, token_id, actor, at)
         return next(t for t in self.all() if t.id == token_id)

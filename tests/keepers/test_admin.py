@@ -10,6 +10,7 @@ from html import unescape
 import pytest
 
 from tests.keepers.conftest import csrf_of
+from tests.maintain.conftest import cli_here
 
 AIRE = "sample:aire-valley-rehabilitation-unit"
 NEW_TOKEN = re.compile(r'<code id="new-token">(rmk_[0-9a-f]{12}_[A-Za-z0-9_-]{43})</code>')
@@ -86,6 +87,25 @@ def test_an_admin_makes_a_sign_in_link_for_a_token(keepers, admin):
     holder = keepers.client()
     answer = holder.post(link, data={"csrf": csrf_of(holder.get(link).text)})
     assert answer.status_code == 303 and "maintainer of the tests" in holder.get("/keepers").text
+
+
+def test_a_token_refused_on_the_tokens_page_says_where_the_tokens_are_not_a_command(keepers, admin):
+    """A token revoked since the page was shown gets no sign-in link, and an id not there is not revoked: the
+    page says so, that the tokens page lists them and the way back to it, where it said "'rehabmap tokens list'
+    shows them", a command a keeper on a web page cannot run. The command line still names the command."""
+    token_id = keepers.site.token_ids["provider_b"]
+    keepers.site.directory.tokens.revoke(token_id, actor="test")
+    csrf = csrf_of(admin.get("/keepers/tokens").text)
+    link = admin.post("/keepers/tokens/sign-in-link", data={"csrf": csrf, "token": token_id})
+    revoke = admin.post("/keepers/tokens/revoke", data={"csrf": csrf, "token": "0123456789ab"})
+    for refused, fact in ((link, f"No live token has the id '{token_id}': a revoked or expired token gets no "
+                                 "sign-in link."),
+                          (revoke, "No token has the id '0123456789ab'.")):
+        assert refused.status_code == 404 and f"<p>{fact} The tokens page lists them.</p>" in unescape(refused.text)
+        assert '<a href="/keepers/tokens">Back to the tokens</a>' in refused.text
+    command = cli_here(keepers.site, "tokens", "revoke", "0123456789ab")
+    assert command.returncode == 2
+    assert command.stderr == "error: No token has the id '0123456789ab'. 'rehabmap tokens list' shows them.\n"
 
 
 def test_organisations_are_added_and_services_linked_and_unlinked(keepers, admin):

@@ -28,6 +28,7 @@ from web.keepers.maintainer_review import held_words
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, directory_of, form_errors, message_page, render,
                                  requires)
+from web.keepers.words import said
 
 router = APIRouter(route_class=KeepersRoute)
 TOKENS = f"{PATH}/tokens"
@@ -46,7 +47,9 @@ _INPUT = {"name": "label", "organisation": "organisation", "expires": "expires",
 
 
 def _refused(request: Request, keeper: Keeper, error: DomainError) -> Refusal:
-    return Refusal(message_page(request, keeper, error.status, "That was not done", error.message))
+    """A refusal of something asked of a token (from the tokens page), with the way back to it."""
+    return Refusal(message_page(request, keeper, error.status, "That was not done", said(error),
+                                link=(TOKENS, "Back to the tokens")))
 
 
 # --- tokens ---------------------------------------------------------------------------------------------

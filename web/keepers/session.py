@@ -259,9 +259,12 @@ def page_number(request: Request) -> int:
     return int(text) if text.isdigit() and int(text) >= 1 else 1
 
 
-def message_page(request: Request, keeper: Keeper, status: int, title: str, message: str) -> HTMLResponse:
-    """A page that says one thing (a refusal, say) in the keepers' layout."""
-    return render(request, keeper, "keepers/message.html", {"title": title, "message": message}, status=status)
+def message_page(request: Request, keeper: Keeper, status: int, title: str, message: str, *,
+                 link: tuple[str, str] | None = None) -> HTMLResponse:
+    """A page that says one thing (a refusal, say) in the keepers' layout; `link` (its path and words) is where
+    to go next, such as the page the refusal is about."""
+    return render(request, keeper, "keepers/message.html",
+                  {"title": title, "message": message, **({"link": link} if link else {})}, status=status)
 
 
 def message_page_plain(request: Request, status: int, title: str, message: str) -> HTMLResponse:

@@ -9,6 +9,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from rehabmap.errors import DomainError, Remedy, with_remedy
 from rehabmap.explanation import GENDER_WORDS, TEAMS_GENDER_BASES, gender_basis
 from rehabmap.maintain.audit import REASON_MAX, tidied_reason
 from rehabmap.maintain.overlay import READ_FIELDS
@@ -35,6 +36,15 @@ TYPED_FIELDS: dict[str, tuple[str, int]] = {
 TEXT_LIMITS = {name: limit for name, (_, limit) in TYPED_FIELDS.items()}
 # A text its field keeps otherwise than typed, and is measured so by the API and the command line: each as kept.
 KEPT_AS = {"reason": tidied_reason, "organisation_name": tidied_reason, "label": tidied_reason}
+
+
+# What a keeper can do about an error (`rehabmap.errors.Remedy`), on these pages: never a command to run.
+REMEDIES = {Remedy.TOKENS: "The tokens page lists them."}
+
+
+def said(error: DomainError) -> str:
+    """A refusal as the keepers' pages say it: the fact, and what a keeper can do about it here (`REMEDIES`)."""
+    return with_remedy(error, REMEDIES)
 
 
 # A review's state as a maintainer reads it (the queue and the API keep the codes; a pending record's day and a
