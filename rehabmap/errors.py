@@ -25,6 +25,7 @@ class Remedy(Enum):
     page) from a table of its own, read by `with_remedy`; a face with no words for one says the fact alone."""
 
     TOKENS = "tokens"  # where the tokens are listed
+    REVIEW_QUEUE = "review_queue"  # where the synced records awaiting a decision are listed
 
 
 class DomainError(Exception):

@@ -25,7 +25,7 @@ from indexer.sync.steps import reached
 from indexer.sync.publish import record_pending, shown, with_type
 from indexer.sync.store import Audit, ReviewRow, ReviewState, StoredRecord, SyncStore, now
 from rehabmap.maintain.audit import Change, given_reason
-from rehabmap.errors import DomainError, InvalidValue, ServiceNotFound
+from rehabmap.errors import DomainError, InvalidValue, Remedy, ServiceNotFound
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType, parse_type, type_words
 
@@ -128,8 +128,8 @@ class ReviewQueue:
     def _find(self, service_id: str) -> tuple[StoredRecord, ReviewRow]:
         records = self.store.records(service_ids=[service_id])
         if not records:
-            raise ServiceNotFound(f"No synced record '{service_id[:80]}'. 'rehabmap review list' shows the queue.",
-                                  field="service_id")
+            raise ServiceNotFound(f"No synced record '{service_id[:80]}'.", field="service_id",
+                                  remedy=Remedy.REVIEW_QUEUE)
         record = records[0]
         row = self.store.review(record.source, record.source_id)
         if row is None:

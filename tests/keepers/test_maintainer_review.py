@@ -22,7 +22,7 @@ from rehabmap.taxonomy import ServiceType
 from tests.conftest import database_url
 from tests.keepers.conftest import Keepers, csrf_of, make_keepers
 from tests.keepers.maintainer_browser import signed_in_page
-from tests.maintain.conftest import make_site
+from tests.maintain.conftest import cli_here, make_site
 from tests.sync.store_fixtures import FIELD_HOUSE, ListedConnector, field_house_item, runner_for
 from tests.web.test_browser import axe, shot
 
@@ -147,6 +147,26 @@ def test_an_untyped_record_is_accepted_only_as_a_type_chosen(queued):
     assert answer.status_code == 303
     assert UNTYPED not in pending(queued)
     assert "It is now accepted" in client.get(answer.headers["location"]).text
+
+
+def test_a_record_not_synced_is_refused_saying_where_the_queue_is_not_a_command(queued):
+    """A record no sync holds, opened or chosen, was refused with "'rehabmap review list' shows the queue", a
+    command a maintainer on a web page cannot run. Now the page says the review queue lists the records awaiting
+    a decision (the item's page with the way back to it); the command line still names the command."""
+    client = signed_in(queued)
+    fact = "No synced record 'listed:1-000'."
+    opened = client.get("/keepers/review/listed:1-000")
+    assert opened.status_code == 404 and "<h1>Not in the review queue</h1>" in opened.text
+    assert f"<p>{fact} The review queue lists the records awaiting a decision.</p>" in html.unescape(opened.text)
+    assert '<a href="/keepers/review">Back to the review queue</a>' in opened.text
+    chosen = client.post("/keepers/review/bulk", data={"csrf": csrf_of(client.get("/keepers/review").text),
+                                                       "id": [LEVEL1, "listed:1-000"], "action": "reject",
+                                                       "reason": "not rehabilitation"})
+    assert chosen.status_code == 400
+    assert f"{fact} The review queue lists the records awaiting a decision.</a>" in html.unescape(chosen.text)
+    assert sorted(pending(queued)) == sorted([LEVEL1, UNTYPED])
+    command = cli_here(queued.site, "review", "show", "listed:1-000")
+    assert (command.returncode, command.stderr) == (2, f"error: {fact} 'rehabmap review list' shows the queue.\n")
 
 
 def test_a_provider_may_not_see_the_queue_and_a_forged_form_decides_nothing(queued):

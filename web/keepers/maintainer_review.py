@@ -28,8 +28,9 @@ from rehabmap.taxonomy import NEED_LABELS, TYPE_LABELS, ServiceType, need_label,
 from web.deps import get_state
 from web.forms import Errors
 from web.keepers.navigation import SECTIONS, Section
-from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, form_errors, message_page_plain, render,
-                                 requires)
+from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, form_errors, message_page, message_page_plain,
+                                 render, requires)
+from web.keepers.words import said
 
 router = APIRouter(route_class=KeepersRoute)
 REVIEW = f"{PATH}/review"
@@ -136,7 +137,7 @@ def _decided(errors: Errors, field_id: str, decide: Callable[[], list[ReviewItem
     try:
         return decide()
     except DomainError as error:
-        errors.add("reason" if error.field == "reason" else field_id, error.message)
+        errors.add("reason" if error.field == "reason" else field_id, said(error))
         return []
 
 
@@ -149,8 +150,8 @@ def _item_page(request: Request, keeper: Keeper, service_id: str, errors: Errors
     try:
         item = queue_of(request).item(service_id)
     except DomainError as error:
-        return render(request, keeper, "keepers/message.html",
-                      {"title": "Not in the review queue", "message": error.message}, status=404)
+        return message_page(request, keeper, 404, "Not in the review queue", said(error),
+                            link=(REVIEW, "Back to the review queue"))
     form = keeper.form
     return render(request, keeper, "keepers/maintainer/review_item.html",
                   {"item": item, "errors": errors, "type_words": type_words, "types": TYPE_CHOICES,

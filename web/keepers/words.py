@@ -39,7 +39,8 @@ KEPT_AS = {"reason": tidied_reason, "organisation_name": tidied_reason, "label":
 
 
 # What a keeper can do about an error (`rehabmap.errors.Remedy`), on these pages: never a command to run.
-REMEDIES = {Remedy.TOKENS: "The tokens page lists them."}
+REMEDIES = {Remedy.TOKENS: "The tokens page lists them.",
+            Remedy.REVIEW_QUEUE: "The review queue lists the records awaiting a decision."}
 
 
 def said(error: DomainError) -> str:
