@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geodata.errors import GeodataError
-from rehabmap.errors import DomainError, for_operator
+from rehabmap.errors import DomainError, Remedy, for_operator, with_remedy
 
 log = logging.getLogger("rehabmap.api")
 
@@ -23,6 +23,11 @@ log = logging.getLogger("rehabmap.api")
 # geodata knows nothing of HTTP: the status of each of its errors is decided here (any other is a 400).
 GEODATA_STATUS: dict[str, int] = {"unknown_postcode": 404, "terminated_postcode": 404, "unknown_place": 404,
                                   "unknown_area": 404, "geodata_not_built": 503}
+
+
+# What an API client can do about an error (`rehabmap.errors.Remedy`): a route to call, never a command. The tokens
+# and the review queue are not the API's, so their errors never reach it.
+REMEDIES = {Remedy.ORGANISATIONS: "GET /maintain/organisations lists them; POST /maintain/organisations adds one."}
 
 
 class TaxonomyNotFound(DomainError):
@@ -147,7 +152,7 @@ def install(app: FastAPI, *, catch_all: bool = True) -> None:
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        return _body(exc.status, exc.code, exc.message, exc.field, getattr(exc, "headers", None))
+        return _body(exc.status, exc.code, with_remedy(exc, REMEDIES), exc.field, getattr(exc, "headers", None))
 
     @app.exception_handler(GeodataError)
     async def geodata_error(_: Request, exc: GeodataError) -> JSONResponse:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rehabmap.errors import InvalidValue, NotLinked, UnknownOrganisation
+from rehabmap.errors import InvalidValue, NotLinked, Remedy, UnknownOrganisation
 from rehabmap.maintain.audit import AuditLog, Change
 from rehabmap.maintain.database import Connection, Database, now
 from rehabmap.record import ORGANISATION_NAME_LENGTH
@@ -50,9 +50,8 @@ class Organisations:
                 row = conn.execute("SELECT id, name, created_at FROM organisations WHERE lower(name) = lower(?)",
                                    (" ".join(str(key).split()),)).fetchone()
             if row is None:
-                raise UnknownOrganisation(f"No organisation '{str(key)[:80]}'. Add it with "
-                                          "'rehabmap orgs add NAME' or POST /maintain/organisations.",
-                                          field="organisation")
+                raise UnknownOrganisation(f"No organisation '{str(key)[:80]}'.", field="organisation",
+                                          remedy=Remedy.ORGANISATIONS)
             services = [s for (s,) in conn.execute(
                 "SELECT service_id FROM ownership WHERE organisation_id = ? ORDER BY service_id", (row[0],))]
         return Organisation(row[0], row[1], row[2], services)

@@ -136,6 +136,25 @@ def test_organisations_are_added_and_services_linked_and_unlinked(keepers, admin
     assert actions == [(admin_who(keepers), "link"), (admin_who(keepers), "unlink")]
 
 
+def test_an_organisation_not_there_is_refused_against_its_choice_not_with_a_command(keepers, admin):
+    """An organisation the store does not hold (sent by a form made elsewhere) was refused
+    with "Add it with 'rehabmap orgs add NAME' or POST /maintain/organisations", neither of which a keeper on a
+    web page can do. Now the tokens form and the organisations' link and unlink say to choose another or add it."""
+    before = len(keepers.site.directory.tokens.all())
+    words = "No organisation 'Nobody Ltd'. Choose one from the list, or add it on the Organisations page."
+    token = admin.post("/keepers/tokens", data={**token_form(admin.get("/keepers/tokens").text), "label": "X",
+                                                "role": "provider", "organisation": "Nobody Ltd"})
+    csrf = csrf_of(admin.get("/keepers/organisations").text)
+    link = admin.post("/keepers/organisations/link", data={"csrf": csrf, "organisation": "Nobody Ltd",
+                                                          "service": AIRE})
+    unlink = admin.post("/keepers/organisations/unlink", data={"csrf": csrf, "organisation": "Nobody Ltd",
+                                                              "service": AIRE})
+    for refused in (token, link, unlink):
+        assert refused.status_code == 400 and f'<a href="#organisation">{words}</a>' in unescape(refused.text)
+    assert len(keepers.site.directory.tokens.all()) == before
+    assert AIRE in keepers.site.directory.organisations.get("Aire Trust (fictional)").service_ids
+
+
 def test_admin_pages_are_for_admins_only(keepers):
     maintainer = keepers.client()
     keepers.sign_in(maintainer, "maintainer")

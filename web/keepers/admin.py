@@ -104,7 +104,7 @@ async def make_token(request: Request, keeper: Keeper = requires(Role.admin)) ->
                                 f"{made.message} If it was not copied, revoke it on the tokens page and make "
                                 "another.")
         except DomainError as error:
-            errors.add(_INPUT.get(error.field or "", "label"), error.message)
+            errors.add(_INPUT.get(error.field or "", "label"), said(error))
     return _tokens_page(request, keeper, errors, typed, status=400)
 
 
@@ -191,5 +191,5 @@ async def _organisation_change(request: Request, keeper: Keeper, typed: dict[str
             await run_in_threadpool(change, directory)
             return RedirectResponse(ORGANISATIONS, status_code=303)
         except DomainError as error:
-            errors.add(field, error.message)
+            errors.add(field, said(error))
     return _organisations_page(request, keeper, errors, typed, status=400)
