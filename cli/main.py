@@ -37,7 +37,8 @@ sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # typeshe
 # What a person at the command line can do about an error (`rehabmap.errors.Remedy`), in its commands.
 REMEDIES = {Remedy.TOKENS: "'rehabmap tokens list' shows them.",
             Remedy.REVIEW_QUEUE: "'rehabmap review list' shows the queue.",
-            Remedy.ORGANISATIONS: "'rehabmap orgs list' shows them; 'rehabmap orgs add NAME' adds one."}
+            Remedy.ORGANISATIONS: "'rehabmap orgs list' shows them; 'rehabmap orgs add NAME' adds one.",
+            Remedy.TOKEN_ORGANISATION: "Give --organisation with --role provider, and only then."}
 
 
 class _Group(click.Group):

@@ -27,6 +27,7 @@ class Remedy(Enum):
     TOKENS = "tokens"  # where the tokens are listed
     REVIEW_QUEUE = "review_queue"  # where the synced records awaiting a decision are listed
     ORGANISATIONS = "organisations"  # where the organisations are listed, and one is added
+    TOKEN_ORGANISATION = "token_organisation"  # how a token is given its organisation (a provider's only)
 
 
 class DomainError(Exception):

@@ -101,8 +101,8 @@ class Tokens:
         if not fewest <= len(name) <= most:
             raise InvalidValue(f"A token's label must be {fewest} to {most} characters.", field="name")
         if (role is Role.provider) != (organisation is not None):
-            raise InvalidValue("A provider token needs --organisation, and only a provider token takes one.",
-                               field="organisation")
+            raise InvalidValue("A provider token needs an organisation, and only a provider token takes one.",
+                               field="organisation", remedy=Remedy.TOKEN_ORGANISATION)
         moment = utcnow()
         expires = self._expiry(moment, expires_at)
         org = self.organisations.get(organisation) if organisation is not None else None

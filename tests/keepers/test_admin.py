@@ -49,9 +49,10 @@ def test_an_admin_makes_a_provider_token_that_works_at_once(keepers, admin):
 @pytest.mark.parametrize(("data", "field", "message"), [
     ({"label": "", "role": "maintainer"}, "label", "Enter a label saying whose token it is"),
     ({"label": "X"}, "role", "Choose what the token may do"),
-    ({"label": "X", "role": "provider"}, "organisation", "A provider token needs --organisation"),
-    ({"label": "X", "role": "maintainer", "organisation": "Aire Trust (fictional)"}, "organisation",
-     "only a provider token takes one"),
+    *[(data, "organisation", "A provider token needs an organisation, and only a provider token takes one. Choose "
+       "one for a provider token, and None for any other role.")
+      for data in ({"label": "X", "role": "provider"},
+                   {"label": "X", "role": "maintainer", "organisation": "Aire Trust (fictional)"})],
     ({"label": "X", "role": "maintainer", "expires": "0"}, "expires", "a whole number from 1 to 365"),
     ({"label": "X", "role": "admin", "expires": "400"}, "expires", "a whole number from 1 to 365"),
 ])

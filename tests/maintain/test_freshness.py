@@ -168,7 +168,9 @@ def test_token_and_organisation_commands(fresh):
     assert "revoked" in api.get("/maintain/me", headers={"Authorization": f"Bearer {token}"}).json()["error"]["message"]
 
     bad = cli_here(site, "tokens", "create", "--role", "provider")
-    assert bad.returncode == 2 and "needs --organisation" in bad.stderr and "Traceback" not in bad.stderr
+    assert (bad.returncode, bad.stderr) == (2, "error: A provider token needs an organisation, and only a provider "
+                                               "token takes one. Give --organisation with --role provider, and only "
+                                               "then.\n")
     unknown = cli_here(site, "tokens", "create", "--role", "provider", "--organisation", "Nobody Ltd")
     assert unknown.returncode == 2 and "No organisation 'Nobody Ltd'" in unknown.stderr
 

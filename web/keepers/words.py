@@ -41,7 +41,8 @@ KEPT_AS = {"reason": tidied_reason, "organisation_name": tidied_reason, "label":
 # What a keeper can do about an error (`rehabmap.errors.Remedy`), on these pages: never a command to run.
 REMEDIES = {Remedy.TOKENS: "The tokens page lists them.",
             Remedy.REVIEW_QUEUE: "The review queue lists the records awaiting a decision.",
-            Remedy.ORGANISATIONS: "Choose one from the list, or add it on the Organisations page."}
+            Remedy.ORGANISATIONS: "Choose one from the list, or add it on the Organisations page.",
+            Remedy.TOKEN_ORGANISATION: "Choose one for a provider token, and None for any other role."}
 
 
 def said(error: DomainError) -> str:
