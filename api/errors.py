@@ -25,9 +25,11 @@ GEODATA_STATUS: dict[str, int] = {"unknown_postcode": 404, "terminated_postcode"
                                   "unknown_area": 404, "geodata_not_built": 503}
 
 
-# What an API client can do about an error (`rehabmap.errors.Remedy`): a route to call, never a command. The tokens
-# and the review queue are not the API's, so their errors never reach it.
-REMEDIES = {Remedy.ORGANISATIONS: "GET /maintain/organisations lists them; POST /maintain/organisations adds one."}
+# What an API client can do about an error (`rehabmap.errors.Remedy`): a route to call, or who must act, never a
+# command. The tokens and the review queue are not the API's, so their errors never reach it.
+REMEDIES = {Remedy.ORGANISATIONS: "GET /maintain/organisations lists them; POST /maintain/organisations adds one.",
+            Remedy.TOKEN_KEY: "Nothing is wrong with the request or the token: the server's operator must restore the "
+                              "key file or make a new key."}
 
 
 class TaxonomyNotFound(DomainError):

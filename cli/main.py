@@ -38,7 +38,9 @@ sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # typeshe
 REMEDIES = {Remedy.TOKENS: "'rehabmap tokens list' shows them.",
             Remedy.REVIEW_QUEUE: "'rehabmap review list' shows the queue.",
             Remedy.ORGANISATIONS: "'rehabmap orgs list' shows them; 'rehabmap orgs add NAME' adds one.",
-            Remedy.TOKEN_ORGANISATION: "Give --organisation with --role provider, and only then."}
+            Remedy.TOKEN_ORGANISATION: "Give --organisation with --role provider, and only then.",
+            Remedy.TOKEN_KEY: "Restore the right key file from its backup, or run 'rehabmap tokens new-key' to make a "
+                              "new key (every token made with the old one is then revoked)."}
 
 
 class _Group(click.Group):

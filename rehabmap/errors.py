@@ -28,6 +28,7 @@ class Remedy(Enum):
     REVIEW_QUEUE = "review_queue"  # where the synced records awaiting a decision are listed
     ORGANISATIONS = "organisations"  # where the organisations are listed, and one is added
     TOKEN_ORGANISATION = "token_organisation"  # how a token is given its organisation (a provider's only)
+    TOKEN_KEY = "token_key"  # the token key file, lost or not this store's: only the server's operator can act
 
 
 class DomainError(Exception):

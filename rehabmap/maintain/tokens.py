@@ -212,9 +212,8 @@ class Tokens:
                 row = conn.execute("SELECT value FROM meta WHERE key = 'token_key_check'").fetchone()
         if not hmac.compare_digest(row[0], check):
             raise DirectoryUnavailable(
-                f"The token key file {self.key_file.name} is not the key this directory's tokens were made with. "
-                "Restore the right one from its backup, or run 'rehabmap tokens new-key' to make a new key "
-                "(every token made with the old one is then revoked).", where=str(self.key_file))
+                f"The token key file {self.key_file.name} is not the key this directory's tokens were made with, so "
+                "no token can be checked.", where=str(self.key_file), remedy=Remedy.TOKEN_KEY)
         self._key = (key, check)
         return key
 
@@ -223,9 +222,8 @@ class Tokens:
             key = bytes.fromhex(self.key_file.read_text(encoding="ascii").strip())
         except FileNotFoundError:
             raise DirectoryUnavailable(
-                f"The token key file {self.key_file.name} is missing, so no token made with it can be checked. "
-                "Restore it from its backup, or run 'rehabmap tokens new-key' to make a new key (every token "
-                "made with the old one is then revoked).", where=str(self.key_file)) from None
+                f"The token key file {self.key_file.name} is missing, so no token made with it can be checked.",
+                where=str(self.key_file), remedy=Remedy.TOKEN_KEY) from None
         except (OSError, ValueError) as exc:
             raise DirectoryUnavailable(f"The token key file {self.key_file.name} cannot be read as a key "
                                        f"({type(exc).__name__}).", where=str(self.key_file)) from None

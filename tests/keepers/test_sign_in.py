@@ -178,6 +178,19 @@ def test_a_sign_in_link_from_the_command_signs_in_once(keepers):
     assert "rm_keeper=" not in used.headers.get("set-cookie", "")
 
 
+def test_a_lost_token_key_is_told_to_a_keeper_as_the_operators_to_mend_not_a_command_to_run(keepers):
+    """The token key file gone (a new server: nothing of it in memory), signing in was refused with "run
+    'rehabmap tokens new-key'", a command a keeper on a web page has no way to run."""
+    (keepers.site.home / "token.key").unlink()
+    client = make_keepers(keepers.site).client()
+    refused = client.post("/keepers/sign-in", data={"csrf": csrf_of(client.get("/keepers/sign-in").text),
+                                                    "token": keepers.site.tokens["maintainer"]})
+    assert refused.status_code == 400 and (
+        '<a href="#token">The token key file token.key is missing, so no token made with it can be checked. Whoever '
+        "runs rehabmap here must restore it from its backup or make a new key; until then no one can sign in with a "
+        "token.</a>") in refused.text
+
+
 def test_the_command_refuses_a_link_for_a_revoked_token_in_one_line(keepers):
     keepers.site.directory.tokens.revoke(keepers.site.token_ids["provider_b"], actor="test")
     made = cli(keepers.site, "tokens", "sign-in-link", keepers.site.token_ids["provider_b"])

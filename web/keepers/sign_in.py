@@ -25,6 +25,7 @@ from web.keepers.session import (
     set_cookie,
     visitor,
 )
+from web.keepers.words import said
 
 router = APIRouter(route_class=KeepersRoute)
 MAX_CODE = 100
@@ -62,7 +63,7 @@ async def sign_in(request: Request, who: Visitor = visitor()) -> Response:
         try:
             principal = await run_in_threadpool(directory.tokens.authenticate, f"Bearer {token}")
         except DomainError as error:
-            errors.add_domain(error, "token")
+            errors.add("token", said(error))
     if errors:
         return render(request, who, "keepers/sign_in.html",
                       {"errors": errors, "next": safe_next(who.form.get("next")), "notice": ""}, status=400)

@@ -42,7 +42,9 @@ KEPT_AS = {"reason": tidied_reason, "organisation_name": tidied_reason, "label":
 REMEDIES = {Remedy.TOKENS: "The tokens page lists them.",
             Remedy.REVIEW_QUEUE: "The review queue lists the records awaiting a decision.",
             Remedy.ORGANISATIONS: "Choose one from the list, or add it on the Organisations page.",
-            Remedy.TOKEN_ORGANISATION: "Choose one for a provider token, and None for any other role."}
+            Remedy.TOKEN_ORGANISATION: "Choose one for a provider token, and None for any other role.",
+            Remedy.TOKEN_KEY: "Whoever runs rehabmap here must restore it from its backup or make a new key; until "
+                              "then no one can sign in with a token."}
 
 
 def said(error: DomainError) -> str:
