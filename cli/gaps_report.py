@@ -289,7 +289,7 @@ def _check_options(area: str, level: str | None, shown: tuple[Category, ...], sv
     the all-areas table, or a what-if) had been printed above it. Each is one `error:` line (InvalidValue, or the
     file system's error for a folder not there, as writing there would give), exit status 2, nothing else. An
     option that AREA does not use is refused rather than left unread (`gaps Leeds --sort …` sorted nothing)."""
-    check_map_indicator(indicator, shown[0])  # what `--svg` of a level would draw; the name in every case
+    check_map_indicator(indicator, shown[0] if level and svg_path is not None else None)  # the name in every case
     for option, path in files.items():
         if path is not None and not path.parent.is_dir():
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))

@@ -41,13 +41,14 @@ UNITS: dict[str, Unit] = {
 _DIGITS: dict[Unit, int] = {"count": 0, "rate": 3, "km": 3, "share": 4}
 
 
-def check_map_indicator(indicator: str, category: Category) -> None:
+def check_map_indicator(indicator: str, category: Category | None) -> None:
     """An England map's indicator, checked before anything is drawn (or, on the command line, printed): one of
-    `INDICATORS`, and a fallback only of an inpatient type, the only types it is computed for."""
+    `INDICATORS`, and a fallback only of an inpatient type (`category`, the type the map draws: None where no map
+    is drawn), the only types it is computed for."""
     if indicator not in INDICATORS:
         raise InvalidValue(f"Unknown indicator '{indicator}'. Use one of: {', '.join(INDICATORS)}.",
                            field="indicator")
-    if indicator.startswith("fallback_") and not category.is_inpatient:
+    if indicator.startswith("fallback_") and category is not None and not category.is_inpatient:
         raise InvalidValue(f"'{indicator}' is only computed for inpatient types.", field="indicator")
 
 

@@ -307,3 +307,12 @@ def test_a_bad_option_is_refused_before_anything_is_printed(run, tmp_path, args,
     assert len(done.output.splitlines()) == 1 and done.output.startswith("error: " + error.replace("{tmp}",
                                                                                                     str(tmp_path)))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_fallback_indicator_is_refused_only_where_a_map_of_a_community_type_would_draw_it(run, tmp_path):
+    """The inpatient rule is the map's: `gaps icb --indicator fallback_mean_km` with no `--svg` draws nothing, and
+    was refused ("only computed for inpatient types") because the first type shown is VCFSE; the name is still
+    checked in every case (above)."""
+    done = run("icb", "--indicator", "fallback_mean_km")
+    assert done.exit_code == 0, done.output
+    assert not done.output.startswith("error:")
