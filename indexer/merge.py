@@ -1,8 +1,12 @@
 """Duplicates across sources become one record that remembers which source gave each field.
 
 Two records are the same service when they share an id, a CQC location id, or the same normalised
-name and postcode. The first record seen is the base; later ones only fill what it leaves empty. A need that one
-source says is met and another says is not becomes unknown: conflicting claims are not a yes (so does a need
+name and postcode. The first record seen is the base; later ones only fill what it leaves empty. An inactive
+record (retired by its source) is merged by its id alone: it still takes in an older copy of itself (a file's row of
+a location since deregistered stays out of search), but it is never the base of another record nor merged into one,
+so a home CQC registered again under a new location id, at the same name and postcode, stays in search, and the
+retired record keeps its own id and history, as a sync's live write leaves them (`indexer.sync.publish`). A need
+that one source says is met and another says is not becomes unknown: conflicting claims are not a yes (so does a need
 read from one record's words as met and from the other's as not met).
 """
 
@@ -30,11 +34,15 @@ def name_key(name: str) -> str:
 
 
 def merge_keys(service: Service | Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The keys a record is merged by: its id first, then its CQC location id and its name and postcode, if any.
+    """The keys a record is merged by: its id first, then its CQC location id and its name and postcode, if any;
+    an inactive record's id alone. Before, a rebuild merged a retired record with a live one by name and postcode,
+    and the retired one as the base hid the live one from search, where a live write merges shown records only.
     A record as JSON (a synced record's, `indexer.sync.publish.shown_merged`) has the same keys as validated."""
     # a record's fields, read without pydantic's attribute hook (this runs per row)
     fields = service if isinstance(service, Mapping) else service.__dict__
     keys = [("id", fields["id"])]
+    if fields.get("status") == "inactive":
+        return keys
     cqc, postcode = cqc_key(fields.get("cqc_location_id")), postcode_key(fields.get("postcode"))
     if cqc is not None:
         keys.append(("cqc", cqc))

@@ -83,10 +83,11 @@ def shown_merged(store: SyncStore, changed: Sequence[StoredRecord]) -> dict[str,
 
 def _kin(store: SyncStore, changed: Sequence[Mapping[str, Any]]) -> _Groups:
     """The shown records that share a merge key with one of the changed records (as JSON), or with one of those,
-    in turn, in the store's order: those with a changed record's id, CQC location id or postcode
-    (`SyncStore.sharing_keys`, on indexes), asked again with those of each found one that shares a key, until no
-    new one comes. Every record that shares a key with one found is then among those read, so the records merged
-    are those a read of every record finds (which took 2 s of CPU at 20k records, under the index lock)."""
+    in turn, in the store's order (active ones: an inactive one is merged by its id alone, `merge_keys`): those with
+    a changed record's id, CQC location id or postcode (`SyncStore.sharing_keys`, on indexes), asked again with
+    those of each found one that shares a key, until no new one comes. Every record that shares a key with one found
+    is then among those read, so the records merged are those a read of every record finds (which took 2 s of CPU
+    at 20k records, under the index lock)."""
     asked = list(changed)
     known = {column for record in asked for column in _key_columns(record)}
     while True:

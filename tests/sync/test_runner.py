@@ -302,6 +302,52 @@ def test_synced_records_survive_a_rebuild_and_the_maintainers_edits_win(settings
     assert record["field_sources"]["phone"] == "directory" and record["field_sources"]["beds"] == "cqc:numberOfBeds"
 
 
+@pytest.mark.parametrize("new_id", ["1-12937516003", "1-10937516003"], ids=["new-after-old", "new-before-old"])
+def test_a_home_registered_again_under_a_new_location_id_is_shown_after_a_rebuild(settings, geography, replay,
+                                                                                  feeds_dir, new_id):
+    """CQC gives a re-registered home a new location id and deregisters the old one: the same name and postcode,
+    the old record retired (inactive), the new one active. Before, a rebuild merged the two by name and postcode,
+    the first in the store's order the base: Ashton Lodge's retired record kept the new one inside it, inactive, out
+    of every search (or, the new one first, the retired record's id and history went into the live one), while the
+    sync's live write had shown each on its own. The new id is invented (no home of the 103 real records was
+    registered again), once after the old in the store's order and once before it. The rebuild reads the recorded
+    locations too, whose Ashton Lodge, still registered there, is an older copy of the retired record: merged into
+    it by its id, it stays out of search."""
+    from indexer.merge import merged_ids
+    from indexer.pipeline import GeographyPlacer, build_index
+    from indexer.sources import load_source
+    from indexer.sync.rebuild import with_directory
+    from rehabmap.maintain.edits import OverlayWriter
+    from app.parts import open_writer
+
+    run(settings, geography)
+    replay.cqc.deregister(ASHTON, date(2026, 11, 30))
+    replay.cqc.add({**replay.cqc.records[ASHTON], "locationId": new_id, "registrationStatus": "Registered",
+                    "registrationDate": "2026-12-01", "deregistrationDate": None})
+    synced = run(settings, geography)
+    assert [line.service_id for line in synced.retired] == [f"cqc:{ASHTON}"]
+    assert [line.service_id for line in synced.added] == [f"cqc:{new_id}"]
+    written = {i: index_record(settings.home, f"cqc:{i}") for i in (ASHTON, new_id)}
+    assert written[ASHTON]["status"] == "inactive" and written[new_id]["status"] == "active"
+
+    recorded = feeds_dir / "cqc_api" / "locations_detail_2021.json"
+    rows = with_directory(store_of(settings), [recorded], load_source(recorded))
+    report = build_index(rows, GeographyPlacer(geography), OverlayWriter(open_writer(settings), Directory.from_settings(
+        settings)), progress=False)
+
+    assert not merged_ids(report.merged) & {f"cqc:{ASHTON}", f"cqc:{new_id}"}
+    rebuilt = {i: index_record(settings.home, f"cqc:{i}") for i in (ASHTON, new_id)}
+    assert rebuilt[new_id]["status"] == "active", "the home is in search"
+    assert rebuilt[ASHTON]["status"] == "inactive", "the retired record is kept, under its own id"
+    assert [p["source_id"] for p in rebuilt[new_id]["provenance"]] == [new_id]
+    assert [p["source_id"] for p in rebuilt[ASHTON]["provenance"]] == [ASHTON, ASHTON], "and the file's copy"
+    # Each as the sync wrote it, but what the file's copy merged into the retired one adds to where it came from.
+    assert [{k: v for k, v in record.items() if k not in ("provenance", "field_sources")}
+            for record in (rebuilt[ASHTON], rebuilt[new_id])] == [
+        {k: v for k, v in record.items() if k not in ("provenance", "field_sources")}
+        for record in (written[ASHTON], written[new_id])]
+
+
 def test_a_sync_written_while_a_rebuild_ran_is_written_again_after_its_swap(settings, geography, replay):
     """A rebuild reads the synced records, a sync then writes to the old index, and the rebuild swaps in its
     new index without that write: the next sync writes it again."""
