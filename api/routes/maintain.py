@@ -6,6 +6,7 @@ who may do what is decided there. Replies are never cached, and no CORS header i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, Literal
@@ -125,13 +126,19 @@ def _may(rule: Rule) -> Any:
     return Depends(may)
 
 
+# The paths of a service's actions after its id: one list, read by the id's convertor (below) and the routes.
+_NEED, _GENDER, _RETIRE, _VERIFY, _KEEP = "/needs/{need}", "/gender", "/retire", "/verify", "/edits/{field}/keep"
+_ACTIONS = (_NEED, _GENDER, _RETIRE, _VERIFY, _KEEP)
+_SERVICE = "/services/{service_id:service_id}"
+
+
 class _ServiceIdConvertor(Convertor[str]):
     """A service's id in a path: any text (an id may hold '/'), but never ending in the words of one of its
-    actions (`/verify`, `/retire`, `/gender`, `/needs/{need}`, `/edits/{field}/keep`, the routes below), so an action
+    actions (`_ACTIONS`: a route added there is one the id never swallows), so an action
     asked with another method is the 405 it is, with its Allow header: before, `GET …/verify` fell to the route of
     the service itself, which read '…/verify' as an id ('No service with id', 404)."""
 
-    regex = r"(?:(?!/(?:verify|retire|gender|needs/[^/]+|edits/[^/]+/keep)$).)+"
+    regex = "(?:(?!(?:" + "|".join(re.sub(r"\{[^}]+\}", "[^/]+", tail) for tail in _ACTIONS) + ")$).)+"
 
     def convert(self, value: str) -> str:
         return value
@@ -209,7 +216,7 @@ def create_service(body: ServiceIn, caller: Caller, state: State, response: Resp
     return _edit(state, _editor(state).create(caller, body.given(), state.today()), response)
 
 
-@router.put("/services/{service_id:service_id}/needs/{need}", response_model=EditOut, responses=_STALE,
+@router.put(_SERVICE + _NEED, response_model=EditOut, responses=_STALE,
             summary="State one need of a service", dependencies=[_may(STATE)])
 def state_need(service_id: ServiceId, need: Annotated[str, Path(max_length=60, description=(
                    "The need's code (as in needs_met), or language:<ISO 639 code>; not a gender need: PUT "
@@ -225,7 +232,7 @@ def state_need(service_id: ServiceId, need: Annotated[str, Path(max_length=60, d
                      response)
 
 
-@router.put("/services/{service_id:service_id}/gender", response_model=EditOut, responses=_STALE,
+@router.put(_SERVICE + _GENDER, response_model=EditOut, responses=_STALE,
             summary="State whom a service takes", dependencies=[_may(STATE)])
 def state_gender(service_id: ServiceId, body: GenderIn, caller: Caller, state: State, request: Request,
                  response: Response, if_match: IfMatch = None) -> EditOut:
@@ -237,7 +244,7 @@ def state_gender(service_id: ServiceId, body: GenderIn, caller: Caller, state: S
                      response)
 
 
-@router.get("/services/{service_id:service_id}", response_model=ServiceHeldOut, summary="A service and its version")
+@router.get(_SERVICE, response_model=ServiceHeldOut, summary="A service and its version")
 def service(service_id: ServiceId, caller: Caller, state: State, request: Request,
             response: Response) -> ServiceHeldOut:
     """The service as the live index holds it, and its version (also the ETag header) to send in If-Match with
@@ -260,7 +267,7 @@ async def _may_change(request: Request, service_id: ServiceId, caller: Caller, s
         await run_in_threadpool(_editor(state).authorise_update, caller, service_id, named)
 
 
-@router.patch("/services/{service_id:service_id}", response_model=EditOut, responses=_VERSIONED,
+@router.patch(_SERVICE, response_model=EditOut, responses=_VERSIONED,
               summary="Change a service", dependencies=[Depends(_may_change)])
 def update_service(service_id: ServiceId, body: ServicePatchIn, caller: Caller, state: State, request: Request,
                    response: Response, if_match: IfMatch = None) -> EditOut:
@@ -277,7 +284,7 @@ def update_service(service_id: ServiceId, body: ServicePatchIn, caller: Caller, 
                                                   if_match=if_match), response)
 
 
-@router.post("/services/{service_id:service_id}/retire", response_model=EditOut, summary="Retire a service",
+@router.post(_SERVICE + _RETIRE, response_model=EditOut, summary="Retire a service",
              dependencies=[_may(RETIRE)])
 def retire_service(service_id: ServiceId, caller: Caller, state: State, request: Request, response: Response,
                    body: Annotated[RetireIn | None, Body()] = None) -> EditOut:  # None: an older client, told
@@ -289,7 +296,7 @@ def retire_service(service_id: ServiceId, caller: Caller, state: State, request:
         return _edit(state, _editor(state).retire(caller, service_id, body.reason if body else None), response)
 
 
-@router.post("/services/{service_id:service_id}/verify", response_model=EditOut,
+@router.post(_SERVICE + _VERIFY, response_model=EditOut,
              summary="Mark a service verified today")
 def verify_service(service_id: ServiceId, caller: Caller, state: State, request: Request,
                    response: Response) -> EditOut:
@@ -323,7 +330,7 @@ FieldName = Annotated[str, Path(max_length=64, pattern=r"^[a-z_]+$", description
                                 openapi_examples={"phone": {"value": "phone"}})]
 
 
-@router.post("/services/{service_id:service_id}/edits/{field}/keep", response_model=KeptOut,
+@router.post(_SERVICE + _KEEP, response_model=KeptOut,
              summary="Keep an edit a source has since changed", dependencies=[_may(KEEP)])
 def keep_edit(service_id: ServiceId, field: FieldName, caller: Caller, state: State) -> KeptOut:
     """Maintainers and admins: the maintainer's edit of the field stays shown over the source's new value, and
