@@ -202,7 +202,6 @@ class _PageState:
         self.dry_run = dry_run
         self.buffer: list[Outcome] = []
         self.fetched: list[Outcome] = []
-        self.afresh = False  # whether the listing started again, superseding what earlier runs staged
         self._memory: dict[str, dict[str, Any]] = {}
 
     def load(self, source: str) -> dict[str, Any]:
@@ -213,9 +212,7 @@ class _PageState:
     def save(self, source: str, state: Mapping[str, Any], *, afresh: bool = False) -> None:
         if source != self.source:
             raise RuntimeError(f"connector '{self.source}' saved state under another name, '{source}'")
-        if afresh:
-            self.afresh, self.buffer, self.fetched = True, [], []
-        self._commit(dict(state), afresh=afresh)
+        self._commit(dict(state), afresh=afresh)  # afresh: the crawl then ends the run (`Crawl.tally`)
 
     def take(self, outcome: Outcome) -> None:
         self.buffer.append(outcome)
@@ -354,7 +351,7 @@ class SyncRunner:
                                                 "from there.")
             raise SyncInterrupted(said, field=exc.field) from exc
         state.finish()
-        return ([] if state.afresh else earlier) + state.fetched
+        return earlier + state.fetched
 
     # --- preparing items ---------------------------------------------------------------------------------
 
