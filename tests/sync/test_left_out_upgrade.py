@@ -42,7 +42,7 @@ def test_a_store_from_before_migration_19_lists_the_details_its_records_left_out
         conn.execute("DROP INDEX sync_records_left_out")  # migration 20's, over the column, and its column
         conn.execute("ALTER TABLE sync_runs DROP COLUMN summary")
         conn.execute("ALTER TABLE sync_records DROP COLUMN left_out")
-        conn.execute("DELETE FROM schema_migrations WHERE version >= 19")
+        conn.execute("DELETE FROM schema_migrations WHERE version IN (19, 20)")  # the later ones change no column here
 
     store = SyncStore(store_of(settings))  # migrated as it opens: the column, and the re-preparation asked for
     assert store.meta(REPREPARE_DUE) is not None and sync_status(store, "cqc")[0].left_out == ()
