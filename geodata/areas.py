@@ -68,15 +68,17 @@ def other_kind_of_code(code: str) -> str | None:
     return _OTHER_KINDS.get(key[:3]) if _ENGLISH_CODE.fullmatch(key) else None
 
 
+_AREAS_TAKEN = ("an ICB (E54…), a sub-ICB location (E38…), a local authority (E06–E09…), a county council (E10…) or "
+                "a region (E12…)")
+
+
 def _unknown_code(code: str) -> str:
     nation, kind = another_nations_code(code), other_kind_of_code(code)
     if nation:
-        return (f"{nation}: its areas are ICBs (E54…), sub-ICBs (E38…), local authorities (E06–E10…) and regions "
-                "(E12…).")
+        return f"{nation}: an area here is {_AREAS_TAKEN}."
     if kind:
-        return (f"'{code}' is {kind}; an area here is an ICB (E54…), a sub-ICB location (E38…), a local authority "
-                "(E06–E09…), a county council (E10…) or a region (E12…).")
-    return f"No ICB, sub-ICB, local authority or region has the code '{code}'."
+        return f"'{code}' is {kind}; an area here is {_AREAS_TAKEN}."
+    return f"No ICB, sub-ICB, local authority, county council or region has the code '{code}'."
 
 
 @dataclass(frozen=True)
