@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING

@@ -399,7 +399,8 @@ TableName = Annotated[str, Path(max_length=100, description="The table's file na
                              "table's name.",
                              "content": {"text/csv": {"schema": {"type": "string"},
                                                       "example": ",".join(TABLES[0].columns) + "\n…"}}},
-                       404: _doc("No curated table has that name, or none of its kind has been uploaded here yet.",
+                       404: _doc("No curated table has that name (unknown_table, naming the tables), or none of its "
+                                 "kind has been uploaded here yet (table_not_kept).",
                                  "table_not_kept", "No ips_services.csv table has been uploaded here yet, so there is "
                                  "none to download: …")},
             dependencies=[_may(Rule("download curated tables", MAINTAINER_ROLES))])

@@ -522,7 +522,6 @@ def test_a_release_that_reads_oruk_differently_reads_every_page_at_its_next_run(
     assert details == [] and after.read_all is None
 
 
-
 def list_pages(replay) -> list[int]:
     """The numbers of Bristol's list pages asked for, in order."""
     return [int(seen.query["page"][0]) for seen in replay.seen("/oruk/bristol/services")
