@@ -223,3 +223,6 @@ def test_an_organisations_name_and_a_tokens_label_have_their_limit_on_the_box(ke
     assert (len(keepers.site.directory.tokens.all()), len(keepers.site.directory.organisations.all())) == before
     made = admin.post(page, data={**form, **data, box: fits})
     assert made.status_code in (200, 303), made.text
+    kept = " ".join(fits.split())
+    assert kept in ([t.name for t in keepers.site.directory.tokens.all()]
+                    + [o.name for o in keepers.site.directory.organisations.all()]), "made, as kept"
