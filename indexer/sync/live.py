@@ -68,6 +68,7 @@ class LiveIndex:
             written: list[str] = []
             if records:
                 written = self._write(shown_merged(store, records))
+                store.set_published_keys(records)
                 reached("index-written")
                 store.set_meta("live_revision_published", str(max(published, *(r.live_revision for r in records))))
             if swapped:

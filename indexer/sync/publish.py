@@ -63,11 +63,13 @@ def shown_merged(store: SyncStore, changed: Sequence[StoredRecord]) -> dict[str,
     reads the records in this order), each field's source and every source's provenance kept. None: not to be
     shown under that id (no longer shown, or merged into another). Before, a decision or a sync wrote each record
     on its own, so a hospital both NHS lists give, accepted from each, was listed twice until the next rebuild.
+    The records a changed one was merged with when last written (found by the keys it had then,
+    `SyncStore.published_keys`) are written again too: before, a merged record that moved left its partner made
+    inactive, or carrying its fields, until the next rebuild.
     Reads the changed records' kin only (`_kin`), so a write costs what it changes, whatever the store holds."""
     reviews = {r.key: r for r in store.reviews(keys=[r.key for r in changed])}
     out = {r.service_id: shown(r, reviews.get(r.key)) for r in changed}
-    asked = [r.service or {"id": r.service_id} for r in changed]
-    groups = _kin(store, asked)
+    groups, asked = _kin(store, [r.service or {"id": r.service_id} for r in changed], store.published_keys(changed))
     done: set[int] = set()
     for record in asked:
         members = sorted(groups.of(merge_keys(record)) - done)
@@ -81,25 +83,27 @@ def shown_merged(store: SyncStore, changed: Sequence[StoredRecord]) -> dict[str,
     return out
 
 
-def _kin(store: SyncStore, changed: Sequence[Mapping[str, Any]]) -> _Groups:
+def _kin(store: SyncStore, changed: list[Mapping[str, Any]],
+         published: set[tuple[str, str]]) -> tuple[_Groups, list[Mapping[str, Any]]]:
     """The shown records that share a merge key with one of the changed records (as JSON), or with one of those,
     in turn, in the store's order (active ones: an inactive one is merged by its id alone, `merge_keys`): those with
     a changed record's id, CQC location id or postcode (`SyncStore.sharing_keys`, on indexes), asked again with
     those of each found one that shares a key, until no new one comes. Every record that shares a key with one found
     is then among those read, so the records merged are those a read of every record finds (which took 2 s of CPU
-    at 20k records, under the index lock)."""
-    asked = list(changed)
-    known = {column for record in asked for column in _key_columns(record)}
+    at 20k records, under the index lock). `published`: the keys the changed records had when last written; the
+    shown records that have one of them (those a changed record may have been merged with) are asked about as the
+    changed ones are, and returned with them, to be written again."""
+    known = {column for record in changed for column in _key_columns(record)} | published
     while True:
-        records = store.sharing_keys(asked)
+        records = store.sharing_keys(known)
         reviews = {r.key: r for r in store.reviews(keys=[r.key for r in records])}
         groups = _Groups([s for s in (shown(r, reviews.get(r.key)) for r in records)
                           if s is not None and s.get("status") != "inactive"])
-        found = [groups.records[at] for at in set().union(*(groups.of(merge_keys(r)) for r in changed))]
+        roots = changed + [record for record in groups.records if _key_columns(record) & published]
+        found = [groups.records[at] for at in set().union(*(groups.of(merge_keys(r)) for r in roots))]
         new = [record for record in found if not _key_columns(record) <= known]
         if not new:
-            return groups
-        asked += new
+            return groups, roots
         known.update(column for record in new for column in _key_columns(record))
 
 

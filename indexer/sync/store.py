@@ -18,7 +18,8 @@ and `_KEY_OF`):
   evidence, field sources), the source's own raw record, the record it prepares into (or why it cannot be
   prepared), a digest of the content and of the evidence, first and last seen, active or retired
   (with reason and date), and the record's CQC location id and postcode as records are merged by them (indexed,
-  so that the records a changed one may be merged with are found on them: `sharing_keys`). Records are never
+  so that the records a changed one may be merged with are found on them: `sharing_keys`), now and as the live
+  index last took the record (`published_keys`, so those it was merged with are found too). Records are never
   deleted.
 * `sync_enrichments`: facts about records that other sources own (ODS sites, CQC rehab-ward ratings), kept
   so that a record arriving later is matched too; retired, never deleted, when their source drops them.
@@ -36,7 +37,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -238,6 +239,10 @@ _LISTED = ("SELECT r.connector, r.source, r.source_id, CASE WHEN {added} THEN 1 
 # and free of each database's limit on a statement's parameters.
 _ONE_OF = {"sqlite": "{column} IN (SELECT value FROM json_each(?))",
            "postgres": "{column} IN (SELECT jsonb_array_elements_text(?::jsonb))"}
+# The columns a key ("id", "cqc", "postcode": `SyncStore.sharing_keys`) is matched against: what a record has, and
+# the keys it had when the live index last took it (`SyncStore.published_keys`).
+_KEYED = {"id": ("service_id",), "cqc": ("cqc_key", "published_cqc_key"),
+          "postcode": ("postcode_key", "published_postcode_key")}
 # A row's key (source, source_id) is one of a list of them given as one JSON parameter (`SyncStore.reviews`).
 _KEY_OF = {"sqlite": "(source, source_id) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') "
                      "FROM json_each(?))",
@@ -455,21 +460,40 @@ class SyncStore:
                                 params).fetchall()
         return [_record(r) for r in rows]
 
-    def sharing_keys(self, services: Sequence[Mapping[str, Any]]) -> list[StoredRecord]:
-        """The records with the service id, the CQC location id or the postcode of one of these records (as JSON),
-        as records are merged by them (`rehabmap.record_keys`), in the order of `records`: every record one of them
-        may be merged with, and others at their postcodes. Found on indexes (migration 22), each list one JSON
-        parameter however long, so a live write reads the records it may merge (`publish.shown_merged`), never
-        every record of the store."""
-        keyed = [key_columns(s) for s in services]
-        values = [[s["id"] for s in services], [c for c, _ in keyed if c is not None],
-                  [p for _, p in keyed if p is not None]]
-        one_of = " OR ".join(_ONE_OF[self.database.dialect].format(column=column)
-                             for column in ("service_id", "cqc_key", "postcode_key"))
+    def sharing_keys(self, keys: Collection[tuple[str, str]]) -> list[StoredRecord]:
+        """The records with one of these keys, as records are merged by them (`rehabmap.record_keys`), in the order of
+        `records`: each key ("id", a service id), ("cqc", a CQC location id key) or ("postcode", a postcode key),
+        a CQC location id and a postcode matched against what a record has now and what it had when the live index
+        last took it (`published_keys`), so the records a changed one was merged with are found too. Every record
+        one of them may be merged with, and others at their postcodes. Found on indexes (migration 22), each list
+        one JSON parameter however long, so a live write reads the records it may merge (`publish.shown_merged`),
+        never every record of the store."""
+        one_of = [" OR ".join(_ONE_OF[self.database.dialect].format(column=column) for column in columns)
+                  for columns in _KEYED.values()]
+        values = [json.dumps(sorted(value for key, value in keys if key == name))
+                  for name, columns in _KEYED.items() for _ in columns]
         with self._connect() as conn:
-            rows = conn.execute(f"SELECT {_RECORD_COLUMNS} FROM sync_records WHERE {one_of} ORDER BY source, source_id",
-                                [json.dumps(sorted(set(v))) for v in values]).fetchall()
+            rows = conn.execute(f"SELECT {_RECORD_COLUMNS} FROM sync_records WHERE {' OR '.join(one_of)} "
+                                "ORDER BY source, source_id", values).fetchall()
         return [_record(r) for r in rows]
+
+    def published_keys(self, records: Sequence[StoredRecord]) -> set[tuple[str, str]]:
+        """The CQC location id and postcode keys ("cqc", "postcode") these records had when the live index last
+        took them (`set_published_keys`): a changed record was merged with the records that share those, not its
+        new ones, and they are to be written again (shown on their own, or without its fields)."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT published_cqc_key, published_postcode_key FROM sync_records WHERE "
+                                + _KEY_OF[self.database.dialect], (json.dumps([list(r.key) for r in records]),))
+            return {(name, value) for row in rows.fetchall() for name, value in zip(("cqc", "postcode"), row)
+                    if value is not None}
+
+    def set_published_keys(self, records: Sequence[StoredRecord]) -> None:
+        """Note the keys of these records, as read, as those the live index now holds them under (a live write
+        wrote them and the records they are merged with): what `published_keys` gives until the next write."""
+        with self._transaction() as conn:
+            conn.executemany("UPDATE sync_records SET published_cqc_key = ?, published_postcode_key = ? "
+                             "WHERE source = ? AND source_id = ?",
+                             [(*key_columns(r.service), *r.key) for r in records])
 
     def record(self, source: str, source_id: str) -> StoredRecord | None:
         with self._connect() as conn:
@@ -641,7 +665,8 @@ class SyncStore:
             if r.key in live_changed:
                 revision += 1
             conn.execute(
-                f"INSERT INTO sync_records ({_RECORD_COLUMNS}, cqc_key, postcode_key) VALUES ({', '.join('?' * 23)}) "
+                f"INSERT INTO sync_records ({_RECORD_COLUMNS}, cqc_key, postcode_key, published_cqc_key, "
+                f"published_postcode_key) VALUES ({', '.join('?' * 25)}) "
                 "ON CONFLICT (source, source_id) DO UPDATE SET connector = excluded.connector, "
                 "service_id = excluded.service_id, "
                 "status = excluded.status, type_status = excluded.type_status, item = excluded.item, "
@@ -657,7 +682,7 @@ class SyncStore:
                  r.proposed_type, r.proposed_subtype, r.problem, r.digest, r.evidence_digest, r.first_seen,
                  r.last_seen, r.changed_at, r.retired_at, r.retired_reason, revision,
                  stored_json([d._asdict() for d in r.left_out]) if r.left_out else None, *key_columns(r.service),
-                 r.key in live_changed))
+                 *key_columns(r.service), r.key in live_changed))
         for v in reviews:
             conn.execute(_UPSERT_REVIEW, (v.source, v.source_id, v.state, v.decided_type, v.decided_subtype, v.reason,
                           v.decided_by, v.decided_at, v.decided_on_evidence, v.queued_at))

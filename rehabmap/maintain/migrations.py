@@ -240,17 +240,19 @@ def _merge_key_columns(conn: Connection, _policy: TokenPolicy) -> None:
     """Migration 22: each synced record's CQC location id and postcode as records are merged by them
     (`rehabmap.record_keys`), in indexed columns of their own, filled here from the stored records: a live write
     finds the records a changed one may be merged with on them (`indexer.sync.publish.shown_merged`), where
-    reading every record took 15 s of CPU at 100k records, under the index lock, on each sync and decision."""
-    for statement in ("ALTER TABLE sync_records ADD COLUMN cqc_key TEXT",
-                      "ALTER TABLE sync_records ADD COLUMN postcode_key TEXT"):
-        conn.execute(statement)
+    reading every record took 15 s of CPU at 100k records, under the index lock, on each sync and decision. Beside
+    them, the two as the live index last took the record (`published_cqc_key`, `published_postcode_key`), the same
+    here: a record that moves was merged by those, and the records it was merged with are found on them."""
+    columns = ("cqc_key", "postcode_key", "published_cqc_key", "published_postcode_key")
+    for column in columns:
+        conn.execute(f"ALTER TABLE sync_records ADD COLUMN {column} TEXT")
     rows = conn.execute("SELECT source, source_id, service FROM sync_records WHERE service IS NOT NULL").fetchall()
     keyed = [(*key_columns(json.loads(service)), source, source_id) for source, source_id, service in rows]
     conn.executemany("UPDATE sync_records SET cqc_key = ?, postcode_key = ? WHERE source = ? AND source_id = ?",
                      [row for row in keyed if row[:2] != (None, None)])
-    for statement in ("CREATE INDEX sync_records_by_cqc_key ON sync_records (cqc_key)",
-                      "CREATE INDEX sync_records_by_postcode_key ON sync_records (postcode_key)"):
-        conn.execute(statement)
+    conn.execute("UPDATE sync_records SET published_cqc_key = cqc_key, published_postcode_key = postcode_key")
+    for column in columns:
+        conn.execute(f"CREATE INDEX sync_records_by_{column} ON sync_records ({column})")
 
 
 # indexer/sync/codec.py: a record a source lists as unchanged since it was read (`Unchanged`) was staged as a

@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
+
+import pytest
+
+from app.sync import open_live
+from indexer.pipeline import GeographyPlacer
 
 from indexer.merge import merge_keys
 from indexer.sync.publish import shown_merged
 from indexer.sync.store import SyncStore
 from rehabmap.record import Service
 from rehabmap.record_keys import key_columns
+from rehabmap.config import Settings
 from search.embedded import index_file
 from tests.sync.store_fixtures import make_home, rehabmap, table_rows
 
@@ -92,7 +99,7 @@ class EveryRecord(SyncStore):
     """The store giving every record as those a record may be merged with: a live write reads it whole, as it did
     before it asked the keys' indexes for the few, and merges by reading every record (the reference)."""
 
-    def sharing_keys(self, services):
+    def sharing_keys(self, keys):
         return self.records()
 
 
@@ -108,8 +115,8 @@ class Reads(SyncStore):
         self.records_read += [r.key for r in found]
         return found
 
-    def sharing_keys(self, services):
-        found = super().sharing_keys(services)
+    def sharing_keys(self, keys):
+        found = super().sharing_keys(keys)
         self.records_read += [r.key for r in found]
         return found
 
@@ -152,3 +159,43 @@ def test_a_live_write_reads_the_records_it_may_merge_not_the_store(tmp_path, geo
     assert written.keys() == set(HEMEL) and written[HEMEL[1]] is None
     assert len(kin) < 10 < len(records) and set(store.records_read) == kin and len(store.records_read) <= 3 * len(kin)
     assert set(store.reviews_read) <= kin
+
+
+def changed(store: SyncStore, service_id: str, **fields: str) -> None:
+    """The record given with these fields, written to the store as a sync writes a changed record."""
+    [record] = [r for r in store.records() if r.service_id == service_id]
+    store.write([replace(record, service={**record.service, **fields})], (), (), live_changed={record.key})
+
+
+@pytest.mark.parametrize("moving, fields", [(HEMEL[0], {"postcode": "HP2 4AD"}), (HEMEL[1], {"postcode": "HP2 4AD"}),
+                                            (HEMEL[1], {"name": "Priory Hospital Kings Langley"})],
+                         ids=["the-kept-record-moves", "the-merged-record-moves", "the-merged-record-is-renamed"])
+def test_a_merged_record_that_moves_leaves_the_other_shown_alone(tmp_path, geodata_dir, data_dir, geography,
+                                                                 moving, fields):
+    """The live write found a changed record's kin by its new keys alone: when Priory Hospital Hemel Hempstead's
+    2014–15 record (the kept one) moved to another postcode, the 2018 record merged into it stayed inactive, so
+    the hospital dropped out of every search until the next rebuild; when the 2018 record moved, or took another
+    name, the 2014–15 one kept its fields and provenance. Both are written again now, each shown alone, as a
+    rebuild shows them."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    files = accepted_from_both_lists(home, data_dir)
+    store = SyncStore(home / "directory.sqlite")
+    changed(store, moving, **fields)
+
+    open_live(Settings(home=home, data_dir=data_dir), lambda: GeographyPlacer(geography)).converge(store)
+
+    live = active(home)
+    assert {service_id: [p.source for p in live[service_id].provenance] for service_id in HEMEL} == {
+        HEMEL[0]: ["nhs-hospitals-2015"], HEMEL[1]: ["nhs-hospitals-2018"]}
+    postcodes = {service_id: fields.get("postcode", "HP3 0BN") if service_id == moving else "HP3 0BN"
+                 for service_id in HEMEL}
+    assert {service_id: live[service_id].postcode for service_id in HEMEL} == postcodes
+    assert "nhs-hospitals-2018" not in live[HEMEL[0]].field_sources.values()
+    assert shared_keys(live.values()) == {}
+    assert dict(table_rows(home / "directory.sqlite", "SELECT service_id, published_postcode_key FROM sync_records "
+                           "WHERE service_id IN (?, ?)", *HEMEL)) == {
+        service_id: postcode.replace(" ", "") for service_id, postcode in postcodes.items()}, "as now published"
+
+    rebuilt = rehabmap(home, data_dir, None, "index", *files, "--no-progress")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert active(home).keys() == live.keys()

@@ -101,7 +101,7 @@ def test_an_sqlite_home_from_before_the_sync_migrations_keeps_its_queue_and_cove
         conn.execute("DROP INDEX sync_records_left_out")  # migration 20's, over the column
         conn.execute("ALTER TABLE sync_records DROP COLUMN left_out")  # and migration 19's
         conn.execute("ALTER TABLE sync_runs DROP COLUMN summary")  # and migration 20's
-        for key in ("cqc_key", "postcode_key"):  # migration 22's columns, and their indexes
+        for key in ("cqc_key", "postcode_key", "published_cqc_key", "published_postcode_key"):  # migration 22's
             conn.execute(f"DROP INDEX sync_records_by_{key}")
             conn.execute(f"ALTER TABLE sync_records DROP COLUMN {key}")
     finally:
@@ -163,24 +163,24 @@ def test_a_store_from_before_migration_22_keeps_its_records_merge_keys_in_column
     """Migration 22 keeps each synced record's CQC location id and postcode, as records are merged by them, in
     indexed columns on which a live write finds the records a changed one may be merged with
     (`SyncStore.sharing_keys`), instead of reading every record. Field House, synced before it, gets them on the
-    upgrade, and is found by its postcode as another source may write it, or by its id or CQC location id."""
+    upgrade, the same as those it was last published under (the live index holds it by them), and is found by its
+    postcode, id or CQC location id."""
     from rehabmap.maintain.store import open_database
 
     queued(SyncStore(store_of(settings)), geography, data_dir)
     with open_database(settings).transaction() as conn:  # the table as the rehabmap before it left it
-        for statement in ("DROP INDEX sync_records_by_cqc_key", "DROP INDEX sync_records_by_postcode_key",
-                          "ALTER TABLE sync_records DROP COLUMN cqc_key",
-                          "ALTER TABLE sync_records DROP COLUMN postcode_key",
-                          "DELETE FROM schema_migrations WHERE version = 22"):
-            conn.execute(statement)
+        for column in ("cqc_key", "postcode_key", "published_cqc_key", "published_postcode_key"):
+            conn.execute(f"DROP INDEX sync_records_by_{column}")
+            conn.execute(f"ALTER TABLE sync_records DROP COLUMN {column}")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 22")
 
     upgraded = SyncStore(store_of(settings))
 
     [record] = upgraded.records()
-    assert table_rows(settings, "SELECT service_id, cqc_key, postcode_key FROM sync_records") == [
-        (CANDIDATE, "1-112845365", record.service["postcode"].replace(" ", ""))]
-    postcode = record.service["postcode"].lower()
-    for service in ({"id": "other", "postcode": postcode}, {"id": "other", "cqc_location_id": " 1-112845365"},
-                    {"id": CANDIDATE}):
-        assert upgraded.sharing_keys([service, {"id": "another"}]) == [record]
-    assert upgraded.sharing_keys([{"id": "other", "postcode": "BS1 1AA", "cqc_location_id": "1-1"}]) == []
+    postcode = record.service["postcode"].replace(" ", "")
+    assert table_rows(settings, "SELECT service_id, cqc_key, postcode_key, published_cqc_key, published_postcode_key "
+                                "FROM sync_records") == [(CANDIDATE, "1-112845365", postcode, "1-112845365", postcode)]
+    assert upgraded.published_keys([record]) == {("cqc", "1-112845365"), ("postcode", postcode)}
+    for key in (("postcode", postcode), ("cqc", "1-112845365"), ("id", CANDIDATE)):
+        assert upgraded.sharing_keys({key, ("id", "another")}) == [record]
+    assert upgraded.sharing_keys({("id", "other"), ("postcode", "BS11AA"), ("cqc", "1-1")}) == []
