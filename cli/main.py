@@ -40,7 +40,10 @@ REMEDIES = {Remedy.TOKENS: "'rehabmap tokens list' shows them.",
             Remedy.ORGANISATIONS: "'rehabmap orgs list' shows them; 'rehabmap orgs add NAME' adds one.",
             Remedy.TOKEN_ORGANISATION: "Give --organisation with --role provider, and only then.",
             Remedy.TOKEN_KEY: "Restore the right key file from its backup, or run 'rehabmap tokens new-key' to make a "
-                              "new key (every token made with the old one is then revoked)."}
+                              "new key (every token made with the old one is then revoked).",
+            # no command changes or retires a service: the maintainers' API does
+            Remedy.SERVICE_EDITS: "PATCH /maintain/services/{id} of the maintainers' API changes it; POST "
+                                  "/maintain/services/{id}/retire retires it."}
 
 
 class _Group(click.Group):

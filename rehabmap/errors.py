@@ -29,6 +29,7 @@ class Remedy(Enum):
     ORGANISATIONS = "organisations"  # where the organisations are listed, and one is added
     TOKEN_ORGANISATION = "token_organisation"  # how a token is given its organisation (a provider's only)
     TOKEN_KEY = "token_key"  # the token key file, lost or not this store's: only the server's operator can act
+    SERVICE_EDITS = "service_edits"  # where a service's own record is changed or retired, outside the review queue
 
 
 class DomainError(Exception):

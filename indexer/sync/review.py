@@ -133,9 +133,8 @@ class ReviewQueue:
         record = records[0]
         row = self.store.review(record.source, record.source_id)
         if row is None:
-            raise InvalidValue(f"'{service_id[:80]}' is not in the review queue: {record.source} confirms its type. "
-                               "Change or retire it with the maintainers' API (PATCH or retire "
-                               "/maintain/services/{id}).", field="service_id")
+            raise InvalidValue(f"'{service_id[:80]}' is not in the review queue: {record.source} confirms its type.",
+                               field="service_id", remedy=Remedy.SERVICE_EDITS)
         return record, row
 
     @staticmethod

@@ -169,6 +169,36 @@ def test_a_record_not_synced_is_refused_saying_where_the_queue_is_not_a_command(
     assert (command.returncode, command.stderr) == (2, f"error: {fact} 'rehabmap review list' shows the queue.\n")
 
 
+def test_a_record_its_source_types_is_refused_naming_its_service_page_not_an_api_route(queued, data_dir, geography):
+    """A synced record whose source confirms its type never enters the queue; opened or chosen there it was refused
+    with "Change or retire it with the maintainers' API (PATCH or retire /maintain/services/{id})", a route a
+    maintainer on a web page cannot call. Now the page says where it is changed, with a link to its page under
+    Services; the command line names the API's routes, which have no command of their own."""
+    confirmed = field_house_item(data_dir / "feeds", type_status="confirmed",
+                                 service_type=ServiceType.inpatient_rehab_level1)
+    origin = replace(confirmed.candidate.origin, source="typed")
+    runner_for(queued.site.settings, geography).run(
+        ListedConnector([replace(confirmed, candidate=replace(confirmed.candidate, origin=origin))], name="typed"))
+    typed = "typed:1-112845365"
+    fact = f"'{typed}' is not in the review queue: typed confirms its type."
+    client = signed_in(queued)
+    opened = client.get(f"/keepers/review/{typed}")
+    assert opened.status_code == 404 and "<h1>Not in the review queue</h1>" in opened.text
+    assert f"<p>{fact} Change or retire it on its own page under Services.</p>" in html.unescape(opened.text)
+    assert f'<a href="/keepers/services/{typed}">Change or retire this service</a>' in opened.text
+    assert client.get(f"/keepers/services/{typed}").status_code == 200
+    chosen = client.post("/keepers/review/bulk", data={"csrf": csrf_of(client.get("/keepers/review").text),
+                                                       "id": [LEVEL1, typed], "action": "reject",
+                                                       "reason": "not rehabilitation"})
+    assert chosen.status_code == 400
+    assert f"{fact} Change or retire it on its own page under Services.</a>" in html.unescape(chosen.text)
+    assert sorted(pending(queued)) == sorted([LEVEL1, UNTYPED])
+    command = cli_here(queued.site, "review", "show", typed)
+    assert (command.returncode, command.stderr) == (2, f"error: {fact} PATCH /maintain/services/{{id}} of the "
+                                                       "maintainers' API changes it; POST /maintain/services/{id}/"
+                                                       "retire retires it.\n")
+
+
 def test_a_provider_may_not_see_the_queue_and_a_forged_form_decides_nothing(queued):
     provider = signed_in(queued, "provider_a")
     assert provider.get("/keepers/review").status_code == 403

@@ -11,7 +11,7 @@ from rehabmap.errors import shorten
 from rehabmap.maintain.audit import TIDIED, AuditEntry
 from rehabmap.maintain.overlay import RESTORE_SUPERSEDED, Restore
 from web.keepers.maintainer_review import MAINTAINERS
-from web.keepers.maintainer_services import HISTORY, service_path
+from web.keepers.paths import HISTORY, service_path
 from web.keepers.session import Keeper, KeepersRoute, directory_of, message_page, render, requires
 from web.deps import get_state
 from web.keepers.words import field_name, field_value, teams_gender

@@ -21,13 +21,14 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from indexer.sync.items import Evidence
 from indexer.sync.review import ReviewItem, ReviewQueue
-from rehabmap.errors import DomainError
+from rehabmap.errors import DomainError, Remedy
 from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.maintain.auth import Role
 from rehabmap.taxonomy import NEED_LABELS, TYPE_LABELS, ServiceType, need_label, type_words
 from web.deps import get_state
 from web.forms import Errors
 from web.keepers.navigation import SECTIONS, Section
+from web.keepers.paths import service_path
 from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, form_errors, message_page, message_page_plain,
                                  render, requires)
 from web.keepers.words import said
@@ -151,7 +152,7 @@ def _item_page(request: Request, keeper: Keeper, service_id: str, errors: Errors
         item = queue_of(request).item(service_id)
     except DomainError as error:
         return message_page(request, keeper, 404, "Not in the review queue", said(error),
-                            link=(REVIEW, "Back to the review queue"))
+                            link=_way_on(error, service_id))
     form = keeper.form
     return render(request, keeper, "keepers/maintainer/review_item.html",
                   {"item": item, "errors": errors, "type_words": type_words, "types": TYPE_CHOICES,
@@ -161,6 +162,14 @@ def _item_page(request: Request, keeper: Keeper, service_id: str, errors: Errors
                        item.decided_subtype or item.proposed_subtype or ""),
                    "reason": form.get("reason"), "reason_max": REASON_MAX, "action": item_path(service_id),
                    "done": request.query_params.get("done", "")[:200]}, status=status)
+
+
+def _way_on(error: DomainError, service_id: str) -> tuple[str, str]:
+    """Where a record the queue refuses is dealt with: one its source types, on its own page (its remedy says so);
+    any other, back in the queue."""
+    if error.remedy is Remedy.SERVICE_EDITS:
+        return service_path(service_id), "Change or retire this service"
+    return REVIEW, "Back to the review queue"
 
 
 @router.post(REVIEW + "/{service_id:path}")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -41,13 +41,13 @@ from web.deps import get_state
 from web.forms import Errors, Fields, parse_int
 from web.keepers.maintainer_review import MAINTAINERS, held_words, item_path
 from web.keepers.navigation import SECTIONS, Section
-from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, directory_of, form_errors, message_page_plain,
-                                 render, requires)
+from web.keepers.paths import SERVICES, history_path, service_path
+from web.keepers.session import (Keeper, KeepersRoute, Refusal, directory_of, form_errors, message_page_plain, render,
+                                 requires)
 from web.keepers.words import field_name, teams_gender
 from web.present import capacity_text
 
 router = APIRouter(route_class=KeepersRoute)
-SERVICES = f"{PATH}/services"
 SECTIONS.append(Section(SERVICES, "Services", "Find any service and change it, retire it or bring it back; add a "
                         "new one.", frozenset(MAINTAINERS)))
 SEARCH_LIMIT = 50
@@ -64,17 +64,8 @@ GENDER_CHOICES = [{"value": gender, "text": GENDER_WORDS[gender]} for gender in 
                                                                                    "mixed_gender")]
 
 
-HISTORY = f"{PATH}/history"  # each service's history: web.keepers.maintainer_history
 STATEMENTS = {"yes": True, "no": False, "": None}  # a need's choice on the form, as `readings.stated` says it
 CONFIRMED = "capacity_confirmed"  # the box beside a current capacity: still true today (`reconfirmed`)
-
-
-def service_path(service_id: str, action: str = "") -> str:
-    return f"{SERVICES}/{quote(service_id, safe=':/')}" + (f"/{action}" if action else "")
-
-
-def history_path(service_id: str) -> str:
-    return f"{HISTORY}/{quote(service_id, safe=':/')}"
 
 
 def editor_of(request: Request) -> tuple[AppState, Editor]:

@@ -17,7 +17,7 @@ from indexer.sync.status import LastRun, SourceReport, sync_status
 from indexer.sync.store import SyncStore
 from web.deps import get_state
 from web.keepers.maintainer_review import MAINTAINERS, REVIEW
-from web.keepers.maintainer_services import service_path
+from web.keepers.paths import service_path
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import PATH, Keeper, KeepersRoute, page_number, render, requires
 

@@ -17,7 +17,8 @@ from rehabmap.coverage import CURATED, category_label
 from rehabmap.maintain.freshness import areas_due, due_for_verification, source_confirmations
 from web.deps import get_state
 from web.keepers.maintainer_review import MAINTAINERS
-from web.keepers.maintainer_services import editor_of, service_path
+from web.keepers.maintainer_services import editor_of
+from web.keepers.paths import service_path
 from web.keepers.maintainer_upload import UPLOAD
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import PATH, Keeper, KeepersRoute, page_number, render, requires

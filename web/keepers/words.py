@@ -44,7 +44,8 @@ REMEDIES = {Remedy.TOKENS: "The tokens page lists them.",
             Remedy.ORGANISATIONS: "Choose one from the list, or add it on the Organisations page.",
             Remedy.TOKEN_ORGANISATION: "Choose one for a provider token, and None for any other role.",
             Remedy.TOKEN_KEY: "Whoever runs rehabmap here must restore it from its backup or make a new key; until "
-                              "then no one can sign in with a token."}
+                              "then no one can sign in with a token.",
+            Remedy.SERVICE_EDITS: "Change or retire it on its own page under Services."}
 
 
 def said(error: DomainError) -> str:
