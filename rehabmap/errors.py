@@ -30,6 +30,7 @@ class Remedy(Enum):
     TOKEN_ORGANISATION = "token_organisation"  # how a token is given its organisation (a provider's only)
     TOKEN_KEY = "token_key"  # the token key file, lost or not this store's: only the server's operator can act
     SERVICE_EDITS = "service_edits"  # where a service's own record is changed or retired, outside the review queue
+    REVIEW_DECISION = "review_decision"  # where a record held back for review is accepted or rejected
 
 
 class DomainError(Exception):

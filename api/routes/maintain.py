@@ -47,7 +47,7 @@ from api.routes.services import held_item
 from api.schemas import ServiceOut, error_responses
 from indexer.sources.curated import TABLES
 from indexer.upload import kept_table
-from rehabmap.errors import DirectoryUnavailable, ServiceNotFound
+from rehabmap.errors import DirectoryUnavailable, Remedy, ServiceNotFound
 from rehabmap.maintain.audit import hsds_metadata
 from rehabmap.maintain.auth import Principal, Role, Rule
 from rehabmap.maintain.edits import CREATE, KEEP, MAINTAINER_ROLES, RETIRE, STATE, Editor, version_of
@@ -186,7 +186,8 @@ def _edit(state: AppState, result: tuple[Service, list[str]], response: Response
 @contextmanager
 def _unshown_explained(request: Request, service_id: str, field: str = "service_id") -> Iterator[None]:
     """A synced record the index does not hold, because it awaits review or a maintainer rejected it, is not
-    'no service': the 404 says which, and where to decide it (the review queue the composition root opens)."""
+    'no service': the 404 says which (the review queue the composition root opens), and where a maintainer decides
+    it (`Remedy.REVIEW_DECISION`: no route of the API does)."""
     try:
         yield
     except ServiceNotFound:
@@ -194,9 +195,8 @@ def _unshown_explained(request: Request, service_id: str, field: str = "service_
         if item is None:
             raise
         # the source as a person reads it: "Care Quality Commission (CQC)", never "cqc"
-        raise ServiceNotFound(f"{item.held_words(state_of(request).source_title(item.source))}. Decide it first: "
-                              f"'rehabmap review show {service_id[:80]}', or the keepers' review queue.",
-                              field=field) from None
+        raise ServiceNotFound(f"{item.held_words(state_of(request).source_title(item.source))}.", field=field,
+                              remedy=Remedy.REVIEW_DECISION) from None
 
 
 @router.get("/me", response_model=MeOut, summary="Who this token is")

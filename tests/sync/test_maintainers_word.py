@@ -213,7 +213,8 @@ def test_changing_a_record_held_from_the_index_says_why_it_is_not_there(tmp_path
     """Field House is synced but held for review (a mental health hospital with no stated level). Before, a
     maintainer's PATCH, retire or verify of it answered "No service with id 'cqc:1-112845365'.", as for a mistyped
     id. Now the same 404 says it awaits review (held from the Care Quality Commission, in words: it said "held from
-    cqc", the source's code), or was rejected (when, by whom, why), and where to decide it."""
+    cqc", the source's code), or was rejected (when, by whom, why), and where a maintainer decides it: the keepers'
+    review queue, as the API has no route for it (it named a command, which an API client cannot run)."""
     home, auth = synced_home(tmp_path, cqc_synced_home, data_dir)
     with serving(home, data_dir) as url:
         held = httpx.patch(f"{url}/maintain/services/{FIELD_HOUSE}", json={"phone": "01773 000000"}, headers=auth,
@@ -222,14 +223,16 @@ def test_changing_a_record_held_from_the_index_says_why_it_is_not_there(tmp_path
         assert held.json()["error"]["message"] == (
             f"'{FIELD_HOUSE}' is held from Care Quality Commission (CQC) but not shown: it awaits review, as its "
             "source does not name its type; rehabmap infers Level 1 inpatient rehabilitation unit from what it says. "
-            f"Decide it first: 'rehabmap review show {FIELD_HOUSE}', or the keepers' review queue.")
+            "The API has no route to decide it: a maintainer accepts or rejects it on its page in the keepers' "
+            "review queue, /keepers/review/{id}.")
         assert rehabmap(home, data_dir, None, "review", "reject", FIELD_HOUSE, "--reason", "acute ward").returncode == 0
         rejected = httpx.post(f"{url}/maintain/services/{FIELD_HOUSE}/verify", headers=auth, timeout=30).json()
         day = datetime.now(timezone.utc).date()  # in words, as a person writes a day: it said "on 2026-12-02"
         assert (f"but not shown: it was rejected in review on {day.day} {day:%B %Y} by command line ("
                 in rejected["error"]["message"])
-        assert rejected["error"]["message"].endswith("): acute ward. Decide it first: 'rehabmap review show "
-                                                     f"{FIELD_HOUSE}', or the keepers' review queue.")
+        assert rejected["error"]["message"].endswith("): acute ward. The API has no route to decide it: a "
+                                                     "maintainer accepts or rejects it on its page in the keepers' "
+                                                     "review queue, /keepers/review/{id}.")
         unknown = httpx.post(f"{url}/maintain/services/cqc:1-000/retire", json=MISTAKE, headers=auth, timeout=30).json()
         assert unknown["error"]["message"] == "No service with id 'cqc:1-000'."
 
@@ -254,7 +257,8 @@ def test_linking_a_record_held_from_the_index_to_an_organisation_says_why_it_is_
                            headers=auth, timeout=30)
         assert reply.status_code == 404 and reply.json()["error"] == {
             "code": "service_not_found", "field": "service_ids",
-            "message": f"{held}. Decide it first: 'rehabmap review show {FIELD_HOUSE}', or the keepers' review queue."}
+            "message": f"{held}. The API has no route to decide it: a maintainer accepts or rejects it on its page "
+                       "in the keepers' review queue, /keepers/review/{id}."}
         with httpx.Client(base_url=url, timeout=30) as admin:
             form = admin.get("/keepers/sign-in")
             admin.post("/keepers/sign-in", data={"csrf": csrf_of(form.text), "token": auth["Authorization"][7:]})
