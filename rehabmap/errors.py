@@ -31,6 +31,7 @@ class Remedy(Enum):
     TOKEN_KEY = "token_key"  # the token key file, lost or not this store's: only the server's operator can act
     SERVICE_EDITS = "service_edits"  # where a service's own record is changed or retired, outside the review queue
     REVIEW_DECISION = "review_decision"  # where a record held back for review is accepted or rejected
+    PROBLEM_REPORTS = "problem_reports"  # where the problem reports still open are listed
 
 
 class DomainError(Exception):

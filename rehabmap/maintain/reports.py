@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from rehabmap.errors import DomainError, InvalidValue
+from rehabmap.errors import DomainError, InvalidValue, Remedy
 from rehabmap.maintain.audit import AuditLog, Change
 from rehabmap.maintain.database import Database, iso, utcnow
 
@@ -88,7 +88,7 @@ class ProblemReports:
         with self.database.connect() as conn:
             row = conn.execute(f"SELECT {_COLUMNS} FROM problem_reports WHERE id = ?", (report_id,)).fetchone()
         if row is None:
-            raise UnknownReport(f"No problem report {report_id}.", field="report")
+            raise UnknownReport(f"No problem report {report_id}.", field="report", remedy=Remedy.PROBLEM_REPORTS)
         return ProblemReport(*row)
 
     def open(self) -> list[ProblemReport]:
@@ -108,7 +108,7 @@ class ProblemReports:
         with self.database.transaction() as conn:
             row = conn.execute("SELECT resolved_at FROM problem_reports WHERE id = ?", (report_id,)).fetchone()
             if row is None:
-                raise UnknownReport(f"No problem report {report_id}.", field="report")
+                raise UnknownReport(f"No problem report {report_id}.", field="report", remedy=Remedy.PROBLEM_REPORTS)
             if row[0] is None:
                 conn.execute("UPDATE problem_reports SET resolved_at = ?, resolved_by = ?, note = ? WHERE id = ?",
                              (at, actor, note or None, report_id))

@@ -112,6 +112,19 @@ def test_maintainers_resolve_reports_from_the_queue_and_providers_cannot_see_it(
     assert provider.get("/keepers/problem-reports").status_code == 403
 
 
+def test_a_report_not_there_is_refused_saying_where_the_open_ones_are(keepers):
+    """A report not there (an id from a form made elsewhere) was refused with the store's fact alone, "No problem
+    report 999.", a page that showed an error's message and would have lost any remedy it carried. Now the keepers'
+    pages say every refusal one way (`said`): the fact, what a maintainer can do about it, and the way back."""
+    maintainer = keepers.client()
+    keepers.sign_in(maintainer, "maintainer")
+    queue = maintainer.get("/keepers/problem-reports")
+    refused = maintainer.post("/keepers/problem-reports/resolve", data={"csrf": csrf_of(queue.text), "report": "999"})
+    assert refused.status_code == 404 and "<h1>The report was not resolved</h1>" in refused.text
+    assert "<p>No problem report 999. The problem reports page lists those still open.</p>" in refused.text
+    assert '<a href="/keepers/problem-reports">Back to the problem reports</a>' in refused.text
+
+
 def test_a_note_too_long_is_named_on_its_box_with_what_was_typed_kept(keepers):
     """Before, a note of more than 200 characters gave a page saying only "The report was not resolved": the
     note was lost, and nothing pointed at the box. Now the queue comes back with the error summary on that report's

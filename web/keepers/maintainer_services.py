@@ -42,9 +42,9 @@ from web.forms import Errors, Fields, parse_int
 from web.keepers.maintainer_review import MAINTAINERS, held_words, item_path
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.paths import SERVICES, history_path, service_path
-from web.keepers.session import (Keeper, KeepersRoute, Refusal, directory_of, form_errors, message_page_plain, render,
-                                 requires)
-from web.keepers.words import field_name, teams_gender
+from web.keepers.session import (Keeper, KeepersRoute, Refusal, directory_of, form_errors, message_page_plain,
+                                 refusal_page, render, requires)
+from web.keepers.words import field_name, said, teams_gender
 from web.present import capacity_text
 
 router = APIRouter(route_class=KeepersRoute)
@@ -242,7 +242,7 @@ def create(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respons
         try:
             service, _ = editor.create(keeper.principal, given, state.today())
         except DomainError as error:
-            errors.add(field_of(error), error.message)
+            errors.add(field_of(error), said(error))
     if errors:
         return form_page(request, keeper, None, typed_values(keeper.form, None), errors, status=400)
     return RedirectResponse(service_path(service.id) + "?" + urlencode({"done": "Added."}), status_code=303)
@@ -262,9 +262,8 @@ def _write(request: Request, keeper: Keeper, service_id: str, action: str) -> Re
                 editor.update(keeper.principal, service_id, {"status": "active"}, state.today())
         except DomainError as error:
             if error.field != "reason":
-                return render(request, keeper, "keepers/message.html", {"title": "This could not be done",
-                                                                        "message": error.message}, status=error.status)
-            errors.add("reason", error.message)
+                return refusal_page(request, keeper, "This could not be done", error)
+            errors.add("reason", said(error))
     if errors:
         current = _current(request, keeper, service_id)
         return form_page(request, keeper, current, form_values(current, state.today()), errors, status=400,
@@ -293,8 +292,7 @@ def state_need(request: Request, service_id: str, keeper: Keeper = requires(*MAI
         need = parse_need(keeper.form.get("need"))
         _, names = editor.state_need(keeper.principal, service_id, need, takes)
     except DomainError as error:
-        return render(request, keeper, "keepers/message.html", {"title": "This could not be done",
-                                                                "message": error.message}, status=error.status)
+        return refusal_page(request, keeper, "This could not be done", error)
     said = "it takes" if takes else "it does not take"
     done = f"Confirmed: {said} {need_label(need)}." if names else "Nothing was changed."
     return RedirectResponse(service_path(service_id) + "?" + urlencode({"done": done}), status_code=303)
@@ -310,8 +308,7 @@ def state_gender(request: Request, service_id: str, keeper: Keeper = requires(*M
             raise InvalidValue("Choose whom it takes.", field="gender")
         _, names = editor.state_gender(keeper.principal, service_id, gender)
     except DomainError as error:
-        return render(request, keeper, "keepers/message.html", {"title": "This could not be done",
-                                                                "message": error.message}, status=error.status)
+        return refusal_page(request, keeper, "This could not be done", error)
     done = f"Confirmed: it takes {GENDER_WORDS[gender].lower()}." if names else "Nothing was changed."
     return RedirectResponse(service_path(service_id) + "?" + urlencode({"done": done}), status_code=303)
 
@@ -372,7 +369,7 @@ def edit(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINE
                                        "changes again.")
             return form_page(request, keeper, current, form_values(current, today), errors, status=409)
         except DomainError as error:
-            errors.add(field_of(error), error.message)
+            errors.add(field_of(error), said(error))
     if errors:
         return form_page(request, keeper, current, typed_values(keeper.form, current), errors, status=400)
     done = f"Saved: {', '.join(map(field_name, names))}." if names else "Nothing was changed."

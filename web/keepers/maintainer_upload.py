@@ -33,7 +33,8 @@ from web.forms import Errors
 from web.keepers.maintainer_review import MAINTAINERS
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import (PATH, UPLOAD_MAX_BYTES, Keeper, KeepersRoute, directory_of, form_errors, message_page,
-                                 render, requires)
+                                 refusal_page, render, requires)
+from web.keepers.words import said
 
 router = APIRouter(route_class=KeepersRoute)
 UPLOAD = f"{PATH}/upload"
@@ -73,7 +74,7 @@ def _refused(request: Request, keeper: Keeper, table: str, refused: TableRefused
     """A confirm refused: audited, with the reason, and the page saying why."""
     directory_of(request).audit.record(keeper.principal.who, REFUSED, TABLE, table,
                                        [Change("reason", None, refused.message), *counts])
-    return message_page(request, keeper, refused.status, "The table was not added", refused.message)
+    return refusal_page(request, keeper, "The table was not added", refused)
 
 
 def past_uploads(request: Request) -> list[PastUpload]:
@@ -130,7 +131,7 @@ def kept_download(request: Request, file_name: str, keeper: Keeper = requires(*M
     try:
         table = kept_table(get_state(request).settings.home, file_name)
     except (UnknownTable, TableNotKept) as missing:
-        return message_page(request, keeper, missing.status, "No table to download", missing.message)
+        return refusal_page(request, keeper, "No table to download", missing)
     return _csv_download(table.data, table.spec.file_name, table.charset)
 
 
@@ -159,7 +160,7 @@ def upload(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLRes
     try:
         check = check_table(sent.data, spec, spec.file_name, GeographyPlacer(state.geography))
     except TableRefused as refused:
-        errors.add("table", refused.message)
+        errors.add("table", said(refused))
         return _form_page(request, keeper, errors, kind)
     upload_id = held_uploads(request).hold(sent.data, spec) if check.usable else ""
     placer = GeographyPlacer(state.geography)
@@ -179,7 +180,7 @@ def _report_page(request: Request, keeper: Keeper, check: TableCheck, replaced: 
     status = running.status if running else 409 if changed else 400 if errors else 200
     return render(request, keeper, "keepers/maintainer/upload_report.html",
                   {"check": check, "replaced": replaced, "kind_label": KIND_LABELS[check.spec.source],
-                   "upload_id": upload_id, "filename": filename[:200], "running": running.message if running else "",
+                   "upload_id": upload_id, "filename": filename[:200], "running": said(running) if running else "",
                    "errors": errors or Errors(), "changed": changed, "removes": REMOVES,
                    "area_name": get_state(request).area_name, "category_label": category_label},
                   status=status)

@@ -21,7 +21,7 @@ from web.keepers.maintainer_services import editor_of
 from web.keepers.paths import service_path
 from web.keepers.maintainer_upload import UPLOAD
 from web.keepers.navigation import SECTIONS, Section
-from web.keepers.session import PATH, Keeper, KeepersRoute, page_number, render, requires
+from web.keepers.session import PATH, Keeper, KeepersRoute, page_number, refusal_page, render, requires
 
 router = APIRouter(route_class=KeepersRoute)
 DUE = f"{PATH}/verification-due"
@@ -55,7 +55,6 @@ def verify(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respons
     try:
         service, _ = editor.verify(keeper.principal, service_id, state.today())
     except DomainError as error:
-        return render(request, keeper, "keepers/message.html", {"title": "This could not be verified",
-                                                                "message": error.message}, status=error.status)
+        return refusal_page(request, keeper, "This could not be verified", error)
     return RedirectResponse(f"{DUE}?" + urlencode({"done": f"{service.name} is verified as of today."}),
                             status_code=303)

@@ -24,7 +24,8 @@ from rehabmap.record import Service, contact_problem
 from web.deps import get_state
 from web.forms import Errors, Fields
 from web.keepers.navigation import SECTIONS, Section
-from web.keepers.session import PATH, Keeper, KeepersRoute, Refusal, form_errors, message_page, render, requires
+from web.keepers.session import PATH, Keeper, KeepersRoute, Refusal, form_errors, refusal_page, render, requires
+from web.keepers.words import said
 from web.present import CAPACITY_WORDS, capacity_text, long_date
 
 router = APIRouter(route_class=KeepersRoute)
@@ -75,7 +76,7 @@ def _cards(request: Request, keeper: Keeper) -> list[Card]:
 
 
 def _refused(request: Request, keeper: Keeper, error: DomainError) -> Refusal:
-    return Refusal(message_page(request, keeper, error.status, "This change was not made", error.message))
+    return Refusal(refusal_page(request, keeper, "This change was not made", error))
 
 
 @router.get(MY_SERVICES)
@@ -164,7 +165,7 @@ async def save_details(request: Request, keeper: Keeper = requires(Role.provider
                                     {f: v or None for f, v in changed.items()}, get_state(request).today())
             return _saved(service.id)
         except InvalidEdit as error:
-            errors.add(error.field if error.field in DETAIL_FIELDS else "phone", error.message)
+            errors.add(error.field if error.field in DETAIL_FIELDS else "phone", said(error))
         except DomainError as error:
             raise _refused(request, keeper, error) from None
     return _details_page(request, keeper, service, values, errors, status=400)

@@ -22,7 +22,7 @@ from rehabmap.maintain.reports import MAX_CONTACT, MAX_NOTE, MAX_WHAT
 from web.deps import get_state
 from web.forms import Errors, Fields
 from web.keepers.navigation import SECTIONS, Section
-from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, directory_of, form_errors, message_page, render,
+from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, directory_of, form_errors, refusal_page, render,
                                  requires)
 from web.links import report_problem_url
 from web.render import page
@@ -108,6 +108,6 @@ async def resolve(request: Request, keeper: Keeper = requires(*MAINTAINER_ROLES)
     try:
         await run_in_threadpool(directory_of(request).reports.resolve, report_id, note, actor=keeper.principal.who)
     except DomainError as error:
-        raise Refusal(message_page(request, keeper, error.status, "The report was not resolved",
-                                   error.message)) from None
+        raise Refusal(refusal_page(request, keeper, "The report was not resolved", error,
+                                   link=(QUEUE, "Back to the problem reports"))) from None
     return RedirectResponse(f"{QUEUE}?" + urlencode({"resolved": report}), status_code=303)

@@ -29,13 +29,14 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from rehabmap.errors import DomainError
 from rehabmap.maintain.auth import Principal, Role
 from rehabmap.maintain.sessions import Session
 from web.deps import get_state
 from web.forms import Errors, Fields
 from web.keepers.navigation import sections_for
 from web.keepers.words import (KEPT_AS, TEXT_LIMITS, TYPED_FIELDS, field_name, field_value, long_day, long_moment,
-                               review_state, with_code)
+                               review_state, said, with_code)
 from web.render import PageRoute, page
 
 if TYPE_CHECKING:
@@ -265,6 +266,13 @@ def message_page(request: Request, keeper: Keeper, status: int, title: str, mess
     to go next, such as the page the refusal is about."""
     return render(request, keeper, "keepers/message.html",
                   {"title": title, "message": message, **({"link": link} if link else {})}, status=status)
+
+
+def refusal_page(request: Request, keeper: Keeper, title: str, error: DomainError, *,
+                 link: tuple[str, str] | None = None) -> HTMLResponse:
+    """A domain error's own page (`message_page`), at its status, in the keepers' words (`said`): the one way the
+    pages say a refusal, so what a keeper can do about it (its remedy) is never dropped for the bare message."""
+    return message_page(request, keeper, error.status, title, said(error), link=link)
 
 
 def message_page_plain(request: Request, status: int, title: str, message: str) -> HTMLResponse:

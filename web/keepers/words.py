@@ -45,7 +45,8 @@ REMEDIES = {Remedy.TOKENS: "The tokens page lists them.",
             Remedy.TOKEN_ORGANISATION: "Choose one for a provider token, and None for any other role.",
             Remedy.TOKEN_KEY: "Whoever runs rehabmap here must restore it from its backup or make a new key; until "
                               "then no one can sign in with a token.",
-            Remedy.SERVICE_EDITS: "Change or retire it on its own page under Services."}
+            Remedy.SERVICE_EDITS: "Change or retire it on its own page under Services.",
+            Remedy.PROBLEM_REPORTS: "The problem reports page lists those still open."}
 
 
 def said(error: DomainError) -> str:
