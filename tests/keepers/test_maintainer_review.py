@@ -169,6 +169,27 @@ def test_a_record_not_synced_is_refused_saying_where_the_queue_is_not_a_command(
     assert (command.returncode, command.stderr) == (2, f"error: {fact} 'rehabmap review list' shows the queue.\n")
 
 
+def test_a_decision_refused_for_its_record_is_filed_against_the_record_not_a_box_it_does_not_concern(queued):
+    """A reject naming a record not in the queue, chosen on the list, was filed against the reason's box (its error
+    summary linked to #reason, a reason that was fine); a subtype refused on a record's page against the type's.
+    Now each is filed where it belongs: the records chosen (#id), the subtype's box; one on a record's own page that
+    the queue does not hold is a page saying so. Nothing is decided."""
+    client = signed_in(queued)
+    csrf = csrf_of(client.get("/keepers/review").text)
+    chosen = client.post("/keepers/review/bulk", data={"csrf": csrf, "id": [LEVEL1, "listed:1-000"],
+                                                       "action": "reject", "reason": "not rehabilitation"})
+    assert chosen.status_code == 400
+    assert "<a href=\"#id\">No synced record 'listed:1-000'." in html.unescape(chosen.text)
+    assert 'href="#reason"' not in chosen.text and 'value="not rehabilitation"' in chosen.text
+    alone = client.post("/keepers/review/listed:1-000", data={"csrf": csrf, "action": "reject",
+                                                             "reason": "not rehabilitation"})
+    assert alone.status_code == 404 and "<h1>Not in the review queue</h1>" in alone.text
+    subtype = client.post(f"/keepers/review/{LEVEL1}", data={"csrf": csrf, "action": "accept",
+                                                             "type": "supported_accommodation", "subtype": "imha"})
+    assert subtype.status_code == 400 and '<a href="#subtype">' in subtype.text and 'href="#type"' not in subtype.text
+    assert sorted(pending(queued)) == sorted([LEVEL1, UNTYPED])
+
+
 def test_a_record_its_source_types_is_refused_naming_its_service_page_not_an_api_route(queued, data_dir, geography):
     """A synced record whose source confirms its type never enters the queue; opened or chosen there it was refused
     with "Change or retire it with the maintainers' API (PATCH or retire /maintain/services/{id})", a route a

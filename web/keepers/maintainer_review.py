@@ -112,8 +112,8 @@ def review_bulk(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Re
     if errors:
         pass  # nothing is decided: a reason too long is refused, not cut
     elif action == "reject":
-        done = _decided(errors, "reason", lambda: queue.reject(ids, actor=keeper.principal.who,
-                                                               reason=form.get("reason")))
+        done = _decided(errors, _CHOSEN, lambda: queue.reject(ids, actor=keeper.principal.who,
+                                                              reason=form.get("reason")))
     elif action == "accept":
         wanted = set(ids)
         kinds = {i.proposed_type for i in queue.items() if i.service_id in wanted}
@@ -123,7 +123,7 @@ def review_bulk(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Re
             errors.add("id", "Accept many at once only when every record chosen is proposed as the same type; "
                              "accept the others one at a time")
         else:
-            done = _decided(errors, "id", lambda: queue.accept(ids, actor=keeper.principal.who))
+            done = _decided(errors, _CHOSEN, lambda: queue.accept(ids, actor=keeper.principal.who))
     else:
         errors.add("id", "Choose accept or reject")
     if errors:
@@ -133,12 +133,21 @@ def review_bulk(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Re
     return RedirectResponse(f"{REVIEW}?" + urlencode({"done": f"{verb} {counted}."}), status_code=303)
 
 
-def _decided(errors: Errors, field_id: str, decide: Callable[[], list[ReviewItem]]) -> list[ReviewItem]:
-    """The decision, or its refusal as an error against `field_id` (nothing is written then: all or none)."""
+# Where a page puts a decision's refusal: against the box it names, if the page has it, else against the record(s)
+# it is about (the list's choice of records; the item's record, or, for one not in the queue, a page saying so). A
+# reject naming a record not in the queue was filed against the reason's box.
+_CHOSEN = (("reason",), "id")
+_ITEM = (("reason", "type", "subtype"), "record")
+
+
+def _decided(errors: Errors, page: tuple[tuple[str, ...], str], decide: Callable[[], list[ReviewItem]]
+             ) -> list[ReviewItem]:
+    """The decision, or its refusal as an error where `page` puts it (nothing is written then: all or none)."""
+    boxes, record = page
     try:
         return decide()
     except DomainError as error:
-        errors.add("reason" if error.field == "reason" else field_id, said(error))
+        errors.add(error.field if error.field in boxes else record, said(error))
         return []
 
 
@@ -180,15 +189,15 @@ def review_decide(request: Request, service_id: str, keeper: Keeper = requires(*
     if errors:
         pass  # nothing is decided: a reason too long is refused, not cut
     elif form.get("action") == "reject":
-        _decided(errors, "reason", lambda: queue.reject([service_id], actor=keeper.principal.who,
-                                                        reason=form.get("reason")))
+        _decided(errors, _ITEM, lambda: queue.reject([service_id], actor=keeper.principal.who,
+                                                     reason=form.get("reason")))
     elif form.get("action") == "accept":
         chosen = form.get("type")
         if chosen not in {value for value, _ in TYPE_CHOICES}:
             errors.add("type", "Choose the type to accept it as")
         else:
-            _decided(errors, "type", lambda: queue.accept([service_id], actor=keeper.principal.who,
-                                                          service_type=chosen, subtype=form.get("subtype") or None))
+            _decided(errors, _ITEM, lambda: queue.accept([service_id], actor=keeper.principal.who,
+                                                         service_type=chosen, subtype=form.get("subtype") or None))
     else:
         errors.add("type", "Choose accept or reject")
     if errors:
