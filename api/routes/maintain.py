@@ -47,7 +47,7 @@ from api.routes.services import held_item
 from api.schemas import ServiceOut, error_responses
 from indexer.sources.curated import TABLES
 from indexer.upload import kept_table
-from rehabmap.errors import DirectoryUnavailable, Remedy, ServiceNotFound
+from rehabmap.errors import DirectoryUnavailable, Remedy, ServiceNotFound, UnknownOrganisation
 from rehabmap.maintain.audit import hsds_metadata
 from rehabmap.maintain.auth import Principal, Role, Rule
 from rehabmap.maintain.edits import CREATE, KEEP, MAINTAINER_ROLES, RETIRE, STATE, Editor, version_of
@@ -448,16 +448,25 @@ def add_organisation(body: OrganisationIn, caller: Caller, state: State, request
 OrganisationId = Annotated[int, Path(ge=1, le=2**62, description="The organisation's id.")]
 
 
+def _organisation(state: AppState, organisation_id: int) -> None:
+    """The organisation the path names is there: one that is not is a 404 naming the path's parameter,
+    organisation_id, as the API names every input it refuses (the store names its own argument, 'organisation',
+    a name or an id, which no request to the API has)."""
+    try:
+        _directory(state).organisations.get(organisation_id)
+    except UnknownOrganisation as error:
+        raise UnknownOrganisation(error.message, field="organisation_id", remedy=error.remedy) from None
+
+
 @router.post("/organisations/{organisation_id}/services", response_model=OrganisationOut,
              summary="Link services to an organisation",
              dependencies=[_may(Rule("link services to organisations", (Role.admin,)))])
 def link_services(organisation_id: OrganisationId, body: LinkIn, caller: Caller, state: State,
                   request: Request) -> OrganisationOut:
     """Admins: the organisation becomes the owner of these services (each service has one owner)."""
-    directory = _directory(state)
-    directory.organisations.get(organisation_id)
+    _organisation(state, organisation_id)
     _known(request, state, body.service_ids)
-    return _organisation_out(directory.organisations.link(organisation_id, body.service_ids, actor=caller.who))
+    return _organisation_out(_directory(state).organisations.link(organisation_id, body.service_ids, actor=caller.who))
 
 
 @router.delete("/organisations/{organisation_id}/services/{service_id:path}", response_model=OrganisationOut,
@@ -467,4 +476,5 @@ def unlink_service(organisation_id: OrganisationId, service_id: ServiceId, calle
                    state: State) -> OrganisationOut:
     """Admins: the organisation's provider tokens may no longer change this service. A service it does not own
     (another organisation does, or none) is a 404 `not_linked` naming its owner, and nothing is unlinked."""
+    _organisation(state, organisation_id)
     return _organisation_out(_directory(state).organisations.unlink(organisation_id, [service_id], actor=caller.who))

@@ -58,14 +58,15 @@ def test_an_organisations_name_is_measured_as_it_is_kept_by_every_face(api, site
 def test_an_organisation_not_there_is_refused_with_the_routes_or_commands_that_list_and_add_them(api, site):
     """The API said "Add it with 'rehabmap orgs add NAME' or POST /maintain/organisations": a command an API
     client cannot run. Now each face names what its own user can do: the API its routes, the command line its
-    commands (the keepers' pages: tests/keepers/test_admin.py)."""
+    commands (the keepers' pages: tests/keepers/test_admin.py). The API names the path's parameter, organisation_id,
+    as its every error names the input (it said "organisation", the store's argument, which no request has)."""
     before = owners(site)
     for reply in (api.post("/maintain/organisations/999/services", json={"service_ids": [UNOWNED]},
                            headers=site.auth("admin")),
                   api.delete(f"/maintain/organisations/999/services/{OWNED_A[0]}", headers=site.auth("admin"))):
         assert reply.status_code == 404, reply.text
         assert reply.json()["error"] == {
-            "code": "unknown_organisation", "field": "organisation",
+            "code": "unknown_organisation", "field": "organisation_id",
             "message": "No organisation '999'. GET /maintain/organisations lists them; POST /maintain/organisations "
                        "adds one."}
     done = cli_here(site, "orgs", "unlink", "Nobody Ltd", OWNED_A[0])
