@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from indexer.sync.publish import publish_coverage, record_pending, shown_merged
 from indexer.sync.steps import reached
-from indexer.sync.store import SyncStore
+from indexer.sync.store import LIVE_PUBLISHED, REBUILD_READ, SyncStore
 from rehabmap.maintain.store import Directory
 from rehabmap.errors import DomainError
 from rehabmap.index.base import IndexBackend, overlay_record
@@ -62,30 +62,27 @@ class LiveIndex:
         if not self.exists():
             return self._first_build(store)
         with self.directory.index_lock():
-            published = int(store.meta("live_revision_published") or 0)
-            since, swapped = self._since(store, published)
-            records = store.changed_since(since)
+            self._took_rebuild(store)
+            published = int(store.meta(LIVE_PUBLISHED) or 0)
+            records = store.changed_since(published)
             written: list[str] = []
             if records:
                 written = self._write(shown_merged(store, records))
                 store.set_published_keys(records)
                 reached("index-written")
-                store.set_meta("live_revision_published", str(max(published, *(r.live_revision for r in records))))
-            if swapped:
-                store.delete_meta("rebuild_read")
+                store.set_meta(LIVE_PUBLISHED, str(max(published, *(r.live_revision for r in records))))
         return len(written)
 
-    def _since(self, store: SyncStore, published: int) -> tuple[int, bool]:
-        """The revision to write from, and whether a rebuild that read the store at an earlier one has swapped
-        in its index since (its swap undid any later write)."""
-        marker = store.meta("rebuild_read")
-        if marker is None:
-            return published, False
-        read = json.loads(marker)
+    def _took_rebuild(self, store: SyncStore) -> None:
+        """Where a rebuild (or a first build) that read the store has swapped in its index since, the store learns
+        it before anything is written (`SyncStore.rebuild_taken`): the index holds the records as it read them, at
+        its revision and under their keys then, whatever a live write between its read and its swap wrote."""
+        read = store.meta(REBUILD_READ)
+        if read is None:
+            return
         built_at = self._built_at()
-        if built_at is None or built_at < datetime.fromisoformat(read["at"]):
-            return published, False
-        return min(published, int(read["revision"])), True
+        if built_at is not None and built_at >= datetime.fromisoformat(json.loads(read)["at"]):
+            store.rebuild_taken(read)
 
     def _first_build(self, store: SyncStore) -> int:
         """No index yet: build it from the directory, once the store holds something to show."""
@@ -93,7 +90,7 @@ class LiveIndex:
         if revision == 0:
             return 0
         report = self._build()
-        store.set_meta("live_revision_published", str(revision))
+        store.set_meta(LIVE_PUBLISHED, str(revision))
         return report.indexed
 
     def _built_at(self) -> datetime | None:

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -50,16 +49,16 @@ def record_curated_coverage(store: Path | Database, sources: Sequence[Path],
 
 
 def synced_rows(store_at: Path | Database) -> Iterator[Candidate | Rejection]:
-    """The synced records a rebuild includes, read when the rebuild reaches them. Notes the store's revision
-    then, so the next sync can write again whatever it changed after this read (the rebuild's swap would
-    undo it)."""
+    """The synced records a rebuild includes, read when the rebuild reaches them. The read is noted
+    (`SyncStore.read_for_rebuild`), so the next sync can write again whatever it changed after this read (the
+    rebuild's swap would undo it), finding the records the rebuild's index merged with it."""
     store = SyncStore.existing(store_at)
     if store is None:
         return
     read_at = datetime.now(timezone.utc).isoformat()  # to the microsecond: the index's build time is compared
-    store.set_meta("rebuild_read", json.dumps({"revision": store.live_revision(), "at": read_at}))
+    records = store.read_for_rebuild(read_at)
     reviews = {r.key: r for r in store.reviews()}
-    for record in store.records():
+    for record in records:
         service = shown(record, reviews.get(record.key))
         if service is None:
             continue

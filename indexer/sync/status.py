@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import Any
 
 from indexer.sync.publish import COVERAGE_DUE
-from indexer.sync.store import LeftOutDetail, SourceCounts, SyncStore
+from indexer.sync.store import LIVE_PUBLISHED, LeftOutDetail, SourceCounts, SyncStore
 from rehabmap.maintain.audit import AuditLog
 
 _COUNTS = ("added", "changed", "retired", "held", "rejected")
@@ -125,7 +125,7 @@ def _last_run(store: SyncStore, source: str) -> LastRun | None:
 def not_live(store: SyncStore) -> Counter[str]:
     """Per source, the applied changes the live index or its coverage claims have not yet followed (a run or a
     review decision was killed between; the next one, or a server's start, writes them)."""
-    changed, due = store.changed_since_meta("live_revision_published", COVERAGE_DUE + "sync:")
+    changed, due = store.changed_since_meta(LIVE_PUBLISHED, COVERAGE_DUE + "sync:")
     behind = Counter(changed)
     behind.update(key[len(COVERAGE_DUE + "sync:"):] for key in due)
     return behind

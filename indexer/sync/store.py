@@ -19,8 +19,8 @@ and `_KEY_OF`):
   prepared), a digest of the content and of the evidence, first and last seen, active or retired
   (with reason and date), and the record's CQC location id and postcode as records are merged by them (indexed,
   so that the records a changed one may be merged with are found on them: `sharing_keys`), now and as the live
-  index last took the record (`published_keys`, so those it was merged with are found too). Records are never
-  deleted.
+  index last took the record (`published_keys`, so those it was merged with are found too), and as the last
+  rebuild read it (`read_for_rebuild`, those its index holds it under once swapped in). Records are never deleted.
 * `sync_enrichments`: facts about records that other sources own (ODS sites, CQC rehab-ward ratings), kept
   so that a record arriving later is matched too; retired, never deleted, when their source drops them.
 * `sync_review`: the queue: per record whose type is only inferred or unknown, its proposed type, and the
@@ -70,6 +70,21 @@ _SCRATCH_ROWS = {**dict.fromkeys(("sync_meta", "sync_state", "sync_staged", "syn
 # sync_meta: set by migration 14 (`rehabmap.maintain.migrations`) in a store that holds records; while it is
 # there, the records are prepared again from their items (`indexer.sync.runner.reprepare_due`), once.
 REPREPARE_DUE = "reprepare_due"
+# sync_meta: the revision of the store the live index holds (`indexer.sync.live.LiveIndex.catch_up`); and a
+# rebuild's read of the store, its revision and time (`SyncStore.read_for_rebuild`), until a live write finds
+# whether its index swapped in (`SyncStore.rebuild_taken`).
+LIVE_PUBLISHED = "live_revision_published"
+REBUILD_READ = "rebuild_read"
+_REVISION = "SELECT coalesce(max(live_revision), 0) FROM sync_records"
+
+
+def _copy_keys(into: str, of: str) -> str:
+    """The statement that gives every record its `of` CQC location id and postcode keys as its `into` ones ("" the
+    current ones, "published_", "rebuild_"), writing only the rows where they differ: a rebuild's read and its swap
+    each come to every record, and most keep their keys (in PostgreSQL each row written is a new version of it)."""
+    pairs = [(f"{into}{key}_key", f"{of}{key}_key") for key in ("cqc", "postcode")]
+    return (f"UPDATE sync_records SET {', '.join(f'{a} = {b}' for a, b in pairs)} WHERE "
+            + " OR ".join(f"coalesce({a}, '') <> coalesce({b}, '')" for a, b in pairs))
 
 
 def now() -> str:
@@ -490,10 +505,47 @@ class SyncStore:
     def set_published_keys(self, records: Sequence[StoredRecord]) -> None:
         """Note the keys of these records, as read, as those the live index now holds them under (a live write
         wrote them and the records they are merged with): what `published_keys` gives until the next write."""
+        self._set_keys("published", records)
+
+    def _set_keys(self, kind: Literal["published", "rebuild"], records: Sequence[StoredRecord]) -> None:
         with self._transaction() as conn:
-            conn.executemany("UPDATE sync_records SET published_cqc_key = ?, published_postcode_key = ? "
+            conn.executemany(f"UPDATE sync_records SET {kind}_cqc_key = ?, {kind}_postcode_key = ? "
                              "WHERE source = ? AND source_id = ?",
                              [(*key_columns(r.service), *r.key) for r in records])
+
+    def read_for_rebuild(self, at: str) -> list[StoredRecord]:
+        """Every record, as a rebuild reads them, the read noted: the store's revision then and the time `at`
+        (`REBUILD_READ`), so the first live write after its swap writes again what changed after the read (the
+        swap undid it), and each record's keys as read (`rebuild_cqc_key`, `rebuild_postcode_key`), those its index
+        holds the record under, which become the published ones once it is live (`rebuild_taken`). The keys are
+        copied in the transaction that notes the revision; a record read at a later revision (changed between the
+        two) has the keys it was read with noted after."""
+        with self._transaction() as conn:
+            revision = int(conn.execute(_REVISION).fetchone()[0])
+            conn.execute(_copy_keys("rebuild_", ""))
+            conn.execute(_UPSERT_META, (REBUILD_READ, json.dumps({"revision": revision, "at": at})))
+        records = self.records()
+        later = [r for r in records if r.live_revision > revision]
+        if later:
+            self._set_keys("rebuild", later)
+        return records
+
+    def rebuild_taken(self, read: str) -> None:
+        """The rebuild whose read of the store `read` is (`REBUILD_READ`, as `read_for_rebuild` noted it) swapped in
+        its index: in one transaction, each record's keys as it read them become those the live index holds it
+        under (`published_keys`: before, those a live write between its read and its swap noted stayed, and the
+        records the rebuild's index merged a record with were not found when it next changed), the revision the
+        live index holds goes back to the one it read (a later live write is undone), and the read is forgotten.
+        Nothing, where another rebuild has read the store since (its keys are not those of this index)."""
+        revision = int(json.loads(read)["revision"])
+        with self._transaction() as conn:
+            if conn.execute("SELECT 1 FROM sync_meta WHERE key = ? AND value = ?", (REBUILD_READ, read)).fetchone() \
+                    is None:
+                return
+            conn.execute(_copy_keys("published_", "rebuild_"))
+            row = conn.execute("SELECT value FROM sync_meta WHERE key = ?", (LIVE_PUBLISHED,)).fetchone()
+            conn.execute(_UPSERT_META, (LIVE_PUBLISHED, str(min(int(row[0]) if row else 0, revision))))
+            conn.execute("DELETE FROM sync_meta WHERE key = ?", (REBUILD_READ,))
 
     def record(self, source: str, source_id: str) -> StoredRecord | None:
         with self._connect() as conn:
@@ -592,7 +644,7 @@ class SyncStore:
 
     def live_revision(self) -> int:
         with self._connect() as conn:
-            return int(conn.execute("SELECT coalesce(max(live_revision), 0) FROM sync_records").fetchone()[0])
+            return int(conn.execute(_REVISION).fetchone()[0])
 
     def meta(self, key: str) -> str | None:
         with self._connect() as conn:
@@ -660,7 +712,7 @@ class SyncStore:
     @staticmethod
     def _write(conn: Connection, records: Sequence[StoredRecord], reviews: Sequence[ReviewRow],
                audits: Sequence[Audit], live_changed: set[tuple[str, str]], at: str) -> None:
-        revision = int(conn.execute("SELECT coalesce(max(live_revision), 0) FROM sync_records").fetchone()[0])
+        revision = int(conn.execute(_REVISION).fetchone()[0])
         for r in records:
             if r.key in live_changed:
                 revision += 1

@@ -242,15 +242,18 @@ def _merge_key_columns(conn: Connection, _policy: TokenPolicy) -> None:
     finds the records a changed one may be merged with on them (`indexer.sync.publish.shown_merged`), where
     reading every record took 15 s of CPU at 100k records, under the index lock, on each sync and decision. Beside
     them, the two as the live index last took the record (`published_cqc_key`, `published_postcode_key`), the same
-    here: a record that moves was merged by those, and the records it was merged with are found on them."""
+    here: a record that moves was merged by those, and the records it was merged with are found on them. And the two
+    as the last rebuild read the record (`rebuild_cqc_key`, `rebuild_postcode_key`, unindexed), the same here too:
+    they become the published ones once its index is live (`indexer.sync.store.SyncStore.rebuild_taken`)."""
     columns = ("cqc_key", "postcode_key", "published_cqc_key", "published_postcode_key")
-    for column in columns:
+    for column in (*columns, "rebuild_cqc_key", "rebuild_postcode_key"):
         conn.execute(f"ALTER TABLE sync_records ADD COLUMN {column} TEXT")
     rows = conn.execute("SELECT source, source_id, service FROM sync_records WHERE service IS NOT NULL").fetchall()
     keyed = [(*key_columns(json.loads(service)), source, source_id) for source, source_id, service in rows]
     conn.executemany("UPDATE sync_records SET cqc_key = ?, postcode_key = ? WHERE source = ? AND source_id = ?",
                      [row for row in keyed if row[:2] != (None, None)])
-    conn.execute("UPDATE sync_records SET published_cqc_key = cqc_key, published_postcode_key = postcode_key")
+    conn.execute("UPDATE sync_records SET published_cqc_key = cqc_key, published_postcode_key = postcode_key, "
+                 "rebuild_cqc_key = cqc_key, rebuild_postcode_key = postcode_key")
     for column in columns:
         conn.execute(f"CREATE INDEX sync_records_by_{column} ON sync_records ({column})")
 

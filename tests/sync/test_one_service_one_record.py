@@ -11,20 +11,26 @@ of them on its own."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections import Counter
 from dataclasses import replace
+from itertools import chain
 
 import pytest
 
+from app.parts import open_writer
 from app.sync import open_live
-from indexer.pipeline import GeographyPlacer
+from indexer.pipeline import GeographyPlacer, build_index
 
 from indexer.merge import merge_keys
 from indexer.sync.publish import shown_merged
+from indexer.sync.rebuild import with_directory
 from indexer.sync.store import SyncStore
 from rehabmap.record import Service
 from rehabmap.record_keys import key_columns
 from rehabmap.config import Settings
+from rehabmap.maintain.edits import OverlayWriter
+from rehabmap.maintain.store import Directory, store_of
 from search.embedded import index_file
 from tests.sync.store_fixtures import make_home, rehabmap, table_rows
 
@@ -167,9 +173,30 @@ def changed(store: SyncStore, service_id: str, **fields: str) -> None:
     store.write([replace(record, service={**record.service, **fields})], (), (), live_changed={record.key})
 
 
-@pytest.mark.parametrize("moving, fields", [(HEMEL[0], {"postcode": "HP2 4AD"}), (HEMEL[1], {"postcode": "HP2 4AD"}),
-                                            (HEMEL[1], {"name": "Priory Hospital Kings Langley"})],
-                         ids=["the-kept-record-moves", "the-merged-record-moves", "the-merged-record-is-renamed"])
+MOVES = pytest.mark.parametrize(
+    "moving, fields", [(HEMEL[0], {"postcode": "HP2 4AD"}), (HEMEL[1], {"postcode": "HP2 4AD"}),
+                       (HEMEL[1], {"name": "Priory Hospital Kings Langley"})],
+    ids=["the-kept-record-moves", "the-merged-record-moves", "the-merged-record-is-renamed"])
+
+
+def assert_shown_alone(home, moving, fields) -> dict[str, Service]:
+    """Priory Hospital Hemel Hempstead's two records each shown alone, where each now is, as a rebuild shows them,
+    and the store's published keys theirs; the active records."""
+    live = active(home)
+    assert {service_id: [p.source for p in live[service_id].provenance] for service_id in HEMEL} == {
+        HEMEL[0]: ["nhs-hospitals-2015"], HEMEL[1]: ["nhs-hospitals-2018"]}
+    postcodes = {service_id: fields.get("postcode", "HP3 0BN") if service_id == moving else "HP3 0BN"
+                 for service_id in HEMEL}
+    assert {service_id: live[service_id].postcode for service_id in HEMEL} == postcodes
+    assert "nhs-hospitals-2018" not in live[HEMEL[0]].field_sources.values()
+    assert shared_keys(live.values()) == {}
+    assert dict(table_rows(home / "directory.sqlite", "SELECT service_id, published_postcode_key FROM sync_records "
+                           "WHERE service_id IN (?, ?)", *HEMEL)) == {
+        service_id: postcode.replace(" ", "") for service_id, postcode in postcodes.items()}, "as now published"
+    return live
+
+
+@MOVES
 def test_a_merged_record_that_moves_leaves_the_other_shown_alone(tmp_path, geodata_dir, data_dir, geography,
                                                                  moving, fields):
     """The live write found a changed record's kin by its new keys alone: when Priory Hospital Hemel Hempstead's
@@ -184,18 +211,59 @@ def test_a_merged_record_that_moves_leaves_the_other_shown_alone(tmp_path, geoda
 
     open_live(Settings(home=home, data_dir=data_dir), lambda: GeographyPlacer(geography)).converge(store)
 
-    live = active(home)
-    assert {service_id: [p.source for p in live[service_id].provenance] for service_id in HEMEL} == {
-        HEMEL[0]: ["nhs-hospitals-2015"], HEMEL[1]: ["nhs-hospitals-2018"]}
-    postcodes = {service_id: fields.get("postcode", "HP3 0BN") if service_id == moving else "HP3 0BN"
-                 for service_id in HEMEL}
-    assert {service_id: live[service_id].postcode for service_id in HEMEL} == postcodes
-    assert "nhs-hospitals-2018" not in live[HEMEL[0]].field_sources.values()
-    assert shared_keys(live.values()) == {}
-    assert dict(table_rows(home / "directory.sqlite", "SELECT service_id, published_postcode_key FROM sync_records "
-                           "WHERE service_id IN (?, ?)", *HEMEL)) == {
-        service_id: postcode.replace(" ", "") for service_id, postcode in postcodes.items()}, "as now published"
-
+    live = assert_shown_alone(home, moving, fields)
     rebuilt = rehabmap(home, data_dir, None, "index", *files, "--no-progress")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert active(home).keys() == live.keys()
+
+
+@pytest.mark.parametrize("moving, fields", [(HEMEL[0], {"postcode": "HP2 4AD"}), (HEMEL[1], {"postcode": "HP2 4AD"})],
+                         ids=["the-kept-record-moves", "the-merged-record-moves"])
+def test_a_rebuild_that_read_a_merged_record_before_it_moved_leaves_the_other_shown_alone(
+        tmp_path, geodata_dir, data_dir, geography, moving, fields):
+    """A rebuild reads the store, then a sync moves one of Priory Hospital Hemel Hempstead's records and its live
+    write shows each alone, then the rebuild swaps in its index, which holds them merged as it read them. Before,
+    the next live write found the moved record's kin by the keys that live write had noted, so the two stayed
+    merged (or the 2018 record out of every search) until the next rebuild."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    accepted_from_both_lists(home, data_dir)
+    settings, store = Settings(home=home, data_dir=data_dir), SyncStore(home / "directory.sqlite")
+    rows = with_directory(store_of(settings), [], iter(()))
+    read = [next(rows)]  # the rebuild has read the store
+    changed(store, moving, **fields)
+    open_live(settings, lambda: GeographyPlacer(geography)).converge(store)
+    assert_shown_alone(home, moving, fields)
+    build_index(chain(read, rows), GeographyPlacer(geography),
+                OverlayWriter(open_writer(settings), Directory.from_settings(settings)), progress=False)
+    assert HEMEL[1] not in active(home), "the rebuild's index holds them merged, as it read them"
+
+    open_live(settings, lambda: GeographyPlacer(geography)).converge(store)  # the next sync's, or a server's start
+
+    assert_shown_alone(home, moving, fields)
+
+
+def test_a_first_build_publishes_each_record_under_the_keys_it_built_it_with(tmp_path, geodata_dir, data_dir,
+                                                                           geography):
+    """The first live write, with no index yet, builds it whole. Before, it left each record's published keys as
+    they were (the keys it had when inserted, or last written to another index), though the index it built held
+    the record under those it had then: the 2018 record of Priory Hospital Hemel Hempstead, last published at HP2
+    4AD, back at HP3 0BN when the store was moved to a home with no index, was built merged into the 2014–15 one,
+    and when it moved to HP2 4AD again, the 2014–15 record was not found, and kept its fields and provenance."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    accepted_from_both_lists(home, data_dir)
+    store = SyncStore(home / "directory.sqlite")
+    changed(store, HEMEL[1], postcode="HP2 4AD")
+    open_live(Settings(home=home, data_dir=data_dir), lambda: GeographyPlacer(geography)).converge(store)
+    moved = make_home(tmp_path / "moved", geodata_dir)
+    with sqlite3.connect(home / "directory.sqlite") as source, sqlite3.connect(moved / "directory.sqlite") as copy:
+        source.backup(copy)
+    store = SyncStore(moved / "directory.sqlite")
+    changed(store, HEMEL[1], postcode="HP3 0BN")
+    live = open_live(Settings(home=moved, data_dir=data_dir), lambda: GeographyPlacer(geography))
+    live.converge(store)
+    assert HEMEL[1] not in active(moved), "built merged"
+
+    changed(store, HEMEL[1], postcode="HP2 4AD")
+    live.converge(store)
+
+    assert_shown_alone(moved, HEMEL[1], {"postcode": "HP2 4AD"})

@@ -104,6 +104,8 @@ def test_an_sqlite_home_from_before_the_sync_migrations_keeps_its_queue_and_cove
         for key in ("cqc_key", "postcode_key", "published_cqc_key", "published_postcode_key"):  # migration 22's
             conn.execute(f"DROP INDEX sync_records_by_{key}")
             conn.execute(f"ALTER TABLE sync_records DROP COLUMN {key}")
+        for key in ("rebuild_cqc_key", "rebuild_postcode_key"):
+            conn.execute(f"ALTER TABLE sync_records DROP COLUMN {key}")
     finally:
         conn.close()
 
@@ -163,8 +165,8 @@ def test_a_store_from_before_migration_22_keeps_its_records_merge_keys_in_column
     """Migration 22 keeps each synced record's CQC location id and postcode, as records are merged by them, in
     indexed columns on which a live write finds the records a changed one may be merged with
     (`SyncStore.sharing_keys`), instead of reading every record. Field House, synced before it, gets them on the
-    upgrade, the same as those it was last published under (the live index holds it by them), and is found by its
-    postcode, id or CQC location id."""
+    upgrade, the same as those it was last published under (the live index holds it by them) and as the last
+    rebuild read it, and is found by its postcode, id or CQC location id."""
     from rehabmap.maintain.store import open_database
 
     queued(SyncStore(store_of(settings)), geography, data_dir)
@@ -172,14 +174,17 @@ def test_a_store_from_before_migration_22_keeps_its_records_merge_keys_in_column
         for column in ("cqc_key", "postcode_key", "published_cqc_key", "published_postcode_key"):
             conn.execute(f"DROP INDEX sync_records_by_{column}")
             conn.execute(f"ALTER TABLE sync_records DROP COLUMN {column}")
+        for column in ("rebuild_cqc_key", "rebuild_postcode_key"):
+            conn.execute(f"ALTER TABLE sync_records DROP COLUMN {column}")
         conn.execute("DELETE FROM schema_migrations WHERE version = 22")
 
     upgraded = SyncStore(store_of(settings))
 
     [record] = upgraded.records()
     postcode = record.service["postcode"].replace(" ", "")
-    assert table_rows(settings, "SELECT service_id, cqc_key, postcode_key, published_cqc_key, published_postcode_key "
-                                "FROM sync_records") == [(CANDIDATE, "1-112845365", postcode, "1-112845365", postcode)]
+    assert table_rows(settings, "SELECT service_id, cqc_key, postcode_key, published_cqc_key, published_postcode_key, "
+                                "rebuild_cqc_key, rebuild_postcode_key FROM sync_records") == [
+        (CANDIDATE, *(("1-112845365", postcode) * 3))]
     assert upgraded.published_keys([record]) == {("cqc", "1-112845365"), ("postcode", postcode)}
     for key in (("postcode", postcode), ("cqc", "1-112845365"), ("id", CANDIDATE)):
         assert upgraded.sharing_keys({key, ("id", "another")}) == [record]
