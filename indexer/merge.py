@@ -68,19 +68,30 @@ def merged_ids(notes: Iterable[MergeNote]) -> set[str]:
     return {note.merged for note in notes if note.key in _SHARED_KEYS}
 
 
-def same_id(kept: str, merged: str, ident: str, same: bool, not_kept: str) -> MergeNote:
+def same_id(kept: str, merged: str, ident: str, same: bool, not_kept: str, *, one_source: bool = True) -> MergeNote:
     """A row given again under the id of one before it, merged into that one: where each is (`indexer.rows.place`),
     and whether the later said anything else, `not_kept` saying what becomes of that. One id is one record, so a
     source that gives two rows one id has made a mistake the report must name, row by row: rows held for review
-    and rows indexed alike."""
+    and rows indexed alike. Not `one_source`: the two were read from different places (a synced record and a
+    file's older copy of it, or two files), one service that each gives, which is no mistake: before, a retired
+    synced record that took in a file's row still listing the location was told to give each row its own id."""
+    if not one_source:
+        return MergeNote(kept, merged, f"id {ident}: the same service from another source, "
+                         + ("nothing lost" if same else not_kept))
     return MergeNote(kept, merged, f"id {ident}: " + (
         "the same row, nothing lost" if same else f"another row, {not_kept}: give each row its own id"))
 
 
-def _where(service: Service) -> str:
-    """The file and line (or record) a record was read from, or its id where none is known (a synced record)."""
+def _origin(service: Service) -> tuple[str | None, int | None]:
+    """The file (or a synced record's address) and line a record was read from, where known."""
     origin = service.provenance[0] if service.provenance else None
-    return place(origin.file, origin.line) if origin is not None and origin.file else service.id
+    return (origin.file, origin.line) if origin is not None else (None, None)
+
+
+def _where(service: Service) -> str:
+    """The file and line (or record) a record was read from, or its id where none is known."""
+    file, line = _origin(service)
+    return place(file, line) if file else service.id
 
 
 def _note(kept: Service, other: Service, key: str) -> MergeNote:
@@ -94,7 +105,8 @@ def _note(kept: Service, other: Service, key: str) -> MergeNote:
             and name != "field_sources" and not _empty(value) and not _empty(first.get(name)) and first[name] != value]
     return same_id(_where(kept), _where(other), kept.id, first == again,
                    f"whose {', '.join(lost)} the record does not keep" if lost
-                   else "of which the record keeps only what the first leaves empty")
+                   else "of which the record keeps only what the first leaves empty",
+                   one_source=_origin(kept)[0] == _origin(other)[0])
 
 
 def _combine(base: Service, other: Service) -> Service:

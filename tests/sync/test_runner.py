@@ -336,6 +336,10 @@ def test_a_home_registered_again_under_a_new_location_id_is_shown_after_a_rebuil
         settings)), progress=False)
 
     assert not merged_ids(report.merged) & {f"cqc:{ASHTON}", f"cqc:{new_id}"}
+    # One location the sync and the file each give: not a row the file should give an id of its own (before, the
+    # report said "another row, whose status 'active' the record does not keep: give each row its own id").
+    assert [n.key for n in report.merged if n.key.startswith(f"id cqc:{ASHTON}:")] == [
+        f"id cqc:{ASHTON}: the same service from another source, whose status 'active' the record does not keep"]
     rebuilt = {i: index_record(settings.home, f"cqc:{i}") for i in (ASHTON, new_id)}
     assert rebuilt[new_id]["status"] == "active", "the home is in search"
     assert rebuilt[ASHTON]["status"] == "inactive", "the retired record is kept, under its own id"
