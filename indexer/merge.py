@@ -27,6 +27,9 @@ _KEEP = {"id", "provenance", "field_sources", "needs_met", "needs_not_met", "nee
          "needs_read_not_met", "areas", "lat", "lon"}
 _WORDS = re.compile(r"[^a-z0-9]+")
 _SHARED_KEYS = ("cqc", "name+postcode")  # the keys (`merge_keys`) two records of different ids can share
+# What a merged record names no source for unless its own source did: its state in the directory (a retired record is
+# inactive, whatever its source last said), which a record on its own names none for either (`_combine`).
+_UNSOURCED = {"status"}
 
 
 def name_key(name: str) -> str:
@@ -52,7 +55,11 @@ def merge_keys(service: Service | Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def _empty(value: object) -> bool:
-    return value is None or value == "" or value == [] or value == {} or value is False
+    """Nothing said: a service area (as a dict) that states nothing is empty too, as a source that states none
+    leaves it."""
+    if isinstance(value, dict):
+        return all(_empty(v) for v in value.values())
+    return value is None or value == "" or value == [] or value is False
 
 
 @dataclass(frozen=True)
@@ -112,8 +119,11 @@ def _note(kept: Service, other: Service, key: str) -> MergeNote:
 def _combine(base: Service, other: Service) -> Service:
     data = base.model_dump()
     # A field the base gives without a field source of its own is its source's: a record a maintainer decided the
-    # type of names only those two fields (`indexer.sync.publish.with_type`), and merged it named no other.
-    sources = {name: base.source for name, value in data.items() if name not in _KEEP and not _empty(value)}
+    # type of names only those two fields (`indexer.sync.publish.with_type`), and merged it named no other. Not its
+    # status, nor a service area that states nothing: before, a rebuild's merged record named its source for them,
+    # where the live write wrote the same record on its own without (a retired record that took in a file's copy).
+    sources = {name: base.source for name, value in data.items()
+               if name not in _KEEP and name not in _UNSOURCED and not _empty(value)}
     sources |= base.field_sources
     incoming = other.model_dump()
     for name, value in incoming.items():
