@@ -67,9 +67,9 @@ def shown_merged(store: SyncStore, changed: Sequence[StoredRecord]) -> dict[str,
     `SyncStore.published_keys`) are written again too: before, a merged record that moved left its partner made
     inactive, or carrying its fields, until the next rebuild.
     Reads the changed records' kin only (`_kin`), so a write costs what it changes, whatever the store holds."""
-    reviews = {r.key: r for r in store.reviews(keys=[r.key for r in changed])}
-    out = {r.service_id: shown(r, reviews.get(r.key)) for r in changed}
-    groups, asked = _kin(store, [r.service or {"id": r.service_id} for r in changed], store.published_keys(changed))
+    groups, asked, read = _kin(store, [r.service or {"id": r.service_id} for r in changed],
+                               store.published_keys(changed))
+    out = {r.service_id: read[r.service_id] for r in changed}  # each changed record is among those read, by its id
     done: set[int] = set()
     for record in asked:
         members = sorted(groups.of(merge_keys(record)) - done)
@@ -84,7 +84,7 @@ def shown_merged(store: SyncStore, changed: Sequence[StoredRecord]) -> dict[str,
 
 
 def _kin(store: SyncStore, changed: list[Mapping[str, Any]],
-         published: set[tuple[str, str]]) -> tuple[_Groups, list[Mapping[str, Any]]]:
+         published: set[tuple[str, str]]) -> tuple[_Groups, list[Mapping[str, Any]], dict[str, dict[str, Any] | None]]:
     """The shown records that share a merge key with one of the changed records (as JSON), or with one of those,
     in turn, in the store's order (active ones: an inactive one is merged by its id alone, `merge_keys`): those with
     a changed record's id, CQC location id or postcode (`SyncStore.sharing_keys`, on indexes), asked again with
@@ -92,18 +92,19 @@ def _kin(store: SyncStore, changed: list[Mapping[str, Any]],
     is then among those read, so the records merged are those a read of every record finds (which took 2 s of CPU
     at 20k records, under the index lock). `published`: the keys the changed records had when last written; the
     shown records that have one of them (those a changed record may have been merged with) are asked about as the
-    changed ones are, and returned with them, to be written again."""
+    changed ones are, and returned with them, to be written again. Also each record read, as shown (None: not),
+    by its service id: the changed records among them, read once with their reviews."""
     known = {column for record in changed for column in _key_columns(record)} | published
     while True:
         records = store.sharing_keys(known)
         reviews = {r.key: r for r in store.reviews(keys=[r.key for r in records])}
-        groups = _Groups([s for s in (shown(r, reviews.get(r.key)) for r in records)
-                          if s is not None and s.get("status") != "inactive"])
+        each = [(r.service_id, shown(r, reviews.get(r.key))) for r in records]
+        groups = _Groups([s for _, s in each if s is not None and s.get("status") != "inactive"])
         roots = changed + [record for record in groups.records if _key_columns(record) & published]
         found = [groups.records[at] for at in set().union(*(groups.of(merge_keys(r)) for r in roots))]
         new = [record for record in found if not _key_columns(record) <= known]
         if not new:
-            return groups, roots
+            return groups, roots, dict(each)
         known.update(column for record in new for column in _key_columns(record))
 
 
