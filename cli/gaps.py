@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from rehabmap.gaps.options import ADDITION_FORMAT, GapOptions
 
@@ -53,5 +54,7 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, heade
     of that level, with England totals."""
     from cli.gaps_report import run_gaps
 
+    # --indicator has a default, so its value cannot tell whether it was given: one area's command refuses it if so.
+    indicator_given = click.get_current_context().get_parameter_source("indicator") is not ParameterSource.DEFAULT
     run_gaps(area, types, csv_path, headers == "human", smallareas_csv, svg_path, indicator, community_km,
-             inpatient_km, furthest, sort, desc, compare, add, remove)
+             inpatient_km, furthest, sort, desc, compare, add, remove, indicator_given=indicator_given)

@@ -291,6 +291,9 @@ def test_an_export_to_a_folder_not_there_is_one_error_line_not_a_traceback(run, 
     (("England", "--add-service", "vcfse@LS1", "--compare"), "--compare needs an ICB, a local authority"),
     (("Leeds", "--sort", "vcfse.mean_km"), "--sort orders the all-areas table: give AREA icb, la or county."),
     (("Leeds", "--desc"), "--desc orders the all-areas table"),
+    (("Leeds", "--indicator", "count"), "--indicator colours the England map of every area: give AREA icb, la or "
+                                        "county, with --svg."),
+    (("England", "--indicator", "mean_km"), "--indicator colours the England map"),
     (("icb", "--compare"), "--compare is of one area (an ICB, a local authority or a county council), not of 'icb'"),
     (("county", "--smallareas-csv", "{tmp}/x.csv"), "--smallareas-csv is of one area"),
     (("la", "--furthest", "5"), "--furthest is of one area"),
@@ -301,7 +304,8 @@ def test_a_bad_option_is_refused_before_anything_is_printed(run, tmp_path, args,
     """Before, `gaps icb --svg map.svg --indicator nope` printed the all-areas table, then the error; `gaps England
     --svg` and `--compare` the whole scorecard (after any what-if), then click's usage and an "Error:" line; `--sort`
     and `--desc` of one area, and `--compare`, `--smallareas-csv` or `--furthest` of every area, were not read at
-    all. Now each is one `error:` line, exit status 2, and nothing else is printed or written."""
+    all, nor was `--indicator` of one area (it has a default, so a check of its value could not tell it was given).
+    Now each is one `error:` line, exit status 2, and nothing else is printed or written."""
     done = run(*(arg.replace("{tmp}", str(tmp_path)) for arg in args))
     assert done.exit_code == 2
     assert len(done.output.splitlines()) == 1 and done.output.startswith("error: " + error.replace("{tmp}",
