@@ -103,7 +103,7 @@ def spec_filed_as(file_name: str) -> TableSpec | None:
 def read_table(data: bytes, spec: TableSpec) -> CsvTable:
     """The uploaded bytes as a table of `spec`'s kind, or `TableRefused` saying what is wrong with the file."""
     try:
-        table = csv_table(decode_text(data))
+        table = csv_table(decode_text(data), short_rows=True)
     except FileUnreadable as error:
         raise TableRefused(f"The file cannot be read: {error}") from None
     if table is None:

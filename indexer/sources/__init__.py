@@ -137,7 +137,7 @@ def _load_csv(path: Path, name: str, mapping: Path | None, source: str | None,
     try:
         text = read_text(path)
         directory = None if mapping else csv_table(text, cqc.is_directory_header, cqc.TITLE_LINES_MAX)
-        table = directory or csv_table(text)
+        table = directory or csv_table(text, short_rows=True)
     except FileUnreadable as exc:
         yield _file_rejection(name, source, str(exc))
         return

@@ -13,7 +13,7 @@ import gzip
 import io
 import re
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -92,6 +92,16 @@ def base_suffix(path: Path) -> str:
 class CsvRow:
     line: int               # the physical line the row starts on (header = its own line number)
     values: dict[str, str]
+    left_out: tuple[str, ...] = ()  # the header's last columns the row has no cells for, read as empty
+    short: str = ""                 # so, how many cells it has of the header's, and what may have made it short
+
+    def rejected(self, reason: str, read: Iterable[str] | None = None) -> str:
+        """Why the row is rejected, saying first that it is short where a cell it leaves out is one of the columns
+        `read` (None: any), as the missing cell may be why: read as empty, it may be a value left out, not an
+        empty cell that an Excel export did not write."""
+        if not self.left_out or (read is not None and not set(self.left_out) & set(read)):
+            return reason
+        return f"{self.short}: {reason}"
 
 
 @dataclass(frozen=True)
@@ -110,9 +120,10 @@ class CsvTable:
 
 
 def csv_table(text: str, is_header: Callable[[list[str]], bool] | None = None,
-              search_lines: int = 1) -> CsvTable | None:
+              search_lines: int = 1, short_rows: bool = False) -> CsvTable | None:
     """Find the header within the first `search_lines` records (some publishers put a title block
-    above it) and stream the rows after it. None when no header is found."""
+    above it) and stream the rows after it. None when no header is found. `short_rows`: a row with fewer cells
+    than the header, which the file does not end inside, is read with the cells it leaves out empty (`_rows`)."""
     stream = io.StringIO(text, newline="")
     reader = csv.reader(stream)
     for _ in range(search_lines):
@@ -126,15 +137,20 @@ def csv_table(text: str, is_header: Callable[[list[str]], bool] | None = None,
         if is_header is None or is_header(header):
             # Where a row ends when the text stops inside it: a file ending in a newline ends between rows.
             cut_at = len(text) if text and text[-1] not in "\r\n" else -1
-            return CsvTable(header, reader.line_num, _rows(reader, header, lambda: stream.tell() == cut_at))
+            return CsvTable(header, reader.line_num,
+                            _rows(reader, header, lambda: stream.tell() == cut_at, short_rows))
     return None
 
 
-def _rows(reader: Any, header: list[str], ends_text: Callable[[], bool]) -> Iterator[CsvRow | CsvProblem]:
-    """The rows after the header. A row with fewer cells than the header is a problem, not a row whose missing cells
-    are empty: a file cut off inside its last row (a download or copy that stopped) ends in one, and its values were
-    read as if whole (`…,51.73,-0.` stored the longitude -0.0, 34 km off). No file the indexer reads (the real
-    sources, the curated templates, the fixtures) leaves out a row's trailing empty cells, so none is lost to this.
+def _rows(reader: Any, header: list[str], ends_text: Callable[[], bool],
+          short_rows: bool) -> Iterator[CsvRow | CsvProblem]:
+    """The rows after the header. A row with fewer cells than the header that the file ends inside is a problem,
+    not a row whose missing cells are empty: a file cut off inside its last row (a download or copy that stopped)
+    ends in one, and its values were read as if whole (`…,51.73,-0.` stored the longitude -0.0, 34 km off).
+    Elsewhere, with `short_rows` (a file a person may have saved from Excel, whose older versions leave out the
+    empty cells at the end of a row past the 16th), a short row is read with the cells it leaves out empty and
+    names them (`CsvRow.left_out`), so a row its reader rejects says it is short; without, it is a problem, as in
+    the files CQC publishes, which never leave cells out.
     `ends_text`: whether the row just read ends the text without a newline, as a file cut off inside a row does."""
     width = len(header)
     while True:
@@ -151,12 +167,22 @@ def _rows(reader: Any, header: list[str], ends_text: Callable[[], bool]) -> Iter
         if len(cells) > width and any(c.strip() for c in cells[width:]):
             yield CsvProblem(start, f"row has {len(cells)} cells but the header has {width} (check quoting)")
             continue
-        if len(cells) < width:
-            yield CsvProblem(start, f"row has {len(cells)} of the header's {width} columns" + (
-                ": the file ends inside it, so it may be cut off" if ends_text() else
-                " (cells left out, or a line break inside a cell that is not quoted)"))
+        if len(cells) < width and ends_text():
+            yield CsvProblem(start, f"row has {len(cells)} of the header's {width} columns: the file ends inside it, "
+                                    "so it may be cut off")
             continue
-        yield CsvRow(start, {h: c.strip() for h, c in zip(header, cells)})
+        if len(cells) < width and not short_rows:
+            yield CsvProblem(start, _short(len(cells), width))
+            continue
+        left_out = header[len(cells):]
+        yield CsvRow(start, {h: c.strip() for h, c in zip(header, cells + [""] * len(left_out))}, tuple(left_out),
+                     _short(len(cells), width) if left_out else "")
+
+
+def _short(cells: int, width: int) -> str:
+    """A row of `cells` cells under a header of `width` columns, and what may have made it short."""
+    return (f"row has {cells} of the header's {width} columns (cells left out, or a line break inside a cell that "
+            "is not quoted)")
 
 
 def parse_int(value: Any, what: str) -> int:

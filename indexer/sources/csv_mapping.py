@@ -13,7 +13,7 @@ import fnmatch
 import re
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,16 +84,18 @@ class Mapping:
         """Whether the file's name is one this mapping says it is for (`files`, matched ignoring case)."""
         return any(fnmatch.fnmatch(csv_path.name.lower(), pattern.lower()) for pattern in self.files)
 
-    def missing_columns(self, header: list[str]) -> list[str]:
-        used = [c for cols in self.columns.values() for c in cols] + [
-            c for rule in self.include + self.exclude for c in rule.columns]
-        return [c for c in dict.fromkeys(used) if c not in header]
+    def used_columns(self) -> list[str]:
+        """Every column the mapping reads: for a field, or in a filter."""
+        return list(dict.fromkeys([c for cols in self.columns.values() for c in cols] + [
+            c for rule in self.include + self.exclude for c in rule.columns]))
 
-    def filtered_out(self, values: dict[str, str]) -> str | None:
-        """Why the row is left out, or None to keep it: every include rule must match, no exclude rule."""
+    def missing_columns(self, header: list[str]) -> list[str]:
+        return [c for c in self.used_columns() if c not in header]
+
+    def filtered_out(self, values: dict[str, str]) -> FilterRule | None:
+        """The rule that leaves the row out, or None to keep it: every include rule must match, no exclude rule."""
         failed = next((r for r in self.include if not r.matches(values)), None)
-        failed = failed or next((r for r in self.exclude if r.matches(values)), None)
-        return failed.explain(values) if failed else None
+        return failed or next((r for r in self.exclude if r.matches(values)), None)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -312,9 +314,20 @@ def read_mapped(table: CsvTable, mapping: Mapping, file: str, source: str | None
 def _row(row: CsvRow, mapping: Mapping, file: str, source: str, edition: FileEdition
          ) -> Candidate | Held | Rejection:
     origin = Origin(source, file, row.line, licence=mapping.licence)
-    why = mapping.filtered_out(row.values)
-    if why:
-        return Rejection(origin, f"filtered out by mapping {mapping.path.name}: {why}")
+    rule = mapping.filtered_out(row.values)
+    if rule:
+        return Rejection(origin, row.rejected(f"filtered out by mapping {mapping.path.name}: "
+                                              f"{rule.explain(row.values)}", rule.columns))
+    result = _mapped(row, mapping, file, source, edition)
+    if isinstance(result, Rejection):  # one a cell the row leaves out may be why
+        return replace(result, reason=row.rejected(result.reason, mapping.used_columns()))
+    return result
+
+
+def _mapped(row: CsvRow, mapping: Mapping, file: str, source: str, edition: FileEdition
+            ) -> Candidate | Held | Rejection:
+    """A row the mapping's filters keep, as its fields say."""
+    origin = Origin(source, file, row.line, licence=mapping.licence)
     parser = RowParser()
     for field, columns in mapping.columns.items():
         if field not in SPECIAL_COLUMNS:

@@ -202,9 +202,11 @@ def _check(raw: CsvRow, spec: TableSpec, file: str, source: str | None, columns:
     cell = {c: raw.values.get(columns.get(c, c), "").strip() for c in spec.columns}
     errors: list[str] = []
     warnings: list[str] = []
+    failed: list[str] = []  # the columns of the errors, as the file names them
 
     def fail(column: str, reason: str) -> None:
         errors.append(f"column {column}: {reason}")
+        failed.append(columns.get(column, column))
 
     area = cell[spec.area_column].upper()
     if not area:
@@ -249,9 +251,12 @@ def _check(raw: CsvRow, spec: TableSpec, file: str, source: str | None, columns:
         candidate, problems = _candidate(cell, spec, file, raw.line, source, name, kind, serves or [area],
                                          verified_on)
         errors += problems
+        if not cell.get("postcode"):
+            fail("postcode", "empty; a service needs the full postcode of its base")
     elif not verified_by:
         fail("verified_by", f"a '{NONE}' row says the area has no such service: it needs who verified it, and when")
-    problem = "; ".join(errors) if errors else None
+    # A cell a short row leaves out is read as empty: where an error is of one, the row says first that it is short.
+    problem = raw.rejected("; ".join(errors), failed) if errors else None
     if candidate is not None:
         candidate.warnings.extend(warnings)
     return CuratedRow(raw.line, category, areas, None if problem else candidate, verified_by, verified_on, problem)
@@ -262,8 +267,6 @@ def _candidate(cell: dict[str, str], spec: TableSpec, file: str, line: int, sour
     parser = RowParser()
     for column, field in _CONTACT.items():
         parser.set(field, cell.get(column), f"column {column}")
-    if not cell.get("postcode"):
-        parser.errors.append("column postcode: empty; a service needs the full postcode of its base")
     source_id = slugify(f"{cell[spec.area_column]}-{kind}-{name}" if kind else f"{cell[spec.area_column]}-{name}")
     fields = compact({**parser.fields, "name": name, "service_type": spec.service_type,
                       "subtype": kind or None, "service_area": {"codes": serves},
@@ -318,7 +321,7 @@ def _table(path: Path) -> tuple[CsvTable, TableSpec] | None:
     if not path.is_file() or not path.name.lower().endswith((".csv", ".csv.gz")):
         return None
     try:
-        table = csv_table(read_text(path))
+        table = csv_table(read_text(path), short_rows=True)
     except FileUnreadable:  # reported by the import, which reads every source first
         return None
     spec = spec_for(table.header) if table is not None else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import shutil
 from dataclasses import replace
 from functools import cache
@@ -262,9 +263,10 @@ def test_a_file_cut_off_inside_a_row_rejects_the_row_saying_so(tmp_path, cut_aft
 
 def test_a_row_missing_cells_mid_file_is_rejected_and_a_last_row_without_a_newline_is_read(tmp_path):
     """A row of the real 2018 hospital list with its last six cells left out (Stockton Hall Hospital, which is held
-    for review when whole). Before, it was read as if they were empty. Now it is rejected by its line and the rows
-    after it read as ever. The real file without its last newline (as some exports end) still reads whole: only a
-    row with fewer cells than the header is refused, never a complete last row."""
+    for review when whole): its parent, Partnerships In Care Ltd, is the only thing that makes it a mental health
+    hospital to the mapping's filter, so read with those cells empty it is filtered out, and the reason says first
+    that the row is short. The rows after it read as ever. The real file without its last newline (as some exports
+    end) still reads whole: only a row with fewer cells than the header is short, never a complete last row."""
     text = HOSPITALS_2018.read_text(encoding="utf-8")
     row = _row_of(text, "NMV02")
     short = tmp_path / HOSPITALS_2018.name
@@ -274,13 +276,45 @@ def test_a_row_missing_cells_mid_file_is_rejected_and_a_last_row_without_a_newli
     rows = list(load_source(short))
     assert [str(r) for r in rows if isinstance(r, Rejection) and r.origin.line == line] == [
         f"{short.name}:{line}: row has 16 of the header's 22 columns (cells left out, or a line break inside a cell "
-        "that is not quoted)"]
+        "that is not quoted): filtered out by mapping nhs_website_hospitals_2018.toml: OrganisationName/ParentName/"
+        "SubType 'Stockton Hall Hospital | | Hospital' does not look like a mental health hospital (name, parent or "
+        "sub-type)"]
     assert (Held, line) in whole
     assert [at for at in _at(rows) if at[1] != line] == [at for at in whole if at[1] != line]
     unended = tmp_path / "unended" / HOSPITALS_2018.name
     unended.parent.mkdir()
     unended.write_text(text.rstrip("\r\n"), encoding="utf-8", newline="")
     assert _at(list(load_source(unended))) == whole
+
+
+def _as_excel_saves(text: str) -> str:
+    """The CSV text as older Excel versions save a sheet: past the 16th row, a row's empty cells at its end are
+    not written, nor the commas before them."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for number, cells in enumerate(csv.reader(io.StringIO(text, newline=""))):
+        while number >= 16 and cells and not cells[-1]:
+            cells.pop()
+        writer.writerow(cells)
+    return out.getvalue()
+
+
+def test_an_excel_export_that_leaves_out_a_rows_trailing_empty_cells_reads_as_the_whole_file(tmp_path):
+    """The real 2018 hospital list as an older Excel saves it: 848 of its rows leave out their last empty cells
+    (a phone, email, website or fax the list does not give). Before, each was rejected as short ("row has 21 of the
+    header's 22 columns"), the 224 hospitals held for review among them. Now a short row is read with the cells it
+    leaves out empty, and every row reads as from the whole file, each to the same fields or the same reason."""
+    text = HOSPITALS_2018.read_text(encoding="utf-8")
+    saved = tmp_path / HOSPITALS_2018.name
+    saved.write_text(_as_excel_saves(text), encoding="utf-8", newline="")
+    short = [cells for cells in csv.reader(saved.open(newline="", encoding="utf-8")) if len(cells) < 22]
+    assert len(short) == 848
+
+    def read(path: Path) -> list[tuple[int, object]]:
+        rows = [r.candidate if isinstance(r, Held) else r for r in load_source(path)]
+        return [(r.origin.line, r.reason if isinstance(r, Rejection) else r.fields) for r in rows]
+
+    assert read(saved) == read(HOSPITALS_2018)
 
 
 def test_the_2014_15_hospital_list_mapping_is_the_2018_one_with_what_differs(tmp_path):

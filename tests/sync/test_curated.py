@@ -164,6 +164,27 @@ def test_rows_are_checked_against_the_real_geography_with_file_line_and_column(t
     assert (imha["service_type"], imha["subtype"]) == ("advocacy", "imha")
 
 
+def test_a_table_saved_without_its_rows_trailing_empty_cells_reads_as_the_whole_table(tmp_path):
+    """The IPS table as an older Excel saves a sheet, each row without the empty cells at its end (four of its six
+    rows leave out their notes, or more). Before, every such row was rejected as short ("row has 13 of the header's 14
+    columns"), the verified ones with the rest. Now each is read with those cells empty, to the same record or the
+    same reason as in the whole table; a row cut before its postcode (as a line break in an unquoted cell cuts one)
+    is rejected for the empty postcode, saying first that it is short, by file and line."""
+    whole, saved = tmp_path / "whole" / "ips.csv", tmp_path / "saved" / "ips.csv"
+    for path, text in ((whole, IPS), (saved, "".join(line.rstrip(",") + "\n" for line in IPS.splitlines()))):
+        path.parent.mkdir()
+        path.write_text(text + "E54000054,,Wakefield IPS (invented),Invented Trust,2 Test Street\n", encoding="utf-8")
+
+    def read(path: Path) -> list[tuple[int, object]]:
+        return [(r.origin.line, getattr(r, "reason", None) or r.fields) for r in load_source(path)]
+
+    assert sum(len(line.split(",")) < 14 for line in saved.read_text().splitlines()) == 4 + 1
+    assert read(saved) == read(whole)
+    assert str(list(load_source(saved))[-1]).endswith(
+        "ips.csv:8: row has 5 of the header's 14 columns (cells left out, or a line break inside a cell that is not "
+        "quoted): column postcode: empty; a service needs the full postcode of its base")
+
+
 def test_a_verified_table_makes_its_areas_covered_and_a_rebuild_without_it_uncovers_them(
         tmp_path, geography, geodata_dir, data_dir, tables):
     home = make_home(tmp_path / "home", geodata_dir)
