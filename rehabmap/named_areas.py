@@ -1,6 +1,6 @@
 """An ONS area by its code, as rehabmap names and draws it, at every level it answers for: the geography's own
 (ICB, sub-ICB location, local authority district, region), and a county council, which the boundaries do not hold.
-A county's name is the small-area table's, its outline its districts' (`rehabmap.gaps.maps.area_geometry`), and a
+A county's name is the small-area table's, its outline its districts' (as `rehabmap.gaps.maps.area_geometry`), and a
 service is located in it when it is located in one of its districts.
 
 Before, a county council was an unknown code wherever only the geography was asked: `GET /areas/E10000003` said
@@ -11,7 +11,8 @@ table's `utla_code`) "served people living in E10000003"; the gap analysis alone
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 from shapely.geometry.base import BaseGeometry
@@ -19,7 +20,6 @@ from shapely.geometry.base import BaseGeometry
 from geodata.errors import GeodataError, UnknownArea
 from geodata.geography import Geography
 from geodata.layout import AreaLevel
-from rehabmap.gaps.maps import area_geometry
 from rehabmap.gaps.population import SmallAreas
 
 COUNTY: Literal["county"] = "county"
@@ -30,28 +30,45 @@ class NamedArea:
     code: str
     name: str
     level: AreaLevel | Literal["county"]
-    geometry: BaseGeometry
     located_codes: frozenset[str]    # a service located in the area carries one of these: its own, or its districts'
+    outline: Callable[[], BaseGeometry] = field(repr=False, compare=False)
+
+    @cached_property
+    def geometry(self) -> BaseGeometry:
+        """The area's outline, made when first asked: a county's is the union of its districts' (~2-3 ms the first
+        time a process draws it), which naming the county does not need."""
+        return self.outline()
 
 
 def named_area(geography: Geography, small_areas: Callable[[], SmallAreas], code: str) -> NamedArea:
     """The area of `code` (any case, spaces around it ignored); UnknownArea, the geography's own error, for a code
-    that is neither the geography's nor a county council's. `small_areas` is asked only for a code the geography
-    does not know (its first load is ~0.3 s)."""
+    that is neither the geography's nor a county council's whose districts the boundaries hold (so its outline can
+    be drawn). `small_areas` is asked only for a code the geography does not know (its first load is ~0.3 s)."""
     key = code.strip().upper()
     try:
         area = geography.areas.get(key)
     except UnknownArea as unknown:
         table = small_areas()
-        try:
-            county = table.level_of(key) == COUNTY
-        except UnknownArea:
-            county = False
-        geometry = area_geometry(geography.areas, table, key) if county else None
-        if geometry is None:
+        districts = _drawn_districts(geography, table, key)
+        if districts is None:
             raise unknown
-        return NamedArea(key, table.area_name(key), COUNTY, geometry, frozenset(table.districts(key)))
-    return NamedArea(area.code, area.name, area.level, area.geometry, frozenset({area.code}))
+        return NamedArea(key, table.area_name(key), COUNTY, frozenset(districts),
+                         lambda: geography.areas.union(districts))
+    return NamedArea(area.code, area.name, area.level, frozenset({area.code}), lambda: area.geometry)
+
+
+def _drawn_districts(geography: Geography, table: SmallAreas, code: str) -> list[str] | None:
+    """The districts of county council `code` where the boundaries hold each of them; None for a code that is no
+    county council's, or a county the boundaries cannot outline (`rehabmap.gaps.maps.area_geometry`'s None)."""
+    try:
+        if table.level_of(code) != COUNTY:
+            return None
+        districts = table.districts(code)
+        for district in districts:
+            geography.areas.get(district)
+    except UnknownArea:
+        return None
+    return districts
 
 
 def area_name(geography: Geography, small_areas: Callable[[], SmallAreas], code: str) -> str:
