@@ -32,7 +32,10 @@ REMEDIES = {Remedy.ORGANISATIONS: "GET /maintain/organisations lists them; POST 
             Remedy.TOKEN_KEY: "Nothing is wrong with the request or the token: the server's operator must restore the "
                               "key file or make a new key.",
             Remedy.REVIEW_DECISION: "The API has no route to decide it: a maintainer accepts or rejects it on its page "
-                                    "in the keepers' review queue, /keepers/review/{id}."}
+                                    "in the keepers' review queue, /keepers/review/{id}.",
+            Remedy.KEPT_TABLE: "Nothing is wrong with the request: the server's operator must restore the file from "
+                               "its backup, or a maintainer can upload the whole table again on the keepers' upload "
+                               "page, /keepers/upload, which replaces it."}
 
 
 class TaxonomyNotFound(DomainError):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import time
 from dataclasses import dataclass, field, replace
@@ -32,14 +33,15 @@ from pathlib import Path
 
 from indexer.pipeline import IndexReport, Placer, prepare_rows
 from indexer.rows import Rejection
-from indexer.sources.common import CsvTable, FileUnreadable, charset_of, csv_table, decode_text
+from indexer.sources.common import CsvTable, FileUnreadable, charset_of, csv_table, decode_text, read_bytes
 from indexer.sources.curated import TABLES, CuratedRow, TableSpec, check_rows, claims_of, rows_of, spec_for
 from rehabmap.coverage import Claim
-from rehabmap.errors import DomainError
+from rehabmap.errors import DomainError, Remedy, for_operator
 from rehabmap.random_keys import is_key, new_key
 
 HOLD_MINUTES = 30
 KEPT = "curated"  # under REHABMAP_HOME: the tables added through the maintainers' pages, which every rebuild reads
+log = logging.getLogger(__name__)
 
 
 class UnknownTable(DomainError):
@@ -54,6 +56,15 @@ class TableNotKept(DomainError):
 
     status = 404
     code = "table_not_kept"
+
+
+class TableUnreadable(DomainError):
+    """A kept table that cannot be read as text. Each was read as text when it was added, so only a change on the
+    server's disk makes one (a file tampered with or put in its place): nothing a request can mend, so a 503, like
+    any file of the server's its operator must mend, saying what can be done (`Remedy.KEPT_TABLE`)."""
+
+    status = 503
+    code = "table_unreadable"
 
 
 class TableRefused(DomainError):
@@ -153,15 +164,13 @@ class KeptTable:
 
     spec: TableSpec
     data: bytes
-
-    @property
-    def charset(self) -> str:
-        return charset_of(self.data)
+    charset: str
 
 
 def kept_table(home: Path, file_name: str) -> KeptTable:
     """The kept table of this name; `UnknownTable` for a name no curated table has, `TableNotKept`, saying so
-    plainly, when none of its kind has been added here."""
+    plainly, when none of its kind has been added here, `TableUnreadable` (logged, with the file's place, for the
+    operator) when the file is no longer text."""
     spec = spec_filed_as(file_name)
     if spec is None:
         raise UnknownTable(f"There is no curated table named '{file_name[:100]}': the tables are "
@@ -172,7 +181,15 @@ def kept_table(home: Path, file_name: str) -> KeptTable:
                            f"the directory holds nothing from an uploaded table of this kind. Start one from the "
                            f"blank template {spec.file_name}, which the upload page offers. (A table given to "
                            f"rehabmap index on the server is read beside an uploaded one, and is not this download.)")
-    return KeptTable(spec, kept.read_bytes())
+    try:
+        data = read_bytes(kept)
+        return KeptTable(spec, data, charset_of(data))
+    except FileUnreadable as unreadable:
+        error = TableUnreadable(f"The {spec.file_name} table kept here cannot be read: {unreadable}. Every table is "
+                                "read as text when it is added, so the file has been changed on the server since.",
+                                where=str(kept), remedy=Remedy.KEPT_TABLE)
+        log.error("%s", for_operator(error))
+        raise error from None
 
 
 @dataclass(frozen=True)

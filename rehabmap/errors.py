@@ -32,6 +32,7 @@ class Remedy(Enum):
     SERVICE_EDITS = "service_edits"  # where a service's own record is changed or retired, outside the review queue
     REVIEW_DECISION = "review_decision"  # where a record held back for review is accepted or rejected
     PROBLEM_REPORTS = "problem_reports"  # where the problem reports still open are listed
+    KEPT_TABLE = "kept_table"  # a kept curated table the server cannot read: restored from a backup, or replaced whole
 
 
 class DomainError(Exception):

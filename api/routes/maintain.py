@@ -402,7 +402,12 @@ TableName = Annotated[str, Path(max_length=100, description="The table's file na
                        404: _doc("No curated table has that name (unknown_table, naming the tables), or none of its "
                                  "kind has been uploaded here yet (table_not_kept).",
                                  "table_not_kept", "No ips_services.csv table has been uploaded here yet, so there is "
-                                 "none to download: …")},
+                                 "none to download: …"),
+                       503: _doc("The kept table cannot be read as text: changed on the server's disk since it was "
+                                 "added. The server's log names the file; restoring it, or uploading the whole table "
+                                 "again, mends it.", "table_unreadable",
+                                 "The ips_services.csv table kept here cannot be read: the file is binary, not text "
+                                 "(it holds NUL bytes). …")},
             dependencies=[_may(Rule("download curated tables", MAINTAINER_ROLES))])
 def curated_table(file_name: TableName, state: State) -> Response:
     """Maintainers and admins: the curated table of this kind the directory holds. An upload replaces it whole, so

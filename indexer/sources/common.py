@@ -39,13 +39,16 @@ def read_text(path: Path) -> str:
     """The file's text, gunzipped if it ends in .gz. UTF-8 (with or without BOM) is expected; older
     NHS and council exports are often Windows-1252, which is the fallback, and spreadsheets save
     "Unicode text" as UTF-16 with a BOM. Any other file holding NUL bytes is binary, not text."""
+    return decode_text(read_bytes(path))
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped if it ends in .gz, or `FileUnreadable` saying why (never where)."""
     try:
         raw = path.read_bytes()
-        if path.name.lower().endswith(".gz"):
-            raw = gzip.decompress(raw)
+        return gzip.decompress(raw) if path.name.lower().endswith(".gz") else raw
     except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise FileUnreadable(f"cannot read the file: {shorten(os_reason(exc))}") from exc
-    return decode_text(raw)
 
 
 def os_reason(exc: BaseException) -> str:

@@ -652,3 +652,42 @@ def test_the_audit_names_what_an_added_table_took_out(keepers):
                      "Support (employment)",
                      "NHS West Yorkshire Integrated Care Board (E54000054): Individual Placement and Support "
                      "(employment)"]
+
+
+def test_a_kept_table_changed_on_the_servers_disk_into_no_text_is_told_not_a_500(keepers, caplog):
+    """Each table is checked as text when it is added, so a kept table that reads as none (binary, UTF-16 cut
+    short, or no file at all under its name) is only a change on the server's disk. Before, its download, on the
+    page and from the API, was a 500 and nothing said why; now both say the file cannot be read and what can be
+    done (the operator restores it, or a maintainer uploads the whole table again), and the log says which file."""
+    kept = keepers.site.home / "curated" / "ips_services.csv"
+    kept.parent.mkdir(parents=True)
+    client, api = keepers.client(), keepers.client()
+    keepers.sign_in(client, "maintainer")
+    for content, why in ((b"PK\x03\x04\x00\x00binary", "the file is binary, not text (it holds NUL bytes)"),
+                         (b"\xff\xfeu\x00t\x00i", "cannot read the file as UTF-16 text"),
+                         (None, "cannot read the file: Is a directory")):
+        if content is None:
+            kept.unlink()
+            kept.mkdir()
+        else:
+            kept.write_bytes(content)
+        fact = f"The ips_services.csv table kept here cannot be read: {why}"
+        with caplog.at_level("ERROR", logger="indexer.upload"):
+            caplog.clear()
+            page = client.get("/keepers/upload/kept/ips_services.csv")
+            answer = api.get("/maintain/curated-tables/ips_services.csv", headers=keepers.site.auth("maintainer"))
+        assert page.status_code == 503 and "The table cannot be downloaded" in page.text
+        said = html.unescape(re.search(r"</h1>\s*<p>(.*?)</p>", page.text, re.S).group(1))
+        assert said.startswith(fact) and said.endswith(
+            "Whoever runs rehabmap here must restore it from its backup; or upload the whole table again on the "
+            "upload page, which replaces it.")
+        assert 'href="/keepers/upload"' in page.text and str(kept) not in page.text
+        error = answer.json()["error"]
+        assert (answer.status_code, error["code"]) == (503, "table_unreadable")
+        assert error["message"].startswith(fact) and error["message"].endswith(
+            "Nothing is wrong with the request: the server's operator must restore the file from its backup, or "
+            "a maintainer can upload the whole table again on the keepers' upload page, /keepers/upload, which "
+            "replaces it.")
+        assert str(kept) not in answer.text
+        logged = [r.getMessage() for r in caplog.records]
+        assert len(logged) == 2 and all(m.startswith(fact) and m.endswith(f"since. ({kept})") for m in logged)

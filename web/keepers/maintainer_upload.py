@@ -22,8 +22,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from indexer.pipeline import GeographyPlacer, ImportRefused
 from indexer.sources.curated import TABLES, blank_template
-from indexer.upload import (HOLD_MINUTES, HeldUploads, Replaced, TableCheck, TableNotKept, TableRefused, UnknownTable,
-                            check_table, kept_table, kept_tables, replaced_by, spec_filed_as, spec_named)
+from indexer.upload import (HOLD_MINUTES, HeldUploads, Replaced, TableCheck, TableNotKept, TableRefused,
+                            TableUnreadable, UnknownTable, check_table, kept_table, kept_tables, replaced_by,
+                            spec_filed_as, spec_named)
 from rehabmap.coverage import category_label
 from rehabmap.errors import RebuildRunning
 from rehabmap.maintain.audit import Change
@@ -132,6 +133,9 @@ def kept_download(request: Request, file_name: str, keeper: Keeper = requires(*M
         table = kept_table(get_state(request).settings.home, file_name)
     except (UnknownTable, TableNotKept) as missing:
         return refusal_page(request, keeper, "No table to download", missing)
+    except TableUnreadable as unreadable:
+        return refusal_page(request, keeper, "The table cannot be downloaded", unreadable,
+                            link=(UPLOAD, "Upload a curated table"))
     return _csv_download(table.data, table.spec.file_name, table.charset)
 
 

@@ -46,7 +46,9 @@ REMEDIES = {Remedy.TOKENS: "The tokens page lists them.",
             Remedy.TOKEN_KEY: "Whoever runs rehabmap here must restore it from its backup or make a new key; until "
                               "then no one can sign in with a token.",
             Remedy.SERVICE_EDITS: "Change or retire it on its own page under Services.",
-            Remedy.PROBLEM_REPORTS: "The problem reports page lists those still open."}
+            Remedy.PROBLEM_REPORTS: "The problem reports page lists those still open.",
+            Remedy.KEPT_TABLE: "Whoever runs rehabmap here must restore it from its backup; or upload the whole table "
+                               "again on the upload page, which replaces it."}
 
 
 def said(error: DomainError) -> str:
