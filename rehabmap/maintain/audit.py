@@ -98,18 +98,16 @@ class AuditLog:
             return self.append(conn, actor, action, resource_type, resource_id, changes,
                                iso(datetime.now(timezone.utc)))
 
-    def entries(self, *, resource_id: str | None = None, resource_type: str | None = None,
+    def entries(self, *, resource_id: str | None = None, resource_type: str | None = None, field: str | None = None,
                 after_id: int = 0, limit: int = 100, newest_first: bool = False) -> tuple[list[AuditEntry], int]:
         """Entries oldest first, after `after_id` (a cursor), and how many match in all; `newest_first`: the
         latest `limit` of them, newest first (what a page of recent changes shows)."""
         where: list[str] = ["id > ?"]
         params: list[int | str] = [after_id]
-        if resource_id is not None:
-            where.append("resource_id = ?")
-            params.append(resource_id)
-        if resource_type is not None:
-            where.append("resource_type = ?")
-            params.append(resource_type)
+        for column, value in (("resource_id", resource_id), ("resource_type", resource_type), ("field", field)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
         clause = " AND ".join(where)
         with self.database.connect() as conn:
             total = conn.execute(f"SELECT count(*) FROM audit WHERE {clause}", params).fetchone()[0]

@@ -16,6 +16,7 @@ from rehabmap.maintain.audit import AuditEntry, AuditLog
 TABLE = "curated_table"
 ADDED = "upload"
 REFUSED = "upload_refused"
+REMOVED_SERVICES = "removed_services"  # an added upload's row: each service it took out, by id and name
 LIMIT = 400  # the latest audit rows read: some fifty uploads (one added is eight rows), as many as the page shows
 
 
@@ -51,3 +52,13 @@ def recent_uploads(audit: AuditLog) -> list[PastUpload]:
     entries, _ = audit.entries(resource_type=TABLE, limit=LIMIT + 1, newest_first=True)
     uploads = uploads_in(entries)
     return uploads[:-1] if len(entries) > LIMIT else uploads
+
+
+def taking_out(audit: AuditLog, service_id: str) -> list[AuditEntry]:
+    """The rows of the uploads that took this service out of the directory (an added table that does not list it,
+    replacing one that did), oldest first: the service's own history, though the audit files them under the table.
+    Read by the field, then matched by id here: uploads are few (the latest `LIMIT` are read, one row each), and the
+    row's list is JSON, no column to match."""
+    entries, _ = audit.entries(resource_type=TABLE, field=REMOVED_SERVICES, limit=LIMIT, newest_first=True)
+    return [e for e in reversed(entries)
+            if e.action == ADDED and any(s.get("id") == service_id for s in e.new or ())]

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from rehabmap.coverage import CoverageStore
+from web.keepers.words import long_moment
 
 from tests.keepers.conftest import csrf_of
 from tests.keepers.upload_tables import (LANCASHIRE_NONE, LEEDS_IPS, MANCHESTER_IPS, bad_table, ips_table, team_name,
@@ -653,6 +654,30 @@ def test_the_audit_names_what_an_added_table_took_out(keepers):
                      "NHS West Yorkshire Integrated Care Board (E54000054): Individual Placement and Support "
                      "(employment)"]
 
+
+def test_a_service_an_upload_took_out_has_its_history_say_which_when_and_by_whom(keepers):
+    """The audit names each service an upload took out (`removed_services`), but before, the service's own history
+    page said nothing of it: taken out of the index, its history was a 404 "No such service", as if the directory
+    had never held it. Now the history lists the upload that took it out, with when and who, among its changes."""
+    client = ips_site(keepers)
+    leeds = "curated-ips:e54000054-leeds-ips-employment-service-invented"
+    assert add_ips(keepers, client, ips_table(LEEDS_IPS, LANCASHIRE_NONE))[1].status_code == 303
+    assert add_ips(keepers, client, ips_table(MANCHESTER_IPS), removes="yes")[1].status_code == 303
+    assert keepers.app.state.rehabmap.backend.get(leeds) is None
+    [upload] = [e for e in keepers.site.directory.audit.entries(resource_type="curated_table")[0]
+                if e.field == "removed_services" and e.new]
+    page = client.get(f"/keepers/history/{leeds}")
+    assert page.status_code == 200, page.text
+    rows = [[html.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row,
+                                                                                         re.S)]
+            for row in re.findall(r"<tr class=\"nhsuk-table__row\">(.*?)</tr>", page.text, re.S)]
+    who = f"maintainer of the tests (token {keepers.site.token_ids['maintainer']})"  # its label and id, no secret
+    assert rows == [[long_moment(upload.at, seconds=True), who, "upload", "curated table", "ips_services.csv lists it",
+                     "taken out: the ips_services.csv added in its place does not list it"]]
+    assert 'href="/keepers/upload"' in page.text  # where the upload is listed, with all it took out
+    assert re.search(r'<a class="nhsuk-back-link[^"]*" href="/keepers/services">', page.text)  # not its own: gone
+    assert "No change has been made to it here" not in page.text
+    assert client.get("/keepers/history/curated-ips:e54000048-none").status_code == 404  # an id never listed
 
 def test_a_kept_table_changed_on_the_servers_disk_into_no_text_is_told_not_a_500(keepers, caplog):
     """Each table is checked as text when it is added, so a kept table that reads as none (binary, UTF-16 cut

@@ -1,6 +1,7 @@
 """Each service's history, for maintainers: every change the audit log holds for it (edits, retiring and
-restoring, verification, review decisions, links to an organisation), oldest first, one row a field, with
-who made it and the value before and after. The audit log is append-only; this page only reads it."""
+restoring, verification, review decisions, links to an organisation, and an upload that took it out of the
+directory, which the audit files under the table), oldest first, one row a field, with who made it and the value
+before and after. The audit log is append-only; this page only reads it."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from starlette.responses import HTMLResponse
 from rehabmap.errors import shorten
 from rehabmap.maintain.audit import TIDIED, AuditEntry
 from rehabmap.maintain.overlay import RESTORE_SUPERSEDED, Restore
+from rehabmap.maintain.uploads import REMOVED_SERVICES, taking_out
 from web.keepers.maintainer_review import MAINTAINERS
-from web.keepers.paths import HISTORY, service_path
+from web.keepers.maintainer_upload import UPLOAD
+from web.keepers.paths import HISTORY, SERVICES, service_path
 from web.keepers.session import Keeper, KeepersRoute, directory_of, message_page, render, requires
 from web.deps import get_state
 from web.keepers.words import field_name, field_value, teams_gender
@@ -25,11 +28,15 @@ def cells(entry: AuditEntry) -> tuple[str, str, str]:
     """Its field, before and after as a maintainer reads them. The row a source's retirement logs beside its
     status row, naming the maintainer's restore it took back, is said in words: its value is a record of who
     restored it and when, not a field's value; a row that changes nothing says so, as does an upgrade's taking
-    what rehabmap read out of the edits."""
+    what rehabmap read out of the edits, and an upload's list of the services it took out (its field the table's,
+    not the service's) is said as what it did to this one."""
     if entry.field == RESTORE_SUPERSEDED:
         restore = Restore.logged(entry.old)
         return ("a maintainer's restore", f"{restore.by} had restored it on {long_date(restore.on)}",
                 "taken over by its source's later retirement")
+    if entry.field == REMOVED_SERVICES:
+        return ("curated table", f"{entry.resource_id} lists it",
+                f"taken out: the {entry.resource_id} added in its place does not list it")
     if entry.action == TIDIED:  # migration 16: what an older rehabmap's edit laid of what it read
         return (field_name(entry.field), f"{field_value(entry.field, entry.old)}, kept by an edit",
                 "read from its listing's words again: never a maintainer's word")
@@ -41,7 +48,10 @@ def cells(entry: AuditEntry) -> tuple[str, str, str]:
 
 @router.get(HISTORY + "/{service_id:path}")
 def history(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
-    entries, total = directory_of(request).audit.entries(resource_id=service_id, limit=LIMIT)
+    audit = directory_of(request).audit
+    entries, total = audit.entries(resource_id=service_id, limit=LIMIT)
+    taken_out = taking_out(audit, service_id)  # before, not shown: a service an upload took out was "No such service"
+    entries, total = sorted([*entries, *taken_out], key=lambda e: e.id)[:LIMIT], total + len(taken_out)
     service = get_state(request).backend.get(service_id)
     if not entries and service is None:  # before, "No change has been made to it here", as if it were listed
         return message_page(request, keeper, 404, "No such service",
@@ -50,4 +60,6 @@ def history(request: Request, service_id: str, keeper: Keeper = requires(*MAINTA
     return render(request, keeper, "keepers/maintainer/history.html",
                   {"service_id": service_id, "entries": entries, "total": total, "cells": cells,
                    "teams_gender": teams_gender(service),
-                   "service_path": service_path, "limit": LIMIT})
+                   "limit": LIMIT, "uploads": UPLOAD if taken_out else "",
+                   # a service no longer in the index (an upload took it out) has no page of its own to go back to
+                   "back": (service_path(service_id), "Back to the service") if service else (SERVICES, "Services")})
