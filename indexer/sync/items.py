@@ -154,11 +154,13 @@ class SyncState(Protocol):
 
     def load(self, source: str) -> dict[str, Any]: ...
 
-    def save(self, source: str, state: Mapping[str, Any], *, afresh: bool = False) -> None:
-        """Durably (committed) — called after each page, so a kill loses at most the page in flight. `afresh`: the
-        listing starts again at its first page, so what the run and the runs it goes on from fetched of it is
-        superseded, and dropped in the same commit (read with the new listing, a record it no longer lists would
-        escape retirement for a run)."""
+    def save(self, source: str, state: Mapping[str, Any], *, listing: str | None = None,
+             afresh: bool = False) -> None:
+        """Durably (committed) — called after each page, so a kill loses at most the page in flight. `listing`
+        names the listing what was fetched since the last save came from, where a run lists several (CQC's service
+        types; None where it has one). `afresh`: that listing starts again at its first page, so what the run and
+        the runs it goes on from fetched of it is superseded, and dropped in the same commit (read with the new
+        listing, a record it no longer lists would escape retirement for a run); the other listings' is kept."""
         ...
 
 

@@ -209,20 +209,23 @@ class _PageState:
             return dict(self._memory[source])
         return self.store.load_state(source)
 
-    def save(self, source: str, state: Mapping[str, Any], *, afresh: bool = False) -> None:
+    def save(self, source: str, state: Mapping[str, Any], *, listing: str | None = None,
+             afresh: bool = False) -> None:
         if source != self.source:
             raise RuntimeError(f"connector '{self.source}' saved state under another name, '{source}'")
-        self._commit(dict(state), afresh=afresh)  # afresh: the crawl then ends the run (`Crawl.tally`)
+        # afresh: the connector then ends the run (`Crawl.tally`, `CqcConnector._page`)
+        self._commit(dict(state), listing=listing, afresh=afresh)
 
     def take(self, outcome: Outcome) -> None:
         self.buffer.append(outcome)
 
-    def _commit(self, state: dict[str, Any] | None, *, afresh: bool = False) -> None:
+    def _commit(self, state: dict[str, Any] | None, *, listing: str | None = None, afresh: bool = False) -> None:
         if self.dry_run:
             if state is not None:
                 self._memory[self.source] = state
         else:
-            self.store.stage_page(self.source, [outcome_to_json(o) for o in self.buffer], state, afresh=afresh)
+            self.store.stage_page(self.source, [outcome_to_json(o) for o in self.buffer], state, listing=listing,
+                                  afresh=afresh)
         self.fetched += self.buffer
         self.buffer = []
 

@@ -13,7 +13,8 @@ and `_KEY_OF`):
   in progress has saved page by page (`pending`), so a killed run resumes where it stopped. A run's state
   becomes the source's state only when its changes are applied, in the same transaction.
 * `sync_staged`: what a run in progress has fetched so far (items, gone, refused, unchanged), in order, kept until the
-  run is applied; a resumed run adds to it.
+  run is applied; a resumed run adds to it. Each row names the listing it was fetched in, where a run has several
+  (CQC's service types), so that one started again drops its own rows alone.
 * `sync_records`: every record a source has given: the item as fetched (mapped fields, type status,
   evidence, field sources), the source's own raw record, the record it prepares into (or why it cannot be
   prepared), a digest of the content and of the evidence, first and last seen, active or retired
@@ -429,19 +430,22 @@ class SyncStore:
     # --- what a run in progress has fetched -----------------------------------------------------------
 
     def stage_page(self, source: str, outcomes: Sequence[tuple[str, Mapping[str, Any]]],
-                   state: Mapping[str, Any] | None, *, afresh: bool = False) -> None:
+                   state: Mapping[str, Any] | None, *, listing: str | None = None, afresh: bool = False) -> None:
         """A page's outcomes and the connector's state after it, in one transaction: a kill loses at most
-        the page in flight, and a resumed run neither misses nor repeats a committed page. `afresh` (`SyncState`)
-        drops what was staged before, in the same transaction as the place moved back to the first page: the records
-        kept, a listing started again would not retire what it no longer lists; dropped with the place left where it
-        was, the pages before it would be lost."""
+        the page in flight, and a resumed run neither misses nor repeats a committed page. The outcomes are staged
+        as of `listing`, the one they were fetched in where a run has several (`SyncState`). `afresh` drops what
+        was staged of that listing before (of every one, `listing` None), in the same transaction as the place
+        moved back to its first page: the records kept, a listing started again would not retire what it no
+        longer lists; dropped with the place left where it was, the pages before it would be lost."""
         with self._transaction() as conn:
             if afresh:
-                conn.execute("DELETE FROM sync_staged WHERE source = ?", (source,))
+                conn.execute("DELETE FROM sync_staged WHERE source = ?"
+                             + ("" if listing is None else " AND listing = ?"),
+                             (source,) if listing is None else (source, listing))
             seq = int(conn.execute("SELECT coalesce(max(seq), 0) FROM sync_staged WHERE source = ?",
                                    (source,)).fetchone()[0])
-            conn.executemany("INSERT INTO sync_staged VALUES (?, ?, ?, ?)",
-                             [(source, seq + i, kind, stored_json(dict(payload)))
+            conn.executemany("INSERT INTO sync_staged (source, seq, kind, payload, listing) VALUES (?, ?, ?, ?, ?)",
+                             [(source, seq + i, kind, stored_json(dict(payload)), listing)
                               for i, (kind, payload) in enumerate(outcomes, start=1)])
             conn.execute("INSERT INTO sync_state (source, run_started_at) VALUES (?, ?) ON CONFLICT (source) DO "
                          "UPDATE SET run_started_at = coalesce(sync_state.run_started_at, excluded.run_started_at)",

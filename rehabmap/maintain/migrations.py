@@ -195,6 +195,10 @@ _LEFT_OUT = ("ALTER TABLE sync_records ADD COLUMN left_out TEXT",
              "INSERT INTO sync_meta (key, value) SELECT 'reprepare_due', 'migration 19' "
              "WHERE EXISTS (SELECT 1 FROM sync_records) AND NOT EXISTS (SELECT 1 FROM sync_meta "
              "WHERE key = 'reprepare_due')")
+# indexer/sync/store.py: a staged row names the listing it was fetched in (a CQC service type), so that a listing
+# started again from its first page drops what it staged alone, and keeps what the listings before it staged.
+# Rows staged before it name none, as a crawl with one listing (an ORUK feed) stages them.
+_STAGED_LISTING = ("ALTER TABLE sync_staged ADD COLUMN listing TEXT",)
 
 
 # indexer/sync/store.py: what `rehabmap sync-status` and the keepers' Sources page read on every visit, on indexes
@@ -337,6 +341,7 @@ MIGRATIONS = (
               list_sources_word_due),
     Migration(22, "a synced record's CQC location id and postcode are indexed as records are merged by them",
               _merge_key_columns, _merge_key_columns),
+    Migration(23, "a staged row names the listing it was fetched in", _STAGED_LISTING, _STAGED_LISTING),
 )
 LATEST = MIGRATIONS[-1].version
 # whether the database has recorded migrations at all, per dialect (a new one has no table for them yet)

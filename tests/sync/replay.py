@@ -519,6 +519,6 @@ class MemoryState:
     def load(self, source: str) -> dict[str, Any]:
         return json.loads(json.dumps(self.states.get(source, {})))
 
-    def save(self, source: str, state: Any, *, afresh: bool = False) -> None:
+    def save(self, source: str, state: Any, *, listing: str | None = None, afresh: bool = False) -> None:
         self.states[source] = json.loads(json.dumps(dict(state)))
         self.saves += 1

@@ -713,3 +713,27 @@ def test_a_listing_run_afresh_after_a_short_one_retires_what_it_no_longer_lists(
 
     assert [line.service_id for line in report.retired] == [added.service_id]
     assert index_record(settings.home, added.service_id)["status"] == "inactive"
+
+
+def test_a_service_type_listed_afresh_after_a_short_one_retires_what_it_no_longer_lists(settings, geography, replay):
+    """A full crawl lists the care homes without nursing 1 location short of their `total` (their last page, 6 of
+    10 a page): the run fails, the crawl to list that type again from its first page. Then CQC no longer lists
+    Grovelands Lodge (on their third page), and the next run lists them whole without it. Before, what the short
+    listing had staged (Grovelands among it) was read with the new one, so it escaped retirement for a run; now
+    the type listed afresh supersedes what the short listing of it staged, and the hospital type listed whole
+    before it is kept (its page is not asked for again)."""
+    assert f"cqc:{GROVELANDS}" in {line.service_id for line in run(settings, geography).added}
+    replay.alter("/cqc/locations", lambda query, page: {**page, "locations": page["locations"][:-1]} if (
+        query["gacServiceTypeDescription"] == [SERVICE_TYPES[1]] and page["nextPageUri"] is None) else page)
+    with pytest.raises(SyncInterrupted, match="'total'"):
+        run(settings, geography, full=True)
+    replay.clear_faults()
+    replay.cqc.order.remove(GROVELANDS)
+    before = len(replay.seen("/cqc/locations"))
+
+    report = run(settings, geography, max_change_share=1.0)
+
+    assert [line.service_id for line in report.retired] == [f"cqc:{GROVELANDS}"] and report.complete
+    assert SERVICE_TYPES[0] not in {s.query["gacServiceTypeDescription"][0]
+                                    for s in replay.seen("/cqc/locations")[before:] if s.path == "/cqc/locations"}
+    assert index_record(settings.home, f"cqc:{GROVELANDS}")["status"] == "inactive"

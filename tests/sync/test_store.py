@@ -106,6 +106,7 @@ def test_an_sqlite_home_from_before_the_sync_migrations_keeps_its_queue_and_cove
             conn.execute(f"ALTER TABLE sync_records DROP COLUMN {key}")
         for key in ("rebuild_cqc_key", "rebuild_postcode_key"):
             conn.execute(f"ALTER TABLE sync_records DROP COLUMN {key}")
+        conn.execute("ALTER TABLE sync_staged DROP COLUMN listing")  # migration 23's
     finally:
         conn.close()
 
@@ -140,6 +141,7 @@ def test_a_store_from_before_migration_17_keeps_its_staged_rows_and_unchanged_is
         if settings.database_url:
             conn.execute("ALTER TABLE sync_staged DROP CONSTRAINT sync_staged_kind_check")
             conn.execute(f"ALTER TABLE sync_staged ADD CONSTRAINT sync_staged_kind_check {_FOUR_KINDS}")
+            conn.execute("ALTER TABLE sync_staged DROP COLUMN listing")
         else:
             conn.execute("DROP TABLE sync_staged")
             conn.execute(f"CREATE TABLE sync_staged (source TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL "
@@ -147,7 +149,7 @@ def test_a_store_from_before_migration_17_keeps_its_staged_rows_and_unchanged_is
         for seq, payload in enumerate((refused, unchanged), start=1):
             conn.execute("INSERT INTO sync_staged VALUES (?, ?, ?, ?)",
                          ("oruk-bristol", seq, "refused", json.dumps(payload)))
-        conn.execute("DELETE FROM schema_migrations WHERE version = 17")
+        conn.execute("DELETE FROM schema_migrations WHERE version IN (17, 23)")  # 23: the listing a row is of
 
     upgraded = SyncStore(store_of(settings))
 

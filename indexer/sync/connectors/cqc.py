@@ -86,10 +86,11 @@ class CqcConnector(BaseConnector):
         seen: set[str] = set()
         for number in range(crawl["type"], len(self.service_types)):
             page = crawl["page"] if number == crawl["type"] else 1
+            service_type = self.service_types[number]
             while True:
                 saved["crawl"] = crawl
                 listing, last = self._page(state, saved, "crawl", "locations", "locations", {
-                    "gacServiceTypeDescription": self.service_types[number]}, page)
+                    "gacServiceTypeDescription": service_type}, page, service_type=service_type)
                 for listed in listing.items:
                     location_id = str(listed.get("locationId") or "")
                     if location_id and location_id not in seen:
@@ -99,7 +100,7 @@ class CqcConnector(BaseConnector):
                 if last and "listed" in crawl:
                     crawl["listed"] = 0
                 saved["crawl"] = crawl
-                state.save(self.name, saved)
+                state.save(self.name, saved, listing=service_type)
                 if last:
                     break
                 page += 1
@@ -136,16 +137,19 @@ class CqcConnector(BaseConnector):
         state.save(self.name, saved)
 
     def _page(self, state: SyncState, saved: dict[str, Any], place: str, path: str, items: str,
-              params: dict[str, Any], page: int) -> tuple[Page, bool]:
+              params: dict[str, Any], page: int, *, service_type: str | None = None) -> tuple[Page, bool]:
         """Page `page` of a CQC listing, and whether it is the last, by its `totalPages` and `nextPageUri`.
         `saved[place]` is where the crawl or window stands: it counts what the listing's pages held, and a listing
-        that held fewer than its `total` fails the run at its last page, its place back at its first (`counted`)."""
+        that held fewer than its `total` fails the run at its last page, its place back at its first (`counted`).
+        A crawl's `service_type` then drops what it staged, the types listed before it kept: listed again,
+        what it no longer lists is retired. A changes window keeps what it staged: it retires nothing, and a record
+        it fetches again is read as last fetched."""
         listing = self.http.get_page(path, {**params, "page": page, "perPage": self.page_size}, items)
         says_last = not listing.body["nextPageUri"] if "nextPageUri" in listing.body else None
         said = "'nextPageUri': null" if says_last else "it gives a 'nextPageUri'"
         last = listing.ends(page, items, "totalPages", says_last, said)
         if short := counted(saved[place], listing, last, "total", items, f"page {page}", restart=("page", 1)):
-            state.save(self.name, saved)
+            state.save(self.name, saved, listing=service_type, afresh=service_type is not None)
             raise short
         return listing, last
 
