@@ -32,6 +32,7 @@ from app.sync import hold_for_review
 from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, RowWorkers, build_index, chain
 from indexer.rows import Rejection
 from indexer.sources import load_source, source_names
+from indexer.sync.live import built_at
 from indexer.sync.rebuild import record_curated_coverage, with_directory
 from indexer.sync.runner import SyncReport
 from indexer.sync.steps import reached
@@ -39,7 +40,7 @@ from indexer.upload import KEPT, kept_tables
 from rehabmap.config import Settings
 from rehabmap.index.base import IndexWriter
 from rehabmap.maintain.edits import OverlayWriter
-from rehabmap.errors import DomainError, RebuildRunning
+from rehabmap.errors import RebuildRunning
 from rehabmap.maintain.database import named_lock_of
 from rehabmap.maintain.store import Directory, store_of
 
@@ -98,11 +99,11 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
     tables = {**kept_tables(home), **({table.name: table} if table is not None else {})}
     files = [*sources, *tables.values()]
     names = source_names(files)
-    rows = with_directory(store_of(settings), files,
-                          chain(*(load_source(path, mapping=mapping, name=names[path]) for path in sources),
-                                *(load_source(path, name=names[path]) for path in tables.values())))
     live_writer = open_writer(settings)
     live = open_backend(settings)
+    rows = with_directory(store_of(settings), files,
+                          chain(*(load_source(path, mapping=mapping, name=names[path]) for path in sources),
+                                *(load_source(path, name=names[path]) for path in tables.values())), live=live)
     earlier = open_previous(settings)  # an earlier release's index: what a first build of this schema replaces
     replaced = live if earlier is None or live.built() else earlier.index
     directory = Directory.existing(settings)
@@ -147,11 +148,8 @@ def _recover(settings: Settings) -> None:
     if not path.is_file():
         return
     began = datetime.fromisoformat(json.loads(path.read_text(encoding="utf-8"))["at"])
-    try:
-        built_at = open_backend(settings).info().built_at
-    except DomainError:
-        built_at = None
-    if built_at is not None and built_at >= began:
+    live_built_at = built_at(open_backend(settings))
+    if live_built_at is not None and live_built_at >= began:
         _finish(settings)
     else:
         _abandon(settings.home)

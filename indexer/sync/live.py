@@ -9,7 +9,6 @@ builds one from the directory (synced records and the maintainers' own services)
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 from collections.abc import Callable, Mapping
@@ -19,7 +18,7 @@ from pydantic import ValidationError
 
 from indexer.sync.publish import publish_coverage, record_pending, shown_merged
 from indexer.sync.steps import reached
-from indexer.sync.store import LIVE_PUBLISHED, REBUILD_READ, SyncStore
+from indexer.sync.store import LIVE_PUBLISHED, REBUILD_READ, SyncStore, swapped_in
 from rehabmap.maintain.store import Directory
 from rehabmap.errors import DomainError
 from rehabmap.index.base import IndexBackend, overlay_record
@@ -30,6 +29,14 @@ if TYPE_CHECKING:
     from rehabmap.index.base import LiveWriter
 
 log = logging.getLogger(__name__)
+
+
+def built_at(backend: IndexBackend) -> datetime | None:
+    """When the live index was built; None where there is none (or it cannot say)."""
+    try:
+        return backend.info().built_at
+    except DomainError:
+        return None
 
 
 class LiveIndex:
@@ -78,10 +85,7 @@ class LiveIndex:
         it before anything is written (`SyncStore.rebuild_taken`): the index holds the records as it read them, at
         its revision and under their keys then, whatever a live write between its read and its swap wrote."""
         read = store.meta(REBUILD_READ)
-        if read is None:
-            return
-        built_at = self._built_at()
-        if built_at is not None and built_at >= datetime.fromisoformat(json.loads(read)["at"]):
+        if read is not None and swapped_in(read, built_at(self.backend)):
             store.rebuild_taken(read)
 
     def _first_build(self, store: SyncStore) -> int:
@@ -92,12 +96,6 @@ class LiveIndex:
         report = self._build()
         store.set_meta(LIVE_PUBLISHED, str(revision))
         return report.indexed
-
-    def _built_at(self) -> datetime | None:
-        try:
-            return self.backend.info().built_at
-        except DomainError:
-            return None
 
     def exists(self) -> bool:
         return self.backend.built()

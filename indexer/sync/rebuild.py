@@ -21,17 +21,19 @@ from indexer.rows import Candidate, Held, Rejection
 from indexer.sources import source_names
 from indexer.sources.curated import table_claims
 from indexer.sync.codec import item_from_json
+from indexer.sync.live import built_at
 from indexer.sync.publish import shown
 from indexer.sync.store import SyncStore
 from rehabmap.coverage import CURATED, CoverageStore
+from rehabmap.index.base import IndexBackend
 from rehabmap.maintain.database import Database
 from rehabmap.maintain.migrations import exists
 
 
-def with_directory(store: Path | Database, sources: Sequence[Path],
-                   rows: Iterable[Candidate | Held | Rejection]) -> Iterator[Candidate | Held | Rejection]:
-    """A rebuild's rows: the synced records, then the source files' rows."""
-    yield from synced_rows(store)
+def with_directory(store: Path | Database, sources: Sequence[Path], rows: Iterable[Candidate | Held | Rejection], *,
+                   live: IndexBackend | None = None) -> Iterator[Candidate | Held | Rejection]:
+    """A rebuild's rows: the synced records, then the source files' rows. `live`: the index it is to replace."""
+    yield from synced_rows(store, live=live)
     yield from rows
 
 
@@ -48,15 +50,16 @@ def record_curated_coverage(store: Path | Database, sources: Sequence[Path],
         CoverageStore(store).replace(CURATED, claims, prefix=True)
 
 
-def synced_rows(store_at: Path | Database) -> Iterator[Candidate | Rejection]:
+def synced_rows(store_at: Path | Database, *, live: IndexBackend | None = None) -> Iterator[Candidate | Rejection]:
     """The synced records a rebuild includes, read when the rebuild reaches them. The read is noted
     (`SyncStore.read_for_rebuild`), so the next sync can write again whatever it changed after this read (the
-    rebuild's swap would undo it), finding the records the rebuild's index merged with it."""
+    rebuild's swap would undo it), finding the records the rebuild's index merged with it; an earlier rebuild's
+    note, where `live` (the index this one replaces, None for a first build) is its index, is taken first."""
     store = SyncStore.existing(store_at)
     if store is None:
         return
     read_at = datetime.now(timezone.utc).isoformat()  # to the microsecond: the index's build time is compared
-    records = store.read_for_rebuild(read_at)
+    records = store.read_for_rebuild(read_at, live_built_at=built_at(live) if live is not None else None)
     reviews = {r.key: r for r in store.reviews()}
     for record in records:
         service = shown(record, reviews.get(record.key))

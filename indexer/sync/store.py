@@ -92,6 +92,22 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def swapped_in(read: str, built_at: datetime | None) -> bool:
+    """Whether the rebuild whose read of the store `read` is (`REBUILD_READ`) made the live index, built at
+    `built_at` (None: there is none): an index built after a read is that rebuild's, or a later one's."""
+    return built_at is not None and built_at >= datetime.fromisoformat(json.loads(read)["at"])
+
+
+def _taken(conn: Connection, read: str) -> None:
+    """`SyncStore.rebuild_taken` in the transaction `conn`: nothing unless `read` is still the rebuild read noted.
+    The note is deleted first, so that of two writers taking it (a live write, a rebuild's read) one alone goes on."""
+    if not conn.execute("DELETE FROM sync_meta WHERE key = ? AND value = ?", (REBUILD_READ, read)).rowcount:
+        return
+    conn.execute(_copy_keys("published_", "rebuild_"))
+    row = conn.execute("SELECT value FROM sync_meta WHERE key = ?", (LIVE_PUBLISHED,)).fetchone()
+    conn.execute(_UPSERT_META, (LIVE_PUBLISHED, str(min(int(row[0]) if row else 0, int(json.loads(read)["revision"])))))
+
+
 class LeftOutDetail(NamedTuple):
     """A contact detail a source gave that the record refused, dropped and the service kept
     (`indexer.pipeline.refused_contacts`): the field, as the runner knew it, and the warning, as the run's report
@@ -517,14 +533,19 @@ class SyncStore:
                              "WHERE source = ? AND source_id = ?",
                              [(*key_columns(r.service), *r.key) for r in records])
 
-    def read_for_rebuild(self, at: str) -> list[StoredRecord]:
+    def read_for_rebuild(self, at: str, *, live_built_at: datetime | None = None) -> list[StoredRecord]:
         """Every record, as a rebuild reads them, the read noted: the store's revision then and the time `at`
         (`REBUILD_READ`), so the first live write after its swap writes again what changed after the read (the
         swap undid it), and each record's keys as read (`rebuild_cqc_key`, `rebuild_postcode_key`), those its index
         holds the record under, which become the published ones once it is live (`rebuild_taken`). The keys are
         copied in the transaction that notes the revision; a record read at a later revision (changed between the
-        two) has the keys it was read with noted after."""
+        two) has the keys it was read with noted after. An earlier rebuild's read still noted, whose index is the
+        live one (built at `live_built_at`) with no live write since, is taken first, in the same transaction:
+        replaced, its note was lost, and if this rebuild is refused, the next live write took no swap at all."""
         with self._transaction() as conn:
+            earlier = conn.execute("SELECT value FROM sync_meta WHERE key = ?", (REBUILD_READ,)).fetchone()
+            if earlier is not None and swapped_in(earlier[0], live_built_at):
+                _taken(conn, earlier[0])
             revision = int(conn.execute(_REVISION).fetchone()[0])
             conn.execute(_copy_keys("rebuild_", ""))
             conn.execute(_UPSERT_META, (REBUILD_READ, json.dumps({"revision": revision, "at": at})))
@@ -540,16 +561,10 @@ class SyncStore:
         under (`published_keys`: before, those a live write between its read and its swap noted stayed, and the
         records the rebuild's index merged a record with were not found when it next changed), the revision the
         live index holds goes back to the one it read (a later live write is undone), and the read is forgotten.
-        Nothing, where another rebuild has read the store since (its keys are not those of this index)."""
-        revision = int(json.loads(read)["revision"])
+        Nothing, where another rebuild has read the store since (its keys are not those of this index; that read
+        took this one, if its index was live by then: `read_for_rebuild`)."""
         with self._transaction() as conn:
-            if conn.execute("SELECT 1 FROM sync_meta WHERE key = ? AND value = ?", (REBUILD_READ, read)).fetchone() \
-                    is None:
-                return
-            conn.execute(_copy_keys("published_", "rebuild_"))
-            row = conn.execute("SELECT value FROM sync_meta WHERE key = ?", (LIVE_PUBLISHED,)).fetchone()
-            conn.execute(_UPSERT_META, (LIVE_PUBLISHED, str(min(int(row[0]) if row else 0, revision))))
-            conn.execute("DELETE FROM sync_meta WHERE key = ?", (REBUILD_READ,))
+            _taken(conn, read)
 
     def record(self, source: str, source_id: str) -> StoredRecord | None:
         with self._connect() as conn:

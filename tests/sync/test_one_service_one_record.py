@@ -267,3 +267,32 @@ def test_a_first_build_publishes_each_record_under_the_keys_it_built_it_with(tmp
     live.converge(store)
 
     assert_shown_alone(moved, HEMEL[1], {"postcode": "HP2 4AD"})
+
+
+def test_a_rebuild_whose_read_came_to_nothing_leaves_the_swap_before_it_taken(tmp_path, geodata_dir, data_dir,
+                                                                               geography):
+    """A rebuild reads the store, a sync moves Priory Hospital Hemel Hempstead's 2018 record and writes it live,
+    the rebuild swaps in its index (the two merged, as it read them); then, before any live write, another rebuild
+    reads the store and is refused (its index never swapped in). Before, the second read's note replaced the
+    first's, and the next live write, finding the live index built before that read, took no rebuild as swapped
+    in: it wrote nothing, and the hospital's records stayed merged until the next rebuild. Now a rebuild's read
+    first takes the earlier rebuild's note where that index is live, so the next live write writes again what it
+    undid."""
+    from app.parts import open_backend
+
+    home = make_home(tmp_path / "home", geodata_dir)
+    accepted_from_both_lists(home, data_dir)
+    settings, store = Settings(home=home, data_dir=data_dir), SyncStore(home / "directory.sqlite")
+    rows = with_directory(store_of(settings), [], iter(()), live=open_backend(settings))
+    read = [next(rows)]
+    changed(store, HEMEL[1], postcode="HP2 4AD")
+    open_live(settings, lambda: GeographyPlacer(geography)).converge(store)
+    build_index(chain(read, rows), GeographyPlacer(geography),
+                OverlayWriter(open_writer(settings), Directory.from_settings(settings)), progress=False)
+    assert HEMEL[1] not in active(home), "the first rebuild's index holds them merged, as it read them"
+    refused = with_directory(store_of(settings), [], iter(()), live=open_backend(settings))
+    next(refused)  # the second rebuild has read the store; its build is refused, its index never live
+
+    open_live(settings, lambda: GeographyPlacer(geography)).converge(store)
+
+    assert_shown_alone(home, HEMEL[1], {"postcode": "HP2 4AD"})
