@@ -21,6 +21,7 @@ from rehabmap.taxonomy import ServiceType, type_words
 
 if TYPE_CHECKING:
     from app.sync import SourceRuns
+    from indexer.sync.review import ReviewItem
     from indexer.sync.store import ReviewState
 
 
@@ -165,6 +166,14 @@ def review_list(states: tuple[str, ...], source: str | None, proposed: str | Non
         click.echo(grid([["id", "name", "where", "state", "source proposes", "decision"], *rows]))
     if any(i.evidence_changed for i in items):
         click.echo("* the source's evidence changed after the decision: 'rehabmap review show ID'")
+    for item in items[:limit]:
+        _echo_alike(item, f"{item.service_id}: ")
+
+
+def _echo_alike(item: ReviewItem, lead: str) -> None:
+    """Each other record that may be the same service (`ReviewItem.alike`): a hint for the person deciding."""
+    for other in item.alike:
+        click.echo(f"{lead}{other.lead.lower()} {other.service_id} ({other.name}): {other.why}")
 
 
 @review.command("show")
@@ -188,6 +197,7 @@ def review_show(service_id: str, raw: bool) -> None:
                + (f": {item.reason}" if item.reason else ""))
     if item.evidence_changed:
         click.echo("  the source's evidence CHANGED after this decision; check it and decide again if need be")
+    _echo_alike(item, "  ")
     click.echo("  evidence:" if item.evidence else "  evidence: none given")
     for e in item.evidence:
         click.echo(f"    {e.source} {e.field}: '{e.value}' — {e.means}")

@@ -32,8 +32,30 @@ _SHARED_KEYS = ("cqc", "name+postcode")  # the keys (`merge_keys`) two records o
 _UNSOURCED = {"status"}
 
 
+# Words any hospital's or unit's name may have, whatever it is (`own_words`).
+_COMMON_WORDS = frozenset({"the", "and", "of", "hospital", "unit", "mental", "health", "service", "services", "nhs",
+                           "independent", "inpatient", "ltd", "limited"})
+
+
 def name_key(name: str) -> str:
     return " ".join(_WORDS.sub(" ", name.casefold().replace("&", " and ")).split())
+
+
+def own_words(service: Mapping[str, Any]) -> frozenset[str]:
+    """The words of a record's (as JSON) name, as `name_key` reads it, that tell it from another: its provider's name
+    and words any hospital's may have set aside, since a hospital that changed hands takes its new owner's name
+    (Alpha Hospital Bury, of Alpha Hospitals, is Cygnet Hospital Bury in the 2018 list) and one list says "Grenoside
+    Grange Hospital" where the other says "Grenoside Grange"."""
+    words = frozenset(name_key(service.get("name") or "").split())
+    return words - _COMMON_WORDS - frozenset(name_key(service.get("organisation") or "").split())
+
+
+def similar_names(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
+    """Whether one record's own words (`own_words`) are all among the other's: at one postcode, a hint that the two
+    may be one service, for a person to judge, never a key they are merged by (Foxhall House, Ipswich and St Clements
+    Hospital, Ipswich share a postcode and their town, and are two)."""
+    a, b = own_words(first), own_words(second)
+    return bool(a and b) and (a <= b or b <= a)
 
 
 def merge_keys(service: Service | Mapping[str, Any]) -> list[tuple[str, str]]:

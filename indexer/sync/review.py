@@ -10,7 +10,7 @@ Decisions outlive re-syncs; when the source's evidence changes after a decision,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from indexer.sync.codec import enrichment_from_json, item_from_json
 from indexer.sync.enrich import Enrichments, enriched
 from indexer.sync.items import Evidence
+from indexer.merge import merge_keys, similar_names
 from indexer.sync.live import LiveIndex
 from indexer.sync.steps import reached
 from indexer.sync.publish import record_pending, shown, with_type
@@ -27,7 +28,70 @@ from indexer.sync.store import Audit, ReviewRow, ReviewState, StoredRecord, Sync
 from rehabmap.maintain.audit import Change, given_reason
 from rehabmap.errors import DomainError, InvalidValue, Remedy, ServiceNotFound
 from rehabmap.record import Service
+from rehabmap.record_keys import key_columns, postcode_key
 from rehabmap.taxonomy import ServiceType, parse_type, type_words
+
+
+@dataclass(frozen=True)
+class Alike:
+    """Another record that may be the same service as a queued one, and why: a hint for the maintainer deciding, who
+    may accept one and reject the other; nothing is merged on it. Before, the 2014–15 and 2018 NHS hospital lists'
+    rows of one hospital under another name or at another postcode (Stockton Hall Hospital, NMV02 in both) sat in the
+    queue twice with nothing saying so."""
+
+    service_id: str
+    name: str
+    source: str
+    why: str          # each reason, in words: "both sources give it the code NMV02"
+    one_record: bool  # they share a key records are merged by (`indexer.merge.merge_keys`): shown, they are one
+    queued: bool      # it has a review row (its page is in the queue; else it is under Services)
+
+    @property
+    def lead(self) -> str:
+        """How it relates, in words, before its name: a merge the rule makes, or a person's to judge."""
+        return "Once both are shown, one record with" if self.one_record else "Possibly the same service as"
+
+
+def alike(record: StoredRecord, others: Sequence[StoredRecord], queued: Collection[tuple[str, str]]
+          ) -> tuple[Alike, ...]:
+    """The records among `others` (active, prepared) that may be the same service as `record` (`_reasons`), each
+    with why."""
+    service, found = record.service or {}, []
+    for other in others:
+        if other.key == record.key or other.service is None or other.status != "active":
+            continue
+        shared = {name for name, _ in set(merge_keys(service)[1:]) & set(merge_keys(other.service)[1:])}
+        why = _reasons(service, other, record.source_id, shared)
+        if why:
+            found.append(Alike(other.service_id, str(other.service.get("name") or ""), other.source, "; ".join(why),
+                               bool(shared), other.key in queued))
+    return tuple(found)
+
+
+# A key records are merged by (`indexer.merge.merge_keys`), as two records that share it are told.
+_SHARED_WORDS = {"cqc": "the same CQC location id", "name+postcode": "the same name and postcode"}
+
+
+def _reasons(service: dict[str, Any], other: StoredRecord, code: str, shared: set[str]) -> list[str]:
+    """Why a record (`service`, its source's id `code`) and `other` may be one service, in words: the keys they are
+    merged by that they share (`shared`), the same id at two sources (both NHS hospital lists' ids are ODS codes),
+    or, sharing no key, one postcode and similar names (`indexer.merge.similar_names`)."""
+    theirs = other.service or {}
+    why = [_SHARED_WORDS[name] for name in sorted(shared)]
+    if other.source_id == code:
+        why.append(f"both sources give it the code {code}")
+    postcode = postcode_key(service.get("postcode"))
+    if not shared and postcode is not None and postcode_key(theirs.get("postcode")) == postcode \
+            and similar_names(service, theirs):
+        why.append(f"the same postcode, {service.get('postcode')}, and a similar name")
+    return why
+
+
+def _near_keys(record: StoredRecord) -> list[tuple[str, str]]:
+    """What a record is found near others by (`SyncStore.alike`): its id at its source, its CQC location id and its
+    postcode keys."""
+    return [("source_id", record.source_id),
+            *((name, value) for name, value in zip(("cqc", "postcode"), key_columns(record.service)) if value)]
 
 
 @dataclass(frozen=True)
@@ -53,6 +117,7 @@ class ReviewItem:
     queued_at: str
     service: dict[str, Any]
     raw: Any
+    alike: tuple[Alike, ...]  # other records that may be the same service (`alike`)
 
     @property
     def where(self) -> str:
@@ -110,7 +175,9 @@ class ReviewQueue:
         rows = self.store.reviews(states=states, source=source)
         records = {r.key: r for r in self.store.records()} if rows else {}
         index = self._enrichments() if rows else Enrichments(())
-        found = [self._item(records[row.key], row, index) for row in rows if row.key in records]
+        listed = [(records[row.key], row) for row in rows if row.key in records]
+        kin = self._alike([record for record, _ in listed])
+        found = [self._item(record, row, index, kin[record.key]) for record, row in listed]
         if proposed_type is not None:
             wanted = parse_type(proposed_type).value
             found = [i for i in found if i.proposed_type == wanted]
@@ -120,7 +187,22 @@ class ReviewQueue:
 
     def item(self, service_id: str) -> ReviewItem:
         record, row = self._find(service_id)
-        return self._item(record, row, self._enrichments())
+        return self._item(record, row, self._enrichments(), self._alike([record])[record.key])
+
+    def _alike(self, records: Sequence[StoredRecord]) -> dict[tuple[str, str], tuple[Alike, ...]]:
+        """Per record, the others that may be the same service (`alike`), found on the store's indexes
+        (`SyncStore.alike`), with whether each has a review row (`SyncStore.reviews` by key): a page asks for the
+        records it shows, never every record."""
+        if not records:
+            return {}
+        others = self.store.alike(records)
+        queued = {r.key for r in self.store.reviews(keys=[o.key for o in others])}
+        near: dict[tuple[str, str], list[StoredRecord]] = {}
+        for other in others:
+            for at in _near_keys(other):
+                near.setdefault(at, []).append(other)
+        return {record.key: alike(record, list({o.key: o for at in _near_keys(record) for o in near.get(at, ())}
+                                                   .values()), queued) for record in records}
 
     def _enrichments(self) -> Enrichments:
         return Enrichments(enrichment_from_json(e.enrichment) for e in self.store.enrichments())
@@ -138,7 +220,7 @@ class ReviewQueue:
         return record, row
 
     @staticmethod
-    def _item(record: StoredRecord, row: ReviewRow, index: Enrichments) -> ReviewItem:
+    def _item(record: StoredRecord, row: ReviewRow, index: Enrichments, kin: tuple[Alike, ...]) -> ReviewItem:
         own = item_from_json(record.item, record.raw)
         item = enriched(own, index.matching(own.keys))
         service = record.service or {}
@@ -149,7 +231,8 @@ class ReviewQueue:
             decided_type=row.decided_type, decided_subtype=row.decided_subtype, reason=row.reason,
             decided_by=row.decided_by, decided_at=row.decided_at,
             evidence_changed=row.decided_on_evidence is not None and row.decided_on_evidence != record.evidence_digest,
-            retired=record.status == "retired", queued_at=row.queued_at, service=service, raw=record.raw)
+            retired=record.status == "retired", queued_at=row.queued_at, service=service, raw=record.raw, alike=kin)
+
 
     # --- deciding -----------------------------------------------------------------------------------------
 

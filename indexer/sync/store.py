@@ -512,6 +512,23 @@ class SyncStore:
                                 "ORDER BY source, source_id", values).fetchall()
         return [_record(r) for r in rows]
 
+    def alike(self, records: Sequence[StoredRecord]) -> list[StoredRecord]:
+        """The records that may be the same service as one of these, these among them, in the order of `records`:
+        those with the same id at their source (another source's, an ODS code both NHS hospital lists give), and those
+        with the same CQC location id or postcode, as they are now. Found on indexes (migration 24's of the sources'
+        ids, 22's of the keys), so the review queue says which records a maintainer may be seeing twice
+        (`indexer.sync.review`) without reading every record."""
+        columns = {"source_id": {r.source_id for r in records}, "cqc_key": set(), "postcode_key": set()}
+        for record in records:
+            for column, value in zip(("cqc_key", "postcode_key"), key_columns(record.service)):
+                if value is not None:
+                    columns[column].add(value)
+        one_of = " OR ".join(_ONE_OF[self.database.dialect].format(column=column) for column in columns)
+        with self._connect() as conn:
+            rows = conn.execute(f"SELECT {_RECORD_COLUMNS} FROM sync_records WHERE {one_of} ORDER BY source, source_id",
+                                [json.dumps(sorted(values)) for values in columns.values()]).fetchall()
+        return [_record(r) for r in rows]
+
     def published_keys(self, records: Sequence[StoredRecord]) -> set[tuple[str, str]]:
         """The CQC location id and postcode keys ("cqc", "postcode") these records had when the live index last
         took them (`set_published_keys`): a changed record was merged with the records that share those, not its

@@ -262,6 +262,7 @@ def _merge_key_columns(conn: Connection, _policy: TokenPolicy) -> None:
         conn.execute(f"CREATE INDEX sync_records_by_{column} ON sync_records ({column})")
 
 
+_BY_SOURCE_ID = ("CREATE INDEX sync_records_by_source_id ON sync_records (source_id)",)
 # indexer/sync/codec.py: a record a source lists as unchanged since it was read (`Unchanged`) was staged as a
 # 'refused' row marked {"unchanged": true}, the CHECK allowing four kinds; it is a kind of its own.
 _STAGED_KINDS = "CHECK (kind IN ('item', 'gone', 'refused', 'enrichment', 'unchanged'))"
@@ -342,6 +343,9 @@ MIGRATIONS = (
     Migration(22, "a synced record's CQC location id and postcode are indexed as records are merged by them",
               _merge_key_columns, _merge_key_columns),
     Migration(23, "a staged row names the listing it was fetched in", _STAGED_LISTING, _STAGED_LISTING),
+    # indexer/sync/store.py `SyncStore.alike`: the review queue names the records another source gives the same id
+    # (an ODS code both NHS hospital lists give), found on this index, not by reading every record.
+    Migration(24, "a synced record is found by its source's own id", _BY_SOURCE_ID, _BY_SOURCE_ID),
 )
 LATEST = MIGRATIONS[-1].version
 # whether the database has recorded migrations at all, per dialect (a new one has no table for them yet)

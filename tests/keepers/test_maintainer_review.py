@@ -307,3 +307,28 @@ def test_the_history_of_a_service_no_one_has_is_a_404(queued):
     answer = client.get("/keepers/history/sample:nope")
     assert answer.status_code == 404 and "No such service" in answer.text and "sample:nope" in answer.text
     assert client.get("/keepers/history/sample:leeds-recovery-college").status_code == 200
+
+
+def test_a_hospital_both_lists_give_under_two_names_says_so_on_its_page_and_in_the_queue(
+        sample_index, geodata_dir, data_dir, tmp_path):
+    """Before, Stockton Hall Hospital, NMV02 in both NHS hospital lists but named 'Partnerships in Care Stockton Hall
+    Hospital' in 2014–15, sat in the queue twice, its page saying nothing of the other. Each page, and the queue
+    beside each, now names the other with a link to it and why; Cygnet Hospital Bury (once Alpha Hospital Bury) too."""
+    from tests.sync.test_one_service_one_record import LISTS
+
+    keepers = make_keepers(make_site(tmp_path / "home", sample_index, geodata_dir, data_dir))
+    done = cli_here(keepers.site, "index", "sample/", *(str(data_dir / "services" / name) for name in LISTS),
+                    "--no-progress")
+    assert done.returncode == 0, done.stderr
+    client = signed_in(keepers)
+
+    page = client.get("/keepers/review/nhs-hospitals-2015:NMV02")
+
+    assert page.status_code == 200
+    hint = html.unescape(re.sub(r"\s+", " ", page.text))
+    assert ('Possibly the same service as <a href="/keepers/review/nhs-hospitals-2018:NMV02">Stockton Hall Hospital</a>'
+            " (nhs-hospitals-2018:NMV02, NHS website hospital list (September 2018)): both sources give it the code "
+            "NMV02; the same postcode, YO32 9UN, and a similar name.") in hint
+    listed = html.unescape(client.get("/keepers/review").text)
+    assert ('Possibly the same service as <a href="/keepers/review/nhs-hospitals-2015:NVR01">Alpha Hospital Bury</a>: '
+            "the same postcode, BL8 2BS, and a similar name") in listed

@@ -24,6 +24,7 @@ from indexer.pipeline import GeographyPlacer, build_index
 
 from indexer.merge import merge_keys
 from indexer.sync.publish import shown_merged
+from indexer.sync.review import ReviewQueue
 from indexer.sync.rebuild import with_directory
 from indexer.sync.store import SyncStore
 from rehabmap.record import Service
@@ -49,12 +50,19 @@ def shared_keys(services) -> dict[tuple[str, str], int]:
     return {key: n for key, n in counts.items() if n > 1}
 
 
-def accepted_from_both_lists(home, data_dir) -> list[str]:
-    """Both lists indexed (with the sample, a directory's other source), and each list's level 1 candidates
-    accepted as proposed, as a maintainer accepts a batch; the files, to index again."""
+def held_from_both_lists(home, data_dir) -> list[str]:
+    """Both lists indexed (with the sample, a directory's other source): their mental health hospitals held for
+    review; the files, to index again."""
     files = ["sample/", *(str(data_dir / "services" / name) for name in LISTS)]
     done = rehabmap(home, data_dir, None, "index", *files, "--no-progress")
     assert done.returncode == 0, done.stderr
+    return files
+
+
+def accepted_from_both_lists(home, data_dir) -> list[str]:
+    """Both lists indexed (`held_from_both_lists`), and each list's level 1 candidates accepted as proposed, as a
+    maintainer accepts a batch; the files, to index again."""
+    files = held_from_both_lists(home, data_dir)
     for source in ("nhs-hospitals-2018", "nhs-hospitals-2015"):
         accepted = rehabmap(home, data_dir, None, "review", "accept", "--all", "--source", source,
                             "--proposed", "inpatient_rehab_level1")
@@ -296,3 +304,43 @@ def test_a_rebuild_whose_read_came_to_nothing_leaves_the_swap_before_it_taken(tm
     open_live(settings, lambda: GeographyPlacer(geography)).converge(store)
 
     assert_shown_alone(home, HEMEL[1], {"postcode": "HP2 4AD"})
+def hints(item) -> dict[str, tuple[str, bool]]:
+    """A queued record's others that may be the same service: why, and whether they are one record once shown."""
+    return {other.service_id: (other.why, other.one_record) for other in item.alike}
+
+
+def test_the_review_queue_says_which_held_records_may_be_one_service(tmp_path, geodata_dir, data_dir):
+    """Before, the two lists' rows of one hospital under another name or at another postcode (one ODS code), or
+    renamed for a new owner, each sat in the queue with nothing saying so, to be accepted twice. Each now names
+    the other, and why, as a hint: nothing is merged on it. On a record's own page the others are found on the
+    store's indexes, not by reading every record."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    held_from_both_lists(home, data_dir)
+    store = Reads(home / "directory.sqlite")
+    queue = ReviewQueue(store)
+
+    stockton = queue.item("nhs-hospitals-2015:NMV02")  # 'Partnerships in Care Stockton Hall Hospital'
+
+    assert hints(stockton) == {"nhs-hospitals-2018:NMV02": (
+        "both sources give it the code NMV02; the same postcode, YO32 9UN, and a similar name", False)}
+    assert 0 < len(store.records_read) < 10
+    items = {item.service_id: item for item in queue.items()}
+    assert hints(items["nhs-hospitals-2015:NTN13"]) == {  # Priory Hospital Altrincham, at WA15 0NX and WA15 0NU
+        "nhs-hospitals-2018:NTN13": ("both sources give it the code NTN13", False)}
+    assert hints(items["nhs-hospitals-2015:RTQ54"]) == {  # Hollybrook, and Berkeley House: perhaps a code reused
+        "nhs-hospitals-2018:RTQ54": ("both sources give it the code RTQ54", False)}
+    assert hints(items["nhs-hospitals-2018:NMJ22"]) == {  # Cygnet Hospital Bury, once Alpha Hospital Bury
+        "nhs-hospitals-2015:NVR01": ("the same postcode, BL8 2BS, and a similar name", False)}
+    assert hints(items[HEMEL[1]]) == {HEMEL[0]: ("the same name and postcode; both sources give it the code NTN03",
+                                                 True)}
+    # At one postcode, two services whose names share only their town, or nothing, are no hint.
+    assert hints(items["nhs-hospitals-2018:RMYNX"]) == {}  # Foxhall House, Ipswich, beside St Clements Hospital
+    assert "nhs-hospitals-2015:RT248" not in hints(items["nhs-hospitals-2015:99999"])  # Irwell Unit, Horizon Unit
+    possibly = {(item.service_id, other.service_id) for item in items.values() for other in item.alike
+                if not other.one_record}
+    assert len(possibly) == 54 and all((b, a) in possibly for a, b in possibly)
+
+    shown = rehabmap(home, data_dir, None, "review", "show", "nhs-hospitals-2015:NMV02")
+    assert shown.returncode == 0, shown.stderr
+    assert ("possibly the same service as nhs-hospitals-2018:NMV02 (Stockton Hall Hospital): both sources give it "
+            "the code NMV02") in shown.stdout

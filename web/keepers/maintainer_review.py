@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from indexer.sync.items import Evidence
-from indexer.sync.review import ReviewItem, ReviewQueue
+from indexer.sync.review import Alike, ReviewItem, ReviewQueue
 from rehabmap.errors import DomainError, Remedy
 from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.maintain.auth import Role
@@ -64,6 +64,12 @@ def item_path(service_id: str) -> str:
     return f"{REVIEW}/{quote(service_id, safe=':/')}"
 
 
+def alike_path(other: Alike) -> str:
+    """Where another record that may be the same service is seen: its page in the queue, if it has one, else its
+    page under Services."""
+    return item_path(other.service_id) if other.queued else service_path(other.service_id)
+
+
 # What a record's type status means, in a maintainer's words (the queue keeps the code).
 STATUS_WORDS = {"inferred": "inferred from what it says", "unknown": "neither its source nor what it says names one",
                 "confirmed": "named by its source"}
@@ -94,7 +100,7 @@ def _list_page(request: Request, keeper: Keeper, errors: Errors, *, status: int,
     done = request.query_params.get("done", "")
     return render(request, keeper, "keepers/maintainer/review_list.html",
                   {"items": items, "changed": changed, "errors": errors, "type_words": type_words,
-                   "item_path": item_path, "status_words": STATUS_WORDS,
+                   "item_path": item_path, "alike_path": alike_path, "status_words": STATUS_WORDS,
                    "chosen": chosen, "proposed": proposed, "done": done[:200], "reason_max": REASON_MAX,
                    "reason": keeper.form.get("reason")}, status=status)
 
@@ -166,6 +172,7 @@ def _item_page(request: Request, keeper: Keeper, service_id: str, errors: Errors
     return render(request, keeper, "keepers/maintainer/review_item.html",
                   {"item": item, "errors": errors, "type_words": type_words, "types": TYPE_CHOICES,
                    "status_words": STATUS_WORDS, "means_words": means_words, "unshown": item.why_unshown(),
+                   "alike_path": alike_path,
                    "chosen_type": form.get("type") or item.decided_type or item.proposed_type or "",
                    "subtype": form.get("subtype") if "subtype" in form else (
                        item.decided_subtype or item.proposed_subtype or ""),
