@@ -12,7 +12,6 @@ read from one record's words as met and from the other's as not met).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -21,11 +20,10 @@ from indexer.rows import place
 from rehabmap.errors import shorten
 from rehabmap.index.base import Revision, Stored, as_service
 from rehabmap.record import Service
-from rehabmap.record_keys import cqc_key, postcode_key
+from rehabmap.record_keys import merge_keys, name_key
 
 _KEEP = {"id", "provenance", "field_sources", "needs_met", "needs_not_met", "needs_read_from_text",
          "needs_read_not_met", "areas", "lat", "lon"}
-_WORDS = re.compile(r"[^a-z0-9]+")
 _SHARED_KEYS = ("cqc", "name+postcode")  # the keys (`merge_keys`) two records of different ids can share
 # What a merged record names no source for unless its own source did: its state in the directory (a retired record is
 # inactive, whatever its source last said), which a record on its own names none for either (`_combine`).
@@ -35,10 +33,6 @@ _UNSOURCED = {"status"}
 # Words any hospital's or unit's name may have, whatever it is (`own_words`).
 _COMMON_WORDS = frozenset({"the", "and", "of", "hospital", "unit", "mental", "health", "service", "services", "nhs",
                            "independent", "inpatient", "ltd", "limited"})
-
-
-def name_key(name: str) -> str:
-    return " ".join(_WORDS.sub(" ", name.casefold().replace("&", " and ")).split())
 
 
 def own_words(service: Mapping[str, Any]) -> frozenset[str]:
@@ -56,24 +50,6 @@ def similar_names(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
     Hospital, Ipswich share a postcode and their town, and are two)."""
     a, b = own_words(first), own_words(second)
     return bool(a and b) and (a <= b or b <= a)
-
-
-def merge_keys(service: Service | Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The keys a record is merged by: its id first, then its CQC location id and its name and postcode, if any;
-    an inactive record's id alone. Before, a rebuild merged a retired record with a live one by name and postcode,
-    and the retired one as the base hid the live one from search, where a live write merges shown records only.
-    A record as JSON (a synced record's, `indexer.sync.publish.shown_merged`) has the same keys as validated."""
-    # a record's fields, read without pydantic's attribute hook (this runs per row)
-    fields = service if isinstance(service, Mapping) else service.__dict__
-    keys = [("id", fields["id"])]
-    if fields.get("status") == "inactive":
-        return keys
-    cqc, postcode = cqc_key(fields.get("cqc_location_id")), postcode_key(fields.get("postcode"))
-    if cqc is not None:
-        keys.append(("cqc", cqc))
-    if postcode is not None:
-        keys.append(("name+postcode", f"{name_key(fields['name'])}|{postcode}"))
-    return keys
 
 
 def _empty(value: object) -> bool:

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
 
-from indexer.merge import Keyed, merge_keys
+from indexer.merge import Keyed
+from rehabmap.record_keys import merge_keys
 from indexer.pipeline import (CHUNK, ImportRefused, IndexReport, Placer, candidates_of, collect, prepare_all,
                               read_chunks)
 from indexer.rows import Candidate, Held, Rejection

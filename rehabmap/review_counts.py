@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from geodata.england import ENGLAND
+from rehabmap.record_keys import one_each
 from rehabmap.taxonomy import SUBTYPES, ServiceType
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ BUMP_REVISION = ("INSERT INTO coverage_revision VALUES (1, 1) "
 HELD = ("SELECT r.proposed_type, r.proposed_subtype, r.service FROM sync_records r LEFT JOIN sync_review v "
         "ON v.source = r.source AND v.source_id = r.source_id WHERE r.status = 'active' "
         "AND r.type_status <> 'confirmed' AND r.service IS NOT NULL AND r.proposed_type IS NOT NULL "
-        "AND (v.state IS NULL OR v.state NOT IN ('accepted', 'rejected'))")
+        "AND (v.state IS NULL OR v.state NOT IN ('accepted', 'rejected')) ORDER BY r.source, r.source_id")
 
 
 class HeldCandidate(NamedTuple):
@@ -48,8 +49,11 @@ class HeldCandidate(NamedTuple):
 
 
 def read_held(conn: Connection) -> list[HeldCandidate]:
-    """The review queue's held candidates, read from the store as `HELD` finds them."""
-    return [HeldCandidate.of(t, s, json.loads(service) or {}) for t, s, service in conn.execute(HELD).fetchall()]
+    """The review queue's held candidates, read from the store as `HELD` finds them, one for each service
+    (`rehabmap.record_keys.one_each`): a hospital both NHS lists hold is one candidate within a search's reach, as
+    it is in the counts (`indexer.sync.publish.record_pending`)."""
+    rows = [(t, s, json.loads(service) or {}) for t, s, service in conn.execute(HELD).fetchall()]
+    return [HeldCandidate.of(*rows[at]) for at in one_each([service for _, _, service in rows])]
 
 
 class HeldPoints(NamedTuple):

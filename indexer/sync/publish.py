@@ -14,13 +14,13 @@ import json
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from indexer.merge import merge_duplicates, merge_keys
+from indexer.merge import merge_duplicates
 from indexer.sync.steps import reached
 from indexer.sync.store import ReviewRow, StoredRecord, SyncStore
 from rehabmap.coverage import Claim, CoverageStore
 from rehabmap.index.base import as_service
 from rehabmap.record import Service
-from rehabmap.record_keys import key_columns
+from rehabmap.record_keys import KeyGroups, key_columns, merge_keys, one_each
 from rehabmap.review_counts import HeldCandidate, held_points, pending_counts
 
 REVIEW_SOURCE = "review"  # field_sources value of a type a maintainer decided
@@ -84,7 +84,7 @@ def shown_merged(store: SyncStore, changed: Sequence[StoredRecord]) -> dict[str,
 
 
 def _kin(store: SyncStore, changed: list[Mapping[str, Any]],
-         published: set[tuple[str, str]]) -> tuple[_Groups, list[Mapping[str, Any]], dict[str, dict[str, Any] | None]]:
+         published: set[tuple[str, str]]) -> tuple[KeyGroups, list[Mapping[str, Any]], dict[str, dict[str, Any] | None]]:
     """The shown records that share a merge key with one of the changed records (as JSON), or with one of those,
     in turn, in the store's order (active ones: an inactive one is merged by its id alone, `merge_keys`): those with
     a changed record's id, CQC location id or postcode (`SyncStore.sharing_keys`, on indexes), asked again with
@@ -99,7 +99,7 @@ def _kin(store: SyncStore, changed: list[Mapping[str, Any]],
         records = store.sharing_keys(known)
         reviews = {r.key: r for r in store.reviews(keys=[r.key for r in records])}
         each = [(r.service_id, shown(r, reviews.get(r.key))) for r in records]
-        groups = _Groups([s for _, s in each if s is not None and s.get("status") != "inactive"])
+        groups = KeyGroups([s for _, s in each if s is not None and s.get("status") != "inactive"])
         roots = changed + [record for record in groups.records if _key_columns(record) & published]
         found = [groups.records[at] for at in set().union(*(groups.of(merge_keys(r)) for r in roots))]
         new = [record for record in found if not _key_columns(record) <= known]
@@ -116,33 +116,6 @@ def _key_columns(record: Mapping[str, Any]) -> set[tuple[str, str]]:
                                     if value is not None}
 
 
-class _Groups:
-    """Shown records by their merge keys, to find those one record is merged with, and those they are, in turn."""
-
-    def __init__(self, records: list[dict[str, Any]]) -> None:
-        self.records = records
-        self._at: dict[tuple[str, str], list[int]] = {}
-        for at, record in enumerate(records):
-            for key in merge_keys(record):
-                self._at.setdefault(key, []).append(at)
-
-    def of(self, keys: list[tuple[str, str]]) -> set[int]:
-        """The places of the records that share one of these keys, or one of theirs."""
-        members: set[int] = set()
-        seen: set[tuple[str, str]] = set()
-        todo = list(keys)
-        while todo:
-            key = todo.pop()
-            if key in seen:
-                continue
-            seen.add(key)
-            for at in self._at.get(key, ()):
-                if at not in members:
-                    members.add(at)
-                    todo.extend(merge_keys(self.records[at]))
-        return members
-
-
 def with_type(service: dict[str, Any], service_type: str | None, subtype: str | None) -> dict[str, Any]:
     """The record as the given type and subtype, which a maintainer decided (so `field_sources` says so)."""
     out = dict(service)
@@ -154,12 +127,14 @@ def with_type(service: dict[str, Any], service_type: str | None, subtype: str | 
 
 def record_pending(store: SyncStore) -> None:
     """Tell coverage where candidates await review (`rehabmap.review_counts.pending_counts`): where they are,
-    "none found" is not yet the whole truth. Written only when they changed, since every server start asks
-    (`LiveIndex.converge`) and a write makes every host read the claims again."""
+    "none found" is not yet the whole truth. Each service counts once, as the merge lists it once shown
+    (`rehabmap.record_keys.one_each`, as `rehabmap.review_counts.read_held`): before, a hospital both NHS lists give
+    (Priory Hospital Hemel Hempstead) was "2 candidates". Written only when they changed, since every server start
+    asks (`LiveIndex.converge`) and a write makes every host read the claims again."""
     reviews = {r.key: r for r in store.reviews()}
-    held_now = [HeldCandidate.of(record.proposed_type, record.proposed_subtype, record.service)
-                for record in store.records()
-                if record.proposed_type and record.service and held(record, reviews.get(record.key))]
+    records = [(record.proposed_type, record.proposed_subtype, record.service) for record in store.records()
+               if record.proposed_type and record.service and held(record, reviews.get(record.key))]
+    held_now = [HeldCandidate.of(*records[at]) for at in one_each([service for _, _, service in records])]
     coverage, counts = CoverageStore(store.database), {k: n for k, n in pending_counts(held_now).items() if n}
     # A held point that moved within the same areas changes no count, but a search's radius reads it: the write
     # moves the coverage revision on, which a PostgreSQL reader's cache follows (`CoverageStore.snapshot`). The

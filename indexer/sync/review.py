@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from indexer.sync.codec import enrichment_from_json, item_from_json
 from indexer.sync.enrich import Enrichments, enriched
 from indexer.sync.items import Evidence
-from indexer.merge import merge_keys, similar_names
+from indexer.merge import similar_names
 from indexer.sync.live import LiveIndex
 from indexer.sync.steps import reached
 from indexer.sync.publish import record_pending, shown, with_type
@@ -28,7 +28,7 @@ from indexer.sync.store import Audit, ReviewRow, ReviewState, StoredRecord, Sync
 from rehabmap.maintain.audit import Change, given_reason
 from rehabmap.errors import DomainError, InvalidValue, Remedy, ServiceNotFound
 from rehabmap.record import Service
-from rehabmap.record_keys import key_columns, postcode_key
+from rehabmap.record_keys import key_columns, merge_keys, postcode_key
 from rehabmap.taxonomy import ServiceType, parse_type, type_words
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from bench.build_identity import fingerprint
-from indexer.merge import Keyed, merge_keys
+from indexer.merge import Keyed
+from rehabmap.record_keys import merge_keys
 from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, build_index, chain, prepare_rows
 from indexer.sources import load_source
 from indexer.workers import FORK_FROM, Workers, prepare_in_workers

@@ -22,14 +22,16 @@ from app.parts import open_writer
 from app.sync import open_live
 from indexer.pipeline import GeographyPlacer, build_index
 
-from indexer.merge import merge_keys
+from geodata.england import ENGLAND
+from indexer.merge import merge_duplicates
 from indexer.sync.publish import shown_merged
 from indexer.sync.review import ReviewQueue
 from indexer.sync.rebuild import with_directory
 from indexer.sync.store import SyncStore
 from rehabmap.record import Service
-from rehabmap.record_keys import key_columns
+from rehabmap.record_keys import key_columns, merge_keys
 from rehabmap.config import Settings
+from rehabmap.coverage import CoverageStore
 from rehabmap.maintain.edits import OverlayWriter
 from rehabmap.maintain.store import Directory, store_of
 from search.embedded import index_file
@@ -344,3 +346,27 @@ def test_the_review_queue_says_which_held_records_may_be_one_service(tmp_path, g
     assert shown.returncode == 0, shown.stderr
     assert ("possibly the same service as nhs-hospitals-2018:NMV02 (Stockton Hall Hospital): both sources give it "
             "the code NMV02") in shown.stdout
+
+
+def test_a_hospital_both_lists_hold_for_review_awaits_it_once(tmp_path, geodata_dir, data_dir):
+    """Before, the review queue's counts, which coverage reads to say "N candidates await review" beside a search,
+    counted each record held: Priory Hospital Hemel Hempstead, held from both lists, was two candidates, as were
+    the 140 hospitals the two lists name alike. Each service counts once now, as the merge will list it once
+    accepted: the counts, and the points a search's reach counts, are those of the held records merged as a rebuild
+    merges them."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    held_from_both_lists(home, data_dir)
+    store = SyncStore(home / "directory.sqlite")
+    queued = {r.key for r in store.reviews(states=("pending",))}
+    held = [Service.model_validate(r.service) for r in store.records()
+            if r.key in queued and r.proposed_type == "inpatient_rehab_level1"]
+    services, _ = merge_duplicates(held)
+    hemel_icb = next(s for s in held if s.id == HEMEL[0]).areas.icb_code
+
+    _, pending, points = CoverageStore(home / "directory.sqlite").snapshot()
+
+    assert len(services) < len(held) - 100
+    assert pending[("inpatient_rehab_level1", ENGLAND)] == len(services)
+    assert pending[("inpatient_rehab_level1", hemel_icb)] == sum(s.areas.icb_code == hemel_icb for s in services)
+    # and within a search's reach, outside the person's ICB, where each candidate's point is counted
+    assert len(points["inpatient_rehab_level1"].lats) == len(services)
