@@ -13,6 +13,7 @@ from api.paging import PageNumber
 from api.exports import COLUMNS, CSVDownload, GeoJSONDownload, csv_lines, geojson_chunks
 from api.schemas import (ERRORS, POSTCODE_MAX_LENGTH, CoverageOut, HomeOut, ListedServiceOut, ServiceListOut,
                          ServiceOut)
+from indexer.sync.publish import listed_as
 from indexer.sync.review import ReviewItem
 from rehabmap.errors import DomainError, ServiceNotFound
 from rehabmap.maintain.freshness import Listings, source_confirmation
@@ -126,8 +127,13 @@ def get_service(
 ) -> ServiceOut | RedirectResponse:
     """The full record, including the catchment polygon when there is one; inactive services too, with when
     and why they were retired. An id a service no longer has (renamed: `rehabmap.maintain.renames`) is
-    redirected, permanently, to the one it has."""
+    redirected, permanently, to the one it has; the id of a record merged into another (the same service from
+    another source), for as long as it is, to the record it is listed as (307: its Location names that record's id,
+    and the id merged stays good, as the two may part again)."""
     service = state.backend.get(service_id)
+    kept = listed_as(state, service_id, service)
+    if kept is not None:
+        return RedirectResponse(moved_to(request.url.path, request.url.query, service_id, kept), 307)
     if service is None:
         renamed = renamed_to(state.directory.database if state.directory else None, service_id)
         if renamed is not None:  # a stored id stays good: sent on for good (308 keeps the method)

@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import replace
 from itertools import chain
 
+import httpx
 import pytest
 
 from app.parts import open_writer
@@ -35,7 +36,7 @@ from rehabmap.coverage import CoverageStore
 from rehabmap.maintain.edits import OverlayWriter
 from rehabmap.maintain.store import Directory, store_of
 from search.embedded import index_file
-from tests.sync.store_fixtures import make_home, rehabmap, table_rows
+from tests.sync.store_fixtures import make_home, rehabmap, serving, table_rows
 
 HEMEL = "nhs-hospitals-2015:NTN03", "nhs-hospitals-2018:NTN03"  # Priory Hospital Hemel Hempstead, in each list
 LISTS = ("nhs_website_hospitals_2018.csv", "nhs_website_hospitals_2019.csv")
@@ -370,3 +371,29 @@ def test_a_hospital_both_lists_hold_for_review_awaits_it_once(tmp_path, geodata_
     assert pending[("inpatient_rehab_level1", hemel_icb)] == sum(s.areas.icb_code == hemel_icb for s in services)
     # and within a search's reach, outside the person's ICB, where each candidate's point is counted
     assert len(points["inpatient_rehab_level1"].lats) == len(services)
+
+
+def merged_links(home, data_dir) -> list[tuple[int, str | None]]:
+    """What a link to the 2018 record of Priory Hospital Hemel Hempstead (merged into the 2014–15 one) answers, from
+    the API and as a bookmarked page (a search's place kept), and the 2014–15 record's own API answer."""
+    with serving(home, data_dir) as url:
+        answers = [httpx.get(f"{url}{path}", timeout=30) for path in (
+            f"/services/{HEMEL[1]}", f"/service/{HEMEL[1]}?where=HP3+0BN", f"/services/{HEMEL[0]}",
+            "/services/nhs-hospitals-2018:NOPE1")]
+    return [(r.status_code, r.headers.get("location")) for r in answers]
+
+
+def test_a_link_to_a_record_merged_into_another_is_sent_on_to_it(tmp_path, geodata_dir, data_dir):
+    """Before, a link to nhs-hospitals-2018:NTN03, merged into nhs-hospitals-2015:NTN03 once both were accepted,
+    answered the record as inactive (as if retired) after the decision's live write, and "no service" after a
+    rebuild (which leaves it out). Both now send it on to the record it is listed as, while it is merged: 307 (the
+    id merged stays good, as the two may part again), the page's query kept; other ids answer as before."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    files = accepted_from_both_lists(home, data_dir)
+    kept = [(307, f"/services/{HEMEL[0]}"), (307, f"/service/{HEMEL[0]}?where=HP3+0BN"), (200, None), (404, None)]
+
+    assert merged_links(home, data_dir) == kept
+
+    rebuilt = rehabmap(home, data_dir, None, "index", *files, "--no-progress")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert merged_links(home, data_dir) == kept

@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from geodata.geography import Home
 from geodata.distance import great_circle_km
+from indexer.sync.publish import listed_as
 from rehabmap.errors import DomainError
 from rehabmap.maintain.freshness import source_confirmation
 from rehabmap.maintain.renames import moved_to, renamed_to
@@ -231,6 +232,9 @@ def _awaits_review(request: Request, service_id: str) -> bool:
 @router.get("/service/{service_id:path}")
 def service_page(request: Request, service_id: str, state: State) -> Response:
     service = state.backend.get(service_id)
+    kept = listed_as(state, service_id, service)
+    if kept is not None:  # merged into another record for now (the two may part again): sent on while it is
+        return RedirectResponse(moved_to(request.url.path, request.url.query, service_id, kept), 307)
     if service is None:
         renamed = _renamed(state, service_id)
         if renamed is not None:  # a bookmark of its old id: sent on for good
