@@ -42,12 +42,11 @@ from rehabmap.index.base import IndexWriter
 from rehabmap.maintain.edits import OverlayWriter
 from rehabmap.errors import RebuildRunning
 from rehabmap.maintain.database import named_lock_of
-from rehabmap.maintain.store import Directory, store_of
+from rehabmap.maintain.store import REBUILD_LOCK, Directory, store_of
 
 SOURCES_FILE = "index-sources.json"
 PENDING_FILE = "rebuild-pending.json"  # a rebuild under way: what it leaves to do once its index is live
 INCOMING = ".incoming"  # an uploaded table while its rebuild runs, beside the kept one it replaces
-REBUILD_LOCK = "rebuild"
 
 
 @dataclass

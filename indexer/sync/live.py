@@ -89,13 +89,22 @@ class LiveIndex:
             store.rebuild_taken(read)
 
     def _first_build(self, store: SyncStore) -> int:
-        """No index yet: build it from the directory, once the store holds something to show."""
-        revision = store.live_revision()
-        if revision == 0:
-            return 0
-        report = self._build()
-        store.set_meta(LIVE_PUBLISHED, str(revision))
-        return report.indexed
+        """No index yet: build it from the directory, once the store holds something to show. A first build is a
+        rebuild, and takes the rebuild lock (`Directory.rebuild_lock`): two processes that each found no index
+        built one each, and the one swapped in last, with the revision it noted, could leave out what the other
+        wrote. Where another process holds it (its own first build, or `rehabmap index`), nothing is built here:
+        that build reads the store itself and notes its read, and the first live write after its swap (the
+        server's, the next sync's or decision's) writes what changed after it; where it has built one by the time
+        the lock is taken, this writes to it."""
+        with self.directory.rebuild_lock() as ours:
+            if ours and not self.exists():
+                revision = store.live_revision()
+                if revision == 0:
+                    return 0
+                report = self._build()
+                store.set_meta(LIVE_PUBLISHED, str(revision))
+                return report.indexed
+        return self.catch_up(store) if self.exists() else 0
 
     def exists(self) -> bool:
         return self.backend.built()

@@ -33,6 +33,11 @@ if TYPE_CHECKING:
     from rehabmap.config import Settings
 
 
+# One rebuild of the live index at a time, across processes and hosts: `rehabmap index` and a maintainers' upload
+# (`app.rebuild`), and a first build (`indexer.sync.live.LiveIndex`), a named lock of the store (`Database.named_lock`).
+REBUILD_LOCK = "rebuild"
+
+
 class Directory:
     """The store: one database, six parts, brought up to the latest migration when opened. Safe from any
     thread or process. `store` is the SQLite file's path, or an open database (PostgreSQL, see
@@ -74,6 +79,10 @@ class Directory:
         """Held by every write that goes on to the live index, and by a rebuild around its swap (see
         `Database.index_lock`)."""
         return self.database.index_lock()
+
+    def rebuild_lock(self) -> AbstractContextManager[bool]:
+        """Held by a rebuild of the live index (`REBUILD_LOCK`), taken without waiting: False while another has it."""
+        return self.database.named_lock(REBUILD_LOCK)
 
 
 def open_database(settings: Settings) -> Database:

@@ -737,3 +737,24 @@ def test_a_service_type_listed_afresh_after_a_short_one_retires_what_it_no_longe
     assert SERVICE_TYPES[0] not in {s.query["gacServiceTypeDescription"][0]
                                     for s in replay.seen("/cqc/locations")[before:] if s.path == "/cqc/locations"}
     assert index_record(settings.home, f"cqc:{GROVELANDS}")["status"] == "inactive"
+
+
+def test_a_first_build_is_left_to_another_rebuild_under_way(settings, geography):
+    """A sync finds no live index while another process holds the rebuild lock (its own first build, or 'rehabmap
+    index'). Before, the first build took no lock, so two processes finding no index each built one, and the one
+    swapped in last, with the revision it noted, could leave out what the other wrote. Now the first build is a
+    rebuild: it takes the rebuild lock, builds nothing while another holds it (that build reads the store itself,
+    and the first live write after its swap writes what it missed), and builds once the lock is free."""
+    from app.rebuild import REBUILD_LOCK
+    from app.sync import open_live
+    from indexer.pipeline import GeographyPlacer
+    from rehabmap.maintain.database import named_lock_of  # as app.rebuild takes it
+
+    runner_for(settings, geography, live=False).run(cqc_connector(settings))
+    store = SyncStore(store_of(settings))
+    live = open_live(settings, lambda: GeographyPlacer(geography))
+    with named_lock_of(store_of(settings), REBUILD_LOCK) as ours:
+        assert ours
+        assert live.catch_up(store) == 0 and not live.exists()
+    assert live.catch_up(store) == len(ADDED) and live.exists()
+    assert index_record(settings.home, f"cqc:{GROVELANDS}")["status"] == "active"
