@@ -106,18 +106,18 @@ def sync_source(settings: Settings, source: str, *, actor: str, dry_run: bool = 
     is recorded as failed and named, and the others are still run, since one broken council must not keep every
     other one stale. A dry run works on a throwaway copy of the store and leaves the live index alone: it writes
     nothing."""
-    from indexer.sync.connectors import connectors_for, unusable_for
+    from indexer.sync.connectors import runs_for
 
-    chosen = connectors_for(source, settings)
+    chosen, unusable = runs_for(source, settings)
     placer = _placer(settings)
     with tempfile.TemporaryDirectory(prefix="rehabmap-dry-run-") as scratch:
         store = SyncStore.scratch_copy(store_of(settings), Path(scratch)) if dry_run else open_store(settings)
         runner = SyncRunner(store, placer, None if dry_run else open_live(settings, lambda: placer), actor=actor,
                             progress=progress)
         runs = SourceRuns([], [])
-        for unusable in unusable_for(source, settings):
-            runner.cannot_start(unusable.source, unusable, dry_run=dry_run)
-            runs.failed.append(FailedRun(unusable.source, unusable))
+        for error in unusable:
+            runner.cannot_start(error.source, error, dry_run=dry_run)
+            runs.failed.append(FailedRun(error.source, error))
         for connector in chosen:
             try:
                 runs.reports.append(runner.run(connector, dry_run=dry_run, force=force, full=full,

@@ -317,7 +317,7 @@ class SyncRunner:
             return report
 
     def cannot_start(self, name: str, error: DomainError, *, dry_run: bool = False) -> None:
-        """A run that cannot start (its ORUK feed file cannot be read: `unusable_for`), recorded as failed as a
+        """A run that cannot start (its ORUK feed file cannot be read: `runs_for`), recorded as failed as a
         fetch that fails is, so that `sync-status` names it while the source's other runs go ahead."""
         if not dry_run:
             self.store.record_run(name, now(), "failed", {"error": error.message})

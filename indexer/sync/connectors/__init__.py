@@ -1,7 +1,7 @@
 """One connector per live source, each yielding `SourceItem | Gone | Refused | Enrichment` (indexer/sync/items.py).
 
 `connectors_for(source, settings)` builds what `rehabmap sync SOURCE` runs: one connector, except `oruk` (one per
-feed file that reads, named `oruk-<feed>`; `unusable_for` gives each that does not) and `cqc-ratings` (one per
+feed file that reads, named `oruk-<feed>`; `runs_for` gives each that does not too) and `cqc-ratings` (one per
 file whose URL is set: `cqc-ratings`, `cqc-directory`, `cqc-hsca`). A source missing what it needs (a URL, a key)
 raises `SourceNotConfigured` naming the setting, before anything is asked of the network; a key the source
 refuses, or a source still down after the retries, raises `indexer.sync.http.SourceError` (a `DomainError`, so the
@@ -207,19 +207,21 @@ def connectors_for(source: str, settings: Settings) -> list[Connector]:
         return [charity.CharityConnector(base.client(settings, "Charity Commission register", settings.charity_url,
                                                      settings.charity_rate))]
     if source == "oruk":
-        from indexer.sync.connectors import oruk
-
-        return [oruk.OrukConnector(feed, base.client(settings, feed.label, feed.url, settings.oruk_rate))
-                for feed in oruk.load_feeds(settings.oruk_feeds_dir, settings.oruk_feed_urls).usable]
+        return _feed_runs(settings)[0]
     raise _unknown(source)
 
 
-def unusable_for(source: str, settings: Settings) -> list[FeedError]:
-    """The runs of `rehabmap sync SOURCE` that cannot start, left out by `connectors_for`: each ORUK feed file that
-    cannot be read, its error naming the file, the line or entry, and why. Before, the first such file ended the
-    command with a traceback before any feed ran."""
-    if source != "oruk":
-        return []
-    from indexer.sync.connectors import oruk
+def runs_for(source: str, settings: Settings) -> tuple[list[Connector], list[FeedError]]:
+    """What `rehabmap sync SOURCE` runs (`connectors_for`), and the runs of it that cannot start: each ORUK feed
+    file that cannot be read, its error naming the file, the line or entry, and why (before, the first such file
+    ended the command with a traceback before any feed ran). The feed folder is read once for both."""
+    return _feed_runs(settings) if source == "oruk" else (connectors_for(source, settings), [])
 
-    return oruk.load_feeds(settings.oruk_feeds_dir, settings.oruk_feed_urls).unusable
+
+def _feed_runs(settings: Settings) -> tuple[list[Connector], list[FeedError]]:
+    from indexer.sync.connectors import base, oruk
+
+    feeds = oruk.load_feeds(settings.oruk_feeds_dir, settings.oruk_feed_urls)
+    return ([oruk.OrukConnector(feed, base.client(settings, feed.label, feed.url, settings.oruk_rate))
+             for feed in feeds.usable], feeds.unusable)
+
