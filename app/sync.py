@@ -151,5 +151,9 @@ def open_review(settings: Settings, *, live: bool = True, state: AppState | None
     """The queue; decisions go on to the live index unless `live` is False (reading only), through the
     server's own backend and stores when `state` gives them (see `open_live`, `SyncStore.served`: a page opens
     nothing again)."""
+    from indexer.sync.connectors import source_titles
+
     store = (SyncStore.served(state) if state is not None else None) or open_store(settings)
-    return ReviewQueue(store, open_live(settings, partial(_placer, settings), state) if live else None)
+    titles = state.source_titles if state is not None else source_titles(settings.oruk_feeds_dir)
+    return ReviewQueue(store, open_live(settings, partial(_placer, settings), state) if live else None,
+                       source_titles=titles)

@@ -10,7 +10,7 @@ Decisions outlive re-syncs; when the source's evidence changes after a decision,
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from indexer.sync.codec import enrichment_from_json, item_from_json
+from indexer.sync.connectors import TITLES
 from indexer.sync.enrich import Enrichments, enriched
 from indexer.sync.items import Evidence
 from indexer.merge import similar_names
@@ -163,9 +164,13 @@ def _parse_level(level: int | None, service_type: str | None) -> str | None:
 
 
 class ReviewQueue:
-    def __init__(self, store: SyncStore, live: LiveIndex | None = None) -> None:
+    def __init__(self, store: SyncStore, live: LiveIndex | None = None, *,
+                 source_titles: Mapping[str, str] = TITLES) -> None:
+        """`source_titles`: the sources as people know them (`indexer.sync.connectors.source_titles`, the server's
+        `AppState.source_titles`), for its refusals to name a record's source so, never by its code."""
         self.store = store
         self.live = live
+        self.source_titles = source_titles
 
     # --- reading ------------------------------------------------------------------------------------------
 
@@ -215,7 +220,8 @@ class ReviewQueue:
         record = records[0]
         row = self.store.review(record.source, record.source_id)
         if row is None:
-            raise InvalidValue(f"'{service_id[:80]}' is not in the review queue: {record.source} confirms its type.",
+            title = self.source_titles.get(record.source, record.source)  # "Care Quality Commission (CQC)": "cqc"
+            raise InvalidValue(f"'{service_id[:80]}' is not in the review queue: {title} confirms its type.",
                                field="service_id", remedy=Remedy.SERVICE_EDITS)
         return record, row
 

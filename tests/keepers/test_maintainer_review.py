@@ -194,7 +194,8 @@ def test_a_record_its_source_types_is_refused_naming_its_service_page_not_an_api
     """A synced record whose source confirms its type never enters the queue; opened or chosen there it was refused
     with "Change or retire it with the maintainers' API (PATCH or retire /maintain/services/{id})", a route a
     maintainer on a web page cannot call. Now the page says where it is changed, with a link to its page under
-    Services; the command line names the API's routes, which have no command of their own."""
+    Services; the command line names the API's routes, which have no command of their own. The page answers the
+    refusal's own status, 400 (it was a 404, as if the record were not there)."""
     confirmed = field_house_item(data_dir / "feeds", type_status="confirmed",
                                  service_type=ServiceType.inpatient_rehab_level1)
     origin = replace(confirmed.candidate.origin, source="typed")
@@ -204,7 +205,7 @@ def test_a_record_its_source_types_is_refused_naming_its_service_page_not_an_api
     fact = f"'{typed}' is not in the review queue: typed confirms its type."
     client = signed_in(queued)
     opened = client.get(f"/keepers/review/{typed}")
-    assert opened.status_code == 404 and "<h1>Not in the review queue</h1>" in opened.text
+    assert opened.status_code == 400 and "<h1>Not in the review queue</h1>" in opened.text
     assert f"<p>{fact} Change or retire it on its own page under Services.</p>" in html.unescape(opened.text)
     assert f'<a href="/keepers/services/{typed}">Change or retire this service</a>' in opened.text
     assert client.get(f"/keepers/services/{typed}").status_code == 200

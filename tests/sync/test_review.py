@@ -143,7 +143,8 @@ def test_decisions_the_record_refuses_are_refused_and_change_nothing(settings, g
         review.accept([FIELD_HOUSE], actor="Ann", service_type="inpatient_rehab_level1", level=2)
     with pytest.raises(ServiceNotFound):
         review.accept(["cqc:1-000"], actor="Ann")
-    with pytest.raises(InvalidValue, match="not in the review queue: cqc confirms its type"):
+    # the source as people know it: it said "cqc confirms its type", the source's code
+    with pytest.raises(InvalidValue, match=r"not in the review queue: Care Quality Commission \(CQC\) confirms its "):
         review.reject(["cqc:1-112816741"], actor="Ann", reason="wrong")
     with pytest.raises(InvalidValue, match="Give a reason"):
         review.reject([FIELD_HOUSE], actor="Ann", reason=" ")

@@ -29,7 +29,7 @@ from web.deps import get_state
 from web.forms import Errors
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.paths import service_path
-from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, form_errors, message_page, message_page_plain,
+from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, form_errors, message_page_plain, refusal_page,
                                  render, requires)
 from web.keepers.words import said
 
@@ -165,9 +165,8 @@ def review_item(request: Request, service_id: str, keeper: Keeper = requires(*MA
 def _item_page(request: Request, keeper: Keeper, service_id: str, errors: Errors, *, status: int) -> HTMLResponse:
     try:
         item = queue_of(request).item(service_id)
-    except DomainError as error:
-        return message_page(request, keeper, 404, "Not in the review queue", said(error),
-                            link=_way_on(error, service_id))
+    except DomainError as error:  # at its own status: a record its source types is no 404, it is there
+        return refusal_page(request, keeper, "Not in the review queue", error, link=_way_on(error, service_id))
     form = keeper.form
     return render(request, keeper, "keepers/maintainer/review_item.html",
                   {"item": item, "errors": errors, "type_words": type_words, "types": TYPE_CHOICES,
