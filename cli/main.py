@@ -43,7 +43,8 @@ REMEDIES = {Remedy.TOKENS: "'rehabmap tokens list' shows them.",
                               "new key (every token made with the old one is then revoked).",
             # no command changes or retires a service: the maintainers' API does
             Remedy.SERVICE_EDITS: "PATCH /maintain/services/{id} of the maintainers' API changes it; POST "
-                                  "/maintain/services/{id}/retire retires it."}
+                                  "/maintain/services/{id}/retire retires it.",
+            Remedy.REVIEW_DECISION: "Decide it first: 'rehabmap review show {subject}'."}
 
 
 class _Group(click.Group):

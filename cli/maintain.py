@@ -15,6 +15,7 @@ from rehabmap.maintain.auth import Role
 
 if TYPE_CHECKING:
     from rehabmap.config import Settings
+    from rehabmap.errors import ServiceNotFound
     from rehabmap.maintain.store import Directory
 
 
@@ -140,23 +141,22 @@ def _check_services(service_ids: tuple[str, ...]) -> None:
     backend = open_backend(settings)
     for service_id in service_ids:
         if backend.get(service_id) is None:
-            held = _held_words(settings, service_id)
-            raise ServiceNotFound(f"{held}. Decide it first: 'rehabmap review show {service_id}'." if held
-                                  else f"No service with id '{service_id}' in the index.", field="service_id")
+            raise _held(settings, service_id) or ServiceNotFound(f"No service with id '{service_id}' in the index.",
+                                                                  field="service_id")
 
 
-def _held_words(settings: Settings, service_id: str) -> str | None:
-    """Why a synced record is not in the index (`ReviewItem.held_words`), its source named as the pages name it;
-    None for an id no sync holds back."""
+def _held(settings: Settings, service_id: str) -> ServiceNotFound | None:
+    """A synced record not in the index refused saying why (`ReviewItem.held`), its source named as the pages name
+    it; None for an id no sync holds back."""
     from app.sync import open_review
-    from indexer.sync.connectors import source_titles
     from rehabmap.errors import DomainError
 
+    queue = open_review(settings, live=False)
     try:
-        item = open_review(settings, live=False).item(service_id)
+        item = queue.item(service_id)
     except DomainError:
         return None
-    return item.held_words(source_titles(settings.oruk_feeds_dir).get(item.source, item.source))
+    return item.held(queue.source_titles.get(item.source, item.source))
 
 
 @orgs.command("link")

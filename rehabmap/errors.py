@@ -22,7 +22,9 @@ class Remedy(Enum):
     the command line, the maintainers' API and the keepers' pages, whose users can do different things: a message
     that named a command ('rehabmap tokens list' shows them) told a keeper on a web page to run it. So a message
     says the fact, and each face words the remedy as its user can take it (a command, a route, a choice on the
-    page) from a table of its own, read by `with_remedy`; a face with no words for one says the fact alone."""
+    page) from a table of its own, read by `with_remedy`; a face with no words for one says the fact alone. Words
+    that name what the error is about (the record's id in a command to run) say `{subject}` for it: the error's own
+    `subject`."""
 
     TOKENS = "tokens"  # where the tokens are listed
     REVIEW_QUEUE = "review_queue"  # where the synced records awaiting a decision are listed
@@ -32,6 +34,7 @@ class Remedy(Enum):
     SERVICE_EDITS = "service_edits"  # where a service's own record is changed or retired, outside the review queue
     REVIEW_DECISION = "review_decision"  # where a record held back for review is accepted or rejected
     PROBLEM_REPORTS = "problem_reports"  # where the problem reports still open are listed
+    TOKEN_SHOWN_ONCE = "token_shown_once"  # a token made already, its secret shown once: revoked and made again
     KEPT_TABLE = "kept_table"  # a kept curated table the server cannot read: restored from a backup, or replaced whole
 
 
@@ -39,18 +42,20 @@ class DomainError(Exception):
     """Base of the domain's errors a caller can cause; `status` is the HTTP status the API maps it to.
     `where` is the place on the server it concerns (a file's path): the operator's console and the server's log
     say it, a reply never does, since a public page has no business naming the server's folders. `remedy` is
-    what a person can do about it, which each face words for itself (`Remedy`)."""
+    what a person can do about it, which each face words for itself (`Remedy`); `subject` what it is about (a
+    record's id), for a face's words of the remedy that name it."""
 
     status: int = 400
     code: str = "bad_request"
 
     def __init__(self, message: str, *, field: str | None = None, where: str | None = None,
-                 remedy: Remedy | None = None) -> None:
+                 remedy: Remedy | None = None, subject: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         self.where = where
         self.remedy = remedy
+        self.subject = subject
 
 
 class UnknownServiceType(DomainError):
@@ -176,7 +181,7 @@ class TokenAlreadyMade(DomainError):
     code = "token_already_made"
 
     def __init__(self, message: str, *, token_id: str) -> None:
-        super().__init__(message)
+        super().__init__(message, remedy=Remedy.TOKEN_SHOWN_ONCE)
         self.token_id = token_id
 
 
@@ -220,9 +225,12 @@ def sentence(text: str) -> str:
 
 def with_remedy(error: DomainError | GeodataError, remedies: Mapping[Remedy, str]) -> str:
     """The message followed by what the face's user can do about it, in that face's words (`remedies`, its own
-    table: `Remedy`); the message alone where the error names no remedy or the face has no words for it."""
+    table: `Remedy`, naming the error's `subject` where they say `{subject}`); the message alone where the error
+    names no remedy or the face has no words for it."""
     remedy = error.remedy if isinstance(error, DomainError) else None
     words = remedies.get(remedy) if remedy is not None else None
+    if words and isinstance(error, DomainError) and error.subject is not None:
+        words = words.replace("{subject}", error.subject)
     return f"{sentence(error.message)} {words}" if words else error.message
 
 

@@ -47,7 +47,7 @@ from api.routes.services import held_item
 from api.schemas import ServiceOut, error_responses
 from indexer.sources.curated import TABLES
 from indexer.upload import kept_table
-from rehabmap.errors import DirectoryUnavailable, Remedy, ServiceNotFound, UnknownOrganisation
+from rehabmap.errors import DirectoryUnavailable, ServiceNotFound, UnknownOrganisation
 from rehabmap.maintain.audit import hsds_metadata
 from rehabmap.maintain.auth import Principal, Role, Rule
 from rehabmap.maintain.edits import CREATE, KEEP, MAINTAINER_ROLES, RETIRE, STATE, Editor, version_of
@@ -192,11 +192,11 @@ def _unshown_explained(request: Request, service_id: str, field: str = "service_
         yield
     except ServiceNotFound:
         item = held_item(request, service_id)
-        if item is None:
-            raise
         # the source as a person reads it: "Care Quality Commission (CQC)", never "cqc"
-        raise ServiceNotFound(f"{item.held_words(state_of(request).source_title(item.source))}.", field=field,
-                              remedy=Remedy.REVIEW_DECISION) from None
+        held = item.held(state_of(request).source_title(item.source), field=field) if item is not None else None
+        if held is None:
+            raise
+        raise held from None
 
 
 @router.get("/me", response_model=MeOut, summary="Who this token is")

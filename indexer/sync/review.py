@@ -132,6 +132,14 @@ class ReviewItem:
         why = self.why_unshown()
         return None if why is None else f"'{self.service_id[:80]}' is held from {source_title} but not shown: {why}"
 
+    def held(self, source_title: str, *, field: str = "service_id") -> ServiceNotFound | None:
+        """What was asked of the record by id (a change, a link to an organisation) refused as `held_words` say,
+        with where it is decided apart (`Remedy.REVIEW_DECISION`): each face words that itself, naming the record
+        where it gives a command (`subject`). None for one decided in."""
+        words = self.held_words(source_title)
+        return None if words is None else ServiceNotFound(f"{words}.", field=field, remedy=Remedy.REVIEW_DECISION,
+                                                          subject=self.service_id)
+
     def why_unshown(self) -> str | None:
         """Why the index does not hold a record its source gives (it awaits review, or a maintainer rejected it),
         for whoever looks for it there by id (the API's 404), in words: the type by its name and the day as a

@@ -183,7 +183,8 @@ def test_the_same_token_form_sent_twice_makes_one_token_and_says_so(keepers, adm
     again = admin.post("/keepers/tokens", data=form)
     [made] = [t for t in keepers.site.directory.tokens.all() if t.name == "Jo (twice)"]
     assert again.status_code == 409 and "This token was made already" in again.text
-    assert f"Jo (twice) (id {made.id})" in again.text
+    assert f"Jo (twice) (id {made.id}) when it was first sent. Its secret was shown once, then, and cannot be shown " \
+           "again. If it was not copied, revoke it on the tokens page and make another." in unescape(again.text)
     assert secret not in again.text and 'id="new-token"' not in again.text
     assert [e.action for e in keepers.site.directory.audit.entries(resource_id=made.id)[0]].count("create") == 3
     fresh = {**token_form(admin.get("/keepers/tokens").text), "label": "Jo (twice)", "role": "maintainer"}

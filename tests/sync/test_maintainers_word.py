@@ -265,7 +265,11 @@ def test_linking_a_record_held_from_the_index_to_an_organisation_says_why_it_is_
             page = admin.post("/keepers/organisations/link", data={
                 "csrf": csrf_of(admin.get("/keepers/organisations").text), "organisation": "Field Trust (fictional)",
                 "service": FIELD_HOUSE})
-        assert page.status_code == 400 and f"{held}. Decide it first in the review queue" in html.unescape(page.text)
+            service = admin.get(f"/keepers/services/{FIELD_HOUSE}")  # its page: the fact and where it is decided
+        assert page.status_code == 400 and f"{held}. Decide it first in the review queue." in html.unescape(page.text)
+        assert service.status_code == 404 and f"<p>{held}. Decide it first in the review queue.</p>" in html.unescape(
+            service.text)  # before, the fact alone: one home for the refusal, each face's words of the remedy
+        assert f'<a href="/keepers/review/{FIELD_HOUSE}">Decide it in the review queue</a>' in service.text
     assert table_rows(home / "directory.sqlite", "SELECT * FROM ownership") == []
 
 

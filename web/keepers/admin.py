@@ -24,10 +24,10 @@ from rehabmap.maintain.store import Directory
 from rehabmap.random_keys import is_key, new_key
 from web.deps import get_state
 from web.forms import Errors, Fields
-from web.keepers.maintainer_review import held_words
+from web.keepers.maintainer_review import held
 from web.keepers.navigation import SECTIONS, Section
-from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, directory_of, form_errors, message_page, render,
-                                 requires)
+from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, directory_of, form_errors, message_page,
+                                 refusal_page, render, requires)
 from web.keepers.words import said
 
 router = APIRouter(route_class=KeepersRoute)
@@ -100,9 +100,7 @@ async def make_token(request: Request, keeper: Keeper = requires(Role.admin)) ->
                 actor=keeper.principal.who, form_key=typed["once"]))
             return render(request, keeper, "keepers/admin/token_made.html", {"info": info, "token": token})
         except TokenAlreadyMade as made:
-            return message_page(request, keeper, made.status, "This token was made already",
-                                f"{made.message} If it was not copied, revoke it on the tokens page and make "
-                                "another.")
+            return refusal_page(request, keeper, "This token was made already", made)
         except DomainError as error:
             errors.add(_INPUT.get(error.field or "", "label"), said(error))
     return _tokens_page(request, keeper, errors, typed, status=400)
@@ -164,8 +162,8 @@ async def link_service(request: Request, keeper: Keeper = requires(Role.admin)) 
     typed = {"organisation": organisation, "service": service_id}
     if get_state(request).backend.get(service_id) is None:
         errors = form_errors(keeper.form)
-        held = held_words(request, service_id) if service_id else None
-        errors.add("service", f"{held}. Decide it first in the review queue" if held else
+        refused = held(request, service_id) if service_id else None
+        errors.add("service", said(refused) if refused else
                    f"There is no service with id '{service_id}'" if service_id else
                    "Enter the id of the service to link, like sample:leeds-recovery-college")
         return _organisations_page(request, keeper, errors, typed, status=400)

@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from indexer.sync.items import Evidence
 from indexer.sync.review import Alike, ReviewItem, ReviewQueue
-from rehabmap.errors import DomainError, Remedy
+from rehabmap.errors import DomainError, Remedy, ServiceNotFound
 from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.maintain.auth import Role
 from rehabmap.taxonomy import NEED_LABELS, TYPE_LABELS, ServiceType, need_label, type_words
@@ -50,14 +50,15 @@ def queue_of(request: Request) -> ReviewQueue:
     return opener()
 
 
-def held_words(request: Request, service_id: str) -> str | None:
-    """Why a synced record is in no search (it awaits review, or was rejected: `ReviewItem.held_words`), as a page
-    that looked for it by id says it; None for an id no sync holds back, or where the server has no sync store."""
+def held(request: Request, service_id: str) -> ServiceNotFound | None:
+    """A synced record in no search (it awaits review, or was rejected) refused saying so (`ReviewItem.held`), as a
+    page that looked for it by id says it; None for an id no sync holds back, or where the server has no sync
+    store."""
     try:
         item = queue_of(request).item(service_id)
     except (DomainError, Refusal):
         return None
-    return item.held_words(get_state(request).source_title(item.source))
+    return item.held(get_state(request).source_title(item.source))
 
 
 def item_path(service_id: str) -> str:

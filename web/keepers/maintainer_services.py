@@ -39,7 +39,7 @@ from rehabmap.state import AppState
 from rehabmap.taxonomy import TYPE_LABELS, ServiceType, need_label, parse_need
 from web.deps import get_state
 from web.forms import Errors, Fields, parse_int
-from web.keepers.maintainer_review import MAINTAINERS, held_words, item_path
+from web.keepers.maintainer_review import MAINTAINERS, held, item_path
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.paths import SERVICES, history_path, service_path
 from web.keepers.session import (Keeper, KeepersRoute, Refusal, directory_of, form_errors, message_page_plain,
@@ -328,14 +328,13 @@ def _current(request: Request, keeper: Keeper, service_id: str) -> Service:
     rejected) is a 404 that says so and links to its review page, as the maintainers' API says."""
     service = get_state(request).backend.get(service_id)
     if service is None:
-        held = held_words(request, service_id)
-        if held is None:
+        refused = held(request, service_id)
+        if refused is None:
             raise Refusal(render(request, keeper, "keepers/message.html", {
                 "title": "No such service", "message": f"There is no service with id '{service_id[:80]}'."},
                 status=404))
-        raise Refusal(render(request, keeper, "keepers/message.html", {
-            "title": "Held for review, not shown", "message": f"{held}.",
-            "link": (item_path(service_id), "Decide it in the review queue")}, status=404))
+        raise Refusal(refusal_page(request, keeper, "Held for review, not shown", refused,
+                                   link=(item_path(service_id), "Decide it in the review queue")))
     return service
 
 

@@ -46,6 +46,8 @@ REMEDIES = {Remedy.TOKENS: "The tokens page lists them.",
             Remedy.TOKEN_KEY: "Whoever runs rehabmap here must restore it from its backup or make a new key; until "
                               "then no one can sign in with a token.",
             Remedy.SERVICE_EDITS: "Change or retire it on its own page under Services.",
+            Remedy.REVIEW_DECISION: "Decide it first in the review queue.",
+            Remedy.TOKEN_SHOWN_ONCE: "If it was not copied, revoke it on the tokens page and make another.",
             Remedy.PROBLEM_REPORTS: "The problem reports page lists those still open.",
             Remedy.KEPT_TABLE: "Whoever runs rehabmap here must restore it from its backup; or upload the whole table "
                                "again on the upload page, which replaces it."}
