@@ -117,6 +117,12 @@ OLD_COUNTIES: dict[str, tuple[str, ...]] = {
     # Croydon, Kingston upon Thames, Lambeth, Merton, Richmond upon Thames, Southwark, Sutton, Wandsworth
     "Surrey": tuple(f"E09{n:06}" for n in (8, 21, 22, 24, 27, 28, 29, 32)),
     "Warwickshire": ("E08000025", "E08000026", "E08000029"),  # Birmingham, Coventry, Solihull
+    # West and South Yorkshire, and the districts its parts went to: North Yorkshire (Harrogate, Craven, Selby), the
+    # East Riding (Goole), Oldham (Saddleworth), Pendle (Barnoldswick), Ribble Valley (Bowland), Westmorland and
+    # Furness (Sedbergh). Old NHS addresses write it 'Yorkshire(West Riding)', as 'Yorkshire(East Riding)' for the
+    # East Riding, whose council keeps its name.
+    "West Riding of Yorkshire": METROPOLITAN_COUNTIES["West Yorkshire"] + METROPOLITAN_COUNTIES["South Yorkshire"]
+    + ("E06000065", "E06000011", "E08000004", "E07000122", "E07000124", "E06000064"),
     "Worcestershire": ("E08000027",),  # Dudley
 }
 

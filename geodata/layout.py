@@ -29,7 +29,8 @@ from typing import Literal
 #    'msoa_split_town' when two or more MSOAs make it (weighed beside the places of its name).
 # 9: each district of a county council carries that council (LAD properties `county`, `county_name`; E10…), so a
 #    home there is in the catchment of a service serving the county (before, a county's advocacy served no home).
-FORMAT_VERSION = 9
+# 10: the West Riding of Yorkshire among the counties its districts lie in ('Leeds, Yorkshire(West Riding)').
+FORMAT_VERSION = 10
 
 SQLITE_NAME = "geodata.sqlite"
 MANIFEST_NAME = "manifest.json"

@@ -35,9 +35,10 @@ def addresses(data_dir: Path) -> dict[str, tuple[float, float]]:
 def test_real_addresses_town_and_county_find_the_town_and_never_another(
         geography: Geography, addresses: dict[str, tuple[float, float]]) -> None:
     """Every place found is within 25 km of the service whose address named it (never a namesake elsewhere), and
-    at least 843 of the 875 are found (835 in session 40; 846 in session 41, with "Burton-On-Trent, Staffordshire",
+    at least 847 of the 875 are found (835 in session 40; 846 in session 41, with "Burton-On-Trent, Staffordshire",
     "Litchfield, Staffordshire", "Driffield, Yorkshire(East Riding)", "Wellington, Somerset", "Cheadle, Cheshire",
-    "Staines-Upon-Thames, Middlesex" and five with a post town after the name, "Nailsea, Bristol"). Those not found
+    "Staines-Upon-Thames, Middlesex" and five with a post town after the name, "Nailsea, Bristol"; 847 with "Leeds,
+    Yorkshire(West Riding)", the county before 1974, as 22 of the clinics write Leeds). Those not found
     name a county the town is not in ("Brighton, West Sussex"), a post town of another county (Tidworth, Wiltshire,
     has "Hampshire"), a street, or a
     town neither GeoNames nor the MSOA names know by its name (Hockley, Essex): each is answered with what
@@ -59,4 +60,4 @@ def test_real_addresses_town_and_county_find_the_town_and_never_another(
             far.append((typed, place.label))
     assert len(addresses) == 875
     assert far == []
-    assert outcomes["found"] >= 843, outcomes
+    assert outcomes["found"] >= 847, outcomes
