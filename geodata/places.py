@@ -245,17 +245,23 @@ class PlaceGazetteer:
                 continue
             if len(close) == 1 or close[0][1] - close[1][1] >= TYPO_CLEAR_MARGIN:
                 if OSA.distance(key, close[0][0]) <= TYPO_TAKEN_SLIPS:
-                    if not (longer := _names_with_words(key, self._keys)):
+                    if not _names_with_words(key, self._keys):
                         return self._places(close[0][0])
-                    offered = self._distinct_places(close[0][0]) + [p for k in longer for p in self._distinct_places(k)]
-                    if within is not None and (there := [p for p in offered if within(p)]):
-                        offered = there
-                    raise AmbiguousPlace(typed, [p.label for p in offered[:OFFERED_AT_MOST]], typed_close=True)
+                    raise _asked(typed, self._distinct_places(close[0][0]), self._holding(key), within)
                 close = close[:1]
-            offered = [p for match in close if close[0][1] - match[1] < TYPO_CLEAR_MARGIN
-                       for p in self._distinct_places(match[0])]
-            raise AmbiguousPlace(typed, [p.label for p in offered], typed_close=True)
+            raise _asked(typed, [p for match in close if close[0][1] - match[1] < TYPO_CLEAR_MARGIN
+                                 for p in self._distinct_places(match[0])], self._holding(key), within)
+        if holding := self._holding(key):  # 'Purfleet': Purfleet-on-Thames, though spelt close to nothing
+            raise _asked(typed, [], holding, within)
         raise UnknownPlace(typed, nearest=[self._distinct_places(m[0])[0].label for m in named[:NEAREST_SHOWN]])
+
+    def _holding(self, key: str) -> list[PlacePoint]:
+        """The places whose names hold a name that matched none as whole words, where they are few: likelier a
+        place rehabmap lists under a longer name than a slip of the keys ('Meols': Great Meols; 'Gatwick': Gatwick
+        Airport, where Atwick and Astwick were offered alone; 'Purfleet': Purfleet-on-Thames, where it was 'not a
+        town … rehabmap knows'). None for a word of many names ('Green'), which says nothing of the place meant."""
+        keys = _names_with_words(key, self._keys or ([], []))
+        return [] if len(keys) > OFFERED_AT_MOST else [p for k in keys for p in self._distinct_places(k)]
 
     def _near_post_town(self, places: list[PlacePoint], post_town: str) -> list[PlacePoint]:
         """The places within `SAME_PLACE_KM` of a town of the name typed after theirs: an address gives a village
@@ -318,6 +324,17 @@ def _england_only(nations: list[str]) -> str:
     """Where each of the nations lists its services, for a place or name rehabmap cannot search from."""
     help_at = "; ".join(f"in {nation}, see {_HELP_IN[nation]}" for nation in nations)
     return f"rehabmap lists services in England only: for services {help_at}."
+
+
+def _asked(typed: str, spelt: list[PlacePoint], holding: list[PlacePoint],
+           within: Callable[[PlacePoint], bool] | None) -> AmbiguousPlace:
+    """A name that matched none, asked about: the places `spelt` close to it, then as many of those `holding` it
+    (`PlaceGazetteer._holding`) as make `OFFERED_AT_MOST`; a county typed after it keeps those that lie in it
+    (`within`), where any do."""
+    offered = spelt + [p for p in holding if p not in spelt][:max(OFFERED_AT_MOST - len(spelt), 0)]
+    if within is not None and (there := [p for p in offered if within(p)]):
+        offered = there
+    return AmbiguousPlace(typed, [p.label for p in offered], typed_close=True)
 
 
 def _names_with_words(key: str, pools: tuple[list[str], list[str]]) -> list[str]:
