@@ -54,7 +54,10 @@ def gaps_command(area: str, types: tuple[str, ...], csv_path: Path | None, heade
     of that level, with England totals."""
     from cli.gaps_report import run_gaps
 
-    # --indicator has a default, so its value cannot tell whether it was given: one area's command refuses it if so.
-    indicator_given = click.get_current_context().get_parameter_source("indicator") is not ParameterSource.DEFAULT
+    # --indicator and --headers have defaults, so their values cannot tell whether they were given: a command that
+    # does not use one refuses it if it was.
+    context = click.get_current_context()
+    named = frozenset(option for option in ("indicator", "headers")
+                      if context.get_parameter_source(option) is not ParameterSource.DEFAULT)
     run_gaps(area, types, csv_path, headers == "human", smallareas_csv, svg_path, indicator, community_km,
-             inpatient_km, furthest, sort, desc, compare, add, remove, indicator_given=indicator_given)
+             inpatient_km, furthest, sort, desc, compare, add, remove, named=named)

@@ -283,17 +283,20 @@ def _level_asked(area: str) -> str | None:
 
 
 def _check_options(area: str, level: str | None, shown: tuple[Category, ...], svg_path: Path | None, indicator: str,
-                   indicator_given: bool, sort: str | None, desc: bool, files: dict[str, Path | None],
+                   named: frozenset[str], sort: str | None, desc: bool, files: dict[str, Path | None],
                    one_area: dict[str, object], scenario: bool) -> None:
     """Every option checked before anything is loaded or printed: a bad one was refused after the scorecard (or
     the all-areas table, or a what-if) had been printed above it. Each is one `error:` line (InvalidValue, or the
     file system's error for a folder not there, as writing there would give), exit status 2, nothing else. An
     option that AREA does not use is refused rather than left unread (`gaps Leeds --sort …` sorted nothing);
-    `indicator_given`: whether --indicator was given, which its value (it has a default) cannot tell."""
+    `named`: which of --indicator and --headers the command line named, which their values (each has a default)
+    cannot tell."""
     check_map_indicator(indicator, shown[0] if level and svg_path is not None else None)  # the name in every case
     for option, path in files.items():
         if path is not None and not path.parent.is_dir():
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
+    if "headers" in named and files["--csv"] is None:
+        raise InvalidValue("--headers names the columns of the --csv file: give --csv FILE too.", field="headers")
     if level:
         if sort:
             sort_by(sort, shown)
@@ -308,7 +311,7 @@ def _check_options(area: str, level: str | None, shown: tuple[Category, ...], sv
     if sort or desc:
         raise InvalidValue(f"{'--sort' if sort else '--desc'} orders the all-areas table: give AREA icb, la or "
                            "county.", field="sort")
-    if indicator_given:
+    if "indicator" in named:
         raise InvalidValue("--indicator colours the England map of every area: give AREA icb, la or county, with "
                            "--svg.", field="indicator")
     if names_england(area) and svg_path is not None:
@@ -322,9 +325,9 @@ def _check_options(area: str, level: str | None, shown: tuple[Category, ...], sv
 def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, human: bool, smallareas_csv: Path | None,
              svg_path: Path | None, indicator: str, community_km: float, inpatient_km: float,
              furthest: int | None, sort: str | None, desc: bool, compare: bool, add: tuple[str, ...],
-             remove: tuple[str, ...], indicator_given: bool) -> None:
-    """`rehabmap gaps`, as `cli.gaps.gaps_command` parsed it (`indicator_given`: --indicator was on the command
-    line, not its default)."""
+             remove: tuple[str, ...], named: frozenset[str]) -> None:
+    """`rehabmap gaps`, as `cli.gaps.gaps_command` parsed it (`named`: which of --indicator and --headers the command
+    line named, not left to their defaults)."""
     from app.parts import open_backend, open_geography
     from rehabmap.config import get_settings
     from rehabmap.maintain.store import store_of
@@ -334,7 +337,7 @@ def run_gaps(area: str, types: tuple[str, ...], csv_path: Path | None, human: bo
     categories = parse_categories(types)
     scenario = Scenario.from_input(add, remove)
     level = _level_asked(area)
-    _check_options(area, level, categories if types else PARTS, svg_path, indicator, indicator_given, sort, desc,
+    _check_options(area, level, categories if types else PARTS, svg_path, indicator, named, sort, desc,
                    {"--csv": csv_path, "--smallareas-csv": smallareas_csv, "--svg": svg_path},
                    {"--compare": compare, "--smallareas-csv": smallareas_csv, "--furthest": furthest},
                    bool(scenario))

@@ -294,6 +294,8 @@ def test_an_export_to_a_folder_not_there_is_one_error_line_not_a_traceback(run, 
     (("Leeds", "--indicator", "count"), "--indicator colours the England map of every area: give AREA icb, la or "
                                         "county, with --svg."),
     (("England", "--indicator", "mean_km"), "--indicator colours the England map"),
+    (("Leeds", "--headers", "human"), "--headers names the columns of the --csv file: give --csv FILE too."),
+    (("icb", "--headers", "keys"), "--headers names the columns of the --csv file"),
     (("icb", "--compare"), "--compare is of one area (an ICB, a local authority or a county council), not of 'icb'"),
     (("county", "--smallareas-csv", "{tmp}/x.csv"), "--smallareas-csv is of one area"),
     (("la", "--furthest", "5"), "--furthest is of one area"),
@@ -304,7 +306,8 @@ def test_a_bad_option_is_refused_before_anything_is_printed(run, tmp_path, args,
     """Before, `gaps icb --svg map.svg --indicator nope` printed the all-areas table, then the error; `gaps England
     --svg` and `--compare` the whole scorecard (after any what-if), then click's usage and an "Error:" line; `--sort`
     and `--desc` of one area, and `--compare`, `--smallareas-csv` or `--furthest` of every area, were not read at
-    all, nor was `--indicator` of one area (it has a default, so a check of its value could not tell it was given).
+    all, nor was `--indicator` of one area, nor `--headers` without `--csv` (each has a default, so a check of its
+    value could not tell it was given).
     Now each is one `error:` line, exit status 2, and nothing else is printed or written."""
     done = run(*(arg.replace("{tmp}", str(tmp_path)) for arg in args))
     assert done.exit_code == 2
