@@ -173,8 +173,9 @@ class PlaceGazetteer:
             if not places:
                 if nations := [n for n in self._nations(key) if wanted in place_key(n)]:  # 'Newport, Wales'
                     raise _outside_england(typed, nations)
-                if named:  # 'Brighton, West Sussex': Brighton is in East Sussex
-                    raise PlaceNotInCounty(typed, county, [p.label for p in _distinct(named)])
+                if named:  # 'Brighton, West Sussex': Brighton is in East Sussex; 'Alresford, Hampshire': New Alresford
+                    there = [p for p in self._holding(key) if self._lies_in(p, wanted)]
+                    raise PlaceNotInCounty(typed, county, [p.label for p in there + _distinct(named)])
                 raise UnknownPlace(name.strip())
         distinct = places if short_name is None else _distinct(places)
         if len(distinct) > 1 and (short_name is not False or not _dominant(distinct)):
@@ -226,16 +227,8 @@ class PlaceGazetteer:
         names are looked through only when no place's name is alike enough. Of names alike enough, those with a
         place `within` the county typed after the name are the only ones weighed, when there are any: the county
         tells 'Litchfield, Staffordshire' (Lichfield) from Titchfield, Hampshire, as alike."""
-        if self._keys is None:
-            with self._lock:
-                rows = self._db.execute("SELECT DISTINCT key, source IN (?, ?) FROM places WHERE source NOT IN (?, ?) "
-                                        "ORDER BY key", (*NEIGHBOURHOOD_SOURCES, ELSEWHERE_SOURCE,
-                                                         SHORT_FORM_SOURCE)).fetchall()
-            places = [k for k, neighbourhood in rows if not neighbourhood]
-            scored = set(places)  # a neighbourhood name a place also has is scored with the places' names already
-            self._keys = (places, [k for k, neighbourhood in rows if neighbourhood and k not in scored])
         named: list[tuple[str, float, int]] = []
-        for keys in self._keys:
+        for keys in self._pools():
             nearest = process.extract(key, keys, scorer=fuzz.ratio, score_cutoff=NEAREST_MIN_SCORE, limit=5)
             named = named or nearest
             close = [match for match in nearest if match[1] >= TYPO_MIN_SCORE]
@@ -245,7 +238,7 @@ class PlaceGazetteer:
                 continue
             if len(close) == 1 or close[0][1] - close[1][1] >= TYPO_CLEAR_MARGIN:
                 if OSA.distance(key, close[0][0]) <= TYPO_TAKEN_SLIPS:
-                    if not _names_with_words(key, self._keys):
+                    if not _names_with_words(key, self._pools()):
                         return self._places(close[0][0])
                     raise _asked(typed, self._distinct_places(close[0][0]), self._holding(key), within)
                 close = close[:1]
@@ -255,12 +248,24 @@ class PlaceGazetteer:
             raise _asked(typed, [], holding, within)
         raise UnknownPlace(typed, nearest=[self._distinct_places(m[0])[0].label for m in named[:NEAREST_SHOWN]])
 
+    def _pools(self) -> tuple[list[str], list[str]]:
+        """Every place's and town's short name's keys, and every neighbourhood's no place has (read once)."""
+        if self._keys is None:
+            with self._lock:
+                rows = self._db.execute("SELECT DISTINCT key, source IN (?, ?) FROM places WHERE source NOT IN (?, ?) "
+                                        "ORDER BY key", (*NEIGHBOURHOOD_SOURCES, ELSEWHERE_SOURCE,
+                                                         SHORT_FORM_SOURCE)).fetchall()
+            places = [k for k, neighbourhood in rows if not neighbourhood]
+            scored = set(places)  # a neighbourhood name a place also has is scored with the places' names already
+            self._keys = (places, [k for k, neighbourhood in rows if neighbourhood and k not in scored])
+        return self._keys
+
     def _holding(self, key: str) -> list[PlacePoint]:
         """The places whose names hold a name that matched none as whole words, where they are few: likelier a
         place rehabmap lists under a longer name than a slip of the keys ('Meols': Great Meols; 'Gatwick': Gatwick
         Airport, where Atwick and Astwick were offered alone; 'Purfleet': Purfleet-on-Thames, where it was 'not a
         town … rehabmap knows'). None for a word of many names ('Green'), which says nothing of the place meant."""
-        keys = _names_with_words(key, self._keys or ([], []))
+        keys = _names_with_words(key, self._pools())
         return [] if len(keys) > OFFERED_AT_MOST else [p for k in keys for p in self._distinct_places(k)]
 
     def _near_post_town(self, places: list[PlacePoint], post_town: str) -> list[PlacePoint]:

@@ -246,11 +246,14 @@ def test_a_town_geonames_lacks_is_found_by_its_neighbourhoods_with_its_county(ge
 @pytest.mark.parametrize(("typed", "known"), [
     ("Richmond, Cornwall", ["Richmond, Greater London", "Richmond, North Yorkshire"]),
     ("Brighton, West Sussex", ["Brighton, Brighton and Hove"]),  # in East Sussex; so written in an NHS website address
-    ("Thetford, Suffolk", ["Thetford, Norfolk"])])  # on the border, in Norfolk
+    ("Thetford, Suffolk", ["Thetford, Norfolk"]),  # on the border, in Norfolk
+    # the town's post town is Alresford; GeoNames has it as New Alresford
+    ("Alresford, Hampshire", ["New Alresford, Hampshire", "Alresford, Essex"])])
 def test_a_county_no_place_of_the_name_is_in_names_the_places_there_are(geography: Geography, typed: str,
                                                                         known: list[str]) -> None:
     """Before, 'not a town, city or council area rehabmap knows', of a name it knows: now the places of the name,
-    each as it may be typed back."""
+    each as it may be typed back, after those in the county whose names hold it as words (before,
+    'Alresford, Hampshire', a real NHS address, named Alresford, Essex alone)."""
     name, county = typed.split(", ")
     with pytest.raises(UnknownPlace) as raised:
         geography.places.lookup(typed)
