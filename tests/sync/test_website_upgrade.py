@@ -59,7 +59,7 @@ def test_a_store_synced_when_websites_were_completed_as_read_syncs_unchanged_aft
         conn.execute("DELETE FROM schema_migrations WHERE version = 18")
         # and an item a stopped run staged as the old reader read it (Maison Moti's, as its stored record)
         item, raw = conn.execute("SELECT item, raw FROM sync_records WHERE source_id = ?", (MAISON_MOTI,)).fetchone()
-        conn.execute("INSERT INTO sync_staged VALUES ('cqc-stopped', 1, 'item', ?)",
+        conn.execute("INSERT INTO sync_staged (source, seq, kind, payload) VALUES ('cqc-stopped', 1, 'item', ?)",
                      (json.dumps({"item": json.loads(item), "raw": json.loads(raw)}),))
     before = _records(settings)
     completed = {k for k, (_d, item, _s) in before.items()
