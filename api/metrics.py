@@ -3,8 +3,8 @@
 Requests are counted and timed by method, route template (`/services/{service_id}`, never the path itself)
 and status, as the request log sees them (`api.logging`); the rest is read when the metrics are scraped:
 the index's size, build time and generation (hashed), how long the last edits waited to be seen by this
-process (edit lag), and per sync source the time since its last successful run. A query string, a body, a
-postcode, a place, coordinates or needs never reach a label.
+process (edit lag), and per sync source the time since its last successful run (+Inf for one that has never
+succeeded). A query string, a body, a postcode, a place, coordinates or needs never reach a label.
 
 One process keeps its own counters. The workers of `rehabmap serve --workers N` share one port, so a scrape
 reaches one of them at random: they count in prometheus_client's multiprocess mode (its
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from indexer.sync.connectors import configured
 from indexer.sync.store import SyncStore
 from rehabmap.errors import DomainError
 from rehabmap.state import AppState
@@ -101,7 +103,10 @@ class _StateCollector(Collector):
 
     def _syncs(self) -> Iterator[Metric]:
         """One read of the store the server opened at its start (`SyncStore.served`): a scrape neither opens it
-        again nor reads a record."""
+        again nor reads a record. Every source that has run, but an ORUK feed whose file has left the feed folder
+        (`indexer.sync.connectors.removed_feed`: no run of it will come, so it would age, alerting, for ever); one
+        that has never succeeded is +Inf seconds old, so that the alert on age (`> N`) sees it (before, it was in no
+        series at all)."""
         try:
             store = SyncStore.served(self.state)
             if store is None:
@@ -110,12 +115,16 @@ class _StateCollector(Collector):
         except Exception as exc:  # noqa: BLE001 - any failure of the store's database: left out, never raised
             log.warning("sync metrics left out: %s", type(exc).__name__)
             return
-        family = GaugeMetricFamily("rehabmap_sync_last_success_age_seconds",
-                                   "Seconds since each source's last successful sync.", labels=["source"])
-        now = time.time()
+        family = GaugeMetricFamily("rehabmap_sync_last_success_age_seconds", "Seconds since each source's last "
+                                   "successful sync; +Inf for one that has run and never succeeded.",
+                                   labels=["source"])
+        now, still = time.time(), configured(self.state.settings)
         for source, at in successes.items():
-            when = datetime.fromisoformat(at)
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=timezone.utc)
-            family.add_metric([source], now - when.timestamp())
+            if still(source):
+                family.add_metric([source], now - _timestamp(at) if at is not None else math.inf)
         yield family
+
+
+def _timestamp(at: str) -> float:
+    when = datetime.fromisoformat(at)
+    return (when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)).timestamp()

@@ -88,12 +88,14 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
     """Per source: last successful and complete runs, cursor, records held, records awaiting review, how the
     last run ended, and any unfinished run. Exit status 3 when a source's last run stopped at the change
     threshold or failed (it needs a person). Reads the store only; never contacts a source."""
+    from indexer.sync.connectors import configured, removed_feed
     from indexer.sync.status import sync_status
     from app.sync import open_store
     from rehabmap.config import get_settings
 
-    store = open_store(get_settings())
-    reports = sync_status(store, source)
+    settings = get_settings()
+    store = open_store(settings)
+    reports = sync_status(store, source, configured=configured(settings))
     if source and not reports:  # a name mistyped read as healthy: exit 0, "no sync of cqcc has run"
         ran = ", ".join(r.source for r in sync_status(store, None)) or "none yet"
         raise click.UsageError(f"No sync of '{source}' has run (sources run so far: {ran}).")
@@ -108,7 +110,11 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
                                                              if r.facts else ""))
         if r.last_run is not None:
             click.echo(f"  last run {r.last_run.outcome} at {r.last_run.finished_at}: {r.last_run.said}")
-        if r.last_run is not None and r.last_run.outcome == "stopped":
+        if not r.configured:
+            click.echo(f"  no longer configured: {removed_feed(r.source, settings)} has left the feed folder, so it "
+                       "is no longer synced; its records stay as its last applied run left them, and its last run "
+                       "needs no person")
+        elif r.last_run is not None and r.last_run.outcome == "stopped":
             click.echo(f"  STOPPED: {r.last_run.stopped}")
         elif r.needs_a_person:
             click.echo("  FAILED: nothing was applied, so it holds what the last successful run gave; fix what the "

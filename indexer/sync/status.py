@@ -5,7 +5,7 @@ ended, and whether a run was left unfinished. Read from the sync store only: it 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 from functools import cached_property
@@ -97,13 +97,17 @@ class SourceReport:
     # its records whose every contact detail a sync left out a maintainer has since added: shown with them, counted
     # apart, and listed still, since the source gives values that are none (worth asking it to correct them)
     left_out_added: tuple[LeftOut, ...] = ()
+    # False: no longer configured (an ORUK feed whose file has left the feed folder): no run of it will come, and
+    # its records stay as its last applied run left them
+    configured: bool = True
 
     @property
     def needs_a_person(self) -> bool:
         """A run stopped at the threshold waits for a decision; one that failed (a key refused, a source down
         or answering what is not its listing) fails again each night until someone looks, while the directory
-        goes stale: either way the last run did not bring it up to date."""
-        return self.last_run is not None and self.last_run.outcome in ("stopped", "failed")
+        goes stale: either way the last run did not bring it up to date. Not for a source no longer configured:
+        no run of it will come to bring it up to date, and its last run stays to be read."""
+        return self.configured and self.last_run is not None and self.last_run.outcome in ("stopped", "failed")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,9 +136,11 @@ def not_live(store: SyncStore) -> Counter[str]:
 
 
 def sync_status(store: SyncStore, source: str | None = None, *, per_page: int | None = None,
-                pages: Mapping[str, int] | None = None) -> list[SourceReport]:
+                pages: Mapping[str, int] | None = None,
+                configured: Callable[[str], bool] = lambda _source: True) -> list[SourceReport]:
     """Every source the store has heard of, by the name each run is recorded under (`oruk-<feed>`,
-    `cqc-directory`, a mapped file's source ...), or only the one named. The database counts the records and
+    `cqc-directory`, a mapped file's source ...), or only the one named, each `configured` or not (the settings'
+    to say: `indexer.sync.connectors.removed_feed`). The database counts the records and
     gives only those shown without a detail: a page visit reads what it shows, not every record. Each source's
     `left_out` and `left_out_added` list them all (`rehabmap sync-status`) or, with `per_page`, only those on one
     page of its list, the first or the one `pages` names (`SyncStore.shown_left_out`; the keepers' Sources page,
@@ -159,7 +165,8 @@ def sync_status(store: SyncStore, source: str | None = None, *, per_page: int | 
         found.append(SourceReport(name, state.last_success_at, state.last_complete_at, state.state,
                                   count.shown, count.retired, count.held, facts.get(name, 0),
                                   _last_run(store, name), state.run_started_at, state.staged, behind[name],
-                                  tuple(left_out.get((name, False), ())), tuple(left_out.get((name, True), ()))))
+                                  tuple(left_out.get((name, False), ())), tuple(left_out.get((name, True), ())),
+                                  configured(name)))
     return found
 
 

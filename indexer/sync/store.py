@@ -671,11 +671,13 @@ class SyncStore:
                                 (len(prefix), prefix)).fetchall()
         return dict(Counter(connector for (connector,) in changed)), [k for (k,) in keys]
 
-    def last_successes(self) -> dict[str, str]:
-        """Per source, when a run of it last applied (a metrics scrape reads this, and no record)."""
+    def last_successes(self) -> dict[str, str | None]:
+        """Per source that has run, when a run of it last applied; None where none has (a metrics scrape reads
+        this, and no record)."""
         with self._connect() as conn:
-            rows = conn.execute("SELECT source, last_success_at FROM sync_state WHERE last_success_at IS NOT NULL "
-                                "ORDER BY source").fetchall()
+            rows = conn.execute("SELECT source, max(last_success_at) FROM (SELECT source, last_success_at FROM "
+                                "sync_state UNION ALL SELECT DISTINCT source, NULL FROM sync_runs) s "
+                                "GROUP BY source ORDER BY source").fetchall()
         return {source: at for source, at in rows}
 
     def live_revision(self) -> int:

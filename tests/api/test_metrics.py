@@ -73,3 +73,25 @@ def test_the_age_of_each_sources_last_successful_sync(backend, geography, tmp_pa
     empty = samples(Metrics(AppState(Settings(home=tmp_path / "none"), geography, backend)).exposition().decode())
     assert not [k for k in empty if k[0] == "rehabmap_sync_last_success_age_seconds"]
     assert value(empty, "rehabmap_index_services") == backend.info().count
+
+
+def test_a_source_that_never_succeeded_is_infinitely_old_and_a_feed_removed_is_left_out(backend, geography, tmp_path):
+    """Before, the age listed only the sources that had once succeeded, so a feed whose every run failed was in no
+    series an alert could see, and a feed whose file had been removed from the feed folder went on ageing,
+    alerting for ever. Now a source with runs and no success is +Inf seconds old (`> N` alerts on it), and an
+    ORUK feed whose file has left the folder is left out (it is no longer synced)."""
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    (feeds / "york.toml").write_text('[feed]\nlabel = "York\n')  # its runs fail: it cannot be read
+    settings = Settings(home=tmp_path / "home", oruk_feeds_dir=feeds)
+    store = SyncStore(settings.directory_path)
+    started = datetime.now(timezone.utc).isoformat()
+    store.apply_run("cqc", [], [], [], [], live_changed=set(), complete=True, started_at=started,
+                    report={"fetched": 0})
+    for feed in ("oruk-york", "oruk-leeds"):  # Leeds's file has since been removed
+        store.record_run(feed, started, "failed", {"error": "cannot read the feed file"})
+
+    scrape = samples(Metrics(AppState(settings, geography, backend)).exposition().decode())
+
+    ages = {dict(k[1])["source"]: v for k, v in scrape.items() if k[0] == "rehabmap_sync_last_success_age_seconds"}
+    assert ages.keys() == {"cqc", "oruk-york"} and ages["oruk-york"] == float("inf") and ages["cqc"] < 60

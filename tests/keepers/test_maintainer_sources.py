@@ -150,6 +150,25 @@ def test_a_directory_no_source_was_synced_into_says_so(keepers):
     assert "No sources synced yet." in page.text and "Needs a person" not in page.text
 
 
+def test_a_feed_no_longer_configured_needs_no_person(keepers):
+    """Two ORUK feeds' last runs failed: Bristol's, whose file is in the feed folder (as shipped), and Leeds's, whose
+    file has since been removed. Before, both needed a person until someone dropped the run with --discard; now
+    Leeds is said to be no longer configured, its last run kept, and only Bristol needs a person."""
+    store = SyncStore(store_of(keepers.site.settings))
+    for feed in ("oruk-bristol", "oruk-leeds"):
+        store.record_run(feed, datetime.now(timezone.utc).isoformat(), "failed", {"error": "the feed is down"})
+
+    text = html.unescape(" ".join(signed_in(keepers).get(SOURCES).text.split()))
+
+    needing = text[text.index('id="needs-a-person"'):]
+    needing = needing[:needing.index("</ul>")]
+    assert re.findall(r'<li><a href="#source-(\d+)">', needing) == ["1"]
+    assert text.index('id="source-1"') < text.index("<code>oruk-bristol</code>") < text.index('id="source-2"')
+    leeds = text[text.index("<code>oruk-leeds</code>"):]
+    assert "No longer configured</dt>" in leeds and "Its feed file is no longer in the feed folder" in leeds
+    assert text.count("Needs a person</strong>") == 1, text
+
+
 def test_a_run_cqc_refused_needs_a_person(request, store_kind, sample_index, geodata_dir, data_dir, geography, tmp_path,
                                          browser, axe_source):
     """A revoked key: the run fails, applies nothing, and fails again each night until someone looks."""

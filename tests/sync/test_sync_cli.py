@@ -465,6 +465,35 @@ def test_a_feed_file_that_cannot_be_read_stops_no_other_feed(tmp_path, geodata_d
     assert runs["oruk-leeds"]["error"] == leeds.removeprefix("error: oruk-leeds: ")
 
 
+def test_a_feed_whose_file_is_removed_no_longer_needs_a_person(tmp_path, geodata_dir, data_dir, replay):
+    """York's feed file cannot be read, so its run fails and sync-status needs a person (exit 3); the operator then
+    removes the file, York being no longer synced. Before, its last failed run went on alerting (exit 3 every
+    morning) until someone ran --discard, which had nothing to drop. Now a feed whose file has left the feed folder
+    is said to be no longer configured, its last run kept for the record, and needs no person."""
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    (feeds / "example.toml").write_text(
+        '[feed]\nlabel = "HSDS 3 example"\nurl = "x"\npaging = "hsds3"\nper_page = 50\n'
+        'licence = "CC-BY-4.0"\nattribution = "Open Referral"\n')
+    (feeds / "york.toml").write_text('[feed]\nlabel = "York\nurl = "x"\n')
+    home = make_home(tmp_path / "home", geodata_dir)
+    env = {"REHABMAP_ORUK_FEEDS_DIR": str(feeds), "REHABMAP_ORUK_RATE": "10000",
+           "REHABMAP_ORUK_FEED_URLS": json.dumps({"example": replay.oruk_url("hsds3")})}
+    assert rehabmap(home, data_dir, replay, "sync", "oruk", **env).returncode == 2
+    assert rehabmap(home, data_dir, None, "sync-status", **env).returncode == 3
+
+    (feeds / "york.toml").unlink()
+
+    status = rehabmap(home, data_dir, None, "sync-status", **env)
+    assert status.returncode == 0, status.stdout
+    york = status.stdout[status.stdout.index("oruk-york: "):]
+    assert f"  no longer configured: {feeds / 'york.toml'} has left the feed folder, so it is no longer synced" in york
+    assert "FAILED" not in york and "  last run failed at " in york
+    as_json = {s["source"]: s for s in json.loads(rehabmap(home, data_dir, None, "sync-status", "--json",
+                                                            **env).stdout)}
+    assert (as_json["oruk-york"]["configured"], as_json["oruk-example"]["configured"]) == (False, True)
+
+
 def test_a_feed_failing_on_the_file_system_is_one_error_line_not_a_fault(capsys):
     """A run ended by the file system (a folder not writable, a disk full) is an error a person can mend, said in
     one line as any command's is (`cli.main.caller_words`); since each feed became a run of its own, it was printed

@@ -13,6 +13,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
+from indexer.sync.connectors import configured
 from indexer.sync.status import LastRun, SourceReport, sync_status
 from indexer.sync.store import SyncStore
 from web.deps import get_state
@@ -40,10 +41,12 @@ def outcome_words(run: LastRun) -> str:
 def sources(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
     """Each source's list of records a sync left a detail out of, a page at a time: the one `?source=` names at
     `?page=`, every other at its first (a source of thousands made a page of megabytes, read whole each visit)."""
-    store = SyncStore.served(get_state(request))
+    state = get_state(request)
+    store = SyncStore.served(state)
     paged = request.query_params.get("source", "")[:200]
     pages = {paged: page_number(request)} if paged else {}
-    reports: list[SourceReport] = [] if store is None else sync_status(store, per_page=PER_PAGE, pages=pages)
+    reports: list[SourceReport] = [] if store is None else sync_status(
+        store, per_page=PER_PAGE, pages=pages, configured=configured(state.settings))
     return render(request, keeper, "keepers/maintainer/sources.html",
                   {"reports": reports, "needing": [r for r in reports if r.needs_a_person],
                    "listed": {} if store is None else store.left_out_counts(), "pages": pages,

@@ -75,7 +75,7 @@ completely) and both inpatient levels for England (E92000001) after a complete r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -225,3 +225,19 @@ def _feed_runs(settings: Settings) -> tuple[list[Connector], list[FeedError]]:
     return ([oruk.OrukConnector(feed, base.client(settings, feed.label, feed.url, settings.oruk_rate))
              for feed in feeds.usable], feeds.unusable)
 
+
+def removed_feed(source: str, settings: Settings) -> Path | None:
+    """The feed file an ORUK feed's runs were read from, where it has left the feed folder (`REHABMAP_ORUK_FEEDS_DIR`):
+    the feed is no longer configured, so no run of it will come, and its last run needs no person (before, a failed
+    one went on alerting until someone ran --discard). None for every other source, and for a feed whose file is
+    there, whether it reads or not (one that cannot be read fails each run, and does need a person)."""
+    from indexer.sync.connectors import oruk
+
+    path = oruk.feed_path(source, settings.oruk_feeds_dir)
+    return path if path is not None and not path.is_file() else None
+
+
+def configured(settings: Settings) -> Callable[[str], bool]:
+    """Whether a source, by the name its runs are recorded under, is still configured (`removed_feed`): what
+    `rehabmap sync-status`, the keepers' Sources page and the metrics alert on."""
+    return lambda source: removed_feed(source, settings) is None

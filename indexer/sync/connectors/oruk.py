@@ -61,9 +61,17 @@ class FeedError(DomainError):
         self.source = _source(path.stem)
 
 
+_PREFIX = "oruk-"
+
+
 def _source(name: str) -> str:
     """The name a feed's runs and records go by: its file's stem, after 'oruk-'."""
-    return f"oruk-{name}"
+    return f"{_PREFIX}{name}"
+
+
+def feed_path(source: str, folder: Path) -> Path | None:
+    """The file in `folder` a feed's runs (`oruk-<feed>`) are read from, there or not; None for another source."""
+    return folder / f"{source.removeprefix(_PREFIX)}.toml" if source.startswith(_PREFIX) else None
 
 
 @dataclass(frozen=True)
