@@ -582,3 +582,28 @@ def test_a_feed_that_gives_neither_its_last_page_nor_its_pages_is_read_to_an_emp
                                                   r"the feed seems to ignore the page asked for\. "):
         list(again.fetch(MemoryState()))
     assert not again.complete
+
+
+def test_a_null_in_a_list_is_said_where_it_is_in_words_a_publisher_can_act_on(replay):
+    """Bristol's second page lists a null before its first service, and the detail page of that service gives a
+    null among its locations and its contacts. Before, the run said "item is NoneType, not a service" and
+    "cannot read the service: 'NoneType' object has no attribute 'get'": Python's words, naming neither the list
+    nor the entry. Now each says, with the page and the service's id, which list holds the empty entry and where,
+    and asks the feed's publisher to leave empty entries out."""
+    first = replay.oruk["bristol"].items[50]
+    replay.alter("/oruk/bristol/services", page_of(2, lambda page: {"content": [None, *page["content"]]}))
+    detail = replay.oruk["bristol"].details[first["id"]]
+    detail["service_at_locations"] = [None, *detail["service_at_locations"]]
+    detail["contacts"] = [*(detail.get("contacts") or []), None]
+    outcomes = list(bristol(replay).fetch(MemoryState()))
+
+    [empty] = [o for o in outcomes if isinstance(o, Refused) and o.source_id is None and "null" in o.reason]
+    assert empty.where.endswith("/services?page=2 item 51")
+    assert empty.reason == ("the listing's entry is null, not a service: ask the feed's publisher to leave empty "
+                            "entries out of its pages")
+    [service] = [o for o in outcomes if isinstance(o, Refused) and o.source_id == first["id"]]
+    assert service.where.endswith(f"/services/{first['id']}")
+    assert service.reason == (
+        "cannot read the service: its service_at_locations entry 1 and its contacts entry "
+        f"{len(detail['contacts'])} are null, where each entry should be an object: ask the feed's publisher to "
+        "leave empty entries out")

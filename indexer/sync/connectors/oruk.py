@@ -21,6 +21,7 @@ and the 17 list pages cost little.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tomllib
 from collections import Counter
@@ -241,7 +242,9 @@ class OrukConnector(BaseConnector):
     def _service(self, item: Any, where: str, number: int) -> Outcome | None:
         """What the item says, or None for a service this crawl already read (counted for `_repeated`)."""
         if not isinstance(item, dict):
-            return Refused(self.name, None, f"{where} item {number}", f"item is {type(item).__name__}, not a service")
+            return Refused(self.name, None, f"{where} item {number}", (
+                f"the listing's entry is {_json_kind(item)}, not a service: ask the feed's publisher to "
+                + ("leave empty entries out of its pages" if item is None else "list only services on its pages")))
         sid = str(item.get("id") or "")
         if not sid:
             return Refused(self.name, None, f"{where} item {number}", "service has no id")
@@ -375,7 +378,11 @@ def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched
     try:
         fields, label_text = oruk_to_fields(item)
     except (ValueError, TypeError, AttributeError) as exc:
-        return Refused(feed.source, sid, url, f"cannot read the service: {exc}", unreadable=True)
+        nulls = _null_entries(item)
+        said = str(exc) if isinstance(exc, ValueError) or not nulls else (
+            f"its {' and its '.join(nulls)} {'is' if len(nulls) == 1 else 'are'} null, where each entry should be "
+            "an object: ask the feed's publisher to leave empty entries out")
+        return Refused(feed.source, sid, url, f"cannot read the service: {said}", unreadable=True)
     published = _published(fields.pop("provenance", None))
     name = fields.get("name", "")
     named_provider = not fields.get("provider_type") and provider_type_from_name(fields.get("organisation"))
@@ -402,6 +409,26 @@ def map_service(feed: Feed, item: dict[str, Any], url: str, number: int, fetched
         fields["provenance"] = published
     candidate = Candidate(fields, origin(feed.source, url, number, sid, feed.licence, fetched_at), label_text)
     return SourceItem(candidate, status, evidence, raw=item, field_sources=field_sources)
+
+
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, in a feed publisher's words (Python's type names meant nothing to them)."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    return "a list" if isinstance(value, list) else "a string" if isinstance(value, str) else "a number"
+
+
+def _null_entries(value: Any, path: str = "") -> list[str]:
+    """Where a service holds null in a list ("service_at_locations entry 1", "service_at_locations entry 2 location
+    physical_addresses entry 1"), each entry counted from 1 as a person counts: the reader expects an object there,
+    and Python's words for what it then met ('NoneType' object has no attribute 'get') named neither."""
+    if isinstance(value, dict):
+        return [found for key, inner in value.items()
+                for found in _null_entries(inner, f"{path} {key}" if path else str(key))]
+    if isinstance(value, list):
+        return [found for n, inner in enumerate(value, start=1)
+                for found in ([f"{path} entry {n}"] if inner is None else _null_entries(inner, f"{path} entry {n}"))]
+    return []
 
 
 def _published(provenance: list[Any] | None) -> list[dict[str, Any]]:
