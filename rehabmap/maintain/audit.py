@@ -37,15 +37,17 @@ class Change:
     new: Any
 
 
-def tidied_reason(text: str) -> str:
-    """A reason as it is kept and measured: its runs of spaces (and line breaks) made one, its ends trimmed."""
+def tidied_text(text: str) -> str:
+    """A text a keeper types as it is kept and measured (a reason, an organisation's name, a token's label): its runs
+    of spaces (and line breaks) made one, its ends trimmed. The one rule of the stores, the API, the command line and
+    the keepers' pages, so that each counts it alike."""
     return " ".join(text.split())
 
 
 def given_reason(text: str | None, *, where: str = "it is kept in the audit log") -> str:
-    """A maintainer's reason `tidied_reason`; a 400 naming `reason` when there is none, or it is too short to say
+    """A maintainer's reason `tidied_text`; a 400 naming `reason` when there is none, or it is too short to say
     anything or longer than a page shows. `where` says who reads it, so a person knows what to write."""
-    reason = tidied_reason(text or "")
+    reason = tidied_text(text or "")
     if not 3 <= len(reason) <= REASON_MAX:
         raise InvalidValue(f"Give a reason of 3 to {REASON_MAX} characters ({where}).", field="reason")
     return reason

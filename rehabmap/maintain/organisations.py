@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rehabmap.errors import InvalidValue, NotLinked, Remedy, UnknownOrganisation
-from rehabmap.maintain.audit import AuditLog, Change
+from rehabmap.maintain.audit import AuditLog, Change, tidied_text
 from rehabmap.maintain.database import Connection, Database, now
 from rehabmap.record import ORGANISATION_NAME_LENGTH
 
@@ -26,7 +26,7 @@ class Organisations:
         self.audit = audit
 
     def add(self, name: str, *, actor: str) -> Organisation:
-        name = " ".join(name.split())
+        name = tidied_text(name)
         fewest, most = ORGANISATION_NAME_LENGTH
         if not fewest <= len(name) <= most:
             raise InvalidValue(f"An organisation's name must be {fewest} to {most} characters.", field="name")
@@ -48,7 +48,7 @@ class Organisations:
                                    (int(key),)).fetchone()
             if row is None:
                 row = conn.execute("SELECT id, name, created_at FROM organisations WHERE lower(name) = lower(?)",
-                                   (" ".join(str(key).split()),)).fetchone()
+                                   (tidied_text(str(key)),)).fetchone()
             if row is None:
                 raise UnknownOrganisation(f"No organisation '{str(key)[:80]}'.", field="organisation",
                                           remedy=Remedy.ORGANISATIONS)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rehabmap.errors import (DirectoryUnavailable, InvalidValue, Remedy, TokenAlreadyMade, Unauthenticated,
                              UnknownToken)
-from rehabmap.maintain.audit import AuditLog, Change, add_change_ids
+from rehabmap.maintain.audit import AuditLog, Change, add_change_ids, tidied_text
 from rehabmap.maintain.auth import (
     KEY_BYTES,
     Principal,
@@ -96,7 +96,7 @@ class Tokens:
         again (a reload of its reply, a double submit) raises `TokenAlreadyMade` naming the token it made, and
         makes none. The key is unique in the store, so two sends at once make one token between them."""
         role = Role(role)
-        name = " ".join(name.split())
+        name = tidied_text(name)
         fewest, most = TOKEN_LABEL_LENGTH
         if not fewest <= len(name) <= most:
             raise InvalidValue(f"A token's label must be {fewest} to {most} characters.", field="name")

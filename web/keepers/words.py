@@ -11,7 +11,7 @@ from markupsafe import Markup, escape
 
 from rehabmap.errors import DomainError, Remedy, with_remedy
 from rehabmap.explanation import GENDER_WORDS, TEAMS_GENDER_BASES, gender_basis
-from rehabmap.maintain.audit import REASON_MAX, tidied_reason
+from rehabmap.maintain.audit import REASON_MAX, tidied_text
 from rehabmap.maintain.overlay import READ_FIELDS
 from rehabmap.maintain.readings import NEED_LISTS
 from rehabmap.maintain.reports import MAX_NOTE
@@ -35,7 +35,7 @@ TYPED_FIELDS: dict[str, tuple[str, int]] = {
                                                                                         TOKEN_LABEL_LENGTH[1])}
 TEXT_LIMITS = {name: limit for name, (_, limit) in TYPED_FIELDS.items()}
 # A text its field keeps otherwise than typed, and is measured so by the API and the command line: each as kept.
-KEPT_AS = {"reason": tidied_reason, "organisation_name": tidied_reason, "label": tidied_reason}
+KEPT_AS = {"reason": tidied_text, "organisation_name": tidied_text, "label": tidied_text}
 
 
 # What a keeper can do about an error (`rehabmap.errors.Remedy`), on these pages: never a command to run.
