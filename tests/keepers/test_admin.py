@@ -205,20 +205,23 @@ def test_a_token_form_without_its_one_time_key_makes_nothing(keepers, admin):
 ])
 def test_an_organisations_name_and_a_tokens_label_have_their_limit_on_the_box(keepers, admin, page, box, limit,
                                                                                 said, data):
-    """Before, the store alone held these limits (2 to 200, 1 to 100), so the boxes had no maxlength and one too long
-    was answered with the store's words, not the count on the box as every other keepers' form says it. Now they have
-    one home beside the record's (rehabmap.record), which the store, the API and these pages read: the box says its
-    maxlength, and a longer value (measured as kept, its runs of spaces made one) is refused against it, kept as
-    typed, nothing made."""
+    """Before, the store alone held these limits (2 to 200, 1 to 100), and one too long was answered with the store's
+    words, not the count on the box as every other keepers' form says it. Now they have one home beside the record's
+    (rehabmap.record), which the store, the API and these pages read: the box's hint says its limit and how it is
+    counted, and a longer value (measured as kept, its runs of spaces made one) is refused against it, kept as typed,
+    nothing made. The box has no maxlength: a browser counts that as typed, and would cut a paste short."""
     shown = admin.get(page).text
-    assert re.search(rf'<input [^>]*name="{box}"[^>]*maxlength="{limit}"', shown), "the box says its limit"
+    assert re.search(rf'<input [^>]*name="{box}"', shown) and not re.search(rf'<input [^>]*name="{box}"[^>]*maxlength',
+                                                                            shown)
+    assert f"At most {limit} characters, a run of spaces or line breaks counting as one." in unescape(shown)
     form = token_form(shown) if box == "label" else {"csrf": csrf_of(shown)}
     before = (len(keepers.site.directory.tokens.all()), len(keepers.site.directory.organisations.all()))
     fits = "Calder  Trust " + "x" * (limit - 13)  # two spaces kept as one: limit characters as kept
     typed = "Calder Trust " + "x" * (limit - 12)
     refused = admin.post(page, data={**form, **data, box: typed})
     assert refused.status_code == 400
-    assert f'<a href="#{box}">{said} must be {limit} characters or fewer: it has {limit + 1}</a>' in unescape(
+    assert (f'<a href="#{box}">{said} must be {limit} characters or fewer: it has {limit + 1}, a run of spaces or '
+            'line breaks counting as one</a>') in unescape(
         refused.text)
     assert f'value="{typed}"' in refused.text
     assert (len(keepers.site.directory.tokens.all()), len(keepers.site.directory.organisations.all())) == before

@@ -18,6 +18,7 @@ from tests.keepers.conftest import Keepers, csrf_of
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.maintain.conftest import TODAY
 from tests.web.test_browser import axe, shot
+from web.keepers.words import AS_KEPT
 
 AIRE = "sample:aire-valley-rehabilitation-unit"
 GENDERS = {"female_only", "male_only", "mixed_gender"}
@@ -116,8 +117,10 @@ def test_a_value_is_kept_whole_to_its_fields_limit_and_one_longer_is_refused_not
     client = keepers.client()
     keepers.sign_in(client, "maintainer")
     form = client.get(f"/keepers/services/{AIRE}")
-    for name, limit in (("name", 300), ("address", 300), ("referral_route", 1000), ("phone", 50), ("reason", 500)):
+    for name, limit in (("name", 300), ("address", 300), ("referral_route", 1000), ("phone", 50)):
         assert re.search(rf'name="{name}"[^>]* maxlength="{limit}"', form.text), name
+    assert re.search(r'<textarea [^>]*name="reason"', form.text) and "maxlength" not in re.search(
+        r'<textarea [^>]*name="reason"[^>]*>', form.text).group(0)  # measured as kept: the browser counts as typed
     route = ("Referral from the care coordinator by email, with the latest CPA review and risk assessment. " * 10)
     name, address = "Aire Valley Rehabilitation Unit " + "x" * 220, "Unit 4, " * 35
     assert 200 < len(name) <= 300 and 200 < len(address) <= 300 and 200 < len(route.strip()) <= 1000
@@ -149,7 +152,7 @@ def test_a_value_is_kept_whole_to_its_fields_limit_and_one_longer_is_refused_not
     too_long = "x" * 501
     refused = client.post(f"/keepers/services/{AIRE}/retire", data={"csrf": csrf_of(form.text), "reason": too_long})
     assert refused.status_code == 400
-    assert '<a href="#reason">The reason must be 500 characters or fewer: it has 501</a>' in refused.text
+    assert f'<a href="#reason">The reason must be 500 characters or fewer: it has 501, {AS_KEPT}</a>' in refused.text
     assert f">{too_long}</textarea>" in refused.text
     assert client.get(f"/services/{AIRE}").json()["status"] == "active"
 
@@ -171,7 +174,7 @@ def test_a_reason_is_measured_as_it_is_kept_its_runs_of_spaces_made_one_as_the_a
     longer = {"csrf": csrf_of(form.text), "reason": reason + "  xy"}
     refused = client.post(f"/keepers/services/{AIRE}/retire", data=longer)
     assert refused.status_code == 400  # 502 as it would be kept, as the API counts it
-    assert '<a href="#reason">The reason must be 500 characters or fewer: it has 502</a>' in refused.text
+    assert f'<a href="#reason">The reason must be 500 characters or fewer: it has 502, {AS_KEPT}</a>' in refused.text
 
 
 def test_a_stale_capacity_shows_as_not_known_with_its_date_and_choosing_one_restamps_it(keepers):
@@ -348,3 +351,44 @@ def test_adding_a_service_works_without_javascript(browser, keepers_server, shar
         page.get_by_label("Postcode").fill("LS9 7TF")
         page.get_by_role("button", name="Add the service").click()
         expect(page.get_by_text("Added.")).to_be_visible()
+
+
+IRWELL = "sample:irwell-rehabilitation-unit"
+
+
+@pytest.mark.slow
+def test_a_reason_box_takes_what_the_server_keeps_and_says_on_the_box_when_it_is_too_long(
+        maintainer_page, keepers_server, shared_keepers, axe_source):
+    """The server measures a reason as kept, its runs of spaces and line breaks made one, as the API does; before,
+    its box had maxlength 500, which Chromium counts as typed, so a reason written with a blank line and double
+    spaces, 577 characters typed and 488 kept, was cut to its first 500 as it was pasted, without a word, and kept
+    so. Now the box has no maxlength and the page says how it counts: the reason is kept whole, and one too long as
+    kept is refused against the box (the error summary focused, linking to it), everything typed still there."""
+    page = maintainer_page
+    page.goto(keepers_server + f"/keepers/services/{IRWELL}")
+    reason = "Closed in October 2026.\n\n" + "The  ward  moved  to  the  new  hospital  site;  " * 11 + "see its page."
+    kept = " ".join(reason.split())
+    assert (len(reason), len(kept)) == (577, 488)
+    box = page.get_by_label("Why it is retired")
+    expect(box).to_have_attribute("aria-describedby", "reason-hint")
+    assert "a run of spaces or line breaks counting as one" in page.locator("#reason-hint").inner_text()
+    box.fill(reason)
+    page.get_by_role("button", name="Retire this service").click()
+    page.wait_for_url("**done=Retired*")
+    assert audit_of(shared_keepers, IRWELL)[-1][1:] == ("retired_reason", None, kept)  # whole, as kept
+    page.get_by_role("button", name="Restore this service").click()
+    page.wait_for_url("**done=Restored*")
+
+    longer = reason + "\nIt  will  not  reopen."
+    page.get_by_label("Why it is retired").fill(longer)
+    page.get_by_role("button", name="Retire this service").click()
+    said = "The reason must be 500 characters or fewer: it has 508, a run of spaces or line breaks counting as one"
+    summary = page.locator(".nhsuk-error-summary")
+    expect(summary).to_be_focused()
+    expect(summary.get_by_role("link", name=said)).to_have_attribute("href", "#reason")
+    expect(page.locator("#reason-error")).to_contain_text(said)
+    assert page.get_by_label("Why it is retired").input_value() == longer  # nothing typed is lost
+    assert axe(page, axe_source) == []
+    summary.get_by_role("link", name=said).click()
+    assert page.evaluate("() => document.activeElement.id") == "reason"
+    assert audit_of(shared_keepers, IRWELL)[-1][1] == "status"  # the restore: nothing written since

@@ -35,8 +35,8 @@ from rehabmap.maintain.sessions import Session
 from web.deps import get_state
 from web.forms import Errors, Fields
 from web.keepers.navigation import sections_for
-from web.keepers.words import (KEPT_AS, TEXT_LIMITS, TYPED_FIELDS, field_name, field_value, long_day, long_moment,
-                               review_state, said, with_code)
+from web.keepers.words import (AS_KEPT, KEPT_AS, TEXT_LIMITS, TYPED_FIELDS, field_name, field_value, long_day,
+                               long_moment, review_state, said, with_code)
 from web.render import PageRoute, page
 
 if TYPE_CHECKING:
@@ -185,7 +185,8 @@ def form_errors(form: Fields, current: Mapping[str, object] | None = None) -> Er
     for name, length in form.too_long(TEXT_LIMITS, KEPT_AS).items():
         if current is None or form.get(name) != str(current.get(name) or "").strip():
             label, limit = TYPED_FIELDS[name]
-            errors.add(name, f"{label} must be {limit:,} characters or fewer: it has {length:,}")
+            counted = f", {AS_KEPT}" if name in KEPT_AS else ""
+            errors.add(name, f"{label} must be {limit:,} characters or fewer: it has {length:,}{counted}")
     return errors
 
 
@@ -240,13 +241,14 @@ def render(request: Request, who: Keeper | Visitor, template: str, context: dict
     """A page in the keepers' layout (`keepers/layout.html`): never cached; `keeper` (the principal, or None),
     `keeper_sections` (their pages), `csrf_input` (the hidden field every form carries), `source_title` (a
     source as a person reads it, as the public pages name it) and the words of `web.keepers.words` (fields, values
-    and times as a maintainer reads them, and `text_limits`, each text box's maxlength) are in its context."""
+    and times as a maintainer reads them, `text_limits`, each text box's maxlength, and `as_kept`, how a box without
+    one is counted) are in its context."""
     keeper = who.principal if isinstance(who, Keeper) else None
     values = {"keeper": keeper, "keeper_sections": sections_for(keeper.role) if keeper else [],
               "csrf_input": Markup('<input type="hidden" name="csrf" value="{}">').format(who.csrf),
               "source_title": get_state(request).source_title, "long_moment": long_moment, "long_day": long_day,
               "field_name": field_name, "field_value": field_value, "review_state": review_state,
-              "with_code": with_code, "text_limits": TEXT_LIMITS, **(context or {})}
+              "with_code": with_code, "text_limits": TEXT_LIMITS, "as_kept": AS_KEPT, **(context or {})}
     response = page(request, template, values, status=status, private=True)
     if isinstance(who, Visitor) and who.fresh:
         set_cookie(response, request, FORM_COOKIE, who.cookie, FORM_COOKIE_SECONDS)
