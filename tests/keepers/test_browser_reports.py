@@ -47,3 +47,36 @@ def test_a_public_report_reaches_the_maintainers_queue_and_is_resolved(browser, 
     expect(page.get_by_role("status")).to_contain_text("is resolved", use_inner_text=True)
     assert "The phone number rings a fax machine" not in page.locator("main").inner_text()
     keeper.close()
+
+
+def test_the_public_report_forms_errors_are_summarised_focused_and_named_on_their_boxes(browser, keepers_server,
+                                                                                       axe_source):
+    """The public form's refusals in real Chromium, where only the words were checked before: sent empty, then with
+    contact details too long, the page's title says there is an error, the error summary takes the focus and links
+    to the box, the box says the error itself (announced with it: its aria-describedby), what was typed is still
+    there, and axe-core finds nothing. Nothing is sent."""
+    public = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
+    page = public.new_page()
+    page.goto(keepers_server + report_problem_url(AIRE))
+    what, contact = page.get_by_label("What is wrong?"), page.get_by_label("Your email or phone (optional)")
+    too_long = "ann@example.org, or ask for Ann on the ward's phone " * 4 + "x" * 4
+    for fill, box, said in ((None, "what", "Say what is wrong with the page"),
+                            ("The unit has moved to Field House", "contact",
+                             "Contact details must be 200 characters or fewer")):
+        if fill:
+            what.fill(fill)
+            contact.fill(too_long)
+        page.get_by_role("button", name="Send report").click()
+        summary = page.locator(".nhsuk-error-summary")
+        expect(summary).to_be_focused()
+        assert page.title().startswith("Error:")
+        link = summary.get_by_role("link", name=said)
+        expect(link).to_have_attribute("href", f"#{box}")
+        expect(page.locator(f"#{box}-error")).to_contain_text(said)
+        assert f"{box}-error" in page.locator(f"#{box}").get_attribute("aria-describedby").split()
+        assert what.input_value() == (fill or "") and contact.input_value() == (too_long if fill else "")
+        assert axe(page, axe_source) == []
+        link.click()
+        assert page.evaluate("() => document.activeElement.id") == box
+    assert public.cookies() == []
+    public.close()
