@@ -197,36 +197,45 @@ class Replaced:
     """What adding a table takes out of the directory, since it replaces the kept table of its kind whole: the
     services the kept table makes that the new one does not (by id: a service renamed is one taken out and one
     added), and the areas the kept table covers (a verified row, or a verified `none`) that the new one does not.
-    `kept`: whether a table of its kind is kept at all."""
+    `kept`: whether a table of its kind is kept at all; `unread`: why the kept one cannot be read (only a change on
+    the server's disk), when what the new one takes out cannot be told, and may be anything the directory holds
+    from it."""
 
     kept: bool
     services: list[GoodRow] = field(default_factory=list)
     coverage: list[Claim] = field(default_factory=list)
+    unread: str = ""
 
     @property
     def loses(self) -> bool:
-        return bool(self.services or self.coverage)
+        """It takes something out, or may: a maintainer must say yes to it."""
+        return bool(self.services or self.coverage or self.unread)
 
     @property
     def digest(self) -> str:
         """What the maintainer was shown would be taken out, in short: a confirm carries it, so that a kept table
         changed since (another maintainer's upload) is shown again rather than replaced unseen."""
         shown = [self.kept, sorted(row.id for row in self.services),
-                 sorted((c.category, c.area_code) for c in self.coverage)]
+                 sorted((c.category, c.area_code) for c in self.coverage), self.unread]
         return hashlib.sha256(json.dumps(shown).encode()).hexdigest()[:32]
 
 
 def replaced_by(check: TableCheck, home: Path, placer: Placer) -> Replaced:
     """What adding the checked table would take out of the directory: the kept table of its kind, checked as the
     rebuild will read it, compared with it. A kept table that no longer reads as its kind (only a change on the
-    server's disk: each was checked when it was added) is compared as empty."""
-    kept = kept_tables(home).get(check.spec.file_name)
-    if kept is None:
-        return Replaced(False)
+    server's disk: each was checked when it was added) is `unread`, saying so: before, it was compared as empty,
+    and the report said the new table took nothing out, whatever the directory still held from it."""
     try:
-        before = check_table(kept.read_bytes(), check.spec, check.spec.file_name, placer)
-    except (TableRefused, OSError):
-        return Replaced(True)
+        kept = kept_table(home, check.spec.file_name)
+        before = check_table(kept.data, check.spec, check.spec.file_name, placer)
+    except TableNotKept:
+        return Replaced(False)
+    except TableUnreadable as unreadable:
+        return Replaced(True, unread=unreadable.message)
+    except TableRefused:
+        return Replaced(True, unread=f"The {check.spec.file_name} table kept here no longer reads as one. Every "
+                                     "table is checked when it is added, so the file has been changed on the server "
+                                     "since.")
     ids = {row.id for row in check.good}
     covered = {(c.category, c.area_code) for c in check.claims}
     return Replaced(True, [row for row in before.good if row.id not in ids],

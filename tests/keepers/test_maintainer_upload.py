@@ -8,6 +8,7 @@ import html
 import json
 import re
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 from rehabmap.coverage import CoverageStore
 from web.keepers.words import long_moment
@@ -716,3 +717,40 @@ def test_a_kept_table_changed_on_the_servers_disk_into_no_text_is_told_not_a_500
         assert str(kept) not in answer.text
         logged = [r.getMessage() for r in caplog.records]
         assert len(logged) == 2 and all(m.startswith(fact) and m.endswith(f"since. ({kept})") for m in logged)
+
+
+def test_an_upload_replacing_a_kept_table_that_cannot_be_read_does_not_say_it_takes_nothing_out(keepers):
+    """The kept table was changed on the server's disk into no text after the directory took Leeds' service and two
+    areas' coverage from it. Before, the report of a Manchester-only file read it as empty and said "This file holds
+    every service of that table and covers every area it covers, so it takes nothing out", and its confirm, asking
+    no yes, took Leeds and the coverage out unannounced. Now the report says the kept table cannot be read and that
+    what adding the file takes out cannot be told, the confirm needs the maintainer's yes, and the audit and the
+    page say that what it took out is not known."""
+    client = ips_site(keepers)
+    state = keepers.app.state.rehabmap
+    assert add_ips(keepers, client, ips_table(LEEDS_IPS, LANCASHIRE_NONE))[1].status_code == 303
+    leeds = "curated-ips:e54000054-leeds-ips-employment-service-invented"
+    (keepers.site.home / "curated" / "ips_services.csv").write_bytes(b"PK\x03\x04\x00\x00binary")
+
+    report = upload(keepers, client, ips_table(MANCHESTER_IPS), kind="curated-ips", name="ips_services.csv")
+    text = html.unescape(report.text)
+    assert "so it takes nothing out" not in text
+    assert ("The ips_services.csv table kept here cannot be read: the file is binary, not text (it holds NUL bytes)."
+            in text)
+    assert "what adding this file takes out of the directory cannot be told" in text
+    assert "Yes, replace the table the directory holds now, whatever it takes out" in text
+    unsaid = client.post("/keepers/upload/confirm", data=confirm_form(report.text))
+    assert unsaid.status_code == 400 and "Say that you mean to take these out of the directory" in unsaid.text
+    assert state.backend.get(leeds) is not None and ips_claims(keepers) == ["E54000048", "E54000054"]
+
+    said = client.post("/keepers/upload/confirm", data=confirm_form(unsaid.text, removes="yes"))
+    assert said.status_code == 303, said.text
+    done = unquote_plus(said.headers["location"])
+    assert "the table it replaced could not be read, so what it took out is not known" in done
+    assert "took out 0" not in done
+    assert state.backend.get(leeds) is None and ips_claims(keepers) == ["E54000057"]
+    entries, _ = keepers.site.directory.audit.entries(resource_type="curated_table")
+    last = {e.field: e.new for e in entries if e.change_id == entries[-1].change_id}
+    assert last["replaced_unread"].startswith("The ips_services.csv table kept here cannot be read")
+    page = html.unescape(client.get("/keepers/upload").text)
+    assert "the table it replaced could not be read, so what it took out is not known" in page

@@ -50,6 +50,7 @@ KIND_LABELS = {"curated-ips": "IPS services, per ICB (ips_services.csv)",
 
 
 REMOVES = "removes"  # the box a maintainer ticks to add a table that takes services or coverage out
+UNREAD_SAID = "the table it replaced could not be read, so what it took out is not known"  # Replaced.unread, after
 
 
 def _counts(check: TableCheck) -> list[Change]:
@@ -61,9 +62,11 @@ def _counts(check: TableCheck) -> list[Change]:
 def _taken_out(request: Request, replaced: Replaced) -> list[Change]:
     """What an added table took out, as the audit records it: how many, and which (each service's id and name,
     each area's code, name and the coverage it lost), so a maintainer can see later what went and put it back.
-    These are services and areas, never a person's details."""
+    These are services and areas, never a person's details; where the table it replaced could not be read, why (what
+    it took out is not known)."""
     area_name = get_state(request).area_name
-    return [Change("services_removed", None, len(replaced.services)),
+    return [*([Change("replaced_unread", None, replaced.unread)] if replaced.unread else []),
+            Change("services_removed", None, len(replaced.services)),
             Change("areas_uncovered", None, len(replaced.coverage)),
             Change(REMOVED_SERVICES, None, [{"id": row.id, "name": row.name} for row in replaced.services]),
             Change("uncovered_areas", None, [{"code": c.area_code, "name": area_name(c.area_code),
@@ -96,7 +99,8 @@ def _form_page(request: Request, keeper: Keeper, errors: Errors, kind: str) -> H
                   {"errors": errors, "kind": kind, "kinds": KIND_LABELS, "max_kb": UPLOAD_MAX_BYTES // 1024,
                    "blanks": blanks,
                    "done": request.query_params.get("done", "")[:300] if request.method == "GET" else "",
-                   "past": past_uploads(request), "added": ADDED, "category_label": category_label},
+                   "past": past_uploads(request), "added": ADDED, "category_label": category_label,
+                   "unread_said": UNREAD_SAID},
                   status=400 if errors else 200)
 
 
@@ -233,7 +237,8 @@ def confirm(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respon
     directory_of(request).audit.record(keeper.principal.who, ADDED, TABLE, spec.file_name,
                                        [*_counts(check), *_taken_out(request, replaced),
                                         Change("indexed", None, rebuilt.report.indexed)])
-    taken = (f"; it took out {len(replaced.services)} services and the coverage of {len(replaced.coverage)} "
+    taken = (f"; {UNREAD_SAID}" if replaced.unread else
+             f"; it took out {len(replaced.services)} services and the coverage of {len(replaced.coverage)} "
              "areas that the table it replaced held" if replaced.loses else "")
     done = (f"{spec.file_name} is in the directory: {len(check.good)} services added from it, "
             f"{len(check.rejected)} rows rejected{taken}. The index now holds {rebuilt.report.indexed} services.")
