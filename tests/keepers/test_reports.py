@@ -61,6 +61,8 @@ def test_the_public_form_sets_no_cookie_and_keeps_nothing_of_the_sender(keepers)
     form = client.get(report_problem_url(AIRE))
     assert form.status_code == 200 and "Report a problem with this page" in form.text
     assert "Aire Valley Rehabilitation Unit (sample)" in form.text and "set-cookie" not in form.headers
+    # each box says its limit, which the store holds it to: the contact's was passed to the page and never shown
+    assert "Up to 1000 characters." in form.text and "contact you about this report. Up to 200 characters." in form.text
     assert client.get(report_problem_url("sample:no-such-service")).status_code == 404
     empty = client.post("/report-a-problem", data={"service": AIRE, "what": " ", "contact": "me@example.org"})
     assert empty.status_code == 400 and '<a href="#what">Say what is wrong with the page</a>' in empty.text
