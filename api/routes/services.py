@@ -13,11 +13,11 @@ from api.paging import PageNumber
 from api.exports import COLUMNS, CSVDownload, GeoJSONDownload, csv_lines, geojson_chunks
 from api.schemas import (ERRORS, POSTCODE_MAX_LENGTH, CoverageOut, HomeOut, ListedServiceOut, ServiceListOut,
                          ServiceOut)
-from indexer.sync.publish import listed_as
+from indexer.sync.moved import moved
 from indexer.sync.review import ReviewItem
 from rehabmap.errors import DomainError, ServiceNotFound
 from rehabmap.maintain.freshness import Listings, source_confirmation
-from rehabmap.maintain.renames import moved_to, renamed_to
+from rehabmap.maintain.renames import moved_to
 from rehabmap.maintain.retirement import retirement
 from rehabmap.state import AppState
 from rehabmap.taxonomy import ASKED_NEEDS_WORDS, ServiceType
@@ -118,7 +118,11 @@ def export_geojson(b: Filters, state: State) -> GeoJSONDownload:
                               "rehabmap-services.geojson")
 
 
-@router.get("/services/{service_id:path}", response_model=ServiceOut, summary="One service by id")
+@router.get("/services/{service_id:path}", response_model=ServiceOut, summary="One service by id",
+            responses={308: {"description": "The id was renamed: Location names the id the service has now, for "
+                                            "good."},
+                       307: {"description": "The record is merged into another (the same service from another "
+                                            "source): Location names the record it is listed as, while it is."}})
 def get_service(
     state: State,
     request: Request,
@@ -131,13 +135,11 @@ def get_service(
     another source), for as long as it is, to the record it is listed as (307: its Location names that record's id,
     and the id merged stays good, as the two may part again)."""
     service = state.backend.get(service_id)
-    kept = listed_as(state, service_id, service)
-    if kept is not None:
-        return RedirectResponse(moved_to(request.url.path, request.url.query, service_id, kept), 307)
+    now = moved(state, service_id, service)
+    if now is not None:  # a stored id stays good: sent on, for good if renamed (308 and 307 keep the method)
+        return RedirectResponse(moved_to(request.url.path, request.url.query, service_id, now.service_id),
+                                308 if now.for_good else 307)
     if service is None:
-        renamed = renamed_to(state.directory.database if state.directory else None, service_id)
-        if renamed is not None:  # a stored id stays good: sent on for good (308 keeps the method)
-            return RedirectResponse(moved_to(request.url.path, request.url.query, service_id, renamed), 308)
         held = held_item(request, service_id)
         if held is not None and held.state == "pending":
             raise ServiceNotFound(f"'{service_id[:80]}' is not listed yet: its source gives it, and it awaits "

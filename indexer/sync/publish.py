@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Collection, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from indexer.merge import merge_duplicates
 from indexer.sync.steps import reached
@@ -22,9 +22,6 @@ from rehabmap.index.base import as_service
 from rehabmap.record import Service
 from rehabmap.record_keys import KeyGroups, key_columns, merge_keys, one_each
 from rehabmap.review_counts import HeldCandidate, held_points, pending_counts
-
-if TYPE_CHECKING:
-    from rehabmap.state import AppState
 
 REVIEW_SOURCE = "review"  # field_sources value of a type a maintainer decided
 COVERAGE_DUE = "coverage_due:"  # sync_meta: a run's coverage claims, made once its records are live
@@ -101,15 +98,6 @@ def merged_into(store: SyncStore | None, service_id: str) -> str | None:
     return next((kept for kept, shown_as in written.items() if shown_as is not None and any(
         (origin.get("source"), str(origin.get("source_id"))) == record[0].key
         for origin in shown_as.get("provenance") or ())), None)
-
-
-def listed_as(state: AppState, service_id: str, found: Service | None) -> str | None:
-    """For a face that looked `service_id` up in the live index and `found` it (or nothing), the id of the record
-    it is merged into (`merged_into`, in the store the server opened): where the index holds no record, or an
-    inactive one, by that id (a live write leaves the id merged away inactive; a rebuild leaves it out)."""
-    if found is not None and found.status != "inactive":
-        return None
-    return merged_into(SyncStore.served(state), service_id)
 
 
 def _kin(store: SyncStore, changed: list[Mapping[str, Any]],

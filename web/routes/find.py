@@ -12,10 +12,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from geodata.geography import Home
 from geodata.distance import great_circle_km
-from indexer.sync.publish import listed_as
+from indexer.sync.moved import listed_now, moved
 from rehabmap.errors import DomainError
 from rehabmap.maintain.freshness import source_confirmation
-from rehabmap.maintain.renames import moved_to, renamed_to
+from rehabmap.maintain.renames import moved_to
 from rehabmap.maintain.retirement import retirement
 from rehabmap.match import MatchRequest, MatchResponse, MatchResult, left_out, match
 from web import service_view
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from markupsafe import Markup
 
     from rehabmap.coverage import HomeCoverage, Reach
-    from rehabmap.record import Service
     from rehabmap.state import AppState
 
 router = APIRouter(route_class=PageRoute)
@@ -190,7 +189,7 @@ def find_category(request: Request, slug: str, state: State) -> HTMLResponse:
 def shortlist(request: Request, state: State) -> HTMLResponse:
     fields = Fields.of_query(request)
     search = SearchContext.of(fields)
-    records = {i: state.backend.get(i) or _renamed(state, i) for i in search.shortlist}
+    records = {i: listed_now(state, i) for i in search.shortlist}
     found = [s for s in records.values() if s is not None]
     # A link outlives what it lists: a service retired since (deregistered, say) is named apart, never shown
     # with its phone and referral route as if it could still be chosen.
@@ -212,12 +211,6 @@ def shortlist(request: Request, state: State) -> HTMLResponse:
         "distances": distances, "share_url": share_url}, today=state.today())
 
 
-def _renamed(state: AppState, service_id: str) -> Service | None:
-    """The service once called `service_id` (a shortlist made before it was renamed), under its id now."""
-    now_named = renamed_to(state.directory.database if state.directory else None, service_id)
-    return state.backend.get(now_named) if now_named else None
-
-
 def _awaits_review(request: Request, service_id: str) -> bool:
     """Whether a source gives the record and it awaits review (the review queue the composition root leaves on
     the application, as GET /services/{id} reads it); False without one."""
@@ -232,13 +225,11 @@ def _awaits_review(request: Request, service_id: str) -> bool:
 @router.get("/service/{service_id:path}")
 def service_page(request: Request, service_id: str, state: State) -> Response:
     service = state.backend.get(service_id)
-    kept = listed_as(state, service_id, service)
-    if kept is not None:  # merged into another record for now (the two may part again): sent on while it is
-        return RedirectResponse(moved_to(request.url.path, request.url.query, service_id, kept), 307)
+    now = moved(state, service_id, service)
+    if now is not None:  # a bookmark of its old id: sent on, for good if renamed (the two merged may part again)
+        return RedirectResponse(moved_to(request.url.path, request.url.query, service_id, now.service_id),
+                                301 if now.for_good else 307)
     if service is None:
-        renamed = _renamed(state, service_id)
-        if renamed is not None:  # a bookmark of its old id: sent on for good
-            return RedirectResponse(moved_to(request.url.path, request.url.query, service_id, renamed.id), 301)
         return not_found(request, "That service")
     search = SearchContext.of(Fields.of_query(request))
     home = None
