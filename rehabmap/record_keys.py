@@ -3,7 +3,7 @@ record's CQC location id and postcode read as them: one rule for the merge (`ind
 which keeps them in columns of their own (`sync_records.cqc_key` and `postcode_key`, migration 22) so that a live
 write finds the few records a changed one may be merged with on an index (`indexer.sync.publish.shown_merged`),
 never by reading every record, and for the review queue's counts (`rehabmap.review_counts`), which count the records
-the merge makes one once (`one_each`).
+the merge makes one once (`first_of_each`).
 """
 
 from __future__ import annotations
@@ -84,12 +84,12 @@ class KeyGroups:
         return members
 
 
-def one_each(records: list[dict[str, Any]]) -> list[int]:
-    """The places of the records (as JSON) that stand for one service each: of those that share a key records are
-    merged by, which are one record once shown, the first, as the merge keeps the first in the store's order."""
-    groups, done, kept = KeyGroups(records), set[int](), []
+def first_of_each(records: list[dict[str, Any]]) -> list[int]:
+    """For each record (as JSON), the place of the first of those it is one service with: the records that share a
+    key records are merged by, which are one record once shown (the merge keeps the first in the store's order)."""
+    groups, first = KeyGroups(records), list(range(len(records)))
     for at, record in enumerate(records):
-        if at not in done:
-            done |= groups.of(merge_keys(record))
-            kept.append(at)
-    return kept
+        if first[at] == at:  # the first of its service: each of the others comes later
+            for member in groups.of(merge_keys(record)):
+                first[member] = at
+    return first

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from geodata.england import ENGLAND
-from rehabmap.record_keys import one_each
+from rehabmap.record_keys import first_of_each
 from rehabmap.taxonomy import SUBTYPES, ServiceType
 
 if TYPE_CHECKING:
@@ -33,27 +33,32 @@ HELD = ("SELECT r.proposed_type, r.proposed_subtype, r.service FROM sync_records
 
 class HeldCandidate(NamedTuple):
     """A record held for review, as the queue's counts need it: the type and subtype a source proposes, the
-    areas its point lies in (its record's `areas`), and the point (lat, lon), where it has one."""
+    areas its point lies in (its record's `areas`), the point (lat, lon), where it has one, and the service it is
+    one of (`one_of`: the place, among those read, of the first held record it is one service with, as
+    `read_held` finds them; None, a service of its own)."""
 
     proposed_type: str
     proposed_subtype: str | None
     areas: Mapping[str, Any]
     point: tuple[float, float] | None = None
+    one_of: int | None = None
 
     @classmethod
-    def of(cls, proposed_type: str, proposed_subtype: str | None, service: Mapping[str, Any]) -> HeldCandidate:
+    def of(cls, proposed_type: str, proposed_subtype: str | None, service: Mapping[str, Any],
+           one_of: int | None = None) -> HeldCandidate:
         """From a held record's prepared service (`HELD`'s rows, with the service's JSON read)."""
         lat, lon = service.get("lat"), service.get("lon")
         return cls(proposed_type, proposed_subtype, service.get("areas") or {},
-                   None if lat is None or lon is None else (float(lat), float(lon)))
+                   None if lat is None or lon is None else (float(lat), float(lon)), one_of)
 
 
 def read_held(conn: Connection) -> list[HeldCandidate]:
-    """The review queue's held candidates, read from the store as `HELD` finds them, one for each service
-    (`rehabmap.record_keys.one_each`): a hospital both NHS lists hold is one candidate within a search's reach, as
-    it is in the counts (`indexer.sync.publish.record_pending`)."""
+    """The review queue's held candidates, read from the store as `HELD` finds them, each with the service it is
+    one of (`rehabmap.record_keys.first_of_each`): held records that share a key records are merged by are one
+    service once accepted, and count once (`pending_counts`, `held_points`)."""
     rows = [(t, s, json.loads(service) or {}) for t, s, service in conn.execute(HELD).fetchall()]
-    return [HeldCandidate.of(*rows[at]) for at in one_each([service for _, _, service in rows])]
+    first = first_of_each([service for _, _, service in rows])
+    return [HeldCandidate.of(*row, first[at]) for at, row in enumerate(rows)]
 
 
 class HeldPoints(NamedTuple):
@@ -71,28 +76,38 @@ def held_points(held: Iterable[HeldCandidate]) -> dict[str, HeldPoints]:
     """Per category (as `pending_counts` counts them), the held candidates' points. A search with a radius
     says "none confirmed yet" beside one within it, whichever area it lies in: Field House, 14.5 km from
     Mansfield in another ICB, left a 40 km search from there saying "None found" (`HomeCoverage`)."""
-    found: dict[str, list[tuple[float, float, str]]] = {}
-    for candidate in held:
+    found: dict[str, dict[object, tuple[float, float, str]]] = {}
+    for at, candidate in enumerate(held):
         if candidate.point is not None:
             icb = candidate.areas.get("icb_code") or ""
             for category in _may_be(candidate.proposed_type, candidate.proposed_subtype):
-                found.setdefault(category, []).append((*candidate.point, icb))
-    return {category: HeldPoints(*zip(*sorted(rows))) for category, rows in found.items()}
+                found.setdefault(category, {}).setdefault(_service(at, candidate), (*candidate.point, icb))
+    return {category: HeldPoints(*zip(*sorted(rows.values()))) for category, rows in found.items()}
 
 
 def pending_counts(held: Iterable[HeldCandidate]) -> Counter[tuple[str, str]]:
     """The candidates awaiting review per (category, area code): each counts in every category (type or
     subtype) it may turn out to be and every area its point lies in (ICB, sub-ICB, local authority, region,
     England). An upper-tier authority's count is its districts' (`CoverageMap._pending_in`), so it has none
-    here. The one count for a sync and a review decision (`indexer.sync.publish.record_pending`) and for the
-    migration that recounts a store written before subtypes were counted."""
-    counts: Counter[tuple[str, str]] = Counter()
-    for candidate in held:
+    here. Each service once in each (`_service`). The one count for a sync and a review decision
+    (`indexer.sync.publish.record_pending`) and for the migration that recounts a store written before subtypes
+    were counted."""
+    counted: set[tuple[object, str, str]] = set()
+    for at, candidate in enumerate(held):
         areas = candidate.areas
         codes = {areas.get(k) for k in ("icb_code", "sub_icb_code", "lad_code", "region_code")} | {ENGLAND}
-        counts.update((category, code) for category in _may_be(candidate.proposed_type, candidate.proposed_subtype)
-                      for code in codes if code)
-    return counts
+        counted.update((_service(at, candidate), category, code)
+                       for category in _may_be(candidate.proposed_type, candidate.proposed_subtype)
+                       for code in codes if code)
+    return Counter((category, code) for _, category, code in counted)
+
+
+def _service(at: int, candidate: HeldCandidate) -> object:
+    """Which service the candidate at `at` is one of: the first it is one with (`HeldCandidate.one_of`), or its
+    own place. A service two sources hold counts once in each category and area any of its records may be (a
+    hospital both NHS lists hold was "2 candidates"; Field House, proposed by one source as an inpatient unit and
+    by another as floating support, is a candidate for either)."""
+    return candidate.one_of if candidate.one_of is not None else ("own", at)
 
 
 def _may_be(proposed_type: str, proposed_subtype: str | None) -> tuple[str, ...]:

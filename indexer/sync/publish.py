@@ -20,8 +20,8 @@ from indexer.sync.store import ReviewRow, StoredRecord, SyncStore
 from rehabmap.coverage import Claim, CoverageStore
 from rehabmap.index.base import as_service
 from rehabmap.record import Service
-from rehabmap.record_keys import KeyGroups, key_columns, merge_keys, one_each
-from rehabmap.review_counts import HeldCandidate, held_points, pending_counts
+from rehabmap.record_keys import KeyGroups, key_columns, merge_keys
+from rehabmap.review_counts import held_points, pending_counts, read_held
 
 REVIEW_SOURCE = "review"  # field_sources value of a type a maintainer decided
 COVERAGE_DUE = "coverage_due:"  # sync_meta: a run's coverage claims, made once its records are live
@@ -89,19 +89,19 @@ def merged_into(store: SyncStore | None, service_id: str) -> str | None:
     shown, no synced record, or no store. A link to a merged-away id (`nhs-hospitals-2018:NTN03`, merged into
     `nhs-hospitals-2015:NTN03`) is sent on to it: before, it answered "no service" after a rebuild, and the record
     as inactive, as if retired, after a live write. Found on the store's indexes, as a live write finds it."""
-    record = store.records(service_ids=[service_id]) if store is not None else []
-    if store is None or not record:
+    records = store.records(service_ids=[service_id]) if store is not None else []
+    if store is None or not records:
         return None
-    written = shown_merged(store, record)
+    written = shown_merged(store, records)
     if written.get(service_id) is not None:
         return None
     return next((kept for kept, shown_as in written.items() if shown_as is not None and any(
-        (origin.get("source"), str(origin.get("source_id"))) == record[0].key
+        (origin.get("source"), str(origin.get("source_id"))) == records[0].key
         for origin in shown_as.get("provenance") or ())), None)
 
 
-def _kin(store: SyncStore, changed: list[Mapping[str, Any]],
-         published: set[tuple[str, str]]) -> tuple[KeyGroups, list[Mapping[str, Any]], dict[str, dict[str, Any] | None]]:
+def _kin(store: SyncStore, changed: list[Mapping[str, Any]], published: set[tuple[str, str]]
+         ) -> tuple[KeyGroups, list[Mapping[str, Any]], dict[str, dict[str, Any] | None]]:
     """The shown records that share a merge key with one of the changed records (as JSON), or with one of those,
     in turn, in the store's order (active ones: an inactive one is merged by its id alone, `merge_keys`): those with
     a changed record's id, CQC location id or postcode (`SyncStore.sharing_keys`, on indexes), asked again with
@@ -145,13 +145,11 @@ def with_type(service: dict[str, Any], service_type: str | None, subtype: str | 
 def record_pending(store: SyncStore) -> None:
     """Tell coverage where candidates await review (`rehabmap.review_counts.pending_counts`): where they are,
     "none found" is not yet the whole truth. Each service counts once, as the merge lists it once shown
-    (`rehabmap.record_keys.one_each`, as `rehabmap.review_counts.read_held`): before, a hospital both NHS lists give
-    (Priory Hospital Hemel Hempstead) was "2 candidates". Written only when they changed, since every server start
-    asks (`LiveIndex.converge`) and a write makes every host read the claims again."""
-    reviews = {r.key: r for r in store.reviews()}
-    records = [(record.proposed_type, record.proposed_subtype, record.service) for record in store.records()
-               if record.proposed_type and record.service and held(record, reviews.get(record.key))]
-    held_now = [HeldCandidate.of(*records[at]) for at in one_each([service for _, _, service in records])]
+    (`rehabmap.review_counts.read_held`): before, a hospital both NHS lists give (Priory Hospital Hemel Hempstead)
+    was "2 candidates". Written only when they changed, since every server start asks (`LiveIndex.converge`) and a
+    write makes every host read the claims again."""
+    with store.database.connect() as conn:
+        held_now = read_held(conn)
     coverage, counts = CoverageStore(store.database), {k: n for k, n in pending_counts(held_now).items() if n}
     # A held point that moved within the same areas changes no count, but a search's radius reads it: the write
     # moves the coverage revision on, which a PostgreSQL reader's cache follows (`CoverageStore.snapshot`). The

@@ -190,7 +190,7 @@ def shortlist(request: Request, state: State) -> HTMLResponse:
     fields = Fields.of_query(request)
     search = SearchContext.of(fields)
     records = {i: listed_now(state, i) for i in search.shortlist}
-    found = [s for s in records.values() if s is not None]
+    found = list({s.id: s for s in records.values() if s is not None}.values())  # two ids of one record: once
     # A link outlives what it lists: a service retired since (deregistered, say) is named apart, never shown
     # with its phone and referral route as if it could still be chosen.
     services = [s for s in found if s.status == "active"]
