@@ -120,7 +120,9 @@ OLD_COUNTIES: dict[str, tuple[str, ...]] = {
     # West and South Yorkshire, and the districts its parts went to: North Yorkshire (Harrogate, Craven, Selby), the
     # East Riding (Goole), Oldham (Saddleworth), Pendle (Barnoldswick), Ribble Valley (Bowland), Westmorland and
     # Furness (Sedbergh). Old NHS addresses write it 'Yorkshire(West Riding)', as 'Yorkshire(East Riding)' for the
-    # East Riding, whose council keeps its name.
+    # East Riding, whose council keeps its name. Loose by design: those councils are taken whole, so a town of theirs
+    # never in the Riding ('Scarborough, Yorkshire(West Riding)') is placed without a word; the county written only
+    # chooses among a name's namesakes, and the town named is the one there is.
     "West Riding of Yorkshire": METROPOLITAN_COUNTIES["West Yorkshire"] + METROPOLITAN_COUNTIES["South Yorkshire"]
     + ("E06000065", "E06000011", "E08000004", "E07000122", "E07000124", "E06000064"),
     "Worcestershire": ("E08000027",),  # Dudley
