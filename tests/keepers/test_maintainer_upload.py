@@ -680,6 +680,7 @@ def test_a_service_an_upload_took_out_has_its_history_say_which_when_and_by_whom
     assert "No change has been made to it here" not in page.text
     assert client.get("/keepers/history/curated-ips:e54000048-none").status_code == 404  # an id never listed
 
+
 def test_a_kept_table_changed_on_the_servers_disk_into_no_text_is_told_not_a_500(keepers, caplog):
     """Each table is checked as text when it is added, so a kept table that reads as none (binary, UTF-16 cut
     short, or no file at all under its name) is only a change on the server's disk. Before, its download, on the

@@ -307,6 +307,8 @@ def test_a_rebuild_whose_read_came_to_nothing_leaves_the_swap_before_it_taken(tm
     open_live(settings, lambda: GeographyPlacer(geography)).converge(store)
 
     assert_shown_alone(home, HEMEL[1], {"postcode": "HP2 4AD"})
+
+
 def hints(item) -> dict[str, tuple[str, bool]]:
     """A queued record's others that may be the same service: why, and whether they are one record once shown."""
     return {other.service_id: (other.why, other.one_record) for other in item.alike}
