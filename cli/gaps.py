@@ -28,7 +28,8 @@ from rehabmap.gaps.options import ADDITION_FORMAT, GapOptions
 @click.option("--svg", "svg_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write an SVG map of AREA for the first --type (default community_rehab_team); with "
                    "AREA icb, la or county, an England map of --indicator.")
-@click.option("--indicator", default="mean_km", show_default=True, help="Indicator for the England map.")
+@click.option("--indicator", default="mean_km", show_default=True,
+              help="Indicator for the England map (--svg of AREA icb, la or county).")
 @click.option("--community-km", type=float, default=GapOptions.community_km, show_default=True,
               help="Threshold distance for community services.")
 @click.option("--inpatient-km", type=float, default=GapOptions.inpatient_km, show_default=True,

@@ -297,6 +297,9 @@ def _check_options(area: str, level: str | None, shown: tuple[Category, ...], sv
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
     if "headers" in named and files["--csv"] is None:
         raise InvalidValue("--headers names the columns of the --csv file: give --csv FILE too.", field="headers")
+    if "indicator" in named and not (level and svg_path is not None):
+        raise InvalidValue("--indicator colours the England map of every area: " + (
+            "give --svg FILE too." if level else "give AREA icb, la or county, with --svg."), field="indicator")
     if level:
         if sort:
             sort_by(sort, shown)
@@ -311,9 +314,6 @@ def _check_options(area: str, level: str | None, shown: tuple[Category, ...], sv
     if sort or desc:
         raise InvalidValue(f"{'--sort' if sort else '--desc'} orders the all-areas table: give AREA icb, la or "
                            "county.", field="sort")
-    if "indicator" in named:
-        raise InvalidValue("--indicator colours the England map of every area: give AREA icb, la or county, with "
-                           "--svg.", field="indicator")
     if names_england(area) and svg_path is not None:
         raise InvalidValue("--svg of England: give AREA icb, la or county for an England map (an overview of one "
                            "indicator, by area).", field="svg")

@@ -294,6 +294,8 @@ def test_an_export_to_a_folder_not_there_is_one_error_line_not_a_traceback(run, 
     (("Leeds", "--indicator", "count"), "--indicator colours the England map of every area: give AREA icb, la or "
                                         "county, with --svg."),
     (("England", "--indicator", "mean_km"), "--indicator colours the England map"),
+    (("icb", "--indicator", "mean_km"), "--indicator colours the England map of every area: give --svg FILE too."),
+    (("la", "--indicator", "count", "--csv", "{tmp}/la.csv"), "--indicator colours the England map of every area"),
     (("Leeds", "--headers", "human"), "--headers names the columns of the --csv file: give --csv FILE too."),
     (("icb", "--headers", "keys"), "--headers names the columns of the --csv file"),
     (("icb", "--compare"), "--compare is of one area (an ICB, a local authority or a county council), not of 'icb'"),
@@ -306,8 +308,8 @@ def test_a_bad_option_is_refused_before_anything_is_printed(run, tmp_path, args,
     """Before, `gaps icb --svg map.svg --indicator nope` printed the all-areas table, then the error; `gaps England
     --svg` and `--compare` the whole scorecard (after any what-if), then click's usage and an "Error:" line; `--sort`
     and `--desc` of one area, and `--compare`, `--smallareas-csv` or `--furthest` of every area, were not read at
-    all, nor was `--indicator` of one area, nor `--headers` without `--csv` (each has a default, so a check of its
-    value could not tell it was given).
+    all, nor was `--indicator` of one area or without `--svg`, nor `--headers` without `--csv` (each has a default,
+    so a check of its value could not tell it was given).
     Now each is one `error:` line, exit status 2, and nothing else is printed or written."""
     done = run(*(arg.replace("{tmp}", str(tmp_path)) for arg in args))
     assert done.exit_code == 2
@@ -316,10 +318,16 @@ def test_a_bad_option_is_refused_before_anything_is_printed(run, tmp_path, args,
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_fallback_indicator_is_refused_only_where_a_map_of_a_community_type_would_draw_it(run, tmp_path):
-    """The inpatient rule is the map's: `gaps icb --indicator fallback_mean_km` with no `--svg` draws nothing, and
-    was refused ("only computed for inpatient types") because the first type shown is VCFSE; the name is still
-    checked in every case (above)."""
+def test_a_fallback_indicator_without_a_map_is_refused_for_the_map_not_for_its_type(run, tmp_path):
+    """The inpatient rule is the map's: `gaps icb --indicator fallback_mean_km` with no `--svg` was refused "only
+    computed for inpatient types" because the first type shown is VCFSE, though no map would draw it; then it was
+    accepted and not read, as nothing but the --svg map reads --indicator (the all-areas table and its CSV show
+    every indicator). Now it is refused for what it lacks, the map, as the default named without --svg is; with
+    the map of an inpatient type it is drawn."""
     done = run("icb", "--indicator", "fallback_mean_km")
+    assert done.exit_code == 2
+    assert done.output == "error: --indicator colours the England map of every area: give --svg FILE too.\n"
+    svg = tmp_path / "icb.svg"
+    done = run("icb", "--type", "inpatient_rehab_level2", "--indicator", "fallback_mean_km", "--svg", str(svg))
     assert done.exit_code == 0, done.output
-    assert not done.output.startswith("error:")
+    assert ET.parse(svg).getroot().tag.endswith("svg")
