@@ -98,11 +98,12 @@ class CsvRow:
     left_out: tuple[str, ...] = ()  # the header's last columns the row has no cells for, read as empty
     short: str = ""                 # so, how many cells it has of the header's, and what may have made it short
 
-    def rejected(self, reason: str, read: Iterable[str] | None = None) -> str:
+    def rejected(self, reason: str, about: Iterable[str]) -> str:
         """Why the row is rejected, saying first that it is short where a cell it leaves out is one of the columns
-        `read` (None: any), as the missing cell may be why: read as empty, it may be a value left out, not an
-        empty cell that an Excel export did not write."""
-        if not self.left_out or (read is not None and not set(self.left_out) & set(read)):
+        the rejection is `about`, as the missing cell may be why: read as empty, it may be a value left out, not an
+        empty cell that an Excel export did not write. A rejection for another column (a bad postcode in a row that
+        leaves out its email) is said alone: the cells left out are not why."""
+        if not set(self.left_out) & set(about):
             return reason
         return f"{self.short}: {reason}"
 

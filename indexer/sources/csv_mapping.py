@@ -13,7 +13,7 @@ import fnmatch
 import re
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -318,15 +318,14 @@ def _row(row: CsvRow, mapping: Mapping, file: str, source: str, edition: FileEdi
     if rule:
         return Rejection(origin, row.rejected(f"filtered out by mapping {mapping.path.name}: "
                                               f"{rule.explain(row.values)}", rule.columns))
-    result = _mapped(row, mapping, file, source, edition)
-    if isinstance(result, Rejection):  # one a cell the row leaves out may be why
-        return replace(result, reason=row.rejected(result.reason, mapping.used_columns()))
-    return result
+    return _mapped(row, mapping, file, source, edition)
 
 
 def _mapped(row: CsvRow, mapping: Mapping, file: str, source: str, edition: FileEdition
             ) -> Candidate | Held | Rejection:
-    """A row the mapping's filters keep, as its fields say."""
+    """A row the mapping's filters keep, as its fields say. A rejection for a column a short row leaves out says
+    first that the row is short (`CsvRow.rejected`); one for a value a cell holds does not, as a cell left out is
+    read as empty and an empty cell is never parsed."""
     origin = Origin(source, file, row.line, licence=mapping.licence)
     parser = RowParser()
     for field, columns in mapping.columns.items():
@@ -335,14 +334,14 @@ def _mapped(row: CsvRow, mapping: Mapping, file: str, source: str, edition: File
     fields = {**compact(parser.fields), **mapping.constants}
     name_column = ", ".join(mapping.columns.get("name", ("name",)))
     if not fields.get("name"):
-        return Rejection(origin, f"no name (column '{name_column}')")
+        return Rejection(origin, row.rejected(f"no name (column '{name_column}')", mapping.columns.get("name", ())))
     source_id = _source_id(mapping, row.values, fields)
     origin = Origin(source, file, row.line, source_id=source_id, licence=mapping.licence, edition=edition)
     if not source_id:
-        return Rejection(origin, f"no id (column '{mapping.columns['id'][0]}')")
+        return Rejection(origin, row.rejected(f"no id (column '{mapping.columns['id'][0]}')", mapping.columns["id"]))
     if parser.errors:
         return Rejection(origin, "; ".join(parser.errors))
-    unplaced = _unplaced(mapping, fields, row.line)
+    unplaced = _unplaced(mapping, fields, row)
     if unplaced:
         return Rejection(origin, unplaced)
     label_columns = mapping.columns.get("label_text")
@@ -396,18 +395,20 @@ def _source_id(mapping: Mapping, values: dict[str, str], fields: dict[str, Any])
     return slugify(f"{fields['name']} {fields.get('postcode', '')}")
 
 
-def _unplaced(mapping: Mapping, fields: dict[str, Any], line: int) -> str | None:
+def _unplaced(mapping: Mapping, fields: dict[str, Any], row: CsvRow) -> str | None:
     """Why a row with neither a postcode nor coordinates cannot be placed, and how a maintainer gives it one. It
     was held for review and then rejected by the queue as "no coordinates and no postcode to place the service":
     no word of which site it is (18 rows of the 2014–15 hospital list, Bethlem Royal Hospital among them), nor
-    that no edit reaches a row that is not in the directory: the file is where its place is given."""
+    that no edit reaches a row that is not in the directory: the file is where its place is given. A short row
+    that leaves out one of those columns says so first (`CsvRow.rejected`): the cell may have held the place."""
     if fields.get("postcode") or (fields.get("lat") is not None and fields.get("lon") is not None):
         return None
     columns = [c for field in ("postcode", "lat", "lon") for c in mapping.columns.get(field, ())]
     site = fields.get("address") or "no address either"
     named = ", ".join(f"'{c}'" for c in columns) + " empty" if columns else "its mapping maps neither"
-    return (f"cannot be placed: {shorten(fields['name'])} ({shorten(site)}) has no postcode and no coordinates "
-            f"({named}). To list it, give the site's postcode (or latitude and longitude) on line {line} of a copy "
-            "of the file and import that copy: no maintainer's edit reaches a row the directory does not hold")
+    return row.rejected(
+        f"cannot be placed: {shorten(fields['name'])} ({shorten(site)}) has no postcode and no coordinates "
+        f"({named}). To list it, give the site's postcode (or latitude and longitude) on line {row.line} of a copy "
+        "of the file and import that copy: no maintainer's edit reaches a row the directory does not hold", columns)
 
 

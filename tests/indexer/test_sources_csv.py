@@ -317,6 +317,30 @@ def test_an_excel_export_that_leaves_out_a_rows_trailing_empty_cells_reads_as_th
     assert read(saved) == read(HOSPITALS_2018)
 
 
+def test_a_short_row_says_it_is_short_only_where_a_cell_it_leaves_out_is_what_it_is_rejected_for(tmp_path):
+    """Cygnet Hospital Coventry (line 1184 of the real 2018 hospital list) gives no phone, email, website or fax, so
+    an older Excel saves its row without those four cells. Given a postcode that is none ('TBC'), it is rejected
+    for that postcode, which the row holds. Before, the reason said first that the row is short, as the email the
+    mapping reads is among the cells it leaves out, though they are not why. Now only a rejection for a column the
+    row leaves out says so: the same row cut before its postcode cannot be placed, and says first that it is
+    short, as the cells left out may have held its place."""
+    text = _as_excel_saves(HOSPITALS_2018.read_text(encoding="utf-8"))
+    row = _row_of(text, "NMJ25")
+    cells = next(csv.reader([row]))
+    assert len(cells) == 18 and cells[7] == "Cygnet Hospital Coventry" and cells[13] == "CV2 4FN"
+    saved = tmp_path / HOSPITALS_2018.name
+
+    def rejected(cells: list[str]) -> list[str]:
+        saved.write_text(text.replace(row, ",".join(cells)), encoding="utf-8", newline="")
+        return [str(r) for r in load_source(saved) if isinstance(r, Rejection) and r.origin.line == 1184]
+
+    assert rejected([*cells[:13], "TBC", *cells[14:]]) == [
+        f"{saved.name}:1184: Postcode: 'TBC' is not a UK postcode"]
+    [cut] = rejected(cells[:13])
+    assert cut.startswith(f"{saved.name}:1184: row has 13 of the header's 22 columns (cells left out, or a line "
+                          "break inside a cell that is not quoted): cannot be placed: Cygnet Hospital Coventry")
+
+
 def test_the_2014_15_hospital_list_mapping_is_the_2018_one_with_what_differs(tmp_path):
     """The 2014–15 mapping copied the 2018 one wholesale (columns, values, filters), so a fix to one could miss the
     other; it is `based_on` it now and gives only what differs (the rows of both files read the same as before:
