@@ -490,6 +490,7 @@ def read_chunks(rows: Iterable[Candidate | Held | Rejection], report: IndexRepor
     for row in tqdm(rows, desc="indexing", unit=" rows", disable=not progress, leave=False):
         report.read += 1
         if isinstance(row, Held):
+            _warned(row.candidate, report)
             first = held.setdefault((row.candidate.origin.source, row.candidate.origin.source_id), row)
             if first is row:
                 report.held.append(row)
@@ -498,14 +499,19 @@ def read_chunks(rows: Iterable[Candidate | Held | Rejection], report: IndexRepor
             continue
         if isinstance(row, Candidate):
             row = without_bad_contacts(row)
-            if row.warnings:
-                report.warnings += [f"{place(row.origin.file, row.origin.line)}: {w}" for w in row.warnings]
+            _warned(row, report)
         chunk.append(row)
         if len(chunk) >= CHUNK:
             yield chunk
             chunk = []
     if chunk:
         yield chunk
+
+
+def _warned(candidate: Candidate, report: IndexReport) -> None:
+    """`candidate`'s warnings in `report`, each by its file and line: of a row indexed or held for review alike,
+    as either keeps what the row says."""
+    report.warnings += [f"{place(candidate.origin.file, candidate.origin.line)}: {w}" for w in candidate.warnings]
 
 
 def candidates_of(chunk: list[Candidate | Rejection]) -> list[Candidate]:

@@ -318,7 +318,10 @@ def _row(row: CsvRow, mapping: Mapping, file: str, source: str, edition: FileEdi
     if rule:
         return Rejection(origin, row.rejected(f"filtered out by mapping {mapping.path.name}: "
                                               f"{rule.explain(row.values)}", rule.columns))
-    return _mapped(row, mapping, file, source, edition)
+    result = _mapped(row, mapping, file, source, edition)
+    if not isinstance(result, Rejection):  # kept: said where its values may be in the next row
+        (result.candidate if isinstance(result, Held) else result).warnings.extend(row.landed(mapping.used_columns()))
+    return result
 
 
 def _mapped(row: CsvRow, mapping: Mapping, file: str, source: str, edition: FileEdition

@@ -287,7 +287,7 @@ def test_a_row_missing_cells_mid_file_is_rejected_and_a_last_row_without_a_newli
     assert _at(list(load_source(unended))) == whole
 
 
-def _as_excel_saves(text: str) -> str:
+def as_excel_saves(text: str) -> str:
     """The CSV text as older Excel versions save a sheet: past the 16th row, a row's empty cells at its end are
     not written, nor the commas before them."""
     out = io.StringIO()
@@ -306,7 +306,7 @@ def test_an_excel_export_that_leaves_out_a_rows_trailing_empty_cells_reads_as_th
     leaves out empty, and every row reads as from the whole file, each to the same fields or the same reason."""
     text = HOSPITALS_2018.read_text(encoding="utf-8")
     saved = tmp_path / HOSPITALS_2018.name
-    saved.write_text(_as_excel_saves(text), encoding="utf-8", newline="")
+    saved.write_text(as_excel_saves(text), encoding="utf-8", newline="")
     short = [cells for cells in csv.reader(saved.open(newline="", encoding="utf-8")) if len(cells) < 22]
     assert len(short) == 848
 
@@ -324,7 +324,7 @@ def test_a_short_row_says_it_is_short_only_where_a_cell_it_leaves_out_is_what_it
     mapping reads is among the cells it leaves out, though they are not why. Now only a rejection for a column the
     row leaves out says so: the same row cut before its postcode cannot be placed, and says first that it is
     short, as the cells left out may have held its place."""
-    text = _as_excel_saves(HOSPITALS_2018.read_text(encoding="utf-8"))
+    text = as_excel_saves(HOSPITALS_2018.read_text(encoding="utf-8"))
     row = _row_of(text, "NMJ25")
     cells = next(csv.reader([row]))
     assert len(cells) == 18 and cells[7] == "Cygnet Hospital Coventry" and cells[13] == "CV2 4FN"

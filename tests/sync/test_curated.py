@@ -185,6 +185,30 @@ def test_a_table_saved_without_its_rows_trailing_empty_cells_reads_as_the_whole_
         "quoted): column postcode: empty; a service needs the full postcode of its base")
 
 
+def test_a_row_a_line_break_cut_in_two_is_listed_with_a_warning_and_an_excel_export_warns_of_none(
+        tmp_path, geography, geodata_dir):
+    """The IPS table with a line break typed in the Leeds service's description, a cell not quoted: the row is cut
+    in two. Its first part, its verified_by, verified_on and notes read as empty, is listed as a service no one has
+    verified; its second part, those cells in the wrong columns, is rejected. Before, the report said nothing of the
+    first part, whose area's verification was lost. Now it warns of it by file and line. The table as an older
+    Excel saves it (four rows short) warns of none."""
+    cut, saved = tmp_path / "cut" / "ips.csv", tmp_path / "saved" / "ips.csv"
+    for path, text in ((cut, IPS.replace("for people with autism", "for people\nwith autism")),
+                       (saved, "".join(line.rstrip(",") + "\n" for line in IPS.splitlines()))):
+        path.parent.mkdir()
+        path.write_text(text, encoding="utf-8")
+    home = make_home(tmp_path / "home", geodata_dir)
+    report = rebuild(home, geography, [cut])
+    assert [w for w in report.warnings if "cells empty" in w] == [
+        "ips.csv:2: read with its last 3 cells empty: the next row, line 3, has 4, which would complete it if a "
+        "line break inside a cell that is not quoted cut it in two: check the row"]
+    assert any(r.origin.line == 3 for r in report.rejected)
+    leeds_ips = index_record(home, "curated-ips:e54000054-leeds-ips-employment-service-invented")
+    assert leeds_ips["description"] == "Work support for people" and "last_verified" not in leeds_ips
+    assert not [w for w in rebuild(make_home(tmp_path / "saved-home", geodata_dir), geography, [saved]).warnings
+                if "cells empty" in w]
+
+
 def test_a_verified_table_makes_its_areas_covered_and_a_rebuild_without_it_uncovers_them(
         tmp_path, geography, geodata_dir, data_dir, tables):
     home = make_home(tmp_path / "home", geodata_dir)
