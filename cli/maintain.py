@@ -224,12 +224,12 @@ def verify_due(days: int | None, limit: int) -> None:
 @click.option("--hsds", is_flag=True, help="HSDS 3.0 metadata rows (changes to services only).")
 def audit(service_id: str | None, after_id: int, limit: int, hsds: bool) -> None:
     """Print the audit log, oldest first, one JSON object a line."""
-    from rehabmap.maintain.audit import hsds_metadata
+    from rehabmap.maintain.audit import hsds_rows
 
     entries, _total = _directory().audit.entries(resource_id=service_id, after_id=after_id, limit=limit,
                                                  resource_type="service" if hsds else None)
-    for entry in entries:
-        click.echo(json.dumps(hsds_metadata(entry) if hsds else vars(entry), ensure_ascii=False))
+    for row in hsds_rows(entries) if hsds else map(vars, entries):  # before, a row left out was a line 'null'
+        click.echo(json.dumps(row, ensure_ascii=False))
 
 
 @click.group("db")

@@ -48,7 +48,7 @@ from api.schemas import ServiceOut, error_responses
 from indexer.sources.curated import TABLES
 from indexer.upload import kept_table
 from rehabmap.errors import DirectoryUnavailable, ServiceNotFound, UnknownOrganisation
-from rehabmap.maintain.audit import hsds_metadata
+from rehabmap.maintain.audit import hsds_rows
 from rehabmap.maintain.auth import Principal, Role, Rule
 from rehabmap.maintain.edits import CREATE, KEEP, MAINTAINER_ROLES, RETIRE, STATE, Editor, version_of
 from rehabmap.maintain.freshness import areas_due, due_for_verification
@@ -385,7 +385,7 @@ def audit(
     next_after = entries[-1].id if entries and len(entries) == limit else None
     if format == "hsds":
         return HsdsAuditOut(total=total, next_after_id=next_after,
-                            contents=[HsdsMetadataOut(**row) for row in map(hsds_metadata, entries) if row is not None])
+                            contents=[HsdsMetadataOut(**row) for row in hsds_rows(entries)])
     return AuditOut(total=total, next_after_id=next_after, entries=[AuditEntryOut(**vars(e)) for e in entries])
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
@@ -176,6 +176,12 @@ def hsds_metadata(entry: AuditEntry) -> dict[str, Any] | None:
         "previous_value": _hsds_value(entry.old), "replacement_value": _hsds_value(entry.new),
         "updated_by": entry.actor,
     }
+
+
+def hsds_rows(entries: Iterable[AuditEntry]) -> list[dict[str, Any]]:
+    """The entries that are changes to services, as HSDS `metadata` rows: the others are left out, never said as
+    an empty row."""
+    return [row for row in map(hsds_metadata, entries) if row is not None]
 
 
 def _hsds_value(value: Any) -> str:
