@@ -218,16 +218,17 @@ def verify_due(days: int | None, limit: int) -> None:
 
 
 @click.command("audit")
-@click.option("--service", "service_id", help="Only changes to this service.")
+@click.option("--service", "service_id", help="Only this service's history: its changes, and the uploads that "
+              "took it out of the directory.")
 @click.option("--after", "after_id", type=click.IntRange(0), default=0, help="Entries after this id.")
 @click.option("--limit", type=click.IntRange(1), default=1000, show_default=True)
 @click.option("--hsds", is_flag=True, help="HSDS 3.0 metadata rows (changes to services only).")
 def audit(service_id: str | None, after_id: int, limit: int, hsds: bool) -> None:
     """Print the audit log, oldest first, one JSON object a line."""
     from rehabmap.maintain.audit import hsds_rows
+    from rehabmap.maintain.history import audit_page
 
-    entries, _total = _directory().audit.entries(resource_id=service_id, after_id=after_id, limit=limit,
-                                                 resource_type="service" if hsds else None)
+    entries, _total = audit_page(_directory().audit, service_id, after_id=after_id, limit=limit, services_only=hsds)
     for row in hsds_rows(entries) if hsds else map(vars, entries):  # before, a row left out was a line 'null'
         click.echo(json.dumps(row, ensure_ascii=False))
 

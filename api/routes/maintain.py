@@ -52,6 +52,7 @@ from rehabmap.maintain.audit import hsds_rows
 from rehabmap.maintain.auth import Principal, Role, Rule
 from rehabmap.maintain.edits import CREATE, KEEP, MAINTAINER_ROLES, RETIRE, STATE, Editor, version_of
 from rehabmap.maintain.freshness import areas_due, due_for_verification
+from rehabmap.maintain.history import audit_page
 from rehabmap.maintain.organisations import Organisation
 from rehabmap.maintain.retirement import retirement
 from rehabmap.maintain.store import Directory
@@ -371,7 +372,8 @@ def verification_due(
             dependencies=[_may(Rule("read the audit log", (Role.admin,)))])
 def audit(
     state: State,
-    service_id: Annotated[str | None, Query(max_length=300, description="Only changes to this service.")] = None,
+    service_id: Annotated[str | None, Query(max_length=300, description="Only this service's history: its changes, "
+                                            "and the uploads that took it out of the directory.")] = None,
     after_id: Annotated[int, Query(ge=0, le=2**62, description="Entries after this id (the previous page's "
                                                                  "next_after_id).")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="Entries per page.")] = 100,
@@ -380,8 +382,8 @@ def audit(
 ) -> AuditOut | HsdsAuditOut:
     """Every change, oldest first: when, who (the token's label and id), what, the old and new value. The
     log is append-only; it records changes to the directory, never anything about a search."""
-    entries, total = _directory(state).audit.entries(resource_id=service_id, after_id=after_id, limit=limit,
-                                                     resource_type="service" if format == "hsds" else None)
+    entries, total = audit_page(_directory(state).audit, service_id, after_id=after_id, limit=limit,
+                                services_only=format == "hsds")
     next_after = entries[-1].id if entries and len(entries) == limit else None
     if format == "hsds":
         return HsdsAuditOut(total=total, next_after_id=next_after,

@@ -681,6 +681,36 @@ def test_a_service_an_upload_took_out_has_its_history_say_which_when_and_by_whom
     assert client.get("/keepers/history/curated-ips:e54000048-none").status_code == 404  # an id never listed
 
 
+def test_the_audit_api_and_command_line_give_a_service_taken_out_the_history_its_page_gives(keepers):
+    """A service's history is one rule for every face. Before, `GET /maintain/audit?service_id=` and `rehabmap audit
+    --service` gave only the rows filed under the service, so of Leeds' service, which an upload took out, they said
+    nothing (total 0) where its history page lists that upload; and an id named rows of another kind's that shares
+    it (an organisation's). Now both give the page's rows: the upload's among them, and only those."""
+    from tests.maintain.conftest import cli_here
+
+    client = ips_site(keepers)
+    leeds = "curated-ips:e54000054-leeds-ips-employment-service-invented"
+    assert add_ips(keepers, client, ips_table(LEEDS_IPS, LANCASHIRE_NONE))[1].status_code == 303
+    assert add_ips(keepers, client, ips_table(MANCHESTER_IPS), removes="yes")[1].status_code == 303
+    [upload] = [e for e in keepers.site.directory.audit.entries(resource_type="curated_table")[0]
+                if e.field == "removed_services" and e.new]
+    assert upload.new == [{"id": leeds, "name": "Leeds IPS Employment Service (invented)"}]
+    admin = keepers.site.auth("admin")
+    answer = keepers.client().get("/maintain/audit", params={"service_id": leeds}, headers=admin).json()
+    assert (answer["total"], [e["id"] for e in answer["entries"]]) == (1, [upload.id])
+    assert answer["entries"][0]["new"] == upload.new and answer["entries"][0]["resource_id"] == "ips_services.csv"
+    after = keepers.client().get("/maintain/audit", params={"service_id": leeds, "after_id": upload.id}, headers=admin)
+    assert (after.json()["total"], after.json()["entries"]) == (0, [])
+    printed = cli_here(keepers.site, "audit", "--service", leeds)
+    assert printed.returncode == 0, printed.stderr
+    assert [json.loads(line)["id"] for line in printed.stdout.splitlines()] == [upload.id]
+    assert cli_here(keepers.site, "audit", "--service", leeds, "--hsds").stdout == ""  # a table's row: no HSDS change
+
+    organisation = keepers.client().post("/maintain/organisations", json={"name": "Harbourlight (fictional)"},
+                                         headers=admin).json()["id"]
+    named = keepers.client().get("/maintain/audit", params={"service_id": str(organisation)}, headers=admin).json()
+    assert (named["total"], named["entries"]) == (0, [])
+
 def test_a_kept_table_changed_on_the_servers_disk_into_no_text_is_told_not_a_500(keepers, caplog):
     """Each table is checked as text when it is added, so a kept table that reads as none (binary, UTF-16 cut
     short, or no file at all under its name) is only a change on the server's disk. Before, its download, on the

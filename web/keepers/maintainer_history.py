@@ -1,7 +1,8 @@
 """Each service's history, for maintainers: every change the audit log holds for it (edits, retiring and
 restoring, verification, review decisions, links to an organisation, and an upload that took it out of the
 directory, which the audit files under the table), oldest first, one row a field, with who made it and the value
-before and after. The audit log is append-only; this page only reads it."""
+before and after (`rehabmap.maintain.history`, as the audit API and command give it). The audit log is
+append-only; this page only reads it."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from starlette.responses import HTMLResponse
 
 from rehabmap.errors import shorten
 from rehabmap.maintain.audit import TIDIED, AuditEntry
+from rehabmap.maintain.history import service_history
 from rehabmap.maintain.overlay import RESTORE_SUPERSEDED, Restore
-from rehabmap.maintain.uploads import REMOVED_SERVICES, taking_out
+from rehabmap.maintain.uploads import REMOVED_SERVICES
 from web.keepers.maintainer_review import MAINTAINERS
 from web.keepers.maintainer_upload import UPLOAD
 from web.keepers.paths import HISTORY, SERVICES, service_path
@@ -48,10 +50,8 @@ def cells(entry: AuditEntry) -> tuple[str, str, str]:
 
 @router.get(HISTORY + "/{service_id:path}")
 def history(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
-    audit = directory_of(request).audit
-    entries, total = audit.entries(resource_id=service_id, limit=LIMIT)
-    taken_out = taking_out(audit, service_id)  # before, not shown: a service an upload took out was "No such service"
-    entries, total = sorted([*entries, *taken_out], key=lambda e: e.id)[:LIMIT], total + len(taken_out)
+    entries, total = service_history(directory_of(request).audit, service_id, limit=LIMIT)
+    taken_out = any(e.field == REMOVED_SERVICES for e in entries)
     service = get_state(request).backend.get(service_id)
     if not entries and service is None:  # before, "No change has been made to it here", as if it were listed
         return message_page(request, keeper, 404, "No such service",
