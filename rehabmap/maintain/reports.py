@@ -67,9 +67,11 @@ class ProblemReports:
         if not what:
             raise InvalidValue("Say what is wrong with the page", field="what")
         if len(what) > MAX_WHAT:
-            raise InvalidValue(f"Say what is wrong in {MAX_WHAT} characters or fewer", field="what")
+            raise InvalidValue(f"Say what is wrong in {MAX_WHAT:,} characters or fewer: it has {len(what):,}",
+                               field="what")
         if contact is not None and len(contact) > MAX_CONTACT:
-            raise InvalidValue(f"Contact details must be {MAX_CONTACT} characters or fewer", field="contact")
+            raise InvalidValue(f"Contact details must be {MAX_CONTACT:,} characters or fewer: it has {len(contact):,}",
+                               field="contact")
         moment = self.clock()
         hour_ago = iso(moment - timedelta(hours=1))
         with self.database.transaction() as conn:

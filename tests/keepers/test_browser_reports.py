@@ -80,3 +80,41 @@ def test_the_public_report_forms_errors_are_summarised_focused_and_named_on_thei
         assert page.evaluate("() => document.activeElement.id") == box
     assert public.cookies() == []
     public.close()
+
+
+def test_what_is_wrong_is_sent_whole_and_one_too_long_is_refused_on_its_box(browser, keepers_server, shared_keepers,
+                                                                             axe_source):
+    """Before, the box had maxlength 1,000, which Chromium enforces by cutting a paste short without a word: a report
+    of 1,050 characters was cut to its first 1,000 and sent, and kept so, its end lost. Now the box takes it whole
+    and its hint says the limit; one too long is refused against the box, saying its length (the error summary
+    focused, linking to it), all that was typed still there and nothing kept; shortened, it is sent whole."""
+    public = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
+    page = public.new_page()
+    page.goto(keepers_server + report_problem_url(AIRE))
+    what = page.get_by_label("What is wrong?")
+    typed = ("The ward's phone number on this page rings a fax machine; the unit moved to Field House in May. " * 11
+             )[:1050]
+    reports = shared_keepers.site.directory.reports
+    before = len(reports.open())
+    what.fill(typed)
+    assert what.input_value() == typed  # before: its first 1,000 characters
+    assert page.locator("#what-hint").inner_text().endswith("Up to 1,000 characters.")
+    page.get_by_role("button", name="Send report").click()
+    said = "Say what is wrong in 1,000 characters or fewer: it has 1,050"
+    summary = page.locator(".nhsuk-error-summary")
+    expect(summary).to_be_focused()
+    link = summary.get_by_role("link", name=said)
+    expect(link).to_have_attribute("href", "#what")
+    expect(page.locator("#what-error")).to_contain_text(said)
+    assert page.get_by_label("What is wrong?").input_value() == typed  # nothing typed is lost
+    assert len(reports.open()) == before  # nothing kept
+    assert axe(page, axe_source) == []
+    link.click()
+    assert page.evaluate("() => document.activeElement.id") == "what"
+
+    shortened = typed[:1000].strip()
+    page.get_by_label("What is wrong?").fill(shortened)
+    page.get_by_role("button", name="Send report").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you: your report was sent")
+    assert reports.open()[-1].what == shortened
+    public.close()

@@ -61,15 +61,22 @@ def test_the_public_form_sets_no_cookie_and_keeps_nothing_of_the_sender(keepers)
     form = client.get(report_problem_url(AIRE))
     assert form.status_code == 200 and "Report a problem with this page" in form.text
     assert "Aire Valley Rehabilitation Unit (sample)" in form.text and "set-cookie" not in form.headers
-    # each box says its limit, which the store holds it to: the contact's was passed to the page and never shown
-    assert "Up to 1000 characters." in form.text and "contact you about this report. Up to 200 characters." in form.text
+    # each box says its limit, which the store holds it to, and has no maxlength: a browser would cut a paste to it
+    assert "medical details. Up to 1,000 characters." in form.text
+    assert "contact you about this report. Up to 200 characters." in form.text and "maxlength" not in form.text
     assert client.get(report_problem_url("sample:no-such-service")).status_code == 404
     empty = client.post("/report-a-problem", data={"service": AIRE, "what": " ", "contact": "me@example.org"})
     assert empty.status_code == 400 and '<a href="#what">Say what is wrong with the page</a>' in empty.text
     assert 'value="me@example.org"' in empty.text
-    long = "x" * 1200
-    too_long = client.post("/report-a-problem", data={"service": AIRE, "what": long})
-    assert too_long.status_code == 400 and "1000 characters or fewer" in too_long.text
+    # before, the page cut each value at 1,001 characters: what was typed past that was gone from the page
+    long = "The phone number on the page rings a fax machine. " * 30
+    too_long = client.post("/report-a-problem", data={"service": AIRE, "what": long, "contact": "x" * 1200})
+    assert too_long.status_code == 400
+    assert '<a href="#what">Say what is wrong in 1,000 characters or fewer: it has 1,499</a>' in too_long.text
+    assert f'aria-describedby="what-hint what-error">{long.strip()}</textarea>' in too_long.text
+    assert 'value="' + "x" * 1200 + '"' in too_long.text
+    contact = client.post("/report-a-problem", data={"service": AIRE, "what": "Wrong number", "contact": "x" * 1200})
+    assert '<a href="#contact">Contact details must be 200 characters or fewer: it has 1,200</a>' in contact.text
     sent = client.post("/report-a-problem", data={"service": AIRE, "what": "Wrong phone number", "contact": ""},
                        headers={"Referer": "http://testserver/find/rehab?where=LS9+7TF",
                                 "X-Forwarded-For": "203.0.113.9"})
@@ -143,7 +150,8 @@ def test_a_note_too_long_is_named_on_its_box_with_what_was_typed_kept(keepers):
     assert refused.status_code == 400
     assert f'<a href="#note-{second}">The note must be 200 characters or fewer: it has {len(note.strip())}</a>' \
         in refused.text
-    assert f'id="note-{second}" name="note" rows="2" maxlength="200" aria-describedby="note-{second}-error">' \
+    assert f'id="note-{second}" name="note" rows="2" aria-describedby="note-{second}-hint note-{second}-error">' \
            f"{note.strip()}</textarea>" in refused.text
-    assert f'id="note-{first}" name="note" rows="2" maxlength="200"></textarea>' in refused.text
+    assert f'id="note-{first}" name="note" rows="2" aria-describedby="note-{first}-hint"></textarea>' in refused.text
+    assert f'<div class="nhsuk-hint" id="note-{first}-hint">Up to 200 characters.</div>' in refused.text
     assert [row[5] for row in stored(keepers)] == [None, None]

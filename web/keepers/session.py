@@ -241,8 +241,8 @@ def render(request: Request, who: Keeper | Visitor, template: str, context: dict
     """A page in the keepers' layout (`keepers/layout.html`): never cached; `keeper` (the principal, or None),
     `keeper_sections` (their pages), `csrf_input` (the hidden field every form carries), `source_title` (a
     source as a person reads it, as the public pages name it) and the words of `web.keepers.words` (fields, values
-    and times as a maintainer reads them, `text_limits`, each text box's maxlength, and `as_kept`, how a box without
-    one is counted) are in its context."""
+    and times as a maintainer reads them, `text_limits`, the most each text box's field keeps, which its hint says,
+    and `as_kept`, how a text kept otherwise than typed is counted) are in its context."""
     keeper = who.principal if isinstance(who, Keeper) else None
     values = {"keeper": keeper, "keeper_sections": sections_for(keeper.role) if keeper else [],
               "csrf_input": Markup('<input type="hidden" name="csrf" value="{}">').format(who.csrf),

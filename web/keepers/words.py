@@ -24,7 +24,8 @@ from web.service_view import who_it_takes
 # The text a person types in the keepers' forms, by input name: what a "too long" error calls it, and the most it may
 # hold, read from each limit's one home in the domain (the record's, the audit log's, the reports'), which the
 # maintainers' API and the command line read too. The forms keep these values whole and refuse one too long
-# (`web.keepers.session.form_errors`); the templates set each box's maxlength from `TEXT_LIMITS`, but for `KEPT_AS`.
+# (`web.keepers.session.form_errors`); each box's hint says its limit from `TEXT_LIMITS`, and none has a maxlength
+# (the `input` and `textarea` macros' `limit`: a browser enforces a maxlength by cutting a paste short without a word).
 TYPED_FIELDS: dict[str, tuple[str, int]] = {
     **{name: (label, TEXT_MAX_LENGTH[name]) for name, label in (
         ("name", "Name"), ("organisation", "Organisation"), ("description", "What the service does"),
@@ -34,10 +35,10 @@ TYPED_FIELDS: dict[str, tuple[str, int]] = {
     "organisation_name": ("The organisation's name", ORGANISATION_NAME_LENGTH[1]), "label": ("The label",
                                                                                         TOKEN_LABEL_LENGTH[1])}
 TEXT_LIMITS = {name: limit for name, (_, limit) in TYPED_FIELDS.items()}
-# A text its field keeps otherwise than typed, and is measured so by the API and the command line: each as kept. Its
-# box has no maxlength, which a browser counts as typed and enforces by cutting a paste short without a word (a reason
-# of 488 characters as kept, typed with double spaces, lost its end): its hint says how it is counted (`AS_KEPT`), and
-# one too long is the form's refusal against it, all that was typed shown again.
+# A text its field keeps otherwise than typed, and is measured so by the API and the command line: each as kept. A
+# browser would count it as typed (a reason of 488 characters as kept, typed with double spaces, was cut at 500 by a
+# maxlength): its hint says how it is counted (`AS_KEPT`), and one too long is the form's refusal against it, all that
+# was typed shown again.
 KEPT_AS = {"reason": tidied_text, "organisation_name": tidied_text, "label": tidied_text}
 AS_KEPT = "a run of spaces or line breaks counting as one"
 
