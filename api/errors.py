@@ -27,12 +27,12 @@ GEODATA_STATUS: dict[str, int] = {"unknown_postcode": 404, "terminated_postcode"
 
 # What an API client can do about an error (`rehabmap.errors.Remedy`): a route to call, or who must act, never a
 # command. The tokens and the review queue are not the API's, so their errors never reach it; a record the queue holds
-# back does, and no route decides it.
+# back does, and no route decides it: its page in the queue is named by the record's id (the error's `subject`).
 REMEDIES = {Remedy.ORGANISATIONS: "GET /maintain/organisations lists them; POST /maintain/organisations adds one.",
             Remedy.TOKEN_KEY: "Nothing is wrong with the request or the token: the server's operator must restore the "
                               "key file or make a new key.",
             Remedy.REVIEW_DECISION: "The API has no route to decide it: a maintainer accepts or rejects it on its page "
-                                    "in the keepers' review queue, /keepers/review/{id}.",
+                                    "in the keepers' review queue, /keepers/review/{subject}.",
             Remedy.KEPT_TABLE: "Nothing is wrong with the request: the server's operator must restore the file from "
                                "its backup, or a maintainer can upload the whole table again on the keepers' upload "
                                "page, /keepers/upload, which replaces it."}

@@ -226,7 +226,7 @@ def test_changing_a_record_held_from_the_index_says_why_it_is_not_there(tmp_path
             f"'{FIELD_HOUSE}' is held from Care Quality Commission (CQC) but not shown: it awaits review, as its "
             "source does not name its type; rehabmap infers Level 1 inpatient rehabilitation unit from what it says. "
             "The API has no route to decide it: a maintainer accepts or rejects it on its page in the keepers' "
-            "review queue, /keepers/review/{id}.")
+            f"review queue, /keepers/review/{FIELD_HOUSE}.")  # before, the literal '/keepers/review/{id}'
         assert rehabmap(home, data_dir, None, "review", "reject", FIELD_HOUSE, "--reason", "acute ward").returncode == 0
         rejected = httpx.post(f"{url}/maintain/services/{FIELD_HOUSE}/verify", headers=auth, timeout=30).json()
         day = datetime.now(timezone.utc).date()  # in words, as a person writes a day: it said "on 2026-12-02"
@@ -234,7 +234,7 @@ def test_changing_a_record_held_from_the_index_says_why_it_is_not_there(tmp_path
                 in rejected["error"]["message"])
         assert rejected["error"]["message"].endswith("): acute ward. The API has no route to decide it: a "
                                                      "maintainer accepts or rejects it on its page in the keepers' "
-                                                     "review queue, /keepers/review/{id}.")
+                                                     f"review queue, /keepers/review/{FIELD_HOUSE}.")
         unknown = httpx.post(f"{url}/maintain/services/cqc:1-000/retire", json=MISTAKE, headers=auth, timeout=30).json()
         assert unknown["error"]["message"] == "No service with id 'cqc:1-000'."
 
@@ -260,7 +260,7 @@ def test_linking_a_record_held_from_the_index_to_an_organisation_says_why_it_is_
         assert reply.status_code == 404 and reply.json()["error"] == {
             "code": "service_not_found", "field": "service_ids",
             "message": f"{held}. The API has no route to decide it: a maintainer accepts or rejects it on its page "
-                       "in the keepers' review queue, /keepers/review/{id}."}
+                       f"in the keepers' review queue, /keepers/review/{FIELD_HOUSE}."}
         with httpx.Client(base_url=url, timeout=30) as admin:
             form = admin.get("/keepers/sign-in")
             admin.post("/keepers/sign-in", data={"csrf": csrf_of(form.text), "token": auth["Authorization"][7:]})
