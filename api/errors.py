@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geodata.errors import GeodataError
-from rehabmap.errors import DomainError, Remedy, for_operator, with_remedy
+from rehabmap.errors import DomainError, Remedy, for_operator, tell_operator, with_remedy
 
 log = logging.getLogger("rehabmap.api")
 
@@ -160,6 +160,7 @@ def install(app: FastAPI, *, catch_all: bool = True) -> None:
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        tell_operator(exc)
         return _body(exc.status, exc.code, with_remedy(exc, REMEDIES), exc.field, getattr(exc, "headers", None))
 
     @app.exception_handler(GeodataError)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import shutil
 import time
 from dataclasses import dataclass, field, replace
@@ -36,12 +35,11 @@ from indexer.rows import Rejection
 from indexer.sources.common import CsvTable, FileUnreadable, charset_of, csv_table, decode_text, read_bytes
 from indexer.sources.curated import TABLES, CuratedRow, TableSpec, check_rows, claims_of, rows_of, spec_for
 from rehabmap.coverage import Claim
-from rehabmap.errors import DomainError, Remedy, for_operator
+from rehabmap.errors import DomainError, Remedy, tell_operator
 from rehabmap.random_keys import is_key, new_key
 
 HOLD_MINUTES = 30
 KEPT = "curated"  # under REHABMAP_HOME: the tables added through the maintainers' pages, which every rebuild reads
-log = logging.getLogger(__name__)
 
 
 class UnknownTable(DomainError):
@@ -169,8 +167,8 @@ class KeptTable:
 
 def kept_table(home: Path, file_name: str) -> KeptTable:
     """The kept table of this name; `UnknownTable` for a name no curated table has, `TableNotKept`, saying so
-    plainly, when none of its kind has been added here, `TableUnreadable` (logged, with the file's place, for the
-    operator) when the file is no longer text."""
+    plainly, when none of its kind has been added here, `TableUnreadable` (with the file's place, which the face that
+    answers it logs for the operator: `tell_operator`) when the file is no longer text."""
     spec = spec_filed_as(file_name)
     if spec is None:
         raise UnknownTable(f"There is no curated table named '{file_name[:100]}': the tables are "
@@ -185,11 +183,9 @@ def kept_table(home: Path, file_name: str) -> KeptTable:
         data = read_bytes(kept)
         return KeptTable(spec, data, charset_of(data))
     except FileUnreadable as unreadable:
-        error = TableUnreadable(f"The {spec.file_name} table kept here cannot be read: {unreadable}. Every table is "
-                                "read as text when it is added, so the file has been changed on the server since.",
-                                where=str(kept), remedy=Remedy.KEPT_TABLE)
-        log.error("%s", for_operator(error))
-        raise error from None
+        raise TableUnreadable(f"The {spec.file_name} table kept here cannot be read: {unreadable}. Every table is "
+                              "read as text when it is added, so the file has been changed on the server since.",
+                              where=str(kept), remedy=Remedy.KEPT_TABLE) from None
 
 
 @dataclass(frozen=True)
@@ -230,7 +226,8 @@ def replaced_by(check: TableCheck, home: Path, placer: Placer) -> Replaced:
         before = check_table(kept.data, check.spec, check.spec.file_name, placer)
     except TableNotKept:
         return Replaced(False)
-    except TableUnreadable as unreadable:
+    except TableUnreadable as unreadable:  # said on the report, which names no file: the log names it
+        tell_operator(unreadable)
         return Replaced(True, unread=unreadable.message)
     except TableRefused:
         return Replaced(True, unread=f"The {check.spec.file_name} table kept here no longer reads as one. Every "

@@ -9,6 +9,7 @@ geodata cannot place (a bad postcode, a point outside England) raises geodata's 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from enum import Enum
 
@@ -239,3 +240,17 @@ def for_operator(error: DomainError | GeodataError, said: str | None = None) -> 
     what the command line and the server's log say, where a reply says the message alone."""
     said = error.message if said is None else said
     return f"{said} ({error.where})" if error.where else said
+
+
+_server_log = logging.getLogger("rehabmap.api")  # the server's log, where its other faults are
+
+
+def tell_operator(error: DomainError) -> None:
+    """A 503 about a file of the server's (its `where`: the token key file, a missing data file, an index or a kept
+    table that cannot be read) logged with that file's place: a reply never names it, so the log is where the
+    operator learns which file to mend. Called by each face of the server as it answers such an error (the API's
+    handler, a page's refusal), so once a request, never where the error is raised (which may be read again in the
+    request, or caught and never answered). Only the message and the place are logged: such a message quotes
+    nothing of the request, so never a search's postcode or needs."""
+    if error.status == 503 and error.where:
+        _server_log.error("%s", for_operator(error))

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from rehabmap import __version__
-from rehabmap.errors import DomainError
+from rehabmap.errors import DomainError, tell_operator
 from rehabmap.record import capacity_max_age_days
 from web import present
 from web.deps import get_state
@@ -86,6 +86,7 @@ class PageRoute(APIRoute):
             except DomainError as error:
                 if error.status != 503:
                     raise
+                tell_operator(error)
                 reply = page(request, "unavailable.html", {"error": error}, status=503)
                 reply.headers.update(getattr(error, "headers", {}))  # Retry-After, where the error gives one
                 return reply

@@ -150,3 +150,30 @@ def test_an_export_cut_off_by_a_damaged_record_says_so_in_the_log(records_damage
     said = [r.getMessage() for r in caplog.records if r.name == "rehabmap.api"]
     assert any("IndexNotBuilt" in line and f"The index file {FILE} cannot be read (database disk image is "
                "malformed)" in line and line.endswith(f"{FILE})") for line in said), said
+
+
+def test_a_503_about_a_file_is_logged_once_with_its_place_and_nothing_of_the_search(records_damaged_app, caplog):
+    """Before, a 503 whose error names a file of the server's (here the index, met at the first record a search
+    reads) reached the client without its place, as it should, and the server's log said nothing of it either, so
+    the operator could not learn which file to mend. Now the face that answers it logs it once, with the file's
+    place (`rehabmap.errors.tell_operator`): the API's handler and a page's alike, never the search's postcode or
+    needs."""
+    path = index_file(records_damaged_app.state.rehabmap.settings.home)
+    said = (f"The index file {FILE} cannot be read (database disk image is malformed). Run 'rehabmap index "
+            f"SOURCE...' again to rebuild it. ({path})")
+
+    async def search() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=records_damaged_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://rehabmap.test") as client:
+            return [await client.post("/match", json={"home": {"postcode": "LS9 7TF"}, "needs": ["autism"]}),
+                    await client.get("/find/housing?where=LS9+7TF&needs=autism")]
+
+    for reply in asyncio.run(search()):
+        assert reply.status_code == 503 and str(path) not in reply.text
+    with caplog.at_level(logging.ERROR, logger="rehabmap.api"):
+        caplog.clear()
+        replies = asyncio.run(search())
+    assert [r.status_code for r in replies] == [503, 503]
+    logged = [r.getMessage() for r in caplog.records]
+    assert logged == [said, said], logged  # one line a request
+    assert not any(word in line for line in caplog.text.splitlines() for word in ("LS9", "7TF", "autism"))

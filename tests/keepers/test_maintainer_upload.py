@@ -729,7 +729,7 @@ def test_a_kept_table_changed_on_the_servers_disk_into_no_text_is_told_not_a_500
         else:
             kept.write_bytes(content)
         fact = f"The ips_services.csv table kept here cannot be read: {why}"
-        with caplog.at_level("ERROR", logger="indexer.upload"):
+        with caplog.at_level("ERROR", logger="rehabmap.api"):
             caplog.clear()
             page = client.get("/keepers/upload/kept/ips_services.csv")
             answer = api.get("/maintain/curated-tables/ips_services.csv", headers=keepers.site.auth("maintainer"))
@@ -746,7 +746,7 @@ def test_a_kept_table_changed_on_the_servers_disk_into_no_text_is_told_not_a_500
             "a maintainer can upload the whole table again on the keepers' upload page, /keepers/upload, which "
             "replaces it.")
         assert str(kept) not in answer.text
-        logged = [r.getMessage() for r in caplog.records]
+        logged = [r.getMessage() for r in caplog.records]  # once a request, by the face that answers it
         assert len(logged) == 2 and all(m.startswith(fact) and m.endswith(f"since. ({kept})") for m in logged)
 
 

@@ -178,13 +178,19 @@ def test_a_sign_in_link_from_the_command_signs_in_once(keepers):
     assert "rm_keeper=" not in used.headers.get("set-cookie", "")
 
 
-def test_a_lost_token_key_is_told_to_a_keeper_as_the_operators_to_mend_not_a_command_to_run(keepers):
+def test_a_lost_token_key_is_told_to_a_keeper_as_the_operators_to_mend_not_a_command_to_run(keepers, caplog):
     """The token key file gone (a new server: nothing of it in memory), signing in was refused with "run
-    'rehabmap tokens new-key'", a command a keeper on a web page has no way to run."""
-    (keepers.site.home / "token.key").unlink()
+    'rehabmap tokens new-key'", a command a keeper on a web page has no way to run. The operator's log names the
+    file, once (before, nothing was logged); the page never does."""
+    key_file = keepers.site.home / "token.key"
+    key_file.unlink()
     client = make_keepers(keepers.site).client()
-    refused = client.post("/keepers/sign-in", data={"csrf": csrf_of(client.get("/keepers/sign-in").text),
-                                                    "token": keepers.site.tokens["maintainer"]})
+    form = client.get("/keepers/sign-in")
+    with caplog.at_level("ERROR", logger="rehabmap.api"):
+        refused = client.post("/keepers/sign-in", data={"csrf": csrf_of(form.text),
+                                                        "token": keepers.site.tokens["maintainer"]})
+    assert caplog.messages == ["The token key file token.key is missing, so no token made with it can be checked. "
+                               f"({key_file})"] and str(key_file) not in refused.text
     assert refused.status_code == 400 and (
         '<a href="#token">The token key file token.key is missing, so no token made with it can be checked. Whoever '
         "runs rehabmap here must restore it from its backup or make a new key; until then no one can sign in with a "

@@ -168,12 +168,16 @@ def test_an_expired_token_gets_a_401_that_says_it_expired(fresh_site):
     assert f"{gone} (expired)" in listed
 
 
-def test_a_lost_or_wrong_key_says_what_to_do_and_a_new_key_revokes_the_old_tokens(fresh_site):
+def test_a_lost_or_wrong_key_says_what_to_do_and_a_new_key_revokes_the_old_tokens(fresh_site, caplog):
     site = fresh_site
     key_file = site.home / "token.key"
     key_file.unlink()
     api = AppClient(make_app(site.settings))  # a new server: nothing of the key in memory
-    lost = me(api, site.tokens["admin"])
+    with caplog.at_level("ERROR", logger="rehabmap.api"):
+        lost = me(api, site.tokens["admin"])
+    # the operator's log names the file, once (before, nothing was logged): the reply never does
+    assert caplog.messages == ["The token key file token.key is missing, so no token made with it can be checked. "
+                               f"({key_file})"]
     # Each face says what its own reader can do: the client, that the operator must act; the operator, how.
     assert lost.status_code == 503 and lost.json()["error"]["message"] == (
         "The token key file token.key is missing, so no token made with it can be checked. Nothing is wrong with the "

@@ -29,7 +29,7 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from rehabmap.errors import DomainError
+from rehabmap.errors import DomainError, tell_operator
 from rehabmap.maintain.auth import Principal, Role
 from rehabmap.maintain.sessions import Session
 from web.deps import get_state
@@ -273,7 +273,10 @@ def message_page(request: Request, keeper: Keeper, status: int, title: str, mess
 def refusal_page(request: Request, keeper: Keeper, title: str, error: DomainError, *,
                  link: tuple[str, str] | None = None) -> HTMLResponse:
     """A domain error's own page (`message_page`), at its status, in the keepers' words (`said`): the one way the
-    pages say a refusal, so what a keeper can do about it (its remedy) is never dropped for the bare message."""
+    pages say a refusal, so what a keeper can do about it (its remedy) is never dropped for the bare message; one
+    about a file of the server's is logged for the operator with its place (`tell_operator`), which the page never
+    names."""
+    tell_operator(error)
     return message_page(request, keeper, error.status, title, said(error), link=link)
 
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from rehabmap.errors import DomainError
+from rehabmap.errors import DomainError, tell_operator
 from rehabmap.maintain.sessions import Session
 from web.forms import Errors, Fields
 from web.keepers.session import (
@@ -62,7 +62,8 @@ async def sign_in(request: Request, who: Visitor = visitor()) -> Response:
     elif not errors:
         try:
             principal = await run_in_threadpool(directory.tokens.authenticate, f"Bearer {token}")
-        except DomainError as error:
+        except DomainError as error:  # the token key file lost: said on the form, its place logged for the operator
+            tell_operator(error)
             errors.add("token", said(error))
     if errors:
         return render(request, who, "keepers/sign_in.html",
