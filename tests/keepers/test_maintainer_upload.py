@@ -711,6 +711,7 @@ def test_the_audit_api_and_command_line_give_a_service_taken_out_the_history_its
     named = keepers.client().get("/maintain/audit", params={"service_id": str(organisation)}, headers=admin).json()
     assert (named["total"], named["entries"]) == (0, [])
 
+
 def test_a_kept_table_changed_on_the_servers_disk_into_no_text_is_told_not_a_500(keepers, caplog):
     """Each table is checked as text when it is added, so a kept table that reads as none (binary, UTF-16 cut
     short, or no file at all under its name) is only a change on the server's disk. Before, its download, on the
