@@ -139,6 +139,25 @@ def hold_for_review(settings: Settings, held: Sequence[Held], placer: Placer, *,
             for c in by_source(held)]
 
 
+def retire_removed(settings: Settings, source: str, *, actor: str, dry_run: bool = False) -> SyncReport:
+    """`rehabmap sync oruk --retire-removed oruk-<feed>`: every record of a feed whose file has left the feed folder
+    retired by a person, with why and the date, audited, the live index following (`SyncRunner.retire_all`); a dry
+    run says what it would retire and writes nothing. Refused for a feed still configured (`feed_removed`), and for
+    a name no sync has run under: a name mistyped would retire nothing, and say so as if done."""
+    from indexer.sync.connectors import UnknownSource, feed_removed
+
+    path = feed_removed(source, settings)
+    store = open_store(settings)
+    names = store.names()
+    if source not in names:
+        raise UnknownSource(f"No sync of '{source}' has run, so it has no record to retire (sources run so far: "
+                            f"{', '.join(names) or 'none yet'}).", field="retire_removed")
+    placer = _placer(settings)
+    runner = SyncRunner(store, placer, None if dry_run else open_live(settings, lambda: placer), actor=actor)
+    return runner.retire_all(source, f"no longer synced: its feed file, {path.name}, has left rehabmap's feed folder",
+                             dry_run=dry_run)
+
+
 def discard_run(settings: Settings, source: str) -> dict[str, int]:
     """Drop what an unapplied run of each of the source's connectors fetched; per connector, how many."""
     from indexer.sync.connectors import connector_names

@@ -31,12 +31,15 @@ if TYPE_CHECKING:
 @click.option("--force", is_flag=True, help="Apply a run that changes more than the allowed share of the source.")
 @click.option("--full", is_flag=True, help="List everything again (a complete listing retires what is gone).")
 @click.option("--discard", is_flag=True, help="Drop what an unfinished or stopped run fetched, and stop.")
+@click.option("--retire-removed", "retire_removed", metavar="FEED",
+              help="Retire every record of an ORUK feed whose file has left the feed folder (oruk-<feed>, as "
+                   "sync-status names it), with the reason and date; alone, or with --dry-run.")
 @click.option("--max-change", "max_change", type=click.FloatRange(0, 1),
               help="Stop when a run would change or retire more than this share of the source's records "
                    "(default: REHABMAP_SYNC_MAX_CHANGE_SHARE, 0.25).")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar (on a terminal).")
-def sync_command(source: str, dry_run: bool, force: bool, full: bool, discard: bool, max_change: float | None,
-                 progress: bool) -> None:
+def sync_command(source: str, dry_run: bool, force: bool, full: bool, discard: bool, retire_removed: str | None,
+                 max_change: float | None, progress: bool) -> None:
     """Bring the directory up to date with SOURCE, and print what changed.
 
     A first run lists everything; later runs fetch only what changed. A killed run resumes where it stopped.
@@ -46,6 +49,9 @@ def sync_command(source: str, dry_run: bool, force: bool, full: bool, discard: b
     from rehabmap.config import get_settings
 
     settings = get_settings()
+    if retire_removed is not None:
+        _retire(source, retire_removed, dry_run=dry_run, others=force or full or discard or max_change is not None)
+        return
     if discard:
         for name, dropped in discard_run(settings, source).items():
             click.echo(f"{name}: dropped {dropped} fetched records of an unfinished run; the next run starts "
@@ -62,6 +68,22 @@ def sync_command(source: str, dry_run: bool, force: bool, full: bool, discard: b
         sys.exit(2)
     if any(r.stopped for r in runs.reports):
         sys.exit(3)
+
+
+def _retire(source: str, feed: str, *, dry_run: bool, others: bool) -> None:
+    """`rehabmap sync oruk --retire-removed FEED`: the retirement's report, as a run's."""
+    from app.sync import retire_removed
+    from rehabmap.config import get_settings
+
+    if source != "oruk":
+        raise click.UsageError(f"--retire-removed retires an ORUK feed's records: 'rehabmap sync oruk "
+                               f"--retire-removed oruk-<feed>', not 'rehabmap sync {source}'.")
+    if others:
+        raise click.UsageError("--retire-removed is given alone, or with --dry-run.")
+    report = retire_removed(get_settings(), feed, actor=f"rehabmap sync oruk --retire-removed, {_actor()}",
+                            dry_run=dry_run)
+    for line in report.summary_lines():
+        click.echo(line)
 
 
 def _failed(source: str, runs: SourceRuns) -> None:
@@ -88,7 +110,7 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
     """Per source: last successful and complete runs, cursor, records held, records awaiting review, how the
     last run ended, and any unfinished run. Exit status 3 when a source's last run stopped at the change
     threshold or failed (it needs a person). Reads the store only; never contacts a source."""
-    from indexer.sync.connectors import configured, removed_feed
+    from indexer.sync.connectors import configured, removed_feed, retire_command
     from indexer.sync.status import sync_status
     from app.sync import open_store
     from rehabmap.config import get_settings
@@ -112,8 +134,10 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
             click.echo(f"  last run {r.last_run.outcome} at {r.last_run.finished_at}: {r.last_run.said}")
         if not r.configured:
             click.echo(f"  no longer configured: {removed_feed(r.source, settings)} has left the feed folder, so it "
-                       "is no longer synced; its records stay as its last applied run left them, and its last run "
-                       "needs no person")
+                       "is no longer synced; " + (
+                           "its records stay as its last applied run left them until a person retires them: "
+                           f"'{retire_command(r.source)}'" if r.still_shown else "none of its records is shown")
+                       + "; its last run needs no person")
         elif r.last_run is not None and r.last_run.outcome == "stopped":
             click.echo(f"  STOPPED: {r.last_run.stopped}")
         elif r.needs_a_person:

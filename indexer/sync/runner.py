@@ -26,6 +26,7 @@ connector's state.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -251,13 +252,7 @@ class SyncRunner:
         """One run of the connector; `then` tells a run stopped at the share threshold how to go on (the
         command that ran it says, since `rehabmap index` and `rehabmap sync` have flags of their own; by
         default `rehabmap sync`'s, `sync_then`)."""
-        with self.store.run_lock(connector.name) as mine:
-            if not mine:
-                raise SyncBusy(f"Another 'rehabmap sync {command_source(connector.name)}' is running; wait for it to "
-                               "finish.")
-            if not dry_run:
-                reprepare_due(self.store, lambda: self.placer)
-            caught_up = self.live.converge(self.store) if not dry_run and self.live is not None else 0
+        with self._running(connector.name, dry_run=dry_run) as caught_up:
             status = self.store.source_status(connector.name)
             started = status.run_started_at or now()
             held = self._stopped(connector.name, past_failures=True) if status.pending is not None else None
@@ -308,13 +303,54 @@ class SyncRunner:
             reached("fetched")
             self.store.apply_run(connector.name, plan.records, plan.enrichments, plan.reviews, plan.audits,
                                  live_changed=plan.live_changed, complete=complete, started_at=started,
-                                 report=report.to_dict(), meta=self._cover(connector, complete))
+                                 report=report.to_dict(),
+                                 meta=self._cover(connector.name, connector.covers() if complete else None))
             reached("applied")
-            if self.live is None:  # no live index to follow: the claims hold at once
-                publish_coverage(self.store)
-                record_pending(self.store)
-            report.live_written = caught_up + (self.live.converge(self.store) if self.live is not None else 0)
+            report.live_written = caught_up + self._follow()
             return report
+
+    def retire_all(self, name: str, reason: str, *, dry_run: bool = False) -> SyncReport:
+        """A person's word that no run of `name` will come again (an ORUK feed whose file has left the feed folder):
+        every record of it still active retired with `reason` and today's date, audited, as a complete listing
+        retires what it no longer lists (a sync never deletes), its coverage claims withdrawn (a page must not say
+        "none found, and this feed covers the area" of a feed no longer synced), what an unfinished run of it
+        fetched dropped and its state forgotten (were the file put back, its first run reads every service again,
+        and lists again what it still lists), in one transaction recorded as its last run ('retired'); then the
+        live index follows, as after a run. No share threshold: a person asked for every record. Before, nothing
+        could retire them: a removed feed's records stayed shown as its last run left them, for ever."""
+        with self._running(name, dry_run=dry_run) as caught_up:
+            started = now()
+            plan = _Plan.make(self, name, [], complete=True, vanished=reason)
+            report = plan.report
+            report.complete, report.dry_run = False, dry_run
+            if dry_run:
+                return report
+            self.store.apply_retirement(name, plan.records, plan.enrichments, plan.reviews, plan.audits,
+                                        live_changed=plan.live_changed, started_at=started,
+                                        report={**report.to_dict(), "retired_reason": reason},
+                                        meta=self._cover(name, {}))
+            report.live_written = caught_up + self._follow()
+            return report
+
+    @contextmanager
+    def _running(self, name: str, *, dry_run: bool) -> Iterator[int]:
+        """The one run of `name` at a time, once a store an upgrade marked is prepared again and what an earlier
+        run or decision left unwritten is in the live index; yields how many records that wrote."""
+        with self.store.run_lock(name) as mine:
+            if not mine:
+                raise SyncBusy(f"Another 'rehabmap sync {command_source(name)}' is running; wait for it to finish.")
+            if not dry_run:
+                reprepare_due(self.store, lambda: self.placer)
+            yield self.live.converge(self.store) if not dry_run and self.live is not None else 0
+
+    def _follow(self) -> int:
+        """After a commit: the live index and the coverage claims follow it (with no live index, the claims hold at
+        once). Returns how many records were written."""
+        if self.live is None:
+            publish_coverage(self.store)
+            record_pending(self.store)
+            return 0
+        return self.live.converge(self.store)
 
     def cannot_start(self, name: str, error: DomainError, *, dry_run: bool = False) -> None:
         """A run that cannot start (its ORUK feed file cannot be read: `runs_for`), recorded as failed as a
@@ -322,11 +358,11 @@ class SyncRunner:
         if not dry_run:
             self.store.record_run(name, now(), "failed", {"error": error.message})
 
-    def _cover(self, connector: Connector, complete: bool) -> dict[str, str]:
+    def _cover(self, name: str, claims: Mapping[str, frozenset[str]] | None) -> dict[str, str]:
         """A complete listing makes the source's claims (`Connector.covers()`) as of today; any later
-        successful run keeps them current. Committed with the run, made once its records are live."""
-        basis, today = f"sync:{connector.name}", self.today.isoformat()
-        return coverage_due(basis, today, connector.covers() if complete else None)
+        successful run (`claims` None) keeps them current; a retirement of all its records (none) withdraws them.
+        Committed with the run, made once its records are live."""
+        return coverage_due(f"sync:{name}", self.today.isoformat(), claims)
 
     def _stopped(self, source: str, *, past_failures: bool = False) -> RunRow | None:
         """The source's last run, when it stopped at the share threshold and what it fetched is still staged: no
@@ -466,10 +502,12 @@ class _Plan:
     active_before: int = 0
     touched: int = 0
     rejected: frozenset[tuple[str, str]] = frozenset()   # records a maintainer rejected: never shown
+    vanished: str | None = None  # why what a complete run does not list is retired, where it is not the listing
 
     @classmethod
-    def make(cls, runner: SyncRunner, connector: str, outcomes: Sequence[Outcome], *, complete: bool) -> _Plan:
-        plan = cls(runner, connector, SyncReport(connector, complete=complete))
+    def make(cls, runner: SyncRunner, connector: str, outcomes: Sequence[Outcome], *, complete: bool,
+             vanished: str | None = None) -> _Plan:
+        plan = cls(runner, connector, SyncReport(connector, complete=complete), vanished=vanished)
         latest = plan._latest(outcomes)
         plan.report.not_fetched = sum(isinstance(o, Unchanged) for o in latest.values())
         # each record once, however often listed
@@ -629,6 +667,8 @@ class _Plan:
         return found
 
     def _vanished_reason(self) -> str:
+        if self.vanished is not None:
+            return self.vanished
         return f"no longer listed by {self.connector} (a complete listing on {self.runner.today.isoformat()})"
 
     def _counts(self, before: StoredRecord) -> bool:

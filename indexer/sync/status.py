@@ -21,14 +21,17 @@ _COUNTS = ("added", "changed", "retired", "held", "rejected")
 @dataclass(frozen=True)
 class LastRun:
     outcome: str              # "applied"; "stopped" at the change threshold (waits for --force or --discard);
-                              # "failed": the source could not give what was asked (the error says why); or
-                              # "discarded": what a run had fetched was dropped (`rehabmap sync --discard`)
+                              # "failed": the source could not give what was asked (the error says why);
+                              # "discarded": what a run had fetched was dropped (`rehabmap sync --discard`); or
+                              # "retired": a person retired every record of a feed no longer configured
+                              # (`rehabmap sync oruk --retire-removed`)
     started_at: str
     finished_at: str
     counts: dict[str, int]    # fetched, not_fetched, added, changed, retired, held, rejected
     error: str | None = None  # a failed run's one-line error
     stopped: str | None = None  # a stopped run's report: why, and the command that applies or drops it
     discarded: int = 0        # the fetched records a discarded run dropped
+    retired_reason: str | None = None  # why a person retired every record (outcome "retired")
 
     @property
     def said(self) -> str:
@@ -38,6 +41,9 @@ class LastRun:
             return self.error
         if self.outcome == "discarded":
             return f"{self.discarded} fetched records dropped; the next run starts from the last applied one"
+        if self.outcome == "retired":
+            retired = self.counts["retired"]
+            return f"{retired} {'record' if retired == 1 else 'records'} retired: {self.retired_reason}"
         return ", ".join(f"{k} {v}" if k != "not_fetched" else f"{v} unchanged, not fetched again"
                          for k, v in self.counts.items() if v or k != "not_fetched")
 
@@ -109,6 +115,13 @@ class SourceReport:
         no run of it will come to bring it up to date, and its last run stays to be read."""
         return self.configured and self.last_run is not None and self.last_run.outcome in ("stopped", "failed")
 
+    @property
+    def still_shown(self) -> bool:
+        """No longer configured, yet records of it are shown or await review, as its last applied run left them,
+        until a person retires them (`indexer.sync.connectors.retire_command`): sync-status and the keepers'
+        Sources page say how."""
+        return not self.configured and bool(self.active or self.awaiting_review)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -123,7 +136,7 @@ def _last_run(store: SyncStore, source: str) -> LastRun | None:
     counts = {"fetched": int(report.get("fetched", 0)), "not_fetched": int(report.get("not_fetched", 0)),
               **{name: int(report.get(name) or 0) for name in _COUNTS}}
     return LastRun(run.outcome, run.started_at, run.finished_at, counts, report.get("error"),
-                   report.get("stopped"), int(report.get("discarded", 0)))
+                   report.get("stopped"), int(report.get("discarded", 0)), report.get("retired_reason"))
 
 
 def not_live(store: SyncStore) -> Counter[str]:

@@ -425,11 +425,15 @@ class SyncStore:
         return SourceStatus(source, json.loads(row[0]), _loads(row[1]), row[2], row[3], row[4], int(staged))
 
     def sources(self) -> list[SourceStatus]:
+        return [self.source_status(name) for name in self.names()]
+
+    def names(self) -> list[str]:
+        """Every source the store has heard of (a state, a record or a run), by the name its runs are recorded
+        under, in order."""
         with self._connect() as conn:
-            names = [s for (s,) in conn.execute("SELECT source FROM sync_state UNION SELECT DISTINCT connector "
-                                                "FROM sync_records UNION SELECT DISTINCT source FROM sync_runs "
-                                                "ORDER BY 1")]
-        return [self.source_status(name) for name in names]
+            return [s for (s,) in conn.execute("SELECT source FROM sync_state UNION SELECT DISTINCT connector "
+                                               "FROM sync_records UNION SELECT DISTINCT source FROM sync_runs "
+                                               "ORDER BY 1")]
 
     def abandon_run(self, source: str) -> int:
         """Forget a run in progress (its saved state and what it staged); the next run starts from the last
@@ -714,14 +718,7 @@ class SyncStore:
         Records in `live_changed` get a new live revision."""
         at = now()
         with self._transaction() as conn:
-            self._write(conn, records, reviews, audits, live_changed, at)
-            conn.executemany(_UPSERT_META, list((meta or {}).items()))
-            conn.executemany(
-                _UPSERT_ENRICHMENT,
-                [(e.source, e.source_id, e.connector, stored_json(e.enrichment),
-                  None if e.raw is None else stored_json(e.raw), e.digest, e.status, e.first_seen, e.last_seen,
-                  e.retired_at, e.retired_reason)
-                 for e in enrichments])
+            self._write_run(conn, records, enrichments, reviews, audits, live_changed, meta or {}, at)
             pending = conn.execute("SELECT pending FROM sync_state WHERE source = ?", (source,)).fetchone()
             state = pending[0] if pending and pending[0] is not None else None
             conn.execute("INSERT INTO sync_state (source, state, last_success_at, last_complete_at) VALUES "
@@ -732,6 +729,36 @@ class SyncStore:
                          (source, state, at, at if complete else None, state))
             conn.execute("DELETE FROM sync_staged WHERE source = ?", (source,))
             _add_run(conn, source, started_at, at, "applied", report)
+
+    def apply_retirement(self, source: str, records: Sequence[StoredRecord], enrichments: Sequence[StoredEnrichment],
+                         reviews: Sequence[ReviewRow], audits: Sequence[Audit], *, live_changed: set[tuple[str, str]],
+                         started_at: str, report: Mapping[str, Any], meta: Mapping[str, str]) -> None:
+        """A person's retirement of every record of a source no run of will come (`SyncRunner.retire_all`) in one
+        transaction, as `apply_run` writes a run's changes, but the source's state is forgotten, not moved on (a
+        feed put back is read afresh), what an unfinished run of it staged is dropped, and its last success and
+        complete listing stay as they were; recorded as a run that 'retired'."""
+        at = now()
+        with self._transaction() as conn:
+            self._write_run(conn, records, enrichments, reviews, audits, live_changed, meta, at)
+            conn.execute("UPDATE sync_state SET state = '{}', pending = NULL, run_started_at = NULL WHERE source = ?",
+                         (source,))
+            conn.execute("DELETE FROM sync_staged WHERE source = ?", (source,))
+            _add_run(conn, source, started_at, at, "retired", report)
+
+    @classmethod
+    def _write_run(cls, conn: Connection, records: Sequence[StoredRecord], enrichments: Sequence[StoredEnrichment],
+                   reviews: Sequence[ReviewRow], audits: Sequence[Audit], live_changed: set[tuple[str, str]],
+                   meta: Mapping[str, str], at: str) -> None:
+        """What a run (or a retirement) changes, in the transaction `conn`: records, review rows and audit rows
+        (`_write`), the meta entries it leaves due, and its enrichments."""
+        cls._write(conn, records, reviews, audits, live_changed, at)
+        conn.executemany(_UPSERT_META, list(meta.items()))
+        conn.executemany(
+            _UPSERT_ENRICHMENT,
+            [(e.source, e.source_id, e.connector, stored_json(e.enrichment),
+              None if e.raw is None else stored_json(e.raw), e.digest, e.status, e.first_seen, e.last_seen,
+              e.retired_at, e.retired_reason)
+             for e in enrichments])
 
     def write(self, records: Sequence[StoredRecord], reviews: Sequence[ReviewRow], audits: Sequence[Audit], *,
               live_changed: set[tuple[str, str]]) -> None:

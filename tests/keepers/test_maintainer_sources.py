@@ -169,6 +169,50 @@ def test_a_feed_no_longer_configured_needs_no_person(keepers):
     assert text.count("Needs a person</strong>") == 1, text
 
 
+def test_a_removed_feed_still_shown_says_how_to_retire_it_and_then_that_it_is_retired(request, store_kind, sample_index,
+                                                                                      geodata_dir, data_dir, tmp_path):
+    """Bristol's real feed, its support groups read as VCFSE (Autism Advice - Bristol shown), and its file then
+    removed. Before, the page said its records stay as its last run left them, and nothing could retire them; now it
+    says the command that does, and once run, that they are retired by a person and none is shown: in the live
+    index, inactive, and its coverage claim withdrawn."""
+    from app.sync import retire_removed, sync_source
+    from rehabmap.coverage import CoverageStore
+    from tests.sync.store_fixtures import index_record
+
+    feeds = feeds_folder(tmp_path / "feeds", support_groups=True)
+    with (feeds / "bristol.toml").open("a") as file:
+        file.write('\n[feed.covers]\nvcfse = ["E06000023"]\n')
+    for replay in running(data_dir / "feeds"):
+        site = make_site(tmp_path / "home", sample_index, geodata_dir, data_dir, oruk_feeds_dir=feeds,
+                         oruk_rate=10_000.0, oruk_feed_urls={"bristol": replay.oruk_url("bristol")},
+                         database_url=database_url(request, store_kind))
+        [report] = sync_source(site.settings, "oruk", actor="tests").reports
+    [autism] = [line.service_id for line in report.added]
+    store = SyncStore(store_of(site.settings))
+    assert [c.basis for c in CoverageStore(store.database).claims()] == ["sync:oruk-bristol"]
+    (feeds / "bristol.toml").unlink()
+    keepers = make_keepers(site)
+
+    def bristol() -> str:
+        text = html.unescape(" ".join(signed_in(keepers).get(SOURCES).text.split()))
+        return text[text.index("<code>oruk-bristol</code>"):]
+
+    assert ("No longer configured</dt> <dd class=\"nhsuk-summary-list__value\">Its feed file is no longer in the feed "
+            "folder, so it is no longer synced: its records stay as its last applied run left them until whoever runs "
+            "the syncs retires them with <code>rehabmap sync oruk --retire-removed oruk-bristol</code>. Its last run "
+            "needs no person.") in bristol()
+
+    [line] = retire_removed(site.settings, "oruk-bristol", actor="tests").retired
+
+    assert line.service_id == autism and index_record(site.settings.home, autism)["status"] == "inactive"
+    assert CoverageStore(store.database).claims() == []
+    text = bristol()
+    assert ("Last run</dt> <dd class=\"nhsuk-summary-list__value\"> Its records retired by a person, ") in text
+    assert ": 1 record retired: no longer synced: its feed file, bristol.toml, has left rehabmap's feed folder" in text
+    assert "so it is no longer synced, and none of its records is shown. Its last run needs no person." in text
+    assert "Needs a person" not in text and "--retire-removed" not in text
+
+
 def test_a_run_cqc_refused_needs_a_person(request, store_kind, sample_index, geodata_dir, data_dir, geography, tmp_path,
                                          browser, axe_source):
     """A revoked key: the run fails, applies nothing, and fails again each night until someone looks."""

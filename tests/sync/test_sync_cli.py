@@ -507,3 +507,65 @@ def test_a_feed_failing_on_the_file_system_is_one_error_line_not_a_fault(capsys)
     assert "error: oruk-bristol: Permission denied: /srv/rehabmap/var/directory.sqlite\n" in err
     assert "error: oruk-leeds: KeyError: a fault of rehabmap's own (its traceback is above): report it" in err
     assert "PermissionError" not in err  # no traceback printed of it
+
+
+def test_a_removed_feeds_records_are_retired_by_a_person_and_the_live_index_follows(tmp_path, geodata_dir, data_dir,
+                                                                                    replay):
+    """Bristol's real feed gives one service on the pathway (Autism Advice - Bristol, its support groups read as
+    VCFSE), and its file says the feed covers Bristol; the operator then removes the file. Before, nothing could
+    retire its records: shown as its last run left them, for ever, its coverage claim with them. Now
+    `rehabmap sync oruk --retire-removed oruk-bristol` retires each with why and the date, audited, the live index
+    and the claims following, as a sync retires what a source dropped; sync-status said how beforehand. Refused for
+    the feed while its file is there, and for a name no sync has run under."""
+    feeds = feeds_folder(tmp_path / "feeds", support_groups=True)
+    with (feeds / "bristol.toml").open("a") as file:
+        file.write('\n[feed.covers]\nvcfse = ["E06000023"]\n')
+    home = make_home(tmp_path / "home", geodata_dir)
+    env = {"REHABMAP_ORUK_FEEDS_DIR": str(feeds), "REHABMAP_ORUK_RATE": "10000",
+           "REHABMAP_ORUK_FEED_URLS": json.dumps({"bristol": replay.oruk_url("bristol")})}
+    synced = rehabmap(home, data_dir, replay, "sync", "oruk", **env)
+    assert synced.returncode == 0, synced.stderr
+    [(autism,)] = table_rows(home / "directory.sqlite", "SELECT service_id FROM sync_records WHERE service IS NOT NULL")
+    assert index_record(home, autism)["status"] == "active"
+    claims = "SELECT basis, category, area_code FROM coverage_claims"
+    assert table_rows(home / "directory.sqlite", claims) == [("sync:oruk-bristol", "vcfse", "E06000023")]
+
+    still = rehabmap(home, data_dir, None, "sync", "oruk", "--retire-removed", "oruk-bristol", **env)
+    assert still.returncode == 2 and still.stderr == (
+        f"error: oruk-bristol is still configured: {feeds / 'bristol.toml'} is in the feed folder, so each run of "
+        "'rehabmap sync oruk' retires what the feed no longer lists. To stop syncing it and retire all its records, "
+        "remove its file from the feed folder first.\n"), still.stderr
+    assert index_record(home, autism)["status"] == "active"
+
+    (feeds / "bristol.toml").unlink()
+    status = rehabmap(home, data_dir, None, "sync-status", **env)
+    assert status.returncode == 0, status.stdout
+    assert (f"  no longer configured: {feeds / 'bristol.toml'} has left the feed folder, so it is no longer synced; "
+            "its records stay as its last applied run left them until a person retires them: 'rehabmap sync oruk "
+            "--retire-removed oruk-bristol'; its last run needs no person\n") in status.stdout
+    mistyped = rehabmap(home, data_dir, None, "sync", "oruk", "--retire-removed", "oruk-bristl", **env)
+    assert mistyped.returncode == 2 and mistyped.stderr.startswith(
+        "error: No sync of 'oruk-bristl' has run, so it has no record to retire (sources run so far: oruk-bristol)")
+    assert rehabmap(home, data_dir, None, "sync", "cqc", "--retire-removed", "oruk-bristol").returncode == 2
+    today = date.today().isoformat()
+    said = "no longer synced: its feed file, bristol.toml, has left rehabmap's feed folder"
+    dry = rehabmap(home, data_dir, None, "sync", "oruk", "--retire-removed", "oruk-bristol", "--dry-run", **env)
+    assert dry.returncode == 0 and dry.stdout.startswith("oruk-bristol (dry run: nothing written): fetched 0"), dry
+    assert f"retired {autism} Autism Advice - Bristol: {said} (on {today})" in dry.stdout.splitlines()
+    assert index_record(home, autism)["status"] == "active"
+
+    retired = rehabmap(home, data_dir, None, "sync", "oruk", "--retire-removed", "oruk-bristol", **env)
+
+    assert retired.returncode == 0, retired.stderr
+    assert retired.stdout.startswith("oruk-bristol: fetched 0, added 0, changed 0, unchanged 0, retired 1, ")
+    assert f"retired {autism} Autism Advice - Bristol: {said} (on {today})" in retired.stdout.splitlines()
+    assert index_record(home, autism)["status"] == "inactive"
+    assert table_rows(home / "directory.sqlite", claims) == []
+    [(actor, action, changes)] = table_rows(
+        home / "directory.sqlite", "SELECT actor, action, group_concat(field || '=' || coalesce(new, ''), '; ') "
+        "FROM audit WHERE resource_id = ? AND action = 'retire' GROUP BY actor, action", autism)
+    assert actor.startswith("rehabmap sync oruk --retire-removed, command line (") and said in changes
+    status = rehabmap(home, data_dir, None, "sync-status", "--source", "oruk-bristol", **env)
+    assert status.returncode == 0, status.stdout
+    assert f": 1 record retired: {said}\n" in status.stdout and "0 active, 1 retired" in status.stdout
+    assert "so it is no longer synced; none of its records is shown; its last run needs no person" in status.stdout

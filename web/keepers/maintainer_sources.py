@@ -13,7 +13,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
-from indexer.sync.connectors import configured
+from indexer.sync.connectors import configured, retire_command
 from indexer.sync.status import LastRun, SourceReport, sync_status
 from indexer.sync.store import SyncStore
 from web.deps import get_state
@@ -30,7 +30,8 @@ SECTIONS.append(Section(SOURCES, "Sources", "How each source's last sync went, w
 
 # How a last run ended, as a maintainer reads it (the store and `sync-status` keep the codes).
 OUTCOME_WORDS = {"applied": "Applied", "stopped": "Stopped, waiting for a decision", "failed": "Failed",
-                 "discarded": "Dropped before it was applied"}
+                 "discarded": "Dropped before it was applied",
+                 "retired": "Its records retired by a person"}
 
 
 def outcome_words(run: LastRun) -> str:
@@ -51,4 +52,4 @@ def sources(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLRe
                   {"reports": reports, "needing": [r for r in reports if r.needs_a_person],
                    "listed": {} if store is None else store.left_out_counts(), "pages": pages,
                    "per_page": PER_PAGE, "outcome_words": outcome_words, "service_path": service_path,
-                   "review_path": REVIEW})
+                   "review_path": REVIEW, "retire_command": retire_command})

@@ -79,7 +79,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rehabmap.errors import DomainError
+from rehabmap.errors import DomainError, InvalidValue
 from rehabmap.index.names import OVERLAY_SOURCE
 
 if TYPE_CHECKING:  # not at run time: `rehabmap --help` lists SOURCES without loading the settings
@@ -231,10 +231,36 @@ def removed_feed(source: str, settings: Settings) -> Path | None:
     the feed is no longer configured, so no run of it will come, and its last run needs no person (before, a failed
     one went on alerting until someone ran --discard). None for every other source, and for a feed whose file is
     there, whether it reads or not (one that cannot be read fails each run, and does need a person)."""
+    path = _feed_file(source, settings)
+    return path if path is not None and not path.is_file() else None
+
+
+def retire_command(source: str) -> str:
+    """The command that retires every record of a feed no longer configured (`removed_feed`): what sync-status and
+    the keepers' Sources page tell a person to run while its records are still shown."""
+    return f"rehabmap sync {command_source(source)} --retire-removed {source}"
+
+
+def feed_removed(source: str, settings: Settings) -> Path:
+    """The feed file of `source`, an ORUK feed whose file has left the feed folder, whose records a person may
+    retire (`retire_command`); refused, saying why, for any other source, and for a feed still configured, whose
+    runs retire what it no longer lists."""
+    path = removed_feed(source, settings)
+    if path is not None:
+        return path
+    if command_source(source) != "oruk":
+        raise InvalidValue(f"'{source}' is not an ORUK feed: --retire-removed retires the records of an ORUK feed "
+                           "whose file has left the feed folder, named as 'rehabmap sync-status' names it "
+                           "(oruk-<feed>)", field="retire_removed")
+    raise InvalidValue(f"{source} is still configured: {_feed_file(source, settings)} is in the feed folder, so each "
+                       "run of 'rehabmap sync oruk' retires what the feed no longer lists. To stop syncing it and "
+                       "retire all its records, remove its file from the feed folder first.", field="retire_removed")
+
+
+def _feed_file(source: str, settings: Settings) -> Path | None:
     from indexer.sync.connectors import oruk
 
-    path = oruk.feed_path(source, settings.oruk_feeds_dir)
-    return path if path is not None and not path.is_file() else None
+    return oruk.feed_path(source, settings.oruk_feeds_dir)
 
 
 def configured(settings: Settings) -> Callable[[str], bool]:
