@@ -159,11 +159,15 @@ def retire_removed(settings: Settings, source: str, *, actor: str, dry_run: bool
 
 
 def discard_run(settings: Settings, source: str) -> dict[str, int]:
-    """Drop what an unapplied run of each of the source's connectors fetched; per connector, how many."""
-    from indexer.sync.connectors import connector_names
+    """Drop what an unapplied run of each of the source's connectors fetched; per connector, how many. Those of a
+    feed no longer configured too, whose runs the store recorded under `source` (`command_source`): no run of it
+    will come to go on from what it fetched, and before, only the feeds whose files were there were looked at."""
+    from indexer.sync.connectors import command_source, connector_names
 
     store = open_store(settings)
-    return {name: store.abandon_run(name) for name in connector_names(source, settings)}
+    names = connector_names(source, settings)
+    names += [name for name in store.names() if command_source(name) == source and name not in names]
+    return {name: store.abandon_run(name) for name in names}
 
 
 def open_review(settings: Settings, *, live: bool = True, state: AppState | None = None) -> ReviewQueue:

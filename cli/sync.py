@@ -46,6 +46,7 @@ def sync_command(source: str, dry_run: bool, force: bool, full: bool, discard: b
     Nothing is ever deleted: what the source drops is retired with the reason and date. Types a source only
     suggests wait in the review queue ('rehabmap review list')."""
     from app.sync import discard_run, sync_source
+    from indexer.sync.connectors import configured
     from rehabmap.config import get_settings
 
     settings = get_settings()
@@ -53,9 +54,14 @@ def sync_command(source: str, dry_run: bool, force: bool, full: bool, discard: b
         _retire(source, retire_removed, dry_run=dry_run, others=force or full or discard or max_change is not None)
         return
     if discard:
+        still = configured(settings)
         for name, dropped in discard_run(settings, source).items():
-            click.echo(f"{name}: dropped {dropped} fetched records of an unfinished run; the next run starts "
-                       "from the last applied one")
+            if still(name):
+                click.echo(f"{name}: dropped {dropped} fetched records of an unfinished run; the next run starts "
+                           "from the last applied one")
+            elif dropped:  # a feed no longer configured: named only where it had something to drop
+                click.echo(f"{name}: dropped {dropped} fetched records of an unfinished run; its feed is no longer "
+                           "configured, so no run of it will come")
         return
     share = max_change if max_change is not None else settings.sync_max_change_share
     runs = sync_source(settings, source, actor=f"rehabmap sync {source}, {_actor()}", dry_run=dry_run, force=force,
@@ -110,7 +116,7 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
     """Per source: last successful and complete runs, cursor, records held, records awaiting review, how the
     last run ended, and any unfinished run. Exit status 3 when a source's last run stopped at the change
     threshold or failed (it needs a person). Reads the store only; never contacts a source."""
-    from indexer.sync.connectors import configured, removed_feed, retire_command
+    from indexer.sync.connectors import configured, discard_command, removed_feed, retire_command
     from indexer.sync.status import sync_status
     from app.sync import open_store
     from rehabmap.config import get_settings
@@ -144,8 +150,9 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
             click.echo("  FAILED: nothing was applied, so it holds what the last successful run gave; fix what the "
                        "error names, then run the sync again")
         if r.unfinished_since:
-            click.echo(f"  unfinished run since {r.unfinished_since}: {r.staged} fetched records kept; the next "
-                       "run goes on from it")
+            click.echo(f"  unfinished run since {r.unfinished_since}: {r.staged} fetched records kept; " + (
+                "the next run goes on from it" if r.configured else
+                f"no run of it will come to go on from it: '{discard_command(r.source)}' drops them"))
         if r.not_live:
             click.echo(f"  {r.not_live} applied changes are not yet in the live index or its coverage (a run or "
                        "review decision was cut short): the next sync, review decision or server start writes them")

@@ -168,6 +168,16 @@ def test_a_feed_no_longer_configured_needs_no_person(keepers):
     assert "No longer configured</dt>" in leeds and "Its feed file is no longer in the feed folder" in leeds
     assert text.count("Needs a person</strong>") == 1, text
 
+    # A run of each left unfinished (a page of it fetched): Bristol's next run goes on from it; no run of Leeds
+    # will come, and the page said it would (nothing could drop it: --discard looked only at the files there).
+    for feed in ("oruk-bristol", "oruk-leeds"):
+        store.stage_page(feed, [("gone", {"source": feed, "source_id": "1", "reason": "closed"})], {"page": 2})
+    text = html.unescape(" ".join(signed_in(keepers).get(SOURCES).text.split()))
+    bristol, leeds = text[:text.index("<code>oruk-leeds</code>")], text[text.index("<code>oruk-leeds</code>"):]
+    assert "1 fetched record kept; the next run goes on from it." in bristol
+    assert ("1 fetched record kept; no run of it will come to go on from it: whoever runs the syncs can drop them "
+            "with <code>rehabmap sync oruk --discard</code>.") in leeds and "the next run goes on" not in leeds
+
 
 def test_a_removed_feed_still_shown_says_how_to_retire_it_and_then_that_it_is_retired(request, store_kind, sample_index,
                                                                                       geodata_dir, data_dir, tmp_path):

@@ -569,3 +569,39 @@ def test_a_removed_feeds_records_are_retired_by_a_person_and_the_live_index_foll
     assert status.returncode == 0, status.stdout
     assert f": 1 record retired: {said}\n" in status.stdout and "0 active, 1 retired" in status.stdout
     assert "so it is no longer synced; none of its records is shown; its last run needs no person" in status.stdout
+
+
+def test_a_removed_feeds_unfinished_run_is_said_so_and_dropped_by_discard(tmp_path, geodata_dir, data_dir, replay):
+    """Bristol's real feed fails at its second page (a count that is no number), its first page's services kept for
+    the next run; the operator then removes the file. Before, sync-status said "the next run goes on from it",
+    though no run of it will come, and 'rehabmap sync oruk --discard' looked only at the feeds whose files are
+    there, so nothing could drop it. Now sync-status says so and names the command, which drops it."""
+    feeds = feeds_folder(tmp_path / "feeds", example=True)
+    home = make_home(tmp_path / "home", geodata_dir)
+    env = {"REHABMAP_ORUK_FEEDS_DIR": str(feeds), "REHABMAP_ORUK_RATE": "10000", "REHABMAP_SYNC_RETRIES": "0",
+           "REHABMAP_ORUK_FEED_URLS": json.dumps({"bristol": replay.oruk_url("bristol"),
+                                                  "example": replay.oruk_url("hsds3")})}
+    replay.alter("/oruk/bristol/services",
+                 lambda query, page: {**page, "totalPages": "four"} if query["page"] == ["2"] else page)
+    assert rehabmap(home, data_dir, replay, "sync", "oruk", **env).returncode == 2
+    [(staged,)] = table_rows(home / "directory.sqlite", "SELECT count(*) FROM sync_staged WHERE source = ?",
+                             "oruk-bristol")
+    assert staged > 0
+    (feeds / "bristol.toml").unlink()
+
+    status = rehabmap(home, data_dir, None, "sync-status", "--source", "oruk-bristol", **env)
+    assert status.returncode == 0, status.stdout
+    assert (f": {staged} fetched records kept; no run of it will come to go on from it: 'rehabmap sync oruk "
+            "--discard' drops them\n") in status.stdout and "the next run goes on from it" not in status.stdout
+
+    dropped = rehabmap(home, data_dir, None, "sync", "oruk", "--discard", **env)
+
+    assert dropped.returncode == 0, dropped.stderr
+    assert dropped.stdout.splitlines() == [
+        "oruk-example: dropped 0 fetched records of an unfinished run; the next run starts from the last applied one",
+        f"oruk-bristol: dropped {staged} fetched records of an unfinished run; its feed is no longer configured, so no "
+        "run of it will come"]
+    assert table_rows(home / "directory.sqlite", "SELECT count(*) FROM sync_staged") == [(0,)]
+    status = rehabmap(home, data_dir, None, "sync-status", "--source", "oruk-bristol", **env)
+    assert status.returncode == 0 and "unfinished run" not in status.stdout, status.stdout
+    assert "  last run discarded at " in status.stdout

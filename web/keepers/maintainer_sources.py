@@ -13,7 +13,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
-from indexer.sync.connectors import configured, retire_command
+from indexer.sync.connectors import configured, discard_command, retire_command
 from indexer.sync.status import LastRun, SourceReport, sync_status
 from indexer.sync.store import SyncStore
 from web.deps import get_state
@@ -52,4 +52,5 @@ def sources(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLRe
                   {"reports": reports, "needing": [r for r in reports if r.needs_a_person],
                    "listed": {} if store is None else store.left_out_counts(), "pages": pages,
                    "per_page": PER_PAGE, "outcome_words": outcome_words, "service_path": service_path,
-                   "review_path": REVIEW, "retire_command": retire_command})
+                   "review_path": REVIEW, "retire_command": retire_command,
+                   "discard_command": discard_command})

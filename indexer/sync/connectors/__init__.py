@@ -235,6 +235,11 @@ def removed_feed(source: str, settings: Settings) -> Path | None:
     return path if path is not None and not path.is_file() else None
 
 
+def discard_command(source: str) -> str:
+    """The command that drops what an unfinished or stopped run of a connector fetched."""
+    return f"rehabmap sync {command_source(source)} --discard"
+
+
 def retire_command(source: str) -> str:
     """The command that retires every record of a feed no longer configured (`removed_feed`): what sync-status and
     the keepers' Sources page tell a person to run while its records are still shown."""
