@@ -263,6 +263,7 @@ def _merge_key_columns(conn: Connection, _policy: TokenPolicy) -> None:
 
 
 _BY_SOURCE_ID = ("CREATE INDEX sync_records_by_source_id ON sync_records (source_id)",)
+_RUNS_BY_SOURCE = ("CREATE INDEX sync_runs_by_source ON sync_runs (source, id)",)
 # indexer/sync/codec.py: a record a source lists as unchanged since it was read (`Unchanged`) was staged as a
 # 'refused' row marked {"unchanged": true}, the CHECK allowing four kinds; it is a kind of its own.
 _STAGED_KINDS = "CHECK (kind IN ('item', 'gone', 'refused', 'enrichment', 'unchanged'))"
@@ -346,6 +347,9 @@ MIGRATIONS = (
     # indexer/sync/store.py `SyncStore.alike`: the review queue names the records another source gives the same id
     # (an ODS code both NHS hospital lists give), found on this index, not by reading every record.
     Migration(24, "a synced record is found by its source's own id", _BY_SOURCE_ID, _BY_SOURCE_ID),
+    # indexer/sync/store.py `_RUN_SOURCES`: the sources that have run, read by every metrics scrape and sync-status,
+    # taken from this index one source at a time; before, every run ever recorded was read to find them.
+    Migration(25, "a sync's runs are found by their source", _RUNS_BY_SOURCE, _RUNS_BY_SOURCE),
 )
 LATEST = MIGRATIONS[-1].version
 # whether the database has recorded migrations at all, per dialect (a new one has no table for them yet)

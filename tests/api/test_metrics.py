@@ -12,7 +12,9 @@ from api.metrics import Metrics
 from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
 from rehabmap.index.base import ServiceQuery
+from rehabmap.maintain.store import store_of
 from rehabmap.state import AppState
+from tests.conftest import database_url
 
 POSTCODE = "LS9 7TF"
 NEEDS = ["restricted_s37_41", "personality_disorder_diagnosis"]
@@ -95,3 +97,35 @@ def test_a_source_that_never_succeeded_is_infinitely_old_and_a_feed_removed_is_l
 
     ages = {dict(k[1])["source"]: v for k, v in scrape.items() if k[0] == "rehabmap_sync_last_success_age_seconds"}
     assert ages.keys() == {"cqc", "oruk-york"} and ages["oruk-york"] == float("inf") and ages["cqc"] < 60
+
+
+def test_a_scrape_finds_the_sources_that_ran_on_an_index_not_by_reading_every_run(request, store_kind, tmp_path):
+    """Every scrape asks which sources have run (`SyncStore.last_successes`), and sync-status and the keepers' Sources
+    page which sources the store knows (`SyncStore.names`). Before, each read every run ever recorded (one a night
+    per feed, for years) for the distinct sources, no index holding `sync_runs` by source. Now both read migration
+    25's index, a source at a time: on the SQLite file no statement scans the runs, and on both databases the sources
+    are those that ran, each once."""
+    url = database_url(request, store_kind)
+    settings = Settings(home=tmp_path, **({"database_url": url} if url else {}))
+    store = SyncStore(store_of(settings))
+    started = datetime.now(timezone.utc).isoformat()
+    store.apply_run("cqc", [], [], [], [], live_changed=set(), complete=True, started_at=started, report={})
+    for _night in range(3):
+        for feed in ("oruk-york", "oruk-leeds", "cqc"):
+            store.record_run(feed, started, "failed", {"error": "the feed is down"})
+    said: list[str] = []
+    if store_kind == "sqlite":
+        with store.database.connect() as conn:  # the connection this thread keeps for its next call
+            conn.set_trace_callback(said.append)
+
+    successes, names = store.last_successes(), store.names()
+
+    assert list(successes) == names == ["cqc", "oruk-leeds", "oruk-york"]
+    assert successes["cqc"] is not None and successes["oruk-york"] is None
+    if store_kind == "sqlite":
+        with store.database.connect() as conn:
+            conn.set_trace_callback(None)
+            plans = [" ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+                     for sql in said if "sync_runs" in sql]
+        assert len(plans) == 2 and all("SCAN sync_runs" not in plan and "sync_runs_by_source" in plan
+                                       for plan in plans), plans

@@ -108,6 +108,7 @@ def test_an_sqlite_home_from_before_the_sync_migrations_keeps_its_queue_and_cove
             conn.execute(f"ALTER TABLE sync_records DROP COLUMN {key}")
         conn.execute("ALTER TABLE sync_staged DROP COLUMN listing")  # migration 23's
         conn.execute("DROP INDEX sync_records_by_source_id")  # migration 24's
+        conn.execute("DROP INDEX sync_runs_by_source")  # migration 25's
     finally:
         conn.close()
 
