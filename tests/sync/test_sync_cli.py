@@ -547,6 +547,8 @@ def test_a_removed_feeds_records_are_retired_by_a_person_and_the_live_index_foll
     assert mistyped.returncode == 2 and mistyped.stderr.startswith(
         "error: No sync of 'oruk-bristl' has run, so it has no record to retire (sources run so far: oruk-bristol)")
     assert rehabmap(home, data_dir, None, "sync", "cqc", "--retire-removed", "oruk-bristol").returncode == 2
+    other = rehabmap(home, data_dir, None, "sync", "oruk", "--retire-removed", "cqc", **env)
+    assert other.returncode == 2 and other.stderr.startswith("error: 'cqc' is not an ORUK feed: "), other.stderr
     today = date.today().isoformat()
     said = "no longer synced: its feed file, bristol.toml, has left rehabmap's feed folder"
     dry = rehabmap(home, data_dir, None, "sync", "oruk", "--retire-removed", "oruk-bristol", "--dry-run", **env)
@@ -569,6 +571,14 @@ def test_a_removed_feeds_records_are_retired_by_a_person_and_the_live_index_foll
     assert status.returncode == 0, status.stdout
     assert f": 1 record retired: {said}\n" in status.stdout and "0 active, 1 retired" in status.stdout
     assert "so it is no longer synced; none of its records is shown; its last run needs no person" in status.stdout
+
+    # The file put back: its state was forgotten, so its first run reads every service again, and lists again what
+    # the feed still lists (read as unchanged since its last reading, the record would have stayed retired).
+    feeds_folder(feeds, support_groups=True)
+    back = rehabmap(home, data_dir, replay, "sync", "oruk", **env)
+    assert back.returncode == 0, back.stderr
+    assert "  every service it lists was read again: the feed's first complete reading" in back.stdout
+    assert index_record(home, autism)["status"] == "active"
 
 
 def test_a_removed_feeds_unfinished_run_is_said_so_and_dropped_by_discard(tmp_path, geodata_dir, data_dir, replay):
