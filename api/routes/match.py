@@ -10,6 +10,7 @@ from api.body_route import JsonBodyRoute
 from api.deps import state_of
 from api.turns import answer_turn
 from api.schemas import ERRORS, LeftOutOut, MatchIn, MatchOut
+from indexer.sync.moved import listed_now
 from rehabmap.errors import ServiceNotFound
 from rehabmap.match import RANKING_RULE, MatchRequest, left_out, match
 from rehabmap.state import AppState
@@ -35,7 +36,7 @@ def _answer(body: MatchIn, state: AppState) -> Response:
     placement = None
     if body.current_placement is not None:
         if body.current_placement.service_id is not None:
-            current = state.backend.get(body.current_placement.service_id)
+            current = listed_now(state, body.current_placement.service_id)  # a stored id renamed or merged since
             if current is None:
                 raise ServiceNotFound(f"No service with id '{body.current_placement.service_id}'.",
                                       field="current_placement.service_id")

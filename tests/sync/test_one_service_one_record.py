@@ -379,8 +379,8 @@ def merged_links(home, data_dir) -> list[tuple[int, str | None]]:
     """What a link to the 2018 record of Priory Hospital Hemel Hempstead (merged into the 2014–15 one) answers, from
     the API and as a bookmarked page (a search's place kept), and the 2014–15 record's own API answer; and a
     shortlist made of the 2018 id lists the hospital as listed, under the id it is listed as (before, it was named
-    "no longer listed" after a live write, as if retired, and "not found" after a rebuild), once if it holds both.
-    """
+    "no longer listed" after a live write, as if retired, and "not found" after a rebuild), once if it holds both;
+    and a match's current placement named by it is placed (before, "No service with id" after a rebuild)."""
     with serving(home, data_dir) as url:
         answers = [httpx.get(f"{url}{path}", timeout=30) for path in (
             f"/services/{HEMEL[1]}", f"/service/{HEMEL[1]}?where=HP3+0BN", f"/services/{HEMEL[0]}",
@@ -389,6 +389,9 @@ def merged_links(home, data_dir) -> list[tuple[int, str | None]]:
             page = httpx.get(f"{url}/shortlist", params={"s": shortlist}, timeout=30).text
             assert page.count(f'href="/service/{HEMEL[0]}') == 1 and "No longer listed" not in page, shortlist
             assert "in this link" not in page, shortlist
+        placed = httpx.post(f"{url}/match", json={"home": {"postcode": "LS9 7TF"}, "current_placement": {
+            "service_id": HEMEL[1]}, "types": ["inpatient_rehab_level1"]}, timeout=30)
+        assert placed.status_code == 200, placed.text  # a current placement named by the id merged away
     return [(r.status_code, r.headers.get("location")) for r in answers]
 
 
