@@ -192,24 +192,26 @@ def review_list(states: tuple[str, ...], source: str | None, proposed: str | Non
 
     wanted = cast("tuple[ReviewState, ...]", _STATES if "all" in states
                   else states or (("accepted", "rejected") if changed else ("pending",)))
-    items = open_review(get_settings(), live=False).items(states=wanted, source=source, proposed_type=proposed,
-                                                          evidence_changed=changed)
+    queue = open_review(get_settings(), live=False)
+    items = queue.items(states=wanted, source=source, proposed_type=proposed, evidence_changed=changed)
     click.echo(f"{len(items)} records ({', '.join(wanted)})" + (f"; the first {limit}:" if len(items) > limit else ""))
+    shown = queue.with_alike(items[:limit])  # the others each may be, for the rows shown only
     rows = [[i.service_id, i.name[:44], i.where[:40], i.state + (" *" if i.evidence_changed else ""),
              f"{i.type_status}: {type_words(i.proposed_type, i.proposed_subtype)}",
              type_words(i.decided_type, i.decided_subtype) if i.decided_type else (i.reason or "")[:30]]
-            for i in items[:limit]]
+            for i in shown]
     if rows:
         click.echo(grid([["id", "name", "where", "state", "source proposes", "decision"], *rows]))
     if any(i.evidence_changed for i in items):
         click.echo("* the source's evidence changed after the decision: 'rehabmap review show ID'")
-    for item in items[:limit]:
+    for item in shown:
         _echo_alike(item, f"{item.service_id}: ")
 
 
 def _echo_alike(item: ReviewItem, lead: str) -> None:
-    """Each other record that may be the same service (`ReviewItem.alike`): a hint for the person deciding."""
-    for other in item.alike:
+    """Each other record that may be the same service (`ReviewItem.alike`, worked out by `with_alike`): a hint
+    for the person deciding."""
+    for other in item.alike or ():
         click.echo(f"{lead}{other.lead.lower()} {other.service_id} ({other.name}): {other.why}")
 
 
@@ -222,7 +224,8 @@ def review_show(service_id: str, raw: bool) -> None:
     from app.sync import open_review
     from rehabmap.config import get_settings
 
-    item = open_review(get_settings(), live=False).item(service_id)
+    queue = open_review(get_settings(), live=False)
+    [item] = queue.with_alike([queue.item(service_id)])
     click.echo(f"{item.service_id}  {item.name}")
     click.echo(f"  where: {item.service.get('address') or '-'} ({item.where or 'not placed'})")
     click.echo(f"  source: {item.source} record {item.source_id}{' (retired by the source)' if item.retired else ''}")

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from indexer.sync.codec import enrichment_from_json, item_from_json
 from indexer.sync.connectors import TITLES
 from indexer.sync.enrich import Enrichments, enriched
-from indexer.sync.items import Evidence
+from indexer.sync.items import Evidence, SourceKeyed
 from indexer.merge import similar_names
 from indexer.sync.live import LiveIndex
 from indexer.sync.steps import reached
@@ -96,7 +96,7 @@ def _near_keys(record: StoredRecord) -> list[tuple[str, str]]:
 
 
 @dataclass(frozen=True)
-class ReviewItem:
+class ReviewItem(SourceKeyed):
     """One queued record, with everything a maintainer needs to decide."""
 
     service_id: str
@@ -118,7 +118,9 @@ class ReviewItem:
     queued_at: str
     service: dict[str, Any]
     raw: Any
-    alike: tuple[Alike, ...]  # other records that may be the same service (`alike`)
+    # Other records that may be the same service (`alike`); None until a face that shows them asks
+    # (`ReviewQueue.with_alike`), as working them out reads more of the store.
+    alike: tuple[Alike, ...] | None = None
 
     @property
     def where(self) -> str:
@@ -184,13 +186,12 @@ class ReviewQueue:
 
     def items(self, *, states: Sequence[ReviewState] = ("pending",), source: str | None = None,
               proposed_type: str | None = None, evidence_changed: bool = False) -> list[ReviewItem]:
-        """The queue, oldest first: by default what awaits a decision."""
+        """The queue, oldest first: by default what awaits a decision. Without the others each may be
+        (`with_alike`): a face asks for them for the rows it shows."""
         rows = self.store.reviews(states=states, source=source)
         records = {r.key: r for r in self.store.records()} if rows else {}
         index = self._enrichments() if rows else Enrichments(())
-        listed = [(records[row.key], row) for row in rows if row.key in records]
-        kin = self._alike([record for record, _ in listed])
-        found = [self._item(record, row, index, kin[record.key]) for record, row in listed]
+        found = [self._item(records[row.key], row, index) for row in rows if row.key in records]
         if proposed_type is not None:
             wanted = parse_type(proposed_type).value
             found = [i for i in found if i.proposed_type == wanted]
@@ -199,13 +200,23 @@ class ReviewQueue:
         return found
 
     def item(self, service_id: str) -> ReviewItem:
+        """One queued record, without the others it may be (`with_alike`): the public pages' and the API's
+        refusals read it only to say why a record is in no search."""
         record, row = self._find(service_id)
-        return self._item(record, row, self._enrichments(), self._alike([record])[record.key])
+        return self._item(record, row, self._enrichments())
+
+    def with_alike(self, items: Sequence[ReviewItem]) -> list[ReviewItem]:
+        """These items, each with the others that may be the same service (`ReviewItem.alike`): only the rows a
+        face shows, after its filters and limit. Before, every list worked them out for every record it read,
+        the callers that show none too (a bulk decision, a refusal's lookup), and the cost grew with the queue."""
+        records = {r.key: r for r in self.store.records(service_ids=[i.service_id for i in items])}
+        kin = self._alike([records[i.key] for i in items])
+        return [replace(i, alike=kin[i.key]) for i in items]
 
     def _alike(self, records: Sequence[StoredRecord]) -> dict[tuple[str, str], tuple[Alike, ...]]:
         """Per record, the others that may be the same service (`alike`), found on the store's indexes
-        (`SyncStore.alike`), with whether each has a review row (`SyncStore.reviews` by key): a page asks for the
-        records it shows, never every record."""
+        (`SyncStore.alike`), with whether each has a review row (`SyncStore.reviews` by key): a face asks for the
+        records it shows (`with_alike`), never every record."""
         if not records:
             return {}
         others = self.store.alike(records)
@@ -234,7 +245,7 @@ class ReviewQueue:
         return record, row
 
     @staticmethod
-    def _item(record: StoredRecord, row: ReviewRow, index: Enrichments, kin: tuple[Alike, ...]) -> ReviewItem:
+    def _item(record: StoredRecord, row: ReviewRow, index: Enrichments) -> ReviewItem:
         own = item_from_json(record.item, record.raw)
         item = enriched(own, index.matching(own.keys))
         service = record.service or {}
@@ -245,7 +256,7 @@ class ReviewQueue:
             decided_type=row.decided_type, decided_subtype=row.decided_subtype, reason=row.reason,
             decided_by=row.decided_by, decided_at=row.decided_at,
             evidence_changed=row.decided_on_evidence is not None and row.decided_on_evidence != record.evidence_digest,
-            retired=record.status == "retired", queued_at=row.queued_at, service=service, raw=record.raw, alike=kin)
+            retired=record.status == "retired", queued_at=row.queued_at, service=service, raw=record.raw)
 
 
     # --- deciding -----------------------------------------------------------------------------------------

@@ -137,6 +137,11 @@ class Reads(SyncStore):
         self.records_read += [r.key for r in found]
         return found
 
+    def alike(self, records):
+        found = super().alike(records)
+        self.records_read += [r.key for r in found]
+        return found
+
     def reviews(self, **kwargs):
         found = super().reviews(**kwargs)
         self.reviews_read += [r.key for r in found]
@@ -324,12 +329,21 @@ def test_the_review_queue_says_which_held_records_may_be_one_service(tmp_path, g
     store = Reads(home / "directory.sqlite")
     queue = ReviewQueue(store)
 
-    stockton = queue.item("nhs-hospitals-2015:NMV02")  # 'Partnerships in Care Stockton Hall Hospital'
+    [stockton] = queue.with_alike([queue.item("nhs-hospitals-2015:NMV02")])  # 'Partnerships in Care Stockton Hall …'
 
     assert hints(stockton) == {"nhs-hospitals-2018:NMV02": (
         "both sources give it the code NMV02; the same postcode, YO32 9UN, and a similar name", False)}
     assert 0 < len(store.records_read) < 10
-    items = {item.service_id: item for item in queue.items()}
+    # The queue works the hints out only for the rows a face shows: a list read once, with none worked out (a bulk
+    # decision, `review accept --all`), then the three rows shown.
+    store.records_read.clear()
+    listed = queue.items()
+    assert all(item.alike is None for item in listed)
+    assert max(Counter(store.records_read).values()) == 1, "every record read once, none again for hints"
+    store.records_read.clear()
+    assert [item.service_id for item in queue.with_alike(listed[:3])] == [item.service_id for item in listed[:3]]
+    assert 0 < len(store.records_read) < 12
+    items = {item.service_id: item for item in queue.with_alike(listed)}
     assert hints(items["nhs-hospitals-2015:NTN13"]) == {  # Priory Hospital Altrincham, at WA15 0NX and WA15 0NU
         "nhs-hospitals-2018:NTN13": ("both sources give it the code NTN13", False)}
     assert hints(items["nhs-hospitals-2015:RTQ54"]) == {  # Hollybrook, and Berkeley House: perhaps a code reused

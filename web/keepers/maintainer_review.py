@@ -94,7 +94,7 @@ def review_list(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HT
 def _list_page(request: Request, keeper: Keeper, errors: Errors, *, status: int,
                chosen: frozenset[str] = frozenset()) -> HTMLResponse:
     queue = queue_of(request)
-    items = queue.items()
+    items = queue.with_alike(queue.items())  # each beside the others it may be
     # a decision stands through later syncs, but one whose evidence the source has since changed needs another look
     changed = queue.items(states=("accepted", "rejected"), evidence_changed=True)
     proposed = sorted({i.proposed_type for i in items if i.proposed_type})
@@ -165,7 +165,8 @@ def review_item(request: Request, service_id: str, keeper: Keeper = requires(*MA
 
 def _item_page(request: Request, keeper: Keeper, service_id: str, errors: Errors, *, status: int) -> HTMLResponse:
     try:
-        item = queue_of(request).item(service_id)
+        queue = queue_of(request)
+        [item] = queue.with_alike([queue.item(service_id)])
     except DomainError as error:  # at its own status: a record its source types is no 404, it is there
         return refusal_page(request, keeper, "Not in the review queue", error, link=_way_on(error, service_id))
     form = keeper.form
