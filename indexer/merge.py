@@ -45,11 +45,16 @@ def own_words(service: Mapping[str, Any]) -> frozenset[str]:
 
 
 def similar_names(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
-    """Whether one record's own words (`own_words`) are all among the other's: at one postcode, a hint that the two
-    may be one service, for a person to judge, never a key they are merged by (Foxhall House, Ipswich and St Clements
-    Hospital, Ipswich share a postcode and their town, and are two)."""
+    """Whether two records' own words (`own_words`) are the same, or those of one, at least two, are all among the
+    other's: at one postcode, a hint that the two may be one service, for a person to judge, never a key they are
+    merged by. One own word alone is most often a place (the site's or the town's: Hellesdon, Bury) that every unit
+    there may be named after, so it is a hint only against a name of that word alike (Alpha Hospital Bury, Cygnet
+    Hospital Bury): before, Hellesdon Hospital was hinted as possibly Peddars Centre, Hellesdon Hospital, a unit on
+    its site. Foxhall House, Ipswich and St Clements Hospital, Ipswich share a postcode and their town, and are
+    two."""
     a, b = own_words(first), own_words(second)
-    return bool(a and b) and (a <= b or b <= a)
+    smaller, larger = sorted((a, b), key=len)
+    return bool(smaller) and (a == b or (len(smaller) >= 2 and smaller <= larger))
 
 
 def _empty(value: object) -> bool:
