@@ -73,3 +73,4 @@ class Held:
     value: str         # what it says there
     means: str         # what we read into it, and why that is not enough to show it as a type
     raw: dict[str, str] | None = None  # the source's own row, shown beside the evidence for review
+    id_is: str | None = None  # what its id is beyond its source (an ODS code), as its mapping says (`SourceItem`)

@@ -15,11 +15,12 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from indexer.rows import Candidate, Held, Origin, Rejection
 from indexer.sources.common import (UNSTATED_LEVEL, CsvProblem, CsvRow, CsvTable, RowParser, compact, join_address,
                                     label_reading, os_reason, slugify, unstated_level)
+from indexer.sync.items import MatchKey
 from rehabmap.errors import DomainError, shorten
 from rehabmap.record import FileEdition, Service
 from rehabmap.taxonomy import parse_type
@@ -72,6 +73,7 @@ class Mapping:
     title: str | None = None             # the source as a person reads it (a service page's "Source")
     files: tuple[str, ...] = ()          # the file names it is for (patterns): one export layout, two editions
     dated: str | None = None             # when the file's data stood, as a person reads it ("September 2018")
+    id_is: str | None = None             # what the id column's values are beyond this source (`_id_is`)
 
     def edition(self) -> FileEdition:
         """The file as its records carry it (`Provenance.edition`): what it is, of when, and what it gives."""
@@ -179,6 +181,7 @@ def load_mapping(path: Path) -> Mapping:
         exclude=tuple(_rule(r, f"{where} [[filter.exclude]]", "matches") for r in filters.get("exclude", [])),
         type_unconfirmed=type_unconfirmed, proposed_type=proposed_type, hold=hold,
         title=source.get("title"), files=tuple(files), dated=_dated(source.get("dated"), where),
+        id_is=_id_is(source.get("id_is"), columns, where),
     )
 
 
@@ -187,6 +190,22 @@ def _dated(value: Any, where: str) -> str | None:
         raise MappingError(f"{where}: [source] dated must say when the file's data stood, as a person reads it "
                            "(e.g. 'September 2018')")
     return value
+
+
+def _id_is(value: Any, columns: dict[str, tuple[str, ...]], where: str) -> str | None:
+    """What the id column's values are beyond this source, if they are one of the identifiers sources share
+    (`indexer.sync.items.MatchKey`: "ods_code"): the review queue says two sources that give a record the same such
+    id may give one service, and never says so of ids that mean something to their own source only (a council
+    list's row numbers)."""
+    if value is None:
+        return None
+    if value not in get_args(MatchKey):
+        raise MappingError(f"{where}: [source] id_is says which shared identifier the id column holds, one of "
+                           f"{', '.join(get_args(MatchKey))}; '{value}' is none of them (leave it out for an id of "
+                           "this source's own)")
+    if "id" not in columns:
+        raise MappingError(f"{where}: [source] id_is says what the id column holds; map [columns] id too")
+    return str(value)
 
 
 def _proposed_type(value: Any, type_unconfirmed: str | None, where: str) -> str | None:
@@ -372,7 +391,7 @@ def _mapped(row: CsvRow, mapping: Mapping, file: str, source: str, edition: File
         else:
             return Candidate(fields, origin, label_text)
         return Held(Candidate(fields, origin, label_text), ", ".join(label_columns) if label_columns else name_column,
-                    shorten(label_text), means, dict(row.values))
+                    shorten(label_text), means, dict(row.values), mapping.id_is)
     return Candidate(fields, origin, label_text)
 
 

@@ -43,6 +43,8 @@ def item_to_json(item: SourceItem) -> dict[str, Any]:
         "evidence": [_plain(e) for e in item.evidence],
         "field_sources": dict(item.field_sources),
         "keys": dict(item.keys),
+        # only where declared, so that no other item's JSON (its digest) changes
+        **({"id_is": item.id_is} if item.id_is else {}),
     }
 
 
@@ -53,7 +55,7 @@ def item_from_json(data: dict[str, Any], raw: Any = None) -> SourceItem:
                     FileEdition.model_validate(o["edition"]) if o.get("edition") else None)
     candidate = Candidate(dict(data["fields"]), origin, data.get("label_text", ""), list(data.get("warnings", [])))
     return SourceItem(candidate, data["type_status"], tuple(Evidence(**e) for e in data.get("evidence", [])),
-                      raw, dict(data.get("field_sources", {})), dict(data.get("keys", {})))
+                      raw, dict(data.get("field_sources", {})), dict(data.get("keys", {})), data.get("id_is"))
 
 
 def enrichment_to_json(enrichment: Enrichment) -> dict[str, Any]:

@@ -31,7 +31,7 @@ class FileCandidates:
         for row in self.rows:
             candidate = row.candidate
             yield SourceItem(candidate, "inferred" if candidate.fields.get("service_type") else "unknown",
-                             (Evidence(self.name, row.field, row.value, row.means),), row.raw)
+                             (Evidence(self.name, row.field, row.value, row.means),), row.raw, id_is=row.id_is)
         state.save(self.name, {"files": sorted({r.candidate.origin.file for r in self.rows}),
                                "held_rows": len(self.rows)})
 

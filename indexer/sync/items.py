@@ -69,6 +69,9 @@ class SourceItem:
     raw: Mapping[str, Any] | None = None    # the source's own record, shown beside the evidence for review
     field_sources: Mapping[str, str] = field(default_factory=dict)  # field -> "cqc-api:numberOfBeds"
     keys: Mapping[str, str] = field(default_factory=dict)  # MatchKey -> value, e.g. "cqc_provider_id" -> "1-101"
+    # The MatchKey its source's own id is (an NHS hospital list's ids are ODS codes), as its mapping declares
+    # (`id_is`): two sources that give a record the same such id may give one service (the review queue says so).
+    id_is: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:

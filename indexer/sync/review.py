@@ -43,7 +43,7 @@ class Alike:
     service_id: str
     name: str
     source: str
-    why: str          # each reason, in words: "both sources give it the code NMV02"
+    why: str          # each reason, in words: "both sources give it the ODS code NMV02"
     one_record: bool  # they share a key records are merged by (`indexer.merge.merge_keys`): shown, they are one
     queued: bool      # it has a review row (its page is in the queue; else it is under Services)
 
@@ -62,7 +62,7 @@ def alike(record: StoredRecord, others: Sequence[StoredRecord], queued: Collecti
         if other.key == record.key or other.service is None or other.status != "active":
             continue
         shared = {name for name, _ in set(merge_keys(service)[1:]) & set(merge_keys(other.service)[1:])}
-        why = _reasons(service, other, record.source_id, shared)
+        why = _reasons(record, other, shared)
         if why:
             found.append(Alike(other.service_id, str(other.service.get("name") or ""), other.source, "; ".join(why),
                                bool(shared), other.key in queued))
@@ -73,19 +73,33 @@ def alike(record: StoredRecord, others: Sequence[StoredRecord], queued: Collecti
 _SHARED_WORDS = {"cqc": "the same CQC location id", "name+postcode": "the same name and postcode"}
 
 
-def _reasons(service: dict[str, Any], other: StoredRecord, code: str, shared: set[str]) -> list[str]:
-    """Why a record (`service`, its source's id `code`) and `other` may be one service, in words: the keys they are
-    merged by that they share (`shared`), the same id at two sources (both NHS hospital lists' ids are ODS codes),
-    or, sharing no key, one postcode and similar names (`indexer.merge.similar_names`)."""
-    theirs = other.service or {}
+# The identifiers sources share (`indexer.sync.items.MatchKey`) that a record's id may be, as a person reads them.
+_ID_WORDS = {"ods_code": "ODS code", "cqc_location_id": "CQC location id", "cqc_provider_id": "CQC provider id"}
+
+
+def _reasons(record: StoredRecord, other: StoredRecord, shared: set[str]) -> list[str]:
+    """Why `record` and `other` may be one service, in words: the keys they are merged by that they share
+    (`shared`), the same id at two sources whose ids are one shared identifier (`_id_is`: both NHS hospital lists'
+    are ODS codes), or, sharing no key, one postcode and similar names (`indexer.merge.similar_names`)."""
+    service, theirs = record.service or {}, other.service or {}
     why = [_SHARED_WORDS[name] for name in sorted(shared)]
-    if other.source_id == code:
-        why.append(f"both sources give it the code {code}")
+    scheme = _id_is(record)
+    if other.source_id == record.source_id and scheme is not None and _id_is(other) == scheme:
+        why.append(f"both sources give it the {_ID_WORDS.get(scheme, scheme)} {record.source_id}")
     postcode = postcode_key(service.get("postcode"))
     if not shared and postcode is not None and postcode_key(theirs.get("postcode")) == postcode \
             and similar_names(service, theirs):
         why.append(f"the same postcode, {service.get('postcode')}, and a similar name")
     return why
+
+
+def _id_is(record: StoredRecord) -> str | None:
+    """Which shared identifier a record's id at its source is: as its mapping declares (`SourceItem.id_is`), or the
+    one its connector gives it that is its id (`SourceItem.keys`: a CQC location's id, an NHS Service Search
+    organisation's ODS code). None for an id that means something to its source only: two council lists whose ids
+    are row numbers may both give a "12", and before, the queue said "both sources give it the code 12"."""
+    item = item_from_json(record.item)
+    return item.id_is or next((key for key, value in item.keys.items() if value == record.source_id), None)
 
 
 def _near_keys(record: StoredRecord) -> list[tuple[str, str]]:

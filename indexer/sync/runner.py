@@ -830,7 +830,10 @@ def _only_adds(before: Any, after: Any) -> bool:
 def _same(record: StoredRecord | None, item: SourceItem) -> bool:
     """Whether the item says what the stored record's did, read from the same file (a dated file's edition is
     not content, but its records carry it: one stored before session 20, or renamed from another file's by
-    migration 15, is read again, and counted unchanged)."""
+    migration 15, is read again, and counted unchanged), its id the same kind (`SourceItem.id_is`, which is not
+    content either: a row stored before its mapping said its ids are ODS codes is read again, counted unchanged,
+    so that the review queue may say another source gives it the same code)."""
     edition = item.candidate.origin.edition
     return (record is not None and record.digest == content_digest(item)
-            and record.item["origin"].get("edition") == (edition.model_dump(mode="json") if edition else None))
+            and record.item["origin"].get("edition") == (edition.model_dump(mode="json") if edition else None)
+            and record.item.get("id_is") == item.id_is)

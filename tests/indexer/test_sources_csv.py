@@ -545,3 +545,18 @@ def test_a_bad_type_unconfirmed_or_proposed_type_says_what_to_fix(tmp_path, toml
     path.write_text(toml)
     with pytest.raises(MappingError, match=message):
         load_mapping(path)
+
+
+@pytest.mark.parametrize("toml, message", [
+    ('[source]\nname = "x"\nid_is = "row_number"\n[columns]\nid = "Row"\n',
+     "id_is says which shared identifier the id column holds, one of cqc_location_id, cqc_provider_id, ods_code; "
+     "'row_number' is none of them"),
+    ('[source]\nname = "x"\nid_is = "ods_code"\n[columns]\nname = "Site"\n', r"map \[columns\] id too"),
+])
+def test_an_id_is_that_names_no_shared_identifier_or_no_id_column_says_what_to_fix(tmp_path, toml, message):
+    """`id_is` lets the review queue say two sources' records of one id may be one service (`indexer.sync.review`),
+    so a value that is no identifier sources share, or one without an id column, is refused, never taken."""
+    path = tmp_path / "bad.toml"
+    path.write_text(toml)
+    with pytest.raises(MappingError, match=message):
+        load_mapping(path)

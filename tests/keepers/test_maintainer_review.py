@@ -330,8 +330,8 @@ def test_a_hospital_both_lists_give_under_two_names_says_so_on_its_page_and_in_t
     assert page.status_code == 200
     hint = html.unescape(re.sub(r"\s+", " ", page.text))
     assert ('Possibly the same service as <a href="/keepers/review/nhs-hospitals-2018:NMV02">Stockton Hall Hospital</a>'
-            " (nhs-hospitals-2018:NMV02, NHS website hospital list (September 2018)): both sources give it the code "
-            "NMV02; the same postcode, YO32 9UN, and a similar name.") in hint
+            " (nhs-hospitals-2018:NMV02, NHS website hospital list (September 2018)): both sources give it the ODS "
+            "code NMV02; the same postcode, YO32 9UN, and a similar name.") in hint
     listed = html.unescape(client.get("/keepers/review").text)
     assert ('Possibly the same service as <a href="/keepers/review/nhs-hospitals-2015:NVR01">Alpha Hospital Bury</a>: '
             "the same postcode, BL8 2BS, and a similar name") in listed

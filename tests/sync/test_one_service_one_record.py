@@ -22,6 +22,10 @@ import pytest
 from app.parts import open_writer
 from app.sync import open_live
 from indexer.pipeline import GeographyPlacer, build_index
+from indexer.rows import Held
+from indexer.sources import load_source
+from indexer.sync.file_candidates import by_source
+from indexer.sync.runner import SyncRunner
 
 from geodata.england import ENGLAND
 from indexer.merge import merge_duplicates
@@ -332,7 +336,7 @@ def test_the_review_queue_says_which_held_records_may_be_one_service(tmp_path, g
     [stockton] = queue.with_alike([queue.item("nhs-hospitals-2015:NMV02")])  # 'Partnerships in Care Stockton Hall …'
 
     assert hints(stockton) == {"nhs-hospitals-2018:NMV02": (
-        "both sources give it the code NMV02; the same postcode, YO32 9UN, and a similar name", False)}
+        "both sources give it the ODS code NMV02; the same postcode, YO32 9UN, and a similar name", False)}
     assert 0 < len(store.records_read) < 10
     # The queue works the hints out only for the rows a face shows: a list read once, with none worked out (a bulk
     # decision, `review accept --all`), then the three rows shown.
@@ -345,12 +349,12 @@ def test_the_review_queue_says_which_held_records_may_be_one_service(tmp_path, g
     assert 0 < len(store.records_read) < 12
     items = {item.service_id: item for item in queue.with_alike(listed)}
     assert hints(items["nhs-hospitals-2015:NTN13"]) == {  # Priory Hospital Altrincham, at WA15 0NX and WA15 0NU
-        "nhs-hospitals-2018:NTN13": ("both sources give it the code NTN13", False)}
+        "nhs-hospitals-2018:NTN13": ("both sources give it the ODS code NTN13", False)}
     assert hints(items["nhs-hospitals-2015:RTQ54"]) == {  # Hollybrook, and Berkeley House: perhaps a code reused
-        "nhs-hospitals-2018:RTQ54": ("both sources give it the code RTQ54", False)}
+        "nhs-hospitals-2018:RTQ54": ("both sources give it the ODS code RTQ54", False)}
     assert hints(items["nhs-hospitals-2018:NMJ22"]) == {  # Cygnet Hospital Bury, once Alpha Hospital Bury
         "nhs-hospitals-2015:NVR01": ("the same postcode, BL8 2BS, and a similar name", False)}
-    assert hints(items[HEMEL[1]]) == {HEMEL[0]: ("the same name and postcode; both sources give it the code NTN03",
+    assert hints(items[HEMEL[1]]) == {HEMEL[0]: ("the same name and postcode; both sources give it the ODS code NTN03",
                                                  True)}
     assert hints(items["nhs-hospitals-2018:TAHXP"]) == {  # Grenoside Grange, and Grenoside Grange Hospital
         "nhs-hospitals-2015:TAHAA": ("the same postcode, S35 8QS, and a similar name", False)}
@@ -361,7 +365,7 @@ def test_the_review_queue_says_which_held_records_may_be_one_service(tmp_path, g
     assert "nhs-hospitals-2015:RT248" not in hints(items["nhs-hospitals-2015:99999"])  # Irwell Unit, Horizon Unit
     assert hints(items["nhs-hospitals-2018:RMY90"]) == {}
     assert hints(items["nhs-hospitals-2015:NMJ05"]) == {  # Cygnet Wing Blackheath, and Cygnet Hospital Blackheath
-        "nhs-hospitals-2018:NMJ05": ("both sources give it the code NMJ05", False)}
+        "nhs-hospitals-2018:NMJ05": ("both sources give it the ODS code NMJ05", False)}
     # 26 pairs, each named from both sides: 22 that share an ODS code (10 of them named alike too) and 4 only named
     # alike at one postcode (Alpha and Cygnet Hospital Bury, Sheffield and Woking; Grenoside Grange)
     possibly = {(item.service_id, other.service_id) for item in items.values() for other in item.alike
@@ -371,7 +375,64 @@ def test_the_review_queue_says_which_held_records_may_be_one_service(tmp_path, g
     shown = rehabmap(home, data_dir, None, "review", "show", "nhs-hospitals-2015:NMV02")
     assert shown.returncode == 0, shown.stderr
     assert ("possibly the same service as nhs-hospitals-2018:NMV02 (Stockton Hall Hospital): both sources give it "
-            "the code NMV02") in shown.stdout
+            "the ODS code NMV02") in shown.stdout
+
+
+# A council's list of schemes, mapped, its rows held for review; ids of its own (row numbers) unless `id_is` says
+# they are one of the identifiers sources share.
+COUNCIL_LIST = ('[source]\nname = "{name}"\ntype_unconfirmed = "a scheme on a council list: it may be supported '
+                'accommodation"\n{id_is}[columns]\nid = "Row"\nname = "Scheme"\npostcode = "Postcode"\n')
+# Two such lists, each giving a scheme of its own the id A12.
+COUNCIL_LISTS = (("leeds-schemes", "Oak House", "LS9 7TF"), ("york-schemes", "Elm Court", "YO32 9UN"))
+
+
+def council_list(tmp_path, name, scheme, postcode, id_is):
+    """A council list's held row, as `rehabmap index` hands it to the sync (`id_is`: the mapping's line, or "")."""
+    (tmp_path / f"{name}.csv").write_text(f"Row,Scheme,Postcode\nA12,{scheme},{postcode}\n")
+    (tmp_path / f"{name}.toml").write_text(COUNCIL_LIST.format(name=name, id_is=id_is))
+    [held] = by_source([r for r in load_source(tmp_path / f"{name}.csv", mapping=tmp_path / f"{name}.toml")
+                        if isinstance(r, Held)])
+    return held
+
+
+@pytest.mark.parametrize("id_is", [None, "ods_code"])
+def test_two_sources_give_one_id_as_one_service_only_where_their_ids_are_one_identifier(tmp_path, geography, id_is):
+    """Before, any two sources that gave a record the same id were told "both sources give it the code 12": two
+    councils' lists whose ids are row numbers too. Now only sources whose ids are one identifier sources share (the
+    NHS hospital lists' ODS codes, as their mappings say with `id_is`) are."""
+    store = SyncStore(tmp_path / "directory.sqlite")
+    for name, scheme, postcode in COUNCIL_LISTS:
+        held = council_list(tmp_path, name, scheme, postcode, f'id_is = "{id_is}"\n' if id_is else "")
+        SyncRunner(store, GeographyPlacer(geography), None, actor="tests").run(held)
+    queue = ReviewQueue(store)
+
+    items = {item.service_id: item for item in queue.with_alike(queue.items())}
+
+    assert items.keys() == {"leeds-schemes:A12", "york-schemes:A12"}
+    assert hints(items["leeds-schemes:A12"]) == ({} if id_is is None else {
+        "york-schemes:A12": ("both sources give it the ODS code A12", False)})
+
+
+def test_a_row_stored_before_its_mapping_said_what_its_ids_are_says_it_from_the_next_import(tmp_path, geography):
+    """A store that held a list's rows before its mapping said their ids are ODS codes (`id_is`: the NHS hospital
+    lists, until now) keeps them as they were read; the next import, finding each row the same, left them so, and
+    the review queue never said another source gives one the same code. Now the import reads such a row again,
+    counted unchanged, and the queue says it."""
+    store = SyncStore(tmp_path / "directory.sqlite")
+    runs = []
+    for name, scheme, postcode in COUNCIL_LISTS:
+        runs.append(council_list(tmp_path, name, scheme, postcode, 'id_is = "ods_code"\n'))
+        SyncRunner(store, GeographyPlacer(geography), None, actor="tests").run(runs[-1])
+    with sqlite3.connect(tmp_path / "directory.sqlite") as conn:  # as a store from before `id_is` holds them
+        conn.execute("UPDATE sync_records SET item = json_remove(item, '$.id_is')")
+    queue = ReviewQueue(store)
+    assert hints(queue.with_alike([queue.item("leeds-schemes:A12")])[0]) == {}
+
+    reports = [SyncRunner(store, GeographyPlacer(geography), None, actor="tests").run(held) for held in runs]
+
+    assert [(report.unchanged, report.changed) for report in reports] == [(1, []), (1, [])]
+    assert hints(queue.with_alike([queue.item("leeds-schemes:A12")])[0]) == {
+        "york-schemes:A12": ("both sources give it the ODS code A12", False)}
 
 
 def test_a_hospital_both_lists_hold_for_review_awaits_it_once(tmp_path, geodata_dir, data_dir):
