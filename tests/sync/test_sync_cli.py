@@ -18,6 +18,7 @@ from search.embedded import index_file
 from tests.sync.store_fixtures import (
     FIELD_HOUSE,
     FIELD_HOUSE_POSTCODE,
+    HSDS3_EXAMPLE,
     feeds_folder,
     first_line,
     index_record,
@@ -31,6 +32,15 @@ from tests.sync.store_fixtures import (
 GROVELANDS, ASHTON, DOVETAIL, DEVONSHIRE = "1-112778525", "1-112816741", "1-112779585", "1-112779616"
 FIRST_RUN = {"fetched": 78, "added": 6, "changed": 0, "unchanged": 0, "retired": 0, "held for review": 1,
              "rejected": 41}
+
+
+def feed_env(feeds, replay, *names: str, retries: int | None = None) -> dict[str, str]:
+    """The environment of a `rehabmap sync oruk` over the feed folder `feeds`, each named feed read from the
+    replay (bristol: Bristol's recorded feed; example: the HSDS 3 example), at no polite delay."""
+    recorded = {"bristol": "bristol", "example": "hsds3"}
+    env = {"REHABMAP_ORUK_FEEDS_DIR": str(feeds), "REHABMAP_ORUK_RATE": "10000",
+           "REHABMAP_ORUK_FEED_URLS": json.dumps({name: replay.oruk_url(recorded[name]) for name in names})}
+    return env | ({"REHABMAP_SYNC_RETRIES": str(retries)} if retries is not None else {})
 
 
 def test_sync_review_and_match_end_to_end(tmp_path, geodata_dir, data_dir, replay):
@@ -403,9 +413,7 @@ def test_one_oruk_feed_failing_leaves_the_others_synced_and_named(tmp_path, geod
     feeds = feeds_folder(tmp_path / "feeds", example=True)
     home = make_home(tmp_path / "home", geodata_dir)
     replay.fail("/oruk/bristol/services", 500, times=None)
-    env = {"REHABMAP_ORUK_FEEDS_DIR": str(feeds), "REHABMAP_ORUK_RATE": "10000", "REHABMAP_SYNC_RETRIES": "0",
-           "REHABMAP_ORUK_FEED_URLS": json.dumps({"bristol": replay.oruk_url("bristol"),
-                                                  "example": replay.oruk_url("hsds3")})}
+    env = feed_env(feeds, replay, "bristol", "example", retries=0)
 
     done = rehabmap(home, data_dir, replay, "sync", "oruk", **env)
 
@@ -435,16 +443,13 @@ def test_a_feed_file_that_cannot_be_read_stops_no_other_feed(tmp_path, geodata_d
     own error line with the line or entry and why, recorded as its feed's failed run for sync-status, exit 2."""
     feeds = tmp_path / "feeds"
     feeds.mkdir()
-    (feeds / "example.toml").write_text(
-        '[feed]\nlabel = "HSDS 3 example"\nurl = "x"\npaging = "hsds3"\nper_page = 50\n'
-        'licence = "CC-BY-4.0"\nattribution = "Open Referral"\n')
+    (feeds / "example.toml").write_text(HSDS3_EXAMPLE)
     (feeds / "leeds.toml").write_text(
         '[feed]\nlabel = "Leeds"\nurl = "x"\npaging = "v1"\nlicence = "l"\nattribution = "a"\n'
         '[terms]\n"Mental health" = "vcfse"\n"Day services" = "day_centre"\n')
     (feeds / "york.toml").write_text('[feed]\nlabel = "York\nurl = "x"\n')
     home = make_home(tmp_path / "home", geodata_dir)
-    env = {"REHABMAP_ORUK_FEEDS_DIR": str(feeds), "REHABMAP_ORUK_RATE": "10000",
-           "REHABMAP_ORUK_FEED_URLS": json.dumps({"example": replay.oruk_url("hsds3")})}
+    env = feed_env(feeds, replay, "example")
 
     done = rehabmap(home, data_dir, replay, "sync", "oruk", **env)
 
@@ -472,13 +477,10 @@ def test_a_feed_whose_file_is_removed_no_longer_needs_a_person(tmp_path, geodata
     is said to be no longer configured, its last run kept for the record, and needs no person."""
     feeds = tmp_path / "feeds"
     feeds.mkdir()
-    (feeds / "example.toml").write_text(
-        '[feed]\nlabel = "HSDS 3 example"\nurl = "x"\npaging = "hsds3"\nper_page = 50\n'
-        'licence = "CC-BY-4.0"\nattribution = "Open Referral"\n')
+    (feeds / "example.toml").write_text(HSDS3_EXAMPLE)
     (feeds / "york.toml").write_text('[feed]\nlabel = "York\nurl = "x"\n')
     home = make_home(tmp_path / "home", geodata_dir)
-    env = {"REHABMAP_ORUK_FEEDS_DIR": str(feeds), "REHABMAP_ORUK_RATE": "10000",
-           "REHABMAP_ORUK_FEED_URLS": json.dumps({"example": replay.oruk_url("hsds3")})}
+    env = feed_env(feeds, replay, "example")
     assert rehabmap(home, data_dir, replay, "sync", "oruk", **env).returncode == 2
     assert rehabmap(home, data_dir, None, "sync-status", **env).returncode == 3
 
@@ -521,8 +523,7 @@ def test_a_removed_feeds_records_are_retired_by_a_person_and_the_live_index_foll
     with (feeds / "bristol.toml").open("a") as file:
         file.write('\n[feed.covers]\nvcfse = ["E06000023"]\n')
     home = make_home(tmp_path / "home", geodata_dir)
-    env = {"REHABMAP_ORUK_FEEDS_DIR": str(feeds), "REHABMAP_ORUK_RATE": "10000",
-           "REHABMAP_ORUK_FEED_URLS": json.dumps({"bristol": replay.oruk_url("bristol")})}
+    env = feed_env(feeds, replay, "bristol")
     synced = rehabmap(home, data_dir, replay, "sync", "oruk", **env)
     assert synced.returncode == 0, synced.stderr
     [(autism,)] = table_rows(home / "directory.sqlite", "SELECT service_id FROM sync_records WHERE service IS NOT NULL")
@@ -588,9 +589,7 @@ def test_a_removed_feeds_unfinished_run_is_said_so_and_dropped_by_discard(tmp_pa
     there, so nothing could drop it. Now sync-status says so and names the command, which drops it."""
     feeds = feeds_folder(tmp_path / "feeds", example=True)
     home = make_home(tmp_path / "home", geodata_dir)
-    env = {"REHABMAP_ORUK_FEEDS_DIR": str(feeds), "REHABMAP_ORUK_RATE": "10000", "REHABMAP_SYNC_RETRIES": "0",
-           "REHABMAP_ORUK_FEED_URLS": json.dumps({"bristol": replay.oruk_url("bristol"),
-                                                  "example": replay.oruk_url("hsds3")})}
+    env = feed_env(feeds, replay, "bristol", "example", retries=0)
     replay.alter("/oruk/bristol/services",
                  lambda query, page: {**page, "totalPages": "four"} if query["page"] == ["2"] else page)
     assert rehabmap(home, data_dir, replay, "sync", "oruk", **env).returncode == 2
