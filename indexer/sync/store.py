@@ -487,8 +487,11 @@ class SyncStore:
 
     # --- records ----------------------------------------------------------------------------------------
 
-    def records(self, connector: str | None = None, *,
-                service_ids: Sequence[str] | None = None) -> list[StoredRecord]:
+    def records(self, connector: str | None = None, *, service_ids: Sequence[str] | None = None,
+                keys: Collection[tuple[str, str]] | None = None) -> list[StoredRecord]:
+        """The records (of one connector; with these service ids; with these keys, (source, source_id)), in order of
+        their key. `keys` are found on the table's key, one JSON parameter however many: the review queue reads
+        the records of its rows alone (`indexer.sync.review.ReviewQueue.items`), not every record of the store."""
         where: list[str] = []
         params: list[str] = []
         if connector is not None:
@@ -499,6 +502,9 @@ class SyncStore:
                 return []  # `IN ()` is SQLite's, not PostgreSQL's
             where.append(f"service_id IN ({', '.join('?' * len(service_ids))})")
             params.extend(service_ids)
+        if keys is not None:
+            where.append(_KEY_OF[self.database.dialect])
+            params.append(json.dumps(sorted(set(keys))))
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         with self._connect() as conn:
             rows = conn.execute(f"SELECT {_RECORD_COLUMNS} FROM sync_records{clause} ORDER BY source, source_id",

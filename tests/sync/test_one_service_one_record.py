@@ -32,14 +32,15 @@ from indexer.merge import merge_duplicates
 from indexer.sync.publish import shown_merged
 from indexer.sync.review import ReviewQueue
 from indexer.sync.rebuild import with_directory
-from indexer.sync.store import SyncStore
+from indexer.sync.store import ReviewState, SyncStore
 from rehabmap.record import Service
 from rehabmap.record_keys import key_columns, merge_keys
 from rehabmap.config import Settings
 from rehabmap.coverage import CoverageStore
 from rehabmap.maintain.edits import OverlayWriter
-from rehabmap.maintain.store import Directory, store_of
+from rehabmap.maintain.store import Directory, open_database, store_of
 from search.embedded import index_file
+from tests.conftest import database_url
 from tests.sync.store_fixtures import make_home, rehabmap, serving, table_rows
 
 HEMEL = "nhs-hospitals-2015:NTN03", "nhs-hospitals-2018:NTN03"  # Priory Hospital Hemel Hempstead, in each list
@@ -57,11 +58,11 @@ def shared_keys(services) -> dict[tuple[str, str], int]:
     return {key: n for key, n in counts.items() if n > 1}
 
 
-def held_from_both_lists(home, data_dir) -> list[str]:
+def held_from_both_lists(home, data_dir, **env: str) -> list[str]:
     """Both lists indexed (with the sample, a directory's other source): their mental health hospitals held for
-    review; the files, to index again."""
+    review; the files, to index again. `env`: the store's (REHABMAP_DATABASE_URL), if not the home's SQLite file."""
     files = ["sample/", *(str(data_dir / "services" / name) for name in LISTS)]
-    done = rehabmap(home, data_dir, None, "index", *files, "--no-progress")
+    done = rehabmap(home, data_dir, None, "index", *files, "--no-progress", **env)
     assert done.returncode == 0, done.stderr
     return files
 
@@ -117,11 +118,15 @@ def test_a_hospital_both_lists_give_is_one_record_once_accepted_from_each(tmp_pa
 
 
 class EveryRecord(SyncStore):
-    """The store giving every record as those a record may be merged with: a live write reads it whole, as it did
-    before it asked the keys' indexes for the few, and merges by reading every record (the reference)."""
+    """The store giving every record as those a record may be merged with, and as the records of the keys asked
+    for: a live write and the review queue read it whole, as they did before they asked the store's indexes for
+    the few, and merge and list by reading every record (the reference)."""
 
     def sharing_keys(self, keys):
         return self.records()
+
+    def records(self, connector=None, *, service_ids=None, keys=None):
+        return super().records(connector, service_ids=service_ids)
 
 
 class Reads(SyncStore):
@@ -376,6 +381,37 @@ def test_the_review_queue_says_which_held_records_may_be_one_service(tmp_path, g
     assert shown.returncode == 0, shown.stderr
     assert ("possibly the same service as nhs-hospitals-2018:NMV02 (Stockton Hall Hospital): both sources give it "
             "the ODS code NMV02") in shown.stdout
+
+
+def test_the_review_queue_reads_the_records_of_its_rows_not_the_store(tmp_path, geodata_dir, data_dir, store_kind,
+                                                                       request):
+    """Before, every list of the queue (the keepers' queue page, `rehabmap review list`) read every record of the
+    store to find those it lists: those decided and those it never held too, every CQC location's in a deployment.
+    It reads the records of the rows it lists alone, on the store's key, and lists what it listed reading every
+    record: the same items in the same order, pending and decided, by each filter. The 2018 list's level 1
+    candidates accepted, one of the 2014-15 list's rejected, a list of what waits reads what waits."""
+    url = database_url(request, store_kind)
+    home = make_home(tmp_path / "home", geodata_dir)
+    held_from_both_lists(home, data_dir, **({"REHABMAP_DATABASE_URL": url} if url else {}))
+    database = open_database(Settings(home=home, data_dir=data_dir, database_url=url))
+    store = Reads(database)
+    queue, every = ReviewQueue(store), ReviewQueue(EveryRecord(database))
+    queue.accept([item.service_id for item in queue.items(source="nhs-hospitals-2018",
+                                                          proposed_type="inpatient_rehab_level1")], actor="tester")
+    queue.reject([queue.items(source="nhs-hospitals-2015")[0].service_id], actor="tester", reason="not rehab")
+    states: tuple[ReviewState, ...] = ("pending", "accepted", "rejected", "superseded")
+
+    for ask in ({}, {"states": states}, {"states": ("accepted", "rejected")}, {"source": "nhs-hospitals-2015"},
+                {"proposed_type": "inpatient_rehab_level1"}, {"states": states, "evidence_changed": True}):
+        assert queue.items(**ask) == every.items(**ask), ask
+    stored = store.records()
+    for listing in (("pending",), states):
+        rows = store.reviews(states=listing)
+        store.records_read.clear()
+        listed = queue.items(states=listing)
+        assert [item.key for item in listed] == [row.key for row in rows]
+        assert sorted(store.records_read) == sorted(row.key for row in rows), "each listed record read once, no other"
+    assert 0 < len(queue.items()) < len(stored) - 200 and queue.items(states=("rejected",))
 
 
 # A council's list of schemes, mapped, its rows held for review; ids of its own (row numbers) unless `id_is` says
