@@ -30,15 +30,24 @@ MAX_VALUE = 200
 _DIGIT = re.compile(r"\d")
 
 
+def typed_text(value: str) -> str:
+    """A value as typed: its line breaks one LF each, its ends trimmed. A browser sends each line break in a text box
+    (textarea) as CR LF, so a problem report or a description was counted with each as two characters, refused below
+    the limit its box showed, and kept with CR LF; and a text held with CR LF (from a source) or a lone CR must read
+    as the same text when a form sends it back (`changed`, `form_errors`), which a browser does with LF."""
+    return value.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
 class Fields:
-    """Form or query values by name; every value trimmed, and cut to `max_value` unless that is None (a form whose
-    values are checked against their fields' own limits, `too_long`, so that nothing is cut unseen)."""
+    """Form or query values by name; every value as typed (`typed_text`: trimmed, each line break one LF), and cut to
+    `max_value` unless that is None (a form whose values are checked against their fields' own limits, `too_long`, so
+    that nothing is cut unseen)."""
 
     def __init__(self, pairs: list[tuple[str, str]], max_value: int | None = MAX_VALUE) -> None:
         self._values: dict[str, list[str]] = {}
         self.complete = True  # False: the body was longer than was read (`of_body`), its last values lost
         for name, value in pairs:
-            self._values.setdefault(name, []).append(value.strip()[:max_value])
+            self._values.setdefault(name, []).append(typed_text(value)[:max_value])
 
     @classmethod
     def of_query(cls, request: Request) -> Fields:

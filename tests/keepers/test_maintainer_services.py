@@ -109,6 +109,41 @@ def test_a_maintainer_writes_a_description_and_a_longer_one_survives_other_edits
     assert sorted(f for action, f, _, _ in audit_of(keepers, AIRE) if action == "update") == ["description", "phone"]
 
 
+def _as_a_browser_sends(text: str) -> str:
+    """A textarea's text as a browser sends it: its line breaks read as LF from the page, each sent as CR LF."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+
+
+def test_a_descriptions_line_breaks_count_as_one_and_one_held_with_either_sent_back_is_no_change(keepers):
+    """A browser sends each line break in a textarea as CR LF. Before, a description of 4,997 characters with 20
+    line breaks was refused ("it has 5,017") below the limit its hint says, and one held with LF (from a source or
+    the API) saved back unchanged was a change, rewritten with CR LF in the record and the audit log. Now a form's
+    line breaks are read as one LF each (`web.forms.typed_text`): the description is kept as typed, and one held with
+    LF or with CR LF, sent back, is no change."""
+    client = keepers.client()
+    keepers.sign_in(client, "maintainer")
+    paragraph = ("A 12-bed level 1 unit in east Leeds for adults recovering from psychosis. " * 3).strip()
+    for held in ("\n".join([paragraph] * 4), "\r\n".join([paragraph] * 4)):
+        patched = keepers.client().patch(f"/maintain/services/{AIRE}", json={"description": held},
+                                         headers=keepers.site.auth("maintainer"))
+        assert patched.status_code == 200, patched.text
+        assert keepers.app.state.rehabmap.backend.get(AIRE).description == held
+        form = client.get(f"/keepers/services/{AIRE}")
+        values = {**_inputs(form.text), "csrf": csrf_of(form.text)}
+        values["description"] = _as_a_browser_sends(values["description"])
+        answer = client.post(f"/keepers/services/{AIRE}", data=values)
+        assert "Nothing was changed." in unquote_plus(answer.headers["location"]), repr(held)
+        assert keepers.app.state.rehabmap.backend.get(AIRE).description == held
+
+    typed = "\n".join([("Day services, groups and a recovery college. " * 6)[:237]] * 21)
+    assert len(typed) == 4_997 and typed.count("\n") == 20
+    form = client.get(f"/keepers/services/{AIRE}")
+    values = {**_inputs(form.text), "csrf": csrf_of(form.text), "description": _as_a_browser_sends(typed)}
+    answer = client.post(f"/keepers/services/{AIRE}", data=values)
+    assert answer.status_code == 303, re.findall(r'<a href="#description">[^<]*', answer.text)  # before: "it has 5,017"
+    assert keepers.app.state.rehabmap.backend.get(AIRE).description == typed
+
+
 def test_a_value_is_kept_whole_to_its_fields_limit_and_one_longer_is_refused_not_cut(keepers):
     """Before, every keepers' form cut every value to 200 characters without a word: a 300-character reason for
     retiring was stored cut mid-sentence, and a "How to refer" the API takes at 1,000 was saved cut ("Saved:

@@ -22,7 +22,7 @@ from rehabmap.maintain.freshness import SourceConfirmation, source_confirmations
 from rehabmap.maintain.retirement import Retirement, retirement
 from rehabmap.record import Service, contact_problem
 from web.deps import get_state
-from web.forms import Errors, Fields
+from web.forms import Errors, Fields, typed_text
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import PATH, Keeper, KeepersRoute, Refusal, form_errors, refusal_page, render, requires
 from web.keepers.words import said
@@ -154,7 +154,7 @@ async def save_details(request: Request, keeper: Keeper = requires(Role.provider
     service = _editable(request, keeper, keeper.form.get("service"))
     current = _details_of(service)
     values = {f: keeper.form.get(f) for f in DETAIL_FIELDS}
-    changed = {f: v for f, v in values.items() if v != current[f].strip()}
+    changed = {f: v for f, v in values.items() if v != typed_text(current[f])}
     errors = form_errors(keeper.form, current)
     for field, label in CONTACT_FIELDS.items():
         if changed.get(field) and (problem := contact_problem(field, changed[field])):
