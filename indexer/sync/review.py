@@ -10,7 +10,7 @@ Decisions outlive re-syncs; when the source's evidence changes after a decision,
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -206,7 +206,7 @@ class ReviewQueue:
         read every record of the store, every CQC location's too, to find the few queued."""
         rows = self.store.reviews(states=states, source=source)
         records = {r.key: r for r in self.store.records(keys=[row.key for row in rows])} if rows else {}
-        index = self._enrichments() if rows else Enrichments(())
+        index = self._enrichments(records.values())
         found = [self._item(records[row.key], row, index) for row in rows if row.key in records]
         if proposed_type is not None:
             wanted = parse_type(proposed_type).value
@@ -219,7 +219,7 @@ class ReviewQueue:
         """One queued record, without the others it may be (`with_alike`): the public pages' and the API's
         refusals read it only to say why a record is in no search."""
         record, row = self._find(service_id)
-        return self._item(record, row, self._enrichments())
+        return self._item(record, row, self._enrichments([record]))
 
     def with_alike(self, items: Sequence[ReviewItem]) -> list[ReviewItem]:
         """These items, each with the others that may be the same service (`ReviewItem.alike`): only the rows a
@@ -244,8 +244,13 @@ class ReviewQueue:
         return {record.key: alike(record, list({o.key: o for at in _near_keys(record) for o in near.get(at, ())}
                                                    .values()), queued) for record in records}
 
-    def _enrichments(self) -> Enrichments:
-        return Enrichments(enrichment_from_json(e.enrichment) for e in self.store.enrichments())
+    def _enrichments(self, records: Iterable[StoredRecord]) -> Enrichments:
+        """The enrichments that may match these records, found by the keys their items are known by
+        (`SyncStore.enrichments(keys=...)`): before, each list and each item (a decision reads one per record
+        decided) read every enrichment of the store, every ODS site's."""
+        keys = {pair for record in records for pair in item_from_json(record.item).keys.items()}
+        found = self.store.enrichments(keys=keys) if keys else []
+        return Enrichments(enrichment_from_json(e.enrichment) for e in found)
 
     def _find(self, service_id: str) -> tuple[StoredRecord, ReviewRow]:
         records = self.store.records(service_ids=[service_id])

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from indexer.sync.items import SourceKeyed
 from rehabmap.maintain.audit import AuditLog, Change
 from rehabmap.maintain.database import Connection, Database
-from rehabmap.maintain.migrations import exists, opened
+from rehabmap.maintain.migrations import ENRICHMENT_MATCH, ENRICHMENT_MATCH_KEYS, exists, opened
 from rehabmap.maintain.overlay import Overlay
 from rehabmap.maintain.store import store_of
 from rehabmap.record_keys import key_columns
@@ -846,11 +846,27 @@ class SyncStore:
         summary = json.loads(row[5]) if row[5] is not None else _summary(json.loads(row[6]))
         return RunRow(row[0], row[1], row[2], row[3], row[4], summary)
 
-    def enrichments(self, *, active_only: bool = True) -> list[StoredEnrichment]:
-        clause = " WHERE status = 'active'" if active_only else ""
+    def enrichments(self, *, active_only: bool = True,
+                    keys: Collection[tuple[str, str]] | None = None) -> list[StoredEnrichment]:
+        """The enrichments, or with `keys` ((MatchKey, value) pairs: the keys some records are known by) those that
+        match on one of them at least, on the indexes of migration 26: all that may match those records, for
+        `indexer.sync.enrich.Enrichments` to choose from (one matches a record only if all its keys agree). The
+        review queue asks so for the records it lists; before, it read every enrichment, every ODS site's, for
+        each."""
+        where: list[str] = ["status = 'active'"] if active_only else []
+        params: list[str] = []
+        if keys is not None:
+            wanted = {name: sorted({value for key, value in keys if key == name}) for name in ENRICHMENT_MATCH_KEYS}
+            wanted = {name: values for name, values in wanted.items() if values}
+            if not wanted:
+                return []
+            where.append("(" + " OR ".join(_ONE_OF[self.database.dialect].format(
+                column=ENRICHMENT_MATCH[self.database.dialect].format(key=name)) for name in wanted) + ")")
+            params.extend(json.dumps(values) for values in wanted.values())
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
         with self._connect() as conn:
             rows = conn.execute(f"SELECT {_ENRICHMENT_COLUMNS} FROM sync_enrichments{clause} "
-                                "ORDER BY source, source_id").fetchall()
+                                "ORDER BY source, source_id", params).fetchall()
         return [_enrichment(r) for r in rows]
 
     # --- the review queue -------------------------------------------------------------------------------

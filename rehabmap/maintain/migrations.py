@@ -264,6 +264,19 @@ def _merge_key_columns(conn: Connection, _policy: TokenPolicy) -> None:
 
 _BY_SOURCE_ID = ("CREATE INDEX sync_records_by_source_id ON sync_records (source_id)",)
 _RUNS_BY_SOURCE = ("CREATE INDEX sync_runs_by_source ON sync_runs (source, id)",)
+# indexer/sync/store.py SyncStore.enrichments(keys=...): an enrichment is found by the keys it matches records by
+# (`indexer.sync.items.MatchKey`), each a value in its JSON's "match", so the review queue reads those of the records
+# it lists, never every ODS site's.
+ENRICHMENT_MATCH_KEYS = ("cqc_location_id", "cqc_provider_id", "ods_code")
+ENRICHMENT_MATCH = {"sqlite": "json_extract(enrichment, '$.match.{key}')",
+                    "postgres": "((enrichment::jsonb) -> 'match' ->> '{key}')"}
+
+
+def _enrichments_by_match(dialect: str) -> tuple[str, ...]:
+    return tuple(f"CREATE INDEX sync_enrichments_by_{key} ON sync_enrichments "
+                 f"({ENRICHMENT_MATCH[dialect].format(key=key)})" for key in ENRICHMENT_MATCH_KEYS)
+
+
 # indexer/sync/codec.py: a record a source lists as unchanged since it was read (`Unchanged`) was staged as a
 # 'refused' row marked {"unchanged": true}, the CHECK allowing four kinds; it is a kind of its own.
 _STAGED_KINDS = "CHECK (kind IN ('item', 'gone', 'refused', 'enrichment', 'unchanged'))"
@@ -350,6 +363,8 @@ MIGRATIONS = (
     # indexer/sync/store.py `_RUN_SOURCES`: the sources that have run, read by every metrics scrape and sync-status,
     # taken from this index one source at a time; before, every run ever recorded was read to find them.
     Migration(25, "a sync's runs are found by their source", _RUNS_BY_SOURCE, _RUNS_BY_SOURCE),
+    Migration(26, "an enrichment is found by the keys it matches records by", _enrichments_by_match("sqlite"),
+              _enrichments_by_match("postgres")),
 )
 LATEST = MIGRATIONS[-1].version
 # whether the database has recorded migrations at all, per dialect (a new one has no table for them yet)

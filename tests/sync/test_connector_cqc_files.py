@@ -108,7 +108,10 @@ def test_a_ratings_row_that_cannot_be_read_is_reported_and_the_rest_land(replay,
                            "that is not quoted)")]
 
 
-def test_a_location_rated_for_a_rehab_ward_is_evidence_on_that_location(replay, data_dir, feeds_dir):
+def field_house_rated(data_dir: Path, feeds_dir: Path, providers_rows: int | None = None) -> bytes:
+    """A "Latest ratings" spreadsheet: a Locations sheet BUILT from Field House's own recorded service ratings (its
+    rehab ward among them), and the real provider file's rows as the Providers sheet (its first `providers_rows`,
+    header included; all of them if None)."""
     field_house = next(r for r in api_records(feeds_dir) if r["locationId"] == FIELD_HOUSE)
     header = ["Location ID", "Location ODS Code", "Location Name", "Care Home?", "Location Type",
               "Location Primary Inspection Category", "Location Street Address", "Location Address Line 2",
@@ -126,7 +129,11 @@ def test_a_location_rated_for_a_rehab_ward_is_evidence_on_that_location(replay, 
                      "BRAND Elysium Healthcare"])
     with (data_dir / "services" / "cqc" / "cqc_latest_ratings_providers_2021-02.csv").open(encoding="utf-8-sig") as f:
         providers = list(csv.reader(f))
-    replay.serve_file("ratings.ods", ods({"Locations": rows, "Providers": providers[:61]}))
+    return ods({"Locations": rows, "Providers": providers[:providers_rows]})
+
+
+def test_a_location_rated_for_a_rehab_ward_is_evidence_on_that_location(replay, data_dir, feeds_dir):
+    replay.serve_file("ratings.ods", field_house_rated(data_dir, feeds_dir, 61))
     outcomes = list(file_connector(RatingsFile, replay, "ratings.ods").fetch(MemoryState()))
     location = next(o for o in outcomes if o.source_id == f"location:{FIELD_HOUSE}")
     assert location.match == {"cqc_location_id": FIELD_HOUSE}

@@ -17,7 +17,9 @@ from rehabmap.errors import InvalidValue, ServiceNotFound
 from search.embedded import EmbeddedIndex, index_file
 from rehabmap.match import MatchRequest, match
 from rehabmap.taxonomy import ServiceType
+from indexer.sync.connectors.cqc_files import RatingsFile
 from tests.conftest import database_url
+from tests.sync.test_connector_cqc_files import field_house_rated, file_connector
 from tests.sync.store_fixtures import (
     FIELD_HOUSE,
     FIELD_HOUSE_POSTCODE,
@@ -95,6 +97,51 @@ def test_an_accepted_candidate_is_shown_as_accepted_and_outlives_resyncs(setting
     assert flagged.service_id == FIELD_HOUSE and any(e.field == "specialisms" for e in flagged.evidence)
     record = index_record(settings.home, FIELD_HOUSE)
     assert record["service_type"] == "inpatient_rehab_level1" and "detained_mha" in record["needs_met"]
+
+
+class EnrichmentsRead(SyncStore):
+    """The store, noting the keys of the enrichments read."""
+
+    def __init__(self, store):
+        super().__init__(store)
+        self.read = []
+
+    def enrichments(self, **kwargs):
+        found = super().enrichments(**kwargs)
+        self.read += [e.key for e in found]
+        return found
+
+
+class EveryEnrichment(SyncStore):
+    """The store giving every enrichment whatever keys are asked for: the queue as it was (the reference)."""
+
+    def enrichments(self, *, active_only=True, keys=None):
+        return super().enrichments(active_only=active_only)
+
+
+def test_the_queue_reads_the_enrichments_of_the_records_it_lists_not_every_one(settings, geography, replay,
+                                                                                data_dir, feeds_dir):
+    """Before, each list of the queue and each item (a refusal's lookup; a decision, once per record decided) read
+    every enrichment of the store, every ODS site's in a deployment. It reads those found by the keys of the records
+    it lists, on the store's indexes, and gives the same items. Field House held, and the ratings file BUILT from its
+    own rehab ward rating beside the real provider file's 49 providers (none of them its provider): one enrichment
+    of 50 is Field House's, and it is the one read."""
+    sync(settings, geography)
+    replay.serve_file("ratings.ods", field_house_rated(data_dir, feeds_dir))
+    runner_for(settings, geography).run(file_connector(RatingsFile, replay, "ratings.ods"))
+    store = EnrichmentsRead(store_of(settings))
+    review, every = ReviewQueue(store), ReviewQueue(EveryEnrichment(store_of(settings)))
+    rated = ("cqc-ratings", f"location:{FIELD_HOUSE.split(':')[1]}")
+    assert len(store.enrichments()) == 50 and rated in store.read
+
+    for read in (review.items, lambda: [review.item(FIELD_HOUSE)]):
+        store.read.clear()
+        [item] = read()
+        assert item == every.item(FIELD_HOUSE) and store.read == [rated], "the one that matches, no other"
+        assert "CQC rates a rehabilitation ward at Field House" in item.evidence[-1].means
+    store.read.clear()
+    review.reject([FIELD_HOUSE], actor="Ann (maintainer)", reason="an acute ward")
+    assert store.read == [rated]
 
 
 def test_a_rejected_candidate_stays_out_through_resyncs(settings, geography):
