@@ -245,9 +245,12 @@ def review_show(service_id: str, raw: bool) -> None:
         click.echo(json.dumps(item.raw, indent=2, ensure_ascii=False, sort_keys=True))
 
 
-def _chosen(service_ids: tuple[str, ...], every: bool, source: str | None, proposed: str | None) -> list[str]:
-    """The ids named, or with --all every pending record that the filters select (at least one filter, so a
-    bulk decision is always about one kind of record)."""
+def _chosen(service_ids: tuple[str, ...], every: bool, source: str | None, proposed: str | None
+            ) -> tuple[list[str], list[ReviewItem]]:
+    """The ids named, or with --all those of every pending record that the filters select (at least one filter, so
+    a bulk decision is always about one kind of record), with the queue's items read for them (none for ids named:
+    a decision reads each itself). `review accept --all` reads from these which have a type proposed, where it read
+    the source's queue a second time."""
     from app.sync import open_review
     from rehabmap.config import get_settings
 
@@ -255,12 +258,12 @@ def _chosen(service_ids: tuple[str, ...], every: bool, source: str | None, propo
         raise InvalidValue("Name the records (SERVICE_ID...), or give --all with --source and/or --proposed.",
                            field="service_id")
     if not every:
-        return list(service_ids)
+        return list(service_ids), []
     if source is None and proposed is None:
         raise InvalidValue("--all needs --source or --proposed, so a bulk decision covers one kind of record.",
                            field="all")
     items = open_review(get_settings(), live=False).items(source=source, proposed_type=proposed)
-    return [i.service_id for i in items]
+    return [i.service_id for i in items], items
 
 
 _BULK = [click.option("--all", "every", is_flag=True, help="Every pending record the filters select."),
@@ -291,10 +294,10 @@ def review_accept(service_ids: tuple[str, ...], service_type: str | None, subtyp
     if every and (service_type or subtype or level):
         raise InvalidValue("--all accepts each record as the type its source proposes; name the records to accept "
                            "them as another type.", field="type")
-    ids = _chosen(service_ids, every, source, proposed)
+    ids, items = _chosen(service_ids, every, source, proposed)
     queue = open_review(get_settings())
     if every:
-        proposing = {i.service_id for i in queue.items(source=source, proposed_type=proposed) if i.proposed_type}
+        proposing = {i.service_id for i in items if i.proposed_type}
         left = [i for i in ids if i not in proposing]
         ids = [i for i in ids if i in proposing]
         for service_id in left:
@@ -316,7 +319,7 @@ def review_reject(service_ids: tuple[str, ...], reason: str, every: bool, source
     from app.sync import open_review
     from rehabmap.config import get_settings
 
-    ids = _chosen(service_ids, every, source, proposed)
+    ids, _ = _chosen(service_ids, every, source, proposed)
     done = open_review(get_settings()).reject(ids, actor=_actor(), reason=reason) if ids else []
     for item in done:
         click.echo(f"rejected {item.service_id} ({item.name}): {item.reason}")

@@ -199,13 +199,20 @@ class ReviewQueue:
     # --- reading ------------------------------------------------------------------------------------------
 
     def items(self, *, states: Sequence[ReviewState] = ("pending",), source: str | None = None,
-              proposed_type: str | None = None, evidence_changed: bool = False) -> list[ReviewItem]:
-        """The queue, oldest first: by default what awaits a decision. Without the others each may be
+              proposed_type: str | None = None, evidence_changed: bool = False,
+              service_ids: Collection[str] | None = None) -> list[ReviewItem]:
+        """The queue, oldest first: by default what awaits a decision; with `service_ids`, of those records alone
+        (the few a bulk decision chose, where it read the whole queue for them). Without the others each may be
         (`with_alike`): a face asks for them for the rows it shows. The records of its rows alone are read, on the
         store's key (`SyncStore.records(keys=...)`): before, every list (the keepers' queue page, `review list`)
         read every record of the store, every CQC location's too, to find the few queued."""
-        rows = self.store.reviews(states=states, source=source)
-        records = {r.key: r for r in self.store.records(keys=[row.key for row in rows])} if rows else {}
+        if service_ids is not None:
+            chosen = {r.key: r for r in self.store.records(service_ids=list(service_ids))}
+            rows = self.store.reviews(states=states, source=source, keys=list(chosen)) if chosen else []
+            records = chosen
+        else:
+            rows = self.store.reviews(states=states, source=source)
+            records = {r.key: r for r in self.store.records(keys=[row.key for row in rows])} if rows else {}
         index = self._enrichments(records.values())
         found = [self._item(records[row.key], row, index) for row in rows if row.key in records]
         if proposed_type is not None:

@@ -23,6 +23,7 @@ from tests.conftest import database_url
 from tests.keepers.conftest import Keepers, csrf_of, make_keepers
 from tests.keepers.maintainer_browser import signed_in_page
 from tests.maintain.conftest import cli_here, make_site
+from tests.sync.test_one_service_one_record import Reads
 from tests.sync.store_fixtures import FIELD_HOUSE, ListedConnector, field_house_item, runner_for
 from tests.web.test_browser import axe, shot
 from web.keepers.words import AS_KEPT
@@ -91,6 +92,51 @@ def test_bulk_accept_is_refused_when_a_chosen_record_has_no_type_proposed(queued
     assert 'href="#id"' in answer.text and 'id="id"' in answer.text  # the error summary links to the first box
     assert answer.text.count(" checked>") == 2  # what was chosen is still chosen
     assert sorted(pending(queued)) == sorted([LEVEL1, UNTYPED])
+
+
+def test_a_bulk_decision_reads_the_records_chosen_not_the_queue(queued):
+    """Before, a bulk accept read the whole pending queue, each record of it and the facts about them, to learn the
+    types proposed for the few chosen. It reads the records chosen alone: Untyped chosen, refused as no type is
+    proposed for it, has read nothing of the other record in the queue (Field House proposed as level 1) before the
+    page is shown again."""
+    opened = queued.app.state.open_review
+    stores: list[Reads] = []
+
+    def counted() -> ReviewQueue:
+        queue = opened()
+        queue.store = Reads(queue.store.database)
+        stores.append(queue.store)
+        return queue
+
+    queued.app.state.open_review = counted
+    client = signed_in(queued)
+    csrf = csrf_of(client.get("/keepers/review").text)
+    stores.clear()
+    alone = client.post("/keepers/review/bulk", data={"csrf": csrf, "id": [UNTYPED], "action": "accept"})
+    assert alone.status_code == 400 and "No type is proposed for a record chosen" in html.unescape(alone.text)
+    store = stores[0]  # the decision's (the page then shown again, the whole queue, opens its own)
+    untyped = tuple(UNTYPED.split(":"))
+    assert set(store.records_read) == set(store.reviews_read) == {untyped}, "the record chosen alone"
+    assert sorted(pending(queued)) == sorted([LEVEL1, UNTYPED])
+
+
+def test_accept_all_reads_the_queue_of_its_source_once(queued, monkeypatch):
+    """Before, `rehabmap review accept --all --source S` read the source's pending queue (each row's record, and the
+    facts about them) twice: for the records the filters select, and again for which of them have a type proposed.
+    It reads it once, and accepts as before."""
+    asked: list[dict] = []
+    reviews = SyncStore.reviews
+
+    def counted(self, **kwargs):
+        asked.append(kwargs)
+        return reviews(self, **kwargs)
+
+    monkeypatch.setattr(SyncStore, "reviews", counted)
+    done = cli_here(queued.site, "review", "accept", "--all", "--source", "listed")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"accepted {LEVEL1} (Field House) as ") and done.stdout.endswith("1 accepted\n")
+    assert [a for a in asked if a.get("source") == "listed"] == [{"states": ("pending",), "source": "listed"}]
+    assert pending(queued) == [UNTYPED]
 
 
 def test_bulk_reject_needs_a_reason_then_rejects_all_chosen_with_it(queued):

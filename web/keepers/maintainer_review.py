@@ -122,8 +122,7 @@ def review_bulk(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Re
         done = _decided(errors, _CHOSEN, lambda: queue.reject(ids, actor=keeper.principal.who,
                                                               reason=form.get("reason")))
     elif action == "accept":
-        wanted = set(ids)
-        kinds = {i.proposed_type for i in queue.items() if i.service_id in wanted}
+        kinds = {i.proposed_type for i in queue.items(service_ids=ids)}  # the chosen alone, not the whole queue
         if None in kinds:  # before, told they were not all proposed as one type, where none was proposed
             errors.add("id", "No type is proposed for a record chosen: open it and accept it as the type it is")
         elif len(kinds) != 1:
