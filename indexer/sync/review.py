@@ -11,7 +11,7 @@ Decisions outlive re-syncs; when the source's evidence changes after a decision,
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -58,10 +58,11 @@ def alike(record: StoredRecord, others: Sequence[StoredRecord], queued: Collecti
     """The records among `others` (active, prepared) that may be the same service as `record` (`_reasons`), each
     with why."""
     service, found = record.service or {}, []
+    keys = set(merge_keys(service)[1:])
     for other in others:
         if other.key == record.key or other.service is None or other.status != "active":
             continue
-        shared = {name for name, _ in set(merge_keys(service)[1:]) & set(merge_keys(other.service)[1:])}
+        shared = {name for name, _ in keys & set(merge_keys(other.service)[1:])}
         why = _reasons(record, other, shared)
         if why:
             found.append(Alike(other.service_id, str(other.service.get("name") or ""), other.source, "; ".join(why),
@@ -83,8 +84,8 @@ def _reasons(record: StoredRecord, other: StoredRecord, shared: set[str]) -> lis
     are ODS codes), or, sharing no key, one postcode and similar names (`indexer.merge.similar_names`)."""
     service, theirs = record.service or {}, other.service or {}
     why = [_SHARED_WORDS[name] for name in sorted(shared)]
-    scheme = _id_is(record)
-    if other.source_id == record.source_id and scheme is not None and _id_is(other) == scheme:
+    scheme = _id_is(record) if other.source_id == record.source_id else None
+    if scheme is not None and _id_is(other) == scheme:
         why.append(f"both sources give it the {_ID_WORDS.get(scheme, scheme)} {record.source_id}")
     postcode = postcode_key(service.get("postcode"))
     if not shared and postcode is not None and postcode_key(theirs.get("postcode")) == postcode \
@@ -132,6 +133,8 @@ class ReviewItem(SourceKeyed):
     queued_at: str
     service: dict[str, Any]
     raw: Any
+    # The stored record it was read from, which the others it may be are found by (`ReviewQueue.with_alike`)
+    record: StoredRecord = field(repr=False, compare=False)
     # Other records that may be the same service (`alike`); None until a face that shows them asks
     # (`ReviewQueue.with_alike`), as working them out reads more of the store.
     alike: tuple[Alike, ...] | None = None
@@ -232,8 +235,7 @@ class ReviewQueue:
         """These items, each with the others that may be the same service (`ReviewItem.alike`): only the rows a
         face shows, after its filters and limit. Before, every list worked them out for every record it read,
         the callers that show none too (a bulk decision, a refusal's lookup), and the cost grew with the queue."""
-        records = {r.key: r for r in self.store.records(service_ids=[i.service_id for i in items])}
-        kin = self._alike([records[i.key] for i in items])
+        kin = self._alike([i.record for i in items])
         return [replace(i, alike=kin[i.key]) for i in items]
 
     def _alike(self, records: Sequence[StoredRecord]) -> dict[tuple[str, str], tuple[Alike, ...]]:
@@ -284,8 +286,8 @@ class ReviewQueue:
             decided_type=row.decided_type, decided_subtype=row.decided_subtype, reason=row.reason,
             decided_by=row.decided_by, decided_at=row.decided_at,
             evidence_changed=row.decided_on_evidence is not None and row.decided_on_evidence != record.evidence_digest,
-            retired=record.status == "retired", queued_at=row.queued_at, service=service, raw=record.raw)
-
+            retired=record.status == "retired", queued_at=row.queued_at, service=service, raw=record.raw,
+            record=record)
 
     # --- deciding -----------------------------------------------------------------------------------------
 
