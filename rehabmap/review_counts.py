@@ -35,17 +35,20 @@ class HeldCandidate(NamedTuple):
     """A record held for review, as the queue's counts need it: the type and subtype a source proposes, the
     areas its point lies in (its record's `areas`), the point (lat, lon), where it has one, and the service it is
     one of (`one_of`: the place, among those read, of the first held record it is one service with, as
-    `read_held` finds them; None, a service of its own)."""
+    `read_held` finds them: its own place for a service of its own). A service two sources hold counts once in
+    each category and area any of its records may be (a hospital both NHS lists hold was "2 candidates"; Field
+    House, proposed by one source as an inpatient unit and by another as floating support, is a candidate for
+    either)."""
 
     proposed_type: str
     proposed_subtype: str | None
     areas: Mapping[str, Any]
-    point: tuple[float, float] | None = None
-    one_of: int | None = None
+    point: tuple[float, float] | None
+    one_of: int
 
     @classmethod
     def of(cls, proposed_type: str, proposed_subtype: str | None, service: Mapping[str, Any],
-           one_of: int | None = None) -> HeldCandidate:
+           one_of: int) -> HeldCandidate:
         """From a held record's prepared service (`HELD`'s rows, with the service's JSON read)."""
         lat, lon = service.get("lat"), service.get("lon")
         return cls(proposed_type, proposed_subtype, service.get("areas") or {},
@@ -76,12 +79,12 @@ def held_points(held: Iterable[HeldCandidate]) -> dict[str, HeldPoints]:
     """Per category (as `pending_counts` counts them), the held candidates' points. A search with a radius
     says "none confirmed yet" beside one within it, whichever area it lies in: Field House, 14.5 km from
     Mansfield in another ICB, left a 40 km search from there saying "None found" (`HomeCoverage`)."""
-    found: dict[str, dict[object, tuple[float, float, str]]] = {}
-    for at, candidate in enumerate(held):
+    found: dict[str, dict[int, tuple[float, float, str]]] = {}
+    for candidate in held:
         if candidate.point is not None:
             icb = candidate.areas.get("icb_code") or ""
             for category in _may_be(candidate.proposed_type, candidate.proposed_subtype):
-                found.setdefault(category, {}).setdefault(_service(at, candidate), (*candidate.point, icb))
+                found.setdefault(category, {}).setdefault(candidate.one_of, (*candidate.point, icb))
     return {category: HeldPoints(*zip(*sorted(rows.values()))) for category, rows in found.items()}
 
 
@@ -89,25 +92,17 @@ def pending_counts(held: Iterable[HeldCandidate]) -> Counter[tuple[str, str]]:
     """The candidates awaiting review per (category, area code): each counts in every category (type or
     subtype) it may turn out to be and every area its point lies in (ICB, sub-ICB, local authority, region,
     England). An upper-tier authority's count is its districts' (`CoverageMap._pending_in`), so it has none
-    here. Each service once in each (`_service`). The one count for a sync and a review decision
+    here. Each service once in each (`HeldCandidate.one_of`). The one count for a sync and a review decision
     (`indexer.sync.publish.record_pending`) and for the migration that recounts a store written before subtypes
     were counted."""
-    counted: set[tuple[object, str, str]] = set()
-    for at, candidate in enumerate(held):
+    counted: set[tuple[int, str, str]] = set()
+    for candidate in held:
         areas = candidate.areas
         codes = {areas.get(k) for k in ("icb_code", "sub_icb_code", "lad_code", "region_code")} | {ENGLAND}
-        counted.update((_service(at, candidate), category, code)
+        counted.update((candidate.one_of, category, code)
                        for category in _may_be(candidate.proposed_type, candidate.proposed_subtype)
                        for code in codes if code)
     return Counter((category, code) for _, category, code in counted)
-
-
-def _service(at: int, candidate: HeldCandidate) -> object:
-    """Which service the candidate at `at` is one of: the first it is one with (`HeldCandidate.one_of`), or its
-    own place. A service two sources hold counts once in each category and area any of its records may be (a
-    hospital both NHS lists hold was "2 candidates"; Field House, proposed by one source as an inpatient unit and
-    by another as floating support, is a candidate for either)."""
-    return candidate.one_of if candidate.one_of is not None else ("own", at)
 
 
 def _may_be(proposed_type: str, proposed_subtype: str | None) -> tuple[str, ...]:

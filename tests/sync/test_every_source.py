@@ -12,6 +12,7 @@ the real ODS `etr` report and the `ets` report BUILT from the real 2018 Sussex P
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from rehabmap.explanation import needs_said_by
 from rehabmap.maintain.freshness import Listings
 from rehabmap.maintain.store import Directory
 from rehabmap.record import Service
-from rehabmap.review_counts import HELD, HeldCandidate
+from rehabmap.review_counts import read_held
 from tests.sync.store_fixtures import feeds_folder, make_home, rehabmap, report_counts, table_rows
 from tests.sync.test_connector_charity import register  # noqa: F401  (the fixture serving the extract)
 from tests.sync.test_connector_ods import reports  # noqa: F401  (the fixture serving the bulk reports)
@@ -104,7 +105,8 @@ def test_every_source_through_rehabmap_sync(tmp_path, geodata_dir, data_dir, rep
     # Every candidate held for review has a point, so a search's radius counts it wherever it lies, not only in its
     # ICB (`rehabmap.coverage.HomeCoverage`): a row without coordinates is placed from its full postcode before it
     # can be held, and one that cannot be placed (no postcode, a partial or unknown one) is rejected with why.
-    held = [HeldCandidate.of(kind, subtype, json.loads(service)) for kind, subtype, service in table_rows(store, HELD)]
+    with sqlite3.connect(store) as conn:
+        held = read_held(conn)
     assert len(held) == 5 and all(candidate.point for candidate in held)
     assert facts == {"cqc-ratings": 49, "ods": trusts + reports}
 
