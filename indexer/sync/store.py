@@ -519,14 +519,8 @@ class SyncStore:
         one of them may be merged with, and others at their postcodes. Found on indexes (migration 22), each list
         one JSON parameter however long, so a live write reads the records it may merge (`publish.shown_merged`),
         never every record of the store."""
-        one_of = [" OR ".join(_ONE_OF[self.database.dialect].format(column=column) for column in columns)
-                  for columns in _KEYED.values()]
-        values = [json.dumps(sorted(value for key, value in keys if key == name))
-                  for name, columns in _KEYED.items() for _ in columns]
-        with self._connect() as conn:
-            rows = conn.execute(f"SELECT {_RECORD_COLUMNS} FROM sync_records WHERE {' OR '.join(one_of)} "
-                                "ORDER BY source, source_id", values).fetchall()
-        return [_record(r) for r in rows]
+        return self._with_any({column: {value for key, value in keys if key == name}
+                               for name, columns in _KEYED.items() for column in columns})
 
     def alike(self, records: Sequence[StoredRecord]) -> list[StoredRecord]:
         """The records that may be the same service as one of these, these among them, in the order of `records`:
@@ -539,10 +533,15 @@ class SyncStore:
             for column, value in zip(("cqc_key", "postcode_key"), key_columns(record.service)):
                 if value is not None:
                     columns[column].add(value)
-        one_of = " OR ".join(_ONE_OF[self.database.dialect].format(column=column) for column in columns)
+        return self._with_any(columns)
+
+    def _with_any(self, values: Mapping[str, Collection[str]]) -> list[StoredRecord]:
+        """The records whose column holds one of its values, for any of these columns, in the store's order: each
+        column's list one JSON parameter (`_ONE_OF`), on the column's index, however long."""
+        one_of = " OR ".join(_ONE_OF[self.database.dialect].format(column=column) for column in values)
         with self._connect() as conn:
             rows = conn.execute(f"SELECT {_RECORD_COLUMNS} FROM sync_records WHERE {one_of} ORDER BY source, source_id",
-                                [json.dumps(sorted(values)) for values in columns.values()]).fetchall()
+                                [json.dumps(sorted(column)) for column in values.values()]).fetchall()
         return [_record(r) for r in rows]
 
     def published_keys(self, records: Sequence[StoredRecord]) -> set[tuple[str, str]]:
