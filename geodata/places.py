@@ -238,9 +238,10 @@ class PlaceGazetteer:
                 continue
             if len(close) == 1 or close[0][1] - close[1][1] >= TYPO_CLEAR_MARGIN:
                 if OSA.distance(key, close[0][0]) <= TYPO_TAKEN_SLIPS:
-                    if not _names_with_words(key, self._pools()):
+                    if not (holding_keys := _names_with_words(key, self._pools())):
                         return self._places(close[0][0])
-                    raise _asked(typed, self._distinct_places(close[0][0]), self._holding(key), within)
+                    raise _asked(typed, self._distinct_places(close[0][0]), self._places_holding(holding_keys),
+                                 within)
                 close = close[:1]
             raise _asked(typed, [p for match in close if close[0][1] - match[1] < TYPO_CLEAR_MARGIN
                                  for p in self._distinct_places(match[0])], self._holding(key), within)
@@ -265,7 +266,10 @@ class PlaceGazetteer:
         place rehabmap lists under a longer name than a slip of the keys ('Meols': Great Meols; 'Gatwick': Gatwick
         Airport, where Atwick and Astwick were offered alone; 'Purfleet': Purfleet-on-Thames, where it was 'not a
         town … rehabmap knows'). None for a word of many names ('Green'), which says nothing of the place meant."""
-        keys = _names_with_words(key, self._pools())
+        return self._places_holding(_names_with_words(key, self._pools()))
+
+    def _places_holding(self, keys: list[str]) -> list[PlacePoint]:
+        """The places of the names that hold a name as whole words (`_names_with_words`'s keys), where they are few."""
         return [] if len(keys) > OFFERED_AT_MOST else [p for k in keys for p in self._distinct_places(k)]
 
     def _near_post_town(self, places: list[PlacePoint], post_town: str) -> list[PlacePoint]:
