@@ -32,9 +32,14 @@ REASON_MAX = 500
 
 @dataclass(frozen=True)
 class Change:
+    """One field's change. `mentions`: the services its row names beside its subject (an upload's row naming each
+    service it took out), filed under each in `audit_mentions` so that a service's history finds the row by an
+    index, never by reading every row of its kind."""
+
     field: str
     old: Any
     new: Any
+    mentions: tuple[str, ...] = ()
 
 
 def tidied_text(text: str) -> str:
@@ -80,8 +85,8 @@ class AuditLog:
     @staticmethod
     def append(conn: Connection, actor: str, action: str, resource_type: str, resource_id: str,
                changes: Sequence[Change], at: str) -> int:
-        """The rows of one change, inside the caller's transaction, under one new change id; the id of the
-        last row."""
+        """The rows of one change, inside the caller's transaction, under one new change id, each filed under the
+        services it mentions; the id of the last row."""
         last = 0
         change_id = str(uuid.uuid4())
         for change in changes:
@@ -90,6 +95,7 @@ class AuditLog:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (str(uuid.uuid4()), at, actor, action, resource_type, resource_id, change.field,
                  json.dumps(change.old), json.dumps(change.new), change_id)).fetchone()[0])
+            file_mentions(conn, last, change.mentions)
         return last
 
     def record(self, actor: str, action: str, resource_type: str, resource_id: str,
@@ -130,6 +136,14 @@ class AuditLog:
                 (resource_type, *resource_ids)).fetchall()
         return [_entry(*row) for row in rows]
 
+    def mentioning(self, service_id: str) -> list[AuditEntry]:
+        """Every row that mentions this service beside its subject (`Change.mentions`), oldest first, found on
+        `audit_mentions`' key."""
+        with self.database.connect() as conn:
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM audit_mentions JOIN audit ON id = audit_id "
+                                "WHERE service_id = ? ORDER BY id", (service_id,)).fetchall()
+        return [_entry(*row) for row in rows]
+
     def last_change_setting(self, resource_type: str, resource_id: str, field: str, value: Any) -> list[AuditEntry]:
         """Every row of the latest change that set the resource's `field` to `value` (what else that change
         said: a retirement's reason, say), or [] when none did. A row written before change ids (migration 10)
@@ -154,6 +168,20 @@ def _entry(entry_id: int, entry_uuid: str, at: str, actor: str, action: str, res
     return AuditEntry(entry_id, entry_uuid, at, actor, action, resource_type, resource_id, field,
                       json.loads(old) if old is not None else None, json.loads(new) if new is not None else None,
                       change_id)
+
+
+# Migration 27: the services each audit row mentions beside its subject (`Change.mentions`), keyed by service. No
+# foreign key: each is written with its row (`append`), and on PostgreSQL checking one locks the row, which the audit
+# log's revoked privileges refuse.
+MENTIONS_TABLE = ("CREATE TABLE IF NOT EXISTS audit_mentions (service_id TEXT NOT NULL, audit_id BIGINT NOT NULL, "
+                  "PRIMARY KEY (service_id, audit_id))")
+
+
+def file_mentions(conn: Connection, audit_id: int, service_ids: Sequence[str]) -> None:
+    """The row `audit_id` filed under each of these services (each once), inside the caller's transaction."""
+    if service_ids:
+        conn.executemany("INSERT INTO audit_mentions (service_id, audit_id) VALUES (?, ?)",
+                         [(service_id, audit_id) for service_id in dict.fromkeys(service_ids)])
 
 
 def add_change_ids(conn: Connection, _policy: object = None) -> None:

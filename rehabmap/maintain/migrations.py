@@ -25,6 +25,7 @@ from rehabmap.maintain.database import Connection, Database, SqliteDatabase, now
 from rehabmap.maintain.overlay import list_sources_word_due, unlay_readings, unpin_restores
 from rehabmap.maintain.renames import rename_dated_hospitals
 from rehabmap.maintain.tokens import TokenPolicy, upgrade_expiry
+from rehabmap.maintain.uploads import mention_taken_out
 from rehabmap.maintain.websites import reread_websites
 
 Step = tuple[str, ...] | Callable[[Connection, TokenPolicy], None]
@@ -365,6 +366,9 @@ MIGRATIONS = (
     Migration(25, "a sync's runs are found by their source", _RUNS_BY_SOURCE, _RUNS_BY_SOURCE),
     Migration(26, "an enrichment is found by the keys it matches records by", _enrichments_by_match("sqlite"),
               _enrichments_by_match("postgres")),
+    # rehabmap/maintain/uploads.py `taking_out`: a service's history finds the uploads that took it out on an index
+    # of the services each audit row mentions, where the latest 400 upload rows were read and older ones lost.
+    Migration(27, "the services an upload took out are found by their ids", mention_taken_out, mention_taken_out),
 )
 LATEST = MIGRATIONS[-1].version
 # whether the database has recorded migrations at all, per dialect (a new one has no table for them yet)

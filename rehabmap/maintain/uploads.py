@@ -7,11 +7,13 @@ reason or a count."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rehabmap.maintain.audit import AuditEntry, AuditLog
+from rehabmap.maintain.audit import MENTIONS_TABLE, AuditEntry, AuditLog, Change, file_mentions
+from rehabmap.maintain.database import Connection
 
 TABLE = "curated_table"
 ADDED = "upload"
@@ -54,11 +56,27 @@ def recent_uploads(audit: AuditLog) -> list[PastUpload]:
     return uploads[:-1] if len(entries) > LIMIT else uploads
 
 
+def removed_services(services: Sequence[tuple[str, str]]) -> Change:
+    """An added upload's row naming each service it took out (its id and name), mentioning each
+    (`Change.mentions`), so that each service's history finds it however many uploads came after."""
+    return Change(REMOVED_SERVICES, None, [{"id": service_id, "name": name} for service_id, name in services],
+                  mentions=tuple(service_id for service_id, _ in services))
+
+
 def taking_out(audit: AuditLog, service_id: str) -> list[AuditEntry]:
     """The rows of the uploads that took this service out of the directory (an added table that does not list it,
     replacing one that did), oldest first: the service's own history, though the audit files them under the table.
-    Read by the field, then matched by id here: uploads are few (the latest `LIMIT` are read, one row each), and the
-    row's list is JSON, no column to match."""
-    entries, _ = audit.entries(resource_type=TABLE, field=REMOVED_SERVICES, limit=LIMIT, newest_first=True)
-    return [e for e in reversed(entries)
-            if e.action == ADDED and any(s.get("id") == service_id for s in e.new or ())]
+    Found by the service's id among the rows' mentions, exactly: before, the latest `LIMIT` uploads were read and
+    an older one that took the service out fell out of its history."""
+    return [e for e in audit.mentioning(service_id)
+            if (e.action, e.resource_type, e.field) == (ADDED, TABLE, REMOVED_SERVICES)]
+
+
+def mention_taken_out(conn: Connection, _policy: object = None) -> None:
+    """Migration 27: the mentions' table, and in it each service the uploads added before it took out, read from
+    their `REMOVED_SERVICES` rows (the only rows that name services beside their subject)."""
+    conn.execute(MENTIONS_TABLE)
+    rows = conn.execute("SELECT id, new FROM audit WHERE resource_type = ? AND field = ? AND action = ?",
+                        (TABLE, REMOVED_SERVICES, ADDED)).fetchall()
+    for audit_id, new in rows:
+        file_mentions(conn, int(audit_id), [str(s["id"]) for s in json.loads(new or "null") or ()])

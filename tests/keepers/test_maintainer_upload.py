@@ -681,6 +681,31 @@ def test_a_service_an_upload_took_out_has_its_history_say_which_when_and_by_whom
     assert client.get("/keepers/history/curated-ips:e54000048-none").status_code == 404  # an id never listed
 
 
+def test_a_service_taken_out_keeps_that_upload_in_its_history_however_many_uploads_follow(keepers):
+    """Before, a service's history read only the latest 400 upload rows naming services taken out, so the upload
+    that took Leeds' service out fell out of its history (its page a 404 "No such service", the API's total 0)
+    once 400 more had been added. Now the rows are found by the service's id, exactly, however old."""
+    from rehabmap.maintain.audit import AuditLog, Change
+    from rehabmap.maintain.uploads import ADDED, LIMIT, REMOVED_SERVICES, TABLE
+
+    client = ips_site(keepers)
+    leeds = "curated-ips:e54000054-leeds-ips-employment-service-invented"
+    assert add_ips(keepers, client, ips_table(LEEDS_IPS, LANCASHIRE_NONE))[1].status_code == 303
+    assert add_ips(keepers, client, ips_table(MANCHESTER_IPS), removes="yes")[1].status_code == 303
+    [upload] = [e for e in keepers.site.directory.audit.entries(resource_type=TABLE)[0]
+                if e.field == REMOVED_SERVICES and e.new]
+    with keepers.site.directory.database.transaction() as conn:  # later uploads, each taking another service out
+        for n in range(LIMIT):
+            AuditLog.append(conn, f"maintainer {n}", ADDED, TABLE, "community_rehab_teams.csv",
+                            [Change(REMOVED_SERVICES, None, [{"id": f"curated-crt:team-{n}", "name": f"Team {n}"}])],
+                            upload.at)
+    page = client.get(f"/keepers/history/{leeds}")
+    assert page.status_code == 200 and "taken out: the ips_services.csv added in its place" in page.text
+    answer = keepers.client().get("/maintain/audit", params={"service_id": leeds},
+                                  headers=keepers.site.auth("admin")).json()
+    assert (answer["total"], [e["id"] for e in answer["entries"]]) == (1, [upload.id])
+
+
 def test_the_audit_api_and_command_line_give_a_service_taken_out_the_history_its_page_gives(keepers):
     """A service's history is one rule for every face. Before, `GET /maintain/audit?service_id=` and `rehabmap audit
     --service` gave only the rows filed under the service, so of Leeds' service, which an upload took out, they said

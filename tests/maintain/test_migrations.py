@@ -270,3 +270,30 @@ def test_a_rebuild_after_the_upgrade_leaves_the_audit_logs_word_unlaid(fresh_sit
     rebuilt = EmbeddedIndex(index_file(site.settings.home))
     assert [(s.gender, s.source_gender) for s in map(rebuilt.get, (KIRKSTALL, BEESTON)) if s is not None] == [
         (None, "male_only"), ("male_only", "mixed_gender")]
+
+
+def test_an_upload_that_took_a_service_out_before_the_upgrade_is_found_by_its_id_after(fresh_site):
+    """Before migration 27 a service's history read the latest 400 upload rows naming services taken out, and an
+    older one fell out of it. The upgrade files each upload row already written under the services it names; an
+    upload added after it is filed as it is written; so each service's history has its upload however many follow,
+    on either database."""
+    from rehabmap.maintain.audit import Change
+    from rehabmap.maintain.history import service_history
+    from rehabmap.maintain.uploads import ADDED, LIMIT, REMOVED_SERVICES, TABLE, removed_services
+
+    audit = fresh_site.directory.audit
+    old = audit.record("maintainer", ADDED, TABLE, "ips_services.csv",  # as rehabmap wrote it before migration 27
+                       [Change(REMOVED_SERVICES, None, [{"id": "curated-ips:old", "name": "Old IPS"}])])
+    with open_database(fresh_site.settings).transaction() as conn:
+        conn.execute("DROP TABLE audit_mentions")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 27")
+    upgraded = Directory.from_settings(fresh_site.settings).audit
+    new = upgraded.record("maintainer", ADDED, TABLE, "ips_services.csv",
+                          [removed_services([("curated-ips:new", "New IPS"), ("curated-ips:old", "Old IPS")])])
+    for n in range(LIMIT):
+        upgraded.record("maintainer", ADDED, TABLE, "community_rehab_teams.csv",
+                        [removed_services([(f"curated-crt:team-{n}", f"Team {n}")])])
+    assert [e.id for e in service_history(upgraded, "curated-ips:old")[0]] == [old, new]
+    assert [e.id for e in service_history(upgraded, "curated-ips:new")[0]] == [new]
+    later, total = service_history(upgraded, "curated-ips:old", after_id=old)
+    assert ([e.id for e in later], total) == ([new], 1)

@@ -28,7 +28,7 @@ from indexer.upload import (HOLD_MINUTES, HeldUploads, Replaced, TableCheck, Tab
 from rehabmap.coverage import category_label
 from rehabmap.errors import RebuildRunning
 from rehabmap.maintain.audit import Change
-from rehabmap.maintain.uploads import ADDED, REFUSED, REMOVED_SERVICES, TABLE, PastUpload, recent_uploads
+from rehabmap.maintain.uploads import ADDED, REFUSED, TABLE, PastUpload, recent_uploads, removed_services
 from web.deps import get_state
 from web.forms import Errors
 from web.keepers.maintainer_review import MAINTAINERS
@@ -68,7 +68,7 @@ def _taken_out(request: Request, replaced: Replaced) -> list[Change]:
     return [*([Change("replaced_unread", None, replaced.unread)] if replaced.unread else []),
             Change("services_removed", None, len(replaced.services)),
             Change("areas_uncovered", None, len(replaced.coverage)),
-            Change(REMOVED_SERVICES, None, [{"id": row.id, "name": row.name} for row in replaced.services]),
+            removed_services([(row.id, row.name) for row in replaced.services]),
             Change("uncovered_areas", None, [{"code": c.area_code, "name": area_name(c.area_code),
                                               "category": c.category} for c in replaced.coverage])]
 
