@@ -165,6 +165,7 @@ def install(app: FastAPI, *, catch_all: bool = True) -> None:
 
     @app.exception_handler(GeodataError)
     async def geodata_error(_: Request, exc: GeodataError) -> JSONResponse:
+        tell_operator(exc)
         return _body(GEODATA_STATUS.get(exc.code, 400), exc.code, exc.message, exc.field, places=exc.offered)
 
     @app.exception_handler(RequestValidationError)

@@ -245,12 +245,13 @@ def for_operator(error: DomainError | GeodataError, said: str | None = None) -> 
 _server_log = logging.getLogger("rehabmap.api")  # the server's log, where its other faults are
 
 
-def tell_operator(error: DomainError) -> None:
+def tell_operator(error: DomainError | GeodataError) -> None:
     """A 503 about a file of the server's (its `where`: the token key file, a missing data file, an index or a kept
-    table that cannot be read) logged with that file's place: a reply never names it, so the log is where the
-    operator learns which file to mend. Called by each face of the server as it answers such an error (the API's
-    handler, a page's refusal), so once a request, never where the error is raised (which may be read again in the
-    request, or caught and never answered). Only the message and the place are logged: such a message quotes
-    nothing of the request, so never a search's postcode or needs."""
-    if error.status == 503 and error.where:
+    table that cannot be read, a geodata folder not built) logged with that file's place: a reply never names it, so
+    the log is where the operator learns which file to mend. Called by each face of the server as it answers such an
+    error (the API's handlers, a page's refusal), so once a request, never where the error is raised (which may be
+    read again in the request, or caught and never answered). Geodata's errors name a folder only when it is not
+    built, which every face answers as a 503 (geodata knows no statuses). Only the message and the place are logged:
+    such a message quotes nothing of the request, so never a search's postcode or needs."""
+    if error.where and (isinstance(error, GeodataError) or error.status == 503):
         _server_log.error("%s", for_operator(error))

@@ -396,6 +396,27 @@ def add_ips(keepers, client, table: str, **more: str):
     return report, client.post("/keepers/upload/confirm", data=confirm_form(report.text, **more))
 
 
+def test_a_geodata_folder_gone_from_under_the_server_is_a_503_whose_folder_the_log_names(keepers, tmp_path, caplog):
+    """The geodata folder a volume that is no longer mounted: the rebuild a confirm starts cannot place the table's
+    rows, and the reply is a 503 `geodata_not_built` that names no folder of the server. Before, the log said nothing
+    either (only the domain's errors were told to the operator), so no one learnt which folder to mount; now each
+    such reply logs the folder, once a request."""
+    import logging
+
+    client = ips_site(keepers)
+    report = upload(keepers, client, ips_table(LEEDS_IPS, LANCASHIRE_NONE), kind="curated-ips", name="ips.csv")
+    geodata = keepers.site.home / "geodata"
+    geodata.unlink()
+    geodata.symlink_to(tmp_path / "unmounted", target_is_directory=True)
+    with caplog.at_level(logging.ERROR, logger="rehabmap.api"):
+        answer = client.post("/keepers/upload/confirm", data=confirm_form(report.text))
+    assert answer.status_code == 503 and answer.json()["error"]["code"] == "geodata_not_built", answer.text
+    assert str(tmp_path) not in answer.text and str(keepers.site.home) not in answer.text
+    logged = [r.getMessage() for r in caplog.records if r.name == "rehabmap.api"]
+    assert logged == ["The geodata folder is a link to a folder that is not there: create or mount that folder, or "
+                      f"remove the link, then run `rehabmap geodata build`. ({geodata} -> {tmp_path / 'unmounted'})"]
+
+
 def ips_claims(keepers) -> list[str]:
     claims = CoverageStore(keepers.site.settings.directory_path).claims()
     return sorted(c.area_code for c in claims if c.basis == "curated:ips_services.csv")
