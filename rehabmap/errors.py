@@ -10,7 +10,9 @@ geodata cannot place (a bad postcode, a point outside England) raises geodata's 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from enum import Enum
 
 from geodata.errors import GeodataError, shorten
@@ -245,13 +247,46 @@ def for_operator(error: DomainError | GeodataError, said: str | None = None) -> 
 _server_log = logging.getLogger("rehabmap.api")  # the server's log, where its other faults are
 
 
+class OperatorLog:
+    """The server's word to its operator of a problem with one of its files (`tell_operator`): each distinct problem
+    (its line) logged at most once per `every_s` in a process, where it was logged once a request, so an outage (a
+    lost token key refusing every request) filled the log with the same line; the first line after a quiet spell says
+    how many requests met the problem unlogged before it. `clock`: monotonic seconds (a test gives its own)."""
+
+    MOST_REMEMBERED = 1000  # distinct problems remembered before the memory starts again (a few files: never reached)
+
+    def __init__(self, every_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every_s = every_s
+        self.clock = clock
+        self._told: dict[str, tuple[float, int]] = {}  # a line: when it was last logged, requests unlogged since
+        self._lock = threading.Lock()  # told from the event loop and the thread pool's threads alike
+
+    def tell(self, line: str) -> None:
+        now = self.clock()
+        with self._lock:
+            last = self._told.get(line)
+            if last is not None and now - last[0] < self.every_s:
+                self._told[line] = (last[0], last[1] + 1)
+                return
+            if len(self._told) >= self.MOST_REMEMBERED:
+                self._told.clear()
+            self._told[line] = (now, 0)
+        unlogged = last[1] if last is not None else 0
+        requests = "request" if unlogged == 1 else "requests"
+        _server_log.error("%s", f"{line} [{unlogged} more {requests} met it unlogged since]" if unlogged else line)
+
+
+operator_log = OperatorLog()  # the process's: `tell_operator`'s memory
+
+
 def tell_operator(error: DomainError | GeodataError) -> None:
     """A 503 about a file of the server's (its `where`: the token key file, a missing data file, an index or a kept
     table that cannot be read, a geodata folder not built) logged with that file's place: a reply never names it, so
     the log is where the operator learns which file to mend. Called by each face of the server as it answers such an
-    error (the API's handlers, a page's refusal), so once a request, never where the error is raised (which may be
-    read again in the request, or caught and never answered). Geodata's errors name a folder only when it is not
-    built, which every face answers as a 503 (geodata knows no statuses). Only the message and the place are logged:
-    such a message quotes nothing of the request, so never a search's postcode or needs."""
+    error (the API's handlers, a page's refusal), never where the error is raised (which may be read again in the
+    request, or caught and never answered); logged once a minute at most for each problem (`OperatorLog`). Geodata's
+    errors name a folder only when it is not built, which every face answers as a 503 (geodata knows no statuses).
+    Only the message and the place are logged: such a message quotes nothing of the request, so never a search's
+    postcode or needs."""
     if error.where and (isinstance(error, GeodataError) or error.status == 503):
-        _server_log.error("%s", for_operator(error))
+        operator_log.tell(for_operator(error))

@@ -152,12 +152,28 @@ def test_an_export_cut_off_by_a_damaged_record_says_so_in_the_log(records_damage
                "malformed)" in line and line.endswith(f"{FILE})") for line in said), said
 
 
-def test_a_503_about_a_file_is_logged_once_with_its_place_and_nothing_of_the_search(records_damaged_app, caplog):
+class Clock:
+    """`OperatorLog`'s clock, moved on by the test, never by waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_503_about_a_file_is_logged_with_its_place_once_a_minute_and_nothing_of_the_search(
+        records_damaged_app, caplog, monkeypatch):
     """Before, a 503 whose error names a file of the server's (here the index, met at the first record a search
     reads) reached the client without its place, as it should, and the server's log said nothing of it either, so
-    the operator could not learn which file to mend. Now the face that answers it logs it once, with the file's
-    place (`rehabmap.errors.tell_operator`): the API's handler and a page's alike, never the search's postcode or
-    needs."""
+    the operator could not learn which file to mend. Now the face that answers it logs it with the file's place
+    (`rehabmap.errors.tell_operator`): the API's handler and a page's alike, never the search's postcode or needs.
+    And once a minute at most, where it was once a request, which in an outage logged every request: the first
+    line after a quiet minute says how many requests met it unlogged."""
+    from rehabmap import errors
+
+    clock = Clock()
+    monkeypatch.setattr(errors, "operator_log", errors.OperatorLog(clock=clock))
     path = index_file(records_damaged_app.state.rehabmap.settings.home)
     said = (f"The index file {FILE} cannot be read (database disk image is malformed). Run 'rehabmap index "
             f"SOURCE...' again to rebuild it. ({path})")
@@ -168,12 +184,29 @@ def test_a_503_about_a_file_is_logged_once_with_its_place_and_nothing_of_the_sea
             return [await client.post("/match", json={"home": {"postcode": "LS9 7TF"}, "needs": ["autism"]}),
                     await client.get("/find/housing?where=LS9+7TF&needs=autism")]
 
-    for reply in asyncio.run(search()):
-        assert reply.status_code == 503 and str(path) not in reply.text
+    logged: list[list[str]] = []
+    for moved in (0, 59.9, 0.1):
+        clock.now += moved
+        with caplog.at_level(logging.ERROR, logger="rehabmap.api"):
+            caplog.clear()
+            replies = asyncio.run(search())
+        assert [r.status_code for r in replies] == [503, 503] and not any(str(path) in r.text for r in replies)
+        logged.append([r.getMessage() for r in caplog.records])
+        assert not any(word in line for line in caplog.text.splitlines() for word in ("LS9", "7TF", "autism"))
+    assert logged == [[said], [], [f"{said} [3 more requests met it unlogged since]"]], logged
+
+
+def test_the_operator_log_tells_each_problem_once_in_its_spell(caplog):
+    """The rule, on its own: each distinct line at once; the same again within `every_s` of its last logging held
+    back and counted; at `every_s` logged again with the count, which then starts again."""
+    from rehabmap.errors import OperatorLog
+
+    clock = Clock()
+    told = OperatorLog(every_s=60, clock=clock)
     with caplog.at_level(logging.ERROR, logger="rehabmap.api"):
-        caplog.clear()
-        replies = asyncio.run(search())
-    assert [r.status_code for r in replies] == [503, 503]
-    logged = [r.getMessage() for r in caplog.records]
-    assert logged == [said, said], logged  # one line a request
-    assert not any(word in line for line in caplog.text.splitlines() for word in ("LS9", "7TF", "autism"))
+        for moved, line in ((0, "a"), (0, "b"), (30, "a"), (29.9, "a"), (0.1, "a"), (0, "b"), (59.9, "a"),
+                            (0.1, "a")):
+            clock.now += moved
+            told.tell(line)
+    assert caplog.messages == ["a", "b", "a [2 more requests met it unlogged since]", "b",
+                               "a [1 more request met it unlogged since]"]
