@@ -38,6 +38,13 @@ def typed_text(value: str) -> str:
     return value.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
+def sent_back(value: str, *, one_line: bool) -> str:
+    """A stored text as its box sends it back untouched: `typed_text`; from a one-line box (an `input`) without its
+    line breaks too, which a browser strips from an input's value. Before, a "How to refer" held on two lines came
+    back run together from the form saved unchanged, which was taken for a change: written so, and audited."""
+    return typed_text(value.replace("\r", "").replace("\n", "") if one_line else value)
+
+
 class Fields:
     """Form or query values by name; every value as typed (`typed_text`: trimmed, each line break one LF), and cut to
     `max_value` unless that is None (a form whose values are checked against their fields' own limits, `too_long`, so

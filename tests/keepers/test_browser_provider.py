@@ -53,3 +53,35 @@ def test_a_provider_updates_a_vacancy_and_match_and_the_service_page_show_it(bro
     summary.get_by_role("link").first.click()
     assert page.evaluate("() => document.activeElement.id") == "phone"
     context.close()
+
+
+SEACROFT = "sample:seacroft-community-rehabilitation-unit"
+
+
+def test_contact_details_saved_unchanged_keep_a_how_to_refer_on_two_lines(browser, keepers_server, shared_keepers):
+    """"How to refer" is a one-line box, and a browser sends its value without the line breaks a stored one may hold
+    (a maintainer's, through the API). Before, saving the contact details unchanged took that for a change: the text
+    was written again run together, and the audit log said the provider had changed it. Now it is no change."""
+    from tests.maintain.conftest import with_version
+
+    site = shared_keepers.site
+    api = shared_keepers.client()
+    two_lines = "By email to the team\nor by phone on weekdays"
+    answer = api.patch(f"/maintain/services/{SEACROFT}", json={"referral_route": two_lines},
+                       headers=with_version(api, SEACROFT, site.auth("maintainer")))
+    assert answer.status_code == 200, answer.text
+    before = site.directory.audit.entries(resource_id=SEACROFT, limit=1000)[0]
+
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
+    page = context.new_page()
+    page.goto(keepers_server + "/keepers/sign-in")
+    page.get_by_label("Your token").fill(site.tokens["provider_a"])
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{keepers_server}/keepers/my-services/details?service={SEACROFT}")
+    assert page.get_by_label("How to refer").input_value() == "By email to the teamor by phone on weekdays"
+    page.get_by_role("button", name="Save contact details").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("My services")
+    context.close()
+
+    assert site.directory.audit.entries(resource_id=SEACROFT, limit=1000)[0] == before
+    assert api.get(f"/services/{SEACROFT}").json()["referral_route"] == two_lines

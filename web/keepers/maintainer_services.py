@@ -38,13 +38,13 @@ from rehabmap.record import Service
 from rehabmap.state import AppState
 from rehabmap.taxonomy import TYPE_LABELS, ServiceType, need_label, parse_need
 from web.deps import get_state
-from web.forms import Errors, Fields, parse_int, typed_text
+from web.forms import Errors, Fields, parse_int
 from web.keepers.maintainer_review import MAINTAINERS, held, item_path
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.paths import SERVICES, history_path, service_path
 from web.keepers.session import (Keeper, KeepersRoute, Refusal, directory_of, form_errors, message_page_plain,
                                  refusal_page, render, requires)
-from web.keepers.words import field_name, said, teams_gender
+from web.keepers.words import as_sent, field_name, said, teams_gender
 from web.present import capacity_text
 
 router = APIRouter(route_class=KeepersRoute)
@@ -143,11 +143,12 @@ def shown(service: Service, today: date) -> dict[str, Any]:
 
 def changed(current: Service, given: dict[str, Any], today: date) -> dict[str, Any]:
     """What the form changes of the record as it showed it (`shown`). A text sent back as the record holds it, read
-    as a form reads it (`typed_text`: its ends trimmed, its line breaks LF, where a synced record's description,
-    however long, may hold CR LF), is no change; nor is an empty box where the record holds an empty text."""
+    as its box sends it (`as_sent`: its ends trimmed, its line breaks LF, where a synced record's description,
+    however long, may hold CR LF, and none from a one-line box), is no change; nor is an empty box where the record
+    holds an empty text."""
     data = shown(current, today)
     return {name: value for name, value in given.items() if data.get(name) != value and not (
-        isinstance(data.get(name), str) and (value or "") == typed_text(data[name]))}
+        isinstance(data.get(name), str) and (value or "") == as_sent(name, data[name]))}
 
 
 def reconfirmed(form: Fields, given: dict[str, Any], fields: dict[str, Any], errors: Errors) -> dict[str, Any]:

@@ -22,10 +22,10 @@ from rehabmap.maintain.freshness import SourceConfirmation, source_confirmations
 from rehabmap.maintain.retirement import Retirement, retirement
 from rehabmap.record import Service, contact_problem
 from web.deps import get_state
-from web.forms import Errors, Fields, typed_text
+from web.forms import Errors, Fields
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.session import PATH, Keeper, KeepersRoute, Refusal, form_errors, refusal_page, render, requires
-from web.keepers.words import said
+from web.keepers.words import as_sent, said
 from web.present import CAPACITY_WORDS, capacity_text, long_date
 
 router = APIRouter(route_class=KeepersRoute)
@@ -154,7 +154,7 @@ async def save_details(request: Request, keeper: Keeper = requires(Role.provider
     service = _editable(request, keeper, keeper.form.get("service"))
     current = _details_of(service)
     values = {f: keeper.form.get(f) for f in DETAIL_FIELDS}
-    changed = {f: v for f, v in values.items() if v != typed_text(current[f])}
+    changed = {f: v for f, v in values.items() if v != as_sent(f, current[f])}
     errors = form_errors(keeper.form, current)
     for field, label in CONTACT_FIELDS.items():
         if changed.get(field) and (problem := contact_problem(field, changed[field])):

@@ -33,10 +33,10 @@ from rehabmap.errors import DomainError, tell_operator
 from rehabmap.maintain.auth import Principal, Role
 from rehabmap.maintain.sessions import Session
 from web.deps import get_state
-from web.forms import Errors, Fields, typed_text
+from web.forms import Errors, Fields
 from web.keepers.navigation import sections_for
-from web.keepers.words import (AS_KEPT, KEPT_AS, TEXT_LIMITS, TYPED_FIELDS, field_name, field_value, long_day,
-                               long_moment, review_state, said, with_code)
+from web.keepers.words import (AS_KEPT, KEPT_AS, TEXT_LIMITS, TYPED_FIELDS, as_sent, field_name, field_value,
+                               long_day, long_moment, review_state, said, with_code)
 from web.render import PageRoute, page
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ def form_errors(form: Fields, current: Mapping[str, object] | None = None) -> Er
     it showed) is no change, however long (a feed's description), so it is never an error a person did not make."""
     errors = Errors()
     for name, length in form.too_long(TEXT_LIMITS, KEPT_AS).items():
-        if current is None or form.get(name) != typed_text(str(current.get(name) or "")):
+        if current is None or form.get(name) != as_sent(name, current.get(name)):
             label, limit = TYPED_FIELDS[name]
             counted = f", {AS_KEPT}" if name in KEPT_AS else ""
             errors.add(name, f"{label} must be {limit:,} characters or fewer: it has {length:,}{counted}")

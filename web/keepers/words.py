@@ -17,6 +17,7 @@ from rehabmap.maintain.readings import NEED_LISTS
 from rehabmap.maintain.reports import MAX_NOTE
 from rehabmap.record import ORGANISATION_NAME_LENGTH, TEXT_MAX_LENGTH, TOKEN_LABEL_LENGTH, Service
 from rehabmap.taxonomy import need_label
+from web.forms import sent_back
 from web.present import long_date
 from web.service_view import who_it_takes
 
@@ -41,6 +42,15 @@ TEXT_LIMITS = {name: limit for name, (_, limit) in TYPED_FIELDS.items()}
 # was typed shown again.
 KEPT_AS = {"reason": tidied_text, "organisation_name": tidied_text, "label": tidied_text}
 AS_KEPT = "a run of spaces or line breaks counting as one"
+# The keepers' boxes of more than one line (a `textarea`), by input name: every other is one line (an `input`), which a
+# browser sends back without the line breaks a stored value may hold (`as_sent`).
+MULTI_LINE = frozenset({"description", "reason", "note", "what"})
+
+
+def as_sent(name: str, stored: object) -> str:
+    """The stored value as the keepers' box named `name` sends it back untouched (`web.forms.sent_back`): what a form
+    compares what it was sent with, so that leaving a box as it was is never a change, nor refused as one."""
+    return sent_back(str(stored or ""), one_line=name not in MULTI_LINE)
 
 
 # What a keeper can do about an error (`rehabmap.errors.Remedy`), on these pages: never a command to run.
