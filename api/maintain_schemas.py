@@ -27,7 +27,7 @@ from pydantic_core import CoreSchema
 from api.schemas import ServiceOut
 from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.record import (CONTACT_MAX_LENGTH, CONTACT_PATTERNS, ORGANISATION_NAME_LENGTH, TEXT_MAX_LENGTH,
-                             catchment_polygon)
+                             catchment_polygon, typed_text)
 from rehabmap.taxonomy import NEED_LABELS, ServiceType
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -130,6 +130,13 @@ class _EditableFields(BaseModel):
     cqc_rating: Literal["Outstanding", "Good", "Requires improvement", "Inadequate"] | None = None
     cqc_rating_date: IsoDate | None = None
     status: Omittable[Literal["active", "inactive"]] = None
+
+    @field_validator(*TEXT_MAX_LENGTH, mode="before")
+    @classmethod
+    def _as_typed(cls, value: Any) -> Any:
+        """A service's text measured and kept as the keepers' forms keep it (`typed_text`: a line break one LF, the
+        ends trimmed), before its length and shape are checked: the API kept a CR LF as sent and counted it as two."""
+        return typed_text(value) if isinstance(value, str) else value
 
     def given(self) -> dict[str, Any]:
         """The fields the caller sent, as JSON values."""

@@ -101,6 +101,18 @@ CONTACT_MAX_LENGTH: dict[str, int] = {"phone": 50, "email": 254, "website": 500}
 # may hold longer (a feed's description); an edit that leaves such a value as it is never refuses it.
 TEXT_MAX_LENGTH: dict[str, int] = {"name": 300, "organisation": 200, "original_label": 200, "description": 5000,
                                    "address": 300, "postcode": 10, "referral_route": 1000, **CONTACT_MAX_LENGTH}
+
+
+def typed_text(value: str) -> str:
+    """A service's text as a person gives it, and as it is kept and measured against `TEXT_MAX_LENGTH`: its line
+    breaks one LF each, its ends trimmed. The one rule of the keepers' forms and the maintainers' API: a browser sends
+    each line break in a text box (textarea) as CR LF, so a problem report or a description was counted with each as
+    two characters, refused below the limit its box showed, and kept with CR LF; the API kept a CR LF as sent, and
+    counted it two where the forms count one. A text held with CR LF (from a source) or a lone CR reads as the same
+    text when a form sends it back, which a browser does with LF."""
+    return value.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
 # The names the keepers give, not a service's: an organisation's name and a token's label, each its fewest and most
 # characters once its runs of spaces are made one, as the directory store keeps them. Their one home, read by the store,
 # the maintainers' API and the admins' pages (each box's maxlength and its "too long" error).

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from geodata.errors import GeodataError, OutsideEngland
 from rehabmap.browse import placement_beyond_england
 from rehabmap.errors import CALLER_ERRORS, DomainError
+from rehabmap.record import typed_text
 from geodata.distance import KM_PER_MILE
 
 if TYPE_CHECKING:
@@ -28,14 +29,6 @@ MAX_BODY = 16_384
 # value whole and refuse one too long for its field instead (`Fields.too_long`, `web.keepers.session.form_errors`).
 MAX_VALUE = 200
 _DIGIT = re.compile(r"\d")
-
-
-def typed_text(value: str) -> str:
-    """A value as typed: its line breaks one LF each, its ends trimmed. A browser sends each line break in a text box
-    (textarea) as CR LF, so a problem report or a description was counted with each as two characters, refused below
-    the limit its box showed, and kept with CR LF; and a text held with CR LF (from a source) or a lone CR must read
-    as the same text when a form sends it back (`changed`, `form_errors`), which a browser does with LF."""
-    return value.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
 def sent_back(value: str, *, one_line: bool) -> str:

@@ -118,15 +118,15 @@ def test_a_descriptions_line_breaks_count_as_one_and_one_held_with_either_sent_b
     """A browser sends each line break in a textarea as CR LF. Before, a description of 4,997 characters with 20
     line breaks was refused ("it has 5,017") below the limit its hint says, and one held with LF (from a source or
     the API) saved back unchanged was a change, rewritten with CR LF in the record and the audit log. Now a form's
-    line breaks are read as one LF each (`web.forms.typed_text`): the description is kept as typed, and one held with
-    LF or with CR LF, sent back, is no change."""
+    line breaks are read as one LF each (`rehabmap.record.typed_text`): the description is kept as typed, and one
+    held with LF or with CR LF (as a source gave it), sent back, is no change."""
+    from search.embedded import EmbeddedWriter, index_file
+
     client = keepers.client()
     keepers.sign_in(client, "maintainer")
     paragraph = ("A 12-bed level 1 unit in east Leeds for adults recovering from psychosis. " * 3).strip()
     for held in ("\n".join([paragraph] * 4), "\r\n".join([paragraph] * 4)):
-        patched = keepers.client().patch(f"/maintain/services/{AIRE}", json={"description": held},
-                                         headers=keepers.site.auth("maintainer"))
-        assert patched.status_code == 200, patched.text
+        EmbeddedWriter(index_file(keepers.site.home)).upsert({AIRE: {"description": held}})  # as an import reads it
         assert keepers.app.state.rehabmap.backend.get(AIRE).description == held
         form = client.get(f"/keepers/services/{AIRE}")
         values = {**_inputs(form.text), "csrf": csrf_of(form.text)}

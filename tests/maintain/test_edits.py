@@ -326,6 +326,19 @@ def test_a_real_world_phone_number_is_accepted(api, site, phone):
     assert reply.json()["service"]["phone"] == phone
 
 
+def test_a_text_sent_with_cr_lf_is_counted_and_kept_as_the_keepers_forms_keep_it(api, site):
+    """A line break is one character, kept as LF, in the maintainers' API as in the keepers' forms (one rule,
+    `rehabmap.record.typed_text`). Before, the API kept a CR LF as sent and counted it as two, so a description of
+    4,999 characters over ten lines, which the form takes, was a 422 from the API ("at most 5000 characters")."""
+    lines = ["x" * 499] * 10
+    reply = api.patch(f"/maintain/services/{OWNED_A[0]}", headers=site.auth("admin"),
+                      json={"description": "\r\n".join(lines) + "\r\n", "referral_route": " By email\r\nor phone "})
+    assert reply.status_code == 200, reply.text
+    service = reply.json()["service"]
+    assert (service["description"], service["referral_route"]) == ("\n".join(lines), "By email\nor phone")
+    assert len(service["description"]) == 4_999
+
+
 @pytest.mark.parametrize("depth", [6, 900, 5000])
 def test_a_catchment_polygon_nested_too_deeply_is_a_4xx_naming_it(api, site, depth):
     service_id = "sample:bodmin-rehabilitation-unit"
