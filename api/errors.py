@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geodata.errors import GeodataError
 from rehabmap.errors import DomainError, Remedy, for_operator, tell_operator, with_remedy
+from rehabmap.record import id_in_path
 
 log = logging.getLogger("rehabmap.api")
 
@@ -27,7 +28,8 @@ GEODATA_STATUS: dict[str, int] = {"unknown_postcode": 404, "terminated_postcode"
 
 # What an API client can do about an error (`rehabmap.errors.Remedy`): a route to call, or who must act, never a
 # command. The tokens and the review queue are not the API's, so their errors never reach it; a record the queue holds
-# back does, and no route decides it: its page in the queue is named by the record's id (the error's `subject`).
+# back does, and no route decides it: its page in the queue is named by the record's id (the error's `subject`), written
+# in the path as the pages' links write it (`id_in_path`).
 REMEDIES = {Remedy.ORGANISATIONS: "GET /maintain/organisations lists them; POST /maintain/organisations adds one.",
             Remedy.TOKEN_KEY: "Nothing is wrong with the request or the token: the server's operator must restore the "
                               "key file or make a new key.",
@@ -161,7 +163,8 @@ def install(app: FastAPI, *, catch_all: bool = True) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         tell_operator(exc)
-        return _body(exc.status, exc.code, with_remedy(exc, REMEDIES), exc.field, getattr(exc, "headers", None))
+        return _body(exc.status, exc.code, with_remedy(exc, REMEDIES, id_in_path), exc.field,
+                     getattr(exc, "headers", None))
 
     @app.exception_handler(GeodataError)
     async def geodata_error(_: Request, exc: GeodataError) -> JSONResponse:

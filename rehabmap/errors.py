@@ -226,14 +226,16 @@ def sentence(text: str) -> str:
     return text if text.rstrip().endswith((".", "!", "?", "…")) else f"{text}."
 
 
-def with_remedy(error: DomainError | GeodataError, remedies: Mapping[Remedy, str]) -> str:
+def with_remedy(error: DomainError | GeodataError, remedies: Mapping[Remedy, str],
+                written: Callable[[str], str] = str) -> str:
     """The message followed by what the face's user can do about it, in that face's words (`remedies`, its own
-    table: `Remedy`, naming the error's `subject` where they say `{subject}`); the message alone where the error
-    names no remedy or the face has no words for it."""
+    table: `Remedy`, naming the error's `subject` where they say `{subject}`, as the face `written` it: the API's
+    words name a page, so an id in its path); the message alone where the error names no remedy or the face has no
+    words for it."""
     remedy = error.remedy if isinstance(error, DomainError) else None
     words = remedies.get(remedy) if remedy is not None else None
     if words and isinstance(error, DomainError) and error.subject is not None:
-        words = words.replace("{subject}", error.subject)
+        words = words.replace("{subject}", written(error.subject))
     return f"{sentence(error.message)} {words}" if words else error.message
 
 

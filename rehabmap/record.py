@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time
+from urllib.parse import quote
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -111,6 +112,13 @@ def typed_text(value: str) -> str:
     counted it two where the forms count one. A text held with CR LF (from a source) or a lone CR reads as the same
     text when a form sends it back, which a browser does with LF."""
     return value.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+def id_in_path(service_id: str) -> str:
+    """A service's id as a part of an address's path, as every face writes it (the pages' links, the API's words
+    naming a page): encoded, its ':' and '/' kept, as ids hold them (a CQC id's prefix, an ORUK feed's own ids) and
+    the routes take them."""
+    return quote(service_id, safe=":/")
 
 
 # The names the keepers give, not a service's: an organisation's name and a token's label, each its fewest and most

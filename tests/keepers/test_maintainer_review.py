@@ -381,3 +381,25 @@ def test_a_hospital_both_lists_give_under_two_names_says_so_on_its_page_and_in_t
     listed = html.unescape(client.get("/keepers/review").text)
     assert ('Possibly the same service as <a href="/keepers/review/nhs-hospitals-2015:NVR01">Alpha Hospital Bury</a>: '
             "the same postcode, BL8 2BS, and a similar name") in listed
+
+
+def test_the_api_names_a_held_records_page_in_the_queue_as_the_pages_link_it(sample_index, geodata_dir, data_dir,
+                                                                              geography, tmp_path):
+    """A source's own id may hold what a path must encode (an ORUK feed's ids are the feed's). Before, the API's 404
+    for a change of a held record named its page in the review queue with the id as it is ("/keepers/review/listed:
+    Maison-é#2", which no client can follow: the '#' ends the path); now it names it as the pages link it."""
+    from urllib.parse import quote
+
+    keepers = make_keepers(make_site(tmp_path / "home", sample_index, geodata_dir, data_dir))
+    item = field_house_item(data_dir / "feeds", type_status="inferred", service_type=ServiceType.inpatient_rehab_level1)
+    origin = replace(item.candidate.origin, source_id="Maison-é#2")
+    runner_for(keepers.site.settings, geography).run(
+        ListedConnector([replace(item, candidate=replace(item.candidate, origin=origin))]))
+    service_id = "listed:Maison-é#2"
+    assert pending(keepers) == [service_id]
+    page_link = re.search(r'href="(/keepers/review/listed:[^"]+)"', signed_in(keepers).get("/keepers/review").text)
+    assert page_link and page_link.group(1) == "/keepers/review/listed:Maison-%C3%A9%232"
+    answer = keepers.client().patch(f"/maintain/services/{quote(service_id, safe=':')}", json={"phone": "01773 000000"},
+                                    headers=keepers.site.auth("maintainer"))
+    assert answer.status_code == 404 and answer.json()["error"]["message"].endswith(
+        f"its page in the keepers' review queue, {page_link.group(1)}.")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import cast
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -24,6 +24,7 @@ from indexer.sync.review import Alike, ReviewItem, ReviewQueue
 from rehabmap.errors import DomainError, Remedy, ServiceNotFound
 from rehabmap.maintain.audit import REASON_MAX
 from rehabmap.maintain.auth import Role
+from rehabmap.record import id_in_path
 from rehabmap.taxonomy import NEED_LABELS, TYPE_LABELS, ServiceType, need_label, type_words
 from web.deps import get_state
 from web.forms import Errors
@@ -62,7 +63,7 @@ def held(request: Request, service_id: str) -> ServiceNotFound | None:
 
 
 def item_path(service_id: str) -> str:
-    return f"{REVIEW}/{quote(service_id, safe=':/')}"
+    return f"{REVIEW}/{id_in_path(service_id)}"
 
 
 def alike_path(other: Alike) -> str:

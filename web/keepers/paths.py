@@ -4,8 +4,7 @@ record whose source confirms its type to its page, and the services' page links 
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
+from rehabmap.record import id_in_path
 from web.keepers.session import PATH
 
 SERVICES = f"{PATH}/services"
@@ -13,8 +12,8 @@ HISTORY = f"{PATH}/history"  # each service's history: web.keepers.maintainer_hi
 
 
 def service_path(service_id: str, action: str = "") -> str:
-    return f"{SERVICES}/{quote(service_id, safe=':/')}" + (f"/{action}" if action else "")
+    return f"{SERVICES}/{id_in_path(service_id)}" + (f"/{action}" if action else "")
 
 
 def history_path(service_id: str) -> str:
-    return f"{HISTORY}/{quote(service_id, safe=':/')}"
+    return f"{HISTORY}/{id_in_path(service_id)}"
