@@ -448,19 +448,19 @@ def add_organisation(body: OrganisationIn, caller: Caller, state: State, request
     directory = _directory(state)
     org = directory.organisations.add(body.name, actor=caller.who)
     if body.service_ids:
-        org = directory.organisations.link(org.id, body.service_ids, actor=caller.who)
+        org = directory.organisations.link(org, body.service_ids, actor=caller.who)
     return _organisation_out(org)
 
 
 OrganisationId = Annotated[int, Path(ge=1, le=2**62, description="The organisation's id.")]
 
 
-def _organisation(state: AppState, organisation_id: int) -> None:
-    """The organisation the path names is there: one that is not is a 404 naming the path's parameter,
-    organisation_id, as the API names every input it refuses (the store names its own argument, 'organisation',
-    a name or an id, which no request to the API has)."""
+def _organisation(state: AppState, organisation_id: int) -> Organisation:
+    """The organisation the path names, read once for the route (its change takes it as read): one that is not there
+    is a 404 naming the path's parameter, organisation_id, as the API names every input it refuses (the store names
+    its own argument, 'organisation', a name or an id, which no request to the API has)."""
     try:
-        _directory(state).organisations.get(organisation_id)
+        return _directory(state).organisations.get(organisation_id)
     except UnknownOrganisation as error:
         raise UnknownOrganisation(error.message, field="organisation_id", remedy=error.remedy) from None
 
@@ -471,9 +471,9 @@ def _organisation(state: AppState, organisation_id: int) -> None:
 def link_services(organisation_id: OrganisationId, body: LinkIn, caller: Caller, state: State,
                   request: Request) -> OrganisationOut:
     """Admins: the organisation becomes the owner of these services (each service has one owner)."""
-    _organisation(state, organisation_id)
+    organisation = _organisation(state, organisation_id)
     _known(request, state, body.service_ids)
-    return _organisation_out(_directory(state).organisations.link(organisation_id, body.service_ids, actor=caller.who))
+    return _organisation_out(_directory(state).organisations.link(organisation, body.service_ids, actor=caller.who))
 
 
 @router.delete("/organisations/{organisation_id}/services/{service_id:path}", response_model=OrganisationOut,
@@ -483,5 +483,5 @@ def unlink_service(organisation_id: OrganisationId, service_id: ServiceId, calle
                    state: State) -> OrganisationOut:
     """Admins: the organisation's provider tokens may no longer change this service. A service it does not own
     (another organisation does, or none) is a 404 `not_linked` naming its owner, and nothing is unlinked."""
-    _organisation(state, organisation_id)
-    return _organisation_out(_directory(state).organisations.unlink(organisation_id, [service_id], actor=caller.who))
+    organisation = _organisation(state, organisation_id)
+    return _organisation_out(_directory(state).organisations.unlink(organisation, [service_id], actor=caller.who))

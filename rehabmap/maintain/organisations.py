@@ -65,9 +65,9 @@ class Organisations:
                 owned.setdefault(org_id, []).append(service_id)
         return [Organisation(r[0], r[1], r[2], owned.get(r[0], [])) for r in rows]
 
-    def link(self, organisation: str | int, service_ids: Sequence[str], *, actor: str) -> Organisation:
+    def link(self, organisation: Organisation | str | int, service_ids: Sequence[str], *, actor: str) -> Organisation:
         """Make the organisation the owner of these services (taking them from any other owner)."""
-        org = self.get(organisation)
+        org = self._read(organisation)
         at = now()
         with self.database.transaction() as conn:
             for service_id in dict.fromkeys(service_ids):
@@ -82,10 +82,11 @@ class Organisations:
                                   at)
         return self.get(org.id)
 
-    def unlink(self, organisation: str | int, service_ids: Sequence[str], *, actor: str) -> Organisation:
+    def unlink(self, organisation: Organisation | str | int, service_ids: Sequence[str], *,
+               actor: str) -> Organisation:
         """The organisation no longer owns these services. One it does not own is a NotLinked naming its owner,
         and then none is unlinked (the transaction is left), so a mistyped organisation or id changes nothing."""
-        org = self.get(organisation)
+        org = self._read(organisation)
         at = now()
         with self.database.transaction() as conn:
             for service_id in dict.fromkeys(service_ids):
@@ -100,6 +101,11 @@ class Organisations:
                 self.audit.append(conn, actor, "unlink", "service", service_id,
                                   [Change("owner_organisation", org.name, None)], at)
         return self.get(org.id)
+
+    def _read(self, organisation: Organisation | str | int) -> Organisation:
+        """The organisation named (`get`), or one its caller has read already (a face that checked the name or id it
+        was given, or made it): taken as it is, not read again. Organisations are never removed, nor renamed."""
+        return organisation if isinstance(organisation, Organisation) else self.get(organisation)
 
     @staticmethod
     def _name(conn: Connection, org_id: int) -> str | None:
