@@ -32,10 +32,10 @@ from pathlib import Path
 
 from indexer.pipeline import IndexReport, Placer, prepare_rows
 from indexer.rows import Rejection
-from indexer.sources.common import CsvTable, FileUnreadable, charset_of, csv_table, decode_text, read_bytes
+from indexer.sources.common import CsvTable, FileUnreadable, csv_table, decode_text, decoded, read_bytes
 from indexer.sources.curated import TABLES, CuratedRow, TableSpec, check_rows, claims_of, rows_of, spec_for
 from rehabmap.coverage import Claim
-from rehabmap.errors import DomainError, Remedy, tell_operator
+from rehabmap.errors import DomainError, Remedy
 from rehabmap.random_keys import is_key, new_key
 
 HOLD_MINUTES = 30
@@ -109,10 +109,11 @@ def spec_filed_as(file_name: str) -> TableSpec | None:
     return next((t for t in TABLES if t.file_name == file_name), None)
 
 
-def read_table(data: bytes, spec: TableSpec) -> CsvTable:
-    """The uploaded bytes as a table of `spec`'s kind, or `TableRefused` saying what is wrong with the file."""
+def read_table(data: bytes | str, spec: TableSpec) -> CsvTable:
+    """The uploaded bytes (or their text, read already) as a table of `spec`'s kind, or `TableRefused` saying what is
+    wrong with the file."""
     try:
-        table = csv_table(decode_text(data), short_rows=True)
+        table = csv_table(data if isinstance(data, str) else decode_text(data), short_rows=True)
     except FileUnreadable as error:
         raise TableRefused(f"The file cannot be read: {error}") from None
     if table is None:
@@ -132,8 +133,9 @@ def read_table(data: bytes, spec: TableSpec) -> CsvTable:
     return replace(table, rows=chain([first], table.rows))
 
 
-def check_table(data: bytes, spec: TableSpec, file: str, placer: Placer) -> TableCheck:
-    """Every row of the table checked as `rehabmap index` checks it; nothing is written."""
+def check_table(data: bytes | str, spec: TableSpec, file: str, placer: Placer) -> TableCheck:
+    """Every row of the table (its bytes, or a kept table's text: `KeptTable.text`) checked as `rehabmap index`
+    checks it; nothing is written."""
     checked = list(check_rows(read_table(data, spec), spec, file))
     report = IndexReport()
     services = prepare_rows(rows_of(checked, spec, file), placer, report)
@@ -158,11 +160,13 @@ def kept_tables(home: Path) -> dict[str, Path]:
 @dataclass(frozen=True)
 class KeptTable:
     """A kept table as it was added, byte for byte (the bytes of the upload confirmed), and the encoding they are
-    read in: downloaded and uploaded again unchanged, it is the same table, so it takes nothing out."""
+    read in: downloaded and uploaded again unchanged, it is the same table, so it takes nothing out. `text`: the bytes
+    so read, once (what a new upload of its kind is compared with: `replaced_by`)."""
 
     spec: TableSpec
     data: bytes
     charset: str
+    text: str
 
 
 def kept_table(home: Path, file_name: str) -> KeptTable:
@@ -181,7 +185,8 @@ def kept_table(home: Path, file_name: str) -> KeptTable:
                            f"rehabmap index on the server is read beside an uploaded one, and is not this download.)")
     try:
         data = read_bytes(kept)
-        return KeptTable(spec, data, charset_of(data))
+        text, charset = decoded(data)
+        return KeptTable(spec, data, charset, text)
     except FileUnreadable as unreadable:
         raise TableUnreadable(f"The {spec.file_name} table kept here cannot be read: {unreadable}. Every table is "
                               "read as text when it is added, so the file has been changed on the server since.",
@@ -195,12 +200,14 @@ class Replaced:
     added), and the areas the kept table covers (a verified row, or a verified `none`) that the new one does not.
     `kept`: whether a table of its kind is kept at all; `unread`: why the kept one cannot be read (only a change on
     the server's disk), when what the new one takes out cannot be told, and may be anything the directory holds
-    from it."""
+    from it; `unreadable`: the error that says so with the file's place, for the face that shows the report to log
+    for the operator (`tell_operator`), as the report names no file."""
 
     kept: bool
     services: list[GoodRow] = field(default_factory=list)
     coverage: list[Claim] = field(default_factory=list)
     unread: str = ""
+    unreadable: TableUnreadable | None = None
 
     @property
     def loses(self) -> bool:
@@ -223,12 +230,11 @@ def replaced_by(check: TableCheck, home: Path, placer: Placer) -> Replaced:
     and the report said the new table took nothing out, whatever the directory still held from it."""
     try:
         kept = kept_table(home, check.spec.file_name)
-        before = check_table(kept.data, check.spec, check.spec.file_name, placer)
+        before = check_table(kept.text, check.spec, check.spec.file_name, placer)
     except TableNotKept:
         return Replaced(False)
-    except TableUnreadable as unreadable:  # said on the report, which names no file: the log names it
-        tell_operator(unreadable)
-        return Replaced(True, unread=unreadable.message)
+    except TableUnreadable as unreadable:  # said on the report, which names no file: the face logs it
+        return Replaced(True, unread=unreadable.message, unreadable=unreadable)
     except TableRefused:
         return Replaced(True, unread=f"The {check.spec.file_name} table kept here no longer reads as one. Every "
                                      "table is checked when it is added, so the file has been changed on the server "

@@ -59,17 +59,13 @@ def os_reason(exc: BaseException) -> str:
 
 def decode_text(raw: bytes) -> str:
     """A file's bytes as text, as `read_text` reads them (an uploaded table is read the same way)."""
-    return _decoded(raw)[0]
+    return decoded(raw)[0]
 
 
-def charset_of(raw: bytes) -> str:
-    """The encoding `decode_text` reads the bytes in, by its name on the web: a kept table is downloaded as it
-    was uploaded, byte for byte, so its Content-Type must say the encoding it was written in."""
-    return _decoded(raw)[1]
-
-
-def _decoded(raw: bytes) -> tuple[str, str]:
-    """The text and the encoding it was read in: the one rule of `decode_text` and `charset_of`."""
+def decoded(raw: bytes) -> tuple[str, str]:
+    """The text and the encoding it was read in, by its name on the web: the one rule of `decode_text`. A kept table
+    needs both, once (it is checked as text, and downloaded as it was uploaded, byte for byte, so its Content-Type
+    must say the encoding it was written in)."""
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return raw.decode("utf-16"), "utf-16"

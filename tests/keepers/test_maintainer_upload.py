@@ -797,7 +797,7 @@ def test_a_kept_table_changed_on_the_servers_disk_into_no_text_is_told_not_a_500
         assert len(logged) == 1 and all(m.startswith(fact) and m.endswith(f"since. ({kept})") for m in logged)
 
 
-def test_an_upload_replacing_a_kept_table_that_cannot_be_read_does_not_say_it_takes_nothing_out(keepers):
+def test_an_upload_replacing_a_kept_table_that_cannot_be_read_does_not_say_it_takes_nothing_out(keepers, caplog):
     """The kept table was changed on the server's disk into no text after the directory took Leeds' service and two
     areas' coverage from it. Before, the report of a Manchester-only file read it as empty and said "This file holds
     every service of that table and covers every area it covers, so it takes nothing out", and its confirm, asking
@@ -810,9 +810,14 @@ def test_an_upload_replacing_a_kept_table_that_cannot_be_read_does_not_say_it_ta
     leeds = "curated-ips:e54000054-leeds-ips-employment-service-invented"
     (keepers.site.home / "curated" / "ips_services.csv").write_bytes(b"PK\x03\x04\x00\x00binary")
 
-    report = upload(keepers, client, ips_table(MANCHESTER_IPS), kind="curated-ips", name="ips_services.csv")
+    with caplog.at_level("ERROR", logger="rehabmap.api"):
+        report = upload(keepers, client, ips_table(MANCHESTER_IPS), kind="curated-ips", name="ips_services.csv")
+    kept = keepers.site.home / "curated" / "ips_services.csv"  # the report names no file: the operator's log does
+    assert [m for m in caplog.messages if m.startswith("The ips_services.csv table")] == [
+        "The ips_services.csv table kept here cannot be read: the file is binary, not text (it holds NUL bytes). Every "
+        f"table is read as text when it is added, so the file has been changed on the server since. ({kept})"]
     text = html.unescape(report.text)
-    assert "so it takes nothing out" not in text
+    assert "so it takes nothing out" not in text and str(kept) not in text
     assert ("The ips_services.csv table kept here cannot be read: the file is binary, not text (it holds NUL bytes)."
             in text)
     assert "what adding this file takes out of the directory cannot be told" in text

@@ -26,7 +26,7 @@ from indexer.upload import (HOLD_MINUTES, HeldUploads, Replaced, TableCheck, Tab
                             TableUnreadable, UnknownTable, check_table, kept_table, kept_tables, replaced_by,
                             spec_filed_as, spec_named)
 from rehabmap.coverage import category_label
-from rehabmap.errors import RebuildRunning
+from rehabmap.errors import RebuildRunning, tell_operator
 from rehabmap.maintain.audit import Change
 from rehabmap.maintain.uploads import ADDED, REFUSED, TABLE, PastUpload, recent_uploads, removed_services
 from web.deps import get_state
@@ -171,9 +171,17 @@ def upload(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLRes
         errors.add("table", said(refused))
         return _form_page(request, keeper, errors, kind)
     upload_id = held_uploads(request).hold(sent.data, spec) if check.usable else ""
-    placer = GeographyPlacer(state.geography)
-    replaced = replaced_by(check, state.settings.home, placer) if check.usable else Replaced(False)
+    replaced = _replaced(request, check, GeographyPlacer(state.geography)) if check.usable else Replaced(False)
     return _report_page(request, keeper, check, replaced, upload_id, sent.filename)
+
+
+def _replaced(request: Request, check: TableCheck, placer: GeographyPlacer) -> Replaced:
+    """What adding the checked table takes out (`replaced_by`), a kept table that cannot be read told to the operator
+    with its file's place, as the report shown names none."""
+    replaced = replaced_by(check, get_state(request).settings.home, placer)
+    if replaced.unreadable is not None:
+        tell_operator(replaced.unreadable)
+    return replaced
 
 
 def _report_page(request: Request, keeper: Keeper, check: TableCheck, replaced: Replaced, upload_id: str,
@@ -215,7 +223,7 @@ def confirm(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Respon
     except TableRefused as refused:  # it was checked before it was held: only a change on the server's disk
         uploads.discard(upload_id)
         return _refused(request, keeper, spec.file_name, refused, [])
-    replaced = replaced_by(check, state.settings.home, placer)
+    replaced = _replaced(request, check, placer)
     if keeper.form.get("replaces") != replaced.digest:  # the kept table changed since the report was shown
         return _report_page(request, keeper, check, replaced, upload_id, spec.file_name, changed=True)
     if replaced.loses and keeper.form.get(REMOVES) != "yes":
