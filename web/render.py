@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from geodata.errors import GeodataNotBuilt
 from rehabmap import __version__
 from rehabmap.errors import DomainError, tell_operator
 from rehabmap.record import capacity_max_age_days
@@ -74,8 +75,9 @@ def page(request: Request, template: str, context: dict[str, Any] | None = None,
 
 class PageRoute(APIRoute):
     """A page's route. A domain error saying the server cannot answer now (503: no index or one that cannot be
-    read, the search cluster out of reach, a data file missing) is a page that says so: the API's JSON error,
-    which the app answers anything else with, is nothing a person reading a page can use."""
+    read, the search cluster out of reach, a data file missing), or a geodata folder gone from under the server (a
+    keeper's upload or review decision places records), is a page that says so: the API's JSON error, which the app
+    answers anything else with, is nothing a person reading a page can use."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -83,8 +85,8 @@ class PageRoute(APIRoute):
         async def answer(request: Request) -> Response:
             try:
                 return await handler(request)
-            except DomainError as error:
-                if error.status != 503:
+            except (DomainError, GeodataNotBuilt) as error:
+                if isinstance(error, DomainError) and error.status != 503:
                     raise
                 tell_operator(error)
                 reply = page(request, "unavailable.html", {"error": error}, status=503)

@@ -398,9 +398,9 @@ def add_ips(keepers, client, table: str, **more: str):
 
 def test_a_geodata_folder_gone_from_under_the_server_is_a_503_whose_folder_the_log_names(keepers, tmp_path, caplog):
     """The geodata folder a volume that is no longer mounted: the rebuild a confirm starts cannot place the table's
-    rows, and the reply is a 503 `geodata_not_built` that names no folder of the server. Before, the log said nothing
-    either (only the domain's errors were told to the operator), so no one learnt which folder to mount; now each
-    such reply logs the folder, once a request."""
+    rows, and the reply is a 503 that names no folder of the server. Before, the log said nothing either (only the
+    domain's errors were told to the operator), so no one learnt which folder to mount, and the keeper was answered
+    with the API's JSON (`geodata_not_built`); now the reply logs the folder, and is a page that says what to do."""
     import logging
 
     client = ips_site(keepers)
@@ -410,7 +410,8 @@ def test_a_geodata_folder_gone_from_under_the_server_is_a_503_whose_folder_the_l
     geodata.symlink_to(tmp_path / "unmounted", target_is_directory=True)
     with caplog.at_level(logging.ERROR, logger="rehabmap.api"):
         answer = client.post("/keepers/upload/confirm", data=confirm_form(report.text))
-    assert answer.status_code == 503 and answer.json()["error"]["code"] == "geodata_not_built", answer.text
+    assert answer.status_code == 503 and answer.headers["content-type"].startswith("text/html"), answer.text
+    assert "rehabmap is not available right now" in answer.text and "rehabmap geodata build" in answer.text
     assert str(tmp_path) not in answer.text and str(keepers.site.home) not in answer.text
     logged = [r.getMessage() for r in caplog.records if r.name == "rehabmap.api"]
     assert logged == ["The geodata folder is a link to a folder that is not there: create or mount that folder, or "
