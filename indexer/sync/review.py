@@ -211,19 +211,36 @@ class ReviewQueue:
         read every record of the store, every CQC location's too, to find the few queued."""
         if service_ids is not None:
             chosen = {r.key: r for r in self.store.records(service_ids=list(service_ids))}
-            rows = self.store.reviews(states=states, source=source, keys=list(chosen)) if chosen else []
-            records = chosen
+            found = self._listed(self.store.reviews(states=states, source=source, keys=list(chosen)) if chosen else [],
+                                 chosen)
         else:
-            rows = self.store.reviews(states=states, source=source)
-            records = {r.key: r for r in self.store.records(keys=[row.key for row in rows])} if rows else {}
-        index = self._enrichments(records.values())
-        found = [self._item(records[row.key], row, index) for row in rows if row.key in records]
+            found = self._listed(self.store.reviews(states=states, source=source))
         if proposed_type is not None:
             wanted = parse_type(proposed_type).value
             found = [i for i in found if i.proposed_type == wanted]
         if evidence_changed:
             found = [i for i in found if i.evidence_changed]
         return found
+
+    def page(self, number: int, per_page: int, *, states: Sequence[ReviewState] = ("pending",)
+             ) -> tuple[list[ReviewItem], int]:
+        """Page `number` (from 1) of the queue, `per_page` rows oldest first, and how many rows the queue holds: the
+        rows are counted on the review table and the records of the page's rows alone are read, so a face that shows
+        one page at a time (the keepers' queue page) reads them, and works out the others each may be
+        (`with_alike`), for those rows alone. Before, that page listed every row at once (521 with both NHS
+        hospital lists held) and worked the others out for each."""
+        rows = self.store.reviews(states=states)
+        start = (number - 1) * per_page
+        return self._listed(rows[start:start + per_page]), len(rows)
+
+    def _listed(self, rows: Sequence[ReviewRow], records: Mapping[tuple[str, str], StoredRecord] | None = None
+                ) -> list[ReviewItem]:
+        """The items of these rows, in their order, each of its record: `records` (by key), if read already, else
+        read on the store's key (`SyncStore.records(keys=...)`), with the facts other sources give about them."""
+        if records is None:
+            records = {r.key: r for r in self.store.records(keys=[row.key for row in rows])} if rows else {}
+        index = self._enrichments(records.values())
+        return [self._item(records[row.key], row, index) for row in rows if row.key in records]
 
     def item(self, service_id: str) -> ReviewItem:
         """One queued record, without the others it may be (`with_alike`): the public pages' and the API's

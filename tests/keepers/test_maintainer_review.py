@@ -358,17 +358,23 @@ def test_the_history_of_a_service_no_one_has_is_a_404(queued):
     assert client.get("/keepers/history/sample:leeds-recovery-college").status_code == 200
 
 
-def test_a_hospital_both_lists_give_under_two_names_says_so_on_its_page_and_in_the_queue(
-        sample_index, geodata_dir, data_dir, tmp_path):
-    """Before, Stockton Hall Hospital, NMV02 in both NHS hospital lists but named 'Partnerships in Care Stockton Hall
-    Hospital' in 2014–15, sat in the queue twice, its page saying nothing of the other. Each page, and the queue
-    beside each, now names the other with a link to it and why; Cygnet Hospital Bury (once Alpha Hospital Bury) too."""
+def both_lists_keepers(sample_index, geodata_dir, data_dir, tmp_path) -> Keepers:
+    """A keepers' site whose review queue holds the rows of both real NHS hospital lists (521 await a decision)."""
     from tests.sync.test_one_service_one_record import LISTS
 
     keepers = make_keepers(make_site(tmp_path / "home", sample_index, geodata_dir, data_dir))
     done = cli_here(keepers.site, "index", "sample/", *(str(data_dir / "services" / name) for name in LISTS),
                     "--no-progress")
     assert done.returncode == 0, done.stderr
+    return keepers
+
+
+def test_a_hospital_both_lists_give_under_two_names_says_so_on_its_page_and_in_the_queue(
+        sample_index, geodata_dir, data_dir, tmp_path):
+    """Before, Stockton Hall Hospital, NMV02 in both NHS hospital lists but named 'Partnerships in Care Stockton Hall
+    Hospital' in 2014–15, sat in the queue twice, its page saying nothing of the other. Each page, and the queue
+    beside each, now names the other with a link to it and why; Cygnet Hospital Bury (once Alpha Hospital Bury) too."""
+    keepers = both_lists_keepers(sample_index, geodata_dir, data_dir, tmp_path)
     client = signed_in(keepers)
 
     page = client.get("/keepers/review/nhs-hospitals-2015:NMV02")
@@ -378,7 +384,7 @@ def test_a_hospital_both_lists_give_under_two_names_says_so_on_its_page_and_in_t
     assert ('Possibly the same service as <a href="/keepers/review/nhs-hospitals-2018:NMV02">Stockton Hall Hospital</a>'
             " (nhs-hospitals-2018:NMV02, NHS website hospital list (September 2018)): both sources give it the ODS "
             "code NMV02; the same postcode, YO32 9UN, and a similar name.") in hint
-    listed = html.unescape(client.get("/keepers/review").text)
+    listed = html.unescape("".join(client.get("/keepers/review", params={"page": n}).text for n in range(1, 7)))
     assert ('Possibly the same service as <a href="/keepers/review/nhs-hospitals-2015:NVR01">Alpha Hospital Bury</a>: '
             "the same postcode, BL8 2BS, and a similar name") in listed
 
@@ -403,3 +409,92 @@ def test_the_api_names_a_held_records_page_in_the_queue_as_the_pages_link_it(sam
                                     headers=keepers.site.auth("maintainer"))
     assert answer.status_code == 404 and answer.json()["error"]["message"].endswith(
         f"its page in the keepers' review queue, {page_link.group(1)}.")
+
+
+LEGEND = re.compile(r"(\d+) records await a decision, oldest first: (\d+) to (\d+)")
+
+
+def shown_rows(text: str) -> list[str]:
+    """The records a queue page lists, by their boxes to choose them."""
+    return re.findall(r'name="id" type="checkbox" value="([^"]+)"', text)
+
+
+def test_a_long_queue_is_shown_a_page_at_a_time_with_hints_for_that_page_alone(
+        sample_index, geodata_dir, data_dir, tmp_path, monkeypatch):
+    """Before, the queue page listed every row at once (521 with both real NHS hospital lists held) and worked out
+    the others each may be for all of them. It lists 100 at a time, oldest first, with the NHS.UK Previous and
+    Next links, reads the records of the page's rows alone and works the others out for those alone; a decision
+    made on a page goes back to it, and one refused shows that page again with what was chosen."""
+    keepers = both_lists_keepers(sample_index, geodata_dir, data_dir, tmp_path)
+    everything = [row.key for row in SyncStore(store_of(keepers.site.settings)).reviews(states=("pending",))]
+    assert len(everything) == 521
+    read: list[tuple[str, str]] = []
+    asked: list[list[tuple[str, str]]] = []
+    records, alike = SyncStore.records, SyncStore.alike
+
+    def counted_records(self, *args, **kwargs):
+        found = records(self, *args, **kwargs)
+        read.extend(r.key for r in found)
+        return found
+
+    def counted_alike(self, chosen):
+        asked.append([r.key for r in chosen])
+        return alike(self, chosen)
+
+    monkeypatch.setattr(SyncStore, "records", counted_records)
+    monkeypatch.setattr(SyncStore, "alike", counted_alike)
+    client = signed_in(keepers)
+
+    first = client.get("/keepers/review")
+
+    assert first.status_code == 200
+    rows = shown_rows(first.text)
+    assert LEGEND.search(first.text).groups() == ("521", "1", "100")
+    assert [tuple(r.split(":", 1)) for r in rows] == everything[:100]
+    assert asked == [everything[:100]], "the others each may be, for the page's rows alone"
+    assert sorted(read) == sorted(everything[:100]), "the records of the page's rows alone, each once"
+    assert 'href="?page=2"' in first.text and "Previous" not in first.text
+    second = client.get("/keepers/review", params={"page": "2"}).text
+    assert LEGEND.search(second).groups() == ("521", "101", "200")
+    assert shown_rows(second) == [":".join(key) for key in everything[100:200]]
+    assert 'href="?page=1"' in second and 'href="?page=3"' in second
+    last = client.get("/keepers/review", params={"page": "6"}).text
+    assert LEGEND.search(last).groups() == ("521", "501", "521") and "Next" not in last
+    past = client.get("/keepers/review", params={"page": "9"}).text
+    assert "No more on this page." in past and not shown_rows(past) and 'href="?page=8"' in past
+    assert "Nothing awaits a decision" not in past
+
+    chosen = shown_rows(second)[:2]
+    refused = client.post("/keepers/review/bulk?page=2", data={"csrf": csrf_of(second), "id": chosen,
+                                                               "action": "reject", "reason": ""})
+    assert refused.status_code == 400 and LEGEND.search(refused.text).groups() == ("521", "101", "200")
+    assert refused.text.count(" checked>") == 2
+    done = client.post("/keepers/review/bulk?page=2", data={"csrf": csrf_of(second), "id": chosen,
+                                                            "action": "reject", "reason": "not rehabilitation"})
+    assert done.status_code == 303 and done.headers["location"] == "/keepers/review?done=Rejected+2+records.&page=2"
+    again = client.get(done.headers["location"]).text
+    assert LEGEND.search(again).groups() == ("519", "101", "200") and chosen[0] not in shown_rows(again)
+
+
+@pytest.mark.slow
+def test_a_maintainer_pages_through_a_long_queue_without_javascript(sample_index, geodata_dir, data_dir, tmp_path,
+                                                                     browser, axe_source):
+    """In real Chromium without JavaScript a maintainer goes to the queue's next page and back; axe finds nothing on
+    either (its JavaScript run on the page)."""
+    from tests.web.site import serve
+
+    keepers = both_lists_keepers(sample_index, geodata_dir, data_dir, tmp_path)
+    label = "Pages of the records awaiting a decision"
+    with serve(keepers.app) as base_url:  # type: ignore[arg-type]
+        token = keepers.site.tokens["maintainer"]
+        with signed_in_page(browser, base_url, token, "/keepers/review", javascript=False) as page:
+            page.get_by_role("navigation", name=label).get_by_role("link", name="Next").click()
+            expect(page.get_by_role("group")).to_contain_text("521 records await a decision, oldest first: 101 to 200")
+            assert page.url.endswith("/keepers/review?page=2")
+            page.get_by_role("navigation", name=label).get_by_role("link", name="Previous").click()
+            expect(page.get_by_role("group")).to_contain_text("oldest first: 1 to 100")
+        with signed_in_page(browser, base_url, token, "/keepers/review") as page:
+            assert axe(page, axe_source) == []
+            page.goto(f"{base_url}/keepers/review?page=2")
+            expect(page.get_by_role("navigation", name=label)).to_contain_text("Previous")
+            assert axe(page, axe_source) == []

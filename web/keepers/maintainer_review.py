@@ -30,8 +30,8 @@ from web.deps import get_state
 from web.forms import Errors
 from web.keepers.navigation import SECTIONS, Section
 from web.keepers.paths import service_path
-from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, form_errors, message_page_plain, refusal_page,
-                                 render, requires)
+from web.keepers.session import (PATH, Keeper, KeepersRoute, Refusal, form_errors, message_page_plain, page_number,
+                                 refusal_page, render, requires)
 from web.keepers.words import said
 
 router = APIRouter(route_class=KeepersRoute)
@@ -41,6 +41,7 @@ SECTIONS.append(Section(REVIEW, "Review queue", "Records from sync whose type is
                         "type, or reject them with a reason.", frozenset(MAINTAINERS)))
 TYPE_CHOICES = [(t.value, TYPE_LABELS[t]) for t in ServiceType]
 BULK_LIMIT = 500
+PER_PAGE = 100  # rows of the queue a page shows: the others each may be are worked out for these alone
 
 
 def queue_of(request: Request) -> ReviewQueue:
@@ -94,16 +95,17 @@ def review_list(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> HT
 
 def _list_page(request: Request, keeper: Keeper, errors: Errors, *, status: int,
                chosen: frozenset[str] = frozenset()) -> HTMLResponse:
-    queue = queue_of(request)
-    items = queue.with_alike(queue.items())  # each beside the others it may be
+    queue, number = queue_of(request), page_number(request)
+    listed, total = queue.page(number, PER_PAGE)
+    items = queue.with_alike(listed)  # each beside the others it may be
     # a decision stands through later syncs, but one whose evidence the source has since changed needs another look
     changed = queue.items(states=("accepted", "rejected"), evidence_changed=True)
-    proposed = sorted({i.proposed_type for i in items if i.proposed_type})
     done = request.query_params.get("done", "")
     return render(request, keeper, "keepers/maintainer/review_list.html",
-                  {"items": items, "changed": changed, "errors": errors, "type_words": type_words,
+                  {"items": items, "total": total, "page_number": number, "per_page": PER_PAGE,
+                   "changed": changed, "errors": errors, "type_words": type_words,
                    "item_path": item_path, "alike_path": alike_path, "status_words": STATUS_WORDS,
-                   "chosen": chosen, "proposed": proposed, "done": done[:200], "reason_max": REASON_MAX,
+                   "chosen": chosen, "done": done[:200], "reason_max": REASON_MAX,
                    "reason": keeper.form.get("reason")}, status=status)
 
 
@@ -137,7 +139,10 @@ def review_bulk(request: Request, keeper: Keeper = requires(*MAINTAINERS)) -> Re
         return _list_page(request, keeper, errors, status=400, chosen=frozenset(ids))
     verb = "Accepted" if action == "accept" else "Rejected"
     counted = f"{len(done)} record{'' if len(done) == 1 else 's'}"
-    return RedirectResponse(f"{REVIEW}?" + urlencode({"done": f"{verb} {counted}."}), status_code=303)
+    # back to the page the records were chosen on, which the rows after them now fill
+    number = page_number(request)
+    return RedirectResponse(f"{REVIEW}?" + urlencode({"done": f"{verb} {counted}.", **(
+        {"page": number} if number > 1 else {})}), status_code=303)
 
 
 # Where a page puts a decision's refusal: against the box it names, if the page has it, else against the record(s)
