@@ -10,7 +10,7 @@ Decisions outlive re-syncs; when the source's evidence changes after a decision,
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -245,7 +245,7 @@ class ReviewQueue:
     def item(self, service_id: str) -> ReviewItem:
         """One queued record, without the others it may be (`with_alike`): the public pages' and the API's
         refusals read it only to say why a record is in no search."""
-        record, row = self._find(service_id)
+        [(record, row)] = self._chosen([service_id])
         return self._item(record, row, self._enrichments([record]))
 
     def with_alike(self, items: Sequence[ReviewItem]) -> list[ReviewItem]:
@@ -261,8 +261,9 @@ class ReviewQueue:
         records it shows (`with_alike`), never every record."""
         if not records:
             return {}
-        others = self.store.alike(records)
-        queued = {r.key for r in self.store.reviews(keys=[o.key for o in others])}
+        others = self.store.alike(records)  # these among them, as given: not read again
+        given = {r.key for r in records}  # each an item's, so it has a review row
+        queued = given | {r.key for r in self.store.reviews(keys=[o.key for o in others if o.key not in given])}
         near: dict[tuple[str, str], list[StoredRecord]] = {}
         for other in others:
             for at in _near_keys(other):
@@ -278,13 +279,26 @@ class ReviewQueue:
         found = self.store.enrichments(keys=keys) if keys else []
         return Enrichments(enrichment_from_json(e.enrichment) for e in found)
 
-    def _find(self, service_id: str) -> tuple[StoredRecord, ReviewRow]:
-        records = self.store.records(service_ids=[service_id])
-        if not records:
+    def _chosen(self, service_ids: Sequence[str]) -> Iterator[tuple[StoredRecord, ReviewRow]]:
+        """Each record named (once, in the order given) with its review row, all read at once, on the store's keys;
+        refused, as it is reached, where no sync holds it or its source confirms its type (so not queued). Before,
+        a decision read each record chosen and its row one by one, then its row again to log what it was, then
+        both again to answer what it decided."""
+        wanted = list(dict.fromkeys(service_ids))
+        records: dict[str, StoredRecord] = {}
+        for record in self.store.records(service_ids=wanted):
+            records.setdefault(record.service_id, record)  # the first in the store's order, as read one by one
+        rows = {r.key: r for r in self.store.reviews(keys=[r.key for r in records.values()])} if records else {}
+        for service_id in wanted:
+            yield self._queued(service_id, records.get(service_id), rows)
+
+    def _queued(self, service_id: str, record: StoredRecord | None, rows: Mapping[tuple[str, str], ReviewRow]
+                ) -> tuple[StoredRecord, ReviewRow]:
+        """The record named and its review row, or why it is not in the queue."""
+        if record is None:
             raise ServiceNotFound(f"No synced record '{service_id[:80]}'.", field="service_id",
                                   remedy=Remedy.REVIEW_QUEUE)
-        record = records[0]
-        row = self.store.review(record.source, record.source_id)
+        row = rows.get(record.key)
         if row is None:
             title = self.source_titles.get(record.source, record.source)  # "Care Quality Commission (CQC)": "cqc"
             raise InvalidValue(f"'{service_id[:80]}' is not in the review queue: {title} confirms its type.",
@@ -314,26 +328,22 @@ class ReviewQueue:
         nothing: one that cannot be accepted so stops the lot, naming it and why."""
         chosen = _parse_level(level, parse_type(service_type).value if service_type else None)
         decisions = []
-        for service_id in dict.fromkeys(service_ids):
-            record, row = self._find(service_id)
+        for record, row in self._chosen(service_ids):
             decided_type = chosen or record.proposed_type
             if decided_type is None:
-                raise InvalidValue(f"No type is proposed for '{service_id}' ({record.type_status}); accept it with "
-                                   "--type (and --subtype), or reject it.", field="type")
+                raise InvalidValue(f"No type is proposed for '{record.service_id}' ({record.type_status}); accept it "
+                                   "with --type (and --subtype), or reject it.", field="type")
             as_proposed = decided_type == record.proposed_type
             decided_subtype = subtype if subtype is not None else record.proposed_subtype if as_proposed else None
             self._check(record, decided_type, decided_subtype)
-            decisions.append((record, replace(row, state="accepted", decided_type=decided_type,
-                                              decided_subtype=decided_subtype, reason=None)))
+            decisions.append((record, row, replace(row, state="accepted", decided_type=decided_type,
+                                                   decided_subtype=decided_subtype, reason=None)))
         return self._decide(decisions, actor, "accept")
 
     def reject(self, service_ids: Sequence[str], *, actor: str, reason: str) -> list[ReviewItem]:
         reason = given_reason(reason)
-        decisions = []
-        for service_id in dict.fromkeys(service_ids):
-            record, row = self._find(service_id)
-            decisions.append((record, replace(row, state="rejected", decided_type=None, decided_subtype=None,
-                                              reason=reason)))
+        decisions = [(record, row, replace(row, state="rejected", decided_type=None, decided_subtype=None,
+                                           reason=reason)) for record, row in self._chosen(service_ids)]
         return self._decide(decisions, actor, "reject")
 
     @staticmethod
@@ -350,22 +360,25 @@ class ReviewQueue:
         except DomainError as exc:
             raise InvalidValue(exc.message, field=exc.field or "subtype") from None
 
-    def _decide(self, decisions: list[tuple[StoredRecord, ReviewRow]], actor: str, action: str) -> list[ReviewItem]:
+    def _decide(self, decisions: list[tuple[StoredRecord, ReviewRow, ReviewRow]], actor: str, action: str
+                ) -> list[ReviewItem]:
+        """Each record's decision (its review row before, and as decided) written with its audit rows in one
+        transaction, then the live index brought up to it; the items as decided, from the records and rows read
+        to decide (`_chosen`), which the decision leaves as they were but the rows it writes."""
         at = now()
         rows, audits, live_changed, records = [], [], set(), []
-        for record, decided in decisions:
-            before = self.store.review(record.source, record.source_id)
+        for record, before, decided in decisions:
             decided = replace(decided, decided_by=actor, decided_at=at, decided_on_evidence=record.evidence_digest)
             rows.append(decided)
             if action == "accept":
-                changes = [Change("service_type", before.decided_type if before else None, decided.decided_type),
-                           Change("subtype", before.decided_subtype if before else None, decided.decided_subtype)]
+                changes = [Change("service_type", before.decided_type, decided.decided_type),
+                           Change("subtype", before.decided_subtype, decided.decided_subtype)]
             else:
-                changes = [Change("review_reason", before.reason if before else None, decided.reason)]
+                changes = [Change("review_reason", before.reason, decided.reason)]
             # The decision itself is always logged (deciding again on new evidence is news); a field it leaves as
             # it was is not ("subtype: null → null" said nothing and read as if something changed).
             audits.append(Audit(actor, action, record.service_id,
-                                (Change("review", before.state if before else None, decided.state),
+                                (Change("review", before.state, decided.state),
                                  *(c for c in changes if c.old != c.new))))
             if shown(record, decided) != shown(record, before):
                 live_changed.add(record.key)
@@ -376,4 +389,5 @@ class ReviewQueue:
             self.live.converge(self.store)
         else:
             record_pending(self.store)
-        return [self.item(record.service_id) for record, _ in decisions]
+        index = self._enrichments(record for record, _, _ in decisions)
+        return [self._item(record, row, index) for (record, _, _), row in zip(decisions, rows)]

@@ -443,17 +443,15 @@ def reprepare_due(store: SyncStore, placer: Callable[[], Placer]) -> int:
     records = [(r, r.service) for r in store.records() if r.service is not None]
     index = Enrichments([enrichment_from_json(e.enrichment) for e in store.enrichments()])
     items = [enriched(own, index.matching(own.keys)) for own in (item_from_json(r.item, r.raw) for r, _ in records)]
-    reviews = {r.key: r for r in store.reviews()}
-    changed, live = [], set()
-    for (record, service), prepared in zip(records, prepare_items(items, placer()) if records else ()):
-        if prepared.service is None or (
-                _same_record(prepared.service, service) and prepared.left_out == record.left_out):
-            continue
-        after = replace(record, service=prepared.service, left_out=prepared.left_out)
-        changed.append(after)
-        if shown(after, reviews.get(after.key)) != shown(record, reviews.get(record.key)):
-            live.add(after.key)
-    store.write_reprepared(changed, live_changed=live, mark=REPREPARE_DUE)
+    changed = [(record, replace(record, service=prepared.service, left_out=prepared.left_out))
+               for (record, service), prepared in zip(records, prepare_items(items, placer()) if records else ())
+               if prepared.service is not None and not (
+                   _same_record(prepared.service, service) and prepared.left_out == record.left_out)]
+    # the review rows of the records that changed alone, which say whether each is shown (before, every row)
+    reviews = {r.key: r for r in store.reviews(keys=[r.key for r, _ in changed])} if changed else {}
+    live = {after.key for before, after in changed
+            if shown(after, reviews.get(after.key)) != shown(before, reviews.get(before.key))}
+    store.write_reprepared([after for _, after in changed], live_changed=live, mark=REPREPARE_DUE)
     return len(changed)
 
 

@@ -519,30 +519,34 @@ class SyncStore:
         one of them may be merged with, and others at their postcodes. Found on indexes (migration 22), each list
         one JSON parameter however long, so a live write reads the records it may merge (`publish.shown_merged`),
         never every record of the store."""
-        return self._with_any({column: {value for key, value in keys if key == name}
-                               for name, columns in _KEYED.items() for column in columns})
+        return [_record(row) for row in self._with_any({column: {value for key, value in keys if key == name}
+                                                        for name, columns in _KEYED.items() for column in columns})]
 
     def alike(self, records: Sequence[StoredRecord]) -> list[StoredRecord]:
-        """The records that may be the same service as one of these, these among them, in the order of `records`:
-        those with the same id at their source (another source's, an ODS code both NHS hospital lists give), and those
-        with the same CQC location id or postcode, as they are now. Found on indexes (migration 24's of the sources'
-        ids, 22's of the keys), so the review queue says which records a maintainer may be seeing twice
-        (`indexer.sync.review`) without reading every record."""
+        """The records that may be the same service as one of these, these among them as given, in the order of
+        `records`: those with the same id at their source (another source's, an ODS code both NHS hospital lists
+        give), and those with the same CQC location id or postcode, as they are now. Found on indexes (migration
+        24's of the sources' ids, 22's of the keys), so the review queue says which records a maintainer may be
+        seeing twice (`indexer.sync.review`) without reading every record. The keys are found first, and only the
+        records not given are read: before, the review queue's records of the rows it shows were read again."""
         columns = {"source_id": {r.source_id for r in records}, "cqc_key": set(), "postcode_key": set()}
         for record in records:
             for column, value in zip(("cqc_key", "postcode_key"), key_columns(record.service)):
                 if value is not None:
                     columns[column].add(value)
-        return self._with_any(columns)
+        given = {r.key: r for r in records}
+        found = [(source, source_id) for source, source_id in self._with_any(columns, "source, source_id")]
+        missing = [key for key in found if key not in given]
+        read = {r.key: r for r in self.records(keys=missing)} if missing else {}  # records are retired, never deleted
+        return [given.get(key) or read[key] for key in found]
 
-    def _with_any(self, values: Mapping[str, Collection[str]]) -> list[StoredRecord]:
-        """The records whose column holds one of its values, for any of these columns, in the store's order: each
-        column's list one JSON parameter (`_ONE_OF`), on the column's index, however long."""
+    def _with_any(self, values: Mapping[str, Collection[str]], columns: str = _RECORD_COLUMNS) -> list[Sequence[Any]]:
+        """These columns of the records whose column holds one of its values, for any of these columns, in the
+        store's order: each column's list one JSON parameter (`_ONE_OF`), on the column's index, however long."""
         one_of = " OR ".join(_ONE_OF[self.database.dialect].format(column=column) for column in values)
         with self._connect() as conn:
-            rows = conn.execute(f"SELECT {_RECORD_COLUMNS} FROM sync_records WHERE {one_of} ORDER BY source, source_id",
-                                [json.dumps(sorted(column)) for column in values.values()]).fetchall()
-        return [_record(r) for r in rows]
+            return list(conn.execute(f"SELECT {columns} FROM sync_records WHERE {one_of} ORDER BY source, source_id",
+                                     [json.dumps(sorted(column)) for column in values.values()]).fetchall())
 
     def published_keys(self, records: Sequence[StoredRecord]) -> set[tuple[str, str]]:
         """The CQC location id and postcode keys ("cqc", "postcode") these records had when the live index last

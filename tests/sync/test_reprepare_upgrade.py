@@ -24,7 +24,7 @@ from rehabmap.maintain.store import Directory, open_database, store_of
 from tests.conftest import database_url
 from tests.maintain.conftest import AppClient, make_app, with_version
 from tests.sync.replay import Replay, running
-from tests.sync.store_fixtures import cqc_connector, make_home, runner_for, settings_for
+from tests.sync.store_fixtures import FIELD_HOUSE, cqc_connector, make_home, runner_for, settings_for
 from tests.sync.test_maintainers_word import DOVETAIL, DOVETAIL_ID, MAINTAINER
 
 ASHTON_ID = "cqc:1-112816741"  # Ashton Lodge Residential Home
@@ -49,6 +49,15 @@ def old_extract_needs(fields: dict[str, Any], label_text: str) -> None:
         fields["gender"] = gender
 
 
+def synced_with_old_code(settings: Any, replay: Replay, geography: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real CQC locations synced by the old code path (`old_extract_needs`), Dovetail House's other name
+    speaking of autistic adults and of women only."""
+    replay.cqc.alter(DOVETAIL, alsoKnownAs=ALSO_KNOWN_AS)
+    with monkeypatch.context() as old_code:
+        old_code.setattr(pipeline, "_extract_needs", old_extract_needs)
+        runner_for(settings, geography).run(cqc_connector(settings))
+
+
 def _rows(settings: Any, table: str) -> dict[tuple[Any, ...], tuple[Any, ...]]:
     with open_database(settings).connect() as conn:
         return {tuple(row[:2]): tuple(row) for row in conn.execute(f"SELECT * FROM {table}").fetchall()}
@@ -59,10 +68,7 @@ def test_a_store_synced_before_read_was_kept_apart_is_prepared_again_on_upgrade(
     url = database_url(request, store_kind)
     settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, warm_up=False,
                             **({"database_url": url} if url else {}))
-    replay.cqc.alter(DOVETAIL, alsoKnownAs=ALSO_KNOWN_AS)
-    with monkeypatch.context() as old_code:
-        old_code.setattr(pipeline, "_extract_needs", old_extract_needs)
-        runner_for(settings, geography).run(cqc_connector(settings))
+    synced_with_old_code(settings, replay, geography, monkeypatch)
     _, token = Directory.from_settings(settings).tokens.create("maintainer", MAINTAINER, actor="test setup")
     api = AppClient(make_app(settings))
     edited = api.patch(f"/maintain/services/{ASHTON_ID}", json={"gender": "male_only"},
@@ -94,3 +100,25 @@ def test_a_store_synced_before_read_was_kept_apart_is_prepared_again_on_upgrade(
     store = SyncStore(store_of(settings))
     assert store.meta(REPREPARE_DUE) is None
     assert reprepare_due(store, lambda: GeographyPlacer(geography)) == 0 and _rows(settings, "sync_records") == after
+
+
+
+def test_a_store_prepared_again_reads_the_review_rows_of_the_records_it_changes_alone(
+        tmp_path, geodata_dir, data_dir, replay, geography, monkeypatch):
+    """Before, preparing the store again read every review row to tell whether each record it changed is shown: Field
+    House's (held for review) too, though only Dovetail House changes. It reads those of the records it changes
+    alone (Dovetail House, its type confirmed by CQC, has none), and prepares Dovetail House again as before."""
+    from tests.sync.test_one_service_one_record import Reads
+
+    settings = settings_for(make_home(tmp_path / "home", geodata_dir), data_dir, replay, warm_up=False)
+    synced_with_old_code(settings, replay, geography, monkeypatch)
+    store = Reads(store_of(settings))
+    store.set_meta(REPREPARE_DUE, "a test")
+    assert [":".join(row.key) for row in store.reviews()] == [FIELD_HOUSE]
+    store.reviews_read.clear()
+
+    assert reprepare_due(store, lambda: GeographyPlacer(geography)) == 1
+
+    assert store.reviews_read == [], "no review row but those of the records changed"
+    [dovetail] = store.records(service_ids=[DOVETAIL_ID])
+    assert "autism" not in dovetail.service["needs_met"] and store.meta(REPREPARE_DUE) is None
