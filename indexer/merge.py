@@ -50,11 +50,31 @@ def similar_names(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
     merged by. One own word alone is most often a place (the site's or the town's: Hellesdon, Bury) that every unit
     there may be named after, so it is a hint only against a name of that word alike (Alpha Hospital Bury, Cygnet
     Hospital Bury): before, Hellesdon Hospital was hinted as possibly Peddars Centre, Hellesdon Hospital, a unit on
-    its site. Foxhall House, Ipswich and St Clements Hospital, Ipswich share a postcode and their town, and are
-    two."""
+    its site. Nor is a unit on the other's site (`_unit_on_site`), whatever the site's name: before, "Ward X,
+    Stockton Hall Hospital" was hinted beside Stockton Hall Hospital. Foxhall House, Ipswich and St Clements
+    Hospital, Ipswich share a postcode and their town, and are two."""
     a, b = own_words(first), own_words(second)
+    if _unit_on_site(first, b) or _unit_on_site(second, a):
+        return False
     smaller, larger = sorted((a, b), key=len)
     return bool(smaller) and (a == b or (len(smaller) >= 2 and smaller <= larger))
+
+
+# Words that name a part of a site, as the NHS website's hospital lists name a unit on a hospital's site before a comma
+# and the hospital's name ("Peddars Centre, Hellesdon Hospital"), and its wards ("Brant Ward", "Horizon Unit").
+_UNIT_WORDS = frozenset({"ward", "wards", "unit", "units", "wing", "suite", "centre", "center", "house", "lodge",
+                         "court"})
+
+
+def _unit_on_site(service: Mapping[str, Any], site: frozenset[str]) -> bool:
+    """Whether a record (as JSON) is a unit on the site whose name's own words are `site`: its name a unit's (a word
+    such as "ward" or "centre", `_UNIT_WORDS`) before its first comma, and after it a name holding every word of
+    `site`, none of which the unit's own name has. "Ward X, Stockton Hall Hospital" is so beside Stockton Hall
+    Hospital; "St Clements Hospital, Ipswich" (a hospital and its town) is not beside St Clements Hospital, nor
+    "Castleford, Normanton and District Hospital" (a list of towns) beside Normanton and District Hospital."""
+    unit, comma, rest = str(service.get("name") or "").partition(",")
+    return bool(comma) and bool(set(name_key(unit).split()) & _UNIT_WORDS) and site <= own_words(
+        {**service, "name": rest}) and not site & own_words({**service, "name": unit})
 
 
 def _empty(value: object) -> bool:

@@ -29,7 +29,7 @@ from indexer.sync.file_candidates import by_source
 from indexer.sync.runner import SyncRunner
 
 from geodata.england import ENGLAND
-from indexer.merge import merge_duplicates
+from indexer.merge import merge_duplicates, similar_names
 from indexer.sync.publish import shown_merged
 from indexer.sync.review import ReviewQueue
 from indexer.sync.rebuild import with_directory
@@ -383,6 +383,26 @@ def test_the_review_queue_says_which_held_records_may_be_one_service(tmp_path, g
     assert shown.returncode == 0, shown.stderr
     assert ("possibly the same service as nhs-hospitals-2018:NMV02 (Stockton Hall Hospital): both sources give it "
             "the ODS code NMV02") in shown.stdout
+
+
+def test_a_unit_on_a_hospitals_site_is_no_hint_beside_the_hospital(tmp_path, geodata_dir, data_dir):
+    """Before, a unit named with the hospital whose site it is on, "Ward X, Stockton Hall Hospital", was hinted as
+    possibly Stockton Hall Hospital itself (its own words, stockton and hall, all among the unit's), as
+    either list's record of it. The lists name such a unit as they name Peddars Centre, Hellesdon Hospital: the
+    unit, a comma, the site. A name of a place and its town (St Clements Hospital, Ipswich, beside the 2014–15
+    list's St Clements Hospital) or a list of towns (Castleford, Normanton and District Hospital) is still a hint."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    held_from_both_lists(home, data_dir)
+    services = {r.service_id: r.service for r in SyncStore(home / "directory.sqlite").records() if r.service}
+    stockton = services["nhs-hospitals-2018:NMV02"]
+    ward = {**stockton, "name": "Ward X, Stockton Hall Hospital"}
+
+    assert not similar_names(ward, stockton) and not similar_names(services["nhs-hospitals-2015:NMV02"], ward)
+    assert not similar_names(services["nhs-hospitals-2018:RMY90"], services["nhs-hospitals-2015:RMY01"])  # Hellesdon
+    assert similar_names(ward, {**stockton, "name": "Ward X"}), "the unit itself, named without its site"
+    assert similar_names(services["nhs-hospitals-2018:RMYMV"], services["nhs-hospitals-2015:RMYMV"])
+    castleford = services["nhs-hospitals-2018:RXG18"]
+    assert similar_names(castleford, {**castleford, "name": "Normanton and District Hospital"})
 
 
 def test_a_decision_and_the_hints_beside_the_rows_shown_read_each_record_once(tmp_path, geodata_dir, data_dir):
