@@ -7,18 +7,24 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
+from itertools import product
+from typing import get_args
 
 import pytest
 
 from indexer.pipeline import GeographyPlacer
+from indexer.sync.items import MatchKey
+from indexer.sync.publish import held
 from indexer.sync.review import ReviewQueue
 from indexer.sync.runner import SyncRunner
 from indexer.sync.status import not_live, sync_status
 from indexer.sync.store import SyncStore
 from rehabmap.config import Settings
 from rehabmap.coverage import Claim, CoverageStore
-from rehabmap.maintain.migrations import LATEST, MIGRATIONS
+from rehabmap.maintain.migrations import ENRICHMENT_MATCH, ENRICHMENT_MATCH_KEYS, LATEST, MIGRATIONS
 from rehabmap.maintain.store import Directory, store_of
+from rehabmap.review_counts import HELD
 from rehabmap.state import AppState
 from rehabmap.taxonomy import ServiceType
 from search.embedded import EmbeddedIndex, index_file
@@ -195,3 +201,50 @@ def test_a_store_from_before_migration_22_keeps_its_records_merge_keys_in_column
     for key in (("postcode", postcode), ("cqc", "1-112845365"), ("id", CANDIDATE)):
         assert upgraded.sharing_keys({key, ("id", "another")}) == [record]
     assert upgraded.sharing_keys({("id", "other"), ("postcode", "BS11AA"), ("cqc", "1-1")}) == []
+
+
+def test_every_key_sources_share_has_its_index_of_the_enrichments(tmp_path):
+    """Migration 26 indexes the enrichments by each key sources share (`indexer.sync.items.MatchKey`), and
+    `SyncStore.enrichments(keys=...)` asks for those keys alone (`ENRICHMENT_MATCH_KEYS`): the migrations repeat the
+    keys, as the layering keeps `rehabmap` from importing `indexer`. A key added to MatchKey alone would leave the
+    enrichments it matches unfound by the review queue, and unindexed; one added to both without the migration's
+    index, read over every enrichment, every ODS site's. Each is held here."""
+    store = SyncStore(tmp_path / "directory.sqlite")
+
+    assert sorted(get_args(MatchKey)) == sorted(ENRICHMENT_MATCH_KEYS)
+    with store.database.connect() as conn:
+        for key in get_args(MatchKey):
+            plan = " ".join(str(row[-1]) for row in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT source FROM sync_enrichments WHERE "
+                + ENRICHMENT_MATCH["sqlite"].format(key=key) + " = ?", ("RMY01",)).fetchall())
+            assert f"USING INDEX sync_enrichments_by_{key}" in plan, (key, plan)
+
+
+def test_the_counts_read_as_held_what_the_queue_holds(tmp_path, geography, data_dir):
+    """`rehabmap.review_counts.HELD` (SQL, below `indexer` in the layering) finds the held candidates the counts are
+    of, which must be the records `indexer.sync.publish.held` holds that have a type proposed: Field House, as a
+    sync leaves it, written again in every state a record and its review row may be in (active or retired,
+    confirmed, inferred or unknown, prepared or not, a type proposed or not; no review row, pending, accepted,
+    rejected or superseded), and each set of them the same."""
+    store = SyncStore(tmp_path / "directory.sqlite")
+    queued(store, geography, data_dir)
+    [field_house] = store.records()
+    [row] = store.reviews()
+    records, reviews = [], []
+    for n, (status, type_status, prepared, proposed, state) in enumerate(product(
+            ("active", "retired"), ("confirmed", "inferred", "unknown"), (True, False),
+            ("inpatient_rehab_level1", None), (None, "pending", "accepted", "rejected", "superseded"))):
+        service_id = f"listed:variant-{n}"
+        records.append(replace(field_house, source_id=f"variant-{n}", service_id=service_id, status=status,
+                               type_status=type_status, proposed_type=proposed,
+                               service={**field_house.service, "id": service_id} if prepared else None))
+        if state is not None:
+            reviews.append(replace(row, source_id=f"variant-{n}", state=state))
+    store.write(records, reviews, (), live_changed=set())
+    rows = {r.key: r for r in store.reviews()}
+
+    with store.database.connect() as conn:
+        counted = {json.loads(service)["id"] for _, _, service in conn.execute(HELD).fetchall()}
+
+    assert counted == {r.service_id for r in store.records() if held(r, rows.get(r.key)) and r.proposed_type}
+    assert FIELD_HOUSE.replace("cqc", "listed") in counted and 0 < len(counted) < len(records) / 4
