@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -209,17 +210,15 @@ class ReviewQueue:
         (`with_alike`): a face asks for them for the rows it shows. The records of its rows alone are read, on the
         store's key (`SyncStore.records(keys=...)`): before, every list (the keepers' queue page, `review list`)
         read every record of the store, every CQC location's too, to find the few queued."""
+        rows = partial(self.store.reviews, states=states, source=source, evidence_changed=evidence_changed)
         if service_ids is not None:
             chosen = {r.key: r for r in self.store.records(service_ids=list(service_ids))}
-            found = self._listed(self.store.reviews(states=states, source=source, keys=list(chosen)) if chosen else [],
-                                 chosen)
+            found = self._listed(rows(keys=list(chosen)) if chosen else [], chosen)
         else:
-            found = self._listed(self.store.reviews(states=states, source=source))
+            found = self._listed(rows())
         if proposed_type is not None:
             wanted = parse_type(proposed_type).value
             found = [i for i in found if i.proposed_type == wanted]
-        if evidence_changed:
-            found = [i for i in found if i.evidence_changed]
         return found
 
     def page(self, number: int, per_page: int, *, states: Sequence[ReviewState] = ("pending",)

@@ -285,6 +285,9 @@ _KEYED = {"id": ("service_id",), "cqc": ("cqc_key", "published_cqc_key"),
 _KEY_OF = {"sqlite": "(source, source_id) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') "
                      "FROM json_each(?))",
            "postgres": "(source, source_id) IN (SELECT k ->> 0, k ->> 1 FROM jsonb_array_elements(?::jsonb) k)"}
+# A review row decided on evidence other than its record's now (`SyncStore.reviews(evidence_changed=True)`).
+_EVIDENCE_CHANGED = ("decided_on_evidence IS NOT NULL AND decided_on_evidence <> (SELECT r.evidence_digest FROM "
+                     "sync_records r WHERE r.source = sync_review.source AND r.source_id = sync_review.source_id)")
 _RECORD_COLUMNS = ("source, source_id, connector, service_id, status, type_status, item, raw, service, proposed_type, "
                    "proposed_subtype, problem, digest, evidence_digest, first_seen, last_seen, changed_at, "
                    "retired_at, retired_reason, live_revision, left_out")
@@ -875,7 +878,11 @@ class SyncStore:
     # --- the review queue -------------------------------------------------------------------------------
 
     def reviews(self, *, states: Sequence[ReviewState] | None = None, source: str | None = None,
-                keys: Sequence[tuple[str, str]] | None = None) -> list[ReviewRow]:
+                keys: Sequence[tuple[str, str]] | None = None, evidence_changed: bool = False) -> list[ReviewRow]:
+        """The review rows (in these states, of this source, of these records' keys), oldest first; with
+        `evidence_changed`, those decided on evidence their record no longer has (`ReviewItem.evidence_changed`),
+        found here, so the keepers' queue page and `review list --changed` read the records of those rows alone:
+        before, each read the record of every decided row to find the few."""
         where: list[str] = []
         params: list[str] = []
         if states:
@@ -884,6 +891,8 @@ class SyncStore:
         if source is not None:
             where.append("source = ?")
             params.append(source)
+        if evidence_changed:
+            where.append(_EVIDENCE_CHANGED)
         if keys is not None:  # the rows of these records alone, on the table's key (a live write asks for a few)
             where.append(_KEY_OF[self.database.dialect])
             params.append(json.dumps(sorted(set(keys))))

@@ -135,7 +135,8 @@ def test_accept_all_reads_the_queue_of_its_source_once(queued, monkeypatch):
     done = cli_here(queued.site, "review", "accept", "--all", "--source", "listed")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"accepted {LEVEL1} (Field House) as ") and done.stdout.endswith("1 accepted\n")
-    assert [a for a in asked if a.get("source") == "listed"] == [{"states": ("pending",), "source": "listed"}]
+    assert [a for a in asked if a.get("source") == "listed"] == [{"states": ("pending",), "source": "listed",
+                                                                    "evidence_changed": False}]
     assert pending(queued) == [UNTYPED]
 
 

@@ -471,6 +471,33 @@ def test_the_review_queue_reads_the_records_of_its_rows_not_the_store(tmp_path, 
     assert 0 < len(queue.items()) < len(stored) - 200 and queue.items(states=("rejected",))
 
 
+def test_the_decisions_whose_evidence_changed_are_found_reading_their_records_alone(tmp_path, geodata_dir, data_dir):
+    """Before, the keepers' queue page (on every visit) and `review list --changed` read the record of every
+    decided row to find the few whose evidence the source has changed since: with the 2018 list's level 1
+    candidates accepted, 222 records for two. The rows are found on the store, and only their records read; the
+    same items as each says of itself (`ReviewItem.evidence_changed`): a row not yet decided, its evidence
+    changed too, is none of them."""
+    home = make_home(tmp_path / "home", geodata_dir)
+    held_from_both_lists(home, data_dir)
+    store = Reads(home / "directory.sqlite")
+    queue = ReviewQueue(store)
+    queue.accept([item.service_id for item in queue.items(source="nhs-hospitals-2018",
+                                                          proposed_type="inpatient_rehab_level1")], actor="tester")
+    decided: tuple[ReviewState, ...] = ("accepted", "rejected")
+    accepted = queue.items(states=decided)
+    pending = queue.items(source="nhs-hospitals-2015")[:1]
+    store.write([replace(item.record, evidence_digest="changed since") for item in [*accepted[::140], *pending]],
+                (), (), live_changed=set())
+    store.records_read.clear()
+
+    changed = queue.items(states=decided, evidence_changed=True)
+
+    assert [item.service_id for item in changed] == [item.service_id for item in accepted[::140]]
+    assert sorted(store.records_read) == sorted(item.key for item in changed), "their records alone"
+    assert (len(accepted), len(changed)) == (222, 2)
+    assert changed == [item for item in queue.items(states=(*decided, "pending")) if item.evidence_changed]
+
+
 # A council's list of schemes, mapped, its rows held for review; ids of its own (row numbers) unless `id_is` says
 # they are one of the identifiers sources share.
 COUNCIL_LIST = ('[source]\nname = "{name}"\ntype_unconfirmed = "a scheme on a council list: it may be supported '
