@@ -63,7 +63,7 @@ from indexer.sync.store import (
 )
 from rehabmap.maintain.audit import QUESTIONED, AuditLog, Change
 from rehabmap.maintain.overlay import Overlay
-from rehabmap.errors import DomainError, sentence, shorten
+from rehabmap.errors import DomainError, InvalidValue, sentence, shorten
 from rehabmap.sync_digests import content
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType, type_words
@@ -81,6 +81,19 @@ def sync_then(connector: str) -> str:
     source = command_source(connector)
     return (f"Check the source, then run 'rehabmap sync {source} --force' to apply it, or 'rehabmap sync {source} "
             "--discard' to drop it.")
+
+
+def _left_to_retire(store: SyncStore, name: str, report: SyncReport) -> None:
+    """Refuse a retirement of every record of `name` that would retire none, a person having retired them all
+    already with nothing listed since: before, a second `--retire-removed` was recorded as the source's last run,
+    "0 records retired", hiding the day its records were retired. A first one that finds none active still goes
+    ahead: it withdraws the feed's coverage claims and forgets its state."""
+    last = store.last_run(name)
+    if report.retired or last is None or last.outcome != "retired":
+        return
+    raise InvalidValue(f"{name} has nothing left to retire: its records were retired on {last.finished_at[:10]}, "
+                       "and no run of it has listed any since ('rehabmap sync-status --source "
+                       f"{name}' says so).", field="retire_removed")
 
 
 class SyncBusy(DomainError):
@@ -321,6 +334,7 @@ class SyncRunner:
         with self._running(name, dry_run=dry_run) as caught_up:
             started = now()
             plan = _Plan.make(self, name, [], complete=True, vanished=reason)
+            _left_to_retire(self.store, name, plan.report)
             report = plan.report
             report.complete, report.dry_run = False, dry_run
             if dry_run:

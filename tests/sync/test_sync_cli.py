@@ -572,6 +572,16 @@ def test_a_removed_feeds_records_are_retired_by_a_person_and_the_live_index_foll
     assert status.returncode == 0, status.stdout
     assert f": 1 record retired: {said}\n" in status.stdout and "0 active, 1 retired" in status.stdout
     assert "so it is no longer synced; none of its records is shown; its last run needs no person" in status.stdout
+    # Again: nothing is left to retire, so it is refused, and the retirement stays its last run (before, a second
+    # run was recorded, "0 records retired", hiding the day its records were retired).
+    again = rehabmap(home, data_dir, None, "sync", "oruk", "--retire-removed", "oruk-bristol", **env)
+    assert again.returncode == 2 and again.stderr == (
+        f"error: oruk-bristol has nothing left to retire: its records were retired on {today}, and no run of it has "
+        "listed any since ('rehabmap sync-status --source oruk-bristol' says so).\n"), again.stderr
+    assert table_rows(home / "directory.sqlite", "SELECT outcome FROM sync_runs WHERE source = 'oruk-bristol' "
+                      "ORDER BY id DESC LIMIT 1") == [("retired",)]
+    assert f": 1 record retired: {said}\n" in rehabmap(home, data_dir, None, "sync-status", "--source",
+                                                        "oruk-bristol", **env).stdout
 
     # The file put back: its state was forgotten, so its first run reads every service again, and lists again what
     # the feed still lists (read as unchanged since its last reading, the record would have stayed retired).
