@@ -147,8 +147,7 @@ def sync_status_command(source: str | None, as_json: bool) -> None:
         elif r.last_run is not None and r.last_run.outcome == "stopped":
             click.echo(f"  STOPPED: {r.last_run.stopped}")
         elif r.needs_a_person:
-            click.echo("  FAILED: nothing was applied, so it holds what the last successful run gave; fix what the "
-                       "error names, then run the sync again")
+            click.echo(f"  FAILED: nothing was applied, so it holds what the last successful run gave; {r.remedy}")
         if r.unfinished_since:
             click.echo(f"  unfinished run since {r.unfinished_since}: {r.staged} fetched records kept; " + (
                 "the next run goes on from it" if r.configured else

@@ -146,6 +146,7 @@ class SyncReport:
     awaiting_review: int = 0
     share: float = 0.0
     stopped: str | None = None
+    remedy: str | None = None  # a stopped run's: what a person runs to apply or drop it (`sync-status --json`)
     held_back: str | None = None  # in words, the undecided stopped run's fetched records this run read with its own
     live_written: int = 0
 
@@ -303,8 +304,9 @@ class SyncRunner:
                                     + (" (a complete listing)" if held_complete else ""))
             report.dry_run = dry_run
             if report.share > max_change_share and not force:
+                report.remedy = None if dry_run else then or sync_then(connector.name)
                 outcome = ("A run would stop here and apply nothing (--force applies it)." if dry_run  # keeps none
-                           else f"Nothing was applied; what was fetched is kept. {then or sync_then(connector.name)}")
+                           else f"Nothing was applied; what was fetched is kept. {report.remedy}")
                 report.stopped = (f"this run would change or retire {report.share:.0%} of the "
                                   f"{plan.active_before} records held from {connector.name} (more than "
                                   f"{max_change_share:.0%}). {outcome}")

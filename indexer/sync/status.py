@@ -11,6 +11,7 @@ from datetime import date
 from functools import cached_property
 from typing import Any
 
+from indexer.sync.connectors import command_source, discard_command, retire_command
 from indexer.sync.publish import COVERAGE_DUE
 from indexer.sync.store import LIVE_PUBLISHED, LeftOutDetail, SourceCounts, SyncStore
 from rehabmap.maintain.audit import AuditLog
@@ -32,6 +33,7 @@ class LastRun:
     stopped: str | None = None  # a stopped run's report: why, and the command that applies or drops it
     discarded: int = 0        # the fetched records a discarded run dropped
     retired_reason: str | None = None  # why a person retired every record (outcome "retired")
+    remedy: str | None = None  # a stopped run's command to apply or drop it; None for one recorded before it was kept
 
     @property
     def said(self) -> str:
@@ -122,8 +124,24 @@ class SourceReport:
         Sources page say how."""
         return not self.configured and bool(self.active or self.awaiting_review)
 
+    @property
+    def remedy(self) -> str | None:
+        """What a person does about the source now, where it needs anything (`needs_a_person`, or records or fetched
+        ones a feed no longer configured left): the words `rehabmap sync-status` says, given to monitoring in
+        `--json` too, which named none (an alert that said what failed, not what to run)."""
+        if not self.configured:
+            if self.still_shown:
+                return f"'{retire_command(self.source)}' retires its records"
+            return (f"'{discard_command(self.source)}' drops what its unfinished run fetched" if self.unfinished_since
+                    else None)
+        if not self.needs_a_person or self.last_run is None:
+            return None
+        if self.last_run.outcome == "stopped":
+            return self.last_run.remedy or self.last_run.stopped  # a run stopped before its remedy was kept: its words
+        return f"fix what the error names, then run 'rehabmap sync {command_source(self.source)}' again"
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self) | {"remedy": self.remedy}
 
 
 def _last_run(store: SyncStore, source: str) -> LastRun | None:
@@ -136,7 +154,8 @@ def _last_run(store: SyncStore, source: str) -> LastRun | None:
     counts = {"fetched": int(report.get("fetched", 0)), "not_fetched": int(report.get("not_fetched", 0)),
               **{name: int(report.get(name) or 0) for name in _COUNTS}}
     return LastRun(run.outcome, run.started_at, run.finished_at, counts, report.get("error"),
-                   report.get("stopped"), int(report.get("discarded", 0)), report.get("retired_reason"))
+                   report.get("stopped"), int(report.get("discarded", 0)), report.get("retired_reason"),
+                   report.get("remedy"))
 
 
 def not_live(store: SyncStore) -> Counter[str]:

@@ -477,6 +477,8 @@ def test_a_stopped_complete_listing_waits_for_a_person_through_later_runs(settin
     assert f"the run stopped at {stopped_run.finished_at} fetched (a complete listing)" in held_back
     [status] = sync_status(SyncStore(store_of(settings)), "cqc")
     assert status.needs_a_person and status.last_run.outcome == "stopped"
+    assert status.to_dict()["remedy"] == ("Check the source, then run 'rehabmap sync cqc --force' to apply it, or "
+                                          "'rehabmap sync cqc --discard' to drop it.")
     assert all(index_record(settings.home, service_id)["status"] == "active" for service_id in unlisted)
 
     asked = len(replay.seen("/cqc"))

@@ -434,6 +434,10 @@ def test_one_oruk_feed_failing_leaves_the_others_synced_and_named(tmp_path, geod
     runs = {s["source"]: s["last_run"] for s in json.loads(status.stdout)}
     assert runs["oruk-example"]["outcome"] == "applied" and runs["oruk-bristol"]["outcome"] == "failed"
     assert "Bristol City Council service directory is unavailable" in runs["oruk-bristol"]["error"]
+    # What to do, for monitoring as for a person (before, --json named the failure, never what to run).
+    remedies = {s["source"]: s["remedy"] for s in json.loads(status.stdout)}
+    assert remedies == {"oruk-example": None,
+                        "oruk-bristol": "fix what the error names, then run 'rehabmap sync oruk' again"}
 
 
 def test_a_feed_file_that_cannot_be_read_stops_no_other_feed(tmp_path, geodata_dir, data_dir, replay):
@@ -544,6 +548,8 @@ def test_a_removed_feeds_records_are_retired_by_a_person_and_the_live_index_foll
     assert (f"  no longer configured: {feeds / 'bristol.toml'} has left the feed folder, so it is no longer synced; "
             "its records stay as its last applied run left them until a person retires them: 'rehabmap sync oruk "
             "--retire-removed oruk-bristol'; its last run needs no person\n") in status.stdout
+    [removed] = json.loads(rehabmap(home, data_dir, None, "sync-status", "--json", **env).stdout)
+    assert removed["remedy"] == "'rehabmap sync oruk --retire-removed oruk-bristol' retires its records"
     mistyped = rehabmap(home, data_dir, None, "sync", "oruk", "--retire-removed", "oruk-bristl", **env)
     assert mistyped.returncode == 2 and mistyped.stderr.startswith(
         "error: No sync of 'oruk-bristl' has run, so it has no record to retire (sources run so far: oruk-bristol)")
