@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from geodata.geography import Geography
 from indexer.sync.connectors import source_titles
+from indexer.sync.store import SyncStore
 from rehabmap.config import Backend, Settings
 from rehabmap.errors import DirectoryUnavailable, DomainError
 from rehabmap.index.base import IndexBackend, LiveWriter, Previous
@@ -82,9 +83,10 @@ def search_client(settings: Settings) -> SearchClient:
 
 def open_state(settings: Settings, *, serving: bool = False) -> AppState:
     """Everything the faces work with (see `rehabmap.state`); `serving` as `open_backend` takes it."""
-    state = AppState(settings, open_geography(settings), open_backend(settings, serving=serving),
-                     source_titles=source_titles(settings.oruk_feeds_dir))
+    state = AppState(settings, open_geography(settings), open_backend(settings, serving=serving))
     open_directory(state)
+    store = SyncStore.served(state) if state.directory is not None else None
+    state.source_titles = source_titles(settings.oruk_feeds_dir, store.titles() if store is not None else None)
     return state
 
 

@@ -177,6 +177,6 @@ def open_review(settings: Settings, *, live: bool = True, state: AppState | None
     from indexer.sync.connectors import source_titles
 
     store = (SyncStore.served(state) if state is not None else None) or open_store(settings)
-    titles = state.source_titles if state is not None else source_titles(settings.oruk_feeds_dir)
+    titles = state.source_titles if state is not None else source_titles(settings.oruk_feeds_dir, store.titles())
     return ReviewQueue(store, open_live(settings, partial(_placer, settings), state) if live else None,
                        source_titles=titles)

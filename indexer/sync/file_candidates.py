@@ -20,6 +20,7 @@ class FileCandidates:
     """One source's held rows, as a connector."""
 
     attribution = ""
+    title: str | None = None  # its source's title is its mapping's or TITLES' (`source_titles`)
     read_all: str | None = None  # every row held is given, each run: nothing is skipped to say why not
 
     def __init__(self, source: str, rows: Sequence[Held]) -> None:

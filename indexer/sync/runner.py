@@ -52,6 +52,7 @@ from indexer.sync.publish import coverage_due, held, publish_coverage, record_pe
 from indexer.sync.steps import reached
 from indexer.sync.store import (
     REPREPARE_DUE,
+    TITLED,
     Audit,
     LeftOutDetail,
     ReviewRow,
@@ -319,7 +320,8 @@ class SyncRunner:
             self.store.apply_run(connector.name, plan.records, plan.enrichments, plan.reviews, plan.audits,
                                  live_changed=plan.live_changed, complete=complete, started_at=started,
                                  report=report.to_dict(),
-                                 meta=self._cover(connector.name, connector.covers() if complete else None))
+                                 meta=self._cover(connector.name, connector.covers() if complete else None)
+                                 | ({TITLED + connector.name: connector.title} if connector.title else {}))
             reached("applied")
             report.live_written = caught_up + self._follow()
             return report

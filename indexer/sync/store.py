@@ -75,6 +75,8 @@ REPREPARE_DUE = "reprepare_due"
 # rebuild's read of the store, its revision and time (`SyncStore.read_for_rebuild`), until a live write finds
 # whether its index swapped in (`SyncStore.rebuild_taken`).
 LIVE_PUBLISHED = "live_revision_published"
+# sync_meta: a source's title, where only its configuration says it (`Connector.title`), as its last applied run had it
+TITLED = "source_title:"
 REBUILD_READ = "rebuild_read"
 _REVISION = "SELECT coalesce(max(live_revision), 0) FROM sync_records"
 # Every source that has run, as `run_sources` (its last row NULL): a loose scan of the runs' index (migration 25),
@@ -717,6 +719,11 @@ class SyncStore:
             rows = conn.execute("SELECT key, value FROM sync_meta WHERE substr(key, 1, ?) = ? ORDER BY key",
                                 (len(prefix), prefix)).fetchall()
         return {key: value for key, value in rows}
+
+    def titles(self) -> dict[str, str]:
+        """Each source's title as its last applied run had it (`TITLED`), by its name: what names a feed whose file
+        has left the feed folder, which named it by its code ('oruk-bristol') once its file was gone."""
+        return {key[len(TITLED):]: title for key, title in self.metas(TITLED).items()}
 
     def set_meta(self, key: str, value: str) -> None:
         with self._transaction() as conn:

@@ -207,6 +207,9 @@ def test_a_removed_feed_still_shown_says_how_to_retire_it_and_then_that_it_is_re
         text = html.unescape(" ".join(signed_in(keepers).get(SOURCES).text.split()))
         return text[text.index("<code>oruk-bristol</code>"):]
 
+    # Named as people know it, its file's label as its last run had it (before, by its code once the file was gone).
+    page = html.unescape(" ".join(signed_in(keepers).get(SOURCES).text.split()))
+    assert 'id="source-1">Bristol City Council service directory ' in page
     assert ("No longer configured</dt> <dd class=\"nhsuk-summary-list__value\">Its feed file is no longer in the feed "
             "folder, so it is no longer synced: its records stay as its last applied run left them until whoever runs "
             "the syncs retires them with <code>rehabmap sync oruk --retire-removed oruk-bristol</code>. Its last run "

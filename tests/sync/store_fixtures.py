@@ -170,6 +170,7 @@ class ListedConnector:
     licence = "OGL-UK-3.0"
     attribution = "Contains CQC information"
     read_all: str | None = None
+    title: str | None = None
 
     def __init__(self, outcomes: list[Outcome], name: str = "listed") -> None:
         self.outcomes = outcomes

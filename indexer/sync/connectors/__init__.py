@@ -112,16 +112,18 @@ TITLES = {"cqc": "Care Quality Commission (CQC)", "cqc-ratings": "Care Quality C
           OVERLAY_SOURCE: "rehabmap's maintainers", "sample": "rehabmap's sample directory (fictional services)"}
 
 
-def source_titles(feeds_dir: Path) -> Mapping[str, str]:
+def source_titles(feeds_dir: Path, recorded: Mapping[str, str] | None = None) -> Mapping[str, str]:
     """`TITLES`, each curated table's, each CSV mapping's and each ORUK feed's in `feeds_dir`, by source name. A
-    feed file that cannot be read is left out (its records read by their source name) rather than keep the server
-    from starting: `rehabmap sync oruk` is what tells a keeper the file is wrong."""
+    feed file that cannot be read is left out rather than keep the server from starting: `rehabmap sync oruk` is what
+    tells a keeper the file is wrong. Such a feed, and one whose file has left the folder, is named by the title its
+    last applied run had (`recorded`: `SyncStore.titles`), else by its source name: before, a removed feed's records
+    and its runs were named 'oruk-bristol' once its file was gone, where people knew it by its label."""
     from indexer.sources.csv_mapping import mapping_titles
     from indexer.sources.curated import TABLES
     from indexer.sync.connectors.oruk import load_feeds
 
     feeds = load_feeds(feeds_dir).usable if feeds_dir.is_dir() else []
-    return (dict(TITLES) | {table.source: table.title for table in TABLES} | mapping_titles()
+    return (dict(TITLES) | dict(recorded or {}) | {table.source: table.title for table in TABLES} | mapping_titles()
             | {feed.source: feed.label for feed in feeds})
 
 

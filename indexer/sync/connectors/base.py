@@ -46,6 +46,7 @@ class BaseConnector:
     name: str
     licence: str
     attribution: str
+    title: str | None = None  # only an ORUK feed's is its configuration's (`Connector.title`)
 
     def __init__(self, http: SourceClient) -> None:
         self.http = http

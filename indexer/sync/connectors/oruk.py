@@ -193,6 +193,7 @@ class OrukConnector(BaseConnector):
         self._listed: dict[str, tuple[str, str]] = {}  # this crawl's ids: where and under what name each was first
         self._repeats: Counter[str] = Counter()  # this crawl's ids listed again under the same name: how often
         self.name = feed.source
+        self.title = feed.label
         self.licence = feed.licence
         self.attribution = feed.attribution
 
