@@ -142,9 +142,12 @@ def hold_for_review(settings: Settings, held: Sequence[Held], placer: Placer, *,
 def retire_removed(settings: Settings, source: str, *, actor: str, dry_run: bool = False) -> SyncReport:
     """`rehabmap sync oruk --retire-removed oruk-<feed>`: every record of a feed whose file has left the feed folder
     retired by a person, with why and the date, audited, the live index following (`SyncRunner.retire_all`); a dry
-    run says what it would retire and writes nothing. Refused for a feed still configured (`feed_removed`), and for
-    a name no sync has run under: a name mistyped would retire nothing, and say so as if done."""
-    from indexer.sync.connectors import UnknownSource, feed_removed
+    run says what it would retire and writes nothing. The public reads that rehabmap no longer reads the feed, by the
+    name people know it by; the operator's why (its file has left the feed folder) is the report's and the audit
+    log's: before, a service's page said "its feed file, bristol.toml, has left rehabmap's feed folder". Refused for
+    a feed still configured (`feed_removed`), and for a name no sync has run under: a name mistyped would retire
+    nothing, and say so as if done."""
+    from indexer.sync.connectors import UnknownSource, feed_removed, source_titles
 
     path = feed_removed(source, settings)
     store = open_store(settings)
@@ -154,7 +157,10 @@ def retire_removed(settings: Settings, source: str, *, actor: str, dry_run: bool
                             f"{', '.join(names) or 'none yet'}).", field="retire_removed")
     placer = _placer(settings)
     runner = SyncRunner(store, placer, None if dry_run else open_live(settings, lambda: placer), actor=actor)
-    return runner.retire_all(source, f"no longer synced: its feed file, {path.name}, has left rehabmap's feed folder",
+    title = source_titles(settings.oruk_feeds_dir, store.titles()).get(source)
+    listed = f"{title}, where it was listed" if title else "the directory it was listed in"
+    return runner.retire_all(source, f"rehabmap no longer reads {listed}",
+                             detail=f"no longer synced: its feed file, {path.name}, has left rehabmap's feed folder",
                              dry_run=dry_run)
 
 

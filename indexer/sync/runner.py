@@ -64,6 +64,7 @@ from indexer.sync.store import (
 )
 from rehabmap.maintain.audit import QUESTIONED, AuditLog, Change
 from rehabmap.maintain.overlay import Overlay
+from rehabmap.maintain.retirement import RETIRED_DETAIL
 from rehabmap.errors import DomainError, InvalidValue, sentence, shorten
 from rehabmap.sync_digests import content
 from rehabmap.record import Service
@@ -326,7 +327,7 @@ class SyncRunner:
             report.live_written = caught_up + self._follow()
             return report
 
-    def retire_all(self, name: str, reason: str, *, dry_run: bool = False) -> SyncReport:
+    def retire_all(self, name: str, reason: str, *, detail: str | None = None, dry_run: bool = False) -> SyncReport:
         """A person's word that no run of `name` will come again (an ORUK feed whose file has left the feed folder):
         every record of it still active retired with `reason` and today's date, audited, as a complete listing
         retires what it no longer lists (a sync never deletes), its coverage claims withdrawn (a page must not say
@@ -334,10 +335,12 @@ class SyncRunner:
         fetched dropped and its state forgotten (were the file put back, its first run reads every service again,
         and lists again what it still lists), in one transaction recorded as its last run ('retired'); then the
         live index follows, as after a run. No share threshold: a person asked for every record. Before, nothing
-        could retire them: a removed feed's records stayed shown as its last run left them, for ever."""
+        could retire them: a removed feed's records stayed shown as its last run left them, for ever. `reason` is
+        what the public reads on the service's page and in the API; `detail`, the operator's why, is what the report
+        and sync-status say, and the audit log keeps it beside the reason (`RETIRED_DETAIL`)."""
         with self._running(name, dry_run=dry_run) as caught_up:
             started = now()
-            plan = _Plan.make(self, name, [], complete=True, vanished=reason)
+            plan = _Plan.make(self, name, [], complete=True, vanished=reason, vanished_detail=detail)
             _left_to_retire(self.store, name, plan.report)
             report = plan.report
             report.complete, report.dry_run = False, dry_run
@@ -345,7 +348,7 @@ class SyncRunner:
                 return report
             self.store.apply_retirement(name, plan.records, plan.enrichments, plan.reviews, plan.audits,
                                         live_changed=plan.live_changed, started_at=started,
-                                        report={**report.to_dict(), "retired_reason": reason},
+                                        report={**report.to_dict(), "retired_reason": detail or reason},
                                         meta=self._cover(name, {}))
             report.live_written = caught_up + self._follow()
             return report
@@ -519,11 +522,13 @@ class _Plan:
     touched: int = 0
     rejected: frozenset[tuple[str, str]] = frozenset()   # records a maintainer rejected: never shown
     vanished: str | None = None  # why what a complete run does not list is retired, where it is not the listing
+    vanished_detail: str | None = None  # the operator's why beside it, for the report and the audit log alone
 
     @classmethod
     def make(cls, runner: SyncRunner, connector: str, outcomes: Sequence[Outcome], *, complete: bool,
-             vanished: str | None = None) -> _Plan:
-        plan = cls(runner, connector, SyncReport(connector, complete=complete), vanished=vanished)
+             vanished: str | None = None, vanished_detail: str | None = None) -> _Plan:
+        plan = cls(runner, connector, SyncReport(connector, complete=complete), vanished=vanished,
+                   vanished_detail=vanished_detail)
         latest = plan._latest(outcomes)
         plan.report.not_fetched = sum(isinstance(o, Unchanged) for o in latest.values())
         # each record once, however often listed
@@ -695,7 +700,8 @@ class _Plan:
 
     def _vanished(self, before: StoredRecord) -> StoredRecord:
         self.touched += self._counts(before)
-        after = self._gone(Gone(before.source, before.source_id, self._vanished_reason(), self.runner.today), before)
+        after = self._gone(Gone(before.source, before.source_id, self._vanished_reason(), self.runner.today), before,
+                           detail=self.vanished_detail)
         assert after is not None
         return after
 
@@ -754,7 +760,9 @@ class _Plan:
             self.report.questioned.append(Line(after.service_id, _name(after), str(news)))
             self.audits.append(Audit(self.runner.actor, QUESTIONED, after.service_id, (news.change(),)))
 
-    def _gone(self, gone: Gone, before: StoredRecord | None) -> StoredRecord | None:
+    def _gone(self, gone: Gone, before: StoredRecord | None, *, detail: str | None = None) -> StoredRecord | None:
+        """Retired with the source's reason, which the public reads; `detail`, an operator's why where it is other
+        than the reason, is what the report says, and the audit log keeps it beside the reason."""
         if before is None:
             self.report.gone_unknown += 1
             return None
@@ -764,9 +772,10 @@ class _Plan:
         # A maintainer's restore is older than this news of the source: the retirement wins, and says whose it undid.
         restore = self.runner.overlay.restore_pinning(before.service_id)
         self.report.retired.append(Line(before.service_id, _name(before),
-                                        f"{gone.reason} (on {on})" + (f"; {restore}" if restore else "")))
+                                        f"{detail or gone.reason} (on {on})" + (f"; {restore}" if restore else "")))
         self.audits.append(Audit(self.runner.actor, "retire", before.service_id,
                                  (Change("status", "active", "inactive"), Change("retired_reason", None, gone.reason),
+                                  *((Change(RETIRED_DETAIL, None, detail),) if detail else ()),
                                   *((restore.change(),) if restore else ())), yields=("status",) if restore else ()))
         return replace(before, status="retired", retired_at=on, retired_reason=gone.reason, changed_at=self.at)
 

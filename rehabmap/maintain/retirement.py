@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from rehabmap.record import Service
 
 
+# The audit row beside `retired_reason` where an operator's why is other than what the public reads: a removed ORUK
+# feed's ("its feed file, bristol.toml, has left rehabmap's feed folder"), beside "rehabmap no longer reads …".
+RETIRED_DETAIL = "retired_detail"
+
+
 @dataclass(frozen=True)
 class Retirement:
     on: date  # the day rehabmap retired it

@@ -187,6 +187,7 @@ def test_a_removed_feed_still_shown_says_how_to_retire_it_and_then_that_it_is_re
     index, inactive, and its coverage claim withdrawn."""
     from app.sync import retire_removed, sync_source
     from rehabmap.coverage import CoverageStore
+    from rehabmap.maintain.audit import AuditLog
     from tests.sync.store_fixtures import index_record
 
     feeds = feeds_folder(tmp_path / "feeds", support_groups=True)
@@ -224,6 +225,17 @@ def test_a_removed_feed_still_shown_says_how_to_retire_it_and_then_that_it_is_re
     assert ": 1 record retired: no longer synced: its feed file, bristol.toml, has left rehabmap's feed folder" in text
     assert "so it is no longer synced, and none of its records is shown. Its last run needs no person." in text
     assert "Needs a person" not in text and "--retire-removed" not in text
+    # The public reads what a person understands, by the feed's name; the audit log keeps the operator's why beside
+    # it. Before, the service's page said "no longer synced: its feed file, bristol.toml, has left rehabmap's feed
+    # folder".
+    public = "rehabmap no longer reads Bristol City Council service directory, where it was listed"
+    page = html.unescape(" ".join(keepers.client().get(f"/service/{autism}").text.split()))
+    assert f": {public}.</p>" in page and "feed folder" not in page and "toml" not in page
+    assert keepers.client().get(f"/services/{autism}").json()["retired_reason"] == public
+    logged = {row.field: row.new for row in AuditLog(store.database).of_resources("service", [autism])
+              if row.action == "retire"}
+    assert logged["retired_reason"] == public and logged["retired_detail"] == (
+        "no longer synced: its feed file, bristol.toml, has left rehabmap's feed folder")
 
 
 def test_a_run_cqc_refused_needs_a_person(request, store_kind, sample_index, geodata_dir, data_dir, geography, tmp_path,
