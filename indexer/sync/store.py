@@ -79,12 +79,25 @@ LIVE_PUBLISHED = "live_revision_published"
 TITLED = "source_title:"
 REBUILD_READ = "rebuild_read"
 _REVISION = "SELECT coalesce(max(live_revision), 0) FROM sync_records"
-# Every source that has run, as `run_sources` (its last row NULL): a loose scan of the runs' index (migration 25),
-# each source the least one after the one before, so that what is read grows with the sources, not with the runs
-# (one a night per feed, for years): `SELECT DISTINCT source FROM sync_runs` read every run on each metrics scrape.
-_RUN_SOURCES = ("WITH RECURSIVE run_sources(source) AS (SELECT min(source) FROM sync_runs UNION ALL "
-                "SELECT (SELECT min(r.source) FROM sync_runs r WHERE r.source > run_sources.source) FROM run_sources "
-                "WHERE run_sources.source IS NOT NULL) ")
+
+
+def _each(name: str, table: str, column: str) -> str:
+    """A recursive common table expression `name(column)`: each value of the table's column once (its last row NULL),
+    by a loose scan of an index that leads with the column, each value the least one after the one before, so that
+    what is read grows with the values, not with the rows: `SELECT DISTINCT` read every row."""
+    return (f"{name}({column}) AS (SELECT min({column}) FROM {table} UNION ALL SELECT (SELECT min(t.{column}) FROM "
+            f"{table} t WHERE t.{column} > {name}.{column}) FROM {name} WHERE {name}.{column} IS NOT NULL)")
+
+
+# Every source that has run, as `run_sources`, on the runs' index (migration 25): read on each metrics scrape, where
+# `SELECT DISTINCT source FROM sync_runs` read every run (one a night per feed, for years).
+_EACH_RUN_SOURCE = _each("run_sources", "sync_runs", "source")
+_RUN_SOURCES = f"WITH RECURSIVE {_EACH_RUN_SOURCE} "
+# And every connector that has given a record, as `record_connectors`, on `sync_records_counted` (migration 20), which
+# leads with it: sync-status and each visit of the keepers' Sources page read every record's for them.
+_SOURCES = (f"WITH RECURSIVE {_EACH_RUN_SOURCE}, {_each('record_connectors', 'sync_records', 'connector')} "
+            "SELECT source FROM sync_state UNION SELECT connector FROM record_connectors WHERE connector IS NOT NULL "
+            "UNION SELECT source FROM run_sources WHERE source IS NOT NULL ORDER BY 1")
 
 
 def _copy_keys(into: str, of: str) -> str:
@@ -442,9 +455,7 @@ class SyncStore:
         """Every source the store has heard of (a state, a record or a run), by the name its runs are recorded
         under, in order."""
         with self._connect() as conn:
-            return [s for (s,) in conn.execute(f"{_RUN_SOURCES}SELECT source FROM sync_state UNION SELECT DISTINCT "
-                                               "connector FROM sync_records UNION SELECT source FROM run_sources "
-                                               "WHERE source IS NOT NULL ORDER BY 1")]
+            return [s for (s,) in conn.execute(_SOURCES)]
 
     def abandon_run(self, source: str) -> int:
         """Forget a run in progress (its saved state and what it staged); the next run starts from the last

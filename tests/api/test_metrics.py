@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.metrics import Metrics
-from indexer.sync.store import SyncStore
+from indexer.sync.store import StoredRecord, SyncStore
 from rehabmap.config import Settings
 from rehabmap.index.base import ServiceQuery
 from rehabmap.maintain.store import store_of
@@ -102,9 +102,10 @@ def test_a_source_that_never_succeeded_is_infinitely_old_and_a_feed_removed_is_l
 def test_a_scrape_finds_the_sources_that_ran_on_an_index_not_by_reading_every_run(request, store_kind, tmp_path):
     """Every scrape asks which sources have run (`SyncStore.last_successes`), and sync-status and the keepers' Sources
     page which sources the store knows (`SyncStore.names`). Before, each read every run ever recorded (one a night
-    per feed, for years) for the distinct sources, no index holding `sync_runs` by source. Now both read migration
-    25's index, a source at a time: on the SQLite file no statement scans the runs, and on both databases the sources
-    are those that ran, each once."""
+    per feed, for years) for the distinct sources, no index holding `sync_runs` by source, and `names` every record's
+    connector too. Now both read migration 25's index, a source at a time, and `names` the records' connectors from
+    migration 20's index so: on the SQLite file no statement scans the runs or the records, and on both databases the
+    sources are those that ran or gave a record, each once."""
     url = database_url(request, store_kind)
     settings = Settings(home=tmp_path, **({"database_url": url} if url else {}))
     store = SyncStore(store_of(settings))
@@ -113,6 +114,9 @@ def test_a_scrape_finds_the_sources_that_ran_on_an_index_not_by_reading_every_ru
     for _night in range(3):
         for feed in ("oruk-york", "oruk-leeds", "cqc"):
             store.record_run(feed, started, "failed", {"error": "the feed is down"})
+    store.write([StoredRecord("sample", f"s{n}", "oruk-bath", f"sample:s{n}", "active", "unknown", {}, None, None,
+                              None, None, None, "d", "e", started, started, started, None, None) for n in range(3)],
+                (), (), live_changed=set())  # records of a connector no run is recorded under (a test's, a fixture's)
     said: list[str] = []
     if store_kind == "sqlite":
         with store.database.connect() as conn:  # the connection this thread keeps for its next call
@@ -120,12 +124,17 @@ def test_a_scrape_finds_the_sources_that_ran_on_an_index_not_by_reading_every_ru
 
     successes, names = store.last_successes(), store.names()
 
-    assert list(successes) == names == ["cqc", "oruk-leeds", "oruk-york"]
+    assert list(successes) == ["cqc", "oruk-leeds", "oruk-york"]
+    assert names == ["cqc", "oruk-bath", "oruk-leeds", "oruk-york"]
     assert successes["cqc"] is not None and successes["oruk-york"] is None
     if store_kind == "sqlite":
         with store.database.connect() as conn:
             conn.set_trace_callback(None)
             plans = [" ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
                      for sql in said if "sync_runs" in sql]
+            records = [" ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+                       for sql in said if "sync_records" in sql]
         assert len(plans) == 2 and all("SCAN sync_runs" not in plan and "sync_runs_by_source" in plan
                                        for plan in plans), plans
+        assert len(records) == 1 and "SCAN sync_records" not in records[0] and (
+            "SEARCH t USING COVERING INDEX sync_records_counted (connector>?)" in records[0]), records

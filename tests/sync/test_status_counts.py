@@ -144,8 +144,7 @@ def test_what_a_visit_counts_sqlite_reads_on_the_indexes_made_for_it(tmp_path):
     plans = {"unprepared of one": _COUNTS.format(where="r.service IS NULL AND r.connector = 'cqc'"),
              "listed": f"SELECT l.connector, count(*) FROM ({listed}) l GROUP BY l.connector",
              "listed of one": f"SELECT count(*) FROM ({one.replace('?', repr('cqc'))}) l",
-             "records of one": "SELECT * FROM sync_records WHERE connector = 'cqc' ORDER BY source, source_id",
-             "sources": "SELECT DISTINCT connector FROM sync_records"}
+             "records of one": "SELECT * FROM sync_records WHERE connector = 'cqc' ORDER BY source, source_id"}
     with store.database.connect() as conn:
         used = {name: " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql))
                 for name, sql in plans.items()}
@@ -153,4 +152,3 @@ def test_what_a_visit_counts_sqlite_reads_on_the_indexes_made_for_it(tmp_path):
     assert "SCAN r USING INDEX sync_records_left_out" in used["listed"]
     assert "USING INDEX sync_records_left_out (connector=? AND status=?)" in used["listed of one"]
     assert "USING INDEX sync_records_counted (connector=?)" in used["records of one"]
-    assert "USING COVERING INDEX sync_records_counted" in used["sources"]
