@@ -48,6 +48,9 @@ class LiveIndex:
         self.writer = writer
         self.directory = directory
         self._build = build
+        # Whether the last write found no index and left its first build to another process holding the rebuild lock
+        # (`_first_build`): then it wrote nothing, which is no failure to write, and a run's report says so.
+        self.left_to_another_build = False
 
     def converge(self, store: SyncStore) -> int:
         """Bring the live index and the coverage claims up to what the store holds: the last step of a sync and
@@ -66,6 +69,7 @@ class LiveIndex:
         earlier swapped in an index without it. The store is read under the index lock, so that two writers
         (a sync, and a server starting or deciding a review) cannot write an older version over a newer one.
         Returns how many were written."""
+        self.left_to_another_build = False
         if not self.exists():
             return self._first_build(store)
         with self.directory.index_lock():
@@ -104,7 +108,10 @@ class LiveIndex:
                 report = self._build()
                 store.set_meta(LIVE_PUBLISHED, str(revision))
                 return report.indexed
-        return self.catch_up(store) if self.exists() else 0
+        if self.exists():
+            return self.catch_up(store)
+        self.left_to_another_build = not ours
+        return 0
 
     def exists(self) -> bool:
         return self.backend.built()

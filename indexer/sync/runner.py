@@ -73,6 +73,10 @@ from rehabmap.taxonomy import ServiceType, type_words
 DEFAULT_MAX_CHANGE_SHARE = 0.25
 # Fields that say when and where a record was fetched, not what it says: a change in them is no change.
 _NOT_CONTENT = frozenset({"provenance"})
+# `SyncReport.live_left`: what a run says where it found no live index and another process holds the rebuild lock.
+_LEFT_TO_ANOTHER_BUILD = ("no live index yet: another process is building it (its own first build, or 'rehabmap "
+                          "index'), reading the store itself; the next live write (a sync, a review decision, the "
+                          "server's own) writes what it leaves out")
 _PROBE_TYPE = ServiceType.vcfse  # stands in for an unknown type while the rest of a record is checked
 
 
@@ -151,6 +155,9 @@ class SyncReport:
     remedy: str | None = None  # a stopped run's: what a person runs to apply or drop it (`sync-status --json`)
     held_back: str | None = None  # in words, the undecided stopped run's fetched records this run read with its own
     live_written: int = 0
+    # No live index yet, and its first build left to another process (`LiveIndex.left_to_another_build`): said, since
+    # "0 written" read as if the run's records were lost to searches.
+    live_left: str | None = None
 
     def summary_lines(self, *, detail: bool = False) -> list[str]:
         """The report a person reads: counts, then every retirement, hold and rejection with its reason (and,
@@ -180,6 +187,8 @@ class SyncReport:
         if self.unplaced:
             lines.append(f"  {self.unplaced} of the rejected are services on the rehab pathway that the source gives "
                          "no place for (no location or postcode): each is listed below, with what would let it in")
+        if self.live_left:
+            lines.append(f"  {self.live_left}")
         if self.stopped:
             lines.append(f"stopped: {self.stopped}")
         groups: list[tuple[str, list[Line]]] = [("retired", self.retired), ("held", self.held),
@@ -324,7 +333,7 @@ class SyncRunner:
                                  meta=self._cover(connector.name, connector.covers() if complete else None)
                                  | ({TITLED + connector.name: connector.title} if connector.title else {}))
             reached("applied")
-            report.live_written = caught_up + self._follow()
+            self._follow(report, caught_up)
             return report
 
     def retire_all(self, name: str, reason: str, *, detail: str | None = None, dry_run: bool = False) -> SyncReport:
@@ -350,7 +359,7 @@ class SyncRunner:
                                         live_changed=plan.live_changed, started_at=started,
                                         report={**report.to_dict(), "retired_reason": detail or reason},
                                         meta=self._cover(name, {}))
-            report.live_written = caught_up + self._follow()
+            self._follow(report, caught_up)
             return report
 
     @contextmanager
@@ -364,14 +373,18 @@ class SyncRunner:
                 reprepare_due(self.store, lambda: self.placer)
             yield self.live.converge(self.store) if not dry_run and self.live is not None else 0
 
-    def _follow(self) -> int:
+    def _follow(self, report: SyncReport, caught_up: int) -> None:
         """After a commit: the live index and the coverage claims follow it (with no live index, the claims hold at
-        once). Returns how many records were written."""
+        once); the report says how many records were written with the `caught_up` before, or that the first index is
+        another process's to build."""
         if self.live is None:
             publish_coverage(self.store)
             record_pending(self.store)
-            return 0
-        return self.live.converge(self.store)
+            report.live_written = caught_up
+            return
+        report.live_written = caught_up + self.live.converge(self.store)
+        if self.live.left_to_another_build:
+            report.live_left = _LEFT_TO_ANOTHER_BUILD
 
     def cannot_start(self, name: str, error: DomainError, *, dry_run: bool = False) -> None:
         """A run that cannot start (its ORUK feed file cannot be read: `runs_for`), recorded as failed as a

@@ -760,3 +760,23 @@ def test_a_first_build_is_left_to_another_rebuild_under_way(settings, geography)
         assert live.catch_up(store) == 0 and not live.exists()
     assert live.catch_up(store) == len(ADDED) and live.exists()
     assert index_record(settings.home, f"cqc:{GROVELANDS}")["status"] == "active"
+
+
+def test_a_run_whose_first_build_is_left_to_another_process_says_so(settings, geography):
+    """A first sync finds no live index while another process holds the rebuild lock. Before, its report said it
+    wrote 0 records live, as if what it applied were lost to searches; now it says that another process is building
+    the index and that the next live write writes what that build leaves out. Once the lock is free, a run builds it."""
+    from app.rebuild import REBUILD_LOCK
+    from rehabmap.maintain.database import named_lock_of  # as app.rebuild takes it
+
+    runner = runner_for(settings, geography)
+    with named_lock_of(store_of(settings), REBUILD_LOCK) as ours:
+        assert ours
+        report = runner.run(cqc_connector(settings))
+    assert report.live_written == 0 and not runner.live.exists()
+    assert ("  no live index yet: another process is building it (its own first build, or 'rehabmap index'), reading "
+            "the store itself; the next live write (a sync, a review decision, the server's own) writes what it "
+            "leaves out") in report.summary_lines()
+
+    again = runner.run(cqc_connector(settings))
+    assert again.live_written == len(ADDED) and again.live_left is None and runner.live.exists()
