@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
+
+from indexer.sync.moved import moved
+from rehabmap.maintain.renames import moved_to
 from web.forms import Fields
 from web.present import PUBLIC_RADII_MILES, VIEW_BY_SLUG
+
+if TYPE_CHECKING:
+    from rehabmap.record import Service
+    from rehabmap.state import AppState
 
 MAX_SHORTLIST = 20
 MAX_ID = 200
@@ -82,3 +92,15 @@ def report_problem_url(service_id: str) -> str:
     A query string, not a path under `/service/{id}`: service ids may hold slashes, and that route takes the
     whole rest of the path as the id."""
     return "/report-a-problem?" + urlencode({"service": service_id})
+
+
+def sent_on(request: Request, state: AppState, service_id: str, found: Service | None) -> RedirectResponse | None:
+    """A page of a service by an id it is no longer listed under (`found`, the index's record by it, if any), sent on
+    to the same page of the id it is listed under now (`indexer.sync.moved`, the rule the API and the shortlist
+    follow), its query kept: for good if renamed (301), for as long as the two are one record if merged (307, as they
+    may part again); None where it is listed under it, or never was. The public service page and the keepers'."""
+    now = moved(state, service_id, found)
+    if now is None:
+        return None
+    return RedirectResponse(moved_to(request.url.path, request.url.query, service_id, now.service_id),
+                            301 if now.for_good else 307)

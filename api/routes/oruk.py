@@ -27,7 +27,9 @@ from api.oruk_schemas import (OrukRoot, OrukService, OrukServiceAtLocation, Oruk
                               ServiceAtLocationPage)
 from api.schemas import ERRORS, POSTCODE_MAX_LENGTH
 from rehabmap import __version__, oruk
-from rehabmap.errors import InvalidValue, ServiceNotFound
+from indexer.sync.moved import moved
+from indexer.sync.store import SyncStore
+from rehabmap.errors import DomainError, InvalidValue, ServiceNotFound
 from rehabmap.index.base import IndexBackend, ServiceQuery
 from rehabmap.index.generation_cache import GenerationCache
 from rehabmap.maintain.renames import moved_to, renamed_to
@@ -90,21 +92,45 @@ class OrukIds:
 
     def __init__(self) -> None:
         self._maps: GenerationCache[dict[str, str]] = GenerationCache()
+        self._stored: GenerationCache[dict[str, str]] = GenerationCache()
 
     def lookup(self, backend: IndexBackend, oruk_id: str, of: Callable[[str], str] = oruk.service_uuid) -> str | None:
         """The rehabmap id an ORUK id names, in any form of a UUID (`{…}`, `urn:uuid:…`, upper case, spaces
         around it: each was accepted as a UUID, and none but the lower-case form was ever found); None for text
         that is no UUID, which no map is made for."""
-        try:
-            key = str(uuid.UUID(oruk_id.strip()))
-        except ValueError:
+        key = _uuid_key(oruk_id)
+        if key is None:
             return None
         ids = self._maps.get(backend, of.__name__, lambda: {of(i): i for i in backend.ids()})
+        return ids.get(key)
+
+    def stored(self, state: AppState, oruk_id: str) -> str | None:
+        """The rehabmap id of the synced record an ORUK service id names where the live index holds none by it (one
+        merged into another, which a rebuild leaves out), for `indexer.sync.moved` to say where it is listed now:
+        made from the server's store's ids (`SyncStore.service_ids`) once an index generation, when first asked, and
+        never where the server has no store or it does not answer, as `moved` looks for nothing then."""
+        key = _uuid_key(oruk_id)
+        if key is None or state.directory is None:
+            return None
+        store = SyncStore.served(state)
+        try:
+            ids = self._stored.get(state.backend, "stored", lambda: {oruk.service_uuid(i): i for i in (
+                store.service_ids() if store is not None else ())})
+        except DomainError:
+            return None
         return ids.get(key)
 
     def service(self, backend: IndexBackend, oruk_id: str, of: Callable[[str], str]) -> Service | None:
         found = self.lookup(backend, oruk_id, of)
         return backend.get(found) if found else None
+
+
+def _uuid_key(oruk_id: str) -> str | None:
+    """An ORUK id as the maps hold it (a UUID's lower-case form), or None for text that is no UUID."""
+    try:
+        return str(uuid.UUID(oruk_id.strip()))
+    except ValueError:
+        return None
 
 
 def get_ids(request: Request) -> OrukIds:
@@ -178,11 +204,18 @@ def get_service(
                             openapi_examples={"sample": {"value": "7a25fc1c-74ad-5abf-823e-c934a94e0236"}})],
 ) -> Response:
     """Everything about one service, with its type, subtype, needs and details as attributes. The id of a service
-    renamed since (`rehabmap.maintain.renames`) is redirected, permanently, to the ORUK id it has now."""
+    renamed since (`rehabmap.maintain.renames`) is redirected, permanently, to the ORUK id it has now; the id of a
+    record merged into another (the same service from another source), for as long as it is, to the ORUK id of the
+    record it is listed as (307), as GET /services/{id} sends it on (`indexer.sync.moved`): before, it answered the
+    record as inactive, as if retired, or after a rebuild "No service", though the service is listed."""
     service = state.backend.get(id) or ids.service(state.backend, id, oruk.service_uuid)
+    now = moved(state, service.id if service is not None else ids.stored(state, id) or id, service)
+    if now is not None:
+        return RedirectResponse(moved_to(request.url.path, request.url.query, id, oruk.service_uuid(now.service_id)),
+                                308 if now.for_good else 307)
     if service is None:
         database = state.directory.database if state.directory else None
-        renamed = renamed_to(database, id) or renamed_to(database, id.strip().lower(), oruk.service_uuid)
+        renamed = renamed_to(database, id.strip().lower(), oruk.service_uuid)
         if renamed is not None:
             return RedirectResponse(moved_to(request.url.path, request.url.query, id, oruk.service_uuid(renamed)), 308)
         raise ServiceNotFound(f"No service with id '{id[:80]}'.", field="id")

@@ -624,6 +624,13 @@ class SyncStore:
                                (source, source_id)).fetchone()
         return _record(row) if row else None
 
+    def service_ids(self) -> list[str]:
+        """Every record's service id, on its index (`sync_records_by_service`): what a face that names a service by an
+        id made from it (an ORUK UUID) reads to learn which record an id the live index holds no record by names (one
+        merged into another, which a rebuild leaves out)."""
+        with self._connect() as conn:
+            return [service_id for (service_id,) in conn.execute("SELECT DISTINCT service_id FROM sync_records")]
+
     def changed_since(self, revision: int) -> list[StoredRecord]:
         with self._connect() as conn:
             rows = conn.execute(f"SELECT {_RECORD_COLUMNS} FROM sync_records WHERE live_revision > ? "

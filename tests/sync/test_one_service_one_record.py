@@ -34,6 +34,7 @@ from indexer.sync.publish import shown_merged
 from indexer.sync.review import ReviewQueue
 from indexer.sync.rebuild import with_directory
 from indexer.sync.store import ReviewState, SyncStore
+from rehabmap.oruk import service_uuid
 from rehabmap.record import Service
 from rehabmap.record_keys import key_columns, merge_keys
 from rehabmap.config import Settings
@@ -42,6 +43,7 @@ from rehabmap.maintain.edits import OverlayWriter
 from rehabmap.maintain.store import Directory, open_database, store_of
 from search.embedded import index_file
 from tests.conftest import database_url
+from tests.keepers.conftest import csrf_of
 from tests.sync.store_fixtures import make_home, rehabmap, serving, table_rows
 
 HEMEL = "nhs-hospitals-2015:NTN03", "nhs-hospitals-2018:NTN03"  # Priory Hospital Hemel Hempstead, in each list
@@ -68,13 +70,13 @@ def held_from_both_lists(home, data_dir, **env: str) -> list[str]:
     return files
 
 
-def accepted_from_both_lists(home, data_dir) -> list[str]:
+def accepted_from_both_lists(home, data_dir, **env: str) -> list[str]:
     """Both lists indexed (`held_from_both_lists`), and each list's level 1 candidates accepted as proposed, as a
-    maintainer accepts a batch; the files, to index again."""
-    files = held_from_both_lists(home, data_dir)
+    maintainer accepts a batch; the files, to index again. `env`: as `held_from_both_lists` takes it."""
+    files = held_from_both_lists(home, data_dir, **env)
     for source in ("nhs-hospitals-2018", "nhs-hospitals-2015"):
         accepted = rehabmap(home, data_dir, None, "review", "accept", "--all", "--source", source,
-                            "--proposed", "inpatient_rehab_level1")
+                            "--proposed", "inpatient_rehab_level1", **env)
         assert accepted.returncode == 0, accepted.stderr
     return files
 
@@ -579,16 +581,22 @@ def test_a_hospital_both_lists_hold_for_review_awaits_it_once(tmp_path, geodata_
     assert len(points["inpatient_rehab_level1"].lats) == len(services)
 
 
-def merged_links(home, data_dir) -> list[tuple[int, str | None]]:
+def merged_links(home, data_dir, token: str, **env: str) -> list[tuple[int, str | None]]:
     """What a link to the 2018 record of Priory Hospital Hemel Hempstead (merged into the 2014–15 one) answers, from
-    the API and as a bookmarked page (a search's place kept), and the 2014–15 record's own API answer; and a
-    shortlist made of the 2018 id lists the hospital as listed, under the id it is listed as (before, it was named
-    "no longer listed" after a live write, as if retired, and "not found" after a rebuild), once if it holds both;
-    and a match's current placement named by it is placed (before, "No service with id" after a rebuild)."""
-    with serving(home, data_dir) as url:
+    the API and as a bookmarked page (a search's place kept), and the 2014–15 record's own API answer, and the
+    keepers' page of the 2018 id to a maintainer signed in with `token`; and a shortlist made of the 2018 id lists the
+    hospital as listed, under the id it is listed as (before, it was named "no longer listed" after a live write, as
+    if retired, and "not found" after a rebuild), once if it holds both; and a match's current placement named by it
+    is placed (before, "No service with id" after a rebuild). `env`: the server's store, as `held_from_both_lists`."""
+    with serving(home, data_dir, **env) as url:
         answers = [httpx.get(f"{url}{path}", timeout=30) for path in (
             f"/services/{HEMEL[1]}", f"/service/{HEMEL[1]}?where=HP3+0BN", f"/services/{HEMEL[0]}",
-            "/services/nhs-hospitals-2018:NOPE1")]
+            "/services/nhs-hospitals-2018:NOPE1", f"/oruk/services/{service_uuid(HEMEL[1])}",
+            f"/oruk/services/{HEMEL[1]}", f"/oruk/services/{service_uuid('nhs-hospitals-2018:NOPE1')}")]
+        with httpx.Client(base_url=url, timeout=30) as keeper:
+            form = keeper.get("/keepers/sign-in")
+            assert keeper.post("/keepers/sign-in", data={"csrf": csrf_of(form.text), "token": token}).status_code == 303
+            answers.append(keeper.get(f"/keepers/services/{HEMEL[1]}"))
         for shortlist in ([HEMEL[1]], list(HEMEL)):  # the 2018 id, or both: the hospital once, as listed
             page = httpx.get(f"{url}/shortlist", params={"s": shortlist}, timeout=30).text
             assert page.count(f'href="/service/{HEMEL[0]}') == 1 and "No longer listed" not in page, shortlist
@@ -599,17 +607,28 @@ def merged_links(home, data_dir) -> list[tuple[int, str | None]]:
     return [(r.status_code, r.headers.get("location")) for r in answers]
 
 
-def test_a_link_to_a_record_merged_into_another_is_sent_on_to_it(tmp_path, geodata_dir, data_dir):
+def test_a_link_to_a_record_merged_into_another_is_sent_on_to_it(request, store_kind, tmp_path, geodata_dir,
+                                                                 data_dir):
     """Before, a link to nhs-hospitals-2018:NTN03, merged into nhs-hospitals-2015:NTN03 once both were accepted,
     answered the record as inactive (as if retired) after the decision's live write, and "no service" after a
     rebuild (which leaves it out). Both now send it on to the record it is listed as, while it is merged: 307 (the
-    id merged stays good, as the two may part again), the page's query kept; other ids answer as before."""
+    id merged stays good, as the two may part again), the page's query kept; other ids answer as before. So does
+    the keepers' page of the 2018 id (before, it showed the record as retired, or no such service after a rebuild),
+    and the ORUK feed's record of it, by its UUID or its rehabmap id, to the ORUK UUID of the record it is listed as
+    (before, the record as inactive, or after a rebuild "No service", though the service is listed).
+    On the SQLite file and on PostgreSQL (before, on SQLite only), where the store says which record a merged id is
+    listed as."""
+    url = database_url(request, store_kind)
+    env = {"REHABMAP_DATABASE_URL": url} if url else {}
     home = make_home(tmp_path / "home", geodata_dir)
-    files = accepted_from_both_lists(home, data_dir)
-    kept = [(307, f"/services/{HEMEL[0]}"), (307, f"/service/{HEMEL[0]}?where=HP3+0BN"), (200, None), (404, None)]
+    files = accepted_from_both_lists(home, data_dir, **env)
+    token = rehabmap(home, data_dir, None, "tokens", "create", "--role", "maintainer", **env).stdout.strip()
+    kept = [(307, f"/services/{HEMEL[0]}"), (307, f"/service/{HEMEL[0]}?where=HP3+0BN"), (200, None), (404, None),
+            (307, f"/oruk/services/{service_uuid(HEMEL[0])}"), (307, f"/oruk/services/{service_uuid(HEMEL[0])}"),
+            (404, None), (307, f"/keepers/services/{HEMEL[0]}")]
 
-    assert merged_links(home, data_dir) == kept
+    assert merged_links(home, data_dir, token, **env) == kept
 
-    rebuilt = rehabmap(home, data_dir, None, "index", *files, "--no-progress")
+    rebuilt = rehabmap(home, data_dir, None, "index", *files, "--no-progress", **env)
     assert rebuilt.returncode == 0, rebuilt.stderr
-    assert merged_links(home, data_dir) == kept
+    assert merged_links(home, data_dir, token, **env) == kept

@@ -45,6 +45,7 @@ from web.keepers.paths import SERVICES, history_path, service_path
 from web.keepers.session import (Keeper, KeepersRoute, Refusal, directory_of, form_errors, message_page_plain,
                                  refusal_page, render, requires)
 from web.keepers.words import as_sent, field_name, said, teams_gender
+from web.links import sent_on
 from web.present import capacity_text
 
 router = APIRouter(route_class=KeepersRoute)
@@ -340,7 +341,14 @@ def _current(request: Request, keeper: Keeper, service_id: str) -> Service:
 
 
 @router.get(SERVICES + "/{service_id:path}")
-def edit_form(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> HTMLResponse:
+def edit_form(request: Request, service_id: str, keeper: Keeper = requires(*MAINTAINERS)) -> Response:
+    """The service's page; a link to an id it is no longer listed under (renamed, or a record merged into another)
+    is sent on to the page of the one it is, as the public page is (before, a merged-away id showed its record as
+    retired, or no such service after a rebuild, where the service was listed under the other id)."""
+    state = get_state(request)
+    moved_on = sent_on(request, state, service_id, state.backend.get(service_id))
+    if moved_on is not None:
+        return moved_on
     service = _current(request, keeper, service_id)
     return form_page(request, keeper, service, form_values(service, get_state(request).today()), Errors())
 

@@ -8,20 +8,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from fastapi import APIRouter, Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, Response
 
 from geodata.geography import Home
 from geodata.distance import great_circle_km
-from indexer.sync.moved import listed_now, moved
+from indexer.sync.moved import listed_now
 from rehabmap.errors import DomainError
 from rehabmap.maintain.freshness import source_confirmation
-from rehabmap.maintain.renames import moved_to
 from rehabmap.maintain.retirement import retirement
 from rehabmap.match import MatchRequest, MatchResponse, MatchResult, left_out, match
 from web import service_view
 from web.deps import State
 from web.forms import Errors, Fields, resolve_where
-from web.links import SearchContext, report_problem_url
+from web.links import SearchContext, report_problem_url, sent_on
 from geodata.distance import KM_PER_MILE
 from web.present import (CATEGORIES, CATEGORY_BY_SLUG, EVERYTHING, PUBLIC_PART_WORDS, PUBLIC_RADII_MILES, VIEW_BY_SLUG,
                          SupportCategory)
@@ -225,10 +224,9 @@ def _awaits_review(request: Request, service_id: str) -> bool:
 @router.get("/service/{service_id:path}")
 def service_page(request: Request, service_id: str, state: State) -> Response:
     service = state.backend.get(service_id)
-    now = moved(state, service_id, service)
-    if now is not None:  # a bookmark of its old id: sent on, for good if renamed (the two merged may part again)
-        return RedirectResponse(moved_to(request.url.path, request.url.query, service_id, now.service_id),
-                                301 if now.for_good else 307)
+    moved_on = sent_on(request, state, service_id, service)  # a bookmark of its old id
+    if moved_on is not None:
+        return moved_on
     if service is None:
         return not_found(request, "That service")
     search = SearchContext.of(Fields.of_query(request))
