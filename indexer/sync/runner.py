@@ -33,7 +33,7 @@ from typing import Any
 
 from indexer.pipeline import Placer, prepare_all, refused_contacts, without_bad_contacts
 from indexer.rows import Candidate, Rejection
-from indexer.sync.connectors import command_source
+from indexer.sync.connectors import TITLES, command_source
 from indexer.sync.codec import (
     content_digest,
     enrichment_digest,
@@ -210,6 +210,15 @@ class SyncReport:
         return out
 
 
+def _no_longer_listed(connector: str, title: str | None, today: date) -> tuple[str, str | None]:
+    """Why a complete listing retires what it no longer lists: that the source, by its `title` as people know it,
+    no longer lists it, and the connector's code and the listing's day, the operator's detail (`_Plan.vanished`,
+    `vanished_detail`); a source with no title, the detail alone. Before, a service's public page said "no longer
+    listed by oruk-bristol (a complete listing on 2026-12-06)"."""
+    listed = f"no longer listed by {connector} (a complete listing on {today.isoformat()})"
+    return (f"no longer listed by {title}", listed) if title else (listed, None)
+
+
 @dataclass
 class _Prepared:
     service: dict[str, Any] | None
@@ -307,7 +316,8 @@ class SyncRunner:
             # what the listing no longer lists (it stops again, until a person applies or drops the stopped run).
             held_complete = held is not None and bool(held.report.get("complete"))
             complete = held_complete or (stopped is None and connector.complete)
-            plan = _Plan.make(self, connector.name, outcomes, complete=complete)
+            plan = _Plan.make(self, connector.name, outcomes, complete=complete,
+                              title=connector.title or TITLES.get(connector.name))
             report = plan.report
             report.read_all = None if stopped is not None else connector.read_all
             if held is not None and stopped is None:
@@ -534,12 +544,15 @@ class _Plan:
     active_before: int = 0
     touched: int = 0
     rejected: frozenset[tuple[str, str]] = frozenset()   # records a maintainer rejected: never shown
-    vanished: str | None = None  # why what a complete run does not list is retired, where it is not the listing
+    vanished: str = ""  # why what a complete run does not list is retired, as the public reads it (`make`)
     vanished_detail: str | None = None  # the operator's why beside it, for the report and the audit log alone
 
     @classmethod
     def make(cls, runner: SyncRunner, connector: str, outcomes: Sequence[Outcome], *, complete: bool,
-             vanished: str | None = None, vanished_detail: str | None = None) -> _Plan:
+             title: str | None = None, vanished: str | None = None, vanished_detail: str | None = None) -> _Plan:
+        """`vanished`: why what it does not list is retired, by default `_no_longer_listed`."""
+        if vanished is None:
+            vanished, vanished_detail = _no_longer_listed(connector, title, runner.today)
         plan = cls(runner, connector, SyncReport(connector, complete=complete), vanished=vanished,
                    vanished_detail=vanished_detail)
         latest = plan._latest(outcomes)
@@ -681,7 +694,7 @@ class _Plan:
         if complete:
             for key, before in own.items():
                 if key not in latest and before.status == "active":
-                    retire(before, self._vanished_reason(), self.runner.today.isoformat())
+                    retire(before, self.vanished_detail or self.vanished, self.runner.today.isoformat())
         return changed
 
     def _matched_elsewhere(self, changed: Sequence[Enrichment], fetched: set[tuple[str, str]],
@@ -700,11 +713,6 @@ class _Plan:
                 found[record.key] = (record, enriched(item, index.matching(item.keys)))
         return found
 
-    def _vanished_reason(self) -> str:
-        if self.vanished is not None:
-            return self.vanished
-        return f"no longer listed by {self.connector} (a complete listing on {self.runner.today.isoformat()})"
-
     def _counts(self, before: StoredRecord) -> bool:
         """Whether a change to this record counts toward the share threshold: an active record, unless a
         maintainer rejected it (shown nowhere, so its changes cannot harm the directory, and must not stop a
@@ -713,7 +721,7 @@ class _Plan:
 
     def _vanished(self, before: StoredRecord) -> StoredRecord:
         self.touched += self._counts(before)
-        after = self._gone(Gone(before.source, before.source_id, self._vanished_reason(), self.runner.today), before,
+        after = self._gone(Gone(before.source, before.source_id, self.vanished, self.runner.today), before,
                            detail=self.vanished_detail)
         assert after is not None
         return after

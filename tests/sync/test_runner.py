@@ -224,6 +224,12 @@ def test_a_complete_listing_retires_what_it_no_longer_lists(settings, geography,
     assert [(line.service_id, line.note.split(" (a complete")[0]) for line in report.retired] == [
         (f"cqc:{ASHTON}", "no longer listed by cqc")]
     assert index_record(settings.home, f"cqc:{ASHTON}")["status"] == "inactive"
+    # The public reads the source by its name (before, "no longer listed by cqc (a complete listing on …)" on the
+    # service's page and in the API); the audit log keeps the operator's words beside it, as the report says them.
+    audit, _ = Directory.from_settings(settings).audit.entries(resource_id=f"cqc:{ASHTON}")
+    said = {a.field: a.new for a in audit if a.action == "retire"}
+    assert said["retired_reason"] == "no longer listed by Care Quality Commission (CQC)"
+    assert said["retired_detail"] == f"no longer listed by cqc (a complete listing on {date.today().isoformat()})"
 
 
 def test_a_dry_run_writes_nothing(settings, geography, replay):
