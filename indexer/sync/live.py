@@ -57,9 +57,13 @@ class LiveIndex:
         of a review decision, and the first of the next one and of every server start, in case a crash came
         after the store's commit (see `indexer.sync.steps`). The index first, then the claims a run left due
         (`publish.publish_coverage`), so that no search reads a claim the index does not yet bear out; then the
-        candidates awaiting review. Each part is safe to repeat. Returns how many records were written."""
+        candidates awaiting review. Each part is safe to repeat. Returns how many records were written. The claims
+        wait where the first build was left to another process (`left_to_another_build`), which may have read the
+        store before the run they are of committed: the first live write after its swap makes them (before, they
+        were made at once, a page saying "none found, and CQC covers this area" beside an index without CQC's)."""
         written = self.catch_up(store)
-        publish_coverage(store)
+        if not self.left_to_another_build:
+            publish_coverage(store)
         record_pending(store)
         return written
 

@@ -19,6 +19,7 @@ import pytest
 
 from indexer.sync.connectors import connectors_for
 from indexer.sync.connectors.cqc import SERVICE_TYPES
+from indexer.sync.publish import COVERAGE_DUE
 from indexer.sync.runner import SyncInterrupted
 from indexer.sync.status import sync_status
 from indexer.sync.store import SyncStore
@@ -783,6 +784,11 @@ def test_a_run_whose_first_build_is_left_to_another_process_says_so(settings, ge
     assert ("  no live index yet: another process is building it (its own first build, or 'rehabmap index'), reading "
             "the store itself; the next live write (a sync, a review decision, the server's own) writes what it "
             "leaves out") in report.summary_lines()
+    # Its coverage claims wait for an index that holds its records (that build may have read the store before the
+    # run committed): before, they were made at once, "none found, and CQC covers this area" beside no CQC record.
+    coverage = CoverageStore(runner.store.database)
+    assert coverage.claims() == [] and list(runner.store.metas(COVERAGE_DUE)) == [f"{COVERAGE_DUE}sync:cqc"]
 
     again = runner.run(cqc_connector(settings))
     assert again.live_written == len(ADDED) and again.live_left is None and runner.live.exists()
+    assert {c.basis for c in coverage.claims()} == {"sync:cqc"} and runner.store.metas(COVERAGE_DUE) == {}
