@@ -599,7 +599,12 @@ class ServiceAreaOut(BaseModel):
 class ProvenanceOut(BaseModel):
     source: str
     source_id: str
-    fetched_at: datetime
+    fetched_at: datetime = Field(description=(
+        "When the record, as it stands, was read from this source: by a sync's fetch or the import that read its "
+        "file (a file's own date is source_confirmed.file_of), or, for the source a synced ORUK feed names, as that "
+        "feed says. A record read again unchanged, or prepared again after an upgrade, keeps the time it was first "
+        "read so; a file's row imported straight into the index (not held for review) is read by each import, and "
+        "gives that import's time."))
     licence: str | None
 
 

@@ -58,6 +58,14 @@ def item_from_json(data: dict[str, Any], raw: Any = None) -> SourceItem:
                       raw, dict(data.get("field_sources", {})), dict(data.get("keys", {})), data.get("id_is"))
 
 
+def fetched_at_of(service: dict[str, Any] | None) -> datetime | None:
+    """When a stored record was read from its source, as its record says (its own provenance, the first): the
+    fetch of a sync, or the import that first read a file's row as it stands. A file's row carries no time of its
+    own (nothing is fetched: the import reads the file), so its record is the only word on it."""
+    fetched = ((service or {}).get("provenance") or [{}])[0].get("fetched_at")
+    return datetime.fromisoformat(fetched) if fetched else None
+
+
 def enrichment_to_json(enrichment: Enrichment) -> dict[str, Any]:
     return {"source": enrichment.source, "source_id": enrichment.source_id, "match": dict(enrichment.match),
             "fields": _plain(enrichment.fields), "evidence": [_plain(e) for e in enrichment.evidence],

@@ -20,7 +20,7 @@ from pathlib import Path
 from indexer.rows import Candidate, Held, Rejection
 from indexer.sources import source_names
 from indexer.sources.curated import table_claims
-from indexer.sync.codec import item_from_json
+from indexer.sync.codec import fetched_at_of, item_from_json
 from indexer.sync.live import built_at
 from indexer.sync.publish import shown
 from indexer.sync.store import SyncStore
@@ -66,7 +66,4 @@ def synced_rows(store_at: Path | Database, *, live: IndexBackend | None = None) 
         if service is None:
             continue
         origin = item_from_json(record.item).candidate.origin
-        provenance = (service.get("provenance") or [{}])[0]
-        fetched = provenance.get("fetched_at")
-        yield Candidate(service, replace(origin, fetched_at=datetime.fromisoformat(fetched) if fetched else
-                                         origin.fetched_at))
+        yield Candidate(service, replace(origin, fetched_at=fetched_at_of(service) or origin.fetched_at))

@@ -40,6 +40,7 @@ from indexer.sync.codec import (
     enrichment_from_json,
     enrichment_to_json,
     evidence_digest,
+    fetched_at_of,
     item_from_json,
     item_to_json,
     outcome_from_json,
@@ -66,7 +67,7 @@ from rehabmap.maintain.audit import QUESTIONED, AuditLog, Change
 from rehabmap.maintain.overlay import Overlay
 from rehabmap.maintain.retirement import RETIRED_DETAIL
 from rehabmap.errors import DomainError, InvalidValue, sentence, shorten
-from rehabmap.sync_digests import content
+from rehabmap.sync_digests import content, content_digest as item_json_digest
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType, type_words
 
@@ -486,7 +487,8 @@ def reprepare_due(store: SyncStore, placer: Callable[[], Placer]) -> int:
         return 0
     records = [(r, r.service) for r in store.records() if r.service is not None]
     index = Enrichments([enrichment_from_json(e.enrichment) for e in store.enrichments()])
-    items = [enriched(own, index.matching(own.keys)) for own in (item_from_json(r.item, r.raw) for r, _ in records)]
+    items = [enriched(own, index.matching(own.keys)) for own in (_as_read(item_from_json(r.item, r.raw), r)
+                                                                 for r, _ in records)]
     changed = [(record, replace(record, service=prepared.service, left_out=prepared.left_out))
                for (record, service), prepared in zip(records, prepare_items(items, placer()) if records else ())
                if prepared.service is not None and not (
@@ -506,6 +508,22 @@ def _same_record(prepared: dict[str, Any], stored: dict[str, Any]) -> bool:
         return prepared == stored or Service.stored(prepared) == Service.stored(stored)
     except ValueError:  # pydantic's ValidationError: a record this version no longer reads is a change
         return False
+
+
+def _as_read(own: SourceItem, record: StoredRecord | None) -> SourceItem:
+    """`own`, its source's item of the stored `record`, read when the record says it was (`fetched_at_of`) where the
+    item does not say so itself (a file's row), if it says what the record's item said: prepared again from its item
+    (after an upgrade, `reprepare_due`) or read again unchanged from the same file (for its edition or `id_is`:
+    `_same`), the record was not read anew. Before, each preparation of a file's row stamped the record with its own
+    time, so the record claimed a read that never happened, and `reprepare_due` rewrote every row held from the NHS
+    hospital lists (521) as changed. Not for a record whose latest item could not be used: its record is an earlier
+    item's."""
+    origin = own.candidate.origin
+    if (origin.fetched_at is not None or record is None or record.problem
+            or item_json_digest(record.item) != content_digest(own)):
+        return own
+    read = replace(origin, fetched_at=fetched_at_of(record.service))
+    return replace(own, candidate=replace(own.candidate, origin=read))
 
 
 def _candidate(item: SourceItem) -> Candidate:
@@ -573,7 +591,8 @@ class _Plan:
                   {**stored_enrichments, **{e.key: e for e in plan.enrichments}}.values() if e.status == "active"]
         index = Enrichments(active)
 
-        items = {k: (o, enriched(o, index.matching(o.keys))) for k, o in latest.items() if isinstance(o, SourceItem)}
+        items = {k: (o, enriched(_as_read(o, existing.get(k)), index.matching(o.keys))) for k, o in latest.items()
+                 if isinstance(o, SourceItem)}
         others = plan._matched_elsewhere(changed_enrichments, set(latest), index)
         # A record whose last reading was rejected is read again from its item, changed or not: the release that
         # rejected it may read it otherwise now (a bare website, before session 19), and a source that lists it as

@@ -9,6 +9,7 @@ and a stated women-only gender, hidden from a man on a guess."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,16 @@ import pytest
 from indexer import pipeline
 from indexer.needs import extract_needs_and_gender
 from indexer.pipeline import GeographyPlacer
-from indexer.sync.runner import reprepare_due
+from indexer.rows import Held
+from indexer.sources import load_source
+from indexer.sync.file_candidates import FileCandidates, by_source
+from indexer.sync.runner import SyncRunner, reprepare_due
 from indexer.sync.store import REPREPARE_DUE, SyncStore
 from rehabmap.maintain.store import Directory, open_database, store_of
 from tests.conftest import database_url
 from tests.maintain.conftest import AppClient, make_app, with_version
 from tests.sync.replay import Replay, running
-from tests.sync.store_fixtures import FIELD_HOUSE, cqc_connector, make_home, runner_for, settings_for
+from tests.sync.store_fixtures import FIELD_HOUSE, cqc_connector, make_home, runner_for, settings_for, table_rows
 from tests.sync.test_maintainers_word import DOVETAIL, DOVETAIL_ID, MAINTAINER
 
 ASHTON_ID = "cqc:1-112816741"  # Ashton Lodge Residential Home
@@ -122,3 +126,83 @@ def test_a_store_prepared_again_reads_the_review_rows_of_the_records_it_changes_
     assert store.reviews_read == [], "no review row but those of the records changed"
     [dovetail] = store.records(service_ids=[DOVETAIL_ID])
     assert "autism" not in dovetail.service["needs_met"] and store.meta(REPREPARE_DUE) is None
+
+
+# Of the NHS hospital lists' rows held for review, the two whose names suggest needs (nhs_website_hospitals_2019.csv):
+# Rotherham Older People's Mental Health Services, and Learning Disabilities - Rehabilitation - Bungalows 1&2
+NAMES_SUGGEST_NEEDS = {"nhs-hospitals-2015:RXE07": {"older_adult": "older people"},
+                       "nhs-hospitals-2015:RP7L2": {"learning_disability": "learning disabilities"}}
+
+
+def held_from_both_lists(store: SyncStore, data_dir: Path, geography: Any) -> list[FileCandidates]:
+    """The real NHS hospital lists' rows held for review, as `rehabmap index` holds them (`app.sync.hold_for_review`:
+    a run of each list's source); those runs, to import the lists again."""
+    from tests.sync.test_one_service_one_record import LISTS
+
+    runs = by_source([row for name in LISTS for row in load_source(data_dir / "services" / name)
+                      if isinstance(row, Held)])
+    for run in runs:
+        SyncRunner(store, GeographyPlacer(geography), None, actor="tests").run(run)
+    return runs
+
+
+def stored(store: SyncStore) -> dict[str, dict[str, Any] | None]:
+    """Each stored record by its id, as the store holds it."""
+    return {record.service_id: record.service for record in store.records()}
+
+
+def test_a_file_row_prepared_again_unchanged_is_left_as_its_import_read_it(tmp_path, data_dir, geography):
+    """A file's row gives no time it was read (nothing is fetched: the import reads the file), and each preparation
+    stamped its record with its own: preparing the store again after an upgrade rewrote all 521 rows held from the two
+    NHS hospital lists as changed, each saying it was fetched then, though nothing was read. A preparation that
+    changes nothing now writes nothing: each record keeps the time the import read it."""
+    store = SyncStore(tmp_path / "directory.sqlite")
+    held_from_both_lists(store, data_dir, geography)
+    before = table_rows(tmp_path / "directory.sqlite", "SELECT * FROM sync_records ORDER BY source, source_id")
+    store.set_meta(REPREPARE_DUE, "a test")
+
+    assert reprepare_due(store, lambda: GeographyPlacer(geography)) == 0
+
+    assert sum(service is not None for service in stored(store).values()) == 521 and store.meta(REPREPARE_DUE) is None
+    assert table_rows(tmp_path / "directory.sqlite", "SELECT * FROM sync_records ORDER BY source, source_id") == before
+
+
+def test_a_file_row_a_release_reads_anew_keeps_the_time_its_import_read_it(tmp_path, data_dir, geography,
+                                                                           monkeypatch):
+    """The lists held by the old code path (`old_extract_needs`: the needs a name suggests stated), then prepared
+    again: the two rows whose names suggest needs are written, those needs now read from their words, each with the
+    provenance its import gave it; no other row is written."""
+    store = SyncStore(tmp_path / "directory.sqlite")
+    with monkeypatch.context() as old_code:
+        old_code.setattr(pipeline, "_extract_needs", old_extract_needs)
+        held_from_both_lists(store, data_dir, geography)
+    before = stored(store)
+    assert {i: before[i]["needs_met"] for i in NAMES_SUGGEST_NEEDS} == {i: [*read] for i, read in
+                                                                       NAMES_SUGGEST_NEEDS.items()}
+    store.set_meta(REPREPARE_DUE, "a test")
+
+    assert reprepare_due(store, lambda: GeographyPlacer(geography)) == 2
+
+    after = stored(store)
+    assert {i for i in before if before[i] != after[i]} == NAMES_SUGGEST_NEEDS.keys()
+    for service_id, read in NAMES_SUGGEST_NEEDS.items():
+        assert (after[service_id]["needs_met"], after[service_id]["needs_read_from_text"]) == ([], read)
+        assert after[service_id]["provenance"] == before[service_id]["provenance"], "as its import read it"
+
+
+def test_a_file_read_again_unchanged_leaves_its_records_as_they_were(tmp_path, data_dir, geography):
+    """The next import of the same lists, of a store that held them before their mappings said their ids are ODS
+    codes (`id_is`), reads each row again for it (`_same`), counted unchanged; before, each record was written with
+    the time of that import, as if the row had changed. Each is as it was, the time its import first read it kept."""
+    store = SyncStore(tmp_path / "directory.sqlite")
+    runs = held_from_both_lists(store, data_dir, geography)
+    with sqlite3.connect(tmp_path / "directory.sqlite") as conn:  # as a store from before `id_is` holds them
+        conn.execute("UPDATE sync_records SET item = json_remove(item, '$.id_is')")
+    before = stored(store)
+
+    reports = [SyncRunner(store, GeographyPlacer(geography), None, actor="tests").run(run) for run in runs]
+
+    assert [(r.source, r.unchanged, r.changed, r.held) for r in reports] == [
+        ("nhs-hospitals-2018", 289, [], []), ("nhs-hospitals-2015", 232, [], [])]
+    assert stored(store) == before
+    assert all(record.item["id_is"] == "ods_code" for record in store.records()), "read again for it"
