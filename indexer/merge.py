@@ -20,7 +20,7 @@ from indexer.rows import place
 from rehabmap.errors import shorten
 from rehabmap.index.base import Revision, Stored, as_service
 from rehabmap.record import Service
-from rehabmap.record_keys import merge_keys, name_key
+from rehabmap.record_keys import merge_keys, own_words
 
 _KEEP = {"id", "provenance", "field_sources", "needs_met", "needs_not_met", "needs_read_from_text",
          "needs_read_not_met", "areas", "lat", "lon"}
@@ -28,20 +28,6 @@ _SHARED_KEYS = ("cqc", "name+postcode")  # the keys (`merge_keys`) two records o
 # What a merged record names no source for unless its own source did: its state in the directory (a retired record is
 # inactive, whatever its source last said), which a record on its own names none for either (`_combine`).
 _UNSOURCED = {"status"}
-
-
-# Words any hospital's or unit's name may have, whatever it is (`own_words`).
-_COMMON_WORDS = frozenset({"the", "and", "of", "hospital", "unit", "mental", "health", "service", "services", "nhs",
-                           "independent", "inpatient", "ltd", "limited"})
-
-
-def own_words(service: Mapping[str, Any]) -> frozenset[str]:
-    """The words of a record's (as JSON) name, as `name_key` reads it, that tell it from another: its provider's name
-    and words any hospital's may have set aside, since a hospital that changed hands takes its new owner's name
-    (Alpha Hospital Bury, of Alpha Hospitals, is Cygnet Hospital Bury in the 2018 list) and one list says "Grenoside
-    Grange Hospital" where the other says "Grenoside Grange"."""
-    words = frozenset(name_key(service.get("name") or "").split())
-    return words - _COMMON_WORDS - frozenset(name_key(service.get("organisation") or "").split())
 
 
 def similar_names(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:

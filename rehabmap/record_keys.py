@@ -3,7 +3,9 @@ record's CQC location id and postcode read as them: one rule for the merge (`ind
 which keeps them in columns of their own (`sync_records.cqc_key` and `postcode_key`, migration 22) so that a live
 write finds the few records a changed one may be merged with on an index (`indexer.sync.publish.shown_merged`),
 never by reading every record, and for the review queue's counts (`rehabmap.review_counts`), which count the records
-the merge makes one once (`first_of_each`).
+the merge makes one once (`first_of_each`). The words of a name that tell it from another's (`own_words`), read as
+its key reads them, are here with it: the review queue's hint of records that may be one
+(`indexer.merge.similar_names`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,20 @@ def key_columns(service: Mapping[str, Any] | None) -> tuple[str | None, str | No
 
 def name_key(name: str) -> str:
     return " ".join(_WORDS.sub(" ", name.casefold().replace("&", " and ")).split())
+
+
+# Words any hospital's or unit's name may have, whatever it is (`own_words`).
+_COMMON_WORDS = frozenset({"the", "and", "of", "hospital", "unit", "mental", "health", "service", "services", "nhs",
+                           "independent", "inpatient", "ltd", "limited"})
+
+
+def own_words(service: Mapping[str, Any]) -> frozenset[str]:
+    """The words of a record's (as JSON) name, as `name_key` reads it, that tell it from another: its provider's name
+    and words any hospital's may have set aside, since a hospital that changed hands takes its new owner's name
+    (Alpha Hospital Bury, of Alpha Hospitals, is Cygnet Hospital Bury in the 2018 list) and one list says "Grenoside
+    Grange Hospital" where the other says "Grenoside Grange"."""
+    words = frozenset(name_key(service.get("name") or "").split())
+    return words - _COMMON_WORDS - frozenset(name_key(service.get("organisation") or "").split())
 
 
 def merge_keys(service: Service | Mapping[str, Any]) -> list[tuple[str, str]]:
