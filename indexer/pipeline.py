@@ -27,7 +27,7 @@ from geodata.areas import AreaCodes, check_coordinates, outside_england
 from geodata.errors import GeodataError, InvalidPostcode, TerminatedPostcode, UnknownPostcode
 from indexer.merge import Keyed, MergeNote, Merging, merge_duplicates, merged_ids, same_id
 from indexer.needs import extract_needs_and_gender, gender_words
-from indexer.rows import Candidate, Held, Origin, Rejection, place
+from indexer.rows import Candidate, Held, Rejection, place
 from rehabmap.errors import DomainError, IndexNotBuilt, shorten
 from rehabmap.index.base import IndexWriter, Parts, PartWriter, Replaced, Stored
 from rehabmap.record import IMPORTED, Provenance, Service, contact_problem, source_of
@@ -336,20 +336,25 @@ def _locate(fields: dict[str, Any], placer: Placer, postcode_named: str) -> tupl
 _REJECTABLE = (DomainError, GeodataError, ValidationError, ValueError, TypeError)
 
 
-def _rejection(origin: Origin, exc: Exception) -> Rejection:
+def _rejection(candidate: Candidate, exc: Exception) -> Rejection:
+    """The candidate's rejection for `exc`, said first to be of a row read short where it may be cut in two
+    (`Candidate.short`)."""
+    return Rejection(candidate.origin, f"{candidate.short}: {_reason(exc)}" if candidate.short else _reason(exc))
+
+
+def _reason(exc: Exception) -> str:
     if isinstance(exc, NotRehab):
-        return Rejection(origin, f"not indexed: {exc}")
+        return f"not indexed: {exc}"
     if isinstance(exc, DomainError | GeodataError):
-        return Rejection(origin, exc.message)
+        return exc.message
     if isinstance(exc, ValidationError):
-        reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in exc.errors())
-        return Rejection(origin, reasons)
-    return Rejection(origin, str(exc))
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in exc.errors())
+    return str(exc)
 
 
 def prepare_all(candidates: list[Candidate], placer: Placer) -> list[Service | Rejection]:
     """Candidate rows → valid records or rejections that say why, in order; areas found in one batch."""
-    outcomes: list[Service | Rejection | tuple[dict[str, Any], Origin]] = []
+    outcomes: list[Service | Rejection | tuple[dict[str, Any], Candidate]] = []
     points: list[tuple[float, float, str | None]] = []
     for candidate in candidates:
         # The caller's row stays as it was; the copy of its fields is the pipeline's own to fill in (only the
@@ -359,9 +364,9 @@ def prepare_all(candidates: list[Candidate], placer: Placer) -> list[Service | R
             _classify(fields, label_text)
             _extract_needs(fields, label_text)
             points.append(_locate(fields, placer, candidate.postcode_named))
-            outcomes.append((fields, candidate.origin))
+            outcomes.append((fields, candidate))
         except _REJECTABLE as exc:
-            outcomes.append(_rejection(candidate.origin, exc))
+            outcomes.append(_rejection(candidate, exc))
     lats, lons, lads = (list(column) for column in zip(*points)) if points else ([], [], [])
     areas = iter(placer.area_codes_all(lats, lons, lads) if points else [])
     for i, outcome in enumerate(outcomes):
@@ -370,7 +375,8 @@ def prepare_all(candidates: list[Candidate], placer: Placer) -> list[Service | R
     return outcomes  # type: ignore[return-value]
 
 
-def _finish(fields: dict[str, Any], origin: Origin, areas: Any) -> Service | Rejection:
+def _finish(fields: dict[str, Any], candidate: Candidate, areas: Any) -> Service | Rejection:
+    origin = candidate.origin
     try:
         if isinstance(areas, Exception):
             raise areas
@@ -387,7 +393,7 @@ def _finish(fields: dict[str, Any], origin: Origin, areas: Any) -> Service | Rej
             *(p for p in fields.get("provenance", ()) if p["source"] != origin.source)]
         return _validate_service(fields, context=IMPORTED)
     except _REJECTABLE as exc:
-        return _rejection(origin, exc)
+        return _rejection(candidate, exc)
 
 
 _validate_provenance = Provenance.__pydantic_validator__.validate_python

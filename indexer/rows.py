@@ -47,6 +47,9 @@ class Candidate:
     # How a reason about the row's postcode names it: a table a person fills in names its column ("column
     # postcode"), as its source's other reasons do
     postcode_named: str = "postcode"
+    # A row read short that a line break may have cut in two (`indexer.sources.common.CsvRow.landed`): so, said
+    # first by a reason the pipeline rejects it for, as a cell the cut broke or left out may be why
+    short: str = ""
 
 
 @dataclass(frozen=True)

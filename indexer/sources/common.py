@@ -21,6 +21,7 @@ from typing import Any, TypeGuard
 
 from geodata.errors import InvalidPostcode
 from geodata.postcodes import parse_postcode
+from indexer.rows import Candidate
 from rehabmap.errors import shorten
 from rehabmap.taxonomy import Classification, NotRehab, classify_provided
 
@@ -94,22 +95,34 @@ class CsvRow:
     left_out: tuple[str, ...] = ()  # the header's last columns the row has no cells for, read as empty
     short: str = ""                 # so, how many cells it has of the header's, and what may have made it short
     cut: str = ""                   # a short row the next would complete: that it may be cut in two (`_cut_rows`)
+    cut_cell: str = ""              # where `cut`, the column of its last cell, which the line break would cut
+
+    @property
+    def lost(self) -> tuple[str, ...]:
+        """The columns whose cells the row may have lost: those it leaves out and, where it may be cut in two, the
+        cell the line break would have cut, which holds only what came before the break."""
+        return (self.cut_cell, *self.left_out) if self.cut else self.left_out
 
     def rejected(self, reason: str, about: Iterable[str]) -> str:
-        """Why the row is rejected, saying first that it is short where a cell it leaves out is one of the columns
-        the rejection is `about`, as the missing cell may be why: read as empty, it may be a value left out, not an
-        empty cell that an Excel export did not write. A rejection for another column (a bad postcode in a row that
-        leaves out its email) is said alone: the cells left out are not why."""
-        if not set(self.left_out) & set(about):
+        """Why the row is rejected, saying first that it is short where a cell it may have lost (`lost`) is one of
+        the columns the rejection is `about`, as the missing cell may be why: read as empty, it may be a value left
+        out, not an empty cell that an Excel export did not write, and a cell a line break cut holds only what came
+        before the break ('2026-10-'). A rejection for another column (a bad postcode in a row that leaves out its
+        email) is said alone: the cells left out are not why."""
+        if not set(self.lost) & set(about):
             return reason
         return f"{self.short}: {reason}"
 
-    def landed(self, read: Iterable[str]) -> list[str]:
-        """The warnings of a row its reader keeps (indexed or held for review): where it may be the first part of a
-        row cut in two (`cut`) and leaves out a column of those its reader `read`s, its values there may be in the
-        next row, which is rejected or read into the wrong columns, so the row is said by the import's report,
-        not kept with those cells empty without a word."""
-        return [self.cut] if self.cut and set(self.left_out) & set(read) else []
+    def landed(self, candidate: Candidate, read: Iterable[str]) -> None:
+        """A row its reader keeps (indexed or held for review) as `candidate`: where it may be the first part of a
+        row cut in two (`cut`) and its reader `read`s a cell it may have lost (`lost`), its values there may be in
+        the next row, which is rejected or read into the wrong columns, so the row is said by the import's report,
+        not kept with those cells empty without a word; and a reason the import rejects it for later says first
+        that it is short (`Candidate.short`), as the cell cut may be why (a postcode 'LS9', its rest on the next
+        line)."""
+        if self.cut and set(self.lost) & set(read):
+            candidate.warnings.append(self.cut)
+            candidate.short = self.short
 
 
 @dataclass(frozen=True)
@@ -146,7 +159,7 @@ def csv_table(text: str, is_header: Callable[[list[str]], bool] | None = None,
             # Where a row ends when the text stops inside it: a file ending in a newline ends between rows.
             cut_at = len(text) if text and text[-1] not in "\r\n" else -1
             rows = _rows(reader, header, lambda: stream.tell() == cut_at, short_rows)
-            return CsvTable(header, reader.line_num, _cut_rows(rows, len(header)) if short_rows else rows)
+            return CsvTable(header, reader.line_num, _cut_rows(rows, header) if short_rows else rows)
     return None
 
 
@@ -187,7 +200,7 @@ def _rows(reader: Any, header: list[str], ends_text: Callable[[], bool],
                      _short(len(cells), width) if left_out else "")
 
 
-def _cut_rows(rows: Iterator[CsvRow | CsvProblem], width: int) -> Iterator[CsvRow | CsvProblem]:
+def _cut_rows(rows: Iterator[CsvRow | CsvProblem], header: list[str]) -> Iterator[CsvRow | CsvProblem]:
     """`rows`, each short row that the next row's cells would complete marked `cut`. A line break inside a cell
     that is not quoted cuts a row in two short rows whose cells, the cut cell counted in both, number the header's
     (or fewer, its last empty cells left out). An Excel export quotes such a cell and leaves out only a row's last
@@ -196,22 +209,23 @@ def _cut_rows(rows: Iterator[CsvRow | CsvProblem], width: int) -> Iterator[CsvRo
     before: CsvRow | CsvProblem | None = None
     for row in rows:
         if before is not None:
-            yield _marked(before, row, width)
+            yield _marked(before, row, header)
         before = row
     if before is not None:
         yield before
 
 
-def _marked(row: CsvRow | CsvProblem, after: CsvRow | CsvProblem, width: int) -> CsvRow | CsvProblem:
+def _marked(row: CsvRow | CsvProblem, after: CsvRow | CsvProblem, header: list[str]) -> CsvRow | CsvProblem:
     """`row`, marked `cut` where it and the row `after` it are short and would make one row."""
     if not (isinstance(row, CsvRow) and isinstance(after, CsvRow) and row.left_out and after.left_out):
         return row
+    width = len(header)
     cells, after_cells = width - len(row.left_out), width - len(after.left_out)
     if cells + after_cells - 1 > width:
         return row
     return replace(row, cut=f"read with its last {len(row.left_out)} cells empty: the next row, line {after.line}, "
                             f"has {after_cells}, which would complete it if a line break inside a cell that is not "
-                            "quoted cut it in two: check the row")
+                            "quoted cut it in two: check the row", cut_cell=header[cells - 1])
 
 
 def _short(cells: int, width: int) -> str:
@@ -336,15 +350,18 @@ class RowParser:
         self.fields: dict[str, Any] = {}
         self.errors: list[str] = []
 
-    def set(self, field: str, raw: Any, what: str) -> None:
-        """`what` names the source column or key, so the error points at the file, not at rehabmap."""
+    def set(self, field: str, raw: Any, what: str) -> bool:
+        """`what` names the source column or key, so the error points at the file, not at rehabmap. False where
+        the value is refused, so a reader knows which of its columns an error is about (`CsvRow.rejected`)."""
         if raw is None or (isinstance(raw, str) and not raw.strip()):
-            return
+            return True
         try:
             self.fields[field] = parse_field(field, raw, what)
         except ValueError as exc:
             if str(exc) not in self.errors:  # one column may feed two fields
                 self.errors.append(str(exc))
+            return False
+        return True
 
 
 UNSTATED_LEVEL = ("the name says it is an inpatient rehabilitation unit, but not its level: level 1 proposed, "

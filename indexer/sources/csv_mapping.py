@@ -339,20 +339,22 @@ def _row(row: CsvRow, mapping: Mapping, file: str, source: str, edition: FileEdi
                                               f"{rule.explain(row.values)}", rule.columns))
     result = _mapped(row, mapping, file, source, edition)
     if row.cut and not isinstance(result, Rejection):  # kept: said where its values may be in the next row
-        (result.candidate if isinstance(result, Held) else result).warnings.extend(row.landed(mapping.used_columns()))
+        row.landed(result.candidate if isinstance(result, Held) else result, mapping.used_columns())
     return result
 
 
 def _mapped(row: CsvRow, mapping: Mapping, file: str, source: str, edition: FileEdition
             ) -> Candidate | Held | Rejection:
     """A row the mapping's filters keep, as its fields say. A rejection for a column a short row leaves out says
-    first that the row is short (`CsvRow.rejected`); one for a value a cell holds does not, as a cell left out is
-    read as empty and an empty cell is never parsed."""
+    first that the row is short (`CsvRow.rejected`), as does one for the value of the cell a line break may have cut
+    it in (the last it holds, where the next row would complete it); one for another value a cell holds does not,
+    as a cell left out is read as empty and an empty cell is never parsed."""
     origin = Origin(source, file, row.line, licence=mapping.licence)
     parser = RowParser()
+    refused: list[str] = []  # the columns of the values the parser refuses
     for field, columns in mapping.columns.items():
-        if field not in SPECIAL_COLUMNS:
-            _map_cell(parser, mapping, field, columns, row.values)
+        if field not in SPECIAL_COLUMNS and not _map_cell(parser, mapping, field, columns, row.values):
+            refused += columns
     fields = {**compact(parser.fields), **mapping.constants}
     name_column = ", ".join(mapping.columns.get("name", ("name",)))
     if not fields.get("name"):
@@ -362,7 +364,7 @@ def _mapped(row: CsvRow, mapping: Mapping, file: str, source: str, edition: File
     if not source_id:
         return Rejection(origin, row.rejected(f"no id (column '{mapping.columns['id'][0]}')", mapping.columns["id"]))
     if parser.errors:
-        return Rejection(origin, "; ".join(parser.errors))
+        return Rejection(origin, row.rejected("; ".join(parser.errors), refused))
     unplaced = _unplaced(mapping, fields, row)
     if unplaced:
         return Rejection(origin, unplaced)
@@ -396,7 +398,8 @@ def _mapped(row: CsvRow, mapping: Mapping, file: str, source: str, edition: File
 
 
 def _map_cell(parser: RowParser, mapping: Mapping, field: str, columns: tuple[str, ...],
-              values: dict[str, str]) -> None:
+              values: dict[str, str]) -> bool:
+    """The field's value from its cells into `parser`; False where it is refused (`RowParser.set`)."""
     what = ", ".join(columns)
     raw = join_address(*(values[c] for c in columns)) if len(columns) > 1 else values[columns[0]]
     table = mapping.values.get(field)
@@ -405,9 +408,9 @@ def _map_cell(parser: RowParser, mapping: Mapping, field: str, columns: tuple[st
         if raw.casefold() not in folded:
             parser.errors.append(f"{what}: '{shorten(raw)}' is not in the mapping's [values.{field}] "
                                  f"(known: {', '.join(table)})")
-            return
+            return False
         raw = folded[raw.casefold()]
-    parser.set(field, raw, what)
+    return parser.set(field, raw, what)
 
 
 def _source_id(mapping: Mapping, values: dict[str, str], fields: dict[str, Any]) -> str | None:

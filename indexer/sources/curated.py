@@ -258,7 +258,8 @@ def _check(raw: CsvRow, spec: TableSpec, file: str, source: str | None, columns:
     # A cell a short row leaves out is read as empty: where an error is of one, the row says first that it is short.
     problem = raw.rejected("; ".join(errors), failed) if errors else None
     if candidate is not None:
-        candidate.warnings.extend(warnings + raw.landed(columns.get(c, c) for c in spec.columns))
+        candidate.warnings.extend(warnings)
+        raw.landed(candidate, (columns.get(c, c) for c in spec.columns))
     return CuratedRow(raw.line, category, areas, None if problem else candidate, verified_by, verified_on, problem)
 
 

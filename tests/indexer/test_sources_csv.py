@@ -341,6 +341,38 @@ def test_a_short_row_says_it_is_short_only_where_a_cell_it_leaves_out_is_what_it
                           "break inside a cell that is not quoted): cannot be placed: Cygnet Hospital Coventry")
 
 
+def test_a_row_cut_in_two_inside_a_cell_its_mapping_parses_says_it_is_short_where_that_cell_is_rejected(tmp_path):
+    """Cygnet Hospital Bierley (line 757 of the real 2018 hospital list) with a line break typed after the minus of
+    its longitude, a cell not quoted: the row is cut in two inside that cell, its longitude read as '-'. Before, the
+    rejection said only that '-' is not a number, as the longitude is a cell the row holds; but it is the cell the
+    cut broke, and the next row, line 758, holds the rest. Now it says first that the row is short."""
+    text = HOSPITALS_2018.read_text(encoding="utf-8")
+    row = _row_of(text, "NMJ02")
+    saved = tmp_path / HOSPITALS_2018.name
+    saved.write_text(text.replace(row, row.replace(",-1.7321", ",-\n1.7321")), encoding="utf-8", newline="")
+    [cut] = [str(r) for r in load_source(saved) if isinstance(r, Rejection) and r.origin.line == 757]
+    assert cut == (f"{saved.name}:757: row has 16 of the header's 22 columns (cells left out, or a line break inside "
+                   "a cell that is not quoted): Longitude: '-' is not a number")
+
+
+def test_a_kept_row_cut_in_two_inside_a_cell_its_mapping_reads_is_warned_of_though_it_leaves_out_none_it_reads(
+        tmp_path):
+    """Cygnet Hospital Bierley with a line break typed inside its website, a cell not quoted: the row is cut in two,
+    its first part leaving out the fax alone, which the mapping does not read, and its website cut to
+    'http://www.cygnethealth.co.uk/locations/'. Before, it was held for review with no warning, as only a cell left
+    out that the mapping reads was warned of. Now the cell the cut broke counts too."""
+    text = HOSPITALS_2018.read_text(encoding="utf-8")
+    row = _row_of(text, "NMJ02")
+    saved = tmp_path / HOSPITALS_2018.name
+    saved.write_text(text.replace(row, row.replace("/locations/bierley/", "/locations/\nbierley/")),
+                     encoding="utf-8", newline="")
+    [held] = [r for r in load_source(saved) if isinstance(r, Held) and r.candidate.origin.line == 757]
+    assert held.candidate.fields["website"] == "http://www.cygnethealth.co.uk/locations/"
+    assert held.candidate.warnings == [
+        "read with its last 1 cells empty: the next row, line 758, has 2, which would complete it if a line break "
+        "inside a cell that is not quoted cut it in two: check the row"]
+
+
 def test_the_2014_15_hospital_list_mapping_is_the_2018_one_with_what_differs(tmp_path):
     """The 2014–15 mapping copied the 2018 one wholesale (columns, values, filters), so a fix to one could miss the
     other; it is `based_on` it now and gives only what differs (the rows of both files read the same as before:

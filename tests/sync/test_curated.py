@@ -209,6 +209,26 @@ def test_a_row_a_line_break_cut_in_two_is_listed_with_a_warning_and_an_excel_exp
                 if "cells empty" in w]
 
 
+@pytest.mark.parametrize(("cut", "reason"), [
+    ("LS9\n7TF", "column postcode: 'LS9' is only a district; a service needs the full postcode of its base"),
+    ("2026-10-\n01", "column verified_on: '2026-10-' is not a date (use YYYY-MM-DD or DD/MM/YYYY)")])
+def test_a_row_a_line_break_cut_in_its_last_cell_is_rejected_saying_it_is_short(tmp_path, geography, geodata_dir,
+                                                                                cut, reason):
+    """The IPS table with a line break typed in the Leeds service's postcode, or its verified_on, a cell not quoted:
+    the row is cut in two inside that cell, which keeps what comes before the break. 'LS9' passes the table's checks
+    (a district is a postcode's text) and the import rejects it; '2026-10-' is no date. Before, each rejection said
+    only that, though its cell was the one the cut broke: only a cell the row leaves out made a reason say the row
+    is short. Now the cell a row cut in two breaks counts as one it may have lost, and the row's rejection, by the
+    table's checks or later by the import, says first that it is short."""
+    table = tmp_path / "ips.csv"
+    table.write_text(IPS.replace("LS9 7TF" if "LS9" in cut else "2026-10-01", cut, 1), encoding="utf-8")
+    report = rebuild(make_home(tmp_path / "home", geodata_dir), geography, [table])
+    [rejected] = [r for r in report.rejected if r.origin.line == 2]
+    cells = 6 if "LS9" in cut else 13
+    assert rejected.reason == (f"row has {cells} of the header's 14 columns (cells left out, or a line break inside "
+                               f"a cell that is not quoted): {reason}")
+
+
 def test_a_verified_table_makes_its_areas_covered_and_a_rebuild_without_it_uncovers_them(
         tmp_path, geography, geodata_dir, data_dir, tables):
     home = make_home(tmp_path / "home", geodata_dir)
