@@ -27,7 +27,7 @@ from geodata.areas import AreaCodes, check_coordinates, outside_england
 from geodata.errors import GeodataError, InvalidPostcode, TerminatedPostcode, UnknownPostcode
 from indexer.merge import Keyed, MergeNote, Merging, merge_duplicates, merged_ids, same_id
 from indexer.needs import extract_needs_and_gender, gender_words
-from indexer.rows import Candidate, Held, Rejection, place
+from indexer.rows import Candidate, Held, Rejection, Row, Stated, place
 from rehabmap.errors import DomainError, IndexNotBuilt, shorten
 from rehabmap.index.base import IndexWriter, Parts, PartWriter, Replaced, Stored
 from rehabmap.record import IMPORTED, Provenance, Service, contact_problem, source_of
@@ -58,7 +58,7 @@ class RowWorkers(Protocol):
     """Processes that prepare and store an import's rows (`indexer.workers.Workers`), given to `build_index` by
     its caller: this module does not import them (they use its steps), and a server's start never loads them."""
 
-    def prepare(self, rows: Iterable[Candidate | Held | Rejection], placer: Placer, report: IndexReport,
+    def prepare(self, rows: Iterable[Row], placer: Placer, report: IndexReport,
                 parts: Parts, progress: bool) -> Iterator[Service | Keyed]:
         """`prepare_rows` across the processes, each record stored in a part file, with the keys it is merged by."""
         ...
@@ -425,7 +425,7 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def build_index(rows: Iterable[Candidate | Held | Rejection], placer: Placer, writer: IndexWriter, *,
+def build_index(rows: Iterable[Row], placer: Placer, writer: IndexWriter, *,
                 live: Replaced | None = None, max_drop_share: float = 0.0, force: bool = False,
                 progress: bool = True, workers: RowWorkers | None = None) -> IndexReport:
     """Run the whole pipeline; the writer swaps the new index in only once it is complete, and only if
@@ -438,7 +438,7 @@ def build_index(rows: Iterable[Candidate | Held | Rejection], placer: Placer, wr
         return _build_index(rows, placer, writer, live, max_drop_share, force, progress, workers)
 
 
-def _build_index(rows: Iterable[Candidate | Held | Rejection], placer: Placer, writer: IndexWriter,
+def _build_index(rows: Iterable[Row], placer: Placer, writer: IndexWriter,
                  live: Replaced | None, max_drop_share: float, force: bool, progress: bool,
                  workers: RowWorkers | None) -> IndexReport:
     report = IndexReport()
@@ -473,7 +473,7 @@ def _build_index(rows: Iterable[Candidate | Held | Rejection], placer: Placer, w
     return report
 
 
-def prepare_rows(rows: Iterable[Candidate | Held | Rejection], placer: Placer, report: IndexReport,
+def prepare_rows(rows: Iterable[Row], placer: Placer, report: IndexReport,
                  progress: bool = False) -> list[Service]:
     """Every row checked, placed and validated, before anything is merged or written: the services, with
     `report` counting what was read and naming each row rejected or held and each warning. A table's check
@@ -484,16 +484,19 @@ def prepare_rows(rows: Iterable[Candidate | Held | Rejection], placer: Placer, r
     return services
 
 
-def read_chunks(rows: Iterable[Candidate | Held | Rejection], report: IndexReport,
+def read_chunks(rows: Iterable[Row], report: IndexReport,
                 progress: bool) -> Iterator[list[Candidate | Rejection]]:
     """The rows to prepare, `CHUNK` at a time, in order: those held for review and each row's warnings go to
-    `report` as they are read."""
+    `report` as they are read (of a row that makes no record, `Stated`, its warnings alone)."""
     chunk: list[Candidate | Rejection] = []
     held: dict[tuple[str, str | None], Held] = {}
 
     from tqdm import tqdm  # here: every server start imports this module, and only a build shows progress
 
     for row in tqdm(rows, desc="indexing", unit=" rows", disable=not progress, leave=False):
+        if isinstance(row, Stated):
+            _warned(row, report)
+            continue
         report.read += 1
         if isinstance(row, Held):
             _warned(row.candidate, report)
@@ -514,10 +517,10 @@ def read_chunks(rows: Iterable[Candidate | Held | Rejection], report: IndexRepor
         yield chunk
 
 
-def _warned(candidate: Candidate, report: IndexReport) -> None:
-    """`candidate`'s warnings in `report`, each by its file and line: of a row indexed or held for review alike,
-    as either keeps what the row says."""
-    report.warnings += [f"{place(candidate.origin.file, candidate.origin.line)}: {w}" for w in candidate.warnings]
+def _warned(row: Candidate | Stated, report: IndexReport) -> None:
+    """The row's warnings in `report`, each by its file and line: of a row indexed or held for review alike, as
+    either keeps what the row says, and of a `none` row (`Stated`), which states what it says."""
+    report.warnings += [f"{place(row.origin.file, row.origin.line)}: {w}" for w in row.warnings]
 
 
 def candidates_of(chunk: list[Candidate | Rejection]) -> list[Candidate]:
@@ -595,6 +598,6 @@ def _name_in(live: Replaced, service_id: str) -> str:
     return service.name if service is not None else ""
 
 
-def chain(*sources: Iterable[Candidate | Held | Rejection]) -> Iterator[Candidate | Held | Rejection]:
+def chain(*sources: Iterable[Row]) -> Iterator[Row]:
     for source in sources:
         yield from source

@@ -77,3 +77,17 @@ class Held:
     means: str         # what we read into it, and why that is not enough to show it as a type
     raw: dict[str, str] | None = None  # the source's own row, shown beside the evidence for review
     id_is: str | None = None  # what its id is beyond its source (an ODS code), as its mapping says (`SourceItem`)
+
+
+@dataclass(frozen=True)
+class Stated:
+    """A row that makes no record but states something: a curated table's `none` row, which says its area has no
+    such service (the claim is read from the table: `indexer.sources.curated.table_claims`). It is not counted as
+    read, as it is no service, but its warnings are reported by file and line as a service's row's are: before,
+    they travelled on a record, which a `none` row never makes, so its mistyped trust code said nothing."""
+
+    origin: Origin
+    warnings: tuple[str, ...] = ()
+
+
+Row = Candidate | Held | Stated | Rejection  # what an importer gives the pipeline, row by row

@@ -29,7 +29,7 @@ from indexer.merge import Keyed
 from rehabmap.record_keys import merge_keys
 from indexer.pipeline import (CHUNK, ImportRefused, IndexReport, Placer, candidates_of, collect, prepare_all,
                               read_chunks)
-from indexer.rows import Candidate, Held, Rejection
+from indexer.rows import Candidate, Rejection, Row
 from rehabmap.index.base import Parts
 from rehabmap.record import Service
 from rehabmap.taxonomy import ServiceType
@@ -59,12 +59,12 @@ class Workers:
 
     count: int
 
-    def prepare(self, rows: Iterable[Candidate | Held | Rejection], placer: Placer, report: IndexReport,
+    def prepare(self, rows: Iterable[Row], placer: Placer, report: IndexReport,
                 parts: Parts, progress: bool) -> Iterator[Service | Keyed]:
         return prepare_in_workers(rows, placer, report, parts, self.count, progress)
 
 
-def prepare_in_workers(rows: Iterable[Candidate | Held | Rejection], placer: Placer, report: IndexReport,
+def prepare_in_workers(rows: Iterable[Row], placer: Placer, report: IndexReport,
                        parts: Parts, workers: int, progress: bool = False) -> Iterator[Service | Keyed]:
     """`prepare_rows` across `workers` processes: what it reports, and each record in order as its chunk is done,
     stored in a part file, with the keys it is merged by (a record alone where the rows are fewer than `FORK_FROM`,

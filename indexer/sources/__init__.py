@@ -31,14 +31,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from indexer.rows import Candidate, Held, Origin, Rejection
+from indexer.rows import Origin, Rejection, Row
 from indexer.sources import cqc, curated, oruk
-from indexer.sources.common import CsvTable, FileUnreadable, base_suffix, csv_table, read_text
+from indexer.sources.common import FileUnreadable, base_suffix, csv_table, read_text
 from indexer.sources.csv_mapping import MAPPINGS_DIR, MappingError, find_mapping, no_mapping, read_mapped
 from rehabmap.errors import shorten
-
-Row = Candidate | Held | Rejection
-_NONE_STATED = object()  # a curated table whose every row says 'none': it states something, so it is not empty
 
 
 def load_source(path: Path, *, mapping: Path | None = None, source: str | None = None,
@@ -52,11 +49,9 @@ def load_source(path: Path, *, mapping: Path | None = None, source: str | None =
     for row in _rows(path, name, mapping, source, mappings_dir):
         if isinstance(row, Rejection) and row.origin.line == 0:
             whole_file.append(row)
-        elif isinstance(row, (Candidate, Held, Rejection)):
+        else:
             rows += 1
             yield row
-        else:  # _NONE_STATED
-            rows += 1
     if not rows and not whole_file:
         what = "its .json files hold" if path.is_dir() else "the file holds"
         whole_file.append(_file_rejection(name, source, f"no rows to import: {what} no services"))
@@ -89,7 +84,7 @@ def source_names(paths: Sequence[Path]) -> dict[Path, str]:
 
 
 def _rows(path: Path, name: str, mapping: Path | None, source: str | None,
-          mappings_dir: Path) -> Iterator[Row | object]:
+          mappings_dir: Path) -> Iterator[Row]:
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if base_suffix(p) == ".json")
         if not files:
@@ -133,7 +128,7 @@ def _load_json(path: Path, name: str, source: str | None) -> Iterator[Row]:
 
 
 def _load_csv(path: Path, name: str, mapping: Path | None, source: str | None,
-              mappings_dir: Path) -> Iterator[Row | object]:
+              mappings_dir: Path) -> Iterator[Row]:
     try:
         text = read_text(path)
         directory = None if mapping else csv_table(text, cqc.is_directory_header, cqc.TITLE_LINES_MAX)
@@ -149,14 +144,7 @@ def _load_csv(path: Path, name: str, mapping: Path | None, source: str | None,
         return
     spec = None if mapping else curated.spec_for(table.header)
     if spec is not None:  # a curated table from templates/curated/
-        lines = list(table.rows)  # a curated table is a few hundred rows at most
-        read = 0
-        for row in curated.read_curated(CsvTable(table.header, table.header_line, iter(lines)), spec, name,
-                                        source):
-            read += 1
-            yield row
-        if not read and lines:
-            yield _NONE_STATED
+        yield from curated.read_curated(table, spec, name, source)
         return
     try:
         chosen = find_mapping(path, table.header, mapping, mappings_dir)

@@ -113,15 +113,19 @@ class CsvRow:
             return reason
         return f"{self.short}: {reason}"
 
+    def cut_of(self, read: Iterable[str]) -> list[str]:
+        """The warning of a row its reader keeps: where it may be the first part of a row cut in two (`cut`) and
+        its reader `read`s a cell it may have lost (`lost`), its values there may be in the next row, which is
+        rejected or read into the wrong columns, so the row is said by the import's report, not kept with those
+        cells empty without a word."""
+        return [self.cut] if self.cut and set(self.lost) & set(read) else []
+
     def landed(self, candidate: Candidate, read: Iterable[str]) -> None:
-        """A row its reader keeps (indexed or held for review) as `candidate`: where it may be the first part of a
-        row cut in two (`cut`) and its reader `read`s a cell it may have lost (`lost`), its values there may be in
-        the next row, which is rejected or read into the wrong columns, so the row is said by the import's report,
-        not kept with those cells empty without a word; and a reason the import rejects it for later says first
-        that it is short (`Candidate.short`), as the cell cut may be why (a postcode 'LS9', its rest on the next
-        line)."""
-        if self.cut and set(self.lost) & set(read):
-            candidate.warnings.append(self.cut)
+        """A row its reader keeps (indexed or held for review) as `candidate`: warned of where it may be cut in two
+        (`cut_of`), and then a reason the import rejects it for later says first that it is short
+        (`Candidate.short`), as the cell cut may be why (a postcode 'LS9', its rest on the next line)."""
+        if warned := self.cut_of(read):
+            candidate.warnings += warned
             candidate.short = self.short
 
 

@@ -27,7 +27,7 @@ from datetime import date
 from pathlib import Path
 
 from geodata.england import ENGLAND
-from indexer.rows import Candidate, Origin, Rejection
+from indexer.rows import Candidate, Origin, Rejection, Row, Stated
 from indexer.sources.common import (
     CsvProblem,
     CsvRow,
@@ -158,7 +158,8 @@ def spec_for(header: Sequence[str]) -> TableSpec | None:
 @dataclass(frozen=True)
 class CuratedRow:
     """One row read and checked: the record it makes (None for a `none` row), the areas it speaks for, its
-    category, whether it is verified (who, when), or why it is rejected."""
+    category, whether it is verified (who, when), or why it is rejected; a `none` row's warnings (a record's
+    travel on its candidate)."""
 
     line: int
     category: str
@@ -167,23 +168,26 @@ class CuratedRow:
     verified_by: str | None
     verified_on: date | None
     problem: str | None
+    warnings: tuple[str, ...] = ()
 
 
-def read_curated(table: CsvTable, spec: TableSpec, file: str,
-                 source: str | None = None) -> Iterator[Candidate | Rejection]:
+def read_curated(table: CsvTable, spec: TableSpec, file: str, source: str | None = None) -> Iterator[Row]:
     """The table's rows as candidates; a bad row as a rejection naming its line, column and reason."""
     return rows_of(check_rows(table, spec, file, source), spec, file, source)
 
 
-def rows_of(checked: Iterable[CuratedRow], spec: TableSpec, file: str,
-            source: str | None = None) -> Iterator[Candidate | Rejection]:
-    """Checked rows as the import takes them: a record's candidate, or the rejection; a `none` row is neither."""
+def rows_of(checked: Iterable[CuratedRow], spec: TableSpec, file: str, source: str | None = None) -> Iterator[Row]:
+    """Checked rows as the import takes them: a record's candidate, or the rejection; a `none` row is `Stated`,
+    which makes no record (so a table whose every row says `none` is not an empty source) and whose warnings the
+    import reports."""
     for row in checked:
         origin = Origin(source or spec.source, file, row.line, licence=LICENCE)
         if row.problem is not None:
             yield Rejection(origin, row.problem)
         elif row.candidate is not None:
             yield row.candidate
+        else:
+            yield Stated(origin, row.warnings)
 
 
 def check_rows(table: CsvTable, spec: TableSpec, file: str, source: str | None = None) -> Iterator[CuratedRow]:
@@ -257,10 +261,13 @@ def _check(raw: CsvRow, spec: TableSpec, file: str, source: str | None, columns:
         fail("verified_by", f"a '{NONE}' row says the area has no such service: it needs who verified it, and when")
     # A cell a short row leaves out is read as empty: where an error is of one, the row says first that it is short.
     problem = raw.rejected("; ".join(errors), failed) if errors else None
+    read = [columns.get(c, c) for c in spec.columns]
     if candidate is not None:
         candidate.warnings.extend(warnings)
-        raw.landed(candidate, (columns.get(c, c) for c in spec.columns))
-    return CuratedRow(raw.line, category, areas, None if problem else candidate, verified_by, verified_on, problem)
+        raw.landed(candidate, read)
+    stated = tuple(warnings + raw.cut_of(read)) if candidate is None else ()  # a `none` row's: it has no candidate
+    return CuratedRow(raw.line, category, areas, None if problem else candidate, verified_by, verified_on, problem,
+                      stated)
 
 
 def _candidate(cell: dict[str, str], spec: TableSpec, file: str, line: int, source: str | None, name: str,

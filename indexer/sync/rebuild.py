@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from indexer.rows import Candidate, Held, Rejection
+from indexer.rows import Candidate, Rejection, Row
 from indexer.sources import source_names
 from indexer.sources.curated import table_claims
 from indexer.sync.codec import fetched_at_of, item_from_json
@@ -30,8 +30,8 @@ from rehabmap.maintain.database import Database
 from rehabmap.maintain.migrations import exists
 
 
-def with_directory(store: Path | Database, sources: Sequence[Path], rows: Iterable[Candidate | Held | Rejection], *,
-                   live: IndexBackend | None = None) -> Iterator[Candidate | Held | Rejection]:
+def with_directory(store: Path | Database, sources: Sequence[Path], rows: Iterable[Row], *,
+                   live: IndexBackend | None = None) -> Iterator[Row]:
     """A rebuild's rows: the synced records, then the source files' rows. `live`: the index it is to replace."""
     yield from synced_rows(store, live=live)
     yield from rows

@@ -176,7 +176,7 @@ def test_a_table_saved_without_its_rows_trailing_empty_cells_reads_as_the_whole_
         path.write_text(text + "E54000054,,Wakefield IPS (invented),Invented Trust,2 Test Street\n", encoding="utf-8")
 
     def read(path: Path) -> list[tuple[int, object]]:
-        return [(r.origin.line, getattr(r, "reason", None) or r.fields) for r in load_source(path)]
+        return [(r.origin.line, getattr(r, "reason", None) or getattr(r, "fields", r)) for r in load_source(path)]
 
     assert sum(len(line.split(",")) < 14 for line in saved.read_text().splitlines()) == 4 + 1
     assert read(saved) == read(whole)
@@ -229,6 +229,36 @@ def test_a_row_a_line_break_cut_in_its_last_cell_is_rejected_saying_it_is_short(
                                f"a cell that is not quoted): {reason}")
 
 
+NONE_ROWS = """trust_ods_code,serves,team_name,organisation,address,postcode,phone,email,website,referral_route,\
+description,verified_by,verified_on,notes
+ZZ9,E08000032,none,,,,,,,,,Ann Curator,2026-10-01,
+RGD,E08000035,none,,,,,,,,,Bob Curator,2026-09-15\n(by phone),no team commissioned
+"""
+
+
+def test_a_none_rows_warnings_are_reported_as_a_services_are(tmp_path, geography, geodata_dir):
+    """Two `none` rows of a community rehab team table: one with a trust code the 2021 list of NHS trusts does not
+    hold (mistyped, or a newer trust), one with a line break typed in its verified_on, a cell not quoted, so that its
+    notes fall to the next line. Before, neither was warned of: a row's warnings travelled on the service it makes,
+    and a `none` row makes none, so a mistyped trust code said nothing where a service's row says "check the code".
+    Now each is reported by file and line, as a service's row is; their areas are still covered, and still no row
+    of theirs is counted as read or makes a record."""
+    table = tmp_path / "teams.csv"
+    table.write_text(NONE_ROWS, encoding="utf-8")
+    home = make_home(tmp_path / "home", geodata_dir)
+    report = rebuild(home, geography, [SAMPLE, table])
+    assert [w for w in report.warnings if w.startswith("teams.csv")] == [
+        "teams.csv:2: column trust_ods_code: 'ZZ9' is not in the 2021 list of NHS trusts (a newer trust is fine; "
+        "check the code)",
+        "teams.csv:3: read with its last 1 cells empty: the next row, line 4, has 2, which would complete it if a line "
+        "break inside a cell that is not quoted cut it in two: check the row"]
+    assert report.read == len(list(load_source(SAMPLE))) + 1, "the next row, line 4, alone"
+    assert [r.origin.line for r in report.rejected if r.origin.file == table.name] == [4]
+    claims = CoverageStore(home / "directory.sqlite").claims()
+    assert sorted((c.category, c.area_code) for c in claims) == [("community_rehab_team", "E08000032"),
+                                                                 ("community_rehab_team", LEEDS)]
+
+
 def test_a_verified_table_makes_its_areas_covered_and_a_rebuild_without_it_uncovers_them(
         tmp_path, geography, geodata_dir, data_dir, tables):
     home = make_home(tmp_path / "home", geodata_dir)
@@ -266,7 +296,7 @@ def test_a_table_whose_every_row_says_none_is_a_statement_not_an_empty_source(tm
     home = make_home(tmp_path / "home", geodata_dir)
     table = tmp_path / "none.csv"
     table.write_text(IPS.splitlines()[0] + "\n" + IPS.splitlines()[2] + "\n", encoding="utf-8")
-    assert list(load_source(table)) == []
+    assert [(type(r).__name__, r.origin.line) for r in load_source(table)] == [("Stated", 2)]  # no record, no rejection
     rebuild(home, geography, [SAMPLE, table])
     claims = CoverageStore(home / "directory.sqlite").claims()
     assert [(c.category, c.area_code, c.as_of) for c in claims] == [("ips_employment", NORTH_EAST_LONDON,
