@@ -1,6 +1,6 @@
 """An ONS area by its code, as rehabmap names and draws it, at every level it answers for: the geography's own
 (ICB, sub-ICB location, local authority district, region), and a county council, which the boundaries do not hold.
-A county's name is the small-area table's, its outline its districts' (as `rehabmap.gaps.maps.area_geometry`), and a
+A county's name is the small-area table's, its outline its districts' (`SmallAreas.drawn_districts`), and a
 service is located in it when it is located in one of its districts.
 
 Before, a county council was an unknown code wherever only the geography was asked: `GET /areas/E10000003` said
@@ -49,26 +49,12 @@ def named_area(geography: Geography, small_areas: Callable[[], SmallAreas], code
         area = geography.areas.get(key)
     except UnknownArea as unknown:
         table = small_areas()
-        districts = _drawn_districts(geography, table, key)
+        districts = table.drawn_districts(geography.areas, key)
         if districts is None:
             raise unknown
         return NamedArea(key, table.area_name(key), COUNTY, frozenset(districts),
                          lambda: geography.areas.union(districts))
     return NamedArea(area.code, area.name, area.level, frozenset({area.code}), lambda: area.geometry)
-
-
-def _drawn_districts(geography: Geography, table: SmallAreas, code: str) -> list[str] | None:
-    """The districts of county council `code` where the boundaries hold each of them; None for a code that is no
-    county council's, or a county the boundaries cannot outline (`rehabmap.gaps.maps.area_geometry`'s None)."""
-    try:
-        if table.level_of(code) != COUNTY:
-            return None
-        districts = table.districts(code)
-        for district in districts:
-            geography.areas.get(district)
-    except UnknownArea:
-        return None
-    return districts
 
 
 def area_name(geography: Geography, small_areas: Callable[[], SmallAreas], code: str) -> str:

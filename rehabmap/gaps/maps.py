@@ -72,13 +72,14 @@ def area_geometry(areas: Any, small_areas: SmallAreas, code: str) -> BaseGeometr
     """An area's polygon (`areas`: a geodata AreaIndex): an ICB's or a local authority's from the built boundaries,
     a county council's the union of its districts' (the boundaries hold no counties; the generalised districts
     share their edges, so the union is the county's outline, a unitary city inside it a hole). None where the
-    boundaries do not know the area."""
+    boundaries do not know the area (`SmallAreas.drawn_districts`, for a county)."""
     try:
         if small_areas.level_of(code) != "county":
             return areas.get(code).geometry
-        return areas.union(small_areas.districts(code))
     except UnknownArea:
         return None
+    districts = small_areas.drawn_districts(areas, code)
+    return None if districts is None else areas.union(districts)
 
 
 # Each area's outline as an export gives it, per boundaries (an AreaIndex) and area code: the shapes do not change

@@ -255,6 +255,21 @@ class SmallAreas:
         """The codes of the local authorities whose small areas make up an area (sorted)."""
         return sorted(set(self.la[self.members(code)].tolist()))
 
+    def drawn_districts(self, areas: Any, code: str) -> list[str] | None:
+        """The districts of county council `code` where the boundaries (`areas`, a geodata AreaIndex) hold each of
+        them: the county's outline is their union (`AreaIndex.union`), as the boundaries hold no counties. None for
+        a code that is no county council's, or a county the boundaries cannot outline. The one rule of a county's
+        outline: `rehabmap.named_areas` names a county by it, `rehabmap.gaps.maps.area_geometry` draws one."""
+        try:
+            if self.level_of(code) != "county":
+                return None
+            districts = self.districts(code)
+            for district in districts:
+                areas.get(district)
+        except UnknownArea:
+            return None
+        return districts
+
     def area_name(self, code: str) -> str:
         key = code.strip().upper()
         groups = self.groups(self.level_of(key))
