@@ -14,6 +14,7 @@ import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, get_args
 
@@ -86,13 +87,15 @@ class Mapping:
         """Whether the file's name is one this mapping says it is for (`files`, matched ignoring case)."""
         return any(fnmatch.fnmatch(csv_path.name.lower(), pattern.lower()) for pattern in self.files)
 
-    def used_columns(self) -> list[str]:
-        """Every column the mapping reads: for a field, or in a filter."""
-        return list(dict.fromkeys([c for cols in self.columns.values() for c in cols] + [
+    @cached_property
+    def used_columns(self) -> tuple[str, ...]:
+        """Every column the mapping reads: for a field, or in a filter. Once a mapping: a kept row that may be cut
+        in two is warned of where its reader reads a cell it may have lost (`CsvRow.landed`)."""
+        return tuple(dict.fromkeys([c for cols in self.columns.values() for c in cols] + [
             c for rule in self.include + self.exclude for c in rule.columns]))
 
     def missing_columns(self, header: list[str]) -> list[str]:
-        return [c for c in self.used_columns() if c not in header]
+        return [c for c in self.used_columns if c not in header]
 
     def filtered_out(self, values: dict[str, str]) -> FilterRule | None:
         """The rule that leaves the row out, or None to keep it: every include rule must match, no exclude rule."""
@@ -337,19 +340,18 @@ def _row(row: CsvRow, mapping: Mapping, file: str, source: str, edition: FileEdi
     if rule:
         return Rejection(origin, row.rejected(f"filtered out by mapping {mapping.path.name}: "
                                               f"{rule.explain(row.values)}", rule.columns))
-    result = _mapped(row, mapping, file, source, edition)
+    result = _mapped(row, mapping, origin, edition)
     if row.cut and not isinstance(result, Rejection):  # kept: said where its values may be in the next row
-        row.landed(result.candidate if isinstance(result, Held) else result, mapping.used_columns())
+        row.landed(result.candidate if isinstance(result, Held) else result, mapping.used_columns)
     return result
 
 
-def _mapped(row: CsvRow, mapping: Mapping, file: str, source: str, edition: FileEdition
-            ) -> Candidate | Held | Rejection:
+def _mapped(row: CsvRow, mapping: Mapping, origin: Origin, edition: FileEdition) -> Candidate | Held | Rejection:
     """A row the mapping's filters keep, as its fields say. A rejection for a column a short row leaves out says
     first that the row is short (`CsvRow.rejected`), as does one for the value of the cell a line break may have cut
     it in (the last it holds, where the next row would complete it); one for another value a cell holds does not,
-    as a cell left out is read as empty and an empty cell is never parsed."""
-    origin = Origin(source, file, row.line, licence=mapping.licence)
+    as a cell left out is read as empty and an empty cell is never parsed. `origin`: the row's, before its id is
+    known."""
     parser = RowParser()
     refused: list[str] = []  # the columns of the values the parser refuses
     for field, columns in mapping.columns.items():
@@ -360,7 +362,8 @@ def _mapped(row: CsvRow, mapping: Mapping, file: str, source: str, edition: File
     if not fields.get("name"):
         return Rejection(origin, row.rejected(f"no name (column '{name_column}')", mapping.columns.get("name", ())))
     source_id = _source_id(mapping, row.values, fields)
-    origin = Origin(source, file, row.line, source_id=source_id, licence=mapping.licence, edition=edition)
+    origin = Origin(origin.source, origin.file, origin.line, source_id=source_id, licence=origin.licence,
+                    edition=edition)
     if not source_id:
         return Rejection(origin, row.rejected(f"no id (column '{mapping.columns['id'][0]}')", mapping.columns["id"]))
     if parser.errors:
