@@ -164,16 +164,25 @@ def retire_removed(settings: Settings, source: str, *, actor: str, dry_run: bool
                              dry_run=dry_run)
 
 
-def discard_run(settings: Settings, source: str) -> dict[str, int]:
-    """Drop what an unapplied run of each of the source's connectors fetched; per connector, how many. Those of a
-    feed no longer configured too, whose runs the store recorded under `source` (`command_source`): no run of it
-    will come to go on from what it fetched, and before, only the feeds whose files were there were looked at."""
+@dataclass(frozen=True)
+class Discarded:
+    """What `discard_run` dropped of one connector's unapplied run."""
+
+    dropped: int      # fetched records
+    configured: bool  # whether a run of it will come: not for a feed whose file has left the feed folder
+
+
+def discard_run(settings: Settings, source: str) -> dict[str, Discarded]:
+    """Drop what an unapplied run of each of the source's connectors fetched; per connector, how many, and whether
+    it is still configured (one of the source's connectors now: `connector_names`), as the command says which. Those
+    of a feed no longer configured too, whose runs the store recorded under `source` (`command_source`): no run of
+    it will come to go on from what it fetched, and before, only the feeds whose files were there were looked at."""
     from indexer.sync.connectors import command_source, connector_names
 
     store = open_store(settings)
     names = connector_names(source, settings)
-    names += [name for name in store.names() if command_source(name) == source and name not in names]
-    return {name: store.abandon_run(name) for name in names}
+    gone = [name for name in store.names() if command_source(name) == source and name not in names]
+    return {name: Discarded(store.abandon_run(name), name not in gone) for name in names + gone}
 
 
 def open_review(settings: Settings, *, live: bool = True, state: AppState | None = None) -> ReviewQueue:

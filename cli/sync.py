@@ -46,7 +46,6 @@ def sync_command(source: str, dry_run: bool, force: bool, full: bool, discard: b
     Nothing is ever deleted: what the source drops is retired with the reason and date. Types a source only
     suggests wait in the review queue ('rehabmap review list')."""
     from app.sync import discard_run, sync_source
-    from indexer.sync.connectors import configured
     from rehabmap.config import get_settings
 
     settings = get_settings()
@@ -54,14 +53,13 @@ def sync_command(source: str, dry_run: bool, force: bool, full: bool, discard: b
         _retire(source, retire_removed, dry_run=dry_run, others=force or full or discard or max_change is not None)
         return
     if discard:
-        still = configured(settings)
-        for name, dropped in discard_run(settings, source).items():
-            if still(name):
-                click.echo(f"{name}: dropped {dropped} fetched records of an unfinished run; the next run starts "
-                           "from the last applied one")
-            elif dropped:  # a feed no longer configured: named only where it had something to drop
-                click.echo(f"{name}: dropped {dropped} fetched records of an unfinished run; its feed is no longer "
-                           "configured, so no run of it will come")
+        for name, discarded in discard_run(settings, source).items():
+            if discarded.configured:
+                click.echo(f"{name}: dropped {discarded.dropped} fetched records of an unfinished run; the next run "
+                           "starts from the last applied one")
+            elif discarded.dropped:  # a feed no longer configured: named only where it had something to drop
+                click.echo(f"{name}: dropped {discarded.dropped} fetched records of an unfinished run; its feed is no "
+                           "longer configured, so no run of it will come")
         return
     share = max_change if max_change is not None else settings.sync_max_change_share
     runs = sync_source(settings, source, actor=f"rehabmap sync {source}, {_actor()}", dry_run=dry_run, force=force,
