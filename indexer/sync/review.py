@@ -145,20 +145,16 @@ class ReviewItem(SourceKeyed):
         areas = self.service.get("areas") or {}
         return ", ".join(filter(None, [self.service.get("postcode"), areas.get("lad_name"), areas.get("icb_name")]))
 
-    def held_words(self, source_title: str) -> str | None:
-        """Why whoever looks for the record by id does not find it (`why_unshown`), the record and its source
-        (`source_title`: as a person reads it) named: what the API, the command line and the keepers' pages say
-        first, each then saying where to decide it. None for one decided in."""
-        why = self.why_unshown()
-        return None if why is None else f"'{self.service_id[:80]}' is held from {source_title} but not shown: {why}"
-
     def held(self, source_title: str, *, field: str = "service_id") -> ServiceNotFound | None:
-        """What was asked of the record by id (a change, a link to an organisation) refused as `held_words` say,
-        with where it is decided apart (`Remedy.REVIEW_DECISION`): each face words that itself, naming the record
-        where it gives a command (`subject`). None for one decided in."""
-        words = self.held_words(source_title)
-        return None if words is None else ServiceNotFound(f"{words}.", field=field, remedy=Remedy.REVIEW_DECISION,
-                                                          subject=self.service_id)
+        """What was asked of the record by id (a change, a link to an organisation) refused, saying why whoever
+        looks for it by id does not find it (`why_unshown`), the record and its source (`source_title`: as a person
+        reads it) named, with where it is decided apart (`Remedy.REVIEW_DECISION`): each face words that itself,
+        naming the record where it gives a command (`subject`). None for one decided in."""
+        why = self.why_unshown()
+        if why is None:
+            return None
+        return ServiceNotFound(f"'{self.service_id[:80]}' is held from {source_title} but not shown: {why}.",
+                               field=field, remedy=Remedy.REVIEW_DECISION, subject=self.service_id)
 
     def why_unshown(self) -> str | None:
         """Why the index does not hold a record its source gives (it awaits review, or a maintainer rejected it),
