@@ -1,9 +1,10 @@
-"""Instructions the services CSV export costs, counted by valgrind: an A/B that a loaded machine cannot blur.
+"""Instructions the services exports cost, counted by valgrind: an A/B that a loaded machine cannot blur.
 
-`csv_lines` (GET /services.csv's body) over the first ROWS of the bench corpus, each given a phone number of
-digits alone, as CQC gives them; with `--listed`, as a fully synced directory's worst case: every record listed
-by CQC and carrying a CQC care home's 17 field sources, so each row has its source listing's columns. Run under
-callgrind with instrumentation off; counting is switched on (`callgrind_control -i on`) around the export only:
+`csv_lines` (GET /services.csv's body; with `--geojson`, `geojson_chunks`, GET /services.geojson's) over the first
+ROWS of the bench corpus, each given a phone number of digits alone, as CQC gives them; with `--listed`, as a fully
+synced directory's worst case: every record listed by CQC and carrying a CQC care home's 17 field sources, so each
+row has its source listing's columns. Run under callgrind with instrumentation off; counting is switched on
+(`callgrind_control -i on`) around the export only:
 
     PYTHONHASHSEED=0 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/tmp/cg.out \\
         python -m bench.export_instructions --rows 10000 --listed          # "I refs" is the count
@@ -35,21 +36,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=10000)
     parser.add_argument("--listed", action="store_true", help="every record listed by CQC, with its field sources")
+    parser.add_argument("--geojson", action="store_true", help="the GeoJSON export instead of the CSV")
     args = parser.parse_args()
-    from api.exports import csv_lines
+    from api.exports import csv_lines, geojson_chunks
     from rehabmap.browse import Listed
     from rehabmap.maintain.freshness import Listings
 
     extra = {"field_sources": CQC_FIELD_SOURCES} if args.listed else {}
     items = [Listed(s.model_copy(update={"phone": f"0113496{n % 10000:04d}", **extra}))
              for n, s in enumerate(common.corpus(max(args.rows, 50)))]
-    listings = Listings(None, {"cqc": "Care Quality Commission (CQC)"})
+    listings = Listings(None, {"cqc": "Care Quality Commission (CQC)"}.__getitem__)
     if args.listed:
-        listings.listed = {item.service.id: ("cqc", date(2026, 12, 1)) for item in items}
+        listings.listed = {item.service.id: ("cqc", "cqc", date(2026, 12, 1)) for item in items}
     today = date(2026, 12, 2)
-    list(csv_lines(items[:50], today, listings))  # first calls (lazy imports, caches) before counting starts
+    export = geojson_chunks if args.geojson else csv_lines
+    list(export(items[:50], today, listings))  # first calls (lazy imports, caches) before counting starts
     subprocess.run(["callgrind_control", "-i", "on", str(os.getpid())], check=True, capture_output=True)
-    for _ in csv_lines(items[:args.rows], today, listings):
+    for _ in export(items[:args.rows], today, listings):
         pass
     os._exit(0)  # out at once: the interpreter's shutdown would be counted too
 

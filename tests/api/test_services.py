@@ -7,10 +7,11 @@ import csv
 import io
 import random
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 
-from api.exports import CHUNK_CHARS, COLUMNS, _cell, in_chunks
+from api.exports import CHUNK_CHARS, COLUMNS, _cell, in_chunks, record
 from geodata.distance import great_circle_km
 from rehabmap.index.base import ServiceQuery
 from rehabmap.taxonomy import ServiceType
@@ -214,6 +215,15 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_defused():
     assert _cell("+44 113 496 0000") == "'+44 113 496 0000"
     assert _cell("Leeds") == "Leeds" and _cell(-1.5) == "-1.5" and _cell(None) == "" and _cell(True) == "true"
     assert _cell(["autism", "language:pl"]) == "autism;language:pl"
+
+
+def test_a_records_values_are_in_the_columns_order(backend):
+    """The CSV writes a record's values as it makes them (`csv_lines`), so they must be in `COLUMNS`' order."""
+    from rehabmap.browse import Listed
+    from rehabmap.maintain.freshness import Listings
+
+    service = backend.get("sample:aire-valley-rehabilitation-unit")
+    assert tuple(record(Listed(service), date(2026, 12, 2), Listings(None, str))) == COLUMNS
 
 
 def test_pieces_are_handed_on_in_chunks_in_order_and_lazily() -> None:
