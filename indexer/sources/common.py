@@ -94,14 +94,17 @@ class CsvRow:
     values: dict[str, str]
     left_out: tuple[str, ...] = ()  # the header's last columns the row has no cells for, read as empty
     short: str = ""                 # so, how many cells it has of the header's, and what may have made it short
-    cut: str = ""                   # a short row the next would complete: that it may be cut in two (`_cut_rows`)
-    cut_cell: str = ""              # where `cut`, the column of its last cell, which the line break would cut
+    # A short row that the next would complete, or that would complete the one before: that it may be a part of a
+    # row cut in two (`_cut_rows`); and the columns of the cells the line break would have cut (its last, of a first
+    # part; its first, of a second)
+    cut: str = ""
+    cut_cells: tuple[str, ...] = ()
 
     @property
     def lost(self) -> tuple[str, ...]:
-        """The columns whose cells the row may have lost: those it leaves out and, where it may be cut in two, the
-        cell the line break would have cut, which holds only what came before the break."""
-        return (self.cut_cell, *self.left_out) if self.cut else self.left_out
+        """The columns whose cells the row may have lost: those it leaves out and, where it may be a part of a row
+        cut in two, the cell the line break would have cut, which holds only what came before the break, or after."""
+        return (*self.cut_cells, *self.left_out)
 
     def rejected(self, reason: str, about: Iterable[str]) -> str:
         """Why the row is rejected, saying first that it is short where a cell it may have lost (`lost`) is one of
@@ -114,10 +117,10 @@ class CsvRow:
         return f"{self.short}: {reason}"
 
     def cut_of(self, read: Iterable[str]) -> list[str]:
-        """The warning of a row its reader keeps: where it may be the first part of a row cut in two (`cut`) and
-        its reader `read`s a cell it may have lost (`lost`), its values there may be in the next row, which is
-        rejected or read into the wrong columns, so the row is said by the import's report, not kept with those
-        cells empty without a word."""
+        """The warning of a row its reader keeps: where it may be a part of a row cut in two (`cut`) and its reader
+        `read`s a cell it may have lost (`lost`), its values there may be in the next row (or the row before), which
+        is rejected or read into the wrong columns, so the row is said by the import's report, not kept with those
+        cells empty (or its first cell holding the end of another's) without a word."""
         return [self.cut] if self.cut and set(self.lost) & set(read) else []
 
     def landed(self, candidate: Candidate, read: Iterable[str]) -> None:
@@ -205,31 +208,42 @@ def _rows(reader: Any, header: list[str], ends_text: Callable[[], bool],
 
 
 def _cut_rows(rows: Iterator[CsvRow | CsvProblem], header: list[str]) -> Iterator[CsvRow | CsvProblem]:
-    """`rows`, each short row that the next row's cells would complete marked `cut`. A line break inside a cell
-    that is not quoted cuts a row in two short rows whose cells, the cut cell counted in both, number the header's
-    (or fewer, its last empty cells left out). An Excel export quotes such a cell and leaves out only a row's last
-    empty cells, so two of its short rows make one only where both are mostly empty (none of the 2018 hospital
-    list's 848 so saved): a row that lands is warned of, never changed or rejected, as it may be whole."""
+    """`rows`, each two short rows that would make one marked `cut`, both: a line break inside a cell that is not
+    quoted cuts a row in two short rows whose cells, the cut cell counted in both, number the header's (or fewer,
+    its last empty cells left out). An Excel export quotes such a cell and leaves out only a row's last empty
+    cells, so two of its short rows make one only where both are mostly empty (none of the 2018 hospital list's
+    848 so saved): a row that lands is warned of, never changed or rejected, as it may be whole."""
     before: CsvRow | CsvProblem | None = None
     for row in rows:
         if before is not None:
-            yield _marked(before, row, header)
+            done, row = _marked(before, row, header)
+            yield done
         before = row
     if before is not None:
         yield before
 
 
-def _marked(row: CsvRow | CsvProblem, after: CsvRow | CsvProblem, header: list[str]) -> CsvRow | CsvProblem:
-    """`row`, marked `cut` where it and the row `after` it are short and would make one row."""
+def _marked(row: CsvRow | CsvProblem, after: CsvRow | CsvProblem,
+            header: list[str]) -> tuple[CsvRow | CsvProblem, CsvRow | CsvProblem]:
+    """`row` and the row `after` it, each marked `cut` where both are short and would make one row."""
     if not (isinstance(row, CsvRow) and isinstance(after, CsvRow) and row.left_out and after.left_out):
-        return row
+        return row, after
     width = len(header)
     cells, after_cells = width - len(row.left_out), width - len(after.left_out)
     if cells + after_cells - 1 > width:
-        return row
-    return replace(row, cut=f"read with its last {len(row.left_out)} cells empty: the next row, line {after.line}, "
-                            f"has {after_cells}, which would complete it if a line break inside a cell that is not "
-                            "quoted cut it in two: check the row", cut_cell=header[cells - 1])
+        return row, after
+    first = (f"read with its last {len(row.left_out)} cells empty: the next row, line {after.line}, has {after_cells}, "
+             "which would complete it if a line break inside a cell that is not quoted cut it in two: check the row")
+    second = (f"read with its last {len(after.left_out)} cells empty: the row before, line {row.line}, has {cells}, "
+              "which it would complete if a line break inside a cell that is not quoted cut them in two: check the "
+              "row")
+    return _part(row, first, header[cells - 1]), _part(after, second, header[0])
+
+
+def _part(row: CsvRow, said: str, cell: str) -> CsvRow:
+    """`row` marked as a part of a row cut in two (`cut`), the line break in `cell`: a row may be the second part of
+    one and the first of another."""
+    return replace(row, cut="; ".join(filter(None, (row.cut, said))), cut_cells=(*row.cut_cells, cell))
 
 
 def _short(cells: int, width: int) -> str:

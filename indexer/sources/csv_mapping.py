@@ -341,7 +341,7 @@ def _row(row: CsvRow, mapping: Mapping, file: str, source: str, edition: FileEdi
         return Rejection(origin, row.rejected(f"filtered out by mapping {mapping.path.name}: "
                                               f"{rule.explain(row.values)}", rule.columns))
     result = _mapped(row, mapping, origin, edition)
-    if row.cut and not isinstance(result, Rejection):  # kept: said where its values may be in the next row
+    if row.cut and not isinstance(result, Rejection):  # kept: said where its values may be in another row
         row.landed(result.candidate if isinstance(result, Held) else result, mapping.used_columns)
     return result
 

@@ -373,6 +373,54 @@ def test_a_kept_row_cut_in_two_inside_a_cell_its_mapping_reads_is_warned_of_thou
         "inside a cell that is not quoted cut it in two: check the row"]
 
 
+NAME_FIRST_MAPPING = """[source]
+name = "name-first"
+licence = "OGL-UK-3.0"
+
+[columns]
+name = "Name"
+address = ["Address", "Town"]
+postcode = "Postcode"
+phone = "Phone"
+email = "Email"
+website = "Website"
+
+[constants]
+service_type = "inpatient_rehab_level1"
+"""
+
+
+def test_the_second_part_of_a_row_cut_in_two_that_is_kept_is_warned_of(tmp_path):
+    """A list laid out name first, as a council's or a trust's own list often is, of the 2018 hospital list's Cygnet
+    hospitals (19 real rows), saved by an older Excel, so that the row of Cygnet Hospital Coventry, which gives no
+    phone, email or website, is saved without them; read through a mapping with no filters, and a line break typed
+    in Coventry's name, a cell not quoted: the row is cut in two. Its first part, 'Cygnet Hospital', cannot be placed
+    and is rejected saying the row is short; its second part, 'Coventry' and the rest of the row, was kept as a
+    service named "Coventry" without a word, as only the first part of a row so cut was marked. Now the second part
+    is marked too: its first cell holds only what came after the break, so, kept, it is warned of by line."""
+    rows = [r for r in csv.DictReader(HOSPITALS_2018.open(encoding="utf-8", newline=""))
+            if r["ParentName"] == "Cygnet Health Care Limited"]
+    columns = {"Name": "OrganisationName", "Address": "Address1", "Town": "City", "Postcode": "Postcode",
+               "Phone": "Phone", "Email": "Email", "Website": "Website"}
+    listed = tmp_path / "units.csv"
+    listed.write_text(as_excel_saves("".join(
+        ",".join(cells) + "\n" for cells in [list(columns), *([r[c] for c in columns.values()] for r in rows)]
+    )).replace("Cygnet Hospital Coventry", "Cygnet Hospital\nCoventry"), encoding="utf-8", newline="")
+    (tmp_path / "units.mapping.toml").write_text(NAME_FIRST_MAPPING, encoding="utf-8")
+    line = 1 + next(n for n, r in enumerate(rows, 1) if r["OrganisationCode"] == "NMJ25")
+    assert len(rows) == 19 and line > 17  # past the 16th row, where Excel leaves out a row's last empty cells
+    read = {r.origin.line: r for r in load_source(listed)}
+    assert isinstance(read[line], Rejection) and read[line].reason.startswith(
+        "row has 1 of the header's 7 columns (cells left out, or a line break inside a cell that is not quoted): "
+        "cannot be placed: Cygnet Hospital")
+    kept = read[line + 1]
+    assert isinstance(kept, Candidate) and kept.fields["name"] == "Coventry" and kept.fields["postcode"] == "CV2 4FN"
+    assert kept.warnings == [
+        f"read with its last 3 cells empty: the row before, line {line}, has 1, which it would complete if a line "
+        "break inside a cell that is not quoted cut them in two: check the row"]
+    assert [r.origin.line for r in read.values() if isinstance(r, Candidate) and r.warnings] == [line + 1]
+
+
 def test_the_2014_15_hospital_list_mapping_is_the_2018_one_with_what_differs(tmp_path):
     """The 2014–15 mapping copied the 2018 one wholesale (columns, values, filters), so a fix to one could miss the
     other; it is `based_on` it now and gives only what differs (the rows of both files read the same as before:
