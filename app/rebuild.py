@@ -30,6 +30,7 @@ from pathlib import Path
 from app.parts import open_backend, open_geography, open_previous, open_writer
 from app.sync import hold_for_review
 from indexer.pipeline import GeographyPlacer, ImportRefused, IndexReport, RowWorkers, build_index, chain
+from indexer.precedence import source_precedence
 from indexer.rows import Rejection
 from indexer.sources import load_source, source_names
 from indexer.sync.live import built_at
@@ -109,10 +110,11 @@ def _rebuild_index(settings: Settings, sources: Sequence[Path], *, actor: str, m
     writer: IndexWriter = live_writer
     if directory is not None:  # the maintainers' edits are laid over the new index before it goes live
         writer = OverlayWriter(live_writer, directory)
+    precedence = source_precedence()  # a mapping's `supersedes` refused before anything is begun
     _begin(home, sources, table)
     try:
         placer = GeographyPlacer(open_geography(settings))
-        report = build_index(rows, placer, writer, live=replaced,
+        report = build_index(rows, placer, writer, live=replaced, precedence=precedence,
                              force=force, progress=progress, workers=_workers(workers),
                              max_drop_share=settings.index_max_drop_share if max_drop_share is None else max_drop_share)
     except ImportRefused as refused:

@@ -79,6 +79,7 @@ def split(rows, placer, path: Path, workers: int) -> dict[str, list[float]]:
     stored by worker processes, merged as they come, `indexer.merge.Merging`, the stored ones copied)."""
     from indexer.merge import Merging
     from indexer.pipeline import IndexReport, collector_paused, prepare_rows
+    from indexer.precedence import source_precedence
     from indexer.workers import prepare_in_workers
     from search.embedded import EmbeddedWriter
 
@@ -97,7 +98,7 @@ def split(rows, placer, path: Path, workers: int) -> dict[str, list[float]]:
             prepared = timed("prepare", lambda: prepare_rows(rows, placer, IndexReport()))
         else:
             prepared = timed("prepare", lambda: list(prepare_in_workers(rows, placer, IndexReport(), parts, workers)))
-        merged = timed("merge", lambda: list(Merging().stream(prepared)))
+        merged = timed("merge", lambda: list(Merging(source_precedence()).stream(prepared)))
         timed("write", lambda: writer.replace_all(merged))
     if parts is not None:
         parts.remove()

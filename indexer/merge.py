@@ -1,8 +1,11 @@
 """Duplicates across sources become one record that remembers which source gave each field.
 
 Two records are the same service when they share an id, a CQC location id, or the same normalised
-name and postcode. The first record seen is the base; later ones only fill what it leaves empty. An inactive
-record (retired by its source) is merged by its id alone: it still takes in an older copy of itself (a file's row of
+name and postcode. The first record seen is the base: its id is kept (so its links, decisions and edits stay where
+they are). Where two of the records give a field, the value of the one whose source supersedes the other's wins
+(`Precedence`, which the caller passes in: `indexer.precedence` reads it where the sources are defined), and where
+neither supersedes the other, the first seen's: before, the first seen's always did. An inactive record (retired
+by its source) is merged by its id alone: it still takes in an older copy of itself (a file's row of
 a location since deregistered stays out of search), but it is never the base of another record nor merged into one,
 so a home CQC registered again under a new location id, at the same name and postcode, stays in search, and the
 retired record keeps its own id and history, as a sync's live write leaves them (`indexer.sync.publish`). A need
@@ -12,8 +15,8 @@ read from one record's words as met and from the other's as not met).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from indexer.rows import place
@@ -125,32 +128,80 @@ def _note(kept: Service, other: Service, key: str) -> MergeNote:
                    one_source=_origin(kept)[0] == _origin(other)[0])
 
 
-def _combine(base: Service, other: Service) -> Service:
-    data = base.model_dump()
-    # A field the base gives without a field source of its own is its source's: a record a maintainer decided the
-    # type of names only those two fields (`indexer.sync.publish.with_type`), and merged it named no other. Not its
-    # status, nor a service area that states nothing: before, a rebuild's merged record named its source for them,
-    # where the live write wrote the same record on its own without (a retired record that took in a file's copy).
-    sources = {name: base.source for name, value in data.items()
+@dataclass(frozen=True)
+class Precedence:
+    """Which source's word a merged record keeps where two of its records both give a field (docs/adr/0017): per
+    source, the sources it supersedes (directly or through another: `indexer.precedence` closes and checks them),
+    and the sources whose records supersede those of any dated file (a CSV read through a mapping, whose records'
+    provenance names its edition). Between records of sources neither of which supersedes the other, the first in
+    the order given (the store's) wins, as it did before any source declared one."""
+
+    supersedes: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    above_dated_files: frozenset[str] = frozenset()
+
+    def over(self, first: Service, second: Service) -> bool:
+        """Whether `first`'s value replaces `second`'s, where both give one."""
+        return (second.source in self.supersedes.get(first.source, ())
+                or (first.source in self.above_dated_files and _dated_file(second)))
+
+    def order(self, services: Sequence[Service]) -> list[Service]:
+        """The records in the order their values win: each after every record that supersedes it, else in the order
+        given (a kept order, however many records and whichever declared what). A cycle, which `indexer.precedence`
+        refuses to build, would leave the records in the order given."""
+        left, ordered = list(services), []
+        while left:
+            first = next((s for s in left if not any(self.over(other, s) for other in left)), left[0])
+            left.remove(first)
+            ordered.append(first)
+        return ordered
+
+
+def _dated_file(service: Service) -> bool:
+    """Whether the record was read from a dated file (a CSV through a mapping: its own provenance names the file's
+    edition)."""
+    return bool(service.provenance) and service.provenance[0].edition is not None
+
+
+def _combine(members: Sequence[Service], precedence: Precedence) -> Service:
+    """One record of the records of one service (the first, whose id is kept, and those merged into it, in their
+    order). Each field is the value of the first record in `precedence`'s order that gives one, named by the source
+    that gave it; the id, provenance (every record's, in their order) and what is read from the words stay the
+    first's where it gives them."""
+    kept = members[0]
+    data = kept.model_dump()
+    # A field the kept record gives without a field source of its own is its source's: a record a maintainer decided
+    # the type of names only those two fields (`indexer.sync.publish.with_type`), and merged it named no other. Not
+    # its status, nor a service area that states nothing: before, a rebuild's merged record named its source for
+    # them, where the live write wrote the same record on its own without (a retired record that took in a file's
+    # copy).
+    sources = {name: kept.source for name, value in data.items()
                if name not in _KEEP and name not in _UNSOURCED and not _empty(value)}
-    sources |= base.field_sources
-    incoming = other.model_dump()
-    for name, value in incoming.items():
-        if name in _KEEP or name in ("service_area",):
-            continue
-        if _empty(data.get(name)) and not _empty(value):
-            data[name] = value
-            sources[name] = other.source
-    if not base.service_area.restricted and other.service_area.restricted:
-        data["service_area"] = incoming["service_area"]
-        sources["service_area"] = other.source
-    met = set(base.needs_met) | set(other.needs_met)
-    not_met = set(base.needs_not_met) | set(other.needs_not_met)
-    data["needs_met"], data["needs_not_met"] = sorted(met - not_met), sorted(not_met - met)
-    # Needs read from either record's words: a need read both ways, or stated, leaves them (`Service`'s check).
-    data["needs_read_from_text"] = {**other.needs_read_from_text, **base.needs_read_from_text}
-    data["needs_read_not_met"] = {**other.needs_read_not_met, **base.needs_read_not_met}
-    data["provenance"] = [*data["provenance"], *incoming["provenance"]]
+    sources |= kept.field_sources
+    given: set[str] = set()
+    ordered = precedence.order(members)
+    for member in ordered:
+        values = data if member is kept else member.model_dump()
+        for name, value in values.items():
+            if name in _KEEP or name in _UNSOURCED or name == "service_area" or name in given or _empty(value):
+                continue
+            given.add(name)
+            if member is not kept:  # named as that record names it (a type a maintainer decided: "review")
+                data[name], sources[name] = value, member.field_sources.get(name) or member.source
+    restricted = next((m for m in ordered if m.service_area.restricted), kept)
+    if restricted is not kept:
+        data["service_area"] = restricted.service_area.model_dump()
+        sources["service_area"] = restricted.source
+    met, not_met = set(kept.needs_met), set(kept.needs_not_met)
+    for other in members[1:]:  # a need said met by one and not met by another is unknown
+        met, not_met = met | set(other.needs_met), not_met | set(other.needs_not_met)
+        met, not_met = met - not_met, not_met - met
+    data["needs_met"], data["needs_not_met"] = sorted(met), sorted(not_met)
+    # Needs read from any record's words, the first's where two read one: a need read both ways, or stated, leaves
+    # them (`Service`'s check).
+    for other in members[1:]:
+        data["needs_read_from_text"] = {**other.needs_read_from_text, **data["needs_read_from_text"]}
+        data["needs_read_not_met"] = {**other.needs_read_not_met, **data["needs_read_not_met"]}
+    data["provenance"] = [origin for member in members for origin in member.model_dump()["provenance"]]
     data["field_sources"] = sources
     return Service.model_validate(data)
 
@@ -165,12 +216,15 @@ class Keyed(NamedTuple):
 
 class Merging:
     """Duplicates merged as the records come, in their order: `merged` holds each kept record at its place (the
-    first of its kind, combined with those merged into it), `notes` what was merged into what."""
+    first of its kind, combined with those merged into it, by `precedence`), `notes` what was merged into what."""
 
-    def __init__(self) -> None:
+    def __init__(self, precedence: Precedence) -> None:
+        self.precedence = precedence
         self.merged: list[Service | Stored] = []
         self.notes: list[MergeNote] = []
-        self.combined: set[int] = set()  # the places of records combined with a later one
+        # The records combined at each place combined with a later one, in their order: each record merged in is
+        # combined with all of them again, as which of them gives a field depends on all of them (`_combine`).
+        self.members: dict[int, list[Service]] = {}
         self._where: dict[tuple[str, str], int] = {}
 
     def add(self, item: Service | Keyed) -> Service | Stored | None:
@@ -194,8 +248,9 @@ class Merging:
             return service
         kept, other = as_service(self.merged[hit]), as_service(service)
         self.notes.append(_note(kept, other, key[0]))
-        combined = self.merged[hit] = _combine(kept, other)
-        self.combined.add(hit)
+        members = self.members.setdefault(hit, [kept])
+        members.append(other)
+        combined = self.merged[hit] = _combine(members, self.precedence)
         for key in merge_keys(combined):  # the combined record's (a service kept as it came has its own already)
             where.setdefault(key, hit)
         return None
@@ -207,14 +262,15 @@ class Merging:
             kept = self.add(item)
             if kept is not None:
                 yield kept
-        for row in sorted(self.combined):
+        for row in sorted(self.members):
             yield Revision(row, as_service(self.merged[row]))
 
 
-def merge_duplicates(services: Iterable[Service | Keyed]) -> tuple[list[Service | Stored], list[MergeNote]]:
+def merge_duplicates(services: Iterable[Service | Keyed], precedence: Precedence
+                     ) -> tuple[list[Service | Stored], list[MergeNote]]:
     """The records in their order, each duplicate merged into the first of its kind (a `Keyed` one read back as a
-    record where it is merged). A list of records alone gives records alone."""
-    merging = Merging()
+    record where it is merged), its fields by `precedence`. A list of records alone gives records alone."""
+    merging = Merging(precedence)
     for item in services:
         merging.add(item)
     return merging.merged, merging.notes

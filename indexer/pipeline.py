@@ -25,8 +25,9 @@ from pydantic import ValidationError
 from geodata.geography import Geography
 from geodata.areas import AreaCodes, check_coordinates, outside_england
 from geodata.errors import GeodataError, InvalidPostcode, TerminatedPostcode, UnknownPostcode
-from indexer.merge import Keyed, MergeNote, Merging, merge_duplicates, merged_ids, same_id
+from indexer.merge import Keyed, MergeNote, Merging, Precedence, merge_duplicates, merged_ids, same_id
 from indexer.needs import extract_needs_and_gender, gender_words
+from indexer.precedence import source_precedence
 from indexer.rows import Candidate, Held, Rejection, Row, Stated, place
 from rehabmap.errors import DomainError, IndexNotBuilt, shorten
 from rehabmap.index.base import IndexWriter, Parts, PartWriter, Replaced, Stored
@@ -427,24 +428,28 @@ def collector_paused() -> Iterator[None]:
 
 def build_index(rows: Iterable[Row], placer: Placer, writer: IndexWriter, *,
                 live: Replaced | None = None, max_drop_share: float = 0.0, force: bool = False,
-                progress: bool = True, workers: RowWorkers | None = None) -> IndexReport:
+                progress: bool = True, workers: RowWorkers | None = None,
+                precedence: Precedence | None = None) -> IndexReport:
     """Run the whole pipeline; the writer swaps the new index in only once it is complete, and only if
     it keeps the live directory: `live` is the index it replaces, of whose services the new one may drop
     at most `max_drop_share` (0 to 1) unless `force`. Raises ImportRefused, writing nothing, otherwise.
     `workers` (`indexer.workers.Workers`): a large import's rows are prepared and stored by other processes, where
     the writer takes records in part files; the index and the report are the same, and a refused index is
-    written, then deleted (the checks need every record, which are written as they come)."""
+    written, then deleted (the checks need every record, which are written as they come). `precedence`: which
+    source's value a merged record shows (None: as the mappings declare, `source_precedence`, which a live write
+    reads too)."""
+    precedence = source_precedence() if precedence is None else precedence
     with collector_paused():
-        return _build_index(rows, placer, writer, live, max_drop_share, force, progress, workers)
+        return _build_index(rows, placer, writer, live, max_drop_share, force, progress, workers, precedence)
 
 
 def _build_index(rows: Iterable[Row], placer: Placer, writer: IndexWriter,
                  live: Replaced | None, max_drop_share: float, force: bool, progress: bool,
-                 workers: RowWorkers | None) -> IndexReport:
+                 workers: RowWorkers | None, precedence: Precedence) -> IndexReport:
     report = IndexReport()
     parts = writer.parts() if workers is not None and isinstance(writer, PartWriter) else None
     if parts is None:
-        merged, notes = merge_duplicates(prepare_rows(rows, placer, report, progress))
+        merged, notes = merge_duplicates(prepare_rows(rows, placer, report, progress), precedence)
         report.merged += notes
         _check_keeps_live(report, merged, writer, live, max_drop_share, force)
         report.indexed = writer.replace_all(cast(list[Service], merged))  # records in, records out
@@ -452,7 +457,7 @@ def _build_index(rows: Iterable[Row], placer: Placer, writer: IndexWriter,
         assert isinstance(writer, PartWriter) and workers is not None
         # The records are merged and written as the workers send them, so this process's share of the work runs
         # beside theirs; whether the new index may replace the live one is asked once all are written.
-        merging = Merging()
+        merging = Merging(precedence)
 
         def keeps_live() -> None:
             report.merged += merging.notes

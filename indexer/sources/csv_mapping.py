@@ -75,6 +75,7 @@ class Mapping:
     files: tuple[str, ...] = ()          # the file names it is for (patterns): one export layout, two editions
     dated: str | None = None             # when the file's data stood, as a person reads it ("September 2018")
     id_is: str | None = None             # what the id column's values are beyond this source (`_id_is`)
+    supersedes: tuple[str, ...] = ()     # sources whose values this one's replace when merged (`_supersedes`)
 
     def edition(self) -> FileEdition:
         """The file as its records carry it (`Provenance.edition`): what it is, of when, and what it gives."""
@@ -126,8 +127,10 @@ def _with_base(doc: dict[str, Any], path: Path) -> dict[str, Any]:
     if "based_on" in base.get("source", {}):
         raise MappingError(f"{where}: its base {based_on} is based on another mapping; base it on that one")
     merged = dict(base)
+    # Which sources an edition supersedes is its own to say: the 2018 list's `supersedes` is not the 2014–15 list's.
+    merged["source"] = {key: value for key, value in base.get("source", {}).items() if key != "supersedes"}
     for section, value in doc.items():
-        merged[section] = {**base[section], **value} if isinstance(value, dict) and section in base else value
+        merged[section] = {**merged[section], **value} if isinstance(value, dict) and section in merged else value
     if merged["source"].get("name") == base.get("source", {}).get("name"):
         raise MappingError(f"{where}: [source] name must differ from its base {based_on}'s: each source's records "
                            "are its own")
@@ -185,6 +188,7 @@ def load_mapping(path: Path) -> Mapping:
         type_unconfirmed=type_unconfirmed, proposed_type=proposed_type, hold=hold,
         title=source.get("title"), files=tuple(files), dated=_dated(source.get("dated"), where),
         id_is=_id_is(source.get("id_is"), columns, where),
+        supersedes=_supersedes(source.get("supersedes"), name, where),
     )
 
 
@@ -209,6 +213,22 @@ def _id_is(value: Any, columns: dict[str, tuple[str, ...]], where: str) -> str |
     if "id" not in columns:
         raise MappingError(f"{where}: [source] id_is says what the id column holds; map [columns] id too")
     return str(value)
+
+
+def _supersedes(value: Any, name: str, where: str) -> tuple[str, ...]:
+    """The sources this one supersedes (docs/adr/0017): where a merged record has a field from both, this source's
+    value is shown. A source name or a list of them; which exist, and that none supersedes itself through another,
+    is checked against the other mappings (`indexer.precedence`)."""
+    names = (value,) if isinstance(value, str) else tuple(value) if isinstance(value, list) else None
+    if value is None:
+        return ()
+    if not names or not all(isinstance(n, str) and _SOURCE_NAME.match(n) for n in names):
+        raise MappingError(f"{where}: [source] supersedes names the sources whose values this one's replace where a "
+                           "merged record has both: a source name or a list of them (e.g. ['nhs-hospitals-2015'])")
+    if name in names:
+        raise MappingError(f"{where}: [source] supersedes names '{name}', this mapping's own source: a source "
+                           "supersedes others, never itself")
+    return tuple(dict.fromkeys(names))
 
 
 def _proposed_type(value: Any, type_unconfirmed: str | None, where: str) -> str | None:
@@ -256,11 +276,11 @@ def find_mapping(csv_path: Path, header: list[str], explicit: Path | None = None
     2014–15 and of 2018): chosen by the header alone, the older file's records were dated by the newer's
     mapping, and a tie left unresolved by name is an error rather than a guess."""
     if explicit is not None:
-        return load_mapping(explicit)
+        return _outside(load_mapping(explicit), mappings_dir)
     stem = re.sub(r"\.csv(\.gz)?$", "", csv_path.name, flags=re.I)
     for sidecar in (csv_path.with_name(csv_path.name + ".mapping.toml"), csv_path.with_name(stem + ".mapping.toml")):
         if sidecar.is_file():
-            return load_mapping(sidecar)
+            return _outside(load_mapping(sidecar), mappings_dir)
     matching = [m for m in mappings(mappings_dir) if m.matches(header)]
     if not matching:
         return None
@@ -273,6 +293,17 @@ def find_mapping(csv_path: Path, header: list[str], explicit: Path | None = None
                            "[source] files: they are for different editions of one export, dated differently; "
                            "pass the one for this file with --mapping")
     return named[0] if named else chosen[0]
+
+
+def _outside(mapping: Mapping, mappings_dir: Path) -> Mapping:
+    """A mapping given for one file, unless it says it supersedes another source: which source supersedes which is
+    read from the mappings in `mappings_dir` alone, by a rebuild and a live write alike (`indexer.precedence`), so
+    this one's `supersedes` would go unread."""
+    if mapping.supersedes and mapping.path.resolve().parent != mappings_dir.resolve():
+        raise MappingError(f"mapping {mapping.path.name}: [source] supersedes is read only from the mappings in "
+                           f"{mappings_dir.name}/ (a live write merges by them as a rebuild does); put the mapping "
+                           "there, or leave supersedes out")
+    return mapping
 
 
 def mappings(mappings_dir: Path = MAPPINGS_DIR) -> list[Mapping]:

@@ -15,6 +15,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from indexer.merge import merge_duplicates
+from indexer.precedence import source_precedence
 from indexer.sync.steps import reached
 from indexer.sync.store import ReviewRow, StoredRecord, SyncStore
 from rehabmap.coverage import Claim, CoverageStore
@@ -67,6 +68,7 @@ def shown_merged(store: SyncStore, changed: Sequence[StoredRecord]) -> dict[str,
     `SyncStore.published_keys`) are written again too: before, a merged record that moved left its partner made
     inactive, or carrying its fields, until the next rebuild.
     Reads the changed records' kin only (`_kin`), so a write costs what it changes, whatever the store holds."""
+    precedence = source_precedence()  # as a rebuild reads it
     groups, asked, read = _kin(store, [r.service or {"id": r.service_id} for r in changed],
                                store.published_keys(changed))
     out = {r.service_id: read[r.service_id] for r in changed}  # each changed record is among those read, by its id
@@ -77,7 +79,7 @@ def shown_merged(store: SyncStore, changed: Sequence[StoredRecord]) -> dict[str,
         if len(members) == 1:  # a record of its own (perhaps one another was merged into before, now shown alone)
             out[groups.records[members[0]]["id"]] = groups.records[members[0]]
         elif members:
-            kept, _ = merge_duplicates([Service.model_validate(groups.records[at]) for at in members])
+            kept, _ = merge_duplicates([Service.model_validate(groups.records[at]) for at in members], precedence)
             out |= {groups.records[at]["id"]: None for at in members}
             out |= {service.id: as_service(service).model_dump(mode="json") for service in kept}
     return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from indexer.merge import merge_duplicates
+from indexer.merge import Precedence, merge_duplicates
 from indexer.pipeline import GeographyPlacer, prepare_all
 from indexer.rows import Candidate, Origin
 from rehabmap.index.base import overlay_record
@@ -47,7 +47,7 @@ def test_a_statement_either_way_takes_a_need_out_of_the_read_ones(geography):
 def test_a_merge_keeps_both_records_reads_and_drops_a_need_read_both_ways(geography):
     one = prepared(geography, description="For autistic adults. Wheelchair accessible.")
     other = prepared(geography, description="No wheelchair access.", needs_met=["older_adult"])
-    [merged], _ = merge_duplicates([one, other])
+    [merged], _ = merge_duplicates([one, other], Precedence())
     assert merged.needs_met == ["older_adult"]
     assert (merged.needs_read_from_text, merged.needs_read_not_met) == ({"autism": "autistic"}, {})
 

@@ -30,6 +30,7 @@ from indexer.sync.runner import SyncRunner
 
 from geodata.england import ENGLAND
 from indexer.merge import merge_duplicates, similar_names
+from indexer.precedence import source_precedence
 from indexer.sync.publish import shown_merged
 from indexer.sync.review import ReviewQueue
 from indexer.sync.rebuild import with_directory
@@ -105,19 +106,38 @@ def test_a_hospital_both_lists_give_is_one_record_once_accepted_from_each(tmp_pa
     [hemel] = [s for s in live.values() if s.id in HEMEL]
     assert hemel.id == HEMEL[0], "the base is the record a rebuild keeps (the store's order)"
     assert [p.source for p in hemel.provenance] == ["nhs-hospitals-2015", "nhs-hospitals-2018"]
-    # Each field says its source: the type the maintainer's, the rest the 2014–15 list's (before, the merged
-    # record named only the two fields the decision set).
-    assert hemel.field_sources["service_type"] == "review" and hemel.field_sources["name"] == "nhs-hospitals-2015"
+    # Each field says its source: the type the maintainer's; where both lists give a field, the 2018 list's, which
+    # supersedes the 2014–15 one (its mapping says so, docs/adr/0017). Before, the 2014–15 list's won as the first
+    # in the store's order: Hemel Hempstead showed the Priory group's home page, not the hospital's own.
+    assert hemel.field_sources["service_type"] == "review" and hemel.field_sources["name"] == "nhs-hospitals-2018"
+    assert (hemel.website, hemel.field_sources["website"]) == (
+        "http://www.priorygroup.com/hemelhempstead", "nhs-hospitals-2018")
+    # Barnes Hospital: the 2018 list's phone (0203 513 3600 in 2014–15), and the 2014–15 list's email, which the
+    # 2018 list leaves out; Broadoak Unit's trust as a foundation trust; Bloxwich Hospital's phone, which only the
+    # 2018 list gives, as before.
+    barnes, broadoak = live["nhs-hospitals-2015:RQY05"], live["nhs-hospitals-2015:RW505"]
+    bloxwich = live["nhs-hospitals-2015:RYK01"]
+    assert (bloxwich.phone, bloxwich.field_sources["phone"]) == ("01922 608000", "nhs-hospitals-2018")
+    assert (barnes.phone, barnes.email) == ("0203 513 3663", "communications@swlstg-tr.nhs.uk")
+    assert [barnes.field_sources[name] for name in ("phone", "email")] == ["nhs-hospitals-2018", "nhs-hospitals-2015"]
+    assert broadoak.organisation == "Mersey Care NHS Foundation Trust"
     # The record merged into it is out of every search, as a rebuild leaves it out.
     gone = json.loads(table_rows(index_file(home), "SELECT doc FROM services WHERE id = ?", HEMEL[1])[0][0])
     assert gone["status"] == "inactive"
     found = rehabmap(home, data_dir, None, "match", "--postcode", "HP3 0BN", "--type", "inpatient_rehab_level1")
     assert found.stdout.count("Priory Hospital Hemel Hempstead") == 2, found.stdout  # one row, one explanation
 
-    # A full rebuild holds what the decisions wrote: the same records, merged the same way.
+    # A full rebuild holds what the decisions wrote: the same records, merged the same way, each field from the
+    # same source.
     rebuilt = rehabmap(home, data_dir, None, "index", *files, "--no-progress")
     assert rebuilt.returncode == 0, rebuilt.stderr
-    assert active(home).keys() == live.keys()
+    assert shown_fields(active(home)) == shown_fields(live) and len(shown_fields(live)) > 100
+
+
+def shown_fields(services: dict[str, Service]) -> dict[str, tuple]:
+    """What a person reads of each merged record (two sources or more in its provenance), and whose each field is."""
+    return {s.id: (s.name, s.address, s.phone, s.email, s.website, s.organisation, s.provider_type, s.field_sources)
+            for s in services.values() if len(s.provenance) > 1}
 
 
 class EveryRecord(SyncStore):
@@ -569,7 +589,7 @@ def test_a_hospital_both_lists_hold_for_review_awaits_it_once(tmp_path, geodata_
     queued = {r.key for r in store.reviews(states=("pending",))}
     held = [Service.model_validate(r.service) for r in store.records()
             if r.key in queued and r.proposed_type == "inpatient_rehab_level1"]
-    services, _ = merge_duplicates(held)
+    services, _ = merge_duplicates(held, source_precedence())
     hemel_icb = next(s for s in held if s.id == HEMEL[0]).areas.icb_code
 
     _, pending, points = CoverageStore(home / "directory.sqlite").snapshot()
